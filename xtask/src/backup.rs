@@ -1,0 +1,502 @@
+//! `cargo xtask backup <env>`: export a D1 database to a private,
+//! git-ignored file with a manifest beside it.
+//!
+//! The order of work is the safety argument:
+//! 1. every refusal that needs no database (environment, git) comes first,
+//!    before anything is written;
+//! 2. the schema is read (read-only) to decide the export's scope, so that
+//!    FTS5 tables do not make wrangler refuse the export;
+//! 3. the plan is printed, and `--dry-run` stops there;
+//! 4. under the backup lock, wrangler writes into a private temporary file,
+//!    which is counted, hashed and only then renamed into place without ever
+//!    replacing an existing backup; the manifest is written last.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use xshell::Shell;
+
+use crate::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
+use crate::dump;
+use crate::environment::{Environment, Location};
+use crate::fsutil;
+use crate::git::{self, Ignored};
+use crate::lock::{BackupLock, LOCK_FILE};
+use crate::manifest::{self, Manifest};
+use crate::project::Project;
+use crate::wrangler::{Commands, ExportMode, Invocation, Wrangler};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// Environment to back up: prod, staging or local (or a wrangler env name).
+    pub env: String,
+    /// Export the schema only (wrangler --no-data).
+    #[arg(long, conflicts_with = "data_only")]
+    pub schema_only: bool,
+    /// Export the rows only (wrangler --no-schema).
+    #[arg(long)]
+    pub data_only: bool,
+    /// Export only this table, with its indexes and triggers; repeatable.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Why this backup is taken (recorded in the manifest).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Print the plan and every wrangler command, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl BackupArgs {
+    fn mode(&self) -> ExportMode {
+        if self.schema_only {
+            ExportMode::SchemaOnly
+        } else if self.data_only {
+            ExportMode::DataOnly
+        } else {
+            ExportMode::Full
+        }
+    }
+}
+
+pub fn mode_name(mode: ExportMode) -> &'static str {
+    match mode {
+        ExportMode::Full => "full",
+        ExportMode::SchemaOnly => "schema-only",
+        ExportMode::DataOnly => "data-only",
+    }
+}
+
+/// What a finished backup produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub file: PathBuf,
+    pub manifest: Manifest,
+}
+
+pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Outcome>> {
+    let envs = project.environments()?;
+    let env = envs.resolve(&args.env)?;
+    for table in &args.tables {
+        if table.trim().is_empty() || table.contains('\0') {
+            bail!("--table needs a table name; got {table:?}");
+        }
+    }
+    let started = Utc::now();
+    let names = BackupNames::new(&project.backup_dir, &env.name, started);
+    guard_git(sh, project, &names)?;
+
+    let cmds = project.commands();
+    let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
+    if args.dry_run && !project.wrangler_installed() {
+        let plan = Plan::new(env, args, &names, &cmds, None, false);
+        println!("{plan}");
+        println!(
+            "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
+             with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
+        );
+        return Ok(None);
+    }
+    let wrangler = project.wrangler(sh)?;
+    let mut catalog = read_catalog(&wrangler, &catalog_query)?;
+    let bootstrap = env.location == Location::Local && catalog.user_tables().next().is_none();
+    let scope = ExportScope::plan(&catalog, &args.tables)?;
+    let plan = Plan::new(env, args, &names, &cmds, Some(&scope), bootstrap);
+    println!("{plan}");
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(None);
+    }
+
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let command = format!("backup {}", env.name);
+    let (lock, stale) = BackupLock::acquire(&project.backup_dir, &command)?;
+    if let Some(stale) = stale {
+        eprintln!("warning: {stale}");
+        for leftover in leftover_partials(&project.backup_dir)? {
+            eprintln!("warning: removing its unfinished file {}", leftover.display());
+            std::fs::remove_file(&leftover)
+                .with_context(|| format!("cannot remove {}", leftover.display()))?;
+        }
+    }
+
+    let scope = if bootstrap {
+        println!("The local D1 has no tables yet: creating the schema from migrations/ first.");
+        wrangler.run(&cmds.migrations_apply(env))?;
+        catalog = read_catalog(&wrangler, &catalog_query)?;
+        ExportScope::plan(&catalog, &args.tables)?
+    } else {
+        scope
+    };
+    let bookmark = match env.location {
+        Location::Remote => Some(time_travel_bookmark(&wrangler, &cmds.time_travel_info(env))?),
+        Location::Local => None,
+    };
+
+    let partial = TempFile::create(names.partial.clone())?;
+    wrangler.run(&cmds.export(env, partial.path(), args.mode(), &scope.tables))?;
+    fsutil::make_private(partial.path())?;
+    fsutil::sync_file(partial.path())?;
+    let summary = summarize(partial.path(), &catalog, &scope, args.mode())?;
+    let (sha256, bytes) = fsutil::sha256_file(partial.path())?;
+
+    let file = claim_name(partial, &names)?;
+    let manifest = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        tool: manifest::Tool::this(),
+        created_at: started,
+        environment: env.name.clone(),
+        database: manifest::Database {
+            name: env.database_name.clone(),
+            uuid: env.database_id.clone(),
+            wrangler_env: env.wrangler_env.clone(),
+            location: env.location.to_string(),
+        },
+        mode: mode_name(args.mode()).to_owned(),
+        tables: args.tables.clone(),
+        file: manifest::FileFacts {
+            name: file_name(&file),
+            bytes,
+            sha256,
+        },
+        rows: summary.rows,
+        statements: summary.statements,
+        migrations: summary.migrations,
+        encryption_key: summary.encryption_key,
+        wrangler_version: project.wrangler_version(),
+        git_commit: git::describe_commit(sh, &project.config_dir),
+        time_travel_bookmark: bookmark,
+        virtual_tables: scope.works_around_virtual_tables().then(|| {
+            manifest::VirtualTableWorkaround {
+                note: "wrangler cannot export a database with virtual tables; the export named \
+                       every other table and schema object instead, and each virtual table's DDL \
+                       is recorded here for the restore to recreate and rebuild it"
+                    .to_owned(),
+                export_tables: scope.tables.clone(),
+                tables: scope.virtual_tables.clone(),
+            }
+        }),
+        reason: args.reason.clone(),
+    };
+    let manifest_path = write_manifest(&file, &manifest)?;
+    fsutil::sync_dir(&project.backup_dir);
+    drop(lock);
+
+    let total_rows: u64 = manifest.rows.values().sum();
+    println!(
+        "Backup written: {}\n  {} bytes, sha256 {}, {} tables, {} rows\n  manifest: {}",
+        file.display(),
+        manifest.file.bytes,
+        manifest.file.sha256,
+        manifest.rows.len(),
+        total_rows,
+        manifest_path.display()
+    );
+    Ok(Some(Outcome { file, manifest }))
+}
+
+/// The names one backup may use.
+#[derive(Debug, Clone)]
+struct BackupNames {
+    dir: PathBuf,
+    /// `backup-<env>-YYYYMMDD-HHMM`
+    stem: String,
+    partial: PathBuf,
+}
+
+impl BackupNames {
+    fn new(dir: &Path, env: &str, at: DateTime<Utc>) -> BackupNames {
+        let stem = format!("backup-{env}-{}", at.format("%Y%m%d-%H%M"));
+        let partial = dir.join(format!(".{stem}.{}.sql.partial", std::process::id()));
+        BackupNames {
+            dir: dir.to_path_buf(),
+            stem,
+            partial,
+        }
+    }
+
+    /// `backup-prod-20261123-2230.sql`, then `...-2.sql`, `...-3.sql`.
+    fn candidate(&self, n: u32) -> PathBuf {
+        match n {
+            1 => self.dir.join(format!("{}.sql", self.stem)),
+            n => self.dir.join(format!("{}-{n}.sql", self.stem)),
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Refuses, before anything is written, when a backup could end up in git.
+fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
+    let first = names.candidate(1);
+    let paths = [
+        first.clone(),
+        manifest::manifest_path(&first),
+        names.partial.clone(),
+        names.dir.join(LOCK_FILE),
+    ];
+    for path in &paths {
+        match git::check_ignored(sh, path)? {
+            Ignored::Yes => {}
+            Ignored::NotInRepository => {
+                eprintln!(
+                    "note: {} is not inside a git work tree, so git cannot pick it up",
+                    names.dir.display()
+                );
+                break;
+            }
+            Ignored::No => bail!(
+                "refusing to back up: git would not ignore {}.\n\
+                 Backups hold customer PII and token ciphertext and must never be committed. \
+                 Add the backup directory to .gitignore (the repository's .gitignore has `/backups/`), \
+                 or choose an ignored --backup-dir. Nothing was written.",
+                path.display()
+            ),
+        }
+    }
+    let tracked = git::tracked_backups(sh, &project.backup_dir)?;
+    if !tracked.is_empty() {
+        bail!(
+            "refusing to back up: git already tracks backup files:\n  {}\n\
+             Remove them from the index with `git rm --cached <file>` (and purge them from history \
+             if they were pushed), then run this again. Nothing was written.",
+            tracked.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn read_catalog(wrangler: &Wrangler, query: &Invocation) -> Result<Catalog> {
+    let json = wrangler.run_json(query)?;
+    Catalog::from_wrangler_json(&json).context("reading the database schema")
+}
+
+fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String> {
+    let json = wrangler.run_json(info)?;
+    json.get("bookmark")
+        .and_then(|b| b.as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("`wrangler d1 time-travel info --json` returned no bookmark: {json}"))
+}
+
+fn summarize(path: &Path, catalog: &Catalog, scope: &ExportScope, mode: ExportMode) -> Result<dump::DumpSummary> {
+    let mut head = [0u8; 64];
+    let n = File::open(path)?.read(&mut head)?;
+    if n == 0 {
+        bail!("wrangler reported success but wrote an empty export");
+    }
+    dump::check_looks_like_sql(&head[..n])?;
+    let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut summary = dump::summarize(reader, &catalog.create_statements())
+        .context("reading the export wrangler wrote")?;
+    match mode {
+        ExportMode::SchemaOnly => summary.rows = BTreeMap::new(),
+        ExportMode::Full | ExportMode::DataOnly => {
+            for table in &scope.data_tables {
+                summary.rows.entry(table.clone()).or_default();
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Moves the finished export to the first free backup name. Never replaces
+/// a file: a name is taken only if neither it nor its manifest exists.
+fn claim_name(partial: TempFile, names: &BackupNames) -> Result<PathBuf> {
+    for n in 1..1000 {
+        let candidate = names.candidate(n);
+        if manifest::manifest_path(&candidate).exists() {
+            continue;
+        }
+        match fsutil::rename_no_clobber(partial.path(), &candidate) {
+            Ok(()) => {
+                partial.disarm();
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot move the export to {}", candidate.display()));
+            }
+        }
+    }
+    bail!("more than 999 backups of one environment in one minute in {}", names.dir.display())
+}
+
+fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<PathBuf> {
+    let path = manifest::manifest_path(backup);
+    let partial = TempFile::create(path.with_extension("json.partial"))?;
+    std::fs::write(partial.path(), manifest.to_json()?)?;
+    fsutil::sync_file(partial.path())?;
+    fsutil::rename_no_clobber(partial.path(), &path)
+        .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+    partial.disarm();
+    Ok(path)
+}
+
+/// Unfinished exports left by a run that died.
+fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".partial") {
+            found.push(dir.join(name));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// A private temporary file that is removed unless it was moved into place.
+struct TempFile {
+    path: PathBuf,
+    armed: std::cell::Cell<bool>,
+}
+
+impl TempFile {
+    fn create(path: PathBuf) -> Result<TempFile> {
+        fsutil::create_private_file(&path)?;
+        Ok(TempFile {
+            path,
+            armed: std::cell::Cell::new(true),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn disarm(&self) {
+        self.armed.set(false);
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed.get() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The printed plan of a backup.
+struct Plan {
+    lines: Vec<String>,
+    steps: Vec<Invocation>,
+}
+
+impl Plan {
+    fn new(
+        env: &Environment,
+        args: &BackupArgs,
+        names: &BackupNames,
+        cmds: &Commands,
+        scope: Option<&ExportScope>,
+        bootstrap: bool,
+    ) -> Plan {
+        let first = names.candidate(1);
+        let mut lines = vec![
+            format!(
+                "environment  {} -> {} ({} D1{})",
+                env.name,
+                env.database_name,
+                env.location,
+                env.wrangler_env
+                    .as_deref()
+                    .map(|w| format!(", wrangler --env {w}"))
+                    .unwrap_or_default()
+            ),
+            format!("mode         {}", mode_name(args.mode())),
+            format!(
+                "file         {} (a later name if taken; written first as {})",
+                first.display(),
+                file_name(&names.partial)
+            ),
+            format!("manifest     {}", manifest::manifest_path(&first).display()),
+        ];
+        if let Some(reason) = &args.reason {
+            lines.push(format!("reason       {reason}"));
+        }
+        let mut steps = Vec::new();
+        if bootstrap {
+            steps.push(cmds.migrations_apply(env));
+        }
+        if env.location == Location::Remote {
+            steps.push(cmds.time_travel_info(env));
+        }
+        let tables = scope.map(|s| s.tables.as_slice()).unwrap_or(&[]);
+        if let Some(scope) = scope.filter(|s| s.works_around_virtual_tables()) {
+            for vt in &scope.virtual_tables {
+                let rows = match &vt.content {
+                    VirtualContent::Internal { table } => format!("rows kept from {table}"),
+                    VirtualContent::External { table } => format!("rows live in {table}"),
+                    VirtualContent::Contentless => "contentless: no rows to keep".to_owned(),
+                    VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
+                };
+                lines.push(format!(
+                    "virtual      {} ({}, {rows}): wrangler cannot export it, so the export names \
+                     every other table and object; its DDL goes into the manifest",
+                    vt.name, vt.module
+                ));
+            }
+        }
+        steps.push(cmds.export(env, &names.partial, args.mode(), tables));
+        Plan { lines, steps }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Backup plan")?;
+        for line in &self.lines {
+            writeln!(f, "  {line}")?;
+        }
+        writeln!(f, "  wrangler commands, in order:")?;
+        for (i, step) in self.steps.iter().enumerate() {
+            writeln!(f, "    {}. {step}", i + 1)?;
+            writeln!(f, "       ({})", step.purpose)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn names_are_utc_minutes_with_a_counter_after_the_first() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 59).unwrap();
+        let names = BackupNames::new(Path::new("/b"), "prod", at);
+        assert_eq!(names.candidate(1), Path::new("/b/backup-prod-20261123-0905.sql"));
+        assert_eq!(names.candidate(2), Path::new("/b/backup-prod-20261123-0905-2.sql"));
+        let partial = file_name(&names.partial);
+        assert!(partial.starts_with(".backup-prod-20261123-0905."), "{partial}");
+        assert!(partial.ends_with(".sql.partial"), "{partial}");
+    }
+
+    #[test]
+    fn claiming_a_name_never_replaces_a_backup_or_an_orphaned_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 0).unwrap();
+        let names = BackupNames::new(dir.path(), "local", at);
+        std::fs::write(names.candidate(1), "first").unwrap();
+        std::fs::write(manifest::manifest_path(&names.candidate(2)), "{}").unwrap();
+        let partial = TempFile::create(names.partial.clone()).unwrap();
+        std::fs::write(partial.path(), "second").unwrap();
+        let claimed = claim_name(partial, &names).unwrap();
+        assert_eq!(claimed, names.candidate(3));
+        assert_eq!(std::fs::read_to_string(names.candidate(1)).unwrap(), "first");
+        assert_eq!(std::fs::read_to_string(claimed).unwrap(), "second");
+        assert!(!names.partial.exists());
+    }
+}

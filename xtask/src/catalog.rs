@@ -1,0 +1,479 @@
+//! The live database's schema, and what it means for an export.
+//!
+//! wrangler refuses to export a database that has a virtual table (FTS5):
+//! `D1 Export error: cannot export databases with Virtual Tables (fts5)`. It
+//! does export tables named with `--table`, but then it also drops every
+//! index, trigger and view whose own name is not in that list. [`ExportScope`]
+//! works around both: it names every real table, every schema object, and the
+//! content of each FTS5 table, and it records the virtual tables' DDL so that
+//! a restore can recreate and rebuild them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// One row of `sqlite_master`, with the kind `PRAGMA table_list` gives tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaObject {
+    /// `table`, `index`, `trigger` or `view`.
+    pub kind: String,
+    pub name: String,
+    pub table: String,
+    pub sql: Option<String>,
+    /// For tables: `table`, `virtual` or `shadow` (from `PRAGMA table_list`).
+    pub table_kind: Option<String>,
+}
+
+/// The schema of a live database, in creation order.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub objects: Vec<SchemaObject>,
+}
+
+/// The query that reads a [`Catalog`]: two statements, one wrangler call.
+pub const CATALOG_SQL: &str = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid; PRAGMA table_list;";
+
+impl Catalog {
+    /// Parses `wrangler d1 execute --json --command CATALOG_SQL` output: an
+    /// array with one `{results: [...]}` per statement.
+    pub fn from_wrangler_json(value: &serde_json::Value) -> Result<Catalog> {
+        let results = value
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .context("expected wrangler to return two result sets for the schema query")?;
+        let master = rows(&results[0])?;
+        let table_list = rows(&results[1])?;
+        let kinds: BTreeMap<&str, &str> = table_list
+            .iter()
+            .filter(|r| r.get("schema").and_then(|s| s.as_str()) == Some("main"))
+            .filter_map(|r| Some((r.get("name")?.as_str()?, r.get("type")?.as_str()?)))
+            .collect();
+        let mut objects = Vec::new();
+        for row in master {
+            let text = |key: &str| -> Result<String> {
+                row.get(key)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .with_context(|| format!("schema row without `{key}`: {row}"))
+            };
+            let name = text("name")?;
+            let kind = text("type")?;
+            let table_kind = (kind == "table")
+                .then(|| kinds.get(name.as_str()).map(|k| (*k).to_owned()))
+                .flatten();
+            objects.push(SchemaObject {
+                table: text("tbl_name")?,
+                sql: row.get("sql").and_then(|v| v.as_str()).map(str::to_owned),
+                kind,
+                name,
+                table_kind,
+            });
+        }
+        Ok(Catalog { objects })
+    }
+
+    /// User tables: real tables other than SQLite's, D1's and wrangler's own.
+    pub fn user_tables(&self) -> impl Iterator<Item = &SchemaObject> {
+        self.objects.iter().filter(|o| {
+            o.kind == "table"
+                && !o.name.starts_with("sqlite_")
+                && !o.name.starts_with("_cf_")
+                && o.name != crate::dump::MIGRATIONS_TABLE
+        })
+    }
+
+    pub fn virtual_tables(&self) -> Vec<VirtualTable> {
+        self.objects
+            .iter()
+            .filter(|o| o.kind == "table" && is_virtual(o))
+            .map(|o| VirtualTable::from_object(o))
+            .collect()
+    }
+
+    /// `CREATE TABLE` statements by table name.
+    pub fn create_statements(&self) -> BTreeMap<String, String> {
+        self.objects
+            .iter()
+            .filter(|o| o.kind == "table")
+            .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Option<&SchemaObject> {
+        self.objects.iter().find(|o| o.name == name)
+    }
+}
+
+fn is_virtual(o: &SchemaObject) -> bool {
+    o.table_kind.as_deref() == Some("virtual")
+        || o.sql
+            .as_deref()
+            .is_some_and(|s| s.trim_start().to_ascii_uppercase().starts_with("CREATE VIRTUAL TABLE"))
+}
+
+fn rows(result: &serde_json::Value) -> Result<&Vec<serde_json::Value>> {
+    result
+        .get("results")
+        .and_then(|r| r.as_array())
+        .context("a wrangler result set without `results`")
+}
+
+/// A virtual table as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualTable {
+    pub name: String,
+    /// `fts5`, `fts4`, ...
+    pub module: String,
+    /// The `CREATE VIRTUAL TABLE` statement.
+    pub sql: String,
+    pub content: VirtualContent,
+}
+
+/// Where a full-text table's rows live, which decides how a restore rebuilds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VirtualContent {
+    /// Rows live in the shadow table `table` (`<name>_content`), which the
+    /// backup includes; a restore recreates the virtual table, loads that
+    /// table and runs the `'rebuild'` command.
+    Internal { table: String },
+    /// Rows live in an ordinary table (`content='table'`) that the backup
+    /// includes anyway; a restore runs the `'rebuild'` command.
+    External { table: String },
+    /// `content=''`: the index holds no row data, so the backup cannot carry
+    /// it; a restore recreates the table empty.
+    Contentless,
+    /// A module this tool does not know how to rebuild; a restore recreates
+    /// the table empty.
+    Unknown,
+}
+
+impl VirtualTable {
+    fn from_object(o: &SchemaObject) -> VirtualTable {
+        let sql = o.sql.clone().unwrap_or_default();
+        let (module, args) = parse_using(&sql).unwrap_or_default();
+        let content = if module.starts_with("fts") {
+            match fts_option(&args, "content") {
+                None => VirtualContent::Internal {
+                    table: format!("{}_content", o.name),
+                },
+                Some(v) if v.is_empty() => VirtualContent::Contentless,
+                Some(v) => VirtualContent::External { table: v },
+            }
+        } else {
+            VirtualContent::Unknown
+        };
+        VirtualTable {
+            name: o.name.clone(),
+            module,
+            sql,
+            content,
+        }
+    }
+}
+
+/// Splits `CREATE VIRTUAL TABLE x USING module(arg, arg, ...)` into the
+/// module name and its top-level arguments.
+fn parse_using(sql: &str) -> Option<(String, Vec<String>)> {
+    let upper = sql.to_ascii_uppercase();
+    let at = upper.find(" USING ")? + " USING ".len();
+    let rest = sql[at..].trim_start();
+    let open = rest.find('(');
+    let module = rest[..open.unwrap_or(rest.len())].trim().to_ascii_lowercase();
+    let Some(open) = open else {
+        return Some((module, Vec::new()));
+    };
+    let body = &rest[open + 1..];
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for c in body.chars() {
+        match quote {
+            Some(q) => {
+                current.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' | '`' => {
+                    quote = Some(c);
+                    current.push(c);
+                }
+                '(' => {
+                    depth += 1;
+                    current.push(c);
+                }
+                ')' if depth == 0 => break,
+                ')' => {
+                    depth -= 1;
+                    current.push(c);
+                }
+                ',' if depth == 0 => args.push(std::mem::take(&mut current).trim().to_owned()),
+                _ => current.push(c),
+            },
+        }
+    }
+    if !current.trim().is_empty() {
+        args.push(current.trim().to_owned());
+    }
+    Some((module, args))
+}
+
+/// The value of an FTS option such as `content='docs'`, unquoted.
+fn fts_option(args: &[String], option: &str) -> Option<String> {
+    args.iter().find_map(|arg| {
+        let (key, value) = arg.split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case(option) {
+            return None;
+        }
+        let value = value.trim();
+        let unquoted = ['\'', '"', '`']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q))
+            .map(|v| v.replace("''", "'"))
+            .unwrap_or_else(|| value.to_owned());
+        Some(unquoted)
+    })
+}
+
+/// What one export covers, decided before wrangler runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportScope {
+    /// The names for `--table`, or empty for everything.
+    pub tables: Vec<String>,
+    /// Tables whose rows the dump should contain (for the manifest's counts).
+    pub data_tables: Vec<String>,
+    pub virtual_tables: Vec<VirtualTable>,
+}
+
+impl ExportScope {
+    /// Decides the `--table` list for an export of `requested` tables (all
+    /// when empty) from a database with schema `catalog`.
+    pub fn plan(catalog: &Catalog, requested: &[String]) -> Result<ExportScope> {
+        let virtual_tables = catalog.virtual_tables();
+        let virtual_names: BTreeSet<&str> = virtual_tables.iter().map(|v| v.name.as_str()).collect();
+        let shadow = |o: &SchemaObject| o.table_kind.as_deref() == Some("shadow");
+        let internal_content: BTreeSet<String> = virtual_tables
+            .iter()
+            .filter_map(|v| match &v.content {
+                VirtualContent::Internal { table } => Some(table.clone()),
+                _ => None,
+            })
+            .collect();
+        let exportable = |o: &SchemaObject| {
+            o.kind == "table"
+                && o.sql.is_some()
+                && !o.name.starts_with("_cf_")
+                && !virtual_names.contains(o.name.as_str())
+                && (!shadow(o) || internal_content.contains(&o.name))
+        };
+
+        if requested.is_empty() {
+            let data_tables: Vec<String> = catalog
+                .objects
+                .iter()
+                .filter(|o| exportable(o))
+                .map(|o| o.name.clone())
+                .collect();
+            if virtual_tables.is_empty() {
+                return Ok(ExportScope {
+                    tables: Vec::new(),
+                    data_tables,
+                    virtual_tables,
+                });
+            }
+            let mut tables = data_tables.clone();
+            tables.extend(
+                catalog
+                    .objects
+                    .iter()
+                    .filter(|o| matches!(o.kind.as_str(), "index" | "trigger" | "view"))
+                    .filter(|o| o.sql.is_some())
+                    .map(|o| o.name.clone()),
+            );
+            return Ok(ExportScope {
+                tables,
+                data_tables,
+                virtual_tables,
+            });
+        }
+
+        let mut tables = Vec::new();
+        let mut data_tables = Vec::new();
+        let mut chosen_virtual = Vec::new();
+        for name in requested {
+            let Some(object) = catalog.find(name).filter(|o| o.kind == "table") else {
+                let known: Vec<&str> = catalog
+                    .objects
+                    .iter()
+                    .filter(|o| exportable(o) || virtual_names.contains(o.name.as_str()))
+                    .map(|o| o.name.as_str())
+                    .collect();
+                bail!(
+                    "--table {name}: no such table in the database; its tables are: {}",
+                    known.join(", ")
+                );
+            };
+            if let Some(vt) = virtual_tables.iter().find(|v| v.name == object.name) {
+                if let VirtualContent::Internal { table } = &vt.content {
+                    push_unique(&mut tables, table);
+                    push_unique(&mut data_tables, table);
+                }
+                chosen_virtual.push(vt.clone());
+                continue;
+            }
+            if !exportable(object) {
+                bail!("--table {name}: this is an internal table and cannot be exported on its own");
+            }
+            push_unique(&mut tables, &object.name);
+            push_unique(&mut data_tables, &object.name);
+        }
+        // wrangler keeps an index or trigger only when its own name is listed:
+        // list those of the chosen tables so the backup of a table is whole.
+        let chosen: BTreeSet<String> = data_tables.iter().cloned().collect();
+        for o in &catalog.objects {
+            if matches!(o.kind.as_str(), "index" | "trigger") && o.sql.is_some() && chosen.contains(&o.table) {
+                push_unique(&mut tables, &o.name);
+            }
+        }
+        Ok(ExportScope {
+            tables,
+            data_tables,
+            virtual_tables: chosen_virtual,
+        })
+    }
+
+    /// Whether the export has to name its tables to get past wrangler.
+    pub fn works_around_virtual_tables(&self) -> bool {
+        !self.virtual_tables.is_empty()
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn catalog() -> Catalog {
+        let master = json!([
+            {"type": "table", "name": "_cf_METADATA", "tbl_name": "_cf_METADATA", "sql": "CREATE TABLE _cf_METADATA (key INTEGER PRIMARY KEY, value BLOB)"},
+            {"type": "table", "name": "d1_migrations", "tbl_name": "d1_migrations", "sql": "CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE)"},
+            {"type": "table", "name": "sqlite_sequence", "tbl_name": "sqlite_sequence", "sql": "CREATE TABLE sqlite_sequence(name,seq)"},
+            {"type": "table", "name": "notes", "tbl_name": "notes", "sql": "CREATE TABLE notes(id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)"},
+            {"type": "index", "name": "notes_body", "tbl_name": "notes", "sql": "CREATE INDEX notes_body ON notes(body)"},
+            {"type": "index", "name": "sqlite_autoindex_x", "tbl_name": "notes", "sql": null},
+            {"type": "table", "name": "notes_fts", "tbl_name": "notes_fts", "sql": "CREATE VIRTUAL TABLE notes_fts USING fts5(title, body)"},
+            {"type": "table", "name": "notes_fts_data", "tbl_name": "notes_fts_data", "sql": "CREATE TABLE 'notes_fts_data'(id INTEGER PRIMARY KEY, block BLOB)"},
+            {"type": "table", "name": "notes_fts_content", "tbl_name": "notes_fts_content", "sql": "CREATE TABLE 'notes_fts_content'(id INTEGER PRIMARY KEY, c0, c1)"},
+            {"type": "table", "name": "ext_fts", "tbl_name": "ext_fts", "sql": "CREATE VIRTUAL TABLE ext_fts USING fts5(body, content='notes', content_rowid='id')"},
+            {"type": "table", "name": "ext_fts_data", "tbl_name": "ext_fts_data", "sql": "CREATE TABLE 'ext_fts_data'(id INTEGER PRIMARY KEY, block BLOB)"},
+            {"type": "trigger", "name": "notes_ai", "tbl_name": "notes", "sql": "CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN INSERT INTO ext_fts(rowid, body) VALUES (new.id, new.body); END"},
+            {"type": "view", "name": "recent", "tbl_name": "recent", "sql": "CREATE VIEW recent AS SELECT * FROM notes"},
+            {"type": "table", "name": "other", "tbl_name": "other", "sql": "CREATE TABLE other(x)"}
+        ]);
+        let list = json!([
+            {"schema": "main", "name": "notes_fts", "type": "virtual"},
+            {"schema": "main", "name": "notes_fts_data", "type": "shadow"},
+            {"schema": "main", "name": "notes_fts_content", "type": "shadow"},
+            {"schema": "main", "name": "ext_fts", "type": "virtual"},
+            {"schema": "main", "name": "ext_fts_data", "type": "shadow"},
+            {"schema": "main", "name": "notes", "type": "table"},
+            {"schema": "temp", "name": "notes", "type": "view"}
+        ]);
+        Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap()
+    }
+
+    #[test]
+    fn virtual_tables_and_where_their_rows_live() {
+        let vts = catalog().virtual_tables();
+        assert_eq!(vts.len(), 2);
+        assert_eq!(vts[0].module, "fts5");
+        assert_eq!(
+            vts[0].content,
+            VirtualContent::Internal {
+                table: "notes_fts_content".into()
+            }
+        );
+        assert_eq!(
+            vts[1].content,
+            VirtualContent::External {
+                table: "notes".into()
+            }
+        );
+    }
+
+    #[test]
+    fn full_export_with_fts_names_every_table_and_schema_object() {
+        let scope = ExportScope::plan(&catalog(), &[]).unwrap();
+        assert!(scope.works_around_virtual_tables());
+        assert_eq!(
+            scope.tables,
+            [
+                "d1_migrations",
+                "sqlite_sequence",
+                "notes",
+                "notes_fts_content",
+                "other",
+                "notes_body",
+                "notes_ai",
+                "recent"
+            ]
+        );
+        assert!(!scope.tables.iter().any(|t| t == "notes_fts" || t == "notes_fts_data"));
+    }
+
+    #[test]
+    fn full_export_without_virtual_tables_needs_no_table_list() {
+        let mut c = catalog();
+        c.objects.retain(|o| !o.name.contains("fts"));
+        let scope = ExportScope::plan(&c, &[]).unwrap();
+        assert!(scope.tables.is_empty());
+        assert!(!scope.works_around_virtual_tables());
+        assert_eq!(scope.data_tables, ["d1_migrations", "sqlite_sequence", "notes", "other"]);
+    }
+
+    #[test]
+    fn chosen_tables_keep_their_indexes_and_triggers() {
+        let scope = ExportScope::plan(&catalog(), &["notes".into()]).unwrap();
+        assert_eq!(scope.tables, ["notes", "notes_body", "notes_ai"]);
+        assert_eq!(scope.data_tables, ["notes"]);
+    }
+
+    #[test]
+    fn choosing_a_virtual_table_exports_its_content() {
+        let scope = ExportScope::plan(&catalog(), &["notes_fts".into()]).unwrap();
+        assert_eq!(scope.tables, ["notes_fts_content"]);
+        assert_eq!(scope.virtual_tables.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_table_is_refused_with_the_known_ones() {
+        let err = ExportScope::plan(&catalog(), &["nope".into()]).unwrap_err().to_string();
+        assert!(err.contains("--table nope: no such table"), "{err}");
+        assert!(err.contains("notes, notes_fts"), "{err}");
+        let err = ExportScope::plan(&catalog(), &["notes_body".into()]).unwrap_err().to_string();
+        assert!(err.contains("no such table"), "{err}");
+    }
+
+    #[test]
+    fn fts_options_are_read_with_quotes_and_nesting() {
+        let (module, args) =
+            parse_using("CREATE VIRTUAL TABLE t USING FTS5(a, b UNINDEXED, content = \"x,y\", tokenize='porter unicode61')")
+                .unwrap();
+        assert_eq!(module, "fts5");
+        assert_eq!(args.len(), 4);
+        assert_eq!(fts_option(&args, "content").as_deref(), Some("x,y"));
+        assert_eq!(fts_option(&args, "CONTENT").as_deref(), Some("x,y"));
+        let (_, args) = parse_using("CREATE VIRTUAL TABLE t USING fts5(a, content='')").unwrap();
+        assert_eq!(fts_option(&args, "content").as_deref(), Some(""));
+    }
+}

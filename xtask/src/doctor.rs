@@ -1,0 +1,311 @@
+//! `cargo xtask doctor`: one report on everything a backup depends on.
+//!
+//! Each check is `ok`, `warn` (works, but something is off) or `fail` (a
+//! backup would not work or would not be safe). The exit code is non-zero
+//! when any check fails. No check prints a secret: credentials are reported
+//! by where they come from, never by value.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+use xshell::{Shell, cmd};
+
+use crate::git::{self, Ignored};
+use crate::project::Project;
+use crate::wrangler::path_with_first;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<&str>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// Runs the checks and prints the report; returns whether every check passed.
+pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
+    let report = report(sh, project);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &report.checks {
+            let tag = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("[{tag}] {:<12} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("       {:<12} fix: {fix}", "");
+            }
+        }
+        println!(
+            "{}",
+            if report.ok {
+                "doctor: everything a backup needs is in place"
+            } else {
+                "doctor: something a backup needs is wrong (see FAIL above)"
+            }
+        );
+    }
+    Ok(report.ok)
+}
+
+pub fn report(sh: &Shell, project: &Project) -> Report {
+    let mut checks = vec![wrangler_check(project), node_check(sh, project)];
+    checks.push(auth_check());
+    checks.extend(config_checks(project));
+    checks.extend(backup_dir_checks(sh, project));
+    checks.push(hooks_check(sh, project));
+    let ok = checks.iter().all(|c| c.status != Status::Fail);
+    Report { ok, checks }
+}
+
+fn wrangler_check(project: &Project) -> Check {
+    match project.wrangler_version() {
+        Some(v) if project.wrangler_installed() => check(
+            "wrangler",
+            Status::Ok,
+            format!("{v} (pinned, {})", project.node_bin().join("wrangler").display()),
+            None,
+        ),
+        _ => check(
+            "wrangler",
+            Status::Fail,
+            "not installed in node_modules",
+            Some("run `npm ci` in the repository root (`cargo xtask backup` does it for you)"),
+        ),
+    }
+}
+
+fn node_check(sh: &Shell, project: &Project) -> Check {
+    let path = path_with_first(&project.node_bin());
+    let version = cmd!(sh, "node --version")
+        .env("PATH", &path)
+        .quiet()
+        .ignore_stderr()
+        .read();
+    match version {
+        Ok(v) => {
+            let v = v.trim().to_owned();
+            let major: u32 = v
+                .trim_start_matches('v')
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            if major >= 20 {
+                check("node", Status::Ok, v, None)
+            } else {
+                check(
+                    "node",
+                    Status::Fail,
+                    format!("{v} is too old for the pinned wrangler"),
+                    Some("install Node.js 20.3 or newer"),
+                )
+            }
+        }
+        Err(_) => check(
+            "node",
+            Status::Fail,
+            "node is not on PATH",
+            Some("install Node.js 20.3 or newer"),
+        ),
+    }
+}
+
+fn auth_check() -> Check {
+    let token = std::env::var_os("CLOUDFLARE_API_TOKEN").is_some_and(|v| !v.is_empty());
+    let account = std::env::var_os("CLOUDFLARE_ACCOUNT_ID").is_some_and(|v| !v.is_empty());
+    if token {
+        let detail = if account {
+            "CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set (values not shown)"
+        } else {
+            "CLOUDFLARE_API_TOKEN is set (value not shown); CLOUDFLARE_ACCOUNT_ID is not, \
+             so wrangler will look the account up"
+        };
+        return check("auth", Status::Ok, detail, None);
+    }
+    if let Some(file) = oauth_config_file() {
+        return check(
+            "auth",
+            Status::Ok,
+            format!("wrangler login credentials found in {}", file.display()),
+            None,
+        );
+    }
+    check(
+        "auth",
+        Status::Warn,
+        "no Cloudflare credentials: local backups work, remote ones will not",
+        Some("set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID), or run `npx wrangler login`"),
+    )
+}
+
+/// Where `wrangler login` keeps its OAuth token, if it exists.
+fn oauth_config_file() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    [
+        xdg.map(|d| d.join(".wrangler/config/default.toml")),
+        home.map(|h| h.join(".wrangler/config/default.toml")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
+}
+
+fn config_checks(project: &Project) -> Vec<Check> {
+    match project.environments() {
+        Ok(envs) => {
+            let mut checks = vec![check(
+                "config",
+                Status::Ok,
+                format!("{} defines: {}", project.config.display(), envs.describe()),
+                None,
+            )];
+            for env in envs.iter() {
+                let migrations = project.config_dir.join(&env.migrations_dir);
+                let status = if env.database_id.is_empty() && env.location == crate::environment::Location::Remote {
+                    check(
+                        "environment",
+                        Status::Fail,
+                        format!("{}: {} has no database_id", env.name, env.database_name),
+                        Some("add database_id from `npx wrangler d1 list` to wrangler.toml"),
+                    )
+                } else if !migrations.is_dir() {
+                    check(
+                        "environment",
+                        Status::Fail,
+                        format!("{}: migrations_dir {} does not exist", env.name, migrations.display()),
+                        Some("point migrations_dir at the migrations/ directory"),
+                    )
+                } else {
+                    check(
+                        "environment",
+                        Status::Ok,
+                        format!(
+                            "{} -> {} ({}, id {})",
+                            env.name, env.database_name, env.location, env.database_id
+                        ),
+                        None,
+                    )
+                };
+                checks.push(status);
+            }
+            checks
+        }
+        Err(e) => vec![check(
+            "config",
+            Status::Fail,
+            format!("{e:#}"),
+            Some("fix wrangler.toml so that each environment has exactly one [[d1_databases]]"),
+        )],
+    }
+}
+
+fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
+    let dir = &project.backup_dir;
+    let probe = dir.join("backup-doctor-probe.sql");
+    let ignored = match git::check_ignored(sh, &probe) {
+        Ok(Ignored::Yes) => check("backups", Status::Ok, format!("{} is git-ignored", dir.display()), None),
+        Ok(Ignored::NotInRepository) => check(
+            "backups",
+            Status::Ok,
+            format!("{} is outside any git work tree", dir.display()),
+            None,
+        ),
+        Ok(Ignored::No) => check(
+            "backups",
+            Status::Fail,
+            format!("git would not ignore backups written to {}", dir.display()),
+            Some("add the backup directory to .gitignore"),
+        ),
+        Err(e) => check("backups", Status::Fail, format!("{e:#}"), None),
+    };
+    let tracked = match git::tracked_backups(sh, dir) {
+        Ok(files) if files.is_empty() => check("tracked", Status::Ok, "no backup file is tracked by git", None),
+        Ok(files) => check(
+            "tracked",
+            Status::Fail,
+            format!("git tracks backup files: {}", files.join(", ")),
+            Some("`git rm --cached <file>` each of them, and purge history if pushed"),
+        ),
+        Err(e) => check("tracked", Status::Fail, format!("{e:#}"), None),
+    };
+    let mut checks = vec![ignored, tracked];
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        checks.push(if mode & 0o077 == 0 {
+            check("permissions", Status::Ok, format!("{} is mode {mode:o}", dir.display()), None)
+        } else {
+            check(
+                "permissions",
+                Status::Warn,
+                format!("{} is mode {mode:o}: other users can list it", dir.display()),
+                Some("chmod 700 the backup directory (the next backup does it)"),
+            )
+        });
+    }
+    checks
+}
+
+fn hooks_check(sh: &Shell, project: &Project) -> Check {
+    let Some(top) = git::work_tree(sh, &project.config_dir) else {
+        return check("hooks", Status::Warn, "not a git repository", None);
+    };
+    let expected = crate::hooks::HOOKS_DIR;
+    match git::hooks_path(sh, &top) {
+        Some(p) if Path::new(&p) == Path::new(expected) => check(
+            "hooks",
+            Status::Ok,
+            format!("core.hooksPath is {expected}: commits that add a backup are refused"),
+            None,
+        ),
+        other => check(
+            "hooks",
+            Status::Warn,
+            format!(
+                "the pre-commit hook is not installed (core.hooksPath is {})",
+                other.as_deref().unwrap_or("unset")
+            ),
+            Some("run `cargo xtask hooks install`"),
+        ),
+    }
+}

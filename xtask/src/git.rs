@@ -1,0 +1,112 @@
+//! The git questions a backup must answer before it writes anything: would
+//! the file be ignored, and is any backup already tracked?
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+/// How git sees a path that is about to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    Yes,
+    No,
+    /// The path is not inside a git work tree, so it cannot be committed.
+    NotInRepository,
+}
+
+/// The git work tree that contains `dir` (or its nearest existing ancestor).
+pub fn work_tree(sh: &Shell, dir: &Path) -> Option<PathBuf> {
+    let existing = dir.ancestors().find(|p| p.is_dir())?;
+    let out = cmd!(sh, "git -C {existing} rev-parse --show-toplevel")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    Some(PathBuf::from(out.trim()))
+}
+
+/// Asks `git check-ignore` whether `path` would be ignored.
+pub fn check_ignored(sh: &Shell, path: &Path) -> Result<Ignored> {
+    let Some(parent) = path.parent() else {
+        bail!("{} has no parent directory", path.display());
+    };
+    let Some(top) = work_tree(sh, parent) else {
+        return Ok(Ignored::NotInRepository);
+    };
+    let output = cmd!(sh, "git -C {top} check-ignore -q -- {path}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run git check-ignore")?;
+    match output.status.code() {
+        Some(0) => Ok(Ignored::Yes),
+        Some(1) => Ok(Ignored::No),
+        _ => bail!(
+            "git check-ignore failed for {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    }
+}
+
+/// Tracked files that are backups: anything tracked in the backup directory,
+/// and anything anywhere named like a backup, outside `migrations/`.
+pub fn tracked_backups(sh: &Shell, backup_dir: &Path) -> Result<Vec<String>> {
+    let Some(top) = work_tree(sh, backup_dir) else {
+        return Ok(Vec::new());
+    };
+    let mut specs: Vec<String> = BACKUP_NAME_GLOBS
+        .iter()
+        .map(|g| format!(":(glob){g}"))
+        .collect();
+    specs.push(backup_dir.display().to_string());
+    let out = cmd!(sh, "git -C {top} ls-files -z --full-name -- {specs...}")
+        .quiet()
+        .read()
+        .context("cannot run git ls-files")?;
+    Ok(out
+        .split('\0')
+        .filter(|f| !f.is_empty() && !f.starts_with("migrations/"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// File names that are backups wherever they are. The pre-commit hook
+/// (`scripts/git-hooks/pre-commit`) refuses the same names.
+pub const BACKUP_NAME_GLOBS: &[&str] = &[
+    "**/backup-*.sql",
+    "**/backup-*.sql.*",
+    "**/*.sql.zst",
+    "**/*.sql.age",
+    "**/*.sql.zst.age",
+];
+
+/// The commit the repository is at, with `-dirty` when it has changes.
+pub fn describe_commit(sh: &Shell, dir: &Path) -> Option<String> {
+    let top = work_tree(sh, dir)?;
+    let head = cmd!(sh, "git -C {top} rev-parse HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    let dirty = !cmd!(sh, "git -C {top} status --porcelain --untracked-files=no")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?
+        .trim()
+        .is_empty();
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+/// The repository's `core.hooksPath`, if set.
+pub fn hooks_path(sh: &Shell, repo: &Path) -> Option<String> {
+    cmd!(sh, "git -C {repo} config --get core.hooksPath")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,54 @@
+//! `cargo xtask hooks install`: point git at the tracked hooks in
+//! `scripts/git-hooks/`, whose pre-commit hook refuses a commit that adds a
+//! backup.
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::git;
+use crate::project::Project;
+
+/// The tracked hooks directory, relative to the repository root.
+pub const HOOKS_DIR: &str = "scripts/git-hooks";
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum HooksCommand {
+    /// Set core.hooksPath to scripts/git-hooks.
+    Install,
+}
+
+pub fn run(sh: &Shell, project: &Project, command: &HooksCommand) -> Result<()> {
+    match command {
+        HooksCommand::Install => install(sh, project),
+    }
+}
+
+fn install(sh: &Shell, project: &Project) -> Result<()> {
+    let top = git::work_tree(sh, &project.config_dir)
+        .with_context(|| format!("{} is not inside a git repository", project.config_dir.display()))?;
+    let hook = top.join(HOOKS_DIR).join("pre-commit");
+    if !hook.is_file() {
+        bail!(
+            "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
+            hook.display()
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut perms = std::fs::metadata(&hook)?.permissions();
+        if perms.mode() & 0o111 == 0 {
+            perms.set_mode(perms.mode() | 0o755);
+            std::fs::set_permissions(&hook, perms)?;
+        }
+    }
+    cmd!(sh, "git -C {top} config core.hooksPath {HOOKS_DIR}")
+        .quiet()
+        .run()
+        .context("cannot set core.hooksPath")?;
+    println!(
+        "Installed: core.hooksPath = {HOOKS_DIR}. A commit that adds a backup (by name, by the D1 \
+         export header, or a SQLite database file) is now refused."
+    );
+    Ok(())
+}

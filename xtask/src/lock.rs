@@ -1,0 +1,152 @@
+//! One backup at a time per backup directory.
+//!
+//! The lock is an OS file lock (`flock`) on `<backup dir>/.lock`, so it is
+//! released by the kernel when its holder dies, however it dies. The file
+//! also says who holds it; it is emptied on a clean release. Finding the file
+//! unlocked but not empty therefore means its last holder died mid-run: that
+//! stale lock is reported, with the temporary files it left behind.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub const LOCK_FILE: &str = ".lock";
+
+/// Who holds (or held) the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub started_at: String,
+    pub command: String,
+}
+
+/// A held lock; released on drop.
+#[derive(Debug)]
+pub struct BackupLock {
+    file: File,
+    path: PathBuf,
+}
+
+/// What a previous holder that died left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleLock {
+    /// `None` when the file held something other than our JSON.
+    pub holder: Option<Holder>,
+}
+
+impl BackupLock {
+    /// Takes the lock or refuses at once, naming the holder.
+    pub fn acquire(dir: &Path, command: &str) -> Result<(BackupLock, Option<StaleLock>)> {
+        let path = dir.join(LOCK_FILE);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::fsutil::PRIVATE_FILE_MODE);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("cannot open the backup lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file);
+                let who = match holder {
+                    Some(h) => format!("pid {} running `{}` since {}", h.pid, h.command, h.started_at),
+                    None => "another process".to_owned(),
+                };
+                bail!(
+                    "another backup or restore is running in {} ({who}); \
+                     wait for it to finish, then run this again (lock: {})",
+                    dir.display(),
+                    path.display()
+                );
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        let mut previous = String::new();
+        file.read_to_string(&mut previous)?;
+        let stale = (!previous.trim().is_empty()).then(|| StaleLock {
+            holder: serde_json::from_str(&previous).ok(),
+        });
+        let holder = Holder {
+            pid: std::process::id(),
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            command: command.to_owned(),
+        };
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(serde_json::to_string(&holder)?.as_bytes())?;
+        file.sync_all()?;
+        Ok((BackupLock { file, path }, stale))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for BackupLock {
+    fn drop(&mut self) {
+        // Emptying the file marks a clean release; the kernel drops the lock
+        // when the file is closed.
+        let _ = self.file.set_len(0);
+        let _ = self.file.sync_all();
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+impl std::fmt::Display for StaleLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.holder {
+            Some(h) => write!(
+                f,
+                "pid {} (`{}`, started {}) held the backup lock and is gone without releasing it",
+                h.pid, h.command, h.started_at
+            ),
+            None => f.write_str("a previous run held the backup lock and is gone without releasing it"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        assert_eq!(stale, None);
+        let err = BackupLock::acquire(dir.path(), "backup prod").unwrap_err().to_string();
+        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(err.contains("backup local"), "{err}");
+        drop(first);
+        let (_again, stale) = BackupLock::acquire(dir.path(), "backup prod").unwrap();
+        assert_eq!(stale, None, "a clean release leaves no stale lock");
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_holder_is_reported_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = Holder {
+            pid: 999_999,
+            started_at: "2026-11-23T10:00:00Z".into(),
+            command: "backup prod".into(),
+        };
+        std::fs::write(dir.path().join(LOCK_FILE), serde_json::to_string(&holder).unwrap()).unwrap();
+        let (_lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let stale = stale.expect("stale lock reported");
+        assert_eq!(stale.holder, Some(holder));
+        assert!(stale.to_string().contains("pid 999999"));
+    }
+}

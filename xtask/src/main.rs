@@ -1,0 +1,74 @@
+//! qbtime's operations tasks for its Cloudflare D1 database, run as
+//! `cargo xtask <task>`. See README.md for each task.
+
+mod backup;
+mod catalog;
+mod doctor;
+mod dump;
+mod environment;
+mod fsutil;
+mod git;
+mod hooks;
+mod lock;
+mod manifest;
+mod project;
+mod redact;
+mod wrangler;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::project::{Project, ProjectArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Back up and check qbtime's Cloudflare D1 databases with the pinned wrangler.",
+    version
+)]
+struct Cli {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Export an environment's database to backups/ with a manifest.
+    Backup(backup::BackupArgs),
+    /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
+    Doctor(doctor::DoctorArgs),
+    /// Manage the git hooks that keep backups out of commits.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let sh = xshell::Shell::new()?;
+    let project = Project::resolve(&cli.project)?;
+    sh.change_dir(&project.config_dir);
+    match &cli.task {
+        Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Doctor(args) => doctor::run(&sh, &project, args).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
+        Task::Hooks(command) => hooks::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
+    }
+}

@@ -1,0 +1,166 @@
+//! Redaction of secrets from everything the xtask prints.
+//!
+//! wrangler prints the signed download URL of a remote export in clear text,
+//! and an API error can echo a request. Every line of wrangler output passes
+//! through [`Redactor::line`] before it reaches the terminal or any log.
+
+use std::borrow::Cow;
+
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Knows the secret values of this run and the shapes of secrets in general.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+/// Environment variables whose values are secrets wherever they appear.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_KEY",
+    "CF_API_TOKEN",
+    "CF_API_KEY",
+];
+
+impl Redactor {
+    /// A redactor that also knows the values of [`SECRET_VARIABLES`] in this process.
+    pub fn from_process_env() -> Redactor {
+        let secrets = SECRET_VARIABLES
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .collect();
+        Redactor::with_secrets(secrets)
+    }
+
+    pub fn with_secrets(secrets: Vec<String>) -> Redactor {
+        // Very short values would redact ordinary words; real tokens are long.
+        let secrets = secrets.into_iter().filter(|s| s.len() >= 8).collect();
+        Redactor { secrets }
+    }
+
+    /// Redacts one line: known secret values, bearer tokens, and the path and
+    /// query of any URL that carries a query string (a signed URL's signature
+    /// lives there; plain documentation links are left alone).
+    pub fn line<'a>(&self, line: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(line);
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
+            }
+        }
+        if out.contains("://") {
+            out = Cow::Owned(redact_signed_urls(&out));
+        }
+        if let Some(redacted) = redact_bearer(&out) {
+            out = Cow::Owned(redacted);
+        }
+        out
+    }
+}
+
+fn redact_signed_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = find_url_start(rest) {
+        out.push_str(&rest[..start]);
+        let url_and_after = &rest[start..];
+        let end = url_and_after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '\x1b'))
+            .unwrap_or(url_and_after.len());
+        let url = &url_and_after[..end];
+        if url.contains('?') {
+            let scheme_end = url.find("://").map_or(0, |i| i + 3);
+            let host_end = url[scheme_end..]
+                .find(['/', '?'])
+                .map_or(url.len(), |i| scheme_end + i);
+            out.push_str(&url[..host_end]);
+            out.push('/');
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(url);
+        }
+        rest = &url_and_after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn find_url_start(text: &str) -> Option<usize> {
+    let http = text.find("http://");
+    let https = text.find("https://");
+    match (http, https) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn redact_bearer(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("bearer ")?;
+    let token_start = at + "bearer ".len();
+    let token_end = text[token_start..]
+        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
+        .map_or(text.len(), |i| token_start + i);
+    if token_end == token_start {
+        return None;
+    }
+    Some(format!(
+        "{}{REDACTED}{}",
+        &text[..token_start],
+        &text[token_end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wranglers_signed_url_line_loses_path_and_signature() {
+        let line = "\u{1b}[90mYou can also download your export from the following URL manually. \
+                    This link will be valid for one hour: https://bucket.acct.r2.cloudflarestorage.com/\
+                    db/export.sql?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc123\u{1b}[39m";
+        let out = Redactor::default().line(line);
+        assert!(!out.contains("X-Amz-Signature"), "{out}");
+        assert!(!out.contains("export.sql"), "{out}");
+        assert!(
+            out.contains("https://bucket.acct.r2.cloudflarestorage.com/[REDACTED]\u{1b}[39m"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn plain_links_and_ordinary_text_are_untouched() {
+        let r = Redactor::default();
+        for line in [
+            "see https://developers.cloudflare.com/d1/reference/time-travel/ for more",
+            "🌀 Exporting SQL to backups/.backup-local.partial...",
+            "no urls here",
+        ] {
+            assert_eq!(r.line(line), line);
+        }
+    }
+
+    #[test]
+    fn several_urls_on_one_line_are_each_handled() {
+        let out = Redactor::default()
+            .line("a http://127.0.0.1:9/x?sig=1 b https://docs.example/ok c http://h/p?q");
+        assert_eq!(
+            out,
+            "a http://127.0.0.1:9/[REDACTED] b https://docs.example/ok c http://h/[REDACTED]"
+        );
+    }
+
+    #[test]
+    fn known_secret_values_and_bearer_tokens_are_removed() {
+        let r = Redactor::with_secrets(vec!["tok_very_secret_value".into(), "short".into()]);
+        assert_eq!(
+            r.line("token tok_very_secret_value used; short stays"),
+            "token [REDACTED] used; short stays"
+        );
+        assert_eq!(
+            r.line("Authorization: Bearer abc.def-ghi rest"),
+            "Authorization: Bearer [REDACTED] rest"
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! Every wrangler invocation, built as data in one place, and the thin edge
+//! that runs them.
+//!
+//! The functions that build an [`Invocation`] are pure, so a plan can be
+//! printed (`--dry-run`) and asserted in tests without running anything.
+//! [`Wrangler`] runs an invocation with the pinned wrangler from
+//! `node_modules/.bin`, streams its output live through the [`Redactor`], and
+//! points wrangler's own debug log at a private directory that is removed
+//! afterwards, because wrangler logs the signed download URL there too.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::environment::Environment;
+use crate::redact::Redactor;
+
+/// One wrangler command line, and why we run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub purpose: String,
+    pub args: Vec<OsString>,
+}
+
+impl fmt::Display for Invocation {
+    /// Shell-quoted, as an operator could paste it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("wrangler")?;
+        for arg in &self.args {
+            write!(f, " {}", shell_quote(&arg.to_string_lossy()))?;
+        }
+        Ok(())
+    }
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// What narrows an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportMode {
+    Full,
+    SchemaOnly,
+    DataOnly,
+}
+
+/// Builds invocations against one wrangler configuration file.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    config: PathBuf,
+}
+
+impl Commands {
+    pub fn new(config: &Path) -> Commands {
+        Commands {
+            config: config.to_path_buf(),
+        }
+    }
+
+    /// `d1 <subcommand> <database> --config C [--env E] --local|--remote`.
+    fn d1(&self, subcommand: &[&str], env: &Environment, located: bool) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["d1".into()];
+        args.extend(subcommand.iter().map(OsString::from));
+        args.push(env.database_name.clone().into());
+        args.push("--config".into());
+        args.push(self.config.clone().into());
+        if let Some(wrangler_env) = &env.wrangler_env {
+            args.push("--env".into());
+            args.push(wrangler_env.into());
+        }
+        if located {
+            args.push(env.location.flag().into());
+        }
+        args
+    }
+
+    /// `wrangler d1 export` into `output`, always with `-y`: wrangler would
+    /// otherwise answer its own prompt when stdin is not a terminal.
+    pub fn export(
+        &self,
+        env: &Environment,
+        output: &Path,
+        mode: ExportMode,
+        tables: &[String],
+    ) -> Invocation {
+        let mut args = self.d1(&["export"], env, true);
+        args.push("--output".into());
+        args.push(output.into());
+        match mode {
+            ExportMode::Full => {}
+            ExportMode::SchemaOnly => args.push("--no-data".into()),
+            ExportMode::DataOnly => args.push("--no-schema".into()),
+        }
+        for table in tables {
+            args.push("--table".into());
+            args.push(table.into());
+        }
+        args.push("-y".into());
+        Invocation {
+            purpose: format!("export {} ({})", env.database_name, env.location),
+            args,
+        }
+    }
+
+    /// A read-only query whose result comes back as JSON.
+    pub fn query_json(&self, env: &Environment, purpose: &str, sql: &str) -> Invocation {
+        let mut args = self.d1(&["execute"], env, true);
+        args.extend(["--command".into(), sql.into(), "--json".into()]);
+        Invocation {
+            purpose: purpose.to_owned(),
+            args,
+        }
+    }
+
+    /// The current Time Travel bookmark of a remote database.
+    pub fn time_travel_info(&self, env: &Environment) -> Invocation {
+        let mut args = self.d1(&["time-travel", "info"], env, false);
+        args.push("--json".into());
+        Invocation {
+            purpose: format!("record the Time Travel bookmark of {}", env.database_name),
+            args,
+        }
+    }
+
+    /// Applies pending migrations.
+    pub fn migrations_apply(&self, env: &Environment) -> Invocation {
+        Invocation {
+            purpose: format!("apply migrations to {} ({})", env.database_name, env.location),
+            args: self.d1(&["migrations", "apply"], env, true),
+        }
+    }
+}
+
+/// Runs invocations with the pinned wrangler.
+#[derive(Debug, Clone)]
+pub struct Wrangler {
+    bin: PathBuf,
+    bin_dir: PathBuf,
+    cwd: PathBuf,
+    redactor: Redactor,
+}
+
+impl Wrangler {
+    /// `bin_dir` is `node_modules/.bin`; `cwd` is the wrangler config's directory.
+    pub fn new(bin_dir: &Path, cwd: &Path, redactor: Redactor) -> Wrangler {
+        Wrangler {
+            bin: bin_dir.join("wrangler"),
+            bin_dir: bin_dir.to_path_buf(),
+            cwd: cwd.to_path_buf(),
+            redactor,
+        }
+    }
+
+    fn command(&self, invocation: &Invocation, log_dir: &Path) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&invocation.args)
+            .current_dir(&self.cwd)
+            .env("PATH", path_with_first(&self.bin_dir))
+            .env("WRANGLER_LOG_PATH", log_dir)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs an invocation with its output shown live (redacted). Fails when
+    /// wrangler exits non-zero.
+    pub fn run(&self, invocation: &Invocation) -> Result<()> {
+        self.spawn(invocation, Sink::Live).map(drop)
+    }
+
+    /// Runs an invocation and parses its standard output as JSON; standard
+    /// error is shown live (redacted).
+    pub fn run_json(&self, invocation: &Invocation) -> Result<serde_json::Value> {
+        let stdout = self.spawn(invocation, Sink::Capture)?;
+        serde_json::from_str(&stdout).with_context(|| {
+            format!(
+                "wrangler did not print JSON for `{}`; it printed: {}",
+                invocation.purpose,
+                self.redactor.line(stdout.trim())
+            )
+        })
+    }
+
+    fn spawn(&self, invocation: &Invocation, sink: Sink) -> Result<String> {
+        let log_dir = PrivateDir::create("wrangler-logs")?;
+        let mut child = self
+            .command(invocation, log_dir.path())
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.bin.display()))?;
+        let stderr = child.stderr.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let redactor = self.redactor.clone();
+        let err_thread = std::thread::spawn(move || forward_lines(stderr, &redactor, &mut std::io::stderr()));
+        let captured = match sink {
+            Sink::Live => {
+                forward_lines(stdout, &self.redactor, &mut std::io::stdout())?;
+                String::new()
+            }
+            Sink::Capture => {
+                let mut s = String::new();
+                BufReader::new(stdout).read_to_string(&mut s)?;
+                s
+            }
+        };
+        let status = child.wait()?;
+        err_thread.join().expect("stderr thread panicked")?;
+        if !status.success() {
+            let mut message = format!("wrangler failed ({status}) while trying to {}", invocation.purpose);
+            if let Sink::Capture = sink {
+                // `--json` mode puts wrangler's error on stdout.
+                let shown = self.redactor.line(captured.trim()).into_owned();
+                if !shown.is_empty() {
+                    message.push_str(": ");
+                    message.push_str(&shown);
+                }
+            }
+            bail!(message);
+        }
+        Ok(captured)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sink {
+    Live,
+    Capture,
+}
+
+fn forward_lines(from: impl Read, redactor: &Redactor, to: &mut impl Write) -> Result<()> {
+    let mut reader = BufReader::new(from);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw)? == 0 {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\n', '\r']);
+        // A closed terminal must not turn a good backup into a failure.
+        let _ = writeln!(to, "{}", redactor.line(line));
+    }
+}
+
+/// `PATH` with `dir` in front, so that the pinned Node toolchain wins.
+pub fn path_with_first(dir: &Path) -> OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    if let Some(existing) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(paths).unwrap_or_else(|_| dir.as_os_str().to_owned())
+}
+
+/// A directory only this user can read, removed on drop.
+pub struct PrivateDir {
+    path: PathBuf,
+}
+
+impl PrivateDir {
+    pub fn create(label: &str) -> Result<PrivateDir> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "qbtime-xtask-{label}-{}-{n}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        crate::fsutil::create_private_dir(&path)?;
+        Ok(PrivateDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::Environments;
+
+    fn envs() -> Environments {
+        Environments::parse(include_str!("../../wrangler.toml")).unwrap()
+    }
+
+    fn argv(inv: &Invocation) -> Vec<String> {
+        inv.args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn remote_export_names_env_remote_and_skips_wranglers_prompt() {
+        let envs = envs();
+        let cmds = Commands::new(Path::new("/p/wrangler.toml"));
+        let inv = cmds.export(
+            envs.resolve("prod").unwrap(),
+            Path::new("/b/.x.partial"),
+            ExportMode::Full,
+            &[],
+        );
+        assert_eq!(
+            argv(&inv),
+            [
+                "d1", "export", "qbtime_db_prod", "--config", "/p/wrangler.toml", "--env",
+                "production", "--remote", "--output", "/b/.x.partial", "-y"
+            ]
+        );
+    }
+
+    #[test]
+    fn local_export_has_no_env_and_carries_mode_and_tables() {
+        let envs = envs();
+        let cmds = Commands::new(Path::new("w.toml"));
+        let inv = cmds.export(
+            envs.resolve("local").unwrap(),
+            Path::new("o.sql"),
+            ExportMode::DataOnly,
+            &["a".into(), "b c".into()],
+        );
+        assert_eq!(
+            argv(&inv),
+            [
+                "d1", "export", "qbtime_db_local", "--config", "w.toml", "--local", "--output",
+                "o.sql", "--no-schema", "--table", "a", "--table", "b c", "-y"
+            ]
+        );
+        assert_eq!(
+            inv.to_string(),
+            "wrangler d1 export qbtime_db_local --config w.toml --local --output o.sql \
+             --no-schema --table a --table 'b c' -y"
+        );
+        let schema = cmds.export(envs.resolve("local").unwrap(), Path::new("o"), ExportMode::SchemaOnly, &[]);
+        assert!(argv(&schema).contains(&"--no-data".to_owned()));
+    }
+
+    #[test]
+    fn time_travel_info_is_remote_by_nature_and_has_no_location_flag() {
+        let envs = envs();
+        let inv = Commands::new(Path::new("w.toml")).time_travel_info(envs.resolve("staging").unwrap());
+        assert_eq!(
+            argv(&inv),
+            ["d1", "time-travel", "info", "qbtime_db_staging", "--config", "w.toml", "--env", "preview", "--json"]
+        );
+    }
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("SELECT 1;"), "'SELECT 1;'");
+    }
+}
