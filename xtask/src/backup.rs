@@ -72,14 +72,7 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
     }
 }
 
-/// What a finished backup produced.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub file: PathBuf,
-    pub manifest: Manifest,
-}
-
-pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Outcome>> {
+pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
     for table in &args.tables {
@@ -100,7 +93,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Ou
             "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
              with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
         );
-        return Ok(None);
+        return Ok(());
     }
     let wrangler = project.wrangler(sh)?;
     let mut catalog = read_catalog(&wrangler, &catalog_query)?;
@@ -110,7 +103,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Ou
     println!("{plan}");
     if args.dry_run {
         println!("Dry run: nothing was changed.");
-        return Ok(None);
+        return Ok(());
     }
 
     fsutil::create_private_dir(&project.backup_dir)?;
@@ -119,7 +112,10 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Ou
     if let Some(stale) = stale {
         eprintln!("warning: {stale}");
         for leftover in leftover_partials(&project.backup_dir)? {
-            eprintln!("warning: removing its unfinished file {}", leftover.display());
+            eprintln!(
+                "warning: removing its unfinished file {}",
+                leftover.display()
+            );
             std::fs::remove_file(&leftover)
                 .with_context(|| format!("cannot remove {}", leftover.display()))?;
         }
@@ -134,7 +130,10 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Ou
         scope
     };
     let bookmark = match env.location {
-        Location::Remote => Some(time_travel_bookmark(&wrangler, &cmds.time_travel_info(env))?),
+        Location::Remote => Some(time_travel_bookmark(
+            &wrangler,
+            &cmds.time_travel_info(env),
+        )?),
         Location::Local => None,
     };
 
@@ -197,7 +196,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Ou
         total_rows,
         manifest_path.display()
     );
-    Ok(Some(Outcome { file, manifest }))
+    Ok(())
 }
 
 /// The names one backup may use.
@@ -285,16 +284,28 @@ fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String
     json.get("bookmark")
         .and_then(|b| b.as_str())
         .map(str::to_owned)
-        .with_context(|| format!("`wrangler d1 time-travel info --json` returned no bookmark: {json}"))
+        .with_context(|| {
+            format!("`wrangler d1 time-travel info --json` returned no bookmark: {json}")
+        })
 }
 
-fn summarize(path: &Path, catalog: &Catalog, scope: &ExportScope, mode: ExportMode) -> Result<dump::DumpSummary> {
+fn summarize(
+    path: &Path,
+    catalog: &Catalog,
+    scope: &ExportScope,
+    mode: ExportMode,
+) -> Result<dump::DumpSummary> {
     let mut head = [0u8; 64];
     let n = File::open(path)?.read(&mut head)?;
     if n == 0 {
         bail!("wrangler reported success but wrote an empty export");
     }
     dump::check_looks_like_sql(&head[..n])?;
+    if !head[..n].starts_with(dump::D1_EXPORT_HEADER.as_bytes()) {
+        bail!(
+            "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
+        );
+    }
     let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut summary = dump::summarize(reader, &catalog.create_statements())
         .context("reading the export wrangler wrote")?;
@@ -324,11 +335,15 @@ fn claim_name(partial: TempFile, names: &BackupNames) -> Result<PathBuf> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot move the export to {}", candidate.display()));
+                return Err(e)
+                    .with_context(|| format!("cannot move the export to {}", candidate.display()));
             }
         }
     }
-    bail!("more than 999 backups of one environment in one minute in {}", names.dir.display())
+    bail!(
+        "more than 999 backups of one environment in one minute in {}",
+        names.dir.display()
+    )
 }
 
 fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<PathBuf> {
@@ -477,10 +492,19 @@ mod tests {
     fn names_are_utc_minutes_with_a_counter_after_the_first() {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 59).unwrap();
         let names = BackupNames::new(Path::new("/b"), "prod", at);
-        assert_eq!(names.candidate(1), Path::new("/b/backup-prod-20261123-0905.sql"));
-        assert_eq!(names.candidate(2), Path::new("/b/backup-prod-20261123-0905-2.sql"));
+        assert_eq!(
+            names.candidate(1),
+            Path::new("/b/backup-prod-20261123-0905.sql")
+        );
+        assert_eq!(
+            names.candidate(2),
+            Path::new("/b/backup-prod-20261123-0905-2.sql")
+        );
         let partial = file_name(&names.partial);
-        assert!(partial.starts_with(".backup-prod-20261123-0905."), "{partial}");
+        assert!(
+            partial.starts_with(".backup-prod-20261123-0905."),
+            "{partial}"
+        );
         assert!(partial.ends_with(".sql.partial"), "{partial}");
     }
 
@@ -495,7 +519,10 @@ mod tests {
         std::fs::write(partial.path(), "second").unwrap();
         let claimed = claim_name(partial, &names).unwrap();
         assert_eq!(claimed, names.candidate(3));
-        assert_eq!(std::fs::read_to_string(names.candidate(1)).unwrap(), "first");
+        assert_eq!(
+            std::fs::read_to_string(names.candidate(1)).unwrap(),
+            "first"
+        );
         assert_eq!(std::fs::read_to_string(claimed).unwrap(), "second");
         assert!(!names.partial.exists());
     }

@@ -32,7 +32,8 @@ pub struct Catalog {
 }
 
 /// The query that reads a [`Catalog`]: two statements, one wrangler call.
-pub const CATALOG_SQL: &str = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid; PRAGMA table_list;";
+pub const CATALOG_SQL: &str =
+    "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid; PRAGMA table_list;";
 
 impl Catalog {
     /// Parses `wrangler d1 execute --json --command CATALOG_SQL` output: an
@@ -87,7 +88,7 @@ impl Catalog {
         self.objects
             .iter()
             .filter(|o| o.kind == "table" && is_virtual(o))
-            .map(|o| VirtualTable::from_object(o))
+            .map(VirtualTable::from_object)
             .collect()
     }
 
@@ -107,9 +108,11 @@ impl Catalog {
 
 fn is_virtual(o: &SchemaObject) -> bool {
     o.table_kind.as_deref() == Some("virtual")
-        || o.sql
-            .as_deref()
-            .is_some_and(|s| s.trim_start().to_ascii_uppercase().starts_with("CREATE VIRTUAL TABLE"))
+        || o.sql.as_deref().is_some_and(|s| {
+            s.trim_start()
+                .to_ascii_uppercase()
+                .starts_with("CREATE VIRTUAL TABLE")
+        })
 }
 
 fn rows(result: &serde_json::Value) -> Result<&Vec<serde_json::Value>> {
@@ -180,7 +183,9 @@ fn parse_using(sql: &str) -> Option<(String, Vec<String>)> {
     let at = upper.find(" USING ")? + " USING ".len();
     let rest = sql[at..].trim_start();
     let open = rest.find('(');
-    let module = rest[..open.unwrap_or(rest.len())].trim().to_ascii_lowercase();
+    let module = rest[..open.unwrap_or(rest.len())]
+        .trim()
+        .to_ascii_lowercase();
     let Some(open) = open else {
         return Some((module, Vec::new()));
     };
@@ -254,7 +259,8 @@ impl ExportScope {
     /// when empty) from a database with schema `catalog`.
     pub fn plan(catalog: &Catalog, requested: &[String]) -> Result<ExportScope> {
         let virtual_tables = catalog.virtual_tables();
-        let virtual_names: BTreeSet<&str> = virtual_tables.iter().map(|v| v.name.as_str()).collect();
+        let virtual_names: BTreeSet<&str> =
+            virtual_tables.iter().map(|v| v.name.as_str()).collect();
         let shadow = |o: &SchemaObject| o.table_kind.as_deref() == Some("shadow");
         let internal_content: BTreeSet<String> = virtual_tables
             .iter()
@@ -326,7 +332,9 @@ impl ExportScope {
                 continue;
             }
             if !exportable(object) {
-                bail!("--table {name}: this is an internal table and cannot be exported on its own");
+                bail!(
+                    "--table {name}: this is an internal table and cannot be exported on its own"
+                );
             }
             push_unique(&mut tables, &object.name);
             push_unique(&mut data_tables, &object.name);
@@ -335,7 +343,10 @@ impl ExportScope {
         // list those of the chosen tables so the backup of a table is whole.
         let chosen: BTreeSet<String> = data_tables.iter().cloned().collect();
         for o in &catalog.objects {
-            if matches!(o.kind.as_str(), "index" | "trigger") && o.sql.is_some() && chosen.contains(&o.table) {
+            if matches!(o.kind.as_str(), "index" | "trigger")
+                && o.sql.is_some()
+                && chosen.contains(&o.table)
+            {
                 push_unique(&mut tables, &o.name);
             }
         }
@@ -428,7 +439,12 @@ mod tests {
                 "recent"
             ]
         );
-        assert!(!scope.tables.iter().any(|t| t == "notes_fts" || t == "notes_fts_data"));
+        assert!(
+            !scope
+                .tables
+                .iter()
+                .any(|t| t == "notes_fts" || t == "notes_fts_data")
+        );
     }
 
     #[test]
@@ -438,7 +454,10 @@ mod tests {
         let scope = ExportScope::plan(&c, &[]).unwrap();
         assert!(scope.tables.is_empty());
         assert!(!scope.works_around_virtual_tables());
-        assert_eq!(scope.data_tables, ["d1_migrations", "sqlite_sequence", "notes", "other"]);
+        assert_eq!(
+            scope.data_tables,
+            ["d1_migrations", "sqlite_sequence", "notes", "other"]
+        );
     }
 
     #[test]
@@ -457,10 +476,14 @@ mod tests {
 
     #[test]
     fn an_unknown_table_is_refused_with_the_known_ones() {
-        let err = ExportScope::plan(&catalog(), &["nope".into()]).unwrap_err().to_string();
+        let err = ExportScope::plan(&catalog(), &["nope".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--table nope: no such table"), "{err}");
         assert!(err.contains("notes, notes_fts"), "{err}");
-        let err = ExportScope::plan(&catalog(), &["notes_body".into()]).unwrap_err().to_string();
+        let err = ExportScope::plan(&catalog(), &["notes_body".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no such table"), "{err}");
     }
 

@@ -45,7 +45,12 @@ pub struct Report {
     pub checks: Vec<Check>,
 }
 
-fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<&str>) -> Check {
+fn check(
+    name: &'static str,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
     Check {
         name,
         status,
@@ -98,7 +103,10 @@ fn wrangler_check(project: &Project) -> Check {
         Some(v) if project.wrangler_installed() => check(
             "wrangler",
             Status::Ok,
-            format!("{v} (pinned, {})", project.node_bin().join("wrangler").display()),
+            format!(
+                "{v} (pinned, {})",
+                project.node_bin().join("wrangler").display()
+            ),
             None,
         ),
         _ => check(
@@ -200,7 +208,9 @@ fn config_checks(project: &Project) -> Vec<Check> {
             )];
             for env in envs.iter() {
                 let migrations = project.config_dir.join(&env.migrations_dir);
-                let status = if env.database_id.is_empty() && env.location == crate::environment::Location::Remote {
+                let status = if env.database_id.is_empty()
+                    && env.location == crate::environment::Location::Remote
+                {
                     check(
                         "environment",
                         Status::Fail,
@@ -211,7 +221,11 @@ fn config_checks(project: &Project) -> Vec<Check> {
                     check(
                         "environment",
                         Status::Fail,
-                        format!("{}: migrations_dir {} does not exist", env.name, migrations.display()),
+                        format!(
+                            "{}: migrations_dir {} does not exist",
+                            env.name,
+                            migrations.display()
+                        ),
                         Some("point migrations_dir at the migrations/ directory"),
                     )
                 } else {
@@ -242,7 +256,12 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
     let dir = &project.backup_dir;
     let probe = dir.join("backup-doctor-probe.sql");
     let ignored = match git::check_ignored(sh, &probe) {
-        Ok(Ignored::Yes) => check("backups", Status::Ok, format!("{} is git-ignored", dir.display()), None),
+        Ok(Ignored::Yes) => check(
+            "backups",
+            Status::Ok,
+            format!("{} is git-ignored", dir.display()),
+            None,
+        ),
         Ok(Ignored::NotInRepository) => check(
             "backups",
             Status::Ok,
@@ -258,7 +277,12 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
         Err(e) => check("backups", Status::Fail, format!("{e:#}"), None),
     };
     let tracked = match git::tracked_backups(sh, dir) {
-        Ok(files) if files.is_empty() => check("tracked", Status::Ok, "no backup file is tracked by git", None),
+        Ok(files) if files.is_empty() => check(
+            "tracked",
+            Status::Ok,
+            "no backup file is tracked by git",
+            None,
+        ),
         Ok(files) => check(
             "tracked",
             Status::Fail,
@@ -273,12 +297,20 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         checks.push(if mode & 0o077 == 0 {
-            check("permissions", Status::Ok, format!("{} is mode {mode:o}", dir.display()), None)
+            check(
+                "permissions",
+                Status::Ok,
+                format!("{} is mode {mode:o}", dir.display()),
+                None,
+            )
         } else {
             check(
                 "permissions",
                 Status::Warn,
-                format!("{} is mode {mode:o}: other users can list it", dir.display()),
+                format!(
+                    "{} is mode {mode:o}: other users can list it",
+                    dir.display()
+                ),
                 Some("chmod 700 the backup directory (the next backup does it)"),
             )
         });

@@ -68,7 +68,10 @@ impl<R: BufRead> Iterator for Statements<R> {
             }
             self.line += 1;
             if sql.is_empty() {
-                if self.buf.trim().is_empty() {
+                // Blank lines and whole-line comments between statements
+                // belong to no statement.
+                let trimmed = self.buf.trim();
+                if trimmed.is_empty() || trimmed.starts_with("--") {
                     continue;
                 }
                 start = self.line;
@@ -371,7 +374,10 @@ mod tests {
         assert!(stmts[3].sql.starts_with("CREATE TRIGGER"));
         assert!(stmts[3].sql.ends_with("END;"));
         assert_eq!(stmts[3].line, 5);
-        assert_eq!(stmts[4].sql, "INSERT INTO t VALUES(3,'multi\nline;\nstring');");
+        assert_eq!(
+            stmts[4].sql,
+            "INSERT INTO t VALUES(3,'multi\nline;\nstring');"
+        );
         assert_eq!(stmts[4].line, 10);
     }
 
@@ -400,14 +406,26 @@ mod tests {
 
     #[test]
     fn insert_targets_in_every_quoting_style() {
-        assert_eq!(insert_target("INSERT INTO \"t\" VALUES(1);").as_deref(), Some("t"));
+        assert_eq!(
+            insert_target("INSERT INTO \"t\" VALUES(1);").as_deref(),
+            Some("t")
+        );
         assert_eq!(
             insert_target("INSERT INTO \"we\"\"ird\" (\"a\") VALUES(1);").as_deref(),
             Some("we\"ird")
         );
-        assert_eq!(insert_target("insert into plain VALUES(1);").as_deref(), Some("plain"));
-        assert_eq!(insert_target("INSERT INTO [br] VALUES(1);").as_deref(), Some("br"));
-        assert_eq!(insert_target("INSERT INTO `bt` VALUES(1);").as_deref(), Some("bt"));
+        assert_eq!(
+            insert_target("insert into plain VALUES(1);").as_deref(),
+            Some("plain")
+        );
+        assert_eq!(
+            insert_target("INSERT INTO [br] VALUES(1);").as_deref(),
+            Some("br")
+        );
+        assert_eq!(
+            insert_target("INSERT INTO `bt` VALUES(1);").as_deref(),
+            Some("bt")
+        );
         assert_eq!(
             insert_target("INSERT OR REPLACE INTO main.\"x\" VALUES(1);").as_deref(),
             Some("x")
@@ -424,7 +442,10 @@ mod tests {
             create_table_name("CREATE TABLE IF NOT EXISTS 'notes_fts_content'(id)").as_deref(),
             Some("notes_fts_content")
         );
-        assert_eq!(create_table_name("CREATE VIRTUAL TABLE f USING fts5(x)"), None);
+        assert_eq!(
+            create_table_name("CREATE VIRTUAL TABLE f USING fts5(x)"),
+            None
+        );
         assert_eq!(create_table_name("CREATE INDEX i ON a(x)"), None);
     }
 

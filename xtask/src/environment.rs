@@ -60,10 +60,6 @@ impl Environment {
     fn answers_to(&self, word: &str) -> bool {
         self.name == word || self.wrangler_env.as_deref() == Some(word)
     }
-
-    pub fn is_production(&self) -> bool {
-        self.name == "prod" || self.wrangler_env.as_deref() == Some("production")
-    }
 }
 
 /// Every environment the wrangler configuration defines.
@@ -110,7 +106,8 @@ impl Environments {
         }
         for (i, a) in list.iter().enumerate() {
             for b in &list[i + 1..] {
-                if b.answers_to(&a.name) || a.wrangler_env.as_deref().is_some_and(|w| b.answers_to(w))
+                if b.answers_to(&a.name)
+                    || a.wrangler_env.as_deref().is_some_and(|w| b.answers_to(w))
                 {
                     bail!(
                         "two environments answer to the name `{}`; give each a distinct vars.APP_ENV",
@@ -257,12 +254,10 @@ mod tests {
         assert_eq!(prod.database_id, "prod-id");
         assert_eq!(prod.wrangler_env.as_deref(), Some("production"));
         assert_eq!(prod.location, Location::Remote);
-        assert!(prod.is_production());
 
         let staging = envs.resolve("preview").unwrap();
         assert_eq!(staging.name, "staging");
         assert_eq!(staging.database_name, "qbtime_db_staging");
-        assert!(!staging.is_production());
 
         let local = envs.resolve("local").unwrap();
         assert_eq!(local.wrangler_env, None);
@@ -273,7 +268,10 @@ mod tests {
     fn the_repository_config_defines_the_three_environments() {
         let text = include_str!("../../wrangler.toml");
         let envs = Environments::parse(text).unwrap();
-        assert_eq!(envs.resolve("prod").unwrap().database_name, "qbtime_db_prod");
+        assert_eq!(
+            envs.resolve("prod").unwrap().database_name,
+            "qbtime_db_prod"
+        );
         assert_eq!(
             envs.resolve("staging").unwrap().database_name,
             "qbtime_db_staging"
@@ -326,7 +324,10 @@ mod tests {
             database_name = "two"
         "#;
         let err = Environments::parse(twice).unwrap_err().to_string();
-        assert!(err.contains("two environments answer to the name `x`"), "{err}");
+        assert!(
+            err.contains("two environments answer to the name `x`"),
+            "{err}"
+        );
 
         let err = Environments::parse("name = 'x'").unwrap_err().to_string();
         assert!(err.contains("no [[d1_databases]]"), "{err}");

@@ -24,8 +24,12 @@ pub fn run(sh: &Shell, project: &Project, command: &HooksCommand) -> Result<()> 
 }
 
 fn install(sh: &Shell, project: &Project) -> Result<()> {
-    let top = git::work_tree(sh, &project.config_dir)
-        .with_context(|| format!("{} is not inside a git repository", project.config_dir.display()))?;
+    let top = git::work_tree(sh, &project.config_dir).with_context(|| {
+        format!(
+            "{} is not inside a git repository",
+            project.config_dir.display()
+        )
+    })?;
     let hook = top.join(HOOKS_DIR).join("pre-commit");
     if !hook.is_file() {
         bail!(

@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,6 @@ pub struct Holder {
 #[derive(Debug)]
 pub struct BackupLock {
     file: File,
-    path: PathBuf,
 }
 
 /// What a previous holder that died left behind.
@@ -53,7 +52,10 @@ impl BackupLock {
             Err(TryLockError::WouldBlock) => {
                 let holder = read_holder(&mut file);
                 let who = match holder {
-                    Some(h) => format!("pid {} running `{}` since {}", h.pid, h.command, h.started_at),
+                    Some(h) => format!(
+                        "pid {} running `{}` since {}",
+                        h.pid, h.command, h.started_at
+                    ),
                     None => "another process".to_owned(),
                 };
                 bail!(
@@ -81,11 +83,7 @@ impl BackupLock {
         file.seek(SeekFrom::Start(0))?;
         file.write_all(serde_json::to_string(&holder)?.as_bytes())?;
         file.sync_all()?;
-        Ok((BackupLock { file, path }, stale))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok((BackupLock { file }, stale))
     }
 }
 
@@ -113,7 +111,9 @@ impl std::fmt::Display for StaleLock {
                 "pid {} (`{}`, started {}) held the backup lock and is gone without releasing it",
                 h.pid, h.command, h.started_at
             ),
-            None => f.write_str("a previous run held the backup lock and is gone without releasing it"),
+            None => {
+                f.write_str("a previous run held the backup lock and is gone without releasing it")
+            }
         }
     }
 }
@@ -127,8 +127,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (first, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
         assert_eq!(stale, None);
-        let err = BackupLock::acquire(dir.path(), "backup prod").unwrap_err().to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        let err = BackupLock::acquire(dir.path(), "backup prod")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         assert!(err.contains("backup local"), "{err}");
         drop(first);
         let (_again, stale) = BackupLock::acquire(dir.path(), "backup prod").unwrap();
@@ -143,7 +148,11 @@ mod tests {
             started_at: "2026-11-23T10:00:00Z".into(),
             command: "backup prod".into(),
         };
-        std::fs::write(dir.path().join(LOCK_FILE), serde_json::to_string(&holder).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            serde_json::to_string(&holder).unwrap(),
+        )
+        .unwrap();
         let (_lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
         let stale = stale.expect("stale lock reported");
         assert_eq!(stale.holder, Some(holder));

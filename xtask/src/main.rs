@@ -61,7 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let project = Project::resolve(&cli.project)?;
     sh.change_dir(&project.config_dir);
     match &cli.task {
-        Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Backup(args) => backup::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Doctor(args) => doctor::run(&sh, &project, args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

@@ -14,7 +14,12 @@ use crate::wrangler::{Commands, Wrangler};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProjectArgs {
     /// The wrangler configuration that defines the environments.
-    #[arg(long, global = true, env = "QBTIME_WRANGLER_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "QBTIME_WRANGLER_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// Where backups and their manifests are kept.
     #[arg(long, global = true, env = "QBTIME_BACKUP_DIR", value_name = "DIR")]
@@ -49,7 +54,10 @@ impl Project {
             );
         }
         let config = config.canonicalize()?;
-        let config_dir = config.parent().context("config has no directory")?.to_path_buf();
+        let config_dir = config
+            .parent()
+            .context("config has no directory")?
+            .to_path_buf();
         let backup_dir = match &args.backup_dir {
             Some(p) => cwd.join(p),
             None => config_dir.join("backups"),
@@ -109,7 +117,10 @@ fn install_wrangler(sh: &Shell, root: &Path) -> Result<()> {
         "wrangler is not installed and npm is not on PATH; install Node.js 20.3 or newer \
          (it brings npm), then run this again",
     )?;
-    eprintln!("wrangler is not installed: running `npm ci` in {} (one time, about a minute)", root.display());
+    eprintln!(
+        "wrangler is not installed: running `npm ci` in {} (one time, about a minute)",
+        root.display()
+    );
     let _dir = sh.push_dir(root);
     cmd!(sh, "{npm} ci --no-audit --no-fund")
         .quiet()

@@ -138,7 +138,10 @@ impl Commands {
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {
-            purpose: format!("apply migrations to {} ({})", env.database_name, env.location),
+            purpose: format!(
+                "apply migrations to {} ({})",
+                env.database_name, env.location
+            ),
             args: self.d1(&["migrations", "apply"], env, true),
         }
     }
@@ -205,7 +208,8 @@ impl Wrangler {
         let stderr = child.stderr.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let redactor = self.redactor.clone();
-        let err_thread = std::thread::spawn(move || forward_lines(stderr, &redactor, &mut std::io::stderr()));
+        let err_thread =
+            std::thread::spawn(move || forward_lines(stderr, &redactor, &mut std::io::stderr()));
         let captured = match sink {
             Sink::Live => {
                 forward_lines(stdout, &self.redactor, &mut std::io::stdout())?;
@@ -220,7 +224,10 @@ impl Wrangler {
         let status = child.wait()?;
         err_thread.join().expect("stderr thread panicked")?;
         if !status.success() {
-            let mut message = format!("wrangler failed ({status}) while trying to {}", invocation.purpose);
+            let mut message = format!(
+                "wrangler failed ({status}) while trying to {}",
+                invocation.purpose
+            );
             if let Sink::Capture = sink {
                 // `--json` mode puts wrangler's error on stdout.
                 let shown = self.redactor.line(captured.trim()).into_owned();
@@ -305,7 +312,10 @@ mod tests {
     }
 
     fn argv(inv: &Invocation) -> Vec<String> {
-        inv.args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+        inv.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -321,8 +331,17 @@ mod tests {
         assert_eq!(
             argv(&inv),
             [
-                "d1", "export", "qbtime_db_prod", "--config", "/p/wrangler.toml", "--env",
-                "production", "--remote", "--output", "/b/.x.partial", "-y"
+                "d1",
+                "export",
+                "qbtime_db_prod",
+                "--config",
+                "/p/wrangler.toml",
+                "--env",
+                "production",
+                "--remote",
+                "--output",
+                "/b/.x.partial",
+                "-y"
             ]
         );
     }
@@ -340,8 +359,20 @@ mod tests {
         assert_eq!(
             argv(&inv),
             [
-                "d1", "export", "qbtime_db_local", "--config", "w.toml", "--local", "--output",
-                "o.sql", "--no-schema", "--table", "a", "--table", "b c", "-y"
+                "d1",
+                "export",
+                "qbtime_db_local",
+                "--config",
+                "w.toml",
+                "--local",
+                "--output",
+                "o.sql",
+                "--no-schema",
+                "--table",
+                "a",
+                "--table",
+                "b c",
+                "-y"
             ]
         );
         assert_eq!(
@@ -349,17 +380,33 @@ mod tests {
             "wrangler d1 export qbtime_db_local --config w.toml --local --output o.sql \
              --no-schema --table a --table 'b c' -y"
         );
-        let schema = cmds.export(envs.resolve("local").unwrap(), Path::new("o"), ExportMode::SchemaOnly, &[]);
+        let schema = cmds.export(
+            envs.resolve("local").unwrap(),
+            Path::new("o"),
+            ExportMode::SchemaOnly,
+            &[],
+        );
         assert!(argv(&schema).contains(&"--no-data".to_owned()));
     }
 
     #[test]
     fn time_travel_info_is_remote_by_nature_and_has_no_location_flag() {
         let envs = envs();
-        let inv = Commands::new(Path::new("w.toml")).time_travel_info(envs.resolve("staging").unwrap());
+        let inv =
+            Commands::new(Path::new("w.toml")).time_travel_info(envs.resolve("staging").unwrap());
         assert_eq!(
             argv(&inv),
-            ["d1", "time-travel", "info", "qbtime_db_staging", "--config", "w.toml", "--env", "preview", "--json"]
+            [
+                "d1",
+                "time-travel",
+                "info",
+                "qbtime_db_staging",
+                "--config",
+                "w.toml",
+                "--env",
+                "preview",
+                "--json"
+            ]
         );
     }
 

@@ -1,0 +1,317 @@
+//! A throwaway copy of the repository for end-to-end tests: its own git
+//! repository, wrangler configuration, migrations and local D1 state, so no
+//! test touches the real `.wrangler/` or `backups/`. The real, pinned
+//! wrangler from the repository's `node_modules` does the work.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The pinned wrangler, installed with `npm ci` on first use so that
+/// `cargo test` works on a fresh clone.
+pub fn wrangler_bin() -> PathBuf {
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let root = repo_root();
+            let bin = root.join("node_modules/.bin/wrangler");
+            if !bin.is_file() {
+                eprintln!("tests: installing the pinned wrangler with `npm ci`");
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund"])
+                    .current_dir(&root)
+                    .status()
+                    .expect("npm is needed to install wrangler: install Node.js 20.3+");
+                assert!(status.success(), "`npm ci` failed in {}", root.display());
+            }
+            bin
+        })
+        .clone()
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+/// The output of a command, decoded, with the exit status.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from_output(output: Output) -> Run {
+        Run {
+            ok: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Run {
+        assert!(self.ok, "command failed ({:?}):\n{}", self.code, self.all());
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_refused(&self, needle: &str) -> &Run {
+        assert!(!self.ok, "command should have failed:\n{}", self.all());
+        assert!(
+            self.stderr.contains(needle),
+            "expected {needle:?} in stderr:\n{}",
+            self.all()
+        );
+        self
+    }
+}
+
+impl Sandbox {
+    /// A git repository holding the real wrangler.toml, migrations/,
+    /// .gitignore and git hooks.
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("qbtime-test-")
+            .tempdir()
+            .unwrap();
+        let root = repo_root();
+        for file in ["wrangler.toml", ".gitignore"] {
+            std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
+        }
+        copy_dir(&root.join("migrations"), &dir.path().join("migrations"));
+        copy_dir(&root.join("scripts"), &dir.path().join("scripts"));
+        let sb = Sandbox { dir };
+        sb.git(&["init", "-q", "-b", "main"]);
+        sb.git(&["config", "user.email", "test@example.com"]);
+        sb.git(&["config", "user.name", "Test"]);
+        sb.git(&["config", "commit.gpgsign", "false"]);
+        sb
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn backups(&self) -> PathBuf {
+        self.path().join("backups")
+    }
+
+    /// Files in backups/, sorted, by name.
+    pub fn backup_files(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.backups()) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn git(&self, args: &[&str]) -> Run {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    }
+
+    /// The xtask binary, pointed at this sandbox, with no Cloudflare credentials.
+    pub fn xtask_command(&self, args: &[&str]) -> Command {
+        wrangler_bin();
+        self.sandboxed(Command::new(env!("CARGO_BIN_EXE_xtask")), args)
+    }
+
+    fn sandboxed(&self, mut cmd: Command, args: &[&str]) -> Command {
+        cmd.arg("--config")
+            .arg(self.path().join("wrangler.toml"))
+            .args(args)
+            .current_dir(self.path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env_remove("QBTIME_BACKUP_DIR")
+            .env_remove("QBTIME_WRANGLER_CONFIG")
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("CLOUDFLARE_ACCOUNT_ID")
+            .env_remove("CLOUDFLARE_API_BASE_URL");
+        cmd
+    }
+
+    pub fn xtask(&self, args: &[&str]) -> Run {
+        Run::from_output(self.xtask_command(args).output().unwrap())
+    }
+
+    /// The real wrangler, run in the sandbox, for setting up and inspecting
+    /// the local D1.
+    pub fn wrangler(&self, args: &[&str]) -> Run {
+        let log_dir = self.path().join(".wrangler-test-logs");
+        let out = Command::new(wrangler_bin())
+            .args(args)
+            .current_dir(self.path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_PATH", &log_dir)
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    }
+
+    pub fn apply_migrations(&self) {
+        self.wrangler(&["d1", "migrations", "apply", "qbtime_db_local", "--local"])
+            .assert_ok();
+    }
+
+    /// Runs a SQL file against the local D1.
+    pub fn execute_sql(&self, sql: &str) {
+        let file = self.path().join(".seed.sql");
+        std::fs::write(&file, sql).unwrap();
+        self.wrangler(&[
+            "d1",
+            "execute",
+            "qbtime_db_local",
+            "--local",
+            "--file",
+            file.to_str().unwrap(),
+        ])
+        .assert_ok();
+        std::fs::remove_file(file).unwrap();
+    }
+
+    /// Runs one or more statements against the local D1 and returns each
+    /// statement's rows.
+    pub fn query(&self, sql: &str) -> Vec<Vec<Value>> {
+        let run = self.wrangler(&[
+            "d1",
+            "execute",
+            "qbtime_db_local",
+            "--local",
+            "--json",
+            "--command",
+            sql,
+        ]);
+        run.assert_ok();
+        let json: Value = serde_json::from_str(&run.stdout).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["results"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    /// Row counts of every table in the local D1, as the database sees them.
+    pub fn live_row_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let tables = self.query(
+            "SELECT name FROM sqlite_master WHERE type='table' AND sql NOT NULL \
+             AND name NOT LIKE '_cf_%' ORDER BY name",
+        );
+        let names: Vec<String> = tables[0]
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect();
+        // D1 caps compound SELECTs, so one statement per table.
+        let sql = names
+            .iter()
+            .map(|n| format!("SELECT count(*) AS n FROM \"{n}\""))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let counts = self.query(&sql);
+        names
+            .into_iter()
+            .zip(counts)
+            .map(|(name, rows)| (name, rows[0]["n"].as_u64().unwrap()))
+            .collect()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Realistic rows for every qbtime table, including BLOB ciphertext,
+/// strings with quotes, semicolons and newlines, and a two-row audit chain.
+pub const SEED_SQL: &str = r#"
+INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES
+  ('dek-2025-01', 'sha256:1111111111111111111111111111111111111111111111111111111111111111', '2025-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),
+  ('dek-2026-01', 'sha256:2222222222222222222222222222222222222222222222222222222222222222', '2026-01-01T00:00:00.000Z', NULL);
+INSERT INTO accounts (email, display_name, password_hash, role, mfa_secret_ciphertext, mfa_key_id) VALUES
+  ('owner@example.com', 'Olive O''Neil', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', 'admin', X'00112233445566778899aabbccddeeff', 'dek-2026-01'),
+  ('ops@example.com', 'Ops; the "team"', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaB', 'devops', NULL, NULL),
+  ('member@example.com', 'Multi
+line name', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaC', 'member', NULL, NULL);
+INSERT INTO companies (name, qbt_company_id, timezone) VALUES
+  ('Acme Plumbing; Ltd.', 'qbt-1001', 'America/Denver'),
+  ('Bob''s Builders', NULL, 'UTC');
+INSERT INTO company_members (company_id, account_id, role) VALUES (1, 1, 'owner'), (1, 3, 'viewer'), (2, 1, 'manager');
+INSERT INTO customers (company_id, qbt_customer_id, name, email) VALUES
+  (1, 'jc-1', 'Henderson Residence', 'h@example.com'),
+  (1, 'jc-2', 'City of Boulder', NULL),
+  (2, 'jc-9', 'Kitchen remodel', 'k@example.com');
+INSERT INTO qbt_connections (company_id, key_id, access_token_ciphertext, refresh_token_ciphertext, client_id, client_secret_ciphertext, access_expires_at, connected_by)
+  VALUES (1, 'dek-2026-01', X'a1a2a3a4a5a6a7a8a9aaabacadaeaf00', X'b1b2b3b4b5b6b7b8', 'client-acme', X'c1c2c3c4', '2026-11-24T00:00:00.000Z', 1);
+INSERT INTO report_configs (company_id, name, kind, filters_json, recipients_json, created_by)
+  VALUES (1, 'Weekly hours', 'timesheet', '{"range":"last_week"}', '["owner@example.com"]', 1);
+INSERT INTO notifications (account_id, company_id, kind, title, body) VALUES
+  (1, 1, 'report_ready', 'Weekly hours is ready', 'Open it; it''s fine'),
+  (3, NULL, 'welcome', 'Welcome', '');
+INSERT INTO audit_log (occurred_at, actor_account_id, company_id, action, target_type, target_id, details_json, prev_hash, hash) VALUES
+  ('2026-11-01T10:00:00.000Z', 1, 1, 'qbt.connect', 'company', '1', '{"via":"oauth"}',
+   '0000000000000000000000000000000000000000000000000000000000000000',
+   'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'),
+  ('2026-11-02T10:00:00.000Z', 1, 1, 'report.run', 'report_config', '1', NULL,
+   'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+   'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb');
+"#;
+
+/// Reads the manifest beside a backup file in the sandbox.
+pub fn manifest_for(sb: &Sandbox, backup_name: &str) -> Value {
+    let stem = backup_name.split(".sql").next().unwrap();
+    let text = std::fs::read_to_string(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The one backup (not manifest, not hidden) in the sandbox's backups/.
+#[track_caller]
+pub fn only_backup(sb: &Sandbox) -> String {
+    let backups: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    assert_eq!(backups.len(), 1, "expected one backup, found {backups:?}");
+    backups[0].clone()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
