@@ -87,7 +87,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
     let cmds = project.commands();
     let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
     if args.dry_run && !project.wrangler_installed() {
-        let plan = Plan::new(env, args, &names, &cmds, None, false);
+        let plan = Plan::new(env, args, &names, &cmds, None, false, None);
         println!("{plan}");
         println!(
             "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
@@ -99,7 +99,15 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
     let mut catalog = read_catalog(&wrangler, &catalog_query)?;
     let bootstrap = env.location == Location::Local && catalog.user_tables().next().is_none();
     let scope = ExportScope::plan(&catalog, &args.tables)?;
-    let plan = Plan::new(env, args, &names, &cmds, Some(&scope), bootstrap);
+    let plan = Plan::new(
+        env,
+        args,
+        &names,
+        &cmds,
+        Some(&scope),
+        bootstrap,
+        Some(&catalog_query),
+    );
     println!("{plan}");
     if args.dry_run {
         println!("Dry run: nothing was changed.");
@@ -405,6 +413,8 @@ impl Drop for TempFile {
 /// The printed plan of a backup.
 struct Plan {
     lines: Vec<String>,
+    /// Read-only commands already run to make the plan.
+    done: Vec<Invocation>,
     steps: Vec<Invocation>,
 }
 
@@ -416,6 +426,7 @@ impl Plan {
         cmds: &Commands,
         scope: Option<&ExportScope>,
         bootstrap: bool,
+        schema_read: Option<&Invocation>,
     ) -> Plan {
         let first = names.candidate(1);
         let mut lines = vec![
@@ -464,7 +475,11 @@ impl Plan {
             }
         }
         steps.push(cmds.export(env, &names.partial, args.mode(), tables));
-        Plan { lines, steps }
+        Plan {
+            lines,
+            done: schema_read.into_iter().cloned().collect(),
+            steps,
+        }
     }
 }
 
@@ -473,6 +488,9 @@ impl fmt::Display for Plan {
         writeln!(f, "Backup plan")?;
         for line in &self.lines {
             writeln!(f, "  {line}")?;
+        }
+        for step in &self.done {
+            writeln!(f, "  already run (read-only): {step}")?;
         }
         writeln!(f, "  wrangler commands, in order:")?;
         for (i, step) in self.steps.iter().enumerate() {

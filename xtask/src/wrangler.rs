@@ -174,6 +174,9 @@ impl Wrangler {
             .env("PATH", path_with_first(&self.bin_dir))
             .env("WRANGLER_LOG_PATH", log_dir)
             .env("WRANGLER_SEND_METRICS", "false")
+            // The banner costs a registry round trip per call to look for
+            // updates; the plan already names the pinned version.
+            .env("WRANGLER_HIDE_BANNER", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

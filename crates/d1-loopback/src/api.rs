@@ -1,0 +1,327 @@
+//! The route table, request dispatch and the D1 endpoints.
+//!
+//! [`dispatch`] answers one request: it finds the route, checks the API
+//! token, the account and the database that the path names, and calls the
+//! route's handler with a [`Ctx`]. Handlers are plain functions that return a
+//! [`Reply`]; they never see a request that failed those checks.
+
+use serde::Serialize;
+
+use crate::Shared;
+use crate::database::Database;
+use crate::export;
+use crate::http::{self, Access, Params, Reply, Request, ResultInfo, Route};
+use crate::query;
+use crate::user;
+use crate::util;
+
+/// What a handler gets to work with.
+pub(crate) struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub req: &'a Request,
+    pub params: Params,
+    database: Option<&'a Database>,
+}
+
+impl Ctx<'_> {
+    /// The database the path names. Only routes with a `{database}` segment
+    /// may call this; dispatch has already checked that it exists.
+    pub fn database(&self) -> &Database {
+        self.database
+            .expect("only routes with a {database} segment ask for the database")
+    }
+}
+
+/// A route handler.
+pub(crate) type Handler = fn(&Ctx<'_>) -> Reply;
+
+/// Every route the server answers. A request that matches none of them is
+/// answered 404 and recorded as unhandled.
+pub(crate) static ROUTES: &[Route<Handler>] = &[
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/d1/database",
+        access: Access::ApiToken,
+        handler: list_databases,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}",
+        access: Access::ApiToken,
+        handler: get_database,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}/query",
+        access: Access::ApiToken,
+        handler: post_query,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}/time_travel/bookmark",
+        access: Access::ApiToken,
+        handler: get_bookmark,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}/export",
+        access: Access::ApiToken,
+        handler: export::start_or_poll,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/user/tokens/verify",
+        access: Access::Open,
+        handler: user::verify_token,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/user",
+        access: Access::Open,
+        handler: user::get_user,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts",
+        access: Access::Open,
+        handler: user::list_accounts,
+    },
+    Route {
+        method: "GET",
+        pattern: "/__signed/{token}/{filename}",
+        access: Access::Open,
+        handler: export::download,
+    },
+];
+
+/// The outcome of dispatching one request.
+pub(crate) struct Dispatched {
+    pub reply: Reply,
+    /// False when no route matched.
+    pub handled: bool,
+}
+
+/// Answers one request.
+pub(crate) fn dispatch(shared: &Shared, req: &Request) -> Dispatched {
+    let Some((route, params)) = http::match_route(ROUTES, &req.method, &req.path) else {
+        return Dispatched {
+            reply: Reply::no_route(&req.path),
+            handled: false,
+        };
+    };
+    let reply = check_and_call(shared, req, route, params);
+    Dispatched {
+        reply,
+        handled: true,
+    }
+}
+
+fn check_and_call(shared: &Shared, req: &Request, route: &Route<Handler>, params: Params) -> Reply {
+    if route.access == Access::ApiToken {
+        let expected = format!("Bearer {}", shared.api_token);
+        if req.header("authorization") != Some(expected.as_str()) {
+            return Reply::auth_error();
+        }
+    }
+    if params
+        .get("account")
+        .is_some_and(|account| account != shared.account_id)
+    {
+        return Reply::cf_error(
+            404,
+            7403,
+            "The given account is not valid or is not authorized to access this service",
+        );
+    }
+    let database = match params.get("database") {
+        None => None,
+        Some(uuid) => match shared.database(uuid) {
+            Some(db) => Some(db),
+            None => {
+                return Reply::cf_error(
+                    404,
+                    7404,
+                    format!("The database {uuid} could not be found"),
+                );
+            }
+        },
+    };
+    (route.handler)(&Ctx {
+        shared,
+        req,
+        params,
+        database,
+    })
+}
+
+/// One element of the database list.
+#[derive(Serialize)]
+struct ListedDatabase<'a> {
+    uuid: &'a str,
+    name: &'a str,
+    created_at: &'a str,
+    version: &'static str,
+    num_tables: u64,
+    file_size: u64,
+}
+
+/// `GET /accounts/{account}/d1/database?name=&page=&per_page=`.
+///
+/// wrangler's `listDatabases` asks for pages of 10 until a page comes back
+/// short, so pages past the end must be empty.
+fn list_databases(ctx: &Ctx<'_>) -> Reply {
+    let number = |name: &str, default: usize| {
+        ctx.req
+            .query_param(name)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let page = number("page", 1);
+    let per_page = number("per_page", 1000).min(10_000);
+    let name = ctx.req.query_param("name").filter(|n| !n.is_empty());
+    let matching: Vec<&Database> = ctx
+        .shared
+        .databases
+        .iter()
+        .filter(|db| name.is_none_or(|n| db.name.contains(n)))
+        .collect();
+    let mut listed = Vec::new();
+    for db in matching
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+    {
+        let state = db.lock();
+        listed.push(ListedDatabase {
+            uuid: &db.uuid,
+            name: &db.name,
+            created_at: &db.created_at,
+            version: "production",
+            num_tables: state.num_tables().unwrap_or(0),
+            file_size: state.file_size().unwrap_or(0),
+        });
+    }
+    let info = ResultInfo {
+        page,
+        per_page,
+        count: listed.len(),
+        total_count: matching.len(),
+    };
+    Reply::cf_ok_paged(listed, Some(info))
+}
+
+#[derive(Serialize)]
+struct ReadReplication {
+    mode: &'static str,
+}
+
+/// The result of `GET .../d1/database/{database}`.
+#[derive(Serialize)]
+struct DatabaseInfo<'a> {
+    uuid: &'a str,
+    name: &'a str,
+    created_at: &'a str,
+    /// wrangler's Time Travel commands refuse databases whose version is
+    /// `"alpha"`.
+    version: &'static str,
+    num_tables: u64,
+    file_size: u64,
+    running_in_region: &'static str,
+    read_replication: ReadReplication,
+}
+
+/// `GET /accounts/{account}/d1/database/{database}`.
+fn get_database(ctx: &Ctx<'_>) -> Reply {
+    let db = ctx.database();
+    let state = db.lock();
+    let stats = state.num_tables().and_then(|n| Ok((n, state.file_size()?)));
+    match stats {
+        Ok((num_tables, file_size)) => Reply::cf_ok(DatabaseInfo {
+            uuid: &db.uuid,
+            name: &db.name,
+            created_at: &db.created_at,
+            version: "production",
+            num_tables,
+            file_size,
+            running_in_region: "WNAM",
+            read_replication: ReadReplication { mode: "disabled" },
+        }),
+        Err(e) => Reply::cf_error(500, 7500, e.to_string()),
+    }
+}
+
+/// `POST /accounts/{account}/d1/database/{database}/query` with
+/// `{"sql": "...", "params": [...]}`.
+///
+/// Errors are answered 400 with code 7500; wrangler prints the message as
+/// a note under "A request to the Cloudflare API (...) failed.".
+fn post_query(ctx: &Ctx<'_>) -> Reply {
+    let body: serde_json::Value = match serde_json::from_slice(&ctx.req.body) {
+        Ok(body) => body,
+        Err(e) => {
+            return Reply::cf_error(400, 7400, format!("Malformed JSON in request body: {e}"));
+        }
+    };
+    let Some(sql) = body.get("sql").and_then(|s| s.as_str()) else {
+        return Reply::cf_error(400, 7400, "The request body must have a string \"sql\"");
+    };
+    let params = match body.get("params") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => {
+            match items
+                .iter()
+                .map(query::json_to_param)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(params) => params,
+                Err(message) => return Reply::cf_error(400, 7400, message),
+            }
+        }
+        Some(_) => return Reply::cf_error(400, 7400, "\"params\" must be an array"),
+    };
+    match ctx.database().lock().query(sql, &params) {
+        Ok(outcome) => Reply::cf_ok(outcome.results),
+        Err(e) => Reply::cf_error(400, 7500, e.0),
+    }
+}
+
+#[derive(Serialize)]
+struct Bookmark {
+    bookmark: String,
+}
+
+/// `GET .../time_travel/bookmark[?timestamp=RFC3339]`.
+fn get_bookmark(ctx: &Ctx<'_>) -> Reply {
+    let mut state = ctx.database().lock();
+    let bookmark = match ctx.req.query_param("timestamp") {
+        None => state.current_bookmark(),
+        Some(ts) => match util::parse_iso8601(ts) {
+            Some(ms) => state.bookmark_at(ms),
+            None => return Reply::cf_error(400, 7400, format!("Invalid timestamp: {ts}")),
+        },
+    };
+    Reply::cf_ok(Bookmark { bookmark })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_routes_name_the_account_and_no_route_is_listed_twice() {
+        for (i, route) in ROUTES.iter().enumerate() {
+            if route.access == Access::ApiToken {
+                assert!(route.pattern.contains("/{account}/"), "{}", route.pattern);
+            }
+            assert!(
+                ROUTES[..i]
+                    .iter()
+                    .all(|r| (r.method, r.pattern) != (route.method, route.pattern)),
+                "{} {} is listed twice",
+                route.method,
+                route.pattern
+            );
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! D1's polling export (`POST .../export`) and the signed URLs it hands out.
+//!
+//! wrangler's `exportRemotely` and `pollExport` drive this: the first call
+//! carries no `current_bookmark` and is answered `"active"` with the
+//! bookmark the export is pinned to; wrangler then calls again with that
+//! bookmark until the answer is `"complete"` (with a signed URL to download
+//! the dump from) or `"error"`.
+//!
+//! The dump is taken when the first call arrives, so it holds exactly the
+//! state named by `at_bookmark`, as D1's export does, even if the database
+//! changes before wrangler polls again. The dump is then parked in the
+//! database's state until the poll that collects it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+use serde::Serialize;
+
+use crate::api::Ctx;
+use crate::database::DbState;
+use crate::dump::{self, DumpOptions};
+use crate::http::Reply;
+use crate::util;
+
+/// How long a signed URL stays valid; D1's say one hour.
+const SIGNED_URL_LIFETIME_MS: i64 = 3_600_000;
+
+/// An export whose dump was taken but not yet handed out.
+#[derive(Debug)]
+pub(crate) struct PendingExport {
+    bookmark: String,
+    options: DumpOptions,
+    filename: String,
+    /// The dump's bytes, or the message of the error that stopped it.
+    outcome: Result<Arc<Vec<u8>>, String>,
+}
+
+/// An object that can be fetched through a signed URL.
+#[derive(Debug)]
+struct SignedObject {
+    filename: String,
+    signature: String,
+    expires_at_ms: i64,
+    body: Arc<Vec<u8>>,
+}
+
+/// Everything signed URLs serve, by token, and every URL handed out.
+#[derive(Debug, Default)]
+pub(crate) struct SignedObjects {
+    objects: HashMap<String, SignedObject>,
+    urls: Vec<String>,
+}
+
+impl SignedObjects {
+    /// Every signed URL handed out so far, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.urls.clone()
+    }
+
+    /// Stores `body` and returns a presigned-S3-style URL that serves it.
+    fn sign(&mut self, origin: &str, filename: &str, body: Arc<Vec<u8>>) -> String {
+        let token = util::random_hex(32);
+        let signature = util::random_hex(64);
+        let now = util::now_ms();
+        let date = util::amz_date(now);
+        let url = format!(
+            "{origin}/__signed/{token}/{file}?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Content-Sha256=UNSIGNED-PAYLOAD\
+             &X-Amz-Credential=d1loopback%2F{day}%2Fauto%2Fs3%2Faws4_request\
+             &X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-Signature={signature}\
+             &X-Amz-SignedHeaders=host&x-id=GetObject",
+            file = util::percent_encode(filename),
+            day = &date[..8],
+            expires = SIGNED_URL_LIFETIME_MS / 1000,
+        );
+        self.objects.insert(
+            token,
+            SignedObject {
+                filename: filename.to_owned(),
+                signature,
+                expires_at_ms: now + SIGNED_URL_LIFETIME_MS,
+                body,
+            },
+        );
+        self.urls.push(url.clone());
+        url
+    }
+}
+
+/// The `result` of one `/export` call, as `pollExport` reads it.
+#[derive(Debug, Serialize)]
+struct ExportPoll {
+    success: bool,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    at_bookmark: String,
+    status: &'static str,
+    messages: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<ExportResult>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExportResult {
+    filename: String,
+    signed_url: String,
+}
+
+/// Reads the request body of `/export`.
+fn parse_request(body: &[u8]) -> Result<(DumpOptions, Option<String>), String> {
+    let body: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("Malformed JSON in request body: {e}"))?;
+    match body.get("output_format").and_then(|f| f.as_str()) {
+        Some("polling") => {}
+        other => {
+            return Err(format!(
+                "Unsupported output_format {other:?}: only \"polling\" is supported"
+            ));
+        }
+    }
+    let options = body.get("dump_options");
+    let flag = |name: &str| {
+        options
+            .and_then(|o| o.get(name))
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
+    let tables = match options.and_then(|o| o.get("tables")) {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or("dump_options.tables must be an array of strings")?,
+        Some(_) => return Err("dump_options.tables must be an array of strings".into()),
+    };
+    let current_bookmark = match body.get("current_bookmark") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(b)) => Some(b.clone()),
+        Some(_) => return Err("current_bookmark must be a string or null".into()),
+    };
+    Ok((
+        DumpOptions {
+            no_schema: flag("no_schema"),
+            no_data: flag("no_data"),
+            tables,
+        },
+        current_bookmark,
+    ))
+}
+
+/// Dumps the database as it is now.
+fn take_dump(db: &mut DbState, name: &str, options: DumpOptions) -> PendingExport {
+    let bookmark = db.current_bookmark();
+    PendingExport {
+        filename: format!("{name}-{bookmark}.sql"),
+        outcome: dump::dump_sql(db.conn(), &options)
+            .map(|sql| Arc::new(sql.into_bytes()))
+            .map_err(|e| e.to_string()),
+        bookmark,
+        options,
+    }
+}
+
+/// `POST /accounts/{account}/d1/database/{database}/export`.
+pub(crate) fn start_or_poll(ctx: &Ctx<'_>) -> Reply {
+    let (options, current_bookmark) = match parse_request(&ctx.req.body) {
+        Ok(parsed) => parsed,
+        Err(message) => return Reply::cf_error(400, 7400, message),
+    };
+    let database = ctx.database();
+    let mut db = database.lock();
+
+    let Some(bookmark) = current_bookmark else {
+        let export = take_dump(&mut db, &database.name, options);
+        let reply = ExportPoll {
+            success: true,
+            kind: "export",
+            at_bookmark: export.bookmark.clone(),
+            status: "active",
+            messages: vec![format!("Generating {}", export.filename)],
+            error: None,
+            result: None,
+        };
+        db.pending_exports
+            .retain(|p| !(p.bookmark == export.bookmark && p.options == export.options));
+        db.pending_exports.push(export);
+        return Reply::cf_ok(reply);
+    };
+
+    let pending = db
+        .pending_exports
+        .iter()
+        .position(|p| p.bookmark == bookmark && p.options == options)
+        .map(|i| db.pending_exports.remove(i));
+    let export = match pending {
+        Some(export) => export,
+        // A poll for the current state that no first call started (another
+        // client, say) can still be served by dumping now.
+        None if db.current_bookmark() == bookmark => take_dump(&mut db, &database.name, options),
+        None => {
+            return Reply::cf_ok(ExportPoll {
+                success: true,
+                kind: "export",
+                at_bookmark: bookmark.clone(),
+                status: "error",
+                messages: Vec::new(),
+                error: Some(format!(
+                    "No export is in progress at bookmark {bookmark}, and the database has \
+                     moved on since (d1-loopback keeps no history to export from)"
+                )),
+                result: None,
+            });
+        }
+    };
+    drop(db);
+
+    match export.outcome {
+        Ok(body) => {
+            let signed_url = ctx
+                .shared
+                .signed()
+                .sign(&ctx.shared.origin, &export.filename, body);
+            Reply::cf_ok(ExportPoll {
+                success: true,
+                kind: "export",
+                at_bookmark: export.bookmark,
+                status: "complete",
+                messages: vec!["Uploaded part 1".to_owned()],
+                error: None,
+                result: Some(ExportResult {
+                    filename: export.filename,
+                    signed_url,
+                }),
+            })
+        }
+        Err(message) => Reply::cf_ok(ExportPoll {
+            success: true,
+            kind: "export",
+            at_bookmark: export.bookmark,
+            status: "error",
+            messages: Vec::new(),
+            error: Some(message),
+            result: None,
+        }),
+    }
+}
+
+/// An S3-style XML error, as R2 sends for a bad presigned URL.
+fn s3_error(code: &str, message: &str) -> Reply {
+    Reply::bytes(
+        403,
+        "application/xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        )
+        .into_bytes(),
+    )
+}
+
+/// `GET /__signed/{token}/{filename}`: serves an export's dump.
+pub(crate) fn download(ctx: &Ctx<'_>) -> Reply {
+    let signed = ctx.shared.signed();
+    let token = ctx.params.get("token").unwrap_or_default();
+    let Some(object) = signed.objects.get(token) else {
+        return s3_error("AccessDenied", "Access Denied");
+    };
+    if ctx.params.get("filename") != Some(object.filename.as_str()) {
+        return s3_error("AccessDenied", "Access Denied");
+    }
+    if ctx.req.query_param("X-Amz-Signature") != Some(object.signature.as_str()) {
+        return s3_error(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    }
+    if util::now_ms() > object.expires_at_ms {
+        return s3_error("AccessDenied", "Request has expired");
+    }
+    Reply::bytes(200, "application/octet-stream", object.body.to_vec())
+}
+
+impl crate::Shared {
+    /// Locks the signed objects; a poisoned lock is used as it is.
+    pub(crate) fn signed(&self) -> MutexGuard<'_, SignedObjects> {
+        self.signed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,288 @@
+//! Request and reply types, the route table's shape and route matching.
+//!
+//! A route is a method, a path pattern whose `{name}` segments capture a
+//! value, whether it needs the API token, and a plain function. The table
+//! itself is [`crate::api::ROUTES`]; adding an endpoint is adding a row.
+
+use serde::Serialize;
+
+use crate::util;
+
+/// An HTTP request, read whole.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub method: String,
+    /// The path, still percent-encoded.
+    pub path: String,
+    /// The decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// Header names are lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// Builds a request from its method and request target (`/path?query`).
+    pub fn new(method: &str, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Request {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        Request {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: util::parse_query(query),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            body,
+        }
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of a query parameter.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP reply.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// One entry of the Cloudflare envelope's `errors` array.
+#[derive(Debug, Serialize)]
+pub(crate) struct CfError {
+    pub code: u32,
+    pub message: String,
+}
+
+/// The `result_info` of list endpoints.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResultInfo {
+    pub page: usize,
+    pub per_page: usize,
+    pub count: usize,
+    pub total_count: usize,
+}
+
+/// The Cloudflare API v4 response envelope.
+#[derive(Debug, Serialize)]
+struct Envelope<T> {
+    success: bool,
+    errors: Vec<CfError>,
+    messages: Vec<serde_json::Value>,
+    result: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_info: Option<ResultInfo>,
+}
+
+impl Reply {
+    /// A reply with a body of the given type.
+    pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// A JSON reply.
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+        let body = serde_json::to_vec(value).expect("replies always serialize");
+        Reply::bytes(status, "application/json", body)
+    }
+
+    /// A successful Cloudflare envelope around `result`.
+    pub fn cf_ok<T: Serialize>(result: T) -> Reply {
+        Reply::cf_ok_paged(result, None)
+    }
+
+    /// A successful Cloudflare envelope with `result_info`.
+    pub fn cf_ok_paged<T: Serialize>(result: T, result_info: Option<ResultInfo>) -> Reply {
+        Reply::json(
+            200,
+            &Envelope {
+                success: true,
+                errors: Vec::new(),
+                messages: Vec::new(),
+                result,
+                result_info,
+            },
+        )
+    }
+
+    /// A failed Cloudflare envelope with one error.
+    pub fn cf_error(status: u16, code: u32, message: impl Into<String>) -> Reply {
+        Reply::cf_errors(
+            status,
+            vec![CfError {
+                code,
+                message: message.into(),
+            }],
+        )
+    }
+
+    /// A failed Cloudflare envelope with several errors.
+    pub fn cf_errors(status: u16, errors: Vec<CfError>) -> Reply {
+        Reply::json(
+            status,
+            &Envelope::<Option<()>> {
+                success: false,
+                errors,
+                messages: Vec::new(),
+                result: None,
+                result_info: None,
+            },
+        )
+    }
+
+    /// The reply to a request without the right API token.
+    pub fn auth_error() -> Reply {
+        Reply::cf_error(403, 10000, "Authentication error")
+    }
+
+    /// The reply to a request that matched no route, like Cloudflare's.
+    pub fn no_route(path: &str) -> Reply {
+        Reply::cf_errors(
+            404,
+            vec![
+                CfError {
+                    code: 7003,
+                    message: format!(
+                        "Could not route to {path}, perhaps your object identifier is invalid?"
+                    ),
+                },
+                CfError {
+                    code: 7000,
+                    message: "No route for that URI".into(),
+                },
+            ],
+        )
+    }
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Needs `Authorization: Bearer <api token>`.
+    ApiToken,
+    /// Checks authorization itself, as signed URLs and the token check do.
+    Open,
+}
+
+/// Values captured by a route pattern's `{name}` segments, decoded.
+#[derive(Debug, Default)]
+pub(crate) struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One row of the route table.
+pub(crate) struct Route<H: 'static> {
+    pub method: &'static str,
+    /// A path such as `/client/v4/accounts/{account}/d1/database`.
+    pub pattern: &'static str,
+    pub access: Access,
+    pub handler: H,
+}
+
+/// Finds the first route whose method and pattern match.
+pub(crate) fn match_route<'r, H>(
+    routes: &'r [Route<H>],
+    method: &str,
+    path: &str,
+) -> Option<(&'r Route<H>, Params)> {
+    routes.iter().find_map(|route| {
+        if route.method != method {
+            return None;
+        }
+        let mut params = Vec::new();
+        let mut want = route.pattern.split('/');
+        let mut have = path.split('/');
+        loop {
+            match (want.next(), have.next()) {
+                (None, None) => return Some((route, Params(params))),
+                (Some(w), Some(h)) => {
+                    if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                        if h.is_empty() {
+                            return None;
+                        }
+                        params.push((name, util::percent_decode(h)));
+                    } else if w != h {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_segment_by_segment() {
+        let routes = [
+            Route {
+                method: "GET",
+                pattern: "/a/{x}/b",
+                access: Access::Open,
+                handler: 1,
+            },
+            Route {
+                method: "POST",
+                pattern: "/a/{x}/b/{y}",
+                access: Access::Open,
+                handler: 2,
+            },
+        ];
+        let (r, p) = match_route(&routes, "GET", "/a/h%20i/b").unwrap();
+        assert_eq!(r.handler, 1);
+        assert_eq!(p.get("x"), Some("h i"));
+        let (r, p) = match_route(&routes, "POST", "/a/1/b/2").unwrap();
+        assert_eq!(r.handler, 2);
+        assert_eq!(p.get("y"), Some("2"));
+        assert!(match_route(&routes, "GET", "/a/1/b/").is_none());
+        assert!(match_route(&routes, "GET", "/a//b").is_none());
+        assert!(match_route(&routes, "POST", "/a/1/b").is_none());
+    }
+
+    #[test]
+    fn envelopes_look_like_cloudflares() {
+        let ok = Reply::cf_ok(serde_json::json!({"a": 1}));
+        assert_eq!(
+            String::from_utf8(ok.body).unwrap(),
+            r#"{"success":true,"errors":[],"messages":[],"result":{"a":1}}"#
+        );
+        let err = Reply::auth_error();
+        assert_eq!(err.status, 403);
+        assert_eq!(
+            String::from_utf8(err.body).unwrap(),
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! Exercises the server over plain HTTP, for behaviour wrangler does not
+//! reach on its own: refusals, unknown routes and the export protocol's
+//! corners.
+
+mod common;
+
+use common::{ACCOUNT, Db, Project, TOKEN, http};
+use d1_loopback::dump::{DumpOptions, dump_sql};
+
+const UUID: &str = "11111111-2222-4333-8444-555555555555";
+
+fn project() -> Project {
+    Project::new(&[Db {
+        name: "app",
+        uuid: UUID,
+        seed: "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one');",
+    }])
+}
+
+fn db_url(project: &Project, rest: &str) -> String {
+    format!(
+        "{}/accounts/{ACCOUNT}/d1/database/{UUID}{rest}",
+        project.server.api_base_url()
+    )
+}
+
+#[test]
+fn api_requests_need_the_token() {
+    let project = project();
+    let url = db_url(&project, "");
+    for token in [None, Some("wrong")] {
+        let response = http("GET", &url, token, b"");
+        assert_eq!(response.status, 403);
+        assert_eq!(
+            response.text(),
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#
+        );
+    }
+    let response = http("GET", &url, Some(TOKEN), b"");
+    assert_eq!(response.status, 200);
+    let info = response.json();
+    assert_eq!(info["success"], true);
+    assert_eq!(info["result"]["uuid"], UUID);
+    assert_eq!(info["result"]["name"], "app");
+    assert_eq!(info["result"]["version"], "production");
+    assert_eq!(info["result"]["num_tables"], 1);
+    assert_eq!(info["result"]["running_in_region"], "WNAM");
+    assert!(info["result"]["file_size"].as_u64().unwrap() > 0);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn unknown_routes_are_answered_404_and_recorded() {
+    let project = project();
+    let base = project.server.api_base_url();
+    let response = http("GET", &format!("{base}/zones?x=1"), Some(TOKEN), b"");
+    assert_eq!(response.status, 404);
+    assert_eq!(response.json()["errors"][1]["code"], 7000);
+    // The right path with the wrong method is not a route either.
+    let response = http("DELETE", &db_url(&project, ""), Some(TOKEN), b"");
+    assert_eq!(response.status, 404);
+    assert_eq!(
+        project.server.unhandled(),
+        vec![
+            "GET /client/v4/zones?x=1".to_owned(),
+            format!("DELETE /client/v4/accounts/{ACCOUNT}/d1/database/{UUID}"),
+        ]
+    );
+    assert_eq!(project.server.requests().len(), 2);
+}
+
+#[test]
+fn unknown_databases_and_accounts_are_404() {
+    let project = project();
+    let base = project.server.api_base_url();
+    let other = "99999999-2222-4333-8444-555555555555";
+    let response = http(
+        "GET",
+        &format!("{base}/accounts/{ACCOUNT}/d1/database/{other}"),
+        Some(TOKEN),
+        b"",
+    );
+    assert_eq!(response.status, 404);
+    let json = response.json();
+    assert_eq!(json["success"], false);
+    assert_eq!(json["errors"][0]["code"], 7404);
+    assert_eq!(
+        json["errors"][0]["message"],
+        format!("The database {other} could not be found")
+    );
+    let response = http(
+        "GET",
+        &format!("{base}/accounts/someone-else/d1/database"),
+        Some(TOKEN),
+        b"",
+    );
+    assert_eq!(response.status, 404);
+    assert_eq!(response.json()["success"], false);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn query_answers_one_result_per_statement_and_400_on_errors() {
+    let project = project();
+    let url = db_url(&project, "/query");
+    let body = serde_json::json!({
+        "sql": "INSERT INTO t (v) VALUES (?); SELECT id, v FROM t ORDER BY id",
+        "params": ["two"],
+    });
+    let response = http("POST", &url, Some(TOKEN), body.to_string().as_bytes());
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let json = response.json();
+    let results = json["result"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["meta"]["changes"], 1);
+    assert_eq!(results[0]["meta"]["last_row_id"], 2);
+    assert_eq!(results[0]["meta"]["changed_db"], true);
+    assert_eq!(
+        results[1]["results"],
+        serde_json::json!([{"id": 1, "v": "one"}, {"id": 2, "v": "two"}])
+    );
+    // The columns keep the query's order, not an alphabetical one.
+    assert!(response.text().contains(r#"{"id":2,"v":"two"}"#));
+
+    let body = serde_json::json!({"sql": "SELECT nope FROM t"});
+    let response = http("POST", &url, Some(TOKEN), body.to_string().as_bytes());
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.text(),
+        r#"{"success":false,"errors":[{"code":7500,"message":"no such column: nope: SQLITE_ERROR"}],"messages":[],"result":null}"#
+    );
+
+    let long = serde_json::json!({"sql": format!("SELECT '{}'", "x".repeat(100_000))});
+    let response = http("POST", &url, Some(TOKEN), long.to_string().as_bytes());
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["errors"][0]["message"],
+        "statement too long: SQLITE_TOOBIG"
+    );
+
+    let response = http("POST", &url, Some(TOKEN), b"not json");
+    assert_eq!(response.status, 400);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+/// Posts to `/export` and returns the envelope's `result`.
+fn export(project: &Project, current_bookmark: Option<&str>) -> serde_json::Value {
+    let body = serde_json::json!({
+        "output_format": "polling",
+        "dump_options": {"no_schema": false, "no_data": false, "tables": []},
+        "current_bookmark": current_bookmark,
+    });
+    let response = http(
+        "POST",
+        &db_url(project, "/export"),
+        Some(TOKEN),
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let json = response.json();
+    assert_eq!(json["success"], true);
+    json["result"].clone()
+}
+
+#[test]
+fn export_is_pinned_to_the_bookmark_of_its_first_call() {
+    let project = project();
+    let before = dump_sql(&project.open("app"), &DumpOptions::default()).unwrap();
+
+    let first = export(&project, None);
+    assert_eq!(first["success"], true);
+    assert_eq!(first["status"], "active");
+    let bookmark = first["at_bookmark"].as_str().unwrap().to_owned();
+    assert!(
+        first["messages"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Generating ")
+    );
+
+    // A write between the polls does not leak into the export.
+    project
+        .open("app")
+        .execute("INSERT INTO t VALUES (9, 'late')", [])
+        .unwrap();
+
+    let done = export(&project, Some(&bookmark));
+    assert_eq!(done["status"], "complete");
+    assert_eq!(done["at_bookmark"], bookmark.as_str());
+    let url = done["result"]["signed_url"].as_str().unwrap().to_owned();
+    let filename = done["result"]["filename"].as_str().unwrap();
+    assert!(filename.ends_with(".sql"), "{filename}");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(url.contains("X-Amz-Algorithm=AWS4-HMAC-SHA256"), "{url}");
+    assert_eq!(project.server.signed_urls(), vec![url.clone()]);
+
+    // The signed URL needs no token, and serves the dump as it was.
+    let download = http("GET", &url, None, b"");
+    assert_eq!(download.status, 200);
+    assert_eq!(
+        download.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(download.text(), before);
+
+    // A tampered signature or an unknown token is refused, S3-style.
+    let tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    let refused = http("GET", &tampered, None, b"");
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused
+            .text()
+            .contains("<Code>SignatureDoesNotMatch</Code>")
+    );
+    let origin = url.split("/__signed/").next().unwrap();
+    let refused = http("GET", &format!("{origin}/__signed/nope/x.sql"), None, b"");
+    assert_eq!(refused.status, 403);
+    assert!(refused.text().contains("<Code>AccessDenied</Code>"));
+
+    // The export was collected: polling its bookmark again, now that the
+    // database has moved on, is an export error.
+    let again = export(&project, Some(&bookmark));
+    assert_eq!(again["status"], "error");
+    assert!(again["error"].as_str().unwrap().contains(&bookmark));
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn bookmarks_answer_for_now_and_for_a_timestamp() {
+    let project = project();
+    let url = db_url(&project, "/time_travel/bookmark");
+    let now = http("GET", &format!("{url}?"), Some(TOKEN), b"").json();
+    let bookmark = now["result"]["bookmark"].as_str().unwrap();
+    let then = http(
+        "GET",
+        &format!("{url}?timestamp=2020-01-01T00%3A00%3A00.000Z"),
+        Some(TOKEN),
+        b"",
+    )
+    .json();
+    assert_eq!(then["result"]["bookmark"], bookmark);
+    let bad = http(
+        "GET",
+        &format!("{url}?timestamp=yesterday"),
+        Some(TOKEN),
+        b"",
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn dropping_the_server_stops_it() {
+    let project = project();
+    let base = project.server.api_base_url();
+    let addr = base
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    drop(project);
+    // tiny_http closes its listening socket on its own thread, soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::net::TcpStream::connect(&addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still accepts connections"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,216 @@
+//! `cargo xtask backup prod`, end to end, through the real wrangler's
+//! `--remote` code path pointed at the loopback D1 API on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use d1_loopback::{Config, DatabaseSpec, Server};
+
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "loopback-api-token-0123456789";
+const PROD_UUID: &str = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+
+/// A sandbox, and a loopback "Cloudflare" serving qbtime_db_prod from a
+/// SQLite file prepared like a migrated, used production database.
+struct Remote {
+    sb: Sandbox,
+    server: Server,
+    db: PathBuf,
+    _db_dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new(extra_sql: &str) -> Remote {
+        let sb = Sandbox::new();
+        let db_dir = tempfile::tempdir().unwrap();
+        let db = db_dir.path().join("qbtime_db_prod.sqlite");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys=ON;\n\
+             CREATE TABLE d1_migrations(\n\
+             \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+             \t\tname       TEXT UNIQUE,\n\
+             \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);",
+        )
+        .unwrap();
+        let mut migrations: Vec<PathBuf> = std::fs::read_dir(repo_root().join("migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        migrations.sort();
+        for m in &migrations {
+            conn.execute_batch(&std::fs::read_to_string(m).unwrap()).unwrap();
+            conn.execute(
+                "INSERT INTO d1_migrations (name) VALUES (?1)",
+                [m.file_name().unwrap().to_str().unwrap()],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(SEED_SQL).unwrap();
+        conn.execute_batch(extra_sql).unwrap();
+        drop(conn);
+        let server = Server::start(Config {
+            account_id: ACCOUNT.into(),
+            api_token: TOKEN.into(),
+            databases: vec![DatabaseSpec {
+                uuid: PROD_UUID.into(),
+                name: "qbtime_db_prod".into(),
+                path: db.clone(),
+            }],
+        })
+        .unwrap();
+        Remote {
+            sb,
+            server,
+            db,
+            _db_dir: db_dir,
+        }
+    }
+
+    /// The xtask with credentials for the loopback API, and a HOME of its
+    /// own so that nothing it or wrangler writes there goes unseen.
+    fn xtask(&self, home: &Path, args: &[&str]) -> Run {
+        let out = self
+            .sb
+            .xtask_command(args)
+            .env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())
+            .env("CLOUDFLARE_API_TOKEN", TOKEN)
+            .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    }
+
+    fn wrangler_json(&self, home: &Path, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(wrangler_bin())
+            .args(args)
+            .current_dir(self.sb.path())
+            .env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())
+            .env("CLOUDFLARE_API_TOKEN", TOKEN)
+            .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+            .env("HOME", home)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn live_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type='table' AND sql NOT NULL AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        names
+            .into_iter()
+            .map(|n| {
+                let c: i64 = conn
+                    .query_row(&format!("SELECT count(*) FROM \"{n}\""), [], |r| r.get(0))
+                    .unwrap();
+                (n, c as u64)
+            })
+            .collect()
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "wrangler asked for something the loopback does not serve: {:?}",
+        remote.server.unhandled()
+    );
+
+    let sb = &remote.sb;
+    let name = only_backup(sb);
+    assert!(name.starts_with("backup-prod-"), "{name}");
+    let bytes = std::fs::read(sb.backups().join(&name)).unwrap();
+    let m = manifest_for(sb, &name);
+    assert_eq!(m["environment"], "prod");
+    assert_eq!(m["database"]["name"], "qbtime_db_prod");
+    assert_eq!(m["database"]["uuid"], PROD_UUID);
+    assert_eq!(m["database"]["wrangler_env"], "production");
+    assert_eq!(m["database"]["location"], "remote");
+    assert_eq!(m["file"]["sha256"], sha256_hex(&bytes).as_str());
+    assert_eq!(m["file"]["bytes"], bytes.len() as u64);
+    let rows: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(m["rows"].clone()).unwrap();
+    assert_eq!(rows, remote.live_counts());
+    assert_eq!(m["migrations"].as_array().unwrap().len(), 4);
+    assert_eq!(m["encryption_key"]["key_id"], "dek-2026-01");
+
+    // The bookmark was taken before the export, and nothing has written
+    // since, so it is the database's current bookmark.
+    let requests = remote.server.requests();
+    let bookmark_at = requests.iter().position(|r| r.contains("/time_travel/bookmark"));
+    let export_at = requests.iter().position(|r| r.contains("/export"));
+    assert!(bookmark_at.unwrap() < export_at.unwrap(), "{requests:#?}");
+    let current = remote.wrangler_json(
+        home.path(),
+        &["d1", "time-travel", "info", "qbtime_db_prod", "--env", "production", "--json"],
+    );
+    assert_eq!(m["time_travel_bookmark"], current["bookmark"]);
+
+    // The signed URL reached wrangler, and nothing of it reached the
+    // operator, the sandbox or any log.
+    let urls = remote.server.signed_urls();
+    assert_eq!(urls.len(), 1);
+    let url = &urls[0];
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap();
+    let path = url.split('?').next().unwrap().rsplit_once("/__signed/").unwrap().1;
+    for secret in [url.as_str(), signature, path, TOKEN] {
+        assert!(!run.all().contains(secret), "{secret} leaked:\n{}", run.all());
+    }
+    assert!(run.stdout.contains("[REDACTED]"), "wrangler's URL line is shown, redacted");
+    for file in files_under(sb.path()).into_iter().chain(files_under(home.path())) {
+        let content = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&content);
+        assert!(!text.contains(signature), "signed URL found in {}", file.display());
+    }
+}
+
+#[test]
+fn remote_backup_with_fts5_goes_through_the_table_list() {
+    let remote = Remote::new(
+        "CREATE VIRTUAL TABLE customer_search USING fts5(name, email);\n\
+         INSERT INTO customer_search (rowid, name, email) SELECT id, name, email FROM customers;",
+    );
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["virtual_tables"]["tables"][0]["name"], "customer_search");
+    assert_eq!(m["rows"]["customer_search_content"], 3);
+    assert_eq!(m["rows"]["customers"], 3);
+    assert!(remote.server.unhandled().is_empty());
+}
