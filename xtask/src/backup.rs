@@ -150,6 +150,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
     fsutil::make_private(partial.path())?;
     fsutil::sync_file(partial.path())?;
     let summary = summarize(partial.path(), &catalog, &scope, args.mode())?;
+    check_complete(&summary, &catalog, &scope, args.mode())?;
     let (sha256, bytes) = fsutil::sha256_file(partial.path())?;
 
     let file = claim_name(partial, &names)?;
@@ -326,6 +327,31 @@ fn summarize(
         }
     }
     Ok(summary)
+}
+
+/// Refuses an export that lacks a table, index, trigger or view the database
+/// has: a download or write that stopped between two statements.
+fn check_complete(
+    summary: &dump::DumpSummary,
+    catalog: &Catalog,
+    scope: &ExportScope,
+    mode: ExportMode,
+) -> Result<()> {
+    if mode == ExportMode::DataOnly {
+        return Ok(()); // A data-only dump creates nothing to check against.
+    }
+    let missing: Vec<String> = scope
+        .expected_objects(catalog)
+        .difference(&summary.created)
+        .map(|(kind, name)| format!("{kind} {name}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the export is incomplete: it lacks {} that the database has; the download or write              was probably cut short (a full disk?). Nothing was kept in backups/.",
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Moves the finished export to the first free backup name. Never replaces

@@ -357,6 +357,25 @@ impl ExportScope {
         })
     }
 
+    /// The schema objects, as (kind, name), that an export with this scope
+    /// must create: its tables, and the indexes, triggers and views it
+    /// covers. wrangler writes indexes, triggers and views last, so a dump
+    /// cut short at a statement boundary still lacks some of them.
+    pub fn expected_objects(&self, catalog: &Catalog) -> BTreeSet<(String, String)> {
+        let named = |name: &str| self.tables.is_empty() || self.tables.iter().any(|t| t == name);
+        catalog
+            .objects
+            .iter()
+            .filter(|o| o.sql.is_some() && !o.name.starts_with("sqlite_"))
+            .filter(|o| match o.kind.as_str() {
+                "table" => self.data_tables.contains(&o.name),
+                "index" | "trigger" | "view" => named(&o.name),
+                _ => false,
+            })
+            .map(|o| (o.kind.clone(), o.name.clone()))
+            .collect()
+    }
+
     /// Whether the export has to name its tables to get past wrangler.
     pub fn works_around_virtual_tables(&self) -> bool {
         !self.virtual_tables.is_empty()
@@ -458,6 +477,33 @@ mod tests {
             scope.data_tables,
             ["d1_migrations", "sqlite_sequence", "notes", "other"]
         );
+    }
+
+    #[test]
+    fn an_export_must_create_every_object_in_its_scope() {
+        let c = catalog();
+        let names = |scope: &ExportScope| -> Vec<String> {
+            scope
+                .expected_objects(&c)
+                .into_iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect()
+        };
+        let full = ExportScope::plan(&c, &[]).unwrap();
+        assert_eq!(
+            names(&full),
+            [
+                "index notes_body",
+                "table d1_migrations",
+                "table notes",
+                "table notes_fts_content",
+                "table other",
+                "trigger notes_ai",
+                "view recent"
+            ]
+        );
+        let chosen = ExportScope::plan(&c, &["other".into()]).unwrap();
+        assert_eq!(names(&chosen), ["table other"]);
     }
 
     #[test]

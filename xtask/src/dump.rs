@@ -6,7 +6,7 @@
 //! the authority on that. Everything here is pure over a reader, so it is
 //! tested on inline fixtures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::io::BufRead;
 
@@ -145,23 +145,27 @@ pub fn insert_target(sql: &str) -> Option<String> {
     Some(name)
 }
 
-/// The table a `CREATE TABLE` statement creates, unquoted. Virtual tables are
-/// not matched.
-pub fn create_table_name(sql: &str) -> Option<String> {
+/// What a `CREATE` statement creates: its kind (`table`, `index`, `trigger`
+/// or `view`, as `sqlite_master` says) and its name, unquoted. Virtual
+/// tables are not matched.
+pub fn created_object(sql: &str) -> Option<(&'static str, String)> {
     let rest = strip_keyword(sql.trim_start(), "CREATE")?;
     let rest = strip_keyword(rest, "TEMP")
         .or_else(|| strip_keyword(rest, "TEMPORARY"))
+        .or_else(|| strip_keyword(rest, "UNIQUE"))
         .unwrap_or(rest);
-    let rest = strip_keyword(rest, "TABLE")?;
+    let (kind, rest) = ["table", "index", "trigger", "view"]
+        .into_iter()
+        .find_map(|kind| Some((kind, strip_keyword(rest, kind)?)))?;
     let rest = match strip_keyword(rest, "IF") {
         Some(r) => strip_keyword(strip_keyword(r, "NOT")?, "EXISTS")?,
         None => rest,
     };
     let (name, after) = read_identifier(rest)?;
     if let Some(after_dot) = after.trim_start().strip_prefix('.') {
-        return read_identifier(after_dot).map(|(t, _)| t);
+        return read_identifier(after_dot).map(|(t, _)| (kind, t));
     }
-    Some(name)
+    Some((kind, name))
 }
 
 fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
@@ -218,6 +222,8 @@ fn read_identifier(text: &str) -> Option<(String, &str)> {
 pub struct DumpSummary {
     /// Rows per table: the `INSERT` statements in the dump, by target table.
     pub rows: BTreeMap<String, u64>,
+    /// Every schema object the dump creates, as (kind, name).
+    pub created: BTreeSet<(String, String)>,
     pub statements: u64,
     /// Names in the dump's `d1_migrations` rows, in id order.
     pub migrations: Vec<String>,
@@ -252,11 +258,14 @@ pub fn summarize(reader: impl BufRead, schema: &BTreeMap<String, String>) -> Res
                 bookkeeping.inserts.push(statement.sql);
             }
             *summary.rows.entry(table).or_default() += 1;
-        } else if let Some(table) = create_table_name(&statement.sql) {
-            if Bookkeeping::wants(&table) {
-                bookkeeping.creates.insert(table.clone(), statement.sql);
+        } else if let Some((kind, name)) = created_object(&statement.sql) {
+            if kind == "table" {
+                if Bookkeeping::wants(&name) {
+                    bookkeeping.creates.insert(name.clone(), statement.sql);
+                }
+                summary.rows.entry(name.clone()).or_default();
             }
-            summary.rows.entry(table).or_default();
+            summary.created.insert((kind.to_owned(), name));
         }
     }
     bookkeeping.read_into(&mut summary, schema)?;
@@ -436,17 +445,28 @@ mod tests {
     }
 
     #[test]
-    fn create_table_names() {
-        assert_eq!(create_table_name("CREATE TABLE a(x)").as_deref(), Some("a"));
+    fn created_objects_and_their_kinds() {
         assert_eq!(
-            create_table_name("CREATE TABLE IF NOT EXISTS 'notes_fts_content'(id)").as_deref(),
-            Some("notes_fts_content")
+            created_object("CREATE TABLE a(x)"),
+            Some(("table", "a".to_owned()))
         );
         assert_eq!(
-            create_table_name("CREATE VIRTUAL TABLE f USING fts5(x)"),
-            None
+            created_object("CREATE TABLE IF NOT EXISTS 'notes_fts_content'(id)"),
+            Some(("table", "notes_fts_content".to_owned()))
         );
-        assert_eq!(create_table_name("CREATE INDEX i ON a(x)"), None);
+        assert_eq!(
+            created_object("CREATE UNIQUE INDEX IF NOT EXISTS \"u i\" ON a(x)"),
+            Some(("index", "u i".to_owned()))
+        );
+        assert_eq!(
+            created_object("create trigger t1 after insert on a begin select 1; end"),
+            Some(("trigger", "t1".to_owned()))
+        );
+        assert_eq!(
+            created_object("CREATE VIEW v AS SELECT 1"),
+            Some(("view", "v".to_owned()))
+        );
+        assert_eq!(created_object("CREATE VIRTUAL TABLE f USING fts5(x)"), None);
     }
 
     #[test]

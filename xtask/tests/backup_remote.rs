@@ -42,7 +42,8 @@ impl Remote {
             .collect();
         migrations.sort();
         for m in &migrations {
-            conn.execute_batch(&std::fs::read_to_string(m).unwrap()).unwrap();
+            conn.execute_batch(&std::fs::read_to_string(m).unwrap())
+                .unwrap();
             conn.execute(
                 "INSERT INTO d1_migrations (name) VALUES (?1)",
                 [m.file_name().unwrap().to_str().unwrap()],
@@ -97,7 +98,11 @@ impl Remote {
             .env("WRANGLER_SEND_METRICS", "false")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -172,12 +177,22 @@ fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
     // The bookmark was taken before the export, and nothing has written
     // since, so it is the database's current bookmark.
     let requests = remote.server.requests();
-    let bookmark_at = requests.iter().position(|r| r.contains("/time_travel/bookmark"));
+    let bookmark_at = requests
+        .iter()
+        .position(|r| r.contains("/time_travel/bookmark"));
     let export_at = requests.iter().position(|r| r.contains("/export"));
     assert!(bookmark_at.unwrap() < export_at.unwrap(), "{requests:#?}");
     let current = remote.wrangler_json(
         home.path(),
-        &["d1", "time-travel", "info", "qbtime_db_prod", "--env", "production", "--json"],
+        &[
+            "d1",
+            "time-travel",
+            "info",
+            "qbtime_db_prod",
+            "--env",
+            "production",
+            "--json",
+        ],
     );
     assert_eq!(m["time_travel_bookmark"], current["bookmark"]);
 
@@ -187,15 +202,35 @@ fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
     assert_eq!(urls.len(), 1);
     let url = &urls[0];
     let signature = url.split("X-Amz-Signature=").nth(1).unwrap();
-    let path = url.split('?').next().unwrap().rsplit_once("/__signed/").unwrap().1;
+    let path = url
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit_once("/__signed/")
+        .unwrap()
+        .1;
     for secret in [url.as_str(), signature, path, TOKEN] {
-        assert!(!run.all().contains(secret), "{secret} leaked:\n{}", run.all());
+        assert!(
+            !run.all().contains(secret),
+            "{secret} leaked:\n{}",
+            run.all()
+        );
     }
-    assert!(run.stdout.contains("[REDACTED]"), "wrangler's URL line is shown, redacted");
-    for file in files_under(sb.path()).into_iter().chain(files_under(home.path())) {
+    assert!(
+        run.stdout.contains("[REDACTED]"),
+        "wrangler's URL line is shown, redacted"
+    );
+    for file in files_under(sb.path())
+        .into_iter()
+        .chain(files_under(home.path()))
+    {
         let content = std::fs::read(&file).unwrap();
         let text = String::from_utf8_lossy(&content);
-        assert!(!text.contains(signature), "signed URL found in {}", file.display());
+        assert!(
+            !text.contains(signature),
+            "signed URL found in {}",
+            file.display()
+        );
     }
 }
 
@@ -213,4 +248,97 @@ fn remote_backup_with_fts5_goes_through_the_table_list() {
     assert_eq!(m["rows"]["customer_search_content"], 3);
     assert_eq!(m["rows"]["customers"], 3);
     assert!(remote.server.unhandled().is_empty());
+}
+
+/// Runs `backup prod` under `faults` and checks that it failed with `message`
+/// and left nothing that looks like a backup: no file, no manifest, the
+/// lock released.
+fn backup_fails_cleanly(faults: d1_loopback::Faults, message: &str) -> Run {
+    let remote = Remote::new("");
+    remote.server.set_faults(faults);
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_refused(message);
+    assert_eq!(
+        remote.sb.backup_files(),
+        [".lock"],
+        "only the released lock may remain:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(remote.sb.backups().join(".lock")).unwrap(),
+        ""
+    );
+    for url in remote.server.signed_urls() {
+        assert!(!run.all().contains(&url));
+    }
+    run
+}
+
+#[test]
+fn an_export_the_api_refuses_leaves_nothing() {
+    let _ = backup_fails_cleanly(
+        d1_loopback::Faults {
+            export_api_error: Some("D1 is unavailable right now".into()),
+            ..Default::default()
+        },
+        "D1 is unavailable right now",
+    );
+}
+
+#[test]
+fn a_download_that_fails_leaves_nothing() {
+    let _ = backup_fails_cleanly(
+        d1_loopback::Faults {
+            download_status: Some(500),
+            ..Default::default()
+        },
+        "status code: 500",
+    );
+}
+
+#[test]
+fn a_download_that_stops_short_is_caught_even_though_wrangler_succeeds() {
+    let run = backup_fails_cleanly(
+        d1_loopback::Faults {
+            download_truncate_to: Some(3000),
+            ..Default::default()
+        },
+        "truncated",
+    );
+    assert!(
+        run.stdout.contains("Downloaded to") && !run.stderr.contains("wrangler failed"),
+        "wrangler itself reported success:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_download_cut_between_two_statements_is_caught_as_incomplete() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let good = std::fs::read_to_string(remote.sb.backups().join(only_backup(&remote.sb))).unwrap();
+    std::fs::remove_dir_all(remote.sb.backups()).unwrap();
+
+    // Cut just before the first CREATE INDEX: every statement kept is whole,
+    // so only the missing schema objects can give the cut away.
+    let cut = good.find("\nCREATE INDEX").unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        download_truncate_to: Some(cut),
+        ..Default::default()
+    });
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_refused("the export is incomplete");
+    assert!(
+        run.stderr.contains("index customers_by_company_name"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("trigger audit_log_no_delete"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(remote.sb.backup_files(), [".lock"]);
 }

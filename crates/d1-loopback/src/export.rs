@@ -166,6 +166,9 @@ fn take_dump(db: &mut DbState, name: &str, options: DumpOptions) -> PendingExpor
 
 /// `POST /accounts/{account}/d1/database/{database}/export`.
 pub(crate) fn start_or_poll(ctx: &Ctx<'_>) -> Reply {
+    if let Some(message) = ctx.shared.faults().export_api_error {
+        return Reply::cf_error(500, 7500, message);
+    }
     let (options, current_bookmark) = match parse_request(&ctx.req.body) {
         Ok(parsed) => parsed,
         Err(message) => return Reply::cf_error(400, 7400, message),
@@ -280,7 +283,21 @@ pub(crate) fn download(ctx: &Ctx<'_>) -> Reply {
     if util::now_ms() > object.expires_at_ms {
         return s3_error("AccessDenied", "Request has expired");
     }
-    Reply::bytes(200, "application/octet-stream", object.body.to_vec())
+    let faults = ctx.shared.faults();
+    if let Some(status) = faults.download_status {
+        return Reply::bytes(
+            status,
+            "application/xml",
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+              <Message>We encountered an internal error. Please try again.</Message></Error>"
+                .to_vec(),
+        );
+    }
+    let mut body = object.body.to_vec();
+    if let Some(bytes) = faults.download_truncate_to {
+        body.truncate(bytes);
+    }
+    Reply::bytes(200, "application/octet-stream", body)
 }
 
 impl crate::Shared {

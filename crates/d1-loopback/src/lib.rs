@@ -39,7 +39,9 @@ mod api;
 mod database;
 pub mod dump;
 mod export;
+mod faults;
 mod http;
+mod pinned;
 mod query;
 mod user;
 mod util;
@@ -50,6 +52,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use anyhow::{Context as _, anyhow};
+
+pub use crate::faults::Faults;
+pub use crate::pinned::pinned_wrangler;
 
 use crate::database::Database;
 use crate::export::SignedObjects;
@@ -94,6 +99,7 @@ pub(crate) struct Shared {
     pub databases: Vec<Database>,
     signed: Mutex<SignedObjects>,
     log: Mutex<RequestLog>,
+    faults: Mutex<Faults>,
 }
 
 impl Shared {
@@ -104,6 +110,14 @@ impl Shared {
 
     fn log(&self) -> MutexGuard<'_, RequestLog> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The faults in force now.
+    pub fn faults(&self) -> Faults {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -140,6 +154,7 @@ impl Server {
             databases,
             signed: Mutex::default(),
             log: Mutex::default(),
+            faults: Mutex::default(),
         });
         let http = Arc::new(http);
         let thread = std::thread::Builder::new()
@@ -171,6 +186,15 @@ impl Server {
     /// Every request received so far, as `METHOD /path?query`, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.log().requests.clone()
+    }
+
+    /// Puts `faults` in force for every request from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .shared
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = faults;
     }
 
     /// The requests that matched no route and were answered 404.

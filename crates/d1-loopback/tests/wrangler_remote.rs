@@ -1,8 +1,7 @@
 //! Runs the real, pinned wrangler's `--remote` code paths against the
 //! loopback server.
 //!
-//! These tests need `node_modules` (run `npm ci` in the workspace root);
-//! without it they fail, on purpose, rather than skip.
+//! The pinned wrangler is installed with `npm ci` on first use.
 
 mod common;
 

@@ -20,23 +20,7 @@ pub fn repo_root() -> PathBuf {
 /// The pinned wrangler, installed with `npm ci` on first use so that
 /// `cargo test` works on a fresh clone.
 pub fn wrangler_bin() -> PathBuf {
-    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            let root = repo_root();
-            let bin = root.join("node_modules/.bin/wrangler");
-            if !bin.is_file() {
-                eprintln!("tests: installing the pinned wrangler with `npm ci`");
-                let status = Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund"])
-                    .current_dir(&root)
-                    .status()
-                    .expect("npm is needed to install wrangler: install Node.js 20.3+");
-                assert!(status.success(), "`npm ci` failed in {}", root.display());
-            }
-            bin
-        })
-        .clone()
+    d1_loopback::pinned_wrangler(&repo_root())
 }
 
 pub struct Sandbox {

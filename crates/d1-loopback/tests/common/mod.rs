@@ -32,15 +32,7 @@ pub fn repo_root() -> PathBuf {
 /// The pinned wrangler. Its absence fails the test: the tests exist to run
 /// the real thing.
 pub fn wrangler_bin() -> PathBuf {
-    let root = repo_root();
-    let bin = root.join("node_modules/.bin/wrangler");
-    assert!(
-        bin.exists(),
-        "wrangler is not installed at {}: run `npm ci` in {}",
-        bin.display(),
-        root.display()
-    );
-    bin
+    d1_loopback::pinned_wrangler(&repo_root())
 }
 
 /// A database for [`Project::new`]: a name, a uuid and SQL to seed it with.
