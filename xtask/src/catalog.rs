@@ -176,6 +176,11 @@ impl VirtualTable {
     }
 }
 
+/// The top-level arguments of `CREATE VIRTUAL TABLE x USING module(...)`.
+pub fn module_arguments(sql: &str) -> Vec<String> {
+    parse_using(sql).map(|(_, args)| args).unwrap_or_default()
+}
+
 /// Splits `CREATE VIRTUAL TABLE x USING module(arg, arg, ...)` into the
 /// module name and its top-level arguments.
 fn parse_using(sql: &str) -> Option<(String, Vec<String>)> {

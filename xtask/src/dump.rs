@@ -17,6 +17,8 @@ use anyhow::{Context, Result, bail};
 pub struct Statement {
     pub line: usize,
     pub sql: String,
+    /// Whether the statement's last line ended in CRLF.
+    pub crlf: bool,
 }
 
 /// Iterates over the complete statements of a dump.
@@ -82,9 +84,14 @@ impl<R: BufRead> Iterator for Statements<R> {
                     sql.clear();
                     continue;
                 }
+                let crlf = sql.ends_with("\r\n");
                 let trimmed_len = sql.trim_end().len();
                 sql.truncate(trimmed_len);
-                return Some(Ok(Statement { line: start, sql }));
+                return Some(Ok(Statement {
+                    line: start,
+                    sql,
+                    crlf,
+                }));
             }
         }
     }
@@ -127,6 +134,12 @@ fn only_comments(sql: &str) -> bool {
 /// The table an `INSERT` statement writes to, unquoted, or `None` when the
 /// statement is not an `INSERT INTO`.
 pub fn insert_target(sql: &str) -> Option<String> {
+    split_insert(sql).map(|(table, _)| table)
+}
+
+/// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
+/// and `rest` (the column list and `VALUES ...`).
+pub fn split_insert(sql: &str) -> Option<(String, &str)> {
     let rest = strip_keyword(sql.trim_start(), "INSERT")?;
     let rest = match strip_keyword(rest, "OR") {
         Some(after_or) => {
@@ -139,10 +152,9 @@ pub fn insert_target(sql: &str) -> Option<String> {
     let (name, after) = read_identifier(rest)?;
     if let Some(after_dot) = after.trim_start().strip_prefix('.') {
         // schema.table: the table is the second part.
-        let (table, _) = read_identifier(after_dot)?;
-        return Some(table);
+        return read_identifier(after_dot);
     }
-    Some(name)
+    Some((name, after))
 }
 
 /// What a `CREATE` statement creates: its kind (`table`, `index`, `trigger`
@@ -168,7 +180,7 @@ pub fn created_object(sql: &str) -> Option<(&'static str, String)> {
     Some((kind, name))
 }
 
-fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
+pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
     let text = text.trim_start();
     let head = text.get(..keyword.len())?;
     if !head.eq_ignore_ascii_case(keyword) {

@@ -13,6 +13,7 @@ mod lock;
 mod manifest;
 mod project;
 mod redact;
+mod repair;
 mod wrangler;
 
 use std::process::ExitCode;

@@ -1,0 +1,1012 @@
+//! Dump repair: turning a SQL dump into one that D1 accepts, before anything
+//! runs against a database.
+//!
+//! A `wrangler d1 export` does not always re-import (workers-sdk #5683), a
+//! `sqlite3 .dump` never does, and a row over 100 KB exports as a statement
+//! D1 refuses. The repair is a pure transformation over two passes of the
+//! dump: [`survey`] reads it once and decides every [`Repair`]; [`write`]
+//! reads it again and emits the repaired statements in a safe order:
+//!
+//! 1. `PRAGMA defer_foreign_keys=TRUE;`
+//! 2. every `CREATE TABLE`, in the dump's order, before any row
+//!    (so a table created before the table its foreign key references loads);
+//! 3. each recorded virtual table's `CREATE VIRTUAL TABLE`, and a staging
+//!    table for its rows, because D1 refuses writes to FTS5 shadow tables;
+//! 4. the rows and every other statement, in the dump's order, with any
+//!    statement over D1's limit split into an `INSERT` plus appending
+//!    `UPDATE`s;
+//! 5. indexes, triggers and views, after the rows, so no trigger fires on
+//!    restored rows;
+//! 6. the virtual tables filled from their staging tables or rebuilt from
+//!    their external content, and the staging tables dropped.
+//!
+//! Statements are split by [`crate::dump::Statements`], that is by SQLite's
+//! own `sqlite3_complete`; the values of an oversized `INSERT` are evaluated
+//! by an in-memory SQLite, never by a parser of ours.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::BufRead;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::types::Value;
+
+use crate::catalog::{VirtualContent, VirtualTable};
+use crate::dump::{self, Statement, Statements, split_insert, strip_keyword};
+
+/// D1 refuses statements longer than 100,000 bytes; repaired statements stay
+/// under this, with room to spare.
+pub const STATEMENT_BUDGET: usize = 90_000;
+
+/// How a dump is to be loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Virtual tables recorded at backup time (from the manifest).
+    pub virtual_tables: Vec<VirtualTable>,
+    /// Load rows only into a schema that `migrations apply` already made
+    /// (the runbook's clean restore): skip the dump's DDL and the rows of
+    /// `d1_migrations`, and reset `sqlite_sequence` before its rows.
+    pub data_into_existing_schema: bool,
+    /// `CREATE TABLE` statements for tables whose DDL the dump lacks (a
+    /// data-only dump), used to name columns when a row must be split.
+    pub known_tables: BTreeMap<String, String>,
+}
+
+/// One change the repair makes, as the restore plan lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// Table DDL moved ahead of rows that came before it.
+    DdlBeforeData { tables: Vec<String> },
+    /// `BEGIN`/`COMMIT`/`PRAGMA foreign_keys` lines of a `sqlite3 .dump`.
+    StrippedTransactionLines { count: usize },
+    /// CRLF line endings turned into LF.
+    NormalisedLineEndings,
+    /// Statements about tables D1 reserves (`_cf_*`) dropped.
+    DroppedReserved { table: String, statements: usize },
+    /// A statement over D1's limit split into pieces under it.
+    SplitOversized {
+        table: String,
+        line: usize,
+        bytes: usize,
+        pieces: usize,
+    },
+    /// A virtual table recreated and refilled or rebuilt.
+    RecreatedVirtualTable { name: String, how: String },
+    /// The runbook's clean restore: DDL and `d1_migrations` rows skipped,
+    /// `sqlite_sequence` reset before its rows (trap 2).
+    DataIntoExistingSchema { skipped: usize },
+}
+
+impl fmt::Display for Repair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Repair::DdlBeforeData { tables } => write!(
+                f,
+                "moved the DDL of {} ahead of all rows: the export inserts into a table before \
+                 a table it references exists (workers-sdk #5683)",
+                tables.join(", ")
+            ),
+            Repair::StrippedTransactionLines { count } => write!(
+                f,
+                "removed {count} BEGIN/COMMIT/PRAGMA foreign_keys lines of a sqlite3 .dump, which D1 rejects"
+            ),
+            Repair::NormalisedLineEndings => f.write_str("turned CRLF line endings into LF"),
+            Repair::DroppedReserved { table, statements } => write!(
+                f,
+                "dropped {statements} statements about {table}, a table name D1 reserves"
+            ),
+            Repair::SplitOversized {
+                table,
+                line,
+                bytes,
+                pieces,
+            } => write!(
+                f,
+                "split the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB \
+                 statement limit) into {pieces} statements"
+            ),
+            Repair::RecreatedVirtualTable { name, how } => {
+                write!(f, "recreates virtual table {name}: {how}")
+            }
+            Repair::DataIntoExistingSchema { skipped } => write!(
+                f,
+                "loads rows only, into the schema `migrations apply` made: skipped {skipped} \
+                 DDL and d1_migrations statements, and resets sqlite_sequence first"
+            ),
+        }
+    }
+}
+
+/// What [`survey`] learned: the repairs, and the schema to emit first.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub repairs: Vec<Repair>,
+    /// `CREATE TABLE` statements in dump order.
+    tables: Vec<(String, String)>,
+    /// Indexes, triggers and views in dump order.
+    late_schema: Vec<String>,
+    crlf: bool,
+    /// Whether the dump resets `sqlite_sequence` itself.
+    deletes_sequence: bool,
+    pub statements: u64,
+    /// Rows per table, after repair (staging tables under their own names).
+    pub rows: BTreeMap<String, u64>,
+}
+
+/// What a statement is, for ordering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// `PRAGMA defer_foreign_keys`: we write our own.
+    DeferPragma,
+    /// `PRAGMA foreign_keys=...`, `BEGIN`, `COMMIT`, `END`.
+    TransactionLine,
+    Rollback,
+    CreateTable(String),
+    CreateVirtual(String),
+    LateSchema,
+    Insert(String),
+    Other,
+}
+
+fn classify(sql: &str) -> Kind {
+    let s = sql.trim_start();
+    if let Some(rest) = strip_keyword(s, "PRAGMA") {
+        let rest = rest.trim_start().to_ascii_lowercase();
+        if rest.starts_with("defer_foreign_keys") {
+            return Kind::DeferPragma;
+        }
+        if rest.starts_with("foreign_keys") {
+            return Kind::TransactionLine;
+        }
+        return Kind::Other;
+    }
+    if ["BEGIN", "COMMIT", "END"]
+        .iter()
+        .any(|k| strip_keyword(s, k).is_some())
+    {
+        return Kind::TransactionLine;
+    }
+    if strip_keyword(s, "ROLLBACK").is_some() {
+        return Kind::Rollback;
+    }
+    if let Some(rest) = strip_keyword(s, "CREATE") {
+        if strip_keyword(rest, "VIRTUAL").is_some() {
+            let name = strip_keyword(strip_keyword(rest, "VIRTUAL").unwrap_or(rest), "TABLE")
+                .and_then(|r| {
+                    let r = match strip_keyword(r, "IF") {
+                        Some(r) => strip_keyword(strip_keyword(r, "NOT")?, "EXISTS")?,
+                        None => r,
+                    };
+                    dump::created_object(&format!("CREATE TABLE {r}")).map(|(_, n)| n)
+                })
+                .unwrap_or_default();
+            return Kind::CreateVirtual(name);
+        }
+    }
+    match dump::created_object(s) {
+        Some(("table", name)) => return Kind::CreateTable(name),
+        Some(_) => return Kind::LateSchema,
+        None => {}
+    }
+    match split_insert(s) {
+        Some((table, _)) => Kind::Insert(table),
+        None => Kind::Other,
+    }
+}
+
+fn is_reserved(table: &str) -> bool {
+    table.starts_with("_cf_")
+}
+
+/// Where a virtual table's rows wait between loading and refilling.
+fn staging_name(vt: &VirtualTable) -> Option<String> {
+    match &vt.content {
+        VirtualContent::Internal { .. } => Some(format!("_restore_{}_content", vt.name)),
+        _ => None,
+    }
+}
+
+/// The shadow content table of each recorded internal-content virtual
+/// table, mapped to its staging table.
+fn staged_tables(options: &Options) -> BTreeMap<String, String> {
+    options
+        .virtual_tables
+        .iter()
+        .filter_map(|vt| match &vt.content {
+            VirtualContent::Internal { table } => Some((table.clone(), staging_name(vt)?)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// First pass: reads the whole dump and decides what to repair.
+pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
+    let staged = staged_tables(options);
+    let mut survey = Survey::default();
+    let mut seen_rows: BTreeSet<String> = BTreeSet::new();
+    let mut ddl_after_rows = Vec::new();
+    let mut transaction_lines = 0;
+    let mut reserved: BTreeMap<String, usize> = BTreeMap::new();
+    let mut skipped = 0;
+    for statement in Statements::new(reader) {
+        let Statement { line, sql, crlf } = statement?;
+        survey.crlf |= crlf;
+        survey.statements += 1;
+        match classify(&sql) {
+            Kind::DeferPragma => {}
+            Kind::TransactionLine => transaction_lines += 1,
+            Kind::Rollback => bail!(
+                "line {line}: the dump rolls back (`{}`): sqlite3 reported errors while dumping, \
+                 so this file is not a complete backup",
+                sql.trim()
+            ),
+            Kind::CreateTable(name) => {
+                if is_reserved(&name) {
+                    *reserved.entry(name).or_default() += 1;
+                } else if options.data_into_existing_schema {
+                    skipped += 1;
+                } else if staged.contains_key(&name) {
+                    // Replaced by the staging table's own DDL.
+                } else {
+                    if !seen_rows.is_empty() && !seen_rows.contains(&name) {
+                        ddl_after_rows.push(name.clone());
+                    }
+                    survey.tables.push((name, sql));
+                }
+            }
+            Kind::CreateVirtual(name) => bail!(
+                "line {line}: the dump creates virtual table {name}; D1 exports never do, so this \
+                 file was edited by hand. Remove the statement; a backup's manifest records \
+                 virtual tables for the restore to recreate"
+            ),
+            Kind::LateSchema => {
+                if options.data_into_existing_schema {
+                    skipped += 1;
+                } else {
+                    survey.late_schema.push(sql);
+                }
+            }
+            Kind::Insert(table) => {
+                if is_reserved(&table) {
+                    *reserved.entry(table).or_default() += 1;
+                } else if options.data_into_existing_schema && table == dump::MIGRATIONS_TABLE {
+                    skipped += 1;
+                } else {
+                    let target = staged.get(&table).cloned().unwrap_or(table);
+                    *survey.rows.entry(target.clone()).or_default() += 1;
+                    seen_rows.insert(target);
+                }
+            }
+            Kind::Other => {
+                if sql
+                    .trim_start()
+                    .to_ascii_uppercase()
+                    .starts_with("DELETE FROM SQLITE_SEQUENCE")
+                {
+                    survey.deletes_sequence = true;
+                }
+            }
+        }
+    }
+    if !ddl_after_rows.is_empty() {
+        survey.repairs.push(Repair::DdlBeforeData {
+            tables: ddl_after_rows,
+        });
+    }
+    if transaction_lines > 0 {
+        survey.repairs.push(Repair::StrippedTransactionLines {
+            count: transaction_lines,
+        });
+    }
+    if survey.crlf {
+        survey.repairs.push(Repair::NormalisedLineEndings);
+    }
+    for (table, statements) in reserved {
+        survey
+            .repairs
+            .push(Repair::DroppedReserved { table, statements });
+    }
+    if options.data_into_existing_schema {
+        survey
+            .repairs
+            .push(Repair::DataIntoExistingSchema { skipped });
+    }
+    for vt in &options.virtual_tables {
+        let how = match &vt.content {
+            VirtualContent::Internal { table } => format!(
+                "its rows (kept from {table}) are loaded into a staging table and inserted \
+                 through it, since D1 refuses writes to shadow tables"
+            ),
+            VirtualContent::External { table } => {
+                format!("its index is rebuilt from {table} with the 'rebuild' command")
+            }
+            VirtualContent::Contentless => "contentless: recreated empty".to_owned(),
+            VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
+        };
+        survey.repairs.push(Repair::RecreatedVirtualTable {
+            name: vt.name.clone(),
+            how,
+        });
+    }
+    Ok(survey)
+}
+
+/// Receives repaired statements, one at a time, each ending in `;`.
+pub trait Sink {
+    fn statement(&mut self, sql: &str) -> Result<()>;
+}
+
+impl Sink for Vec<String> {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        self.push(sql.to_owned());
+        Ok(())
+    }
+}
+
+/// Second pass: reads the dump again and writes the repaired statements.
+/// Returns the splits made, for the plan.
+pub fn write(
+    reader: impl BufRead,
+    survey: &Survey,
+    options: &Options,
+    sink: &mut impl Sink,
+) -> Result<Vec<Repair>> {
+    let staged = staged_tables(options);
+    let normalise = |sql: &str| -> String {
+        let sql = if survey.crlf {
+            sql.replace("\r\n", "\n")
+        } else {
+            sql.to_owned()
+        };
+        let trimmed = sql.trim_end();
+        if trimmed.ends_with(';') {
+            trimmed.to_owned()
+        } else {
+            format!("{trimmed};")
+        }
+    };
+    let mut splitter = Splitter::new(survey, options)?;
+    let mut splits = Vec::new();
+
+    sink.statement("PRAGMA defer_foreign_keys=TRUE;")?;
+    for (_, sql) in &survey.tables {
+        sink.statement(&normalise(sql))?;
+    }
+    for vt in &options.virtual_tables {
+        sink.statement(&normalise(&vt.sql))?;
+        if let (Some(staging), VirtualContent::Internal { table }) = (staging_name(vt), &vt.content)
+        {
+            let shadow_sql = format!(
+                "CREATE TABLE \"{}\"(id INTEGER PRIMARY KEY, {});",
+                staging.replace('"', "\"\""),
+                content_columns(vt)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| format!("c{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let _ = table;
+            sink.statement(&shadow_sql)?;
+        }
+    }
+    // A data-only export carries sqlite_sequence rows without the DELETE
+    // that a full one puts before them (trap 2); add it where it belongs.
+    let mut sequence_reset = survey.deletes_sequence;
+
+    for statement in Statements::new(reader) {
+        let Statement { line, sql, .. } = statement?;
+        match classify(&sql) {
+            Kind::DeferPragma
+            | Kind::TransactionLine
+            | Kind::Rollback
+            | Kind::CreateTable(_)
+            | Kind::CreateVirtual(_)
+            | Kind::LateSchema => {}
+            Kind::Insert(table) => {
+                if is_reserved(&table)
+                    || (options.data_into_existing_schema && table == dump::MIGRATIONS_TABLE)
+                {
+                    continue;
+                }
+                if table == "sqlite_sequence" && !sequence_reset {
+                    sink.statement("DELETE FROM sqlite_sequence;")?;
+                    sequence_reset = true;
+                }
+                let sql = normalise(&sql);
+                let sql = match staged.get(&table) {
+                    Some(staging) => retarget_insert(&sql, staging)?,
+                    None => sql,
+                };
+                if sql.len() <= STATEMENT_BUDGET {
+                    sink.statement(&sql)?;
+                } else {
+                    let pieces = splitter.split(&sql, line)?;
+                    splits.push(Repair::SplitOversized {
+                        table: staged.get(&table).cloned().unwrap_or(table),
+                        line,
+                        bytes: sql.len(),
+                        pieces: pieces.len(),
+                    });
+                    for piece in &pieces {
+                        sink.statement(piece)?;
+                    }
+                }
+            }
+            Kind::Other => {
+                let sql = normalise(&sql);
+                if sql.len() > STATEMENT_BUDGET {
+                    bail!(
+                        "line {line}: a {}-byte statement that is not an INSERT exceeds D1's \
+                         100 KB limit and cannot be split: {}",
+                        sql.len(),
+                        sql.chars().take(60).collect::<String>()
+                    );
+                }
+                sink.statement(&sql)?;
+            }
+        }
+    }
+
+    for sql in &survey.late_schema {
+        sink.statement(&normalise(sql))?;
+    }
+    for vt in &options.virtual_tables {
+        let name = quote(&vt.name);
+        match (&vt.content, staging_name(vt)) {
+            (VirtualContent::Internal { .. }, Some(staging)) => {
+                let columns = content_columns(vt);
+                let targets: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+                let sources: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+                sink.statement(&format!(
+                    "INSERT INTO {name}(rowid, {}) SELECT id, {} FROM {} ORDER BY id;",
+                    targets.join(", "),
+                    sources.join(", "),
+                    quote(&staging)
+                ))?;
+                sink.statement(&format!("DROP TABLE {};", quote(&staging)))?;
+            }
+            (VirtualContent::External { .. }, _) => {
+                sink.statement(&format!("INSERT INTO {name}({name}) VALUES('rebuild');"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(splits)
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The indexed columns of an FTS table, in order (the non-option arguments
+/// of its `USING fts5(...)`), which are the `c0, c1, ...` of its content.
+fn content_columns(vt: &VirtualTable) -> Vec<String> {
+    crate::catalog::module_arguments(&vt.sql)
+        .into_iter()
+        .filter(|arg| !arg.contains('='))
+        .map(|arg| {
+            let name = arg.split_whitespace().next().unwrap_or_default();
+            name.trim_matches(['"', '\'', '`', '[', ']']).to_owned()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Rewrites `INSERT INTO "x" VALUES(...)` to insert into `table` instead.
+fn retarget_insert(sql: &str, table: &str) -> Result<String> {
+    let (_, rest) = split_insert(sql).context("not an INSERT")?;
+    Ok(format!("INSERT INTO {}{rest}", quote(table)))
+}
+
+/// Splits oversized INSERTs, asking an in-memory SQLite for the row's values
+/// and the table's columns.
+struct Splitter {
+    scratch: rusqlite::Connection,
+}
+
+impl Splitter {
+    fn new(survey: &Survey, options: &Options) -> Result<Splitter> {
+        let scratch = rusqlite::Connection::open_in_memory()?;
+        let mut created = BTreeSet::new();
+        let dump_tables = survey.tables.iter().map(|(n, s)| (n, s));
+        for (name, sql) in dump_tables.chain(options.known_tables.iter()) {
+            if created.insert(name.clone()) {
+                // A table SQLite cannot create here simply cannot be split later.
+                let _ = scratch.execute_batch(sql);
+            }
+        }
+        Ok(Splitter { scratch })
+    }
+
+    /// The pieces for one oversized `INSERT`, each under the budget.
+    fn split(&mut self, sql: &str, line: usize) -> Result<Vec<String>> {
+        let (table, rest) = split_insert(sql).context("not an INSERT")?;
+        let rest = rest.trim_start();
+        let (listed, values_sql) = if rest.starts_with('(') {
+            let close = rest.find(')').context("unterminated column list")?;
+            let columns: Vec<String> = rest[1..close]
+                .split(',')
+                .map(|c| {
+                    c.trim()
+                        .trim_matches(['"', '`', '[', ']'])
+                        .replace("\"\"", "\"")
+                })
+                .collect();
+            (Some(columns), rest[close + 1..].trim_start())
+        } else {
+            (None, rest)
+        };
+        if strip_keyword(values_sql, "VALUES").is_none() {
+            bail!(
+                "line {line}: the oversized INSERT into {table} is not INSERT ... VALUES and cannot be split"
+            );
+        }
+        let info = self.table_info(&table).with_context(|| {
+            format!(
+                "line {line}: an INSERT into {table} is over D1's 100 KB limit, and the dump has no \
+                 CREATE TABLE {table} to learn its columns from"
+            )
+        })?;
+        let columns = listed.unwrap_or_else(|| info.columns.clone());
+        let values = self.evaluate(values_sql, line)?;
+        if values.len() != columns.len() {
+            bail!(
+                "line {line}: the INSERT into {table} has {} values for {} columns",
+                values.len(),
+                columns.len()
+            );
+        }
+        let row_filter = match &info.primary_key {
+            Some(pk) if info.without_rowid => pk
+                .iter()
+                .map(|c| {
+                    let i = columns
+                        .iter()
+                        .position(|x| x == c)
+                        .context("primary key column missing")?;
+                    Ok(format!("{} = {}", quote(c), literal(&values[i])))
+                })
+                .collect::<Result<Vec<_>>>()?
+                .join(" AND "),
+            _ => "rowid = last_insert_rowid()".to_owned(),
+        };
+        // Blank the biggest values until the INSERT itself fits.
+        let mut literals: Vec<String> = values.iter().map(literal).collect();
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(literals[i].len()));
+        let head = |lits: &[String]| {
+            format!(
+                "INSERT INTO {} ({}) VALUES({});",
+                quote(&table),
+                columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                lits.join(",")
+            )
+        };
+        let mut deferred = Vec::new();
+        for &i in &order {
+            if head(&literals).len() <= STATEMENT_BUDGET {
+                break;
+            }
+            match &values[i] {
+                Value::Text(_) | Value::Blob(_) => {
+                    literals[i] = "''".to_owned();
+                    deferred.push(i);
+                }
+                _ => bail!("line {line}: a row of {table} is over D1's limit in a non-text value"),
+            }
+        }
+        let mut pieces = vec![head(&literals)];
+        for i in deferred {
+            let column = quote(&columns[i]);
+            let (text, is_blob) = match &values[i] {
+                Value::Text(t) => (t.clone(), false),
+                Value::Blob(b) => (crate::fsutil::hex(b), true),
+                _ => unreachable!(),
+            };
+            let overhead = format!(
+                "UPDATE {} SET {column} = {column} || '' WHERE {row_filter};",
+                quote(&table)
+            )
+            .len();
+            let room = STATEMENT_BUDGET.saturating_sub(overhead + 16);
+            for chunk in chunks(&text, room) {
+                pieces.push(format!(
+                    "UPDATE {} SET {column} = {column} || '{}' WHERE {row_filter};",
+                    quote(&table),
+                    chunk.replace('\'', "''")
+                ));
+            }
+            if is_blob {
+                pieces.push(format!(
+                    "UPDATE {} SET {column} = unhex({column}) WHERE {row_filter};",
+                    quote(&table)
+                ));
+            }
+        }
+        Ok(pieces)
+    }
+
+    fn evaluate(&self, values_sql: &str, line: usize) -> Result<Vec<Value>> {
+        let sql = values_sql.trim_end().trim_end_matches(';');
+        let mut stmt = self.scratch.prepare(sql).with_context(|| {
+            format!("line {line}: SQLite cannot read the oversized row's values")
+        })?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let row = rows.next()?.context("no row")?;
+        let values = (0..n)
+            .map(|i| row.get::<_, Value>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if rows.next()?.is_some() {
+            bail!(
+                "line {line}: an oversized multi-row INSERT cannot be split; give each row its own INSERT"
+            );
+        }
+        Ok(values)
+    }
+
+    fn table_info(&self, table: &str) -> Result<TableInfo> {
+        let mut stmt = self
+            .scratch
+            .prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+        let mut columns = Vec::new();
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(1)?;
+            let pk_index: i64 = row.get(5)?;
+            if pk_index > 0 {
+                pk.push((pk_index, name.clone()));
+            }
+            columns.push(name);
+        }
+        if columns.is_empty() {
+            bail!("unknown table {table}");
+        }
+        pk.sort();
+        let without_rowid: bool = self
+            .scratch
+            .query_row(
+                "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
+        Ok(TableInfo {
+            columns,
+            primary_key: (!pk.is_empty()).then(|| pk.into_iter().map(|(_, n)| n).collect()),
+            without_rowid,
+        })
+    }
+}
+
+struct TableInfo {
+    columns: Vec<String>,
+    primary_key: Option<Vec<String>>,
+    without_rowid: bool,
+}
+
+/// A SQL literal for a value.
+fn literal(value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".to_owned(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(r) => format!("{r:?}"),
+        Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+        Value::Blob(b) => format!("X'{}'", crate::fsutil::hex(b)),
+    }
+}
+
+/// Splits text into pieces of at most `max` bytes (after quote doubling),
+/// never inside a UTF-8 character.
+fn chunks(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut len = 0;
+    for (i, c) in text.char_indices() {
+        let cost = if c == '\'' { 2 } else { c.len_utf8() };
+        if len + cost > max && i > start {
+            out.push(&text[start..i]);
+            start = i;
+            len = 0;
+        }
+        len += cost;
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repair(dump: &str, options: &Options) -> (Survey, Vec<String>, Vec<Repair>) {
+        let survey = survey(dump.as_bytes(), options).unwrap();
+        let mut out = Vec::new();
+        let splits = write(dump.as_bytes(), &survey, options, &mut out).unwrap();
+        (survey, out, splits)
+    }
+
+    /// Loads repaired statements into SQLite under D1's rules: foreign keys
+    /// on, and the 100,000-byte statement limit.
+    fn load_like_d1(statements: &[String]) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("PRAGMA foreign_keys=ON;").unwrap();
+        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)
+            .unwrap();
+        db.execute_batch("BEGIN").unwrap();
+        for s in statements {
+            assert!(s.len() <= 100_000, "statement of {} bytes", s.len());
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        }
+        db.execute_batch("COMMIT").unwrap();
+        db
+    }
+
+    const TRAP1: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+        CREATE TABLE a(id INTEGER PRIMARY KEY, b_id INTEGER REFERENCES b(id));\n\
+        INSERT INTO \"a\" VALUES(1,1);\n\
+        CREATE TABLE b(id INTEGER PRIMARY KEY);\n\
+        INSERT INTO \"b\" VALUES(1);\n\
+        CREATE TRIGGER a_no_delete BEFORE DELETE ON a BEGIN SELECT RAISE(ABORT, 'no; never'); END;\n\
+        CREATE INDEX a_b ON a(b_id);";
+
+    #[test]
+    fn table_ddl_moves_ahead_of_rows_and_triggers_come_last() {
+        let (survey, out, _) = repair(TRAP1, &Options::default());
+        assert_eq!(
+            survey.repairs,
+            [Repair::DdlBeforeData {
+                tables: vec!["b".into()]
+            }]
+        );
+        assert_eq!(out[0], "PRAGMA defer_foreign_keys=TRUE;");
+        assert!(out[1].starts_with("CREATE TABLE a"));
+        assert!(out[2].starts_with("CREATE TABLE b"));
+        assert!(out[3].starts_with("INSERT INTO \"a\""));
+        assert!(out[5].starts_with("CREATE TRIGGER"));
+        assert!(out[6].starts_with("CREATE INDEX"));
+        let db = load_like_d1(&out);
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM a JOIN b ON a.b_id = b.id", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn sqlite3_dump_lines_and_crlf_are_repaired() {
+        let dump = "PRAGMA foreign_keys=OFF;\r\nBEGIN TRANSACTION;\r\n\
+            CREATE TABLE t(x);\r\nINSERT INTO t VALUES('a');\r\n\
+            CREATE TRIGGER tr AFTER INSERT ON t\r\nBEGIN\r\n  SELECT 1;\r\nEND;\r\n\
+            COMMIT;\r\n";
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert!(
+            survey
+                .repairs
+                .contains(&Repair::StrippedTransactionLines { count: 3 })
+        );
+        assert!(survey.repairs.contains(&Repair::NormalisedLineEndings));
+        assert!(out.iter().all(|s| !s.contains('\r')));
+        assert_eq!(out.len(), 4, "{out:#?}");
+        assert_eq!(
+            out[3],
+            "CREATE TRIGGER tr AFTER INSERT ON t\nBEGIN\n  SELECT 1;\nEND;"
+        );
+        load_like_d1(&out);
+    }
+
+    #[test]
+    fn a_dump_that_rolled_back_is_refused() {
+        let err = survey(
+            "BEGIN;\nCREATE TABLE t(x);\nROLLBACK; -- due to errors\n".as_bytes(),
+            &Options::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("not a complete backup"), "{err}");
+    }
+
+    #[test]
+    fn reserved_tables_are_dropped() {
+        let dump = "CREATE TABLE _cf_KV(key TEXT PRIMARY KEY, value BLOB);\n\
+            INSERT INTO \"_cf_KV\" VALUES('k',X'00');\nCREATE TABLE t(x);\nINSERT INTO t VALUES(1);";
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert!(survey.repairs.contains(&Repair::DroppedReserved {
+            table: "_cf_KV".into(),
+            statements: 2
+        }));
+        assert!(out.iter().all(|s| !s.contains("_cf_KV")));
+    }
+
+    #[test]
+    fn rows_over_the_limit_become_an_insert_and_appending_updates() {
+        let big_text: String = "line one; it's\n".repeat(20_000); // 300 KB with quotes and newlines
+        let big_blob: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+        let dump = format!(
+            "CREATE TABLE n(id INTEGER PRIMARY KEY AUTOINCREMENT, \"order\" TEXT, body TEXT, data BLOB);\n\
+             INSERT INTO \"n\" VALUES(7,'small',replace('{}','\\n',char(10)),X'{}');\n\
+             INSERT INTO \"n\" VALUES(8,'next',NULL,NULL);\n",
+            big_text.replace('\'', "''").replace('\n', "\\n"),
+            crate::fsutil::hex(&big_blob)
+        );
+        let (_, out, splits) = repair(&dump, &Options::default());
+        assert_eq!(splits.len(), 1);
+        let Repair::SplitOversized {
+            table,
+            line,
+            pieces,
+            ..
+        } = &splits[0]
+        else {
+            panic!("{splits:?}")
+        };
+        assert_eq!((table.as_str(), *line), ("n", 2));
+        assert!(*pieces > 3);
+        let db = load_like_d1(&out);
+        let (body, data, order): (String, Vec<u8>, String) = db
+            .query_row(
+                "SELECT body, data, \"order\" FROM n WHERE id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(body, big_text);
+        assert_eq!(data, big_blob);
+        assert_eq!(order, "small");
+        let next: i64 = db
+            .query_row("SELECT count(*) FROM n WHERE id = 8", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 1);
+    }
+
+    #[test]
+    fn without_rowid_rows_are_found_by_primary_key() {
+        let big = "x".repeat(120_000);
+        let dump = format!(
+            "CREATE TABLE k(a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;\n\
+             INSERT INTO \"k\" VALUES('key',2,'{big}');\n"
+        );
+        let (_, out, _) = repair(&dump, &Options::default());
+        assert!(
+            out.iter()
+                .any(|s| s.contains("WHERE \"a\" = 'key' AND \"b\" = 2")),
+            "{:?}",
+            &out[2][..80]
+        );
+        let db = load_like_d1(&out);
+        let v: String = db.query_row("SELECT v FROM k", [], |r| r.get(0)).unwrap();
+        assert_eq!(v.len(), 120_000);
+    }
+
+    #[test]
+    fn fts5_rows_are_staged_and_inserted_through_the_virtual_table() {
+        let vt = VirtualTable {
+            name: "notes_fts".into(),
+            module: "fts5".into(),
+            sql: "CREATE VIRTUAL TABLE notes_fts USING fts5(title, body, tokenize='porter')".into(),
+            content: VirtualContent::Internal {
+                table: "notes_fts_content".into(),
+            },
+        };
+        let ext = VirtualTable {
+            name: "notes_ext".into(),
+            module: "fts5".into(),
+            sql: "CREATE VIRTUAL TABLE notes_ext USING fts5(body, content='notes', content_rowid='id')".into(),
+            content: VirtualContent::External { table: "notes".into() },
+        };
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\
+            INSERT INTO \"notes\" VALUES(1,'searchable words');\n\
+            CREATE TABLE IF NOT EXISTS 'notes_fts_content'(id INTEGER PRIMARY KEY, c0, c1);\n\
+            INSERT INTO \"notes_fts_content\" VALUES(5,'hello','world of; text');\n";
+        let options = Options {
+            virtual_tables: vec![vt, ext],
+            ..Options::default()
+        };
+        let (survey, out, _) = repair(dump, &options);
+        assert_eq!(survey.rows["_restore_notes_fts_content"], 1);
+        assert!(
+            out.iter()
+                .all(|s| !s.contains("INSERT INTO \"notes_fts_content\""))
+        );
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        // D1 refuses writes to shadow tables; so does SQLite in defensive mode.
+        db.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .unwrap();
+        for s in &out {
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        }
+        let rowid: i64 = db
+            .query_row(
+                "SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'world'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rowid, 5);
+        let hits: i64 = db
+            .query_row(
+                "SELECT count(*) FROM notes_ext WHERE notes_ext MATCH 'searchable'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hits, 1);
+        let staging: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE '_restore_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(staging, 0, "staging tables are dropped");
+    }
+
+    #[test]
+    fn clean_restore_skips_schema_and_migration_rows_and_resets_the_sequence() {
+        // A data-only export: rows of d1_migrations and sqlite_sequence, no DELETE.
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            INSERT INTO \"d1_migrations\" VALUES(1,'0001_a.sql','2026-01-01 00:00:00');\n\
+            INSERT INTO \"t\" VALUES(1,'x');\n\
+            INSERT INTO \"sqlite_sequence\" VALUES('t',1);\n";
+        let options = Options {
+            data_into_existing_schema: true,
+            ..Options::default()
+        };
+        let (survey, out, _) = repair(dump, &options);
+        assert!(
+            survey
+                .repairs
+                .contains(&Repair::DataIntoExistingSchema { skipped: 1 })
+        );
+        // What `migrations apply` leaves: the schema, d1_migrations' row and a sequence.
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE);\n\
+             INSERT INTO d1_migrations(name) VALUES('0001_a.sql');\n\
+             CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);",
+        )
+        .unwrap();
+        for s in &out {
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        }
+        let seq: Vec<(String, i64)> = db
+            .prepare("SELECT name, seq FROM sqlite_sequence ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            seq,
+            [("t".to_owned(), 1)],
+            "one row per table, as in the backup"
+        );
+        let migrations: i64 = db
+            .query_row("SELECT count(*) FROM d1_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            migrations, 1,
+            "no UNIQUE constraint failed: d1_migrations.id"
+        );
+    }
+
+    #[test]
+    fn chunks_respect_quotes_and_characters() {
+        let text = "é'é'é'";
+        for piece in chunks(text, 3) {
+            assert!(piece.len() + piece.matches('\'').count() <= 3, "{piece}");
+        }
+        assert_eq!(chunks(text, 3).concat(), text);
+    }
+}
