@@ -53,6 +53,18 @@ pub struct BackupArgs {
 }
 
 impl BackupArgs {
+    /// A full backup of `env`, as other tasks take before they change it.
+    pub fn full(env: &str, reason: String) -> BackupArgs {
+        BackupArgs {
+            env: env.to_owned(),
+            schema_only: false,
+            data_only: false,
+            tables: Vec::new(),
+            reason: Some(reason),
+            dry_run: false,
+        }
+    }
+
     fn mode(&self) -> ExportMode {
         if self.schema_only {
             ExportMode::SchemaOnly
@@ -72,7 +84,8 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
     }
 }
 
-pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
+/// Takes a backup; returns the file written (`None` for a dry run).
+pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<PathBuf>> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
     for table in &args.tables {
@@ -93,7 +106,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
             "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
              with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
         );
-        return Ok(());
+        return Ok(None);
     }
     let wrangler = project.wrangler(sh)?;
     let mut catalog = read_catalog(&wrangler, &catalog_query)?;
@@ -111,7 +124,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
     println!("{plan}");
     if args.dry_run {
         println!("Dry run: nothing was changed.");
-        return Ok(());
+        return Ok(None);
     }
 
     fsutil::create_private_dir(&project.backup_dir)?;
@@ -205,7 +218,7 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<()> {
         total_rows,
         manifest_path.display()
     );
-    Ok(())
+    Ok(Some(file))
 }
 
 /// The names one backup may use.

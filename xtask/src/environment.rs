@@ -60,6 +60,12 @@ impl Environment {
     fn answers_to(&self, word: &str) -> bool {
         self.name == word || self.wrangler_env.as_deref() == Some(word)
     }
+
+    /// Production is the wrangler environment `production` (Pages' name for
+    /// it), whatever its short name.
+    pub fn is_production(&self) -> bool {
+        self.wrangler_env.as_deref() == Some("production")
+    }
 }
 
 /// Every environment the wrangler configuration defines.
@@ -254,10 +260,12 @@ mod tests {
         assert_eq!(prod.database_id, "prod-id");
         assert_eq!(prod.wrangler_env.as_deref(), Some("production"));
         assert_eq!(prod.location, Location::Remote);
+        assert!(prod.is_production());
 
         let staging = envs.resolve("preview").unwrap();
         assert_eq!(staging.name, "staging");
         assert_eq!(staging.database_name, "qbtime_db_staging");
+        assert!(!staging.is_production());
 
         let local = envs.resolve("local").unwrap();
         assert_eq!(local.wrangler_env, None);

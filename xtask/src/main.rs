@@ -3,17 +3,20 @@
 
 mod backup;
 mod catalog;
+mod confirm;
 mod doctor;
 mod dump;
 mod environment;
 mod fsutil;
 mod git;
 mod hooks;
+mod local_d1;
 mod lock;
 mod manifest;
 mod project;
 mod redact;
 mod repair;
+mod restore;
 mod wrangler;
 
 use std::process::ExitCode;
@@ -39,6 +42,8 @@ struct Cli {
 enum Task {
     /// Export an environment's database to backups/ with a manifest.
     Backup(backup::BackupArgs),
+    /// Load a backup into an environment, guarded, repaired and checked.
+    Restore(restore::RestoreArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
     Doctor(doctor::DoctorArgs),
     /// Manage the git hooks that keep backups out of commits.
@@ -62,7 +67,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let project = Project::resolve(&cli.project)?;
     sh.change_dir(&project.config_dir);
     match &cli.task {
-        Task::Backup(args) => backup::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
+        Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Restore(args) => restore::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Doctor(args) => doctor::run(&sh, &project, args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

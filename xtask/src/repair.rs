@@ -55,8 +55,11 @@ pub struct Options {
 /// One change the repair makes, as the restore plan lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    /// Table DDL moved ahead of rows that came before it.
-    DdlBeforeData { tables: Vec<String> },
+    /// Table DDL moved ahead of all rows because a table references one
+    /// created after it: (table, referenced table).
+    DdlBeforeData {
+        forward_references: Vec<(String, String)>,
+    },
     /// `BEGIN`/`COMMIT`/`PRAGMA foreign_keys` lines of a `sqlite3 .dump`.
     StrippedTransactionLines { count: usize },
     /// CRLF line endings turned into LF.
@@ -80,11 +83,15 @@ pub enum Repair {
 impl fmt::Display for Repair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Repair::DdlBeforeData { tables } => write!(
+            Repair::DdlBeforeData { forward_references } => write!(
                 f,
-                "moved the DDL of {} ahead of all rows: the export inserts into a table before \
-                 a table it references exists (workers-sdk #5683)",
-                tables.join(", ")
+                "puts every CREATE TABLE before the rows: {} (workers-sdk #5683: D1 would refuse \
+                 the rows with `no such table`)",
+                forward_references
+                    .iter()
+                    .map(|(t, r)| format!("{t} references {r}, created after it"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             Repair::StrippedTransactionLines { count } => write!(
                 f,
@@ -129,6 +136,8 @@ pub struct Survey {
     /// Whether the dump resets `sqlite_sequence` itself.
     deletes_sequence: bool,
     pub statements: u64,
+    /// INSERTs over the budget, as (line, table, bytes): each will be split.
+    pub oversized: Vec<(usize, String, usize)>,
     /// Rows per table, after repair (staging tables under their own names).
     pub rows: BTreeMap<String, u64>,
 }
@@ -223,8 +232,6 @@ fn staged_tables(options: &Options) -> BTreeMap<String, String> {
 pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
     let staged = staged_tables(options);
     let mut survey = Survey::default();
-    let mut seen_rows: BTreeSet<String> = BTreeSet::new();
-    let mut ddl_after_rows = Vec::new();
     let mut transaction_lines = 0;
     let mut reserved: BTreeMap<String, usize> = BTreeMap::new();
     let mut skipped = 0;
@@ -248,9 +255,6 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 } else if staged.contains_key(&name) {
                     // Replaced by the staging table's own DDL.
                 } else {
-                    if !seen_rows.is_empty() && !seen_rows.contains(&name) {
-                        ddl_after_rows.push(name.clone());
-                    }
                     survey.tables.push((name, sql));
                 }
             }
@@ -273,8 +277,10 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                     skipped += 1;
                 } else {
                     let target = staged.get(&table).cloned().unwrap_or(table);
-                    *survey.rows.entry(target.clone()).or_default() += 1;
-                    seen_rows.insert(target);
+                    if sql.len() > STATEMENT_BUDGET {
+                        survey.oversized.push((line, target.clone(), sql.len()));
+                    }
+                    *survey.rows.entry(target).or_default() += 1;
                 }
             }
             Kind::Other => {
@@ -288,10 +294,11 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
             }
         }
     }
-    if !ddl_after_rows.is_empty() {
-        survey.repairs.push(Repair::DdlBeforeData {
-            tables: ddl_after_rows,
-        });
+    let forward_references = forward_references(&survey.tables);
+    if !forward_references.is_empty() {
+        survey
+            .repairs
+            .push(Repair::DdlBeforeData { forward_references });
     }
     if transaction_lines > 0 {
         survey.repairs.push(Repair::StrippedTransactionLines {
@@ -329,6 +336,41 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
         });
     }
     Ok(survey)
+}
+
+/// Foreign keys that point at a table created later, as (table, referenced),
+/// read by SQLite from the tables' DDL.
+fn forward_references(tables: &[(String, String)]) -> Vec<(String, String)> {
+    let Ok(scratch) = rusqlite::Connection::open_in_memory() else {
+        return Vec::new();
+    };
+    let position: BTreeMap<&str, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    for (_, sql) in tables {
+        let _ = scratch.execute_batch(sql);
+    }
+    let mut found = Vec::new();
+    for (i, (name, _)) in tables.iter().enumerate() {
+        let Ok(mut stmt) = scratch.prepare(&format!("PRAGMA foreign_key_list({})", quote(name)))
+        else {
+            continue;
+        };
+        let referenced: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(2))
+            .map(|rows| rows.flatten().collect())
+            .unwrap_or_default();
+        for r in referenced {
+            if position.get(r.as_str()).is_some_and(|&j| j > i)
+                && !found.contains(&(name.clone(), r.clone()))
+            {
+                found.push((name.clone(), r));
+            }
+        }
+    }
+    found
 }
 
 /// Receives repaired statements, one at a time, each ending in `;`.
@@ -764,7 +806,7 @@ mod tests {
         assert_eq!(
             survey.repairs,
             [Repair::DdlBeforeData {
-                tables: vec!["b".into()]
+                forward_references: vec![("a".into(), "b".into())]
             }]
         );
         assert_eq!(out[0], "PRAGMA defer_foreign_keys=TRUE;");

@@ -125,6 +125,17 @@ impl Commands {
         }
     }
 
+    /// Runs a SQL file, which D1 applies all-or-nothing; `--yes` because
+    /// wrangler would otherwise answer its own prompt.
+    pub fn execute_file(&self, env: &Environment, file: &Path) -> Invocation {
+        let mut args = self.d1(&["execute"], env, true);
+        args.extend(["--file".into(), file.into(), "--yes".into()]);
+        Invocation {
+            purpose: format!("load a file into {} ({})", env.database_name, env.location),
+            args,
+        }
+    }
+
     /// The current Time Travel bookmark of a remote database.
     pub fn time_travel_info(&self, env: &Environment) -> Invocation {
         let mut args = self.d1(&["time-travel", "info"], env, false);

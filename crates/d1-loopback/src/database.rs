@@ -4,10 +4,16 @@
 //! Everything that changes lives in [`DbState`] behind the database's
 //! `Mutex`, so a request that holds the lock sees and changes one database
 //! atomically. Later features hang their state here as well: kept snapshots
-//! for Time Travel restore, imports in progress, injected faults.
+//! for Time Travel restore, injected faults.
+//!
+//! Imports are the exception: an import runs on a thread of its own, holding
+//! the database's lock for as long as it runs (D1, too, serves no queries
+//! while it imports), so the uploads and import jobs that polls look at sit
+//! behind a second lock, [`Database::imports`], which an import never holds
+//! for long.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +23,9 @@ use rusqlite::types::Value;
 
 use crate::DatabaseSpec;
 use crate::export::PendingExport;
+use crate::import::Imports;
 use crate::query::{self, BatchOutcome, SqlError};
+use crate::script::{self, ScriptError, ScriptStats, ScriptText};
 use crate::util;
 
 /// D1's limit on the length of SQL text, in bytes.
@@ -29,7 +37,9 @@ pub(crate) struct Database {
     pub name: String,
     /// When the server started serving it, as D1's `created_at` string.
     pub created_at: String,
-    state: Mutex<DbState>,
+    state: Arc<Mutex<DbState>>,
+    /// Uploaded import files and import jobs.
+    pub imports: Mutex<Imports>,
 }
 
 impl Database {
@@ -39,14 +49,28 @@ impl Database {
             uuid: spec.uuid.clone(),
             name: spec.name.clone(),
             created_at: util::iso8601(util::now_ms()),
-            state: Mutex::new(DbState::open(&spec.path).with_context(|| {
-                format!(
-                    "opening the SQLite file {} for D1 database {}",
-                    spec.path.display(),
-                    spec.name
-                )
-            })?),
+            state: Arc::new(Mutex::new(DbState::open(&spec.path).with_context(
+                || {
+                    format!(
+                        "opening the SQLite file {} for D1 database {}",
+                        spec.path.display(),
+                        spec.name
+                    )
+                },
+            )?)),
+            imports: Mutex::default(),
         })
+    }
+
+    /// The database's state, for a thread that outlives the request that
+    /// started it.
+    pub fn state_handle(&self) -> Arc<Mutex<DbState>> {
+        Arc::clone(&self.state)
+    }
+
+    /// Locks the uploads and import jobs; a poisoned lock is used as it is.
+    pub fn lock_imports(&self) -> MutexGuard<'_, Imports> {
+        self.imports.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the database's state. A panic in another request must not take
@@ -54,6 +78,16 @@ impl Database {
     pub fn lock(&self) -> MutexGuard<'_, DbState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// What a successful import did.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ImportDone {
+    pub stats: ScriptStats,
+    /// The bookmark of the state the import left.
+    pub final_bookmark: String,
+    /// The database size after the import, in bytes.
+    pub size_after: u64,
 }
 
 /// The mutable state of one database.
@@ -172,6 +206,25 @@ impl DbState {
         Ok(outcome)
     }
 
+    /// Runs an imported SQL file, all or nothing (see [`crate::script`]).
+    /// A successful import always moves the bookmark, even if it changed no
+    /// rows, as D1's does.
+    pub fn import(
+        &mut self,
+        text: &ScriptText,
+        fail_after: Option<usize>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportDone, ScriptError> {
+        self.notice_outside_writes();
+        let stats = script::run_script(&mut self.conn, text, fail_after, progress)?;
+        self.advance(stats.changes);
+        Ok(ImportDone {
+            final_bookmark: self.current_bookmark(),
+            size_after: self.file_size().unwrap_or(0),
+            stats,
+        })
+    }
+
     /// The number of user tables, as D1 reports in `num_tables`.
     pub fn num_tables(&self) -> rusqlite::Result<u64> {
         let count: i64 = self.conn.query_row(
@@ -227,6 +280,37 @@ mod tests {
         other.execute("INSERT INTO t VALUES (1)", []).unwrap();
         assert_ne!(db.current_bookmark(), before);
         assert_eq!(db.num_tables().unwrap(), 1);
+    }
+
+    #[test]
+    fn imports_move_the_bookmark_and_failures_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = open(&dir);
+        let b0 = db.current_bookmark();
+        let text = |sql: &str| ScriptText::new(sql.as_bytes().to_vec()).unwrap();
+        let done = db
+            .import(
+                &text("CREATE TABLE t (x); INSERT INTO t VALUES (1);"),
+                None,
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(done.stats.statements, 2);
+        assert!(done.final_bookmark > b0);
+        assert_eq!(db.current_bookmark(), done.final_bookmark);
+        assert!(done.size_after > 0);
+        let e = db
+            .import(
+                &text("INSERT INTO t VALUES (2); SELECT * FROM nope;"),
+                None,
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert_eq!(e.message, "no such table: nope: SQLITE_ERROR");
+        assert_eq!(db.current_bookmark(), done.final_bookmark);
+        // Even an import that changes nothing moves the bookmark.
+        let again = db.import(&text("SELECT 1;"), None, &mut |_| {}).unwrap();
+        assert!(again.final_bookmark > done.final_bookmark);
     }
 
     #[test]

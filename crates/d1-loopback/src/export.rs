@@ -44,47 +44,130 @@ struct SignedObject {
     body: Arc<Vec<u8>>,
 }
 
-/// Everything signed URLs serve, by token, and every URL handed out.
+/// A place an import file can be uploaded to through a signed URL.
+#[derive(Debug)]
+pub(crate) struct SignedUpload {
+    pub filename: String,
+    signature: String,
+    expires_at_ms: i64,
+    /// The uuid of the database the upload is for.
+    pub database: String,
+}
+
+/// Everything signed URLs serve or accept, by token, and every URL handed
+/// out.
 #[derive(Debug, Default)]
 pub(crate) struct SignedObjects {
     objects: HashMap<String, SignedObject>,
     urls: Vec<String>,
+    uploads: HashMap<String, SignedUpload>,
+    upload_urls: Vec<String>,
+}
+
+/// A presigned-S3-style URL on this server: `/__signed/{token}/{file}` with
+/// the query string of an AWS SigV4 presigned request. Returns the URL,
+/// its token and signature, and when it expires.
+fn presign(origin: &str, filename: &str, x_id: &str) -> (String, String, String, i64) {
+    let token = util::random_hex(32);
+    let signature = util::random_hex(64);
+    let now = util::now_ms();
+    let date = util::amz_date(now);
+    let url = format!(
+        "{origin}/__signed/{token}/{file}?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+         &X-Amz-Content-Sha256=UNSIGNED-PAYLOAD\
+         &X-Amz-Credential=d1loopback%2F{day}%2Fauto%2Fs3%2Faws4_request\
+         &X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-Signature={signature}\
+         &X-Amz-SignedHeaders=host&x-id={x_id}",
+        file = util::percent_encode(filename),
+        day = &date[..8],
+        expires = SIGNED_URL_LIFETIME_MS / 1000,
+    );
+    (url, token, signature, now + SIGNED_URL_LIFETIME_MS)
 }
 
 impl SignedObjects {
-    /// Every signed URL handed out so far, in order.
+    /// Every export signed URL handed out so far, in order.
     pub fn urls(&self) -> Vec<String> {
         self.urls.clone()
     }
 
+    /// Every import upload URL handed out so far, in order.
+    pub fn upload_urls(&self) -> Vec<String> {
+        self.upload_urls.clone()
+    }
+
     /// Stores `body` and returns a presigned-S3-style URL that serves it.
     fn sign(&mut self, origin: &str, filename: &str, body: Arc<Vec<u8>>) -> String {
-        let token = util::random_hex(32);
-        let signature = util::random_hex(64);
-        let now = util::now_ms();
-        let date = util::amz_date(now);
-        let url = format!(
-            "{origin}/__signed/{token}/{file}?X-Amz-Algorithm=AWS4-HMAC-SHA256\
-             &X-Amz-Content-Sha256=UNSIGNED-PAYLOAD\
-             &X-Amz-Credential=d1loopback%2F{day}%2Fauto%2Fs3%2Faws4_request\
-             &X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-Signature={signature}\
-             &X-Amz-SignedHeaders=host&x-id=GetObject",
-            file = util::percent_encode(filename),
-            day = &date[..8],
-            expires = SIGNED_URL_LIFETIME_MS / 1000,
-        );
+        let (url, token, signature, expires_at_ms) = presign(origin, filename, "GetObject");
         self.objects.insert(
             token,
             SignedObject {
                 filename: filename.to_owned(),
                 signature,
-                expires_at_ms: now + SIGNED_URL_LIFETIME_MS,
+                expires_at_ms,
                 body,
             },
         );
         self.urls.push(url.clone());
         url
     }
+
+    /// Returns a presigned-S3-style URL that accepts a `PUT` of an import
+    /// file named `filename` for the database `database`.
+    pub fn sign_upload(&mut self, origin: &str, database: &str, filename: &str) -> String {
+        let (url, token, signature, expires_at_ms) = presign(origin, filename, "PutObject");
+        self.uploads.insert(
+            token,
+            SignedUpload {
+                filename: filename.to_owned(),
+                signature,
+                expires_at_ms,
+                database: database.to_owned(),
+            },
+        );
+        self.upload_urls.push(url.clone());
+        url
+    }
+
+    /// The upload a `PUT` to a signed URL is for, or the S3-style refusal
+    /// R2 would send if the URL is unknown, altered or expired.
+    pub fn check_upload(&self, ctx: &Ctx<'_>) -> Result<&SignedUpload, Reply> {
+        let token = ctx.params.get("token").unwrap_or_default();
+        let upload = self
+            .uploads
+            .get(token)
+            .ok_or_else(|| s3_error("AccessDenied", "Access Denied"))?;
+        check_presigned(
+            ctx,
+            &upload.filename,
+            &upload.signature,
+            upload.expires_at_ms,
+        )?;
+        Ok(upload)
+    }
+}
+
+/// Checks the filename, signature and expiry of a request to a signed URL,
+/// answering as R2 does when one is wrong.
+fn check_presigned(
+    ctx: &Ctx<'_>,
+    filename: &str,
+    signature: &str,
+    expires_at_ms: i64,
+) -> Result<(), Reply> {
+    if ctx.params.get("filename") != Some(filename) {
+        return Err(s3_error("AccessDenied", "Access Denied"));
+    }
+    if ctx.req.query_param("X-Amz-Signature") != Some(signature) {
+        return Err(s3_error(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    if util::now_ms() > expires_at_ms {
+        return Err(s3_error("AccessDenied", "Request has expired"));
+    }
+    Ok(())
 }
 
 /// The `result` of one `/export` call, as `pollExport` reads it.
@@ -253,8 +336,13 @@ pub(crate) fn start_or_poll(ctx: &Ctx<'_>) -> Reply {
 
 /// An S3-style XML error, as R2 sends for a bad presigned URL.
 fn s3_error(code: &str, message: &str) -> Reply {
+    s3_error_status(403, code, message)
+}
+
+/// An S3-style XML error with the given status.
+pub(crate) fn s3_error_status(status: u16, code: &str, message: &str) -> Reply {
     Reply::bytes(
-        403,
+        status,
         "application/xml",
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -271,33 +359,32 @@ pub(crate) fn download(ctx: &Ctx<'_>) -> Reply {
     let Some(object) = signed.objects.get(token) else {
         return s3_error("AccessDenied", "Access Denied");
     };
-    if ctx.params.get("filename") != Some(object.filename.as_str()) {
-        return s3_error("AccessDenied", "Access Denied");
-    }
-    if ctx.req.query_param("X-Amz-Signature") != Some(object.signature.as_str()) {
-        return s3_error(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-        );
-    }
-    if util::now_ms() > object.expires_at_ms {
-        return s3_error("AccessDenied", "Request has expired");
+    if let Err(refusal) = check_presigned(
+        ctx,
+        &object.filename,
+        &object.signature,
+        object.expires_at_ms,
+    ) {
+        return refusal;
     }
     let faults = ctx.shared.faults();
     if let Some(status) = faults.download_status {
-        return Reply::bytes(
-            status,
-            "application/xml",
-            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
-              <Message>We encountered an internal error. Please try again.</Message></Error>"
-                .to_vec(),
-        );
+        return internal_s3_error(status);
     }
     let mut body = object.body.to_vec();
     if let Some(bytes) = faults.download_truncate_to {
         body.truncate(bytes);
     }
     Reply::bytes(200, "application/octet-stream", body)
+}
+
+/// The S3-style error a failing R2 answers with, under the given status.
+pub(crate) fn internal_s3_error(status: u16) -> Reply {
+    s3_error_status(
+        status,
+        "InternalError",
+        "We encountered an internal error. Please try again.",
+    )
 }
 
 impl crate::Shared {

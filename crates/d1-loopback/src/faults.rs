@@ -14,4 +14,13 @@ pub struct Faults {
     /// with a matching `Content-Length`: a download that "stops short"
     /// without the client being able to tell from the HTTP exchange.
     pub download_truncate_to: Option<usize>,
+    /// Every import upload (the `PUT` to the signed URL that `/import`'s
+    /// `init` action hands out) is answered with this HTTP status and an
+    /// S3-style error body, and the upload is thrown away.
+    pub upload_status: Option<u16>,
+    /// Every import started from now on fails with an injected error once
+    /// this many statements of the file have run (or at the end of the file,
+    /// if it has fewer). The import is rolled back like any failed import,
+    /// so the database is left exactly as it was.
+    pub ingest_fail_after: Option<usize>,
 }

@@ -1,9 +1,20 @@
 //! Request and reply types, the route table's shape and route matching.
 //!
 //! A route is a method, a path pattern whose `{name}` segments capture a
-//! value, whether it needs the API token, and a plain function. The table
-//! itself is [`crate::api::ROUTES`]; adding an endpoint is adding a row.
+//! value, whether it needs the API token, how its request body is read, and
+//! a plain function. The table itself is [`crate::api::ROUTES`]; adding an
+//! endpoint is adding a row.
+//!
+//! Most request bodies are small JSON and are read into memory. Import
+//! uploads can be hundreds of megabytes, so their routes ask for the body to
+//! be spooled: [`spool_body`] streams it to a temporary file, hashing it on
+//! the way, and the handler gets the file instead of the bytes.
 
+use std::cell::RefCell;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use md5::{Digest as _, Md5};
 use serde::Serialize;
 
 use crate::util;
@@ -18,7 +29,12 @@ pub(crate) struct Request {
     pub query: Vec<(String, String)>,
     /// Header names are lowercased.
     pub headers: Vec<(String, String)>,
+    /// The body, for routes that read it into memory; empty for routes that
+    /// spool it.
     pub body: Vec<u8>,
+    /// The body, for routes that spool it to a file. A handler that keeps
+    /// the file takes it out; otherwise it is deleted with the request.
+    pub spooled: RefCell<Option<Spooled>>,
 }
 
 impl Request {
@@ -34,7 +50,14 @@ impl Request {
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
             body,
+            spooled: RefCell::new(None),
         }
+    }
+
+    /// Attaches a spooled body.
+    pub fn with_spooled(self, spooled: Spooled) -> Request {
+        *self.spooled.borrow_mut() = Some(spooled);
+        self
     }
 
     /// The first value of a header, by case-insensitive name.
@@ -55,6 +78,49 @@ impl Request {
     }
 }
 
+/// A request body that was streamed to a temporary file.
+#[derive(Debug)]
+pub(crate) struct Spooled {
+    /// The file; it is deleted when this is dropped.
+    pub path: tempfile::TempPath,
+    /// The body's length in bytes.
+    pub len: u64,
+    /// The MD5 of the body, as 32 lowercase hex digits: what S3 and R2 send
+    /// as the `ETag` of an object uploaded in one part.
+    pub md5_hex: String,
+}
+
+/// Streams a request body into a new temporary file in `dir`, computing its
+/// MD5 on the way, so that a large upload is never held in memory.
+pub(crate) fn spool_body(body: &mut dyn Read, dir: &Path) -> std::io::Result<Spooled> {
+    let file = tempfile::Builder::new()
+        .prefix("upload-")
+        .suffix(".sql")
+        .tempfile_in(dir)?;
+    let (file, path) = file.into_parts();
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    out.flush()?;
+    Ok(Spooled {
+        path,
+        len,
+        md5_hex: util::hex(&hasher.finalize()),
+    })
+}
+
 /// An HTTP reply.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -62,6 +128,10 @@ pub(crate) struct Reply {
     pub content_type: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Set by a handler whose route matched but that did not recognise what
+    /// was asked (an unknown GraphQL query, say), so that the request is
+    /// recorded as unhandled like one that matched no route.
+    pub unhandled: bool,
 }
 
 /// One entry of the Cloudflare envelope's `errors` array.
@@ -99,7 +169,20 @@ impl Reply {
             content_type,
             headers: Vec::new(),
             body,
+            unhandled: false,
         }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Marks the reply as answering a request the server did not recognise.
+    pub fn mark_unhandled(mut self) -> Reply {
+        self.unhandled = true;
+        self
     }
 
     /// A JSON reply.
@@ -199,12 +282,22 @@ impl Params {
     }
 }
 
+/// How a route's request body is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// Into memory, as [`Request::body`].
+    Buffered,
+    /// Into a temporary file, as [`Request::spooled`].
+    Spooled,
+}
+
 /// One row of the route table.
 pub(crate) struct Route<H: 'static> {
     pub method: &'static str,
     /// A path such as `/client/v4/accounts/{account}/d1/database`.
     pub pattern: &'static str,
     pub access: Access,
+    pub body: Body,
     pub handler: H,
 }
 
@@ -251,12 +344,14 @@ mod tests {
                 method: "GET",
                 pattern: "/a/{x}/b",
                 access: Access::Open,
+                body: Body::Buffered,
                 handler: 1,
             },
             Route {
                 method: "POST",
                 pattern: "/a/{x}/b/{y}",
                 access: Access::Open,
+                body: Body::Buffered,
                 handler: 2,
             },
         ];
@@ -278,11 +373,32 @@ mod tests {
             String::from_utf8(ok.body).unwrap(),
             r#"{"success":true,"errors":[],"messages":[],"result":{"a":1}}"#
         );
+        assert!(!ok.unhandled);
         let err = Reply::auth_error();
         assert_eq!(err.status, 403);
         assert_eq!(
             String::from_utf8(err.body).unwrap(),
             r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#
         );
+    }
+}
+
+#[cfg(test)]
+mod spool_tests {
+    use super::*;
+
+    #[test]
+    fn spooling_hashes_and_keeps_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = b"The quick brown fox jumps over the lazy dog".repeat(5000);
+        let spooled = spool_body(&mut &body[..], dir.path()).unwrap();
+        assert_eq!(spooled.len, body.len() as u64);
+        assert_eq!(std::fs::read(&spooled.path).unwrap(), body);
+        let empty = spool_body(&mut &b""[..], dir.path()).unwrap();
+        // The MD5 of nothing, as every S3 client knows it.
+        assert_eq!(empty.md5_hex, "d41d8cd98f00b204e9800998ecf8427e");
+        let path = empty.path.to_path_buf();
+        drop(empty);
+        assert!(!path.exists(), "a dropped spool deletes its file");
     }
 }

@@ -92,7 +92,7 @@ pub(crate) struct BatchOutcome {
 pub(crate) struct SqlError(pub String);
 
 impl SqlError {
-    fn from_rusqlite(e: &rusqlite::Error) -> SqlError {
+    pub(crate) fn from_rusqlite(e: &rusqlite::Error) -> SqlError {
         let (message, code) = match e {
             rusqlite::Error::SqliteFailure(err, msg) => (
                 msg.clone()
@@ -108,7 +108,7 @@ impl SqlError {
 
 /// The name of a result code's primary code, as workerd's `namedErrorCode`
 /// prints it.
-fn code_name(code: i32) -> &'static str {
+pub(crate) fn code_name(code: i32) -> &'static str {
     match code & 0xff {
         ffi::SQLITE_INTERNAL => "SQLITE_INTERNAL",
         ffi::SQLITE_PERM => "SQLITE_PERM",

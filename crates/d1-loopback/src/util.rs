@@ -127,6 +127,15 @@ pub(crate) fn random_hex(chars: usize) -> String {
     out
 }
 
+/// Formats bytes as lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
 /// Decodes `%XX` escapes and, as in `application/x-www-form-urlencoded`,
 /// `+` as a space. Invalid escapes are kept as they are.
 pub(crate) fn percent_decode(s: &str) -> String {

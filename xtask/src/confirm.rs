@@ -1,0 +1,146 @@
+//! The confirmation every destructive step asks for, decided here and never
+//! left to wrangler, which answers its own prompts "yes" whenever stdin is
+//! not a terminal.
+//!
+//! Production needs its database name: typed at a terminal, or given as
+//! `--confirm <name>` when there is none. `--yes` is never enough for
+//! production. Other environments take `--yes`, `--confirm <name>`, or the
+//! name typed at a terminal.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Result, bail};
+
+use crate::environment::Environment;
+
+/// What the operator said on the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfirmArgs {
+    /// Confirm by naming the target database (required for prod when stdin is not a terminal).
+    #[arg(long, value_name = "DATABASE")]
+    pub confirm: Option<String>,
+    /// Confirm a destructive step on a non-production environment.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// How the decision was reached, for the tests and the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Confirmed,
+    /// Ask at the terminal for this exact text.
+    Ask(String),
+    Refused(String),
+}
+
+/// Decides from the flags alone; `interactive` says whether a terminal can be asked.
+pub fn decide(env: &Environment, args: &ConfirmArgs, interactive: bool, what: &str) -> Decision {
+    let name = &env.database_name;
+    if let Some(given) = &args.confirm {
+        return if given == name {
+            Decision::Confirmed
+        } else {
+            Decision::Refused(format!(
+                "--confirm {given} does not name the target database {name}; nothing was done"
+            ))
+        };
+    }
+    if env.is_production() {
+        return if interactive {
+            Decision::Ask(name.clone())
+        } else {
+            Decision::Refused(format!(
+                "refusing to {what} {name} (production) without confirmation: pass --confirm {name} \
+                 (--yes is not enough for production). Nothing was done."
+            ))
+        };
+    }
+    if args.yes {
+        return Decision::Confirmed;
+    }
+    if interactive {
+        Decision::Ask(name.clone())
+    } else {
+        Decision::Refused(format!(
+            "refusing to {what} {name} without confirmation: pass --yes or --confirm {name}. \
+             Nothing was done."
+        ))
+    }
+}
+
+/// Applies [`decide`], asking at the terminal when it says so.
+pub fn require(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> {
+    let interactive = std::io::stdin().is_terminal();
+    match decide(env, args, interactive, what) {
+        Decision::Confirmed => Ok(()),
+        Decision::Refused(message) => bail!(message),
+        Decision::Ask(expected) => {
+            eprint!("This will {what} {expected}. Type the database name to continue: ");
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            if line.trim() == expected {
+                Ok(())
+            } else {
+                bail!("the name typed does not match {expected}; nothing was done")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::Environments;
+
+    fn env(name: &str) -> Environment {
+        Environments::parse(include_str!("../../wrangler.toml"))
+            .unwrap()
+            .resolve(name)
+            .unwrap()
+            .clone()
+    }
+
+    fn args(confirm: Option<&str>, yes: bool) -> ConfirmArgs {
+        ConfirmArgs {
+            confirm: confirm.map(str::to_owned),
+            yes,
+        }
+    }
+
+    #[test]
+    fn yes_is_never_enough_for_production() {
+        let prod = env("prod");
+        assert!(
+            matches!(decide(&prod, &args(None, true), false, "restore into"), Decision::Refused(m) if m.contains("--confirm qbtime_db_prod"))
+        );
+        assert_eq!(
+            decide(&prod, &args(None, true), true, "x"),
+            Decision::Ask("qbtime_db_prod".into())
+        );
+        assert_eq!(
+            decide(&prod, &args(Some("qbtime_db_prod"), false), false, "x"),
+            Decision::Confirmed
+        );
+        assert!(matches!(
+            decide(&prod, &args(Some("qbtime_db_staging"), true), false, "x"),
+            Decision::Refused(m) if m.contains("does not name")
+        ));
+    }
+
+    #[test]
+    fn other_environments_take_yes_or_their_name() {
+        let staging = env("staging");
+        assert_eq!(
+            decide(&staging, &args(None, true), false, "x"),
+            Decision::Confirmed
+        );
+        assert!(
+            matches!(decide(&staging, &args(None, false), false, "x"), Decision::Refused(m) if m.contains("--yes"))
+        );
+        assert_eq!(
+            decide(&staging, &args(None, false), true, "x"),
+            Decision::Ask("qbtime_db_staging".into())
+        );
+    }
+}

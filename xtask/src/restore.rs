@@ -1,0 +1,830 @@
+//! `cargo xtask restore <backup|latest[:env]> --to <env>`: load a backup
+//! into a database, with every guard checked before anything runs.
+//!
+//! The plan is always printed first: the source and its manifest, the
+//! target, the mode, what will be dropped, the safety backup, and every
+//! repair made to the dump. `--dry-run` stops there. Then, in order: the
+//! confirmation, the safety backup of the target, (for `--clean`) the
+//! migrations, the load, and the checks against the manifest.
+//!
+//! Every refusal happens before the first statement that changes a
+//! database: a changed or truncated file, a backup from another environment
+//! aimed at production, a missing confirmation, a target that is not empty,
+//! or a data-encryption key that differs from the backup's.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use xshell::Shell;
+
+use crate::backup::{self, BackupArgs};
+use crate::catalog::{CATALOG_SQL, Catalog, VirtualTable};
+use crate::confirm::{self, ConfirmArgs};
+use crate::dump::{self, KeyFingerprint};
+use crate::environment::{Environment, Environments, Location};
+use crate::fsutil;
+use crate::local_d1;
+use crate::lock::BackupLock;
+use crate::manifest::{self, Manifest};
+use crate::project::Project;
+use crate::repair::{self, Sink};
+use crate::wrangler::{Commands, Wrangler};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup file, `latest` (the target environment's newest backup) or `latest:ENV`.
+    pub source: String,
+    /// The environment to restore into: prod, staging or local.
+    #[arg(long = "to", value_name = "ENV")]
+    pub to: String,
+    /// Load into a database with no tables (the default).
+    #[arg(long, conflicts_with_all = ["replace", "clean"])]
+    pub into_empty: bool,
+    /// Drop the target's tables, views and triggers, then load, all in one step.
+    #[arg(long, conflicts_with = "clean")]
+    pub replace: bool,
+    /// The runbook's brand-new-database path: `migrations apply`, then load the rows only.
+    #[arg(long)]
+    pub clean: bool,
+    /// Restore a dump that has no manifest (a hand export, a sqlite3 .dump).
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// With --no-manifest: the environment the dump came from.
+    #[arg(long, value_name = "ENV", requires = "no_manifest")]
+    pub source_env: Option<String>,
+    /// Restore even though the backup's data-encryption key differs from the target's.
+    #[arg(long)]
+    pub accept_key_change: bool,
+    /// For --to local: load through `wrangler d1 execute --file` instead of the fast path.
+    #[arg(long)]
+    pub via_wrangler: bool,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    IntoEmpty,
+    Replace,
+    Clean,
+}
+
+impl RestoreArgs {
+    fn mode(&self) -> Mode {
+        if self.replace {
+            Mode::Replace
+        } else if self.clean {
+            Mode::Clean
+        } else {
+            Mode::IntoEmpty
+        }
+    }
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::IntoEmpty => "into-empty",
+            Mode::Replace => "replace",
+            Mode::Clean => "clean",
+        }
+    }
+}
+
+/// The runbook's warning for a restore under another key.
+pub const KEY_WARNING: &str = "the encryption key in force where the data lands is not the one in \
+force when the backup was taken: stored QuickBooks Time tokens, client secrets and MFA secrets will \
+not decrypt, and every company will need to reconnect";
+
+/// Where the source's facts come from.
+#[derive(Debug, Clone)]
+struct Source {
+    file: PathBuf,
+    manifest: Option<Manifest>,
+    /// The environment the backup was taken from, when known.
+    environment: Option<String>,
+    /// Rows per table and the key, from the manifest or counted from the dump.
+    rows: BTreeMap<String, u64>,
+    encryption_key: Option<KeyFingerprint>,
+    virtual_tables: Vec<VirtualTable>,
+}
+
+pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
+    let envs = project.environments()?;
+    let target = envs.resolve(&args.to)?;
+    let mode = args.mode();
+    let source = resolve_source(project, &envs, target, args)?;
+    guard_source_environment(&source, target, args)?;
+
+    let cmds = project.commands();
+    let wrangler = project.wrangler(sh)?;
+    let catalog = read_catalog(&wrangler, &cmds, target)?;
+    let existing = existing_objects(&catalog);
+    guard_target_state(mode, &existing, target)?;
+    let target_key = target_key(&wrangler, &cmds, target, &catalog)?;
+    let key_check = compare_keys(
+        source.encryption_key.as_ref(),
+        target_key.as_ref(),
+        args.accept_key_change,
+    )?;
+
+    let options = repair::Options {
+        virtual_tables: source.virtual_tables.clone(),
+        data_into_existing_schema: mode == Mode::Clean,
+        known_tables: catalog.create_statements(),
+    };
+    let survey = repair::survey(reader(&source.file)?, &options)
+        .with_context(|| format!("reading {}", source.file.display()))?;
+    let fast_local = target.location == Location::Local && !args.via_wrangler;
+    let safety_backup = target.location == Location::Remote || !existing.is_empty();
+
+    print_plan(&PlanView {
+        source: &source,
+        target,
+        mode,
+        existing: &existing,
+        survey: &survey,
+        safety_backup,
+        fast_local,
+        key_check: &key_check,
+        cmds: &cmds,
+    });
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    confirm::require(
+        target,
+        &args.confirm,
+        &format!("restore {} into", file_name(&source.file)),
+    )?;
+
+    let safety = if safety_backup {
+        println!("Taking a safety backup of {} first.", target.database_name);
+        let reason = format!("safety backup before restoring {}", file_name(&source.file));
+        match backup::run(sh, project, &BackupArgs::full(&target.name, reason)) {
+            Ok(file) => file,
+            Err(e) => {
+                return Err(e.context(format!(
+                    "the safety backup of {} failed, so the restore did not start; nothing was changed",
+                    target.database_name
+                )));
+            }
+        }
+    } else {
+        None
+    };
+
+    let result = load(
+        project, &wrangler, &cmds, target, mode, &source, &survey, &options, &existing, fast_local,
+    );
+    if let Err(e) = result {
+        let mut message = String::from(
+            "the restore failed; D1 loads a file all-or-nothing, so the target should be as it was",
+        );
+        if let Some(file) = &safety {
+            let _ = write!(
+                message,
+                "; the safety backup taken before it is {}",
+                file.display()
+            );
+        }
+        return Err(e.context(message));
+    }
+
+    let counts = check_rows(&wrangler, &cmds, target, &source, mode)?;
+    println!(
+        "Restored {} into {} ({}).",
+        file_name(&source.file),
+        target.database_name,
+        target.name
+    );
+    if let Some(file) = &safety {
+        println!(
+            "The safety backup taken before the restore is {}",
+            file.display()
+        );
+    }
+    print_checklist(&key_check, &counts);
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn reader(path: &Path) -> Result<BufReader<File>> {
+    Ok(BufReader::with_capacity(
+        1 << 20,
+        File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+    ))
+}
+
+/// Finds the source file and its facts, and checks it against its manifest.
+fn resolve_source(
+    project: &Project,
+    envs: &Environments,
+    target: &Environment,
+    args: &RestoreArgs,
+) -> Result<Source> {
+    let file = match args.source.strip_prefix("latest") {
+        Some(rest) if rest.is_empty() || rest.starts_with(':') => {
+            let env = match rest.strip_prefix(':') {
+                Some(name) => envs.resolve(name)?,
+                None => target,
+            };
+            latest_backup(&project.backup_dir, &env.name)?
+        }
+        _ => PathBuf::from(&args.source),
+    };
+    if !file.is_file() {
+        bail!(
+            "{} is not a backup file; give a path or `latest[:ENV]`",
+            file.display()
+        );
+    }
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut File::open(&file)?, &mut head)?;
+    dump::check_looks_like_sql(&head[..n]).with_context(|| format!("{}", file.display()))?;
+
+    if args.no_manifest {
+        let environment = match &args.source_env {
+            Some(name) => Some(envs.resolve(name)?.name.clone()),
+            None => None,
+        };
+        let summary = dump::summarize(reader(&file)?, &BTreeMap::new())
+            .with_context(|| format!("reading {}", file.display()))?;
+        return Ok(Source {
+            file,
+            manifest: None,
+            environment,
+            rows: summary.rows,
+            encryption_key: summary.encryption_key,
+            virtual_tables: Vec::new(),
+        });
+    }
+    let manifest_path = manifest::manifest_path(&file);
+    if !manifest_path.is_file() {
+        bail!(
+            "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 .dump, \
+             pass --no-manifest (the plan lists the checks that skips)",
+            file.display(),
+            manifest_path.display()
+        );
+    }
+    let manifest = Manifest::read(&manifest_path)?;
+    let (sha256, bytes) = fsutil::sha256_file(&file)?;
+    if bytes != manifest.file.bytes || sha256 != manifest.file.sha256 {
+        bail!(
+            "{} does not match its manifest: {} bytes with sha256 {}, but the manifest records {} bytes \
+             with sha256 {}. The file was changed or truncated; refusing to restore it.",
+            file.display(),
+            bytes,
+            sha256,
+            manifest.file.bytes,
+            manifest.file.sha256
+        );
+    }
+    Ok(Source {
+        file,
+        environment: Some(manifest.environment.clone()),
+        rows: manifest.rows.clone(),
+        encryption_key: manifest.encryption_key.clone(),
+        virtual_tables: manifest
+            .virtual_tables
+            .as_ref()
+            .map(|v| v.tables.clone())
+            .unwrap_or_default(),
+        manifest: Some(manifest),
+    })
+}
+
+/// The newest backup of `env` in `dir`, by the manifest's `created_at`.
+pub fn latest_backup(dir: &Path, env: &str) -> Result<PathBuf> {
+    let mut best: Option<(chrono::DateTime<chrono::Utc>, PathBuf)> = None;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("no backups in {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(manifest::MANIFEST_SUFFIX) {
+            continue;
+        }
+        let Ok(m) = Manifest::read(&entry.path()) else {
+            continue;
+        };
+        if m.environment != env {
+            continue;
+        }
+        let file = dir.join(&m.file.name);
+        if file.is_file() && best.as_ref().is_none_or(|(t, _)| m.created_at > *t) {
+            best = Some((m.created_at, file));
+        }
+    }
+    best.map(|(_, f)| f).with_context(|| {
+        format!(
+            "no backup of {env} in {}; take one with `cargo xtask backup {env}`",
+            dir.display()
+        )
+    })
+}
+
+/// Only a backup taken from production may go into production.
+fn guard_source_environment(
+    source: &Source,
+    target: &Environment,
+    args: &RestoreArgs,
+) -> Result<()> {
+    if !target.is_production() {
+        return Ok(());
+    }
+    match source.environment.as_deref() {
+        Some(env) if env == target.name => Ok(()),
+        Some(env) => bail!(
+            "refusing to restore a backup of {env} into {} (production): only backups taken from \
+             production may go there. Nothing was done.",
+            target.database_name
+        ),
+        None if args.no_manifest => bail!(
+            "refusing to restore a dump of unknown origin into {} (production): if it was taken from \
+             production, say so with --source-env {} (and --confirm {}). Nothing was done.",
+            target.database_name,
+            target.name,
+            target.database_name
+        ),
+        None => {
+            bail!("the backup's environment is unknown; refusing to restore it into production")
+        }
+    }
+}
+
+/// Tables, views and triggers a restore would collide with or drop:
+/// everything but SQLite's, D1's and the shadow tables of virtual tables.
+fn existing_objects(catalog: &Catalog) -> Vec<(String, String)> {
+    catalog
+        .objects
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "table" | "view" | "trigger"))
+        .filter(|o| o.sql.is_some())
+        .filter(|o| !o.name.starts_with("sqlite_") && !o.name.starts_with("_cf_"))
+        .filter(|o| o.table_kind.as_deref() != Some("shadow"))
+        .map(|o| (o.kind.clone(), o.name.clone()))
+        .collect()
+}
+
+fn guard_target_state(
+    mode: Mode,
+    existing: &[(String, String)],
+    target: &Environment,
+) -> Result<()> {
+    if mode == Mode::Replace || existing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = existing
+        .iter()
+        .filter(|(k, _)| k == "table")
+        .map(|(_, n)| n.as_str())
+        .collect();
+    bail!(
+        "{} is not empty (tables: {}); --{} needs a database with no tables. Use --replace to drop \
+         them and load the backup in one step (a safety backup is taken first). Nothing was done.",
+        target.database_name,
+        names.join(", "),
+        mode.name()
+    )
+}
+
+fn read_catalog(wrangler: &Wrangler, cmds: &Commands, env: &Environment) -> Result<Catalog> {
+    let json = wrangler.run_json(&cmds.query_json(
+        env,
+        "read the target's schema (read-only)",
+        CATALOG_SQL,
+    ))?;
+    Catalog::from_wrangler_json(&json)
+}
+
+fn target_key(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    env: &Environment,
+    catalog: &Catalog,
+) -> Result<Option<KeyFingerprint>> {
+    if !catalog
+        .objects
+        .iter()
+        .any(|o| o.kind == "table" && o.name == dump::KEY_TABLE)
+    {
+        return Ok(None);
+    }
+    let json = wrangler.run_json(&cmds.query_json(
+        env,
+        "read the target's encryption-key fingerprint (read-only)",
+        "SELECT key_id, fingerprint FROM encryption_keys WHERE retired_at IS NULL ORDER BY activated_at DESC LIMIT 1",
+    ))?;
+    let row = json
+        .get(0)
+        .and_then(|r| r.get("results"))
+        .and_then(|r| r.get(0));
+    Ok(row.and_then(|r| {
+        Some(KeyFingerprint {
+            key_id: r.get("key_id")?.as_str()?.to_owned(),
+            fingerprint: r.get("fingerprint")?.as_str()?.to_owned(),
+        })
+    }))
+}
+
+/// The outcome of comparing the backup's key fingerprint with the target's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheck {
+    Same(String),
+    /// The target has no key recorded (an empty database): nothing to compare.
+    TargetHasNone,
+    /// The backup recorded no key.
+    BackupHasNone,
+    AcceptedChange {
+        backup: String,
+        target: String,
+    },
+}
+
+pub fn compare_keys(
+    backup: Option<&KeyFingerprint>,
+    target: Option<&KeyFingerprint>,
+    accept: bool,
+) -> Result<KeyCheck> {
+    match (backup, target) {
+        (_, None) => Ok(KeyCheck::TargetHasNone),
+        (None, Some(_)) => Ok(KeyCheck::BackupHasNone),
+        (Some(b), Some(t)) if b.fingerprint == t.fingerprint => {
+            Ok(KeyCheck::Same(b.fingerprint.clone()))
+        }
+        (Some(b), Some(t)) if accept => Ok(KeyCheck::AcceptedChange {
+            backup: b.fingerprint.clone(),
+            target: t.fingerprint.clone(),
+        }),
+        (Some(b), Some(t)) => bail!(
+            "refusing to restore: the backup was taken under data-encryption key {} ({}), but the target \
+             has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. Restore with the right \
+             DATA_ENCRYPTION_KEY in place, or pass --accept-key-change if that is intended. Nothing was done.",
+            b.key_id,
+            b.fingerprint,
+            t.key_id,
+            t.fingerprint
+        ),
+    }
+}
+
+struct PlanView<'a> {
+    source: &'a Source,
+    target: &'a Environment,
+    mode: Mode,
+    existing: &'a [(String, String)],
+    survey: &'a repair::Survey,
+    safety_backup: bool,
+    fast_local: bool,
+    key_check: &'a KeyCheck,
+    cmds: &'a Commands,
+}
+
+fn print_plan(p: &PlanView<'_>) {
+    let mut out = String::from("Restore plan\n");
+    let s = p.source;
+    let _ = writeln!(out, "  source       {}", s.file.display());
+    match &s.manifest {
+        Some(m) => {
+            let rows: u64 = m.rows.values().sum();
+            let _ = writeln!(
+                out,
+                "  manifest     {} backup of {} ({}), taken {}, {} rows; sha256 and size match",
+                m.mode,
+                m.database.name,
+                m.environment,
+                m.created_at.format("%Y-%m-%d %H:%M UTC"),
+                rows
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  manifest     none (--no-manifest): skipped the sha256 and size check, the source-environment \
+                 check{}, and the virtual-table records; row counts are checked against the dump itself",
+                if s.environment.is_some() {
+                    " (you stated the source environment)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let t = p.target;
+    let _ = writeln!(
+        out,
+        "  target       {} -> {} ({} D1)",
+        t.name, t.database_name, t.location
+    );
+    let _ = writeln!(out, "  mode         {}", p.mode.name());
+    if p.mode == Mode::Replace && !p.existing.is_empty() {
+        let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "  drops        {}", names.join(", "));
+    }
+    if p.mode == Mode::Clean {
+        let _ = writeln!(out, "  first        {}", p.cmds.migrations_apply(t));
+    }
+    let _ = writeln!(
+        out,
+        "  safety       {}",
+        if p.safety_backup {
+            format!(
+                "a full backup of {} is taken first; the restore stops if it fails",
+                t.database_name
+            )
+        } else {
+            "none: the target is an empty local database".to_owned()
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  key          {}",
+        match p.key_check {
+            KeyCheck::Same(f) => format!("backup and target both use {f}"),
+            KeyCheck::TargetHasNone =>
+                "the target records no key yet; nothing to compare".to_owned(),
+            KeyCheck::BackupHasNone => "the backup records no key; nothing to compare".to_owned(),
+            KeyCheck::AcceptedChange { backup, target } =>
+                format!("CHANGES from {target} to {backup} (--accept-key-change): {KEY_WARNING}"),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  loads        {} statements, {}",
+        p.survey.statements,
+        if p.fast_local {
+            "straight into the local D1's SQLite file in one transaction (refused while another process has it open)"
+        } else {
+            "as one file through `wrangler d1 execute --file`, all or nothing"
+        }
+    );
+    let mut repairs: Vec<String> = p.survey.repairs.iter().map(|r| r.to_string()).collect();
+    for (line, table, bytes) in &p.survey.oversized {
+        repairs.push(format!(
+            "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
+        ));
+    }
+    if repairs.is_empty() {
+        let _ = writeln!(out, "  repairs      none needed");
+    } else {
+        for (i, r) in repairs.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}{r}",
+                if i == 0 {
+                    "repairs      "
+                } else {
+                    "             "
+                }
+            );
+        }
+    }
+    print!("{out}");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load(
+    project: &Project,
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    mode: Mode,
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+    existing: &[(String, String)],
+    fast_local: bool,
+) -> Result<()> {
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let (_lock, stale) = BackupLock::acquire(
+        &project.backup_dir,
+        &format!("restore into {}", target.name),
+    )?;
+    if let Some(stale) = stale {
+        eprintln!("warning: {stale}");
+    }
+    let drops = drop_statements(if mode == Mode::Replace { existing } else { &[] });
+    if mode == Mode::Clean {
+        wrangler.run(&cmds.migrations_apply(target))?;
+    }
+    let options = if mode == Mode::Clean {
+        // The schema now exists: learn its columns for any row that must be split.
+        let catalog = read_catalog(wrangler, cmds, target)?;
+        repair::Options {
+            known_tables: catalog.create_statements(),
+            ..options.clone()
+        }
+    } else {
+        options.clone()
+    };
+    if fast_local {
+        let file = local_d1::database_file(&project.config_dir, &target.database_id);
+        if !file.is_file() {
+            bail!(
+                "the local D1 database file {} does not exist",
+                file.display()
+            );
+        }
+        local_d1::ensure_unheld(&file)?;
+        let mut loader = local_d1::Loader::open(&file)?;
+        for sql in &drops {
+            loader.statement(sql)?;
+        }
+        repair::write(reader(&source.file)?, survey, &options, &mut loader)?;
+        let n = loader.commit()?;
+        println!("Loaded {n} statements into {}.", file.display());
+        return Ok(());
+    }
+    let partial = project.backup_dir.join(format!(
+        ".restore-{}-{}.sql.partial",
+        target.name,
+        std::process::id()
+    ));
+    let file = fsutil::create_private_file(&partial)?;
+    let cleanup = RemoveOnDrop(partial.clone());
+    let mut writer = FileSink(BufWriter::new(file));
+    writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;
+    for sql in &drops {
+        writer.statement(sql)?;
+    }
+    repair::write(reader(&source.file)?, survey, &options, &mut writer)?;
+    writer.0.flush()?;
+    drop(writer);
+    wrangler.run(&cmds.execute_file(target, &partial))?;
+    drop(cleanup);
+    Ok(())
+}
+
+/// `DROP` statements for `--replace`: triggers and views, then tables.
+fn drop_statements(existing: &[(String, String)]) -> Vec<String> {
+    let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+    let mut out = Vec::new();
+    for kind in ["trigger", "view", "table"] {
+        for (k, name) in existing {
+            if k == kind {
+                out.push(format!(
+                    "DROP {} IF EXISTS {};",
+                    kind.to_uppercase(),
+                    q(name)
+                ));
+            }
+        }
+    }
+    out
+}
+
+struct FileSink(BufWriter<File>);
+
+impl repair::Sink for FileSink {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        self.0.write_all(sql.as_bytes())?;
+        self.0.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Row counts on the target, compared with the source's.
+fn check_rows(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    mode: Mode,
+) -> Result<Vec<(String, u64, u64)>> {
+    let expected: Vec<(&String, &u64)> = source
+        .rows
+        .iter()
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == dump::MIGRATIONS_TABLE))
+        .collect();
+    if expected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = expected
+        .iter()
+        .map(|(t, _)| format!("SELECT count(*) AS n FROM \"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let json =
+        wrangler.run_json(&cmds.query_json(target, "count the restored rows (read-only)", &sql))?;
+    let mut counts = Vec::new();
+    let mut wrong = Vec::new();
+    for (i, (table, want)) in expected.iter().enumerate() {
+        let got = json
+            .get(i)
+            .and_then(|r| r.get("results"))
+            .and_then(|r| r.get(0))
+            .and_then(|r| r.get("n"))
+            .and_then(|n| n.as_u64())
+            .with_context(|| format!("no row count for {table}"))?;
+        if got != **want {
+            wrong.push(format!("{table}: expected {want}, found {got}"));
+        }
+        counts.push(((*table).clone(), **want, got));
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "the restored rows do not match the backup: {}",
+            wrong.join("; ")
+        );
+    }
+    Ok(counts)
+}
+
+fn print_checklist(key: &KeyCheck, counts: &[(String, u64, u64)]) {
+    let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
+    println!("After-restore checklist (the runbook's; [x] = checked automatically):");
+    match key {
+        KeyCheck::Same(f) => {
+            println!("  [x] encryption key: the target's key in force is the backup's ({f})")
+        }
+        KeyCheck::AcceptedChange { .. } => {
+            println!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
+        }
+        _ => println!(
+            "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in force when the \
+             backup was taken (its fingerprint is in the restored encryption_keys table)"
+        ),
+    }
+    println!(
+        "  [x] row counts: {} tables, {total} rows, equal to the backup's",
+        counts.len()
+    );
+    println!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");
+    println!("  [ ] sign-in: sign in as a known account");
+    println!("  [ ] reports: run a report by hand");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(f: &str) -> KeyFingerprint {
+        KeyFingerprint {
+            key_id: "k".into(),
+            fingerprint: f.into(),
+        }
+    }
+
+    #[test]
+    fn a_different_key_is_refused_with_the_runbooks_warning() {
+        let err = compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("will not decrypt"), "{err}");
+        assert!(err.contains("--accept-key-change"), "{err}");
+        assert_eq!(
+            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), true).unwrap(),
+            KeyCheck::AcceptedChange {
+                backup: "sha256:a".into(),
+                target: "sha256:b".into()
+            }
+        );
+        assert_eq!(
+            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:a")), false).unwrap(),
+            KeyCheck::Same("sha256:a".into())
+        );
+        assert_eq!(
+            compare_keys(Some(&key("x")), None, false).unwrap(),
+            KeyCheck::TargetHasNone
+        );
+    }
+
+    #[test]
+    fn replace_drops_triggers_and_views_before_tables() {
+        let existing = vec![
+            ("table".to_owned(), "a".to_owned()),
+            ("trigger".to_owned(), "t".to_owned()),
+            ("view".to_owned(), "v".to_owned()),
+        ];
+        assert_eq!(
+            drop_statements(&existing),
+            [
+                "DROP TRIGGER IF EXISTS \"t\";",
+                "DROP VIEW IF EXISTS \"v\";",
+                "DROP TABLE IF EXISTS \"a\";"
+            ]
+        );
+    }
+}
