@@ -13,6 +13,7 @@ mod hooks;
 mod local_d1;
 mod lock;
 mod manifest;
+mod migrate;
 mod project;
 mod redact;
 mod repair;
@@ -42,6 +43,10 @@ struct Cli {
 enum Task {
     /// Export an environment's database to backups/ with a manifest.
     Backup(backup::BackupArgs),
+    /// Apply pending migrations after a full backup.
+    Migrate(migrate::MigrateArgs),
+    /// Take a backup, then run a command (for bulk operations).
+    WithBackup(migrate::WithBackupArgs),
     /// Load a backup into an environment, guarded, repaired and checked.
     Restore(restore::RestoreArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
@@ -68,6 +73,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     sh.change_dir(&project.config_dir);
     match &cli.task {
         Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Migrate(args) => migrate::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
+        Task::WithBackup(args) => migrate::with_backup(&sh, &project, args),
         Task::Restore(args) => restore::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Doctor(args) => doctor::run(&sh, &project, args).map(|ok| {
             if ok {

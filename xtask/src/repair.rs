@@ -415,7 +415,10 @@ pub fn write(
         sink.statement(&normalise(sql))?;
     }
     for vt in &options.virtual_tables {
-        sink.statement(&normalise(&vt.sql))?;
+        if !options.data_into_existing_schema {
+            // Otherwise `migrations apply` created it.
+            sink.statement(&normalise(&vt.sql))?;
+        }
         if let (Some(staging), VirtualContent::Internal { table }) = (staging_name(vt), &vt.content)
         {
             let shadow_sql = format!(

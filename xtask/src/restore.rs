@@ -617,7 +617,11 @@ fn load(
     if let Some(stale) = stale {
         eprintln!("warning: {stale}");
     }
-    let drops = drop_statements(if mode == Mode::Replace { existing } else { &[] });
+    let drops = if mode == Mode::Replace {
+        drop_statements(existing, &read_catalog(wrangler, cmds, target)?)
+    } else {
+        Vec::new()
+    };
     if mode == Mode::Clean {
         wrangler.run(&cmds.migrations_apply(target))?;
     }
@@ -669,11 +673,13 @@ fn load(
     Ok(())
 }
 
-/// `DROP` statements for `--replace`: triggers and views, then tables.
-fn drop_statements(existing: &[(String, String)]) -> Vec<String> {
+/// `DROP` statements for `--replace`: triggers and views, then tables with
+/// every referencing table before the table it references, because D1
+/// enforces foreign keys and SQLite cannot check a key whose table is gone.
+fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<String> {
     let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
     let mut out = Vec::new();
-    for kind in ["trigger", "view", "table"] {
+    for kind in ["trigger", "view"] {
         for (k, name) in existing {
             if k == kind {
                 out.push(format!(
@@ -684,7 +690,64 @@ fn drop_statements(existing: &[(String, String)]) -> Vec<String> {
             }
         }
     }
+    let tables: Vec<&str> = existing
+        .iter()
+        .filter(|(k, _)| k == "table")
+        .map(|(_, n)| n.as_str())
+        .collect();
+    for name in children_first(&tables, &catalog.create_statements()) {
+        out.push(format!("DROP TABLE IF EXISTS {};", q(&name)));
+    }
     out
+}
+
+/// Orders tables so that each comes before every table it references,
+/// reading the references with SQLite from the tables' DDL. Cycles are
+/// broken in the given order.
+fn children_first(tables: &[&str], ddl: &BTreeMap<String, String>) -> Vec<String> {
+    let mut references: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    if let Ok(db) = rusqlite::Connection::open_in_memory() {
+        for t in tables {
+            if let Some(sql) = ddl
+                .get(*t)
+                .filter(|s| !s.to_ascii_uppercase().contains("VIRTUAL TABLE"))
+            {
+                let _ = db.execute_batch(sql);
+            }
+        }
+        for t in tables {
+            let refs = db
+                .prepare(&format!(
+                    "PRAGMA foreign_key_list(\"{}\")",
+                    t.replace('"', "\"\"")
+                ))
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get::<_, String>(2))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_default();
+            references.insert(t, refs);
+        }
+    }
+    // A table may go once no remaining table references it.
+    let mut remaining: Vec<&str> = tables.to_vec();
+    let mut order = Vec::new();
+    while !remaining.is_empty() {
+        let referenced_by_others = |t: &str| {
+            remaining.iter().any(|other| {
+                *other != t
+                    && references
+                        .get(other)
+                        .is_some_and(|r| r.iter().any(|x| x == t))
+            })
+        };
+        let pick = remaining
+            .iter()
+            .position(|t| !referenced_by_others(t))
+            .unwrap_or(0);
+        order.push(remaining.remove(pick).to_owned());
+    }
+    order
 }
 
 struct FileSink(BufWriter<File>);
@@ -812,19 +875,42 @@ mod tests {
     }
 
     #[test]
-    fn replace_drops_triggers_and_views_before_tables() {
-        let existing = vec![
-            ("table".to_owned(), "a".to_owned()),
-            ("trigger".to_owned(), "t".to_owned()),
-            ("view".to_owned(), "v".to_owned()),
-        ];
+    fn replace_drops_triggers_and_views_then_referencing_tables_first() {
+        let existing: Vec<(String, String)> = [
+            ("table", "keys"),
+            ("table", "accounts"),
+            ("trigger", "t"),
+            ("table", "members"),
+            ("view", "v"),
+            ("table", "solo"),
+        ]
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
+        let ddl = BTreeMap::from([
+            (
+                "keys".to_owned(),
+                "CREATE TABLE keys(id TEXT PRIMARY KEY)".to_owned(),
+            ),
+            (
+                "accounts".to_owned(),
+                "CREATE TABLE accounts(id INTEGER PRIMARY KEY, k TEXT REFERENCES keys(id))"
+                    .to_owned(),
+            ),
+            (
+                "members".to_owned(),
+                "CREATE TABLE members(a INTEGER REFERENCES accounts(id))".to_owned(),
+            ),
+            ("solo".to_owned(), "CREATE TABLE solo(x)".to_owned()),
+        ]);
+        let tables = ["keys", "accounts", "members", "solo"];
         assert_eq!(
-            drop_statements(&existing),
-            [
-                "DROP TRIGGER IF EXISTS \"t\";",
-                "DROP VIEW IF EXISTS \"v\";",
-                "DROP TABLE IF EXISTS \"a\";"
-            ]
+            children_first(&tables, &ddl),
+            ["members", "accounts", "keys", "solo"]
         );
+        let drops = drop_statements(&existing, &Catalog::default());
+        assert_eq!(drops[0], "DROP TRIGGER IF EXISTS \"t\";");
+        assert_eq!(drops[1], "DROP VIEW IF EXISTS \"v\";");
+        assert_eq!(drops.len(), 6);
     }
 }
