@@ -166,13 +166,12 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             .reason
             .clone()
             .unwrap_or_else(|| format!("pre-migration: {}", pending.join(", ")));
-        let file = backup::run(sh, project, &BackupArgs::full(&env.name, reason)).map_err(|e| {
+        backup::run(sh, project, &BackupArgs::full(&env.name, reason)).map_err(|e| {
             e.context(format!(
                 "the pre-migration backup of {} failed, so no migration was applied",
                 env.database_name
             ))
-        })?;
-        file
+        })?
     };
 
     let wrangler = project.wrangler(sh)?;

@@ -178,19 +178,15 @@ fn classify(sql: &str) -> Kind {
     if strip_keyword(s, "ROLLBACK").is_some() {
         return Kind::Rollback;
     }
-    if let Some(rest) = strip_keyword(s, "CREATE") {
-        if strip_keyword(rest, "VIRTUAL").is_some() {
-            let name = strip_keyword(strip_keyword(rest, "VIRTUAL").unwrap_or(rest), "TABLE")
-                .and_then(|r| {
-                    let r = match strip_keyword(r, "IF") {
-                        Some(r) => strip_keyword(strip_keyword(r, "NOT")?, "EXISTS")?,
-                        None => r,
-                    };
-                    dump::created_object(&format!("CREATE TABLE {r}")).map(|(_, n)| n)
-                })
-                .unwrap_or_default();
-            return Kind::CreateVirtual(name);
-        }
+    if let Some(after_virtual) =
+        strip_keyword(s, "CREATE").and_then(|rest| strip_keyword(rest, "VIRTUAL"))
+    {
+        // Read the name as SQLite would read a CREATE TABLE's.
+        let name = strip_keyword(after_virtual, "TABLE")
+            .and_then(|r| dump::created_object(&format!("CREATE TABLE {r}")))
+            .map(|(_, n)| n)
+            .unwrap_or_default();
+        return Kind::CreateVirtual(name);
     }
     match dump::created_object(s) {
         Some(("table", name)) => return Kind::CreateTable(name),

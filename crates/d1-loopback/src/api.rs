@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::Shared;
 use crate::database::Database;
 use crate::export;
-use crate::http::{self, Access, Params, Reply, Request, ResultInfo, Route};
+use crate::graphql;
+use crate::http::{self, Access, Body, Params, Reply, Request, ResultInfo, Route};
+use crate::import;
 use crate::query;
 use crate::user;
 use crate::util;
@@ -42,63 +44,99 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         method: "GET",
         pattern: "/client/v4/accounts/{account}/d1/database",
         access: Access::ApiToken,
+        body: Body::Buffered,
         handler: list_databases,
     },
     Route {
         method: "GET",
         pattern: "/client/v4/accounts/{account}/d1/database/{database}",
         access: Access::ApiToken,
+        body: Body::Buffered,
         handler: get_database,
     },
     Route {
         method: "POST",
         pattern: "/client/v4/accounts/{account}/d1/database/{database}/query",
         access: Access::ApiToken,
+        body: Body::Buffered,
         handler: post_query,
     },
     Route {
         method: "GET",
         pattern: "/client/v4/accounts/{account}/d1/database/{database}/time_travel/bookmark",
         access: Access::ApiToken,
+        body: Body::Buffered,
         handler: get_bookmark,
     },
     Route {
         method: "POST",
         pattern: "/client/v4/accounts/{account}/d1/database/{database}/export",
         access: Access::ApiToken,
+        body: Body::Buffered,
         handler: export::start_or_poll,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}/import",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: import::import,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/graphql",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: graphql::query,
     },
     Route {
         method: "GET",
         pattern: "/client/v4/user/tokens/verify",
         access: Access::Open,
+        body: Body::Buffered,
         handler: user::verify_token,
     },
     Route {
         method: "GET",
         pattern: "/client/v4/user",
         access: Access::Open,
+        body: Body::Buffered,
         handler: user::get_user,
     },
     Route {
         method: "GET",
         pattern: "/client/v4/accounts",
         access: Access::Open,
+        body: Body::Buffered,
         handler: user::list_accounts,
     },
     Route {
         method: "GET",
         pattern: "/__signed/{token}/{filename}",
         access: Access::Open,
+        body: Body::Buffered,
         handler: export::download,
+    },
+    Route {
+        method: "PUT",
+        pattern: "/__signed/{token}/{filename}",
+        access: Access::Open,
+        body: Body::Spooled,
+        handler: import::upload,
     },
 ];
 
 /// The outcome of dispatching one request.
 pub(crate) struct Dispatched {
     pub reply: Reply,
-    /// False when no route matched.
+    /// False when no route matched, or the handler did not recognise the
+    /// request.
     pub handled: bool,
+}
+
+/// How the body of a request for `method` and `path` is to be read.
+pub(crate) fn body_mode(method: &str, path: &str) -> Body {
+    http::match_route(ROUTES, method, path).map_or(Body::Buffered, |(route, _)| route.body)
 }
 
 /// Answers one request.
@@ -111,8 +149,8 @@ pub(crate) fn dispatch(shared: &Shared, req: &Request) -> Dispatched {
     };
     let reply = check_and_call(shared, req, route, params);
     Dispatched {
+        handled: !reply.unhandled,
         reply,
-        handled: true,
     }
 }
 
@@ -311,7 +349,8 @@ mod tests {
     #[test]
     fn token_routes_name_the_account_and_no_route_is_listed_twice() {
         for (i, route) in ROUTES.iter().enumerate() {
-            if route.access == Access::ApiToken {
+            // GraphQL names the account in the query's variables instead.
+            if route.access == Access::ApiToken && route.pattern != "/client/v4/graphql" {
                 assert!(route.pattern.contains("/{account}/"), "{}", route.pattern);
             }
             assert!(

@@ -88,6 +88,8 @@ pub(crate) struct ImportDone {
     pub final_bookmark: String,
     /// The database size after the import, in bytes.
     pub size_after: u64,
+    /// Whether the import changed rows or the size of the database.
+    pub changed_db: bool,
 }
 
 /// The mutable state of one database.
@@ -216,11 +218,14 @@ impl DbState {
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportDone, ScriptError> {
         self.notice_outside_writes();
+        let size_before = self.file_size().unwrap_or(0);
         let stats = script::run_script(&mut self.conn, text, fail_after, progress)?;
         self.advance(stats.changes);
+        let size_after = self.file_size().unwrap_or(0);
         Ok(ImportDone {
             final_bookmark: self.current_bookmark(),
-            size_after: self.file_size().unwrap_or(0),
+            changed_db: stats.changes > 0 || size_after != size_before,
+            size_after,
             stats,
         })
     }

@@ -11,38 +11,53 @@
 //! Served today, all under `/client/v4/accounts/{account}/d1/database`:
 //!
 //! - `GET` (the database list) and `GET /{uuid}` (one database's details);
-//! - `POST /{uuid}/query`, which runs SQL as D1 does;
+//! - `POST /{uuid}/query`, which runs SQL as D1 does (`wrangler d1 execute
+//!   --command` and all of `wrangler d1 migrations list` and `apply` go
+//!   through it);
 //! - `GET /{uuid}/time_travel/bookmark`;
 //! - `POST /{uuid}/export`, D1's polling export, whose finished dump is
-//!   served from a presigned-URL-style path, `GET /__signed/{token}/{file}`.
+//!   served from a presigned-URL-style path, `GET /__signed/{token}/{file}`;
+//! - `POST /{uuid}/import`, D1's import (`wrangler d1 execute --remote
+//!   --file`): `init` hands out a presigned-URL-style upload path,
+//!   `PUT /__signed/{token}/{file}`, answered with the file's MD5 as its
+//!   `ETag`; `ingest` starts the import and `poll` follows it. The file runs
+//!   all or nothing, as on D1 (see `import` and `script`).
 //!
-//! It also answers `GET /user/tokens/verify`, `GET /user` and
-//! `GET /accounts`, which wrangler calls by itself after an authentication
-//! error.
+//! It also answers `POST /client/v4/graphql` for the analytics query of
+//! `wrangler d1 info` (with zeros), and `GET /user/tokens/verify`,
+//! `GET /user` and `GET /accounts`, which wrangler calls by itself after an
+//! authentication error.
 //!
 //! Dumps come from [`dump`], a faithful port of the dumper D1 and miniflare
 //! share, so a remote export through this server is byte-identical to what
 //! wrangler's local export writes for the same data.
 //!
 //! The server listens on `127.0.0.1` only, on an ephemeral port, and answers
-//! requests one at a time on a background thread. It records every request
+//! requests one at a time on a background thread; imports run on threads of
+//! their own, so that polls are answered while they run. Uploaded import
+//! files are spooled to a temporary directory that goes away with the
+//! server. It records every request
 //! ([`Server::requests`]) and every request no route matched
 //! ([`Server::unhandled`]), so tests can check that wrangler asked for
 //! nothing this server does not know.
 //!
 //! The code is laid out to grow: routes are rows in one table
 //! (`api::ROUTES`), and each database's mutable state sits behind its own
-//! `Mutex` (`database::DbState`), where imports, kept snapshots and
-//! injected faults can find a home.
+//! `Mutex` (`database::DbState`), where kept snapshots and injected faults
+//! can find a home; its uploads and imports sit behind a second one, which
+//! polls can take while an import holds the first.
 
 mod api;
 mod database;
 pub mod dump;
 mod export;
 mod faults;
+mod graphql;
 mod http;
+mod import;
 mod pinned;
 mod query;
+mod script;
 mod user;
 mod util;
 
@@ -58,7 +73,7 @@ pub use crate::pinned::pinned_wrangler;
 
 use crate::database::Database;
 use crate::export::SignedObjects;
-use crate::http::{Reply, Request};
+use crate::http::{Body, Reply, Request};
 
 /// What the server serves and whom it lets in.
 #[derive(Clone, Debug)]
@@ -100,6 +115,10 @@ pub(crate) struct Shared {
     signed: Mutex<SignedObjects>,
     log: Mutex<RequestLog>,
     faults: Mutex<Faults>,
+    /// Where spooled request bodies (import uploads) are kept.
+    spool_dir: tempfile::TempDir,
+    /// Import threads, joined when the server stops.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -118,6 +137,14 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Keeps a thread's handle, to join it when the server stops. Threads
+    /// that have finished are let go.
+    pub fn track_thread(&self, handle: JoinHandle<()>) {
+        let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        threads.retain(|t| !t.is_finished());
+        threads.push(handle);
     }
 }
 
@@ -147,6 +174,10 @@ impl Server {
             .server_addr()
             .to_ip()
             .context("the server is not listening on an IP address")?;
+        let spool_dir = tempfile::Builder::new()
+            .prefix("d1-loopback-")
+            .tempdir()
+            .context("creating a temporary directory for uploads")?;
         let shared = Arc::new(Shared {
             account_id: config.account_id,
             api_token: config.api_token,
@@ -155,6 +186,8 @@ impl Server {
             signed: Mutex::default(),
             log: Mutex::default(),
             faults: Mutex::default(),
+            spool_dir,
+            threads: Mutex::default(),
         });
         let http = Arc::new(http);
         let thread = std::thread::Builder::new()
@@ -183,6 +216,12 @@ impl Server {
         self.shared.signed().urls()
     }
 
+    /// Every import upload URL handed out so far (by `/import`'s `init`
+    /// action), exactly as sent.
+    pub fn upload_urls(&self) -> Vec<String> {
+        self.shared.signed().upload_urls()
+    }
+
     /// Every request received so far, as `METHOD /path?query`, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.log().requests.clone()
@@ -209,6 +248,17 @@ impl Drop for Server {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        // Imports still running finish before their files go away.
+        let threads = std::mem::take(
+            &mut *self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -230,11 +280,24 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
                 )
             })
             .collect();
-        let mut body = Vec::new();
-        let reply = match incoming.as_reader().read_to_end(&mut body) {
+        let path = url.split_once('?').map_or(url.as_str(), |(path, _)| path);
+        let read = match api::body_mode(&method, path) {
+            Body::Buffered => {
+                let mut body = Vec::new();
+                incoming
+                    .as_reader()
+                    .read_to_end(&mut body)
+                    .map(|_| Request::new(&method, &url, headers, body))
+            }
+            Body::Spooled => {
+                http::spool_body(incoming.as_reader(), shared.spool_dir.path()).map(|spooled| {
+                    Request::new(&method, &url, headers, Vec::new()).with_spooled(spooled)
+                })
+            }
+        };
+        let reply = match read {
             Err(e) => Reply::cf_error(400, 7400, format!("could not read the request body: {e}")),
-            Ok(_) => {
-                let req = Request::new(&method, &url, headers, body);
+            Ok(req) => {
                 // A bug in one handler must not stop the server.
                 match catch_unwind(AssertUnwindSafe(|| api::dispatch(shared, &req))) {
                     Ok(dispatched) => {

@@ -173,6 +173,7 @@ pub(crate) fn run_script(
 /// space and comments, up to the end of its first line, at most 80
 /// characters.
 fn excerpt(text: &[u8]) -> String {
+    let text = text.split(|&b| b == 0).next().unwrap_or_default();
     let mut rest = text;
     loop {
         let trimmed = rest.trim_ascii_start();
@@ -322,7 +323,7 @@ fn run_statements(
             });
         }
         stats.statements = number;
-        if number % PROGRESS_EVERY == 0 {
+        if number.is_multiple_of(PROGRESS_EVERY) {
             progress(number);
         }
     }
@@ -393,13 +394,13 @@ mod tests {
         let e = run(
             &mut c,
             "INSERT INTO a VALUES (1);\nCREATE TABLE c (x);\n\
-             CREATE TABLE b (a_id REFERENCES B(id));\nINSERT INTO b VALUES (1);",
+             CREATE TABLE child (b_id REFERENCES B(id));\nINSERT INTO child VALUES (1);",
         )
         .unwrap_err();
         assert_eq!(e.message, "no such table: main.B: SQLITE_ERROR");
         assert_eq!(
             e.statement,
-            Some((4, "INSERT INTO b VALUES (1);".to_owned()))
+            Some((4, "INSERT INTO child VALUES (1);".to_owned()))
         );
         assert_eq!(e.statements_run, 3);
         assert_eq!(count(&c, "SELECT count(*) FROM a"), 0);
@@ -416,7 +417,10 @@ mod tests {
         )
         .unwrap();
         let e = run(&mut c, "INSERT INTO ch VALUES (5);").unwrap_err();
-        assert_eq!(e.message, "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT");
+        assert_eq!(
+            e.message,
+            "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"
+        );
         // A dump inserts children before parents and defers the checks.
         run(
             &mut c,
@@ -429,7 +433,10 @@ mod tests {
             "PRAGMA defer_foreign_keys=TRUE; INSERT INTO ch VALUES (7);",
         )
         .unwrap_err();
-        assert_eq!(e.message, "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT");
+        assert_eq!(
+            e.message,
+            "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"
+        );
         assert_eq!(e.statement, None);
         assert_eq!(count(&c, "SELECT count(*) FROM ch"), 1);
     }
@@ -449,9 +456,10 @@ mod tests {
             let e = run(&mut c, sql).unwrap_err();
             assert!(e.message.starts_with(TRANSACTION_REFUSAL), "{}", e.message);
             assert!(
-                e.message.ends_with(&format!("Refused statement 2: {what} ({})", {
-                    sql.lines().nth(1).unwrap()
-                })),
+                e.message
+                    .ends_with(&format!("Refused statement 2: {what} ({})", {
+                        sql.lines().nth(1).unwrap()
+                    })),
                 "{}",
                 e.message
             );

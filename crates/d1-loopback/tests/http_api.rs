@@ -271,3 +271,153 @@ fn dropping_the_server_stops_it() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Posts one `/import` action and returns the envelope's `result`.
+fn import_action(project: &Project, body: serde_json::Value) -> serde_json::Value {
+    let response = http(
+        "POST",
+        &db_url(project, "/import"),
+        Some(TOKEN),
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()["result"].clone()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn import_protocol_corners() {
+    let project = project();
+    let sql = b"INSERT INTO t (v) VALUES ('two');\nINSERT INTO t (v) VALUES ('three');\n";
+    let etag = md5_hex(sql);
+
+    // A poll for no import is refused with D1's words.
+    let answer = import_action(
+        &project,
+        serde_json::json!({"action": "poll", "current_bookmark": "nope"}),
+    );
+    assert_eq!(answer["success"], false);
+    assert_eq!(answer["error"], "Not currently importing anything.");
+
+    // init hands out an upload URL and a filename.
+    let init = import_action(
+        &project,
+        serde_json::json!({"action": "init", "etag": etag}),
+    );
+    let upload_url = init["upload_url"].as_str().unwrap().to_owned();
+    let filename = init["filename"].as_str().unwrap().to_owned();
+    assert!(upload_url.contains("/__signed/"), "{upload_url}");
+    assert_eq!(project.server.upload_urls(), vec![upload_url.clone()]);
+
+    // Ingesting before uploading is refused.
+    let ingest = serde_json::json!({"action": "ingest", "etag": etag, "filename": filename});
+    let answer = import_action(&project, ingest.clone());
+    assert_eq!(answer["success"], false);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("has been uploaded")
+    );
+
+    // A tampered URL is refused as R2 refuses it, without the API token.
+    let tampered = upload_url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    let response = http("PUT", &tampered, None, sql);
+    assert_eq!(response.status, 403);
+    assert!(response.text().contains("SignatureDoesNotMatch"));
+
+    // R2 takes whatever is uploaded and answers with its MD5; ingesting a
+    // file whose MD5 is not the etag is refused.
+    let response = http("PUT", &upload_url, None, b"SELECT 'other';");
+    assert_eq!(response.status, 200);
+    let other = format!("\"{}\"", md5_hex(b"SELECT 'other';"));
+    assert_eq!(response.header("ETag"), Some(other.as_str()));
+    let answer = import_action(&project, ingest.clone());
+    assert_eq!(answer["success"], false);
+    assert!(answer["error"].as_str().unwrap().contains("not the etag"));
+
+    // The right file: its MD5 comes back quoted, as the ETag.
+    let response = http("PUT", &upload_url, None, sql);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("ETag"),
+        Some(format!("\"{etag}\"").as_str())
+    );
+
+    // ingest answers "active" with the bookmark the import started from;
+    // the poll brings the outcome.
+    let before = bookmark(&project);
+    let answer = import_action(&project, ingest);
+    assert_eq!(answer["success"], true);
+    assert_eq!(answer["type"], "import");
+    assert_eq!(answer["status"], "active");
+    assert_eq!(answer["at_bookmark"], before);
+    let poll = serde_json::json!({"action": "poll", "current_bookmark": before});
+    let answer = import_action(&project, poll.clone());
+    assert_eq!(answer["status"], "complete", "{answer:#}");
+    assert_eq!(answer["result"]["num_queries"], 2);
+    assert_eq!(answer["result"]["meta"]["rows_written"], 2);
+    assert_eq!(answer["result"]["final_bookmark"], bookmark(&project));
+    assert_ne!(bookmark(&project), before);
+    // A late poll gets the same outcome, without the log lines it had.
+    let again = import_action(&project, poll);
+    assert_eq!(again["status"], "complete");
+    assert_eq!(again["messages"], serde_json::json!([]));
+
+    // init for a file already uploaded starts importing it at once.
+    let answer = import_action(
+        &project,
+        serde_json::json!({"action": "init", "etag": etag}),
+    );
+    assert_eq!(answer["status"], "active", "{answer:#}");
+    assert!(answer.get("upload_url").is_none());
+    let poll = serde_json::json!({"action": "poll", "current_bookmark": answer["at_bookmark"]});
+    assert_eq!(import_action(&project, poll)["status"], "complete");
+    let rows: i64 = project
+        .open("app")
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 5);
+
+    // Malformed actions are API errors.
+    let response = http(
+        "POST",
+        &db_url(&project, "/import"),
+        Some(TOKEN),
+        br#"{"action": "restore"}"#,
+    );
+    assert_eq!(response.status, 400);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+
+    // A GraphQL query this server does not know is answered with a GraphQL
+    // error and recorded as unhandled.
+    let graphql = format!("{}/graphql", project.server.api_base_url());
+    let response = http(
+        "POST",
+        &graphql,
+        Some(TOKEN),
+        br#"{"query": "{ viewer { zones { name } } }"}"#,
+    );
+    assert_eq!(response.status, 200);
+    assert!(response.json()["errors"][0]["message"].is_string());
+    assert_eq!(
+        project.server.unhandled(),
+        vec!["POST /client/v4/graphql".to_owned()]
+    );
+}
+
+/// The database's current bookmark.
+fn bookmark(project: &Project) -> String {
+    let url = db_url(project, "/time_travel/bookmark");
+    http("GET", &url, Some(TOKEN), b"").json()["result"]["bookmark"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
