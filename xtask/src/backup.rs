@@ -50,6 +50,10 @@ pub struct BackupArgs {
     /// Print the plan and every wrangler command, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Whether an empty local D1 gets its schema from migrations/ first (the
+    /// fresh-clone path of `backup local`); never for backups other tasks take.
+    #[arg(skip = true)]
+    pub bootstrap_local: bool,
 }
 
 impl BackupArgs {
@@ -62,6 +66,7 @@ impl BackupArgs {
             tables: Vec::new(),
             reason: Some(reason),
             dry_run: false,
+            bootstrap_local: false,
         }
     }
 
@@ -110,7 +115,9 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Pa
     }
     let wrangler = project.wrangler(sh)?;
     let mut catalog = read_catalog(&wrangler, &catalog_query)?;
-    let bootstrap = env.location == Location::Local && catalog.user_tables().next().is_none();
+    let bootstrap = args.bootstrap_local
+        && env.location == Location::Local
+        && catalog.user_tables().next().is_none();
     let scope = ExportScope::plan(&catalog, &args.tables)?;
     let plan = Plan::new(
         env,

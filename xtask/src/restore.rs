@@ -311,8 +311,8 @@ fn resolve_source(
 /// The newest backup of `env` in `dir`, by the manifest's `created_at`.
 pub fn latest_backup(dir: &Path, env: &str) -> Result<PathBuf> {
     let mut best: Option<(chrono::DateTime<chrono::Utc>, PathBuf)> = None;
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("no backups in {}", dir.display()))?;
+    // A missing directory simply holds no backups.
+    let entries = std::fs::read_dir(dir).into_iter().flatten();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.ends_with(manifest::MANIFEST_SUFFIX) {

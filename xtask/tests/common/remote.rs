@@ -1,0 +1,162 @@
+//! A loopback "Cloudflare" for the remote paths: the real wrangler's
+//! `--remote` code runs against `d1_loopback` on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use d1_loopback::{Config, DatabaseSpec, Server};
+
+use super::*;
+
+pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+pub const TOKEN: &str = "loopback-api-token-0123456789";
+pub const PROD_UUID: &str = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+pub const STAGING_UUID: &str = "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c";
+
+/// A sandbox, and a loopback "Cloudflare" serving qbtime_db_prod from a
+/// SQLite file prepared like a migrated, used production database, and an
+/// empty qbtime_db_staging.
+pub struct Remote {
+    pub sb: Sandbox,
+    pub server: Server,
+    /// qbtime_db_prod's SQLite file.
+    pub db: PathBuf,
+    /// qbtime_db_staging's SQLite file.
+    pub staging: PathBuf,
+    _db_dir: tempfile::TempDir,
+}
+
+impl Remote {
+    pub fn new(extra_sql: &str) -> Remote {
+        Remote::with_migrations(extra_sql, usize::MAX)
+    }
+
+    /// Like `new`, with only the first `applied` migrations applied to prod.
+    pub fn with_migrations(extra_sql: &str, applied: usize) -> Remote {
+        let sb = Sandbox::new();
+        let db_dir = tempfile::tempdir().unwrap();
+        let db = db_dir.path().join("qbtime_db_prod.sqlite");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys=ON;\n\
+             CREATE TABLE d1_migrations(\n\
+             \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+             \t\tname       TEXT UNIQUE,\n\
+             \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);",
+        )
+        .unwrap();
+        let mut migrations: Vec<PathBuf> = std::fs::read_dir(repo_root().join("migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        migrations.sort();
+        for m in migrations.iter().take(applied) {
+            conn.execute_batch(&std::fs::read_to_string(m).unwrap())
+                .unwrap();
+            conn.execute(
+                "INSERT INTO d1_migrations (name) VALUES (?1)",
+                [m.file_name().unwrap().to_str().unwrap()],
+            )
+            .unwrap();
+        }
+        if applied >= migrations.len() {
+            conn.execute_batch(SEED_SQL).unwrap();
+        }
+        conn.execute_batch(extra_sql).unwrap();
+        drop(conn);
+        let staging = db_dir.path().join("qbtime_db_staging.sqlite");
+        let server = Server::start(Config {
+            account_id: ACCOUNT.into(),
+            api_token: TOKEN.into(),
+            databases: vec![
+                DatabaseSpec {
+                    uuid: PROD_UUID.into(),
+                    name: "qbtime_db_prod".into(),
+                    path: db.clone(),
+                },
+                DatabaseSpec {
+                    uuid: STAGING_UUID.into(),
+                    name: "qbtime_db_staging".into(),
+                    path: staging.clone(),
+                },
+            ],
+        })
+        .unwrap();
+        Remote {
+            sb,
+            server,
+            db,
+            staging,
+            _db_dir: db_dir,
+        }
+    }
+
+    /// The xtask with credentials for the loopback API, and a HOME of its
+    /// own so that nothing it or wrangler writes there goes unseen.
+    pub fn xtask(&self, home: &Path, args: &[&str]) -> Run {
+        let out = self
+            .sb
+            .xtask_command(args)
+            .env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())
+            .env("CLOUDFLARE_API_TOKEN", TOKEN)
+            .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    }
+
+    pub fn wrangler_json(&self, home: &Path, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(wrangler_bin())
+            .args(args)
+            .current_dir(self.sb.path())
+            .env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())
+            .env("CLOUDFLARE_API_TOKEN", TOKEN)
+            .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+            .env("HOME", home)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn live_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        counts(&self.db)
+    }
+}
+
+/// Row counts of every table in a SQLite file.
+pub fn counts(db: &Path) -> std::collections::BTreeMap<String, u64> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type='table' AND sql NOT NULL \
+             AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    names
+        .into_iter()
+        .map(|n| {
+            let c: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM \"{n}\""), [], |r| r.get(0))
+                .unwrap();
+            (n, c as u64)
+        })
+        .collect()
+}
+
+/// Everything in a SQLite file, as D1 would export it.
+pub fn dump_of(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    d1_loopback::dump::dump_sql(&conn, &d1_loopback::dump::DumpOptions::default()).unwrap()
+}
