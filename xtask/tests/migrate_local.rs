@@ -26,15 +26,25 @@ fn migrate_takes_a_backup_then_applies_the_pending_migrations() {
 
     let run = sb.xtask(&["migrate", "local", "--yes"]);
     run.assert_ok();
-    assert!(run.stdout.contains("pending      0004_audit_log.sql"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("pending      0004_audit_log.sql"),
+        "{}",
+        run.stdout
+    );
     let backup = only_backup(&sb);
     let m = manifest_for(&sb, &backup);
     assert_eq!(m["reason"], "pre-migration: 0004_audit_log.sql");
     assert_eq!(m["rows"]["companies"], 1);
-    assert!(m["rows"].get("audit_log").is_none(), "taken before the migration");
+    assert!(
+        m["rows"].get("audit_log").is_none(),
+        "taken before the migration"
+    );
     let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
     assert_eq!(applied[0].len(), 4);
-    assert!(run.stdout.contains(&format!("The pre-migration backup is {}", sb.backups().join(&backup).display())));
+    assert!(run.stdout.contains(&format!(
+        "The pre-migration backup is {}",
+        sb.backups().join(&backup).display()
+    )));
 }
 
 #[test]
@@ -43,13 +53,30 @@ fn no_backup_needs_a_reason_and_prints_it() {
     let run = sb.xtask(&["migrate", "local", "--yes", "--no-backup"]);
     assert!(!run.ok);
     assert!(run.stderr.contains("--reason"), "{}", run.stderr);
-    assert_eq!(sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"], 3);
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        3
+    );
 
-    let run = sb.xtask(&["migrate", "local", "--yes", "--no-backup", "--reason", "throwaway dev database"]);
+    let run = sb.xtask(&[
+        "migrate",
+        "local",
+        "--yes",
+        "--no-backup",
+        "--reason",
+        "throwaway dev database",
+    ]);
     run.assert_ok();
-    assert!(run.all().contains("throwaway dev database"), "{}", run.all());
+    assert!(
+        run.all().contains("throwaway dev database"),
+        "{}",
+        run.all()
+    );
     assert!(!sb.backups().exists(), "no backup was taken");
-    assert_eq!(sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"], 4);
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        4
+    );
 }
 
 #[test]
@@ -59,7 +86,16 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
     let marker = sb.path().join("ran");
     let touch = format!("touch {}", marker.display());
 
-    let run = sb.xtask(&["with-backup", "local", "--reason", "mass company import", "--", "sh", "-c", &touch]);
+    let run = sb.xtask(&[
+        "with-backup",
+        "local",
+        "--reason",
+        "mass company import",
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
     run.assert_ok();
     assert!(marker.exists());
     let m = manifest_for(&sb, &only_backup(&sb));
@@ -68,7 +104,11 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
     // A failing command's exit code comes back, with the backup named.
     let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 7"]);
     assert_eq!(run.code, Some(7), "{}", run.all());
-    assert!(run.stderr.contains("the backup taken before it is"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the backup taken before it is"),
+        "{}",
+        run.stderr
+    );
 
     // When the backup cannot be taken, the command does not run.
     std::fs::remove_file(&marker).unwrap();

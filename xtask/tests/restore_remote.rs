@@ -277,3 +277,35 @@ fn a_failed_migration_names_the_backup_to_restore_and_a_failed_backup_blocks_it(
     );
     assert_eq!(counts(&remote.db)["d1_migrations"], 4);
 }
+
+#[test]
+fn a_failed_safety_backup_stops_the_restore_before_anything_is_loaded() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let before = dump_of(&remote.db);
+    remote.server.set_faults(d1_loopback::Faults {
+        export_api_error: Some("export unavailable".into()),
+        ..Default::default()
+    });
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    run.assert_refused("the safety backup of qbtime_db_prod failed, so the restore did not start");
+    assert_eq!(
+        import_requests(&remote),
+        0,
+        "nothing was sent to D1's import API"
+    );
+    assert_eq!(dump_of(&remote.db), before);
+}
