@@ -38,6 +38,9 @@ use crate::dump::{self, Statement, Statements, split_insert, strip_keyword};
 /// under this, with room to spare.
 pub const STATEMENT_BUDGET: usize = 90_000;
 
+/// Where an oversized value is assembled before its row is inserted.
+const SIDE_TABLE: &str = "\"_restore_value\"";
+
 /// How a dump is to be loaded.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -583,13 +586,13 @@ impl Splitter {
                 "line {line}: the oversized INSERT into {table} is not INSERT ... VALUES and cannot be split"
             );
         }
-        let info = self.table_info(&table).with_context(|| {
+        let known = self.columns(&table).with_context(|| {
             format!(
                 "line {line}: an INSERT into {table} is over D1's 100 KB limit, and the dump has no \
                  CREATE TABLE {table} to learn its columns from"
             )
         })?;
-        let columns = listed.unwrap_or_else(|| info.columns.clone());
+        let columns = listed.unwrap_or(known);
         let values = self.evaluate(values_sql, line)?;
         if values.len() != columns.len() {
             bail!(
@@ -598,77 +601,60 @@ impl Splitter {
                 columns.len()
             );
         }
-        let row_filter = match &info.primary_key {
-            Some(pk) if info.without_rowid => pk
-                .iter()
-                .map(|c| {
-                    let i = columns
-                        .iter()
-                        .position(|x| x == c)
-                        .context("primary key column missing")?;
-                    Ok(format!("{} = {}", quote(c), literal(&values[i])))
-                })
-                .collect::<Result<Vec<_>>>()?
-                .join(" AND "),
-            _ => "rowid = last_insert_rowid()".to_owned(),
-        };
-        // Blank the biggest values until the INSERT itself fits.
+        // Values too big for one statement are built up in a side table,
+        // piece by piece, and the row is inserted once, whole, at the end:
+        // the table's CHECK constraints, triggers and keys only ever see the
+        // finished row.
         let mut literals: Vec<String> = values.iter().map(literal).collect();
         let mut order: Vec<usize> = (0..values.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(literals[i].len()));
-        let head = |lits: &[String]| {
+        let insert = |lits: &[String]| {
             format!(
                 "INSERT INTO {} ({}) VALUES({});",
                 quote(&table),
-                columns
-                    .iter()
-                    .map(|c| quote(c))
-                    .collect::<Vec<_>>()
-                    .join(","),
+                columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","),
                 lits.join(",")
             )
         };
         let mut deferred = Vec::new();
         for &i in &order {
-            if head(&literals).len() <= STATEMENT_BUDGET {
+            if insert(&literals).len() <= STATEMENT_BUDGET {
                 break;
             }
             match &values[i] {
                 Value::Text(_) | Value::Blob(_) => {
-                    literals[i] = "''".to_owned();
+                    literals[i] = format!("(SELECT v FROM {SIDE_TABLE} WHERE k = {i})");
                     deferred.push(i);
                 }
                 _ => bail!("line {line}: a row of {table} is over D1's limit in a non-text value"),
             }
         }
-        let mut pieces = vec![head(&literals)];
+        let mut pieces = vec![format!("CREATE TABLE {SIDE_TABLE}(k INTEGER PRIMARY KEY, v);")];
         for i in deferred {
-            let column = quote(&columns[i]);
             let (text, is_blob) = match &values[i] {
                 Value::Text(t) => (t.clone(), false),
                 Value::Blob(b) => (crate::fsutil::hex(b), true),
-                _ => unreachable!(),
+                _ => unreachable!("only text and blobs are deferred"),
             };
-            let overhead = format!(
-                "UPDATE {} SET {column} = {column} || '' WHERE {row_filter};",
-                quote(&table)
-            )
-            .len();
+            let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
             let room = STATEMENT_BUDGET.saturating_sub(overhead + 16);
-            for chunk in chunks(&text, room) {
-                pieces.push(format!(
-                    "UPDATE {} SET {column} = {column} || '{}' WHERE {row_filter};",
-                    quote(&table),
-                    chunk.replace('\'', "''")
-                ));
+            for (n, chunk) in chunks(&text, room).into_iter().enumerate() {
+                let chunk = chunk.replace('\'', "''");
+                pieces.push(if n == 0 {
+                    format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '{chunk}');")
+                } else {
+                    format!("UPDATE {SIDE_TABLE} SET v = v || '{chunk}' WHERE k = {i};")
+                });
+            }
+            if text.is_empty() {
+                pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
             }
             if is_blob {
-                pieces.push(format!(
-                    "UPDATE {} SET {column} = unhex({column}) WHERE {row_filter};",
-                    quote(&table)
-                ));
+                pieces.push(format!("UPDATE {SIDE_TABLE} SET v = unhex(v) WHERE k = {i};"));
             }
         }
+        pieces.push(insert(&literals));
+        pieces.push(format!("DROP TABLE {SIDE_TABLE};"));
         Ok(pieces)
     }
 
@@ -691,45 +677,19 @@ impl Splitter {
         Ok(values)
     }
 
-    fn table_info(&self, table: &str) -> Result<TableInfo> {
+    /// The table's column names, in order.
+    fn columns(&self, table: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .scratch
             .prepare(&format!("PRAGMA table_info({})", quote(table)))?;
-        let mut columns = Vec::new();
-        let mut pk: Vec<(i64, String)> = Vec::new();
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let name: String = row.get(1)?;
-            let pk_index: i64 = row.get(5)?;
-            if pk_index > 0 {
-                pk.push((pk_index, name.clone()));
-            }
-            columns.push(name);
-        }
+        let columns: Vec<String> = stmt
+            .query_map([], |row| row.get(1))?
+            .collect::<rusqlite::Result<_>>()?;
         if columns.is_empty() {
             bail!("unknown table {table}");
         }
-        pk.sort();
-        let without_rowid: bool = self
-            .scratch
-            .query_row(
-                "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master WHERE name = ?1",
-                [table],
-                |r| r.get(0),
-            )
-            .unwrap_or(false);
-        Ok(TableInfo {
-            columns,
-            primary_key: (!pk.is_empty()).then(|| pk.into_iter().map(|(_, n)| n).collect()),
-            without_rowid,
-        })
+        Ok(columns)
     }
-}
-
-struct TableInfo {
-    columns: Vec<String>,
-    primary_key: Option<Vec<String>>,
-    without_rowid: bool,
 }
 
 /// A SQL literal for a value.
@@ -737,6 +697,8 @@ fn literal(value: &Value) -> String {
     match value {
         Value::Null => "NULL".to_owned(),
         Value::Integer(i) => i.to_string(),
+        Value::Real(r) if r.is_nan() => "NULL".to_owned(),
+        Value::Real(r) if r.is_infinite() => (if *r > 0.0 { "9e999" } else { "-9e999" }).to_owned(),
         Value::Real(r) => format!("{r:?}"),
         Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
         Value::Blob(b) => format!("X'{}'", crate::fsutil::hex(b)),
@@ -911,22 +873,35 @@ mod tests {
     }
 
     #[test]
-    fn without_rowid_rows_are_found_by_primary_key() {
-        let big = "x".repeat(120_000);
-        let dump = format!(
-            "CREATE TABLE k(a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;\n\
-             INSERT INTO \"k\" VALUES('key',2,'{big}');\n"
-        );
-        let (_, out, _) = repair(&dump, &Options::default());
-        assert!(
-            out.iter()
-                .any(|s| s.contains("WHERE \"a\" = 'key' AND \"b\" = 2")),
-            "{:?}",
-            &out[2][..80]
-        );
-        let db = load_like_d1(&out);
-        let v: String = db.query_row("SELECT v FROM k", [], |r| r.get(0)).unwrap();
-        assert_eq!(v.len(), 120_000);
+    fn oversized_rows_respect_checks_triggers_and_without_rowid_keys() {
+        // A JSON column with a CHECK, a WITHOUT ROWID key, and (as after
+        // `migrations apply` in a clean restore) an append-only trigger
+        // already in place: only a finished, whole row may ever reach it.
+        let schema = "CREATE TABLE k(a TEXT, b INTEGER, j TEXT CHECK (json_valid(j)), \
+                      PRIMARY KEY (a, b)) WITHOUT ROWID;\n\
+                      CREATE TRIGGER k_append_only BEFORE UPDATE ON k BEGIN SELECT RAISE(ABORT, 'no; never'); END;";
+        let json = format!("{{\"big\":\"{}\"}}", "x".repeat(120_000));
+        let dump = format!("INSERT INTO \"k\" VALUES('key',2,'{json}');\n");
+        let options = Options {
+            data_into_existing_schema: true,
+            known_tables: BTreeMap::from([("k".to_owned(), schema.split(";\n").next().unwrap().to_owned())]),
+            ..Options::default()
+        };
+        let (_, out, splits) = repair(&dump, &options);
+        assert_eq!(splits.len(), 1);
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(schema).unwrap();
+        db.execute_batch("PRAGMA foreign_keys=ON;").unwrap();
+        for s in &out {
+            assert!(s.len() <= 100_000);
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {}", &s[..s.len().min(80)]));
+        }
+        let got: String = db.query_row("SELECT j FROM k WHERE a = 'key' AND b = 2", [], |r| r.get(0)).unwrap();
+        assert_eq!(got, json);
+        let leftovers: i64 = db
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = '_restore_value'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]
