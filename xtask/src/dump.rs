@@ -26,6 +26,8 @@ pub struct Statements<R> {
     reader: R,
     line: usize,
     buf: String,
+    /// The rest of a line after a statement that ended inside it.
+    carry: String,
     done: bool,
 }
 
@@ -35,6 +37,7 @@ impl<R: BufRead> Statements<R> {
             reader,
             line: 0,
             buf: String::new(),
+            carry: String::new(),
             done: false,
         }
     }
@@ -50,25 +53,29 @@ impl<R: BufRead> Iterator for Statements<R> {
         let mut sql = String::new();
         let mut start = 0;
         loop {
-            self.buf.clear();
-            match self.reader.read_line(&mut self.buf) {
-                Ok(0) => {
-                    self.done = true;
-                    if sql.trim().is_empty() || only_comments(&sql) {
-                        return None;
+            if self.carry.is_empty() {
+                self.buf.clear();
+                match self.reader.read_line(&mut self.buf) {
+                    Ok(0) => {
+                        self.done = true;
+                        if sql.trim().is_empty() || only_comments(&sql) {
+                            return None;
+                        }
+                        return Some(Err(anyhow::anyhow!(
+                            "the dump ends inside an unterminated statement starting on line {start}; \
+                             the file is probably truncated"
+                        )));
                     }
-                    return Some(Err(anyhow::anyhow!(
-                        "the dump ends inside an unterminated statement starting on line {start}; \
-                         the file is probably truncated"
-                    )));
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e).context("reading the dump"));
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e).context("reading the dump"));
-                }
+                self.line += 1;
+            } else {
+                self.buf = std::mem::take(&mut self.carry);
             }
-            self.line += 1;
             if sql.is_empty() {
                 // Blank lines and whole-line comments between statements
                 // belong to no statement.
@@ -78,15 +85,31 @@ impl<R: BufRead> Iterator for Statements<R> {
                 }
                 start = self.line;
             }
+            let before = sql.len();
             sql.push_str(&self.buf);
-            if ends_with_semicolon_maybe(&self.buf) && is_complete(&sql) {
-                if only_comments(&sql) {
-                    sql.clear();
+            // A statement can only end at a `;` of this line: ask SQLite at
+            // each one, so two statements on one line are two statements.
+            let mut search = before;
+            while let Some(offset) = sql[search..].find(';') {
+                let end = search + offset + 1;
+                search = end;
+                if !could_follow_a_statement(&sql[end..]) || !is_complete(&sql[..end]) {
                     continue;
                 }
-                let crlf = sql.ends_with("\r\n");
+                let rest = sql.split_off(end);
+                let rest_trimmed = rest.trim();
+                if !rest_trimmed.is_empty() && !rest_trimmed.starts_with("--") {
+                    self.carry = rest;
+                }
+                if only_comments(&sql) {
+                    sql.clear();
+                    break;
+                }
+                let crlf = self.buf.ends_with("\r\n");
                 let trimmed_len = sql.trim_end().len();
                 sql.truncate(trimmed_len);
+                let trimmed_start = sql.len() - sql.trim_start().len();
+                sql.drain(..trimmed_start);
                 return Some(Ok(Statement {
                     line: start,
                     sql,
@@ -97,10 +120,23 @@ impl<R: BufRead> Iterator for Statements<R> {
     }
 }
 
-/// A cheap pre-check: a statement can only be complete on a line that has a
-/// `;` in it (possibly followed by a comment or whitespace).
-fn ends_with_semicolon_maybe(line: &str) -> bool {
-    line.contains(';')
+/// Whether `rest`, the text after a `;`, could follow the end of a
+/// statement: nothing, a comment, or the keyword a statement starts with.
+/// Any other `;` is inside a string or a trigger body, and asking SQLite
+/// about it would only cost time (quadratic time, on a long line full of
+/// semicolons in a string).
+fn could_follow_a_statement(rest: &str) -> bool {
+    const STARTS: &[&str] = &[
+        "ALTER", "ANALYZE", "ATTACH", "BEGIN", "COMMIT", "CREATE", "DELETE", "DETACH", "DROP",
+        "END", "EXPLAIN", "INSERT", "PRAGMA", "REINDEX", "RELEASE", "REPLACE", "ROLLBACK",
+        "SAVEPOINT", "SELECT", "UPDATE", "VACUUM", "VALUES", "WITH",
+    ];
+    let rest = rest.trim_start();
+    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';') {
+        return true;
+    }
+    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    STARTS.iter().any(|k| k.eq_ignore_ascii_case(&word))
 }
 
 /// SQLite's verdict: does `sql` end with a complete statement?
@@ -400,6 +436,15 @@ mod tests {
             "INSERT INTO t VALUES(3,'multi\nline;\nstring');"
         );
         assert_eq!(stmts[4].line, 10);
+    }
+
+    #[test]
+    fn two_statements_on_one_line_are_two_statements() {
+        let stmts = split("COMMIT; INSERT INTO t VALUES(1,'a;b'); -- done\nSELECT 2;\n");
+        let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(sql, ["COMMIT;", "INSERT INTO t VALUES(1,'a;b');", "SELECT 2;"]);
+        assert_eq!(stmts[1].line, 1);
+        assert_eq!(stmts[2].line, 2);
     }
 
     #[test]
