@@ -89,8 +89,29 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
     }
 }
 
-/// Takes a backup; returns the file written (`None` for a dry run).
+/// Takes a backup under the backup directory's lock; returns the file
+/// written (`None` for a dry run).
 pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<PathBuf>> {
+    take(sh, project, args, None)
+}
+
+/// Takes a backup for a task that already holds the backup lock (a restore's
+/// safety backup), so that nothing can run between the two.
+pub fn run_under(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    lock: &BackupLock,
+) -> Result<Option<PathBuf>> {
+    take(sh, project, args, Some(lock))
+}
+
+fn take(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    held: Option<&BackupLock>,
+) -> Result<Option<PathBuf>> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
     for table in &args.tables {
@@ -134,20 +155,10 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Pa
         return Ok(None);
     }
 
-    fsutil::create_private_dir(&project.backup_dir)?;
-    let command = format!("backup {}", env.name);
-    let (lock, stale) = BackupLock::acquire(&project.backup_dir, &command)?;
-    if let Some(stale) = stale {
-        eprintln!("warning: {stale}");
-        for leftover in leftover_partials(&project.backup_dir)? {
-            eprintln!(
-                "warning: removing its unfinished file {}",
-                leftover.display()
-            );
-            std::fs::remove_file(&leftover)
-                .with_context(|| format!("cannot remove {}", leftover.display()))?;
-        }
-    }
+    let lock = match held {
+        Some(_) => None,
+        None => Some(acquire_lock(project, &format!("backup {}", env.name))?),
+    };
 
     let scope = if bootstrap {
         println!("The local D1 has no tables yet: creating the schema from migrations/ first.");
@@ -226,6 +237,25 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Pa
         manifest_path.display()
     );
     Ok(Some(file))
+}
+
+/// Takes the backup directory's lock (creating the directory, private),
+/// reporting a stale lock and removing the unfinished files its holder left.
+pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let (lock, stale) = BackupLock::acquire(&project.backup_dir, command)?;
+    if let Some(stale) = stale {
+        eprintln!("warning: {stale}");
+        for leftover in leftover_partials(&project.backup_dir)? {
+            eprintln!(
+                "warning: removing its unfinished file {}",
+                leftover.display()
+            );
+            std::fs::remove_file(&leftover)
+                .with_context(|| format!("cannot remove {}", leftover.display()))?;
+        }
+    }
+    Ok(lock)
 }
 
 /// The names one backup may use.

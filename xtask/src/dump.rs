@@ -127,15 +127,39 @@ impl<R: BufRead> Iterator for Statements<R> {
 /// semicolons in a string).
 fn could_follow_a_statement(rest: &str) -> bool {
     const STARTS: &[&str] = &[
-        "ALTER", "ANALYZE", "ATTACH", "BEGIN", "COMMIT", "CREATE", "DELETE", "DETACH", "DROP",
-        "END", "EXPLAIN", "INSERT", "PRAGMA", "REINDEX", "RELEASE", "REPLACE", "ROLLBACK",
-        "SAVEPOINT", "SELECT", "UPDATE", "VACUUM", "VALUES", "WITH",
+        "ALTER",
+        "ANALYZE",
+        "ATTACH",
+        "BEGIN",
+        "COMMIT",
+        "CREATE",
+        "DELETE",
+        "DETACH",
+        "DROP",
+        "END",
+        "EXPLAIN",
+        "INSERT",
+        "PRAGMA",
+        "REINDEX",
+        "RELEASE",
+        "REPLACE",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "SELECT",
+        "UPDATE",
+        "VACUUM",
+        "VALUES",
+        "WITH",
     ];
     let rest = rest.trim_start();
-    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';') {
+    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';')
+    {
         return true;
     }
-    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     STARTS.iter().any(|k| k.eq_ignore_ascii_case(&word))
 }
 
@@ -442,7 +466,10 @@ mod tests {
     fn two_statements_on_one_line_are_two_statements() {
         let stmts = split("COMMIT; INSERT INTO t VALUES(1,'a;b'); -- done\nSELECT 2;\n");
         let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
-        assert_eq!(sql, ["COMMIT;", "INSERT INTO t VALUES(1,'a;b');", "SELECT 2;"]);
+        assert_eq!(
+            sql,
+            ["COMMIT;", "INSERT INTO t VALUES(1,'a;b');", "SELECT 2;"]
+        );
         assert_eq!(stmts[1].line, 1);
         assert_eq!(stmts[2].line, 2);
     }

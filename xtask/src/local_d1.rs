@@ -86,10 +86,10 @@ pub fn holders(file: &Path) -> Option<Vec<String>> {
                 .filter_map(|fd| std::fs::read_link(fd.path()).ok())
                 .any(|target| targets.contains(&target));
             if holds {
-                let cmd = std::fs::read_to_string(entry.path().join("cmdline"))
-                    .unwrap_or_default()
-                    .replace('\0', " ");
-                found.push(format!("pid {pid} ({})", cmd.trim()));
+                // The program only: its arguments could hold a secret.
+                let cmd = std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+                let program = cmd.split('\0').next().unwrap_or_default();
+                found.push(format!("pid {pid} ({program})"));
             }
         }
         return Some(found);
@@ -130,6 +130,7 @@ pub fn ensure_unheld(file: &Path) -> Result<()> {
 /// unless every statement succeeds and the commit's foreign-key check passes.
 pub struct Loader {
     db: rusqlite::Connection,
+    file: PathBuf,
     pub statements: u64,
 }
 
@@ -143,11 +144,18 @@ impl Loader {
         db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)?;
         db.execute_batch("PRAGMA foreign_keys=ON; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys=ON;")
             .context("cannot lock the local D1 database for the restore")?;
-        Ok(Loader { db, statements: 0 })
+        Ok(Loader {
+            db,
+            file: file.to_path_buf(),
+            statements: 0,
+        })
     }
 
     /// Commits, or rolls everything back if the deferred foreign-key check fails.
     pub fn commit(self) -> Result<u64> {
+        // Anything that opened the database while we loaded would not see,
+        // or would fight, this transaction: check again before it lands.
+        ensure_unheld(&self.file)?;
         self.db
             .execute_batch("COMMIT")
             .context("the restore broke a foreign key; the local database was left unchanged")?;
@@ -163,11 +171,14 @@ impl crate::repair::Sink for Loader {
             return Ok(());
         }
         self.statements += 1;
+        // Name the statement, never its values: they are customer data.
         self.db.execute_batch(sql).with_context(|| {
+            let what = crate::dump::insert_target(sql)
+                .map(|t| format!("an INSERT into {t}"))
+                .unwrap_or_else(|| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
             format!(
-                "statement {} failed; the local database was left unchanged: {}",
-                self.statements,
-                sql.chars().take(120).collect::<String>()
+                "repaired statement {} ({what}) failed; the local database was left unchanged",
+                self.statements
             )
         })
     }

@@ -58,7 +58,7 @@ pub fn pending(files: &[String], applied: &[String]) -> Vec<String> {
 }
 
 /// The `.sql` files in the migrations directory.
-fn migration_files(dir: &Path) -> Result<Vec<String>> {
+pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let name = entry?.file_name().to_string_lossy().into_owned();

@@ -418,8 +418,7 @@ pub fn write(
             // Otherwise `migrations apply` created it.
             sink.statement(&normalise(&vt.sql))?;
         }
-        if let (Some(staging), VirtualContent::Internal { table }) = (staging_name(vt), &vt.content)
-        {
+        if let (Some(staging), VirtualContent::Internal { .. }) = (staging_name(vt), &vt.content) {
             let shadow_sql = format!(
                 "CREATE TABLE \"{}\"(id INTEGER PRIMARY KEY, {});",
                 staging.replace('"', "\"\""),
@@ -430,7 +429,6 @@ pub fn write(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let _ = table;
             sink.statement(&shadow_sql)?;
         }
     }
@@ -482,9 +480,9 @@ pub fn write(
                 if sql.len() > STATEMENT_BUDGET {
                     bail!(
                         "line {line}: a {}-byte statement that is not an INSERT exceeds D1's \
-                         100 KB limit and cannot be split: {}",
+                         100 KB limit and cannot be split ({})",
                         sql.len(),
-                        sql.chars().take(60).collect::<String>()
+                        sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
                     );
                 }
                 sink.statement(&sql)?;
@@ -612,7 +610,11 @@ impl Splitter {
             format!(
                 "INSERT INTO {} ({}) VALUES({});",
                 quote(&table),
-                columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","),
+                columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 lits.join(",")
             )
         };
@@ -629,7 +631,9 @@ impl Splitter {
                 _ => bail!("line {line}: a row of {table} is over D1's limit in a non-text value"),
             }
         }
-        let mut pieces = vec![format!("CREATE TABLE {SIDE_TABLE}(k INTEGER PRIMARY KEY, v);")];
+        let mut pieces = vec![format!(
+            "CREATE TABLE {SIDE_TABLE}(k INTEGER PRIMARY KEY, v);"
+        )];
         for i in deferred {
             let (text, is_blob) = match &values[i] {
                 Value::Text(t) => (t.clone(), false),
@@ -650,7 +654,9 @@ impl Splitter {
                 pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
             }
             if is_blob {
-                pieces.push(format!("UPDATE {SIDE_TABLE} SET v = unhex(v) WHERE k = {i};"));
+                pieces.push(format!(
+                    "UPDATE {SIDE_TABLE} SET v = unhex(v) WHERE k = {i};"
+                ));
             }
         }
         pieces.push(insert(&literals));
@@ -884,7 +890,10 @@ mod tests {
         let dump = format!("INSERT INTO \"k\" VALUES('key',2,'{json}');\n");
         let options = Options {
             data_into_existing_schema: true,
-            known_tables: BTreeMap::from([("k".to_owned(), schema.split(";\n").next().unwrap().to_owned())]),
+            known_tables: BTreeMap::from([(
+                "k".to_owned(),
+                schema.split(";\n").next().unwrap().to_owned(),
+            )]),
             ..Options::default()
         };
         let (_, out, splits) = repair(&dump, &options);
@@ -894,12 +903,21 @@ mod tests {
         db.execute_batch("PRAGMA foreign_keys=ON;").unwrap();
         for s in &out {
             assert!(s.len() <= 100_000);
-            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {}", &s[..s.len().min(80)]));
+            db.execute_batch(s)
+                .unwrap_or_else(|e| panic!("{e}: {}", &s[..s.len().min(80)]));
         }
-        let got: String = db.query_row("SELECT j FROM k WHERE a = 'key' AND b = 2", [], |r| r.get(0)).unwrap();
+        let got: String = db
+            .query_row("SELECT j FROM k WHERE a = 'key' AND b = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_eq!(got, json);
         let leftovers: i64 = db
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = '_restore_value'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = '_restore_value'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(leftovers, 0);
     }

@@ -28,7 +28,6 @@ use crate::dump::{self, KeyFingerprint};
 use crate::environment::{Environment, Environments, Location};
 use crate::fsutil;
 use crate::local_d1;
-use crate::lock::BackupLock;
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
 use crate::repair::{self, Sink};
@@ -59,6 +58,10 @@ pub struct RestoreArgs {
     /// Restore even though the backup's data-encryption key differs from the target's.
     #[arg(long)]
     pub accept_key_change: bool,
+    /// Restore a backup of chosen tables, or of the schema only, knowing the
+    /// target keeps nothing else (with --replace) or gets nothing else.
+    #[arg(long)]
+    pub partial: bool,
     /// For --to local: load through `wrangler d1 execute --file` instead of the fast path.
     #[arg(long)]
     pub via_wrangler: bool,
@@ -122,6 +125,10 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let mode = args.mode();
     let source = resolve_source(project, &envs, target, args)?;
     guard_source_environment(&source, target, args)?;
+    guard_backup_scope(&source, mode, args.partial)?;
+    if mode == Mode::Clean {
+        guard_same_migrations(&source, &project.config_dir.join(&target.migrations_dir))?;
+    }
 
     let cmds = project.commands();
     let wrangler = project.wrangler(sh)?;
@@ -138,10 +145,27 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let options = repair::Options {
         virtual_tables: source.virtual_tables.clone(),
         data_into_existing_schema: mode == Mode::Clean,
-        known_tables: catalog.create_statements(),
+        known_tables: if mode == Mode::Clean {
+            // The schema `migrations apply` is about to make.
+            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+        } else {
+            catalog.create_statements()
+        },
     };
     let survey = repair::survey(reader(&source.file)?, &options)
         .with_context(|| format!("reading {}", source.file.display()))?;
+    if mode == Mode::Clean {
+        // `--clean` changes the target (migrations) before it loads: every
+        // refusal the repair can make must come before that.
+        repair::write(reader(&source.file)?, &survey, &options, &mut Discard).with_context(
+            || {
+                format!(
+                    "{} cannot be loaded; nothing was done",
+                    source.file.display()
+                )
+            },
+        )?;
+    }
     let fast_local = target.location == Location::Local && !args.via_wrangler;
     let safety_backup = target.location == Location::Remote || !existing.is_empty();
 
@@ -166,40 +190,99 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         &format!("restore {} into", file_name(&source.file)),
     )?;
 
-    let safety = if safety_backup {
-        println!("Taking a safety backup of {} first.", target.database_name);
-        let reason = format!("safety backup before restoring {}", file_name(&source.file));
-        match backup::run(sh, project, &BackupArgs::full(&target.name, reason)) {
-            Ok(file) => file,
-            Err(e) => {
-                return Err(e.context(format!(
-                    "the safety backup of {} failed, so the restore did not start; nothing was changed",
-                    target.database_name
-                )));
-            }
+    // From here to the end, no backup or other restore can run in between.
+    let lock = backup::acquire_lock(project, &format!("restore into {}", target.name))?;
+    if existing_objects(&read_catalog(&wrangler, &cmds, target)?) != existing {
+        bail!(
+            "{} changed since the plan was made (tables, views or triggers were added or dropped); \
+             run the restore again to see the new plan. Nothing was done.",
+            target.database_name
+        );
+    }
+    let local_file = if fast_local {
+        let file = local_d1::database_file(&project.config_dir, &target.database_id);
+        if !file.is_file() {
+            bail!(
+                "the local D1 database file {} does not exist; nothing was done",
+                file.display()
+            );
         }
+        local_d1::ensure_unheld(&file)?;
+        Some(file)
     } else {
         None
     };
 
-    let result = load(
-        project, &wrangler, &cmds, target, mode, &source, &survey, &options, &existing, fast_local,
-    );
-    if let Err(e) = result {
-        let mut message = String::from(
-            "the restore failed; D1 loads a file all-or-nothing, so the target should be as it was",
-        );
-        if let Some(file) = &safety {
-            let _ = write!(
-                message,
-                "; the safety backup taken before it is {}",
-                file.display()
+    let safety = if safety_backup {
+        println!("Taking a safety backup of {} first.", target.database_name);
+        let reason = format!("safety backup before restoring {}", file_name(&source.file));
+        backup::run_under(sh, project, &BackupArgs::full(&target.name, reason), &lock).map_err(
+            |e| {
+                e.context(format!(
+                "the safety backup of {} failed, so the restore did not start; nothing was changed",
+                target.database_name
+            ))
+            },
+        )?
+    } else {
+        None
+    };
+    let named_safety = || match &safety {
+        Some(file) => format!("; the safety backup taken before it is {}", file.display()),
+        None => String::new(),
+    };
+
+    let drops = if mode == Mode::Replace {
+        drop_statements(&existing, &catalog)
+    } else {
+        Vec::new()
+    };
+    if mode == Mode::Clean {
+        wrangler.run(&cmds.migrations_apply(target)).map_err(|e| {
+            e.context(format!(
+                "applying migrations to {} failed, so no rows were loaded{}",
+                target.database_name,
+                named_safety()
+            ))
+        })?;
+    }
+    let loaded = match &local_file {
+        Some(file) => load_local(file, &source, &survey, &options, &drops),
+        None => load_with_wrangler(
+            project, &wrangler, &cmds, target, &source, &survey, &options, &drops,
+        ),
+    };
+    if let Err(e) = loaded {
+        let state = if mode == Mode::Clean {
+            "the migrations were applied but no rows were loaded: the target has the schema only"
+        } else {
+            "the load is all-or-nothing, so the target is as it was"
+        };
+        return Err(e.context(format!("the restore failed; {state}{}", named_safety())));
+    }
+    drop(lock);
+
+    let (counts, wrong) = check_rows(&wrangler, &cmds, target, &source, mode).map_err(|e| {
+        e.context(format!(
+            "the restore ran, but its check failed{}",
+            named_safety()
+        ))
+    })?;
+    if !wrong.is_empty() {
+        if source.manifest.is_some() {
+            bail!(
+                "the restored rows do not match the backup's manifest: {}{}",
+                wrong.join("; "),
+                named_safety()
             );
         }
-        return Err(e.context(message));
+        // Without a manifest the expectation is one row per INSERT, which a
+        // hand-made dump with multi-row INSERTs does not meet.
+        eprintln!(
+            "warning: row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
+            wrong.join("; ")
+        );
     }
-
-    let counts = check_rows(&wrangler, &cmds, target, &source, mode)?;
     println!(
         "Restored {} into {} ({}).",
         file_name(&source.file),
@@ -212,8 +295,97 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
             file.display()
         );
     }
-    print_checklist(&key_check, &counts);
+    print_checklist(&key_check, &counts, source.manifest.is_some());
     Ok(())
+}
+
+/// A sink that only lets the repair run, to find its refusals early.
+struct Discard;
+
+impl repair::Sink for Discard {
+    fn statement(&mut self, _sql: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Whole-database backups restore as they are. A backup of chosen tables, or
+/// of the schema only, would leave the target without the rest of its data,
+/// so it needs `--partial`; a data-only backup is what `--clean` expects.
+fn guard_backup_scope(source: &Source, mode: Mode, partial: bool) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let whole = m.tables.is_empty();
+    let fits = match m.mode.as_str() {
+        "full" => whole,
+        "data-only" => whole && mode == Mode::Clean,
+        _ => false,
+    };
+    if fits || partial {
+        return Ok(());
+    }
+    let what = if whole {
+        format!("a {} backup", m.mode)
+    } else {
+        format!("a {} backup of only {}", m.mode, m.tables.join(", "))
+    };
+    bail!(
+        "{} is {what}; restoring it --{} would leave the target without the rest of its data. \
+         Pass --partial if that is what you want. Nothing was done.",
+        source.file.display(),
+        mode.name()
+    )
+}
+
+/// `--clean` loads rows into the schema of today's migrations/; refuse when
+/// the backup was taken at another set of migrations, where the rows'
+/// columns may not line up.
+fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let files = crate::migrate::migration_files(dir)?;
+    if m.migrations != files {
+        bail!(
+            "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
+             its rows into a different schema. Check out the commit the manifest names ({}) or \
+             restore without --clean. Nothing was done.",
+            m.migrations.join(", "),
+            dir.display(),
+            files.join(", "),
+            m.git_commit.as_deref().unwrap_or("unknown")
+        );
+    }
+    Ok(())
+}
+
+/// The `CREATE TABLE` statements that applying `dir`'s migrations in order
+/// makes, read from an in-memory SQLite. Empty if a migration does not apply
+/// there (oversized rows then cannot be split, which the repair reports).
+fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
+    let Ok(db) = rusqlite::Connection::open_in_memory() else {
+        return BTreeMap::new();
+    };
+    let Ok(files) = crate::migrate::migration_files(dir) else {
+        return BTreeMap::new();
+    };
+    for f in files {
+        let Ok(sql) = std::fs::read_to_string(dir.join(&f)) else {
+            return BTreeMap::new();
+        };
+        if db.execute_batch(&sql).is_err() {
+            return BTreeMap::new();
+        }
+    }
+    let mut stmt = match db
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
+    {
+        Ok(s) => s,
+        Err(_) => return BTreeMap::new(),
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
 }
 
 fn file_name(path: &Path) -> String {
@@ -321,7 +493,8 @@ pub fn latest_backup(dir: &Path, env: &str) -> Result<PathBuf> {
         let Ok(m) = Manifest::read(&entry.path()) else {
             continue;
         };
-        if m.environment != env {
+        // `latest` means the newest backup that holds the whole database.
+        if m.environment != env || m.mode != "full" || !m.tables.is_empty() {
             continue;
         }
         let file = dir.join(&m.file.name);
@@ -331,7 +504,7 @@ pub fn latest_backup(dir: &Path, env: &str) -> Result<PathBuf> {
     }
     best.map(|(_, f)| f).with_context(|| {
         format!(
-            "no backup of {env} in {}; take one with `cargo xtask backup {env}`",
+            "no full backup of {env} in {}; take one with `cargo xtask backup {env}`",
             dir.display()
         )
     })
@@ -596,81 +769,54 @@ fn print_plan(p: &PlanView<'_>) {
     print!("{out}");
 }
 
+/// The fast local path: straight into the local D1's SQLite file.
+fn load_local(
+    file: &Path,
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+    drops: &[String],
+) -> Result<()> {
+    let mut loader = local_d1::Loader::open(file)?;
+    for sql in drops {
+        loader.statement(sql)?;
+    }
+    repair::write(reader(&source.file)?, survey, options, &mut loader)?;
+    let n = loader.commit()?;
+    println!("Loaded {n} statements into {}.", file.display());
+    Ok(())
+}
+
+/// One repaired file, run by `wrangler d1 execute --file`, which D1 applies
+/// all-or-nothing.
 #[allow(clippy::too_many_arguments)]
-fn load(
+fn load_with_wrangler(
     project: &Project,
     wrangler: &Wrangler,
     cmds: &Commands,
     target: &Environment,
-    mode: Mode,
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
-    existing: &[(String, String)],
-    fast_local: bool,
+    drops: &[String],
 ) -> Result<()> {
-    fsutil::create_private_dir(&project.backup_dir)?;
-    let (_lock, stale) = BackupLock::acquire(
-        &project.backup_dir,
-        &format!("restore into {}", target.name),
-    )?;
-    if let Some(stale) = stale {
-        eprintln!("warning: {stale}");
-    }
-    let drops = if mode == Mode::Replace {
-        drop_statements(existing, &read_catalog(wrangler, cmds, target)?)
-    } else {
-        Vec::new()
-    };
-    if mode == Mode::Clean {
-        wrangler.run(&cmds.migrations_apply(target))?;
-    }
-    let options = if mode == Mode::Clean {
-        // The schema now exists: learn its columns for any row that must be split.
-        let catalog = read_catalog(wrangler, cmds, target)?;
-        repair::Options {
-            known_tables: catalog.create_statements(),
-            ..options.clone()
-        }
-    } else {
-        options.clone()
-    };
-    if fast_local {
-        let file = local_d1::database_file(&project.config_dir, &target.database_id);
-        if !file.is_file() {
-            bail!(
-                "the local D1 database file {} does not exist",
-                file.display()
-            );
-        }
-        local_d1::ensure_unheld(&file)?;
-        let mut loader = local_d1::Loader::open(&file)?;
-        for sql in &drops {
-            loader.statement(sql)?;
-        }
-        repair::write(reader(&source.file)?, survey, &options, &mut loader)?;
-        let n = loader.commit()?;
-        println!("Loaded {n} statements into {}.", file.display());
-        return Ok(());
-    }
     let partial = project.backup_dir.join(format!(
         ".restore-{}-{}.sql.partial",
         target.name,
         std::process::id()
     ));
     let file = fsutil::create_private_file(&partial)?;
-    let cleanup = RemoveOnDrop(partial.clone());
+    let _cleanup = RemoveOnDrop(partial.clone());
     let mut writer = FileSink(BufWriter::new(file));
+    // The drops must be deferred too, and come before the repair's own lines.
     writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;
-    for sql in &drops {
+    for sql in drops {
         writer.statement(sql)?;
     }
-    repair::write(reader(&source.file)?, survey, &options, &mut writer)?;
+    repair::write(reader(&source.file)?, survey, options, &mut writer)?;
     writer.0.flush()?;
     drop(writer);
-    wrangler.run(&cmds.execute_file(target, &partial))?;
-    drop(cleanup);
-    Ok(())
+    wrangler.run(&cmds.execute_file(target, &partial))
 }
 
 /// `DROP` statements for `--replace`: triggers and views, then tables with
@@ -768,21 +914,25 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Row counts on the target, compared with the source's.
+/// A table, the rows the source has, and the rows found on the target.
+type TableCount = (String, u64, u64);
+
+/// Row counts on the target, compared with the source's; the second list
+/// names the tables that differ.
 fn check_rows(
     wrangler: &Wrangler,
     cmds: &Commands,
     target: &Environment,
     source: &Source,
     mode: Mode,
-) -> Result<Vec<(String, u64, u64)>> {
+) -> Result<(Vec<TableCount>, Vec<String>)> {
     let expected: Vec<(&String, &u64)> = source
         .rows
         .iter()
         .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == dump::MIGRATIONS_TABLE))
         .collect();
     if expected.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let sql = expected
         .iter()
@@ -806,17 +956,10 @@ fn check_rows(
         }
         counts.push(((*table).clone(), **want, got));
     }
-    if !wrong.is_empty() {
-        bail!(
-            "the restored rows do not match the backup: {}",
-            wrong.join("; ")
-        );
-    }
-    Ok(counts)
+    Ok((counts, wrong))
 }
 
-fn print_checklist(key: &KeyCheck, counts: &[(String, u64, u64)]) {
-    let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
+fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
     println!("After-restore checklist (the runbook's; [x] = checked automatically):");
     match key {
         KeyCheck::Same(f) => {
@@ -830,10 +973,18 @@ fn print_checklist(key: &KeyCheck, counts: &[(String, u64, u64)]) {
              backup was taken (its fingerprint is in the restored encryption_keys table)"
         ),
     }
-    println!(
-        "  [x] row counts: {} tables, {total} rows, equal to the backup's",
-        counts.len()
-    );
+    let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
+    if has_manifest {
+        println!(
+            "  [x] row counts: {} tables, {total} rows, equal to the backup's manifest",
+            counts.len()
+        );
+    } else {
+        println!(
+            "  [ ] row counts: {} tables, {total} rows; no manifest, so compared with the dump's INSERTs only",
+            counts.len()
+        );
+    }
     println!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");
     println!("  [ ] sign-in: sign in as a known account");
     println!("  [ ] reports: run a report by hand");

@@ -90,6 +90,21 @@ fn snapshot(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
     snap
 }
 
+/// Takes a backup and returns its file, whatever else is in backups/.
+fn backup_named(sb: &Sandbox, extra: &[&str]) -> std::path::PathBuf {
+    let before = sb.backup_files();
+    let mut args = vec!["backup", "local"];
+    args.extend_from_slice(extra);
+    sb.xtask(&args).assert_ok();
+    let new: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql") && !before.contains(f))
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    sb.backups().join(&new[0])
+}
+
 fn backup(sb: &Sandbox, extra: &[&str]) -> std::path::PathBuf {
     let mut args = vec!["backup", "local"];
     args.extend_from_slice(extra);
@@ -425,6 +440,38 @@ fn guards_refuse_with_nothing_executed() {
         .assert_refused("--source-env prod");
     unchanged("prod guards");
 
+    // A backup of some tables only, or of the schema only, would wipe the
+    // rest with --replace: it needs --partial.
+    let partial = backup_named(&source, &["--table", "companies"]);
+    target
+        .xtask(&[
+            "restore",
+            partial.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ])
+        .assert_refused("would leave the target without the rest of its data");
+    unchanged("partial backup");
+
+    // --clean into a schema other than the backup's.
+    let data_only = backup_named(&source, &["--data-only"]);
+    let extra = target.path().join("migrations/0006_more.sql");
+    std::fs::write(&extra, "CREATE TABLE more(x);").unwrap();
+    target
+        .xtask(&[
+            "restore",
+            data_only.to_str().unwrap(),
+            "--to",
+            "local",
+            "--clean",
+            "--yes",
+        ])
+        .assert_refused("--clean would load its rows into a different schema");
+    std::fs::remove_file(&extra).unwrap();
+    unchanged("clean into another schema");
+
     // A different encryption key in force on the target.
     target.execute_sql(
         "UPDATE encryption_keys SET retired_at = '2026-11-01T00:00:00.000Z' WHERE retired_at IS NULL;\n\
@@ -496,7 +543,10 @@ fn the_fast_path_refuses_while_another_process_holds_the_database() {
 #[test]
 fn latest_picks_the_newest_backup_of_the_named_environment() {
     let source = source_sandbox();
-    backup(&source, &[]);
+    let full = backup(&source, &[]);
+    // A newer backup of one table is not a candidate for `latest`.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    backup_named(&source, &["--table", "companies"]);
     let run = source.xtask(&[
         "restore",
         "latest:local",
@@ -506,8 +556,13 @@ fn latest_picks_the_newest_backup_of_the_named_environment() {
         "--dry-run",
     ]);
     run.assert_ok();
-    assert!(run.stdout.contains(&only_backup(&source)), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("source       {}", full.display())),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Dry run: nothing was changed."));
     let run = source.xtask(&["restore", "latest:staging", "--to", "local", "--dry-run"]);
-    run.assert_refused("no backup of staging");
+    run.assert_refused("no full backup of staging");
 }

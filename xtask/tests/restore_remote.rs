@@ -158,7 +158,7 @@ fn a_staging_backup_is_refused_for_prod_before_anything_runs() {
             home.path(),
             &["restore", "latest:prod", "--to", "staging", "--yes"],
         )
-        .assert_refused("no backup of prod");
+        .assert_refused("no full backup of prod");
     remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
     remote
         .xtask(
