@@ -24,7 +24,7 @@ use xshell::Shell;
 use crate::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
 use crate::dump;
 use crate::environment::{Environment, Location};
-use crate::fsutil;
+use crate::fsutil::{self, TempFile, file_name};
 use crate::git::{self, Ignored};
 use crate::lock::{BackupLock, LOCK_FILE};
 use crate::manifest::{self, Manifest};
@@ -135,7 +135,7 @@ fn take(
         return Ok(None);
     }
     let wrangler = project.wrangler(sh)?;
-    let mut catalog = read_catalog(&wrangler, &catalog_query)?;
+    let mut catalog = crate::catalog::read(&wrangler, &catalog_query)?;
     let bootstrap = args.bootstrap_local
         && env.location == Location::Local
         && catalog.user_tables().next().is_none();
@@ -163,7 +163,7 @@ fn take(
     let scope = if bootstrap {
         println!("The local D1 has no tables yet: creating the schema from migrations/ first.");
         wrangler.run(&cmds.migrations_apply(env))?;
-        catalog = read_catalog(&wrangler, &catalog_query)?;
+        catalog = crate::catalog::read(&wrangler, &catalog_query)?;
         ExportScope::plan(&catalog, &args.tables)?
     } else {
         scope
@@ -287,12 +287,6 @@ impl BackupNames {
     }
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Refuses, before anything is written, when a backup could end up in git.
 fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
     let first = names.candidate(1);
@@ -331,11 +325,6 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn read_catalog(wrangler: &Wrangler, query: &Invocation) -> Result<Catalog> {
-    let json = wrangler.run_json(query)?;
-    Catalog::from_wrangler_json(&json).context("reading the database schema")
 }
 
 fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String> {
@@ -452,38 +441,6 @@ fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     found.sort();
     Ok(found)
-}
-
-/// A private temporary file that is removed unless it was moved into place.
-struct TempFile {
-    path: PathBuf,
-    armed: std::cell::Cell<bool>,
-}
-
-impl TempFile {
-    fn create(path: PathBuf) -> Result<TempFile> {
-        fsutil::create_private_file(&path)?;
-        Ok(TempFile {
-            path,
-            armed: std::cell::Cell::new(true),
-        })
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn disarm(&self) {
-        self.armed.set(false);
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.armed.get() {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// The printed plan of a backup.

@@ -249,6 +249,21 @@ fn fts_option(args: &[String], option: &str) -> Option<String> {
     })
 }
 
+/// An SQL identifier, double-quoted with inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Reads a database's schema with the read-only query `query` (built from
+/// [`CATALOG_SQL`]).
+pub fn read(
+    wrangler: &crate::wrangler::Wrangler,
+    query: &crate::wrangler::Invocation,
+) -> Result<Catalog> {
+    let json = wrangler.run_json(query)?;
+    Catalog::from_wrangler_json(&json).context("reading the database schema")
+}
+
 /// What one export covers, decided before wrangler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportScope {

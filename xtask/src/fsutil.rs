@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -104,6 +104,45 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// The last component of a path, as text.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A private temporary file that is removed unless it was moved into place.
+pub struct TempFile {
+    path: PathBuf,
+    armed: std::cell::Cell<bool>,
+}
+
+impl TempFile {
+    pub fn create(path: PathBuf) -> Result<TempFile> {
+        create_private_file(&path)?;
+        Ok(TempFile {
+            path,
+            armed: std::cell::Cell::new(true),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn disarm(&self) {
+        self.armed.set(false);
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed.get() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 #[cfg(test)]

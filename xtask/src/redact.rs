@@ -49,6 +49,7 @@ impl Redactor {
             }
         }
         if out.contains("://") {
+            // find_url_start matches the scheme in any case.
             out = Cow::Owned(redact_signed_urls(&out));
         }
         if let Some(redacted) = redact_bearer(&out) {
@@ -86,29 +87,37 @@ fn redact_signed_urls(text: &str) -> String {
 }
 
 fn find_url_start(text: &str) -> Option<usize> {
-    let http = text.find("http://");
-    let https = text.find("https://");
+    // ASCII lowercasing keeps every byte offset, so the positions hold.
+    let lower = text.to_ascii_lowercase();
+    let http = lower.find("http://");
+    let https = lower.find("https://");
     match (http, https) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
+/// Replaces the token after every `Bearer ` (any case).
 fn redact_bearer(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
-    let at = lower.find("bearer ")?;
-    let token_start = at + "bearer ".len();
-    let token_end = text[token_start..]
-        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
-        .map_or(text.len(), |i| token_start + i);
-    if token_end == token_start {
+    if !lower.contains("bearer ") {
         return None;
     }
-    Some(format!(
-        "{}{REDACTED}{}",
-        &text[..token_start],
-        &text[token_end..]
-    ))
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find("bearer ") {
+        let token_start = at + found + "bearer ".len();
+        let token_end = text[token_start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
+            .map_or(text.len(), |i| token_start + i);
+        out.push_str(&text[at..token_start]);
+        if token_end > token_start {
+            out.push_str(REDACTED);
+        }
+        at = token_end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -161,6 +170,14 @@ mod tests {
         assert_eq!(
             r.line("Authorization: Bearer abc.def-ghi rest"),
             "Authorization: Bearer [REDACTED] rest"
+        );
+        assert_eq!(
+            r.line("bearer one, BEARER two"),
+            "bearer [REDACTED] BEARER [REDACTED]"
+        );
+        assert_eq!(
+            r.line("HTTPS://Host/Path?X-Amz-Signature=1"),
+            "HTTPS://Host/[REDACTED]"
         );
     }
 }

@@ -31,7 +31,7 @@ use std::io::BufRead;
 use anyhow::{Context, Result, bail};
 use rusqlite::types::Value;
 
-use crate::catalog::{VirtualContent, VirtualTable};
+use crate::catalog::{VirtualContent, VirtualTable, quote_ident};
 use crate::dump::{self, Statement, Statements, split_insert, strip_keyword};
 
 /// D1 refuses statements longer than 100,000 bytes; repaired statements stay
@@ -214,6 +214,20 @@ fn staging_name(vt: &VirtualTable) -> Option<String> {
     }
 }
 
+/// The staging table for a virtual table's rows: the shape of its
+/// `<name>_content` shadow table (`id`, then `c0`, `c1`, ... per column).
+fn staging_ddl(vt: &VirtualTable) -> Option<String> {
+    let staging = staging_name(vt)?;
+    let columns: Vec<String> = (0..content_columns(vt).len())
+        .map(|i| format!("c{i}"))
+        .collect();
+    Some(format!(
+        "CREATE TABLE {}(id INTEGER PRIMARY KEY, {});",
+        quote_ident(&staging),
+        columns.join(", ")
+    ))
+}
+
 /// The shadow content table of each recorded internal-content virtual
 /// table, mapped to its staging table.
 fn staged_tables(options: &Options) -> BTreeMap<String, String> {
@@ -353,7 +367,8 @@ fn forward_references(tables: &[(String, String)]) -> Vec<(String, String)> {
     }
     let mut found = Vec::new();
     for (i, (name, _)) in tables.iter().enumerate() {
-        let Ok(mut stmt) = scratch.prepare(&format!("PRAGMA foreign_key_list({})", quote(name)))
+        let Ok(mut stmt) =
+            scratch.prepare(&format!("PRAGMA foreign_key_list({})", quote_ident(name)))
         else {
             continue;
         };
@@ -418,18 +433,8 @@ pub fn write(
             // Otherwise `migrations apply` created it.
             sink.statement(&normalise(&vt.sql))?;
         }
-        if let (Some(staging), VirtualContent::Internal { .. }) = (staging_name(vt), &vt.content) {
-            let shadow_sql = format!(
-                "CREATE TABLE \"{}\"(id INTEGER PRIMARY KEY, {});",
-                staging.replace('"', "\"\""),
-                content_columns(vt)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, _)| format!("c{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            sink.statement(&shadow_sql)?;
+        if let Some(ddl) = staging_ddl(vt) {
+            sink.statement(&ddl)?;
         }
     }
     // A data-only export carries sqlite_sequence rows without the DELETE
@@ -494,19 +499,19 @@ pub fn write(
         sink.statement(&normalise(sql))?;
     }
     for vt in &options.virtual_tables {
-        let name = quote(&vt.name);
+        let name = quote_ident(&vt.name);
         match (&vt.content, staging_name(vt)) {
             (VirtualContent::Internal { .. }, Some(staging)) => {
                 let columns = content_columns(vt);
-                let targets: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+                let targets: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
                 let sources: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
                 sink.statement(&format!(
                     "INSERT INTO {name}(rowid, {}) SELECT id, {} FROM {} ORDER BY id;",
                     targets.join(", "),
                     sources.join(", "),
-                    quote(&staging)
+                    quote_ident(&staging)
                 ))?;
-                sink.statement(&format!("DROP TABLE {};", quote(&staging)))?;
+                sink.statement(&format!("DROP TABLE {};", quote_ident(&staging)))?;
             }
             (VirtualContent::External { .. }, _) => {
                 sink.statement(&format!("INSERT INTO {name}({name}) VALUES('rebuild');"))?;
@@ -515,10 +520,6 @@ pub fn write(
         }
     }
     Ok(splits)
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The indexed columns of an FTS table, in order (the non-option arguments
@@ -538,7 +539,7 @@ fn content_columns(vt: &VirtualTable) -> Vec<String> {
 /// Rewrites `INSERT INTO "x" VALUES(...)` to insert into `table` instead.
 fn retarget_insert(sql: &str, table: &str) -> Result<String> {
     let (_, rest) = split_insert(sql).context("not an INSERT")?;
-    Ok(format!("INSERT INTO {}{rest}", quote(table)))
+    Ok(format!("INSERT INTO {}{rest}", quote_ident(table)))
 }
 
 /// Splits oversized INSERTs, asking an in-memory SQLite for the row's values
@@ -557,6 +558,9 @@ impl Splitter {
                 // A table SQLite cannot create here simply cannot be split later.
                 let _ = scratch.execute_batch(sql);
             }
+        }
+        for ddl in options.virtual_tables.iter().filter_map(staging_ddl) {
+            let _ = scratch.execute_batch(&ddl);
         }
         Ok(Splitter { scratch })
     }
@@ -609,10 +613,10 @@ impl Splitter {
         let insert = |lits: &[String]| {
             format!(
                 "INSERT INTO {} ({}) VALUES({});",
-                quote(&table),
+                quote_ident(&table),
                 columns
                     .iter()
-                    .map(|c| quote(c))
+                    .map(|c| quote_ident(c))
                     .collect::<Vec<_>>()
                     .join(","),
                 lits.join(",")
@@ -687,7 +691,7 @@ impl Splitter {
     fn columns(&self, table: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .scratch
-            .prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+            .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
         let columns: Vec<String> = stmt
             .query_map([], |row| row.get(1))?
             .collect::<rusqlite::Result<_>>()?;

@@ -22,11 +22,11 @@ use anyhow::{Context, Result, bail};
 use xshell::Shell;
 
 use crate::backup::{self, BackupArgs};
-use crate::catalog::{CATALOG_SQL, Catalog, VirtualTable};
+use crate::catalog::{CATALOG_SQL, Catalog, VirtualTable, quote_ident};
 use crate::confirm::{self, ConfirmArgs};
 use crate::dump::{self, KeyFingerprint};
 use crate::environment::{Environment, Environments, Location};
-use crate::fsutil;
+use crate::fsutil::{self, TempFile, file_name};
 use crate::local_d1;
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
@@ -388,12 +388,6 @@ fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 fn reader(path: &Path) -> Result<BufReader<File>> {
     Ok(BufReader::with_capacity(
         1 << 20,
@@ -576,12 +570,8 @@ fn guard_target_state(
 }
 
 fn read_catalog(wrangler: &Wrangler, cmds: &Commands, env: &Environment) -> Result<Catalog> {
-    let json = wrangler.run_json(&cmds.query_json(
-        env,
-        "read the target's schema (read-only)",
-        CATALOG_SQL,
-    ))?;
-    Catalog::from_wrangler_json(&json)
+    let query = cmds.query_json(env, "read the target's schema (read-only)", CATALOG_SQL);
+    crate::catalog::read(wrangler, &query)
 }
 
 fn target_key(
@@ -805,8 +795,8 @@ fn load_with_wrangler(
         target.name,
         std::process::id()
     ));
-    let file = fsutil::create_private_file(&partial)?;
-    let _cleanup = RemoveOnDrop(partial.clone());
+    let temp = TempFile::create(partial.clone())?;
+    let file = std::fs::OpenOptions::new().write(true).open(temp.path())?;
     let mut writer = FileSink(BufWriter::new(file));
     // The drops must be deferred too, and come before the repair's own lines.
     writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;
@@ -823,7 +813,6 @@ fn load_with_wrangler(
 /// every referencing table before the table it references, because D1
 /// enforces foreign keys and SQLite cannot check a key whose table is gone.
 fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<String> {
-    let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
     let mut out = Vec::new();
     for kind in ["trigger", "view"] {
         for (k, name) in existing {
@@ -831,7 +820,7 @@ fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<Stri
                 out.push(format!(
                     "DROP {} IF EXISTS {};",
                     kind.to_uppercase(),
-                    q(name)
+                    quote_ident(name)
                 ));
             }
         }
@@ -842,7 +831,7 @@ fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<Stri
         .map(|(_, n)| n.as_str())
         .collect();
     for name in children_first(&tables, &catalog.create_statements()) {
-        out.push(format!("DROP TABLE IF EXISTS {};", q(&name)));
+        out.push(format!("DROP TABLE IF EXISTS {};", quote_ident(&name)));
     }
     out
 }
@@ -906,14 +895,6 @@ impl repair::Sink for FileSink {
     }
 }
 
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// A table, the rows the source has, and the rows found on the target.
 type TableCount = (String, u64, u64);
 
@@ -936,7 +917,7 @@ fn check_rows(
     }
     let sql = expected
         .iter()
-        .map(|(t, _)| format!("SELECT count(*) AS n FROM \"{}\"", t.replace('"', "\"\"")))
+        .map(|(t, _)| format!("SELECT count(*) AS n FROM {}", quote_ident(t)))
         .collect::<Vec<_>>()
         .join("; ");
     let json =
