@@ -125,6 +125,40 @@ pub fn ensure_unheld(file: &Path) -> Result<()> {
     }
 }
 
+/// Runs read-only statements against the local database file and answers
+/// in the shape `wrangler d1 execute --json` does: one `{"results": [...]}`
+/// per statement.
+pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
+    use rusqlite::fallible_iterator::FallibleIterator;
+    use rusqlite::types::ValueRef;
+    let db =
+        rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+    let mut sets = Vec::new();
+    let mut batch = rusqlite::Batch::new(&db, sql);
+    while let Some(mut stmt) = batch.next()? {
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let mut rows = stmt.query([])?;
+        let mut results = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut object = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = match row.get_ref(i)? {
+                    ValueRef::Null => serde_json::Value::Null,
+                    ValueRef::Integer(n) => n.into(),
+                    ValueRef::Real(r) => r.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    ValueRef::Blob(b) => b.iter().map(|&x| serde_json::Value::from(x)).collect(),
+                };
+                object.insert(name.clone(), value);
+            }
+            results.push(serde_json::Value::Object(object));
+        }
+        sets.push(serde_json::json!({ "results": results }));
+    }
+    Ok(serde_json::Value::Array(sets))
+}
+
 /// Loads statements into the local database file in one transaction under
 /// D1's rules (foreign keys enforced, deferred to commit). Nothing changes
 /// unless every statement succeeds and the commit's foreign-key check passes.

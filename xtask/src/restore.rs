@@ -132,10 +132,17 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 
     let cmds = project.commands();
     let wrangler = project.wrangler(sh)?;
-    let catalog = read_catalog(&wrangler, &cmds, target)?;
+    let fast_local = target.location == Location::Local && !args.via_wrangler;
+    let local_file = local_d1::database_file(&project.config_dir, &target.database_id);
+    let target_reader = if fast_local && local_file.is_file() {
+        TargetReader::File(local_file.clone())
+    } else {
+        TargetReader::Wrangler(&wrangler, &cmds, target)
+    };
+    let catalog = read_catalog(&target_reader)?;
     let existing = existing_objects(&catalog);
     guard_target_state(mode, &existing, target)?;
-    let target_key = target_key(&wrangler, &cmds, target, &catalog)?;
+    let target_key = target_key(&target_reader, &catalog)?;
     let key_check = compare_keys(
         source.encryption_key.as_ref(),
         target_key.as_ref(),
@@ -166,7 +173,6 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
             },
         )?;
     }
-    let fast_local = target.location == Location::Local && !args.via_wrangler;
     let safety_backup = target.location == Location::Remote || !existing.is_empty();
 
     print_plan(&PlanView {
@@ -192,7 +198,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 
     // From here to the end, no backup or other restore can run in between.
     let lock = backup::acquire_lock(project, &format!("restore into {}", target.name))?;
-    if existing_objects(&read_catalog(&wrangler, &cmds, target)?) != existing {
+    if existing_objects(&read_catalog(&target_reader)?) != existing {
         bail!(
             "{} changed since the plan was made (tables, views or triggers were added or dropped); \
              run the restore again to see the new plan. Nothing was done.",
@@ -200,7 +206,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         );
     }
     let local_file = if fast_local {
-        let file = local_d1::database_file(&project.config_dir, &target.database_id);
+        let file = local_file;
         if !file.is_file() {
             bail!(
                 "the local D1 database file {} does not exist; nothing was done",
@@ -569,17 +575,32 @@ fn guard_target_state(
     )
 }
 
-fn read_catalog(wrangler: &Wrangler, cmds: &Commands, env: &Environment) -> Result<Catalog> {
-    let query = cmds.query_json(env, "read the target's schema (read-only)", CATALOG_SQL);
-    crate::catalog::read(wrangler, &query)
+/// Reads the target without changing it: through wrangler, or, on the local
+/// fast path, straight from the local D1's file, which saves a wrangler start.
+enum TargetReader<'a> {
+    Wrangler(&'a Wrangler, &'a Commands, &'a Environment),
+    File(PathBuf),
 }
 
-fn target_key(
-    wrangler: &Wrangler,
-    cmds: &Commands,
-    env: &Environment,
-    catalog: &Catalog,
-) -> Result<Option<KeyFingerprint>> {
+impl TargetReader<'_> {
+    fn query(&self, purpose: &str, sql: &str) -> Result<serde_json::Value> {
+        match self {
+            TargetReader::Wrangler(wrangler, cmds, env) => {
+                wrangler.run_json(&cmds.query_json(env, purpose, sql))
+            }
+            TargetReader::File(file) => {
+                local_d1::query_json(file, sql).with_context(|| purpose.to_owned())
+            }
+        }
+    }
+}
+
+fn read_catalog(reader: &TargetReader<'_>) -> Result<Catalog> {
+    let json = reader.query("read the target's schema (read-only)", CATALOG_SQL)?;
+    Catalog::from_wrangler_json(&json)
+}
+
+fn target_key(reader: &TargetReader<'_>, catalog: &Catalog) -> Result<Option<KeyFingerprint>> {
     if !catalog
         .objects
         .iter()
@@ -587,11 +608,10 @@ fn target_key(
     {
         return Ok(None);
     }
-    let json = wrangler.run_json(&cmds.query_json(
-        env,
+    let json = reader.query(
         "read the target's encryption-key fingerprint (read-only)",
         "SELECT key_id, fingerprint FROM encryption_keys WHERE retired_at IS NULL ORDER BY activated_at DESC LIMIT 1",
-    ))?;
+    )?;
     let row = json
         .get(0)
         .and_then(|r| r.get("results"))
