@@ -747,7 +747,7 @@ fn print_plan(p: &PlanView<'_>) {
     );
     let _ = writeln!(
         out,
-        "  loads        {} statements, {}",
+        "  loads        the dump's {} statements, repaired, {}",
         p.survey.statements,
         if p.fast_local {
             "straight into the local D1's SQLite file in one transaction (refused while another process has it open)"
