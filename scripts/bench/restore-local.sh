@@ -16,6 +16,7 @@ set -euo pipefail
 rows="${1:-800000}"
 slice="${2:-20000}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$root/scripts/bench/peak.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/qbtime-bench-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true WRANGLER_LOG_PATH="$work/logs"
@@ -40,28 +41,7 @@ first_late=$(grep -n -m1 -E '^CREATE (UNIQUE INDEX|INDEX|TRIGGER|VIEW)' "$schema
 
 echo "generating $rows rows..."
 dump="$work/dump.sql"
-{
-    head -n "$((first_late - 1))" "$schema"
-    awk -v rows="$rows" 'BEGIN {
-        for (i = 1; i <= 100; i++) {
-            printf "INSERT INTO \"companies\" VALUES(%d,%c%s %d%c,%cqbt-%d%c,%cAmerica/Denver%c,%c2026-01-01T00:00:00.000Z%c,%c2026-01-01T00:00:00.000Z%c);\n", i, 39, "Company", i, 39, 39, i, 39, 39, 39, 39, 39, 39, 39
-            printf "INSERT INTO \"accounts\" VALUES(%d,%cuser%d@example.com%c,%cUser %d%c,%c$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA%c,%cmember%c,%c2026-01-01T00:00:00.000Z%c,%c2026-01-01T00:00:00.000Z%c,NULL,NULL,NULL);\n", i, 39, i, 39, 39, i, 39, 39, 39, 39, 39, 39, 39, 39, 39
-        }
-        n = rows - 200
-        for (i = 1; i <= n; i++) {
-            t = i % 3
-            if (t == 0) {
-                printf "INSERT INTO \"customers\" VALUES(%d,%d,%cjc-%d%c,%cCustomer %d; the %cquoted%c one%c,%cc%d@example.com%c,1,%c2026-11-01T00:00:00.000Z%c);\n", i, 1 + i % 100, 39, i, 39, 39, i, 34, 34, 39, 39, i, 39, 39, 39
-            } else if (t == 1) {
-                printf "INSERT INTO \"audit_log\" VALUES(%d,%c2026-11-01T00:00:00.000Z%c,%d,%d,%creport.run%c,%creport_config%c,%c%d%c,%c{\"rows\":%d,\"ok\":true}%c,%c%064d%c,%c%064d%c);\n", i, 39, 39, 1 + i % 100, 1 + i % 100, 39, 39, 39, 39, 39, i, 39, 39, i, 39, 39, i - 1, 39, 39, i, 39
-            } else {
-                printf "INSERT INTO \"notifications\" VALUES(%d,%d,%d,%creport_ready%c,%cReport %d is ready%c,replace(%cLine one of %d\\nline two%c,%c\\n%c,char(10)),NULL,%c2026-11-01T00:00:00.000Z%c,NULL);\n", i, 1 + i % 100, 1 + i % 100, 39, 39, 39, i, 39, 39, i, 39, 39, 39, 39, 39
-            }
-        }
-    }'
-    tail -n "+$first_late" "$schema"
-    echo
-} > "$dump"
+node "$root/scripts/bench/gen-dump.mjs" "$schema" "$rows" "$dump"
 size=$(stat -c %s "$dump")
 echo "dump: $rows rows, $size bytes"
 printf '%-46s %10s %14s\n' "what" "seconds" "peak memory"
@@ -75,18 +55,8 @@ fi
 
 new_project "$work/fast"
 "$wrangler" d1 execute qbtime_db_local --local --command "SELECT 1" --config "$work/fast/wrangler.toml" >/dev/null 2>&1
-start=$(date +%s.%N)
-"$xtask" --config "$work/fast/wrangler.toml" restore "$dump" --to local --yes --no-manifest > "$work/fast.log" 2>&1 &
-pid=$!
-peak=0
-while kill -0 "$pid" 2>/dev/null; do
-    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-    [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
-    sleep 0.05
-done
-wait "$pid" || { cat "$work/fast.log"; exit 1; }
-end=$(date +%s.%N)
-printf '%-46s %10.2f %11d MB\n' "cargo xtask restore --to local (fast path)" "$(echo "$end - $start" | bc)" "$((peak / 1024))"
+peak_run "$work/fast.log" "$xtask" --config "$work/fast/wrangler.toml" restore "$dump" --to local --yes --no-manifest
+printf '%-46s %10.2f %11d MB\n' "cargo xtask restore --to local (fast path)" "$seconds" "$peak_mb"
 grep -E "row counts" "$work/fast.log" | sed 's/^/    /'
 
 new_project "$work/raw"

@@ -29,6 +29,7 @@ use crate::git::{self, Ignored};
 use crate::lock::{BackupLock, LOCK_FILE};
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
+use crate::verify;
 use crate::wrangler::{Commands, ExportMode, Invocation, Wrangler};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -221,10 +222,10 @@ fn take(
             }
         }),
         reason: args.reason.clone(),
+        verification: None,
     };
     let manifest_path = write_manifest(&file, &manifest)?;
     fsutil::sync_dir(&project.backup_dir);
-    drop(lock);
 
     let total_rows: u64 = manifest.rows.values().sum();
     println!(
@@ -236,7 +237,46 @@ fn take(
         total_rows,
         manifest_path.display()
     );
+    verify_new_backup(project, env, &file, manifest, &manifest_path)?;
+    drop(lock);
     Ok(Some(file))
+}
+
+/// Verifies a backup just written and records the outcome in its manifest.
+/// A backup that fails stays on disk, marked bad, and the command fails.
+fn verify_new_backup(
+    project: &Project,
+    env: &Environment,
+    file: &Path,
+    mut manifest: Manifest,
+    manifest_path: &Path,
+) -> Result<()> {
+    println!("Verifying it: a simulated restore under D1's rules into a scratch database.");
+    let migrations_dir = project.config_dir.join(&env.migrations_dir);
+    let workspace = verify::Workspace {
+        migrations_dir: &migrations_dir,
+        scratch_dir: &project.backup_dir,
+    };
+    let report = verify::verify(file, Some(&manifest), &workspace).map_err(|e| {
+        e.context(format!(
+            "{} was written, but verifying it could not run: it stays unverified and will not be \
+             chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
+            file.display(),
+            file.display()
+        ))
+    })?;
+    print!("{}", report.render());
+    manifest.verification = Some(report.verification());
+    manifest.replace_at(manifest_path)?;
+    if !report.good {
+        bail!(
+            "{} failed verification ({}). It is kept, marked bad in its manifest, and will never \
+             be chosen as `latest`.",
+            file.display(),
+            report.failed().join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// Takes the backup directory's lock (creating the directory, private),
@@ -327,7 +367,7 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
     Ok(())
 }
 
-fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String> {
+pub fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String> {
     let json = wrangler.run_json(info)?;
     json.get("bookmark")
         .and_then(|b| b.as_str())

@@ -5,11 +5,13 @@ mod backup;
 mod catalog;
 mod confirm;
 mod doctor;
+mod drill;
 mod dump;
 mod environment;
 mod fsutil;
 mod git;
 mod hooks;
+mod inventory;
 mod local_d1;
 mod lock;
 mod manifest;
@@ -18,6 +20,8 @@ mod project;
 mod redact;
 mod repair;
 mod restore;
+mod time_travel;
+mod verify;
 mod wrangler;
 
 use std::process::ExitCode;
@@ -49,6 +53,15 @@ enum Task {
     WithBackup(migrate::WithBackupArgs),
     /// Load a backup into an environment, guarded, repaired and checked.
     Restore(restore::RestoreArgs),
+    /// The quarterly restore rehearsal: newest good prod backup into staging, checked and logged.
+    Drill(drill::DrillArgs),
+    /// D1 Time Travel: a bookmark now or at a time, and a guarded restore to one.
+    #[command(subcommand)]
+    TimeTravel(time_travel::TimeTravelCommand),
+    /// Check a backup by loading it under D1's rules into a scratch database.
+    Verify(verify::VerifyArgs),
+    /// List backups, newest first, with their verified state.
+    List(inventory::ListArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
     Doctor(doctor::DoctorArgs),
     /// Manage the git hooks that keep backups out of commits.
@@ -58,12 +71,26 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // verify keeps 1 for "the backup is bad": anything that stops it from
+    // running at all, such as a missing wrangler.toml, is 2.
+    let failed = match cli.task {
+        Task::Verify(_) => ExitCode::from(verify::EXIT_COULD_NOT_RUN),
+        _ => ExitCode::FAILURE,
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            failed
         }
+    }
+}
+
+/// An environment named on the command line, as its short name.
+fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Option<String>> {
+    match word {
+        None => Ok(None),
+        Some(w) => Ok(Some(project.environments()?.resolve(w)?.name.clone())),
     }
 }
 
@@ -75,7 +102,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
         Task::Migrate(args) => migrate::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::WithBackup(args) => migrate::with_backup(&sh, &project, args),
-        Task::Restore(args) => restore::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
+        Task::Restore(args) => restore::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Drill(args) => drill::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
+        Task::TimeTravel(command) => {
+            time_travel::run(&sh, &project, command).map(|()| ExitCode::SUCCESS)
+        }
+        Task::Verify(args) => Ok(verify::run(&project, args)),
+        Task::List(args) => inventory::run(
+            &project.backup_dir,
+            resolve_env(&project, args.env.as_deref())?.as_deref(),
+            args.json,
+        )
+        .map(|()| ExitCode::SUCCESS),
         Task::Doctor(args) => doctor::run(&sh, &project, args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

@@ -45,6 +45,28 @@ pub struct Manifest {
     pub virtual_tables: Option<VirtualTableWorkaround>,
     /// Why the backup was taken, when a caller said (e.g. a migration).
     pub reason: Option<String>,
+    /// The last `cargo xtask verify` of this file. A backup that failed it is
+    /// kept, but never chosen as `latest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// The outcome of verifying a backup, as recorded in its manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub verified_at: DateTime<Utc>,
+    /// `good` or `bad`.
+    pub outcome: String,
+    /// The checks that failed, each with what was found.
+    pub failed: Vec<String>,
+    pub seconds: f64,
+    pub tool_version: String,
+}
+
+impl Verification {
+    pub fn is_good(&self) -> bool {
+        self.outcome == "good"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +131,25 @@ impl Manifest {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
         Ok(text)
+    }
+
+    /// Whether `latest` may choose this backup: verified good.
+    pub fn is_verified_good(&self) -> bool {
+        self.verification
+            .as_ref()
+            .is_some_and(Verification::is_good)
+    }
+
+    /// Rewrites the manifest at `path` with this content, atomically: a
+    /// reader sees the old manifest or the new one, never half of one.
+    pub fn replace_at(&self, path: &Path) -> Result<()> {
+        let partial = crate::fsutil::TempFile::create(path.with_extension("json.partial"))?;
+        std::fs::write(partial.path(), self.to_json()?)?;
+        crate::fsutil::sync_file(partial.path())?;
+        std::fs::rename(partial.path(), path)
+            .with_context(|| format!("cannot update the manifest {}", path.display()))?;
+        partial.disarm();
+        Ok(())
     }
 }
 

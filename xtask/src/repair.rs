@@ -127,12 +127,42 @@ impl fmt::Display for Repair {
     }
 }
 
+/// Something in a dump that D1 would not accept as it is, at its line: either
+/// the restore repairs it, or the dump cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub line: usize,
+    pub message: String,
+    /// Whether `cargo xtask restore` repairs it.
+    pub repaired: bool,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: {} ({})",
+            self.line,
+            self.message,
+            if self.repaired {
+                "restore repairs this"
+            } else {
+                "restore cannot repair this"
+            }
+        )
+    }
+}
+
 /// What [`survey`] learned: the repairs, and the schema to emit first.
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
     pub repairs: Vec<Repair>,
+    /// What D1 would refuse, line by line, and whether it is repaired.
+    pub findings: Vec<Finding>,
     /// `CREATE TABLE` statements in dump order.
     tables: Vec<(String, String)>,
+    /// The line each table's `CREATE TABLE` starts on.
+    table_lines: BTreeMap<String, usize>,
     /// Indexes, triggers and views in dump order.
     late_schema: Vec<String>,
     crlf: bool,
@@ -157,6 +187,8 @@ enum Kind {
     CreateVirtual(String),
     LateSchema,
     Insert(String),
+    /// A statement D1 refuses that no repair can stand in for.
+    Rejected(&'static str),
     Other,
 }
 
@@ -170,7 +202,27 @@ fn classify(sql: &str) -> Kind {
         if rest.starts_with("foreign_keys") {
             return Kind::TransactionLine;
         }
+        if rest.starts_with("writable_schema") {
+            return Kind::Rejected(
+                "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes sqlite_schema \
+                 directly): D1 refuses it; recreate the virtual table with CREATE VIRTUAL TABLE",
+            );
+        }
         return Kind::Other;
+    }
+    for (keyword, why) in [
+        (
+            "ATTACH",
+            "ATTACH: D1 has one database per binding and refuses it",
+        ),
+        ("DETACH", "DETACH: D1 refuses it"),
+        ("VACUUM", "VACUUM: D1 refuses it"),
+        ("SAVEPOINT", "SAVEPOINT: D1 refuses transaction statements"),
+        ("RELEASE", "RELEASE: D1 refuses transaction statements"),
+    ] {
+        if strip_keyword(s, keyword).is_some() {
+            return Kind::Rejected(why);
+        }
     }
     if ["BEGIN", "COMMIT", "END"]
         .iter()
@@ -197,6 +249,12 @@ fn classify(sql: &str) -> Kind {
         None => {}
     }
     match split_insert(s) {
+        Some((table, _))
+            if table.eq_ignore_ascii_case("sqlite_schema")
+                || table.eq_ignore_ascii_case("sqlite_master") =>
+        {
+            Kind::Rejected("an INSERT into sqlite_schema: D1 refuses writes to the schema table")
+        }
         Some((table, _)) => Kind::Insert(table),
         None => Kind::Other,
     }
@@ -248,33 +306,65 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
     let mut transaction_lines = 0;
     let mut reserved: BTreeMap<String, usize> = BTreeMap::new();
     let mut skipped = 0;
+    let mut first_crlf = None;
     for statement in Statements::new(reader) {
         let Statement { line, sql, crlf } = statement?;
+        if crlf && first_crlf.is_none() {
+            first_crlf = Some(line);
+        }
         survey.crlf |= crlf;
         survey.statements += 1;
+        let mut finding = |message: String, repaired: bool| {
+            survey.findings.push(Finding {
+                line,
+                message,
+                repaired,
+            })
+        };
         match classify(&sql) {
             Kind::DeferPragma => {}
-            Kind::TransactionLine => transaction_lines += 1,
-            Kind::Rollback => bail!(
-                "line {line}: the dump rolls back (`{}`): sqlite3 reported errors while dumping, \
-                 so this file is not a complete backup",
-                sql.trim()
+            Kind::TransactionLine => {
+                transaction_lines += 1;
+                finding(
+                    format!(
+                        "`{}` is a transaction line of a sqlite3 .dump, which D1 rejects; removed",
+                        sql.trim()
+                    ),
+                    true,
+                );
+            }
+            Kind::Rollback => finding(
+                format!(
+                    "the dump rolls back (`{}`): sqlite3 reported errors while dumping, so this \
+                     file is not a complete backup",
+                    sql.trim()
+                ),
+                false,
             ),
+            Kind::Rejected(why) => finding(why.to_owned(), false),
             Kind::CreateTable(name) => {
                 if is_reserved(&name) {
+                    finding(
+                        format!("creates {name}, a table name D1 reserves; dropped"),
+                        true,
+                    );
                     *reserved.entry(name).or_default() += 1;
                 } else if options.data_into_existing_schema {
                     skipped += 1;
                 } else if staged.contains_key(&name) {
                     // Replaced by the staging table's own DDL.
                 } else {
+                    survey.table_lines.insert(name.clone(), line);
                     survey.tables.push((name, sql));
                 }
             }
-            Kind::CreateVirtual(name) => bail!(
-                "line {line}: the dump creates virtual table {name}; D1 exports never do, so this \
-                 file was edited by hand. Remove the statement; a backup's manifest records \
-                 virtual tables for the restore to recreate"
+            Kind::CreateVirtual(name) => finding(
+                format!(
+                    "creates virtual table {name}; D1 exports never do, so this file was edited \
+                     by hand. Remove the statement; a backup's manifest records virtual tables \
+                     for the restore to recreate"
+                ),
+                false,
             ),
             Kind::LateSchema => {
                 if options.data_into_existing_schema {
@@ -291,12 +381,31 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 } else {
                     let target = staged.get(&table).cloned().unwrap_or(table);
                     if sql.len() > STATEMENT_BUDGET {
+                        finding(
+                            format!(
+                                "a {}-byte INSERT into {target}, over D1's 100 KB statement \
+                                 limit; split into pieces under it",
+                                sql.len()
+                            ),
+                            true,
+                        );
                         survey.oversized.push((line, target.clone(), sql.len()));
                     }
                     *survey.rows.entry(target).or_default() += 1;
                 }
             }
             Kind::Other => {
+                if sql.len() > STATEMENT_BUDGET {
+                    finding(
+                        format!(
+                            "a {}-byte statement that is not an INSERT ({}), over D1's 100 KB \
+                             limit; it cannot be split",
+                            sql.len(),
+                            sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                        ),
+                        false,
+                    );
+                }
                 if sql
                     .trim_start()
                     .to_ascii_uppercase()
@@ -307,7 +416,26 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
             }
         }
     }
+    if let Some(line) = first_crlf {
+        survey.findings.push(Finding {
+            line,
+            message: "CRLF line endings (they broke older wrangler inside CREATE TRIGGER); turned into LF"
+                .to_owned(),
+            repaired: true,
+        });
+    }
     let forward_references = forward_references(&survey.tables);
+    for (table, referenced) in &forward_references {
+        survey.findings.push(Finding {
+            line: survey.table_lines.get(table).copied().unwrap_or(0),
+            message: format!(
+                "{table} references {referenced}, created after it: D1 refuses its rows with \
+                 `no such table` (workers-sdk #5683); every CREATE TABLE is moved before the rows"
+            ),
+            repaired: true,
+        });
+    }
+    survey.findings.sort_by_key(|f| f.line);
     if !forward_references.is_empty() {
         survey
             .repairs
@@ -349,6 +477,28 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
         });
     }
     Ok(survey)
+}
+
+impl Survey {
+    /// What the restore cannot repair, as an error naming the first such line.
+    pub fn ensure_repairable(&self) -> Result<()> {
+        let unrepaired: Vec<&Finding> = self.findings.iter().filter(|f| !f.repaired).collect();
+        match unrepaired.first() {
+            None => Ok(()),
+            Some(first) => bail!(
+                "line {}: {}{}",
+                first.line,
+                first.message,
+                match unrepaired.len() {
+                    1 => String::new(),
+                    n => format!(
+                        " (and {} more such lines; `cargo xtask verify` lists them)",
+                        n - 1
+                    ),
+                }
+            ),
+        }
+    }
 }
 
 /// Foreign keys that point at a table created later, as (table, referenced),
@@ -447,6 +597,7 @@ pub fn write(
             Kind::DeferPragma
             | Kind::TransactionLine
             | Kind::Rollback
+            | Kind::Rejected(_)
             | Kind::CreateTable(_)
             | Kind::CreateVirtual(_)
             | Kind::LateSchema => {}
@@ -823,10 +974,43 @@ mod tests {
             "BEGIN;\nCREATE TABLE t(x);\nROLLBACK; -- due to errors\n".as_bytes(),
             &Options::default(),
         )
+        .unwrap()
+        .ensure_repairable()
         .unwrap_err()
         .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("not a complete backup"), "{err}");
+    }
+
+    #[test]
+    fn findings_name_their_lines_and_whether_restore_repairs_them() {
+        let dump = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n\
+            CREATE TABLE a(id INTEGER PRIMARY KEY, b_id REFERENCES b(id));\n\
+            CREATE TABLE b(id INTEGER PRIMARY KEY);\n\
+            PRAGMA writable_schema=ON;\n\
+            INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','f','f',0,'CREATE VIRTUAL TABLE f USING fts5(x)');\n\
+            ATTACH 'other.db' AS o;\n\
+            COMMIT;\n";
+        let s = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let seen: Vec<(usize, bool)> = s.findings.iter().map(|f| (f.line, f.repaired)).collect();
+        assert_eq!(
+            seen,
+            [
+                (1, true),
+                (2, true),
+                (3, true),
+                (5, false),
+                (6, false),
+                (7, false),
+                (8, true)
+            ],
+            "{:#?}",
+            s.findings
+        );
+        assert!(s.findings[2].message.contains("a references b"));
+        let err = s.ensure_repairable().unwrap_err().to_string();
+        assert!(err.starts_with("line 5: PRAGMA writable_schema"), "{err}");
+        assert!(err.contains("2 more"), "{err}");
     }
 
     #[test]

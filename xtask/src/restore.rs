@@ -119,7 +119,18 @@ struct Source {
     virtual_tables: Vec<VirtualTable>,
 }
 
-pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
+/// What a finished restore did, for the drill's log.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The backup taken of the target first, if one was.
+    pub safety_backup: Option<PathBuf>,
+    /// Per table: rows in the backup, rows found on the target afterwards.
+    pub counts: Vec<TableCount>,
+    pub key_check: KeyCheck,
+}
+
+/// Restores a backup; `Ok(None)` for a dry run.
+pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<Restored>> {
     let envs = project.environments()?;
     let target = envs.resolve(&args.to)?;
     let mode = args.mode();
@@ -161,6 +172,12 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     };
     let survey = repair::survey(reader(&source.file)?, &options)
         .with_context(|| format!("reading {}", source.file.display()))?;
+    survey.ensure_repairable().with_context(|| {
+        format!(
+            "{} cannot be restored to D1; nothing was done",
+            source.file.display()
+        )
+    })?;
     if mode == Mode::Clean {
         // `--clean` changes the target (migrations) before it loads: every
         // refusal the repair can make must come before that.
@@ -188,7 +205,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     });
     if args.dry_run {
         println!("Dry run: nothing was changed.");
-        return Ok(());
+        return Ok(None);
     }
     confirm::require(
         target,
@@ -302,7 +319,11 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         );
     }
     print_checklist(&key_check, &counts, source.manifest.is_some());
-    Ok(())
+    Ok(Some(Restored {
+        safety_backup: safety,
+        counts,
+        key_check,
+    }))
 }
 
 /// A sink that only lets the repair run, to find its refusals early.
@@ -414,7 +435,7 @@ fn resolve_source(
                 Some(name) => envs.resolve(name)?,
                 None => target,
             };
-            latest_backup(&project.backup_dir, &env.name)?
+            crate::inventory::latest_good(&crate::inventory::scan(&project.backup_dir), &env.name)?
         }
         _ => PathBuf::from(&args.source),
     };
@@ -477,36 +498,6 @@ fn resolve_source(
             .map(|v| v.tables.clone())
             .unwrap_or_default(),
         manifest: Some(manifest),
-    })
-}
-
-/// The newest backup of `env` in `dir`, by the manifest's `created_at`.
-pub fn latest_backup(dir: &Path, env: &str) -> Result<PathBuf> {
-    let mut best: Option<(chrono::DateTime<chrono::Utc>, PathBuf)> = None;
-    // A missing directory simply holds no backups.
-    let entries = std::fs::read_dir(dir).into_iter().flatten();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(manifest::MANIFEST_SUFFIX) {
-            continue;
-        }
-        let Ok(m) = Manifest::read(&entry.path()) else {
-            continue;
-        };
-        // `latest` means the newest backup that holds the whole database.
-        if m.environment != env || m.mode != "full" || !m.tables.is_empty() {
-            continue;
-        }
-        let file = dir.join(&m.file.name);
-        if file.is_file() && best.as_ref().is_none_or(|(t, _)| m.created_at > *t) {
-            best = Some((m.created_at, file));
-        }
-    }
-    best.map(|(_, f)| f).with_context(|| {
-        format!(
-            "no full backup of {env} in {}; take one with `cargo xtask backup {env}`",
-            dir.display()
-        )
     })
 }
 
@@ -916,7 +907,7 @@ impl repair::Sink for FileSink {
 }
 
 /// A table, the rows the source has, and the rows found on the target.
-type TableCount = (String, u64, u64);
+pub type TableCount = (String, u64, u64);
 
 /// Row counts on the target, compared with the source's; the second list
 /// names the tables that differ.

@@ -146,6 +146,33 @@ impl Commands {
         }
     }
 
+    /// The Time Travel bookmark of a remote database at an RFC 3339 time.
+    pub fn time_travel_info_at(&self, env: &Environment, timestamp: &str) -> Invocation {
+        let mut args = self.d1(&["time-travel", "info"], env, false);
+        args.extend(["--timestamp".into(), timestamp.into(), "--json".into()]);
+        Invocation {
+            purpose: format!(
+                "find the Time Travel bookmark of {} at {timestamp}",
+                env.database_name
+            ),
+            args,
+        }
+    }
+
+    /// Restores a remote database to a bookmark. `--json` makes wrangler
+    /// restore without a prompt of its own: the confirmation is ours.
+    pub fn time_travel_restore(&self, env: &Environment, bookmark: &str) -> Invocation {
+        let mut args = self.d1(&["time-travel", "restore"], env, false);
+        args.extend(["--bookmark".into(), bookmark.into(), "--json".into()]);
+        Invocation {
+            purpose: format!(
+                "restore {} to Time Travel bookmark {bookmark}",
+                env.database_name
+            ),
+            args,
+        }
+    }
+
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {

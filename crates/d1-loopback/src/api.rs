@@ -7,8 +7,7 @@
 
 use serde::Serialize;
 
-use crate::Shared;
-use crate::database::Database;
+use crate::database::{Database, RestoreError};
 use crate::export;
 use crate::graphql;
 use crate::http::{self, Access, Body, Params, Reply, Request, ResultInfo, Route};
@@ -16,6 +15,7 @@ use crate::import;
 use crate::query;
 use crate::user;
 use crate::util;
+use crate::{Shared, TimeTravelRestore};
 
 /// What a handler gets to work with.
 pub(crate) struct Ctx<'a> {
@@ -67,6 +67,13 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         access: Access::ApiToken,
         body: Body::Buffered,
         handler: get_bookmark,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}/time_travel/restore",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: post_restore,
     },
     Route {
         method: "POST",
@@ -340,6 +347,92 @@ fn get_bookmark(ctx: &Ctx<'_>) -> Reply {
         },
     };
     Reply::cf_ok(Bookmark { bookmark })
+}
+
+/// The result of a Time Travel restore.
+#[derive(Serialize)]
+struct Restore {
+    /// The bookmark restored to.
+    bookmark: String,
+    /// The bookmark of the state just before the restore, to undo it with.
+    previous_bookmark: String,
+    message: String,
+}
+
+/// `POST .../time_travel/restore?bookmark=<bookmark>` (or
+/// `?timestamp=RFC3339`), with an empty body.
+///
+/// wrangler's `d1 time-travel restore --timestamp` asks
+/// `time_travel/bookmark?timestamp=` for the bookmark itself and restores to
+/// that; the API also takes the timestamp directly.
+fn post_restore(ctx: &Ctx<'_>) -> Reply {
+    if let Some(status) = ctx.shared.faults().time_travel_restore_status {
+        return Reply::cf_error(
+            status,
+            7500,
+            "Time Travel restore failed: a fault injected by d1-loopback",
+        );
+    }
+    let database = ctx.database();
+    let mut state = database.lock();
+    let bookmark = match (
+        ctx.req.query_param("bookmark"),
+        ctx.req.query_param("timestamp"),
+    ) {
+        (Some(bookmark), None) => bookmark.to_owned(),
+        (None, Some(ts)) => match util::parse_iso8601(ts) {
+            Some(ms) => state.bookmark_at(ms),
+            None => return Reply::cf_error(400, 7400, format!("Invalid timestamp: {ts}")),
+        },
+        (Some(_), Some(_)) => {
+            return Reply::cf_error(
+                400,
+                7400,
+                "Provide either a bookmark or a timestamp to restore to, not both",
+            );
+        }
+        (None, None) => {
+            return Reply::cf_error(
+                400,
+                7400,
+                "A bookmark or a timestamp to restore to is required",
+            );
+        }
+    };
+    let restored = match state.restore(&bookmark) {
+        Ok(restored) => restored,
+        Err(RestoreError::Malformed) => {
+            return Reply::cf_error(400, 7400, format!("Invalid bookmark: {bookmark}"));
+        }
+        Err(RestoreError::Unknown) => {
+            return Reply::cf_error(
+                400,
+                7400,
+                format!(
+                    "Bookmark {bookmark} is not a state of database {} that can be restored",
+                    database.uuid
+                ),
+            );
+        }
+        Err(RestoreError::Failed(message)) => {
+            return Reply::cf_error(
+                500,
+                7500,
+                format!("Restoring to bookmark {bookmark} failed: {message}"),
+            );
+        }
+    };
+    drop(state);
+    ctx.shared.record_restore(TimeTravelRestore {
+        database_uuid: database.uuid.clone(),
+        bookmark: restored.bookmark.clone(),
+        previous_bookmark: restored.previous_bookmark.clone(),
+    });
+    Reply::cf_ok(Restore {
+        bookmark: restored.bookmark,
+        previous_bookmark: restored.previous_bookmark,
+        message: "Database restored successfully".to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -3,8 +3,14 @@
 //!
 //! Everything that changes lives in [`DbState`] behind the database's
 //! `Mutex`, so a request that holds the lock sees and changes one database
-//! atomically. Later features hang their state here as well: kept snapshots
-//! for Time Travel restore, injected faults.
+//! atomically.
+//!
+//! Every state the database has been in since the server started has a
+//! bookmark and a kept snapshot: a page-for-page copy of the SQLite file,
+//! made with SQLite's backup API into a private temporary directory each
+//! time the bookmark moves. Time Travel restore ([`DbState::restore`])
+//! copies a snapshot back over the database's own file, which keeps its
+//! path, and is itself a new state with a bookmark and snapshot of its own.
 //!
 //! Imports are the exception: an import runs on a thread of its own, holding
 //! the database's lock for as long as it runs (D1, too, serves no queries
@@ -12,14 +18,15 @@
 //! behind a second lock, [`Database::imports`], which an import never holds
 //! for long.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use rusqlite::Connection;
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::limits::Limit;
 use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
 
 use crate::DatabaseSpec;
 use crate::export::PendingExport;
@@ -30,6 +37,9 @@ use crate::util;
 
 /// D1's limit on the length of SQL text, in bytes.
 pub(crate) const MAX_SQL_LENGTH: i32 = 100_000;
+
+/// How long to wait for another connection's lock before giving up.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// A D1 database served by this server.
 pub(crate) struct Database {
@@ -92,6 +102,38 @@ pub(crate) struct ImportDone {
     pub changed_db: bool,
 }
 
+/// What a successful Time Travel restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Restored {
+    /// The bookmark restored to.
+    pub bookmark: String,
+    /// The bookmark of the state just before the restore, which can itself
+    /// be restored to undo it.
+    pub previous_bookmark: String,
+    /// The bookmark of the state the restore left, a new one.
+    pub new_bookmark: String,
+}
+
+/// Why a Time Travel restore did not happen. The database is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RestoreError {
+    /// The bookmark does not have the shape of a D1 bookmark.
+    Malformed,
+    /// The bookmark names no state this database has been in.
+    Unknown,
+    /// The state is known but could not be brought back.
+    Failed(String),
+}
+
+/// One state the database has been in.
+struct KeptState {
+    /// When the state began, in milliseconds since the epoch.
+    began_ms: i64,
+    bookmark: String,
+    /// A copy of the database in this state, or why none could be made.
+    snapshot: Result<PathBuf, String>,
+}
+
 /// The mutable state of one database.
 pub(crate) struct DbState {
     conn: Connection,
@@ -105,8 +147,11 @@ pub(crate) struct DbState {
     /// SQLite's `PRAGMA data_version` when last looked at. It changes when
     /// another connection (a test, say) commits to the file.
     data_version: i64,
-    /// Every bookmark handed out or passed through, with when it began.
-    history: Vec<(i64, String)>,
+    /// Every state the database has been in since the server started,
+    /// oldest first: its bookmark, when it began and its snapshot.
+    history: Vec<KeptState>,
+    /// Where the snapshots are kept; it goes away with the state.
+    snapshot_dir: tempfile::TempDir,
     /// Exports started with a first `/export` call and not yet collected.
     pub pending_exports: Vec<PendingExport>,
 }
@@ -123,6 +168,10 @@ impl DbState {
         // Tests may write to the same file; wait for them rather than fail.
         conn.busy_timeout(Duration::from_secs(10))?;
         let data_version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let snapshot_dir = tempfile::Builder::new()
+            .prefix("d1-loopback-snapshots-")
+            .tempdir()
+            .context("creating a temporary directory for Time Travel snapshots")?;
         let mut state = DbState {
             conn,
             version: 1,
@@ -130,10 +179,10 @@ impl DbState {
             salt: util::random_hex(16),
             data_version,
             history: Vec::new(),
+            snapshot_dir,
             pending_exports: Vec::new(),
         };
-        let first = state.make_bookmark();
-        state.history.push((util::now_ms(), first));
+        state.record_state();
         Ok(state)
     }
 
@@ -160,12 +209,44 @@ impl DbState {
         )
     }
 
-    /// Moves to a new state and records its bookmark.
+    /// Moves to a new state and records its bookmark and snapshot.
     fn advance(&mut self, changes: u64) {
         self.version += 1;
         self.changes += changes;
+        self.record_state();
+    }
+
+    /// Records the current state: its bookmark, made from the current
+    /// version, and a snapshot of the database as it is now.
+    fn record_state(&mut self) {
         let bookmark = self.make_bookmark();
-        self.history.push((util::now_ms(), bookmark));
+        let snapshot = self.take_snapshot();
+        self.history.push(KeptState {
+            began_ms: util::now_ms(),
+            bookmark,
+            snapshot,
+        });
+    }
+
+    /// Copies the database as it is now into a new file in the snapshot
+    /// directory.
+    fn take_snapshot(&self) -> Result<PathBuf, String> {
+        let path = self
+            .snapshot_dir
+            .path()
+            .join(format!("{:08}.sqlite", self.version));
+        let copy = || -> Result<(), String> {
+            let mut dest = Connection::open(&path).map_err(|e| e.to_string())?;
+            // A snapshot only has to outlive the server, not a crash.
+            dest.pragma_update(None, "journal_mode", "OFF")
+                .and_then(|()| dest.pragma_update(None, "synchronous", "OFF"))
+                .map_err(|e| e.to_string())?;
+            copy_database(&self.conn, &mut dest)
+        };
+        copy().map(|()| path.clone()).map_err(|e| {
+            let _ = std::fs::remove_file(&path);
+            format!("no snapshot could be kept of this state: {e}")
+        })
     }
 
     /// Notices writes made to the file by other connections.
@@ -185,8 +266,8 @@ impl DbState {
         self.notice_outside_writes();
         self.history
             .last()
-            .map(|(_, b)| b.clone())
-            .expect("history always has the first bookmark")
+            .map(|s| s.bookmark.clone())
+            .expect("history always has the first state")
     }
 
     /// The bookmark of the state the database was in at `at_ms`: the last
@@ -194,8 +275,48 @@ impl DbState {
     /// is before the server started.
     pub fn bookmark_at(&mut self, at_ms: i64) -> String {
         self.notice_outside_writes();
-        let index = self.history.partition_point(|(t, _)| *t <= at_ms);
-        self.history[index.saturating_sub(1)].1.clone()
+        let index = self.history.partition_point(|s| s.began_ms <= at_ms);
+        self.history[index.saturating_sub(1)].bookmark.clone()
+    }
+
+    /// Restores the database to the state named by `bookmark`, as D1's Time
+    /// Travel does: the snapshot of that state is copied over the database
+    /// (whose file keeps its path), and the result is a new state with a
+    /// bookmark of its own. The state before the restore stays restorable,
+    /// so a restore can be undone by restoring to its `previous_bookmark`.
+    /// On error the database is unchanged.
+    pub fn restore(&mut self, bookmark: &str) -> Result<Restored, RestoreError> {
+        if !is_bookmark(bookmark) {
+            return Err(RestoreError::Malformed);
+        }
+        let previous_bookmark = self.current_bookmark();
+        let snapshot = self
+            .history
+            .iter()
+            .rev()
+            .find(|s| s.bookmark == bookmark)
+            .ok_or(RestoreError::Unknown)?
+            .snapshot
+            .clone()
+            .map_err(RestoreError::Failed)?;
+        let source = Connection::open_with_flags(
+            &snapshot,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| RestoreError::Failed(format!("opening the snapshot: {e}")))?;
+        copy_database(&source, &mut self.conn).map_err(RestoreError::Failed)?;
+        drop(source);
+        // The copy is this connection's own write, which `data_version` may
+        // not count; the restore moves the bookmark below either way.
+        if let Ok(now) = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)) {
+            self.data_version = now;
+        }
+        self.advance(0);
+        Ok(Restored {
+            bookmark: bookmark.to_owned(),
+            previous_bookmark,
+            new_bookmark: self.current_bookmark(),
+        })
     }
 
     /// Runs the SQL of one `/query` request.
@@ -244,6 +365,32 @@ impl DbState {
     /// The database file's size in bytes, as D1 reports in `file_size`.
     pub fn file_size(&self) -> rusqlite::Result<u64> {
         query::database_size(&self.conn)
+    }
+}
+
+/// Whether `s` has the shape of a D1 bookmark:
+/// `xxxxxxxx-xxxxxxxx-xxxxxxxx-<32 hex>`, in lowercase hex.
+fn is_bookmark(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 4
+        && parts.iter().zip([8, 8, 8, 32]).all(|(part, len)| {
+            part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
+/// Copies every page of `from`'s main database over `to`'s with SQLite's
+/// backup API, in one step, so that `to` goes from its old contents to the
+/// new ones in one transaction. Waits up to [`BUSY_WAIT`] for locks that
+/// other connections hold.
+fn copy_database(from: &Connection, to: &mut Connection) -> Result<(), String> {
+    let backup = Backup::new(from, to).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match backup.step(-1).map_err(|e| e.to_string())? {
+            StepResult::Done => return Ok(()),
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => return Err("the database stayed locked by another connection".to_owned()),
+        }
     }
 }
 
@@ -316,6 +463,146 @@ mod tests {
         // Even an import that changes nothing moves the bookmark.
         let again = db.import(&text("SELECT 1;"), None, &mut |_| {}).unwrap();
         assert!(again.final_bookmark > done.final_bookmark);
+    }
+
+    /// The rows of `t`, in order.
+    fn rows(db: &DbState) -> Vec<i64> {
+        let mut stmt = db.conn().prepare("SELECT x FROM t ORDER BY x").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn restore_brings_back_a_state_and_can_be_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("db.sqlite");
+        let mut db = open(&dir);
+        db.query("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2)", &[])
+            .unwrap();
+        let early = db.current_bookmark();
+        db.query("INSERT INTO t VALUES (3)", &[]).unwrap();
+        db.query("DELETE FROM t WHERE x = 1", &[]).unwrap();
+        let late = db.current_bookmark();
+        assert_eq!(rows(&db), [2, 3]);
+
+        let restored = db.restore(&early).unwrap();
+        assert_eq!(restored.bookmark, early);
+        assert_eq!(restored.previous_bookmark, late);
+        // A restore is a new state.
+        assert!(restored.new_bookmark > late);
+        assert_eq!(db.current_bookmark(), restored.new_bookmark);
+        assert_eq!(rows(&db), [1, 2]);
+        // The file itself holds the restored data.
+        let other = Connection::open(&path).unwrap();
+        let count: i64 = other
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2);
+
+        // Undo.
+        let undone = db.restore(&restored.previous_bookmark).unwrap();
+        assert_eq!(undone.previous_bookmark, restored.new_bookmark);
+        assert_eq!(rows(&db), [2, 3]);
+        // The state the first restore left is restorable too.
+        db.restore(&restored.new_bookmark).unwrap();
+        assert_eq!(rows(&db), [1, 2]);
+        // And the very first state, before the table existed.
+        let first = db.bookmark_at(0);
+        db.restore(&first).unwrap();
+        assert_eq!(db.num_tables().unwrap(), 0);
+        // The connection keeps working after restores.
+        db.query("CREATE TABLE t (x); INSERT INTO t VALUES (9)", &[])
+            .unwrap();
+        assert_eq!(rows(&db), [9]);
+        // The bookmark's timestamp history still maps to the newest state.
+        assert_eq!(db.bookmark_at(i64::MAX), db.current_bookmark());
+    }
+
+    #[test]
+    fn unknown_or_malformed_bookmarks_restore_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = open(&dir);
+        db.query("CREATE TABLE t (x); INSERT INTO t VALUES (1)", &[])
+            .unwrap();
+        let before = db.current_bookmark();
+        let flipped = if before.ends_with('0') { '1' } else { '0' };
+        let unknown = format!("{}{flipped}", &before[..before.len() - 1]);
+        assert_eq!(db.restore(&unknown), Err(RestoreError::Unknown));
+        for bad in [
+            "",
+            "nope",
+            "00000001-00000000-00000000",
+            &before.to_uppercase(),
+            &format!("{before}0"),
+        ] {
+            assert_eq!(db.restore(bad), Err(RestoreError::Malformed), "{bad:?}");
+        }
+        assert_eq!(db.current_bookmark(), before);
+        assert_eq!(rows(&db), [1]);
+    }
+
+    #[test]
+    fn outside_writes_and_imports_are_restorable_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = open(&dir);
+        db.query("CREATE TABLE t (x)", &[]).unwrap();
+        let empty = db.current_bookmark();
+        let other = Connection::open(dir.path().join("sub").join("db.sqlite")).unwrap();
+        other.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let outside = db.current_bookmark();
+        assert_ne!(outside, empty);
+        let text = ScriptText::new(b"INSERT INTO t VALUES (2);".to_vec()).unwrap();
+        let imported = db.import(&text, None, &mut |_| {}).unwrap();
+        assert_eq!(rows(&db), [1, 2]);
+
+        // An outside write not yet noticed is the state a restore undoes.
+        other.execute("INSERT INTO t VALUES (3)", []).unwrap();
+        let restored = db.restore(&outside).unwrap();
+        assert_ne!(restored.previous_bookmark, imported.final_bookmark);
+        assert_eq!(rows(&db), [1]);
+        db.restore(&imported.final_bookmark).unwrap();
+        assert_eq!(rows(&db), [1, 2]);
+        db.restore(&restored.previous_bookmark).unwrap();
+        assert_eq!(rows(&db), [1, 2, 3]);
+        db.restore(&empty).unwrap();
+        assert_eq!(rows(&db), Vec::<i64>::new());
+        // The other connection sees the restored file.
+        let count: i64 = other
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn restore_works_on_a_wal_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("db.sqlite");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let seed = Connection::open(&path).unwrap();
+        seed.pragma_update(None, "journal_mode", "WAL").unwrap();
+        seed.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(seed);
+        let mut db = DbState::open(&path).unwrap();
+        let early = db.current_bookmark();
+        db.query("INSERT INTO t VALUES (2)", &[]).unwrap();
+        let late = db.current_bookmark();
+        db.restore(&early).unwrap();
+        assert_eq!(rows(&db), [1]);
+        db.restore(&late).unwrap();
+        assert_eq!(rows(&db), [1, 2]);
+        let mode: String = db
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let other = Connection::open(&path).unwrap();
+        let count: i64 = other
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2);
     }
 
     #[test]

@@ -295,7 +295,7 @@ pub(crate) fn start_or_poll(ctx: &Ctx<'_>) -> Reply {
                 messages: Vec::new(),
                 error: Some(format!(
                     "No export is in progress at bookmark {bookmark}, and the database has \
-                     moved on since (d1-loopback keeps no history to export from)"
+                     moved on since (d1-loopback exports only the current state)"
                 )),
                 result: None,
             });

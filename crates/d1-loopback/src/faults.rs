@@ -23,4 +23,8 @@ pub struct Faults {
     /// if it has fewer). The import is rolled back like any failed import,
     /// so the database is left exactly as it was.
     pub ingest_fail_after: Option<usize>,
+    /// Every `POST .../time_travel/restore` is answered with this HTTP
+    /// status and a Cloudflare API error (code 7500), and restores nothing:
+    /// the database and its bookmark stay as they were.
+    pub time_travel_restore_status: Option<u16>,
 }

@@ -14,7 +14,14 @@
 //! - `POST /{uuid}/query`, which runs SQL as D1 does (`wrangler d1 execute
 //!   --command` and all of `wrangler d1 migrations list` and `apply` go
 //!   through it);
-//! - `GET /{uuid}/time_travel/bookmark`;
+//! - `GET /{uuid}/time_travel/bookmark[?timestamp=RFC3339]`;
+//! - `POST /{uuid}/time_travel/restore?bookmark=<bookmark>` (or
+//!   `?timestamp=RFC3339`), D1's Time Travel restore (`wrangler d1
+//!   time-travel restore`): every state a database has been in since the
+//!   server started is kept as a snapshot, and restoring copies one back
+//!   over the database's SQLite file, which keeps its path. The restore is
+//!   itself a new state, and the state before it stays restorable, so it
+//!   can be undone. Restores are recorded ([`Server::time_travel_restores`]);
 //! - `POST /{uuid}/export`, D1's polling export, whose finished dump is
 //!   served from a presigned-URL-style path, `GET /__signed/{token}/{file}`;
 //! - `POST /{uuid}/import`, D1's import (`wrangler d1 execute --remote
@@ -42,10 +49,11 @@
 //! nothing this server does not know.
 //!
 //! The code is laid out to grow: routes are rows in one table
-//! (`api::ROUTES`), and each database's mutable state sits behind its own
-//! `Mutex` (`database::DbState`), where kept snapshots and injected faults
-//! can find a home; its uploads and imports sit behind a second one, which
-//! polls can take while an import holds the first.
+//! (`api::ROUTES`), and each database's mutable state, with its bookmark
+//! history and kept snapshots, sits behind its own `Mutex`
+//! (`database::DbState`); its uploads and imports sit behind a second one,
+//! which polls can take while an import holds the first. Failures a test
+//! wants to provoke are [`Faults`].
 
 mod api;
 mod database;
@@ -98,11 +106,25 @@ pub struct DatabaseSpec {
     pub path: PathBuf,
 }
 
+/// One successful Time Travel restore, as [`Server::time_travel_restores`]
+/// reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeTravelRestore {
+    /// The uuid of the database restored.
+    pub database_uuid: String,
+    /// The bookmark restored to.
+    pub bookmark: String,
+    /// The bookmark of the state just before the restore; restoring to it
+    /// undoes the restore.
+    pub previous_bookmark: String,
+}
+
 /// The request log.
 #[derive(Debug, Default)]
 struct RequestLog {
     requests: Vec<String>,
     unhandled: Vec<String>,
+    restores: Vec<TimeTravelRestore>,
 }
 
 /// State shared by the serving thread and the [`Server`] handle.
@@ -137,6 +159,11 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Records a successful Time Travel restore.
+    pub fn record_restore(&self, restore: TimeTravelRestore) {
+        self.log().restores.push(restore);
     }
 
     /// Keeps a thread's handle, to join it when the server stops. Threads
@@ -239,6 +266,13 @@ impl Server {
     /// The requests that matched no route and were answered 404.
     pub fn unhandled(&self) -> Vec<String> {
         self.shared.log().unhandled.clone()
+    }
+
+    /// Every successful Time Travel restore so far, in order. Restores that
+    /// were refused (an unknown bookmark, an injected fault) are not here,
+    /// though their requests are in [`Server::requests`].
+    pub fn time_travel_restores(&self) -> Vec<TimeTravelRestore> {
+        self.shared.log().restores.clone()
     }
 }
 

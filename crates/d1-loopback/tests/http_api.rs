@@ -413,6 +413,146 @@ fn import_protocol_corners() {
     );
 }
 
+/// The values of `t`, in order, read from the SQLite file directly.
+fn values(project: &Project) -> Vec<String> {
+    let conn = project.open("app");
+    let mut stmt = conn.prepare("SELECT v FROM t ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Runs SQL through `/query`.
+fn query(project: &Project, sql: &str) {
+    let body = serde_json::json!({ "sql": sql }).to_string();
+    let response = http(
+        "POST",
+        &db_url(project, "/query"),
+        Some(TOKEN),
+        body.as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+}
+
+fn restore(project: &Project, query: &str) -> common::Response {
+    http(
+        "POST",
+        &db_url(project, &format!("/time_travel/restore?{query}")),
+        Some(TOKEN),
+        b"",
+    )
+}
+
+#[test]
+fn time_travel_restore_brings_back_a_state_and_can_be_undone() {
+    let project = project();
+    let early = bookmark(&project);
+    query(&project, "INSERT INTO t VALUES (2, 'two')");
+    query(&project, "UPDATE t SET v = 'uno' WHERE id = 1");
+    let late = bookmark(&project);
+    assert_eq!(values(&project), ["uno", "two"]);
+
+    let response = restore(&project, &format!("bookmark={early}"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let json = response.json();
+    assert_eq!(json["success"], true);
+    assert_eq!(json["errors"], serde_json::json!([]));
+    assert_eq!(json["result"]["bookmark"], early.as_str());
+    assert_eq!(json["result"]["previous_bookmark"], late.as_str());
+    assert!(json["result"]["message"].is_string());
+    assert_eq!(values(&project), ["one"]);
+    let after_restore = bookmark(&project);
+    assert!(after_restore > late, "a restore is a new state");
+
+    // Undo it.
+    let response = restore(&project, &format!("bookmark={late}"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        response.json()["result"]["previous_bookmark"],
+        after_restore.as_str()
+    );
+    assert_eq!(values(&project), ["uno", "two"]);
+
+    // The API also takes a timestamp; one from before the server started
+    // names its first state.
+    let response = restore(&project, "timestamp=2020-01-01T00%3A00%3A00Z");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["result"]["bookmark"], early.as_str());
+    assert_eq!(values(&project), ["one"]);
+
+    let restores = project.server.time_travel_restores();
+    assert_eq!(restores.len(), 3);
+    assert_eq!(
+        restores[0],
+        d1_loopback::TimeTravelRestore {
+            database_uuid: UUID.to_owned(),
+            bookmark: early.clone(),
+            previous_bookmark: late.clone(),
+        }
+    );
+    assert_eq!(restores[1].bookmark, late);
+    assert_eq!(restores[1].previous_bookmark, after_restore);
+    assert_eq!(restores[2].bookmark, early);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn time_travel_restore_refuses_bad_bookmarks_and_changes_nothing() {
+    let project = project();
+    query(&project, "INSERT INTO t VALUES (2, 'two')");
+    let before = bookmark(&project);
+    let unknown = "00000099-00000000-00000000-0123456789abcdef0123456789abcdef";
+    for (query, named) in [
+        (format!("bookmark={unknown}"), unknown),
+        ("bookmark=not-a-bookmark".to_owned(), "not-a-bookmark"),
+    ] {
+        let response = restore(&project, &query);
+        assert_eq!(response.status, 400, "{}", response.text());
+        let json = response.json();
+        assert_eq!(json["success"], false);
+        assert!(json["errors"][0]["code"].is_u64(), "{json}");
+        let message = json["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{message}");
+    }
+    // Neither or both of bookmark and timestamp are refused too.
+    assert_eq!(restore(&project, "").status, 400);
+    let both = format!("bookmark={before}&timestamp=2020-01-01T00%3A00%3A00Z");
+    assert_eq!(restore(&project, &both).status, 400);
+
+    assert_eq!(bookmark(&project), before);
+    assert_eq!(values(&project), ["one", "two"]);
+    assert!(project.server.time_travel_restores().is_empty());
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn time_travel_restore_fault_answers_the_status_and_changes_nothing() {
+    let project = project();
+    let early = bookmark(&project);
+    query(&project, "INSERT INTO t VALUES (2, 'two')");
+    let before = bookmark(&project);
+    project.server.set_faults(d1_loopback::Faults {
+        time_travel_restore_status: Some(503),
+        ..Default::default()
+    });
+    let response = restore(&project, &format!("bookmark={early}"));
+    assert_eq!(response.status, 503);
+    let json = response.json();
+    assert_eq!(json["success"], false);
+    assert!(json["errors"][0]["message"].is_string(), "{json}");
+    assert_eq!(bookmark(&project), before);
+    assert_eq!(values(&project), ["one", "two"]);
+    assert!(project.server.time_travel_restores().is_empty());
+
+    // Once the fault is lifted the same restore works.
+    project.server.set_faults(d1_loopback::Faults::default());
+    let response = restore(&project, &format!("bookmark={early}"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(values(&project), ["one"]);
+    assert_eq!(project.server.time_travel_restores().len(), 1);
+}
+
 /// The database's current bookmark.
 fn bookmark(project: &Project) -> String {
     let url = db_url(project, "/time_travel/bookmark");

@@ -280,6 +280,138 @@ fn time_travel_info_reports_bookmarks_that_move_with_writes() {
 }
 
 #[test]
+fn time_travel_restore_brings_back_a_bookmark_and_can_be_undone() {
+    let project = Project::new(&[Db {
+        name: "app",
+        uuid: UUID,
+        seed: "CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+    }]);
+    let bookmark_url = format!(
+        "{}/accounts/{ACCOUNT}/d1/database/{UUID}/time_travel/bookmark",
+        project.server.api_base_url()
+    );
+    let current_bookmark = || {
+        common::http("GET", &bookmark_url, Some(common::TOKEN), b"").json()["result"]["bookmark"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let rows = || -> Vec<i64> {
+        let conn = project.open("app");
+        let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let early = current_bookmark();
+    project
+        .wrangler(&[
+            "d1",
+            "execute",
+            "app",
+            "--remote",
+            "--command",
+            "INSERT INTO t VALUES (2); DELETE FROM t WHERE x = 1;",
+        ])
+        .assert_ok();
+    let late = current_bookmark();
+    assert_eq!(rows(), [2]);
+
+    let restore = |bookmark: &str| {
+        let run = project.wrangler(&[
+            "d1",
+            "time-travel",
+            "restore",
+            "app",
+            "--bookmark",
+            bookmark,
+            "--json",
+        ]);
+        run.assert_ok();
+        run.json()
+    };
+    let restored = restore(&early);
+    assert_eq!(restored["bookmark"], early.as_str(), "{restored:#}");
+    assert_eq!(restored["previous_bookmark"], late.as_str(), "{restored:#}");
+    assert_eq!(rows(), [1]);
+
+    // The previous bookmark undoes the restore.
+    let undone = restore(&late);
+    assert_eq!(undone["bookmark"], late.as_str(), "{undone:#}");
+    assert_ne!(undone["previous_bookmark"], late.as_str());
+    assert_eq!(rows(), [2]);
+
+    // With --timestamp wrangler asks for the bookmark first; a minute ago
+    // is before the server started, so it names the first state.
+    let a_minute_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60;
+    let run = project.wrangler(&[
+        "d1",
+        "time-travel",
+        "restore",
+        "app",
+        "--timestamp",
+        &a_minute_ago.to_string(),
+        "--json",
+    ]);
+    run.assert_ok();
+    assert_eq!(run.json()["bookmark"], early.as_str());
+    assert_eq!(rows(), [1]);
+
+    let restores = project.server.time_travel_restores();
+    assert_eq!(restores.len(), 3);
+    assert_eq!(restores[0].database_uuid, UUID);
+    assert_eq!(restores[0].bookmark, early);
+    assert_eq!(restores[0].previous_bookmark, late);
+    assert_eq!(restores[1].bookmark, late);
+    assert_eq!(restores[2].bookmark, early);
+    let restore_request =
+        format!("POST /client/v4/accounts/{ACCOUNT}/d1/database/{UUID}/time_travel/restore");
+    assert!(
+        project
+            .server
+            .requests()
+            .contains(&format!("{restore_request}?bookmark={early}")),
+        "{:#?}",
+        project.server.requests()
+    );
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn time_travel_restore_of_an_unknown_bookmark_fails_and_changes_nothing() {
+    let project = Project::new(&[Db {
+        name: "app",
+        uuid: UUID,
+        seed: "CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+    }]);
+    let unknown = "00000099-00000000-00000000-0123456789abcdef0123456789abcdef";
+    let run = project.wrangler(&[
+        "d1",
+        "time-travel",
+        "restore",
+        "app",
+        "--bookmark",
+        unknown,
+        "--json",
+    ]);
+    run.assert_failed();
+    let output = format!("{}{}", run.stdout(), run.stderr());
+    assert!(output.contains(unknown), "{output}");
+    let count: i64 = project
+        .open("app")
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+    assert!(project.server.time_travel_restores().is_empty());
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
 fn wrong_token_is_refused() {
     let project = fixture_project();
     let out = project.dir.path().join("export.sql");

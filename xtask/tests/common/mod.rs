@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod remote;
 
 use std::path::{Path, PathBuf};
@@ -241,7 +242,8 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Realistic rows for every qbtime table, including BLOB ciphertext,
-/// strings with quotes, semicolons and newlines, and a two-row audit chain.
+/// strings with quotes, semicolons and newlines, and a two-row audit chain
+/// whose hashes follow the rule in migrations/0004_audit_log.sql.
 pub const SEED_SQL: &str = r#"
 INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES
   ('dek-2025-01', 'sha256:1111111111111111111111111111111111111111111111111111111111111111', '2025-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),
@@ -269,10 +271,10 @@ INSERT INTO notifications (account_id, company_id, kind, title, body) VALUES
 INSERT INTO audit_log (occurred_at, actor_account_id, company_id, action, target_type, target_id, details_json, prev_hash, hash) VALUES
   ('2026-11-01T10:00:00.000Z', 1, 1, 'qbt.connect', 'company', '1', '{"via":"oauth"}',
    '0000000000000000000000000000000000000000000000000000000000000000',
-   'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'),
+   'a92efd7bab5c4e40dde02ffe15abbc157afdad0d8f323c93c792625d0d7404dd'),
   ('2026-11-02T10:00:00.000Z', 1, 1, 'report.run', 'report_config', '1', NULL,
-   'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
-   'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb');
+   'a92efd7bab5c4e40dde02ffe15abbc157afdad0d8f323c93c792625d0d7404dd',
+   '0630ec1385e8a202f0e07c5aa5bfe30a0ad42e1d678740b6c23851b85653d117');
 "#;
 
 /// Reads the manifest beside a backup file in the sandbox.

@@ -1,0 +1,22 @@
+# Sourced by the benchmarks.
+#
+#   peak_run LOG CMD...   runs CMD with its output in LOG, and sets
+#                         $seconds (wall time) and $peak_mb (the peak resident
+#                         memory, VmHWM, of CMD's own process). Exits with
+#                         LOG shown if CMD fails.
+peak_run() {
+    local log="$1"; shift
+    local start end hwm pid peak=0
+    start=$(date +%s.%N)
+    "$@" >"$log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+        sleep 0.05
+    done
+    wait "$pid" || { cat "$log"; exit 1; }
+    end=$(date +%s.%N)
+    seconds=$(echo "$end - $start" | bc)
+    peak_mb=$((peak / 1024))
+}

@@ -1,0 +1,509 @@
+//! `cargo xtask drill`: the runbook's quarterly restore rehearsal.
+//!
+//! 1. Take the newest prod backup that passed verification, and verify it
+//!    again now.
+//! 2. Restore it into staging (or local D1 with `--to local`) through every
+//!    guard of `restore --replace`, with the target's safety backup first.
+//! 3. Check the rows on the target against the backup's manifest (the
+//!    restore does), and the data-encryption key.
+//! 4. When `QBTIME_APP_URL` and `QBTIME_DEVOPS_TOKEN` are set, ask the app
+//!    to verify the audit chain, check a signed-in session, and run a report
+//!    smoke check.
+//! 5. Append the outcome to the tracked drill log, `docs/restore-drills.md`:
+//!    the date, the backup, its sha256, pass or fail per check, and the
+//!    durations. Nothing else: no rows, no names, no URLs, no tokens.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use xshell::Shell;
+
+use crate::confirm::{self, ConfirmArgs};
+use crate::fsutil::file_name;
+use crate::inventory;
+use crate::manifest::{self, Manifest};
+use crate::project::Project;
+use crate::restore::{self, KeyCheck, RestoreArgs};
+use crate::verify;
+
+/// The drill log, relative to the project root. Tracked in git.
+pub const LOG: &str = "docs/restore-drills.md";
+
+const LOG_HEADER: &str = "# Restore drills\n\n\
+Appended by `cargo xtask drill` (see README.md, \"Restore drill\"). One row per drill: when, the \
+backup rehearsed and its sha256, and pass, fail or skip for each check. It records no rows, names, \
+URLs or tokens.\n\n\
+| date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
+|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+/// The app's endpoints the smoke checks call, relative to `QBTIME_APP_URL`.
+pub const AUDIT_PATH: &str = "/api/v1/platform/verify-audit";
+pub const DEFAULT_SIGNIN_PATH: &str = "/api/v1/auth/session";
+pub const DEFAULT_REPORT_PATH: &str = "/api/v1/reports/smoke";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrillArgs {
+    /// Where to rehearse: staging (the runbook's) or local.
+    #[arg(long = "to", value_name = "ENV", default_value = "staging")]
+    pub to: String,
+    /// The environment whose backup is rehearsed.
+    #[arg(long, value_name = "ENV", default_value = "prod")]
+    pub from: String,
+    /// Rehearse this backup instead of the newest good one.
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+    /// Go on although the target's data-encryption key differs from the backup's.
+    #[arg(long)]
+    pub accept_key_change: bool,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Outcome {
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        }
+    }
+}
+
+/// One drill's results, in the log's column order.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub date: chrono::DateTime<Utc>,
+    pub from: String,
+    pub to: String,
+    pub backup: String,
+    pub sha256: String,
+    /// verify, restore, rows, key, audit chain, sign-in, report.
+    pub checks: [Outcome; 7],
+    pub seconds: Vec<(&'static str, f64)>,
+}
+
+impl Record {
+    pub fn passed(&self) -> bool {
+        !self.checks.contains(&Outcome::Fail)
+    }
+
+    /// The log's table row.
+    pub fn row(&self) -> String {
+        let mut row = format!(
+            "| {} | {} → {} | {} | {} |",
+            self.date.format("%Y-%m-%d %H:%M"),
+            self.from,
+            self.to,
+            self.backup,
+            self.sha256
+        );
+        for c in self.checks {
+            let _ = write!(row, " {} |", c.word());
+        }
+        let seconds: Vec<String> = self
+            .seconds
+            .iter()
+            .map(|(what, s)| format!("{what} {s:.1}"))
+            .collect();
+        let _ = write!(
+            row,
+            " {} | {} |",
+            if self.passed() { "PASS" } else { "FAIL" },
+            seconds.join(", ")
+        );
+        row
+    }
+}
+
+/// Appends a row to the drill log, creating it with its header.
+pub fn append_log(path: &Path, record: &Record) -> Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let fresh = !path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot write the drill log {}", path.display()))?;
+    if fresh {
+        file.write_all(LOG_HEADER.as_bytes())?;
+    }
+    writeln!(file, "{}", record.row())?;
+    Ok(())
+}
+
+pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
+    let envs = project.environments()?;
+    let target = envs.resolve(&args.to)?;
+    let from = envs.resolve(&args.from)?;
+    if target.is_production() {
+        bail!(
+            "a drill restores into staging or local D1, never into production ({}); \
+             use `cargo xtask restore` for a real restore. Nothing was done.",
+            target.database_name
+        );
+    }
+    let app = AppChecks::from_env()?;
+    let file = match &args.backup {
+        Some(f) => f.clone(),
+        None => inventory::latest_good(&inventory::scan(&project.backup_dir), &from.name)?,
+    };
+    let manifest_path = manifest::manifest_path(&file);
+    let manifest = Manifest::read(&manifest_path).with_context(|| {
+        format!(
+            "a drill rehearses a backup with a manifest; {} has none",
+            file.display()
+        )
+    })?;
+    if manifest.environment != from.name {
+        bail!(
+            "{} is a backup of {}, not {}; pass --from {}",
+            file.display(),
+            manifest.environment,
+            from.name,
+            manifest.environment
+        );
+    }
+    let restore_args = RestoreArgs {
+        source: file.display().to_string(),
+        to: target.name.clone(),
+        into_empty: false,
+        replace: true,
+        clean: false,
+        no_manifest: false,
+        source_env: None,
+        accept_key_change: args.accept_key_change,
+        partial: false,
+        via_wrangler: false,
+        dry_run: args.dry_run,
+        confirm: args.confirm.clone(),
+    };
+
+    println!("Restore drill plan");
+    println!(
+        "  backup       {} ({} backup of {})",
+        file.display(),
+        manifest.mode,
+        manifest.environment
+    );
+    println!("  sha256       {}", manifest.file.sha256);
+    println!("  1. verify    the backup again, under D1's rules");
+    println!(
+        "  2. restore   into {} ({}) with --replace, after a safety backup of it",
+        target.database_name, target.name
+    );
+    println!(
+        "  3. rows      on {} against the manifest; the encryption key",
+        target.name
+    );
+    match &app {
+        Some(app) => println!(
+            "  4. app       GET {AUDIT_PATH}, GET {}, POST {} with the DevOps token",
+            app.signin_path, app.report_path
+        ),
+        None => println!(
+            "  4. app       skipped: set QBTIME_APP_URL and QBTIME_DEVOPS_TOKEN to check the audit \
+             chain, sign-in and a report through the app"
+        ),
+    }
+    println!("  5. log       {}", project.config_dir.join(LOG).display());
+    if args.dry_run {
+        println!("The restore's own plan follows.");
+        restore::run(sh, project, &restore_args)?;
+        return Ok(());
+    }
+    // Asked before anything runs, so that a drill nobody confirmed is
+    // neither run nor logged; the restore then takes it as given.
+    confirm::require(
+        target,
+        &args.confirm,
+        "run a restore drill (replacing everything) into",
+    )?;
+    let restore_args = RestoreArgs {
+        confirm: ConfirmArgs {
+            confirm: Some(target.database_name.clone()),
+            yes: false,
+        },
+        ..restore_args
+    };
+
+    let started = Instant::now();
+    let mut record = Record {
+        date: Utc::now(),
+        from: from.name.clone(),
+        to: target.name.clone(),
+        backup: file_name(&file),
+        sha256: manifest.file.sha256.clone(),
+        checks: [Outcome::Skip; 7],
+        seconds: Vec::new(),
+    };
+    let mut failures = Vec::new();
+
+    let t = Instant::now();
+    let migrations_dir = project.config_dir.join(&from.migrations_dir);
+    let report = verify::verify(
+        &file,
+        Some(&manifest),
+        &verify::Workspace {
+            migrations_dir: &migrations_dir,
+            scratch_dir: &project.backup_dir,
+        },
+    );
+    record.seconds.push(("verify", t.elapsed().as_secs_f64()));
+    let verified = match report {
+        Ok(report) => {
+            print!("{}", report.render());
+            let mut m = manifest.clone();
+            m.verification = Some(report.verification());
+            m.replace_at(&manifest_path)?;
+            if !report.good {
+                failures.push(format!("verify: {}", report.failed().join("; ")));
+            }
+            report.good
+        }
+        Err(e) => {
+            failures.push(format!("verify could not run: {e:#}"));
+            false
+        }
+    };
+    record.checks[0] = if verified {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+
+    if verified {
+        let t = Instant::now();
+        let restored = restore::run(sh, project, &restore_args);
+        record.seconds.push(("restore", t.elapsed().as_secs_f64()));
+        match restored {
+            Ok(Some(r)) => {
+                record.checks[1] = Outcome::Pass;
+                if let Some(safety) = &r.safety_backup {
+                    println!(
+                        "{} as it was before the drill is in {}",
+                        target.database_name,
+                        safety.display()
+                    );
+                }
+                let wrong: Vec<String> = r
+                    .counts
+                    .iter()
+                    .filter(|(_, want, got)| want != got)
+                    .map(|(t, want, got)| format!("{t}: {want} in the backup, {got} restored"))
+                    .collect();
+                record.checks[2] = if wrong.is_empty() {
+                    Outcome::Pass
+                } else {
+                    failures.push(format!("rows: {}", wrong.join("; ")));
+                    Outcome::Fail
+                };
+                record.checks[3] = match r.key_check {
+                    KeyCheck::Same(_) => Outcome::Pass,
+                    KeyCheck::AcceptedChange { .. } => {
+                        failures.push("key: the target's key differs (--accept-key-change)".into());
+                        Outcome::Fail
+                    }
+                    KeyCheck::TargetHasNone | KeyCheck::BackupHasNone => Outcome::Skip,
+                };
+            }
+            Ok(None) => unreachable!("not a dry run"),
+            Err(e) => {
+                // A refusal (a guard) or a failure: either way the rehearsal failed.
+                failures.push(format!("restore: {e:#}"));
+                record.checks[1] = Outcome::Fail;
+            }
+        }
+    }
+
+    if record.checks[1] == Outcome::Pass
+        && let Some(app) = &app
+    {
+        let t = Instant::now();
+        for (i, (name, result)) in app.run().into_iter().enumerate() {
+            record.checks[4 + i] = match result {
+                Ok(detail) => {
+                    println!("  [pass] app {name}: {detail}");
+                    Outcome::Pass
+                }
+                Err(e) => {
+                    println!("  [FAIL] app {name}: {e}");
+                    failures.push(format!("{name}: {e}"));
+                    Outcome::Fail
+                }
+            };
+        }
+        record.seconds.push(("app", t.elapsed().as_secs_f64()));
+    }
+    record
+        .seconds
+        .push(("total", started.elapsed().as_secs_f64()));
+
+    let log = project.config_dir.join(LOG);
+    append_log(&log, &record)?;
+    println!("Drill recorded in {}:\n{}", log.display(), record.row());
+    if !failures.is_empty() {
+        bail!("the restore drill FAILED:\n  {}", failures.join("\n  "));
+    }
+    println!("The restore drill passed. Commit {LOG} to keep the record.");
+    Ok(())
+}
+
+/// The app's own checks, called over HTTP(S) with a DevOps token.
+#[derive(Debug, Clone)]
+pub struct AppChecks {
+    base: String,
+    token: String,
+    signin_path: String,
+    report_path: String,
+}
+
+impl AppChecks {
+    /// From `QBTIME_APP_URL` and `QBTIME_DEVOPS_TOKEN` (both or neither), and
+    /// optionally `QBTIME_DRILL_SIGNIN_PATH` and `QBTIME_DRILL_REPORT_PATH`.
+    pub fn from_env() -> Result<Option<AppChecks>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (var("QBTIME_APP_URL"), var("QBTIME_DEVOPS_TOKEN")) {
+            (None, None) => Ok(None),
+            (Some(base), Some(token)) => {
+                if !(base.starts_with("https://") || base.starts_with("http://")) {
+                    bail!(
+                        "QBTIME_APP_URL must start with https:// (or http:// for a local app); got {base:?}"
+                    );
+                }
+                Ok(Some(AppChecks {
+                    base: base.trim_end_matches('/').to_owned(),
+                    token,
+                    signin_path: var("QBTIME_DRILL_SIGNIN_PATH")
+                        .unwrap_or_else(|| DEFAULT_SIGNIN_PATH.to_owned()),
+                    report_path: var("QBTIME_DRILL_REPORT_PATH")
+                        .unwrap_or_else(|| DEFAULT_REPORT_PATH.to_owned()),
+                }))
+            }
+            (Some(_), None) => bail!(
+                "QBTIME_APP_URL is set but QBTIME_DEVOPS_TOKEN is not: the app checks need both. \
+                 Nothing was done."
+            ),
+            (None, Some(_)) => bail!(
+                "QBTIME_DEVOPS_TOKEN is set but QBTIME_APP_URL is not: the app checks need both. \
+                 Nothing was done."
+            ),
+        }
+    }
+
+    /// The audit chain, sign-in and report checks, in the log's order.
+    pub fn run(&self) -> Vec<(&'static str, Result<String, String>)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        vec![
+            ("audit chain", self.call(&agent, "GET", AUDIT_PATH)),
+            ("sign-in", self.call(&agent, "GET", &self.signin_path)),
+            ("report", self.call(&agent, "POST", &self.report_path)),
+        ]
+    }
+
+    /// Passes on a 2xx whose JSON body, if any, does not say `"ok": false`
+    /// or `"valid": false`. Never echoes the token; quotes at most the
+    /// body's `error` or `message`.
+    fn call(&self, agent: &ureq::Agent, method: &str, path: &str) -> Result<String, String> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let response = match method {
+            "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            _ => agent.post(&url).header("Authorization", &auth).send_empty(),
+        };
+        let mut response = response.map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        let json: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+        let said = |key: &str| {
+            json.as_ref()
+                .and_then(|j| j.get(key))
+                .and_then(|v| v.as_str())
+                .map(|s| s.chars().take(200).collect::<String>())
+        };
+        let denied = json.as_ref().is_some_and(|j| {
+            j.get("ok") == Some(&serde_json::Value::Bool(false))
+                || j.get("valid") == Some(&serde_json::Value::Bool(false))
+        });
+        if (200..300).contains(&status) && !denied {
+            Ok(format!("{method} {path} answered {status}"))
+        } else {
+            Err(format!(
+                "{method} {path} answered {status}{}",
+                said("error")
+                    .or_else(|| said("message"))
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_row_names_the_backup_and_each_check_and_nothing_else() {
+        let record = Record {
+            date: chrono::DateTime::parse_from_rfc3339("2026-11-24T09:30:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            from: "prod".into(),
+            to: "staging".into(),
+            backup: "backup-prod-20261124-0900.sql".into(),
+            sha256: "ab".repeat(32),
+            checks: [
+                Outcome::Pass,
+                Outcome::Pass,
+                Outcome::Pass,
+                Outcome::Pass,
+                Outcome::Fail,
+                Outcome::Skip,
+                Outcome::Skip,
+            ],
+            seconds: vec![("verify", 1.26), ("total", 20.0)],
+        };
+        assert!(!record.passed());
+        assert_eq!(
+            record.row(),
+            format!(
+                "| 2026-11-24 09:30 | prod → staging | backup-prod-20261124-0900.sql | {} | pass | \
+                 pass | pass | pass | FAIL | skip | skip | FAIL | verify 1.3, total 20.0 |",
+                "ab".repeat(32)
+            )
+        );
+        // The row has one cell per header column.
+        let header_cells = LOG_HEADER
+            .lines()
+            .find(|l| l.starts_with("| date"))
+            .unwrap()
+            .matches('|')
+            .count();
+        assert_eq!(record.row().matches('|').count(), header_cells);
+    }
+}

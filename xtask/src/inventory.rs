@@ -1,0 +1,304 @@
+//! The backups on disk, read from their manifests: what `list` shows and
+//! what `latest` means.
+//!
+//! `latest` is the newest backup of an environment that holds the whole
+//! database and passed verification. A backup that failed verification stays
+//! on disk, marked bad, and is never chosen.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::manifest::{self, Manifest};
+
+/// One backup file and its manifest.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub file: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Entry {
+    /// A backup of the whole database (not `--table`, not schema- or data-only).
+    pub fn is_whole(&self) -> bool {
+        self.manifest.mode == "full" && self.manifest.tables.is_empty()
+    }
+
+    /// `good`, `bad` or `unverified`.
+    pub fn verified(&self) -> &str {
+        match &self.manifest.verification {
+            Some(v) if v.is_good() => "good",
+            Some(v) if v.outcome == "bad" => "bad",
+            _ => "unverified",
+        }
+    }
+}
+
+/// Every backup in `dir` whose manifest reads and whose file is present,
+/// newest first. A missing directory holds no backups.
+pub fn scan(dir: &Path) -> Vec<Entry> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.ends_with(manifest::MANIFEST_SUFFIX) {
+            continue;
+        }
+        let Ok(m) = Manifest::read(&entry.path()) else {
+            continue;
+        };
+        let file = dir.join(&m.file.name);
+        if file.is_file() {
+            found.push(Entry { file, manifest: m });
+        }
+    }
+    sort_newest_first(&mut found);
+    found
+}
+
+fn sort_newest_first(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| {
+        b.manifest
+            .created_at
+            .cmp(&a.manifest.created_at)
+            .then_with(|| b.file.cmp(&a.file))
+    });
+}
+
+/// The newest whole backup of `env` that passed verification.
+pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
+    let whole: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.manifest.environment == env && e.is_whole())
+        .collect();
+    if let Some(e) = whole.iter().find(|e| e.manifest.is_verified_good()) {
+        return Ok(e.file.clone());
+    }
+    match whole.first() {
+        None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
+        Some(newest) => bail!(
+            "no full backup of {env} has passed verification (the newest, {}, is {}); check it \
+             with `cargo xtask verify {}` or take a new one with `cargo xtask backup {env}`",
+            newest.file.display(),
+            newest.verified(),
+            newest.file.display()
+        ),
+    }
+}
+
+/// The newest whole backup of `env`, verified or not (what `verify latest:ENV` checks).
+pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
+    entries
+        .iter()
+        .find(|e| e.manifest.environment == env && e.is_whole())
+        .map(|e| e.file.clone())
+        .with_context(|| {
+            format!("no full backup of {env}; take one with `cargo xtask backup {env}`")
+        })
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// Only this environment's backups.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub file: String,
+    pub environment: String,
+    pub mode: String,
+    pub created_at: DateTime<Utc>,
+    pub age_seconds: i64,
+    pub bytes: u64,
+    pub verified: String,
+    pub offsite: String,
+    pub reason: Option<String>,
+}
+
+pub fn rows(entries: &[Entry], env: Option<&str>, now: DateTime<Utc>) -> Vec<Row> {
+    entries
+        .iter()
+        .filter(|e| env.is_none_or(|env| e.manifest.environment == env))
+        .map(|e| {
+            let m = &e.manifest;
+            let mode = if m.tables.is_empty() {
+                m.mode.clone()
+            } else {
+                format!("{} ({})", m.mode, m.tables.join(", "))
+            };
+            Row {
+                file: m.file.name.clone(),
+                environment: m.environment.clone(),
+                mode,
+                created_at: m.created_at,
+                age_seconds: (now - m.created_at).num_seconds().max(0),
+                bytes: m.file.bytes,
+                verified: e.verified().to_owned(),
+                // Offsite copies come with the upload task; until a backup
+                // has one, it is only here.
+                offsite: "no".to_owned(),
+                reason: m.reason.clone(),
+            }
+        })
+        .collect()
+}
+
+/// `3m`, `5h`, `12d`.
+pub fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// `812 B`, `4.2 KB`, `155.0 MB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+pub fn run(backup_dir: &Path, env: Option<&str>, json: bool) -> Result<()> {
+    let rows = rows(&scan(backup_dir), env, Utc::now());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("No backups in {}.", backup_dir.display());
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:<8} {:<16} {:>5} {:>9} {:<10} {:<7}",
+        "backup", "env", "mode", "age", "size", "verified", "offsite"
+    );
+    for r in &rows {
+        println!(
+            "{:<40} {:<8} {:<16} {:>5} {:>9} {:<10} {:<7}",
+            r.file,
+            r.environment,
+            r.mode,
+            age(r.age_seconds),
+            size(r.bytes),
+            r.verified,
+            r.offsite
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Verification;
+
+    fn entry(env: &str, mode: &str, minutes: i64, outcome: Option<&str>) -> Entry {
+        let created_at = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + chrono::Duration::minutes(minutes);
+        let text = format!(
+            r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"{}",
+            "environment":"{env}","database":{{"name":"d","uuid":"u","wrangler_env":null,"location":"local"}},
+            "mode":"{mode}","tables":[],"file":{{"name":"backup-{env}-{minutes}.sql","bytes":1,"sha256":"x"}},
+            "rows":{{}},"statements":0,"migrations":[],"encryption_key":null,"wrangler_version":null,
+            "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#,
+            created_at.to_rfc3339()
+        );
+        let mut manifest: Manifest = serde_json::from_str(&text).unwrap();
+        manifest.verification = outcome.map(|o| Verification {
+            verified_at: created_at,
+            outcome: o.to_owned(),
+            failed: Vec::new(),
+            seconds: 0.0,
+            tool_version: "0".to_owned(),
+        });
+        Entry {
+            file: PathBuf::from(format!("b/backup-{env}-{minutes}.sql")),
+            manifest,
+        }
+    }
+
+    #[test]
+    fn latest_is_the_newest_whole_backup_that_passed_verification() {
+        let mut entries = vec![
+            entry("prod", "full", 0, Some("good")),
+            entry("prod", "full", 10, Some("bad")),
+            entry("prod", "data-only", 20, Some("good")),
+            entry("staging", "full", 30, Some("good")),
+            entry("prod", "full", 5, None),
+        ];
+        sort_newest_first(&mut entries);
+        assert_eq!(
+            latest_good(&entries, "prod").unwrap(),
+            Path::new("b/backup-prod-0.sql")
+        );
+        assert_eq!(
+            latest_any(&entries, "prod").unwrap(),
+            Path::new("b/backup-prod-10.sql")
+        );
+        let only_bad = vec![entry("prod", "full", 10, Some("bad"))];
+        let err = latest_good(&only_bad, "prod").unwrap_err().to_string();
+        assert!(err.contains("is bad"), "{err}");
+        assert!(err.contains("cargo xtask verify"), "{err}");
+        assert!(
+            latest_good(&entries, "local")
+                .unwrap_err()
+                .to_string()
+                .contains("cargo xtask backup local")
+        );
+    }
+
+    #[test]
+    fn list_rows_are_filtered_by_environment_and_say_their_state() {
+        let mut entries = vec![
+            entry("prod", "full", 0, Some("good")),
+            entry("staging", "full", 30, None),
+            entry("prod", "full", 10, Some("bad")),
+        ];
+        sort_newest_first(&mut entries);
+        let now = entries[0].manifest.created_at + chrono::Duration::hours(2);
+        let all = rows(&entries, None, now);
+        let names: Vec<&str> = all.iter().map(|r| r.file.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "backup-staging-30.sql",
+                "backup-prod-10.sql",
+                "backup-prod-0.sql"
+            ]
+        );
+        assert_eq!(all[0].verified, "unverified");
+        assert_eq!(all[1].verified, "bad");
+        assert_eq!(age(all[0].age_seconds), "2h");
+        let prod = rows(&entries, Some("prod"), now);
+        assert_eq!(prod.len(), 2);
+        assert!(prod.iter().all(|r| r.environment == "prod"));
+    }
+
+    #[test]
+    fn sizes_and_ages_read_naturally() {
+        assert_eq!(size(812), "812 B");
+        assert_eq!(size(4_200), "4.2 KB");
+        assert_eq!(size(155_000_000), "155.0 MB");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(3 * 86_400 + 5), "3d");
+    }
+}

@@ -1,0 +1,370 @@
+//! `cargo xtask time-travel info|restore`: D1's point-in-time recovery,
+//! with the guards of a restore.
+//!
+//! A Time Travel restore replaces the whole database with its state at a
+//! bookmark. Before it runs, the plan names the database, the bookmark it
+//! goes back to, and the bookmark it is at now, which undoes it; `--dry-run`
+//! stops there. Production needs its database name typed (or `--confirm`),
+//! other environments `--yes` when there is no terminal: wrangler's own
+//! prompt is never relied on (with `--json` it does not ask at all). The
+//! bookmarks before and after are appended to `backups/time-travel.jsonl`
+//! before and after the restore, so the undo survives a lost terminal.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use xshell::Shell;
+
+use crate::backup;
+use crate::confirm::{self, ConfirmArgs};
+use crate::environment::{Environment, Environments, Location};
+use crate::project::Project;
+
+/// How far back D1 keeps history on paid plans (7 days on free ones).
+const RETENTION_DAYS: i64 = 30;
+
+/// The journal of Time Travel restores, in the backup directory.
+pub const JOURNAL: &str = "time-travel.jsonl";
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TimeTravelCommand {
+    /// Show a remote database's bookmark now, or at a past time.
+    Info {
+        /// prod or staging.
+        env: String,
+        /// RFC 3339 time (2026-11-24T09:30:00Z) or Unix seconds.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a remote database to a past bookmark or time, guarded.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// prod or staging.
+    pub env: String,
+    /// RFC 3339 time (2026-11-24T09:30:00Z) or Unix seconds.
+    #[arg(
+        long,
+        value_name = "TIME",
+        required_unless_present = "bookmark",
+        conflicts_with = "bookmark"
+    )]
+    pub at: Option<String>,
+    /// A bookmark from `time-travel info`, a backup's manifest or an earlier restore.
+    #[arg(long)]
+    pub bookmark: Option<String>,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+pub fn run(sh: &Shell, project: &Project, command: &TimeTravelCommand) -> Result<()> {
+    match command {
+        TimeTravelCommand::Info { env, at, json } => info(sh, project, env, at.as_deref(), *json),
+        TimeTravelCommand::Restore(args) => restore(sh, project, args),
+    }
+}
+
+/// Time Travel is Cloudflare's; local D1 has none.
+fn remote<'a>(word: &str, envs: &'a Environments) -> Result<&'a Environment> {
+    let env = envs.resolve(word)?;
+    if env.location != Location::Remote {
+        bail!(
+            "{} is local D1, which has no Time Travel (it is kept by Cloudflare for remote \
+             databases only). To roll local D1 back, restore a backup: `cargo xtask restore \
+             latest --to {} --replace`",
+            env.name,
+            env.name
+        );
+    }
+    Ok(env)
+}
+
+/// Reads `--at`: RFC 3339, or Unix seconds (milliseconds if 13 digits). It
+/// must be in the past and within D1's 30 days. Returns the time as wrangler
+/// is given it.
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let text = text.trim();
+    let parsed = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        let n: i64 = text.parse().context("the number is too large")?;
+        let ms = if text.len() >= 13 { n } else { n * 1000 };
+        DateTime::from_timestamp_millis(ms)
+    } else {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let Some(at) = parsed else {
+        bail!(
+            "--at {text:?} is not a time: give RFC 3339 with a zone, like 2026-11-24T09:30:00Z, \
+             or Unix seconds"
+        );
+    };
+    if at > now {
+        bail!("--at {text} is in the future; Time Travel goes back, not forward");
+    }
+    if at < now - Duration::days(RETENTION_DAYS) {
+        bail!(
+            "--at {text} is more than {RETENTION_DAYS} days ago; D1 keeps {RETENTION_DAYS} days \
+             of history (7 on the free plan). Restore a SQL backup instead: `cargo xtask list`"
+        );
+    }
+    Ok(at)
+}
+
+fn wrangler_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A D1 bookmark: `00000085-0000024c-00004c6d-` and 32 hex digits.
+pub fn check_bookmark(text: &str) -> Result<()> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let shape_ok = parts.len() == 4
+        && parts[..3].iter().all(|p| p.len() == 8)
+        && parts[3].len() == 32
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()));
+    if !shape_ok {
+        bail!(
+            "--bookmark {text:?} is not a D1 bookmark (four groups of hex digits, like \
+             00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683); get one with \
+             `cargo xtask time-travel info <env> [--at TIME]`"
+        );
+    }
+    Ok(())
+}
+
+fn info(sh: &Shell, project: &Project, env: &str, at: Option<&str>, json: bool) -> Result<()> {
+    let envs = project.environments()?;
+    let env = remote(env, &envs)?;
+    let at = at.map(|t| parse_time(t, Utc::now())).transpose()?;
+    let wrangler = project.wrangler(sh)?;
+    let cmds = project.commands();
+    let invocation = match at {
+        Some(t) => cmds.time_travel_info_at(env, &wrangler_time(t)),
+        None => cmds.time_travel_info(env),
+    };
+    let bookmark = backup::time_travel_bookmark(&wrangler, &invocation)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "environment": env.name,
+                "database": env.database_name,
+                "at": at.map(wrangler_time),
+                "bookmark": bookmark,
+            })
+        );
+    } else {
+        println!(
+            "{} ({}) {}: bookmark {bookmark}",
+            env.database_name,
+            env.name,
+            match at {
+                Some(t) => format!("at {}", wrangler_time(t)),
+                None => "now".to_owned(),
+            }
+        );
+    }
+    Ok(())
+}
+
+fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
+    let envs = project.environments()?;
+    let env = remote(&args.env, &envs)?;
+    let at = args
+        .at
+        .as_deref()
+        .map(|t| parse_time(t, Utc::now()))
+        .transpose()?;
+    if let Some(b) = &args.bookmark {
+        check_bookmark(b)?;
+    }
+    let wrangler = project.wrangler(sh)?;
+    let cmds = project.commands();
+    let current = backup::time_travel_bookmark(&wrangler, &cmds.time_travel_info(env))?;
+    let target = match (&args.bookmark, at) {
+        (Some(b), _) => b.clone(),
+        (None, Some(t)) => backup::time_travel_bookmark(
+            &wrangler,
+            &cmds.time_travel_info_at(env, &wrangler_time(t)),
+        )?,
+        (None, None) => bail!("give --at TIME or --bookmark B"),
+    };
+    let restore = cmds.time_travel_restore(env, &target);
+    println!("Time Travel restore plan");
+    println!(
+        "  database     {} ({}, remote)",
+        env.database_name, env.name
+    );
+    match at {
+        Some(t) => println!("  back to      {} (bookmark {target})", wrangler_time(t)),
+        None => println!("  back to      bookmark {target}"),
+    }
+    println!("  now at       bookmark {current}; restoring to it undoes this");
+    println!(
+        "  effect       every table is replaced by its state at that bookmark; writes since then \
+         are gone and in-flight queries are cancelled"
+    );
+    println!("  runs         {restore}");
+    println!(
+        "  records      the bookmarks before and after in {}",
+        project.backup_dir.join(JOURNAL).display()
+    );
+    if target == current {
+        println!("  note         the database is already at this bookmark");
+    }
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    confirm::require(env, &args.confirm, "Time Travel restore")?;
+
+    let _lock = backup::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
+    let journal = project.backup_dir.join(JOURNAL);
+    let started = Utc::now();
+    let record = |status: &str, extra: serde_json::Value| {
+        let mut entry = serde_json::json!({
+            "at": Utc::now(),
+            "started_at": started,
+            "environment": env.name,
+            "database": env.database_name,
+            "status": status,
+            "restore_to": target,
+            "bookmark_before": current,
+        });
+        if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
+            map.extend(more);
+        }
+        append_journal(&journal, &entry)
+    };
+    record("started", serde_json::json!({}))?;
+    let result = match wrangler.run_json(&restore) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
+            return Err(e.context(format!(
+                "the Time Travel restore of {} failed; D1 applies it whole or not at all. \
+                 It was at bookmark {current} before",
+                env.database_name
+            )));
+        }
+    };
+    let previous = result
+        .get("previous_bookmark")
+        .and_then(|b| b.as_str())
+        .unwrap_or(&current)
+        .to_owned();
+    // The undo first: it must reach the operator even if the journal cannot.
+    println!(
+        "Restored {} to bookmark {target}.\nTo undo it:\n  cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
+        env.database_name, env.name, env.database_name
+    );
+    record(
+        "done",
+        serde_json::json!({ "previous_bookmark": previous, "response": result }),
+    )?;
+
+    let check = wrangler.run_json(&cmds.query_json(
+        env,
+        "check that the database answers (read-only)",
+        "SELECT count(*) AS tables FROM sqlite_master WHERE type = 'table'",
+    ));
+    match check {
+        Ok(json) => {
+            let tables = json
+                .get(0)
+                .and_then(|r| r.get("results"))
+                .and_then(|r| r.get(0))
+                .and_then(|r| r.get("tables"))
+                .and_then(|n| n.as_u64())
+                .context("the database answered without a table count")?;
+            println!("{} answers: {tables} tables.", env.database_name);
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!(
+            "{} was restored to {target} but does not answer a query; undo with the command above",
+            env.database_name
+        ))),
+    }
+}
+
+/// Appends one JSON line to the private journal, creating it 0600.
+fn append_journal(path: &Path, entry: &serde_json::Value) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(crate::fsutil::PRIVATE_FILE_MODE)
+        .open(path)
+        .with_context(|| format!("cannot write the Time Travel journal {}", path.display()))?;
+    writeln!(file, "{entry}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_unix_seconds_in_the_last_30_days() {
+        assert_eq!(
+            wrangler_time(parse_time("2026-11-24T09:30:00Z", now()).unwrap()),
+            "2026-11-24T09:30:00.000Z"
+        );
+        assert_eq!(
+            wrangler_time(parse_time("2026-11-24T10:30:00+01:00", now()).unwrap()),
+            "2026-11-24T09:30:00.000Z"
+        );
+        let secs = now().timestamp() - 60;
+        assert_eq!(
+            parse_time(&secs.to_string(), now()).unwrap(),
+            now() - Duration::seconds(60)
+        );
+        let ms = (now().timestamp() - 60) * 1000;
+        assert_eq!(
+            parse_time(&ms.to_string(), now()).unwrap(),
+            now() - Duration::seconds(60)
+        );
+        for (bad, says) in [
+            ("yesterday", "not a time"),
+            ("2026-11-24 09:30", "not a time"),
+            ("2026-11-25T00:00:00Z", "in the future"),
+            ("2026-10-01T00:00:00Z", "more than 30 days"),
+        ] {
+            let err = parse_time(bad, now()).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn bookmarks_must_look_like_d1s() {
+        check_bookmark("00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683").unwrap();
+        for bad in [
+            "",
+            "latest",
+            "00000085-0000024c-00004c6d",
+            "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf89168",
+            "0000008g-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683",
+            "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683; DROP",
+        ] {
+            assert!(check_bookmark(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,958 @@
+//! `cargo xtask verify <backup>`: a simulated restore, under D1's rules,
+//! into a scratch SQLite file that is deleted afterwards.
+//!
+//! The dump goes through the same repair as a restore and is loaded
+//! statement by statement, streamed, with foreign keys enforced (deferred,
+//! as D1 allows) and D1's 100,000-byte statement limit. Then SQLite's
+//! `integrity_check` and `foreign_key_check` run, the rows per table are
+//! compared with the manifest, and the audit log's hash chain is walked from
+//! its first row to its last. A check that would pass only with plain
+//! SQLite's defaults (foreign keys off) is not a pass.
+//!
+//! Exit codes: 0 the backup is good; 1 it is corrupt or does not match its
+//! manifest; 2 the verification could not run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+#[cfg(test)]
+use rusqlite::types::Value;
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalog::quote_ident;
+use crate::dump;
+use crate::fsutil::{self, TempFile};
+use crate::inventory;
+use crate::manifest::{self, Manifest, Verification};
+use crate::project::Project;
+use crate::repair::{self, Finding};
+
+/// The backup is corrupt or does not match its manifest.
+pub const EXIT_BAD: u8 = 1;
+/// The verification could not run (unreadable file, no space, bad arguments).
+pub const EXIT_COULD_NOT_RUN: u8 = 2;
+
+/// The audit log and the first `prev_hash` of its chain.
+const AUDIT_TABLE: &str = "audit_log";
+const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Page cache for the scratch database: memory stays bounded whatever the
+/// dump's size, because SQLite spills to the file beyond it.
+const CACHE_KIB: i64 = 32 * 1024;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// A backup file, or `latest:ENV` (that environment's newest full backup).
+    pub backup: String,
+    /// Verify a dump that has no manifest (a hand export, a sqlite3 .dump).
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not record the outcome in the backup's manifest.
+    #[arg(long)]
+    pub no_record: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    pub good: bool,
+    pub checks: Vec<Check>,
+    /// What D1 would refuse as the dump stands, line by line.
+    pub findings: Vec<Finding>,
+    pub seconds: f64,
+    /// Where the time went: reading the dump, loading it, each check.
+    pub phases: Vec<(&'static str, f64)>,
+}
+
+impl Report {
+    pub fn failed(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect()
+    }
+
+    pub fn verification(&self) -> Verification {
+        Verification {
+            verified_at: Utc::now(),
+            outcome: if self.good { "good" } else { "bad" }.to_owned(),
+            failed: self.failed(),
+            seconds: (self.seconds * 100.0).round() / 100.0,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = format!("Verified {}\n", self.file.display());
+        for c in &self.checks {
+            let tag = match c.status {
+                Status::Pass => "pass",
+                Status::Fail => "FAIL",
+                Status::Skipped => "skip",
+            };
+            let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.detail);
+        }
+        if !self.findings.is_empty() {
+            let _ = writeln!(out, "  D1 restorability findings:");
+            for f in &self.findings {
+                let _ = writeln!(out, "    {f}");
+            }
+        }
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2}"))
+            .collect();
+        let _ = writeln!(out, "  seconds: {}", phases.join(", "));
+        let _ = writeln!(
+            out,
+            "Result: {} ({:.1} s)",
+            if self.good {
+                "GOOD"
+            } else {
+                "BAD: corrupt or does not match its manifest"
+            },
+            self.seconds
+        );
+        out
+    }
+}
+
+/// Where verification runs and what it may read.
+pub struct Workspace<'a> {
+    /// The repository's migrations, to build the schema a data-only backup lacks.
+    pub migrations_dir: &'a Path,
+    /// A private directory for the scratch database.
+    pub scratch_dir: &'a Path,
+}
+
+pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
+    match run_inner(project, args) {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            } else {
+                print!("{}", report.render());
+            }
+            if report.good {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: the verification could not run: {e:#}");
+            ExitCode::from(EXIT_COULD_NOT_RUN)
+        }
+    }
+}
+
+fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
+    let file = match args.backup.strip_prefix("latest") {
+        Some("") => bail!(
+            "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
+        ),
+        Some(rest) if rest.starts_with(':') => {
+            let env = project.environments()?.resolve(&rest[1..])?.name.clone();
+            inventory::latest_any(&inventory::scan(&project.backup_dir), &env)?
+        }
+        _ => PathBuf::from(&args.backup),
+    };
+    if !file.is_file() {
+        bail!(
+            "{} is not a backup file; give a path or `latest:ENV`",
+            file.display()
+        );
+    }
+    let manifest_path = manifest::manifest_path(&file);
+    let manifest = if args.no_manifest {
+        None
+    } else if manifest_path.is_file() {
+        Some(Manifest::read(&manifest_path)?)
+    } else {
+        bail!(
+            "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 \
+             .dump, pass --no-manifest",
+            file.display(),
+            manifest_path.display()
+        )
+    };
+    fsutil::create_private_dir(&project.backup_dir)?;
+    // A data-only backup is verified on the schema of its environment's migrations.
+    let envs = project.environments()?;
+    let migrations_dir = project.config_dir.join(
+        manifest
+            .as_ref()
+            .and_then(|m| envs.resolve(&m.environment).ok())
+            .map_or("migrations", |env| env.migrations_dir.as_str()),
+    );
+    let ctx = Workspace {
+        migrations_dir: &migrations_dir,
+        scratch_dir: &project.backup_dir,
+    };
+    let report = verify(&file, manifest.as_ref(), &ctx)?;
+    if let Some(mut m) = manifest
+        && !args.no_record
+    {
+        m.verification = Some(report.verification());
+        m.replace_at(&manifest_path)?;
+    }
+    Ok(report)
+}
+
+/// Verifies one backup. `Err` means the verification could not run; a bad
+/// backup is an `Ok` report that is not good.
+pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Result<Report> {
+    let started = Instant::now();
+    let mut checks = Vec::new();
+    let mut findings = Vec::new();
+    let mut phases = Vec::new();
+    let mut lap = Instant::now();
+    let mut phase = |name: &'static str| {
+        phases.push((name, lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+    };
+    let finish = |checks: Vec<Check>, findings: Vec<Finding>, phases| Report {
+        file: file.to_path_buf(),
+        good: checks.iter().all(|c| c.status != Status::Fail),
+        checks,
+        findings,
+        seconds: started.elapsed().as_secs_f64(),
+        phases,
+    };
+
+    checks.push(match manifest {
+        Some(m) => {
+            let (sha256, bytes) = fsutil::sha256_file(file)?;
+            if sha256 == m.file.sha256 && bytes == m.file.bytes {
+                pass("file", format!("{bytes} bytes, sha256 {sha256}, as the manifest records"))
+            } else {
+                fail(
+                    "file",
+                    format!(
+                        "{bytes} bytes with sha256 {sha256}, but the manifest records {} bytes with \
+                         sha256 {}: the file was changed or truncated",
+                        m.file.bytes, m.file.sha256
+                    ),
+                )
+            }
+        }
+        None => skipped("file", "no manifest to compare the file with".to_owned()),
+    });
+    phase("sha256");
+
+    let mut head = [0u8; 64];
+    let n = File::open(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .read(&mut head)?;
+    if let Err(e) = dump::check_looks_like_sql(&head[..n]) {
+        checks.push(fail("format", format!("{e:#}")));
+        return Ok(finish(checks, findings, phases));
+    }
+
+    let data_only = manifest.is_some_and(|m| m.mode == "data-only");
+    let partial = manifest.is_some_and(|m| !m.tables.is_empty());
+    let migrations = if data_only {
+        Some(migration_sql(
+            ctx.migrations_dir,
+            &manifest.expect("data-only has a manifest").migrations,
+        )?)
+    } else {
+        None
+    };
+    let options = repair::Options {
+        virtual_tables: manifest
+            .and_then(|m| m.virtual_tables.as_ref())
+            .map(|v| v.tables.clone())
+            .unwrap_or_default(),
+        data_into_existing_schema: data_only,
+        known_tables: match &migrations {
+            Some(sql) => schema_of(sql),
+            None => BTreeMap::new(),
+        },
+    };
+    let survey = match repair::survey(reader(file)?, &options) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(fail(
+                "statements",
+                format!("the dump cannot be read: {e:#}"),
+            ));
+            return Ok(finish(checks, findings, phases));
+        }
+    };
+    phase("survey");
+    findings.clone_from(&survey.findings);
+    let unrepaired = findings.iter().filter(|f| !f.repaired).count();
+    let restorable = if unrepaired == 0 {
+        pass(
+            "d1-restorable",
+            match findings.len() {
+                0 => "nothing D1 would refuse".to_owned(),
+                1 => "1 thing D1 would refuse as it stands; restore repairs it".to_owned(),
+                n => format!("{n} things D1 would refuse as they stand; restore repairs each"),
+            },
+        )
+    } else {
+        fail(
+            "d1-restorable",
+            format!("{unrepaired} statements D1 refuses that restore cannot repair (listed below)"),
+        )
+    };
+
+    let scratch = TempFile::create(ctx.scratch_dir.join(format!(
+        ".verify-{}-{}.sqlite.partial",
+        std::process::id(),
+        fsutil::file_name(file)
+    )))?;
+    let mut db = Scratch::open(scratch.path(), !partial)?;
+    if let Some(sql) = &migrations {
+        for (name, text) in sql {
+            db.db
+                .execute_batch(text)
+                .with_context(|| format!("applying migration {name} to the scratch database"))?;
+        }
+    }
+    let loaded = repair::write(reader(file)?, &survey, &options, &mut db);
+    phase("load");
+    checks.push(match (&loaded, db.failures.first()) {
+        (Err(e), _) => fail("statements", format!("{e:#}")),
+        (Ok(_), Some(first)) => fail(
+            "statements",
+            format!(
+                "{} of {} repaired statements failed under D1's rules; the first: {first}",
+                db.failures.len(),
+                db.statements
+            ),
+        ),
+        (Ok(_), None) => pass(
+            "statements",
+            format!(
+                "all {} repaired statements ran with foreign keys on (deferred) and D1's 100 KB limit",
+                db.statements
+            ),
+        ),
+    });
+    checks.push(restorable);
+    checks.push(integrity_check(&db.db)?);
+    phase("integrity");
+    checks.push(if partial {
+        skipped(
+            "foreign keys",
+            "a backup of chosen tables: its references to other tables cannot be checked"
+                .to_owned(),
+        )
+    } else {
+        foreign_key_check(&db.db)?
+    });
+    phase("foreign keys");
+    checks.push(row_check(&db.db, manifest, data_only)?);
+    phase("rows");
+    checks.push(audit_chain_check(&db.db)?);
+    phase("audit chain");
+    drop(db);
+    drop(scratch);
+    Ok(finish(checks, findings, phases))
+}
+
+fn pass(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Pass,
+        detail,
+    }
+}
+
+fn fail(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Fail,
+        detail,
+    }
+}
+
+fn skipped(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Skipped,
+        detail,
+    }
+}
+
+fn reader(path: &Path) -> Result<BufReader<File>> {
+    Ok(BufReader::with_capacity(
+        1 << 20,
+        File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+    ))
+}
+
+/// The text of each migration a data-only backup was taken at, in order.
+fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+    if names.is_empty() {
+        bail!(
+            "the data-only backup records no migrations, so its schema is unknown; verify a full \
+             backup instead"
+        );
+    }
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "the data-only backup was taken at migration {name}, which {} does not have; \
+                     check out the commit its manifest names and verify again",
+                    dir.display()
+                )
+            })?;
+            Ok((name.clone(), text))
+        })
+        .collect()
+}
+
+/// The `CREATE TABLE` statements that the migrations make.
+fn schema_of(migrations: &[(String, String)]) -> BTreeMap<String, String> {
+    let Ok(db) = rusqlite::Connection::open_in_memory() else {
+        return BTreeMap::new();
+    };
+    for (_, sql) in migrations {
+        if db.execute_batch(sql).is_err() {
+            return BTreeMap::new();
+        }
+    }
+    let Ok(mut stmt) =
+        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
+    else {
+        return BTreeMap::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+/// The scratch database: one transaction under D1's rules, never committed.
+struct Scratch {
+    db: rusqlite::Connection,
+    statements: u64,
+    /// The first few failures, as `statement N (what): error`.
+    failures: Vec<String>,
+}
+
+impl Scratch {
+    fn open(path: &Path, foreign_keys: bool) -> Result<Scratch> {
+        let db = rusqlite::Connection::open(path)
+            .with_context(|| format!("cannot create the scratch database {}", path.display()))?;
+        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)?;
+        db.execute_batch(&format!(
+            "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA cache_size=-{CACHE_KIB};
+             PRAGMA foreign_keys={}; BEGIN; PRAGMA defer_foreign_keys=ON;",
+            if foreign_keys { "ON" } else { "OFF" }
+        ))
+        .context("cannot set up the scratch database")?;
+        Ok(Scratch {
+            db,
+            statements: 0,
+            failures: Vec::new(),
+        })
+    }
+}
+
+impl repair::Sink for Scratch {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        // The transaction already defers foreign keys.
+        if sql.starts_with("PRAGMA defer_foreign_keys") {
+            return Ok(());
+        }
+        self.statements += 1;
+        if let Err(e) = self.db.execute_batch(sql) {
+            if self.failures.len() < 5 {
+                let what = dump::insert_target(sql)
+                    .map(|t| format!("an INSERT into {t}"))
+                    .unwrap_or_else(|| {
+                        sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                    });
+                self.failures.push(format!(
+                    "statement {} ({what}): {}",
+                    self.statements,
+                    error_without_values(&e)
+                ));
+            } else {
+                self.failures.push(String::new());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// SQLite's message, without the SQL text a syntax error quotes (it can be
+/// customer data).
+fn error_without_values(e: &rusqlite::Error) -> String {
+    let text = e.to_string();
+    if text.contains("syntax error") {
+        "syntax error".to_owned()
+    } else if text.contains("unrecognized token") {
+        "unrecognized token".to_owned()
+    } else {
+        text
+    }
+}
+
+fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
+    let mut stmt = db.prepare("PRAGMA integrity_check")?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(if problems == ["ok"] {
+        pass("integrity", "PRAGMA integrity_check: ok".to_owned())
+    } else {
+        fail(
+            "integrity",
+            format!(
+                "PRAGMA integrity_check found {} problems; the first: {}",
+                problems.len(),
+                problems[0]
+            ),
+        )
+    })
+}
+
+fn foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
+    let mut stmt = db.prepare("PRAGMA foreign_key_check")?;
+    let broken: Vec<(String, Option<i64>, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match broken.first() {
+        None => pass(
+            "foreign keys",
+            "PRAGMA foreign_key_check: every reference resolves".to_owned(),
+        ),
+        Some((table, rowid, parent)) => fail(
+            "foreign keys",
+            format!(
+                "{} reference rows that do not exist; the first: {table} rowid {} references \
+                 a missing row of {parent}",
+                match broken.len() {
+                    1 => "1 row".to_owned(),
+                    n => format!("{n} rows"),
+                },
+                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+            ),
+        ),
+    })
+}
+
+fn row_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> Result<Check> {
+    let Some(m) = manifest else {
+        return Ok(skipped(
+            "rows",
+            "no manifest: nothing to compare the row counts with".to_owned(),
+        ));
+    };
+    let mut wrong = Vec::new();
+    let mut total = 0;
+    for (table, want) in &m.rows {
+        if data_only && table == dump::MIGRATIONS_TABLE {
+            continue;
+        }
+        let got: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM {}", quote_ident(table)),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(-1);
+        total += got.max(0);
+        if got != *want as i64 {
+            wrong.push(if got < 0 {
+                format!("{table}: expected {want}, but the table is missing")
+            } else {
+                format!("{table}: expected {want}, found {got}")
+            });
+        }
+    }
+    Ok(if wrong.is_empty() {
+        pass(
+            "rows",
+            format!(
+                "{} tables, {total} rows, as the manifest records",
+                m.rows.len()
+            ),
+        )
+    } else {
+        fail("rows", wrong.join("; "))
+    })
+}
+
+/// One row of the audit log, as the hash rule reads it.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    /// `[id, occurred_at, actor_account_id, company_id, action, target_type,
+    /// target_id, details_json]`, as stored.
+    pub fields: [Value; 8],
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash the rule in `migrations/0004_audit_log.sql` gives a row:
+/// lowercase hex SHA-256 of the compact JSON array
+/// `[prev_hash, id, occurred_at, ...]`, escaped as `JSON.stringify` does.
+#[cfg(test)]
+pub fn audit_hash(prev_hash: &str, fields: &[ValueRef<'_>; 8]) -> String {
+    let mut canonical = String::new();
+    write_canonical(&mut canonical, prev_hash, fields);
+    fsutil::hex(&Sha256::digest(canonical.as_bytes()))
+}
+
+fn write_canonical(out: &mut String, prev_hash: &str, fields: &[ValueRef<'_>; 8]) {
+    out.clear();
+    out.push('[');
+    push_json_string(out, prev_hash);
+    for field in fields {
+        out.push(',');
+        match field {
+            ValueRef::Null => out.push_str("null"),
+            ValueRef::Integer(i) => {
+                let _ = write!(out, "{i}");
+            }
+            // JSON.stringify(2.0) is "2".
+            ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9_007_199_254_740_992.0 => {
+                let _ = write!(out, "{}", *r as i64);
+            }
+            ValueRef::Real(r) => match serde_json::Number::from_f64(*r) {
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                None => out.push_str("null"),
+            },
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                push_json_string(out, &String::from_utf8_lossy(t));
+            }
+        }
+    }
+    out.push(']');
+}
+
+/// A JSON string as `JSON.stringify` writes it: only `"`, `\` and control
+/// characters are escaped.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Walks the audit chain one row at a time, in id order, keeping only the
+/// previous row's hash: memory stays flat however long the log is.
+#[derive(Debug, Default)]
+pub struct ChainWalker {
+    prev: Option<(i64, String)>,
+    rows: u64,
+    canonical: String,
+}
+
+impl ChainWalker {
+    /// Checks the next row; `Err` names the broken link.
+    pub fn push(
+        &mut self,
+        id: i64,
+        fields: &[ValueRef<'_>; 8],
+        prev_hash: &str,
+        hash: &str,
+    ) -> std::result::Result<(), String> {
+        let expected_prev = self.prev.as_ref().map_or(GENESIS_HASH, |(_, h)| h.as_str());
+        if prev_hash != expected_prev {
+            return Err(match &self.prev {
+                None => format!(
+                    "the first row (id {id}) has prev_hash {prev_hash}, not 64 zeros: rows before \
+                     it are missing"
+                ),
+                Some((prev_id, _)) => format!(
+                    "row id {id} has prev_hash {prev_hash}, but the row before it (id {prev_id}) \
+                     has hash {expected_prev}: a row between them is missing or was changed"
+                ),
+            });
+        }
+        write_canonical(&mut self.canonical, prev_hash, fields);
+        let computed = fsutil::hex(&Sha256::digest(self.canonical.as_bytes()));
+        if computed != hash {
+            return Err(format!(
+                "row id {id} does not hash to its stored hash ({computed} computed, {hash} stored): \
+                 the row was changed after it was written"
+            ));
+        }
+        self.rows += 1;
+        self.prev = Some((id, hash.to_owned()));
+        Ok(())
+    }
+}
+
+/// Walks a whole chain; `Ok` is the number of rows.
+#[cfg(test)]
+pub fn check_chain(rows: impl IntoIterator<Item = AuditRow>) -> std::result::Result<u64, String> {
+    let mut walker = ChainWalker::default();
+    for row in rows {
+        let fields: [ValueRef<'_>; 8] = std::array::from_fn(|i| ValueRef::from(&row.fields[i]));
+        walker.push(row.id, &fields, &row.prev_hash, &row.hash)?;
+    }
+    Ok(walker.rows)
+}
+
+fn audit_chain_check(db: &rusqlite::Connection) -> Result<Check> {
+    let exists: bool = db.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [AUDIT_TABLE],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(skipped(
+            "audit chain",
+            "the backup has no audit_log table".to_owned(),
+        ));
+    }
+    let mut stmt = db.prepare(
+        "SELECT id, occurred_at, actor_account_id, company_id, action, target_type, target_id, \
+         details_json, coalesce(prev_hash, ''), coalesce(hash, '') FROM audit_log ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut walker = ChainWalker::default();
+    while let Some(row) = rows
+        .next()
+        .context("reading audit_log from the scratch database")?
+    {
+        let fields: [ValueRef<'_>; 8] = [
+            row.get_ref(0)?,
+            row.get_ref(1)?,
+            row.get_ref(2)?,
+            row.get_ref(3)?,
+            row.get_ref(4)?,
+            row.get_ref(5)?,
+            row.get_ref(6)?,
+            row.get_ref(7)?,
+        ];
+        let text = |i: usize| -> Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
+        if let Err(broken) = walker.push(row.get(0)?, &fields, text(8)?, text(9)?) {
+            return Ok(fail("audit chain", broken));
+        }
+    }
+    Ok(match walker.rows {
+        0 => pass("audit chain", "audit_log is empty".to_owned()),
+        n => pass(
+            "audit chain",
+            format!("{n} rows; every hash and link holds from the first row to the last"),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, action: &str, details: Option<&str>, prev: &str) -> AuditRow {
+        let fields = [
+            Value::Integer(id),
+            Value::Text(format!("2026-11-0{id}T10:00:00.000Z")),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Text(action.to_owned()),
+            Value::Text("company".to_owned()),
+            Value::Text("1".to_owned()),
+            details.map_or(Value::Null, |d| Value::Text(d.to_owned())),
+        ];
+        let hash = audit_hash(prev, &fields.each_ref().map(ValueRef::from));
+        AuditRow {
+            id,
+            fields,
+            prev_hash: prev.to_owned(),
+            hash,
+        }
+    }
+
+    #[test]
+    fn the_hash_is_the_one_javascript_computes() {
+        // From node: sha256(JSON.stringify([...])) for the rule's fields.
+        let fields = [
+            Value::Integer(1),
+            Value::Text("2026-11-01T10:00:00.000Z".into()),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Text("qbt.connect".into()),
+            Value::Text("company".into()),
+            Value::Text("1".into()),
+            Value::Text("{\"via\":\"oauth\"}".into()),
+        ];
+        assert_eq!(
+            audit_hash(GENESIS_HASH, &fields.each_ref().map(ValueRef::from)),
+            "a92efd7bab5c4e40dde02ffe15abbc157afdad0d8f323c93c792625d0d7404dd"
+        );
+        // Control characters, quotes, backslashes, non-ASCII, U+2028, a real.
+        let fields = [
+            Value::Integer(7),
+            Value::Text("t\u{1}\n\"\\é\u{2028}".into()),
+            Value::Null,
+            Value::Real(3.5),
+            Value::Text("a".into()),
+            Value::Null,
+            Value::Null,
+            Value::Text("{}".into()),
+        ];
+        assert_eq!(
+            audit_hash(GENESIS_HASH, &fields.each_ref().map(ValueRef::from)),
+            "d4f5baa98fcedd604705d18d9ea3727867604fa16b5c9512989a0ec9f32149c5"
+        );
+    }
+
+    #[test]
+    fn a_chain_holds_or_names_its_first_broken_link() {
+        let r1 = row(1, "a", Some("{}"), GENESIS_HASH);
+        let r2 = row(2, "b", None, &r1.hash);
+        let r3 = row(3, "c", None, &r2.hash);
+        assert_eq!(check_chain([r1.clone(), r2.clone(), r3.clone()]), Ok(3));
+
+        let err = check_chain([r1.clone(), r3.clone()]).unwrap_err();
+        assert!(err.starts_with("row id 3 has prev_hash"), "{err}");
+        assert!(err.contains("(id 1)"), "{err}");
+
+        let mut changed = r2.clone();
+        changed.fields[4] = Value::Text("tampered".into());
+        let err = check_chain([r1.clone(), changed, r3.clone()]).unwrap_err();
+        assert!(err.starts_with("row id 2 does not hash"), "{err}");
+
+        let err = check_chain([r2, r3]).unwrap_err();
+        assert!(err.contains("rows before it are missing"), "{err}");
+        assert_eq!(check_chain(Vec::new()), Ok(0));
+    }
+
+    fn verify_text(dump: &str, manifest: Option<&Manifest>) -> Report {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-local-20261124-1200.sql");
+        std::fs::write(&file, dump).unwrap();
+        let migrations = dir.path().join("migrations");
+        verify(
+            &file,
+            manifest,
+            &Workspace {
+                migrations_dir: &migrations,
+                scratch_dir: dir.path(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn status(report: &Report, name: &str) -> Status {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}: {report:#?}"))
+            .status
+    }
+
+    #[test]
+    fn a_broken_foreign_key_fails_even_though_plain_sqlite_would_load_it() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE parent(id INTEGER PRIMARY KEY);\n\
+            CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));\n\
+            INSERT INTO \"parent\" VALUES(1);\n\
+            INSERT INTO \"child\" VALUES(1,1);\n\
+            INSERT INTO \"child\" VALUES(2,9);\n";
+        let report = verify_text(dump, None);
+        assert!(!report.good, "{}", report.render());
+        assert_eq!(status(&report, "foreign keys"), Status::Fail);
+        assert!(
+            report.render().contains("child rowid 2"),
+            "{}",
+            report.render()
+        );
+        assert_eq!(status(&report, "statements"), Status::Pass);
+
+        let good = verify_text(&dump.replace("VALUES(2,9)", "VALUES(2,1)"), None);
+        assert!(good.good, "{}", good.render());
+        assert_eq!(status(&good, "file"), Status::Skipped);
+        assert_eq!(status(&good, "audit chain"), Status::Skipped);
+    }
+
+    #[test]
+    fn statements_d1_refuses_are_failures_with_their_lines() {
+        let dump = "CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\nATTACH 'x.db' AS x;\n";
+        let report = verify_text(dump, None);
+        assert!(!report.good);
+        assert_eq!(status(&report, "d1-restorable"), Status::Fail);
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.findings[0].line, 3);
+        assert!(!report.findings[0].repaired);
+    }
+
+    #[test]
+    fn a_statement_that_fails_is_named_without_its_values() {
+        let dump = "CREATE TABLE t(x UNIQUE);\nINSERT INTO t VALUES('secret@example.com');\n\
+                    INSERT INTO t VALUES('secret@example.com');\nINSERT INTO t VALUES('x' 'y');\n";
+        let report = verify_text(dump, None);
+        let text = report.render();
+        assert_eq!(status(&report, "statements"), Status::Fail);
+        assert!(text.contains("2 of 4 repaired statements failed"), "{text}");
+        assert!(text.contains("an INSERT into t"), "{text}");
+        assert!(!text.contains("secret@example.com"), "{text}");
+        assert!(!text.contains("'y'"), "{text}");
+    }
+
+    #[test]
+    fn a_sqlite_file_is_not_a_backup() {
+        let report = verify_text("SQLite format 3\0rest of a database file", None);
+        assert!(!report.good);
+        assert_eq!(status(&report, "format"), Status::Fail);
+    }
+}
