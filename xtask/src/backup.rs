@@ -55,6 +55,12 @@ pub struct BackupArgs {
     /// fresh-clone path of `backup local`); never for backups other tasks take.
     #[arg(skip = true)]
     pub bootstrap_local: bool,
+    /// Whether a backup that is a faithful copy, but of data whose foreign
+    /// keys or audit chain are already broken, still counts as taken. Only a
+    /// restore's safety backup says yes: a restore is how such a database is
+    /// repaired, and the safety backup must not stand in its way.
+    #[arg(skip = false)]
+    pub accept_broken_data: bool,
 }
 
 impl BackupArgs {
@@ -68,6 +74,7 @@ impl BackupArgs {
             reason: Some(reason),
             dry_run: false,
             bootstrap_local: false,
+            accept_broken_data: false,
         }
     }
 
@@ -237,7 +244,14 @@ fn take(
         total_rows,
         manifest_path.display()
     );
-    verify_new_backup(project, env, &file, manifest, &manifest_path)?;
+    verify_new_backup(
+        project,
+        env,
+        &file,
+        manifest,
+        &manifest_path,
+        args.accept_broken_data,
+    )?;
     drop(lock);
     Ok(Some(file))
 }
@@ -250,6 +264,7 @@ fn verify_new_backup(
     file: &Path,
     mut manifest: Manifest,
     manifest_path: &Path,
+    accept_broken_data: bool,
 ) -> Result<()> {
     println!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
@@ -268,6 +283,16 @@ fn verify_new_backup(
     print!("{}", report.render());
     manifest.verification = Some(report.verification());
     manifest.replace_at(manifest_path)?;
+    if !report.good && accept_broken_data && report.is_faithful() {
+        eprintln!(
+            "warning: {} is a faithful copy, but the data in {} already fails verification ({}); \
+             it is marked bad and will not be chosen as `latest`",
+            file.display(),
+            env.database_name,
+            report.failed().join("; ")
+        );
+        return Ok(());
+    }
     if !report.good {
         bail!(
             "{} failed verification ({}). It is kept, marked bad in its manifest, and will never \

@@ -7,7 +7,6 @@
 //! tested on inline fixtures.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
 use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
@@ -28,6 +27,8 @@ pub struct Statements<R> {
     buf: String,
     /// The rest of a line after a statement that ended inside it.
     carry: String,
+    /// Reused for the NUL-terminated copy SQLite needs, one per `;`.
+    c_text: Vec<u8>,
     done: bool,
 }
 
@@ -38,6 +39,7 @@ impl<R: BufRead> Statements<R> {
             line: 0,
             buf: String::new(),
             carry: String::new(),
+            c_text: Vec::new(),
             done: false,
         }
     }
@@ -93,7 +95,9 @@ impl<R: BufRead> Iterator for Statements<R> {
             while let Some(offset) = sql[search..].find(';') {
                 let end = search + offset + 1;
                 search = end;
-                if !could_follow_a_statement(&sql[end..]) || !is_complete(&sql[..end]) {
+                if !could_follow_a_statement(&sql[end..])
+                    || !is_complete_in(&mut self.c_text, &sql[..end])
+                {
                     continue;
                 }
                 let rest = sql.split_off(end);
@@ -156,22 +160,24 @@ fn could_follow_a_statement(rest: &str) -> bool {
     {
         return true;
     }
-    let word: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
-    STARTS.iter().any(|k| k.eq_ignore_ascii_case(&word))
+    let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let word = &rest[..len];
+    STARTS.iter().any(|k| k.eq_ignore_ascii_case(word))
 }
 
-/// SQLite's verdict: does `sql` end with a complete statement?
-pub fn is_complete(sql: &str) -> bool {
-    let Ok(c) = CString::new(sql) else {
+/// SQLite's verdict: does `sql` end with a complete statement? `sql` is
+/// copied into `buf` to NUL-terminate it.
+fn is_complete_in(buf: &mut Vec<u8>, sql: &str) -> bool {
+    if sql.as_bytes().contains(&0) {
         // A NUL byte inside SQL text cannot be handed to SQLite; the statement
         // is reported complete so that executing it surfaces the error.
         return true;
-    };
-    // SAFETY: `c` is a valid NUL-terminated string for the whole call.
-    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
+    }
+    buf.clear();
+    buf.extend_from_slice(sql.as_bytes());
+    buf.push(0);
+    // SAFETY: `buf` is NUL-terminated, has no other NUL, and outlives the call.
+    unsafe { rusqlite::ffi::sqlite3_complete(buf.as_ptr().cast()) != 0 }
 }
 
 /// True when a chunk holds nothing but comments and whitespace.
@@ -200,6 +206,14 @@ pub fn insert_target(sql: &str) -> Option<String> {
 /// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
 /// and `rest` (the column list and `VALUES ...`).
 pub fn split_insert(sql: &str) -> Option<(String, &str)> {
+    // D1's exports write `INSERT INTO "table" ...`: read that form directly,
+    // since every row of a dump comes through here.
+    if let Some(quoted) = sql.strip_prefix("INSERT INTO \"")
+        && let Some(end) = quoted.find('"')
+        && !quoted[end + 1..].starts_with(['"', '.'])
+    {
+        return Some((quoted[..end].to_owned(), &quoted[end + 1..]));
+    }
     let rest = strip_keyword(sql.trim_start(), "INSERT")?;
     let rest = match strip_keyword(rest, "OR") {
         Some(after_or) => {

@@ -24,6 +24,7 @@
 //! own `sqlite3_complete`; the values of an oversized `INSERT` are evaluated
 //! by an in-memory SQLite, never by a parser of ours.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::BufRead;
@@ -194,69 +195,66 @@ enum Kind {
 
 fn classify(sql: &str) -> Kind {
     let s = sql.trim_start();
-    if let Some(rest) = strip_keyword(s, "PRAGMA") {
-        let rest = rest.trim_start().to_ascii_lowercase();
-        if rest.starts_with("defer_foreign_keys") {
-            return Kind::DeferPragma;
+    // The first keyword decides, read once: every statement of a dump is
+    // classified twice, so this is on the hot path of restore and verify.
+    let word_len = s
+        .bytes()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    let word = s[..word_len].to_ascii_uppercase();
+    match word.as_str() {
+        "INSERT" | "REPLACE" => match split_insert(s) {
+            Some((table, _))
+                if table.eq_ignore_ascii_case("sqlite_schema")
+                    || table.eq_ignore_ascii_case("sqlite_master") =>
+            {
+                Kind::Rejected(
+                    "an INSERT into sqlite_schema: D1 refuses writes to the schema table",
+                )
+            }
+            Some((table, _)) => Kind::Insert(table),
+            None => Kind::Other,
+        },
+        "PRAGMA" => {
+            let rest = s[word_len..].trim_start().to_ascii_lowercase();
+            if rest.starts_with("defer_foreign_keys") {
+                Kind::DeferPragma
+            } else if rest.starts_with("foreign_keys") {
+                Kind::TransactionLine
+            } else if rest.starts_with("writable_schema") {
+                Kind::Rejected(
+                    "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes \
+                     sqlite_schema directly): D1 refuses it; recreate the virtual table with \
+                     CREATE VIRTUAL TABLE",
+                )
+            } else {
+                Kind::Other
+            }
         }
-        if rest.starts_with("foreign_keys") {
-            return Kind::TransactionLine;
+        "BEGIN" | "COMMIT" | "END" => Kind::TransactionLine,
+        "ROLLBACK" => Kind::Rollback,
+        "ATTACH" => Kind::Rejected("ATTACH: D1 has one database per binding and refuses it"),
+        "DETACH" => Kind::Rejected("DETACH: D1 refuses it"),
+        "VACUUM" => Kind::Rejected("VACUUM: D1 refuses it"),
+        "SAVEPOINT" | "RELEASE" => {
+            Kind::Rejected("SAVEPOINT and RELEASE: D1 refuses transaction statements")
         }
-        if rest.starts_with("writable_schema") {
-            return Kind::Rejected(
-                "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes sqlite_schema \
-                 directly): D1 refuses it; recreate the virtual table with CREATE VIRTUAL TABLE",
-            );
+        "CREATE" => {
+            if let Some(after_virtual) = strip_keyword(&s[word_len..], "VIRTUAL") {
+                // Read the name as SQLite would read a CREATE TABLE's.
+                let name = strip_keyword(after_virtual, "TABLE")
+                    .and_then(|r| dump::created_object(&format!("CREATE TABLE {r}")))
+                    .map(|(_, n)| n)
+                    .unwrap_or_default();
+                return Kind::CreateVirtual(name);
+            }
+            match dump::created_object(s) {
+                Some(("table", name)) => Kind::CreateTable(name),
+                Some(_) => Kind::LateSchema,
+                None => Kind::Other,
+            }
         }
-        return Kind::Other;
-    }
-    for (keyword, why) in [
-        (
-            "ATTACH",
-            "ATTACH: D1 has one database per binding and refuses it",
-        ),
-        ("DETACH", "DETACH: D1 refuses it"),
-        ("VACUUM", "VACUUM: D1 refuses it"),
-        ("SAVEPOINT", "SAVEPOINT: D1 refuses transaction statements"),
-        ("RELEASE", "RELEASE: D1 refuses transaction statements"),
-    ] {
-        if strip_keyword(s, keyword).is_some() {
-            return Kind::Rejected(why);
-        }
-    }
-    if ["BEGIN", "COMMIT", "END"]
-        .iter()
-        .any(|k| strip_keyword(s, k).is_some())
-    {
-        return Kind::TransactionLine;
-    }
-    if strip_keyword(s, "ROLLBACK").is_some() {
-        return Kind::Rollback;
-    }
-    if let Some(after_virtual) =
-        strip_keyword(s, "CREATE").and_then(|rest| strip_keyword(rest, "VIRTUAL"))
-    {
-        // Read the name as SQLite would read a CREATE TABLE's.
-        let name = strip_keyword(after_virtual, "TABLE")
-            .and_then(|r| dump::created_object(&format!("CREATE TABLE {r}")))
-            .map(|(_, n)| n)
-            .unwrap_or_default();
-        return Kind::CreateVirtual(name);
-    }
-    match dump::created_object(s) {
-        Some(("table", name)) => return Kind::CreateTable(name),
-        Some(_) => return Kind::LateSchema,
-        None => {}
-    }
-    match split_insert(s) {
-        Some((table, _))
-            if table.eq_ignore_ascii_case("sqlite_schema")
-                || table.eq_ignore_ascii_case("sqlite_master") =>
-        {
-            Kind::Rejected("an INSERT into sqlite_schema: D1 refuses writes to the schema table")
-        }
-        Some((table, _)) => Kind::Insert(table),
-        None => Kind::Other,
+        _ => Kind::Other,
     }
 }
 
@@ -558,30 +556,17 @@ pub fn write(
     sink: &mut impl Sink,
 ) -> Result<Vec<Repair>> {
     let staged = staged_tables(options);
-    let normalise = |sql: &str| -> String {
-        let sql = if survey.crlf {
-            sql.replace("\r\n", "\n")
-        } else {
-            sql.to_owned()
-        };
-        let trimmed = sql.trim_end();
-        if trimmed.ends_with(';') {
-            trimmed.to_owned()
-        } else {
-            format!("{trimmed};")
-        }
-    };
     let mut splitter = Splitter::new(survey, options)?;
     let mut splits = Vec::new();
 
     sink.statement("PRAGMA defer_foreign_keys=TRUE;")?;
     for (_, sql) in &survey.tables {
-        sink.statement(&normalise(sql))?;
+        sink.statement(&normalise(sql, survey.crlf))?;
     }
     for vt in &options.virtual_tables {
         if !options.data_into_existing_schema {
             // Otherwise `migrations apply` created it.
-            sink.statement(&normalise(&vt.sql))?;
+            sink.statement(&normalise(&vt.sql, survey.crlf))?;
         }
         if let Some(ddl) = staging_ddl(vt) {
             sink.statement(&ddl)?;
@@ -611,9 +596,9 @@ pub fn write(
                     sink.statement("DELETE FROM sqlite_sequence;")?;
                     sequence_reset = true;
                 }
-                let sql = normalise(&sql);
+                let sql = normalise(&sql, survey.crlf);
                 let sql = match staged.get(&table) {
-                    Some(staging) => retarget_insert(&sql, staging)?,
+                    Some(staging) => Cow::Owned(retarget_insert(&sql, staging)?),
                     None => sql,
                 };
                 if sql.len() <= STATEMENT_BUDGET {
@@ -632,7 +617,7 @@ pub fn write(
                 }
             }
             Kind::Other => {
-                let sql = normalise(&sql);
+                let sql = normalise(&sql, survey.crlf);
                 if sql.len() > STATEMENT_BUDGET {
                     bail!(
                         "line {line}: a {}-byte statement that is not an INSERT exceeds D1's \
@@ -647,7 +632,7 @@ pub fn write(
     }
 
     for sql in &survey.late_schema {
-        sink.statement(&normalise(sql))?;
+        sink.statement(&normalise(sql, survey.crlf))?;
     }
     for vt in &options.virtual_tables {
         let name = quote_ident(&vt.name);
@@ -671,6 +656,28 @@ pub fn write(
         }
     }
     Ok(splits)
+}
+
+/// A statement as it is loaded: LF line endings, ending in `;`. Borrows in
+/// the common case, because this runs for every statement of the dump.
+fn normalise(sql: &str, crlf: bool) -> Cow<'_, str> {
+    let sql = if crlf && sql.contains('\r') {
+        Cow::Owned(sql.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(sql)
+    };
+    let trimmed_len = sql.trim_end().len();
+    if sql[..trimmed_len].ends_with(';') {
+        match sql {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[..trimmed_len]),
+            Cow::Owned(mut o) => {
+                o.truncate(trimmed_len);
+                Cow::Owned(o)
+            }
+        }
+    } else {
+        Cow::Owned(format!("{};", &sql[..trimmed_len]))
+    }
 }
 
 /// The indexed columns of an FTS table, in order (the non-option arguments

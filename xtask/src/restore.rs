@@ -239,7 +239,11 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     let safety = if safety_backup {
         println!("Taking a safety backup of {} first.", target.database_name);
         let reason = format!("safety backup before restoring {}", file_name(&source.file));
-        backup::run_under(sh, project, &BackupArgs::full(&target.name, reason), &lock).map_err(
+        let args = BackupArgs {
+            accept_broken_data: true,
+            ..BackupArgs::full(&target.name, reason)
+        };
+        backup::run_under(sh, project, &args, &lock).map_err(
             |e| {
                 e.context(format!(
                 "the safety backup of {} failed, so the restore did not start; nothing was changed",

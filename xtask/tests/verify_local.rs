@@ -690,4 +690,34 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
     assert_eq!(rows[0]["file"], forged.as_str());
     assert_eq!(rows[0]["verified"], "bad");
     restore_latest().assert_refused("has passed verification");
+
+    // Restoring is how such a database is repaired: the safety backup of its
+    // broken data is taken, marked bad, and does not stop the restore.
+    let before = sql_backups(&sb).len();
+    let older_path = sb.backups().join(&older);
+    let run = sb.xtask(&[
+        "restore",
+        older_path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert!(run.stderr.contains("is a faithful copy"), "{}", run.all());
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM audit_log")[0][0]["n"],
+        2,
+        "the forged row is gone"
+    );
+    let backups = sql_backups(&sb);
+    assert_eq!(backups.len(), before + 1, "one safety backup: {backups:?}");
+    let rows = list(&sb, &[]);
+    assert_eq!(rows[0]["verified"], "bad", "{rows:#?}");
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("safety backup")),
+        "{rows:#?}"
+    );
 }
