@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The job an external scheduler (cron, a CI schedule) runs: a backup of one
-# environment, prod by default. It fails loudly and non-zero on any error.
+# environment, prod by default, which verifies itself (a simulated restore
+# under D1's rules; see `cargo xtask verify`). It fails loudly and non-zero on
+# any error, a backup that fails verification included.
 #
 #   scripts/scheduled-backup.sh [ENV]
 #

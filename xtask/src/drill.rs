@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -335,7 +335,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         && let Some(app) = &app
     {
         let t = Instant::now();
-        for (i, (name, result)) in app.run().into_iter().enumerate() {
+        for (i, (name, result)) in app.run(project).into_iter().enumerate() {
             record.checks[4 + i] = match result {
                 Ok(detail) => {
                     println!("  [pass] app {name}: {detail}");
@@ -407,59 +407,64 @@ impl AppChecks {
     }
 
     /// The audit chain, sign-in and report checks, in the log's order.
-    pub fn run(&self) -> Vec<(&'static str, Result<String, String>)> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+    pub fn run(&self, project: &Project) -> Vec<(&'static str, Result<String, String>)> {
         vec![
-            ("audit chain", self.call(&agent, "GET", AUDIT_PATH)),
-            ("sign-in", self.call(&agent, "GET", &self.signin_path)),
-            ("report", self.call(&agent, "POST", &self.report_path)),
+            ("audit chain", self.call(project, "GET", AUDIT_PATH)),
+            ("sign-in", self.call(project, "GET", &self.signin_path)),
+            ("report", self.call(project, "POST", &self.report_path)),
         ]
     }
 
     /// Passes on a 2xx whose JSON body, if any, does not say `"ok": false`
     /// or `"valid": false`. Never echoes the token; quotes at most the
     /// body's `error` or `message`.
-    fn call(&self, agent: &ureq::Agent, method: &str, path: &str) -> Result<String, String> {
+    fn call(&self, project: &Project, method: &str, path: &str) -> Result<String, String> {
         let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {}", self.token);
-        let response = match method {
-            "GET" => agent.get(&url).header("Authorization", &auth).call(),
-            _ => agent.post(&url).header("Authorization", &auth).send_empty(),
-        };
-        let mut response = response.map_err(|e| format!("{method} {path}: {e}"))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .unwrap_or_default();
-        let json: Option<serde_json::Value> = serde_json::from_str(&body).ok();
-        let said = |key: &str| {
-            json.as_ref()
-                .and_then(|j| j.get(key))
-                .and_then(|v| v.as_str())
-                .map(|s| s.chars().take(200).collect::<String>())
-        };
-        let denied = json.as_ref().is_some_and(|j| {
-            j.get("ok") == Some(&serde_json::Value::Bool(false))
-                || j.get("valid") == Some(&serde_json::Value::Bool(false))
-        });
-        if (200..300).contains(&status) && !denied {
-            Ok(format!("{method} {path} answered {status}"))
-        } else {
-            Err(format!(
-                "{method} {path} answered {status}{}",
-                said("error")
-                    .or_else(|| said("message"))
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ))
-        }
+        let output = std::process::Command::new("node")
+            .arg(project.tool_root.join("scripts/app-check.mjs"))
+            .args([method, url.as_str()])
+            .env("QBTIME_DEVOPS_TOKEN", &self.token)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("{method} {path}: cannot run node: {e}"))?;
+        let reply: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|_| {
+            format!(
+                "{method} {path}: scripts/app-check.mjs failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        })?;
+        judge(method, path, &reply)
+    }
+}
+
+/// What one app call's reply means: `{"status", "body"}` or `{"error"}`.
+fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, String> {
+    if let Some(error) = reply.get("error").and_then(|e| e.as_str()) {
+        return Err(format!("{method} {path}: no answer: {error}"));
+    }
+    let status = reply.get("status").and_then(|s| s.as_u64()).unwrap_or(0);
+    let body = reply.get("body").and_then(|b| b.as_str()).unwrap_or("");
+    let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let said = |key: &str| {
+        json.as_ref()
+            .and_then(|j| j.get(key))
+            .and_then(|v| v.as_str())
+            .map(|s| s.chars().take(200).collect::<String>())
+    };
+    let denied = json.as_ref().is_some_and(|j| {
+        j.get("ok") == Some(&serde_json::Value::Bool(false))
+            || j.get("valid") == Some(&serde_json::Value::Bool(false))
+    });
+    if (200..300).contains(&status) && !denied {
+        Ok(format!("{method} {path} answered {status}"))
+    } else {
+        Err(format!(
+            "{method} {path} answered {status}{}",
+            said("error")
+                .or_else(|| said("message"))
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ))
     }
 }
 
@@ -505,5 +510,35 @@ mod tests {
             .matches('|')
             .count();
         assert_eq!(record.row().matches('|').count(), header_cells);
+    }
+
+    #[test]
+    fn an_app_check_passes_on_2xx_unless_the_body_says_otherwise() {
+        let reply = |status: u64, body: &str| serde_json::json!({ "status": status, "body": body });
+        assert!(judge("GET", "/a", &reply(200, r#"{"ok":true,"checked":12}"#)).is_ok());
+        assert!(judge("GET", "/a", &reply(204, "")).is_ok());
+        let err = judge(
+            "GET",
+            "/a",
+            &reply(200, r#"{"ok":false,"error":"chain broken at id 7"}"#),
+        )
+        .unwrap_err();
+        assert_eq!(err, "GET /a answered 200: chain broken at id 7");
+        assert!(judge("GET", "/a", &reply(200, r#"{"valid":false}"#)).is_err());
+        assert_eq!(
+            judge("POST", "/r", &reply(401, r#"{"message":"bad token"}"#)).unwrap_err(),
+            "POST /r answered 401: bad token"
+        );
+        assert!(
+            judge("GET", "/a", &reply(302, "")).is_err(),
+            "a redirect is not a pass"
+        );
+        let err = judge(
+            "GET",
+            "/a",
+            &serde_json::json!({ "error": "fetch failed (ECONNREFUSED)" }),
+        )
+        .unwrap_err();
+        assert!(err.contains("ECONNREFUSED"), "{err}");
     }
 }

@@ -197,10 +197,7 @@ fn classify(sql: &str) -> Kind {
     let s = sql.trim_start();
     // The first keyword decides, read once: every statement of a dump is
     // classified twice, so this is on the hot path of restore and verify.
-    let word_len = s
-        .bytes()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .count();
+    let word_len = s.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
     let word = s[..word_len].to_ascii_uppercase();
     match word.as_str() {
         "INSERT" | "REPLACE" => match split_insert(s) {

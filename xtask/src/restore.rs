@@ -243,14 +243,12 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             accept_broken_data: true,
             ..BackupArgs::full(&target.name, reason)
         };
-        backup::run_under(sh, project, &args, &lock).map_err(
-            |e| {
-                e.context(format!(
+        backup::run_under(sh, project, &args, &lock).map_err(|e| {
+            e.context(format!(
                 "the safety backup of {} failed, so the restore did not start; nothing was changed",
                 target.database_name
             ))
-            },
-        )?
+        })?
     } else {
         None
     };

@@ -389,8 +389,7 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
     // With the foreign keys sound the load can commit, and the two long
     // checks run side by side, each on its own connection. Otherwise the
     // transaction cannot commit, and they run one after the other in it.
-    let committed =
-        foreign_keys.status != Status::Fail && db.db.execute_batch("COMMIT").is_ok();
+    let committed = foreign_keys.status != Status::Fail && db.db.execute_batch("COMMIT").is_ok();
     let (integrity, audit) = if committed {
         let path = scratch.path();
         std::thread::scope(|s| {
