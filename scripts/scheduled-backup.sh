@@ -2,7 +2,8 @@
 # The job an external scheduler (cron, a CI schedule) runs: a backup of one
 # environment, prod by default, which verifies itself (a simulated restore
 # under D1's rules; see `cargo xtask verify`). It fails loudly and non-zero on
-# any error, a backup that fails verification included.
+# any error, a backup that fails verification included. Then it prunes the
+# environment's old backups by the policy in backups.toml.
 #
 #   scripts/scheduled-backup.sh [ENV]
 #
@@ -11,7 +12,11 @@ set -euo pipefail
 env_name="${1:-prod}"
 cd "$(dirname "$0")/.."
 
-if ! cargo xtask backup "$env_name" --reason "scheduled backup"; then
-    echo "SCHEDULED BACKUP OF ${env_name} FAILED at $(date -u +%Y-%m-%dT%H:%M:%SZ)" >&2
+fail() {
+    echo "SCHEDULED BACKUP OF ${env_name} FAILED at $(date -u +%Y-%m-%dT%H:%M:%SZ): $1" >&2
     exit 1
-fi
+}
+
+cargo xtask backup "$env_name" --reason "scheduled backup" || fail "the backup or its verification failed"
+# Retention from backups.toml; prune never deletes the newest verified backup.
+cargo xtask prune --env "$env_name" --yes || fail "pruning old backups failed"

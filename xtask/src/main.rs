@@ -17,6 +17,7 @@ mod lock;
 mod manifest;
 mod migrate;
 mod project;
+mod prune;
 mod redact;
 mod repair;
 mod restore;
@@ -58,6 +59,8 @@ enum Task {
     /// D1 Time Travel: a bookmark now or at a time, and a guarded restore to one.
     #[command(subcommand)]
     TimeTravel(time_travel::TimeTravelCommand),
+    /// Delete old backups by the retention policy in backups.toml.
+    Prune(prune::PruneArgs),
     /// Check a backup by loading it under D1's rules into a scratch database.
     Verify(verify::VerifyArgs),
     /// List backups, newest first, with their verified state.
@@ -107,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::TimeTravel(command) => {
             time_travel::run(&sh, &project, command).map(|()| ExitCode::SUCCESS)
         }
+        Task::Prune(args) => prune::run(&project, args).map(|()| ExitCode::SUCCESS),
         Task::Verify(args) => Ok(verify::run(&project, args)),
         Task::List(args) => inventory::run(
             &project.backup_dir,

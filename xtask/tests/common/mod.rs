@@ -80,7 +80,7 @@ impl Sandbox {
             .tempdir()
             .unwrap();
         let root = repo_root();
-        for file in ["wrangler.toml", ".gitignore"] {
+        for file in ["wrangler.toml", ".gitignore", "backups.toml"] {
             std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
         }
         copy_dir(&root.join("migrations"), &dir.path().join("migrations"));
