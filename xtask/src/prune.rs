@@ -108,16 +108,29 @@ fn deserialize_span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dur
         .map_err(serde::de::Error::custom)
 }
 
-/// Reads `backups.toml`: a table per environment.
+/// One environment's table in `backups.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSettings {
+    #[serde(default)]
+    pub retention: Policy,
+}
+
+/// Reads `backups.toml`: a table per environment; returns the retention
+/// policies.
 pub fn load_policies(path: &Path) -> Result<BTreeMap<String, Policy>> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
-            "cannot read the retention policy {}; it holds a table per environment, see README.md",
+            "cannot read the backup settings {}; it holds a table per environment, see README.md",
             path.display()
         )
     })?;
-    toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid retention policy", path.display()))
+    let settings: BTreeMap<String, EnvSettings> = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid backup settings", path.display()))?;
+    Ok(settings
+        .into_iter()
+        .map(|(env, s)| (env, s.retention))
+        .collect())
 }
 
 /// What prune knows of one backup.
@@ -642,17 +655,20 @@ mod tests {
 
     #[test]
     fn the_repositorys_policy_file_reads_and_names_known_environments() {
-        let policies: BTreeMap<String, Policy> =
+        let settings: BTreeMap<String, EnvSettings> =
             toml::from_str(include_str!("../../backups.toml")).unwrap();
-        assert_eq!(policies["prod"].keep_within, Some(Duration::days(30)));
+        assert_eq!(
+            settings["prod"].retention.keep_within,
+            Some(Duration::days(30))
+        );
         let envs =
             crate::environment::Environments::parse(include_str!("../../wrangler.toml")).unwrap();
-        for name in policies.keys() {
+        for name in settings.keys() {
             envs.resolve(name).unwrap();
         }
-        assert!(toml::from_str::<BTreeMap<String, Policy>>("[prod]\nkeep_dialy = 3\n").is_err());
-        assert!(
-            toml::from_str::<BTreeMap<String, Policy>>("[prod]\nkeep_within = \"3y\"\n").is_err()
-        );
+        let parse = |text: &str| toml::from_str::<BTreeMap<String, EnvSettings>>(text);
+        assert!(parse("[prod.retention]\nkeep_dialy = 3\n").is_err());
+        assert!(parse("[prod.retention]\nkeep_within = \"3y\"\n").is_err());
+        assert!(parse("[prod]\nkeep_daily = 3\n").is_err());
     }
 }
