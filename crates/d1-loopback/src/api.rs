@@ -1,9 +1,10 @@
 //! The route table, request dispatch and the D1 endpoints.
 //!
 //! [`dispatch`] answers one request: it finds the route, checks the API
-//! token, the account and the database that the path names, and calls the
-//! route's handler with a [`Ctx`]. Handlers are plain functions that return a
-//! [`Reply`]; they never see a request that failed those checks.
+//! token, the account and the database or R2 bucket that the path names,
+//! and calls the route's handler with a [`Ctx`]. Handlers are plain
+//! functions that return a [`Reply`]; they never see a request that failed
+//! those checks. The R2 endpoints live in `r2`.
 
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use crate::graphql;
 use crate::http::{self, Access, Body, Params, Reply, Request, ResultInfo, Route};
 use crate::import;
 use crate::query;
+use crate::r2;
 use crate::user;
 use crate::util;
 use crate::{Shared, TimeTravelRestore};
@@ -88,6 +90,62 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         access: Access::ApiToken,
         body: Body::Buffered,
         handler: import::import,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::list_buckets,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/accounts/{account}/r2/buckets",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::create_bucket,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::get_bucket,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/lifecycle",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::get_lifecycle,
+    },
+    Route {
+        method: "PUT",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/lifecycle",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::put_lifecycle,
+    },
+    Route {
+        method: "PUT",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/objects/{*key}",
+        access: Access::ApiToken,
+        body: Body::Spooled,
+        handler: r2::put_object,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/objects/{*key}",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::get_object,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/objects/{*key}",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::delete_object,
     },
     Route {
         method: "POST",
@@ -191,6 +249,12 @@ fn check_and_call(shared: &Shared, req: &Request, route: &Route<Handler>, params
             }
         },
     };
+    if let Some(refusal) = params
+        .get("bucket")
+        .and_then(|bucket| r2::check_bucket(shared, req, bucket))
+    {
+        return refusal;
+    }
     (route.handler)(&Ctx {
         shared,
         req,

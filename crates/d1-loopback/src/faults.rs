@@ -27,4 +27,20 @@ pub struct Faults {
     /// status and a Cloudflare API error (code 7500), and restores nothing:
     /// the database and its bookmark stay as they were.
     pub time_travel_restore_status: Option<u16>,
+    /// Every R2 object upload (`PUT .../r2/buckets/{bucket}/objects/{key}`,
+    /// `wrangler r2 object put --remote`) is answered with this HTTP status
+    /// and a Cloudflare API error (code 10001, R2's internal error), and
+    /// stores nothing: an object already at the key stays as it was.
+    pub r2_put_status: Option<u16>,
+    /// Every R2 object upload is answered as a success, but only the first
+    /// this many bytes of the body are stored: a silent short write, which
+    /// only a client that checks the stored object's size or contents
+    /// catches. The answer's `size` and `etag` describe what was stored.
+    pub r2_put_truncate_to: Option<usize>,
+    /// Every R2 object download (`GET .../objects/{key}`, `wrangler r2
+    /// object get --remote`) is answered with this HTTP status and a
+    /// Cloudflare API error (code 10001). wrangler reports a 404 as "The
+    /// specified key does not exist." and any other failure with the
+    /// status and the error body.
+    pub r2_get_status: Option<u16>,
 }

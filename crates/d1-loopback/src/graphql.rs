@@ -6,13 +6,17 @@
 //! sums are all zero, in the shape wrangler reads
 //! (`data.viewer.accounts[0].d1AnalyticsAdaptiveGroups[].sum`). `wrangler
 //! d1 insights` asks for `d1QueriesAdaptiveGroups`, which gets an empty
-//! list. Any other query is answered with a GraphQL error and recorded as
-//! unhandled.
+//! list. `wrangler r2 bucket info`'s `getR2StorageMetrics` asks for
+//! `r2StorageAdaptiveGroups`, which gets the bucket's object count and size
+//! as they are now (real R2 analytics lag behind), or an empty list for a
+//! bucket that does not exist. Any other query is answered with a GraphQL
+//! error and recorded as unhandled.
 
 use serde_json::json;
 
 use crate::api::Ctx;
 use crate::http::Reply;
+use crate::r2;
 use crate::util;
 
 /// A GraphQL error answer, which the GraphQL endpoint sends with status 200.
@@ -39,8 +43,11 @@ pub(crate) fn query(ctx: &Ctx<'_>) -> Reply {
         "d1AnalyticsAdaptiveGroups"
     } else if query.contains("d1QueriesAdaptiveGroups") {
         "d1QueriesAdaptiveGroups"
+    } else if query.contains("r2StorageAdaptiveGroups") {
+        "r2StorageAdaptiveGroups"
     } else {
-        return graphql_error("d1-loopback answers only D1's analytics queries").mark_unhandled();
+        return graphql_error("d1-loopback answers only D1's and R2's analytics queries")
+            .mark_unhandled();
     };
     if account != Some(ctx.shared.account_id.as_str()) {
         return graphql_error("not authorized for that account");
@@ -53,6 +60,18 @@ pub(crate) fn query(ctx: &Ctx<'_>) -> Reply {
             "sum": {"readQueries": 0, "writeQueries": 0, "rowsRead": 0, "rowsWritten": 0},
             "dimensions": {"datetimeHour": hour},
         }])
+    } else if groups == "r2StorageAdaptiveGroups" {
+        let bucket = body
+            .pointer("/variables/filter/bucketName")
+            .and_then(|b| b.as_str())
+            .unwrap_or_default();
+        match r2::storage_metrics(ctx.shared, bucket) {
+            Some((count, size)) => json!([{
+                "max": {"objectCount": count, "payloadSize": size, "metadataSize": 0},
+                "dimensions": {"datetime": util::iso8601(util::now_ms())},
+            }]),
+            None => json!([]),
+        }
     } else {
         json!([])
     };

@@ -8,9 +8,12 @@
 //! Most request bodies are small JSON and are read into memory. Import
 //! uploads can be hundreds of megabytes, so their routes ask for the body to
 //! be spooled: [`spool_body`] streams it to a temporary file, hashing it on
-//! the way, and the handler gets the file instead of the bytes.
+//! the way, and the handler gets the file instead of the bytes. Replies can
+//! likewise come from a file ([`Reply::file`]), which is streamed with a
+//! `Content-Length`, as R2 serves object downloads.
 
 use std::cell::RefCell;
+use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
@@ -126,8 +129,12 @@ pub(crate) fn spool_body(body: &mut dyn Read, dir: &Path) -> std::io::Result<Spo
 pub(crate) struct Reply {
     pub status: u16,
     pub content_type: &'static str,
+    /// Extra headers. A `Content-Type` here replaces [`Reply::content_type`].
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body to stream from a file instead of [`Reply::body`], with its
+    /// length.
+    pub file: Option<(File, u64)>,
     /// Set by a handler whose route matched but that did not recognise what
     /// was asked (an unknown GraphQL query, say), so that the request is
     /// recorded as unhandled like one that matched no route.
@@ -169,7 +176,17 @@ impl Reply {
             content_type,
             headers: Vec::new(),
             body,
+            file: None,
             unhandled: false,
+        }
+    }
+
+    /// A reply whose body is the first `len` bytes of `file`, sent with a
+    /// `Content-Length` rather than chunked.
+    pub fn file(status: u16, content_type: &'static str, file: File, len: u64) -> Reply {
+        Reply {
+            file: Some((file, len)),
+            ..Reply::bytes(status, content_type, Vec::new())
         }
     }
 
@@ -294,14 +311,17 @@ pub(crate) enum Body {
 /// One row of the route table.
 pub(crate) struct Route<H: 'static> {
     pub method: &'static str,
-    /// A path such as `/client/v4/accounts/{account}/d1/database`.
+    /// A path such as `/client/v4/accounts/{account}/d1/database`. A last
+    /// segment `{*name}` captures the rest of the path, slashes and all (an
+    /// R2 object key).
     pub pattern: &'static str,
     pub access: Access,
     pub body: Body,
     pub handler: H,
 }
 
-/// Finds the first route whose method and pattern match.
+/// Finds the first route whose method and pattern match. Captured values
+/// are percent-decoded as path segments are: a `+` stays a `+`.
 pub(crate) fn match_route<'r, H>(
     routes: &'r [Route<H>],
     method: &str,
@@ -318,11 +338,19 @@ pub(crate) fn match_route<'r, H>(
             match (want.next(), have.next()) {
                 (None, None) => return Some((route, Params(params))),
                 (Some(w), Some(h)) => {
+                    if let Some(name) = w.strip_prefix("{*").and_then(|w| w.strip_suffix('}')) {
+                        let rest = std::iter::once(h).chain(have).collect::<Vec<_>>().join("/");
+                        if rest.is_empty() {
+                            return None;
+                        }
+                        params.push((name, util::percent_decode_path(&rest)));
+                        return Some((route, Params(params)));
+                    }
                     if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
                         if h.is_empty() {
                             return None;
                         }
-                        params.push((name, util::percent_decode(h)));
+                        params.push((name, util::percent_decode_path(h)));
                     } else if w != h {
                         return None;
                     }
@@ -364,6 +392,29 @@ mod tests {
         assert!(match_route(&routes, "GET", "/a/1/b/").is_none());
         assert!(match_route(&routes, "GET", "/a//b").is_none());
         assert!(match_route(&routes, "POST", "/a/1/b").is_none());
+        // Path segments keep a `+`, unlike query strings.
+        let (_, p) = match_route(&routes, "GET", "/a/x+y/b").unwrap();
+        assert_eq!(p.get("x"), Some("x+y"));
+    }
+
+    #[test]
+    fn a_rest_segment_captures_slashes() {
+        let routes = [Route {
+            method: "PUT",
+            pattern: "/o/{bucket}/objects/{*key}",
+            access: Access::Open,
+            body: Body::Buffered,
+            handler: 1,
+        }];
+        let (_, p) = match_route(&routes, "PUT", "/o/b/objects/prod/2026/x%20y.sql").unwrap();
+        assert_eq!(p.get("bucket"), Some("b"));
+        assert_eq!(p.get("key"), Some("prod/2026/x y.sql"));
+        let (_, p) = match_route(&routes, "PUT", "/o/b/objects//a//b/").unwrap();
+        assert_eq!(p.get("key"), Some("/a//b/"));
+        let (_, p) = match_route(&routes, "PUT", "/o/b/objects/k").unwrap();
+        assert_eq!(p.get("key"), Some("k"));
+        assert!(match_route(&routes, "PUT", "/o/b/objects/").is_none());
+        assert!(match_route(&routes, "PUT", "/o/b/objects").is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! A loopback HTTP server that speaks the parts of the Cloudflare D1 REST
-//! API that the real `wrangler` CLI uses, so that tests can run wrangler's
-//! genuine `--remote` code paths against `127.0.0.1`.
+//! A loopback HTTP server that speaks the parts of the Cloudflare D1 and R2
+//! REST APIs that the real `wrangler` CLI uses, so that tests can run
+//! wrangler's genuine `--remote` code paths against `127.0.0.1`.
 //!
 //! Point wrangler at it with `CLOUDFLARE_API_BASE_URL` set to
 //! [`Server::api_base_url`], `CLOUDFLARE_API_TOKEN` and
@@ -8,7 +8,8 @@
 //! `wrangler.toml` whose `[[d1_databases]]` carry the served databases'
 //! names and uuids. Each D1 database is backed by a plain SQLite file.
 //!
-//! Served today, all under `/client/v4/accounts/{account}/d1/database`:
+//! Served today, for D1, all under
+//! `/client/v4/accounts/{account}/d1/database`:
 //!
 //! - `GET` (the database list) and `GET /{uuid}` (one database's details);
 //! - `POST /{uuid}/query`, which runs SQL as D1 does (`wrangler d1 execute
@@ -30,8 +31,29 @@
 //!   `ETag`; `ingest` starts the import and `poll` follows it. The file runs
 //!   all or nothing, as on D1 (see `import` and `script`).
 //!
-//! It also answers `POST /client/v4/graphql` for the analytics query of
-//! `wrangler d1 info` (with zeros), and `GET /user/tokens/verify`,
+//! And R2, under `/client/v4/accounts/{account}/r2/buckets` (see `r2` for
+//! exactly what wrangler 4.86 sends):
+//!
+//! - `GET` (the bucket list, `wrangler r2 bucket list`), `POST` (`wrangler
+//!   r2 bucket create`) and `GET /{bucket}` (`wrangler r2 bucket info`);
+//! - `GET` and `PUT /{bucket}/lifecycle`, the bucket's lifecycle rules
+//!   (`wrangler r2 bucket lifecycle list|add|remove|set`), kept as given;
+//! - `PUT`, `GET` and `DELETE /{bucket}/objects/{key}` (`wrangler r2 object
+//!   put|get|delete --remote`), where the key is the rest of the path,
+//!   slashes and all. An upload is one `PUT` of the whole file (wrangler
+//!   sends up to 300 MiB that way and no multipart), spooled to a file in
+//!   the server's temporary directory; a download streams that file back
+//!   with its `Content-Length` and `ETag` (the MD5).
+//!
+//! Buckets exist when a test makes them ([`Server::add_bucket`], or `r2
+//! bucket create`); a request for any other bucket gets R2's 404, code
+//! 10006, "The specified bucket does not exist.". Tests can seed and read
+//! objects and rules directly ([`Server::r2_put_object`],
+//! [`Server::r2_object`], [`Server::r2_keys`], [`Server::r2_lifecycle`]).
+//!
+//! It also answers `POST /client/v4/graphql` for the analytics queries of
+//! `wrangler d1 info` (with zeros) and `wrangler r2 bucket info` (with the
+//! bucket's object count and size), and `GET /user/tokens/verify`,
 //! `GET /user` and `GET /accounts`, which wrangler calls by itself after an
 //! authentication error.
 //!
@@ -42,18 +64,18 @@
 //! The server listens on `127.0.0.1` only, on an ephemeral port, and answers
 //! requests one at a time on a background thread; imports run on threads of
 //! their own, so that polls are answered while they run. Uploaded import
-//! files are spooled to a temporary directory that goes away with the
-//! server. It records every request
-//! ([`Server::requests`]) and every request no route matched
-//! ([`Server::unhandled`]), so tests can check that wrangler asked for
-//! nothing this server does not know.
+//! files and R2 objects are spooled to a temporary directory that goes away
+//! with the server. It records every request ([`Server::requests`]) and
+//! every request no route matched ([`Server::unhandled`]), so tests can
+//! check that wrangler asked for nothing this server does not know.
 //!
 //! The code is laid out to grow: routes are rows in one table
 //! (`api::ROUTES`), and each database's mutable state, with its bookmark
 //! history and kept snapshots, sits behind its own `Mutex`
 //! (`database::DbState`); its uploads and imports sit behind a second one,
-//! which polls can take while an import holds the first. Failures a test
-//! wants to provoke are [`Faults`].
+//! which polls can take while an import holds the first. The R2 buckets sit
+//! behind one more (`r2::Store`). Failures a test wants to provoke are
+//! [`Faults`].
 
 mod api;
 mod database;
@@ -65,6 +87,7 @@ mod http;
 mod import;
 mod pinned;
 mod query;
+mod r2;
 mod script;
 mod user;
 mod util;
@@ -137,7 +160,9 @@ pub(crate) struct Shared {
     signed: Mutex<SignedObjects>,
     log: Mutex<RequestLog>,
     faults: Mutex<Faults>,
-    /// Where spooled request bodies (import uploads) are kept.
+    /// The R2 buckets and their objects.
+    r2: Mutex<r2::Store>,
+    /// Where spooled request bodies (import uploads, R2 objects) are kept.
     spool_dir: tempfile::TempDir,
     /// Import threads, joined when the server stops.
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -159,6 +184,11 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Locks the R2 buckets; a poisoned lock is used as it is.
+    pub(crate) fn r2(&self) -> MutexGuard<'_, r2::Store> {
+        self.r2.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records a successful Time Travel restore.
@@ -213,6 +243,7 @@ impl Server {
             signed: Mutex::default(),
             log: Mutex::default(),
             faults: Mutex::default(),
+            r2: Mutex::default(),
             spool_dir,
             threads: Mutex::default(),
         });
@@ -266,6 +297,47 @@ impl Server {
     /// The requests that matched no route and were answered 404.
     pub fn unhandled(&self) -> Vec<String> {
         self.shared.log().unhandled.clone()
+    }
+
+    /// Makes an empty R2 bucket called `name`, in the default jurisdiction,
+    /// unless one exists (which is then left as it is). Any name is taken;
+    /// wrangler itself refuses to send a name that breaks R2's naming rules
+    /// (3 to 63 lowercase letters, digits and hyphens) for object commands.
+    pub fn add_bucket(&self, name: &str) {
+        self.shared.r2().add_bucket(name);
+    }
+
+    /// The names of the R2 buckets, in order.
+    pub fn r2_buckets(&self) -> Vec<String> {
+        self.shared.r2().bucket_names()
+    }
+
+    /// The bytes of an R2 object, or `None` if the bucket or the key does not
+    /// exist.
+    pub fn r2_object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        self.shared.r2().object(bucket, key)
+    }
+
+    /// The keys of a bucket's objects, in R2's order (by UTF-8 bytes); empty
+    /// if the bucket does not exist.
+    pub fn r2_keys(&self, bucket: &str) -> Vec<String> {
+        self.shared.r2().keys(bucket)
+    }
+
+    /// Stores an R2 object, replacing any at that key, as an upload without
+    /// headers would; for seeding. Fails if the bucket does not exist (see
+    /// [`Server::add_bucket`]). Faults do not apply.
+    pub fn r2_put_object(&self, bucket: &str, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        self.shared
+            .r2()
+            .put_bytes(self.shared.spool_dir.path(), bucket, key, bytes)
+    }
+
+    /// A bucket's lifecycle rules, as the JSON array last put (`[]` until
+    /// then): what `GET .../lifecycle` returns as `result.rules`. `Null` if
+    /// the bucket does not exist.
+    pub fn r2_lifecycle(&self, bucket: &str) -> serde_json::Value {
+        self.shared.r2().lifecycle(bucket)
     }
 
     /// Every successful Time Travel restore so far, in order. Restores that
@@ -344,17 +416,41 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
                 }
             }
         };
-        let mut response =
-            tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
-        let content_type = tiny_http::Header::from_bytes("Content-Type", reply.content_type)
-            .expect("content types are valid header values");
-        response.add_header(content_type);
+        let mut headers = Vec::with_capacity(reply.headers.len() + 1);
+        if !reply
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(
+                tiny_http::Header::from_bytes("Content-Type", reply.content_type)
+                    .expect("content types are valid header values"),
+            );
+        }
         for (name, value) in reply.headers {
             if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
-                response.add_header(header);
+                headers.push(header);
             }
         }
+        let status = tiny_http::StatusCode(reply.status);
         // The client may have gone away; there is nobody to tell.
-        let _ = incoming.respond(response);
+        let _ = match reply.file {
+            // A file is sent with its length, not chunked, as R2 sends
+            // objects.
+            Some((file, len)) => incoming.respond(
+                tiny_http::Response::new(status, headers, file, usize::try_from(len).ok(), None)
+                    .with_chunked_threshold(usize::MAX),
+            ),
+            None => {
+                let len = reply.body.len();
+                incoming.respond(tiny_http::Response::new(
+                    status,
+                    headers,
+                    std::io::Cursor::new(reply.body),
+                    Some(len),
+                    None,
+                ))
+            }
+        };
     }
 }

@@ -1,8 +1,11 @@
 //! `d1-loopback`: serves D1 databases on 127.0.0.1 until killed.
 //!
 //! ```text
-//! d1-loopback --account ID --token T --db NAME=UUID=PATH [--db ...]
+//! d1-loopback --account ID --token T --db NAME=UUID=PATH [--db ...] [--bucket NAME ...]
 //! ```
+//!
+//! Each `--bucket` makes an empty R2 bucket; its objects live in a temporary
+//! directory and go away when the server stops.
 //!
 //! It prints the API base URL (the value for `CLOUDFLARE_API_BASE_URL`) on
 //! stdout, then serves.
@@ -13,10 +16,18 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use d1_loopback::{Config, DatabaseSpec, Server};
 
-const USAGE: &str = "usage: d1-loopback --account ID --token T --db NAME=UUID=PATH [--db ...]";
+const USAGE: &str = "usage: d1-loopback --account ID --token T --db NAME=UUID=PATH [--db ...] \
+                     [--bucket NAME ...]";
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Config> {
+/// What the command line asks for.
+struct Args {
+    config: Config,
+    buckets: Vec<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let (mut account_id, mut api_token, mut databases) = (None, None, Vec::new());
+    let mut buckets = Vec::new();
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -39,6 +50,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Config> 
                     path: PathBuf::from(path),
                 });
             }
+            "--bucket" => buckets.push(value()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -46,15 +58,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Config> 
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
-    Ok(Config {
-        account_id: account_id.with_context(|| format!("--account is required\n{USAGE}"))?,
-        api_token: api_token.with_context(|| format!("--token is required\n{USAGE}"))?,
-        databases,
+    Ok(Args {
+        config: Config {
+            account_id: account_id.with_context(|| format!("--account is required\n{USAGE}"))?,
+            api_token: api_token.with_context(|| format!("--token is required\n{USAGE}"))?,
+            databases,
+        },
+        buckets,
     })
 }
 
 fn main() -> anyhow::Result<()> {
-    let server = Server::start(parse_args(std::env::args().skip(1))?)?;
+    let args = parse_args(std::env::args().skip(1))?;
+    let server = Server::start(args.config)?;
+    for bucket in &args.buckets {
+        server.add_bucket(bucket);
+    }
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{}", server.api_base_url())?;
     stdout.flush()?;
@@ -69,7 +88,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> anyhow::Result<Config> {
-        parse_args(args.iter().map(|a| (*a).to_owned()))
+        parse_args(args.iter().map(|a| (*a).to_owned())).map(|args| args.config)
     }
 
     #[test]
@@ -94,10 +113,32 @@ mod tests {
     }
 
     #[test]
+    fn parses_buckets() {
+        let args = parse_args(
+            [
+                "--account",
+                "a",
+                "--token",
+                "t",
+                "--bucket",
+                "b1",
+                "--bucket",
+                "b2",
+            ]
+            .into_iter()
+            .map(str::to_owned),
+        )
+        .unwrap();
+        assert_eq!(args.buckets, ["b1", "b2"]);
+        assert!(args.config.databases.is_empty());
+    }
+
+    #[test]
     fn rejects_bad_arguments() {
         assert!(parse(&["--token", "t"]).is_err());
         assert!(parse(&["--account", "a", "--token", "t", "--db", "nouuid"]).is_err());
         assert!(parse(&["--account"]).is_err());
         assert!(parse(&["--frobnicate"]).is_err());
+        assert!(parse(&["--account", "a", "--token", "t", "--bucket"]).is_err());
     }
 }

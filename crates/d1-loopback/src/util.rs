@@ -66,6 +66,23 @@ pub(crate) fn amz_date(ms: i64) -> String {
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
+/// Formats a time as an HTTP date (RFC 9110's IMF-fixdate), such as
+/// `Wed, 01 May 2024 12:34:56 GMT`, for `Last-Modified`.
+pub(crate) fn http_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d, h, mi, s, _) = civil_from_ms(ms);
+    // 1970-01-01 was a Thursday.
+    let weekday = (ms.div_euclid(86_400_000) + 4).rem_euclid(7) as usize;
+    format!(
+        "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+        DAYS[weekday],
+        MONTHS[mo as usize - 1]
+    )
+}
+
 /// Parses an RFC 3339 timestamp such as wrangler sends for Time Travel
 /// (`2024-05-01T12:34:56.789Z`, or with a `+02:00` offset, or without
 /// seconds) into milliseconds since the epoch.
@@ -139,6 +156,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Decodes `%XX` escapes and, as in `application/x-www-form-urlencoded`,
 /// `+` as a space. Invalid escapes are kept as they are.
 pub(crate) fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// Decodes `%XX` escapes in a URL path, where `+` is itself. Invalid
+/// escapes are kept as they are.
+pub(crate) fn percent_decode_path(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -154,7 +181,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
                 out.push(b);
                 i += 3;
             }
-            (None, b'+') => {
+            (None, b'+') if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -201,6 +228,8 @@ mod tests {
         let ms = 1_714_566_896_789;
         assert_eq!(iso8601(ms), "2024-05-01T12:34:56.789Z");
         assert_eq!(amz_date(ms), "20240501T123456Z");
+        assert_eq!(http_date(ms), "Wed, 01 May 2024 12:34:56 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(parse_iso8601("2024-05-01T12:34:56.789Z"), Some(ms));
         assert_eq!(parse_iso8601("2024-05-01T14:34:56.789+02:00"), Some(ms));
         assert_eq!(parse_iso8601("2024-05-01T12:34Z"), Some(ms - 56_789));
@@ -213,6 +242,7 @@ mod tests {
     fn percent_coding() {
         assert_eq!(percent_decode("a%3Ab+c"), "a:b c");
         assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode_path("a%3Ab+c%C3%BC"), "a:b+cü");
         assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
         assert_eq!(
             parse_query("timestamp=2024-05-01T12%3A34%3A56.789Z&x"),

@@ -249,6 +249,17 @@ impl Response {
 /// Sends one HTTP/1.0 request (so the reply is never chunked) to an
 /// `http://127.0.0.1:PORT/...` URL.
 pub fn http(method: &str, url: &str, token: Option<&str>, body: &[u8]) -> Response {
+    http_with_headers(method, url, token, &[], body)
+}
+
+/// [`http`] with extra request headers.
+pub fn http_with_headers(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     assert!(
@@ -265,6 +276,9 @@ pub fn http(method: &str, url: &str, token: Option<&str>, body: &[u8]) -> Respon
     );
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).unwrap();
