@@ -33,7 +33,7 @@ use crate::verify;
 pub const LOG: &str = "docs/restore-drills.md";
 
 const LOG_HEADER: &str = "# Restore drills\n\n\
-Appended by `cargo xtask drill` (see README.md, \"Restore drill\"). One row per drill: when, the \
+Appended by `cargo xtask drill` (see README.md, `cargo xtask drill`). One row per drill: when, the \
 backup rehearsed and its sha256, and pass, fail or skip for each check. It records no rows, names, \
 URLs or tokens.\n\n\
 | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
