@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -281,8 +281,7 @@ fn verify_new_backup(
         ))
     })?;
     print!("{}", report.render());
-    manifest.verification = Some(report.verification());
-    manifest.replace_at(manifest_path)?;
+    manifest.record_verification(manifest_path, report.verification())?;
     if !report.good && accept_broken_data && report.is_faithful() {
         eprintln!(
             "warning: {} is a faithful copy, but the data in {} already fails verification ({}); \
@@ -419,8 +418,7 @@ fn summarize(
             "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
         );
     }
-    let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut summary = dump::summarize(reader, &catalog.create_statements())
+    let mut summary = dump::summarize(fsutil::dump_reader(path)?, &catalog.create_statements())
         .context("reading the export wrangler wrote")?;
     match mode {
         ExportMode::SchemaOnly => summary.rows = BTreeMap::new(),
@@ -486,12 +484,7 @@ fn claim_name(partial: TempFile, names: &BackupNames) -> Result<PathBuf> {
 
 fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<PathBuf> {
     let path = manifest::manifest_path(backup);
-    let partial = TempFile::create(path.with_extension("json.partial"))?;
-    std::fs::write(partial.path(), manifest.to_json()?)?;
-    fsutil::sync_file(partial.path())?;
-    fsutil::rename_no_clobber(partial.path(), &path)
-        .with_context(|| format!("cannot write the manifest {}", path.display()))?;
-    partial.disarm();
+    manifest.create_at(&path)?;
     Ok(path)
 }
 

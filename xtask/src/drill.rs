@@ -268,9 +268,9 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     let verified = match report {
         Ok(report) => {
             print!("{}", report.render());
-            let mut m = manifest.clone();
-            m.verification = Some(report.verification());
-            m.replace_at(&manifest_path)?;
+            manifest
+                .clone()
+                .record_verification(&manifest_path, report.verification())?;
             if !report.good {
                 failures.push(format!("verify: {}", report.failed().join("; ")));
             }

@@ -203,6 +203,14 @@ pub fn insert_target(sql: &str) -> Option<String> {
     split_insert(sql).map(|(table, _)| table)
 }
 
+/// Names a statement for an error message without its values, which are
+/// customer data: `an INSERT into customers`, or its first three words.
+pub fn describe(sql: &str) -> String {
+    insert_target(sql)
+        .map(|t| format!("an INSERT into {t}"))
+        .unwrap_or_else(|| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
 /// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
 /// and `rest` (the column list and `VALUES ...`).
 pub fn split_insert(sql: &str) -> Option<(String, &str)> {

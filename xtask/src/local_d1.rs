@@ -207,12 +207,10 @@ impl crate::repair::Sink for Loader {
         self.statements += 1;
         // Name the statement, never its values: they are customer data.
         self.db.execute_batch(sql).with_context(|| {
-            let what = crate::dump::insert_target(sql)
-                .map(|t| format!("an INSERT into {t}"))
-                .unwrap_or_else(|| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
             format!(
-                "repaired statement {} ({what}) failed; the local database was left unchanged",
-                self.statements
+                "repaired statement {} ({}) failed; the local database was left unchanged",
+                self.statements,
+                crate::dump::describe(sql)
             )
         })
     }

@@ -140,16 +140,37 @@ impl Manifest {
             .is_some_and(Verification::is_good)
     }
 
+    /// Writes the manifest to `path`, which must not exist yet.
+    pub fn create_at(&self, path: &Path) -> Result<()> {
+        let partial = self.staged(path)?;
+        crate::fsutil::rename_no_clobber(partial.path(), path)
+            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        partial.disarm();
+        Ok(())
+    }
+
     /// Rewrites the manifest at `path` with this content, atomically: a
     /// reader sees the old manifest or the new one, never half of one.
     pub fn replace_at(&self, path: &Path) -> Result<()> {
-        let partial = crate::fsutil::TempFile::create(path.with_extension("json.partial"))?;
-        std::fs::write(partial.path(), self.to_json()?)?;
-        crate::fsutil::sync_file(partial.path())?;
+        let partial = self.staged(path)?;
         std::fs::rename(partial.path(), path)
             .with_context(|| format!("cannot update the manifest {}", path.display()))?;
         partial.disarm();
         Ok(())
+    }
+
+    /// Records a verification's outcome in the manifest at `path`.
+    pub fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()> {
+        self.verification = Some(outcome);
+        self.replace_at(path)
+    }
+
+    /// This manifest, written and synced to a private temporary file beside `path`.
+    fn staged(&self, path: &Path) -> Result<crate::fsutil::TempFile> {
+        let partial = crate::fsutil::TempFile::create(path.with_extension("json.partial"))?;
+        std::fs::write(partial.path(), self.to_json()?)?;
+        crate::fsutil::sync_file(partial.path())?;
+        Ok(partial)
     }
 }
 

@@ -6,6 +6,7 @@
 //! with `wrangler d1 migrations apply`. It refuses to apply when the backup
 //! fails, and when applying fails it names the backup to restore from.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -68,6 +69,30 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// The `CREATE TABLE` statements that running `migrations` in order makes,
+/// read from an in-memory SQLite. Empty if one does not run there (oversized
+/// rows then cannot be split, which the repair reports).
+pub fn tables_created_by<'a>(
+    migrations: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, String> {
+    let Ok(db) = rusqlite::Connection::open_in_memory() else {
+        return BTreeMap::new();
+    };
+    for sql in migrations {
+        if db.execute_batch(sql).is_err() {
+            return BTreeMap::new();
+        }
+    }
+    let Ok(mut stmt) =
+        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
+    else {
+        return BTreeMap::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
 }
 
 fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> Result<Vec<String>> {

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -170,7 +170,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             catalog.create_statements()
         },
     };
-    let survey = repair::survey(reader(&source.file)?, &options)
+    let survey = repair::survey(fsutil::dump_reader(&source.file)?, &options)
         .with_context(|| format!("reading {}", source.file.display()))?;
     survey.ensure_repairable().with_context(|| {
         format!(
@@ -181,14 +181,18 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     if mode == Mode::Clean {
         // `--clean` changes the target (migrations) before it loads: every
         // refusal the repair can make must come before that.
-        repair::write(reader(&source.file)?, &survey, &options, &mut Discard).with_context(
-            || {
-                format!(
-                    "{} cannot be loaded; nothing was done",
-                    source.file.display()
-                )
-            },
-        )?;
+        repair::write(
+            fsutil::dump_reader(&source.file)?,
+            &survey,
+            &options,
+            &mut Discard,
+        )
+        .with_context(|| {
+            format!(
+                "{} cannot be loaded; nothing was done",
+                source.file.display()
+            )
+        })?;
     }
     let safety_backup = target.location == Location::Remote || !existing.is_empty();
 
@@ -388,40 +392,18 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `CREATE TABLE` statements that applying `dir`'s migrations in order
-/// makes, read from an in-memory SQLite. Empty if a migration does not apply
-/// there (oversized rows then cannot be split, which the repair reports).
+/// The `CREATE TABLE` statements that applying `dir`'s migrations makes.
 fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
-    let Ok(db) = rusqlite::Connection::open_in_memory() else {
-        return BTreeMap::new();
-    };
-    let Ok(files) = crate::migrate::migration_files(dir) else {
-        return BTreeMap::new();
-    };
-    for f in files {
-        let Ok(sql) = std::fs::read_to_string(dir.join(&f)) else {
-            return BTreeMap::new();
-        };
-        if db.execute_batch(&sql).is_err() {
-            return BTreeMap::new();
-        }
+    let texts: Option<Vec<String>> = crate::migrate::migration_files(dir).ok().and_then(|files| {
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .collect()
+    });
+    match texts {
+        Some(texts) => crate::migrate::tables_created_by(texts.iter().map(String::as_str)),
+        None => BTreeMap::new(),
     }
-    let mut stmt = match db
-        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
-    {
-        Ok(s) => s,
-        Err(_) => return BTreeMap::new(),
-    };
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map(|rows| rows.flatten().collect())
-        .unwrap_or_default()
-}
-
-fn reader(path: &Path) -> Result<BufReader<File>> {
-    Ok(BufReader::with_capacity(
-        1 << 20,
-        File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
-    ))
 }
 
 /// Finds the source file and its facts, and checks it against its manifest.
@@ -456,7 +438,7 @@ fn resolve_source(
             Some(name) => Some(envs.resolve(name)?.name.clone()),
             None => None,
         };
-        let summary = dump::summarize(reader(&file)?, &BTreeMap::new())
+        let summary = dump::summarize(fsutil::dump_reader(&file)?, &BTreeMap::new())
             .with_context(|| format!("reading {}", file.display()))?;
         return Ok(Source {
             file,
@@ -784,7 +766,12 @@ fn load_local(
     for sql in drops {
         loader.statement(sql)?;
     }
-    repair::write(reader(&source.file)?, survey, options, &mut loader)?;
+    repair::write(
+        fsutil::dump_reader(&source.file)?,
+        survey,
+        options,
+        &mut loader,
+    )?;
     let n = loader.commit()?;
     println!("Loaded {n} statements into {}.", file.display());
     Ok(())
@@ -816,7 +803,12 @@ fn load_with_wrangler(
     for sql in drops {
         writer.statement(sql)?;
     }
-    repair::write(reader(&source.file)?, survey, options, &mut writer)?;
+    repair::write(
+        fsutil::dump_reader(&source.file)?,
+        survey,
+        options,
+        &mut writer,
+    )?;
     writer.0.flush()?;
     drop(writer);
     wrangler.run(&cmds.execute_file(target, &partial))

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -234,8 +234,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     if let Some(mut m) = manifest
         && !args.no_record
     {
-        m.verification = Some(report.verification());
-        m.replace_at(&manifest_path)?;
+        m.record_verification(&manifest_path, report.verification())?;
     }
     Ok(report)
 }
@@ -307,11 +306,13 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
             .unwrap_or_default(),
         data_into_existing_schema: data_only,
         known_tables: match &migrations {
-            Some(sql) => schema_of(sql),
+            Some(sql) => {
+                crate::migrate::tables_created_by(sql.iter().map(|(_, text)| text.as_str()))
+            }
             None => BTreeMap::new(),
         },
     };
-    let survey = match repair::survey(reader(file)?, &options) {
+    let survey = match repair::survey(fsutil::dump_reader(file)?, &options) {
         Ok(s) => s,
         Err(e) => {
             checks.push(fail(
@@ -353,7 +354,7 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
                 .with_context(|| format!("applying migration {name} to the scratch database"))?;
         }
     }
-    let loaded = repair::write(reader(file)?, &survey, &options, &mut db);
+    let loaded = repair::write(fsutil::dump_reader(file)?, &survey, &options, &mut db);
     phase("load");
     checks.push(match (&loaded, db.failures.first()) {
         (Err(e), _) => fail("statements", format!("{e:#}")),
@@ -440,13 +441,6 @@ fn skipped(name: &'static str, detail: String) -> Check {
     }
 }
 
-fn reader(path: &Path) -> Result<BufReader<File>> {
-    Ok(BufReader::with_capacity(
-        1 << 20,
-        File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
-    ))
-}
-
 /// The text of each migration a data-only backup was taken at, in order.
 fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
     if names.is_empty() {
@@ -469,26 +463,6 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
             Ok((name.clone(), text))
         })
         .collect()
-}
-
-/// The `CREATE TABLE` statements that the migrations make.
-fn schema_of(migrations: &[(String, String)]) -> BTreeMap<String, String> {
-    let Ok(db) = rusqlite::Connection::open_in_memory() else {
-        return BTreeMap::new();
-    };
-    for (_, sql) in migrations {
-        if db.execute_batch(sql).is_err() {
-            return BTreeMap::new();
-        }
-    }
-    let Ok(mut stmt) =
-        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
-    else {
-        return BTreeMap::new();
-    };
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map(|rows| rows.flatten().collect())
-        .unwrap_or_default()
 }
 
 /// The scratch database: one transaction under D1's rules, never committed.
@@ -527,14 +501,10 @@ impl repair::Sink for Scratch {
         self.statements += 1;
         if let Err(e) = self.db.execute_batch(sql) {
             if self.failures.len() < 5 {
-                let what = dump::insert_target(sql)
-                    .map(|t| format!("an INSERT into {t}"))
-                    .unwrap_or_else(|| {
-                        sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-                    });
                 self.failures.push(format!(
-                    "statement {} ({what}): {}",
+                    "statement {} ({}): {}",
                     self.statements,
+                    dump::describe(sql),
                     error_without_values(&e)
                 ));
             } else {
