@@ -15,6 +15,7 @@ set -euo pipefail
 rows="${1:-800000}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/scripts/bench/peak.sh"
+. "$root/scripts/bench/generated-d1.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/qbtime-bench-XXXXXX")"
 [ -n "${BENCH_KEEP:-}" ] && echo "keeping $work" || trap 'rm -rf "$work"' EXIT
 export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true WRANGLER_LOG_PATH="$work/logs"
@@ -25,20 +26,7 @@ command -v sqlite3 >/dev/null || { echo "this benchmark needs the sqlite3 shell"
 xtask="$root/target/debug/xtask"
 now() { date +%s.%N; }
 
-mkdir -p "$work/p"
-cp "$root/wrangler.toml" "$root/.gitignore" "$work/p/"
-cp -r "$root/migrations" "$work/p/"
-git -C "$work/p" init -q
-x() { "$xtask" --config "$work/p/wrangler.toml" "$@"; }
-
-x backup local --schema-only >/dev/null 2>&1
-schema=$(ls "$work"/p/backups/backup-local-*.sql)
-echo "generating $rows rows..."
-node "$root/scripts/bench/gen-dump.mjs" "$schema" "$rows" "$work/dump.sql"
-rm -f "$work"/p/backups/backup-local-*
-x restore "$work/dump.sql" --to local --replace --yes --no-manifest >"$work/restore.log" 2>&1 \
-    || { cat "$work/restore.log"; exit 1; }
-rm -f "$work"/p/backups/backup-local-*
+generated_d1 "$rows"
 start=$(now)
 x backup local >"$work/backup.log" 2>&1 || { cat "$work/backup.log"; exit 1; }
 end=$(now)

@@ -13,8 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -29,6 +27,7 @@ use crate::git::{self, Ignored};
 use crate::lock::{BackupLock, LOCK_FILE};
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
+use crate::stored::{self, Format, Sealer, Source};
 use crate::verify;
 use crate::wrangler::{Commands, ExportMode, Invocation, Wrangler};
 
@@ -48,6 +47,19 @@ pub struct BackupArgs {
     /// Why this backup is taken (recorded in the manifest).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Store it zstd-compressed (`.sql.zst`), as `compress = true` in
+    /// backups.toml does for every backup of the environment.
+    #[arg(long)]
+    pub compress: bool,
+    /// Encrypt it with age to this recipient (`age1...`), stored as
+    /// `.sql.zst.age`; repeatable, and added to the environment's recipients
+    /// in backups.toml. The SQL never touches the disk unencrypted.
+    #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+    /// Once verified, copy it and its manifest to the environment's R2
+    /// bucket (`[<env>.offsite]` in backups.toml), as `cargo xtask upload` does.
+    #[arg(long)]
+    pub upload: bool,
     /// Print the plan and every wrangler command, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -72,6 +84,9 @@ impl BackupArgs {
             data_only: false,
             tables: Vec::new(),
             reason: Some(reason),
+            compress: false,
+            encrypt_to: Vec::new(),
+            upload: false,
             dry_run: false,
             bootstrap_local: false,
             accept_broken_data: false,
@@ -127,8 +142,25 @@ fn take(
             bail!("--table needs a table name; got {table:?}");
         }
     }
+    let settings = project.settings()?.env(&env.name);
+    let mut recipients = settings.encryption.recipients.clone();
+    for recipient in &args.encrypt_to {
+        stored::check_recipient(recipient)?;
+        if !recipients.contains(recipient) {
+            recipients.push(recipient.clone());
+        }
+    }
+    let format = Format::choose(args.compress || settings.compress, &recipients);
+    if args.upload && settings.offsite.is_none() {
+        bail!(
+            "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to backups.toml. \
+             Nothing was run.",
+            env.name
+        );
+    }
     let started = Utc::now();
-    let names = BackupNames::new(&project.backup_dir, &env.name, started);
+    let names = BackupNames::new(&project.backup_dir, &env.name, started, format)
+        .encrypted_to(recipients.clone());
     guard_git(sh, project, &names)?;
 
     let cmds = project.commands();
@@ -185,10 +217,37 @@ fn take(
     };
 
     let partial = TempFile::create(names.partial.clone())?;
-    wrangler.run(&cmds.export(env, partial.path(), args.mode(), &scope.tables))?;
-    fsutil::make_private(partial.path())?;
+    let export =
+        |output: &Path| wrangler.run(&cmds.export(env, output, args.mode(), &scope.tables));
+    let age = project.age();
+    let sealed = match format {
+        Format::Sql => {
+            export(partial.path())?;
+            fsutil::make_private(partial.path())?;
+            None
+        }
+        Format::Zstd | Format::ZstdAge => {
+            let sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
+            Some(stored::export_through_fifo(&names.fifo, sealer, || {
+                export(&names.fifo)
+            })?)
+        }
+    };
     fsutil::sync_file(partial.path())?;
-    let summary = summarize(partial.path(), &catalog, &scope, args.mode())?;
+    // An encrypted backup is read from the compressed copy in memory: the
+    // identity is usually not on the machine that takes backups.
+    let source_at = |path: &Path| match (format, &sealed) {
+        (Format::Sql, _) => Source::for_file(path, None, &age),
+        (
+            _,
+            Some(stored::Sealed {
+                compressed: Some(bytes),
+                ..
+            }),
+        ) => Ok(Source::Memory(bytes.clone())),
+        _ => Ok(Source::compressed(path)),
+    };
+    let summary = summarize(&source_at(partial.path())?, &catalog, &scope, args.mode())?;
     check_complete(&summary, &catalog, &scope, args.mode())?;
     let (sha256, bytes) = fsutil::sha256_file(partial.path())?;
 
@@ -211,6 +270,12 @@ fn take(
             bytes,
             sha256,
         },
+        sealed: sealed.as_ref().map(|s| manifest::Sealed {
+            format: format.label().to_owned(),
+            recipients: recipients.clone(),
+            plaintext_bytes: s.plaintext.1,
+            plaintext_sha256: s.plaintext.0.clone(),
+        }),
         rows: summary.rows,
         statements: summary.statements,
         migrations: summary.migrations,
@@ -230,6 +295,7 @@ fn take(
         }),
         reason: args.reason.clone(),
         verification: None,
+        offsite: None,
     };
     let manifest_path = write_manifest(&file, &manifest)?;
     fsutil::sync_dir(&project.backup_dir);
@@ -244,14 +310,25 @@ fn take(
         total_rows,
         manifest_path.display()
     );
+    if let Some(sealed) = &manifest.sealed {
+        println!(
+            "  stored as {}: the SQL inside is {} bytes, sha256 {}",
+            sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
+        );
+    }
     verify_new_backup(
         project,
         env,
         &file,
+        &source_at(&file)?,
         manifest,
         &manifest_path,
         args.accept_broken_data,
     )?;
+    if args.upload {
+        let held = held.or(lock.as_ref()).expect("the backup lock is held");
+        crate::offsite::upload(sh, project, env, &file, held)?;
+    }
     drop(lock);
     Ok(Some(file))
 }
@@ -262,6 +339,7 @@ fn verify_new_backup(
     project: &Project,
     env: &Environment,
     file: &Path,
+    source: &Source,
     mut manifest: Manifest,
     manifest_path: &Path,
     accept_broken_data: bool,
@@ -272,7 +350,7 @@ fn verify_new_backup(
         migrations_dir: &migrations_dir,
         scratch_dir: &project.backup_dir,
     };
-    let report = verify::verify(file, Some(&manifest), &workspace).map_err(|e| {
+    let report = verify::verify(file, source, Some(&manifest), &workspace).map_err(|e| {
         e.context(format!(
             "{} was written, but verifying it could not run: it stays unverified and will not be \
              chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
@@ -322,31 +400,56 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     Ok(lock)
 }
 
-/// The names one backup may use.
+/// The names one backup may use, and how it is stored.
 #[derive(Debug, Clone)]
 struct BackupNames {
     dir: PathBuf,
     /// `backup-<env>-YYYYMMDD-HHMM`
     stem: String,
+    format: Format,
+    /// The age recipients, when `format` encrypts.
+    recipients: Vec<String>,
     partial: PathBuf,
+    /// The pipe wrangler exports into when the backup is sealed.
+    fifo: PathBuf,
 }
 
 impl BackupNames {
-    fn new(dir: &Path, env: &str, at: DateTime<Utc>) -> BackupNames {
+    fn new(dir: &Path, env: &str, at: DateTime<Utc>, format: Format) -> BackupNames {
         let stem = format!("backup-{env}-{}", at.format("%Y%m%d-%H%M"));
-        let partial = dir.join(format!(".{stem}.{}.sql.partial", std::process::id()));
+        let pid = std::process::id();
+        let extension = format.extension();
         BackupNames {
+            format,
+            recipients: Vec::new(),
             dir: dir.to_path_buf(),
+            partial: dir.join(format!(".{stem}.{pid}.{extension}.partial")),
+            fifo: dir.join(format!(".{stem}.{pid}.fifo.partial")),
             stem,
-            partial,
         }
+    }
+
+    fn encrypted_to(self, recipients: Vec<String>) -> BackupNames {
+        BackupNames { recipients, ..self }
     }
 
     /// `backup-prod-20261123-2230.sql`, then `...-2.sql`, `...-3.sql`.
     fn candidate(&self, n: u32) -> PathBuf {
         match n {
-            1 => self.dir.join(format!("{}.sql", self.stem)),
-            n => self.dir.join(format!("{}-{n}.sql", self.stem)),
+            1 => self
+                .dir
+                .join(format!("{}.{}", self.stem, self.format.extension())),
+            n => self
+                .dir
+                .join(format!("{}-{n}.{}", self.stem, self.format.extension())),
+        }
+    }
+
+    /// Where wrangler writes: the file itself, or the pipe that seals it.
+    fn export_target(&self) -> &Path {
+        match self.format {
+            Format::Sql => &self.partial,
+            Format::Zstd | Format::ZstdAge => &self.fifo,
         }
     }
 }
@@ -358,6 +461,7 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
         first.clone(),
         manifest::manifest_path(&first),
         names.partial.clone(),
+        names.fifo.clone(),
         names.dir.join(LOCK_FILE),
     ];
     for path in &paths {
@@ -402,23 +506,22 @@ pub fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<St
 }
 
 fn summarize(
-    path: &Path,
+    source: &Source,
     catalog: &Catalog,
     scope: &ExportScope,
     mode: ExportMode,
 ) -> Result<dump::DumpSummary> {
-    let mut head = [0u8; 64];
-    let n = File::open(path)?.read(&mut head)?;
-    if n == 0 {
+    let head = source.head()?;
+    if head.is_empty() {
         bail!("wrangler reported success but wrote an empty export");
     }
-    dump::check_looks_like_sql(&head[..n])?;
-    if !head[..n].starts_with(dump::D1_EXPORT_HEADER.as_bytes()) {
+    dump::check_looks_like_sql(&head)?;
+    if !head.starts_with(dump::D1_EXPORT_HEADER.as_bytes()) {
         bail!(
             "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
         );
     }
-    let mut summary = dump::summarize(fsutil::dump_reader(path)?, &catalog.create_statements())
+    let mut summary = dump::summarize(source.open()?, &catalog.create_statements())
         .context("reading the export wrangler wrote")?;
     match mode {
         ExportMode::SchemaOnly => summary.rows = BTreeMap::new(),
@@ -539,6 +642,17 @@ impl Plan {
             ),
             format!("manifest     {}", manifest::manifest_path(&first).display()),
         ];
+        match names.format {
+            Format::Sql => {}
+            Format::Zstd => lines.push(
+                "stored as    zstd: wrangler exports into a pipe, compressed on the way".to_owned(),
+            ),
+            Format::ZstdAge => lines.push(format!(
+                "stored as    zstd+age to {}: wrangler exports into a pipe, compressed and \
+                 encrypted on the way; the SQL never touches the disk",
+                names.recipients.join(", ")
+            )),
+        }
         if let Some(reason) = &args.reason {
             lines.push(format!("reason       {reason}"));
         }
@@ -565,7 +679,7 @@ impl Plan {
                 ));
             }
         }
-        steps.push(cmds.export(env, &names.partial, args.mode(), tables));
+        steps.push(cmds.export(env, names.export_target(), args.mode(), tables));
         Plan {
             lines,
             done: schema_read.into_iter().cloned().collect(),
@@ -600,7 +714,7 @@ mod tests {
     #[test]
     fn names_are_utc_minutes_with_a_counter_after_the_first() {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 59).unwrap();
-        let names = BackupNames::new(Path::new("/b"), "prod", at);
+        let names = BackupNames::new(Path::new("/b"), "prod", at, Format::Sql);
         assert_eq!(
             names.candidate(1),
             Path::new("/b/backup-prod-20261123-0905.sql")
@@ -621,7 +735,7 @@ mod tests {
     fn claiming_a_name_never_replaces_a_backup_or_an_orphaned_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 0).unwrap();
-        let names = BackupNames::new(dir.path(), "local", at);
+        let names = BackupNames::new(dir.path(), "local", at, Format::Sql);
         std::fs::write(names.candidate(1), "first").unwrap();
         std::fs::write(manifest::manifest_path(&names.candidate(2)), "{}").unwrap();
         let partial = TempFile::create(names.partial.clone()).unwrap();

@@ -27,6 +27,7 @@ use crate::inventory;
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
 use crate::restore::{self, KeyCheck, RestoreArgs};
+use crate::stored;
 use crate::verify;
 
 /// The drill log, relative to the project root. Tracked in git.
@@ -58,6 +59,9 @@ pub struct DrillArgs {
     /// Go on although the target's data-encryption key differs from the backup's.
     #[arg(long)]
     pub accept_key_change: bool,
+    /// The age identity file that decrypts a `.sql.zst.age` backup.
+    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -179,6 +183,9 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
             manifest.environment
         );
     }
+    // An encrypted backup without its identity cannot be rehearsed at all:
+    // refuse before anything runs, rather than log a failed drill.
+    let source = stored::Source::for_file(&file, args.identity.as_deref(), &project.age())?;
     let restore_args = RestoreArgs {
         source: file.display().to_string(),
         to: target.name.clone(),
@@ -190,6 +197,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         accept_key_change: args.accept_key_change,
         partial: false,
         via_wrangler: false,
+        identity: args.identity.clone(),
         dry_run: args.dry_run,
         confirm: args.confirm.clone(),
     };
@@ -258,6 +266,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     let migrations_dir = project.config_dir.join(&from.migrations_dir);
     let report = verify::verify(
         &file,
+        &source,
         Some(&manifest),
         &verify::Workspace {
             migrations_dir: &migrations_dir,

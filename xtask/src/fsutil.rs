@@ -108,15 +108,6 @@ pub fn hex(bytes: &[u8]) -> String {
     String::from_utf8(out).expect("hex digits are ASCII")
 }
 
-/// A dump opened for streaming, with a large buffer: every dump is read
-/// whole, once or twice, statement by statement.
-pub fn dump_reader(path: &Path) -> Result<std::io::BufReader<File>> {
-    Ok(std::io::BufReader::with_capacity(
-        1 << 20,
-        File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
-    ))
-}
-
 /// The last component of a path, as text.
 pub fn file_name(path: &Path) -> String {
     path.file_name()

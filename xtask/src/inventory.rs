@@ -141,9 +141,10 @@ pub fn rows(entries: &[Entry], env: Option<&str>, now: DateTime<Utc>) -> Vec<Row
                 age_seconds: (now - m.created_at).num_seconds().max(0),
                 bytes: m.file.bytes,
                 verified: e.verified().to_owned(),
-                // Offsite copies come with the upload task; until a backup
-                // has one, it is only here.
-                offsite: "no".to_owned(),
+                offsite: match &m.offsite {
+                    Some(copy) => format!("r2://{}/{}", copy.bucket, copy.key),
+                    None => "no".to_owned(),
+                },
                 reason: m.reason.clone(),
             }
         })

@@ -16,11 +16,14 @@ mod local_d1;
 mod lock;
 mod manifest;
 mod migrate;
+mod offsite;
 mod project;
 mod prune;
 mod redact;
 mod repair;
 mod restore;
+mod settings;
+mod stored;
 mod time_travel;
 mod verify;
 mod wrangler;
@@ -65,6 +68,13 @@ enum Task {
     Verify(verify::VerifyArgs),
     /// List backups, newest first, with their verified state.
     List(inventory::ListArgs),
+    /// Copy a backup and its manifest to the environment's R2 bucket, then read it back.
+    Upload(offsite::UploadArgs),
+    /// The offsite copies in R2: list, fetch, and the lifecycle rule.
+    #[command(subcommand)]
+    Offsite(offsite::OffsiteCommand),
+    /// Make an age identity file (0600) for encrypted backups; prints its recipient.
+    Keygen(stored::KeygenArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
     Doctor(doctor::DoctorArgs),
     /// Manage the git hooks that keep backups out of commits.
@@ -125,6 +135,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             }
         }),
+        Task::Upload(args) => offsite::run_upload(&sh, &project, args).map(|()| ExitCode::SUCCESS),
+        Task::Offsite(command) => offsite::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
+        Task::Keygen(args) => stored::keygen(&project, args).map(|()| ExitCode::SUCCESS),
         Task::Hooks(command) => hooks::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
     }
 }

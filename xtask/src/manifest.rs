@@ -29,7 +29,12 @@ pub struct Manifest {
     pub mode: String,
     /// Tables asked for with `--table`; empty means all of them.
     pub tables: Vec<String>,
+    /// The stored file: its size and SHA-256 are of the bytes on disk.
     pub file: FileFacts,
+    /// Set when the file is compressed or encrypted: how, and the size and
+    /// SHA-256 of the SQL inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
     /// Rows per table, counted from the dump's INSERT statements.
     pub rows: BTreeMap<String, u64>,
     pub statements: u64,
@@ -49,6 +54,30 @@ pub struct Manifest {
     /// kept, but never chosen as `latest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The offsite copy, once uploaded and read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<OffsiteCopy>,
+}
+
+/// How a backup's SQL is stored, when it is not plain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// `zstd` or `zstd+age`.
+    pub format: String,
+    /// The age recipients (public keys) that can decrypt it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    pub plaintext_bytes: u64,
+    pub plaintext_sha256: String,
+}
+
+/// Where the offsite copy of a backup is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsiteCopy {
+    pub bucket: String,
+    pub key: String,
+    pub manifest_key: String,
+    pub uploaded_at: DateTime<Utc>,
 }
 
 /// The outcome of verifying a backup, as recorded in its manifest.

@@ -8,6 +8,8 @@ use xshell::{Shell, cmd};
 
 use crate::environment::Environments;
 use crate::redact::Redactor;
+use crate::settings::{SETTINGS_FILE, Settings};
+use crate::stored::Age;
 use crate::wrangler::{Commands, Wrangler};
 
 /// Options every command accepts.
@@ -72,6 +74,16 @@ impl Project {
 
     pub fn environments(&self) -> Result<Environments> {
         Environments::load(&self.config)
+    }
+
+    /// `backups.toml` beside the wrangler configuration.
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::load(&self.config_dir.join(SETTINGS_FILE))
+    }
+
+    /// age, through `scripts/age.mjs` and the pinned package.
+    pub fn age(&self) -> Age {
+        Age::new(&self.tool_root)
     }
 
     pub fn commands(&self) -> Commands {

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -20,9 +19,7 @@ use serde::Deserialize;
 use crate::backup;
 use crate::inventory::{self, Entry};
 use crate::project::Project;
-
-/// The policy file, at the project root.
-pub const POLICY_FILE: &str = "backups.toml";
+use crate::settings::SETTINGS_FILE;
 
 /// How long protected backups are kept when `keep_within` is not set.
 const DEFAULT_WINDOW_DAYS: i64 = 30;
@@ -101,36 +98,13 @@ fn show_span(d: Duration) -> String {
     }
 }
 
-fn deserialize_span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub fn deserialize_span<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     parse_span(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
-}
-
-/// One environment's table in `backups.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvSettings {
-    #[serde(default)]
-    pub retention: Policy,
-}
-
-/// Reads `backups.toml`: a table per environment; returns the retention
-/// policies.
-pub fn load_policies(path: &Path) -> Result<BTreeMap<String, Policy>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the backup settings {}; it holds a table per environment, see README.md",
-            path.display()
-        )
-    })?;
-    let settings: BTreeMap<String, EnvSettings> = toml::from_str(&text)
-        .with_context(|| format!("{} is not valid backup settings", path.display()))?;
-    Ok(settings
-        .into_iter()
-        .map(|(env, s)| (env, s.retention))
-        .collect())
 }
 
 /// What prune knows of one backup.
@@ -338,11 +312,13 @@ pub struct PruneArgs {
 
 pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let envs = project.environments()?;
-    let policies = load_policies(&project.config_dir.join(POLICY_FILE))?;
-    for name in policies.keys() {
-        envs.resolve(name)
-            .with_context(|| format!("{POLICY_FILE} has a table [{name}]"))?;
-    }
+    let settings = project.settings()?;
+    settings.check_names(&envs)?;
+    let policies: BTreeMap<String, Policy> = settings
+        .envs
+        .into_iter()
+        .map(|(env, s)| (env, s.retention))
+        .collect();
     let only = args.env.as_deref().map(|e| envs.resolve(e)).transpose()?;
     let entries: Vec<Entry> = inventory::scan(&project.backup_dir)
         .into_iter()
@@ -370,7 +346,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         match policies.get(env).filter(|p| !p.is_empty()) {
             Some(policy) => println!("{env}: {policy}"),
             None => println!(
-                "{env}: no retention rule in {POLICY_FILE} or on the command line; keeping every backup"
+                "{env}: no retention rule in {SETTINGS_FILE} or on the command line; keeping every backup"
             ),
         }
         for (entry, verdict) in entries.iter().zip(&verdicts) {
@@ -651,24 +627,5 @@ mod tests {
                 .unwrap()
                 .contains(&Reason::Within("30d".into()))
         );
-    }
-
-    #[test]
-    fn the_repositorys_policy_file_reads_and_names_known_environments() {
-        let settings: BTreeMap<String, EnvSettings> =
-            toml::from_str(include_str!("../../backups.toml")).unwrap();
-        assert_eq!(
-            settings["prod"].retention.keep_within,
-            Some(Duration::days(30))
-        );
-        let envs =
-            crate::environment::Environments::parse(include_str!("../../wrangler.toml")).unwrap();
-        for name in settings.keys() {
-            envs.resolve(name).unwrap();
-        }
-        let parse = |text: &str| toml::from_str::<BTreeMap<String, EnvSettings>>(text);
-        assert!(parse("[prod.retention]\nkeep_dialy = 3\n").is_err());
-        assert!(parse("[prod.retention]\nkeep_within = \"3y\"\n").is_err());
-        assert!(parse("[prod]\nkeep_daily = 3\n").is_err());
     }
 }

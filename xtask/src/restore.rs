@@ -31,6 +31,7 @@ use crate::local_d1;
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
 use crate::repair::{self, Sink};
+use crate::stored;
 use crate::wrangler::{Commands, Wrangler};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -65,6 +66,9 @@ pub struct RestoreArgs {
     /// For --to local: load through `wrangler d1 execute --file` instead of the fast path.
     #[arg(long)]
     pub via_wrangler: bool,
+    /// The age identity file that decrypts a `.sql.zst.age` backup.
+    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -110,6 +114,8 @@ not decrypt, and every company will need to reconnect";
 #[derive(Debug, Clone)]
 struct Source {
     file: PathBuf,
+    /// The backup's SQL, decompressed and decrypted as it is read.
+    data: stored::Source,
     manifest: Option<Manifest>,
     /// The environment the backup was taken from, when known.
     environment: Option<String>,
@@ -170,7 +176,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             catalog.create_statements()
         },
     };
-    let survey = repair::survey(fsutil::dump_reader(&source.file)?, &options)
+    let survey = repair::survey(source.data.open()?, &options)
         .with_context(|| format!("reading {}", source.file.display()))?;
     survey.ensure_repairable().with_context(|| {
         format!(
@@ -181,13 +187,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     if mode == Mode::Clean {
         // `--clean` changes the target (migrations) before it loads: every
         // refusal the repair can make must come before that.
-        repair::write(
-            fsutil::dump_reader(&source.file)?,
-            &survey,
-            &options,
-            &mut Discard,
-        )
-        .with_context(|| {
+        repair::write(source.data.open()?, &survey, &options, &mut Discard).with_context(|| {
             format!(
                 "{} cannot be loaded; nothing was done",
                 source.file.display()
@@ -429,19 +429,19 @@ fn resolve_source(
             file.display()
         );
     }
-    let mut head = [0u8; 64];
-    let n = std::io::Read::read(&mut File::open(&file)?, &mut head)?;
-    dump::check_looks_like_sql(&head[..n]).with_context(|| format!("{}", file.display()))?;
+    let data = stored::Source::for_file(&file, args.identity.as_deref(), &project.age())?;
+    dump::check_looks_like_sql(&data.head()?).with_context(|| format!("{}", file.display()))?;
 
     if args.no_manifest {
         let environment = match &args.source_env {
             Some(name) => Some(envs.resolve(name)?.name.clone()),
             None => None,
         };
-        let summary = dump::summarize(fsutil::dump_reader(&file)?, &BTreeMap::new())
+        let summary = dump::summarize(data.open()?, &BTreeMap::new())
             .with_context(|| format!("reading {}", file.display()))?;
         return Ok(Source {
             file,
+            data,
             manifest: None,
             environment,
             rows: summary.rows,
@@ -471,8 +471,21 @@ fn resolve_source(
             manifest.file.sha256
         );
     }
+    if let Some(sealed) = &manifest.sealed {
+        let (sha256, bytes) = data.plaintext_digest()?;
+        if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
+            bail!(
+                "{} decodes to {bytes} bytes of SQL with sha256 {sha256}, but its manifest records \
+                 {} bytes with sha256 {}; refusing to restore it.",
+                file.display(),
+                sealed.plaintext_bytes,
+                sealed.plaintext_sha256
+            );
+        }
+    }
     Ok(Source {
         file,
+        data,
         environment: Some(manifest.environment.clone()),
         rows: manifest.rows.clone(),
         encryption_key: manifest.encryption_key.clone(),
@@ -766,12 +779,7 @@ fn load_local(
     for sql in drops {
         loader.statement(sql)?;
     }
-    repair::write(
-        fsutil::dump_reader(&source.file)?,
-        survey,
-        options,
-        &mut loader,
-    )?;
+    repair::write(source.data.open()?, survey, options, &mut loader)?;
     let n = loader.commit()?;
     println!("Loaded {n} statements into {}.", file.display());
     Ok(())
@@ -803,12 +811,7 @@ fn load_with_wrangler(
     for sql in drops {
         writer.statement(sql)?;
     }
-    repair::write(
-        fsutil::dump_reader(&source.file)?,
-        survey,
-        options,
-        &mut writer,
-    )?;
+    repair::write(source.data.open()?, survey, options, &mut writer)?;
     writer.0.flush()?;
     drop(writer);
     wrangler.run(&cmds.execute_file(target, &partial))

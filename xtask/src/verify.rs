@@ -14,8 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -35,6 +33,7 @@ use crate::inventory;
 use crate::manifest::{self, Manifest, Verification};
 use crate::project::Project;
 use crate::repair::{self, Finding};
+use crate::stored::Source;
 
 /// The backup is corrupt or does not match its manifest.
 pub const EXIT_BAD: u8 = 1;
@@ -62,6 +61,9 @@ pub struct VerifyArgs {
     /// Do not record the outcome in the backup's manifest.
     #[arg(long)]
     pub no_record: bool,
+    /// The age identity file that decrypts a `.sql.zst.age` backup.
+    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,7 +232,8 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
         migrations_dir: &migrations_dir,
         scratch_dir: &project.backup_dir,
     };
-    let report = verify(&file, manifest.as_ref(), &ctx)?;
+    let source = Source::for_file(&file, args.identity.as_deref(), &project.age())?;
+    let report = verify(&file, &source, manifest.as_ref(), &ctx)?;
     if let Some(mut m) = manifest
         && !args.no_record
     {
@@ -239,9 +242,16 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// Verifies one backup. `Err` means the verification could not run; a bad
-/// backup is an `Ok` report that is not good.
-pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Result<Report> {
+/// Verifies one backup, stored at `file` and read through `source`. `Err`
+/// means the verification could not run; a bad backup is an `Ok` report
+/// that is not good. When the source keeps its plaintext off the disk
+/// (an encrypted backup), so does the scratch database: it lives in memory.
+pub fn verify(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+) -> Result<Report> {
     let started = Instant::now();
     let mut checks = Vec::new();
     let mut findings = Vec::new();
@@ -279,12 +289,45 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
         None => skipped("file", "no manifest to compare the file with".to_owned()),
     });
     phase("sha256");
+    let sealed = manifest.and_then(|m| m.sealed.as_ref());
+    if let Some(sealed) = sealed {
+        if checks.iter().any(|c| c.status == Status::Fail) {
+            // A compressed or encrypted file that is not the one written
+            // cannot be read further with any meaning.
+            return Ok(finish(checks, findings, phases));
+        }
+        let (sha256, bytes) = source.plaintext_digest().with_context(|| {
+            format!(
+                "cannot read the {} backup {}",
+                sealed.format,
+                file.display()
+            )
+        })?;
+        checks.push(
+            if sha256 == sealed.plaintext_sha256 && bytes == sealed.plaintext_bytes {
+                pass(
+                    "plaintext",
+                    format!(
+                        "{} decodes to {bytes} bytes of SQL, sha256 {sha256}, as the manifest records",
+                        sealed.format
+                    ),
+                )
+            } else {
+                fail(
+                    "plaintext",
+                    format!(
+                        "{} decodes to {bytes} bytes with sha256 {sha256}, but the manifest records \
+                         {} bytes with sha256 {}",
+                        sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
+                    ),
+                )
+            },
+        );
+        phase("plaintext");
+    }
 
-    let mut head = [0u8; 64];
-    let n = File::open(file)
-        .with_context(|| format!("cannot read {}", file.display()))?
-        .read(&mut head)?;
-    if let Err(e) = dump::check_looks_like_sql(&head[..n]) {
+    let head = source.head()?;
+    if let Err(e) = dump::check_looks_like_sql(&head) {
         checks.push(fail("format", format!("{e:#}")));
         return Ok(finish(checks, findings, phases));
     }
@@ -312,7 +355,7 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
             None => BTreeMap::new(),
         },
     };
-    let survey = match repair::survey(fsutil::dump_reader(file)?, &options) {
+    let survey = match repair::survey(source.open()?, &options) {
         Ok(s) => s,
         Err(e) => {
             checks.push(fail(
@@ -341,12 +384,16 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
         )
     };
 
-    let scratch = TempFile::create(ctx.scratch_dir.join(format!(
-        ".verify-{}-{}.sqlite.partial",
-        std::process::id(),
-        fsutil::file_name(file)
-    )))?;
-    let mut db = Scratch::open(scratch.path(), !partial)?;
+    let scratch = if source.plaintext_is_on_disk() {
+        Some(TempFile::create(ctx.scratch_dir.join(format!(
+            ".verify-{}-{}.sqlite.partial",
+            std::process::id(),
+            fsutil::file_name(file)
+        )))?)
+    } else {
+        None
+    };
+    let mut db = Scratch::open(scratch.as_ref().map(TempFile::path), !partial)?;
     if let Some(sql) = &migrations {
         for (name, text) in sql {
             db.db
@@ -354,7 +401,7 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
                 .with_context(|| format!("applying migration {name} to the scratch database"))?;
         }
     }
-    let loaded = repair::write(fsutil::dump_reader(file)?, &survey, &options, &mut db);
+    let loaded = repair::write(source.open()?, &survey, &options, &mut db);
     phase("load");
     checks.push(match (&loaded, db.failures.first()) {
         (Err(e), _) => fail("statements", format!("{e:#}")),
@@ -391,7 +438,7 @@ pub fn verify(file: &Path, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> 
     // checks run side by side, each on its own connection. Otherwise the
     // transaction cannot commit, and they run one after the other in it.
     let committed = foreign_keys.status != Status::Fail && db.db.execute_batch("COMMIT").is_ok();
-    let (integrity, audit) = if committed {
+    let (integrity, audit) = if let (true, Some(scratch)) = (committed, &scratch) {
         let path = scratch.path();
         std::thread::scope(|s| {
             let audit = s.spawn(|| {
@@ -474,12 +521,24 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn open(path: &Path, foreign_keys: bool) -> Result<Scratch> {
-        let db = rusqlite::Connection::open(path)
-            .with_context(|| format!("cannot create the scratch database {}", path.display()))?;
+    /// A scratch file at `path`, or `None` for one in memory whose
+    /// temporary tables and sorts stay in memory too.
+    fn open(path: Option<&Path>, foreign_keys: bool) -> Result<Scratch> {
+        let (db, storage) = match path {
+            Some(path) => (
+                rusqlite::Connection::open(path).with_context(|| {
+                    format!("cannot create the scratch database {}", path.display())
+                })?,
+                format!("PRAGMA cache_size=-{CACHE_KIB};"),
+            ),
+            None => (
+                rusqlite::Connection::open_in_memory()?,
+                "PRAGMA temp_store=MEMORY;".to_owned(),
+            ),
+        };
         db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)?;
         db.execute_batch(&format!(
-            "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA cache_size=-{CACHE_KIB};
+            "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; {storage}
              PRAGMA foreign_keys={}; BEGIN; PRAGMA defer_foreign_keys=ON;",
             if foreign_keys { "ON" } else { "OFF" }
         ))
@@ -881,15 +940,26 @@ mod tests {
         let file = dir.path().join("backup-local-20261124-1200.sql");
         std::fs::write(&file, dump).unwrap();
         let migrations = dir.path().join("migrations");
-        verify(
+        let workspace = Workspace {
+            migrations_dir: &migrations,
+            scratch_dir: dir.path(),
+        };
+        let on_disk = verify(&file, &Source::plain(&file), manifest, &workspace).unwrap();
+        // The same dump held compressed in memory (as a new encrypted backup
+        // is) is verified in an in-memory scratch database, to the same verdicts.
+        let compressed = zstd::encode_all(dump.as_bytes(), 3).unwrap();
+        let in_memory = verify(
             &file,
+            &Source::Memory(std::sync::Arc::new(compressed)),
             manifest,
-            &Workspace {
-                migrations_dir: &migrations,
-                scratch_dir: dir.path(),
-            },
+            &workspace,
         )
-        .unwrap()
+        .unwrap();
+        let verdicts = |r: &Report| -> Vec<(&'static str, Status)> {
+            r.checks.iter().map(|c| (c.name, c.status)).collect()
+        };
+        assert_eq!(verdicts(&on_disk), verdicts(&in_memory));
+        on_disk
     }
 
     fn status(report: &Report, name: &str) -> Status {

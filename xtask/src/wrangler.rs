@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::environment::Environment;
 use crate::redact::Redactor;
@@ -173,6 +173,93 @@ impl Commands {
         }
     }
 
+    /// `r2 object <verb> <bucket>/<key> --file F --remote`: R2 commands
+    /// default to a local simulator, so `--remote` is always given.
+    fn r2_object(&self, verb: &str, bucket: &str, key: &str, file: &Path) -> Vec<OsString> {
+        vec![
+            "r2".into(),
+            "object".into(),
+            verb.into(),
+            format!("{bucket}/{key}").into(),
+            "--file".into(),
+            file.into(),
+            "--remote".into(),
+            "--config".into(),
+            self.config.clone().into(),
+        ]
+    }
+
+    /// Uploads a file to R2 (one request: wrangler refuses files over 300 MiB).
+    pub fn r2_put(&self, bucket: &str, key: &str, file: &Path) -> Invocation {
+        Invocation {
+            purpose: format!("upload {} to r2://{bucket}/{key}", file.display()),
+            args: self.r2_object("put", bucket, key, file),
+        }
+    }
+
+    /// Downloads an R2 object into a file.
+    pub fn r2_get(&self, bucket: &str, key: &str, file: &Path) -> Invocation {
+        Invocation {
+            purpose: format!("download r2://{bucket}/{key}"),
+            args: self.r2_object("get", bucket, key, file),
+        }
+    }
+
+    fn r2_lifecycle(&self, verb: &str, bucket: &str) -> Vec<OsString> {
+        vec![
+            "r2".into(),
+            "bucket".into(),
+            "lifecycle".into(),
+            verb.into(),
+            bucket.into(),
+            "--config".into(),
+            self.config.clone().into(),
+        ]
+    }
+
+    /// The bucket's lifecycle rules, as wrangler prints them.
+    pub fn r2_lifecycle_list(&self, bucket: &str) -> Invocation {
+        Invocation {
+            purpose: format!("read the lifecycle rules of R2 bucket {bucket} (read-only)"),
+            args: self.r2_lifecycle("list", bucket),
+        }
+    }
+
+    /// Removes one lifecycle rule.
+    pub fn r2_lifecycle_remove(&self, bucket: &str, rule: &str) -> Invocation {
+        let mut args = self.r2_lifecycle("remove", bucket);
+        args.extend(["--name".into(), rule.into()]);
+        Invocation {
+            purpose: format!("remove lifecycle rule {rule} from R2 bucket {bucket}"),
+            args,
+        }
+    }
+
+    /// Adds a rule that deletes objects under `prefix` `days` after upload.
+    /// `--force` skips wrangler's own prompt: the confirmation is ours.
+    pub fn r2_lifecycle_add(
+        &self,
+        bucket: &str,
+        rule: &str,
+        prefix: &str,
+        days: i64,
+    ) -> Invocation {
+        let mut args = self.r2_lifecycle("add", bucket);
+        args.extend([
+            rule.into(),
+            prefix.into(),
+            "--expire-days".into(),
+            days.to_string().into(),
+            "--force".into(),
+        ]);
+        Invocation {
+            purpose: format!(
+                "make R2 delete objects under {prefix} in {bucket} {days} days after upload"
+            ),
+            args,
+        }
+    }
+
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {
@@ -227,6 +314,31 @@ impl Wrangler {
         self.spawn(invocation, Sink::Live).map(drop)
     }
 
+    /// Runs an R2 read; `Ok(false)` when the object does not exist, which
+    /// wrangler reports only as an error message. wrangler's output goes to
+    /// standard error, so that a command's own output (`--json`) stays clean.
+    pub fn run_unless_missing(&self, invocation: &Invocation) -> Result<bool> {
+        match self.spawn(invocation, Sink::LiveToStderr) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.downcast_ref::<Failed>().is_some_and(|f| {
+                    f.stderr
+                        .iter()
+                        .any(|l| l.contains("The specified key does not exist"))
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs an invocation and returns what it printed on standard output;
+    /// standard error is shown live (redacted).
+    pub fn run_captured(&self, invocation: &Invocation) -> Result<String> {
+        self.spawn(invocation, Sink::Capture)
+    }
+
     /// Runs an invocation and parses its standard output as JSON; standard
     /// error is shown live (redacted).
     pub fn run_json(&self, invocation: &Invocation) -> Result<serde_json::Value> {
@@ -256,6 +368,10 @@ impl Wrangler {
                 forward_lines(stdout, &self.redactor, &mut std::io::stdout())?;
                 String::new()
             }
+            Sink::LiveToStderr => {
+                forward_lines(stdout, &self.redactor, &mut std::io::stderr())?;
+                String::new()
+            }
             Sink::Capture => {
                 let mut s = String::new();
                 BufReader::new(stdout).read_to_string(&mut s)?;
@@ -263,7 +379,7 @@ impl Wrangler {
             }
         };
         let status = child.wait()?;
-        err_thread.join().expect("stderr thread panicked")?;
+        let stderr = err_thread.join().expect("stderr thread panicked")?;
         if !status.success() {
             let mut message = format!(
                 "wrangler failed ({status}) while trying to {}",
@@ -277,30 +393,55 @@ impl Wrangler {
                     message.push_str(&shown);
                 }
             }
-            bail!(message);
+            return Err(anyhow::Error::new(Failed { message, stderr }));
         }
         Ok(captured)
     }
 }
 
+/// wrangler exited non-zero; what it said on standard error, redacted.
+#[derive(Debug)]
+struct Failed {
+    message: String,
+    stderr: Vec<String>,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failed {}
+
 #[derive(Clone, Copy)]
 enum Sink {
     Live,
+    LiveToStderr,
     Capture,
 }
 
-fn forward_lines(from: impl Read, redactor: &Redactor, to: &mut impl Write) -> Result<()> {
+/// Forwards lines, redacted, and returns the last few of them.
+fn forward_lines(from: impl Read, redactor: &Redactor, to: &mut impl Write) -> Result<Vec<String>> {
+    const KEPT: usize = 40;
     let mut reader = BufReader::new(from);
     let mut raw = Vec::new();
+    let mut kept = std::collections::VecDeque::new();
     loop {
         raw.clear();
         if reader.read_until(b'\n', &mut raw)? == 0 {
-            return Ok(());
+            return Ok(kept.into());
         }
         let line = String::from_utf8_lossy(&raw);
-        let line = line.trim_end_matches(['\n', '\r']);
+        let line = redactor
+            .line(line.trim_end_matches(['\n', '\r']))
+            .into_owned();
         // A closed terminal must not turn a good backup into a failure.
-        let _ = writeln!(to, "{}", redactor.line(line));
+        let _ = writeln!(to, "{line}");
+        if kept.len() == KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(line);
     }
 }
 

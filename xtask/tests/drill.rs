@@ -272,6 +272,58 @@ fn a_local_drill_restores_the_prod_backup_into_local_d1() {
     assert!(counts(&remote.staging).is_empty(), "staging was left alone");
 }
 
+#[test]
+fn a_drill_of_an_encrypted_backup_needs_and_uses_the_identity() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    // prod's backups are encrypted to it by the settings file, as in production.
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("[prod.encryption]\nrecipients = [\"{recipient}\"]\n\n{text}"),
+    )
+    .unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    assert!(
+        remote
+            .sb
+            .backup_files()
+            .iter()
+            .any(|f| f.ends_with(".sql.zst.age")),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+
+    remote
+        .xtask(home.path(), &["drill", "--to", "local", "--yes"])
+        .assert_refused("--identity FILE");
+    assert!(
+        log_rows(&remote.sb).is_empty(),
+        "a drill that could not start is not logged"
+    );
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "drill",
+            "--to",
+            "local",
+            "--yes",
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(remote.sb.live_row_counts(), counts(&remote.db));
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    assert_eq!(cells(&remote.sb, &rows[0])["result"], "PASS", "{}", rows[0]);
+}
+
 /// Nothing was loaded into a remote database: no import request reached the loopback.
 #[track_caller]
 fn assert_no_import(remote: &Remote) {

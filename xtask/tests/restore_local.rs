@@ -566,3 +566,158 @@ fn latest_picks_the_newest_backup_of_the_named_environment() {
     let run = source.xtask(&["restore", "latest:staging", "--to", "local", "--dry-run"]);
     run.assert_refused("no full backup of staging");
 }
+
+/// The one new file in backups/ with this suffix.
+fn new_backup_with_suffix(sb: &Sandbox, suffix: &str) -> std::path::PathBuf {
+    let found: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(suffix) && !f.starts_with('.'))
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", sb.backup_files());
+    sb.backups().join(&found[0])
+}
+
+#[test]
+fn a_compressed_backup_verifies_and_restores_identically() {
+    let source = source_sandbox();
+    source.xtask(&["backup", "local", "--compress"]).assert_ok();
+    let file = new_backup_with_suffix(&source, ".sql.zst");
+    assert!(
+        !source.backup_files().iter().any(|f| f.ends_with(".sql")),
+        "{:?}",
+        source.backup_files()
+    );
+    let stored = std::fs::read(&file).unwrap();
+    let plain = zstd::decode_all(stored.as_slice()).unwrap();
+    assert!(plain.starts_with(b"PRAGMA defer_foreign_keys=TRUE;"));
+    // Mostly random blobs here: the ratio on real dumps is in the benchmark.
+    assert!(
+        stored.len() < plain.len(),
+        "{} of {}",
+        stored.len(),
+        plain.len()
+    );
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let m = manifest_for(&source, &name);
+    assert_eq!(m["file"]["sha256"], sha256_hex(&stored).as_str());
+    assert_eq!(m["sealed"]["format"], "zstd");
+    assert_eq!(m["sealed"]["plaintext_sha256"], sha256_hex(&plain).as_str());
+    assert_eq!(m["sealed"]["plaintext_bytes"], plain.len() as u64);
+    assert_eq!(m["verification"]["outcome"], "good");
+
+    let target = target_sandbox();
+    target
+        .xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"])
+        .assert_ok();
+    assert_eq!(snapshot(&target), snapshot(&source));
+}
+
+/// Every name that appears in `dir` while `work` runs, polled every
+/// millisecond: a plaintext temporary file lives for the whole export or
+/// verification, far longer than that.
+fn names_seen_during<T>(dir: &std::path::Path, work: impl FnOnce() -> T) -> (T, Vec<String>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    seen.insert(entry.file_name().to_string_lossy().into_owned());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            seen.into_iter().collect()
+        });
+        let result = work();
+        stop.store(true, Ordering::Relaxed);
+        (result, watcher.join().unwrap())
+    })
+}
+
+#[cfg(unix)]
+#[test]
+fn an_encrypted_backup_never_writes_plaintext_and_restores_only_with_its_identity() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = source_sandbox();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("backup-key.txt");
+    let recipient = keygen_recipient(&source.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::create_dir_all(source.backups()).unwrap();
+
+    let (run, seen) = names_seen_during(&source.backups(), || {
+        source.xtask(&["backup", "local", "--encrypt-to", &recipient])
+    });
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("the SQL never touches the disk"),
+        "{}",
+        run.stdout
+    );
+    // The export went through a pipe, the verify scratch stayed in memory:
+    // no plaintext dump or scratch database ever had a name here.
+    for name in &seen {
+        assert!(
+            !name.ends_with(".sql.partial") && !name.contains(".sqlite") && !name.ends_with(".sql"),
+            "plaintext reached the disk as {name}: {seen:?}"
+        );
+    }
+    assert!(
+        seen.iter().any(|n| n.ends_with(".fifo.partial")),
+        "{seen:?}"
+    );
+    let file = new_backup_with_suffix(&source, ".sql.zst.age");
+    let stored = std::fs::read(&file).unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+    assert!(!stored.windows(9).any(|w| w == b"Henderson"));
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let m = manifest_for(&source, &name);
+    assert_eq!(m["sealed"]["format"], "zstd+age");
+    assert_eq!(m["sealed"]["recipients"][0], recipient.as_str());
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+    let path = file.to_str().unwrap();
+
+    // Without the identity nothing can read it, and verify says it could not run.
+    let run = source.xtask(&["verify", path]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("--identity FILE"), "{}", run.stderr);
+    let stranger = keys.path().join("stranger.txt");
+    source
+        .xtask(&["keygen", "--out", stranger.to_str().unwrap()])
+        .assert_ok();
+    let run = source.xtask(&["verify", path, "--identity", stranger.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("no identity matched"), "{}", run.stderr);
+
+    // With it, verify decrypts and checks the SQL inside as well as the file.
+    let run = source.xtask(&["verify", path, "--identity", key.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains("zstd+age decodes to"), "{}", run.stdout);
+
+    let target = target_sandbox();
+    target
+        .xtask(&["restore", path, "--to", "local", "--yes"])
+        .assert_refused("--identity FILE");
+    assert!(target.query("SELECT name FROM sqlite_master")[0].is_empty());
+    let restored = target
+        .xtask_command(&["restore", path, "--to", "local", "--yes"])
+        .env("QBTIME_AGE_IDENTITY", &key)
+        .output()
+        .unwrap();
+    Run::from_output(restored).assert_ok();
+    assert_eq!(snapshot(&target), snapshot(&source));
+}
+
+#[test]
+fn a_recipient_that_is_not_an_age_key_is_refused_before_anything_runs() {
+    let sb = Sandbox::new();
+    sb.xtask(&["backup", "local", "--encrypt-to", "ssh-ed25519 AAAAC3Nza"])
+        .assert_refused("is not an age recipient");
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+    assert!(!sb.path().join(".wrangler").exists(), "no D1 was touched");
+}

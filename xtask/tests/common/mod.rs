@@ -303,3 +303,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The age recipient that a `cargo xtask keygen` run printed.
+#[track_caller]
+pub fn keygen_recipient(run: &Run) -> String {
+    run.assert_ok();
+    run.stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("age1"))
+        .expect("keygen prints the recipient")
+        .to_owned()
+}

@@ -1,0 +1,103 @@
+// age encryption for backups, streamed between standard input and output.
+//
+// `cargo xtask` runs this with the pinned `age-encryption` package (typage,
+// the age authors' TypeScript implementation, installed by `npm ci`), so the
+// files it writes are ordinary age files: `age -d -i key.txt` or `rage`
+// decrypts them. Keys never appear in argv: recipients are public, and the
+// identity is read from a file.
+//
+//   node scripts/age.mjs encrypt -r age1... [-r age1...]  < plain > sealed
+//   node scripts/age.mjs decrypt -i identity.txt          < sealed > plain
+//   node scripts/age.mjs keygen                           (identity file on stdout)
+//   node scripts/age.mjs recipient -i identity.txt        (its recipient)
+//
+// Errors go to standard error as one line, with exit code 1.
+
+import { readFileSync } from "node:fs";
+import { Readable, Writable } from "node:stream";
+import {
+  Decrypter,
+  Encrypter,
+  generateX25519Identity,
+  identityToRecipient,
+} from "age-encryption";
+
+function fail(message) {
+  process.stderr.write(`age: ${message}\n`);
+  process.exit(1);
+}
+
+function values(args, flag) {
+  const found = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== flag) fail(`unexpected argument ${JSON.stringify(args[i])}`);
+    if (i + 1 >= args.length) fail(`${flag} needs a value`);
+    found.push(args[++i]);
+  }
+  return found;
+}
+
+// Identity files as age-keygen writes them: comment lines, blank lines and
+// one or more AGE-SECRET-KEY-... lines.
+function identities(path) {
+  let text;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    fail(`cannot read the identity file ${path}: ${e.code ?? e.message}`);
+  }
+  const keys = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"));
+  if (keys.length === 0 || keys.some((k) => !k.startsWith("AGE-SECRET-KEY-"))) {
+    fail(`${path} is not an age identity file (it needs AGE-SECRET-KEY-... lines)`);
+  }
+  return keys;
+}
+
+async function pump(stream) {
+  await stream.pipeTo(Writable.toWeb(process.stdout));
+}
+
+const [command, ...args] = process.argv.slice(2);
+try {
+  switch (command) {
+    case "encrypt": {
+      const recipients = values(args, "-r");
+      if (recipients.length === 0) fail("encrypt needs at least one -r RECIPIENT");
+      const e = new Encrypter();
+      for (const r of recipients) e.addRecipient(r);
+      await pump(await e.encrypt(Readable.toWeb(process.stdin)));
+      break;
+    }
+    case "decrypt": {
+      const files = values(args, "-i");
+      if (files.length === 0) fail("decrypt needs -i IDENTITY_FILE");
+      const d = new Decrypter();
+      for (const file of files) for (const key of identities(file)) d.addIdentity(key);
+      await pump(await d.decrypt(Readable.toWeb(process.stdin)));
+      break;
+    }
+    case "keygen": {
+      if (args.length !== 0) fail("keygen takes no arguments");
+      const identity = await generateX25519Identity();
+      const recipient = await identityToRecipient(identity);
+      const created = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+      process.stdout.write(`# created: ${created}\n# public key: ${recipient}\n${identity}\n`);
+      break;
+    }
+    case "recipient": {
+      const files = values(args, "-i");
+      if (files.length !== 1) fail("recipient needs exactly one -i IDENTITY_FILE");
+      for (const key of identities(files[0])) {
+        process.stdout.write(`${await identityToRecipient(key)}\n`);
+      }
+      break;
+    }
+    default:
+      fail(`unknown command ${JSON.stringify(command ?? "")}; use encrypt, decrypt, keygen or recipient`);
+  }
+} catch (e) {
+  fail(e?.message ?? String(e));
+}

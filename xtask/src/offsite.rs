@@ -1,0 +1,795 @@
+//! Offsite copies in R2: `upload`, `offsite list`, `offsite fetch` and
+//! `offsite lifecycle`, all through `wrangler r2 ... --remote`.
+//!
+//! A backup goes to `<env>/<yyyy>/<mm>/<file>` with its manifest beside it,
+//! and is then downloaded again and compared, byte for byte by SHA-256: an
+//! upload that wrangler calls complete but that R2 did not store whole is
+//! caught here. Only then is the local manifest marked offsite.
+//!
+//! wrangler cannot list a bucket, so each environment has an index object,
+//! `index/<env>.json`, that every upload rewrites. It lies outside the
+//! `<env>/` prefix that the lifecycle rule expires, so it is never deleted
+//! with the backups; entries older than the rule are dropped from it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use xshell::Shell;
+
+use crate::confirm::{self, ConfirmArgs};
+use crate::environment::Environment;
+use crate::fsutil::{self, TempFile, file_name};
+use crate::inventory;
+use crate::lock::BackupLock;
+use crate::manifest::{self, Manifest, OffsiteCopy};
+use crate::project::Project;
+use crate::prune::Policy;
+use crate::settings::{Offsite, SETTINGS_FILE};
+use crate::wrangler::{Commands, Wrangler};
+
+const INDEX_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UploadArgs {
+    /// A backup file, or `latest` (the environment's newest verified full backup).
+    pub backup: String,
+    /// The environment whose bucket and prefix the copy goes to.
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    /// Print what would be uploaded, and upload nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum OffsiteCommand {
+    /// The offsite copies of an environment's backups, newest first.
+    List {
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download an offsite copy and its manifest into the backup directory.
+    Fetch {
+        /// A backup's file name, or `latest` (the newest verified copy).
+        backup: String,
+        #[arg(long, value_name = "ENV")]
+        env: String,
+    },
+    /// Make the bucket's lifecycle rule for the environment match its retention.
+    Lifecycle {
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Print the rule and the commands, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+    },
+}
+
+/// `prod/2026/11/backup-prod-20261124-0300.sql.zst.age`.
+pub fn object_key(env: &str, created_at: DateTime<Utc>, file: &str) -> String {
+    format!("{env}/{}/{file}", created_at.format("%Y/%m"))
+}
+
+/// The object that lists an environment's offsite copies.
+pub fn index_key(env: &str) -> String {
+    format!("index/{env}.json")
+}
+
+/// The lifecycle rule's name for an environment.
+pub fn rule_name(env: &str) -> String {
+    format!("qbtime-{env}-expire")
+}
+
+/// How many days R2 keeps a copy: `expire_after`, or else the longest span
+/// the retention policy keeps any backup (a month counted as 31 days).
+pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
+    let span = match offsite.expire_after {
+        Some(span) => span,
+        None => [
+            policy.keep_within.unwrap_or_else(Duration::zero),
+            Duration::days(policy.keep_daily.unwrap_or(0).into()),
+            Duration::weeks(policy.keep_weekly.unwrap_or(0).into()),
+            Duration::days(31 * i64::from(policy.keep_monthly.unwrap_or(0))),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_else(Duration::zero),
+    };
+    // R2 counts whole days; round a part day up, so nothing expires early.
+    let days = (span.num_seconds() + 86_399) / 86_400;
+    if days < 1 {
+        bail!(
+            "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
+             {SETTINGS_FILE}, or a retention policy"
+        );
+    }
+    Ok(days)
+}
+
+/// The list of an environment's offsite copies, kept in the bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    pub format_version: u32,
+    pub environment: String,
+    /// Newest first.
+    pub backups: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub file: String,
+    pub key: String,
+    pub manifest_key: String,
+    pub created_at: DateTime<Utc>,
+    pub uploaded_at: DateTime<Utc>,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `sql`, `zstd` or `zstd+age`.
+    pub format: String,
+    pub mode: String,
+    pub whole: bool,
+    /// `good`, `bad` or `unverified`, when uploaded.
+    pub verified: String,
+}
+
+impl Index {
+    pub fn new(env: &str) -> Index {
+        Index {
+            format_version: INDEX_VERSION,
+            environment: env.to_owned(),
+            backups: Vec::new(),
+        }
+    }
+
+    /// Adds or replaces the entry for a file, and drops the entries that the
+    /// lifecycle rule has expired by `now`.
+    pub fn record(&mut self, entry: IndexEntry, now: DateTime<Utc>, expire_days: i64) {
+        self.backups.retain(|e| e.file != entry.file);
+        self.backups.push(entry);
+        self.backups
+            .retain(|e| now - e.uploaded_at < Duration::days(expire_days));
+        self.backups
+            .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+    }
+
+    /// A file by name, or `latest`: the newest whole copy verified good.
+    pub fn find(&self, which: &str) -> Result<&IndexEntry> {
+        if which == "latest" {
+            return self
+                .backups
+                .iter()
+                .find(|e| e.whole && e.verified == "good")
+                .with_context(|| {
+                    format!(
+                        "no verified full backup of {} is offsite; `cargo xtask offsite list --env {}` \
+                         shows what is",
+                        self.environment, self.environment
+                    )
+                });
+        }
+        let name = file_name(Path::new(which));
+        self.backups
+            .iter()
+            .find(|e| e.file == name)
+            .with_context(|| {
+                format!(
+                    "{name} is not among the offsite copies of {}; `cargo xtask offsite list --env {}` \
+                     shows them",
+                    self.environment, self.environment
+                )
+            })
+    }
+}
+
+/// The rule names in `wrangler r2 bucket lifecycle list`'s output.
+pub fn rule_names(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(strip_ansi)
+        .filter_map(|line| {
+            line.trim_start()
+                .strip_prefix("name:")
+                .map(|v| v.trim().to_owned())
+        })
+        .collect()
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What an offsite command needs: the environment, its bucket, wrangler.
+struct Target<'a> {
+    env: &'a Environment,
+    offsite: Offsite,
+    policy: Policy,
+    wrangler: Wrangler,
+    cmds: Commands,
+    backup_dir: PathBuf,
+}
+
+impl Target<'_> {
+    fn bucket(&self) -> &str {
+        &self.offsite.bucket
+    }
+
+    /// Downloads an object into a private temporary file in the backup
+    /// directory; `None` when it does not exist.
+    fn download(&self, key: &str, label: &str) -> Result<Option<TempFile>> {
+        fsutil::create_private_dir(&self.backup_dir)?;
+        let temp = TempFile::create(
+            self.backup_dir
+                .join(format!(".{label}.{}.download.partial", std::process::id())),
+        )?;
+        // wrangler writes its own file mode; make it private before use.
+        if self
+            .wrangler
+            .run_unless_missing(&self.cmds.r2_get(self.bucket(), key, temp.path()))?
+        {
+            fsutil::make_private(temp.path())?;
+            Ok(Some(temp))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Uploads `file`, then downloads it again and compares.
+    fn put_checked(&self, file: &Path, key: &str) -> Result<()> {
+        self.wrangler
+            .run(&self.cmds.r2_put(self.bucket(), key, file))?;
+        let (sha256, bytes) = fsutil::sha256_file(file)?;
+        let back = self.download(key, &file_name(file))?.with_context(|| {
+            format!(
+                "wrangler reported the upload of {} complete, but r2://{}/{key} does not exist",
+                file.display(),
+                self.bucket()
+            )
+        })?;
+        let (got_sha, got_bytes) = fsutil::sha256_file(back.path())?;
+        if got_sha != sha256 || got_bytes != bytes {
+            bail!(
+                "r2://{}/{key} holds {got_bytes} bytes with sha256 {got_sha}, but {} is {bytes} \
+                 bytes with sha256 {sha256}: the upload did not arrive whole",
+                self.bucket(),
+                file.display()
+            );
+        }
+        println!(
+            "  checked: r2://{}/{key} reads back as {bytes} bytes, sha256 {sha256}",
+            self.bucket()
+        );
+        Ok(())
+    }
+
+    fn read_index(&self) -> Result<Option<Index>> {
+        let Some(temp) = self.download(&index_key(&self.env.name), "index")? else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(temp.path())?;
+        let index: Index = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "r2://{}/{} is not an offsite index this tool wrote",
+                self.bucket(),
+                index_key(&self.env.name)
+            )
+        })?;
+        Ok(Some(index))
+    }
+}
+
+fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
+    let settings = project.settings()?.env(&env.name);
+    let offsite = settings.offsite.with_context(|| {
+        format!(
+            "{} has no offsite bucket: add `[{}.offsite]` with `bucket = \"...\"` to {SETTINGS_FILE}. \
+             Nothing was run.",
+            env.name, env.name
+        )
+    })?;
+    Ok(Target {
+        env,
+        offsite,
+        policy: settings.retention,
+        wrangler: project.wrangler(sh)?,
+        cmds: project.commands(),
+        backup_dir: project.backup_dir.clone(),
+    })
+}
+
+/// `cargo xtask upload`.
+pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
+    let envs = project.environments()?;
+    let env = envs.resolve(&args.env)?;
+    let file = match args.backup.as_str() {
+        "latest" => inventory::latest_good(&inventory::scan(&project.backup_dir), &env.name)?,
+        path => PathBuf::from(path),
+    };
+    let target = target(sh, project, env)?;
+    if args.dry_run {
+        let manifest = checked_manifest(&file, env)?;
+        print_upload_plan(&target, &file, &manifest);
+        println!("Dry run: nothing was uploaded.");
+        return Ok(());
+    }
+    let lock = crate::backup::acquire_lock(project, &format!("upload {}", env.name))?;
+    upload_with(&target, &file, &lock)
+}
+
+/// Uploads a backup for a task that holds the backup lock (`backup --upload`).
+pub fn upload(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    file: &Path,
+    lock: &BackupLock,
+) -> Result<()> {
+    upload_with(&target(sh, project, env)?, file, lock)
+}
+
+fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
+    if !file.is_file() {
+        bail!(
+            "{} is not a backup file; give a path or `latest`",
+            file.display()
+        );
+    }
+    let manifest = Manifest::read(&manifest::manifest_path(file))?;
+    if manifest.environment != env.name {
+        bail!(
+            "{} is a backup of {}, not {}: it would land under the wrong prefix. Nothing was uploaded.",
+            file.display(),
+            manifest.environment,
+            env.name
+        );
+    }
+    if !manifest.is_verified_good() {
+        bail!(
+            "{} has not passed verification; run `cargo xtask verify {}` first. Nothing was uploaded.",
+            file.display(),
+            file.display()
+        );
+    }
+    let (sha256, bytes) = fsutil::sha256_file(file)?;
+    if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
+        bail!(
+            "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes); it will not be \
+             copied offsite",
+            file.display()
+        );
+    }
+    Ok(manifest)
+}
+
+fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
+    let key = object_key(&target.env.name, manifest.created_at, &manifest.file.name);
+    println!("Upload plan");
+    println!(
+        "  backup       {} ({} bytes)",
+        file.display(),
+        manifest.file.bytes
+    );
+    println!("  to           r2://{}/{key}", target.bucket());
+    println!(
+        "  then         its manifest beside it, and the index r2://{}/{}",
+        target.bucket(),
+        index_key(&target.env.name)
+    );
+    println!(
+        "  wrangler     {}",
+        target.cmds.r2_put(target.bucket(), &key, file)
+    );
+    println!("  check        download it again and compare SHA-256 and size");
+}
+
+fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
+    let env = target.env;
+    let mut manifest = checked_manifest(file, env)?;
+    print_upload_plan(target, file, &manifest);
+    let key = object_key(&env.name, manifest.created_at, &manifest.file.name);
+    let manifest_path = manifest::manifest_path(file);
+    let manifest_key = object_key(&env.name, manifest.created_at, &file_name(&manifest_path));
+    let failed = |e: anyhow::Error| {
+        e.context(format!(
+            "the offsite copy of {} failed; the local backup is kept and is not marked offsite",
+            file.display()
+        ))
+    };
+
+    target.put_checked(file, &key).map_err(failed)?;
+    let now = Utc::now();
+    manifest.offsite = Some(OffsiteCopy {
+        bucket: target.bucket().to_owned(),
+        key: key.clone(),
+        manifest_key: manifest_key.clone(),
+        uploaded_at: now,
+    });
+    let staged = TempFile::create(target.backup_dir.join(format!(
+        ".{}.{}.upload.partial",
+        manifest.file.name,
+        std::process::id()
+    )))?;
+    std::fs::write(staged.path(), manifest.to_json()?)?;
+    target
+        .put_checked(staged.path(), &manifest_key)
+        .map_err(failed)?;
+
+    // With no expiry configured nothing expires: a century stands for that.
+    let days = expire_days(&target.offsite, &target.policy).unwrap_or(36_500);
+    let mut index = target
+        .read_index()
+        .map_err(failed)?
+        .unwrap_or_else(|| Index::new(&env.name));
+    index.record(
+        IndexEntry {
+            file: manifest.file.name.clone(),
+            key: key.clone(),
+            manifest_key,
+            created_at: manifest.created_at,
+            uploaded_at: now,
+            bytes: manifest.file.bytes,
+            sha256: manifest.file.sha256.clone(),
+            format: manifest
+                .sealed
+                .as_ref()
+                .map_or("sql", |s| s.format.as_str())
+                .to_owned(),
+            mode: manifest.mode.clone(),
+            whole: manifest.mode == "full" && manifest.tables.is_empty(),
+            verified: if manifest.is_verified_good() {
+                "good"
+            } else {
+                "unverified"
+            }
+            .to_owned(),
+        },
+        now,
+        days,
+    );
+    let mut text = serde_json::to_string_pretty(&index)?;
+    text.push('\n');
+    std::fs::write(staged.path(), text)?;
+    target
+        .put_checked(staged.path(), &index_key(&env.name))
+        .map_err(failed)?;
+
+    manifest.replace_at(&manifest_path)?;
+    println!(
+        "Offsite: {} is in r2://{}/{key}, read back and checked.",
+        file.display(),
+        target.bucket()
+    );
+    Ok(())
+}
+
+/// `cargo xtask offsite ...`.
+pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()> {
+    let envs = project.environments()?;
+    match command {
+        OffsiteCommand::List { env, json } => {
+            let env = envs.resolve(env)?;
+            let target = target(sh, project, env)?;
+            let index = target
+                .read_index()?
+                .unwrap_or_else(|| Index::new(&env.name));
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&index)?);
+            } else {
+                print_list(&target, &index, Utc::now());
+            }
+            Ok(())
+        }
+        OffsiteCommand::Fetch { backup, env } => {
+            let env = envs.resolve(env)?;
+            let target = target(sh, project, env)?;
+            fetch(project, &target, backup)
+        }
+        OffsiteCommand::Lifecycle {
+            env,
+            dry_run,
+            confirm,
+        } => {
+            let env = envs.resolve(env)?;
+            let target = target(sh, project, env)?;
+            lifecycle(&target, *dry_run, confirm)
+        }
+    }
+}
+
+fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
+    if index.backups.is_empty() {
+        println!(
+            "No offsite copies of {} in r2://{} yet; `cargo xtask upload latest --env {}` makes one.",
+            target.env.name,
+            target.bucket(),
+            target.env.name
+        );
+        return;
+    }
+    println!(
+        "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} key",
+        "backup", "age", "bytes", "format", "verified", "here"
+    );
+    for e in &index.backups {
+        let here = target.backup_dir.join(&e.file).is_file();
+        println!(
+            "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} {}",
+            e.file,
+            inventory::age((now - e.created_at).num_seconds().max(0)),
+            e.bytes,
+            e.format,
+            e.verified,
+            if here { "yes" } else { "no" },
+            e.key
+        );
+    }
+}
+
+fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
+    let env = target.env;
+    let index = target.read_index()?.with_context(|| {
+        format!(
+            "r2://{} has no index of {}'s offsite copies ({}): nothing has been uploaded",
+            target.bucket(),
+            env.name,
+            index_key(&env.name)
+        )
+    })?;
+    let entry = index.find(which)?;
+    let dest = project.backup_dir.join(&entry.file);
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let _lock = crate::backup::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
+    if dest.exists() {
+        let (sha256, _) = fsutil::sha256_file(&dest)?;
+        if sha256 == entry.sha256 {
+            println!(
+                "{} is already here, identical to the offsite copy.",
+                dest.display()
+            );
+            return Ok(());
+        }
+        bail!(
+            "{} exists and differs from the offsite copy; move it aside first. Nothing was fetched.",
+            dest.display()
+        );
+    }
+    println!(
+        "Fetching r2://{}/{} into {}",
+        target.bucket(),
+        entry.key,
+        dest.display()
+    );
+    let manifest_file = target
+        .download(&entry.manifest_key, "manifest")?
+        .with_context(|| {
+            format!(
+                "the manifest r2://{}/{} is missing",
+                target.bucket(),
+                entry.manifest_key
+            )
+        })?;
+    let manifest = Manifest::read(manifest_file.path())?;
+    if manifest.file.name != entry.file || manifest.environment != env.name {
+        bail!(
+            "r2://{}/{} describes {} of {}, not {} of {}; nothing was fetched",
+            target.bucket(),
+            entry.manifest_key,
+            manifest.file.name,
+            manifest.environment,
+            entry.file,
+            env.name
+        );
+    }
+    let data = target.download(&entry.key, &entry.file)?.with_context(|| {
+        format!(
+            "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched",
+            target.bucket(),
+            entry.key
+        )
+    })?;
+    let (sha256, bytes) = fsutil::sha256_file(data.path())?;
+    if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
+        bail!(
+            "r2://{}/{} is {bytes} bytes with sha256 {sha256}, but its manifest records {} bytes \
+             with sha256 {}: the offsite copy is damaged; nothing was kept",
+            target.bucket(),
+            entry.key,
+            manifest.file.bytes,
+            manifest.file.sha256
+        );
+    }
+    fsutil::rename_no_clobber(data.path(), &dest)
+        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+    data.disarm();
+    manifest.create_at(&manifest::manifest_path(&dest))?;
+    fsutil::sync_dir(&project.backup_dir);
+    println!(
+        "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
+         Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to <env>`.",
+        dest.display(),
+        dest.display(),
+        if manifest
+            .sealed
+            .as_ref()
+            .is_some_and(|s| s.format.contains("age"))
+        {
+            " --identity FILE"
+        } else {
+            ""
+        },
+        dest.display()
+    );
+    Ok(())
+}
+
+fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
+    let env = target.env;
+    let days = expire_days(&target.offsite, &target.policy)?;
+    let rule = rule_name(&env.name);
+    let prefix = format!("{}/", env.name);
+    let listing = target
+        .wrangler
+        .run_captured(&target.cmds.r2_lifecycle_list(target.bucket()))?;
+    let present = rule_names(&listing).contains(&rule);
+    let remove = target.cmds.r2_lifecycle_remove(target.bucket(), &rule);
+    let add = target
+        .cmds
+        .r2_lifecycle_add(target.bucket(), &rule, &prefix, days);
+    println!("Lifecycle plan for r2://{}", target.bucket());
+    println!(
+        "  rule         {rule}: delete objects under {prefix} {days} days after upload{}",
+        if target.offsite.expire_after.is_some() {
+            " (expire_after)".to_owned()
+        } else {
+            format!(
+                " (the longest span of the retention policy: {})",
+                target.policy
+            )
+        }
+    );
+    println!(
+        "  kept         {} (the index is outside the prefix); other rules are left alone",
+        index_key(&env.name)
+    );
+    println!("  wrangler commands, in order:");
+    let mut steps = Vec::new();
+    if present {
+        steps.push(&remove);
+    }
+    steps.push(&add);
+    for (i, step) in steps.iter().enumerate() {
+        println!("    {}. {step}\n       ({})", i + 1, step.purpose);
+    }
+    if dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    confirm::require(
+        env,
+        confirm_args,
+        "set the R2 lifecycle rule that deletes the offsite backups of",
+    )?;
+    for step in steps {
+        target.wrangler.run(step)?;
+    }
+    println!("Lifecycle rule {rule} set: copies under {prefix} expire after {days} days.");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 3, 0, 0).unwrap()
+    }
+
+    fn entry(file: &str, day: u32, good: bool, whole: bool) -> IndexEntry {
+        IndexEntry {
+            file: file.to_owned(),
+            key: object_key("prod", at(day), file),
+            manifest_key: String::new(),
+            created_at: at(day),
+            uploaded_at: at(day),
+            bytes: 1,
+            sha256: "x".into(),
+            format: "zstd+age".into(),
+            mode: "full".into(),
+            whole,
+            verified: if good { "good" } else { "bad" }.into(),
+        }
+    }
+
+    #[test]
+    fn keys_are_env_year_month_file_and_the_index_is_outside_the_prefix() {
+        assert_eq!(
+            object_key("prod", at(24), "backup-prod-20261124-0300.sql.zst.age"),
+            "prod/2026/11/backup-prod-20261124-0300.sql.zst.age"
+        );
+        assert!(!index_key("prod").starts_with("prod/"));
+    }
+
+    #[test]
+    fn expiry_is_expire_after_or_the_policys_longest_span() {
+        let offsite = |expire: Option<Duration>| Offsite {
+            bucket: "b-1".into(),
+            expire_after: expire,
+        };
+        let policy = Policy {
+            keep_within: Some(Duration::days(30)),
+            keep_daily: Some(30),
+            keep_weekly: Some(12),
+            keep_monthly: Some(12),
+        };
+        assert_eq!(expire_days(&offsite(None), &policy).unwrap(), 372);
+        assert_eq!(
+            expire_days(&offsite(Some(Duration::days(45))), &policy).unwrap(),
+            45
+        );
+        // A part day rounds up: nothing expires before its time.
+        assert_eq!(
+            expire_days(&offsite(Some(Duration::hours(25))), &policy).unwrap(),
+            2
+        );
+        let err = expire_days(&offsite(None), &Policy::default()).unwrap_err();
+        assert!(err.to_string().contains("expire_after"), "{err}");
+    }
+
+    #[test]
+    fn the_index_replaces_by_file_drops_expired_and_finds_latest_good() {
+        let mut index = Index::new("prod");
+        index.record(entry("a.sql", 1, true, true), at(1), 30);
+        index.record(entry("b.sql", 3, true, true), at(3), 30);
+        index.record(entry("c.sql", 5, false, true), at(5), 30);
+        index.record(entry("d.sql", 6, true, false), at(6), 30);
+        let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(files, ["d.sql", "c.sql", "b.sql", "a.sql"]);
+        // latest skips the bad one and the partial one.
+        assert_eq!(index.find("latest").unwrap().file, "b.sql");
+        assert_eq!(index.find("backups/a.sql").unwrap().file, "a.sql");
+        assert!(
+            index
+                .find("zzz.sql")
+                .unwrap_err()
+                .to_string()
+                .contains("offsite list")
+        );
+        // Uploading again replaces; three days later "a" (uploaded day 1) has expired.
+        index.record(entry("b.sql", 3, true, true), at(4), 2);
+        let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(files, ["d.sql", "c.sql", "b.sql"]);
+    }
+
+    #[test]
+    fn rule_names_are_read_from_wranglers_listing() {
+        let listing = "Listing lifecycle rules for bucket 'b'...\n\
+                       \u{1b}[37mname:\u{1b}[39m     \u{1b}[90mqbtime-prod-expire\u{1b}[39m\n\
+                       enabled:  Yes\nprefix:   prod/\naction:   Expire objects after 372 days\n\n\
+                       name:     other\n";
+        assert_eq!(rule_names(listing), ["qbtime-prod-expire", "other"]);
+        assert!(rule_names("There are no lifecycle rules for bucket 'b'.").is_empty());
+    }
+}

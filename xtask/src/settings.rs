@@ -1,0 +1,179 @@
+//! `backups.toml`: every per-environment backup setting, in one place.
+//!
+//! A table per environment, named by its short name (`prod`, `staging`,
+//! `local`): `[<env>.retention]` for prune, `compress`, `[<env>.encryption]`
+//! for age recipients, and `[<env>.offsite]` for the R2 bucket. Unknown keys
+//! are refused, so a typo cannot silently turn a setting off.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono::Duration;
+use serde::Deserialize;
+
+use crate::environment::Environments;
+use crate::prune::{Policy, deserialize_span};
+
+/// The settings file, beside the wrangler configuration.
+pub const SETTINGS_FILE: &str = "backups.toml";
+
+/// One environment's table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSettings {
+    #[serde(default)]
+    pub retention: Policy,
+    /// Store every backup zstd-compressed (`.sql.zst`).
+    #[serde(default)]
+    pub compress: bool,
+    #[serde(default)]
+    pub encryption: Encryption,
+    pub offsite: Option<Offsite>,
+}
+
+/// Who can read the environment's backups.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    /// age recipients (public keys). When set, every backup is stored as
+    /// `.sql.zst.age`, readable only with one of their identities.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+}
+
+/// Where offsite copies go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offsite {
+    /// The R2 bucket, in the account wrangler is logged into.
+    pub bucket: String,
+    /// How long R2 keeps a copy (the lifecycle rule). Defaults to the
+    /// longest span the retention policy keeps a backup.
+    #[serde(default, deserialize_with = "deserialize_span")]
+    pub expire_after: Option<Duration>,
+}
+
+/// Every environment's settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub envs: BTreeMap<String, EnvSettings>,
+}
+
+impl Settings {
+    /// Reads `path`. A missing file means no settings: nothing is pruned,
+    /// compressed, encrypted or uploaded.
+    pub fn load(path: &Path) -> Result<Settings> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        Settings::parse(&text).with_context(|| {
+            format!(
+                "{} is not valid backup settings (see the README's backups.toml section)",
+                path.display()
+            )
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Settings> {
+        let envs: BTreeMap<String, EnvSettings> = toml::from_str(text)?;
+        for (name, env) in &envs {
+            for recipient in &env.encryption.recipients {
+                crate::stored::check_recipient(recipient)
+                    .with_context(|| format!("[{name}.encryption] recipients"))?;
+            }
+            if let Some(offsite) = &env.offsite {
+                check_bucket_name(&offsite.bucket)
+                    .with_context(|| format!("[{name}.offsite] bucket"))?;
+            }
+        }
+        Ok(Settings { envs })
+    }
+
+    /// Refuses a table that names no environment of the wrangler config.
+    pub fn check_names(&self, envs: &Environments) -> Result<()> {
+        for name in self.envs.keys() {
+            envs.resolve(name)
+                .with_context(|| format!("{SETTINGS_FILE} has a table [{name}]"))?;
+        }
+        Ok(())
+    }
+
+    /// The settings of one environment (defaults when it has no table).
+    pub fn env(&self, name: &str) -> EnvSettings {
+        self.envs.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// R2's rule: 3 to 63 lowercase letters, digits and hyphens, starting and
+/// ending with a letter or digit.
+pub fn check_bucket_name(name: &str) -> Result<()> {
+    let ok = (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        bail!(
+            "{name:?} is not an R2 bucket name: use 3 to 63 lowercase letters, digits and \
+             hyphens, starting and ending with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repositorys_settings_read_and_name_known_environments() {
+        let settings = Settings::parse(include_str!("../../backups.toml")).unwrap();
+        assert_eq!(
+            settings.env("prod").retention.keep_within,
+            Some(Duration::days(30))
+        );
+        let envs = Environments::parse(include_str!("../../wrangler.toml")).unwrap();
+        settings.check_names(&envs).unwrap();
+        assert!(settings.env("nowhere").encryption.recipients.is_empty());
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused_with_their_place() {
+        let err = |text: &str| format!("{:#}", Settings::parse(text).unwrap_err());
+        assert!(err("[prod.retention]\nkeep_dialy = 3\n").contains("keep_dialy"));
+        assert!(err("[prod.retention]\nkeep_within = \"3y\"\n").contains("3y"));
+        assert!(err("[prod]\nkeep_daily = 3\n").contains("keep_daily"));
+        assert!(err("[prod]\ncompres = true\n").contains("compres"));
+        let e = err("[prod.encryption]\nrecipients = [\"ssh-ed25519 AAAA\"]\n");
+        assert!(
+            e.contains("[prod.encryption] recipients") && e.contains("age1"),
+            "{e}"
+        );
+        let e = err("[prod.offsite]\nbucket = \"Backups_Prod\"\n");
+        assert!(e.contains("[prod.offsite] bucket"), "{e}");
+        let e = err("[prod.offsite]\nbucket = \"b-1\"\nexpire_after = \"soon\"\n");
+        assert!(e.contains("soon"), "{e}");
+    }
+
+    #[test]
+    fn offsite_and_encryption_parse() {
+        let s = Settings::parse(
+            "[prod]\ncompress = true\n[prod.encryption]\nrecipients = \
+             [\"age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wj\"]\n\
+             [prod.offsite]\nbucket = \"qbtime-backups\"\nexpire_after = \"90d\"\n",
+        )
+        .unwrap();
+        let prod = s.env("prod");
+        assert!(prod.compress);
+        assert_eq!(prod.encryption.recipients.len(), 1);
+        let offsite = prod.offsite.unwrap();
+        assert_eq!(offsite.bucket, "qbtime-backups");
+        assert_eq!(offsite.expire_after, Some(Duration::days(90)));
+    }
+}

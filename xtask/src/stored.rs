@@ -1,0 +1,761 @@
+//! How a backup is stored: plain SQL (`.sql`), zstd-compressed
+//! (`.sql.zst`), or compressed and then encrypted with age (`.sql.zst.age`).
+//!
+//! Compression is the reference zstd library, streamed. Encryption is the
+//! age format through `scripts/age.mjs` and the pinned `age-encryption`
+//! package (the age authors' implementation, installed by `npm ci` beside
+//! wrangler), so every file is an ordinary age file that `age -d` decrypts.
+//!
+//! An encrypted backup never exists as plaintext on disk: wrangler exports
+//! into a FIFO ([`export_through_fifo`]), the bytes are hashed, compressed
+//! and encrypted on their way to the file, and a copy of the *compressed*
+//! plaintext is held in memory so that the new backup can be verified
+//! without the identity (the backup host usually has only the recipient).
+//! Reading goes the other way through a [`Source`], which every consumer of
+//! a backup's SQL (summary, verify, restore, drill) uses.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil::{self, hex};
+
+/// zstd's default level: about 5× on SQL dumps, at hundreds of MB/s.
+const ZSTD_LEVEL: i32 = 3;
+const BUFFER: usize = 1 << 20;
+
+/// A backup file's stored form, named by its suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Sql,
+    Zstd,
+    ZstdAge,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Format {
+        let name = fsutil::file_name(path);
+        if name.ends_with(".sql.zst.age") {
+            Format::ZstdAge
+        } else if name.ends_with(".sql.zst") {
+            Format::Zstd
+        } else {
+            Format::Sql
+        }
+    }
+
+    /// `sql`, `sql.zst` or `sql.zst.age`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Sql => "sql",
+            Format::Zstd => "sql.zst",
+            Format::ZstdAge => "sql.zst.age",
+        }
+    }
+
+    /// What the manifest and `list` call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Sql => "sql",
+            Format::Zstd => "zstd",
+            Format::ZstdAge => "zstd+age",
+        }
+    }
+
+    /// The format a backup is written in.
+    pub fn choose(compress: bool, recipients: &[String]) -> Format {
+        match (compress, recipients.is_empty()) {
+            (_, false) => Format::ZstdAge,
+            (true, true) => Format::Zstd,
+            (false, true) => Format::Sql,
+        }
+    }
+}
+
+/// Refuses anything that is not an age recipient (`age1...`), before any
+/// database is touched. SSH keys and plugins are not supported.
+pub fn check_recipient(recipient: &str) -> Result<()> {
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let ok = recipient
+        .strip_prefix("age1")
+        .is_some_and(|rest| rest.len() >= 58 && rest.chars().all(|c| BECH32.contains(c)));
+    if !ok {
+        bail!(
+            "{recipient:?} is not an age recipient: it must be a public key that starts with \
+             `age1` (from `cargo xtask keygen` or `age-keygen`). Nothing was run."
+        );
+    }
+    Ok(())
+}
+
+/// How to run age: Node and `scripts/age.mjs`.
+#[derive(Debug, Clone)]
+pub struct Age {
+    pub node: PathBuf,
+    pub script: PathBuf,
+}
+
+impl Age {
+    pub fn new(tool_root: &Path) -> Age {
+        Age {
+            node: PathBuf::from("node"),
+            script: tool_root.join("scripts").join("age.mjs"),
+        }
+    }
+
+    fn command(&self, args: &[&std::ffi::OsStr]) -> Command {
+        let mut cmd = Command::new(&self.node);
+        cmd.arg(&self.script).args(args).stderr(Stdio::piped());
+        cmd
+    }
+
+    /// A new identity file's text, and its recipient.
+    pub fn keygen(&self) -> Result<(String, String)> {
+        let out = self
+            .command(&["keygen".as_ref()])
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run node scripts/age.mjs keygen; is Node.js installed?")?;
+        if !out.status.success() {
+            bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        let text = String::from_utf8(out.stdout).context("age keygen printed non-UTF-8")?;
+        let recipient = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .context("age keygen printed no public key")?
+            .to_owned();
+        Ok((text, recipient))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the identity file; it must not exist yet. Keep it out
+    /// of the repository and off the machines that only take backups.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `cargo xtask keygen --out FILE`.
+pub fn keygen(project: &crate::project::Project, args: &KeygenArgs) -> Result<()> {
+    let (identity, recipient) = project.age().keygen()?;
+    let mut file = fsutil::create_private_file(&args.out)?;
+    file.write_all(identity.as_bytes())?;
+    file.sync_all()?;
+    println!(
+        "Wrote the identity {} (mode 600). Its recipient, which is public:\n  {recipient}\n\
+         Encrypt an environment's backups to it in backups.toml:\n  \
+         [prod.encryption]\n  recipients = [\"{recipient}\"]\n\
+         Keep the identity file offline or in a secret store: without it no encrypted backup \
+         can be restored.",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// SHA-256 and size of a byte stream.
+#[derive(Debug, Clone, Default)]
+pub struct Counter {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Counter {
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+    }
+
+    /// `(sha256 hex, bytes)`.
+    pub fn finish(self) -> (String, u64) {
+        (hex(&self.hasher.finalize()), self.bytes)
+    }
+}
+
+/// What sealing a backup produced.
+#[derive(Debug)]
+pub struct Sealed {
+    /// SHA-256 and size of the plaintext SQL.
+    pub plaintext: (String, u64),
+    /// The compressed plaintext, kept in memory when the file is encrypted.
+    pub compressed: Option<Arc<Vec<u8>>>,
+}
+
+/// Where the compressed stream goes: the file, or age's standard input
+/// (age then writes the file), and a copy in memory if asked.
+struct Sink {
+    out: SinkOut,
+    copy: Option<Vec<u8>>,
+}
+
+enum SinkOut {
+    File(File),
+    Age(ChildStdin),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.out {
+            SinkOut::File(f) => f.write(buf)?,
+            SinkOut::Age(stdin) => stdin.write(buf)?,
+        };
+        if let Some(copy) = &mut self.copy {
+            copy.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            SinkOut::File(f) => f.flush(),
+            SinkOut::Age(stdin) => stdin.flush(),
+        }
+    }
+}
+
+/// A writer of plaintext SQL that stores it compressed, and encrypted when
+/// there are recipients. Call [`Sealer::finish`] to complete the file.
+pub struct Sealer {
+    plaintext: Counter,
+    encoder: zstd::stream::write::Encoder<'static, Sink>,
+    age: Option<Child>,
+}
+
+impl Sealer {
+    /// Seals into `file` (created empty and private by the caller) in
+    /// `format`, which must not be [`Format::Sql`].
+    pub fn create(file: &Path, format: Format, recipients: &[String], age: &Age) -> Result<Sealer> {
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(file)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        let (out, child, copy) = match format {
+            Format::Sql => bail!("plain SQL is not sealed"),
+            Format::Zstd => (SinkOut::File(out), None, None),
+            Format::ZstdAge => {
+                if recipients.is_empty() {
+                    bail!("encryption needs at least one age recipient");
+                }
+                let mut args: Vec<&std::ffi::OsStr> = vec!["encrypt".as_ref()];
+                for r in recipients {
+                    check_recipient(r)?;
+                    args.push("-r".as_ref());
+                    args.push(r.as_ref());
+                }
+                let mut child = age
+                    .command(&args)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::from(out))
+                    .spawn()
+                    .context("cannot run node scripts/age.mjs to encrypt; is Node.js installed?")?;
+                let stdin = child.stdin.take().expect("piped");
+                (SinkOut::Age(stdin), Some(child), Some(Vec::new()))
+            }
+        };
+        let encoder = zstd::stream::write::Encoder::new(Sink { out, copy }, ZSTD_LEVEL)
+            .context("cannot start zstd")?;
+        Ok(Sealer {
+            plaintext: Counter::default(),
+            encoder,
+            age: child,
+        })
+    }
+
+    /// Completes the stream. `fed` is how feeding it went: on an error the
+    /// file is incomplete, and the error says why (with age's own message).
+    pub fn finish(self, fed: io::Result<()>) -> Result<Sealed> {
+        let Sealer {
+            plaintext,
+            encoder,
+            age,
+        } = self;
+        let finished = fed.and_then(|()| encoder.finish());
+        let (copy, closed) = match finished {
+            Ok(sink) => {
+                let Sink { out, copy } = sink;
+                let closed = match out {
+                    SinkOut::File(f) => f.sync_all(),
+                    SinkOut::Age(stdin) => {
+                        drop(stdin);
+                        Ok(())
+                    }
+                };
+                (copy, closed)
+            }
+            Err(e) => (None, Err(e)),
+        };
+        if let Some(mut child) = age {
+            if closed.is_err() {
+                let _ = child.kill();
+            }
+            let status = child.wait().context("waiting for age")?;
+            let stderr = read_stderr(&mut child);
+            if !status.success() && closed.is_ok() {
+                bail!("age could not encrypt the backup: {stderr}");
+            }
+            if let Err(e) = closed {
+                return Err(e).context(format!("sealing the backup failed {stderr}"));
+            }
+        }
+        closed.context("writing the sealed backup")?;
+        Ok(Sealed {
+            plaintext: plaintext.finish(),
+            compressed: copy.map(Arc::new),
+        })
+    }
+}
+
+impl Write for Sealer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.encoder.write(buf)?;
+        self.plaintext.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.encoder.flush()
+    }
+}
+
+fn read_stderr(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    text.trim().to_owned()
+}
+
+/// Runs `export`, which makes wrangler write its dump to the FIFO `fifo`,
+/// while a thread reads the FIFO into `sealer`: the plaintext exists only in
+/// pipes and memory. The FIFO is removed afterwards.
+#[cfg(unix)]
+pub fn export_through_fifo(
+    fifo: &Path,
+    sealer: Sealer,
+    export: impl FnOnce() -> Result<()>,
+) -> Result<Sealed> {
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
+        .context("the backup directory's path contains a NUL byte")?;
+    // SAFETY: `c_path` is a valid NUL-terminated path for the call's duration.
+    if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot create the pipe {}", fifo.display()));
+    }
+    let _remove = Removal(fifo.to_path_buf());
+    let reader_path = fifo.to_path_buf();
+    let reader: JoinHandle<Result<Sealed>> = std::thread::spawn(move || {
+        let mut sealer = sealer;
+        let fed = File::open(&reader_path).and_then(|pipe| {
+            let mut pipe = BufReader::with_capacity(BUFFER, pipe);
+            io::copy(&mut pipe, &mut sealer).map(drop)
+        });
+        // Returning drops the pipe, so a writer still writing gets EPIPE.
+        sealer.finish(fed)
+    });
+    let exported = export();
+    release_reader(fifo, &reader);
+    let sealed = reader.join().expect("the sealing thread panicked");
+    match (exported, sealed) {
+        (Ok(()), sealed) => sealed,
+        (Err(e), Ok(_)) => Err(e),
+        (Err(e), Err(sealing)) => Err(sealing.context(format!("{e:#}"))),
+    }
+}
+
+/// The reader may still wait in `open()` if wrangler failed before it opened
+/// the FIFO: opening the write end, without blocking, lets it see the end.
+#[cfg(unix)]
+fn release_reader<T>(fifo: &Path, reader: &JoinHandle<T>) {
+    use std::os::unix::fs::OpenOptionsExt;
+    while !reader.is_finished() {
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo);
+        match opened {
+            Ok(_) => return, // Dropped at once: the reader reads to the end.
+            // ENXIO: no reader has it open yet, or any more; look again.
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+struct Removal(PathBuf);
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Where a backup's SQL is read from, whatever its stored form.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file: plain, compressed, or encrypted (then with an identity file).
+    File {
+        path: PathBuf,
+        format: Format,
+        identity: Option<PathBuf>,
+        age: Age,
+    },
+    /// Compressed plaintext held in memory (a backup just sealed).
+    Memory(Arc<Vec<u8>>),
+}
+
+impl Source {
+    /// A plain `.sql` file, whatever its name.
+    #[cfg(test)]
+    pub fn plain(path: &Path) -> Source {
+        Source::File {
+            path: path.to_path_buf(),
+            format: Format::Sql,
+            identity: None,
+            age: Age::new(Path::new(".")),
+        }
+    }
+
+    /// A zstd-compressed file, whatever its name (a backup being written).
+    pub fn compressed(path: &Path) -> Source {
+        Source::File {
+            path: path.to_path_buf(),
+            format: Format::Zstd,
+            identity: None,
+            age: Age::new(Path::new(".")),
+        }
+    }
+
+    /// The backup at `path`; an encrypted one needs `identity`.
+    pub fn for_file(path: &Path, identity: Option<&Path>, age: &Age) -> Result<Source> {
+        let format = Format::of(path);
+        let identity = match (format, identity) {
+            (Format::ZstdAge, None) => bail!(
+                "{} is encrypted with age: pass --identity FILE (or set QBTIME_AGE_IDENTITY) \
+                 naming an identity file with the key for one of its recipients",
+                path.display()
+            ),
+            (Format::ZstdAge, Some(id)) => {
+                check_identity_file(id)?;
+                Some(id.to_path_buf())
+            }
+            _ => None,
+        };
+        Ok(Source::File {
+            path: path.to_path_buf(),
+            format,
+            identity,
+            age: age.clone(),
+        })
+    }
+
+    /// Whether reading this source leaves plaintext SQL on disk. When it
+    /// does not (encrypted, or in memory), a verify keeps its scratch
+    /// database in memory too.
+    pub fn plaintext_is_on_disk(&self) -> bool {
+        matches!(
+            self,
+            Source::File {
+                format: Format::Sql | Format::Zstd,
+                ..
+            }
+        )
+    }
+
+    /// The plaintext SQL, streamed, with a large buffer.
+    pub fn open(&self) -> Result<Box<dyn BufRead + Send>> {
+        let (path, format, identity, age) = match self {
+            Source::Memory(bytes) => {
+                let decoder = zstd::stream::read::Decoder::new(SharedBytes(bytes.clone(), 0))?;
+                return Ok(Box::new(BufReader::with_capacity(BUFFER, decoder)));
+            }
+            Source::File {
+                path,
+                format,
+                identity,
+                age,
+            } => (path, *format, identity, age),
+        };
+        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(match format {
+            Format::Sql => Box::new(BufReader::with_capacity(BUFFER, file)),
+            Format::Zstd => Box::new(BufReader::with_capacity(
+                BUFFER,
+                zstd::stream::read::Decoder::new(file)?,
+            )),
+            Format::ZstdAge => {
+                let identity = identity.as_ref().context("no identity for an age file")?;
+                let decrypted = Decrypting::spawn(age, identity, file)?;
+                Box::new(BufReader::with_capacity(
+                    BUFFER,
+                    zstd::stream::read::Decoder::new(decrypted)?,
+                ))
+            }
+        })
+    }
+
+    /// The first bytes of the plaintext (to tell SQL from anything else).
+    pub fn head(&self) -> Result<Vec<u8>> {
+        let mut head = Vec::with_capacity(64);
+        self.open()?.take(64).read_to_end(&mut head)?;
+        Ok(head)
+    }
+
+    /// SHA-256 and size of the plaintext.
+    pub fn plaintext_digest(&self) -> Result<(String, u64)> {
+        let mut reader = self.open()?;
+        let mut counter = Counter::default();
+        loop {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(counter.finish());
+            }
+            let n = buf.len();
+            counter.update(buf);
+            reader.consume(n);
+        }
+    }
+}
+
+/// Refuses an identity file that is missing, and warns when others can read it.
+fn check_identity_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!(
+            "the age identity file {} cannot be read; pass the file that holds the \
+             AGE-SECRET-KEY-... line",
+            path.display()
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: the identity file {} is mode {mode:o}: others can read the key that \
+                 decrypts every backup; chmod 600 it",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An `Arc<Vec<u8>>` read from a position, so a held copy can be read twice.
+struct SharedBytes(Arc<Vec<u8>>, usize);
+
+impl Read for SharedBytes {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = &self.0[self.1..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.1 += n;
+        Ok(n)
+    }
+}
+
+/// age's decryption of a file, read from its standard output. The end of
+/// the stream is reported only once age has exited successfully, so a file
+/// that fails authentication is an error, never a short read.
+struct Decrypting {
+    child: Child,
+    stdout: ChildStdout,
+    done: bool,
+}
+
+impl Decrypting {
+    fn spawn(age: &Age, identity: &Path, file: File) -> Result<Decrypting> {
+        let mut child = age
+            .command(&["decrypt".as_ref(), "-i".as_ref(), identity.as_os_str()])
+            .stdin(Stdio::from(file))
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot run node scripts/age.mjs to decrypt; is Node.js installed?")?;
+        let stdout = child.stdout.take().expect("piped");
+        Ok(Decrypting {
+            child,
+            stdout,
+            done: false,
+        })
+    }
+}
+
+impl Read for Decrypting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let n = self.stdout.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let status = self.child.wait()?;
+            self.done = true;
+            if !status.success() {
+                let message = read_stderr(&mut self.child);
+                return Err(io::Error::other(format!(
+                    "decrypting with age failed: {message}"
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Decrypting {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_suffix_and_the_choice() {
+        assert_eq!(Format::of(Path::new("b/x.sql")), Format::Sql);
+        assert_eq!(Format::of(Path::new("b/x.sql.zst")), Format::Zstd);
+        assert_eq!(Format::of(Path::new("b/x.sql.zst.age")), Format::ZstdAge);
+        assert_eq!(Format::choose(false, &[]), Format::Sql);
+        assert_eq!(Format::choose(true, &[]), Format::Zstd);
+        assert_eq!(Format::choose(false, &["age1x".into()]), Format::ZstdAge);
+    }
+
+    #[test]
+    fn recipients_must_be_age_public_keys() {
+        check_recipient("age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wj").unwrap();
+        for bad in [
+            "",
+            "age1",
+            "AGE-SECRET-KEY-1RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TKJ3U6K4072DEX8VEKQ8MAS4D",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH",
+            "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wB",
+        ] {
+            let err = check_recipient(bad).unwrap_err().to_string();
+            assert!(err.contains("age1"), "{err}");
+        }
+    }
+
+    fn age() -> Age {
+        Age::new(&crate::project::tool_root())
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut sql = b"PRAGMA defer_foreign_keys=TRUE;\n".to_vec();
+        for i in 0..20_000 {
+            sql.extend_from_slice(format!("INSERT INTO \"t\" VALUES({i},'row {i}');\n").as_bytes());
+        }
+        sql
+    }
+
+    fn seal(dir: &Path, format: Format, recipients: &[String], data: &[u8]) -> (PathBuf, Sealed) {
+        let path = dir.join(format!("b.{}", format.extension()));
+        File::create(&path).unwrap();
+        let mut sealer = Sealer::create(&path, format, recipients, &age()).unwrap();
+        let fed = sealer.write_all(data);
+        (path, sealer.finish(fed).unwrap())
+    }
+
+    #[test]
+    fn zstd_round_trip_is_streamed_and_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = sample();
+        let (path, sealed) = seal(dir.path(), Format::Zstd, &[], &data);
+        assert!(sealed.compressed.is_none());
+        let stored = std::fs::metadata(&path).unwrap().len();
+        assert!(stored * 4 < data.len() as u64, "{stored} of {}", data.len());
+        let source = Source::for_file(&path, None, &age()).unwrap();
+        let mut back = Vec::new();
+        source.open().unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        assert_eq!(source.plaintext_digest().unwrap(), sealed.plaintext);
+        assert_eq!(
+            sealed.plaintext.0,
+            hex(&Sha256::digest(&data)),
+            "the plaintext digest is the SQL's"
+        );
+        assert!(source.plaintext_is_on_disk());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn age_round_trip_needs_the_identity_and_keeps_a_compressed_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, recipient) = age().keygen().unwrap();
+        let key = dir.path().join("key.txt");
+        std::fs::write(&key, &identity).unwrap();
+        let data = sample();
+        let (path, sealed) = seal(dir.path(), Format::ZstdAge, &[recipient], &data);
+        let stored = std::fs::read(&path).unwrap();
+        assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+        assert!(!stored.windows(6).any(|w| w == b"INSERT"));
+
+        let err = Source::for_file(&path, None, &age())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--identity"), "{err}");
+
+        let source = Source::for_file(&path, Some(&key), &age()).unwrap();
+        assert!(!source.plaintext_is_on_disk());
+        assert_eq!(source.plaintext_digest().unwrap(), sealed.plaintext);
+        let memory = Source::Memory(sealed.compressed.clone().unwrap());
+        assert_eq!(memory.plaintext_digest().unwrap(), sealed.plaintext);
+        assert_eq!(memory.head().unwrap(), &data[..64]);
+
+        // Another key cannot read it, and says so.
+        let (other, _) = age().keygen().unwrap();
+        let other_key = dir.path().join("other.txt");
+        std::fs::write(&other_key, other).unwrap();
+        let wrong = Source::for_file(&path, Some(&other_key), &age()).unwrap();
+        let err = format!("{:#}", wrong.plaintext_digest().unwrap_err());
+        assert!(err.contains("no identity matched"), "{err}");
+
+        // A truncated file is an error, never a shorter plaintext.
+        std::fs::write(&path, &stored[..stored.len() - 100]).unwrap();
+        let err = format!("{:#}", source.plaintext_digest().unwrap_err());
+        assert!(err.contains("age"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_export_is_sealed_and_a_failed_one_is_reported_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = sample();
+        let out = dir.path().join("b.sql.zst");
+        File::create(&out).unwrap();
+        let fifo = dir.path().join("export.fifo");
+        let sealer = Sealer::create(&out, Format::Zstd, &[], &age()).unwrap();
+        let sealed = export_through_fifo(&fifo, sealer, || {
+            std::fs::write(&fifo, &data)?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sealed.plaintext.1, data.len() as u64);
+        assert!(!fifo.exists(), "the FIFO is removed");
+        let mut back = Vec::new();
+        Source::for_file(&out, None, &age())
+            .unwrap()
+            .open()
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+
+        // The exporter fails before it ever opens the FIFO.
+        let sealer = Sealer::create(&out, Format::Zstd, &[], &age()).unwrap();
+        let err = export_through_fifo(&fifo, sealer, || bail!("wrangler failed"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "wrangler failed");
+        assert!(!fifo.exists());
+    }
+}
