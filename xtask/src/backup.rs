@@ -57,9 +57,21 @@ pub struct BackupArgs {
     #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
     pub encrypt_to: Vec<String>,
     /// Once verified, copy it and its manifest to the environment's R2
-    /// bucket (`[<env>.offsite]` in backups.toml), as `cargo xtask upload` does.
+    /// bucket (`[<env>.offsite]` in backups.toml), as `cargo xtask upload`
+    /// does. `--upload=auto` uploads only when the environment has a bucket.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always",
+        value_enum
+    )]
+    pub upload: Option<UploadWhen>,
+    /// Refuse, before anything runs, unless the backup will be encrypted
+    /// (the scheduled job on shared runners uses this).
     #[arg(long)]
-    pub upload: bool,
+    pub require_encryption: bool,
     /// Print the plan and every wrangler command, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -86,7 +98,8 @@ impl BackupArgs {
             reason: Some(reason),
             compress: false,
             encrypt_to: Vec::new(),
-            upload: false,
+            upload: None,
+            require_encryption: false,
             dry_run: false,
             bootstrap_local: false,
             accept_broken_data: false,
@@ -102,6 +115,15 @@ impl BackupArgs {
             ExportMode::Full
         }
     }
+}
+
+/// When `backup --upload` copies the backup offsite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UploadWhen {
+    /// Always; an environment without a bucket is an error.
+    Always,
+    /// When backups.toml names a bucket for the environment.
+    Auto,
 }
 
 pub fn mode_name(mode: ExportMode) -> &'static str {
@@ -151,7 +173,20 @@ fn take(
         }
     }
     let format = Format::choose(args.compress || settings.compress, &recipients);
-    if args.upload && settings.offsite.is_none() {
+    if args.require_encryption && format != Format::ZstdAge {
+        bail!(
+            "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
+             age1..., or set `recipients` under [{}.encryption] in backups.toml. Nothing was run.",
+            env.name,
+            env.name
+        );
+    }
+    let upload = match args.upload {
+        None => false,
+        Some(UploadWhen::Auto) => settings.offsite.is_some(),
+        Some(UploadWhen::Always) => true,
+    };
+    if upload && settings.offsite.is_none() {
         bail!(
             "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to backups.toml. \
              Nothing was run.",
@@ -234,6 +269,9 @@ fn take(
         }
     };
     fsutil::sync_file(partial.path())?;
+    if format == Format::ZstdAge {
+        stored::check_age_header(partial.path(), recipients.len())?;
+    }
     // An encrypted backup is read from the compressed copy in memory: the
     // identity is usually not on the machine that takes backups.
     let source_at = |path: &Path| match (format, &sealed) {
@@ -325,7 +363,7 @@ fn take(
         &manifest_path,
         args.accept_broken_data,
     )?;
-    if args.upload {
+    if upload {
         let held = held.or(lock.as_ref()).expect("the backup lock is held");
         crate::offsite::upload(sh, project, env, &file, held)?;
     }

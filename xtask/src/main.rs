@@ -20,6 +20,7 @@ mod offsite;
 mod project;
 mod prune;
 mod redact;
+mod rehearse;
 mod repair;
 mod restore;
 mod settings;
@@ -75,6 +76,8 @@ enum Task {
     Offsite(offsite::OffsiteCommand),
     /// Make an age identity file (0600) for encrypted backups; prints its recipient.
     Keygen(stored::KeygenArgs),
+    /// The whole remote cycle offline: a loopback Cloudflare API over a copy of a backup.
+    Rehearse(rehearse::RehearseArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
     Doctor(doctor::DoctorArgs),
     /// Manage the git hooks that keep backups out of commits.
@@ -83,6 +86,14 @@ enum Task {
 }
 
 fn main() -> ExitCode {
+    // A file-size limit (`ulimit -f`, a full quota) must make writes fail
+    // with an error we report and clean up after, not kill the process
+    // mid-write. Children (wrangler, age) inherit the ignored signal.
+    #[cfg(unix)]
+    // SAFETY: called before any thread starts; SIG_IGN is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     // verify keeps 1 for "the backup is bad": anything that stops it from
     // running at all, such as a missing wrangler.toml, is 2.
@@ -138,6 +149,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Upload(args) => offsite::run_upload(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Offsite(command) => offsite::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
         Task::Keygen(args) => stored::keygen(&project, args).map(|()| ExitCode::SUCCESS),
+        Task::Rehearse(args) => rehearse::run(&project, args).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
         Task::Hooks(command) => hooks::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
     }
 }

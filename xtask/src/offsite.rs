@@ -27,6 +27,7 @@ use crate::manifest::{self, Manifest, OffsiteCopy};
 use crate::project::Project;
 use crate::prune::Policy;
 use crate::settings::{Offsite, SETTINGS_FILE};
+use crate::stored::Format;
 use crate::wrangler::{Commands, Wrangler};
 
 const INDEX_VERSION: u32 = 1;
@@ -558,9 +559,27 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         )
     })?;
     let entry = index.find(which)?;
+    // The name comes from the bucket: it must be a plain backup file name,
+    // or it could write outside the backup directory.
+    if file_name(Path::new(&entry.file)) != entry.file
+        || entry.file.starts_with('.')
+        || Format::of(Path::new(&entry.file)) == Format::Sql && !entry.file.ends_with(".sql")
+    {
+        bail!(
+            "the offsite index names {:?}, which is not a backup file name; nothing was fetched",
+            entry.file
+        );
+    }
     let dest = project.backup_dir.join(&entry.file);
+    let dest_manifest = manifest::manifest_path(&dest);
     fsutil::create_private_dir(&project.backup_dir)?;
     let _lock = crate::backup::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
+    if !dest.exists() && dest_manifest.exists() {
+        bail!(
+            "{} exists without its backup; move it aside first. Nothing was fetched.",
+            dest_manifest.display()
+        );
+    }
     if dest.exists() {
         let (sha256, _) = fsutil::sha256_file(&dest)?;
         if sha256 == entry.sha256 {
@@ -620,10 +639,11 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             manifest.file.sha256
         );
     }
+    fsutil::sync_file(data.path())?;
     fsutil::rename_no_clobber(data.path(), &dest)
         .with_context(|| format!("cannot move the download to {}", dest.display()))?;
     data.disarm();
-    manifest.create_at(&manifest::manifest_path(&dest))?;
+    manifest.create_at(&dest_manifest)?;
     fsutil::sync_dir(&project.backup_dir);
     println!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\

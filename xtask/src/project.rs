@@ -78,7 +78,7 @@ impl Project {
 
     /// `backups.toml` beside the wrangler configuration.
     pub fn settings(&self) -> Result<Settings> {
-        Settings::load(&self.config_dir.join(SETTINGS_FILE))
+        Settings::load(&self.config_dir.join(SETTINGS_FILE))?.resolved(&self.environments()?)
     }
 
     /// age, through `scripts/age.mjs` and the pinned package.
@@ -103,11 +103,15 @@ impl Project {
         if !self.wrangler_installed() {
             install_wrangler(sh, &self.tool_root)?;
         }
+        let timeout = crate::wrangler::timeout_from(
+            std::env::var(crate::wrangler::TIMEOUT_VAR).ok().as_deref(),
+        )?;
         Ok(Wrangler::new(
             &self.node_bin(),
             &self.config_dir,
             Redactor::from_process_env(),
-        ))
+        )
+        .with_timeout(timeout))
     }
 
     /// The installed wrangler's version, from its package.json.

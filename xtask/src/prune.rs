@@ -79,13 +79,16 @@ pub fn parse_span(text: &str) -> Result<Duration> {
     let n: i64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
         format!("{text:?} is not a span: give a number and a unit, like 30d, 12h or 2w")
     })?;
-    Ok(match unit {
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        "w" => Duration::weeks(n),
+    let span = match unit {
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
         _ => bail!("{text:?} has unit {unit:?}; use m, h, d or w (30d, 12h, 2w)"),
-    })
+    };
+    // Past a thousand years, date arithmetic would overflow.
+    span.filter(|s| *s < Duration::days(366_000))
+        .with_context(|| format!("{text:?} is longer than a thousand years"))
 }
 
 fn show_span(d: Duration) -> String {
@@ -313,7 +316,6 @@ pub struct PruneArgs {
 pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let envs = project.environments()?;
     let settings = project.settings()?;
-    settings.check_names(&envs)?;
     let policies: BTreeMap<String, Policy> = settings
         .envs
         .into_iter()

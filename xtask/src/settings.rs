@@ -94,13 +94,24 @@ impl Settings {
         Ok(Settings { envs })
     }
 
-    /// Refuses a table that names no environment of the wrangler config.
-    pub fn check_names(&self, envs: &Environments) -> Result<()> {
-        for name in self.envs.keys() {
-            envs.resolve(name)
+    /// Keys every table by its environment's short name, so that
+    /// `[production.encryption]` applies to prod. Refuses a table that names
+    /// no environment, and two tables for one environment: a typo must not
+    /// silently turn encryption or uploads off.
+    pub fn resolved(self, envs: &Environments) -> Result<Settings> {
+        let mut resolved = BTreeMap::new();
+        for (name, settings) in self.envs {
+            let env = envs
+                .resolve(&name)
                 .with_context(|| format!("{SETTINGS_FILE} has a table [{name}]"))?;
+            if resolved.insert(env.name.clone(), settings).is_some() {
+                bail!(
+                    "{SETTINGS_FILE} has two tables for {} ([{name}] is one of them); merge them",
+                    env.name
+                );
+            }
         }
-        Ok(())
+        Ok(Settings { envs: resolved })
     }
 
     /// The settings of one environment (defaults when it has no table).
@@ -139,8 +150,19 @@ mod tests {
             Some(Duration::days(30))
         );
         let envs = Environments::parse(include_str!("../../wrangler.toml")).unwrap();
-        settings.check_names(&envs).unwrap();
+        let settings = settings.resolved(&envs).unwrap();
         assert!(settings.env("nowhere").encryption.recipients.is_empty());
+
+        // A wrangler name is the same environment; a typo is no environment.
+        let aliased = Settings::parse("[production]\ncompress = true\n").unwrap();
+        assert!(aliased.resolved(&envs).unwrap().env("prod").compress);
+        let typo = Settings::parse("[prd]\ncompress = true\n").unwrap();
+        let err = format!("{:#}", typo.resolved(&envs).unwrap_err());
+        assert!(err.contains("[prd]"), "{err}");
+        let twice =
+            Settings::parse("[prod]\ncompress = true\n[production]\ncompress = false\n").unwrap();
+        let err = format!("{:#}", twice.resolved(&envs).unwrap_err());
+        assert!(err.contains("two tables for prod"), "{err}");
     }
 
     #[test]

@@ -82,17 +82,50 @@ impl Format {
 /// Refuses anything that is not an age recipient (`age1...`), before any
 /// database is touched. SSH keys and plugins are not supported.
 pub fn check_recipient(recipient: &str) -> Result<()> {
-    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-    let ok = recipient
-        .strip_prefix("age1")
-        .is_some_and(|rest| rest.len() >= 58 && rest.chars().all(|c| BECH32.contains(c)));
+    let ok = match bech32_parts(recipient) {
+        // X25519: 32 bytes, 52 characters, and the 6 of the checksum.
+        Some(("age", data)) => data.len() == 58,
+        // The post-quantum hybrid recipients of age 1.3 are longer.
+        Some(("age1pq", _)) => true,
+        _ => false,
+    };
     if !ok {
         bail!(
             "{recipient:?} is not an age recipient: it must be a public key that starts with \
-             `age1` (from `cargo xtask keygen` or `age-keygen`). Nothing was run."
+             `age1`, copied whole (its last characters are a checksum), from `cargo xtask \
+             keygen` or `age-keygen`. Nothing was run."
         );
     }
     Ok(())
+}
+
+/// The human-readable part and the data of a lowercase Bech32 string whose
+/// checksum holds (BIP 173, the encoding of age keys).
+fn bech32_parts(text: &str) -> Option<(&str, &str)> {
+    const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    const GENERATORS: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+    let (hrp, data) = text.rsplit_once('1')?;
+    if hrp.is_empty() || data.len() < 6 || !hrp.bytes().all(|b| (33..=126).contains(&b)) {
+        return None;
+    }
+    let mut checksum: u32 = 1;
+    let mut step = |value: u8| {
+        let top = checksum >> 25;
+        checksum = ((checksum & 0x01ff_ffff) << 5) ^ u32::from(value);
+        for (i, generator) in GENERATORS.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                checksum ^= generator;
+            }
+        }
+    };
+    hrp.bytes().for_each(|b| step(b >> 5));
+    step(0);
+    hrp.bytes().for_each(|b| step(b & 31));
+    for c in data.bytes() {
+        let value = CHARSET.iter().position(|&x| x == c)?;
+        step(value as u8);
+    }
+    (checksum == 1).then_some((hrp, data))
 }
 
 /// How to run age: Node and `scripts/age.mjs`.
@@ -226,7 +259,7 @@ impl Write for Sink {
 pub struct Sealer {
     plaintext: Counter,
     encoder: zstd::stream::write::Encoder<'static, Sink>,
-    age: Option<Child>,
+    age: Option<(Child, Stderr)>,
 }
 
 impl Sealer {
@@ -258,7 +291,8 @@ impl Sealer {
                     .spawn()
                     .context("cannot run node scripts/age.mjs to encrypt; is Node.js installed?")?;
                 let stdin = child.stdin.take().expect("piped");
-                (SinkOut::Age(stdin), Some(child), Some(Vec::new()))
+                let stderr = Stderr::drain(&mut child);
+                (SinkOut::Age(stdin), Some((child, stderr)), Some(Vec::new()))
             }
         };
         let encoder = zstd::stream::write::Encoder::new(Sink { out, copy }, ZSTD_LEVEL)
@@ -293,17 +327,21 @@ impl Sealer {
             }
             Err(e) => (None, Err(e)),
         };
-        if let Some(mut child) = age {
+        if let Some((mut child, mut stderr)) = age {
             if closed.is_err() {
                 let _ = child.kill();
             }
             let status = child.wait().context("waiting for age")?;
-            let stderr = read_stderr(&mut child);
+            let said = stderr.text();
             if !status.success() && closed.is_ok() {
-                bail!("age could not encrypt the backup: {stderr}");
+                bail!("age could not encrypt the backup: {said}");
             }
             if let Err(e) = closed {
-                return Err(e).context(format!("sealing the backup failed {stderr}"));
+                let context = match said.as_str() {
+                    "" => "sealing the backup failed".to_owned(),
+                    said => format!("sealing the backup failed (age: {said})"),
+                };
+                return Err(e).context(context);
             }
         }
         closed.context("writing the sealed backup")?;
@@ -326,12 +364,49 @@ impl Write for Sealer {
     }
 }
 
-fn read_stderr(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut text);
+/// Reads a child's standard error on a thread of its own, so that a child
+/// with much to say never blocks on a full pipe.
+struct Stderr(Option<JoinHandle<String>>);
+
+impl Stderr {
+    fn drain(child: &mut Child) -> Stderr {
+        Stderr(child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = err.read_to_string(&mut text);
+                text.trim().to_owned()
+            })
+        }))
     }
-    text.trim().to_owned()
+
+    /// Everything it said; call once the child has exited.
+    fn text(&mut self) -> String {
+        self.0
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Checks that an encrypted file starts as an age file does, with one
+/// recipient stanza per recipient: the backup host cannot decrypt what it
+/// wrote, but it can see that age wrote it for the right number of keys.
+pub fn check_age_header(path: &Path, recipients: usize) -> Result<()> {
+    let mut head = Vec::new();
+    File::open(path)?.take(64 * 1024).read_to_end(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    let stanzas = text
+        .lines()
+        .take_while(|l| !l.starts_with("---"))
+        .filter(|l| l.starts_with("-> X25519 ") || l.starts_with("-> mlkem768x25519 "))
+        .count();
+    if !text.starts_with("age-encryption.org/v1\n") || stanzas != recipients {
+        bail!(
+            "{} does not look like an age file for {recipients} recipient(s) ({stanzas} found)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Runs `export`, which makes wrangler write its dump to the FIFO `fifo`,
@@ -362,7 +437,17 @@ pub fn export_through_fifo(
         sealer.finish(fed)
     });
     let exported = export();
-    release_reader(fifo, &reader);
+    if let Err(e) = release_reader(fifo, &reader) {
+        // The reader may be stuck in open(); leave it, and report.
+        let e = anyhow::Error::new(e).context(format!(
+            "the export pipe {} could not be closed",
+            fifo.display()
+        ));
+        return Err(match exported {
+            Ok(()) => e,
+            Err(first) => first.context(format!("{e:#}")),
+        });
+    }
     let sealed = reader.join().expect("the sealing thread panicked");
     match (exported, sealed) {
         (Ok(()), sealed) => sealed,
@@ -374,7 +459,7 @@ pub fn export_through_fifo(
 /// The reader may still wait in `open()` if wrangler failed before it opened
 /// the FIFO: opening the write end, without blocking, lets it see the end.
 #[cfg(unix)]
-fn release_reader<T>(fifo: &Path, reader: &JoinHandle<T>) {
+fn release_reader<T>(fifo: &Path, reader: &JoinHandle<T>) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     while !reader.is_finished() {
         let opened = std::fs::OpenOptions::new()
@@ -382,11 +467,15 @@ fn release_reader<T>(fifo: &Path, reader: &JoinHandle<T>) {
             .custom_flags(libc::O_NONBLOCK)
             .open(fifo);
         match opened {
-            Ok(_) => return, // Dropped at once: the reader reads to the end.
-            // ENXIO: no reader has it open yet, or any more; look again.
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(_) => return Ok(()), // Dropped at once: the reader reads to the end.
+            // No reader has it open yet, or any more: look again.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 struct Removal(PathBuf);
@@ -567,6 +656,7 @@ impl Read for SharedBytes {
 struct Decrypting {
     child: Child,
     stdout: ChildStdout,
+    stderr: Stderr,
     done: bool,
 }
 
@@ -579,9 +669,11 @@ impl Decrypting {
             .spawn()
             .context("cannot run node scripts/age.mjs to decrypt; is Node.js installed?")?;
         let stdout = child.stdout.take().expect("piped");
+        let stderr = Stderr::drain(&mut child);
         Ok(Decrypting {
             child,
             stdout,
+            stderr,
             done: false,
         })
     }
@@ -597,7 +689,7 @@ impl Read for Decrypting {
             let status = self.child.wait()?;
             self.done = true;
             if !status.success() {
-                let message = read_stderr(&mut self.child);
+                let message = self.stderr.text();
                 return Err(io::Error::other(format!(
                     "decrypting with age failed: {message}"
                 )));
@@ -639,6 +731,10 @@ mod tests {
             "AGE-SECRET-KEY-1RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TKJ3U6K4072DEX8VEKQ8MAS4D",
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH",
             "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wB",
+            // One character changed: the checksum no longer holds.
+            "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wk",
+            // One character short.
+            "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6w",
         ] {
             let err = check_recipient(bad).unwrap_err().to_string();
             assert!(err.contains("age1"), "{err}");
@@ -697,6 +793,8 @@ mod tests {
         let (path, sealed) = seal(dir.path(), Format::ZstdAge, &[recipient], &data);
         let stored = std::fs::read(&path).unwrap();
         assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+        check_age_header(&path, 1).unwrap();
+        assert!(check_age_header(&path, 2).is_err());
         assert!(!stored.windows(6).any(|w| w == b"INSERT"));
 
         let err = Source::for_file(&path, None, &age())

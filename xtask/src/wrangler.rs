@@ -12,9 +12,11 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::environment::Environment;
 use crate::redact::Redactor;
@@ -279,6 +281,33 @@ pub struct Wrangler {
     bin_dir: PathBuf,
     cwd: PathBuf,
     redactor: Redactor,
+    /// How long one invocation may run before it is stopped: wrangler polls
+    /// a D1 export that never completes for ever.
+    timeout: Duration,
+}
+
+/// The default limit on one wrangler invocation.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// The variable that changes it, in seconds.
+pub const TIMEOUT_VAR: &str = "QBTIME_WRANGLER_TIMEOUT";
+
+/// The limit on one wrangler invocation, from `QBTIME_WRANGLER_TIMEOUT`.
+pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
+    match value {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .with_context(|| {
+                format!(
+                    "{TIMEOUT_VAR}={text:?} is not a number of seconds; set it to, say, 7200, or \
+                     unset it for the default of two hours"
+                )
+            }),
+    }
 }
 
 impl Wrangler {
@@ -289,7 +318,13 @@ impl Wrangler {
             bin_dir: bin_dir.to_path_buf(),
             cwd: cwd.to_path_buf(),
             redactor,
+            timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The same wrangler with another limit per invocation.
+    pub fn with_timeout(self, timeout: Duration) -> Wrangler {
+        Wrangler { timeout, ..self }
     }
 
     fn command(&self, invocation: &Invocation, log_dir: &Path) -> Command {
@@ -360,6 +395,8 @@ impl Wrangler {
             .with_context(|| format!("cannot start {}", self.bin.display()))?;
         let stderr = child.stderr.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
+        let child = Arc::new(Mutex::new(child));
+        let watchdog = Watchdog::start(Arc::clone(&child), self.timeout);
         let redactor = self.redactor.clone();
         let err_thread =
             std::thread::spawn(move || forward_lines(stderr, &redactor, &mut std::io::stderr()));
@@ -378,8 +415,18 @@ impl Wrangler {
                 s
             }
         };
-        let status = child.wait()?;
+        let status = wait(&child)?;
         let stderr = err_thread.join().expect("stderr thread panicked")?;
+        if watchdog.fired() {
+            bail!(
+                "wrangler did not finish within {} s while trying to {}, and was stopped. \
+                 Nothing was kept from it. If the database is large and this is expected, \
+                 raise the limit with {TIMEOUT_VAR}=<seconds>; otherwise check Cloudflare's \
+                 status and run this again.",
+                self.timeout.as_secs(),
+                invocation.purpose
+            );
+        }
         if !status.success() {
             let mut message = format!(
                 "wrangler failed ({status}) while trying to {}",
@@ -413,6 +460,91 @@ impl fmt::Display for Failed {
 }
 
 impl std::error::Error for Failed {}
+
+/// SIGKILLs every descendant of `root`, found with `ps` (Linux and macOS).
+fn kill_descendants(root: u32) {
+    let Ok(out) = Command::new("ps")
+        .args(["-A", "-o", "pid=", "-o", "ppid="])
+        .output()
+    else {
+        return;
+    };
+    let pairs: Vec<(u32, u32)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(str::parse::<u32>);
+            Some((fields.next()?.ok()?, fields.next()?.ok()?))
+        })
+        .collect();
+    for pid in descendants(root, &pairs) {
+        #[cfg(unix)]
+        // SAFETY: kill(2) with a pid read from ps just now and SIGKILL.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+/// The processes below `root` in `(pid, ppid)` pairs, nearest first.
+fn descendants(root: u32, pairs: &[(u32, u32)]) -> Vec<u32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            pairs
+                .iter()
+                .filter(|(pid, ppid)| *ppid == parent && !found.contains(pid))
+                .map(|(pid, _)| *pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Waits for a child that the watchdog may kill meanwhile.
+fn wait(child: &Mutex<Child>) -> Result<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.lock().expect("child lock").try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills a child that outlives its time limit.
+struct Watchdog {
+    done: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(child: Arc<Mutex<Child>>, limit: Duration) -> Watchdog {
+        let (done, finished) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || match finished.recv_timeout(limit) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let mut child = child.lock().expect("child lock");
+                // `node_modules/.bin/wrangler` runs the real CLI as a child
+                // process of its own: stop every descendant, then the child.
+                // std knows whether it has reaped the child, so that kill
+                // never signals a process that merely reused its id.
+                kill_descendants(child.id());
+                let _ = child.kill();
+                true
+            }
+            _ => false,
+        });
+        Watchdog { done, thread }
+    }
+
+    /// Stops the watchdog; whether it killed the child.
+    fn fired(self) -> bool {
+        drop(self.done);
+        self.thread.join().unwrap_or(false)
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Sink {
@@ -498,6 +630,23 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    #[test]
+    fn descendants_are_the_whole_subtree_and_nothing_else() {
+        let pairs = [(10, 1), (11, 10), (12, 11), (13, 10), (20, 1), (21, 20)];
+        assert_eq!(descendants(10, &pairs), [11, 13, 12]);
+        assert!(descendants(12, &pairs).is_empty());
+    }
+
+    #[test]
+    fn the_timeout_is_two_hours_unless_set_to_whole_seconds() {
+        assert_eq!(timeout_from(None).unwrap(), DEFAULT_TIMEOUT);
+        assert_eq!(timeout_from(Some(" 90 ")).unwrap(), Duration::from_secs(90));
+        for bad in ["0", "-5", "1h", ""] {
+            let err = timeout_from(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(TIMEOUT_VAR), "{err}");
+        }
     }
 
     #[test]

@@ -66,13 +66,7 @@ fn backup_prod(remote: &Remote, home: &std::path::Path) -> String {
 /// The drill, with the app stand-in's address and token.
 fn drill_with_app(remote: &Remote, home: &std::path::Path, app: &App, args: &[&str]) -> Run {
     let out = remote
-        .sb
-        .xtask_command(args)
-        .env("CLOUDFLARE_API_BASE_URL", remote.server.api_base_url())
-        .env("CLOUDFLARE_API_TOKEN", TOKEN)
-        .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .xtask_command(home, args)
         .env("QBTIME_APP_URL", app.url())
         .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
         .env_remove("QBTIME_DRILL_SIGNIN_PATH")
@@ -280,13 +274,7 @@ fn a_drill_of_an_encrypted_backup_needs_and_uses_the_identity() {
     let recipient =
         keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
     // prod's backups are encrypted to it by the settings file, as in production.
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings).unwrap();
-    std::fs::write(
-        &settings,
-        format!("[prod.encryption]\nrecipients = [\"{recipient}\"]\n\n{text}"),
-    )
-    .unwrap();
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
     remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
     assert!(
         remote

@@ -144,15 +144,7 @@ fn a_short_upload_is_caught_and_the_local_backup_stays_not_offsite() {
             .contains(&"index/prod.json".to_owned()),
         "nothing was listed offsite"
     );
-    assert!(
-        !remote
-            .sb
-            .backup_files()
-            .iter()
-            .any(|f| f.ends_with(".partial")),
-        "{:?}",
-        remote.sb.backup_files()
-    );
+    assert_no_partials(&remote.sb);
 
     // Once R2 behaves, `upload latest` copies that same backup.
     remote.server.set_faults(Faults::default());
@@ -188,6 +180,10 @@ fn uploads_are_refused_without_a_bucket_or_for_another_environment() {
     remote
         .xtask(home.path(), &["backup", "staging", "--upload"])
         .assert_refused("add `[staging.offsite]`");
+    // `--upload=auto` (the scheduled job's) uploads only where there is a bucket.
+    remote
+        .xtask(home.path(), &["backup", "staging", "--upload=auto"])
+        .assert_ok();
     // A prod backup named under staging's settings would land under the wrong prefix.
     let settings = remote.sb.path().join("backups.toml");
     let mut text = std::fs::read_to_string(&settings).unwrap();
@@ -254,27 +250,43 @@ fn the_lifecycle_rule_follows_the_retention_policy_and_needs_confirmation() {
 
 #[cfg(unix)]
 #[test]
-fn the_scheduled_job_backs_up_uploads_and_prunes_and_fails_loudly() {
+fn the_scheduled_job_backs_up_encrypted_uploads_and_prunes_and_fails_loudly() {
     let (remote, home) = remote();
     let job = |faults: Faults| {
         remote.server.set_faults(faults);
-        let out = std::process::Command::new(remote.sb.path().join("scripts/scheduled-backup.sh"))
-            .arg("prod")
+        let mut script =
+            std::process::Command::new(remote.sb.path().join("scripts/scheduled-backup.sh"));
+        script
+            .args(["prod", "--require-encryption"])
             .env("QBTIME_XTASK", env!("CARGO_BIN_EXE_xtask"))
             .env(
                 "QBTIME_WRANGLER_CONFIG",
                 remote.sb.path().join("wrangler.toml"),
             )
-            .env_remove("QBTIME_BACKUP_DIR")
-            .env("CLOUDFLARE_API_BASE_URL", remote.server.api_base_url())
-            .env("CLOUDFLARE_API_TOKEN", TOKEN)
-            .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("HOME", home.path())
-            .output()
-            .unwrap();
+            .env_remove("QBTIME_BACKUP_DIR");
+        let out = remote.with_api(&mut script, home.path()).output().unwrap();
         Run::from_output(out)
     };
+    // As the repository ships: no recipients yet, so the job refuses to
+    // put an unencrypted prod dump on a runner or in R2.
+    let run = job(Faults::default());
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("SCHEDULED BACKUP OF prod FAILED"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("unencrypted"), "{}", run.all());
+    assert!(
+        remote.sb.backup_files().iter().all(|f| f == ".lock"),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
     let run = job(Faults::default());
     run.assert_ok();
     assert!(
@@ -289,6 +301,10 @@ fn the_scheduled_job_backs_up_uploads_and_prunes_and_fails_loudly() {
     );
     let rows = list_json(&remote, home.path());
     assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]["file"].as_str().unwrap().ends_with(".sql.zst.age"),
+        "{rows:?}"
+    );
     assert!(
         rows[0]["offsite"].as_str().unwrap().starts_with("r2://"),
         "{rows:?}"

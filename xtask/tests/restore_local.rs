@@ -721,3 +721,17 @@ fn a_recipient_that_is_not_an_age_key_is_refused_before_anything_runs() {
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
     assert!(!sb.path().join(".wrangler").exists(), "no D1 was touched");
 }
+
+#[test]
+fn a_dump_outside_the_backup_directory_needs_its_manifest_or_says_so() {
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("from-a-colleague.sql");
+    std::fs::copy(&file, &copy).unwrap();
+    let target = target_sandbox();
+    target
+        .xtask(&["restore", copy.to_str().unwrap(), "--to", "local", "--yes"])
+        .assert_refused("has no manifest beside it");
+    assert!(target.query("SELECT name FROM sqlite_master")[0].is_empty());
+}

@@ -105,21 +105,7 @@ fn prod_needs_its_name_and_a_failed_import_leaves_prod_unchanged() {
         before,
         "prod changed after a failed import"
     );
-    let safety: Vec<String> = remote
-        .sb
-        .backup_files()
-        .into_iter()
-        .filter(|f| f.ends_with(".sql"))
-        .filter(|f| run.stderr.contains(f.as_str()))
-        .collect();
-    assert_eq!(safety.len(), 1, "{}", run.stderr);
-    let m = manifest_for(&remote.sb, &safety[0]);
-    let bytes = std::fs::read(remote.sb.backups().join(&safety[0])).unwrap();
-    assert_eq!(
-        m["file"]["sha256"],
-        sha256_hex(&bytes).as_str(),
-        "the safety backup is intact"
-    );
+    assert_safety_backup_named(&remote, &run);
 
     // With the fault gone, the same restore replaces prod with the backup.
     remote.server.set_faults(d1_loopback::Faults::default());

@@ -126,6 +126,15 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         body: Body::Buffered,
         handler: r2::put_lifecycle,
     },
+    // `objects` with nothing after it; the `objects/{*key}` routes below
+    // need a non-empty key, so neither shadows the other.
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/objects",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::list_objects,
+    },
     Route {
         method: "PUT",
         pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/objects/{*key}",

@@ -43,4 +43,10 @@ pub struct Faults {
     /// specified key does not exist." and any other failure with the
     /// status and the error body.
     pub r2_get_status: Option<u16>,
+    /// Every export poll is answered `"active"`, forever: an export that
+    /// never completes. wrangler polls without a limit of its own.
+    pub export_never_completes: bool,
+    /// Every answer is held back this many milliseconds before it is sent:
+    /// a slow API (one request at a time, as the server serves them).
+    pub response_delay_ms: Option<u64>,
 }

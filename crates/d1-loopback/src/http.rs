@@ -157,15 +157,16 @@ pub(crate) struct ResultInfo {
     pub total_count: usize,
 }
 
-/// The Cloudflare API v4 response envelope.
+/// The Cloudflare API v4 response envelope. `result_info` is usually the
+/// paged [`ResultInfo`]; R2's object listing has a cursor-based one.
 #[derive(Debug, Serialize)]
-struct Envelope<T> {
+struct Envelope<T, I = ResultInfo> {
     success: bool,
     errors: Vec<CfError>,
     messages: Vec<serde_json::Value>,
     result: T,
     #[serde(skip_serializing_if = "Option::is_none")]
-    result_info: Option<ResultInfo>,
+    result_info: Option<I>,
 }
 
 impl Reply {
@@ -223,6 +224,21 @@ impl Reply {
                 messages: Vec::new(),
                 result,
                 result_info,
+            },
+        )
+    }
+
+    /// A successful Cloudflare envelope with a `result_info` of any shape,
+    /// such as the cursor-based one of R2's object listing.
+    pub fn cf_ok_with_info<T: Serialize, I: Serialize>(result: T, result_info: I) -> Reply {
+        Reply::json(
+            200,
+            &Envelope {
+                success: true,
+                errors: Vec::new(),
+                messages: Vec::new(),
+                result,
+                result_info: Some(result_info),
             },
         )
     }

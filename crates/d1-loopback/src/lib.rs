@@ -43,7 +43,13 @@
 //!   slashes and all. An upload is one `PUT` of the whole file (wrangler
 //!   sends up to 300 MiB that way and no multipart), spooled to a file in
 //!   the server's temporary directory; a download streams that file back
-//!   with its `Content-Length` and `ETag` (the MD5).
+//!   with its `Content-Length` and `ETag` (the MD5);
+//! - `GET /{bucket}/objects[?prefix=&delimiter=&cursor=&per_page=]`, one
+//!   page of the bucket's objects in key order (up to 1000, the default),
+//!   with keys that have the delimiter after the prefix rolled up into
+//!   `result_info.delimited`, and `result_info.cursor` to pass back for the
+//!   next page while `is_truncated` is true. wrangler 4.86 has no command
+//!   that lists objects; this is for other clients of the API.
 //!
 //! Buckets exist when a test makes them ([`Server::add_bucket`], or `r2
 //! bucket create`); a request for any other bucket gets R2's 404, code
@@ -416,6 +422,9 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
                 }
             }
         };
+        if let Some(ms) = shared.faults().response_delay_ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let mut headers = Vec::with_capacity(reply.headers.len() + 1);
         if !reply
             .headers

@@ -561,3 +561,117 @@ fn bookmark(project: &Project) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[test]
+fn an_export_that_never_completes_stays_active_until_the_fault_is_lifted() {
+    let project = project();
+    let before = dump_sql(&project.open("app"), &DumpOptions::default()).unwrap();
+    let never = d1_loopback::Faults {
+        export_never_completes: true,
+        ..Default::default()
+    };
+
+    // Started under the fault: every poll is "active", pinned to the
+    // bookmark of the first call, and no signed URL is handed out.
+    project.server.set_faults(never.clone());
+    let first = export(&project, None);
+    assert_eq!(first["success"], true);
+    assert_eq!(first["type"], "export");
+    assert_eq!(first["status"], "active");
+    let bookmark = first["at_bookmark"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        let poll = export(&project, Some(&bookmark));
+        assert_eq!(poll["status"], "active", "{poll:#}");
+        assert_eq!(poll["at_bookmark"], bookmark.as_str());
+        assert!(poll.get("result").is_none(), "{poll:#}");
+        assert!(poll.get("error").is_none(), "{poll:#}");
+    }
+    assert!(project.server.signed_urls().is_empty());
+
+    // Lifted: the next poll completes, with the dump at that bookmark.
+    project.server.set_faults(d1_loopback::Faults::default());
+    let done = export(&project, Some(&bookmark));
+    assert_eq!(done["status"], "complete", "{done:#}");
+    assert_eq!(done["at_bookmark"], bookmark.as_str());
+    let url = done["result"]["signed_url"].as_str().unwrap();
+    assert_eq!(project.server.signed_urls(), [url]);
+    assert_eq!(http("GET", url, None, b"").text(), before);
+
+    // Started before the fault, with a write after the first call: the
+    // polls under the fault stay "active", and once it is lifted the
+    // export completes with the dump its first call pinned.
+    let first = export(&project, None);
+    assert_eq!(first["status"], "active");
+    let bookmark = first["at_bookmark"].as_str().unwrap().to_owned();
+    query(&project, "INSERT INTO t VALUES (2, 'after the first call')");
+    project.server.set_faults(never);
+    for _ in 0..5 {
+        let poll = export(&project, Some(&bookmark));
+        assert_eq!(poll["status"], "active", "{poll:#}");
+        assert_eq!(poll["at_bookmark"], bookmark.as_str());
+    }
+    project.server.set_faults(d1_loopback::Faults::default());
+    let done = export(&project, Some(&bookmark));
+    assert_eq!(done["status"], "complete", "{done:#}");
+    let url = done["result"]["signed_url"].as_str().unwrap();
+    assert_eq!(http("GET", url, None, b"").text(), before);
+    assert_eq!(project.server.signed_urls().len(), 2);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn a_response_delay_holds_every_answer_back_without_changing_it() {
+    use std::time::{Duration, Instant};
+
+    let project = project();
+    let base = project.server.api_base_url();
+    // Answers of every kind: successes, an API error, an authentication
+    // error and a request no route matches. (Not a successful query: its
+    // `meta.duration` differs from one run to the next.)
+    let requests: Vec<(&str, String, Option<&str>, &[u8])> = vec![
+        ("GET", db_url(&project, ""), Some(TOKEN), b""),
+        (
+            "GET",
+            db_url(&project, "/time_travel/bookmark"),
+            Some(TOKEN),
+            b"",
+        ),
+        (
+            "POST",
+            db_url(&project, "/query"),
+            Some(TOKEN),
+            br#"{"sql": "SELECT nope"}"#,
+        ),
+        ("GET", db_url(&project, ""), Some("wrong"), b""),
+        ("GET", format!("{base}/zones"), Some(TOKEN), b""),
+    ];
+    let prompt: Vec<common::Response> = requests
+        .iter()
+        .map(|(method, url, token, body)| http(method, url, *token, body))
+        .collect();
+
+    let delay = Duration::from_millis(300);
+    project.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(delay.as_millis() as u64),
+        ..Default::default()
+    });
+    for ((method, url, token, body), prompt) in requests.iter().zip(&prompt) {
+        let sent = Instant::now();
+        let slow = http(method, url, *token, body);
+        let took = sent.elapsed();
+        assert!(took >= delay, "{method} {url} was answered after {took:?}");
+        assert_eq!(slow.status, prompt.status, "{method} {url}");
+        assert_eq!(slow.text(), prompt.text(), "{method} {url}");
+        assert_eq!(
+            slow.header("Content-Type"),
+            prompt.header("Content-Type"),
+            "{method} {url}"
+        );
+    }
+
+    // Lifted, the answers are the same again.
+    project.server.set_faults(d1_loopback::Faults::default());
+    let again = http("GET", &db_url(&project, ""), Some(TOKEN), b"");
+    assert_eq!(again.text(), prompt[0].text());
+    assert_eq!(project.server.unhandled().len(), 2, "the /zones requests");
+}

@@ -343,3 +343,383 @@ fn put_faults_fail_or_cut_short_and_get_faults_fail() {
     project.server.set_faults(Faults::default());
     assert_eq!(http("GET", &url, Some(TOKEN), b"").body, b"ab");
 }
+
+/// The URL that lists `bucket`'s objects, with a query string as given
+/// (already encoded).
+fn list_url(project: &Project, bucket: &str, query: &str) -> String {
+    let url = r2_url(project, &format!("/{bucket}/objects"));
+    if query.is_empty() {
+        url
+    } else {
+        format!("{url}?{query}")
+    }
+}
+
+/// Lists and returns the whole envelope, failing unless it is a success.
+fn list(project: &Project, query: &str) -> serde_json::Value {
+    let response = http("GET", &list_url(project, BUCKET, query), Some(TOKEN), b"");
+    assert_eq!(response.status, 200, "{query}: {}", response.text());
+    assert_eq!(response.header("Content-Type"), Some("application/json"));
+    let json = response.json();
+    assert_eq!(json["success"], true, "{json}");
+    assert_eq!(json["errors"], json!([]));
+    assert_eq!(json["messages"], json!([]));
+    json
+}
+
+/// The keys of a listing's objects, in the order listed.
+fn listed_keys(json: &serde_json::Value) -> Vec<String> {
+    json["result"]
+        .as_array()
+        .expect("result is an array")
+        .iter()
+        .map(|o| o["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Percent-encodes a query-string value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn seed(project: &Project, keys: &[&str]) {
+    for key in keys {
+        project
+            .server
+            .r2_put_object(BUCKET, key, key.as_bytes())
+            .unwrap();
+    }
+}
+
+#[test]
+fn listing_filters_by_prefix_in_key_order() {
+    let project = project();
+    // Seeded out of order; listed by UTF-8 bytes.
+    seed(
+        &project,
+        &[
+            "prod/2026/b.sql",
+            "staging/x.sql",
+            "prod/2026/a b.sql",
+            "prod/2025/z.sql",
+            "prod",
+            "prodx",
+            "prod/ü.sql",
+        ],
+    );
+    // An object uploaded with headers lists them.
+    let put = http_with_headers(
+        "PUT",
+        &object_url(&project, BUCKET, "prod/2026/c.sql"),
+        Some(TOKEN),
+        &[("Content-Type", "application/sql")],
+        b"12345",
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+
+    let all = list(&project, "");
+    assert_eq!(
+        listed_keys(&all),
+        [
+            "prod",
+            "prod/2025/z.sql",
+            "prod/2026/a b.sql",
+            "prod/2026/b.sql",
+            "prod/2026/c.sql",
+            "prod/ü.sql",
+            "prodx",
+            "staging/x.sql",
+        ]
+    );
+    assert_eq!(
+        all["result_info"],
+        json!({"cursor": "", "is_truncated": false, "delimited": [], "per_page": 1000})
+    );
+    let object = all["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == "prod/2026/c.sql")
+        .unwrap();
+    assert_eq!(object["size"], 5);
+    assert_eq!(object["etag"], md5_hex(b"12345"));
+    assert_eq!(object["storage_class"], "Standard");
+    assert_eq!(
+        object["http_metadata"],
+        json!({"content-type": "application/sql"})
+    );
+    assert_eq!(object["custom_metadata"], json!({}));
+    let modified = object["last_modified"].as_str().unwrap();
+    assert!(
+        modified.len() == 24 && modified.as_bytes()[10] == b'T' && modified.ends_with('Z'),
+        "{modified}"
+    );
+    let seeded = &all["result"][0];
+    assert_eq!(seeded["key"], "prod");
+    assert_eq!(seeded["size"], 4);
+    assert_eq!(seeded["etag"], md5_hex(b"prod"));
+    assert_eq!(seeded["http_metadata"], json!({}));
+
+    let prod = list(&project, &format!("prefix={}", encode("prod/2026/")));
+    assert_eq!(
+        listed_keys(&prod),
+        ["prod/2026/a b.sql", "prod/2026/b.sql", "prod/2026/c.sql"]
+    );
+    // A prefix is a prefix of the key, not a path: `prod` takes `prodx`.
+    let prod = list(&project, "prefix=prod");
+    assert_eq!(listed_keys(&prod).len(), 7);
+    let encoded = list(&project, &format!("prefix={}", encode("prod/ü")));
+    assert_eq!(listed_keys(&encoded), ["prod/ü.sql"]);
+    let none = list(&project, "prefix=nothing-here");
+    assert_eq!(none["result"], json!([]));
+    assert_eq!(none["result_info"]["is_truncated"], false);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn listing_with_a_delimiter_rolls_keys_up_into_prefixes() {
+    let project = project();
+    seed(
+        &project,
+        &[
+            "top.sql",
+            "prod/2025/a.sql",
+            "prod/2025/b.sql",
+            "prod/2026/a.sql",
+            "prod/readme",
+            "prod/",
+            "staging/x/y/z.sql",
+        ],
+    );
+    let top = list(&project, "delimiter=%2F");
+    assert_eq!(listed_keys(&top), ["top.sql"]);
+    assert_eq!(
+        top["result_info"]["delimited"],
+        json!(["prod/", "staging/"])
+    );
+    assert_eq!(top["result_info"]["is_truncated"], false);
+
+    let prod = list(&project, "prefix=prod%2F&delimiter=%2F");
+    // `prod/` itself has nothing after the prefix, so it is an object.
+    assert_eq!(listed_keys(&prod), ["prod/", "prod/readme"]);
+    assert_eq!(
+        prod["result_info"]["delimited"],
+        json!(["prod/2025/", "prod/2026/"])
+    );
+
+    let year = list(&project, "prefix=prod%2F2025%2F&delimiter=%2F");
+    assert_eq!(listed_keys(&year), ["prod/2025/a.sql", "prod/2025/b.sql"]);
+    assert_eq!(year["result_info"]["delimited"], json!([]));
+
+    // Without a delimiter nothing is rolled up.
+    let flat = list(&project, "prefix=staging%2F");
+    assert_eq!(listed_keys(&flat), ["staging/x/y/z.sql"]);
+    assert_eq!(flat["result_info"]["delimited"], json!([]));
+    // A prefix that does not end at a delimiter rolls up what follows.
+    let partial = list(&project, "prefix=prod%2F20&delimiter=%2F");
+    assert_eq!(listed_keys(&partial), Vec::<String>::new());
+    assert_eq!(
+        partial["result_info"]["delimited"],
+        json!(["prod/2025/", "prod/2026/"])
+    );
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+/// Follows the cursor from the first page to the last, checking each
+/// page's size, and returns every page's keys and prefixes.
+fn all_pages(project: &Project, query: &str, per_page: usize) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut pages = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut q = format!("{query}&per_page={per_page}");
+        if !cursor.is_empty() {
+            q.push_str(&format!("&cursor={}", encode(&cursor)));
+        }
+        let page = list(project, &q);
+        let info = &page["result_info"];
+        assert_eq!(info["per_page"], per_page);
+        let keys = listed_keys(&page);
+        let prefixes: Vec<String> = info["delimited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        assert!(keys.len() + prefixes.len() <= per_page, "{page}");
+        let truncated = info["is_truncated"].as_bool().unwrap();
+        cursor = info["cursor"].as_str().unwrap().to_owned();
+        pages.push((keys, prefixes));
+        if !truncated {
+            assert_eq!(cursor, "", "the last page has no cursor");
+            return pages;
+        }
+        assert!(!cursor.is_empty(), "a truncated page has a cursor");
+        assert_eq!(
+            pages.last().unwrap().0.len() + pages.last().unwrap().1.len(),
+            per_page,
+            "only the last page is short"
+        );
+        assert!(pages.len() < 100, "the cursor does not advance");
+    }
+}
+
+#[test]
+fn listing_pages_through_every_key_exactly_once() {
+    let project = project();
+    let mut keys: Vec<String> = (0..23)
+        .map(|i| format!("backups/{:02}/{}.sql", i % 7, i))
+        .collect();
+    keys.push("backups/ü +&=?.sql".to_owned());
+    keys.push("other".to_owned());
+    for key in &keys {
+        project
+            .server
+            .r2_put_object(BUCKET, key, key.as_bytes())
+            .unwrap();
+    }
+    keys.sort();
+
+    for per_page in [1, 4, 5, 25, 1000] {
+        let pages = all_pages(&project, "", per_page);
+        let listed: Vec<String> = pages.iter().flat_map(|(k, _)| k.clone()).collect();
+        assert_eq!(listed, keys, "per_page={per_page}");
+        assert_eq!(
+            pages.len(),
+            keys.len().div_ceil(per_page),
+            "per_page={per_page}"
+        );
+    }
+
+    // With a prefix, only its keys, still each once.
+    let pages = all_pages(&project, &format!("prefix={}", encode("backups/0")), 3);
+    let listed: Vec<String> = pages.iter().flat_map(|(k, _)| k.clone()).collect();
+    let expected: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with("backups/0"))
+        .cloned()
+        .collect();
+    assert_eq!(listed, expected);
+
+    // With a delimiter, each common prefix comes once, however many keys
+    // it rolls up and wherever the pages break.
+    for per_page in [1, 2, 3, 1000] {
+        let pages = all_pages(&project, "prefix=backups%2F&delimiter=%2F", per_page);
+        let listed: Vec<String> = pages.iter().flat_map(|(k, _)| k.clone()).collect();
+        let prefixes: Vec<String> = pages.iter().flat_map(|(_, p)| p.clone()).collect();
+        assert_eq!(listed, ["backups/ü +&=?.sql"], "per_page={per_page}");
+        assert_eq!(
+            prefixes,
+            (0..7)
+                .map(|i| format!("backups/{i:02}/"))
+                .collect::<Vec<_>>(),
+            "per_page={per_page}"
+        );
+    }
+
+    // per_page is capped at 1000; nonsense is refused.
+    let big = list(&project, "per_page=5000");
+    assert_eq!(big["result_info"]["per_page"], 1000);
+    for bad in [
+        "per_page=0",
+        "per_page=-1",
+        "per_page=many",
+        "cursor=not-a-cursor",
+    ] {
+        let response = http("GET", &list_url(&project, BUCKET, bad), Some(TOKEN), b"");
+        assert_eq!(response.status, 400, "{bad}: {}", response.text());
+        assert_eq!(response.json()["success"], false, "{bad}");
+    }
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn listing_an_empty_bucket() {
+    let project = project();
+    let empty = list(&project, "");
+    assert_eq!(empty["result"], json!([]));
+    assert_eq!(
+        empty["result_info"],
+        json!({"cursor": "", "is_truncated": false, "delimited": [], "per_page": 1000})
+    );
+    let empty = list(&project, "prefix=a&delimiter=%2F&per_page=10");
+    assert_eq!(empty["result"], json!([]));
+    assert_eq!(empty["result_info"]["delimited"], json!([]));
+    assert_eq!(empty["result_info"]["per_page"], 10);
+
+    // Once emptied, a bucket lists nothing again.
+    seed(&project, &["k"]);
+    assert_eq!(listed_keys(&list(&project, "")), ["k"]);
+    let delete = http(
+        "DELETE",
+        &object_url(&project, BUCKET, "k"),
+        Some(TOKEN),
+        b"",
+    );
+    assert_eq!(delete.status, 200);
+    assert_eq!(list(&project, "")["result"], json!([]));
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
+
+#[test]
+fn listing_needs_the_token_and_a_bucket() {
+    let project = project();
+    seed(&project, &["secret"]);
+    let url = list_url(&project, BUCKET, "prefix=s");
+    for token in [None, Some("wrong")] {
+        let response = http("GET", &url, token, b"");
+        assert_eq!(response.status, 403);
+        assert_eq!(
+            response.text(),
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#
+        );
+    }
+    // The token is checked before the bucket.
+    let response = http("GET", &list_url(&project, "other", ""), None, b"");
+    assert_eq!(response.status, 403);
+
+    let response = http(
+        "GET",
+        &list_url(&project, "other", "prefix=s"),
+        Some(TOKEN),
+        b"",
+    );
+    assert_eq!(response.status, 404);
+    assert_eq!(
+        response.json()["errors"],
+        json!([{"code": 10006, "message": "The specified bucket does not exist."}])
+    );
+    // A bucket in another jurisdiction is another bucket.
+    let response = http_with_headers(
+        "GET",
+        &url,
+        Some(TOKEN),
+        &[("cf-r2-jurisdiction", "eu")],
+        b"",
+    );
+    assert_eq!(response.status, 404);
+    assert_eq!(response.json()["errors"][0]["code"], 10006);
+    // Another account is refused like on the other routes.
+    let other = url.replace(ACCOUNT, "fedcba9876543210fedcba9876543210");
+    assert_eq!(http("GET", &other, Some(TOKEN), b"").status, 404);
+
+    // Listing is GET only; `objects` with no key is no object route.
+    for method in ["PUT", "DELETE"] {
+        let response = http(method, &list_url(&project, BUCKET, ""), Some(TOKEN), b"");
+        assert_eq!(response.status, 404, "{method}");
+        assert_eq!(response.json()["errors"][1]["code"], 7000, "{method}");
+    }
+    assert_eq!(
+        project.server.r2_object(BUCKET, "secret").as_deref(),
+        Some(&b"secret"[..])
+    );
+    assert_eq!(project.server.unhandled().len(), 2);
+}

@@ -314,3 +314,22 @@ pub fn keygen_recipient(run: &Run) -> String {
         .expect("keygen prints the recipient")
         .to_owned()
 }
+
+/// No unfinished temporary file is left in the sandbox's backups/.
+#[track_caller]
+pub fn assert_no_partials(sb: &Sandbox) {
+    let files = sb.backup_files();
+    assert!(!files.iter().any(|f| f.ends_with(".partial")), "{files:?}");
+}
+
+/// Makes every backup of `env` in the sandbox encrypted to `recipient`, as
+/// `[<env>.encryption]` in backups.toml does in production.
+pub fn encrypt_backups_of(sb: &Sandbox, env: &str, recipient: &str) {
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("[{env}.encryption]\nrecipients = [\"{recipient}\"]\n\n{text}"),
+    )
+    .unwrap();
+}

@@ -94,17 +94,24 @@ impl Remote {
     /// The xtask with credentials for the loopback API, and a HOME of its
     /// own so that nothing it or wrangler writes there goes unseen.
     pub fn xtask(&self, home: &Path, args: &[&str]) -> Run {
-        let out = self
-            .sb
-            .xtask_command(args)
-            .env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())
+        Run::from_output(self.xtask_command(home, args).output().unwrap())
+    }
+
+    /// The command `xtask` runs, to add to before it runs.
+    pub fn xtask_command(&self, home: &Path, args: &[&str]) -> Command {
+        let mut cmd = self.sb.xtask_command(args);
+        self.with_api(&mut cmd, home);
+        cmd
+    }
+
+    /// Points any command at the loopback API, with a HOME of its own.
+    pub fn with_api<'c>(&self, cmd: &'c mut Command, home: &Path) -> &'c mut Command {
+        cmd.env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())
             .env("CLOUDFLARE_API_TOKEN", TOKEN)
             .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+            .env("WRANGLER_SEND_METRICS", "false")
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
-            .output()
-            .unwrap();
-        Run::from_output(out)
     }
 
     pub fn wrangler_json(&self, home: &Path, args: &[&str]) -> serde_json::Value {
@@ -159,4 +166,26 @@ pub fn counts(db: &Path) -> std::collections::BTreeMap<String, u64> {
 pub fn dump_of(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
     d1_loopback::dump::dump_sql(&conn, &d1_loopback::dump::DumpOptions::default()).unwrap()
+}
+
+/// The safety backup that a failed restore's error names: exactly one, whole
+/// (its sha256 is its manifest's) and verified good. Returns its file name.
+#[track_caller]
+pub fn assert_safety_backup_named(remote: &Remote, run: &Run) -> String {
+    let safety: Vec<String> = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql") && run.stderr.contains(f.as_str()))
+        .collect();
+    assert_eq!(safety.len(), 1, "{}", run.stderr);
+    let m = manifest_for(&remote.sb, &safety[0]);
+    let bytes = std::fs::read(remote.sb.backups().join(&safety[0])).unwrap();
+    assert_eq!(
+        m["file"]["sha256"],
+        sha256_hex(&bytes).as_str(),
+        "the safety backup is intact"
+    );
+    assert_eq!(m["verification"]["outcome"], "good");
+    safety[0].clone()
 }
