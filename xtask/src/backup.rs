@@ -257,14 +257,14 @@ fn take(
     let age = project.age();
     let sealed = match format {
         Format::Sql => {
-            export(partial.path())?;
+            export(names.export_target())?;
             fsutil::make_private(partial.path())?;
             None
         }
         Format::Zstd | Format::ZstdAge => {
             let sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
             Some(stored::export_through_fifo(&names.fifo, sealer, || {
-                export(&names.fifo)
+                export(names.export_target())
             })?)
         }
     };

@@ -59,9 +59,8 @@ pub struct DrillArgs {
     /// Go on although the target's data-encryption key differs from the backup's.
     #[arg(long)]
     pub accept_key_change: bool,
-    /// The age identity file that decrypts a `.sql.zst.age` backup.
-    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -185,7 +184,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     }
     // An encrypted backup without its identity cannot be rehearsed at all:
     // refuse before anything runs, rather than log a failed drill.
-    let source = stored::Source::for_file(&file, args.identity.as_deref(), &project.age())?;
+    let source = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
     let restore_args = RestoreArgs {
         source: file.display().to_string(),
         to: target.name.clone(),

@@ -162,6 +162,15 @@ impl Manifest {
         Ok(text)
     }
 
+    /// The DDL of the virtual tables the export had to leave out, which
+    /// the repair recreates (empty when there were none).
+    pub fn virtual_table_ddl(&self) -> Vec<VirtualTable> {
+        self.virtual_tables
+            .as_ref()
+            .map(|v| v.tables.clone())
+            .unwrap_or_default()
+    }
+
     /// Whether `latest` may choose this backup: verified good.
     pub fn is_verified_good(&self) -> bool {
         self.verification

@@ -35,9 +35,8 @@ pub struct RehearseArgs {
     /// Default: the newest verified prod backup, else `empty`.
     #[arg(long, value_name = "FILE|latest:ENV|empty")]
     pub from: Option<String>,
-    /// The age identity file that decrypts an encrypted backup.
-    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
     /// Serve the API until stopped (Ctrl-C) instead of running the cycle,
     /// and print what to export to run commands against it by hand.
     #[arg(long)]
@@ -85,7 +84,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
         rusqlite::Connection::open(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         if env.name == prod.name {
-            load_prod(project, prod, &from, args.identity.as_deref(), &path)?;
+            load_prod(project, prod, &from, args.identity.path(), &path)?;
         }
         databases.push(DatabaseSpec {
             uuid: env.database_id.clone(),
@@ -180,8 +179,8 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
         for (name, value) in &vars {
             cmd.env(name, value);
         }
-        if let Some(id) = &args.identity {
-            cmd.env("QBTIME_AGE_IDENTITY", id);
+        if let Some(id) = args.identity.path() {
+            cmd.env(stored::IDENTITY_VAR, id);
         }
         let args: Vec<String> = match step.args.iter().any(|a| a == BOOKMARK) {
             false => step.args.clone(),
@@ -395,11 +394,7 @@ fn load_prod(
             }
             let source = stored::Source::for_file(file, identity, &project.age())?;
             let options = repair::Options {
-                virtual_tables: manifest
-                    .virtual_tables
-                    .as_ref()
-                    .map(|v| v.tables.clone())
-                    .unwrap_or_default(),
+                virtual_tables: manifest.virtual_table_ddl(),
                 data_into_existing_schema: false,
                 known_tables: BTreeMap::new(),
             };

@@ -66,9 +66,8 @@ pub struct RestoreArgs {
     /// For --to local: load through `wrangler d1 execute --file` instead of the fast path.
     #[arg(long)]
     pub via_wrangler: bool,
-    /// The age identity file that decrypts a `.sql.zst.age` backup.
-    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -429,7 +428,7 @@ fn resolve_source(
             file.display()
         );
     }
-    let data = stored::Source::for_file(&file, args.identity.as_deref(), &project.age())?;
+    let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
     dump::check_looks_like_sql(&data.head()?).with_context(|| format!("{}", file.display()))?;
 
     if args.no_manifest {
@@ -489,11 +488,7 @@ fn resolve_source(
         environment: Some(manifest.environment.clone()),
         rows: manifest.rows.clone(),
         encryption_key: manifest.encryption_key.clone(),
-        virtual_tables: manifest
-            .virtual_tables
-            .as_ref()
-            .map(|v| v.tables.clone())
-            .unwrap_or_default(),
+        virtual_tables: manifest.virtual_table_ddl(),
         manifest: Some(manifest),
     })
 }

@@ -128,6 +128,24 @@ fn bech32_parts(text: &str) -> Option<(&str, &str)> {
     (checksum == 1).then_some((hrp, data))
 }
 
+/// The variable that names the identity file, for every command that reads
+/// encrypted backups.
+pub const IDENTITY_VAR: &str = "QBTIME_AGE_IDENTITY";
+
+/// `--identity FILE`, as every command that reads backups takes it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct IdentityArg {
+    /// The age identity file that decrypts a `.sql.zst.age` backup.
+    #[arg(long = "identity", env = IDENTITY_VAR, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl IdentityArg {
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+}
+
 /// How to run age: Node and `scripts/age.mjs`.
 #[derive(Debug, Clone)]
 pub struct Age {
@@ -527,7 +545,7 @@ impl Source {
         let format = Format::of(path);
         let identity = match (format, identity) {
             (Format::ZstdAge, None) => bail!(
-                "{} is encrypted with age: pass --identity FILE (or set QBTIME_AGE_IDENTITY) \
+                "{} is encrypted with age: pass --identity FILE (or set {IDENTITY_VAR}) \
                  naming an identity file with the key for one of its recipients",
                 path.display()
             ),

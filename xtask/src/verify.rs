@@ -33,7 +33,7 @@ use crate::inventory;
 use crate::manifest::{self, Manifest, Verification};
 use crate::project::Project;
 use crate::repair::{self, Finding};
-use crate::stored::Source;
+use crate::stored::{self, Source};
 
 /// The backup is corrupt or does not match its manifest.
 pub const EXIT_BAD: u8 = 1;
@@ -61,9 +61,8 @@ pub struct VerifyArgs {
     /// Do not record the outcome in the backup's manifest.
     #[arg(long)]
     pub no_record: bool,
-    /// The age identity file that decrypts a `.sql.zst.age` backup.
-    #[arg(long, env = "QBTIME_AGE_IDENTITY", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,7 +231,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
         migrations_dir: &migrations_dir,
         scratch_dir: &project.backup_dir,
     };
-    let source = Source::for_file(&file, args.identity.as_deref(), &project.age())?;
+    let source = Source::for_file(&file, args.identity.path(), &project.age())?;
     let report = verify(&file, &source, manifest.as_ref(), &ctx)?;
     if let Some(mut m) = manifest
         && !args.no_record
@@ -344,8 +343,7 @@ pub fn verify(
     };
     let options = repair::Options {
         virtual_tables: manifest
-            .and_then(|m| m.virtual_tables.as_ref())
-            .map(|v| v.tables.clone())
+            .map(Manifest::virtual_table_ddl)
             .unwrap_or_default(),
         data_into_existing_schema: data_only,
         known_tables: match &migrations {

@@ -211,11 +211,12 @@ impl Reply {
 
     /// A successful Cloudflare envelope around `result`.
     pub fn cf_ok<T: Serialize>(result: T) -> Reply {
-        Reply::cf_ok_paged(result, None)
+        Reply::cf_ok_paged(result, None::<ResultInfo>)
     }
 
-    /// A successful Cloudflare envelope with `result_info`.
-    pub fn cf_ok_paged<T: Serialize>(result: T, result_info: Option<ResultInfo>) -> Reply {
+    /// A successful Cloudflare envelope with a `result_info`: the page
+    /// numbers of a D1 listing, or the cursor of R2's object listing.
+    pub fn cf_ok_paged<T: Serialize, I: Serialize>(result: T, result_info: Option<I>) -> Reply {
         Reply::json(
             200,
             &Envelope {
@@ -224,21 +225,6 @@ impl Reply {
                 messages: Vec::new(),
                 result,
                 result_info,
-            },
-        )
-    }
-
-    /// A successful Cloudflare envelope with a `result_info` of any shape,
-    /// such as the cursor-based one of R2's object listing.
-    pub fn cf_ok_with_info<T: Serialize, I: Serialize>(result: T, result_info: I) -> Reply {
-        Reply::json(
-            200,
-            &Envelope {
-                success: true,
-                errors: Vec::new(),
-                messages: Vec::new(),
-                result,
-                result_info: Some(result_info),
             },
         )
     }

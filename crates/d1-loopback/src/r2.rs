@@ -625,7 +625,7 @@ pub(crate) fn list_objects(ctx: &Ctx<'_>) -> Reply {
         delimited: page.delimited,
         per_page,
     };
-    Reply::cf_ok_with_info(objects, info)
+    Reply::cf_ok_paged(objects, Some(info))
 }
 
 /// `PUT /accounts/{account}/r2/buckets/{bucket}/objects/{key}`, whose body
