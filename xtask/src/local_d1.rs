@@ -163,7 +163,7 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 /// D1's rules (foreign keys enforced, deferred to commit). Nothing changes
 /// unless every statement succeeds and the commit's foreign-key check passes.
 pub struct Loader {
-    db: rusqlite::Connection,
+    db: crate::gate::Gate,
     file: PathBuf,
     pub statements: u64,
 }
@@ -175,13 +175,29 @@ impl Loader {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
-        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)?;
-        db.execute_batch("PRAGMA foreign_keys=ON; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys=ON;")
+        // The dump's statements run under the SQL gate, D1's limits included.
+        let db = crate::gate::Gate::new(db)
+            .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+        db.db()
+            .execute_batch("PRAGMA foreign_keys=ON; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys=ON;")
             .context("cannot lock the local D1 database for the restore")?;
         Ok(Loader {
             db,
             file: file.to_path_buf(),
             statements: 0,
+        })
+    }
+
+    /// Runs a statement this tool built (a `--replace` drop), outside the
+    /// gate's rules for dumps; the transaction still holds it.
+    pub fn tool_statement(&mut self, sql: &str) -> Result<()> {
+        self.statements += 1;
+        self.db.db().execute_batch(sql).with_context(|| {
+            format!(
+                "statement {} ({}) failed; the local database was left unchanged",
+                self.statements,
+                crate::dump::describe(sql)
+            )
         })
     }
 
@@ -191,6 +207,7 @@ impl Loader {
         // or would fight, this transaction: check again before it lands.
         ensure_unheld(&self.file)?;
         self.db
+            .db()
             .execute_batch("COMMIT")
             .context("the restore broke a foreign key; the local database was left unchanged")?;
         Ok(self.statements)
@@ -206,7 +223,7 @@ impl crate::repair::Sink for Loader {
         }
         self.statements += 1;
         // Name the statement, never its values: they are customer data.
-        self.db.execute_batch(sql).with_context(|| {
+        self.db.run_checked(sql).with_context(|| {
             format!(
                 "repaired statement {} ({}) failed; the local database was left unchanged",
                 self.statements,

@@ -9,6 +9,7 @@ mod drill;
 mod dump;
 mod environment;
 mod fsutil;
+mod gate;
 mod git;
 mod hooks;
 mod inventory;

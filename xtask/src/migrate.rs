@@ -77,9 +77,10 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
 pub fn tables_created_by<'a>(
     migrations: impl IntoIterator<Item = &'a str>,
 ) -> BTreeMap<String, String> {
-    let Ok(db) = rusqlite::Connection::open_in_memory() else {
+    let Ok(gate) = crate::gate::Gate::memory() else {
         return BTreeMap::new();
     };
+    let db = gate.db();
     for sql in migrations {
         if db.execute_batch(sql).is_err() {
             return BTreeMap::new();

@@ -361,7 +361,8 @@ fn load_prod(
 ) -> Result<()> {
     match from {
         From::Empty => {
-            let conn = rusqlite::Connection::open(db)?;
+            let gate = crate::gate::Gate::new(rusqlite::Connection::open(db)?)?;
+            let conn = gate.db();
             conn.execute_batch(
                 "CREATE TABLE d1_migrations(
                     id         INTEGER PRIMARY KEY AUTOINCREMENT,

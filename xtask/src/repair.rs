@@ -169,6 +169,10 @@ pub struct Survey {
     crlf: bool,
     /// Whether the dump resets `sqlite_sequence` itself.
     deletes_sequence: bool,
+    /// Statements about `sqlite_sequence`, and whether they are kept: only
+    /// when a table uses AUTOINCREMENT, so that the table exists.
+    sequence_statements: usize,
+    keeps_sequence: bool,
     pub statements: u64,
     /// INSERTs over the budget, as (line, table, bytes): each will be split.
     pub oversized: Vec<(usize, String, usize)>,
@@ -185,16 +189,32 @@ enum Kind {
     TransactionLine,
     Rollback,
     CreateTable(String),
+    /// `CREATE TABLE t AS SELECT ...`: it reads rows, so it stays in place.
+    CreateTableAs(String),
     CreateVirtual(String),
     LateSchema,
     Insert(String),
-    /// A statement D1 refuses that no repair can stand in for.
-    Rejected(&'static str),
-    Other,
+    /// `DELETE FROM sqlite_sequence`, which a dump writes before its rows.
+    SequenceReset,
+    /// `ANALYZE`, whose statistics a sqlite3 .dump carries: dropped.
+    Statistics,
+    /// A statement D1 refuses, or that no dump holds, and that no repair can
+    /// stand in for.
+    Rejected(Cow<'static, str>),
 }
 
+/// The statement's real kind: its first keyword after any comments, with
+/// `REPLACE` and `INSERT OR ...` read as the INSERTs they are. The SQL gate
+/// ([`crate::gate`]) enforces what this only explains.
 fn classify(sql: &str) -> Kind {
-    let s = sql.trim_start();
+    if let Some(why) = dump::refused_kind(sql) {
+        return match dump::first_keyword(sql).as_str() {
+            "BEGIN" | "COMMIT" | "END" => Kind::TransactionLine,
+            "ROLLBACK" => Kind::Rollback,
+            _ => Kind::Rejected(why.into()),
+        };
+    }
+    let s = dump::skip_trivia(sql);
     // The first keyword decides, read once: every statement of a dump is
     // classified twice, so this is on the hot path of restore and verify.
     let word_len = s.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
@@ -206,14 +226,15 @@ fn classify(sql: &str) -> Kind {
                     || table.eq_ignore_ascii_case("sqlite_master") =>
             {
                 Kind::Rejected(
-                    "an INSERT into sqlite_schema: D1 refuses writes to the schema table",
+                    "an INSERT into sqlite_schema: D1 refuses writes to the schema table".into(),
                 )
             }
             Some((table, _)) => Kind::Insert(table),
-            None => Kind::Other,
+            None => Kind::Rejected("an INSERT this tool cannot read the table of".into()),
         },
         "PRAGMA" => {
             let rest = s[word_len..].trim_start().to_ascii_lowercase();
+            let rest = rest.strip_prefix("main.").unwrap_or(&rest);
             if rest.starts_with("defer_foreign_keys") {
                 Kind::DeferPragma
             } else if rest.starts_with("foreign_keys") {
@@ -222,22 +243,47 @@ fn classify(sql: &str) -> Kind {
                 Kind::Rejected(
                     "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes \
                      sqlite_schema directly): D1 refuses it; recreate the virtual table with \
-                     CREATE VIRTUAL TABLE",
+                     CREATE VIRTUAL TABLE"
+                        .into(),
                 )
             } else {
-                Kind::Other
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                Kind::Rejected(
+                    format!("PRAGMA {name}: a dump may only run PRAGMA defer_foreign_keys").into(),
+                )
             }
         }
-        "BEGIN" | "COMMIT" | "END" => Kind::TransactionLine,
-        "ROLLBACK" => Kind::Rollback,
-        "ATTACH" => Kind::Rejected("ATTACH: D1 has one database per binding and refuses it"),
-        "DETACH" => Kind::Rejected("DETACH: D1 refuses it"),
-        "VACUUM" => Kind::Rejected("VACUUM: D1 refuses it"),
-        "SAVEPOINT" | "RELEASE" => {
-            Kind::Rejected("SAVEPOINT and RELEASE: D1 refuses transaction statements")
+        "ANALYZE" => Kind::Statistics,
+        "DELETE" => {
+            let target = strip_keyword(&s[word_len..], "FROM").map(str::trim);
+            match target {
+                Some(t)
+                    if t.trim_end_matches(';')
+                        .trim()
+                        .trim_matches('"')
+                        .eq_ignore_ascii_case("sqlite_sequence") =>
+                {
+                    Kind::SequenceReset
+                }
+                _ => Kind::Rejected(
+                    "a DELETE of rows: a dump only creates tables and inserts rows".into(),
+                ),
+            }
         }
         "CREATE" => {
-            if let Some(after_virtual) = strip_keyword(&s[word_len..], "VIRTUAL") {
+            let after = &s[word_len..];
+            if strip_keyword(after, "TEMP")
+                .or_else(|| strip_keyword(after, "TEMPORARY"))
+                .is_some()
+            {
+                return Kind::Rejected(
+                    "a temporary object: D1 dumps never hold one, and it would vanish".into(),
+                );
+            }
+            if let Some(after_virtual) = strip_keyword(after, "VIRTUAL") {
                 // Read the name as SQLite would read a CREATE TABLE's.
                 let name = strip_keyword(after_virtual, "TABLE")
                     .and_then(|r| dump::created_object(&format!("CREATE TABLE {r}")))
@@ -246,17 +292,23 @@ fn classify(sql: &str) -> Kind {
                 return Kind::CreateVirtual(name);
             }
             match dump::created_object(s) {
+                Some(("table", name)) if dump::creates_from_select(s) => Kind::CreateTableAs(name),
                 Some(("table", name)) => Kind::CreateTable(name),
                 Some(_) => Kind::LateSchema,
-                None => Kind::Other,
+                None => Kind::Rejected("a CREATE this tool cannot read".into()),
             }
         }
-        _ => Kind::Other,
+        "" => Kind::Rejected("a statement that does not start with a keyword".into()),
+        other => Kind::Rejected(
+            format!("a {other} statement: a dump only creates tables and inserts rows").into(),
+        ),
     }
 }
 
+/// Tables that are never restored: those D1 reserves (`_cf_*`) and
+/// SQLite's statistics.
 fn is_reserved(table: &str) -> bool {
-    table.starts_with("_cf_")
+    dump::is_never_restored(table)
 }
 
 /// Where a virtual table's rows wait between loading and refilling.
@@ -309,6 +361,20 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
         }
         survey.crlf |= crlf;
         survey.statements += 1;
+        let number = survey.statements;
+        let kind = classify(&sql);
+        if sql.len() > STATEMENT_BUDGET && !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
+            survey.findings.push(Finding {
+                line,
+                message: format!(
+                    "statement {number}: a {}-byte statement that is not an INSERT ({}), over \
+                     D1's 100 KB limit; it cannot be split",
+                    sql.len(),
+                    dump::first_keyword(&sql)
+                ),
+                repaired: false,
+            });
+        }
         let mut finding = |message: String, repaired: bool| {
             survey.findings.push(Finding {
                 line,
@@ -316,27 +382,41 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 repaired,
             })
         };
-        match classify(&sql) {
+        match kind {
             Kind::DeferPragma => {}
             Kind::TransactionLine => {
                 transaction_lines += 1;
                 finding(
                     format!(
-                        "`{}` is a transaction line of a sqlite3 .dump, which D1 rejects; removed",
-                        sql.trim()
+                        "{} is a transaction line of a sqlite3 .dump, which D1 rejects; removed",
+                        dump::first_keyword(&sql)
                     ),
                     true,
                 );
             }
             Kind::Rollback => finding(
-                format!(
-                    "the dump rolls back (`{}`): sqlite3 reported errors while dumping, so this \
-                     file is not a complete backup",
-                    sql.trim()
-                ),
+                "the dump rolls back (ROLLBACK): sqlite3 reported errors while dumping, so this \
+                 file is not a complete backup"
+                    .to_owned(),
                 false,
             ),
-            Kind::Rejected(why) => finding(why.to_owned(), false),
+            Kind::Rejected(why) => finding(format!("{why} (statement {number}, refused)"), false),
+            Kind::Statistics => *reserved.entry("sqlite_stat1".to_owned()).or_default() += 1,
+            Kind::SequenceReset => {
+                survey.deletes_sequence = true;
+                survey.sequence_statements += 1;
+            }
+            Kind::CreateTableAs(name) => {
+                if is_reserved(&name) {
+                    finding(
+                        format!("creates {name}, a table name D1 reserves; dropped"),
+                        true,
+                    );
+                    *reserved.entry(name).or_default() += 1;
+                } else if options.data_into_existing_schema {
+                    skipped += 1;
+                }
+            }
             Kind::CreateTable(name) => {
                 if is_reserved(&name) {
                     finding(
@@ -374,6 +454,9 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 } else if options.data_into_existing_schema && table == dump::MIGRATIONS_TABLE {
                     skipped += 1;
                 } else {
+                    if table == "sqlite_sequence" {
+                        survey.sequence_statements += 1;
+                    }
                     let target = staged.get(&table).cloned().unwrap_or(table);
                     if sql.len() > STATEMENT_BUDGET {
                         finding(
@@ -389,26 +472,6 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                     *survey.rows.entry(target).or_default() += 1;
                 }
             }
-            Kind::Other => {
-                if sql.len() > STATEMENT_BUDGET {
-                    finding(
-                        format!(
-                            "a {}-byte statement that is not an INSERT ({}), over D1's 100 KB \
-                             limit; it cannot be split",
-                            sql.len(),
-                            sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-                        ),
-                        false,
-                    );
-                }
-                if sql
-                    .trim_start()
-                    .to_ascii_uppercase()
-                    .starts_with("DELETE FROM SQLITE_SEQUENCE")
-                {
-                    survey.deletes_sequence = true;
-                }
-            }
         }
     }
     if let Some(line) = first_crlf {
@@ -418,6 +481,26 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 .to_owned(),
             repaired: true,
         });
+    }
+    // sqlite_sequence exists only once a table with AUTOINCREMENT does. A
+    // database that lost its last such table (a `--replace` with a dump
+    // without one) still exports its rows, which no fresh database can take.
+    let autoincrement = |ddl: &String| ddl.to_ascii_uppercase().contains("AUTOINCREMENT");
+    // `migrations apply` always makes one: wrangler's d1_migrations.
+    survey.keeps_sequence = options.data_into_existing_schema
+        || survey.tables.iter().any(|(_, ddl)| autoincrement(ddl))
+        || options.known_tables.values().any(autoincrement);
+    if !survey.keeps_sequence && survey.sequence_statements > 0 {
+        survey.findings.push(Finding {
+            line: 0,
+            message: format!(
+                "{} statements about sqlite_sequence, but no table uses AUTOINCREMENT, so a new \
+                 database has no sqlite_sequence; dropped",
+                survey.sequence_statements
+            ),
+            repaired: true,
+        });
+        *reserved.entry("sqlite_sequence".to_owned()).or_default() += survey.sequence_statements;
     }
     let forward_references = forward_references(&survey.tables);
     for (table, referenced) in &forward_references {
@@ -499,7 +582,7 @@ impl Survey {
 /// Foreign keys that point at a table created later, as (table, referenced),
 /// read by SQLite from the tables' DDL.
 fn forward_references(tables: &[(String, String)]) -> Vec<(String, String)> {
-    let Ok(scratch) = rusqlite::Connection::open_in_memory() else {
+    let Ok(scratch) = crate::gate::Gate::memory() else {
         return Vec::new();
     };
     let position: BTreeMap<&str, usize> = tables
@@ -508,8 +591,9 @@ fn forward_references(tables: &[(String, String)]) -> Vec<(String, String)> {
         .map(|(i, (n, _))| (n.as_str(), i))
         .collect();
     for (_, sql) in tables {
-        let _ = scratch.execute_batch(sql);
+        let _ = scratch.run(sql);
     }
+    let scratch = scratch.db();
     let mut found = Vec::new();
     for (i, (name, _)) in tables.iter().enumerate() {
         let Ok(mut stmt) =
@@ -580,12 +664,24 @@ pub fn write(
             | Kind::TransactionLine
             | Kind::Rollback
             | Kind::Rejected(_)
+            | Kind::Statistics
             | Kind::CreateTable(_)
             | Kind::CreateVirtual(_)
             | Kind::LateSchema => {}
+            Kind::SequenceReset => {
+                if survey.keeps_sequence {
+                    sink.statement(&normalise(&sql, survey.crlf))?;
+                }
+            }
+            Kind::CreateTableAs(name) => {
+                if !(is_reserved(&name) || options.data_into_existing_schema) {
+                    sink.statement(&normalise(&sql, survey.crlf))?;
+                }
+            }
             Kind::Insert(table) => {
                 if is_reserved(&table)
                     || (options.data_into_existing_schema && table == dump::MIGRATIONS_TABLE)
+                    || (table == "sqlite_sequence" && !survey.keeps_sequence)
                 {
                     continue;
                 }
@@ -612,18 +708,6 @@ pub fn write(
                         sink.statement(piece)?;
                     }
                 }
-            }
-            Kind::Other => {
-                let sql = normalise(&sql, survey.crlf);
-                if sql.len() > STATEMENT_BUDGET {
-                    bail!(
-                        "line {line}: a {}-byte statement that is not an INSERT exceeds D1's \
-                         100 KB limit and cannot be split ({})",
-                        sql.len(),
-                        sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-                    );
-                }
-                sink.statement(&sql)?;
             }
         }
     }
@@ -700,22 +784,27 @@ fn retarget_insert(sql: &str, table: &str) -> Result<String> {
 /// Splits oversized INSERTs, asking an in-memory SQLite for the row's values
 /// and the table's columns.
 struct Splitter {
-    scratch: rusqlite::Connection,
+    /// The dump's tables and the oversized row's values, under the gate.
+    scratch: crate::gate::Gate,
 }
 
 impl Splitter {
     fn new(survey: &Survey, options: &Options) -> Result<Splitter> {
-        let scratch = rusqlite::Connection::open_in_memory()?;
+        let scratch = crate::gate::Gate::memory()?;
+        // It reads rows that are over D1's statement limit, by design.
+        scratch
+            .db()
+            .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 16_000_000)?;
         let mut created = BTreeSet::new();
         let dump_tables = survey.tables.iter().map(|(n, s)| (n, s));
         for (name, sql) in dump_tables.chain(options.known_tables.iter()) {
             if created.insert(name.clone()) {
                 // A table SQLite cannot create here simply cannot be split later.
-                let _ = scratch.execute_batch(sql);
+                let _ = scratch.run(sql);
             }
         }
         for ddl in options.virtual_tables.iter().filter_map(staging_ddl) {
-            let _ = scratch.execute_batch(&ddl);
+            let _ = scratch.run(&ddl);
         }
         Ok(Splitter { scratch })
     }
@@ -825,9 +914,14 @@ impl Splitter {
 
     fn evaluate(&self, values_sql: &str, line: usize) -> Result<Vec<Value>> {
         let sql = values_sql.trim_end().trim_end_matches(';');
-        let mut stmt = self.scratch.prepare(sql).with_context(|| {
-            format!("line {line}: SQLite cannot read the oversized row's values")
-        })?;
+        // The values are the dump's: the gate judges them as a statement.
+        let mut stmt = match self.scratch.prepare(sql) {
+            Ok(stmt) => stmt,
+            Err(crate::gate::Outcome::Refused(why)) => {
+                bail!("line {line}: the oversized row's values are refused: {why}")
+            }
+            Err(_) => bail!("line {line}: SQLite cannot read the oversized row's values"),
+        };
         let n = stmt.column_count();
         let mut rows = stmt.query([])?;
         let row = rows.next()?.context("no row")?;
@@ -846,6 +940,7 @@ impl Splitter {
     fn columns(&self, table: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .scratch
+            .db()
             .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
         let columns: Vec<String> = stmt
             .query_map([], |row| row.get(1))?
@@ -1015,6 +1110,67 @@ mod tests {
         let err = s.ensure_repairable().unwrap_err().to_string();
         assert!(err.starts_with("line 5: PRAGMA writable_schema"), "{err}");
         assert!(err.contains("2 more"), "{err}");
+    }
+
+    #[test]
+    fn the_real_kind_decides_past_comments_and_replace() {
+        let dump = "CREATE TABLE t(x);\n\
+            /* x */ ATTACH 'o.db' AS o;\n\
+            /* x */ COMMIT;\n\
+            REPLACE INTO \"_cf_METADATA\" VALUES(1,2);\n\
+            INSERT OR REPLACE INTO \"_cf_KV\" VALUES('k','v');\n\
+            UPDATE t SET x = 2;\n";
+        let s = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let refused: Vec<usize> = s
+            .findings
+            .iter()
+            .filter(|f| !f.repaired)
+            .map(|f| f.line)
+            .collect();
+        assert_eq!(refused, [2, 6], "{:#?}", s.findings);
+        assert!(s.findings.iter().any(|f| f.message.contains("ATTACH")));
+        let (_, out, _) = repair(
+            "CREATE TABLE t(x);\nREPLACE INTO \"_cf_METADATA\" VALUES(1,2);\n/**/COMMIT;\nINSERT INTO t VALUES(1);",
+            &Options::default(),
+        );
+        assert!(
+            out.iter()
+                .all(|s| !s.contains("_cf_") && !s.contains("COMMIT")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_table_filled_by_a_query_is_created_after_the_rows_it_reads() {
+        let dump = "CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\nINSERT INTO t VALUES(2);\n\
+            CREATE TABLE v AS SELECT x FROM t;\n";
+        let (_, out, _) = repair(dump, &Options::default());
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for s in &out {
+            db.execute_batch(s).unwrap();
+        }
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM v", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn sequence_rows_without_an_autoincrement_table_are_dropped() {
+        // What a database exports after a --replace took its last
+        // AUTOINCREMENT table away: sqlite_sequence is still there.
+        let dump = "CREATE TABLE t(id INTEGER PRIMARY KEY);\nINSERT INTO t VALUES(1);\n\
+            DELETE FROM sqlite_sequence;\nINSERT INTO \"sqlite_sequence\" VALUES('old',4);\n";
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert!(survey.findings.iter().all(|f| f.repaired));
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for s in &out {
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        }
+        // With an AUTOINCREMENT table they stay.
+        let dump = dump.replace("PRIMARY KEY)", "PRIMARY KEY AUTOINCREMENT)");
+        let (_, out, _) = repair(&dump, &Options::default());
+        assert!(out.iter().any(|s| s.contains("sqlite_sequence")));
     }
 
     #[test]

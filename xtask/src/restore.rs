@@ -27,6 +27,7 @@ use crate::confirm::{self, ConfirmArgs};
 use crate::dump::{self, KeyFingerprint};
 use crate::environment::{Environment, Environments, Location};
 use crate::fsutil::{self, TempFile, file_name};
+use crate::gate;
 use crate::local_d1;
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
@@ -183,16 +184,16 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             source.file.display()
         )
     })?;
-    if mode == Mode::Clean {
-        // `--clean` changes the target (migrations) before it loads: every
-        // refusal the repair can make must come before that.
-        repair::write(source.data.open()?, &survey, &options, &mut Discard).with_context(|| {
-            format!(
-                "{} cannot be loaded; nothing was done",
-                source.file.display()
-            )
-        })?;
-    }
+    // Every refusal the repair and the SQL gate can make comes before the
+    // plan: nothing has run against the target yet, not even the safety
+    // backup or `--clean`'s migrations.
+    let mut preflight = gate::Preflight::new(options.known_tables.values())?;
+    repair::write(source.data.open()?, &survey, &options, &mut preflight).with_context(|| {
+        format!(
+            "{} cannot be loaded; nothing was done",
+            source.file.display()
+        )
+    })?;
     let safety_backup = target.location == Location::Remote || !existing.is_empty();
 
     print_plan(&PlanView {
@@ -227,13 +228,15 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     }
     let local_file = if fast_local {
         let file = local_file;
-        if !file.is_file() {
+        if file.is_file() {
+            local_d1::ensure_unheld(&file)?;
+        } else if mode != Mode::Clean {
+            // A clean restore's `migrations apply` creates it.
             bail!(
                 "the local D1 database file {} does not exist; nothing was done",
                 file.display()
             );
         }
-        local_d1::ensure_unheld(&file)?;
         Some(file)
     } else {
         None
@@ -331,12 +334,19 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     }))
 }
 
-/// A sink that only lets the repair run, to find its refusals early.
-struct Discard;
-
-impl repair::Sink for Discard {
-    fn statement(&mut self, _sql: &str) -> Result<()> {
-        Ok(())
+impl Source {
+    /// The SQL for loading: with a manifest, hashed as it is read and
+    /// refused at its end unless it is the SQL the manifest records.
+    fn open_for_load(&self) -> Result<Box<dyn std::io::BufRead + Send>> {
+        match &self.manifest {
+            Some(m) => match &m.sealed {
+                Some(sealed) => self
+                    .data
+                    .open_checked(&sealed.plaintext_sha256, sealed.plaintext_bytes),
+                None => self.data.open_checked(&m.file.sha256, m.file.bytes),
+            },
+            None => self.data.open(),
+        }
     }
 }
 
@@ -436,7 +446,14 @@ fn resolve_source(
             Some(name) => Some(envs.resolve(name)?.name.clone()),
             None => None,
         };
-        let summary = dump::summarize(data.open()?, &BTreeMap::new())
+        // A data-only export has no CREATE TABLE: the rows it reports by
+        // content (the key in force) are read in the migrations' schema.
+        let schema = if args.mode() == Mode::Clean {
+            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+        } else {
+            BTreeMap::new()
+        };
+        let summary = dump::summarize(data.open()?, &schema)
             .with_context(|| format!("reading {}", file.display()))?;
         return Ok(Source {
             file,
@@ -772,9 +789,9 @@ fn load_local(
 ) -> Result<()> {
     let mut loader = local_d1::Loader::open(file)?;
     for sql in drops {
-        loader.statement(sql)?;
+        loader.tool_statement(sql)?;
     }
-    repair::write(source.data.open()?, survey, options, &mut loader)?;
+    repair::write(source.open_for_load()?, survey, options, &mut loader)?;
     let n = loader.commit()?;
     println!("Loaded {n} statements into {}.", file.display());
     Ok(())
@@ -806,7 +823,7 @@ fn load_with_wrangler(
     for sql in drops {
         writer.statement(sql)?;
     }
-    repair::write(source.data.open()?, survey, options, &mut writer)?;
+    repair::write(source.open_for_load()?, survey, options, &mut writer)?;
     writer.0.flush()?;
     drop(writer);
     wrangler.run(&cmds.execute_file(target, &partial))
@@ -844,15 +861,17 @@ fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<Stri
 /// broken in the given order.
 fn children_first(tables: &[&str], ddl: &BTreeMap<String, String>) -> Vec<String> {
     let mut references: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    if let Ok(db) = rusqlite::Connection::open_in_memory() {
+    // The DDL is the target's, read back from it: it runs under the gate.
+    if let Ok(gate) = crate::gate::Gate::memory() {
         for t in tables {
             if let Some(sql) = ddl
                 .get(*t)
                 .filter(|s| !s.to_ascii_uppercase().contains("VIRTUAL TABLE"))
             {
-                let _ = db.execute_batch(sql);
+                let _ = gate.run(sql);
             }
         }
+        let db = gate.db();
         for t in tables {
             let refs = db
                 .prepare(&format!(
@@ -914,6 +933,7 @@ fn check_rows(
         .rows
         .iter()
         .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == dump::MIGRATIONS_TABLE))
+        .filter(|(t, _)| dump::rows_are_checked(t))
         .collect();
     if expected.is_empty() {
         return Ok((Vec::new(), Vec::new()));

@@ -608,6 +608,22 @@ impl Source {
         })
     }
 
+    /// The plaintext SQL, hashed as it is read: reading it to the end fails
+    /// unless it is exactly `sha256` over `bytes`. A file swapped after it
+    /// was checked is caught by the read that loads it, before anything
+    /// commits.
+    pub fn open_checked(&self, sha256: &str, bytes: u64) -> Result<Box<dyn BufRead + Send>> {
+        Ok(Box::new(BufReader::with_capacity(
+            BUFFER,
+            Checked {
+                inner: self.open()?,
+                counter: Some(Counter::default()),
+                sha256: sha256.to_owned(),
+                bytes,
+            },
+        )))
+    }
+
     /// The first bytes of the plaintext (to tell SQL from anything else).
     pub fn head(&self) -> Result<Vec<u8>> {
         let mut head = Vec::with_capacity(64);
@@ -628,6 +644,38 @@ impl Source {
             counter.update(buf);
             reader.consume(n);
         }
+    }
+}
+
+/// A reader that hashes what it reads and fails at its end on a mismatch.
+struct Checked<R> {
+    inner: R,
+    counter: Option<Counter>,
+    sha256: String,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match (n, self.counter.as_mut()) {
+            (0, Some(_)) => {
+                let (sha256, bytes) = self.counter.take().unwrap_or_default().finish();
+                if sha256 != self.sha256 || bytes != self.bytes {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the backup changed while it was read: {bytes} bytes with sha256 \
+                             {sha256}, not the {} bytes with sha256 {} that were checked",
+                            self.bytes, self.sha256
+                        ),
+                    ));
+                }
+            }
+            (_, Some(counter)) => counter.update(&buf[..n]),
+            (_, None) => {}
+        }
+        Ok(n)
     }
 }
 
@@ -729,6 +777,31 @@ impl Drop for Decrypting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_swapped_after_its_check_fails_the_read_that_loads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.sql");
+        std::fs::write(&file, "INSERT INTO t VALUES(1);\n").unwrap();
+        let (sha256, bytes) = crate::fsutil::sha256_file(&file).unwrap();
+        let source = Source::plain(&file);
+        let mut text = String::new();
+        source
+            .open_checked(&sha256, bytes)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        std::fs::write(&file, "INSERT INTO t VALUES(2);\n").unwrap();
+        let err = source
+            .open_checked(&sha256, bytes)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("changed while it was read"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn format_follows_the_suffix_and_the_choice() {

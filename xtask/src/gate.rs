@@ -1,0 +1,568 @@
+//! The SQL gate: the one place where SQL that this tool did not write is run.
+//!
+//! A dump, a manifest's virtual-table DDL and a target's schema are read from
+//! files that someone else may have written. Whatever they say, they may only
+//! do what loading a D1 dump needs: create tables, indexes, triggers, views
+//! and FTS5 tables, insert rows, and reset `sqlite_sequence`. Every SQLite
+//! connection that runs such SQL is a [`Gate`]: it runs with
+//! `SQLITE_DBCONFIG_DEFENSIVE`, D1's length limits, and an authorizer that
+//! denies everything else while it prepares a statement that came from a
+//! file:
+//!
+//! - `ATTACH`, `DETACH` and `VACUUM` (they reach other files);
+//! - `BEGIN`, `COMMIT`, `ROLLBACK` and savepoints (they would break the
+//!   all-or-nothing load);
+//! - pragmas outside [`DUMP_PRAGMAS`];
+//! - writes to `sqlite_schema` other than the ones a `CREATE` makes;
+//! - any access to `_cf_*` tables, which workerd and D1 keep for themselves;
+//! - `UPDATE`, `DELETE`, `DROP` and `ALTER`, except on the tables the repair
+//!   itself creates and on `sqlite_sequence`;
+//! - temporary objects, and virtual tables other than FTS5;
+//! - functions that reach outside SQL values ([`DENIED_FUNCTIONS`]).
+//!
+//! The survey in [`crate::repair`] explains a refusal before anything runs;
+//! this gate is what enforces it, whatever the survey missed.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::{Connection, config::DbConfig, limits::Limit};
+
+/// D1 refuses a statement longer than 100 KB.
+pub const D1_STATEMENT_LIMIT: i32 = 100_000;
+/// D1 refuses a string, BLOB or row larger than 2 MB.
+pub const D1_VALUE_LIMIT: i32 = 2_000_000;
+
+/// The only pragmas a dump may run.
+pub const DUMP_PRAGMAS: &[&str] = &["defer_foreign_keys"];
+
+/// Functions no dump may call: they load code, reach files or expose
+/// SQLite's internals (D1 refuses them too).
+pub const DENIED_FUNCTIONS: &[&str] = &[
+    "load_extension",
+    "fts3_tokenizer",
+    "fts5",
+    "readfile",
+    "writefile",
+    "edit",
+    "fsdir",
+];
+
+/// Tables the repair creates for itself, which it may update and drop.
+const REPAIR_PREFIX: &str = "_restore_";
+
+/// Why the gate refused a statement, without its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What running one statement from a file gave.
+#[derive(Debug)]
+pub enum Outcome {
+    Ran,
+    /// The gate refused it: the statement is not one a dump may hold.
+    Refused(Refusal),
+    /// SQLite ran it and failed (a constraint, a missing table, ...).
+    Failed(rusqlite::Error),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Set while a statement from a file is prepared.
+    untrusted: bool,
+    /// The first action denied in the statement being prepared.
+    denied: Option<String>,
+    /// The statement writes `sqlite_schema`.
+    schema_write: bool,
+    /// The statement creates or drops a schema object.
+    ddl: bool,
+}
+
+/// A SQLite connection that runs SQL from files under the gate's rules.
+pub struct Gate {
+    db: Connection,
+    state: Arc<Mutex<State>>,
+}
+
+impl Gate {
+    /// Puts `db` under the gate.
+    pub fn new(mut db: Connection) -> rusqlite::Result<Gate> {
+        db.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        db.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
+        db.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, D1_STATEMENT_LIMIT)?;
+        db.set_limit(Limit::SQLITE_LIMIT_LENGTH, D1_VALUE_LIMIT)?;
+        db.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let seen = Arc::clone(&state);
+        db.authorizer(Some(move |ctx: AuthContext<'_>| {
+            let mut state = seen.lock().unwrap_or_else(PoisonError::into_inner);
+            match judge(&mut state, &ctx) {
+                Ok(()) => Authorization::Allow,
+                Err(why) => {
+                    state.denied.get_or_insert(why);
+                    Authorization::Deny
+                }
+            }
+        }))?;
+        Ok(Gate { db, state })
+    }
+
+    /// A gated database in memory.
+    pub fn memory() -> rusqlite::Result<Gate> {
+        Gate::new(Connection::open_in_memory()?)
+    }
+
+    /// The connection, for this tool's own statements (its pragmas, its
+    /// transaction and its checks). Functions and `ATTACH` are still denied.
+    pub fn db(&self) -> &Connection {
+        &self.db
+    }
+
+    /// Prepares one statement read from a file under the gate's rules.
+    pub fn prepare(&self, sql: &str) -> Result<rusqlite::Statement<'_>, Outcome> {
+        if let Some(why) = crate::dump::refused_kind(sql) {
+            // VACUUM has no authorizer action of its own: the statement's
+            // real first keyword decides it, and the others, up front.
+            return Err(Outcome::Refused(Refusal(why.to_owned())));
+        }
+        self.set_untrusted(true);
+        let prepared = self.db.prepare(sql);
+        let verdict = self.take_verdict();
+        self.set_untrusted(false);
+        match (prepared, verdict) {
+            (_, Some(refusal)) => Err(Outcome::Refused(refusal)),
+            (Err(rusqlite::Error::MultipleStatement), None) => Err(Outcome::Refused(Refusal(
+                "it holds more than one statement".to_owned(),
+            ))),
+            (Err(e), None) => Err(Outcome::Failed(e)),
+            (Ok(stmt), None) => Ok(stmt),
+        }
+    }
+
+    /// Runs one statement read from a file.
+    pub fn run(&self, sql: &str) -> Outcome {
+        let mut stmt = match self.prepare(sql) {
+            Ok(stmt) => stmt,
+            Err(outcome) => return outcome,
+        };
+        // Dumps hold no queries, but a SELECT that got through still runs to
+        // its end, as it would in D1.
+        let mut rows = stmt.raw_query();
+        loop {
+            match rows.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => return Outcome::Ran,
+                Err(e) => return Outcome::Failed(e),
+            }
+        }
+    }
+
+    /// Runs one statement read from a file, as a `Result`.
+    pub fn run_checked(&self, sql: &str) -> anyhow::Result<()> {
+        match self.run(sql) {
+            Outcome::Ran => Ok(()),
+            Outcome::Refused(r) => Err(anyhow::anyhow!("refused: {r}")),
+            Outcome::Failed(e) => Err(anyhow::anyhow!("{}", without_values(&e))),
+        }
+    }
+
+    fn set_untrusted(&self, on: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        *state = State {
+            untrusted: on,
+            ..State::default()
+        };
+    }
+
+    fn take_verdict(&self) -> Option<Refusal> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(why) = state.denied.take() {
+            return Some(Refusal(why));
+        }
+        if state.schema_write && !state.ddl {
+            return Some(Refusal(
+                "it writes sqlite_schema directly, which can corrupt the database".to_owned(),
+            ));
+        }
+        None
+    }
+}
+
+/// A repaired dump's statements judged by the gate without loading a row:
+/// schema statements run in an empty database in memory, every other
+/// statement is only prepared, which is when the authorizer judges it. A
+/// restore runs this before its plan, so that a statement the gate refuses
+/// stops it before anything runs against the target.
+pub struct Preflight {
+    gate: Gate,
+    statements: u64,
+}
+
+impl Preflight {
+    /// `known_tables`: the target's tables that the dump inserts into
+    /// without creating them.
+    pub fn new<'a>(known_tables: impl IntoIterator<Item = &'a String>) -> anyhow::Result<Self> {
+        let gate = Gate::memory()?;
+        for ddl in known_tables {
+            let _ = gate.run(ddl);
+        }
+        Ok(Preflight {
+            gate,
+            statements: 0,
+        })
+    }
+}
+
+impl crate::repair::Sink for Preflight {
+    fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
+        self.statements += 1;
+        let outcome = match crate::dump::first_keyword(sql).as_str() {
+            "CREATE" | "DROP" | "PRAGMA" => self.gate.run(sql),
+            _ => match self.gate.prepare(sql) {
+                Ok(_) => Outcome::Ran,
+                Err(outcome) => outcome,
+            },
+        };
+        match outcome {
+            Outcome::Refused(why) => anyhow::bail!(
+                "repaired statement {} ({}) is refused: {why}",
+                self.statements,
+                crate::dump::describe(sql)
+            ),
+            // A statement SQLite cannot prepare here (its table exists only
+            // in the target) is judged again when it runs.
+            Outcome::Ran | Outcome::Failed(_) => Ok(()),
+        }
+    }
+}
+
+/// SQLite's message for a failed statement, without the SQL text that a
+/// syntax error quotes (it can be customer data).
+pub fn without_values(e: &rusqlite::Error) -> String {
+    let text = e.to_string();
+    if text.contains("syntax error") {
+        "syntax error".to_owned()
+    } else if text.contains("unrecognized token") {
+        "unrecognized token".to_owned()
+    } else {
+        text
+    }
+}
+
+fn is_schema_table(name: &str) -> bool {
+    [
+        "sqlite_master",
+        "sqlite_schema",
+        "sqlite_temp_master",
+        "sqlite_temp_schema",
+    ]
+    .iter()
+    .any(|t| name.eq_ignore_ascii_case(t))
+}
+
+fn is_reserved(name: &str) -> bool {
+    name.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("_cf_"))
+}
+
+/// Tables a dump may change after inserting: `sqlite_sequence`, and the
+/// repair's own staging tables.
+fn is_repair_owned(name: &str) -> bool {
+    name.eq_ignore_ascii_case("sqlite_sequence")
+        || name
+            .get(..REPAIR_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(REPAIR_PREFIX))
+}
+
+/// The gate's rule for one action; `Err` says why it is denied.
+fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
+    // Denied to everyone, the tool included: nothing here needs them.
+    match ctx.action {
+        AuthAction::Attach { .. } => {
+            return Err("ATTACH reaches outside the database".to_owned());
+        }
+        AuthAction::Detach { .. } => return Err("DETACH is not part of a dump".to_owned()),
+        AuthAction::Function { function_name } => {
+            let lower = function_name.to_ascii_lowercase();
+            if DENIED_FUNCTIONS.contains(&lower.as_str()) || lower.starts_with("sqlite_") {
+                return Err(format!(
+                    "the function {lower}() reaches outside SQL values, and D1 refuses it"
+                ));
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    if !state.untrusted {
+        return Ok(());
+    }
+    let table_of = |name: &str| -> Result<(), String> {
+        if is_reserved(name) {
+            Err(format!(
+                "it touches {name}, a table D1 and workerd reserve for themselves"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match ctx.action {
+        // CREATE INDEX asks for REINDEX of the new index.
+        AuthAction::Select | AuthAction::Recursive | AuthAction::Reindex { .. } => Ok(()),
+        AuthAction::Read { table_name, .. } => table_of(table_name),
+        AuthAction::Insert { table_name } => {
+            if is_schema_table(table_name) {
+                state.schema_write = true;
+                Ok(())
+            } else {
+                table_of(table_name)
+            }
+        }
+        AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
+            if is_schema_table(table_name) {
+                state.schema_write = true;
+                Ok(())
+            } else if is_repair_owned(table_name) || ctx.accessor.is_some() {
+                // A trigger of the target's schema may change rows; the
+                // repair creates a dump's own triggers after its rows.
+                table_of(table_name)
+            } else {
+                table_of(table_name)?;
+                Err(format!(
+                    "it changes rows already in {table_name}; a dump only inserts"
+                ))
+            }
+        }
+        AuthAction::CreateTable { table_name }
+        | AuthAction::CreateView {
+            view_name: table_name,
+        } => {
+            state.ddl = true;
+            table_of(table_name)
+        }
+        AuthAction::CreateIndex { table_name, .. }
+        | AuthAction::CreateTrigger { table_name, .. } => {
+            state.ddl = true;
+            table_of(table_name)
+        }
+        AuthAction::CreateVtable {
+            table_name,
+            module_name,
+        } => {
+            state.ddl = true;
+            table_of(table_name)?;
+            if module_name.eq_ignore_ascii_case("fts5") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "it creates a virtual table with the module {module_name}; only fts5 is restored"
+                ))
+            }
+        }
+        AuthAction::DropTable { table_name } if is_repair_owned(table_name) => {
+            state.ddl = true;
+            Ok(())
+        }
+        AuthAction::Pragma { pragma_name, .. } => {
+            if DUMP_PRAGMAS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(pragma_name))
+            {
+                Ok(())
+            } else {
+                Err(format!("PRAGMA {pragma_name} is not one a dump may run"))
+            }
+        }
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Err(
+            "transaction control would break the all-or-nothing load; the tool runs the transaction"
+                .to_owned(),
+        ),
+        AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. } => {
+            Err("temporary objects are not part of a dump".to_owned())
+        }
+        other => Err(format!("{} is not part of a dump", action_name(&other))),
+    }
+}
+
+fn action_name(action: &AuthAction<'_>) -> String {
+    let debug = format!("{action:?}");
+    let name = debug.split([' ', '{', '(']).next().unwrap_or("this action");
+    match name {
+        "DropTable" | "DropIndex" | "DropTrigger" | "DropView" | "DropVtable" => "DROP".to_owned(),
+        "AlterTable" => "ALTER TABLE".to_owned(),
+        "Analyze" => "ANALYZE".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        let gate = Gate::memory().unwrap();
+        gate.db()
+            .execute_batch("PRAGMA foreign_keys=ON; BEGIN;")
+            .unwrap();
+        gate
+    }
+
+    fn refused(gate: &Gate, sql: &str) -> String {
+        match gate.run(sql) {
+            Outcome::Refused(r) => r.0,
+            other => panic!("{sql} was not refused: {other:?}"),
+        }
+    }
+
+    fn ran(gate: &Gate, sql: &str) {
+        match gate.run(sql) {
+            Outcome::Ran => {}
+            other => panic!("{sql} did not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_a_d1_dump_holds_runs() {
+        let g = gate();
+        for sql in [
+            "PRAGMA defer_foreign_keys=TRUE;",
+            "CREATE TABLE a(id INTEGER PRIMARY KEY AUTOINCREMENT, b TEXT);",
+            "CREATE TABLE c(id INTEGER PRIMARY KEY, a_id REFERENCES a(id));",
+            "INSERT INTO \"a\" VALUES(1,replace('x\\ny','\\n',char(10)));",
+            "INSERT INTO \"a\" (\"id\",\"b\") VALUES(2,X'00ff');",
+            "REPLACE INTO a VALUES(3,'z');",
+            "INSERT OR IGNORE INTO a VALUES(3,'z');",
+            "DELETE FROM sqlite_sequence;",
+            "INSERT INTO \"sqlite_sequence\" VALUES('a',3);",
+            "CREATE INDEX ab ON a(b);",
+            "CREATE VIEW v AS SELECT lower(b) FROM a;",
+            "CREATE TRIGGER t AFTER INSERT ON c BEGIN UPDATE a SET b = b WHERE id = new.a_id; END;",
+            "CREATE TABLE ctas AS SELECT id FROM a;",
+            "CREATE VIRTUAL TABLE f USING fts5(b);",
+            "CREATE TABLE \"_restore_value\"(k INTEGER PRIMARY KEY, v);",
+            "UPDATE \"_restore_value\" SET v = v || 'x' WHERE k = 0;",
+            "DROP TABLE \"_restore_value\";",
+        ] {
+            ran(&g, sql);
+        }
+        g.db().execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn what_reaches_outside_the_load_is_refused() {
+        let g = gate();
+        ran(&g, "CREATE TABLE a(id INTEGER PRIMARY KEY, b TEXT);");
+        // workerd's own table, as a local D1 file has it.
+        g.db()
+            .execute_batch("CREATE TABLE _cf_METADATA(key INTEGER PRIMARY KEY, value BLOB);")
+            .unwrap();
+        for (sql, why) in [
+            ("ATTACH '/tmp/elsewhere.db' AS o;", "ATTACH"),
+            ("/* x */ ATTACH 'x.db' AS o;", "ATTACH"),
+            ("DETACH o;", "DETACH"),
+            ("VACUUM INTO '/tmp/copy.db';", "VACUUM"),
+            ("/**/ VACUUM INTO '/tmp/copy.db';", "VACUUM"),
+            ("COMMIT;", "transaction control"),
+            ("BEGIN;", "transaction control"),
+            ("SAVEPOINT s;", "transaction control"),
+            ("ROLLBACK;", "transaction control"),
+            ("PRAGMA main.writable_schema=ON;", "writable_schema"),
+            ("PRAGMA foreign_keys=OFF;", "foreign_keys"),
+            ("PRAGMA journal_mode=OFF;", "journal_mode"),
+            ("SELECT load_extension('x');", "load_extension"),
+            (
+                "INSERT INTO a VALUES(1, sqlite_version());",
+                "sqlite_version",
+            ),
+            (
+                "INSERT INTO sqlite_master VALUES('table','x','x',0,'');",
+                "sqlite_schema",
+            ),
+            ("CREATE TABLE _cf_KV(k, v);", "_cf_KV"),
+            (
+                "REPLACE INTO \"_cf_METADATA\" VALUES(1, 2);",
+                "_cf_METADATA",
+            ),
+            (
+                "INSERT INTO a SELECT key, value FROM _cf_METADATA;",
+                "_cf_METADATA",
+            ),
+            ("DELETE FROM a;", "only inserts"),
+            ("UPDATE a SET b = 'x';", "only inserts"),
+            ("DROP TABLE a;", "DROP"),
+            ("ALTER TABLE a ADD COLUMN c;", "ALTER"),
+            ("CREATE TEMP TABLE t(x);", "temporary"),
+            ("CREATE VIRTUAL TABLE r USING rtree(id, x0, x1);", "rtree"),
+            (
+                "INSERT INTO a VALUES(1,'x'); INSERT INTO a VALUES(2,'y');",
+                "more than one",
+            ),
+            ("INSERT INTO a VALUES(1)\0,(99);", "NUL"),
+        ] {
+            let message = refused(&g, sql);
+            assert!(message.contains(why), "{sql}: {message}");
+        }
+        // SQLite refuses this one itself, before the authorizer is asked.
+        assert!(matches!(
+            g.run("UPDATE sqlite_schema SET sql = '' WHERE 0;"),
+            Outcome::Failed(_)
+        ));
+        // Nothing of it ran.
+        let n: i64 = g
+            .db()
+            .query_row("SELECT count(*) FROM a", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_trigger_or_view_cannot_smuggle_what_a_statement_may_not_do() {
+        let g = gate();
+        ran(&g, "CREATE TABLE a(id INTEGER PRIMARY KEY, b);");
+        ran(&g, "CREATE TABLE counts(n);");
+        // A trigger of the schema may keep its bookkeeping...
+        ran(
+            &g,
+            "CREATE TRIGGER tally AFTER INSERT ON a BEGIN UPDATE counts SET n = n + 1; END;",
+        );
+        ran(&g, "INSERT INTO a VALUES(1, 'x');");
+        // ...but not call what a statement may not.
+        ran(
+            &g,
+            "CREATE TRIGGER leak AFTER INSERT ON a BEGIN SELECT load_extension('x'); END;",
+        );
+        let message = refused(&g, "INSERT INTO a VALUES(2, 'y');");
+        assert!(message.contains("load_extension"), "{message}");
+        ran(&g, "CREATE VIEW peek AS SELECT sqlite_version() AS v;");
+        assert!(
+            g.db()
+                .query_row("SELECT v FROM peek", [], |r| r.get::<_, String>(0))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn values_over_d1s_limits_fail() {
+        let g = gate();
+        ran(&g, "CREATE TABLE a(b);");
+        let big = format!("INSERT INTO a VALUES(zeroblob({}));", D1_VALUE_LIMIT + 1);
+        assert!(matches!(g.run(&big), Outcome::Failed(_)));
+        let long = format!("INSERT INTO a VALUES('{}');", "x".repeat(100_001));
+        assert!(matches!(g.run(&long), Outcome::Failed(_)));
+    }
+
+    #[test]
+    fn the_tool_keeps_its_own_pragmas_and_transaction() {
+        let g = gate();
+        g.db().execute_batch("PRAGMA foreign_key_check;").unwrap();
+        g.db().execute_batch("COMMIT").unwrap();
+        assert!(g.db().execute_batch("ATTACH 'x.db' AS o").is_err());
+    }
+}
