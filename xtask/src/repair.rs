@@ -79,6 +79,8 @@ pub enum Repair {
     },
     /// A virtual table recreated and refilled or rebuilt.
     RecreatedVirtualTable { name: String, how: String },
+    /// `unistr('...')` of a sqlite3 3.50+ `.dump` rewritten with `char()`.
+    UnistrRewritten { statements: usize },
     /// The runbook's clean restore: DDL and `d1_migrations` rows skipped,
     /// `sqlite_sequence` reset before its rows (trap 2).
     DataIntoExistingSchema { skipped: usize },
@@ -119,6 +121,11 @@ impl fmt::Display for Repair {
             Repair::RecreatedVirtualTable { name, how } => {
                 write!(f, "recreates virtual table {name}: {how}")
             }
+            Repair::UnistrRewritten { statements } => write!(
+                f,
+                "rewrote unistr('...') in {statements} INSERTs of a sqlite3 3.50+ .dump with \
+                 char(), which remote D1 accepts"
+            ),
             Repair::DataIntoExistingSchema { skipped } => write!(
                 f,
                 "loads rows only, into the schema `migrations apply` made: skipped {skipped} \
@@ -173,6 +180,8 @@ pub struct Survey {
     /// when a table uses AUTOINCREMENT, so that the table exists.
     sequence_statements: usize,
     keeps_sequence: bool,
+    /// INSERTs that call `unistr()`, rewritten for D1.
+    pub unistr_statements: usize,
     pub statements: u64,
     /// INSERTs over the budget, as (line, table, bytes): each will be split.
     pub oversized: Vec<(usize, String, usize)>,
@@ -469,6 +478,17 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                         );
                         survey.oversized.push((line, target.clone(), sql.len()));
                     }
+                    if unistr_as_char(&sql).is_some() {
+                        survey.unistr_statements += 1;
+                        if survey.unistr_statements == 1 {
+                            finding(
+                                "unistr('...') of a sqlite3 3.50+ .dump, which remote D1 refuses; \
+                                 rewritten with char()"
+                                    .to_owned(),
+                                true,
+                            );
+                        }
+                    }
                     *survey.rows.entry(target).or_default() += 1;
                 }
             }
@@ -526,6 +546,11 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
     }
     if survey.crlf {
         survey.repairs.push(Repair::NormalisedLineEndings);
+    }
+    if survey.unistr_statements > 0 {
+        survey.repairs.push(Repair::UnistrRewritten {
+            statements: survey.unistr_statements,
+        });
     }
     for (table, statements) in reserved {
         survey
@@ -690,6 +715,10 @@ pub fn write(
                     sequence_reset = true;
                 }
                 let sql = normalise(&sql, survey.crlf);
+                let sql = match unistr_as_char(&sql) {
+                    Some(rewritten) => Cow::Owned(rewritten),
+                    None => sql,
+                };
                 let sql = match staged.get(&table) {
                     Some(staging) => Cow::Owned(retarget_insert(&sql, staging)?),
                     None => sql,
@@ -737,6 +766,137 @@ pub fn write(
         }
     }
     Ok(splits)
+}
+
+/// `sqlite3` 3.50 and later dump a string with control characters as
+/// `unistr('a\000ab')`, which remote D1 refuses. Returns the statement with
+/// each `unistr('...')` of a literal written as the same string built with
+/// `char()`, as D1's own exports do (`'a'||char(10)||'b'`), or `None` when
+/// there is nothing to rewrite.
+fn unistr_as_char(sql: &str) -> Option<String> {
+    const NAME: &str = "unistr";
+    if !sql.contains(NAME) && !sql.to_ascii_lowercase().contains(NAME) {
+        return None;
+    }
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    let mut copied = 0;
+    let mut changed = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                // Skip a quoted string or name whole ('' and "" included).
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == q {
+                        if bytes.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b if b.is_ascii_alphabetic() || b == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                if !sql[start..i].eq_ignore_ascii_case(NAME) {
+                    continue;
+                }
+                if let Some((text, end)) = unistr_call(&sql[i..]) {
+                    out.push_str(&sql[copied..start]);
+                    out.push_str(&char_expression(&text));
+                    i += end;
+                    copied = i;
+                    changed = true;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    changed.then(|| {
+        out.push_str(&sql[copied..]);
+        out
+    })
+}
+
+/// Reads `('literal')` after `unistr`: the decoded string and the length read.
+fn unistr_call(rest: &str) -> Option<(String, usize)> {
+    let after_open = rest.trim_start().strip_prefix('(')?.trim_start();
+    let body = after_open.strip_prefix('\'')?;
+    let mut literal = String::new();
+    let mut chars = body.char_indices().peekable();
+    let close = loop {
+        let (i, c) = chars.next()?;
+        if c == '\'' {
+            if chars.peek().map(|&(_, n)| n) == Some('\'') {
+                chars.next();
+                literal.push('\'');
+                continue;
+            }
+            break i + 1;
+        }
+        literal.push(c);
+    };
+    let tail = body[close..].trim_start().strip_prefix(')')?;
+    let read = rest.len() - tail.len();
+    Some((decode_unistr(&literal)?, read))
+}
+
+/// SQLite's `unistr()` escapes: `\\`, `\XXXX`, `\uXXXX`, `\+XXXXXX` and
+/// `\UXXXXXXXX`. `None` for a malformed escape, which is then left alone.
+fn decode_unistr(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let esc = &rest[pos + 1..];
+        let (digits, skip) = match esc.as_bytes().first()? {
+            b'\\' => {
+                out.push('\\');
+                rest = &esc[1..];
+                continue;
+            }
+            b'u' => (esc.get(1..5)?, 5),
+            b'+' => (esc.get(1..7)?, 7),
+            b'U' => (esc.get(1..9)?, 9),
+            _ => (esc.get(..4)?, 4),
+        };
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        out.push(char::from_u32(u32::from_str_radix(digits, 16).ok()?)?);
+        rest = &esc[skip..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// A string as a SQL expression D1 accepts: printable runs quoted, control
+/// characters as `char(N)`, joined with `||`.
+fn char_expression(text: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut run = String::new();
+    for c in text.chars() {
+        if c.is_control() {
+            if !run.is_empty() {
+                parts.push(format!("'{}'", run.replace('\'', "''")));
+                run.clear();
+            }
+            parts.push(format!("char({})", c as u32));
+        } else {
+            run.push(c);
+        }
+    }
+    if !run.is_empty() || parts.is_empty() {
+        parts.push(format!("'{}'", run.replace('\'', "''")));
+    }
+    format!("({})", parts.join("||"))
 }
 
 /// A statement as it is loaded: LF line endings, ending in `;`. Borrows in
@@ -1171,6 +1331,57 @@ mod tests {
         let dump = dump.replace("PRIMARY KEY)", "PRIMARY KEY AUTOINCREMENT)");
         let (_, out, _) = repair(&dump, &Options::default());
         assert!(out.iter().any(|s| s.contains("sqlite_sequence")));
+    }
+
+    #[test]
+    fn unistr_of_a_new_sqlite3_dump_becomes_what_d1_accepts() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let eval = |expr: &str| -> String {
+            db.query_row(&format!("SELECT {expr}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let texts = [
+            "line one\nline two\r\n",
+            "tab\there; it's \\ a backslash",
+            "\u{1}\u{1f}\u{7f} controls and é ünïcode 🎉",
+            "",
+            "unistr('not a call')",
+        ];
+        for text in texts {
+            // As sqlite3 3.50's .dump writes it.
+            let mut literal = String::new();
+            for c in text.chars() {
+                match c {
+                    '\\' => literal.push_str("\\\\"),
+                    '\'' => literal.push_str("''"),
+                    c if c.is_control() => literal.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => literal.push(c),
+                }
+            }
+            let dumped = format!("INSERT INTO t VALUES(1,unistr('{literal}'));");
+            let rewritten = unistr_as_char(&dumped).unwrap_or_else(|| dumped.clone());
+            assert!(
+                text.chars().all(|c| !c.is_control() && c != '\\')
+                    || !rewritten.contains("unistr("),
+                "{rewritten}"
+            );
+            let value = |sql: &str| {
+                let expr = sql.trim_start_matches("INSERT INTO t VALUES(1,");
+                eval(expr.trim_end_matches(");"))
+            };
+            assert_eq!(value(&rewritten), text, "{rewritten}");
+            assert_eq!(value(&dumped), text, "SQLite's own unistr agrees");
+        }
+        // Inside a string it is data, not a call.
+        assert_eq!(
+            unistr_as_char("INSERT INTO t VALUES('unistr(''x'')');"),
+            None
+        );
+        // The other escape forms.
+        assert_eq!(
+            decode_unistr("a\\000Ab\\+01F389c\\U0001F389").unwrap(),
+            "a\nb🎉c🎉"
+        );
     }
 
     #[test]

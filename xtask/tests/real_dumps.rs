@@ -58,3 +58,34 @@ fn the_runbooks_clean_restore_of_a_hand_made_data_only_export_works() {
     let emails = |sb: &Sandbox| sb.query("SELECT email FROM accounts ORDER BY id")[0].clone();
     assert_eq!(emails(&target), emails(&source));
 }
+
+#[test]
+fn a_new_sqlite3_dump_with_unistr_restores_with_the_same_strings() {
+    // sqlite3 3.50 and later write strings with control characters so.
+    let dump = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n\
+        CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\
+        INSERT INTO notes VALUES(1,unistr('line one\\u000aline two\\u0009tabbed; it''s \\\\ ok'));\n\
+        INSERT INTO notes VALUES(2,'plain');\n\
+        COMMIT;\n";
+    let sb = Sandbox::new();
+    let file = sb.path().join("new-sqlite3.sql");
+    std::fs::write(&file, dump).unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--via-wrangler",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("unistr"),
+        "the plan names the repair\n{}",
+        run.all()
+    );
+    let rows = sb.query("SELECT body FROM notes ORDER BY id");
+    assert_eq!(rows[0][0]["body"], "line one\nline two\ttabbed; it's \\ ok");
+    assert_eq!(rows[0][1]["body"], "plain");
+}
