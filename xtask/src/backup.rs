@@ -285,7 +285,14 @@ fn take(
         ) => Ok(Source::Memory(bytes.clone())),
         _ => Ok(Source::compressed(path)),
     };
-    let summary = summarize(&source_at(partial.path())?, &catalog, &scope, args.mode())?;
+    let key_rule = project.settings()?.app.encryption_key;
+    let summary = summarize(
+        &source_at(partial.path())?,
+        &catalog,
+        &scope,
+        args.mode(),
+        key_rule.as_ref(),
+    )?;
     check_complete(&summary, &catalog, &scope, args.mode())?;
     let (sha256, bytes) = fsutil::sha256_file(partial.path())?;
 
@@ -384,8 +391,10 @@ fn verify_new_backup(
 ) -> Result<()> {
     println!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
+    let settings = project.settings()?;
     let workspace = verify::Workspace {
         migrations_dir: &migrations_dir,
+        app: &settings.app,
         scratch_dir: &project.backup_dir,
     };
     let report = verify::verify(file, source, Some(&manifest), &workspace).map_err(|e| {
@@ -548,6 +557,7 @@ fn summarize(
     catalog: &Catalog,
     scope: &ExportScope,
     mode: ExportMode,
+    key: Option<&crate::app::KeyRecord>,
 ) -> Result<dump::DumpSummary> {
     let head = source.head()?;
     if head.is_empty() {
@@ -559,7 +569,7 @@ fn summarize(
             "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
         );
     }
-    let mut summary = dump::summarize(source.open()?, &catalog.create_statements())
+    let mut summary = dump::summarize(source.open()?, &catalog.create_statements(), key)
         .context("reading the export wrangler wrote")?;
     match mode {
         ExportMode::SchemaOnly => summary.rows = BTreeMap::new(),

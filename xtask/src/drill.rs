@@ -21,12 +21,14 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use xshell::Shell;
 
+use crate::app::DrillEndpoints;
 use crate::confirm::{self, ConfirmArgs};
 use crate::fsutil::file_name;
 use crate::inventory;
 use crate::manifest::{self, Manifest};
 use crate::project::Project;
 use crate::restore::{self, KeyCheck, RestoreArgs};
+use crate::settings::SETTINGS_FILE;
 use crate::stored;
 use crate::verify;
 
@@ -41,9 +43,6 @@ URLs or tokens.\n\n\
 |---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 /// The app's endpoints the smoke checks call, relative to `QBTIME_APP_URL`.
-pub const AUDIT_PATH: &str = "/api/v1/platform/verify-audit";
-pub const DEFAULT_SIGNIN_PATH: &str = "/api/v1/auth/session";
-pub const DEFAULT_REPORT_PATH: &str = "/api/v1/reports/smoke";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
@@ -161,7 +160,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
             target.database_name
         );
     }
-    let app = AppChecks::from_env()?;
+    let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())?;
     let file = match &args.backup {
         Some(f) => f.clone(),
         None => inventory::latest_good(&inventory::scan(&project.backup_dir), &from.name)?,
@@ -220,8 +219,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     );
     match &app {
         Some(app) => println!(
-            "  4. app       GET {AUDIT_PATH}, GET {}, POST {} with the DevOps token",
-            app.signin_path, app.report_path
+            "  4. app       GET {}, GET {}, POST {} with the DevOps token",
+            app.audit_path, app.signin_path, app.report_path
         ),
         None => println!(
             "  4. app       skipped: set QBTIME_APP_URL and QBTIME_DEVOPS_TOKEN to check the audit \
@@ -269,6 +268,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         Some(&manifest),
         &verify::Workspace {
             migrations_dir: &migrations_dir,
+            app: &project.settings()?.app,
             scratch_dir: &project.backup_dir,
         },
     );
@@ -377,18 +377,25 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
 pub struct AppChecks {
     base: String,
     token: String,
+    audit_path: String,
     signin_path: String,
     report_path: String,
 }
 
 impl AppChecks {
-    /// From `QBTIME_APP_URL` and `QBTIME_DEVOPS_TOKEN` (both or neither), and
-    /// optionally `QBTIME_DRILL_SIGNIN_PATH` and `QBTIME_DRILL_REPORT_PATH`.
-    pub fn from_env() -> Result<Option<AppChecks>> {
+    /// From `QBTIME_APP_URL` and `QBTIME_DEVOPS_TOKEN` (both or neither), at
+    /// the endpoints the app declares in `backups.toml`'s `[app.drill]`;
+    /// `QBTIME_DRILL_SIGNIN_PATH` and `QBTIME_DRILL_REPORT_PATH` override two.
+    pub fn from_env(endpoints: Option<&DrillEndpoints>) -> Result<Option<AppChecks>> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         match (var("QBTIME_APP_URL"), var("QBTIME_DEVOPS_TOKEN")) {
             (None, None) => Ok(None),
+            (Some(_), Some(_)) if endpoints.is_none() => bail!(
+                "QBTIME_APP_URL is set, but the app declares no drill endpoints: add an \
+                 [app.drill] table (audit, sign_in, report) to {SETTINGS_FILE}. Nothing was done."
+            ),
             (Some(base), Some(token)) => {
+                let endpoints = endpoints.expect("checked above");
                 if !(base.starts_with("https://") || base.starts_with("http://")) {
                     bail!(
                         "QBTIME_APP_URL must start with https:// (or http:// for a local app); got {base:?}"
@@ -397,10 +404,11 @@ impl AppChecks {
                 Ok(Some(AppChecks {
                     base: base.trim_end_matches('/').to_owned(),
                     token,
+                    audit_path: endpoints.audit.clone(),
                     signin_path: var("QBTIME_DRILL_SIGNIN_PATH")
-                        .unwrap_or_else(|| DEFAULT_SIGNIN_PATH.to_owned()),
+                        .unwrap_or_else(|| endpoints.sign_in.clone()),
                     report_path: var("QBTIME_DRILL_REPORT_PATH")
-                        .unwrap_or_else(|| DEFAULT_REPORT_PATH.to_owned()),
+                        .unwrap_or_else(|| endpoints.report.clone()),
                 }))
             }
             (Some(_), None) => bail!(
@@ -417,7 +425,7 @@ impl AppChecks {
     /// The audit chain, sign-in and report checks, in the log's order.
     pub fn run(&self, project: &Project) -> Vec<(&'static str, Result<String, String>)> {
         vec![
-            ("audit chain", self.call(project, "GET", AUDIT_PATH)),
+            ("audit chain", self.call(project, "GET", &self.audit_path)),
             ("sign-in", self.call(project, "GET", &self.signin_path)),
             ("report", self.call(project, "POST", &self.report_path)),
         ]

@@ -11,6 +11,8 @@ use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
 
+use crate::app::KeyRecord;
+
 /// One complete SQL statement and the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -27,6 +29,8 @@ pub struct Statements<R> {
     /// The line being read, and how much of it is consumed.
     buf: String,
     pos: usize,
+    /// Reused for the NUL-terminated copy SQLite needs.
+    c_text: Vec<u8>,
     done: bool,
 }
 
@@ -37,6 +41,7 @@ impl<R: BufRead> Statements<R> {
             line: 0,
             buf: String::new(),
             pos: 0,
+            c_text: Vec::new(),
             done: false,
         }
     }
@@ -51,7 +56,7 @@ impl<R: BufRead> Iterator for Statements<R> {
         }
         let mut sql = String::new();
         let mut start = 0;
-        let mut scan = Completeness::default();
+        let mut finder = EndFinder::Ask { asks: 0 };
         loop {
             if self.pos >= self.buf.len() {
                 self.buf.clear();
@@ -86,7 +91,7 @@ impl<R: BufRead> Iterator for Statements<R> {
                 }
                 start = self.line;
             }
-            let Some(end) = scan.feed(chunk) else {
+            let Some(end) = finder.find(&mut self.c_text, &sql, chunk) else {
                 sql.push_str(chunk);
                 self.pos = self.buf.len();
                 continue;
@@ -99,7 +104,7 @@ impl<R: BufRead> Iterator for Statements<R> {
             }
             if only_comments(&sql) {
                 sql.clear();
-                scan = Completeness::default();
+                finder = EndFinder::Ask { asks: 0 };
                 continue;
             }
             let crlf = self.buf.ends_with("\r\n");
@@ -113,6 +118,127 @@ impl<R: BufRead> Iterator for Statements<R> {
                 crlf,
             }));
         }
+    }
+}
+
+/// How many `;` of one statement are checked with `sqlite3_complete` (in C,
+/// fast, but over the whole statement each time) before the incremental
+/// scanner takes over: a statement's end is found in time linear in its
+/// length, however many `;` its strings hold.
+const ASKS_PER_STATEMENT: u32 = 8;
+
+/// Finds where the current statement ends.
+enum EndFinder {
+    /// Asks SQLite at each `;` that could end a statement.
+    Ask { asks: u32 },
+    /// SQLite's state machine, run over each byte once.
+    Scan(Completeness),
+}
+
+impl EndFinder {
+    /// The offset just past the `;` in `chunk` that completes the statement
+    /// whose earlier text is `before`.
+    fn find(&mut self, c_text: &mut Vec<u8>, before: &str, chunk: &str) -> Option<usize> {
+        if let EndFinder::Ask { asks } = self {
+            let mut search = 0;
+            loop {
+                let offset = chunk[search..].find(';')?;
+                let end = search + offset + 1;
+                search = end;
+                if !could_follow_a_statement(&chunk[end..]) {
+                    continue;
+                }
+                if *asks < ASKS_PER_STATEMENT {
+                    *asks += 1;
+                    if is_complete_in(c_text, before, &chunk[..end]) {
+                        return Some(end);
+                    }
+                    continue;
+                }
+                let mut scan = Completeness::default();
+                let mut rest = before;
+                while let Some(end) = scan.feed(rest) {
+                    rest = &rest[end..];
+                }
+                *self = EndFinder::Scan(scan);
+                break;
+            }
+        }
+        match self {
+            EndFinder::Scan(scan) => scan.feed(chunk),
+            EndFinder::Ask { .. } => None,
+        }
+    }
+}
+
+/// Whether `rest`, the text after a `;`, could follow the end of a
+/// statement: nothing, a comment, or the keyword a statement starts with.
+/// Any other `;` is inside a string or a trigger body, and asking SQLite
+/// about it would only cost time.
+fn could_follow_a_statement(rest: &str) -> bool {
+    const STARTS: &[&str] = &[
+        "ALTER",
+        "ANALYZE",
+        "ATTACH",
+        "BEGIN",
+        "COMMIT",
+        "CREATE",
+        "DELETE",
+        "DETACH",
+        "DROP",
+        "END",
+        "EXPLAIN",
+        "INSERT",
+        "PRAGMA",
+        "REINDEX",
+        "RELEASE",
+        "REPLACE",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "SELECT",
+        "UPDATE",
+        "VACUUM",
+        "VALUES",
+        "WITH",
+    ];
+    let rest = rest.trim_start();
+    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';')
+    {
+        return true;
+    }
+    let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let word = &rest[..len];
+    STARTS.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// SQLite's verdict: does `before` + `part` end with a complete statement?
+/// The text is copied into `buf` to NUL-terminate it.
+fn is_complete_in(buf: &mut Vec<u8>, before: &str, part: &str) -> bool {
+    if before.as_bytes().contains(&0) || part.as_bytes().contains(&0) {
+        // A NUL byte cannot be handed to SQLite; the statement is reported
+        // complete, and the SQL gate refuses it.
+        return true;
+    }
+    buf.clear();
+    buf.extend_from_slice(before.as_bytes());
+    buf.extend_from_slice(part.as_bytes());
+    buf.push(0);
+    // SAFETY: `buf` is NUL-terminated, has no other NUL, and outlives the call.
+    unsafe { rusqlite::ffi::sqlite3_complete(buf.as_ptr().cast()) != 0 }
+}
+
+/// Whether `haystack` contains `needle`, by the C library's `memmem`: this
+/// runs on every statement, and the crate is built without optimisation.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    // SAFETY: both pointers are valid for the lengths given.
+    unsafe {
+        !libc::memmem(
+            haystack.as_ptr().cast(),
+            haystack.len(),
+            needle.as_ptr().cast(),
+            needle.len(),
+        )
+        .is_null()
     }
 }
 
@@ -277,11 +403,20 @@ pub fn skip_trivia(sql: &str) -> &str {
     }
 }
 
+/// A statement's first word after any comments, as written.
+pub fn leading_word(sql: &str) -> &str {
+    let s = skip_trivia(sql);
+    let len = s
+        .as_bytes()
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(s.len());
+    &s[..len]
+}
+
 /// A statement's first keyword, upper-cased, after any comments.
 pub fn first_keyword(sql: &str) -> String {
-    let s = skip_trivia(sql);
-    let len = s.bytes().take_while(u8::is_ascii_alphabetic).count();
-    s[..len].to_ascii_uppercase()
+    leading_word(sql).to_ascii_uppercase()
 }
 
 /// Statements no dump may run, by their real kind, with the reason; `None`
@@ -290,14 +425,29 @@ pub fn refused_kind(sql: &str) -> Option<&'static str> {
     if sql.as_bytes().contains(&0) {
         return Some("a NUL byte inside the statement would cut it short");
     }
-    Some(match first_keyword(sql).as_str() {
-        "ATTACH" => "ATTACH reaches outside the database (D1 refuses it)",
-        "DETACH" => "DETACH is not part of a dump (D1 refuses it)",
-        "VACUUM" => "VACUUM can write outside the database (D1 refuses it)",
-        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
-            "transaction control would break the all-or-nothing load (D1 refuses it)"
-        }
-        _ => return None,
+    // Every row of a dump comes through here.
+    if sql.starts_with("INSERT INTO ") {
+        return None;
+    }
+    let word = leading_word(sql);
+    let is = |k: &str| word.eq_ignore_ascii_case(k);
+    // Every row of a dump comes through here: the common word goes first.
+    if is("INSERT") || is("CREATE") {
+        return None;
+    }
+    Some(if is("ATTACH") {
+        "ATTACH reaches outside the database (D1 refuses it)"
+    } else if is("DETACH") {
+        "DETACH is not part of a dump (D1 refuses it)"
+    } else if is("VACUUM") {
+        "VACUUM can write outside the database (D1 refuses it)"
+    } else if ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+        .iter()
+        .any(|k| is(k))
+    {
+        "transaction control would break the all-or-nothing load (D1 refuses it)"
+    } else {
+        return None;
     })
 }
 
@@ -379,8 +529,12 @@ pub fn creates_from_select(sql: &str) -> bool {
 /// Tables a restore never loads: those D1 and workerd reserve (`_cf_*`)
 /// and SQLite's statistics (`sqlite_stat1`, ...).
 pub fn is_never_restored(table: &str) -> bool {
-    let lower = table.to_ascii_lowercase();
-    lower.starts_with("_cf_") || lower.starts_with("sqlite_stat")
+    let starts = |p: &str| {
+        table
+            .get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    starts("_cf_") || starts("sqlite_stat")
 }
 
 /// Tables whose rows a restore checks: not `sqlite_sequence`, which is
@@ -478,9 +632,6 @@ pub struct KeyFingerprint {
     pub fingerprint: String,
 }
 
-/// The table in which the app records the fingerprint of its data-encryption
-/// key (see migrations/0002).
-pub const KEY_TABLE: &str = "encryption_keys";
 /// wrangler's migration bookkeeping table.
 pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 
@@ -488,9 +639,17 @@ pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 ///
 /// `schema` gives `CREATE TABLE` statements to use for the bookkeeping tables
 /// when the dump has none of its own (a data-only dump).
-pub fn summarize(reader: impl BufRead, schema: &BTreeMap<String, String>) -> Result<DumpSummary> {
+/// `key`: where the app records its encryption key, if it declares that.
+pub fn summarize(
+    reader: impl BufRead,
+    schema: &BTreeMap<String, String>,
+    key: Option<&KeyRecord>,
+) -> Result<DumpSummary> {
     let mut summary = DumpSummary::default();
-    let mut bookkeeping = Bookkeeping::default();
+    let mut bookkeeping = Bookkeeping {
+        key: key.cloned(),
+        ..Bookkeeping::default()
+    };
     for statement in Statements::new(reader) {
         let statement = statement?;
         summary.statements += 1;
@@ -498,13 +657,13 @@ pub fn summarize(reader: impl BufRead, schema: &BTreeMap<String, String>) -> Res
             if is_never_restored(&table) {
                 continue;
             }
-            if Bookkeeping::wants(&table) {
+            if bookkeeping.wants(&table) {
                 bookkeeping.inserts.push(statement.sql);
             }
             *summary.rows.entry(table).or_default() += 1;
         } else if let Some((kind, name)) = created_object(&statement.sql) {
             if kind == "table" && !is_never_restored(&name) {
-                if Bookkeeping::wants(&name) {
+                if bookkeeping.wants(&name) {
                     bookkeeping.creates.insert(name.clone(), statement.sql);
                 }
                 summary.rows.entry(name.clone()).or_default();
@@ -522,11 +681,12 @@ pub fn summarize(reader: impl BufRead, schema: &BTreeMap<String, String>) -> Res
 struct Bookkeeping {
     creates: BTreeMap<String, String>,
     inserts: Vec<String>,
+    key: Option<KeyRecord>,
 }
 
 impl Bookkeeping {
-    fn wants(table: &str) -> bool {
-        table == MIGRATIONS_TABLE || table == KEY_TABLE
+    fn wants(&self, table: &str) -> bool {
+        table == MIGRATIONS_TABLE || self.key.as_ref().is_some_and(|k| k.table == table)
     }
 
     fn read_into(self, summary: &mut DumpSummary, schema: &BTreeMap<String, String>) -> Result<()> {
@@ -537,7 +697,8 @@ impl Bookkeeping {
         let gate = crate::gate::Gate::memory()?;
         let db = gate.db();
         let mut known = BTreeSet::new();
-        for table in [MIGRATIONS_TABLE, KEY_TABLE] {
+        let key_table = self.key.as_ref().map(|k| k.table.as_str());
+        for table in std::iter::once(MIGRATIONS_TABLE).chain(key_table) {
             let create = self
                 .creates
                 .get(table)
@@ -571,20 +732,18 @@ impl Bookkeeping {
                 .query_map([], |row| row.get::<_, String>(0))?
                 .collect::<rusqlite::Result<_>>()?;
         }
-        if table_exists(db, KEY_TABLE)? {
-            let mut stmt = db.prepare(
-                "SELECT key_id, fingerprint FROM encryption_keys \
-                 WHERE retired_at IS NULL ORDER BY activated_at DESC LIMIT 1",
-            )?;
-            summary.encryption_key = stmt
-                .query_map([], |row| {
+        if let Some(key) = &self.key
+            && table_exists(db, &key.table)?
+        {
+            // A table of another shape than declared records no key.
+            summary.encryption_key = db
+                .query_row(&key.select(), [], |row| {
                     Ok(KeyFingerprint {
                         key_id: row.get(0)?,
                         fingerprint: row.get(1)?,
                     })
-                })?
-                .next()
-                .transpose()?;
+                })
+                .ok();
         }
         Ok(())
     }
@@ -712,6 +871,19 @@ mod tests {
             statements[19_999].sql,
             "INSERT INTO \"t\" VALUES(19999,'a;b;c');"
         );
+    }
+
+    #[test]
+    fn a_string_full_of_statement_ends_is_one_statement_and_splits_in_linear_time() {
+        // Every `; INSERT` inside the string looks like an end; after a few
+        // questions to SQLite the scanner takes over.
+        let inner = "; INSERT INTO x VALUES(1)".repeat(50_000);
+        let text =
+            format!("INSERT INTO \"t\" VALUES(1,'{inner}');\nINSERT INTO \"t\" VALUES(2,'b');\n");
+        let statements = split(&text);
+        assert_eq!(statements.len(), 2);
+        assert!(statements[0].sql.ends_with("(1)');"));
+        assert_eq!(statements[1].sql, "INSERT INTO \"t\" VALUES(2,'b');");
     }
 
     #[test]
@@ -863,7 +1035,12 @@ mod tests {
             INSERT INTO \"encryption_keys\" VALUES('k2','sha256:new','AES-256-GCM','2026-06-01',NULL);\n\
             DELETE FROM sqlite_sequence;\n\
             INSERT INTO \"sqlite_sequence\" VALUES('d1_migrations',2);\n";
-        let summary = summarize(dump.as_bytes(), &BTreeMap::new()).unwrap();
+        let summary = summarize(
+            dump.as_bytes(),
+            &BTreeMap::new(),
+            crate::app::qbtime().encryption_key.as_ref(),
+        )
+        .unwrap();
         assert_eq!(summary.rows["d1_migrations"], 2);
         assert_eq!(summary.rows["empty"], 0);
         assert_eq!(summary.rows["encryption_keys"], 2);
@@ -888,7 +1065,12 @@ mod tests {
             "CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
                 .to_owned(),
         )]);
-        let summary = summarize(dump.as_bytes(), &schema).unwrap();
+        let summary = summarize(
+            dump.as_bytes(),
+            &schema,
+            crate::app::qbtime().encryption_key.as_ref(),
+        )
+        .unwrap();
         assert_eq!(summary.migrations, ["0001_a.sql"]);
     }
 

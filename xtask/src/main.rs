@@ -1,6 +1,7 @@
 //! qbtime's operations tasks for its Cloudflare D1 database, run as
 //! `cargo xtask <task>`. See README.md for each task.
 
+mod app;
 mod backup;
 mod catalog;
 mod confirm;

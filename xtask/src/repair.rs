@@ -216,28 +216,44 @@ enum Kind {
 /// `REPLACE` and `INSERT OR ...` read as the INSERTs they are. The SQL gate
 /// ([`crate::gate`]) enforces what this only explains.
 fn classify(sql: &str) -> Kind {
+    if sql.starts_with("INSERT INTO \"") && !sql.as_bytes().contains(&0) {
+        // The shape of every row of a D1 export.
+        if let Some((table, _)) = split_insert(sql)
+            && !is_schema_table(&table)
+        {
+            return Kind::Insert(table);
+        }
+    }
     if let Some(why) = dump::refused_kind(sql) {
-        return match dump::first_keyword(sql).as_str() {
-            "BEGIN" | "COMMIT" | "END" => Kind::TransactionLine,
-            "ROLLBACK" => Kind::Rollback,
-            _ => Kind::Rejected(why.into()),
+        let word = dump::leading_word(sql);
+        let is = |k: &str| word.eq_ignore_ascii_case(k);
+        return if is("BEGIN") || is("COMMIT") || is("END") {
+            Kind::TransactionLine
+        } else if is("ROLLBACK") {
+            Kind::Rollback
+        } else {
+            Kind::Rejected(why.into())
         };
     }
     let s = dump::skip_trivia(sql);
     // The first keyword decides, read once: every statement of a dump is
     // classified twice, so this is on the hot path of restore and verify.
-    let word_len = s.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+    let word_len = dump::leading_word(s).len();
     let word = s[..word_len].to_ascii_uppercase();
-    match word.as_str() {
+    classify_word(s, &word, word_len)
+}
+
+fn is_schema_table(table: &str) -> bool {
+    table.eq_ignore_ascii_case("sqlite_schema") || table.eq_ignore_ascii_case("sqlite_master")
+}
+
+/// [`classify`] by the statement's first keyword, upper-cased.
+fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
+    match word {
         "INSERT" | "REPLACE" => match split_insert(s) {
-            Some((table, _))
-                if table.eq_ignore_ascii_case("sqlite_schema")
-                    || table.eq_ignore_ascii_case("sqlite_master") =>
-            {
-                Kind::Rejected(
-                    "an INSERT into sqlite_schema: D1 refuses writes to the schema table".into(),
-                )
-            }
+            Some((table, _)) if is_schema_table(&table) => Kind::Rejected(
+                "an INSERT into sqlite_schema: D1 refuses writes to the schema table".into(),
+            ),
             Some((table, _)) => Kind::Insert(table),
             None => Kind::Rejected("an INSERT this tool cannot read the table of".into()),
         },
@@ -775,7 +791,8 @@ pub fn write(
 /// there is nothing to rewrite.
 fn unistr_as_char(sql: &str) -> Option<String> {
     const NAME: &str = "unistr";
-    if !sql.contains(NAME) && !sql.to_ascii_lowercase().contains(NAME) {
+    // As sqlite3 writes it, in lower case: this runs on every row.
+    if !dump::contains_bytes(sql.as_bytes(), b"unistr(") {
         return None;
     }
     let bytes = sql.as_bytes();

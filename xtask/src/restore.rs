@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::Shell;
 
+use crate::app::KeyRecord;
 use crate::backup::{self, BackupArgs};
 use crate::catalog::{CATALOG_SQL, Catalog, VirtualTable, quote_ident};
 use crate::confirm::{self, ConfirmArgs};
@@ -159,7 +160,12 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     let catalog = read_catalog(&target_reader)?;
     let existing = existing_objects(&catalog);
     guard_target_state(mode, &existing, target)?;
-    let target_key = target_key(&target_reader, &catalog)?;
+    let settings = project.settings()?;
+    let target_key = target_key(
+        &target_reader,
+        &catalog,
+        settings.app.encryption_key.as_ref(),
+    )?;
     let key_check = compare_keys(
         source.encryption_key.as_ref(),
         target_key.as_ref(),
@@ -453,7 +459,8 @@ fn resolve_source(
         } else {
             BTreeMap::new()
         };
-        let summary = dump::summarize(data.open()?, &schema)
+        let key_rule = project.settings()?.app.encryption_key;
+        let summary = dump::summarize(data.open()?, &schema, key_rule.as_ref())
             .with_context(|| format!("reading {}", file.display()))?;
         return Ok(Source {
             file,
@@ -600,26 +607,36 @@ fn read_catalog(reader: &TargetReader<'_>) -> Result<Catalog> {
     Catalog::from_wrangler_json(&json)
 }
 
-fn target_key(reader: &TargetReader<'_>, catalog: &Catalog) -> Result<Option<KeyFingerprint>> {
+fn target_key(
+    reader: &TargetReader<'_>,
+    catalog: &Catalog,
+    rule: Option<&KeyRecord>,
+) -> Result<Option<KeyFingerprint>> {
+    let Some(rule) = rule else {
+        return Ok(None);
+    };
     if !catalog
         .objects
         .iter()
-        .any(|o| o.kind == "table" && o.name == dump::KEY_TABLE)
+        .any(|o| o.kind == "table" && o.name == rule.table)
     {
         return Ok(None);
     }
-    let json = reader.query(
+    let Ok(json) = reader.query(
         "read the target's encryption-key fingerprint (read-only)",
-        "SELECT key_id, fingerprint FROM encryption_keys WHERE retired_at IS NULL ORDER BY activated_at DESC LIMIT 1",
-    )?;
+        &rule.select(),
+    ) else {
+        // A table of another shape than declared records no key.
+        return Ok(None);
+    };
     let row = json
         .get(0)
         .and_then(|r| r.get("results"))
         .and_then(|r| r.get(0));
     Ok(row.and_then(|r| {
         Some(KeyFingerprint {
-            key_id: r.get("key_id")?.as_str()?.to_owned(),
-            fingerprint: r.get("fingerprint")?.as_str()?.to_owned(),
+            key_id: r.get(&rule.key_id)?.as_str()?.to_owned(),
+            fingerprint: r.get(&rule.fingerprint)?.as_str()?.to_owned(),
         })
     }))
 }

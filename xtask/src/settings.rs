@@ -12,8 +12,12 @@ use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use serde::Deserialize;
 
+use crate::app::AppRules;
 use crate::environment::Environments;
 use crate::prune::{Policy, deserialize_span};
+
+/// The table of the app's own rules; no environment may be named so.
+pub const APP_TABLE: &str = "app";
 
 /// The settings file, beside the wrangler configuration.
 pub const SETTINGS_FILE: &str = "backups.toml";
@@ -58,6 +62,8 @@ pub struct Offsite {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub envs: BTreeMap<String, EnvSettings>,
+    /// The app's own rules (`[app]`), not an environment's.
+    pub app: AppRules,
 }
 
 impl Settings {
@@ -80,7 +86,13 @@ impl Settings {
     }
 
     pub fn parse(text: &str) -> Result<Settings> {
-        let envs: BTreeMap<String, EnvSettings> = toml::from_str(text)?;
+        let mut table: toml::Table = toml::from_str(text)?;
+        let app: AppRules = match table.remove(APP_TABLE) {
+            Some(value) => value.try_into().context("[app]")?,
+            None => AppRules::default(),
+        };
+        app.check()?;
+        let envs: BTreeMap<String, EnvSettings> = table.try_into()?;
         for (name, env) in &envs {
             for recipient in &env.encryption.recipients {
                 crate::stored::check_recipient(recipient)
@@ -91,7 +103,7 @@ impl Settings {
                     .with_context(|| format!("[{name}.offsite] bucket"))?;
             }
         }
-        Ok(Settings { envs })
+        Ok(Settings { envs, app })
     }
 
     /// Keys every table by its environment's short name, so that
@@ -111,7 +123,10 @@ impl Settings {
                 );
             }
         }
-        Ok(Settings { envs: resolved })
+        Ok(Settings {
+            envs: resolved,
+            app: self.app,
+        })
     }
 
     /// The settings of one environment (defaults when it has no table).

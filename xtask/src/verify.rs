@@ -26,6 +26,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::app::{self, AppRules, AuditChain};
 use crate::catalog::quote_ident;
 use crate::dump;
 use crate::fsutil::{self, TempFile};
@@ -34,6 +35,7 @@ use crate::inventory;
 use crate::manifest::{self, Manifest, Verification};
 use crate::project::Project;
 use crate::repair::{self, Finding};
+use crate::settings::SETTINGS_FILE;
 use crate::stored::{self, Source};
 
 /// The backup is corrupt or does not match its manifest.
@@ -42,7 +44,6 @@ pub const EXIT_BAD: u8 = 1;
 pub const EXIT_COULD_NOT_RUN: u8 = 2;
 
 /// The audit log and the first `prev_hash` of its chain.
-const AUDIT_TABLE: &str = "audit_log";
 const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Page cache for the scratch database: memory stays bounded whatever the
@@ -161,6 +162,8 @@ impl Report {
 pub struct Workspace<'a> {
     /// The repository's migrations, to build the schema a data-only backup lacks.
     pub migrations_dir: &'a Path,
+    /// The app's own rules (the audit chain's shape and hash rule).
+    pub app: &'a AppRules,
     /// A private directory for the scratch database.
     pub scratch_dir: &'a Path,
 }
@@ -228,8 +231,10 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
             .and_then(|m| envs.resolve(&m.environment).ok())
             .map_or("migrations", |env| env.migrations_dir.as_str()),
     );
+    let settings = project.settings()?;
     let ctx = Workspace {
         migrations_dir: &migrations_dir,
+        app: &settings.app,
         scratch_dir: &project.backup_dir,
     };
     let source = Source::for_file(&file, args.identity.path(), &project.age())?;
@@ -460,7 +465,7 @@ pub fn verify(
                     path,
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                 )?)?;
-                audit_chain_check(reader.db())
+                audit_chain_check(reader.db(), ctx.app.audit_chain.as_ref())
             });
             let integrity = integrity_check(db.db.db());
             let audit = audit
@@ -469,7 +474,10 @@ pub fn verify(
             (integrity, audit)
         })
     } else {
-        (integrity_check(db.db.db()), audit_chain_check(db.db.db()))
+        (
+            integrity_check(db.db.db()),
+            audit_chain_check(db.db.db(), ctx.app.audit_chain.as_ref()),
+        )
     };
     phase("integrity and audit chain");
     checks.extend([integrity?, foreign_keys, rows, audit?]);
@@ -697,13 +705,13 @@ pub struct AuditRow {
 /// lowercase hex SHA-256 of the compact JSON array
 /// `[prev_hash, id, occurred_at, ...]`, escaped as `JSON.stringify` does.
 #[cfg(test)]
-pub fn audit_hash(prev_hash: &str, fields: &[ValueRef<'_>; 8]) -> String {
+pub fn audit_hash(prev_hash: &str, fields: &[ValueRef<'_>]) -> String {
     let mut canonical = String::new();
     write_canonical(&mut canonical, prev_hash, fields);
     fsutil::hex(&Sha256::digest(canonical.as_bytes()))
 }
 
-fn write_canonical(out: &mut String, prev_hash: &str, fields: &[ValueRef<'_>; 8]) {
+fn write_canonical(out: &mut String, prev_hash: &str, fields: &[ValueRef<'_>]) {
     out.clear();
     out.push('[');
     push_json_string(out, prev_hash);
@@ -772,7 +780,7 @@ impl ChainWalker {
     pub fn push(
         &mut self,
         id: i64,
-        fields: &[ValueRef<'_>; 8],
+        fields: &[ValueRef<'_>],
         prev_hash: &str,
         hash: &str,
     ) -> std::result::Result<(), String> {
@@ -814,48 +822,77 @@ pub fn check_chain(rows: impl IntoIterator<Item = AuditRow>) -> std::result::Res
     Ok(walker.rows)
 }
 
-fn audit_chain_check(db: &rusqlite::Connection) -> Result<Check> {
-    let exists: bool = db.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [AUDIT_TABLE],
-        |r| r.get(0),
-    )?;
-    if !exists {
+fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -> Result<Check> {
+    let Some(rule) = rule else {
         return Ok(skipped(
             "audit chain",
-            "the backup has no audit_log table".to_owned(),
+            format!("the app declares no hash chain ([app.audit_chain] in {SETTINGS_FILE})"),
+        ));
+    };
+    let table = &rule.table;
+    let actual = app::table_columns(db, table)?;
+    if actual.is_empty() {
+        return Ok(skipped(
+            "audit chain",
+            format!("the backup has no {table} table"),
         ));
     }
-    let mut stmt = db.prepare(
-        "SELECT id, occurred_at, actor_account_id, company_id, action, target_type, target_id, \
-         details_json, coalesce(prev_hash, ''), coalesce(hash, '') FROM audit_log ORDER BY id",
-    )?;
+    let missing = app::missing_columns(&rule.columns(), &actual);
+    if !missing.is_empty() {
+        return Ok(fail(
+            "audit chain",
+            format!(
+                "{table} does not have the shape [app.audit_chain] declares: it lacks {}; \
+                 fix the declaration in {SETTINGS_FILE} or the table",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let mut stmt = db.prepare(&rule.select())?;
     let mut rows = stmt.query([])?;
     let mut walker = ChainWalker::default();
+    let n = rule.fields.len();
     while let Some(row) = rows
         .next()
-        .context("reading audit_log from the scratch database")?
+        .with_context(|| format!("reading {table} from the scratch database"))?
     {
-        let fields: [ValueRef<'_>; 8] = [
-            row.get_ref(0)?,
-            row.get_ref(1)?,
-            row.get_ref(2)?,
-            row.get_ref(3)?,
-            row.get_ref(4)?,
-            row.get_ref(5)?,
-            row.get_ref(6)?,
-            row.get_ref(7)?,
-        ];
+        let fields = (1..=n)
+            .map(|i| row.get_ref(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let text = |i: usize| -> Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
-        if let Err(broken) = walker.push(row.get(0)?, &fields, text(8)?, text(9)?) {
+        let id: i64 = match row.get(0) {
+            Ok(id) => id,
+            Err(_) => {
+                return Ok(fail(
+                    "audit chain",
+                    format!("{table}.{} holds a value that is not an integer", rule.id),
+                ));
+            }
+        };
+        let hashes = (text(n + 1), text(n + 2));
+        let (Ok(prev), Ok(hash)) = hashes else {
+            return Ok(fail(
+                "audit chain",
+                format!("row id {id} of {table} has a hash that is not text"),
+            ));
+        };
+        if let Err(broken) = walker.push(id, &fields, prev, hash) {
             return Ok(fail("audit chain", broken));
         }
     }
+    let rule_doc = rule
+        .documented_in
+        .as_deref()
+        .map(|d| format!(" (the rule in {d})"))
+        .unwrap_or_default();
     Ok(match walker.rows {
-        0 => pass("audit chain", "audit_log is empty".to_owned()),
+        0 => pass("audit chain", format!("{table} is empty")),
         n => pass(
             "audit chain",
-            format!("{n} rows; every hash and link holds from the first row to the last"),
+            format!(
+                "{n} rows of {table}; every hash{rule_doc} and link holds from the first row to \
+                 the last"
+            ),
         ),
     })
 }
@@ -944,8 +981,10 @@ mod tests {
         let file = dir.path().join("backup-local-20261124-1200.sql");
         std::fs::write(&file, dump).unwrap();
         let migrations = dir.path().join("migrations");
+        let app = crate::app::qbtime();
         let workspace = Workspace {
             migrations_dir: &migrations,
+            app: &app,
             scratch_dir: dir.path(),
         };
         let on_disk = verify(&file, &Source::plain(&file), manifest, &workspace).unwrap();
@@ -1029,6 +1068,21 @@ mod tests {
             );
             assert!(!decoy.exists() && !copy.exists(), "{hostile} wrote outside");
         }
+    }
+
+    #[test]
+    fn a_chain_table_of_another_shape_than_declared_fails_with_the_reason() {
+        let dump = "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT, hash TEXT);\n\
+            INSERT INTO audit_log VALUES(1,'2026-11-30','x');\n";
+        let report = verify_text(dump, None);
+        assert_eq!(status(&report, "audit chain"), Status::Fail);
+        let detail = &report
+            .checks
+            .iter()
+            .find(|c| c.name == "audit chain")
+            .unwrap()
+            .detail;
+        assert!(detail.contains("lacks occurred_at"), "{detail}");
     }
 
     #[test]

@@ -89,3 +89,52 @@ fn a_new_sqlite3_dump_with_unistr_restores_with_the_same_strings() {
     assert_eq!(rows[0][0]["body"], "line one\nline two\ttabbed; it's \\ ok");
     assert_eq!(rows[0][1]["body"], "plain");
 }
+
+#[test]
+fn another_apps_audit_log_is_not_qbtimes_chain_and_blocks_nothing() {
+    // Another app: an audit_log of its own shape, and no [app] rules.
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0004_audit_log.sql"),
+        "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT, actor TEXT, action TEXT);\n",
+    )
+    .unwrap();
+    let settings = std::fs::read_to_string(sb.path().join("backups.toml")).unwrap();
+    let without_app = settings.split("\n[app.").next().unwrap().to_owned();
+    std::fs::write(sb.path().join("backups.toml"), without_app).unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO audit_log VALUES (1, '2026-11-30', 'me', 'sign-in');");
+
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["verify", "latest:local", "--json"]);
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let chain = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "audit chain")
+        .unwrap()
+        .clone();
+    assert_eq!(chain["status"], "skipped", "{chain}");
+    assert!(
+        chain["detail"]
+            .as_str()
+            .unwrap()
+            .contains("declares no hash chain"),
+        "{chain}"
+    );
+    sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM audit_log")[0][0]["n"],
+        1
+    );
+}
