@@ -196,6 +196,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     let safety_backup = target.location == Location::Remote || !existing.is_empty();
 
     print_plan(&PlanView {
+        repository: project.plan_line(),
         source: &source,
         target,
         mode,
@@ -649,6 +650,7 @@ pub fn compare_keys(
 }
 
 struct PlanView<'a> {
+    repository: String,
     source: &'a Source,
     target: &'a Environment,
     mode: Mode,
@@ -662,6 +664,7 @@ struct PlanView<'a> {
 
 fn print_plan(p: &PlanView<'_>) {
     let mut out = String::from("Restore plan\n");
+    let _ = writeln!(out, "  {}", p.repository);
     let s = p.source;
     let _ = writeln!(out, "  source       {}", s.file.display());
     match &s.manifest {
