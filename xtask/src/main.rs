@@ -97,6 +97,9 @@ fn main() -> ExitCode {
     }
     signals::install();
     let cli = Cli::parse();
+    // Every run, not only those that start wrangler, removes the logs of
+    // runs that were killed.
+    wrangler::sweep_stale_private_dirs();
     // verify keeps 1 for "the backup is bad": anything that stops it from
     // running at all, such as a missing wrangler.toml, is 2.
     let failed = match cli.task {

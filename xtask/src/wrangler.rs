@@ -616,9 +616,8 @@ impl PrivateDir {
     pub fn create(label: &str) -> Result<PrivateDir> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        static SWEPT: std::sync::Once = std::sync::Once::new();
+        sweep_stale_private_dirs();
         let temp = std::env::temp_dir();
-        SWEPT.call_once(|| remove_stale_private_dirs(&temp));
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = temp.join(format!(
             "{PRIVATE_DIR_PREFIX}{label}-{}-{n}-{}",
@@ -645,9 +644,15 @@ impl Drop for PrivateDir {
     }
 }
 
-/// Removes the private directories (wrangler's logs hold signed URLs) that
-/// runs killed with SIGKILL left behind: ours, real directories, whose
-/// owning process is gone.
+/// Removes, once per run, the private directories (wrangler's logs hold
+/// signed URLs) that earlier runs killed with SIGKILL left behind.
+pub fn sweep_stale_private_dirs() {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_stale_private_dirs(&std::env::temp_dir()));
+}
+
+/// Removes the private directories in `temp` that are ours, real
+/// directories, and whose owning process is gone.
 fn remove_stale_private_dirs(temp: &Path) {
     let Ok(entries) = std::fs::read_dir(temp) else {
         return;

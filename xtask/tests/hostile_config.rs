@@ -463,16 +463,22 @@ fn stale_wrangler_log_directories_of_dead_runs_are_removed() {
     let unrelated = tmp.path().join("qbtime-xtask-notes");
     std::fs::create_dir(&unrelated).unwrap();
 
-    let out = sb
-        .xtask_command(&["backup", "local"])
-        .env("TMPDIR", tmp.path())
-        .output()
-        .unwrap();
-    let run = Run::from_output(out);
-    run.assert_ok();
+    let run_with_tmp = |args: &[&str]| {
+        let out = sb
+            .xtask_command(args)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    };
+    // Any run sweeps, even one that never starts wrangler.
+    run_with_tmp(&["list"]).assert_ok();
     assert!(!stale.exists(), "the dead run's log directory was removed");
     assert!(alive.exists(), "a live process's directory is kept");
     assert!(unrelated.exists(), "other directories are kept");
+
+    // A run that starts wrangler leaves no log directory of its own.
+    run_with_tmp(&["backup", "local"]).assert_ok();
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -533,6 +539,27 @@ fn assert_cleaned_up(sb: &Sandbox, run: &Run, code: i32, name: &str) {
     );
     let lock = std::fs::read(sb.backups().join(".lock")).unwrap_or_default();
     assert!(lock.is_empty(), "the lock was not released cleanly");
+    // wrangler, and the CLI it starts, were stopped too.
+    let config = config(sb).display().to_string();
+    let started = Instant::now();
+    while running_with(&config) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a wrangler process outlived the interrupted backup"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a running process has `needle` in its command line.
+fn running_with(needle: &str) -> bool {
+    let out = Command::new("ps")
+        .args(["-A", "-o", "stat=", "-o", "args="])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| !l.trim_start().starts_with('Z') && l.contains(needle))
 }
 
 #[test]
