@@ -98,8 +98,58 @@ impl Redactor {
         if let Some(redacted) = redact_age_identities(&out) {
             out = Cow::Owned(redacted);
         }
+        if let Some(redacted) = redact_authorization(&out) {
+            out = Cow::Owned(redacted);
+        }
         out
     }
+}
+
+/// Replaces the credential in every `Authorization: <scheme> <credential>`
+/// (also `"authorization":"…"` and `authorization=…`), whatever the scheme.
+fn redact_authorization(text: &str) -> Option<String> {
+    const KEY: &str = "authorization";
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(KEY) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(KEY) {
+        let mut value = at + found + KEY.len();
+        let separator = text[value..]
+            .find(|c: char| !matches!(c, '"' | '\'' | ':' | '=' | ' '))
+            .map_or(text.len(), |i| value + i);
+        // Only a header or field: `authorization` followed by `:` or `=`.
+        if !text[value..separator].contains([':', '=']) {
+            out.push_str(&text[at..separator]);
+            at = separator;
+            continue;
+        }
+        value = separator;
+        let word_end = |from: usize| {
+            text[from..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ')'))
+                .map_or(text.len(), |i| from + i)
+        };
+        let mut end = word_end(value);
+        // A scheme (`Basic`, `Token`, ...) stays; its credential goes.
+        let is_scheme = text[value..end].chars().all(|c| c.is_ascii_alphabetic())
+            && text[end..].starts_with(' ');
+        if is_scheme && end > value {
+            value = end + 1;
+            end = word_end(value);
+        }
+        out.push_str(&text[at..value]);
+        if end > value && &text[value..end] != REDACTED {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(&text[value..end]);
+        }
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
 }
 
 /// Replaces every `AGE-SECRET-KEY-…` (any case), whole, valid or not.
@@ -252,6 +302,27 @@ mod tests {
         assert_eq!(
             r.line("invalid checksum: AGE-SECRET-KEY-1QQXYZ9Q, and age-secret-key-1abc."),
             "invalid checksum: [REDACTED], and [REDACTED]."
+        );
+    }
+
+    #[test]
+    fn any_authorization_header_loses_its_credential() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.line("echo: Authorization: Basic dXNlcjpwYXNz, rest"),
+            "echo: Authorization: Basic [REDACTED], rest"
+        );
+        assert_eq!(
+            r.line(r#"{"authorization":"tok_abc","x":1}"#),
+            r#"{"authorization":"[REDACTED]","x":1}"#
+        );
+        assert_eq!(
+            r.line("Authorization: Bearer abc"),
+            "Authorization: Bearer [REDACTED]"
+        );
+        assert_eq!(
+            r.line("needs authorization from an admin"),
+            "needs authorization from an admin"
         );
     }
 

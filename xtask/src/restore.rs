@@ -895,6 +895,7 @@ struct FileSink(BufWriter<File>);
 
 impl repair::Sink for FileSink {
     fn statement(&mut self, sql: &str) -> Result<()> {
+        crate::signals::check()?;
         self.0.write_all(sql.as_bytes())?;
         self.0.write_all(b"\n")?;
         Ok(())
