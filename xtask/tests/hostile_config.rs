@@ -204,6 +204,51 @@ fn a_prod_environment_not_named_production_still_needs_its_typed_name() {
     assert_eq!(before, (dump_of(&remote.db), decoys.hashes()));
 }
 
+#[test]
+fn an_environment_with_an_unknown_name_is_treated_as_production() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    // prod's database under a name that says nothing: `[env.live]`,
+    // `qbtime_db_main`, the same database id.
+    edit_config(&remote.sb, |t| {
+        t.replace("env.production", "env.live")
+            .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"")
+            .replace("qbtime_db_prod", "qbtime_db_main")
+    });
+    let before = dump_of(&remote.db);
+    let info = remote.xtask(home.path(), &["time-travel", "info", "live", "--json"]);
+    info.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    let bookmark = json["bookmark"].as_str().unwrap().to_owned();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "live",
+            "--bookmark",
+            &bookmark,
+            "--yes",
+        ],
+    );
+    run.assert_refused("--confirm qbtime_db_main");
+    assert!(
+        run.stderr.contains("treated as production"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("time_travel/restore")),
+        "{:?}",
+        remote.server.requests()
+    );
+    assert_eq!(before, dump_of(&remote.db));
+}
+
 /// A second checkout: package.json, the shared node_modules, wrangler.toml,
 /// migrations and scripts, as a clone has them.
 fn second_checkout() -> Sandbox {
