@@ -201,7 +201,8 @@ fn take(
     let cmds = project.commands();
     let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
     if args.dry_run && !project.wrangler_installed() {
-        let plan = Plan::new(env, args, &names, &cmds, None, false, None);
+        let mut plan = Plan::new(env, args, &names, &cmds, None, false, None);
+        plan.lines.insert(0, project.plan_line());
         println!("{plan}");
         println!(
             "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
@@ -215,7 +216,7 @@ fn take(
         && env.location == Location::Local
         && catalog.user_tables().next().is_none();
     let scope = ExportScope::plan(&catalog, &args.tables)?;
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         env,
         args,
         &names,
@@ -224,6 +225,7 @@ fn take(
         bootstrap,
         Some(&catalog_query),
     );
+    plan.lines.insert(0, project.plan_line());
     println!("{plan}");
     if args.dry_run {
         println!("Dry run: nothing was changed.");

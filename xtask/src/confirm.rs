@@ -5,7 +5,8 @@
 //! Production needs its database name: typed at a terminal, or given as
 //! `--confirm <name>` when there is none. `--yes` is never enough for
 //! production. Other environments take `--yes`, `--confirm <name>`, or the
-//! name typed at a terminal.
+//! name typed at a terminal. Which environments are production is decided
+//! by [`Environment::production_reason`] alone.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -45,13 +46,13 @@ pub fn decide(env: &Environment, args: &ConfirmArgs, interactive: bool, what: &s
             ))
         };
     }
-    if env.is_production() {
+    if let Some(why) = env.production_reason() {
         return if interactive {
             Decision::Ask(name.clone())
         } else {
             Decision::Refused(format!(
-                "refusing to {what} {name} (production) without confirmation: pass --confirm {name} \
-                 (--yes is not enough for production). Nothing was done."
+                "refusing to {what} {name} (production: {why}) without confirmation: pass \
+                 --confirm {name} (--yes is not enough for production). Nothing was done."
             ))
         };
     }

@@ -201,6 +201,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     };
 
     println!("Restore drill plan");
+    println!("  {}", project.plan_line());
     println!(
         "  backup       {} ({} backup of {})",
         file.display(),
@@ -443,12 +444,24 @@ impl AppChecks {
             .stdin(std::process::Stdio::null())
             .output()
             .map_err(|e| format!("{method} {path}: cannot run node: {e}"))?;
-        let reply: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|_| {
-            format!(
-                "{method} {path}: scripts/app-check.mjs failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )
-        })?;
+        // The app may echo the Authorization header it was sent: every
+        // string in its reply is redacted before anything quotes it.
+        crate::redact::hold(&self.token);
+        let redact = |text: &str| crate::redact::text(text);
+        let mut reply: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|_| {
+                format!(
+                    "{method} {path}: scripts/app-check.mjs failed: {}",
+                    redact(String::from_utf8_lossy(&output.stderr).trim())
+                )
+            })?;
+        if let Some(fields) = reply.as_object_mut() {
+            for value in fields.values_mut() {
+                if let Some(text) = value.as_str() {
+                    *value = serde_json::Value::String(redact(text));
+                }
+            }
+        }
         judge(method, path, &reply)
     }
 }

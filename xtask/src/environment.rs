@@ -61,12 +61,72 @@ impl Environment {
         self.name == word || self.wrangler_env.as_deref() == Some(word)
     }
 
-    /// Production is the wrangler environment `production` (Pages' name for
-    /// it), whatever its short name.
+    /// Whether a destructive step on this environment needs its database
+    /// name typed (or given as `--confirm`), `--yes` never being enough.
+    /// Every "is this production?" in the tool is this call.
     pub fn is_production(&self) -> bool {
-        self.wrangler_env.as_deref() == Some("production")
+        self.production_reason().is_some()
+    }
+
+    /// Why this environment is treated as production, or `None` when it is
+    /// recognisably not production. The rule, fail-safe:
+    ///
+    /// 1. any of its names (wrangler environment, short name, database name,
+    ///    binding) contains `prod` in any case: production;
+    /// 2. otherwise the top level (local D1), or a wrangler environment or
+    ///    short name in [`NON_PRODUCTION_NAMES`], is not production;
+    /// 3. anything else (`[env.live]`, `[env.main]`, ...) is treated as
+    ///    production, so no configuration can reach production with `--yes`.
+    pub fn production_reason(&self) -> Option<String> {
+        let names = [
+            ("wrangler environment", self.wrangler_env.as_deref()),
+            ("short name (vars.APP_ENV)", Some(self.name.as_str())),
+            ("database name", Some(self.database_name.as_str())),
+            ("binding", Some(self.binding.as_str())),
+        ];
+        for (what, name) in names {
+            if let Some(name) = name
+                && name.to_ascii_lowercase().contains("prod")
+            {
+                return Some(format!("its {what} `{name}` contains `prod`"));
+            }
+        }
+        let known_non_production = |name: &str| {
+            NON_PRODUCTION_NAMES
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
+        };
+        if self.location == Location::Local
+            || known_non_production(&self.name)
+            || self
+                .wrangler_env
+                .as_deref()
+                .is_some_and(known_non_production)
+        {
+            return None;
+        }
+        Some(format!(
+            "`{}` is not a name known to be non-production ({}), so it is treated as production",
+            self.name,
+            NON_PRODUCTION_NAMES.join(", ")
+        ))
     }
 }
+
+/// Wrangler environment or short names that are known not to be
+/// production; see [`Environment::production_reason`].
+pub const NON_PRODUCTION_NAMES: &[&str] = &[
+    "local",
+    "dev",
+    "development",
+    "staging",
+    "stage",
+    "preview",
+    "test",
+    "testing",
+    "qa",
+    "sandbox",
+];
 
 /// Every environment the wrangler configuration defines.
 #[derive(Debug, Clone)]
@@ -110,6 +170,7 @@ impl Environments {
         if list.is_empty() {
             bail!("no [[d1_databases]] are configured; add one per environment");
         }
+        refuse_shared_databases(&list)?;
         for (i, a) in list.iter().enumerate() {
             for b in &list[i + 1..] {
                 if b.answers_to(&a.name)
@@ -173,6 +234,52 @@ impl Environment {
             location,
         }
     }
+}
+
+/// Two environments must never reach one database: a restore "into
+/// staging" would then empty production, and its safety backup would be
+/// labelled staging.
+///
+/// - A database id names one database, locally too (the local D1 file is
+///   keyed by it, and manifests record it): no two environments may share
+///   one, the local top level included.
+/// - A database name is what wrangler is given. Remote environments share
+///   one Cloudflare account, so two remote environments may not share a
+///   name. The local top level may share a name with a remote environment:
+///   it is always reached with `--local`, a separate store, and a local
+///   backup still records the local environment, which the restore guards
+///   compare.
+fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
+    let label = |e: &Environment| match &e.wrangler_env {
+        Some(w) => format!("`{}` ([env.{w}])", e.name),
+        None => format!("`{}` (the top level)", e.name),
+    };
+    for (i, a) in list.iter().enumerate() {
+        for b in &list[i + 1..] {
+            let id = a.database_id.trim();
+            if !id.is_empty() && id.eq_ignore_ascii_case(b.database_id.trim()) {
+                bail!(
+                    "environments {} and {} both use database_id {id}; each environment needs its                      own database. Fix database_id in one of them (`npx wrangler d1 list` shows the                      ids). Nothing was run.",
+                    label(a),
+                    label(b)
+                );
+            }
+            let both_remote = a.location == Location::Remote && b.location == Location::Remote;
+            if both_remote
+                && a.database_name
+                    .trim()
+                    .eq_ignore_ascii_case(b.database_name.trim())
+            {
+                bail!(
+                    "environments {} and {} both use database_name {}; each environment needs its                      own database. Fix database_name in one of them. Nothing was run.",
+                    label(a),
+                    label(b),
+                    a.database_name
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn single_database<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<Option<&'a RawDatabase>> {
@@ -315,6 +422,71 @@ mod tests {
         .unwrap();
         assert_eq!(envs.resolve("preview").unwrap().database_name, "stage");
         assert_eq!(envs.resolve("local").unwrap().database_name, "dev");
+    }
+
+    fn with_staging(database: &str) -> String {
+        CONFIG.replace(
+            "database_name = \"qbtime_db_staging\"\n        database_id = \"staging-id\"",
+            database,
+        )
+    }
+
+    #[test]
+    fn two_remote_environments_on_one_database_are_refused_naming_both() {
+        let by_name = with_staging("database_name = \"qbtime_db_prod\"\n database_id = \"s\"");
+        let err = format!("{:#}", Environments::parse(&by_name).unwrap_err());
+        assert!(err.contains("`staging` ([env.preview])"), "{err}");
+        assert!(err.contains("`prod` ([env.production])"), "{err}");
+        assert!(err.contains("database_name qbtime_db_prod"), "{err}");
+
+        let by_id =
+            with_staging("database_name = \"qbtime_db_staging\"\n database_id = \"PROD-ID\"");
+        let err = format!("{:#}", Environments::parse(&by_id).unwrap_err());
+        assert!(err.contains("both use database_id"), "{err}");
+        assert!(
+            err.contains("[env.preview]") && err.contains("[env.production]"),
+            "{err}"
+        );
+
+        // The local top level may share a name (another store), never an id.
+        let local_name = CONFIG.replace("\"qbtime_db_local\"", "\"qbtime_db_staging\"");
+        Environments::parse(&local_name).unwrap();
+        let local_id = CONFIG.replace("\"local-id\"", "\"staging-id\"");
+        let err = format!("{:#}", Environments::parse(&local_id).unwrap_err());
+        assert!(err.contains("(the top level)"), "{err}");
+    }
+
+    #[test]
+    fn production_is_decided_by_names_and_unknown_environments_count_as_production() {
+        let envs = Environments::parse(
+            r#"
+            [[d1_databases]]
+            binding = "DB"
+            database_name = "dev"
+            [[env.prod.d1_databases]]
+            binding = "DB"
+            database_name = "app_main"
+            [[env.live.d1_databases]]
+            binding = "DB"
+            database_name = "app_live"
+            [env.staging.vars]
+            APP_ENV = "stage"
+            [[env.staging.d1_databases]]
+            binding = "DB"
+            database_name = "app_stage"
+            [[env.qa.d1_databases]]
+            binding = "PRODUCTION_COPY"
+            database_name = "app_qa"
+            "#,
+        )
+        .unwrap();
+        assert!(envs.resolve("prod").unwrap().is_production());
+        assert!(envs.resolve("live").unwrap().is_production());
+        assert!(envs.resolve("qa").unwrap().is_production());
+        assert!(!envs.resolve("stage").unwrap().is_production());
+        assert!(!envs.resolve("local").unwrap().is_production());
+        let why = envs.resolve("live").unwrap().production_reason().unwrap();
+        assert!(why.contains("treated as production"), "{why}");
     }
 
     #[test]

@@ -216,6 +216,8 @@ impl Loader {
 
 impl crate::repair::Sink for Loader {
     fn statement(&mut self, sql: &str) -> Result<()> {
+        // An interrupt rolls the whole load back.
+        crate::signals::check()?;
         // The repair writes our own defer pragma first; the transaction
         // already defers, and this pragma must not reset it.
         if sql.starts_with("PRAGMA defer_foreign_keys") {

@@ -26,6 +26,7 @@ mod rehearse;
 mod repair;
 mod restore;
 mod settings;
+mod signals;
 mod stored;
 mod time_travel;
 mod verify;
@@ -96,17 +97,30 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    signals::install();
     let cli = Cli::parse();
+    // Every run, not only those that start wrangler, removes the logs of
+    // runs that were killed.
+    wrangler::sweep_stale_private_dirs();
     // verify keeps 1 for "the backup is bad": anything that stops it from
     // running at all, such as a missing wrangler.toml, is 2.
     let failed = match cli.task {
         Task::Verify(_) => ExitCode::from(verify::EXIT_COULD_NOT_RUN),
         _ => ExitCode::FAILURE,
     };
-    match run(cli) {
+    let result = run(cli);
+    // Everything the command held has been dropped (and so cleaned up) here.
+    if let Some(signal) = signals::received() {
+        eprintln!(
+            "error: {}; the next run starts clean",
+            signals::Interrupted(signal)
+        );
+        return ExitCode::from(signals::exit_code(signal));
+    }
+    match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", redact::text(&format!("{err:#}")));
             failed
         }
     }

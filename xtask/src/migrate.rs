@@ -139,6 +139,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     let cmds = project.commands();
 
     println!("Migration plan");
+    println!("  {}", project.plan_line());
     println!(
         "  environment  {} -> {} ({} D1)",
         env.name, env.database_name, env.location

@@ -31,7 +31,13 @@ pub struct ProjectArgs {
 /// The resolved locations for one run.
 #[derive(Debug, Clone)]
 pub struct Project {
-    /// The repository that holds `package.json` and `node_modules/`.
+    /// The checkout this run acts on, found at run time from the current
+    /// directory (see [`find_checkout`]); printed in every plan.
+    pub root: PathBuf,
+    /// Where `package.json`, `node_modules/` and `scripts/` come from: the
+    /// checkout itself, unless it has no `package.json` (a bare directory
+    /// with a wrangler configuration), then the checkout the binary was
+    /// built in, if it still exists.
     pub tool_root: PathBuf,
     /// The wrangler configuration file.
     pub config: PathBuf,
@@ -43,11 +49,18 @@ pub struct Project {
 
 impl Project {
     pub fn resolve(args: &ProjectArgs) -> Result<Project> {
-        let tool_root = tool_root();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let config = match &args.config {
             Some(p) => cwd.join(p),
-            None => tool_root.join("wrangler.toml"),
+            None => {
+                let root = find_checkout(&cwd).with_context(|| {
+                    format!(
+                        "cannot find the repository to act on: no directory from {} upwards holds                          Cargo.toml with xtask/, or package.json with wrangler.toml. Run cargo                          xtask inside a qbtime checkout, or pass --config PATH",
+                        cwd.display()
+                    )
+                })?;
+                root.join("wrangler.toml")
+            }
         };
         if !config.is_file() {
             bail!(
@@ -60,16 +73,38 @@ impl Project {
             .parent()
             .context("config has no directory")?
             .to_path_buf();
+        // The checkout that holds the configuration; a bare directory with
+        // only a configuration stands for itself.
+        let root = find_checkout(&config_dir)
+            .or_else(|| find_checkout(&cwd))
+            .unwrap_or_else(|| config_dir.clone());
+        let tool_root = tools_for(&root)?;
         let backup_dir = match &args.backup_dir {
             Some(p) => cwd.join(p),
             None => config_dir.join("backups"),
         };
         Ok(Project {
+            root,
             tool_root,
             config,
             config_dir,
             backup_dir,
         })
+    }
+
+    /// The line every plan prints: which checkout the command acts on.
+    pub fn plan_line(&self) -> String {
+        let mut line = format!("repository: {}", self.root.display());
+        if self.config != self.root.join("wrangler.toml") {
+            line.push_str(&format!(" (configuration {})", self.config.display()));
+        }
+        if self.tool_root != self.root {
+            line.push_str(&format!(
+                " (wrangler and scripts from {})",
+                self.tool_root.display()
+            ));
+        }
+        line
     }
 
     pub fn environments(&self) -> Result<Environments> {
@@ -120,8 +155,39 @@ impl Project {
     }
 }
 
-/// The repository root: the parent of the xtask crate.
-pub fn tool_root() -> PathBuf {
+/// The checkout that holds `dir`: the nearest directory, from `dir`
+/// upwards, with the workspace `Cargo.toml` and `xtask/`, or with
+/// `package.json` and `wrangler.toml`.
+pub fn find_checkout(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            (d.join("Cargo.toml").is_file() && d.join("xtask").is_dir())
+                || (d.join("package.json").is_file() && d.join("wrangler.toml").is_file())
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Where the pinned wrangler and `scripts/` are for a run in `root`.
+fn tools_for(root: &Path) -> Result<PathBuf> {
+    if root.join("package.json").is_file() {
+        return Ok(root.to_path_buf());
+    }
+    let built = build_root();
+    if built.join("package.json").is_file() {
+        return Ok(built);
+    }
+    bail!(
+        "{} has no package.json, so it cannot pin wrangler, and the checkout this xtask was built \
+         in ({}) is gone. Run cargo xtask inside a qbtime checkout (it has package.json and \
+         scripts/).",
+        root.display(),
+        built.display()
+    )
+}
+
+/// The checkout this binary was built in; only a fallback for
+/// [`Project::tool_root`] and for tests, never the repository acted on.
+pub fn build_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the repository root")
@@ -149,4 +215,26 @@ pub fn package_version(package_json: &Path) -> Option<String> {
     let text = std::fs::read_to_string(package_json).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value.get("version")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checkout_is_found_upwards_from_any_directory_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("clone-b");
+        std::fs::create_dir_all(root.join("xtask/src")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]").unwrap();
+        assert_eq!(find_checkout(&root.join("xtask/src")), Some(root.clone()));
+
+        let app = dir.path().join("app");
+        std::fs::create_dir_all(app.join("migrations")).unwrap();
+        std::fs::write(app.join("package.json"), "{}").unwrap();
+        std::fs::write(app.join("wrangler.toml"), "").unwrap();
+        assert_eq!(find_checkout(&app.join("migrations")), Some(app.clone()));
+        assert_eq!(tools_for(&app).unwrap(), app);
+        assert_eq!(find_checkout(dir.path()), None);
+    }
 }

@@ -1,10 +1,21 @@
-//! Redaction of secrets from everything the xtask prints.
+//! Redaction of secrets from everything the xtask prints: the one place
+//! that knows what a secret looks like.
 //!
 //! wrangler prints the signed download URL of a remote export in clear text,
-//! and an API error can echo a request. Every line of wrangler output passes
-//! through [`Redactor::line`] before it reaches the terminal or any log.
+//! an API error can echo a request, an app can echo the Authorization header
+//! it was sent, and a library can quote an age identity it could not parse.
+//! Every line of wrangler output passes through [`Redactor::line`] before it
+//! reaches the terminal or any log, the drill's app replies are redacted
+//! before they are judged, and `main` redacts every error it prints.
+//!
+//! Redacted: the values of [`SECRET_VARIABLES`], every value registered with
+//! [`hold`] (the drill's DevOps token, the lines of an age identity file),
+//! `AGE-SECRET-KEY-1…` in any case, the token after `Bearer ` and the path
+//! and query of any URL with a query string (signed URLs). The account id is
+//! not a credential (it is in every dashboard URL) and is left visible.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -20,15 +31,44 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "CLOUDFLARE_API_KEY",
     "CF_API_TOKEN",
     "CF_API_KEY",
+    "QBTIME_DEVOPS_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "R2_SECRET_ACCESS_KEY",
 ];
 
+/// Secret values this process has read, other than from variables.
+static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a secret value the tool holds, so that no later output shows it.
+pub fn hold(secret: &str) {
+    let secret = secret.trim();
+    if secret.len() >= 8 {
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if !held.iter().any(|s| s == secret) {
+            held.push(secret.to_owned());
+        }
+    }
+}
+
+/// Redacts text with everything this process knows to be secret.
+pub fn text(text: &str) -> String {
+    Redactor::from_process_env().line(text).into_owned()
+}
+
 impl Redactor {
-    /// A redactor that also knows the values of [`SECRET_VARIABLES`] in this process.
+    /// A redactor that knows the values of [`SECRET_VARIABLES`] in this
+    /// process and every value registered with [`hold`].
     pub fn from_process_env() -> Redactor {
-        let secrets = SECRET_VARIABLES
+        let mut secrets: Vec<String> = SECRET_VARIABLES
             .iter()
             .filter_map(|name| std::env::var(name).ok())
             .collect();
+        secrets.extend(
+            HELD.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         Redactor::with_secrets(secrets)
     }
 
@@ -55,8 +95,83 @@ impl Redactor {
         if let Some(redacted) = redact_bearer(&out) {
             out = Cow::Owned(redacted);
         }
+        if let Some(redacted) = redact_age_identities(&out) {
+            out = Cow::Owned(redacted);
+        }
+        if let Some(redacted) = redact_authorization(&out) {
+            out = Cow::Owned(redacted);
+        }
         out
     }
+}
+
+/// Replaces the credential in every `Authorization: <scheme> <credential>`
+/// (also `"authorization":"…"` and `authorization=…`), whatever the scheme.
+fn redact_authorization(text: &str) -> Option<String> {
+    const KEY: &str = "authorization";
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(KEY) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(KEY) {
+        let mut value = at + found + KEY.len();
+        let separator = text[value..]
+            .find(|c: char| !matches!(c, '"' | '\'' | ':' | '=' | ' '))
+            .map_or(text.len(), |i| value + i);
+        // Only a header or field: `authorization` followed by `:` or `=`.
+        if !text[value..separator].contains([':', '=']) {
+            out.push_str(&text[at..separator]);
+            at = separator;
+            continue;
+        }
+        value = separator;
+        let word_end = |from: usize| {
+            text[from..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ')'))
+                .map_or(text.len(), |i| from + i)
+        };
+        let mut end = word_end(value);
+        // A scheme (`Basic`, `Token`, ...) stays; its credential goes.
+        let is_scheme = text[value..end].chars().all(|c| c.is_ascii_alphabetic())
+            && text[end..].starts_with(' ');
+        if is_scheme && end > value {
+            value = end + 1;
+            end = word_end(value);
+        }
+        out.push_str(&text[at..value]);
+        if end > value && &text[value..end] != REDACTED {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(&text[value..end]);
+        }
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
+/// Replaces every `AGE-SECRET-KEY-…` (any case), whole, valid or not.
+fn redact_age_identities(text: &str) -> Option<String> {
+    const PREFIX: &str = "age-secret-key-";
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(PREFIX) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(PREFIX) {
+        let start = at + found;
+        let end = text[start + PREFIX.len()..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(text.len(), |i| start + PREFIX.len() + i);
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
 }
 
 fn redact_signed_urls(text: &str) -> String {
@@ -179,5 +294,42 @@ mod tests {
             r.line("HTTPS://Host/Path?X-Amz-Signature=1"),
             "HTTPS://Host/[REDACTED]"
         );
+    }
+
+    #[test]
+    fn age_identities_are_removed_in_any_case_even_when_invalid() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.line("invalid checksum: AGE-SECRET-KEY-1QQXYZ9Q, and age-secret-key-1abc."),
+            "invalid checksum: [REDACTED], and [REDACTED]."
+        );
+    }
+
+    #[test]
+    fn any_authorization_header_loses_its_credential() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.line("echo: Authorization: Basic dXNlcjpwYXNz, rest"),
+            "echo: Authorization: Basic [REDACTED], rest"
+        );
+        assert_eq!(
+            r.line(r#"{"authorization":"tok_abc","x":1}"#),
+            r#"{"authorization":"[REDACTED]","x":1}"#
+        );
+        assert_eq!(
+            r.line("Authorization: Bearer abc"),
+            "Authorization: Bearer [REDACTED]"
+        );
+        assert_eq!(
+            r.line("needs authorization from an admin"),
+            "needs authorization from an admin"
+        );
+    }
+
+    #[test]
+    fn held_values_are_redacted_everywhere() {
+        hold("devops-token-0123456789");
+        let out = text("Authorization header was: devops-token-0123456789 (echoed)");
+        assert_eq!(out, "Authorization header was: [REDACTED] (echoed)");
     }
 }

@@ -203,6 +203,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     let safety_backup = target.location == Location::Remote || !existing.is_empty();
 
     print_plan(&PlanView {
+        repository: project.plan_line(),
         source: &source,
         target,
         mode,
@@ -683,6 +684,7 @@ pub fn compare_keys(
 }
 
 struct PlanView<'a> {
+    repository: String,
     source: &'a Source,
     target: &'a Environment,
     mode: Mode,
@@ -696,6 +698,7 @@ struct PlanView<'a> {
 
 fn print_plan(p: &PlanView<'_>) {
     let mut out = String::from("Restore plan\n");
+    let _ = writeln!(out, "  {}", p.repository);
     let s = p.source;
     let _ = writeln!(out, "  source       {}", s.file.display());
     match &s.manifest {
@@ -928,6 +931,7 @@ struct FileSink(BufWriter<File>);
 
 impl repair::Sink for FileSink {
     fn statement(&mut self, sql: &str) -> Result<()> {
+        crate::signals::check()?;
         self.0.write_all(sql.as_bytes())?;
         self.0.write_all(b"\n")?;
         Ok(())

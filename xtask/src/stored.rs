@@ -679,15 +679,24 @@ impl<R: Read> Read for Checked<R> {
     }
 }
 
-/// Refuses an identity file that is missing, and warns when others can read it.
+/// Refuses an identity file that is missing, and warns when others can read
+/// it. Its lines are secrets from here on: a key with a typo must not be
+/// printed by age's error either.
 fn check_identity_file(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| {
+    let unreadable = || {
         format!(
             "the age identity file {} cannot be read; pass the file that holds the \
              AGE-SECRET-KEY-... line",
             path.display()
         )
-    })?;
+    };
+    let meta = std::fs::metadata(path).with_context(unreadable)?;
+    if let Ok(text) = std::fs::read_to_string(path) {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .for_each(crate::redact::hold);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -833,7 +842,7 @@ mod tests {
     }
 
     fn age() -> Age {
-        Age::new(&crate::project::tool_root())
+        Age::new(&crate::project::build_root())
     }
 
     fn sample() -> Vec<u8> {

@@ -202,6 +202,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     };
     let restore = cmds.time_travel_restore(env, &target);
     println!("Time Travel restore plan");
+    println!("  {}", project.plan_line());
     println!(
         "  database     {} ({}, remote)",
         env.database_name, env.name

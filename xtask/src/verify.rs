@@ -186,7 +186,10 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: the verification could not run: {e:#}");
+            eprintln!(
+                "error: the verification could not run: {}",
+                crate::redact::text(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_COULD_NOT_RUN)
         }
     }
@@ -419,10 +422,13 @@ pub fn verify(
         },
         None => source.open()?,
     };
-    let loaded = repair::write(load_reader, &survey, &options, &mut db);
+    let loaded = match repair::write(load_reader, &survey, &options, &mut db) {
+        Err(e) if stops_verification(&e) => return Err(e),
+        loaded => loaded,
+    };
     phase("load");
     checks.push(match (&loaded, db.failures.first()) {
-        (Err(e), _) => fail("statements", format!("{e:#}")),
+        (Err(e), _) => fail("statements", crate::redact::text(&format!("{e:#}"))),
         (Ok(_), Some(first)) => fail(
             "statements",
             format!(
@@ -455,8 +461,12 @@ pub fn verify(
     // With the foreign keys sound the load can commit, and the two long
     // checks run side by side, each on its own connection. Otherwise the
     // transaction cannot commit, and they run one after the other in it.
-    let committed =
-        foreign_keys.status != Status::Fail && db.db.db().execute_batch("COMMIT").is_ok();
+    let committed = foreign_keys.status != Status::Fail
+        && match db.db.db().execute_batch("COMMIT") {
+            Ok(()) => true,
+            Err(e) if environmental(&e) => return Err(could_not_run(e, "committing the load")),
+            Err(_) => false,
+        };
     let (integrity, audit) = if let (true, Some(scratch)) = (committed, &scratch) {
         let path = scratch.path();
         std::thread::scope(|s| {
@@ -574,8 +584,64 @@ impl Scratch {
     }
 }
 
+/// Verification stopped for a reason outside the backup (the disk, memory,
+/// permissions): the outcome is "could not run", never "bad".
+#[derive(Debug)]
+pub struct CouldNotRun(String);
+
+impl std::fmt::Display for CouldNotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CouldNotRun {}
+
+/// Whether SQLite failed because of the machine rather than the SQL: I/O
+/// errors, a full disk or file-size limit, a file it cannot open, memory,
+/// locks. Constraint, syntax, size and authorizer failures are the
+/// backup's own.
+fn environmental(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::SystemIoFailure
+                | C::DiskFull
+                | C::CannotOpen
+                | C::OutOfMemory
+                | C::ReadOnly
+                | C::PermissionDenied
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::FileLockingProtocolFailed
+                | C::NoLargeFileSupport
+        )
+    )
+}
+
+/// Turns an environmental SQLite error into [`CouldNotRun`], naming what
+/// was being done.
+fn could_not_run(e: rusqlite::Error, doing: &str) -> anyhow::Error {
+    anyhow::Error::new(CouldNotRun(format!(
+        "the scratch database failed while {doing}: {e} (a full disk, a file-size limit, \
+         permissions or memory; the backup itself was not judged). Free space or fix the cause, \
+         then verify again"
+    )))
+}
+
+/// Whether an error means the verification could not run, as opposed to a
+/// finding about the backup.
+fn stops_verification(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<CouldNotRun>().is_some()
+            || c.downcast_ref::<crate::signals::Interrupted>().is_some()
+    })
+}
+
 impl repair::Sink for Scratch {
     fn statement(&mut self, sql: &str) -> Result<()> {
+        crate::signals::check()?;
         // The transaction already defers foreign keys.
         if sql.starts_with("PRAGMA defer_foreign_keys") {
             return Ok(());
@@ -584,6 +650,12 @@ impl repair::Sink for Scratch {
         let failure = match self.db.run(sql) {
             Outcome::Ran => return Ok(()),
             Outcome::Refused(why) => format!("refused by the SQL gate: {why}"),
+            Outcome::Failed(e) if environmental(&e) => {
+                return Err(could_not_run(
+                    e,
+                    &format!("loading statement {}", self.statements),
+                ));
+            }
             Outcome::Failed(e) => gate::without_values(&e),
         };
         if self.failures.len() < 5 {

@@ -388,6 +388,7 @@ impl Wrangler {
     }
 
     fn spawn(&self, invocation: &Invocation, sink: Sink) -> Result<String> {
+        crate::signals::check()?;
         let log_dir = PrivateDir::create("wrangler-logs")?;
         let mut child = self
             .command(invocation, log_dir.path())
@@ -417,7 +418,9 @@ impl Wrangler {
         };
         let status = wait(&child)?;
         let stderr = err_thread.join().expect("stderr thread panicked")?;
-        if watchdog.fired() {
+        let fired = watchdog.fired();
+        crate::signals::check()?;
+        if fired {
             bail!(
                 "wrangler did not finish within {} s while trying to {}, and was stopped. \
                  Nothing was kept from it. If the database is large and this is expected, \
@@ -523,8 +526,21 @@ struct Watchdog {
 impl Watchdog {
     fn start(child: Arc<Mutex<Child>>, limit: Duration) -> Watchdog {
         let (done, finished) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || match finished.recv_timeout(limit) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+        // Wakes every 100 ms to see whether SIGINT or SIGTERM came.
+        const TICK: Duration = Duration::from_millis(100);
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            loop {
+                let left = limit.saturating_sub(started.elapsed());
+                match finished.recv_timeout(left.min(TICK)) {
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                        if left > TICK && crate::signals::received().is_none() =>
+                    {
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return false,
+                }
                 let mut child = child.lock().expect("child lock");
                 // `node_modules/.bin/wrangler` runs the real CLI as a child
                 // process of its own: stop every descendant, then the child.
@@ -532,9 +548,8 @@ impl Watchdog {
                 // never signals a process that merely reused its id.
                 kill_descendants(child.id());
                 let _ = child.kill();
-                true
+                return crate::signals::received().is_none();
             }
-            _ => false,
         });
         Watchdog { done, thread }
     }
@@ -591,17 +606,30 @@ pub struct PrivateDir {
     path: PathBuf,
 }
 
+/// The prefix of every private temporary directory: `qbtime-xtask-<label>-<pid>-…`.
+const PRIVATE_DIR_PREFIX: &str = "qbtime-xtask-";
+
 impl PrivateDir {
+    /// A new directory in the system's temporary directory, created 0700
+    /// (never an existing one). Directories that an earlier run left there
+    /// because it was killed are removed first, once per run.
     pub fn create(label: &str) -> Result<PrivateDir> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
+        sweep_stale_private_dirs();
+        let temp = std::env::temp_dir();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "qbtime-xtask-{label}-{}-{n}-{}",
+        let path = temp.join(format!(
+            "{PRIVATE_DIR_PREFIX}{label}-{}-{n}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        crate::fsutil::create_private_dir(&path)?;
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&path)
+            .with_context(|| format!("cannot create the private directory {}", path.display()))?;
         Ok(PrivateDir { path })
     }
 
@@ -613,6 +641,75 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Removes, once per run, the private directories (wrangler's logs hold
+/// signed URLs) that earlier runs killed with SIGKILL left behind.
+pub fn sweep_stale_private_dirs() {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_stale_private_dirs(&std::env::temp_dir()));
+}
+
+/// Removes the private directories in `temp` that are ours, real
+/// directories, and whose owning process is gone.
+fn remove_stale_private_dirs(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(private_dir_owner) else {
+            continue;
+        };
+        if pid == std::process::id() || process_exists(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid(2) has no preconditions.
+            if !meta.is_dir() || meta.uid() != unsafe { libc::getuid() } {
+                continue;
+            }
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            eprintln!(
+                "note: removed {}, left by an earlier run (pid {pid}) that was killed",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The pid in `qbtime-xtask-<label>-<pid>-<n>-<nanos>`.
+fn private_dir_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(PRIVATE_DIR_PREFIX)?;
+    let mut fields = rest.rsplitn(4, '-');
+    let _nanos: i64 = fields.next()?.parse().ok()?;
+    let _n: u32 = fields.next()?.parse().ok()?;
+    fields.next()?.parse().ok()
+}
+
+/// Whether a process with this id exists (it may belong to someone else).
+fn process_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill(2) with signal 0 only checks for the process.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }
 
@@ -630,6 +727,22 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    #[test]
+    fn a_private_dir_is_0700_and_its_name_gives_its_owner() {
+        let dir = PrivateDir::create("wrangler-logs").unwrap();
+        let name = dir.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(private_dir_owner(name), Some(std::process::id()));
+        assert_eq!(private_dir_owner("qbtime-xtask-wrangler-logs-x-1-2"), None);
+        assert_eq!(private_dir_owner("other-1-2-3"), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        assert!(process_exists(std::process::id()));
     }
 
     #[test]
