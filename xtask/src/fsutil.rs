@@ -28,8 +28,20 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
             .create(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
-    let meta =
-        fs::metadata(dir).with_context(|| format!("cannot read directory {}", dir.display()))?;
+    refuse_shared_dir(dir)
+}
+
+/// Refuses a directory that others can write to, or a path that is not a
+/// directory; a path that does not exist yet passes (it will be created
+/// private). Changes nothing.
+pub fn refuse_shared_dir(dir: &Path) -> Result<()> {
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read directory {}", dir.display()));
+        }
+    };
     if !meta.is_dir() {
         bail!(
             "{} is not a directory; give --backup-dir a directory (or a path to create)",

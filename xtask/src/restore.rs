@@ -502,11 +502,11 @@ fn guard_source_environment(
     if !target.is_production() {
         return Ok(());
     }
-    if let Some(m) = &source.manifest {
-        guard_same_database(m, target)?;
-    }
     match source.environment.as_deref() {
-        Some(env) if env == target.name => Ok(()),
+        Some(env) if env == target.name => match &source.manifest {
+            Some(m) => guard_same_database(m, target),
+            None => Ok(()),
+        },
         Some(env) => bail!(
             "refusing to restore a backup of {env} into {} (production): only backups taken from \
              production may go there. Nothing was done.",
