@@ -197,6 +197,7 @@ fn take(
     let names = BackupNames::new(&project.backup_dir, &env.name, started, format)
         .encrypted_to(recipients.clone());
     guard_git(sh, project, &names)?;
+    fsutil::refuse_shared_dir(&project.backup_dir)?;
 
     let cmds = project.commands();
     let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);

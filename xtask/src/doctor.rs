@@ -311,7 +311,7 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
                     "{} is mode {mode:o}: other users can list it",
                     dir.display()
                 ),
-                Some("chmod 700 the backup directory (the next backup does it)"),
+                Some("chmod 700 the backup directory (the tool never changes the mode of a directory it did not create)"),
             )
         });
     }

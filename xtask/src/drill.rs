@@ -137,11 +137,9 @@ pub fn append_log(path: &Path, record: &Record) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let fresh = !path.exists();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot write the drill log {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    let mut file = crate::fsutil::open_no_follow(&mut options, path, "the drill log")?;
     if fresh {
         file.write_all(LOG_HEADER.as_bytes())?;
     }
@@ -166,7 +164,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         None => inventory::latest_good(&inventory::scan(&project.backup_dir), &from.name)?,
     };
     let manifest_path = manifest::manifest_path(&file);
-    let manifest = Manifest::read(&manifest_path).with_context(|| {
+    let manifest = Manifest::for_backup(&file).with_context(|| {
         format!(
             "a drill rehearses a backup with a manifest; {} has none",
             file.display()

@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 #[cfg(unix)]
@@ -13,24 +13,52 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
-/// Creates `dir` (and its parents) readable by this user only. An existing
-/// directory that others can read is tightened, and that is reported.
+/// Creates `dir` (and its parents) readable by this user only (0700). A
+/// directory that already exists keeps its mode: the tool never changes the
+/// mode of a directory it did not create. One that others can write to (a
+/// shared 1777 directory, say) is refused, because anyone who can write
+/// there could plant or swap backups, manifests or links.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    builder.mode(PRIVATE_DIR_MODE);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    if !dir.exists() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(PRIVATE_DIR_MODE);
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    refuse_shared_dir(dir)
+}
+
+/// Refuses a directory that others can write to, or a path that is not a
+/// directory; a path that does not exist yet passes (it will be created
+/// private). Changes nothing.
+pub fn refuse_shared_dir(dir: &Path) -> Result<()> {
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read directory {}", dir.display()));
+        }
+    };
+    if !meta.is_dir() {
+        bail!(
+            "{} is not a directory; give --backup-dir a directory (or a path to create)",
+            dir.display()
+        );
+    }
     #[cfg(unix)]
     {
-        let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
-        if mode != PRIVATE_DIR_MODE {
-            fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))
-                .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
-            eprintln!(
-                "note: {} was mode {mode:o}; made it 700 so only you can read backups",
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            bail!(
+                "the backup directory {} is writable by other users (mode {mode:o}): anyone who can \
+                 write there could plant or swap backups, manifests or links. Use a directory only \
+                 you can write: pass --backup-dir with a new path (it is created mode 700), or \
+                 `chmod go-w {}` if the directory is yours alone. Its mode was left unchanged; \
+                 nothing was done.",
+                dir.display(),
                 dir.display()
             );
         }
@@ -38,15 +66,115 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates a new file readable by this user only; fails if it exists.
+/// Creates a new file readable by this user only; fails if it exists
+/// (a symbolic link included: it is never followed).
 pub fn create_private_file(path: &Path) -> Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(PRIVATE_FILE_MODE);
-    options
-        .open(path)
+    open_no_follow(&mut options, path, "")
         .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Opens `path` with `options`, never through a symbolic link: a link
+/// planted there is refused, its target left untouched, and the error
+/// names the file and the fix. `what` says what the file is (may be empty).
+pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Result<File> {
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NOFOLLOW);
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what} ")
+    };
+    match options.open(path) {
+        Ok(file) => Ok(file),
+        #[cfg(unix)]
+        Err(e)
+            if e.raw_os_error() == Some(libc::ELOOP)
+                || fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) =>
+        {
+            bail!(
+                "{what}{} is a symbolic link; this tool never writes through one. Remove the link \
+             (`rm {}`) and run the command again; its target was left untouched.",
+                path.display(),
+                path.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot open {what}{}", path.display())),
+    }
+}
+
+/// Rewrites an existing file that this tool created, without following a
+/// symbolic link put in its place.
+pub fn rewrite_no_follow(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = open_no_follow(OpenOptions::new().write(true).truncate(true), path, "")?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `dir/name`, checked to be a regular file directly inside `dir`: `name`
+/// is a plain file name, the file is not a symbolic link, and its parent,
+/// resolved, is `dir`, resolved. What prune deletes passes through here.
+pub fn resolve_inside(dir: &Path, name: &str) -> Result<PathBuf> {
+    if !is_plain_file_name(name) {
+        bail!(
+            "{name:?} is not a plain file name in {}; nothing was deleted",
+            dir.display()
+        );
+    }
+    let path = dir.join(name);
+    let meta =
+        fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.file_type().is_file() {
+        bail!(
+            "{} is not a regular file (a symbolic link or a directory); remove it by hand if it \
+             should go. Nothing was deleted.",
+            path.display()
+        );
+    }
+    let parent = path
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .with_context(|| format!("cannot resolve the directory of {}", path.display()))?;
+    let dir_real = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    if parent != dir_real {
+        bail!(
+            "{} resolves outside {}; nothing was deleted",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A file name with no directory in it: not empty, no `/` or `\\`, not `.`
+/// or `..`, no NUL, and not hidden.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
+}
+
+/// An exclusive lock on a directory itself (`flock` on the directory),
+/// released on drop. It adds no file to the directory.
+pub struct DirLock {
+    _dir: File,
+}
+
+impl DirLock {
+    /// Waits for the lock.
+    pub fn exclusive(dir: &Path) -> Result<DirLock> {
+        let file = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {}", dir.display()))?;
+        Ok(DirLock { _dir: file })
+    }
 }
 
 /// Makes an existing file private, whatever mode its writer gave it.
@@ -123,11 +251,20 @@ pub struct TempFile {
 
 impl TempFile {
     pub fn create(path: PathBuf) -> Result<TempFile> {
-        create_private_file(&path)?;
-        Ok(TempFile {
-            path,
-            armed: std::cell::Cell::new(true),
-        })
+        Ok(TempFile::create_open(path)?.0)
+    }
+
+    /// Creates the file and returns it open for writing, so that what is
+    /// written goes to the file created, whatever the name points at later.
+    pub fn create_open(path: PathBuf) -> Result<(TempFile, File)> {
+        let file = create_private_file(&path)?;
+        Ok((
+            TempFile {
+                path,
+                armed: std::cell::Cell::new(true),
+            },
+            file,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -178,15 +315,22 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn private_dir_is_tightened_and_private_file_is_0600() {
+    fn private_dir_is_created_0700_an_existing_one_keeps_its_mode_and_private_file_is_0600() {
         let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("new/backups");
+        create_private_dir(&made).unwrap();
+        assert_eq!(
+            fs::metadata(&made).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let d = dir.path().join("backups");
         fs::create_dir(&d).unwrap();
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         create_private_dir(&d).unwrap();
         assert_eq!(
             fs::metadata(&d).unwrap().permissions().mode() & 0o777,
-            0o700
+            0o755,
+            "a directory the tool did not create keeps its mode"
         );
         let f = d.join("x");
         create_private_file(&f).unwrap();
@@ -195,5 +339,67 @@ mod tests {
             0o600
         );
         assert!(create_private_file(&f).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_sticky_directory_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("shared");
+        fs::create_dir(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = create_private_dir(&d).unwrap_err().to_string();
+        assert!(err.contains("mode 1777"), "{err}");
+        assert!(err.contains(&d.display().to_string()), "{err}");
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o7777,
+            0o1777
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn nothing_is_written_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = rewrite_no_follow(&link, b"x").unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(create_private_file(&link).is_err());
+        let mut append = OpenOptions::new();
+        append.append(true).create(true);
+        assert!(open_no_follow(&mut append, &link, "the journal").is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn plain_file_names_and_resolving_inside_a_directory() {
+        for ok in ["backup-prod-20261123-2230.sql", "a.sql.zst.age"] {
+            assert!(is_plain_file_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/etc/passwd",
+            "a/b",
+            ".lock",
+            "a\\b",
+            "a\0b",
+        ] {
+            assert!(!is_plain_file_name(bad), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), "x").unwrap();
+        assert!(resolve_inside(dir.path(), "f").is_ok());
+        assert!(resolve_inside(dir.path(), "../f").is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("f"), dir.path().join("l")).unwrap();
+            assert!(resolve_inside(dir.path(), "l").is_err());
+        }
     }
 }

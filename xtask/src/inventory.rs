@@ -37,24 +37,88 @@ impl Entry {
 }
 
 /// Every backup in `dir` whose manifest reads and whose file is present,
-/// newest first. A missing directory holds no backups.
+/// newest first. A missing directory holds no backups. A manifest that
+/// cannot be trusted is left out, with a warning (see [`scan_all`]).
 pub fn scan(dir: &Path) -> Vec<Entry> {
+    let (found, refused) = scan_all(dir);
+    for why in refused {
+        eprintln!("warning: {why}");
+    }
+    found
+}
+
+/// The one place that reads the backup directory: every backup whose
+/// manifest reads and whose file is present, newest first, and, apart,
+/// why each manifest that cannot be trusted was refused: one that fails
+/// [`Manifest::validate`], one whose file is a symbolic link or not a
+/// regular file, and every manifest of a file that another manifest also
+/// describes (two names for one file, through a hard link).
+pub fn scan_all(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     let mut found = Vec::new();
+    let mut refused = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || !name.ends_with(manifest::MANIFEST_SUFFIX) {
             continue;
         }
-        let Ok(m) = Manifest::read(&entry.path()) else {
+        let path = entry.path();
+        // Not a manifest at all (or half of one): ignored, as always.
+        let Ok(m) = Manifest::parse(&path) else {
             continue;
         };
+        if let Err(e) = m.validate(&name) {
+            refused.push(format!(
+                "{} cannot be trusted and is ignored: {e:#}; move it aside",
+                path.display()
+            ));
+            continue;
+        }
         let file = dir.join(&m.file.name);
-        if file.is_file() {
-            found.push(Entry { file, manifest: m });
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.file_type().is_file() => found.push(Entry { file, manifest: m }),
+            Ok(_) => refused.push(format!(
+                "{} names {}, which is not a regular file (a symbolic link?); it is ignored: \
+                 move both aside",
+                path.display(),
+                file.display()
+            )),
+            Err(_) => {} // A manifest whose file is gone is ignored, as always.
         }
     }
+    refuse_shared_files(&mut found, &mut refused);
     sort_newest_first(&mut found);
-    found
+    (found, refused)
+}
+
+/// Takes out every entry whose file is also another entry's file.
+fn refuse_shared_files(found: &mut Vec<Entry>, refused: &mut Vec<String>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let id = |e: &Entry| {
+            std::fs::symlink_metadata(&e.file)
+                .map(|m| (m.dev(), m.ino()))
+                .ok()
+        };
+        let ids: Vec<_> = found.iter().map(id).collect();
+        let mut keep = vec![true; found.len()];
+        for i in 0..found.len() {
+            for j in i + 1..found.len() {
+                if ids[i].is_some() && ids[i] == ids[j] {
+                    keep[i] = false;
+                    keep[j] = false;
+                    refused.push(format!(
+                        "{} and {} are one file (two manifests describe it); both are ignored: \
+                         move one backup and its manifest aside",
+                        found[i].file.display(),
+                        found[j].file.display()
+                    ));
+                }
+            }
+        }
+        let mut flags = keep.into_iter();
+        found.retain(|_| flags.next().unwrap_or(true));
+    }
 }
 
 fn sort_newest_first(entries: &mut [Entry]) {

@@ -44,9 +44,7 @@ impl BackupLock {
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::fsutil::PRIVATE_FILE_MODE);
-        let mut file = options
-            .open(&path)
-            .with_context(|| format!("cannot open the backup lock {}", path.display()))?;
+        let mut file = crate::fsutil::open_no_follow(&mut options, &path, "the backup lock")?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -167,5 +165,21 @@ mod tests {
         let stale = stale.expect("stale lock reported");
         assert_eq!(stale.holder, Some(holder));
         assert!(stale.to_string().contains("pid 999999"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(LOCK_FILE)).unwrap();
+        let err = format!(
+            "{:#}",
+            BackupLock::acquire(dir.path(), "backup local").unwrap_err()
+        );
+        assert!(err.contains("the backup lock"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 }

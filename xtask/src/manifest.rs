@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::VirtualTable;
+use crate::catalog::{VirtualContent, VirtualTable};
 use crate::dump::KeyFingerprint;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -149,11 +149,105 @@ pub fn manifest_path(backup: &Path) -> PathBuf {
 }
 
 impl Manifest {
+    /// Reads the manifest at `path` and checks that it can be trusted as
+    /// the tool's own (see [`Manifest::validate`]).
     pub fn read(path: &Path) -> Result<Manifest> {
+        Manifest::read_as(path, &crate::fsutil::file_name(path))
+    }
+
+    /// Reads the manifest at `path`, validated as if it were stored under
+    /// the name `stored_as` (a download is checked before it is moved into
+    /// place).
+    pub fn read_as(path: &Path, stored_as: &str) -> Result<Manifest> {
+        let manifest = Manifest::parse(path)?;
+        manifest
+            .validate(stored_as)
+            .map_err(|e| untrusted(path, e))?;
+        Ok(manifest)
+    }
+
+    /// The manifest beside the backup `file`, validated, and naming `file`.
+    pub fn for_backup(file: &Path) -> Result<Manifest> {
+        let path = manifest_path(file);
+        let manifest = Manifest::read(&path)?;
+        let name = crate::fsutil::file_name(file);
+        if manifest.file.name != name {
+            bail!(
+                "{} describes the backup {:?}, not {name:?}: a manifest belongs to the one file \
+                 it names. Give that file, or take a new backup. Nothing was done.",
+                path.display(),
+                manifest.file.name
+            );
+        }
+        Ok(manifest)
+    }
+
+    /// The JSON as it stands, not yet validated.
+    pub fn parse(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the manifest {}", path.display()))?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid backup manifest", path.display()))
+    }
+
+    /// What must hold before anything the manifest says is used, for a
+    /// manifest stored under the file name `stored_as`:
+    /// - `file.name` is a plain file name, the backup beside the manifest
+    ///   whose name it shares (`X.manifest.json` names `X.sql`, `X.sql.zst`
+    ///   or `X.sql.zst.age`);
+    /// - each migration name is a plain file name;
+    /// - each virtual table's DDL is exactly `CREATE VIRTUAL TABLE <its
+    ///   name> USING fts5(...)` ([`check_virtual_table_ddl`]).
+    ///
+    /// Whether the migrations exist is checked where they are read, against
+    /// the environment's `migrations_dir`.
+    pub fn validate(&self, stored_as: &str) -> Result<()> {
+        let name = &self.file.name;
+        let own = manifest_path(Path::new(name));
+        if !crate::fsutil::is_plain_file_name(name)
+            || !name.contains(".sql")
+            || own.file_name() != Some(std::ffi::OsStr::new(stored_as))
+        {
+            bail!(
+                "its file.name {name:?} is not the backup beside it: a manifest named {stored_as} \
+                 names a plain file name of the same stem (like {}), in its own directory",
+                stored_as.replace(MANIFEST_SUFFIX, ".sql")
+            );
+        }
+        for migration in &self.migrations {
+            if !crate::fsutil::is_plain_file_name(migration) {
+                bail!(
+                    "its migration name {migration:?} is not a plain file name in the migrations \
+                     directory"
+                );
+            }
+        }
+        let tables = self.virtual_table_ddl();
+        let listed: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        for (i, vt) in tables.iter().enumerate() {
+            if listed[..i].contains(&vt.name.as_str()) {
+                bail!("it lists the virtual table {} twice", vt.name);
+            }
+            let named = check_virtual_table_ddl(&vt.sql, &listed)
+                .with_context(|| format!("the DDL of its virtual table {} is refused", vt.name))?;
+            if named != vt.name || !vt.module.eq_ignore_ascii_case("fts5") {
+                bail!(
+                    "its virtual table entry {} holds the DDL of another table or module",
+                    vt.name
+                );
+            }
+            if let VirtualContent::Internal { table } = &vt.content
+                && *table != format!("{}_content", vt.name)
+            {
+                bail!(
+                    "its virtual table {} keeps its rows in {table:?}, not in its own shadow \
+                     table {}_content",
+                    vt.name,
+                    vt.name
+                );
+            }
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> Result<String> {
@@ -187,28 +281,199 @@ impl Manifest {
         Ok(())
     }
 
-    /// Rewrites the manifest at `path` with this content, atomically: a
-    /// reader sees the old manifest or the new one, never half of one.
-    pub fn replace_at(&self, path: &Path) -> Result<()> {
-        let partial = self.staged(path)?;
+    /// Changes one field of the manifest at `path`, as it is on disk now:
+    /// under a lock on its directory, the manifest is read again, `change`
+    /// applied and the result written back atomically. Two commands that
+    /// each change their own field (verify its `verification`, upload its
+    /// `offsite`) therefore never undo each other's write.
+    pub fn update(path: &Path, change: impl FnOnce(&mut Manifest)) -> Result<Manifest> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let _lock = crate::fsutil::DirLock::exclusive(dir)?;
+        let mut manifest = Manifest::read(path)?;
+        change(&mut manifest);
+        let partial = manifest.staged(path)?;
         std::fs::rename(partial.path(), path)
             .with_context(|| format!("cannot update the manifest {}", path.display()))?;
         partial.disarm();
-        Ok(())
+        Ok(manifest)
     }
 
-    /// Records a verification's outcome in the manifest at `path`.
+    /// Records a verification's outcome in the manifest at `path` (and in
+    /// this copy), leaving every other field as it is on disk.
     pub fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()> {
-        self.verification = Some(outcome);
-        self.replace_at(path)
+        self.verification = Some(outcome.clone());
+        Manifest::update(path, |m| m.verification = Some(outcome))?;
+        Ok(())
     }
 
     /// This manifest, written and synced to a private temporary file beside `path`.
     fn staged(&self, path: &Path) -> Result<crate::fsutil::TempFile> {
-        let partial = crate::fsutil::TempFile::create(path.with_extension("json.partial"))?;
-        std::fs::write(partial.path(), self.to_json()?)?;
-        crate::fsutil::sync_file(partial.path())?;
+        use std::io::Write;
+        let (partial, mut file) =
+            crate::fsutil::TempFile::create_open(path.with_extension("json.partial"))?;
+        file.write_all(self.to_json()?.as_bytes())?;
+        file.sync_all()
+            .with_context(|| format!("cannot sync {}", partial.path().display()))?;
         Ok(partial)
+    }
+}
+
+fn untrusted(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the manifest {} cannot be trusted: {e:#}. Nothing was done; move it aside (or fetch the \
+         backup again with `cargo xtask offsite fetch`) and run the command again.",
+        path.display()
+    )
+}
+
+/// Checks that `sql` is exactly `CREATE VIRTUAL TABLE <name> USING
+/// fts5(...)`, optionally followed by `;`, where `<name>` is one of
+/// `listed`; returns the name. Comments, a schema-qualified name, another
+/// module, a `;` inside the arguments or anything after them is refused.
+/// Messages name the problem, never the SQL.
+pub fn check_virtual_table_ddl(sql: &str, listed: &[&str]) -> Result<String> {
+    if sql.contains('\0') {
+        bail!("it contains a NUL byte");
+    }
+    let mut c = Cursor { s: sql, at: 0 };
+    for keyword in ["CREATE", "VIRTUAL", "TABLE"] {
+        c.keyword(keyword)?;
+    }
+    let name = c
+        .identifier()
+        .context("no table name after CREATE VIRTUAL TABLE")?;
+    if c.peek() == Some('.') {
+        bail!("the table name is qualified with a schema");
+    }
+    if !listed.contains(&name.as_str()) {
+        bail!("it creates a table that the manifest does not list as a virtual table");
+    }
+    c.keyword("USING")?;
+    let module = c.identifier().context("no module after USING")?;
+    if !module.eq_ignore_ascii_case("fts5") {
+        bail!("it uses a module other than fts5");
+    }
+    c.skip_space();
+    if c.peek() != Some('(') {
+        bail!("no argument list after USING fts5");
+    }
+    c.at += 1;
+    c.arguments()?;
+    c.skip_space();
+    if c.peek() == Some(';') {
+        c.at += 1;
+        c.skip_space();
+    }
+    if c.at != sql.len() {
+        bail!("something follows the closing parenthesis of USING fts5(...)");
+    }
+    Ok(name)
+}
+
+/// A position in a statement, for [`check_virtual_table_ddl`].
+struct Cursor<'a> {
+    s: &'a str,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn rest(&self) -> &str {
+        &self.s[self.at..]
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    fn skip_space(&mut self) {
+        let rest = self.rest();
+        self.at += rest.len() - rest.trim_start().len();
+    }
+
+    /// `word`, case-insensitive, whole, after optional whitespace.
+    fn keyword(&mut self, word: &str) -> Result<()> {
+        self.skip_space();
+        let found = self.identifier_bare();
+        if !found.eq_ignore_ascii_case(word) {
+            bail!("it is not CREATE VIRTUAL TABLE <name> USING fts5(...): {word} expected");
+        }
+        Ok(())
+    }
+
+    fn identifier_bare(&mut self) -> &str {
+        let rest = &self.s[self.at..];
+        let len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(rest.len());
+        self.at += len;
+        &rest[..len]
+    }
+
+    /// A bare or quoted (`"x"`, `` `x` ``, `[x]`) identifier, unquoted.
+    fn identifier(&mut self) -> Option<String> {
+        self.skip_space();
+        let close = match self.peek()? {
+            '"' => '"',
+            '`' => '`',
+            '[' => ']',
+            c if c.is_alphabetic() || c == '_' => {
+                return Some(self.identifier_bare().to_owned());
+            }
+            _ => return None,
+        };
+        let body = &self.s[self.at + 1..];
+        let mut name = String::new();
+        let mut chars = body.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == close {
+                if close != ']' && chars.peek().map(|&(_, n)| n) == Some(close) {
+                    chars.next();
+                    name.push(c);
+                    continue;
+                }
+                self.at += 1 + i + c.len_utf8();
+                return (!name.is_empty()).then_some(name);
+            }
+            name.push(c);
+        }
+        None
+    }
+
+    /// Skips the arguments after `(` up to the matching `)`, refusing
+    /// comments and `;` outside quotes.
+    fn arguments(&mut self) -> Result<()> {
+        let mut depth = 1usize;
+        let mut quote: Option<char> = None;
+        let bytes = self.s.as_bytes();
+        for (i, c) in self.s[self.at..].char_indices() {
+            let at = self.at + i;
+            if let Some(q) = quote {
+                if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            match c {
+                '\'' | '"' | '`' => quote = Some(c),
+                '[' => quote = Some(']'),
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.at = at + 1;
+                        return Ok(());
+                    }
+                }
+                ';' => bail!("a ';' inside the argument list starts another statement"),
+                '-' if bytes.get(at + 1) == Some(&b'-') => bail!("it contains a comment"),
+                '/' if bytes.get(at + 1) == Some(&b'*') => bail!("it contains a comment"),
+                _ => {}
+            }
+        }
+        bail!("the argument list of USING fts5( is never closed")
     }
 }
 
@@ -226,5 +491,250 @@ mod tests {
             manifest_path(Path::new("b/backup-prod-20261123-2230-2.sql.zst.age")),
             Path::new("b/backup-prod-20261123-2230-2.manifest.json")
         );
+    }
+
+    fn sample(file: &str) -> Manifest {
+        let text = format!(
+            r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
+            "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
+            "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"x"}},
+            "rows":{{}},"statements":0,"migrations":["0001_init.sql"],"encryption_key":null,"wrangler_version":null,
+            "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn with_virtual(name: &str, sql: &str) -> Manifest {
+        let mut m = sample("backup-prod-1.sql");
+        m.virtual_tables = Some(VirtualTableWorkaround {
+            note: String::new(),
+            export_tables: Vec::new(),
+            tables: vec![VirtualTable {
+                name: name.to_owned(),
+                module: "fts5".to_owned(),
+                sql: sql.to_owned(),
+                content: VirtualContent::Internal {
+                    table: format!("{name}_content"),
+                },
+            }],
+        });
+        m
+    }
+
+    #[test]
+    fn file_name_must_be_the_backup_beside_the_manifest() {
+        for ok in [
+            "backup-prod-1.sql",
+            "backup-prod-1.sql.zst",
+            "backup-prod-1.sql.zst.age",
+        ] {
+            sample(ok).validate("backup-prod-1.manifest.json").unwrap();
+        }
+        for bad in [
+            "../../victim",
+            "/etc/passwd",
+            "../backup-prod-1.sql",
+            "sub/backup-prod-1.sql",
+            "backup-prod-2.sql",
+            "backup-prod-1",
+            "backup-prod-1.sql\0",
+            "",
+            "..",
+        ] {
+            let mut m = sample("backup-prod-1.sql");
+            m.file.name = bad.to_owned();
+            let err = m
+                .validate("backup-prod-1.manifest.json")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("file.name"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn migration_names_must_be_plain() {
+        for bad in ["../../../tmp/x.sql", "/tmp/x.sql", "a/0001.sql", "..", ""] {
+            let mut m = sample("backup-prod-1.sql");
+            m.migrations = vec![bad.to_owned()];
+            let err = m
+                .validate("backup-prod-1.manifest.json")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("migration name"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn virtual_table_ddl_is_exactly_one_fts5_create_of_a_listed_table() {
+        let listed = ["notes_fts", "other"];
+        for ok in [
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(title, body)",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(title, body);",
+            "create virtual table \"notes_fts\" using FTS5(body, content='notes', content_rowid='id') ;",
+            "CREATE VIRTUAL TABLE [notes_fts] USING fts5(body, tokenize = 'unicode61 separators '';''')",
+            "CREATE  VIRTUAL\n TABLE `notes_fts`\tUSING fts5 (a)",
+        ] {
+            assert_eq!(
+                check_virtual_table_ddl(ok, &listed).unwrap(),
+                "notes_fts",
+                "{ok}"
+            );
+        }
+        for bad in [
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a); ATTACH '/tmp/o.db' AS o",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a);ATTACH '/tmp/o.db' AS o;",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a) ; DROP TABLE accounts",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a) -- trailing",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a /* x */)",
+            "/* x */ CREATE VIRTUAL TABLE notes_fts USING fts5(a)",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a, b); VACUUM INTO '/tmp/copy.db'",
+            "CREATE VIRTUAL TABLE notes_fts USING fts4(a)",
+            "CREATE VIRTUAL TABLE notes_fts USING rtree(a, b, c)",
+            "CREATE VIRTUAL TABLE notes_fts USING fileio",
+            "CREATE VIRTUAL TABLE accounts USING fts5(a)",
+            "CREATE VIRTUAL TABLE o.notes_fts USING fts5(a)",
+            "CREATE VIRTUAL TABLE main.notes_fts USING fts5(a)",
+            "CREATE TABLE notes_fts(a)",
+            "CREATE TEMP VIRTUAL TABLE notes_fts USING fts5(a)",
+            "CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(a)",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a) x",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a)\0; DROP TABLE t",
+            "ATTACH 'x' AS o",
+            "",
+        ] {
+            assert!(
+                check_virtual_table_ddl(bad, &listed).is_err(),
+                "accepted {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_virtual_table_entry_must_hold_its_own_ddl() {
+        with_virtual("notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(a)")
+            .validate("backup-prod-1.manifest.json")
+            .unwrap();
+        // Another listed entry's table.
+        let mut m = with_virtual("notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(a)");
+        let mut second = m.virtual_table_ddl()[0].clone();
+        second.name = "second".into();
+        second.content = VirtualContent::Internal {
+            table: "second_content".into(),
+        };
+        m.virtual_tables.as_mut().unwrap().tables.push(second);
+        let err = m
+            .validate("backup-prod-1.manifest.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("second"), "{err}");
+        // A table the manifest does not list.
+        let err = with_virtual("notes_fts", "CREATE VIRTUAL TABLE x USING fts5(a)")
+            .validate("backup-prod-1.manifest.json")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("does not list"), "{err:#}");
+        // Rows loaded into some other table.
+        let mut m = with_virtual("notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(a)");
+        m.virtual_tables.as_mut().unwrap().tables[0].content = VirtualContent::Internal {
+            table: "accounts".into(),
+        };
+        assert!(m.validate("backup-prod-1.manifest.json").is_err());
+    }
+
+    #[test]
+    fn read_refuses_an_untrusted_manifest_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        std::fs::write(&path, sample("../../victim").to_json().unwrap()).unwrap();
+        let err = format!("{:#}", Manifest::read(&path).unwrap_err());
+        assert!(err.contains("cannot be trusted"), "{err}");
+        assert!(err.contains("backup-prod-1.manifest.json"), "{err}");
+    }
+
+    fn verification() -> Verification {
+        Verification {
+            verified_at: "2026-11-24T13:00:00Z".parse().unwrap(),
+            outcome: "good".into(),
+            failed: Vec::new(),
+            seconds: 1.0,
+            tool_version: "0".into(),
+        }
+    }
+
+    fn offsite() -> OffsiteCopy {
+        OffsiteCopy {
+            bucket: "b".into(),
+            key: "prod/2026/11/backup-prod-1.sql".into(),
+            manifest_key: "prod/2026/11/backup-prod-1.manifest.json".into(),
+            uploaded_at: "2026-11-24T13:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn verify_and_upload_racing_keep_both_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        // verify reads the manifest and starts its long check; upload
+        // finishes meanwhile and records the offsite copy; then verify
+        // records its outcome from the copy it read before.
+        let mut verify_copy = Manifest::read(&path).unwrap();
+        Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
+        verify_copy
+            .record_verification(&path, verification())
+            .unwrap();
+        let on_disk = Manifest::read(&path).unwrap();
+        assert_eq!(on_disk.offsite, Some(offsite()), "upload's record was lost");
+        assert_eq!(on_disk.verification, Some(verification()));
+        // The other order: verify first, then upload.
+        let path = dir.path().join("backup-prod-2.manifest.json");
+        sample("backup-prod-2.sql").create_at(&path).unwrap();
+        Manifest::read(&path)
+            .unwrap()
+            .record_verification(&path, verification())
+            .unwrap();
+        Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
+        let on_disk = Manifest::read(&path).unwrap();
+        assert_eq!(on_disk.verification, Some(verification()));
+        assert_eq!(on_disk.offsite, Some(offsite()));
+    }
+
+    #[test]
+    fn concurrent_updates_of_different_fields_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let threads: Vec<_> = (0..8u64)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    Manifest::update(&path, |m| {
+                        m.rows.insert(format!("t{i}"), i);
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(Manifest::read(&path).unwrap().rows.len(), 8);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_manifest_update_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("json.partial")).unwrap();
+        let err = format!(
+            "{:#}",
+            Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap_err()
+        );
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 }

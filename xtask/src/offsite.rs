@@ -357,7 +357,7 @@ fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
             file.display()
         );
     }
-    let manifest = Manifest::read(&manifest::manifest_path(file))?;
+    let manifest = Manifest::for_backup(file)?;
     if manifest.environment != env.name {
         bail!(
             "{} is a backup of {}, not {}: it would land under the wrong prefix. Nothing was uploaded.",
@@ -432,7 +432,7 @@ fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<(
         manifest.file.name,
         std::process::id()
     )))?;
-    std::fs::write(staged.path(), manifest.to_json()?)?;
+    fsutil::rewrite_no_follow(staged.path(), manifest.to_json()?.as_bytes())?;
     target
         .put_checked(staged.path(), &manifest_key)
         .map_err(failed)?;
@@ -471,12 +471,15 @@ fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<(
     );
     let mut text = serde_json::to_string_pretty(&index)?;
     text.push('\n');
-    std::fs::write(staged.path(), text)?;
+    fsutil::rewrite_no_follow(staged.path(), text.as_bytes())?;
     target
         .put_checked(staged.path(), &index_key(&env.name))
         .map_err(failed)?;
 
-    manifest.replace_at(&manifest_path)?;
+    // Only the offsite record is written back, into the manifest as it is
+    // now: a verify that ran meanwhile keeps its outcome.
+    let copy = manifest.offsite.clone();
+    Manifest::update(&manifest_path, |m| m.offsite = copy)?;
     println!(
         "Offsite: {} is in r2://{}/{key}, read back and checked.",
         file.display(),
@@ -609,7 +612,7 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
                 entry.manifest_key
             )
         })?;
-    let manifest = Manifest::read(manifest_file.path())?;
+    let manifest = Manifest::read_as(manifest_file.path(), &file_name(&dest_manifest))?;
     if manifest.file.name != entry.file || manifest.environment != env.name {
         bail!(
             "r2://{}/{} describes {} of {}, not {} of {}; nothing was fetched",

@@ -17,7 +17,9 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Deserialize;
 
 use crate::backup;
+use crate::fsutil;
 use crate::inventory::{self, Entry};
+use crate::manifest;
 use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
 
@@ -322,7 +324,15 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .map(|(env, s)| (env, s.retention))
         .collect();
     let only = args.env.as_deref().map(|e| envs.resolve(e)).transpose()?;
-    let entries: Vec<Entry> = inventory::scan(&project.backup_dir)
+    let (entries, refused) = inventory::scan_all(&project.backup_dir);
+    if !refused.is_empty() {
+        bail!(
+            "refusing to prune {}: {}. Nothing was deleted.",
+            project.backup_dir.display(),
+            refused.join("; ")
+        );
+    }
+    let entries: Vec<Entry> = entries
         .into_iter()
         .filter(|e| only.is_none_or(|env| e.manifest.environment == env.name))
         .collect();
@@ -385,16 +395,25 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     }
     confirm(args.yes, doomed.len())?;
     let _lock = backup::acquire_lock(project, "prune")?;
+    // Only paths resolved inside the backup directory are deleted, each a
+    // regular file there, not a link to somewhere else; all of them are
+    // checked before the first is deleted.
+    let dir = &project.backup_dir;
+    let mut paths = Vec::new();
     for entry in &doomed {
+        let file = fsutil::resolve_inside(dir, &entry.manifest.file.name)?;
+        let manifest = manifest::manifest_path(&file);
+        let manifest = fsutil::resolve_inside(dir, &fsutil::file_name(&manifest))?;
+        paths.push((file, manifest));
+    }
+    for (file, manifest) in paths {
         // The file goes first: a manifest without its file is ignored, a
         // file without its manifest would look like someone else's.
-        std::fs::remove_file(&entry.file)
-            .with_context(|| format!("cannot delete {}", entry.file.display()))?;
-        let manifest = crate::manifest::manifest_path(&entry.file);
+        std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
         std::fs::remove_file(&manifest)
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
-    crate::fsutil::sync_dir(&project.backup_dir);
+    fsutil::sync_dir(&project.backup_dir);
     println!("Deleted {} backups and their manifests.", doomed.len());
     Ok(())
 }

@@ -20,7 +20,7 @@ use d1_loopback::{Config, DatabaseSpec, Server};
 use crate::environment::{Environment, Location};
 use crate::fsutil;
 use crate::inventory;
-use crate::manifest::{self, Manifest};
+use crate::manifest::Manifest;
 use crate::project::Project;
 use crate::repair;
 use crate::stored;
@@ -380,7 +380,7 @@ fn load_prod(
             Ok(())
         }
         From::Backup(file) => {
-            let manifest = Manifest::read(&manifest::manifest_path(file)).with_context(|| {
+            let manifest = Manifest::for_backup(file).with_context(|| {
                 format!(
                     "a rehearsal starts from a backup with a manifest; {} has none",
                     file.display()

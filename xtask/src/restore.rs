@@ -482,7 +482,7 @@ fn resolve_source(
             manifest_path.display()
         );
     }
-    let manifest = Manifest::read(&manifest_path)?;
+    let manifest = Manifest::for_backup(&file)?;
     let (sha256, bytes) = fsutil::sha256_file(&file)?;
     if bytes != manifest.file.bytes || sha256 != manifest.file.sha256 {
         bail!(
@@ -528,7 +528,10 @@ fn guard_source_environment(
         return Ok(());
     }
     match source.environment.as_deref() {
-        Some(env) if env == target.name => Ok(()),
+        Some(env) if env == target.name => match &source.manifest {
+            Some(m) => guard_same_database(m, target),
+            None => Ok(()),
+        },
         Some(env) => bail!(
             "refusing to restore a backup of {env} into {} (production): only backups taken from \
              production may go there. Nothing was done.",
@@ -545,6 +548,31 @@ fn guard_source_environment(
             bail!("the backup's environment is unknown; refusing to restore it into production")
         }
     }
+}
+
+/// A backup going to production must say, in every field, that it was
+/// taken from production's database: its environment, and its database's
+/// name and id. A manifest relabelled by hand changes one and not the rest.
+fn guard_same_database(m: &Manifest, target: &Environment) -> Result<()> {
+    let db = &m.database;
+    if m.environment != target.name
+        || db.name != target.database_name
+        || db.uuid != target.database_id
+    {
+        bail!(
+            "refusing to restore into {} (production, database id {}): the backup's manifest says \
+             environment {:?}, database {:?} with id {:?}, which is not production's database. \
+             Only a backup taken from {} may go there; restore this one into the environment it \
+             came from. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            m.environment,
+            db.name,
+            db.uuid,
+            target.database_name
+        );
+    }
+    Ok(())
 }
 
 /// Tables, views and triggers a restore would collide with or drop:
@@ -835,8 +863,7 @@ fn load_with_wrangler(
         target.name,
         std::process::id()
     ));
-    let temp = TempFile::create(partial.clone())?;
-    let file = std::fs::OpenOptions::new().write(true).open(temp.path())?;
+    let (_temp, file) = TempFile::create_open(partial.clone())?;
     let mut writer = FileSink(BufWriter::new(file));
     // The drops must be deferred too, and come before the repair's own lines.
     writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;

@@ -284,11 +284,11 @@ impl Sealer {
     /// Seals into `file` (created empty and private by the caller) in
     /// `format`, which must not be [`Format::Sql`].
     pub fn create(file: &Path, format: Format, recipients: &[String], age: &Age) -> Result<Sealer> {
-        let out = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(file)
-            .with_context(|| format!("cannot write {}", file.display()))?;
+        let out = crate::fsutil::open_no_follow(
+            std::fs::OpenOptions::new().write(true).truncate(true),
+            file,
+            "",
+        )?;
         let (out, child, copy) = match format {
             Format::Sql => bail!("plain SQL is not sealed"),
             Format::Zstd => (SinkOut::File(out), None, None),

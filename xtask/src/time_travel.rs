@@ -302,12 +302,12 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 /// Appends one JSON line to the private journal, creating it 0600.
 fn append_journal(path: &Path, entry: &serde_json::Value) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    let mut options = std::fs::OpenOptions::new();
+    options
         .create(true)
         .append(true)
-        .mode(crate::fsutil::PRIVATE_FILE_MODE)
-        .open(path)
-        .with_context(|| format!("cannot write the Time Travel journal {}", path.display()))?;
+        .mode(crate::fsutil::PRIVATE_FILE_MODE);
+    let mut file = crate::fsutil::open_no_follow(&mut options, path, "the Time Travel journal")?;
     writeln!(file, "{entry}")?;
     file.sync_all()?;
     Ok(())

@@ -216,7 +216,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     let manifest = if args.no_manifest {
         None
     } else if manifest_path.is_file() {
-        Some(Manifest::read(&manifest_path)?)
+        Some(Manifest::for_backup(&file)?)
     } else {
         bail!(
             "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 \
@@ -528,9 +528,19 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
              backup instead"
         );
     }
+    // A name is only ever opened if it is one of the directory's own
+    // migration files: a name from the manifest is not a path.
+    let present = crate::migrate::migration_files(dir).unwrap_or_default();
     names
         .iter()
         .map(|name| {
+            if !present.contains(name) {
+                bail!(
+                    "the data-only backup was taken at migration {name:?}, which {} does not have; \
+                     check out the commit its manifest names and verify again",
+                    dir.display()
+                );
+            }
             let path = dir.join(name);
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
