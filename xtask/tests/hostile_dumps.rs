@@ -301,3 +301,37 @@ fn workerds_own_tables_are_never_written_and_real_dumps_that_tripped_restore_loa
     list.assert_ok();
     assert!(!list.stdout.contains("\"bad\""), "{}", list.stdout);
 }
+
+#[test]
+fn a_hostile_dump_never_reaches_a_remote_database() {
+    // The remote path: the real wrangler's import API, on the loopback.
+    let remote = common::remote::Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let decoys = Decoys::new();
+    let before = decoys.state();
+    let staging = common::remote::dump_of(&remote.staging);
+    for (what, text, needle) in hostile_dumps(&decoys) {
+        let file = dump_file(&remote.sb, "hostile.sql", &text);
+        let run = remote.xtask(
+            home.path(),
+            &[
+                "restore",
+                &file,
+                "--to",
+                "staging",
+                "--no-manifest",
+                "--replace",
+                "--yes",
+            ],
+        );
+        assert!(!run.ok, "{what}: restore ran\n{}", run.all());
+        assert!(run.stderr.contains(needle), "{what}: {needle:?} not named\n{}", run.all());
+        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+    }
+    let requests = remote.server.requests();
+    assert!(
+        requests.iter().all(|r| !r.contains("/import") && !r.contains("/export")),
+        "a request reached D1: {requests:?}"
+    );
+    assert_eq!(common::remote::dump_of(&remote.staging), staging, "staging changed");
+}
