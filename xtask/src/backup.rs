@@ -344,6 +344,7 @@ fn take(
         reason: args.reason.clone(),
         verification: None,
         offsite: None,
+        content: None,
     };
     let manifest_path = write_manifest(&file, &manifest)?;
     fsutil::sync_dir(&project.backup_dir);
@@ -409,6 +410,12 @@ fn verify_new_backup(
         ))
     })?;
     print!("{}", report.render());
+    if report.good && manifest.content.is_none() {
+        // What a restore of this backup must reproduce, table by table.
+        let digests = report.content.clone();
+        manifest.content = Some(digests.clone());
+        crate::manifest::Manifest::update(manifest_path, |m| m.content = Some(digests))?;
+    }
     manifest.record_verification(manifest_path, report.verification())?;
     if !report.good && accept_broken_data && report.is_faithful() {
         eprintln!(

@@ -5,6 +5,7 @@ mod app;
 mod backup;
 mod catalog;
 mod confirm;
+mod digest;
 mod doctor;
 mod drill;
 mod dump;

@@ -57,6 +57,10 @@ pub struct Manifest {
     /// The offsite copy, once uploaded and read back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offsite: Option<OffsiteCopy>,
+    /// Each table's content digest ([`crate::digest`]), computed by the
+    /// backup's own verification from the dump loaded under D1's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<BTreeMap<String, String>>,
 }
 
 /// How a backup's SQL is stored, when it is not plain.

@@ -34,7 +34,7 @@ use crate::manifest::{self, Manifest};
 use crate::project::Project;
 use crate::repair::{self, Sink};
 use crate::stored;
-use crate::wrangler::{Commands, Wrangler};
+use crate::wrangler::{Commands, ExportMode, Wrangler};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RestoreArgs {
@@ -321,6 +321,28 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             wrong.join("; ")
         );
     }
+    let content = check_content(
+        project,
+        &wrangler,
+        &cmds,
+        target,
+        &source,
+        mode,
+        local_file.as_deref(),
+    )
+    .map_err(|e| {
+        e.context(format!(
+            "the restore ran, but its content check failed{}",
+            named_safety()
+        ))
+    })?;
+    if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
+        bail!(
+            "the restored content does not match the backup's: {}{}",
+            differ.join("; "),
+            named_safety()
+        );
+    }
     println!(
         "Restored {} into {} ({}).",
         file_name(&source.file),
@@ -334,6 +356,14 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
         );
     }
     print_checklist(&key_check, &counts, source.manifest.is_some());
+    match &content {
+        Some(Ok(tables)) => println!(
+            "  [x] content: {tables} tables, every row equal to the backup's, by content digest"
+        ),
+        _ => println!(
+            "  [ ] content: the backup records no content digests; only row counts were compared"
+        ),
+    }
     Ok(Some(Restored {
         safety_backup: safety,
         counts,
@@ -963,6 +993,73 @@ impl repair::Sink for FileSink {
         self.0.write_all(b"\n")?;
         Ok(())
     }
+}
+
+/// The restored tables' content digests against the backup's: `None` when
+/// the backup records none (no manifest, or taken before digests were), else
+/// the number of tables equal, or what differs. A local target is read from
+/// its file; a remote one is exported again and loaded, as verify loads a
+/// backup.
+#[allow(clippy::too_many_arguments)]
+fn check_content(
+    project: &Project,
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    mode: Mode,
+    local_file: Option<&Path>,
+) -> Result<Option<Result<usize, Vec<String>>>> {
+    let Some(recorded) = source.manifest.as_ref().and_then(|m| m.content.as_ref()) else {
+        return Ok(None);
+    };
+    let expected: BTreeMap<String, String> = recorded
+        .iter()
+        .filter(|(t, _)| dump::rows_are_checked(t))
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == dump::MIGRATIONS_TABLE))
+        .map(|(t, d)| (t.clone(), d.clone()))
+        .collect();
+    if expected.is_empty() {
+        return Ok(Some(Ok(0)));
+    }
+    let found = match local_file {
+        Some(file) => {
+            let db = gate::Gate::new(rusqlite::Connection::open_with_flags(
+                file,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?)?;
+            crate::digest::tables(db.db(), expected.keys().map(String::as_str))?
+        }
+        None => {
+            println!(
+                "Exporting {} again to compare its content with the backup's.",
+                target.database_name
+            );
+            let temp = TempFile::create(project.backup_dir.join(format!(
+                ".restore-check-{}-{}.sql.partial",
+                target.name,
+                std::process::id()
+            )))?;
+            let tables: Vec<String> = expected.keys().cloned().collect();
+            wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
+            fsutil::make_private(temp.path())?;
+            let settings = project.settings()?;
+            let migrations_dir = project.config_dir.join(&target.migrations_dir);
+            let ctx = crate::verify::Workspace {
+                migrations_dir: &migrations_dir,
+                app: &settings.app,
+                scratch_dir: &project.backup_dir,
+            };
+            let export = stored::Source::for_file(temp.path(), None, &project.age())?;
+            crate::verify::verify(temp.path(), &export, None, &ctx)?.content
+        }
+    };
+    let differ = crate::digest::differences(&expected, &found);
+    Ok(Some(if differ.is_empty() {
+        Ok(expected.len())
+    } else {
+        Err(differ)
+    }))
 }
 
 /// A table, the rows the source has, and the rows found on the target.

@@ -92,6 +92,8 @@ pub struct Report {
     pub seconds: f64,
     /// Where the time went: reading the dump, loading it, each check.
     pub phases: Vec<(&'static str, f64)>,
+    /// Each table's content digest, as loaded.
+    pub content: BTreeMap<String, String>,
 }
 
 impl Report {
@@ -276,6 +278,7 @@ pub fn verify(
         findings,
         seconds: started.elapsed().as_secs_f64(),
         phases,
+        content: BTreeMap::new(),
     };
 
     checks.push(match manifest {
@@ -458,6 +461,8 @@ pub fn verify(
     phase("foreign keys");
     let rows = row_check(db.db.db(), manifest, data_only)?;
     phase("rows");
+    let (content, digests) = content_check(db.db.db(), manifest, data_only)?;
+    phase("content");
     // With the foreign keys sound the load can commit, and the two long
     // checks run side by side, each on its own connection. Otherwise the
     // transaction cannot commit, and they run one after the other in it.
@@ -490,10 +495,13 @@ pub fn verify(
         )
     };
     phase("integrity and audit chain");
-    checks.extend([integrity?, foreign_keys, rows, audit?]);
+    checks.extend([integrity?, foreign_keys, rows, content, audit?]);
     drop(db);
     drop(scratch);
-    Ok(finish(checks, findings, phases))
+    Ok(Report {
+        content: digests,
+        ..finish(checks, findings, phases)
+    })
 }
 
 fn pass(name: &'static str, detail: String) -> Check {
@@ -679,6 +687,65 @@ impl repair::Sink for Scratch {
         }
         Ok(())
     }
+}
+
+/// The content digest of every table the dump holds rows for, compared with
+/// the manifest's when it records them.
+fn content_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> Result<(Check, BTreeMap<String, String>)> {
+    let tables: Vec<String> = match manifest {
+        Some(m) => m.rows.keys().cloned().collect(),
+        None => {
+            let mut stmt = db.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE \
+                 'CREATE VIRTUAL%' ORDER BY name",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        }
+    };
+    let tables = tables
+        .iter()
+        .filter(|t| dump::rows_are_checked(t) && !(data_only && *t == dump::MIGRATIONS_TABLE))
+        .map(String::as_str);
+    let digests = crate::digest::tables(db, tables)?;
+    let check = match manifest.and_then(|m| m.content.as_ref()) {
+        None => skipped(
+            "content",
+            format!(
+                "{} table digests computed; {}",
+                digests.len(),
+                if manifest.is_some() {
+                    "the manifest records none to compare with yet"
+                } else {
+                    "no manifest to compare them with"
+                }
+            ),
+        ),
+        Some(recorded) => {
+            let recorded: BTreeMap<String, String> = recorded
+                .iter()
+                .filter(|(t, _)| !(data_only && *t == dump::MIGRATIONS_TABLE))
+                .map(|(t, d)| (t.clone(), d.clone()))
+                .collect();
+            let differ = crate::digest::differences(&recorded, &digests);
+            if differ.is_empty() {
+                pass(
+                    "content",
+                    format!(
+                        "{} tables, every row equal to the manifest's content digests",
+                        recorded.len()
+                    ),
+                )
+            } else {
+                fail("content", differ.join("; "))
+            }
+        }
+    };
+    Ok((check, digests))
 }
 
 fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {

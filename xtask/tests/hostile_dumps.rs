@@ -325,13 +325,23 @@ fn a_hostile_dump_never_reaches_a_remote_database() {
             ],
         );
         assert!(!run.ok, "{what}: restore ran\n{}", run.all());
-        assert!(run.stderr.contains(needle), "{what}: {needle:?} not named\n{}", run.all());
+        assert!(
+            run.stderr.contains(needle),
+            "{what}: {needle:?} not named\n{}",
+            run.all()
+        );
         assert_eq!(decoys.state(), before, "{what}: a file outside changed");
     }
     let requests = remote.server.requests();
     assert!(
-        requests.iter().all(|r| !r.contains("/import") && !r.contains("/export")),
+        requests
+            .iter()
+            .all(|r| !r.contains("/import") && !r.contains("/export")),
         "a request reached D1: {requests:?}"
     );
-    assert_eq!(common::remote::dump_of(&remote.staging), staging, "staging changed");
+    assert_eq!(
+        common::remote::dump_of(&remote.staging),
+        staging,
+        "staging changed"
+    );
 }

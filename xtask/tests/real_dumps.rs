@@ -138,3 +138,58 @@ fn another_apps_audit_log_is_not_qbtimes_chain_and_blocks_nothing() {
         1
     );
 }
+
+#[test]
+fn the_content_digest_catches_one_changed_value_that_row_counts_miss() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let file = sb.backups().join(&name);
+    let manifest_path = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    assert!(
+        manifest["content"]["companies"].is_string(),
+        "the backup records its content digests: {manifest:#}"
+    );
+
+    // One value changed, same length, and the manifest's checksum made to
+    // match: only the content digest can tell.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("Acme Plumbing; Ltd.", "Acme Plumbing; Ltc.", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&file, &edited).unwrap();
+    manifest["file"]["sha256"] = sha256_hex(edited.as_bytes()).into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+
+    let run = sb.xtask(&["verify", file.to_str().unwrap(), "--no-record", "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["content"], "{report:#}");
+
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("companies: its rows differ"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("safety backup"), "{}", run.all());
+    assert!(!run.all().contains("Ltc."), "a value was quoted");
+}
