@@ -24,6 +24,7 @@ mod rehearse;
 mod repair;
 mod restore;
 mod settings;
+mod span;
 mod stored;
 mod time_travel;
 mod verify;

@@ -91,20 +91,19 @@ pub fn rule_name(env: &str) -> String {
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
 pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
-    let span = match offsite.expire_after {
-        Some(span) => span,
+    // R2 counts whole days; a span's days are rounded up, so nothing expires early.
+    let days = match offsite.expire_after {
+        Some(span) => span.days_at_most(),
         None => [
-            policy.keep_within.unwrap_or_else(Duration::zero),
-            Duration::days(policy.keep_daily.unwrap_or(0).into()),
-            Duration::weeks(policy.keep_weekly.unwrap_or(0).into()),
-            Duration::days(31 * i64::from(policy.keep_monthly.unwrap_or(0))),
+            policy.keep_within.map_or(0, |s| s.days_at_most()),
+            i64::from(policy.keep_daily.unwrap_or(0)),
+            7 * i64::from(policy.keep_weekly.unwrap_or(0)),
+            31 * i64::from(policy.keep_monthly.unwrap_or(0)),
         ]
         .into_iter()
         .max()
-        .unwrap_or_else(Duration::zero),
+        .unwrap_or(0),
     };
-    // R2 counts whole days; round a part day up, so nothing expires early.
-    let days = (span.num_seconds() + 86_399) / 86_400;
     if days < 1 {
         bail!(
             "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
@@ -754,26 +753,20 @@ mod tests {
 
     #[test]
     fn expiry_is_expire_after_or_the_policys_longest_span() {
-        let offsite = |expire: Option<Duration>| Offsite {
+        let offsite = |expire: Option<&str>| Offsite {
             bucket: "b-1".into(),
-            expire_after: expire,
+            expire_after: expire.map(|e| crate::span::parse(e).unwrap()),
         };
         let policy = Policy {
-            keep_within: Some(Duration::days(30)),
+            keep_within: Some(crate::span::Span::days(30)),
             keep_daily: Some(30),
             keep_weekly: Some(12),
             keep_monthly: Some(12),
         };
         assert_eq!(expire_days(&offsite(None), &policy).unwrap(), 372);
-        assert_eq!(
-            expire_days(&offsite(Some(Duration::days(45))), &policy).unwrap(),
-            45
-        );
+        assert_eq!(expire_days(&offsite(Some("45d")), &policy).unwrap(), 45);
         // A part day rounds up: nothing expires before its time.
-        assert_eq!(
-            expire_days(&offsite(Some(Duration::hours(25))), &policy).unwrap(),
-            2
-        );
+        assert_eq!(expire_days(&offsite(Some("25h")), &policy).unwrap(), 2);
         let err = expire_days(&offsite(None), &Policy::default()).unwrap_err();
         assert!(err.to_string().contains("expire_after"), "{err}");
     }
