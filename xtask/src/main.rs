@@ -8,6 +8,7 @@ mod doctor;
 mod drill;
 mod dump;
 mod environment;
+mod exit;
 mod fsutil;
 mod git;
 mod hooks;
@@ -28,12 +29,14 @@ mod span;
 mod stored;
 mod time_travel;
 mod verify;
+mod wording;
 mod wrangler;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::exit::Exit;
 use crate::project::{Project, ProjectArgs};
 
 #[derive(Debug, Parser)]
@@ -98,15 +101,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // verify keeps 1 for "the backup is bad": anything that stops it from
     // running at all, such as a missing wrangler.toml, is 2.
-    let failed = match cli.task {
-        Task::Verify(_) => ExitCode::from(verify::EXIT_COULD_NOT_RUN),
-        _ => ExitCode::FAILURE,
+    let unmarked = match cli.task {
+        Task::Verify(_) => Exit::CouldNotRun,
+        _ => Exit::Failure,
     };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            failed
+            ExitCode::from(Exit::of(&err).unwrap_or(unmarked).code())
         }
     }
 }

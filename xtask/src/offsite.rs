@@ -34,7 +34,7 @@ const INDEX_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UploadArgs {
-    /// A backup file, or `latest` (the environment's newest verified full backup).
+    /// A backup: a name that `list` prints, a path, or `latest` (the environment's newest verified full backup).
     pub backup: String,
     /// The environment whose bucket and prefix the copy goes to.
     #[arg(long, value_name = "ENV")]
@@ -323,10 +323,12 @@ fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Tar
 pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
-    let file = match args.backup.as_str() {
-        "latest" => inventory::latest_good(&inventory::scan(&project.backup_dir), &env.name)?,
-        path => PathBuf::from(path),
-    };
+    let file = inventory::resolve_backup(
+        project,
+        &args.backup,
+        Some(&env.name),
+        inventory::Latest::Good,
+    )?;
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&file, env)?;
@@ -678,7 +680,8 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         .r2_lifecycle_add(target.bucket(), &rule, &prefix, days);
     println!("Lifecycle plan for r2://{}", target.bucket());
     println!(
-        "  rule         {rule}: delete objects under {prefix} {days} days after upload{}",
+        "  rule         {rule}: delete objects under {prefix} {} after upload{}",
+        crate::wording::count(days, "day"),
         if target.offsite.expire_after.is_some() {
             " (expire_after)".to_owned()
         } else {
@@ -713,7 +716,10 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
     for step in steps {
         target.wrangler.run(step)?;
     }
-    println!("Lifecycle rule {rule} set: copies under {prefix} expire after {days} days.");
+    println!(
+        "Lifecycle rule {rule} set: copies under {prefix} expire after {}.",
+        crate::wording::count(days, "day")
+    );
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use crate::environment::Environments;
@@ -50,7 +50,8 @@ impl Project {
             None => tool_root.join("wrangler.toml"),
         };
         if !config.is_file() {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
                 "the wrangler configuration {} does not exist; pass --config PATH",
                 config.display()
             );

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
@@ -21,6 +21,7 @@ use crate::inventory::{self, Entry};
 use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
 use crate::span::{self, Span};
+use crate::wording::count;
 
 /// How long protected backups are kept when `keep_within` is not set.
 const DEFAULT_WINDOW: Span = Span::days(30);
@@ -337,8 +338,8 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     }
     if args.dry_run {
         println!(
-            "Dry run: {} backups would be deleted; nothing was.",
-            doomed.len()
+            "Dry run: {} would be deleted; nothing was.",
+            count(doomed.len(), "backup")
         );
         return Ok(());
     }
@@ -354,7 +355,10 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     crate::fsutil::sync_dir(&project.backup_dir);
-    println!("Deleted {} backups and their manifests.", doomed.len());
+    println!(
+        "Deleted {} and their manifests.",
+        count(doomed.len(), "backup")
+    );
     Ok(())
 }
 
@@ -365,16 +369,21 @@ fn confirm(yes: bool, n: usize) -> Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to delete {n} backups without confirmation: pass --yes (or --dry-run to see the plan). Nothing was deleted."
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to delete {} without confirmation: pass --yes (or --dry-run to see the plan). Nothing was deleted.",
+            count(n, "backup")
         );
     }
-    eprint!("Delete these {n} backups? Type yes to continue: ");
+    eprint!("Delete {}? Type yes to continue: ", count(n, "backup"));
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if line.trim() != "yes" {
-        bail!("not confirmed; nothing was deleted");
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "not confirmed; nothing was deleted"
+        );
     }
     Ok(())
 }

@@ -288,7 +288,11 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
                 .and_then(|r| r.get("tables"))
                 .and_then(|n| n.as_u64())
                 .context("the database answered without a table count")?;
-            println!("{} answers: {tables} tables.", env.database_name);
+            println!(
+                "{} answers: {}.",
+                env.database_name,
+                crate::wording::count(tables, "table")
+            );
             Ok(())
         }
         Err(e) => Err(e.context(format!(
