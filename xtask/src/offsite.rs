@@ -48,6 +48,7 @@ pub struct UploadArgs {
 pub enum OffsiteCommand {
     /// The offsite copies of an environment's backups, newest first.
     List {
+        /// The environment whose copies to list.
         #[arg(long, value_name = "ENV")]
         env: String,
         /// Print JSON instead of a table.
@@ -58,11 +59,13 @@ pub enum OffsiteCommand {
     Fetch {
         /// A backup's file name, or `latest` (the newest verified copy).
         backup: String,
+        /// The environment whose copy to fetch.
         #[arg(long, value_name = "ENV")]
         env: String,
     },
     /// Make the bucket's lifecycle rule for the environment match its retention.
     Lifecycle {
+        /// The environment whose bucket's rule to set.
         #[arg(long, value_name = "ENV")]
         env: String,
         /// Print the rule and the commands, and change nothing.

@@ -259,10 +259,13 @@ pub struct PruneArgs {
     /// Override the policy: keep every backup younger than this span (restic's 1y6m2w3d12h: 30d, 6m, 12h).
     #[arg(long, value_name = "SPAN", value_parser = span::parse)]
     pub keep_within: Option<Span>,
+    /// Override the policy: keep the newest backup of each of the last N days that have one.
     #[arg(long, value_name = "N")]
     pub keep_daily: Option<u32>,
+    /// Override the policy: keep the newest backup of each of the last N ISO weeks that have one.
     #[arg(long, value_name = "N")]
     pub keep_weekly: Option<u32>,
+    /// Override the policy: keep the newest backup of each of the last N months that have one.
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<u32>,
     /// Print what would be kept and deleted, and delete nothing.

@@ -153,6 +153,10 @@ mod tests {
             settings.env("prod").retention.keep_within,
             Some(Span::days(30))
         );
+        assert_eq!(
+            settings.env("prod").max_age,
+            Some(crate::span::parse("26h").unwrap())
+        );
         let envs = Environments::parse(include_str!("../../wrangler.toml")).unwrap();
         let settings = settings.resolved(&envs).unwrap();
         assert!(settings.env("nowhere").encryption.recipients.is_empty());

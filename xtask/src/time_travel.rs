@@ -37,6 +37,7 @@ pub enum TimeTravelCommand {
         /// RFC 3339 time (2026-11-24T09:30:00Z) or Unix seconds.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Print the bookmark as JSON (environment, database, at, bookmark).
         #[arg(long)]
         json: bool,
     },
