@@ -24,6 +24,9 @@ use crate::time_travel;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
+    /// Only this environment (default: every environment in the wrangler configuration).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -189,6 +192,7 @@ impl EnvStatus {
 /// Prints every environment's state; `Ok(false)` when one is stale.
 pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let envs = project.environments()?;
+    let only = args.env.as_deref().map(|e| envs.resolve(e)).transpose()?;
     let settings = project.settings()?;
     let entries = inventory::scan(&project.backup_dir);
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
@@ -197,6 +201,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
         .iter()
+        .filter(|env| only.is_none_or(|o| o.name == env.name))
         .map(|env| {
             environment_status(
                 &env.name,
