@@ -6,7 +6,9 @@
 #      and, when backups.toml has an [<env>.offsite] bucket, is uploaded to R2
 #      and read back (`--upload=auto`: xtask reads the settings, not this
 #      script);
-#   2. a prune by the retention policy in backups.toml.
+#   2. a prune by the retention policy in backups.toml;
+#   3. `cargo xtask status --env ENV`, which fails when the newest verified
+#      backup is older than the environment's max_age in backups.toml.
 # Compression and encryption follow backups.toml (`compress`, and
 # [<env>.encryption] recipients). Further arguments go to the backup, e.g.
 # `--require-encryption`, which refuses to take an unencrypted one. It stops
@@ -39,4 +41,5 @@ xtask backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} \
     || fail "the backup, its verification or its upload failed"
 # Retention from backups.toml; prune never deletes the newest verified backup.
 xtask prune --env "$env_name" --yes || fail "pruning old backups failed"
+xtask status --env "$env_name" || fail "the newest verified backup is older than max_age"
 echo "scheduled backup of ${env_name}: done"

@@ -174,7 +174,8 @@ fn take(
     }
     let format = Format::choose(args.compress || settings.compress, &recipients);
     if args.require_encryption && format != Format::ZstdAge {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
              age1..., or set `recipients` under [{}.encryption] in backups.toml. Nothing was run.",
             env.name,
@@ -351,12 +352,12 @@ fn take(
 
     let total_rows: u64 = manifest.rows.values().sum();
     println!(
-        "Backup written: {}\n  {} bytes, sha256 {}, {} tables, {} rows\n  manifest: {}",
+        "Backup written: {}\n  {} bytes, sha256 {}, {}, {}\n  manifest: {}",
         file.display(),
         manifest.file.bytes,
         manifest.file.sha256,
-        manifest.rows.len(),
-        total_rows,
+        crate::wording::count(manifest.rows.len(), "table"),
+        crate::wording::count(total_rows, "row"),
         manifest_path.display()
     );
     if let Some(sealed) = &manifest.sealed {
@@ -531,7 +532,8 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
                 );
                 break;
             }
-            Ignored::No => bail!(
+            Ignored::No => crate::stop!(
+                crate::exit::Exit::Refused,
                 "refusing to back up: git would not ignore {}.\n\
                  Backups hold customer PII and token ciphertext and must never be committed. \
                  Add the backup directory to .gitignore (the repository's .gitignore has `/backups/`), \
@@ -542,7 +544,8 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
     }
     let tracked = git::tracked_backups(sh, &project.backup_dir)?;
     if !tracked.is_empty() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to back up: git already tracks backup files:\n  {}\n\
              Remove them from the index with `git rm --cached <file>` (and purge them from history \
              if they were pushed), then run this again. Nothing was written.",

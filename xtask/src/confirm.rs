@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::environment::Environment;
 
@@ -74,7 +74,7 @@ pub fn require(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> 
     let interactive = std::io::stdin().is_terminal();
     match decide(env, args, interactive, what) {
         Decision::Confirmed => Ok(()),
-        Decision::Refused(message) => bail!(message),
+        Decision::Refused(message) => crate::stop!(crate::exit::Exit::Refused, "{message}"),
         Decision::Ask(expected) => {
             eprint!("This will {what} {expected}. Type the database name to continue: ");
             std::io::stderr().flush()?;
@@ -83,7 +83,10 @@ pub fn require(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> 
             if line.trim() == expected {
                 Ok(())
             } else {
-                bail!("the name typed does not match {expected}; nothing was done")
+                crate::stop!(
+                    crate::exit::Exit::Refused,
+                    "the name typed does not match {expected}; nothing was done"
+                )
             }
         }
     }

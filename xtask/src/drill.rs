@@ -14,7 +14,7 @@
 //!    durations. Nothing else: no rows, no names, no URLs, no tokens.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -52,9 +52,9 @@ pub struct DrillArgs {
     /// The environment whose backup is rehearsed.
     #[arg(long, value_name = "ENV", default_value = "prod")]
     pub from: String,
-    /// Rehearse this backup instead of the newest good one.
-    #[arg(long, value_name = "FILE")]
-    pub backup: Option<PathBuf>,
+    /// Rehearse this backup (a name that `list` prints, a path or `latest:ENV`) instead of the newest good one.
+    #[arg(long, value_name = "BACKUP")]
+    pub backup: Option<String>,
     /// Go on although the target's data-encryption key differs from the backup's.
     #[arg(long)]
     pub accept_key_change: bool,
@@ -159,10 +159,12 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         );
     }
     let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())?;
-    let file = match &args.backup {
-        Some(f) => f.clone(),
-        None => inventory::latest_good(&inventory::scan(&project.backup_dir), &from.name)?,
-    };
+    let file = inventory::resolve_backup(
+        project,
+        args.backup.as_deref().unwrap_or("latest"),
+        Some(&from.name),
+        inventory::Latest::Good,
+    )?;
     let manifest_path = manifest::manifest_path(&file);
     let manifest = Manifest::for_backup(&file).with_context(|| {
         format!(

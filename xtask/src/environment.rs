@@ -191,7 +191,8 @@ impl Environments {
         if let Some(env) = self.list.iter().find(|e| e.answers_to(word)) {
             return Ok(env);
         }
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "unknown environment `{word}`; the wrangler configuration defines: {}",
             self.describe()
         )

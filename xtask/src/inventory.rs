@@ -7,11 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::exit::Exit;
 use crate::manifest::{self, Manifest};
+use crate::project::Project;
 
 /// One backup file and its manifest.
 #[derive(Debug, Clone)]
@@ -160,6 +162,90 @@ pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
         .with_context(|| {
             format!("no full backup of {env}; take one with `cargo xtask backup {env}`")
         })
+}
+
+/// Which backup `latest` means to a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latest {
+    /// The newest whole backup that passed verification (restore, upload).
+    Good,
+    /// The newest whole backup, verified or not (verify).
+    Any,
+}
+
+/// The file a command's backup argument names, the same for every command:
+/// `latest` (the environment `env`, when the command has one) or
+/// `latest:ENV`; a bare file name, as `list` prints it, looked up in the
+/// backup directory and refused if it leads outside it; or a path.
+pub fn resolve_backup(
+    project: &Project,
+    word: &str,
+    env: Option<&str>,
+    latest: Latest,
+) -> Result<PathBuf> {
+    let named_env = match word.strip_prefix("latest") {
+        Some("") => Some(env.map(str::to_owned).ok_or_else(|| {
+            Exit::CouldNotRun.error(anyhow!(
+                "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
+            ))
+        })?),
+        Some(rest) if rest.starts_with(':') => Some(
+            project
+                .environments()
+                .and_then(|envs| Ok(envs.resolve(&rest[1..])?.name.clone()))
+                .map_err(|e| Exit::CouldNotRun.error(e))?,
+        ),
+        _ => None,
+    };
+    if let Some(env) = named_env {
+        let entries = scan(&project.backup_dir);
+        let found = match latest {
+            Latest::Good => latest_good(&entries, &env),
+            Latest::Any => latest_any(&entries, &env),
+        };
+        return found.map_err(|e| Exit::CouldNotRun.error(e));
+    }
+    locate(&project.backup_dir, word).map_err(|e| Exit::CouldNotRun.error(e))
+}
+
+/// A bare name in `backup_dir`, or a path; the file must exist.
+fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
+    let bare = !word.contains(std::path::MAIN_SEPARATOR) && !word.contains('/');
+    if !bare {
+        let path = PathBuf::from(word);
+        if !path.exists() {
+            bail!(
+                "no such file: {word}; give a path or `latest:ENV`, or a name that `cargo xtask list` prints"
+            );
+        }
+        if !path.is_file() {
+            bail!("{word} is not a file; give a backup file, or `latest:ENV`");
+        }
+        return Ok(path);
+    }
+    if word.is_empty() || word == "." || word == ".." {
+        bail!("{word:?} is not a backup name; `cargo xtask list` prints the names");
+    }
+    let path = backup_dir.join(word);
+    if !path.is_file() {
+        bail!(
+            "no such file: {word} in the backup directory {}; `cargo xtask list` prints the \
+             names there (for a file elsewhere, give its path, e.g. ./{word})",
+            backup_dir.display()
+        );
+    }
+    // A link in the backup directory must not lead a bare name elsewhere.
+    let inside = match (path.canonicalize(), backup_dir.canonicalize()) {
+        (Ok(file), Ok(dir)) => file.parent() == Some(dir.as_path()),
+        _ => false,
+    };
+    if !inside {
+        bail!(
+            "{word} in {} leads outside the backup directory; give the file's own path instead",
+            backup_dir.display()
+        );
+    }
+    Ok(path)
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -356,6 +442,39 @@ mod tests {
         let prod = rows(&entries, Some("prod"), now);
         assert_eq!(prod.len(), 2);
         assert!(prod.iter().all(|r| r.environment == "prod"));
+    }
+
+    #[test]
+    fn a_bare_name_is_found_in_the_backup_directory_and_nowhere_else() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("backups");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("backup-local-1.sql"), "").unwrap();
+        std::fs::write(root.path().join("outside.sql"), "").unwrap();
+        assert_eq!(
+            locate(&dir, "backup-local-1.sql").unwrap(),
+            dir.join("backup-local-1.sql")
+        );
+        let err = locate(&dir, "backup-local-2.sql").unwrap_err().to_string();
+        assert!(
+            err.contains("no such file: backup-local-2.sql")
+                && err.contains(&dir.display().to_string()),
+            "{err}"
+        );
+        let path = root.path().join("missing.sql");
+        let err = locate(&dir, path.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("no such file: "), "{err}");
+        assert!(locate(&dir, "..").is_err());
+        assert!(locate(&dir, "").is_err());
+        // A link in the directory that leads out is refused.
+        std::os::unix::fs::symlink(root.path().join("outside.sql"), dir.join("link.sql")).unwrap();
+        let err = locate(&dir, "link.sql").unwrap_err().to_string();
+        assert!(err.contains("leads outside"), "{err}");
+        // A path is a path.
+        let outside = root.path().join("outside.sql");
+        assert_eq!(locate(&dir, outside.to_str().unwrap()).unwrap(), outside);
     }
 
     #[test]

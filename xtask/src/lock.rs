@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub const LOCK_FILE: &str = ".lock";
@@ -56,7 +56,8 @@ impl BackupLock {
                     ),
                     None => "another process".to_owned(),
                 };
-                bail!(
+                crate::stop!(
+                    crate::exit::Exit::LockHeld,
                     "another backup or restore is running in {} ({who}); \
                      wait for it to finish, then run this again (lock: {})",
                     dir.display(),

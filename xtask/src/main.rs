@@ -10,6 +10,7 @@ mod doctor;
 mod drill;
 mod dump;
 mod environment;
+mod exit;
 mod fsutil;
 mod gate;
 mod git;
@@ -28,25 +29,30 @@ mod repair;
 mod restore;
 mod settings;
 mod signals;
+mod span;
+mod status;
 mod stored;
 mod time_travel;
 mod verify;
+mod wording;
 mod wrangler;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::exit::Exit;
 use crate::project::{Project, ProjectArgs};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Back up and check qbtime's Cloudflare D1 databases with the pinned wrangler.",
     version
 )]
 struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     project: ProjectArgs,
     #[command(subcommand)]
     task: Task,
@@ -84,9 +90,17 @@ enum Task {
     Rehearse(rehearse::RehearseArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
     Doctor(doctor::DoctorArgs),
+    /// Each environment at a glance: newest verified backup and its age, offsite, last drill and Time Travel restore; fails when one is older than its max_age.
+    Status(status::StatusArgs),
     /// Manage the git hooks that keep backups out of commits.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// Print a shell completion script (for the command `xtask`; see the README).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,14 +114,21 @@ fn main() -> ExitCode {
     }
     signals::install();
     let cli = Cli::parse();
+    if let Task::Completions { shell } = cli.task {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        return ExitCode::SUCCESS;
+    }
     // Every run, not only those that start wrangler, removes the logs of
     // runs that were killed.
     wrangler::sweep_stale_private_dirs();
     // verify keeps 1 for "the backup is bad": anything that stops it from
     // running at all, such as a missing wrangler.toml, is 2.
-    let failed = match cli.task {
-        Task::Verify(_) => ExitCode::from(verify::EXIT_COULD_NOT_RUN),
-        _ => ExitCode::FAILURE,
+    let unmarked = match cli.task {
+        Task::Verify(_) => Exit::CouldNotRun,
+        _ => Exit::Failure,
     };
     let result = run(cli);
     // Everything the command held has been dropped (and so cleaned up) here.
@@ -122,7 +143,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", redact::text(&format!("{err:#}")));
-            failed
+            ExitCode::from(Exit::of(&err).unwrap_or(unmarked).code())
         }
     }
 }
@@ -174,5 +195,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }),
         Task::Hooks(command) => hooks::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
+        Task::Status(args) => status::run(&project, args).map(|fresh| {
+            if fresh {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
+        Task::Completions { .. } => unreachable!("printed before the project is resolved"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every command, with the path of commands to it.
+    fn every_arg(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in command.get_arguments() {
+            out.push((path.to_owned(), arg.clone()));
+        }
+        for sub in command.get_subcommands() {
+            every_arg(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_argument_has_a_help_line() {
+        let mut command = Cli::command();
+        command.build();
+        let mut args = Vec::new();
+        every_arg(&command, "cargo xtask", &mut args);
+        let missing: Vec<String> = args
+            .iter()
+            .filter(|(_, arg)| {
+                arg.get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+            })
+            .map(|(path, arg)| format!("{path} {}", arg.get_id()))
+            .collect();
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+        assert!(
+            args.len() > 50,
+            "the walk found only {} arguments",
+            args.len()
+        );
+    }
+
+    #[test]
+    fn usage_says_cargo_xtask_and_global_options_stand_apart() {
+        let mut command = Cli::command();
+        command.build();
+        let help = command
+            .find_subcommand_mut("prune")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.contains("Usage: cargo xtask prune"), "{help}");
+        let (own, global) = help.split_once("Global options:").expect(&help);
+        assert!(
+            own.contains("--keep-daily") && !own.contains("--backup-dir"),
+            "{help}"
+        );
+        assert!(
+            global.contains("--backup-dir") && global.contains("--config"),
+            "{help}"
+        );
     }
 }

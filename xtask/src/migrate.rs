@@ -17,6 +17,7 @@ use crate::confirm::{self, ConfirmArgs};
 use crate::dump;
 use crate::environment::Environment;
 use crate::project::Project;
+use crate::wording::{count, shell_words};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateArgs {
@@ -145,9 +146,9 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         env.name, env.database_name, env.location
     );
     println!(
-        "  applied      {} of {} migrations in {}",
+        "  applied      {} of {} in {}",
         applied.len(),
-        files.len(),
+        count(files.len(), "migration"),
         dir.display()
     );
     if pending.is_empty() {
@@ -213,8 +214,8 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         )));
     }
     println!(
-        "Applied {} migrations to {}.",
-        pending.len(),
+        "Applied {} to {}.",
+        count(pending.len(), "migration"),
         env.database_name
     );
     if let Some(file) = backup_file {
@@ -243,43 +244,48 @@ pub fn with_backup(
 ) -> Result<std::process::ExitCode> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
+    let shown = shell_words(&args.command);
     let reason = args
         .reason
         .clone()
-        .unwrap_or_else(|| format!("before: {}", args.command.join(" ")));
+        .unwrap_or_else(|| format!("before: {shown}"));
     let file: Option<PathBuf> = backup::run(sh, project, &BackupArgs::full(&env.name, reason))
-        .map_err(|e| {
-            e.context(format!(
-                "the backup failed, so `{}` was not run",
-                args.command.join(" ")
-            ))
-        })?;
+        .map_err(|e| e.context(format!("the backup failed, so `{shown}` was not run")))?;
     if let Some(file) = &file {
-        println!(
-            "Backup taken: {}. Running: {}",
-            file.display(),
-            args.command.join(" ")
-        );
+        println!("Backup taken: {}. Running: {shown}", file.display());
     }
+    let taken = file
+        .as_deref()
+        .map_or_else(|| "none".into(), |f| f.display().to_string());
     let (program, rest) = args.command.split_first().context("no command given")?;
-    let status = std::process::Command::new(program)
-        .args(rest)
-        .status()
-        .with_context(|| format!("cannot run {program}"))?;
+    let status = match std::process::Command::new(program).args(rest).status() {
+        Ok(status) => status,
+        Err(e) => {
+            // As a shell does: a command that cannot be started is 127.
+            eprintln!(
+                "error: cannot start `{shown}`: {e}; check the program name and PATH. \
+                 The backup taken before it is {taken}"
+            );
+            return Ok(std::process::ExitCode::from(127));
+        }
+    };
     if !status.success() {
-        eprintln!(
-            "`{}` failed ({status}); the backup taken before it is {}",
-            args.command.join(" "),
-            file.as_deref()
-                .map_or_else(|| "none".into(), |f| f.display().to_string())
-        );
-        let code = status
-            .code()
-            .and_then(|c| u8::try_from(c).ok())
-            .unwrap_or(1);
-        return Ok(std::process::ExitCode::from(code.max(1)));
+        eprintln!("`{shown}` failed ({status}); the backup taken before it is {taken}");
+        return Ok(std::process::ExitCode::from(shell_code(status)));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The code a shell would report for a finished command: its own, or 128
+/// plus the signal that stopped it.
+fn shell_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    };
+    u8::try_from(code).unwrap_or(1).max(1)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ const INDEX_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UploadArgs {
-    /// A backup file, or `latest` (the environment's newest verified full backup).
+    /// A backup: a name that `list` prints, a path, or `latest` (the environment's newest verified full backup).
     pub backup: String,
     /// The environment whose bucket and prefix the copy goes to.
     #[arg(long, value_name = "ENV")]
@@ -48,6 +48,7 @@ pub struct UploadArgs {
 pub enum OffsiteCommand {
     /// The offsite copies of an environment's backups, newest first.
     List {
+        /// The environment whose copies to list.
         #[arg(long, value_name = "ENV")]
         env: String,
         /// Print JSON instead of a table.
@@ -58,11 +59,13 @@ pub enum OffsiteCommand {
     Fetch {
         /// A backup's file name, or `latest` (the newest verified copy).
         backup: String,
+        /// The environment whose copy to fetch.
         #[arg(long, value_name = "ENV")]
         env: String,
     },
     /// Make the bucket's lifecycle rule for the environment match its retention.
     Lifecycle {
+        /// The environment whose bucket's rule to set.
         #[arg(long, value_name = "ENV")]
         env: String,
         /// Print the rule and the commands, and change nothing.
@@ -91,20 +94,19 @@ pub fn rule_name(env: &str) -> String {
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
 pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
-    let span = match offsite.expire_after {
-        Some(span) => span,
+    // R2 counts whole days; a span's days are rounded up, so nothing expires early.
+    let days = match offsite.expire_after {
+        Some(span) => span.days_at_most(),
         None => [
-            policy.keep_within.unwrap_or_else(Duration::zero),
-            Duration::days(policy.keep_daily.unwrap_or(0).into()),
-            Duration::weeks(policy.keep_weekly.unwrap_or(0).into()),
-            Duration::days(31 * i64::from(policy.keep_monthly.unwrap_or(0))),
+            policy.keep_within.map_or(0, |s| s.days_at_most()),
+            i64::from(policy.keep_daily.unwrap_or(0)),
+            7 * i64::from(policy.keep_weekly.unwrap_or(0)),
+            31 * i64::from(policy.keep_monthly.unwrap_or(0)),
         ]
         .into_iter()
         .max()
-        .unwrap_or_else(Duration::zero),
+        .unwrap_or(0),
     };
-    // R2 counts whole days; round a part day up, so nothing expires early.
-    let days = (span.num_seconds() + 86_399) / 86_400;
     if days < 1 {
         bail!(
             "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
@@ -324,10 +326,12 @@ fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Tar
 pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
-    let file = match args.backup.as_str() {
-        "latest" => inventory::latest_good(&inventory::scan(&project.backup_dir), &env.name)?,
-        path => PathBuf::from(path),
-    };
+    let file = inventory::resolve_backup(
+        project,
+        &args.backup,
+        Some(&env.name),
+        inventory::Latest::Good,
+    )?;
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&file, env)?;
@@ -682,7 +686,8 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         .r2_lifecycle_add(target.bucket(), &rule, &prefix, days);
     println!("Lifecycle plan for r2://{}", target.bucket());
     println!(
-        "  rule         {rule}: delete objects under {prefix} {days} days after upload{}",
+        "  rule         {rule}: delete objects under {prefix} {} after upload{}",
+        crate::wording::count(days, "day"),
         if target.offsite.expire_after.is_some() {
             " (expire_after)".to_owned()
         } else {
@@ -717,7 +722,10 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
     for step in steps {
         target.wrangler.run(step)?;
     }
-    println!("Lifecycle rule {rule} set: copies under {prefix} expire after {days} days.");
+    println!(
+        "Lifecycle rule {rule} set: copies under {prefix} expire after {}.",
+        crate::wording::count(days, "day")
+    );
     Ok(())
 }
 
@@ -757,26 +765,20 @@ mod tests {
 
     #[test]
     fn expiry_is_expire_after_or_the_policys_longest_span() {
-        let offsite = |expire: Option<Duration>| Offsite {
+        let offsite = |expire: Option<&str>| Offsite {
             bucket: "b-1".into(),
-            expire_after: expire,
+            expire_after: expire.map(|e| crate::span::parse(e).unwrap()),
         };
         let policy = Policy {
-            keep_within: Some(Duration::days(30)),
+            keep_within: Some(crate::span::Span::days(30)),
             keep_daily: Some(30),
             keep_weekly: Some(12),
             keep_monthly: Some(12),
         };
         assert_eq!(expire_days(&offsite(None), &policy).unwrap(), 372);
-        assert_eq!(
-            expire_days(&offsite(Some(Duration::days(45))), &policy).unwrap(),
-            45
-        );
+        assert_eq!(expire_days(&offsite(Some("45d")), &policy).unwrap(), 45);
         // A part day rounds up: nothing expires before its time.
-        assert_eq!(
-            expire_days(&offsite(Some(Duration::hours(25))), &policy).unwrap(),
-            2
-        );
+        assert_eq!(expire_days(&offsite(Some("25h")), &policy).unwrap(), 2);
         let err = expire_days(&offsite(None), &Policy::default()).unwrap_err();
         assert!(err.to_string().contains("expire_after"), "{err}");
     }

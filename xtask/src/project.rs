@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use crate::environment::Environments;
@@ -63,7 +63,8 @@ impl Project {
             }
         };
         if !config.is_file() {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
                 "the wrangler configuration {} does not exist; pass --config PATH",
                 config.display()
             );
@@ -176,7 +177,8 @@ fn tools_for(root: &Path) -> Result<PathBuf> {
     if built.join("package.json").is_file() {
         return Ok(built);
     }
-    bail!(
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
         "{} has no package.json, so it cannot pin wrangler, and the checkout this xtask was built \
          in ({}) is gone. Run cargo xtask inside a qbtime checkout (it has package.json and \
          scripts/).",

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Datelike, Duration, Utc};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
 use crate::backup;
@@ -22,16 +22,18 @@ use crate::inventory::{self, Entry};
 use crate::manifest;
 use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
+use crate::span::{self, Span};
+use crate::wording::count;
 
 /// How long protected backups are kept when `keep_within` is not set.
-const DEFAULT_WINDOW_DAYS: i64 = 30;
+const DEFAULT_WINDOW: Span = Span::days(30);
 
 /// One environment's retention rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    #[serde(default, deserialize_with = "deserialize_span")]
-    pub keep_within: Option<Duration>,
+    #[serde(default, deserialize_with = "span::deserialize_option")]
+    pub keep_within: Option<Span>,
     pub keep_daily: Option<u32>,
     pub keep_weekly: Option<u32>,
     pub keep_monthly: Option<u32>,
@@ -46,9 +48,8 @@ impl Policy {
     }
 
     /// How long pre-migration and safety backups are protected.
-    fn window(&self) -> Duration {
-        self.keep_within
-            .unwrap_or_else(|| Duration::days(DEFAULT_WINDOW_DAYS))
+    fn window(&self) -> Span {
+        self.keep_within.unwrap_or(DEFAULT_WINDOW)
     }
 }
 
@@ -56,7 +57,7 @@ impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if let Some(w) = self.keep_within {
-            parts.push(format!("keep_within {}", show_span(w)));
+            parts.push(format!("keep_within {w}"));
         }
         for (name, n) in [
             ("keep_daily", self.keep_daily),
@@ -69,47 +70,6 @@ impl fmt::Display for Policy {
         }
         f.write_str(&parts.join(", "))
     }
-}
-
-/// `30d`, `12h`, `2w`, `90m`.
-pub fn parse_span(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
-        format!("{text:?} is not a span: give a number and a unit, like 30d, 12h or 2w")
-    })?;
-    let span = match unit {
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        _ => bail!("{text:?} has unit {unit:?}; use m, h, d or w (30d, 12h, 2w)"),
-    };
-    // Past a thousand years, date arithmetic would overflow.
-    span.filter(|s| *s < Duration::days(366_000))
-        .with_context(|| format!("{text:?} is longer than a thousand years"))
-}
-
-fn show_span(d: Duration) -> String {
-    if d.num_days() > 0 && d == Duration::days(d.num_days()) {
-        format!("{}d", d.num_days())
-    } else if d == Duration::hours(d.num_hours()) {
-        format!("{}h", d.num_hours())
-    } else {
-        format!("{}m", d.num_minutes())
-    }
-}
-
-pub fn deserialize_span<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_span(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
 }
 
 /// What prune knows of one backup.
@@ -205,15 +165,15 @@ pub fn decide(
     }
     if let Some(within) = policy.keep_within {
         for (i, c) in candidates.iter().enumerate() {
-            if now - c.created_at < within {
-                keep[i].insert(Reason::Within(show_span(within)));
+            if within.holds(c.created_at, now) {
+                keep[i].insert(Reason::Within(within.to_string()));
             }
         }
     }
     let window = policy.window();
     for (i, c) in candidates.iter().enumerate() {
-        if c.protected && now - c.created_at < window {
-            keep[i].insert(Reason::Protected(show_span(window)));
+        if c.protected && window.holds(c.created_at, now) {
+            keep[i].insert(Reason::Protected(window.to_string()));
         }
     }
     // Each calendar bucket keeps its newest whole backup, a verified one if
@@ -298,13 +258,16 @@ pub struct PruneArgs {
     /// Only this environment (default: every environment with backups).
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
-    /// Override the policy: keep every backup younger than this (30d, 12h, 2w).
-    #[arg(long, value_name = "SPAN", value_parser = parse_span)]
-    pub keep_within: Option<Duration>,
+    /// Override the policy: keep every backup younger than this span (restic's 1y6m2w3d12h: 30d, 6m, 12h).
+    #[arg(long, value_name = "SPAN", value_parser = span::parse)]
+    pub keep_within: Option<Span>,
+    /// Override the policy: keep the newest backup of each of the last N days that have one.
     #[arg(long, value_name = "N")]
     pub keep_daily: Option<u32>,
+    /// Override the policy: keep the newest backup of each of the last N ISO weeks that have one.
     #[arg(long, value_name = "N")]
     pub keep_weekly: Option<u32>,
+    /// Override the policy: keep the newest backup of each of the last N months that have one.
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<u32>,
     /// Print what would be kept and deleted, and delete nothing.
@@ -326,7 +289,8 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let only = args.env.as_deref().map(|e| envs.resolve(e)).transpose()?;
     let (entries, refused) = inventory::scan_all(&project.backup_dir);
     if !refused.is_empty() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to prune {}: {}. Nothing was deleted.",
             project.backup_dir.display(),
             refused.join("; ")
@@ -388,8 +352,8 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     }
     if args.dry_run {
         println!(
-            "Dry run: {} backups would be deleted; nothing was.",
-            doomed.len()
+            "Dry run: {} would be deleted; nothing was.",
+            count(doomed.len(), "backup")
         );
         return Ok(());
     }
@@ -414,7 +378,10 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     fsutil::sync_dir(&project.backup_dir);
-    println!("Deleted {} backups and their manifests.", doomed.len());
+    println!(
+        "Deleted {} and their manifests.",
+        count(doomed.len(), "backup")
+    );
     Ok(())
 }
 
@@ -425,16 +392,21 @@ fn confirm(yes: bool, n: usize) -> Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to delete {n} backups without confirmation: pass --yes (or --dry-run to see the plan). Nothing was deleted."
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to delete {} without confirmation: pass --yes (or --dry-run to see the plan). Nothing was deleted.",
+            count(n, "backup")
         );
     }
-    eprint!("Delete these {n} backups? Type yes to continue: ");
+    eprint!("Delete {}? Type yes to continue: ", count(n, "backup"));
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if line.trim() != "yes" {
-        bail!("not confirmed; nothing was deleted");
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "not confirmed; nothing was deleted"
+        );
     }
     Ok(())
 }
@@ -472,7 +444,7 @@ mod tests {
         monthly: Option<u32>,
     ) -> Policy {
         Policy {
-            keep_within: within.map(|w| parse_span(w).unwrap()),
+            keep_within: within.map(|w| span::parse(w).unwrap()),
             keep_daily: daily,
             keep_weekly: weekly,
             keep_monthly: monthly,
@@ -480,14 +452,19 @@ mod tests {
     }
 
     #[test]
-    fn spans_read_as_restic_writes_them() {
-        assert_eq!(parse_span("30d").unwrap(), Duration::days(30));
-        assert_eq!(parse_span("12h").unwrap(), Duration::hours(12));
-        assert_eq!(parse_span("2w").unwrap(), Duration::weeks(2));
-        for bad in ["", "30", "d", "0d", "-3d", "3y", "3 d"] {
-            assert!(parse_span(bad).is_err(), "{bad}");
-        }
-        assert_eq!(show_span(Duration::days(30)), "30d");
+    fn keep_within_6m_keeps_six_calendar_months() {
+        let cs = [
+            full("2026-05-24T11:59:59Z"), // six months and a second ago: out
+            full("2026-05-24T12:00:01Z"), // within six months
+            full("2026-11-24T11:00:00Z"),
+        ];
+        let p = policy(Some("6m"), None, None, None);
+        assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, true, true]);
+        let reasons = decide(&p, &cs, at("2026-11-24T12:00:00Z"));
+        assert!(reasons[1].contains(&Reason::Within("6m".into())));
+        // 0d is a policy: nothing is kept for its age, the newest still is.
+        let p = policy(Some("0d"), None, None, None);
+        assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, false, true]);
     }
 
     #[test]

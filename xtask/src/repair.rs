@@ -106,7 +106,8 @@ impl fmt::Display for Repair {
             Repair::NormalisedLineEndings => f.write_str("turned CRLF line endings into LF"),
             Repair::DroppedReserved { table, statements } => write!(
                 f,
-                "dropped {statements} statements about {table}, a table name D1 reserves"
+                "dropped {} about {table}, a table name D1 reserves",
+                crate::wording::count(*statements, "statement")
             ),
             Repair::SplitOversized {
                 table,
@@ -116,7 +117,8 @@ impl fmt::Display for Repair {
             } => write!(
                 f,
                 "split the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB \
-                 statement limit) into {pieces} statements"
+                 statement limit) into {}",
+                crate::wording::count(*pieces, "statement")
             ),
             Repair::RecreatedVirtualTable { name, how } => {
                 write!(f, "recreates virtual table {name}: {how}")

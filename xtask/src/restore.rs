@@ -38,7 +38,7 @@ use crate::wrangler::{Commands, ExportMode, Wrangler};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RestoreArgs {
-    /// A backup file, `latest` (the target environment's newest backup) or `latest:ENV`.
+    /// A backup: a name that `list` prints, a path, `latest` (the target environment's newest verified backup) or `latest:ENV`.
     pub source: String,
     /// The environment to restore into: prod, staging or local.
     #[arg(long = "to", value_name = "ENV")]
@@ -459,22 +459,12 @@ fn resolve_source(
     target: &Environment,
     args: &RestoreArgs,
 ) -> Result<Source> {
-    let file = match args.source.strip_prefix("latest") {
-        Some(rest) if rest.is_empty() || rest.starts_with(':') => {
-            let env = match rest.strip_prefix(':') {
-                Some(name) => envs.resolve(name)?,
-                None => target,
-            };
-            crate::inventory::latest_good(&crate::inventory::scan(&project.backup_dir), &env.name)?
-        }
-        _ => PathBuf::from(&args.source),
-    };
-    if !file.is_file() {
-        bail!(
-            "{} is not a backup file; give a path or `latest[:ENV]`",
-            file.display()
-        );
-    }
+    let file = crate::inventory::resolve_backup(
+        project,
+        &args.source,
+        Some(&target.name),
+        crate::inventory::Latest::Good,
+    )?;
     let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
     dump::check_looks_like_sql(&data.head()?).with_context(|| format!("{}", file.display()))?;
 
@@ -562,12 +552,14 @@ fn guard_source_environment(
             Some(m) => guard_same_database(m, target),
             None => Ok(()),
         },
-        Some(env) => bail!(
+        Some(env) => crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to restore a backup of {env} into {} (production): only backups taken from \
              production may go there. Nothing was done.",
             target.database_name
         ),
-        None if args.no_manifest => bail!(
+        None if args.no_manifest => crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to restore a dump of unknown origin into {} (production): if it was taken from \
              production, say so with --source-env {} (and --confirm {}). Nothing was done.",
             target.database_name,
@@ -575,7 +567,10 @@ fn guard_source_environment(
             target.database_name
         ),
         None => {
-            bail!("the backup's environment is unknown; refusing to restore it into production")
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "the backup's environment is unknown; refusing to restore it into production"
+            )
         }
     }
 }
@@ -589,7 +584,8 @@ fn guard_same_database(m: &Manifest, target: &Environment) -> Result<()> {
         || db.name != target.database_name
         || db.uuid != target.database_id
     {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to restore into {} (production, database id {}): the backup's manifest says \
              environment {:?}, database {:?} with id {:?}, which is not production's database. \
              Only a backup taken from {} may go there; restore this one into the environment it \
@@ -632,7 +628,8 @@ fn guard_target_state(
         .filter(|(k, _)| k == "table")
         .map(|(_, n)| n.as_str())
         .collect();
-    bail!(
+    crate::stop!(
+        crate::exit::Exit::Refused,
         "{} is not empty (tables: {}); --{} needs a database with no tables. Use --replace to drop \
          them and load the backup in one step (a safety backup is taken first). Nothing was done.",
         target.database_name,
@@ -729,7 +726,8 @@ pub fn compare_keys(
             backup: b.fingerprint.clone(),
             target: t.fingerprint.clone(),
         }),
-        (Some(b), Some(t)) => bail!(
+        (Some(b), Some(t)) => crate::stop!(
+            crate::exit::Exit::Refused,
             "refusing to restore: the backup was taken under data-encryption key {} ({}), but the target \
              has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. Restore with the right \
              DATA_ENCRYPTION_KEY in place, or pass --accept-key-change if that is intended. Nothing was done.",
@@ -764,12 +762,12 @@ fn print_plan(p: &PlanView<'_>) {
             let rows: u64 = m.rows.values().sum();
             let _ = writeln!(
                 out,
-                "  manifest     {} backup of {} ({}), taken {}, {} rows; sha256 and size match",
+                "  manifest     {} backup of {} ({}), taken {}, {}; sha256 and size match",
                 m.mode,
                 m.database.name,
                 m.environment,
                 m.created_at.format("%Y-%m-%d %H:%M UTC"),
-                rows
+                crate::wording::count(rows, "row")
             );
         }
         None => {
@@ -825,8 +823,8 @@ fn print_plan(p: &PlanView<'_>) {
     );
     let _ = writeln!(
         out,
-        "  loads        the dump's {} statements, repaired, {}",
-        p.survey.statements,
+        "  loads        the dump's {}, repaired, {}",
+        crate::wording::count(p.survey.statements, "statement"),
         if p.fast_local {
             "straight into the local D1's SQLite file in one transaction (refused while another process has it open)"
         } else {
@@ -871,7 +869,11 @@ fn load_local(
     }
     repair::write(source.open_for_load()?, survey, options, &mut loader)?;
     let n = loader.commit()?;
-    println!("Loaded {n} statements into {}.", file.display());
+    println!(
+        "Loaded {} into {}.",
+        crate::wording::count(n, "statement"),
+        file.display()
+    );
     Ok(())
 }
 
@@ -1125,13 +1127,15 @@ fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
     let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
     if has_manifest {
         println!(
-            "  [x] row counts: {} tables, {total} rows, equal to the backup's manifest",
-            counts.len()
+            "  [x] row counts: {}, {}, equal to the backup's manifest",
+            crate::wording::count(counts.len(), "table"),
+            crate::wording::count(total, "row")
         );
     } else {
         println!(
-            "  [ ] row counts: {} tables, {total} rows; no manifest, so compared with the dump's INSERTs only",
-            counts.len()
+            "  [ ] row counts: {}, {}; no manifest, so compared with the dump's INSERTs only",
+            crate::wording::count(counts.len(), "table"),
+            crate::wording::count(total, "row")
         );
     }
     println!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");

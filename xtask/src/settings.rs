@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use chrono::Duration;
 use serde::Deserialize;
 
 use crate::app::AppRules;
 use crate::environment::Environments;
-use crate::prune::{Policy, deserialize_span};
+use crate::prune::Policy;
+use crate::span::{self, Span};
 
 /// The table of the app's own rules; no environment may be named so.
 pub const APP_TABLE: &str = "app";
@@ -34,6 +34,10 @@ pub struct EnvSettings {
     #[serde(default)]
     pub encryption: Encryption,
     pub offsite: Option<Offsite>,
+    /// How old the newest verified backup may be before `cargo xtask status`
+    /// fails (a span: `26h`).
+    #[serde(default, deserialize_with = "span::deserialize_option")]
+    pub max_age: Option<Span>,
 }
 
 /// Who can read the environment's backups.
@@ -54,8 +58,8 @@ pub struct Offsite {
     pub bucket: String,
     /// How long R2 keeps a copy (the lifecycle rule). Defaults to the
     /// longest span the retention policy keeps a backup.
-    #[serde(default, deserialize_with = "deserialize_span")]
-    pub expire_after: Option<Duration>,
+    #[serde(default, deserialize_with = "span::deserialize_option")]
+    pub expire_after: Option<Span>,
 }
 
 /// Every environment's settings.
@@ -162,7 +166,11 @@ mod tests {
         let settings = Settings::parse(include_str!("../../backups.toml")).unwrap();
         assert_eq!(
             settings.env("prod").retention.keep_within,
-            Some(Duration::days(30))
+            Some(Span::days(30))
+        );
+        assert_eq!(
+            settings.env("prod").max_age,
+            Some(crate::span::parse("26h").unwrap())
         );
         let envs = Environments::parse(include_str!("../../wrangler.toml")).unwrap();
         let settings = settings.resolved(&envs).unwrap();
@@ -184,7 +192,11 @@ mod tests {
     fn typos_and_bad_values_are_refused_with_their_place() {
         let err = |text: &str| format!("{:#}", Settings::parse(text).unwrap_err());
         assert!(err("[prod.retention]\nkeep_dialy = 3\n").contains("keep_dialy"));
-        assert!(err("[prod.retention]\nkeep_within = \"3y\"\n").contains("3y"));
+        let e = err("[prod.retention]\nkeep_within = \"6mo\"\n");
+        assert!(
+            e.contains("6mo") && e.contains("use 6m for 6 months"),
+            "{e}"
+        );
         assert!(err("[prod]\nkeep_daily = 3\n").contains("keep_daily"));
         assert!(err("[prod]\ncompres = true\n").contains("compres"));
         let e = err("[prod.encryption]\nrecipients = [\"ssh-ed25519 AAAA\"]\n");
@@ -211,6 +223,6 @@ mod tests {
         assert_eq!(prod.encryption.recipients.len(), 1);
         let offsite = prod.offsite.unwrap();
         assert_eq!(offsite.bucket, "qbtime-backups");
-        assert_eq!(offsite.expire_after, Some(Duration::days(90)));
+        assert_eq!(offsite.expire_after, Some(Span::days(90)));
     }
 }

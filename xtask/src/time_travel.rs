@@ -37,6 +37,7 @@ pub enum TimeTravelCommand {
         /// RFC 3339 time (2026-11-24T09:30:00Z) or Unix seconds.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Print the bookmark as JSON (environment, database, at, bookmark).
         #[arg(long)]
         json: bool,
     },
@@ -289,7 +290,11 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
                 .and_then(|r| r.get("tables"))
                 .and_then(|n| n.as_u64())
                 .context("the database answered without a table count")?;
-            println!("{} answers: {tables} tables.", env.database_name);
+            println!(
+                "{} answers: {}.",
+                env.database_name,
+                crate::wording::count(tables, "table")
+            );
             Ok(())
         }
         Err(e) => Err(e.context(format!(

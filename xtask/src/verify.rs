@@ -52,7 +52,7 @@ const CACHE_KIB: i64 = 32 * 1024;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerifyArgs {
-    /// A backup file, or `latest:ENV` (that environment's newest full backup).
+    /// A backup: a name that `list` prints, a path, or `latest:ENV` (that environment's newest full backup).
     pub backup: String,
     /// Verify a dump that has no manifest (a hand export, a sqlite3 .dump).
     #[arg(long)]
@@ -198,22 +198,7 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
 }
 
 fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
-    let file = match args.backup.strip_prefix("latest") {
-        Some("") => bail!(
-            "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
-        ),
-        Some(rest) if rest.starts_with(':') => {
-            let env = project.environments()?.resolve(&rest[1..])?.name.clone();
-            inventory::latest_any(&inventory::scan(&project.backup_dir), &env)?
-        }
-        _ => PathBuf::from(&args.backup),
-    };
-    if !file.is_file() {
-        bail!(
-            "{} is not a backup file; give a path or `latest:ENV`",
-            file.display()
-        );
-    }
+    let file = inventory::resolve_backup(project, &args.backup, None, inventory::Latest::Any)?;
     let manifest_path = manifest::manifest_path(&file);
     let manifest = if args.no_manifest {
         None
@@ -390,7 +375,10 @@ pub fn verify(
     } else {
         fail(
             "d1-restorable",
-            format!("{unrepaired} statements D1 refuses that restore cannot repair (listed below)"),
+            format!(
+                "{} D1 refuses that restore cannot repair (listed below)",
+                crate::wording::count(unrepaired, "statement")
+            ),
         )
     };
 
@@ -829,8 +817,9 @@ fn row_check(
         pass(
             "rows",
             format!(
-                "{} tables, {total} rows, as the manifest records",
-                m.rows.len()
+                "{}, {}, as the manifest records",
+                crate::wording::count(m.rows.len(), "table"),
+                crate::wording::count(total, "row")
             ),
         )
     } else {
@@ -1039,8 +1028,9 @@ fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -> Re
         n => pass(
             "audit chain",
             format!(
-                "{n} rows of {table}; every hash{rule_doc} and link holds from the first row to \
-                 the last"
+                "{} of {table}; every hash{rule_doc} and link holds from the first row to \
+                 the last",
+                crate::wording::count(n, "row")
             ),
         ),
     })

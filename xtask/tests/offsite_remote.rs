@@ -299,6 +299,11 @@ fn the_scheduled_job_backs_up_encrypted_uploads_and_prunes_and_fails_loudly() {
         "prune ran: {}",
         run.stdout
     );
+    assert!(
+        run.stdout.contains("(max 26h): ok"),
+        "status ran last: {}",
+        run.stdout
+    );
     let rows = list_json(&remote, home.path());
     assert_eq!(rows.len(), 1);
     assert!(

@@ -165,8 +165,8 @@ fn command_line_rules_override_the_file_and_the_newest_verified_backup_stays() {
     );
     assert!(!after.contains(&names[0]), "{after:?}");
 
-    sb.xtask(&["prune", "--keep-within", "3y"])
-        .assert_refused("unit");
+    sb.xtask(&["prune", "--keep-within", "6mo"])
+        .assert_refused("use 6m for 6 months");
     sb.xtask(&["prune", "--env", "nowhere"])
         .assert_refused("nowhere");
 }

@@ -483,8 +483,7 @@ fn verification_that_cannot_run_exits_2_and_says_what_to_do() {
     let run = sb.xtask(&["verify", path_arg(&missing)]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
-        run.stderr.contains("is not a backup file")
-            && run.stderr.contains("give a path or `latest:ENV`"),
+        run.stderr.contains("no such file: ") && run.stderr.contains("give a path or `latest:ENV`"),
         "{}",
         run.stderr
     );

@@ -1,0 +1,91 @@
+//! What an exit code means, the same on every command (the table is in
+//! README.md). An error says which kind it is by carrying an [`Exit`]
+//! ([`Exit::error`]); `main` maps it, and an error that carries none is a
+//! failure.
+
+use std::fmt;
+
+/// Why a command stopped without succeeding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It ran and failed (for verify: the backup is bad).
+    Failure,
+    /// It could not run: bad input, a missing file, an unreadable configuration.
+    CouldNotRun,
+    /// A guard refused: a confirmation missing, the wrong environment, a
+    /// target that is not empty.
+    Refused,
+    /// Another run holds the backup lock.
+    LockHeld,
+    /// Stopped by Ctrl-C (SIGINT). A run that dies of the signal gets 130
+    /// from the shell; a handler that cleans up first returns this.
+    #[allow(dead_code)]
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Failure => 1,
+            Exit::CouldNotRun => 2,
+            Exit::Refused => 3,
+            Exit::LockHeld => 4,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// `error`, marked as this kind of stop.
+    pub fn error(self, error: impl Into<anyhow::Error>) -> anyhow::Error {
+        anyhow::Error::new(Coded {
+            exit: self,
+            error: error.into(),
+        })
+    }
+
+    /// The kind an error was marked with, anywhere in its chain of context.
+    pub fn of(error: &anyhow::Error) -> Option<Exit> {
+        error
+            .chain()
+            .find_map(|e| e.downcast_ref::<Coded>())
+            .map(|c| c.exit)
+    }
+}
+
+/// An error and its [`Exit`]; shown exactly as the error it wraps.
+#[derive(Debug)]
+struct Coded {
+    exit: Exit,
+    error: anyhow::Error,
+}
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// `bail!` with an [`Exit`]: `stop!(Exit::Refused, "refusing to ...")`.
+#[macro_export]
+macro_rules! stop {
+    ($exit:expr, $($arg:tt)*) => {
+        return Err($exit.error(anyhow::anyhow!($($arg)*)))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn the_kind_survives_context_and_the_message_is_unchanged() {
+        let err: anyhow::Error = Exit::Refused.error(anyhow::anyhow!("refusing to load"));
+        let err = Err::<(), _>(err).context("restoring").unwrap_err();
+        assert_eq!(Exit::of(&err), Some(Exit::Refused));
+        assert_eq!(format!("{err:#}"), "restoring: refusing to load");
+        assert_eq!(Exit::of(&anyhow::anyhow!("plain")), None);
+        assert_eq!(Exit::LockHeld.code(), 4);
+    }
+}
