@@ -4,7 +4,7 @@
 //! endpoints the drill calls. An app that declares no rule gets that check
 //! skipped, with the reason in the report.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::catalog::quote_ident;
@@ -82,15 +82,20 @@ impl AppRules {
         }
         if let Some(drill) = &self.drill {
             for path in [&drill.audit, &drill.sign_in, &drill.report] {
-                if !path.starts_with('/') || path.starts_with("//") {
-                    bail!(
-                        "[app.drill] endpoint {path:?} must be a path on the app, starting with one /"
-                    );
-                }
+                check_endpoint(path).context("[app.drill]")?;
             }
         }
         Ok(())
     }
+}
+
+/// A drill endpoint is a path on the app, never another host: it starts with
+/// one `/`, and has no `\\` or `@` that a URL parser could read as a host.
+pub fn check_endpoint(path: &str) -> Result<()> {
+    if !path.starts_with('/') || path.starts_with("//") || path.contains(['\\', '@']) {
+        bail!("endpoint {path:?} must be a path on the app, starting with one / (no \\ or @)");
+    }
+    Ok(())
 }
 
 impl AuditChain {
@@ -170,6 +175,22 @@ mod tests {
         assert_eq!(chain.table, "audit_log");
         assert_eq!(chain.fields.len(), 8);
         assert_eq!(rules.encryption_key.unwrap().table, "encryption_keys");
+    }
+
+    #[test]
+    fn a_drill_endpoint_cannot_name_another_host() {
+        for ok in ["/api/v1/x", "/a/b?c=1"] {
+            check_endpoint(ok).unwrap();
+        }
+        for bad in [
+            ".evil.example/x",
+            "//evil.example/x",
+            "/\\evil.example",
+            "@evil/x",
+            "x",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -255,23 +255,38 @@ fn take(
         Location::Local => None,
     };
 
-    let partial = TempFile::create(names.partial.clone())?;
+    let (partial, mut partial_file) = TempFile::create_open(names.partial.clone())?;
+    // wrangler writes by name, and follows links: it writes into a directory
+    // that only this user can enter, never to a name in the backup
+    // directory, which others may be able to change.
+    let private = crate::wrangler::PrivateDir::create("export")?;
     let export =
         |output: &Path| wrangler.run(&cmds.export(env, output, args.mode(), &scope.tables));
     let age = project.age();
     let sealed = match format {
         Format::Sql => {
-            export(names.export_target())?;
-            fsutil::make_private(partial.path())?;
+            let exported = private.path().join("export.sql");
+            export(&exported)?;
+            // Copied through the handle that created the backup's file.
+            let mut from = std::fs::File::open(&exported)
+                .with_context(|| format!("cannot read wrangler's export {}", exported.display()))?;
+            std::io::copy(&mut from, &mut partial_file)
+                .with_context(|| format!("cannot write {}", partial.path().display()))?;
+            drop(from);
+            std::fs::remove_file(&exported)?;
             None
         }
         Format::Zstd | Format::ZstdAge => {
             let sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
-            Some(stored::export_through_fifo(&names.fifo, sealer, || {
-                export(names.export_target())
+            let fifo = private.path().join("export.fifo");
+            Some(stored::export_through_fifo(&fifo, sealer, || {
+                export(&fifo)
             })?)
         }
     };
+    partial_file.sync_all()?;
+    drop(partial_file);
+    drop(private);
     fsutil::sync_file(partial.path())?;
     if format == Format::ZstdAge {
         stored::check_age_header(partial.path(), recipients.len())?;
@@ -468,8 +483,6 @@ struct BackupNames {
     /// The age recipients, when `format` encrypts.
     recipients: Vec<String>,
     partial: PathBuf,
-    /// The pipe wrangler exports into when the backup is sealed.
-    fifo: PathBuf,
 }
 
 impl BackupNames {
@@ -482,7 +495,6 @@ impl BackupNames {
             recipients: Vec::new(),
             dir: dir.to_path_buf(),
             partial: dir.join(format!(".{stem}.{pid}.{extension}.partial")),
-            fifo: dir.join(format!(".{stem}.{pid}.fifo.partial")),
             stem,
         }
     }
@@ -502,14 +514,6 @@ impl BackupNames {
                 .join(format!("{}-{n}.{}", self.stem, self.format.extension())),
         }
     }
-
-    /// Where wrangler writes: the file itself, or the pipe that seals it.
-    fn export_target(&self) -> &Path {
-        match self.format {
-            Format::Sql => &self.partial,
-            Format::Zstd | Format::ZstdAge => &self.fifo,
-        }
-    }
 }
 
 /// Refuses, before anything is written, when a backup could end up in git.
@@ -519,7 +523,6 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
         first.clone(),
         manifest::manifest_path(&first),
         names.partial.clone(),
-        names.fifo.clone(),
         names.dir.join(LOCK_FILE),
     ];
     for path in &paths {
@@ -740,7 +743,14 @@ impl Plan {
                 ));
             }
         }
-        steps.push(cmds.export(env, names.export_target(), args.mode(), tables));
+        // wrangler writes into a private temporary directory, made when it runs.
+        let private = std::env::temp_dir()
+            .join("qbtime-xtask-export-…")
+            .join(match names.format {
+                Format::Sql => "export.sql",
+                Format::Zstd | Format::ZstdAge => "export.fifo",
+            });
+        steps.push(cmds.export(env, &private, args.mode(), tables));
         Plan {
             lines,
             done: schema_read.into_iter().cloned().collect(),

@@ -89,35 +89,43 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
     }
     let mut rows = stmt.query([])?;
     let n = columns.len();
+    // Rows are gathered and hashed 64 KB at a time: one call into SHA-256
+    // per value would cost more than the hashing.
+    let mut pending: Vec<u8> = Vec::with_capacity(1 << 17);
     while let Some(row) = rows.next()? {
         for i in 0..n {
-            update(&mut hasher, row.get_ref(i)?);
+            canonical(&mut pending, row.get_ref(i)?);
+        }
+        if pending.len() >= 1 << 16 {
+            hasher.update(&pending);
+            pending.clear();
         }
     }
+    hasher.update(&pending);
     Ok(Some(crate::fsutil::hex(&hasher.finalize())))
 }
 
 /// A value's canonical form: a tag, then its bytes.
-fn update(hasher: &mut Sha256, value: ValueRef<'_>) {
+fn canonical(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
-        ValueRef::Null => hasher.update(b"n"),
+        ValueRef::Null => out.push(b'n'),
         ValueRef::Integer(i) => {
-            hasher.update(b"i");
-            hasher.update(i.to_be_bytes());
+            out.push(b'i');
+            out.extend_from_slice(&i.to_be_bytes());
         }
         ValueRef::Real(r) => {
-            hasher.update(b"r");
-            hasher.update(r.to_bits().to_be_bytes());
+            out.push(b'r');
+            out.extend_from_slice(&r.to_bits().to_be_bytes());
         }
         ValueRef::Text(t) => {
-            hasher.update(b"t");
-            hasher.update((t.len() as u64).to_be_bytes());
-            hasher.update(t);
+            out.push(b't');
+            out.extend_from_slice(&(t.len() as u64).to_be_bytes());
+            out.extend_from_slice(t);
         }
         ValueRef::Blob(b) => {
-            hasher.update(b"b");
-            hasher.update((b.len() as u64).to_be_bytes());
-            hasher.update(b);
+            out.push(b'b');
+            out.extend_from_slice(&(b.len() as u64).to_be_bytes());
+            out.extend_from_slice(b);
         }
     }
 }

@@ -397,6 +397,11 @@ impl AppChecks {
             ),
             (Some(base), Some(token)) => {
                 let endpoints = endpoints.expect("checked above");
+                for name in ["QBTIME_DRILL_SIGNIN_PATH", "QBTIME_DRILL_REPORT_PATH"] {
+                    if let Some(path) = var(name) {
+                        crate::app::check_endpoint(&path).context(name)?;
+                    }
+                }
                 if !(base.starts_with("https://") || base.starts_with("http://")) {
                     bail!(
                         "QBTIME_APP_URL must start with https:// (or http:// for a local app); got {base:?}"

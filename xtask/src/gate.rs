@@ -71,10 +71,21 @@ pub enum Outcome {
     Failed(rusqlite::Error),
 }
 
+/// How long one statement from a file may run. D1 stops a query after 30
+/// seconds; this leaves room for a slower machine.
+pub const STATEMENT_SECONDS: u64 = 120;
+
 #[derive(Debug, Default)]
 struct State {
     /// Set while a statement from a file is prepared.
     untrusted: bool,
+    /// Set while a statement from a file runs: what SQLite compiles then
+    /// (a pragma table's own pragma, FTS5's queries) is judged too.
+    running: Option<std::time::Instant>,
+    /// Why the last statement was interrupted.
+    interrupted: Option<String>,
+    /// How long a statement may run, when not STATEMENT_SECONDS (tests).
+    budget_seconds: Option<u64>,
     /// The first action denied in the statement being prepared.
     denied: Option<String>,
     /// The statement writes `sqlite_schema`.
@@ -101,7 +112,11 @@ impl Gate {
         let seen = Arc::clone(&state);
         db.authorizer(Some(move |ctx: AuthContext<'_>| {
             let mut state = seen.lock().unwrap_or_else(PoisonError::into_inner);
-            match judge(&mut state, &ctx) {
+            let verdict = match state.running {
+                Some(_) => judge_running(&ctx),
+                None => judge(&mut state, &ctx),
+            };
+            match verdict {
                 Ok(()) => Authorization::Allow,
                 Err(why) => {
                     state.denied.get_or_insert(why);
@@ -109,6 +124,30 @@ impl Gate {
                 }
             }
         }))?;
+        // An interrupt stops any statement, and a statement from a file stops
+        // after STATEMENT_SECONDS (a recursive query can run for ever).
+        let watched = Arc::clone(&state);
+        db.progress_handler(
+            10_000,
+            Some(move || {
+                let mut state = watched.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(signal) = crate::signals::received() {
+                    state.interrupted = Some(format!("interrupted by signal {signal}"));
+                    return true;
+                }
+                let budget = state.budget_seconds.unwrap_or(STATEMENT_SECONDS);
+                if state
+                    .running
+                    .is_some_and(|t| t.elapsed().as_secs() >= budget)
+                {
+                    state.interrupted = Some(format!(
+                        "it ran for over {STATEMENT_SECONDS} seconds (D1 stops a query after 30)"
+                    ));
+                    return true;
+                }
+                false
+            }),
+        )?;
         Ok(Gate { db, state })
     }
 
@@ -129,6 +168,9 @@ impl Gate {
             // VACUUM has no authorizer action of its own: the statement's
             // real first keyword decides it, and the others, up front.
             return Err(Outcome::Refused(Refusal(why.to_owned())));
+        }
+        if let Some(why) = body_reaches_outside(sql) {
+            return Err(Outcome::Refused(Refusal(why)));
         }
         self.set_untrusted(true);
         let prepared = self.db.prepare(sql);
@@ -152,14 +194,36 @@ impl Gate {
         };
         // Dumps hold no queries, but a SELECT that got through still runs to
         // its end, as it would in D1.
+        self.set_running(true);
         let mut rows = stmt.raw_query();
-        loop {
+        let ran = loop {
             match rows.next() {
                 Ok(Some(_)) => {}
-                Ok(None) => return Outcome::Ran,
-                Err(e) => return Outcome::Failed(e),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
             }
+        };
+        drop(rows);
+        let (denied, interrupted) = self.set_running(false);
+        match (ran, denied, interrupted) {
+            (Ok(()), None, None) => Outcome::Ran,
+            (_, Some(why), _) => Outcome::Refused(Refusal(why)),
+            (_, None, Some(why)) => Outcome::Refused(Refusal(why)),
+            (Err(e), None, None) => Outcome::Failed(e),
         }
+    }
+
+    /// Marks a statement from a file as running, or done; when done, what
+    /// was denied or interrupted while it ran.
+    fn set_running(&self, on: bool) -> (Option<String>, Option<String>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let was = (state.denied.take(), state.interrupted.take());
+        *state = State {
+            running: on.then(std::time::Instant::now),
+            budget_seconds: state.budget_seconds,
+            ..State::default()
+        };
+        was
     }
 
     /// Runs one statement read from a file, as a `Result`.
@@ -175,6 +239,7 @@ impl Gate {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         *state = State {
             untrusted: on,
+            budget_seconds: state.budget_seconds,
             ..State::default()
         };
     }
@@ -270,6 +335,88 @@ fn is_reserved(name: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("_cf_"))
 }
 
+/// Eponymous tables that read SQLite's own state rather than data.
+fn is_internal_table(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("pragma_") || lower == "dbstat" || lower == "sqlite_dbpage"
+}
+
+/// SQLite does not compile a view's or a trigger's body when it is
+/// created, so the authorizer sees it only when something uses it: refuse
+/// one whose text names what no dump may reach.
+fn body_reaches_outside(sql: &str) -> Option<String> {
+    let word = crate::dump::leading_word(sql);
+    if !word.eq_ignore_ascii_case("CREATE") {
+        return None;
+    }
+    match crate::dump::created_object(sql) {
+        Some(("view" | "trigger", name)) => {
+            let lower = sql.to_ascii_lowercase();
+            [
+                "_cf_",
+                "pragma_",
+                "sqlite_dbpage",
+                "dbstat",
+                "load_extension",
+                "sqlite_master",
+                "sqlite_schema",
+            ]
+            .iter()
+            .find(|needle| lower.contains(*needle))
+            .map(|needle| {
+                format!("the view or trigger {name} names {needle}, which no dump may reach")
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The rule while a statement from a file runs: what SQLite compiles for
+/// it then (FTS5's own queries, a pragma table's pragma) may not reach
+/// workerd's tables or run a pragma.
+fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
+    match ctx.action {
+        // FTS5 reads these of its own database while it works.
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value: None,
+        } if ["data_version", "page_size"]
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+        {
+            Ok(())
+        }
+        AuthAction::Pragma { pragma_name, .. } => Err(format!(
+            "PRAGMA {pragma_name} ran inside it (a pragma table), which no dump may run"
+        )),
+        AuthAction::Analyze { .. } => {
+            Err("ANALYZE ran inside it, which no dump may run".to_owned())
+        }
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
+            Err("ATTACH reaches outside the database".to_owned())
+        }
+        AuthAction::Read { table_name, .. }
+        | AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if is_reserved(table_name) =>
+        {
+            Err(format!(
+                "it touches {table_name}, a table D1 and workerd reserve for themselves"
+            ))
+        }
+        AuthAction::Function { function_name } => {
+            let lower = function_name.to_ascii_lowercase();
+            if DENIED_FUNCTIONS.contains(&lower.as_str()) || lower.starts_with("sqlite_") {
+                Err(format!("the function {lower}() reaches outside SQL values"))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Tables a dump may change after inserting: `sqlite_sequence`, and the
 /// repair's own staging tables.
 fn is_repair_owned(name: &str) -> bool {
@@ -313,6 +460,9 @@ fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     match ctx.action {
         // CREATE INDEX asks for REINDEX of the new index.
         AuthAction::Select | AuthAction::Recursive | AuthAction::Reindex { .. } => Ok(()),
+        AuthAction::Read { table_name, .. } if is_internal_table(table_name) => Err(format!(
+            "it reads {table_name}, SQLite's own state, which no dump may read"
+        )),
         AuthAction::Read { table_name, .. } => table_of(table_name),
         AuthAction::Insert { table_name } => {
             if is_schema_table(table_name) {
@@ -344,9 +494,16 @@ fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             state.ddl = true;
             table_of(table_name)
         }
-        AuthAction::CreateIndex { table_name, .. }
-        | AuthAction::CreateTrigger { table_name, .. } => {
+        AuthAction::CreateIndex {
+            index_name: name,
+            table_name,
+        }
+        | AuthAction::CreateTrigger {
+            trigger_name: name,
+            table_name,
+        } => {
             state.ddl = true;
+            table_of(name)?;
             table_of(table_name)
         }
         AuthAction::CreateVtable {
@@ -355,6 +512,8 @@ fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
         } => {
             state.ddl = true;
             table_of(table_name)?;
+            // Its shadow tables are named <name>_data, <name>_idx, ...
+            table_of(&format!("{table_name}_"))?;
             if module_name.eq_ignore_ascii_case("fts5") {
                 Ok(())
             } else {
@@ -534,18 +693,76 @@ mod tests {
         );
         ran(&g, "INSERT INTO a VALUES(1, 'x');");
         // ...but not call what a statement may not.
-        ran(
+        let message = refused(
             &g,
             "CREATE TRIGGER leak AFTER INSERT ON a BEGIN SELECT load_extension('x'); END;",
         );
-        let message = refused(&g, "INSERT INTO a VALUES(2, 'y');");
         assert!(message.contains("load_extension"), "{message}");
+        ran(&g, "INSERT INTO a VALUES(2, 'y');");
         ran(&g, "CREATE VIEW peek AS SELECT sqlite_version() AS v;");
         assert!(
             g.db()
                 .query_row("SELECT v FROM peek", [], |r| r.get::<_, String>(0))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn what_runs_inside_a_statement_is_judged_too() {
+        let g = gate();
+        ran(&g, "CREATE TABLE t(id INTEGER PRIMARY KEY, v);");
+        g.db()
+            .execute_batch("CREATE TABLE _cf_METADATA(key INTEGER PRIMARY KEY, value BLOB);")
+            .unwrap();
+        for (sql, why) in [
+            (
+                "INSERT INTO t SELECT 100, count(*) FROM pragma_optimize(0x10002);",
+                "pragma_",
+            ),
+            (
+                "INSERT INTO t SELECT 200, file FROM pragma_database_list;",
+                "pragma_",
+            ),
+            ("CREATE VIEW leak AS SELECT * FROM _cf_METADATA;", "_cf_"),
+            (
+                "CREATE TRIGGER persist AFTER INSERT ON t BEGIN DELETE FROM _cf_METADATA; END;",
+                "_cf_",
+            ),
+            ("CREATE INDEX _cf_idx ON t(v);", "_cf_idx"),
+            ("CREATE VIRTUAL TABLE _cf USING fts5(x);", "_cf_"),
+        ] {
+            let message = refused(&g, sql);
+            assert!(message.contains(why), "{sql}: {message}");
+        }
+        // An FTS5 table whose external content is workerd's own table: its
+        // rebuild reads it while the statement runs.
+        ran(
+            &g,
+            "CREATE VIRTUAL TABLE ext USING fts5(value, content='_cf_METADATA', content_rowid='key');",
+        );
+        let message = refused(&g, "INSERT INTO ext(ext) VALUES('rebuild');");
+        assert!(message.contains("_cf_METADATA"), "{message}");
+        // FTS5's own work on its own tables is not in the way.
+        ran(&g, "CREATE VIRTUAL TABLE f USING fts5(v);");
+        ran(&g, "INSERT INTO f(rowid, v) SELECT id, v FROM t;");
+        ran(
+            &g,
+            "CREATE VIRTUAL TABLE e USING fts5(v, content='t', content_rowid='id');",
+        );
+        ran(&g, "INSERT INTO e(e) VALUES('rebuild');");
+    }
+
+    #[test]
+    fn a_statement_that_runs_for_ever_is_stopped() {
+        let g = gate();
+        g.state.lock().unwrap().budget_seconds = Some(1);
+        ran(&g, "CREATE TABLE t(v);");
+        let message = refused(
+            &g,
+            "INSERT INTO t VALUES((WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) \
+             SELECT max(x) FROM c));",
+        );
+        assert!(message.contains("seconds"), "{message}");
     }
 
     #[test]

@@ -355,6 +355,14 @@ pub fn check_virtual_table_ddl(sql: &str, listed: &[&str]) -> Result<String> {
     if !listed.contains(&name.as_str()) {
         bail!("it creates a table that the manifest does not list as a virtual table");
     }
+    // Its shadow tables are <name>_data, ...; its content= a table it reads.
+    let lower = sql.to_ascii_lowercase();
+    if name.eq_ignore_ascii_case("_cf") || lower.contains("_cf_") || lower.contains("sqlite_") {
+        bail!(
+            "it names a table D1, workerd or SQLite keep for themselves (_cf_*, sqlite_*), as its \
+             own, its shadow tables' or its content"
+        );
+    }
     c.keyword("USING")?;
     let module = c.identifier().context("no module after USING")?;
     if !module.eq_ignore_ascii_case("fts5") {
@@ -570,7 +578,7 @@ mod tests {
 
     #[test]
     fn virtual_table_ddl_is_exactly_one_fts5_create_of_a_listed_table() {
-        let listed = ["notes_fts", "other"];
+        let listed = ["notes_fts", "other", "_cf"];
         for ok in [
             "CREATE VIRTUAL TABLE notes_fts USING fts5(title, body)",
             "CREATE VIRTUAL TABLE notes_fts USING fts5(title, body);",
@@ -596,6 +604,7 @@ mod tests {
             "CREATE VIRTUAL TABLE notes_fts USING rtree(a, b, c)",
             "CREATE VIRTUAL TABLE notes_fts USING fileio",
             "CREATE VIRTUAL TABLE accounts USING fts5(a)",
+            "CREATE VIRTUAL TABLE _cf USING fts5(a)",
             "CREATE VIRTUAL TABLE o.notes_fts USING fts5(a)",
             "CREATE VIRTUAL TABLE main.notes_fts USING fts5(a)",
             "CREATE TABLE notes_fts(a)",
@@ -604,6 +613,8 @@ mod tests {
             "CREATE VIRTUAL TABLE notes_fts USING fts5(a",
             "CREATE VIRTUAL TABLE notes_fts USING fts5(a) x",
             "CREATE VIRTUAL TABLE notes_fts USING fts5(a)\0; DROP TABLE t",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(v, content='_cf_METADATA', content_rowid='key')",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(v, content='sqlite_schema')",
             "ATTACH 'x' AS o",
             "",
         ] {

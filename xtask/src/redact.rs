@@ -90,7 +90,7 @@ impl Redactor {
         }
         if out.contains("://") {
             // find_url_start matches the scheme in any case.
-            out = Cow::Owned(redact_signed_urls(&out));
+            out = Cow::Owned(redact_userinfo(&redact_signed_urls(&out)));
         }
         if let Some(redacted) = redact_bearer(&out) {
             out = Cow::Owned(redacted);
@@ -103,6 +103,32 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Replaces the user and password of every `scheme://user:password@host`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let authority_start = at + 3;
+        out.push_str(&rest[..authority_start]);
+        let after = &rest[authority_start..];
+        let end = after
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | ')' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(after.len());
+        match after[..end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str(REDACTED);
+                out.push_str(&after[userinfo_end..end]);
+            }
+            None => out.push_str(&after[..end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces the credential in every `Authorization: <scheme> <credential>`
@@ -237,6 +263,19 @@ fn redact_bearer(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_password_in_a_url_is_redacted() {
+        let line = "cannot reach https://ops:S3cretPassw0rd@app.example.com/api (x)";
+        let out = super::Redactor::with_secrets(Vec::new())
+            .line(line)
+            .into_owned();
+        assert!(
+            !out.contains("S3cretPassw0rd") && !out.contains("ops:"),
+            "{out}"
+        );
+        assert!(out.contains("@app.example.com/api"), "{out}");
+    }
+
     use super::*;
 
     #[test]

@@ -286,9 +286,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     }
     let loaded = match &local_file {
         Some(file) => load_local(file, &source, &survey, &options, &drops),
-        None => load_with_wrangler(
-            project, &wrangler, &cmds, target, &source, &survey, &options, &drops,
-        ),
+        None => load_with_wrangler(&wrangler, &cmds, target, &source, &survey, &options, &drops),
     };
     if let Err(e) = loaded {
         let state = if mode == Mode::Clean {
@@ -881,7 +879,6 @@ fn load_local(
 /// all-or-nothing.
 #[allow(clippy::too_many_arguments)]
 fn load_with_wrangler(
-    project: &Project,
     wrangler: &Wrangler,
     cmds: &Commands,
     target: &Environment,
@@ -890,11 +887,11 @@ fn load_with_wrangler(
     options: &repair::Options,
     drops: &[String],
 ) -> Result<()> {
-    let partial = project.backup_dir.join(format!(
-        ".restore-{}-{}.sql.partial",
-        target.name,
-        std::process::id()
-    ));
+    // wrangler reads the file by name, more than once: it lives in a
+    // directory only this user can enter, so nobody can swap it between
+    // the SQL gate's preflight and the import.
+    let private = crate::wrangler::PrivateDir::create("restore")?;
+    let partial = private.path().join(format!("restore-{}.sql", target.name));
     let (_temp, file) = TempFile::create_open(partial.clone())?;
     let mut writer = FileSink(BufWriter::new(file));
     // The drops must be deferred too, and come before the repair's own lines.
@@ -1037,14 +1034,11 @@ fn check_content(
                 "Exporting {} again to compare its content with the backup's.",
                 target.database_name
             );
-            let temp = TempFile::create(project.backup_dir.join(format!(
-                ".restore-check-{}-{}.sql.partial",
-                target.name,
-                std::process::id()
-            )))?;
+            // wrangler writes by name: into a directory only this user can enter.
+            let private = crate::wrangler::PrivateDir::create("check")?;
+            let temp = TempFile::create(private.path().join("export.sql"))?;
             let tables: Vec<String> = expected.keys().cloned().collect();
             wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
-            fsutil::make_private(temp.path())?;
             let settings = project.settings()?;
             let migrations_dir = project.config_dir.join(&target.migrations_dir);
             let ctx = crate::verify::Workspace {

@@ -449,41 +449,42 @@ pub fn verify(
     phase("foreign keys");
     let rows = row_check(db.db.db(), manifest, data_only)?;
     phase("rows");
-    let (content, digests) = content_check(db.db.db(), manifest, data_only)?;
-    phase("content");
-    // With the foreign keys sound the load can commit, and the two long
-    // checks run side by side, each on its own connection. Otherwise the
-    // transaction cannot commit, and they run one after the other in it.
+    // With the foreign keys sound the load can commit, and the long checks
+    // run side by side: the integrity check on this connection, the audit
+    // chain and the content digests on another. Otherwise the transaction
+    // cannot commit, and they run one after the other in it.
     let committed = foreign_keys.status != Status::Fail
         && match db.db.db().execute_batch("COMMIT") {
             Ok(()) => true,
             Err(e) if environmental(&e) => return Err(could_not_run(e, "committing the load")),
             Err(_) => false,
         };
-    let (integrity, audit) = if let (true, Some(scratch)) = (committed, &scratch) {
+    let reading = |conn: &rusqlite::Connection| -> Result<(Check, ContentCheck)> {
+        let audit = audit_chain_check(conn, ctx.app.audit_chain.as_ref())?;
+        Ok((audit, content_check(conn, manifest, data_only)?))
+    };
+    let (integrity, read) = if let (true, Some(scratch)) = (committed, &scratch) {
         let path = scratch.path();
         std::thread::scope(|s| {
-            let audit = s.spawn(|| {
+            let other = s.spawn(|| {
                 let reader = Gate::new(rusqlite::Connection::open_with_flags(
                     path,
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                 )?)?;
-                audit_chain_check(reader.db(), ctx.app.audit_chain.as_ref())
+                reading(reader.db())
             });
             let integrity = integrity_check(db.db.db());
-            let audit = audit
+            let read = other
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the audit-chain check panicked")));
-            (integrity, audit)
+            (integrity, read)
         })
     } else {
-        (
-            integrity_check(db.db.db()),
-            audit_chain_check(db.db.db(), ctx.app.audit_chain.as_ref()),
-        )
+        (integrity_check(db.db.db()), reading(db.db.db()))
     };
-    phase("integrity and audit chain");
-    checks.extend([integrity?, foreign_keys, rows, content, audit?]);
+    let (audit, (content, digests)) = read?;
+    phase("integrity, audit chain and content");
+    checks.extend([integrity?, foreign_keys, rows, content, audit]);
     drop(db);
     drop(scratch);
     Ok(Report {
@@ -564,7 +565,12 @@ impl Scratch {
     fn open(path: Option<&Path>, foreign_keys: bool) -> Result<Scratch> {
         let (db, storage) = match path {
             Some(path) => (
-                rusqlite::Connection::open(path).with_context(|| {
+                // Created by this process; never opened through a link.
+                rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+                )
+                .with_context(|| {
                     format!("cannot create the scratch database {}", path.display())
                 })?,
                 format!("PRAGMA cache_size=-{CACHE_KIB};"),
@@ -677,13 +683,16 @@ impl repair::Sink for Scratch {
     }
 }
 
+/// The content check, and the digests it computed.
+type ContentCheck = (Check, BTreeMap<String, String>);
+
 /// The content digest of every table the dump holds rows for, compared with
 /// the manifest's when it records them.
 fn content_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
     data_only: bool,
-) -> Result<(Check, BTreeMap<String, String>)> {
+) -> Result<ContentCheck> {
     let tables: Vec<String> = match manifest {
         Some(m) => m.rows.keys().cloned().collect(),
         None => {

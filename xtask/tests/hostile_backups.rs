@@ -154,10 +154,11 @@ fn a_file_name_outside_the_backup_directory_is_refused_by_prune_verify_and_resto
         write_json(&manifest, &m);
 
         // prune would have deleted the file it names, outside backups/.
+        // A guard's refusal exits 3 (the README's exit-code table).
         let run = prune_all_but_newest(&sb);
         assert_failed_with(
             &run,
-            1,
+            3,
             &["cannot be trusted", "file.name", "Nothing was deleted"],
         );
         assert!(!run.stdout.contains("delete"), "{}", run.stdout);
@@ -299,7 +300,7 @@ fn two_manifests_naming_one_file_are_refused_and_the_file_kept() {
     write_json(&manifest, &m);
 
     let run = prune_all_but_newest(&sb);
-    assert_failed_with(&run, 1, &["cannot be trusted", "Nothing was deleted"]);
+    assert_failed_with(&run, 3, &["cannot be trusted", "Nothing was deleted"]);
     assert!(
         !run.stdout.contains(&format!("delete  {original}")),
         "{}",
@@ -313,7 +314,7 @@ fn two_manifests_naming_one_file_are_refused_and_the_file_kept() {
     std::fs::remove_file(sb.backups().join(&linked)).unwrap();
     std::fs::hard_link(sb.backups().join(&original), sb.backups().join(&linked)).unwrap();
     let run = prune_all_but_newest(&sb);
-    assert_failed_with(&run, 1, &["are one file", "Nothing was deleted"]);
+    assert_failed_with(&run, 3, &["are one file", "Nothing was deleted"]);
     assert!(!run.stdout.contains("delete"), "{}", run.stdout);
     assert!(sb.backups().join(&original).is_file());
     assert!(sb.backups().join(&linked).is_file());
@@ -330,7 +331,7 @@ fn prune_never_deletes_through_a_symbolic_link() {
     std::fs::remove_file(&copy_path).unwrap();
     std::os::unix::fs::symlink(decoys.path("victim.sql"), &copy_path).unwrap();
     let run = prune_all_but_newest(&sb);
-    assert_failed_with(&run, 1, &["not a regular file", "Nothing was deleted"]);
+    assert_failed_with(&run, 3, &["not a regular file", "Nothing was deleted"]);
     assert_eq!(decoys.hashes(), before);
     assert!(
         copy_path.symlink_metadata().is_ok(),
@@ -380,7 +381,7 @@ fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
     let run = restore();
     assert_failed_with(
         &run,
-        1,
+        3,
         &["qbtime_db_staging", "qbtime_db_prod", "Nothing was done"],
     );
     // Prod's name, but another database's id.
@@ -388,7 +389,7 @@ fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
         m["database"]["name"] = "qbtime_db_prod".into();
     });
     let run = restore();
-    assert_failed_with(&run, 1, &[STAGING_UUID, PROD_UUID, "Nothing was done"]);
+    assert_failed_with(&run, 3, &[STAGING_UUID, PROD_UUID, "Nothing was done"]);
 
     assert_eq!(dump_of(&remote.db), prod_before, "prod changed");
     assert!(
