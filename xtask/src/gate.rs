@@ -48,6 +48,8 @@ pub const DENIED_FUNCTIONS: &[&str] = &[
     "fsdir",
 ];
 
+const SCHEMA_WRITE: &str = "it writes sqlite_schema directly, which can corrupt the database";
+
 /// Tables the repair creates for itself, which it may update and drop.
 const REPAIR_PREFIX: &str = "_restore_";
 
@@ -177,6 +179,9 @@ impl Gate {
         let verdict = self.take_verdict();
         self.set_untrusted(false);
         match (prepared, verdict) {
+            // SQLite stopped it first (a name that exists, say) before the
+            // CREATE that would explain its write to sqlite_schema.
+            (Err(e), Some(refusal)) if refusal.0 == SCHEMA_WRITE => Err(Outcome::Failed(e)),
             (_, Some(refusal)) => Err(Outcome::Refused(refusal)),
             (Err(rusqlite::Error::MultipleStatement), None) => Err(Outcome::Refused(Refusal(
                 "it holds more than one statement".to_owned(),
@@ -250,9 +255,7 @@ impl Gate {
             return Some(Refusal(why));
         }
         if state.schema_write && !state.ddl {
-            return Some(Refusal(
-                "it writes sqlite_schema directly, which can corrupt the database".to_owned(),
-            ));
+            return Some(Refusal(SCHEMA_WRITE.to_owned()));
         }
         None
     }
@@ -640,10 +643,6 @@ mod tests {
                 "INSERT INTO a VALUES(1, sqlite_version());",
                 "sqlite_version",
             ),
-            (
-                "INSERT INTO sqlite_master VALUES('table','x','x',0,'');",
-                "sqlite_schema",
-            ),
             ("CREATE TABLE _cf_KV(k, v);", "_cf_KV"),
             (
                 "REPLACE INTO \"_cf_METADATA\" VALUES(1, 2);",
@@ -669,10 +668,12 @@ mod tests {
             assert!(message.contains(why), "{sql}: {message}");
         }
         // SQLite refuses this one itself, before the authorizer is asked.
-        assert!(matches!(
-            g.run("UPDATE sqlite_schema SET sql = '' WHERE 0;"),
-            Outcome::Failed(_)
-        ));
+        for sql in [
+            "UPDATE sqlite_schema SET sql = '' WHERE 0;",
+            "INSERT INTO sqlite_master VALUES('table','x','x',0,'');",
+        ] {
+            assert!(matches!(g.run(sql), Outcome::Failed(_)), "{sql}");
+        }
         // Nothing of it ran.
         let n: i64 = g
             .db()
@@ -750,6 +751,28 @@ mod tests {
             "CREATE VIRTUAL TABLE e USING fts5(v, content='t', content_rowid='id');",
         );
         ran(&g, "INSERT INTO e(e) VALUES('rebuild');");
+    }
+
+    #[test]
+    fn fts5_tables_of_every_kind_are_created() {
+        let g = gate();
+        ran(
+            &g,
+            "CREATE TABLE report_configs(id INTEGER PRIMARY KEY, name TEXT);",
+        );
+        ran(
+            &g,
+            "CREATE VIRTUAL TABLE customer_search USING fts5(name, email);",
+        );
+        ran(
+            &g,
+            "CREATE VIRTUAL TABLE report_search USING fts5(name, content='report_configs', content_rowid='id');",
+        );
+        // One that exists already fails as SQLite says, not as a refusal.
+        assert!(matches!(
+            g.run("CREATE VIRTUAL TABLE customer_search USING fts5(name, email);"),
+            Outcome::Failed(_)
+        ));
     }
 
     #[test]

@@ -131,6 +131,26 @@ fn hostile_dumps(decoys: &Decoys) -> Vec<(&'static str, String, &'static str)> {
             format!("{GOOD_PREFIX}/* tidy */ DELETE FROM notes;\n"),
             "DELETE",
         ),
+        (
+            "a pragma table",
+            format!(
+                "{GOOD_PREFIX}INSERT INTO \"notes\" SELECT 200, file FROM pragma_database_list;\n"
+            ),
+            "pragma_",
+        ),
+        (
+            "a view of workerd's table",
+            format!("{GOOD_PREFIX}CREATE VIEW leak AS SELECT * FROM _cf_METADATA;\n"),
+            "_cf_",
+        ),
+        (
+            "a trigger that empties workerd's table",
+            format!(
+                "{GOOD_PREFIX}CREATE TRIGGER persist AFTER INSERT ON notes BEGIN \
+                 DELETE FROM _cf_METADATA; END;\n"
+            ),
+            "_cf_",
+        ),
     ]
 }
 
@@ -344,4 +364,41 @@ fn a_hostile_dump_never_reaches_a_remote_database() {
         staging,
         "staging changed"
     );
+}
+
+#[test]
+fn wrangler_is_never_handed_a_name_in_the_backup_directory() {
+    // wrangler opens its --output by name and follows links: a name in
+    // backups/, which others may change, would let them redirect the dump.
+    let sb = seeded();
+    let run = sb.xtask(&["backup", "local", "--dry-run"]);
+    run.assert_ok();
+    let export = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("wrangler d1 export"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let backups = sb.backups();
+    assert!(!export.contains(backups.to_str().unwrap()), "{export}");
+    assert!(export.contains("qbtime-xtask-export-"), "{export}");
+    // A real backup and a restore through wrangler leave nothing of theirs
+    // in backups/ but the backup, its manifest and the lock.
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    sb.xtask(&[
+        "restore",
+        &backup,
+        "--to",
+        "local",
+        "--replace",
+        "--via-wrangler",
+        "--yes",
+    ])
+    .assert_ok();
+    let left: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with('.') && f != ".lock")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

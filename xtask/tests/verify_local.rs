@@ -338,11 +338,11 @@ fn one_changed_byte_in_a_row_fails_the_file_check() {
     );
 
     // The dump itself still loads, and counts the same rows: only the
-    // checksum can tell.
+    // checksum can tell, and the content digests the backup recorded.
     let (run, report) = verify_json(&sb, &file, &["--no-record"]);
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert_eq!(report["good"], false);
-    assert_eq!(failed_checks(&report), ["file"], "{report:#}");
+    assert_eq!(failed_checks(&report), ["file", "content"], "{report:#}");
     assert!(
         detail(&report, "file").contains(&format!("{before} bytes with sha256")),
         "{report:#}"
@@ -426,12 +426,19 @@ fn a_changed_audit_row_breaks_the_chain_at_its_id() {
     }
     let m = read_manifest(&file);
     assert_eq!(m["verification"]["outcome"], "bad");
-    assert_eq!(m["verification"]["failed"].as_array().unwrap().len(), 1);
+    // The audit chain names the row; the content digest sees the change too.
+    let failed = m["verification"]["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{m:#}");
     assert!(
-        m["verification"]["failed"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("audit chain: row id 2"),
+        failed
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("audit chain: row id 2")),
+        "{m:#}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("content: audit_log")),
         "{m:#}"
     );
 }
@@ -460,7 +467,11 @@ fn a_broken_foreign_key_fails_although_plain_sqlite_loads_it() {
 
     let (run, report) = verify_json(&sb, &file, &[]);
     assert_eq!(run.code, Some(1), "{}", run.all());
-    assert_eq!(failed_checks(&report), ["foreign keys"], "{report:#}");
+    assert_eq!(
+        failed_checks(&report),
+        ["foreign keys", "content"],
+        "{report:#}"
+    );
     assert_eq!(status(&report, "statements"), "pass", "{report:#}");
     let fk = detail(&report, "foreign keys");
     assert!(
