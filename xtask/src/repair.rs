@@ -433,32 +433,23 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 survey.deletes_sequence = true;
                 survey.sequence_statements += 1;
             }
-            Kind::CreateTableAs(name) => {
-                if is_reserved(&name) {
-                    finding(
-                        format!("creates {name}, a table name D1 reserves; dropped"),
-                        true,
-                    );
-                    *reserved.entry(name).or_default() += 1;
-                } else if options.data_into_existing_schema {
-                    skipped += 1;
-                }
+            Kind::CreateTable(name) | Kind::CreateTableAs(name) if is_reserved(&name) => {
+                finding(
+                    format!("creates {name}, a table name D1 reserves; dropped"),
+                    true,
+                );
+                *reserved.entry(name).or_default() += 1;
             }
+            Kind::CreateTable(_) | Kind::CreateTableAs(_) if options.data_into_existing_schema => {
+                skipped += 1;
+            }
+            // Kept in place by `write`: it reads the rows before it.
+            Kind::CreateTableAs(_) => {}
+            // A staged shadow table is replaced by the staging table's own DDL.
+            Kind::CreateTable(name) if staged.contains_key(&name) => {}
             Kind::CreateTable(name) => {
-                if is_reserved(&name) {
-                    finding(
-                        format!("creates {name}, a table name D1 reserves; dropped"),
-                        true,
-                    );
-                    *reserved.entry(name).or_default() += 1;
-                } else if options.data_into_existing_schema {
-                    skipped += 1;
-                } else if staged.contains_key(&name) {
-                    // Replaced by the staging table's own DDL.
-                } else {
-                    survey.table_lines.insert(name.clone(), line);
-                    survey.tables.push((name, sql));
-                }
+                survey.table_lines.insert(name.clone(), line);
+                survey.tables.push((name, sql));
             }
             Kind::CreateVirtual(name) => finding(
                 format!(
