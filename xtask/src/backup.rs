@@ -72,6 +72,10 @@ pub struct BackupArgs {
     /// (the scheduled job on shared runners uses this).
     #[arg(long)]
     pub require_encryption: bool,
+    /// Print the plan (with --dry-run) or the result as one JSON document on
+    /// stdout (fields in the README); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
     /// Print the plan and every wrangler command, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -100,6 +104,7 @@ impl BackupArgs {
             encrypt_to: Vec::new(),
             upload: None,
             require_encryption: false,
+            json: false,
             dry_run: false,
             bootstrap_local: false,
             accept_broken_data: false,
@@ -205,8 +210,8 @@ fn take(
     if args.dry_run && !project.wrangler_installed() {
         let mut plan = Plan::new(env, args, &names, &cmds, None, false, None);
         plan.lines.insert(0, project.plan_line());
-        println!("{plan}");
-        println!(
+        crate::say!("{plan}");
+        crate::say!(
             "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
              with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
         );
@@ -228,9 +233,26 @@ fn take(
         Some(&catalog_query),
     );
     plan.lines.insert(0, project.plan_line());
-    println!("{plan}");
+    if args.dry_run || crate::out::verbose() {
+        crate::say!("{plan}");
+    } else {
+        // A real run says what it does in two lines; --dry-run or -v show
+        // the whole plan with every wrangler command.
+        crate::say!("{}", project.plan_line());
+        crate::say!(
+            "Backing up {} -> {} ({} D1), {}, to {}",
+            env.name,
+            env.database_name,
+            env.location,
+            mode_name(args.mode()),
+            names.candidate(1).display()
+        );
+    }
     if args.dry_run {
-        println!("Dry run: nothing was changed.");
+        crate::say!("Dry run: nothing was changed.");
+        if args.json {
+            crate::out::json(&plan_json(env, args, &names, &plan, None));
+        }
         return Ok(None);
     }
 
@@ -240,7 +262,7 @@ fn take(
     };
 
     let scope = if bootstrap {
-        println!("The local D1 has no tables yet: creating the schema from migrations/ first.");
+        crate::say!("The local D1 has no tables yet: creating the schema from migrations/ first.");
         wrangler.run(&cmds.migrations_apply(env))?;
         catalog = crate::catalog::read(&wrangler, &catalog_query)?;
         ExportScope::plan(&catalog, &args.tables)?
@@ -260,8 +282,14 @@ fn take(
     // that only this user can enter, never to a name in the backup
     // directory, which others may be able to change.
     let private = crate::wrangler::PrivateDir::create("export")?;
-    let export =
-        |output: &Path| wrangler.run(&cmds.export(env, output, args.mode(), &scope.tables));
+    // The export's progress is the size of the file wrangler writes.
+    let export = |output: &Path| {
+        let invocation = cmds.export(env, output, args.mode(), &scope.tables);
+        wrangler.run_watching(
+            &invocation,
+            Some(output).filter(|o| o.is_file() || !o.exists()),
+        )
+    };
     let age = project.age();
     let sealed = match format {
         Format::Sql => {
@@ -366,7 +394,7 @@ fn take(
     fsutil::sync_dir(&project.backup_dir);
 
     let total_rows: u64 = manifest.rows.values().sum();
-    println!(
+    crate::say!(
         "Backup written: {}\n  {} bytes, sha256 {}, {}, {}\n  manifest: {}",
         file.display(),
         manifest.file.bytes,
@@ -376,9 +404,11 @@ fn take(
         manifest_path.display()
     );
     if let Some(sealed) = &manifest.sealed {
-        println!(
+        crate::say!(
             "  stored as {}: the SQL inside is {} bytes, sha256 {}",
-            sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
+            sealed.format,
+            sealed.plaintext_bytes,
+            sealed.plaintext_sha256
         );
     }
     verify_new_backup(
@@ -395,6 +425,16 @@ fn take(
         crate::offsite::upload(sh, project, env, &file, held)?;
     }
     drop(lock);
+    if args.json {
+        let manifest = Manifest::read(&manifest_path)?;
+        crate::out::json(&plan_json(
+            env,
+            args,
+            &names,
+            &plan,
+            Some((&file, &manifest_path, &manifest)),
+        ));
+    }
     Ok(Some(file))
 }
 
@@ -409,7 +449,7 @@ fn verify_new_backup(
     manifest_path: &Path,
     accept_broken_data: bool,
 ) -> Result<()> {
-    println!("Verifying it: a simulated restore under D1's rules into a scratch database.");
+    crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
     let settings = project.settings()?;
     let workspace = verify::Workspace {
@@ -417,7 +457,10 @@ fn verify_new_backup(
         app: &settings.app,
         scratch_dir: &project.backup_dir,
     };
-    let report = verify::verify(file, source, Some(&manifest), &workspace).map_err(|e| {
+    let activity = crate::out::Activity::start(format!("verifying {}", file_name(file)));
+    let report = verify::verify(file, source, Some(&manifest), &workspace);
+    drop(activity);
+    let report = report.map_err(|e| {
         e.context(format!(
             "{} was written, but verifying it could not run: it stays unverified and will not be \
              chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
@@ -425,7 +468,7 @@ fn verify_new_backup(
             file.display()
         ))
     })?;
-    print!("{}", report.render());
+    crate::say!("{}", report.render_short());
     if report.good && manifest.content.is_none() {
         // What a restore of this backup must reproduce, table by table.
         let digests = report.content.clone();
@@ -434,8 +477,8 @@ fn verify_new_backup(
     }
     manifest.record_verification(manifest_path, report.verification())?;
     if !report.good && accept_broken_data && report.is_faithful() {
-        eprintln!(
-            "warning: {} is a faithful copy, but the data in {} already fails verification ({}); \
+        crate::warn!(
+            "{} is a faithful copy, but the data in {} already fails verification ({}); \
              it is marked bad and will not be chosen as `latest`",
             file.display(),
             env.database_name,
@@ -460,12 +503,9 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
     let (lock, stale) = BackupLock::acquire(&project.backup_dir, command)?;
     if let Some(stale) = stale {
-        eprintln!("warning: {stale}");
+        crate::warn!("{stale}");
         for leftover in leftover_partials(&project.backup_dir)? {
-            eprintln!(
-                "warning: removing its unfinished file {}",
-                leftover.display()
-            );
+            crate::warn!("removing its unfinished file {}", leftover.display());
             std::fs::remove_file(&leftover)
                 .with_context(|| format!("cannot remove {}", leftover.display()))?;
         }
@@ -529,8 +569,8 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
         match git::check_ignored(sh, path)? {
             Ignored::Yes => {}
             Ignored::NotInRepository => {
-                eprintln!(
-                    "note: {} is not inside a git work tree, so git cannot pick it up",
+                crate::note!(
+                    "{} is not inside a git work tree, so git cannot pick it up",
                     names.dir.display()
                 );
                 break;
@@ -666,6 +706,47 @@ fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// `backup --json`: the plan, and with a finished backup its result (the
+/// fields are documented in the README; keep them stable).
+fn plan_json(
+    env: &Environment,
+    args: &BackupArgs,
+    names: &BackupNames,
+    plan: &Plan,
+    done: Option<(&Path, &Path, &Manifest)>,
+) -> serde_json::Value {
+    let result = done.map(|(file, manifest_path, m)| {
+        serde_json::json!({
+            "file": file,
+            "manifest": manifest_path,
+            "bytes": m.file.bytes,
+            "sha256": m.file.sha256,
+            "format": names.format.label(),
+            "statements": m.statements,
+            "rows": m.rows,
+            "verification": m.verification.as_ref().map(|v| v.outcome.clone()),
+            "offsite": m.offsite.as_ref().map(|o| format!("r2://{}/{}", o.bucket, o.key)),
+        })
+    });
+    serde_json::json!({
+        "command": "backup",
+        "dry_run": args.dry_run,
+        "plan": {
+            "environment": env.name,
+            "database": env.database_name,
+            "location": env.location.to_string(),
+            "mode": mode_name(args.mode()),
+            "format": names.format.label(),
+            "file": names.candidate(1),
+            "wrangler_commands": plan.steps.iter().map(|s| serde_json::json!({
+                "purpose": s.purpose,
+                "command": s.to_string(),
+            })).collect::<Vec<_>>(),
+        },
+        "result": result,
+    })
 }
 
 /// The printed plan of a backup.

@@ -63,7 +63,7 @@ fn check(
 pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
     let report = report(sh, project);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::data(&serde_json::to_string_pretty(&report)?);
     } else {
         for c in &report.checks {
             let tag = match c.status {
@@ -71,12 +71,12 @@ pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
                 Status::Warn => "warn",
                 Status::Fail => "FAIL",
             };
-            println!("[{tag}] {:<12} {}", c.name, c.detail);
+            crate::data!("[{tag}] {:<12} {}", c.name, c.detail);
             if let Some(fix) = &c.fix {
-                println!("       {:<12} fix: {fix}", "");
+                crate::data!("       {:<12} fix: {fix}", "");
             }
         }
-        println!(
+        crate::data!(
             "{}",
             if report.ok {
                 "doctor: everything a backup needs is in place"

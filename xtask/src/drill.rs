@@ -185,6 +185,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     // refuse before anything runs, rather than log a failed drill.
     let source = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
     let restore_args = RestoreArgs {
+        json: false,
         source: file.display().to_string(),
         to: target.name.clone(),
         into_empty: false,
@@ -200,37 +201,40 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         confirm: args.confirm.clone(),
     };
 
-    println!("Restore drill plan");
-    println!("  {}", project.plan_line());
-    println!(
+    crate::say!("Restore drill plan");
+    crate::say!("  {}", project.plan_line());
+    crate::say!(
         "  backup       {} ({} backup of {})",
         file.display(),
         manifest.mode,
         manifest.environment
     );
-    println!("  sha256       {}", manifest.file.sha256);
-    println!("  1. verify    the backup again, under D1's rules");
-    println!(
+    crate::say!("  sha256       {}", manifest.file.sha256);
+    crate::say!("  1. verify    the backup again, under D1's rules");
+    crate::say!(
         "  2. restore   into {} ({}) with --replace, after a safety backup of it",
-        target.database_name, target.name
+        target.database_name,
+        target.name
     );
-    println!(
+    crate::say!(
         "  3. rows      on {} against the manifest; the encryption key",
         target.name
     );
     match &app {
-        Some(app) => println!(
+        Some(app) => crate::say!(
             "  4. app       GET {}, GET {}, POST {} with the DevOps token",
-            app.audit_path, app.signin_path, app.report_path
+            app.audit_path,
+            app.signin_path,
+            app.report_path
         ),
-        None => println!(
+        None => crate::say!(
             "  4. app       skipped: set QBTIME_APP_URL and QBTIME_DEVOPS_TOKEN to check the audit \
              chain, sign-in and a report through the app"
         ),
     }
-    println!("  5. log       {}", project.config_dir.join(LOG).display());
+    crate::say!("  5. log       {}", project.config_dir.join(LOG).display());
     if args.dry_run {
-        println!("The restore's own plan follows.");
+        crate::say!("The restore's own plan follows.");
         restore::run(sh, project, &restore_args)?;
         return Ok(());
     }
@@ -276,7 +280,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     record.seconds.push(("verify", t.elapsed().as_secs_f64()));
     let verified = match report {
         Ok(report) => {
-            print!("{}", report.render());
+            crate::say!("{}", report.render());
             manifest
                 .clone()
                 .record_verification(&manifest_path, report.verification())?;
@@ -304,7 +308,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
             Ok(Some(r)) => {
                 record.checks[1] = Outcome::Pass;
                 if let Some(safety) = &r.safety_backup {
-                    println!(
+                    crate::say!(
                         "{} as it was before the drill is in {}",
                         target.database_name,
                         safety.display()
@@ -347,11 +351,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         for (i, (name, result)) in app.run(project).into_iter().enumerate() {
             record.checks[4 + i] = match result {
                 Ok(detail) => {
-                    println!("  [pass] app {name}: {detail}");
+                    crate::say!("  [pass] app {name}: {detail}");
                     Outcome::Pass
                 }
                 Err(e) => {
-                    println!("  [FAIL] app {name}: {e}");
+                    crate::say!("  [FAIL] app {name}: {e}");
                     failures.push(format!("{name}: {e}"));
                     Outcome::Fail
                 }
@@ -365,11 +369,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
 
     let log = project.config_dir.join(LOG);
     append_log(&log, &record)?;
-    println!("Drill recorded in {}:\n{}", log.display(), record.row());
+    crate::say!("Drill recorded in {}:\n{}", log.display(), record.row());
     if !failures.is_empty() {
         bail!("the restore drill FAILED:\n  {}", failures.join("\n  "));
     }
-    println!("The restore drill passed. Commit {LOG} to keep the record.");
+    crate::say!("The restore drill passed. Commit {LOG} to keep the record.");
     Ok(())
 }
 

@@ -50,7 +50,7 @@ fn install(sh: &Shell, project: &Project) -> Result<()> {
         .quiet()
         .run()
         .context("cannot set core.hooksPath")?;
-    println!(
+    crate::say!(
         "Installed: core.hooksPath = {HOOKS_DIR}. A commit that adds a backup (by name, by the D1 \
          export header, or a SQLite database file) is now refused."
     );

@@ -44,7 +44,7 @@ impl Entry {
 pub fn scan(dir: &Path) -> Vec<Entry> {
     let (found, refused) = scan_all(dir);
     for why in refused {
-        eprintln!("warning: {why}");
+        crate::warn!("{why}");
     }
     found
 }
@@ -329,19 +329,25 @@ pub fn size(bytes: u64) -> String {
 pub fn run(backup_dir: &Path, env: Option<&str>, json: bool) -> Result<()> {
     let rows = rows(&scan(backup_dir), env, Utc::now());
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::out::data(&serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     if rows.is_empty() {
-        println!("No backups in {}.", backup_dir.display());
+        crate::data!("No backups in {}.", backup_dir.display());
         return Ok(());
     }
-    println!(
+    crate::data!(
         "{:<40} {:<8} {:<16} {:>5} {:>9} {:<10} {:<7}",
-        "backup", "env", "mode", "age", "size", "verified", "offsite"
+        "backup",
+        "env",
+        "mode",
+        "age",
+        "size",
+        "verified",
+        "offsite"
     );
     for r in &rows {
-        println!(
+        crate::data!(
             "{:<40} {:<8} {:<16} {:>5} {:>9} {:<10} {:<7}",
             r.file,
             r.environment,

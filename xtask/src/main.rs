@@ -21,6 +21,7 @@ mod lock;
 mod manifest;
 mod migrate;
 mod offsite;
+mod out;
 mod project;
 mod prune;
 mod redact;
@@ -54,8 +55,31 @@ use crate::project::{Project, ProjectArgs};
 struct Cli {
     #[command(flatten, next_help_heading = "Global options")]
     project: ProjectArgs,
+    #[command(flatten, next_help_heading = "Global options")]
+    output: OutputArgs,
     #[command(subcommand)]
     task: Task,
+}
+
+/// How much every command prints (see `out.rs`).
+#[derive(Debug, clap::Args)]
+struct OutputArgs {
+    /// Print nothing but errors and warnings (and the output asked for, such as --json or list).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also show wrangler's own output, live (redacted).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+impl OutputArgs {
+    fn level(&self) -> out::Level {
+        match (self.quiet, self.verbose) {
+            (true, _) => out::Level::Quiet,
+            (_, true) => out::Level::Verbose,
+            _ => out::Level::Normal,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +138,7 @@ fn main() -> ExitCode {
     }
     signals::install();
     let cli = Cli::parse();
+    out::init(cli.output.level(), cli.task.prints_json());
     if let Task::Completions { shell } = cli.task {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
@@ -133,17 +158,36 @@ fn main() -> ExitCode {
     let result = run(cli);
     // Everything the command held has been dropped (and so cleaned up) here.
     if let Some(signal) = signals::received() {
-        eprintln!(
-            "error: {}; the next run starts clean",
+        out::error(&format!(
+            "{}; the next run starts clean",
             signals::Interrupted(signal)
-        );
+        ));
         return ExitCode::from(signals::exit_code(signal));
     }
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", redact::text(&format!("{err:#}")));
+            out::error(&redact::text(&format!("{err:#}")));
             ExitCode::from(Exit::of(&err).unwrap_or(unmarked).code())
+        }
+    }
+}
+
+impl Task {
+    /// Whether the command prints one JSON document on stdout (`--json`),
+    /// so that everything for people goes to stderr.
+    fn prints_json(&self) -> bool {
+        match self {
+            Task::Backup(a) => a.json,
+            Task::Restore(a) => a.json,
+            Task::Prune(a) => a.json,
+            Task::Verify(a) => a.json,
+            Task::List(a) => a.json,
+            Task::Doctor(a) => a.json,
+            Task::Status(a) => a.json,
+            Task::Offsite(offsite::OffsiteCommand::List { json, .. }) => *json,
+            Task::TimeTravel(time_travel::TimeTravelCommand::Info { json, .. }) => *json,
+            _ => false,
         }
     }
 }

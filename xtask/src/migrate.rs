@@ -139,27 +139,29 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     let pending = pending(&files, &applied);
     let cmds = project.commands();
 
-    println!("Migration plan");
-    println!("  {}", project.plan_line());
-    println!(
+    crate::say!("Migration plan");
+    crate::say!("  {}", project.plan_line());
+    crate::say!(
         "  environment  {} -> {} ({} D1)",
-        env.name, env.database_name, env.location
+        env.name,
+        env.database_name,
+        env.location
     );
-    println!(
+    crate::say!(
         "  applied      {} of {} in {}",
         applied.len(),
         count(files.len(), "migration"),
         dir.display()
     );
     if pending.is_empty() {
-        println!(
+        crate::say!(
             "  pending      none: {} is up to date. Nothing to do.",
             env.database_name
         );
         return Ok(());
     }
     for (i, name) in pending.iter().enumerate() {
-        println!(
+        crate::say!(
             "  {}{name}",
             if i == 0 {
                 "pending      "
@@ -169,22 +171,24 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         );
     }
     match (&args.no_backup, &args.reason) {
-        (true, Some(reason)) => println!("  backup       SKIPPED (--no-backup), reason: {reason}"),
-        _ => println!(
+        (true, Some(reason)) => {
+            crate::say!("  backup       SKIPPED (--no-backup), reason: {reason}")
+        }
+        _ => crate::say!(
             "  backup       a full backup of {} first; nothing is applied if it fails",
             env.database_name
         ),
     }
-    println!("  then         {}", cmds.migrations_apply(env));
+    crate::say!("  then         {}", cmds.migrations_apply(env));
     if args.dry_run {
-        println!("Dry run: nothing was changed.");
+        crate::say!("Dry run: nothing was changed.");
         return Ok(());
     }
     confirm::require(env, &args.confirm, "apply migrations to")?;
 
     let backup_file = if args.no_backup {
-        eprintln!(
-            "warning: migrating {} without a backup; reason given: {}",
+        crate::warn!(
+            "migrating {} without a backup; reason given: {}",
             env.database_name,
             args.reason.as_deref().unwrap_or_default()
         );
@@ -213,13 +217,13 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             env.database_name
         )));
     }
-    println!(
+    crate::say!(
         "Applied {} to {}.",
         count(pending.len(), "migration"),
         env.database_name
     );
     if let Some(file) = backup_file {
-        println!("The pre-migration backup is {}", file.display());
+        crate::say!("The pre-migration backup is {}", file.display());
     }
     Ok(())
 }
@@ -252,7 +256,7 @@ pub fn with_backup(
     let file: Option<PathBuf> = backup::run(sh, project, &BackupArgs::full(&env.name, reason))
         .map_err(|e| e.context(format!("the backup failed, so `{shown}` was not run")))?;
     if let Some(file) = &file {
-        println!("Backup taken: {}. Running: {shown}", file.display());
+        crate::say!("Backup taken: {}. Running: {shown}", file.display());
     }
     let taken = file
         .as_deref()
@@ -262,15 +266,17 @@ pub fn with_backup(
         Ok(status) => status,
         Err(e) => {
             // As a shell does: a command that cannot be started is 127.
-            eprintln!(
-                "error: cannot start `{shown}`: {e}; check the program name and PATH. \
+            crate::out::error(&format!(
+                "cannot start `{shown}`: {e}; check the program name and PATH. \
                  The backup taken before it is {taken}"
-            );
+            ));
             return Ok(std::process::ExitCode::from(127));
         }
     };
     if !status.success() {
-        eprintln!("`{shown}` failed ({status}); the backup taken before it is {taken}");
+        crate::out::error(&format!(
+            "`{shown}` failed ({status}); the backup taken before it is {taken}"
+        ));
         return Ok(std::process::ExitCode::from(shell_code(status)));
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -280,7 +280,7 @@ impl Target<'_> {
                 file.display()
             );
         }
-        println!(
+        crate::say!(
             "  checked: r2://{}/{key} reads back as {bytes} bytes, sha256 {sha256}",
             self.bucket()
         );
@@ -336,7 +336,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
     if args.dry_run {
         let manifest = checked_manifest(&file, env)?;
         print_upload_plan(&target, &file, &manifest);
-        println!("Dry run: nothing was uploaded.");
+        crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
     }
     let lock = crate::backup::acquire_lock(project, &format!("upload {}", env.name))?;
@@ -390,23 +390,23 @@ fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
 
 fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
     let key = object_key(&target.env.name, manifest.created_at, &manifest.file.name);
-    println!("Upload plan");
-    println!(
+    crate::say!("Upload plan");
+    crate::say!(
         "  backup       {} ({} bytes)",
         file.display(),
         manifest.file.bytes
     );
-    println!("  to           r2://{}/{key}", target.bucket());
-    println!(
+    crate::say!("  to           r2://{}/{key}", target.bucket());
+    crate::say!(
         "  then         its manifest beside it, and the index r2://{}/{}",
         target.bucket(),
         index_key(&target.env.name)
     );
-    println!(
+    crate::say!(
         "  wrangler     {}",
         target.cmds.r2_put(target.bucket(), &key, file)
     );
-    println!("  check        download it again and compare SHA-256 and size");
+    crate::say!("  check        download it again and compare SHA-256 and size");
 }
 
 fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
@@ -484,7 +484,7 @@ fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<(
     // now: a verify that ran meanwhile keeps its outcome.
     let copy = manifest.offsite.clone();
     Manifest::update(&manifest_path, |m| m.offsite = copy)?;
-    println!(
+    crate::say!(
         "Offsite: {} is in r2://{}/{key}, read back and checked.",
         file.display(),
         target.bucket()
@@ -503,7 +503,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
                 .read_index()?
                 .unwrap_or_else(|| Index::new(&env.name));
             if *json {
-                println!("{}", serde_json::to_string_pretty(&index)?);
+                crate::out::data(&serde_json::to_string_pretty(&index)?);
             } else {
                 print_list(&target, &index, Utc::now());
             }
@@ -528,7 +528,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
 
 fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
     if index.backups.is_empty() {
-        println!(
+        crate::data!(
             "No offsite copies of {} in r2://{} yet; `cargo xtask upload latest --env {}` makes one.",
             target.env.name,
             target.bucket(),
@@ -536,13 +536,18 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
         );
         return;
     }
-    println!(
+    crate::data!(
         "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} key",
-        "backup", "age", "bytes", "format", "verified", "here"
+        "backup",
+        "age",
+        "bytes",
+        "format",
+        "verified",
+        "here"
     );
     for e in &index.backups {
         let here = target.backup_dir.join(&e.file).is_file();
-        println!(
+        crate::data!(
             "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} {}",
             e.file,
             inventory::age((now - e.created_at).num_seconds().max(0)),
@@ -590,7 +595,7 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     if dest.exists() {
         let (sha256, _) = fsutil::sha256_file(&dest)?;
         if sha256 == entry.sha256 {
-            println!(
+            crate::say!(
                 "{} is already here, identical to the offsite copy.",
                 dest.display()
             );
@@ -601,7 +606,7 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             dest.display()
         );
     }
-    println!(
+    crate::say!(
         "Fetching r2://{}/{} into {}",
         target.bucket(),
         entry.key,
@@ -652,7 +657,7 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     data.disarm();
     manifest.create_at(&dest_manifest)?;
     fsutil::sync_dir(&project.backup_dir);
-    println!(
+    crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to <env>`.",
         dest.display(),
@@ -684,8 +689,8 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
     let add = target
         .cmds
         .r2_lifecycle_add(target.bucket(), &rule, &prefix, days);
-    println!("Lifecycle plan for r2://{}", target.bucket());
-    println!(
+    crate::say!("Lifecycle plan for r2://{}", target.bucket());
+    crate::say!(
         "  rule         {rule}: delete objects under {prefix} {} after upload{}",
         crate::wording::count(days, "day"),
         if target.offsite.expire_after.is_some() {
@@ -697,21 +702,21 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
             )
         }
     );
-    println!(
+    crate::say!(
         "  kept         {} (the index is outside the prefix); other rules are left alone",
         index_key(&env.name)
     );
-    println!("  wrangler commands, in order:");
+    crate::say!("  wrangler commands, in order:");
     let mut steps = Vec::new();
     if present {
         steps.push(&remove);
     }
     steps.push(&add);
     for (i, step) in steps.iter().enumerate() {
-        println!("    {}. {step}\n       ({})", i + 1, step.purpose);
+        crate::say!("    {}. {step}\n       ({})", i + 1, step.purpose);
     }
     if dry_run {
-        println!("Dry run: nothing was changed.");
+        crate::say!("Dry run: nothing was changed.");
         return Ok(());
     }
     confirm::require(
@@ -722,7 +727,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
     for step in steps {
         target.wrangler.run(step)?;
     }
-    println!(
+    crate::say!(
         "Lifecycle rule {rule} set: copies under {prefix} expire after {}.",
         crate::wording::count(days, "day")
     );

@@ -201,7 +201,7 @@ fn install_wrangler(sh: &Shell, root: &Path) -> Result<()> {
         "wrangler is not installed and npm is not on PATH; install Node.js 20.3 or newer \
          (it brings npm), then run this again",
     )?;
-    eprintln!(
+    crate::note!(
         "wrangler is not installed: running `npm ci` in {} (one time, about a minute)",
         root.display()
     );

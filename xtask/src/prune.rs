@@ -276,6 +276,10 @@ pub struct PruneArgs {
     /// Delete without asking (required when there is no terminal).
     #[arg(long)]
     pub yes: bool,
+    /// Print each backup's verdict and what was deleted as one JSON document
+    /// on stdout (fields in the README).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
@@ -317,11 +321,12 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .collect();
     let verdicts = decide_all(&policies, &backups, Utc::now());
     let mut doomed: Vec<&Entry> = Vec::new();
+    let mut decisions = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
     for env in envs_seen {
         match policies.get(env).filter(|p| !p.is_empty()) {
-            Some(policy) => println!("{env}: {policy}"),
-            None => println!(
+            Some(policy) => crate::say!("{env}: {policy}"),
+            None => crate::say!(
                 "{env}: no retention rule in {SETTINGS_FILE} or on the command line; keeping every backup"
             ),
         }
@@ -331,30 +336,50 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             }
             match verdict {
                 Some(reasons) if reasons.is_empty() => {
-                    println!("  delete  {}", entry.manifest.file.name);
+                    crate::say!("  delete  {}", entry.manifest.file.name);
                     doomed.push(entry);
                 }
                 Some(reasons) => {
                     let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
-                    println!(
+                    crate::say!(
                         "  keep    {}  ({})",
                         entry.manifest.file.name,
                         why.join("; ")
                     );
                 }
-                None => println!("  keep    {}  (no rule)", entry.manifest.file.name),
+                None => crate::say!("  keep    {}  (no rule)", entry.manifest.file.name),
             }
+            let reasons: Vec<String> = verdict.iter().flatten().map(|r| r.to_string()).collect();
+            let keep = verdict.as_ref().is_none_or(|r| !r.is_empty());
+            decisions.push(serde_json::json!({
+                "environment": env,
+                "file": entry.manifest.file.name,
+                "action": if keep { "keep" } else { "delete" },
+                "reasons": if verdict.is_none() { vec!["no rule".to_owned()] } else { reasons },
+            }));
         }
     }
+    let report = |deleted: usize| {
+        if args.json {
+            crate::out::json(&serde_json::json!({
+                "command": "prune",
+                "dry_run": args.dry_run,
+                "backups": decisions,
+                "deleted": deleted,
+            }));
+        }
+    };
     if doomed.is_empty() {
-        println!("Nothing to delete.");
+        crate::say!("Nothing to delete.");
+        report(0);
         return Ok(());
     }
     if args.dry_run {
-        println!(
+        crate::say!(
             "Dry run: {} would be deleted; nothing was.",
             count(doomed.len(), "backup")
         );
+        report(0);
         return Ok(());
     }
     confirm(args.yes, doomed.len())?;
@@ -378,10 +403,11 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     fsutil::sync_dir(&project.backup_dir);
-    println!(
+    crate::say!(
         "Deleted {} and their manifests.",
         count(doomed.len(), "backup")
     );
+    report(doomed.len());
     Ok(())
 }
 

@@ -118,7 +118,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
             project.config.display().to_string(),
         ),
     ];
-    println!(
+    crate::say!(
         "Rehearsal: a loopback Cloudflare API on {} (127.0.0.1 only) serves {}; {} starts as {}.{}",
         server.api_base_url(),
         remotes
@@ -134,17 +134,17 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
             format!(" R2 bucket(s): {}.", buckets.join(", "))
         }
     );
-    println!(
+    crate::say!(
         "Its backups go to {}, never to the real ones.",
         dir.join("backups").display()
     );
 
     if args.serve {
-        println!("\nIn another shell, export these and run any command of this tool:");
+        crate::say!("\nIn another shell, export these and run any command of this tool:");
         for (name, value) in &vars {
-            println!("  export {name}='{value}'");
+            crate::say!("  export {name}='{value}'");
         }
-        println!(
+        crate::say!(
             "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
              cargo xtask restore latest:{p} --to {s} --replace --yes\n  \
              cargo xtask time-travel info {p}\n\
@@ -168,7 +168,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let mut results = Vec::new();
     let mut ok = true;
     for step in &steps {
-        println!(
+        crate::say!(
             "\n== rehearse: {} (cargo xtask {})",
             step.name,
             step.args.join(" ")
@@ -209,21 +209,21 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
             break;
         }
     }
-    println!(
+    crate::say!(
         "\nRehearsal of the remote cycle, offline ({}):",
         from.describe()
     );
     for (name, passed, seconds) in &results {
-        println!(
+        crate::say!(
             "  {:<22} {:<5} {seconds:6.1} s",
             name,
             if *passed { "pass" } else { "FAIL" }
         );
     }
     for step in steps.iter().skip(results.len()) {
-        println!("  {:<22} not run", step.name);
+        crate::say!("  {:<22} not run", step.name);
     }
-    println!(
+    crate::say!(
         "{}",
         if ok {
             "Every step passed."
@@ -232,7 +232,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
         }
     );
     if cleanup.keep {
-        println!("The rehearsal's files are in {}.", dir.display());
+        crate::say!("The rehearsal's files are in {}.", dir.display());
     }
     drop(server);
     drop(cleanup);

@@ -70,6 +70,10 @@ pub struct RestoreArgs {
     pub via_wrangler: bool,
     #[command(flatten)]
     pub identity: stored::IdentityArg,
+    /// Print the plan (with --dry-run) or the result as one JSON document on
+    /// stdout (fields in the README); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -214,8 +218,28 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
         key_check: &key_check,
         cmds: &cmds,
     });
+    let plan_json = serde_json::json!({
+        "source": source.file,
+        "source_environment": source.environment,
+        "target": {
+            "environment": target.name,
+            "database": target.database_name,
+            "location": target.location.to_string(),
+        },
+        "mode": mode.name(),
+        "existing_objects": existing.len(),
+        "safety_backup": safety_backup,
+    });
     if args.dry_run {
-        println!("Dry run: nothing was changed.");
+        crate::say!("Dry run: nothing was changed.");
+        if args.json {
+            crate::out::json(&serde_json::json!({
+                "command": "restore",
+                "dry_run": true,
+                "plan": plan_json,
+                "result": null,
+            }));
+        }
         return Ok(None);
     }
     confirm::require(
@@ -250,7 +274,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     };
 
     let safety = if safety_backup {
-        println!("Taking a safety backup of {} first.", target.database_name);
+        crate::say!("Taking a safety backup of {} first.", target.database_name);
         let reason = format!("safety backup before restoring {}", file_name(&source.file));
         let args = BackupArgs {
             accept_broken_data: true,
@@ -284,10 +308,14 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             ))
         })?;
     }
+    let loading = local_file
+        .as_ref()
+        .map(|_| crate::out::Activity::start(format!("loading into {}", target.database_name)));
     let loaded = match &local_file {
         Some(file) => load_local(file, &source, &survey, &options, &drops),
         None => load_with_wrangler(&wrangler, &cmds, target, &source, &survey, &options, &drops),
     };
+    drop(loading);
     if let Err(e) = loaded {
         let state = if mode == Mode::Clean {
             "the migrations were applied but no rows were loaded: the target has the schema only"
@@ -314,8 +342,8 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
         }
         // Without a manifest the expectation is one row per INSERT, which a
         // hand-made dump with multi-row INSERTs does not meet.
-        eprintln!(
-            "warning: row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
+        crate::warn!(
+            "row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
             wrong.join("; ")
         );
     }
@@ -341,26 +369,40 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             named_safety()
         );
     }
-    println!(
+    crate::say!(
         "Restored {} into {} ({}).",
         file_name(&source.file),
         target.database_name,
         target.name
     );
     if let Some(file) = &safety {
-        println!(
+        crate::say!(
             "The safety backup taken before the restore is {}",
             file.display()
         );
     }
     print_checklist(&key_check, &counts, source.manifest.is_some());
     match &content {
-        Some(Ok(tables)) => println!(
+        Some(Ok(tables)) => crate::say!(
             "  [x] content: {tables} tables, every row equal to the backup's, by content digest"
         ),
-        _ => println!(
+        _ => crate::say!(
             "  [ ] content: the backup records no content digests; only row counts were compared"
         ),
+    }
+    if args.json {
+        crate::out::json(&serde_json::json!({
+            "command": "restore",
+            "dry_run": false,
+            "plan": plan_json,
+            "result": {
+                "safety_backup": safety,
+                "tables": counts.iter().map(|(table, expected, found)| serde_json::json!({
+                    "table": table, "expected": expected, "found": found,
+                })).collect::<Vec<_>>(),
+                "content_checked": matches!(content, Some(Ok(_))),
+            },
+        }));
     }
     Ok(Some(Restored {
         safety_backup: safety,
@@ -850,7 +892,7 @@ fn print_plan(p: &PlanView<'_>) {
             );
         }
     }
-    print!("{out}");
+    crate::say!("{out}");
 }
 
 /// The fast local path: straight into the local D1's SQLite file.
@@ -867,7 +909,7 @@ fn load_local(
     }
     repair::write(source.open_for_load()?, survey, options, &mut loader)?;
     let n = loader.commit()?;
-    println!(
+    crate::say!(
         "Loaded {} into {}.",
         crate::wording::count(n, "statement"),
         file.display()
@@ -1030,7 +1072,7 @@ fn check_content(
             crate::digest::tables(db.db(), expected.keys().map(String::as_str))?
         }
         None => {
-            println!(
+            crate::say!(
                 "Exporting {} again to compare its content with the backup's.",
                 target.database_name
             );
@@ -1105,36 +1147,36 @@ fn check_rows(
 }
 
 fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
-    println!("After-restore checklist (the runbook's; [x] = checked automatically):");
+    crate::say!("After-restore checklist (the runbook's; [x] = checked automatically):");
     match key {
         KeyCheck::Same(f) => {
-            println!("  [x] encryption key: the target's key in force is the backup's ({f})")
+            crate::say!("  [x] encryption key: the target's key in force is the backup's ({f})")
         }
         KeyCheck::AcceptedChange { .. } => {
-            println!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
+            crate::say!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
         }
-        _ => println!(
+        _ => crate::say!(
             "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in force when the \
              backup was taken (its fingerprint is in the restored encryption_keys table)"
         ),
     }
     let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
     if has_manifest {
-        println!(
+        crate::say!(
             "  [x] row counts: {}, {}, equal to the backup's manifest",
             crate::wording::count(counts.len(), "table"),
             crate::wording::count(total, "row")
         );
     } else {
-        println!(
+        crate::say!(
             "  [ ] row counts: {}, {}; no manifest, so compared with the dump's INSERTs only",
             crate::wording::count(counts.len(), "table"),
             crate::wording::count(total, "row")
         );
     }
-    println!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");
-    println!("  [ ] sign-in: sign in as a known account");
-    println!("  [ ] reports: run a report by hand");
+    crate::say!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");
+    crate::say!("  [ ] sign-in: sign in as a known account");
+    crate::say!("  [ ] reports: run a report by hand");
 }
 
 #[cfg(test)]

@@ -217,27 +217,27 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let stale: Vec<&EnvStatus> = all.iter().filter(|s| s.stale).collect();
     if args.json {
         let report = serde_json::json!({ "ok": stale.is_empty(), "environments": all });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::data(&serde_json::to_string_pretty(&report)?);
     } else {
         for status in &all {
-            print!("{}", status.render());
+            crate::data!("{}", status.render());
         }
     }
     for s in &stale {
         let max = s.max_age.as_deref().unwrap_or("?");
         match &s.newest_verified {
-            Some(n) => eprintln!(
-                "error: {}'s newest verified backup is {} old, older than its max_age {max} in \
+            Some(n) => crate::out::error(&format!(
+                "{}'s newest verified backup is {} old, older than its max_age {max} in \
                  {SETTINGS_FILE}; take one with `cargo xtask backup {}` and check the scheduled job",
                 s.environment,
                 inventory::age(n.age_seconds),
                 s.environment
-            ),
-            None => eprintln!(
-                "error: {} has no verified full backup, and its max_age in {SETTINGS_FILE} is \
+            )),
+            None => crate::out::error(&format!(
+                "{} has no verified full backup, and its max_age in {SETTINGS_FILE} is \
                  {max}; take one with `cargo xtask backup {}`",
                 s.environment, s.environment
-            ),
+            )),
         }
     }
     Ok(stale.is_empty())

@@ -201,7 +201,7 @@ pub fn keygen(project: &crate::project::Project, args: &KeygenArgs) -> Result<()
     let mut file = fsutil::create_private_file(&args.out)?;
     file.write_all(identity.as_bytes())?;
     file.sync_all()?;
-    println!(
+    crate::data!(
         "Wrote the identity {} (mode 600). Its recipient, which is public:\n  {recipient}\n\
          Encrypt an environment's backups to it in backups.toml:\n  \
          [prod.encryption]\n  recipients = [\"{recipient}\"]\n\
@@ -702,8 +702,8 @@ fn check_identity_file(path: &Path) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            eprintln!(
-                "warning: the identity file {} is mode {mode:o}: others can read the key that \
+            crate::warn!(
+                "the identity file {} is mode {mode:o}: others can read the key that \
                  decrypts every backup; chmod 600 it",
                 path.display()
             );

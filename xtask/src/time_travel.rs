@@ -156,7 +156,7 @@ fn info(sh: &Shell, project: &Project, env: &str, at: Option<&str>, json: bool) 
     };
     let bookmark = backup::time_travel_bookmark(&wrangler, &invocation)?;
     if json {
-        println!(
+        crate::data!(
             "{}",
             serde_json::json!({
                 "environment": env.name,
@@ -166,7 +166,7 @@ fn info(sh: &Shell, project: &Project, env: &str, at: Option<&str>, json: bool) 
             })
         );
     } else {
-        println!(
+        crate::data!(
             "{} ({}) {}: bookmark {bookmark}",
             env.database_name,
             env.name,
@@ -202,31 +202,32 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         (None, None) => bail!("give --at TIME or --bookmark B"),
     };
     let restore = cmds.time_travel_restore(env, &target);
-    println!("Time Travel restore plan");
-    println!("  {}", project.plan_line());
-    println!(
+    crate::say!("Time Travel restore plan");
+    crate::say!("  {}", project.plan_line());
+    crate::say!(
         "  database     {} ({}, remote)",
-        env.database_name, env.name
+        env.database_name,
+        env.name
     );
     match at {
-        Some(t) => println!("  back to      {} (bookmark {target})", wrangler_time(t)),
-        None => println!("  back to      bookmark {target}"),
+        Some(t) => crate::say!("  back to      {} (bookmark {target})", wrangler_time(t)),
+        None => crate::say!("  back to      bookmark {target}"),
     }
-    println!("  now at       bookmark {current}; restoring to it undoes this");
-    println!(
+    crate::say!("  now at       bookmark {current}; restoring to it undoes this");
+    crate::say!(
         "  effect       every table is replaced by its state at that bookmark; writes since then \
          are gone and in-flight queries are cancelled"
     );
-    println!("  runs         {restore}");
-    println!(
+    crate::say!("  runs         {restore}");
+    crate::say!(
         "  records      the bookmarks before and after in {}",
         project.backup_dir.join(JOURNAL).display()
     );
     if target == current {
-        println!("  note         the database is already at this bookmark");
+        crate::say!("  note         the database is already at this bookmark");
     }
     if args.dry_run {
-        println!("Dry run: nothing was changed.");
+        crate::say!("Dry run: nothing was changed.");
         return Ok(());
     }
     confirm::require(env, &args.confirm, "Time Travel restore")?;
@@ -267,9 +268,11 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         .unwrap_or(&current)
         .to_owned();
     // The undo first: it must reach the operator even if the journal cannot.
-    println!(
+    crate::say!(
         "Restored {} to bookmark {target}.\nTo undo it:\n  cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
-        env.database_name, env.name, env.database_name
+        env.database_name,
+        env.name,
+        env.database_name
     );
     record(
         "done",
@@ -290,7 +293,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
                 .and_then(|r| r.get("tables"))
                 .and_then(|n| n.as_u64())
                 .context("the database answered without a table count")?;
-            println!(
+            crate::say!(
                 "{} answers: {}.",
                 env.database_name,
                 crate::wording::count(tables, "table")

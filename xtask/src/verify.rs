@@ -124,6 +124,28 @@ impl Report {
         }
     }
 
+    /// Two lines for a good backup (the full report with `-v`); the full
+    /// report for a bad one. What a backup prints after taking one.
+    pub fn render_short(&self) -> String {
+        if !self.good || crate::out::verbose() {
+            return self.render();
+        }
+        let count = |status| self.checks.iter().filter(|c| c.status == status).count();
+        format!(
+            "Verified {}: {} passed, {} skipped ({})\nResult: GOOD ({:.1} s)\n",
+            self.file.display(),
+            crate::wording::count(count(Status::Pass), "check"),
+            count(Status::Skipped),
+            self.checks
+                .iter()
+                .filter(|c| c.status == Status::Skipped)
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.seconds
+        )
+    }
+
     pub fn render(&self) -> String {
         let mut out = format!("Verified {}\n", self.file.display());
         for c in &self.checks {
@@ -171,15 +193,18 @@ pub struct Workspace<'a> {
 }
 
 pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
-    match run_inner(project, args) {
+    let activity = crate::out::Activity::start("verifying");
+    let result = run_inner(project, args);
+    drop(activity);
+    match result {
         Ok(report) => {
             if args.json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => eprintln!("error: {e}"),
+                    Ok(text) => crate::out::data(&text),
+                    Err(e) => crate::out::error(&e.to_string()),
                 }
             } else {
-                print!("{}", report.render());
+                crate::say!("{}", report.render());
             }
             if report.good {
                 ExitCode::SUCCESS
@@ -188,10 +213,10 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!(
-                "error: the verification could not run: {}",
+            crate::out::error(&format!(
+                "the verification could not run: {}",
                 crate::redact::text(&format!("{e:#}"))
-            );
+            ));
             ExitCode::from(EXIT_COULD_NOT_RUN)
         }
     }

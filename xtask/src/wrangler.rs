@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -343,21 +343,34 @@ impl Wrangler {
         cmd
     }
 
-    /// Runs an invocation with its output shown live (redacted). Fails when
-    /// wrangler exits non-zero.
+    /// Runs an invocation; its output is kept (redacted) and shown only on
+    /// failure or with `-v`, and a successful run says so in one line.
+    /// Fails when wrangler exits non-zero.
     pub fn run(&self, invocation: &Invocation) -> Result<()> {
-        self.spawn(invocation, Sink::Live).map(drop)
+        self.run_watching(invocation, None)
+    }
+
+    /// [`Wrangler::run`], showing the size of `output` as it grows (an export).
+    pub fn run_watching(&self, invocation: &Invocation, output: Option<&Path>) -> Result<()> {
+        let started = std::time::Instant::now();
+        self.spawn(invocation, Sink::Live, output)?;
+        crate::say!(
+            "  wrangler: {} ({:.1} s)",
+            invocation.purpose,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 
     /// Runs an R2 read; `Ok(false)` when the object does not exist, which
     /// wrangler reports only as an error message. wrangler's output goes to
     /// standard error, so that a command's own output (`--json`) stays clean.
     pub fn run_unless_missing(&self, invocation: &Invocation) -> Result<bool> {
-        match self.spawn(invocation, Sink::LiveToStderr) {
+        match self.spawn(invocation, Sink::Live, None) {
             Ok(_) => Ok(true),
             Err(e)
                 if e.downcast_ref::<Failed>().is_some_and(|f| {
-                    f.stderr
+                    f.said
                         .iter()
                         .any(|l| l.contains("The specified key does not exist"))
                 }) =>
@@ -371,13 +384,13 @@ impl Wrangler {
     /// Runs an invocation and returns what it printed on standard output;
     /// standard error is shown live (redacted).
     pub fn run_captured(&self, invocation: &Invocation) -> Result<String> {
-        self.spawn(invocation, Sink::Capture)
+        self.spawn(invocation, Sink::Capture, None)
     }
 
     /// Runs an invocation and parses its standard output as JSON; standard
     /// error is shown live (redacted).
     pub fn run_json(&self, invocation: &Invocation) -> Result<serde_json::Value> {
-        let stdout = self.spawn(invocation, Sink::Capture)?;
+        let stdout = self.spawn(invocation, Sink::Capture, None)?;
         serde_json::from_str(&stdout).with_context(|| {
             format!(
                 "wrangler did not print JSON for `{}`; it printed: {}",
@@ -387,7 +400,7 @@ impl Wrangler {
         })
     }
 
-    fn spawn(&self, invocation: &Invocation, sink: Sink) -> Result<String> {
+    fn spawn(&self, invocation: &Invocation, sink: Sink, output: Option<&Path>) -> Result<String> {
         crate::signals::check()?;
         let log_dir = PrivateDir::create("wrangler-logs")?;
         let mut child = self
@@ -398,26 +411,29 @@ impl Wrangler {
         let stdout = child.stdout.take().expect("piped");
         let child = Arc::new(Mutex::new(child));
         let watchdog = Watchdog::start(Arc::clone(&child), self.timeout);
+        // With -v wrangler's lines are the progress; otherwise a spinner.
+        let live = crate::out::verbose();
+        let activity = (!live).then(|| {
+            let label = format!("wrangler: {}", invocation.purpose);
+            match output {
+                Some(path) => crate::out::Activity::watching_file(label, path.to_path_buf()),
+                None => crate::out::Activity::start(label),
+            }
+        });
         let redactor = self.redactor.clone();
-        let err_thread =
-            std::thread::spawn(move || forward_lines(stderr, &redactor, &mut std::io::stderr()));
-        let captured = match sink {
-            Sink::Live => {
-                forward_lines(stdout, &self.redactor, &mut std::io::stdout())?;
-                String::new()
-            }
-            Sink::LiveToStderr => {
-                forward_lines(stdout, &self.redactor, &mut std::io::stderr())?;
-                String::new()
-            }
+        let err_thread = std::thread::spawn(move || keep_lines(stderr, &redactor, live));
+        let (captured, said_on_stdout) = match sink {
+            Sink::Live => (String::new(), keep_lines(stdout, &self.redactor, live)?),
             Sink::Capture => {
                 let mut s = String::new();
                 BufReader::new(stdout).read_to_string(&mut s)?;
-                s
+                (s, Vec::new())
             }
         };
         let status = wait(&child)?;
-        let stderr = err_thread.join().expect("stderr thread panicked")?;
+        let mut said = err_thread.join().expect("stderr thread panicked")?;
+        said.extend(said_on_stdout);
+        drop(activity);
         let fired = watchdog.fired();
         crate::signals::check()?;
         if fired {
@@ -443,17 +459,45 @@ impl Wrangler {
                     message.push_str(&shown);
                 }
             }
-            return Err(anyhow::Error::new(Failed { message, stderr }));
+            if !live {
+                // What wrangler said, kept until now: the error is printed
+                // with it. Its "Logs were written to" names a directory
+                // that is deleted when this call returns.
+                let shown: Vec<&String> = said
+                    .iter()
+                    .filter(|l| !l.trim().is_empty() && !is_log_path_line(l))
+                    .collect();
+                let skip = shown.len().saturating_sub(SHOWN_ON_FAILURE);
+                if !shown.is_empty() {
+                    message.push_str("; wrangler said:");
+                    for line in &shown[skip..] {
+                        message.push_str("\n  ");
+                        message.push_str(line.trim_end());
+                    }
+                }
+            }
+            return Err(anyhow::Error::new(Failed { message, said }));
         }
         Ok(captured)
     }
 }
 
-/// wrangler exited non-zero; what it said on standard error, redacted.
+/// wrangler exited non-zero; everything it said (stderr, then stdout
+/// unless captured), redacted.
 #[derive(Debug)]
 struct Failed {
     message: String,
-    stderr: Vec<String>,
+    said: Vec<String>,
+}
+
+/// How many of wrangler's last lines a failure shows (all of them with -v,
+/// where they were shown live).
+const SHOWN_ON_FAILURE: usize = 40;
+
+/// wrangler's "🪵  Logs were written to \"…\"": the directory is private
+/// and deleted after the call, so the path must not be shown.
+fn is_log_path_line(line: &str) -> bool {
+    line.contains("Logs were written to")
 }
 
 impl fmt::Display for Failed {
@@ -563,32 +607,35 @@ impl Watchdog {
 
 #[derive(Clone, Copy)]
 enum Sink {
+    /// stdout is wrangler's chatter, kept like stderr.
     Live,
-    LiveToStderr,
+    /// stdout is the result (`--json`), returned to the caller.
     Capture,
 }
 
-/// Forwards lines, redacted, and returns the last few of them.
-fn forward_lines(from: impl Read, redactor: &Redactor, to: &mut impl Write) -> Result<Vec<String>> {
-    const KEPT: usize = 40;
+/// Reads wrangler's lines, redacted, and keeps them all (wrangler's chatter
+/// is a few dozen lines); with `live` (`-v`) also shows each on stderr.
+fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<String>> {
     let mut reader = BufReader::new(from);
     let mut raw = Vec::new();
-    let mut kept = std::collections::VecDeque::new();
+    let mut kept = Vec::new();
     loop {
         raw.clear();
         if reader.read_until(b'\n', &mut raw)? == 0 {
-            return Ok(kept.into());
+            return Ok(kept);
         }
         let line = String::from_utf8_lossy(&raw);
         let line = redactor
             .line(line.trim_end_matches(['\n', '\r']))
             .into_owned();
-        // A closed terminal must not turn a good backup into a failure.
-        let _ = writeln!(to, "{line}");
-        if kept.len() == KEPT {
-            kept.pop_front();
+        if live && !is_log_path_line(&line) {
+            crate::out::detail_args(format_args!("{line}"));
         }
-        kept.push_back(line);
+        // A runaway wrangler must not fill memory: the newest lines matter.
+        if kept.len() == 10_000 {
+            kept.drain(..5_000);
+        }
+        kept.push(line);
     }
 }
 
@@ -678,8 +725,8 @@ fn remove_stale_private_dirs(temp: &Path) {
             }
         }
         if std::fs::remove_dir_all(&path).is_ok() {
-            eprintln!(
-                "note: removed {}, left by an earlier run (pid {pid}) that was killed",
+            crate::note!(
+                "removed {}, left by an earlier run (pid {pid}) that was killed",
                 path.display()
             );
         }

@@ -1,0 +1,500 @@
+//! How the xtask prints: one place for output levels, progress and colour.
+//!
+//! Commands never call `println!` or `eprintln!` for what they tell the
+//! operator; they use these, so that `-q`, `-v`, `--json` and `NO_COLOR`
+//! hold on every command:
+//!
+//! | call | where | shown |
+//! |---|---|---|
+//! | [`say!`](crate::say) | stdout; stderr when the command prints `--json` | unless `-q` |
+//! | [`note!`](crate::note) | stderr, prefixed `note: ` | unless `-q` |
+//! | [`warn!`](crate::warn) | stderr, prefixed `warning: ` | always |
+//! | [`detail!`](crate::detail) | stderr | only with `-v` |
+//! | [`data!`](crate::data), [`data`], [`json`] | stdout | always: the output a command was asked for (`--json`, `list`, `status`) |
+//! | [`error`] | stderr, prefixed `error: ` | always (main prints a command's error with it) |
+//!
+//! Every line goes through [`clean`], which strips ANSI escape codes unless
+//! the stream is a terminal and `NO_COLOR` is unset. None of these redact:
+//! text that may hold a secret (wrangler's output, error chains) goes through
+//! `redact` first, as `wrangler.rs` and `main.rs` do.
+//!
+//! A step that may take more than a moment holds an [`Activity`]: at a
+//! terminal it draws a spinner (or a progress line, when it knows how much is
+//! done) with the elapsed time on stderr; without one it prints a plain line
+//! every [`PLAIN_EVERY`], and nothing at all for a step that ends sooner.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// How much the operator asked to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `-q`: errors, warnings and requested data only.
+    Quiet = 0,
+    Normal = 1,
+    /// `-v`: also wrangler's own output, live.
+    Verbose = 2,
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Normal as u8);
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Sets the level and whether stdout carries a JSON document; main calls
+/// this once, from the global flags.
+pub fn init(level: Level, json: bool) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+    JSON.store(json, Ordering::Relaxed);
+}
+
+pub fn level() -> Level {
+    match LEVEL.load(Ordering::Relaxed) {
+        0 => Level::Quiet,
+        1 => Level::Normal,
+        _ => Level::Verbose,
+    }
+}
+
+pub fn verbose() -> bool {
+    level() == Level::Verbose
+}
+
+fn quiet() -> bool {
+    level() == Level::Quiet
+}
+
+/// Whether stdout is reserved for a JSON document (`--json`).
+pub fn json_mode() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// Whether colour may reach a stream: a terminal, and `NO_COLOR` unset (or empty).
+pub fn colour_allowed(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+fn colour_on(stream_is_terminal: bool) -> bool {
+    colour_allowed(stream_is_terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+/// Removes ANSI escape sequences: CSI (`ESC [ … final`), OSC (`ESC ] … BEL`
+/// or `ESC \`), and two-character escapes.
+pub fn strip_ansi(text: &str) -> Cow<'_, str> {
+    if !text.contains('\u{1b}') && !text.contains('\u{9b}') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn skip_csi(chars: &mut impl Iterator<Item = char>) {
+    for c in chars {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            break;
+        }
+    }
+}
+
+/// `text` as it may be written to stderr (`to_stderr`) or stdout.
+pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
+    let terminal = if to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    if colour_on(terminal) {
+        Cow::Borrowed(text)
+    } else {
+        strip_ansi(text)
+    }
+}
+
+/// Writes a line (one trailing newline in `text` is dropped); a closed pipe
+/// or terminal is not worth failing a backup.
+fn write_line(to_stderr: bool, text: &str) {
+    let text = clean(text.strip_suffix('\n').unwrap_or(text), to_stderr);
+    let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
+    if to_stderr {
+        clear_spinner_line();
+        let _ = writeln!(std::io::stderr(), "{text}");
+    } else {
+        if std::io::stderr().is_terminal() {
+            clear_spinner_line();
+        }
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }
+}
+
+#[doc(hidden)]
+pub fn say_args(args: fmt::Arguments<'_>) {
+    if !quiet() {
+        write_line(json_mode(), &args.to_string());
+    }
+}
+
+#[doc(hidden)]
+pub fn note_args(args: fmt::Arguments<'_>) {
+    if !quiet() {
+        write_line(true, &format!("note: {args}"));
+    }
+}
+
+#[doc(hidden)]
+pub fn warn_args(args: fmt::Arguments<'_>) {
+    write_line(true, &format!("warning: {args}"));
+}
+
+#[doc(hidden)]
+pub fn detail_args(args: fmt::Arguments<'_>) {
+    if verbose() {
+        write_line(true, &args.to_string());
+    }
+}
+
+/// A command's requested output (a listing, a JSON document): always
+/// printed, on stdout, whatever the level.
+pub fn data(text: &str) {
+    write_line(false, text);
+}
+
+/// A JSON document on stdout, pretty-printed.
+pub fn json(value: &serde_json::Value) {
+    data(&serde_json::to_string_pretty(value).expect("a JSON value serializes"));
+}
+
+/// An error line on stderr, shown at every level.
+pub fn error(text: &str) {
+    write_line(true, &format!("error: {text}"));
+}
+
+/// A line for the operator (results, plans); stdout, or stderr when the
+/// command prints `--json`; nothing with `-q`.
+#[macro_export]
+macro_rules! say {
+    () => { $crate::out::say_args(format_args!("")) };
+    ($($arg:tt)*) => { $crate::out::say_args(format_args!($($arg)*)) };
+}
+
+/// A line of a command's requested output on stdout, at every level.
+#[macro_export]
+macro_rules! data {
+    ($($arg:tt)*) => { $crate::out::data(&format!($($arg)*)) };
+}
+
+/// `note: …` on stderr; nothing with `-q`.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => { $crate::out::note_args(format_args!($($arg)*)) };
+}
+
+/// `warning: …` on stderr, at every level.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::out::warn_args(format_args!($($arg)*)) };
+}
+
+/// A line on stderr shown only with `-v`.
+#[macro_export]
+macro_rules! detail {
+    ($($arg:tt)*) => { $crate::out::detail_args(format_args!($($arg)*)) };
+}
+
+/// How often a step without a terminal reports that it is still running.
+pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
+/// How often a spinner is redrawn at a terminal, and when it first appears.
+const SPIN_EVERY: Duration = Duration::from_millis(100);
+const SPIN_AFTER: Duration = Duration::from_millis(300);
+
+/// Decides which ticks of a running step print: the first at `first`, then
+/// one per `every`; ticks that come late never make a burst of lines.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    next: Duration,
+    every: Duration,
+}
+
+impl Throttle {
+    pub fn new(first: Duration, every: Duration) -> Throttle {
+        Throttle { next: first, every }
+    }
+
+    /// A plain line every [`PLAIN_EVERY`], none before the first has passed.
+    pub fn plain() -> Throttle {
+        Throttle::new(PLAIN_EVERY, PLAIN_EVERY)
+    }
+
+    /// Whether a tick at `elapsed` since the step began prints.
+    pub fn due(&mut self, elapsed: Duration) -> bool {
+        if elapsed < self.next {
+            return false;
+        }
+        while self.next <= elapsed {
+            self.next += self.every;
+        }
+        true
+    }
+}
+
+/// What an activity knows of its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Statements,
+}
+
+/// The text of a progress line: what is done, the rate, and an ETA when the
+/// total is known.
+pub fn progress_text(
+    label: &str,
+    elapsed: Duration,
+    done: Option<u64>,
+    total: Option<u64>,
+    unit: Unit,
+) -> String {
+    let secs = elapsed.as_secs_f64();
+    let mut text = format!("{label} ({})", seconds(elapsed));
+    let Some(done) = done.filter(|d| *d > 0) else {
+        return text;
+    };
+    let amount = |n: u64| match unit {
+        Unit::Bytes => bytes(n),
+        Unit::Statements => crate::wording::count(n, "statement"),
+    };
+    text.push_str(": ");
+    text.push_str(&match (total.filter(|t| *t >= done), unit) {
+        (None, _) => amount(done),
+        (Some(total), Unit::Bytes) => format!("{} of {}", bytes(done), bytes(total)),
+        (Some(total), Unit::Statements) => format!("{done} of {}", amount(total)),
+    });
+    if secs >= 1.0 {
+        let rate = done as f64 / secs;
+        text.push_str(&match unit {
+            Unit::Bytes => format!(", {}/s", bytes(rate as u64)),
+            Unit::Statements => format!(", {rate:.0}/s"),
+        });
+        if let Some(total) = total.filter(|t| *t > done) {
+            let eta = Duration::from_secs_f64((total - done) as f64 / rate);
+            text.push_str(&format!(", about {} left", seconds(eta)));
+        }
+    }
+    text
+}
+
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.0} s", d.as_secs_f64().floor())
+    }
+}
+
+/// `6673 B`, `12.3 MB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+
+/// Serialises drawing, so that a spinner and a line never interleave.
+static DRAWING: Mutex<()> = Mutex::new(());
+/// Whether a spinner line is on the terminal now.
+static SPINNER_SHOWN: AtomicBool = AtomicBool::new(false);
+
+fn clear_spinner_line() {
+    if SPINNER_SHOWN.swap(false, Ordering::Relaxed) {
+        let _ = write!(std::io::stderr(), "\r\u{1b}[2K");
+    }
+}
+
+/// A meter an activity reads on each tick.
+type Meter = Box<dyn Fn() -> Option<u64> + Send>;
+
+/// A step in progress, shown until it is dropped (see the module's doc).
+pub struct Activity {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Activity {
+    /// A step with no measure of progress: a spinner and the elapsed time.
+    pub fn start(label: impl Into<String>) -> Activity {
+        Activity::spawn(label.into(), None, Unit::Statements, None)
+    }
+
+    /// A step whose progress is the size of a file being written.
+    pub fn watching_file(label: impl Into<String>, path: std::path::PathBuf) -> Activity {
+        let meter: Meter = Box::new(move || std::fs::metadata(&path).ok().map(|m| m.len()));
+        Activity::spawn(label.into(), None, Unit::Bytes, Some(meter))
+    }
+
+    fn spawn(label: String, total: Option<u64>, unit: Unit, meter: Option<Meter>) -> Activity {
+        let started = Instant::now();
+        // -q shows no progress.
+        if quiet() {
+            return Activity {
+                stop: None,
+                thread: None,
+            };
+        }
+        let terminal = std::io::stderr().is_terminal();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut throttle = if terminal {
+                Throttle::new(SPIN_AFTER, SPIN_EVERY)
+            } else {
+                Throttle::plain()
+            };
+            let tick = if terminal {
+                SPIN_EVERY
+            } else {
+                Duration::from_millis(250)
+            };
+            let frames = ['|', '/', '-', '\\'];
+            let mut frame = 0;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                let elapsed = started.elapsed();
+                if !throttle.due(elapsed) {
+                    continue;
+                }
+                let measured = meter.as_ref().and_then(|m| m());
+                let text = progress_text(&label, elapsed, measured, total, unit);
+                let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
+                let mut err = std::io::stderr();
+                if terminal {
+                    frame = (frame + 1) % frames.len();
+                    let _ = write!(err, "\r\u{1b}[2K{} {text}", frames[frame]);
+                    SPINNER_SHOWN.store(true, Ordering::Relaxed);
+                } else {
+                    let _ = writeln!(err, "  … {text}");
+                }
+                let _ = err.flush();
+            }
+            let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
+            clear_spinner_line();
+        });
+        Activity {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop_thread(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: f64) -> Duration {
+        Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn plain_progress_prints_every_five_seconds_and_never_for_a_short_step() {
+        let mut short = Throttle::plain();
+        assert!(
+            [0.25, 1.0, 2.5, 4.99].iter().all(|t| !short.due(s(*t))),
+            "a step under 5 s prints nothing"
+        );
+        let mut long = Throttle::plain();
+        let ticks = [0.25, 4.9, 5.0, 5.25, 9.9, 10.2, 10.4, 23.0, 24.0, 25.0];
+        let printed: Vec<f64> = ticks.into_iter().filter(|t| long.due(s(*t))).collect();
+        // A tick that comes late (23 s) prints once, not once per missed 5 s.
+        assert_eq!(printed, [5.0, 10.2, 23.0, 25.0]);
+    }
+
+    #[test]
+    fn a_spinner_waits_a_moment_then_redraws_at_its_pace() {
+        let mut spin = Throttle::new(SPIN_AFTER, SPIN_EVERY);
+        let printed: Vec<f64> = [0.1, 0.2, 0.3, 0.35, 0.4, 0.41, 0.9]
+            .into_iter()
+            .filter(|t| spin.due(s(*t)))
+            .collect();
+        assert_eq!(printed, [0.3, 0.4, 0.9]);
+    }
+
+    #[test]
+    fn progress_says_what_is_known() {
+        assert_eq!(
+            progress_text("export", s(3.4), None, None, Unit::Bytes),
+            "export (3 s)"
+        );
+        assert_eq!(
+            progress_text("export", s(4.0), Some(8_000_000), None, Unit::Bytes),
+            "export (4 s): 8.0 MB, 2.0 MB/s"
+        );
+        assert_eq!(
+            progress_text("load", s(10.0), Some(1000), Some(3000), Unit::Statements),
+            "load (10 s): 1000 of 3000 statements, 100/s, about 20 s left"
+        );
+        assert_eq!(
+            progress_text("load", s(75.0), Some(1), None, Unit::Statements),
+            "load (1m15s): 1 statement, 0/s"
+        );
+    }
+
+    #[test]
+    fn ansi_codes_are_stripped_and_text_kept() {
+        let red = "\u{1b}[31m✘ \u{1b}[41;31m[\u{1b}[41;97mERROR\u{1b}[41;31m]\u{1b}[0m bad";
+        assert_eq!(strip_ansi(red), "✘ [ERROR] bad");
+        assert_eq!(
+            strip_ansi("\u{1b}]8;;http://x\u{7}link\u{1b}]8;;\u{1b}\\"),
+            "link"
+        );
+        assert_eq!(strip_ansi("plain │ ✅"), "plain │ ✅");
+        assert!(matches!(strip_ansi("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour_allowed(true, None));
+        assert!(colour_allowed(true, Some(OsStr::new(""))));
+        assert!(!colour_allowed(true, Some(OsStr::new("1"))));
+        assert!(!colour_allowed(false, None));
+    }
+}
