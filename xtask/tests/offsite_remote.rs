@@ -43,6 +43,11 @@ fn an_encrypted_backup_goes_offsite_is_listed_and_comes_back_whole() {
         remote.server.unhandled()
     );
     assert!(run.stdout.contains("reads back as"), "{}", run.stdout);
+    // The first upload finds no offsite index: the normal first state, not
+    // an error, and no path to a log that is deleted when wrangler ends.
+    for needle in ["[ERROR]", "does not exist", "Logs were written"] {
+        assert!(!run.all().contains(needle), "{needle}:\n{}", run.all());
+    }
 
     let sb = &remote.sb;
     let names: Vec<String> = sb
