@@ -614,7 +614,12 @@ mod tests {
         with("0001_init.sql", &good).unwrap();
         let err = with("0002_other.sql", &good).unwrap_err().to_string();
         assert!(err.contains("not among its migrations"), "{err}");
-        for bad in ["", "AB".repeat(32).as_str(), &good[1..], "zz".repeat(32).as_str()] {
+        for bad in [
+            "",
+            "AB".repeat(32).as_str(),
+            &good[1..],
+            "zz".repeat(32).as_str(),
+        ] {
             let err = with("0001_init.sql", bad).unwrap_err().to_string();
             assert!(err.contains("is not a sha256"), "{bad:?}: {err}");
         }

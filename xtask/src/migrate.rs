@@ -215,7 +215,11 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         return check(sh, project, args.env.as_deref());
     }
     let envs = project.environments()?;
-    let env = envs.resolve(args.env.as_deref().context("name the environment to migrate")?)?;
+    let env = envs.resolve(
+        args.env
+            .as_deref()
+            .context("name the environment to migrate")?,
+    )?;
     let plan = plan(sh, project, env)?;
     let cmds = project.commands();
     plan.print(project);
@@ -593,7 +597,11 @@ mod tests {
 
     #[test]
     fn an_applied_migration_with_other_contents_or_gone_is_edited() {
-        let record = map(&[("0001_a.sql", "aa"), ("0002_b.sql", "bb"), ("0003_c.sql", "cc")]);
+        let record = map(&[
+            ("0001_a.sql", "aa"),
+            ("0002_b.sql", "bb"),
+            ("0003_c.sql", "cc"),
+        ]);
         let applied = ["0001_a.sql", "0002_b.sql", "0003_c.sql"].map(String::from);
         let current = map(&[("0001_a.sql", "aa"), ("0002_b.sql", "XX")]);
         let edited = edited_migrations(&record, &applied, &current);
@@ -647,8 +655,14 @@ mod tests {
             now: Some("c".repeat(64)),
         }];
         let text = edited_report(&edited, Path::new("migrations"), "backup-prod-1.sql");
-        assert!(text.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"), "{text}");
-        assert!(text.contains("Add a new migration, don't edit an applied one"), "{text}");
+        assert!(
+            text.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Add a new migration, don't edit an applied one"),
+            "{text}"
+        );
         assert!(text.contains("migrations/0002_b.sql"), "{text}");
         assert!(text.contains("backup-prod-1.sql"), "{text}");
     }
