@@ -370,6 +370,7 @@ fn take(
         }),
         rows: summary.rows,
         statements: summary.statements,
+        migration_sha256: Some(migration_record(project, env, &summary.migrations)),
         migrations: summary.migrations,
         encryption_key: summary.encryption_key,
         wrangler_version: project.wrangler_version(),
@@ -436,6 +437,32 @@ fn take(
         ));
     }
     Ok(Some(file))
+}
+
+/// The sha256 of each applied migration as `migrations/` holds it now,
+/// except where the environment's previous verified backup recorded one:
+/// that is what was applied, so an edit made since is warned about, not
+/// recorded as the original.
+fn migration_record(
+    project: &Project,
+    env: &Environment,
+    applied: &[String],
+) -> BTreeMap<String, String> {
+    let dir = project.config_dir.join(&env.migrations_dir);
+    let current = crate::migrate::digests(&dir, applied);
+    let previous = crate::migrate::newest_record(project, &env.name);
+    if let Some(previous) = &previous {
+        let edited = crate::migrate::edited_migrations(&previous.sha256, applied, &current);
+        if !edited.is_empty() {
+            crate::warn!(
+                "this backup records the migrations as they were applied, not as {} \
+                 holds them now: {}",
+                dir.display(),
+                crate::migrate::edited_report(&edited, &dir, &previous.source)
+            );
+        }
+    }
+    crate::migrate::carried_record(applied, previous.as_ref().map(|p| &p.sha256), &current)
 }
 
 /// Verifies a backup just written and records the outcome in its manifest.

@@ -224,6 +224,11 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), bytes))
 }
 
+/// Whether `text` is a SHA-256 as [`sha256_file`] writes it: 64 lowercase hex digits.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Lowercase hex. Called for every audit-log row that verify checks, so it
 /// avoids `format!` per byte.
 pub fn hex(bytes: &[u8]) -> String {

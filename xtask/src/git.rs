@@ -100,6 +100,17 @@ pub fn describe_commit(sh: &Shell, dir: &Path) -> Option<String> {
     Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
+/// The branch checked out at `dir` (none when HEAD is detached).
+pub fn current_branch(sh: &Shell, dir: &Path) -> Option<String> {
+    cmd!(sh, "git -C {dir} symbolic-ref --quiet --short HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 /// The repository's `core.hooksPath`, if set.
 pub fn hooks_path(sh: &Shell, repo: &Path) -> Option<String> {
     cmd!(sh, "git -C {repo} config --get core.hooksPath")

@@ -1,6 +1,7 @@
 //! `cargo xtask hooks install`: point git at the tracked hooks in
-//! `scripts/git-hooks/`, whose pre-commit hook refuses a commit that adds a
-//! backup.
+//! `scripts/git-hooks/`: pre-commit refuses a commit that adds a backup;
+//! pre-push warns when the pushed commits add a migration, and names the
+//! command that applies it with a backup first.
 
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
@@ -10,6 +11,8 @@ use crate::project::Project;
 
 /// The tracked hooks directory, relative to the repository root.
 pub const HOOKS_DIR: &str = "scripts/git-hooks";
+/// The hooks in it.
+pub const HOOKS: [&str; 2] = ["pre-commit", "pre-push"];
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HooksCommand {
@@ -30,20 +33,22 @@ fn install(sh: &Shell, project: &Project) -> Result<()> {
             project.config_dir.display()
         )
     })?;
-    let hook = top.join(HOOKS_DIR).join("pre-commit");
-    if !hook.is_file() {
-        bail!(
-            "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
-            hook.display()
-        );
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mut perms = std::fs::metadata(&hook)?.permissions();
-        if perms.mode() & 0o111 == 0 {
-            perms.set_mode(perms.mode() | 0o755);
-            std::fs::set_permissions(&hook, perms)?;
+    for name in HOOKS {
+        let hook = top.join(HOOKS_DIR).join(name);
+        if !hook.is_file() {
+            bail!(
+                "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
+                hook.display()
+            );
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mut perms = std::fs::metadata(&hook)?.permissions();
+            if perms.mode() & 0o111 == 0 {
+                perms.set_mode(perms.mode() | 0o755);
+                std::fs::set_permissions(&hook, perms)?;
+            }
         }
     }
     cmd!(sh, "git -C {top} config core.hooksPath {HOOKS_DIR}")
@@ -52,7 +57,8 @@ fn install(sh: &Shell, project: &Project) -> Result<()> {
         .context("cannot set core.hooksPath")?;
     crate::say!(
         "Installed: core.hooksPath = {HOOKS_DIR}. A commit that adds a backup (by name, by the D1 \
-         export header, or a SQLite database file) is now refused."
+         export header, or a SQLite database file) is now refused, and a push that adds a \
+         migration is warned to apply it with `cargo xtask migrate ENV`."
     );
     Ok(())
 }

@@ -5,6 +5,7 @@ mod app;
 mod backup;
 mod catalog;
 mod confirm;
+mod deploy;
 mod digest;
 mod doctor;
 mod drill;
@@ -86,8 +87,10 @@ impl OutputArgs {
 enum Task {
     /// Export an environment's database to backups/ with a manifest.
     Backup(backup::BackupArgs),
-    /// Apply pending migrations after a full backup.
+    /// Apply pending migrations after a full backup; --check finds edited applied migrations.
     Migrate(migrate::MigrateArgs),
+    /// The deploy: doctor, pending migrations, backup (encrypted, offsite), migrate, Pages deploy, status.
+    Deploy(deploy::DeployArgs),
     /// Take a backup, then run a command (for bulk operations).
     WithBackup(migrate::WithBackupArgs),
     /// Load a backup into an environment, guarded, repaired and checked.
@@ -207,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.task {
         Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
         Task::Migrate(args) => migrate::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
+        Task::Deploy(args) => deploy::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::WithBackup(args) => migrate::with_backup(&sh, &project, args),
         Task::Restore(args) => restore::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
         Task::Drill(args) => drill::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),

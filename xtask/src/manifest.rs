@@ -40,6 +40,15 @@ pub struct Manifest {
     pub statements: u64,
     /// Migration names from the dump's `d1_migrations` rows, in order.
     pub migrations: Vec<String>,
+    /// The sha256 of each applied migration (a name in `migrations`) as it
+    /// was applied: read from `migrations/` when the backup was taken, and
+    /// carried forward unchanged from the environment's previous verified
+    /// backup for every migration that one records. D1's `d1_migrations`
+    /// keeps names only; this is how an edit to an applied migration is
+    /// seen ([`crate::migrate::edited_migrations`]). Absent in manifests
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_sha256: Option<BTreeMap<String, String>>,
     /// The data-encryption key in force, from the dump's `encryption_keys`.
     pub encryption_key: Option<KeyFingerprint>,
     pub wrangler_version: Option<String>,
@@ -223,6 +232,20 @@ impl Manifest {
                 bail!(
                     "its migration name {migration:?} is not a plain file name in the migrations \
                      directory"
+                );
+            }
+        }
+        for (migration, sha256) in self.migration_sha256.iter().flatten() {
+            if !self.migrations.contains(migration) {
+                bail!(
+                    "its migration_sha256 records {migration:?}, which is not among its \
+                     migrations"
+                );
+            }
+            if !crate::fsutil::is_sha256_hex(sha256) {
+                bail!(
+                    "its migration_sha256 for {migration:?} is not a sha256 (64 lowercase hex \
+                     digits)"
                 );
             }
         }
@@ -573,6 +596,32 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("migration name"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_migration_record_is_optional_and_checked_when_present() {
+        // A manifest written before the record existed reads and validates.
+        let old = sample("backup-prod-1.sql");
+        assert_eq!(old.migration_sha256, None);
+        old.validate("backup-prod-1.manifest.json").unwrap();
+        let good = "ab".repeat(32);
+        let with = |name: &str, sha: &str| {
+            let mut m = sample("backup-prod-1.sql");
+            m.migration_sha256 = Some(BTreeMap::from([(name.to_owned(), sha.to_owned())]));
+            m.validate("backup-prod-1.manifest.json")
+        };
+        with("0001_init.sql", &good).unwrap();
+        let err = with("0002_other.sql", &good).unwrap_err().to_string();
+        assert!(err.contains("not among its migrations"), "{err}");
+        for bad in [
+            "",
+            "AB".repeat(32).as_str(),
+            &good[1..],
+            "zz".repeat(32).as_str(),
+        ] {
+            let err = with("0001_init.sql", bad).unwrap_err().to_string();
+            assert!(err.contains("is not a sha256"), "{bad:?}: {err}");
         }
     }
 

@@ -5,6 +5,12 @@
 //! backup (the pre-migration hook), asks for confirmation, and applies them
 //! with `wrangler d1 migrations apply`. It refuses to apply when the backup
 //! fails, and when applying fails it names the backup to restore from.
+//!
+//! D1's `d1_migrations` records names only, so an applied migration edited
+//! afterwards would go unseen. Every backup's manifest records the sha256
+//! of each applied migration (`migration_sha256`); `migrate` refuses, and
+//! `migrate --check` fails, when `migrations/` no longer holds those
+//! contents ([`edited_migrations`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,13 +22,22 @@ use crate::backup::{self, BackupArgs};
 use crate::confirm::{self, ConfirmArgs};
 use crate::dump;
 use crate::environment::Environment;
+use crate::exit::Exit;
+use crate::inventory;
 use crate::project::Project;
 use crate::wording::{count, shell_words};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateArgs {
-    /// Environment to migrate: prod, staging or local.
-    pub env: String,
+    /// Environment to migrate: prod, staging or local (optional with --check:
+    /// then every environment, against its backups' records only).
+    #[arg(required_unless_present = "check")]
+    pub env: Option<String>,
+    /// Change nothing: fail (exit 1) when a migration already applied has
+    /// other contents in migrations/ than when it was applied, comparing with
+    /// the newest verified backup's record and the target's d1_migrations.
+    #[arg(long, conflicts_with_all = ["no_backup", "dry_run"])]
+    pub check: bool,
     /// Skip the pre-migration backup; only together with --reason.
     #[arg(long, requires = "reason")]
     pub no_backup: bool,
@@ -130,45 +145,88 @@ fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> Resul
         .unwrap_or_default())
 }
 
-pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
-    let envs = project.environments()?;
-    let env = envs.resolve(&args.env)?;
+/// What `migrate` would do to one environment: its migrations, the
+/// applied ones and the pending ones.
+pub struct MigrationPlan<'e> {
+    pub env: &'e Environment,
+    pub dir: PathBuf,
+    pub files: Vec<String>,
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+}
+
+/// Reads the target's applied migrations and refuses (exit 3) when one of
+/// them has changed in `migrations/` since it was applied.
+pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
-    let pending = pending(&files, &applied);
-    let cmds = project.commands();
-
-    crate::say!("Migration plan");
-    crate::say!("  {}", project.plan_line());
-    crate::say!(
-        "  environment  {} -> {} ({} D1)",
-        env.name,
-        env.database_name,
-        env.location
-    );
-    crate::say!(
-        "  applied      {} of {} in {}",
-        applied.len(),
-        count(files.len(), "migration"),
-        dir.display()
-    );
-    if pending.is_empty() {
-        crate::say!(
-            "  pending      none: {} is up to date. Nothing to do.",
-            env.database_name
-        );
-        return Ok(());
+    if let Some(record) = newest_record(project, &env.name) {
+        let edited = edited_migrations(&record.sha256, &applied, &digests(&dir, &applied));
+        if !edited.is_empty() {
+            crate::stop!(
+                Exit::Refused,
+                "refusing to migrate {}: {} Nothing was done.",
+                env.database_name,
+                edited_report(&edited, &dir, &record.source)
+            );
+        }
     }
-    for (i, name) in pending.iter().enumerate() {
+    let pending = pending(&files, &applied);
+    Ok(MigrationPlan {
+        env,
+        dir,
+        files,
+        applied,
+        pending,
+    })
+}
+
+impl MigrationPlan<'_> {
+    pub fn print(&self, project: &Project) {
+        let env = self.env;
+        crate::say!("Migration plan");
+        crate::say!("  {}", project.plan_line());
         crate::say!(
-            "  {}{name}",
-            if i == 0 {
-                "pending      "
-            } else {
-                "             "
-            }
+            "  environment  {} -> {} ({} D1)",
+            env.name,
+            env.database_name,
+            env.location
         );
+        crate::say!(
+            "  applied      {} of {} in {}",
+            self.applied.len(),
+            count(self.files.len(), "migration"),
+            self.dir.display()
+        );
+        if self.pending.is_empty() {
+            crate::say!(
+                "  pending      none: {} is up to date. Nothing to do.",
+                env.database_name
+            );
+        }
+        for (i, name) in self.pending.iter().enumerate() {
+            let label = if i == 0 { "pending" } else { "" };
+            crate::say!("  {label:<13}{name}");
+        }
+    }
+}
+
+pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
+    if args.check {
+        return check(sh, project, args.env.as_deref());
+    }
+    let envs = project.environments()?;
+    let env = envs.resolve(
+        args.env
+            .as_deref()
+            .context("name the environment to migrate")?,
+    )?;
+    let plan = plan(sh, project, env)?;
+    let cmds = project.commands();
+    plan.print(project);
+    if plan.pending.is_empty() {
+        return Ok(());
     }
     match (&args.no_backup, &args.reason) {
         (true, Some(reason)) => {
@@ -197,7 +255,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         let reason = args
             .reason
             .clone()
-            .unwrap_or_else(|| format!("pre-migration: {}", pending.join(", ")));
+            .unwrap_or_else(|| format!("pre-migration: {}", plan.pending.join(", ")));
         backup::run(sh, project, &BackupArgs::full(&env.name, reason)).map_err(|e| {
             e.context(format!(
                 "the pre-migration backup of {} failed, so no migration was applied",
@@ -205,13 +263,23 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             ))
         })?
     };
+    let advice = match &backup_file {
+        Some(file) => restore_advice(file, env),
+        None => "no backup was taken (--no-backup)".to_owned(),
+    };
+    apply(sh, project, &plan, &advice)?;
+    if let Some(file) = backup_file {
+        crate::say!("The pre-migration backup is {}", file.display());
+    }
+    Ok(())
+}
 
+/// Applies the plan's pending migrations, the pre-migration backup already
+/// taken; a failure carries `advice`, the way back.
+pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &str) -> Result<()> {
+    let env = plan.env;
     let wrangler = project.wrangler(sh)?;
-    if let Err(e) = wrangler.run(&cmds.migrations_apply(env)) {
-        let advice = match &backup_file {
-            Some(file) => restore_advice(file, env),
-            None => "no backup was taken (--no-backup)".to_owned(),
-        };
+    if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
         return Err(e.context(format!(
             "applying migrations to {} failed; {advice}",
             env.database_name
@@ -219,16 +287,237 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     }
     crate::say!(
         "Applied {} to {}.",
-        count(pending.len(), "migration"),
+        count(plan.pending.len(), "migration"),
         env.database_name
     );
-    if let Some(file) = backup_file {
-        crate::say!("The pre-migration backup is {}", file.display());
+    Ok(())
+}
+
+/// The sha256 of each of `names` in `dir`; a name whose file is not there
+/// (or cannot be read) is left out.
+pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter(|n| crate::fsutil::is_plain_file_name(n))
+        .filter_map(|n| {
+            let (sha, _) = crate::fsutil::sha256_file(&dir.join(n)).ok()?;
+            Some((n.clone(), sha))
+        })
+        .collect()
+}
+
+/// An applied migration whose file in `migrations/` is not what was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditedMigration {
+    pub name: String,
+    /// The sha256 recorded when it was applied.
+    pub recorded: String,
+    /// Its sha256 now; `None` when the file is gone.
+    pub now: Option<String>,
+}
+
+/// Of the `applied` migrations that `record` has a sha256 for, those whose
+/// `current` sha256 differs or that are missing, in name order.
+pub fn edited_migrations(
+    record: &BTreeMap<String, String>,
+    applied: &[String],
+    current: &BTreeMap<String, String>,
+) -> Vec<EditedMigration> {
+    let mut edited: Vec<EditedMigration> = applied
+        .iter()
+        .filter_map(|name| {
+            let recorded = record.get(name)?;
+            let now = current.get(name);
+            (now != Some(recorded)).then(|| EditedMigration {
+                name: name.clone(),
+                recorded: recorded.clone(),
+                now: now.cloned(),
+            })
+        })
+        .collect();
+    edited.sort_by(|a, b| a.name.cmp(&b.name));
+    edited.dedup();
+    edited
+}
+
+/// The record a new backup writes for its `applied` migrations: the
+/// `previous` backup's sha256 where it has one (an edit made since is not
+/// recorded as what was applied), else the file's sha256 now.
+pub fn carried_record(
+    applied: &[String],
+    previous: Option<&BTreeMap<String, String>>,
+    current: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    applied
+        .iter()
+        .filter_map(|name| {
+            let sha = previous
+                .and_then(|p| p.get(name))
+                .or_else(|| current.get(name))?;
+            Some((name.clone(), sha.clone()))
+        })
+        .collect()
+}
+
+/// Which files changed, against what, and what to do instead.
+pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> String {
+    let lines: Vec<String> = edited
+        .iter()
+        .map(|e| match &e.now {
+            Some(now) => format!(
+                "{} (applied as sha256 {}, now {})",
+                e.name,
+                short(&e.recorded),
+                short(now)
+            ),
+            None => format!(
+                "{} (applied as sha256 {}, now missing)",
+                e.name,
+                short(&e.recorded)
+            ),
+        })
+        .collect();
+    format!(
+        "{} already applied changed in {} since it was applied ({}; recorded in {source}). D1 \
+         records migrations by name only, so the change would never reach the database, and a \
+         clean restore would build another schema. Add a new migration, don't edit an applied \
+         one: put {} back as it was (`git log -p -- {}` shows the edit) and make the change in \
+         a new migration file.",
+        count(edited.len(), "migration"),
+        dir.display(),
+        lines.join("; "),
+        if edited.len() == 1 { "it" } else { "them" },
+        edited
+            .iter()
+            .map(|e| format!("{}/{}", dir.display(), e.name))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// The migration record of an environment's newest verified backup that
+/// has one, and which backup that is.
+pub struct Record {
+    pub sha256: BTreeMap<String, String>,
+    pub source: String,
+}
+
+pub fn newest_record(project: &Project, env: &str) -> Option<Record> {
+    inventory::scan(&project.backup_dir)
+        .into_iter()
+        .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good())
+        .find_map(|e| {
+            Some(Record {
+                sha256: e.manifest.migration_sha256.clone()?,
+                source: e.manifest.file.name.clone(),
+            })
+        })
+}
+
+/// `migrate --check [ENV]`: each environment's applied migrations against
+/// `migrations/`. Exit 1 when one was edited; 2 when an environment named
+/// has nothing to compare with.
+fn check(sh: &Shell, project: &Project, only: Option<&str>) -> Result<()> {
+    let envs = project.environments()?;
+    let chosen: Vec<&Environment> = match only {
+        Some(word) => vec![envs.resolve(word)?],
+        None => envs.iter().collect(),
+    };
+    let mut failures = Vec::new();
+    for env in chosen {
+        let dir = project.config_dir.join(&env.migrations_dir);
+        let record = newest_record(project, &env.name);
+        // The target's names, when one was named and answers.
+        let target = match only {
+            Some(_) => match applied_migrations(sh, project, env) {
+                Ok(names) => Some(names),
+                Err(e) => {
+                    crate::say!(
+                        "{}: {} did not answer ({e:#}); comparing with the backup record only",
+                        env.name,
+                        env.database_name
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let applied: Vec<String> = match (&target, &record) {
+            (Some(names), _) => names.clone(),
+            (None, Some(r)) => r.sha256.keys().cloned().collect(),
+            (None, None) => {
+                let why = format!(
+                    "{}: no verified backup in {} records its migrations' contents, and no \
+                     target was read; nothing to compare with. Take one with `cargo xtask \
+                     backup {}` (or `cargo xtask offsite fetch latest --env {}`)",
+                    env.name,
+                    project.backup_dir.display(),
+                    env.name,
+                    env.name
+                );
+                if only.is_some() {
+                    crate::stop!(Exit::CouldNotRun, "{why}");
+                }
+                crate::say!("{why}");
+                continue;
+            }
+        };
+        let current = digests(&dir, &applied);
+        let missing: Vec<&String> = applied
+            .iter()
+            .filter(|n| !current.contains_key(*n))
+            .collect();
+        let mut edited = record
+            .as_ref()
+            .map(|r| edited_migrations(&r.sha256, &applied, &current))
+            .unwrap_or_default();
+        let unrecorded = applied
+            .iter()
+            .filter(|n| record.as_ref().is_none_or(|r| !r.sha256.contains_key(*n)))
+            .count();
+        for name in missing {
+            if !edited.iter().any(|e| &e.name == name) {
+                edited.push(EditedMigration {
+                    name: name.clone(),
+                    recorded: "unknown".to_owned(),
+                    now: None,
+                });
+            }
+        }
+        let source = match (&record, &target) {
+            (Some(r), Some(_)) => format!("{} and {}'s d1_migrations", r.source, env.database_name),
+            (Some(r), None) => r.source.clone(),
+            (None, _) => format!("{}'s d1_migrations (names only)", env.database_name),
+        };
+        if edited.is_empty() {
+            crate::say!(
+                "{}: {} applied, unchanged in {} (compared with {source}){}",
+                env.name,
+                count(applied.len(), "migration"),
+                dir.display(),
+                if unrecorded > 0 {
+                    format!("; {unrecorded} without a recorded sha256 were checked by name only")
+                } else {
+                    String::new()
+                }
+            );
+        } else {
+            let report = edited_report(&edited, &dir, &source);
+            crate::say!("{}: FAILED: {report}", env.name);
+            failures.push(format!("{}: {report}", env.name));
+        }
+    }
+    if !failures.is_empty() {
+        crate::stop!(Exit::Failure, "migrate --check: {}", failures.join("\n"));
     }
     Ok(())
 }
 
-fn restore_advice(file: &Path, env: &Environment) -> String {
+pub fn restore_advice(file: &Path, env: &Environment) -> String {
     let confirm = if env.is_production() {
         format!(" --confirm {}", env.database_name)
     } else {
@@ -304,5 +593,84 @@ mod tests {
         let applied = ["0001_a.sql"].map(String::from);
         assert_eq!(pending(&files, &applied), ["0002_b.sql", "0003_c.sql"]);
         assert!(pending(&files[..1], &files[..1]).is_empty());
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_applied_migration_with_other_contents_or_gone_is_edited() {
+        let record = map(&[
+            ("0001_a.sql", "aa"),
+            ("0002_b.sql", "bb"),
+            ("0003_c.sql", "cc"),
+        ]);
+        let applied = ["0001_a.sql", "0002_b.sql", "0003_c.sql"].map(String::from);
+        let current = map(&[("0001_a.sql", "aa"), ("0002_b.sql", "XX")]);
+        let edited = edited_migrations(&record, &applied, &current);
+        assert_eq!(
+            edited,
+            [
+                EditedMigration {
+                    name: "0002_b.sql".into(),
+                    recorded: "bb".into(),
+                    now: Some("XX".into())
+                },
+                EditedMigration {
+                    name: "0003_c.sql".into(),
+                    recorded: "cc".into(),
+                    now: None
+                }
+            ]
+        );
+        // Only what the target has applied counts: 0002 was rolled back.
+        assert_eq!(
+            edited_migrations(&record, &applied[..1], &current),
+            Vec::new()
+        );
+        // Unchanged files, and names the record does not know, pass.
+        let unrecorded = ["0001_a.sql", "0009_new.sql"].map(String::from);
+        assert!(edited_migrations(&record, &unrecorded, &map(&[("0001_a.sql", "aa")])).is_empty());
+    }
+
+    #[test]
+    fn a_new_record_keeps_what_was_applied_not_a_later_edit() {
+        let applied = ["0001_a.sql", "0002_b.sql"].map(String::from);
+        let previous = map(&[("0001_a.sql", "original")]);
+        let current = map(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")]);
+        assert_eq!(
+            carried_record(&applied, Some(&previous), &current),
+            map(&[("0001_a.sql", "original"), ("0002_b.sql", "bb")])
+        );
+        assert_eq!(
+            carried_record(&applied, None, &current),
+            map(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")])
+        );
+        // A migration applied but no longer in migrations/ is not invented.
+        assert_eq!(carried_record(&applied, None, &map(&[])), map(&[]));
+    }
+
+    #[test]
+    fn the_report_names_the_files_and_the_fix() {
+        let edited = [EditedMigration {
+            name: "0002_b.sql".into(),
+            recorded: "b".repeat(64),
+            now: Some("c".repeat(64)),
+        }];
+        let text = edited_report(&edited, Path::new("migrations"), "backup-prod-1.sql");
+        assert!(
+            text.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Add a new migration, don't edit an applied one"),
+            "{text}"
+        );
+        assert!(text.contains("migrations/0002_b.sql"), "{text}");
+        assert!(text.contains("backup-prod-1.sql"), "{text}");
     }
 }

@@ -149,7 +149,9 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     guard_source_environment(&source, target, args)?;
     guard_backup_scope(&source, mode, args.partial)?;
     if mode == Mode::Clean {
-        guard_same_migrations(&source, &project.config_dir.join(&target.migrations_dir))?;
+        let dir = project.config_dir.join(&target.migrations_dir);
+        guard_same_migrations(&source, &dir)?;
+        guard_applied_migrations_unchanged(&source, &dir)?;
     }
 
     let cmds = project.commands();
@@ -473,6 +475,34 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
             dir.display(),
             files.join(", "),
             m.git_commit.as_deref().unwrap_or("unknown")
+        );
+    }
+    Ok(())
+}
+
+/// `--clean` rebuilds the schema from `migrations/`; refuse (exit 3) when a
+/// migration the backup had applied now has other contents there (its
+/// manifest's `migration_sha256`), which would build another schema than
+/// the one the rows came from.
+fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let Some(record) = &m.migration_sha256 else {
+        return Ok(());
+    };
+    let edited = crate::migrate::edited_migrations(
+        record,
+        &m.migrations,
+        &crate::migrate::digests(dir, &m.migrations),
+    );
+    if !edited.is_empty() {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore {} --clean: {} Or restore it with --replace, which keeps the \
+             backup's own schema. Nothing was done.",
+            source.file.display(),
+            crate::migrate::edited_report(&edited, dir, &m.file.name)
         );
     }
     Ok(())

@@ -262,6 +262,22 @@ impl Commands {
         }
     }
 
+    /// Deploys the Pages project (the configuration's
+    /// `pages_build_output_dir`, read by wrangler in the repository) from
+    /// `branch`: the production branch serves production, any other a
+    /// preview.
+    pub fn pages_deploy(&self, branch: &str) -> Invocation {
+        Invocation {
+            purpose: format!("deploy the Pages project from branch {branch}"),
+            args: vec![
+                "pages".into(),
+                "deploy".into(),
+                "--branch".into(),
+                branch.into(),
+            ],
+        }
+    }
+
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {

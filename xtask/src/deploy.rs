@@ -1,0 +1,248 @@
+//! `cargo xtask deploy <env>`: the project's own deploy, as
+//! `.github/workflows/deploy.yml` runs it, so that no deploy can migrate a
+//! database without a backup first.
+//!
+//! The steps, in order ([`steps`]): `doctor`; the pending migrations (which
+//! refuses an edited applied migration); when there are any, a full backup,
+//! encrypted, verified and uploaded offsite; `migrate` with that backup as
+//! its pre-migration backup; the Pages deploy; `status` (reported: a
+//! runner holds no backups but this run's). Nothing pending
+//! means no backup and no migrate. Any failure stops the run and prints the
+//! exact commands that restore the backup this run took; nothing is ever
+//! restored by itself.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use crate::backup::{self, BackupArgs, UploadWhen};
+use crate::confirm::{self, ConfirmArgs};
+use crate::doctor::{self, DoctorArgs};
+use crate::environment::Environment;
+use crate::exit::Exit;
+use crate::migrate;
+use crate::project::Project;
+use crate::status::{self, StatusArgs};
+use crate::wording::count;
+
+/// The variable that replaces the Pages deploy with another command, run
+/// with `sh -c` in the repository (the tests set a harmless one: a real
+/// `pages deploy` needs Cloudflare).
+pub const DEPLOY_COMMAND_VAR: &str = "QBTIME_PAGES_DEPLOY";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    /// Environment to deploy: prod (the main branch) or staging (preview branches).
+    pub env: String,
+    /// The git branch deployed to Pages (the production branch serves prod,
+    /// any other a preview); default: the checkout's current branch.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// Print the steps and stop, after doctor and the pending migrations.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+/// One step of a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Doctor,
+    Pending,
+    Backup,
+    Migrate,
+    PagesDeploy,
+    Status,
+}
+
+impl Step {
+    fn label(self) -> &'static str {
+        match self {
+            Step::Doctor => "doctor",
+            Step::Pending => "pending migrations",
+            Step::Backup => "backup (encrypted, verified, offsite)",
+            Step::Migrate => "migrate with that backup",
+            Step::PagesDeploy => "Pages deploy",
+            Step::Status => "status",
+        }
+    }
+}
+
+/// The steps of a deploy, in order: the backup and the migration only when
+/// a migration is pending.
+pub fn steps(migrations_pending: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Doctor, Step::Pending];
+    if migrations_pending {
+        steps.extend([Step::Backup, Step::Migrate]);
+    }
+    steps.extend([Step::PagesDeploy, Step::Status]);
+    steps
+}
+
+/// The way back from a backup this run took: fetch it from R2 onto any
+/// machine (the runner's disk is thrown away), then restore it.
+pub fn restore_commands(file: &Path, env: &Environment) -> String {
+    let name = crate::fsutil::file_name(file);
+    let confirm = if env.is_production() {
+        format!("--confirm {}", env.database_name)
+    } else {
+        "--yes".to_owned()
+    };
+    format!(
+        "cargo xtask offsite fetch {name} --env {env_name}\n  \
+         cargo xtask restore {name} --to {env_name} --replace {confirm} --identity <age identity file>",
+        env_name = env.name
+    )
+}
+
+pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
+    let envs = project.environments()?;
+    let env = envs.resolve(&args.env)?;
+    crate::say!("== deploy {}: doctor", env.name);
+    if !doctor::run(sh, project, &DoctorArgs { json: false })? {
+        return Err(failed(
+            env,
+            Step::Doctor,
+            anyhow::anyhow!("doctor found a problem (FAIL above)"),
+            None,
+        ));
+    }
+    crate::say!("== deploy {}: pending migrations", env.name);
+    let plan = migrate::plan(sh, project, env).map_err(|e| failed(env, Step::Pending, e, None))?;
+    plan.print(project);
+    let planned = steps(!plan.pending.is_empty());
+    crate::say!(
+        "Deploy plan: {}",
+        planned
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    );
+    if plan.pending.is_empty() {
+        crate::say!("Nothing to migrate: no backup is taken; going straight to the Pages deploy.");
+    }
+    if args.dry_run {
+        crate::say!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    confirm::require(env, &args.confirm, "migrate and deploy")?;
+
+    let mut backup_file = None;
+    for &step in &planned[2..] {
+        let advice = backup_file.as_deref().map(|f| restore_commands(f, env));
+        let result = match step {
+            Step::Doctor | Step::Pending => Ok(()),
+            Step::Backup => {
+                let mut backup = BackupArgs::full(
+                    &env.name,
+                    format!("pre-deploy migration: {}", plan.pending.join(", ")),
+                );
+                backup.require_encryption = true;
+                backup.upload = Some(UploadWhen::Always);
+                backup::run(sh, project, &backup).map(|file| backup_file = file)
+            }
+            Step::Migrate => migrate::apply(sh, project, &plan, "see below for the way back"),
+            Step::PagesDeploy => pages_deploy(sh, project, args),
+            // The runner holds only this run's backups (the scheduled
+            // job's are in R2), so a stale status is reported, not fatal.
+            Step::Status => status::run(
+                project,
+                &StatusArgs {
+                    env: Some(env.name.clone()),
+                    json: false,
+                },
+            )
+            .map(|fresh| {
+                if !fresh {
+                    crate::say!(
+                        "status: this machine holds no fresh backup of {}; the scheduled job's \
+                         are offsite (`cargo xtask offsite list --env {}`)",
+                        env.name,
+                        env.name
+                    );
+                }
+            }),
+        };
+        if let Err(e) = result {
+            return Err(failed(env, step, e, advice.as_deref()));
+        }
+    }
+    crate::say!(
+        "deploy of {}: done ({})",
+        env.name,
+        match &backup_file {
+            Some(file) => format!(
+                "{} applied after the backup {}",
+                count(plan.pending.len(), "migration"),
+                crate::fsutil::file_name(file)
+            ),
+            None => "nothing to migrate, no backup taken".to_owned(),
+        }
+    );
+    Ok(())
+}
+
+/// The Pages deploy: wrangler's, or the command in [`DEPLOY_COMMAND_VAR`].
+fn pages_deploy(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
+    if let Some(command) = std::env::var_os(DEPLOY_COMMAND_VAR).filter(|c| !c.is_empty()) {
+        crate::say!(
+            "Pages deploy: {} (from {DEPLOY_COMMAND_VAR})",
+            command.to_string_lossy()
+        );
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(&project.config_dir)
+            .status()
+            .context("cannot start sh")?;
+        anyhow::ensure!(status.success(), "the Pages deploy failed ({status})");
+        return Ok(());
+    }
+    let branch = match &args.branch {
+        Some(branch) => branch.clone(),
+        None => crate::git::current_branch(sh, &project.config_dir)
+            .context("cannot tell which branch to deploy; pass --branch")?,
+    };
+    project
+        .wrangler(sh)?
+        .run(&project.commands().pages_deploy(&branch))
+}
+
+/// The error a failed step stops the deploy with: which step, why, and the
+/// way back from the backup this run took (never taken by itself).
+fn failed(env: &Environment, step: Step, e: anyhow::Error, advice: Option<&str>) -> anyhow::Error {
+    let way_back = match advice {
+        Some(commands) => format!(
+            "Nothing was restored. To go back to the backup this deploy took before migrating:\n  \
+             {commands}"
+        ),
+        None => format!(
+            "This run took no backup and did not change {}.",
+            env.database_name
+        ),
+    };
+    let exit = Exit::of(&e).unwrap_or(Exit::Failure);
+    exit.error(anyhow::anyhow!(
+        "DEPLOY OF {} FAILED at {}: {e:#}\n{way_back}",
+        env.name,
+        step.label()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backup_comes_before_the_migration_before_the_deploy_and_only_when_needed() {
+        use Step::*;
+        assert_eq!(
+            steps(true),
+            [Doctor, Pending, Backup, Migrate, PagesDeploy, Status]
+        );
+        assert_eq!(steps(false), [Doctor, Pending, PagesDeploy, Status]);
+    }
+}
