@@ -126,6 +126,20 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         body: Body::Buffered,
         handler: r2::put_lifecycle,
     },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/lock",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::get_lock,
+    },
+    Route {
+        method: "PUT",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/lock",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::put_lock,
+    },
     // `objects` with nothing after it; the `objects/{*key}` routes below
     // need a non-empty key, so neither shadows the other.
     Route {

@@ -38,6 +38,9 @@
 //!   r2 bucket create`) and `GET /{bucket}` (`wrangler r2 bucket info`);
 //! - `GET` and `PUT /{bucket}/lifecycle`, the bucket's lifecycle rules
 //!   (`wrangler r2 bucket lifecycle list|add|remove|set`), kept as given;
+//! - `GET` and `PUT /{bucket}/lock`, the bucket's lock rules (`wrangler r2
+//!   bucket lock list|add|remove|set`), enforced: a delete or overwrite of
+//!   an object a rule holds is refused with R2's 403, code 10069;
 //! - `PUT`, `GET` and `DELETE /{bucket}/objects/{key}` (`wrangler r2 object
 //!   put|get|delete --remote`), where the key is the rest of the path,
 //!   slashes and all. An upload is one `PUT` of the whole file (wrangler
@@ -344,6 +347,13 @@ impl Server {
     /// the bucket does not exist.
     pub fn r2_lifecycle(&self, bucket: &str) -> serde_json::Value {
         self.shared.r2().lifecycle(bucket)
+    }
+
+    /// A bucket's lock rules, as the JSON array last put (`[]` until then):
+    /// what `GET .../lock` returns as `result.rules`. `Null` if the bucket
+    /// does not exist.
+    pub fn r2_lock(&self, bucket: &str) -> serde_json::Value {
+        self.shared.r2().lock(bucket)
     }
 
     /// Every successful Time Travel restore so far, in order. Restores that
