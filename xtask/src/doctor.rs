@@ -94,6 +94,7 @@ pub fn report(sh: &Shell, project: &Project) -> Report {
     checks.extend(config_checks(project));
     checks.extend(backup_dir_checks(sh, project));
     checks.push(hooks_check(sh, project));
+    checks.extend(lock_checks(sh, project));
     let ok = checks.iter().all(|c| c.status != Status::Fail);
     Report { ok, checks }
 }
@@ -180,6 +181,72 @@ fn auth_check() -> Check {
         "no Cloudflare credentials: local backups work, remote ones will not",
         Some("set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID), or run `npx wrangler login`"),
     )
+}
+
+/// For each environment with an offsite bucket: whether the bucket's lock
+/// rules keep its copies from deletion, read with `wrangler r2 bucket lock
+/// list` (only with credentials: without them nothing is asked). A missing
+/// lock is a warning: backups work without one.
+fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
+    let (Ok(envs), Ok(settings)) = (project.environments(), project.settings()) else {
+        return Vec::new();
+    };
+    let credentials = auth_check().status == Status::Ok;
+    let mut checks = Vec::new();
+    for env in envs.iter() {
+        let Some(offsite) = settings.env(&env.name).offsite else {
+            continue;
+        };
+        let fix = format!(
+            "cargo xtask offsite lock --env {} (see the README: a lock costs the space it holds)",
+            env.name
+        );
+        if !credentials {
+            checks.push(check(
+                "offsite lock",
+                Status::Warn,
+                format!(
+                    "{}: r2://{} not checked, no Cloudflare credentials",
+                    env.name, offsite.bucket
+                ),
+                None,
+            ));
+            continue;
+        }
+        let listing = project
+            .wrangler(sh)
+            .and_then(|w| w.run_captured(&project.commands().r2_lock_list(&offsite.bucket)));
+        let prefix = format!("{}/", env.name);
+        checks.push(match listing {
+            Err(e) => check(
+                "offsite lock",
+                Status::Warn,
+                format!(
+                    "{}: cannot read the lock rules of r2://{}: {e:#}",
+                    env.name, offsite.bucket
+                ),
+                None,
+            ),
+            Ok(listing) => match crate::offsite::held_for(&crate::offsite::lock_rules(&listing), &prefix) {
+                Some(held) => check(
+                    "offsite lock",
+                    Status::Ok,
+                    format!("{}: r2://{}/{prefix} is locked {held}", env.name, offsite.bucket),
+                    None,
+                ),
+                None => check(
+                    "offsite lock",
+                    Status::Warn,
+                    format!(
+                        "{}: r2://{}/{prefix} is not locked: a leaked token can delete every copy",
+                        env.name, offsite.bucket
+                    ),
+                    Some(&fix),
+                ),
+            },
+        });
+    }
+    checks
 }
 
 /// Where `wrangler login` keeps its OAuth token, if it exists.

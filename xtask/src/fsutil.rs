@@ -106,6 +106,18 @@ pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Res
     }
 }
 
+/// Appends one JSON line to a private journal (`what` names it in errors),
+/// creating it 0600, never through a link.
+pub fn append_json_line(path: &Path, entry: &serde_json::Value, what: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).mode(PRIVATE_FILE_MODE);
+    let mut file = open_no_follow(&mut options, path, what)?;
+    writeln!(file, "{entry}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
 /// Rewrites an existing file that this tool created, without following a
 /// symbolic link put in its place.
 pub fn rewrite_no_follow(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -28,7 +28,7 @@ use crate::project::Project;
 use crate::prune::Policy;
 use crate::settings::{Offsite, SETTINGS_FILE};
 use crate::stored::Format;
-use crate::wrangler::{Commands, Wrangler};
+use crate::wrangler::{Commands, Invocation, Wrangler};
 
 const INDEX_VERSION: u32 = 1;
 
@@ -63,6 +63,17 @@ pub enum OffsiteCommand {
         #[arg(long, value_name = "ENV")]
         env: String,
     },
+    /// Lock the environment's offsite copies against deletion and overwriting until they reach the retention's age.
+    Lock {
+        /// The environment whose prefix to lock.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Print the rule and the commands, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+    },
     /// Make the bucket's lifecycle rule for the environment match its retention.
     Lifecycle {
         /// The environment whose bucket's rule to set.
@@ -91,22 +102,39 @@ pub fn rule_name(env: &str) -> String {
     format!("qbtime-{env}-expire")
 }
 
+/// The lock rule's name for an environment and a retention.
+pub fn lock_rule_name(env: &str, days: i64) -> String {
+    format!("qbtime-{env}-lock-{days}d")
+}
+
+/// Whether a lock rule is one that `offsite lock` set for the environment.
+fn is_our_lock(env: &str, rule: &str) -> bool {
+    rule.strip_prefix(&format!("qbtime-{env}-lock-"))
+        .and_then(|rest| rest.strip_suffix('d'))
+        .is_some_and(|days| days.parse::<u32>().is_ok())
+}
+
+/// The longest span the retention policy keeps any backup, in whole days
+/// (a month counted as 31 days, a part day rounded up).
+fn policy_days(policy: &Policy) -> i64 {
+    [
+        policy.keep_within.map_or(0, |s| s.days_at_most()),
+        i64::from(policy.keep_daily.unwrap_or(0)),
+        7 * i64::from(policy.keep_weekly.unwrap_or(0)),
+        31 * i64::from(policy.keep_monthly.unwrap_or(0)),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0)
+}
+
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
 pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
     // R2 counts whole days; a span's days are rounded up, so nothing expires early.
-    let days = match offsite.expire_after {
-        Some(span) => span.days_at_most(),
-        None => [
-            policy.keep_within.map_or(0, |s| s.days_at_most()),
-            i64::from(policy.keep_daily.unwrap_or(0)),
-            7 * i64::from(policy.keep_weekly.unwrap_or(0)),
-            31 * i64::from(policy.keep_monthly.unwrap_or(0)),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0),
-    };
+    let days = offsite
+        .expire_after
+        .map_or_else(|| policy_days(policy), |span| span.days_at_most());
     if days < 1 {
         bail!(
             "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
@@ -114,6 +142,205 @@ pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
         );
     }
     Ok(days)
+}
+
+/// How many days `offsite lock` keeps a copy from deletion: `lock_for`, or
+/// else the longest span the retention policy keeps any backup, so that by
+/// default the lock and the lifecycle rule agree. It must not outlast the
+/// lifecycle rule, which would then try to delete locked copies.
+pub fn lock_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
+    let days = offsite
+        .lock_for
+        .map_or_else(|| policy_days(policy), |span| span.days_at_most());
+    if days < 1 {
+        bail!(
+            "no span for the lock: set `lock_for` in the [<env>.offsite] table of \
+             {SETTINGS_FILE}, or a retention policy"
+        );
+    }
+    let expire = expire_days(offsite, policy)?;
+    if expire < days {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the lock would hold copies for {} but the lifecycle rule deletes them after {}: \
+             set `expire_after` to at least the lock's span, or `lock_for` to at most the \
+             expiry, in the [<env>.offsite] table of {SETTINGS_FILE}. Nothing was run.",
+            crate::wording::count(days, "day"),
+            crate::wording::count(expire, "day")
+        );
+    }
+    Ok(days)
+}
+
+/// How long a lock rule holds an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retention {
+    Days(i64),
+    /// Until a date, `YYYY-MM-DD`.
+    Until(String),
+    Indefinite,
+}
+
+/// A lock rule as `wrangler r2 bucket lock list` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRule {
+    pub name: String,
+    pub enabled: bool,
+    /// Empty for every object in the bucket.
+    pub prefix: String,
+    pub retention: Retention,
+}
+
+impl LockRule {
+    /// Whether the rule reaches any object under `prefix`.
+    fn covers(&self, prefix: &str) -> bool {
+        self.enabled && (prefix.starts_with(&self.prefix) || self.prefix.starts_with(prefix))
+    }
+
+    fn describe(&self) -> String {
+        let held = match &self.retention {
+            Retention::Days(d) => format!("for {} after upload", crate::wording::count(*d, "day")),
+            Retention::Until(date) => format!("until {date}"),
+            Retention::Indefinite => "for ever".to_owned(),
+        };
+        let prefix = if self.prefix.is_empty() {
+            "every object".to_owned()
+        } else {
+            format!("objects under {}", self.prefix)
+        };
+        format!("{}: {prefix} {held}", self.name)
+    }
+}
+
+/// The rules in `wrangler r2 bucket lock list`'s output: blocks of
+/// `name:`, `enabled:`, `prefix:` and `condition:` lines (the same in
+/// wrangler 4.86 and 4.164). A condition this cannot read counts as
+/// indefinite, so an unknown lock is never taken for a shorter one.
+pub fn lock_rules(listing: &str) -> Vec<LockRule> {
+    let mut rules: Vec<LockRule> = Vec::new();
+    for line in listing.lines().map(strip_ansi) {
+        let Some((label, value)) = line.trim_start().split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match label {
+            "name" => rules.push(LockRule {
+                name: value.to_owned(),
+                enabled: true,
+                prefix: String::new(),
+                retention: Retention::Indefinite,
+            }),
+            "enabled" => {
+                if let Some(rule) = rules.last_mut() {
+                    rule.enabled = value == "Yes";
+                }
+            }
+            "prefix" => {
+                if let Some(rule) = rules.last_mut() {
+                    rule.prefix = if value == "(all prefixes)" {
+                        String::new()
+                    } else {
+                        value.to_owned()
+                    };
+                }
+            }
+            "condition" => {
+                if let Some(rule) = rules.last_mut() {
+                    let days = value
+                        .strip_prefix("after ")
+                        .and_then(|v| v.split_whitespace().next())
+                        .and_then(|d| d.parse::<f64>().ok());
+                    rule.retention = match (days, value.strip_prefix("on ")) {
+                        // A part day holds as long as the next whole day.
+                        (Some(d), _) => Retention::Days(d.ceil() as i64),
+                        (None, Some(date)) => Retention::Until(date.trim().to_owned()),
+                        _ => Retention::Indefinite,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    rules
+}
+
+/// How long the enabled rules that hold every object under `prefix` keep
+/// them, the longest first (`for 372 days after upload`); `None` when no
+/// rule holds the whole prefix.
+pub fn held_for(rules: &[LockRule], prefix: &str) -> Option<String> {
+    let holding: Vec<&LockRule> = rules
+        .iter()
+        .filter(|r| r.enabled && prefix.starts_with(&r.prefix))
+        .collect();
+    holding
+        .iter()
+        .find(|r| r.retention == Retention::Indefinite)
+        .or_else(|| {
+            holding
+                .iter()
+                .find(|r| matches!(r.retention, Retention::Until(_)))
+        })
+        .or_else(|| {
+            holding.iter().max_by_key(|r| match r.retention {
+                Retention::Days(d) => d,
+                _ => 0,
+            })
+        })
+        .map(|r| r.describe())
+}
+
+/// Refuses a lifecycle rule that would expire objects under `prefix` after
+/// `expire_days` while a lock rule still holds them: R2 would refuse those
+/// deletions, and the rule would say something the bucket does not do.
+pub fn check_expiry_against_locks(
+    expire_days: i64,
+    rules: &[LockRule],
+    prefix: &str,
+    today: chrono::NaiveDate,
+) -> Result<()> {
+    for rule in rules.iter().filter(|r| r.covers(prefix)) {
+        let outlasts = match &rule.retention {
+            Retention::Days(d) => *d > expire_days,
+            Retention::Until(date) => chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .map_or(true, |until| until > today + Duration::days(expire_days)),
+            Retention::Indefinite => true,
+        };
+        if outlasts {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "a lifecycle rule that deletes objects under {prefix} after {} would act before the \
+                 lock allows ({}): set `expire_after` in {SETTINGS_FILE} to at least the lock's \
+                 span. Nothing was changed.",
+                crate::wording::count(expire_days, "day"),
+                rule.describe()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The file in the backup directory where `offsite lock` records each lock
+/// it set and read back, for `status`.
+pub const LOCK_JOURNAL: &str = "offsite-locks.jsonl";
+
+/// The last lock recorded for each environment: `(rule, days, at)`.
+pub fn last_locks(journal: &str) -> std::collections::BTreeMap<String, (String, i64, String)> {
+    let mut last = std::collections::BTreeMap::new();
+    for line in journal.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let text = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        if let (Some(env), Some(rule), Some(days), Some(at)) = (
+            text("environment"),
+            text("rule"),
+            entry.get("days").and_then(|d| d.as_i64()),
+            text("at"),
+        ) {
+            last.insert(env, (rule, days, at));
+        }
+    }
+    last
 }
 
 /// The list of an environment's offsite copies, kept in the bucket.
@@ -285,6 +512,14 @@ impl Target<'_> {
             self.bucket()
         );
         Ok(())
+    }
+
+    /// The bucket's lock rules, read with wrangler.
+    fn locks(&self) -> Result<Vec<LockRule>> {
+        let listing = self
+            .wrangler
+            .run_captured(&self.cmds.r2_lock_list(self.bucket()))?;
+        Ok(lock_rules(&listing))
     }
 
     fn read_index(&self) -> Result<Option<Index>> {
@@ -514,6 +749,15 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             let target = target(sh, project, env)?;
             fetch(project, &target, backup)
         }
+        OffsiteCommand::Lock {
+            env,
+            dry_run,
+            confirm,
+        } => {
+            let env = envs.resolve(env)?;
+            let target = target(sh, project, env)?;
+            lock(&target, *dry_run, confirm)
+        }
         OffsiteCommand::Lifecycle {
             env,
             dry_run,
@@ -676,11 +920,53 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     Ok(())
 }
 
+/// Prints the wrangler steps; unless a dry run, asks for the confirmation
+/// and runs them. `Ok(false)` for a dry run.
+fn confirm_and_run(
+    target: &Target<'_>,
+    steps: &[&Invocation],
+    dry_run: bool,
+    confirm_args: &ConfirmArgs,
+    what: &str,
+) -> Result<bool> {
+    if steps.is_empty() {
+        crate::say!("  wrangler commands: none, the rule is in place");
+    } else {
+        crate::say!("  wrangler commands, in order:");
+        for (i, step) in steps.iter().enumerate() {
+            crate::say!("    {}. {step}\n       ({})", i + 1, step.purpose);
+        }
+    }
+    if dry_run {
+        crate::say!("Dry run: nothing was changed.");
+        return Ok(false);
+    }
+    confirm::require(target.env, confirm_args, what)?;
+    for step in steps {
+        target.wrangler.run(step)?;
+    }
+    Ok(true)
+}
+
 fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
     let env = target.env;
     let days = expire_days(&target.offsite, &target.policy)?;
     let rule = rule_name(&env.name);
     let prefix = format!("{}/", env.name);
+    if let Some(lock_for) = target.offsite.lock_for
+        && lock_for.days_at_most() > days
+    {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "expire_after ({}) is shorter than lock_for ({lock_for}) in the [{}.offsite] table of \
+             {SETTINGS_FILE}: the lifecycle rule would delete copies the lock still holds. Make \
+             expire_after at least lock_for. Nothing was run.",
+            crate::wording::count(days, "day"),
+            env.name
+        );
+    }
+    let locks = target.locks()?;
+    check_expiry_against_locks(days, &locks, &prefix, Utc::now().date_naive())?;
     let listing = target
         .wrangler
         .run_captured(&target.cmds.r2_lifecycle_list(target.bucket()))?;
@@ -706,29 +992,113 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         "  kept         {} (the index is outside the prefix); other rules are left alone",
         index_key(&env.name)
     );
-    crate::say!("  wrangler commands, in order:");
     let mut steps = Vec::new();
     if present {
         steps.push(&remove);
     }
     steps.push(&add);
-    for (i, step) in steps.iter().enumerate() {
-        crate::say!("    {}. {step}\n       ({})", i + 1, step.purpose);
-    }
-    if dry_run {
-        crate::say!("Dry run: nothing was changed.");
-        return Ok(());
-    }
-    confirm::require(
-        env,
+    if !confirm_and_run(
+        target,
+        &steps,
+        dry_run,
         confirm_args,
         "set the R2 lifecycle rule that deletes the offsite backups of",
-    )?;
-    for step in steps {
-        target.wrangler.run(step)?;
+    )? {
+        return Ok(());
     }
     crate::say!(
         "Lifecycle rule {rule} set: copies under {prefix} expire after {}.",
+        crate::wording::count(days, "day")
+    );
+    Ok(())
+}
+
+/// `cargo xtask offsite lock`: one rule, `qbtime-<env>-lock-<days>d`, that
+/// keeps every object under `<env>/` from deletion and overwriting until it
+/// is `days` old. A rule of ours with another span is removed only after
+/// the new one is in place, so the prefix is never unlocked in between.
+fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
+    let env = target.env;
+    let days = lock_days(&target.offsite, &target.policy)?;
+    let rule = lock_rule_name(&env.name, days);
+    let prefix = format!("{}/", env.name);
+    let rules = target.locks()?;
+    let present = rules
+        .iter()
+        .any(|r| r.name == rule && r.enabled && r.prefix == prefix);
+    let mut steps = Vec::new();
+    if !present {
+        steps.push(
+            target
+                .cmds
+                .r2_lock_add(target.bucket(), &rule, &prefix, days),
+        );
+    }
+    for old in rules
+        .iter()
+        .filter(|r| r.name != rule && is_our_lock(&env.name, &r.name))
+    {
+        steps.push(target.cmds.r2_lock_remove(target.bucket(), &old.name));
+    }
+    crate::say!("Lock plan for r2://{}", target.bucket());
+    crate::say!(
+        "  rule         {rule}: objects under {prefix} cannot be deleted or overwritten until \
+         {} after upload{}",
+        crate::wording::count(days, "day"),
+        if target.offsite.lock_for.is_some() {
+            " (lock_for)".to_owned()
+        } else {
+            format!(
+                " (the longest span of the retention policy: {})",
+                target.policy
+            )
+        }
+    );
+    crate::say!(
+        "  costs        nobody, this tool and the lifecycle rule included, can free that space \
+         early; a backup uploaded by mistake stays and is billed for {}",
+        crate::wording::count(days, "day")
+    );
+    for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
+        crate::say!("  left alone   {}", other.describe());
+    }
+    let steps: Vec<&Invocation> = steps.iter().collect();
+    if !confirm_and_run(
+        target,
+        &steps,
+        dry_run,
+        confirm_args,
+        "lock the offsite backups (for good, until they age) of",
+    )? {
+        return Ok(());
+    }
+    let after = target.locks()?;
+    if !after.iter().any(|r| {
+        r.name == rule && r.enabled && r.prefix == prefix && r.retention == Retention::Days(days)
+    }) {
+        bail!(
+            "wrangler reported the lock rule {rule} added, but r2://{} does not list it; the \
+             offsite copies are not known to be locked",
+            target.bucket()
+        );
+    }
+    fsutil::create_private_dir(&target.backup_dir)?;
+    fsutil::append_json_line(
+        &target.backup_dir.join(LOCK_JOURNAL),
+        &serde_json::json!({
+            "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "environment": env.name,
+            "bucket": target.bucket(),
+            "rule": rule,
+            "prefix": prefix,
+            "days": days,
+        }),
+        "the offsite lock journal",
+    )?;
+    crate::say!(
+        "Locked: objects under r2://{}/{prefix} cannot be deleted or overwritten until {} old \
+         (rule {rule}, read back).",
+        target.bucket(),
         crate::wording::count(days, "day")
     );
     Ok(())
@@ -773,6 +1143,7 @@ mod tests {
         let offsite = |expire: Option<&str>| Offsite {
             bucket: "b-1".into(),
             expire_after: expire.map(|e| crate::span::parse(e).unwrap()),
+            lock_for: None,
         };
         let policy = Policy {
             keep_within: Some(crate::span::Span::days(30)),
@@ -821,5 +1192,152 @@ mod tests {
                        name:     other\n";
         assert_eq!(rule_names(listing), ["qbtime-prod-expire", "other"]);
         assert!(rule_names("There are no lifecycle rules for bucket 'b'.").is_empty());
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            keep_within: Some(crate::span::Span::days(30)),
+            keep_daily: Some(30),
+            keep_weekly: Some(12),
+            keep_monthly: Some(12),
+        }
+    }
+
+    #[test]
+    fn the_lock_defaults_to_the_policys_longest_span_and_never_outlasts_the_expiry() {
+        let offsite = |expire: Option<&str>, lock: Option<&str>| Offsite {
+            bucket: "b-1".into(),
+            expire_after: expire.map(|e| crate::span::parse(e).unwrap()),
+            lock_for: lock.map(|e| crate::span::parse(e).unwrap()),
+        };
+        assert_eq!(lock_days(&offsite(None, None), &policy()).unwrap(), 372);
+        assert_eq!(
+            lock_days(&offsite(None, Some("90d")), &policy()).unwrap(),
+            90
+        );
+        assert_eq!(
+            lock_days(&offsite(Some("90d"), Some("90d")), &policy()).unwrap(),
+            90
+        );
+        // The lifecycle rule would delete what the lock holds: refused.
+        let err = lock_days(&offsite(Some("90d"), None), &policy()).unwrap_err();
+        assert!(err.to_string().contains("372 days"), "{err}");
+        assert!(err.to_string().contains("expire_after"), "{err}");
+        assert!(lock_days(&offsite(None, Some("2y")), &policy()).is_err());
+        assert!(lock_days(&offsite(None, None), &Policy::default()).is_err());
+    }
+
+    #[test]
+    fn our_lock_rules_are_told_from_others_by_name() {
+        assert_eq!(lock_rule_name("prod", 372), "qbtime-prod-lock-372d");
+        assert!(is_our_lock("prod", "qbtime-prod-lock-90d"));
+        assert!(!is_our_lock("prod", "qbtime-prod-lock-ninety"));
+        assert!(!is_our_lock("prod", "qbtime-staging-lock-90d"));
+        assert!(!is_our_lock("prod", "legal-hold"));
+    }
+
+    /// What wrangler 4.86 prints (4.164 prints the same labels).
+    const LOCKS: &str = "Listing lock rules for bucket 'b'...\n\
+        \u{1b}[37mname:\u{1b}[39m       \u{1b}[90mqbtime-prod-lock-372d\u{1b}[39m\n\
+        enabled:    Yes\nprefix:     prod/\ncondition:  after 372 days\n\n\
+        name:       legal-hold\nenabled:    Yes\nprefix:     (all prefixes)\ncondition:  indefinitely\n\n\
+        name:       old\nenabled:    No\nprefix:     prod/2025/\ncondition:  on 2027-01-01\n";
+
+    #[test]
+    fn lock_rules_are_read_from_wranglers_listing() {
+        let rules = lock_rules(LOCKS);
+        assert_eq!(
+            rules,
+            [
+                LockRule {
+                    name: "qbtime-prod-lock-372d".into(),
+                    enabled: true,
+                    prefix: "prod/".into(),
+                    retention: Retention::Days(372),
+                },
+                LockRule {
+                    name: "legal-hold".into(),
+                    enabled: true,
+                    prefix: String::new(),
+                    retention: Retention::Indefinite,
+                },
+                LockRule {
+                    name: "old".into(),
+                    enabled: false,
+                    prefix: "prod/2025/".into(),
+                    retention: Retention::Until("2027-01-01".into()),
+                },
+            ]
+        );
+        assert!(lock_rules("There are no lock rules for bucket 'b'.").is_empty());
+        // A condition this cannot read is taken as the longest lock.
+        let odd = lock_rules("name: x\nenabled: Yes\nprefix: p/\ncondition: after a while\n");
+        assert_eq!(odd[0].retention, Retention::Indefinite);
+    }
+
+    #[test]
+    fn a_prefix_is_held_only_by_an_enabled_rule_over_all_of_it() {
+        let rules = lock_rules(LOCKS);
+        assert_eq!(
+            held_for(&rules, "prod/").unwrap(),
+            "legal-hold: every object for ever"
+        );
+        assert_eq!(
+            held_for(&rules[..1], "prod/").unwrap(),
+            "qbtime-prod-lock-372d: objects under prod/ for 372 days after upload"
+        );
+        assert_eq!(held_for(&rules[..1], "staging/"), None);
+        // A disabled rule, or one over part of the prefix, does not hold it.
+        assert_eq!(held_for(&rules[2..], "prod/"), None);
+    }
+
+    #[test]
+    fn a_lifecycle_rule_that_would_act_before_a_lock_allows_is_refused() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let lock = |prefix: &str, retention: Retention| LockRule {
+            name: "l".into(),
+            enabled: true,
+            prefix: prefix.into(),
+            retention,
+        };
+        let ok = |days, rules: &[LockRule]| {
+            check_expiry_against_locks(days, rules, "prod/", today).is_ok()
+        };
+        assert!(ok(372, &[lock("prod/", Retention::Days(372))]));
+        assert!(!ok(371, &[lock("prod/", Retention::Days(372))]));
+        // Another environment's lock, and a disabled one, do not matter.
+        assert!(ok(30, &[lock("staging/", Retention::Days(372))]));
+        let mut off = lock("prod/", Retention::Indefinite);
+        off.enabled = false;
+        assert!(ok(30, &[off]));
+        // A lock on the whole bucket, or on part of the prefix, does.
+        assert!(!ok(30, &[lock("", Retention::Days(31))]));
+        assert!(!ok(30, &[lock("prod/2026/", Retention::Days(31))]));
+        assert!(!ok(10_000, &[lock("prod/", Retention::Indefinite)]));
+        assert!(ok(
+            31,
+            &[lock("prod/", Retention::Until("2026-12-31".into()))]
+        ));
+        assert!(!ok(
+            30,
+            &[lock("prod/", Retention::Until("2026-12-31".into()))]
+        ));
+        let err =
+            check_expiry_against_locks(30, &[lock("prod/", Retention::Days(372))], "prod/", today)
+                .unwrap_err();
+        assert!(err.to_string().contains("before the lock allows"), "{err}");
+    }
+
+    #[test]
+    fn the_last_lock_of_each_environment_is_read_from_the_journal() {
+        let journal = "{\"at\":\"2026-11-01T00:00:00Z\",\"environment\":\"prod\",\"rule\":\"a\",\"days\":90}\n\
+                       garbage\n\
+                       {\"at\":\"2026-11-02T00:00:00Z\",\"environment\":\"prod\",\"rule\":\"b\",\"days\":372}\n";
+        let last = last_locks(journal);
+        assert_eq!(
+            last["prod"],
+            ("b".into(), 372, "2026-11-02T00:00:00Z".into())
+        );
+        assert!(!last.contains_key("staging"));
     }
 }

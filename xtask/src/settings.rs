@@ -60,6 +60,11 @@ pub struct Offsite {
     /// longest span the retention policy keeps a backup.
     #[serde(default, deserialize_with = "span::deserialize_option")]
     pub expire_after: Option<Span>,
+    /// How long `cargo xtask offsite lock` keeps each copy from being
+    /// deleted or overwritten. Defaults to the longest span the retention
+    /// policy keeps a backup.
+    #[serde(default, deserialize_with = "span::deserialize_option")]
+    pub lock_for: Option<Span>,
 }
 
 /// Every environment's settings.

@@ -6,8 +6,10 @@
 //! backup is older than its `max_age` in `backups.toml`, so a cron job or an
 //! uptime check can alert on a backup job that silently stopped.
 //!
-//! Everything is read from files: the manifests, the drill log and the Time
-//! Travel journal. Nothing calls wrangler.
+//! Everything is read from files: the manifests, the drill log, the Time
+//! Travel journal and the offsite lock journal (what `offsite lock` set and
+//! read back from this machine). Nothing calls wrangler; `doctor` reads the
+//! bucket's lock rules themselves.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,7 @@ use serde::Serialize;
 
 use crate::drill;
 use crate::inventory::{self, Entry};
+use crate::offsite;
 use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
 use crate::span::Span;
@@ -44,6 +47,10 @@ pub struct EnvStatus {
     pub stale: bool,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
+    /// For an environment with an offsite bucket: the lock `offsite lock`
+    /// last set and read back, or `"not locked"` when none is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite_lock: Option<String>,
 }
 
 /// An environment's newest verified full backup.
@@ -152,6 +159,7 @@ pub fn environment_status(
         stale,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore: journal.get(env).cloned(),
+        offsite_lock: None,
     }
 }
 
@@ -181,11 +189,30 @@ impl EnvStatus {
             Some(t) => format!("{} ({})", t.at, t.status),
             None => "none".to_owned(),
         };
+        let lock = match &self.offsite_lock {
+            Some(lock) => format!("  offsite lock              {lock}\n"),
+            None => String::new(),
+        };
         format!(
             "{} ({})\n  newest verified backup    {backup} {freshness}\n  offsite                   \
-             {offsite}\n  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
+             {offsite}\n{lock}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
             self.environment, self.database
         )
+    }
+}
+
+/// The offsite lock line: what `offsite lock` last set and read back.
+fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
+    match lock {
+        Some((rule, days, at)) => format!(
+            "locked: {} after upload (rule {rule} in r2://{bucket}, set and read back {at}; \
+             `cargo xtask doctor` reads the bucket)",
+            crate::wording::count(*days, "day")
+        ),
+        None => format!(
+            "not locked: no `cargo xtask offsite lock` recorded here for r2://{bucket} \
+             (`cargo xtask doctor` reads the bucket)"
+        ),
     }
 }
 
@@ -198,20 +225,27 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
     let drills = last_drills(&read(project.config_dir.join(drill::LOG)));
     let journal = last_time_travel(&read(project.backup_dir.join(time_travel::JOURNAL)));
+    let locks = offsite::last_locks(&read(project.backup_dir.join(offsite::LOCK_JOURNAL)));
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
         .iter()
         .filter(|env| only.is_none_or(|o| o.name == env.name))
         .map(|env| {
-            environment_status(
-                &env.name,
-                &env.database_name,
-                &entries,
-                settings.env(&env.name).max_age,
-                &drills,
-                &journal,
-                now,
-            )
+            let settings = settings.env(&env.name);
+            EnvStatus {
+                offsite_lock: settings
+                    .offsite
+                    .map(|o| lock_line(&o.bucket, locks.get(&env.name))),
+                ..environment_status(
+                    &env.name,
+                    &env.database_name,
+                    &entries,
+                    settings.max_age,
+                    &drills,
+                    &journal,
+                    now,
+                )
+            }
         })
         .collect();
     let stale: Vec<&EnvStatus> = all.iter().filter(|s| s.stale).collect();
@@ -290,5 +324,31 @@ not json
             s.render()
                 .contains("newest verified backup    none (no max_age)")
         );
+    }
+
+    #[test]
+    fn an_offsite_environment_says_whether_it_is_locked() {
+        let lock = (
+            "qbtime-prod-lock-372d".to_owned(),
+            372,
+            "2026-11-30T00:00:00Z".to_owned(),
+        );
+        let mut s = environment_status(
+            "prod",
+            "db",
+            &[],
+            None,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            Utc::now(),
+        );
+        assert!(!s.render().contains("offsite lock"), "no bucket, no line");
+        s.offsite_lock = Some(lock_line("b-1", Some(&lock)));
+        assert!(
+            s.render()
+                .contains("offsite lock              locked: 372 days after upload")
+        );
+        s.offsite_lock = Some(lock_line("b-1", None));
+        assert!(s.render().contains("offsite lock              not locked"));
     }
 }

@@ -10,9 +10,6 @@
 //! bookmarks before and after are appended to `backups/time-travel.jsonl`
 //! before and after the restore, so the undo survives a lost terminal.
 
-use std::io::Write as _;
-use std::path::Path;
-
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use xshell::Shell;
@@ -248,7 +245,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
             map.extend(more);
         }
-        append_journal(&journal, &entry)
+        crate::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
     };
     record("started", serde_json::json!({}))?;
     let result = match wrangler.run_json(&restore) {
@@ -305,20 +302,6 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
             env.database_name
         ))),
     }
-}
-
-/// Appends one JSON line to the private journal, creating it 0600.
-fn append_journal(path: &Path, entry: &serde_json::Value) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options
-        .create(true)
-        .append(true)
-        .mode(crate::fsutil::PRIVATE_FILE_MODE);
-    let mut file = crate::fsutil::open_no_follow(&mut options, path, "the Time Travel journal")?;
-    writeln!(file, "{entry}")?;
-    file.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -278,6 +278,51 @@ impl Commands {
         }
     }
 
+    fn r2_lock(&self, verb: &str, bucket: &str) -> Vec<OsString> {
+        let mut args = self.r2_lifecycle(verb, bucket);
+        args[2] = "lock".into();
+        args
+    }
+
+    /// The bucket's lock rules, as wrangler prints them.
+    pub fn r2_lock_list(&self, bucket: &str) -> Invocation {
+        Invocation {
+            purpose: format!("read the lock rules of R2 bucket {bucket} (read-only)"),
+            args: self.r2_lock("list", bucket),
+        }
+    }
+
+    /// Adds a lock rule that keeps objects under `prefix` from being deleted
+    /// or overwritten until they are `days` old. `--force` skips wrangler's
+    /// own prompts: the confirmation is ours.
+    pub fn r2_lock_add(&self, bucket: &str, rule: &str, prefix: &str, days: i64) -> Invocation {
+        let mut args = self.r2_lock("add", bucket);
+        args.extend([
+            rule.into(),
+            prefix.into(),
+            "--retention-days".into(),
+            days.to_string().into(),
+            "--force".into(),
+        ]);
+        Invocation {
+            purpose: format!(
+                "lock objects under {prefix} in {bucket} against deletion and overwriting for \
+                 {days} days after upload"
+            ),
+            args,
+        }
+    }
+
+    /// Removes one lock rule.
+    pub fn r2_lock_remove(&self, bucket: &str, rule: &str) -> Invocation {
+        let mut args = self.r2_lock("remove", bucket);
+        args.extend(["--name".into(), rule.into()]);
+        Invocation {
+            purpose: format!("remove lock rule {rule} from R2 bucket {bucket}"),
+            args,
+        }
+    }
+
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {
@@ -914,6 +959,36 @@ mod tests {
                 "preview",
                 "--json"
             ]
+        );
+    }
+
+    #[test]
+    fn lock_rules_are_added_with_days_and_force_and_removed_by_name() {
+        let cmds = Commands::new(Path::new("w.toml"));
+        assert_eq!(
+            argv(&cmds.r2_lock_add("b-1", "qbtime-prod-lock-372d", "prod/", 372)),
+            [
+                "r2",
+                "bucket",
+                "lock",
+                "add",
+                "b-1",
+                "--config",
+                "w.toml",
+                "qbtime-prod-lock-372d",
+                "prod/",
+                "--retention-days",
+                "372",
+                "--force"
+            ]
+        );
+        assert_eq!(
+            cmds.r2_lock_remove("b-1", "r").to_string(),
+            "wrangler r2 bucket lock remove b-1 --config w.toml --name r"
+        );
+        assert_eq!(
+            cmds.r2_lock_list("b-1").to_string(),
+            "wrangler r2 bucket lock list b-1 --config w.toml"
         );
     }
 

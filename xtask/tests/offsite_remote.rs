@@ -356,3 +356,185 @@ fn the_workflow_runs_the_scheduled_job_daily_with_the_two_secrets() {
         "backups never become artifacts"
     );
 }
+
+/// The real wrangler's `r2 object delete`, against the loopback.
+fn wrangler_delete(remote: &Remote, home: &std::path::Path, key: &str) -> Run {
+    let mut cmd = std::process::Command::new(wrangler_bin());
+    cmd.args([
+        "r2",
+        "object",
+        "delete",
+        &format!("{BUCKET}/{key}"),
+        "--remote",
+    ])
+    .current_dir(remote.sb.path());
+    remote.with_api(&mut cmd, home);
+    Run::from_output(cmd.output().unwrap())
+}
+
+fn lock_rules_of(remote: &Remote) -> Vec<Value> {
+    remote.server.r2_lock(BUCKET).as_array().unwrap().clone()
+}
+
+#[test]
+fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
+    let (remote, home) = remote();
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+    let month = chrono::Utc::now().format("%Y/%m").to_string();
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.starts_with(&format!("prod/{month}/")) && k.ends_with(".sql"))
+        .unwrap();
+
+    // The plan, and a dry run that changes nothing.
+    let dry = remote.xtask(
+        home.path(),
+        &["offsite", "lock", "--env", "prod", "--dry-run"],
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("qbtime-prod-lock-372d"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("372 days"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("free that space"), "{}", dry.stdout);
+    assert!(lock_rules_of(&remote).is_empty());
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status
+            .stdout
+            .contains("offsite lock              not locked"),
+        "{}",
+        status.stdout
+    );
+
+    // The guard: --yes is not enough for prod.
+    remote
+        .xtask(home.path(), &["offsite", "lock", "--env", "prod", "--yes"])
+        .assert_refused("--confirm qbtime_db_prod");
+    assert!(lock_rules_of(&remote).is_empty());
+    // Without the lock, the object can be deleted (and is put back).
+    let bytes = remote.server.r2_object(BUCKET, &key).unwrap();
+    wrangler_delete(&remote, home.path(), &key).assert_ok();
+    assert!(remote.server.r2_object(BUCKET, &key).is_none());
+    remote.server.r2_put_object(BUCKET, &key, &bytes).unwrap();
+
+    let lock = [
+        "offsite",
+        "lock",
+        "--env",
+        "prod",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    for _ in 0..2 {
+        remote.xtask(home.path(), &lock).assert_ok();
+        let rules = lock_rules_of(&remote);
+        assert_eq!(rules.len(), 1, "set twice, still one rule: {rules:?}");
+        assert_eq!(rules[0]["id"], "qbtime-prod-lock-372d");
+        assert_eq!(rules[0]["prefix"], "prod/");
+        assert_eq!(rules[0]["condition"]["maxAgeSeconds"], 372 * 86_400);
+    }
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+
+    // The real wrangler's delete is refused as R2 refuses it, and the copy stays.
+    let refused = wrangler_delete(&remote, home.path(), &key);
+    assert!(!refused.ok, "{}", refused.all());
+    assert!(refused.all().contains("10069"), "{}", refused.all());
+    assert_eq!(remote.server.r2_object(BUCKET, &key).unwrap(), bytes);
+    // The index, outside the prefix, is not locked: uploads keep rewriting it.
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status
+            .stdout
+            .contains("offsite lock              locked: 372 days after upload"),
+        "{}",
+        status.stdout
+    );
+    let doctor = remote.xtask(home.path(), &["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("r2://qbtime-d1-backups/prod/ is locked qbtime-prod-lock-372d"),
+        "{}",
+        doctor.stdout
+    );
+
+    // A lifecycle rule that would delete copies the lock still holds is refused.
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let short = text.replace(
+        "bucket = \"qbtime-d1-backups\"",
+        "bucket = \"qbtime-d1-backups\"\nexpire_after = \"30d\"",
+    );
+    std::fs::write(&settings, &short).unwrap();
+    let lifecycle = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "lifecycle",
+            "--env",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    lifecycle.assert_refused("before the lock allows");
+    assert_eq!(remote.server.r2_lifecycle(BUCKET), serde_json::json!([]));
+    // ... and so is a lock longer than the configured expiry, before any request.
+    let before = remote.server.requests().len();
+    let run = remote.xtask(home.path(), &lock);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("expire_after"), "{}", run.stderr);
+    assert_eq!(remote.server.requests().len(), before);
+
+    // Shortening the lock adds the new rule before removing the old one: a
+    // failure part-way leaves the old lock in force, as the plan says.
+    std::fs::write(
+        &settings,
+        text.replace(
+            "bucket = \"qbtime-d1-backups\"",
+            "bucket = \"qbtime-d1-backups\"\nlock_for = \"90d\"",
+        ),
+    )
+    .unwrap();
+    let plan = remote.xtask(
+        home.path(),
+        &["offsite", "lock", "--env", "prod", "--dry-run"],
+    );
+    let add = plan.stdout.find("lock add").unwrap();
+    let remove = plan.stdout.find("lock remove").unwrap();
+    assert!(add < remove, "{}", plan.stdout);
+    remote.server.set_faults(Faults {
+        r2_lock_put_status: Some(500),
+        ..Faults::default()
+    });
+    let failed = remote.xtask(home.path(), &lock);
+    assert!(!failed.ok, "{}", failed.all());
+    let rules = lock_rules_of(&remote);
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["id"], "qbtime-prod-lock-372d");
+    assert!(refused_again(&remote, home.path(), &key));
+    remote.server.set_faults(Faults::default());
+    remote.xtask(home.path(), &lock).assert_ok();
+    let rules = lock_rules_of(&remote);
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["id"], "qbtime-prod-lock-90d");
+}
+
+fn refused_again(remote: &Remote, home: &std::path::Path, key: &str) -> bool {
+    !wrangler_delete(remote, home, key).ok && remote.server.r2_object(BUCKET, key).is_some()
+}

@@ -24,7 +24,7 @@ pub(crate) struct Ctx<'a> {
     pub shared: &'a Shared,
     pub req: &'a Request,
     pub params: Params,
-    database: Option<&'a Database>,
+    database: Option<std::sync::Arc<Database>>,
 }
 
 impl Ctx<'_> {
@@ -32,6 +32,7 @@ impl Ctx<'_> {
     /// may call this; dispatch has already checked that it exists.
     pub fn database(&self) -> &Database {
         self.database
+            .as_deref()
             .expect("only routes with a {database} segment ask for the database")
     }
 }
@@ -48,6 +49,20 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         access: Access::ApiToken,
         body: Body::Buffered,
         handler: list_databases,
+    },
+    Route {
+        method: "POST",
+        pattern: "/client/v4/accounts/{account}/d1/database",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: create_database,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "/client/v4/accounts/{account}/d1/database/{database}",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: delete_database,
     },
     Route {
         method: "GET",
@@ -125,6 +140,20 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
         access: Access::ApiToken,
         body: Body::Buffered,
         handler: r2::put_lifecycle,
+    },
+    Route {
+        method: "GET",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/lock",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::get_lock,
+    },
+    Route {
+        method: "PUT",
+        pattern: "/client/v4/accounts/{account}/r2/buckets/{bucket}/lock",
+        access: Access::ApiToken,
+        body: Body::Buffered,
+        handler: r2::put_lock,
     },
     // `objects` with nothing after it; the `objects/{*key}` routes below
     // need a non-empty key, so neither shadows the other.
@@ -298,10 +327,10 @@ fn list_databases(ctx: &Ctx<'_>) -> Reply {
     let page = number("page", 1);
     let per_page = number("per_page", 1000).min(10_000);
     let name = ctx.req.query_param("name").filter(|n| !n.is_empty());
-    let matching: Vec<&Database> = ctx
-        .shared
-        .databases
+    let all = ctx.shared.databases();
+    let matching: Vec<&Database> = all
         .iter()
+        .map(|db| &**db)
         .filter(|db| name.is_none_or(|n| db.name.contains(n)))
         .collect();
     let mut listed = Vec::new();
@@ -327,6 +356,82 @@ fn list_databases(ctx: &Ctx<'_>) -> Reply {
         total_count: matching.len(),
     };
     Reply::cf_ok_paged(listed, Some(info))
+}
+
+/// D1's error code for a database name that is in use.
+const NAME_IN_USE: u32 = 7502;
+
+/// `POST /accounts/{account}/d1/database` with `{"name",
+/// "primary_location_hint"?, "jurisdiction"?}`: a new, empty database.
+fn create_database(ctx: &Ctx<'_>) -> Reply {
+    let body: serde_json::Value = match serde_json::from_slice(&ctx.req.body) {
+        Ok(body) => body,
+        Err(e) => {
+            return Reply::cf_error(400, 7400, format!("Malformed JSON in request body: {e}"));
+        }
+    };
+    let Some(name) = body
+        .get("name")
+        .and_then(|n| n.as_str())
+        .filter(|n| !n.is_empty())
+    else {
+        return Reply::cf_error(400, 7400, "The request body must have a string \"name\"");
+    };
+    let region = match body.get("primary_location_hint").and_then(|h| h.as_str()) {
+        None => "WNAM".to_owned(),
+        Some(hint @ ("weur" | "eeur" | "apac" | "oc" | "wnam" | "enam")) => hint.to_uppercase(),
+        Some(other) => {
+            return Reply::cf_error(400, 7400, format!("Invalid location hint: {other}"));
+        }
+    };
+    let mut all = ctx.shared.databases();
+    if all.iter().any(|db| db.name == name) {
+        return Reply::cf_error(
+            400,
+            NAME_IN_USE,
+            format!("A database with the name {name} already exists"),
+        );
+    }
+    let r = util::random_hex(32);
+    let uuid = format!(
+        "{}-{}-4{}-8{}-{}",
+        &r[..8],
+        &r[8..12],
+        &r[13..16],
+        &r[17..20],
+        &r[20..32]
+    );
+    let spec = crate::DatabaseSpec {
+        uuid: uuid.clone(),
+        name: name.to_owned(),
+        path: ctx
+            .shared
+            .spool_dir
+            .path()
+            .join(format!("d1-{uuid}.sqlite")),
+    };
+    let db = match Database::open(&spec) {
+        Ok(db) => db,
+        Err(e) => return Reply::cf_error(500, 7500, format!("{e:#}")),
+    };
+    let reply = Reply::cf_ok(serde_json::json!({
+        "uuid": db.uuid,
+        "name": db.name,
+        "created_at": db.created_at,
+        "version": "production",
+        "created_in_region": region,
+    }));
+    all.push(std::sync::Arc::new(db));
+    reply
+}
+
+/// `DELETE /accounts/{account}/d1/database/{database}`: the database is no
+/// longer served (its file goes with the server's temporary directory, or
+/// stays where the configuration put it).
+fn delete_database(ctx: &Ctx<'_>) -> Reply {
+    let uuid = ctx.database().uuid.clone();
+    ctx.shared.databases().retain(|db| db.uuid != uuid);
+    Reply::cf_ok(serde_json::Value::Null)
 }
 
 #[derive(Serialize)]

@@ -43,6 +43,10 @@ pub struct Faults {
     /// specified key does not exist." and any other failure with the
     /// status and the error body.
     pub r2_get_status: Option<u16>,
+    /// Every `PUT .../r2/buckets/{bucket}/lock` (what `wrangler r2 bucket
+    /// lock add|remove|set` sends) is answered with this HTTP status and a
+    /// Cloudflare API error (code 10001), and changes no rule.
+    pub r2_lock_put_status: Option<u16>,
     /// Every export poll is answered `"active"`, forever: an export that
     /// never completes. wrangler polls without a limit of its own.
     pub export_never_completes: bool,

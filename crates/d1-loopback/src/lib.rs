@@ -12,6 +12,11 @@
 //! `/client/v4/accounts/{account}/d1/database`:
 //!
 //! - `GET` (the database list) and `GET /{uuid}` (one database's details);
+//! - `POST` with `{"name", "primary_location_hint"?}` (`wrangler d1
+//!   create`), which serves a new, empty database from a SQLite file in the
+//!   server's temporary directory (a name in use is refused with D1's code
+//!   7502), and `DELETE /{uuid}` (`wrangler d1 delete`, which finds the
+//!   uuid by name in the list first);
 //! - `POST /{uuid}/query`, which runs SQL as D1 does (`wrangler d1 execute
 //!   --command` and all of `wrangler d1 migrations list` and `apply` go
 //!   through it);
@@ -38,6 +43,9 @@
 //!   r2 bucket create`) and `GET /{bucket}` (`wrangler r2 bucket info`);
 //! - `GET` and `PUT /{bucket}/lifecycle`, the bucket's lifecycle rules
 //!   (`wrangler r2 bucket lifecycle list|add|remove|set`), kept as given;
+//! - `GET` and `PUT /{bucket}/lock`, the bucket's lock rules (`wrangler r2
+//!   bucket lock list|add|remove|set`), enforced: a delete or overwrite of
+//!   an object a rule holds is refused with R2's 403, code 10069;
 //! - `PUT`, `GET` and `DELETE /{bucket}/objects/{key}` (`wrangler r2 object
 //!   put|get|delete --remote`), where the key is the rest of the path,
 //!   slashes and all. An upload is one `PUT` of the whole file (wrangler
@@ -162,7 +170,9 @@ pub(crate) struct Shared {
     pub api_token: String,
     /// `http://127.0.0.1:PORT`.
     pub origin: String,
-    pub databases: Vec<Database>,
+    /// The databases served: those configured, and those created since
+    /// (`wrangler d1 create`), less those deleted (`wrangler d1 delete`).
+    pub databases: Mutex<Vec<Arc<Database>>>,
     signed: Mutex<SignedObjects>,
     log: Mutex<RequestLog>,
     faults: Mutex<Faults>,
@@ -176,8 +186,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Finds a served database by uuid.
-    pub fn database(&self, uuid: &str) -> Option<&Database> {
-        self.databases.iter().find(|db| db.uuid == uuid)
+    pub fn database(&self, uuid: &str) -> Option<Arc<Database>> {
+        self.databases().iter().find(|db| db.uuid == uuid).cloned()
+    }
+
+    /// Locks the list of databases; a poisoned lock is used as it is.
+    pub(crate) fn databases(&self) -> MutexGuard<'_, Vec<Arc<Database>>> {
+        self.databases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn log(&self) -> MutexGuard<'_, RequestLog> {
@@ -222,14 +239,14 @@ impl Server {
     /// Opens the databases, binds `127.0.0.1` on an ephemeral port and
     /// serves on a background thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
-        let mut databases: Vec<Database> = Vec::with_capacity(config.databases.len());
+        let mut databases: Vec<Arc<Database>> = Vec::with_capacity(config.databases.len());
         for spec in &config.databases {
             anyhow::ensure!(
                 databases.iter().all(|db| db.uuid != spec.uuid),
                 "D1 database uuid {} is configured twice",
                 spec.uuid
             );
-            databases.push(Database::open(spec)?);
+            databases.push(Arc::new(Database::open(spec)?));
         }
         let http = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| anyhow!("binding 127.0.0.1: {e}"))?;
@@ -245,7 +262,7 @@ impl Server {
             account_id: config.account_id,
             api_token: config.api_token,
             origin: format!("http://{addr}"),
-            databases,
+            databases: Mutex::new(databases),
             signed: Mutex::default(),
             log: Mutex::default(),
             faults: Mutex::default(),
@@ -344,6 +361,23 @@ impl Server {
     /// the bucket does not exist.
     pub fn r2_lifecycle(&self, bucket: &str) -> serde_json::Value {
         self.shared.r2().lifecycle(bucket)
+    }
+
+    /// The names of the D1 databases served now, those created through the
+    /// API included and those deleted through it not.
+    pub fn database_names(&self) -> Vec<String> {
+        self.shared
+            .databases()
+            .iter()
+            .map(|db| db.name.clone())
+            .collect()
+    }
+
+    /// A bucket's lock rules, as the JSON array last put (`[]` until then):
+    /// what `GET .../lock` returns as `result.rules`. `Null` if the bucket
+    /// does not exist.
+    pub fn r2_lock(&self, bucket: &str) -> serde_json::Value {
+        self.shared.r2().lock(bucket)
     }
 
     /// Every successful Time Travel restore so far, in order. Restores that

@@ -28,6 +28,17 @@
 //!   `Content-Type: application/json`; `add` also sends
 //!   `cf-r2-data-catalog-check: true` unless `--force`, `remove` never
 //!   does); `set --file F` puts the file's `rules` without getting first.
+//! - `r2 bucket lock list`: `GET /{bucket}/lock`, whose result is
+//!   `{"rules": [...]}`, each `{"id", "enabled", "prefix"?, "condition":
+//!   {"type": "Age", "maxAgeSeconds"} | {"type": "Date", "date"} |
+//!   {"type": "Indefinite"}}`. `add` and `remove` get the rules, change them
+//!   and `PUT /{bucket}/lock` them all back as `{"rules": [...]}`; `set
+//!   --file F` puts the file's `rules`. The rules are enforced as R2
+//!   enforces them: while an enabled rule whose prefix the key starts with
+//!   holds an object (its age is under `maxAgeSeconds`, the date is not yet
+//!   reached, or for ever), a `DELETE` of it, or a `PUT` over it, is
+//!   answered 403 with R2's code 10069, "Object is protected by a bucket
+//!   lock rule and cannot be modified or deleted.".
 //! - `r2 bucket create NAME`: `POST` with `{"name", "locationHint"?,
 //!   "storageClass"?}` (as `text/plain`); `r2 bucket list`: `GET`, whose
 //!   result is `{"buckets": [...]}`; `r2 bucket info NAME`: `GET /{bucket}`,
@@ -95,6 +106,9 @@ pub(crate) const INTERNAL_ERROR: u32 = 10001;
 pub(crate) const INVALID_BUCKET_NAME: u32 = 10005;
 /// R2's error code for creating a bucket that exists.
 pub(crate) const BUCKET_EXISTS: u32 = 10004;
+/// R2's error code for a delete or overwrite that a bucket lock forbids
+/// (S3's `ObjectLockedByBucketPolicy`, HTTP 403).
+pub(crate) const OBJECT_LOCKED: u32 = 10069;
 /// The error code this server uses for a malformed request body.
 pub(crate) const MALFORMED: u32 = 10040;
 
@@ -133,6 +147,8 @@ struct Bucket {
     storage_class: String,
     /// The lifecycle rules, exactly as last put.
     lifecycle_rules: Vec<serde_json::Value>,
+    /// The bucket lock rules, exactly as last put.
+    lock_rules: Vec<serde_json::Value>,
     /// Objects by key; the map's order (by UTF-8 bytes) is R2's listing
     /// order.
     objects: BTreeMap<String, Object>,
@@ -145,8 +161,21 @@ impl Bucket {
             location: location.to_ascii_uppercase(),
             storage_class: storage_class.to_owned(),
             lifecycle_rules: Vec::new(),
+            lock_rules: Vec::new(),
             objects: BTreeMap::new(),
         }
+    }
+
+    /// Whether a lock rule forbids deleting or overwriting the object at
+    /// `key` at `now_ms`: an enabled rule whose prefix the key starts with,
+    /// and whose condition still holds the object.
+    fn is_locked(&self, key: &str, now_ms: i64) -> bool {
+        let Some(object) = self.objects.get(key) else {
+            return false;
+        };
+        self.lock_rules
+            .iter()
+            .any(|rule| lock_holds(rule, key, object.uploaded_ms, now_ms))
     }
 
     fn info(&self, name: &str) -> BucketInfo {
@@ -342,6 +371,16 @@ impl Store {
             })
     }
 
+    /// The lock rules of a bucket, as a JSON array; `Null` for a bucket
+    /// that does not exist.
+    pub fn lock(&self, bucket: &str) -> serde_json::Value {
+        self.buckets
+            .get(bucket)
+            .map_or(serde_json::Value::Null, |b| {
+                serde_json::Value::Array(b.lock_rules.clone())
+            })
+    }
+
     /// Stores `bytes` under `key` in an existing bucket, as an upload
     /// without headers would. The file goes in `dir`.
     pub fn put_bytes(
@@ -520,25 +559,38 @@ pub(crate) fn get_lifecycle(ctx: &Ctx<'_>) -> Reply {
     }
 }
 
-/// `PUT /accounts/{account}/r2/buckets/{bucket}/lifecycle` with
-/// `{"rules": [...]}`, which replaces every rule.
-pub(crate) fn put_lifecycle(ctx: &Ctx<'_>) -> Reply {
+/// The `rules` array of a `{"rules": [...]}` body, or the refusal.
+fn rules_body(ctx: &Ctx<'_>) -> Result<Vec<serde_json::Value>, Reply> {
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&ctx.req.body) else {
-        return Reply::cf_error(400, MALFORMED, "The JSON you provided was not well formed.");
+        return Err(Reply::cf_error(
+            400,
+            MALFORMED,
+            "The JSON you provided was not well formed.",
+        ));
     };
-    let Some(rules) = body.get("rules").and_then(|r| r.as_array()) else {
-        return Reply::cf_error(
+    match body.get("rules").and_then(|r| r.as_array()) {
+        Some(rules) => Ok(rules.clone()),
+        None => Err(Reply::cf_error(
             400,
             MALFORMED,
             "The request body must have a \"rules\" array",
-        );
+        )),
+    }
+}
+
+/// `PUT /accounts/{account}/r2/buckets/{bucket}/lifecycle` with
+/// `{"rules": [...]}`, which replaces every rule.
+pub(crate) fn put_lifecycle(ctx: &Ctx<'_>) -> Reply {
+    let rules = match rules_body(ctx) {
+        Ok(rules) => rules,
+        Err(refusal) => return refusal,
     };
     if !rules.iter().all(serde_json::Value::is_object) {
         return Reply::cf_error(400, MALFORMED, "Every lifecycle rule must be an object");
     }
     match ctx.shared.r2().buckets.get_mut(bucket_param(ctx)) {
         Some(bucket) => {
-            bucket.lifecycle_rules = rules.clone();
+            bucket.lifecycle_rules = rules;
             Reply::cf_ok(json!({}))
         }
         None => no_such_bucket(),
@@ -664,6 +716,9 @@ pub(crate) fn put_object(ctx: &Ctx<'_>) -> Reply {
     let Some(bucket) = store.buckets.get_mut(bucket_param(ctx)) else {
         return no_such_bucket();
     };
+    if bucket.is_locked(&key, util::now_ms()) {
+        return object_locked();
+    }
     let storage_class = ctx
         .req
         .header("cf-r2-storage-class")
@@ -725,12 +780,106 @@ pub(crate) fn get_object(ctx: &Ctx<'_>) -> Reply {
 }
 
 /// `DELETE /accounts/{account}/r2/buckets/{bucket}/objects/{key}`. Deleting
-/// a key that is not there succeeds, as on R2.
+/// a key that is not there succeeds, as on R2; deleting one a lock rule
+/// holds is refused.
 pub(crate) fn delete_object(ctx: &Ctx<'_>) -> Reply {
     let key = key_param(ctx);
     match ctx.shared.r2().buckets.get_mut(bucket_param(ctx)) {
+        Some(bucket) if bucket.is_locked(key, util::now_ms()) => object_locked(),
         Some(bucket) => {
             bucket.objects.remove(key);
+            Reply::cf_ok(json!({}))
+        }
+        None => no_such_bucket(),
+    }
+}
+
+/// Whether one lock rule holds an object uploaded at `uploaded_ms`, at
+/// `now_ms`. A rule this server cannot read holds it: a lock fails closed.
+fn lock_holds(rule: &serde_json::Value, key: &str, uploaded_ms: i64, now_ms: i64) -> bool {
+    if rule.get("enabled").and_then(|e| e.as_bool()) == Some(false) {
+        return false;
+    }
+    let prefix = rule.get("prefix").and_then(|p| p.as_str()).unwrap_or("");
+    if !key.starts_with(prefix) {
+        return false;
+    }
+    let condition = rule.get("condition");
+    match condition
+        .and_then(|c| c.get("type"))
+        .and_then(|t| t.as_str())
+    {
+        Some("Age") => match condition
+            .and_then(|c| c.get("maxAgeSeconds"))
+            .and_then(|s| s.as_i64())
+        {
+            Some(seconds) => now_ms - uploaded_ms < seconds.saturating_mul(1000),
+            None => true,
+        },
+        Some("Date") => match condition
+            .and_then(|c| c.get("date"))
+            .and_then(|d| d.as_str())
+            .and_then(util::parse_iso8601)
+        {
+            Some(until_ms) => now_ms < until_ms,
+            None => true,
+        },
+        _ => true,
+    }
+}
+
+fn object_locked() -> Reply {
+    Reply::cf_error(
+        403,
+        OBJECT_LOCKED,
+        "Object is protected by a bucket lock rule and cannot be modified or deleted.",
+    )
+}
+
+/// `GET /accounts/{account}/r2/buckets/{bucket}/lock`.
+pub(crate) fn get_lock(ctx: &Ctx<'_>) -> Reply {
+    match ctx.shared.r2().buckets.get(bucket_param(ctx)) {
+        Some(bucket) => Reply::cf_ok(json!({ "rules": bucket.lock_rules })),
+        None => no_such_bucket(),
+    }
+}
+
+/// `PUT /accounts/{account}/r2/buckets/{bucket}/lock` with `{"rules":
+/// [...]}`, which replaces every rule. Each rule needs an `id` and a
+/// `condition` with a `type`, and no two rules share an id.
+pub(crate) fn put_lock(ctx: &Ctx<'_>) -> Reply {
+    if let Some(status) = ctx.shared.faults().r2_lock_put_status {
+        return internal_error(status);
+    }
+    let rules = match rules_body(ctx) {
+        Ok(rules) => rules,
+        Err(refusal) => return refusal,
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for rule in &rules {
+        let id = rule.get("id").and_then(|i| i.as_str());
+        let kind = rule
+            .get("condition")
+            .and_then(|c| c.get("type"))
+            .and_then(|t| t.as_str());
+        if !matches!(kind, Some("Age" | "Date" | "Indefinite")) || id.is_none() {
+            return Reply::cf_error(
+                400,
+                MALFORMED,
+                "Every lock rule needs an id and a condition of type Age, Date or Indefinite",
+            );
+        }
+        if !ids.insert(id) {
+            return Reply::cf_error(
+                400,
+                MALFORMED,
+                format!("Two lock rules have the id {}", id.unwrap_or_default()),
+            );
+        }
+    }
+    match ctx.shared.r2().buckets.get_mut(bucket_param(ctx)) {
+        Some(bucket) => {
+            bucket.lock_rules = rules;
             Reply::cf_ok(json!({}))
         }
         None => no_such_bucket(),
@@ -869,6 +1018,27 @@ mod tests {
         for bad in ["abc", "zz", "ff", "é", "aéb"] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_lock_holds_objects_under_its_prefix_until_its_age_or_date() {
+        let day = 86_400_000;
+        let age = json!({"id": "a", "enabled": true, "prefix": "prod/",
+                         "condition": {"type": "Age", "maxAgeSeconds": 86_400}});
+        assert!(lock_holds(&age, "prod/x", 0, day - 1));
+        assert!(!lock_holds(&age, "prod/x", 0, day));
+        assert!(!lock_holds(&age, "index/prod.json", 0, 0));
+        let off = json!({"id": "a", "enabled": false, "condition": {"type": "Indefinite"}});
+        assert!(!lock_holds(&off, "k", 0, 0));
+        let forever = json!({"id": "a", "enabled": true, "condition": {"type": "Indefinite"}});
+        assert!(lock_holds(&forever, "any/key", 0, i64::MAX / 2));
+        let date = json!({"id": "d", "enabled": true,
+                          "condition": {"type": "Date", "date": "1970-01-02T00:00:00.000Z"}});
+        assert!(lock_holds(&date, "k", 0, day - 1));
+        assert!(!lock_holds(&date, "k", 0, day));
+        // A condition this server cannot read holds the object: fail closed.
+        let odd = json!({"id": "o", "condition": {"type": "Age"}});
+        assert!(lock_holds(&odd, "k", 0, i64::MAX / 2));
     }
 
     #[test]

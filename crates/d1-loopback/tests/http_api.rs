@@ -57,13 +57,14 @@ fn unknown_routes_are_answered_404_and_recorded() {
     assert_eq!(response.status, 404);
     assert_eq!(response.json()["errors"][1]["code"], 7000);
     // The right path with the wrong method is not a route either.
-    let response = http("DELETE", &db_url(&project, ""), Some(TOKEN), b"");
+    // (DELETE is `wrangler d1 delete`'s route now; PUT is no route.)
+    let response = http("PUT", &db_url(&project, ""), Some(TOKEN), b"");
     assert_eq!(response.status, 404);
     assert_eq!(
         project.server.unhandled(),
         vec![
             "GET /client/v4/zones?x=1".to_owned(),
-            format!("DELETE /client/v4/accounts/{ACCOUNT}/d1/database/{UUID}"),
+            format!("PUT /client/v4/accounts/{ACCOUNT}/d1/database/{UUID}"),
         ]
     );
     assert_eq!(project.server.requests().len(), 2);

@@ -512,3 +512,50 @@ fn local_wrangler_export_matches_fixture() {
          rerun with D1_LOOPBACK_BLESS=1 if that is expected\n--- local ---\n{local}"
     );
 }
+
+#[test]
+fn d1_create_serves_a_new_database_refuses_a_used_name_and_d1_delete_removes_it() {
+    let project = fixture_project();
+    let before = std::fs::read_to_string(project.dir.path().join("wrangler.toml")).unwrap();
+    let run = project.wrangler(&["d1", "create", "brand-new", "--location", "weur"]);
+    run.assert_ok();
+    // wrangler prints the snippet with the new id, and leaves the config alone.
+    let listed = project.wrangler(&["d1", "list", "--json"]).json();
+    let new = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "brand-new")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    let uuid = new["uuid"].as_str().unwrap();
+    assert!(run.stdout().contains(uuid), "{}", run.stdout());
+    assert_eq!(
+        std::fs::read_to_string(project.dir.path().join("wrangler.toml")).unwrap(),
+        before
+    );
+    assert_eq!(project.server.database_names(), ["fixture-db", "brand-new"]);
+
+    // The new database answers queries by its id, and starts empty.
+    let info = project
+        .wrangler(&["d1", "info", "brand-new", "--json"])
+        .json();
+    assert_eq!(info["uuid"], uuid, "{info}");
+    assert_eq!(info["num_tables"], 0, "{info}");
+
+    // A name in use is refused with D1's code, which wrangler words itself.
+    let again = project.wrangler(&["d1", "create", "brand-new"]);
+    again.assert_failed();
+    assert!(
+        again.stderr().contains("already exists") || again.stdout().contains("already exists"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(project.server.database_names(), ["fixture-db", "brand-new"]);
+
+    project
+        .wrangler(&["d1", "delete", "brand-new", "--skip-confirmation"])
+        .assert_ok();
+    assert_eq!(project.server.database_names(), ["fixture-db"]);
+    assert_eq!(project.server.unhandled(), Vec::<String>::new());
+}
