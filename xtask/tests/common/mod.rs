@@ -150,7 +150,7 @@ impl Sandbox {
     /// the local D1.
     pub fn wrangler(&self, args: &[&str]) -> Run {
         let log_dir = self.path().join(".wrangler-test-logs");
-        let out = Command::new(wrangler_bin())
+        let out = d1_loopback::pinned_wrangler_command(&repo_root())
             .args(args)
             .current_dir(self.path())
             .env("WRANGLER_SEND_METRICS", "false")
