@@ -61,11 +61,14 @@ impl Project {
             None => {
                 let root = find_checkout(&cwd).with_context(|| {
                     format!(
-                        "cannot find the repository to act on: no directory from {} upwards holds                          Cargo.toml with xtask/, or package.json with wrangler.toml. Run cargo                          xtask inside a qbtime checkout, or pass --config PATH",
+                        "cannot find the repository to act on: no directory from {} upwards \
+                         holds Cargo.toml with xtask/, or package.json with a wrangler \
+                         configuration (wrangler.toml, wrangler.jsonc or wrangler.json). Run \
+                         cargo xtask inside a qbtime checkout, or pass --config PATH",
                         cwd.display()
                     )
                 })?;
-                root.join("wrangler.toml")
+                default_config(&root)?
             }
         };
         if !config.is_file() {
