@@ -13,6 +13,8 @@ set -euo pipefail
 rows="${1:-100000}"
 runs="${2:-3}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# The pinned Node (npm package `node`) runs wrangler and the scripts.
+export PATH="$root/node_modules/.bin:$PATH"
 work="$(mktemp -d "${TMPDIR:-/tmp}/qbtime-bench-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 export WRANGLER_SEND_METRICS=false WRANGLER_LOG_PATH="$work/logs"

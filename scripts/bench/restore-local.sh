@@ -16,6 +16,8 @@ set -euo pipefail
 rows="${1:-800000}"
 slice="${2:-20000}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# The pinned Node (npm package `node`) runs wrangler and the scripts.
+export PATH="$root/node_modules/.bin:$PATH"
 . "$root/scripts/bench/peak.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/qbtime-bench-XXXXXX")"
 trap 'rm -rf "$work"' EXIT

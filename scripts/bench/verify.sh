@@ -14,6 +14,8 @@
 set -euo pipefail
 rows="${1:-800000}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# The pinned Node (npm package `node`) runs wrangler and the scripts.
+export PATH="$root/node_modules/.bin:$PATH"
 . "$root/scripts/bench/peak.sh"
 . "$root/scripts/bench/generated-d1.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/qbtime-bench-XXXXXX")"

@@ -139,6 +139,36 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
     }
 }
 
+/// `cargo xtask backup ENV`: a backup of each of the environment's D1
+/// databases (most have one; `--database` picks one), one file and
+/// manifest each. The first failure stops the rest; the backups already
+/// taken stay.
+pub fn run_each(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Vec<PathBuf>> {
+    let envs = project.environments()?;
+    let names: Vec<String> = envs
+        .databases(&args.env)?
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    if names.len() > 1 {
+        crate::say!(
+            "`{}` has {} D1 databases; each gets its own backup: {}",
+            args.env,
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let mut files = Vec::new();
+    for name in names {
+        let one = BackupArgs {
+            env: name,
+            ..args.clone()
+        };
+        files.extend(run(sh, project, &one)?);
+    }
+    Ok(files)
+}
+
 /// Takes a backup under the backup directory's lock; returns the file
 /// written (`None` for a dry run).
 pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<PathBuf>> {
@@ -169,7 +199,7 @@ fn take(
             bail!("--table needs a table name; got {table:?}");
         }
     }
-    let settings = project.settings()?.env(&env.name);
+    let settings = project.settings()?.env(&env.env_name);
     let mut recipients = settings.encryption.recipients.clone();
     for recipient in &args.encrypt_to {
         stored::check_recipient(recipient)?;

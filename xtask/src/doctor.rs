@@ -119,39 +119,41 @@ fn wrangler_check(project: &Project) -> Check {
     }
 }
 
+/// wrangler 4.87 and later refuse a Node older than this.
+const NODE_MIN: (u32, u32) = (22, 12);
+
 fn node_check(sh: &Shell, project: &Project) -> Check {
-    let path = path_with_first(&project.node_bin());
-    let version = cmd!(sh, "node --version")
-        .env("PATH", &path)
+    let node = project.node();
+    let version = cmd!(sh, "{node} --version")
+        .env("PATH", path_with_first(&project.node_bin()))
         .quiet()
         .ignore_stderr()
         .read();
+    let fix =
+        "run `npm ci`: it installs the pinned Node (the npm package `node`) into node_modules";
     match version {
         Ok(v) => {
             let v = v.trim().to_owned();
-            let major: u32 = v
+            let mut parts = v
                 .trim_start_matches('v')
                 .split('.')
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
-            if major >= 20 {
+                .map(|p| p.parse::<u32>().unwrap_or(0));
+            let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            if found >= NODE_MIN {
                 check("node", Status::Ok, v, None)
             } else {
                 check(
                     "node",
                     Status::Fail,
-                    format!("{v} is too old for the pinned wrangler"),
-                    Some("install Node.js 20.3 or newer"),
+                    format!(
+                        "{v} is too old for the pinned wrangler, which needs {}.{} or newer",
+                        NODE_MIN.0, NODE_MIN.1
+                    ),
+                    Some(fix),
                 )
             }
         }
-        Err(_) => check(
-            "node",
-            Status::Fail,
-            "node is not on PATH",
-            Some("install Node.js 20.3 or newer"),
-        ),
+        Err(_) => check("node", Status::Fail, "node cannot be run", Some(fix)),
     }
 }
 
@@ -314,7 +316,7 @@ fn config_checks(project: &Project) -> Vec<Check> {
             "config",
             Status::Fail,
             format!("{e:#}"),
-            Some("fix wrangler.toml so that each environment has exactly one [[d1_databases]]"),
+            Some("fix the wrangler configuration as the message says"),
         )],
     }
 }

@@ -446,7 +446,7 @@ impl AppChecks {
     /// body's `error` or `message`.
     fn call(&self, project: &Project, method: &str, path: &str) -> Result<String, String> {
         let url = format!("{}{path}", self.base);
-        let output = std::process::Command::new("node")
+        let output = std::process::Command::new(project.node())
             .arg(project.tool_root.join("scripts/app-check.mjs"))
             .args([method, url.as_str()])
             .env("QBTIME_DEVOPS_TOKEN", &self.token)

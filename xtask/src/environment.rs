@@ -1,11 +1,18 @@
 //! Environments, as the wrangler configuration defines them.
 //!
 //! Operators say `prod`, `staging` or `local`. Which wrangler `--env`, which
-//! database and which database id those names mean is read from
-//! `wrangler.toml` and nowhere else: the top level is local development, and
-//! each `[env.NAME]` section with a D1 database is a remote environment. An
-//! environment's short name is its `vars.APP_ENV`; its wrangler environment
-//! name is accepted as an alias.
+//! database and which database id those names mean is read from the
+//! wrangler configuration and nowhere else (`wrangler.toml`, or
+//! `wrangler.jsonc` / `wrangler.json`, comments included): the top level is
+//! local development, and each `[env.NAME]` section with a D1 database is a
+//! remote environment. An environment's short name is its `vars.APP_ENV`;
+//! its wrangler environment name is accepted as an alias.
+//!
+//! An environment may have several D1 bindings. Each database is then a
+//! target of its own, named `ENV.DATABASE_NAME` (`prod.qbtime_analytics`);
+//! the environment's name alone means all of them to `backup`, and is
+//! refused as ambiguous elsewhere unless `--database BINDING|NAME` picks
+//! one. An environment with one database is named as before.
 
 use std::fmt;
 use std::path::Path;
@@ -41,11 +48,18 @@ impl fmt::Display for Location {
     }
 }
 
-/// One environment: a name operators use and the database it stands for.
+/// One environment's database: a name operators use and the database it
+/// stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
-    /// The short name (`prod`, `staging`, `local`), from `vars.APP_ENV`.
+    /// What manifests, file names and `latest:` record: the short name
+    /// (`prod`, `staging`, `local`, from `vars.APP_ENV`), or
+    /// `SHORT.DATABASE_NAME` when the environment has several databases.
     pub name: String,
+    /// The environment's short name, which `backups.toml` uses.
+    pub env_name: String,
+    /// How many D1 databases the environment has.
+    pub databases_in_env: usize,
     /// The wrangler environment (`production`, `preview`), `None` for the top level.
     pub wrangler_env: Option<String>,
     pub database_name: String,
@@ -56,9 +70,21 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// Whether `word` names this environment, by short name or wrangler alias.
+    /// Whether `word` names this database's environment, by short name or
+    /// wrangler alias.
+    fn in_env(&self, word: &str) -> bool {
+        self.env_name == word || self.wrangler_env.as_deref() == Some(word)
+    }
+
+    /// Whether `word` names this database alone: its qualified name, or its
+    /// environment's name when that has only this database.
     fn answers_to(&self, word: &str) -> bool {
-        self.name == word || self.wrangler_env.as_deref() == Some(word)
+        self.name == word || (self.databases_in_env == 1 && self.in_env(word))
+    }
+
+    /// Whether `--database WORD` picks this database.
+    fn picked_by(&self, word: &str) -> bool {
+        self.binding == word || self.database_name == word
     }
 
     /// Whether a destructive step on this environment needs its database
@@ -128,44 +154,139 @@ pub const NON_PRODUCTION_NAMES: &[&str] = &[
     "sandbox",
 ];
 
+/// The names wrangler looks for its configuration under, in its order.
+pub const CONFIG_FILES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
+
+/// The wrangler configuration in `dir`, if any. Two of them are refused:
+/// wrangler would silently read the first of [`CONFIG_FILES`], and a stray
+/// file must not change which databases a command reaches.
+pub fn config_in(dir: &Path) -> Result<Option<std::path::PathBuf>> {
+    let found: Vec<_> = CONFIG_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        _ => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} holds {}; wrangler would read only the first, so which databases a command \
+             reaches is unclear. Keep one of them (move the others away), or pass --config PATH. \
+             Nothing was run.",
+            dir.display(),
+            found
+                .iter()
+                .map(|p| crate::fsutil::file_name(p))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    }
+}
+
+/// How a wrangler configuration is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    /// JSON with comments and trailing commas, as wrangler reads
+    /// `wrangler.json` and `wrangler.jsonc`.
+    Jsonc,
+}
+
+impl Format {
+    /// By file name: `.toml`, `.json` or `.jsonc`; anything else is refused.
+    pub fn of(config: &Path) -> Result<Format> {
+        match config.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Ok(Format::Toml),
+            Some("json" | "jsonc") => Ok(Format::Jsonc),
+            _ => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "{} is not a wrangler configuration: wrangler reads wrangler.toml, wrangler.json \
+                 or wrangler.jsonc; pass --config with one of them",
+                config.display()
+            ),
+        }
+    }
+}
+
 /// Every environment the wrangler configuration defines.
 #[derive(Debug, Clone)]
 pub struct Environments {
     list: Vec<Environment>,
+    /// `--database BINDING|NAME`: which database of an environment with
+    /// several a command means.
+    pick: Option<String>,
 }
 
 impl Environments {
     pub fn load(config: &Path) -> Result<Environments> {
+        let format = Format::of(config)?;
         let text = std::fs::read_to_string(config).with_context(|| {
             format!(
                 "cannot read the wrangler configuration {}; pass --config PATH to point at it",
                 config.display()
             )
         })?;
-        Environments::parse(&text)
+        Environments::parse_as(&text, format)
             .with_context(|| format!("in the wrangler configuration {}", config.display()))
     }
 
+    /// A `wrangler.toml`.
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<Environments> {
-        let raw: RawConfig =
-            toml::from_str(text).context("wrangler.toml is not valid TOML for wrangler")?;
+        Environments::parse_as(text, Format::Toml)
+    }
+
+    pub fn parse_as(text: &str, format: Format) -> Result<Environments> {
+        let raw: RawConfig = match format {
+            Format::Toml => {
+                toml::from_str(text).context("wrangler.toml is not valid TOML for wrangler")?
+            }
+            Format::Jsonc => {
+                // What wrangler's own JSONC parser accepts: comments and
+                // trailing commas, nothing looser.
+                let options = jsonc_parser::ParseOptions {
+                    allow_comments: true,
+                    allow_trailing_commas: true,
+                    allow_loose_object_property_names: false,
+                    allow_missing_commas: false,
+                    allow_single_quoted_strings: false,
+                    allow_hexadecimal_numbers: false,
+                    allow_unary_plus_numbers: false,
+                    allow_bare_decimal_point_numbers: false,
+                    allow_non_finite_numbers: false,
+                    allow_extended_string_escapes: false,
+                };
+                jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| {
+                    anyhow::anyhow!("the configuration is not valid JSONC for wrangler: {e}")
+                })?
+            }
+        };
         let mut list = Vec::new();
-        if let Some(db) = single_database(&raw.top.d1_databases, "the top level")? {
-            let name = raw.top.app_env().unwrap_or("local").to_owned();
-            list.push(Environment::new(name, None, db, Location::Local));
+        let top_name = raw.top.app_env().unwrap_or("local").to_owned();
+        check_name("vars.APP_ENV of the top level", &top_name)?;
+        for db in databases(&raw.top.d1_databases, "the top level")? {
+            list.push(Environment::new(
+                &top_name,
+                None,
+                db,
+                raw.top.d1_databases.len(),
+                Location::Local,
+            ));
         }
         for (env_name, section) in &raw.env {
-            let Some(db) = single_database(&section.d1_databases, &format!("[env.{env_name}]"))?
-            else {
-                continue;
-            };
+            check_name("a wrangler environment's name", env_name)?;
             let name = section.app_env().unwrap_or(env_name).to_owned();
-            list.push(Environment::new(
-                name,
-                Some(env_name.clone()),
-                db,
-                Location::Remote,
-            ));
+            check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
+            for db in databases(&section.d1_databases, &format!("[env.{env_name}]"))? {
+                list.push(Environment::new(
+                    &name,
+                    Some(env_name.clone()),
+                    db,
+                    section.d1_databases.len(),
+                    Location::Remote,
+                ));
+            }
         }
         if list.is_empty() {
             bail!("no [[d1_databases]] are configured; add one per environment");
@@ -173,9 +294,13 @@ impl Environments {
         refuse_shared_databases(&list)?;
         for (i, a) in list.iter().enumerate() {
             for b in &list[i + 1..] {
-                if b.answers_to(&a.name)
-                    || a.wrangler_env.as_deref().is_some_and(|w| b.answers_to(w))
-                {
+                let same_env = a.env_name == b.env_name && a.wrangler_env == b.wrangler_env;
+                let clash = b.answers_to(&a.name)
+                    || a.answers_to(&b.name)
+                    || (!same_env
+                        && (b.in_env(&a.env_name)
+                            || a.wrangler_env.as_deref().is_some_and(|w| b.in_env(w))));
+                if clash {
                     bail!(
                         "two environments answer to the name `{}`; give each a distinct vars.APP_ENV",
                         a.name
@@ -183,19 +308,87 @@ impl Environments {
                 }
             }
         }
-        Ok(Environments { list })
+        Ok(Environments { list, pick: None })
     }
 
-    /// Resolves what an operator typed. An unknown name lists the known ones.
-    pub fn resolve(&self, word: &str) -> Result<&Environment> {
-        if let Some(env) = self.list.iter().find(|e| e.answers_to(word)) {
-            return Ok(env);
+    /// The same environments, with `--database BINDING|NAME` applied.
+    pub fn picking(self, database: Option<String>) -> Environments {
+        Environments {
+            pick: database,
+            ..self
         }
-        crate::stop!(
-            crate::exit::Exit::CouldNotRun,
-            "unknown environment `{word}`; the wrangler configuration defines: {}",
-            self.describe()
-        )
+    }
+
+    /// Resolves what an operator typed to one database. An unknown name
+    /// lists the known ones; an environment with several databases needs
+    /// `--database` (or a qualified name), and the refusal lists them.
+    pub fn resolve(&self, word: &str) -> Result<&Environment> {
+        if let Some(env) = self.list.iter().find(|e| e.name == word) {
+            // A qualified name says which database by itself.
+            if env.databases_in_env > 1 {
+                return Ok(env);
+            }
+        }
+        let all = self.named(word)?;
+        match (&self.pick, all.as_slice()) {
+            (None, [one]) => Ok(one),
+            (Some(pick), _) => match all.iter().find(|e| e.picked_by(pick)) {
+                Some(env) => Ok(env),
+                None => crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "--database {pick}: `{word}` has no database with that binding or name; \
+                     it has {}",
+                    describe_databases(&all)
+                ),
+            },
+            (None, _) => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "`{word}` has {} D1 databases, so this command needs to know which: pass \
+                 --database BINDING|NAME, or name one as {}. Nothing was run.",
+                all.len(),
+                describe_databases(&all)
+            ),
+        }
+    }
+
+    /// Every database a command that may act on several (`backup`) means
+    /// by `word`: all of the environment's, unless `--database` or a
+    /// qualified name picks one.
+    pub fn databases(&self, word: &str) -> Result<Vec<&Environment>> {
+        let qualified = self
+            .list
+            .iter()
+            .any(|e| e.name == word && e.databases_in_env > 1);
+        if self.pick.is_some() || qualified {
+            return Ok(vec![self.resolve(word)?]);
+        }
+        self.named(word)
+    }
+
+    /// The databases of the environment `word` names (never empty).
+    fn named(&self, word: &str) -> Result<Vec<&Environment>> {
+        let all: Vec<_> = self.list.iter().filter(|e| e.in_env(word)).collect();
+        if all.is_empty() {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "unknown environment `{word}`; the wrangler configuration defines: {}",
+                self.describe()
+            );
+        }
+        Ok(all)
+    }
+
+    /// The short name of the environment `word` names (short name, wrangler
+    /// alias, or one of its databases' qualified names).
+    pub fn env_name(&self, word: &str) -> Result<String> {
+        match self.list.iter().find(|e| e.in_env(word) || e.name == word) {
+            Some(e) => Ok(e.env_name.clone()),
+            None => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "unknown environment `{word}`; the wrangler configuration defines: {}",
+                self.describe()
+            ),
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Environment> {
@@ -207,7 +400,9 @@ impl Environments {
         self.list
             .iter()
             .map(|e| match &e.wrangler_env {
-                Some(w) if *w != e.name => format!("{} (alias {w})", e.name),
+                Some(w) if *w != e.env_name && e.databases_in_env == 1 => {
+                    format!("{} (alias {w})", e.name)
+                }
                 _ => e.name.clone(),
             })
             .collect::<Vec<_>>()
@@ -215,15 +410,50 @@ impl Environments {
     }
 }
 
+/// `prod.a (binding A), prod.b (binding B)`.
+fn describe_databases(list: &[&Environment]) -> String {
+    list.iter()
+        .map(|e| format!("{} (binding {})", e.name, e.binding))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Names from the configuration end up in file names, R2 keys and plans:
+/// letters, digits, `_` and `-` only (D1's own rule for database names),
+/// so that no configuration can steer a path or forge a line of output.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        bail!(
+            "{what} is {:?}; names may hold only letters, digits, `_` and `-` (at most 64), \
+             because they become file names and R2 keys. Rename it in the configuration.",
+            name.escape_debug().to_string()
+        );
+    }
+    Ok(())
+}
+
 impl Environment {
     fn new(
-        name: String,
+        env_name: &str,
         wrangler_env: Option<String>,
         db: &RawDatabase,
+        databases_in_env: usize,
         location: Location,
     ) -> Environment {
+        let name = match databases_in_env {
+            1 => env_name.to_owned(),
+            _ => format!("{env_name}.{}", db.database_name),
+        };
         Environment {
             name,
+            env_name: env_name.to_owned(),
+            databases_in_env,
             wrangler_env,
             database_name: db.database_name.clone(),
             database_id: db.database_id.clone().unwrap_or_default(),
@@ -283,20 +513,37 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
     Ok(())
 }
 
-fn single_database<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<Option<&'a RawDatabase>> {
-    match dbs {
-        [] => Ok(None),
-        [db] => {
-            if db.database_name.trim().is_empty() {
-                bail!("the D1 database in {place} has an empty database_name");
-            }
-            Ok(Some(db))
+fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase]> {
+    for (i, db) in dbs.iter().enumerate() {
+        check_name(
+            &format!("the database_name of D1 database {} in {place}", i + 1),
+            db.database_name.trim(),
+        )?;
+        if db.binding.is_empty()
+            || !db
+                .binding
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        {
+            bail!(
+                "the binding of D1 database {} in {place} is {:?}; a binding is a JavaScript \
+                 identifier (letters, digits, `_`, `$`). Rename it in the configuration.",
+                i + 1,
+                db.binding.escape_debug().to_string()
+            );
         }
-        _ => bail!(
-            "{place} has {} D1 databases; the backup tooling expects exactly one per environment",
-            dbs.len()
-        ),
+        for other in &dbs[..i] {
+            if other.binding == db.binding || other.database_name == db.database_name {
+                bail!(
+                    "{place} has two D1 databases with the binding {} or the name {}; each \
+                     needs its own",
+                    db.binding,
+                    db.database_name
+                );
+            }
+        }
     }
+    Ok(dbs)
 }
 
 #[derive(Deserialize)]
@@ -310,7 +557,7 @@ struct RawConfig {
 #[derive(Deserialize)]
 struct RawSection {
     #[serde(default)]
-    vars: toml::Table,
+    vars: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     d1_databases: Vec<RawDatabase>,
 }
@@ -512,5 +759,200 @@ mod tests {
 
         let err = Environments::parse("name = 'x'").unwrap_err().to_string();
         assert!(err.contains("no [[d1_databases]]"), "{err}");
+    }
+    const JSONC: &str = r#"
+        // Created by `npm create cloudflare`.
+        {
+          "name": "qbtime",
+          /* local development */
+          "vars": { "APP_ENV": "local" },
+          "d1_databases": [
+            { "binding": "DB", "database_name": "qbtime_db_local", "database_id": "local-id", },
+          ],
+          "env": {
+            "preview": {
+              "vars": { "APP_ENV": "staging" },
+              "d1_databases": [
+                { "binding": "DB", "database_name": "qbtime_db_staging", "database_id": "staging-id" }
+              ]
+            },
+            "production": {
+              "vars": { "APP_ENV": "prod" },
+              "d1_databases": [
+                { "binding": "DB", "database_name": "qbtime_db_prod", "database_id": "prod-id" }
+              ],
+            },
+          },
+        }
+    "#;
+
+    #[test]
+    fn jsonc_with_comments_and_trailing_commas_means_what_the_toml_means() {
+        let from_jsonc = Environments::parse_as(JSONC, Format::Jsonc).unwrap();
+        let from_toml = Environments::parse(CONFIG).unwrap();
+        for word in ["prod", "production", "staging", "preview", "local"] {
+            let (a, b) = (
+                from_jsonc.resolve(word).unwrap(),
+                from_toml.resolve(word).unwrap(),
+            );
+            assert_eq!(
+                (&a.name, &a.database_name, &a.database_id, a.location),
+                (&b.name, &b.database_name, &b.database_id, b.location),
+                "{word}"
+            );
+        }
+        assert!(from_jsonc.resolve("prod").unwrap().is_production());
+    }
+
+    #[test]
+    fn jsonc_gets_the_same_refusals_and_nothing_looser_than_wrangler_reads() {
+        let shared = JSONC.replace("qbtime_db_staging", "qbtime_db_prod");
+        let err = format!(
+            "{:#}",
+            Environments::parse_as(&shared, Format::Jsonc).unwrap_err()
+        );
+        assert!(
+            err.contains("both use database_name qbtime_db_prod"),
+            "{err}"
+        );
+        for loose in [
+            JSONC.replace("\"name\": \"qbtime\"", "name: \"qbtime\""),
+            JSONC.replace("\"qbtime\"", "'qbtime'"),
+        ] {
+            let err = Environments::parse_as(&loose, Format::Jsonc)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not valid JSONC"), "{err}");
+        }
+        assert!(Format::of(Path::new("wrangler.yaml")).is_err());
+        assert_eq!(
+            Format::of(Path::new("a/wrangler.jsonc")).unwrap(),
+            Format::Jsonc
+        );
+        assert_eq!(
+            Format::of(Path::new("wrangler.json")).unwrap(),
+            Format::Jsonc
+        );
+    }
+
+    #[test]
+    fn two_configuration_files_in_one_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(config_in(dir.path()).unwrap(), None);
+        std::fs::write(dir.path().join("wrangler.jsonc"), "{}").unwrap();
+        assert_eq!(
+            config_in(dir.path()).unwrap(),
+            Some(dir.path().join("wrangler.jsonc"))
+        );
+        std::fs::write(dir.path().join("wrangler.toml"), "").unwrap();
+        let err = config_in(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("wrangler.jsonc and wrangler.toml") && err.contains("--config"),
+            "{err}"
+        );
+    }
+
+    const TWO: &str = r#"
+        [[d1_databases]]
+        binding = "DB"
+        database_name = "app_local"
+        database_id = "l1"
+        [[d1_databases]]
+        binding = "ANALYTICS"
+        database_name = "analytics_local"
+        database_id = "l2"
+        migrations_dir = "migrations-analytics"
+        [env.production.vars]
+        APP_ENV = "prod"
+        [[env.production.d1_databases]]
+        binding = "DB"
+        database_name = "app_prod"
+        database_id = "p1"
+        [[env.production.d1_databases]]
+        binding = "ANALYTICS"
+        database_name = "analytics_prod"
+        database_id = "p2"
+        [[env.preview.d1_databases]]
+        binding = "DB"
+        database_name = "app_staging"
+        database_id = "s1"
+    "#;
+
+    #[test]
+    fn an_environment_with_two_databases_names_each_and_needs_a_pick() {
+        let envs = Environments::parse(TWO).unwrap();
+        let err = envs.resolve("prod").unwrap_err().to_string();
+        assert!(err.contains("`prod` has 2 D1 databases"), "{err}");
+        assert!(
+            err.contains("prod.app_prod (binding DB)")
+                && err.contains("prod.analytics_prod (binding ANALYTICS)"),
+            "{err}"
+        );
+        let all: Vec<_> = envs.databases("production").unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["prod.app_prod", "prod.analytics_prod"]
+        );
+        // A qualified name picks one; so does --database, by binding or name.
+        let a = envs.resolve("prod.analytics_prod").unwrap();
+        assert_eq!(
+            (a.env_name.as_str(), a.database_id.as_str()),
+            ("prod", "p2")
+        );
+        assert!(a.is_production());
+        let picked = envs.clone().picking(Some("ANALYTICS".into()));
+        assert_eq!(picked.resolve("prod").unwrap().database_id, "p2");
+        assert_eq!(picked.resolve("local").unwrap().database_id, "l2");
+        assert_eq!(
+            picked.resolve("local").unwrap().migrations_dir,
+            "migrations-analytics"
+        );
+        assert_eq!(picked.databases("prod").unwrap().len(), 1);
+        let by_name = envs.clone().picking(Some("app_prod".into()));
+        assert_eq!(by_name.resolve("prod").unwrap().database_id, "p1");
+        // A pick that the environment lacks is refused, never ignored.
+        let err = picked.resolve("preview").unwrap_err().to_string();
+        assert!(
+            err.contains("--database ANALYTICS") && err.contains("preview (binding DB)"),
+            "{err}"
+        );
+        // An environment with one database keeps its plain name.
+        assert_eq!(envs.resolve("preview").unwrap().name, "preview");
+        assert_eq!(envs.env_name("prod.app_prod").unwrap(), "prod");
+        assert_eq!(envs.env_name("production").unwrap(), "prod");
+    }
+
+    #[test]
+    fn names_that_could_steer_a_path_or_repeat_in_one_environment_are_refused() {
+        for (edit, needle) in [
+            (
+                CONFIG.replace("APP_ENV = \"prod\"", "APP_ENV = \"../../x\""),
+                "vars.APP_ENV of [env.production]",
+            ),
+            (
+                CONFIG.replace("\"qbtime_db_prod\"", "\"db/../../x\""),
+                "the database_name of D1 database 1 in [env.production]",
+            ),
+            (
+                CONFIG
+                    .replace("[env.preview.vars]", "[\"env\".\"a b\".vars]")
+                    .replace(
+                        "[[env.preview.d1_databases]]",
+                        "[[\"env\".\"a b\".d1_databases]]",
+                    ),
+                "a wrangler environment's name",
+            ),
+            (
+                CONFIG.replace("binding = \"DB\"", "binding = \"D B\""),
+                "a binding is a JavaScript identifier",
+            ),
+            (
+                TWO.replace("binding = \"ANALYTICS\"", "binding = \"DB\""),
+                "two D1 databases with the binding DB",
+            ),
+        ] {
+            let err = format!("{:#}", Environments::parse(&edit).unwrap_err());
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 }

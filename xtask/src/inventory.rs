@@ -263,6 +263,8 @@ pub struct ListArgs {
 pub struct Row {
     pub file: String,
     pub environment: String,
+    /// The D1 database's name.
+    pub database: String,
     pub mode: String,
     pub created_at: DateTime<Utc>,
     pub age_seconds: i64,
@@ -272,10 +274,11 @@ pub struct Row {
     pub reason: Option<String>,
 }
 
-pub fn rows(entries: &[Entry], env: Option<&str>, now: DateTime<Utc>) -> Vec<Row> {
+/// `envs`: only backups whose manifest names one of these environments.
+pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> Vec<Row> {
     entries
         .iter()
-        .filter(|e| env.is_none_or(|env| e.manifest.environment == env))
+        .filter(|e| envs.is_none_or(|envs| envs.contains(&e.manifest.environment)))
         .map(|e| {
             let m = &e.manifest;
             let mode = if m.tables.is_empty() {
@@ -286,6 +289,7 @@ pub fn rows(entries: &[Entry], env: Option<&str>, now: DateTime<Utc>) -> Vec<Row
             Row {
                 file: m.file.name.clone(),
                 environment: m.environment.clone(),
+                database: m.database.name.clone(),
                 mode,
                 created_at: m.created_at,
                 age_seconds: (now - m.created_at).num_seconds().max(0),
@@ -326,8 +330,8 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-pub fn run(backup_dir: &Path, env: Option<&str>, json: bool) -> Result<()> {
-    let rows = rows(&scan(backup_dir), env, Utc::now());
+pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()> {
+    let rows = rows(&scan(backup_dir), envs, Utc::now());
     if json {
         crate::out::data(&serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -337,9 +341,10 @@ pub fn run(backup_dir: &Path, env: Option<&str>, json: bool) -> Result<()> {
         return Ok(());
     }
     crate::data!(
-        "{:<40} {:<8} {:<16} {:>5} {:>9} {:<10} {:<7}",
+        "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
         "backup",
         "env",
+        "database",
         "mode",
         "age",
         "size",
@@ -348,9 +353,10 @@ pub fn run(backup_dir: &Path, env: Option<&str>, json: bool) -> Result<()> {
     );
     for r in &rows {
         crate::data!(
-            "{:<40} {:<8} {:<16} {:>5} {:>9} {:<10} {:<7}",
+            "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
             r.file,
             r.environment,
+            r.database,
             r.mode,
             age(r.age_seconds),
             size(r.bytes),
@@ -445,7 +451,7 @@ mod tests {
         assert_eq!(all[0].verified, "unverified");
         assert_eq!(all[1].verified, "bad");
         assert_eq!(age(all[0].age_seconds), "2h");
-        let prod = rows(&entries, Some("prod"), now);
+        let prod = rows(&entries, Some(&["prod".to_owned()]), now);
         assert_eq!(prod.len(), 2);
         assert!(prod.iter().all(|r| r.environment == "prod"));
     }

@@ -195,11 +195,19 @@ impl Task {
     }
 }
 
-/// An environment named on the command line, as its short name.
-fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Option<String>> {
+/// The databases an environment named on the command line stands for, by
+/// the names their manifests record (`None`: every environment).
+fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Option<Vec<String>>> {
     match word {
         None => Ok(None),
-        Some(w) => Ok(Some(project.environments()?.resolve(w)?.name.clone())),
+        Some(w) => Ok(Some(
+            project
+                .environments()?
+                .databases(w)?
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+        )),
     }
 }
 
@@ -208,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let project = Project::resolve(&cli.project)?;
     sh.change_dir(&project.config_dir);
     match &cli.task {
-        Task::Backup(args) => backup::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Backup(args) => backup::run_each(&sh, &project, args).map(|_| ExitCode::SUCCESS),
         Task::Migrate(args) => migrate::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Deploy(args) => deploy::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::WithBackup(args) => migrate::with_backup(&sh, &project, args),

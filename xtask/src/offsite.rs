@@ -539,7 +539,7 @@ impl Target<'_> {
 }
 
 fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
-    let settings = project.settings()?.env(&env.name);
+    let settings = project.settings()?.env(&env.env_name);
     let offsite = settings.offsite.with_context(|| {
         format!(
             "{} has no offsite bucket: add `[{}.offsite]` with `bucket = \"...\"` to {SETTINGS_FILE}. \

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::environment::Environments;
+use crate::environment::{CONFIG_FILES, Environments};
 use crate::redact::Redactor;
 use crate::settings::{SETTINGS_FILE, Settings};
 use crate::stored::Age;
@@ -26,6 +26,10 @@ pub struct ProjectArgs {
     /// Where backups and their manifests are kept.
     #[arg(long, global = true, env = "QBTIME_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// Which D1 database, by binding or database name, when an environment
+    /// has several (`backup` takes all of them without it).
+    #[arg(long, global = true, value_name = "BINDING|NAME")]
+    pub database: Option<String>,
 }
 
 /// The resolved locations for one run.
@@ -45,6 +49,8 @@ pub struct Project {
     /// its local D1 state lives in `.wrangler/` beside it.
     pub config_dir: PathBuf,
     pub backup_dir: PathBuf,
+    /// `--database`, applied by [`Project::environments`].
+    pub database: Option<String>,
 }
 
 impl Project {
@@ -55,11 +61,14 @@ impl Project {
             None => {
                 let root = find_checkout(&cwd).with_context(|| {
                     format!(
-                        "cannot find the repository to act on: no directory from {} upwards holds                          Cargo.toml with xtask/, or package.json with wrangler.toml. Run cargo                          xtask inside a qbtime checkout, or pass --config PATH",
+                        "cannot find the repository to act on: no directory from {} upwards \
+                         holds Cargo.toml with xtask/, or package.json with a wrangler \
+                         configuration (wrangler.toml, wrangler.jsonc or wrangler.json). Run \
+                         cargo xtask inside a qbtime checkout, or pass --config PATH",
                         cwd.display()
                     )
                 })?;
-                root.join("wrangler.toml")
+                default_config(&root)?
             }
         };
         if !config.is_file() {
@@ -90,13 +99,14 @@ impl Project {
             config,
             config_dir,
             backup_dir,
+            database: args.database.clone(),
         })
     }
 
     /// The line every plan prints: which checkout the command acts on.
     pub fn plan_line(&self) -> String {
         let mut line = format!("repository: {}", self.root.display());
-        if self.config != self.root.join("wrangler.toml") {
+        if default_config(&self.root).ok().as_ref() != Some(&self.config) {
             line.push_str(&format!(" (configuration {})", self.config.display()));
         }
         if self.tool_root != self.root {
@@ -108,8 +118,9 @@ impl Project {
         line
     }
 
+    /// The environments of the wrangler configuration, with `--database`.
     pub fn environments(&self) -> Result<Environments> {
-        Environments::load(&self.config)
+        Ok(Environments::load(&self.config)?.picking(self.database.clone()))
     }
 
     /// `backups.toml` beside the wrangler configuration.
@@ -128,6 +139,11 @@ impl Project {
 
     pub fn node_bin(&self) -> PathBuf {
         self.tool_root.join("node_modules").join(".bin")
+    }
+
+    /// The Node that runs wrangler and the project's scripts.
+    pub fn node(&self) -> PathBuf {
+        node_at(&self.tool_root)
     }
 
     pub fn wrangler_installed(&self) -> bool {
@@ -158,14 +174,22 @@ impl Project {
 
 /// The checkout that holds `dir`: the nearest directory, from `dir`
 /// upwards, with the workspace `Cargo.toml` and `xtask/`, or with
-/// `package.json` and `wrangler.toml`.
+/// `package.json` and a wrangler configuration.
 pub fn find_checkout(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .find(|d| {
             (d.join("Cargo.toml").is_file() && d.join("xtask").is_dir())
-                || (d.join("package.json").is_file() && d.join("wrangler.toml").is_file())
+                || (d.join("package.json").is_file()
+                    && CONFIG_FILES.iter().any(|name| d.join(name).is_file()))
         })
         .map(Path::to_path_buf)
+}
+
+/// The checkout's wrangler configuration: `wrangler.json`, `wrangler.jsonc`
+/// or `wrangler.toml` (two of them are refused), or the path that the error
+/// for a missing configuration names.
+fn default_config(root: &Path) -> Result<PathBuf> {
+    Ok(crate::environment::config_in(root)?.unwrap_or_else(|| root.join("wrangler.toml")))
 }
 
 /// Where the pinned wrangler and `scripts/` are for a run in `root`.
@@ -217,6 +241,17 @@ pub fn package_version(package_json: &Path) -> Option<String> {
     let text = std::fs::read_to_string(package_json).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value.get("version")?.as_str().map(str::to_owned)
+}
+
+/// The Node that `npm ci` installed (the npm package `node`, which wrangler
+/// 4.87 and later need), or the system's when it is absent.
+pub fn node_at(tool_root: &Path) -> PathBuf {
+    let pinned = tool_root.join("node_modules").join(".bin").join("node");
+    if pinned.is_file() {
+        pinned
+    } else {
+        PathBuf::from("node")
+    }
 }
 
 #[cfg(test)]

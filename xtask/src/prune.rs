@@ -285,12 +285,19 @@ pub struct PruneArgs {
 pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let envs = project.environments()?;
     let settings = project.settings()?;
-    let policies: BTreeMap<String, Policy> = settings
+    // backups.toml's rules are per environment; backups are judged per
+    // database (an environment with several databases has several groups).
+    let rules: BTreeMap<String, Policy> = settings
         .envs
         .into_iter()
         .map(|(env, s)| (env, s.retention))
         .collect();
-    let only = args.env.as_deref().map(|e| envs.resolve(e)).transpose()?;
+    let only: Option<Vec<String>> = args
+        .env
+        .as_deref()
+        .map(|e| envs.databases(e))
+        .transpose()?
+        .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let (entries, refused) = inventory::scan_all(&project.backup_dir);
     if !refused.is_empty() {
         crate::stop!(
@@ -302,12 +309,22 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     }
     let entries: Vec<Entry> = entries
         .into_iter()
-        .filter(|e| only.is_none_or(|env| e.manifest.environment == env.name))
+        .filter(|e| {
+            only.as_ref()
+                .is_none_or(|names| names.contains(&e.manifest.environment))
+        })
         .collect();
     // The command line overrides the file, rule by rule, for this run.
-    let mut policies = policies;
+    let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
     for e in &entries {
-        let policy = policies.entry(e.manifest.environment.clone()).or_default();
+        let policy = policies
+            .entry(e.manifest.environment.clone())
+            .or_insert_with(|| {
+                envs.env_name(&e.manifest.environment)
+                    .ok()
+                    .and_then(|env| rules.get(&env).cloned())
+                    .unwrap_or_default()
+            });
         if args.keep_within.is_some() {
             policy.keep_within = args.keep_within;
         }

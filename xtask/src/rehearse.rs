@@ -100,7 +100,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let settings = project.settings()?;
     let buckets: Vec<String> = remotes
         .iter()
-        .filter_map(|e| settings.env(&e.name).offsite.map(|o| o.bucket))
+        .filter_map(|e| settings.env(&e.env_name).offsite.map(|o| o.bucket))
         .collect();
     for bucket in &buckets {
         server.add_bucket(bucket);
@@ -162,7 +162,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let steps = cycle(
         prod,
         staging,
-        !buckets.is_empty() && settings.env(&prod.name).offsite.is_some(),
+        !buckets.is_empty() && settings.env(&prod.env_name).offsite.is_some(),
     );
     let exe = std::env::current_exe().context("cannot find this program to run its steps")?;
     let mut results = Vec::new();

@@ -123,12 +123,11 @@ impl Settings {
         let mut resolved = BTreeMap::new();
         for (name, settings) in self.envs {
             let env = envs
-                .resolve(&name)
+                .env_name(&name)
                 .with_context(|| format!("{SETTINGS_FILE} has a table [{name}]"))?;
-            if resolved.insert(env.name.clone(), settings).is_some() {
+            if resolved.insert(env.clone(), settings).is_some() {
                 bail!(
-                    "{SETTINGS_FILE} has two tables for {} ([{name}] is one of them); merge them",
-                    env.name
+                    "{SETTINGS_FILE} has two tables for {env} ([{name}] is one of them); merge them"
                 );
             }
         }

@@ -219,7 +219,12 @@ fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
 /// Prints every environment's state; `Ok(false)` when one is stale.
 pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let envs = project.environments()?;
-    let only = args.env.as_deref().map(|e| envs.resolve(e)).transpose()?;
+    let only: Option<Vec<String>> = args
+        .env
+        .as_deref()
+        .map(|e| envs.databases(e))
+        .transpose()?
+        .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let settings = project.settings()?;
     let entries = inventory::scan(&project.backup_dir);
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
@@ -229,9 +234,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
         .iter()
-        .filter(|env| only.is_none_or(|o| o.name == env.name))
+        .filter(|env| only.as_ref().is_none_or(|names| names.contains(&env.name)))
         .map(|env| {
-            let settings = settings.env(&env.name);
+            let settings = settings.env(&env.env_name);
             EnvStatus {
                 offsite_lock: settings
                     .offsite

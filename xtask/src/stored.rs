@@ -156,7 +156,7 @@ pub struct Age {
 impl Age {
     pub fn new(tool_root: &Path) -> Age {
         Age {
-            node: PathBuf::from("node"),
+            node: crate::project::node_at(tool_root),
             script: tool_root.join("scripts").join("age.mjs"),
         }
     }

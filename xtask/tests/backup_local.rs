@@ -76,7 +76,14 @@ fn full_backup_is_private_complete_and_its_manifest_matches_the_database() {
     assert_eq!(m["file"]["name"], name.as_str());
     assert_eq!(m["file"]["bytes"], bytes.len() as u64);
     assert_eq!(m["file"]["sha256"], sha256_hex(&bytes).as_str());
-    assert_eq!(m["wrangler_version"], "4.86.0");
+    // The version package.json pins, as the manifest records it.
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("package.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        m["wrangler_version"],
+        package["devDependencies"]["wrangler"]
+    );
     assert_eq!(m["tool"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(
         m["time_travel_bookmark"].is_null(),

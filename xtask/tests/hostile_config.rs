@@ -252,15 +252,7 @@ fn an_environment_with_an_unknown_name_is_treated_as_production() {
 /// A second checkout: package.json, the shared node_modules, wrangler.toml,
 /// migrations and scripts, as a clone has them.
 fn second_checkout() -> Sandbox {
-    let sb = Sandbox::new();
-    std::fs::copy(
-        repo_root().join("package.json"),
-        sb.path().join("package.json"),
-    )
-    .unwrap();
-    let modules = repo_root().join("node_modules").canonicalize().unwrap();
-    std::os::unix::fs::symlink(modules, sb.path().join("node_modules")).unwrap();
-    sb
+    Sandbox::new().into_checkout()
 }
 
 #[test]

@@ -114,7 +114,7 @@ use std::thread::JoinHandle;
 use anyhow::{Context as _, anyhow};
 
 pub use crate::faults::Faults;
-pub use crate::pinned::pinned_wrangler;
+pub use crate::pinned::{pinned_wrangler, pinned_wrangler_command};
 
 use crate::database::Database;
 use crate::export::SignedObjects;

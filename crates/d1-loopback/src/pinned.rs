@@ -37,3 +37,22 @@ pub fn pinned_wrangler(workspace_root: &Path) -> PathBuf {
     }
     bin
 }
+
+/// A command that runs the pinned wrangler on the pinned Node: wrangler
+/// 4.87 and later need Node 22, which `npm ci` installs into
+/// `node_modules/.bin` (the npm package `node`), so that directory goes
+/// first on `PATH`, as the xtask does.
+pub fn pinned_wrangler_command(workspace_root: &Path) -> Command {
+    let bin = pinned_wrangler(workspace_root);
+    let bin_dir = bin.parent().expect("node_modules/.bin").to_path_buf();
+    let mut paths = vec![bin_dir.clone()];
+    if let Some(existing) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    let mut cmd = Command::new(&bin);
+    cmd.env(
+        "PATH",
+        std::env::join_paths(paths).unwrap_or_else(|_| bin_dir.into_os_string()),
+    );
+    cmd
+}

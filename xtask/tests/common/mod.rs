@@ -122,6 +122,36 @@ impl Sandbox {
         Run::from_output(out)
     }
 
+    /// Makes the sandbox a checkout of its own (package.json, and the
+    /// repository's node_modules linked in), so that the xtask finds it
+    /// and its wrangler configuration from the current directory.
+    pub fn into_checkout(self) -> Sandbox {
+        std::fs::copy(
+            repo_root().join("package.json"),
+            self.path().join("package.json"),
+        )
+        .unwrap();
+        let modules = repo_root().join("node_modules").canonicalize().unwrap();
+        std::os::unix::fs::symlink(modules, self.path().join("node_modules")).unwrap();
+        self
+    }
+
+    /// The xtask run in this sandbox as an operator runs it in a checkout:
+    /// no `--config`, so it finds the wrangler configuration itself.
+    pub fn xtask_in_checkout(&self, args: &[&str]) -> Run {
+        wrangler_bin();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env_remove("QBTIME_BACKUP_DIR")
+            .env_remove("QBTIME_WRANGLER_CONFIG")
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("CLOUDFLARE_ACCOUNT_ID")
+            .env_remove("CLOUDFLARE_API_BASE_URL");
+        Run::from_output(cmd.output().unwrap())
+    }
+
     /// The xtask binary, pointed at this sandbox, with no Cloudflare credentials.
     pub fn xtask_command(&self, args: &[&str]) -> Command {
         wrangler_bin();
@@ -150,7 +180,7 @@ impl Sandbox {
     /// the local D1.
     pub fn wrangler(&self, args: &[&str]) -> Run {
         let log_dir = self.path().join(".wrangler-test-logs");
-        let out = Command::new(wrangler_bin())
+        let out = d1_loopback::pinned_wrangler_command(&repo_root())
             .args(args)
             .current_dir(self.path())
             .env("WRANGLER_SEND_METRICS", "false")

@@ -115,7 +115,7 @@ impl Remote {
     }
 
     pub fn wrangler_json(&self, home: &Path, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(wrangler_bin())
+        let out = d1_loopback::pinned_wrangler_command(&repo_root())
             .args(args)
             .current_dir(self.sb.path())
             .env("CLOUDFLARE_API_BASE_URL", self.server.api_base_url())

@@ -114,7 +114,7 @@ impl Project {
 /// settings, no metrics, no update check (it hides with the banner), logs
 /// and config kept inside `dir`.
 pub fn wrangler_command(dir: &Path) -> Command {
-    let mut cmd = Command::new(wrangler_bin());
+    let mut cmd = d1_loopback::pinned_wrangler_command(&repo_root());
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("CLOUDFLARE_")
