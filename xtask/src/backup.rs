@@ -150,6 +150,16 @@ pub fn run_each(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Vec<
         .iter()
         .map(|e| e.name.clone())
         .collect();
+    if names.len() > 1 && args.json {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "`{}` has {} D1 databases and --json prints one document: pass --database \
+             BINDING|NAME, or run once per database ({}). Nothing was run.",
+            args.env,
+            names.len(),
+            names.join(", ")
+        );
+    }
     if names.len() > 1 {
         crate::say!(
             "`{}` has {} D1 databases; each gets its own backup: {}",

@@ -184,6 +184,8 @@ impl Task {
             Task::Backup(a) => a.json,
             Task::Restore(a) => a.json,
             Task::Prune(a) => a.json,
+            Task::Migrate(a) => a.json,
+            Task::Rehearse(a) => a.json,
             Task::Verify(a) => a.json,
             Task::List(a) => a.json,
             Task::Doctor(a) => a.json,

@@ -47,6 +47,9 @@ pub struct MigrateArgs {
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the plan and the result as one JSON document on stdout.
+    #[arg(long, conflicts_with = "check")]
+    pub json: bool,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -225,7 +228,13 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     let plan = plan(sh, project, env)?;
     let cmds = project.commands();
     plan.print(project);
+    let report = |applied: Option<(&[String], Option<&Path>)>| {
+        if args.json {
+            crate::out::json(&plan.json(args, &cmds.migrations_apply(env), applied));
+        }
+    };
     if plan.pending.is_empty() {
+        report(Some((&[], None)));
         return Ok(());
     }
     match (&args.no_backup, &args.reason) {
@@ -240,6 +249,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     crate::say!("  then         {}", cmds.migrations_apply(env));
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
+        report(None);
         return Ok(());
     }
     confirm::require(env, &args.confirm, "apply migrations to")?;
@@ -268,10 +278,45 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         None => "no backup was taken (--no-backup)".to_owned(),
     };
     apply(sh, project, &plan, &advice)?;
-    if let Some(file) = backup_file {
+    if let Some(file) = &backup_file {
         crate::say!("The pre-migration backup is {}", file.display());
     }
+    report(Some((&plan.pending, backup_file.as_deref())));
     Ok(())
+}
+
+impl MigrationPlan<'_> {
+    /// `--json`: the plan, and once run (`applied`), what was applied and
+    /// the pre-migration backup.
+    fn json(
+        &self,
+        args: &MigrateArgs,
+        apply: &crate::wrangler::Invocation,
+        applied: Option<(&[String], Option<&Path>)>,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "command": "migrate",
+            "dry_run": args.dry_run,
+            "plan": {
+                "environment": self.env.name,
+                "database": self.env.database_name,
+                "location": self.env.location.to_string(),
+                "migrations_dir": self.dir,
+                "applied_before": self.applied,
+                "pending": self.pending,
+                "backup": if args.no_backup { "skipped" } else { "full backup first" },
+                "wrangler_commands": if self.pending.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![serde_json::json!({"purpose": apply.purpose, "command": apply.to_string()})]
+                },
+            },
+            "result": applied.map(|(names, backup)| serde_json::json!({
+                "applied": names,
+                "pre_migration_backup": backup,
+            })),
+        })
+    }
 }
 
 /// Applies the plan's pending migrations, the pre-migration backup already

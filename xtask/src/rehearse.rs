@@ -44,6 +44,10 @@ pub struct RehearseArgs {
     /// Keep the rehearsal's directory (its databases and backups).
     #[arg(long)]
     pub keep: bool,
+    /// Print the steps and their results as one JSON document on stdout;
+    /// the steps' own output goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One step of the cycle: a command of this tool, and why.
@@ -167,6 +171,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let exe = std::env::current_exe().context("cannot find this program to run its steps")?;
     let mut results = Vec::new();
     let mut ok = true;
+    let json = args.json;
     for step in &steps {
         crate::say!(
             "\n== rehearse: {} (cargo xtask {})",
@@ -199,6 +204,10 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
             }
         };
         cmd.args(&args);
+        if json {
+            // stdout carries the one JSON document.
+            cmd.stdout(std::process::Stdio::from(std::io::stderr()));
+        }
         let passed = cmd
             .status()
             .with_context(|| format!("cannot run {}", exe.display()))?
@@ -222,6 +231,30 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     }
     for step in steps.iter().skip(results.len()) {
         crate::say!("  {:<22} not run", step.name);
+    }
+    if json {
+        crate::out::json(&serde_json::json!({
+            "command": "rehearse",
+            "dry_run": false,
+            "plan": {
+                "from": from.describe(),
+                "steps": steps.iter().map(|s| serde_json::json!({
+                    "name": s.name,
+                    "command": format!("cargo xtask {}", s.args.join(" ")),
+                })).collect::<Vec<_>>(),
+            },
+            "result": {
+                "ok": ok,
+                "steps": steps.iter().enumerate().map(|(i, s)| match results.get(i) {
+                    Some((_, passed, seconds)) => serde_json::json!({
+                        "name": s.name,
+                        "outcome": if *passed { "pass" } else { "fail" },
+                        "seconds": seconds,
+                    }),
+                    None => serde_json::json!({"name": s.name, "outcome": "not run"}),
+                }).collect::<Vec<_>>(),
+            },
+        }));
     }
     crate::say!(
         "{}",

@@ -178,3 +178,40 @@ fn json_documents_for_backup_restore_dry_run_and_prune() {
     assert_eq!(prune["deleted"], 0);
     assert_eq!(sb.backup_files(), before, "a dry run deletes nothing");
 }
+
+#[test]
+fn json_documents_for_migrate_plan_and_result() {
+    let sb = sandbox_after_first_backup();
+    std::fs::write(
+        sb.path().join("migrations/9999_extra.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let dry = json_of(&sb.xtask(&["migrate", "local", "--dry-run", "--json"]));
+    assert_eq!(dry["command"], "migrate");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["plan"]["database"], "qbtime_db_local");
+    assert_eq!(
+        dry["plan"]["pending"],
+        serde_json::json!(["9999_extra.sql"])
+    );
+    assert_eq!(dry["plan"]["backup"], "full backup first");
+    assert!(dry["result"].is_null());
+    assert!(
+        !sb.live_row_counts().contains_key("extra"),
+        "a dry run applied it"
+    );
+
+    let run = json_of(&sb.xtask(&["migrate", "local", "--yes", "--json"]));
+    assert_eq!(
+        run["result"]["applied"],
+        serde_json::json!(["9999_extra.sql"])
+    );
+    let backup = run["result"]["pre_migration_backup"].as_str().unwrap();
+    assert!(std::path::Path::new(backup).is_file(), "{backup}");
+    assert!(sb.live_row_counts().contains_key("extra"));
+
+    let again = json_of(&sb.xtask(&["migrate", "local", "--json"]));
+    assert_eq!(again["plan"]["pending"], serde_json::json!([]));
+    assert_eq!(again["result"]["applied"], serde_json::json!([]));
+}

@@ -17,10 +17,26 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
     let source = sb.backups().join(&name);
     let bytes = std::fs::read(&source).unwrap();
 
-    let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap()]);
+    // With --json, stdout is one document and everything for people,
+    // the steps' own output included, is on stderr.
+    let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap(), "--json"]);
     run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
+    assert_eq!(doc["command"], "rehearse");
+    assert_eq!(doc["result"]["ok"], true);
+    let steps = doc["result"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), doc["plan"]["steps"].as_array().unwrap().len());
+    assert!(steps.iter().all(|s| s["outcome"] == "pass"), "{doc}");
+    assert!(
+        doc["plan"]["steps"][0]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("cargo xtask backup prod"),
+        "{doc}"
+    );
     let summary = run
-        .stdout
+        .stderr
         .split("Rehearsal of the remote cycle, offline")
         .nth(1)
         .unwrap_or_else(|| panic!("no summary: {}", run.all()));
@@ -52,10 +68,10 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
         .sum();
     let tables = m["rows"].as_object().unwrap().len();
     let backed_up = run
-        .stdout
+        .stderr
         .lines()
         .find(|l| l.contains("bytes, sha256") && l.contains("tables,"))
-        .unwrap_or_else(|| panic!("no backup line: {}", run.stdout));
+        .unwrap_or_else(|| panic!("no backup line: {}", run.stderr));
     assert!(
         backed_up.ends_with(&format!("{tables} tables, {rows} rows")),
         "{backed_up} (the source had {tables} tables, {rows} rows)"

@@ -215,6 +215,13 @@ pub(crate) static ROUTES: &[Route<Handler>] = &[
     },
     Route {
         method: "GET",
+        pattern: "/client/v4/memberships",
+        access: Access::Open,
+        body: Body::Buffered,
+        handler: user::list_memberships,
+    },
+    Route {
+        method: "GET",
         pattern: "/__signed/{token}/{filename}",
         access: Access::Open,
         body: Body::Buffered,
@@ -276,7 +283,14 @@ fn check_and_call(shared: &Shared, req: &Request, route: &Route<Handler>, params
     }
     let database = match params.get("database") {
         None => None,
-        Some(uuid) => match shared.database(uuid) {
+        Some(uuid) => match shared.database(uuid).or_else(|| {
+            // The API finds a database by name as well as by uuid on
+            // `GET /d1/database/{name}`, which wrangler 4.164 uses to look up
+            // a database that is not in the configuration (`d1 info NAME`).
+            (route.method == "GET" && route.pattern.ends_with("/d1/database/{database}"))
+                .then(|| shared.database_named(uuid))
+                .flatten()
+        }) {
             Some(db) => Some(db),
             None => {
                 return Reply::cf_error(

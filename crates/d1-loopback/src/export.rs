@@ -210,6 +210,18 @@ fn parse_request(body: &[u8]) -> Result<(DumpOptions, Option<String>), String> {
             .and_then(|v| v.as_bool())
             .unwrap_or(false)
     };
+    // wrangler 4.159+ sends `compatibility` for `--compatibility
+    // sqlite3_cli_only`, a remote-only format this server does not make.
+    // Refusing it keeps a test from passing on a dump D1 would not write.
+    match options.and_then(|o| o.get("compatibility")) {
+        None | Some(serde_json::Value::Null) => {}
+        Some(other) => {
+            return Err(format!(
+                "dump_options.compatibility {other} is not served by the loopback: it writes \
+                 only D1's default export format"
+            ));
+        }
+    }
     let tables = match options.and_then(|o| o.get("tables")) {
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(serde_json::Value::Array(items)) => items
@@ -403,5 +415,26 @@ impl crate::Shared {
     /// Locks the signed objects; a poisoned lock is used as it is.
     pub(crate) fn signed(&self) -> MutexGuard<'_, SignedObjects> {
         self.signed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_wrangler_sends_is_read_and_a_compatibility_mode_is_refused() {
+        let (options, bookmark) = parse_request(
+            br#"{"output_format":"polling","dump_options":{"no_schema":true,"tables":["a"]}}"#,
+        )
+        .unwrap();
+        assert!(options.no_schema && !options.no_data);
+        assert_eq!(options.tables, ["a"]);
+        assert_eq!(bookmark, None);
+        let err = parse_request(
+            br#"{"output_format":"polling","dump_options":{"compatibility":"sqlite3_cli_only"}}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("compatibility"), "{err}");
     }
 }

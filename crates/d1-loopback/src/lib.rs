@@ -11,7 +11,9 @@
 //! Served today, for D1, all under
 //! `/client/v4/accounts/{account}/d1/database`:
 //!
-//! - `GET` (the database list) and `GET /{uuid}` (one database's details);
+//! - `GET` (the database list) and `GET /{uuid}` (one database's details;
+//!   the name works in place of the uuid here, as wrangler 4.164's lookup of
+//!   a database outside the configuration relies on);
 //! - `POST` with `{"name", "primary_location_hint"?}` (`wrangler d1
 //!   create`), which serves a new, empty database from a SQLite file in the
 //!   server's temporary directory (a name in use is refused with D1's code
@@ -188,6 +190,11 @@ impl Shared {
     /// Finds a served database by uuid.
     pub fn database(&self, uuid: &str) -> Option<Arc<Database>> {
         self.databases().iter().find(|db| db.uuid == uuid).cloned()
+    }
+
+    /// Finds a served database by name.
+    pub fn database_named(&self, name: &str) -> Option<Arc<Database>> {
+        self.databases().iter().find(|db| db.name == name).cloned()
     }
 
     /// Locks the list of databases; a poisoned lock is used as it is.

@@ -3,7 +3,8 @@
 //! When any API request fails with code 10000 ("Authentication error"),
 //! wrangler runs its `whoami` report to explain what the token may do:
 //! `GET /user/tokens/verify`, then `GET /user` for an email, then
-//! `GET /accounts`. These handlers let that report run to its end, so a test
+//! `GET /accounts` (and, since 4.164 or earlier, `GET /memberships` for the
+//! token's roles). These handlers let that report run to its end, so a test
 //! that uses a wrong token sees wrangler's normal failure and no unhandled
 //! requests. They check the token themselves, answering a wrong one with the
 //! codes wrangler treats as "no such detail" rather than with another 10000,
@@ -87,4 +88,46 @@ pub(crate) fn list_accounts(ctx: &Ctx<'_>) -> Reply {
         total_count: 1,
     };
     Reply::cf_ok_paged(accounts, Some(info))
+}
+
+#[derive(Serialize)]
+struct Membership<'a> {
+    id: &'static str,
+    status: &'static str,
+    account: Account<'a>,
+    roles: [&'static str; 1],
+}
+
+/// `GET /memberships`, which wrangler 4.164's report after an
+/// authentication error reads for the token's roles in the account: the
+/// one account this server knows, on page 1.
+pub(crate) fn list_memberships(ctx: &Ctx<'_>) -> Reply {
+    if !has_token(ctx) {
+        return Reply::cf_error(403, 9109, "Invalid access token");
+    }
+    let page = ctx
+        .req
+        .query_param("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1);
+    let memberships = if page == 1 {
+        vec![Membership {
+            id: "d1-loopback-membership",
+            status: "accepted",
+            account: Account {
+                id: &ctx.shared.account_id,
+                name: "d1-loopback",
+            },
+            roles: ["Administrator"],
+        }]
+    } else {
+        Vec::new()
+    };
+    let info = ResultInfo {
+        page,
+        per_page: 20,
+        count: memberships.len(),
+        total_count: 1,
+    };
+    Reply::cf_ok_paged(memberships, Some(info))
 }

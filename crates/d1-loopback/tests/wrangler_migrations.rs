@@ -120,10 +120,11 @@ fn a_failing_migration_is_not_recorded() {
     );
     let run = project.wrangler(&["d1", "migrations", "apply", "app", "--remote"]);
     run.assert_failed();
-    assert_contains(
-        &run.stderr(),
-        "Migration 0002_b.sql failed with the following errors:",
-    );
+    // wrangler 4.86 named the migration ("Migration 0002_b.sql failed with
+    // the following errors:"); 4.164 passes D1's error on as it came, from
+    // the query that failed.
+    assert_contains(&run.stderr(), "A request to the Cloudflare API");
+    assert_contains(&run.stderr(), "/query) failed");
     assert_contains(
         &run.stderr(),
         "no such table: missing: SQLITE_ERROR [code: 7500]",
