@@ -524,7 +524,10 @@ fn verify_new_backup(
         app: &settings.app,
         scratch_dir: &project.backup_dir,
     };
-    let activity = crate::out::Activity::start(format!("verifying {}", file_name(file)));
+    let activity = crate::out::Activity::counting(
+        format!("verifying {}", file_name(file)),
+        Some(manifest.statements),
+    );
     let report = verify::verify(file, source, Some(&manifest), &workspace);
     drop(activity);
     let report = report.map_err(|e| {

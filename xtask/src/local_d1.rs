@@ -224,6 +224,7 @@ impl crate::repair::Sink for Loader {
             return Ok(());
         }
         self.statements += 1;
+        crate::out::count_one();
         // Name the statement, never its values: they are customer data.
         self.db.run_checked(sql).with_context(|| {
             format!(

@@ -342,6 +342,15 @@ fn clear_spinner_line() {
 /// A meter an activity reads on each tick.
 type Meter = Box<dyn Fn() -> Option<u64> + Send>;
 
+/// The work done by the current [`Activity::counting`]: statements loaded.
+static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts one statement of the current counting activity (the loaders call
+/// it per statement; one relaxed atomic add).
+pub fn count_one() {
+    COUNTED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A step in progress, shown until it is dropped (see the module's doc).
 pub struct Activity {
     stop: Option<mpsc::Sender<()>>,
@@ -352,6 +361,14 @@ impl Activity {
     /// A step with no measure of progress: a spinner and the elapsed time.
     pub fn start(label: impl Into<String>) -> Activity {
         Activity::spawn(label.into(), None, Unit::Statements, None)
+    }
+
+    /// A step that counts statements with [`count_one`], out of `total`
+    /// when it is known: done, rate and ETA.
+    pub fn counting(label: impl Into<String>, total: Option<u64>) -> Activity {
+        COUNTED.store(0, Ordering::Relaxed);
+        let meter: Meter = Box::new(|| Some(COUNTED.load(Ordering::Relaxed)));
+        Activity::spawn(label.into(), total, Unit::Statements, Some(meter))
     }
 
     /// A step whose progress is the size of a file being written.

@@ -310,9 +310,12 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             ))
         })?;
     }
-    let loading = local_file
-        .as_ref()
-        .map(|_| crate::out::Activity::start(format!("loading into {}", target.database_name)));
+    let loading = local_file.as_ref().map(|_| {
+        crate::out::Activity::counting(
+            format!("loading into {}", target.database_name),
+            Some(survey.statements),
+        )
+    });
     let loaded = match &local_file {
         Some(file) => load_local(file, &source, &survey, &options, &drops),
         None => load_with_wrangler(&wrangler, &cmds, target, &source, &survey, &options, &drops),

@@ -193,7 +193,7 @@ pub struct Workspace<'a> {
 }
 
 pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
-    let activity = crate::out::Activity::start("verifying");
+    let activity = crate::out::Activity::counting("verifying", None);
     let result = run_inner(project, args);
     drop(activity);
     match result {
@@ -684,6 +684,7 @@ impl repair::Sink for Scratch {
             return Ok(());
         }
         self.statements += 1;
+        crate::out::count_one();
         let failure = match self.db.run(sql) {
             Outcome::Ran => return Ok(()),
             Outcome::Refused(why) => format!("refused by the SQL gate: {why}"),
