@@ -304,12 +304,22 @@ fn load_side(
     let (report, gate) = loaded?;
     let gate = match gate {
         Some(gate) if report.is_faithful() => gate,
-        _ => crate::stop!(
-            Exit::CouldNotRun,
-            "{name} ({label}) cannot be compared: it does not load as verify loads it ({}). \
-             `cargo xtask verify` on it shows the whole report. Nothing was compared.",
-            report.failed().join("; ")
-        ),
+        _ => {
+            let refused: Vec<String> = report
+                .findings
+                .iter()
+                .filter(|f| !f.repaired)
+                .take(3)
+                .map(|f| format!("\n  {f}"))
+                .collect();
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{name} ({label}) cannot be compared: it does not load as verify loads it ({}).{} \
+                 \n`cargo xtask verify` on it shows the whole report. Nothing was compared.",
+                report.failed().join("; "),
+                refused.concat()
+            )
+        }
     };
     // A file is attached again by the comparison; memory lives with its connection.
     let held = uri.contains("mode=memory").then_some(gate);
@@ -474,7 +484,7 @@ impl Diff {
     }
 
     pub fn render(&self) -> String {
-        let mut out = format!("a: {}\nb: {}\n", self.a, self.b);
+        let mut out = String::new();
         if self.schema.is_empty() {
             out.push_str("Schema: the same\n");
         } else {
