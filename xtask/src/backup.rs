@@ -179,6 +179,29 @@ pub fn run_each(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Vec<
     Ok(files)
 }
 
+/// Exports `env`'s whole database (or `tables`) now, as a backup does: the
+/// schema is read first, so that a database with virtual tables is
+/// exported by naming everything else. `output` must be in a private
+/// directory; nothing is recorded. `diff`'s live side.
+pub fn export_now(
+    wrangler: &Wrangler,
+    cmds: &crate::wrangler::Commands,
+    env: &Environment,
+    tables: &[String],
+    output: &Path,
+) -> Result<ExportScope> {
+    let catalog = crate::catalog::read(
+        wrangler,
+        &cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL),
+    )?;
+    let scope = ExportScope::plan(&catalog, tables)?;
+    wrangler.run_watching(
+        &cmds.export(env, output, ExportMode::Full, &scope.tables),
+        Some(output),
+    )?;
+    Ok(scope)
+}
+
 /// Takes a backup under the backup directory's lock; returns the file
 /// written (`None` for a dry run).
 pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<PathBuf>> {

@@ -261,6 +261,65 @@ impl Gate {
     }
 }
 
+/// A connection for this tool's own read-only queries over two scratch
+/// databases that a [`Gate`] loaded (`diff` compares them), attached as `a`
+/// and `b` from their SQLite URIs. Their schemas came from dumps, so
+/// nothing in them runs: views and triggers are off, the schema is not
+/// trusted (no function a default, a view or a generated column names),
+/// the attached files can be neither created nor written, the connection is
+/// query-only, and the functions no dump may call are denied here too.
+/// Every statement on it is the tool's own; names from a dump reach it only
+/// quoted ([`crate::catalog::quote_ident`]) or as bound parameters.
+pub fn comparison(a: &str, b: &str) -> anyhow::Result<Connection> {
+    use anyhow::Context;
+    let mut db = Connection::open_in_memory()?;
+    for (setting, on) in [
+        (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
+        (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_ATTACH_CREATE, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_ATTACH_WRITE, false),
+    ] {
+        db.set_db_config(setting, on)?;
+    }
+    for (uri, schema) in [(a, "a"), (b, "b")] {
+        db.execute(&format!("ATTACH DATABASE ?1 AS {schema}"), [uri])
+            .with_context(|| format!("cannot open side {schema}'s scratch database"))?;
+    }
+    db.execute_batch("PRAGMA query_only=ON")?;
+    db.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+        AuthAction::Function { function_name } => {
+            let lower = function_name.to_ascii_lowercase();
+            if DENIED_FUNCTIONS.contains(&lower.as_str()) || lower.starts_with("sqlite_") {
+                Authorization::Deny
+            } else {
+                Authorization::Allow
+            }
+        }
+        AuthAction::Read { table_name, .. } if is_internal_table(table_name) => {
+            // The tool reads the schema through these pragma functions.
+            let lower = table_name.to_ascii_lowercase();
+            if [
+                "pragma_table_info",
+                "pragma_table_xinfo",
+                "pragma_table_list",
+            ]
+            .contains(&lower.as_str())
+            {
+                Authorization::Allow
+            } else {
+                Authorization::Deny
+            }
+        }
+        _ => Authorization::Allow,
+    }))?;
+    // Ctrl-C stops a long comparison query.
+    db.progress_handler(10_000, Some(|| crate::signals::received().is_some()))?;
+    Ok(db)
+}
+
 /// A repaired dump's statements judged by the gate without loading a row:
 /// schema statements run in an empty database in memory, every other
 /// statement is only prepared, which is when the authorizer judges it. A

@@ -6,6 +6,7 @@ mod backup;
 mod catalog;
 mod confirm;
 mod deploy;
+mod diff;
 mod digest;
 mod doctor;
 mod drill;
@@ -104,6 +105,8 @@ enum Task {
     Prune(prune::PruneArgs),
     /// Check a backup by loading it under D1's rules into a scratch database.
     Verify(verify::VerifyArgs),
+    /// What changed between two backups, or a backup and live:ENV (read-only); exit 1 when they differ.
+    Diff(diff::DiffArgs),
     /// List backups, newest first, with their verified state.
     List(inventory::ListArgs),
     /// Copy a backup and its manifest to the environment's R2 bucket, then read it back.
@@ -152,10 +155,11 @@ fn main() -> ExitCode {
     // Every run, not only those that start wrangler, removes the logs of
     // runs that were killed.
     wrangler::sweep_stale_private_dirs();
-    // verify keeps 1 for "the backup is bad": anything that stops it from
-    // running at all, such as a missing wrangler.toml, is 2.
+    // verify keeps 1 for "the backup is bad", and diff for "they differ":
+    // anything that stops them from running at all, such as a missing
+    // wrangler.toml, is 2.
     let unmarked = match cli.task {
-        Task::Verify(_) => Exit::CouldNotRun,
+        Task::Verify(_) | Task::Diff(_) => Exit::CouldNotRun,
         _ => Exit::Failure,
     };
     let result = run(cli);
@@ -187,6 +191,7 @@ impl Task {
             Task::Migrate(a) => a.json,
             Task::Rehearse(a) => a.json,
             Task::Verify(a) => a.json,
+            Task::Diff(a) => a.json,
             Task::List(a) => a.json,
             Task::Doctor(a) => a.json,
             Task::Status(a) => a.json,
@@ -229,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Task::Prune(args) => prune::run(&project, args).map(|()| ExitCode::SUCCESS),
         Task::Verify(args) => Ok(verify::run(&project, args)),
+        Task::Diff(args) => diff::run(&sh, &project, args),
         Task::List(args) => inventory::run(
             &project.backup_dir,
             resolve_env(&project, args.env.as_deref())?.as_deref(),

@@ -272,6 +272,41 @@ pub fn verify(
     manifest: Option<&Manifest>,
     ctx: &Workspace<'_>,
 ) -> Result<Report> {
+    verify_at(file, source, manifest, ctx, None).map(|(report, _)| report)
+}
+
+/// Where a scratch database that outlives its verify is kept: an SQLite
+/// URI (`file:/private/dir/a.sqlite`, or a named shared-cache database in
+/// memory, `file:NAME?mode=memory&cache=shared`), and its page cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept<'a> {
+    pub uri: &'a str,
+    pub cache_kib: i64,
+}
+
+/// Verifies one backup as [`verify`] does, loading it into the scratch
+/// database `keep` names, which the caller owns and deletes (`diff`
+/// compares two of them). The load runs with foreign keys unenforced, so
+/// that it commits whatever they say; the foreign-key check still judges
+/// them. The connection is `None` when the backup could not be loaded at
+/// all (the report says why).
+pub fn verify_keeping(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+    keep: Kept<'_>,
+) -> Result<(Report, Option<Gate>)> {
+    verify_at(file, source, manifest, ctx, Some(keep))
+}
+
+fn verify_at(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+    keep: Option<Kept<'_>>,
+) -> Result<(Report, Option<Gate>)> {
     let started = Instant::now();
     let mut checks = Vec::new();
     let mut findings = Vec::new();
@@ -315,7 +350,7 @@ pub fn verify(
         if checks.iter().any(|c| c.status == Status::Fail) {
             // A compressed or encrypted file that is not the one written
             // cannot be read further with any meaning.
-            return Ok(finish(checks, findings, phases));
+            return Ok((finish(checks, findings, phases), None));
         }
         let (sha256, bytes) = source.plaintext_digest().with_context(|| {
             format!(
@@ -350,7 +385,7 @@ pub fn verify(
     let head = source.head()?;
     if let Err(e) = dump::check_looks_like_sql(&head) {
         checks.push(fail("format", format!("{e:#}")));
-        return Ok(finish(checks, findings, phases));
+        return Ok((finish(checks, findings, phases), None));
     }
 
     let data_only = manifest.is_some_and(|m| m.mode == "data-only");
@@ -382,7 +417,7 @@ pub fn verify(
                 "statements",
                 format!("the dump cannot be read: {e:#}"),
             ));
-            return Ok(finish(checks, findings, phases));
+            return Ok((finish(checks, findings, phases), None));
         }
     };
     phase("survey");
@@ -407,7 +442,7 @@ pub fn verify(
         )
     };
 
-    let scratch = if source.plaintext_is_on_disk() {
+    let scratch = if keep.is_none() && source.plaintext_is_on_disk() {
         Some(TempFile::create(ctx.scratch_dir.join(format!(
             ".verify-{}-{}.sqlite.partial",
             std::process::id(),
@@ -416,7 +451,12 @@ pub fn verify(
     } else {
         None
     };
-    let mut db = Scratch::open(scratch.as_ref().map(TempFile::path), !partial)?;
+    let storage = match (keep, &scratch) {
+        (Some(kept), _) => Storage::Kept(kept),
+        (None, Some(temp)) => Storage::File(temp.path()),
+        (None, None) => Storage::Memory,
+    };
+    let mut db = Scratch::open(storage, !partial && keep.is_none())?;
     if let Some(sql) = &migrations {
         for (name, text) in sql {
             // Migrations are the repository's own SQL, not the dump's.
@@ -478,7 +518,7 @@ pub fn verify(
     // run side by side: the integrity check on this connection, the audit
     // chain and the content digests on another. Otherwise the transaction
     // cannot commit, and they run one after the other in it.
-    let committed = foreign_keys.status != Status::Fail
+    let committed = (keep.is_some() || foreign_keys.status != Status::Fail)
         && match db.db.db().execute_batch("COMMIT") {
             Ok(()) => true,
             Err(e) if environmental(&e) => return Err(could_not_run(e, "committing the load")),
@@ -510,12 +550,12 @@ pub fn verify(
     let (audit, (content, digests)) = read?;
     phase("integrity, audit chain and content");
     checks.extend([integrity?, foreign_keys, rows, content, audit]);
-    drop(db);
     drop(scratch);
-    Ok(Report {
+    let report = Report {
         content: digests,
         ..finish(checks, findings, phases)
-    })
+    };
+    Ok((report, (keep.is_some() && committed).then_some(db.db)))
 }
 
 fn pass(name: &'static str, detail: String) -> Check {
@@ -576,6 +616,17 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
         .collect()
 }
 
+/// Where a scratch database lives.
+#[derive(Clone, Copy)]
+enum Storage<'a> {
+    /// A temporary file, deleted with the verify.
+    File(&'a Path),
+    /// Memory, temporary tables and sorts too.
+    Memory,
+    /// Where the caller keeps it.
+    Kept(Kept<'a>),
+}
+
 /// The scratch database: one transaction under D1's rules and the SQL gate.
 struct Scratch {
     db: Gate,
@@ -585,11 +636,27 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// A scratch file at `path`, or `None` for one in memory whose
-    /// temporary tables and sorts stay in memory too.
-    fn open(path: Option<&Path>, foreign_keys: bool) -> Result<Scratch> {
-        let (db, storage) = match path {
-            Some(path) => (
+    /// A scratch database where `storage` says.
+    fn open(storage: Storage<'_>, foreign_keys: bool) -> Result<Scratch> {
+        let (db, storage) = match storage {
+            Storage::Kept(kept) => (
+                // A URI the caller made in its private directory.
+                rusqlite::Connection::open_with_flags(
+                    kept.uri,
+                    rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+                )
+                .context("cannot create the scratch database")?,
+                format!(
+                    "PRAGMA cache_size=-{}; PRAGMA temp_store={};",
+                    kept.cache_kib,
+                    if kept.uri.contains("mode=memory") {
+                        "MEMORY"
+                    } else {
+                        "FILE"
+                    }
+                ),
+            ),
+            Storage::File(path) => (
                 // Created by this process; never opened through a link.
                 rusqlite::Connection::open_with_flags(
                     path,
@@ -600,7 +667,7 @@ impl Scratch {
                 })?,
                 format!("PRAGMA cache_size=-{CACHE_KIB};"),
             ),
-            None => (
+            Storage::Memory => (
                 rusqlite::Connection::open_in_memory()?,
                 "PRAGMA temp_store=MEMORY;".to_owned(),
             ),

@@ -1,0 +1,1163 @@
+//! `cargo xtask diff <a> <b|live:ENV>`: what changed between two backups,
+//! or between a backup and a database as it is now. Read-only: nothing is
+//! written to `backups/`, to a manifest or to a database.
+//!
+//! Each side is loaded exactly as `verify` loads a backup (the file checked
+//! against its manifest, every statement through the SQL gate, D1's
+//! limits), into its own scratch database in a private directory (in
+//! memory for an encrypted backup, as verify keeps it). A live side is
+//! first exported with the backup's own export into that directory, and is
+//! not recorded as a backup. Then the tool's own queries, on a connection
+//! that attaches the two scratch databases read-only
+//! ([`crate::gate::comparison`]), compare them: the schema by name and
+//! text, the rows by primary key (rowid for a table without one). No text
+//! from a dump is ever run there as SQL: names are quoted, and the values
+//! stay in the databases.
+//!
+//! Exit codes, as `diff(1)`: 0 the two sides are the same, 1 they differ,
+//! 2 the comparison could not run (including a side that does not load).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::catalog::quote_ident;
+use crate::environment::Environment;
+use crate::exit::Exit;
+use crate::inventory;
+use crate::manifest::{self, Manifest};
+use crate::project::Project;
+use crate::stored::{self, Source};
+use crate::verify;
+
+/// Keys shown per table and per kind of change.
+pub const SAMPLE: usize = 10;
+
+/// A value shown with `--show-values` is cut to this many characters.
+const VALUE_CHARS: usize = 60;
+
+/// Page cache of each side's scratch database while it loads: memory stays
+/// bounded whatever the dump's size, because SQLite spills to the file.
+const CACHE_KIB: i64 = 8 * 1024;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// The older side: a name that `list` prints, a path, or `latest:ENV`.
+    pub a: String,
+    /// The newer side: a backup as for A, or `live:ENV` (that environment's database now, exported first).
+    pub b: String,
+    /// Compare only this table (repeatable); its indexes, triggers and columns too.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Print the report as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the values of the sampled rows (they may hold personal data and secrets).
+    #[arg(long)]
+    pub show_values: bool,
+    /// Print what would be read and exported; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
+}
+
+/// One side of a comparison, as the operator named it.
+#[derive(Debug)]
+enum Side<'e> {
+    Backup(PathBuf),
+    Live(&'e Environment),
+}
+
+pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<ExitCode> {
+    for table in &args.tables {
+        if table.trim().is_empty() || table.contains('\0') {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "--table needs a table name; got {table:?}"
+            );
+        }
+    }
+    let envs = project.environments()?;
+    let resolve = |word: &str| -> Result<Side<'_>> {
+        match word.strip_prefix("live") {
+            Some(rest) if rest.is_empty() || rest.starts_with(':') => {
+                let env = rest.strip_prefix(':').unwrap_or_default();
+                if env.is_empty() {
+                    crate::stop!(
+                        Exit::CouldNotRun,
+                        "`live` needs an environment: give live:prod, live:staging or live:local"
+                    );
+                }
+                Ok(Side::Live(
+                    envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
+                ))
+            }
+            _ => Ok(Side::Backup(inventory::resolve_backup(
+                project,
+                word,
+                None,
+                inventory::Latest::Any,
+            )?)),
+        }
+    };
+    let sides = [resolve(&args.a)?, resolve(&args.b)?];
+    let cmds = project.commands();
+    let export_at = Path::new("<private directory>/live.sql");
+    crate::say!("{}", project.plan_line());
+    for (name, side) in ["a", "b"].iter().zip(&sides) {
+        match side {
+            Side::Backup(file) => crate::say!("{name}: {}", file.display()),
+            Side::Live(env) => {
+                crate::say!(
+                    "{name}: live {} -> {} ({} D1), exported now, not kept",
+                    env.name,
+                    env.database_name,
+                    env.location
+                );
+                crate::detail!(
+                    "  {}",
+                    cmds.export(
+                        env,
+                        export_at,
+                        crate::wrangler::ExportMode::Full,
+                        &args.tables
+                    )
+                );
+            }
+        }
+    }
+    if args.dry_run {
+        for (name, side) in ["a", "b"].iter().zip(&sides) {
+            if let Side::Live(env) = side {
+                crate::say!(
+                    "  {name} is read with `{}`,\n  then exported with `{}`\n  (with a --table \
+                     for each table and schema object when the database has virtual tables)",
+                    cmds.query_json(
+                        env,
+                        "read the schema (read-only)",
+                        crate::catalog::CATALOG_SQL
+                    ),
+                    cmds.export(
+                        env,
+                        export_at,
+                        crate::wrangler::ExportMode::Full,
+                        &args.tables
+                    )
+                );
+            }
+        }
+        crate::say!("Dry run: nothing was read, exported or compared.");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // Everything this command writes (exports, scratch databases) lives
+    // here, only this user can enter it, and it is removed at the end.
+    let private = crate::wrangler::PrivateDir::create("diff")?;
+    let settings = project.settings()?;
+    let mut loaded = Vec::new();
+    for (name, side) in ["a", "b"].into_iter().zip(&sides) {
+        loaded.push(load_side(
+            sh,
+            project,
+            &settings.app,
+            &private,
+            name,
+            side,
+            args,
+        )?);
+    }
+    let [a, b] = <[Loaded; 2]>::try_from(loaded).map_err(|_| anyhow::anyhow!("two sides"))?;
+    let scope = scope(&args.tables, &a, &b);
+    let conn = crate::gate::comparison(&a.uri_ro(), &b.uri_ro())?;
+    let activity = crate::out::Activity::start("comparing");
+    let diff = compare(
+        &conn,
+        scope.as_deref(),
+        [&a.content, &b.content],
+        args.show_values,
+    );
+    drop(activity);
+    let mut diff = diff?;
+    diff.a = a.label.clone();
+    diff.b = b.label.clone();
+    drop(conn);
+    drop((a, b));
+    if args.json {
+        crate::out::json(&diff.to_json());
+    } else {
+        crate::say!("{}", diff.render());
+    }
+    Ok(if diff.identical() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(Exit::Failure.code())
+    })
+}
+
+/// A side loaded into its scratch database.
+struct Loaded {
+    label: String,
+    uri: String,
+    /// Each table's content digest, as verify computed it.
+    content: BTreeMap<String, String>,
+    /// The tables a backup of chosen tables holds (`None`: all).
+    chosen: Option<Vec<String>>,
+    /// The loading connection, kept open while its database is in memory.
+    _held: Option<crate::gate::Gate>,
+}
+
+impl Loaded {
+    /// The URI the comparison attaches: files read-only.
+    fn uri_ro(&self) -> String {
+        if self.uri.contains("mode=memory") {
+            self.uri.clone()
+        } else {
+            format!("{}?mode=ro", self.uri)
+        }
+    }
+}
+
+fn load_side(
+    sh: &xshell::Shell,
+    project: &Project,
+    app: &crate::app::AppRules,
+    private: &crate::wrangler::PrivateDir,
+    name: &str,
+    side: &Side<'_>,
+    args: &DiffArgs,
+) -> Result<Loaded> {
+    let envs = project.environments()?;
+    let (file, label, manifest, migrations) = match side {
+        Side::Backup(file) => {
+            let manifest = if manifest::manifest_path(file).is_file() {
+                Some(Manifest::for_backup(file).map_err(|e| Exit::CouldNotRun.error(e))?)
+            } else {
+                crate::note!(
+                    "{} has no manifest: it is compared as a hand export, unchecked against one",
+                    file.display()
+                );
+                None
+            };
+            let migrations = manifest
+                .as_ref()
+                .and_then(|m| envs.resolve(&m.environment).ok())
+                .map_or("migrations".to_owned(), |e| e.migrations_dir.clone());
+            (
+                file.clone(),
+                file.display().to_string(),
+                manifest,
+                migrations,
+            )
+        }
+        Side::Live(env) => {
+            let wrangler = project.wrangler(sh)?;
+            let output = private.path().join(format!("live-{name}.sql"));
+            crate::say!(
+                "Exporting {} ({} D1) to compare it; the export is not kept as a backup.",
+                env.database_name,
+                env.location
+            );
+            crate::backup::export_now(&wrangler, &project.commands(), env, &args.tables, &output)?;
+            (
+                output,
+                format!("live:{} ({}, exported now)", env.name, env.database_name),
+                None,
+                env.migrations_dir.clone(),
+            )
+        }
+    };
+    let source = Source::for_file(&file, args.identity.path(), &project.age())?;
+    let uri = if source.plaintext_is_on_disk() {
+        file_uri(&private.path().join(format!("{name}.sqlite")))
+    } else {
+        // An encrypted backup's rows stay off the disk, as in verify.
+        format!(
+            "file:qbtime-diff-{}-{name}?mode=memory&cache=shared",
+            std::process::id()
+        )
+    };
+    let migrations_dir = project.config_dir.join(migrations);
+    let workspace = verify::Workspace {
+        migrations_dir: &migrations_dir,
+        app,
+        scratch_dir: private.path(),
+    };
+    let activity = crate::out::Activity::start(format!("loading {name}"));
+    let loaded = verify::verify_keeping(
+        &file,
+        &source,
+        manifest.as_ref(),
+        &workspace,
+        verify::Kept {
+            uri: &uri,
+            cache_kib: CACHE_KIB,
+        },
+    );
+    drop(activity);
+    let (report, gate) = loaded?;
+    let gate = match gate {
+        Some(gate) if report.is_faithful() => gate,
+        _ => {
+            let refused: Vec<String> = report
+                .findings
+                .iter()
+                .filter(|f| !f.repaired)
+                .take(3)
+                .map(|f| format!("\n  {f}"))
+                .collect();
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{name} ({label}) cannot be compared: it does not load as verify loads it ({}).{} \
+                 \n`cargo xtask verify` on it shows the whole report. Nothing was compared.",
+                report.failed().join("; "),
+                refused.concat()
+            )
+        }
+    };
+    // A file is attached again by the comparison; memory lives with its connection.
+    let held = uri.contains("mode=memory").then_some(gate);
+    Ok(Loaded {
+        label,
+        uri,
+        content: report.content,
+        chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
+        _held: held,
+    })
+}
+
+/// `file:` and the path, with the characters a URI gives meaning escaped.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri
+}
+
+/// The tables compared: `--table`, else those that a backup of chosen
+/// tables holds (both sides' in common when both are), else all.
+fn scope(tables: &[String], a: &Loaded, b: &Loaded) -> Option<Vec<String>> {
+    if !tables.is_empty() {
+        return Some(tables.to_vec());
+    }
+    let chosen = match (&a.chosen, &b.chosen) {
+        (Some(x), Some(y)) => x.iter().filter(|t| y.contains(t)).cloned().collect(),
+        (Some(x), None) | (None, Some(x)) => x.clone(),
+        (None, None) => return None,
+    };
+    crate::note!(
+        "a backup of chosen tables is compared on those tables only: {}",
+        chosen.join(", ")
+    );
+    Some(chosen)
+}
+
+/// What differs between the two scratch databases.
+#[derive(Debug, Default, Serialize)]
+pub struct Diff {
+    pub a: String,
+    pub b: String,
+    pub schema: Vec<SchemaChange>,
+    pub tables: Vec<TableDiff>,
+    pub values_shown: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaChange {
+    /// `table`, `index`, `trigger` or `view`.
+    pub kind: String,
+    pub name: String,
+    /// The table it belongs to.
+    pub table: String,
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    /// For a changed table: its columns added, removed or changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<ColumnChanges>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ColumnChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Type, NOT NULL, default or primary-key position changed.
+    pub changed: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TableDiff {
+    pub table: String,
+    /// Rows on each side (`None`: the side has no such table).
+    pub rows: [Option<u64>; 2],
+    /// The columns rows are matched by (`rowid` for a table without a key).
+    pub key: Vec<String>,
+    /// Why rows were not compared one by one, if they were not.
+    pub note: Option<String>,
+    pub added: Changes,
+    pub removed: Changes,
+    pub changed: Changes,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Changes {
+    pub count: u64,
+    /// The first [`SAMPLE`] rows, in key order.
+    pub sample: Vec<RowSample>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RowSample {
+    /// Key column and value, as SQL literals.
+    pub key: Vec<(String, String)>,
+    /// The columns that changed (changed rows only).
+    pub columns: Vec<String>,
+    /// With `--show-values`: each column and its value (added, removed), or
+    /// the value before and after (changed), as SQL literals.
+    pub values: Vec<(String, String)>,
+}
+
+impl TableDiff {
+    fn differs(&self) -> bool {
+        self.rows[0] != self.rows[1]
+            || self.added.count + self.removed.count + self.changed.count > 0
+            || self.note.is_some()
+    }
+}
+
+impl Diff {
+    pub fn identical(&self) -> bool {
+        self.schema.is_empty() && !self.tables.iter().any(TableDiff::differs)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let pairs = |list: &[(String, String)]| -> Value {
+            Value::Object(
+                list.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            )
+        };
+        let changes = |c: &Changes, changed: bool| {
+            json!({
+                "count": c.count,
+                "sample": c.sample.iter().map(|s| {
+                    let mut row = json!({ "key": pairs(&s.key) });
+                    if changed {
+                        row["columns"] = json!(s.columns);
+                    }
+                    if self.values_shown {
+                        row["values"] = pairs(&s.values);
+                    }
+                    row
+                }).collect::<Vec<_>>(),
+            })
+        };
+        json!({
+            "command": "diff",
+            "a": self.a,
+            "b": self.b,
+            "identical": self.identical(),
+            "values_shown": self.values_shown,
+            "schema": self.schema,
+            "tables": self.tables.iter().map(|t| json!({
+                "table": t.table,
+                "rows": { "a": t.rows[0], "b": t.rows[1] },
+                "key": t.key,
+                "note": t.note,
+                "added": changes(&t.added, false),
+                "removed": changes(&t.removed, false),
+                "changed": changes(&t.changed, true),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.schema.is_empty() {
+            out.push_str("Schema: the same\n");
+        } else {
+            out.push_str("Schema (a -> b):\n");
+            for c in &self.schema {
+                let mark = match c.change {
+                    "added" => '+',
+                    "removed" => '-',
+                    _ => '~',
+                };
+                let on = if c.kind == "table" || c.table == c.name {
+                    String::new()
+                } else {
+                    format!(" on {}", c.table)
+                };
+                let _ = writeln!(out, "  {mark} {} {}{on} {}", c.kind, c.name, c.change);
+                if let Some(cols) = &c.columns {
+                    for (what, list) in [
+                        ("added", &cols.added),
+                        ("removed", &cols.removed),
+                        ("changed", &cols.changed),
+                    ] {
+                        if !list.is_empty() {
+                            let _ = writeln!(out, "      columns {what}: {}", list.join(", "));
+                        }
+                    }
+                }
+            }
+        }
+        let (same, differ): (Vec<&TableDiff>, Vec<&TableDiff>) =
+            self.tables.iter().partition(|t| !t.differs());
+        if !differ.is_empty() {
+            out.push_str("Rows (a -> b):\n");
+        }
+        let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        for t in differ {
+            let _ = writeln!(
+                out,
+                "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
+                t.table,
+                count(t.rows[0]),
+                count(t.rows[1]),
+                t.added.count,
+                t.removed.count,
+                t.changed.count,
+                t.key.join(", ")
+            );
+            if let Some(note) = &t.note {
+                let _ = writeln!(out, "    {note}");
+            }
+            for (what, c) in [
+                ("added", &t.added),
+                ("removed", &t.removed),
+                ("changed", &t.changed),
+            ] {
+                for s in &c.sample {
+                    let key: Vec<String> = s.key.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let mut line = format!("    {what:<8} {}", key.join(", "));
+                    if !s.columns.is_empty() {
+                        let _ = write!(line, " ({})", s.columns.join(", "));
+                    }
+                    if !s.values.is_empty() {
+                        let values: Vec<String> =
+                            s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                        let _ = write!(line, ": {}", values.join("; "));
+                    }
+                    let _ = writeln!(out, "{line}");
+                }
+                if c.count > c.sample.len() as u64 {
+                    let _ = writeln!(
+                        out,
+                        "    ... and {} more {what}",
+                        c.count - c.sample.len() as u64
+                    );
+                }
+            }
+        }
+        if !same.is_empty() {
+            let names: Vec<&str> = same.iter().map(|t| t.table.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "Unchanged: {} ({})",
+                crate::wording::count(names.len(), "table"),
+                names.join(", ")
+            );
+        }
+        out.push_str(if self.identical() {
+            "Result: the same"
+        } else {
+            "Result: DIFFERENT"
+        });
+        if !self.values_shown && !self.identical() {
+            out.push_str(" (keys only; --show-values prints the rows' values)");
+        }
+        out
+    }
+}
+
+/// A schema object of one side, by `(kind, name)`.
+type Objects = BTreeMap<(String, String), (String, Option<String>)>;
+
+fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT type, name, tbl_name, sql FROM {schema}.sqlite_schema ORDER BY rowid"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            (r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?),
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let ((kind, name), (table, sql)) = row?;
+        if is_internal(&name) || is_internal(&table) || sql.is_none() {
+            continue;
+        }
+        out.insert((kind, name), (table, sql));
+    }
+    Ok(out)
+}
+
+/// SQLite's, D1's and the repair's own objects, never compared.
+fn is_internal(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("sqlite_") || crate::dump::is_never_restored(name)
+}
+
+/// One column as `PRAGMA table_info` gives it: name, type, not null,
+/// default, primary-key position.
+type Column = (String, String, bool, Option<String>, i64);
+
+fn columns(conn: &rusqlite::Connection, schema: &str, table: &str) -> Result<Vec<Column>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1, ?2) ORDER BY cid",
+    )?;
+    let rows = stmt.query_map([table, schema], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn column_changes(a: &[Column], b: &[Column]) -> ColumnChanges {
+    let find = |list: &[Column], name: &str| list.iter().find(|c| c.0 == name).cloned();
+    ColumnChanges {
+        added: b
+            .iter()
+            .filter(|c| find(a, &c.0).is_none())
+            .map(|c| c.0.clone())
+            .collect(),
+        removed: a
+            .iter()
+            .filter(|c| find(b, &c.0).is_none())
+            .map(|c| c.0.clone())
+            .collect(),
+        changed: a
+            .iter()
+            .filter(|c| find(b, &c.0).is_some_and(|other| other != **c))
+            .map(|c| c.0.clone())
+            .collect(),
+    }
+}
+
+/// Compares the databases attached as `a` and `b` on `conn` (see
+/// [`crate::gate::comparison`]), on `only` tables when given. `content`
+/// holds each side's table digests: a table whose digests are equal is the
+/// same without reading a row.
+pub fn compare(
+    conn: &rusqlite::Connection,
+    only: Option<&[String]>,
+    content: [&BTreeMap<String, String>; 2],
+    show_values: bool,
+) -> Result<Diff> {
+    let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
+    if let Some(only) = only {
+        let missing: Vec<&String> = only
+            .iter()
+            .filter(|t| {
+                ![&oa, &ob]
+                    .iter()
+                    .any(|o| o.contains_key(&("table".to_owned(), (*t).clone())))
+            })
+            .collect();
+        if !missing.is_empty() {
+            let known: BTreeSet<&str> = oa
+                .keys()
+                .chain(ob.keys())
+                .filter(|(k, _)| k == "table")
+                .map(|(_, n)| n.as_str())
+                .collect();
+            crate::stop!(
+                Exit::CouldNotRun,
+                "--table {}: neither side has such a table; the tables are: {}",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t == table));
+    let mut diff = Diff {
+        values_shown: show_values,
+        ..Diff::default()
+    };
+    let keys: BTreeSet<&(String, String)> = oa.keys().chain(ob.keys()).collect();
+    for key in keys {
+        let (kind, name) = key;
+        let (sa, sb) = (oa.get(key), ob.get(key));
+        let table = sa.or(sb).map(|(t, _)| t.clone()).unwrap_or_default();
+        if !wanted(&table) {
+            continue;
+        }
+        let change = match (sa, sb) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            (Some(x), Some(y)) if x.1 != y.1 => "changed",
+            _ => continue,
+        };
+        let columns = (kind == "table" && change == "changed")
+            .then(|| -> Result<ColumnChanges> {
+                Ok(column_changes(
+                    &columns(conn, "a", name)?,
+                    &columns(conn, "b", name)?,
+                ))
+            })
+            .transpose()?;
+        diff.schema.push(SchemaChange {
+            kind: kind.clone(),
+            name: name.clone(),
+            table,
+            change,
+            columns,
+        });
+    }
+    let tables: BTreeSet<&String> = oa
+        .iter()
+        .chain(ob.iter())
+        .filter(|((kind, name), (_, sql))| {
+            kind == "table"
+                && wanted(name)
+                && !sql.as_deref().is_some_and(|s| {
+                    crate::dump::strip_keyword(s, "CREATE")
+                        .is_some_and(|r| crate::dump::strip_keyword(r, "VIRTUAL").is_some())
+                })
+        })
+        .map(|((_, name), _)| name)
+        .collect();
+    for table in tables {
+        crate::signals::check()?;
+        let has = |o: &Objects| o.contains_key(&("table".to_owned(), table.clone()));
+        let (in_a, in_b) = (has(&oa), has(&ob));
+        let count = |schema: &str| -> Result<u64> {
+            conn.query_row(
+                &format!("SELECT count(*) FROM {schema}.{}", quote_ident(table)),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .with_context(|| format!("counting the rows of {table} on side {schema}"))
+        };
+        let mut t = TableDiff {
+            table: table.clone(),
+            rows: [
+                in_a.then(|| count("a")).transpose()?,
+                in_b.then(|| count("b")).transpose()?,
+            ],
+            ..TableDiff::default()
+        };
+        if in_a && in_b {
+            let same_digest = content[0]
+                .get(table)
+                .is_some_and(|d| content[1].get(table) == Some(d));
+            if !same_digest {
+                rows(conn, &mut t, show_values)?;
+            } else {
+                t.key = key_of(&columns(conn, "a", table)?);
+            }
+        } else {
+            t.note = Some(format!(
+                "the table is only in {}",
+                if in_a { "a" } else { "b" }
+            ));
+        }
+        diff.tables.push(t);
+    }
+    Ok(diff)
+}
+
+/// The primary-key columns, in key order; empty for a table without one.
+fn key_of(cols: &[Column]) -> Vec<String> {
+    let mut key: Vec<&Column> = cols.iter().filter(|c| c.4 > 0).collect();
+    key.sort_by_key(|c| c.4);
+    let key: Vec<String> = key.iter().map(|c| c.0.clone()).collect();
+    if key.is_empty() {
+        rowid_name(cols)
+            .map(|r| vec![r.to_owned()])
+            .unwrap_or_default()
+    } else {
+        key
+    }
+}
+
+/// The name that reaches the rowid of a table with these columns.
+fn rowid_name(cols: &[Column]) -> Option<&'static str> {
+    ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|r| !cols.iter().any(|c| c.0.eq_ignore_ascii_case(r)))
+}
+
+/// Rows added, removed and changed in one table both sides have.
+fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Result<()> {
+    let (ca, cb) = (columns(conn, "a", &t.table)?, columns(conn, "b", &t.table)?);
+    let (ka, kb) = (key_of(&ca), key_of(&cb));
+    if ka != kb || ka.is_empty() {
+        t.key = kb;
+        t.note = Some(if ka.is_empty() {
+            "rows not compared: the table has no rowid to match them by".to_owned()
+        } else {
+            format!(
+                "rows not compared: the key changed from ({}) to ({})",
+                ka.join(", "),
+                t.key.join(", ")
+            )
+        });
+        return Ok(());
+    }
+    t.key = ka.clone();
+    let key_cols = ka;
+    let table = quote_ident(&t.table);
+    let key: Vec<String> = t.key.iter().map(|k| quote_ident(k)).collect();
+    // Columns in both, other than the key: what a changed row is judged by.
+    let common: Vec<String> = ca
+        .iter()
+        .filter(|c| cb.iter().any(|d| d.0 == c.0) && !key_cols.contains(&c.0))
+        .map(|c| c.0.clone())
+        .collect();
+    let on = key
+        .iter()
+        .map(|k| format!("y.{k} IS x.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let keys_of = |alias: &str| -> String {
+        key.iter()
+            .map(|k| format!("{alias}.{k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let all_of = |alias: &str, cols: &[Column]| -> Vec<String> {
+        cols.iter()
+            .filter(|c| !key_cols.contains(&c.0))
+            .map(|c| format!("{alias}.{}", quote_ident(&c.0)))
+            .collect()
+    };
+    let names = |cols: &[Column]| -> Vec<String> {
+        cols.iter()
+            .filter(|c| !key_cols.contains(&c.0))
+            .map(|c| c.0.clone())
+            .collect()
+    };
+    // Removed: in a, no row with its key in b. Added: the other way.
+    for (from, to, alias, cols, into) in [
+        ("a", "b", "x", &ca, &mut t.removed),
+        ("b", "a", "y", &cb, &mut t.added),
+    ] {
+        let other = if alias == "x" { "y" } else { "x" };
+        let mut select = vec![keys_of(alias)];
+        if show_values {
+            select.extend(all_of(alias, cols));
+        }
+        let sql = format!(
+            "SELECT {} FROM {from}.{table} AS {alias} WHERE NOT EXISTS \
+             (SELECT 1 FROM {to}.{table} AS {other} WHERE {on}) ORDER BY {}",
+            select.join(", "),
+            keys_of(alias)
+        );
+        let value_names = names(cols);
+        sample(conn, &sql, &key_cols, into, |row, s| {
+            if show_values {
+                for (i, name) in value_names.iter().enumerate() {
+                    s.values
+                        .push((name.clone(), literal(row.get_ref(key.len() + i)?)));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    if common.is_empty() {
+        return Ok(());
+    }
+    // Changed: the same key, a value of another type or other bytes.
+    let differs: Vec<String> = common
+        .iter()
+        .map(|c| {
+            let c = quote_ident(c);
+            format!("(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY)")
+        })
+        .collect();
+    let mut select = vec![keys_of("x"), differs.join(", ")];
+    if show_values {
+        for c in &common {
+            let c = quote_ident(c);
+            select.push(format!("x.{c}, y.{c}"));
+        }
+    }
+    let sql = format!(
+        "SELECT {} FROM a.{table} AS x JOIN b.{table} AS y ON {on} WHERE {} ORDER BY {}",
+        select.join(", "),
+        differs.join(" OR "),
+        keys_of("x")
+    );
+    let n = common.len();
+    sample(conn, &sql, &key_cols, &mut t.changed, |row, s| {
+        for (i, name) in common.iter().enumerate() {
+            if row.get::<_, bool>(key.len() + i)? {
+                s.columns.push(name.clone());
+                if show_values {
+                    let at = key.len() + n + 2 * i;
+                    let before = literal(row.get_ref(at)?);
+                    let after = literal(row.get_ref(at + 1)?);
+                    s.values
+                        .push((name.clone(), format!("{before} -> {after}")));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `sql` (the key columns first, then what `fill` reads), counting
+/// every row and keeping the first [`SAMPLE`]: memory stays flat however
+/// many rows differ.
+fn sample(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    key: &[String],
+    into: &mut Changes,
+    fill: impl Fn(&rusqlite::Row<'_>, &mut RowSample) -> rusqlite::Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(sql).context("preparing a comparison query")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next().context("comparing rows")? {
+        into.count += 1;
+        if into.sample.len() < SAMPLE {
+            let mut s = RowSample {
+                key: Vec::new(),
+                columns: Vec::new(),
+                values: Vec::new(),
+            };
+            for (i, name) in key.iter().enumerate() {
+                s.key.push((name.clone(), literal(row.get_ref(i)?)));
+            }
+            fill(row, &mut s)?;
+            into.sample.push(s);
+        }
+    }
+    Ok(())
+}
+
+/// A value as an SQL literal, redacted, and cut short when long.
+fn literal(value: ValueRef<'_>) -> String {
+    let text = match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(r) => format!("{r:?}"),
+        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
+        ValueRef::Blob(b) => format!("X'{}'", crate::fsutil::hex(b)),
+    };
+    let text = crate::redact::text(&text);
+    if text.chars().count() > VALUE_CHARS {
+        let short: String = text.chars().take(VALUE_CHARS).collect();
+        format!("{short}...")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two scratch files made from SQL, compared as `diff` compares them.
+    fn diff_of(a: &str, b: &str, only: Option<&[String]>, show_values: bool) -> Diff {
+        let dir = tempfile::tempdir().unwrap();
+        let mut uris = Vec::new();
+        for (name, sql) in [("a", a), ("b", b)] {
+            let path = dir.path().join(format!("{name}.sqlite"));
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+            uris.push(format!("{}?mode=ro", file_uri(&path)));
+        }
+        let conn = crate::gate::comparison(&uris[0], &uris[1]).unwrap();
+        let none = BTreeMap::new();
+        compare(&conn, only, [&none, &none], show_values).unwrap()
+    }
+
+    fn table<'d>(diff: &'d Diff, name: &str) -> &'d TableDiff {
+        diff.tables.iter().find(|t| t.table == name).unwrap()
+    }
+
+    fn keys(c: &Changes) -> Vec<String> {
+        c.sample
+            .iter()
+            .map(|s| {
+                s.key
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    }
+
+    const BEFORE: &str = "CREATE TABLE t(id INTEGER PRIMARY KEY, email TEXT, n);
+        INSERT INTO t VALUES(1,'one@example.com',1),(2,'two@example.com',2),
+          (3,'three@example.com',3),(4,'four@example.com',4);
+        CREATE TABLE same(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+        INSERT INTO same VALUES('a',1);";
+
+    #[test]
+    fn schema_and_rows_added_removed_and_changed_by_key() {
+        let after = "CREATE TABLE t(id INTEGER PRIMARY KEY, email TEXT, n, phone TEXT);
+            INSERT INTO t VALUES(1,'one@example.com',1,NULL),(3,'new@example.com',3,NULL),
+              (4,'four@example.com',4.0,NULL),(5,'five@example.com',5,'555');
+            CREATE INDEX t_email ON t(email);
+            CREATE TABLE same(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+            INSERT INTO same VALUES('a',1);";
+        let diff = diff_of(BEFORE, after, None, false);
+        assert!(!diff.identical());
+        let changes: Vec<(&str, &str, &str)> = diff
+            .schema
+            .iter()
+            .map(|c| (c.kind.as_str(), c.name.as_str(), c.change))
+            .collect();
+        assert_eq!(
+            changes,
+            [("index", "t_email", "added"), ("table", "t", "changed")]
+        );
+        let cols = diff.schema[1].columns.as_ref().unwrap();
+        assert_eq!(cols.added, ["phone"]);
+        assert!(cols.removed.is_empty() && cols.changed.is_empty());
+        let t = table(&diff, "t");
+        assert_eq!(t.rows, [Some(4), Some(4)]);
+        assert_eq!(t.key, ["id"]);
+        assert_eq!(keys(&t.added), ["id=5"]);
+        assert_eq!(keys(&t.removed), ["id=2"]);
+        // An integer that became a real is a change too.
+        assert_eq!(keys(&t.changed), ["id=3", "id=4"]);
+        assert_eq!(t.changed.sample[0].columns, ["email"]);
+        assert_eq!(t.changed.sample[1].columns, ["n"]);
+        assert!(!table(&diff, "same").differs());
+
+        let text = diff.render();
+        assert!(text.contains("+ index t_email on t added"), "{text}");
+        assert!(text.contains("columns added: phone"), "{text}");
+        assert!(
+            text.contains("t: 4 -> 4 rows; 1 added, 1 removed, 2 changed (by id)"),
+            "{text}"
+        );
+        assert!(text.contains("Unchanged: 1 table (same)"), "{text}");
+        assert!(
+            !text.contains("@example.com") && !text.contains("555"),
+            "{text}"
+        );
+
+        let shown = diff_of(BEFORE, after, None, true).render();
+        assert!(
+            shown.contains("id=3 (email): email: 'three@example.com' -> 'new@example.com'"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("id=2: email: 'two@example.com'; n: 2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_same_databases_are_identical_and_tables_can_be_chosen() {
+        let diff = diff_of(BEFORE, BEFORE, None, false);
+        assert!(diff.identical(), "{}", diff.render());
+        assert!(diff.render().ends_with("Result: the same"));
+        let changed = BEFORE.replace("(2,'two@example.com',2)", "(2,'two@example.com',22)");
+        let only = ["same".to_owned()];
+        assert!(diff_of(BEFORE, &changed, Some(&only), false).identical());
+        assert!(!diff_of(BEFORE, &changed, None, false).identical());
+    }
+
+    #[test]
+    fn tables_without_a_key_by_rowid_and_composite_keys_in_key_order() {
+        let a = "CREATE TABLE log(msg TEXT); INSERT INTO log VALUES('x'),('y');
+            CREATE TABLE m(b INT, a INT, v, PRIMARY KEY(a, b)) WITHOUT ROWID;
+            INSERT INTO m VALUES(1,1,'p'),(2,1,'q');";
+        let b = "CREATE TABLE log(msg TEXT); INSERT INTO log VALUES('x'),('z'),('w');
+            CREATE TABLE m(b INT, a INT, v, PRIMARY KEY(a, b)) WITHOUT ROWID;
+            INSERT INTO m VALUES(1,1,'p'),(2,1,'r'),(1,2,'s');";
+        let diff = diff_of(a, b, None, false);
+        let log = table(&diff, "log");
+        assert_eq!(log.key, ["rowid"]);
+        assert_eq!(keys(&log.added), ["rowid=3"]);
+        assert_eq!(keys(&log.changed), ["rowid=2"]);
+        let m = table(&diff, "m");
+        assert_eq!(m.key, ["a", "b"]);
+        assert_eq!(keys(&m.changed), ["a=1,b=2"]);
+        assert_eq!(keys(&m.added), ["a=2,b=1"]);
+    }
+
+    #[test]
+    fn hostile_names_are_only_ever_quoted() {
+        let name = r#"x"; DROP TABLE t; --"#;
+        let q = quote_ident(name);
+        let a = format!(
+            "CREATE TABLE {q}({q} INTEGER PRIMARY KEY, [a'b]); INSERT INTO {q} VALUES(1,'v');"
+        );
+        let b = format!("{a} INSERT INTO {q} VALUES(2,'w');");
+        let diff = diff_of(
+            &format!("{a}{BEFORE}"),
+            &format!("{b}{BEFORE}"),
+            None,
+            false,
+        );
+        let t = table(&diff, name);
+        assert_eq!(t.key, [name]);
+        assert_eq!(t.added.count, 1);
+        assert!(!table(&diff, "t").differs());
+    }
+
+    #[test]
+    fn a_table_only_one_side_has_and_a_changed_key_are_reported_not_compared() {
+        let a = "CREATE TABLE k(id INTEGER PRIMARY KEY, v); INSERT INTO k VALUES(1,1);";
+        let b = "CREATE TABLE k(id INTEGER, v PRIMARY KEY); INSERT INTO k VALUES(1,1);
+            CREATE TABLE extra(x); INSERT INTO extra VALUES(1);";
+        let diff = diff_of(a, b, None, false);
+        let k = table(&diff, "k");
+        assert!(
+            k.note.as_deref().unwrap().contains("the key changed"),
+            "{k:?}"
+        );
+        let extra = table(&diff, "extra");
+        assert_eq!(extra.rows, [None, Some(1)]);
+        assert!(
+            diff.render().contains("extra: - -> 1 rows"),
+            "{}",
+            diff.render()
+        );
+    }
+
+    #[test]
+    fn the_comparison_connection_cannot_write_or_reach_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES(1);")
+            .unwrap();
+        let uri = format!("{}?mode=ro", file_uri(&path));
+        let conn = crate::gate::comparison(&uri, &uri).unwrap();
+        assert!(conn.execute("DELETE FROM a.t", []).is_err());
+        assert!(conn.execute_batch("CREATE TABLE b.u(x)").is_err());
+        let outside = dir.path().join("outside.sqlite");
+        assert!(
+            conn.execute("ATTACH ?1 AS c", [outside.to_str().unwrap()])
+                .is_err()
+        );
+        assert!(!outside.exists());
+        assert!(
+            conn.query_row("SELECT load_extension('x')", [], |_| Ok(()))
+                .is_err()
+        );
+        // A path with URI characters in it still names the file.
+        assert_eq!(file_uri(Path::new("/t/a?b#c%d")), "file:/t/a%3fb%23c%25d");
+    }
+}
