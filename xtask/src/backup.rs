@@ -433,7 +433,7 @@ fn take(
         }),
         rows: summary.rows,
         statements: summary.statements,
-        migration_sha256: Some(migration_record(project, env, &summary.migrations)),
+        migration_sha256: Some(migration_record(sh, project, env, &summary.migrations)),
         migrations: summary.migrations,
         encryption_key: summary.encryption_key,
         wrangler_version: project.wrangler_version(),
@@ -507,13 +507,14 @@ fn take(
 /// that is what was applied, so an edit made since is warned about, not
 /// recorded as the original.
 fn migration_record(
+    sh: &Shell,
     project: &Project,
     env: &Environment,
     applied: &[String],
 ) -> BTreeMap<String, String> {
     let dir = project.config_dir.join(&env.migrations_dir);
     let current = crate::migrate::digests(&dir, applied);
-    let previous = crate::migrate::newest_record(project, &env.name);
+    let previous = crate::migrate::record_for(sh, project, env);
     if let Some(previous) = &previous {
         let edited = crate::migrate::edited_migrations(&previous.sha256, applied, &current);
         if !edited.is_empty() {

@@ -164,7 +164,7 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
-    if let Some(record) = newest_record(project, &env.name) {
+    if let Some(record) = record_for(sh, project, env) {
         let edited = edited_migrations(&record.sha256, &applied, &digests(&dir, &applied));
         if !edited.is_empty() {
             crate::stop!(
@@ -451,6 +451,31 @@ pub struct Record {
     pub source: String,
 }
 
+/// The record of what was applied: the newest verified backup's on this
+/// machine, or else the newest verified offsite copy's manifest, read from
+/// the environment's bucket, so that a fresh machine (a CI runner, whose
+/// `backups/` is empty) compares with the record too. An unreadable bucket
+/// is a warning, and only this machine's backups are compared.
+pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
+    newest_record(project, &env.name).or_else(|| {
+        match crate::offsite::newest_manifest(sh, project, env) {
+            Ok(Some((manifest, source))) => Some(Record {
+                sha256: manifest.migration_sha256?,
+                source,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                crate::warn!(
+                    "could not read {}'s newest offsite manifest for the migration record \
+                     ({e:#}); comparing with the backups on this machine only",
+                    env.name
+                );
+                None
+            }
+        }
+    })
+}
+
 pub fn newest_record(project: &Project, env: &str) -> Option<Record> {
     inventory::scan(&project.backup_dir)
         .into_iter()
@@ -475,7 +500,12 @@ fn check(sh: &Shell, project: &Project, only: Option<&str>) -> Result<()> {
     let mut failures = Vec::new();
     for env in chosen {
         let dir = project.config_dir.join(&env.migrations_dir);
-        let record = newest_record(project, &env.name);
+        // A named environment is reached (its d1_migrations, its bucket);
+        // without one the check reads only this machine's files.
+        let record = match only {
+            Some(_) => record_for(sh, project, env),
+            None => newest_record(project, &env.name),
+        };
         // The target's names, when one was named and answers.
         let target = match only {
             Some(_) => match applied_migrations(sh, project, env) {

@@ -804,6 +804,47 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
     }
 }
 
+/// The manifest of the environment's newest offsite copy that passed
+/// verification, read from its bucket and validated as any manifest is, with
+/// where it came from (`r2://bucket/key`). `None` when the environment has
+/// no bucket, or nothing verified was uploaded.
+pub fn newest_manifest(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+) -> Result<Option<(Manifest, String)>> {
+    if project.settings()?.env(&env.env_name).offsite.is_none() {
+        return Ok(None);
+    }
+    let target = target(sh, project, env)?;
+    let Some(index) = target.read_index()? else {
+        return Ok(None);
+    };
+    let Ok(entry) = index.find("latest") else {
+        return Ok(None);
+    };
+    let expected = manifest::manifest_path(Path::new(&entry.file));
+    let Some(file) = target.download(&entry.manifest_key, "manifest")? else {
+        return Ok(None);
+    };
+    let manifest = Manifest::read_as(file.path(), &file_name(&expected))?;
+    if manifest.file.name != entry.file || manifest.environment != env.name {
+        bail!(
+            "r2://{}/{} describes {} of {}, not {} of {}",
+            target.bucket(),
+            entry.manifest_key,
+            manifest.file.name,
+            manifest.environment,
+            entry.file,
+            env.name
+        );
+    }
+    Ok(Some((
+        manifest,
+        format!("r2://{}/{}", target.bucket(), entry.manifest_key),
+    )))
+}
+
 fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     let env = target.env;
     let index = target.read_index()?.with_context(|| {
