@@ -11,6 +11,10 @@
 //! database: a changed or truncated file, a backup from another environment
 //! aimed at production, a missing confirmation, a target that is not empty,
 //! or a data-encryption key that differs from the backup's.
+//!
+//! `--to new:NAME` restores into a database created first (see
+//! `new_database`): no safety backup, no reading of the target before it
+//! exists, and the binding printed at the end.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
