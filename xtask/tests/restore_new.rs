@@ -216,3 +216,40 @@ fn a_failed_import_leaves_the_new_database_and_says_how_to_delete_it() {
         .expect("the new database was not deleted");
     assert!(counts(&path).is_empty(), "{:?}", counts(&path));
 }
+
+#[test]
+fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::remove_file(remote.sb.path().join("wrangler.toml")).unwrap();
+    let config = remote.sb.path().join("wrangler.jsonc");
+    std::fs::write(&config, JSONC).unwrap();
+    wrangler_bin();
+    let xtask = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .current_dir(remote.sb.path());
+        Run::from_output(remote.with_api(&mut cmd, home.path()).output().unwrap())
+    };
+    xtask(&["backup", "prod"]).assert_ok();
+    let run = xtask(&["restore", "latest:prod", "--to", "new:qbtime_db_j", "--yes"]);
+    run.assert_ok();
+    let path = remote.server.database_path("qbtime_db_j").unwrap();
+    assert_eq!(counts(&path), counts(&remote.db));
+    let snippet = run
+        .stdout
+        .split_once("the configuration was not changed:\n")
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        snippet.starts_with(
+            "\"d1_databases\": [\n  {\n    \"binding\": \"DB\",\n    \
+             \"database_name\": \"qbtime_db_j\",\n    \"database_id\": \""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), JSONC);
+}
