@@ -470,7 +470,7 @@ fn restore(
         ),
     }
     if new.is_some() {
-        print_binding(project, envs, &source, target)?;
+        print_binding(project, envs, &source, target, args.json)?;
     }
     if args.json {
         crate::out::json(&serde_json::json!({
@@ -1037,11 +1037,14 @@ fn print_plan(p: &PlanView<'_>) {
 /// The binding to add to the configuration to use the new database, in
 /// the configuration's format, with the binding and migrations directory of
 /// the database the backup was taken from (when the configuration has it).
+/// It is what the operator asked for, so `-q` shows it too; with `--json`
+/// the document carries the id and this goes to stderr.
 fn print_binding(
     project: &Project,
     envs: &Environments,
     source: &Source,
     target: &Environment,
+    json: bool,
 ) -> Result<()> {
     let from = source
         .environment
@@ -1054,12 +1057,17 @@ fn print_binding(
         &target.database_id,
         from.map_or("migrations", |e| e.migrations_dir.as_str()),
     );
-    crate::say!(
+    let text = format!(
         "To use {}, add its binding to {} (under [env.NAME] for an environment); the \
          configuration was not changed:\n{snippet}",
         target.database_name,
         file_name(&project.config)
     );
+    if json {
+        crate::say!("{text}");
+    } else {
+        crate::data!("{text}");
+    }
     Ok(())
 }
 

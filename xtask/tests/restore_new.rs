@@ -234,8 +234,21 @@ fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
         Run::from_output(remote.with_api(&mut cmd, home.path()).output().unwrap())
     };
     xtask(&["backup", "prod"]).assert_ok();
-    let run = xtask(&["restore", "latest:prod", "--to", "new:qbtime_db_j", "--yes"]);
+    // The binding is the output asked for: `-q` keeps it, and only it.
+    let run = xtask(&[
+        "restore",
+        "latest:prod",
+        "--to",
+        "new:qbtime_db_j",
+        "--yes",
+        "-q",
+    ]);
     run.assert_ok();
+    assert!(
+        run.stdout.starts_with("To use qbtime_db_j"),
+        "{}",
+        run.stdout
+    );
     let path = remote.server.database_path("qbtime_db_j").unwrap();
     assert_eq!(counts(&path), counts(&remote.db));
     let snippet = run
