@@ -188,6 +188,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         json: false,
         source: file.display().to_string(),
         to: target.name.clone(),
+        location: None,
+        account_of: None,
         into_empty: false,
         replace: true,
         clean: false,

@@ -67,6 +67,13 @@ pub struct Environment {
     pub binding: String,
     pub migrations_dir: String,
     pub location: Location,
+    /// The Cloudflare account the configuration names for it (`account_id`,
+    /// the environment's or else the top level's); `None` leaves the choice
+    /// to wrangler (`CLOUDFLARE_ACCOUNT_ID`, or `wrangler login`).
+    pub account_id: Option<String>,
+    /// A database that `restore --to new:NAME` creates: it is in no
+    /// configuration, and holds nothing until the restore fills it.
+    pub is_new: bool,
 }
 
 impl Environment {
@@ -103,7 +110,15 @@ impl Environment {
     ///    short name in [`NON_PRODUCTION_NAMES`], is not production;
     /// 3. anything else (`[env.live]`, `[env.main]`, ...) is treated as
     ///    production, so no configuration can reach production with `--yes`.
+    ///
+    /// A database that `restore --to new:NAME` creates comes before these
+    /// rules and is not production, whatever its name: it does not exist
+    /// yet, so there is nothing on it to lose and nothing is bound to it
+    /// (a name that exists is refused before anything is created).
     pub fn production_reason(&self) -> Option<String> {
+        if self.is_new {
+            return None;
+        }
         let names = [
             ("wrangler environment", self.wrangler_env.as_deref()),
             ("short name (vars.APP_ENV)", Some(self.name.as_str())),
@@ -265,6 +280,9 @@ impl Environments {
         let mut list = Vec::new();
         let top_name = raw.top.app_env().unwrap_or("local").to_owned();
         check_name("vars.APP_ENV of the top level", &top_name)?;
+        if let Some(account) = &raw.top.account_id {
+            check_name("the top level's account_id", account)?;
+        }
         for db in databases(&raw.top.d1_databases, "the top level")? {
             list.push(Environment::new(
                 &top_name,
@@ -278,14 +296,22 @@ impl Environments {
             check_name("a wrangler environment's name", env_name)?;
             let name = section.app_env().unwrap_or(env_name).to_owned();
             check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
+            if let Some(account) = &section.account_id {
+                check_name(&format!("the account_id of [env.{env_name}]"), account)?;
+            }
+            // wrangler inherits `account_id` from the top level.
+            let account = section.account_id.as_ref().or(raw.top.account_id.as_ref());
             for db in databases(&section.d1_databases, &format!("[env.{env_name}]"))? {
-                list.push(Environment::new(
-                    &name,
-                    Some(env_name.clone()),
-                    db,
-                    section.d1_databases.len(),
-                    Location::Remote,
-                ));
+                list.push(Environment {
+                    account_id: account.cloned(),
+                    ..Environment::new(
+                        &name,
+                        Some(env_name.clone()),
+                        db,
+                        section.d1_databases.len(),
+                        Location::Remote,
+                    )
+                });
             }
         }
         if list.is_empty() {
@@ -391,6 +417,63 @@ impl Environments {
         }
     }
 
+    /// The account a database that `restore --to new:NAME` creates goes
+    /// into: that of the remote environment `of` names (`--account-of`),
+    /// else the one every remote environment shares. `Ok(None)` when the
+    /// configuration names none, so wrangler uses `CLOUDFLARE_ACCOUNT_ID`
+    /// (or `wrangler login`), as for every remote command. Remote
+    /// environments in different accounts need `--account-of`.
+    pub fn account_for_new(&self, of: Option<&str>) -> Result<Option<String>> {
+        let remote: Vec<&Environment> = match of {
+            Some(word) => {
+                let named = self.named(word)?;
+                if named.iter().any(|e| e.location != Location::Remote) {
+                    crate::stop!(
+                        crate::exit::Exit::CouldNotRun,
+                        "--account-of {word}: `{word}` is local D1, which has no Cloudflare \
+                         account; name a remote environment. Nothing was created."
+                    );
+                }
+                named
+            }
+            None => self
+                .list
+                .iter()
+                .filter(|e| e.location == Location::Remote)
+                .collect(),
+        };
+        let mut accounts: Vec<(&Option<String>, &str)> = Vec::new();
+        for e in &remote {
+            if !accounts.iter().any(|(a, _)| *a == &e.account_id) {
+                accounts.push((&e.account_id, &e.env_name));
+            }
+        }
+        match accounts.as_slice() {
+            [] => Ok(None),
+            [(account, _)] => Ok((*account).clone()),
+            _ => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "the remote environments are in different Cloudflare accounts ({}); say which \
+                 account the new database belongs to with --account-of ENV. Nothing was created.",
+                accounts
+                    .iter()
+                    .map(|(a, env)| format!(
+                        "{env}: {}",
+                        a.as_deref().unwrap_or("CLOUDFLARE_ACCOUNT_ID")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The environment whose configuration uses `database_name`, if any.
+    pub fn using_database_name(&self, database_name: &str) -> Option<&Environment> {
+        self.list
+            .iter()
+            .find(|e| e.database_name.eq_ignore_ascii_case(database_name))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Environment> {
         self.list.iter()
     }
@@ -463,8 +546,51 @@ impl Environment {
                 .clone()
                 .unwrap_or_else(|| "migrations".to_owned()),
             location,
+            account_id: None,
+            is_new: false,
         }
     }
+
+    /// The database `restore --to new:NAME` creates, as a remote target:
+    /// `name` is checked ([`check_new_database_name`]) and `account_id`
+    /// comes from [`Environments::account_for_new`]. Its id is unknown
+    /// until it is created.
+    pub fn new_database(name: &str, account_id: Option<String>) -> Environment {
+        Environment {
+            name: format!("new:{name}"),
+            env_name: format!("new:{name}"),
+            databases_in_env: 1,
+            wrangler_env: None,
+            database_name: name.to_owned(),
+            database_id: String::new(),
+            binding: "DB".to_owned(),
+            migrations_dir: "migrations".to_owned(),
+            location: Location::Remote,
+            account_id,
+            is_new: true,
+        }
+    }
+}
+
+/// A name for a new D1 database, by D1's rule (the API's pattern
+/// `^[a-z0-9][a-z0-9-_]*$`), at most 64 characters, refused with exit 2.
+pub fn check_new_database_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['-', '_'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "new:{} is not a name D1 accepts for a database: lower-case letters, digits, `_` and \
+             `-`, starting with a letter or digit, at most 64 characters (for example \
+             new:qbtime_db_restored). Nothing was created.",
+            name.escape_debug()
+        );
+    }
+    Ok(())
 }
 
 /// Two environments must never reach one database: a restore "into
@@ -556,6 +682,7 @@ struct RawConfig {
 
 #[derive(Deserialize)]
 struct RawSection {
+    account_id: Option<String>,
     #[serde(default)]
     vars: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]

@@ -22,6 +22,7 @@ mod local_d1;
 mod lock;
 mod manifest;
 mod migrate;
+mod new_database;
 mod offsite;
 mod out;
 mod project;

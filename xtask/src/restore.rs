@@ -11,6 +11,10 @@
 //! database: a changed or truncated file, a backup from another environment
 //! aimed at production, a missing confirmation, a target that is not empty,
 //! or a data-encryption key that differs from the backup's.
+//!
+//! `--to new:NAME` restores into a database created first (see
+//! `new_database`): no safety backup, no reading of the target before it
+//! exists, and the binding printed at the end.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +35,7 @@ use crate::fsutil::{self, TempFile, file_name};
 use crate::gate;
 use crate::local_d1;
 use crate::manifest::{self, Manifest};
+use crate::new_database::{self, NewDatabase};
 use crate::project::Project;
 use crate::repair::{self, Sink};
 use crate::stored;
@@ -40,9 +45,17 @@ use crate::wrangler::{Commands, ExportMode, Wrangler};
 pub struct RestoreArgs {
     /// A backup: a name that `list` prints, a path, `latest` (the target environment's newest verified backup) or `latest:ENV`.
     pub source: String,
-    /// The environment to restore into: prod, staging or local.
-    #[arg(long = "to", value_name = "ENV")]
+    /// The environment to restore into: prod, staging or local; or new:NAME,
+    /// a D1 database this restore creates (the configuration is not edited).
+    #[arg(long = "to", value_name = "ENV|new:NAME")]
     pub to: String,
+    /// With --to new:NAME: the primary location hint for the new database.
+    #[arg(long, value_name = "HINT", value_parser = crate::new_database::LOCATION_HINTS)]
+    pub location: Option<String>,
+    /// With --to new:NAME: create it in this remote environment's Cloudflare
+    /// account (needed when the environments are in different accounts).
+    #[arg(long, value_name = "ENV")]
+    pub account_of: Option<String>,
     /// Load into a database with no tables (the default).
     #[arg(long, conflicts_with_all = ["replace", "clean"])]
     pub into_empty: bool,
@@ -143,9 +156,50 @@ pub struct Restored {
 /// Restores a backup; `Ok(None)` for a dry run.
 pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<Restored>> {
     let envs = project.environments()?;
-    let target = envs.resolve(&args.to)?;
+    let mut new = NewDatabase::from_target(
+        &envs,
+        &args.to,
+        args.account_of.as_deref(),
+        args.location.as_deref(),
+    )?;
+    if new.is_none() && (args.location.is_some() || args.account_of.is_some()) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--location and --account-of are for a database the restore creates (--to new:NAME); \
+             `{}` exists already. Nothing was done.",
+            args.to
+        );
+    }
+    let restored = restore(sh, project, &envs, args, new.as_mut());
+    // Whatever failed after the database was created, it stays, and the
+    // operator is told how to delete it.
+    match new.as_ref().and_then(NewDatabase::left_in_place) {
+        Some(left) => restored.map_err(|e| e.context(left)),
+        None => restored,
+    }
+}
+
+fn restore(
+    sh: &Shell,
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    mut new: Option<&mut NewDatabase>,
+) -> Result<Option<Restored>> {
+    let target = match &new {
+        Some(n) => &n.target.clone(),
+        None => envs.resolve(&args.to)?,
+    };
     let mode = args.mode();
-    let source = resolve_source(project, &envs, target, args)?;
+    if new.is_some() && mode != Mode::IntoEmpty {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--{} is not for a new database: it restores with the backup's own schema into an \
+             empty database (the default). Nothing was done.",
+            mode.name()
+        );
+    }
+    let source = resolve_source(project, envs, target, args)?;
     guard_source_environment(&source, target, args)?;
     guard_backup_scope(&source, mode, args.partial)?;
     if mode == Mode::Clean {
@@ -154,7 +208,10 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
         guard_applied_migrations_unchanged(&source, &dir)?;
     }
 
-    let cmds = project.commands();
+    let cmds = match &new {
+        Some(n) => n.cmds.clone(),
+        None => project.commands(),
+    };
     let wrangler = project.wrangler(sh)?;
     let fast_local = target.location == Location::Local && !args.via_wrangler;
     let local_file = local_d1::database_file(&project.config_dir, &target.database_id);
@@ -163,7 +220,14 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     } else {
         TargetReader::Wrangler(&wrangler, &cmds, target)
     };
-    let catalog = read_catalog(&target_reader)?;
+    let catalog = match &new {
+        // Nothing to read before the database exists; a name in use is refused.
+        Some(n) => {
+            n.ensure_absent(&wrangler)?;
+            Catalog::default()
+        }
+        None => read_catalog(&target_reader)?,
+    };
     let existing = existing_objects(&catalog);
     guard_target_state(mode, &existing, target)?;
     let settings = project.settings()?;
@@ -206,7 +270,9 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             source.file.display()
         )
     })?;
-    let safety_backup = target.location == Location::Remote || !existing.is_empty();
+    // A new database has nothing to lose.
+    let safety_backup =
+        new.is_none() && (target.location == Location::Remote || !existing.is_empty());
 
     print_plan(&PlanView {
         repository: project.plan_line(),
@@ -219,6 +285,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
         fast_local,
         key_check: &key_check,
         cmds: &cmds,
+        new: new.as_deref(),
     });
     let plan_json = serde_json::json!({
         "source": source.file,
@@ -227,6 +294,8 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             "environment": target.name,
             "database": target.database_name,
             "location": target.location.to_string(),
+            "new": new.is_some(),
+            "location_hint": args.location,
         },
         "mode": mode.name(),
         "existing_objects": existing.len(),
@@ -252,7 +321,15 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
 
     // From here to the end, no backup or other restore can run in between.
     let lock = backup::acquire_lock(project, &format!("restore into {}", target.name))?;
-    if existing_objects(&read_catalog(&target_reader)?) != existing {
+    let created;
+    let target = match new.as_deref_mut() {
+        Some(n) => {
+            created = n.create(&wrangler)?;
+            &created
+        }
+        None => target,
+    };
+    if new.is_none() && existing_objects(&read_catalog(&target_reader)?) != existing {
         bail!(
             "{} changed since the plan was made (tables, views or triggers were added or dropped); \
              run the restore again to see the new plan. Nothing was done.",
@@ -395,6 +472,9 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
             "  [ ] content: the backup records no content digests; only row counts were compared"
         ),
     }
+    if new.is_some() {
+        print_binding(project, envs, &source, target, args.json)?;
+    }
     if args.json {
         crate::out::json(&serde_json::json!({
             "command": "restore",
@@ -406,6 +486,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
                     "table": table, "expected": expected, "found": found,
                 })).collect::<Vec<_>>(),
                 "content_checked": matches!(content, Some(Ok(_))),
+                "database_id": new.is_some().then_some(&target.database_id),
             },
         }));
     }
@@ -535,7 +616,8 @@ fn resolve_source(
     let file = crate::inventory::resolve_backup(
         project,
         &args.source,
-        Some(&target.name),
+        // A new database has no backups of its own: `latest:ENV` says whose.
+        (!target.is_new).then_some(target.name.as_str()),
         crate::inventory::Latest::Good,
     )?;
     let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
@@ -823,6 +905,7 @@ struct PlanView<'a> {
     fast_local: bool,
     key_check: &'a KeyCheck,
     cmds: &'a Commands,
+    new: Option<&'a NewDatabase>,
 }
 
 fn print_plan(p: &PlanView<'_>) {
@@ -859,9 +942,26 @@ fn print_plan(p: &PlanView<'_>) {
     let t = p.target;
     let _ = writeln!(
         out,
-        "  target       {} -> {} ({} D1)",
-        t.name, t.database_name, t.location
+        "  target       {} -> {} ({} D1{})",
+        t.name,
+        t.database_name,
+        t.location,
+        if p.new.is_some() {
+            ", a new database; no database of that name exists in the account"
+        } else {
+            ""
+        }
     );
+    if let Some(n) = p.new {
+        let _ = writeln!(
+            out,
+            "  first        {} (in the account {})",
+            n.cmds.d1_create(&t.database_name, n.location.as_deref()),
+            t.account_id
+                .as_deref()
+                .unwrap_or("of CLOUDFLARE_ACCOUNT_ID or `wrangler login`")
+        );
+    }
     let _ = writeln!(out, "  mode         {}", p.mode.name());
     if p.mode == Mode::Replace && !p.existing.is_empty() {
         let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -878,6 +978,8 @@ fn print_plan(p: &PlanView<'_>) {
                 "a full backup of {} is taken first; the restore stops if it fails",
                 t.database_name
             )
+        } else if p.new.is_some() {
+            "none: the database is new, so there is nothing on it to lose".to_owned()
         } else {
             "none: the target is an empty local database".to_owned()
         }
@@ -910,6 +1012,13 @@ fn print_plan(p: &PlanView<'_>) {
             "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
         ));
     }
+    if p.new.is_some() {
+        let _ = writeln!(
+            out,
+            "  then         the binding snippet with the new id; the configuration is not edited, \
+             and a failed restore leaves the new database in place"
+        );
+    }
     if repairs.is_empty() {
         let _ = writeln!(out, "  repairs      none needed");
     } else {
@@ -926,6 +1035,43 @@ fn print_plan(p: &PlanView<'_>) {
         }
     }
     crate::say!("{out}");
+}
+
+/// The binding to add to the configuration to use the new database, in
+/// the configuration's format, with the binding and migrations directory of
+/// the database the backup was taken from (when the configuration has it).
+/// It is what the operator asked for, so `-q` shows it too; with `--json`
+/// the document carries the id and this goes to stderr.
+fn print_binding(
+    project: &Project,
+    envs: &Environments,
+    source: &Source,
+    target: &Environment,
+    json: bool,
+) -> Result<()> {
+    let from = source
+        .environment
+        .as_deref()
+        .and_then(|env| envs.resolve(env).ok());
+    let snippet = new_database::binding_snippet(
+        crate::environment::Format::of(&project.config)?,
+        from.map_or("DB", |e| e.binding.as_str()),
+        &target.database_name,
+        &target.database_id,
+        from.map_or("migrations", |e| e.migrations_dir.as_str()),
+    );
+    let text = format!(
+        "To use {}, add its binding to {} (under [env.NAME] for an environment); the \
+         configuration was not changed:\n{snippet}",
+        target.database_name,
+        file_name(&project.config)
+    );
+    if json {
+        crate::say!("{text}");
+    } else {
+        crate::data!("{text}");
+    }
+    Ok(())
 }
 
 /// The fast local path: straight into the local D1's SQLite file.

@@ -323,6 +323,40 @@ impl Commands {
         }
     }
 
+    /// Every D1 database in the account, as JSON (read-only).
+    pub fn d1_list(&self) -> Invocation {
+        Invocation {
+            purpose: "list the account's D1 databases (read-only)".to_owned(),
+            args: vec![
+                "d1".into(),
+                "list".into(),
+                "--json".into(),
+                "--config".into(),
+                self.config.clone().into(),
+            ],
+        }
+    }
+
+    /// Creates a D1 database, with a primary location hint if given. The
+    /// configuration is the private one `restore --to new:` writes: wrangler
+    /// may offer to add the new binding to the configuration it is given.
+    pub fn d1_create(&self, name: &str, location: Option<&str>) -> Invocation {
+        let mut args: Vec<OsString> = vec![
+            "d1".into(),
+            "create".into(),
+            name.into(),
+            "--config".into(),
+            self.config.clone().into(),
+        ];
+        if let Some(hint) = location {
+            args.extend(["--location".into(), hint.into()]);
+        }
+        Invocation {
+            purpose: format!("create the D1 database {name}"),
+            args,
+        }
+    }
+
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {
@@ -989,6 +1023,24 @@ mod tests {
         assert_eq!(
             cmds.r2_lock_list("b-1").to_string(),
             "wrangler r2 bucket lock list b-1 --config w.toml"
+        );
+    }
+
+    #[test]
+    fn create_names_the_database_and_the_hint_and_list_is_json() {
+        let cmds = Commands::new(Path::new("/private/wrangler.toml"));
+        assert_eq!(
+            cmds.d1_create("qbtime_db_restored", Some("weur"))
+                .to_string(),
+            "wrangler d1 create qbtime_db_restored --config /private/wrangler.toml --location weur"
+        );
+        assert_eq!(
+            argv(&cmds.d1_create("x", None)),
+            ["d1", "create", "x", "--config", "/private/wrangler.toml"]
+        );
+        assert_eq!(
+            cmds.d1_list().to_string(),
+            "wrangler d1 list --json --config /private/wrangler.toml"
         );
     }
 

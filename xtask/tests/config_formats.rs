@@ -6,42 +6,6 @@ mod common;
 
 use common::*;
 
-/// The repository's wrangler.toml, as `wrangler.jsonc` with comments and
-/// trailing commas.
-const JSONC: &str = r#"// qbtime, configured in JSONC.
-{
-  "name": "qbtime",
-  "pages_build_output_dir": "dist",
-  "compatibility_date": "2026-04-01",
-  /* The top level is local development. */
-  "vars": { "APP_ENV": "local" },
-  "d1_databases": [
-    {
-      "binding": "DB",
-      "database_name": "qbtime_db_local",
-      "database_id": "00000000-0000-4000-8000-000000000000",
-      "migrations_dir": "migrations", // trailing commas, as wrangler allows
-    },
-  ],
-  "env": {
-    "preview": {
-      "vars": { "APP_ENV": "staging" },
-      "d1_databases": [
-        { "binding": "DB", "database_name": "qbtime_db_staging",
-          "database_id": "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c", "migrations_dir": "migrations" }
-      ]
-    },
-    "production": {
-      "vars": { "APP_ENV": "prod" },
-      "d1_databases": [
-        { "binding": "DB", "database_name": "qbtime_db_prod",
-          "database_id": "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "migrations_dir": "migrations" }
-      ]
-    }
-  }
-}
-"#;
-
 fn jsonc_sandbox() -> Sandbox {
     let sb = Sandbox::new().into_checkout();
     std::fs::remove_file(sb.path().join("wrangler.toml")).unwrap();

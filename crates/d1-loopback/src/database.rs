@@ -47,6 +47,8 @@ pub(crate) struct Database {
     pub name: String,
     /// When the server started serving it, as D1's `created_at` string.
     pub created_at: String,
+    /// The SQLite file that holds its data.
+    pub path: PathBuf,
     state: Arc<Mutex<DbState>>,
     /// Uploaded import files and import jobs.
     pub imports: Mutex<Imports>,
@@ -59,6 +61,7 @@ impl Database {
             uuid: spec.uuid.clone(),
             name: spec.name.clone(),
             created_at: util::iso8601(util::now_ms()),
+            path: spec.path.clone(),
             state: Arc::new(Mutex::new(DbState::open(&spec.path).with_context(
                 || {
                     format!(

@@ -380,6 +380,16 @@ impl Server {
             .collect()
     }
 
+    /// The SQLite file behind the served D1 database called `name` (one
+    /// created through the API too), to read what a test put there.
+    pub fn database_path(&self, name: &str) -> Option<PathBuf> {
+        self.shared
+            .databases()
+            .iter()
+            .find(|db| db.name == name)
+            .map(|db| db.path.clone())
+    }
+
     /// A bucket's lock rules, as the JSON array last put (`[]` until then):
     /// what `GET .../lock` returns as `result.rules`. `Null` if the bucket
     /// does not exist.

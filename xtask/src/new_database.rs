@@ -1,0 +1,354 @@
+//! `restore <backup> --to new:NAME`: the brand-new D1 database a restore
+//! creates, so that a backup can be inspected or brought up beside the live
+//! database without touching it.
+//!
+//! The name is checked against D1's rule and the configuration, and then
+//! against the account (`wrangler d1 list`), before the plan is printed:
+//! a name in use is refused and nothing is created. The database is
+//! created with `wrangler d1 create`, run with a private temporary
+//! configuration, so that wrangler can never edit the project's; its id is
+//! read from `d1 list --json` and written into that private configuration,
+//! which every later command of the restore uses, so that wrangler finds
+//! the database by id. The project's configuration is never edited: the
+//! binding is printed for the operator to add. A restore that fails after
+//! the database was created leaves it in place and says how to delete it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::environment::{Environment, Environments, Format, check_new_database_name};
+use crate::wrangler::{Commands, PrivateDir, Wrangler};
+
+/// The location hints `wrangler d1 create --location` accepts.
+pub const LOCATION_HINTS: [&str; 6] = ["weur", "eeur", "apac", "oc", "wnam", "enam"];
+
+/// A database `restore --to new:NAME` is about to create, or has created.
+pub struct NewDatabase {
+    /// The target as the restore sees it; its id is set once created.
+    pub target: Environment,
+    pub location: Option<String>,
+    /// Commands against the private configuration.
+    pub cmds: Commands,
+    config: PathBuf,
+    /// Whether `wrangler d1 create` was run (it may have created the
+    /// database even when it failed).
+    attempted: bool,
+    _dir: PrivateDir,
+}
+
+/// The database name in `--to new:NAME`, if that is what `to` says.
+pub fn named_in(to: &str) -> Option<&str> {
+    to.strip_prefix("new:")
+}
+
+impl NewDatabase {
+    /// For `--to new:NAME`; `None` for any other target. Refuses (before
+    /// anything runs) a name D1 would refuse, and a name the configuration
+    /// already uses.
+    pub fn from_target(
+        envs: &Environments,
+        to: &str,
+        account_of: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Option<NewDatabase>> {
+        let Some(name) = named_in(to) else {
+            return Ok(None);
+        };
+        check_new_database_name(name)?;
+        if let Some(env) = envs.using_database_name(name) {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to create {name}: the configuration already uses that name for `{}`, \
+                 which exists. A new database needs a name of its own. Nothing was created.",
+                env.name
+            );
+        }
+        let target = Environment::new_database(name, envs.account_for_new(account_of)?);
+        let dir = PrivateDir::create("new-database")?;
+        let config = dir.path().join("wrangler.toml");
+        let new = NewDatabase {
+            cmds: Commands::new(&config),
+            target,
+            location: location.map(str::to_owned),
+            config,
+            attempted: false,
+            _dir: dir,
+        };
+        new.write_config()?;
+        Ok(Some(new))
+    }
+
+    fn database_name(&self) -> &str {
+        &self.target.database_name
+    }
+
+    fn write_config(&self) -> Result<()> {
+        let id = Some(self.target.database_id.as_str()).filter(|id| !id.is_empty());
+        std::fs::write(
+            &self.config,
+            private_config(self.database_name(), id, self.target.account_id.as_deref()),
+        )
+        .with_context(|| format!("cannot write {}", self.config.display()))
+    }
+
+    /// Refuses (exit 3) when the account already has a database of this
+    /// name; read-only, so a dry run does it too.
+    pub fn ensure_absent(&self, wrangler: &Wrangler) -> Result<()> {
+        let listed = wrangler.run_json(&self.cmds.d1_list())?;
+        if let Some(id) = uuid_of(&listed, self.database_name()) {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to create {}: the account already has a D1 database of that name (id \
+                 {id}). Pick another name for new:, or restore into the existing database \
+                 through an environment of the configuration. Nothing was created.",
+                self.database_name()
+            );
+        }
+        Ok(())
+    }
+
+    /// Creates the database and returns the target with its id.
+    pub fn create(&mut self, wrangler: &Wrangler) -> Result<Environment> {
+        crate::say!("Creating the D1 database {}.", self.database_name());
+        self.attempted = true;
+        wrangler.run(
+            &self
+                .cmds
+                .d1_create(self.database_name(), self.location.as_deref()),
+        )?;
+        let listed = wrangler.run_json(&self.cmds.d1_list())?;
+        let id = uuid_of(&listed, self.database_name()).with_context(|| {
+            format!(
+                "wrangler created {}, but `wrangler d1 list` does not show it",
+                self.database_name()
+            )
+        })?;
+        self.target.database_id = id;
+        // From here on wrangler finds the database by its id.
+        self.write_config()?;
+        crate::say!(
+            "Created {} (id {}).",
+            self.database_name(),
+            self.target.database_id
+        );
+        Ok(self.target.clone())
+    }
+
+    /// What a failure after `create` must add: the database is left where
+    /// it is, and how to delete it.
+    pub fn left_in_place(&self) -> Option<String> {
+        let name = self.database_name();
+        let delete = format!("npx wrangler d1 delete {name}");
+        if !self.attempted {
+            None
+        } else if self.target.database_id.is_empty() {
+            Some(format!(
+                "creating the D1 database {name} failed, and it may exist all the same: \
+                 `npx wrangler d1 list` shows whether it does, and `{delete}` deletes it. \
+                 Nothing was deleted"
+            ))
+        } else {
+            Some(format!(
+                "the new D1 database {name} (id {}) was left in place and nothing was deleted; \
+                 inspect it, or delete it with `{delete}`",
+                self.target.database_id
+            ))
+        }
+    }
+}
+
+/// The private configuration wrangler is given: the account, if the
+/// project's configuration names one, and the database once its id is
+/// known. The name and account are checked (letters, digits, `_`, `-`).
+fn private_config(name: &str, id: Option<&str>, account: Option<&str>) -> String {
+    let quote = |s: &str| serde_json::Value::from(s).to_string();
+    let mut out = String::from(
+        "# Written by `cargo xtask restore --to new:`; removed when the restore ends.\n",
+    );
+    if let Some(account) = account {
+        out.push_str(&format!("account_id = {}\n", quote(account)));
+    }
+    if let Some(id) = id {
+        out.push_str(&format!(
+            "\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = {}\ndatabase_id = {}\n",
+            quote(name),
+            quote(id)
+        ));
+    }
+    out
+}
+
+/// The uuid of the database called `name` in `wrangler d1 list --json`.
+fn uuid_of(listed: &serde_json::Value, name: &str) -> Option<String> {
+    listed
+        .as_array()?
+        .iter()
+        .find(|db| db.get("name").and_then(|n| n.as_str()) == Some(name))
+        .and_then(|db| db.get("uuid")?.as_str().map(str::to_owned))
+}
+
+/// The binding an operator adds to the configuration to use the new
+/// database, in the configuration's own format.
+pub fn binding_snippet(
+    format: Format,
+    binding: &str,
+    name: &str,
+    id: &str,
+    migrations_dir: &str,
+) -> String {
+    let quote = |s: &str| serde_json::Value::from(s).to_string();
+    match format {
+        Format::Toml => format!(
+            "[[d1_databases]]\nbinding = {}\ndatabase_name = {}\ndatabase_id = {}\n\
+             migrations_dir = {}",
+            quote(binding),
+            quote(name),
+            quote(id),
+            quote(migrations_dir)
+        ),
+        Format::Jsonc => format!(
+            "\"d1_databases\": [\n  {{\n    \"binding\": {},\n    \"database_name\": {},\n    \
+             \"database_id\": {},\n    \"migrations_dir\": {}\n  }}\n]",
+            quote(binding),
+            quote(name),
+            quote(id),
+            quote(migrations_dir)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = include_str!("../../wrangler.toml");
+
+    fn envs(text: &str) -> Environments {
+        Environments::parse(text).unwrap()
+    }
+
+    #[test]
+    fn only_names_d1_accepts_and_the_configuration_does_not_use_pass() {
+        let envs = envs(CONFIG);
+        for bad in [
+            "Upper",
+            "-dash",
+            "_under",
+            "a b",
+            "a/b",
+            "",
+            "x.y",
+            &"a".repeat(65),
+        ] {
+            let err = NewDatabase::from_target(&envs, &format!("new:{bad}"), None, None)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            assert_eq!(
+                crate::exit::Exit::of(&err),
+                Some(crate::exit::Exit::CouldNotRun),
+                "{err}"
+            );
+            assert!(err.to_string().contains("lower-case letters"), "{err}");
+        }
+        let err = NewDatabase::from_target(&envs, "new:qbtime_db_prod", None, None)
+            .err()
+            .unwrap();
+        assert_eq!(
+            crate::exit::Exit::of(&err),
+            Some(crate::exit::Exit::Refused)
+        );
+        assert!(err.to_string().contains("for `prod`"), "{err}");
+        assert!(
+            NewDatabase::from_target(&envs, "staging", None, None)
+                .unwrap()
+                .is_none()
+        );
+        let new = NewDatabase::from_target(&envs, "new:qbtime_db_restored-2", None, Some("weur"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(new.target.name, "new:qbtime_db_restored-2");
+        assert!(new.target.is_new);
+        assert_eq!(new.left_in_place(), None, "nothing was created yet");
+    }
+
+    #[test]
+    fn a_new_database_is_not_production_whatever_its_name() {
+        let env = Environment::new_database("qbtime_db_prod_copy", None);
+        assert_eq!(env.production_reason(), None);
+    }
+
+    #[test]
+    fn the_account_is_the_one_remote_environments_share_or_the_one_named() {
+        let base = CONFIG.replace("name = \"qbtime\"", "account_id = \"acct1\"");
+        assert_eq!(
+            envs(&base).account_for_new(None).unwrap().as_deref(),
+            Some("acct1")
+        );
+        assert_eq!(envs(CONFIG).account_for_new(None).unwrap(), None);
+        let split = base.replace(
+            "[env.production.vars]",
+            "[env.production]\naccount_id = \"acct2\"\n[env.production.vars]",
+        );
+        let err = envs(&split).account_for_new(None).unwrap_err().to_string();
+        assert!(
+            err.contains("prod: acct2")
+                && err.contains("staging: acct1")
+                && err.contains("--account-of"),
+            "{err}"
+        );
+        assert_eq!(
+            envs(&split)
+                .account_for_new(Some("production"))
+                .unwrap()
+                .as_deref(),
+            Some("acct2")
+        );
+        let err = envs(&split)
+            .account_for_new(Some("local"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("local D1"), "{err}");
+        let hostile = CONFIG.replace("name = \"qbtime\"", "account_id = \"a\\\"\\nb\"");
+        assert!(Environments::parse(&hostile).is_err());
+    }
+
+    #[test]
+    fn the_private_configuration_names_the_account_and_then_the_database() {
+        let before = private_config("db_new", None, Some("acct"));
+        assert!(before.contains("account_id = \"acct\""), "{before}");
+        assert!(!before.contains("d1_databases"), "{before}");
+        let after = private_config("db_new", Some("u-1"), None);
+        let envs = envs(&after);
+        let local = envs.resolve("local").unwrap();
+        assert_eq!(
+            (local.database_name.as_str(), local.database_id.as_str()),
+            ("db_new", "u-1")
+        );
+    }
+
+    #[test]
+    fn the_id_comes_from_the_list_by_exact_name() {
+        let listed = serde_json::json!([
+            {"uuid": "u-1", "name": "db_new-old"},
+            {"uuid": "u-2", "name": "db_new"},
+        ]);
+        assert_eq!(uuid_of(&listed, "db_new").as_deref(), Some("u-2"));
+        assert_eq!(uuid_of(&listed, "db"), None);
+        assert_eq!(uuid_of(&serde_json::json!({}), "db"), None);
+    }
+
+    #[test]
+    fn the_snippet_parses_as_the_configuration_it_is_for() {
+        let toml = binding_snippet(Format::Toml, "DB", "db_new", "u-1", "migrations");
+        let envs = Environments::parse(&toml).unwrap();
+        assert_eq!(envs.resolve("local").unwrap().database_id, "u-1");
+        let jsonc = binding_snippet(Format::Jsonc, "DB", "db_new", "u-1", "migrations");
+        let envs = Environments::parse_as(&format!("{{{jsonc}}}"), Format::Jsonc).unwrap();
+        let db = envs.resolve("local").unwrap();
+        assert_eq!(
+            (db.database_name.as_str(), db.database_id.as_str()),
+            ("db_new", "u-1")
+        );
+    }
+}
