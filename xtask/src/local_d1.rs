@@ -15,6 +15,7 @@
 //! namespace's unique key, `miniflare-D1DatabaseObject`. A test checks this
 //! against the file the pinned wrangler creates.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -157,6 +158,62 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
         sets.push(serde_json::json!({ "results": results }));
     }
     Ok(serde_json::Value::Array(sets))
+}
+
+/// Writes the dump `wrangler d1 export --local` would write for the local
+/// database `file`, byte for byte, without starting wrangler or workerd:
+/// the same dumper (`d1-dump`, a port of miniflare's `dumpSql`) over the
+/// same SQLite file.
+///
+/// The file is opened read-only and read inside one transaction, so the
+/// dump is one consistent state of the database. miniflare keeps the file
+/// in WAL mode: what a running `wrangler dev` committed before the first
+/// read (in the file or still in its `-wal`) is in the dump, what it
+/// commits afterwards is not, and neither side waits for the other. A file
+/// in rollback-journal mode would instead make a writer wait until the
+/// dump ends (our busy timeout covers the other direction).
+pub fn export(
+    file: &Path,
+    mode: crate::wrangler::ExportMode,
+    tables: &[String],
+    out: impl std::io::Write,
+) -> Result<d1_dump::DumpCounts> {
+    use crate::wrangler::ExportMode;
+    let db = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    let options = d1_dump::DumpOptions {
+        no_schema: mode == ExportMode::DataOnly,
+        no_data: mode == ExportMode::SchemaOnly,
+        tables: tables.to_vec(),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, StopOnSignal(out));
+    // `write_dump` holds one read transaction (BEGIN, reads, rollback).
+    let counts = d1_dump::write_dump(&db, &options, &mut out)
+        .map_err(anyhow::Error::from)
+        .and_then(|counts| Ok(out.flush().map(|()| counts)?))
+        .with_context(|| format!("cannot export the local D1 database {}", file.display()))?;
+    Ok(counts)
+}
+
+/// A writer that fails once SIGINT or SIGTERM has come, so that a long
+/// export stops within a buffer's worth of output.
+struct StopOnSignal<W>(W);
+
+impl<W: std::io::Write> std::io::Write for StopOnSignal<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if crate::signals::received().is_some() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Loads statements into the local database file in one transaction under
