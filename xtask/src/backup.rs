@@ -349,7 +349,14 @@ fn take(
     let sealed = match (format, &local_file) {
         (Format::Sql, Some(file)) => {
             // Written through the handle that created the backup's file.
-            export_local_file(env, file, args.mode(), &scope.tables, &partial, &mut partial_file)?;
+            export_local_file(
+                env,
+                file,
+                args.mode(),
+                &scope.tables,
+                &partial,
+                &mut partial_file,
+            )?;
             None
         }
         (Format::Zstd | Format::ZstdAge, Some(file)) => {

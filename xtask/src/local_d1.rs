@@ -126,15 +126,40 @@ pub fn ensure_unheld(file: &Path) -> Result<()> {
     }
 }
 
+/// Opens the local database file read-only, refusing a file that is not a
+/// SQLite database before anything reads it.
+fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
+    let mut header = Vec::with_capacity(16);
+    std::fs::File::open(file)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 16), &mut header))
+        .with_context(|| format!("cannot read the local D1 database {}", file.display()))?;
+    // An empty file is an empty database to SQLite.
+    if !header.is_empty() && header != b"SQLite format 3\0" {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the local D1 database {} is not a SQLite database: the local state is damaged. \
+             Move the file aside (wrangler then starts an empty one) and restore a backup into \
+             it with `cargo xtask restore latest:local --to local`. Nothing was read.",
+            file.display()
+        );
+    }
+    let db = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+    // A writer that is committing holds the file for a moment.
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(db)
+}
+
 /// Runs read-only statements against the local database file and answers
 /// in the shape `wrangler d1 execute --json` does: one `{"results": [...]}`
 /// per statement.
 pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
     use rusqlite::fallible_iterator::FallibleIterator;
     use rusqlite::types::ValueRef;
-    let db =
-        rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+    let db = open_read_only(file)?;
     let mut sets = Vec::new();
     let mut batch = rusqlite::Batch::new(&db, sql);
     while let Some(mut stmt) = batch.next()? {
@@ -179,12 +204,7 @@ pub fn export(
     out: impl std::io::Write,
 ) -> Result<d1_dump::DumpCounts> {
     use crate::wrangler::ExportMode;
-    let db = rusqlite::Connection::open_with_flags(
-        file,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
-    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    let db = open_read_only(file)?;
     let options = d1_dump::DumpOptions {
         no_schema: mode == ExportMode::DataOnly,
         no_data: mode == ExportMode::SchemaOnly,

@@ -122,12 +122,14 @@ fn json_documents_for_backup_restore_dry_run_and_prune() {
     assert_eq!(backup["plan"]["environment"], "local");
     assert_eq!(backup["plan"]["database"], "qbtime_db_local");
     assert_eq!(backup["plan"]["mode"], "full");
+    // Local D1 is exported from its SQLite file: no wrangler command runs.
     assert!(
-        backup["plan"]["wrangler_commands"][0]["command"]
+        backup["plan"]["local_file"]
             .as_str()
             .unwrap()
-            .starts_with("wrangler d1 export")
+            .ends_with(".sqlite")
     );
+    assert_eq!(backup["plan"]["wrangler_commands"], serde_json::json!([]));
     let result = &backup["result"];
     assert_eq!(result["verification"], "good");
     let file = result["file"].as_str().unwrap();
