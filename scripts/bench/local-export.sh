@@ -46,7 +46,8 @@ rm "$work/dump.sql"
 echo "database: $(stat -c %s "$db") bytes, loaded from $(basename "$dump")"
 
 measure() { # LOG CMD... -> $secs $mb
-    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$1.out" 2>&1 || { cat "$1.out"; exit 1; }
+    local log="$1"; shift
+    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$log.out" 2>&1 || { cat "$log.out"; exit 1; }
     read -r secs kb < "$work/time"
     mb=$((kb / 1024))
 }

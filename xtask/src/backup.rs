@@ -893,6 +893,9 @@ struct Plan {
 }
 
 impl Plan {
+    // Each argument is one fact the plan shows; a struct for them would be
+    // this signature again.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         env: &Environment,
         args: &BackupArgs,

@@ -50,7 +50,8 @@ fn a_routine_backup_is_short_and_verbose_shows_wranglers_own_lines() {
         assert!(!run.all().contains(chatter), "{chatter}:\n{}", run.all());
     }
 
-    let verbose = sb.xtask(&["-v", "backup", "local"]);
+    // Through wrangler: a local backup otherwise runs no wrangler at all.
+    let verbose = sb.xtask(&["-v", "backup", "local", "--via-wrangler"]);
     verbose.assert_ok();
     // Lines we never print ourselves: wrangler's, live, on stderr.
     let ours = |l: &&str| l.starts_with("  … ") || l.starts_with("note: ");
