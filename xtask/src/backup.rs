@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use xshell::Shell;
 
-use crate::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
+use crate::catalog::{CATALOG_SQL, Catalog, DatabaseReader, ExportScope, VirtualContent};
 use crate::dump;
 use crate::environment::{Environment, Location};
 use crate::fsutil::{self, TempFile, file_name};
@@ -79,6 +79,10 @@ pub struct BackupArgs {
     /// Print the plan and every wrangler command, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Export local D1 through `wrangler d1 export --local` (workerd) rather
+    /// than reading its SQLite file directly; the dump is the same.
+    #[arg(long)]
+    pub via_wrangler: bool,
     /// Whether an empty local D1 gets its schema from migrations/ first (the
     /// fresh-clone path of `backup local`); never for backups other tasks take.
     #[arg(skip = true)]
@@ -106,6 +110,7 @@ impl BackupArgs {
             require_encryption: false,
             json: false,
             dry_run: false,
+            via_wrangler: false,
             bootstrap_local: false,
             accept_broken_data: false,
         }
@@ -190,10 +195,8 @@ pub fn export_now(
     tables: &[String],
     output: &Path,
 ) -> Result<ExportScope> {
-    let catalog = crate::catalog::read(
-        wrangler,
-        &cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL),
-    )?;
+    let catalog = crate::catalog::DatabaseReader::Wrangler(wrangler, cmds, env)
+        .catalog("read the schema (read-only)")?;
     let scope = ExportScope::plan(&catalog, tables)?;
     wrangler.run_watching(
         &cmds.export(env, output, ExportMode::Full, &scope.tables),
@@ -270,8 +273,20 @@ fn take(
 
     let cmds = project.commands();
     let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
+    // Local D1 is exported from its SQLite file, unless --via-wrangler.
+    let local_file = (env.location == Location::Local && !args.via_wrangler)
+        .then(|| crate::local_d1::database_file(&project.config_dir, &env.database_id));
     if args.dry_run && !project.wrangler_installed() {
-        let mut plan = Plan::new(env, args, &names, &cmds, None, false, None);
+        let mut plan = Plan::new(
+            env,
+            args,
+            &names,
+            &cmds,
+            None,
+            false,
+            None,
+            local_file.as_deref(),
+        );
         plan.lines.insert(0, project.plan_line());
         crate::say!("{plan}");
         crate::say!(
@@ -281,7 +296,14 @@ fn take(
         return Ok(None);
     }
     let wrangler = project.wrangler(sh)?;
-    let mut catalog = crate::catalog::read(&wrangler, &catalog_query)?;
+    // The schema is read from the local file when there is one; a fresh
+    // clone's first backup has none until wrangler makes it.
+    let reader = || match &local_file {
+        Some(file) if file.is_file() => DatabaseReader::File(file.clone()),
+        _ => DatabaseReader::Wrangler(&wrangler, &cmds, env),
+    };
+    let schema_read = reader();
+    let mut catalog = schema_read.catalog("read the schema (read-only)")?;
     let bootstrap = args.bootstrap_local
         && env.location == Location::Local
         && catalog.user_tables().next().is_none();
@@ -293,7 +315,8 @@ fn take(
         &cmds,
         Some(&scope),
         bootstrap,
-        Some(&catalog_query),
+        matches!(schema_read, DatabaseReader::Wrangler(..)).then_some(&catalog_query),
+        local_file.as_deref(),
     );
     plan.lines.insert(0, project.plan_line());
     if args.dry_run || crate::out::verbose() {
@@ -327,7 +350,7 @@ fn take(
     let scope = if bootstrap {
         crate::say!("The local D1 has no tables yet: creating the schema from migrations/ first.");
         wrangler.run(&cmds.migrations_apply(env))?;
-        catalog = crate::catalog::read(&wrangler, &catalog_query)?;
+        catalog = reader().catalog("read the schema (read-only)")?;
         ExportScope::plan(&catalog, &args.tables)?
     } else {
         scope
@@ -354,8 +377,32 @@ fn take(
         )
     };
     let age = project.age();
-    let sealed = match format {
-        Format::Sql => {
+    let sealed = match (format, &local_file) {
+        (Format::Sql, Some(file)) => {
+            // Written through the handle that created the backup's file.
+            export_local_file(
+                env,
+                file,
+                args.mode(),
+                &scope.tables,
+                &partial,
+                &mut partial_file,
+            )?;
+            None
+        }
+        (Format::Zstd | Format::ZstdAge, Some(file)) => {
+            let mut sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
+            let exported =
+                export_local_file(env, file, args.mode(), &scope.tables, &partial, &mut sealer);
+            let fed = match &exported {
+                Ok(()) => Ok(()),
+                Err(_) => Err(std::io::Error::other("the export failed")),
+            };
+            let sealed = sealer.finish(fed);
+            exported?;
+            Some(sealed?)
+        }
+        (Format::Sql, None) => {
             let exported = private.path().join("export.sql");
             export(&exported)?;
             // Copied through the handle that created the backup's file.
@@ -367,7 +414,7 @@ fn take(
             std::fs::remove_file(&exported)?;
             None
         }
-        Format::Zstd | Format::ZstdAge => {
+        (Format::Zstd | Format::ZstdAge, None) => {
             let sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
             let fifo = private.path().join("export.fifo");
             Some(stored::export_through_fifo(&fifo, sealer, || {
@@ -500,6 +547,32 @@ fn take(
         ));
     }
     Ok(Some(file))
+}
+
+/// Exports local D1 from its SQLite file into `out` (see
+/// `local_d1::export`), showing the stored file's size as it grows, and
+/// says so in one line, as a wrangler call does.
+fn export_local_file(
+    env: &Environment,
+    file: &Path,
+    mode: ExportMode,
+    tables: &[String],
+    partial: &TempFile,
+    out: impl std::io::Write,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let activity = crate::out::Activity::watching_file(
+        format!("exporting {} from its SQLite file", env.database_name),
+        partial.path().to_path_buf(),
+    );
+    crate::local_d1::export(file, mode, tables, out)?;
+    drop(activity);
+    crate::say!(
+        "  exported {} from its SQLite file, without wrangler ({:.1} s)",
+        env.database_name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The sha256 of each applied migration as `migrations/` holds it now,
@@ -834,6 +907,7 @@ fn plan_json(
             "mode": mode_name(args.mode()),
             "format": names.format.label(),
             "file": names.candidate(1),
+            "local_file": plan.local_file,
             "wrangler_commands": plan.steps.iter().map(|s| serde_json::json!({
                 "purpose": s.purpose,
                 "command": s.to_string(),
@@ -849,9 +923,14 @@ struct Plan {
     /// Read-only commands already run to make the plan.
     done: Vec<Invocation>,
     steps: Vec<Invocation>,
+    /// The local D1 file the export reads, when it does not go through wrangler.
+    local_file: Option<PathBuf>,
 }
 
 impl Plan {
+    // Each argument is one fact the plan shows; a struct for them would be
+    // this signature again.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         env: &Environment,
         args: &BackupArgs,
@@ -860,6 +939,7 @@ impl Plan {
         scope: Option<&ExportScope>,
         bootstrap: bool,
         schema_read: Option<&Invocation>,
+        local_file: Option<&Path>,
     ) -> Plan {
         let first = names.candidate(1);
         let mut lines = vec![
@@ -881,14 +961,26 @@ impl Plan {
             ),
             format!("manifest     {}", manifest::manifest_path(&first).display()),
         ];
+        if let Some(file) = local_file {
+            lines.push(format!(
+                "export       read from {} (read-only, one transaction), without wrangler: \
+                 the dump `wrangler d1 export --local` writes, byte for byte \
+                 (--via-wrangler exports through wrangler)",
+                file.display()
+            ));
+        }
+        let exporter = match local_file {
+            Some(_) => "the dump is",
+            None => "wrangler exports into a pipe,",
+        };
         match names.format {
             Format::Sql => {}
-            Format::Zstd => lines.push(
-                "stored as    zstd: wrangler exports into a pipe, compressed on the way".to_owned(),
-            ),
+            Format::Zstd => lines.push(format!(
+                "stored as    zstd: {exporter} compressed on the way"
+            )),
             Format::ZstdAge => lines.push(format!(
-                "stored as    zstd+age to {}: wrangler exports into a pipe, compressed and \
-                 encrypted on the way; the SQL never touches the disk",
+                "stored as    zstd+age to {}: {exporter} compressed and encrypted on the way; \
+                 the SQL never touches the disk",
                 names.recipients.join(", ")
             )),
         }
@@ -925,11 +1017,14 @@ impl Plan {
                 Format::Sql => "export.sql",
                 Format::Zstd | Format::ZstdAge => "export.fifo",
             });
-        steps.push(cmds.export(env, &private, args.mode(), tables));
+        if local_file.is_none() {
+            steps.push(cmds.export(env, &private, args.mode(), tables));
+        }
         Plan {
             lines,
             done: schema_read.into_iter().cloned().collect(),
             steps,
+            local_file: local_file.map(Path::to_path_buf),
         }
     }
 }
@@ -942,6 +1037,9 @@ impl fmt::Display for Plan {
         }
         for step in &self.done {
             writeln!(f, "  already run (read-only): {step}")?;
+        }
+        if self.steps.is_empty() {
+            return writeln!(f, "  wrangler commands: none");
         }
         writeln!(f, "  wrangler commands, in order:")?;
         for (i, step) in self.steps.iter().enumerate() {

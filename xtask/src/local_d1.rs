@@ -15,6 +15,7 @@
 //! namespace's unique key, `miniflare-D1DatabaseObject`. A test checks this
 //! against the file the pinned wrangler creates.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -125,15 +126,40 @@ pub fn ensure_unheld(file: &Path) -> Result<()> {
     }
 }
 
+/// Opens the local database file read-only, refusing a file that is not a
+/// SQLite database before anything reads it.
+fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
+    let mut header = Vec::with_capacity(16);
+    std::fs::File::open(file)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 16), &mut header))
+        .with_context(|| format!("cannot read the local D1 database {}", file.display()))?;
+    // An empty file is an empty database to SQLite.
+    if !header.is_empty() && header != b"SQLite format 3\0" {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the local D1 database {} is not a SQLite database: the local state is damaged. \
+             Move the file aside (wrangler then starts an empty one) and restore a backup into \
+             it with `cargo xtask restore latest:local --to local`. Nothing was read.",
+            file.display()
+        );
+    }
+    let db = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+    // A writer that is committing holds the file for a moment.
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(db)
+}
+
 /// Runs read-only statements against the local database file and answers
 /// in the shape `wrangler d1 execute --json` does: one `{"results": [...]}`
 /// per statement.
 pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
     use rusqlite::fallible_iterator::FallibleIterator;
     use rusqlite::types::ValueRef;
-    let db =
-        rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
+    let db = open_read_only(file)?;
     let mut sets = Vec::new();
     let mut batch = rusqlite::Batch::new(&db, sql);
     while let Some(mut stmt) = batch.next()? {
@@ -157,6 +183,57 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
         sets.push(serde_json::json!({ "results": results }));
     }
     Ok(serde_json::Value::Array(sets))
+}
+
+/// Writes the dump `wrangler d1 export --local` would write for the local
+/// database `file`, byte for byte, without starting wrangler or workerd:
+/// the same dumper (`d1-dump`, a port of miniflare's `dumpSql`) over the
+/// same SQLite file.
+///
+/// The file is opened read-only and read inside one transaction, so the
+/// dump is one consistent state of the database. miniflare keeps the file
+/// in WAL mode: what a running `wrangler dev` committed before the first
+/// read (in the file or still in its `-wal`) is in the dump, what it
+/// commits afterwards is not, and neither side waits for the other. A file
+/// in rollback-journal mode would instead make a writer wait until the
+/// dump ends (our busy timeout covers the other direction).
+pub fn export(
+    file: &Path,
+    mode: crate::wrangler::ExportMode,
+    tables: &[String],
+    out: impl std::io::Write,
+) -> Result<d1_dump::DumpCounts> {
+    use crate::wrangler::ExportMode;
+    let db = open_read_only(file)?;
+    let options = d1_dump::DumpOptions {
+        no_schema: mode == ExportMode::DataOnly,
+        no_data: mode == ExportMode::SchemaOnly,
+        tables: tables.to_vec(),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, StopOnSignal(out));
+    // `write_dump` holds one read transaction (BEGIN, reads, rollback).
+    let counts = d1_dump::write_dump(&db, &options, &mut out)
+        .map_err(anyhow::Error::from)
+        .and_then(|counts| Ok(out.flush().map(|()| counts)?))
+        .with_context(|| format!("cannot export the local D1 database {}", file.display()))?;
+    Ok(counts)
+}
+
+/// A writer that fails once SIGINT or SIGTERM has come, so that a long
+/// export stops within a buffer's worth of output.
+struct StopOnSignal<W>(W);
+
+impl<W: std::io::Write> std::io::Write for StopOnSignal<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if crate::signals::received().is_some() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Loads statements into the local database file in one transaction under

@@ -27,7 +27,7 @@ use xshell::Shell;
 
 use crate::app::KeyRecord;
 use crate::backup::{self, BackupArgs};
-use crate::catalog::{CATALOG_SQL, Catalog, VirtualTable, quote_ident};
+use crate::catalog::{Catalog, DatabaseReader as TargetReader, VirtualTable, quote_ident};
 use crate::confirm::{self, ConfirmArgs};
 use crate::dump::{self, KeyFingerprint};
 use crate::environment::{Environment, Environments, Location};
@@ -793,29 +793,8 @@ fn guard_target_state(
     )
 }
 
-/// Reads the target without changing it: through wrangler, or, on the local
-/// fast path, straight from the local D1's file, which saves a wrangler start.
-enum TargetReader<'a> {
-    Wrangler(&'a Wrangler, &'a Commands, &'a Environment),
-    File(PathBuf),
-}
-
-impl TargetReader<'_> {
-    fn query(&self, purpose: &str, sql: &str) -> Result<serde_json::Value> {
-        match self {
-            TargetReader::Wrangler(wrangler, cmds, env) => {
-                wrangler.run_json(&cmds.query_json(env, purpose, sql))
-            }
-            TargetReader::File(file) => {
-                local_d1::query_json(file, sql).with_context(|| purpose.to_owned())
-            }
-        }
-    }
-}
-
 fn read_catalog(reader: &TargetReader<'_>) -> Result<Catalog> {
-    let json = reader.query("read the target's schema (read-only)", CATALOG_SQL)?;
-    Catalog::from_wrangler_json(&json)
+    reader.catalog("read the target's schema (read-only)")
 }
 
 fn target_key(

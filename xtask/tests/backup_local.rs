@@ -258,7 +258,13 @@ fn a_database_with_fts5_is_backed_up_and_its_virtual_tables_recorded() {
 #[test]
 fn dry_run_prints_every_wrangler_command_and_writes_nothing() {
     let sb = seeded();
-    let run = sb.xtask(&["backup", "local", "--data-only", "--dry-run"]);
+    let run = sb.xtask(&[
+        "backup",
+        "local",
+        "--data-only",
+        "--dry-run",
+        "--via-wrangler",
+    ]);
     run.assert_ok();
     assert!(run.stdout.contains("Backup plan"), "{}", run.stdout);
     assert!(run.stdout.contains("mode         data-only"));

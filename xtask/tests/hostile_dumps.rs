@@ -371,7 +371,7 @@ fn wrangler_is_never_handed_a_name_in_the_backup_directory() {
     // wrangler opens its --output by name and follows links: a name in
     // backups/, which others may change, would let them redirect the dump.
     let sb = seeded();
-    let run = sb.xtask(&["backup", "local", "--dry-run"]);
+    let run = sb.xtask(&["backup", "local", "--dry-run", "--via-wrangler"]);
     run.assert_ok();
     let export = run
         .stdout
@@ -383,7 +383,7 @@ fn wrangler_is_never_handed_a_name_in_the_backup_directory() {
     assert!(export.contains("qbtime-xtask-export-"), "{export}");
     // A real backup and a restore through wrangler leave nothing of theirs
     // in backups/ but the backup, its manifest and the lock.
-    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.xtask(&["backup", "local", "--via-wrangler"]).assert_ok();
     let backup = only_backup(&sb);
     sb.xtask(&[
         "restore",

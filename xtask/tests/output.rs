@@ -50,7 +50,8 @@ fn a_routine_backup_is_short_and_verbose_shows_wranglers_own_lines() {
         assert!(!run.all().contains(chatter), "{chatter}:\n{}", run.all());
     }
 
-    let verbose = sb.xtask(&["-v", "backup", "local"]);
+    // Through wrangler: a local backup otherwise runs no wrangler at all.
+    let verbose = sb.xtask(&["-v", "backup", "local", "--via-wrangler"]);
     verbose.assert_ok();
     // Lines we never print ourselves: wrangler's, live, on stderr.
     let ours = |l: &&str| l.starts_with("  … ") || l.starts_with("note: ");
@@ -122,12 +123,14 @@ fn json_documents_for_backup_restore_dry_run_and_prune() {
     assert_eq!(backup["plan"]["environment"], "local");
     assert_eq!(backup["plan"]["database"], "qbtime_db_local");
     assert_eq!(backup["plan"]["mode"], "full");
+    // Local D1 is exported from its SQLite file: no wrangler command runs.
     assert!(
-        backup["plan"]["wrangler_commands"][0]["command"]
+        backup["plan"]["local_file"]
             .as_str()
             .unwrap()
-            .starts_with("wrangler d1 export")
+            .ends_with(".sqlite")
     );
+    assert_eq!(backup["plan"]["wrangler_commands"], serde_json::json!([]));
     let result = &backup["result"];
     assert_eq!(result["verification"], "good");
     let file = result["file"].as_str().unwrap();

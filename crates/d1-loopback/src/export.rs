@@ -18,9 +18,9 @@ use serde::Serialize;
 
 use crate::api::Ctx;
 use crate::database::DbState;
-use crate::dump::{self, DumpOptions};
 use crate::http::Reply;
 use crate::util;
+use d1_dump::{self as dump, DumpOptions};
 
 /// How long a signed URL stays valid; D1's say one hour.
 const SIGNED_URL_LIFETIME_MS: i64 = 3_600_000;

@@ -73,7 +73,7 @@
 //! `GET /user` and `GET /accounts`, which wrangler calls by itself after an
 //! authentication error.
 //!
-//! Dumps come from [`dump`], a faithful port of the dumper D1 and miniflare
+//! Dumps come from the `d1-dump` crate, a faithful port of the dumper D1 and miniflare
 //! share, so a remote export through this server is byte-identical to what
 //! wrangler's local export writes for the same data.
 //!
@@ -95,7 +95,6 @@
 
 mod api;
 mod database;
-pub mod dump;
 mod export;
 mod faults;
 mod graphql;

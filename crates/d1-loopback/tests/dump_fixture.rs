@@ -1,12 +1,12 @@
 //! Holds the Rust dumper to the bytes the real wrangler writes.
 //!
 //! `fixtures/dump_expected.sql` is what `wrangler d1 export --local` (the
-//! pinned 4.86.0, whose miniflare runs the original `dumpSql`) wrote after
+//! pinned 4.164.0, whose miniflare runs the original `dumpSql`) wrote after
 //! `wrangler d1 execute --local --file fixtures/dump_source.sql`. The test
 //! `local_wrangler_export_matches_fixture` in `wrangler_remote.rs` redoes
 //! that with the real wrangler, so the fixture cannot go stale unnoticed.
 
-use d1_loopback::dump::{DumpOptions, dump_sql};
+use d1_dump::{DumpOptions, dump_sql};
 use rusqlite::Connection;
 
 const SOURCE: &str = include_str!("fixtures/dump_source.sql");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ACCOUNT, Db, Project, TOKEN, http};
-use d1_loopback::dump::{DumpOptions, dump_sql};
+use d1_dump::{DumpOptions, dump_sql};
 
 const UUID: &str = "11111111-2222-4333-8444-555555555555";
 

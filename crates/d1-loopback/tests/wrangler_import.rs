@@ -5,8 +5,8 @@
 mod common;
 
 use common::{ACCOUNT, Db, Project, Run, TOKEN, http};
+use d1_dump::{DumpOptions, dump_sql};
 use d1_loopback::Faults;
-use d1_loopback::dump::{DumpOptions, dump_sql};
 
 const UUID: &str = "7a1c1f5e-2d3b-4c4a-9e8f-0a1b2c3d4e5f";
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{ACCOUNT, Db, Project};
-use d1_loopback::dump::{DumpOptions, dump_sql};
+use d1_dump::{DumpOptions, dump_sql};
 
 const FIXTURE_SOURCE: &str = include_str!("fixtures/dump_source.sql");
 const FIXTURE_EXPECTED: &str = include_str!("fixtures/dump_expected.sql");

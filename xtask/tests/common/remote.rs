@@ -165,7 +165,7 @@ pub fn counts(db: &Path) -> std::collections::BTreeMap<String, u64> {
 /// Everything in a SQLite file, as D1 would export it.
 pub fn dump_of(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
-    d1_loopback::dump::dump_sql(&conn, &d1_loopback::dump::DumpOptions::default()).unwrap()
+    d1_dump::dump_sql(&conn, &d1_dump::DumpOptions::default()).unwrap()
 }
 
 /// The safety backup that a failed restore's error names: exactly one, whole

@@ -1,11 +1,17 @@
 //! A faithful Rust port of the SQL dumper that D1 and miniflare share.
 //!
-//! The original is `dumpSql.ts`, whose TypeScript source ships embedded in
-//! `node_modules/miniflare/dist/src/workers/d1/database.worker.js.map`. Its
+//! The original is `dumpSql.ts`; the pinned wrangler's copy is bundled in
+//! `node_modules/miniflare/dist/src/workers/d1/database.worker.js`. Its
 //! header says it is duplicated by hand between miniflare and D1's own
 //! workers, so a port of it produces what both `wrangler d1 export --local`
-//! and `wrangler d1 export --remote` write, byte for byte. The crate's tests
-//! hold this port to a fixture that the real local wrangler produced.
+//! and `wrangler d1 export --remote` write, byte for byte. Tests hold this
+//! port to a fixture that the real local wrangler produced, and the xtask's
+//! tests compare its `backup local` with the pinned wrangler's export.
+//!
+//! Two users: the loopback D1 server (`d1-loopback`) answers remote exports
+//! with it, and `cargo xtask backup local` reads the local D1's SQLite file
+//! with it instead of starting workerd. [`write_dump`] streams, so a dump of
+//! any size takes a few megabytes of memory.
 //!
 //! The port keeps the original's quirks on purpose; each one is called out
 //! where it happens. Values pass through the same conversions as in workerd,
@@ -14,6 +20,7 @@
 //! `String(number)` prints them.
 
 use std::fmt;
+use std::io::Write;
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -36,6 +43,8 @@ pub enum DumpError {
     VirtualTable,
     /// SQLite failed while reading the schema or the rows.
     Sqlite(rusqlite::Error),
+    /// The output could not be written.
+    Io(std::io::Error),
 }
 
 impl fmt::Display for DumpError {
@@ -46,6 +55,7 @@ impl fmt::Display for DumpError {
                 f.write_str("D1 Export error: cannot export databases with Virtual Tables (fts5)")
             }
             DumpError::Sqlite(e) => write!(f, "{e}"),
+            DumpError::Io(e) => write!(f, "{e}"),
         }
     }
 }
@@ -58,36 +68,97 @@ impl From<rusqlite::Error> for DumpError {
     }
 }
 
+impl From<std::io::Error> for DumpError {
+    fn from(e: std::io::Error) -> Self {
+        DumpError::Io(e)
+    }
+}
+
+/// What a dump held: its statements, and the INSERTs per table in the
+/// order the tables were dumped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DumpCounts {
+    pub statements: u64,
+    pub rows: Vec<(String, u64)>,
+}
+
 /// Dumps `conn` as a list of SQL statements, in the order `dumpSql` yields them.
 ///
 /// The whole dump reads inside one transaction when the connection is not
 /// already in one, so it sees a single consistent state of the database.
 pub fn dump_statements(conn: &Connection, options: &DumpOptions) -> Result<Vec<String>, DumpError> {
-    if conn.is_autocommit() {
-        // The transaction is only read from; dropping it rolls it back.
-        let txn = conn.unchecked_transaction()?;
-        let out = dump_statements_inner(&txn, options);
-        drop(txn);
-        out
-    } else {
-        dump_statements_inner(conn, options)
-    }
+    let mut out = Vec::new();
+    in_read_transaction(conn, |conn| {
+        dump_each(conn, options, &mut |statement: &[u8]| {
+            out.push(String::from_utf8_lossy(statement).into_owned());
+            Ok(())
+        })
+    })?;
+    Ok(out)
 }
 
 /// Dumps `conn` as the exact bytes wrangler writes to its `--output` file.
 ///
 /// Local wrangler writes `dump.join("\n")`, so there is no trailing newline.
 pub fn dump_sql(conn: &Connection, options: &DumpOptions) -> Result<String, DumpError> {
-    Ok(dump_statements(conn, options)?.join("\n"))
+    let mut out = Vec::new();
+    write_dump(conn, options, &mut out)?;
+    Ok(String::from_utf8(out).expect("the dump is written from UTF-8 pieces"))
 }
 
-fn dump_statements_inner(
+/// Streams the dump wrangler would write for `conn` into `out`, byte for
+/// byte, one statement at a time, inside one read transaction (see
+/// [`dump_statements`]). On an error, what was written so far is not a
+/// dump: wrangler writes nothing in that case, so the caller discards it.
+pub fn write_dump(
     conn: &Connection,
     options: &DumpOptions,
-) -> Result<Vec<String>, DumpError> {
+    out: &mut impl Write,
+) -> Result<DumpCounts, DumpError> {
+    in_read_transaction(conn, |conn| {
+        let mut first = true;
+        dump_each(conn, options, &mut |statement: &[u8]| {
+            if !first {
+                out.write_all(b"\n")?;
+            }
+            first = false;
+            out.write_all(statement)?;
+            Ok(())
+        })
+    })
+}
+
+fn in_read_transaction<T>(
+    conn: &Connection,
+    dump: impl FnOnce(&Connection) -> Result<T, DumpError>,
+) -> Result<T, DumpError> {
+    if conn.is_autocommit() {
+        // The transaction is only read from; dropping it rolls it back.
+        let txn = conn.unchecked_transaction()?;
+        let out = dump(&txn);
+        drop(txn);
+        out
+    } else {
+        dump(conn)
+    }
+}
+
+/// Where each statement goes, as it is made.
+type Emit<'a> = dyn FnMut(&[u8]) -> Result<(), DumpError> + 'a;
+
+fn dump_each(
+    conn: &Connection,
+    options: &DumpOptions,
+    emit: &mut Emit<'_>,
+) -> Result<DumpCounts, DumpError> {
+    let mut counts = DumpCounts::default();
+    let mut emit = |statement: &[u8]| {
+        counts.statements += 1;
+        emit(statement)
+    };
     // The caller in D1 assumes exports are never empty, so this line always
     // comes first, whatever the options.
-    let mut out = vec!["PRAGMA defer_foreign_keys=TRUE;".to_owned()];
+    emit(b"PRAGMA defer_foreign_keys=TRUE;")?;
     let filter = &options.tables;
     let in_filter = |name: &str| filter.is_empty() || filter.iter().any(|t| t == name);
 
@@ -102,17 +173,18 @@ fn dump_statements_inner(
         rows.collect::<Result<_, _>>()?
     };
 
+    let mut rows = Vec::new();
     for (table, sql) in &tables {
         if !in_filter(table) {
             continue;
         }
         if table == "sqlite_sequence" {
             if !options.no_schema {
-                out.push("DELETE FROM sqlite_sequence;".to_owned());
+                emit(b"DELETE FROM sqlite_sequence;")?;
             }
         } else if is_sqlite_stat(table) {
             if !options.no_schema {
-                out.push("ANALYZE sqlite_schema;".to_owned());
+                emit(b"ANALYZE sqlite_schema;")?;
             }
         } else if sql.starts_with("CREATE VIRTUAL TABLE") {
             return Err(DumpError::VirtualTable);
@@ -124,12 +196,12 @@ fn dump_statements_inner(
             // SQLite's dump adds `IF NOT EXISTS` to tables whose name was
             // quoted, and `dumpSql` follows suit.
             if sql.contains("CREATE TABLE '") || sql.contains("CREATE TABLE \"") {
-                out.push(format!(
-                    "CREATE TABLE IF NOT EXISTS {};",
-                    js_substring_from(sql, 13)
-                ));
+                emit(
+                    format!("CREATE TABLE IF NOT EXISTS {};", js_substring_from(sql, 13))
+                        .as_bytes(),
+                )?;
             } else {
-                out.push(format!("{sql};"));
+                emit(format!("{sql};").as_bytes())?;
             }
         }
 
@@ -137,7 +209,8 @@ fn dump_statements_inner(
         if options.no_data {
             continue;
         }
-        dump_rows(conn, table, &mut out)?;
+        let n = dump_rows(conn, table, &mut emit)?;
+        rows.push((table.clone(), n));
     }
 
     if !options.no_schema {
@@ -147,69 +220,100 @@ fn dump_statements_inner(
             "SELECT name, sql FROM sqlite_schema AS o WHERE (true) AND sql NOT NULL   \
              AND type IN ('index', 'trigger', 'view') ORDER BY type COLLATE NOCASE",
         )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
+        let mut objects = stmt.query([])?;
+        while let Some(row) = objects.next()? {
             let name: String = row.get(0)?;
             let sql: String = row.get(1)?;
             if in_filter(&name) {
-                out.push(format!("{sql};"));
+                emit(format!("{sql};").as_bytes())?;
             }
         }
     }
-    Ok(out)
+    counts.rows = rows;
+    Ok(counts)
 }
 
-/// Appends one `INSERT` per row of `table`.
-fn dump_rows(conn: &Connection, table: &str, out: &mut Vec<String>) -> Result<(), DumpError> {
+/// Emits one `INSERT` per row of `table`, naming the columns as wrangler
+/// 4.94 and later do: `INSERT INTO "t" ("a","b") VALUES(...);`. Returns
+/// the number of rows.
+fn dump_rows(
+    conn: &Connection,
+    table: &str,
+    emit: &mut dyn FnMut(&[u8]) -> Result<(), DumpError>,
+) -> Result<u64, DumpError> {
     let columns: Vec<String> = {
         let mut stmt = conn.prepare(&format!("PRAGMA table_info={}", escape_id(table)))?;
         let rows = stmt.query_map([], |row| row.get::<_, String>("name"))?;
         rows.collect::<Result<_, _>>()?
     };
-    let select = format!(
-        "SELECT {} FROM {};",
-        columns
-            .iter()
-            .map(|c| escape_id(c))
-            .collect::<Vec<_>>()
-            .join(", "),
-        escape_id(table)
+    let quoted: Vec<String> = columns.iter().map(|c| escape_id(c)).collect();
+    let select = format!("SELECT {} FROM {};", quoted.join(", "), escape_id(table));
+    // Everything before the values is the same for every row.
+    let prefix = format!(
+        "INSERT INTO {} ({}) VALUES(",
+        escape_id(table),
+        quoted.join(",")
     );
     let mut stmt = conn.prepare(&select)?;
     let width = stmt.column_count();
     let mut rows = stmt.query([])?;
+    let mut line = Vec::with_capacity(4096);
+    let mut n = 0;
     while let Some(row) = rows.next()? {
-        let mut cells = Vec::with_capacity(width);
+        line.clear();
+        line.extend_from_slice(prefix.as_bytes());
         for i in 0..width {
-            cells.push(format_cell(row.get_ref(i)?));
+            if i > 0 {
+                line.push(b',');
+            }
+            write_cell(&mut line, row.get_ref(i)?);
         }
-        out.push(format!(
-            "INSERT INTO {} VALUES({});",
-            escape_id(table),
-            cells.join(",")
-        ));
+        line.extend_from_slice(b");");
+        emit(&line)?;
+        n += 1;
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Formats one value as `dumpSql` does after workerd has turned it into a
 /// JavaScript value.
-fn format_cell(value: ValueRef<'_>) -> String {
+fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
-        ValueRef::Null => "NULL".to_owned(),
-        // workerd hands every integer to JavaScript as a double.
-        ValueRef::Integer(i) => js_number_to_string(i as f64),
-        ValueRef::Real(f) => js_number_to_string(f),
-        ValueRef::Text(bytes) => output_quoted_escaped_string(&String::from_utf8_lossy(bytes)),
-        ValueRef::Blob(bytes) => {
-            let mut s = String::with_capacity(3 + bytes.len() * 2);
-            s.push_str("X'");
-            for b in bytes {
-                s.push_str(&format!("{b:02x}"));
-            }
-            s.push('\'');
-            s
+        ValueRef::Null => out.extend_from_slice(b"NULL"),
+        // workerd hands every integer to JavaScript as a double; up to 2^53
+        // that double prints as the integer itself.
+        ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => {
+            write!(out, "{i}").expect("writing to memory cannot fail")
         }
+        ValueRef::Integer(i) => out.extend_from_slice(js_cell_number(i as f64).as_bytes()),
+        ValueRef::Real(f) => out.extend_from_slice(js_cell_number(f).as_bytes()),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => write_quoted_escaped_string(out, text),
+            // workerd decodes invalid UTF-8 with replacement characters.
+            Err(_) => write_quoted_escaped_string(out, &String::from_utf8_lossy(bytes)),
+        },
+        ValueRef::Blob(bytes) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.reserve(3 + bytes.len() * 2);
+            out.extend_from_slice(b"X'");
+            for b in bytes {
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+            out.push(b'\'');
+        }
+    }
+}
+
+/// `Number.isFinite(cell) ? cell : cell > 0 ? "9e999" : "-9e999"`: an
+/// infinite REAL is written as a literal SQLite reads back as infinity.
+fn js_cell_number(x: f64) -> String {
+    if x.is_finite() {
+        js_number_to_string(x)
+    } else if x > 0.0 {
+        "9e999".to_owned()
+    } else {
+        "-9e999".to_owned()
     }
 }
 
@@ -246,32 +350,46 @@ fn escape_id(id: &str) -> String {
 /// characters `\n` and `\r`, and the literal is then wrapped in `replace(...)`
 /// calls that turn them back, carriage returns innermost.
 pub fn output_quoted_escaped_string(text: &str) -> String {
-    let mut lfs = false;
-    let mut crs = false;
-    let mut escaped = String::with_capacity(text.len() + 2);
-    escaped.push('\'');
-    for c in text.chars() {
-        match c {
-            '\'' => escaped.push_str("''"),
-            '\n' => {
-                lfs = true;
-                escaped.push_str("\\n");
-            }
-            '\r' => {
-                crs = true;
-                escaped.push_str("\\r");
-            }
-            c => escaped.push(c),
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_quoted_escaped_string(&mut out, text);
+    String::from_utf8(out).expect("escaping keeps UTF-8")
+}
+
+fn write_quoted_escaped_string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let special = |b: &u8| matches!(b, b'\'' | b'\n' | b'\r');
+    if !bytes.iter().any(special) {
+        // The common case: nothing to escape.
+        out.reserve(bytes.len() + 2);
+        out.push(b'\'');
+        out.extend_from_slice(bytes);
+        out.push(b'\'');
+        return;
+    }
+    let lfs = bytes.contains(&b'\n');
+    let crs = bytes.contains(&b'\r');
+    if lfs {
+        out.extend_from_slice(b"replace(");
+    }
+    if crs {
+        out.extend_from_slice(b"replace(");
+    }
+    out.push(b'\'');
+    for &b in bytes {
+        match b {
+            b'\'' => out.extend_from_slice(b"''"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b => out.push(b),
         }
     }
-    escaped.push('\'');
+    out.push(b'\'');
     if crs {
-        escaped = format!("replace({escaped},'\\r',char(13))");
+        out.extend_from_slice(b",'\\r',char(13))");
     }
     if lfs {
-        escaped = format!("replace({escaped},'\\n',char(10))");
+        out.extend_from_slice(b",'\\n',char(10))");
     }
-    escaped
 }
 
 /// Formats a double exactly as JavaScript's `Number.prototype.toString()`.
@@ -407,7 +525,7 @@ mod tests {
         };
         assert_eq!(
             dump_sql(&conn, &opts).unwrap(),
-            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE a (x);\nINSERT INTO \"a\" VALUES(1);\n\
+            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE a (x);\nINSERT INTO \"a\" (\"x\") VALUES(1);\n\
              CREATE VIEW v AS SELECT * FROM a;"
         );
     }
@@ -422,8 +540,8 @@ mod tests {
         };
         assert_eq!(
             dump_sql(&conn, &no_schema).unwrap(),
-            "PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO \"t\" VALUES(1,'x');\n\
-             INSERT INTO \"sqlite_sequence\" VALUES('t',1);"
+            "PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO \"t\" (\"id\",\"v\") VALUES(1,'x');\n\
+             INSERT INTO \"sqlite_sequence\" (\"name\",\"seq\") VALUES('t',1);"
         );
         let no_data = DumpOptions {
             no_data: true,
@@ -462,6 +580,68 @@ mod tests {
             dump_sql(&conn, &DumpOptions::default()).unwrap(),
             "PRAGMA defer_foreign_keys=TRUE;\n\
              CREATE TABLE IF NOT EXISTS t (x DEFAULT 'CREATE TABLE \"y\"');"
+        );
+    }
+
+    #[test]
+    fn infinite_reals_are_written_as_literals_sqlite_reads_back() {
+        let conn = db("CREATE TABLE t (x); INSERT INTO t VALUES (1e999), (-1e999);");
+        let dump = dump_sql(&conn, &DumpOptions::default()).unwrap();
+        assert!(
+            dump.ends_with("VALUES(9e999);\nINSERT INTO \"t\" (\"x\") VALUES(-9e999);"),
+            "{dump}"
+        );
+        let back = db(&dump.replace("PRAGMA defer_foreign_keys=TRUE;", ""));
+        let values: Vec<f64> = back
+            .prepare("SELECT x FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(values, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn the_stream_is_the_joined_statements_and_counts_them() {
+        let conn = db("CREATE TABLE a (x); INSERT INTO a VALUES (1), (2); CREATE TABLE b (y);");
+        let statements = dump_statements(&conn, &DumpOptions::default()).unwrap();
+        let mut streamed = Vec::new();
+        let counts = write_dump(&conn, &DumpOptions::default(), &mut streamed).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), statements.join("\n"));
+        assert_eq!(counts.statements, statements.len() as u64);
+        assert_eq!(counts.rows, [("a".to_owned(), 2), ("b".to_owned(), 0)]);
+    }
+
+    #[test]
+    fn integers_beyond_two_to_the_53_are_rounded_as_javascript_numbers() {
+        let conn = db(
+            "CREATE TABLE t (n); INSERT INTO t VALUES (9007199254740992), \
+             (9007199254740993), (-9007199254740993), (-9223372036854775808);",
+        );
+        let dump = dump_sql(&conn, &DumpOptions::default()).unwrap();
+        let values: Vec<&str> = dump
+            .lines()
+            .filter_map(|l| l.strip_prefix("INSERT INTO \"t\" (\"n\") VALUES("))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "9007199254740992);",
+                "9007199254740992);",
+                "-9007199254740992);",
+                "-9223372036854776000);"
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_text_is_replaced_as_workerd_decodes_it() {
+        let conn = db("CREATE TABLE t (s); INSERT INTO t VALUES (CAST(X'61ff0a27' AS TEXT));");
+        let dump = dump_sql(&conn, &DumpOptions::default()).unwrap();
+        assert!(
+            dump.ends_with("VALUES(replace('a\u{fffd}\\n''','\\n',char(10)));"),
+            "{dump}"
         );
     }
 }
