@@ -275,7 +275,7 @@ fn take(
     let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
     // Local D1 is exported from its SQLite file, unless --via-wrangler.
     let local_file = (env.location == Location::Local && !args.via_wrangler)
-        .then(|| crate::local_d1::database_file(&project.config_dir, &env.database_id));
+        .then(|| crate::local_d1::database_file(&project.config_dir, &env.local_id));
     if args.dry_run && !project.wrangler_installed() {
         let mut plan = Plan::new(
             env,

@@ -64,6 +64,9 @@ pub struct Environment {
     pub wrangler_env: Option<String>,
     pub database_name: String,
     pub database_id: String,
+    /// The id wrangler keys the local D1 file by:
+    /// `preview_database_id ?? database_id ?? binding`, as wrangler does.
+    pub local_id: String,
     pub binding: String,
     pub migrations_dir: String,
     pub location: Location,
@@ -540,6 +543,11 @@ impl Environment {
             wrangler_env,
             database_name: db.database_name.clone(),
             database_id: db.database_id.clone().unwrap_or_default(),
+            local_id: db
+                .preview_database_id
+                .clone()
+                .or_else(|| db.database_id.clone())
+                .unwrap_or_else(|| db.binding.clone()),
             binding: db.binding.clone(),
             migrations_dir: db
                 .migrations_dir
@@ -563,6 +571,7 @@ impl Environment {
             wrangler_env: None,
             database_name: name.to_owned(),
             database_id: String::new(),
+            local_id: String::new(),
             binding: "DB".to_owned(),
             migrations_dir: "migrations".to_owned(),
             location: Location::Remote,
@@ -700,6 +709,7 @@ struct RawDatabase {
     binding: String,
     database_name: String,
     database_id: Option<String>,
+    preview_database_id: Option<String>,
     migrations_dir: Option<String>,
 }
 
@@ -1081,5 +1091,26 @@ mod tests {
             let err = format!("{:#}", Environments::parse(&edit).unwrap_err());
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    #[test]
+    fn the_local_file_is_keyed_as_wrangler_keys_it() {
+        let envs = Environments::parse(
+            r#"
+            [[d1_databases]]
+            binding = "DB"
+            database_name = "a"
+            database_id = "real-id"
+            preview_database_id = "preview-id"
+            [[env.preview.d1_databases]]
+            binding = "STAGE"
+            database_name = "b"
+            "#,
+        )
+        .unwrap();
+        // preview_database_id ?? database_id ?? binding
+        assert_eq!(envs.resolve("local").unwrap().local_id, "preview-id");
+        assert_eq!(envs.resolve("local").unwrap().database_id, "real-id");
+        assert_eq!(envs.resolve("preview").unwrap().local_id, "STAGE");
     }
 }

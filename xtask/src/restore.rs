@@ -214,7 +214,7 @@ fn restore(
     };
     let wrangler = project.wrangler(sh)?;
     let fast_local = target.location == Location::Local && !args.via_wrangler;
-    let local_file = local_d1::database_file(&project.config_dir, &target.database_id);
+    let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
     let target_reader = if fast_local && local_file.is_file() {
         TargetReader::File(local_file.clone())
     } else {
