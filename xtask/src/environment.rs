@@ -538,7 +538,9 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
             let id = a.database_id.trim();
             if !id.is_empty() && id.eq_ignore_ascii_case(b.database_id.trim()) {
                 bail!(
-                    "environments {} and {} both use database_id {id}; each environment needs its                      own database. Fix database_id in one of them (`npx wrangler d1 list` shows the                      ids). Nothing was run.",
+                    "environments {} and {} both use database_id {id}; each environment needs its \
+                     own database. Fix database_id in one of them (`npx wrangler d1 list` shows the \
+                     ids). Nothing was run.",
                     label(a),
                     label(b)
                 );
@@ -550,7 +552,8 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
                     .eq_ignore_ascii_case(b.database_name.trim())
             {
                 bail!(
-                    "environments {} and {} both use database_name {}; each environment needs its                      own database. Fix database_name in one of them. Nothing was run.",
+                    "environments {} and {} both use database_name {}; each environment needs its \
+                     own database. Fix database_name in one of them. Nothing was run.",
                     label(a),
                     label(b),
                     a.database_name
@@ -749,6 +752,10 @@ mod tests {
             err.contains("[env.preview]") && err.contains("[env.production]"),
             "{err}"
         );
+        // The message reads as a sentence, without a run of spaces in it.
+        assert!(err.contains("needs its own database"), "{err}");
+        let by_name = format!("{:#}", Environments::parse(&by_name).unwrap_err());
+        assert!(by_name.contains("needs its own database"), "{by_name}");
 
         // The local top level may share a name (another store), never an id.
         let local_name = CONFIG.replace("\"qbtime_db_local\"", "\"qbtime_db_staging\"");
