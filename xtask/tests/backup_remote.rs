@@ -192,7 +192,8 @@ fn a_download_that_stops_short_is_caught_even_though_wrangler_succeeds() {
     // wrangler's own run is summarised as a success; the tool's check of
     // the file is what fails.
     assert!(
-        run.all().contains("wrangler: export qbtime_db_prod (remote) (")
+        run.all()
+            .contains("wrangler: export qbtime_db_prod (remote) (")
             && !run.stderr.contains("wrangler failed"),
         "wrangler itself reported success:\n{}",
         run.all()
