@@ -824,9 +824,16 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         .filter(|c| cb.iter().any(|d| d.0 == c.0) && !key_cols.contains(&c.0))
         .map(|c| c.0.clone())
         .collect();
+    // Keys match by type and bytes, never by the column's own collation
+    // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
+    // `1.0`); the first term lets SQLite use the key's index.
     let on = key
         .iter()
-        .map(|k| format!("y.{k} IS x.{k}"))
+        .map(|k| {
+            format!(
+                "y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND typeof(y.{k}) IS typeof(x.{k})"
+            )
+        })
         .collect::<Vec<_>>()
         .join(" AND ");
     let keys_of = |alias: &str| -> String {
@@ -1093,6 +1100,25 @@ mod tests {
         assert_eq!(m.key, ["a", "b"]);
         assert_eq!(keys(&m.changed), ["a=1,b=2"]);
         assert_eq!(keys(&m.added), ["a=2,b=1"]);
+    }
+
+    #[test]
+    fn a_key_that_changed_only_in_case_or_type_is_a_change() {
+        // A key column's own collation (NOCASE) or affinity must not make
+        // two different keys match: `Alice` renamed `alice` is a change.
+        let a = "CREATE TABLE u(email TEXT COLLATE NOCASE PRIMARY KEY, n) WITHOUT ROWID;
+            INSERT INTO u VALUES('Alice@example.com',1),('bob@example.com',2);
+            CREATE TABLE k(id PRIMARY KEY, v); INSERT INTO k VALUES(1,'x');";
+        let b = "CREATE TABLE u(email TEXT COLLATE NOCASE PRIMARY KEY, n) WITHOUT ROWID;
+            INSERT INTO u VALUES('alice@example.com',1),('bob@example.com',2);
+            CREATE TABLE k(id PRIMARY KEY, v); INSERT INTO k VALUES('1','x');";
+        let diff = diff_of(a, b, None, false);
+        assert!(!diff.identical(), "{}", diff.render());
+        let u = table(&diff, "u");
+        assert_eq!(keys(&u.removed), ["email='Alice@example.com'"]);
+        assert_eq!(keys(&u.added), ["email='alice@example.com'"]);
+        let k = table(&diff, "k");
+        assert_eq!((k.removed.count, k.added.count), (1, 1), "{k:?}");
     }
 
     #[test]

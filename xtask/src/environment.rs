@@ -524,7 +524,55 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A `migrations_dir` is where wrangler takes the SQL that `migrations
+/// apply` runs unjudged: a directory of the checkout, named relative to the
+/// configuration, never one outside it (absolute, or through `..`).
+fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
+    use std::path::Component;
+    let path = Path::new(dir);
+    let inside = !dir.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && path.components().any(|c| matches!(c, Component::Normal(_)));
+    if !inside {
+        bail!(
+            "{what} is {:?}; wrangler applies the SQL there as migrations, so it must be a \
+             directory of this checkout, named relative to the configuration (such as \
+             `migrations`), without `..`. Fix migrations_dir in the configuration.",
+            dir.escape_debug().to_string()
+        );
+    }
+    Ok(())
+}
+
 impl Environment {
+    /// Refuses a `migrations_dir` inside the backup directory: wrangler
+    /// would apply dumps there as migrations, past the SQL gate.
+    pub fn check_migrations_outside(&self, config_dir: &Path, backup_dir: &Path) -> Result<()> {
+        let dir = config_dir.join(&self.migrations_dir);
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let lexical = |p: &Path| -> std::path::PathBuf {
+            p.components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect()
+        };
+        if canonical(&dir).starts_with(canonical(backup_dir))
+            || lexical(&dir).starts_with(lexical(backup_dir))
+        {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "the migrations_dir of {} ({}) is inside the backup directory {}: wrangler \
+                 would apply the dumps there as migrations. Point migrations_dir at the \
+                 checkout's migrations/ directory. Nothing was run.",
+                self.name,
+                self.migrations_dir,
+                backup_dir.display()
+            );
+        }
+        Ok(())
+    }
+
     fn new(
         env_name: &str,
         wrangler_env: Option<String>,
@@ -625,7 +673,9 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
             let id = a.database_id.trim();
             if !id.is_empty() && id.eq_ignore_ascii_case(b.database_id.trim()) {
                 bail!(
-                    "environments {} and {} both use database_id {id}; each environment needs its                      own database. Fix database_id in one of them (`npx wrangler d1 list` shows the                      ids). Nothing was run.",
+                    "environments {} and {} both use database_id {id}; each environment needs its \
+                     own database. Fix database_id in one of them (`npx wrangler d1 list` shows the \
+                     ids). Nothing was run.",
                     label(a),
                     label(b)
                 );
@@ -637,7 +687,8 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
                     .eq_ignore_ascii_case(b.database_name.trim())
             {
                 bail!(
-                    "environments {} and {} both use database_name {}; each environment needs its                      own database. Fix database_name in one of them. Nothing was run.",
+                    "environments {} and {} both use database_name {}; each environment needs its \
+                     own database. Fix database_name in one of them. Nothing was run.",
                     label(a),
                     label(b),
                     a.database_name
@@ -652,7 +703,7 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
     for (i, db) in dbs.iter().enumerate() {
         check_name(
             &format!("the database_name of D1 database {} in {place}", i + 1),
-            db.database_name.trim(),
+            &db.database_name,
         )?;
         if db.binding.is_empty()
             || !db
@@ -666,6 +717,12 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
                 i + 1,
                 db.binding.escape_debug().to_string()
             );
+        }
+        if let Some(dir) = &db.migrations_dir {
+            check_migrations_dir(
+                &format!("the migrations_dir of D1 database {} in {place}", i + 1),
+                dir,
+            )?;
         }
         for other in &dbs[..i] {
             if other.binding == db.binding || other.database_name == db.database_name {
@@ -832,6 +889,10 @@ mod tests {
             err.contains("[env.preview]") && err.contains("[env.production]"),
             "{err}"
         );
+        // The message reads as a sentence, without a run of spaces in it.
+        assert!(err.contains("needs its own database"), "{err}");
+        let by_name = format!("{:#}", Environments::parse(&by_name).unwrap_err());
+        assert!(by_name.contains("needs its own database"), "{by_name}");
 
         // The local top level may share a name (another store), never an id.
         let local_name = CONFIG.replace("\"qbtime_db_local\"", "\"qbtime_db_staging\"");
@@ -1087,9 +1148,37 @@ mod tests {
                 TWO.replace("binding = \"ANALYTICS\"", "binding = \"DB\""),
                 "two D1 databases with the binding DB",
             ),
+            // Whitespace is not trimmed away before the check: a newline
+            // would reach file names and forge a line of a plan.
+            (
+                CONFIG.replace("\"qbtime_db_prod\"", "\"qbtime_db_prod\\n\""),
+                "the database_name of D1 database 1 in [env.production]",
+            ),
+            // wrangler applies what migrations_dir holds, past the gate.
+            (
+                CONFIG.replace(
+                    "migrations_dir = \"migrations\"",
+                    "migrations_dir = \"../elsewhere\"",
+                ),
+                "the migrations_dir of D1 database 1 in the top level",
+            ),
+            (
+                CONFIG.replace(
+                    "migrations_dir = \"migrations\"",
+                    "migrations_dir = \"/tmp/x\"",
+                ),
+                "the migrations_dir of D1 database 1 in the top level",
+            ),
         ] {
             let err = format!("{:#}", Environments::parse(&edit).unwrap_err());
             assert!(err.contains(needle), "{needle}: {err}");
+        }
+        for dir in ["./migrations", "db/migrations"] {
+            let edit = CONFIG.replace(
+                "migrations_dir = \"migrations\"",
+                &format!("migrations_dir = \"{dir}\""),
+            );
+            Environments::parse(&edit).unwrap();
         }
     }
 

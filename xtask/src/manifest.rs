@@ -227,6 +227,19 @@ impl Manifest {
                 stored_as.replace(MANIFEST_SUFFIX, ".sql")
             );
         }
+        // A manifest from the future would be `latest` and keep `status`
+        // fresh for ever, hiding a backup job that stopped; an hour covers
+        // clocks that differ a little.
+        let now = chrono::Utc::now();
+        if self.created_at > now + chrono::Duration::hours(1) {
+            bail!(
+                "its created_at {} is in the future (this machine's clock says {}): it would \
+                 stay the newest backup for ever. Check the clock of the machine that took it, \
+                 and move the backup and its manifest out of the backup directory",
+                self.created_at.format("%Y-%m-%d %H:%M UTC"),
+                now.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
         for migration in &self.migrations {
             if !crate::fsutil::is_plain_file_name(migration) {
                 bail!(
@@ -554,6 +567,20 @@ mod tests {
             }],
         });
         m
+    }
+
+    #[test]
+    fn a_manifest_from_the_future_is_refused() {
+        let mut m = sample("backup-prod-1.sql");
+        m.validate("backup-prod-1.manifest.json").unwrap();
+        m.created_at = chrono::Utc::now() + chrono::Duration::minutes(30);
+        m.validate("backup-prod-1.manifest.json").unwrap();
+        m.created_at = chrono::Utc::now() + chrono::Duration::days(2);
+        let err = m
+            .validate("backup-prod-1.manifest.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is in the future"), "{err}");
     }
 
     #[test]

@@ -444,8 +444,8 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// The migration record of an environment's newest verified backup that
-/// has one, and which backup that is.
+/// The migration record of an environment's newest verified whole backup
+/// that has one, and which backup that is.
 pub struct Record {
     pub sha256: BTreeMap<String, String>,
     pub source: String,
@@ -479,7 +479,10 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
 pub fn newest_record(project: &Project, env: &str) -> Option<Record> {
     inventory::scan(&project.backup_dir)
         .into_iter()
-        .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good())
+        // Only a whole backup saw every applied migration: one of chosen
+        // tables or of the schema holds no d1_migrations rows, and its empty
+        // record would let an edit through (and be carried forward).
+        .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good() && e.is_whole())
         .find_map(|e| {
             Some(Record {
                 sha256: e.manifest.migration_sha256.clone()?,

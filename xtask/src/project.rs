@@ -120,7 +120,11 @@ impl Project {
 
     /// The environments of the wrangler configuration, with `--database`.
     pub fn environments(&self) -> Result<Environments> {
-        Ok(Environments::load(&self.config)?.picking(self.database.clone()))
+        let envs = Environments::load(&self.config)?.picking(self.database.clone());
+        for env in envs.iter() {
+            env.check_migrations_outside(&self.config_dir, &self.backup_dir)?;
+        }
+        Ok(envs)
     }
 
     /// `backups.toml` beside the wrangler configuration.

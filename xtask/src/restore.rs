@@ -201,6 +201,7 @@ fn restore(
     }
     let source = resolve_source(project, envs, target, args)?;
     guard_source_environment(&source, target, args)?;
+    guard_same_binding(&source, target, &envs)?;
     guard_backup_scope(&source, mode, args.partial)?;
     if mode == Mode::Clean {
         let dir = project.config_dir.join(&target.migrations_dir);
@@ -728,6 +729,37 @@ fn guard_source_environment(
             )
         }
     }
+}
+
+/// A backup of one of an environment's databases goes only into the
+/// database with the same binding (the same database in every
+/// environment): a backup of `ANALYTICS` never replaces `DB`, in any
+/// environment, whatever `--database` picked for the target.
+fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments) -> Result<()> {
+    let Some(from) = source
+        .environment
+        .as_deref()
+        .and_then(|name| envs.iter().find(|e| e.name == name))
+    else {
+        return Ok(());
+    };
+    if from.binding != target.binding {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a backup of {} ({}, binding {}) into {} ({}, binding {}): it is \
+             another database, with another schema. Restore it into the database with binding {} \
+             (--database {}). Nothing was done.",
+            from.name,
+            from.database_name,
+            from.binding,
+            target.name,
+            target.database_name,
+            target.binding,
+            from.binding,
+            from.binding,
+        );
+    }
+    Ok(())
 }
 
 /// A backup going to production must say, in every field, that it was

@@ -232,4 +232,40 @@ fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names
     let run = sb.xtask(&["backup", "local", "--database", "nope", "--dry-run"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("--database nope"), "{}", run.all());
+
+    // The wrong database of two: the analytics backup aimed at the main
+    // database (by a qualified name, or by its file name) is refused before
+    // anything runs, naming both; the main database keeps its tables.
+    let analytics_file = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.starts_with("backup-local.analytics_local-") && f.ends_with(".sql"))
+        .unwrap();
+    let files_before = sb.backup_files();
+    for source in ["latest:local.analytics_local", analytics_file.as_str()] {
+        let run = sb.xtask(&[
+            "restore",
+            source,
+            "--to",
+            "local",
+            "--database",
+            "DB",
+            "--replace",
+            "--yes",
+        ]);
+        assert_eq!(run.code, Some(3), "{source}: {}", run.all());
+        assert!(
+            run.stderr.contains("analytics_local")
+                && run.stderr.contains("qbtime_db_local")
+                && run.stderr.contains("--database ANALYTICS"),
+            "{source}: {}",
+            run.all()
+        );
+    }
+    assert_eq!(sb.live_row_counts(), main_rows);
+    assert_eq!(
+        sb.backup_files(),
+        files_before,
+        "no safety backup was taken"
+    );
 }

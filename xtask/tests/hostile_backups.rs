@@ -503,3 +503,33 @@ fn a_world_writable_backup_directory_is_refused_and_left_as_it_was() {
         0o700
     );
 }
+
+#[test]
+fn a_manifest_from_the_future_is_never_latest() {
+    // A manifest dated 2099 (a machine with a wrong clock, a hostile R2
+    // object fetched) would be `latest` for ever and keep `status` fresh
+    // while the backup job had stopped.
+    let (sb, name) = seeded();
+    let (future, _) = older_copy(&sb, &name, 1);
+    edit_manifest(&sb, &future, |m| {
+        m["created_at"] = "2099-01-01T00:00:00Z".into();
+    });
+    let run = sb.xtask(&["list", "--json"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("is in the future"), "{}", run.all());
+    assert!(!run.stdout.contains(&future), "{}", run.stdout);
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains(&name) && !plan.stdout.contains(&future),
+        "{}",
+        plan.all()
+    );
+}

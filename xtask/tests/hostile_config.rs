@@ -620,3 +620,78 @@ fn sigterm_and_sigint_mid_backup_clean_up_and_exit_143_and_130() {
     assert!(!run.stderr.contains("stale"), "{}", run.stderr);
     assert_eq!(decoys.hashes(), decoys_before);
 }
+
+#[test]
+fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused() {
+    // wrangler applies whatever migrations_dir holds, past the SQL gate: a
+    // dump planted in backups/, or SQL outside the checkout, must never be
+    // a "pending migration".
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let decoys = Decoys::plant(&sb);
+    let before = decoys.hashes();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join("0009_planted.sql"),
+        "CREATE TABLE pwned(x);\n",
+    )
+    .unwrap();
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"backups\"",
+            1,
+        )
+    });
+    for args in [
+        &["migrate", "local", "--yes"][..],
+        &["backup", "local"],
+        &["migrate", "--check"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("migrations_dir")
+                && run.stderr.contains("inside the backup directory"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    // The operator's version: --backup-dir aimed at migrations/.
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"backups\"",
+            "migrations_dir = \"migrations\"",
+            1,
+        )
+    });
+    let run = sb.xtask(&["--backup-dir", "migrations", "backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("inside the backup directory"),
+        "{}",
+        run.all()
+    );
+    // Outside the checkout.
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"../elsewhere\"",
+            1,
+        )
+    });
+    sb.xtask(&["migrate", "local", "--yes"])
+        .assert_refused("without `..`");
+
+    assert_eq!(
+        sb.query("SELECT name FROM sqlite_master WHERE name = 'pwned'"),
+        [Vec::<serde_json::Value>::new()]
+    );
+    assert_eq!(decoys.hashes(), before);
+    let migrations: Vec<String> = std::fs::read_dir(sb.path().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup-"))
+        .collect();
+    assert!(migrations.is_empty(), "{migrations:?}");
+}

@@ -117,3 +117,51 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
     run.assert_refused("was not run");
     assert!(!marker.exists(), "the command ran without a backup");
 }
+
+/// Appends a line to an applied migration, as an edit would.
+fn edit_migration(sb: &Sandbox, name: &str) -> String {
+    let path = sb.path().join("migrations").join(name);
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}\n-- edited after it was applied\n"),
+    )
+    .unwrap();
+    original
+}
+
+#[test]
+fn a_backup_of_chosen_tables_does_not_launder_an_edited_migration() {
+    // A --table or --schema-only backup holds no d1_migrations rows, so its
+    // migration record is empty. It must not count as the newest record:
+    // then the edit passed the check and the next full backup recorded the
+    // edited file as what was applied.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = "0002_encryption_keys_and_qbt_tokens.sql";
+    let original = edit_migration(&sb, name);
+    sb.xtask(&["backup", "local", "--table", "customers"])
+        .assert_ok();
+    sb.xtask(&["backup", "local", "--schema-only"]).assert_ok();
+
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(name), "{}", run.stderr);
+
+    // The next full backup still records what was applied.
+    let before = sb.backup_files();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && !before.contains(f))
+        .unwrap();
+    let m = manifest_for(&sb, &newest);
+    assert_eq!(
+        m["migration_sha256"][name],
+        sha256_hex(original.as_bytes()).as_str()
+    );
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+}
