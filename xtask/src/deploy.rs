@@ -190,7 +190,7 @@ fn pages_deploy(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> 
     if let Some(command) = std::env::var_os(DEPLOY_COMMAND_VAR).filter(|c| !c.is_empty()) {
         crate::say!(
             "Pages deploy: {} (from {DEPLOY_COMMAND_VAR})",
-            command.to_string_lossy()
+            crate::redact::text(&command.to_string_lossy())
         );
         let status = std::process::Command::new("sh")
             .arg("-c")

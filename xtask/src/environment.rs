@@ -245,8 +245,13 @@ impl Environments {
                 config.display()
             )
         })?;
-        Environments::parse_as(&text, format)
-            .with_context(|| format!("in the wrangler configuration {}", config.display()))
+        // A configuration that cannot be used is bad input: exit 2.
+        Environments::parse_as(&text, format).map_err(|e| {
+            crate::exit::Exit::CouldNotRun.error(e.context(format!(
+                "in the wrangler configuration {}",
+                config.display()
+            )))
+        })
     }
 
     /// A `wrangler.toml`.

@@ -99,7 +99,9 @@ fn staging_and_prod_sharing_a_database_name_is_refused_naming_both() {
         &["restore", &file, "--to", "staging", "--replace", "--yes"],
     );
     run.assert_refused("both use database_name qbtime_db_prod");
-    assert_eq!(run.code, Some(1));
+    // A configuration that cannot be used is "could not run", as the
+    // README's exit-code table says.
+    assert_eq!(run.code, Some(2));
     assert!(
         run.stderr.contains("`staging` ([env.preview])"),
         "{}",
