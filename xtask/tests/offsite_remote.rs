@@ -359,7 +359,7 @@ fn the_workflow_runs_the_scheduled_job_daily_with_the_two_secrets() {
 
 /// The real wrangler's `r2 object delete`, against the loopback.
 fn wrangler_delete(remote: &Remote, home: &std::path::Path, key: &str) -> Run {
-    let mut cmd = std::process::Command::new(wrangler_bin());
+    let mut cmd = d1_loopback::pinned_wrangler_command(&repo_root());
     cmd.args([
         "r2",
         "object",
