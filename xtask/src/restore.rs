@@ -201,7 +201,7 @@ fn restore(
     }
     let source = resolve_source(project, envs, target, args)?;
     guard_source_environment(&source, target, args)?;
-    guard_same_binding(&source, target, &envs)?;
+    guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, mode, args.partial)?;
     if mode == Mode::Clean {
         let dir = project.config_dir.join(&target.migrations_dir);

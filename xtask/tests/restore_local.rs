@@ -656,11 +656,7 @@ fn an_encrypted_backup_never_writes_plaintext_and_restores_only_with_its_identit
     run.assert_ok();
     // The routine output is short (the plan shows in full with --dry-run
     // or -v); it still says how the backup is stored.
-    assert!(
-        run.stdout.contains("stored as zstd+age"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("stored as zstd+age"), "{}", run.stdout);
     // The export went through a pipe, the verify scratch stayed in memory:
     // no plaintext dump or scratch database ever had a name here.
     for name in &seen {
