@@ -503,3 +503,53 @@ fn the_pre_push_hook_warns_about_a_new_migration_and_lets_the_push_through() {
     );
     assert!(run.stderr.contains("skips the backup"), "{}", run.stderr);
 }
+
+#[test]
+fn on_a_fresh_runner_the_record_comes_from_the_offsite_manifest_and_an_edit_is_refused() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    // Prod's backups are encrypted; the record is read from the manifest,
+    // which needs no identity.
+    let _key = encrypted_offsite(&remote, home.path());
+    let sb = &remote.sb;
+    // The scheduled job's backup, verified and uploaded with its manifest.
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+    // A CI runner: the checkout without backups/.
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    edit(sb, "0002_encryption_keys_and_qbt_tokens.sql");
+
+    // migrate reads the record from R2 and refuses before any backup.
+    let exports = requests_to(&remote, "/export");
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("0002_encryption_keys_and_qbt_tokens.sql")
+            && run.stderr.contains(&format!("r2://{BUCKET}/")),
+        "the refusal names the file and the offsite record:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        requests_to(&remote, "/export"),
+        exports,
+        "a backup was taken"
+    );
+    // The check a CI job runs fails the same way.
+    let check = remote.xtask(home.path(), &["migrate", "prod", "--check"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    // A backup taken on the runner keeps the original record: the edit is
+    // warned about, never laundered into the new manifest.
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("records the migrations as they were applied"),
+        "{}",
+        run.all()
+    );
+}
