@@ -609,11 +609,12 @@ fn sigterm_and_sigint_mid_backup_clean_up_and_exit_143_and_130() {
     let decoys = Decoys::plant(&sb);
     let decoys_before = decoys.hashes();
 
-    // Compressed: wrangler exports into a FIFO.
-    let run = interrupt_backup(&sb, &["--compress"], libc::SIGTERM);
+    // Through wrangler (a native local export ends before a signal can
+    // land): compressed, wrangler exports into a FIFO.
+    let run = interrupt_backup(&sb, &["--compress", "--via-wrangler"], libc::SIGTERM);
     assert_cleaned_up(&sb, &run, 143, "SIGTERM");
 
-    let run = interrupt_backup(&sb, &[], libc::SIGINT);
+    let run = interrupt_backup(&sb, &["--via-wrangler"], libc::SIGINT);
     assert_cleaned_up(&sb, &run, 130, "SIGINT");
 
     // The next run finds nothing stale, and works.
