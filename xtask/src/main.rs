@@ -17,6 +17,7 @@ mod gate;
 mod git;
 mod hooks;
 mod inventory;
+mod literal;
 mod local_d1;
 mod lock;
 mod manifest;
