@@ -17,7 +17,6 @@ mod gate;
 mod git;
 mod hooks;
 mod inventory;
-mod literal;
 mod local_d1;
 mod lock;
 mod manifest;

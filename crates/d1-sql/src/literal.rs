@@ -180,7 +180,7 @@ fn replace_call(text: &str) -> Option<(String, &str)> {
 /// `X'...'`'s digits as bytes; `None` for an odd count or a non-hex digit
 /// (SQLite refuses both).
 fn hex(digits: &[u8]) -> Option<Vec<u8>> {
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
