@@ -16,7 +16,9 @@
 #     empty local D1 (a fresh copy of one wrangler created).
 # Prints each median, its ratio to the shell's median, and the xtask's own
 # peak memory (VmHWM of its process; restore starts wrangler for its
-# checks, whose memory is not counted).
+# checks, whose memory is not counted). With BASELINE=<an xtask binary>
+# (built from an older commit), each round times that binary's verify and
+# restore too.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${2:-3}"
@@ -50,23 +52,43 @@ git -C "$work/p" init -q
     --config "$work/p/wrangler.toml" >/dev/null 2>&1
 cp -a "$work/p/.wrangler" "$work/empty-d1"
 
-shell=(); verify=(); restore=(); verify_mb=0; restore_mb=0
+# One binary's verify and restore, appended to the arrays named by $1.
+declare -A peak
+measure() {
+    local who="$1" bin="$2"
+    peak_run "$work/$who-verify.log" "$bin" --config "$work/p/wrangler.toml" verify "$dump" --no-manifest --no-record
+    grep -q "Result: GOOD" "$work/$who-verify.log" || { cat "$work/$who-verify.log"; exit 1; }
+    eval "${who}_verify+=(\"$seconds\")"
+    [ "$peak_mb" -gt "${peak[${who}_verify]:-0}" ] && peak[${who}_verify]=$peak_mb
+    rm -rf "$work/p/.wrangler" "$work/p/backups"
+    cp -a "$work/empty-d1" "$work/p/.wrangler"
+    peak_run "$work/$who-restore.log" "$bin" --config "$work/p/wrangler.toml" restore "$dump" --to local --no-manifest --yes
+    eval "${who}_restore+=(\"$seconds\")"
+    [ "$peak_mb" -gt "${peak[${who}_restore]:-0}" ] && peak[${who}_restore]=$peak_mb
+    return 0
+}
+shell=(); this_verify=(); this_restore=(); base_verify=(); base_restore=()
 for _ in $(seq "$runs"); do
     shell_load "$dump" "$work/shell.db"
     shell+=("$seconds")
-    peak_run "$work/verify.log" "$xtask" --config "$work/p/wrangler.toml" verify "$dump" --no-manifest --no-record
-    grep -q "Result: GOOD" "$work/verify.log" || { cat "$work/verify.log"; exit 1; }
-    verify+=("$seconds"); [ "$peak_mb" -gt "$verify_mb" ] && verify_mb=$peak_mb
-    rm -rf "$work/p/.wrangler" "$work/p/backups"
-    cp -a "$work/empty-d1" "$work/p/.wrangler"
-    peak_run "$work/restore.log" "$xtask" --config "$work/p/wrangler.toml" restore "$dump" --to local --no-manifest --yes
-    restore+=("$seconds"); [ "$peak_mb" -gt "$restore_mb" ] && restore_mb=$peak_mb
+    measure this "$xtask"
+    [ -n "${BASELINE:-}" ] && measure base "$BASELINE"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ms=$(median "${shell[@]}"); mv=$(median "${verify[@]}"); mr=$(median "${restore[@]}")
+ms=$(median "${shell[@]}")
+row() {
+    local label="$1" who="$2" m
+    local -n times="${who}"
+    m=$(median "${times[@]}")
+    printf '%-62s %8.2f %6.2fx %7d MB   %s\n' "$label" "$m" "$(echo "$m / $ms" | bc -l)" "${peak[$who]}" "${times[*]}"
+}
 echo "dump: $(stat -c %s "$dump") bytes, $(grep -c '^INSERT' "$dump") rows; medians of $runs runs, side by side"
-printf '%-58s %8s %7s %13s   %s\n' "operation" "seconds" "ratio" "xtask peak" "runs (s)"
-printf '%-58s %8.2f %7s %13s   %s\n' "sqlite3 shell: load into a file database, one transaction" "$ms" "1.00" "-" "${shell[*]}"
-printf '%-58s %8.2f %6.2fx %10d MB   %s\n' "restore DUMP --to local --no-manifest --yes (empty D1)" "$mr" "$(echo "$mr / $ms" | bc -l)" "$restore_mb" "${restore[*]}"
-printf '%-58s %8.2f %6.2fx %10d MB   %s\n' "verify DUMP --no-manifest" "$mv" "$(echo "$mv / $ms" | bc -l)" "$verify_mb" "${verify[*]}"
-echo "verify's phases (last run): $(grep 'seconds:' "$work/verify.log" | sed 's/^ *seconds: //')"
+printf '%-62s %8s %7s %10s   %s\n' "operation" "seconds" "ratio" "xtask peak" "runs (s)"
+printf '%-62s %8.2f %7s %10s   %s\n' "sqlite3 shell: load into a file database, one transaction" "$ms" "1.00" "-" "${shell[*]}"
+row "restore DUMP --to local --no-manifest --yes (empty local D1)" this_restore
+row "verify DUMP --no-manifest" this_verify
+if [ -n "${BASELINE:-}" ]; then
+    row "  BASELINE: restore" base_restore
+    row "  BASELINE: verify" base_verify
+fi
+echo "verify's phases (last run): $(grep 'seconds:' "$work/this-verify.log" | sed 's/^ *seconds: //')"

@@ -67,9 +67,13 @@ impl Row<'_> {
 }
 
 /// Reads a statement of one of the dump's two `INSERT` shapes (a final `;`
-/// optional), or `None` for any other statement.
+/// optional), or `None` for any other statement, and for one with a NUL
+/// byte (which the SQL gate refuses).
 pub fn parse(sql: &str) -> Option<Row<'_>> {
     let rest = sql.strip_prefix("INSERT INTO ")?;
+    if sql.as_bytes().contains(&0) {
+        return None;
+    }
     let mut rest = quoted(rest, b'"')?.1;
     if let Some(list) = rest.strip_prefix(" (") {
         rest = list;
@@ -341,6 +345,7 @@ mod tests {
             "INSERT INTO \"t\" VALUES();",
             "INSERT INTO \"t\" VALUES(1);;",
             "insert into \"t\" values(1);",
+            "INSERT INTO \"t\" VALUES('a\0b');",
         ] {
             assert_eq!(parse(sql), None, "{sql}");
         }

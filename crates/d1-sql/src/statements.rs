@@ -22,8 +22,10 @@ pub struct Statement {
 }
 
 /// Iterates over the complete statements of a dump.
-pub struct Statements<R> {
-    reader: R,
+pub struct Statements<'a> {
+    /// Behind a pointer, so that the loop below is compiled here, optimised,
+    /// and not again, unoptimised, for each caller's reader type.
+    reader: Box<dyn BufRead + 'a>,
     line: usize,
     /// The line being read, and how much of it is consumed.
     buf: String,
@@ -33,10 +35,10 @@ pub struct Statements<R> {
     done: bool,
 }
 
-impl<R: BufRead> Statements<R> {
-    pub fn new(reader: R) -> Statements<R> {
+impl<'a> Statements<'a> {
+    pub fn new(reader: impl BufRead + 'a) -> Statements<'a> {
         Statements {
-            reader,
+            reader: Box::new(reader),
             line: 0,
             buf: String::new(),
             pos: 0,
@@ -46,7 +48,7 @@ impl<R: BufRead> Statements<R> {
     }
 }
 
-impl<R: BufRead> Iterator for Statements<R> {
+impl Iterator for Statements<'_> {
     type Item = Result<Statement>;
 
     fn next(&mut self) -> Option<Result<Statement>> {
