@@ -20,3 +20,15 @@ peak_run() {
     seconds=$(echo "$end - $start" | bc)
     peak_mb=$((peak / 1024))
 }
+
+#   shell_load DUMP DB    the yardstick: the sqlite3 shell loading DUMP into
+#                         a new file database DB in one transaction. Sets
+#                         $seconds. Needs the sqlite3 shell.
+shell_load() {
+    local start end
+    rm -f "$2"
+    start=$(date +%s.%N)
+    (echo 'BEGIN;'; cat "$1"; echo 'COMMIT;') | sqlite3 "$2"
+    end=$(date +%s.%N)
+    seconds=$(echo "$end - $start" | bc)
+}

@@ -49,10 +49,8 @@ echo "dump: $rows rows, $size bytes"
 printf '%-46s %10s %14s\n' "what" "seconds" "peak memory"
 
 if command -v sqlite3 >/dev/null; then
-    start=$(date +%s.%N)
-    (echo 'BEGIN;'; cat "$dump"; echo 'COMMIT;') | sqlite3 "$work/shell.db"
-    end=$(date +%s.%N)
-    printf '%-46s %10.2f %14s\n' "sqlite3 shell, one transaction" "$(echo "$end - $start" | bc)" "-"
+    shell_load "$dump" "$work/shell.db"
+    printf '%-46s %10.2f %14s\n' "sqlite3 shell, one transaction" "$seconds" "-"
 fi
 
 new_project "$work/fast"

@@ -37,12 +37,11 @@ echo "backup: $(stat -c %s "$backup") bytes, $rows rows"
 printf '%-52s %9s %12s\n' "what" "seconds" "peak memory"
 printf '%-52s %9.2f %12s\n' "cargo xtask backup local (export + verify)" "$(echo "$end - $start" | bc)" "-"
 
-start=$(now)
-(echo 'BEGIN;'; cat "$backup"; echo 'COMMIT;') | sqlite3 "$work/shell.db"
+shell_load "$backup" "$work/shell.db"
+load=$seconds
 mid=$(now)
 sqlite3 "$work/shell.db" 'PRAGMA integrity_check' >/dev/null
 end=$(now)
-load=$(echo "$mid - $start" | bc)
 printf '%-52s %9.2f %12s\n' "sqlite3 shell: load in one transaction" "$load" "-"
 printf '%-52s %9.2f %12s\n' "sqlite3 shell: PRAGMA integrity_check" "$(echo "$end - $mid" | bc)" "-"
 

@@ -22,6 +22,17 @@
 //!
 //! The survey in [`crate::repair`] explains a refusal before anything runs;
 //! this gate is what enforces it, whatever the survey missed.
+//!
+//! A row in the shape D1's exports write (see [`d1_sql::literal`]) is not
+//! compiled: its values are read in Rust and bound to one prepared
+//! statement per table and column list, which the authorizer judges when
+//! it is prepared exactly as it would judge the row's own text (the
+//! template names the same table and columns, and `replace()` and `char()`
+//! are the only functions a row of that shape calls). D1's limits still
+//! hold: a statement over 100 KB is run as SQL and fails as before, and a
+//! bound value over 2 MB fails as the literal would. Every other statement
+//! may change the schema, so it drops the prepared rows, which are then
+//! judged again against the new schema (its triggers included).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -73,6 +84,10 @@ pub enum Outcome {
     Failed(rusqlite::Error),
 }
 
+/// How many prepared row statements a gate keeps (a dump's rows come table
+/// by table, so one would do).
+const ROW_STATEMENTS: usize = 32;
+
 /// How long one statement from a file may run. D1 stops a query after 30
 /// seconds; this leaves room for a slower machine.
 pub const STATEMENT_SECONDS: u64 = 120;
@@ -110,6 +125,8 @@ impl Gate {
         db.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, D1_STATEMENT_LIMIT)?;
         db.set_limit(Limit::SQLITE_LIMIT_LENGTH, D1_VALUE_LIMIT)?;
         db.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+        // One prepared row statement per table and column list.
+        db.set_prepared_statement_cache_capacity(ROW_STATEMENTS);
         let state = Arc::new(Mutex::new(State::default()));
         let seen = Arc::clone(&state);
         db.authorizer(Some(move |ctx: AuthContext<'_>| {
@@ -191,8 +208,37 @@ impl Gate {
         }
     }
 
+    /// Judges one statement read from a file without running it: a row is
+    /// judged by its prepared statement, anything else by its own text.
+    pub fn judge(&self, sql: &str) -> Outcome {
+        if let Some(row) = self.row(sql)
+            && self.prepare_row(&row).is_some()
+        {
+            return Outcome::Ran;
+        }
+        match self.prepare(sql) {
+            Ok(_) => Outcome::Ran,
+            Err(outcome) => outcome,
+        }
+    }
+
     /// Runs one statement read from a file.
     pub fn run(&self, sql: &str) -> Outcome {
+        if let Some(row) = self.row(sql)
+            && let Some(mut stmt) = self.prepare_row(&row)
+        {
+            for (i, value) in row.values.iter().enumerate() {
+                if let Err(e) = stmt.raw_bind_parameter(i + 1, value) {
+                    return Outcome::Failed(e);
+                }
+            }
+            self.set_running(true);
+            let ran = stmt.raw_execute();
+            let (denied, interrupted) = self.set_running(false);
+            return verdict(ran.map(drop), denied, interrupted);
+        }
+        // It may change the schema: the prepared rows are judged again.
+        self.db.flush_prepared_statement_cache();
         let mut stmt = match self.prepare(sql) {
             Ok(stmt) => stmt,
             Err(outcome) => return outcome,
@@ -210,11 +256,36 @@ impl Gate {
         };
         drop(rows);
         let (denied, interrupted) = self.set_running(false);
-        match (ran, denied, interrupted) {
-            (Ok(()), None, None) => Outcome::Ran,
-            (_, Some(why), _) => Outcome::Refused(Refusal(why)),
-            (_, None, Some(why)) => Outcome::Refused(Refusal(why)),
-            (Err(e), None, None) => Outcome::Failed(e),
+        verdict(ran, denied, interrupted)
+    }
+
+    /// A row of the dump's own shape, read; `None` for any other statement,
+    /// and for one over D1's statement limit or with a NUL, which run as SQL
+    /// and fail or are refused as such. (A row is not a kind
+    /// [`crate::dump::refused_kind`] refuses.)
+    fn row<'a>(&self, sql: &'a str) -> Option<d1_sql::literal::Row<'a>> {
+        if sql.len() > D1_STATEMENT_LIMIT as usize {
+            return None;
+        }
+        d1_sql::literal::parse(sql)
+    }
+
+    /// The prepared statement for `row`'s table and columns, judged by the
+    /// authorizer as a statement from a file when it is first prepared.
+    /// `None` when it is refused or cannot be prepared (a missing table, a
+    /// wrong number of values): the row's own text then says why.
+    fn prepare_row(&self, row: &d1_sql::literal::Row<'_>) -> Option<rusqlite::CachedStatement<'_>> {
+        self.set_untrusted(true);
+        let prepared = self.db.prepare_cached(&row.template());
+        let verdict = self.take_verdict();
+        self.set_untrusted(false);
+        match (prepared, verdict) {
+            (Ok(stmt), None) => Some(stmt),
+            (Ok(stmt), Some(_)) => {
+                stmt.discard();
+                None
+            }
+            (Err(_), _) => None,
         }
     }
 
@@ -320,6 +391,21 @@ pub fn comparison(a: &str, b: &str) -> anyhow::Result<Connection> {
     Ok(db)
 }
 
+/// What a statement from a file did, given how it ran and what the gate
+/// saw while it ran.
+fn verdict(
+    ran: rusqlite::Result<()>,
+    denied: Option<String>,
+    interrupted: Option<String>,
+) -> Outcome {
+    match (ran, denied, interrupted) {
+        (Ok(()), None, None) => Outcome::Ran,
+        (_, Some(why), _) => Outcome::Refused(Refusal(why)),
+        (_, None, Some(why)) => Outcome::Refused(Refusal(why)),
+        (Err(e), None, None) => Outcome::Failed(e),
+    }
+}
+
 /// A repaired dump's statements judged by the gate without loading a row:
 /// schema statements run in an empty database in memory, every other
 /// statement is only prepared, which is when the authorizer judges it. A
@@ -350,10 +436,7 @@ impl crate::repair::Sink for Preflight {
         self.statements += 1;
         let outcome = match crate::dump::first_keyword(sql).as_str() {
             "CREATE" | "DROP" | "PRAGMA" => self.gate.run(sql),
-            _ => match self.gate.prepare(sql) {
-                Ok(_) => Outcome::Ran,
-                Err(outcome) => outcome,
-            },
+            _ => self.gate.judge(sql),
         };
         match outcome {
             Outcome::Refused(why) => anyhow::bail!(
@@ -642,6 +725,13 @@ mod tests {
         }
     }
 
+    fn failed(gate: &Gate, sql: &str) -> String {
+        match gate.run(sql) {
+            Outcome::Failed(e) => e.to_string(),
+            other => panic!("{sql} did not fail: {other:?}"),
+        }
+    }
+
     fn ran(gate: &Gate, sql: &str) {
         match gate.run(sql) {
             Outcome::Ran => {}
@@ -855,6 +945,133 @@ mod tests {
         assert!(matches!(g.run(&big), Outcome::Failed(_)));
         let long = format!("INSERT INTO a VALUES('{}');", "x".repeat(100_001));
         assert!(matches!(g.run(&long), Outcome::Failed(_)));
+    }
+
+    fn count(g: &Gate, sql: &str) -> i64 {
+        g.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn rows_bound_without_compiling_store_what_their_text_stores() {
+        let g = gate();
+        let plain = rusqlite::Connection::open_in_memory().unwrap();
+        let ddl = "CREATE TABLE \"t\"(id INTEGER PRIMARY KEY, a, b TEXT, c REAL, d BLOB);";
+        ran(&g, ddl);
+        plain.execute_batch(ddl).unwrap();
+        for sql in [
+            "INSERT INTO \"t\" VALUES(1,-0,'it''s',1e308,X'');",
+            "INSERT INTO \"t\" (\"id\",\"a\",\"b\",\"c\",\"d\") VALUES(2,9007199254740993,replace(replace('a\\r\\nb','\\r',char(13)),'\\n',char(10)),-2.5e-7,X'00ff');",
+            "INSERT INTO \"t\" VALUES(3,NULL,'日本🦀',4.35,NULL);",
+            // Not of the dump's shape: compiled, as before.
+            "INSERT INTO \"t\" VALUES(4,abs(-4),'x' || 'y',1,zeroblob(2));",
+        ] {
+            ran(&g, sql);
+            plain.execute_batch(sql).unwrap();
+        }
+        let rows = |db: &rusqlite::Connection| -> Vec<String> {
+            db.prepare("SELECT quote(id), quote(a), quote(b), quote(c), quote(d), typeof(c) FROM t ORDER BY id")
+                .unwrap()
+                .query_map([], |r| {
+                    (0..6)
+                        .map(|i| r.get::<_, String>(i))
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .unwrap()
+                .map(|row| row.unwrap().join(" "))
+                .collect()
+        };
+        assert_eq!(rows(g.db()), rows(&plain));
+        assert_eq!(rows(g.db()).len(), 4);
+    }
+
+    #[test]
+    fn rows_of_the_dump_shape_are_judged_as_their_text_is() {
+        let g = gate();
+        ran(&g, "CREATE TABLE a(id INTEGER PRIMARY KEY, b TEXT UNIQUE);");
+        g.db()
+            .execute_batch("CREATE TABLE _cf_METADATA(key INTEGER PRIMARY KEY, value BLOB);")
+            .unwrap();
+        let message = refused(&g, "INSERT INTO \"_cf_METADATA\" VALUES(1,X'00');");
+        assert!(message.contains("_cf_METADATA"), "{message}");
+        assert!(matches!(
+            g.judge("INSERT INTO \"_cf_METADATA\" VALUES(1,X'00');"),
+            Outcome::Refused(_)
+        ));
+        let message = refused(&g, "INSERT INTO \"a\" VALUES(1,'x\0y');");
+        assert!(message.contains("NUL"), "{message}");
+        assert!(matches!(
+            g.run("INSERT INTO \"sqlite_master\" VALUES('table','x','x',0,'');"),
+            Outcome::Failed(_)
+        ));
+        // SQLite's own failures, in SQLite's words.
+        ran(&g, "INSERT INTO \"a\" VALUES(1,'x');");
+        for (sql, why) in [
+            (
+                "INSERT INTO \"a\" VALUES(2,'x');",
+                "UNIQUE constraint failed: a.b",
+            ),
+            ("INSERT INTO \"a\" VALUES(3,'y',4);", "3 values"),
+            (
+                "INSERT INTO \"a\" (\"id\",\"nope\") VALUES(3,'y');",
+                "no column named nope",
+            ),
+            ("INSERT INTO \"absent\" VALUES(3);", "no such table"),
+        ] {
+            let message = failed(&g, sql);
+            assert!(message.contains(why), "{sql}: {message}");
+        }
+        assert_eq!(count(&g, "SELECT count(*) FROM a"), 1);
+    }
+
+    #[test]
+    fn rows_of_the_dump_shape_keep_d1s_limits() {
+        let g = gate();
+        ran(&g, "CREATE TABLE a(b);");
+        // Over 100 KB of text: refused, however simple the row.
+        let long = format!("INSERT INTO \"a\" VALUES('{}');", "x".repeat(100_000));
+        assert!(d1_sql::literal::parse(&long).is_some());
+        assert!(matches!(g.run(&long), Outcome::Failed(_)));
+        // A value over the value limit fails bound as it does written.
+        // (SQLite's smallest is 30 bytes.)
+        g.db().set_limit(Limit::SQLITE_LIMIT_LENGTH, 30).unwrap();
+        ran(&g, "INSERT INTO \"a\" VALUES('under the limit');");
+        for wide in [
+            format!("INSERT INTO \"a\" VALUES('{}');", "x".repeat(31)),
+            format!("INSERT INTO \"a\" VALUES(X'{}');", "ab".repeat(31)),
+            format!(
+                "INSERT INTO \"a\" VALUES(replace('{}','a',char(233)));",
+                "a".repeat(16)
+            ),
+        ] {
+            assert!(d1_sql::literal::parse(&wide).is_some());
+            let message = failed(&g, &wide);
+            assert!(message.contains("too big"), "{message}");
+        }
+        assert_eq!(count(&g, "SELECT count(*) FROM a"), 1);
+    }
+
+    #[test]
+    fn a_trigger_created_between_rows_fires_for_the_rows_after_it() {
+        let g = gate();
+        ran(&g, "CREATE TABLE a(id INTEGER PRIMARY KEY, b);");
+        ran(&g, "CREATE TABLE counts(n);");
+        ran(&g, "INSERT INTO \"counts\" VALUES(0);");
+        ran(&g, "INSERT INTO \"a\" VALUES(1,'x');");
+        ran(
+            &g,
+            "CREATE TRIGGER tally AFTER INSERT ON a BEGIN UPDATE counts SET n = n + 1; END;",
+        );
+        ran(&g, "INSERT INTO \"a\" VALUES(2,'y');");
+        ran(&g, "INSERT INTO \"a\" VALUES(3,'z');");
+        assert_eq!(count(&g, "SELECT n FROM counts"), 2);
+        // A trigger the gate refuses is never created, so rows stay rows.
+        let message = refused(
+            &g,
+            "CREATE TRIGGER leak AFTER INSERT ON a BEGIN SELECT load_extension('x'); END;",
+        );
+        assert!(message.contains("load_extension"), "{message}");
+        ran(&g, "INSERT INTO \"a\" VALUES(4,'w');");
+        assert_eq!(count(&g, "SELECT n FROM counts"), 3);
     }
 
     #[test]

@@ -122,6 +122,12 @@ fn hostile_dumps(decoys: &Decoys) -> Vec<(&'static str, String, &'static str)> {
             "NUL",
         ),
         (
+            // In the shape of a D1 row, which is bound rather than compiled.
+            "a NUL inside a row's string",
+            format!("{GOOD_PREFIX}INSERT INTO \"notes\" VALUES(2,'a\0b');\n"),
+            "NUL",
+        ),
+        (
             "a function that loads code",
             format!("{GOOD_PREFIX}INSERT INTO \"notes\" VALUES(3, load_extension('/tmp/x'));\n"),
             "load_extension",

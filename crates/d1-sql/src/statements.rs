@@ -1,0 +1,572 @@
+//! Splitting a dump into statements, by SQLite's own rule for where a
+//! statement ends.
+//!
+//! Statements are split with SQLite's own completeness check
+//! (`sqlite3_complete`), never with a home-made tokenizer: a `;` inside a
+//! string, a comment or a trigger body does not end a statement, and SQLite is
+//! the authority on that. A row of a D1 dump (a statement that starts a line
+//! with `INSERT INTO `) is read by [`Completeness`], complete.c's state
+//! machine in Rust, which a test holds to `sqlite3_complete`'s answers.
+
+use std::io::BufRead;
+
+use anyhow::{Context, Result};
+
+/// One complete SQL statement and the line it starts on (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub line: usize,
+    pub sql: String,
+    /// Whether the statement's last line ended in CRLF.
+    pub crlf: bool,
+}
+
+/// Iterates over the complete statements of a dump.
+pub struct Statements<'a> {
+    /// Behind a pointer, so that the loop below is compiled here, optimised,
+    /// and not again, unoptimised, for each caller's reader type.
+    reader: Box<dyn BufRead + 'a>,
+    line: usize,
+    /// The line being read, and how much of it is consumed.
+    buf: String,
+    pos: usize,
+    /// Reused for the NUL-terminated copy SQLite needs.
+    c_text: Vec<u8>,
+    done: bool,
+}
+
+impl<'a> Statements<'a> {
+    pub fn new(reader: impl BufRead + 'a) -> Statements<'a> {
+        Statements {
+            reader: Box::new(reader),
+            line: 0,
+            buf: String::new(),
+            pos: 0,
+            c_text: Vec::new(),
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Statements<'_> {
+    type Item = Result<Statement>;
+
+    fn next(&mut self) -> Option<Result<Statement>> {
+        if self.done {
+            return None;
+        }
+        let mut sql = String::new();
+        let mut start = 0;
+        let mut finder = EndFinder::Ask { asks: 0 };
+        loop {
+            if self.pos >= self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+                match self.reader.read_line(&mut self.buf) {
+                    Ok(0) => {
+                        self.done = true;
+                        if sql.trim().is_empty() || only_comments(&sql) {
+                            return None;
+                        }
+                        return Some(Err(anyhow::anyhow!(
+                            "the dump ends inside an unterminated statement starting on line {start}; \
+                             the file is probably truncated"
+                        )));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e).context("reading the dump"));
+                    }
+                }
+                self.line += 1;
+            }
+            let chunk = &self.buf[self.pos..];
+            if sql.is_empty() {
+                // Blank lines and whole-line comments between statements
+                // belong to no statement.
+                let trimmed = chunk.trim();
+                if trimmed.is_empty() || trimmed.starts_with("--") {
+                    self.pos = self.buf.len();
+                    continue;
+                }
+                start = self.line;
+                if chunk.starts_with("INSERT INTO ") {
+                    // A row: the scanner reads it once, mostly by memchr
+                    // through its strings, where asking SQLite would copy it
+                    // and read it again in C.
+                    finder = EndFinder::Scan(Completeness::default());
+                }
+            }
+            let Some(end) = finder.find(&mut self.c_text, &sql, chunk) else {
+                sql.push_str(chunk);
+                self.pos = self.buf.len();
+                continue;
+            };
+            sql.push_str(&chunk[..end]);
+            self.pos += end;
+            let rest = self.buf[self.pos..].trim();
+            if rest.is_empty() || rest.starts_with("--") {
+                self.pos = self.buf.len();
+            }
+            if only_comments(&sql) {
+                sql.clear();
+                finder = EndFinder::Ask { asks: 0 };
+                continue;
+            }
+            let crlf = self.buf.ends_with("\r\n");
+            let trimmed_len = sql.trim_end().len();
+            sql.truncate(trimmed_len);
+            let trimmed_start = sql.len() - sql.trim_start().len();
+            sql.drain(..trimmed_start);
+            return Some(Ok(Statement {
+                line: start,
+                sql,
+                crlf,
+            }));
+        }
+    }
+}
+
+/// How many `;` of one statement are checked with `sqlite3_complete` (in C,
+/// fast, but over the whole statement each time) before the incremental
+/// scanner takes over: a statement's end is found in time linear in its
+/// length, however many `;` its strings hold.
+const ASKS_PER_STATEMENT: u32 = 8;
+
+/// Finds where the current statement ends.
+enum EndFinder {
+    /// Asks SQLite at each `;` that could end a statement.
+    Ask { asks: u32 },
+    /// SQLite's state machine, run over each byte once.
+    Scan(Completeness),
+}
+
+impl EndFinder {
+    /// The offset just past the `;` in `chunk` that completes the statement
+    /// whose earlier text is `before`.
+    fn find(&mut self, c_text: &mut Vec<u8>, before: &str, chunk: &str) -> Option<usize> {
+        if let EndFinder::Ask { asks } = self {
+            let mut search = 0;
+            loop {
+                let offset = chunk[search..].find(';')?;
+                let end = search + offset + 1;
+                search = end;
+                if !could_follow_a_statement(&chunk[end..]) {
+                    continue;
+                }
+                if *asks < ASKS_PER_STATEMENT {
+                    *asks += 1;
+                    if is_complete_in(c_text, before, &chunk[..end]) {
+                        return Some(end);
+                    }
+                    continue;
+                }
+                let mut scan = Completeness::default();
+                let mut rest = before;
+                while let Some(end) = scan.feed(rest) {
+                    rest = &rest[end..];
+                }
+                *self = EndFinder::Scan(scan);
+                break;
+            }
+        }
+        match self {
+            EndFinder::Scan(scan) => scan.feed(chunk),
+            EndFinder::Ask { .. } => None,
+        }
+    }
+}
+
+/// Whether `rest`, the text after a `;`, could follow the end of a
+/// statement: nothing, a comment, or the keyword a statement starts with.
+/// Any other `;` is inside a string or a trigger body, and asking SQLite
+/// about it would only cost time.
+fn could_follow_a_statement(rest: &str) -> bool {
+    const STARTS: &[&str] = &[
+        "ALTER",
+        "ANALYZE",
+        "ATTACH",
+        "BEGIN",
+        "COMMIT",
+        "CREATE",
+        "DELETE",
+        "DETACH",
+        "DROP",
+        "END",
+        "EXPLAIN",
+        "INSERT",
+        "PRAGMA",
+        "REINDEX",
+        "RELEASE",
+        "REPLACE",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "SELECT",
+        "UPDATE",
+        "VACUUM",
+        "VALUES",
+        "WITH",
+    ];
+    let rest = rest.trim_start();
+    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';')
+    {
+        return true;
+    }
+    let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let word = &rest[..len];
+    STARTS.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// SQLite's verdict: does `before` + `part` end with a complete statement?
+/// The text is copied into `buf` to NUL-terminate it.
+fn is_complete_in(buf: &mut Vec<u8>, before: &str, part: &str) -> bool {
+    if before.as_bytes().contains(&0) || part.as_bytes().contains(&0) {
+        // A NUL byte cannot be handed to SQLite; the statement is reported
+        // complete, and the SQL gate refuses it.
+        return true;
+    }
+    buf.clear();
+    buf.extend_from_slice(before.as_bytes());
+    buf.extend_from_slice(part.as_bytes());
+    buf.push(0);
+    // SAFETY: `buf` is NUL-terminated, has no other NUL, and outlives the call.
+    unsafe { rusqlite::ffi::sqlite3_complete(buf.as_ptr().cast()) != 0 }
+}
+
+/// SQLite's `sqlite3_complete`, run incrementally: fed a statement's text
+/// piece by piece, it finds the `;` that completes the statement, in time
+/// linear in the text (calling `sqlite3_complete` on every candidate prefix
+/// is quadratic on a long line). `tests::agrees_with_sqlite3_complete`
+/// holds it to SQLite's own answer.
+#[derive(Debug, Default)]
+struct Completeness {
+    /// The state of complete.c's transition table.
+    state: u8,
+    within: Within,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    #[default]
+    Code,
+    /// Inside a string or quoted identifier, until this byte.
+    Quote(char),
+    /// Inside `/* */`; whether the last byte seen was `*`.
+    Block { star: bool },
+    /// Inside `--`, until the end of the line.
+    Line,
+}
+
+#[derive(Clone, Copy)]
+enum Token {
+    Semi = 0,
+    Ws,
+    Other,
+    Explain,
+    Create,
+    Temp,
+    Trigger,
+    End,
+}
+
+/// complete.c's transition table: `TRANS[state][token]`.
+const TRANS: [[u8; 8]; 8] = [
+    [1, 0, 2, 3, 4, 2, 2, 2],
+    [1, 1, 2, 3, 4, 2, 2, 2],
+    [1, 2, 2, 2, 2, 2, 2, 2],
+    [1, 3, 3, 2, 4, 2, 2, 2],
+    [1, 4, 2, 2, 2, 4, 5, 2],
+    [6, 5, 5, 5, 5, 5, 5, 5],
+    [6, 6, 5, 5, 5, 5, 5, 7],
+    [1, 7, 5, 5, 5, 5, 5, 5],
+];
+
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+impl Completeness {
+    fn step(&mut self, token: Token) {
+        self.state = TRANS[self.state as usize][token as usize];
+    }
+
+    /// Reads `text`; returns the offset just past the `;` that completes the
+    /// statement, if `text` holds it.
+    fn feed(&mut self, text: &str) -> Option<usize> {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match self.within {
+                Within::Quote(q) => {
+                    // `find` is memchr: string bodies are most of a dump.
+                    let offset = text[i..].find(q)?;
+                    i += offset + 1;
+                    self.within = Within::Code;
+                    self.step(Token::Other);
+                }
+                Within::Line => {
+                    let offset = text[i..].find('\n')?;
+                    i += offset + 1;
+                    self.within = Within::Code;
+                    self.step(Token::Ws);
+                }
+                Within::Block { star } => {
+                    if star && bytes[i] == b'/' {
+                        i += 1;
+                    } else if let Some(offset) = text[i..].find("*/") {
+                        i += offset + 2;
+                    } else {
+                        self.within = Within::Block {
+                            star: bytes.last() == Some(&b'*'),
+                        };
+                        return None;
+                    }
+                    self.within = Within::Code;
+                    self.step(Token::Ws);
+                }
+                Within::Code => {
+                    let b = bytes[i];
+                    i += 1;
+                    match b {
+                        b';' => {
+                            let complete = !matches!(self.state, 5 | 6);
+                            self.step(Token::Semi);
+                            if complete {
+                                return Some(i);
+                            }
+                        }
+                        b' ' | b'\r' | b'\t' | b'\n' | 0x0c => self.step(Token::Ws),
+                        b'/' if bytes.get(i) == Some(&b'*') => {
+                            i += 1;
+                            self.within = Within::Block { star: false };
+                        }
+                        b'-' if bytes.get(i) == Some(&b'-') => {
+                            i += 1;
+                            self.within = Within::Line;
+                        }
+                        b'[' => self.within = Within::Quote(']'),
+                        b'`' | b'"' | b'\'' => self.within = Within::Quote(b as char),
+                        b if is_id_byte(b) => {
+                            let len = 1 + bytes[i..].iter().take_while(|&&c| is_id_byte(c)).count();
+                            let word = &bytes[i - 1..i - 1 + len];
+                            i += len - 1;
+                            self.step(keyword_token(word));
+                        }
+                        _ => self.step(Token::Other),
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+fn keyword_token(word: &[u8]) -> Token {
+    let is = |k: &str| word.eq_ignore_ascii_case(k.as_bytes());
+    if is("create") {
+        Token::Create
+    } else if is("trigger") {
+        Token::Trigger
+    } else if is("temp") || is("temporary") {
+        Token::Temp
+    } else if is("end") {
+        Token::End
+    } else if is("explain") {
+        Token::Explain
+    } else {
+        Token::Other
+    }
+}
+
+/// True when a chunk holds nothing but comments and whitespace.
+fn only_comments(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if rest.is_empty() {
+            return true;
+        }
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's own answer, for comparison.
+    fn sqlite3_complete(sql: &str) -> bool {
+        let c = std::ffi::CString::new(sql).unwrap();
+        // SAFETY: `c` is NUL-terminated and outlives the call.
+        unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
+    }
+
+    #[test]
+    fn agrees_with_sqlite3_complete() {
+        const PIECES: &[&str] = &[
+            ";",
+            " ",
+            "\n",
+            "'",
+            "\"",
+            "`",
+            "[",
+            "]",
+            "/*",
+            "*/",
+            "*",
+            "/",
+            "--",
+            "-",
+            "x",
+            "CREATE",
+            "create",
+            "TEMP",
+            "TRIGGER",
+            "trigger",
+            "BEGIN",
+            "END",
+            "end",
+            "EXPLAIN",
+            "SELECT 1",
+            "INSERT INTO t VALUES(1)",
+            "'a;b'",
+            "\"q;\"",
+            "é",
+            "_end",
+            "ends",
+        ];
+        // A small deterministic generator: the same cases on every run.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 12) as usize;
+            let text: String = (0..n)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .concat()
+                + ";";
+            // Fed in two pieces after a newline, as lines arrive.
+            let cut = (next() as usize) % (text.len() + 1);
+            let cut = (0..=cut)
+                .rev()
+                .find(|&c| c == 0 || text.as_bytes()[c - 1] == b'\n')
+                .unwrap();
+            let mut scan = Completeness::default();
+            let ours = match scan.feed(&text[..cut]) {
+                Some(end) => Some(end),
+                None => scan.feed(&text[cut..]).map(|e| e + cut),
+            };
+            // SQLite's first complete prefix ending in `;`.
+            let theirs = text
+                .char_indices()
+                .filter(|&(_, c)| c == ';')
+                .map(|(i, _)| i + 1)
+                .find(|&end| sqlite3_complete(&text[..end]));
+            assert_eq!(ours, theirs, "{text:?} cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_long_line_of_statements_splits_in_linear_time() {
+        // 20,000 statements on one line: the old splitter copied the rest
+        // of the line once per statement.
+        let line: String = (0..20_000)
+            .map(|i| format!("INSERT INTO \"t\" VALUES({i},'a;b;c');"))
+            .collect();
+        let statements = split(&line);
+        assert_eq!(statements.len(), 20_000);
+        assert_eq!(
+            statements[19_999].sql,
+            "INSERT INTO \"t\" VALUES(19999,'a;b;c');"
+        );
+    }
+
+    #[test]
+    fn a_string_full_of_statement_ends_is_one_statement_and_splits_in_linear_time() {
+        // Every `; INSERT` inside the string looks like an end; after a few
+        // questions to SQLite the scanner takes over.
+        let inner = "; INSERT INTO x VALUES(1)".repeat(50_000);
+        let text =
+            format!("INSERT INTO \"t\" VALUES(1,'{inner}');\nINSERT INTO \"t\" VALUES(2,'b');\n");
+        let statements = split(&text);
+        assert_eq!(statements.len(), 2);
+        assert!(statements[0].sql.ends_with("(1)');"));
+        assert_eq!(statements[1].sql, "INSERT INTO \"t\" VALUES(2,'b');");
+    }
+
+    fn split(text: &str) -> Vec<Statement> {
+        Statements::new(text.as_bytes())
+            .collect::<Result<Vec<_>>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn semicolons_inside_strings_comments_and_triggers_do_not_split() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            INSERT INTO \"t\" VALUES(1,'a;b');\n\
+            -- a comment; with a semicolon\n\
+            INSERT INTO \"t\" VALUES(2,replace('x\\ny;','\\n',char(10)));\n\
+            CREATE TRIGGER tr AFTER INSERT ON t\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND;\n\
+            INSERT INTO t VALUES(3,'multi\nline;\nstring');\n";
+        let stmts = split(dump);
+        assert_eq!(stmts.len(), 5, "{stmts:#?}");
+        assert_eq!(stmts[0].sql, "PRAGMA defer_foreign_keys=TRUE;");
+        assert_eq!(stmts[1].sql, "INSERT INTO \"t\" VALUES(1,'a;b');");
+        assert_eq!(stmts[2].line, 4);
+        assert!(stmts[3].sql.starts_with("CREATE TRIGGER"));
+        assert!(stmts[3].sql.ends_with("END;"));
+        assert_eq!(stmts[3].line, 5);
+        assert_eq!(
+            stmts[4].sql,
+            "INSERT INTO t VALUES(3,'multi\nline;\nstring');"
+        );
+        assert_eq!(stmts[4].line, 10);
+    }
+
+    #[test]
+    fn two_statements_on_one_line_are_two_statements() {
+        let stmts = split("COMMIT; INSERT INTO t VALUES(1,'a;b'); -- done\nSELECT 2;\n");
+        let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            ["COMMIT;", "INSERT INTO t VALUES(1,'a;b');", "SELECT 2;"]
+        );
+        assert_eq!(stmts[1].line, 1);
+        assert_eq!(stmts[2].line, 2);
+    }
+
+    #[test]
+    fn a_file_without_trailing_newline_still_yields_its_last_statement() {
+        let stmts = split("CREATE TABLE a(x);\nCREATE INDEX i ON a(x);");
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[1].sql, "CREATE INDEX i ON a(x);");
+    }
+
+    #[test]
+    fn a_truncated_dump_is_an_error_naming_the_line() {
+        let err = Statements::new("INSERT INTO t VALUES(1);\nINSERT INTO t VALUES('cut".as_bytes())
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn trailing_comments_are_not_a_statement() {
+        let stmts = split("SELECT 1;\n-- end of dump\n/* really */\n");
+        assert_eq!(stmts.len(), 1);
+    }
+}
