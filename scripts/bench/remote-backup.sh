@@ -12,7 +12,9 @@
 # hold it to qbtime's audit chain). The copy is loaded with the sqlite3
 # shell into a file the loopback serves as qbtime_db_prod; then the two
 # commands alternate RUNS times (default 3). It prints each run, then the
-# medians: wall time, the ratio xtask/wrangler, and peak memory (GNU time's
+# medians: wall time, the ratio xtask/wrangler, where the backup's time
+# goes (its wrangler export, its verify, and the rest: wrangler's schema
+# query and Time Travel bookmark, counting and hashing), and peak memory (GNU time's
 # maximum resident size: the largest process of the command, which for the
 # xtask is wrangler's node while it downloads).
 set -euo pipefail
@@ -57,16 +59,20 @@ measure() { # LOG CMD... -> $secs $mb
     mb=$((kb / 1024))
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
-printf '%-4s %-30s %9s %12s\n' run command seconds "peak MB"
+printf '%-4s %-30s %9s %12s %9s %9s\n' run command seconds "peak MB" export verify
 for i in $(seq "$runs"); do
     measure "$work/w" "$wrangler" d1 export qbtime_db_prod --env production --remote \
         --output "$work/raw.sql" -y
     echo "$secs" >> "$work/w.s"; echo "$mb" >> "$work/w.m"
     printf '%-4s %-30s %9s %12s\n' "$i" "wrangler d1 export --remote" "$secs" "$mb"
     rm -rf backups
-    measure "$work/x" "$xtask" --config wrangler.toml backup prod
+    measure "$work/x" "$xtask" -v --config wrangler.toml backup prod
+    export_s=$(sed -n 's/.*wrangler: export .* (\([0-9.]*\) s).*/\1/p' "$work/x.out" | tail -1)
+    verify_s=$(sed -n 's/^Result: GOOD (\([0-9.]*\) s).*/\1/p' "$work/x.out" | tail -1)
     echo "$secs" >> "$work/x.s"; echo "$mb" >> "$work/x.m"
-    printf '%-4s %-30s %9s %12s\n' "$i" "cargo xtask backup prod" "$secs" "$mb"
+    echo "$export_s" >> "$work/x.e"; echo "$verify_s" >> "$work/x.v"
+    printf '%-4s %-30s %9s %12s %9s %9s\n' "$i" "cargo xtask backup prod" "$secs" "$mb" "$export_s" "$verify_s"
+    grep '^  seconds:' "$work/x.out" | sed 's/^  seconds:/     verify phases:/' || true
     cmp -s backups/backup-prod-*.sql "$work/raw.sql" || { echo "the two exports differ"; exit 1; }
     rm -f "$work/raw.sql"
 done
@@ -75,3 +81,5 @@ echo "medians of $runs, the two files byte-identical in every run:"
 printf '  wrangler d1 export --remote  %7.2f s  peak %5d MB\n' "$w" "$(median < "$work/w.m")"
 printf '  cargo xtask backup prod      %7.2f s  peak %5d MB\n' "$x" "$(median < "$work/x.m")"
 printf '  ratio, whole backup / wrangler export:   %.2fx\n' "$(echo "$x / $w" | bc -l)"
+e=$(median < "$work/x.e"); v=$(median < "$work/x.v")
+printf '  the backup: its export %.2f s, its verify %.2f s, the rest %.2f s\n' "$e" "$v" "$(echo "$x - $e - $v" | bc -l)"

@@ -369,13 +369,11 @@ fn take(
     // that only this user can enter, never to a name in the backup
     // directory, which others may be able to change.
     let private = crate::wrangler::PrivateDir::create("export")?;
-    // The export's progress is the size of the file wrangler writes.
+    // wrangler writes into a FIFO; the export's progress is the size of
+    // the backup's file, which grows as the download arrives.
     let export = |output: &Path| {
         let invocation = cmds.export(env, output, args.mode(), &scope.tables);
-        wrangler.run_watching(
-            &invocation,
-            Some(output).filter(|o| o.is_file() || !o.exists()),
-        )
+        wrangler.run_watching(&invocation, Some(partial.path()))
     };
     let age = project.age();
     let key_rule = project.settings()?.app.encryption_key;
