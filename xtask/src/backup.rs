@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use xshell::Shell;
 
+use crate::arriving::{Arrived, Arriving};
 use crate::catalog::{CATALOG_SQL, Catalog, DatabaseReader, ExportScope, VirtualContent};
 use crate::dump;
 use crate::environment::{Environment, Location};
@@ -368,15 +369,15 @@ fn take(
     // that only this user can enter, never to a name in the backup
     // directory, which others may be able to change.
     let private = crate::wrangler::PrivateDir::create("export")?;
-    // The export's progress is the size of the file wrangler writes.
+    // wrangler writes into a FIFO; the export's progress is the size of
+    // the backup's file, which grows as the download arrives.
     let export = |output: &Path| {
         let invocation = cmds.export(env, output, args.mode(), &scope.tables);
-        wrangler.run_watching(
-            &invocation,
-            Some(output).filter(|o| o.is_file() || !o.exists()),
-        )
+        wrangler.run_watching(&invocation, Some(partial.path()))
     };
     let age = project.age();
+    let key_rule = project.settings()?.app.encryption_key;
+    let mut arrived: Option<Arrived> = None;
     let sealed = match (format, &local_file) {
         (Format::Sql, Some(file)) => {
             // Written through the handle that created the backup's file.
@@ -403,15 +404,17 @@ fn take(
             Some(sealed?)
         }
         (Format::Sql, None) => {
-            let exported = private.path().join("export.sql");
-            export(&exported)?;
-            // Copied through the handle that created the backup's file.
-            let mut from = std::fs::File::open(&exported)
-                .with_context(|| format!("cannot read wrangler's export {}", exported.display()))?;
-            std::io::copy(&mut from, &mut partial_file)
-                .with_context(|| format!("cannot write {}", partial.path().display()))?;
-            drop(from);
-            std::fs::remove_file(&exported)?;
+            // Written as it arrives, through the handle that created the
+            // backup's file, hashed and counted on the way.
+            let arriving = Arriving::start(
+                partial_file.try_clone()?,
+                catalog.create_statements(),
+                key_rule.clone(),
+            );
+            let fifo = private.path().join("export.fifo");
+            arrived = Some(stored::export_through_fifo(&fifo, arriving, || {
+                export(&fifo)
+            })?);
             None
         }
         (Format::Zstd | Format::ZstdAge, None) => {
@@ -442,16 +445,29 @@ fn take(
         ) => Ok(Source::Memory(bytes.clone())),
         _ => Ok(Source::compressed(path)),
     };
-    let key_rule = project.settings()?.app.encryption_key;
-    let summary = summarize(
-        &source_at(partial.path())?,
-        &catalog,
-        &scope,
-        args.mode(),
-        key_rule.as_ref(),
-    )?;
+    let (summary, (sha256, bytes)) = match arrived {
+        Some(arrived) => {
+            check_head(&arrived.head)?;
+            let summary = arrived
+                .summary
+                .context("reading the export wrangler wrote")?;
+            (
+                in_scope(summary, &scope, args.mode()),
+                (arrived.sha256, arrived.bytes),
+            )
+        }
+        None => (
+            summarize(
+                &source_at(partial.path())?,
+                &catalog,
+                &scope,
+                args.mode(),
+                key_rule.as_ref(),
+            )?,
+            fsutil::sha256_file(partial.path())?,
+        ),
+    };
     check_complete(&summary, &catalog, &scope, args.mode())?;
-    let (sha256, bytes) = fsutil::sha256_file(partial.path())?;
 
     let file = claim_name(partial, &names)?;
     let manifest = Manifest {
@@ -782,18 +798,33 @@ fn summarize(
     mode: ExportMode,
     key: Option<&crate::app::KeyRecord>,
 ) -> Result<dump::DumpSummary> {
-    let head = source.head()?;
+    check_head(&source.head()?)?;
+    let summary = dump::summarize(source.open()?, &catalog.create_statements(), key)
+        .context("reading the export wrangler wrote")?;
+    Ok(in_scope(summary, scope, mode))
+}
+
+/// Refuses an export that is empty, or does not start as a D1 export does.
+fn check_head(head: &[u8]) -> Result<()> {
     if head.is_empty() {
         bail!("wrangler reported success but wrote an empty export");
     }
-    dump::check_looks_like_sql(&head)?;
+    dump::check_looks_like_sql(head)?;
     if !head.starts_with(dump::D1_EXPORT_HEADER.as_bytes()) {
         bail!(
             "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
         );
     }
-    let mut summary = dump::summarize(source.open()?, &catalog.create_statements(), key)
-        .context("reading the export wrangler wrote")?;
+    Ok(())
+}
+
+/// The summary's rows as the backup records them: none for a schema-only
+/// export, and every exported table, even an empty one, otherwise.
+fn in_scope(
+    mut summary: dump::DumpSummary,
+    scope: &ExportScope,
+    mode: ExportMode,
+) -> dump::DumpSummary {
     match mode {
         ExportMode::SchemaOnly => summary.rows = BTreeMap::new(),
         ExportMode::Full | ExportMode::DataOnly => {
@@ -802,7 +833,7 @@ fn summarize(
             }
         }
     }
-    Ok(summary)
+    summary
 }
 
 /// Refuses an export that lacks a table, index, trigger or view the database
@@ -1013,10 +1044,7 @@ impl Plan {
         // wrangler writes into a private temporary directory, made when it runs.
         let private = std::env::temp_dir()
             .join("qbtime-xtask-export-…")
-            .join(match names.format {
-                Format::Sql => "export.sql",
-                Format::Zstd | Format::ZstdAge => "export.fifo",
-            });
+            .join("export.fifo");
         if local_file.is_none() {
             steps.push(cmds.export(env, &private, args.mode(), tables));
         }

@@ -2,6 +2,7 @@
 //! `cargo xtask <task>`. See README.md for each task.
 
 mod app;
+mod arriving;
 mod backup;
 mod catalog;
 mod confirm;

@@ -427,15 +427,32 @@ pub fn check_age_header(path: &Path, recipients: usize) -> Result<()> {
     Ok(())
 }
 
+/// Where an export read from a FIFO goes: written to as it arrives, then
+/// finished with how reading went.
+pub trait Drain: Write + Send + 'static {
+    type Done: Send + 'static;
+    /// `fed` is how reading the FIFO went; an error means the stream was
+    /// cut, and the result must say so.
+    fn finish(self, fed: io::Result<()>) -> Result<Self::Done>;
+}
+
+impl Drain for Sealer {
+    type Done = Sealed;
+    fn finish(self, fed: io::Result<()>) -> Result<Sealed> {
+        Sealer::finish(self, fed)
+    }
+}
+
 /// Runs `export`, which makes wrangler write its dump to the FIFO `fifo`,
-/// while a thread reads the FIFO into `sealer`: the plaintext exists only in
-/// pipes and memory. The FIFO is removed afterwards.
+/// while a thread reads the FIFO into `drain` (a [`Sealer`]: the plaintext
+/// exists only in pipes and memory; or a plain backup's checks, fed as the
+/// download arrives). The FIFO is removed afterwards.
 #[cfg(unix)]
-pub fn export_through_fifo(
+pub fn export_through_fifo<D: Drain>(
     fifo: &Path,
-    sealer: Sealer,
+    drain: D,
     export: impl FnOnce() -> Result<()>,
-) -> Result<Sealed> {
+) -> Result<D::Done> {
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
         .context("the backup directory's path contains a NUL byte")?;
     // SAFETY: `c_path` is a valid NUL-terminated path for the call's duration.
@@ -445,14 +462,14 @@ pub fn export_through_fifo(
     }
     let _remove = Removal(fifo.to_path_buf());
     let reader_path = fifo.to_path_buf();
-    let reader: JoinHandle<Result<Sealed>> = std::thread::spawn(move || {
-        let mut sealer = sealer;
+    let reader: JoinHandle<Result<D::Done>> = std::thread::spawn(move || {
+        let mut drain = drain;
         let fed = File::open(&reader_path).and_then(|pipe| {
             let mut pipe = BufReader::with_capacity(BUFFER, pipe);
-            io::copy(&mut pipe, &mut sealer).map(drop)
+            io::copy(&mut pipe, &mut drain).map(drop)
         });
         // Returning drops the pipe, so a writer still writing gets EPIPE.
-        sealer.finish(fed)
+        drain.finish(fed)
     });
     let exported = export();
     if let Err(e) = release_reader(fifo, &reader) {
@@ -466,7 +483,9 @@ pub fn export_through_fifo(
             Err(first) => first.context(format!("{e:#}")),
         });
     }
-    let sealed = reader.join().expect("the sealing thread panicked");
+    let sealed = reader
+        .join()
+        .expect("the thread reading the export panicked");
     match (exported, sealed) {
         (Ok(()), sealed) => sealed,
         (Err(e), Ok(_)) => Err(e),
