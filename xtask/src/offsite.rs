@@ -28,7 +28,7 @@ use crate::project::Project;
 use crate::prune::Policy;
 use crate::settings::{Offsite, SETTINGS_FILE};
 use crate::stored::Format;
-use crate::wrangler::{Commands, Invocation, Wrangler};
+use crate::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
 
 const INDEX_VERSION: u32 = 1;
 
@@ -522,11 +522,27 @@ impl Target<'_> {
         Ok(lock_rules(&listing))
     }
 
+    /// Downloads `key` into a private temporary directory, not the backup
+    /// directory: for reads that must leave no trace there (a dry run's).
+    fn download_private(&self, key: &str) -> Result<Option<(PrivateDir, PathBuf)>> {
+        let dir = PrivateDir::create("offsite-read")?;
+        let file = dir.path().join("object");
+        if self
+            .wrangler
+            .run_unless_missing(&self.cmds.r2_get(self.bucket(), key, &file))?
+        {
+            fsutil::make_private(&file)?;
+            Ok(Some((dir, file)))
+        } else {
+            Ok(None)
+        }
+    }
+
     fn read_index(&self) -> Result<Option<Index>> {
-        let Some(temp) = self.download(&index_key(&self.env.name), "index")? else {
+        let Some((_dir, file)) = self.download_private(&index_key(&self.env.name))? else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(temp.path())?;
+        let text = std::fs::read_to_string(&file)?;
         let index: Index = serde_json::from_str(&text).with_context(|| {
             format!(
                 "r2://{}/{} is not an offsite index this tool wrote",
@@ -824,10 +840,10 @@ pub fn newest_manifest(
         return Ok(None);
     };
     let expected = manifest::manifest_path(Path::new(&entry.file));
-    let Some(file) = target.download(&entry.manifest_key, "manifest")? else {
+    let Some((_dir, file)) = target.download_private(&entry.manifest_key)? else {
         return Ok(None);
     };
-    let manifest = Manifest::read_as(file.path(), &file_name(&expected))?;
+    let manifest = Manifest::read_as(&file, &file_name(&expected))?;
     if manifest.file.name != entry.file || manifest.environment != env.name {
         bail!(
             "r2://{}/{} describes {} of {}, not {} of {}",
