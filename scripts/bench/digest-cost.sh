@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true WRANGLER_LOG_PATH="$work/logs"
 [ -x "$root/node_modules/.bin/wrangler" ] || (cd "$root" && npm ci --no-audit --no-fund)
 (cd "$root" && cargo build -q -p xtask)
-xtask="$root/target/debug/xtask"
+xtask="${CARGO_TARGET_DIR:-$root/target}/debug/xtask"
 
 dump="${1:-}"
 if [ -z "$dump" ]; then
