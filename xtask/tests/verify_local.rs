@@ -45,7 +45,9 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let sb = seeded();
-        let backup = sb.xtask(&["backup", "local"]);
+        // -v: the backup prints its verify report in full, check by check
+        // (a routine run prints its two-line summary).
+        let backup = sb.xtask(&["-v", "backup", "local"]);
         backup.assert_ok();
         let name = only_backup(&sb);
         let sql = std::fs::read(sb.backups().join(&name)).unwrap();
@@ -609,10 +611,11 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
         let line = run.stdout.lines().find(|l| l.starts_with(name)).unwrap();
         line.split_whitespace().map(str::to_owned).collect()
     };
-    // backup, env, mode, age, size (number and unit), verified, offsite
+    // backup, env, database, mode, age, size (number and unit), verified,
+    // offsite
     let cols = columns(&run, &newer);
-    assert_eq!(cols[1..3], ["local", "full"], "{cols:?}");
-    assert_eq!(cols[6], "good", "{cols:?}");
+    assert_eq!(cols[1..4], ["local", "qbtime_db_local", "full"], "{cols:?}");
+    assert_eq!(cols[7], "good", "{cols:?}");
 
     // Before: `latest` is the newer one.
     let restore_latest = || {
@@ -650,8 +653,8 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
     assert_eq!(rows[1]["verified"], "good", "{rows:#?}");
     let run = sb.xtask(&["list"]);
     run.assert_ok();
-    assert_eq!(columns(&run, &newer)[6], "bad", "{}", run.stdout);
-    assert_eq!(columns(&run, &older)[6], "good", "{}", run.stdout);
+    assert_eq!(columns(&run, &newer)[7], "bad", "{}", run.stdout);
+    assert_eq!(columns(&run, &older)[7], "good", "{}", run.stdout);
 
     let run = restore_latest();
     run.assert_ok();
