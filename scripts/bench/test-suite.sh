@@ -40,7 +40,8 @@ for t in "${targets[@]}"; do
     else
         result=FAILED
     fi
-    read -r wall user sys <"$work/time" || { wall=$(tail -1 "$work/time" | cut -d' ' -f1); user=0; sys=0; }
+    # GNU time puts "Command exited with non-zero status N" first on failure.
+    read -r wall user sys < <(tail -1 "$work/time")
     cpu=$(echo "$user + $sys" | bc)
     calls=$(wc -l <"$work/calls")
     printf '%-34s %8s %8s %6s %s\n' "$pkg:$name" "$wall" "$cpu" "$calls" "$result"
