@@ -205,3 +205,34 @@ fn a_local_d1_file_that_is_not_a_database_fails_clearly_and_leaves_nothing() {
         sb.backup_files()
     );
 }
+
+#[test]
+fn the_tests_own_reader_of_the_local_d1_sees_what_wrangler_sees() {
+    // Most tests inspect the local D1 by reading its file (`Sandbox::query`)
+    // rather than starting wrangler: that reader must agree with D1's own
+    // answer, row for row, on every qbtime table, the schema and the
+    // migration record.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let tables: Vec<String> = sb.query_with_wrangler(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' \
+             ESCAPE '\\' ORDER BY name",
+    )[0]
+    .iter()
+    .map(|r| r["name"].as_str().unwrap().to_owned())
+    .collect();
+    assert!(tables.contains(&"accounts".to_owned()), "{tables:?}");
+    let sql = std::iter::once("SELECT type, name, sql FROM sqlite_master ORDER BY name".to_owned())
+        .chain(
+            tables
+                .iter()
+                .map(|t| format!("SELECT * FROM \"{t}\" ORDER BY 1, 2")),
+        )
+        .collect::<Vec<_>>()
+        .join("; ");
+    let direct = sb.query(&sql);
+    assert_eq!(direct, sb.query_with_wrangler(&sql));
+    assert_eq!(direct.len(), tables.len() + 1);
+    assert_eq!(sb.live_row_counts()["accounts"], 3);
+}

@@ -138,8 +138,8 @@ fn round_trip_into_an_empty_local_d1_is_identical() {
     assert!(run.stdout.contains("[x] row counts"));
     assert_eq!(snapshot(&target), before);
 
-    // The full-text indexes work after the rebuild.
-    let hits = target.query(
+    // The full-text indexes work after the rebuild, as D1 itself sees them.
+    let hits = target.query_with_wrangler(
         "SELECT rowid FROM customer_search WHERE customer_search MATCH 'Henderson'; \
          SELECT rowid FROM report_search WHERE report_search MATCH 'weekly'",
     );
@@ -509,7 +509,7 @@ fn the_fast_path_refuses_while_another_process_holds_the_database() {
     let source = source_sandbox();
     let file = backup(&source, &[]);
     let target = target_sandbox();
-    target.query("SELECT 1"); // creates the local database file
+    target.query_with_wrangler("SELECT 1"); // creates the local database file
     let db = std::fs::read_dir(
         target
             .path()

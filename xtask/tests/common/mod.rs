@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod remote;
+mod template;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,6 +29,8 @@ pub fn wrangler_bin() -> PathBuf {
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// How the local D1 state was made, for copying it (see `template`).
+    lineage: std::cell::RefCell<template::Lineage>,
 }
 
 /// The output of a command, decoded, with the exit status.
@@ -85,7 +88,10 @@ impl Sandbox {
         }
         copy_dir(&root.join("migrations"), &dir.path().join("migrations"));
         copy_dir(&root.join("scripts"), &dir.path().join("scripts"));
-        let sb = Sandbox { dir };
+        let sb = Sandbox {
+            dir,
+            lineage: Default::default(),
+        };
         sb.git(&["init", "-q", "-b", "main"]);
         sb.git(&["config", "user.email", "test@example.com"]);
         sb.git(&["config", "user.name", "Test"]);
@@ -191,13 +197,28 @@ impl Sandbox {
         Run::from_output(out)
     }
 
+    /// Applies migrations/ to the local D1 with the real wrangler, or copies
+    /// the state that the real wrangler left for the same configuration,
+    /// migrations and prior steps in this test process (see `template`).
     pub fn apply_migrations(&self) {
-        self.wrangler(&["d1", "migrations", "apply", "qbtime_db_local", "--local"])
-            .assert_ok();
+        let args = ["d1", "migrations", "apply", "qbtime_db_local", "--local"];
+        self.lineage.borrow_mut().step(self.path(), &args, || {
+            self.wrangler(&args).assert_ok();
+        });
     }
 
-    /// Runs a SQL file against the local D1.
+    /// Runs a SQL file against the local D1, as `apply_migrations` does
+    /// (the real wrangler, or a copy of what it left for the same steps).
     pub fn execute_sql(&self, sql: &str) {
+        self.lineage
+            .borrow_mut()
+            .step(self.path(), &["execute --file", sql], || {
+                self.execute_sql_with_wrangler(sql)
+            });
+    }
+
+    /// Runs a SQL file against the local D1 with the real wrangler.
+    pub fn execute_sql_with_wrangler(&self, sql: &str) {
         let file = self.path().join(".seed.sql");
         std::fs::write(&file, sql).unwrap();
         self.wrangler(&[
@@ -213,8 +234,20 @@ impl Sandbox {
     }
 
     /// Runs one or more statements against the local D1 and returns each
-    /// statement's rows.
+    /// statement's rows, as `wrangler d1 execute --json` gives them. For
+    /// tests that only inspect the state, it reads a copy of the local D1's
+    /// SQLite file (a wrangler run costs about 2 s of CPU); when there is no
+    /// single local D1 file to read, it asks the real wrangler.
     pub fn query(&self, sql: &str) -> Vec<Vec<Value>> {
+        match self.local_d1_copy() {
+            Some((_dir, db)) => query_file(&db, sql),
+            None => self.query_with_wrangler(sql),
+        }
+    }
+
+    /// `query` through the real wrangler, for a check that D1 itself sees
+    /// the state (or that needs wrangler to create the local database).
+    pub fn query_with_wrangler(&self, sql: &str) -> Vec<Vec<Value>> {
         let run = self.wrangler(&[
             "d1",
             "execute",
@@ -233,9 +266,41 @@ impl Sandbox {
             .collect()
     }
 
-    /// Row counts of every table in the local D1, as the database sees them.
+    /// A copy of the local D1's SQLite file (with its WAL, if any) in a
+    /// temporary directory, when the sandbox has exactly one local D1 file;
+    /// copied so that reading it leaves nothing behind in the sandbox.
+    fn local_d1_copy(&self) -> Option<(tempfile::TempDir, PathBuf)> {
+        let dir = self
+            .path()
+            .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite")
+            })
+            .collect();
+        let [file] = files.as_slice() else {
+            return None;
+        };
+        let copy = tempfile::tempdir().unwrap();
+        let db = copy.path().join("d1.sqlite");
+        std::fs::copy(file, &db).unwrap();
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        if Path::new(&wal).exists() {
+            std::fs::copy(&wal, copy.path().join("d1.sqlite-wal")).unwrap();
+        }
+        Some((copy, db))
+    }
+
+    /// Row counts of every table in the local D1, as the database sees them
+    /// (read as `query` reads).
     pub fn live_row_counts(&self) -> std::collections::BTreeMap<String, u64> {
-        let tables = self.query(
+        if let Some((_dir, db)) = self.local_d1_copy() {
+            return remote::counts(&db);
+        }
+        let tables = self.query_with_wrangler(
             "SELECT name FROM sqlite_master WHERE type='table' AND sql NOT NULL \
              AND name NOT LIKE '_cf_%' ORDER BY name",
         );
@@ -249,13 +314,46 @@ impl Sandbox {
             .map(|n| format!("SELECT count(*) AS n FROM \"{n}\""))
             .collect::<Vec<_>>()
             .join("; ");
-        let counts = self.query(&sql);
+        let counts = self.query_with_wrangler(&sql);
         names
             .into_iter()
             .zip(counts)
             .map(|(name, rows)| (name, rows[0]["n"].as_u64().unwrap()))
             .collect()
     }
+}
+
+/// Each statement's rows from a SQLite file, shaped as wrangler's `--json`
+/// shapes them: one object per row, by column name; a whole REAL as an
+/// integer, as JavaScript prints it; a BLOB as the text `[0, 17, 255]`.
+pub fn query_file(db: &Path, sql: &str) -> Vec<Vec<Value>> {
+    use rusqlite::fallible_iterator::FallibleIterator as _;
+    use rusqlite::types::ValueRef;
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut batch = rusqlite::Batch::new(&conn, sql);
+    let mut out = Vec::new();
+    while let Some(mut stmt) = batch.next().unwrap() {
+        let names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
+        let mut rows = stmt.raw_query();
+        let mut results = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            let mut object = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = match row.get_ref(i).unwrap() {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => n.into(),
+                    ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => (f as i64).into(),
+                    ValueRef::Real(f) => f.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    ValueRef::Blob(b) => format!("{b:?}").into(),
+                };
+                object.insert(name.clone(), value);
+            }
+            results.push(Value::Object(object));
+        }
+        out.push(results);
+    }
+    out
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmark: where `cargo test --workspace` spends its time, one test target
+# at a time: wall and CPU seconds (GNU time; CPU includes the wrangler, Node
+# and workerd processes the tests start) and the number of wrangler
+# invocations each target makes (counted by a Node preload that appends one
+# line per wrangler start; wrangler itself is the real, pinned one).
+#
+#   scripts/bench/test-suite.sh [TARGET...]     # e.g. restore_local xtask
+#
+# With no argument it runs every target of the workspace. The figures
+# depend on the machine's load: the load average is printed with them.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+work="$(mktemp -d "${TMPDIR:-/tmp}/qbtime-bench-XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cat >"$work/count.js" <<'JS'
+// The CLI entry that wrangler's bin script starts as a second process.
+if ((process.argv[1] || "").endsWith("wrangler-dist/cli.js")) {
+  require("fs").appendFileSync(process.env.QBTIME_COUNT_FILE, process.argv.slice(2).slice(0, 3).join(" ") + "\n");
+}
+JS
+cargo test --workspace --no-run -q 2>/dev/null
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(d1-dump:lib d1-loopback:lib xtask:bin)
+    for f in crates/d1-loopback/tests/*.rs; do targets+=("d1-loopback:$(basename "$f" .rs)"); done
+    for f in xtask/tests/*.rs; do targets+=("xtask:$(basename "$f" .rs)"); done
+fi
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %8s %8s %6s %s\n' target wall_s cpu_s calls result
+total_wall=0 total_cpu=0 total_calls=0
+for t in "${targets[@]}"; do
+    case "$t" in *:*) pkg="${t%%:*}" name="${t#*:}" ;; *) pkg=xtask name="$t" ;; esac
+    case "$name" in lib) sel=(--lib) ;; bin) sel=(--bin xtask) ;; *) sel=(--test "$name") ;; esac
+    : >"$work/calls"
+    if QBTIME_COUNT_FILE="$work/calls" NODE_OPTIONS="--require $work/count.js" \
+        /usr/bin/time -f '%e %U %S' -o "$work/time" cargo test -q -p "$pkg" "${sel[@]}" >"$work/out" 2>&1; then
+        result=ok
+    else
+        result=FAILED
+    fi
+    # GNU time puts "Command exited with non-zero status N" first on failure.
+    read -r wall user sys < <(tail -1 "$work/time")
+    cpu=$(echo "$user + $sys" | bc)
+    calls=$(wc -l <"$work/calls")
+    printf '%-34s %8s %8s %6s %s\n' "$pkg:$name" "$wall" "$cpu" "$calls" "$result"
+    [ "$result" = ok ] || tail -30 "$work/out"
+    total_wall=$(echo "$total_wall + $wall" | bc)
+    total_cpu=$(echo "$total_cpu + $cpu" | bc)
+    total_calls=$((total_calls + calls))
+done
+printf '%-34s %8s %8s %6s\n' total "$total_wall" "$total_cpu" "$total_calls"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
