@@ -63,8 +63,13 @@ struct Account<'a> {
     name: &'static str,
 }
 
-/// `GET /accounts`: the one account this server knows, on page 1.
-pub(crate) fn list_accounts(ctx: &Ctx<'_>) -> Reply {
+/// A paged list of one item about the one account this server knows: the
+/// item on page 1, nothing after; a wrong token is refused as Cloudflare
+/// refuses it for these lists.
+fn one_account_list<'a, T: Serialize>(
+    ctx: &'a Ctx<'_>,
+    item: impl FnOnce(Account<'a>) -> T,
+) -> Reply {
     if !has_token(ctx) {
         return Reply::cf_error(403, 9109, "Invalid access token");
     }
@@ -73,21 +78,26 @@ pub(crate) fn list_accounts(ctx: &Ctx<'_>) -> Reply {
         .query_param("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1);
-    let accounts = if page == 1 {
-        vec![Account {
+    let items = if page == 1 {
+        vec![item(Account {
             id: &ctx.shared.account_id,
             name: "d1-loopback",
-        }]
+        })]
     } else {
         Vec::new()
     };
     let info = ResultInfo {
         page,
         per_page: 20,
-        count: accounts.len(),
+        count: items.len(),
         total_count: 1,
     };
-    Reply::cf_ok_paged(accounts, Some(info))
+    Reply::cf_ok_paged(items, Some(info))
+}
+
+/// `GET /accounts`: the one account this server knows, on page 1.
+pub(crate) fn list_accounts(ctx: &Ctx<'_>) -> Reply {
+    one_account_list(ctx, |account| account)
 }
 
 #[derive(Serialize)]
@@ -102,32 +112,10 @@ struct Membership<'a> {
 /// authentication error reads for the token's roles in the account: the
 /// one account this server knows, on page 1.
 pub(crate) fn list_memberships(ctx: &Ctx<'_>) -> Reply {
-    if !has_token(ctx) {
-        return Reply::cf_error(403, 9109, "Invalid access token");
-    }
-    let page = ctx
-        .req
-        .query_param("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1);
-    let memberships = if page == 1 {
-        vec![Membership {
-            id: "d1-loopback-membership",
-            status: "accepted",
-            account: Account {
-                id: &ctx.shared.account_id,
-                name: "d1-loopback",
-            },
-            roles: ["Administrator"],
-        }]
-    } else {
-        Vec::new()
-    };
-    let info = ResultInfo {
-        page,
-        per_page: 20,
-        count: memberships.len(),
-        total_count: 1,
-    };
-    Reply::cf_ok_paged(memberships, Some(info))
+    one_account_list(ctx, |account| Membership {
+        id: "d1-loopback-membership",
+        status: "accepted",
+        account,
+        roles: ["Administrator"],
+    })
 }
