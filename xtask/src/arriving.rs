@@ -14,9 +14,9 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context as _, Result};
 
-use crate::app::KeyRecord;
-use crate::dump::{self, DumpSummary};
 use crate::stored::{Counter, Drain};
+use d1_core::app::KeyRecord;
+use d1_core::dump::{self, DumpSummary};
 
 /// Chunks (each one pipe read, at most 1 MiB) in flight to the counting
 /// thread: when it falls behind, the download waits instead of the memory

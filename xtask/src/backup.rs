@@ -20,17 +20,19 @@ use chrono::{DateTime, Utc};
 use xshell::Shell;
 
 use crate::arriving::{Arrived, Arriving};
-use crate::catalog::{CATALOG_SQL, Catalog, DatabaseReader, ExportScope, VirtualContent};
-use crate::dump;
 use crate::environment::{Environment, Location};
 use crate::fsutil::{self, TempFile, file_name};
 use crate::git::{self, Ignored};
 use crate::lock::{BackupLock, LOCK_FILE};
-use crate::manifest::{self, Manifest};
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
+use crate::reader::DatabaseReader;
 use crate::stored::{self, Format, Sealer, Source};
 use crate::verify;
 use crate::wrangler::{Commands, ExportMode, Invocation, Wrangler};
+use d1_core::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
+use d1_core::dump;
+use d1_core::manifest::{self, Manifest};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackupArgs {
@@ -196,7 +198,7 @@ pub fn export_now(
     tables: &[String],
     output: &Path,
 ) -> Result<ExportScope> {
-    let catalog = crate::catalog::DatabaseReader::Wrangler(wrangler, cmds, env)
+    let catalog = crate::reader::DatabaseReader::Wrangler(wrangler, cmds, env)
         .catalog("read the schema (read-only)")?;
     let scope = ExportScope::plan(&catalog, tables)?;
     wrangler.run_watching(
@@ -526,8 +528,8 @@ fn take(
         file.display(),
         manifest.file.bytes,
         manifest.file.sha256,
-        crate::wording::count(manifest.rows.len(), "table"),
-        crate::wording::count(total_rows, "row"),
+        d1_core::wording::count(manifest.rows.len(), "table"),
+        d1_core::wording::count(total_rows, "row"),
         manifest_path.display()
     );
     if let Some(sealed) = &manifest.sealed {
@@ -656,7 +658,7 @@ fn verify_new_backup(
         // What a restore of this backup must reproduce, table by table.
         let digests = report.content.clone();
         manifest.content = Some(digests.clone());
-        crate::manifest::Manifest::update(manifest_path, |m| m.content = Some(digests))?;
+        d1_core::manifest::Manifest::update(manifest_path, |m| m.content = Some(digests))?;
     }
     manifest.record_verification(manifest_path, report.verification())?;
     if !report.good && accept_broken_data && report.is_faithful() {
@@ -796,7 +798,7 @@ fn summarize(
     catalog: &Catalog,
     scope: &ExportScope,
     mode: ExportMode,
-    key: Option<&crate::app::KeyRecord>,
+    key: Option<&d1_core::app::KeyRecord>,
 ) -> Result<dump::DumpSummary> {
     check_head(&source.head()?)?;
     let summary = dump::summarize(source.open()?, &catalog.create_statements(), key)

@@ -24,7 +24,7 @@ use crate::exit::Exit;
 use crate::migrate;
 use crate::project::Project;
 use crate::status::{self, StatusArgs};
-use crate::wording::count;
+use d1_core::wording::count;
 
 /// The variable that replaces the Pages deploy with another command, run
 /// with `sh -c` in the repository (the tests set a harmless one: a real

@@ -9,7 +9,7 @@
 //! first exported with the backup's own export into that directory, and is
 //! not recorded as a backup. Then the tool's own queries, on a connection
 //! that attaches the two scratch databases read-only
-//! ([`crate::gate::comparison`]), compare them: the schema by name and
+//! ([`d1_core::gate::comparison`]), compare them: the schema by name and
 //! text, the rows by primary key (rowid for a table without one). No text
 //! from a dump is ever run there as SQL: names are quoted, and the values
 //! stay in the databases.
@@ -27,14 +27,15 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::catalog::quote_ident;
 use crate::environment::Environment;
 use crate::exit::Exit;
 use crate::inventory;
-use crate::manifest::{self, Manifest};
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
 use crate::stored::{self, Source};
 use crate::verify;
+use d1_core::catalog::quote_ident;
+use d1_core::manifest::{self, Manifest};
 
 /// Keys shown per table and per kind of change.
 pub const SAMPLE: usize = 10;
@@ -142,7 +143,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
                     cmds.query_json(
                         env,
                         "read the schema (read-only)",
-                        crate::catalog::CATALOG_SQL
+                        d1_core::catalog::CATALOG_SQL
                     ),
                     cmds.export(
                         env,
@@ -175,7 +176,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
     }
     let [a, b] = <[Loaded; 2]>::try_from(loaded).map_err(|_| anyhow::anyhow!("two sides"))?;
     let scope = scope(&args.tables, &a, &b);
-    let conn = crate::gate::comparison(&a.uri_ro(), &b.uri_ro())?;
+    let conn = d1_core::gate::comparison(&a.uri_ro(), &b.uri_ro())?;
     let activity = crate::out::Activity::start("comparing");
     let diff = compare(
         &conn,
@@ -210,7 +211,7 @@ struct Loaded {
     /// The tables a backup of chosen tables holds (`None`: all).
     chosen: Option<Vec<String>>,
     /// The loading connection, kept open while its database is in memory.
-    _held: Option<crate::gate::Gate>,
+    _held: Option<d1_core::gate::Gate>,
 }
 
 impl Loaded {
@@ -227,7 +228,7 @@ impl Loaded {
 fn load_side(
     sh: &xshell::Shell,
     project: &Project,
-    app: &crate::app::AppRules,
+    app: &d1_core::app::AppRules,
     private: &crate::wrangler::PrivateDir,
     name: &str,
     side: &Side<'_>,
@@ -567,7 +568,7 @@ impl Diff {
             let _ = writeln!(
                 out,
                 "Unchanged: {} ({})",
-                crate::wording::count(names.len(), "table"),
+                d1_core::wording::count(names.len(), "table"),
                 names.join(", ")
             );
         }
@@ -610,7 +611,7 @@ fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
 /// SQLite's, D1's and the repair's own objects, never compared.
 fn is_internal(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower.starts_with("sqlite_") || crate::dump::is_never_restored(name)
+    lower.starts_with("sqlite_") || d1_core::dump::is_never_restored(name)
 }
 
 /// One column as `PRAGMA table_info` gives it: name, type, not null,
@@ -649,7 +650,7 @@ fn column_changes(a: &[Column], b: &[Column]) -> ColumnChanges {
 }
 
 /// Compares the databases attached as `a` and `b` on `conn` (see
-/// [`crate::gate::comparison`]), on `only` tables when given. `content`
+/// [`d1_core::gate::comparison`]), on `only` tables when given. `content`
 /// holds each side's table digests: a table whose digests are equal is the
 /// same without reading a row.
 pub fn compare(
@@ -729,8 +730,8 @@ pub fn compare(
             kind == "table"
                 && wanted(name)
                 && !sql.as_deref().is_some_and(|s| {
-                    crate::dump::strip_keyword(s, "CREATE")
-                        .is_some_and(|r| crate::dump::strip_keyword(r, "VIRTUAL").is_some())
+                    d1_core::dump::strip_keyword(s, "CREATE")
+                        .is_some_and(|r| d1_core::dump::strip_keyword(r, "VIRTUAL").is_some())
                 })
         })
         .map(|((_, name), _)| name)
@@ -987,7 +988,7 @@ mod tests {
                 .unwrap();
             uris.push(format!("{}?mode=ro", file_uri(&path)));
         }
-        let conn = crate::gate::comparison(&uris[0], &uris[1]).unwrap();
+        let conn = d1_core::gate::comparison(&uris[0], &uris[1]).unwrap();
         let none = BTreeMap::new();
         compare(&conn, only, [&none, &none], show_values).unwrap()
     }
@@ -1170,7 +1171,7 @@ mod tests {
             .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES(1);")
             .unwrap();
         let uri = format!("{}?mode=ro", file_uri(&path));
-        let conn = crate::gate::comparison(&uri, &uri).unwrap();
+        let conn = d1_core::gate::comparison(&uri, &uri).unwrap();
         assert!(conn.execute("DELETE FROM a.t", []).is_err());
         assert!(conn.execute_batch("CREATE TABLE b.u(x)").is_err());
         let outside = dir.path().join("outside.sqlite");

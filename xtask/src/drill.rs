@@ -21,16 +21,17 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use xshell::Shell;
 
-use crate::app::DrillEndpoints;
 use crate::confirm::{self, ConfirmArgs};
 use crate::fsutil::file_name;
 use crate::inventory;
-use crate::manifest::{self, Manifest};
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
 use crate::restore::{self, KeyCheck, RestoreArgs};
 use crate::settings::SETTINGS_FILE;
 use crate::stored;
 use crate::verify;
+use d1_core::app::DrillEndpoints;
+use d1_core::manifest::{self, Manifest};
 
 /// The drill log, relative to the project root. Tracked in git.
 pub const LOG: &str = "docs/restore-drills.md";
@@ -405,7 +406,7 @@ impl AppChecks {
                 let endpoints = endpoints.expect("checked above");
                 for name in ["QBTIME_DRILL_SIGNIN_PATH", "QBTIME_DRILL_REPORT_PATH"] {
                     if let Some(path) = var(name) {
-                        crate::app::check_endpoint(&path).context(name)?;
+                        d1_core::app::check_endpoint(&path).context(name)?;
                     }
                 }
                 if !(base.starts_with("https://") || base.starts_with("http://")) {

@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 #[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 
+pub use d1_core::names::{file_name, hex, is_plain_file_name};
+
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
@@ -164,15 +166,6 @@ pub fn resolve_inside(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A file name with no directory in it: not empty, no `/` or `\\`, not `.`
-/// or `..`, no NUL, and not hidden.
-pub fn is_plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\', '\0'])
-        && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
-}
-
 /// An exclusive lock on a directory itself (`flock` on the directory),
 /// released on drop. It adds no file to the directory.
 pub struct DirLock {
@@ -234,30 +227,6 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
         bytes += n as u64;
     }
     Ok((hex(&hasher.finalize()), bytes))
-}
-
-/// Whether `text` is a SHA-256 as [`sha256_file`] writes it: 64 lowercase hex digits.
-pub fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Lowercase hex. Called for every audit-log row that verify checks, so it
-/// avoids `format!` per byte.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0xf)]);
-    }
-    String::from_utf8(out).expect("hex digits are ASCII")
-}
-
-/// The last component of a path, as text.
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// A private temporary file that is removed unless it was moved into place.

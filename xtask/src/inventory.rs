@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::exit::Exit;
-use crate::manifest::{self, Manifest};
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
+use d1_core::manifest::{self, Manifest};
 
 /// One backup file and its manifest.
 #[derive(Debug, Clone)]
@@ -370,7 +371,7 @@ pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Verification;
+    use d1_core::manifest::Verification;
 
     fn entry(env: &str, mode: &str, minutes: i64, outcome: Option<&str>) -> Entry {
         let created_at = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")

@@ -240,7 +240,7 @@ impl<W: std::io::Write> std::io::Write for StopOnSignal<W> {
 /// D1's rules (foreign keys enforced, deferred to commit). Nothing changes
 /// unless every statement succeeds and the commit's foreign-key check passes.
 pub struct Loader {
-    db: crate::gate::Gate,
+    db: d1_core::gate::Gate,
     file: PathBuf,
     pub statements: u64,
 }
@@ -253,7 +253,7 @@ impl Loader {
         )
         .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
         // The dump's statements run under the SQL gate, D1's limits included.
-        let db = crate::gate::Gate::new(db)
+        let db = d1_core::gate::Gate::new(db)
             .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
         db.db()
             .execute_batch("PRAGMA foreign_keys=ON; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys=ON;")
@@ -273,7 +273,7 @@ impl Loader {
             format!(
                 "statement {} ({}) failed; the local database was left unchanged",
                 self.statements,
-                crate::dump::describe(sql)
+                d1_core::dump::describe(sql)
             )
         })
     }
@@ -291,7 +291,7 @@ impl Loader {
     }
 }
 
-impl crate::repair::Sink for Loader {
+impl d1_core::repair::Sink for Loader {
     fn statement(&mut self, sql: &str) -> Result<()> {
         // An interrupt rolls the whole load back.
         crate::signals::check()?;
@@ -307,7 +307,7 @@ impl crate::repair::Sink for Loader {
             format!(
                 "repaired statement {} ({}) failed; the local database was left unchanged",
                 self.statements,
-                crate::dump::describe(sql)
+                d1_core::dump::describe(sql)
             )
         })
     }

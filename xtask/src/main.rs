@@ -1,45 +1,38 @@
 //! qbtime's operations tasks for its Cloudflare D1 database, run as
 //! `cargo xtask <task>`. See README.md for each task.
 
-mod app;
 mod arriving;
 mod backup;
-mod catalog;
 mod confirm;
 mod deploy;
 mod diff;
-mod digest;
 mod doctor;
 mod drill;
-mod dump;
 mod environment;
 mod exit;
 mod fsutil;
-mod gate;
 mod git;
 mod hooks;
 mod inventory;
 mod local_d1;
 mod lock;
-mod manifest;
+mod manifest_file;
 mod migrate;
 mod new_database;
 mod offsite;
 mod out;
 mod project;
 mod prune;
+mod reader;
 mod redact;
 mod rehearse;
-mod repair;
 mod restore;
 mod settings;
 mod signals;
-mod span;
 mod status;
 mod stored;
 mod time_travel;
 mod verify;
-mod wording;
 mod wrangler;
 
 use std::process::ExitCode;

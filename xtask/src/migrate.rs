@@ -20,12 +20,12 @@ use xshell::Shell;
 
 use crate::backup::{self, BackupArgs};
 use crate::confirm::{self, ConfirmArgs};
-use crate::dump;
 use crate::environment::Environment;
 use crate::exit::Exit;
 use crate::inventory;
 use crate::project::Project;
-use crate::wording::{count, shell_words};
+use d1_core::dump;
+use d1_core::wording::{count, shell_words};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateArgs {
@@ -96,7 +96,7 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
 pub fn tables_created_by<'a>(
     migrations: impl IntoIterator<Item = &'a str>,
 ) -> BTreeMap<String, String> {
-    let Ok(gate) = crate::gate::Gate::memory() else {
+    let Ok(gate) = d1_core::gate::Gate::memory() else {
         return BTreeMap::new();
     };
     let db = gate.db();

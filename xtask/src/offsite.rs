@@ -23,12 +23,13 @@ use crate::environment::Environment;
 use crate::fsutil::{self, TempFile, file_name};
 use crate::inventory;
 use crate::lock::BackupLock;
-use crate::manifest::{self, Manifest, OffsiteCopy};
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
 use crate::prune::Policy;
 use crate::settings::{Offsite, SETTINGS_FILE};
 use crate::stored::Format;
 use crate::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
+use d1_core::manifest::{self, Manifest, OffsiteCopy};
 
 const INDEX_VERSION: u32 = 1;
 
@@ -165,8 +166,8 @@ pub fn lock_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
             "the lock would hold copies for {} but the lifecycle rule deletes them after {}: \
              set `expire_after` to at least the lock's span, or `lock_for` to at most the \
              expiry, in the [<env>.offsite] table of {SETTINGS_FILE}. Nothing was run.",
-            crate::wording::count(days, "day"),
-            crate::wording::count(expire, "day")
+            d1_core::wording::count(days, "day"),
+            d1_core::wording::count(expire, "day")
         );
     }
     Ok(days)
@@ -199,7 +200,9 @@ impl LockRule {
 
     fn describe(&self) -> String {
         let held = match &self.retention {
-            Retention::Days(d) => format!("for {} after upload", crate::wording::count(*d, "day")),
+            Retention::Days(d) => {
+                format!("for {} after upload", d1_core::wording::count(*d, "day"))
+            }
             Retention::Until(date) => format!("until {date}"),
             Retention::Indefinite => "for ever".to_owned(),
         };
@@ -311,7 +314,7 @@ pub fn check_expiry_against_locks(
                 "a lifecycle rule that deletes objects under {prefix} after {} would act before the \
                  lock allows ({}): set `expire_after` in {SETTINGS_FILE} to at least the lock's \
                  span. Nothing was changed.",
-                crate::wording::count(expire_days, "day"),
+                d1_core::wording::count(expire_days, "day"),
                 rule.describe()
             );
         }
@@ -1018,7 +1021,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
             "expire_after ({}) is shorter than lock_for ({lock_for}) in the [{}.offsite] table of \
              {SETTINGS_FILE}: the lifecycle rule would delete copies the lock still holds. Make \
              expire_after at least lock_for. Nothing was run.",
-            crate::wording::count(days, "day"),
+            d1_core::wording::count(days, "day"),
             env.name
         );
     }
@@ -1035,7 +1038,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
     crate::say!("Lifecycle plan for r2://{}", target.bucket());
     crate::say!(
         "  rule         {rule}: delete objects under {prefix} {} after upload{}",
-        crate::wording::count(days, "day"),
+        d1_core::wording::count(days, "day"),
         if target.offsite.expire_after.is_some() {
             " (expire_after)".to_owned()
         } else {
@@ -1065,7 +1068,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
     }
     crate::say!(
         "Lifecycle rule {rule} set: copies under {prefix} expire after {}.",
-        crate::wording::count(days, "day")
+        d1_core::wording::count(days, "day")
     );
     Ok(())
 }
@@ -1101,7 +1104,7 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
     crate::say!(
         "  rule         {rule}: objects under {prefix} cannot be deleted or overwritten until \
          {} after upload{}",
-        crate::wording::count(days, "day"),
+        d1_core::wording::count(days, "day"),
         if target.offsite.lock_for.is_some() {
             " (lock_for)".to_owned()
         } else {
@@ -1114,7 +1117,7 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
     crate::say!(
         "  costs        nobody, this tool and the lifecycle rule included, can free that space \
          early; a backup uploaded by mistake stays and is billed for {}",
-        crate::wording::count(days, "day")
+        d1_core::wording::count(days, "day")
     );
     for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
         crate::say!("  left alone   {}", other.describe());
@@ -1156,7 +1159,7 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
         "Locked: objects under r2://{}/{prefix} cannot be deleted or overwritten until {} old \
          (rule {rule}, read back).",
         target.bucket(),
-        crate::wording::count(days, "day")
+        d1_core::wording::count(days, "day")
     );
     Ok(())
 }
@@ -1199,11 +1202,11 @@ mod tests {
     fn expiry_is_expire_after_or_the_policys_longest_span() {
         let offsite = |expire: Option<&str>| Offsite {
             bucket: "b-1".into(),
-            expire_after: expire.map(|e| crate::span::parse(e).unwrap()),
+            expire_after: expire.map(|e| d1_core::span::parse(e).unwrap()),
             lock_for: None,
         };
         let policy = Policy {
-            keep_within: Some(crate::span::Span::days(30)),
+            keep_within: Some(d1_core::span::Span::days(30)),
             keep_daily: Some(30),
             keep_weekly: Some(12),
             keep_monthly: Some(12),
@@ -1253,7 +1256,7 @@ mod tests {
 
     fn policy() -> Policy {
         Policy {
-            keep_within: Some(crate::span::Span::days(30)),
+            keep_within: Some(d1_core::span::Span::days(30)),
             keep_daily: Some(30),
             keep_weekly: Some(12),
             keep_monthly: Some(12),
@@ -1264,8 +1267,8 @@ mod tests {
     fn the_lock_defaults_to_the_policys_longest_span_and_never_outlasts_the_expiry() {
         let offsite = |expire: Option<&str>, lock: Option<&str>| Offsite {
             bucket: "b-1".into(),
-            expire_after: expire.map(|e| crate::span::parse(e).unwrap()),
-            lock_for: lock.map(|e| crate::span::parse(e).unwrap()),
+            expire_after: expire.map(|e| d1_core::span::parse(e).unwrap()),
+            lock_for: lock.map(|e| d1_core::span::parse(e).unwrap()),
         };
         assert_eq!(lock_days(&offsite(None, None), &policy()).unwrap(), 372);
         assert_eq!(

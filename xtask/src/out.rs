@@ -279,7 +279,7 @@ pub fn progress_text(
     };
     let amount = |n: u64| match unit {
         Unit::Bytes => bytes(n),
-        Unit::Statements => crate::wording::count(n, "statement"),
+        Unit::Statements => d1_core::wording::count(n, "statement"),
     };
     text.push_str(": ");
     text.push_str(&match (total.filter(|t| *t >= done), unit) {

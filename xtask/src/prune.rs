@@ -19,11 +19,11 @@ use serde::Deserialize;
 use crate::backup;
 use crate::fsutil;
 use crate::inventory::{self, Entry};
-use crate::manifest;
 use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
-use crate::span::{self, Span};
-use crate::wording::count;
+use d1_core::manifest;
+use d1_core::span::{self, Span};
+use d1_core::wording::count;
 
 /// How long protected backups are kept when `keep_within` is not set.
 const DEFAULT_WINDOW: Span = Span::days(30);

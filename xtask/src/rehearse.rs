@@ -20,10 +20,11 @@ use d1_loopback::{Config, DatabaseSpec, Server};
 use crate::environment::{Environment, Location};
 use crate::fsutil;
 use crate::inventory;
-use crate::manifest::Manifest;
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
-use crate::repair;
 use crate::stored;
+use d1_core::manifest::Manifest;
+use d1_core::repair;
 
 const ACCOUNT: &str = "0000000000000000000000000000cafe";
 const TOKEN: &str = "rehearsal-token-not-a-cloudflare-token";
@@ -394,7 +395,7 @@ fn load_prod(
 ) -> Result<()> {
     match from {
         From::Empty => {
-            let gate = crate::gate::Gate::new(rusqlite::Connection::open(db)?)?;
+            let gate = d1_core::gate::Gate::new(rusqlite::Connection::open(db)?)?;
             let conn = gate.db();
             conn.execute_batch(
                 "CREATE TABLE d1_migrations(

@@ -25,21 +25,23 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::Shell;
 
-use crate::app::KeyRecord;
 use crate::backup::{self, BackupArgs};
-use crate::catalog::{Catalog, DatabaseReader as TargetReader, VirtualTable, quote_ident};
 use crate::confirm::{self, ConfirmArgs};
-use crate::dump::{self, KeyFingerprint};
 use crate::environment::{Environment, Environments, Location};
 use crate::fsutil::{self, TempFile, file_name};
-use crate::gate;
 use crate::local_d1;
-use crate::manifest::{self, Manifest};
+use crate::manifest_file::ManifestFile;
 use crate::new_database::{self, NewDatabase};
 use crate::project::Project;
-use crate::repair::{self, Sink};
+use crate::reader::DatabaseReader as TargetReader;
 use crate::stored;
 use crate::wrangler::{Commands, ExportMode, Wrangler};
+use d1_core::app::KeyRecord;
+use d1_core::catalog::{Catalog, VirtualTable, quote_ident};
+use d1_core::dump::{self, KeyFingerprint};
+use d1_core::gate;
+use d1_core::manifest::{self, Manifest};
+use d1_core::repair::{self, Sink};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RestoreArgs {
@@ -934,7 +936,7 @@ fn print_plan(p: &PlanView<'_>) {
                 m.database.name,
                 m.environment,
                 m.created_at.format("%Y-%m-%d %H:%M UTC"),
-                crate::wording::count(rows, "row")
+                d1_core::wording::count(rows, "row")
             );
         }
         None => {
@@ -1010,7 +1012,7 @@ fn print_plan(p: &PlanView<'_>) {
     let _ = writeln!(
         out,
         "  loads        the dump's {}, repaired, {}",
-        crate::wording::count(p.survey.statements, "statement"),
+        d1_core::wording::count(p.survey.statements, "statement"),
         if p.fast_local {
             "straight into the local D1's SQLite file in one transaction (refused while another process has it open)"
         } else {
@@ -1101,7 +1103,7 @@ fn load_local(
     let n = loader.commit()?;
     crate::say!(
         "Loaded {} into {}.",
-        crate::wording::count(n, "statement"),
+        d1_core::wording::count(n, "statement"),
         file.display()
     );
     Ok(())
@@ -1170,7 +1172,7 @@ fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<Stri
 fn children_first(tables: &[&str], ddl: &BTreeMap<String, String>) -> Vec<String> {
     let mut references: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     // The DDL is the target's, read back from it: it runs under the gate.
-    if let Ok(gate) = crate::gate::Gate::memory() {
+    if let Ok(gate) = d1_core::gate::Gate::memory() {
         for t in tables {
             if let Some(sql) = ddl
                 .get(*t)
@@ -1259,7 +1261,7 @@ fn check_content(
                 file,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
             )?)?;
-            crate::digest::tables(db.db(), expected.keys().map(String::as_str))?
+            d1_core::digest::tables(db.db(), expected.keys().map(String::as_str))?
         }
         None => {
             crate::say!(
@@ -1282,7 +1284,7 @@ fn check_content(
             crate::verify::verify(temp.path(), &export, None, &ctx)?.content
         }
     };
-    let differ = crate::digest::differences(&expected, &found);
+    let differ = d1_core::digest::differences(&expected, &found);
     Ok(Some(if differ.is_empty() {
         Ok(expected.len())
     } else {
@@ -1354,14 +1356,14 @@ fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
     if has_manifest {
         crate::say!(
             "  [x] row counts: {}, {}, equal to the backup's manifest",
-            crate::wording::count(counts.len(), "table"),
-            crate::wording::count(total, "row")
+            d1_core::wording::count(counts.len(), "table"),
+            d1_core::wording::count(total, "row")
         );
     } else {
         crate::say!(
             "  [ ] row counts: {}, {}; no manifest, so compared with the dump's INSERTs only",
-            crate::wording::count(counts.len(), "table"),
-            crate::wording::count(total, "row")
+            d1_core::wording::count(counts.len(), "table"),
+            d1_core::wording::count(total, "row")
         );
     }
     crate::say!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");

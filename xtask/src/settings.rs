@@ -11,10 +11,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::app::AppRules;
 use crate::environment::Environments;
 use crate::prune::Policy;
-use crate::span::{self, Span};
+use d1_core::app::AppRules;
+use d1_core::span::{self, Span};
 
 /// The table of the app's own rules; no environment may be named so.
 pub const APP_TABLE: &str = "app";
@@ -174,7 +174,7 @@ mod tests {
         );
         assert_eq!(
             settings.env("prod").max_age,
-            Some(crate::span::parse("26h").unwrap())
+            Some(d1_core::span::parse("26h").unwrap())
         );
         let envs = Environments::parse(include_str!("../../wrangler.toml")).unwrap();
         let settings = settings.resolved(&envs).unwrap();

@@ -8,36 +8,10 @@
 //! the way out, and `main` exits with 128 + the signal. A second signal
 //! exits at once.
 
-use std::sync::atomic::{AtomicI32, Ordering};
-
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
-
-/// The command stopped because of a signal.
-#[derive(Debug)]
-pub struct Interrupted(pub i32);
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "interrupted by {}: stopped, and removed what was unfinished",
-            name(self.0)
-        )
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-fn name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
-        _ => "a signal",
-    }
-}
+pub use d1_core::interrupt::{Interrupted, check, exit_code, received};
 
 extern "C" fn record(signal: libc::c_int) {
-    if RECEIVED.swap(signal, Ordering::SeqCst) != 0 {
+    if d1_core::interrupt::record(signal).is_some() {
         // SAFETY: _exit(2) is async-signal-safe.
         unsafe { libc::_exit(128 + signal) };
     }
@@ -56,26 +30,4 @@ pub fn install() {
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }
-}
-
-/// The signal received, if any.
-pub fn received() -> Option<i32> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    }
-}
-
-/// Fails with [`Interrupted`] once a signal has come: called before each
-/// step that would start something new.
-pub fn check() -> anyhow::Result<()> {
-    match received() {
-        Some(s) => Err(Interrupted(s).into()),
-        None => Ok(()),
-    }
-}
-
-/// The exit code for a signal: 130 for SIGINT, 143 for SIGTERM.
-pub fn exit_code(signal: i32) -> u8 {
-    u8::try_from(128 + signal).unwrap_or(1)
 }

@@ -22,8 +22,8 @@ use crate::inventory::{self, Entry};
 use crate::offsite;
 use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
-use crate::span::Span;
 use crate::time_travel;
+use d1_core::span::Span;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
@@ -207,7 +207,7 @@ fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
         Some((rule, days, at)) => format!(
             "locked: {} after upload (rule {rule} in r2://{bucket}, set and read back {at}; \
              `cargo xtask doctor` reads the bucket)",
-            crate::wording::count(*days, "day")
+            d1_core::wording::count(*days, "day")
         ),
         None => format!(
             "not locked: no `cargo xtask offsite lock` recorded here for r2://{bucket} \
@@ -319,7 +319,7 @@ not json
     fn stale_only_against_a_declared_max_age() {
         let none = BTreeMap::new();
         let now = Utc::now();
-        let max = Some(crate::span::parse("26h").unwrap());
+        let max = Some(d1_core::span::parse("26h").unwrap());
         // No backup at all: stale only when a max_age is declared.
         let s = environment_status("prod", "db", &[], max, &none, &BTreeMap::new(), now);
         assert!(s.stale && s.newest_verified.is_none());

@@ -293,7 +293,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
             crate::say!(
                 "{} answers: {}.",
                 env.database_name,
-                crate::wording::count(tables, "table")
+                d1_core::wording::count(tables, "table")
             );
             Ok(())
         }

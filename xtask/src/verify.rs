@@ -26,17 +26,18 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::app::{self, AppRules, AuditChain};
-use crate::catalog::quote_ident;
-use crate::dump;
 use crate::fsutil::{self, TempFile};
-use crate::gate::{self, Gate, Outcome};
 use crate::inventory;
-use crate::manifest::{self, Manifest, Verification};
+use crate::manifest_file::ManifestFile;
 use crate::project::Project;
-use crate::repair::{self, Finding};
 use crate::settings::SETTINGS_FILE;
 use crate::stored::{self, Source};
+use d1_core::app::{self, AppRules, AuditChain};
+use d1_core::catalog::quote_ident;
+use d1_core::dump;
+use d1_core::gate::{self, Gate, Outcome};
+use d1_core::manifest::{self, Manifest, Verification};
+use d1_core::repair::{self, Finding};
 
 /// The backup is corrupt or does not match its manifest.
 pub const EXIT_BAD: u8 = 1;
@@ -134,7 +135,7 @@ impl Report {
         format!(
             "Verified {}: {} passed, {} skipped ({})\nResult: GOOD ({:.1} s)\n",
             self.file.display(),
-            crate::wording::count(count(Status::Pass), "check"),
+            d1_core::wording::count(count(Status::Pass), "check"),
             count(Status::Skipped),
             self.checks
                 .iter()
@@ -437,7 +438,7 @@ fn verify_at(
             "d1-restorable",
             format!(
                 "{} D1 refuses that restore cannot repair (listed below)",
-                crate::wording::count(unrepaired, "statement")
+                d1_core::wording::count(unrepaired, "statement")
             ),
         )
     };
@@ -801,7 +802,7 @@ fn content_check(
         .iter()
         .filter(|t| dump::rows_are_checked(t) && !(data_only && *t == dump::MIGRATIONS_TABLE))
         .map(String::as_str);
-    let digests = crate::digest::tables(db, tables)?;
+    let digests = d1_core::digest::tables(db, tables)?;
     let check = match manifest.and_then(|m| m.content.as_ref()) {
         None => skipped(
             "content",
@@ -821,7 +822,7 @@ fn content_check(
                 .filter(|(t, _)| !(data_only && *t == dump::MIGRATIONS_TABLE))
                 .map(|(t, d)| (t.clone(), d.clone()))
                 .collect();
-            let differ = crate::digest::differences(&recorded, &digests);
+            let differ = d1_core::digest::differences(&recorded, &digests);
             if differ.is_empty() {
                 pass(
                     "content",
@@ -920,8 +921,8 @@ fn row_check(
             "rows",
             format!(
                 "{}, {}, as the manifest records",
-                crate::wording::count(m.rows.len(), "table"),
-                crate::wording::count(total, "row")
+                d1_core::wording::count(m.rows.len(), "table"),
+                d1_core::wording::count(total, "row")
             ),
         )
     } else {
@@ -1132,7 +1133,7 @@ fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -> Re
             format!(
                 "{} of {table}; every hash{rule_doc} and link holds from the first row to \
                  the last",
-                crate::wording::count(n, "row")
+                d1_core::wording::count(n, "row")
             ),
         ),
     })
@@ -1222,7 +1223,11 @@ mod tests {
         let file = dir.path().join("backup-local-20261124-1200.sql");
         std::fs::write(&file, dump).unwrap();
         let migrations = dir.path().join("migrations");
-        let app = crate::app::qbtime();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backups.toml"),
+        )
+        .unwrap();
+        let app = crate::settings::Settings::parse(&text).unwrap().app;
         let workspace = Workspace {
             migrations_dir: &migrations,
             app: &app,

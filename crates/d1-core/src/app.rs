@@ -158,10 +158,13 @@ pub fn table_columns(db: &rusqlite::Connection, table: &str) -> rusqlite::Result
 #[cfg(test)]
 pub fn qbtime() -> AppRules {
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backups.toml"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../backups.toml"),
     )
     .unwrap();
-    crate::settings::Settings::parse(&text).unwrap().app
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    let rules: AppRules = table.remove("app").unwrap().try_into().unwrap();
+    rules.check().unwrap();
+    rules
 }
 
 #[cfg(test)]

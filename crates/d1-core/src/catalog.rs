@@ -254,38 +254,6 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Reads a database without changing it: through wrangler, or, for local
-/// D1, straight from its SQLite file (`local_d1`), which saves a wrangler
-/// start and answers in the same shape.
-pub enum DatabaseReader<'a> {
-    Wrangler(
-        &'a crate::wrangler::Wrangler,
-        &'a crate::wrangler::Commands,
-        &'a crate::environment::Environment,
-    ),
-    File(std::path::PathBuf),
-}
-
-impl DatabaseReader<'_> {
-    /// Runs read-only `sql`; one `{"results": [...]}` per statement.
-    pub fn query(&self, purpose: &str, sql: &str) -> Result<serde_json::Value> {
-        match self {
-            DatabaseReader::Wrangler(wrangler, cmds, env) => {
-                wrangler.run_json(&cmds.query_json(env, purpose, sql))
-            }
-            DatabaseReader::File(file) => {
-                crate::local_d1::query_json(file, sql).with_context(|| purpose.to_owned())
-            }
-        }
-    }
-
-    /// Reads the schema with [`CATALOG_SQL`].
-    pub fn catalog(&self, purpose: &str) -> Result<Catalog> {
-        let json = self.query(purpose, CATALOG_SQL)?;
-        Catalog::from_wrangler_json(&json).context("reading the database schema")
-    }
-}
-
 /// What one export covers, decided before wrangler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportScope {

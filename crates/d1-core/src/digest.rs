@@ -102,7 +102,7 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
         }
     }
     hasher.update(&pending);
-    Ok(Some(crate::fsutil::hex(&hasher.finalize())))
+    Ok(Some(crate::names::hex(&hasher.finalize())))
 }
 
 /// A value's canonical form: a tag, then its bytes.

@@ -150,7 +150,7 @@ impl Gate {
             10_000,
             Some(move || {
                 let mut state = watched.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(signal) = crate::signals::received() {
+                if let Some(signal) = crate::interrupt::received() {
                     state.interrupted = Some(format!("interrupted by signal {signal}"));
                     return true;
                 }
@@ -387,7 +387,7 @@ pub fn comparison(a: &str, b: &str) -> anyhow::Result<Connection> {
         _ => Authorization::Allow,
     }))?;
     // Ctrl-C stops a long comparison query.
-    db.progress_handler(10_000, Some(|| crate::signals::received().is_some()))?;
+    db.progress_handler(10_000, Some(|| crate::interrupt::received().is_some()))?;
     Ok(db)
 }
 

@@ -45,7 +45,7 @@ pub struct Manifest {
     /// carried forward unchanged from the environment's previous verified
     /// backup for every migration that one records. D1's `d1_migrations`
     /// keeps names only; this is how an edit to an applied migration is
-    /// seen ([`crate::migrate::edited_migrations`]). Absent in manifests
+    /// seen (the xtask's `migrate::edited_migrations`). Absent in manifests
     /// written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration_sha256: Option<BTreeMap<String, String>>,
@@ -162,47 +162,6 @@ pub fn manifest_path(backup: &Path) -> PathBuf {
 }
 
 impl Manifest {
-    /// Reads the manifest at `path` and checks that it can be trusted as
-    /// the tool's own (see [`Manifest::validate`]).
-    pub fn read(path: &Path) -> Result<Manifest> {
-        Manifest::read_as(path, &crate::fsutil::file_name(path))
-    }
-
-    /// Reads the manifest at `path`, validated as if it were stored under
-    /// the name `stored_as` (a download is checked before it is moved into
-    /// place).
-    pub fn read_as(path: &Path, stored_as: &str) -> Result<Manifest> {
-        let manifest = Manifest::parse(path)?;
-        manifest
-            .validate(stored_as)
-            .map_err(|e| untrusted(path, e))?;
-        Ok(manifest)
-    }
-
-    /// The manifest beside the backup `file`, validated, and naming `file`.
-    pub fn for_backup(file: &Path) -> Result<Manifest> {
-        let path = manifest_path(file);
-        let manifest = Manifest::read(&path)?;
-        let name = crate::fsutil::file_name(file);
-        if manifest.file.name != name {
-            bail!(
-                "{} describes the backup {:?}, not {name:?}: a manifest belongs to the one file \
-                 it names. Give that file, or take a new backup. Nothing was done.",
-                path.display(),
-                manifest.file.name
-            );
-        }
-        Ok(manifest)
-    }
-
-    /// The JSON as it stands, not yet validated.
-    pub fn parse(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the manifest {}", path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid backup manifest", path.display()))
-    }
-
     /// What must hold before anything the manifest says is used, for a
     /// manifest stored under the file name `stored_as`:
     /// - `file.name` is a plain file name, the backup beside the manifest
@@ -217,7 +176,7 @@ impl Manifest {
     pub fn validate(&self, stored_as: &str) -> Result<()> {
         let name = &self.file.name;
         let own = manifest_path(Path::new(name));
-        if !crate::fsutil::is_plain_file_name(name)
+        if !crate::names::is_plain_file_name(name)
             || !name.contains(".sql")
             || own.file_name() != Some(std::ffi::OsStr::new(stored_as))
         {
@@ -241,7 +200,7 @@ impl Manifest {
             );
         }
         for migration in &self.migrations {
-            if !crate::fsutil::is_plain_file_name(migration) {
+            if !crate::names::is_plain_file_name(migration) {
                 bail!(
                     "its migration name {migration:?} is not a plain file name in the migrations \
                      directory"
@@ -255,7 +214,7 @@ impl Manifest {
                      migrations"
                 );
             }
-            if !crate::fsutil::is_sha256_hex(sha256) {
+            if !crate::names::is_sha256_hex(sha256) {
                 bail!(
                     "its migration_sha256 for {migration:?} is not a sha256 (64 lowercase hex \
                      digits)"
@@ -290,6 +249,11 @@ impl Manifest {
         Ok(())
     }
 
+    /// The JSON as written, not yet validated (see [`Manifest::validate`]).
+    pub fn from_json(text: &str) -> serde_json::Result<Manifest> {
+        serde_json::from_str(text)
+    }
+
     pub fn to_json(&self) -> Result<String> {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
@@ -311,62 +275,6 @@ impl Manifest {
             .as_ref()
             .is_some_and(Verification::is_good)
     }
-
-    /// Writes the manifest to `path`, which must not exist yet.
-    pub fn create_at(&self, path: &Path) -> Result<()> {
-        let partial = self.staged(path)?;
-        crate::fsutil::rename_no_clobber(partial.path(), path)
-            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
-        partial.disarm();
-        Ok(())
-    }
-
-    /// Changes one field of the manifest at `path`, as it is on disk now:
-    /// under a lock on its directory, the manifest is read again, `change`
-    /// applied and the result written back atomically. Two commands that
-    /// each change their own field (verify its `verification`, upload its
-    /// `offsite`) therefore never undo each other's write.
-    pub fn update(path: &Path, change: impl FnOnce(&mut Manifest)) -> Result<Manifest> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let _lock = crate::fsutil::DirLock::exclusive(dir)?;
-        let mut manifest = Manifest::read(path)?;
-        change(&mut manifest);
-        let partial = manifest.staged(path)?;
-        std::fs::rename(partial.path(), path)
-            .with_context(|| format!("cannot update the manifest {}", path.display()))?;
-        partial.disarm();
-        Ok(manifest)
-    }
-
-    /// Records a verification's outcome in the manifest at `path` (and in
-    /// this copy), leaving every other field as it is on disk.
-    pub fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()> {
-        self.verification = Some(outcome.clone());
-        Manifest::update(path, |m| m.verification = Some(outcome))?;
-        Ok(())
-    }
-
-    /// This manifest, written and synced to a private temporary file beside `path`.
-    fn staged(&self, path: &Path) -> Result<crate::fsutil::TempFile> {
-        use std::io::Write;
-        let (partial, mut file) =
-            crate::fsutil::TempFile::create_open(path.with_extension("json.partial"))?;
-        file.write_all(self.to_json()?.as_bytes())?;
-        file.sync_all()
-            .with_context(|| format!("cannot sync {}", partial.path().display()))?;
-        Ok(partial)
-    }
-}
-
-fn untrusted(path: &Path, e: anyhow::Error) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the manifest {} cannot be trusted: {e:#}. Nothing was done; move it aside (or fetch the \
-         backup again with `cargo xtask offsite fetch`) and run the command again.",
-        path.display()
-    )
 }
 
 /// Checks that `sql` is exactly `CREATE VIRTUAL TABLE <name> USING
@@ -730,102 +638,5 @@ mod tests {
             table: "accounts".into(),
         };
         assert!(m.validate("backup-prod-1.manifest.json").is_err());
-    }
-
-    #[test]
-    fn read_refuses_an_untrusted_manifest_and_names_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        std::fs::write(&path, sample("../../victim").to_json().unwrap()).unwrap();
-        let err = format!("{:#}", Manifest::read(&path).unwrap_err());
-        assert!(err.contains("cannot be trusted"), "{err}");
-        assert!(err.contains("backup-prod-1.manifest.json"), "{err}");
-    }
-
-    fn verification() -> Verification {
-        Verification {
-            verified_at: "2026-11-24T13:00:00Z".parse().unwrap(),
-            outcome: "good".into(),
-            failed: Vec::new(),
-            seconds: 1.0,
-            tool_version: "0".into(),
-        }
-    }
-
-    fn offsite() -> OffsiteCopy {
-        OffsiteCopy {
-            bucket: "b".into(),
-            key: "prod/2026/11/backup-prod-1.sql".into(),
-            manifest_key: "prod/2026/11/backup-prod-1.manifest.json".into(),
-            uploaded_at: "2026-11-24T13:00:00Z".parse().unwrap(),
-        }
-    }
-
-    #[test]
-    fn verify_and_upload_racing_keep_both_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        sample("backup-prod-1.sql").create_at(&path).unwrap();
-        // verify reads the manifest and starts its long check; upload
-        // finishes meanwhile and records the offsite copy; then verify
-        // records its outcome from the copy it read before.
-        let mut verify_copy = Manifest::read(&path).unwrap();
-        Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
-        verify_copy
-            .record_verification(&path, verification())
-            .unwrap();
-        let on_disk = Manifest::read(&path).unwrap();
-        assert_eq!(on_disk.offsite, Some(offsite()), "upload's record was lost");
-        assert_eq!(on_disk.verification, Some(verification()));
-        // The other order: verify first, then upload.
-        let path = dir.path().join("backup-prod-2.manifest.json");
-        sample("backup-prod-2.sql").create_at(&path).unwrap();
-        Manifest::read(&path)
-            .unwrap()
-            .record_verification(&path, verification())
-            .unwrap();
-        Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
-        let on_disk = Manifest::read(&path).unwrap();
-        assert_eq!(on_disk.verification, Some(verification()));
-        assert_eq!(on_disk.offsite, Some(offsite()));
-    }
-
-    #[test]
-    fn concurrent_updates_of_different_fields_are_all_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        sample("backup-prod-1.sql").create_at(&path).unwrap();
-        let threads: Vec<_> = (0..8u64)
-            .map(|i| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    Manifest::update(&path, |m| {
-                        m.rows.insert(format!("t{i}"), i);
-                    })
-                    .unwrap();
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(Manifest::read(&path).unwrap().rows.len(), 8);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_manifest_update_never_writes_through_a_planted_link() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        sample("backup-prod-1.sql").create_at(&path).unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious").unwrap();
-        std::os::unix::fs::symlink(&victim, path.with_extension("json.partial")).unwrap();
-        let err = format!(
-            "{:#}",
-            Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap_err()
-        );
-        assert!(err.contains("symbolic link"), "{err}");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 }

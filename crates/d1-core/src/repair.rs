@@ -1055,7 +1055,7 @@ impl Splitter {
         for i in deferred {
             let (text, is_blob) = match &values[i] {
                 Value::Text(t) => (t.clone(), false),
-                Value::Blob(b) => (crate::fsutil::hex(b), true),
+                Value::Blob(b) => (crate::names::hex(b), true),
                 _ => unreachable!("only text and blobs are deferred"),
             };
             let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
@@ -1131,7 +1131,7 @@ fn literal(value: &Value) -> String {
         Value::Real(r) if r.is_infinite() => (if *r > 0.0 { "9e999" } else { "-9e999" }).to_owned(),
         Value::Real(r) => format!("{r:?}"),
         Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
-        Value::Blob(b) => format!("X'{}'", crate::fsutil::hex(b)),
+        Value::Blob(b) => format!("X'{}'", crate::names::hex(b)),
     }
 }
 
@@ -1415,7 +1415,7 @@ mod tests {
              INSERT INTO \"n\" VALUES(7,'small',replace('{}','\\n',char(10)),X'{}');\n\
              INSERT INTO \"n\" VALUES(8,'next',NULL,NULL);\n",
             big_text.replace('\'', "''").replace('\n', "\\n"),
-            crate::fsutil::hex(&big_blob)
+            crate::names::hex(&big_blob)
         );
         let (_, out, splits) = repair(&dump, &Options::default());
         assert_eq!(splits.len(), 1);

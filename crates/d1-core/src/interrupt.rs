@@ -1,0 +1,67 @@
+//! Whether the process was asked to stop (SIGINT or SIGTERM), as a value
+//! the core's long loops can check.
+//!
+//! The xtask's signal handler (`xtask/src/edge/signals.rs`) only calls
+//! [`record`]; the loops here (the gate's progress handler, a load) ask
+//! [`received`] and stop with [`Interrupted`]. Nothing here installs a
+//! handler.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// The command stopped because of a signal.
+#[derive(Debug)]
+pub struct Interrupted(pub i32);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted by {}: stopped, and removed what was unfinished",
+            name(self.0)
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+fn name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Records `signal`; returns the signal recorded before it, if any (the
+/// handler exits at once on a second one). Only an atomic swap, so a
+/// signal handler may call it.
+pub fn record(signal: i32) -> Option<i32> {
+    match RECEIVED.swap(signal, Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// The signal received, if any.
+pub fn received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Fails with [`Interrupted`] once a signal has come: called before each
+/// step that would start something new.
+pub fn check() -> anyhow::Result<()> {
+    match received() {
+        Some(s) => Err(Interrupted(s).into()),
+        None => Ok(()),
+    }
+}
+
+/// The exit code for a signal: 130 for SIGINT, 143 for SIGTERM.
+pub fn exit_code(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(1)
+}

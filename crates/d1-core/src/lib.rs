@@ -1,0 +1,31 @@
+//! The pure core of qbtime's D1 backups: what a dump, a manifest and a
+//! backup's content mean, and every check the tool makes of them.
+//!
+//! The data path, in the order a backup and a restore take it:
+//!
+//! | step | module |
+//! |---|---|
+//! | a database's schema, what an export covers | [`catalog`] |
+//! | reading and splitting a dump; what it may hold | [`dump`] |
+//! | the trust boundary: the authorizer every statement passes | [`gate`] |
+//! | the survey of a dump and the repair of what D1 cannot take | [`repair`] |
+//! | the app's own rules (the audit chain, the key records) | [`app`] |
+//! | content digests: equal means equal | [`digest`] |
+//! | the manifest, as a validated type | [`manifest`] |
+//! | time spans and ages (retention, `--max-age`) | [`span`] |
+//!
+//! Nothing here spawns a process, prints, or reads an environment variable:
+//! those are the xtask's edges. Functions work on text, bytes, values and
+//! SQLite connections, so each is tested on them directly.
+
+pub mod app;
+pub mod catalog;
+pub mod digest;
+pub mod dump;
+pub mod gate;
+pub mod interrupt;
+pub mod manifest;
+pub mod names;
+pub mod repair;
+pub mod span;
+pub mod wording;

@@ -1,0 +1,37 @@
+//! Small checks and spellings on names and bytes that the trust boundary
+//! relies on: plain file names, SHA-256 digests, hex.
+
+use std::path::Path;
+
+/// A file name with no directory in it: not empty, no `/` or `\\`, not `.`
+/// or `..`, no NUL, and not hidden.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
+}
+
+/// Whether `text` is a SHA-256 as the backup directory writes it: 64 lowercase hex digits.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Lowercase hex. Called for every audit-log row that verify checks, so it
+/// avoids `format!` per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+/// The last component of a path, as text.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

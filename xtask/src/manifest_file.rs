@@ -1,0 +1,233 @@
+//! Manifests on disk: read and validated, created without replacing
+//! another, and updated field by field under a lock on their directory.
+//! What a manifest means, and what makes one trustworthy, is the core's
+//! (`d1_core::manifest`); this is where one touches the disk.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use d1_core::manifest::{Manifest, Verification, manifest_path};
+
+/// Reading and writing a [`Manifest`] file.
+pub trait ManifestFile: Sized {
+    /// Reads the manifest at `path` and checks that it can be trusted as
+    /// the tool's own (see [`Manifest::validate`]).
+    fn read(path: &Path) -> Result<Self>;
+    /// Reads the manifest at `path`, validated as if it were stored under
+    /// the name `stored_as` (a download is checked before it is moved into
+    /// place).
+    fn read_as(path: &Path, stored_as: &str) -> Result<Self>;
+    /// The manifest beside the backup `file`, validated, and naming `file`.
+    fn for_backup(file: &Path) -> Result<Self>;
+    /// The JSON as it stands, not yet validated.
+    fn parse(path: &Path) -> Result<Self>;
+    /// Writes the manifest to `path`, which must not exist yet.
+    fn create_at(&self, path: &Path) -> Result<()>;
+    /// Changes one field of the manifest at `path`, as it is on disk now:
+    /// under a lock on its directory, the manifest is read again, `change`
+    /// applied and the result written back atomically. Two commands that
+    /// each change their own field (verify its `verification`, upload its
+    /// `offsite`) therefore never undo each other's write.
+    fn update(path: &Path, change: impl FnOnce(&mut Manifest)) -> Result<Self>;
+    /// Records a verification's outcome in the manifest at `path` (and in
+    /// this copy), leaving every other field as it is on disk.
+    fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()>;
+}
+
+impl ManifestFile for Manifest {
+    fn read(path: &Path) -> Result<Manifest> {
+        Manifest::read_as(path, &crate::fsutil::file_name(path))
+    }
+
+    fn read_as(path: &Path, stored_as: &str) -> Result<Manifest> {
+        let manifest = Manifest::parse(path)?;
+        manifest
+            .validate(stored_as)
+            .map_err(|e| untrusted(path, e))?;
+        Ok(manifest)
+    }
+
+    fn for_backup(file: &Path) -> Result<Manifest> {
+        let path = manifest_path(file);
+        let manifest = Manifest::read(&path)?;
+        let name = crate::fsutil::file_name(file);
+        if manifest.file.name != name {
+            bail!(
+                "{} describes the backup {:?}, not {name:?}: a manifest belongs to the one file \
+                 it names. Give that file, or take a new backup. Nothing was done.",
+                path.display(),
+                manifest.file.name
+            );
+        }
+        Ok(manifest)
+    }
+
+    fn parse(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+        Manifest::from_json(&text)
+            .with_context(|| format!("{} is not a valid backup manifest", path.display()))
+    }
+
+    fn create_at(&self, path: &Path) -> Result<()> {
+        let partial = staged(self, path)?;
+        crate::fsutil::rename_no_clobber(partial.path(), path)
+            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        partial.disarm();
+        Ok(())
+    }
+
+    fn update(path: &Path, change: impl FnOnce(&mut Manifest)) -> Result<Manifest> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let _lock = crate::fsutil::DirLock::exclusive(dir)?;
+        let mut manifest = Manifest::read(path)?;
+        change(&mut manifest);
+        let partial = staged(&manifest, path)?;
+        std::fs::rename(partial.path(), path)
+            .with_context(|| format!("cannot update the manifest {}", path.display()))?;
+        partial.disarm();
+        Ok(manifest)
+    }
+
+    fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()> {
+        self.verification = Some(outcome.clone());
+        Manifest::update(path, |m| m.verification = Some(outcome))?;
+        Ok(())
+    }
+}
+
+/// This manifest, written and synced to a private temporary file beside `path`.
+fn staged(manifest: &Manifest, path: &Path) -> Result<crate::fsutil::TempFile> {
+    use std::io::Write;
+    let (partial, mut file) =
+        crate::fsutil::TempFile::create_open(path.with_extension("json.partial"))?;
+    file.write_all(manifest.to_json()?.as_bytes())?;
+    file.sync_all()
+        .with_context(|| format!("cannot sync {}", partial.path().display()))?;
+    Ok(partial)
+}
+
+fn untrusted(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the manifest {} cannot be trusted: {e:#}. Nothing was done; move it aside (or fetch the \
+         backup again with `cargo xtask offsite fetch`) and run the command again.",
+        path.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use d1_core::manifest::OffsiteCopy;
+
+    fn sample(file: &str) -> Manifest {
+        let text = format!(
+            r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
+            "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
+            "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"x"}},
+            "rows":{{}},"statements":0,"migrations":["0001_init.sql"],"encryption_key":null,"wrangler_version":null,
+            "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn read_refuses_an_untrusted_manifest_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        std::fs::write(&path, sample("../../victim").to_json().unwrap()).unwrap();
+        let err = format!("{:#}", Manifest::read(&path).unwrap_err());
+        assert!(err.contains("cannot be trusted"), "{err}");
+        assert!(err.contains("backup-prod-1.manifest.json"), "{err}");
+    }
+
+    fn verification() -> Verification {
+        Verification {
+            verified_at: "2026-11-24T13:00:00Z".parse().unwrap(),
+            outcome: "good".into(),
+            failed: Vec::new(),
+            seconds: 1.0,
+            tool_version: "0".into(),
+        }
+    }
+
+    fn offsite() -> OffsiteCopy {
+        OffsiteCopy {
+            bucket: "b".into(),
+            key: "prod/2026/11/backup-prod-1.sql".into(),
+            manifest_key: "prod/2026/11/backup-prod-1.manifest.json".into(),
+            uploaded_at: "2026-11-24T13:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn verify_and_upload_racing_keep_both_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        // verify reads the manifest and starts its long check; upload
+        // finishes meanwhile and records the offsite copy; then verify
+        // records its outcome from the copy it read before.
+        let mut verify_copy = Manifest::read(&path).unwrap();
+        Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
+        verify_copy
+            .record_verification(&path, verification())
+            .unwrap();
+        let on_disk = Manifest::read(&path).unwrap();
+        assert_eq!(on_disk.offsite, Some(offsite()), "upload's record was lost");
+        assert_eq!(on_disk.verification, Some(verification()));
+        // The other order: verify first, then upload.
+        let path = dir.path().join("backup-prod-2.manifest.json");
+        sample("backup-prod-2.sql").create_at(&path).unwrap();
+        Manifest::read(&path)
+            .unwrap()
+            .record_verification(&path, verification())
+            .unwrap();
+        Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
+        let on_disk = Manifest::read(&path).unwrap();
+        assert_eq!(on_disk.verification, Some(verification()));
+        assert_eq!(on_disk.offsite, Some(offsite()));
+    }
+
+    #[test]
+    fn concurrent_updates_of_different_fields_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let threads: Vec<_> = (0..8u64)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    Manifest::update(&path, |m| {
+                        m.rows.insert(format!("t{i}"), i);
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(Manifest::read(&path).unwrap().rows.len(), 8);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_manifest_update_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-1.manifest.json");
+        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("json.partial")).unwrap();
+        let err = format!(
+            "{:#}",
+            Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap_err()
+        );
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+}
