@@ -34,8 +34,8 @@ use crate::manifest_file::ManifestFile;
 use crate::project::Project;
 use crate::stored::{self, Source};
 use crate::verify;
-use d1_core::catalog::quote_ident;
 use d1_core::manifest::{self, Manifest};
+use d1_core::statement::quote_ident;
 
 /// Keys shown per table and per kind of change.
 pub const SAMPLE: usize = 10;
@@ -611,7 +611,7 @@ fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
 /// SQLite's, D1's and the repair's own objects, never compared.
 fn is_internal(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower.starts_with("sqlite_") || d1_core::dump::is_never_restored(name)
+    lower.starts_with("sqlite_") || d1_core::statement::is_never_restored(name)
 }
 
 /// One column as `PRAGMA table_info` gives it: name, type, not null,
@@ -730,8 +730,8 @@ pub fn compare(
             kind == "table"
                 && wanted(name)
                 && !sql.as_deref().is_some_and(|s| {
-                    d1_core::dump::strip_keyword(s, "CREATE")
-                        .is_some_and(|r| d1_core::dump::strip_keyword(r, "VIRTUAL").is_some())
+                    d1_core::statement::strip_keyword(s, "CREATE")
+                        .is_some_and(|r| d1_core::statement::strip_keyword(r, "VIRTUAL").is_some())
                 })
         })
         .map(|((_, name), _)| name)

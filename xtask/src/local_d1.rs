@@ -273,7 +273,7 @@ impl Loader {
             format!(
                 "statement {} ({}) failed; the local database was left unchanged",
                 self.statements,
-                d1_core::dump::describe(sql)
+                d1_core::statement::describe(sql)
             )
         })
     }
@@ -307,7 +307,7 @@ impl d1_core::repair::Sink for Loader {
             format!(
                 "repaired statement {} ({}) failed; the local database was left unchanged",
                 self.statements,
-                d1_core::dump::describe(sql)
+                d1_core::statement::describe(sql)
             )
         })
     }

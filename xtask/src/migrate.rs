@@ -24,7 +24,7 @@ use crate::environment::Environment;
 use crate::exit::Exit;
 use crate::inventory;
 use crate::project::Project;
-use d1_core::dump;
+use d1_core::statement;
 use d1_core::wording::{count, shell_words};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -134,7 +134,10 @@ fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> Resul
     let json = wrangler.run_json(&cmds.query_json(
         env,
         "read the applied migrations (read-only)",
-        &format!("SELECT name FROM {} ORDER BY id", dump::MIGRATIONS_TABLE),
+        &format!(
+            "SELECT name FROM {} ORDER BY id",
+            statement::MIGRATIONS_TABLE
+        ),
     ))?;
     Ok(json
         .get(0)

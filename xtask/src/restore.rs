@@ -37,11 +37,13 @@ use crate::reader::DatabaseReader as TargetReader;
 use crate::stored;
 use crate::wrangler::{Commands, ExportMode, Wrangler};
 use d1_core::app::KeyRecord;
-use d1_core::catalog::{Catalog, VirtualTable, quote_ident};
+use d1_core::catalog::{Catalog, VirtualTable};
 use d1_core::dump::{self, KeyFingerprint};
 use d1_core::gate;
 use d1_core::manifest::{self, Manifest};
 use d1_core::repair::{self, Sink};
+use d1_core::statement;
+use d1_core::statement::quote_ident;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RestoreArgs {
@@ -266,7 +268,7 @@ fn restore(
     // Every refusal the repair and the SQL gate can make comes before the
     // plan: nothing has run against the target yet, not even the safety
     // backup or `--clean`'s migrations.
-    let mut preflight = gate::Preflight::new(options.known_tables.values())?;
+    let mut preflight = repair::Preflight::new(options.known_tables.values())?;
     repair::write(source.data.open()?, &survey, &options, &mut preflight).with_context(|| {
         format!(
             "{} cannot be loaded; nothing was done",
@@ -1248,8 +1250,8 @@ fn check_content(
     };
     let expected: BTreeMap<String, String> = recorded
         .iter()
-        .filter(|(t, _)| dump::rows_are_checked(t))
-        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == dump::MIGRATIONS_TABLE))
+        .filter(|(t, _)| statement::rows_are_checked(t))
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
         .map(|(t, d)| (t.clone(), d.clone()))
         .collect();
     if expected.is_empty() {
@@ -1307,8 +1309,8 @@ fn check_rows(
     let expected: Vec<(&String, &u64)> = source
         .rows
         .iter()
-        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == dump::MIGRATIONS_TABLE))
-        .filter(|(t, _)| dump::rows_are_checked(t))
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+        .filter(|(t, _)| statement::rows_are_checked(t))
         .collect();
     if expected.is_empty() {
         return Ok((Vec::new(), Vec::new()));

@@ -33,11 +33,12 @@ use crate::project::Project;
 use crate::settings::SETTINGS_FILE;
 use crate::stored::{self, Source};
 use d1_core::app::{self, AppRules, AuditChain};
-use d1_core::catalog::quote_ident;
 use d1_core::dump;
 use d1_core::gate::{self, Gate, Outcome};
 use d1_core::manifest::{self, Manifest, Verification};
 use d1_core::repair::{self, Finding};
+use d1_core::statement;
+use d1_core::statement::quote_ident;
 
 /// The backup is corrupt or does not match its manifest.
 pub const EXIT_BAD: u8 = 1;
@@ -768,7 +769,7 @@ impl repair::Sink for Scratch {
             self.failures.push(format!(
                 "statement {} ({}): {failure}",
                 self.statements,
-                dump::describe(sql),
+                statement::describe(sql),
             ));
         } else {
             self.failures.push(String::new());
@@ -800,7 +801,9 @@ fn content_check(
     };
     let tables = tables
         .iter()
-        .filter(|t| dump::rows_are_checked(t) && !(data_only && *t == dump::MIGRATIONS_TABLE))
+        .filter(|t| {
+            statement::rows_are_checked(t) && !(data_only && *t == statement::MIGRATIONS_TABLE)
+        })
         .map(String::as_str);
     let digests = d1_core::digest::tables(db, tables)?;
     let check = match manifest.and_then(|m| m.content.as_ref()) {
@@ -819,7 +822,7 @@ fn content_check(
         Some(recorded) => {
             let recorded: BTreeMap<String, String> = recorded
                 .iter()
-                .filter(|(t, _)| !(data_only && *t == dump::MIGRATIONS_TABLE))
+                .filter(|(t, _)| !(data_only && *t == statement::MIGRATIONS_TABLE))
                 .map(|(t, d)| (t.clone(), d.clone()))
                 .collect();
             let differ = d1_core::digest::differences(&recorded, &digests);
@@ -897,7 +900,9 @@ fn row_check(
     let mut wrong = Vec::new();
     let mut total = 0;
     for (table, want) in &m.rows {
-        if (data_only && table == dump::MIGRATIONS_TABLE) || !dump::rows_are_checked(table) {
+        if (data_only && table == statement::MIGRATIONS_TABLE)
+            || !statement::rows_are_checked(table)
+        {
             continue;
         }
         let got: i64 = db

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::catalog::quote_ident;
+use crate::statement::quote_ident;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

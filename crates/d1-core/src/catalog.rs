@@ -80,7 +80,7 @@ impl Catalog {
             o.kind == "table"
                 && !o.name.starts_with("sqlite_")
                 && !o.name.starts_with("_cf_")
-                && o.name != crate::dump::MIGRATIONS_TABLE
+                && o.name != crate::statement::MIGRATIONS_TABLE
         })
     }
 
@@ -247,11 +247,6 @@ fn fts_option(args: &[String], option: &str) -> Option<String> {
             .unwrap_or_else(|| value.to_owned());
         Some(unquoted)
     })
-}
-
-/// An SQL identifier, double-quoted with inner quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// What one export covers, decided before wrangler runs.

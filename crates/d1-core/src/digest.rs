@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rusqlite::types::ValueRef;
 use sha2::{Digest, Sha256};
 
-use crate::catalog::quote_ident;
+use crate::statement::quote_ident;
 
 /// The digest of each of `tables` that exists in `db`.
 pub fn tables<'a>(

@@ -183,7 +183,7 @@ impl Gate {
 
     /// Prepares one statement read from a file under the gate's rules.
     pub fn prepare(&self, sql: &str) -> Result<rusqlite::Statement<'_>, Outcome> {
-        if let Some(why) = crate::dump::refused_kind(sql) {
+        if let Some(why) = crate::statement::refused_kind(sql) {
             // VACUUM has no authorizer action of its own: the statement's
             // real first keyword decides it, and the others, up front.
             return Err(Outcome::Refused(Refusal(why.to_owned())));
@@ -262,7 +262,7 @@ impl Gate {
     /// A row of the dump's own shape, read; `None` for any other statement,
     /// and for one over D1's statement limit or with a NUL, which run as SQL
     /// and fail or are refused as such. (A row is not a kind
-    /// [`crate::dump::refused_kind`] refuses.)
+    /// [`crate::statement::refused_kind`] refuses.)
     fn row<'a>(&self, sql: &'a str) -> Option<d1_sql::literal::Row<'a>> {
         if sql.len() > D1_STATEMENT_LIMIT as usize {
             return None;
@@ -340,7 +340,7 @@ impl Gate {
 /// the attached files can be neither created nor written, the connection is
 /// query-only, and the functions no dump may call are denied here too.
 /// Every statement on it is the tool's own; names from a dump reach it only
-/// quoted ([`crate::catalog::quote_ident`]) or as bound parameters.
+/// quoted ([`crate::statement::quote_ident`]) or as bound parameters.
 pub fn comparison(a: &str, b: &str) -> anyhow::Result<Connection> {
     use anyhow::Context;
     let mut db = Connection::open_in_memory()?;
@@ -406,51 +406,6 @@ fn verdict(
     }
 }
 
-/// A repaired dump's statements judged by the gate without loading a row:
-/// schema statements run in an empty database in memory, every other
-/// statement is only prepared, which is when the authorizer judges it. A
-/// restore runs this before its plan, so that a statement the gate refuses
-/// stops it before anything runs against the target.
-pub struct Preflight {
-    gate: Gate,
-    statements: u64,
-}
-
-impl Preflight {
-    /// `known_tables`: the target's tables that the dump inserts into
-    /// without creating them.
-    pub fn new<'a>(known_tables: impl IntoIterator<Item = &'a String>) -> anyhow::Result<Self> {
-        let gate = Gate::memory()?;
-        for ddl in known_tables {
-            let _ = gate.run(ddl);
-        }
-        Ok(Preflight {
-            gate,
-            statements: 0,
-        })
-    }
-}
-
-impl crate::repair::Sink for Preflight {
-    fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
-        self.statements += 1;
-        let outcome = match crate::dump::first_keyword(sql).as_str() {
-            "CREATE" | "DROP" | "PRAGMA" => self.gate.run(sql),
-            _ => self.gate.judge(sql),
-        };
-        match outcome {
-            Outcome::Refused(why) => anyhow::bail!(
-                "repaired statement {} ({}) is refused: {why}",
-                self.statements,
-                crate::dump::describe(sql)
-            ),
-            // A statement SQLite cannot prepare here (its table exists only
-            // in the target) is judged again when it runs.
-            Outcome::Ran | Outcome::Failed(_) => Ok(()),
-        }
-    }
-}
-
 /// SQLite's message for a failed statement, without the SQL text that a
 /// syntax error quotes (it can be customer data).
 pub fn without_values(e: &rusqlite::Error) -> String {
@@ -490,11 +445,11 @@ fn is_internal_table(name: &str) -> bool {
 /// created, so the authorizer sees it only when something uses it: refuse
 /// one whose text names what no dump may reach.
 fn body_reaches_outside(sql: &str) -> Option<String> {
-    let word = crate::dump::leading_word(sql);
+    let word = crate::statement::leading_word(sql);
     if !word.eq_ignore_ascii_case("CREATE") {
         return None;
     }
-    match crate::dump::created_object(sql) {
+    match crate::statement::created_object(sql) {
         Some(("view" | "trigger", name)) => {
             let lower = sql.to_ascii_lowercase();
             [

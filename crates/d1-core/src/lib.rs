@@ -28,4 +28,5 @@ pub mod manifest;
 pub mod names;
 pub mod repair;
 pub mod span;
+pub mod statement;
 pub mod wording;

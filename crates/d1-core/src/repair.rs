@@ -20,7 +20,7 @@
 //! 6. the virtual tables filled from their staging tables or rebuilt from
 //!    their external content, and the staging tables dropped.
 //!
-//! Statements are split by [`crate::dump::Statements`], that is by SQLite's
+//! Statements are split by [`crate::statement::Statements`], that is by SQLite's
 //! own `sqlite3_complete`; the values of an oversized `INSERT` are evaluated
 //! by an in-memory SQLite, never by a parser of ours.
 
@@ -32,8 +32,9 @@ use std::io::BufRead;
 use anyhow::{Context, Result, bail};
 use rusqlite::types::Value;
 
-use crate::catalog::{VirtualContent, VirtualTable, quote_ident};
-use crate::dump::{self, Statement, Statements, split_insert, strip_keyword};
+use crate::catalog::{VirtualContent, VirtualTable};
+use crate::statement;
+use crate::statement::{Statement, Statements, quote_ident, split_insert, strip_keyword};
 
 /// D1 refuses statements longer than 100,000 bytes; repaired statements stay
 /// under this, with room to spare.
@@ -226,8 +227,8 @@ fn classify(sql: &str) -> Kind {
             return Kind::Insert(table);
         }
     }
-    if let Some(why) = dump::refused_kind(sql) {
-        let word = dump::leading_word(sql);
+    if let Some(why) = statement::refused_kind(sql) {
+        let word = statement::leading_word(sql);
         let is = |k: &str| word.eq_ignore_ascii_case(k);
         return if is("BEGIN") || is("COMMIT") || is("END") {
             Kind::TransactionLine
@@ -237,10 +238,10 @@ fn classify(sql: &str) -> Kind {
             Kind::Rejected(why.into())
         };
     }
-    let s = dump::skip_trivia(sql);
+    let s = statement::skip_trivia(sql);
     // The first keyword decides, read once: every statement of a dump is
     // classified twice, so this is on the hot path of restore and verify.
-    let word_len = dump::leading_word(s).len();
+    let word_len = statement::leading_word(s).len();
     let word = s[..word_len].to_ascii_uppercase();
     classify_word(s, &word, word_len)
 }
@@ -313,13 +314,15 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
             if let Some(after_virtual) = strip_keyword(after, "VIRTUAL") {
                 // Read the name as SQLite would read a CREATE TABLE's.
                 let name = strip_keyword(after_virtual, "TABLE")
-                    .and_then(|r| dump::created_object(&format!("CREATE TABLE {r}")))
+                    .and_then(|r| statement::created_object(&format!("CREATE TABLE {r}")))
                     .map(|(_, n)| n)
                     .unwrap_or_default();
                 return Kind::CreateVirtual(name);
             }
-            match dump::created_object(s) {
-                Some(("table", name)) if dump::creates_from_select(s) => Kind::CreateTableAs(name),
+            match statement::created_object(s) {
+                Some(("table", name)) if statement::creates_from_select(s) => {
+                    Kind::CreateTableAs(name)
+                }
                 Some(("table", name)) => Kind::CreateTable(name),
                 Some(_) => Kind::LateSchema,
                 None => Kind::Rejected("a CREATE this tool cannot read".into()),
@@ -335,7 +338,7 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
 /// Tables that are never restored: those D1 reserves (`_cf_*`) and
 /// SQLite's statistics.
 fn is_reserved(table: &str) -> bool {
-    dump::is_never_restored(table)
+    statement::is_never_restored(table)
 }
 
 /// Where a virtual table's rows wait between loading and refilling.
@@ -397,7 +400,7 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                     "statement {number}: a {}-byte statement that is not an INSERT ({}), over \
                      D1's 100 KB limit; it cannot be split",
                     sql.len(),
-                    dump::first_keyword(&sql)
+                    statement::first_keyword(&sql)
                 ),
                 repaired: false,
             });
@@ -416,7 +419,7 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
                 finding(
                     format!(
                         "{} is a transaction line of a sqlite3 .dump, which D1 rejects; removed",
-                        dump::first_keyword(&sql)
+                        statement::first_keyword(&sql)
                     ),
                     true,
                 );
@@ -469,7 +472,8 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
             Kind::Insert(table) => {
                 if is_reserved(&table) {
                     *reserved.entry(table).or_default() += 1;
-                } else if options.data_into_existing_schema && table == dump::MIGRATIONS_TABLE {
+                } else if options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE
+                {
                     skipped += 1;
                 } else {
                     if table == "sqlite_sequence" {
@@ -662,6 +666,51 @@ impl Sink for Vec<String> {
     }
 }
 
+/// A repaired dump's statements judged by the gate without loading a row:
+/// schema statements run in an empty database in memory, every other
+/// statement is only prepared, which is when the authorizer judges it. A
+/// restore runs this before its plan, so that a statement the gate refuses
+/// stops it before anything runs against the target.
+pub struct Preflight {
+    gate: crate::gate::Gate,
+    statements: u64,
+}
+
+impl Preflight {
+    /// `known_tables`: the target's tables that the dump inserts into
+    /// without creating them.
+    pub fn new<'a>(known_tables: impl IntoIterator<Item = &'a String>) -> anyhow::Result<Self> {
+        let gate = crate::gate::Gate::memory()?;
+        for ddl in known_tables {
+            let _ = gate.run(ddl);
+        }
+        Ok(Preflight {
+            gate,
+            statements: 0,
+        })
+    }
+}
+
+impl Sink for Preflight {
+    fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
+        self.statements += 1;
+        let outcome = match crate::statement::first_keyword(sql).as_str() {
+            "CREATE" | "DROP" | "PRAGMA" => self.gate.run(sql),
+            _ => self.gate.judge(sql),
+        };
+        match outcome {
+            crate::gate::Outcome::Refused(why) => anyhow::bail!(
+                "repaired statement {} ({}) is refused: {why}",
+                self.statements,
+                crate::statement::describe(sql)
+            ),
+            // A statement SQLite cannot prepare here (its table exists only
+            // in the target) is judged again when it runs.
+            crate::gate::Outcome::Ran | crate::gate::Outcome::Failed(_) => Ok(()),
+        }
+    }
+}
+
 /// Second pass: reads the dump again and writes the repaired statements.
 /// Returns the splits made, for the plan.
 pub fn write(
@@ -714,7 +763,7 @@ pub fn write(
             }
             Kind::Insert(table) => {
                 if is_reserved(&table)
-                    || (options.data_into_existing_schema && table == dump::MIGRATIONS_TABLE)
+                    || (options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE)
                     || (table == "sqlite_sequence" && !survey.keeps_sequence)
                 {
                     continue;
@@ -785,7 +834,7 @@ pub fn write(
 fn unistr_as_char(sql: &str) -> Option<String> {
     const NAME: &str = "unistr";
     // As sqlite3 writes it, in lower case: this runs on every row.
-    if !dump::contains_bytes(sql.as_bytes(), b"unistr(") {
+    if !statement::contains_bytes(sql.as_bytes(), b"unistr(") {
         return None;
     }
     let bytes = sql.as_bytes();

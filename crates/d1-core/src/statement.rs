@@ -1,0 +1,316 @@
+//! One SQL statement's text: its first keyword, the object it creates, the
+//! table an `INSERT` targets, and the kinds of statement a dump never holds.
+//! The lowest layer of the core: everything else that reads SQL text asks
+//! here, so that one reading of it is shared by the survey, the gate and the
+//! summary.
+
+pub use d1_sql::statements::{Statement, Statements};
+
+/// Whether `haystack` contains `needle`, by the C library's `memmem`: this
+/// runs on every statement, and the crate is built without optimisation.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    // SAFETY: both pointers are valid for the lengths given.
+    unsafe {
+        !libc::memmem(
+            haystack.as_ptr().cast(),
+            haystack.len(),
+            needle.as_ptr().cast(),
+            needle.len(),
+        )
+        .is_null()
+    }
+}
+
+/// A statement's text after its leading whitespace and comments: where its
+/// real first keyword is. `/* x */ ATTACH` is an ATTACH.
+pub fn skip_trivia(sql: &str) -> &str {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            return rest;
+        }
+    }
+}
+
+/// A statement's first word after any comments, as written.
+pub fn leading_word(sql: &str) -> &str {
+    let s = skip_trivia(sql);
+    let len = s
+        .as_bytes()
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(s.len());
+    &s[..len]
+}
+
+/// A statement's first keyword, upper-cased, after any comments.
+pub fn first_keyword(sql: &str) -> String {
+    leading_word(sql).to_ascii_uppercase()
+}
+
+/// Statements no dump may run, by their real kind, with the reason; `None`
+/// for every other statement. The SQL gate enforces the rest.
+pub fn refused_kind(sql: &str) -> Option<&'static str> {
+    if sql.as_bytes().contains(&0) {
+        return Some("a NUL byte inside the statement would cut it short");
+    }
+    // Every row of a dump comes through here.
+    if sql.starts_with("INSERT INTO ") {
+        return None;
+    }
+    let word = leading_word(sql);
+    let is = |k: &str| word.eq_ignore_ascii_case(k);
+    // Every row of a dump comes through here: the common word goes first.
+    if is("INSERT") || is("CREATE") {
+        return None;
+    }
+    Some(if is("ATTACH") {
+        "ATTACH reaches outside the database (D1 refuses it)"
+    } else if is("DETACH") {
+        "DETACH is not part of a dump (D1 refuses it)"
+    } else if is("VACUUM") {
+        "VACUUM can write outside the database (D1 refuses it)"
+    } else if ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+        .iter()
+        .any(|k| is(k))
+    {
+        "transaction control would break the all-or-nothing load (D1 refuses it)"
+    } else {
+        return None;
+    })
+}
+
+/// The table an `INSERT` statement writes to, unquoted, or `None` when the
+/// statement is not an `INSERT INTO`.
+pub fn insert_target(sql: &str) -> Option<String> {
+    split_insert(sql).map(|(table, _)| table)
+}
+
+/// Names a statement for an error message without its values, which are
+/// customer data: `an INSERT into customers`, or its first three words.
+pub fn describe(sql: &str) -> String {
+    insert_target(sql)
+        .map(|t| format!("an INSERT into {t}"))
+        .unwrap_or_else(|| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
+/// and `rest` (the column list and `VALUES ...`).
+pub fn split_insert(sql: &str) -> Option<(String, &str)> {
+    // D1's exports write `INSERT INTO "table" ...`: read that form directly,
+    // since every row of a dump comes through here.
+    if let Some(quoted) = sql.strip_prefix("INSERT INTO \"")
+        && let Some(end) = quoted.find('"')
+        && !quoted[end + 1..].starts_with(['"', '.'])
+    {
+        return Some((quoted[..end].to_owned(), &quoted[end + 1..]));
+    }
+    let s = skip_trivia(sql);
+    let rest = match strip_keyword(s, "INSERT") {
+        Some(rest) => match strip_keyword(rest, "OR") {
+            Some(after_or) => {
+                let (_, after) = read_identifier(after_or)?; // REPLACE, IGNORE, ...
+                after
+            }
+            None => rest,
+        },
+        None => strip_keyword(s, "REPLACE")?,
+    };
+    let rest = strip_keyword(rest, "INTO")?;
+    let (name, after) = read_identifier(rest)?;
+    if let Some(after_dot) = after.trim_start().strip_prefix('.') {
+        // schema.table: the table is the second part.
+        return read_identifier(after_dot);
+    }
+    Some((name, after))
+}
+
+/// What a `CREATE` statement creates: its kind (`table`, `index`, `trigger`
+/// or `view`, as `sqlite_master` says) and its name, unquoted. Virtual
+/// tables are not matched.
+pub fn created_object(sql: &str) -> Option<(&'static str, String)> {
+    created_object_and_rest(sql).map(|(kind, name, _)| (kind, name))
+}
+
+/// Whether a `CREATE TABLE` fills its table from a query (`AS SELECT`).
+pub fn creates_from_select(sql: &str) -> bool {
+    created_object_and_rest(sql)
+        .is_some_and(|(kind, _, rest)| kind == "table" && strip_keyword(rest, "AS").is_some())
+}
+
+/// Tables a restore never loads: those D1 and workerd reserve (`_cf_*`)
+/// and SQLite's statistics (`sqlite_stat1`, ...).
+pub fn is_never_restored(table: &str) -> bool {
+    let starts = |p: &str| {
+        table
+            .get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    starts("_cf_") || starts("sqlite_stat")
+}
+
+/// Tables whose rows a restore checks: not `sqlite_sequence`, which is
+/// SQLite's bookkeeping, and not the tables never restored.
+pub fn rows_are_checked(table: &str) -> bool {
+    !is_never_restored(table) && !table.eq_ignore_ascii_case("sqlite_sequence")
+}
+
+fn created_object_and_rest(sql: &str) -> Option<(&'static str, String, &str)> {
+    let rest = strip_keyword(skip_trivia(sql), "CREATE")?;
+    let rest = strip_keyword(rest, "TEMP")
+        .or_else(|| strip_keyword(rest, "TEMPORARY"))
+        .or_else(|| strip_keyword(rest, "UNIQUE"))
+        .unwrap_or(rest);
+    let (kind, rest) = ["table", "index", "trigger", "view"]
+        .into_iter()
+        .find_map(|kind| Some((kind, strip_keyword(rest, kind)?)))?;
+    let rest = match strip_keyword(rest, "IF") {
+        Some(r) => strip_keyword(strip_keyword(r, "NOT")?, "EXISTS")?,
+        None => rest,
+    };
+    let (name, after) = read_identifier(rest)?;
+    if let Some(after_dot) = after.trim_start().strip_prefix('.') {
+        return read_identifier(after_dot).map(|(t, rest)| (kind, t, rest));
+    }
+    Some((kind, name, after))
+}
+
+pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
+    let text = text.trim_start();
+    let head = text.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = &text[keyword.len()..];
+    match rest.chars().next() {
+        Some(c) if c.is_alphanumeric() || c == '_' => None,
+        _ => Some(rest),
+    }
+}
+
+/// Reads one SQL identifier: `"quoted ""x"""`, `'quoted'`, `` `quoted` ``,
+/// `[quoted]` or bare. Returns it unquoted with the remaining text.
+fn read_identifier(text: &str) -> Option<(String, &str)> {
+    let text = text.trim_start();
+    let mut chars = text.char_indices();
+    let (_, first) = chars.next()?;
+    let close = match first {
+        '"' => '"',
+        '\'' => '\'',
+        '`' => '`',
+        '[' => ']',
+        c if c.is_alphanumeric() || c == '_' || !c.is_ascii() => {
+            let end = text
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()))
+                .unwrap_or(text.len());
+            return Some((text[..end].to_owned(), &text[end..]));
+        }
+        _ => return None,
+    };
+    let mut name = String::new();
+    let body = &text[first.len_utf8()..];
+    let mut iter = body.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if c == close {
+            if close != ']' && iter.peek().map(|&(_, n)| n) == Some(close) {
+                name.push(c);
+                iter.next();
+                continue;
+            }
+            return Some((name, &body[i + c.len_utf8()..]));
+        }
+        name.push(c);
+    }
+    None
+}
+
+/// wrangler's migration bookkeeping table.
+pub const MIGRATIONS_TABLE: &str = "d1_migrations";
+
+/// An SQL identifier, double-quoted with inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_real_kind_is_read_past_comments() {
+        assert_eq!(first_keyword("/* x */ ATTACH 'o.db' AS o"), "ATTACH");
+        assert_eq!(first_keyword("-- c\n  /**/vacuum into 'x'"), "VACUUM");
+        assert!(refused_kind("/* x */ COMMIT").is_some());
+        assert!(refused_kind("INSERT INTO t VALUES(1)\0,(2)").is_some());
+        assert!(refused_kind("INSERT INTO t VALUES(1)").is_none());
+        assert_eq!(
+            split_insert("/* x */ REPLACE INTO \"_cf_METADATA\" VALUES(1)").map(|(t, _)| t),
+            Some("_cf_METADATA".to_owned())
+        );
+        assert_eq!(
+            split_insert("INSERT OR REPLACE INTO main.t VALUES(1)").map(|(t, _)| t),
+            Some("t".to_owned())
+        );
+    }
+
+    #[test]
+    fn insert_targets_in_every_quoting_style() {
+        assert_eq!(
+            insert_target("INSERT INTO \"t\" VALUES(1);").as_deref(),
+            Some("t")
+        );
+        assert_eq!(
+            insert_target("INSERT INTO \"we\"\"ird\" (\"a\") VALUES(1);").as_deref(),
+            Some("we\"ird")
+        );
+        assert_eq!(
+            insert_target("insert into plain VALUES(1);").as_deref(),
+            Some("plain")
+        );
+        assert_eq!(
+            insert_target("INSERT INTO [br] VALUES(1);").as_deref(),
+            Some("br")
+        );
+        assert_eq!(
+            insert_target("INSERT INTO `bt` VALUES(1);").as_deref(),
+            Some("bt")
+        );
+        assert_eq!(
+            insert_target("INSERT OR REPLACE INTO main.\"x\" VALUES(1);").as_deref(),
+            Some("x")
+        );
+        assert_eq!(insert_target("INSERTINTO t VALUES(1);"), None);
+        assert_eq!(insert_target("CREATE TABLE t(a);"), None);
+        assert_eq!(insert_target("DELETE FROM sqlite_sequence;"), None);
+    }
+
+    #[test]
+    fn created_objects_and_their_kinds() {
+        assert_eq!(
+            created_object("CREATE TABLE a(x)"),
+            Some(("table", "a".to_owned()))
+        );
+        assert_eq!(
+            created_object("CREATE TABLE IF NOT EXISTS 'notes_fts_content'(id)"),
+            Some(("table", "notes_fts_content".to_owned()))
+        );
+        assert_eq!(
+            created_object("CREATE UNIQUE INDEX IF NOT EXISTS \"u i\" ON a(x)"),
+            Some(("index", "u i".to_owned()))
+        );
+        assert_eq!(
+            created_object("create trigger t1 after insert on a begin select 1; end"),
+            Some(("trigger", "t1".to_owned()))
+        );
+        assert_eq!(
+            created_object("CREATE VIEW v AS SELECT 1"),
+            Some(("view", "v".to_owned()))
+        );
+        assert_eq!(created_object("CREATE VIRTUAL TABLE f USING fts5(x)"), None);
+    }
+}
