@@ -1,46 +1,25 @@
 //! qbtime's operations tasks for its Cloudflare D1 database, run as
 //! `cargo xtask <task>`. See README.md for each task.
 
-mod arriving;
-mod backup;
-mod confirm;
-mod deploy;
-mod diff;
-mod doctor;
-mod drill;
-mod environment;
+mod commands;
+mod config;
+mod edge;
 mod exit;
-mod fsutil;
-mod git;
-mod hooks;
-mod inventory;
-mod local_d1;
-mod lock;
-mod manifest_file;
-mod migrate;
-mod new_database;
-mod offsite;
 mod out;
-mod project;
-mod prune;
-mod reader;
 mod redact;
-mod rehearse;
-mod restore;
-mod settings;
-mod signals;
-mod status;
-mod stored;
-mod time_travel;
-mod verify;
-mod wrangler;
+mod steps;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::commands::{
+    backup, deploy, diff, doctor, drill, hooks, migrate, offsite, prune, rehearse, restore, status,
+    time_travel, verify,
+};
+use crate::config::project::{Project, ProjectArgs};
+use crate::edge::{inventory, signals, stored, wrangler};
 use crate::exit::Exit;
-use crate::project::{Project, ProjectArgs};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -19,17 +19,17 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use xshell::Shell;
 
-use crate::arriving::{Arrived, Arriving};
-use crate::environment::{Environment, Location};
-use crate::fsutil::{self, TempFile, file_name};
-use crate::git::{self, Ignored};
-use crate::lock::{BackupLock, LOCK_FILE};
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
-use crate::reader::DatabaseReader;
-use crate::stored::{self, Format, Sealer, Source};
-use crate::verify;
-use crate::wrangler::{Commands, ExportMode, Invocation, Wrangler};
+use crate::commands::verify;
+use crate::config::environment::{Environment, Location};
+use crate::config::project::Project;
+use crate::edge::arriving::{Arrived, Arriving};
+use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::git::{self, Ignored};
+use crate::edge::lock::{BackupLock, LOCK_FILE};
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::reader::DatabaseReader;
+use crate::edge::stored::{self, Format, Sealer, Source};
+use crate::edge::wrangler::{Commands, ExportMode, Invocation, Wrangler};
 use d1_core::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
 use d1_core::dump;
 use d1_core::manifest::{self, Manifest};
@@ -193,12 +193,12 @@ pub fn run_each(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Vec<
 /// directory; nothing is recorded. `diff`'s live side.
 pub fn export_now(
     wrangler: &Wrangler,
-    cmds: &crate::wrangler::Commands,
+    cmds: &crate::edge::wrangler::Commands,
     env: &Environment,
     tables: &[String],
     output: &Path,
 ) -> Result<ExportScope> {
-    let catalog = crate::reader::DatabaseReader::Wrangler(wrangler, cmds, env)
+    let catalog = crate::edge::reader::DatabaseReader::Wrangler(wrangler, cmds, env)
         .catalog("read the schema (read-only)")?;
     let scope = ExportScope::plan(&catalog, tables)?;
     wrangler.run_watching(
@@ -278,7 +278,7 @@ fn take(
     let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
     // Local D1 is exported from its SQLite file, unless --via-wrangler.
     let local_file = (env.location == Location::Local && !args.via_wrangler)
-        .then(|| crate::local_d1::database_file(&project.config_dir, &env.local_id));
+        .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id));
     if args.dry_run && !project.wrangler_installed() {
         let mut plan = Plan::new(
             env,
@@ -370,7 +370,7 @@ fn take(
     // wrangler writes by name, and follows links: it writes into a directory
     // that only this user can enter, never to a name in the backup
     // directory, which others may be able to change.
-    let private = crate::wrangler::PrivateDir::create("export")?;
+    let private = crate::edge::wrangler::PrivateDir::create("export")?;
     // wrangler writes into a FIFO; the export's progress is the size of
     // the backup's file, which grows as the download arrives.
     let export = |output: &Path| {
@@ -551,7 +551,7 @@ fn take(
     )?;
     if upload {
         let held = held.or(lock.as_ref()).expect("the backup lock is held");
-        crate::offsite::upload(sh, project, env, &file, held)?;
+        crate::commands::offsite::upload(sh, project, env, &file, held)?;
     }
     drop(lock);
     if args.json {
@@ -583,7 +583,7 @@ fn export_local_file(
         format!("exporting {} from its SQLite file", env.database_name),
         partial.path().to_path_buf(),
     );
-    crate::local_d1::export(file, mode, tables, out)?;
+    crate::edge::local_d1::export(file, mode, tables, out)?;
     drop(activity);
     crate::say!(
         "  exported {} from its SQLite file, without wrangler ({:.1} s)",
@@ -604,20 +604,25 @@ fn migration_record(
     applied: &[String],
 ) -> BTreeMap<String, String> {
     let dir = project.config_dir.join(&env.migrations_dir);
-    let current = crate::migrate::digests(&dir, applied);
-    let previous = crate::migrate::record_for(sh, project, env);
+    let current = crate::commands::migrate::digests(&dir, applied);
+    let previous = crate::commands::migrate::record_for(sh, project, env);
     if let Some(previous) = &previous {
-        let edited = crate::migrate::edited_migrations(&previous.sha256, applied, &current);
+        let edited =
+            crate::commands::migrate::edited_migrations(&previous.sha256, applied, &current);
         if !edited.is_empty() {
             crate::warn!(
                 "this backup records the migrations as they were applied, not as {} \
                  holds them now: {}",
                 dir.display(),
-                crate::migrate::edited_report(&edited, &dir, &previous.source)
+                crate::commands::migrate::edited_report(&edited, &dir, &previous.source)
             );
         }
     }
-    crate::migrate::carried_record(applied, previous.as_ref().map(|p| &p.sha256), &current)
+    crate::commands::migrate::carried_record(
+        applied,
+        previous.as_ref().map(|p| &p.sha256),
+        &current,
+    )
 }
 
 /// Verifies a backup just written and records the outcome in its manifest.

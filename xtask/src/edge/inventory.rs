@@ -11,9 +11,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::config::project::Project;
+use crate::edge::manifest_file::ManifestFile;
 use crate::exit::Exit;
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
 use d1_core::manifest::{self, Manifest};
 
 /// One backup file and its manifest.

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::environment::{Environment, Environments, Format, check_new_database_name};
-use crate::wrangler::{Commands, PrivateDir, Wrangler};
+use crate::config::environment::{Environment, Environments, Format, check_new_database_name};
+use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
 
 /// The location hints `wrangler d1 create --location` accepts.
 pub const LOCATION_HINTS: [&str; 6] = ["weur", "eeur", "apac", "oc", "wnam", "enam"];
@@ -222,7 +222,7 @@ pub fn binding_snippet(
 mod tests {
     use super::*;
 
-    const CONFIG: &str = include_str!("../../wrangler.toml");
+    const CONFIG: &str = include_str!("../../../wrangler.toml");
 
     fn envs(text: &str) -> Environments {
         Environments::parse(text).unwrap()

@@ -17,12 +17,12 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::drill;
-use crate::inventory::{self, Entry};
-use crate::offsite;
-use crate::project::Project;
-use crate::settings::SETTINGS_FILE;
-use crate::time_travel;
+use crate::commands::drill;
+use crate::commands::offsite;
+use crate::commands::time_travel;
+use crate::config::project::Project;
+use crate::config::settings::SETTINGS_FILE;
+use crate::edge::inventory::{self, Entry};
 use d1_core::span::Span;
 
 #[derive(Debug, Clone, clap::Args)]

@@ -43,8 +43,11 @@ impl BackupLock {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::fsutil::PRIVATE_FILE_MODE);
-        let mut file = crate::fsutil::open_no_follow(&mut options, &path, "the backup lock")?;
+        std::os::unix::fs::OpenOptionsExt::mode(
+            &mut options,
+            crate::edge::fsutil::PRIVATE_FILE_MODE,
+        );
+        let mut file = crate::edge::fsutil::open_no_follow(&mut options, &path, "the backup lock")?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

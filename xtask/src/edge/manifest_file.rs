@@ -36,7 +36,7 @@ pub trait ManifestFile: Sized {
 
 impl ManifestFile for Manifest {
     fn read(path: &Path) -> Result<Manifest> {
-        Manifest::read_as(path, &crate::fsutil::file_name(path))
+        Manifest::read_as(path, &crate::edge::fsutil::file_name(path))
     }
 
     fn read_as(path: &Path, stored_as: &str) -> Result<Manifest> {
@@ -50,7 +50,7 @@ impl ManifestFile for Manifest {
     fn for_backup(file: &Path) -> Result<Manifest> {
         let path = manifest_path(file);
         let manifest = Manifest::read(&path)?;
-        let name = crate::fsutil::file_name(file);
+        let name = crate::edge::fsutil::file_name(file);
         if manifest.file.name != name {
             bail!(
                 "{} describes the backup {:?}, not {name:?}: a manifest belongs to the one file \
@@ -71,7 +71,7 @@ impl ManifestFile for Manifest {
 
     fn create_at(&self, path: &Path) -> Result<()> {
         let partial = staged(self, path)?;
-        crate::fsutil::rename_no_clobber(partial.path(), path)
+        crate::edge::fsutil::rename_no_clobber(partial.path(), path)
             .with_context(|| format!("cannot write the manifest {}", path.display()))?;
         partial.disarm();
         Ok(())
@@ -82,7 +82,7 @@ impl ManifestFile for Manifest {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let _lock = crate::fsutil::DirLock::exclusive(dir)?;
+        let _lock = crate::edge::fsutil::DirLock::exclusive(dir)?;
         let mut manifest = Manifest::read(path)?;
         change(&mut manifest);
         let partial = staged(&manifest, path)?;
@@ -100,10 +100,10 @@ impl ManifestFile for Manifest {
 }
 
 /// This manifest, written and synced to a private temporary file beside `path`.
-fn staged(manifest: &Manifest, path: &Path) -> Result<crate::fsutil::TempFile> {
+fn staged(manifest: &Manifest, path: &Path) -> Result<crate::edge::fsutil::TempFile> {
     use std::io::Write;
     let (partial, mut file) =
-        crate::fsutil::TempFile::create_open(path.with_extension("json.partial"))?;
+        crate::edge::fsutil::TempFile::create_open(path.with_extension("json.partial"))?;
     file.write_all(manifest.to_json()?.as_bytes())?;
     file.sync_all()
         .with_context(|| format!("cannot sync {}", partial.path().display()))?;

@@ -21,15 +21,15 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use xshell::Shell;
 
-use crate::confirm::{self, ConfirmArgs};
-use crate::fsutil::file_name;
-use crate::inventory;
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
-use crate::restore::{self, KeyCheck, RestoreArgs};
-use crate::settings::SETTINGS_FILE;
-use crate::stored;
-use crate::verify;
+use crate::commands::restore::{self, KeyCheck, RestoreArgs};
+use crate::commands::verify;
+use crate::config::project::Project;
+use crate::config::settings::SETTINGS_FILE;
+use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::fsutil::file_name;
+use crate::edge::inventory;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::stored;
 use d1_core::app::DrillEndpoints;
 use d1_core::manifest::{self, Manifest};
 
@@ -140,7 +140,7 @@ pub fn append_log(path: &Path, record: &Record) -> Result<()> {
     let fresh = !path.exists();
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
-    let mut file = crate::fsutil::open_no_follow(&mut options, path, "the drill log")?;
+    let mut file = crate::edge::fsutil::open_no_follow(&mut options, path, "the drill log")?;
     if fresh {
         file.write_all(LOG_HEADER.as_bytes())?;
     }

@@ -195,7 +195,7 @@ pub fn config_in(dir: &Path) -> Result<Option<std::path::PathBuf>> {
             dir.display(),
             found
                 .iter()
-                .map(|p| crate::fsutil::file_name(p))
+                .map(|p| crate::edge::fsutil::file_name(p))
                 .collect::<Vec<_>>()
                 .join(" and ")
         ),
@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn the_repository_config_defines_the_three_environments() {
-        let text = include_str!("../../wrangler.toml");
+        let text = include_str!("../../../wrangler.toml");
         let envs = Environments::parse(text).unwrap();
         assert_eq!(
             envs.resolve("prod").unwrap().database_name,

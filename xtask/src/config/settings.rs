@@ -11,8 +11,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::environment::Environments;
-use crate::prune::Policy;
+use crate::commands::prune::Policy;
+use crate::config::environment::Environments;
 use d1_core::app::AppRules;
 use d1_core::span::{self, Span};
 
@@ -104,7 +104,7 @@ impl Settings {
         let envs: BTreeMap<String, EnvSettings> = table.try_into()?;
         for (name, env) in &envs {
             for recipient in &env.encryption.recipients {
-                crate::stored::check_recipient(recipient)
+                crate::edge::stored::check_recipient(recipient)
                     .with_context(|| format!("[{name}.encryption] recipients"))?;
             }
             if let Some(offsite) = &env.offsite {
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_repositorys_settings_read_and_name_known_environments() {
-        let settings = Settings::parse(include_str!("../../backups.toml")).unwrap();
+        let settings = Settings::parse(include_str!("../../../backups.toml")).unwrap();
         assert_eq!(
             settings.env("prod").retention.keep_within,
             Some(Span::days(30))
@@ -176,7 +176,7 @@ mod tests {
             settings.env("prod").max_age,
             Some(d1_core::span::parse("26h").unwrap())
         );
-        let envs = Environments::parse(include_str!("../../wrangler.toml")).unwrap();
+        let envs = Environments::parse(include_str!("../../../wrangler.toml")).unwrap();
         let settings = settings.resolved(&envs).unwrap();
         assert!(settings.env("nowhere").encryption.recipients.is_empty());
 

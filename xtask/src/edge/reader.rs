@@ -9,9 +9,9 @@ use d1_core::catalog::{CATALOG_SQL, Catalog};
 /// start and answers in the same shape.
 pub enum DatabaseReader<'a> {
     Wrangler(
-        &'a crate::wrangler::Wrangler,
-        &'a crate::wrangler::Commands,
-        &'a crate::environment::Environment,
+        &'a crate::edge::wrangler::Wrangler,
+        &'a crate::edge::wrangler::Commands,
+        &'a crate::config::environment::Environment,
     ),
     File(std::path::PathBuf),
 }
@@ -24,7 +24,7 @@ impl DatabaseReader<'_> {
                 wrangler.run_json(&cmds.query_json(env, purpose, sql))
             }
             DatabaseReader::File(file) => {
-                crate::local_d1::query_json(file, sql).with_context(|| purpose.to_owned())
+                crate::edge::local_d1::query_json(file, sql).with_context(|| purpose.to_owned())
             }
         }
     }

@@ -6,8 +6,8 @@
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::git;
-use crate::project::Project;
+use crate::config::project::Project;
+use crate::edge::git;
 
 /// The tracked hooks directory, relative to the repository root.
 pub const HOOKS_DIR: &str = "scripts/git-hooks";

@@ -25,17 +25,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::Shell;
 
-use crate::backup::{self, BackupArgs};
-use crate::confirm::{self, ConfirmArgs};
-use crate::environment::{Environment, Environments, Location};
-use crate::fsutil::{self, TempFile, file_name};
-use crate::local_d1;
-use crate::manifest_file::ManifestFile;
-use crate::new_database::{self, NewDatabase};
-use crate::project::Project;
-use crate::reader::DatabaseReader as TargetReader;
-use crate::stored;
-use crate::wrangler::{Commands, ExportMode, Wrangler};
+use crate::commands::backup::{self, BackupArgs};
+use crate::config::environment::{Environment, Environments, Location};
+use crate::config::project::Project;
+use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::local_d1;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::reader::DatabaseReader as TargetReader;
+use crate::edge::stored;
+use crate::edge::wrangler::{Commands, ExportMode, Wrangler};
+use crate::steps::new_database::{self, NewDatabase};
 use d1_core::app::KeyRecord;
 use d1_core::catalog::{Catalog, VirtualTable};
 use d1_core::dump::{self, KeyFingerprint};
@@ -54,7 +54,7 @@ pub struct RestoreArgs {
     #[arg(long = "to", value_name = "ENV|new:NAME")]
     pub to: String,
     /// With --to new:NAME: the primary location hint for the new database.
-    #[arg(long, value_name = "HINT", value_parser = crate::new_database::LOCATION_HINTS)]
+    #[arg(long, value_name = "HINT", value_parser = crate::steps::new_database::LOCATION_HINTS)]
     pub location: Option<String>,
     /// With --to new:NAME: create it in this remote environment's Cloudflare
     /// account (needed when the environments are in different accounts).
@@ -554,7 +554,7 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
     let Some(m) = &source.manifest else {
         return Ok(());
     };
-    let files = crate::migrate::migration_files(dir)?;
+    let files = crate::commands::migrate::migration_files(dir)?;
     if m.migrations != files {
         bail!(
             "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
@@ -580,10 +580,10 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
     let Some(record) = &m.migration_sha256 else {
         return Ok(());
     };
-    let edited = crate::migrate::edited_migrations(
+    let edited = crate::commands::migrate::edited_migrations(
         record,
         &m.migrations,
-        &crate::migrate::digests(dir, &m.migrations),
+        &crate::commands::migrate::digests(dir, &m.migrations),
     );
     if !edited.is_empty() {
         crate::stop!(
@@ -591,7 +591,7 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
             "refusing to restore {} --clean: {} Or restore it with --replace, which keeps the \
              backup's own schema. Nothing was done.",
             source.file.display(),
-            crate::migrate::edited_report(&edited, dir, &m.file.name)
+            crate::commands::migrate::edited_report(&edited, dir, &m.file.name)
         );
     }
     Ok(())
@@ -599,14 +599,18 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
 
 /// The `CREATE TABLE` statements that applying `dir`'s migrations makes.
 fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
-    let texts: Option<Vec<String>> = crate::migrate::migration_files(dir).ok().and_then(|files| {
-        files
-            .iter()
-            .map(|f| std::fs::read_to_string(dir.join(f)).ok())
-            .collect()
-    });
+    let texts: Option<Vec<String>> = crate::commands::migrate::migration_files(dir)
+        .ok()
+        .and_then(|files| {
+            files
+                .iter()
+                .map(|f| std::fs::read_to_string(dir.join(f)).ok())
+                .collect()
+        });
     match texts {
-        Some(texts) => crate::migrate::tables_created_by(texts.iter().map(String::as_str)),
+        Some(texts) => {
+            crate::commands::migrate::tables_created_by(texts.iter().map(String::as_str))
+        }
         None => BTreeMap::new(),
     }
 }
@@ -618,12 +622,12 @@ fn resolve_source(
     target: &Environment,
     args: &RestoreArgs,
 ) -> Result<Source> {
-    let file = crate::inventory::resolve_backup(
+    let file = crate::edge::inventory::resolve_backup(
         project,
         &args.source,
         // A new database has no backups of its own: `latest:ENV` says whose.
         (!target.is_new).then_some(target.name.as_str()),
-        crate::inventory::Latest::Good,
+        crate::edge::inventory::Latest::Good,
     )?;
     let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
     dump::check_looks_like_sql(&data.head()?).with_context(|| format!("{}", file.display()))?;
@@ -1069,7 +1073,7 @@ fn print_binding(
         .as_deref()
         .and_then(|env| envs.resolve(env).ok());
     let snippet = new_database::binding_snippet(
-        crate::environment::Format::of(&project.config)?,
+        crate::config::environment::Format::of(&project.config)?,
         from.map_or("DB", |e| e.binding.as_str()),
         &target.database_name,
         &target.database_id,
@@ -1126,7 +1130,7 @@ fn load_with_wrangler(
     // wrangler reads the file by name, more than once: it lives in a
     // directory only this user can enter, so nobody can swap it between
     // the SQL gate's preflight and the import.
-    let private = crate::wrangler::PrivateDir::create("restore")?;
+    let private = crate::edge::wrangler::PrivateDir::create("restore")?;
     let partial = private.path().join(format!("restore-{}.sql", target.name));
     let (_temp, file) = TempFile::create_open(partial.clone())?;
     let mut writer = FileSink(BufWriter::new(file));
@@ -1223,7 +1227,7 @@ struct FileSink(BufWriter<File>);
 
 impl repair::Sink for FileSink {
     fn statement(&mut self, sql: &str) -> Result<()> {
-        crate::signals::check()?;
+        crate::edge::signals::check()?;
         self.0.write_all(sql.as_bytes())?;
         self.0.write_all(b"\n")?;
         Ok(())
@@ -1271,19 +1275,19 @@ fn check_content(
                 target.database_name
             );
             // wrangler writes by name: into a directory only this user can enter.
-            let private = crate::wrangler::PrivateDir::create("check")?;
+            let private = crate::edge::wrangler::PrivateDir::create("check")?;
             let temp = TempFile::create(private.path().join("export.sql"))?;
             let tables: Vec<String> = expected.keys().cloned().collect();
             wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
             let settings = project.settings()?;
             let migrations_dir = project.config_dir.join(&target.migrations_dir);
-            let ctx = crate::verify::Workspace {
+            let ctx = crate::commands::verify::Workspace {
                 migrations_dir: &migrations_dir,
                 app: &settings.app,
                 scratch_dir: &project.backup_dir,
             };
             let export = stored::Source::for_file(temp.path(), None, &project.age())?;
-            crate::verify::verify(temp.path(), &export, None, &ctx)?.content
+            crate::commands::verify::verify(temp.path(), &export, None, &ctx)?.content
         }
     };
     let differ = d1_core::digest::differences(&expected, &found);

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::backup::{self, BackupArgs};
-use crate::confirm::{self, ConfirmArgs};
-use crate::environment::Environment;
+use crate::commands::backup::{self, BackupArgs};
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::inventory;
 use crate::exit::Exit;
-use crate::inventory;
-use crate::project::Project;
 use d1_core::statement;
 use d1_core::wording::{count, shell_words};
 
@@ -294,7 +294,7 @@ impl MigrationPlan<'_> {
     fn json(
         &self,
         args: &MigrateArgs,
-        apply: &crate::wrangler::Invocation,
+        apply: &crate::edge::wrangler::Invocation,
         applied: Option<(&[String], Option<&Path>)>,
     ) -> serde_json::Value {
         serde_json::json!({
@@ -346,9 +346,9 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
 pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, String> {
     names
         .iter()
-        .filter(|n| crate::fsutil::is_plain_file_name(n))
+        .filter(|n| crate::edge::fsutil::is_plain_file_name(n))
         .filter_map(|n| {
-            let (sha, _) = crate::fsutil::sha256_file(&dir.join(n)).ok()?;
+            let (sha, _) = crate::edge::fsutil::sha256_file(&dir.join(n)).ok()?;
             Some((n.clone(), sha))
         })
         .collect()
@@ -461,7 +461,7 @@ pub struct Record {
 /// is a warning, and only this machine's backups are compared.
 pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
     newest_record(project, &env.name).or_else(|| {
-        match crate::offsite::newest_manifest(sh, project, env) {
+        match crate::commands::offsite::newest_manifest(sh, project, env) {
             Ok(Some((manifest, source))) => Some(Record {
                 sha256: manifest.migration_sha256?,
                 source,

@@ -45,7 +45,7 @@ fn object_id(name: &str) -> String {
     let second = mac(&first[..16]);
     let mut id = first[..16].to_vec();
     id.extend_from_slice(&second[..16]);
-    crate::fsutil::hex(&id)
+    crate::edge::fsutil::hex(&id)
 }
 
 /// Processes (pid and command) that have `file` or its `-wal`/`-shm` open.
@@ -199,11 +199,11 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 /// dump ends (our busy timeout covers the other direction).
 pub fn export(
     file: &Path,
-    mode: crate::wrangler::ExportMode,
+    mode: crate::edge::wrangler::ExportMode,
     tables: &[String],
     out: impl std::io::Write,
 ) -> Result<d1_dump::DumpCounts> {
-    use crate::wrangler::ExportMode;
+    use crate::edge::wrangler::ExportMode;
     let db = open_read_only(file)?;
     let options = d1_dump::DumpOptions {
         no_schema: mode == ExportMode::DataOnly,
@@ -225,7 +225,7 @@ struct StopOnSignal<W>(W);
 
 impl<W: std::io::Write> std::io::Write for StopOnSignal<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if crate::signals::received().is_some() {
+        if crate::edge::signals::received().is_some() {
             return Err(std::io::Error::other("interrupted"));
         }
         self.0.write(buf)
@@ -294,7 +294,7 @@ impl Loader {
 impl d1_core::repair::Sink for Loader {
     fn statement(&mut self, sql: &str) -> Result<()> {
         // An interrupt rolls the whole load back.
-        crate::signals::check()?;
+        crate::edge::signals::check()?;
         // The repair writes our own defer pragma first; the transaction
         // already defers, and this pragma must not reset it.
         if sql.starts_with("PRAGMA defer_foreign_keys") {

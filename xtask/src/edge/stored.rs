@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::{self, hex};
+use crate::edge::fsutil::{self, hex};
 
 /// zstd's default level: about 5× on SQL dumps, at hundreds of MB/s.
 const ZSTD_LEVEL: i32 = 3;
@@ -156,7 +156,7 @@ pub struct Age {
 impl Age {
     pub fn new(tool_root: &Path) -> Age {
         Age {
-            node: crate::project::node_at(tool_root),
+            node: crate::config::project::node_at(tool_root),
             script: tool_root.join("scripts").join("age.mjs"),
         }
     }
@@ -196,7 +196,7 @@ pub struct KeygenArgs {
 }
 
 /// `cargo xtask keygen --out FILE`.
-pub fn keygen(project: &crate::project::Project, args: &KeygenArgs) -> Result<()> {
+pub fn keygen(project: &crate::config::project::Project, args: &KeygenArgs) -> Result<()> {
     let (identity, recipient) = project.age().keygen()?;
     let mut file = fsutil::create_private_file(&args.out)?;
     file.write_all(identity.as_bytes())?;
@@ -284,7 +284,7 @@ impl Sealer {
     /// Seals into `file` (created empty and private by the caller) in
     /// `format`, which must not be [`Format::Sql`].
     pub fn create(file: &Path, format: Format, recipients: &[String], age: &Age) -> Result<Sealer> {
-        let out = crate::fsutil::open_no_follow(
+        let out = crate::edge::fsutil::open_no_follow(
             std::fs::OpenOptions::new().write(true).truncate(true),
             file,
             "",
@@ -811,7 +811,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("b.sql");
         std::fs::write(&file, "INSERT INTO t VALUES(1);\n").unwrap();
-        let (sha256, bytes) = crate::fsutil::sha256_file(&file).unwrap();
+        let (sha256, bytes) = crate::edge::fsutil::sha256_file(&file).unwrap();
         let source = Source::plain(&file);
         let mut text = String::new();
         source
@@ -861,7 +861,7 @@ mod tests {
     }
 
     fn age() -> Age {
-        Age::new(&crate::project::build_root())
+        Age::new(&crate::config::project::build_root())
     }
 
     fn sample() -> Vec<u8> {

@@ -27,13 +27,13 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::environment::Environment;
+use crate::commands::verify;
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::edge::inventory;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::stored::{self, Source};
 use crate::exit::Exit;
-use crate::inventory;
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
-use crate::stored::{self, Source};
-use crate::verify;
 use d1_core::manifest::{self, Manifest};
 use d1_core::statement::quote_ident;
 
@@ -127,7 +127,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
                     cmds.export(
                         env,
                         export_at,
-                        crate::wrangler::ExportMode::Full,
+                        crate::edge::wrangler::ExportMode::Full,
                         &args.tables
                     )
                 );
@@ -148,7 +148,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
                     cmds.export(
                         env,
                         export_at,
-                        crate::wrangler::ExportMode::Full,
+                        crate::edge::wrangler::ExportMode::Full,
                         &args.tables
                     )
                 );
@@ -160,7 +160,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
 
     // Everything this command writes (exports, scratch databases) lives
     // here, only this user can enter it, and it is removed at the end.
-    let private = crate::wrangler::PrivateDir::create("diff")?;
+    let private = crate::edge::wrangler::PrivateDir::create("diff")?;
     let settings = project.settings()?;
     let mut loaded = Vec::new();
     for (name, side) in ["a", "b"].into_iter().zip(&sides) {
@@ -229,7 +229,7 @@ fn load_side(
     sh: &xshell::Shell,
     project: &Project,
     app: &d1_core::app::AppRules,
-    private: &crate::wrangler::PrivateDir,
+    private: &crate::edge::wrangler::PrivateDir,
     name: &str,
     side: &Side<'_>,
     args: &DiffArgs,
@@ -265,7 +265,13 @@ fn load_side(
                 env.database_name,
                 env.location
             );
-            crate::backup::export_now(&wrangler, &project.commands(), env, &args.tables, &output)?;
+            crate::commands::backup::export_now(
+                &wrangler,
+                &project.commands(),
+                env,
+                &args.tables,
+                &output,
+            )?;
             (
                 output,
                 format!("live:{} ({}, exported now)", env.name, env.database_name),
@@ -737,7 +743,7 @@ pub fn compare(
         .map(|((_, name), _)| name)
         .collect();
     for table in tables {
-        crate::signals::check()?;
+        crate::edge::signals::check()?;
         let has = |o: &Objects| o.contains_key(&("table".to_owned(), table.clone()));
         let (in_a, in_b) = (has(&oa), has(&ob));
         let count = |schema: &str| -> Result<u64> {
@@ -961,7 +967,7 @@ fn literal(value: ValueRef<'_>) -> String {
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(r) => format!("{r:?}"),
         ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
-        ValueRef::Blob(b) => format!("X'{}'", crate::fsutil::hex(b)),
+        ValueRef::Blob(b) => format!("X'{}'", crate::edge::fsutil::hex(b)),
     };
     let text = crate::redact::text(&text);
     if text.chars().count() > VALUE_CHARS {

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context as _, Result};
 
-use crate::stored::{Counter, Drain};
+use crate::edge::stored::{Counter, Drain};
 use d1_core::app::KeyRecord;
 use d1_core::dump::{self, DumpSummary};
 

@@ -14,10 +14,10 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use xshell::Shell;
 
-use crate::backup;
-use crate::confirm::{self, ConfirmArgs};
-use crate::environment::{Environment, Environments, Location};
-use crate::project::Project;
+use crate::commands::backup;
+use crate::config::environment::{Environment, Environments, Location};
+use crate::config::project::Project;
+use crate::edge::confirm::{self, ConfirmArgs};
 
 /// How far back D1 keeps history on paid plans (7 days on free ones).
 const RETENTION_DAYS: i64 = 30;
@@ -245,7 +245,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
             map.extend(more);
         }
-        crate::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
+        crate::edge::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
     };
     record("started", serde_json::json!({}))?;
     let result = match wrangler.run_json(&restore) {

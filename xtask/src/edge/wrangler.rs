@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::environment::Environment;
+use crate::config::environment::Environment;
 use crate::redact::Redactor;
 
 /// One wrangler command line, and why we run it.
@@ -496,7 +496,7 @@ impl Wrangler {
     }
 
     fn spawn(&self, invocation: &Invocation, sink: Sink, output: Option<&Path>) -> Result<String> {
-        crate::signals::check()?;
+        crate::edge::signals::check()?;
         let log_dir = PrivateDir::create("wrangler-logs")?;
         let mut child = self
             .command(invocation, log_dir.path())
@@ -530,7 +530,7 @@ impl Wrangler {
         said.extend(said_on_stdout);
         drop(activity);
         let fired = watchdog.fired();
-        crate::signals::check()?;
+        crate::edge::signals::check()?;
         if fired {
             bail!(
                 "wrangler did not finish within {} s while trying to {}, and was stopped. \
@@ -673,7 +673,7 @@ impl Watchdog {
                 let left = limit.saturating_sub(started.elapsed());
                 match finished.recv_timeout(left.min(TICK)) {
                     Err(mpsc::RecvTimeoutError::Timeout)
-                        if left > TICK && crate::signals::received().is_none() =>
+                        if left > TICK && crate::edge::signals::received().is_none() =>
                     {
                         continue;
                     }
@@ -687,7 +687,7 @@ impl Watchdog {
                 // never signals a process that merely reused its id.
                 kill_descendants(child.id());
                 let _ = child.kill();
-                return crate::signals::received().is_none();
+                return crate::edge::signals::received().is_none();
             }
         });
         Watchdog { done, thread }
@@ -858,10 +858,10 @@ fn process_exists(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::environment::Environments;
+    use crate::config::environment::Environments;
 
     fn envs() -> Environments {
-        Environments::parse(include_str!("../../wrangler.toml")).unwrap()
+        Environments::parse(include_str!("../../../wrangler.toml")).unwrap()
     }
 
     fn argv(inv: &Invocation) -> Vec<String> {

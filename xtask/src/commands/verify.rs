@@ -26,12 +26,12 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::{self, TempFile};
-use crate::inventory;
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
-use crate::settings::SETTINGS_FILE;
-use crate::stored::{self, Source};
+use crate::config::project::Project;
+use crate::config::settings::SETTINGS_FILE;
+use crate::edge::fsutil::{self, TempFile};
+use crate::edge::inventory;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::stored::{self, Source};
 use d1_core::app::{self, AppRules, AuditChain};
 use d1_core::dump;
 use d1_core::gate::{self, Gate, Outcome};
@@ -406,9 +406,9 @@ fn verify_at(
             .unwrap_or_default(),
         data_into_existing_schema: data_only,
         known_tables: match &migrations {
-            Some(sql) => {
-                crate::migrate::tables_created_by(sql.iter().map(|(_, text)| text.as_str()))
-            }
+            Some(sql) => crate::commands::migrate::tables_created_by(
+                sql.iter().map(|(_, text)| text.as_str()),
+            ),
             None => BTreeMap::new(),
         },
     };
@@ -594,7 +594,7 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
     }
     // A name is only ever opened if it is one of the directory's own
     // migration files: a name from the manifest is not a path.
-    let present = crate::migrate::migration_files(dir).unwrap_or_default();
+    let present = crate::commands::migrate::migration_files(dir).unwrap_or_default();
     names
         .iter()
         .map(|name| {
@@ -741,13 +741,14 @@ fn could_not_run(e: rusqlite::Error, doing: &str) -> anyhow::Error {
 fn stops_verification(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<CouldNotRun>().is_some()
-            || c.downcast_ref::<crate::signals::Interrupted>().is_some()
+            || c.downcast_ref::<crate::edge::signals::Interrupted>()
+                .is_some()
     })
 }
 
 impl repair::Sink for Scratch {
     fn statement(&mut self, sql: &str) -> Result<()> {
-        crate::signals::check()?;
+        crate::edge::signals::check()?;
         // The transaction already defers foreign keys.
         if sql.starts_with("PRAGMA defer_foreign_keys") {
             return Ok(());
@@ -1232,7 +1233,7 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backups.toml"),
         )
         .unwrap();
-        let app = crate::settings::Settings::parse(&text).unwrap().app;
+        let app = crate::config::settings::Settings::parse(&text).unwrap().app;
         let workspace = Workspace {
             migrations_dir: &migrations,
             app: &app,

@@ -16,14 +16,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::backup::{self, BackupArgs, UploadWhen};
-use crate::confirm::{self, ConfirmArgs};
-use crate::doctor::{self, DoctorArgs};
-use crate::environment::Environment;
+use crate::commands::backup::{self, BackupArgs, UploadWhen};
+use crate::commands::doctor::{self, DoctorArgs};
+use crate::commands::migrate;
+use crate::commands::status::{self, StatusArgs};
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
-use crate::migrate;
-use crate::project::Project;
-use crate::status::{self, StatusArgs};
 use d1_core::wording::count;
 
 /// The variable that replaces the Pages deploy with another command, run
@@ -84,7 +84,7 @@ pub fn steps(migrations_pending: bool) -> Vec<Step> {
 /// The way back from a backup this run took: fetch it from R2 onto any
 /// machine (the runner's disk is thrown away), then restore it.
 pub fn restore_commands(file: &Path, env: &Environment) -> String {
-    let name = crate::fsutil::file_name(file);
+    let name = crate::edge::fsutil::file_name(file);
     let confirm = if env.is_production() {
         format!("--confirm {}", env.database_name)
     } else {
@@ -177,7 +177,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
             Some(file) => format!(
                 "{} applied after the backup {}",
                 count(plan.pending.len(), "migration"),
-                crate::fsutil::file_name(file)
+                crate::edge::fsutil::file_name(file)
             ),
             None => "nothing to migrate, no backup taken".to_owned(),
         }
@@ -203,7 +203,7 @@ fn pages_deploy(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> 
     }
     let branch = match &args.branch {
         Some(branch) => branch.clone(),
-        None => crate::git::current_branch(sh, &project.config_dir)
+        None => crate::edge::git::current_branch(sh, &project.config_dir)
             .context("cannot tell which branch to deploy; pass --branch")?,
     };
     project

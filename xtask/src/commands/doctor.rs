@@ -11,9 +11,9 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
-use crate::git::{self, Ignored};
-use crate::project::Project;
-use crate::wrangler::path_with_first;
+use crate::config::project::Project;
+use crate::edge::git::{self, Ignored};
+use crate::edge::wrangler::path_with_first;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
@@ -229,11 +229,17 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
                 ),
                 None,
             ),
-            Ok(listing) => match crate::offsite::held_for(&crate::offsite::lock_rules(&listing), &prefix) {
+            Ok(listing) => match crate::commands::offsite::held_for(
+                &crate::commands::offsite::lock_rules(&listing),
+                &prefix,
+            ) {
                 Some(held) => check(
                     "offsite lock",
                     Status::Ok,
-                    format!("{}: r2://{}/{prefix} is locked {held}", env.name, offsite.bucket),
+                    format!(
+                        "{}: r2://{}/{prefix} is locked {held}",
+                        env.name, offsite.bucket
+                    ),
                     None,
                 ),
                 None => check(
@@ -278,7 +284,7 @@ fn config_checks(project: &Project) -> Vec<Check> {
             for env in envs.iter() {
                 let migrations = project.config_dir.join(&env.migrations_dir);
                 let status = if env.database_id.is_empty()
-                    && env.location == crate::environment::Location::Remote
+                    && env.location == crate::config::environment::Location::Remote
                 {
                     check(
                         "environment",
@@ -391,7 +397,7 @@ fn hooks_check(sh: &Shell, project: &Project) -> Check {
     let Some(top) = git::work_tree(sh, &project.config_dir) else {
         return check("hooks", Status::Warn, "not a git repository", None);
     };
-    let expected = crate::hooks::HOOKS_DIR;
+    let expected = crate::commands::hooks::HOOKS_DIR;
     match git::hooks_path(sh, &top) {
         Some(p) if Path::new(&p) == Path::new(expected) => check(
             "hooks",

@@ -17,12 +17,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use d1_loopback::{Config, DatabaseSpec, Server};
 
-use crate::environment::{Environment, Location};
-use crate::fsutil;
-use crate::inventory;
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
-use crate::stored;
+use crate::config::environment::{Environment, Location};
+use crate::config::project::Project;
+use crate::edge::fsutil;
+use crate::edge::inventory;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::stored;
 use d1_core::manifest::Manifest;
 use d1_core::repair;
 
@@ -405,7 +405,7 @@ fn load_prod(
                 );",
             )?;
             let dir = project.config_dir.join(&prod.migrations_dir);
-            for name in crate::migrate::migration_files(&dir)? {
+            for name in crate::commands::migrate::migration_files(&dir)? {
                 let sql = std::fs::read_to_string(dir.join(&name))?;
                 conn.execute_batch(&sql)
                     .with_context(|| format!("applying {name} to the rehearsal's prod"))?;
@@ -435,7 +435,7 @@ fn load_prod(
             };
             let survey = repair::survey(source.open()?, &options)?;
             survey.ensure_repairable()?;
-            let mut loader = crate::local_d1::Loader::open(db)?;
+            let mut loader = crate::edge::local_d1::Loader::open(db)?;
             repair::write(source.open()?, &survey, &options, &mut loader)?;
             loader.commit()?;
             Ok(())

@@ -18,17 +18,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
-use crate::confirm::{self, ConfirmArgs};
-use crate::environment::Environment;
-use crate::fsutil::{self, TempFile, file_name};
-use crate::inventory;
-use crate::lock::BackupLock;
-use crate::manifest_file::ManifestFile;
-use crate::project::Project;
-use crate::prune::Policy;
-use crate::settings::{Offsite, SETTINGS_FILE};
-use crate::stored::Format;
-use crate::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
+use crate::commands::prune::Policy;
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::config::settings::{Offsite, SETTINGS_FILE};
+use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::inventory;
+use crate::edge::lock::BackupLock;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::stored::Format;
+use crate::edge::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
 use d1_core::manifest::{self, Manifest, OffsiteCopy};
 
 const INDEX_VERSION: u32 = 1;
@@ -593,7 +593,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
         crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
     }
-    let lock = crate::backup::acquire_lock(project, &format!("upload {}", env.name))?;
+    let lock = crate::commands::backup::acquire_lock(project, &format!("upload {}", env.name))?;
     upload_with(&target, &file, &lock)
 }
 
@@ -889,7 +889,8 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     let dest = project.backup_dir.join(&entry.file);
     let dest_manifest = manifest::manifest_path(&dest);
     fsutil::create_private_dir(&project.backup_dir)?;
-    let _lock = crate::backup::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
+    let _lock =
+        crate::commands::backup::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
     if !dest.exists() && dest_manifest.exists() {
         bail!(
             "{} exists without its backup; move it aside first. Nothing was fetched.",

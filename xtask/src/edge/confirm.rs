@@ -12,7 +12,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 
-use crate::environment::Environment;
+use crate::config::environment::Environment;
 
 /// What the operator said on the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -95,10 +95,10 @@ pub fn require(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::environment::Environments;
+    use crate::config::environment::Environments;
 
     fn env(name: &str) -> Environment {
-        Environments::parse(include_str!("../../wrangler.toml"))
+        Environments::parse(include_str!("../../../wrangler.toml"))
             .unwrap()
             .resolve(name)
             .unwrap()

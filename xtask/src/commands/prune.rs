@@ -16,11 +16,11 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
-use crate::backup;
-use crate::fsutil;
-use crate::inventory::{self, Entry};
-use crate::project::Project;
-use crate::settings::SETTINGS_FILE;
+use crate::commands::backup;
+use crate::config::project::Project;
+use crate::config::settings::SETTINGS_FILE;
+use crate::edge::fsutil;
+use crate::edge::inventory::{self, Entry};
 use d1_core::manifest;
 use d1_core::span::{self, Span};
 use d1_core::wording::count;

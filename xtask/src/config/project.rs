@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::environment::{CONFIG_FILES, Environments};
+use crate::config::environment::{CONFIG_FILES, Environments};
+use crate::config::settings::{SETTINGS_FILE, Settings};
+use crate::edge::stored::Age;
+use crate::edge::wrangler::{Commands, Wrangler};
 use crate::redact::Redactor;
-use crate::settings::{SETTINGS_FILE, Settings};
-use crate::stored::Age;
-use crate::wrangler::{Commands, Wrangler};
 
 /// Options every command accepts.
 #[derive(Debug, Clone, clap::Args)]
@@ -159,8 +159,10 @@ impl Project {
         if !self.wrangler_installed() {
             install_wrangler(sh, &self.tool_root)?;
         }
-        let timeout = crate::wrangler::timeout_from(
-            std::env::var(crate::wrangler::TIMEOUT_VAR).ok().as_deref(),
+        let timeout = crate::edge::wrangler::timeout_from(
+            std::env::var(crate::edge::wrangler::TIMEOUT_VAR)
+                .ok()
+                .as_deref(),
         )?;
         Ok(Wrangler::new(
             &self.node_bin(),
@@ -193,7 +195,7 @@ pub fn find_checkout(dir: &Path) -> Option<PathBuf> {
 /// or `wrangler.toml` (two of them are refused), or the path that the error
 /// for a missing configuration names.
 fn default_config(root: &Path) -> Result<PathBuf> {
-    Ok(crate::environment::config_in(root)?.unwrap_or_else(|| root.join("wrangler.toml")))
+    Ok(crate::config::environment::config_in(root)?.unwrap_or_else(|| root.join("wrangler.toml")))
 }
 
 /// Where the pinned wrangler and `scripts/` are for a run in `root`.

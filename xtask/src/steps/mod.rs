@@ -1,0 +1,4 @@
+//! Steps that more than one command takes: taking a (safety) backup,
+//! verifying one, restoring one, the migration record, an offsite upload.
+
+pub mod new_database;
