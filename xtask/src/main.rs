@@ -14,11 +14,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    backup, deploy, diff, doctor, drill, hooks, migrate, offsite, prune, rehearse, restore, status,
-    time_travel, verify,
+    backup, deploy, diff, doctor, drill, hooks, keygen, list, migrate, offsite, prune, rehearse,
+    restore, status, time_travel, verify,
 };
 use crate::config::project::{Project, ProjectArgs};
-use crate::edge::{inventory, signals, stored, wrangler};
+use crate::edge::{signals, wrangler};
 use crate::exit::Exit;
 
 #[derive(Debug, Parser)]
@@ -82,14 +82,14 @@ enum Task {
     /// What changed between two backups, or a backup and live:ENV (read-only); exit 1 when they differ.
     Diff(diff::DiffArgs),
     /// List backups, newest first, with their verified state.
-    List(inventory::ListArgs),
+    List(list::ListArgs),
     /// Copy a backup and its manifest to the environment's R2 bucket, then read it back.
     Upload(offsite::UploadArgs),
     /// The offsite copies in R2: list, fetch, and the lifecycle rule.
     #[command(subcommand)]
     Offsite(offsite::OffsiteCommand),
     /// Make an age identity file (0600) for encrypted backups; prints its recipient.
-    Keygen(stored::KeygenArgs),
+    Keygen(keygen::KeygenArgs),
     /// The whole remote cycle offline: a loopback Cloudflare API over a copy of a backup.
     Rehearse(rehearse::RehearseArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
@@ -209,7 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Prune(args) => prune::run(&project, args).map(|()| ExitCode::SUCCESS),
         Task::Verify(args) => Ok(verify::run(&project, args)),
         Task::Diff(args) => diff::run(&sh, &project, args),
-        Task::List(args) => inventory::run(
+        Task::List(args) => list::run(
             &project.backup_dir,
             resolve_env(&project, args.env.as_deref())?.as_deref(),
             args.json,
@@ -224,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Task::Upload(args) => offsite::run_upload(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Offsite(command) => offsite::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
-        Task::Keygen(args) => stored::keygen(&project, args).map(|()| ExitCode::SUCCESS),
+        Task::Keygen(args) => keygen::run(&project, args).map(|()| ExitCode::SUCCESS),
         Task::Rehearse(args) => rehearse::run(&project, args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

@@ -13,6 +13,8 @@
 //! | content digests: equal means equal | [`digest`] |
 //! | the manifest, as a validated type | [`manifest`] |
 //! | time spans and ages (retention, `--max-age`) | [`span`] |
+//! | what prune keeps, and why | [`retention`] |
+//! | a backup's stored form: plain, zstd, zstd+age | [`sealed`] |
 //!
 //! Nothing here spawns a process, prints, or reads an environment variable:
 //! those are the xtask's edges. Functions work on text, bytes, values and
@@ -27,6 +29,8 @@ pub mod interrupt;
 pub mod manifest;
 pub mod names;
 pub mod repair;
+pub mod retention;
+pub mod sealed;
 pub mod span;
 pub mod statement;
 pub mod wording;

@@ -269,6 +269,11 @@ impl Manifest {
             .unwrap_or_default()
     }
 
+    /// A full backup of the whole database (not `--table` or data-only).
+    pub fn is_whole(&self) -> bool {
+        self.mode == "full" && self.tables.is_empty()
+    }
+
     /// Whether `latest` may choose this backup: verified good.
     pub fn is_verified_good(&self) -> bool {
         self.verification

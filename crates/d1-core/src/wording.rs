@@ -31,6 +31,31 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// `3m`, `5h`, `12d`.
+pub fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// `812 B`, `4.2 KB`, `155.0 MB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +75,14 @@ mod tests {
             shell_words(&["./import.sh", "--to=prod"]),
             "./import.sh --to=prod"
         );
+    }
+
+    #[test]
+    fn sizes_and_ages_read_naturally() {
+        assert_eq!(size(812), "812 B");
+        assert_eq!(size(4_200), "4.2 KB");
+        assert_eq!(size(155_000_000), "155.0 MB");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(3 * 86_400 + 5), "3d");
     }
 }

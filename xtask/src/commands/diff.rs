@@ -100,8 +100,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
                     envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
                 ))
             }
-            _ => Ok(Side::Backup(inventory::resolve_backup(
-                project,
+            _ => Ok(Side::Backup(project.resolve_backup(
                 word,
                 None,
                 inventory::Latest::Any,

@@ -160,8 +160,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         );
     }
     let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())?;
-    let file = inventory::resolve_backup(
-        project,
+    let file = project.resolve_backup(
         args.backup.as_deref().unwrap_or("latest"),
         Some(&from.name),
         inventory::Latest::Good,

@@ -8,6 +8,8 @@ pub mod diff;
 pub mod doctor;
 pub mod drill;
 pub mod hooks;
+pub mod keygen;
+pub mod list;
 pub mod migrate;
 pub mod offsite;
 pub mod prune;

@@ -18,7 +18,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
-use crate::commands::prune::Policy;
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::config::settings::{Offsite, SETTINGS_FILE};
@@ -30,6 +29,7 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
 use d1_core::manifest::{self, Manifest, OffsiteCopy};
+use d1_core::retention::Policy;
 
 const INDEX_VERSION: u32 = 1;
 
@@ -580,12 +580,7 @@ fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Tar
 pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
-    let file = inventory::resolve_backup(
-        project,
-        &args.backup,
-        Some(&env.name),
-        inventory::Latest::Good,
-    )?;
+    let file = project.resolve_backup(&args.backup, Some(&env.name), inventory::Latest::Good)?;
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&file, env)?;
@@ -813,7 +808,7 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
         crate::data!(
             "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} {}",
             e.file,
-            inventory::age((now - e.created_at).num_seconds().max(0)),
+            d1_core::wording::age((now - e.created_at).num_seconds().max(0)),
             e.bytes,
             e.format,
             e.verified,

@@ -622,8 +622,7 @@ fn resolve_source(
     target: &Environment,
     args: &RestoreArgs,
 ) -> Result<Source> {
-    let file = crate::edge::inventory::resolve_backup(
-        project,
+    let file = project.resolve_backup(
         &args.source,
         // A new database has no backups of its own: `latest:ENV` says whose.
         (!target.is_new).then_some(target.name.as_str()),

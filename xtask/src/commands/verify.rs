@@ -225,7 +225,7 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
 }
 
 fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
-    let file = inventory::resolve_backup(project, &args.backup, None, inventory::Latest::Any)?;
+    let file = project.resolve_backup(&args.backup, None, inventory::Latest::Any)?;
     let manifest_path = manifest::manifest_path(&file);
     let manifest = if args.no_manifest {
         None

@@ -8,8 +8,10 @@ use xshell::{Shell, cmd};
 
 use crate::config::environment::{CONFIG_FILES, Environments};
 use crate::config::settings::{SETTINGS_FILE, Settings};
+use crate::edge::inventory;
 use crate::edge::stored::Age;
 use crate::edge::wrangler::{Commands, Wrangler};
+use crate::exit::Exit;
 use crate::redact::Redactor;
 
 /// Options every command accepts.
@@ -147,7 +149,7 @@ impl Project {
 
     /// The Node that runs wrangler and the project's scripts.
     pub fn node(&self) -> PathBuf {
-        node_at(&self.tool_root)
+        crate::edge::node::node_at(&self.tool_root)
     }
 
     pub fn wrangler_installed(&self) -> bool {
@@ -173,6 +175,41 @@ impl Project {
     }
 
     /// The installed wrangler's version, from its package.json.
+    /// The file a command's backup argument names, the same for every command:
+    /// `latest` (the environment `env`, when the command has one) or
+    /// `latest:ENV`; a bare file name, as `list` prints it, looked up in the
+    /// backup directory and refused if it leads outside it; or a path.
+    pub fn resolve_backup(
+        &self,
+        word: &str,
+        env: Option<&str>,
+        latest: inventory::Latest,
+    ) -> Result<PathBuf> {
+        let named_env = match word.strip_prefix("latest") {
+            Some("") => Some(env.map(str::to_owned).ok_or_else(|| {
+                Exit::CouldNotRun.error(anyhow::anyhow!(
+                    "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
+                ))
+            })?),
+            Some(rest) if rest.starts_with(':') => Some(
+                self
+                    .environments()
+                    .and_then(|envs| Ok(envs.resolve(&rest[1..])?.name.clone()))
+                    .map_err(|e| Exit::CouldNotRun.error(e))?,
+            ),
+            _ => None,
+        };
+        if let Some(env) = named_env {
+            let entries = inventory::scan(&self.backup_dir);
+            let found = match latest {
+                inventory::Latest::Good => inventory::latest_good(&entries, &env),
+                inventory::Latest::Any => inventory::latest_any(&entries, &env),
+            };
+            return found.map_err(|e| Exit::CouldNotRun.error(e));
+        }
+        inventory::locate(&self.backup_dir, word).map_err(|e| Exit::CouldNotRun.error(e))
+    }
+
     pub fn wrangler_version(&self) -> Option<String> {
         package_version(&self.tool_root.join("node_modules/wrangler/package.json"))
     }
@@ -203,7 +240,7 @@ fn tools_for(root: &Path) -> Result<PathBuf> {
     if root.join("package.json").is_file() {
         return Ok(root.to_path_buf());
     }
-    let built = build_root();
+    let built = crate::edge::node::build_root();
     if built.join("package.json").is_file() {
         return Ok(built);
     }
@@ -215,15 +252,6 @@ fn tools_for(root: &Path) -> Result<PathBuf> {
         root.display(),
         built.display()
     )
-}
-
-/// The checkout this binary was built in; only a fallback for
-/// [`Project::tool_root`] and for tests, never the repository acted on.
-pub fn build_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the repository root")
-        .to_path_buf()
 }
 
 fn install_wrangler(sh: &Shell, root: &Path) -> Result<()> {
@@ -247,17 +275,6 @@ pub fn package_version(package_json: &Path) -> Option<String> {
     let text = std::fs::read_to_string(package_json).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value.get("version")?.as_str().map(str::to_owned)
-}
-
-/// The Node that `npm ci` installed (the npm package `node`, which wrangler
-/// 4.87 and later need), or the system's when it is absent.
-pub fn node_at(tool_root: &Path) -> PathBuf {
-    let pinned = tool_root.join("node_modules").join(".bin").join("node");
-    if pinned.is_file() {
-        pinned
-    } else {
-        PathBuf::from("node")
-    }
 }
 
 #[cfg(test)]

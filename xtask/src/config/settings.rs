@@ -11,9 +11,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::commands::prune::Policy;
 use crate::config::environment::Environments;
 use d1_core::app::AppRules;
+use d1_core::retention::Policy;
 use d1_core::span::{self, Span};
 
 /// The table of the app's own rules; no environment may be named so.
@@ -104,7 +104,7 @@ impl Settings {
         let envs: BTreeMap<String, EnvSettings> = table.try_into()?;
         for (name, env) in &envs {
             for recipient in &env.encryption.recipients {
-                crate::edge::stored::check_recipient(recipient)
+                d1_core::sealed::check_recipient(recipient)
                     .with_context(|| format!("[{name}.encryption] recipients"))?;
             }
             if let Some(offsite) = &env.offsite {

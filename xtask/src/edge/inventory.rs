@@ -7,13 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use anyhow::{Context, Result, bail};
 
-use crate::config::project::Project;
 use crate::edge::manifest_file::ManifestFile;
-use crate::exit::Exit;
 use d1_core::manifest::{self, Manifest};
 
 /// One backup file and its manifest.
@@ -26,7 +22,7 @@ pub struct Entry {
 impl Entry {
     /// A backup of the whole database (not `--table`, not schema- or data-only).
     pub fn is_whole(&self) -> bool {
-        self.manifest.mode == "full" && self.manifest.tables.is_empty()
+        self.manifest.is_whole()
     }
 
     /// `good`, `bad` or `unverified`.
@@ -124,7 +120,7 @@ fn refuse_shared_files(found: &mut Vec<Entry>, refused: &mut Vec<String>) {
     }
 }
 
-fn sort_newest_first(entries: &mut [Entry]) {
+pub(crate) fn sort_newest_first(entries: &mut [Entry]) {
     entries.sort_by(|a, b| {
         b.manifest
             .created_at
@@ -174,43 +170,8 @@ pub enum Latest {
     Any,
 }
 
-/// The file a command's backup argument names, the same for every command:
-/// `latest` (the environment `env`, when the command has one) or
-/// `latest:ENV`; a bare file name, as `list` prints it, looked up in the
-/// backup directory and refused if it leads outside it; or a path.
-pub fn resolve_backup(
-    project: &Project,
-    word: &str,
-    env: Option<&str>,
-    latest: Latest,
-) -> Result<PathBuf> {
-    let named_env = match word.strip_prefix("latest") {
-        Some("") => Some(env.map(str::to_owned).ok_or_else(|| {
-            Exit::CouldNotRun.error(anyhow!(
-                "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
-            ))
-        })?),
-        Some(rest) if rest.starts_with(':') => Some(
-            project
-                .environments()
-                .and_then(|envs| Ok(envs.resolve(&rest[1..])?.name.clone()))
-                .map_err(|e| Exit::CouldNotRun.error(e))?,
-        ),
-        _ => None,
-    };
-    if let Some(env) = named_env {
-        let entries = scan(&project.backup_dir);
-        let found = match latest {
-            Latest::Good => latest_good(&entries, &env),
-            Latest::Any => latest_any(&entries, &env),
-        };
-        return found.map_err(|e| Exit::CouldNotRun.error(e));
-    }
-    locate(&project.backup_dir, word).map_err(|e| Exit::CouldNotRun.error(e))
-}
-
 /// A bare name in `backup_dir`, or a path; the file must exist.
-fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
+pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
     let bare = !word.contains(std::path::MAIN_SEPARATOR) && !word.contains('/');
     if !bare {
         let path = PathBuf::from(word);
@@ -249,131 +210,13 @@ fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct ListArgs {
-    /// Only this environment's backups.
-    #[arg(long, value_name = "ENV")]
-    pub env: Option<String>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// One row of `list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub file: String,
-    pub environment: String,
-    /// The D1 database's name.
-    pub database: String,
-    pub mode: String,
-    pub created_at: DateTime<Utc>,
-    pub age_seconds: i64,
-    pub bytes: u64,
-    pub verified: String,
-    pub offsite: String,
-    pub reason: Option<String>,
-}
-
-/// `envs`: only backups whose manifest names one of these environments.
-pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> Vec<Row> {
-    entries
-        .iter()
-        .filter(|e| envs.is_none_or(|envs| envs.contains(&e.manifest.environment)))
-        .map(|e| {
-            let m = &e.manifest;
-            let mode = if m.tables.is_empty() {
-                m.mode.clone()
-            } else {
-                format!("{} ({})", m.mode, m.tables.join(", "))
-            };
-            Row {
-                file: m.file.name.clone(),
-                environment: m.environment.clone(),
-                database: m.database.name.clone(),
-                mode,
-                created_at: m.created_at,
-                age_seconds: (now - m.created_at).num_seconds().max(0),
-                bytes: m.file.bytes,
-                verified: e.verified().to_owned(),
-                offsite: match &m.offsite {
-                    Some(copy) => format!("r2://{}/{}", copy.bucket, copy.key),
-                    None => "no".to_owned(),
-                },
-                reason: m.reason.clone(),
-            }
-        })
-        .collect()
-}
-
-/// `3m`, `5h`, `12d`.
-pub fn age(seconds: i64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
-/// `812 B`, `4.2 KB`, `155.0 MB`.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()> {
-    let rows = rows(&scan(backup_dir), envs, Utc::now());
-    if json {
-        crate::out::data(&serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    if rows.is_empty() {
-        crate::data!("No backups in {}.", backup_dir.display());
-        return Ok(());
-    }
-    crate::data!(
-        "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
-        "backup",
-        "env",
-        "database",
-        "mode",
-        "age",
-        "size",
-        "verified",
-        "offsite"
-    );
-    for r in &rows {
-        crate::data!(
-            "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
-            r.file,
-            r.environment,
-            r.database,
-            r.mode,
-            age(r.age_seconds),
-            size(r.bytes),
-            r.verified,
-            r.offsite
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
     use d1_core::manifest::Verification;
 
-    fn entry(env: &str, mode: &str, minutes: i64, outcome: Option<&str>) -> Entry {
+    pub(crate) fn entry(env: &str, mode: &str, minutes: i64, outcome: Option<&str>) -> Entry {
         let created_at = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
@@ -431,33 +274,6 @@ mod tests {
     }
 
     #[test]
-    fn list_rows_are_filtered_by_environment_and_say_their_state() {
-        let mut entries = vec![
-            entry("prod", "full", 0, Some("good")),
-            entry("staging", "full", 30, None),
-            entry("prod", "full", 10, Some("bad")),
-        ];
-        sort_newest_first(&mut entries);
-        let now = entries[0].manifest.created_at + chrono::Duration::hours(2);
-        let all = rows(&entries, None, now);
-        let names: Vec<&str> = all.iter().map(|r| r.file.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "backup-staging-30.sql",
-                "backup-prod-10.sql",
-                "backup-prod-0.sql"
-            ]
-        );
-        assert_eq!(all[0].verified, "unverified");
-        assert_eq!(all[1].verified, "bad");
-        assert_eq!(age(all[0].age_seconds), "2h");
-        let prod = rows(&entries, Some(&["prod".to_owned()]), now);
-        assert_eq!(prod.len(), 2);
-        assert!(prod.iter().all(|r| r.environment == "prod"));
-    }
-
-    #[test]
     fn a_bare_name_is_found_in_the_backup_directory_and_nowhere_else() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("backups");
@@ -488,14 +304,5 @@ mod tests {
         // A path is a path.
         let outside = root.path().join("outside.sql");
         assert_eq!(locate(&dir, outside.to_str().unwrap()).unwrap(), outside);
-    }
-
-    #[test]
-    fn sizes_and_ages_read_naturally() {
-        assert_eq!(size(812), "812 B");
-        assert_eq!(size(4_200), "4.2 KB");
-        assert_eq!(size(155_000_000), "155.0 MB");
-        assert_eq!(age(59), "59s");
-        assert_eq!(age(3 * 86_400 + 5), "3d");
     }
 }

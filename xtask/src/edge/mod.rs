@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod local_d1;
 pub mod lock;
 pub mod manifest_file;
+pub mod node;
 pub mod reader;
 pub mod signals;
 pub mod stored;

@@ -25,108 +25,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::edge::fsutil::{self, hex};
+use crate::edge::fsutil::hex;
+pub use d1_core::sealed::{Format, check_recipient};
 
 /// zstd's default level: about 5× on SQL dumps, at hundreds of MB/s.
 const ZSTD_LEVEL: i32 = 3;
 const BUFFER: usize = 1 << 20;
-
-/// A backup file's stored form, named by its suffix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Sql,
-    Zstd,
-    ZstdAge,
-}
-
-impl Format {
-    pub fn of(path: &Path) -> Format {
-        let name = fsutil::file_name(path);
-        if name.ends_with(".sql.zst.age") {
-            Format::ZstdAge
-        } else if name.ends_with(".sql.zst") {
-            Format::Zstd
-        } else {
-            Format::Sql
-        }
-    }
-
-    /// `sql`, `sql.zst` or `sql.zst.age`.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Sql => "sql",
-            Format::Zstd => "sql.zst",
-            Format::ZstdAge => "sql.zst.age",
-        }
-    }
-
-    /// What the manifest and `list` call it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Format::Sql => "sql",
-            Format::Zstd => "zstd",
-            Format::ZstdAge => "zstd+age",
-        }
-    }
-
-    /// The format a backup is written in.
-    pub fn choose(compress: bool, recipients: &[String]) -> Format {
-        match (compress, recipients.is_empty()) {
-            (_, false) => Format::ZstdAge,
-            (true, true) => Format::Zstd,
-            (false, true) => Format::Sql,
-        }
-    }
-}
-
-/// Refuses anything that is not an age recipient (`age1...`), before any
-/// database is touched. SSH keys and plugins are not supported.
-pub fn check_recipient(recipient: &str) -> Result<()> {
-    let ok = match bech32_parts(recipient) {
-        // X25519: 32 bytes, 52 characters, and the 6 of the checksum.
-        Some(("age", data)) => data.len() == 58,
-        // The post-quantum hybrid recipients of age 1.3 are longer.
-        Some(("age1pq", _)) => true,
-        _ => false,
-    };
-    if !ok {
-        bail!(
-            "{recipient:?} is not an age recipient: it must be a public key that starts with \
-             `age1`, copied whole (its last characters are a checksum), from `cargo xtask \
-             keygen` or `age-keygen`. Nothing was run."
-        );
-    }
-    Ok(())
-}
-
-/// The human-readable part and the data of a lowercase Bech32 string whose
-/// checksum holds (BIP 173, the encoding of age keys).
-fn bech32_parts(text: &str) -> Option<(&str, &str)> {
-    const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-    const GENERATORS: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
-    let (hrp, data) = text.rsplit_once('1')?;
-    if hrp.is_empty() || data.len() < 6 || !hrp.bytes().all(|b| (33..=126).contains(&b)) {
-        return None;
-    }
-    let mut checksum: u32 = 1;
-    let mut step = |value: u8| {
-        let top = checksum >> 25;
-        checksum = ((checksum & 0x01ff_ffff) << 5) ^ u32::from(value);
-        for (i, generator) in GENERATORS.iter().enumerate() {
-            if (top >> i) & 1 == 1 {
-                checksum ^= generator;
-            }
-        }
-    };
-    hrp.bytes().for_each(|b| step(b >> 5));
-    step(0);
-    hrp.bytes().for_each(|b| step(b & 31));
-    for c in data.bytes() {
-        let value = CHARSET.iter().position(|&x| x == c)?;
-        step(value as u8);
-    }
-    (checksum == 1).then_some((hrp, data))
-}
 
 /// The variable that names the identity file, for every command that reads
 /// encrypted backups.
@@ -156,7 +60,7 @@ pub struct Age {
 impl Age {
     pub fn new(tool_root: &Path) -> Age {
         Age {
-            node: crate::config::project::node_at(tool_root),
+            node: crate::edge::node::node_at(tool_root),
             script: tool_root.join("scripts").join("age.mjs"),
         }
     }
@@ -185,31 +89,6 @@ impl Age {
             .to_owned();
         Ok((text, recipient))
     }
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct KeygenArgs {
-    /// Where to write the identity file; it must not exist yet. Keep it out
-    /// of the repository and off the machines that only take backups.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
-}
-
-/// `cargo xtask keygen --out FILE`.
-pub fn keygen(project: &crate::config::project::Project, args: &KeygenArgs) -> Result<()> {
-    let (identity, recipient) = project.age().keygen()?;
-    let mut file = fsutil::create_private_file(&args.out)?;
-    file.write_all(identity.as_bytes())?;
-    file.sync_all()?;
-    crate::data!(
-        "Wrote the identity {} (mode 600). Its recipient, which is public:\n  {recipient}\n\
-         Encrypt an environment's backups to it in backups.toml:\n  \
-         [prod.encryption]\n  recipients = [\"{recipient}\"]\n\
-         Keep the identity file offline or in a secret store: without it no encrypted backup \
-         can be restored.",
-        args.out.display()
-    );
-    Ok(())
 }
 
 /// SHA-256 and size of a byte stream.
@@ -831,37 +710,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn format_follows_the_suffix_and_the_choice() {
-        assert_eq!(Format::of(Path::new("b/x.sql")), Format::Sql);
-        assert_eq!(Format::of(Path::new("b/x.sql.zst")), Format::Zstd);
-        assert_eq!(Format::of(Path::new("b/x.sql.zst.age")), Format::ZstdAge);
-        assert_eq!(Format::choose(false, &[]), Format::Sql);
-        assert_eq!(Format::choose(true, &[]), Format::Zstd);
-        assert_eq!(Format::choose(false, &["age1x".into()]), Format::ZstdAge);
-    }
-
-    #[test]
-    fn recipients_must_be_age_public_keys() {
-        check_recipient("age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wj").unwrap();
-        for bad in [
-            "",
-            "age1",
-            "AGE-SECRET-KEY-1RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TKJ3U6K4072DEX8VEKQ8MAS4D",
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH",
-            "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wB",
-            // One character changed: the checksum no longer holds.
-            "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6wk",
-            // One character short.
-            "age1wumpclyt5pkhqzsn4zn207t8vte6syqr9fe4ucjmuyruyc220a0snwc6w",
-        ] {
-            let err = check_recipient(bad).unwrap_err().to_string();
-            assert!(err.contains("age1"), "{err}");
-        }
-    }
-
     fn age() -> Age {
-        Age::new(&crate::config::project::build_root())
+        Age::new(&crate::edge::node::build_root())
     }
 
     fn sample() -> Vec<u8> {

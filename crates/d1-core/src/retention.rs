@@ -1,0 +1,463 @@
+//! The retention policy of `backups.toml`, decided.
+//!
+//! The policy is restic's: a backup is kept if any rule keeps it
+//! (`keep_within`, `keep_daily`, `keep_weekly`, `keep_monthly`). On top of
+//! the rules, three guards: an environment's newest verified backup is never
+//! deleted; a pre-migration or safety backup younger than the window is
+//! never deleted; and an environment with no verified backup loses nothing.
+//! Deciding is a pure function of the backups, the policy and the clock
+//! ([`decide`]); the xtask's `prune` deletes, under the backup lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::Deserialize;
+
+use crate::manifest::Manifest;
+use crate::span::{self, Span};
+
+/// How long protected backups are kept when `keep_within` is not set.
+const DEFAULT_WINDOW: Span = Span::days(30);
+
+/// One environment's retention rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default, deserialize_with = "span::deserialize_option")]
+    pub keep_within: Option<Span>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+}
+
+impl Policy {
+    pub fn is_empty(&self) -> bool {
+        self.keep_within.is_none()
+            && self.keep_daily.is_none()
+            && self.keep_weekly.is_none()
+            && self.keep_monthly.is_none()
+    }
+
+    /// How long pre-migration and safety backups are protected.
+    fn window(&self) -> Span {
+        self.keep_within.unwrap_or(DEFAULT_WINDOW)
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(w) = self.keep_within {
+            parts.push(format!("keep_within {w}"));
+        }
+        for (name, n) in [
+            ("keep_daily", self.keep_daily),
+            ("keep_weekly", self.keep_weekly),
+            ("keep_monthly", self.keep_monthly),
+        ] {
+            if let Some(n) = n {
+                parts.push(format!("{name} {n}"));
+            }
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// What prune knows of one backup.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub created_at: DateTime<Utc>,
+    /// A full backup of the whole database.
+    pub whole: bool,
+    /// Passed verification.
+    pub good: bool,
+    /// Taken before a migration or a restore (its manifest's reason says so).
+    pub protected: bool,
+}
+
+impl Candidate {
+    pub fn of(manifest: &Manifest) -> Candidate {
+        let reason = manifest.reason.as_deref().unwrap_or("");
+        Candidate {
+            created_at: manifest.created_at,
+            whole: manifest.is_whole(),
+            good: manifest.is_verified_good(),
+            protected: reason.starts_with("pre-migration") || reason.starts_with("safety backup"),
+        }
+    }
+}
+
+/// Why a backup is kept.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    Newest,
+    Within(String),
+    Daily(String),
+    Weekly(String),
+    Monthly(String),
+    Protected(String),
+    NothingVerified,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Newest => f.write_str("the newest verified backup"),
+            Reason::Within(span) => write!(f, "within {span}"),
+            Reason::Daily(day) => write!(f, "daily {day}"),
+            Reason::Weekly(week) => write!(f, "weekly {week}"),
+            Reason::Monthly(month) => write!(f, "monthly {month}"),
+            Reason::Protected(span) => {
+                write!(f, "a pre-migration or safety backup younger than {span}")
+            }
+            Reason::NothingVerified => {
+                f.write_str("the environment has no verified backup, so nothing is deleted")
+            }
+        }
+    }
+}
+
+/// A calendar rule: how many buckets, a backup's bucket, and the reason.
+type CalendarRule = (
+    Option<u32>,
+    fn(DateTime<Utc>) -> String,
+    fn(String) -> Reason,
+);
+
+/// For each candidate, the reasons it is kept; an empty list means delete.
+pub fn decide(
+    policy: &Policy,
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+) -> Vec<BTreeSet<Reason>> {
+    let mut keep: Vec<BTreeSet<Reason>> = vec![BTreeSet::new(); candidates.len()];
+    // Newest first; ties broken by position, for a stable answer.
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        candidates[b]
+            .created_at
+            .cmp(&candidates[a].created_at)
+            .then(a.cmp(&b))
+    });
+
+    match order
+        .iter()
+        .find(|&&i| candidates[i].whole && candidates[i].good)
+    {
+        Some(&newest) => {
+            keep[newest].insert(Reason::Newest);
+        }
+        None => {
+            for k in &mut keep {
+                k.insert(Reason::NothingVerified);
+            }
+            return keep;
+        }
+    }
+    if let Some(within) = policy.keep_within {
+        for (i, c) in candidates.iter().enumerate() {
+            if within.holds(c.created_at, now) {
+                keep[i].insert(Reason::Within(within.to_string()));
+            }
+        }
+    }
+    let window = policy.window();
+    for (i, c) in candidates.iter().enumerate() {
+        if c.protected && window.holds(c.created_at, now) {
+            keep[i].insert(Reason::Protected(window.to_string()));
+        }
+    }
+    // Each calendar bucket keeps its newest whole backup, a verified one if
+    // it has one, for the last N buckets that have any.
+    let buckets: [CalendarRule; 3] = [
+        (
+            policy.keep_daily,
+            |t| t.format("%Y-%m-%d").to_string(),
+            Reason::Daily,
+        ),
+        (
+            policy.keep_weekly,
+            |t| {
+                let w = t.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            },
+            Reason::Weekly,
+        ),
+        (
+            policy.keep_monthly,
+            |t| t.format("%Y-%m").to_string(),
+            Reason::Monthly,
+        ),
+    ];
+    for (count, bucket_of, reason) in buckets {
+        let Some(count) = count else { continue };
+        let mut seen: Vec<String> = Vec::new();
+        let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+        for &i in order.iter().filter(|&&i| candidates[i].whole) {
+            let bucket = bucket_of(candidates[i].created_at);
+            if !seen.contains(&bucket) {
+                if seen.len() == count as usize {
+                    break;
+                }
+                seen.push(bucket.clone());
+            }
+            let better = match chosen.get(&bucket) {
+                None => true,
+                // Newest first, so a later one is only better if it is
+                // verified and the chosen one is not.
+                Some(&j) => candidates[i].good && !candidates[j].good,
+            };
+            if better {
+                chosen.insert(bucket, i);
+            }
+        }
+        for (bucket, i) in chosen {
+            keep[i].insert(reason(bucket));
+        }
+    }
+    keep
+}
+
+/// [`decide`] for backups of several environments, each under its own
+/// policy. `None` for a backup whose environment has no rule: it is kept.
+pub fn decide_all(
+    policies: &BTreeMap<String, Policy>,
+    backups: &[(String, Candidate)],
+    now: DateTime<Utc>,
+) -> Vec<Option<BTreeSet<Reason>>> {
+    let mut out = vec![None; backups.len()];
+    let envs: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
+    for env in envs {
+        let Some(policy) = policies.get(env).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let (index, candidates): (Vec<usize>, Vec<Candidate>) = backups
+            .iter()
+            .enumerate()
+            .filter(|(_, (e, _))| e == env)
+            .map(|(i, (_, c))| (i, c.clone()))
+            .unzip();
+        for (i, reasons) in index.into_iter().zip(decide(policy, &candidates, now)) {
+            out[i] = Some(reasons);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn full(when: &str) -> Candidate {
+        Candidate {
+            created_at: at(when),
+            whole: true,
+            good: true,
+            protected: false,
+        }
+    }
+
+    fn kept(policy: &Policy, cs: &[Candidate], now: &str) -> Vec<bool> {
+        decide(policy, cs, at(now))
+            .iter()
+            .map(|r| !r.is_empty())
+            .collect()
+    }
+
+    fn policy(
+        within: Option<&str>,
+        daily: Option<u32>,
+        weekly: Option<u32>,
+        monthly: Option<u32>,
+    ) -> Policy {
+        Policy {
+            keep_within: within.map(|w| span::parse(w).unwrap()),
+            keep_daily: daily,
+            keep_weekly: weekly,
+            keep_monthly: monthly,
+        }
+    }
+
+    #[test]
+    fn keep_within_6m_keeps_six_calendar_months() {
+        let cs = [
+            full("2026-05-24T11:59:59Z"), // six months and a second ago: out
+            full("2026-05-24T12:00:01Z"), // within six months
+            full("2026-11-24T11:00:00Z"),
+        ];
+        let p = policy(Some("6m"), None, None, None);
+        assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, true, true]);
+        let reasons = decide(&p, &cs, at("2026-11-24T12:00:00Z"));
+        assert!(reasons[1].contains(&Reason::Within("6m".into())));
+        // 0d is a policy: nothing is kept for its age, the newest still is.
+        let p = policy(Some("0d"), None, None, None);
+        assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, false, true]);
+    }
+
+    #[test]
+    fn keep_within_is_a_strict_boundary_on_an_injected_clock() {
+        let cs = [
+            full("2026-10-25T12:00:00Z"), // exactly 30 days old: out
+            full("2026-10-25T12:00:01Z"), // a second younger: in
+            full("2026-11-24T11:00:00Z"),
+        ];
+        let p = policy(Some("30d"), None, None, None);
+        assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, true, true]);
+    }
+
+    #[test]
+    fn daily_keeps_the_newest_of_each_of_the_last_n_days_that_have_backups() {
+        let cs = [
+            full("2026-11-20T01:00:00Z"),
+            full("2026-11-20T23:00:00Z"), // the 20th's newest
+            full("2026-11-22T08:00:00Z"),
+            full("2026-11-22T09:00:00Z"), // the 22nd's newest
+            full("2026-11-24T10:00:00Z"), // today's
+            full("2026-11-18T10:00:00Z"), // a fourth day: beyond keep_daily 3
+        ];
+        let p = policy(None, Some(3), None, None);
+        assert_eq!(
+            kept(&p, &cs, "2026-11-24T12:00:00Z"),
+            [false, true, false, true, true, false]
+        );
+        let reasons = decide(&p, &cs, at("2026-11-24T12:00:00Z"));
+        assert!(reasons[1].contains(&Reason::Daily("2026-11-20".into())));
+        assert!(reasons[4].contains(&Reason::Newest));
+    }
+
+    #[test]
+    fn weekly_and_monthly_use_iso_weeks_and_calendar_months() {
+        let cs = [
+            full("2026-08-15T00:00:00Z"),
+            full("2026-09-30T00:00:00Z"),
+            full("2026-10-01T00:00:00Z"),
+            full("2026-11-01T00:00:00Z"), // a Sunday: ISO week 44
+            full("2026-11-02T00:00:00Z"), // a Monday: ISO week 45
+        ];
+        let monthly = policy(None, None, None, Some(3));
+        assert_eq!(
+            kept(&monthly, &cs, "2026-11-24T00:00:00Z"),
+            [false, true, true, false, true]
+        );
+        let weekly = policy(None, None, Some(2), None);
+        assert_eq!(
+            kept(&weekly, &cs, "2026-11-24T00:00:00Z"),
+            [false, false, false, true, true]
+        );
+    }
+
+    #[test]
+    fn the_newest_verified_backup_is_never_deleted() {
+        let mut old_good = full("2026-01-01T00:00:00Z");
+        old_good.good = true;
+        let mut recent_bad = full("2026-11-24T00:00:00Z");
+        recent_bad.good = false;
+        let cs = [old_good, recent_bad];
+        // A policy that would keep nothing older than a day.
+        let p = policy(Some("1d"), None, None, None);
+        let verdicts = decide(&p, &cs, at("2026-11-24T12:00:00Z"));
+        assert!(verdicts[0].contains(&Reason::Newest), "{verdicts:?}");
+        assert!(verdicts[1].contains(&Reason::Within("1d".into())));
+    }
+
+    #[test]
+    fn a_day_keeps_its_verified_backup_over_a_newer_bad_one() {
+        let mut bad = full("2026-11-23T20:00:00Z");
+        bad.good = false;
+        let good = full("2026-11-23T08:00:00Z");
+        let today = full("2026-11-24T08:00:00Z");
+        let p = policy(None, Some(2), None, None);
+        assert_eq!(
+            kept(&p, &[bad, good, today], "2026-11-24T12:00:00Z"),
+            [false, true, true]
+        );
+    }
+
+    #[test]
+    fn safety_and_pre_migration_backups_are_kept_for_the_window() {
+        let mut safety = full("2026-11-10T00:00:00Z");
+        safety.protected = true;
+        let mut old_safety = full("2026-09-01T00:00:00Z");
+        old_safety.protected = true;
+        let newest = full("2026-11-24T00:00:00Z");
+        // keep_daily 1 alone would delete both; the window is 30 days by default.
+        let p = policy(None, Some(1), None, None);
+        assert_eq!(
+            kept(
+                &p,
+                &[safety.clone(), old_safety.clone(), newest.clone()],
+                "2026-11-24T12:00:00Z"
+            ),
+            [true, false, true]
+        );
+        // With keep_within 7d the window is 7 days.
+        let p = policy(Some("7d"), None, None, None);
+        assert_eq!(
+            kept(&p, &[safety, old_safety, newest], "2026-11-24T12:00:00Z"),
+            [false, false, true]
+        );
+    }
+
+    #[test]
+    fn partial_backups_are_kept_only_by_time_and_never_count_as_a_days_backup() {
+        let mut schema = full("2026-11-24T09:00:00Z");
+        schema.whole = false;
+        let whole = full("2026-11-24T08:00:00Z");
+        let p = policy(None, Some(1), None, None);
+        assert_eq!(
+            kept(&p, &[schema, whole], "2026-11-24T12:00:00Z"),
+            [false, true]
+        );
+    }
+
+    #[test]
+    fn nothing_is_deleted_from_an_environment_without_a_verified_backup() {
+        let mut a = full("2026-01-01T00:00:00Z");
+        a.good = false;
+        let mut b = full("2026-02-01T00:00:00Z");
+        b.good = false;
+        let p = policy(Some("1d"), None, None, None);
+        let verdicts = decide(&p, &[a, b], at("2026-11-24T00:00:00Z"));
+        assert!(
+            verdicts
+                .iter()
+                .all(|r| r.contains(&Reason::NothingVerified))
+        );
+    }
+
+    #[test]
+    fn each_environment_is_judged_by_its_own_policy_and_its_own_newest() {
+        let policies = BTreeMap::from([
+            ("prod".to_owned(), policy(Some("30d"), None, None, None)),
+            ("staging".to_owned(), policy(Some("1d"), None, None, None)),
+        ]);
+        let backups = vec![
+            ("prod".to_owned(), full("2026-11-01T00:00:00Z")),
+            ("staging".to_owned(), full("2026-11-01T00:00:00Z")),
+            ("staging".to_owned(), full("2026-11-20T00:00:00Z")),
+            ("local".to_owned(), full("2020-01-01T00:00:00Z")),
+        ];
+        let verdicts = decide_all(&policies, &backups, at("2026-11-24T00:00:00Z"));
+        let kept: Vec<Option<bool>> = verdicts
+            .iter()
+            .map(|v| v.as_ref().map(|r| !r.is_empty()))
+            .collect();
+        // prod's is within 30d; staging's older one is outside 1d and not its
+        // newest; staging's newest is kept as the newest; local has no rule.
+        assert_eq!(kept, [Some(true), Some(false), Some(true), None]);
+        // The staging backup that prod's window would keep is not kept by it.
+        assert!(
+            !verdicts[1]
+                .as_ref()
+                .unwrap()
+                .contains(&Reason::Within("30d".into()))
+        );
+    }
+}

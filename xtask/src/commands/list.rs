@@ -1,0 +1,139 @@
+//! `cargo xtask list [--env E] [--json]`: the backups in the backup
+//! directory, newest first, with their state.
+
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::edge::inventory::{Entry, scan};
+use d1_core::wording::{age, size};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// Only this environment's backups.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub file: String,
+    pub environment: String,
+    /// The D1 database's name.
+    pub database: String,
+    pub mode: String,
+    pub created_at: DateTime<Utc>,
+    pub age_seconds: i64,
+    pub bytes: u64,
+    pub verified: String,
+    pub offsite: String,
+    pub reason: Option<String>,
+}
+
+/// `envs`: only backups whose manifest names one of these environments.
+pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> Vec<Row> {
+    entries
+        .iter()
+        .filter(|e| envs.is_none_or(|envs| envs.contains(&e.manifest.environment)))
+        .map(|e| {
+            let m = &e.manifest;
+            let mode = if m.tables.is_empty() {
+                m.mode.clone()
+            } else {
+                format!("{} ({})", m.mode, m.tables.join(", "))
+            };
+            Row {
+                file: m.file.name.clone(),
+                environment: m.environment.clone(),
+                database: m.database.name.clone(),
+                mode,
+                created_at: m.created_at,
+                age_seconds: (now - m.created_at).num_seconds().max(0),
+                bytes: m.file.bytes,
+                verified: e.verified().to_owned(),
+                offsite: match &m.offsite {
+                    Some(copy) => format!("r2://{}/{}", copy.bucket, copy.key),
+                    None => "no".to_owned(),
+                },
+                reason: m.reason.clone(),
+            }
+        })
+        .collect()
+}
+
+pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()> {
+    let rows = rows(&scan(backup_dir), envs, Utc::now());
+    if json {
+        crate::out::data(&serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        crate::data!("No backups in {}.", backup_dir.display());
+        return Ok(());
+    }
+    crate::data!(
+        "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
+        "backup",
+        "env",
+        "database",
+        "mode",
+        "age",
+        "size",
+        "verified",
+        "offsite"
+    );
+    for r in &rows {
+        crate::data!(
+            "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
+            r.file,
+            r.environment,
+            r.database,
+            r.mode,
+            age(r.age_seconds),
+            size(r.bytes),
+            r.verified,
+            r.offsite
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::inventory::sort_newest_first;
+    use crate::edge::inventory::tests::entry;
+
+    #[test]
+    fn list_rows_are_filtered_by_environment_and_say_their_state() {
+        let mut entries = vec![
+            entry("prod", "full", 0, Some("good")),
+            entry("staging", "full", 30, None),
+            entry("prod", "full", 10, Some("bad")),
+        ];
+        sort_newest_first(&mut entries);
+        let now = entries[0].manifest.created_at + chrono::Duration::hours(2);
+        let all = rows(&entries, None, now);
+        let names: Vec<&str> = all.iter().map(|r| r.file.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "backup-staging-30.sql",
+                "backup-prod-10.sql",
+                "backup-prod-0.sql"
+            ]
+        );
+        assert_eq!(all[0].verified, "unverified");
+        assert_eq!(all[1].verified, "bad");
+        assert_eq!(age(all[0].age_seconds), "2h");
+        let prod = rows(&entries, Some(&["prod".to_owned()]), now);
+        assert_eq!(prod.len(), 2);
+        assert!(prod.iter().all(|r| r.environment == "prod"));
+    }
+}
