@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     backup, deploy, diff, doctor, drill, hooks, keygen, list, migrate, offsite, prune, rehearse,
-    restore, status, time_travel, verify,
+    restore, status, time_travel, verify, with_backup,
 };
 use crate::config::project::{Project, ProjectArgs};
 use crate::edge::{signals, wrangler};
@@ -67,7 +67,7 @@ enum Task {
     /// The deploy: doctor, pending migrations, backup (encrypted, offsite), migrate, Pages deploy, status.
     Deploy(deploy::DeployArgs),
     /// Take a backup, then run a command (for bulk operations).
-    WithBackup(migrate::WithBackupArgs),
+    WithBackup(with_backup::WithBackupArgs),
     /// Load a backup into an environment, guarded, repaired and checked.
     Restore(restore::RestoreArgs),
     /// The quarterly restore rehearsal: newest good prod backup into staging, checked and logged.
@@ -200,7 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Backup(args) => backup::run_each(&sh, &project, args).map(|_| ExitCode::SUCCESS),
         Task::Migrate(args) => migrate::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Deploy(args) => deploy::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
-        Task::WithBackup(args) => migrate::with_backup(&sh, &project, args),
+        Task::WithBackup(args) => with_backup::with_backup(&sh, &project, args),
         Task::Restore(args) => restore::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
         Task::Drill(args) => drill::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::TimeTravel(command) => {

@@ -347,7 +347,10 @@ fn take(
 
     let lock = match held {
         Some(_) => None,
-        None => Some(acquire_lock(project, &format!("backup {}", env.name))?),
+        None => Some(crate::steps::lock::acquire_lock(
+            project,
+            &format!("backup {}", env.name),
+        )?),
     };
 
     let scope = if bootstrap {
@@ -604,21 +607,21 @@ fn migration_record(
     applied: &[String],
 ) -> BTreeMap<String, String> {
     let dir = project.config_dir.join(&env.migrations_dir);
-    let current = crate::commands::migrate::digests(&dir, applied);
-    let previous = crate::commands::migrate::record_for(sh, project, env);
+    let current = crate::steps::migrations::digests(&dir, applied);
+    let previous = crate::steps::migrations::record_for(sh, project, env);
     if let Some(previous) = &previous {
         let edited =
-            crate::commands::migrate::edited_migrations(&previous.sha256, applied, &current);
+            crate::steps::migrations::edited_migrations(&previous.sha256, applied, &current);
         if !edited.is_empty() {
             crate::warn!(
                 "this backup records the migrations as they were applied, not as {} \
                  holds them now: {}",
                 dir.display(),
-                crate::commands::migrate::edited_report(&edited, &dir, &previous.source)
+                crate::steps::migrations::edited_report(&edited, &dir, &previous.source)
             );
         }
     }
-    crate::commands::migrate::carried_record(
+    crate::steps::migrations::carried_record(
         applied,
         previous.as_ref().map(|p| &p.sha256),
         &current,
@@ -685,22 +688,6 @@ fn verify_new_backup(
         );
     }
     Ok(())
-}
-
-/// Takes the backup directory's lock (creating the directory, private),
-/// reporting a stale lock and removing the unfinished files its holder left.
-pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
-    fsutil::create_private_dir(&project.backup_dir)?;
-    let (lock, stale) = BackupLock::acquire(&project.backup_dir, command)?;
-    if let Some(stale) = stale {
-        crate::warn!("{stale}");
-        for leftover in leftover_partials(&project.backup_dir)? {
-            crate::warn!("removing its unfinished file {}", leftover.display());
-            std::fs::remove_file(&leftover)
-                .with_context(|| format!("cannot remove {}", leftover.display()))?;
-        }
-    }
-    Ok(lock)
 }
 
 /// The names one backup may use, and how it is stored.
@@ -898,19 +885,6 @@ fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<PathBuf> {
     let path = manifest::manifest_path(backup);
     manifest.create_at(&path)?;
     Ok(path)
-}
-
-/// Unfinished exports left by a run that died.
-fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.ends_with(".partial") {
-            found.push(dir.join(name));
-        }
-    }
-    found.sort();
-    Ok(found)
 }
 
 /// `backup --json`: the plan, and with a finished backup its result (the

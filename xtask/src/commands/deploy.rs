@@ -18,7 +18,6 @@ use xshell::Shell;
 
 use crate::commands::backup::{self, BackupArgs, UploadWhen};
 use crate::commands::doctor::{self, DoctorArgs};
-use crate::commands::migrate;
 use crate::commands::status::{self, StatusArgs};
 use crate::config::environment::Environment;
 use crate::config::project::Project;
@@ -110,7 +109,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
         ));
     }
     crate::say!("== deploy {}: pending migrations", env.name);
-    let plan = migrate::plan(sh, project, env).map_err(|e| failed(env, Step::Pending, e, None))?;
+    let plan = crate::steps::migrations::plan(sh, project, env)
+        .map_err(|e| failed(env, Step::Pending, e, None))?;
     plan.print(project);
     let planned = steps(!plan.pending.is_empty());
     crate::say!(
@@ -144,7 +144,9 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
                 backup.upload = Some(UploadWhen::Always);
                 backup::run(sh, project, &backup).map(|file| backup_file = file)
             }
-            Step::Migrate => migrate::apply(sh, project, &plan, "see below for the way back"),
+            Step::Migrate => {
+                crate::steps::migrations::apply(sh, project, &plan, "see below for the way back")
+            }
             Step::PagesDeploy => pages_deploy(sh, project, args),
             // The runner holds only this run's backups (the scheduled
             // job's are in R2), so a stale status is reported, not fatal.

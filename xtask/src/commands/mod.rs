@@ -18,3 +18,4 @@ pub mod restore;
 pub mod status;
 pub mod time_travel;
 pub mod verify;
+pub mod with_backup;

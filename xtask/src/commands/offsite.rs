@@ -588,7 +588,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
         crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
     }
-    let lock = crate::commands::backup::acquire_lock(project, &format!("upload {}", env.name))?;
+    let lock = crate::steps::lock::acquire_lock(project, &format!("upload {}", env.name))?;
     upload_with(&target, &file, &lock)
 }
 
@@ -884,8 +884,7 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     let dest = project.backup_dir.join(&entry.file);
     let dest_manifest = manifest::manifest_path(&dest);
     fsutil::create_private_dir(&project.backup_dir)?;
-    let _lock =
-        crate::commands::backup::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
+    let _lock = crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
     if !dest.exists() && dest_manifest.exists() {
         bail!(
             "{} exists without its backup; move it aside first. Nothing was fetched.",

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-use crate::commands::backup;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::fsutil;
@@ -167,7 +166,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         return Ok(());
     }
     confirm(args.yes, doomed.len())?;
-    let _lock = backup::acquire_lock(project, "prune")?;
+    let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
     // Only paths resolved inside the backup directory are deleted, each a
     // regular file there, not a link to somewhere else; all of them are
     // checked before the first is deleted.

@@ -405,7 +405,7 @@ fn load_prod(
                 );",
             )?;
             let dir = project.config_dir.join(&prod.migrations_dir);
-            for name in crate::commands::migrate::migration_files(&dir)? {
+            for name in crate::steps::migrations::migration_files(&dir)? {
                 let sql = std::fs::read_to_string(dir.join(&name))?;
                 conn.execute_batch(&sql)
                     .with_context(|| format!("applying {name} to the rehearsal's prod"))?;

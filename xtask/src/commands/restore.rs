@@ -325,7 +325,7 @@ fn restore(
     )?;
 
     // From here to the end, no backup or other restore can run in between.
-    let lock = backup::acquire_lock(project, &format!("restore into {}", target.name))?;
+    let lock = crate::steps::lock::acquire_lock(project, &format!("restore into {}", target.name))?;
     let created;
     let target = match new.as_deref_mut() {
         Some(n) => {
@@ -554,7 +554,7 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
     let Some(m) = &source.manifest else {
         return Ok(());
     };
-    let files = crate::commands::migrate::migration_files(dir)?;
+    let files = crate::steps::migrations::migration_files(dir)?;
     if m.migrations != files {
         bail!(
             "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
@@ -580,10 +580,10 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
     let Some(record) = &m.migration_sha256 else {
         return Ok(());
     };
-    let edited = crate::commands::migrate::edited_migrations(
+    let edited = crate::steps::migrations::edited_migrations(
         record,
         &m.migrations,
-        &crate::commands::migrate::digests(dir, &m.migrations),
+        &crate::steps::migrations::digests(dir, &m.migrations),
     );
     if !edited.is_empty() {
         crate::stop!(
@@ -591,7 +591,7 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
             "refusing to restore {} --clean: {} Or restore it with --replace, which keeps the \
              backup's own schema. Nothing was done.",
             source.file.display(),
-            crate::commands::migrate::edited_report(&edited, dir, &m.file.name)
+            crate::steps::migrations::edited_report(&edited, dir, &m.file.name)
         );
     }
     Ok(())
@@ -599,7 +599,7 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
 
 /// The `CREATE TABLE` statements that applying `dir`'s migrations makes.
 fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
-    let texts: Option<Vec<String>> = crate::commands::migrate::migration_files(dir)
+    let texts: Option<Vec<String>> = crate::steps::migrations::migration_files(dir)
         .ok()
         .and_then(|files| {
             files
@@ -609,7 +609,7 @@ fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
         });
     match texts {
         Some(texts) => {
-            crate::commands::migrate::tables_created_by(texts.iter().map(String::as_str))
+            crate::steps::migrations::tables_created_by(texts.iter().map(String::as_str))
         }
         None => BTreeMap::new(),
     }

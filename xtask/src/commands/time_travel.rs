@@ -229,7 +229,8 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     }
     confirm::require(env, &args.confirm, "Time Travel restore")?;
 
-    let _lock = backup::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
+    let _lock =
+        crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
     let journal = project.backup_dir.join(JOURNAL);
     let started = Utc::now();
     let record = |status: &str, extra: serde_json::Value| {

@@ -406,7 +406,7 @@ fn verify_at(
             .unwrap_or_default(),
         data_into_existing_schema: data_only,
         known_tables: match &migrations {
-            Some(sql) => crate::commands::migrate::tables_created_by(
+            Some(sql) => crate::steps::migrations::tables_created_by(
                 sql.iter().map(|(_, text)| text.as_str()),
             ),
             None => BTreeMap::new(),
@@ -594,7 +594,7 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
     }
     // A name is only ever opened if it is one of the directory's own
     // migration files: a name from the manifest is not a path.
-    let present = crate::commands::migrate::migration_files(dir).unwrap_or_default();
+    let present = crate::steps::migrations::migration_files(dir).unwrap_or_default();
     names
         .iter()
         .map(|name| {

@@ -1,0 +1,75 @@
+//! `cargo xtask with-backup <env> [--reason R] -- <command...>`: a full
+//! backup, then the command; the runbook's "back up before every bulk
+//! operation".
+
+use crate::commands::backup::{self, BackupArgs};
+use crate::config::project::Project;
+use anyhow::{Context, Result};
+use d1_core::wording::shell_words;
+use std::path::PathBuf;
+use xshell::Shell;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WithBackupArgs {
+    /// Environment to back up first.
+    pub env: String,
+    /// Why (recorded in the backup's manifest).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The command to run once the backup is safe.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+pub fn with_backup(
+    sh: &Shell,
+    project: &Project,
+    args: &WithBackupArgs,
+) -> Result<std::process::ExitCode> {
+    let envs = project.environments()?;
+    let env = envs.resolve(&args.env)?;
+    let shown = shell_words(&args.command);
+    let reason = args
+        .reason
+        .clone()
+        .unwrap_or_else(|| format!("before: {shown}"));
+    let file: Option<PathBuf> = backup::run(sh, project, &BackupArgs::full(&env.name, reason))
+        .map_err(|e| e.context(format!("the backup failed, so `{shown}` was not run")))?;
+    if let Some(file) = &file {
+        crate::say!("Backup taken: {}. Running: {shown}", file.display());
+    }
+    let taken = file
+        .as_deref()
+        .map_or_else(|| "none".into(), |f| f.display().to_string());
+    let (program, rest) = args.command.split_first().context("no command given")?;
+    let status = match std::process::Command::new(program).args(rest).status() {
+        Ok(status) => status,
+        Err(e) => {
+            // As a shell does: a command that cannot be started is 127.
+            crate::out::error(&format!(
+                "cannot start `{shown}`: {e}; check the program name and PATH. \
+                 The backup taken before it is {taken}"
+            ));
+            return Ok(std::process::ExitCode::from(127));
+        }
+    };
+    if !status.success() {
+        crate::out::error(&format!(
+            "`{shown}` failed ({status}); the backup taken before it is {taken}"
+        ));
+        return Ok(std::process::ExitCode::from(shell_code(status)));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The code a shell would report for a finished command: its own, or 128
+/// plus the signal that stopped it.
+fn shell_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    };
+    u8::try_from(code).unwrap_or(1).max(1)
+}

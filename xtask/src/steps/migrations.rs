@@ -1,0 +1,444 @@
+//! The migrations: which are pending, their plan and its application, and
+//! the record of their contents (sha256 per applied migration) that every
+//! backup's manifest carries, so an applied migration edited afterwards is
+//! seen ([`edited_migrations`]).
+
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::edge::inventory;
+use crate::exit::Exit;
+use anyhow::{Context, Result};
+use d1_core::statement;
+use d1_core::wording::count;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use xshell::Shell;
+
+/// Migration files not yet recorded in `d1_migrations`, in name order.
+pub fn pending(files: &[String], applied: &[String]) -> Vec<String> {
+    let mut pending: Vec<String> = files
+        .iter()
+        .filter(|f| !applied.contains(f))
+        .cloned()
+        .collect();
+    pending.sort();
+    pending
+}
+
+/// The `.sql` files in the migrations directory.
+pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".sql") {
+            files.push(name);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The `CREATE TABLE` statements that running `migrations` in order makes,
+/// read from an in-memory SQLite. Empty if one does not run there (oversized
+/// rows then cannot be split, which the repair reports).
+pub fn tables_created_by<'a>(
+    migrations: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, String> {
+    let Ok(gate) = d1_core::gate::Gate::memory() else {
+        return BTreeMap::new();
+    };
+    let db = gate.db();
+    for sql in migrations {
+        if db.execute_batch(sql).is_err() {
+            return BTreeMap::new();
+        }
+    }
+    let Ok(mut stmt) =
+        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
+    else {
+        return BTreeMap::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> Result<Vec<String>> {
+    let wrangler = project.wrangler(sh)?;
+    let cmds = project.commands();
+    let json = wrangler.run_json(&cmds.query_json(
+        env,
+        "read the applied migrations (read-only)",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'",
+    ))?;
+    let has_table = json
+        .get(0)
+        .and_then(|r| r.get("results"))
+        .and_then(|r| r.as_array())
+        .is_some_and(|r| !r.is_empty());
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    let json = wrangler.run_json(&cmds.query_json(
+        env,
+        "read the applied migrations (read-only)",
+        &format!(
+            "SELECT name FROM {} ORDER BY id",
+            statement::MIGRATIONS_TABLE
+        ),
+    ))?;
+    Ok(json
+        .get(0)
+        .and_then(|r| r.get("results"))
+        .and_then(|r| r.as_array())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.get("name")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// What `migrate` would do to one environment: its migrations, the
+/// applied ones and the pending ones.
+pub struct MigrationPlan<'e> {
+    pub env: &'e Environment,
+    pub dir: PathBuf,
+    pub files: Vec<String>,
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+}
+
+/// Reads the target's applied migrations and refuses (exit 3) when one of
+/// them has changed in `migrations/` since it was applied.
+pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
+    let dir = project.config_dir.join(&env.migrations_dir);
+    let files = migration_files(&dir)?;
+    let applied = applied_migrations(sh, project, env)?;
+    if let Some(record) = record_for(sh, project, env) {
+        let edited = edited_migrations(&record.sha256, &applied, &digests(&dir, &applied));
+        if !edited.is_empty() {
+            crate::stop!(
+                Exit::Refused,
+                "refusing to migrate {}: {} Nothing was done.",
+                env.database_name,
+                edited_report(&edited, &dir, &record.source)
+            );
+        }
+    }
+    let pending = pending(&files, &applied);
+    Ok(MigrationPlan {
+        env,
+        dir,
+        files,
+        applied,
+        pending,
+    })
+}
+
+impl MigrationPlan<'_> {
+    pub fn print(&self, project: &Project) {
+        let env = self.env;
+        crate::say!("Migration plan");
+        crate::say!("  {}", project.plan_line());
+        crate::say!(
+            "  environment  {} -> {} ({} D1)",
+            env.name,
+            env.database_name,
+            env.location
+        );
+        crate::say!(
+            "  applied      {} of {} in {}",
+            self.applied.len(),
+            count(self.files.len(), "migration"),
+            self.dir.display()
+        );
+        if self.pending.is_empty() {
+            crate::say!(
+                "  pending      none: {} is up to date. Nothing to do.",
+                env.database_name
+            );
+        }
+        for (i, name) in self.pending.iter().enumerate() {
+            let label = if i == 0 { "pending" } else { "" };
+            crate::say!("  {label:<13}{name}");
+        }
+    }
+}
+
+/// Applies the plan's pending migrations, the pre-migration backup already
+/// taken; a failure carries `advice`, the way back.
+pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &str) -> Result<()> {
+    let env = plan.env;
+    let wrangler = project.wrangler(sh)?;
+    if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
+        return Err(e.context(format!(
+            "applying migrations to {} failed; {advice}",
+            env.database_name
+        )));
+    }
+    crate::say!(
+        "Applied {} to {}.",
+        count(plan.pending.len(), "migration"),
+        env.database_name
+    );
+    Ok(())
+}
+
+/// The sha256 of each of `names` in `dir`; a name whose file is not there
+/// (or cannot be read) is left out.
+pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter(|n| crate::edge::fsutil::is_plain_file_name(n))
+        .filter_map(|n| {
+            let (sha, _) = crate::edge::fsutil::sha256_file(&dir.join(n)).ok()?;
+            Some((n.clone(), sha))
+        })
+        .collect()
+}
+
+/// An applied migration whose file in `migrations/` is not what was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditedMigration {
+    pub name: String,
+    /// The sha256 recorded when it was applied.
+    pub recorded: String,
+    /// Its sha256 now; `None` when the file is gone.
+    pub now: Option<String>,
+}
+
+/// Of the `applied` migrations that `record` has a sha256 for, those whose
+/// `current` sha256 differs or that are missing, in name order.
+pub fn edited_migrations(
+    record: &BTreeMap<String, String>,
+    applied: &[String],
+    current: &BTreeMap<String, String>,
+) -> Vec<EditedMigration> {
+    let mut edited: Vec<EditedMigration> = applied
+        .iter()
+        .filter_map(|name| {
+            let recorded = record.get(name)?;
+            let now = current.get(name);
+            (now != Some(recorded)).then(|| EditedMigration {
+                name: name.clone(),
+                recorded: recorded.clone(),
+                now: now.cloned(),
+            })
+        })
+        .collect();
+    edited.sort_by(|a, b| a.name.cmp(&b.name));
+    edited.dedup();
+    edited
+}
+
+/// The record a new backup writes for its `applied` migrations: the
+/// `previous` backup's sha256 where it has one (an edit made since is not
+/// recorded as what was applied), else the file's sha256 now.
+pub fn carried_record(
+    applied: &[String],
+    previous: Option<&BTreeMap<String, String>>,
+    current: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    applied
+        .iter()
+        .filter_map(|name| {
+            let sha = previous
+                .and_then(|p| p.get(name))
+                .or_else(|| current.get(name))?;
+            Some((name.clone(), sha.clone()))
+        })
+        .collect()
+}
+
+/// Which files changed, against what, and what to do instead.
+pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> String {
+    let lines: Vec<String> = edited
+        .iter()
+        .map(|e| match &e.now {
+            Some(now) => format!(
+                "{} (applied as sha256 {}, now {})",
+                e.name,
+                short(&e.recorded),
+                short(now)
+            ),
+            None => format!(
+                "{} (applied as sha256 {}, now missing)",
+                e.name,
+                short(&e.recorded)
+            ),
+        })
+        .collect();
+    format!(
+        "{} already applied changed in {} since it was applied ({}; recorded in {source}). D1 \
+         records migrations by name only, so the change would never reach the database, and a \
+         clean restore would build another schema. Add a new migration, don't edit an applied \
+         one: put {} back as it was (`git log -p -- {}` shows the edit) and make the change in \
+         a new migration file.",
+        count(edited.len(), "migration"),
+        dir.display(),
+        lines.join("; "),
+        if edited.len() == 1 { "it" } else { "them" },
+        edited
+            .iter()
+            .map(|e| format!("{}/{}", dir.display(), e.name))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// The migration record of an environment's newest verified whole backup
+/// that has one, and which backup that is.
+pub struct Record {
+    pub sha256: BTreeMap<String, String>,
+    pub source: String,
+}
+
+/// The record of what was applied: the newest verified backup's on this
+/// machine, or else the newest verified offsite copy's manifest, read from
+/// the environment's bucket, so that a fresh machine (a CI runner, whose
+/// `backups/` is empty) compares with the record too. An unreadable bucket
+/// is a warning, and only this machine's backups are compared.
+pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
+    newest_record(project, &env.name).or_else(|| {
+        match crate::commands::offsite::newest_manifest(sh, project, env) {
+            Ok(Some((manifest, source))) => Some(Record {
+                sha256: manifest.migration_sha256?,
+                source,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                crate::warn!(
+                    "could not read {}'s newest offsite manifest for the migration record \
+                     ({e:#}); comparing with the backups on this machine only",
+                    env.name
+                );
+                None
+            }
+        }
+    })
+}
+
+pub fn newest_record(project: &Project, env: &str) -> Option<Record> {
+    inventory::scan(&project.backup_dir)
+        .into_iter()
+        // Only a whole backup saw every applied migration: one of chosen
+        // tables or of the schema holds no d1_migrations rows, and its empty
+        // record would let an edit through (and be carried forward).
+        .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good() && e.is_whole())
+        .find_map(|e| {
+            Some(Record {
+                sha256: e.manifest.migration_sha256.clone()?,
+                source: e.manifest.file.name.clone(),
+            })
+        })
+}
+
+pub fn restore_advice(file: &Path, env: &Environment) -> String {
+    let confirm = if env.is_production() {
+        format!(" --confirm {}", env.database_name)
+    } else {
+        " --yes".to_owned()
+    };
+    format!(
+        "to go back, restore the pre-migration backup: cargo xtask restore {} --to {} --replace{confirm}",
+        file.display(),
+        env.name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_is_what_is_not_applied_in_name_order() {
+        let files = ["0002_b.sql", "0001_a.sql", "0003_c.sql"].map(String::from);
+        let applied = ["0001_a.sql"].map(String::from);
+        assert_eq!(pending(&files, &applied), ["0002_b.sql", "0003_c.sql"]);
+        assert!(pending(&files[..1], &files[..1]).is_empty());
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_applied_migration_with_other_contents_or_gone_is_edited() {
+        let record = map(&[
+            ("0001_a.sql", "aa"),
+            ("0002_b.sql", "bb"),
+            ("0003_c.sql", "cc"),
+        ]);
+        let applied = ["0001_a.sql", "0002_b.sql", "0003_c.sql"].map(String::from);
+        let current = map(&[("0001_a.sql", "aa"), ("0002_b.sql", "XX")]);
+        let edited = edited_migrations(&record, &applied, &current);
+        assert_eq!(
+            edited,
+            [
+                EditedMigration {
+                    name: "0002_b.sql".into(),
+                    recorded: "bb".into(),
+                    now: Some("XX".into())
+                },
+                EditedMigration {
+                    name: "0003_c.sql".into(),
+                    recorded: "cc".into(),
+                    now: None
+                }
+            ]
+        );
+        // Only what the target has applied counts: 0002 was rolled back.
+        assert_eq!(
+            edited_migrations(&record, &applied[..1], &current),
+            Vec::new()
+        );
+        // Unchanged files, and names the record does not know, pass.
+        let unrecorded = ["0001_a.sql", "0009_new.sql"].map(String::from);
+        assert!(edited_migrations(&record, &unrecorded, &map(&[("0001_a.sql", "aa")])).is_empty());
+    }
+
+    #[test]
+    fn a_new_record_keeps_what_was_applied_not_a_later_edit() {
+        let applied = ["0001_a.sql", "0002_b.sql"].map(String::from);
+        let previous = map(&[("0001_a.sql", "original")]);
+        let current = map(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")]);
+        assert_eq!(
+            carried_record(&applied, Some(&previous), &current),
+            map(&[("0001_a.sql", "original"), ("0002_b.sql", "bb")])
+        );
+        assert_eq!(
+            carried_record(&applied, None, &current),
+            map(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")])
+        );
+        // A migration applied but no longer in migrations/ is not invented.
+        assert_eq!(carried_record(&applied, None, &map(&[])), map(&[]));
+    }
+
+    #[test]
+    fn the_report_names_the_files_and_the_fix() {
+        let edited = [EditedMigration {
+            name: "0002_b.sql".into(),
+            recorded: "b".repeat(64),
+            now: Some("c".repeat(64)),
+        }];
+        let text = edited_report(&edited, Path::new("migrations"), "backup-prod-1.sql");
+        assert!(
+            text.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Add a new migration, don't edit an applied one"),
+            "{text}"
+        );
+        assert!(text.contains("migrations/0002_b.sql"), "{text}");
+        assert!(text.contains("backup-prod-1.sql"), "{text}");
+    }
+}
