@@ -554,7 +554,7 @@ fn take(
     )?;
     if upload {
         let held = held.or(lock.as_ref()).expect("the backup lock is held");
-        crate::commands::offsite::upload(sh, project, env, &file, held)?;
+        crate::steps::offsite::upload(sh, project, env, &file, held)?;
     }
     drop(lock);
     if args.json {

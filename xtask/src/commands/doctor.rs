@@ -229,8 +229,8 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
                 ),
                 None,
             ),
-            Ok(listing) => match crate::commands::offsite::held_for(
-                &crate::commands::offsite::lock_rules(&listing),
+            Ok(listing) => match crate::steps::offsite::held_for(
+                &crate::steps::offsite::lock_rules(&listing),
                 &prefix,
             ) {
                 Some(held) => check(

@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::commands::drill;
-use crate::commands::offsite;
 use crate::commands::time_travel;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
@@ -230,7 +229,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
     let drills = last_drills(&read(project.config_dir.join(drill::LOG)));
     let journal = last_time_travel(&read(project.backup_dir.join(time_travel::JOURNAL)));
-    let locks = offsite::last_locks(&read(project.backup_dir.join(offsite::LOCK_JOURNAL)));
+    let locks = crate::steps::offsite::last_locks(&read(
+        project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
+    ));
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
         .iter()

@@ -305,7 +305,7 @@ pub struct Record {
 /// is a warning, and only this machine's backups are compared.
 pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
     newest_record(project, &env.name).or_else(|| {
-        match crate::commands::offsite::newest_manifest(sh, project, env) {
+        match crate::steps::offsite::newest_manifest(sh, project, env) {
             Ok(Some((manifest, source))) => Some(Record {
                 sha256: manifest.migration_sha256?,
                 source,

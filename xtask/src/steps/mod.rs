@@ -4,3 +4,4 @@
 pub mod lock;
 pub mod migrations;
 pub mod new_database;
+pub mod offsite;

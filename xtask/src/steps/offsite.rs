@@ -1,0 +1,937 @@
+//! Offsite copies in R2: where each copy and the index go, the lifecycle
+//! and lock rules that keep them, and the upload that every backup with an
+//! [<env>.offsite] table ends with. The `offsite` command's verbs (list,
+//! fetch, lifecycle, lock) are in `commands/offsite.rs`.
+
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::config::settings::{Offsite, SETTINGS_FILE};
+use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::lock::BackupLock;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use d1_core::manifest::{self, Manifest, OffsiteCopy};
+use d1_core::retention::Policy;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use xshell::Shell;
+
+pub const INDEX_VERSION: u32 = 1;
+
+/// `prod/2026/11/backup-prod-20261124-0300.sql.zst.age`.
+pub fn object_key(env: &str, created_at: DateTime<Utc>, file: &str) -> String {
+    format!("{env}/{}/{file}", created_at.format("%Y/%m"))
+}
+
+/// The object that lists an environment's offsite copies.
+pub fn index_key(env: &str) -> String {
+    format!("index/{env}.json")
+}
+
+/// The lifecycle rule's name for an environment.
+pub fn rule_name(env: &str) -> String {
+    format!("qbtime-{env}-expire")
+}
+
+/// The lock rule's name for an environment and a retention.
+pub fn lock_rule_name(env: &str, days: i64) -> String {
+    format!("qbtime-{env}-lock-{days}d")
+}
+
+/// Whether a lock rule is one that `offsite lock` set for the environment.
+pub fn is_our_lock(env: &str, rule: &str) -> bool {
+    rule.strip_prefix(&format!("qbtime-{env}-lock-"))
+        .and_then(|rest| rest.strip_suffix('d'))
+        .is_some_and(|days| days.parse::<u32>().is_ok())
+}
+
+/// The longest span the retention policy keeps any backup, in whole days
+/// (a month counted as 31 days, a part day rounded up).
+pub fn policy_days(policy: &Policy) -> i64 {
+    [
+        policy.keep_within.map_or(0, |s| s.days_at_most()),
+        i64::from(policy.keep_daily.unwrap_or(0)),
+        7 * i64::from(policy.keep_weekly.unwrap_or(0)),
+        31 * i64::from(policy.keep_monthly.unwrap_or(0)),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0)
+}
+
+/// How many days R2 keeps a copy: `expire_after`, or else the longest span
+/// the retention policy keeps any backup (a month counted as 31 days).
+pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
+    // R2 counts whole days; a span's days are rounded up, so nothing expires early.
+    let days = offsite
+        .expire_after
+        .map_or_else(|| policy_days(policy), |span| span.days_at_most());
+    if days < 1 {
+        bail!(
+            "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
+             {SETTINGS_FILE}, or a retention policy"
+        );
+    }
+    Ok(days)
+}
+
+/// How many days `offsite lock` keeps a copy from deletion: `lock_for`, or
+/// else the longest span the retention policy keeps any backup, so that by
+/// default the lock and the lifecycle rule agree. It must not outlast the
+/// lifecycle rule, which would then try to delete locked copies.
+pub fn lock_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
+    let days = offsite
+        .lock_for
+        .map_or_else(|| policy_days(policy), |span| span.days_at_most());
+    if days < 1 {
+        bail!(
+            "no span for the lock: set `lock_for` in the [<env>.offsite] table of \
+             {SETTINGS_FILE}, or a retention policy"
+        );
+    }
+    let expire = expire_days(offsite, policy)?;
+    if expire < days {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the lock would hold copies for {} but the lifecycle rule deletes them after {}: \
+             set `expire_after` to at least the lock's span, or `lock_for` to at most the \
+             expiry, in the [<env>.offsite] table of {SETTINGS_FILE}. Nothing was run.",
+            d1_core::wording::count(days, "day"),
+            d1_core::wording::count(expire, "day")
+        );
+    }
+    Ok(days)
+}
+
+/// How long a lock rule holds an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retention {
+    Days(i64),
+    /// Until a date, `YYYY-MM-DD`.
+    Until(String),
+    Indefinite,
+}
+
+/// A lock rule as `wrangler r2 bucket lock list` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRule {
+    pub name: String,
+    pub enabled: bool,
+    /// Empty for every object in the bucket.
+    pub prefix: String,
+    pub retention: Retention,
+}
+
+impl LockRule {
+    /// Whether the rule reaches any object under `prefix`.
+    pub fn covers(&self, prefix: &str) -> bool {
+        self.enabled && (prefix.starts_with(&self.prefix) || self.prefix.starts_with(prefix))
+    }
+
+    pub fn describe(&self) -> String {
+        let held = match &self.retention {
+            Retention::Days(d) => {
+                format!("for {} after upload", d1_core::wording::count(*d, "day"))
+            }
+            Retention::Until(date) => format!("until {date}"),
+            Retention::Indefinite => "for ever".to_owned(),
+        };
+        let prefix = if self.prefix.is_empty() {
+            "every object".to_owned()
+        } else {
+            format!("objects under {}", self.prefix)
+        };
+        format!("{}: {prefix} {held}", self.name)
+    }
+}
+
+/// The rules in `wrangler r2 bucket lock list`'s output: blocks of
+/// `name:`, `enabled:`, `prefix:` and `condition:` lines (the same in
+/// wrangler 4.86 and 4.164). A condition this cannot read counts as
+/// indefinite, so an unknown lock is never taken for a shorter one.
+pub fn lock_rules(listing: &str) -> Vec<LockRule> {
+    let mut rules: Vec<LockRule> = Vec::new();
+    for line in listing.lines().map(strip_ansi) {
+        let Some((label, value)) = line.trim_start().split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match label {
+            "name" => rules.push(LockRule {
+                name: value.to_owned(),
+                enabled: true,
+                prefix: String::new(),
+                retention: Retention::Indefinite,
+            }),
+            "enabled" => {
+                if let Some(rule) = rules.last_mut() {
+                    rule.enabled = value == "Yes";
+                }
+            }
+            "prefix" => {
+                if let Some(rule) = rules.last_mut() {
+                    rule.prefix = if value == "(all prefixes)" {
+                        String::new()
+                    } else {
+                        value.to_owned()
+                    };
+                }
+            }
+            "condition" => {
+                if let Some(rule) = rules.last_mut() {
+                    let days = value
+                        .strip_prefix("after ")
+                        .and_then(|v| v.split_whitespace().next())
+                        .and_then(|d| d.parse::<f64>().ok());
+                    rule.retention = match (days, value.strip_prefix("on ")) {
+                        // A part day holds as long as the next whole day.
+                        (Some(d), _) => Retention::Days(d.ceil() as i64),
+                        (None, Some(date)) => Retention::Until(date.trim().to_owned()),
+                        _ => Retention::Indefinite,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    rules
+}
+
+/// How long the enabled rules that hold every object under `prefix` keep
+/// them, the longest first (`for 372 days after upload`); `None` when no
+/// rule holds the whole prefix.
+pub fn held_for(rules: &[LockRule], prefix: &str) -> Option<String> {
+    let holding: Vec<&LockRule> = rules
+        .iter()
+        .filter(|r| r.enabled && prefix.starts_with(&r.prefix))
+        .collect();
+    holding
+        .iter()
+        .find(|r| r.retention == Retention::Indefinite)
+        .or_else(|| {
+            holding
+                .iter()
+                .find(|r| matches!(r.retention, Retention::Until(_)))
+        })
+        .or_else(|| {
+            holding.iter().max_by_key(|r| match r.retention {
+                Retention::Days(d) => d,
+                _ => 0,
+            })
+        })
+        .map(|r| r.describe())
+}
+
+/// Refuses a lifecycle rule that would expire objects under `prefix` after
+/// `expire_days` while a lock rule still holds them: R2 would refuse those
+/// deletions, and the rule would say something the bucket does not do.
+pub fn check_expiry_against_locks(
+    expire_days: i64,
+    rules: &[LockRule],
+    prefix: &str,
+    today: chrono::NaiveDate,
+) -> Result<()> {
+    for rule in rules.iter().filter(|r| r.covers(prefix)) {
+        let outlasts = match &rule.retention {
+            Retention::Days(d) => *d > expire_days,
+            Retention::Until(date) => chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .map_or(true, |until| until > today + Duration::days(expire_days)),
+            Retention::Indefinite => true,
+        };
+        if outlasts {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "a lifecycle rule that deletes objects under {prefix} after {} would act before the \
+                 lock allows ({}): set `expire_after` in {SETTINGS_FILE} to at least the lock's \
+                 span. Nothing was changed.",
+                d1_core::wording::count(expire_days, "day"),
+                rule.describe()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The file in the backup directory where `offsite lock` records each lock
+/// it set and read back, for `status`.
+pub const LOCK_JOURNAL: &str = "offsite-locks.jsonl";
+
+/// The last lock recorded for each environment: `(rule, days, at)`.
+pub fn last_locks(journal: &str) -> std::collections::BTreeMap<String, (String, i64, String)> {
+    let mut last = std::collections::BTreeMap::new();
+    for line in journal.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let text = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        if let (Some(env), Some(rule), Some(days), Some(at)) = (
+            text("environment"),
+            text("rule"),
+            entry.get("days").and_then(|d| d.as_i64()),
+            text("at"),
+        ) {
+            last.insert(env, (rule, days, at));
+        }
+    }
+    last
+}
+
+/// The list of an environment's offsite copies, kept in the bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    pub format_version: u32,
+    pub environment: String,
+    /// Newest first.
+    pub backups: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub file: String,
+    pub key: String,
+    pub manifest_key: String,
+    pub created_at: DateTime<Utc>,
+    pub uploaded_at: DateTime<Utc>,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `sql`, `zstd` or `zstd+age`.
+    pub format: String,
+    pub mode: String,
+    pub whole: bool,
+    /// `good`, `bad` or `unverified`, when uploaded.
+    pub verified: String,
+}
+
+impl Index {
+    pub fn new(env: &str) -> Index {
+        Index {
+            format_version: INDEX_VERSION,
+            environment: env.to_owned(),
+            backups: Vec::new(),
+        }
+    }
+
+    /// Adds or replaces the entry for a file, and drops the entries that the
+    /// lifecycle rule has expired by `now`.
+    pub fn record(&mut self, entry: IndexEntry, now: DateTime<Utc>, expire_days: i64) {
+        self.backups.retain(|e| e.file != entry.file);
+        self.backups.push(entry);
+        self.backups
+            .retain(|e| now - e.uploaded_at < Duration::days(expire_days));
+        self.backups
+            .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+    }
+
+    /// A file by name, or `latest`: the newest whole copy verified good.
+    pub fn find(&self, which: &str) -> Result<&IndexEntry> {
+        if which == "latest" {
+            return self
+                .backups
+                .iter()
+                .find(|e| e.whole && e.verified == "good")
+                .with_context(|| {
+                    format!(
+                        "no verified full backup of {} is offsite; `cargo xtask offsite list --env {}` \
+                         shows what is",
+                        self.environment, self.environment
+                    )
+                });
+        }
+        let name = file_name(Path::new(which));
+        self.backups
+            .iter()
+            .find(|e| e.file == name)
+            .with_context(|| {
+                format!(
+                    "{name} is not among the offsite copies of {}; `cargo xtask offsite list --env {}` \
+                     shows them",
+                    self.environment, self.environment
+                )
+            })
+    }
+}
+
+/// The rule names in `wrangler r2 bucket lifecycle list`'s output.
+pub fn rule_names(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(strip_ansi)
+        .filter_map(|line| {
+            line.trim_start()
+                .strip_prefix("name:")
+                .map(|v| v.trim().to_owned())
+        })
+        .collect()
+}
+
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What an offsite command needs: the environment, its bucket, wrangler.
+pub struct Target<'a> {
+    pub env: &'a Environment,
+    pub offsite: Offsite,
+    pub policy: Policy,
+    pub wrangler: Wrangler,
+    pub cmds: Commands,
+    pub backup_dir: PathBuf,
+}
+
+impl Target<'_> {
+    pub fn bucket(&self) -> &str {
+        &self.offsite.bucket
+    }
+
+    /// Downloads an object into a private temporary file in the backup
+    /// directory; `None` when it does not exist.
+    pub fn download(&self, key: &str, label: &str) -> Result<Option<TempFile>> {
+        fsutil::create_private_dir(&self.backup_dir)?;
+        let temp = TempFile::create(
+            self.backup_dir
+                .join(format!(".{label}.{}.download.partial", std::process::id())),
+        )?;
+        // wrangler writes its own file mode; make it private before use.
+        if self
+            .wrangler
+            .run_unless_missing(&self.cmds.r2_get(self.bucket(), key, temp.path()))?
+        {
+            fsutil::make_private(temp.path())?;
+            Ok(Some(temp))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Uploads `file`, then downloads it again and compares.
+    pub fn put_checked(&self, file: &Path, key: &str) -> Result<()> {
+        self.wrangler
+            .run(&self.cmds.r2_put(self.bucket(), key, file))?;
+        let (sha256, bytes) = fsutil::sha256_file(file)?;
+        let back = self.download(key, &file_name(file))?.with_context(|| {
+            format!(
+                "wrangler reported the upload of {} complete, but r2://{}/{key} does not exist",
+                file.display(),
+                self.bucket()
+            )
+        })?;
+        let (got_sha, got_bytes) = fsutil::sha256_file(back.path())?;
+        if got_sha != sha256 || got_bytes != bytes {
+            bail!(
+                "r2://{}/{key} holds {got_bytes} bytes with sha256 {got_sha}, but {} is {bytes} \
+                 bytes with sha256 {sha256}: the upload did not arrive whole",
+                self.bucket(),
+                file.display()
+            );
+        }
+        crate::say!(
+            "  checked: r2://{}/{key} reads back as {bytes} bytes, sha256 {sha256}",
+            self.bucket()
+        );
+        Ok(())
+    }
+
+    /// The bucket's lock rules, read with wrangler.
+    pub fn locks(&self) -> Result<Vec<LockRule>> {
+        let listing = self
+            .wrangler
+            .run_captured(&self.cmds.r2_lock_list(self.bucket()))?;
+        Ok(lock_rules(&listing))
+    }
+
+    /// Downloads `key` into a private temporary directory, not the backup
+    /// directory: for reads that must leave no trace there (a dry run's).
+    pub fn download_private(&self, key: &str) -> Result<Option<(PrivateDir, PathBuf)>> {
+        let dir = PrivateDir::create("offsite-read")?;
+        let file = dir.path().join("object");
+        if self
+            .wrangler
+            .run_unless_missing(&self.cmds.r2_get(self.bucket(), key, &file))?
+        {
+            fsutil::make_private(&file)?;
+            Ok(Some((dir, file)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub fn read_index(&self) -> Result<Option<Index>> {
+        let Some((_dir, file)) = self.download_private(&index_key(&self.env.name))? else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(&file)?;
+        let index: Index = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "r2://{}/{} is not an offsite index this tool wrote",
+                self.bucket(),
+                index_key(&self.env.name)
+            )
+        })?;
+        Ok(Some(index))
+    }
+}
+
+pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
+    let settings = project.settings()?.env(&env.env_name);
+    let offsite = settings.offsite.with_context(|| {
+        format!(
+            "{} has no offsite bucket: add `[{}.offsite]` with `bucket = \"...\"` to {SETTINGS_FILE}. \
+             Nothing was run.",
+            env.name, env.name
+        )
+    })?;
+    Ok(Target {
+        env,
+        offsite,
+        policy: settings.retention,
+        wrangler: project.wrangler(sh)?,
+        cmds: project.commands(),
+        backup_dir: project.backup_dir.clone(),
+    })
+}
+
+/// Uploads a backup for a task that holds the backup lock (`backup --upload`).
+pub fn upload(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    file: &Path,
+    lock: &BackupLock,
+) -> Result<()> {
+    upload_with(&target(sh, project, env)?, file, lock)
+}
+
+pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
+    if !file.is_file() {
+        bail!(
+            "{} is not a backup file; give a path or `latest`",
+            file.display()
+        );
+    }
+    let manifest = Manifest::for_backup(file)?;
+    if manifest.environment != env.name {
+        bail!(
+            "{} is a backup of {}, not {}: it would land under the wrong prefix. Nothing was uploaded.",
+            file.display(),
+            manifest.environment,
+            env.name
+        );
+    }
+    if !manifest.is_verified_good() {
+        bail!(
+            "{} has not passed verification; run `cargo xtask verify {}` first. Nothing was uploaded.",
+            file.display(),
+            file.display()
+        );
+    }
+    let (sha256, bytes) = fsutil::sha256_file(file)?;
+    if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
+        bail!(
+            "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes); it will not be \
+             copied offsite",
+            file.display()
+        );
+    }
+    Ok(manifest)
+}
+
+pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
+    let key = object_key(&target.env.name, manifest.created_at, &manifest.file.name);
+    crate::say!("Upload plan");
+    crate::say!(
+        "  backup       {} ({} bytes)",
+        file.display(),
+        manifest.file.bytes
+    );
+    crate::say!("  to           r2://{}/{key}", target.bucket());
+    crate::say!(
+        "  then         its manifest beside it, and the index r2://{}/{}",
+        target.bucket(),
+        index_key(&target.env.name)
+    );
+    crate::say!(
+        "  wrangler     {}",
+        target.cmds.r2_put(target.bucket(), &key, file)
+    );
+    crate::say!("  check        download it again and compare SHA-256 and size");
+}
+
+pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
+    let env = target.env;
+    let mut manifest = checked_manifest(file, env)?;
+    print_upload_plan(target, file, &manifest);
+    let key = object_key(&env.name, manifest.created_at, &manifest.file.name);
+    let manifest_path = manifest::manifest_path(file);
+    let manifest_key = object_key(&env.name, manifest.created_at, &file_name(&manifest_path));
+    let failed = |e: anyhow::Error| {
+        e.context(format!(
+            "the offsite copy of {} failed; the local backup is kept and is not marked offsite",
+            file.display()
+        ))
+    };
+
+    target.put_checked(file, &key).map_err(failed)?;
+    let now = Utc::now();
+    manifest.offsite = Some(OffsiteCopy {
+        bucket: target.bucket().to_owned(),
+        key: key.clone(),
+        manifest_key: manifest_key.clone(),
+        uploaded_at: now,
+    });
+    let staged = TempFile::create(target.backup_dir.join(format!(
+        ".{}.{}.upload.partial",
+        manifest.file.name,
+        std::process::id()
+    )))?;
+    fsutil::rewrite_no_follow(staged.path(), manifest.to_json()?.as_bytes())?;
+    target
+        .put_checked(staged.path(), &manifest_key)
+        .map_err(failed)?;
+
+    // With no expiry configured nothing expires: a century stands for that.
+    let days = expire_days(&target.offsite, &target.policy).unwrap_or(36_500);
+    let mut index = target
+        .read_index()
+        .map_err(failed)?
+        .unwrap_or_else(|| Index::new(&env.name));
+    index.record(
+        IndexEntry {
+            file: manifest.file.name.clone(),
+            key: key.clone(),
+            manifest_key,
+            created_at: manifest.created_at,
+            uploaded_at: now,
+            bytes: manifest.file.bytes,
+            sha256: manifest.file.sha256.clone(),
+            format: manifest
+                .sealed
+                .as_ref()
+                .map_or("sql", |s| s.format.as_str())
+                .to_owned(),
+            mode: manifest.mode.clone(),
+            whole: manifest.mode == "full" && manifest.tables.is_empty(),
+            verified: if manifest.is_verified_good() {
+                "good"
+            } else {
+                "unverified"
+            }
+            .to_owned(),
+        },
+        now,
+        days,
+    );
+    let mut text = serde_json::to_string_pretty(&index)?;
+    text.push('\n');
+    fsutil::rewrite_no_follow(staged.path(), text.as_bytes())?;
+    target
+        .put_checked(staged.path(), &index_key(&env.name))
+        .map_err(failed)?;
+
+    // Only the offsite record is written back, into the manifest as it is
+    // now: a verify that ran meanwhile keeps its outcome.
+    let copy = manifest.offsite.clone();
+    Manifest::update(&manifest_path, |m| m.offsite = copy)?;
+    crate::say!(
+        "Offsite: {} is in r2://{}/{key}, read back and checked.",
+        file.display(),
+        target.bucket()
+    );
+    Ok(())
+}
+
+/// The manifest of the environment's newest offsite copy that passed
+/// verification, read from its bucket and validated as any manifest is, with
+/// where it came from (`r2://bucket/key`). `None` when the environment has
+/// no bucket, or nothing verified was uploaded.
+pub fn newest_manifest(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+) -> Result<Option<(Manifest, String)>> {
+    if project.settings()?.env(&env.env_name).offsite.is_none() {
+        return Ok(None);
+    }
+    let target = target(sh, project, env)?;
+    let Some(index) = target.read_index()? else {
+        return Ok(None);
+    };
+    let Ok(entry) = index.find("latest") else {
+        return Ok(None);
+    };
+    let expected = manifest::manifest_path(Path::new(&entry.file));
+    let Some((_dir, file)) = target.download_private(&entry.manifest_key)? else {
+        return Ok(None);
+    };
+    let manifest = Manifest::read_as(&file, &file_name(&expected))?;
+    if manifest.file.name != entry.file || manifest.environment != env.name {
+        bail!(
+            "r2://{}/{} describes {} of {}, not {} of {}",
+            target.bucket(),
+            entry.manifest_key,
+            manifest.file.name,
+            manifest.environment,
+            entry.file,
+            env.name
+        );
+    }
+    Ok(Some((
+        manifest,
+        format!("r2://{}/{}", target.bucket(), entry.manifest_key),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 3, 0, 0).unwrap()
+    }
+
+    fn entry(file: &str, day: u32, good: bool, whole: bool) -> IndexEntry {
+        IndexEntry {
+            file: file.to_owned(),
+            key: object_key("prod", at(day), file),
+            manifest_key: String::new(),
+            created_at: at(day),
+            uploaded_at: at(day),
+            bytes: 1,
+            sha256: "x".into(),
+            format: "zstd+age".into(),
+            mode: "full".into(),
+            whole,
+            verified: if good { "good" } else { "bad" }.into(),
+        }
+    }
+
+    #[test]
+    fn keys_are_env_year_month_file_and_the_index_is_outside_the_prefix() {
+        assert_eq!(
+            object_key("prod", at(24), "backup-prod-20261124-0300.sql.zst.age"),
+            "prod/2026/11/backup-prod-20261124-0300.sql.zst.age"
+        );
+        assert!(!index_key("prod").starts_with("prod/"));
+    }
+
+    #[test]
+    fn expiry_is_expire_after_or_the_policys_longest_span() {
+        let offsite = |expire: Option<&str>| Offsite {
+            bucket: "b-1".into(),
+            expire_after: expire.map(|e| d1_core::span::parse(e).unwrap()),
+            lock_for: None,
+        };
+        let policy = Policy {
+            keep_within: Some(d1_core::span::Span::days(30)),
+            keep_daily: Some(30),
+            keep_weekly: Some(12),
+            keep_monthly: Some(12),
+        };
+        assert_eq!(expire_days(&offsite(None), &policy).unwrap(), 372);
+        assert_eq!(expire_days(&offsite(Some("45d")), &policy).unwrap(), 45);
+        // A part day rounds up: nothing expires before its time.
+        assert_eq!(expire_days(&offsite(Some("25h")), &policy).unwrap(), 2);
+        let err = expire_days(&offsite(None), &Policy::default()).unwrap_err();
+        assert!(err.to_string().contains("expire_after"), "{err}");
+    }
+
+    #[test]
+    fn the_index_replaces_by_file_drops_expired_and_finds_latest_good() {
+        let mut index = Index::new("prod");
+        index.record(entry("a.sql", 1, true, true), at(1), 30);
+        index.record(entry("b.sql", 3, true, true), at(3), 30);
+        index.record(entry("c.sql", 5, false, true), at(5), 30);
+        index.record(entry("d.sql", 6, true, false), at(6), 30);
+        let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(files, ["d.sql", "c.sql", "b.sql", "a.sql"]);
+        // latest skips the bad one and the partial one.
+        assert_eq!(index.find("latest").unwrap().file, "b.sql");
+        assert_eq!(index.find("backups/a.sql").unwrap().file, "a.sql");
+        assert!(
+            index
+                .find("zzz.sql")
+                .unwrap_err()
+                .to_string()
+                .contains("offsite list")
+        );
+        // Uploading again replaces; three days later "a" (uploaded day 1) has expired.
+        index.record(entry("b.sql", 3, true, true), at(4), 2);
+        let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(files, ["d.sql", "c.sql", "b.sql"]);
+    }
+
+    #[test]
+    fn rule_names_are_read_from_wranglers_listing() {
+        let listing = "Listing lifecycle rules for bucket 'b'...\n\
+                       \u{1b}[37mname:\u{1b}[39m     \u{1b}[90mqbtime-prod-expire\u{1b}[39m\n\
+                       enabled:  Yes\nprefix:   prod/\naction:   Expire objects after 372 days\n\n\
+                       name:     other\n";
+        assert_eq!(rule_names(listing), ["qbtime-prod-expire", "other"]);
+        assert!(rule_names("There are no lifecycle rules for bucket 'b'.").is_empty());
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            keep_within: Some(d1_core::span::Span::days(30)),
+            keep_daily: Some(30),
+            keep_weekly: Some(12),
+            keep_monthly: Some(12),
+        }
+    }
+
+    #[test]
+    fn the_lock_defaults_to_the_policys_longest_span_and_never_outlasts_the_expiry() {
+        let offsite = |expire: Option<&str>, lock: Option<&str>| Offsite {
+            bucket: "b-1".into(),
+            expire_after: expire.map(|e| d1_core::span::parse(e).unwrap()),
+            lock_for: lock.map(|e| d1_core::span::parse(e).unwrap()),
+        };
+        assert_eq!(lock_days(&offsite(None, None), &policy()).unwrap(), 372);
+        assert_eq!(
+            lock_days(&offsite(None, Some("90d")), &policy()).unwrap(),
+            90
+        );
+        assert_eq!(
+            lock_days(&offsite(Some("90d"), Some("90d")), &policy()).unwrap(),
+            90
+        );
+        // The lifecycle rule would delete what the lock holds: refused.
+        let err = lock_days(&offsite(Some("90d"), None), &policy()).unwrap_err();
+        assert!(err.to_string().contains("372 days"), "{err}");
+        assert!(err.to_string().contains("expire_after"), "{err}");
+        assert!(lock_days(&offsite(None, Some("2y")), &policy()).is_err());
+        assert!(lock_days(&offsite(None, None), &Policy::default()).is_err());
+    }
+
+    #[test]
+    fn our_lock_rules_are_told_from_others_by_name() {
+        assert_eq!(lock_rule_name("prod", 372), "qbtime-prod-lock-372d");
+        assert!(is_our_lock("prod", "qbtime-prod-lock-90d"));
+        assert!(!is_our_lock("prod", "qbtime-prod-lock-ninety"));
+        assert!(!is_our_lock("prod", "qbtime-staging-lock-90d"));
+        assert!(!is_our_lock("prod", "legal-hold"));
+    }
+
+    /// What wrangler 4.86 prints (4.164 prints the same labels).
+    const LOCKS: &str = "Listing lock rules for bucket 'b'...\n\
+        \u{1b}[37mname:\u{1b}[39m       \u{1b}[90mqbtime-prod-lock-372d\u{1b}[39m\n\
+        enabled:    Yes\nprefix:     prod/\ncondition:  after 372 days\n\n\
+        name:       legal-hold\nenabled:    Yes\nprefix:     (all prefixes)\ncondition:  indefinitely\n\n\
+        name:       old\nenabled:    No\nprefix:     prod/2025/\ncondition:  on 2027-01-01\n";
+
+    #[test]
+    fn lock_rules_are_read_from_wranglers_listing() {
+        let rules = lock_rules(LOCKS);
+        assert_eq!(
+            rules,
+            [
+                LockRule {
+                    name: "qbtime-prod-lock-372d".into(),
+                    enabled: true,
+                    prefix: "prod/".into(),
+                    retention: Retention::Days(372),
+                },
+                LockRule {
+                    name: "legal-hold".into(),
+                    enabled: true,
+                    prefix: String::new(),
+                    retention: Retention::Indefinite,
+                },
+                LockRule {
+                    name: "old".into(),
+                    enabled: false,
+                    prefix: "prod/2025/".into(),
+                    retention: Retention::Until("2027-01-01".into()),
+                },
+            ]
+        );
+        assert!(lock_rules("There are no lock rules for bucket 'b'.").is_empty());
+        // A condition this cannot read is taken as the longest lock.
+        let odd = lock_rules("name: x\nenabled: Yes\nprefix: p/\ncondition: after a while\n");
+        assert_eq!(odd[0].retention, Retention::Indefinite);
+    }
+
+    #[test]
+    fn a_prefix_is_held_only_by_an_enabled_rule_over_all_of_it() {
+        let rules = lock_rules(LOCKS);
+        assert_eq!(
+            held_for(&rules, "prod/").unwrap(),
+            "legal-hold: every object for ever"
+        );
+        assert_eq!(
+            held_for(&rules[..1], "prod/").unwrap(),
+            "qbtime-prod-lock-372d: objects under prod/ for 372 days after upload"
+        );
+        assert_eq!(held_for(&rules[..1], "staging/"), None);
+        // A disabled rule, or one over part of the prefix, does not hold it.
+        assert_eq!(held_for(&rules[2..], "prod/"), None);
+    }
+
+    #[test]
+    fn a_lifecycle_rule_that_would_act_before_a_lock_allows_is_refused() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let lock = |prefix: &str, retention: Retention| LockRule {
+            name: "l".into(),
+            enabled: true,
+            prefix: prefix.into(),
+            retention,
+        };
+        let ok = |days, rules: &[LockRule]| {
+            check_expiry_against_locks(days, rules, "prod/", today).is_ok()
+        };
+        assert!(ok(372, &[lock("prod/", Retention::Days(372))]));
+        assert!(!ok(371, &[lock("prod/", Retention::Days(372))]));
+        // Another environment's lock, and a disabled one, do not matter.
+        assert!(ok(30, &[lock("staging/", Retention::Days(372))]));
+        let mut off = lock("prod/", Retention::Indefinite);
+        off.enabled = false;
+        assert!(ok(30, &[off]));
+        // A lock on the whole bucket, or on part of the prefix, does.
+        assert!(!ok(30, &[lock("", Retention::Days(31))]));
+        assert!(!ok(30, &[lock("prod/2026/", Retention::Days(31))]));
+        assert!(!ok(10_000, &[lock("prod/", Retention::Indefinite)]));
+        assert!(ok(
+            31,
+            &[lock("prod/", Retention::Until("2026-12-31".into()))]
+        ));
+        assert!(!ok(
+            30,
+            &[lock("prod/", Retention::Until("2026-12-31".into()))]
+        ));
+        let err =
+            check_expiry_against_locks(30, &[lock("prod/", Retention::Days(372))], "prod/", today)
+                .unwrap_err();
+        assert!(err.to_string().contains("before the lock allows"), "{err}");
+    }
+
+    #[test]
+    fn the_last_lock_of_each_environment_is_read_from_the_journal() {
+        let journal = "{\"at\":\"2026-11-01T00:00:00Z\",\"environment\":\"prod\",\"rule\":\"a\",\"days\":90}\n\
+                       garbage\n\
+                       {\"at\":\"2026-11-02T00:00:00Z\",\"environment\":\"prod\",\"rule\":\"b\",\"days\":372}\n";
+        let last = last_locks(journal);
+        assert_eq!(
+            last["prod"],
+            ("b".into(), 372, "2026-11-02T00:00:00Z".into())
+        );
+        assert!(!last.contains_key("staging"));
+    }
+}
