@@ -19,7 +19,6 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use xshell::Shell;
 
-use crate::commands::verify;
 use crate::config::environment::{Environment, Location};
 use crate::config::project::Project;
 use crate::edge::arriving::{Arrived, Arriving};
@@ -642,7 +641,7 @@ fn verify_new_backup(
     crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
     let settings = project.settings()?;
-    let workspace = verify::Workspace {
+    let workspace = crate::steps::verify::Workspace {
         migrations_dir: &migrations_dir,
         app: &settings.app,
         scratch_dir: &project.backup_dir,
@@ -651,7 +650,7 @@ fn verify_new_backup(
         format!("verifying {}", file_name(file)),
         Some(manifest.statements),
     );
-    let report = verify::verify(file, source, Some(&manifest), &workspace);
+    let report = crate::steps::verify::verify(file, source, Some(&manifest), &workspace);
     drop(activity);
     let report = report.map_err(|e| {
         e.context(format!(

@@ -27,7 +27,6 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::commands::verify;
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::inventory;
@@ -290,18 +289,18 @@ fn load_side(
         )
     };
     let migrations_dir = project.config_dir.join(migrations);
-    let workspace = verify::Workspace {
+    let workspace = crate::steps::verify::Workspace {
         migrations_dir: &migrations_dir,
         app,
         scratch_dir: private.path(),
     };
     let activity = crate::out::Activity::start(format!("loading {name}"));
-    let loaded = verify::verify_keeping(
+    let loaded = crate::steps::verify::verify_keeping(
         &file,
         &source,
         manifest.as_ref(),
         &workspace,
-        verify::Kept {
+        crate::steps::verify::Kept {
             uri: &uri,
             cache_kib: CACHE_KIB,
         },

@@ -22,7 +22,6 @@ use chrono::Utc;
 use xshell::Shell;
 
 use crate::commands::restore::{self, KeyCheck, RestoreArgs};
-use crate::commands::verify;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
@@ -269,11 +268,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
 
     let t = Instant::now();
     let migrations_dir = project.config_dir.join(&from.migrations_dir);
-    let report = verify::verify(
+    let report = crate::steps::verify::verify(
         &file,
         &source,
         Some(&manifest),
-        &verify::Workspace {
+        &crate::steps::verify::Workspace {
             migrations_dir: &migrations_dir,
             app: &project.settings()?.app,
             scratch_dir: &project.backup_dir,

@@ -1280,13 +1280,13 @@ fn check_content(
             wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
             let settings = project.settings()?;
             let migrations_dir = project.config_dir.join(&target.migrations_dir);
-            let ctx = crate::commands::verify::Workspace {
+            let ctx = crate::steps::verify::Workspace {
                 migrations_dir: &migrations_dir,
                 app: &settings.app,
                 scratch_dir: &project.backup_dir,
             };
             let export = stored::Source::for_file(temp.path(), None, &project.age())?;
-            crate::commands::verify::verify(temp.path(), &export, None, &ctx)?.content
+            crate::steps::verify::verify(temp.path(), &export, None, &ctx)?.content
         }
     };
     let differ = d1_core::digest::differences(&expected, &found);

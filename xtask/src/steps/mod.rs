@@ -5,3 +5,4 @@ pub mod lock;
 pub mod migrations;
 pub mod new_database;
 pub mod offsite;
+pub mod verify;

@@ -1,0 +1,1272 @@
+//! Verifying a backup: a simulated restore, under D1's rules, into a
+//! scratch SQLite file that is deleted afterwards. The `verify` command,
+//! and `backup`, `restore`, `drill` and `diff`, all verify through here.
+//!
+//! The dump goes through the same repair as a restore and is loaded
+//! statement by statement, streamed, with foreign keys enforced (deferred,
+//! as D1 allows) and D1's 100,000-byte statement limit. Then SQLite's
+//! `integrity_check` and `foreign_key_check` run, the rows per table are
+//! compared with the manifest, and the audit log's hash chain is walked from
+//! its first row to its last. A check that would pass only with plain
+//! SQLite's defaults (foreign keys off) is not a pass.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+#[cfg(test)]
+use rusqlite::types::Value;
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::settings::SETTINGS_FILE;
+use crate::edge::fsutil::{self, TempFile};
+use crate::edge::stored::Source;
+use d1_core::app::{self, AppRules, AuditChain};
+use d1_core::dump;
+use d1_core::gate::{self, Gate, Outcome};
+use d1_core::manifest::{Manifest, Verification};
+use d1_core::repair::{self, Finding};
+use d1_core::statement;
+use d1_core::statement::quote_ident;
+
+/// The audit log and the first `prev_hash` of its chain.
+const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Page cache for the scratch database: memory stays bounded whatever the
+/// dump's size, because SQLite spills to the file beyond it.
+const CACHE_KIB: i64 = 32 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    pub good: bool,
+    pub checks: Vec<Check>,
+    /// What D1 would refuse as the dump stands, line by line.
+    pub findings: Vec<Finding>,
+    pub seconds: f64,
+    /// Where the time went: reading the dump, loading it, each check.
+    pub phases: Vec<(&'static str, f64)>,
+    /// Each table's content digest, as loaded.
+    pub content: BTreeMap<String, String>,
+}
+
+impl Report {
+    pub fn failed(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect()
+    }
+
+    /// Whether the file is a whole, loadable copy of what was exported, even
+    /// if the data in it fails a data check (foreign keys, the audit chain).
+    pub fn is_faithful(&self) -> bool {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .all(|c| matches!(c.name, "foreign keys" | "audit chain"))
+    }
+
+    pub fn verification(&self) -> Verification {
+        Verification {
+            verified_at: Utc::now(),
+            outcome: if self.good { "good" } else { "bad" }.to_owned(),
+            failed: self.failed(),
+            seconds: (self.seconds * 100.0).round() / 100.0,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Two lines for a good backup (the full report with `-v`); the full
+    /// report for a bad one. What a backup prints after taking one.
+    pub fn render_short(&self) -> String {
+        if !self.good || crate::out::verbose() {
+            return self.render();
+        }
+        let count = |status| self.checks.iter().filter(|c| c.status == status).count();
+        format!(
+            "Verified {}: {} passed, {} skipped ({})\nResult: GOOD ({:.1} s)\n",
+            self.file.display(),
+            d1_core::wording::count(count(Status::Pass), "check"),
+            count(Status::Skipped),
+            self.checks
+                .iter()
+                .filter(|c| c.status == Status::Skipped)
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.seconds
+        )
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = format!("Verified {}\n", self.file.display());
+        for c in &self.checks {
+            let tag = match c.status {
+                Status::Pass => "pass",
+                Status::Fail => "FAIL",
+                Status::Skipped => "skip",
+            };
+            let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.detail);
+        }
+        if !self.findings.is_empty() {
+            let _ = writeln!(out, "  D1 restorability findings:");
+            for f in &self.findings {
+                let _ = writeln!(out, "    {f}");
+            }
+        }
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2}"))
+            .collect();
+        let _ = writeln!(out, "  seconds: {}", phases.join(", "));
+        let _ = writeln!(
+            out,
+            "Result: {} ({:.1} s)",
+            if self.good {
+                "GOOD"
+            } else {
+                "BAD: corrupt or does not match its manifest"
+            },
+            self.seconds
+        );
+        out
+    }
+}
+
+/// Where verification runs and what it may read.
+pub struct Workspace<'a> {
+    /// The repository's migrations, to build the schema a data-only backup lacks.
+    pub migrations_dir: &'a Path,
+    /// The app's own rules (the audit chain's shape and hash rule).
+    pub app: &'a AppRules,
+    /// A private directory for the scratch database.
+    pub scratch_dir: &'a Path,
+}
+
+/// Verifies one backup, stored at `file` and read through `source`. `Err`
+/// means the verification could not run; a bad backup is an `Ok` report
+/// that is not good. When the source keeps its plaintext off the disk
+/// (an encrypted backup), so does the scratch database: it lives in memory.
+pub fn verify(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+) -> Result<Report> {
+    verify_at(file, source, manifest, ctx, None).map(|(report, _)| report)
+}
+
+/// Where a scratch database that outlives its verify is kept: an SQLite
+/// URI (`file:/private/dir/a.sqlite`, or a named shared-cache database in
+/// memory, `file:NAME?mode=memory&cache=shared`), and its page cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept<'a> {
+    pub uri: &'a str,
+    pub cache_kib: i64,
+}
+
+/// Verifies one backup as [`verify`] does, loading it into the scratch
+/// database `keep` names, which the caller owns and deletes (`diff`
+/// compares two of them). The load runs with foreign keys unenforced, so
+/// that it commits whatever they say; the foreign-key check still judges
+/// them. The connection is `None` when the backup could not be loaded at
+/// all (the report says why).
+pub fn verify_keeping(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+    keep: Kept<'_>,
+) -> Result<(Report, Option<Gate>)> {
+    verify_at(file, source, manifest, ctx, Some(keep))
+}
+
+fn verify_at(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+    keep: Option<Kept<'_>>,
+) -> Result<(Report, Option<Gate>)> {
+    let started = Instant::now();
+    let mut checks = Vec::new();
+    let mut findings = Vec::new();
+    let mut phases = Vec::new();
+    let mut lap = Instant::now();
+    let mut phase = |name: &'static str| {
+        phases.push((name, lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+    };
+    let finish = |checks: Vec<Check>, findings: Vec<Finding>, phases| Report {
+        file: file.to_path_buf(),
+        good: checks.iter().all(|c| c.status != Status::Fail),
+        checks,
+        findings,
+        seconds: started.elapsed().as_secs_f64(),
+        phases,
+        content: BTreeMap::new(),
+    };
+
+    checks.push(match manifest {
+        Some(m) => {
+            let (sha256, bytes) = fsutil::sha256_file(file)?;
+            if sha256 == m.file.sha256 && bytes == m.file.bytes {
+                pass("file", format!("{bytes} bytes, sha256 {sha256}, as the manifest records"))
+            } else {
+                fail(
+                    "file",
+                    format!(
+                        "{bytes} bytes with sha256 {sha256}, but the manifest records {} bytes with \
+                         sha256 {}: the file was changed or truncated",
+                        m.file.bytes, m.file.sha256
+                    ),
+                )
+            }
+        }
+        None => skipped("file", "no manifest to compare the file with".to_owned()),
+    });
+    phase("sha256");
+    let sealed = manifest.and_then(|m| m.sealed.as_ref());
+    if let Some(sealed) = sealed {
+        if checks.iter().any(|c| c.status == Status::Fail) {
+            // A compressed or encrypted file that is not the one written
+            // cannot be read further with any meaning.
+            return Ok((finish(checks, findings, phases), None));
+        }
+        let (sha256, bytes) = source.plaintext_digest().with_context(|| {
+            format!(
+                "cannot read the {} backup {}",
+                sealed.format,
+                file.display()
+            )
+        })?;
+        checks.push(
+            if sha256 == sealed.plaintext_sha256 && bytes == sealed.plaintext_bytes {
+                pass(
+                    "plaintext",
+                    format!(
+                        "{} decodes to {bytes} bytes of SQL, sha256 {sha256}, as the manifest records",
+                        sealed.format
+                    ),
+                )
+            } else {
+                fail(
+                    "plaintext",
+                    format!(
+                        "{} decodes to {bytes} bytes with sha256 {sha256}, but the manifest records \
+                         {} bytes with sha256 {}",
+                        sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
+                    ),
+                )
+            },
+        );
+        phase("plaintext");
+    }
+
+    let head = source.head()?;
+    if let Err(e) = dump::check_looks_like_sql(&head) {
+        checks.push(fail("format", format!("{e:#}")));
+        return Ok((finish(checks, findings, phases), None));
+    }
+
+    let data_only = manifest.is_some_and(|m| m.mode == "data-only");
+    let partial = manifest.is_some_and(|m| !m.tables.is_empty());
+    let migrations = if data_only {
+        Some(migration_sql(
+            ctx.migrations_dir,
+            &manifest.expect("data-only has a manifest").migrations,
+        )?)
+    } else {
+        None
+    };
+    let options = repair::Options {
+        virtual_tables: manifest
+            .map(Manifest::virtual_table_ddl)
+            .unwrap_or_default(),
+        data_into_existing_schema: data_only,
+        known_tables: match &migrations {
+            Some(sql) => crate::steps::migrations::tables_created_by(
+                sql.iter().map(|(_, text)| text.as_str()),
+            ),
+            None => BTreeMap::new(),
+        },
+    };
+    let survey = match repair::survey(source.open()?, &options) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(fail(
+                "statements",
+                format!("the dump cannot be read: {e:#}"),
+            ));
+            return Ok((finish(checks, findings, phases), None));
+        }
+    };
+    phase("survey");
+    findings.clone_from(&survey.findings);
+    let unrepaired = findings.iter().filter(|f| !f.repaired).count();
+    let restorable = if unrepaired == 0 {
+        pass(
+            "d1-restorable",
+            match findings.len() {
+                0 => "nothing D1 would refuse".to_owned(),
+                1 => "1 thing D1 would refuse as it stands; restore repairs it".to_owned(),
+                n => format!("{n} things D1 would refuse as they stand; restore repairs each"),
+            },
+        )
+    } else {
+        fail(
+            "d1-restorable",
+            format!(
+                "{} D1 refuses that restore cannot repair (listed below)",
+                d1_core::wording::count(unrepaired, "statement")
+            ),
+        )
+    };
+
+    let scratch = if keep.is_none() && source.plaintext_is_on_disk() {
+        Some(TempFile::create(ctx.scratch_dir.join(format!(
+            ".verify-{}-{}.sqlite.partial",
+            std::process::id(),
+            fsutil::file_name(file)
+        )))?)
+    } else {
+        None
+    };
+    let storage = match (keep, &scratch) {
+        (Some(kept), _) => Storage::Kept(kept),
+        (None, Some(temp)) => Storage::File(temp.path()),
+        (None, None) => Storage::Memory,
+    };
+    let mut db = Scratch::open(storage, !partial && keep.is_none())?;
+    if let Some(sql) = &migrations {
+        for (name, text) in sql {
+            // Migrations are the repository's own SQL, not the dump's.
+            db.db
+                .db()
+                .execute_batch(text)
+                .with_context(|| format!("applying migration {name} to the scratch database"))?;
+        }
+    }
+    // The load reads the file once more: hashed as it goes, so that a file
+    // swapped since the sha256 check above cannot pass as the one checked.
+    let file_checked = !checks
+        .iter()
+        .any(|c| matches!(c.name, "file" | "plaintext") && c.status == Status::Fail);
+    let load_reader = match manifest.filter(|_| file_checked) {
+        Some(m) => match &m.sealed {
+            Some(s) => source.open_checked(&s.plaintext_sha256, s.plaintext_bytes)?,
+            None => source.open_checked(&m.file.sha256, m.file.bytes)?,
+        },
+        None => source.open()?,
+    };
+    let loaded = match repair::write(load_reader, &survey, &options, &mut db) {
+        Err(e) if stops_verification(&e) => return Err(e),
+        loaded => loaded,
+    };
+    phase("load");
+    checks.push(match (&loaded, db.failures.first()) {
+        (Err(e), _) => fail("statements", crate::redact::text(&format!("{e:#}"))),
+        (Ok(_), Some(first)) => fail(
+            "statements",
+            format!(
+                "{} of {} repaired statements failed under D1's rules; the first: {first}",
+                db.failures.len(),
+                db.statements
+            ),
+        ),
+        (Ok(_), None) => pass(
+            "statements",
+            format!(
+                "all {} repaired statements ran with foreign keys on (deferred) and D1's 100 KB limit",
+                db.statements
+            ),
+        ),
+    });
+    checks.push(restorable);
+    let foreign_keys = if partial {
+        skipped(
+            "foreign keys",
+            "a backup of chosen tables: its references to other tables cannot be checked"
+                .to_owned(),
+        )
+    } else {
+        foreign_key_check(db.db.db())?
+    };
+    phase("foreign keys");
+    let rows = row_check(db.db.db(), manifest, data_only)?;
+    phase("rows");
+    // With the foreign keys sound the load can commit, and the long checks
+    // run side by side: the integrity check on this connection, the audit
+    // chain and the content digests on another. Otherwise the transaction
+    // cannot commit, and they run one after the other in it.
+    let committed = (keep.is_some() || foreign_keys.status != Status::Fail)
+        && match db.db.db().execute_batch("COMMIT") {
+            Ok(()) => true,
+            Err(e) if environmental(&e) => return Err(could_not_run(e, "committing the load")),
+            Err(_) => false,
+        };
+    let reading = |conn: &rusqlite::Connection| -> Result<(Check, ContentCheck)> {
+        let audit = audit_chain_check(conn, ctx.app.audit_chain.as_ref())?;
+        Ok((audit, content_check(conn, manifest, data_only)?))
+    };
+    let (integrity, read) = if let (true, Some(scratch)) = (committed, &scratch) {
+        let path = scratch.path();
+        std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let reader = Gate::new(rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )?)?;
+                reading(reader.db())
+            });
+            let integrity = integrity_check(db.db.db());
+            let read = other
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the audit-chain check panicked")));
+            (integrity, read)
+        })
+    } else {
+        (integrity_check(db.db.db()), reading(db.db.db()))
+    };
+    let (audit, (content, digests)) = read?;
+    phase("integrity, audit chain and content");
+    checks.extend([integrity?, foreign_keys, rows, content, audit]);
+    drop(scratch);
+    let report = Report {
+        content: digests,
+        ..finish(checks, findings, phases)
+    };
+    Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+fn pass(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Pass,
+        detail,
+    }
+}
+
+fn fail(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Fail,
+        detail,
+    }
+}
+
+fn skipped(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Skipped,
+        detail,
+    }
+}
+
+/// The text of each migration a data-only backup was taken at, in order.
+fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+    if names.is_empty() {
+        bail!(
+            "the data-only backup records no migrations, so its schema is unknown; verify a full \
+             backup instead"
+        );
+    }
+    // A name is only ever opened if it is one of the directory's own
+    // migration files: a name from the manifest is not a path.
+    let present = crate::steps::migrations::migration_files(dir).unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            if !present.contains(name) {
+                bail!(
+                    "the data-only backup was taken at migration {name:?}, which {} does not have; \
+                     check out the commit its manifest names and verify again",
+                    dir.display()
+                );
+            }
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "the data-only backup was taken at migration {name}, which {} does not have; \
+                     check out the commit its manifest names and verify again",
+                    dir.display()
+                )
+            })?;
+            Ok((name.clone(), text))
+        })
+        .collect()
+}
+
+/// Where a scratch database lives.
+#[derive(Clone, Copy)]
+enum Storage<'a> {
+    /// A temporary file, deleted with the verify.
+    File(&'a Path),
+    /// Memory, temporary tables and sorts too.
+    Memory,
+    /// Where the caller keeps it.
+    Kept(Kept<'a>),
+}
+
+/// The scratch database: one transaction under D1's rules and the SQL gate.
+struct Scratch {
+    db: Gate,
+    statements: u64,
+    /// The first few failures, as `statement N (what): error`.
+    failures: Vec<String>,
+}
+
+impl Scratch {
+    /// A scratch database where `storage` says.
+    fn open(storage: Storage<'_>, foreign_keys: bool) -> Result<Scratch> {
+        let (db, storage) = match storage {
+            Storage::Kept(kept) => (
+                // A URI the caller made in its private directory.
+                rusqlite::Connection::open_with_flags(
+                    kept.uri,
+                    rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+                )
+                .context("cannot create the scratch database")?,
+                format!(
+                    "PRAGMA cache_size=-{}; PRAGMA temp_store={};",
+                    kept.cache_kib,
+                    if kept.uri.contains("mode=memory") {
+                        "MEMORY"
+                    } else {
+                        "FILE"
+                    }
+                ),
+            ),
+            Storage::File(path) => (
+                // Created by this process; never opened through a link.
+                rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+                )
+                .with_context(|| {
+                    format!("cannot create the scratch database {}", path.display())
+                })?,
+                format!("PRAGMA cache_size=-{CACHE_KIB};"),
+            ),
+            Storage::Memory => (
+                rusqlite::Connection::open_in_memory()?,
+                "PRAGMA temp_store=MEMORY;".to_owned(),
+            ),
+        };
+        let db = Gate::new(db).context("cannot set up the scratch database")?;
+        db.db()
+            .execute_batch(&format!(
+                "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; {storage}
+             PRAGMA foreign_keys={}; BEGIN; PRAGMA defer_foreign_keys=ON;",
+                if foreign_keys { "ON" } else { "OFF" }
+            ))
+            .context("cannot set up the scratch database")?;
+        Ok(Scratch {
+            db,
+            statements: 0,
+            failures: Vec::new(),
+        })
+    }
+}
+
+/// Verification stopped for a reason outside the backup (the disk, memory,
+/// permissions): the outcome is "could not run", never "bad".
+#[derive(Debug)]
+pub struct CouldNotRun(String);
+
+impl std::fmt::Display for CouldNotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CouldNotRun {}
+
+/// Whether SQLite failed because of the machine rather than the SQL: I/O
+/// errors, a full disk or file-size limit, a file it cannot open, memory,
+/// locks. Constraint, syntax, size and authorizer failures are the
+/// backup's own.
+fn environmental(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::SystemIoFailure
+                | C::DiskFull
+                | C::CannotOpen
+                | C::OutOfMemory
+                | C::ReadOnly
+                | C::PermissionDenied
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::FileLockingProtocolFailed
+                | C::NoLargeFileSupport
+        )
+    )
+}
+
+/// Turns an environmental SQLite error into [`CouldNotRun`], naming what
+/// was being done.
+fn could_not_run(e: rusqlite::Error, doing: &str) -> anyhow::Error {
+    anyhow::Error::new(CouldNotRun(format!(
+        "the scratch database failed while {doing}: {e} (a full disk, a file-size limit, \
+         permissions or memory; the backup itself was not judged). Free space or fix the cause, \
+         then verify again"
+    )))
+}
+
+/// Whether an error means the verification could not run, as opposed to a
+/// finding about the backup.
+fn stops_verification(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<CouldNotRun>().is_some()
+            || c.downcast_ref::<crate::edge::signals::Interrupted>()
+                .is_some()
+    })
+}
+
+impl repair::Sink for Scratch {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        crate::edge::signals::check()?;
+        // The transaction already defers foreign keys.
+        if sql.starts_with("PRAGMA defer_foreign_keys") {
+            return Ok(());
+        }
+        self.statements += 1;
+        crate::out::count_one();
+        let failure = match self.db.run(sql) {
+            Outcome::Ran => return Ok(()),
+            Outcome::Refused(why) => format!("refused by the SQL gate: {why}"),
+            Outcome::Failed(e) if environmental(&e) => {
+                return Err(could_not_run(
+                    e,
+                    &format!("loading statement {}", self.statements),
+                ));
+            }
+            Outcome::Failed(e) => gate::without_values(&e),
+        };
+        if self.failures.len() < 5 {
+            self.failures.push(format!(
+                "statement {} ({}): {failure}",
+                self.statements,
+                statement::describe(sql),
+            ));
+        } else {
+            self.failures.push(String::new());
+        }
+        Ok(())
+    }
+}
+
+/// The content digest of every table the dump holds rows for, compared with
+/// the manifest's when it records them.
+fn content_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> Result<ContentCheck> {
+    let tables: Vec<String> = match manifest {
+        Some(m) => m.rows.keys().cloned().collect(),
+        None => {
+            let mut stmt = db.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE \
+                 'CREATE VIRTUAL%' ORDER BY name",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        }
+    };
+    let tables = tables
+        .iter()
+        .filter(|t| {
+            statement::rows_are_checked(t) && !(data_only && *t == statement::MIGRATIONS_TABLE)
+        })
+        .map(String::as_str);
+    let digests = d1_core::digest::tables(db, tables)?;
+    let check = match manifest.and_then(|m| m.content.as_ref()) {
+        None => skipped(
+            "content",
+            format!(
+                "{} table digests computed; {}",
+                digests.len(),
+                if manifest.is_some() {
+                    "the manifest records none to compare with yet"
+                } else {
+                    "no manifest to compare them with"
+                }
+            ),
+        ),
+        Some(recorded) => {
+            let recorded: BTreeMap<String, String> = recorded
+                .iter()
+                .filter(|(t, _)| !(data_only && *t == statement::MIGRATIONS_TABLE))
+                .map(|(t, d)| (t.clone(), d.clone()))
+                .collect();
+            let differ = d1_core::digest::differences(&recorded, &digests);
+            if differ.is_empty() {
+                pass(
+                    "content",
+                    format!(
+                        "{} tables, every row equal to the manifest's content digests",
+                        recorded.len()
+                    ),
+                )
+            } else {
+                fail("content", differ.join("; "))
+            }
+        }
+    };
+    Ok((check, digests))
+}
+
+fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
+    let mut stmt = db.prepare("PRAGMA integrity_check")?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(if problems == ["ok"] {
+        pass("integrity", "PRAGMA integrity_check: ok".to_owned())
+    } else {
+        fail(
+            "integrity",
+            format!(
+                "PRAGMA integrity_check found {} problems; the first: {}",
+                problems.len(),
+                problems[0]
+            ),
+        )
+    })
+}
+
+fn foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
+    let mut stmt = db.prepare("PRAGMA foreign_key_check")?;
+    let broken: Vec<(String, Option<i64>, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match broken.first() {
+        None => pass(
+            "foreign keys",
+            "PRAGMA foreign_key_check: every reference resolves".to_owned(),
+        ),
+        Some((table, rowid, parent)) => fail(
+            "foreign keys",
+            format!(
+                "{} reference rows that do not exist; the first: {table} rowid {} references \
+                 a missing row of {parent}",
+                match broken.len() {
+                    1 => "1 row".to_owned(),
+                    n => format!("{n} rows"),
+                },
+                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+            ),
+        ),
+    })
+}
+
+fn row_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> Result<Check> {
+    let Some(m) = manifest else {
+        return Ok(skipped(
+            "rows",
+            "no manifest: nothing to compare the row counts with".to_owned(),
+        ));
+    };
+    let mut wrong = Vec::new();
+    let mut total = 0;
+    for (table, want) in &m.rows {
+        if (data_only && table == statement::MIGRATIONS_TABLE)
+            || !statement::rows_are_checked(table)
+        {
+            continue;
+        }
+        let got: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM {}", quote_ident(table)),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(-1);
+        total += got.max(0);
+        if got != *want as i64 {
+            wrong.push(if got < 0 {
+                format!("{table}: expected {want}, but the table is missing")
+            } else {
+                format!("{table}: expected {want}, found {got}")
+            });
+        }
+    }
+    Ok(if wrong.is_empty() {
+        pass(
+            "rows",
+            format!(
+                "{}, {}, as the manifest records",
+                d1_core::wording::count(m.rows.len(), "table"),
+                d1_core::wording::count(total, "row")
+            ),
+        )
+    } else {
+        fail("rows", wrong.join("; "))
+    })
+}
+
+/// One row of the audit log, as the hash rule reads it.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    /// `[id, occurred_at, actor_account_id, company_id, action, target_type,
+    /// target_id, details_json]`, as stored.
+    pub fields: [Value; 8],
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash the rule in `migrations/0004_audit_log.sql` gives a row:
+/// lowercase hex SHA-256 of the compact JSON array
+/// `[prev_hash, id, occurred_at, ...]`, escaped as `JSON.stringify` does.
+#[cfg(test)]
+pub fn audit_hash(prev_hash: &str, fields: &[ValueRef<'_>]) -> String {
+    let mut canonical = String::new();
+    write_canonical(&mut canonical, prev_hash, fields);
+    fsutil::hex(&Sha256::digest(canonical.as_bytes()))
+}
+
+fn write_canonical(out: &mut String, prev_hash: &str, fields: &[ValueRef<'_>]) {
+    out.clear();
+    out.push('[');
+    push_json_string(out, prev_hash);
+    for field in fields {
+        out.push(',');
+        match field {
+            ValueRef::Null => out.push_str("null"),
+            ValueRef::Integer(i) => {
+                let _ = write!(out, "{i}");
+            }
+            // JSON.stringify(2.0) is "2".
+            ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9_007_199_254_740_992.0 => {
+                let _ = write!(out, "{}", *r as i64);
+            }
+            ValueRef::Real(r) => match serde_json::Number::from_f64(*r) {
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                None => out.push_str("null"),
+            },
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                push_json_string(out, &String::from_utf8_lossy(t));
+            }
+        }
+    }
+    out.push(']');
+}
+
+/// A JSON string as `JSON.stringify` writes it: only `"`, `\` and control
+/// characters are escaped.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Walks the audit chain one row at a time, in id order, keeping only the
+/// previous row's hash: memory stays flat however long the log is.
+#[derive(Debug, Default)]
+pub struct ChainWalker {
+    prev: Option<(i64, String)>,
+    rows: u64,
+    canonical: String,
+}
+
+impl ChainWalker {
+    /// Checks the next row; `Err` names the broken link.
+    pub fn push(
+        &mut self,
+        id: i64,
+        fields: &[ValueRef<'_>],
+        prev_hash: &str,
+        hash: &str,
+    ) -> std::result::Result<(), String> {
+        let expected_prev = self.prev.as_ref().map_or(GENESIS_HASH, |(_, h)| h.as_str());
+        if prev_hash != expected_prev {
+            return Err(match &self.prev {
+                None => format!(
+                    "the first row (id {id}) has prev_hash {prev_hash}, not 64 zeros: rows before \
+                     it are missing"
+                ),
+                Some((prev_id, _)) => format!(
+                    "row id {id} has prev_hash {prev_hash}, but the row before it (id {prev_id}) \
+                     has hash {expected_prev}: a row between them is missing or was changed"
+                ),
+            });
+        }
+        write_canonical(&mut self.canonical, prev_hash, fields);
+        let computed = fsutil::hex(&Sha256::digest(self.canonical.as_bytes()));
+        if computed != hash {
+            return Err(format!(
+                "row id {id} does not hash to its stored hash ({computed} computed, {hash} stored): \
+                 the row was changed after it was written"
+            ));
+        }
+        self.rows += 1;
+        self.prev = Some((id, hash.to_owned()));
+        Ok(())
+    }
+}
+
+/// Walks a whole chain; `Ok` is the number of rows.
+#[cfg(test)]
+pub fn check_chain(rows: impl IntoIterator<Item = AuditRow>) -> std::result::Result<u64, String> {
+    let mut walker = ChainWalker::default();
+    for row in rows {
+        let fields: [ValueRef<'_>; 8] = std::array::from_fn(|i| ValueRef::from(&row.fields[i]));
+        walker.push(row.id, &fields, &row.prev_hash, &row.hash)?;
+    }
+    Ok(walker.rows)
+}
+
+fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -> Result<Check> {
+    let Some(rule) = rule else {
+        return Ok(skipped(
+            "audit chain",
+            format!("the app declares no hash chain ([app.audit_chain] in {SETTINGS_FILE})"),
+        ));
+    };
+    let table = &rule.table;
+    let actual = app::table_columns(db, table)?;
+    if actual.is_empty() {
+        return Ok(skipped(
+            "audit chain",
+            format!("the backup has no {table} table"),
+        ));
+    }
+    let missing = app::missing_columns(&rule.columns(), &actual);
+    if !missing.is_empty() {
+        return Ok(fail(
+            "audit chain",
+            format!(
+                "{table} does not have the shape [app.audit_chain] declares: it lacks {}; \
+                 fix the declaration in {SETTINGS_FILE} or the table",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let mut stmt = db.prepare(&rule.select())?;
+    let mut rows = stmt.query([])?;
+    let mut walker = ChainWalker::default();
+    let n = rule.fields.len();
+    while let Some(row) = rows
+        .next()
+        .with_context(|| format!("reading {table} from the scratch database"))?
+    {
+        let fields = (1..=n)
+            .map(|i| row.get_ref(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let text = |i: usize| -> Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
+        let id: i64 = match row.get(0) {
+            Ok(id) => id,
+            Err(_) => {
+                return Ok(fail(
+                    "audit chain",
+                    format!("{table}.{} holds a value that is not an integer", rule.id),
+                ));
+            }
+        };
+        let hashes = (text(n + 1), text(n + 2));
+        let (Ok(prev), Ok(hash)) = hashes else {
+            return Ok(fail(
+                "audit chain",
+                format!("row id {id} of {table} has a hash that is not text"),
+            ));
+        };
+        if let Err(broken) = walker.push(id, &fields, prev, hash) {
+            return Ok(fail("audit chain", broken));
+        }
+    }
+    let rule_doc = rule
+        .documented_in
+        .as_deref()
+        .map(|d| format!(" (the rule in {d})"))
+        .unwrap_or_default();
+    Ok(match walker.rows {
+        0 => pass("audit chain", format!("{table} is empty")),
+        n => pass(
+            "audit chain",
+            format!(
+                "{} of {table}; every hash{rule_doc} and link holds from the first row to \
+                 the last",
+                d1_core::wording::count(n, "row")
+            ),
+        ),
+    })
+}
+
+/// The content check, and the digests it computed.
+type ContentCheck = (Check, BTreeMap<String, String>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, action: &str, details: Option<&str>, prev: &str) -> AuditRow {
+        let fields = [
+            Value::Integer(id),
+            Value::Text(format!("2026-11-0{id}T10:00:00.000Z")),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Text(action.to_owned()),
+            Value::Text("company".to_owned()),
+            Value::Text("1".to_owned()),
+            details.map_or(Value::Null, |d| Value::Text(d.to_owned())),
+        ];
+        let hash = audit_hash(prev, &fields.each_ref().map(ValueRef::from));
+        AuditRow {
+            id,
+            fields,
+            prev_hash: prev.to_owned(),
+            hash,
+        }
+    }
+
+    #[test]
+    fn the_hash_is_the_one_javascript_computes() {
+        // From node: sha256(JSON.stringify([...])) for the rule's fields.
+        let fields = [
+            Value::Integer(1),
+            Value::Text("2026-11-01T10:00:00.000Z".into()),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Text("qbt.connect".into()),
+            Value::Text("company".into()),
+            Value::Text("1".into()),
+            Value::Text("{\"via\":\"oauth\"}".into()),
+        ];
+        assert_eq!(
+            audit_hash(GENESIS_HASH, &fields.each_ref().map(ValueRef::from)),
+            "a92efd7bab5c4e40dde02ffe15abbc157afdad0d8f323c93c792625d0d7404dd"
+        );
+        // Control characters, quotes, backslashes, non-ASCII, U+2028, a real.
+        let fields = [
+            Value::Integer(7),
+            Value::Text("t\u{1}\n\"\\é\u{2028}".into()),
+            Value::Null,
+            Value::Real(3.5),
+            Value::Text("a".into()),
+            Value::Null,
+            Value::Null,
+            Value::Text("{}".into()),
+        ];
+        assert_eq!(
+            audit_hash(GENESIS_HASH, &fields.each_ref().map(ValueRef::from)),
+            "d4f5baa98fcedd604705d18d9ea3727867604fa16b5c9512989a0ec9f32149c5"
+        );
+    }
+
+    #[test]
+    fn a_chain_holds_or_names_its_first_broken_link() {
+        let r1 = row(1, "a", Some("{}"), GENESIS_HASH);
+        let r2 = row(2, "b", None, &r1.hash);
+        let r3 = row(3, "c", None, &r2.hash);
+        assert_eq!(check_chain([r1.clone(), r2.clone(), r3.clone()]), Ok(3));
+
+        let err = check_chain([r1.clone(), r3.clone()]).unwrap_err();
+        assert!(err.starts_with("row id 3 has prev_hash"), "{err}");
+        assert!(err.contains("(id 1)"), "{err}");
+
+        let mut changed = r2.clone();
+        changed.fields[4] = Value::Text("tampered".into());
+        let err = check_chain([r1.clone(), changed, r3.clone()]).unwrap_err();
+        assert!(err.starts_with("row id 2 does not hash"), "{err}");
+
+        let err = check_chain([r2, r3]).unwrap_err();
+        assert!(err.contains("rows before it are missing"), "{err}");
+        assert_eq!(check_chain(Vec::new()), Ok(0));
+    }
+
+    fn verify_text(dump: &str, manifest: Option<&Manifest>) -> Report {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-local-20261124-1200.sql");
+        std::fs::write(&file, dump).unwrap();
+        let migrations = dir.path().join("migrations");
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backups.toml"),
+        )
+        .unwrap();
+        let app = crate::config::settings::Settings::parse(&text).unwrap().app;
+        let workspace = Workspace {
+            migrations_dir: &migrations,
+            app: &app,
+            scratch_dir: dir.path(),
+        };
+        let on_disk = verify(&file, &Source::plain(&file), manifest, &workspace).unwrap();
+        // The same dump held compressed in memory (as a new encrypted backup
+        // is) is verified in an in-memory scratch database, to the same verdicts.
+        let compressed = zstd::encode_all(dump.as_bytes(), 3).unwrap();
+        let in_memory = verify(
+            &file,
+            &Source::Memory(std::sync::Arc::new(compressed)),
+            manifest,
+            &workspace,
+        )
+        .unwrap();
+        let verdicts = |r: &Report| -> Vec<(&'static str, Status)> {
+            r.checks.iter().map(|c| (c.name, c.status)).collect()
+        };
+        assert_eq!(verdicts(&on_disk), verdicts(&in_memory));
+        on_disk
+    }
+
+    fn status(report: &Report, name: &str) -> Status {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}: {report:#?}"))
+            .status
+    }
+
+    #[test]
+    fn a_broken_foreign_key_fails_even_though_plain_sqlite_would_load_it() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE parent(id INTEGER PRIMARY KEY);\n\
+            CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));\n\
+            INSERT INTO \"parent\" VALUES(1);\n\
+            INSERT INTO \"child\" VALUES(1,1);\n\
+            INSERT INTO \"child\" VALUES(2,9);\n";
+        let report = verify_text(dump, None);
+        assert!(!report.good, "{}", report.render());
+        assert_eq!(status(&report, "foreign keys"), Status::Fail);
+        assert!(
+            report.render().contains("child rowid 2"),
+            "{}",
+            report.render()
+        );
+        assert_eq!(status(&report, "statements"), Status::Pass);
+
+        let good = verify_text(&dump.replace("VALUES(2,9)", "VALUES(2,1)"), None);
+        assert!(good.good, "{}", good.render());
+        assert_eq!(status(&good, "file"), Status::Skipped);
+        assert_eq!(status(&good, "audit chain"), Status::Skipped);
+    }
+
+    #[test]
+    fn hostile_statements_are_bad_backups_and_write_nothing_outside() {
+        let outside = tempfile::tempdir().unwrap();
+        let decoy = outside.path().join("o.db");
+        let copy = outside.path().join("copy.db");
+        let quoted = |p: &std::path::Path| p.display().to_string().replace('\'', "''");
+        for hostile in [
+            format!(
+                "/* x */ ATTACH '{}' AS o; /* x */ CREATE TABLE o.t AS SELECT * FROM t;",
+                quoted(&decoy)
+            ),
+            format!("/**/ VACUUM INTO '{}';", quoted(&copy)),
+            "PRAGMA main.writable_schema=ON;".to_owned(),
+            "INSERT INTO t VALUES(1)\0,(99);".to_owned(),
+            "INSERT INTO t VALUES(load_extension('x'));".to_owned(),
+            "DELETE FROM t;".to_owned(),
+            format!(
+                "INSERT INTO t VALUES(zeroblob({}));",
+                gate::D1_VALUE_LIMIT + 1
+            ),
+        ] {
+            let dump = format!("CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n{hostile}\n");
+            let report = verify_text(&dump, None);
+            assert!(
+                !report.good,
+                "{hostile} passed verify:\n{}",
+                report.render()
+            );
+            assert!(!decoy.exists() && !copy.exists(), "{hostile} wrote outside");
+        }
+    }
+
+    #[test]
+    fn a_chain_table_of_another_shape_than_declared_fails_with_the_reason() {
+        let dump = "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT, hash TEXT);\n\
+            INSERT INTO audit_log VALUES(1,'2026-11-30','x');\n";
+        let report = verify_text(dump, None);
+        assert_eq!(status(&report, "audit chain"), Status::Fail);
+        let detail = &report
+            .checks
+            .iter()
+            .find(|c| c.name == "audit chain")
+            .unwrap()
+            .detail;
+        assert!(detail.contains("lacks occurred_at"), "{detail}");
+    }
+
+    #[test]
+    fn statements_d1_refuses_are_failures_with_their_lines() {
+        let dump = "CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\nATTACH 'x.db' AS x;\n";
+        let report = verify_text(dump, None);
+        assert!(!report.good);
+        assert_eq!(status(&report, "d1-restorable"), Status::Fail);
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.findings[0].line, 3);
+        assert!(!report.findings[0].repaired);
+    }
+
+    #[test]
+    fn a_statement_that_fails_is_named_without_its_values() {
+        let dump = "CREATE TABLE t(x UNIQUE);\nINSERT INTO t VALUES('secret@example.com');\n\
+                    INSERT INTO t VALUES('secret@example.com');\nINSERT INTO t VALUES('x' 'y');\n";
+        let report = verify_text(dump, None);
+        let text = report.render();
+        assert_eq!(status(&report, "statements"), Status::Fail);
+        assert!(text.contains("2 of 4 repaired statements failed"), "{text}");
+        assert!(text.contains("an INSERT into t"), "{text}");
+        assert!(!text.contains("secret@example.com"), "{text}");
+        assert!(!text.contains("'y'"), "{text}");
+    }
+
+    #[test]
+    fn a_sqlite_file_is_not_a_backup() {
+        let report = verify_text("SQLite format 3\0rest of a database file", None);
+        assert!(!report.good);
+        assert_eq!(status(&report, "format"), Status::Fail);
+    }
+}
