@@ -61,7 +61,7 @@ impl OutputArgs {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// Export an environment's database to backups/ with a manifest.
-    Backup(backup::BackupArgs),
+    Backup(crate::steps::backup::BackupArgs),
     /// Apply pending migrations after a full backup; --check finds edited applied migrations.
     Migrate(migrate::MigrateArgs),
     /// The deploy: doctor, pending migrations, backup (encrypted, offsite), migrate, Pages deploy, status.

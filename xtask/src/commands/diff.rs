@@ -263,7 +263,7 @@ fn load_side(
                 env.database_name,
                 env.location
             );
-            crate::commands::backup::export_now(
+            crate::steps::backup::export_now(
                 &wrangler,
                 &project.commands(),
                 env,

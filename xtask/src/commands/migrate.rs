@@ -17,11 +17,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::commands::backup::{self, BackupArgs};
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
+use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
     EditedMigration, MigrationPlan, applied_migrations, apply, digests, edited_migrations,
     edited_report, newest_record, plan, record_for, restore_advice,

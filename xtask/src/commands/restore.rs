@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::Shell;
 
-use crate::commands::backup::{self, BackupArgs};
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
@@ -35,6 +34,7 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::stored;
 use crate::edge::wrangler::{Commands, ExportMode, Wrangler};
+use crate::steps::backup::{self, BackupArgs};
 use crate::steps::new_database::{self, NewDatabase};
 use d1_core::app::KeyRecord;
 use d1_core::catalog::{Catalog, VirtualTable};

@@ -14,10 +14,10 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use xshell::Shell;
 
-use crate::commands::backup;
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
+use crate::steps::backup;
 
 /// How far back D1 keeps history on paid plans (7 days on free ones).
 const RETENTION_DAYS: i64 = 30;

@@ -2,8 +2,8 @@
 //! backup, then the command; the runbook's "back up before every bulk
 //! operation".
 
-use crate::commands::backup::{self, BackupArgs};
 use crate::config::project::Project;
+use crate::steps::backup::{self, BackupArgs};
 use anyhow::{Context, Result};
 use d1_core::wording::shell_words;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Steps that more than one command takes: taking a (safety) backup,
 //! verifying one, restoring one, the migration record, an offsite upload.
 
+pub mod backup;
 pub mod lock;
 pub mod migrations;
 pub mod new_database;

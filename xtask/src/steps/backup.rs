@@ -1,0 +1,1071 @@
+//! Taking a backup: export a D1 database to a private, git-ignored file
+//! with a manifest beside it. The `backup` command takes one per database;
+//! `restore`, `migrate`, `deploy`, `with-backup` and `time-travel` take one
+//! first (the safety or pre-migration backup), through [`run`].
+//!
+//! The order of work is the safety argument:
+//! 1. every refusal that needs no database (environment, git) comes first,
+//!    before anything is written;
+//! 2. the schema is read (read-only) to decide the export's scope, so that
+//!    FTS5 tables do not make wrangler refuse the export;
+//! 3. the plan is printed, and `--dry-run` stops there;
+//! 4. under the backup lock, wrangler writes into a private temporary file,
+//!    which is counted, hashed and only then renamed into place without ever
+//!    replacing an existing backup; the manifest is written last.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use xshell::Shell;
+
+use crate::config::environment::{Environment, Location};
+use crate::config::project::Project;
+use crate::edge::arriving::{Arrived, Arriving};
+use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::git::{self, Ignored};
+use crate::edge::lock::{BackupLock, LOCK_FILE};
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::reader::DatabaseReader;
+use crate::edge::stored::{self, Format, Sealer, Source};
+use crate::edge::wrangler::{Commands, ExportMode, Invocation, Wrangler};
+use d1_core::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
+use d1_core::dump;
+use d1_core::manifest::{self, Manifest};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// Environment to back up: prod, staging or local (or a wrangler env name).
+    pub env: String,
+    /// Export the schema only (wrangler --no-data).
+    #[arg(long, conflicts_with = "data_only")]
+    pub schema_only: bool,
+    /// Export the rows only (wrangler --no-schema).
+    #[arg(long)]
+    pub data_only: bool,
+    /// Export only this table, with its indexes and triggers; repeatable.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Why this backup is taken (recorded in the manifest).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Store it zstd-compressed (`.sql.zst`), as `compress = true` in
+    /// backups.toml does for every backup of the environment.
+    #[arg(long)]
+    pub compress: bool,
+    /// Encrypt it with age to this recipient (`age1...`), stored as
+    /// `.sql.zst.age`; repeatable, and added to the environment's recipients
+    /// in backups.toml. The SQL never touches the disk unencrypted.
+    #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+    /// Once verified, copy it and its manifest to the environment's R2
+    /// bucket (`[<env>.offsite]` in backups.toml), as `cargo xtask upload`
+    /// does. `--upload=auto` uploads only when the environment has a bucket.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always",
+        value_enum
+    )]
+    pub upload: Option<UploadWhen>,
+    /// Refuse, before anything runs, unless the backup will be encrypted
+    /// (the scheduled job on shared runners uses this).
+    #[arg(long)]
+    pub require_encryption: bool,
+    /// Print the plan (with --dry-run) or the result as one JSON document on
+    /// stdout (fields in the README); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and every wrangler command, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Export local D1 through `wrangler d1 export --local` (workerd) rather
+    /// than reading its SQLite file directly; the dump is the same.
+    #[arg(long)]
+    pub via_wrangler: bool,
+    /// Whether an empty local D1 gets its schema from migrations/ first (the
+    /// fresh-clone path of `backup local`); never for backups other tasks take.
+    #[arg(skip = true)]
+    pub bootstrap_local: bool,
+    /// Whether a backup that is a faithful copy, but of data whose foreign
+    /// keys or audit chain are already broken, still counts as taken. Only a
+    /// restore's safety backup says yes: a restore is how such a database is
+    /// repaired, and the safety backup must not stand in its way.
+    #[arg(skip = false)]
+    pub accept_broken_data: bool,
+}
+
+impl BackupArgs {
+    /// A full backup of `env`, as other tasks take before they change it.
+    pub fn full(env: &str, reason: String) -> BackupArgs {
+        BackupArgs {
+            env: env.to_owned(),
+            schema_only: false,
+            data_only: false,
+            tables: Vec::new(),
+            reason: Some(reason),
+            compress: false,
+            encrypt_to: Vec::new(),
+            upload: None,
+            require_encryption: false,
+            json: false,
+            dry_run: false,
+            via_wrangler: false,
+            bootstrap_local: false,
+            accept_broken_data: false,
+        }
+    }
+
+    fn mode(&self) -> ExportMode {
+        if self.schema_only {
+            ExportMode::SchemaOnly
+        } else if self.data_only {
+            ExportMode::DataOnly
+        } else {
+            ExportMode::Full
+        }
+    }
+}
+
+/// When `backup --upload` copies the backup offsite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UploadWhen {
+    /// Always; an environment without a bucket is an error.
+    Always,
+    /// When backups.toml names a bucket for the environment.
+    Auto,
+}
+
+pub fn mode_name(mode: ExportMode) -> &'static str {
+    match mode {
+        ExportMode::Full => "full",
+        ExportMode::SchemaOnly => "schema-only",
+        ExportMode::DataOnly => "data-only",
+    }
+}
+
+/// `cargo xtask backup ENV`: a backup of each of the environment's D1
+/// databases (most have one; `--database` picks one), one file and
+/// manifest each. The first failure stops the rest; the backups already
+/// taken stay.
+
+/// Exports `env`'s whole database (or `tables`) now, as a backup does: the
+/// schema is read first, so that a database with virtual tables is
+/// exported by naming everything else. `output` must be in a private
+/// directory; nothing is recorded. `diff`'s live side.
+pub fn export_now(
+    wrangler: &Wrangler,
+    cmds: &crate::edge::wrangler::Commands,
+    env: &Environment,
+    tables: &[String],
+    output: &Path,
+) -> Result<ExportScope> {
+    let catalog = crate::edge::reader::DatabaseReader::Wrangler(wrangler, cmds, env)
+        .catalog("read the schema (read-only)")?;
+    let scope = ExportScope::plan(&catalog, tables)?;
+    wrangler.run_watching(
+        &cmds.export(env, output, ExportMode::Full, &scope.tables),
+        Some(output),
+    )?;
+    Ok(scope)
+}
+
+/// Takes a backup under the backup directory's lock; returns the file
+/// written (`None` for a dry run).
+pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<PathBuf>> {
+    take(sh, project, args, None)
+}
+
+/// Takes a backup for a task that already holds the backup lock (a restore's
+/// safety backup), so that nothing can run between the two.
+pub fn run_under(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    lock: &BackupLock,
+) -> Result<Option<PathBuf>> {
+    take(sh, project, args, Some(lock))
+}
+
+fn take(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    held: Option<&BackupLock>,
+) -> Result<Option<PathBuf>> {
+    let envs = project.environments()?;
+    let env = envs.resolve(&args.env)?;
+    for table in &args.tables {
+        if table.trim().is_empty() || table.contains('\0') {
+            bail!("--table needs a table name; got {table:?}");
+        }
+    }
+    let settings = project.settings()?.env(&env.env_name);
+    let mut recipients = settings.encryption.recipients.clone();
+    for recipient in &args.encrypt_to {
+        stored::check_recipient(recipient)?;
+        if !recipients.contains(recipient) {
+            recipients.push(recipient.clone());
+        }
+    }
+    let format = Format::choose(args.compress || settings.compress, &recipients);
+    if args.require_encryption && format != Format::ZstdAge {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
+             age1..., or set `recipients` under [{}.encryption] in backups.toml. Nothing was run.",
+            env.name,
+            env.name
+        );
+    }
+    let upload = match args.upload {
+        None => false,
+        Some(UploadWhen::Auto) => settings.offsite.is_some(),
+        Some(UploadWhen::Always) => true,
+    };
+    if upload && settings.offsite.is_none() {
+        bail!(
+            "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to backups.toml. \
+             Nothing was run.",
+            env.name
+        );
+    }
+    let started = Utc::now();
+    let names = BackupNames::new(&project.backup_dir, &env.name, started, format)
+        .encrypted_to(recipients.clone());
+    guard_git(sh, project, &names)?;
+    fsutil::refuse_shared_dir(&project.backup_dir)?;
+
+    let cmds = project.commands();
+    let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
+    // Local D1 is exported from its SQLite file, unless --via-wrangler.
+    let local_file = (env.location == Location::Local && !args.via_wrangler)
+        .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id));
+    if args.dry_run && !project.wrangler_installed() {
+        let mut plan = Plan::new(
+            env,
+            args,
+            &names,
+            &cmds,
+            None,
+            false,
+            None,
+            local_file.as_deref(),
+        );
+        plan.lines.insert(0, project.plan_line());
+        crate::say!("{plan}");
+        crate::say!(
+            "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
+             with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
+        );
+        return Ok(None);
+    }
+    let wrangler = project.wrangler(sh)?;
+    // The schema is read from the local file when there is one; a fresh
+    // clone's first backup has none until wrangler makes it.
+    let reader = || match &local_file {
+        Some(file) if file.is_file() => DatabaseReader::File(file.clone()),
+        _ => DatabaseReader::Wrangler(&wrangler, &cmds, env),
+    };
+    let schema_read = reader();
+    let mut catalog = schema_read.catalog("read the schema (read-only)")?;
+    let bootstrap = args.bootstrap_local
+        && env.location == Location::Local
+        && catalog.user_tables().next().is_none();
+    let scope = ExportScope::plan(&catalog, &args.tables)?;
+    let mut plan = Plan::new(
+        env,
+        args,
+        &names,
+        &cmds,
+        Some(&scope),
+        bootstrap,
+        matches!(schema_read, DatabaseReader::Wrangler(..)).then_some(&catalog_query),
+        local_file.as_deref(),
+    );
+    plan.lines.insert(0, project.plan_line());
+    if args.dry_run || crate::out::verbose() {
+        crate::say!("{plan}");
+    } else {
+        // A real run says what it does in two lines; --dry-run or -v show
+        // the whole plan with every wrangler command.
+        crate::say!("{}", project.plan_line());
+        crate::say!(
+            "Backing up {} -> {} ({} D1), {}, to {}",
+            env.name,
+            env.database_name,
+            env.location,
+            mode_name(args.mode()),
+            names.candidate(1).display()
+        );
+    }
+    if args.dry_run {
+        crate::say!("Dry run: nothing was changed.");
+        if args.json {
+            crate::out::json(&plan_json(env, args, &names, &plan, None));
+        }
+        return Ok(None);
+    }
+
+    let lock = match held {
+        Some(_) => None,
+        None => Some(crate::steps::lock::acquire_lock(
+            project,
+            &format!("backup {}", env.name),
+        )?),
+    };
+
+    let scope = if bootstrap {
+        crate::say!("The local D1 has no tables yet: creating the schema from migrations/ first.");
+        wrangler.run(&cmds.migrations_apply(env))?;
+        catalog = reader().catalog("read the schema (read-only)")?;
+        ExportScope::plan(&catalog, &args.tables)?
+    } else {
+        scope
+    };
+    let bookmark = match env.location {
+        Location::Remote => Some(time_travel_bookmark(
+            &wrangler,
+            &cmds.time_travel_info(env),
+        )?),
+        Location::Local => None,
+    };
+
+    let (partial, mut partial_file) = TempFile::create_open(names.partial.clone())?;
+    // wrangler writes by name, and follows links: it writes into a directory
+    // that only this user can enter, never to a name in the backup
+    // directory, which others may be able to change.
+    let private = crate::edge::wrangler::PrivateDir::create("export")?;
+    // wrangler writes into a FIFO; the export's progress is the size of
+    // the backup's file, which grows as the download arrives.
+    let export = |output: &Path| {
+        let invocation = cmds.export(env, output, args.mode(), &scope.tables);
+        wrangler.run_watching(&invocation, Some(partial.path()))
+    };
+    let age = project.age();
+    let key_rule = project.settings()?.app.encryption_key;
+    let mut arrived: Option<Arrived> = None;
+    let sealed = match (format, &local_file) {
+        (Format::Sql, Some(file)) => {
+            // Written through the handle that created the backup's file.
+            export_local_file(
+                env,
+                file,
+                args.mode(),
+                &scope.tables,
+                &partial,
+                &mut partial_file,
+            )?;
+            None
+        }
+        (Format::Zstd | Format::ZstdAge, Some(file)) => {
+            let mut sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
+            let exported =
+                export_local_file(env, file, args.mode(), &scope.tables, &partial, &mut sealer);
+            let fed = match &exported {
+                Ok(()) => Ok(()),
+                Err(_) => Err(std::io::Error::other("the export failed")),
+            };
+            let sealed = sealer.finish(fed);
+            exported?;
+            Some(sealed?)
+        }
+        (Format::Sql, None) => {
+            // Written as it arrives, through the handle that created the
+            // backup's file, hashed and counted on the way.
+            let arriving = Arriving::start(
+                partial_file.try_clone()?,
+                catalog.create_statements(),
+                key_rule.clone(),
+            );
+            let fifo = private.path().join("export.fifo");
+            arrived = Some(stored::export_through_fifo(&fifo, arriving, || {
+                export(&fifo)
+            })?);
+            None
+        }
+        (Format::Zstd | Format::ZstdAge, None) => {
+            let sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
+            let fifo = private.path().join("export.fifo");
+            Some(stored::export_through_fifo(&fifo, sealer, || {
+                export(&fifo)
+            })?)
+        }
+    };
+    partial_file.sync_all()?;
+    drop(partial_file);
+    drop(private);
+    fsutil::sync_file(partial.path())?;
+    if format == Format::ZstdAge {
+        stored::check_age_header(partial.path(), recipients.len())?;
+    }
+    // An encrypted backup is read from the compressed copy in memory: the
+    // identity is usually not on the machine that takes backups.
+    let source_at = |path: &Path| match (format, &sealed) {
+        (Format::Sql, _) => Source::for_file(path, None, &age),
+        (
+            _,
+            Some(stored::Sealed {
+                compressed: Some(bytes),
+                ..
+            }),
+        ) => Ok(Source::Memory(bytes.clone())),
+        _ => Ok(Source::compressed(path)),
+    };
+    let (summary, (sha256, bytes)) = match arrived {
+        Some(arrived) => {
+            check_head(&arrived.head)?;
+            let summary = arrived
+                .summary
+                .context("reading the export wrangler wrote")?;
+            (
+                in_scope(summary, &scope, args.mode()),
+                (arrived.sha256, arrived.bytes),
+            )
+        }
+        None => (
+            summarize(
+                &source_at(partial.path())?,
+                &catalog,
+                &scope,
+                args.mode(),
+                key_rule.as_ref(),
+            )?,
+            fsutil::sha256_file(partial.path())?,
+        ),
+    };
+    check_complete(&summary, &catalog, &scope, args.mode())?;
+
+    let file = claim_name(partial, &names)?;
+    let manifest = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        tool: manifest::Tool::this(),
+        created_at: started,
+        environment: env.name.clone(),
+        database: manifest::Database {
+            name: env.database_name.clone(),
+            uuid: env.database_id.clone(),
+            wrangler_env: env.wrangler_env.clone(),
+            location: env.location.to_string(),
+        },
+        mode: mode_name(args.mode()).to_owned(),
+        tables: args.tables.clone(),
+        file: manifest::FileFacts {
+            name: file_name(&file),
+            bytes,
+            sha256,
+        },
+        sealed: sealed.as_ref().map(|s| manifest::Sealed {
+            format: format.label().to_owned(),
+            recipients: recipients.clone(),
+            plaintext_bytes: s.plaintext.1,
+            plaintext_sha256: s.plaintext.0.clone(),
+        }),
+        rows: summary.rows,
+        statements: summary.statements,
+        migration_sha256: Some(migration_record(sh, project, env, &summary.migrations)),
+        migrations: summary.migrations,
+        encryption_key: summary.encryption_key,
+        wrangler_version: project.wrangler_version(),
+        git_commit: git::describe_commit(sh, &project.config_dir),
+        time_travel_bookmark: bookmark,
+        virtual_tables: scope.works_around_virtual_tables().then(|| {
+            manifest::VirtualTableWorkaround {
+                note: "wrangler cannot export a database with virtual tables; the export named \
+                       every other table and schema object instead, and each virtual table's DDL \
+                       is recorded here for the restore to recreate and rebuild it"
+                    .to_owned(),
+                export_tables: scope.tables.clone(),
+                tables: scope.virtual_tables.clone(),
+            }
+        }),
+        reason: args.reason.clone(),
+        verification: None,
+        offsite: None,
+        content: None,
+    };
+    let manifest_path = write_manifest(&file, &manifest)?;
+    fsutil::sync_dir(&project.backup_dir);
+
+    let total_rows: u64 = manifest.rows.values().sum();
+    crate::say!(
+        "Backup written: {}\n  {} bytes, sha256 {}, {}, {}\n  manifest: {}",
+        file.display(),
+        manifest.file.bytes,
+        manifest.file.sha256,
+        d1_core::wording::count(manifest.rows.len(), "table"),
+        d1_core::wording::count(total_rows, "row"),
+        manifest_path.display()
+    );
+    if let Some(sealed) = &manifest.sealed {
+        crate::say!(
+            "  stored as {}: the SQL inside is {} bytes, sha256 {}",
+            sealed.format,
+            sealed.plaintext_bytes,
+            sealed.plaintext_sha256
+        );
+    }
+    verify_new_backup(
+        project,
+        env,
+        &file,
+        &source_at(&file)?,
+        manifest,
+        &manifest_path,
+        args.accept_broken_data,
+    )?;
+    if upload {
+        let held = held.or(lock.as_ref()).expect("the backup lock is held");
+        crate::steps::offsite::upload(sh, project, env, &file, held)?;
+    }
+    drop(lock);
+    if args.json {
+        let manifest = Manifest::read(&manifest_path)?;
+        crate::out::json(&plan_json(
+            env,
+            args,
+            &names,
+            &plan,
+            Some((&file, &manifest_path, &manifest)),
+        ));
+    }
+    Ok(Some(file))
+}
+
+/// Exports local D1 from its SQLite file into `out` (see
+/// `local_d1::export`), showing the stored file's size as it grows, and
+/// says so in one line, as a wrangler call does.
+fn export_local_file(
+    env: &Environment,
+    file: &Path,
+    mode: ExportMode,
+    tables: &[String],
+    partial: &TempFile,
+    out: impl std::io::Write,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let activity = crate::out::Activity::watching_file(
+        format!("exporting {} from its SQLite file", env.database_name),
+        partial.path().to_path_buf(),
+    );
+    crate::edge::local_d1::export(file, mode, tables, out)?;
+    drop(activity);
+    crate::say!(
+        "  exported {} from its SQLite file, without wrangler ({:.1} s)",
+        env.database_name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The sha256 of each applied migration as `migrations/` holds it now,
+/// except where the environment's previous verified backup recorded one:
+/// that is what was applied, so an edit made since is warned about, not
+/// recorded as the original.
+fn migration_record(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    applied: &[String],
+) -> BTreeMap<String, String> {
+    let dir = project.config_dir.join(&env.migrations_dir);
+    let current = crate::steps::migrations::digests(&dir, applied);
+    let previous = crate::steps::migrations::record_for(sh, project, env);
+    if let Some(previous) = &previous {
+        let edited =
+            crate::steps::migrations::edited_migrations(&previous.sha256, applied, &current);
+        if !edited.is_empty() {
+            crate::warn!(
+                "this backup records the migrations as they were applied, not as {} \
+                 holds them now: {}",
+                dir.display(),
+                crate::steps::migrations::edited_report(&edited, &dir, &previous.source)
+            );
+        }
+    }
+    crate::steps::migrations::carried_record(
+        applied,
+        previous.as_ref().map(|p| &p.sha256),
+        &current,
+    )
+}
+
+/// Verifies a backup just written and records the outcome in its manifest.
+/// A backup that fails stays on disk, marked bad, and the command fails.
+fn verify_new_backup(
+    project: &Project,
+    env: &Environment,
+    file: &Path,
+    source: &Source,
+    mut manifest: Manifest,
+    manifest_path: &Path,
+    accept_broken_data: bool,
+) -> Result<()> {
+    crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
+    let migrations_dir = project.config_dir.join(&env.migrations_dir);
+    let settings = project.settings()?;
+    let workspace = crate::steps::verify::Workspace {
+        migrations_dir: &migrations_dir,
+        app: &settings.app,
+        scratch_dir: &project.backup_dir,
+    };
+    let activity = crate::out::Activity::counting(
+        format!("verifying {}", file_name(file)),
+        Some(manifest.statements),
+    );
+    let report = crate::steps::verify::verify(file, source, Some(&manifest), &workspace);
+    drop(activity);
+    let report = report.map_err(|e| {
+        e.context(format!(
+            "{} was written, but verifying it could not run: it stays unverified and will not be \
+             chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
+            file.display(),
+            file.display()
+        ))
+    })?;
+    crate::say!("{}", report.render_short());
+    if report.good && manifest.content.is_none() {
+        // What a restore of this backup must reproduce, table by table.
+        let digests = report.content.clone();
+        manifest.content = Some(digests.clone());
+        d1_core::manifest::Manifest::update(manifest_path, |m| m.content = Some(digests))?;
+    }
+    manifest.record_verification(manifest_path, report.verification())?;
+    if !report.good && accept_broken_data && report.is_faithful() {
+        crate::warn!(
+            "{} is a faithful copy, but the data in {} already fails verification ({}); \
+             it is marked bad and will not be chosen as `latest`",
+            file.display(),
+            env.database_name,
+            report.failed().join("; ")
+        );
+        return Ok(());
+    }
+    if !report.good {
+        bail!(
+            "{} failed verification ({}). It is kept, marked bad in its manifest, and will never \
+             be chosen as `latest`.",
+            file.display(),
+            report.failed().join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The names one backup may use, and how it is stored.
+#[derive(Debug, Clone)]
+struct BackupNames {
+    dir: PathBuf,
+    /// `backup-<env>-YYYYMMDD-HHMM`
+    stem: String,
+    format: Format,
+    /// The age recipients, when `format` encrypts.
+    recipients: Vec<String>,
+    partial: PathBuf,
+}
+
+impl BackupNames {
+    fn new(dir: &Path, env: &str, at: DateTime<Utc>, format: Format) -> BackupNames {
+        let stem = format!("backup-{env}-{}", at.format("%Y%m%d-%H%M"));
+        let pid = std::process::id();
+        let extension = format.extension();
+        BackupNames {
+            format,
+            recipients: Vec::new(),
+            dir: dir.to_path_buf(),
+            partial: dir.join(format!(".{stem}.{pid}.{extension}.partial")),
+            stem,
+        }
+    }
+
+    fn encrypted_to(self, recipients: Vec<String>) -> BackupNames {
+        BackupNames { recipients, ..self }
+    }
+
+    /// `backup-prod-20261123-2230.sql`, then `...-2.sql`, `...-3.sql`.
+    fn candidate(&self, n: u32) -> PathBuf {
+        match n {
+            1 => self
+                .dir
+                .join(format!("{}.{}", self.stem, self.format.extension())),
+            n => self
+                .dir
+                .join(format!("{}-{n}.{}", self.stem, self.format.extension())),
+        }
+    }
+}
+
+/// Refuses, before anything is written, when a backup could end up in git.
+fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
+    let first = names.candidate(1);
+    let paths = [
+        first.clone(),
+        manifest::manifest_path(&first),
+        names.partial.clone(),
+        names.dir.join(LOCK_FILE),
+    ];
+    for path in &paths {
+        match git::check_ignored(sh, path)? {
+            Ignored::Yes => {}
+            Ignored::NotInRepository => {
+                crate::note!(
+                    "{} is not inside a git work tree, so git cannot pick it up",
+                    names.dir.display()
+                );
+                break;
+            }
+            Ignored::No => crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to back up: git would not ignore {}.\n\
+                 Backups hold customer PII and token ciphertext and must never be committed. \
+                 Add the backup directory to .gitignore (the repository's .gitignore has `/backups/`), \
+                 or choose an ignored --backup-dir. Nothing was written.",
+                path.display()
+            ),
+        }
+    }
+    let tracked = git::tracked_backups(sh, &project.backup_dir)?;
+    if !tracked.is_empty() {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to back up: git already tracks backup files:\n  {}\n\
+             Remove them from the index with `git rm --cached <file>` (and purge them from history \
+             if they were pushed), then run this again. Nothing was written.",
+            tracked.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+pub fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String> {
+    let json = wrangler.run_json(info)?;
+    json.get("bookmark")
+        .and_then(|b| b.as_str())
+        .map(str::to_owned)
+        .with_context(|| {
+            format!("`wrangler d1 time-travel info --json` returned no bookmark: {json}")
+        })
+}
+
+fn summarize(
+    source: &Source,
+    catalog: &Catalog,
+    scope: &ExportScope,
+    mode: ExportMode,
+    key: Option<&d1_core::app::KeyRecord>,
+) -> Result<dump::DumpSummary> {
+    check_head(&source.head()?)?;
+    let summary = dump::summarize(source.open()?, &catalog.create_statements(), key)
+        .context("reading the export wrangler wrote")?;
+    Ok(in_scope(summary, scope, mode))
+}
+
+/// Refuses an export that is empty, or does not start as a D1 export does.
+fn check_head(head: &[u8]) -> Result<()> {
+    if head.is_empty() {
+        bail!("wrangler reported success but wrote an empty export");
+    }
+    dump::check_looks_like_sql(head)?;
+    if !head.starts_with(dump::D1_EXPORT_HEADER.as_bytes()) {
+        bail!(
+            "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
+        );
+    }
+    Ok(())
+}
+
+/// The summary's rows as the backup records them: none for a schema-only
+/// export, and every exported table, even an empty one, otherwise.
+fn in_scope(
+    mut summary: dump::DumpSummary,
+    scope: &ExportScope,
+    mode: ExportMode,
+) -> dump::DumpSummary {
+    match mode {
+        ExportMode::SchemaOnly => summary.rows = BTreeMap::new(),
+        ExportMode::Full | ExportMode::DataOnly => {
+            for table in &scope.data_tables {
+                summary.rows.entry(table.clone()).or_default();
+            }
+        }
+    }
+    summary
+}
+
+/// Refuses an export that lacks a table, index, trigger or view the database
+/// has: a download or write that stopped between two statements.
+fn check_complete(
+    summary: &dump::DumpSummary,
+    catalog: &Catalog,
+    scope: &ExportScope,
+    mode: ExportMode,
+) -> Result<()> {
+    if mode == ExportMode::DataOnly {
+        return Ok(()); // A data-only dump creates nothing to check against.
+    }
+    let missing: Vec<String> = scope
+        .expected_objects(catalog)
+        .difference(&summary.created)
+        .map(|(kind, name)| format!("{kind} {name}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the export is incomplete: it lacks {} that the database has; the download or write              was probably cut short (a full disk?). Nothing was kept in backups/.",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Moves the finished export to the first free backup name. Never replaces
+/// a file: a name is taken only if neither it nor its manifest exists.
+fn claim_name(partial: TempFile, names: &BackupNames) -> Result<PathBuf> {
+    for n in 1..1000 {
+        let candidate = names.candidate(n);
+        if manifest::manifest_path(&candidate).exists() {
+            continue;
+        }
+        match fsutil::rename_no_clobber(partial.path(), &candidate) {
+            Ok(()) => {
+                partial.disarm();
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot move the export to {}", candidate.display()));
+            }
+        }
+    }
+    bail!(
+        "more than 999 backups of one environment in one minute in {}",
+        names.dir.display()
+    )
+}
+
+fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<PathBuf> {
+    let path = manifest::manifest_path(backup);
+    manifest.create_at(&path)?;
+    Ok(path)
+}
+
+/// `backup --json`: the plan, and with a finished backup its result (the
+/// fields are documented in the README; keep them stable).
+fn plan_json(
+    env: &Environment,
+    args: &BackupArgs,
+    names: &BackupNames,
+    plan: &Plan,
+    done: Option<(&Path, &Path, &Manifest)>,
+) -> serde_json::Value {
+    let result = done.map(|(file, manifest_path, m)| {
+        serde_json::json!({
+            "file": file,
+            "manifest": manifest_path,
+            "bytes": m.file.bytes,
+            "sha256": m.file.sha256,
+            "format": names.format.label(),
+            "statements": m.statements,
+            "rows": m.rows,
+            "verification": m.verification.as_ref().map(|v| v.outcome.clone()),
+            "offsite": m.offsite.as_ref().map(|o| format!("r2://{}/{}", o.bucket, o.key)),
+        })
+    });
+    serde_json::json!({
+        "command": "backup",
+        "dry_run": args.dry_run,
+        "plan": {
+            "environment": env.name,
+            "database": env.database_name,
+            "location": env.location.to_string(),
+            "mode": mode_name(args.mode()),
+            "format": names.format.label(),
+            "file": names.candidate(1),
+            "local_file": plan.local_file,
+            "wrangler_commands": plan.steps.iter().map(|s| serde_json::json!({
+                "purpose": s.purpose,
+                "command": s.to_string(),
+            })).collect::<Vec<_>>(),
+        },
+        "result": result,
+    })
+}
+
+/// The printed plan of a backup.
+struct Plan {
+    lines: Vec<String>,
+    /// Read-only commands already run to make the plan.
+    done: Vec<Invocation>,
+    steps: Vec<Invocation>,
+    /// The local D1 file the export reads, when it does not go through wrangler.
+    local_file: Option<PathBuf>,
+}
+
+impl Plan {
+    // Each argument is one fact the plan shows; a struct for them would be
+    // this signature again.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        env: &Environment,
+        args: &BackupArgs,
+        names: &BackupNames,
+        cmds: &Commands,
+        scope: Option<&ExportScope>,
+        bootstrap: bool,
+        schema_read: Option<&Invocation>,
+        local_file: Option<&Path>,
+    ) -> Plan {
+        let first = names.candidate(1);
+        let mut lines = vec![
+            format!(
+                "environment  {} -> {} ({} D1{})",
+                env.name,
+                env.database_name,
+                env.location,
+                env.wrangler_env
+                    .as_deref()
+                    .map(|w| format!(", wrangler --env {w}"))
+                    .unwrap_or_default()
+            ),
+            format!("mode         {}", mode_name(args.mode())),
+            format!(
+                "file         {} (a later name if taken; written first as {})",
+                first.display(),
+                file_name(&names.partial)
+            ),
+            format!("manifest     {}", manifest::manifest_path(&first).display()),
+        ];
+        if let Some(file) = local_file {
+            lines.push(format!(
+                "export       read from {} (read-only, one transaction), without wrangler: \
+                 the dump `wrangler d1 export --local` writes, byte for byte \
+                 (--via-wrangler exports through wrangler)",
+                file.display()
+            ));
+        }
+        let exporter = match local_file {
+            Some(_) => "the dump is",
+            None => "wrangler exports into a pipe,",
+        };
+        match names.format {
+            Format::Sql => {}
+            Format::Zstd => lines.push(format!(
+                "stored as    zstd: {exporter} compressed on the way"
+            )),
+            Format::ZstdAge => lines.push(format!(
+                "stored as    zstd+age to {}: {exporter} compressed and encrypted on the way; \
+                 the SQL never touches the disk",
+                names.recipients.join(", ")
+            )),
+        }
+        if let Some(reason) = &args.reason {
+            lines.push(format!("reason       {reason}"));
+        }
+        let mut steps = Vec::new();
+        if bootstrap {
+            steps.push(cmds.migrations_apply(env));
+        }
+        if env.location == Location::Remote {
+            steps.push(cmds.time_travel_info(env));
+        }
+        let tables = scope.map(|s| s.tables.as_slice()).unwrap_or(&[]);
+        if let Some(scope) = scope.filter(|s| s.works_around_virtual_tables()) {
+            for vt in &scope.virtual_tables {
+                let rows = match &vt.content {
+                    VirtualContent::Internal { table } => format!("rows kept from {table}"),
+                    VirtualContent::External { table } => format!("rows live in {table}"),
+                    VirtualContent::Contentless => "contentless: no rows to keep".to_owned(),
+                    VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
+                };
+                lines.push(format!(
+                    "virtual      {} ({}, {rows}): wrangler cannot export it, so the export names \
+                     every other table and object; its DDL goes into the manifest",
+                    vt.name, vt.module
+                ));
+            }
+        }
+        // wrangler writes into a private temporary directory, made when it runs.
+        let private = std::env::temp_dir()
+            .join("qbtime-xtask-export-…")
+            .join("export.fifo");
+        if local_file.is_none() {
+            steps.push(cmds.export(env, &private, args.mode(), tables));
+        }
+        Plan {
+            lines,
+            done: schema_read.into_iter().cloned().collect(),
+            steps,
+            local_file: local_file.map(Path::to_path_buf),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Backup plan")?;
+        for line in &self.lines {
+            writeln!(f, "  {line}")?;
+        }
+        for step in &self.done {
+            writeln!(f, "  already run (read-only): {step}")?;
+        }
+        if self.steps.is_empty() {
+            return writeln!(f, "  wrangler commands: none");
+        }
+        writeln!(f, "  wrangler commands, in order:")?;
+        for (i, step) in self.steps.iter().enumerate() {
+            writeln!(f, "    {}. {step}", i + 1)?;
+            writeln!(f, "       ({})", step.purpose)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn names_are_utc_minutes_with_a_counter_after_the_first() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 59).unwrap();
+        let names = BackupNames::new(Path::new("/b"), "prod", at, Format::Sql);
+        assert_eq!(
+            names.candidate(1),
+            Path::new("/b/backup-prod-20261123-0905.sql")
+        );
+        assert_eq!(
+            names.candidate(2),
+            Path::new("/b/backup-prod-20261123-0905-2.sql")
+        );
+        let partial = file_name(&names.partial);
+        assert!(
+            partial.starts_with(".backup-prod-20261123-0905."),
+            "{partial}"
+        );
+        assert!(partial.ends_with(".sql.partial"), "{partial}");
+    }
+
+    #[test]
+    fn claiming_a_name_never_replaces_a_backup_or_an_orphaned_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 0).unwrap();
+        let names = BackupNames::new(dir.path(), "local", at, Format::Sql);
+        std::fs::write(names.candidate(1), "first").unwrap();
+        std::fs::write(manifest::manifest_path(&names.candidate(2)), "{}").unwrap();
+        let partial = TempFile::create(names.partial.clone()).unwrap();
+        std::fs::write(partial.path(), "second").unwrap();
+        let claimed = claim_name(partial, &names).unwrap();
+        assert_eq!(claimed, names.candidate(3));
+        assert_eq!(
+            std::fs::read_to_string(names.candidate(1)).unwrap(),
+            "first"
+        );
+        assert_eq!(std::fs::read_to_string(claimed).unwrap(), "second");
+        assert!(!names.partial.exists());
+    }
+}
