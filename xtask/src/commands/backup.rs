@@ -10,6 +10,10 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::steps::backup::{BackupArgs, run};
 
+/// `cargo xtask backup ENV`: a backup of each of the environment's D1
+/// databases (most have one; `--database` picks one), one file and
+/// manifest each. The first failure stops the rest; the backups already
+/// taken stay.
 pub fn run_each(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Vec<PathBuf>> {
     let envs = project.environments()?;
     let names: Vec<String> = envs

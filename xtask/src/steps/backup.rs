@@ -148,11 +148,6 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
     }
 }
 
-/// `cargo xtask backup ENV`: a backup of each of the environment's D1
-/// databases (most have one; `--database` picks one), one file and
-/// manifest each. The first failure stops the rest; the backups already
-/// taken stay.
-
 /// Exports `env`'s whole database (or `tables`) now, as a backup does: the
 /// schema is read first, so that a database with virtual tables is
 /// exported by naming everything else. `output` must be in a private
