@@ -397,7 +397,7 @@ fn hooks_check(sh: &Shell, project: &Project) -> Check {
     let Some(top) = git::work_tree(sh, &project.config_dir) else {
         return check("hooks", Status::Warn, "not a git repository", None);
     };
-    let expected = crate::commands::hooks::HOOKS_DIR;
+    let expected = crate::edge::git::HOOKS_DIR;
     match git::hooks_path(sh, &top) {
         Some(p) if Path::new(&p) == Path::new(expected) => check(
             "hooks",

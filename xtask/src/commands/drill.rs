@@ -27,13 +27,11 @@ use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::fsutil::file_name;
 use crate::edge::inventory;
+use crate::edge::journals::DRILL_LOG;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored;
 use d1_core::app::DrillEndpoints;
 use d1_core::manifest::{self, Manifest};
-
-/// The drill log, relative to the project root. Tracked in git.
-pub const LOG: &str = "docs/restore-drills.md";
 
 const LOG_HEADER: &str = "# Restore drills\n\n\
 Appended by `cargo xtask drill` (see README.md, `cargo xtask drill`). One row per drill: when, the \
@@ -233,7 +231,10 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
              chain, sign-in and a report through the app"
         ),
     }
-    crate::say!("  5. log       {}", project.config_dir.join(LOG).display());
+    crate::say!(
+        "  5. log       {}",
+        project.config_dir.join(DRILL_LOG).display()
+    );
     if args.dry_run {
         crate::say!("The restore's own plan follows.");
         restore::run(sh, project, &restore_args)?;
@@ -368,13 +369,13 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         .seconds
         .push(("total", started.elapsed().as_secs_f64()));
 
-    let log = project.config_dir.join(LOG);
+    let log = project.config_dir.join(DRILL_LOG);
     append_log(&log, &record)?;
     crate::say!("Drill recorded in {}:\n{}", log.display(), record.row());
     if !failures.is_empty() {
         bail!("the restore drill FAILED:\n  {}", failures.join("\n  "));
     }
-    crate::say!("The restore drill passed. Commit {LOG} to keep the record.");
+    crate::say!("The restore drill passed. Commit {DRILL_LOG} to keep the record.");
     Ok(())
 }
 

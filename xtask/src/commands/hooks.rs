@@ -8,11 +8,7 @@ use xshell::{Shell, cmd};
 
 use crate::config::project::Project;
 use crate::edge::git;
-
-/// The tracked hooks directory, relative to the repository root.
-pub const HOOKS_DIR: &str = "scripts/git-hooks";
-/// The hooks in it.
-pub const HOOKS: [&str; 2] = ["pre-commit", "pre-push"];
+use crate::edge::git::{HOOKS, HOOKS_DIR};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HooksCommand {

@@ -17,8 +17,6 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::commands::drill;
-use crate::commands::time_travel;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::inventory::{self, Entry};
@@ -227,8 +225,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let settings = project.settings()?;
     let entries = inventory::scan(&project.backup_dir);
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
-    let drills = last_drills(&read(project.config_dir.join(drill::LOG)));
-    let journal = last_time_travel(&read(project.backup_dir.join(time_travel::JOURNAL)));
+    let drills = last_drills(&read(
+        project.config_dir.join(crate::edge::journals::DRILL_LOG),
+    ));
+    let journal = last_time_travel(&read(
+        project
+            .backup_dir
+            .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
+    ));
     let locks = crate::steps::offsite::last_locks(&read(
         project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
     ));

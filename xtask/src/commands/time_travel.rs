@@ -17,13 +17,11 @@ use xshell::Shell;
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::journals::TIME_TRAVEL_JOURNAL;
 use crate::steps::backup;
 
 /// How far back D1 keeps history on paid plans (7 days on free ones).
 const RETENTION_DAYS: i64 = 30;
-
-/// The journal of Time Travel restores, in the backup directory.
-pub const JOURNAL: &str = "time-travel.jsonl";
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TimeTravelCommand {
@@ -218,7 +216,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     crate::say!("  runs         {restore}");
     crate::say!(
         "  records      the bookmarks before and after in {}",
-        project.backup_dir.join(JOURNAL).display()
+        project.backup_dir.join(TIME_TRAVEL_JOURNAL).display()
     );
     if target == current {
         crate::say!("  note         the database is already at this bookmark");
@@ -231,7 +229,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
-    let journal = project.backup_dir.join(JOURNAL);
+    let journal = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
     let started = Utc::now();
     let record = |status: &str, extra: serde_json::Value| {
         let mut entry = serde_json::json!({

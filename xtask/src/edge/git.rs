@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
+/// The tracked hooks directory, relative to the repository root.
+pub const HOOKS_DIR: &str = "scripts/git-hooks";
+/// The hooks in it.
+pub const HOOKS: [&str; 2] = ["pre-commit", "pre-push"];
+
 /// How git sees a path that is about to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ignored {

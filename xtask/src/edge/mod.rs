@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod fsutil;
 pub mod git;
 pub mod inventory;
+pub mod journals;
 pub mod local_d1;
 pub mod lock;
 pub mod manifest_file;
