@@ -69,7 +69,7 @@ enum Task {
     /// Take a backup, then run a command (for bulk operations).
     WithBackup(with_backup::WithBackupArgs),
     /// Load a backup into an environment, guarded, repaired and checked.
-    Restore(restore::RestoreArgs),
+    Restore(crate::steps::restore::RestoreArgs),
     /// The quarterly restore rehearsal: newest good prod backup into staging, checked and logged.
     Drill(drill::DrillArgs),
     /// D1 Time Travel: a bookmark now or at a time, and a guarded restore to one.
@@ -93,9 +93,9 @@ enum Task {
     /// The whole remote cycle offline: a loopback Cloudflare API over a copy of a backup.
     Rehearse(rehearse::RehearseArgs),
     /// Check wrangler, Node, credentials, configuration, backups/ and hooks.
-    Doctor(doctor::DoctorArgs),
+    Doctor(crate::steps::doctor::DoctorArgs),
     /// Each environment at a glance: newest verified backup and its age, offsite, last drill and Time Travel restore; fails when one is older than its max_age.
-    Status(status::StatusArgs),
+    Status(crate::steps::status::StatusArgs),
     /// Manage the git hooks that keep backups out of commits.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
@@ -201,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Migrate(args) => migrate::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Deploy(args) => deploy::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::WithBackup(args) => with_backup::with_backup(&sh, &project, args),
-        Task::Restore(args) => restore::run(&sh, &project, args).map(|_| ExitCode::SUCCESS),
+        Task::Restore(args) => restore::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Drill(args) => drill::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::TimeTravel(command) => {
             time_travel::run(&sh, &project, command).map(|()| ExitCode::SUCCESS)

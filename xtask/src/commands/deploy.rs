@@ -16,13 +16,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::commands::doctor::{self, DoctorArgs};
-use crate::commands::status::{self, StatusArgs};
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, UploadWhen};
+use crate::steps::doctor::{self, DoctorArgs};
+use crate::steps::status::{self, StatusArgs};
 use d1_core::wording::count;
 
 /// The variable that replaces the Pages deploy with another command, run

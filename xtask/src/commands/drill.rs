@@ -21,7 +21,6 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use xshell::Shell;
 
-use crate::commands::restore::{self, KeyCheck, RestoreArgs};
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
@@ -30,6 +29,7 @@ use crate::edge::inventory;
 use crate::edge::journals::DRILL_LOG;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored;
+use crate::steps::restore::{self, KeyCheck, RestoreArgs};
 use d1_core::app::DrillEndpoints;
 use d1_core::manifest::{self, Manifest};
 

@@ -2,8 +2,11 @@
 //! verifying one, restoring one, the migration record, an offsite upload.
 
 pub mod backup;
+pub mod doctor;
 pub mod lock;
 pub mod migrations;
 pub mod new_database;
 pub mod offsite;
+pub mod restore;
+pub mod status;
 pub mod verify;

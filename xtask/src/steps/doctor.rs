@@ -1,0 +1,419 @@
+//! The doctor's report on everything a backup depends on (`cargo xtask
+//! doctor`, and the first step of `deploy`).
+//!
+//! Each check is `ok`, `warn` (works, but something is off) or `fail` (a
+//! backup would not work or would not be safe). The exit code is non-zero
+//! when any check fails. No check prints a secret: credentials are reported
+//! by where they come from, never by value.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+use xshell::{Shell, cmd};
+
+use crate::config::project::Project;
+use crate::edge::git::{self, Ignored};
+use crate::edge::wrangler::path_with_first;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+fn check(
+    name: &'static str,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// Runs the checks and prints the report; returns whether every check passed.
+pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
+    let report = report(sh, project);
+    if args.json {
+        crate::out::data(&serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &report.checks {
+            let tag = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            crate::data!("[{tag}] {:<12} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                crate::data!("       {:<12} fix: {fix}", "");
+            }
+        }
+        crate::data!(
+            "{}",
+            if report.ok {
+                "doctor: everything a backup needs is in place"
+            } else {
+                "doctor: something a backup needs is wrong (see FAIL above)"
+            }
+        );
+    }
+    Ok(report.ok)
+}
+
+pub fn report(sh: &Shell, project: &Project) -> Report {
+    let mut checks = vec![wrangler_check(project), node_check(sh, project)];
+    checks.push(auth_check());
+    checks.extend(config_checks(project));
+    checks.extend(backup_dir_checks(sh, project));
+    checks.push(hooks_check(sh, project));
+    checks.extend(lock_checks(sh, project));
+    let ok = checks.iter().all(|c| c.status != Status::Fail);
+    Report { ok, checks }
+}
+
+fn wrangler_check(project: &Project) -> Check {
+    match project.wrangler_version() {
+        Some(v) if project.wrangler_installed() => check(
+            "wrangler",
+            Status::Ok,
+            format!(
+                "{v} (pinned, {})",
+                project.node_bin().join("wrangler").display()
+            ),
+            None,
+        ),
+        _ => check(
+            "wrangler",
+            Status::Fail,
+            "not installed in node_modules",
+            Some("run `npm ci` in the repository root (`cargo xtask backup` does it for you)"),
+        ),
+    }
+}
+
+/// wrangler 4.87 and later refuse a Node older than this.
+const NODE_MIN: (u32, u32) = (22, 12);
+
+fn node_check(sh: &Shell, project: &Project) -> Check {
+    let node = project.node();
+    let version = cmd!(sh, "{node} --version")
+        .env("PATH", path_with_first(&project.node_bin()))
+        .quiet()
+        .ignore_stderr()
+        .read();
+    let fix =
+        "run `npm ci`: it installs the pinned Node (the npm package `node`) into node_modules";
+    match version {
+        Ok(v) => {
+            let v = v.trim().to_owned();
+            let mut parts = v
+                .trim_start_matches('v')
+                .split('.')
+                .map(|p| p.parse::<u32>().unwrap_or(0));
+            let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            if found >= NODE_MIN {
+                check("node", Status::Ok, v, None)
+            } else {
+                check(
+                    "node",
+                    Status::Fail,
+                    format!(
+                        "{v} is too old for the pinned wrangler, which needs {}.{} or newer",
+                        NODE_MIN.0, NODE_MIN.1
+                    ),
+                    Some(fix),
+                )
+            }
+        }
+        Err(_) => check("node", Status::Fail, "node cannot be run", Some(fix)),
+    }
+}
+
+fn auth_check() -> Check {
+    let token = std::env::var_os("CLOUDFLARE_API_TOKEN").is_some_and(|v| !v.is_empty());
+    let account = std::env::var_os("CLOUDFLARE_ACCOUNT_ID").is_some_and(|v| !v.is_empty());
+    if token {
+        let detail = if account {
+            "CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set (values not shown)"
+        } else {
+            "CLOUDFLARE_API_TOKEN is set (value not shown); CLOUDFLARE_ACCOUNT_ID is not, \
+             so wrangler will look the account up"
+        };
+        return check("auth", Status::Ok, detail, None);
+    }
+    if let Some(file) = oauth_config_file() {
+        return check(
+            "auth",
+            Status::Ok,
+            format!("wrangler login credentials found in {}", file.display()),
+            None,
+        );
+    }
+    check(
+        "auth",
+        Status::Warn,
+        "no Cloudflare credentials: local backups work, remote ones will not",
+        Some("set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID), or run `npx wrangler login`"),
+    )
+}
+
+/// For each environment with an offsite bucket: whether the bucket's lock
+/// rules keep its copies from deletion, read with `wrangler r2 bucket lock
+/// list` (only with credentials: without them nothing is asked). A missing
+/// lock is a warning: backups work without one.
+fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
+    let (Ok(envs), Ok(settings)) = (project.environments(), project.settings()) else {
+        return Vec::new();
+    };
+    let credentials = auth_check().status == Status::Ok;
+    let mut checks = Vec::new();
+    for env in envs.iter() {
+        let Some(offsite) = settings.env(&env.name).offsite else {
+            continue;
+        };
+        let fix = format!(
+            "cargo xtask offsite lock --env {} (see the README: a lock costs the space it holds)",
+            env.name
+        );
+        if !credentials {
+            checks.push(check(
+                "offsite lock",
+                Status::Warn,
+                format!(
+                    "{}: r2://{} not checked, no Cloudflare credentials",
+                    env.name, offsite.bucket
+                ),
+                None,
+            ));
+            continue;
+        }
+        let listing = project
+            .wrangler(sh)
+            .and_then(|w| w.run_captured(&project.commands().r2_lock_list(&offsite.bucket)));
+        let prefix = format!("{}/", env.name);
+        checks.push(match listing {
+            Err(e) => check(
+                "offsite lock",
+                Status::Warn,
+                format!(
+                    "{}: cannot read the lock rules of r2://{}: {e:#}",
+                    env.name, offsite.bucket
+                ),
+                None,
+            ),
+            Ok(listing) => match crate::steps::offsite::held_for(
+                &crate::steps::offsite::lock_rules(&listing),
+                &prefix,
+            ) {
+                Some(held) => check(
+                    "offsite lock",
+                    Status::Ok,
+                    format!(
+                        "{}: r2://{}/{prefix} is locked {held}",
+                        env.name, offsite.bucket
+                    ),
+                    None,
+                ),
+                None => check(
+                    "offsite lock",
+                    Status::Warn,
+                    format!(
+                        "{}: r2://{}/{prefix} is not locked: a leaked token can delete every copy",
+                        env.name, offsite.bucket
+                    ),
+                    Some(&fix),
+                ),
+            },
+        });
+    }
+    checks
+}
+
+/// Where `wrangler login` keeps its OAuth token, if it exists.
+fn oauth_config_file() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    [
+        xdg.map(|d| d.join(".wrangler/config/default.toml")),
+        home.map(|h| h.join(".wrangler/config/default.toml")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
+}
+
+fn config_checks(project: &Project) -> Vec<Check> {
+    match project.environments() {
+        Ok(envs) => {
+            let mut checks = vec![check(
+                "config",
+                Status::Ok,
+                format!("{} defines: {}", project.config.display(), envs.describe()),
+                None,
+            )];
+            for env in envs.iter() {
+                let migrations = project.config_dir.join(&env.migrations_dir);
+                let status = if env.database_id.is_empty()
+                    && env.location == crate::config::environment::Location::Remote
+                {
+                    check(
+                        "environment",
+                        Status::Fail,
+                        format!("{}: {} has no database_id", env.name, env.database_name),
+                        Some("add database_id from `npx wrangler d1 list` to wrangler.toml"),
+                    )
+                } else if !migrations.is_dir() {
+                    check(
+                        "environment",
+                        Status::Fail,
+                        format!(
+                            "{}: migrations_dir {} does not exist",
+                            env.name,
+                            migrations.display()
+                        ),
+                        Some("point migrations_dir at the migrations/ directory"),
+                    )
+                } else {
+                    check(
+                        "environment",
+                        Status::Ok,
+                        format!(
+                            "{} -> {} ({}, id {})",
+                            env.name, env.database_name, env.location, env.database_id
+                        ),
+                        None,
+                    )
+                };
+                checks.push(status);
+            }
+            checks
+        }
+        Err(e) => vec![check(
+            "config",
+            Status::Fail,
+            format!("{e:#}"),
+            Some("fix the wrangler configuration as the message says"),
+        )],
+    }
+}
+
+fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
+    let dir = &project.backup_dir;
+    let probe = dir.join("backup-doctor-probe.sql");
+    let ignored = match git::check_ignored(sh, &probe) {
+        Ok(Ignored::Yes) => check(
+            "backups",
+            Status::Ok,
+            format!("{} is git-ignored", dir.display()),
+            None,
+        ),
+        Ok(Ignored::NotInRepository) => check(
+            "backups",
+            Status::Ok,
+            format!("{} is outside any git work tree", dir.display()),
+            None,
+        ),
+        Ok(Ignored::No) => check(
+            "backups",
+            Status::Fail,
+            format!("git would not ignore backups written to {}", dir.display()),
+            Some("add the backup directory to .gitignore"),
+        ),
+        Err(e) => check("backups", Status::Fail, format!("{e:#}"), None),
+    };
+    let tracked = match git::tracked_backups(sh, dir) {
+        Ok(files) if files.is_empty() => check(
+            "tracked",
+            Status::Ok,
+            "no backup file is tracked by git",
+            None,
+        ),
+        Ok(files) => check(
+            "tracked",
+            Status::Fail,
+            format!("git tracks backup files: {}", files.join(", ")),
+            Some("`git rm --cached <file>` each of them, and purge history if pushed"),
+        ),
+        Err(e) => check("tracked", Status::Fail, format!("{e:#}"), None),
+    };
+    let mut checks = vec![ignored, tracked];
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        checks.push(if mode & 0o077 == 0 {
+            check(
+                "permissions",
+                Status::Ok,
+                format!("{} is mode {mode:o}", dir.display()),
+                None,
+            )
+        } else {
+            check(
+                "permissions",
+                Status::Warn,
+                format!(
+                    "{} is mode {mode:o}: other users can list it",
+                    dir.display()
+                ),
+                Some("chmod 700 the backup directory (the tool never changes the mode of a directory it did not create)"),
+            )
+        });
+    }
+    checks
+}
+
+fn hooks_check(sh: &Shell, project: &Project) -> Check {
+    let Some(top) = git::work_tree(sh, &project.config_dir) else {
+        return check("hooks", Status::Warn, "not a git repository", None);
+    };
+    let expected = crate::edge::git::HOOKS_DIR;
+    match git::hooks_path(sh, &top) {
+        Some(p) if Path::new(&p) == Path::new(expected) => check(
+            "hooks",
+            Status::Ok,
+            format!("core.hooksPath is {expected}: commits that add a backup are refused"),
+            None,
+        ),
+        other => check(
+            "hooks",
+            Status::Warn,
+            format!(
+                "the pre-commit hook is not installed (core.hooksPath is {})",
+                other.as_deref().unwrap_or("unset")
+            ),
+            Some("run `cargo xtask hooks install`"),
+        ),
+    }
+}

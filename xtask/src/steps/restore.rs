@@ -1,0 +1,1454 @@
+//! Restoring a backup: load it into a database, with every guard checked
+//! before anything runs. The `restore` command runs it; `drill` restores
+//! into a scratch database through it.
+//!
+//! The plan is always printed first: the source and its manifest, the
+//! target, the mode, what will be dropped, the safety backup, and every
+//! repair made to the dump. `--dry-run` stops there. Then, in order: the
+//! confirmation, the safety backup of the target, (for `--clean`) the
+//! migrations, the load, and the checks against the manifest.
+//!
+//! Every refusal happens before the first statement that changes a
+//! database: a changed or truncated file, a backup from another environment
+//! aimed at production, a missing confirmation, a target that is not empty,
+//! or a data-encryption key that differs from the backup's.
+//!
+//! `--to new:NAME` restores into a database created first (see
+//! `new_database`): no safety backup, no reading of the target before it
+//! exists, and the binding printed at the end.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use xshell::Shell;
+
+use crate::config::environment::{Environment, Environments, Location};
+use crate::config::project::Project;
+use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::local_d1;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::reader::DatabaseReader as TargetReader;
+use crate::edge::stored;
+use crate::edge::wrangler::{Commands, ExportMode, Wrangler};
+use crate::steps::backup::{self, BackupArgs};
+use crate::steps::new_database::{self, NewDatabase};
+use d1_core::app::KeyRecord;
+use d1_core::catalog::{Catalog, VirtualTable};
+use d1_core::dump::{self, KeyFingerprint};
+use d1_core::gate;
+use d1_core::manifest::{self, Manifest};
+use d1_core::repair::{self, Sink};
+use d1_core::statement;
+use d1_core::statement::quote_ident;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup: a name that `list` prints, a path, `latest` (the target environment's newest verified backup) or `latest:ENV`.
+    pub source: String,
+    /// The environment to restore into: prod, staging or local; or new:NAME,
+    /// a D1 database this restore creates (the configuration is not edited).
+    #[arg(long = "to", value_name = "ENV|new:NAME")]
+    pub to: String,
+    /// With --to new:NAME: the primary location hint for the new database.
+    #[arg(long, value_name = "HINT", value_parser = crate::steps::new_database::LOCATION_HINTS)]
+    pub location: Option<String>,
+    /// With --to new:NAME: create it in this remote environment's Cloudflare
+    /// account (needed when the environments are in different accounts).
+    #[arg(long, value_name = "ENV")]
+    pub account_of: Option<String>,
+    /// Load into a database with no tables (the default).
+    #[arg(long, conflicts_with_all = ["replace", "clean"])]
+    pub into_empty: bool,
+    /// Drop the target's tables, views and triggers, then load, all in one step.
+    #[arg(long, conflicts_with = "clean")]
+    pub replace: bool,
+    /// The runbook's brand-new-database path: `migrations apply`, then load the rows only.
+    #[arg(long)]
+    pub clean: bool,
+    /// Restore a dump that has no manifest (a hand export, a sqlite3 .dump).
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// With --no-manifest: the environment the dump came from.
+    #[arg(long, value_name = "ENV", requires = "no_manifest")]
+    pub source_env: Option<String>,
+    /// Restore even though the backup's data-encryption key differs from the target's.
+    #[arg(long)]
+    pub accept_key_change: bool,
+    /// Restore a backup of chosen tables, or of the schema only, knowing the
+    /// target keeps nothing else (with --replace) or gets nothing else.
+    #[arg(long)]
+    pub partial: bool,
+    /// For --to local: load through `wrangler d1 execute --file` instead of the fast path.
+    #[arg(long)]
+    pub via_wrangler: bool,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
+    /// Print the plan (with --dry-run) or the result as one JSON document on
+    /// stdout (fields in the README); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    IntoEmpty,
+    Replace,
+    Clean,
+}
+
+impl RestoreArgs {
+    fn mode(&self) -> Mode {
+        if self.replace {
+            Mode::Replace
+        } else if self.clean {
+            Mode::Clean
+        } else {
+            Mode::IntoEmpty
+        }
+    }
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::IntoEmpty => "into-empty",
+            Mode::Replace => "replace",
+            Mode::Clean => "clean",
+        }
+    }
+}
+
+/// The runbook's warning for a restore under another key.
+pub const KEY_WARNING: &str = "the encryption key in force where the data lands is not the one in \
+force when the backup was taken: stored QuickBooks Time tokens, client secrets and MFA secrets will \
+not decrypt, and every company will need to reconnect";
+
+/// Where the source's facts come from.
+#[derive(Debug, Clone)]
+struct Source {
+    file: PathBuf,
+    /// The backup's SQL, decompressed and decrypted as it is read.
+    data: stored::Source,
+    manifest: Option<Manifest>,
+    /// The environment the backup was taken from, when known.
+    environment: Option<String>,
+    /// Rows per table and the key, from the manifest or counted from the dump.
+    rows: BTreeMap<String, u64>,
+    encryption_key: Option<KeyFingerprint>,
+    virtual_tables: Vec<VirtualTable>,
+}
+
+/// What a finished restore did, for the drill's log.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The backup taken of the target first, if one was.
+    pub safety_backup: Option<PathBuf>,
+    /// Per table: rows in the backup, rows found on the target afterwards.
+    pub counts: Vec<TableCount>,
+    pub key_check: KeyCheck,
+}
+
+/// Restores a backup; `Ok(None)` for a dry run.
+pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<Restored>> {
+    let envs = project.environments()?;
+    let mut new = NewDatabase::from_target(
+        &envs,
+        &args.to,
+        args.account_of.as_deref(),
+        args.location.as_deref(),
+    )?;
+    if new.is_none() && (args.location.is_some() || args.account_of.is_some()) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--location and --account-of are for a database the restore creates (--to new:NAME); \
+             `{}` exists already. Nothing was done.",
+            args.to
+        );
+    }
+    let restored = restore(sh, project, &envs, args, new.as_mut());
+    // Whatever failed after the database was created, it stays, and the
+    // operator is told how to delete it.
+    match new.as_ref().and_then(NewDatabase::left_in_place) {
+        Some(left) => restored.map_err(|e| e.context(left)),
+        None => restored,
+    }
+}
+
+fn restore(
+    sh: &Shell,
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    mut new: Option<&mut NewDatabase>,
+) -> Result<Option<Restored>> {
+    let target = match &new {
+        Some(n) => &n.target.clone(),
+        None => envs.resolve(&args.to)?,
+    };
+    let mode = args.mode();
+    if new.is_some() && mode != Mode::IntoEmpty {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--{} is not for a new database: it restores with the backup's own schema into an \
+             empty database (the default). Nothing was done.",
+            mode.name()
+        );
+    }
+    let source = resolve_source(project, envs, target, args)?;
+    guard_source_environment(&source, target, args)?;
+    guard_same_binding(&source, target, envs)?;
+    guard_backup_scope(&source, mode, args.partial)?;
+    if mode == Mode::Clean {
+        let dir = project.config_dir.join(&target.migrations_dir);
+        guard_same_migrations(&source, &dir)?;
+        guard_applied_migrations_unchanged(&source, &dir)?;
+    }
+
+    let cmds = match &new {
+        Some(n) => n.cmds.clone(),
+        None => project.commands(),
+    };
+    let wrangler = project.wrangler(sh)?;
+    let fast_local = target.location == Location::Local && !args.via_wrangler;
+    let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
+    let target_reader = if fast_local && local_file.is_file() {
+        TargetReader::File(local_file.clone())
+    } else {
+        TargetReader::Wrangler(&wrangler, &cmds, target)
+    };
+    let catalog = match &new {
+        // Nothing to read before the database exists; a name in use is refused.
+        Some(n) => {
+            n.ensure_absent(&wrangler)?;
+            Catalog::default()
+        }
+        None => read_catalog(&target_reader)?,
+    };
+    let existing = existing_objects(&catalog);
+    guard_target_state(mode, &existing, target)?;
+    let settings = project.settings()?;
+    let target_key = target_key(
+        &target_reader,
+        &catalog,
+        settings.app.encryption_key.as_ref(),
+    )?;
+    let key_check = compare_keys(
+        source.encryption_key.as_ref(),
+        target_key.as_ref(),
+        args.accept_key_change,
+    )?;
+
+    let options = repair::Options {
+        virtual_tables: source.virtual_tables.clone(),
+        data_into_existing_schema: mode == Mode::Clean,
+        known_tables: if mode == Mode::Clean {
+            // The schema `migrations apply` is about to make.
+            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+        } else {
+            catalog.create_statements()
+        },
+    };
+    let survey = repair::survey(source.data.open()?, &options)
+        .with_context(|| format!("reading {}", source.file.display()))?;
+    survey.ensure_repairable().with_context(|| {
+        format!(
+            "{} cannot be restored to D1; nothing was done",
+            source.file.display()
+        )
+    })?;
+    // Every refusal the repair and the SQL gate can make comes before the
+    // plan: nothing has run against the target yet, not even the safety
+    // backup or `--clean`'s migrations.
+    let mut preflight = repair::Preflight::new(options.known_tables.values())?;
+    repair::write(source.data.open()?, &survey, &options, &mut preflight).with_context(|| {
+        format!(
+            "{} cannot be loaded; nothing was done",
+            source.file.display()
+        )
+    })?;
+    // A new database has nothing to lose.
+    let safety_backup =
+        new.is_none() && (target.location == Location::Remote || !existing.is_empty());
+
+    print_plan(&PlanView {
+        repository: project.plan_line(),
+        source: &source,
+        target,
+        mode,
+        existing: &existing,
+        survey: &survey,
+        safety_backup,
+        fast_local,
+        key_check: &key_check,
+        cmds: &cmds,
+        new: new.as_deref(),
+    });
+    let plan_json = serde_json::json!({
+        "source": source.file,
+        "source_environment": source.environment,
+        "target": {
+            "environment": target.name,
+            "database": target.database_name,
+            "location": target.location.to_string(),
+            "new": new.is_some(),
+            "location_hint": args.location,
+        },
+        "mode": mode.name(),
+        "existing_objects": existing.len(),
+        "safety_backup": safety_backup,
+    });
+    if args.dry_run {
+        crate::say!("Dry run: nothing was changed.");
+        if args.json {
+            crate::out::json(&serde_json::json!({
+                "command": "restore",
+                "dry_run": true,
+                "plan": plan_json,
+                "result": null,
+            }));
+        }
+        return Ok(None);
+    }
+    confirm::require(
+        target,
+        &args.confirm,
+        &format!("restore {} into", file_name(&source.file)),
+    )?;
+
+    // From here to the end, no backup or other restore can run in between.
+    let lock = crate::steps::lock::acquire_lock(project, &format!("restore into {}", target.name))?;
+    let created;
+    let target = match new.as_deref_mut() {
+        Some(n) => {
+            created = n.create(&wrangler)?;
+            &created
+        }
+        None => target,
+    };
+    if new.is_none() && existing_objects(&read_catalog(&target_reader)?) != existing {
+        bail!(
+            "{} changed since the plan was made (tables, views or triggers were added or dropped); \
+             run the restore again to see the new plan. Nothing was done.",
+            target.database_name
+        );
+    }
+    let local_file = if fast_local {
+        let file = local_file;
+        if file.is_file() {
+            local_d1::ensure_unheld(&file)?;
+        } else if mode != Mode::Clean {
+            // A clean restore's `migrations apply` creates it.
+            bail!(
+                "the local D1 database file {} does not exist; nothing was done",
+                file.display()
+            );
+        }
+        Some(file)
+    } else {
+        None
+    };
+
+    let safety = if safety_backup {
+        crate::say!("Taking a safety backup of {} first.", target.database_name);
+        let reason = format!("safety backup before restoring {}", file_name(&source.file));
+        let args = BackupArgs {
+            accept_broken_data: true,
+            ..BackupArgs::full(&target.name, reason)
+        };
+        backup::run_under(sh, project, &args, &lock).map_err(|e| {
+            e.context(format!(
+                "the safety backup of {} failed, so the restore did not start; nothing was changed",
+                target.database_name
+            ))
+        })?
+    } else {
+        None
+    };
+    let named_safety = || match &safety {
+        Some(file) => format!("; the safety backup taken before it is {}", file.display()),
+        None => String::new(),
+    };
+
+    let drops = if mode == Mode::Replace {
+        drop_statements(&existing, &catalog)
+    } else {
+        Vec::new()
+    };
+    if mode == Mode::Clean {
+        wrangler.run(&cmds.migrations_apply(target)).map_err(|e| {
+            e.context(format!(
+                "applying migrations to {} failed, so no rows were loaded{}",
+                target.database_name,
+                named_safety()
+            ))
+        })?;
+    }
+    let loading = local_file.as_ref().map(|_| {
+        crate::out::Activity::counting(
+            format!("loading into {}", target.database_name),
+            Some(survey.statements),
+        )
+    });
+    let loaded = match &local_file {
+        Some(file) => load_local(file, &source, &survey, &options, &drops),
+        None => load_with_wrangler(&wrangler, &cmds, target, &source, &survey, &options, &drops),
+    };
+    drop(loading);
+    if let Err(e) = loaded {
+        let state = if mode == Mode::Clean {
+            "the migrations were applied but no rows were loaded: the target has the schema only"
+        } else {
+            "the load is all-or-nothing, so the target is as it was"
+        };
+        return Err(e.context(format!("the restore failed; {state}{}", named_safety())));
+    }
+    drop(lock);
+
+    let (counts, wrong) = check_rows(&wrangler, &cmds, target, &source, mode).map_err(|e| {
+        e.context(format!(
+            "the restore ran, but its check failed{}",
+            named_safety()
+        ))
+    })?;
+    if !wrong.is_empty() {
+        if source.manifest.is_some() {
+            bail!(
+                "the restored rows do not match the backup's manifest: {}{}",
+                wrong.join("; "),
+                named_safety()
+            );
+        }
+        // Without a manifest the expectation is one row per INSERT, which a
+        // hand-made dump with multi-row INSERTs does not meet.
+        crate::warn!(
+            "row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
+            wrong.join("; ")
+        );
+    }
+    let content = check_content(
+        project,
+        &wrangler,
+        &cmds,
+        target,
+        &source,
+        mode,
+        local_file.as_deref(),
+    )
+    .map_err(|e| {
+        e.context(format!(
+            "the restore ran, but its content check failed{}",
+            named_safety()
+        ))
+    })?;
+    if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
+        bail!(
+            "the restored content does not match the backup's: {}{}",
+            differ.join("; "),
+            named_safety()
+        );
+    }
+    crate::say!(
+        "Restored {} into {} ({}).",
+        file_name(&source.file),
+        target.database_name,
+        target.name
+    );
+    if let Some(file) = &safety {
+        crate::say!(
+            "The safety backup taken before the restore is {}",
+            file.display()
+        );
+    }
+    print_checklist(&key_check, &counts, source.manifest.is_some());
+    match &content {
+        Some(Ok(tables)) => crate::say!(
+            "  [x] content: {tables} tables, every row equal to the backup's, by content digest"
+        ),
+        _ => crate::say!(
+            "  [ ] content: the backup records no content digests; only row counts were compared"
+        ),
+    }
+    if new.is_some() {
+        print_binding(project, envs, &source, target, args.json)?;
+    }
+    if args.json {
+        crate::out::json(&serde_json::json!({
+            "command": "restore",
+            "dry_run": false,
+            "plan": plan_json,
+            "result": {
+                "safety_backup": safety,
+                "tables": counts.iter().map(|(table, expected, found)| serde_json::json!({
+                    "table": table, "expected": expected, "found": found,
+                })).collect::<Vec<_>>(),
+                "content_checked": matches!(content, Some(Ok(_))),
+                "database_id": new.is_some().then_some(&target.database_id),
+            },
+        }));
+    }
+    Ok(Some(Restored {
+        safety_backup: safety,
+        counts,
+        key_check,
+    }))
+}
+
+impl Source {
+    /// The SQL for loading: with a manifest, hashed as it is read and
+    /// refused at its end unless it is the SQL the manifest records.
+    fn open_for_load(&self) -> Result<Box<dyn std::io::BufRead + Send>> {
+        match &self.manifest {
+            Some(m) => match &m.sealed {
+                Some(sealed) => self
+                    .data
+                    .open_checked(&sealed.plaintext_sha256, sealed.plaintext_bytes),
+                None => self.data.open_checked(&m.file.sha256, m.file.bytes),
+            },
+            None => self.data.open(),
+        }
+    }
+}
+
+/// Whole-database backups restore as they are. A backup of chosen tables, or
+/// of the schema only, would leave the target without the rest of its data,
+/// so it needs `--partial`; a data-only backup is what `--clean` expects.
+fn guard_backup_scope(source: &Source, mode: Mode, partial: bool) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let whole = m.tables.is_empty();
+    let fits = match m.mode.as_str() {
+        "full" => whole,
+        "data-only" => whole && mode == Mode::Clean,
+        _ => false,
+    };
+    if fits || partial {
+        return Ok(());
+    }
+    let what = if whole {
+        format!("a {} backup", m.mode)
+    } else {
+        format!("a {} backup of only {}", m.mode, m.tables.join(", "))
+    };
+    bail!(
+        "{} is {what}; restoring it --{} would leave the target without the rest of its data. \
+         Pass --partial if that is what you want. Nothing was done.",
+        source.file.display(),
+        mode.name()
+    )
+}
+
+/// `--clean` loads rows into the schema of today's migrations/; refuse when
+/// the backup was taken at another set of migrations, where the rows'
+/// columns may not line up.
+fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let files = crate::steps::migrations::migration_files(dir)?;
+    if m.migrations != files {
+        bail!(
+            "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
+             its rows into a different schema. Check out the commit the manifest names ({}) or \
+             restore without --clean. Nothing was done.",
+            m.migrations.join(", "),
+            dir.display(),
+            files.join(", "),
+            m.git_commit.as_deref().unwrap_or("unknown")
+        );
+    }
+    Ok(())
+}
+
+/// `--clean` rebuilds the schema from `migrations/`; refuse (exit 3) when a
+/// migration the backup had applied now has other contents there (its
+/// manifest's `migration_sha256`), which would build another schema than
+/// the one the rows came from.
+fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let Some(record) = &m.migration_sha256 else {
+        return Ok(());
+    };
+    let edited = crate::steps::migrations::edited_migrations(
+        record,
+        &m.migrations,
+        &crate::steps::migrations::digests(dir, &m.migrations),
+    );
+    if !edited.is_empty() {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore {} --clean: {} Or restore it with --replace, which keeps the \
+             backup's own schema. Nothing was done.",
+            source.file.display(),
+            crate::steps::migrations::edited_report(&edited, dir, &m.file.name)
+        );
+    }
+    Ok(())
+}
+
+/// The `CREATE TABLE` statements that applying `dir`'s migrations makes.
+fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
+    let texts: Option<Vec<String>> = crate::steps::migrations::migration_files(dir)
+        .ok()
+        .and_then(|files| {
+            files
+                .iter()
+                .map(|f| std::fs::read_to_string(dir.join(f)).ok())
+                .collect()
+        });
+    match texts {
+        Some(texts) => {
+            crate::steps::migrations::tables_created_by(texts.iter().map(String::as_str))
+        }
+        None => BTreeMap::new(),
+    }
+}
+
+/// Finds the source file and its facts, and checks it against its manifest.
+fn resolve_source(
+    project: &Project,
+    envs: &Environments,
+    target: &Environment,
+    args: &RestoreArgs,
+) -> Result<Source> {
+    let file = project.resolve_backup(
+        &args.source,
+        // A new database has no backups of its own: `latest:ENV` says whose.
+        (!target.is_new).then_some(target.name.as_str()),
+        crate::edge::inventory::Latest::Good,
+    )?;
+    let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
+    dump::check_looks_like_sql(&data.head()?).with_context(|| format!("{}", file.display()))?;
+
+    if args.no_manifest {
+        let environment = match &args.source_env {
+            Some(name) => Some(envs.resolve(name)?.name.clone()),
+            None => None,
+        };
+        // A data-only export has no CREATE TABLE: the rows it reports by
+        // content (the key in force) are read in the migrations' schema.
+        let schema = if args.mode() == Mode::Clean {
+            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+        } else {
+            BTreeMap::new()
+        };
+        let key_rule = project.settings()?.app.encryption_key;
+        let summary = dump::summarize(data.open()?, &schema, key_rule.as_ref())
+            .with_context(|| format!("reading {}", file.display()))?;
+        return Ok(Source {
+            file,
+            data,
+            manifest: None,
+            environment,
+            rows: summary.rows,
+            encryption_key: summary.encryption_key,
+            virtual_tables: Vec::new(),
+        });
+    }
+    let manifest_path = manifest::manifest_path(&file);
+    if !manifest_path.is_file() {
+        bail!(
+            "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 .dump, \
+             pass --no-manifest (the plan lists the checks that skips)",
+            file.display(),
+            manifest_path.display()
+        );
+    }
+    let manifest = Manifest::for_backup(&file)?;
+    let (sha256, bytes) = fsutil::sha256_file(&file)?;
+    if bytes != manifest.file.bytes || sha256 != manifest.file.sha256 {
+        bail!(
+            "{} does not match its manifest: {} bytes with sha256 {}, but the manifest records {} bytes \
+             with sha256 {}. The file was changed or truncated; refusing to restore it.",
+            file.display(),
+            bytes,
+            sha256,
+            manifest.file.bytes,
+            manifest.file.sha256
+        );
+    }
+    if let Some(sealed) = &manifest.sealed {
+        let (sha256, bytes) = data.plaintext_digest()?;
+        if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
+            bail!(
+                "{} decodes to {bytes} bytes of SQL with sha256 {sha256}, but its manifest records \
+                 {} bytes with sha256 {}; refusing to restore it.",
+                file.display(),
+                sealed.plaintext_bytes,
+                sealed.plaintext_sha256
+            );
+        }
+    }
+    Ok(Source {
+        file,
+        data,
+        environment: Some(manifest.environment.clone()),
+        rows: manifest.rows.clone(),
+        encryption_key: manifest.encryption_key.clone(),
+        virtual_tables: manifest.virtual_table_ddl(),
+        manifest: Some(manifest),
+    })
+}
+
+/// Only a backup taken from production may go into production.
+fn guard_source_environment(
+    source: &Source,
+    target: &Environment,
+    args: &RestoreArgs,
+) -> Result<()> {
+    if !target.is_production() {
+        return Ok(());
+    }
+    match source.environment.as_deref() {
+        Some(env) if env == target.name => match &source.manifest {
+            Some(m) => guard_same_database(m, target),
+            None => Ok(()),
+        },
+        Some(env) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a backup of {env} into {} (production): only backups taken from \
+             production may go there. Nothing was done.",
+            target.database_name
+        ),
+        None if args.no_manifest => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a dump of unknown origin into {} (production): if it was taken from \
+             production, say so with --source-env {} (and --confirm {}). Nothing was done.",
+            target.database_name,
+            target.name,
+            target.database_name
+        ),
+        None => {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "the backup's environment is unknown; refusing to restore it into production"
+            )
+        }
+    }
+}
+
+/// A backup of one of an environment's databases goes only into the
+/// database with the same binding (the same database in every
+/// environment): a backup of `ANALYTICS` never replaces `DB`, in any
+/// environment, whatever `--database` picked for the target.
+fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments) -> Result<()> {
+    let Some(from) = source
+        .environment
+        .as_deref()
+        .and_then(|name| envs.iter().find(|e| e.name == name))
+    else {
+        return Ok(());
+    };
+    if from.binding != target.binding {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a backup of {} ({}, binding {}) into {} ({}, binding {}): it is \
+             another database, with another schema. Restore it into the database with binding {} \
+             (--database {}). Nothing was done.",
+            from.name,
+            from.database_name,
+            from.binding,
+            target.name,
+            target.database_name,
+            target.binding,
+            from.binding,
+            from.binding,
+        );
+    }
+    Ok(())
+}
+
+/// A backup going to production must say, in every field, that it was
+/// taken from production's database: its environment, and its database's
+/// name and id. A manifest relabelled by hand changes one and not the rest.
+fn guard_same_database(m: &Manifest, target: &Environment) -> Result<()> {
+    let db = &m.database;
+    if m.environment != target.name
+        || db.name != target.database_name
+        || db.uuid != target.database_id
+    {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup's manifest says \
+             environment {:?}, database {:?} with id {:?}, which is not production's database. \
+             Only a backup taken from {} may go there; restore this one into the environment it \
+             came from. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            m.environment,
+            db.name,
+            db.uuid,
+            target.database_name
+        );
+    }
+    Ok(())
+}
+
+/// Tables, views and triggers a restore would collide with or drop:
+/// everything but SQLite's, D1's and the shadow tables of virtual tables.
+fn existing_objects(catalog: &Catalog) -> Vec<(String, String)> {
+    catalog
+        .objects
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "table" | "view" | "trigger"))
+        .filter(|o| o.sql.is_some())
+        .filter(|o| !o.name.starts_with("sqlite_") && !o.name.starts_with("_cf_"))
+        .filter(|o| o.table_kind.as_deref() != Some("shadow"))
+        .map(|o| (o.kind.clone(), o.name.clone()))
+        .collect()
+}
+
+fn guard_target_state(
+    mode: Mode,
+    existing: &[(String, String)],
+    target: &Environment,
+) -> Result<()> {
+    if mode == Mode::Replace || existing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = existing
+        .iter()
+        .filter(|(k, _)| k == "table")
+        .map(|(_, n)| n.as_str())
+        .collect();
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} is not empty (tables: {}); --{} needs a database with no tables. Use --replace to drop \
+         them and load the backup in one step (a safety backup is taken first). Nothing was done.",
+        target.database_name,
+        names.join(", "),
+        mode.name()
+    )
+}
+
+fn read_catalog(reader: &TargetReader<'_>) -> Result<Catalog> {
+    reader.catalog("read the target's schema (read-only)")
+}
+
+fn target_key(
+    reader: &TargetReader<'_>,
+    catalog: &Catalog,
+    rule: Option<&KeyRecord>,
+) -> Result<Option<KeyFingerprint>> {
+    let Some(rule) = rule else {
+        return Ok(None);
+    };
+    if !catalog
+        .objects
+        .iter()
+        .any(|o| o.kind == "table" && o.name == rule.table)
+    {
+        return Ok(None);
+    }
+    let Ok(json) = reader.query(
+        "read the target's encryption-key fingerprint (read-only)",
+        &rule.select(),
+    ) else {
+        // A table of another shape than declared records no key.
+        return Ok(None);
+    };
+    let row = json
+        .get(0)
+        .and_then(|r| r.get("results"))
+        .and_then(|r| r.get(0));
+    Ok(row.and_then(|r| {
+        Some(KeyFingerprint {
+            key_id: r.get(&rule.key_id)?.as_str()?.to_owned(),
+            fingerprint: r.get(&rule.fingerprint)?.as_str()?.to_owned(),
+        })
+    }))
+}
+
+/// The outcome of comparing the backup's key fingerprint with the target's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheck {
+    Same(String),
+    /// The target has no key recorded (an empty database): nothing to compare.
+    TargetHasNone,
+    /// The backup recorded no key.
+    BackupHasNone,
+    AcceptedChange {
+        backup: String,
+        target: String,
+    },
+}
+
+pub fn compare_keys(
+    backup: Option<&KeyFingerprint>,
+    target: Option<&KeyFingerprint>,
+    accept: bool,
+) -> Result<KeyCheck> {
+    match (backup, target) {
+        (_, None) => Ok(KeyCheck::TargetHasNone),
+        (None, Some(_)) => Ok(KeyCheck::BackupHasNone),
+        (Some(b), Some(t)) if b.fingerprint == t.fingerprint => {
+            Ok(KeyCheck::Same(b.fingerprint.clone()))
+        }
+        (Some(b), Some(t)) if accept => Ok(KeyCheck::AcceptedChange {
+            backup: b.fingerprint.clone(),
+            target: t.fingerprint.clone(),
+        }),
+        (Some(b), Some(t)) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore: the backup was taken under data-encryption key {} ({}), but the target \
+             has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. Restore with the right \
+             DATA_ENCRYPTION_KEY in place, or pass --accept-key-change if that is intended. Nothing was done.",
+            b.key_id,
+            b.fingerprint,
+            t.key_id,
+            t.fingerprint
+        ),
+    }
+}
+
+struct PlanView<'a> {
+    repository: String,
+    source: &'a Source,
+    target: &'a Environment,
+    mode: Mode,
+    existing: &'a [(String, String)],
+    survey: &'a repair::Survey,
+    safety_backup: bool,
+    fast_local: bool,
+    key_check: &'a KeyCheck,
+    cmds: &'a Commands,
+    new: Option<&'a NewDatabase>,
+}
+
+fn print_plan(p: &PlanView<'_>) {
+    let mut out = String::from("Restore plan\n");
+    let _ = writeln!(out, "  {}", p.repository);
+    let s = p.source;
+    let _ = writeln!(out, "  source       {}", s.file.display());
+    match &s.manifest {
+        Some(m) => {
+            let rows: u64 = m.rows.values().sum();
+            let _ = writeln!(
+                out,
+                "  manifest     {} backup of {} ({}), taken {}, {}; sha256 and size match",
+                m.mode,
+                m.database.name,
+                m.environment,
+                m.created_at.format("%Y-%m-%d %H:%M UTC"),
+                d1_core::wording::count(rows, "row")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  manifest     none (--no-manifest): skipped the sha256 and size check, the source-environment \
+                 check{}, and the virtual-table records; row counts are checked against the dump itself",
+                if s.environment.is_some() {
+                    " (you stated the source environment)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let t = p.target;
+    let _ = writeln!(
+        out,
+        "  target       {} -> {} ({} D1{})",
+        t.name,
+        t.database_name,
+        t.location,
+        if p.new.is_some() {
+            ", a new database; no database of that name exists in the account"
+        } else {
+            ""
+        }
+    );
+    if let Some(n) = p.new {
+        let _ = writeln!(
+            out,
+            "  first        {} (in the account {})",
+            n.cmds.d1_create(&t.database_name, n.location.as_deref()),
+            t.account_id
+                .as_deref()
+                .unwrap_or("of CLOUDFLARE_ACCOUNT_ID or `wrangler login`")
+        );
+    }
+    let _ = writeln!(out, "  mode         {}", p.mode.name());
+    if p.mode == Mode::Replace && !p.existing.is_empty() {
+        let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "  drops        {}", names.join(", "));
+    }
+    if p.mode == Mode::Clean {
+        let _ = writeln!(out, "  first        {}", p.cmds.migrations_apply(t));
+    }
+    let _ = writeln!(
+        out,
+        "  safety       {}",
+        if p.safety_backup {
+            format!(
+                "a full backup of {} is taken first; the restore stops if it fails",
+                t.database_name
+            )
+        } else if p.new.is_some() {
+            "none: the database is new, so there is nothing on it to lose".to_owned()
+        } else {
+            "none: the target is an empty local database".to_owned()
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  key          {}",
+        match p.key_check {
+            KeyCheck::Same(f) => format!("backup and target both use {f}"),
+            KeyCheck::TargetHasNone =>
+                "the target records no key yet; nothing to compare".to_owned(),
+            KeyCheck::BackupHasNone => "the backup records no key; nothing to compare".to_owned(),
+            KeyCheck::AcceptedChange { backup, target } =>
+                format!("CHANGES from {target} to {backup} (--accept-key-change): {KEY_WARNING}"),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  loads        the dump's {}, repaired, {}",
+        d1_core::wording::count(p.survey.statements, "statement"),
+        if p.fast_local {
+            "straight into the local D1's SQLite file in one transaction (refused while another process has it open)"
+        } else {
+            "as one file through `wrangler d1 execute --file`, all or nothing"
+        }
+    );
+    let mut repairs: Vec<String> = p.survey.repairs.iter().map(|r| r.to_string()).collect();
+    for (line, table, bytes) in &p.survey.oversized {
+        repairs.push(format!(
+            "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
+        ));
+    }
+    if p.new.is_some() {
+        let _ = writeln!(
+            out,
+            "  then         the binding snippet with the new id; the configuration is not edited, \
+             and a failed restore leaves the new database in place"
+        );
+    }
+    if repairs.is_empty() {
+        let _ = writeln!(out, "  repairs      none needed");
+    } else {
+        for (i, r) in repairs.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}{r}",
+                if i == 0 {
+                    "repairs      "
+                } else {
+                    "             "
+                }
+            );
+        }
+    }
+    crate::say!("{out}");
+}
+
+/// The binding to add to the configuration to use the new database, in
+/// the configuration's format, with the binding and migrations directory of
+/// the database the backup was taken from (when the configuration has it).
+/// It is what the operator asked for, so `-q` shows it too; with `--json`
+/// the document carries the id and this goes to stderr.
+fn print_binding(
+    project: &Project,
+    envs: &Environments,
+    source: &Source,
+    target: &Environment,
+    json: bool,
+) -> Result<()> {
+    let from = source
+        .environment
+        .as_deref()
+        .and_then(|env| envs.resolve(env).ok());
+    let snippet = new_database::binding_snippet(
+        crate::config::environment::Format::of(&project.config)?,
+        from.map_or("DB", |e| e.binding.as_str()),
+        &target.database_name,
+        &target.database_id,
+        from.map_or("migrations", |e| e.migrations_dir.as_str()),
+    );
+    let text = format!(
+        "To use {}, add its binding to {} (under [env.NAME] for an environment); the \
+         configuration was not changed:\n{snippet}",
+        target.database_name,
+        file_name(&project.config)
+    );
+    if json {
+        crate::say!("{text}");
+    } else {
+        crate::data!("{text}");
+    }
+    Ok(())
+}
+
+/// The fast local path: straight into the local D1's SQLite file.
+fn load_local(
+    file: &Path,
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+    drops: &[String],
+) -> Result<()> {
+    let mut loader = local_d1::Loader::open(file)?;
+    for sql in drops {
+        loader.tool_statement(sql)?;
+    }
+    repair::write(source.open_for_load()?, survey, options, &mut loader)?;
+    let n = loader.commit()?;
+    crate::say!(
+        "Loaded {} into {}.",
+        d1_core::wording::count(n, "statement"),
+        file.display()
+    );
+    Ok(())
+}
+
+/// One repaired file, run by `wrangler d1 execute --file`, which D1 applies
+/// all-or-nothing.
+#[allow(clippy::too_many_arguments)]
+fn load_with_wrangler(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+    drops: &[String],
+) -> Result<()> {
+    // wrangler reads the file by name, more than once: it lives in a
+    // directory only this user can enter, so nobody can swap it between
+    // the SQL gate's preflight and the import.
+    let private = crate::edge::wrangler::PrivateDir::create("restore")?;
+    let partial = private.path().join(format!("restore-{}.sql", target.name));
+    let (_temp, file) = TempFile::create_open(partial.clone())?;
+    let mut writer = FileSink(BufWriter::new(file));
+    // The drops must be deferred too, and come before the repair's own lines.
+    writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;
+    for sql in drops {
+        writer.statement(sql)?;
+    }
+    repair::write(source.open_for_load()?, survey, options, &mut writer)?;
+    writer.0.flush()?;
+    drop(writer);
+    wrangler.run(&cmds.execute_file(target, &partial))
+}
+
+/// `DROP` statements for `--replace`: triggers and views, then tables with
+/// every referencing table before the table it references, because D1
+/// enforces foreign keys and SQLite cannot check a key whose table is gone.
+fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ["trigger", "view"] {
+        for (k, name) in existing {
+            if k == kind {
+                out.push(format!(
+                    "DROP {} IF EXISTS {};",
+                    kind.to_uppercase(),
+                    quote_ident(name)
+                ));
+            }
+        }
+    }
+    let tables: Vec<&str> = existing
+        .iter()
+        .filter(|(k, _)| k == "table")
+        .map(|(_, n)| n.as_str())
+        .collect();
+    for name in children_first(&tables, &catalog.create_statements()) {
+        out.push(format!("DROP TABLE IF EXISTS {};", quote_ident(&name)));
+    }
+    out
+}
+
+/// Orders tables so that each comes before every table it references,
+/// reading the references with SQLite from the tables' DDL. Cycles are
+/// broken in the given order.
+fn children_first(tables: &[&str], ddl: &BTreeMap<String, String>) -> Vec<String> {
+    let mut references: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // The DDL is the target's, read back from it: it runs under the gate.
+    if let Ok(gate) = d1_core::gate::Gate::memory() {
+        for t in tables {
+            if let Some(sql) = ddl
+                .get(*t)
+                .filter(|s| !s.to_ascii_uppercase().contains("VIRTUAL TABLE"))
+            {
+                let _ = gate.run(sql);
+            }
+        }
+        let db = gate.db();
+        for t in tables {
+            let refs = db
+                .prepare(&format!(
+                    "PRAGMA foreign_key_list(\"{}\")",
+                    t.replace('"', "\"\"")
+                ))
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get::<_, String>(2))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_default();
+            references.insert(t, refs);
+        }
+    }
+    // A table may go once no remaining table references it.
+    let mut remaining: Vec<&str> = tables.to_vec();
+    let mut order = Vec::new();
+    while !remaining.is_empty() {
+        let referenced_by_others = |t: &str| {
+            remaining.iter().any(|other| {
+                *other != t
+                    && references
+                        .get(other)
+                        .is_some_and(|r| r.iter().any(|x| x == t))
+            })
+        };
+        let pick = remaining
+            .iter()
+            .position(|t| !referenced_by_others(t))
+            .unwrap_or(0);
+        order.push(remaining.remove(pick).to_owned());
+    }
+    order
+}
+
+struct FileSink(BufWriter<File>);
+
+impl repair::Sink for FileSink {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        crate::edge::signals::check()?;
+        self.0.write_all(sql.as_bytes())?;
+        self.0.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+/// The restored tables' content digests against the backup's: `None` when
+/// the backup records none (no manifest, or taken before digests were), else
+/// the number of tables equal, or what differs. A local target is read from
+/// its file; a remote one is exported again and loaded, as verify loads a
+/// backup.
+#[allow(clippy::too_many_arguments)]
+fn check_content(
+    project: &Project,
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    mode: Mode,
+    local_file: Option<&Path>,
+) -> Result<Option<Result<usize, Vec<String>>>> {
+    let Some(recorded) = source.manifest.as_ref().and_then(|m| m.content.as_ref()) else {
+        return Ok(None);
+    };
+    let expected: BTreeMap<String, String> = recorded
+        .iter()
+        .filter(|(t, _)| statement::rows_are_checked(t))
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+        .map(|(t, d)| (t.clone(), d.clone()))
+        .collect();
+    if expected.is_empty() {
+        return Ok(Some(Ok(0)));
+    }
+    let found = match local_file {
+        Some(file) => {
+            let db = gate::Gate::new(rusqlite::Connection::open_with_flags(
+                file,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?)?;
+            d1_core::digest::tables(db.db(), expected.keys().map(String::as_str))?
+        }
+        None => {
+            crate::say!(
+                "Exporting {} again to compare its content with the backup's.",
+                target.database_name
+            );
+            // wrangler writes by name: into a directory only this user can enter.
+            let private = crate::edge::wrangler::PrivateDir::create("check")?;
+            let temp = TempFile::create(private.path().join("export.sql"))?;
+            let tables: Vec<String> = expected.keys().cloned().collect();
+            wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
+            let settings = project.settings()?;
+            let migrations_dir = project.config_dir.join(&target.migrations_dir);
+            let ctx = crate::steps::verify::Workspace {
+                migrations_dir: &migrations_dir,
+                app: &settings.app,
+                scratch_dir: &project.backup_dir,
+            };
+            let export = stored::Source::for_file(temp.path(), None, &project.age())?;
+            crate::steps::verify::verify(temp.path(), &export, None, &ctx)?.content
+        }
+    };
+    let differ = d1_core::digest::differences(&expected, &found);
+    Ok(Some(if differ.is_empty() {
+        Ok(expected.len())
+    } else {
+        Err(differ)
+    }))
+}
+
+/// A table, the rows the source has, and the rows found on the target.
+pub type TableCount = (String, u64, u64);
+
+/// Row counts on the target, compared with the source's; the second list
+/// names the tables that differ.
+fn check_rows(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    mode: Mode,
+) -> Result<(Vec<TableCount>, Vec<String>)> {
+    let expected: Vec<(&String, &u64)> = source
+        .rows
+        .iter()
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+        .filter(|(t, _)| statement::rows_are_checked(t))
+        .collect();
+    if expected.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let sql = expected
+        .iter()
+        .map(|(t, _)| format!("SELECT count(*) AS n FROM {}", quote_ident(t)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let json =
+        wrangler.run_json(&cmds.query_json(target, "count the restored rows (read-only)", &sql))?;
+    let mut counts = Vec::new();
+    let mut wrong = Vec::new();
+    for (i, (table, want)) in expected.iter().enumerate() {
+        let got = json
+            .get(i)
+            .and_then(|r| r.get("results"))
+            .and_then(|r| r.get(0))
+            .and_then(|r| r.get("n"))
+            .and_then(|n| n.as_u64())
+            .with_context(|| format!("no row count for {table}"))?;
+        if got != **want {
+            wrong.push(format!("{table}: expected {want}, found {got}"));
+        }
+        counts.push(((*table).clone(), **want, got));
+    }
+    Ok((counts, wrong))
+}
+
+fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
+    crate::say!("After-restore checklist (the runbook's; [x] = checked automatically):");
+    match key {
+        KeyCheck::Same(f) => {
+            crate::say!("  [x] encryption key: the target's key in force is the backup's ({f})")
+        }
+        KeyCheck::AcceptedChange { .. } => {
+            crate::say!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
+        }
+        _ => crate::say!(
+            "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in force when the \
+             backup was taken (its fingerprint is in the restored encryption_keys table)"
+        ),
+    }
+    let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
+    if has_manifest {
+        crate::say!(
+            "  [x] row counts: {}, {}, equal to the backup's manifest",
+            d1_core::wording::count(counts.len(), "table"),
+            d1_core::wording::count(total, "row")
+        );
+    } else {
+        crate::say!(
+            "  [ ] row counts: {}, {}; no manifest, so compared with the dump's INSERTs only",
+            d1_core::wording::count(counts.len(), "table"),
+            d1_core::wording::count(total, "row")
+        );
+    }
+    crate::say!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");
+    crate::say!("  [ ] sign-in: sign in as a known account");
+    crate::say!("  [ ] reports: run a report by hand");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(f: &str) -> KeyFingerprint {
+        KeyFingerprint {
+            key_id: "k".into(),
+            fingerprint: f.into(),
+        }
+    }
+
+    #[test]
+    fn a_different_key_is_refused_with_the_runbooks_warning() {
+        let err = compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("will not decrypt"), "{err}");
+        assert!(err.contains("--accept-key-change"), "{err}");
+        assert_eq!(
+            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), true).unwrap(),
+            KeyCheck::AcceptedChange {
+                backup: "sha256:a".into(),
+                target: "sha256:b".into()
+            }
+        );
+        assert_eq!(
+            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:a")), false).unwrap(),
+            KeyCheck::Same("sha256:a".into())
+        );
+        assert_eq!(
+            compare_keys(Some(&key("x")), None, false).unwrap(),
+            KeyCheck::TargetHasNone
+        );
+    }
+
+    #[test]
+    fn replace_drops_triggers_and_views_then_referencing_tables_first() {
+        let existing: Vec<(String, String)> = [
+            ("table", "keys"),
+            ("table", "accounts"),
+            ("trigger", "t"),
+            ("table", "members"),
+            ("view", "v"),
+            ("table", "solo"),
+        ]
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
+        let ddl = BTreeMap::from([
+            (
+                "keys".to_owned(),
+                "CREATE TABLE keys(id TEXT PRIMARY KEY)".to_owned(),
+            ),
+            (
+                "accounts".to_owned(),
+                "CREATE TABLE accounts(id INTEGER PRIMARY KEY, k TEXT REFERENCES keys(id))"
+                    .to_owned(),
+            ),
+            (
+                "members".to_owned(),
+                "CREATE TABLE members(a INTEGER REFERENCES accounts(id))".to_owned(),
+            ),
+            ("solo".to_owned(), "CREATE TABLE solo(x)".to_owned()),
+        ]);
+        let tables = ["keys", "accounts", "members", "solo"];
+        assert_eq!(
+            children_first(&tables, &ddl),
+            ["members", "accounts", "keys", "solo"]
+        );
+        let drops = drop_statements(&existing, &Catalog::default());
+        assert_eq!(drops[0], "DROP TRIGGER IF EXISTS \"t\";");
+        assert_eq!(drops[1], "DROP VIEW IF EXISTS \"v\";");
+        assert_eq!(drops.len(), 6);
+    }
+}

@@ -1,0 +1,365 @@
+//! The status report (`cargo xtask status`, and the last step of `deploy`):
+//! each environment at a glance, for an operator and
+//! for a monitor. For every environment in the wrangler configuration: its
+//! newest verified full backup and its age, whether that backup is offsite,
+//! the last restore drill of its backups and that drill's result, and the
+//! last Time Travel restore. It fails when an environment's newest verified
+//! backup is older than its `max_age` in `backups.toml`, so a cron job or an
+//! uptime check can alert on a backup job that silently stopped.
+//!
+//! Everything is read from files: the manifests, the drill log, the Time
+//! Travel journal and the offsite lock journal (what `offsite lock` set and
+//! read back from this machine). Nothing calls wrangler; `doctor` reads the
+//! bucket's lock rules themselves.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::project::Project;
+use crate::config::settings::SETTINGS_FILE;
+use crate::edge::inventory::{self, Entry};
+use d1_core::span::Span;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// Only this environment (default: every environment in the wrangler configuration).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One environment's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvStatus {
+    pub environment: String,
+    pub database: String,
+    pub newest_verified: Option<Newest>,
+    /// `max_age` from `backups.toml`, as written there.
+    pub max_age: Option<String>,
+    /// The newest verified backup is older than `max_age`, or there is none.
+    pub stale: bool,
+    pub last_drill: Option<Drill>,
+    pub last_time_travel_restore: Option<TimeTravelRestore>,
+    /// For an environment with an offsite bucket: the lock `offsite lock`
+    /// last set and read back, or `"not locked"` when none is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite_lock: Option<String>,
+}
+
+/// An environment's newest verified full backup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Newest {
+    pub file: String,
+    pub created_at: DateTime<Utc>,
+    pub age_seconds: i64,
+    /// `r2://bucket/key` when the backup has an offsite copy.
+    pub offsite: Option<String>,
+}
+
+/// A row of the drill log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drill {
+    /// As the log writes it: `YYYY-MM-DD HH:MM` (UTC).
+    pub date: String,
+    pub to: String,
+    pub backup: String,
+    /// `PASS` or `FAIL`.
+    pub result: String,
+}
+
+/// A line of the Time Travel journal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeTravelRestore {
+    pub at: String,
+    /// `done`, `failed`, or `started` (never finished).
+    pub status: String,
+}
+
+/// The last drill of each environment's backups, from the drill log.
+pub fn last_drills(log: &str) -> BTreeMap<String, Drill> {
+    let mut last = BTreeMap::new();
+    for line in log.lines() {
+        let cells: Vec<&str> = line.trim().split('|').map(str::trim).collect();
+        // "", date, from → to, backup, sha256, seven checks, result, seconds, "".
+        if cells.len() != 15 || cells[1].starts_with("date") || cells[1].starts_with('-') {
+            continue;
+        }
+        let Some((from, to)) = cells[2].split_once('→') else {
+            continue;
+        };
+        last.insert(
+            from.trim().to_owned(),
+            Drill {
+                date: cells[1].to_owned(),
+                to: to.trim().to_owned(),
+                backup: cells[3].to_owned(),
+                result: cells[12].to_owned(),
+            },
+        );
+    }
+    last
+}
+
+/// The last Time Travel restore of each environment, from the journal.
+pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
+    let mut last = BTreeMap::new();
+    for line in journal.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        if let (Some(env), Some(at), Some(status)) =
+            (field("environment"), field("at"), field("status"))
+        {
+            last.insert(env, TimeTravelRestore { at, status });
+        }
+    }
+    last
+}
+
+/// One environment's state, from the backups on disk and the logs.
+pub fn environment_status(
+    env: &str,
+    database: &str,
+    entries: &[Entry],
+    max_age: Option<Span>,
+    drills: &BTreeMap<String, Drill>,
+    journal: &BTreeMap<String, TimeTravelRestore>,
+    now: DateTime<Utc>,
+) -> EnvStatus {
+    let newest = entries
+        .iter()
+        .find(|e| e.manifest.environment == env && e.is_whole() && e.manifest.is_verified_good());
+    let stale = match (max_age, newest) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(max), Some(e)) => !max.holds(e.manifest.created_at, now),
+    };
+    EnvStatus {
+        environment: env.to_owned(),
+        database: database.to_owned(),
+        newest_verified: newest.map(|e| Newest {
+            file: e.manifest.file.name.clone(),
+            created_at: e.manifest.created_at,
+            age_seconds: (now - e.manifest.created_at).num_seconds().max(0),
+            offsite: e
+                .manifest
+                .offsite
+                .as_ref()
+                .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
+        }),
+        max_age: max_age.map(|s| s.to_string()),
+        stale,
+        last_drill: drills.get(env).cloned(),
+        last_time_travel_restore: journal.get(env).cloned(),
+        offsite_lock: None,
+    }
+}
+
+impl EnvStatus {
+    fn render(&self) -> String {
+        let backup = match &self.newest_verified {
+            None => "none".to_owned(),
+            Some(n) => format!("{}, {} old", n.file, d1_core::wording::age(n.age_seconds)),
+        };
+        let freshness = match (&self.max_age, self.stale) {
+            (None, _) => "(no max_age)".to_owned(),
+            (Some(max), false) => format!("(max {max}): ok"),
+            (Some(max), true) => format!("(max {max}): STALE"),
+        };
+        let offsite = match &self.newest_verified {
+            Some(Newest {
+                offsite: Some(url), ..
+            }) => url.clone(),
+            Some(_) => "no".to_owned(),
+            None => "-".to_owned(),
+        };
+        let drill = match &self.last_drill {
+            Some(d) => format!("{} → {}, {} ({})", d.date, d.to, d.result, d.backup),
+            None => "none recorded".to_owned(),
+        };
+        let time_travel = match &self.last_time_travel_restore {
+            Some(t) => format!("{} ({})", t.at, t.status),
+            None => "none".to_owned(),
+        };
+        let lock = match &self.offsite_lock {
+            Some(lock) => format!("  offsite lock              {lock}\n"),
+            None => String::new(),
+        };
+        format!(
+            "{} ({})\n  newest verified backup    {backup} {freshness}\n  offsite                   \
+             {offsite}\n{lock}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
+            self.environment, self.database
+        )
+    }
+}
+
+/// The offsite lock line: what `offsite lock` last set and read back.
+fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
+    match lock {
+        Some((rule, days, at)) => format!(
+            "locked: {} after upload (rule {rule} in r2://{bucket}, set and read back {at}; \
+             `cargo xtask doctor` reads the bucket)",
+            d1_core::wording::count(*days, "day")
+        ),
+        None => format!(
+            "not locked: no `cargo xtask offsite lock` recorded here for r2://{bucket} \
+             (`cargo xtask doctor` reads the bucket)"
+        ),
+    }
+}
+
+/// Prints every environment's state; `Ok(false)` when one is stale.
+pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
+    let envs = project.environments()?;
+    let only: Option<Vec<String>> = args
+        .env
+        .as_deref()
+        .map(|e| envs.databases(e))
+        .transpose()?
+        .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
+    let settings = project.settings()?;
+    let entries = inventory::scan(&project.backup_dir);
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    let drills = last_drills(&read(
+        project.config_dir.join(crate::edge::journals::DRILL_LOG),
+    ));
+    let journal = last_time_travel(&read(
+        project
+            .backup_dir
+            .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
+    ));
+    let locks = crate::steps::offsite::last_locks(&read(
+        project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
+    ));
+    let now = Utc::now();
+    let all: Vec<EnvStatus> = envs
+        .iter()
+        .filter(|env| only.as_ref().is_none_or(|names| names.contains(&env.name)))
+        .map(|env| {
+            let settings = settings.env(&env.env_name);
+            EnvStatus {
+                offsite_lock: settings
+                    .offsite
+                    .map(|o| lock_line(&o.bucket, locks.get(&env.name))),
+                ..environment_status(
+                    &env.name,
+                    &env.database_name,
+                    &entries,
+                    settings.max_age,
+                    &drills,
+                    &journal,
+                    now,
+                )
+            }
+        })
+        .collect();
+    let stale: Vec<&EnvStatus> = all.iter().filter(|s| s.stale).collect();
+    if args.json {
+        let report = serde_json::json!({ "ok": stale.is_empty(), "environments": all });
+        crate::out::data(&serde_json::to_string_pretty(&report)?);
+    } else {
+        for status in &all {
+            crate::data!("{}", status.render());
+        }
+    }
+    for s in &stale {
+        let max = s.max_age.as_deref().unwrap_or("?");
+        match &s.newest_verified {
+            Some(n) => crate::out::error(&format!(
+                "{}'s newest verified backup is {} old, older than its max_age {max} in \
+                 {SETTINGS_FILE}; take one with `cargo xtask backup {}` and check the scheduled job",
+                s.environment,
+                d1_core::wording::age(n.age_seconds),
+                s.environment
+            )),
+            None => crate::out::error(&format!(
+                "{} has no verified full backup, and its max_age in {SETTINGS_FILE} is \
+                 {max}; take one with `cargo xtask backup {}`",
+                s.environment, s.environment
+            )),
+        }
+    }
+    Ok(stale.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "# Restore drills\n\n\
+        | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
+        |---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
+        | 2026-08-01 09:00 | prod → staging | backup-prod-1.sql | ab | pass | pass | pass | pass | skip | skip | skip | PASS | verify 1.0 |\n\
+        | 2026-11-01 09:00 | prod → local | backup-prod-2.sql | cd | pass | FAIL | skip | skip | skip | skip | skip | FAIL | verify 1.0 |\n";
+
+    #[test]
+    fn the_last_drill_of_each_environment_is_read_from_the_log() {
+        let drills = last_drills(LOG);
+        assert_eq!(drills.len(), 1, "{drills:?}");
+        let prod = &drills["prod"];
+        assert_eq!(prod.date, "2026-11-01 09:00");
+        assert_eq!(prod.to, "local");
+        assert_eq!(prod.result, "FAIL");
+        assert_eq!(prod.backup, "backup-prod-2.sql");
+    }
+
+    #[test]
+    fn the_last_time_travel_restore_is_the_journals_last_line_for_the_environment() {
+        let journal = r#"{"at":"2026-11-01T00:00:00Z","environment":"prod","status":"started"}
+{"at":"2026-11-01T00:00:05Z","environment":"prod","status":"done"}
+not json
+{"at":"2026-11-02T00:00:00Z","environment":"staging","status":"failed"}"#;
+        let last = last_time_travel(journal);
+        assert_eq!(last["prod"].status, "done");
+        assert_eq!(last["prod"].at, "2026-11-01T00:00:05Z");
+        assert_eq!(last["staging"].status, "failed");
+    }
+
+    #[test]
+    fn stale_only_against_a_declared_max_age() {
+        let none = BTreeMap::new();
+        let now = Utc::now();
+        let max = Some(d1_core::span::parse("26h").unwrap());
+        // No backup at all: stale only when a max_age is declared.
+        let s = environment_status("prod", "db", &[], max, &none, &BTreeMap::new(), now);
+        assert!(s.stale && s.newest_verified.is_none());
+        let s = environment_status("local", "db", &[], None, &none, &BTreeMap::new(), now);
+        assert!(!s.stale);
+        assert!(
+            s.render()
+                .contains("newest verified backup    none (no max_age)")
+        );
+    }
+
+    #[test]
+    fn an_offsite_environment_says_whether_it_is_locked() {
+        let lock = (
+            "qbtime-prod-lock-372d".to_owned(),
+            372,
+            "2026-11-30T00:00:00Z".to_owned(),
+        );
+        let mut s = environment_status(
+            "prod",
+            "db",
+            &[],
+            None,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            Utc::now(),
+        );
+        assert!(!s.render().contains("offsite lock"), "no bucket, no line");
+        s.offsite_lock = Some(lock_line("b-1", Some(&lock)));
+        assert!(
+            s.render()
+                .contains("offsite lock              locked: 372 days after upload")
+        );
+        s.offsite_lock = Some(lock_line("b-1", None));
+        assert!(s.render().contains("offsite lock              not locked"));
+    }
+}
