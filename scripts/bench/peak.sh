@@ -1,17 +1,21 @@
 # Sourced by the benchmarks.
 #
 #   peak_run LOG CMD...   runs CMD with its output in LOG, and sets
-#                         $seconds (wall time) and $peak_mb (the peak resident
-#                         memory, VmHWM, of CMD's own process). Exits with
-#                         LOG shown if CMD fails.
+#                         $seconds (wall time), $peak_mb (the peak resident
+#                         memory, VmHWM, of CMD's own process) and $tree_mb
+#                         (GNU time's maximum resident size: the largest of
+#                         CMD and the processes it started, such as wrangler's
+#                         node or workerd). Exits with LOG shown if CMD fails.
 peak_run() {
     local log="$1"; shift
-    local start end hwm pid peak=0
+    local start end hwm pid child peak=0
     start=$(date +%s.%N)
-    "$@" >"$log" 2>&1 &
+    /usr/bin/time -f '%M' -o "$log.rss" "$@" >"$log" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        # CMD is GNU time's one child.
+        child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+        hwm=$(awk '/VmHWM/ {print $2}' "/proc/${child%% *}/status" 2>/dev/null || true)
         [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
         sleep 0.05
     done
@@ -19,6 +23,7 @@ peak_run() {
     end=$(date +%s.%N)
     seconds=$(echo "$end - $start" | bc)
     peak_mb=$((peak / 1024))
+    tree_mb=$(($(tail -1 "$log.rss") / 1024))
 }
 
 #   shell_load DUMP DB    the yardstick: the sqlite3 shell loading DUMP into

@@ -6,8 +6,8 @@
 //! loads the repaired dump straight into the SQLite file that wrangler's
 //! local D1 (miniflare's `D1DatabaseObject`) keeps, in one transaction under
 //! D1's rules, and is made safe by three things: it refuses while any other
-//! process has the file open, it is all-or-nothing, and the restore checks
-//! the result through wrangler afterwards.
+//! process has the file open, it is all-or-nothing, and the restore counts
+//! the rows in the file afterwards.
 //!
 //! The file's name is the Durable Object id that workerd derives from the
 //! database id: the first 16 bytes are HMAC-SHA256(key, database id), the
