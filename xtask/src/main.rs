@@ -8,6 +8,8 @@ mod exit;
 mod out;
 mod redact;
 mod steps;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 

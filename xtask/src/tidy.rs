@@ -1,0 +1,233 @@
+//! The layout's rules, checked on the source tree (as rust-analyzer's
+//! `tidy` tests do): which room may touch what.
+//!
+//! - `crates/d1-core` is pure: it spawns no process, prints nothing and
+//!   reads no environment variable;
+//! - a command never reaches into another command; steps, edges and the
+//!   configuration never reach into a command; edges never reach into steps;
+//! - the modules of the xtask, and those of the core, import each other
+//!   without a cycle;
+//! - the loopback stand-in for Cloudflare is used by `rehearse` alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+/// Every `.rs` file under `dir`, with its module path (`steps::backup`).
+fn modules(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(root).unwrap().with_extension("");
+                let mut parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if matches!(
+                    parts.last().map(String::as_str),
+                    Some("mod" | "main" | "lib")
+                ) {
+                    parts.pop();
+                }
+                out.insert(parts.join("::"), std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    // These rules' own test strings name modules and crates.
+    out.remove("tidy");
+    out
+}
+
+/// The source without its `#[cfg(test)] mod tests` and without comments.
+fn product_code(source: &str) -> String {
+    let code = match source.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &source[..i],
+        None => source,
+    };
+    code.lines()
+        .map(|line| match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The modules of `all` that `code` names through `crate::…`.
+fn imports(code: &str, all: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let path: String = code[i + "crate::".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+        if let Some(k) = (1..=parts.len())
+            .rev()
+            .find(|&k| all.contains_key(&parts[..k].join("::")))
+        {
+            found.insert(parts[..k].join("::"));
+        }
+    }
+    found
+}
+
+/// A cycle in the import graph, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeSet<String>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|p| p == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, done, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut done, &mut Vec::new()))
+}
+
+fn graph(all: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
+    all.iter()
+        .map(|(name, source)| {
+            let mut deps = imports(&product_code(source), all);
+            deps.remove(name);
+            // A parent declares its children (`pub mod x;`): not an import.
+            deps.retain(|d| !d.starts_with(&format!("{name}::")) && !name.is_empty());
+            (name.clone(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn the_core_spawns_nothing_prints_nothing_and_reads_no_environment() {
+    let core = modules(&workspace().join("crates/d1-core/src"));
+    assert!(
+        core.contains_key("gate"),
+        "the core's modules were not found"
+    );
+    let forbidden = [
+        "std::process",
+        "Command::new",
+        "println!",
+        "eprintln!",
+        "print!(",
+        "eprint!(",
+        "std::env::var",
+        "env::var(",
+        "std::io::stdout",
+        "std::io::stderr",
+    ];
+    for (module, source) in &core {
+        let code = product_code(source);
+        for word in forbidden {
+            assert!(
+                !code.contains(word),
+                "d1_core::{module} uses `{word}`: the core is pure; do that in an xtask edge"
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_never_reach_into_each_other_and_the_lower_rooms_never_reach_up() {
+    let xtask = modules(&workspace().join("xtask/src"));
+    assert!(
+        xtask.contains_key("commands::backup"),
+        "the modules were not found"
+    );
+    for (module, source) in &xtask {
+        let room = module.split("::").next().unwrap_or("");
+        for dep in imports(&product_code(source), &xtask) {
+            let dep_room = dep.split("::").next().unwrap_or("");
+            let refused = match (room, dep_room) {
+                ("commands", "commands") => dep != *module && dep != "commands",
+                ("steps" | "edge" | "config", "commands") => true,
+                ("edge", "steps") => true,
+                _ => false,
+            };
+            assert!(
+                !refused,
+                "{module} reaches into {dep}: commands call steps, the core and edges; a step \
+                 shared by two commands belongs in steps/"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_import_cycles() {
+    let root = workspace();
+    for (crate_name, dir) in [("xtask", "xtask/src"), ("d1_core", "crates/d1-core/src")] {
+        let all = modules(&root.join(dir));
+        assert!(all.len() > 5, "{dir}: the modules were not found");
+        if let Some(cycle) = cycle(&graph(&all)) {
+            panic!("{crate_name} has an import cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle() {
+    let all: BTreeMap<String, String> = [
+        ("a", "use crate::b::X;"),
+        ("b", "fn f() { crate::c::g() }"),
+        ("c", "use crate::a;"),
+        ("d", "use crate::a;"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let found = cycle(&graph(&all)).expect("a -> b -> c -> a");
+    assert_eq!(found.first(), found.last());
+    assert_eq!(found.len(), 4);
+    let acyclic: BTreeMap<String, String> = [("a", "use crate::b;"), ("b", "// crate::a")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(cycle(&graph(&acyclic)), None);
+}
+
+#[test]
+fn only_rehearse_uses_the_loopback_stand_in() {
+    let xtask = modules(&workspace().join("xtask/src"));
+    let users: Vec<&String> = xtask
+        .iter()
+        .filter(|(_, source)| product_code(source).contains("d1_loopback"))
+        .map(|(module, _)| module)
+        .collect();
+    assert_eq!(
+        users,
+        ["commands::rehearse"],
+        "the loopback is the stand-in for Cloudflare: the product reaches Cloudflare through \
+         wrangler, and only `rehearse` starts the stand-in"
+    );
+}
