@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use xshell::Shell;
 
-use crate::config::environment::{Environment, Location};
+use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::arriving::{Arrived, Arriving};
 use crate::edge::fsutil::{self, TempFile, file_name};
@@ -193,111 +193,30 @@ fn take(
     held: Option<&BackupLock>,
 ) -> Result<Option<PathBuf>> {
     let envs = project.environments()?;
-    let env = envs.resolve(&args.env)?;
-    for table in &args.tables {
-        if table.trim().is_empty() || table.contains('\0') {
-            bail!("--table needs a table name; got {table:?}");
-        }
-    }
-    let settings = project.settings()?.env(&env.env_name);
-    let mut recipients = settings.encryption.recipients.clone();
-    for recipient in &args.encrypt_to {
-        stored::check_recipient(recipient)?;
-        if !recipients.contains(recipient) {
-            recipients.push(recipient.clone());
-        }
-    }
-    let format = Format::choose(args.compress || settings.compress, &recipients);
-    if args.require_encryption && format != Format::ZstdAge {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
-             age1..., or set `recipients` under [{}.encryption] in backups.toml. Nothing was run.",
-            env.name,
-            env.name
-        );
-    }
-    let upload = match args.upload {
-        None => false,
-        Some(UploadWhen::Auto) => settings.offsite.is_some(),
-        Some(UploadWhen::Always) => true,
-    };
-    if upload && settings.offsite.is_none() {
-        bail!(
-            "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to backups.toml. \
-             Nothing was run.",
-            env.name
-        );
-    }
+    let request = Request::check(project, args, &envs)?;
+    let env = request.env;
     let started = Utc::now();
-    let names = BackupNames::new(&project.backup_dir, &env.name, started, format)
-        .encrypted_to(recipients.clone());
+    let names = BackupNames::new(&project.backup_dir, &env.name, started, request.format)
+        .encrypted_to(request.recipients.clone());
     guard_git(sh, project, &names)?;
     fsutil::refuse_shared_dir(&project.backup_dir)?;
 
     let cmds = project.commands();
-    let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
     // Local D1 is exported from its SQLite file, unless --via-wrangler.
     let local_file = (env.location == Location::Local && !args.via_wrangler)
         .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id));
     if args.dry_run && !project.wrangler_installed() {
-        let mut plan = Plan::new(
-            env,
-            args,
-            &names,
-            &cmds,
-            None,
-            false,
-            None,
-            local_file.as_deref(),
-        );
-        plan.lines.insert(0, project.plan_line());
-        crate::say!("{plan}");
-        crate::say!(
-            "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
-             with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
-        );
+        dry_run_without_wrangler(project, args, env, &names, &cmds, local_file.as_deref());
         return Ok(None);
     }
     let wrangler = project.wrangler(sh)?;
-    // The schema is read from the local file when there is one; a fresh
-    // clone's first backup has none until wrangler makes it.
-    let reader = || match &local_file {
-        Some(file) if file.is_file() => DatabaseReader::File(file.clone()),
-        _ => DatabaseReader::Wrangler(&wrangler, &cmds, env),
-    };
-    let schema_read = reader();
-    let mut catalog = schema_read.catalog("read the schema (read-only)")?;
-    let bootstrap = args.bootstrap_local
-        && env.location == Location::Local
-        && catalog.user_tables().next().is_none();
-    let scope = ExportScope::plan(&catalog, &args.tables)?;
-    let mut plan = Plan::new(
+    let source = Schema {
+        wrangler: &wrangler,
+        cmds: &cmds,
         env,
-        args,
-        &names,
-        &cmds,
-        Some(&scope),
-        bootstrap,
-        matches!(schema_read, DatabaseReader::Wrangler(..)).then_some(&catalog_query),
-        local_file.as_deref(),
-    );
-    plan.lines.insert(0, project.plan_line());
-    if args.dry_run || crate::out::verbose() {
-        crate::say!("{plan}");
-    } else {
-        // A real run says what it does in two lines; --dry-run or -v show
-        // the whole plan with every wrangler command.
-        crate::say!("{}", project.plan_line());
-        crate::say!(
-            "Backing up {} -> {} ({} D1), {}, to {}",
-            env.name,
-            env.database_name,
-            env.location,
-            mode_name(args.mode()),
-            names.candidate(1).display()
-        );
-    }
+        local_file: local_file.as_deref(),
+    };
+    let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         if args.json {
@@ -313,23 +232,255 @@ fn take(
             &format!("backup {}", env.name),
         )?),
     };
+    let (catalog, scope) = match bootstrap {
+        true => source.bootstrap(args)?,
+        false => (catalog, scope),
+    };
+    let bookmark = source.bookmark()?;
 
-    let scope = if bootstrap {
+    let age = project.age();
+    let taken = Taken {
+        request: &request,
+        started,
+        bookmark,
+        scope: &scope,
+    };
+    let (file, manifest, manifest_path, stored) =
+        write(sh, project, args, &taken, &names, &source, &catalog, &age)?;
+    verify_new_backup(
+        project,
+        env,
+        &file,
+        &stored.source(&file)?,
+        manifest,
+        &manifest_path,
+        args.accept_broken_data,
+    )?;
+    if request.upload {
+        let held = held.or(lock.as_ref()).expect("the backup lock is held");
+        crate::steps::offsite::upload(sh, project, env, &file, held)?;
+    }
+    drop(lock);
+    if args.json {
+        let manifest = Manifest::read(&manifest_path)?;
+        let written = Some((file.as_path(), manifest_path.as_path(), &manifest));
+        crate::out::json(&plan_json(env, args, &names, &plan, written));
+    }
+    Ok(Some(file))
+}
+
+/// How the new backup is stored, and so how to read it back.
+struct StoredAs<'a> {
+    format: Format,
+    sealed: Option<stored::Sealed>,
+    age: &'a stored::Age,
+}
+
+impl StoredAs<'_> {
+    /// An encrypted backup is read from the compressed copy in memory: the
+    /// identity is usually not on the machine that takes backups.
+    fn source(&self, path: &Path) -> Result<Source> {
+        match (self.format, &self.sealed) {
+            (Format::Sql, _) => Source::for_file(path, None, self.age),
+            (
+                _,
+                Some(stored::Sealed {
+                    compressed: Some(bytes),
+                    ..
+                }),
+            ) => Ok(Source::Memory(bytes.clone())),
+            _ => Ok(Source::compressed(path)),
+        }
+    }
+}
+
+/// What a backup was asked for, checked before anything is read or
+/// written: the environment, the encryption recipients and the stored
+/// format they lead to, and whether the backup goes offsite.
+struct Request<'e> {
+    env: &'e Environment,
+    recipients: Vec<String>,
+    format: Format,
+    upload: bool,
+}
+
+impl<'e> Request<'e> {
+    fn check(project: &Project, args: &BackupArgs, envs: &'e Environments) -> Result<Request<'e>> {
+        let env = envs.resolve(&args.env)?;
+        for table in &args.tables {
+            if table.trim().is_empty() || table.contains('\0') {
+                bail!("--table needs a table name; got {table:?}");
+            }
+        }
+        let settings = project.settings()?.env(&env.env_name);
+        let mut recipients = settings.encryption.recipients.clone();
+        for recipient in &args.encrypt_to {
+            stored::check_recipient(recipient)?;
+            if !recipients.contains(recipient) {
+                recipients.push(recipient.clone());
+            }
+        }
+        let format = Format::choose(args.compress || settings.compress, &recipients);
+        if args.require_encryption && format != Format::ZstdAge {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
+                 age1..., or set `recipients` under [{}.encryption] in backups.toml. Nothing was \
+                 run.",
+                env.name,
+                env.name
+            );
+        }
+        let upload = match args.upload {
+            None => false,
+            Some(UploadWhen::Auto) => settings.offsite.is_some(),
+            Some(UploadWhen::Always) => true,
+        };
+        if upload && settings.offsite.is_none() {
+            bail!(
+                "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to \
+                 backups.toml. Nothing was run.",
+                env.name
+            );
+        }
+        Ok(Request {
+            env,
+            recipients,
+            format,
+            upload,
+        })
+    }
+}
+
+/// `--dry-run` before `npm ci` has run: the plan, without the table list
+/// that reading the schema would decide.
+fn dry_run_without_wrangler(
+    project: &Project,
+    args: &BackupArgs,
+    env: &Environment,
+    names: &BackupNames,
+    cmds: &Commands,
+    local_file: Option<&Path>,
+) {
+    let catalog_query = cmds.query_json(env, "read the schema (read-only)", CATALOG_SQL);
+    let mut plan = Plan::new(env, args, names, cmds, None, false, None, local_file);
+    plan.lines.insert(0, project.plan_line());
+    crate::say!("{plan}");
+    crate::say!(
+        "wrangler is not installed: a real run first runs `npm ci`, then reads the schema\n\
+         with `{catalog_query}` to decide the table list.\nDry run: nothing was changed."
+    );
+}
+
+/// Where the database's schema is read from, and its export made.
+struct Schema<'a> {
+    wrangler: &'a Wrangler,
+    cmds: &'a Commands,
+    env: &'a Environment,
+    /// The local D1's SQLite file, when the export reads it directly.
+    local_file: Option<&'a Path>,
+}
+
+impl Schema<'_> {
+    /// Creates the local D1's schema from the migrations (a fresh clone's
+    /// first backup), then reads it and decides the scope again.
+    fn bootstrap(&self, args: &BackupArgs) -> Result<(Catalog, ExportScope)> {
         crate::say!("The local D1 has no tables yet: creating the schema from migrations/ first.");
-        wrangler.run(&cmds.migrations_apply(env))?;
-        catalog = reader().catalog("read the schema (read-only)")?;
-        ExportScope::plan(&catalog, &args.tables)?
-    } else {
-        scope
-    };
-    let bookmark = match env.location {
-        Location::Remote => Some(time_travel_bookmark(
-            &wrangler,
-            &cmds.time_travel_info(env),
-        )?),
-        Location::Local => None,
-    };
+        self.wrangler.run(&self.cmds.migrations_apply(self.env))?;
+        let catalog = self.reader().catalog("read the schema (read-only)")?;
+        let scope = ExportScope::plan(&catalog, &args.tables)?;
+        Ok((catalog, scope))
+    }
 
+    /// A remote database's Time Travel bookmark, taken before the export.
+    fn bookmark(&self) -> Result<Option<String>> {
+        match self.env.location {
+            Location::Remote => Ok(Some(time_travel_bookmark(
+                self.wrangler,
+                &self.cmds.time_travel_info(self.env),
+            )?)),
+            Location::Local => Ok(None),
+        }
+    }
+
+    /// The schema is read from the local file when there is one; a fresh
+    /// clone's first backup has none until wrangler makes it.
+    fn reader(&self) -> DatabaseReader<'_> {
+        match self.local_file {
+            Some(file) if file.is_file() => DatabaseReader::File(file.to_path_buf()),
+            _ => DatabaseReader::Wrangler(self.wrangler, self.cmds, self.env),
+        }
+    }
+
+    /// Reads the schema (read-only), decides the export's scope and prints
+    /// the plan: whole with `--dry-run` or `-v`, else in two lines. Returns
+    /// the schema, the scope, the plan and whether the local D1 must first
+    /// be created from the migrations.
+    fn plan(
+        &self,
+        project: &Project,
+        args: &BackupArgs,
+        names: &BackupNames,
+    ) -> Result<(Catalog, ExportScope, Plan, bool)> {
+        let env = self.env;
+        let catalog_query = self
+            .cmds
+            .query_json(env, "read the schema (read-only)", CATALOG_SQL);
+        let schema_read = self.reader();
+        let catalog = schema_read.catalog("read the schema (read-only)")?;
+        let bootstrap = args.bootstrap_local
+            && env.location == Location::Local
+            && catalog.user_tables().next().is_none();
+        let scope = ExportScope::plan(&catalog, &args.tables)?;
+        let mut plan = Plan::new(
+            env,
+            args,
+            names,
+            self.cmds,
+            Some(&scope),
+            bootstrap,
+            matches!(schema_read, DatabaseReader::Wrangler(..)).then_some(&catalog_query),
+            self.local_file,
+        );
+        plan.lines.insert(0, project.plan_line());
+        if args.dry_run || crate::out::verbose() {
+            crate::say!("{plan}");
+        } else {
+            // A real run says what it does in two lines; --dry-run or -v show
+            // the whole plan with every wrangler command.
+            crate::say!("{}", project.plan_line());
+            crate::say!(
+                "Backing up {} -> {} ({} D1), {}, to {}",
+                env.name,
+                env.database_name,
+                env.location,
+                mode_name(args.mode()),
+                names.candidate(1).display()
+            );
+        }
+        Ok((catalog, scope, plan, bootstrap))
+    }
+}
+
+/// What the export left besides the file: the sealer's digests and its
+/// compressed copy, or, for a plain remote export, what was counted and
+/// hashed as it arrived.
+struct Exported {
+    sealed: Option<stored::Sealed>,
+    arrived: Option<Arrived>,
+}
+
+/// Exports into the backup's private temporary file, sealed on the way
+/// when the format says so, and synced; the file is not yet named.
+fn export(
+    args: &BackupArgs,
+    request: &Request<'_>,
+    names: &BackupNames,
+    source: &Schema<'_>,
+    (catalog, scope): (&Catalog, &ExportScope),
+    (age, key_rule): (&stored::Age, Option<&d1_core::app::KeyRecord>),
+) -> Result<(TempFile, Exported)> {
+    let (env, format, recipients) = (request.env, request.format, &request.recipients);
     let (partial, mut partial_file) = TempFile::create_open(names.partial.clone())?;
     // wrangler writes by name, and follows links: it writes into a directory
     // that only this user can enter, never to a name in the backup
@@ -338,13 +489,13 @@ fn take(
     // wrangler writes into a FIFO; the export's progress is the size of
     // the backup's file, which grows as the download arrives.
     let export = |output: &Path| {
-        let invocation = cmds.export(env, output, args.mode(), &scope.tables);
-        wrangler.run_watching(&invocation, Some(partial.path()))
+        let invocation = source.cmds.export(env, output, args.mode(), &scope.tables);
+        source
+            .wrangler
+            .run_watching(&invocation, Some(partial.path()))
     };
-    let age = project.age();
-    let key_rule = project.settings()?.app.encryption_key;
     let mut arrived: Option<Arrived> = None;
-    let sealed = match (format, &local_file) {
+    let sealed = match (format, source.local_file) {
         (Format::Sql, Some(file)) => {
             // Written through the handle that created the backup's file.
             export_local_file(
@@ -358,7 +509,7 @@ fn take(
             None
         }
         (Format::Zstd | Format::ZstdAge, Some(file)) => {
-            let mut sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
+            let mut sealer = Sealer::create(partial.path(), format, recipients, age)?;
             let exported =
                 export_local_file(env, file, args.mode(), &scope.tables, &partial, &mut sealer);
             let fed = match &exported {
@@ -375,7 +526,7 @@ fn take(
             let arriving = Arriving::start(
                 partial_file.try_clone()?,
                 catalog.create_statements(),
-                key_rule.clone(),
+                key_rule.cloned(),
             );
             let fifo = private.path().join("export.fifo");
             arrived = Some(stored::export_through_fifo(&fifo, arriving, || {
@@ -384,7 +535,7 @@ fn take(
             None
         }
         (Format::Zstd | Format::ZstdAge, None) => {
-            let sealer = Sealer::create(partial.path(), format, &recipients, &age)?;
+            let sealer = Sealer::create(partial.path(), format, recipients, age)?;
             let fifo = private.path().join("export.fifo");
             Some(stored::export_through_fifo(&fifo, sealer, || {
                 export(&fifo)
@@ -398,48 +549,147 @@ fn take(
     if format == Format::ZstdAge {
         stored::check_age_header(partial.path(), recipients.len())?;
     }
-    // An encrypted backup is read from the compressed copy in memory: the
-    // identity is usually not on the machine that takes backups.
-    let source_at = |path: &Path| match (format, &sealed) {
-        (Format::Sql, _) => Source::for_file(path, None, &age),
-        (
-            _,
-            Some(stored::Sealed {
-                compressed: Some(bytes),
-                ..
-            }),
-        ) => Ok(Source::Memory(bytes.clone())),
-        _ => Ok(Source::compressed(path)),
+    Ok((partial, Exported { sealed, arrived }))
+}
+
+/// Exports, counts and hashes the backup, names it and writes its
+/// manifest: everything up to its verification.
+#[allow(clippy::too_many_arguments)]
+fn write<'a>(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    taken: &Taken<'_>,
+    names: &BackupNames,
+    source: &Schema<'_>,
+    catalog: &Catalog,
+    age: &'a stored::Age,
+) -> Result<(PathBuf, Manifest, PathBuf, StoredAs<'a>)> {
+    let (request, scope) = (taken.request, taken.scope);
+    let key_rule = project.settings()?.app.encryption_key;
+    let (partial, exported) = export(
+        args,
+        request,
+        names,
+        source,
+        (catalog, scope),
+        (age, key_rule.as_ref()),
+    )?;
+    let stored = StoredAs {
+        format: request.format,
+        sealed: exported.sealed,
+        age,
     };
-    let (summary, (sha256, bytes)) = match arrived {
+    let (summary, facts) = count_and_hash(
+        args,
+        partial.path(),
+        exported.arrived,
+        &stored,
+        (catalog, scope),
+        key_rule.as_ref(),
+    )?;
+    let file = claim_name(partial, names)?;
+    let (manifest, manifest_path) =
+        record(sh, project, args, taken, &file, facts, &stored, summary)?;
+    Ok((file, manifest, manifest_path, stored))
+}
+
+/// Counts, hashes and checks the export: from what was counted as it
+/// arrived, or by reading the file back. Refuses an export that is not a
+/// D1 dump, or that lacks a table the schema has.
+fn count_and_hash(
+    args: &BackupArgs,
+    partial: &Path,
+    arrived: Option<Arrived>,
+    stored: &StoredAs<'_>,
+    (catalog, scope): (&Catalog, &ExportScope),
+    key_rule: Option<&d1_core::app::KeyRecord>,
+) -> Result<(dump::DumpSummary, (String, u64))> {
+    let (summary, facts) = match arrived {
         Some(arrived) => {
             check_head(&arrived.head)?;
             let summary = arrived
                 .summary
                 .context("reading the export wrangler wrote")?;
             (
-                in_scope(summary, &scope, args.mode()),
+                in_scope(summary, scope, args.mode()),
                 (arrived.sha256, arrived.bytes),
             )
         }
         None => (
             summarize(
-                &source_at(partial.path())?,
-                &catalog,
-                &scope,
+                &stored.source(partial)?,
+                catalog,
+                scope,
                 args.mode(),
-                key_rule.as_ref(),
+                key_rule,
             )?,
-            fsutil::sha256_file(partial.path())?,
+            fsutil::sha256_file(partial)?,
         ),
     };
-    check_complete(&summary, &catalog, &scope, args.mode())?;
+    check_complete(&summary, catalog, scope, args.mode())?;
+    Ok((summary, facts))
+}
 
-    let file = claim_name(partial, &names)?;
+/// What a backup learnt while it was taken, for its manifest.
+struct Taken<'a> {
+    request: &'a Request<'a>,
+    started: DateTime<Utc>,
+    bookmark: Option<String>,
+    scope: &'a ExportScope,
+}
+
+/// Writes the manifest of the backup now named `file` and says what was
+/// written.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    taken: &Taken<'_>,
+    file: &Path,
+    (sha256, bytes): (String, u64),
+    stored: &StoredAs<'_>,
+    summary: dump::DumpSummary,
+) -> Result<(Manifest, PathBuf)> {
+    let (request, env) = (taken.request, taken.request.env);
     let manifest = Manifest {
+        created_at: taken.started,
+        file: manifest::FileFacts {
+            name: file_name(file),
+            bytes,
+            sha256,
+        },
+        sealed: stored.sealed.as_ref().map(|s| manifest::Sealed {
+            format: request.format.label().to_owned(),
+            recipients: request.recipients.clone(),
+            plaintext_bytes: s.plaintext.1,
+            plaintext_sha256: s.plaintext.0.clone(),
+        }),
+        migration_sha256: Some(migration_record(sh, project, env, &summary.migrations)),
+        wrangler_version: project.wrangler_version(),
+        git_commit: git::describe_commit(sh, &project.config_dir),
+        time_travel_bookmark: taken.bookmark.clone(),
+        ..new_manifest(env, args, taken.scope, summary)
+    };
+    let manifest_path = write_manifest(file, &manifest)?;
+    fsutil::sync_dir(&project.backup_dir);
+    say_written(file, &manifest, &manifest_path);
+    Ok((manifest, manifest_path))
+}
+
+/// The manifest's fields that follow from the request and the dump alone;
+/// the caller adds the file's facts and what it learnt while taking it.
+fn new_manifest(
+    env: &Environment,
+    args: &BackupArgs,
+    scope: &ExportScope,
+    summary: dump::DumpSummary,
+) -> Manifest {
+    Manifest {
         format_version: manifest::FORMAT_VERSION,
         tool: manifest::Tool::this(),
-        created_at: started,
+        created_at: Utc::now(),
         environment: env.name.clone(),
         database: manifest::Database {
             name: env.database_name.clone(),
@@ -450,24 +700,19 @@ fn take(
         mode: mode_name(args.mode()).to_owned(),
         tables: args.tables.clone(),
         file: manifest::FileFacts {
-            name: file_name(&file),
-            bytes,
-            sha256,
+            name: String::new(),
+            bytes: 0,
+            sha256: String::new(),
         },
-        sealed: sealed.as_ref().map(|s| manifest::Sealed {
-            format: format.label().to_owned(),
-            recipients: recipients.clone(),
-            plaintext_bytes: s.plaintext.1,
-            plaintext_sha256: s.plaintext.0.clone(),
-        }),
+        sealed: None,
         rows: summary.rows,
         statements: summary.statements,
-        migration_sha256: Some(migration_record(sh, project, env, &summary.migrations)),
+        migration_sha256: None,
         migrations: summary.migrations,
         encryption_key: summary.encryption_key,
-        wrangler_version: project.wrangler_version(),
-        git_commit: git::describe_commit(sh, &project.config_dir),
-        time_travel_bookmark: bookmark,
+        wrangler_version: None,
+        git_commit: None,
+        time_travel_bookmark: None,
         virtual_tables: scope.works_around_virtual_tables().then(|| {
             manifest::VirtualTableWorkaround {
                 note: "wrangler cannot export a database with virtual tables; the export named \
@@ -482,10 +727,11 @@ fn take(
         verification: None,
         offsite: None,
         content: None,
-    };
-    let manifest_path = write_manifest(&file, &manifest)?;
-    fsutil::sync_dir(&project.backup_dir);
+    }
+}
 
+/// The lines that say a backup was written, and what it holds.
+fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
     let total_rows: u64 = manifest.rows.values().sum();
     crate::say!(
         "Backup written: {}\n  {} bytes, sha256 {}, {}, {}\n  manifest: {}",
@@ -504,31 +750,6 @@ fn take(
             sealed.plaintext_sha256
         );
     }
-    verify_new_backup(
-        project,
-        env,
-        &file,
-        &source_at(&file)?,
-        manifest,
-        &manifest_path,
-        args.accept_broken_data,
-    )?;
-    if upload {
-        let held = held.or(lock.as_ref()).expect("the backup lock is held");
-        crate::steps::offsite::upload(sh, project, env, &file, held)?;
-    }
-    drop(lock);
-    if args.json {
-        let manifest = Manifest::read(&manifest_path)?;
-        crate::out::json(&plan_json(
-            env,
-            args,
-            &names,
-            &plan,
-            Some((&file, &manifest_path, &manifest)),
-        ));
-    }
-    Ok(Some(file))
 }
 
 /// Exports local D1 from its SQLite file into `out` (see
