@@ -31,6 +31,7 @@ use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::fsutil::{self, TempFile, file_name};
 use crate::edge::local_d1;
+use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::stored;
@@ -195,8 +196,282 @@ fn restore(
         Some(n) => &n.target.clone(),
         None => envs.resolve(&args.to)?,
     };
+    let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
+        return Ok(None);
+    };
+    let Planned {
+        source,
+        cmds,
+        wrangler,
+        local_file,
+        inspected,
+        options,
+        survey,
+        ..
+    } = &planned;
+    confirm::require(
+        target,
+        &args.confirm,
+        &format!("restore {} into", file_name(&source.file)),
+    )?;
+
+    // From here to the end, no backup or other restore can run in between.
+    let lock = crate::steps::lock::acquire_lock(project, &format!("restore into {}", target.name))?;
+    let created;
+    let target = match new.as_deref_mut() {
+        Some(n) => {
+            created = n.create(wrangler)?;
+            &created
+        }
+        None => target,
+    };
+    if new.is_none() {
+        guard_unchanged(&planned.target_reader(target), inspected, target)?;
+    }
+    let local_file = match planned.fast_local {
+        true => Some(ready_local_file(local_file.clone(), args.mode())?),
+        false => None,
+    };
+    let safety = match planned.safety_backup {
+        true => take_safety_backup(sh, project, target, source, &lock)?,
+        false => None,
+    };
+    let loading = Loading {
+        wrangler,
+        cmds,
+        target,
+        source,
+        mode: args.mode(),
+        local_file: local_file.as_deref(),
+        safety: &safety,
+    };
+    loading.load(survey, options, inspected)?;
+    drop(lock);
+    let (counts, content) = loading.check(project)?;
+
+    let restored = Restored {
+        safety_backup: safety,
+        counts,
+        key_check: inspected.key_check.clone(),
+    };
+    let new = new.is_some();
+    report(
+        project, envs, args, source, target, new, &restored, &content,
+    )?;
+    if args.json {
+        let database_id = new.then_some(target.database_id.as_str());
+        let result = result_json(&restored, &content, database_id);
+        print_json(false, planned.json, result);
+    }
+    Ok(Some(restored))
+}
+
+/// A restore's plan, made and printed before anything changes.
+struct Planned {
+    source: Source,
+    cmds: Commands,
+    wrangler: Wrangler,
+    /// A fast local restore, straight into the local D1 file.
+    fast_local: bool,
+    local_file: PathBuf,
+    /// The target was read from its file, not through wrangler.
+    read_from_file: bool,
+    inspected: Inspected,
+    options: repair::Options,
+    survey: repair::Survey,
+    safety_backup: bool,
+    json: serde_json::Value,
+}
+
+impl Planned {
+    /// Reads the target the way the plan read it.
+    fn target_reader<'a>(&'a self, target: &'a Environment) -> TargetReader<'a> {
+        match self.read_from_file {
+            true => TargetReader::File(self.local_file.clone()),
+            false => TargetReader::Wrangler(&self.wrangler, &self.cmds, target),
+        }
+    }
+}
+
+/// Checks the backup, reads the target, surveys the repair and prints the
+/// plan; `None` for a dry run, which stops there.
+fn plan(
+    sh: &Shell,
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    target: &Environment,
+    new: Option<&NewDatabase>,
+) -> Result<Option<Planned>> {
     let mode = args.mode();
-    if new.is_some() && mode != Mode::IntoEmpty {
+    let source = check_source(project, envs, target, args, new.is_some())?;
+    let cmds = match new {
+        Some(n) => n.cmds.clone(),
+        None => project.commands(),
+    };
+    let wrangler = project.wrangler(sh)?;
+    let fast_local = target.location == Location::Local && !args.via_wrangler;
+    let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
+    // A fast local restore reads the target from its file, as it loads it.
+    let read_from_file = fast_local && local_file.is_file();
+    let target_reader = match read_from_file {
+        true => TargetReader::File(local_file.clone()),
+        false => TargetReader::Wrangler(&wrangler, &cmds, target),
+    };
+    let inspected = inspect_target(
+        project,
+        args,
+        &source,
+        (target, &target_reader),
+        &wrangler,
+        new,
+    )?;
+    let (options, survey) = prepare_load(project, &source, target, mode, &inspected.catalog)?;
+    // A new database has nothing to lose.
+    let safety_backup =
+        new.is_none() && (target.location == Location::Remote || !inspected.existing.is_empty());
+    print_plan(&PlanView {
+        repository: project.plan_line(),
+        source: &source,
+        target,
+        mode,
+        existing: &inspected.existing,
+        survey: &survey,
+        safety_backup,
+        fast_local,
+        key_check: &inspected.key_check,
+        cmds: &cmds,
+        new,
+    });
+    let json = plan_json(
+        &source,
+        target,
+        args,
+        new.is_some(),
+        &inspected,
+        safety_backup,
+    );
+    if args.dry_run {
+        crate::say!("Dry run: nothing was changed.");
+        if args.json {
+            print_json(true, json, serde_json::Value::Null);
+        }
+        return Ok(None);
+    }
+    Ok(Some(Planned {
+        source,
+        cmds,
+        wrangler,
+        fast_local,
+        local_file,
+        read_from_file,
+        inspected,
+        options,
+        survey,
+        safety_backup,
+        json,
+    }))
+}
+
+/// `--json`'s one document: the plan, and what the restore did.
+fn print_json(dry_run: bool, plan: serde_json::Value, result: serde_json::Value) {
+    crate::out::json(&serde_json::json!({
+        "command": "restore",
+        "dry_run": dry_run,
+        "plan": plan,
+        "result": result,
+    }));
+}
+
+/// `--json`'s result: the safety backup, the rows per table and whether
+/// the content was checked.
+fn result_json(
+    restored: &Restored,
+    content: &Option<Result<usize, Vec<String>>>,
+    database_id: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "safety_backup": restored.safety_backup,
+        "tables": restored.counts.iter().map(|(table, expected, found)| serde_json::json!({
+            "table": table, "expected": expected, "found": found,
+        })).collect::<Vec<_>>(),
+        "content_checked": matches!(content, Some(Ok(_))),
+        "database_id": database_id,
+    })
+}
+
+/// Refuses a target whose tables, views or triggers changed between the
+/// plan and the lock.
+fn guard_unchanged(
+    target_reader: &TargetReader<'_>,
+    inspected: &Inspected,
+    target: &Environment,
+) -> Result<()> {
+    if existing_objects(&read_catalog(target_reader)?) != inspected.existing {
+        bail!(
+            "{} changed since the plan was made (tables, views or triggers were added or dropped); \
+             run the restore again to see the new plan. Nothing was done.",
+            target.database_name
+        );
+    }
+    Ok(())
+}
+
+/// What the restore did, and the checklist of what was checked.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    source: &Source,
+    target: &Environment,
+    new: bool,
+    restored: &Restored,
+    content: &Option<Result<usize, Vec<String>>>,
+) -> Result<()> {
+    crate::say!(
+        "Restored {} into {} ({}).",
+        file_name(&source.file),
+        target.database_name,
+        target.name
+    );
+    if let Some(file) = &restored.safety_backup {
+        crate::say!(
+            "The safety backup taken before the restore is {}",
+            file.display()
+        );
+    }
+    print_checklist(
+        &restored.key_check,
+        &restored.counts,
+        source.manifest.is_some(),
+    );
+    match content {
+        Some(Ok(tables)) => crate::say!(
+            "  [x] content: {tables} tables, every row equal to the backup's, by content digest"
+        ),
+        _ => crate::say!(
+            "  [ ] content: the backup records no content digests; only row counts were compared"
+        ),
+    }
+    if new {
+        print_binding(project, envs, source, target, args.json)?;
+    }
+    Ok(())
+}
+
+/// The backup to restore, read and checked against the target before the
+/// target is read: its environment, its binding, its scope and, for
+/// `--clean`, its migrations.
+fn check_source(
+    project: &Project,
+    envs: &Environments,
+    target: &Environment,
+    args: &RestoreArgs,
+    new: bool,
+) -> Result<Source> {
+    let mode = args.mode();
+    if new && mode != Mode::IntoEmpty {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "--{} is not for a new database: it restores with the backup's own schema into an \
@@ -213,41 +488,19 @@ fn restore(
         guard_same_migrations(&source, &dir)?;
         guard_applied_migrations_unchanged(&source, &dir)?;
     }
+    Ok(source)
+}
 
-    let cmds = match &new {
-        Some(n) => n.cmds.clone(),
-        None => project.commands(),
-    };
-    let wrangler = project.wrangler(sh)?;
-    let fast_local = target.location == Location::Local && !args.via_wrangler;
-    let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
-    let target_reader = if fast_local && local_file.is_file() {
-        TargetReader::File(local_file.clone())
-    } else {
-        TargetReader::Wrangler(&wrangler, &cmds, target)
-    };
-    let catalog = match &new {
-        // Nothing to read before the database exists; a name in use is refused.
-        Some(n) => {
-            n.ensure_absent(&wrangler)?;
-            Catalog::default()
-        }
-        None => read_catalog(&target_reader)?,
-    };
-    let existing = existing_objects(&catalog);
-    guard_target_state(mode, &existing, target)?;
-    let settings = project.settings()?;
-    let target_key = target_key(
-        &target_reader,
-        &catalog,
-        settings.app.encryption_key.as_ref(),
-    )?;
-    let key_check = compare_keys(
-        source.encryption_key.as_ref(),
-        target_key.as_ref(),
-        args.accept_key_change,
-    )?;
-
+/// The repair the dump needs, surveyed, and every refusal the repair and
+/// the SQL gate can make, made now: nothing has run against the target
+/// yet, not even the safety backup or `--clean`'s migrations.
+fn prepare_load(
+    project: &Project,
+    source: &Source,
+    target: &Environment,
+    mode: Mode,
+    catalog: &Catalog,
+) -> Result<(repair::Options, repair::Survey)> {
     let options = repair::Options {
         virtual_tables: source.virtual_tables.clone(),
         data_into_existing_schema: mode == Mode::Clean,
@@ -266,9 +519,6 @@ fn restore(
             source.file.display()
         )
     })?;
-    // Every refusal the repair and the SQL gate can make comes before the
-    // plan: nothing has run against the target yet, not even the safety
-    // backup or `--clean`'s migrations.
     let mut preflight = repair::Preflight::new(options.known_tables.values())?;
     repair::write(source.data.open()?, &survey, &options, &mut preflight).with_context(|| {
         format!(
@@ -276,239 +526,258 @@ fn restore(
             source.file.display()
         )
     })?;
-    // A new database has nothing to lose.
-    let safety_backup =
-        new.is_none() && (target.location == Location::Remote || !existing.is_empty());
+    Ok((options, survey))
+}
 
-    print_plan(&PlanView {
-        repository: project.plan_line(),
-        source: &source,
-        target,
-        mode,
-        existing: &existing,
-        survey: &survey,
-        safety_backup,
-        fast_local,
-        key_check: &key_check,
-        cmds: &cmds,
-        new: new.as_deref(),
-    });
-    let plan_json = serde_json::json!({
+/// The plan, as `--json` prints it.
+fn plan_json(
+    source: &Source,
+    target: &Environment,
+    args: &RestoreArgs,
+    new: bool,
+    inspected: &Inspected,
+    safety_backup: bool,
+) -> serde_json::Value {
+    serde_json::json!({
         "source": source.file,
         "source_environment": source.environment,
         "target": {
             "environment": target.name,
             "database": target.database_name,
             "location": target.location.to_string(),
-            "new": new.is_some(),
+            "new": new,
             "location_hint": args.location,
         },
-        "mode": mode.name(),
-        "existing_objects": existing.len(),
+        "mode": args.mode().name(),
+        "existing_objects": inspected.existing.len(),
         "safety_backup": safety_backup,
-    });
-    if args.dry_run {
-        crate::say!("Dry run: nothing was changed.");
-        if args.json {
-            crate::out::json(&serde_json::json!({
-                "command": "restore",
-                "dry_run": true,
-                "plan": plan_json,
-                "result": null,
-            }));
-        }
-        return Ok(None);
-    }
-    confirm::require(
-        target,
-        &args.confirm,
-        &format!("restore {} into", file_name(&source.file)),
-    )?;
+    })
+}
 
-    // From here to the end, no backup or other restore can run in between.
-    let lock = crate::steps::lock::acquire_lock(project, &format!("restore into {}", target.name))?;
-    let created;
-    let target = match new.as_deref_mut() {
-        Some(n) => {
-            created = n.create(&wrangler)?;
-            &created
-        }
-        None => target,
-    };
-    if new.is_none() && existing_objects(&read_catalog(&target_reader)?) != existing {
+/// The local D1 file a fast local restore loads, checked: no other
+/// process holds it, and it exists unless `--clean`'s migrations make it.
+fn ready_local_file(file: PathBuf, mode: Mode) -> Result<PathBuf> {
+    if file.is_file() {
+        local_d1::ensure_unheld(&file)?;
+    } else if mode != Mode::Clean {
+        // A clean restore's `migrations apply` creates it.
         bail!(
-            "{} changed since the plan was made (tables, views or triggers were added or dropped); \
-             run the restore again to see the new plan. Nothing was done.",
-            target.database_name
-        );
-    }
-    let local_file = if fast_local {
-        let file = local_file;
-        if file.is_file() {
-            local_d1::ensure_unheld(&file)?;
-        } else if mode != Mode::Clean {
-            // A clean restore's `migrations apply` creates it.
-            bail!(
-                "the local D1 database file {} does not exist; nothing was done",
-                file.display()
-            );
-        }
-        Some(file)
-    } else {
-        None
-    };
-
-    let safety = if safety_backup {
-        crate::say!("Taking a safety backup of {} first.", target.database_name);
-        let reason = format!("safety backup before restoring {}", file_name(&source.file));
-        let args = BackupArgs {
-            accept_broken_data: true,
-            ..BackupArgs::full(&target.name, reason)
-        };
-        backup::run_under(sh, project, &args, &lock).map_err(|e| {
-            e.context(format!(
-                "the safety backup of {} failed, so the restore did not start; nothing was changed",
-                target.database_name
-            ))
-        })?
-    } else {
-        None
-    };
-    let named_safety = || match &safety {
-        Some(file) => format!("; the safety backup taken before it is {}", file.display()),
-        None => String::new(),
-    };
-
-    let drops = if mode == Mode::Replace {
-        drop_statements(&existing, &catalog)
-    } else {
-        Vec::new()
-    };
-    if mode == Mode::Clean {
-        wrangler.run(&cmds.migrations_apply(target)).map_err(|e| {
-            e.context(format!(
-                "applying migrations to {} failed, so no rows were loaded{}",
-                target.database_name,
-                named_safety()
-            ))
-        })?;
-    }
-    let loading = local_file.as_ref().map(|_| {
-        crate::out::Activity::counting(
-            format!("loading into {}", target.database_name),
-            Some(survey.statements),
-        )
-    });
-    let loaded = match &local_file {
-        Some(file) => load_local(file, &source, &survey, &options, &drops),
-        None => load_with_wrangler(&wrangler, &cmds, target, &source, &survey, &options, &drops),
-    };
-    drop(loading);
-    if let Err(e) = loaded {
-        let state = if mode == Mode::Clean {
-            "the migrations were applied but no rows were loaded: the target has the schema only"
-        } else {
-            "the load is all-or-nothing, so the target is as it was"
-        };
-        return Err(e.context(format!("the restore failed; {state}{}", named_safety())));
-    }
-    drop(lock);
-
-    let (counts, wrong) = check_rows(
-        &wrangler,
-        &cmds,
-        target,
-        &source,
-        mode,
-        local_file.as_deref(),
-    )
-    .map_err(|e| {
-        e.context(format!(
-            "the restore ran, but its check failed{}",
-            named_safety()
-        ))
-    })?;
-    if !wrong.is_empty() {
-        if source.manifest.is_some() {
-            bail!(
-                "the restored rows do not match the backup's manifest: {}{}",
-                wrong.join("; "),
-                named_safety()
-            );
-        }
-        // Without a manifest the expectation is one row per INSERT, which a
-        // hand-made dump with multi-row INSERTs does not meet.
-        crate::warn!(
-            "row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
-            wrong.join("; ")
-        );
-    }
-    let content = check_content(
-        project,
-        &wrangler,
-        &cmds,
-        target,
-        &source,
-        mode,
-        local_file.as_deref(),
-    )
-    .map_err(|e| {
-        e.context(format!(
-            "the restore ran, but its content check failed{}",
-            named_safety()
-        ))
-    })?;
-    if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
-        bail!(
-            "the restored content does not match the backup's: {}{}",
-            differ.join("; "),
-            named_safety()
-        );
-    }
-    crate::say!(
-        "Restored {} into {} ({}).",
-        file_name(&source.file),
-        target.database_name,
-        target.name
-    );
-    if let Some(file) = &safety {
-        crate::say!(
-            "The safety backup taken before the restore is {}",
+            "the local D1 database file {} does not exist; nothing was done",
             file.display()
         );
     }
-    print_checklist(&key_check, &counts, source.manifest.is_some());
-    match &content {
-        Some(Ok(tables)) => crate::say!(
-            "  [x] content: {tables} tables, every row equal to the backup's, by content digest"
-        ),
-        _ => crate::say!(
-            "  [ ] content: the backup records no content digests; only row counts were compared"
-        ),
+    Ok(file)
+}
+
+/// The safety backup of the target, under the restore's lock; the restore
+/// does not start without it.
+fn take_safety_backup(
+    sh: &Shell,
+    project: &Project,
+    target: &Environment,
+    source: &Source,
+    lock: &BackupLock,
+) -> Result<Option<PathBuf>> {
+    crate::say!("Taking a safety backup of {} first.", target.database_name);
+    let reason = format!("safety backup before restoring {}", file_name(&source.file));
+    let args = BackupArgs {
+        accept_broken_data: true,
+        ..BackupArgs::full(&target.name, reason)
+    };
+    backup::run_under(sh, project, &args, lock).map_err(|e| {
+        e.context(format!(
+            "the safety backup of {} failed, so the restore did not start; nothing was changed",
+            target.database_name
+        ))
+    })
+}
+
+/// The load and its checks, once the plan is confirmed and the lock held.
+struct Loading<'a> {
+    wrangler: &'a Wrangler,
+    cmds: &'a Commands,
+    target: &'a Environment,
+    source: &'a Source,
+    mode: Mode,
+    /// The local D1 file, for a fast local restore.
+    local_file: Option<&'a Path>,
+    /// The safety backup, which every error after it names.
+    safety: &'a Option<PathBuf>,
+}
+
+impl Loading<'_> {
+    fn named_safety(&self) -> String {
+        match self.safety {
+            Some(file) => format!("; the safety backup taken before it is {}", file.display()),
+            None => String::new(),
+        }
     }
-    if new.is_some() {
-        print_binding(project, envs, &source, target, args.json)?;
+
+    /// `--replace`'s drops, `--clean`'s migrations, then the rows: all or
+    /// nothing.
+    fn load(
+        &self,
+        survey: &repair::Survey,
+        options: &repair::Options,
+        inspected: &Inspected,
+    ) -> Result<()> {
+        let (target, source, mode) = (self.target, self.source, self.mode);
+        let drops = if mode == Mode::Replace {
+            drop_statements(&inspected.existing, &inspected.catalog)
+        } else {
+            Vec::new()
+        };
+        if mode == Mode::Clean {
+            self.wrangler
+                .run(&self.cmds.migrations_apply(target))
+                .map_err(|e| {
+                    e.context(format!(
+                        "applying migrations to {} failed, so no rows were loaded{}",
+                        target.database_name,
+                        self.named_safety()
+                    ))
+                })?;
+        }
+        let loading = self.local_file.map(|_| {
+            crate::out::Activity::counting(
+                format!("loading into {}", target.database_name),
+                Some(survey.statements),
+            )
+        });
+        let loaded = match self.local_file {
+            Some(file) => load_local(file, source, survey, options, &drops),
+            None => load_with_wrangler(
+                self.wrangler,
+                self.cmds,
+                target,
+                source,
+                survey,
+                options,
+                &drops,
+            ),
+        };
+        drop(loading);
+        if let Err(e) = loaded {
+            let state = if mode == Mode::Clean {
+                "the migrations were applied but no rows were loaded: the target has the schema only"
+            } else {
+                "the load is all-or-nothing, so the target is as it was"
+            };
+            return Err(e.context(format!(
+                "the restore failed; {state}{}",
+                self.named_safety()
+            )));
+        }
+        Ok(())
     }
-    if args.json {
-        crate::out::json(&serde_json::json!({
-            "command": "restore",
-            "dry_run": false,
-            "plan": plan_json,
-            "result": {
-                "safety_backup": safety,
-                "tables": counts.iter().map(|(table, expected, found)| serde_json::json!({
-                    "table": table, "expected": expected, "found": found,
-                })).collect::<Vec<_>>(),
-                "content_checked": matches!(content, Some(Ok(_))),
-                "database_id": new.is_some().then_some(&target.database_id),
-            },
-        }));
+
+    /// The restored rows against the manifest (or the dump), then the
+    /// content against the backup's digests.
+    #[allow(clippy::type_complexity)]
+    fn check(
+        &self,
+        project: &Project,
+    ) -> Result<(Vec<TableCount>, Option<Result<usize, Vec<String>>>)> {
+        let (target, source, mode) = (self.target, self.source, self.mode);
+        let (counts, wrong) = check_rows(
+            self.wrangler,
+            self.cmds,
+            target,
+            source,
+            mode,
+            self.local_file,
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the restore ran, but its check failed{}",
+                self.named_safety()
+            ))
+        })?;
+        if !wrong.is_empty() {
+            if source.manifest.is_some() {
+                bail!(
+                    "the restored rows do not match the backup's manifest: {}{}",
+                    wrong.join("; "),
+                    self.named_safety()
+                );
+            }
+            // Without a manifest the expectation is one row per INSERT, which a
+            // hand-made dump with multi-row INSERTs does not meet.
+            crate::warn!(
+                "row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
+                wrong.join("; ")
+            );
+        }
+        let content = check_content(
+            project,
+            self.wrangler,
+            self.cmds,
+            target,
+            source,
+            mode,
+            self.local_file,
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the restore ran, but its content check failed{}",
+                self.named_safety()
+            ))
+        })?;
+        if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
+            bail!(
+                "the restored content does not match the backup's: {}{}",
+                differ.join("; "),
+                self.named_safety()
+            );
+        }
+        Ok((counts, content))
     }
-    Ok(Some(Restored {
-        safety_backup: safety,
-        counts,
+}
+
+/// What the target holds before the restore, read without changing it.
+struct Inspected {
+    catalog: Catalog,
+    existing: Vec<(String, String)>,
+    key_check: KeyCheck,
+}
+
+/// Reads the target's schema and its data-encryption key, and refuses a
+/// target the mode cannot restore into, or a key that differs from the
+/// backup's.
+fn inspect_target(
+    project: &Project,
+    args: &RestoreArgs,
+    source: &Source,
+    (target, target_reader): (&Environment, &TargetReader<'_>),
+    wrangler: &Wrangler,
+    new: Option<&NewDatabase>,
+) -> Result<Inspected> {
+    let catalog = match new {
+        // Nothing to read before the database exists; a name in use is refused.
+        Some(n) => {
+            n.ensure_absent(wrangler)?;
+            Catalog::default()
+        }
+        None => read_catalog(target_reader)?,
+    };
+    let existing = existing_objects(&catalog);
+    guard_target_state(args.mode(), &existing, target)?;
+    let settings = project.settings()?;
+    let target_key = target_key(
+        target_reader,
+        &catalog,
+        settings.app.encryption_key.as_ref(),
+    )?;
+    let key_check = compare_keys(
+        source.encryption_key.as_ref(),
+        target_key.as_ref(),
+        args.accept_key_change,
+    )?;
+    Ok(Inspected {
+        catalog,
+        existing,
         key_check,
-    }))
+    })
 }
 
 impl Source {
@@ -938,6 +1207,15 @@ struct PlanView<'a> {
 fn print_plan(p: &PlanView<'_>) {
     let mut out = String::from("Restore plan\n");
     let _ = writeln!(out, "  {}", p.repository);
+    plan_source(&mut out, p);
+    plan_target(&mut out, p);
+    plan_load(&mut out, p);
+    plan_repairs(&mut out, p);
+    crate::say!("{out}");
+}
+
+/// The plan's lines on the backup and its manifest.
+fn plan_source(out: &mut String, p: &PlanView<'_>) {
     let s = p.source;
     let _ = writeln!(out, "  source       {}", s.file.display());
     match &s.manifest {
@@ -966,6 +1244,10 @@ fn print_plan(p: &PlanView<'_>) {
             );
         }
     }
+}
+
+/// The plan's lines on the target, the mode and what goes first.
+fn plan_target(out: &mut String, p: &PlanView<'_>) {
     let t = p.target;
     let _ = writeln!(
         out,
@@ -997,6 +1279,11 @@ fn print_plan(p: &PlanView<'_>) {
     if p.mode == Mode::Clean {
         let _ = writeln!(out, "  first        {}", p.cmds.migrations_apply(t));
     }
+}
+
+/// The plan's lines on the safety backup, the key and the load.
+fn plan_load(out: &mut String, p: &PlanView<'_>) {
+    let t = p.target;
     let _ = writeln!(
         out,
         "  safety       {}",
@@ -1033,6 +1320,10 @@ fn print_plan(p: &PlanView<'_>) {
             "as one file through `wrangler d1 execute --file`, all or nothing"
         }
     );
+}
+
+/// The plan's lines on the repairs the dump needs.
+fn plan_repairs(out: &mut String, p: &PlanView<'_>) {
     let mut repairs: Vec<String> = p.survey.repairs.iter().map(|r| r.to_string()).collect();
     for (line, table, bytes) in &p.survey.oversized {
         repairs.push(format!(
@@ -1061,7 +1352,6 @@ fn print_plan(p: &PlanView<'_>) {
             );
         }
     }
-    crate::say!("{out}");
 }
 
 /// The binding to add to the configuration to use the new database, in
