@@ -414,6 +414,10 @@ fn verdict(
 pub struct Preflight {
     gate: Gate,
     statements: u64,
+    /// The prepared statement of the last row judged, while the schema has
+    /// not changed since: a row with the same table and columns is judged
+    /// by it as it was (the statement cache would hand back the same one).
+    judged_row: Option<String>,
 }
 
 impl Preflight {
@@ -427,6 +431,7 @@ impl Preflight {
         Ok(Preflight {
             gate,
             statements: 0,
+            judged_row: None,
         })
     }
 }
@@ -434,8 +439,22 @@ impl Preflight {
 impl crate::repair::Sink for Preflight {
     fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
         self.statements += 1;
+        if let Some(row) = self.gate.row(sql) {
+            let template = row.template();
+            if self.judged_row.as_ref() == Some(&template) {
+                return Ok(());
+            }
+            if self.gate.prepare_row(&row).is_some() {
+                self.judged_row = Some(template);
+                return Ok(());
+            }
+        }
         let outcome = match crate::dump::first_keyword(sql).as_str() {
-            "CREATE" | "DROP" | "PRAGMA" => self.gate.run(sql),
+            "CREATE" | "DROP" | "PRAGMA" => {
+                // It may change the schema, and so what a row's statement does.
+                self.judged_row = None;
+                self.gate.run(sql)
+            }
             _ => self.gate.judge(sql),
         };
         match outcome {
@@ -1072,6 +1091,35 @@ mod tests {
         assert!(message.contains("load_extension"), "{message}");
         ran(&g, "INSERT INTO \"a\" VALUES(4,'w');");
         assert_eq!(count(&g, "SELECT n FROM counts"), 3);
+    }
+
+    #[test]
+    fn the_preflight_judges_each_rows_table_and_columns_not_just_the_first() {
+        use crate::repair::Sink;
+        // A trigger's body is compiled, and so judged, only with the rows
+        // that fire it; this one's function is denied.
+        let trigger = |t: &str| {
+            format!("CREATE TRIGGER on_{t} AFTER INSERT ON {t} BEGIN SELECT sqlite_version(); END;")
+        };
+        let mut p = Preflight::new(&[]).unwrap();
+        p.statement("CREATE TABLE a(x, y);").unwrap();
+        p.statement("CREATE TABLE b(x, y);").unwrap();
+        p.statement(&trigger("b")).unwrap();
+        p.statement("INSERT INTO \"a\" VALUES(1,2);").unwrap();
+        p.statement("INSERT INTO \"a\" VALUES(3,4);").unwrap();
+        let refused = |e: anyhow::Error| e.to_string();
+        let e = refused(p.statement("INSERT INTO \"b\" VALUES(1,2);").unwrap_err());
+        assert!(
+            e.contains("statement 6") && e.contains("sqlite_version"),
+            "{e}"
+        );
+        // A trigger created between rows is judged with the rows after it.
+        p.statement(&trigger("a")).unwrap();
+        let e = refused(p.statement("INSERT INTO \"a\" VALUES(5,6);").unwrap_err());
+        assert!(
+            e.contains("statement 8") && e.contains("sqlite_version"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -375,6 +375,16 @@ fn staged_tables(options: &Options) -> BTreeMap<String, String> {
 
 /// First pass: reads the whole dump and decides what to repair.
 pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
+    survey_observing(reader, options, |_| {})
+}
+
+/// [`survey`], showing `observe` each statement as it is read, so that one
+/// pass over the dump serves another reader too.
+pub fn survey_observing(
+    reader: impl BufRead,
+    options: &Options,
+    mut observe: impl FnMut(&str),
+) -> Result<Survey> {
     let staged = staged_tables(options);
     let mut survey = Survey::default();
     let mut transaction_lines = 0;
@@ -383,6 +393,7 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
     let mut first_crlf = None;
     for statement in Statements::new(reader) {
         let Statement { line, sql, crlf } = statement?;
+        observe(&sql);
         if crlf && first_crlf.is_none() {
             first_crlf = Some(line);
         }

@@ -137,7 +137,8 @@ struct Source {
     manifest: Option<Manifest>,
     /// The environment the backup was taken from, when known.
     environment: Option<String>,
-    /// Rows per table and the key, from the manifest or counted from the dump.
+    /// Rows per table and the key, from the manifest or counted from the dump
+    /// (in the survey's pass: empty until then).
     rows: BTreeMap<String, u64>,
     encryption_key: Option<KeyFingerprint>,
     virtual_tables: Vec<VirtualTable>,
@@ -199,7 +200,7 @@ fn restore(
             mode.name()
         );
     }
-    let source = resolve_source(project, envs, target, args)?;
+    let mut source = resolve_source(project, envs, target, args)?;
     guard_source_environment(&source, target, args)?;
     guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, mode, args.partial)?;
@@ -231,18 +232,6 @@ fn restore(
     };
     let existing = existing_objects(&catalog);
     guard_target_state(mode, &existing, target)?;
-    let settings = project.settings()?;
-    let target_key = target_key(
-        &target_reader,
-        &catalog,
-        settings.app.encryption_key.as_ref(),
-    )?;
-    let key_check = compare_keys(
-        source.encryption_key.as_ref(),
-        target_key.as_ref(),
-        args.accept_key_change,
-    )?;
-
     let options = repair::Options {
         virtual_tables: source.virtual_tables.clone(),
         data_into_existing_schema: mode == Mode::Clean,
@@ -253,8 +242,39 @@ fn restore(
             catalog.create_statements()
         },
     };
-    let survey = repair::survey(source.data.open()?, &options)
-        .with_context(|| format!("reading {}", source.file.display()))?;
+    let settings = project.settings()?;
+    let survey = if source.manifest.is_some() {
+        repair::survey(source.data.open()?, &options)
+    } else {
+        // Without a manifest, the rows and the key are counted from the
+        // dump, in the survey's pass.
+        let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
+        repair::survey_observing(source.data.open()?, &options, |sql| summary.statement(sql))
+            .and_then(|survey| {
+                // A data-only export has no CREATE TABLE: the rows it reports by
+                // content (the key in force) are read in the migrations' schema.
+                let schema = if mode == Mode::Clean {
+                    schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+                } else {
+                    BTreeMap::new()
+                };
+                let summary = summary.finish(&schema)?;
+                source.rows = summary.rows;
+                source.encryption_key = summary.encryption_key;
+                Ok(survey)
+            })
+    }
+    .with_context(|| format!("reading {}", source.file.display()))?;
+    let target_key = target_key(
+        &target_reader,
+        &catalog,
+        settings.app.encryption_key.as_ref(),
+    )?;
+    let key_check = compare_keys(
+        source.encryption_key.as_ref(),
+        target_key.as_ref(),
+        args.accept_key_change,
+    )?;
     survey.ensure_repairable().with_context(|| {
         format!(
             "{} cannot be restored to D1; nothing was done",
@@ -637,23 +657,14 @@ fn resolve_source(
             Some(name) => Some(envs.resolve(name)?.name.clone()),
             None => None,
         };
-        // A data-only export has no CREATE TABLE: the rows it reports by
-        // content (the key in force) are read in the migrations' schema.
-        let schema = if args.mode() == Mode::Clean {
-            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
-        } else {
-            BTreeMap::new()
-        };
-        let key_rule = project.settings()?.app.encryption_key;
-        let summary = dump::summarize(data.open()?, &schema, key_rule.as_ref())
-            .with_context(|| format!("reading {}", file.display()))?;
+        // The rows and the key are counted from the dump in the survey's pass.
         return Ok(Source {
             file,
             data,
             manifest: None,
             environment,
-            rows: summary.rows,
-            encryption_key: summary.encryption_key,
+            rows: BTreeMap::new(),
+            encryption_key: None,
             virtual_tables: Vec::new(),
         });
     }
