@@ -45,34 +45,59 @@ pub fn summarize(
     schema: &BTreeMap<String, String>,
     key: Option<&KeyRecord>,
 ) -> Result<DumpSummary> {
-    let mut summary = DumpSummary::default();
-    let mut bookkeeping = Bookkeeping {
-        key: key.cloned(),
-        ..Bookkeeping::default()
-    };
+    let mut summary = Summarizer::new(key);
     for statement in Statements::new(reader) {
-        let statement = statement?;
+        summary.statement(&statement?.sql);
+    }
+    summary.finish(schema)
+}
+
+/// [`summarize`], a statement at a time, for a pass over the dump that
+/// does something else as well.
+pub struct Summarizer {
+    summary: DumpSummary,
+    bookkeeping: Bookkeeping,
+}
+
+impl Summarizer {
+    pub fn new(key: Option<&KeyRecord>) -> Summarizer {
+        Summarizer {
+            summary: DumpSummary::default(),
+            bookkeeping: Bookkeeping {
+                key: key.cloned(),
+                ..Bookkeeping::default()
+            },
+        }
+    }
+
+    pub fn statement(&mut self, sql: &str) {
+        let (summary, bookkeeping) = (&mut self.summary, &mut self.bookkeeping);
         summary.statements += 1;
-        if let Some(table) = insert_target(&statement.sql) {
+        if let Some(table) = insert_target(sql) {
             if is_never_restored(&table) {
-                continue;
+                return;
             }
             if bookkeeping.wants(&table) {
-                bookkeeping.inserts.push(statement.sql);
+                bookkeeping.inserts.push(sql.to_owned());
             }
             *summary.rows.entry(table).or_default() += 1;
-        } else if let Some((kind, name)) = created_object(&statement.sql) {
+        } else if let Some((kind, name)) = created_object(sql) {
             if kind == "table" && !is_never_restored(&name) {
                 if bookkeeping.wants(&name) {
-                    bookkeeping.creates.insert(name.clone(), statement.sql);
+                    bookkeeping.creates.insert(name.clone(), sql.to_owned());
                 }
                 summary.rows.entry(name.clone()).or_default();
             }
             summary.created.insert((kind.to_owned(), name));
         }
     }
-    bookkeeping.read_into(&mut summary, schema)?;
-    Ok(summary)
+
+    /// `schema`: as for [`summarize`].
+    pub fn finish(self, schema: &BTreeMap<String, String>) -> Result<DumpSummary> {
+        let mut summary = self.summary;
+        self.bookkeeping.read_into(&mut summary, schema)?;
+        Ok(summary)
+    }
 }
 
 /// The few rows the manifest reports by content, replayed into an in-memory

@@ -263,7 +263,7 @@ impl Gate {
     /// and for one over D1's statement limit or with a NUL, which run as SQL
     /// and fail or are refused as such. (A row is not a kind
     /// [`crate::statement::refused_kind`] refuses.)
-    fn row<'a>(&self, sql: &'a str) -> Option<d1_sql::literal::Row<'a>> {
+    pub fn row<'a>(&self, sql: &'a str) -> Option<d1_sql::literal::Row<'a>> {
         if sql.len() > D1_STATEMENT_LIMIT as usize {
             return None;
         }
@@ -274,7 +274,10 @@ impl Gate {
     /// authorizer as a statement from a file when it is first prepared.
     /// `None` when it is refused or cannot be prepared (a missing table, a
     /// wrong number of values): the row's own text then says why.
-    fn prepare_row(&self, row: &d1_sql::literal::Row<'_>) -> Option<rusqlite::CachedStatement<'_>> {
+    pub fn prepare_row(
+        &self,
+        row: &d1_sql::literal::Row<'_>,
+    ) -> Option<rusqlite::CachedStatement<'_>> {
         self.set_untrusted(true);
         let prepared = self.db.prepare_cached(&row.template());
         let verdict = self.take_verdict();

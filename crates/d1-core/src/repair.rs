@@ -378,6 +378,16 @@ fn staged_tables(options: &Options) -> BTreeMap<String, String> {
 
 /// First pass: reads the whole dump and decides what to repair.
 pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
+    survey_observing(reader, options, |_| {})
+}
+
+/// [`survey`], showing `observe` each statement as it is read, so that one
+/// pass over the dump serves another reader too.
+pub fn survey_observing(
+    reader: impl BufRead,
+    options: &Options,
+    mut observe: impl FnMut(&str),
+) -> Result<Survey> {
     let staged = staged_tables(options);
     let mut survey = Survey::default();
     let mut transaction_lines = 0;
@@ -386,6 +396,7 @@ pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
     let mut first_crlf = None;
     for statement in Statements::new(reader) {
         let Statement { line, sql, crlf } = statement?;
+        observe(&sql);
         if crlf && first_crlf.is_none() {
             first_crlf = Some(line);
         }
@@ -674,6 +685,10 @@ impl Sink for Vec<String> {
 pub struct Preflight {
     gate: crate::gate::Gate,
     statements: u64,
+    /// The prepared statement of the last row judged, while the schema has
+    /// not changed since: a row with the same table and columns is judged
+    /// by it as it was (the statement cache would hand back the same one).
+    judged_row: Option<String>,
 }
 
 impl Preflight {
@@ -687,6 +702,7 @@ impl Preflight {
         Ok(Preflight {
             gate,
             statements: 0,
+            judged_row: None,
         })
     }
 }
@@ -694,8 +710,22 @@ impl Preflight {
 impl Sink for Preflight {
     fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
         self.statements += 1;
+        if let Some(row) = self.gate.row(sql) {
+            let template = row.template();
+            if self.judged_row.as_ref() == Some(&template) {
+                return Ok(());
+            }
+            if self.gate.prepare_row(&row).is_some() {
+                self.judged_row = Some(template);
+                return Ok(());
+            }
+        }
         let outcome = match crate::statement::first_keyword(sql).as_str() {
-            "CREATE" | "DROP" | "PRAGMA" => self.gate.run(sql),
+            "CREATE" | "DROP" | "PRAGMA" => {
+                // It may change the schema, and so what a row's statement does.
+                self.judged_row = None;
+                self.gate.run(sql)
+            }
             _ => self.gate.judge(sql),
         };
         match outcome {
@@ -1660,5 +1690,33 @@ mod tests {
             assert!(piece.len() + piece.matches('\'').count() <= 3, "{piece}");
         }
         assert_eq!(chunks(text, 3).concat(), text);
+    }
+
+    #[test]
+    fn the_preflight_judges_each_rows_table_and_columns_not_just_the_first() {
+        // A trigger's body is compiled, and so judged, only with the rows
+        // that fire it; this one's function is denied.
+        let trigger = |t: &str| {
+            format!("CREATE TRIGGER on_{t} AFTER INSERT ON {t} BEGIN SELECT sqlite_version(); END;")
+        };
+        let mut p = Preflight::new(&[]).unwrap();
+        p.statement("CREATE TABLE a(x, y);").unwrap();
+        p.statement("CREATE TABLE b(x, y);").unwrap();
+        p.statement(&trigger("b")).unwrap();
+        p.statement("INSERT INTO \"a\" VALUES(1,2);").unwrap();
+        p.statement("INSERT INTO \"a\" VALUES(3,4);").unwrap();
+        let refused = |e: anyhow::Error| e.to_string();
+        let e = refused(p.statement("INSERT INTO \"b\" VALUES(1,2);").unwrap_err());
+        assert!(
+            e.contains("statement 6") && e.contains("sqlite_version"),
+            "{e}"
+        );
+        // A trigger created between rows is judged with the rows after it.
+        p.statement(&trigger("a")).unwrap();
+        let e = refused(p.statement("INSERT INTO \"a\" VALUES(5,6);").unwrap_err());
+        assert!(
+            e.contains("statement 8") && e.contains("sqlite_version"),
+            "{e}"
+        );
     }
 }

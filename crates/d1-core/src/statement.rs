@@ -104,11 +104,8 @@ pub fn describe(sql: &str) -> String {
 pub fn split_insert(sql: &str) -> Option<(String, &str)> {
     // D1's exports write `INSERT INTO "table" ...`: read that form directly,
     // since every row of a dump comes through here.
-    if let Some(quoted) = sql.strip_prefix("INSERT INTO \"")
-        && let Some(end) = quoted.find('"')
-        && !quoted[end + 1..].starts_with(['"', '.'])
-    {
-        return Some((quoted[..end].to_owned(), &quoted[end + 1..]));
+    if let Some((table, rest)) = d1_sql::literal::dump_insert_table(sql) {
+        return Some((table.to_owned(), rest));
     }
     let s = skip_trivia(sql);
     let rest = match strip_keyword(s, "INSERT") {

@@ -66,6 +66,21 @@ impl Row<'_> {
     }
 }
 
+/// The table of a statement in the shape D1's exports write,
+/// `INSERT INTO "t" ...`, and the text after its name; `None` for a name
+/// with a `"` in it, a `"schema"."t"`, or any other shape (which the caller
+/// reads the long way). Every statement of a dump is asked this, several
+/// times per restore, so it lives here, optimised.
+pub fn dump_insert_table(sql: &str) -> Option<(&str, &str)> {
+    let quoted = sql.strip_prefix("INSERT INTO \"")?;
+    let end = quoted.bytes().position(|b| b == b'"')?;
+    let rest = &quoted[end + 1..];
+    if rest.starts_with(['"', '.']) {
+        return None;
+    }
+    Some((&quoted[..end], rest))
+}
+
 /// Reads a statement of one of the dump's two `INSERT` shapes (a final `;`
 /// optional), or `None` for any other statement, and for one with a NUL
 /// byte (which the SQL gate refuses).
@@ -272,6 +287,27 @@ mod tests {
         parse(sql)
             .unwrap_or_else(|| panic!("not parsed: {sql}"))
             .values
+    }
+
+    #[test]
+    fn the_dump_shapes_table_is_read_and_every_other_shape_left_alone() {
+        assert_eq!(
+            dump_insert_table("INSERT INTO \"t\" VALUES(1);"),
+            Some(("t", " VALUES(1);"))
+        );
+        assert_eq!(
+            dump_insert_table("INSERT INTO \"t\"(\"a\") VALUES(1);"),
+            Some(("t", "(\"a\") VALUES(1);"))
+        );
+        for other in [
+            "INSERT INTO \"we\"\"ird\" VALUES(1);",
+            "INSERT INTO \"main\".\"t\" VALUES(1);",
+            "INSERT INTO t VALUES(1);",
+            "insert into \"t\" VALUES(1);",
+            "INSERT INTO \"unterminated",
+        ] {
+            assert_eq!(dump_insert_table(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -143,7 +143,8 @@ struct Source {
     manifest: Option<Manifest>,
     /// The environment the backup was taken from, when known.
     environment: Option<String>,
-    /// Rows per table and the key, from the manifest or counted from the dump.
+    /// Rows per table and the key, from the manifest or counted from the dump
+    /// (in the survey's pass: empty until then).
     rows: BTreeMap<String, u64>,
     encryption_key: Option<KeyFingerprint>,
     virtual_tables: Vec<VirtualTable>,
@@ -304,7 +305,7 @@ fn plan(
     new: Option<&NewDatabase>,
 ) -> Result<Option<Planned>> {
     let mode = args.mode();
-    let source = check_source(project, envs, target, args, new.is_some())?;
+    let mut source = check_source(project, envs, target, args, new.is_some())?;
     let cmds = match new {
         Some(n) => n.cmds.clone(),
         None => project.commands(),
@@ -318,15 +319,15 @@ fn plan(
         true => TargetReader::File(local_file.clone()),
         false => TargetReader::Wrangler(&wrangler, &cmds, target),
     };
-    let inspected = inspect_target(
-        project,
-        args,
-        &source,
-        (target, &target_reader),
-        &wrangler,
-        new,
-    )?;
-    let (options, survey) = prepare_load(project, &source, target, mode, &inspected.catalog)?;
+    let (catalog, existing) = read_target(args, (target, &target_reader), &wrangler, new)?;
+    let (options, survey) = survey_dump(project, &mut source, target, mode, &catalog)?;
+    let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
+    preflight(&source, &survey, &options)?;
+    let inspected = Inspected {
+        catalog,
+        existing,
+        key_check,
+    };
     // A new database has nothing to lose.
     let safety_backup =
         new.is_none() && (target.location == Location::Remote || !inspected.existing.is_empty());
@@ -491,12 +492,11 @@ fn check_source(
     Ok(source)
 }
 
-/// The repair the dump needs, surveyed, and every refusal the repair and
-/// the SQL gate can make, made now: nothing has run against the target
-/// yet, not even the safety backup or `--clean`'s migrations.
-fn prepare_load(
+/// The repair the dump needs, surveyed in one pass over the dump; without
+/// a manifest, the same pass counts the rows and reads the key in force.
+fn survey_dump(
     project: &Project,
-    source: &Source,
+    source: &mut Source,
     target: &Environment,
     mode: Mode,
     catalog: &Catalog,
@@ -511,8 +511,36 @@ fn prepare_load(
             catalog.create_statements()
         },
     };
-    let survey = repair::survey(source.data.open()?, &options)
-        .with_context(|| format!("reading {}", source.file.display()))?;
+    let settings = project.settings()?;
+    let survey = if source.manifest.is_some() {
+        repair::survey(source.data.open()?, &options)
+    } else {
+        // Without a manifest, the rows and the key are counted from the
+        // dump, in the survey's pass.
+        let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
+        repair::survey_observing(source.data.open()?, &options, |sql| summary.statement(sql))
+            .and_then(|survey| {
+                // A data-only export has no CREATE TABLE: the rows it reports by
+                // content (the key in force) are read in the migrations' schema.
+                let schema = if mode == Mode::Clean {
+                    schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+                } else {
+                    BTreeMap::new()
+                };
+                let summary = summary.finish(&schema)?;
+                source.rows = summary.rows;
+                source.encryption_key = summary.encryption_key;
+                Ok(survey)
+            })
+    }
+    .with_context(|| format!("reading {}", source.file.display()))?;
+    Ok((options, survey))
+}
+
+/// Every refusal the repair and the SQL gate can make, made now: nothing
+/// has run against the target yet, not even the safety backup or
+/// `--clean`'s migrations.
+fn preflight(source: &Source, survey: &repair::Survey, options: &repair::Options) -> Result<()> {
     survey.ensure_repairable().with_context(|| {
         format!(
             "{} cannot be restored to D1; nothing was done",
@@ -520,13 +548,13 @@ fn prepare_load(
         )
     })?;
     let mut preflight = repair::Preflight::new(options.known_tables.values())?;
-    repair::write(source.data.open()?, &survey, &options, &mut preflight).with_context(|| {
+    repair::write(source.data.open()?, survey, options, &mut preflight).with_context(|| {
         format!(
             "{} cannot be loaded; nothing was done",
             source.file.display()
         )
     })?;
-    Ok((options, survey))
+    Ok(())
 }
 
 /// The plan, as `--json` prints it.
@@ -741,17 +769,14 @@ struct Inspected {
     key_check: KeyCheck,
 }
 
-/// Reads the target's schema and its data-encryption key, and refuses a
-/// target the mode cannot restore into, or a key that differs from the
-/// backup's.
-fn inspect_target(
-    project: &Project,
+/// Reads the target's schema, and refuses a target the mode cannot
+/// restore into.
+fn read_target(
     args: &RestoreArgs,
-    source: &Source,
     (target, target_reader): (&Environment, &TargetReader<'_>),
     wrangler: &Wrangler,
     new: Option<&NewDatabase>,
-) -> Result<Inspected> {
+) -> Result<(Catalog, Vec<(String, String)>)> {
     let catalog = match new {
         // Nothing to read before the database exists; a name in use is refused.
         Some(n) => {
@@ -762,22 +787,25 @@ fn inspect_target(
     };
     let existing = existing_objects(&catalog);
     guard_target_state(args.mode(), &existing, target)?;
+    Ok((catalog, existing))
+}
+
+/// Reads the target's data-encryption key, and refuses one that differs
+/// from the backup's (unless `--accept-key-change`).
+fn check_keys(
+    project: &Project,
+    args: &RestoreArgs,
+    source: &Source,
+    target_reader: &TargetReader<'_>,
+    catalog: &Catalog,
+) -> Result<KeyCheck> {
     let settings = project.settings()?;
-    let target_key = target_key(
-        target_reader,
-        &catalog,
-        settings.app.encryption_key.as_ref(),
-    )?;
-    let key_check = compare_keys(
+    let target_key = target_key(target_reader, catalog, settings.app.encryption_key.as_ref())?;
+    compare_keys(
         source.encryption_key.as_ref(),
         target_key.as_ref(),
         args.accept_key_change,
-    )?;
-    Ok(Inspected {
-        catalog,
-        existing,
-        key_check,
-    })
+    )
 }
 
 impl Source {
@@ -914,23 +942,14 @@ fn resolve_source(
             Some(name) => Some(envs.resolve(name)?.name.clone()),
             None => None,
         };
-        // A data-only export has no CREATE TABLE: the rows it reports by
-        // content (the key in force) are read in the migrations' schema.
-        let schema = if args.mode() == Mode::Clean {
-            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
-        } else {
-            BTreeMap::new()
-        };
-        let key_rule = project.settings()?.app.encryption_key;
-        let summary = dump::summarize(data.open()?, &schema, key_rule.as_ref())
-            .with_context(|| format!("reading {}", file.display()))?;
+        // The rows and the key are counted from the dump in the survey's pass.
         return Ok(Source {
             file,
             data,
             manifest: None,
             environment,
-            rows: summary.rows,
-            encryption_key: summary.encryption_key,
+            rows: BTreeMap::new(),
+            encryption_key: None,
             virtual_tables: Vec::new(),
         });
     }
