@@ -11,7 +11,7 @@
 //! exact commands that restore the backup this run took; nothing is ever
 //! restored by itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xshell::Shell;
@@ -22,6 +22,7 @@ use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, UploadWhen};
 use crate::steps::doctor::{self, DoctorArgs};
+use crate::steps::migrations::MigrationPlan;
 use crate::steps::status::{self, StatusArgs};
 use d1_core::wording::count;
 
@@ -96,44 +97,103 @@ pub fn restore_commands(file: &Path, env: &Environment) -> String {
     )
 }
 
+/// What every step of one deploy needs.
+struct Deploy<'a> {
+    sh: &'a Shell,
+    project: &'a Project,
+    args: &'a DeployArgs,
+    env: &'a Environment,
+}
+
 pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let envs = project.environments()?;
-    let env = envs.resolve(&args.env)?;
-    crate::say!("== deploy {}: doctor", env.name);
-    if !doctor::run(sh, project, &DoctorArgs { json: false })? {
-        return Err(failed(
-            env,
-            Step::Doctor,
-            anyhow::anyhow!("doctor found a problem (FAIL above)"),
-            None,
-        ));
-    }
-    crate::say!("== deploy {}: pending migrations", env.name);
-    let plan = crate::steps::migrations::plan(sh, project, env)
-        .map_err(|e| failed(env, Step::Pending, e, None))?;
-    plan.print(project);
-    let planned = steps(!plan.pending.is_empty());
-    crate::say!(
-        "Deploy plan: {}",
-        planned
-            .iter()
-            .map(|s| s.label())
-            .collect::<Vec<_>>()
-            .join(" -> ")
-    );
-    if plan.pending.is_empty() {
-        crate::say!("Nothing to migrate: no backup is taken; going straight to the Pages deploy.");
-    }
+    let deploy = Deploy {
+        sh,
+        project,
+        args,
+        env: envs.resolve(&args.env)?,
+    };
+    deploy.doctor()?;
+    let plan = deploy.pending_migrations()?;
+    let planned = deploy.print_plan(&plan);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());
     }
-    confirm::require(env, &args.confirm, "migrate and deploy")?;
+    confirm::require(deploy.env, &args.confirm, "migrate and deploy")?;
+    let backup_file = deploy.run_steps(&plan, &planned[2..])?;
+    deploy.print_done(&plan, backup_file.as_deref());
+    Ok(())
+}
 
-    let mut backup_file = None;
-    for &step in &planned[2..] {
-        let advice = backup_file.as_deref().map(|f| restore_commands(f, env));
-        let result = match step {
+impl Deploy<'_> {
+    /// Step 1: `doctor`; a problem stops the deploy before anything runs.
+    fn doctor(&self) -> Result<()> {
+        crate::say!("== deploy {}: doctor", self.env.name);
+        if !doctor::run(self.sh, self.project, &DoctorArgs { json: false })? {
+            return Err(failed(
+                self.env,
+                Step::Doctor,
+                anyhow::anyhow!("doctor found a problem (FAIL above)"),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Step 2: the pending migrations (which refuses an edited applied one).
+    fn pending_migrations(&self) -> Result<MigrationPlan<'_>> {
+        crate::say!("== deploy {}: pending migrations", self.env.name);
+        let plan = crate::steps::migrations::plan(self.sh, self.project, self.env)
+            .map_err(|e| failed(self.env, Step::Pending, e, None))?;
+        plan.print(self.project);
+        Ok(plan)
+    }
+
+    /// Prints the deploy's steps, which the pending migrations decide.
+    fn print_plan(&self, plan: &MigrationPlan<'_>) -> Vec<Step> {
+        let planned = steps(!plan.pending.is_empty());
+        crate::say!(
+            "Deploy plan: {}",
+            planned
+                .iter()
+                .map(|s| s.label())
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        );
+        if plan.pending.is_empty() {
+            crate::say!(
+                "Nothing to migrate: no backup is taken; going straight to the Pages deploy."
+            );
+        }
+        planned
+    }
+
+    /// Runs the steps after the plan, in order; the first failure stops the
+    /// deploy with the way back from the backup taken so far. Returns that
+    /// backup.
+    fn run_steps(&self, plan: &MigrationPlan<'_>, steps: &[Step]) -> Result<Option<PathBuf>> {
+        let mut backup_file = None;
+        for &step in steps {
+            let advice = backup_file
+                .as_deref()
+                .map(|f| restore_commands(f, self.env));
+            if let Err(e) = self.run_step(step, plan, &mut backup_file) {
+                return Err(failed(self.env, step, e, advice.as_deref()));
+            }
+        }
+        Ok(backup_file)
+    }
+
+    /// One step; the backup step sets `backup_file`.
+    fn run_step(
+        &self,
+        step: Step,
+        plan: &MigrationPlan<'_>,
+        backup_file: &mut Option<PathBuf>,
+    ) -> Result<()> {
+        let env = self.env;
+        match step {
             Step::Doctor | Step::Pending => Ok(()),
             Step::Backup => {
                 let mut backup = BackupArgs::full(
@@ -142,16 +202,19 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
                 );
                 backup.require_encryption = true;
                 backup.upload = Some(UploadWhen::Always);
-                backup::run(sh, project, &backup).map(|file| backup_file = file)
+                backup::run(self.sh, self.project, &backup).map(|file| *backup_file = file)
             }
-            Step::Migrate => {
-                crate::steps::migrations::apply(sh, project, &plan, "see below for the way back")
-            }
-            Step::PagesDeploy => pages_deploy(sh, project, args),
+            Step::Migrate => crate::steps::migrations::apply(
+                self.sh,
+                self.project,
+                plan,
+                "see below for the way back",
+            ),
+            Step::PagesDeploy => pages_deploy(self.sh, self.project, self.args),
             // The runner holds only this run's backups (the scheduled
             // job's are in R2), so a stale status is reported, not fatal.
             Step::Status => status::run(
-                project,
+                self.project,
                 &StatusArgs {
                     env: Some(env.name.clone()),
                     json: false,
@@ -167,24 +230,23 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
                     );
                 }
             }),
-        };
-        if let Err(e) = result {
-            return Err(failed(env, step, e, advice.as_deref()));
         }
     }
-    crate::say!(
-        "deploy of {}: done ({})",
-        env.name,
-        match &backup_file {
-            Some(file) => format!(
-                "{} applied after the backup {}",
-                count(plan.pending.len(), "migration"),
-                crate::edge::fsutil::file_name(file)
-            ),
-            None => "nothing to migrate, no backup taken".to_owned(),
-        }
-    );
-    Ok(())
+
+    fn print_done(&self, plan: &MigrationPlan<'_>, backup_file: Option<&Path>) {
+        crate::say!(
+            "deploy of {}: done ({})",
+            self.env.name,
+            match backup_file {
+                Some(file) => format!(
+                    "{} applied after the backup {}",
+                    count(plan.pending.len(), "migration"),
+                    crate::edge::fsutil::file_name(file)
+                ),
+                None => "nothing to migrate, no backup taken".to_owned(),
+            }
+        );
+    }
 }
 
 /// The Pages deploy: wrangler's, or the command in [`DEPLOY_COMMAND_VAR`].

@@ -14,13 +14,14 @@
 //!    durations. Nothing else: no rows, no names, no URLs, no tokens.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use xshell::Shell;
 
+use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
@@ -147,41 +148,153 @@ pub fn append_log(path: &Path, record: &Record) -> Result<()> {
 
 pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     let envs = project.environments()?;
-    let target = envs.resolve(&args.to)?;
-    let from = envs.resolve(&args.from)?;
-    if target.is_production() {
-        bail!(
-            "a drill restores into staging or local D1, never into production ({}); \
-             use `cargo xtask restore` for a real restore. Nothing was done.",
-            target.database_name
-        );
+    let mut drill = Drill::prepare(project, &envs, args)?;
+    drill.print_plan(project);
+    if args.dry_run {
+        crate::say!("The restore's own plan follows.");
+        restore::run(sh, project, &drill.restore_args)?;
+        return Ok(());
     }
-    let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())?;
-    let file = project.resolve_backup(
-        args.backup.as_deref().unwrap_or("latest"),
-        Some(&from.name),
-        inventory::Latest::Good,
-    )?;
-    let manifest_path = manifest::manifest_path(&file);
-    let manifest = Manifest::for_backup(&file).with_context(|| {
-        format!(
-            "a drill rehearses a backup with a manifest; {} has none",
-            file.display()
-        )
-    })?;
-    if manifest.environment != from.name {
-        bail!(
-            "{} is a backup of {}, not {}; pass --from {}",
+    drill.confirm(args)?;
+
+    let mut rehearsal = Rehearsal::start(&drill);
+    if rehearsal.verify(project, &drill)? {
+        rehearsal.restore(sh, project, &drill);
+    }
+    if rehearsal.record.checks[1] == Outcome::Pass
+        && let Some(app) = &drill.app
+    {
+        rehearsal.app(project, app);
+    }
+    rehearsal.log(project)
+}
+
+/// A drill, resolved and checked before anything runs: where from and to,
+/// the backup and its manifest, the app checks, and the restore it runs.
+struct Drill<'a> {
+    target: &'a Environment,
+    from: &'a Environment,
+    app: Option<AppChecks>,
+    file: PathBuf,
+    manifest_path: PathBuf,
+    manifest: Manifest,
+    source: stored::Source,
+    restore_args: RestoreArgs,
+}
+
+impl<'a> Drill<'a> {
+    fn prepare(project: &Project, envs: &'a Environments, args: &DrillArgs) -> Result<Self> {
+        let target = envs.resolve(&args.to)?;
+        let from = envs.resolve(&args.from)?;
+        if target.is_production() {
+            bail!(
+                "a drill restores into staging or local D1, never into production ({}); \
+                 use `cargo xtask restore` for a real restore. Nothing was done.",
+                target.database_name
+            );
+        }
+        let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())?;
+        let file = project.resolve_backup(
+            args.backup.as_deref().unwrap_or("latest"),
+            Some(&from.name),
+            inventory::Latest::Good,
+        )?;
+        let manifest_path = manifest::manifest_path(&file);
+        let manifest = Manifest::for_backup(&file).with_context(|| {
+            format!(
+                "a drill rehearses a backup with a manifest; {} has none",
+                file.display()
+            )
+        })?;
+        if manifest.environment != from.name {
+            bail!(
+                "{} is a backup of {}, not {}; pass --from {}",
+                file.display(),
+                manifest.environment,
+                from.name,
+                manifest.environment
+            );
+        }
+        // An encrypted backup without its identity cannot be rehearsed at all:
+        // refuse before anything runs, rather than log a failed drill.
+        let source = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
+        let restore_args = restore_args(&file, target, args);
+        Ok(Drill {
+            target,
+            from,
+            app,
+            file,
+            manifest_path,
+            manifest,
+            source,
+            restore_args,
+        })
+    }
+
+    fn print_plan(&self, project: &Project) {
+        let Drill {
+            target,
+            file,
+            manifest,
+            app,
+            ..
+        } = self;
+        crate::say!("Restore drill plan");
+        crate::say!("  {}", project.plan_line());
+        crate::say!(
+            "  backup       {} ({} backup of {})",
             file.display(),
-            manifest.environment,
-            from.name,
+            manifest.mode,
             manifest.environment
         );
+        crate::say!("  sha256       {}", manifest.file.sha256);
+        crate::say!("  1. verify    the backup again, under D1's rules");
+        crate::say!(
+            "  2. restore   into {} ({}) with --replace, after a safety backup of it",
+            target.database_name,
+            target.name
+        );
+        crate::say!(
+            "  3. rows      on {} against the manifest; the encryption key",
+            target.name
+        );
+        match app {
+            Some(app) => crate::say!(
+                "  4. app       GET {}, GET {}, POST {} with the DevOps token",
+                app.audit_path,
+                app.signin_path,
+                app.report_path
+            ),
+            None => crate::say!(
+                "  4. app       skipped: set QBTIME_APP_URL and QBTIME_DEVOPS_TOKEN to check the audit \
+                 chain, sign-in and a report through the app"
+            ),
+        }
+        crate::say!(
+            "  5. log       {}",
+            project.config_dir.join(DRILL_LOG).display()
+        );
     }
-    // An encrypted backup without its identity cannot be rehearsed at all:
-    // refuse before anything runs, rather than log a failed drill.
-    let source = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
-    let restore_args = RestoreArgs {
+
+    /// Asked before anything runs, so that a drill nobody confirmed is
+    /// neither run nor logged; the restore then takes it as given.
+    fn confirm(&mut self, args: &DrillArgs) -> Result<()> {
+        confirm::require(
+            self.target,
+            &args.confirm,
+            "run a restore drill (replacing everything) into",
+        )?;
+        self.restore_args.confirm = ConfirmArgs {
+            confirm: Some(self.target.database_name.clone()),
+            yes: false,
+        };
+        Ok(())
+    }
+}
+
+/// The restore a drill runs: `restore --replace` of the backup into the target.
+fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreArgs {
+    RestoreArgs {
         json: false,
         source: file.display().to_string(),
         to: target.name.clone(),
@@ -198,121 +311,94 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         identity: args.identity.clone(),
         dry_run: args.dry_run,
         confirm: args.confirm.clone(),
-    };
-
-    crate::say!("Restore drill plan");
-    crate::say!("  {}", project.plan_line());
-    crate::say!(
-        "  backup       {} ({} backup of {})",
-        file.display(),
-        manifest.mode,
-        manifest.environment
-    );
-    crate::say!("  sha256       {}", manifest.file.sha256);
-    crate::say!("  1. verify    the backup again, under D1's rules");
-    crate::say!(
-        "  2. restore   into {} ({}) with --replace, after a safety backup of it",
-        target.database_name,
-        target.name
-    );
-    crate::say!(
-        "  3. rows      on {} against the manifest; the encryption key",
-        target.name
-    );
-    match &app {
-        Some(app) => crate::say!(
-            "  4. app       GET {}, GET {}, POST {} with the DevOps token",
-            app.audit_path,
-            app.signin_path,
-            app.report_path
-        ),
-        None => crate::say!(
-            "  4. app       skipped: set QBTIME_APP_URL and QBTIME_DEVOPS_TOKEN to check the audit \
-             chain, sign-in and a report through the app"
-        ),
     }
-    crate::say!(
-        "  5. log       {}",
-        project.config_dir.join(DRILL_LOG).display()
-    );
-    if args.dry_run {
-        crate::say!("The restore's own plan follows.");
-        restore::run(sh, project, &restore_args)?;
-        return Ok(());
+}
+
+/// A drill under way: its record so far, and why it failed.
+struct Rehearsal {
+    started: Instant,
+    record: Record,
+    failures: Vec<String>,
+}
+
+impl Rehearsal {
+    fn start(drill: &Drill) -> Rehearsal {
+        let started = Instant::now();
+        let record = Record {
+            date: Utc::now(),
+            from: drill.from.name.clone(),
+            to: drill.target.name.clone(),
+            backup: file_name(&drill.file),
+            sha256: drill.manifest.file.sha256.clone(),
+            checks: [Outcome::Skip; 7],
+            seconds: Vec::new(),
+        };
+        Rehearsal {
+            started,
+            record,
+            failures: Vec::new(),
+        }
     }
-    // Asked before anything runs, so that a drill nobody confirmed is
-    // neither run nor logged; the restore then takes it as given.
-    confirm::require(
-        target,
-        &args.confirm,
-        "run a restore drill (replacing everything) into",
-    )?;
-    let restore_args = RestoreArgs {
-        confirm: ConfirmArgs {
-            confirm: Some(target.database_name.clone()),
-            yes: false,
-        },
-        ..restore_args
-    };
 
-    let started = Instant::now();
-    let mut record = Record {
-        date: Utc::now(),
-        from: from.name.clone(),
-        to: target.name.clone(),
-        backup: file_name(&file),
-        sha256: manifest.file.sha256.clone(),
-        checks: [Outcome::Skip; 7],
-        seconds: Vec::new(),
-    };
-    let mut failures = Vec::new();
-
-    let t = Instant::now();
-    let migrations_dir = project.config_dir.join(&from.migrations_dir);
-    let report = crate::steps::verify::verify(
-        &file,
-        &source,
-        Some(&manifest),
-        &crate::steps::verify::Workspace {
-            migrations_dir: &migrations_dir,
-            app: &project.settings()?.app,
-            scratch_dir: &project.backup_dir,
-        },
-    );
-    record.seconds.push(("verify", t.elapsed().as_secs_f64()));
-    let verified = match report {
-        Ok(report) => {
-            crate::say!("{}", report.render());
-            manifest
-                .clone()
-                .record_verification(&manifest_path, report.verification())?;
-            if !report.good {
-                failures.push(format!("verify: {}", report.failed().join("; ")));
-            }
-            report.good
-        }
-        Err(e) => {
-            failures.push(format!("verify could not run: {e:#}"));
-            false
-        }
-    };
-    record.checks[0] = if verified {
-        Outcome::Pass
-    } else {
-        Outcome::Fail
-    };
-
-    if verified {
+    /// Check 1: the backup verified again now, the result recorded in its
+    /// manifest. Returns whether it passed.
+    fn verify(&mut self, project: &Project, drill: &Drill) -> Result<bool> {
         let t = Instant::now();
-        let restored = restore::run(sh, project, &restore_args);
-        record.seconds.push(("restore", t.elapsed().as_secs_f64()));
+        let migrations_dir = project.config_dir.join(&drill.from.migrations_dir);
+        let report = crate::steps::verify::verify(
+            &drill.file,
+            &drill.source,
+            Some(&drill.manifest),
+            &crate::steps::verify::Workspace {
+                migrations_dir: &migrations_dir,
+                app: &project.settings()?.app,
+                scratch_dir: &project.backup_dir,
+            },
+        );
+        self.record
+            .seconds
+            .push(("verify", t.elapsed().as_secs_f64()));
+        let verified = match report {
+            Ok(report) => {
+                crate::say!("{}", report.render());
+                drill
+                    .manifest
+                    .clone()
+                    .record_verification(&drill.manifest_path, report.verification())?;
+                if !report.good {
+                    self.failures
+                        .push(format!("verify: {}", report.failed().join("; ")));
+                }
+                report.good
+            }
+            Err(e) => {
+                self.failures.push(format!("verify could not run: {e:#}"));
+                false
+            }
+        };
+        self.record.checks[0] = if verified {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        Ok(verified)
+    }
+
+    /// Checks 2 to 4: the restore, the rows it restored against the
+    /// manifest, and the data-encryption key.
+    fn restore(&mut self, sh: &Shell, project: &Project, drill: &Drill) {
+        let t = Instant::now();
+        let restored = restore::run(sh, project, &drill.restore_args);
+        self.record
+            .seconds
+            .push(("restore", t.elapsed().as_secs_f64()));
         match restored {
             Ok(Some(r)) => {
-                record.checks[1] = Outcome::Pass;
+                self.record.checks[1] = Outcome::Pass;
                 if let Some(safety) = &r.safety_backup {
                     crate::say!(
                         "{} as it was before the drill is in {}",
-                        target.database_name,
+                        drill.target.database_name,
                         safety.display()
                     );
                 }
@@ -322,16 +408,17 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
                     .filter(|(_, want, got)| want != got)
                     .map(|(t, want, got)| format!("{t}: {want} in the backup, {got} restored"))
                     .collect();
-                record.checks[2] = if wrong.is_empty() {
+                self.record.checks[2] = if wrong.is_empty() {
                     Outcome::Pass
                 } else {
-                    failures.push(format!("rows: {}", wrong.join("; ")));
+                    self.failures.push(format!("rows: {}", wrong.join("; ")));
                     Outcome::Fail
                 };
-                record.checks[3] = match r.key_check {
+                self.record.checks[3] = match r.key_check {
                     KeyCheck::Same(_) => Outcome::Pass,
                     KeyCheck::AcceptedChange { .. } => {
-                        failures.push("key: the target's key differs (--accept-key-change)".into());
+                        self.failures
+                            .push("key: the target's key differs (--accept-key-change)".into());
                         Outcome::Fail
                     }
                     KeyCheck::TargetHasNone | KeyCheck::BackupHasNone => Outcome::Skip,
@@ -340,43 +427,52 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
             Ok(None) => unreachable!("not a dry run"),
             Err(e) => {
                 // A refusal (a guard) or a failure: either way the rehearsal failed.
-                failures.push(format!("restore: {e:#}"));
-                record.checks[1] = Outcome::Fail;
+                self.failures.push(format!("restore: {e:#}"));
+                self.record.checks[1] = Outcome::Fail;
             }
         }
     }
 
-    if record.checks[1] == Outcome::Pass
-        && let Some(app) = &app
-    {
+    /// Checks 5 to 7: the app's audit chain, sign-in and report.
+    fn app(&mut self, project: &Project, app: &AppChecks) {
         let t = Instant::now();
         for (i, (name, result)) in app.run(project).into_iter().enumerate() {
-            record.checks[4 + i] = match result {
+            self.record.checks[4 + i] = match result {
                 Ok(detail) => {
                     crate::say!("  [pass] app {name}: {detail}");
                     Outcome::Pass
                 }
                 Err(e) => {
                     crate::say!("  [FAIL] app {name}: {e}");
-                    failures.push(format!("{name}: {e}"));
+                    self.failures.push(format!("{name}: {e}"));
                     Outcome::Fail
                 }
             };
         }
-        record.seconds.push(("app", t.elapsed().as_secs_f64()));
+        self.record.seconds.push(("app", t.elapsed().as_secs_f64()));
     }
-    record
-        .seconds
-        .push(("total", started.elapsed().as_secs_f64()));
 
-    let log = project.config_dir.join(DRILL_LOG);
-    append_log(&log, &record)?;
-    crate::say!("Drill recorded in {}:\n{}", log.display(), record.row());
-    if !failures.is_empty() {
-        bail!("the restore drill FAILED:\n  {}", failures.join("\n  "));
+    /// Appends the outcome to the drill log, then fails if any check failed.
+    fn log(mut self, project: &Project) -> Result<()> {
+        self.record
+            .seconds
+            .push(("total", self.started.elapsed().as_secs_f64()));
+        let log = project.config_dir.join(DRILL_LOG);
+        append_log(&log, &self.record)?;
+        crate::say!(
+            "Drill recorded in {}:\n{}",
+            log.display(),
+            self.record.row()
+        );
+        if !self.failures.is_empty() {
+            bail!(
+                "the restore drill FAILED:\n  {}",
+                self.failures.join("\n  ")
+            );
+        }
+        crate::say!("The restore drill passed. Commit {DRILL_LOG} to keep the record.");
+        Ok(())
     }
-    crate::say!("The restore drill passed. Commit {DRILL_LOG} to keep the record.");
-    Ok(())
 }
 
 /// The app's own checks, called over HTTP(S) with a DevOps token.

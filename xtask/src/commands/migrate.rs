@@ -12,6 +12,7 @@
 //! `migrate --check` fails, when `migrations/` no longer holds those
 //! contents ([`edited_migrations`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -23,7 +24,7 @@ use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
-    EditedMigration, MigrationPlan, applied_migrations, apply, digests, edited_migrations,
+    EditedMigration, MigrationPlan, Record, applied_migrations, apply, digests, edited_migrations,
     edited_report, newest_record, plan, record_for, restore_advice,
 };
 use d1_core::wording::count;
@@ -136,90 +137,7 @@ fn check(sh: &Shell, project: &Project, only: Option<&str>) -> Result<()> {
     };
     let mut failures = Vec::new();
     for env in chosen {
-        let dir = project.config_dir.join(&env.migrations_dir);
-        // A named environment is reached (its d1_migrations, its bucket);
-        // without one the check reads only this machine's files.
-        let record = match only {
-            Some(_) => record_for(sh, project, env),
-            None => newest_record(project, &env.name),
-        };
-        // The target's names, when one was named and answers.
-        let target = match only {
-            Some(_) => match applied_migrations(sh, project, env) {
-                Ok(names) => Some(names),
-                Err(e) => {
-                    crate::say!(
-                        "{}: {} did not answer ({e:#}); comparing with the backup record only",
-                        env.name,
-                        env.database_name
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
-        let applied: Vec<String> = match (&target, &record) {
-            (Some(names), _) => names.clone(),
-            (None, Some(r)) => r.sha256.keys().cloned().collect(),
-            (None, None) => {
-                let why = format!(
-                    "{}: no verified backup in {} records its migrations' contents, and no \
-                     target was read; nothing to compare with. Take one with `cargo xtask \
-                     backup {}` (or `cargo xtask offsite fetch latest --env {}`)",
-                    env.name,
-                    project.backup_dir.display(),
-                    env.name,
-                    env.name
-                );
-                if only.is_some() {
-                    crate::stop!(Exit::CouldNotRun, "{why}");
-                }
-                crate::say!("{why}");
-                continue;
-            }
-        };
-        let current = digests(&dir, &applied);
-        let missing: Vec<&String> = applied
-            .iter()
-            .filter(|n| !current.contains_key(*n))
-            .collect();
-        let mut edited = record
-            .as_ref()
-            .map(|r| edited_migrations(&r.sha256, &applied, &current))
-            .unwrap_or_default();
-        let unrecorded = applied
-            .iter()
-            .filter(|n| record.as_ref().is_none_or(|r| !r.sha256.contains_key(*n)))
-            .count();
-        for name in missing {
-            if !edited.iter().any(|e| &e.name == name) {
-                edited.push(EditedMigration {
-                    name: name.clone(),
-                    recorded: "unknown".to_owned(),
-                    now: None,
-                });
-            }
-        }
-        let source = match (&record, &target) {
-            (Some(r), Some(_)) => format!("{} and {}'s d1_migrations", r.source, env.database_name),
-            (Some(r), None) => r.source.clone(),
-            (None, _) => format!("{}'s d1_migrations (names only)", env.database_name),
-        };
-        if edited.is_empty() {
-            crate::say!(
-                "{}: {} applied, unchanged in {} (compared with {source}){}",
-                env.name,
-                count(applied.len(), "migration"),
-                dir.display(),
-                if unrecorded > 0 {
-                    format!("; {unrecorded} without a recorded sha256 were checked by name only")
-                } else {
-                    String::new()
-                }
-            );
-        } else {
-            let report = edited_report(&edited, &dir, &source);
-            crate::say!("{}: FAILED: {report}", env.name);
+        if let Some(report) = check_env(sh, project, env, only.is_some())? {
             failures.push(format!("{}: {report}", env.name));
         }
     }
@@ -227,6 +145,132 @@ fn check(sh: &Shell, project: &Project, only: Option<&str>) -> Result<()> {
         crate::stop!(Exit::Failure, "migrate --check: {}", failures.join("\n"));
     }
     Ok(())
+}
+
+/// One environment of `migrate --check`: the report of its edited
+/// migrations, or `None` when none was edited or there is nothing to compare
+/// with. A `named` environment is reached (its d1_migrations, its bucket);
+/// without one the check reads only this machine's files.
+fn check_env(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    named: bool,
+) -> Result<Option<String>> {
+    let dir = project.config_dir.join(&env.migrations_dir);
+    let record = if named {
+        record_for(sh, project, env)
+    } else {
+        newest_record(project, &env.name)
+    };
+    // The target's names, when one was named and answers.
+    let target = named.then(|| target_names(sh, project, env)).flatten();
+    let Some(applied) = applied_names(project, env, &target, &record, named)? else {
+        return Ok(None);
+    };
+    let current = digests(&dir, &applied);
+    let edited = edited_or_missing(&applied, &current, record.as_ref());
+    let unrecorded = applied
+        .iter()
+        .filter(|n| record.as_ref().is_none_or(|r| !r.sha256.contains_key(*n)))
+        .count();
+    let source = match (&record, &target) {
+        (Some(r), Some(_)) => format!("{} and {}'s d1_migrations", r.source, env.database_name),
+        (Some(r), None) => r.source.clone(),
+        (None, _) => format!("{}'s d1_migrations (names only)", env.database_name),
+    };
+    if edited.is_empty() {
+        crate::say!(
+            "{}: {} applied, unchanged in {} (compared with {source}){}",
+            env.name,
+            count(applied.len(), "migration"),
+            dir.display(),
+            if unrecorded > 0 {
+                format!("; {unrecorded} without a recorded sha256 were checked by name only")
+            } else {
+                String::new()
+            }
+        );
+        Ok(None)
+    } else {
+        let report = edited_report(&edited, &dir, &source);
+        crate::say!("{}: FAILED: {report}", env.name);
+        Ok(Some(report))
+    }
+}
+
+/// The names in the target's d1_migrations, or `None` (said) when it does
+/// not answer.
+fn target_names(sh: &Shell, project: &Project, env: &Environment) -> Option<Vec<String>> {
+    match applied_migrations(sh, project, env) {
+        Ok(names) => Some(names),
+        Err(e) => {
+            crate::say!(
+                "{}: {} did not answer ({e:#}); comparing with the backup record only",
+                env.name,
+                env.database_name
+            );
+            None
+        }
+    }
+}
+
+/// The applied migrations to check: the target's names, else the backup
+/// record's. With neither there is nothing to compare with: a `named`
+/// environment stops (exit 2), any other is skipped (`None`) with the reason.
+fn applied_names(
+    project: &Project,
+    env: &Environment,
+    target: &Option<Vec<String>>,
+    record: &Option<Record>,
+    named: bool,
+) -> Result<Option<Vec<String>>> {
+    Ok(Some(match (target, record) {
+        (Some(names), _) => names.clone(),
+        (None, Some(r)) => r.sha256.keys().cloned().collect(),
+        (None, None) => {
+            let why = format!(
+                "{}: no verified backup in {} records its migrations' contents, and no \
+                 target was read; nothing to compare with. Take one with `cargo xtask \
+                 backup {}` (or `cargo xtask offsite fetch latest --env {}`)",
+                env.name,
+                project.backup_dir.display(),
+                env.name,
+                env.name
+            );
+            if named {
+                crate::stop!(Exit::CouldNotRun, "{why}");
+            }
+            crate::say!("{why}");
+            return Ok(None);
+        }
+    }))
+}
+
+/// The applied migrations whose contents differ from the record, and those
+/// missing from `migrations/` (recorded as "unknown" when not already named).
+fn edited_or_missing(
+    applied: &[String],
+    current: &BTreeMap<String, String>,
+    record: Option<&Record>,
+) -> Vec<EditedMigration> {
+    let missing: Vec<&String> = applied
+        .iter()
+        .filter(|n| !current.contains_key(*n))
+        .collect();
+    let mut edited = record
+        .map(|r| edited_migrations(&r.sha256, applied, current))
+        .unwrap_or_default();
+    for name in missing {
+        if !edited.iter().any(|e| &e.name == name) {
+            edited.push(EditedMigration {
+                name: name.clone(),
+                recorded: "unknown".to_owned(),
+                now: None,
+            });
+        }
+    }
+    edited
 }
 
 impl MigrationPlan<'_> {

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 
+use crate::config::environment::Environments;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::fsutil;
@@ -64,6 +66,46 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .map(|e| envs.databases(e))
         .transpose()?
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
+    let entries = backups(project, only.as_deref())?;
+    let policies = policies(&envs, &rules, &entries, args);
+    let Judged { doomed, decisions } = judge(&policies, &entries);
+    let report = |deleted: usize| {
+        if args.json {
+            crate::out::json(&serde_json::json!({
+                "command": "prune",
+                "dry_run": args.dry_run,
+                "backups": decisions,
+                "deleted": deleted,
+            }));
+        }
+    };
+    if doomed.is_empty() {
+        crate::say!("Nothing to delete.");
+        report(0);
+        return Ok(());
+    }
+    if args.dry_run {
+        crate::say!(
+            "Dry run: {} would be deleted; nothing was.",
+            count(doomed.len(), "backup")
+        );
+        report(0);
+        return Ok(());
+    }
+    confirm(args.yes, doomed.len())?;
+    let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
+    delete(&project.backup_dir, &doomed)?;
+    crate::say!(
+        "Deleted {} and their manifests.",
+        count(doomed.len(), "backup")
+    );
+    report(doomed.len());
+    Ok(())
+}
+
+/// The backups to judge, of the `only` databases if given. Any file in the
+/// backup directory that the inventory refuses stops the prune (exit 3).
+fn backups(project: &Project, only: Option<&[String]>) -> Result<Vec<Entry>> {
     let (entries, refused) = inventory::scan_all(&project.backup_dir);
     if !refused.is_empty() {
         crate::stop!(
@@ -73,16 +115,22 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             refused.join("; ")
         );
     }
-    let entries: Vec<Entry> = entries
+    Ok(entries
         .into_iter()
-        .filter(|e| {
-            only.as_ref()
-                .is_none_or(|names| names.contains(&e.manifest.environment))
-        })
-        .collect();
-    // The command line overrides the file, rule by rule, for this run.
+        .filter(|e| only.is_none_or(|names| names.contains(&e.manifest.environment)))
+        .collect())
+}
+
+/// Each database's policy: its environment's rules in the file, which the
+/// command line overrides, rule by rule, for this run.
+fn policies(
+    envs: &Environments,
+    rules: &BTreeMap<String, Policy>,
+    entries: &[Entry],
+    args: &PruneArgs,
+) -> BTreeMap<String, Policy> {
     let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
-    for e in &entries {
+    for e in entries {
         let policy = policies
             .entry(e.manifest.environment.clone())
             .or_insert_with(|| {
@@ -98,11 +146,23 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         policy.keep_weekly = args.keep_weekly.or(policy.keep_weekly);
         policy.keep_monthly = args.keep_monthly.or(policy.keep_monthly);
     }
+    policies
+}
+
+/// The verdicts: the backups to delete, and each backup's decision for
+/// `--json`.
+struct Judged<'a> {
+    doomed: Vec<&'a Entry>,
+    decisions: Vec<serde_json::Value>,
+}
+
+/// Decides, and prints per database its policy and each backup's verdict.
+fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judged<'a> {
     let backups: Vec<(String, Candidate)> = entries
         .iter()
         .map(|e| (e.manifest.environment.clone(), Candidate::of(&e.manifest)))
         .collect();
-    let verdicts = decide_all(&policies, &backups, Utc::now());
+    let verdicts = decide_all(policies, &backups, Utc::now());
     let mut doomed: Vec<&Entry> = Vec::new();
     let mut decisions = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
@@ -142,37 +202,15 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             }));
         }
     }
-    let report = |deleted: usize| {
-        if args.json {
-            crate::out::json(&serde_json::json!({
-                "command": "prune",
-                "dry_run": args.dry_run,
-                "backups": decisions,
-                "deleted": deleted,
-            }));
-        }
-    };
-    if doomed.is_empty() {
-        crate::say!("Nothing to delete.");
-        report(0);
-        return Ok(());
-    }
-    if args.dry_run {
-        crate::say!(
-            "Dry run: {} would be deleted; nothing was.",
-            count(doomed.len(), "backup")
-        );
-        report(0);
-        return Ok(());
-    }
-    confirm(args.yes, doomed.len())?;
-    let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
-    // Only paths resolved inside the backup directory are deleted, each a
-    // regular file there, not a link to somewhere else; all of them are
-    // checked before the first is deleted.
-    let dir = &project.backup_dir;
+    Judged { doomed, decisions }
+}
+
+/// Deletes each backup and its manifest. Only paths resolved inside the
+/// backup directory are deleted, each a regular file there, not a link to
+/// somewhere else; all of them are checked before the first is deleted.
+fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
     let mut paths = Vec::new();
-    for entry in &doomed {
+    for entry in doomed {
         let file = fsutil::resolve_inside(dir, &entry.manifest.file.name)?;
         let manifest = manifest::manifest_path(&file);
         let manifest = fsutil::resolve_inside(dir, &fsutil::file_name(&manifest))?;
@@ -185,12 +223,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         std::fs::remove_file(&manifest)
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
-    fsutil::sync_dir(&project.backup_dir);
-    crate::say!(
-        "Deleted {} and their manifests.",
-        count(doomed.len(), "backup")
-    );
-    report(doomed.len());
+    fsutil::sync_dir(dir);
     Ok(())
 }
 

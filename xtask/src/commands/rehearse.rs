@@ -17,8 +17,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use d1_loopback::{Config, DatabaseSpec, Server};
 
-use crate::config::environment::{Environment, Location};
+use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
+use crate::config::settings::Settings;
 use crate::edge::fsutil;
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
@@ -57,205 +58,39 @@ struct Step {
     args: Vec<String>,
 }
 
+/// A step's name, whether it passed, and its seconds.
+type StepResult = (&'static str, bool, f64);
+
+/// The variables that point this tool's commands at the loopback API.
+type Vars = [(&'static str, String); 5];
+
 pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let envs = project.environments()?;
-    let remotes: Vec<&Environment> = envs
-        .iter()
-        .filter(|e| e.location == Location::Remote)
-        .collect();
-    let prod = envs.resolve("prod")?;
-    let staging = remotes
-        .iter()
-        .copied()
-        .find(|e| !e.is_production())
-        .context("wrangler.toml has no remote environment besides prod to restore into")?;
+    let remotes = Remotes::of(&envs)?;
     let from = choose_source(project, args)?;
-
-    fsutil::create_private_dir(&project.backup_dir)?;
-    let dir = project.backup_dir.join(format!(
-        ".rehearsal-{}-{}",
-        chrono::Utc::now().format("%Y%m%d-%H%M%S"),
-        std::process::id()
-    ));
-    fsutil::create_private_dir(&dir.join("backups"))?;
-    let cleanup = Cleanup {
-        dir: dir.clone(),
-        keep: args.keep || args.serve,
-    };
-
-    let mut databases = Vec::new();
-    for env in &remotes {
-        let path = dir.join(format!("{}.sqlite", env.database_name));
-        rusqlite::Connection::open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        if env.name == prod.name {
-            load_prod(project, prod, &from, args.identity.path(), &path)?;
-        }
-        databases.push(DatabaseSpec {
-            uuid: env.database_id.clone(),
-            name: env.database_name.clone(),
-            path,
-        });
-    }
-    let server = Server::start(Config {
-        account_id: ACCOUNT.to_owned(),
-        api_token: TOKEN.to_owned(),
-        databases,
-    })?;
+    let cleanup = create_dir(project, args)?;
+    let dir = &cleanup.dir;
+    let server = start_server(project, &remotes, &from, args.identity.path(), dir)?;
     let settings = project.settings()?;
-    let buckets: Vec<String> = remotes
-        .iter()
-        .filter_map(|e| settings.env(&e.env_name).offsite.map(|o| o.bucket))
-        .collect();
-    for bucket in &buckets {
-        server.add_bucket(bucket);
-    }
-    let vars = [
-        ("CLOUDFLARE_API_BASE_URL", server.api_base_url()),
-        ("CLOUDFLARE_API_TOKEN", TOKEN.to_owned()),
-        ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT.to_owned()),
-        (
-            "QBTIME_BACKUP_DIR",
-            dir.join("backups").display().to_string(),
-        ),
-        (
-            "QBTIME_WRANGLER_CONFIG",
-            project.config.display().to_string(),
-        ),
-    ];
-    crate::say!(
-        "Rehearsal: a loopback Cloudflare API on {} (127.0.0.1 only) serves {}; {} starts as {}.{}",
-        server.api_base_url(),
-        remotes
-            .iter()
-            .map(|e| e.database_name.as_str())
-            .collect::<Vec<_>>()
-            .join(" and "),
-        prod.database_name,
-        from.describe(),
-        if buckets.is_empty() {
-            String::new()
-        } else {
-            format!(" R2 bucket(s): {}.", buckets.join(", "))
-        }
-    );
-    crate::say!(
-        "Its backups go to {}, never to the real ones.",
-        dir.join("backups").display()
-    );
-
+    let buckets = add_buckets(&server, &settings, &remotes);
+    let vars = loopback_vars(project, &server, dir);
+    announce(&server, &remotes, &from, &buckets, dir);
     if args.serve {
-        crate::say!("\nIn another shell, export these and run any command of this tool:");
-        for (name, value) in &vars {
-            crate::say!("  export {name}='{value}'");
-        }
-        crate::say!(
-            "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
-             cargo xtask restore latest:{p} --to {s} --replace --yes\n  \
-             cargo xtask time-travel info {p}\n\
-             Press Ctrl-C to stop. {} stays; remove it when done.",
-            dir.display(),
-            p = prod.name,
-            s = staging.name,
-            db = prod.database_name,
-        );
-        loop {
-            std::thread::park();
-        }
+        serve(&vars, &remotes, dir);
     }
 
+    let (prod, staging) = (remotes.prod, remotes.staging);
     let steps = cycle(
         prod,
         staging,
         !buckets.is_empty() && settings.env(&prod.env_name).offsite.is_some(),
     );
-    let exe = std::env::current_exe().context("cannot find this program to run its steps")?;
-    let mut results = Vec::new();
-    let mut ok = true;
-    let json = args.json;
-    for step in &steps {
-        crate::say!(
-            "\n== rehearse: {} (cargo xtask {})",
-            step.name,
-            step.args.join(" ")
-        );
-        let started = Instant::now();
-        let mut cmd = Command::new(&exe);
-        cmd.current_dir(&project.config_dir);
-        for (name, value) in &vars {
-            cmd.env(name, value);
-        }
-        if let Some(id) = args.identity.path() {
-            cmd.env(stored::IDENTITY_VAR, id);
-        }
-        let args: Vec<String> = match step.args.iter().any(|a| a == BOOKMARK) {
-            false => step.args.clone(),
-            true => {
-                let bookmark = first_bookmark(&dir.join("backups"))?;
-                step.args
-                    .iter()
-                    .map(|a| {
-                        if a == BOOKMARK {
-                            bookmark.clone()
-                        } else {
-                            a.clone()
-                        }
-                    })
-                    .collect()
-            }
-        };
-        cmd.args(&args);
-        if json {
-            // stdout carries the one JSON document.
-            cmd.stdout(std::process::Stdio::from(std::io::stderr()));
-        }
-        let passed = cmd
-            .status()
-            .with_context(|| format!("cannot run {}", exe.display()))?
-            .success();
-        results.push((step.name, passed, started.elapsed().as_secs_f64()));
-        if !passed {
-            ok = false;
-            break;
-        }
-    }
-    crate::say!(
-        "\nRehearsal of the remote cycle, offline ({}):",
-        from.describe()
-    );
-    for (name, passed, seconds) in &results {
-        crate::say!(
-            "  {:<22} {:<5} {seconds:6.1} s",
-            name,
-            if *passed { "pass" } else { "FAIL" }
-        );
-    }
-    for step in steps.iter().skip(results.len()) {
-        crate::say!("  {:<22} not run", step.name);
-    }
-    if json {
-        crate::out::json(&serde_json::json!({
-            "command": "rehearse",
-            "dry_run": false,
-            "plan": {
-                "from": from.describe(),
-                "steps": steps.iter().map(|s| serde_json::json!({
-                    "name": s.name,
-                    "command": format!("cargo xtask {}", s.args.join(" ")),
-                })).collect::<Vec<_>>(),
-            },
-            "result": {
-                "ok": ok,
-                "steps": steps.iter().enumerate().map(|(i, s)| match results.get(i) {
-                    Some((_, passed, seconds)) => serde_json::json!({
-                        "name": s.name,
-                        "outcome": if *passed { "pass" } else { "fail" },
-                        "seconds": seconds,
-                    }),
-                    None => serde_json::json!({"name": s.name, "outcome": "not run"}),
-                }).collect::<Vec<_>>(),
-            },
-        }));
+    let results = run_cycle(project, args, &steps, &vars, dir)?;
+    // The cycle stops at the first failure: it passed if its last step did.
+    let ok = results.iter().all(|(_, passed, _)| *passed);
+    print_summary(&from, &steps, &results);
+    if args.json {
+        crate::out::json(&json_report(&from, &steps, &results, ok));
     }
     crate::say!(
         "{}",
@@ -271,6 +106,257 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     drop(server);
     drop(cleanup);
     Ok(ok)
+}
+
+/// The remote databases of `wrangler.toml`: all of them, prod, and the
+/// first other one, which the cycle restores into.
+struct Remotes<'a> {
+    all: Vec<&'a Environment>,
+    prod: &'a Environment,
+    staging: &'a Environment,
+}
+
+impl<'a> Remotes<'a> {
+    fn of(envs: &'a Environments) -> Result<Self> {
+        let all: Vec<&Environment> = envs
+            .iter()
+            .filter(|e| e.location == Location::Remote)
+            .collect();
+        let prod = envs.resolve("prod")?;
+        let staging = all
+            .iter()
+            .copied()
+            .find(|e| !e.is_production())
+            .context("wrangler.toml has no remote environment besides prod to restore into")?;
+        Ok(Remotes { all, prod, staging })
+    }
+}
+
+/// The rehearsal's private directory, under the backup directory, with its
+/// own `backups/`; removed when the returned guard drops, unless kept.
+fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let dir = project.backup_dir.join(format!(
+        ".rehearsal-{}-{}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+        std::process::id()
+    ));
+    fsutil::create_private_dir(&dir.join("backups"))?;
+    Ok(Cleanup {
+        dir,
+        keep: args.keep || args.serve,
+    })
+}
+
+/// Creates a SQLite file per remote database, prod's loaded from `from`,
+/// and serves them on the loopback API.
+fn start_server(
+    project: &Project,
+    remotes: &Remotes,
+    from: &From,
+    identity: Option<&Path>,
+    dir: &Path,
+) -> Result<Server> {
+    let mut databases = Vec::new();
+    for env in &remotes.all {
+        let path = dir.join(format!("{}.sqlite", env.database_name));
+        rusqlite::Connection::open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        if env.name == remotes.prod.name {
+            load_prod(project, remotes.prod, from, identity, &path)?;
+        }
+        databases.push(DatabaseSpec {
+            uuid: env.database_id.clone(),
+            name: env.database_name.clone(),
+            path,
+        });
+    }
+    Server::start(Config {
+        account_id: ACCOUNT.to_owned(),
+        api_token: TOKEN.to_owned(),
+        databases,
+    })
+}
+
+/// Serves the R2 buckets of the remote environments' offsite copies;
+/// returns their names.
+fn add_buckets(server: &Server, settings: &Settings, remotes: &Remotes) -> Vec<String> {
+    let buckets: Vec<String> = remotes
+        .all
+        .iter()
+        .filter_map(|e| settings.env(&e.env_name).offsite.map(|o| o.bucket))
+        .collect();
+    for bucket in &buckets {
+        server.add_bucket(bucket);
+    }
+    buckets
+}
+
+fn loopback_vars(project: &Project, server: &Server, dir: &Path) -> Vars {
+    [
+        ("CLOUDFLARE_API_BASE_URL", server.api_base_url()),
+        ("CLOUDFLARE_API_TOKEN", TOKEN.to_owned()),
+        ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT.to_owned()),
+        (
+            "QBTIME_BACKUP_DIR",
+            dir.join("backups").display().to_string(),
+        ),
+        (
+            "QBTIME_WRANGLER_CONFIG",
+            project.config.display().to_string(),
+        ),
+    ]
+}
+
+fn announce(server: &Server, remotes: &Remotes, from: &From, buckets: &[String], dir: &Path) {
+    crate::say!(
+        "Rehearsal: a loopback Cloudflare API on {} (127.0.0.1 only) serves {}; {} starts as {}.{}",
+        server.api_base_url(),
+        remotes
+            .all
+            .iter()
+            .map(|e| e.database_name.as_str())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        remotes.prod.database_name,
+        from.describe(),
+        if buckets.is_empty() {
+            String::new()
+        } else {
+            format!(" R2 bucket(s): {}.", buckets.join(", "))
+        }
+    );
+    crate::say!(
+        "Its backups go to {}, never to the real ones.",
+        dir.join("backups").display()
+    );
+}
+
+/// `--serve`: prints what to export and serves until stopped.
+fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) -> ! {
+    crate::say!("\nIn another shell, export these and run any command of this tool:");
+    for (name, value) in vars {
+        crate::say!("  export {name}='{value}'");
+    }
+    crate::say!(
+        "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
+         cargo xtask restore latest:{p} --to {s} --replace --yes\n  \
+         cargo xtask time-travel info {p}\n\
+         Press Ctrl-C to stop. {} stays; remove it when done.",
+        dir.display(),
+        p = remotes.prod.name,
+        s = remotes.staging.name,
+        db = remotes.prod.database_name,
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Runs the steps in order, each as this program with the loopback's
+/// variables, and stops at the first that fails.
+fn run_cycle(
+    project: &Project,
+    args: &RehearseArgs,
+    steps: &[Step],
+    vars: &Vars,
+    dir: &Path,
+) -> Result<Vec<StepResult>> {
+    let exe = std::env::current_exe().context("cannot find this program to run its steps")?;
+    let mut results = Vec::new();
+    for step in steps {
+        crate::say!(
+            "\n== rehearse: {} (cargo xtask {})",
+            step.name,
+            step.args.join(" ")
+        );
+        let started = Instant::now();
+        let mut cmd = Command::new(&exe);
+        cmd.current_dir(&project.config_dir);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        if let Some(id) = args.identity.path() {
+            cmd.env(stored::IDENTITY_VAR, id);
+        }
+        cmd.args(step_args(step, dir)?);
+        if args.json {
+            // stdout carries the one JSON document.
+            cmd.stdout(std::process::Stdio::from(std::io::stderr()));
+        }
+        let passed = cmd
+            .status()
+            .with_context(|| format!("cannot run {}", exe.display()))?
+            .success();
+        results.push((step.name, passed, started.elapsed().as_secs_f64()));
+        if !passed {
+            break;
+        }
+    }
+    Ok(results)
+}
+
+/// The step's arguments, with [`BOOKMARK`] replaced by the bookmark it stands for.
+fn step_args(step: &Step, dir: &Path) -> Result<Vec<String>> {
+    Ok(match step.args.iter().any(|a| a == BOOKMARK) {
+        false => step.args.clone(),
+        true => {
+            let bookmark = first_bookmark(&dir.join("backups"))?;
+            step.args
+                .iter()
+                .map(|a| {
+                    if a == BOOKMARK {
+                        bookmark.clone()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect()
+        }
+    })
+}
+
+fn print_summary(from: &From, steps: &[Step], results: &[StepResult]) {
+    crate::say!(
+        "\nRehearsal of the remote cycle, offline ({}):",
+        from.describe()
+    );
+    for (name, passed, seconds) in results {
+        crate::say!(
+            "  {:<22} {:<5} {seconds:6.1} s",
+            name,
+            if *passed { "pass" } else { "FAIL" }
+        );
+    }
+    for step in steps.iter().skip(results.len()) {
+        crate::say!("  {:<22} not run", step.name);
+    }
+}
+
+/// `--json`: the plan (the steps) and each step's outcome.
+fn json_report(from: &From, steps: &[Step], results: &[StepResult], ok: bool) -> serde_json::Value {
+    serde_json::json!({
+        "command": "rehearse",
+        "dry_run": false,
+        "plan": {
+            "from": from.describe(),
+            "steps": steps.iter().map(|s| serde_json::json!({
+                "name": s.name,
+                "command": format!("cargo xtask {}", s.args.join(" ")),
+            })).collect::<Vec<_>>(),
+        },
+        "result": {
+            "ok": ok,
+            "steps": steps.iter().enumerate().map(|(i, s)| match results.get(i) {
+                Some((_, passed, seconds)) => serde_json::json!({
+                    "name": s.name,
+                    "outcome": if *passed { "pass" } else { "fail" },
+                    "seconds": seconds,
+                }),
+                None => serde_json::json!({"name": s.name, "outcome": "not run"}),
+            }).collect::<Vec<_>>(),
+        },
+    })
 }
 
 /// The cycle: each step is this tool's own command, as an operator runs it.

@@ -18,6 +18,7 @@ use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::journals::TIME_TRAVEL_JOURNAL;
+use crate::edge::wrangler::{Commands, Invocation, Wrangler};
 use crate::steps::backup;
 
 /// How far back D1 keeps history on paid plans (7 days on free ones).
@@ -187,40 +188,8 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     }
     let wrangler = project.wrangler(sh)?;
     let cmds = project.commands();
-    let current = backup::time_travel_bookmark(&wrangler, &cmds.time_travel_info(env))?;
-    let target = match (&args.bookmark, at) {
-        (Some(b), _) => b.clone(),
-        (None, Some(t)) => backup::time_travel_bookmark(
-            &wrangler,
-            &cmds.time_travel_info_at(env, &wrangler_time(t)),
-        )?,
-        (None, None) => bail!("give --at TIME or --bookmark B"),
-    };
-    let restore = cmds.time_travel_restore(env, &target);
-    crate::say!("Time Travel restore plan");
-    crate::say!("  {}", project.plan_line());
-    crate::say!(
-        "  database     {} ({}, remote)",
-        env.database_name,
-        env.name
-    );
-    match at {
-        Some(t) => crate::say!("  back to      {} (bookmark {target})", wrangler_time(t)),
-        None => crate::say!("  back to      bookmark {target}"),
-    }
-    crate::say!("  now at       bookmark {current}; restoring to it undoes this");
-    crate::say!(
-        "  effect       every table is replaced by its state at that bookmark; writes since then \
-         are gone and in-flight queries are cancelled"
-    );
-    crate::say!("  runs         {restore}");
-    crate::say!(
-        "  records      the bookmarks before and after in {}",
-        project.backup_dir.join(TIME_TRAVEL_JOURNAL).display()
-    );
-    if target == current {
-        crate::say!("  note         the database is already at this bookmark");
-    }
+    let plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
+    plan.print(project);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());
@@ -229,77 +198,168 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
-    let journal = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
-    let started = Utc::now();
-    let record = |status: &str, extra: serde_json::Value| {
-        let mut entry = serde_json::json!({
-            "at": Utc::now(),
-            "started_at": started,
-            "environment": env.name,
-            "database": env.database_name,
-            "status": status,
-            "restore_to": target,
-            "bookmark_before": current,
-        });
-        if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
-            map.extend(more);
-        }
-        crate::edge::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
-    };
-    record("started", serde_json::json!({}))?;
-    let result = match wrangler.run_json(&restore) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
-            return Err(e.context(format!(
-                "the Time Travel restore of {} failed; D1 applies it whole or not at all. \
-                 It was at bookmark {current} before",
-                env.database_name
-            )));
-        }
-    };
-    let previous = result
-        .get("previous_bookmark")
-        .and_then(|b| b.as_str())
-        .unwrap_or(&current)
-        .to_owned();
-    // The undo first: it must reach the operator even if the journal cannot.
-    crate::say!(
-        "Restored {} to bookmark {target}.\nTo undo it:\n  cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
-        env.database_name,
-        env.name,
-        env.database_name
-    );
-    record(
-        "done",
-        serde_json::json!({ "previous_bookmark": previous, "response": result }),
-    )?;
+    plan.apply(project, &wrangler)?;
+    plan.check_answers(&wrangler, &cmds)
+}
 
-    let check = wrangler.run_json(&cmds.query_json(
-        env,
-        "check that the database answers (read-only)",
-        "SELECT count(*) AS tables FROM sqlite_master WHERE type = 'table'",
-    ));
-    match check {
-        Ok(json) => {
-            let tables = json
-                .get(0)
-                .and_then(|r| r.get("results"))
-                .and_then(|r| r.get(0))
-                .and_then(|r| r.get("tables"))
-                .and_then(|n| n.as_u64())
-                .context("the database answered without a table count")?;
-            crate::say!(
-                "{} answers: {}.",
-                env.database_name,
-                d1_core::wording::count(tables, "table")
-            );
-            Ok(())
+/// A Time Travel restore: the database, the bookmark it goes back to (of
+/// `--at`, if given) and the bookmark it is at now, which undoes it.
+struct RestorePlan<'a> {
+    env: &'a Environment,
+    at: Option<DateTime<Utc>>,
+    target: String,
+    current: String,
+    restore: Invocation,
+}
+
+impl<'a> RestorePlan<'a> {
+    /// Asks D1 for the bookmark now and, for `--at`, the bookmark then.
+    fn read(
+        wrangler: &Wrangler,
+        cmds: &Commands,
+        env: &'a Environment,
+        bookmark: Option<&str>,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Self> {
+        let current = backup::time_travel_bookmark(wrangler, &cmds.time_travel_info(env))?;
+        let target = match (bookmark, at) {
+            (Some(b), _) => b.to_owned(),
+            (None, Some(t)) => backup::time_travel_bookmark(
+                wrangler,
+                &cmds.time_travel_info_at(env, &wrangler_time(t)),
+            )?,
+            (None, None) => bail!("give --at TIME or --bookmark B"),
+        };
+        let restore = cmds.time_travel_restore(env, &target);
+        Ok(RestorePlan {
+            env,
+            at,
+            target,
+            current,
+            restore,
+        })
+    }
+
+    fn print(&self, project: &Project) {
+        let RestorePlan {
+            env,
+            at,
+            target,
+            current,
+            restore,
+        } = self;
+        crate::say!("Time Travel restore plan");
+        crate::say!("  {}", project.plan_line());
+        crate::say!(
+            "  database     {} ({}, remote)",
+            env.database_name,
+            env.name
+        );
+        match at {
+            Some(t) => crate::say!("  back to      {} (bookmark {target})", wrangler_time(*t)),
+            None => crate::say!("  back to      bookmark {target}"),
         }
-        Err(e) => Err(e.context(format!(
-            "{} was restored to {target} but does not answer a query; undo with the command above",
+        crate::say!("  now at       bookmark {current}; restoring to it undoes this");
+        crate::say!(
+            "  effect       every table is replaced by its state at that bookmark; writes since then \
+             are gone and in-flight queries are cancelled"
+        );
+        crate::say!("  runs         {restore}");
+        crate::say!(
+            "  records      the bookmarks before and after in {}",
+            project.backup_dir.join(TIME_TRAVEL_JOURNAL).display()
+        );
+        if target == current {
+            crate::say!("  note         the database is already at this bookmark");
+        }
+    }
+
+    /// Runs the restore, with the bookmarks before and after appended to the
+    /// journal before and after it, and prints the command that undoes it.
+    fn apply(&self, project: &Project, wrangler: &Wrangler) -> Result<()> {
+        let RestorePlan {
+            env,
+            target,
+            current,
+            restore,
+            ..
+        } = self;
+        let journal = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
+        let started = Utc::now();
+        let record = |status: &str, extra: serde_json::Value| {
+            let mut entry = serde_json::json!({
+                "at": Utc::now(),
+                "started_at": started,
+                "environment": env.name,
+                "database": env.database_name,
+                "status": status,
+                "restore_to": target,
+                "bookmark_before": current,
+            });
+            if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
+                map.extend(more);
+            }
+            crate::edge::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
+        };
+        record("started", serde_json::json!({}))?;
+        let result = match wrangler.run_json(restore) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
+                return Err(e.context(format!(
+                    "the Time Travel restore of {} failed; D1 applies it whole or not at all. \
+                     It was at bookmark {current} before",
+                    env.database_name
+                )));
+            }
+        };
+        let previous = result
+            .get("previous_bookmark")
+            .and_then(|b| b.as_str())
+            .unwrap_or(current)
+            .to_owned();
+        // The undo first: it must reach the operator even if the journal cannot.
+        crate::say!(
+            "Restored {} to bookmark {target}.\nTo undo it:\n  cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
+            env.database_name,
+            env.name,
             env.database_name
-        ))),
+        );
+        record(
+            "done",
+            serde_json::json!({ "previous_bookmark": previous, "response": result }),
+        )
+    }
+
+    /// After the restore: the database answers a read-only query.
+    fn check_answers(&self, wrangler: &Wrangler, cmds: &Commands) -> Result<()> {
+        let env = self.env;
+        let check = wrangler.run_json(&cmds.query_json(
+            env,
+            "check that the database answers (read-only)",
+            "SELECT count(*) AS tables FROM sqlite_master WHERE type = 'table'",
+        ));
+        match check {
+            Ok(json) => {
+                let tables = json
+                    .get(0)
+                    .and_then(|r| r.get("results"))
+                    .and_then(|r| r.get(0))
+                    .and_then(|r| r.get("tables"))
+                    .and_then(|n| n.as_u64())
+                    .context("the database answered without a table count")?;
+                crate::say!(
+                    "{} answers: {}.",
+                    env.database_name,
+                    d1_core::wording::count(tables, "table")
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.context(format!(
+                "{} was restored to {} but does not answer a query; undo with the command above",
+                env.database_name, self.target
+            ))),
+        }
     }
 }
 
