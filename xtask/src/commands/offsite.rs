@@ -20,15 +20,15 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil::{self, file_name};
+use crate::edge::fsutil::{self, TempFile, file_name};
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Index, LOCK_JOURNAL, Retention, Target, check_expiry_against_locks, checked_manifest,
-    expire_days, index_key, is_our_lock, lock_days, lock_rule_name, print_upload_plan, rule_name,
-    rule_names, target, upload_with,
+    Index, IndexEntry, LOCK_JOURNAL, Retention, Target, check_expiry_against_locks,
+    checked_manifest, expire_days, index_key, is_our_lock, lock_days, lock_rule_name,
+    print_upload_plan, rule_name, rule_names, target, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 
@@ -181,6 +181,37 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
 }
 
 fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
+    let entry = indexed_entry(target, which)?;
+    let dest = project.backup_dir.join(&entry.file);
+    let dest_manifest = manifest::manifest_path(&dest);
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let _lock =
+        crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;
+    if already_here(&dest, &dest_manifest, &entry)? {
+        return Ok(());
+    }
+    crate::say!(
+        "Fetching r2://{}/{} into {}",
+        target.bucket(),
+        entry.key,
+        dest.display()
+    );
+    let manifest_file = download_manifest(target, &entry)?;
+    let manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+    let (data, sha256, bytes) = download_checked(target, &entry, &manifest)?;
+    fsutil::sync_file(data.path())?;
+    fsutil::rename_no_clobber(data.path(), &dest)
+        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+    data.disarm();
+    manifest.create_at(&dest_manifest)?;
+    fsutil::sync_dir(&project.backup_dir);
+    print_fetched(&dest, bytes, &sha256, &manifest);
+    Ok(())
+}
+
+/// The index's entry for `which`, with a file name that stays inside the
+/// backup directory.
+fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
     let index = target.read_index()?.with_context(|| {
         format!(
@@ -202,10 +233,12 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             entry.file
         );
     }
-    let dest = project.backup_dir.join(&entry.file);
-    let dest_manifest = manifest::manifest_path(&dest);
-    fsutil::create_private_dir(&project.backup_dir)?;
-    let _lock = crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
+    Ok(entry.clone())
+}
+
+/// `true` when the backup is already here, identical; an error when
+/// something else is in its place.
+fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<bool> {
     if !dest.exists() && dest_manifest.exists() {
         bail!(
             "{} exists without its backup; move it aside first. Nothing was fetched.",
@@ -213,26 +246,25 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         );
     }
     if dest.exists() {
-        let (sha256, _) = fsutil::sha256_file(&dest)?;
+        let (sha256, _) = fsutil::sha256_file(dest)?;
         if sha256 == entry.sha256 {
             crate::say!(
                 "{} is already here, identical to the offsite copy.",
                 dest.display()
             );
-            return Ok(());
+            return Ok(true);
         }
         bail!(
             "{} exists and differs from the offsite copy; move it aside first. Nothing was fetched.",
             dest.display()
         );
     }
-    crate::say!(
-        "Fetching r2://{}/{} into {}",
-        target.bucket(),
-        entry.key,
-        dest.display()
-    );
-    let manifest_file = target
+    Ok(false)
+}
+
+/// The entry's manifest, downloaded from the bucket.
+fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<TempFile> {
+    target
         .download(&entry.manifest_key, "manifest")?
         .with_context(|| {
             format!(
@@ -240,8 +272,18 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
                 target.bucket(),
                 entry.manifest_key
             )
-        })?;
-    let manifest = Manifest::read_as(manifest_file.path(), &file_name(&dest_manifest))?;
+        })
+}
+
+/// The downloaded manifest, validated, describing the entry.
+fn fetched_manifest(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    manifest_file: &Path,
+    dest_manifest: &Path,
+) -> Result<Manifest> {
+    let env = target.env;
+    let manifest = Manifest::read_as(manifest_file, &file_name(dest_manifest))?;
     if manifest.file.name != entry.file || manifest.environment != env.name {
         bail!(
             "r2://{}/{} describes {} of {}, not {} of {}; nothing was fetched",
@@ -253,6 +295,16 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             env.name
         );
     }
+    Ok(manifest)
+}
+
+/// The backup from the bucket, with its SHA-256 and size, which match its
+/// manifest.
+fn download_checked(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    manifest: &Manifest,
+) -> Result<(TempFile, String, u64)> {
     let data = target.download(&entry.key, &entry.file)?.with_context(|| {
         format!(
             "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched",
@@ -271,12 +323,10 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             manifest.file.sha256
         );
     }
-    fsutil::sync_file(data.path())?;
-    fsutil::rename_no_clobber(data.path(), &dest)
-        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
-    data.disarm();
-    manifest.create_at(&dest_manifest)?;
-    fsutil::sync_dir(&project.backup_dir);
+    Ok((data, sha256, bytes))
+}
+
+fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest) {
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to <env>`.",
@@ -293,7 +343,6 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         },
         dest.display()
     );
-    Ok(())
 }
 
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation
