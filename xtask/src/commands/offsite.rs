@@ -26,7 +26,7 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Index, IndexEntry, LOCK_JOURNAL, Retention, Target, check_expiry_against_locks,
+    Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target, check_expiry_against_locks,
     checked_manifest, expire_days, index_key, is_our_lock, lock_days, lock_rule_name,
     print_upload_plan, rule_name, rule_names, target, upload_with,
 };
@@ -445,48 +445,14 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
 fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
     let env = target.env;
     let days = lock_days(&target.offsite, &target.policy)?;
-    let rule = lock_rule_name(&env.name, days);
-    let prefix = format!("{}/", env.name);
+    let plan = LockPlan {
+        rule: lock_rule_name(&env.name, days),
+        prefix: format!("{}/", env.name),
+        days,
+    };
     let rules = target.locks()?;
-    let present = rules
-        .iter()
-        .any(|r| r.name == rule && r.enabled && r.prefix == prefix);
-    let mut steps = Vec::new();
-    if !present {
-        steps.push(
-            target
-                .cmds
-                .r2_lock_add(target.bucket(), &rule, &prefix, days),
-        );
-    }
-    for old in rules
-        .iter()
-        .filter(|r| r.name != rule && is_our_lock(&env.name, &r.name))
-    {
-        steps.push(target.cmds.r2_lock_remove(target.bucket(), &old.name));
-    }
-    crate::say!("Lock plan for r2://{}", target.bucket());
-    crate::say!(
-        "  rule         {rule}: objects under {prefix} cannot be deleted or overwritten until \
-         {} after upload{}",
-        d1_core::wording::count(days, "day"),
-        if target.offsite.lock_for.is_some() {
-            " (lock_for)".to_owned()
-        } else {
-            format!(
-                " (the longest span of the retention policy: {})",
-                target.policy
-            )
-        }
-    );
-    crate::say!(
-        "  costs        nobody, this tool and the lifecycle rule included, can free that space \
-         early; a backup uploaded by mistake stays and is billed for {}",
-        d1_core::wording::count(days, "day")
-    );
-    for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
-        crate::say!("  left alone   {}", other.describe());
-    }
+    let steps = plan.steps(target, &rules);
+    plan.print(target, &rules);
     let steps: Vec<&Invocation> = steps.iter().collect();
     if !confirm_and_run(
         target,
@@ -497,29 +463,9 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
     )? {
         return Ok(());
     }
-    let after = target.locks()?;
-    if !after.iter().any(|r| {
-        r.name == rule && r.enabled && r.prefix == prefix && r.retention == Retention::Days(days)
-    }) {
-        bail!(
-            "wrangler reported the lock rule {rule} added, but r2://{} does not list it; the \
-             offsite copies are not known to be locked",
-            target.bucket()
-        );
-    }
-    fsutil::create_private_dir(&target.backup_dir)?;
-    fsutil::append_json_line(
-        &target.backup_dir.join(LOCK_JOURNAL),
-        &serde_json::json!({
-            "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "environment": env.name,
-            "bucket": target.bucket(),
-            "rule": rule,
-            "prefix": prefix,
-            "days": days,
-        }),
-        "the offsite lock journal",
-    )?;
+    plan.read_back(target)?;
+    plan.journal(target)?;
+    let LockPlan { rule, prefix, days } = plan;
     crate::say!(
         "Locked: objects under r2://{}/{prefix} cannot be deleted or overwritten until {} old \
          (rule {rule}, read back).",
@@ -527,4 +473,102 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
         d1_core::wording::count(days, "day")
     );
     Ok(())
+}
+
+/// The lock rule `offsite lock` puts in place.
+struct LockPlan {
+    rule: String,
+    prefix: String,
+    days: i64,
+}
+
+impl LockPlan {
+    /// The wrangler steps: add the rule unless it is there, then remove our
+    /// rules with another span.
+    fn steps(&self, target: &Target<'_>, rules: &[LockRule]) -> Vec<Invocation> {
+        let LockPlan { rule, prefix, days } = self;
+        let env = target.env;
+        let present = rules
+            .iter()
+            .any(|r| &r.name == rule && r.enabled && &r.prefix == prefix);
+        let mut steps = Vec::new();
+        if !present {
+            steps.push(
+                target
+                    .cmds
+                    .r2_lock_add(target.bucket(), rule, prefix, *days),
+            );
+        }
+        for old in rules
+            .iter()
+            .filter(|r| &r.name != rule && is_our_lock(&env.name, &r.name))
+        {
+            steps.push(target.cmds.r2_lock_remove(target.bucket(), &old.name));
+        }
+        steps
+    }
+
+    fn print(&self, target: &Target<'_>, rules: &[LockRule]) {
+        let LockPlan { rule, prefix, days } = self;
+        let env = target.env;
+        crate::say!("Lock plan for r2://{}", target.bucket());
+        crate::say!(
+            "  rule         {rule}: objects under {prefix} cannot be deleted or overwritten until \
+             {} after upload{}",
+            d1_core::wording::count(*days, "day"),
+            if target.offsite.lock_for.is_some() {
+                " (lock_for)".to_owned()
+            } else {
+                format!(
+                    " (the longest span of the retention policy: {})",
+                    target.policy
+                )
+            }
+        );
+        crate::say!(
+            "  costs        nobody, this tool and the lifecycle rule included, can free that space \
+             early; a backup uploaded by mistake stays and is billed for {}",
+            d1_core::wording::count(*days, "day")
+        );
+        for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
+            crate::say!("  left alone   {}", other.describe());
+        }
+    }
+
+    /// The bucket lists the rule, as added.
+    fn read_back(&self, target: &Target<'_>) -> Result<()> {
+        let LockPlan { rule, prefix, days } = self;
+        let after = target.locks()?;
+        if !after.iter().any(|r| {
+            &r.name == rule
+                && r.enabled
+                && &r.prefix == prefix
+                && r.retention == Retention::Days(*days)
+        }) {
+            bail!(
+                "wrangler reported the lock rule {rule} added, but r2://{} does not list it; the \
+                 offsite copies are not known to be locked",
+                target.bucket()
+            );
+        }
+        Ok(())
+    }
+
+    /// A line in the offsite lock journal.
+    fn journal(&self, target: &Target<'_>) -> Result<()> {
+        let LockPlan { rule, prefix, days } = self;
+        fsutil::create_private_dir(&target.backup_dir)?;
+        fsutil::append_json_line(
+            &target.backup_dir.join(LOCK_JOURNAL),
+            &serde_json::json!({
+                "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "environment": target.env.name,
+                "bucket": target.bucket(),
+                "rule": rule,
+                "prefix": prefix,
+                "days": days,
+            }),
+            "the offsite lock journal",
+        )
+    }
 }
