@@ -558,82 +558,14 @@ impl Diff {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if self.schema.is_empty() {
-            out.push_str("Schema: the same\n");
-        } else {
-            out.push_str("Schema (a -> b):\n");
-            for c in &self.schema {
-                let mark = match c.change {
-                    "added" => '+',
-                    "removed" => '-',
-                    _ => '~',
-                };
-                let on = if c.kind == "table" || c.table == c.name {
-                    String::new()
-                } else {
-                    format!(" on {}", c.table)
-                };
-                let _ = writeln!(out, "  {mark} {} {}{on} {}", c.kind, c.name, c.change);
-                if let Some(cols) = &c.columns {
-                    for (what, list) in [
-                        ("added", &cols.added),
-                        ("removed", &cols.removed),
-                        ("changed", &cols.changed),
-                    ] {
-                        if !list.is_empty() {
-                            let _ = writeln!(out, "      columns {what}: {}", list.join(", "));
-                        }
-                    }
-                }
-            }
-        }
+        self.render_schema(&mut out);
         let (same, differ): (Vec<&TableDiff>, Vec<&TableDiff>) =
             self.tables.iter().partition(|t| !t.differs());
         if !differ.is_empty() {
             out.push_str("Rows (a -> b):\n");
         }
-        let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
         for t in differ {
-            let _ = writeln!(
-                out,
-                "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
-                t.table,
-                count(t.rows[0]),
-                count(t.rows[1]),
-                t.added.count,
-                t.removed.count,
-                t.changed.count,
-                t.key.join(", ")
-            );
-            if let Some(note) = &t.note {
-                let _ = writeln!(out, "    {note}");
-            }
-            for (what, c) in [
-                ("added", &t.added),
-                ("removed", &t.removed),
-                ("changed", &t.changed),
-            ] {
-                for s in &c.sample {
-                    let key: Vec<String> = s.key.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    let mut line = format!("    {what:<8} {}", key.join(", "));
-                    if !s.columns.is_empty() {
-                        let _ = write!(line, " ({})", s.columns.join(", "));
-                    }
-                    if !s.values.is_empty() {
-                        let values: Vec<String> =
-                            s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                        let _ = write!(line, ": {}", values.join("; "));
-                    }
-                    let _ = writeln!(out, "{line}");
-                }
-                if c.count > c.sample.len() as u64 {
-                    let _ = writeln!(
-                        out,
-                        "    ... and {} more {what}",
-                        c.count - c.sample.len() as u64
-                    );
-                }
-            }
+            render_table(&mut out, t);
         }
         if !same.is_empty() {
             let names: Vec<&str> = same.iter().map(|t| t.table.as_str()).collect();
@@ -653,6 +585,84 @@ impl Diff {
             out.push_str(" (keys only; --show-values prints the rows' values)");
         }
         out
+    }
+
+    /// The schema's changes, one line each, a changed table's columns under it.
+    fn render_schema(&self, out: &mut String) {
+        if self.schema.is_empty() {
+            out.push_str("Schema: the same\n");
+            return;
+        }
+        out.push_str("Schema (a -> b):\n");
+        for c in &self.schema {
+            let mark = match c.change {
+                "added" => '+',
+                "removed" => '-',
+                _ => '~',
+            };
+            let on = if c.kind == "table" || c.table == c.name {
+                String::new()
+            } else {
+                format!(" on {}", c.table)
+            };
+            let _ = writeln!(out, "  {mark} {} {}{on} {}", c.kind, c.name, c.change);
+            if let Some(cols) = &c.columns {
+                for (what, list) in [
+                    ("added", &cols.added),
+                    ("removed", &cols.removed),
+                    ("changed", &cols.changed),
+                ] {
+                    if !list.is_empty() {
+                        let _ = writeln!(out, "      columns {what}: {}", list.join(", "));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A table that differs: its counts, then its sampled rows.
+fn render_table(out: &mut String, t: &TableDiff) {
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let _ = writeln!(
+        out,
+        "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
+        t.table,
+        count(t.rows[0]),
+        count(t.rows[1]),
+        t.added.count,
+        t.removed.count,
+        t.changed.count,
+        t.key.join(", ")
+    );
+    if let Some(note) = &t.note {
+        let _ = writeln!(out, "    {note}");
+    }
+    for (what, c) in [
+        ("added", &t.added),
+        ("removed", &t.removed),
+        ("changed", &t.changed),
+    ] {
+        for s in &c.sample {
+            let key: Vec<String> = s.key.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut line = format!("    {what:<8} {}", key.join(", "));
+            if !s.columns.is_empty() {
+                let _ = write!(line, " ({})", s.columns.join(", "));
+            }
+            if !s.values.is_empty() {
+                let values: Vec<String> =
+                    s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                let _ = write!(line, ": {}", values.join("; "));
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        if c.count > c.sample.len() as u64 {
+            let _ = writeln!(
+                out,
+                "    ... and {} more {what}",
+                c.count - c.sample.len() as u64
+            );
+        }
     }
 }
 
