@@ -898,112 +898,169 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         return Ok(());
     }
     t.key = ka.clone();
-    let key_cols = ka;
-    let table = quote_ident(&t.table);
-    let key: Vec<String> = t.key.iter().map(|k| quote_ident(k)).collect();
+    let q = KeyMatch::new(&t.table, ka, show_values);
     // Columns in both, other than the key: what a changed row is judged by.
     let common: Vec<String> = ca
         .iter()
-        .filter(|c| cb.iter().any(|d| d.0 == c.0) && !key_cols.contains(&c.0))
+        .filter(|c| cb.iter().any(|d| d.0 == c.0) && !q.key_cols.contains(&c.0))
         .map(|c| c.0.clone())
         .collect();
-    // Keys match by type and bytes, never by the column's own collation
-    // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
-    // `1.0`); the first term lets SQLite use the key's index.
-    let on = key
-        .iter()
-        .map(|k| {
-            format!(
-                "y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND typeof(y.{k}) IS typeof(x.{k})"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let keys_of = |alias: &str| -> String {
-        key.iter()
-            .map(|k| format!("{alias}.{k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let all_of = |alias: &str, cols: &[Column]| -> Vec<String> {
-        cols.iter()
-            .filter(|c| !key_cols.contains(&c.0))
-            .map(|c| format!("{alias}.{}", quote_ident(&c.0)))
-            .collect()
-    };
-    let names = |cols: &[Column]| -> Vec<String> {
-        cols.iter()
-            .filter(|c| !key_cols.contains(&c.0))
-            .map(|c| c.0.clone())
-            .collect()
-    };
     // Removed: in a, no row with its key in b. Added: the other way.
     for (from, to, alias, cols, into) in [
         ("a", "b", "x", &ca, &mut t.removed),
         ("b", "a", "y", &cb, &mut t.added),
     ] {
+        q.only_in(conn, [from, to, alias], cols, into)?;
+    }
+    if common.is_empty() {
+        return Ok(());
+    }
+    q.changed(conn, &common, &mut t.changed)
+}
+
+/// The queries that match one table's rows by key across the two sides.
+struct KeyMatch {
+    /// The table, quoted.
+    table: String,
+    /// The key columns, quoted.
+    key: Vec<String>,
+    /// The key columns' names.
+    key_cols: Vec<String>,
+    /// The join condition between `x` (in a) and `y` (in b).
+    on: String,
+    show_values: bool,
+}
+
+impl KeyMatch {
+    fn new(table: &str, key_cols: Vec<String>, show_values: bool) -> KeyMatch {
+        let key: Vec<String> = key_cols.iter().map(|k| quote_ident(k)).collect();
+        // Keys match by type and bytes, never by the column's own collation
+        // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
+        // `1.0`); the first term lets SQLite use the key's index.
+        let on = key
+            .iter()
+            .map(|k| {
+                format!(
+                    "y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND typeof(y.{k}) IS typeof(x.{k})"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        KeyMatch {
+            table: quote_ident(table),
+            key,
+            key_cols,
+            on,
+            show_values,
+        }
+    }
+
+    fn keys_of(&self, alias: &str) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{alias}.{k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn all_of(&self, alias: &str, cols: &[Column]) -> Vec<String> {
+        cols.iter()
+            .filter(|c| !self.key_cols.contains(&c.0))
+            .map(|c| format!("{alias}.{}", quote_ident(&c.0)))
+            .collect()
+    }
+
+    fn names(&self, cols: &[Column]) -> Vec<String> {
+        cols.iter()
+            .filter(|c| !self.key_cols.contains(&c.0))
+            .map(|c| c.0.clone())
+            .collect()
+    }
+
+    /// Rows of `from` with no row of their key in `to`, read as `alias`.
+    fn only_in(
+        &self,
+        conn: &rusqlite::Connection,
+        [from, to, alias]: [&str; 3],
+        cols: &[Column],
+        into: &mut Changes,
+    ) -> Result<()> {
+        let KeyMatch { table, key, on, .. } = self;
         let other = if alias == "x" { "y" } else { "x" };
-        let mut select = vec![keys_of(alias)];
-        if show_values {
-            select.extend(all_of(alias, cols));
+        let mut select = vec![self.keys_of(alias)];
+        if self.show_values {
+            select.extend(self.all_of(alias, cols));
         }
         let sql = format!(
             "SELECT {} FROM {from}.{table} AS {alias} WHERE NOT EXISTS \
              (SELECT 1 FROM {to}.{table} AS {other} WHERE {on}) ORDER BY {}",
             select.join(", "),
-            keys_of(alias)
+            self.keys_of(alias)
         );
-        let value_names = names(cols);
-        sample(conn, &sql, &key_cols, into, |row, s| {
-            if show_values {
+        let value_names = self.names(cols);
+        sample(conn, &sql, &self.key_cols, into, |row, s| {
+            if self.show_values {
                 for (i, name) in value_names.iter().enumerate() {
                     s.values
                         .push((name.clone(), literal(row.get_ref(key.len() + i)?)));
                 }
             }
             Ok(())
-        })?;
-    }
-    if common.is_empty() {
-        return Ok(());
-    }
-    // Changed: the same key, a value of another type or other bytes.
-    let differs: Vec<String> = common
-        .iter()
-        .map(|c| {
-            let c = quote_ident(c);
-            format!("(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY)")
         })
-        .collect();
-    let mut select = vec![keys_of("x"), differs.join(", ")];
-    if show_values {
-        for c in &common {
-            let c = quote_ident(c);
-            select.push(format!("x.{c}, y.{c}"));
-        }
     }
-    let sql = format!(
-        "SELECT {} FROM a.{table} AS x JOIN b.{table} AS y ON {on} WHERE {} ORDER BY {}",
-        select.join(", "),
-        differs.join(" OR "),
-        keys_of("x")
-    );
-    let n = common.len();
-    sample(conn, &sql, &key_cols, &mut t.changed, |row, s| {
-        for (i, name) in common.iter().enumerate() {
-            if row.get::<_, bool>(key.len() + i)? {
-                s.columns.push(name.clone());
-                if show_values {
-                    let at = key.len() + n + 2 * i;
-                    let before = literal(row.get_ref(at)?);
-                    let after = literal(row.get_ref(at + 1)?);
-                    s.values
-                        .push((name.clone(), format!("{before} -> {after}")));
-                }
+
+    /// Changed: the same key, a value of another type or other bytes in a
+    /// column both sides have.
+    fn changed(
+        &self,
+        conn: &rusqlite::Connection,
+        common: &[String],
+        into: &mut Changes,
+    ) -> Result<()> {
+        let KeyMatch {
+            table,
+            key,
+            on,
+            show_values,
+            ..
+        } = self;
+        let differs: Vec<String> = common
+            .iter()
+            .map(|c| {
+                let c = quote_ident(c);
+                format!("(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY)")
+            })
+            .collect();
+        let mut select = vec![self.keys_of("x"), differs.join(", ")];
+        if *show_values {
+            for c in common {
+                let c = quote_ident(c);
+                select.push(format!("x.{c}, y.{c}"));
             }
         }
-        Ok(())
-    })
+        let sql = format!(
+            "SELECT {} FROM a.{table} AS x JOIN b.{table} AS y ON {on} WHERE {} ORDER BY {}",
+            select.join(", "),
+            differs.join(" OR "),
+            self.keys_of("x")
+        );
+        let n = common.len();
+        sample(conn, &sql, &self.key_cols, into, |row, s| {
+            for (i, name) in common.iter().enumerate() {
+                if row.get::<_, bool>(key.len() + i)? {
+                    s.columns.push(name.clone());
+                    if *show_values {
+                        let at = key.len() + n + 2 * i;
+                        let before = literal(row.get_ref(at)?);
+                        let after = literal(row.get_ref(at + 1)?);
+                        s.values
+                            .push((name.clone(), format!("{before} -> {after}")));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Runs `sql` (the key columns first, then what `fill` reads), counting
