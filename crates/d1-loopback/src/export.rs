@@ -272,61 +272,91 @@ pub(crate) fn start_or_poll(ctx: &Ctx<'_>) -> Reply {
     let mut db = database.lock();
 
     if ctx.shared.faults().export_never_completes {
-        let bookmark = current_bookmark.unwrap_or_else(|| db.current_bookmark());
-        return Reply::cf_ok(ExportPoll {
-            success: true,
-            kind: "export",
-            at_bookmark: bookmark,
-            status: "active",
-            messages: vec!["Generating (this export never completes)".to_owned()],
-            error: None,
-            result: None,
-        });
+        return never_completes(&mut db, current_bookmark);
     }
     let Some(bookmark) = current_bookmark else {
-        let export = take_dump(&mut db, &database.name, options);
-        let reply = ExportPoll {
-            success: true,
-            kind: "export",
-            at_bookmark: export.bookmark.clone(),
-            status: "active",
-            messages: vec![format!("Generating {}", export.filename)],
-            error: None,
-            result: None,
-        };
-        db.pending_exports
-            .retain(|p| !(p.bookmark == export.bookmark && p.options == export.options));
-        db.pending_exports.push(export);
-        return Reply::cf_ok(reply);
+        return start(&mut db, &database.name, options);
     };
+    let Some(export) = take_export(&mut db, &database.name, &bookmark, options) else {
+        return moved_on(bookmark);
+    };
+    drop(db);
+    finish(ctx, export)
+}
 
+/// The fault `export_never_completes`: every call answers "active".
+fn never_completes(db: &mut DbState, current_bookmark: Option<String>) -> Reply {
+    let bookmark = current_bookmark.unwrap_or_else(|| db.current_bookmark());
+    Reply::cf_ok(ExportPoll {
+        success: true,
+        kind: "export",
+        at_bookmark: bookmark,
+        status: "active",
+        messages: vec!["Generating (this export never completes)".to_owned()],
+        error: None,
+        result: None,
+    })
+}
+
+/// A first call: the dump is taken now and kept for the polls, which
+/// name its bookmark.
+fn start(db: &mut DbState, name: &str, options: DumpOptions) -> Reply {
+    let export = take_dump(db, name, options);
+    let reply = ExportPoll {
+        success: true,
+        kind: "export",
+        at_bookmark: export.bookmark.clone(),
+        status: "active",
+        messages: vec![format!("Generating {}", export.filename)],
+        error: None,
+        result: None,
+    };
+    db.pending_exports
+        .retain(|p| !(p.bookmark == export.bookmark && p.options == export.options));
+    db.pending_exports.push(export);
+    Reply::cf_ok(reply)
+}
+
+/// The export a poll asks for: the one its first call started, or a dump
+/// taken now when the database is still at that bookmark.
+fn take_export(
+    db: &mut DbState,
+    name: &str,
+    bookmark: &str,
+    options: DumpOptions,
+) -> Option<PendingExport> {
     let pending = db
         .pending_exports
         .iter()
         .position(|p| p.bookmark == bookmark && p.options == options)
         .map(|i| db.pending_exports.remove(i));
-    let export = match pending {
-        Some(export) => export,
+    match pending {
+        Some(export) => Some(export),
         // A poll for the current state that no first call started (another
         // client, say) can still be served by dumping now.
-        None if db.current_bookmark() == bookmark => take_dump(&mut db, &database.name, options),
-        None => {
-            return Reply::cf_ok(ExportPoll {
-                success: true,
-                kind: "export",
-                at_bookmark: bookmark.clone(),
-                status: "error",
-                messages: Vec::new(),
-                error: Some(format!(
-                    "No export is in progress at bookmark {bookmark}, and the database has \
-                     moved on since (d1-loopback exports only the current state)"
-                )),
-                result: None,
-            });
-        }
-    };
-    drop(db);
+        None if db.current_bookmark() == bookmark => Some(take_dump(db, name, options)),
+        None => None,
+    }
+}
 
+/// A poll for a state the database has left, with no export of it.
+fn moved_on(bookmark: String) -> Reply {
+    Reply::cf_ok(ExportPoll {
+        success: true,
+        kind: "export",
+        at_bookmark: bookmark.clone(),
+        status: "error",
+        messages: Vec::new(),
+        error: Some(format!(
+            "No export is in progress at bookmark {bookmark}, and the database has \
+             moved on since (d1-loopback exports only the current state)"
+        )),
+        result: None,
+    })
+}
+
+/// The finished export: its signed URL, or the error the dump ran into.
+fn finish(ctx: &Ctx<'_>, export: PendingExport) -> Reply {
     match export.outcome {
         Ok(body) => {
             let signed_url = ctx

@@ -432,84 +432,102 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
         let line = format!("{method} {url}");
         shared.log().requests.push(line.clone());
 
-        let headers = incoming
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_owned(),
-                    h.value.as_str().to_owned(),
-                )
-            })
-            .collect();
-        let path = url.split_once('?').map_or(url.as_str(), |(path, _)| path);
-        let read = match api::body_mode(&method, path) {
-            Body::Buffered => {
-                let mut body = Vec::new();
-                incoming
-                    .as_reader()
-                    .read_to_end(&mut body)
-                    .map(|_| Request::new(&method, &url, headers, body))
-            }
-            Body::Spooled => {
-                http::spool_body(incoming.as_reader(), shared.spool_dir.path()).map(|spooled| {
-                    Request::new(&method, &url, headers, Vec::new()).with_spooled(spooled)
-                })
-            }
-        };
-        let reply = match read {
-            Err(e) => Reply::cf_error(400, 7400, format!("could not read the request body: {e}")),
-            Ok(req) => {
-                // A bug in one handler must not stop the server.
-                match catch_unwind(AssertUnwindSafe(|| api::dispatch(shared, &req))) {
-                    Ok(dispatched) => {
-                        if !dispatched.handled {
-                            shared.log().unhandled.push(line);
-                        }
-                        dispatched.reply
-                    }
-                    Err(_) => Reply::cf_error(500, 10001, "d1-loopback: internal error"),
-                }
-            }
-        };
+        let read = read_request(shared, &mut incoming, &method, &url);
+        let reply = answer(shared, read, line);
         if let Some(ms) = shared.faults().response_delay_ms {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        let mut headers = Vec::with_capacity(reply.headers.len() + 1);
-        if !reply
-            .headers
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-        {
-            headers.push(
-                tiny_http::Header::from_bytes("Content-Type", reply.content_type)
-                    .expect("content types are valid header values"),
-            );
-        }
-        for (name, value) in reply.headers {
-            if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
-                headers.push(header);
-            }
-        }
-        let status = tiny_http::StatusCode(reply.status);
-        // The client may have gone away; there is nobody to tell.
-        let _ = match reply.file {
-            // A file is sent with its length, not chunked, as R2 sends
-            // objects.
-            Some((file, len)) => incoming.respond(
-                tiny_http::Response::new(status, headers, file, usize::try_from(len).ok(), None)
-                    .with_chunked_threshold(usize::MAX),
-            ),
-            None => {
-                let len = reply.body.len();
-                incoming.respond(tiny_http::Response::new(
-                    status,
-                    headers,
-                    std::io::Cursor::new(reply.body),
-                    Some(len),
-                    None,
-                ))
-            }
-        };
+        respond(incoming, reply);
     }
+}
+
+/// The request with its headers and its body, in memory or spooled to a
+/// file as its route wants it.
+fn read_request(
+    shared: &Shared,
+    incoming: &mut tiny_http::Request,
+    method: &str,
+    url: &str,
+) -> std::io::Result<Request> {
+    let headers = incoming
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_owned(),
+                h.value.as_str().to_owned(),
+            )
+        })
+        .collect();
+    let path = url.split_once('?').map_or(url, |(path, _)| path);
+    match api::body_mode(method, path) {
+        Body::Buffered => {
+            let mut body = Vec::new();
+            incoming
+                .as_reader()
+                .read_to_end(&mut body)
+                .map(|_| Request::new(method, url, headers, body))
+        }
+        Body::Spooled => http::spool_body(incoming.as_reader(), shared.spool_dir.path())
+            .map(|spooled| Request::new(method, url, headers, Vec::new()).with_spooled(spooled)),
+    }
+}
+
+/// The handler's reply; a request that no handler recognised is recorded.
+fn answer(shared: &Shared, read: std::io::Result<Request>, line: String) -> Reply {
+    match read {
+        Err(e) => Reply::cf_error(400, 7400, format!("could not read the request body: {e}")),
+        Ok(req) => {
+            // A bug in one handler must not stop the server.
+            match catch_unwind(AssertUnwindSafe(|| api::dispatch(shared, &req))) {
+                Ok(dispatched) => {
+                    if !dispatched.handled {
+                        shared.log().unhandled.push(line);
+                    }
+                    dispatched.reply
+                }
+                Err(_) => Reply::cf_error(500, 10001, "d1-loopback: internal error"),
+            }
+        }
+    }
+}
+
+/// Sends the reply with its headers.
+fn respond(incoming: tiny_http::Request, reply: Reply) {
+    let mut headers = Vec::with_capacity(reply.headers.len() + 1);
+    if !reply
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(
+            tiny_http::Header::from_bytes("Content-Type", reply.content_type)
+                .expect("content types are valid header values"),
+        );
+    }
+    for (name, value) in reply.headers {
+        if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
+            headers.push(header);
+        }
+    }
+    let status = tiny_http::StatusCode(reply.status);
+    // The client may have gone away; there is nobody to tell.
+    let _ = match reply.file {
+        // A file is sent with its length, not chunked, as R2 sends
+        // objects.
+        Some((file, len)) => incoming.respond(
+            tiny_http::Response::new(status, headers, file, usize::try_from(len).ok(), None)
+                .with_chunked_threshold(usize::MAX),
+        ),
+        None => {
+            let len = reply.body.len();
+            incoming.respond(tiny_http::Response::new(
+                status,
+                headers,
+                std::io::Cursor::new(reply.body),
+                Some(len),
+                None,
+            ))
+        }
+    };
 }

@@ -236,18 +236,9 @@ fn run_statements(
         last_row_id: conn.last_insert_rowid(),
         duration_ms: 0.0,
     };
-    let injected = |run: u64| ScriptError {
-        message: format!(
-            "d1-loopback injected failure: the import was stopped after {run} statements \
-             (Faults::ingest_fail_after)"
-        ),
-        statement: None,
-        statements_run: run,
-    };
     let fail_after = fail_after.map(|n| n as u64);
     let total_before = conn.total_changes();
     let bytes = &text.0;
-    let base = bytes.as_ptr();
     // SAFETY: the handle is only used while `conn` is borrowed, and by this
     // thread alone.
     let db = unsafe { conn.handle() };
@@ -256,43 +247,9 @@ fn run_statements(
     // The text ends with its only NUL; `offset` always points into it.
     while bytes[offset] != 0 {
         let number = stats.statements + 1;
-        let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
-        let mut tail: *const c_char = std::ptr::null();
-        // SAFETY: `base + offset` points into a NUL-terminated buffer that
-        // outlives the call, and a length of -1 makes SQLite read it up to
-        // that NUL (or the end of one statement) without copying it.
-        let rc = unsafe {
-            ffi::sqlite3_prepare_v3(
-                db,
-                base.add(offset).cast::<c_char>(),
-                -1,
-                0,
-                &mut stmt,
-                &mut tail,
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            let what = refused
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            let message = match what {
-                Some(what) => format!(
-                    "{TRANSACTION_REFUSAL} Refused statement {number}: {what} ({})",
-                    excerpt(&bytes[offset..])
-                ),
-                // SAFETY: `db` is open.
-                None => unsafe { last_error(db, ffi::sqlite3_extended_errcode(db)) },
-            };
-            return Err(ScriptError {
-                message,
-                statement: Some((number, excerpt(&bytes[offset..]))),
-                statements_run: stats.statements,
-            });
-        }
-        // SAFETY: on success SQLite sets `tail` to a point within the text
-        // it was given, at or before its NUL.
-        let end = unsafe { tail.cast::<u8>().offset_from(base) } as usize;
+        // SAFETY: `db` is open, `bytes` is the NUL-terminated text and
+        // `offset` points into it.
+        let (stmt, end) = unsafe { prepare_at(db, bytes, offset, refused, stats.statements) }?;
         let statement_text = &bytes[offset..end];
         offset = end;
         if stmt.is_null() {
@@ -304,18 +261,8 @@ fn run_statements(
             unsafe { ffi::sqlite3_finalize(stmt) };
             return Err(injected(stats.statements));
         }
-        let failed = loop {
-            // SAFETY: `stmt` is a valid prepared statement.
-            match unsafe { ffi::sqlite3_step(stmt) } {
-                ffi::SQLITE_ROW => stats.rows_read += 1,
-                ffi::SQLITE_DONE => break None,
-                // SAFETY: `db` is open; the error is read before finalizing.
-                _ => break Some(unsafe { last_error(db, ffi::sqlite3_extended_errcode(db)) }),
-            }
-        };
-        // SAFETY: `stmt` is a statement prepared above, finalized once.
-        unsafe { ffi::sqlite3_finalize(stmt) };
-        if let Some(message) = failed {
+        // SAFETY: `db` is open and `stmt` was prepared on it above.
+        if let Some(message) = unsafe { step_and_finalize(db, stmt, &mut stats.rows_read) } {
             return Err(ScriptError {
                 message,
                 statement: Some((number, excerpt(statement_text))),
@@ -335,6 +282,102 @@ fn run_statements(
     stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     progress(stats.statements);
     Ok(stats)
+}
+
+/// The failure `Faults::ingest_fail_after` injects after `run` statements.
+fn injected(run: u64) -> ScriptError {
+    ScriptError {
+        message: format!(
+            "d1-loopback injected failure: the import was stopped after {run} statements \
+             (Faults::ingest_fail_after)"
+        ),
+        statement: None,
+        statements_run: run,
+    }
+}
+
+/// Prepares the statement that starts at `offset`, after `run` statements
+/// ran: the statement (null when only white space or comments were left)
+/// and the offset where the rest of the text starts. A statement that does
+/// not prepare is an error, with the gate's refusal when it refused it.
+///
+/// # Safety
+///
+/// `db` must be an open connection, and `bytes` a text that ends with its
+/// only NUL, with `offset` pointing into it.
+unsafe fn prepare_at(
+    db: *mut ffi::sqlite3,
+    bytes: &[u8],
+    offset: usize,
+    refused: &Mutex<Option<String>>,
+    run: u64,
+) -> Result<(*mut ffi::sqlite3_stmt, usize), ScriptError> {
+    let number = run + 1;
+    let base = bytes.as_ptr();
+    let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+    let mut tail: *const c_char = std::ptr::null();
+    // SAFETY: `base + offset` points into a NUL-terminated buffer that
+    // outlives the call, and a length of -1 makes SQLite read it up to
+    // that NUL (or the end of one statement) without copying it.
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v3(
+            db,
+            base.add(offset).cast::<c_char>(),
+            -1,
+            0,
+            &mut stmt,
+            &mut tail,
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        let what = refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let message = match what {
+            Some(what) => format!(
+                "{TRANSACTION_REFUSAL} Refused statement {number}: {what} ({})",
+                excerpt(&bytes[offset..])
+            ),
+            // SAFETY: `db` is open.
+            None => unsafe { last_error(db, ffi::sqlite3_extended_errcode(db)) },
+        };
+        return Err(ScriptError {
+            message,
+            statement: Some((number, excerpt(&bytes[offset..]))),
+            statements_run: run,
+        });
+    }
+    // SAFETY: on success SQLite sets `tail` to a point within the text
+    // it was given, at or before its NUL.
+    let end = unsafe { tail.cast::<u8>().offset_from(base) } as usize;
+    Ok((stmt, end))
+}
+
+/// Steps `stmt` to its end, counting the rows it returns, and finalizes it:
+/// the error message if a step failed.
+///
+/// # Safety
+///
+/// `db` must be an open connection and `stmt` a statement prepared on it,
+/// not yet finalized.
+unsafe fn step_and_finalize(
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+    rows_read: &mut u64,
+) -> Option<String> {
+    let failed = loop {
+        // SAFETY: `stmt` is a valid prepared statement.
+        match unsafe { ffi::sqlite3_step(stmt) } {
+            ffi::SQLITE_ROW => *rows_read += 1,
+            ffi::SQLITE_DONE => break None,
+            // SAFETY: `db` is open; the error is read before finalizing.
+            _ => break Some(unsafe { last_error(db, ffi::sqlite3_extended_errcode(db)) }),
+        }
+    };
+    // SAFETY: `stmt` is a statement prepared above, finalized once.
+    unsafe { ffi::sqlite3_finalize(stmt) };
+    failed
 }
 
 #[cfg(test)]

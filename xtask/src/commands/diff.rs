@@ -27,7 +27,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
@@ -76,83 +76,15 @@ enum Side<'e> {
 }
 
 pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<ExitCode> {
-    for table in &args.tables {
-        if table.trim().is_empty() || table.contains('\0') {
-            crate::stop!(
-                Exit::CouldNotRun,
-                "--table needs a table name; got {table:?}"
-            );
-        }
-    }
+    check_tables(&args.tables)?;
     let envs = project.environments()?;
-    let resolve = |word: &str| -> Result<Side<'_>> {
-        match word.strip_prefix("live") {
-            Some(rest) if rest.is_empty() || rest.starts_with(':') => {
-                let env = rest.strip_prefix(':').unwrap_or_default();
-                if env.is_empty() {
-                    crate::stop!(
-                        Exit::CouldNotRun,
-                        "`live` needs an environment: give live:prod, live:staging or live:local"
-                    );
-                }
-                Ok(Side::Live(
-                    envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
-                ))
-            }
-            _ => Ok(Side::Backup(project.resolve_backup(
-                word,
-                None,
-                inventory::Latest::Any,
-            )?)),
-        }
-    };
-    let sides = [resolve(&args.a)?, resolve(&args.b)?];
-    let cmds = project.commands();
-    let export_at = Path::new("<private directory>/live.sql");
-    crate::say!("{}", project.plan_line());
-    for (name, side) in ["a", "b"].iter().zip(&sides) {
-        match side {
-            Side::Backup(file) => crate::say!("{name}: {}", file.display()),
-            Side::Live(env) => {
-                crate::say!(
-                    "{name}: live {} -> {} ({} D1), exported now, not kept",
-                    env.name,
-                    env.database_name,
-                    env.location
-                );
-                crate::detail!(
-                    "  {}",
-                    cmds.export(
-                        env,
-                        export_at,
-                        crate::edge::wrangler::ExportMode::Full,
-                        &args.tables
-                    )
-                );
-            }
-        }
-    }
+    let sides = [
+        resolve_side(project, &envs, &args.a)?,
+        resolve_side(project, &envs, &args.b)?,
+    ];
+    print_plan(project, &sides, args);
     if args.dry_run {
-        for (name, side) in ["a", "b"].iter().zip(&sides) {
-            if let Side::Live(env) = side {
-                crate::say!(
-                    "  {name} is read with `{}`,\n  then exported with `{}`\n  (with a --table \
-                     for each table and schema object when the database has virtual tables)",
-                    cmds.query_json(
-                        env,
-                        "read the schema (read-only)",
-                        d1_core::catalog::CATALOG_SQL
-                    ),
-                    cmds.export(
-                        env,
-                        export_at,
-                        crate::edge::wrangler::ExportMode::Full,
-                        &args.tables
-                    )
-                );
-            }
-        }
-        crate::say!("Dry run: nothing was read, exported or compared.");
+        print_dry_run(project, &sides, args);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -173,6 +105,113 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
         )?);
     }
     let [a, b] = <[Loaded; 2]>::try_from(loaded).map_err(|_| anyhow::anyhow!("two sides"))?;
+    let diff = compare_sides(args, a, b)?;
+    if args.json {
+        crate::out::json(&diff.to_json());
+    } else {
+        crate::say!("{}", diff.render());
+    }
+    Ok(if diff.identical() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(Exit::Failure.code())
+    })
+}
+
+/// Each `--table` is a table name.
+fn check_tables(tables: &[String]) -> Result<()> {
+    for table in tables {
+        if table.trim().is_empty() || table.contains('\0') {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "--table needs a table name; got {table:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A side as the operator named it: `live:ENV`, or a backup.
+fn resolve_side<'e>(project: &Project, envs: &'e Environments, word: &str) -> Result<Side<'e>> {
+    match word.strip_prefix("live") {
+        Some(rest) if rest.is_empty() || rest.starts_with(':') => {
+            let env = rest.strip_prefix(':').unwrap_or_default();
+            if env.is_empty() {
+                crate::stop!(
+                    Exit::CouldNotRun,
+                    "`live` needs an environment: give live:prod, live:staging or live:local"
+                );
+            }
+            Ok(Side::Live(
+                envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
+            ))
+        }
+        _ => Ok(Side::Backup(project.resolve_backup(
+            word,
+            None,
+            inventory::Latest::Any,
+        )?)),
+    }
+}
+
+/// Where the live export goes, as the plan shows it.
+const EXPORT_AT: &str = "<private directory>/live.sql";
+
+/// What each side is.
+fn print_plan(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
+    let cmds = project.commands();
+    crate::say!("{}", project.plan_line());
+    for (name, side) in ["a", "b"].iter().zip(sides) {
+        match side {
+            Side::Backup(file) => crate::say!("{name}: {}", file.display()),
+            Side::Live(env) => {
+                crate::say!(
+                    "{name}: live {} -> {} ({} D1), exported now, not kept",
+                    env.name,
+                    env.database_name,
+                    env.location
+                );
+                crate::detail!(
+                    "  {}",
+                    cmds.export(
+                        env,
+                        Path::new(EXPORT_AT),
+                        crate::edge::wrangler::ExportMode::Full,
+                        &args.tables
+                    )
+                );
+            }
+        }
+    }
+}
+
+/// The wrangler commands a live side would run.
+fn print_dry_run(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
+    let cmds = project.commands();
+    for (name, side) in ["a", "b"].iter().zip(sides) {
+        if let Side::Live(env) = side {
+            crate::say!(
+                "  {name} is read with `{}`,\n  then exported with `{}`\n  (with a --table \
+                 for each table and schema object when the database has virtual tables)",
+                cmds.query_json(
+                    env,
+                    "read the schema (read-only)",
+                    d1_core::catalog::CATALOG_SQL
+                ),
+                cmds.export(
+                    env,
+                    Path::new(EXPORT_AT),
+                    crate::edge::wrangler::ExportMode::Full,
+                    &args.tables
+                )
+            );
+        }
+    }
+    crate::say!("Dry run: nothing was read, exported or compared.");
+}
+
+/// The two loaded sides compared, on the tables in scope.
+fn compare_sides(args: &DiffArgs, a: Loaded, b: Loaded) -> Result<Diff> {
     let scope = scope(&args.tables, &a, &b);
     let conn = d1_core::gate::comparison(&a.uri_ro(), &b.uri_ro())?;
     let activity = crate::out::Activity::start("comparing");
@@ -188,16 +227,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
     diff.b = b.label.clone();
     drop(conn);
     drop((a, b));
-    if args.json {
-        crate::out::json(&diff.to_json());
-    } else {
-        crate::say!("{}", diff.render());
-    }
-    Ok(if diff.identical() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(Exit::Failure.code())
-    })
+    Ok(diff)
 }
 
 /// A side loaded into its scratch database.
@@ -233,61 +263,17 @@ fn load_side(
     args: &DiffArgs,
 ) -> Result<Loaded> {
     let envs = project.environments()?;
-    let (file, label, manifest, migrations) = match side {
-        Side::Backup(file) => {
-            let manifest = if manifest::manifest_path(file).is_file() {
-                Some(Manifest::for_backup(file).map_err(|e| Exit::CouldNotRun.error(e))?)
-            } else {
-                crate::note!(
-                    "{} has no manifest: it is compared as a hand export, unchecked against one",
-                    file.display()
-                );
-                None
-            };
-            let migrations = manifest
-                .as_ref()
-                .and_then(|m| envs.resolve(&m.environment).ok())
-                .map_or("migrations".to_owned(), |e| e.migrations_dir.clone());
-            (
-                file.clone(),
-                file.display().to_string(),
-                manifest,
-                migrations,
-            )
-        }
-        Side::Live(env) => {
-            let wrangler = project.wrangler(sh)?;
-            let output = private.path().join(format!("live-{name}.sql"));
-            crate::say!(
-                "Exporting {} ({} D1) to compare it; the export is not kept as a backup.",
-                env.database_name,
-                env.location
-            );
-            crate::steps::backup::export_now(
-                &wrangler,
-                &project.commands(),
-                env,
-                &args.tables,
-                &output,
-            )?;
-            (
-                output,
-                format!("live:{} ({}, exported now)", env.name, env.database_name),
-                None,
-                env.migrations_dir.clone(),
-            )
-        }
+    let Located {
+        file,
+        label,
+        manifest,
+        migrations,
+    } = match side {
+        Side::Backup(file) => locate_backup(&envs, file)?,
+        Side::Live(env) => export_live(sh, project, private, name, env, args)?,
     };
     let source = Source::for_file(&file, args.identity.path(), &project.age())?;
-    let uri = if source.plaintext_is_on_disk() {
-        file_uri(&private.path().join(format!("{name}.sqlite")))
-    } else {
-        // An encrypted backup's rows stay off the disk, as in verify.
-        format!(
-            "file:qbtime-diff-{}-{name}?mode=memory&cache=shared",
-            std::process::id()
-        )
-    };
+    let uri = scratch_uri(&source, private, name);
     let migrations_dir = project.config_dir.join(migrations);
     let workspace = crate::steps::verify::Workspace {
         migrations_dir: &migrations_dir,
@@ -307,8 +293,99 @@ fn load_side(
     );
     drop(activity);
     let (report, gate) = loaded?;
-    let gate = match gate {
-        Some(gate) if report.is_faithful() => gate,
+    let gate = loaded_as_verify_loads(name, &label, &report, gate)?;
+    // A file is attached again by the comparison; memory lives with its connection.
+    let held = uri.contains("mode=memory").then_some(gate);
+    Ok(Loaded {
+        label,
+        uri,
+        content: report.content,
+        chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
+        _held: held,
+    })
+}
+
+/// The file a side loads from, what it is called, its manifest if it has
+/// one, and the migrations directory its environment uses.
+struct Located {
+    file: PathBuf,
+    label: String,
+    manifest: Option<Manifest>,
+    migrations: String,
+}
+
+/// A backup side: the file, with its manifest when it has one.
+fn locate_backup(envs: &Environments, file: &Path) -> Result<Located> {
+    let manifest = if manifest::manifest_path(file).is_file() {
+        Some(Manifest::for_backup(file).map_err(|e| Exit::CouldNotRun.error(e))?)
+    } else {
+        crate::note!(
+            "{} has no manifest: it is compared as a hand export, unchecked against one",
+            file.display()
+        );
+        None
+    };
+    let migrations = manifest
+        .as_ref()
+        .and_then(|m| envs.resolve(&m.environment).ok())
+        .map_or("migrations".to_owned(), |e| e.migrations_dir.clone());
+    Ok(Located {
+        file: file.to_path_buf(),
+        label: file.display().to_string(),
+        manifest,
+        migrations,
+    })
+}
+
+/// A live side: the database exported now into the private directory.
+fn export_live(
+    sh: &xshell::Shell,
+    project: &Project,
+    private: &crate::edge::wrangler::PrivateDir,
+    name: &str,
+    env: &Environment,
+    args: &DiffArgs,
+) -> Result<Located> {
+    let wrangler = project.wrangler(sh)?;
+    let output = private.path().join(format!("live-{name}.sql"));
+    crate::say!(
+        "Exporting {} ({} D1) to compare it; the export is not kept as a backup.",
+        env.database_name,
+        env.location
+    );
+    crate::steps::backup::export_now(&wrangler, &project.commands(), env, &args.tables, &output)?;
+    Ok(Located {
+        file: output,
+        label: format!("live:{} ({}, exported now)", env.name, env.database_name),
+        manifest: None,
+        migrations: env.migrations_dir.clone(),
+    })
+}
+
+/// Where a side's scratch database lives: a file in the private directory,
+/// or memory for an encrypted backup.
+fn scratch_uri(source: &Source, private: &crate::edge::wrangler::PrivateDir, name: &str) -> String {
+    if source.plaintext_is_on_disk() {
+        file_uri(&private.path().join(format!("{name}.sqlite")))
+    } else {
+        // An encrypted backup's rows stay off the disk, as in verify.
+        format!(
+            "file:qbtime-diff-{}-{name}?mode=memory&cache=shared",
+            std::process::id()
+        )
+    }
+}
+
+/// The loading connection of a side that loads as verify loads it; a
+/// side that does not stops the comparison.
+fn loaded_as_verify_loads(
+    name: &str,
+    label: &str,
+    report: &crate::steps::verify::Report,
+    gate: Option<d1_core::gate::Gate>,
+) -> Result<d1_core::gate::Gate> {
+    match gate {
+        Some(gate) if report.is_faithful() => Ok(gate),
         _ => {
             let refused: Vec<String> = report
                 .findings
@@ -325,16 +402,7 @@ fn load_side(
                 refused.concat()
             )
         }
-    };
-    // A file is attached again by the comparison; memory lives with its connection.
-    let held = uri.contains("mode=memory").then_some(gate);
-    Ok(Loaded {
-        label,
-        uri,
-        content: report.content,
-        chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
-        _held: held,
-    })
+    }
 }
 
 /// `file:` and the path, with the characters a URI gives meaning escaped.
@@ -490,82 +558,14 @@ impl Diff {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if self.schema.is_empty() {
-            out.push_str("Schema: the same\n");
-        } else {
-            out.push_str("Schema (a -> b):\n");
-            for c in &self.schema {
-                let mark = match c.change {
-                    "added" => '+',
-                    "removed" => '-',
-                    _ => '~',
-                };
-                let on = if c.kind == "table" || c.table == c.name {
-                    String::new()
-                } else {
-                    format!(" on {}", c.table)
-                };
-                let _ = writeln!(out, "  {mark} {} {}{on} {}", c.kind, c.name, c.change);
-                if let Some(cols) = &c.columns {
-                    for (what, list) in [
-                        ("added", &cols.added),
-                        ("removed", &cols.removed),
-                        ("changed", &cols.changed),
-                    ] {
-                        if !list.is_empty() {
-                            let _ = writeln!(out, "      columns {what}: {}", list.join(", "));
-                        }
-                    }
-                }
-            }
-        }
+        self.render_schema(&mut out);
         let (same, differ): (Vec<&TableDiff>, Vec<&TableDiff>) =
             self.tables.iter().partition(|t| !t.differs());
         if !differ.is_empty() {
             out.push_str("Rows (a -> b):\n");
         }
-        let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
         for t in differ {
-            let _ = writeln!(
-                out,
-                "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
-                t.table,
-                count(t.rows[0]),
-                count(t.rows[1]),
-                t.added.count,
-                t.removed.count,
-                t.changed.count,
-                t.key.join(", ")
-            );
-            if let Some(note) = &t.note {
-                let _ = writeln!(out, "    {note}");
-            }
-            for (what, c) in [
-                ("added", &t.added),
-                ("removed", &t.removed),
-                ("changed", &t.changed),
-            ] {
-                for s in &c.sample {
-                    let key: Vec<String> = s.key.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    let mut line = format!("    {what:<8} {}", key.join(", "));
-                    if !s.columns.is_empty() {
-                        let _ = write!(line, " ({})", s.columns.join(", "));
-                    }
-                    if !s.values.is_empty() {
-                        let values: Vec<String> =
-                            s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                        let _ = write!(line, ": {}", values.join("; "));
-                    }
-                    let _ = writeln!(out, "{line}");
-                }
-                if c.count > c.sample.len() as u64 {
-                    let _ = writeln!(
-                        out,
-                        "    ... and {} more {what}",
-                        c.count - c.sample.len() as u64
-                    );
-                }
-            }
+            render_table(&mut out, t);
         }
         if !same.is_empty() {
             let names: Vec<&str> = same.iter().map(|t| t.table.as_str()).collect();
@@ -585,6 +585,84 @@ impl Diff {
             out.push_str(" (keys only; --show-values prints the rows' values)");
         }
         out
+    }
+
+    /// The schema's changes, one line each, a changed table's columns under it.
+    fn render_schema(&self, out: &mut String) {
+        if self.schema.is_empty() {
+            out.push_str("Schema: the same\n");
+            return;
+        }
+        out.push_str("Schema (a -> b):\n");
+        for c in &self.schema {
+            let mark = match c.change {
+                "added" => '+',
+                "removed" => '-',
+                _ => '~',
+            };
+            let on = if c.kind == "table" || c.table == c.name {
+                String::new()
+            } else {
+                format!(" on {}", c.table)
+            };
+            let _ = writeln!(out, "  {mark} {} {}{on} {}", c.kind, c.name, c.change);
+            if let Some(cols) = &c.columns {
+                for (what, list) in [
+                    ("added", &cols.added),
+                    ("removed", &cols.removed),
+                    ("changed", &cols.changed),
+                ] {
+                    if !list.is_empty() {
+                        let _ = writeln!(out, "      columns {what}: {}", list.join(", "));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A table that differs: its counts, then its sampled rows.
+fn render_table(out: &mut String, t: &TableDiff) {
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let _ = writeln!(
+        out,
+        "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
+        t.table,
+        count(t.rows[0]),
+        count(t.rows[1]),
+        t.added.count,
+        t.removed.count,
+        t.changed.count,
+        t.key.join(", ")
+    );
+    if let Some(note) = &t.note {
+        let _ = writeln!(out, "    {note}");
+    }
+    for (what, c) in [
+        ("added", &t.added),
+        ("removed", &t.removed),
+        ("changed", &t.changed),
+    ] {
+        for s in &c.sample {
+            let key: Vec<String> = s.key.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut line = format!("    {what:<8} {}", key.join(", "));
+            if !s.columns.is_empty() {
+                let _ = write!(line, " ({})", s.columns.join(", "));
+            }
+            if !s.values.is_empty() {
+                let values: Vec<String> =
+                    s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                let _ = write!(line, ": {}", values.join("; "));
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        if c.count > c.sample.len() as u64 {
+            let _ = writeln!(
+                out,
+                "    ... and {} more {what}",
+                c.count - c.sample.len() as u64
+            );
+        }
     }
 }
 
@@ -820,112 +898,169 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         return Ok(());
     }
     t.key = ka.clone();
-    let key_cols = ka;
-    let table = quote_ident(&t.table);
-    let key: Vec<String> = t.key.iter().map(|k| quote_ident(k)).collect();
+    let q = KeyMatch::new(&t.table, ka, show_values);
     // Columns in both, other than the key: what a changed row is judged by.
     let common: Vec<String> = ca
         .iter()
-        .filter(|c| cb.iter().any(|d| d.0 == c.0) && !key_cols.contains(&c.0))
+        .filter(|c| cb.iter().any(|d| d.0 == c.0) && !q.key_cols.contains(&c.0))
         .map(|c| c.0.clone())
         .collect();
-    // Keys match by type and bytes, never by the column's own collation
-    // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
-    // `1.0`); the first term lets SQLite use the key's index.
-    let on = key
-        .iter()
-        .map(|k| {
-            format!(
-                "y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND typeof(y.{k}) IS typeof(x.{k})"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let keys_of = |alias: &str| -> String {
-        key.iter()
-            .map(|k| format!("{alias}.{k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let all_of = |alias: &str, cols: &[Column]| -> Vec<String> {
-        cols.iter()
-            .filter(|c| !key_cols.contains(&c.0))
-            .map(|c| format!("{alias}.{}", quote_ident(&c.0)))
-            .collect()
-    };
-    let names = |cols: &[Column]| -> Vec<String> {
-        cols.iter()
-            .filter(|c| !key_cols.contains(&c.0))
-            .map(|c| c.0.clone())
-            .collect()
-    };
     // Removed: in a, no row with its key in b. Added: the other way.
     for (from, to, alias, cols, into) in [
         ("a", "b", "x", &ca, &mut t.removed),
         ("b", "a", "y", &cb, &mut t.added),
     ] {
+        q.only_in(conn, [from, to, alias], cols, into)?;
+    }
+    if common.is_empty() {
+        return Ok(());
+    }
+    q.changed(conn, &common, &mut t.changed)
+}
+
+/// The queries that match one table's rows by key across the two sides.
+struct KeyMatch {
+    /// The table, quoted.
+    table: String,
+    /// The key columns, quoted.
+    key: Vec<String>,
+    /// The key columns' names.
+    key_cols: Vec<String>,
+    /// The join condition between `x` (in a) and `y` (in b).
+    on: String,
+    show_values: bool,
+}
+
+impl KeyMatch {
+    fn new(table: &str, key_cols: Vec<String>, show_values: bool) -> KeyMatch {
+        let key: Vec<String> = key_cols.iter().map(|k| quote_ident(k)).collect();
+        // Keys match by type and bytes, never by the column's own collation
+        // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
+        // `1.0`); the first term lets SQLite use the key's index.
+        let on = key
+            .iter()
+            .map(|k| {
+                format!(
+                    "y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND typeof(y.{k}) IS typeof(x.{k})"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        KeyMatch {
+            table: quote_ident(table),
+            key,
+            key_cols,
+            on,
+            show_values,
+        }
+    }
+
+    fn keys_of(&self, alias: &str) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{alias}.{k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn all_of(&self, alias: &str, cols: &[Column]) -> Vec<String> {
+        cols.iter()
+            .filter(|c| !self.key_cols.contains(&c.0))
+            .map(|c| format!("{alias}.{}", quote_ident(&c.0)))
+            .collect()
+    }
+
+    fn names(&self, cols: &[Column]) -> Vec<String> {
+        cols.iter()
+            .filter(|c| !self.key_cols.contains(&c.0))
+            .map(|c| c.0.clone())
+            .collect()
+    }
+
+    /// Rows of `from` with no row of their key in `to`, read as `alias`.
+    fn only_in(
+        &self,
+        conn: &rusqlite::Connection,
+        [from, to, alias]: [&str; 3],
+        cols: &[Column],
+        into: &mut Changes,
+    ) -> Result<()> {
+        let KeyMatch { table, key, on, .. } = self;
         let other = if alias == "x" { "y" } else { "x" };
-        let mut select = vec![keys_of(alias)];
-        if show_values {
-            select.extend(all_of(alias, cols));
+        let mut select = vec![self.keys_of(alias)];
+        if self.show_values {
+            select.extend(self.all_of(alias, cols));
         }
         let sql = format!(
             "SELECT {} FROM {from}.{table} AS {alias} WHERE NOT EXISTS \
              (SELECT 1 FROM {to}.{table} AS {other} WHERE {on}) ORDER BY {}",
             select.join(", "),
-            keys_of(alias)
+            self.keys_of(alias)
         );
-        let value_names = names(cols);
-        sample(conn, &sql, &key_cols, into, |row, s| {
-            if show_values {
+        let value_names = self.names(cols);
+        sample(conn, &sql, &self.key_cols, into, |row, s| {
+            if self.show_values {
                 for (i, name) in value_names.iter().enumerate() {
                     s.values
                         .push((name.clone(), literal(row.get_ref(key.len() + i)?)));
                 }
             }
             Ok(())
-        })?;
-    }
-    if common.is_empty() {
-        return Ok(());
-    }
-    // Changed: the same key, a value of another type or other bytes.
-    let differs: Vec<String> = common
-        .iter()
-        .map(|c| {
-            let c = quote_ident(c);
-            format!("(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY)")
         })
-        .collect();
-    let mut select = vec![keys_of("x"), differs.join(", ")];
-    if show_values {
-        for c in &common {
-            let c = quote_ident(c);
-            select.push(format!("x.{c}, y.{c}"));
-        }
     }
-    let sql = format!(
-        "SELECT {} FROM a.{table} AS x JOIN b.{table} AS y ON {on} WHERE {} ORDER BY {}",
-        select.join(", "),
-        differs.join(" OR "),
-        keys_of("x")
-    );
-    let n = common.len();
-    sample(conn, &sql, &key_cols, &mut t.changed, |row, s| {
-        for (i, name) in common.iter().enumerate() {
-            if row.get::<_, bool>(key.len() + i)? {
-                s.columns.push(name.clone());
-                if show_values {
-                    let at = key.len() + n + 2 * i;
-                    let before = literal(row.get_ref(at)?);
-                    let after = literal(row.get_ref(at + 1)?);
-                    s.values
-                        .push((name.clone(), format!("{before} -> {after}")));
-                }
+
+    /// Changed: the same key, a value of another type or other bytes in a
+    /// column both sides have.
+    fn changed(
+        &self,
+        conn: &rusqlite::Connection,
+        common: &[String],
+        into: &mut Changes,
+    ) -> Result<()> {
+        let KeyMatch {
+            table,
+            key,
+            on,
+            show_values,
+            ..
+        } = self;
+        let differs: Vec<String> = common
+            .iter()
+            .map(|c| {
+                let c = quote_ident(c);
+                format!("(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY)")
+            })
+            .collect();
+        let mut select = vec![self.keys_of("x"), differs.join(", ")];
+        if *show_values {
+            for c in common {
+                let c = quote_ident(c);
+                select.push(format!("x.{c}, y.{c}"));
             }
         }
-        Ok(())
-    })
+        let sql = format!(
+            "SELECT {} FROM a.{table} AS x JOIN b.{table} AS y ON {on} WHERE {} ORDER BY {}",
+            select.join(", "),
+            differs.join(" OR "),
+            self.keys_of("x")
+        );
+        let n = common.len();
+        sample(conn, &sql, &self.key_cols, into, |row, s| {
+            for (i, name) in common.iter().enumerate() {
+                if row.get::<_, bool>(key.len() + i)? {
+                    s.columns.push(name.clone());
+                    if *show_values {
+                        let at = key.len() + n + 2 * i;
+                        let before = literal(row.get_ref(at)?);
+                        let after = literal(row.get_ref(at + 1)?);
+                        s.values
+                            .push((name.clone(), format!("{before} -> {after}")));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Runs `sql` (the key columns first, then what `fill` reads), counting

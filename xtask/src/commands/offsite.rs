@@ -20,15 +20,15 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil::{self, file_name};
+use crate::edge::fsutil::{self, TempFile, file_name};
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Index, LOCK_JOURNAL, Retention, Target, check_expiry_against_locks, checked_manifest,
-    expire_days, index_key, is_our_lock, lock_days, lock_rule_name, print_upload_plan, rule_name,
-    rule_names, target, upload_with,
+    Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target, check_expiry_against_locks,
+    checked_manifest, expire_days, index_key, is_our_lock, lock_days, lock_rule_name,
+    print_upload_plan, rule_name, rule_names, target, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 
@@ -181,6 +181,37 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
 }
 
 fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
+    let entry = indexed_entry(target, which)?;
+    let dest = project.backup_dir.join(&entry.file);
+    let dest_manifest = manifest::manifest_path(&dest);
+    fsutil::create_private_dir(&project.backup_dir)?;
+    let _lock =
+        crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;
+    if already_here(&dest, &dest_manifest, &entry)? {
+        return Ok(());
+    }
+    crate::say!(
+        "Fetching r2://{}/{} into {}",
+        target.bucket(),
+        entry.key,
+        dest.display()
+    );
+    let manifest_file = download_manifest(target, &entry)?;
+    let manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+    let (data, sha256, bytes) = download_checked(target, &entry, &manifest)?;
+    fsutil::sync_file(data.path())?;
+    fsutil::rename_no_clobber(data.path(), &dest)
+        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+    data.disarm();
+    manifest.create_at(&dest_manifest)?;
+    fsutil::sync_dir(&project.backup_dir);
+    print_fetched(&dest, bytes, &sha256, &manifest);
+    Ok(())
+}
+
+/// The index's entry for `which`, with a file name that stays inside the
+/// backup directory.
+fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
     let index = target.read_index()?.with_context(|| {
         format!(
@@ -202,10 +233,12 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             entry.file
         );
     }
-    let dest = project.backup_dir.join(&entry.file);
-    let dest_manifest = manifest::manifest_path(&dest);
-    fsutil::create_private_dir(&project.backup_dir)?;
-    let _lock = crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", env.name))?;
+    Ok(entry.clone())
+}
+
+/// `true` when the backup is already here, identical; an error when
+/// something else is in its place.
+fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<bool> {
     if !dest.exists() && dest_manifest.exists() {
         bail!(
             "{} exists without its backup; move it aside first. Nothing was fetched.",
@@ -213,26 +246,25 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         );
     }
     if dest.exists() {
-        let (sha256, _) = fsutil::sha256_file(&dest)?;
+        let (sha256, _) = fsutil::sha256_file(dest)?;
         if sha256 == entry.sha256 {
             crate::say!(
                 "{} is already here, identical to the offsite copy.",
                 dest.display()
             );
-            return Ok(());
+            return Ok(true);
         }
         bail!(
             "{} exists and differs from the offsite copy; move it aside first. Nothing was fetched.",
             dest.display()
         );
     }
-    crate::say!(
-        "Fetching r2://{}/{} into {}",
-        target.bucket(),
-        entry.key,
-        dest.display()
-    );
-    let manifest_file = target
+    Ok(false)
+}
+
+/// The entry's manifest, downloaded from the bucket.
+fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<TempFile> {
+    target
         .download(&entry.manifest_key, "manifest")?
         .with_context(|| {
             format!(
@@ -240,8 +272,18 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
                 target.bucket(),
                 entry.manifest_key
             )
-        })?;
-    let manifest = Manifest::read_as(manifest_file.path(), &file_name(&dest_manifest))?;
+        })
+}
+
+/// The downloaded manifest, validated, describing the entry.
+fn fetched_manifest(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    manifest_file: &Path,
+    dest_manifest: &Path,
+) -> Result<Manifest> {
+    let env = target.env;
+    let manifest = Manifest::read_as(manifest_file, &file_name(dest_manifest))?;
     if manifest.file.name != entry.file || manifest.environment != env.name {
         bail!(
             "r2://{}/{} describes {} of {}, not {} of {}; nothing was fetched",
@@ -253,6 +295,16 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             env.name
         );
     }
+    Ok(manifest)
+}
+
+/// The backup from the bucket, with its SHA-256 and size, which match its
+/// manifest.
+fn download_checked(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    manifest: &Manifest,
+) -> Result<(TempFile, String, u64)> {
     let data = target.download(&entry.key, &entry.file)?.with_context(|| {
         format!(
             "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched",
@@ -271,12 +323,10 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
             manifest.file.sha256
         );
     }
-    fsutil::sync_file(data.path())?;
-    fsutil::rename_no_clobber(data.path(), &dest)
-        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
-    data.disarm();
-    manifest.create_at(&dest_manifest)?;
-    fsutil::sync_dir(&project.backup_dir);
+    Ok((data, sha256, bytes))
+}
+
+fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest) {
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to <env>`.",
@@ -293,7 +343,6 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         },
         dest.display()
     );
-    Ok(())
 }
 
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation
@@ -396,48 +445,14 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
 fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
     let env = target.env;
     let days = lock_days(&target.offsite, &target.policy)?;
-    let rule = lock_rule_name(&env.name, days);
-    let prefix = format!("{}/", env.name);
+    let plan = LockPlan {
+        rule: lock_rule_name(&env.name, days),
+        prefix: format!("{}/", env.name),
+        days,
+    };
     let rules = target.locks()?;
-    let present = rules
-        .iter()
-        .any(|r| r.name == rule && r.enabled && r.prefix == prefix);
-    let mut steps = Vec::new();
-    if !present {
-        steps.push(
-            target
-                .cmds
-                .r2_lock_add(target.bucket(), &rule, &prefix, days),
-        );
-    }
-    for old in rules
-        .iter()
-        .filter(|r| r.name != rule && is_our_lock(&env.name, &r.name))
-    {
-        steps.push(target.cmds.r2_lock_remove(target.bucket(), &old.name));
-    }
-    crate::say!("Lock plan for r2://{}", target.bucket());
-    crate::say!(
-        "  rule         {rule}: objects under {prefix} cannot be deleted or overwritten until \
-         {} after upload{}",
-        d1_core::wording::count(days, "day"),
-        if target.offsite.lock_for.is_some() {
-            " (lock_for)".to_owned()
-        } else {
-            format!(
-                " (the longest span of the retention policy: {})",
-                target.policy
-            )
-        }
-    );
-    crate::say!(
-        "  costs        nobody, this tool and the lifecycle rule included, can free that space \
-         early; a backup uploaded by mistake stays and is billed for {}",
-        d1_core::wording::count(days, "day")
-    );
-    for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
-        crate::say!("  left alone   {}", other.describe());
-    }
+    let steps = plan.steps(target, &rules);
+    plan.print(target, &rules);
     let steps: Vec<&Invocation> = steps.iter().collect();
     if !confirm_and_run(
         target,
@@ -448,29 +463,9 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
     )? {
         return Ok(());
     }
-    let after = target.locks()?;
-    if !after.iter().any(|r| {
-        r.name == rule && r.enabled && r.prefix == prefix && r.retention == Retention::Days(days)
-    }) {
-        bail!(
-            "wrangler reported the lock rule {rule} added, but r2://{} does not list it; the \
-             offsite copies are not known to be locked",
-            target.bucket()
-        );
-    }
-    fsutil::create_private_dir(&target.backup_dir)?;
-    fsutil::append_json_line(
-        &target.backup_dir.join(LOCK_JOURNAL),
-        &serde_json::json!({
-            "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "environment": env.name,
-            "bucket": target.bucket(),
-            "rule": rule,
-            "prefix": prefix,
-            "days": days,
-        }),
-        "the offsite lock journal",
-    )?;
+    plan.read_back(target)?;
+    plan.journal(target)?;
+    let LockPlan { rule, prefix, days } = plan;
     crate::say!(
         "Locked: objects under r2://{}/{prefix} cannot be deleted or overwritten until {} old \
          (rule {rule}, read back).",
@@ -478,4 +473,102 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
         d1_core::wording::count(days, "day")
     );
     Ok(())
+}
+
+/// The lock rule `offsite lock` puts in place.
+struct LockPlan {
+    rule: String,
+    prefix: String,
+    days: i64,
+}
+
+impl LockPlan {
+    /// The wrangler steps: add the rule unless it is there, then remove our
+    /// rules with another span.
+    fn steps(&self, target: &Target<'_>, rules: &[LockRule]) -> Vec<Invocation> {
+        let LockPlan { rule, prefix, days } = self;
+        let env = target.env;
+        let present = rules
+            .iter()
+            .any(|r| &r.name == rule && r.enabled && &r.prefix == prefix);
+        let mut steps = Vec::new();
+        if !present {
+            steps.push(
+                target
+                    .cmds
+                    .r2_lock_add(target.bucket(), rule, prefix, *days),
+            );
+        }
+        for old in rules
+            .iter()
+            .filter(|r| &r.name != rule && is_our_lock(&env.name, &r.name))
+        {
+            steps.push(target.cmds.r2_lock_remove(target.bucket(), &old.name));
+        }
+        steps
+    }
+
+    fn print(&self, target: &Target<'_>, rules: &[LockRule]) {
+        let LockPlan { rule, prefix, days } = self;
+        let env = target.env;
+        crate::say!("Lock plan for r2://{}", target.bucket());
+        crate::say!(
+            "  rule         {rule}: objects under {prefix} cannot be deleted or overwritten until \
+             {} after upload{}",
+            d1_core::wording::count(*days, "day"),
+            if target.offsite.lock_for.is_some() {
+                " (lock_for)".to_owned()
+            } else {
+                format!(
+                    " (the longest span of the retention policy: {})",
+                    target.policy
+                )
+            }
+        );
+        crate::say!(
+            "  costs        nobody, this tool and the lifecycle rule included, can free that space \
+             early; a backup uploaded by mistake stays and is billed for {}",
+            d1_core::wording::count(*days, "day")
+        );
+        for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
+            crate::say!("  left alone   {}", other.describe());
+        }
+    }
+
+    /// The bucket lists the rule, as added.
+    fn read_back(&self, target: &Target<'_>) -> Result<()> {
+        let LockPlan { rule, prefix, days } = self;
+        let after = target.locks()?;
+        if !after.iter().any(|r| {
+            &r.name == rule
+                && r.enabled
+                && &r.prefix == prefix
+                && r.retention == Retention::Days(*days)
+        }) {
+            bail!(
+                "wrangler reported the lock rule {rule} added, but r2://{} does not list it; the \
+                 offsite copies are not known to be locked",
+                target.bucket()
+            );
+        }
+        Ok(())
+    }
+
+    /// A line in the offsite lock journal.
+    fn journal(&self, target: &Target<'_>) -> Result<()> {
+        let LockPlan { rule, prefix, days } = self;
+        fsutil::create_private_dir(&target.backup_dir)?;
+        fsutil::append_json_line(
+            &target.backup_dir.join(LOCK_JOURNAL),
+            &serde_json::json!({
+                "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "environment": target.env.name,
+                "bucket": target.bucket(),
+                "rule": rule,
+                "prefix": prefix,
+                "days": days,
+            }),
+            "the offsite lock journal",
+        )
+    }
 }

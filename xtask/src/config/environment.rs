@@ -261,87 +261,16 @@ impl Environments {
     }
 
     pub fn parse_as(text: &str, format: Format) -> Result<Environments> {
-        let raw: RawConfig = match format {
-            Format::Toml => {
-                toml::from_str(text).context("wrangler.toml is not valid TOML for wrangler")?
-            }
-            Format::Jsonc => {
-                // What wrangler's own JSONC parser accepts: comments and
-                // trailing commas, nothing looser.
-                let options = jsonc_parser::ParseOptions {
-                    allow_comments: true,
-                    allow_trailing_commas: true,
-                    allow_loose_object_property_names: false,
-                    allow_missing_commas: false,
-                    allow_single_quoted_strings: false,
-                    allow_hexadecimal_numbers: false,
-                    allow_unary_plus_numbers: false,
-                    allow_bare_decimal_point_numbers: false,
-                    allow_non_finite_numbers: false,
-                    allow_extended_string_escapes: false,
-                };
-                jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| {
-                    anyhow::anyhow!("the configuration is not valid JSONC for wrangler: {e}")
-                })?
-            }
-        };
-        let mut list = Vec::new();
-        let top_name = raw.top.app_env().unwrap_or("local").to_owned();
-        check_name("vars.APP_ENV of the top level", &top_name)?;
-        if let Some(account) = &raw.top.account_id {
-            check_name("the top level's account_id", account)?;
-        }
-        for db in databases(&raw.top.d1_databases, "the top level")? {
-            list.push(Environment::new(
-                &top_name,
-                None,
-                db,
-                raw.top.d1_databases.len(),
-                Location::Local,
-            ));
-        }
+        let raw = read_raw(text, format)?;
+        let mut list = top_level_environments(&raw)?;
         for (env_name, section) in &raw.env {
-            check_name("a wrangler environment's name", env_name)?;
-            let name = section.app_env().unwrap_or(env_name).to_owned();
-            check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
-            if let Some(account) = &section.account_id {
-                check_name(&format!("the account_id of [env.{env_name}]"), account)?;
-            }
-            // wrangler inherits `account_id` from the top level.
-            let account = section.account_id.as_ref().or(raw.top.account_id.as_ref());
-            for db in databases(&section.d1_databases, &format!("[env.{env_name}]"))? {
-                list.push(Environment {
-                    account_id: account.cloned(),
-                    ..Environment::new(
-                        &name,
-                        Some(env_name.clone()),
-                        db,
-                        section.d1_databases.len(),
-                        Location::Remote,
-                    )
-                });
-            }
+            list.extend(section_environments(&raw, env_name, section)?);
         }
         if list.is_empty() {
             bail!("no [[d1_databases]] are configured; add one per environment");
         }
         refuse_shared_databases(&list)?;
-        for (i, a) in list.iter().enumerate() {
-            for b in &list[i + 1..] {
-                let same_env = a.env_name == b.env_name && a.wrangler_env == b.wrangler_env;
-                let clash = b.answers_to(&a.name)
-                    || a.answers_to(&b.name)
-                    || (!same_env
-                        && (b.in_env(&a.env_name)
-                            || a.wrangler_env.as_deref().is_some_and(|w| b.in_env(w))));
-                if clash {
-                    bail!(
-                        "two environments answer to the name `{}`; give each a distinct vars.APP_ENV",
-                        a.name
-                    );
-                }
-            }
-        }
+        refuse_name_clashes(&list)?;
         Ok(Environments { list, pick: None })
     }
 
@@ -651,6 +580,105 @@ pub fn check_new_database_name(name: &str) -> Result<()> {
              new:qbtime_db_restored). Nothing was created.",
             name.escape_debug()
         );
+    }
+    Ok(())
+}
+
+/// The configuration's text as wrangler reads it, TOML or JSONC.
+fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
+    Ok(match format {
+        Format::Toml => {
+            toml::from_str(text).context("wrangler.toml is not valid TOML for wrangler")?
+        }
+        Format::Jsonc => {
+            // What wrangler's own JSONC parser accepts: comments and
+            // trailing commas, nothing looser.
+            let options = jsonc_parser::ParseOptions {
+                allow_comments: true,
+                allow_trailing_commas: true,
+                allow_loose_object_property_names: false,
+                allow_missing_commas: false,
+                allow_single_quoted_strings: false,
+                allow_hexadecimal_numbers: false,
+                allow_unary_plus_numbers: false,
+                allow_bare_decimal_point_numbers: false,
+                allow_non_finite_numbers: false,
+                allow_extended_string_escapes: false,
+            };
+            jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| {
+                anyhow::anyhow!("the configuration is not valid JSONC for wrangler: {e}")
+            })?
+        }
+    })
+}
+
+/// The top level's databases: the local environment.
+fn top_level_environments(raw: &RawConfig) -> Result<Vec<Environment>> {
+    let mut list = Vec::new();
+    let top_name = raw.top.app_env().unwrap_or("local").to_owned();
+    check_name("vars.APP_ENV of the top level", &top_name)?;
+    if let Some(account) = &raw.top.account_id {
+        check_name("the top level's account_id", account)?;
+    }
+    for db in databases(&raw.top.d1_databases, "the top level")? {
+        list.push(Environment::new(
+            &top_name,
+            None,
+            db,
+            raw.top.d1_databases.len(),
+            Location::Local,
+        ));
+    }
+    Ok(list)
+}
+
+/// The databases of one `[env.NAME]` section: remote environments.
+fn section_environments(
+    raw: &RawConfig,
+    env_name: &str,
+    section: &RawSection,
+) -> Result<Vec<Environment>> {
+    let mut list = Vec::new();
+    check_name("a wrangler environment's name", env_name)?;
+    let name = section.app_env().unwrap_or(env_name).to_owned();
+    check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
+    if let Some(account) = &section.account_id {
+        check_name(&format!("the account_id of [env.{env_name}]"), account)?;
+    }
+    // wrangler inherits `account_id` from the top level.
+    let account = section.account_id.as_ref().or(raw.top.account_id.as_ref());
+    for db in databases(&section.d1_databases, &format!("[env.{env_name}]"))? {
+        list.push(Environment {
+            account_id: account.cloned(),
+            ..Environment::new(
+                &name,
+                Some(env_name.to_owned()),
+                db,
+                section.d1_databases.len(),
+                Location::Remote,
+            )
+        });
+    }
+    Ok(list)
+}
+
+/// No two environments answer to the same name.
+fn refuse_name_clashes(list: &[Environment]) -> Result<()> {
+    for (i, a) in list.iter().enumerate() {
+        for b in &list[i + 1..] {
+            let same_env = a.env_name == b.env_name && a.wrangler_env == b.wrangler_env;
+            let clash = b.answers_to(&a.name)
+                || a.answers_to(&b.name)
+                || (!same_env
+                    && (b.in_env(&a.env_name)
+                        || a.wrangler_env.as_deref().is_some_and(|w| b.in_env(w))));
+            if clash {
+                bail!(
+                    "two environments answer to the name `{}`; give each a distinct vars.APP_ENV",
+                    a.name
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -613,28 +613,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         .map_err(failed)?
         .unwrap_or_else(|| Index::new(&env.name));
     index.record(
-        IndexEntry {
-            file: manifest.file.name.clone(),
-            key: key.clone(),
-            manifest_key,
-            created_at: manifest.created_at,
-            uploaded_at: now,
-            bytes: manifest.file.bytes,
-            sha256: manifest.file.sha256.clone(),
-            format: manifest
-                .sealed
-                .as_ref()
-                .map_or("sql", |s| s.format.as_str())
-                .to_owned(),
-            mode: manifest.mode.clone(),
-            whole: manifest.mode == "full" && manifest.tables.is_empty(),
-            verified: if manifest.is_verified_good() {
-                "good"
-            } else {
-                "unverified"
-            }
-            .to_owned(),
-        },
+        index_entry(&manifest, key.clone(), manifest_key, now),
         now,
         days,
     );
@@ -655,6 +634,37 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         target.bucket()
     );
     Ok(())
+}
+
+/// The index's entry for an uploaded backup, from its manifest.
+fn index_entry(
+    manifest: &Manifest,
+    key: String,
+    manifest_key: String,
+    uploaded_at: DateTime<Utc>,
+) -> IndexEntry {
+    IndexEntry {
+        file: manifest.file.name.clone(),
+        key,
+        manifest_key,
+        created_at: manifest.created_at,
+        uploaded_at,
+        bytes: manifest.file.bytes,
+        sha256: manifest.file.sha256.clone(),
+        format: manifest
+            .sealed
+            .as_ref()
+            .map_or("sql", |s| s.format.as_str())
+            .to_owned(),
+        mode: manifest.mode.clone(),
+        whole: manifest.mode == "full" && manifest.tables.is_empty(),
+        verified: if manifest.is_verified_good() {
+            "good"
+        } else {
+            "unverified"
+        }
+        .to_owned(),
+    }
 }
 
 /// The manifest of the environment's newest offsite copy that passed
