@@ -41,8 +41,6 @@ URLs or tokens.\n\n\
 | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
 |---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
-/// The app's endpoints the smoke checks call, relative to `QBTIME_APP_URL`.
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
     /// Where to rehearse: staging (the runbook's) or local.
