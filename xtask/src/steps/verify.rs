@@ -211,30 +211,157 @@ fn verify_at(
     ctx: &Workspace<'_>,
     keep: Option<Kept<'_>>,
 ) -> Result<(Report, Option<Gate>)> {
-    let started = Instant::now();
-    let mut checks = Vec::new();
-    let mut findings = Vec::new();
-    let mut phases = Vec::new();
-    let mut lap = Instant::now();
-    let mut phase = |name: &'static str| {
-        phases.push((name, lap.elapsed().as_secs_f64()));
-        lap = Instant::now();
-    };
-    let finish = |checks: Vec<Check>, findings: Vec<Finding>, phases| Report {
-        file: file.to_path_buf(),
-        good: checks.iter().all(|c| c.status != Status::Fail),
-        checks,
-        findings,
-        seconds: started.elapsed().as_secs_f64(),
-        phases,
-        content: BTreeMap::new(),
-    };
+    let mut run = Progress::new(file);
+    run.checks.push(file_check(file, manifest)?);
+    run.phase("sha256");
+    if let Some(sealed) = manifest.and_then(|m| m.sealed.as_ref()) {
+        if run.checks.iter().any(|c| c.status == Status::Fail) {
+            // A compressed or encrypted file that is not the one written
+            // cannot be read further with any meaning.
+            return Ok((run.finish(), None));
+        }
+        run.checks.push(plaintext_check(file, source, sealed)?);
+        run.phase("plaintext");
+    }
+    let head = source.head()?;
+    if let Err(e) = dump::check_looks_like_sql(&head) {
+        run.checks.push(fail("format", format!("{e:#}")));
+        return Ok((run.finish(), None));
+    }
 
-    checks.push(match manifest {
+    let shape = Shape::of(manifest, ctx)?;
+    let survey = match repair::survey(source.open()?, &shape.options) {
+        Ok(s) => s,
+        Err(e) => {
+            run.checks.push(fail(
+                "statements",
+                format!("the dump cannot be read: {e:#}"),
+            ));
+            return Ok((run.finish(), None));
+        }
+    };
+    run.phase("survey");
+    run.findings.clone_from(&survey.findings);
+    let restorable = restorable_check(&run.findings);
+
+    let scratch = scratch_file(file, source, ctx, keep)?;
+    let mut db = shape.open_scratch(keep, scratch.as_ref())?;
+    let loaded = load(&mut db, source, manifest, &run.checks, &survey, &shape)?;
+    run.phase("load");
+    run.checks.push(statements_check(&loaded, &db));
+    run.checks.push(restorable);
+    let foreign_keys = if shape.partial {
+        skipped(
+            "foreign keys",
+            "a backup of chosen tables: its references to other tables cannot be checked"
+                .to_owned(),
+        )
+    } else {
+        foreign_key_check(db.db.db())?
+    };
+    run.phase("foreign keys");
+    let rows = row_check(db.db.db(), manifest, shape.data_only)?;
+    run.phase("rows");
+    // With the foreign keys sound the load can commit, and the long checks
+    // run side by side: the integrity check on this connection, the audit
+    // chain and the content digests on another. Otherwise the transaction
+    // cannot commit, and they run one after the other in it.
+    let committed = (keep.is_some() || foreign_keys.status != Status::Fail) && commit(&db)?;
+    let on_disk = scratch.as_ref().map(TempFile::path).filter(|_| committed);
+    let (integrity, read) = long_checks(&db, on_disk, ctx, manifest, shape.data_only);
+    let (audit, (content, digests)) = read?;
+    run.phase("integrity, audit chain and content");
+    run.checks
+        .extend([integrity?, foreign_keys, rows, content, audit]);
+    drop(scratch);
+    let report = Report {
+        content: digests,
+        ..run.finish()
+    };
+    Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+/// The private file the scratch database is loaded into, unless the
+/// caller keeps it or the backup's SQL never touches the disk (then it
+/// lives in memory).
+fn scratch_file(
+    file: &Path,
+    source: &Source,
+    ctx: &Workspace<'_>,
+    keep: Option<Kept<'_>>,
+) -> Result<Option<TempFile>> {
+    if keep.is_none() && source.plaintext_is_on_disk() {
+        Ok(Some(TempFile::create(ctx.scratch_dir.join(format!(
+            ".verify-{}-{}.sqlite.partial",
+            std::process::id(),
+            fsutil::file_name(file)
+        )))?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Commits the load; `false` when SQLite refuses (a deferred foreign key
+/// still broken), an error when the verification cannot go on.
+fn commit(db: &Scratch) -> Result<bool> {
+    match db.db.db().execute_batch("COMMIT") {
+        Ok(()) => Ok(true),
+        Err(e) if environmental(&e) => Err(could_not_run(e, "committing the load")),
+        Err(_) => Ok(false),
+    }
+}
+
+/// A verification's checks as they are made, and where its time goes.
+struct Progress {
+    file: PathBuf,
+    started: Instant,
+    lap: Instant,
+    checks: Vec<Check>,
+    findings: Vec<Finding>,
+    phases: Vec<(&'static str, f64)>,
+}
+
+impl Progress {
+    fn new(file: &Path) -> Progress {
+        Progress {
+            file: file.to_path_buf(),
+            started: Instant::now(),
+            lap: Instant::now(),
+            checks: Vec::new(),
+            findings: Vec::new(),
+            phases: Vec::new(),
+        }
+    }
+
+    /// Records the time since the last phase as `name`'s.
+    fn phase(&mut self, name: &'static str) {
+        self.phases.push((name, self.lap.elapsed().as_secs_f64()));
+        self.lap = Instant::now();
+    }
+
+    fn finish(self) -> Report {
+        Report {
+            file: self.file,
+            good: self.checks.iter().all(|c| c.status != Status::Fail),
+            checks: self.checks,
+            findings: self.findings,
+            seconds: self.started.elapsed().as_secs_f64(),
+            phases: self.phases,
+            content: BTreeMap::new(),
+        }
+    }
+}
+
+/// The file's size and sha256 against the manifest's.
+fn file_check(file: &Path, manifest: Option<&Manifest>) -> Result<Check> {
+    Ok(match manifest {
         Some(m) => {
             let (sha256, bytes) = fsutil::sha256_file(file)?;
             if sha256 == m.file.sha256 && bytes == m.file.bytes {
-                pass("file", format!("{bytes} bytes, sha256 {sha256}, as the manifest records"))
+                pass(
+                    "file",
+                    format!("{bytes} bytes, sha256 {sha256}, as the manifest records"),
+                )
             } else {
                 fail(
                     "file",
@@ -247,87 +374,112 @@ fn verify_at(
             }
         }
         None => skipped("file", "no manifest to compare the file with".to_owned()),
-    });
-    phase("sha256");
-    let sealed = manifest.and_then(|m| m.sealed.as_ref());
-    if let Some(sealed) = sealed {
-        if checks.iter().any(|c| c.status == Status::Fail) {
-            // A compressed or encrypted file that is not the one written
-            // cannot be read further with any meaning.
-            return Ok((finish(checks, findings, phases), None));
-        }
-        let (sha256, bytes) = source.plaintext_digest().with_context(|| {
-            format!(
-                "cannot read the {} backup {}",
-                sealed.format,
-                file.display()
+    })
+}
+
+/// A compressed or encrypted backup's SQL against the manifest's digest.
+fn plaintext_check(
+    file: &Path,
+    source: &Source,
+    sealed: &d1_core::manifest::Sealed,
+) -> Result<Check> {
+    let (sha256, bytes) = source.plaintext_digest().with_context(|| {
+        format!(
+            "cannot read the {} backup {}",
+            sealed.format,
+            file.display()
+        )
+    })?;
+    Ok(
+        if sha256 == sealed.plaintext_sha256 && bytes == sealed.plaintext_bytes {
+            pass(
+                "plaintext",
+                format!(
+                    "{} decodes to {bytes} bytes of SQL, sha256 {sha256}, as the manifest records",
+                    sealed.format
+                ),
             )
-        })?;
-        checks.push(
-            if sha256 == sealed.plaintext_sha256 && bytes == sealed.plaintext_bytes {
-                pass(
-                    "plaintext",
-                    format!(
-                        "{} decodes to {bytes} bytes of SQL, sha256 {sha256}, as the manifest records",
-                        sealed.format
-                    ),
-                )
-            } else {
-                fail(
-                    "plaintext",
-                    format!(
-                        "{} decodes to {bytes} bytes with sha256 {sha256}, but the manifest records \
-                         {} bytes with sha256 {}",
-                        sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
-                    ),
-                )
-            },
-        );
-        phase("plaintext");
-    }
-
-    let head = source.head()?;
-    if let Err(e) = dump::check_looks_like_sql(&head) {
-        checks.push(fail("format", format!("{e:#}")));
-        return Ok((finish(checks, findings, phases), None));
-    }
-
-    let data_only = manifest.is_some_and(|m| m.mode == "data-only");
-    let partial = manifest.is_some_and(|m| !m.tables.is_empty());
-    let migrations = if data_only {
-        Some(migration_sql(
-            ctx.migrations_dir,
-            &manifest.expect("data-only has a manifest").migrations,
-        )?)
-    } else {
-        None
-    };
-    let options = repair::Options {
-        virtual_tables: manifest
-            .map(Manifest::virtual_table_ddl)
-            .unwrap_or_default(),
-        data_into_existing_schema: data_only,
-        known_tables: match &migrations {
-            Some(sql) => crate::steps::migrations::tables_created_by(
-                sql.iter().map(|(_, text)| text.as_str()),
-            ),
-            None => BTreeMap::new(),
+        } else {
+            fail(
+                "plaintext",
+                format!(
+                    "{} decodes to {bytes} bytes with sha256 {sha256}, but the manifest records \
+                     {} bytes with sha256 {}",
+                    sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
+                ),
+            )
         },
-    };
-    let survey = match repair::survey(source.open()?, &options) {
-        Ok(s) => s,
-        Err(e) => {
-            checks.push(fail(
-                "statements",
-                format!("the dump cannot be read: {e:#}"),
-            ));
-            return Ok((finish(checks, findings, phases), None));
+    )
+}
+
+/// What the backup holds and so how it is loaded: a data-only backup on
+/// its migrations' schema, a backup of chosen tables without the checks
+/// that need the others.
+struct Shape {
+    data_only: bool,
+    partial: bool,
+    /// The migrations a data-only backup is loaded on, by name.
+    migrations: Option<Vec<(String, String)>>,
+    options: repair::Options,
+}
+
+impl Shape {
+    fn of(manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Result<Shape> {
+        let data_only = manifest.is_some_and(|m| m.mode == "data-only");
+        let partial = manifest.is_some_and(|m| !m.tables.is_empty());
+        let migrations = if data_only {
+            Some(migration_sql(
+                ctx.migrations_dir,
+                &manifest.expect("data-only has a manifest").migrations,
+            )?)
+        } else {
+            None
+        };
+        let options = repair::Options {
+            virtual_tables: manifest
+                .map(Manifest::virtual_table_ddl)
+                .unwrap_or_default(),
+            data_into_existing_schema: data_only,
+            known_tables: match &migrations {
+                Some(sql) => crate::steps::migrations::tables_created_by(
+                    sql.iter().map(|(_, text)| text.as_str()),
+                ),
+                None => BTreeMap::new(),
+            },
+        };
+        Ok(Shape {
+            data_only,
+            partial,
+            migrations,
+            options,
+        })
+    }
+
+    /// The scratch database, where `keep` or `scratch` says (else in
+    /// memory), with a data-only backup's migrations applied.
+    fn open_scratch(&self, keep: Option<Kept<'_>>, scratch: Option<&TempFile>) -> Result<Scratch> {
+        let storage = match (keep, scratch) {
+            (Some(kept), _) => Storage::Kept(kept),
+            (None, Some(temp)) => Storage::File(temp.path()),
+            (None, None) => Storage::Memory,
+        };
+        let db = Scratch::open(storage, !self.partial && keep.is_none())?;
+        if let Some(sql) = &self.migrations {
+            for (name, text) in sql {
+                // Migrations are the repository's own SQL, not the dump's.
+                db.db.db().execute_batch(text).with_context(|| {
+                    format!("applying migration {name} to the scratch database")
+                })?;
+            }
         }
-    };
-    phase("survey");
-    findings.clone_from(&survey.findings);
+        Ok(db)
+    }
+}
+
+/// Whether what D1 would refuse can all be repaired.
+fn restorable_check(findings: &[Finding]) -> Check {
     let unrepaired = findings.iter().filter(|f| !f.repaired).count();
-    let restorable = if unrepaired == 0 {
+    if unrepaired == 0 {
         pass(
             "d1-restorable",
             match findings.len() {
@@ -344,34 +496,21 @@ fn verify_at(
                 d1_core::wording::count(unrepaired, "statement")
             ),
         )
-    };
-
-    let scratch = if keep.is_none() && source.plaintext_is_on_disk() {
-        Some(TempFile::create(ctx.scratch_dir.join(format!(
-            ".verify-{}-{}.sqlite.partial",
-            std::process::id(),
-            fsutil::file_name(file)
-        )))?)
-    } else {
-        None
-    };
-    let storage = match (keep, &scratch) {
-        (Some(kept), _) => Storage::Kept(kept),
-        (None, Some(temp)) => Storage::File(temp.path()),
-        (None, None) => Storage::Memory,
-    };
-    let mut db = Scratch::open(storage, !partial && keep.is_none())?;
-    if let Some(sql) = &migrations {
-        for (name, text) in sql {
-            // Migrations are the repository's own SQL, not the dump's.
-            db.db
-                .db()
-                .execute_batch(text)
-                .with_context(|| format!("applying migration {name} to the scratch database"))?;
-        }
     }
-    // The load reads the file once more: hashed as it goes, so that a file
-    // swapped since the sha256 check above cannot pass as the one checked.
+}
+
+/// Loads the repaired dump into the scratch database. The load reads the
+/// file once more: hashed as it goes, so that a file swapped since the
+/// sha256 check cannot pass as the one checked. `Err` only when the
+/// verification cannot go on.
+fn load(
+    db: &mut Scratch,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    checks: &[Check],
+    survey: &repair::Survey,
+    shape: &Shape,
+) -> Result<Result<Vec<repair::Repair>>> {
     let file_checked = !checks
         .iter()
         .any(|c| matches!(c.name, "file" | "plaintext") && c.status == Status::Fail);
@@ -382,12 +521,15 @@ fn verify_at(
         },
         None => source.open()?,
     };
-    let loaded = match repair::write(load_reader, &survey, &options, &mut db) {
-        Err(e) if stops_verification(&e) => return Err(e),
-        loaded => loaded,
-    };
-    phase("load");
-    checks.push(match (&loaded, db.failures.first()) {
+    match repair::write(load_reader, survey, &shape.options, db) {
+        Err(e) if stops_verification(&e) => Err(e),
+        loaded => Ok(loaded),
+    }
+}
+
+/// Whether every repaired statement ran under D1's rules.
+fn statements_check(loaded: &Result<Vec<repair::Repair>>, db: &Scratch) -> Check {
+    match (loaded, db.failures.first()) {
         (Err(e), _) => fail("statements", crate::redact::text(&format!("{e:#}"))),
         (Ok(_), Some(first)) => fail(
             "statements",
@@ -404,37 +546,25 @@ fn verify_at(
                 db.statements
             ),
         ),
-    });
-    checks.push(restorable);
-    let foreign_keys = if partial {
-        skipped(
-            "foreign keys",
-            "a backup of chosen tables: its references to other tables cannot be checked"
-                .to_owned(),
-        )
-    } else {
-        foreign_key_check(db.db.db())?
-    };
-    phase("foreign keys");
-    let rows = row_check(db.db.db(), manifest, data_only)?;
-    phase("rows");
-    // With the foreign keys sound the load can commit, and the long checks
-    // run side by side: the integrity check on this connection, the audit
-    // chain and the content digests on another. Otherwise the transaction
-    // cannot commit, and they run one after the other in it.
-    let committed = (keep.is_some() || foreign_keys.status != Status::Fail)
-        && match db.db.db().execute_batch("COMMIT") {
-            Ok(()) => true,
-            Err(e) if environmental(&e) => return Err(could_not_run(e, "committing the load")),
-            Err(_) => false,
-        };
+    }
+}
+
+/// The integrity check, the audit chain and the content digests: side by
+/// side on two connections when the load was committed to a file
+/// (`committed_file`), else one after the other in the open transaction.
+fn long_checks(
+    db: &Scratch,
+    committed_file: Option<&Path>,
+    ctx: &Workspace<'_>,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> (Result<Check>, Result<(Check, ContentCheck)>) {
     let reading = |conn: &rusqlite::Connection| -> Result<(Check, ContentCheck)> {
         let audit = audit_chain_check(conn, ctx.app.audit_chain.as_ref())?;
         Ok((audit, content_check(conn, manifest, data_only)?))
     };
-    let (integrity, read) = if let (true, Some(scratch)) = (committed, &scratch) {
-        let path = scratch.path();
-        std::thread::scope(|s| {
+    match committed_file {
+        Some(path) => std::thread::scope(|s| {
             let other = s.spawn(|| {
                 let reader = Gate::new(rusqlite::Connection::open_with_flags(
                     path,
@@ -447,19 +577,9 @@ fn verify_at(
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the audit-chain check panicked")));
             (integrity, read)
-        })
-    } else {
-        (integrity_check(db.db.db()), reading(db.db.db()))
-    };
-    let (audit, (content, digests)) = read?;
-    phase("integrity, audit chain and content");
-    checks.extend([integrity?, foreign_keys, rows, content, audit]);
-    drop(scratch);
-    let report = Report {
-        content: digests,
-        ..finish(checks, findings, phases)
-    };
-    Ok((report, (keep.is_some() && committed).then_some(db.db)))
+        }),
+        None => (integrity_check(db.db.db()), reading(db.db.db())),
+    }
 }
 
 fn pass(name: &'static str, detail: String) -> Check {
