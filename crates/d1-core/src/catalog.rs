@@ -249,6 +249,38 @@ fn fts_option(args: &[String], option: &str) -> Option<String> {
     })
 }
 
+/// Which tables of a catalog an export may name: real tables with DDL, not
+/// reserved, not virtual, and no shadow table but the content of a virtual
+/// table whose rows the backup keeps.
+struct Exportable<'a> {
+    virtual_names: BTreeSet<&'a str>,
+    internal_content: BTreeSet<String>,
+}
+
+impl<'a> Exportable<'a> {
+    fn new(virtual_tables: &'a [VirtualTable]) -> Self {
+        Exportable {
+            virtual_names: virtual_tables.iter().map(|v| v.name.as_str()).collect(),
+            internal_content: virtual_tables
+                .iter()
+                .filter_map(|v| match &v.content {
+                    VirtualContent::Internal { table } => Some(table.clone()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    fn table(&self, o: &SchemaObject) -> bool {
+        let shadow = |o: &SchemaObject| o.table_kind.as_deref() == Some("shadow");
+        o.kind == "table"
+            && o.sql.is_some()
+            && !o.name.starts_with("_cf_")
+            && !self.virtual_names.contains(o.name.as_str())
+            && (!shadow(o) || self.internal_content.contains(&o.name))
+    }
+}
+
 /// What one export covers, decided before wrangler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportScope {
@@ -264,54 +296,56 @@ impl ExportScope {
     /// when empty) from a database with schema `catalog`.
     pub fn plan(catalog: &Catalog, requested: &[String]) -> Result<ExportScope> {
         let virtual_tables = catalog.virtual_tables();
-        let virtual_names: BTreeSet<&str> =
-            virtual_tables.iter().map(|v| v.name.as_str()).collect();
-        let shadow = |o: &SchemaObject| o.table_kind.as_deref() == Some("shadow");
-        let internal_content: BTreeSet<String> = virtual_tables
-            .iter()
-            .filter_map(|v| match &v.content {
-                VirtualContent::Internal { table } => Some(table.clone()),
-                _ => None,
-            })
-            .collect();
-        let exportable = |o: &SchemaObject| {
-            o.kind == "table"
-                && o.sql.is_some()
-                && !o.name.starts_with("_cf_")
-                && !virtual_names.contains(o.name.as_str())
-                && (!shadow(o) || internal_content.contains(&o.name))
-        };
-
+        let exportable = Exportable::new(&virtual_tables);
         if requested.is_empty() {
             let data_tables: Vec<String> = catalog
                 .objects
                 .iter()
-                .filter(|o| exportable(o))
+                .filter(|o| exportable.table(o))
                 .map(|o| o.name.clone())
                 .collect();
-            if virtual_tables.is_empty() {
-                return Ok(ExportScope {
-                    tables: Vec::new(),
-                    data_tables,
-                    virtual_tables,
-                });
-            }
-            let mut tables = data_tables.clone();
-            tables.extend(
-                catalog
-                    .objects
-                    .iter()
-                    .filter(|o| matches!(o.kind.as_str(), "index" | "trigger" | "view"))
-                    .filter(|o| o.sql.is_some())
-                    .map(|o| o.name.clone()),
-            );
-            return Ok(ExportScope {
-                tables,
+            return Ok(ExportScope::whole(catalog, data_tables, virtual_tables));
+        }
+        ExportScope::chosen(catalog, requested, &virtual_tables, &exportable)
+    }
+
+    /// The scope of an export of the whole database: no `--table` list,
+    /// unless virtual tables must be left out of it.
+    fn whole(
+        catalog: &Catalog,
+        data_tables: Vec<String>,
+        virtual_tables: Vec<VirtualTable>,
+    ) -> ExportScope {
+        if virtual_tables.is_empty() {
+            return ExportScope {
+                tables: Vec::new(),
                 data_tables,
                 virtual_tables,
-            });
+            };
         }
+        let mut tables = data_tables.clone();
+        tables.extend(
+            catalog
+                .objects
+                .iter()
+                .filter(|o| matches!(o.kind.as_str(), "index" | "trigger" | "view"))
+                .filter(|o| o.sql.is_some())
+                .map(|o| o.name.clone()),
+        );
+        ExportScope {
+            tables,
+            data_tables,
+            virtual_tables,
+        }
+    }
 
+    /// The scope of an export of the `requested` tables, each checked.
+    fn chosen(
+        catalog: &Catalog,
+        requested: &[String],
+        virtual_tables: &[VirtualTable],
+        exportable: &Exportable<'_>,
+    ) -> Result<ExportScope> {
         let mut tables = Vec::new();
         let mut data_tables = Vec::new();
         let mut chosen_virtual = Vec::new();
@@ -320,7 +354,9 @@ impl ExportScope {
                 let known: Vec<&str> = catalog
                     .objects
                     .iter()
-                    .filter(|o| exportable(o) || virtual_names.contains(o.name.as_str()))
+                    .filter(|o| {
+                        exportable.table(o) || exportable.virtual_names.contains(o.name.as_str())
+                    })
                     .map(|o| o.name.as_str())
                     .collect();
                 bail!(
@@ -336,7 +372,7 @@ impl ExportScope {
                 chosen_virtual.push(vt.clone());
                 continue;
             }
-            if !exportable(object) {
+            if !exportable.table(object) {
                 bail!(
                     "--table {name}: this is an internal table and cannot be exported on its own"
                 );

@@ -531,71 +531,72 @@ fn is_repair_owned(name: &str) -> bool {
 
 /// The gate's rule for one action; `Err` says why it is denied.
 fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
-    // Denied to everyone, the tool included: nothing here needs them.
-    match ctx.action {
-        AuthAction::Attach { .. } => {
-            return Err("ATTACH reaches outside the database".to_owned());
-        }
-        AuthAction::Detach { .. } => return Err("DETACH is not part of a dump".to_owned()),
-        AuthAction::Function { function_name } => {
-            let lower = function_name.to_ascii_lowercase();
-            if DENIED_FUNCTIONS.contains(&lower.as_str()) || lower.starts_with("sqlite_") {
-                return Err(format!(
-                    "the function {lower}() reaches outside SQL values, and D1 refuses it"
-                ));
-            }
-            return Ok(());
-        }
-        _ => {}
+    if let Some(verdict) = judge_for_everyone(ctx.action) {
+        return verdict;
     }
     if !state.untrusted {
         return Ok(());
     }
-    let table_of = |name: &str| -> Result<(), String> {
-        if is_reserved(name) {
-            Err(format!(
-                "it touches {name}, a table D1 and workerd reserve for themselves"
-            ))
-        } else {
-            Ok(())
+    judge_dump(state, ctx)
+}
+
+/// The rule for actions denied to everyone, the tool included, and for
+/// functions: `None` when it leaves the action to [`judge_dump`].
+fn judge_for_everyone(action: AuthAction<'_>) -> Option<Result<(), String>> {
+    // Denied to everyone, the tool included: nothing here needs them.
+    match action {
+        AuthAction::Attach { .. } => Some(Err("ATTACH reaches outside the database".to_owned())),
+        AuthAction::Detach { .. } => Some(Err("DETACH is not part of a dump".to_owned())),
+        AuthAction::Function { function_name } => {
+            let lower = function_name.to_ascii_lowercase();
+            if DENIED_FUNCTIONS.contains(&lower.as_str()) || lower.starts_with("sqlite_") {
+                return Some(Err(format!(
+                    "the function {lower}() reaches outside SQL values, and D1 refuses it"
+                )));
+            }
+            Some(Ok(()))
         }
-    };
+        _ => None,
+    }
+}
+
+/// `Err` when `name` is a table D1 and workerd reserve.
+fn not_reserved(name: &str) -> Result<(), String> {
+    if is_reserved(name) {
+        Err(format!(
+            "it touches {name}, a table D1 and workerd reserve for themselves"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The rule for an action of an untrusted statement: only what a dump does.
+fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     match ctx.action {
         // CREATE INDEX asks for REINDEX of the new index.
         AuthAction::Select | AuthAction::Recursive | AuthAction::Reindex { .. } => Ok(()),
         AuthAction::Read { table_name, .. } if is_internal_table(table_name) => Err(format!(
             "it reads {table_name}, SQLite's own state, which no dump may read"
         )),
-        AuthAction::Read { table_name, .. } => table_of(table_name),
+        AuthAction::Read { table_name, .. } => not_reserved(table_name),
         AuthAction::Insert { table_name } => {
             if is_schema_table(table_name) {
                 state.schema_write = true;
                 Ok(())
             } else {
-                table_of(table_name)
+                not_reserved(table_name)
             }
         }
         AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
-            if is_schema_table(table_name) {
-                state.schema_write = true;
-                Ok(())
-            } else if is_repair_owned(table_name) || ctx.accessor.is_some() {
-                // A trigger of the target's schema may change rows; the
-                // repair creates a dump's own triggers after its rows.
-                table_of(table_name)
-            } else {
-                table_of(table_name)?;
-                Err(format!(
-                    "it changes rows already in {table_name}; a dump only inserts"
-                ))
-            }
+            judge_row_change(state, ctx, table_name)
         }
         AuthAction::CreateTable { table_name }
         | AuthAction::CreateView {
             view_name: table_name,
         } => {
             state.ddl = true;
-            table_of(table_name)
+            not_reserved(table_name)
         }
         AuthAction::CreateIndex {
             index_name: name,
@@ -606,24 +607,15 @@ fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             table_name,
         } => {
             state.ddl = true;
-            table_of(name)?;
-            table_of(table_name)
+            not_reserved(name)?;
+            not_reserved(table_name)
         }
         AuthAction::CreateVtable {
             table_name,
             module_name,
         } => {
             state.ddl = true;
-            table_of(table_name)?;
-            // Its shadow tables are named <name>_data, <name>_idx, ...
-            table_of(&format!("{table_name}_"))?;
-            if module_name.eq_ignore_ascii_case("fts5") {
-                Ok(())
-            } else {
-                Err(format!(
-                    "it creates a virtual table with the module {module_name}; only fts5 is restored"
-                ))
-            }
+            judge_create_vtable(table_name, module_name)
         }
         AuthAction::DropTable { table_name } if is_repair_owned(table_name) => {
             state.ddl = true;
@@ -650,6 +642,43 @@ fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             Err("temporary objects are not part of a dump".to_owned())
         }
         other => Err(format!("{} is not part of a dump", action_name(&other))),
+    }
+}
+
+/// An UPDATE or DELETE: of the schema table (noted), of a table the repair
+/// owns or by a trigger, or refused, since a dump only inserts.
+fn judge_row_change(
+    state: &mut State,
+    ctx: &AuthContext<'_>,
+    table_name: &str,
+) -> Result<(), String> {
+    if is_schema_table(table_name) {
+        state.schema_write = true;
+        Ok(())
+    } else if is_repair_owned(table_name) || ctx.accessor.is_some() {
+        // A trigger of the target's schema may change rows; the
+        // repair creates a dump's own triggers after its rows.
+        not_reserved(table_name)
+    } else {
+        not_reserved(table_name)?;
+        Err(format!(
+            "it changes rows already in {table_name}; a dump only inserts"
+        ))
+    }
+}
+
+/// A CREATE VIRTUAL TABLE: neither it nor its shadow tables reserved, and
+/// only of the fts5 module.
+fn judge_create_vtable(table_name: &str, module_name: &str) -> Result<(), String> {
+    not_reserved(table_name)?;
+    // Its shadow tables are named <name>_data, <name>_idx, ...
+    not_reserved(&format!("{table_name}_"))?;
+    if module_name.eq_ignore_ascii_case("fts5") {
+        Ok(())
+    } else {
+        Err(format!(
+            "it creates a virtual table with the module {module_name}; only fts5 is restored"
+        ))
     }
 }
 

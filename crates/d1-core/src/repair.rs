@@ -260,30 +260,7 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
             Some((table, _)) => Kind::Insert(table),
             None => Kind::Rejected("an INSERT this tool cannot read the table of".into()),
         },
-        "PRAGMA" => {
-            let rest = s[word_len..].trim_start().to_ascii_lowercase();
-            let rest = rest.strip_prefix("main.").unwrap_or(&rest);
-            if rest.starts_with("defer_foreign_keys") {
-                Kind::DeferPragma
-            } else if rest.starts_with("foreign_keys") {
-                Kind::TransactionLine
-            } else if rest.starts_with("writable_schema") {
-                Kind::Rejected(
-                    "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes \
-                     sqlite_schema directly): D1 refuses it; recreate the virtual table with \
-                     CREATE VIRTUAL TABLE"
-                        .into(),
-                )
-            } else {
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                Kind::Rejected(
-                    format!("PRAGMA {name}: a dump may only run PRAGMA defer_foreign_keys").into(),
-                )
-            }
-        }
+        "PRAGMA" => classify_pragma(s, word_len),
         "ANALYZE" => Kind::Statistics,
         "DELETE" => {
             let target = strip_keyword(&s[word_len..], "FROM").map(str::trim);
@@ -301,37 +278,65 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
                 ),
             }
         }
-        "CREATE" => {
-            let after = &s[word_len..];
-            if strip_keyword(after, "TEMP")
-                .or_else(|| strip_keyword(after, "TEMPORARY"))
-                .is_some()
-            {
-                return Kind::Rejected(
-                    "a temporary object: D1 dumps never hold one, and it would vanish".into(),
-                );
-            }
-            if let Some(after_virtual) = strip_keyword(after, "VIRTUAL") {
-                // Read the name as SQLite would read a CREATE TABLE's.
-                let name = strip_keyword(after_virtual, "TABLE")
-                    .and_then(|r| statement::created_object(&format!("CREATE TABLE {r}")))
-                    .map(|(_, n)| n)
-                    .unwrap_or_default();
-                return Kind::CreateVirtual(name);
-            }
-            match statement::created_object(s) {
-                Some(("table", name)) if statement::creates_from_select(s) => {
-                    Kind::CreateTableAs(name)
-                }
-                Some(("table", name)) => Kind::CreateTable(name),
-                Some(_) => Kind::LateSchema,
-                None => Kind::Rejected("a CREATE this tool cannot read".into()),
-            }
-        }
+        "CREATE" => classify_create(s, word_len),
         "" => Kind::Rejected("a statement that does not start with a keyword".into()),
         other => Kind::Rejected(
             format!("a {other} statement: a dump only creates tables and inserts rows").into(),
         ),
+    }
+}
+
+/// [`classify_word`] of a `PRAGMA`: only `defer_foreign_keys` may run, and a
+/// sqlite3 .dump's `foreign_keys` line is removed.
+fn classify_pragma(s: &str, word_len: usize) -> Kind {
+    let rest = s[word_len..].trim_start().to_ascii_lowercase();
+    let rest = rest.strip_prefix("main.").unwrap_or(&rest);
+    if rest.starts_with("defer_foreign_keys") {
+        Kind::DeferPragma
+    } else if rest.starts_with("foreign_keys") {
+        Kind::TransactionLine
+    } else if rest.starts_with("writable_schema") {
+        Kind::Rejected(
+            "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes \
+             sqlite_schema directly): D1 refuses it; recreate the virtual table with \
+             CREATE VIRTUAL TABLE"
+                .into(),
+        )
+    } else {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        Kind::Rejected(
+            format!("PRAGMA {name}: a dump may only run PRAGMA defer_foreign_keys").into(),
+        )
+    }
+}
+
+/// [`classify_word`] of a `CREATE`: by what it creates.
+fn classify_create(s: &str, word_len: usize) -> Kind {
+    let after = &s[word_len..];
+    if strip_keyword(after, "TEMP")
+        .or_else(|| strip_keyword(after, "TEMPORARY"))
+        .is_some()
+    {
+        return Kind::Rejected(
+            "a temporary object: D1 dumps never hold one, and it would vanish".into(),
+        );
+    }
+    if let Some(after_virtual) = strip_keyword(after, "VIRTUAL") {
+        // Read the name as SQLite would read a CREATE TABLE's.
+        let name = strip_keyword(after_virtual, "TABLE")
+            .and_then(|r| statement::created_object(&format!("CREATE TABLE {r}")))
+            .map(|(_, n)| n)
+            .unwrap_or_default();
+        return Kind::CreateVirtual(name);
+    }
+    match statement::created_object(s) {
+        Some(("table", name)) if statement::creates_from_select(s) => Kind::CreateTableAs(name),
+        Some(("table", name)) => Kind::CreateTable(name),
+        Some(_) => Kind::LateSchema,
+        None => Kind::Rejected("a CREATE this tool cannot read".into()),
     }
 }
 
@@ -388,46 +393,84 @@ pub fn survey_observing(
     options: &Options,
     mut observe: impl FnMut(&str),
 ) -> Result<Survey> {
-    let staged = staged_tables(options);
-    let mut survey = Survey::default();
-    let mut transaction_lines = 0;
-    let mut reserved: BTreeMap<String, usize> = BTreeMap::new();
-    let mut skipped = 0;
-    let mut first_crlf = None;
+    let mut surveyor = Surveyor::new(options);
     for statement in Statements::new(reader) {
-        let Statement { line, sql, crlf } = statement?;
-        observe(&sql);
-        if crlf && first_crlf.is_none() {
-            first_crlf = Some(line);
+        let statement = statement?;
+        observe(&statement.sql);
+        surveyor.read(statement);
+    }
+    Ok(surveyor.finish())
+}
+
+/// What [`survey_observing`] carries from one statement to the next.
+struct Surveyor<'a> {
+    options: &'a Options,
+    /// [`staged_tables`] of the options.
+    staged: BTreeMap<String, String>,
+    survey: Survey,
+    transaction_lines: usize,
+    /// Statements dropped, by the reserved table they are about.
+    reserved: BTreeMap<String, usize>,
+    /// Statements skipped because the schema already exists.
+    skipped: usize,
+    first_crlf: Option<usize>,
+}
+
+impl<'a> Surveyor<'a> {
+    fn new(options: &'a Options) -> Self {
+        Surveyor {
+            options,
+            staged: staged_tables(options),
+            survey: Survey::default(),
+            transaction_lines: 0,
+            reserved: BTreeMap::new(),
+            skipped: 0,
+            first_crlf: None,
         }
-        survey.crlf |= crlf;
-        survey.statements += 1;
-        let number = survey.statements;
+    }
+
+    fn finding(&mut self, line: usize, message: String, repaired: bool) {
+        self.survey.findings.push(Finding {
+            line,
+            message,
+            repaired,
+        })
+    }
+
+    /// One statement: counted, classified, and noted by its kind.
+    fn read(&mut self, statement: Statement) {
+        let Statement { line, sql, crlf } = statement;
+        if crlf && self.first_crlf.is_none() {
+            self.first_crlf = Some(line);
+        }
+        self.survey.crlf |= crlf;
+        self.survey.statements += 1;
+        let number = self.survey.statements;
         let kind = classify(&sql);
         if sql.len() > STATEMENT_BUDGET && !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
-            survey.findings.push(Finding {
+            self.finding(
                 line,
-                message: format!(
+                format!(
                     "statement {number}: a {}-byte statement that is not an INSERT ({}), over \
                      D1's 100 KB limit; it cannot be split",
                     sql.len(),
                     statement::first_keyword(&sql)
                 ),
-                repaired: false,
-            });
+                false,
+            );
         }
-        let mut finding = |message: String, repaired: bool| {
-            survey.findings.push(Finding {
-                line,
-                message,
-                repaired,
-            })
-        };
+        self.note(kind, line, number, sql);
+    }
+
+    /// What a statement of this kind means for the repair.
+    fn note(&mut self, kind: Kind, line: usize, number: u64, sql: String) {
+        let options = self.options;
         match kind {
             Kind::DeferPragma => {}
             Kind::TransactionLine => {
-                transaction_lines += 1;
-                finding(
+                self.transaction_lines += 1;
+                self.finding(
+                    line,
                     format!(
                         "{} is a transaction line of a sqlite3 .dump, which D1 rejects; removed",
                         statement::first_keyword(&sql)
@@ -435,37 +478,42 @@ pub fn survey_observing(
                     true,
                 );
             }
-            Kind::Rollback => finding(
+            Kind::Rollback => self.finding(
+                line,
                 "the dump rolls back (ROLLBACK): sqlite3 reported errors while dumping, so this \
                  file is not a complete backup"
                     .to_owned(),
                 false,
             ),
-            Kind::Rejected(why) => finding(format!("{why} (statement {number}, refused)"), false),
-            Kind::Statistics => *reserved.entry("sqlite_stat1".to_owned()).or_default() += 1,
+            Kind::Rejected(why) => {
+                self.finding(line, format!("{why} (statement {number}, refused)"), false)
+            }
+            Kind::Statistics => *self.reserved.entry("sqlite_stat1".to_owned()).or_default() += 1,
             Kind::SequenceReset => {
-                survey.deletes_sequence = true;
-                survey.sequence_statements += 1;
+                self.survey.deletes_sequence = true;
+                self.survey.sequence_statements += 1;
             }
             Kind::CreateTable(name) | Kind::CreateTableAs(name) if is_reserved(&name) => {
-                finding(
+                self.finding(
+                    line,
                     format!("creates {name}, a table name D1 reserves; dropped"),
                     true,
                 );
-                *reserved.entry(name).or_default() += 1;
+                *self.reserved.entry(name).or_default() += 1;
             }
             Kind::CreateTable(_) | Kind::CreateTableAs(_) if options.data_into_existing_schema => {
-                skipped += 1;
+                self.skipped += 1;
             }
             // Kept in place by `write`: it reads the rows before it.
             Kind::CreateTableAs(_) => {}
             // A staged shadow table is replaced by the staging table's own DDL.
-            Kind::CreateTable(name) if staged.contains_key(&name) => {}
+            Kind::CreateTable(name) if self.staged.contains_key(&name) => {}
             Kind::CreateTable(name) => {
-                survey.table_lines.insert(name.clone(), line);
-                survey.tables.push((name, sql));
+                self.survey.table_lines.insert(name.clone(), line);
+                self.survey.tables.push((name, sql));
             }
-            Kind::CreateVirtual(name) => finding(
+            Kind::CreateVirtual(name) => self.finding(
+                line,
                 format!(
                     "creates virtual table {name}; D1 exports never do, so this file was edited \
                      by hand. Remove the statement; a backup's manifest records virtual tables \
@@ -475,135 +523,175 @@ pub fn survey_observing(
             ),
             Kind::LateSchema => {
                 if options.data_into_existing_schema {
-                    skipped += 1;
+                    self.skipped += 1;
                 } else {
-                    survey.late_schema.push(sql);
+                    self.survey.late_schema.push(sql);
                 }
             }
-            Kind::Insert(table) => {
-                if is_reserved(&table) {
-                    *reserved.entry(table).or_default() += 1;
-                } else if options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE
-                {
-                    skipped += 1;
-                } else {
-                    if table == "sqlite_sequence" {
-                        survey.sequence_statements += 1;
-                    }
-                    let target = staged.get(&table).cloned().unwrap_or(table);
-                    if sql.len() > STATEMENT_BUDGET {
-                        finding(
-                            format!(
-                                "a {}-byte INSERT into {target}, over D1's 100 KB statement \
-                                 limit; split into pieces under it",
-                                sql.len()
-                            ),
-                            true,
-                        );
-                        survey.oversized.push((line, target.clone(), sql.len()));
-                    }
-                    if unistr_as_char(&sql).is_some() {
-                        survey.unistr_statements += 1;
-                        if survey.unistr_statements == 1 {
-                            finding(
-                                "unistr('...') of a sqlite3 3.50+ .dump, which remote D1 refuses; \
-                                 rewritten with char()"
-                                    .to_owned(),
-                                true,
-                            );
-                        }
-                    }
-                    *survey.rows.entry(target).or_default() += 1;
-                }
-            }
+            Kind::Insert(table) => self.note_insert(table, line, &sql),
         }
     }
-    if let Some(line) = first_crlf {
-        survey.findings.push(Finding {
-            line,
-            message: "CRLF line endings (they broke older wrangler inside CREATE TRIGGER); turned into LF"
-                .to_owned(),
-            repaired: true,
-        });
-    }
-    // sqlite_sequence exists only once a table with AUTOINCREMENT does. A
-    // database that lost its last such table (a `--replace` with a dump
-    // without one) still exports its rows, which no fresh database can take.
-    let autoincrement = |ddl: &String| ddl.to_ascii_uppercase().contains("AUTOINCREMENT");
-    // `migrations apply` always makes one: wrangler's d1_migrations.
-    survey.keeps_sequence = options.data_into_existing_schema
-        || survey.tables.iter().any(|(_, ddl)| autoincrement(ddl))
-        || options.known_tables.values().any(autoincrement);
-    if !survey.keeps_sequence && survey.sequence_statements > 0 {
-        survey.findings.push(Finding {
-            line: 0,
-            message: format!(
-                "{} statements about sqlite_sequence, but no table uses AUTOINCREMENT, so a new \
-                 database has no sqlite_sequence; dropped",
-                survey.sequence_statements
-            ),
-            repaired: true,
-        });
-        *reserved.entry("sqlite_sequence".to_owned()).or_default() += survey.sequence_statements;
-    }
-    let forward_references = forward_references(&survey.tables);
-    for (table, referenced) in &forward_references {
-        survey.findings.push(Finding {
-            line: survey.table_lines.get(table).copied().unwrap_or(0),
-            message: format!(
-                "{table} references {referenced}, created after it: D1 refuses its rows with \
-                 `no such table` (workers-sdk #5683); every CREATE TABLE is moved before the rows"
-            ),
-            repaired: true,
-        });
-    }
-    survey.findings.sort_by_key(|f| f.line);
-    if !forward_references.is_empty() {
-        survey
-            .repairs
-            .push(Repair::DdlBeforeData { forward_references });
-    }
-    if transaction_lines > 0 {
-        survey.repairs.push(Repair::StrippedTransactionLines {
-            count: transaction_lines,
-        });
-    }
-    if survey.crlf {
-        survey.repairs.push(Repair::NormalisedLineEndings);
-    }
-    if survey.unistr_statements > 0 {
-        survey.repairs.push(Repair::UnistrRewritten {
-            statements: survey.unistr_statements,
-        });
-    }
-    for (table, statements) in reserved {
-        survey
-            .repairs
-            .push(Repair::DroppedReserved { table, statements });
-    }
-    if options.data_into_existing_schema {
-        survey
-            .repairs
-            .push(Repair::DataIntoExistingSchema { skipped });
-    }
-    for vt in &options.virtual_tables {
-        let how = match &vt.content {
-            VirtualContent::Internal { table } => format!(
-                "its rows (kept from {table}) are loaded into a staging table and inserted \
-                 through it, since D1 refuses writes to shadow tables"
-            ),
-            VirtualContent::External { table } => {
-                format!("its index is rebuilt from {table} with the 'rebuild' command")
+
+    /// An INSERT: dropped, skipped, or counted as rows of its table (or of
+    /// its staging table), with what it needs repaired.
+    fn note_insert(&mut self, table: String, line: usize, sql: &str) {
+        if is_reserved(&table) {
+            *self.reserved.entry(table).or_default() += 1;
+        } else if self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE {
+            self.skipped += 1;
+        } else {
+            if table == "sqlite_sequence" {
+                self.survey.sequence_statements += 1;
             }
-            VirtualContent::Contentless => "contentless: recreated empty".to_owned(),
-            VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
-        };
-        survey.repairs.push(Repair::RecreatedVirtualTable {
-            name: vt.name.clone(),
-            how,
-        });
+            let target = self.staged.get(&table).cloned().unwrap_or(table);
+            if sql.len() > STATEMENT_BUDGET {
+                self.finding(
+                    line,
+                    format!(
+                        "a {}-byte INSERT into {target}, over D1's 100 KB statement \
+                         limit; split into pieces under it",
+                        sql.len()
+                    ),
+                    true,
+                );
+                self.survey
+                    .oversized
+                    .push((line, target.clone(), sql.len()));
+            }
+            if unistr_as_char(sql).is_some() {
+                self.survey.unistr_statements += 1;
+                if self.survey.unistr_statements == 1 {
+                    self.finding(
+                        line,
+                        "unistr('...') of a sqlite3 3.50+ .dump, which remote D1 refuses; \
+                         rewritten with char()"
+                            .to_owned(),
+                        true,
+                    );
+                }
+            }
+            *self.survey.rows.entry(target).or_default() += 1;
+        }
     }
-    Ok(survey)
+
+    /// The whole dump read: what only the whole tells, and the repairs.
+    fn finish(mut self) -> Survey {
+        if let Some(line) = self.first_crlf {
+            self.finding(
+                line,
+                "CRLF line endings (they broke older wrangler inside CREATE TRIGGER); turned into LF"
+                    .to_owned(),
+                true,
+            );
+        }
+        self.settle_sequence();
+        let forward_references = self.note_forward_references();
+        self.survey.findings.sort_by_key(|f| f.line);
+        self.list_repairs(forward_references);
+        self.survey
+    }
+
+    /// Whether the statements about sqlite_sequence are kept.
+    fn settle_sequence(&mut self) {
+        let options = self.options;
+        let survey = &mut self.survey;
+        // sqlite_sequence exists only once a table with AUTOINCREMENT does. A
+        // database that lost its last such table (a `--replace` with a dump
+        // without one) still exports its rows, which no fresh database can take.
+        let autoincrement = |ddl: &String| ddl.to_ascii_uppercase().contains("AUTOINCREMENT");
+        // `migrations apply` always makes one: wrangler's d1_migrations.
+        survey.keeps_sequence = options.data_into_existing_schema
+            || survey.tables.iter().any(|(_, ddl)| autoincrement(ddl))
+            || options.known_tables.values().any(autoincrement);
+        if !survey.keeps_sequence && survey.sequence_statements > 0 {
+            survey.findings.push(Finding {
+                line: 0,
+                message: format!(
+                    "{} statements about sqlite_sequence, but no table uses AUTOINCREMENT, so a new \
+                     database has no sqlite_sequence; dropped",
+                    survey.sequence_statements
+                ),
+                repaired: true,
+            });
+            *self
+                .reserved
+                .entry("sqlite_sequence".to_owned())
+                .or_default() += survey.sequence_statements;
+        }
+    }
+
+    /// A finding for each table that references one created after it.
+    fn note_forward_references(&mut self) -> Vec<(String, String)> {
+        let survey = &mut self.survey;
+        let forward_references = forward_references(&survey.tables);
+        for (table, referenced) in &forward_references {
+            survey.findings.push(Finding {
+                line: survey.table_lines.get(table).copied().unwrap_or(0),
+                message: format!(
+                    "{table} references {referenced}, created after it: D1 refuses its rows with \
+                     `no such table` (workers-sdk #5683); every CREATE TABLE is moved before the rows"
+                ),
+                repaired: true,
+            });
+        }
+        forward_references
+    }
+
+    /// The repairs, in the order the plan lists them.
+    fn list_repairs(&mut self, forward_references: Vec<(String, String)>) {
+        let options = self.options;
+        let survey = &mut self.survey;
+        if !forward_references.is_empty() {
+            survey
+                .repairs
+                .push(Repair::DdlBeforeData { forward_references });
+        }
+        if self.transaction_lines > 0 {
+            survey.repairs.push(Repair::StrippedTransactionLines {
+                count: self.transaction_lines,
+            });
+        }
+        if survey.crlf {
+            survey.repairs.push(Repair::NormalisedLineEndings);
+        }
+        if survey.unistr_statements > 0 {
+            survey.repairs.push(Repair::UnistrRewritten {
+                statements: survey.unistr_statements,
+            });
+        }
+        for (table, statements) in std::mem::take(&mut self.reserved) {
+            survey
+                .repairs
+                .push(Repair::DroppedReserved { table, statements });
+        }
+        if options.data_into_existing_schema {
+            survey.repairs.push(Repair::DataIntoExistingSchema {
+                skipped: self.skipped,
+            });
+        }
+        survey
+            .repairs
+            .extend(options.virtual_tables.iter().map(recreated_virtual_table));
+    }
+}
+
+/// How a recorded virtual table is recreated, for the plan.
+fn recreated_virtual_table(vt: &VirtualTable) -> Repair {
+    let how = match &vt.content {
+        VirtualContent::Internal { table } => format!(
+            "its rows (kept from {table}) are loaded into a staging table and inserted \
+             through it, since D1 refuses writes to shadow tables"
+        ),
+        VirtualContent::External { table } => {
+            format!("its index is rebuilt from {table} with the 'rebuild' command")
+        }
+        VirtualContent::Contentless => "contentless: recreated empty".to_owned(),
+        VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
+    };
+    Repair::RecreatedVirtualTable {
+        name: vt.name.clone(),
+        how,
+    }
 }
 
 impl Survey {
@@ -750,9 +838,29 @@ pub fn write(
     sink: &mut impl Sink,
 ) -> Result<Vec<Repair>> {
     let staged = staged_tables(options);
-    let mut splitter = Splitter::new(survey, options)?;
-    let mut splits = Vec::new();
+    let splitter = Splitter::new(survey, options)?;
+    write_schema(survey, options, sink)?;
+    let mut rows = RowWriter {
+        survey,
+        options,
+        staged,
+        splitter,
+        splits: Vec::new(),
+        // A data-only export carries sqlite_sequence rows without the DELETE
+        // that a full one puts before them (trap 2); add it where it belongs.
+        sequence_reset: survey.deletes_sequence,
+    };
+    for statement in Statements::new(reader) {
+        let Statement { line, sql, .. } = statement?;
+        rows.write(line, &sql, sink)?;
+    }
+    write_late_schema(survey, options, sink)?;
+    Ok(rows.splits)
+}
 
+/// Steps 1 to 3 of the order: the pragma, every `CREATE TABLE`, and each
+/// recorded virtual table with its staging table.
+fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Result<()> {
     sink.statement("PRAGMA defer_foreign_keys=TRUE;")?;
     for (_, sql) in &survey.tables {
         sink.statement(&normalise(sql, survey.crlf))?;
@@ -766,13 +874,28 @@ pub fn write(
             sink.statement(&ddl)?;
         }
     }
-    // A data-only export carries sqlite_sequence rows without the DELETE
-    // that a full one puts before them (trap 2); add it where it belongs.
-    let mut sequence_reset = survey.deletes_sequence;
+    Ok(())
+}
 
-    for statement in Statements::new(reader) {
-        let Statement { line, sql, .. } = statement?;
-        match classify(&sql) {
+/// Step 4 of the order: the rows and every other statement, in the dump's
+/// order, with oversized ones split.
+struct RowWriter<'a> {
+    survey: &'a Survey,
+    options: &'a Options,
+    /// [`staged_tables`] of the options.
+    staged: BTreeMap<String, String>,
+    splitter: Splitter,
+    /// The splits made, for the plan.
+    splits: Vec<Repair>,
+    /// Whether `DELETE FROM sqlite_sequence` has been written.
+    sequence_reset: bool,
+}
+
+impl RowWriter<'_> {
+    /// One statement of the dump, written as its kind requires, or not.
+    fn write(&mut self, line: usize, sql: &str, sink: &mut impl Sink) -> Result<()> {
+        let survey = self.survey;
+        match classify(sql) {
             Kind::DeferPragma
             | Kind::TransactionLine
             | Kind::Rollback
@@ -783,52 +906,69 @@ pub fn write(
             | Kind::LateSchema => {}
             Kind::SequenceReset => {
                 if survey.keeps_sequence {
-                    sink.statement(&normalise(&sql, survey.crlf))?;
+                    sink.statement(&normalise(sql, survey.crlf))?;
                 }
             }
             Kind::CreateTableAs(name) => {
-                if !(is_reserved(&name) || options.data_into_existing_schema) {
-                    sink.statement(&normalise(&sql, survey.crlf))?;
+                if !(is_reserved(&name) || self.options.data_into_existing_schema) {
+                    sink.statement(&normalise(sql, survey.crlf))?;
                 }
             }
-            Kind::Insert(table) => {
-                if is_reserved(&table)
-                    || (options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE)
-                    || (table == "sqlite_sequence" && !survey.keeps_sequence)
-                {
-                    continue;
-                }
-                if table == "sqlite_sequence" && !sequence_reset {
-                    sink.statement("DELETE FROM sqlite_sequence;")?;
-                    sequence_reset = true;
-                }
-                let sql = normalise(&sql, survey.crlf);
-                let sql = match unistr_as_char(&sql) {
-                    Some(rewritten) => Cow::Owned(rewritten),
-                    None => sql,
-                };
-                let sql = match staged.get(&table) {
-                    Some(staging) => Cow::Owned(retarget_insert(&sql, staging)?),
-                    None => sql,
-                };
-                if sql.len() <= STATEMENT_BUDGET {
-                    sink.statement(&sql)?;
-                } else {
-                    let pieces = splitter.split(&sql, line)?;
-                    splits.push(Repair::SplitOversized {
-                        table: staged.get(&table).cloned().unwrap_or(table),
-                        line,
-                        bytes: sql.len(),
-                        pieces: pieces.len(),
-                    });
-                    for piece in &pieces {
-                        sink.statement(piece)?;
-                    }
-                }
-            }
+            Kind::Insert(table) => self.write_insert(table, line, sql, sink)?,
         }
+        Ok(())
     }
 
+    /// An INSERT, unless it is dropped: repaired, retargeted to its staging
+    /// table, and split if it is over the budget.
+    fn write_insert(
+        &mut self,
+        table: String,
+        line: usize,
+        sql: &str,
+        sink: &mut impl Sink,
+    ) -> Result<()> {
+        let survey = self.survey;
+        if is_reserved(&table)
+            || (self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE)
+            || (table == "sqlite_sequence" && !survey.keeps_sequence)
+        {
+            return Ok(());
+        }
+        if table == "sqlite_sequence" && !self.sequence_reset {
+            sink.statement("DELETE FROM sqlite_sequence;")?;
+            self.sequence_reset = true;
+        }
+        let sql = normalise(sql, survey.crlf);
+        let sql = match unistr_as_char(&sql) {
+            Some(rewritten) => Cow::Owned(rewritten),
+            None => sql,
+        };
+        let sql = match self.staged.get(&table) {
+            Some(staging) => Cow::Owned(retarget_insert(&sql, staging)?),
+            None => sql,
+        };
+        if sql.len() <= STATEMENT_BUDGET {
+            sink.statement(&sql)?;
+        } else {
+            let pieces = self.splitter.split(&sql, line)?;
+            self.splits.push(Repair::SplitOversized {
+                table: self.staged.get(&table).cloned().unwrap_or(table),
+                line,
+                bytes: sql.len(),
+                pieces: pieces.len(),
+            });
+            for piece in &pieces {
+                sink.statement(piece)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Steps 5 and 6 of the order: indexes, triggers and views, then the
+/// virtual tables filled or rebuilt, and the staging tables dropped.
+fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Result<()> {
     for sql in &survey.late_schema {
         sink.statement(&normalise(sql, survey.crlf))?;
     }
@@ -853,7 +993,7 @@ pub fn write(
             _ => {}
         }
     }
-    Ok(splits)
+    Ok(())
 }
 
 /// `sqlite3` 3.50 and later dump a string with control characters as
@@ -1060,27 +1200,7 @@ impl Splitter {
 
     /// The pieces for one oversized `INSERT`, each under the budget.
     fn split(&mut self, sql: &str, line: usize) -> Result<Vec<String>> {
-        let (table, rest) = split_insert(sql).context("not an INSERT")?;
-        let rest = rest.trim_start();
-        let (listed, values_sql) = if rest.starts_with('(') {
-            let close = rest.find(')').context("unterminated column list")?;
-            let columns: Vec<String> = rest[1..close]
-                .split(',')
-                .map(|c| {
-                    c.trim()
-                        .trim_matches(['"', '`', '[', ']'])
-                        .replace("\"\"", "\"")
-                })
-                .collect();
-            (Some(columns), rest[close + 1..].trim_start())
-        } else {
-            (None, rest)
-        };
-        if strip_keyword(values_sql, "VALUES").is_none() {
-            bail!(
-                "line {line}: the oversized INSERT into {table} is not INSERT ... VALUES and cannot be split"
-            );
-        }
+        let (table, listed, values_sql) = read_insert(sql, line)?;
         let known = self.columns(&table).with_context(|| {
             format!(
                 "line {line}: an INSERT into {table} is over D1's 100 KB limit, and the dump has no \
@@ -1103,21 +1223,9 @@ impl Splitter {
         let mut literals: Vec<String> = values.iter().map(literal).collect();
         let mut order: Vec<usize> = (0..values.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(literals[i].len()));
-        let insert = |lits: &[String]| {
-            format!(
-                "INSERT INTO {} ({}) VALUES({});",
-                quote_ident(&table),
-                columns
-                    .iter()
-                    .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                lits.join(",")
-            )
-        };
         let mut deferred = Vec::new();
         for &i in &order {
-            if insert(&literals).len() <= STATEMENT_BUDGET {
+            if insert_row(&table, &columns, &literals).len() <= STATEMENT_BUDGET {
                 break;
             }
             match &values[i] {
@@ -1132,31 +1240,9 @@ impl Splitter {
             "CREATE TABLE {SIDE_TABLE}(k INTEGER PRIMARY KEY, v);"
         )];
         for i in deferred {
-            let (text, is_blob) = match &values[i] {
-                Value::Text(t) => (t.clone(), false),
-                Value::Blob(b) => (crate::names::hex(b), true),
-                _ => unreachable!("only text and blobs are deferred"),
-            };
-            let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
-            let room = STATEMENT_BUDGET.saturating_sub(overhead + 16);
-            for (n, chunk) in chunks(&text, room).into_iter().enumerate() {
-                let chunk = chunk.replace('\'', "''");
-                pieces.push(if n == 0 {
-                    format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '{chunk}');")
-                } else {
-                    format!("UPDATE {SIDE_TABLE} SET v = v || '{chunk}' WHERE k = {i};")
-                });
-            }
-            if text.is_empty() {
-                pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
-            }
-            if is_blob {
-                pieces.push(format!(
-                    "UPDATE {SIDE_TABLE} SET v = unhex(v) WHERE k = {i};"
-                ));
-            }
+            pieces.extend(side_value(i, &values[i]));
         }
-        pieces.push(insert(&literals));
+        pieces.push(insert_row(&table, &columns, &literals));
         pieces.push(format!("DROP TABLE {SIDE_TABLE};"));
         Ok(pieces)
     }
@@ -1199,6 +1285,77 @@ impl Splitter {
         }
         Ok(columns)
     }
+}
+
+/// An oversized `INSERT` read: its table, its column list if it has one, and
+/// its `VALUES ...`.
+fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &str)> {
+    let (table, rest) = split_insert(sql).context("not an INSERT")?;
+    let rest = rest.trim_start();
+    let (listed, values_sql) = if rest.starts_with('(') {
+        let close = rest.find(')').context("unterminated column list")?;
+        let columns: Vec<String> = rest[1..close]
+            .split(',')
+            .map(|c| {
+                c.trim()
+                    .trim_matches(['"', '`', '[', ']'])
+                    .replace("\"\"", "\"")
+            })
+            .collect();
+        (Some(columns), rest[close + 1..].trim_start())
+    } else {
+        (None, rest)
+    };
+    if strip_keyword(values_sql, "VALUES").is_none() {
+        bail!(
+            "line {line}: the oversized INSERT into {table} is not INSERT ... VALUES and cannot be split"
+        );
+    }
+    Ok((table, listed, values_sql))
+}
+
+/// The row's `INSERT`, with these literals for its values.
+fn insert_row(table: &str, columns: &[String], literals: &[String]) -> String {
+    format!(
+        "INSERT INTO {} ({}) VALUES({});",
+        quote_ident(table),
+        columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(","),
+        literals.join(",")
+    )
+}
+
+/// The statements that build value `i` in the side table, in pieces under
+/// the budget.
+fn side_value(i: usize, value: &Value) -> Vec<String> {
+    let (text, is_blob) = match value {
+        Value::Text(t) => (t.clone(), false),
+        Value::Blob(b) => (crate::names::hex(b), true),
+        _ => unreachable!("only text and blobs are deferred"),
+    };
+    let mut pieces = Vec::new();
+    let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
+    let room = STATEMENT_BUDGET.saturating_sub(overhead + 16);
+    for (n, chunk) in chunks(&text, room).into_iter().enumerate() {
+        let chunk = chunk.replace('\'', "''");
+        pieces.push(if n == 0 {
+            format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '{chunk}');")
+        } else {
+            format!("UPDATE {SIDE_TABLE} SET v = v || '{chunk}' WHERE k = {i};")
+        });
+    }
+    if text.is_empty() {
+        pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
+    }
+    if is_blob {
+        pieces.push(format!(
+            "UPDATE {SIDE_TABLE} SET v = unhex(v) WHERE k = {i};"
+        ));
+    }
+    pieces
 }
 
 /// A SQL literal for a value.

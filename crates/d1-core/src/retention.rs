@@ -132,15 +132,7 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Vec<BTreeSet<Reason>> {
     let mut keep: Vec<BTreeSet<Reason>> = vec![BTreeSet::new(); candidates.len()];
-    // Newest first; ties broken by position, for a stable answer.
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| {
-        candidates[b]
-            .created_at
-            .cmp(&candidates[a].created_at)
-            .then(a.cmp(&b))
-    });
-
+    let order = newest_first(candidates);
     match order
         .iter()
         .find(|&&i| candidates[i].whole && candidates[i].good)
@@ -155,6 +147,38 @@ pub fn decide(
             return keep;
         }
     }
+    keep_recent(policy, candidates, now, &mut keep);
+    // Each calendar bucket keeps its newest whole backup, a verified one if
+    // it has one, for the last N buckets that have any.
+    for (count, bucket_of, reason) in calendar_rules(policy) {
+        let Some(count) = count else { continue };
+        for (bucket, i) in newest_per_bucket(candidates, &order, count, bucket_of) {
+            keep[i].insert(reason(bucket));
+        }
+    }
+    keep
+}
+
+/// The candidates' positions, newest first; ties broken by position, for a
+/// stable answer.
+fn newest_first(candidates: &[Candidate]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        candidates[b]
+            .created_at
+            .cmp(&candidates[a].created_at)
+            .then(a.cmp(&b))
+    });
+    order
+}
+
+/// The rules by age: `keep_within`, and the window of protected backups.
+fn keep_recent(
+    policy: &Policy,
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+    keep: &mut [BTreeSet<Reason>],
+) {
     if let Some(within) = policy.keep_within {
         for (i, c) in candidates.iter().enumerate() {
             if within.holds(c.created_at, now) {
@@ -168,9 +192,11 @@ pub fn decide(
             keep[i].insert(Reason::Protected(window.to_string()));
         }
     }
-    // Each calendar bucket keeps its newest whole backup, a verified one if
-    // it has one, for the last N buckets that have any.
-    let buckets: [CalendarRule; 3] = [
+}
+
+/// The daily, weekly and monthly rules of the policy.
+fn calendar_rules(policy: &Policy) -> [CalendarRule; 3] {
+    [
         (
             policy.keep_daily,
             |t| t.format("%Y-%m-%d").to_string(),
@@ -189,34 +215,38 @@ pub fn decide(
             |t| t.format("%Y-%m").to_string(),
             Reason::Monthly,
         ),
-    ];
-    for (count, bucket_of, reason) in buckets {
-        let Some(count) = count else { continue };
-        let mut seen: Vec<String> = Vec::new();
-        let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
-        for &i in order.iter().filter(|&&i| candidates[i].whole) {
-            let bucket = bucket_of(candidates[i].created_at);
-            if !seen.contains(&bucket) {
-                if seen.len() == count as usize {
-                    break;
-                }
-                seen.push(bucket.clone());
+    ]
+}
+
+/// For the newest `count` buckets that hold a whole backup, the backup each
+/// keeps: its newest whole one, a verified one if it has one.
+fn newest_per_bucket(
+    candidates: &[Candidate],
+    order: &[usize],
+    count: u32,
+    bucket_of: fn(DateTime<Utc>) -> String,
+) -> BTreeMap<String, usize> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+    for &i in order.iter().filter(|&&i| candidates[i].whole) {
+        let bucket = bucket_of(candidates[i].created_at);
+        if !seen.contains(&bucket) {
+            if seen.len() == count as usize {
+                break;
             }
-            let better = match chosen.get(&bucket) {
-                None => true,
-                // Newest first, so a later one is only better if it is
-                // verified and the chosen one is not.
-                Some(&j) => candidates[i].good && !candidates[j].good,
-            };
-            if better {
-                chosen.insert(bucket, i);
-            }
+            seen.push(bucket.clone());
         }
-        for (bucket, i) in chosen {
-            keep[i].insert(reason(bucket));
+        let better = match chosen.get(&bucket) {
+            None => true,
+            // Newest first, so a later one is only better if it is
+            // verified and the chosen one is not.
+            Some(&j) => candidates[i].good && !candidates[j].good,
+        };
+        if better {
+            chosen.insert(bucket, i);
         }
     }
-    keep
+    chosen
 }
 
 /// [`decide`] for backups of several environments, each under its own

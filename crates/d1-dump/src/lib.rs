@@ -159,50 +159,14 @@ fn dump_each(
     // The caller in D1 assumes exports are never empty, so this line always
     // comes first, whatever the options.
     emit(b"PRAGMA defer_foreign_keys=TRUE;")?;
-    let filter = &options.tables;
-    let in_filter = |name: &str| filter.is_empty() || filter.iter().any(|t| t == name);
-
-    // This query is taken verbatim from `dumpSql`, which took it from SQLite's
-    // shell: `sqlite_sequence` sorts last, everything else in rowid order.
-    let tables: Vec<(String, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT name, type, sql FROM sqlite_schema AS o WHERE (true) AND type=='table' \
-             AND sql NOT NULL ORDER BY tbl_name='sqlite_sequence', rowid;",
-        )?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
 
     let mut rows = Vec::new();
-    for (table, sql) in &tables {
-        if !in_filter(table) {
+    for (table, sql) in &schema_tables(conn)? {
+        if !is_listed(options, table) {
             continue;
         }
-        if table == "sqlite_sequence" {
-            if !options.no_schema {
-                emit(b"DELETE FROM sqlite_sequence;")?;
-            }
-        } else if is_sqlite_stat(table) {
-            if !options.no_schema {
-                emit(b"ANALYZE sqlite_schema;")?;
-            }
-        } else if sql.starts_with("CREATE VIRTUAL TABLE") {
-            return Err(DumpError::VirtualTable);
-        } else if table.starts_with("_cf_") || table.starts_with("sqlite_") {
+        if !emit_table_schema(table, sql, options, &mut emit)? {
             continue;
-        } else if !options.no_schema {
-            // The original tests `sql.match(/CREATE TABLE ['"].*/)`, which is
-            // not anchored: the pattern may match anywhere in the statement.
-            // SQLite's dump adds `IF NOT EXISTS` to tables whose name was
-            // quoted, and `dumpSql` follows suit.
-            if sql.contains("CREATE TABLE '") || sql.contains("CREATE TABLE \"") {
-                emit(
-                    format!("CREATE TABLE IF NOT EXISTS {};", js_substring_from(sql, 13))
-                        .as_bytes(),
-                )?;
-            } else {
-                emit(format!("{sql};").as_bytes())?;
-            }
         }
 
         // Note that `sqlite_sequence` and `sqlite_stat*` rows are dumped too.
@@ -214,23 +178,85 @@ fn dump_each(
     }
 
     if !options.no_schema {
-        // Also taken from SQLite's shell via `dumpSql`. The filter applies to
-        // each object's own name, not to the table it belongs to.
-        let mut stmt = conn.prepare(
-            "SELECT name, sql FROM sqlite_schema AS o WHERE (true) AND sql NOT NULL   \
-             AND type IN ('index', 'trigger', 'view') ORDER BY type COLLATE NOCASE",
-        )?;
-        let mut objects = stmt.query([])?;
-        while let Some(row) = objects.next()? {
-            let name: String = row.get(0)?;
-            let sql: String = row.get(1)?;
-            if in_filter(&name) {
-                emit(format!("{sql};").as_bytes())?;
-            }
-        }
+        emit_late_schema(conn, options, &mut emit)?;
     }
     counts.rows = rows;
     Ok(counts)
+}
+
+/// Whether the `--table` filter, if any, lists `name`.
+fn is_listed(options: &DumpOptions, name: &str) -> bool {
+    let filter = &options.tables;
+    filter.is_empty() || filter.iter().any(|t| t == name)
+}
+
+/// The tables, as (name, sql), in the order the dump writes them.
+fn schema_tables(conn: &Connection) -> Result<Vec<(String, String)>, DumpError> {
+    // This query is taken verbatim from `dumpSql`, which took it from SQLite's
+    // shell: `sqlite_sequence` sorts last, everything else in rowid order.
+    let mut stmt = conn.prepare(
+        "SELECT name, type, sql FROM sqlite_schema AS o WHERE (true) AND type=='table' \
+         AND sql NOT NULL ORDER BY tbl_name='sqlite_sequence', rowid;",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Emits what comes before a table's rows, as `dumpSql` writes it. `false`
+/// for a table that is skipped, rows and all.
+fn emit_table_schema(
+    table: &str,
+    sql: &str,
+    options: &DumpOptions,
+    emit: &mut Emit<'_>,
+) -> Result<bool, DumpError> {
+    if table == "sqlite_sequence" {
+        if !options.no_schema {
+            emit(b"DELETE FROM sqlite_sequence;")?;
+        }
+    } else if is_sqlite_stat(table) {
+        if !options.no_schema {
+            emit(b"ANALYZE sqlite_schema;")?;
+        }
+    } else if sql.starts_with("CREATE VIRTUAL TABLE") {
+        return Err(DumpError::VirtualTable);
+    } else if table.starts_with("_cf_") || table.starts_with("sqlite_") {
+        return Ok(false);
+    } else if !options.no_schema {
+        // The original tests `sql.match(/CREATE TABLE ['"].*/)`, which is
+        // not anchored: the pattern may match anywhere in the statement.
+        // SQLite's dump adds `IF NOT EXISTS` to tables whose name was
+        // quoted, and `dumpSql` follows suit.
+        if sql.contains("CREATE TABLE '") || sql.contains("CREATE TABLE \"") {
+            emit(format!("CREATE TABLE IF NOT EXISTS {};", js_substring_from(sql, 13)).as_bytes())?;
+        } else {
+            emit(format!("{sql};").as_bytes())?;
+        }
+    }
+    Ok(true)
+}
+
+/// Emits the indexes, triggers and views, after every table's rows.
+fn emit_late_schema(
+    conn: &Connection,
+    options: &DumpOptions,
+    emit: &mut Emit<'_>,
+) -> Result<(), DumpError> {
+    // Also taken from SQLite's shell via `dumpSql`. The filter applies to
+    // each object's own name, not to the table it belongs to.
+    let mut stmt = conn.prepare(
+        "SELECT name, sql FROM sqlite_schema AS o WHERE (true) AND sql NOT NULL   \
+         AND type IN ('index', 'trigger', 'view') ORDER BY type COLLATE NOCASE",
+    )?;
+    let mut objects = stmt.query([])?;
+    while let Some(row) = objects.next()? {
+        let name: String = row.get(0)?;
+        let sql: String = row.get(1)?;
+        if is_listed(options, &name) {
+            emit(format!("{sql};").as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// Emits one `INSERT` per row of `table`, naming the columns as wrangler

@@ -1135,6 +1135,25 @@ impl Plan {
         schema_read: Option<&Invocation>,
         local_file: Option<&Path>,
     ) -> Plan {
+        let mut lines = Plan::facts(env, args, names, local_file);
+        if let Some(scope) = scope.filter(|s| s.works_around_virtual_tables()) {
+            lines.extend(scope.virtual_tables.iter().map(Plan::virtual_table_line));
+        }
+        Plan {
+            lines,
+            done: schema_read.into_iter().cloned().collect(),
+            steps: Plan::wrangler_steps(env, args, cmds, scope, bootstrap, local_file),
+            local_file: local_file.map(Path::to_path_buf),
+        }
+    }
+
+    /// The plan's facts: where from, how, into which file, stored how, why.
+    fn facts(
+        env: &Environment,
+        args: &BackupArgs,
+        names: &BackupNames,
+        local_file: Option<&Path>,
+    ) -> Vec<String> {
         let first = names.candidate(1);
         let mut lines = vec![
             format!(
@@ -1181,6 +1200,33 @@ impl Plan {
         if let Some(reason) = &args.reason {
             lines.push(format!("reason       {reason}"));
         }
+        lines
+    }
+
+    /// The plan's line for a virtual table the export leaves out.
+    fn virtual_table_line(vt: &d1_core::catalog::VirtualTable) -> String {
+        let rows = match &vt.content {
+            VirtualContent::Internal { table } => format!("rows kept from {table}"),
+            VirtualContent::External { table } => format!("rows live in {table}"),
+            VirtualContent::Contentless => "contentless: no rows to keep".to_owned(),
+            VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
+        };
+        format!(
+            "virtual      {} ({}, {rows}): wrangler cannot export it, so the export names \
+             every other table and object; its DDL goes into the manifest",
+            vt.name, vt.module
+        )
+    }
+
+    /// The wrangler commands the backup runs, in order.
+    fn wrangler_steps(
+        env: &Environment,
+        args: &BackupArgs,
+        cmds: &Commands,
+        scope: Option<&ExportScope>,
+        bootstrap: bool,
+        local_file: Option<&Path>,
+    ) -> Vec<Invocation> {
         let mut steps = Vec::new();
         if bootstrap {
             steps.push(cmds.migrations_apply(env));
@@ -1189,21 +1235,6 @@ impl Plan {
             steps.push(cmds.time_travel_info(env));
         }
         let tables = scope.map(|s| s.tables.as_slice()).unwrap_or(&[]);
-        if let Some(scope) = scope.filter(|s| s.works_around_virtual_tables()) {
-            for vt in &scope.virtual_tables {
-                let rows = match &vt.content {
-                    VirtualContent::Internal { table } => format!("rows kept from {table}"),
-                    VirtualContent::External { table } => format!("rows live in {table}"),
-                    VirtualContent::Contentless => "contentless: no rows to keep".to_owned(),
-                    VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
-                };
-                lines.push(format!(
-                    "virtual      {} ({}, {rows}): wrangler cannot export it, so the export names \
-                     every other table and object; its DDL goes into the manifest",
-                    vt.name, vt.module
-                ));
-            }
-        }
         // wrangler writes into a private temporary directory, made when it runs.
         let private = std::env::temp_dir()
             .join("qbtime-xtask-export-…")
@@ -1211,12 +1242,7 @@ impl Plan {
         if local_file.is_none() {
             steps.push(cmds.export(env, &private, args.mode(), tables));
         }
-        Plan {
-            lines,
-            done: schema_read.into_iter().cloned().collect(),
-            steps,
-            local_file: local_file.map(Path::to_path_buf),
-        }
+        steps
     }
 }
 
