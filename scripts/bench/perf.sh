@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: issue 14's table, every row measured side by side in one run.
 #
-#   [BASELINE=<xtask binary>] [ROWS="restore verify local remote"] \
-#       scripts/bench/perf.sh [F155-PATH] [RUNS]
+#   [XTASK=<xtask binary>] [BASELINE=<xtask binary>] \
+#   [ROWS="restore verify local remote"] scripts/bench/perf.sh [F155-PATH] [RUNS]
 #
 # F155-PATH defaults to F155, generated with shared/bench/gen_f155.py (155
 # MB, 800,000 rows in the shape of a wrangler export). Its `audit_log` is
@@ -46,7 +46,8 @@ command -v sqlite3 >/dev/null || { echo "this benchmark needs the sqlite3 shell"
 [ -x "$root/node_modules/.bin/wrangler" ] || (cd "$root" && npm ci --no-audit --no-fund)
 wrangler="$root/node_modules/.bin/wrangler"
 (cd "$root" && cargo build -q -p xtask -p d1-loopback)
-xtask="$root/target/debug/xtask"
+# XTASK=path measures another build as "this" (say, a copy kept aside).
+xtask="${XTASK:-$root/target/debug/xtask}"
 
 dump="${1:-}"
 if [ -z "$dump" ]; then

@@ -522,10 +522,9 @@ fn survey_dump(
             .and_then(|survey| {
                 // A data-only export has no CREATE TABLE: the rows it reports by
                 // content (the key in force) are read in the migrations' schema.
-                let schema = if mode == Mode::Clean {
-                    schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
-                } else {
-                    BTreeMap::new()
+                let schema = match mode {
+                    Mode::Clean => options.known_tables.clone(),
+                    _ => BTreeMap::new(),
                 };
                 let summary = summary.finish(&schema)?;
                 source.rows = summary.rows;
