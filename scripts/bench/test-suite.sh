@@ -5,8 +5,11 @@
 # invocations each target makes (counted by a Node preload that appends one
 # line per wrangler start; wrangler itself is the real, pinned one).
 #
-#   scripts/bench/test-suite.sh [TARGET...]     # e.g. restore_local xtask
+#   scripts/bench/test-suite.sh [TARGET...]     # e.g. e2e xtask:bin d1-loopback:loopback
 #
+# The end-to-end tests are one binary per crate (xtask's `e2e`, the
+# loopback's `loopback`); the slowest-tests list below names each test by
+# its module, so one area's share shows there.
 # With no argument it runs every target of the workspace. The figures
 # depend on the machine's load: the load average is printed with them.
 # The slowest single tests follow (libtest's --report-time, which stable
@@ -27,16 +30,14 @@ cargo test --workspace --no-run -q 2>/dev/null
 : >"$work/tests"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(d1-dump:lib d1-loopback:lib xtask:bin)
-    for f in crates/d1-loopback/tests/*.rs; do targets+=("d1-loopback:$(basename "$f" .rs)"); done
-    for f in xtask/tests/*.rs; do targets+=("xtask:$(basename "$f" .rs)"); done
+    targets=(d1-dump:lib d1-sql:lib d1-loopback:lib d1-loopback:bin xtask:bin d1-loopback:loopback xtask:e2e)
 fi
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %8s %8s %6s %s\n' target wall_s cpu_s calls result
 total_wall=0 total_cpu=0 total_calls=0
 for t in "${targets[@]}"; do
     case "$t" in *:*) pkg="${t%%:*}" name="${t#*:}" ;; *) pkg=xtask name="$t" ;; esac
-    case "$name" in lib) sel=(--lib) ;; bin) sel=(--bin xtask) ;; *) sel=(--test "$name") ;; esac
+    case "$name" in lib) sel=(--lib) ;; bin) sel=(--bin "$pkg") ;; *) sel=(--test "$name") ;; esac
     : >"$work/calls"
     if QBTIME_COUNT_FILE="$work/calls" NODE_OPTIONS="--require $work/count.js" \
         RUSTC_BOOTSTRAP=1 /usr/bin/time -f '%e %U %S' -o "$work/time" \

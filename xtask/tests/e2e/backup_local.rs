@@ -1,6 +1,6 @@
 //! `cargo xtask backup` against local D1, end to end, with the real wrangler.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

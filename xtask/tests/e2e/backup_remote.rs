@@ -1,7 +1,7 @@
 //! `cargo xtask backup prod`, end to end, through the real wrangler's
 //! `--remote` code path pointed at the loopback D1 API on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

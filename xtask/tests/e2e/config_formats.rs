@@ -2,7 +2,7 @@
 //! and environments with several D1 databases, through the real wrangler
 //! against local D1.
 
-mod common;
+use crate::common;
 
 use common::*;
 

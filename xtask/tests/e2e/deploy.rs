@@ -6,7 +6,7 @@
 //! pre-push hook's warning. The Pages deploy is replaced by a harmless
 //! command through `QBTIME_PAGES_DEPLOY` (a real one needs Cloudflare).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

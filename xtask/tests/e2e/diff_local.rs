@@ -2,7 +2,7 @@
 //! around a change, the live local D1 after it, hostile dumps on either
 //! side, and a large table diffed with bounded memory.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! prod from the loopback D1 API, and a failure injected in that export
 //! leaves nothing behind.
 
-mod common;
+use crate::common;
 
 use common::remote::Remote;
 use common::*;

@@ -3,7 +3,7 @@
 //! local D1), checked, optionally smoke-tested through a stand-in app, and
 //! logged in docs/restore-drills.md.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

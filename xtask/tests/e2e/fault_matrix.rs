@@ -5,7 +5,7 @@
 //! `migrate_local.rs`, `verify_local.rs`, `refusals.rs`); this file adds the
 //! backup rows and the process rows.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

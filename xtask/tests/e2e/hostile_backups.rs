@@ -4,7 +4,7 @@
 //! the target database unchanged, and decoy files outside the backup
 //! directory byte-identical afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! message naming the problem, the target unchanged (by dump), and decoy
 //! files outside the backup directory unchanged.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

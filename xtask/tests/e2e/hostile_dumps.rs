@@ -4,7 +4,7 @@
 //! outside the backup directory are untouched (compared by hash). Real dumps
 //! that used to trip the tool restore.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

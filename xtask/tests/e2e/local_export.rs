@@ -2,7 +2,7 @@
 //! what it writes to what the pinned wrangler's `d1 export --local` writes,
 //! byte for byte, and check what happens when the file is busy or broken.
 
-mod common;
+use crate::common;
 
 use common::*;
 

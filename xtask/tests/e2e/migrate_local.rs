@@ -1,6 +1,6 @@
 //! `migrate` and `with-backup` against local D1, with the real wrangler.
 
-mod common;
+use crate::common;
 
 use common::*;
 

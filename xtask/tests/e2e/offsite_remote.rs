@@ -2,7 +2,7 @@
 //! loopback API: `backup --upload`, `upload`, `offsite list|fetch|lifecycle`,
 //! a short upload caught by the read-back, and the scheduled job.
 
-mod common;
+use crate::common;
 
 use common::remote::*;
 use common::*;

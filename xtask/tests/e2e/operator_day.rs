@@ -3,7 +3,7 @@
 //! completions, exit codes that mean the same on every command, and
 //! `status` failing on a stale environment.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::process::Command;

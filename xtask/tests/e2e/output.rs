@@ -1,7 +1,7 @@
 //! What the operator sees: `-q`, `-v`, a short routine backup, no ANSI
 //! escape in a pipe, and `--json` documents, through the real wrangler.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

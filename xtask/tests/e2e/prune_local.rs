@@ -1,7 +1,7 @@
 //! `cargo xtask prune` on a backup directory: the plan, the guard, and what
 //! is deleted.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 

@@ -1,7 +1,7 @@
 //! Real inputs that nobody here wrote, restored through the real wrangler
 //! into local D1: the runbook's clean restore exactly as written.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! Every refusal of `cargo xtask backup`, `doctor` and the pre-commit hook,
 //! each shown to hold with nothing written.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 

@@ -2,7 +2,7 @@
 //! wrangler's `--remote` code paths against the loopback API that the xtask
 //! starts itself, over a copy of a backup; the real backups are untouched.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -2,7 +2,7 @@
 //! round trips that plain wrangler gets wrong, and every guard refusing
 //! with nothing executed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! the database (`d1 create`), loads it through D1's import API and exports
 //! it again for the content check, all against the loopback D1 API.
 
-mod common;
+use crate::common;
 
 use common::remote::*;
 use common::*;

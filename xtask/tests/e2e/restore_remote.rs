@@ -2,7 +2,7 @@
 //! real wrangler's `--remote` code path (the D1 import API, `/query` for
 //! migrations) against the loopback D1 API on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use common::remote::*;
 use common::*;

@@ -2,7 +2,7 @@
 //! `d1 time-travel` commands against the loopback D1 API on 127.0.0.1,
 //! which keeps every state of qbtime_db_prod since it started.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! fresh sandbox, to damage as it likes. Only the `list`/`latest` test takes
 //! backups of its own.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};

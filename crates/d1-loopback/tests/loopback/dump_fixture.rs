@@ -9,8 +9,8 @@
 use d1_dump::{DumpOptions, dump_sql};
 use rusqlite::Connection;
 
-const SOURCE: &str = include_str!("fixtures/dump_source.sql");
-const EXPECTED: &str = include_str!("fixtures/dump_expected.sql");
+const SOURCE: &str = include_str!("../fixtures/dump_source.sql");
+const EXPECTED: &str = include_str!("../fixtures/dump_expected.sql");
 
 #[test]
 fn rust_dump_matches_wrangler_local_export_fixture() {

@@ -2,7 +2,7 @@
 //! reach on its own: refusals, unknown routes and the export protocol's
 //! corners.
 
-mod common;
+use crate::common;
 
 use common::{ACCOUNT, Db, Project, TOKEN, http};
 use d1_dump::{DumpOptions, dump_sql};

@@ -1,7 +1,7 @@
 //! Exercises the R2 endpoints over plain HTTP, for what wrangler does not
 //! show on its own: status codes, headers, error codes and the corners.
 
-mod common;
+use crate::common;
 
 use common::{ACCOUNT, Project, TOKEN, http, http_with_headers};
 use d1_loopback::Faults;

@@ -2,7 +2,7 @@
 //! uploads the file and has D1 import it, against the loopback server: the
 //! import runs all or nothing, and its failures reach wrangler's output.
 
-mod common;
+use crate::common;
 
 use common::{ACCOUNT, Db, Project, Run, TOKEN, http};
 use d1_dump::{DumpOptions, dump_sql};

@@ -7,7 +7,7 @@
 //! file's text with `INSERT INTO d1_migrations (name) values ('<file>')`
 //! appended, so that the migration and its record stand or fall together.
 
-mod common;
+use crate::common;
 
 use common::{ACCOUNT, Db, Project};
 

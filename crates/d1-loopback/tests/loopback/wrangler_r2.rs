@@ -1,7 +1,7 @@
 //! Runs the real, pinned wrangler's `r2 ... --remote` commands against the
 //! loopback server.
 
-mod common;
+use crate::common;
 
 use common::{ACCOUNT, Project, Run};
 use d1_loopback::Faults;

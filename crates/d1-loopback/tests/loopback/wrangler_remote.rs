@@ -3,13 +3,13 @@
 //!
 //! The pinned wrangler is installed with `npm ci` on first use.
 
-mod common;
+use crate::common;
 
 use common::{ACCOUNT, Db, Project};
 use d1_dump::{DumpOptions, dump_sql};
 
-const FIXTURE_SOURCE: &str = include_str!("fixtures/dump_source.sql");
-const FIXTURE_EXPECTED: &str = include_str!("fixtures/dump_expected.sql");
+const FIXTURE_SOURCE: &str = include_str!("../fixtures/dump_source.sql");
+const FIXTURE_EXPECTED: &str = include_str!("../fixtures/dump_expected.sql");
 const UUID: &str = "6f1c1f5e-2d3b-4c4a-9e8f-0a1b2c3d4e5f";
 
 fn fixture_project() -> Project {
