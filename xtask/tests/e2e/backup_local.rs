@@ -1,0 +1,291 @@
+//! `cargo xtask backup` against local D1, end to end, with the real wrangler.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use serde_json::Value;
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn manifest_rows(manifest: &Value) -> BTreeMap<String, u64> {
+    manifest["rows"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+fn seeded() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb
+}
+
+#[test]
+fn full_backup_is_private_complete_and_its_manifest_matches_the_database() {
+    let sb = seeded();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+
+    let name = only_backup(&sb);
+    assert!(
+        name.starts_with("backup-local-") && name.len() == "backup-local-20261123-2230.sql".len(),
+        "{name}"
+    );
+    let file = sb.backups().join(&name);
+    assert_eq!(mode_of(&sb.backups()), 0o700);
+    assert_eq!(mode_of(&file), 0o600);
+    let manifest_path = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    assert_eq!(mode_of(&manifest_path), 0o600);
+    assert!(
+        !sb.backup_files().iter().any(|f| f.ends_with(".partial")),
+        "temporary file left behind: {:?}",
+        sb.backup_files()
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.backups().join(".lock")).unwrap(),
+        "",
+        "the lock is released"
+    );
+
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.starts_with("PRAGMA defer_foreign_keys=TRUE;"));
+    assert!(text.contains("CREATE TABLE accounts"));
+    assert!(
+        text.contains("X'00112233445566778899aabbccddeeff'"),
+        "BLOBs survive"
+    );
+
+    let m = manifest_for(&sb, &name);
+    assert_eq!(m["environment"], "local");
+    assert_eq!(m["database"]["name"], "qbtime_db_local");
+    assert_eq!(
+        m["database"]["uuid"],
+        "00000000-0000-4000-8000-000000000000"
+    );
+    assert_eq!(m["database"]["location"], "local");
+    assert_eq!(m["mode"], "full");
+    assert_eq!(m["file"]["name"], name.as_str());
+    assert_eq!(m["file"]["bytes"], bytes.len() as u64);
+    assert_eq!(m["file"]["sha256"], sha256_hex(&bytes).as_str());
+    // The version package.json pins, as the manifest records it.
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("package.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        m["wrangler_version"],
+        package["devDependencies"]["wrangler"]
+    );
+    assert_eq!(m["tool"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        m["time_travel_bookmark"].is_null(),
+        "local D1 has no Time Travel"
+    );
+    assert!(m["virtual_tables"].is_null());
+    assert!(m["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Every figure is what the database itself says.
+    assert_eq!(manifest_rows(&m), sb.live_row_counts());
+    let applied: Vec<Value> = sb.query("SELECT name FROM d1_migrations ORDER BY id")[0]
+        .iter()
+        .map(|r| r["name"].clone())
+        .collect();
+    assert_eq!(m["migrations"].as_array().unwrap(), &applied);
+    assert_eq!(applied.len(), 4);
+    assert_eq!(m["encryption_key"]["key_id"], "dek-2026-01");
+    assert_eq!(
+        m["encryption_key"]["fingerprint"],
+        "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+    );
+
+    // A second backup gets its own name and leaves the first untouched (the
+    // same-minute suffix itself is covered by the unit tests of claim_name).
+    let first = std::fs::read(&file).unwrap();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backups: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), first);
+}
+
+#[test]
+fn schema_only_data_only_and_chosen_tables() {
+    let sb = seeded();
+    let live = sb.live_row_counts();
+
+    sb.xtask(&["backup", "local", "--schema-only"]).assert_ok();
+    let schema = only_backup(&sb);
+    let text = std::fs::read_to_string(sb.backups().join(&schema)).unwrap();
+    assert!(text.contains("CREATE TABLE customers"));
+    assert!(text.contains("CREATE TRIGGER audit_log_no_update"));
+    assert!(!text.contains("INSERT INTO"), "schema-only has no rows");
+    let m = manifest_for(&sb, &schema);
+    assert_eq!(m["mode"], "schema-only");
+    assert!(manifest_rows(&m).is_empty());
+    std::fs::remove_file(sb.backups().join(&schema)).unwrap();
+    std::fs::remove_file(sb.backups().join(schema.replace(".sql", ".manifest.json"))).unwrap();
+
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let data = only_backup(&sb);
+    let text = std::fs::read_to_string(sb.backups().join(&data)).unwrap();
+    assert!(!text.contains("CREATE TABLE"), "data-only has no DDL");
+    assert!(text.contains("INSERT INTO \"customers\""));
+    let m = manifest_for(&sb, &data);
+    assert_eq!(m["mode"], "data-only");
+    assert_eq!(manifest_rows(&m), live);
+    assert_eq!(m["migrations"].as_array().unwrap().len(), 4);
+    std::fs::remove_file(sb.backups().join(&data)).unwrap();
+    std::fs::remove_file(sb.backups().join(data.replace(".sql", ".manifest.json"))).unwrap();
+
+    sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "customers",
+        "--table",
+        "companies",
+    ])
+    .assert_ok();
+    let chosen = only_backup(&sb);
+    let text = std::fs::read_to_string(sb.backups().join(&chosen)).unwrap();
+    assert!(!text.contains("INSERT INTO \"accounts\""));
+    assert!(
+        text.contains("CREATE INDEX customers_by_company_name"),
+        "a chosen table keeps its indexes, which plain wrangler drops"
+    );
+    let m = manifest_for(&sb, &chosen);
+    assert_eq!(m["tables"], serde_json::json!(["customers", "companies"]));
+    let rows = manifest_rows(&m);
+    assert_eq!(
+        rows,
+        BTreeMap::from([
+            ("companies".to_owned(), live["companies"]),
+            ("customers".to_owned(), live["customers"]),
+        ])
+    );
+}
+
+#[test]
+fn a_database_with_fts5_is_backed_up_and_its_virtual_tables_recorded() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_search.sql"),
+        "CREATE VIRTUAL TABLE customer_search USING fts5(name, email);\n\
+         CREATE VIRTUAL TABLE report_search USING fts5(name, content='report_configs', content_rowid='id');\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql(
+        "INSERT INTO customer_search (rowid, name, email) SELECT id, name, email FROM customers;\n\
+         INSERT INTO report_search (report_search) VALUES ('rebuild');\n",
+    );
+
+    // The trap: plain wrangler refuses this database outright.
+    let raw = sb.wrangler(&[
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--output",
+        "raw.sql",
+        "-y",
+    ]);
+    assert!(!raw.ok);
+    assert!(
+        raw.all()
+            .contains("cannot export databases with Virtual Tables"),
+        "{}",
+        raw.all()
+    );
+
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let text = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let m = manifest_for(&sb, &name);
+
+    let vt = &m["virtual_tables"];
+    assert!(vt["note"].as_str().unwrap().contains("virtual tables"));
+    let tables = vt["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(tables[0]["name"], "customer_search");
+    assert_eq!(tables[0]["module"], "fts5");
+    assert!(
+        tables[0]["sql"]
+            .as_str()
+            .unwrap()
+            .starts_with("CREATE VIRTUAL TABLE customer_search")
+    );
+    assert_eq!(tables[0]["content"]["kind"], "internal");
+    assert_eq!(tables[0]["content"]["table"], "customer_search_content");
+    assert_eq!(tables[1]["content"]["kind"], "external");
+    assert_eq!(tables[1]["content"]["table"], "report_configs");
+
+    // The rows of the FTS table are kept, the index structures are not, and
+    // no schema object is lost to wrangler's --table filter.
+    assert_eq!(m["rows"]["customer_search_content"], 3);
+    assert!(!text.contains("customer_search_data"));
+    assert!(!text.contains("CREATE VIRTUAL TABLE"));
+    for object in [
+        "CREATE INDEX customers_by_company_name",
+        "CREATE UNIQUE INDEX encryption_keys_one_in_force",
+        "CREATE TRIGGER audit_log_no_delete",
+        "CREATE TRIGGER report_configs_touch",
+        "DELETE FROM sqlite_sequence;",
+    ] {
+        assert!(text.contains(object), "missing {object}");
+    }
+    let live = sb.live_row_counts();
+    for (table, n) in manifest_rows(&m) {
+        assert_eq!(live[&table], n, "{table}");
+    }
+    for table in ["accounts", "audit_log", "d1_migrations", "qbt_connections"] {
+        assert_eq!(m["rows"][table], live[table], "{table}");
+    }
+}
+
+#[test]
+fn dry_run_prints_every_wrangler_command_and_writes_nothing() {
+    let sb = seeded();
+    let run = sb.xtask(&[
+        "backup",
+        "local",
+        "--data-only",
+        "--dry-run",
+        "--via-wrangler",
+    ]);
+    run.assert_ok();
+    assert!(run.stdout.contains("Backup plan"), "{}", run.stdout);
+    assert!(run.stdout.contains("mode         data-only"));
+    let export_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("wrangler d1 export"))
+        .expect("the export command is shown");
+    for arg in [
+        "qbtime_db_local",
+        "--local",
+        "--no-schema",
+        "-y",
+        "--output",
+    ] {
+        assert!(export_line.contains(arg), "{export_line}");
+    }
+    assert!(run.stdout.contains("Dry run: nothing was changed."));
+    assert!(
+        !sb.backups().exists(),
+        "dry run created {:?}",
+        sb.backup_files()
+    );
+}

@@ -1,0 +1,231 @@
+//! `cargo xtask backup prod`, end to end, through the real wrangler's
+//! `--remote` code path pointed at the loopback D1 API on 127.0.0.1.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use common::remote::*;
+use common::*;
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    // -v shows wrangler's own lines, the signed URL's among them.
+    let run = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "wrangler asked for something the loopback does not serve: {:?}",
+        remote.server.unhandled()
+    );
+
+    let sb = &remote.sb;
+    let name = only_backup(sb);
+    assert!(name.starts_with("backup-prod-"), "{name}");
+    let bytes = std::fs::read(sb.backups().join(&name)).unwrap();
+    let m = manifest_for(sb, &name);
+    assert_eq!(m["environment"], "prod");
+    assert_eq!(m["database"]["name"], "qbtime_db_prod");
+    assert_eq!(m["database"]["uuid"], PROD_UUID);
+    assert_eq!(m["database"]["wrangler_env"], "production");
+    assert_eq!(m["database"]["location"], "remote");
+    assert_eq!(m["file"]["sha256"], sha256_hex(&bytes).as_str());
+    assert_eq!(m["file"]["bytes"], bytes.len() as u64);
+    let rows: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(m["rows"].clone()).unwrap();
+    assert_eq!(rows, remote.live_counts());
+    assert_eq!(m["migrations"].as_array().unwrap().len(), 4);
+    assert_eq!(m["encryption_key"]["key_id"], "dek-2026-01");
+
+    // The bookmark was taken before the export, and nothing has written
+    // since, so it is the database's current bookmark.
+    let requests = remote.server.requests();
+    let bookmark_at = requests
+        .iter()
+        .position(|r| r.contains("/time_travel/bookmark"));
+    let export_at = requests.iter().position(|r| r.contains("/export"));
+    assert!(bookmark_at.unwrap() < export_at.unwrap(), "{requests:#?}");
+    let current = remote.wrangler_json(
+        home.path(),
+        &[
+            "d1",
+            "time-travel",
+            "info",
+            "qbtime_db_prod",
+            "--env",
+            "production",
+            "--json",
+        ],
+    );
+    assert_eq!(m["time_travel_bookmark"], current["bookmark"]);
+
+    // The signed URL reached wrangler, and nothing of it reached the
+    // operator, the sandbox or any log.
+    let urls = remote.server.signed_urls();
+    assert_eq!(urls.len(), 1);
+    let url = &urls[0];
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap();
+    let path = url
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit_once("/__signed/")
+        .unwrap()
+        .1;
+    for secret in [url.as_str(), signature, path, TOKEN] {
+        assert!(
+            !run.all().contains(secret),
+            "{secret} leaked:\n{}",
+            run.all()
+        );
+    }
+    assert!(
+        run.all().contains("[REDACTED]"),
+        "wrangler's URL line is shown with -v, redacted:\n{}",
+        run.all()
+    );
+    for file in files_under(sb.path())
+        .into_iter()
+        .chain(files_under(home.path()))
+    {
+        let content = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&content);
+        assert!(
+            !text.contains(signature),
+            "signed URL found in {}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn remote_backup_with_fts5_goes_through_the_table_list() {
+    let remote = Remote::new(
+        "CREATE VIRTUAL TABLE customer_search USING fts5(name, email);\n\
+         INSERT INTO customer_search (rowid, name, email) SELECT id, name, email FROM customers;",
+    );
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["virtual_tables"]["tables"][0]["name"], "customer_search");
+    assert_eq!(m["rows"]["customer_search_content"], 3);
+    assert_eq!(m["rows"]["customers"], 3);
+    assert!(remote.server.unhandled().is_empty());
+}
+
+/// Runs `backup prod` under `faults` and checks that it failed with `message`
+/// and left nothing that looks like a backup: no file, no manifest, the
+/// lock released.
+fn backup_fails_cleanly(faults: d1_loopback::Faults, message: &str) -> Run {
+    let remote = Remote::new("");
+    remote.server.set_faults(faults);
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_refused(message);
+    assert_eq!(
+        remote.sb.backup_files(),
+        [".lock"],
+        "only the released lock may remain:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(remote.sb.backups().join(".lock")).unwrap(),
+        ""
+    );
+    for url in remote.server.signed_urls() {
+        assert!(!run.all().contains(&url));
+    }
+    run
+}
+
+#[test]
+fn an_export_the_api_refuses_leaves_nothing() {
+    let _ = backup_fails_cleanly(
+        d1_loopback::Faults {
+            export_api_error: Some("D1 is unavailable right now".into()),
+            ..Default::default()
+        },
+        "D1 is unavailable right now",
+    );
+}
+
+#[test]
+fn a_download_that_fails_leaves_nothing() {
+    let _ = backup_fails_cleanly(
+        d1_loopback::Faults {
+            download_status: Some(500),
+            ..Default::default()
+        },
+        "status code: 500",
+    );
+}
+
+#[test]
+fn a_download_that_stops_short_is_caught_even_though_wrangler_succeeds() {
+    let run = backup_fails_cleanly(
+        d1_loopback::Faults {
+            download_truncate_to: Some(3000),
+            ..Default::default()
+        },
+        "truncated",
+    );
+    // wrangler's own run is summarised as a success; the tool's check of
+    // the file is what fails.
+    assert!(
+        run.all()
+            .contains("wrangler: export qbtime_db_prod (remote) (")
+            && !run.stderr.contains("wrangler failed"),
+        "wrangler itself reported success:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_download_cut_between_two_statements_is_caught_as_incomplete() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let good = std::fs::read_to_string(remote.sb.backups().join(only_backup(&remote.sb))).unwrap();
+    std::fs::remove_dir_all(remote.sb.backups()).unwrap();
+
+    // Cut just before the first CREATE INDEX: every statement kept is whole,
+    // so only the missing schema objects can give the cut away.
+    let cut = good.find("\nCREATE INDEX").unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        download_truncate_to: Some(cut),
+        ..Default::default()
+    });
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_refused("the export is incomplete");
+    assert!(
+        run.stderr.contains("index customers_by_company_name"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("trigger audit_log_no_delete"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(remote.sb.backup_files(), [".lock"]);
+}

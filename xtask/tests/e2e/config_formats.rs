@@ -1,0 +1,271 @@
+//! Projects configured as Cloudflare now creates them (`wrangler.jsonc`),
+//! and environments with several D1 databases, through the real wrangler
+//! against local D1.
+
+use crate::common;
+
+use common::*;
+
+fn jsonc_sandbox() -> Sandbox {
+    let sb = Sandbox::new().into_checkout();
+    std::fs::remove_file(sb.path().join("wrangler.toml")).unwrap();
+    std::fs::write(sb.path().join("wrangler.jsonc"), JSONC).unwrap();
+    sb
+}
+
+#[test]
+fn a_wrangler_jsonc_project_backs_up_restores_and_plans_like_a_toml_one() {
+    let sb = jsonc_sandbox();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let before = sb.live_row_counts();
+
+    sb.xtask_in_checkout(&["backup", "local"]).assert_ok();
+    let manifest = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".manifest.json"))
+        .expect("a manifest");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.backups().join(manifest)).unwrap())
+            .unwrap();
+    assert_eq!(m["database"]["name"], "qbtime_db_local");
+    assert_eq!(m["environment"], "local");
+
+    sb.execute_sql("DELETE FROM notifications;");
+    sb.xtask_in_checkout(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
+    assert_eq!(sb.live_row_counts(), before);
+
+    // prod resolves from the JSONC, with its typed-name guard.
+    let restore = sb.xtask_in_checkout(&["restore", "latest:local", "--to", "prod", "--yes"]);
+    assert_eq!(restore.code, Some(3), "{}", restore.all());
+}
+
+#[test]
+fn two_wrangler_configurations_side_by_side_are_refused_before_anything_runs() {
+    let sb = jsonc_sandbox();
+    let toml = std::fs::read_to_string(repo_root().join("wrangler.toml")).unwrap();
+    // A stray wrangler.toml naming another database beside the JSONC.
+    std::fs::write(
+        sb.path().join("wrangler.toml"),
+        toml.replace("qbtime_db_local", "someone_elses_db"),
+    )
+    .unwrap();
+    let run = sb.xtask_in_checkout(&["backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("wrangler.jsonc and wrangler.toml") && run.stderr.contains("--config"),
+        "{}",
+        run.all()
+    );
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+    // Naming one of them works.
+    sb.xtask_in_checkout(&["--config", "wrangler.jsonc", "backup", "local", "--dry-run"])
+        .assert_ok();
+}
+
+/// A project whose environments each have two D1 databases.
+const TWO: &str = r#"
+name = "qbtime"
+[vars]
+APP_ENV = "local"
+[[d1_databases]]
+binding = "DB"
+database_name = "qbtime_db_local"
+database_id = "00000000-0000-4000-8000-000000000000"
+migrations_dir = "migrations"
+[[d1_databases]]
+binding = "ANALYTICS"
+database_name = "analytics_local"
+database_id = "00000000-0000-4000-8000-0000000000a1"
+migrations_dir = "migrations-analytics"
+
+[env.production.vars]
+APP_ENV = "prod"
+[[env.production.d1_databases]]
+binding = "DB"
+database_name = "qbtime_db_prod"
+database_id = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+[[env.production.d1_databases]]
+binding = "ANALYTICS"
+database_name = "analytics_prod"
+database_id = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1"
+migrations_dir = "migrations-analytics"
+"#;
+
+fn analytics_rows(sb: &Sandbox) -> u64 {
+    let run = sb.wrangler(&[
+        "d1",
+        "execute",
+        "analytics_local",
+        "--local",
+        "--json",
+        "--command",
+        "SELECT count(*) AS n FROM events",
+    ]);
+    run.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    json[0]["results"][0]["n"].as_u64().unwrap()
+}
+
+#[test]
+fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names_one() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    // No staging here, and no app rules: the analytics database has none of
+    // qbtime's tables.
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    let analytics = sb.path().join("migrations-analytics");
+    std::fs::create_dir(&analytics).unwrap();
+    std::fs::write(
+        analytics.join("0001_events.sql"),
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.wrangler(&["d1", "migrations", "apply", "analytics_local", "--local"])
+        .assert_ok();
+    sb.execute_sql(SEED_SQL);
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "analytics_local",
+        "--local",
+        "--command",
+        "INSERT INTO events (kind) VALUES ('login'), ('export'), ('login');",
+    ])
+    .assert_ok();
+    let main_rows = sb.live_row_counts();
+
+    // `backup local` takes one backup of each database.
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("2 D1 databases"), "{}", run.all());
+    let manifests: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".manifest.json"))
+        .collect();
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    assert!(
+        manifests
+            .iter()
+            .any(|f| f.starts_with("backup-local.analytics_local-"))
+            && manifests
+                .iter()
+                .any(|f| f.starts_with("backup-local.qbtime_db_local-")),
+        "{manifests:?}"
+    );
+    let list = sb.xtask(&["list"]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains("analytics_local") && list.stdout.contains("qbtime_db_local"),
+        "{}",
+        list.all()
+    );
+
+    // Without a pick, a restore, a verify and a migrate are refused, listing
+    // the databases, and nothing runs.
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "analytics_local",
+        "--local",
+        "--command",
+        "INSERT INTO events (kind) VALUES ('late');",
+    ])
+    .assert_ok();
+    for args in [
+        &[
+            "restore",
+            "latest:local",
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ][..],
+        &["verify", "latest:local"],
+        &["migrate", "local", "--yes"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("--database")
+                && run
+                    .stderr
+                    .contains("local.analytics_local (binding ANALYTICS)")
+                && run.stderr.contains("local.qbtime_db_local (binding DB)"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    assert_eq!(analytics_rows(&sb), 4);
+
+    // --database picks one, by binding; the other database is untouched.
+    sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--database",
+        "ANALYTICS",
+    ])
+    .assert_ok();
+    assert_eq!(analytics_rows(&sb), 3);
+    assert_eq!(sb.live_row_counts(), main_rows);
+    // ...or by name, and a qualified name works alone.
+    sb.xtask(&["verify", "latest:local", "--database", "qbtime_db_local"])
+        .assert_ok();
+    sb.xtask(&["verify", "latest:local.analytics_local"])
+        .assert_ok();
+    // A pick the environment does not have is refused.
+    let run = sb.xtask(&["backup", "local", "--database", "nope", "--dry-run"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("--database nope"), "{}", run.all());
+
+    // The wrong database of two: the analytics backup aimed at the main
+    // database (by a qualified name, or by its file name) is refused before
+    // anything runs, naming both; the main database keeps its tables.
+    let analytics_file = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.starts_with("backup-local.analytics_local-") && f.ends_with(".sql"))
+        .unwrap();
+    let files_before = sb.backup_files();
+    for source in ["latest:local.analytics_local", analytics_file.as_str()] {
+        let run = sb.xtask(&[
+            "restore",
+            source,
+            "--to",
+            "local",
+            "--database",
+            "DB",
+            "--replace",
+            "--yes",
+        ]);
+        assert_eq!(run.code, Some(3), "{source}: {}", run.all());
+        assert!(
+            run.stderr.contains("analytics_local")
+                && run.stderr.contains("qbtime_db_local")
+                && run.stderr.contains("--database ANALYTICS"),
+            "{source}: {}",
+            run.all()
+        );
+    }
+    assert_eq!(sb.live_row_counts(), main_rows);
+    assert_eq!(
+        sb.backup_files(),
+        files_before,
+        "no safety backup was taken"
+    );
+}

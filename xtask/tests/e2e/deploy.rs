@@ -1,0 +1,555 @@
+//! The deploy (`cargo xtask deploy`, run by `.github/workflows/deploy.yml`)
+//! end to end against the loopback, as the scheduled job is tested: with a
+//! pending migration, without one, and with one that fails. Then applied
+//! migrations that cannot change silently: `migrate`, `restore --clean`,
+//! `migrate --check` and the deploy each refuse an edited one. And the
+//! pre-push hook's warning. The Pages deploy is replaced by a harmless
+//! command through `QBTIME_PAGES_DEPLOY` (a real one needs Cloudflare).
+
+use crate::common;
+
+use std::path::Path;
+
+use common::remote::*;
+use common::*;
+use yaml_rust2::{Yaml, YamlLoader};
+
+const BUCKET: &str = "qbtime-d1-backups";
+
+/// The deploy as the workflow runs it, with the Pages deploy appending a
+/// line to `deployed.log` in the sandbox.
+fn deploy(remote: &Remote, home: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["deploy"];
+    all.extend_from_slice(args);
+    let mut cmd = remote.xtask_command(home, &all);
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    Run::from_output(cmd.output().unwrap())
+}
+
+fn deployed(remote: &Remote) -> bool {
+    remote.sb.path().join("deployed.log").exists()
+}
+
+/// Prod's bucket exists and prod's backups are encrypted to a fresh key.
+fn encrypted_offsite(remote: &Remote, home: &Path) -> std::path::PathBuf {
+    remote.server.add_bucket(BUCKET);
+    let key = home.join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home, &["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
+    key
+}
+
+fn requests_to(remote: &Remote, path: &str) -> usize {
+    remote
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.contains(path))
+        .count()
+}
+
+#[track_caller]
+fn in_order(text: &str, needles: &[&str]) {
+    let mut at = 0;
+    for needle in needles {
+        match text[at..].find(needle) {
+            Some(i) => at += i + needle.len(),
+            None => panic!("{needle:?} missing or out of order in:\n{text}"),
+        }
+    }
+}
+
+fn workflow() -> Yaml {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows/deploy.yml")).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+/// The `run:` lines of a job's steps, in order.
+fn runs(job: &Yaml) -> Vec<String> {
+    job["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_workflow_deploys_prod_from_main_confirmed_by_name_in_an_environment_one_at_a_time() {
+    let wf = workflow();
+    let push: Vec<&str> = wf["on"]["push"]["branches"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert_eq!(push, ["main", "preview/**"]);
+    assert!(!wf["on"]["workflow_dispatch"].is_badvalue());
+
+    let prod = &wf["jobs"]["prod"];
+    assert_eq!(prod["if"].as_str(), Some("github.ref == 'refs/heads/main'"));
+    assert_eq!(prod["environment"].as_str(), Some("production"));
+    let staging = &wf["jobs"]["staging"];
+    assert_eq!(staging["environment"].as_str(), Some("preview"));
+    let prod_group = prod["concurrency"]["group"].as_str().unwrap();
+    let staging_group = staging["concurrency"]["group"].as_str().unwrap();
+    assert_ne!(prod_group, staging_group, "one group per database");
+    for job in [prod, staging] {
+        assert_eq!(
+            job["concurrency"]["cancel-in-progress"].as_bool(),
+            Some(false)
+        );
+    }
+
+    // Install first, then the one command that is the whole deploy.
+    let prod_runs = runs(prod);
+    assert_eq!(prod_runs.len(), 2, "{prod_runs:?}");
+    assert!(prod_runs[0].starts_with("npm ci"), "{prod_runs:?}");
+    assert_eq!(
+        prod_runs[1],
+        "cargo xtask deploy prod --branch \"$BRANCH\" --confirm qbtime_db_prod"
+    );
+    assert!(
+        prod_runs.iter().all(|r| !r.contains("--yes")),
+        "never --yes for prod: {prod_runs:?}"
+    );
+    let staging_runs = runs(staging);
+    assert!(
+        staging_runs[1].starts_with("cargo xtask deploy staging ")
+            && staging_runs[1].contains("--yes"),
+        "{staging_runs:?}"
+    );
+
+    // No artifacts: nothing a backup could leak through.
+    for job in [prod, staging] {
+        for step in job["steps"].as_vec().unwrap() {
+            let uses = step["uses"].as_str().unwrap_or_default();
+            assert!(!uses.contains("upload-artifact"), "{uses}");
+        }
+    }
+}
+
+#[test]
+fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_deployed() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+
+    // The workflow's own line, as a dry run: the order it will follow.
+    let wf = workflow();
+    let line = runs(&wf["jobs"]["prod"])[1].clone();
+    let args: Vec<String> = line
+        .trim_start_matches("cargo xtask deploy ")
+        .replace("\"$BRANCH\"", "main")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut dry: Vec<&str> = args.iter().map(String::as_str).collect();
+    dry.push("--dry-run");
+    let run = deploy(&remote, home.path(), &dry);
+    run.assert_ok();
+    in_order(
+        &run.stdout,
+        &[
+            "pending      0004_audit_log.sql",
+            "Deploy plan: doctor -> pending migrations -> backup (encrypted, verified, offsite) \
+             -> migrate with that backup -> Pages deploy -> status",
+        ],
+    );
+    assert!(remote.sb.backup_files().iter().all(|f| f == ".lock"));
+    assert!(!deployed(&remote));
+
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = deploy(&remote, home.path(), &args);
+    run.assert_ok();
+    in_order(
+        &run.stdout,
+        &[
+            "doctor: everything a backup needs is in place",
+            "Backup written:",
+            "reads back as",
+            "Applied 1 migration to qbtime_db_prod.",
+            "Pages deploy: echo deployed",
+            "newest verified backup",
+            "deploy of prod: done (1 migration applied after the backup backup-prod-",
+        ],
+    );
+    assert!(deployed(&remote));
+    assert_eq!(counts(&remote.db)["d1_migrations"], 4);
+
+    let backups: Vec<String> = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql.zst.age"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{:?}", remote.sb.backup_files());
+    let m = manifest_for(&remote.sb, &backups[0]);
+    assert_eq!(m["reason"], "pre-deploy migration: 0004_audit_log.sql");
+    assert_eq!(m["verification"]["outcome"], "good");
+    assert!(m["offsite"]["key"].as_str().unwrap().ends_with(&backups[0]));
+    // The three migrations applied before it, each with its sha256.
+    let record = m["migration_sha256"].as_object().unwrap();
+    assert_eq!(record.len(), 3, "{record:?}");
+    for (name, sha) in record {
+        let bytes = std::fs::read(remote.sb.path().join("migrations").join(name)).unwrap();
+        assert_eq!(sha.as_str().unwrap(), sha256_hex(&bytes), "{name}");
+    }
+}
+
+#[test]
+fn nothing_to_migrate_takes_no_backup_and_goes_straight_to_the_deploy() {
+    // No encryption and no bucket: a deploy with nothing to migrate needs neither.
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = deploy(
+        &remote,
+        home.path(),
+        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
+    );
+    run.assert_ok();
+    in_order(
+        &run.stdout,
+        &[
+            "pending      none",
+            "Deploy plan: doctor -> pending migrations -> Pages deploy -> status",
+            "Nothing to migrate: no backup is taken; going straight to the Pages deploy.",
+            "Pages deploy: echo deployed",
+            "deploy of prod: done (nothing to migrate, no backup taken)",
+        ],
+    );
+    assert!(deployed(&remote));
+    assert_eq!(requests_to(&remote, "/export"), 0, "no export was started");
+    assert!(
+        remote.sb.backup_files().iter().all(|f| !f.contains(".sql")),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+
+    // Prod still needs its name: --yes is not enough, and nothing is deployed.
+    std::fs::remove_file(remote.sb.path().join("deployed.log")).unwrap();
+    let run = deploy(&remote, home.path(), &["prod", "--branch", "main", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(!deployed(&remote));
+}
+
+#[test]
+fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restoring() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_broken.sql"),
+        "ALTER TABLE no_such_table ADD COLUMN x TEXT;",
+    )
+    .unwrap();
+    let before = dump_of(&remote.db);
+    let run = deploy(
+        &remote,
+        home.path(),
+        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let name = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .expect("the backup was taken first");
+    assert!(
+        run.stderr
+            .contains("DEPLOY OF prod FAILED at migrate with that backup"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "cargo xtask offsite fetch {name} --env prod\n  cargo xtask restore {name} --to prod \
+             --replace --confirm qbtime_db_prod --identity <age identity file>"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Nothing was restored"),
+        "{}",
+        run.stderr
+    );
+    assert!(!deployed(&remote), "no deploy after a failed migration");
+    assert_eq!(requests_to(&remote, "/import"), 0, "nothing was restored");
+    assert_eq!(dump_of(&remote.db), before);
+    assert!(
+        remote
+            .server
+            .r2_keys(BUCKET)
+            .iter()
+            .any(|k| k.ends_with(&name)),
+        "the way back is offsite"
+    );
+}
+
+/// Replaces an applied migration's contents, as an edit would.
+fn edit(sb: &Sandbox, name: &str) -> String {
+    let path = sb.path().join("migrations").join(name);
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}\n-- edited after it was applied\n"),
+    )
+    .unwrap();
+    original
+}
+
+#[test]
+fn an_edited_applied_migration_is_refused_by_migrate_restore_clean_the_check_and_the_deploy() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    // Nothing recorded yet: the check has nothing to compare the contents with.
+    let run = remote.xtask(home.path(), &["migrate", "--check"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("nothing to compare with"),
+        "{}",
+        run.stdout
+    );
+
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let first = only_backup(sb);
+    let check = remote.xtask(home.path(), &["migrate", "prod", "--check"]);
+    check.assert_ok();
+    assert!(
+        check
+            .stdout
+            .contains("prod: 4 migrations applied, unchanged"),
+        "{}",
+        check.stdout
+    );
+
+    let original = edit(sb, "0002_encryption_keys_and_qbt_tokens.sql");
+    let fix = "Add a new migration, don't edit an applied one";
+
+    // A backup taken now keeps what was applied, and says so.
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("records the migrations as they were applied"),
+        "{}",
+        run.stderr
+    );
+    for f in sb.backup_files().iter().filter(|f| f.ends_with(".sql")) {
+        let m = manifest_for(sb, f);
+        assert_eq!(
+            m["migration_sha256"]["0002_encryption_keys_and_qbt_tokens.sql"],
+            sha256_hex(original.as_bytes()).as_str(),
+            "{f}"
+        );
+    }
+
+    // The check: against the record and prod's d1_migrations (exit 1), and
+    // against the records alone with no environment named.
+    for args in [&["migrate", "prod", "--check"][..], &["migrate", "--check"]] {
+        let run = remote.xtask(home.path(), args);
+        assert_eq!(run.code, Some(1), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr
+                .contains("0002_encryption_keys_and_qbt_tokens.sql"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(fix), "{}", run.stderr);
+    }
+
+    // migrate refuses before any backup, with a new migration pending too.
+    std::fs::write(
+        sb.path().join("migrations/0005_more.sql"),
+        "CREATE TABLE more_things(id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
+    let files_before = sb.backup_files();
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("refusing to migrate qbtime_db_prod"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("0002_encryption_keys_and_qbt_tokens.sql"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(fix), "{}", run.stderr);
+    assert_eq!(sb.backup_files(), files_before, "no backup was taken");
+    assert_eq!(counts(&remote.db)["d1_migrations"], 4);
+
+    // So does the deploy, before its backup, and nothing is deployed.
+    let run = deploy(
+        &remote,
+        home.path(),
+        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("DEPLOY OF prod FAILED at pending migrations"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("This run took no backup"),
+        "{}",
+        run.stderr
+    );
+    assert!(!deployed(&remote));
+    std::fs::remove_file(sb.path().join("migrations/0005_more.sql")).unwrap();
+
+    // restore --clean would build the edited schema: refused, staging untouched.
+    let run = remote.xtask(
+        home.path(),
+        &["restore", &first, "--to", "staging", "--clean", "--yes"],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("--clean"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("0002_encryption_keys_and_qbt_tokens.sql"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(fix), "{}", run.stderr);
+    assert_eq!(requests_to(&remote, "/import"), 0);
+
+    // Put back as it was, everything passes again.
+    std::fs::write(
+        sb.path()
+            .join("migrations/0002_encryption_keys_and_qbt_tokens.sql"),
+        original,
+    )
+    .unwrap();
+    remote
+        .xtask(home.path(), &["migrate", "prod", "--check"])
+        .assert_ok();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_pre_push_hook_warns_about_a_new_migration_and_lets_the_push_through() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let origin = tempfile::tempdir().unwrap();
+    let git_in = |dir: &Path, args: &[&str]| {
+        Run::from_output(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap(),
+        )
+    };
+    git_in(origin.path(), &["init", "-q", "--bare"]).assert_ok();
+    sb.git(&["remote", "add", "origin", origin.path().to_str().unwrap()])
+        .assert_ok();
+    sb.git(&["add", "wrangler.toml", "migrations", "scripts"])
+        .assert_ok();
+    sb.git(&["commit", "-q", "-m", "start"]).assert_ok();
+    // A new branch whose commits add migrations (the ones already there).
+    let run = sb.git(&["push", "-q", "origin", "main"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("pre-push: these commits add migrations"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(sb.path().join("notes.txt"), "no migration").unwrap();
+    sb.git(&["add", "notes.txt"]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "notes"]).assert_ok();
+    let run = sb.git(&["push", "-q", "origin", "main"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("pre-push"), "{}", run.stderr);
+
+    std::fs::write(
+        sb.path().join("migrations/0005_more.sql"),
+        "CREATE TABLE more_things(id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
+    sb.git(&["add", "migrations/0005_more.sql"]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "a migration"]).assert_ok();
+    let run = sb.git(&["push", "-q", "origin", "main"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("  migrations/0005_more.sql"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("0001_accounts"),
+        "only what this push adds: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`cargo xtask migrate prod --confirm qbtime_db_prod`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("skips the backup"), "{}", run.stderr);
+}
+
+#[test]
+fn on_a_fresh_runner_the_record_comes_from_the_offsite_manifest_and_an_edit_is_refused() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    // Prod's backups are encrypted; the record is read from the manifest,
+    // which needs no identity.
+    let _key = encrypted_offsite(&remote, home.path());
+    let sb = &remote.sb;
+    // The scheduled job's backup, verified and uploaded with its manifest.
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+    // A CI runner: the checkout without backups/.
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    edit(sb, "0002_encryption_keys_and_qbt_tokens.sql");
+
+    // migrate reads the record from R2 and refuses before any backup.
+    let exports = requests_to(&remote, "/export");
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("0002_encryption_keys_and_qbt_tokens.sql")
+            && run.stderr.contains(&format!("r2://{BUCKET}/")),
+        "the refusal names the file and the offsite record:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        requests_to(&remote, "/export"),
+        exports,
+        "a backup was taken"
+    );
+    // The check a CI job runs fails the same way.
+    let check = remote.xtask(home.path(), &["migrate", "prod", "--check"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    // A backup taken on the runner keeps the original record: the edit is
+    // warned about, never laundered into the new manifest.
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("records the migrations as they were applied"),
+        "{}",
+        run.all()
+    );
+}

@@ -1,0 +1,323 @@
+//! `cargo xtask diff`, end to end: two backups that the real wrangler took
+//! around a change, the live local D1 after it, hostile dumps on either
+//! side, and a large table diffed with bounded memory.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+/// What happens to the seeded database between the two backups: a column
+/// and an index added, one customer added, one removed, one changed.
+const CHANGE_SQL: &str = "
+ALTER TABLE customers ADD COLUMN phone TEXT;
+CREATE INDEX customers_by_phone ON customers (phone);
+INSERT INTO customers (company_id, qbt_customer_id, name, email) VALUES (2, 'jc-10', 'Porch repair', 'porch-owner@example.com');
+DELETE FROM customers WHERE id = 2;
+UPDATE customers SET email = 'henderson-new@example.net' WHERE id = 1;
+";
+
+/// The newest backup file in backups/ other than `except`.
+fn newest_backup(sb: &Sandbox, except: &[&str]) -> String {
+    sb.backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql") && !except.contains(&n.as_str()))
+        .max()
+        .expect("a backup")
+}
+
+/// Every file in backups/ with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn two_backups_around_a_change_and_the_live_database_after_it() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = newest_backup(&sb, &[]);
+    sb.execute_sql(CHANGE_SQL);
+    // Backups taken in the same minute get -2 names; both are found by name.
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let after = newest_backup(&sb, &[&before]);
+    let kept = snapshot(&sb.backups());
+
+    let run = sb.xtask(&["diff", &before, &after]);
+    assert_eq!(run.code, Some(1), "differences exit 1:\n{}", run.all());
+    let out = &run.stdout;
+    for needle in [
+        "+ index customers_by_phone on customers added",
+        "~ table customers changed",
+        "columns added: phone",
+        "customers: 3 -> 3 rows; 1 added, 1 removed, 1 changed (by id)",
+        "added    id=4",
+        "removed  id=2",
+        "changed  id=1 (email)",
+        "Result: DIFFERENT",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing:\n{}", run.all());
+    }
+    assert!(
+        out.contains("Unchanged:") && out.contains("accounts"),
+        "{out}"
+    );
+    // Keys, never values, without --show-values.
+    for value in [
+        "porch-owner@example.com",
+        "henderson-new@example.net",
+        "h@example.com",
+        "Porch repair",
+        "City of Boulder",
+    ] {
+        assert!(
+            !run.all().contains(value),
+            "{value} printed:\n{}",
+            run.all()
+        );
+    }
+
+    let shown = sb.xtask(&["diff", &before, &after, "--show-values"]);
+    assert_eq!(shown.code, Some(1), "{}", shown.all());
+    assert!(
+        shown
+            .stdout
+            .contains("email: 'h@example.com' -> 'henderson-new@example.net'"),
+        "{}",
+        shown.all()
+    );
+    assert!(shown.stdout.contains("'Porch repair'"), "{}", shown.all());
+
+    let json = sb.xtask(&["diff", &before, &after, "--json"]);
+    assert_eq!(json.code, Some(1), "{}", json.all());
+    let doc: Value =
+        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.all()));
+    assert_eq!(doc["command"], "diff");
+    assert_eq!(doc["identical"], false);
+    assert_eq!(doc["values_shown"], false);
+    let schema = doc["schema"].as_array().unwrap();
+    assert!(schema.iter().any(|c| c["kind"] == "index"
+        && c["name"] == "customers_by_phone"
+        && c["change"] == "added"));
+    let table = schema
+        .iter()
+        .find(|c| c["kind"] == "table" && c["name"] == "customers")
+        .unwrap();
+    assert_eq!(table["columns"]["added"], serde_json::json!(["phone"]));
+    let customers = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "customers")
+        .unwrap();
+    assert_eq!(customers["rows"], serde_json::json!({"a": 3, "b": 3}));
+    assert_eq!(customers["key"], serde_json::json!(["id"]));
+    assert_eq!(customers["added"]["count"], 1);
+    assert_eq!(customers["added"]["sample"][0]["key"]["id"], "4");
+    assert_eq!(customers["removed"]["sample"][0]["key"]["id"], "2");
+    assert_eq!(
+        customers["changed"]["sample"][0]["columns"],
+        serde_json::json!(["email"])
+    );
+    assert!(customers["changed"]["sample"][0].get("values").is_none());
+    assert!(!json.stdout.contains("@example"), "{}", json.stdout);
+
+    let same = sb.xtask(&["diff", &before, &before]);
+    assert_eq!(same.code, Some(0), "{}", same.all());
+    assert!(same.stdout.contains("Result: the same"), "{}", same.all());
+
+    // The live database now is what the second backup holds, and differs
+    // from the first as the second does.
+    let dry = sb.xtask(&["diff", &before, "live:local", "--dry-run"]);
+    assert_eq!(dry.code, Some(0), "{}", dry.all());
+    assert!(dry.stdout.contains("d1 export"), "{}", dry.all());
+    assert!(dry.stdout.contains("Dry run"), "{}", dry.all());
+    let live = sb.xtask(&["diff", &after, "live:local"]);
+    assert_eq!(live.code, Some(0), "{}", live.all());
+    let live = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert_eq!(live.code, Some(0), "{}", live.all());
+    sb.execute_sql("DELETE FROM notifications WHERE id = 2;");
+    let live = sb.xtask(&["diff", &after, "live:local"]);
+    assert_eq!(live.code, Some(1), "{}", live.all());
+    assert!(
+        live.stdout
+            .contains("notifications: 2 -> 1 rows; 0 added, 1 removed"),
+        "{}",
+        live.all()
+    );
+    assert!(
+        live.stdout.contains("b: live local -> qbtime_db_local"),
+        "{}",
+        live.all()
+    );
+
+    // Nothing was written to backups/: no backup of the live side, no
+    // manifest changed (not even a verification recorded).
+    assert_eq!(snapshot(&sb.backups()), kept);
+    assert_no_partials(&sb);
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_fix() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["diff", "nope.sql", "live:local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("no such file: nope.sql"),
+        "{}",
+        run.all()
+    );
+    let dump = sb.path().join("hand.sql");
+    std::fs::write(&dump, "CREATE TABLE t(x);\n").unwrap();
+    let path = dump.to_str().unwrap();
+    let run = sb.xtask(&["diff", path, "live"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("live:prod"), "{}", run.all());
+    let run = sb.xtask(&["diff", path, "live:nowhere"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let run = sb.xtask(&["diff", path, path, "--table", "missing"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("--table missing: neither side has such a table"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_hostile_dump_on_either_side_is_refused_and_reaches_nothing_outside() {
+    let sb = Sandbox::new();
+    let outside = tempfile::tempdir().unwrap();
+    let decoy = outside.path().join("decoy.sqlite");
+    rusqlite::Connection::open(&decoy)
+        .unwrap()
+        .execute_batch("CREATE TABLE x(v); INSERT INTO x VALUES('keep me');")
+        .unwrap();
+    let decoy_bytes = std::fs::read(&decoy).unwrap();
+    let copy = outside.path().join("copy.sqlite");
+    let quoted = |p: &Path| p.display().to_string().replace('\'', "''");
+    let good = sb.path().join("good.sql");
+    std::fs::write(
+        &good,
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+         INSERT INTO \"t\" (\"id\",\"v\") VALUES(1,'a');\n",
+    )
+    .unwrap();
+    for (i, hostile) in [
+        format!("ATTACH '{}' AS o;\nDELETE FROM o.x;\n", quoted(&decoy)),
+        format!("VACUUM INTO '{}';\n", quoted(&copy)),
+        "PRAGMA writable_schema=ON;\n".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let bad = sb.path().join(format!("hostile-{i}.sql"));
+        std::fs::write(
+            &bad,
+            format!("{}{hostile}", std::fs::read_to_string(&good).unwrap()),
+        )
+        .unwrap();
+        for (a, b) in [(&bad, &good), (&good, &bad)] {
+            let run = sb.xtask(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+            assert_eq!(run.code, Some(2), "{hostile}:\n{}", run.all());
+            assert!(
+                run.stderr.contains("cannot be compared")
+                    && run.stderr.contains("Nothing was compared"),
+                "{hostile}:\n{}",
+                run.all()
+            );
+            assert!(!run.all().contains("Result:"), "{}", run.all());
+        }
+    }
+    assert_eq!(std::fs::read(&decoy).unwrap(), decoy_bytes);
+    assert!(!copy.exists());
+    // The good file diffed with itself is fine: the refusal was the dump's.
+    let run = sb.xtask(&["diff", good.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}
+
+/// A dump in wrangler's format: one table of `rows` rows of about 200
+/// bytes, every `every`th row's body changed by `salt`.
+fn big_dump(path: &Path, rows: u64, salt: &str, every: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "PRAGMA defer_foreign_keys=TRUE;").unwrap();
+    writeln!(
+        out,
+        "CREATE TABLE big(id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+    )
+    .unwrap();
+    let filler = "x".repeat(180);
+    for id in 1..=rows {
+        let body = if id % every == 0 { salt } else { "" };
+        writeln!(
+            out,
+            "INSERT INTO \"big\" (\"id\",\"body\") VALUES({id},'{filler}{id}{body}');"
+        )
+        .unwrap();
+    }
+}
+
+/// Runs the xtask and returns its exit code and the peak resident memory
+/// of it (and anything it waited for), in bytes.
+// The child is reaped by wait4, which also gives its peak memory.
+#[allow(clippy::zombie_processes)]
+fn peak_memory(sb: &Sandbox, args: &[&str]) -> (Option<i32>, u64, String) {
+    let log = sb.path().join("run.log");
+    let child = sb
+        .xtask_command(args)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data, filled by wait4 for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (
+        code,
+        usage.ru_maxrss as u64 * 1024,
+        std::fs::read_to_string(log).unwrap(),
+    )
+}
+
+#[test]
+fn a_large_table_is_diffed_with_bounded_memory() {
+    let sb = Sandbox::new();
+    let rows = 300_000;
+    let (a, b) = (sb.path().join("big-a.sql"), sb.path().join("big-b.sql"));
+    big_dump(&a, rows, "", 1);
+    big_dump(&b, rows, "-changed", 1000);
+    let size = std::fs::metadata(&a).unwrap().len();
+    let (code, peak, out) = peak_memory(&sb, &["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "big: {rows} -> {rows} rows; 0 added, 0 removed, 300 changed"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("... and 290 more changed"), "{out}");
+    eprintln!("diff of two {size}-byte dumps: peak memory {peak} bytes");
+    // Either side held in memory would alone take more than its dump.
+    assert!(
+        peak < size,
+        "peak memory {peak} bytes for two {size}-byte dumps: not bounded"
+    );
+}

@@ -1,0 +1,323 @@
+//! `cargo xtask drill`, end to end: the newest good prod backup, taken from
+//! the loopback D1 API through the real wrangler, restored into staging (or
+//! local D1), checked, optionally smoke-tested through a stand-in app, and
+//! logged in docs/restore-drills.md.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+
+use common::app::App;
+use common::remote::*;
+use common::*;
+
+const SEED_EMAILS: [&str; 5] = [
+    "owner@example.com",
+    "ops@example.com",
+    "member@example.com",
+    "h@example.com",
+    "k@example.com",
+];
+
+const TOKEN_SECRET: &str = "secret-token";
+
+fn log_text(sb: &Sandbox) -> String {
+    std::fs::read_to_string(sb.path().join("docs/restore-drills.md")).unwrap_or_default()
+}
+
+/// The drill log's table rows (not the header or its rule).
+fn log_rows(sb: &Sandbox) -> Vec<String> {
+    log_text(sb)
+        .lines()
+        .filter(|l| l.starts_with("| 2"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A row's cells by the header's column names.
+fn cells(sb: &Sandbox, row: &str) -> BTreeMap<String, String> {
+    let text = log_text(sb);
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("| date"))
+        .expect("the log has a table header");
+    let split = |l: &str| -> Vec<String> {
+        l.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let names = split(header);
+    let values = split(row);
+    assert_eq!(names.len(), values.len(), "{header}\n{row}");
+    names.into_iter().zip(values).collect()
+}
+
+/// Takes a verified prod backup and returns its file name.
+fn backup_prod(remote: &Remote, home: &std::path::Path) -> String {
+    remote.xtask(home, &["backup", "prod"]).assert_ok();
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+    name
+}
+
+/// The drill, with the app stand-in's address and token.
+fn drill_with_app(remote: &Remote, home: &std::path::Path, app: &App, args: &[&str]) -> Run {
+    let out = remote
+        .xtask_command(home, args)
+        .env("QBTIME_APP_URL", app.url())
+        .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
+        .env_remove("QBTIME_DRILL_SIGNIN_PATH")
+        .env_remove("QBTIME_DRILL_REPORT_PATH")
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+#[test]
+fn a_drill_restores_the_newest_good_prod_backup_into_staging_and_logs_it() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let backup = backup_prod(&remote, home.path());
+    let sha256 = manifest_for(&remote.sb, &backup)["file"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(counts(&remote.staging).is_empty(), "staging starts empty");
+
+    let run = remote.xtask(home.path(), &["drill", "--yes"]);
+    run.assert_ok();
+    assert_eq!(
+        counts(&remote.staging),
+        counts(&remote.db),
+        "staging holds what prod holds"
+    );
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    let row = &rows[0];
+    let c = cells(&remote.sb, row);
+    assert_eq!(c["backup"], backup, "{row}");
+    assert_eq!(c["sha256"], sha256, "{row}");
+    assert_eq!(c["from → to"], "prod → staging", "{row}");
+    assert_eq!(c["verify"], "pass", "{row}");
+    assert_eq!(c["restore"], "pass", "{row}");
+    assert_eq!(c["rows"], "pass", "{row}");
+    // No app configured: its checks are skipped, not passed.
+    assert_eq!(c["audit chain"], "skip", "{row}");
+    assert_eq!(c["result"], "PASS", "{row}");
+
+    // The tracked log records no customer data.
+    let text = log_text(&remote.sb);
+    for email in SEED_EMAILS {
+        assert!(
+            !text.contains(email),
+            "the drill log holds {email}:\n{text}"
+        );
+    }
+    assert!(!text.contains('@'), "{text}");
+    assert!(!text.contains("127.0.0.1"), "the log holds a URL:\n{text}");
+}
+
+#[test]
+fn the_app_checks_call_each_endpoint_with_the_token_and_a_broken_chain_fails_the_drill() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    backup_prod(&remote, home.path());
+    let app = App::start();
+
+    let run = drill_with_app(&remote, home.path(), &app, &["drill", "--yes"]);
+    run.assert_ok();
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    let c = cells(&remote.sb, &rows[0]);
+    for check in ["audit chain", "sign-in", "report"] {
+        assert_eq!(c[check], "pass", "{check}: {}", rows[0]);
+    }
+    assert_eq!(c["result"], "PASS", "{}", rows[0]);
+
+    let seen: Vec<(String, String)> = app
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let want = [
+        ("GET", "/api/v1/platform/verify-audit"),
+        ("GET", "/api/v1/auth/session"),
+        ("POST", "/api/v1/reports/smoke"),
+    ];
+    for (method, path) in want {
+        assert!(
+            seen.iter().any(|(m, p)| m == method && p == path),
+            "the app never saw {method} {path}: {seen:?}"
+        );
+    }
+    for r in app.requests() {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some("Bearer secret-token"),
+            "{r:?}"
+        );
+    }
+    assert!(
+        !run.all().contains(TOKEN_SECRET),
+        "the token was printed:\n{}",
+        run.all()
+    );
+    assert!(!log_text(&remote.sb).contains(TOKEN_SECRET));
+
+    // The app reports a broken audit chain: the drill fails, and says why.
+    app.answer(
+        "/api/v1/platform/verify-audit",
+        200,
+        r#"{"ok":false,"error":"chain broken at id 7"}"#,
+    );
+    let run = drill_with_app(&remote, home.path(), &app, &["drill", "--yes"]);
+    assert!(
+        !run.ok,
+        "a broken audit chain passed the drill:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("chain broken at id 7"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains(TOKEN_SECRET), "{}", run.all());
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 2, "{}", log_text(&remote.sb));
+    let c = cells(&remote.sb, &rows[1]);
+    assert_eq!(c["audit chain"], "FAIL", "{}", rows[1]);
+    assert_eq!(c["result"], "FAIL", "{}", rows[1]);
+    assert!(
+        !log_text(&remote.sb).contains(TOKEN_SECRET),
+        "the token is in the log"
+    );
+}
+
+#[test]
+fn drill_guards_refuse_production_missing_confirmation_and_missing_backups() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+
+    // Never into production.
+    remote
+        .xtask(
+            home.path(),
+            &["drill", "--to", "prod", "--confirm", "qbtime_db_prod"],
+        )
+        .assert_refused("never into production");
+    // Nothing to rehearse yet: the way to get something is named.
+    remote
+        .xtask(home.path(), &["drill", "--yes"])
+        .assert_refused("cargo xtask backup prod");
+    assert!(
+        remote.server.requests().is_empty(),
+        "{:?}",
+        remote.server.requests()
+    );
+
+    backup_prod(&remote, home.path());
+    let staging = dump_of(&remote.staging);
+
+    // A dry run changes nothing and logs nothing.
+    let run = remote.xtask(home.path(), &["drill", "--dry-run"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("Restore drill plan"), "{}", run.stdout);
+    assert_eq!(
+        dump_of(&remote.staging),
+        staging,
+        "a dry run changed staging"
+    );
+    assert!(log_rows(&remote.sb).is_empty(), "{}", log_text(&remote.sb));
+    assert_no_import(&remote);
+
+    // Without --yes, and without a terminal, nothing is restored, and a
+    // drill that never ran is not logged as a failed one.
+    let run = remote.xtask(home.path(), &["drill"]);
+    run.assert_refused("--yes");
+    assert!(log_rows(&remote.sb).is_empty(), "{}", log_text(&remote.sb));
+    assert_eq!(dump_of(&remote.staging), staging, "staging changed");
+    assert!(counts(&remote.staging).is_empty());
+    assert_no_import(&remote);
+}
+
+#[test]
+fn a_local_drill_restores_the_prod_backup_into_local_d1() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    backup_prod(&remote, home.path());
+
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    run.assert_ok();
+    assert_eq!(remote.sb.live_row_counts(), counts(&remote.db));
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    let c = cells(&remote.sb, &rows[0]);
+    assert_eq!(c["from → to"], "prod → local", "{}", rows[0]);
+    assert_eq!(c["result"], "PASS", "{}", rows[0]);
+    assert!(counts(&remote.staging).is_empty(), "staging was left alone");
+}
+
+#[test]
+fn a_drill_of_an_encrypted_backup_needs_and_uses_the_identity() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    // prod's backups are encrypted to it by the settings file, as in production.
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    assert!(
+        remote
+            .sb
+            .backup_files()
+            .iter()
+            .any(|f| f.ends_with(".sql.zst.age")),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+
+    remote
+        .xtask(home.path(), &["drill", "--to", "local", "--yes"])
+        .assert_refused("--identity FILE");
+    assert!(
+        log_rows(&remote.sb).is_empty(),
+        "a drill that could not start is not logged"
+    );
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "drill",
+            "--to",
+            "local",
+            "--yes",
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(remote.sb.live_row_counts(), counts(&remote.db));
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    assert_eq!(cells(&remote.sb, &rows[0])["result"], "PASS", "{}", rows[0]);
+}
+
+/// Nothing was loaded into a remote database: no import request reached the loopback.
+#[track_caller]
+fn assert_no_import(remote: &Remote) {
+    let requests = remote.server.requests();
+    assert!(
+        !requests.iter().any(|r| r.contains("/import")),
+        "{requests:?}"
+    );
+}

@@ -1,0 +1,535 @@
+//! Hostile backup directories: manifests and files written by someone else
+//! (classes 2 and 5 of issue 11). Each case runs the real xtask, and checks
+//! what a user would notice: the exit code, a message naming the problem,
+//! the target database unchanged, and decoy files outside the backup
+//! directory byte-identical afterwards.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::remote::*;
+use common::*;
+use serde_json::Value;
+
+/// Files planted outside the backup directory, for a hostile manifest or
+/// link to aim at.
+struct Decoys {
+    dir: PathBuf,
+}
+
+impl Decoys {
+    fn plant(root: &Path) -> Decoys {
+        let dir = root.join("decoys");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("victim"), "a file that must survive\n").unwrap();
+        std::fs::write(dir.join("victim.sql"), "-- must survive\n").unwrap();
+        std::fs::write(dir.join("x.sql"), "CREATE TABLE pwned(x);\n").unwrap();
+        Decoys { dir }
+    }
+
+    /// Every file in the decoy directory, by name, with its sha256.
+    fn hashes(&self) -> BTreeMap<String, String> {
+        std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    sha256_hex(&std::fs::read(e.path()).unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// A sandbox with a seeded local D1 and one verified backup of it.
+fn seeded() -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    (sb, name)
+}
+
+/// Every row of every table of the local D1, and its schema.
+fn db_state(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
+    let objects = sb.query(
+        "SELECT type, name, sql FROM sqlite_master \
+         WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY type, name",
+    );
+    let mut state = BTreeMap::new();
+    state.insert(
+        "sqlite_master".to_owned(),
+        objects[0].iter().map(Value::to_string).collect(),
+    );
+    let tables: Vec<String> = objects[0]
+        .iter()
+        .filter(|o| o["type"] == "table" && !o["sql"].is_null())
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect();
+    let sql = tables
+        .iter()
+        .map(|t| format!("SELECT * FROM \"{t}\""))
+        .collect::<Vec<_>>()
+        .join("; ");
+    for (table, rows) in tables.iter().zip(sb.query(&sql)) {
+        let mut rows: Vec<String> = rows.iter().map(Value::to_string).collect();
+        rows.sort();
+        state.insert(table.clone(), rows);
+    }
+    state
+}
+
+fn manifest_file(sb: &Sandbox, stem: &str) -> PathBuf {
+    sb.backups().join(format!("{stem}.manifest.json"))
+}
+
+fn stem(backup: &str) -> &str {
+    backup.split(".sql").next().unwrap()
+}
+
+fn write_json(path: &Path, value: &Value) {
+    std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+}
+
+/// Edits the manifest beside `backup` in place.
+fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) {
+    let mut m = manifest_for(sb, backup);
+    edit(&mut m);
+    write_json(&manifest_file(sb, stem(backup)), &m);
+}
+
+/// Copies `backup` and its manifest to a backup of `days` ago, as prune
+/// would see an old one, returning the copy's name and manifest path.
+fn older_copy(sb: &Sandbox, backup: &str, days: i64) -> (String, PathBuf) {
+    let created = chrono::Utc::now() - chrono::Duration::days(days);
+    let name = format!("backup-local-{}.sql", created.format("%Y%m%d-%H%M"));
+    std::fs::copy(sb.backups().join(backup), sb.backups().join(&name)).unwrap();
+    let mut m = manifest_for(sb, backup);
+    m["created_at"] = created.to_rfc3339().into();
+    m["file"]["name"] = name.clone().into();
+    let path = manifest_file(sb, stem(&name));
+    write_json(&path, &m);
+    (name, path)
+}
+
+/// What prune with rules that delete everything but the newest verified
+/// backup prints and does.
+fn prune_all_but_newest(sb: &Sandbox) -> Run {
+    sb.xtask(&["prune", "--keep-within", "1h", "--keep-daily", "0", "--yes"])
+}
+
+#[track_caller]
+fn assert_failed_with(run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(run.code, Some(code), "exit code\n{}", run.all());
+    for needle in needles {
+        assert!(
+            run.stderr.contains(needle),
+            "expected {needle:?} in stderr:\n{}",
+            run.all()
+        );
+    }
+}
+
+#[test]
+fn a_file_name_outside_the_backup_directory_is_refused_by_prune_verify_and_restore() {
+    let (sb, original) = seeded();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let state = db_state(&sb);
+    let relative = "../decoys/victim.sql".to_owned();
+    let absolute = decoys.path("victim").display().to_string();
+    for hostile in [relative, absolute] {
+        let (copy, manifest) = older_copy(&sb, &original, 40);
+        let mut m: Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        m["file"]["name"] = hostile.clone().into();
+        write_json(&manifest, &m);
+
+        // prune would have deleted the file it names, outside backups/.
+        // A guard's refusal exits 3 (the README's exit-code table).
+        let run = prune_all_but_newest(&sb);
+        assert_failed_with(
+            &run,
+            3,
+            &["cannot be trusted", "file.name", "Nothing was deleted"],
+        );
+        assert!(!run.stdout.contains("delete"), "{}", run.stdout);
+
+        let copy_path = sb.backups().join(&copy);
+        let copy_arg = copy_path.to_str().unwrap();
+        let run = sb.xtask(&["verify", copy_arg]);
+        assert_failed_with(&run, 2, &["cannot be trusted", "file.name"]);
+
+        let run = sb.xtask(&["restore", copy_arg, "--to", "local", "--replace", "--yes"]);
+        assert_failed_with(&run, 1, &["cannot be trusted", "file.name"]);
+
+        // `latest` skips it, saying why, and still finds the real backup.
+        let run = sb.xtask(&["list"]);
+        run.assert_ok();
+        assert!(run.stderr.contains("cannot be trusted"), "{}", run.all());
+        assert!(!run.stdout.contains(&copy), "{}", run.stdout);
+
+        assert_eq!(decoys.hashes(), before, "a decoy outside backups/ changed");
+        assert!(sb.backups().join(&original).is_file());
+        assert!(copy_path.is_file());
+        assert_eq!(db_state(&sb), state, "the local D1 changed");
+        std::fs::remove_file(&manifest).unwrap();
+        std::fs::remove_file(&copy_path).unwrap();
+    }
+}
+
+#[test]
+fn a_migration_name_with_a_path_is_refused_and_never_opened() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let backup = only_backup(&sb);
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let state = db_state(&sb);
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap();
+
+    for hostile in ["../decoys/x.sql", "../../../../../../../tmp/x.sql"] {
+        edit_manifest(&sb, &backup, |m| {
+            m["migrations"].as_array_mut().unwrap().push(hostile.into());
+        });
+        let run = sb.xtask(&["verify", arg]);
+        assert_failed_with(&run, 2, &["cannot be trusted", "migration name"]);
+        let run = sb.xtask(&["restore", arg, "--to", "local", "--clean", "--yes"]);
+        assert_failed_with(&run, 1, &["cannot be trusted", "migration name"]);
+        edit_manifest(&sb, &backup, |m| {
+            m["migrations"].as_array_mut().unwrap().pop();
+        });
+    }
+    // A plain name the migrations directory does not have is not opened either.
+    edit_manifest(&sb, &backup, |m| {
+        m["migrations"]
+            .as_array_mut()
+            .unwrap()
+            .push("0099_not_here.sql".into());
+    });
+    let run = sb.xtask(&["verify", arg]);
+    assert_failed_with(&run, 2, &["0099_not_here.sql", "does not have"]);
+
+    assert_eq!(decoys.hashes(), before);
+    assert_eq!(db_state(&sb), state, "the local D1 changed");
+}
+
+#[test]
+fn hostile_virtual_table_ddl_is_refused_before_anything_runs() {
+    let (sb, backup) = seeded();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let state = db_state(&sb);
+    let elsewhere = decoys.path("o.db").display().to_string();
+    let cases = [
+        (
+            "notes_fts",
+            format!("CREATE VIRTUAL TABLE notes_fts USING fts5(a); ATTACH '{elsewhere}' AS o"),
+        ),
+        (
+            "notes_fts",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a); DROP TABLE accounts;".to_owned(),
+        ),
+        (
+            "notes_fts",
+            format!(
+                "/* x */ CREATE VIRTUAL TABLE notes_fts USING fts5(a); VACUUM INTO '{elsewhere}'"
+            ),
+        ),
+        (
+            "notes_fts",
+            "CREATE VIRTUAL TABLE notes_fts USING rtree(id, a, b)".to_owned(),
+        ),
+        (
+            "notes_fts",
+            "CREATE VIRTUAL TABLE accounts_fts USING fts5(email)".to_owned(),
+        ),
+        (
+            "notes_fts",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(a -- )\n); DELETE FROM accounts".to_owned(),
+        ),
+    ];
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap();
+    for (name, sql) in &cases {
+        edit_manifest(&sb, &backup, |m| {
+            m["virtual_tables"] = serde_json::json!({
+                "note": "",
+                "export_tables": [],
+                "tables": [{
+                    "name": name,
+                    "module": "fts5",
+                    "sql": sql,
+                    "content": {"kind": "contentless"},
+                }],
+            });
+        });
+        let run = sb.xtask(&["verify", arg]);
+        assert_failed_with(&run, 2, &["cannot be trusted", "virtual table notes_fts"]);
+        assert!(!run.stdout.contains("GOOD"), "{}", run.stdout);
+        // No value of the manifest's SQL is quoted back.
+        assert!(!run.all().contains("ATTACH"), "{}", run.all());
+        let run = sb.xtask(&["restore", arg, "--to", "local", "--replace", "--yes"]);
+        assert_failed_with(&run, 1, &["cannot be trusted", "virtual table notes_fts"]);
+        assert_eq!(decoys.hashes(), before, "{sql}");
+        assert_eq!(db_state(&sb), state, "the local D1 changed: {sql}");
+    }
+    // The verdict was not recorded over the manifest either.
+    assert!(manifest_for(&sb, &backup)["verification"]["outcome"] == "good");
+}
+
+#[test]
+fn two_manifests_naming_one_file_are_refused_and_the_file_kept() {
+    let (sb, original) = seeded();
+    // A second, older manifest that names the newest backup's file.
+    let (copy, manifest) = older_copy(&sb, &original, 40);
+    std::fs::remove_file(sb.backups().join(&copy)).unwrap();
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["file"]["name"] = original.clone().into();
+    write_json(&manifest, &m);
+
+    let run = prune_all_but_newest(&sb);
+    assert_failed_with(&run, 3, &["cannot be trusted", "Nothing was deleted"]);
+    assert!(
+        !run.stdout.contains(&format!("delete  {original}")),
+        "{}",
+        run.stdout
+    );
+    assert!(sb.backups().join(&original).is_file());
+    std::fs::remove_file(&manifest).unwrap();
+
+    // Two names for one file (a hard link), each with its own manifest.
+    let (linked, _) = older_copy(&sb, &original, 40);
+    std::fs::remove_file(sb.backups().join(&linked)).unwrap();
+    std::fs::hard_link(sb.backups().join(&original), sb.backups().join(&linked)).unwrap();
+    let run = prune_all_but_newest(&sb);
+    assert_failed_with(&run, 3, &["are one file", "Nothing was deleted"]);
+    assert!(!run.stdout.contains("delete"), "{}", run.stdout);
+    assert!(sb.backups().join(&original).is_file());
+    assert!(sb.backups().join(&linked).is_file());
+}
+
+#[test]
+fn prune_never_deletes_through_a_symbolic_link() {
+    let (sb, original) = seeded();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    // An old backup whose file is a link to a file outside backups/.
+    let (copy, _) = older_copy(&sb, &original, 40);
+    let copy_path = sb.backups().join(&copy);
+    std::fs::remove_file(&copy_path).unwrap();
+    std::os::unix::fs::symlink(decoys.path("victim.sql"), &copy_path).unwrap();
+    let run = prune_all_but_newest(&sb);
+    assert_failed_with(&run, 3, &["not a regular file", "Nothing was deleted"]);
+    assert_eq!(decoys.hashes(), before);
+    assert!(
+        copy_path.symlink_metadata().is_ok(),
+        "the link itself stays"
+    );
+}
+
+#[test]
+fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
+    let remote = Remote::new("");
+    let sb = &remote.sb;
+    let home = tempfile::tempdir().unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(sb);
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap();
+    let prod_before = dump_of(&remote.db);
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+
+    // A staging backup, whose manifest was then edited to say prod.
+    edit_manifest(sb, &backup, |m| {
+        m["environment"] = "prod".into();
+        m["database"] = serde_json::json!({
+            "name": "qbtime_db_staging",
+            "uuid": STAGING_UUID,
+            "wrangler_env": "preview",
+            "location": "remote",
+        });
+    });
+    let restore = || {
+        remote.xtask(
+            home.path(),
+            &[
+                "restore",
+                arg,
+                "--to",
+                "prod",
+                "--replace",
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+    };
+    let run = restore();
+    assert_failed_with(
+        &run,
+        3,
+        &["qbtime_db_staging", "qbtime_db_prod", "Nothing was done"],
+    );
+    // Prod's name, but another database's id.
+    edit_manifest(sb, &backup, |m| {
+        m["database"]["name"] = "qbtime_db_prod".into();
+    });
+    let run = restore();
+    assert_failed_with(&run, 3, &[STAGING_UUID, PROD_UUID, "Nothing was done"]);
+
+    assert_eq!(dump_of(&remote.db), prod_before, "prod changed");
+    assert!(
+        !remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("/import") || r.contains("/query")),
+        "a request reached the API: {:?}",
+        remote.server.requests()
+    );
+    assert_eq!(decoys.hashes(), before);
+}
+
+#[test]
+fn a_lock_file_planted_as_a_symbolic_link_is_refused_and_its_target_untouched() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::os::unix::fs::symlink(decoys.path("victim"), sb.backups().join(".lock")).unwrap();
+
+    let run = sb.xtask(&["backup", "local"]);
+    assert_failed_with(&run, 1, &[".lock", "symbolic link", "rm "]);
+    assert_eq!(decoys.hashes(), before, "the lock's target was written");
+    assert!(
+        !sb.backup_files()
+            .iter()
+            .any(|f| f.ends_with(".sql") || f.ends_with(".json")),
+        "{:?}",
+        sb.backup_files()
+    );
+}
+
+#[test]
+fn a_time_travel_journal_planted_as_a_symbolic_link_stops_the_restore_before_it_runs() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = decoys.hashes();
+    let run = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
+    run.assert_ok();
+    let json: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let bookmark = json["bookmark"].as_str().unwrap().to_owned();
+    let prod_before = dump_of(&remote.db);
+
+    std::fs::create_dir_all(remote.sb.backups()).unwrap();
+    let journal = remote.sb.backups().join("time-travel.jsonl");
+    std::os::unix::fs::symlink(decoys.path("victim"), &journal).unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &bookmark,
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_failed_with(&run, 1, &["time-travel.jsonl", "symbolic link"]);
+    assert_eq!(decoys.hashes(), before, "the journal's target was written");
+    assert_eq!(dump_of(&remote.db), prod_before);
+    assert!(
+        !remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("/time_travel/restore")),
+        "{:?}",
+        remote.server.requests()
+    );
+}
+
+#[test]
+fn a_world_writable_backup_directory_is_refused_and_left_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    // A shared directory outside the repository, as `--backup-dir /tmp/x` gives.
+    let outside = tempfile::tempdir().unwrap();
+    let shared = outside.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let arg = shared.to_str().unwrap();
+    let mode = || std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+
+    let run = sb.xtask(&["--backup-dir", arg, "backup", "local"]);
+    assert_failed_with(&run, 1, &[arg, "mode 1777", "--backup-dir", "chmod go-w"]);
+    assert_eq!(mode(), 0o1777, "the directory's mode was changed");
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        0,
+        "something was written"
+    );
+
+    // A group-writable one too; a directory the tool creates is 0700.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let run = sb.xtask(&["--backup-dir", arg, "backup", "local"]);
+    assert_failed_with(&run, 1, &[arg, "mode 770"]);
+    assert_eq!(mode(), 0o770);
+    let fresh = outside.path().join("fresh/backups");
+    sb.xtask(&["--backup-dir", fresh.to_str().unwrap(), "backup", "local"])
+        .assert_ok();
+    assert_eq!(
+        std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777,
+        0o700
+    );
+}
+
+#[test]
+fn a_manifest_from_the_future_is_never_latest() {
+    // A manifest dated 2099 (a machine with a wrong clock, a hostile R2
+    // object fetched) would be `latest` for ever and keep `status` fresh
+    // while the backup job had stopped.
+    let (sb, name) = seeded();
+    let (future, _) = older_copy(&sb, &name, 1);
+    edit_manifest(&sb, &future, |m| {
+        m["created_at"] = "2099-01-01T00:00:00Z".into();
+    });
+    let run = sb.xtask(&["list", "--json"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("is in the future"), "{}", run.all());
+    assert!(!run.stdout.contains(&future), "{}", run.stdout);
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains(&name) && !plan.stdout.contains(&future),
+        "{}",
+        plan.all()
+    );
+}

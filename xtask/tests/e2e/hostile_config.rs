@@ -1,0 +1,700 @@
+//! Hostile configurations, checkouts, disks and signals (issue 11, classes 3,
+//! 4 and 6), end to end with the real wrangler, local D1 and the loopback
+//! D1 API. Each case asserts what an operator would notice: the exit code, a
+//! message naming the problem, the target unchanged (by dump), and decoy
+//! files outside the backup directory unchanged.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::app::App;
+use common::remote::*;
+use common::*;
+
+/// Files outside the backup directory that nothing may change.
+struct Decoys {
+    _outside: tempfile::TempDir,
+    files: Vec<PathBuf>,
+}
+
+impl Decoys {
+    fn plant(sb: &Sandbox) -> Decoys {
+        let outside = tempfile::tempdir().unwrap();
+        let files = vec![
+            outside.path().join("victim.txt"),
+            outside.path().join("nested").join("o.db"),
+            sb.path().join("decoy.txt"),
+        ];
+        for (i, f) in files.iter().enumerate() {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, format!("decoy {i}\n")).unwrap();
+        }
+        Decoys {
+            _outside: outside,
+            files,
+        }
+    }
+
+    fn hashes(&self) -> BTreeMap<PathBuf, String> {
+        self.files
+            .iter()
+            .map(|f| (f.clone(), sha256_hex(&std::fs::read(f).unwrap_or_default())))
+            .collect()
+    }
+}
+
+fn config(sb: &Sandbox) -> PathBuf {
+    sb.path().join("wrangler.toml")
+}
+
+/// Rewrites the sandbox's wrangler.toml.
+fn edit_config(sb: &Sandbox, edit: impl FnOnce(String) -> String) {
+    let text = std::fs::read_to_string(config(sb)).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(text, edited, "the edit changed nothing");
+    std::fs::write(config(sb), edited).unwrap();
+}
+
+fn import_requests(remote: &Remote) -> usize {
+    remote
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/import"))
+        .count()
+}
+
+/// A verified prod backup taken with the sandbox's original configuration.
+fn prod_backup(remote: &Remote, home: &Path) -> String {
+    remote.xtask(home, &["backup", "prod"]).assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    file.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn staging_and_prod_sharing_a_database_name_is_refused_naming_both() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    edit_config(&remote.sb, |t| {
+        t.replace(
+            "database_name = \"qbtime_db_staging\"",
+            "database_name = \"qbtime_db_prod\"",
+        )
+    });
+    let decoys = Decoys::plant(&remote.sb);
+    let before = (
+        dump_of(&remote.db),
+        decoys.hashes(),
+        remote.sb.backup_files(),
+    );
+    let requests = remote.server.requests().len();
+
+    let run = remote.xtask(
+        home.path(),
+        &["restore", &file, "--to", "staging", "--replace", "--yes"],
+    );
+    run.assert_refused("both use database_name qbtime_db_prod");
+    // A configuration that cannot be used is "could not run", as the
+    // README's exit-code table says.
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("`staging` ([env.preview])"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`prod` ([env.production])"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        remote.server.requests().len(),
+        requests,
+        "nothing reached D1"
+    );
+    let after = (
+        dump_of(&remote.db),
+        decoys.hashes(),
+        remote.sb.backup_files(),
+    );
+    assert_eq!(before, after);
+
+    // Every command reads the configuration first: a backup is refused too.
+    remote
+        .xtask(home.path(), &["backup", "staging"])
+        .assert_refused("both use database_name");
+    assert_eq!(remote.server.requests().len(), requests);
+}
+
+#[test]
+fn staging_and_prod_sharing_a_database_id_is_refused_naming_both() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    edit_config(&remote.sb, |t| t.replace(STAGING_UUID, PROD_UUID));
+    let decoys = Decoys::plant(&remote.sb);
+    let before = (dump_of(&remote.db), decoys.hashes());
+    let requests = remote.server.requests().len();
+
+    let run = remote.xtask(
+        home.path(),
+        &["restore", &file, "--to", "staging", "--replace", "--yes"],
+    );
+    run.assert_refused(&format!("both use database_id {PROD_UUID}"));
+    assert!(
+        run.stderr.contains("[env.preview]") && run.stderr.contains("[env.production]"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        remote.server.requests().len(),
+        requests,
+        "nothing reached D1"
+    );
+    assert_eq!(before, (dump_of(&remote.db), decoys.hashes()));
+}
+
+#[test]
+fn a_prod_environment_not_named_production_still_needs_its_typed_name() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    // The same database, under `[env.prod]` instead of `[env.production]`.
+    edit_config(&remote.sb, |t| t.replace("env.production", "env.prod"));
+    let decoys = Decoys::plant(&remote.sb);
+    let before = (dump_of(&remote.db), decoys.hashes());
+
+    let run = remote.xtask(
+        home.path(),
+        &["restore", &file, "--to", "prod", "--replace", "--yes"],
+    );
+    run.assert_refused("--confirm qbtime_db_prod");
+    assert!(run.stderr.contains("--yes is not enough"), "{}", run.stderr);
+    assert_eq!(import_requests(&remote), 0, "nothing was loaded");
+
+    let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
+    info.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    let bookmark = json["bookmark"].as_str().unwrap().to_owned();
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &bookmark,
+                "--yes",
+            ],
+        )
+        .assert_refused("--confirm qbtime_db_prod");
+    assert!(
+        !remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("time_travel/restore")),
+        "{:?}",
+        remote.server.requests()
+    );
+    assert_eq!(before, (dump_of(&remote.db), decoys.hashes()));
+}
+
+#[test]
+fn an_environment_with_an_unknown_name_is_treated_as_production() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    // prod's database under a name that says nothing: `[env.live]`,
+    // `qbtime_db_main`, the same database id.
+    edit_config(&remote.sb, |t| {
+        t.replace("env.production", "env.live")
+            .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"")
+            .replace("qbtime_db_prod", "qbtime_db_main")
+    });
+    let before = dump_of(&remote.db);
+    let info = remote.xtask(home.path(), &["time-travel", "info", "live", "--json"]);
+    info.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    let bookmark = json["bookmark"].as_str().unwrap().to_owned();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "live",
+            "--bookmark",
+            &bookmark,
+            "--yes",
+        ],
+    );
+    run.assert_refused("--confirm qbtime_db_main");
+    assert!(
+        run.stderr.contains("treated as production"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("time_travel/restore")),
+        "{:?}",
+        remote.server.requests()
+    );
+    assert_eq!(before, dump_of(&remote.db));
+}
+
+/// A second checkout: package.json, the shared node_modules, wrangler.toml,
+/// migrations and scripts, as a clone has them.
+fn second_checkout() -> Sandbox {
+    Sandbox::new().into_checkout()
+}
+
+#[test]
+fn the_binary_acts_on_the_checkout_it_is_run_in_not_the_one_it_was_built_in() {
+    wrangler_bin();
+    let clone_b = second_checkout();
+    let built_in_backups = repo_root().join("backups");
+    let listing = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let built_before = listing(&built_in_backups);
+    let decoys = Decoys::plant(&clone_b);
+    let decoys_before = decoys.hashes();
+
+    // No --config: the checkout is found from the current directory, here a
+    // subdirectory of clone B.
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["backup", "local"])
+        .current_dir(clone_b.path().join("migrations"))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env_remove("QBTIME_BACKUP_DIR")
+        .env_remove("QBTIME_WRANGLER_CONFIG")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_ACCOUNT_ID")
+        .env_remove("CLOUDFLARE_API_BASE_URL")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_ok();
+    let root = clone_b.path().canonicalize().unwrap();
+    assert!(
+        run.stdout
+            .contains(&format!("repository: {}\n", root.display())),
+        "the plan names clone B:\n{}",
+        run.stdout
+    );
+    let name = only_backup(&clone_b);
+    assert_eq!(
+        manifest_for(&clone_b, &name)["verification"]["outcome"],
+        "good"
+    );
+    assert!(
+        root.join(".wrangler").is_dir(),
+        "clone B's local D1 was used"
+    );
+    assert_eq!(
+        listing(&built_in_backups),
+        built_before,
+        "the build checkout is untouched"
+    );
+    assert_eq!(decoys.hashes(), decoys_before);
+}
+
+#[test]
+fn outside_any_checkout_without_config_the_error_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["list"])
+        .current_dir(dir.path())
+        .env_remove("QBTIME_WRANGLER_CONFIG")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_refused("cannot find the repository to act on");
+    assert!(run.stderr.contains("--config PATH"), "{}", run.stderr);
+}
+
+/// A local sandbox with the seed rows and one verified backup; its name.
+fn seeded_local_backup(sb: &Sandbox, extra: &[&str]) -> String {
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let mut args = vec!["backup", "local"];
+    args.extend_from_slice(extra);
+    sb.xtask(&args).assert_ok();
+    sb.backup_files()
+        .into_iter()
+        .find(|f| f.starts_with("backup-local-") && !f.ends_with(".manifest.json"))
+        .expect("a backup")
+}
+
+#[test]
+fn a_full_disk_during_verify_is_could_not_run_and_records_nothing() {
+    let sb = Sandbox::new();
+    let name = seeded_local_backup(&sb, &[]);
+    let file = sb.backups().join(&name);
+    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let manifest_before = std::fs::read(&manifest).unwrap();
+    let decoys = Decoys::plant(&sb);
+    let decoys_before = decoys.hashes();
+
+    // A file-size limit far below the scratch database's size: its writes
+    // fail with EFBIG, as on a full disk.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -f 8 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--config")
+        .arg(config(&sb))
+        .args(["verify", file.to_str().unwrap()])
+        .current_dir(sb.path())
+        .env_remove("QBTIME_BACKUP_DIR");
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("could not run"), "{}", run.stderr);
+    assert!(run.stderr.contains("scratch database"), "{}", run.stderr);
+    assert!(!run.stdout.contains("BAD"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        manifest_before,
+        "nothing recorded"
+    );
+    assert_no_partials(&sb);
+    assert_eq!(decoys.hashes(), decoys_before);
+
+    // Without the limit the same backup verifies good.
+    sb.xtask(&["verify", file.to_str().unwrap()]).assert_ok();
+}
+
+#[test]
+fn an_age_identity_with_a_typo_is_never_printed() {
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key.txt");
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    let name = seeded_local_backup(&sb, &["--encrypt-to", &recipient]);
+    let file = sb.backups().join(&name);
+    let manifest = sb.backups().join(format!(
+        "{}.manifest.json",
+        name.split(".sql").next().unwrap()
+    ));
+    let manifest_before = std::fs::read(&manifest).unwrap();
+
+    // One character of the key changed, and the key in lower case.
+    let text = std::fs::read_to_string(&key).unwrap();
+    let secret = text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    let body = &secret["AGE-SECRET-KEY-1".len()..];
+    let flipped = if body.ends_with('Q') { 'P' } else { 'Q' };
+    let typo = format!("{}{flipped}", &secret[..secret.len() - 1]);
+    for (label, bad) in [("typo", typo.clone()), ("lower", typo.to_lowercase())] {
+        let bad_key = home.path().join(format!("{label}.txt"));
+        std::fs::write(&bad_key, format!("# bad\n{bad}\n")).unwrap();
+        let run = sb.xtask(&[
+            "verify",
+            file.to_str().unwrap(),
+            "--identity",
+            bad_key.to_str().unwrap(),
+        ]);
+        assert!(!run.ok, "{}", run.all());
+        let all = run.all();
+        for leak in [&secret[..], &typo[..], body, &body[..body.len() - 1]] {
+            assert!(
+                !all.to_ascii_uppercase()
+                    .contains(&leak.to_ascii_uppercase()),
+                "{label}: the identity was printed:\n{all}"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        manifest_before,
+        "nothing recorded"
+    );
+}
+
+#[test]
+fn an_app_that_echoes_the_authorization_header_does_not_make_the_drill_print_the_token() {
+    const TOKEN_SECRET: &str = "devops-secret-token-0123456789";
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    prod_backup(&remote, home.path());
+    let app = App::start();
+    // One echo in the message, one cut by the drill's 200-character limit.
+    app.answer(
+        "/api/v1/platform/verify-audit",
+        401,
+        &format!(r#"{{"ok":false,"error":"rejected token {TOKEN_SECRET} (Authorization: Bearer {TOKEN_SECRET})"}}"#),
+    );
+    app.answer(
+        "/api/v1/auth/session",
+        403,
+        &format!(r#"{{"message":"{}{TOKEN_SECRET}"}}"#, "x".repeat(185)),
+    );
+    let decoys = Decoys::plant(&remote.sb);
+    let decoys_before = decoys.hashes();
+    let out = remote
+        .xtask_command(home.path(), &["drill", "--yes"])
+        .env("QBTIME_APP_URL", app.url())
+        .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
+        .env_remove("QBTIME_DRILL_SIGNIN_PATH")
+        .env_remove("QBTIME_DRILL_REPORT_PATH")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert!(
+        !run.ok,
+        "a failing app check fails the drill:\n{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("answered 401"), "{}", run.stderr);
+    assert!(run.all().contains("[REDACTED]"), "{}", run.all());
+    for leak in [TOKEN_SECRET, &TOKEN_SECRET[..15]] {
+        assert!(
+            !run.all().contains(leak),
+            "the token was printed:\n{}",
+            run.all()
+        );
+    }
+    let log = std::fs::read_to_string(remote.sb.path().join("docs/restore-drills.md"))
+        .unwrap_or_default();
+    assert!(!log.contains(TOKEN_SECRET));
+    assert_eq!(decoys.hashes(), decoys_before);
+}
+
+#[test]
+fn stale_wrangler_log_directories_of_dead_runs_are_removed() {
+    let sb = Sandbox::new();
+    let tmp = tempfile::tempdir().unwrap();
+    // A pid that is certainly gone: a child that has exited and been reaped.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = tmp.path().join(format!(
+        "qbtime-xtask-wrangler-logs-{dead}-0-1764472000000000000"
+    ));
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(
+        stale.join("wrangler.log"),
+        "https://bucket.r2.cloudflarestorage.com/x.sql?X-Amz-Signature=abc",
+    )
+    .unwrap();
+    let alive = tmp.path().join(format!(
+        "qbtime-xtask-wrangler-logs-{}-0-1764472000000000000",
+        std::process::id()
+    ));
+    std::fs::create_dir(&alive).unwrap();
+    let unrelated = tmp.path().join("qbtime-xtask-notes");
+    std::fs::create_dir(&unrelated).unwrap();
+
+    let run_with_tmp = |args: &[&str]| {
+        let out = sb
+            .xtask_command(args)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    };
+    // Any run sweeps, even one that never starts wrangler.
+    run_with_tmp(&["list"]).assert_ok();
+    assert!(!stale.exists(), "the dead run's log directory was removed");
+    assert!(alive.exists(), "a live process's directory is kept");
+    assert!(unrelated.exists(), "other directories are kept");
+
+    // A run that starts wrangler leaves no log directory of its own.
+    run_with_tmp(&["backup", "local"]).assert_ok();
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("qbtime-xtask-wrangler-logs-") && !alive.ends_with(n))
+        .collect();
+    assert!(left.is_empty(), "this run left {left:?}");
+}
+
+/// Starts `backup local` (with `extra`), waits until its unfinished file is
+/// in backups/ and wrangler is exporting, then sends `signal`.
+fn interrupt_backup(sb: &Sandbox, extra: &[&str], signal: i32) -> Run {
+    let mut args = vec!["backup", "local"];
+    args.extend_from_slice(extra);
+    let child = sb
+        .xtask_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if sb.backup_files().iter().any(|f| f.ends_with(".partial")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the backup never started exporting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let wrangler get going.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+    Run::from_output(child.wait_with_output().unwrap())
+}
+
+#[track_caller]
+fn assert_cleaned_up(sb: &Sandbox, run: &Run, code: i32, name: &str) {
+    assert_eq!(run.code, Some(code), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!("interrupted by {name}")),
+        "{}",
+        run.stderr
+    );
+    let files = sb.backup_files();
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.ends_with(".partial") || f.contains(".fifo")),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|f| f.starts_with("backup-")),
+        "no backup was claimed: {files:?}"
+    );
+    let lock = std::fs::read(sb.backups().join(".lock")).unwrap_or_default();
+    assert!(lock.is_empty(), "the lock was not released cleanly");
+    // wrangler, and the CLI it starts, were stopped too.
+    let config = config(sb).display().to_string();
+    let started = Instant::now();
+    while running_with(&config) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a wrangler process outlived the interrupted backup"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a running process has `needle` in its command line.
+fn running_with(needle: &str) -> bool {
+    let out = Command::new("ps")
+        .args(["-A", "-o", "stat=", "-o", "args="])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| !l.trim_start().starts_with('Z') && l.contains(needle))
+}
+
+#[test]
+fn sigterm_and_sigint_mid_backup_clean_up_and_exit_143_and_130() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let decoys = Decoys::plant(&sb);
+    let decoys_before = decoys.hashes();
+
+    // Through wrangler (a native local export ends before a signal can
+    // land): compressed, wrangler exports into a FIFO.
+    let run = interrupt_backup(&sb, &["--compress", "--via-wrangler"], libc::SIGTERM);
+    assert_cleaned_up(&sb, &run, 143, "SIGTERM");
+
+    let run = interrupt_backup(&sb, &["--via-wrangler"], libc::SIGINT);
+    assert_cleaned_up(&sb, &run, 130, "SIGINT");
+
+    // The next run finds nothing stale, and works.
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("stale"), "{}", run.stderr);
+    assert_eq!(decoys.hashes(), decoys_before);
+}
+
+#[test]
+fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused() {
+    // wrangler applies whatever migrations_dir holds, past the SQL gate: a
+    // dump planted in backups/, or SQL outside the checkout, must never be
+    // a "pending migration".
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let decoys = Decoys::plant(&sb);
+    let before = decoys.hashes();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join("0009_planted.sql"),
+        "CREATE TABLE pwned(x);\n",
+    )
+    .unwrap();
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"backups\"",
+            1,
+        )
+    });
+    for args in [
+        &["migrate", "local", "--yes"][..],
+        &["backup", "local"],
+        &["migrate", "--check"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("migrations_dir")
+                && run.stderr.contains("inside the backup directory"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    // The operator's version: --backup-dir aimed at migrations/.
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"backups\"",
+            "migrations_dir = \"migrations\"",
+            1,
+        )
+    });
+    let run = sb.xtask(&["--backup-dir", "migrations", "backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("inside the backup directory"),
+        "{}",
+        run.all()
+    );
+    // Outside the checkout.
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"../elsewhere\"",
+            1,
+        )
+    });
+    sb.xtask(&["migrate", "local", "--yes"])
+        .assert_refused("without `..`");
+
+    assert_eq!(
+        sb.query("SELECT name FROM sqlite_master WHERE name = 'pwned'"),
+        [Vec::<serde_json::Value>::new()]
+    );
+    assert_eq!(decoys.hashes(), before);
+    let migrations: Vec<String> = std::fs::read_dir(sb.path().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup-"))
+        .collect();
+    assert!(migrations.is_empty(), "{migrations:?}");
+}

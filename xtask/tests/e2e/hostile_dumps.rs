@@ -1,0 +1,454 @@
+//! The SQL gate, end to end with the real wrangler and local D1: dumps
+//! written by an attacker or mangled by accident are refused by `verify`
+//! and `restore`, the target is unchanged (compared by export), and files
+//! outside the backup directory are untouched (compared by hash). Real dumps
+//! that used to trip the tool restore.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Files outside the sandbox that a hostile dump aims at.
+struct Decoys {
+    dir: tempfile::TempDir,
+}
+
+impl Decoys {
+    fn new() -> Decoys {
+        let dir = tempfile::Builder::new()
+            .prefix("qbtime-decoys-")
+            .tempdir()
+            .unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("other.db")).unwrap();
+        db.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES('keep me');")
+            .unwrap();
+        drop(db);
+        std::fs::write(dir.path().join("victim.txt"), "untouched\n").unwrap();
+        Decoys { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Every file in the decoy directory with its hash.
+    fn state(&self) -> Vec<(String, String)> {
+        let mut files: Vec<(String, String)> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    sha256_hex(&std::fs::read(e.path()).unwrap()),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+/// The local D1 database as `wrangler d1 export` writes it.
+fn export(sb: &Sandbox) -> String {
+    let out = sb.path().join(".compare-export.sql");
+    sb.wrangler(&[
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .assert_ok();
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(out).unwrap();
+    text
+}
+
+fn seeded() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb
+}
+
+/// Writes a hand-made dump outside backups/ and returns its path.
+fn dump_file(sb: &Sandbox, name: &str, text: &str) -> String {
+    let file = sb.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+fn sql_path(p: &Path) -> String {
+    p.display().to_string().replace('\'', "''")
+}
+
+const GOOD_PREFIX: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+    CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\
+    INSERT INTO \"notes\" VALUES(1,'first');\n";
+
+/// One hostile dump per class of statement the gate must hold back.
+fn hostile_dumps(decoys: &Decoys) -> Vec<(&'static str, String, &'static str)> {
+    let other = sql_path(&decoys.path("other.db"));
+    let copy = sql_path(&decoys.path("copy.db"));
+    vec![
+        (
+            "attach behind a comment",
+            format!(
+                "{GOOD_PREFIX}/* x */ ATTACH '{other}' AS o;\n\
+                 /* x */ CREATE TABLE o.stolen AS SELECT * FROM notes;\n\
+                 /* x */ DELETE FROM o.t;\n"
+            ),
+            "ATTACH",
+        ),
+        (
+            "vacuum into a file",
+            format!("{GOOD_PREFIX}/**/ VACUUM INTO '{copy}';\n"),
+            "VACUUM",
+        ),
+        (
+            "writable schema",
+            format!(
+                "{GOOD_PREFIX}PRAGMA main.writable_schema=ON;\n\
+                 UPDATE sqlite_master SET sql = 'garbage' WHERE name = 'notes';\n"
+            ),
+            "writable_schema",
+        ),
+        (
+            "a NUL byte",
+            format!("{GOOD_PREFIX}INSERT INTO \"notes\" VALUES(2,'x')\0,(99,'hidden');\n"),
+            "NUL",
+        ),
+        (
+            // In the shape of a D1 row, which is bound rather than compiled.
+            "a NUL inside a row's string",
+            format!("{GOOD_PREFIX}INSERT INTO \"notes\" VALUES(2,'a\0b');\n"),
+            "NUL",
+        ),
+        (
+            "a function that loads code",
+            format!("{GOOD_PREFIX}INSERT INTO \"notes\" VALUES(3, load_extension('/tmp/x'));\n"),
+            "load_extension",
+        ),
+        (
+            "a delete of rows",
+            format!("{GOOD_PREFIX}/* tidy */ DELETE FROM notes;\n"),
+            "DELETE",
+        ),
+        (
+            "a pragma table",
+            format!(
+                "{GOOD_PREFIX}INSERT INTO \"notes\" SELECT 200, file FROM pragma_database_list;\n"
+            ),
+            "pragma_",
+        ),
+        (
+            "a view of workerd's table",
+            format!("{GOOD_PREFIX}CREATE VIEW leak AS SELECT * FROM _cf_METADATA;\n"),
+            "_cf_",
+        ),
+        (
+            "a trigger that empties workerd's table",
+            format!(
+                "{GOOD_PREFIX}CREATE TRIGGER persist AFTER INSERT ON notes BEGIN \
+                 DELETE FROM _cf_METADATA; END;\n"
+            ),
+            "_cf_",
+        ),
+    ]
+}
+
+#[test]
+fn verify_refuses_hostile_dumps_and_writes_nothing_outside() {
+    let sb = Sandbox::new();
+    let decoys = Decoys::new();
+    let before = decoys.state();
+    for (what, text, needle) in hostile_dumps(&decoys) {
+        let file = dump_file(&sb, "hostile.sql", &text);
+        let run = sb.xtask(&["verify", &file, "--no-manifest"]);
+        assert_eq!(
+            run.code,
+            Some(1),
+            "{what}: verify must say BAD\n{}",
+            run.all()
+        );
+        assert!(
+            run.all().contains(needle),
+            "{what}: {needle:?} not named\n{}",
+            run.all()
+        );
+        assert!(!run.all().contains("hidden"), "{what}: a value was quoted");
+        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+    }
+}
+
+#[test]
+fn restore_refuses_hostile_dumps_before_anything_runs() {
+    let sb = seeded();
+    let decoys = Decoys::new();
+    let before = decoys.state();
+    let target = export(&sb);
+    for (what, text, needle) in hostile_dumps(&decoys) {
+        let file = dump_file(&sb, "hostile.sql", &text);
+        let run = sb.xtask(&[
+            "restore",
+            &file,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--replace",
+            "--yes",
+        ]);
+        assert!(!run.ok, "{what}: restore ran\n{}", run.all());
+        assert!(
+            run.stderr.contains(needle),
+            "{what}: {needle:?} not named\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("nothing was done"),
+            "{what}: the refusal must come before anything ran\n{}",
+            run.all()
+        );
+        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+    }
+    assert_eq!(export(&sb), target, "the target changed");
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+}
+
+#[test]
+fn a_commit_in_the_middle_cannot_break_all_or_nothing() {
+    let sb = seeded();
+    let target = export(&sb);
+    // The COMMIT would end the load's transaction; the duplicate key after
+    // it then fails. The target must be as it was.
+    let file = dump_file(
+        &sb,
+        "commit.sql",
+        &format!(
+            "{GOOD_PREFIX}/* x */ COMMIT;\nINSERT INTO \"notes\" VALUES(1,'duplicate key');\n"
+        ),
+    );
+    let run = sb.xtask(&[
+        "restore",
+        &file,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+        "--yes",
+    ]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("UNIQUE"), "{}", run.all());
+    assert!(!run.all().contains("duplicate key"), "a value was quoted");
+    assert_eq!(export(&sb), target, "the target changed");
+}
+
+#[test]
+fn workerds_own_tables_are_never_written_and_real_dumps_that_tripped_restore_load() {
+    let sb = seeded();
+    let file = sb
+        .path()
+        .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
+    let local = std::fs::read_dir(&file)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
+        .unwrap();
+    // workerd's own bookkeeping table: older workerd (wrangler 4.86) keeps
+    // _cf_METADATA in the file, the one wrangler 4.164 runs has none. Either
+    // way, the dump's row must not get there.
+    let metadata = |p: &Path| -> Vec<(i64, String)> {
+        let db =
+            rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let present: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = '_cf_METADATA'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if present == 0 {
+            return Vec::new();
+        }
+        let mut stmt = db
+            .prepare("SELECT key, quote(value) FROM _cf_METADATA ORDER BY key")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let workerd = metadata(&local);
+    let workerd_has_kv = {
+        let db = rusqlite::Connection::open_with_flags(
+            &local,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = '_cf_KV'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            > 0
+    };
+    // A genuine sqlite3 .dump that carries _cf_KV, a REPLACE into workerd's
+    // own table, a table filled by a query, and sqlite_sequence rows
+    // without an AUTOINCREMENT table.
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sqlite3-dump.sql"),
+    )
+    .unwrap();
+    let dump = fixture.replace(
+        "COMMIT;",
+        "CREATE TABLE _cf_KV(key TEXT PRIMARY KEY, value BLOB);\n\
+         INSERT INTO _cf_KV VALUES('k',X'00');\n\
+         REPLACE INTO \"_cf_METADATA\" VALUES(1,X'ff');\n\
+         CREATE TABLE parent_names AS SELECT name FROM parent;\n\
+         COMMIT;",
+    );
+    let file = dump_file(&sb, "real.sql", &dump);
+    sb.xtask(&[
+        "restore",
+        &file,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
+    // workerd counts its own writes in _cf_METADATA; the dump's row is not there.
+    let after = metadata(&local);
+    let keys = |m: &[(i64, String)]| m.iter().map(|(k, _)| *k).collect::<Vec<_>>();
+    assert_eq!(keys(&after), keys(&workerd), "_cf_METADATA was written");
+    let cf_tables = |p: &Path| -> Vec<String> {
+        let db =
+            rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let mut stmt = db
+            .prepare("SELECT name FROM sqlite_schema WHERE name LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(
+        !cf_tables(&local).contains(&"_cf_KV".to_owned()) || workerd_has_kv,
+        "the dump's _cf_KV was created: {:?}",
+        cf_tables(&local)
+    );
+    assert!(after.iter().all(|(_, v)| v != "X'FF'"), "{after:?}");
+    let rows = sb.query("SELECT count(*) AS n FROM parent_names");
+    assert_eq!(rows[0][0]["n"], 2, "the table filled by a query is empty");
+
+    // sqlite_sequence outlives the AUTOINCREMENT tables the --replace
+    // dropped: the next backups must still verify.
+    let no_autoincrement = dump_file(
+        &sb,
+        "plain.sql",
+        "CREATE TABLE plain(id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO plain VALUES(1,'a');\n",
+    );
+    sb.xtask(&[
+        "restore",
+        &no_autoincrement,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let list = sb.xtask(&["list", "--json"]);
+    list.assert_ok();
+    assert!(!list.stdout.contains("\"bad\""), "{}", list.stdout);
+}
+
+#[test]
+fn a_hostile_dump_never_reaches_a_remote_database() {
+    // The remote path: the real wrangler's import API, on the loopback.
+    let remote = common::remote::Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let decoys = Decoys::new();
+    let before = decoys.state();
+    let staging = common::remote::dump_of(&remote.staging);
+    for (what, text, needle) in hostile_dumps(&decoys) {
+        let file = dump_file(&remote.sb, "hostile.sql", &text);
+        let run = remote.xtask(
+            home.path(),
+            &[
+                "restore",
+                &file,
+                "--to",
+                "staging",
+                "--no-manifest",
+                "--replace",
+                "--yes",
+            ],
+        );
+        assert!(!run.ok, "{what}: restore ran\n{}", run.all());
+        assert!(
+            run.stderr.contains(needle),
+            "{what}: {needle:?} not named\n{}",
+            run.all()
+        );
+        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+    }
+    let requests = remote.server.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.contains("/import") && !r.contains("/export")),
+        "a request reached D1: {requests:?}"
+    );
+    assert_eq!(
+        common::remote::dump_of(&remote.staging),
+        staging,
+        "staging changed"
+    );
+}
+
+#[test]
+fn wrangler_is_never_handed_a_name_in_the_backup_directory() {
+    // wrangler opens its --output by name and follows links: a name in
+    // backups/, which others may change, would let them redirect the dump.
+    let sb = seeded();
+    let run = sb.xtask(&["backup", "local", "--dry-run", "--via-wrangler"]);
+    run.assert_ok();
+    let export = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("wrangler d1 export"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let backups = sb.backups();
+    assert!(!export.contains(backups.to_str().unwrap()), "{export}");
+    assert!(export.contains("qbtime-xtask-export-"), "{export}");
+    // A real backup and a restore through wrangler leave nothing of theirs
+    // in backups/ but the backup, its manifest and the lock.
+    sb.xtask(&["backup", "local", "--via-wrangler"]).assert_ok();
+    let backup = only_backup(&sb);
+    sb.xtask(&[
+        "restore",
+        &backup,
+        "--to",
+        "local",
+        "--replace",
+        "--via-wrangler",
+        "--yes",
+    ])
+    .assert_ok();
+    let left: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with('.') && f != ".lock")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

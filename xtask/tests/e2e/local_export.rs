@@ -1,0 +1,238 @@
+//! `backup local` reads the local D1's SQLite file itself; these tests hold
+//! what it writes to what the pinned wrangler's `d1 export --local` writes,
+//! byte for byte, and check what happens when the file is busy or broken.
+
+use crate::common;
+
+use common::*;
+
+/// A migration, and rows, with the values a dump must carry exactly: newlines (LF, CR,
+/// both), quotes, BLOBs (empty too), NULLs, reals, integers beyond 2^53,
+/// infinities and unicode, in a table whose name and columns need quoting.
+const ODDITIES: &str = r#"CREATE TABLE "odd ""values""" (id INTEGER PRIMARY KEY, "the text" TEXT, b BLOB, r REAL, n);
+"#;
+const ODD_ROWS: &str = r#"INSERT INTO "odd ""values""" VALUES
+  (1, 'line one' || char(10) || 'line two', X'00ff0a0d27', 0.1, 9007199254740993),
+  (2, 'cr' || char(13) || 'lf' || char(10) || 'both' || char(13) || char(10), X'', -2.5e-7, -9223372036854775808),
+  (3, 'it''s "quoted"; -- not a comment', NULL, 1e21, 9223372036854775807),
+  (4, 'unicode ☃ é 日本 𝄞', NULL, 1e999, -1e999),
+  (5, NULL, NULL, NULL, 1.0 / 3),
+  (6, '', X'deadbeef', 123456789.125, '42');
+"#;
+
+fn with_oddities() -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations/0005_oddities.sql"), ODDITIES).unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql(ODD_ROWS);
+    sb
+}
+
+/// Takes one backup with `args`, returns its bytes, and removes it.
+fn backup_bytes(sb: &Sandbox, args: &[&str]) -> Vec<u8> {
+    let mut all = vec!["backup", "local"];
+    all.extend_from_slice(args);
+    let run = sb.xtask(&all);
+    run.assert_ok();
+    let name = only_backup(sb);
+    let bytes = std::fs::read(sb.backups().join(&name)).unwrap();
+    std::fs::remove_file(sb.backups().join(&name)).unwrap();
+    std::fs::remove_file(sb.backups().join(name.replace(".sql", ".manifest.json"))).unwrap();
+    bytes
+}
+
+/// What the pinned wrangler writes for `d1 export --local` with `args`.
+fn wrangler_export(sb: &Sandbox, args: &[&str]) -> Vec<u8> {
+    let out = sb.path().join("wrangler-export.sql");
+    let mut all = vec![
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--output",
+        out.to_str().unwrap(),
+        "-y",
+    ];
+    all.extend_from_slice(args);
+    sb.wrangler(&all).assert_ok();
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    bytes
+}
+
+#[track_caller]
+fn assert_same_bytes(ours: &[u8], wranglers: &[u8], what: &str) {
+    if ours != wranglers {
+        let ours = String::from_utf8_lossy(ours);
+        let theirs = String::from_utf8_lossy(wranglers);
+        let first = ours.lines().zip(theirs.lines()).find(|(a, b)| a != b);
+        panic!(
+            "{what}: the native export differs from wrangler's ({} vs {} bytes); first \
+             differing line (ours, wrangler's): {first:?}",
+            ours.len(),
+            theirs.len()
+        );
+    }
+}
+
+#[test]
+fn full_schema_only_and_data_only_are_wranglers_bytes() {
+    let sb = with_oddities();
+    let run = sb.xtask(&["backup", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("without wrangler") && run.stdout.contains("wrangler commands: none"),
+        "{}",
+        run.stdout
+    );
+
+    for (ours, theirs, what) in [
+        (&[][..], &[][..], "full"),
+        (&["--schema-only"][..], &["--no-data"][..], "schema only"),
+        (&["--data-only"][..], &["--no-schema"][..], "data only"),
+    ] {
+        let native = backup_bytes(&sb, ours);
+        assert_same_bytes(&native, &wrangler_export(&sb, theirs), what);
+        if what != "schema only" {
+            let text = String::from_utf8(native).unwrap();
+            // The shape the pinned wrangler writes, and values that need care.
+            assert!(
+                text.contains(
+                    "INSERT INTO \"odd \"\"values\"\"\" (\"id\",\"the text\",\"b\",\"r\",\"n\") \
+                     VALUES(1,replace('line one\\nline two','\\n',char(10)),X'00ff0a0d27',0.1,\
+                     9007199254740992);"
+                ),
+                "{text}"
+            );
+            assert!(text.contains(",1e+21,9223372036854776000);"), "{text}");
+            assert!(text.contains("日本 𝄞',NULL,9e999,-9e999);"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn chosen_tables_and_fts5_match_the_export_through_wrangler() {
+    let sb = with_oddities();
+    std::fs::write(
+        sb.path().join("migrations/0006_search.sql"),
+        "CREATE VIRTUAL TABLE customer_search USING fts5(name, email);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "INSERT INTO customer_search (rowid, name, email) SELECT id, name, email FROM customers;",
+    );
+    // wrangler refuses the database as a whole; both paths name every other
+    // table and schema object instead, and must then write the same bytes.
+    let native = backup_bytes(&sb, &[]);
+    let through_wrangler = backup_bytes(&sb, &["--via-wrangler"]);
+    assert_same_bytes(&native, &through_wrangler, "a database with FTS5");
+    let text = String::from_utf8(native).unwrap();
+    assert!(text.contains("INSERT INTO \"customer_search_content\""));
+    assert!(!text.contains("CREATE VIRTUAL TABLE"));
+
+    let chosen = ["--table", "customers", "--table", "odd \"values\""];
+    let native = backup_bytes(&sb, &chosen);
+    let mut via = chosen.to_vec();
+    via.push("--via-wrangler");
+    assert_same_bytes(&native, &backup_bytes(&sb, &via), "--table");
+    let text = String::from_utf8(native).unwrap();
+    assert!(text.contains("CREATE INDEX customers_by_company_name"));
+    assert!(!text.contains("INSERT INTO \"accounts\""));
+}
+
+#[test]
+fn an_open_write_transaction_is_neither_waited_for_nor_exported() {
+    // What `wrangler dev` may be doing meanwhile: miniflare keeps the file
+    // in WAL mode, so the export reads the last committed state.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let file = sb.path().join(
+        ".wrangler/state/v3/d1/miniflare-D1DatabaseObject/\
+         faaf2b0445ab934c3aac48ddf0cdfade8f9bac050be98993748742cdd2cb05fb.sqlite",
+    );
+    let committed = wrangler_export(&sb, &[]);
+    let writer = rusqlite::Connection::open(&file).unwrap();
+    let mode: String = writer
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "miniflare's local D1 file is in WAL mode");
+    writer
+        .execute_batch(
+            "BEGIN IMMEDIATE; INSERT INTO companies (name, timezone) VALUES ('uncommitted', 'UTC');",
+        )
+        .unwrap();
+    let during = backup_bytes(&sb, &[]);
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert_same_bytes(&during, &committed, "during another writer's transaction");
+    assert!(!String::from_utf8(during).unwrap().contains("uncommitted"));
+}
+
+#[test]
+fn a_local_d1_file_that_is_not_a_database_fails_clearly_and_leaves_nothing() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let file = sb.path().join(
+        ".wrangler/state/v3/d1/miniflare-D1DatabaseObject/\
+         faaf2b0445ab934c3aac48ddf0cdfade8f9bac050be98993748742cdd2cb05fb.sqlite",
+    );
+    for suffix in ["-wal", "-shm"] {
+        let mut side = file.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(side);
+    }
+    std::fs::write(
+        &file,
+        b"this is not a SQLite database, whatever its name says",
+    )
+    .unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("is not a SQLite database")
+            && run
+                .stderr
+                .contains("cargo xtask restore latest:local --to local"),
+        "{}",
+        run.all()
+    );
+    assert_no_partials(&sb);
+    assert!(
+        !sb.backup_files().iter().any(|f| f.ends_with(".sql")),
+        "{:?}",
+        sb.backup_files()
+    );
+}
+
+#[test]
+fn the_tests_own_reader_of_the_local_d1_sees_what_wrangler_sees() {
+    // Most tests inspect the local D1 by reading its file (`Sandbox::query`)
+    // rather than starting wrangler: that reader must agree with D1's own
+    // answer, row for row, on every qbtime table, the schema and the
+    // migration record.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let tables: Vec<String> = sb.query_with_wrangler(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' \
+             ESCAPE '\\' ORDER BY name",
+    )[0]
+    .iter()
+    .map(|r| r["name"].as_str().unwrap().to_owned())
+    .collect();
+    assert!(tables.contains(&"accounts".to_owned()), "{tables:?}");
+    let sql = std::iter::once("SELECT type, name, sql FROM sqlite_master ORDER BY name".to_owned())
+        .chain(
+            tables
+                .iter()
+                .map(|t| format!("SELECT * FROM \"{t}\" ORDER BY 1, 2")),
+        )
+        .collect::<Vec<_>>()
+        .join("; ");
+    let direct = sb.query(&sql);
+    assert_eq!(direct, sb.query_with_wrangler(&sql));
+    assert_eq!(direct.len(), tables.len() + 1);
+    assert_eq!(sb.live_row_counts()["accounts"], 3);
+}

@@ -1,0 +1,37 @@
+//! The end-to-end tests of the xtask, in one test binary.
+//!
+//! Each module is one area (`backup_local`, `hostile_dumps`, …) and runs on
+//! its own with `cargo test -p xtask --test e2e backup_local::`. They share
+//! one binary rather than one each because cargo runs test binaries one
+//! after another: each binary's slowest test left a core idle at its end,
+//! each binary was linked on its own, and the local D1 state that
+//! `common/template.rs` keeps per process was made again in every binary.
+//! A new area is a module here, not a new file beside `e2e/`.
+
+mod common;
+
+mod backup_local;
+mod backup_remote;
+mod config_formats;
+mod deploy;
+mod diff_local;
+mod diff_remote;
+mod drill;
+mod fault_matrix;
+mod hostile_backups;
+mod hostile_config;
+mod hostile_dumps;
+mod local_export;
+mod migrate_local;
+mod offsite_remote;
+mod operator_day;
+mod output;
+mod prune_local;
+mod real_dumps;
+mod refusals;
+mod rehearse;
+mod restore_local;
+mod restore_new;
+mod restore_remote;
+mod time_travel_remote;
+mod verify_local;

@@ -1,0 +1,167 @@
+//! `migrate` and `with-backup` against local D1, with the real wrangler.
+
+use crate::common;
+
+use common::*;
+
+/// A sandbox whose local D1 has the first three migrations applied and
+/// seed rows, with the fourth migration pending.
+fn one_pending() -> Sandbox {
+    let sb = Sandbox::new();
+    let fourth = sb.path().join("migrations/0004_audit_log.sql");
+    let text = std::fs::read_to_string(&fourth).unwrap();
+    std::fs::remove_file(&fourth).unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme');");
+    std::fs::write(&fourth, text).unwrap();
+    sb
+}
+
+#[test]
+fn migrate_takes_a_backup_then_applies_the_pending_migrations() {
+    let sb = one_pending();
+    let run = sb.xtask(&["migrate", "local"]);
+    run.assert_refused("--yes");
+    assert!(!sb.backups().exists(), "refused before the backup");
+
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("pending      0004_audit_log.sql"),
+        "{}",
+        run.stdout
+    );
+    let backup = only_backup(&sb);
+    let m = manifest_for(&sb, &backup);
+    assert_eq!(m["reason"], "pre-migration: 0004_audit_log.sql");
+    assert_eq!(m["rows"]["companies"], 1);
+    assert!(
+        m["rows"].get("audit_log").is_none(),
+        "taken before the migration"
+    );
+    let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(applied[0].len(), 4);
+    assert!(run.stdout.contains(&format!(
+        "The pre-migration backup is {}",
+        sb.backups().join(&backup).display()
+    )));
+}
+
+#[test]
+fn no_backup_needs_a_reason_and_prints_it() {
+    let sb = one_pending();
+    let run = sb.xtask(&["migrate", "local", "--yes", "--no-backup"]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("--reason"), "{}", run.stderr);
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        3
+    );
+
+    let run = sb.xtask(&[
+        "migrate",
+        "local",
+        "--yes",
+        "--no-backup",
+        "--reason",
+        "throwaway dev database",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.all().contains("throwaway dev database"),
+        "{}",
+        run.all()
+    );
+    assert!(!sb.backups().exists(), "no backup was taken");
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        4
+    );
+}
+
+#[test]
+fn with_backup_runs_the_command_only_after_a_good_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let marker = sb.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+
+    let run = sb.xtask(&[
+        "with-backup",
+        "local",
+        "--reason",
+        "mass company import",
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    run.assert_ok();
+    assert!(marker.exists());
+    let m = manifest_for(&sb, &only_backup(&sb));
+    assert_eq!(m["reason"], "mass company import");
+
+    // A failing command's exit code comes back, with the backup named.
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(run.code, Some(7), "{}", run.all());
+    assert!(
+        run.stderr.contains("the backup taken before it is"),
+        "{}",
+        run.stderr
+    );
+
+    // When the backup cannot be taken, the command does not run.
+    std::fs::remove_file(&marker).unwrap();
+    std::fs::write(sb.path().join(".gitignore"), "").unwrap();
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", &touch]);
+    run.assert_refused("was not run");
+    assert!(!marker.exists(), "the command ran without a backup");
+}
+
+/// Appends a line to an applied migration, as an edit would.
+fn edit_migration(sb: &Sandbox, name: &str) -> String {
+    let path = sb.path().join("migrations").join(name);
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}\n-- edited after it was applied\n"),
+    )
+    .unwrap();
+    original
+}
+
+#[test]
+fn a_backup_of_chosen_tables_does_not_launder_an_edited_migration() {
+    // A --table or --schema-only backup holds no d1_migrations rows, so its
+    // migration record is empty. It must not count as the newest record:
+    // then the edit passed the check and the next full backup recorded the
+    // edited file as what was applied.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = "0002_encryption_keys_and_qbt_tokens.sql";
+    let original = edit_migration(&sb, name);
+    sb.xtask(&["backup", "local", "--table", "customers"])
+        .assert_ok();
+    sb.xtask(&["backup", "local", "--schema-only"]).assert_ok();
+
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(name), "{}", run.stderr);
+
+    // The next full backup still records what was applied.
+    let before = sb.backup_files();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && !before.contains(f))
+        .unwrap();
+    let m = manifest_for(&sb, &newest);
+    assert_eq!(
+        m["migration_sha256"][name],
+        sha256_hex(original.as_bytes()).as_str()
+    );
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+}

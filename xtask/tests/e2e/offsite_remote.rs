@@ -1,0 +1,540 @@
+//! Offsite copies through the real wrangler's `r2` commands, pointed at the
+//! loopback API: `backup --upload`, `upload`, `offsite list|fetch|lifecycle`,
+//! a short upload caught by the read-back, and the scheduled job.
+
+use crate::common;
+
+use common::remote::*;
+use common::*;
+use d1_loopback::Faults;
+use serde_json::Value;
+
+const BUCKET: &str = "qbtime-d1-backups";
+
+/// A loopback prod with the repository's backups.toml (prod's bucket is
+/// `qbtime-d1-backups`) and that bucket created.
+fn remote() -> (Remote, tempfile::TempDir) {
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    (remote, tempfile::tempdir().unwrap())
+}
+
+fn list_json(remote: &Remote, home: &std::path::Path) -> Vec<Value> {
+    let run = remote.xtask(home, &["list", "--env", "prod", "--json"]);
+    run.assert_ok();
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+#[test]
+fn an_encrypted_backup_goes_offsite_is_listed_and_comes_back_whole() {
+    let (remote, home) = remote();
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+
+    let run = remote.xtask(
+        home.path(),
+        &["backup", "prod", "--encrypt-to", &recipient, "--upload"],
+    );
+    run.assert_ok();
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+    assert!(run.stdout.contains("reads back as"), "{}", run.stdout);
+    // The first upload finds no offsite index: the normal first state, not
+    // an error, and no path to a log that is deleted when wrangler ends.
+    for needle in ["[ERROR]", "does not exist", "Logs were written"] {
+        assert!(!run.all().contains(needle), "{needle}:\n{}", run.all());
+    }
+
+    let sb = &remote.sb;
+    let names: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql.zst.age"))
+        .collect();
+    assert_eq!(names.len(), 1, "{:?}", sb.backup_files());
+    let name = &names[0];
+    let local = std::fs::read(sb.backups().join(name)).unwrap();
+    let stem = name.trim_end_matches(".sql.zst.age");
+    let month = chrono::Utc::now().format("%Y/%m").to_string();
+    let key_of = |file: &str| format!("prod/{month}/{file}");
+    let mut keys = remote.server.r2_keys(BUCKET);
+    keys.sort();
+    let mut want = vec![
+        "index/prod.json".to_owned(),
+        key_of(&format!("{stem}.manifest.json")),
+        key_of(name),
+    ];
+    want.sort();
+    assert_eq!(keys, want);
+    assert_eq!(
+        remote.server.r2_object(BUCKET, &key_of(name)).unwrap(),
+        local
+    );
+    // The offsite manifest says where it is; so does the local one.
+    let offsite_manifest: Value = serde_json::from_slice(
+        &remote
+            .server
+            .r2_object(BUCKET, &key_of(&format!("{stem}.manifest.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(offsite_manifest["offsite"]["key"], key_of(name).as_str());
+    assert_eq!(
+        manifest_for(sb, name)["offsite"],
+        offsite_manifest["offsite"]
+    );
+    let rows = list_json(&remote, home.path());
+    assert_eq!(
+        rows[0]["offsite"],
+        format!("r2://{BUCKET}/{}", key_of(name)).as_str()
+    );
+
+    let listed = remote.xtask(home.path(), &["offsite", "list", "--env", "prod"]);
+    listed.assert_ok();
+    assert!(listed.stdout.contains(name.as_str()), "{}", listed.stdout);
+    assert!(listed.stdout.contains("zstd+age"), "{}", listed.stdout);
+
+    // A new machine: nothing local. fetch brings back the file and its
+    // manifest, checked, and the backup verifies with the identity.
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    let fetched = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod"],
+    );
+    fetched.assert_ok();
+    assert_eq!(std::fs::read(sb.backups().join(name)).unwrap(), local);
+    let verified = remote.xtask(
+        home.path(),
+        &[
+            "verify",
+            sb.backups().join(name).to_str().unwrap(),
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+    );
+    verified.assert_ok();
+    // Fetching again finds it already here and changes nothing.
+    let again = remote.xtask(home.path(), &["offsite", "fetch", name, "--env", "prod"]);
+    again.assert_ok();
+    assert!(again.stdout.contains("already here"), "{}", again.stdout);
+}
+
+#[test]
+fn a_short_upload_is_caught_and_the_local_backup_stays_not_offsite() {
+    let (remote, home) = remote();
+    remote.server.set_faults(Faults {
+        r2_put_truncate_to: Some(100),
+        ..Faults::default()
+    });
+    let run = remote.xtask(home.path(), &["backup", "prod", "--compress", "--upload"]);
+    run.assert_refused("did not arrive whole");
+    assert!(
+        run.stderr
+            .contains("the local backup is kept and is not marked offsite"),
+        "{}",
+        run.stderr
+    );
+    let rows = list_json(&remote, home.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["verified"], "good");
+    assert_eq!(rows[0]["offsite"], "no");
+    assert!(
+        !remote
+            .server
+            .r2_keys(BUCKET)
+            .contains(&"index/prod.json".to_owned()),
+        "nothing was listed offsite"
+    );
+    assert_no_partials(&remote.sb);
+
+    // Once R2 behaves, `upload latest` copies that same backup.
+    remote.server.set_faults(Faults::default());
+    remote
+        .xtask(home.path(), &["upload", "latest", "--env", "prod"])
+        .assert_ok();
+    let rows = list_json(&remote, home.path());
+    assert!(
+        rows[0]["offsite"].as_str().unwrap().starts_with("r2://"),
+        "{rows:?}"
+    );
+    let listed = remote.xtask(home.path(), &["offsite", "list", "--env", "prod", "--json"]);
+    listed.assert_ok();
+    let index: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(index["backups"][0]["file"], rows[0]["file"]);
+    assert_eq!(index["backups"][0]["verified"], "good");
+}
+
+#[test]
+fn uploads_are_refused_without_a_bucket_or_for_another_environment() {
+    let (remote, home) = remote();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let name = only_backup(&remote.sb);
+    let path = remote.sb.backups().join(&name);
+    let before = remote.server.requests().len();
+    // staging has no [staging.offsite] table.
+    remote
+        .xtask(
+            home.path(),
+            &["upload", path.to_str().unwrap(), "--env", "staging"],
+        )
+        .assert_refused("add `[staging.offsite]`");
+    remote
+        .xtask(home.path(), &["backup", "staging", "--upload"])
+        .assert_refused("add `[staging.offsite]`");
+    // `--upload=auto` (the scheduled job's) uploads only where there is a bucket.
+    remote
+        .xtask(home.path(), &["backup", "staging", "--upload=auto"])
+        .assert_ok();
+    // A prod backup named under staging's settings would land under the wrong prefix.
+    let settings = remote.sb.path().join("backups.toml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("\n[staging.offsite]\nbucket = \"qbtime-d1-backups\"\n");
+    std::fs::write(&settings, text).unwrap();
+    remote
+        .xtask(
+            home.path(),
+            &["upload", path.to_str().unwrap(), "--env", "staging"],
+        )
+        .assert_refused("is a backup of prod, not staging");
+    let r2_requests = remote.server.requests()[before..]
+        .iter()
+        .filter(|r| r.contains("/r2/"))
+        .count();
+    assert_eq!(r2_requests, 0, "{:?}", remote.server.requests());
+    assert!(remote.server.r2_keys(BUCKET).is_empty());
+}
+
+#[test]
+fn the_lifecycle_rule_follows_the_retention_policy_and_needs_confirmation() {
+    let (remote, home) = remote();
+    let dry = remote.xtask(
+        home.path(),
+        &["offsite", "lifecycle", "--env", "prod", "--dry-run"],
+    );
+    dry.assert_ok();
+    assert!(dry.stdout.contains("372 days"), "{}", dry.stdout);
+    assert_eq!(remote.server.r2_lifecycle(BUCKET), serde_json::json!([]));
+
+    remote
+        .xtask(
+            home.path(),
+            &["offsite", "lifecycle", "--env", "prod", "--yes"],
+        )
+        .assert_refused("--confirm qbtime_db_prod");
+    assert_eq!(remote.server.r2_lifecycle(BUCKET), serde_json::json!([]));
+
+    for _ in 0..2 {
+        remote
+            .xtask(
+                home.path(),
+                &[
+                    "offsite",
+                    "lifecycle",
+                    "--env",
+                    "prod",
+                    "--confirm",
+                    "qbtime_db_prod",
+                ],
+            )
+            .assert_ok();
+        let rules = remote.server.r2_lifecycle(BUCKET);
+        let rules = rules.as_array().unwrap();
+        assert_eq!(rules.len(), 1, "set twice, still one rule: {rules:?}");
+        assert_eq!(rules[0]["id"], "qbtime-prod-expire");
+        assert_eq!(rules[0]["conditions"]["prefix"], "prod/");
+        assert_eq!(
+            rules[0]["deleteObjectsTransition"]["condition"]["maxAge"],
+            372 * 86_400
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_scheduled_job_backs_up_encrypted_uploads_and_prunes_and_fails_loudly() {
+    let (remote, home) = remote();
+    let job = |faults: Faults| {
+        remote.server.set_faults(faults);
+        let mut script =
+            std::process::Command::new(remote.sb.path().join("scripts/scheduled-backup.sh"));
+        script
+            .args(["prod", "--require-encryption"])
+            .env("QBTIME_XTASK", env!("CARGO_BIN_EXE_xtask"))
+            .env(
+                "QBTIME_WRANGLER_CONFIG",
+                remote.sb.path().join("wrangler.toml"),
+            )
+            .env_remove("QBTIME_BACKUP_DIR");
+        let out = remote.with_api(&mut script, home.path()).output().unwrap();
+        Run::from_output(out)
+    };
+    // As the repository ships: no recipients yet, so the job refuses to
+    // put an unencrypted prod dump on a runner or in R2.
+    let run = job(Faults::default());
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("SCHEDULED BACKUP OF prod FAILED"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("unencrypted"), "{}", run.all());
+    assert!(
+        remote.sb.backup_files().iter().all(|f| f == ".lock"),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
+    let run = job(Faults::default());
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("scheduled backup of prod: done"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("prod: keep_within 30d"),
+        "prune ran: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("(max 26h): ok"),
+        "status ran last: {}",
+        run.stdout
+    );
+    let rows = list_json(&remote, home.path());
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]["file"].as_str().unwrap().ends_with(".sql.zst.age"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0]["offsite"].as_str().unwrap().starts_with("r2://"),
+        "{rows:?}"
+    );
+
+    let run = job(Faults {
+        r2_put_status: Some(500),
+        ..Faults::default()
+    });
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("SCHEDULED BACKUP OF prod FAILED"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("done"), "{}", run.stdout);
+}
+
+#[test]
+fn the_workflow_runs_the_scheduled_job_daily_with_the_two_secrets() {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows/scheduled-backup.yml"))
+        .unwrap();
+    assert!(
+        text.contains("schedule:") && text.contains("cron:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run: scripts/scheduled-backup.sh prod"),
+        "{text}"
+    );
+    for secret in ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"] {
+        assert!(
+            text.contains(&format!("{secret}: ${{{{ secrets.{secret} }}}}")),
+            "{secret}: {text}"
+        );
+    }
+    assert!(
+        !text.contains("upload-artifact"),
+        "backups never become artifacts"
+    );
+}
+
+/// The real wrangler's `r2 object delete`, against the loopback.
+fn wrangler_delete(remote: &Remote, home: &std::path::Path, key: &str) -> Run {
+    let mut cmd = d1_loopback::pinned_wrangler_command(&repo_root());
+    cmd.args([
+        "r2",
+        "object",
+        "delete",
+        &format!("{BUCKET}/{key}"),
+        "--remote",
+    ])
+    .current_dir(remote.sb.path());
+    remote.with_api(&mut cmd, home);
+    Run::from_output(cmd.output().unwrap())
+}
+
+fn lock_rules_of(remote: &Remote) -> Vec<Value> {
+    remote.server.r2_lock(BUCKET).as_array().unwrap().clone()
+}
+
+#[test]
+fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
+    let (remote, home) = remote();
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+    let month = chrono::Utc::now().format("%Y/%m").to_string();
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.starts_with(&format!("prod/{month}/")) && k.ends_with(".sql"))
+        .unwrap();
+
+    // The plan, and a dry run that changes nothing.
+    let dry = remote.xtask(
+        home.path(),
+        &["offsite", "lock", "--env", "prod", "--dry-run"],
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("qbtime-prod-lock-372d"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("372 days"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("free that space"), "{}", dry.stdout);
+    assert!(lock_rules_of(&remote).is_empty());
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status
+            .stdout
+            .contains("offsite lock              not locked"),
+        "{}",
+        status.stdout
+    );
+
+    // The guard: --yes is not enough for prod.
+    remote
+        .xtask(home.path(), &["offsite", "lock", "--env", "prod", "--yes"])
+        .assert_refused("--confirm qbtime_db_prod");
+    assert!(lock_rules_of(&remote).is_empty());
+    // Without the lock, the object can be deleted (and is put back).
+    let bytes = remote.server.r2_object(BUCKET, &key).unwrap();
+    wrangler_delete(&remote, home.path(), &key).assert_ok();
+    assert!(remote.server.r2_object(BUCKET, &key).is_none());
+    remote.server.r2_put_object(BUCKET, &key, &bytes).unwrap();
+
+    let lock = [
+        "offsite",
+        "lock",
+        "--env",
+        "prod",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    for _ in 0..2 {
+        remote.xtask(home.path(), &lock).assert_ok();
+        let rules = lock_rules_of(&remote);
+        assert_eq!(rules.len(), 1, "set twice, still one rule: {rules:?}");
+        assert_eq!(rules[0]["id"], "qbtime-prod-lock-372d");
+        assert_eq!(rules[0]["prefix"], "prod/");
+        assert_eq!(rules[0]["condition"]["maxAgeSeconds"], 372 * 86_400);
+    }
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+
+    // The real wrangler's delete is refused as R2 refuses it, and the copy stays.
+    let refused = wrangler_delete(&remote, home.path(), &key);
+    assert!(!refused.ok, "{}", refused.all());
+    assert!(refused.all().contains("10069"), "{}", refused.all());
+    assert_eq!(remote.server.r2_object(BUCKET, &key).unwrap(), bytes);
+    // The index, outside the prefix, is not locked: uploads keep rewriting it.
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status
+            .stdout
+            .contains("offsite lock              locked: 372 days after upload"),
+        "{}",
+        status.stdout
+    );
+    let doctor = remote.xtask(home.path(), &["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("r2://qbtime-d1-backups/prod/ is locked qbtime-prod-lock-372d"),
+        "{}",
+        doctor.stdout
+    );
+
+    // A lifecycle rule that would delete copies the lock still holds is refused.
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let short = text.replace(
+        "bucket = \"qbtime-d1-backups\"",
+        "bucket = \"qbtime-d1-backups\"\nexpire_after = \"30d\"",
+    );
+    std::fs::write(&settings, &short).unwrap();
+    let lifecycle = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "lifecycle",
+            "--env",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    lifecycle.assert_refused("before the lock allows");
+    assert_eq!(remote.server.r2_lifecycle(BUCKET), serde_json::json!([]));
+    // ... and so is a lock longer than the configured expiry, before any request.
+    let before = remote.server.requests().len();
+    let run = remote.xtask(home.path(), &lock);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("expire_after"), "{}", run.stderr);
+    assert_eq!(remote.server.requests().len(), before);
+
+    // Shortening the lock adds the new rule before removing the old one: a
+    // failure part-way leaves the old lock in force, as the plan says.
+    std::fs::write(
+        &settings,
+        text.replace(
+            "bucket = \"qbtime-d1-backups\"",
+            "bucket = \"qbtime-d1-backups\"\nlock_for = \"90d\"",
+        ),
+    )
+    .unwrap();
+    let plan = remote.xtask(
+        home.path(),
+        &["offsite", "lock", "--env", "prod", "--dry-run"],
+    );
+    let add = plan.stdout.find("lock add").unwrap();
+    let remove = plan.stdout.find("lock remove").unwrap();
+    assert!(add < remove, "{}", plan.stdout);
+    remote.server.set_faults(Faults {
+        r2_lock_put_status: Some(500),
+        ..Faults::default()
+    });
+    let failed = remote.xtask(home.path(), &lock);
+    assert!(!failed.ok, "{}", failed.all());
+    let rules = lock_rules_of(&remote);
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["id"], "qbtime-prod-lock-372d");
+    assert!(refused_again(&remote, home.path(), &key));
+    remote.server.set_faults(Faults::default());
+    remote.xtask(home.path(), &lock).assert_ok();
+    let rules = lock_rules_of(&remote);
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["id"], "qbtime-prod-lock-90d");
+}
+
+fn refused_again(remote: &Remote, home: &std::path::Path, key: &str) -> bool {
+    !wrangler_delete(remote, home, key).ok && remote.server.r2_object(BUCKET, key).is_some()
+}

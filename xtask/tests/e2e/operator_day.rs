@@ -1,0 +1,259 @@
+//! The operator's day, end to end with the real wrangler against local D1:
+//! names that `list` prints work everywhere, `6m` means six months, shell
+//! completions, exit codes that mean the same on every command, and
+//! `status` failing on a stale environment.
+
+use crate::common;
+
+use std::fs::File;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// A sandbox with one seeded local backup; returns its file name.
+fn sandbox_with_a_backup() -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    (sb, name)
+}
+
+/// The file names `list --json` prints.
+fn listed(sb: &Sandbox) -> Vec<String> {
+    let run = sb.xtask(&["list", "--json"]);
+    run.assert_ok();
+    let rows: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    rows.iter()
+        .map(|r| r["file"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_bare_name_from_list_restores_verifies_and_a_missing_one_says_no_such_file() {
+    let (sb, _) = sandbox_with_a_backup();
+    let name = listed(&sb).remove(0);
+    assert!(!name.contains('/'), "{name}");
+
+    // The README's command for a database that is not empty: the guard
+    // refuses without --replace (exit 3), and the bare name restores with it.
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("--replace"), "{}", run.stderr);
+    sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"])
+        .assert_ok();
+    sb.xtask(&["verify", &name]).assert_ok();
+
+    // A bare name that is not there: where it looked, exit 2, on every command.
+    let missing = "backup-local-20990101-0000.sql";
+    for args in [
+        vec!["verify", missing],
+        vec!["restore", missing, "--to", "local", "--yes"],
+        vec!["upload", missing, "--env", "local"],
+    ] {
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains(&format!("no such file: {missing}"))
+                && run.stderr.contains(sb.backups().to_str().unwrap()),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("is not a backup file"),
+            "{}",
+            run.stderr
+        );
+    }
+    // upload finds the listed name too; it stops later, for want of a bucket.
+    let run = sb.xtask(&["upload", &name, "--env", "local", "--dry-run"]);
+    assert!(!run.stderr.contains("no such file"), "{}", run.all());
+    // A bare name may not climb out of the backup directory.
+    let run = sb.xtask(&["verify", ".."]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+}
+
+#[test]
+fn keep_within_6m_keeps_six_months_and_6mo_leads_to_6m() {
+    let (sb, name) = sandbox_with_a_backup();
+    let manifest = manifest_for(&sb, &name);
+    let now = chrono::Utc::now();
+    let mut aged = Vec::new();
+    for days in [100, 200] {
+        let created = now - chrono::Duration::days(days);
+        let file = format!("backup-local-{}.sql", created.format("%Y%m%d-%H%M"));
+        std::fs::copy(sb.backups().join(&name), sb.backups().join(&file)).unwrap();
+        let mut m = manifest.clone();
+        m["created_at"] = created.to_rfc3339().into();
+        m["file"]["name"] = file.clone().into();
+        std::fs::write(
+            sb.backups().join(file.replace(".sql", ".manifest.json")),
+            m.to_string(),
+        )
+        .unwrap();
+        aged.push(file);
+    }
+    let run = sb.xtask(&[
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "6m",
+        "--keep-daily",
+        "0",
+        "--dry-run",
+    ]);
+    run.assert_ok();
+    // 100 days is within six months (not six minutes); 200 days is not.
+    assert!(
+        run.stdout
+            .contains(&format!("keep    {}  (within 6m)", aged[0])),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("delete  {}", aged[1])),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Dry run: 1 backup would be deleted"),
+        "{}",
+        run.stdout
+    );
+
+    let run = sb.xtask(&["prune", "--keep-within", "6mo"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("use 6m for 6 months"), "{}", run.stderr);
+    sb.xtask(&["prune", "--keep-within", "0d", "--dry-run"])
+        .assert_ok();
+}
+
+#[test]
+fn completions_bash_is_a_script_bash_accepts() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["completions", "bash"]);
+    run.assert_ok();
+    for sub in ["backup", "restore", "verify", "status", "prune"] {
+        assert!(run.stdout.contains(sub), "{sub} missing");
+    }
+    let script = sb.path().join("xtask.bash");
+    std::fs::write(&script, &run.stdout).unwrap();
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let run = sb.xtask(&["completions", shell]);
+        run.assert_ok();
+        assert!(run.stdout.contains("restore"), "{shell}");
+    }
+    let help = sb.xtask(&["restore", "--help"]);
+    assert!(
+        help.stdout.contains("Usage: cargo xtask restore"),
+        "{}",
+        help.stdout
+    );
+    assert!(help.stdout.contains("Global options:"), "{}", help.stdout);
+}
+
+#[test]
+fn status_fails_on_a_stale_environment_and_passes_on_a_fresh_one() {
+    let (sb, name) = sandbox_with_a_backup();
+    // Only local declares a max age here; staging and prod are reported only.
+    std::fs::write(
+        sb.path().join("backups.toml"),
+        "[local]\nmax_age = \"1h\"\n",
+    )
+    .unwrap();
+
+    let run = sb.xtask(&["status"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains(&name), "{}", run.stdout);
+    assert!(run.stdout.contains("(max 1h): ok"), "{}", run.stdout);
+    let run = sb.xtask(&["status", "--json"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let envs = report["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 3, "{report:#}");
+    let env = |report: &Value, name: &str| -> Value {
+        report["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["environment"] == name)
+            .unwrap()
+            .clone()
+    };
+    let local = env(&report, "local");
+    assert_eq!(local["newest_verified"]["file"], name.as_str());
+    assert_eq!(local["newest_verified"]["offsite"], Value::Null);
+    assert_eq!(env(&report, "prod")["stale"], false);
+
+    // The backup job "stopped" two hours ago: status fails, naming the fix.
+    let path = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["created_at"] = (chrono::Utc::now() - chrono::Duration::hours(2))
+        .to_rfc3339()
+        .into();
+    std::fs::write(&path, m.to_string()).unwrap();
+    let run = sb.xtask(&["status"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("(max 1h): STALE"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("local's newest verified backup is 2h old")
+            && run.stderr.contains("cargo xtask backup local"),
+        "{}",
+        run.stderr
+    );
+    let run = sb.xtask(&["status", "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(env(&report, "local")["stale"], true);
+}
+
+#[test]
+fn exit_codes_mean_the_same_on_every_command() {
+    let (sb, _) = sandbox_with_a_backup();
+    // Lock held by another run: 4.
+    let lock = File::create(sb.backups().join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    drop(lock);
+    // Could not run (bad input): 2.
+    let run = sb.xtask(&["backup", "nowhere"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    // Refused by a guard: 3.
+    let run = sb.xtask(&["restore", "latest", "--to", "local"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+
+    // with-backup shows the command as a shell would read it back, and a
+    // command that cannot be started is 127, as in a shell.
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 0"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Running: sh -c 'exit 0'"),
+        "{}",
+        run.stdout
+    );
+    let run = sb.xtask(&["with-backup", "local", "--", "no-such-program-xyz", "a b"]);
+    assert_eq!(run.code, Some(127), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("cannot start `no-such-program-xyz 'a b'`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,220 @@
+//! What the operator sees: `-q`, `-v`, a short routine backup, no ANSI
+//! escape in a pipe, and `--json` documents, through the real wrangler.
+
+use crate::common;
+
+use common::*;
+use serde_json::Value;
+
+/// A sandbox whose local D1 already has its schema and a first backup, so
+/// that the next `backup local` is the routine one.
+fn sandbox_after_first_backup() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb
+}
+
+#[test]
+fn quiet_prints_nothing_on_a_successful_backup_and_still_writes_it() {
+    let sb = Sandbox::new();
+    // The fresh-clone path: migrations applied, then exported and verified.
+    let run = sb.xtask(&["-q", "backup", "local"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "", "stdout under -q");
+    assert_eq!(run.stderr, "", "stderr under -q");
+    assert_eq!(
+        sb.backup_files()
+            .iter()
+            .filter(|f| f.ends_with(".sql"))
+            .count(),
+        1,
+        "{:?}",
+        sb.backup_files()
+    );
+    // An error still shows under -q.
+    let run = sb.xtask(&["backup", "nowhere", "--quiet"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("error: "), "{}", run.all());
+}
+
+#[test]
+fn a_routine_backup_is_short_and_verbose_shows_wranglers_own_lines() {
+    let sb = sandbox_after_first_backup();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let lines = run.all().lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(lines <= 10, "{lines} lines:\n{}", run.all());
+    assert!(run.stdout.contains("Result: GOOD"), "{}", run.all());
+    // Nothing of wrangler's but one line per call.
+    for chatter in ["Resource location", "--remote", "Executing", "Exporting"] {
+        assert!(!run.all().contains(chatter), "{chatter}:\n{}", run.all());
+    }
+
+    // Through wrangler: a local backup otherwise runs no wrangler at all.
+    let verbose = sb.xtask(&["-v", "backup", "local", "--via-wrangler"]);
+    verbose.assert_ok();
+    // Lines we never print ourselves: wrangler's, live, on stderr.
+    let ours = |l: &&str| l.starts_with("  … ") || l.starts_with("note: ");
+    let wranglers = verbose.stderr.lines().filter(|l| !ours(l)).count();
+    assert!(wranglers >= 3, "-v stderr:\n{}", verbose.stderr);
+    assert!(
+        verbose.all().lines().count() > run.all().lines().count() + 3,
+        "-v shows more:\n{}",
+        verbose.all()
+    );
+    // The full plan and verify report, too.
+    assert!(verbose.stdout.contains("wrangler commands, in order"));
+    assert!(verbose.stdout.contains("[pass] integrity"));
+}
+
+#[test]
+fn no_ansi_escape_reaches_a_pipe_even_when_wrangler_fails_in_colour() {
+    let sb = sandbox_after_first_backup();
+    let dump = sb.path().join("bad.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE zz(a);\nINSERT INTO zz VALUES(1);\nINSERT INTO nope VALUES(2);\n",
+    )
+    .unwrap();
+    for (var, value) in [("FORCE_COLOR", "1"), ("NO_COLOR", "1")] {
+        let out = sb
+            .xtask_command(&[
+                "restore",
+                dump.to_str().unwrap(),
+                "--to",
+                "local",
+                "--no-manifest",
+                "--source-env",
+                "local",
+                "--via-wrangler",
+                "--replace",
+                "--yes",
+            ])
+            // wrangler colours its errors; FORCE_COLOR makes it colour all.
+            .env("FORCE_COLOR", "1")
+            .env(var, value)
+            .output()
+            .unwrap();
+        let run = Run::from_output(out);
+        assert_eq!(run.code, Some(1), "{}", run.all());
+        // wrangler's kept lines come with the error.
+        assert!(run.stderr.contains("no such table: nope"), "{}", run.all());
+        assert!(
+            !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+            "{var}={value}: an escape code reached the pipe:\n{:?}",
+            run.all()
+        );
+        assert!(!run.all().contains("Logs were written"), "{}", run.all());
+    }
+}
+
+fn json_of(run: &Run) -> Value {
+    run.assert_ok();
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout))
+}
+
+#[test]
+fn json_documents_for_backup_restore_dry_run_and_prune() {
+    let sb = sandbox_after_first_backup();
+    let backup = json_of(&sb.xtask(&["backup", "local", "--json"]));
+    assert_eq!(backup["command"], "backup");
+    assert_eq!(backup["dry_run"], false);
+    assert_eq!(backup["plan"]["environment"], "local");
+    assert_eq!(backup["plan"]["database"], "qbtime_db_local");
+    assert_eq!(backup["plan"]["mode"], "full");
+    // Local D1 is exported from its SQLite file: no wrangler command runs.
+    assert!(
+        backup["plan"]["local_file"]
+            .as_str()
+            .unwrap()
+            .ends_with(".sqlite")
+    );
+    assert_eq!(backup["plan"]["wrangler_commands"], serde_json::json!([]));
+    let result = &backup["result"];
+    assert_eq!(result["verification"], "good");
+    let file = result["file"].as_str().unwrap();
+    assert!(std::path::Path::new(file).is_file(), "{file}");
+    assert_eq!(result["sha256"].as_str().unwrap().len(), 64);
+    assert!(result["rows"]["d1_migrations"].as_u64().unwrap() > 0);
+
+    let dry = json_of(&sb.xtask(&["backup", "local", "--dry-run", "--json"]));
+    assert_eq!(dry["dry_run"], true);
+    assert!(dry["result"].is_null());
+
+    let restore = json_of(&sb.xtask(&[
+        "restore",
+        file,
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(restore["command"], "restore");
+    assert_eq!(restore["dry_run"], true);
+    assert_eq!(restore["plan"]["target"]["database"], "qbtime_db_local");
+    assert_eq!(restore["plan"]["mode"], "replace");
+    assert_eq!(restore["plan"]["safety_backup"], true);
+    assert!(restore["result"].is_null());
+
+    let before = sb.backup_files();
+    let prune = json_of(&sb.xtask(&[
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "0d",
+        "--keep-daily",
+        "1",
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(prune["command"], "prune");
+    let backups = prune["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2, "{prune}");
+    let actions: Vec<&str> = backups
+        .iter()
+        .map(|b| b["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["keep", "delete"], "{prune}");
+    assert_eq!(prune["deleted"], 0);
+    assert_eq!(sb.backup_files(), before, "a dry run deletes nothing");
+}
+
+#[test]
+fn json_documents_for_migrate_plan_and_result() {
+    let sb = sandbox_after_first_backup();
+    std::fs::write(
+        sb.path().join("migrations/9999_extra.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let dry = json_of(&sb.xtask(&["migrate", "local", "--dry-run", "--json"]));
+    assert_eq!(dry["command"], "migrate");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["plan"]["database"], "qbtime_db_local");
+    assert_eq!(
+        dry["plan"]["pending"],
+        serde_json::json!(["9999_extra.sql"])
+    );
+    assert_eq!(dry["plan"]["backup"], "full backup first");
+    assert!(dry["result"].is_null());
+    assert!(
+        !sb.live_row_counts().contains_key("extra"),
+        "a dry run applied it"
+    );
+
+    let run = json_of(&sb.xtask(&["migrate", "local", "--yes", "--json"]));
+    assert_eq!(
+        run["result"]["applied"],
+        serde_json::json!(["9999_extra.sql"])
+    );
+    let backup = run["result"]["pre_migration_backup"].as_str().unwrap();
+    assert!(std::path::Path::new(backup).is_file(), "{backup}");
+    assert!(sb.live_row_counts().contains_key("extra"));
+
+    let again = json_of(&sb.xtask(&["migrate", "local", "--json"]));
+    assert_eq!(again["plan"]["pending"], serde_json::json!([]));
+    assert_eq!(again["result"]["applied"], serde_json::json!([]));
+}

@@ -1,0 +1,172 @@
+//! `cargo xtask prune` on a backup directory: the plan, the guard, and what
+//! is deleted.
+
+use crate::common;
+
+use std::fs::File;
+
+use common::*;
+use serde_json::Value;
+
+/// One real backup, copied into backups of other ages (manifests rewritten),
+/// named `backup-local-<stamp>.sql`, oldest first.
+fn backups_aged(sb: &Sandbox, days_ago: &[(i64, &str)]) -> Vec<String> {
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let original = only_backup(sb);
+    let manifest = manifest_for(sb, &original);
+    let now = chrono::Utc::now();
+    let mut names = Vec::new();
+    for (days, reason) in days_ago {
+        let created = now - chrono::Duration::days(*days) - chrono::Duration::minutes(5);
+        let name = format!("backup-local-{}.sql", created.format("%Y%m%d-%H%M"));
+        std::fs::copy(sb.backups().join(&original), sb.backups().join(&name)).unwrap();
+        let mut m: Value = manifest.clone();
+        m["created_at"] = created.to_rfc3339().into();
+        m["file"]["name"] = name.clone().into();
+        m["reason"] = if reason.is_empty() {
+            Value::Null
+        } else {
+            (*reason).into()
+        };
+        std::fs::write(
+            sb.backups().join(name.replace(".sql", ".manifest.json")),
+            serde_json::to_string_pretty(&m).unwrap(),
+        )
+        .unwrap();
+        names.push(name);
+    }
+    // The original (just taken) stays as the newest.
+    names.push(original);
+    names
+}
+
+fn present(sb: &Sandbox) -> Vec<String> {
+    let mut files: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn prune_plans_refuses_without_yes_and_then_deletes_by_the_policy() {
+    let sb = Sandbox::new();
+    // backups.toml keeps local backups within 7d and the last 3 days.
+    let names = backups_aged(
+        &sb,
+        &[
+            (40, ""),
+            (20, "pre-migration: 0005_x.sql"),
+            (12, ""),
+            (11, ""),
+            (10, ""),
+            (9, ""),
+            (2, ""),
+        ],
+    );
+    let before = present(&sb);
+    assert_eq!(before.len(), 8);
+
+    // The plan says what goes and why the rest stays; nothing is deleted.
+    let run = sb.xtask(&["prune", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("local: keep_within 7d, keep_daily 3"),
+        "{}",
+        run.stdout
+    );
+    // Kept: the newest of each of the last 3 days with backups (today, 2 and
+    // 9 days ago). Deleted: the rest, the 20-day-old pre-migration backup
+    // included, since its window is keep_within, 7 days.
+    for gone in &names[..5] {
+        assert!(
+            run.stdout.contains(&format!("delete  {gone}")),
+            "{gone}\n{}",
+            run.stdout
+        );
+    }
+    for stays in &names[5..] {
+        assert!(
+            run.stdout.contains(&format!("keep    {stays}")),
+            "{stays}\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("the newest verified backup"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(present(&sb), before, "a dry run deleted something");
+
+    // Without --yes and without a terminal: refused, nothing deleted.
+    sb.xtask(&["prune"]).assert_refused("--yes");
+    assert_eq!(present(&sb), before);
+
+    // A held backup lock stops it too.
+    let lock = File::create(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    sb.xtask(&["prune", "--yes"]).assert_refused("lock");
+    assert_eq!(present(&sb), before);
+    drop(lock);
+
+    sb.xtask(&["prune", "--yes"]).assert_ok();
+    let after = present(&sb);
+    let expected: Vec<String> = {
+        let mut e = vec![names[5].clone(), names[6].clone(), names[7].clone()];
+        e.sort();
+        e
+    };
+    assert_eq!(after, expected);
+    // Manifests went with their files.
+    let manifests = sb
+        .backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".manifest.json"))
+        .count();
+    assert_eq!(manifests, 3);
+}
+
+#[test]
+fn command_line_rules_override_the_file_and_the_newest_verified_backup_stays() {
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(3, ""), (2, "")]);
+    // Mark the newest bad: the newest verified is then the 2-day-old one.
+    let newest = names.last().unwrap();
+    let path = sb.backups().join(newest.replace(".sql", ".manifest.json"));
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["verification"]["outcome"] = "bad".into();
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let run = sb.xtask(&[
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "1h",
+        "--keep-daily",
+        "0",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let after = present(&sb);
+    assert!(
+        after.contains(&names[1]),
+        "the newest verified backup was deleted: {after:?}\n{}",
+        run.stdout
+    );
+    assert!(
+        after.contains(newest),
+        "a backup within 1h was deleted: {after:?}"
+    );
+    assert!(!after.contains(&names[0]), "{after:?}");
+
+    sb.xtask(&["prune", "--keep-within", "6mo"])
+        .assert_refused("use 6m for 6 months");
+    sb.xtask(&["prune", "--env", "nowhere"])
+        .assert_refused("nowhere");
+}

@@ -1,0 +1,223 @@
+//! Every refusal of `cargo xtask backup`, `doctor` and the pre-commit hook,
+//! each shown to hold with nothing written.
+
+use crate::common;
+
+use std::fs::File;
+
+use common::*;
+
+#[test]
+fn a_backup_git_would_not_ignore_is_refused_before_anything_is_written() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join(".gitignore"), ".wrangler/\n").unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("git would not ignore");
+    assert!(run.stderr.contains("Nothing was written"), "{}", run.stderr);
+    assert!(!sb.backups().exists());
+}
+
+#[test]
+fn a_tracked_backup_is_refused_and_named() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path().join("old")).unwrap();
+    std::fs::write(
+        sb.path().join("old/backup-prod-20260101-0000.sql"),
+        "PRAGMA x;",
+    )
+    .unwrap();
+    sb.git(&["add", "-f", "old/backup-prod-20260101-0000.sql"])
+        .assert_ok();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("git already tracks backup files");
+    assert!(
+        run.stderr.contains("old/backup-prod-20260101-0000.sql"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("git rm --cached"));
+    assert!(!sb.backups().exists());
+}
+
+#[test]
+fn an_unknown_environment_lists_the_known_ones_and_touches_nothing() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["backup", "prdo"]);
+    run.assert_refused("unknown environment `prdo`");
+    assert!(
+        run.stderr.contains("prod (alias production)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("staging (alias preview)"));
+    assert!(!sb.backups().exists());
+    assert!(
+        !sb.path().join(".wrangler").exists(),
+        "no wrangler call was made"
+    );
+}
+
+#[test]
+fn an_unknown_table_is_refused_before_the_export() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&["backup", "local", "--table", "custmers"]);
+    run.assert_refused("--table custmers: no such table");
+    assert!(
+        run.stderr.contains("customers"),
+        "lists the real tables: {}",
+        run.stderr
+    );
+    assert!(!sb.backups().exists());
+}
+
+#[test]
+fn a_held_lock_refuses_a_second_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir(sb.backups()).unwrap();
+    let lock = File::create(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("another backup or restore is running");
+    assert_eq!(sb.backup_files(), [".lock"]);
+    drop(lock);
+}
+
+#[test]
+fn a_stale_lock_and_its_leftover_file_are_reported_and_cleaned() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join(".lock"),
+        r#"{"pid":4194303,"started_at":"2026-11-23T01:02:03Z","command":"backup prod"}"#,
+    )
+    .unwrap();
+    let leftover = sb
+        .backups()
+        .join(".backup-prod-20261123-0102.4194303.sql.partial");
+    std::fs::write(&leftover, "PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO").unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("pid 4194303"), "{}", run.stderr);
+    assert!(run.stderr.contains("gone without releasing it"));
+    assert!(run.stderr.contains("removing its unfinished file"));
+    assert!(!leftover.exists());
+    only_backup(&sb);
+}
+
+#[test]
+fn doctor_reports_a_good_setup_and_fails_on_an_unignored_backup_dir() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let status = |name: &str| -> String {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {report}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(run.ok, "{}", run.all());
+    assert_eq!(report["ok"], true);
+    assert_eq!(status("wrangler"), "ok");
+    assert_eq!(status("node"), "ok");
+    assert_eq!(status("config"), "ok");
+    assert_eq!(status("backups"), "ok");
+    assert_eq!(status("tracked"), "ok");
+    assert_eq!(
+        status("auth"),
+        "warn",
+        "no credentials in the test environment"
+    );
+    assert_eq!(status("hooks"), "warn", "hooks not installed yet");
+
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    std::fs::write(sb.path().join(".gitignore"), "").unwrap();
+    let secret = "cf-token-that-must-never-be-printed";
+    let run = Run::from_output(
+        sb.xtask_command(&["doctor"])
+            .env("CLOUDFLARE_API_TOKEN", secret)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        !run.ok,
+        "doctor must fail when backups would not be ignored"
+    );
+    assert!(run.stdout.contains("[FAIL] backups"), "{}", run.stdout);
+    assert!(run.stdout.contains("[ok  ] hooks"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("CLOUDFLARE_API_TOKEN"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.all().contains(secret));
+}
+
+#[test]
+fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    assert_eq!(
+        sb.git(&["config", "core.hooksPath"]).stdout.trim(),
+        "scripts/git-hooks"
+    );
+
+    let attempt = |path: &str, content: &[u8]| -> Run {
+        let full = sb.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, content).unwrap();
+        sb.git(&["add", "-f", path]).assert_ok();
+        let run = sb.git(&["commit", "-q", "-m", "try"]);
+        if !run.ok {
+            sb.git(&["reset", "-q"]).assert_ok();
+            std::fs::remove_file(&full).unwrap();
+        }
+        run
+    };
+    let refused = attempt("backups/anything.txt", b"hello");
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("backups/anything.txt"),
+        "{}",
+        refused.stderr
+    );
+    let refused = attempt("ops/backup-prod-20260101-0000.sql", b"-- nothing");
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("its name is a backup's"));
+    let refused = attempt(
+        "notes/export.txt",
+        b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE a(x);",
+    );
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("wrangler d1 export header"),
+        "{}",
+        refused.stderr
+    );
+    let refused = attempt(
+        "notes/dump.txt",
+        b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n",
+    );
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("sqlite3 .dump header"));
+    let mut sqlite = b"SQLite format 3\0".to_vec();
+    sqlite.extend_from_slice(&[0u8; 100]);
+    let refused = attempt("data/app.bin", &sqlite);
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("SQLite database file"));
+
+    // Ordinary files and migrations (which may start with anything) commit.
+    attempt(
+        "migrations/0005_more.sql",
+        b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE b(x);",
+    )
+    .assert_ok();
+    attempt("README.txt", b"hello").assert_ok();
+}

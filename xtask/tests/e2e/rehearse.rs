@@ -1,0 +1,103 @@
+//! `cargo xtask rehearse`: the whole remote cycle offline, through the real
+//! wrangler's `--remote` code paths against the loopback API that the xtask
+//! starts itself, over a copy of a backup; the real backups are untouched.
+
+use crate::common;
+
+use common::*;
+
+#[test]
+fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let before = sb.backup_files();
+    let source = sb.backups().join(&name);
+    let bytes = std::fs::read(&source).unwrap();
+
+    // With --json, stdout is one document and everything for people,
+    // the steps' own output included, is on stderr.
+    let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap(), "--json"]);
+    run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
+    assert_eq!(doc["command"], "rehearse");
+    assert_eq!(doc["result"]["ok"], true);
+    let steps = doc["result"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), doc["plan"]["steps"].as_array().unwrap().len());
+    assert!(steps.iter().all(|s| s["outcome"] == "pass"), "{doc}");
+    assert!(
+        doc["plan"]["steps"][0]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("cargo xtask backup prod"),
+        "{doc}"
+    );
+    let summary = run
+        .stderr
+        .split("Rehearsal of the remote cycle, offline")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary: {}", run.all()));
+    for step in [
+        "backup",
+        "verify",
+        "migrate",
+        "restore to staging",
+        "restore to prod",
+        "upload",
+        "offsite list",
+        "time-travel restore",
+        "time-travel info",
+    ] {
+        let line = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(step) && l.contains("pass"))
+            .unwrap_or_else(|| panic!("{step} did not pass:\n{summary}"));
+        assert!(!line.contains("FAIL"), "{line}");
+    }
+    assert!(summary.contains("Every step passed."), "{summary}");
+    // The cycle's prod held the backup's rows: its own backup counted them.
+    let m = manifest_for(&sb, &name);
+    let rows: u64 = m["rows"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let tables = m["rows"].as_object().unwrap().len();
+    let backed_up = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("bytes, sha256") && l.contains("tables,"))
+        .unwrap_or_else(|| panic!("no backup line: {}", run.stderr));
+    assert!(
+        backed_up.ends_with(&format!("{tables} tables, {rows} rows")),
+        "{backed_up} (the source had {tables} tables, {rows} rows)"
+    );
+
+    // The real backups are as they were, and the rehearsal left nothing.
+    assert_eq!(sb.backup_files(), before);
+    assert_eq!(std::fs::read(&source).unwrap(), bytes);
+    // No Cloudflare credentials were given, and none were needed.
+    assert!(!run.all().contains("CLOUDFLARE_API_TOKEN is not set"));
+}
+
+#[test]
+fn a_rehearsal_from_a_missing_backup_is_refused_before_anything_starts() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["rehearse", "--from", "backups/nope.sql"]);
+    run.assert_refused("a rehearsal starts from a backup with a manifest");
+    assert!(
+        !run.stdout.contains("loopback Cloudflare API on"),
+        "{}",
+        run.stdout
+    );
+    let left: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with(".rehearsal"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

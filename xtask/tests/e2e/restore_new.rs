@@ -1,0 +1,268 @@
+//! `restore <backup> --to new:NAME`, end to end: the real wrangler creates
+//! the database (`d1 create`), loads it through D1's import API and exports
+//! it again for the content check, all against the loopback D1 API.
+
+use crate::common;
+
+use common::remote::*;
+use common::*;
+
+/// `wrangler d1 create` requests: `POST .../d1/database`.
+fn create_requests(remote: &Remote) -> usize {
+    remote
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST ") && r.ends_with("/d1/database"))
+        .count()
+}
+
+fn prod_backup(remote: &Remote, home: &std::path::Path) -> String {
+    remote.xtask(home, &["backup", "prod"]).assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    file.to_str().unwrap().to_owned()
+}
+
+/// `restore FILE --to new:NAME` with more arguments.
+fn restore_new(
+    remote: &Remote,
+    home: &std::path::Path,
+    file: &str,
+    name: &str,
+    more: &[&str],
+) -> Run {
+    let to = format!("new:{name}");
+    let mut args = vec!["restore", file, "--to", &to];
+    args.extend(more);
+    remote.xtask(home, &args)
+}
+
+fn config_text(remote: &Remote) -> String {
+    std::fs::read_to_string(remote.sb.path().join("wrangler.toml")).unwrap()
+}
+
+#[test]
+fn the_plan_and_a_dry_run_create_nothing_and_names_in_use_are_refused() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let databases = remote.server.database_names();
+
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        &["--location", "weur", "--dry-run"],
+    );
+    run.assert_ok();
+    for line in [
+        "target       new:qbtime_db_restored -> qbtime_db_restored (remote D1, a new database",
+        "wrangler d1 create qbtime_db_restored --config",
+        "--location weur",
+        "safety       none: the database is new",
+        "Dry run: nothing was changed.",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in:\n{}", run.stdout);
+    }
+    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+    assert_eq!(remote.server.database_names(), databases);
+
+    // Not confirmed: refused before anything is created.
+    let run = restore_new(&remote, home.path(), &file, "qbtime_db_restored", &[]);
+    run.assert_refused("pass --yes or --confirm qbtime_db_restored");
+    assert_eq!(create_requests(&remote), 0);
+
+    // A name the configuration uses, or the account has, is refused (3),
+    // and nothing is created.
+    let run = restore_new(&remote, home.path(), &file, "qbtime_db_staging", &["--yes"]);
+    run.assert_refused("the configuration already uses that name for `staging`");
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let mut create = d1_loopback::pinned_wrangler_command(&repo_root());
+    create
+        .args(["d1", "create", "someone_elses_db"])
+        .current_dir(home.path());
+    let out = remote.with_api(&mut create, home.path()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let databases = remote.server.database_names();
+    let creates = create_requests(&remote);
+    let run = restore_new(&remote, home.path(), &file, "someone_elses_db", &["--yes"]);
+    run.assert_refused("the account already has a D1 database of that name");
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(create_requests(&remote), creates);
+    assert_eq!(remote.server.database_names(), databases);
+
+    // A name D1 would refuse never reaches it (2).
+    let requests = remote.server.requests().len();
+    let run = restore_new(&remote, home.path(), &file, "Bad Name", &["--yes"]);
+    run.assert_refused("not a name D1 accepts");
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert_eq!(remote.server.requests().len(), requests);
+}
+
+#[test]
+fn a_prod_backup_restores_into_a_new_database_and_its_binding_is_printed() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let config = config_text(&remote);
+
+    // A production backup into a new database is an ordinary restore:
+    // --yes is enough, and the new database is not production's.
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        &["--location", "weur", "--yes", "--json"],
+    );
+    run.assert_ok();
+    let path = remote
+        .server
+        .database_path("qbtime_db_restored")
+        .expect("the database was created");
+    assert_eq!(counts(&path), counts(&remote.db), "rows equal prod's");
+    assert_eq!(create_requests(&remote), 1);
+
+    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_restored")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The content check exported the new database and compared every row.
+    assert!(run.stderr.contains("[x] content"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"qbtime_db_restored\"\n\
+             database_id = \"{id}\"\nmigrations_dir = \"migrations\""
+        )),
+        "{}",
+        run.stderr
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["plan"]["target"]["new"], true);
+    assert_eq!(doc["plan"]["safety_backup"], false);
+    assert_eq!(doc["result"]["database_id"], id.as_str());
+    assert_eq!(doc["result"]["content_checked"], true);
+
+    // The configuration is untouched, no safety backup was taken, prod
+    // was only read.
+    assert_eq!(config_text(&remote), config);
+    assert_eq!(
+        remote
+            .sb
+            .backup_files()
+            .iter()
+            .filter(|f| f.ends_with(".sql"))
+            .count(),
+        1,
+        "{:?}",
+        remote.sb.backup_files()
+    );
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+
+    // Once it exists, the same name is refused and nothing changes in it.
+    let before = dump_of(&path);
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        &["--yes"],
+    );
+    run.assert_refused(&format!("already has a D1 database of that name (id {id})"));
+    assert_eq!(create_requests(&remote), 1);
+    assert_eq!(dump_of(&path), before);
+}
+
+#[test]
+fn a_failed_import_leaves_the_new_database_and_says_how_to_delete_it() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    remote.server.set_faults(d1_loopback::Faults {
+        ingest_fail_after: Some(20),
+        ..Default::default()
+    });
+    let run = restore_new(&remote, home.path(), &file, "qbtime_db_broken", &["--yes"]);
+    run.assert_refused("the new D1 database qbtime_db_broken (id ");
+    assert!(
+        run.stderr.contains(
+            "was left in place and nothing was deleted; inspect it, or delete it with \
+             `npx wrangler d1 delete qbtime_db_broken`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the load is all-or-nothing"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    // It is still there, and empty: the import was all or nothing.
+    let path = remote
+        .server
+        .database_path("qbtime_db_broken")
+        .expect("the new database was not deleted");
+    assert!(counts(&path).is_empty(), "{:?}", counts(&path));
+}
+
+#[test]
+fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::remove_file(remote.sb.path().join("wrangler.toml")).unwrap();
+    let config = remote.sb.path().join("wrangler.jsonc");
+    std::fs::write(&config, JSONC).unwrap();
+    wrangler_bin();
+    let xtask = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .current_dir(remote.sb.path());
+        Run::from_output(remote.with_api(&mut cmd, home.path()).output().unwrap())
+    };
+    xtask(&["backup", "prod"]).assert_ok();
+    // The binding is the output asked for: `-q` keeps it, and only it.
+    let run = xtask(&[
+        "restore",
+        "latest:prod",
+        "--to",
+        "new:qbtime_db_j",
+        "--yes",
+        "-q",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.stdout.starts_with("To use qbtime_db_j"),
+        "{}",
+        run.stdout
+    );
+    let path = remote.server.database_path("qbtime_db_j").unwrap();
+    assert_eq!(counts(&path), counts(&remote.db));
+    let snippet = run
+        .stdout
+        .split_once("the configuration was not changed:\n")
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        snippet.starts_with(
+            "\"d1_databases\": [\n  {\n    \"binding\": \"DB\",\n    \
+             \"database_name\": \"qbtime_db_j\",\n    \"database_id\": \""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), JSONC);
+}

@@ -1,0 +1,377 @@
+//! `cargo xtask time-travel info|restore`, end to end: the real wrangler's
+//! `d1 time-travel` commands against the loopback D1 API on 127.0.0.1,
+//! which keeps every state of qbtime_db_prod since it started.
+
+use crate::common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::remote::*;
+use common::*;
+use serde_json::Value;
+
+const PROD: &str = "qbtime_db_prod";
+
+/// Adds a company to a served database behind the server's back, as another
+/// client would; the server notices the write at its next request.
+fn add_company(db: &Path, name: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute(
+        "INSERT INTO companies (name, timezone) VALUES (?1, 'UTC')",
+        [name],
+    )
+    .unwrap();
+}
+
+fn companies(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.prepare("SELECT name FROM companies ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// `time-travel info prod --json`'s bookmark, checking the rest of its JSON.
+fn bookmark_now(remote: &Remote, home: &Path) -> String {
+    let run = remote.xtask(home, &["time-travel", "info", "prod", "--json"]);
+    run.assert_ok();
+    let json: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "time-travel info --json printed no JSON ({e}):\n{}",
+            run.all()
+        )
+    });
+    assert_eq!(json["environment"], "prod", "{json}");
+    assert_eq!(json["database"], PROD, "{json}");
+    assert_eq!(json["at"], Value::Null, "{json}");
+    json["bookmark"].as_str().unwrap().to_owned()
+}
+
+/// The journal's lines, parsed.
+fn journal(remote: &Remote) -> Vec<Value> {
+    let path = remote.sb.backups().join("time-travel.jsonl");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn time_travel_requests(remote: &Remote) -> Vec<String> {
+    remote
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/time_travel/"))
+        .collect()
+}
+
+/// The `cargo xtask time-travel restore ...` line the restore printed to undo it.
+#[track_caller]
+fn undo_command(run: &Run) -> Vec<String> {
+    let line = run
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cargo xtask time-travel restore "))
+        .unwrap_or_else(|| panic!("no undo command printed:\n{}", run.all()));
+    line.split_whitespace().skip(2).map(str::to_owned).collect()
+}
+
+#[test]
+fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_company(&remote.db, "Kept Co");
+    let before = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Oops Co");
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &before,
+            "--confirm",
+            PROD,
+        ],
+    );
+    run.assert_ok();
+    let names = companies(&remote.db);
+    assert!(names.contains(&"Kept Co".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"Oops Co".to_owned()),
+        "the write after the bookmark survived the restore: {names:?}\n{}",
+        run.all()
+    );
+    assert!(run.stdout.contains(&before), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("{PROD} answers")),
+        "{}",
+        run.stdout
+    );
+
+    // The loopback restored once, to the bookmark asked for.
+    let restores = remote.server.time_travel_restores();
+    assert_eq!(restores.len(), 1, "{restores:?}");
+    assert_eq!(restores[0].database_uuid, PROD_UUID);
+    assert_eq!(restores[0].bookmark, before);
+    let previous = restores[0].previous_bookmark.clone();
+    assert_ne!(previous, before);
+
+    // The journal is private and holds the way back.
+    let path = remote.sb.backups().join("time-travel.jsonl");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the journal is mode {mode:o}");
+    let lines = journal(&remote);
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["started", "done"], "{lines:#?}");
+    for line in &lines {
+        assert_eq!(line["restore_to"], before.as_str(), "{line}");
+        assert_eq!(line["bookmark_before"], previous.as_str(), "{line}");
+    }
+    assert_eq!(lines[1]["previous_bookmark"], previous.as_str());
+
+    // The undo command printed is the way back, and it works.
+    let undo = undo_command(&run);
+    assert_eq!(
+        undo,
+        [
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            previous.as_str(),
+            "--confirm",
+            PROD
+        ]
+    );
+    let args: Vec<&str> = undo.iter().map(String::as_str).collect();
+    remote.xtask(home.path(), &args).assert_ok();
+    let names = companies(&remote.db);
+    assert!(
+        names.contains(&"Oops Co".to_owned()) && names.contains(&"Kept Co".to_owned()),
+        "the undo did not bring the later write back: {names:?}"
+    );
+    assert_eq!(remote.server.time_travel_restores().len(), 2);
+    assert_eq!(journal(&remote).len(), 4, "the undo is journaled too");
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+}
+
+#[test]
+fn guards_refuse_before_anything_is_restored() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Newer Co");
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["time-travel", "restore", "prod"];
+        args.extend_from_slice(extra);
+        remote.xtask(home.path(), &args)
+    };
+
+    // --yes is never enough for production.
+    restore(&["--bookmark", &old, "--yes"]).assert_refused("--confirm qbtime_db_prod");
+    // Nor is nothing, without a terminal to ask at.
+    restore(&["--bookmark", &old]).assert_refused("--confirm qbtime_db_prod");
+    // Naming another database is not confirming this one.
+    restore(&["--bookmark", &old, "--confirm", "qbtime_db_staging"])
+        .assert_refused("does not name the target database qbtime_db_prod");
+    // A dry run prints the plan, with the way back, and stops.
+    let run = restore(&["--bookmark", &old, "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Time Travel restore plan"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(PROD), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("bookmark {old}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("now at"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("time-travel restore"),
+        "the plan names the wrangler command: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Dry run"), "{}", run.stdout);
+
+    assert!(
+        remote.server.time_travel_restores().is_empty(),
+        "{:?}",
+        remote.server.time_travel_restores()
+    );
+    assert!(
+        !time_travel_requests(&remote)
+            .iter()
+            .any(|r| r.contains("/time_travel/restore")),
+        "{:?}",
+        remote.server.requests()
+    );
+    assert!(
+        companies(&remote.db).contains(&"Newer Co".to_owned()),
+        "prod changed"
+    );
+    assert!(journal(&remote).is_empty(), "nothing was started");
+
+    // Malformed input is refused before wrangler asks D1 anything.
+    let requests = remote.server.requests().len();
+    restore(&["--bookmark", "nope", "--confirm", PROD]).assert_refused("not a D1 bookmark");
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    restore(&["--at", &future, "--confirm", PROD]).assert_refused("in the future");
+    let ancient = (chrono::Utc::now() - chrono::Duration::days(31)).to_rfc3339();
+    restore(&["--at", &ancient, "--confirm", PROD]).assert_refused("more than 30 days");
+    restore(&["--at", "yesterday", "--confirm", PROD]).assert_refused("not a time");
+    remote
+        .xtask(
+            home.path(),
+            &["time-travel", "info", "prod", "--at", &future],
+        )
+        .assert_refused("in the future");
+    assert_eq!(
+        remote.server.requests().len(),
+        requests,
+        "a refused command reached D1: {:?}",
+        &remote.server.requests()[requests..]
+    );
+
+    // Local D1 has no Time Travel.
+    remote
+        .xtask(home.path(), &["time-travel", "info", "local"])
+        .assert_refused("no Time Travel");
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "local",
+                "--bookmark",
+                &old,
+                "--yes",
+            ],
+        )
+        .assert_refused("no Time Travel");
+    assert!(remote.server.time_travel_restores().is_empty());
+    assert!(companies(&remote.db).contains(&"Newer Co".to_owned()));
+}
+
+#[test]
+fn a_restore_at_a_time_goes_back_to_the_state_at_that_time() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_company(&remote.db, "First Co");
+    // The server notices the write here, so that state began before `at`.
+    let first = bookmark_now(&remote, home.path());
+    std::thread::sleep(Duration::from_millis(1500));
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(1500));
+    add_company(&remote.db, "Second Co");
+
+    // info --at names the state at that time.
+    let run = remote.xtask(
+        home.path(),
+        &["time-travel", "info", "prod", "--at", &at, "--json"],
+    );
+    run.assert_ok();
+    let json: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(json["bookmark"], first.as_str(), "{json}");
+    assert_eq!(json["at"], at.as_str(), "{json}");
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--at",
+            &at,
+            "--confirm",
+            PROD,
+        ],
+    );
+    run.assert_ok();
+    let names = companies(&remote.db);
+    assert!(names.contains(&"First Co".to_owned()), "{names:?}");
+    assert!(!names.contains(&"Second Co".to_owned()), "{names:?}");
+    let restores = remote.server.time_travel_restores();
+    assert_eq!(restores.len(), 1, "{restores:?}");
+    assert_eq!(restores[0].bookmark, first);
+    assert!(
+        remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("/time_travel/bookmark?timestamp=")),
+        "the time was turned into a bookmark by D1: {:?}",
+        remote.server.requests()
+    );
+    assert!(
+        run.stdout.contains(&at),
+        "the plan names the time: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_failed_restore_says_so_is_journaled_and_changes_nothing() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Still Here Co");
+    let before = dump_of(&remote.db);
+    remote.server.set_faults(d1_loopback::Faults {
+        time_travel_restore_status: Some(500),
+        ..Default::default()
+    });
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &old,
+            "--confirm",
+            PROD,
+        ],
+    );
+    run.assert_refused("the Time Travel restore of qbtime_db_prod failed");
+    assert!(
+        !run.stdout.contains("To undo it"),
+        "a failed restore offered an undo: {}",
+        run.stdout
+    );
+    assert!(remote.server.time_travel_restores().is_empty());
+    assert_eq!(dump_of(&remote.db), before, "prod changed");
+    assert!(companies(&remote.db).contains(&"Still Here Co".to_owned()));
+
+    let lines = journal(&remote);
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["started", "failed"], "{lines:#?}");
+    assert_eq!(lines[1]["restore_to"], old.as_str());
+    assert!(lines[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
+}

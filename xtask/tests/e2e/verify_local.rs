@@ -1,0 +1,736 @@
+//! `cargo xtask verify`, `cargo xtask list` and the verified `latest`, end
+//! to end, with the real wrangler taking the backups.
+//!
+//! Verification itself needs no wrangler, so one seeded backup is taken per
+//! test binary and each test gets its own copy of it (file and manifest) in a
+//! fresh sandbox, to damage as it likes. Only the `list`/`latest` test takes
+//! backups of its own.
+
+use crate::common;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::*;
+use serde_json::Value;
+
+const ALL_CHECKS: [&str; 7] = [
+    "file",
+    "statements",
+    "d1-restorable",
+    "integrity",
+    "foreign keys",
+    "rows",
+    "audit chain",
+];
+
+/// The seeded backup every verify test starts from, as `cargo xtask backup
+/// local` wrote it.
+struct Fixture {
+    backup: Run,
+    name: String,
+    sql: Vec<u8>,
+    manifest: String,
+}
+
+fn seeded() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let sb = seeded();
+        // -v: the backup prints its verify report in full, check by check
+        // (a routine run prints its two-line summary).
+        let backup = sb.xtask(&["-v", "backup", "local"]);
+        backup.assert_ok();
+        let name = only_backup(&sb);
+        let sql = std::fs::read(sb.backups().join(&name)).unwrap();
+        let manifest =
+            std::fs::read_to_string(sb.backups().join(name.replace(".sql", ".manifest.json")))
+                .unwrap();
+        Fixture {
+            backup,
+            name,
+            sql,
+            manifest,
+        }
+    })
+}
+
+/// A fresh sandbox (no wrangler run) holding a copy of the seeded backup and
+/// its manifest in backups/.
+fn sandbox_with_backup() -> (Sandbox, PathBuf) {
+    let f = fixture();
+    let sb = Sandbox::new();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(sb.backups())
+        .unwrap();
+    let file = sb.backups().join(&f.name);
+    std::fs::write(&file, &f.sql).unwrap();
+    std::fs::write(manifest_path(&file), &f.manifest).unwrap();
+    (sb, file)
+}
+
+fn manifest_path(file: &Path) -> PathBuf {
+    let name = file.file_name().unwrap().to_str().unwrap();
+    file.with_file_name(name.replace(".sql", ".manifest.json"))
+}
+
+fn read_manifest(file: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(manifest_path(file)).unwrap()).unwrap()
+}
+
+fn write_manifest(file: &Path, manifest: &Value) {
+    std::fs::write(
+        manifest_path(file),
+        serde_json::to_string_pretty(manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Replaces the one occurrence of `from` in the dump with `to`.
+#[track_caller]
+fn edit_dump(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} in the dump:\n{text}"
+    );
+    std::fs::write(file, text.replace(from, to)).unwrap();
+}
+
+/// Makes the manifest's size and SHA-256 match the file as it is now, so
+/// that the file check passes and only what was edited inside it can fail.
+fn reseal_manifest(file: &Path) {
+    let bytes = std::fs::read(file).unwrap();
+    let mut m = read_manifest(file);
+    m["file"]["bytes"] = bytes.len().into();
+    m["file"]["sha256"] = sha256_hex(&bytes).into();
+    write_manifest(file, &m);
+}
+
+fn path_arg(file: &Path) -> &str {
+    file.to_str().unwrap()
+}
+
+/// `cargo xtask verify FILE --json EXTRA...`: the run and its parsed report.
+#[track_caller]
+fn verify_json(sb: &Sandbox, file: &Path, extra: &[&str]) -> (Run, Value) {
+    let mut args = vec!["verify", path_arg(file), "--json"];
+    args.extend_from_slice(extra);
+    let run = sb.xtask(&args);
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("verify --json printed no JSON ({e}):\n{}", run.all()));
+    (run, report)
+}
+
+#[track_caller]
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {report:#}"))
+}
+
+#[track_caller]
+fn status<'a>(report: &'a Value, name: &str) -> &'a str {
+    check(report, name)["status"].as_str().unwrap()
+}
+
+#[track_caller]
+fn detail<'a>(report: &'a Value, name: &str) -> &'a str {
+    check(report, name)["detail"].as_str().unwrap()
+}
+
+fn failed_checks(report: &Value) -> Vec<&str> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+/// The one line of human output for a check, e.g. `  [FAIL] rows  ...`.
+#[track_caller]
+fn line_of<'a>(run: &'a Run, tag: &str, name: &str) -> &'a str {
+    let prefix = format!("  [{tag}] {name:<16} ");
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in:\n{}", run.all()))
+}
+
+#[track_caller]
+fn assert_no_scratch_left(sb: &Sandbox) {
+    let left: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|n| n.contains(".verify-") || n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "verify left {left:?} behind");
+}
+
+#[test]
+fn a_good_backup_is_verified_when_taken_and_again_on_demand() {
+    let f = fixture();
+    // `backup` verified the new file itself and said so.
+    assert_eq!(f.backup.code, Some(0), "{}", f.backup.all());
+    assert!(
+        f.backup.stdout.contains("Result: GOOD"),
+        "{}",
+        f.backup.stdout
+    );
+    line_of(&f.backup, "pass", "audit chain");
+
+    let (sb, file) = sandbox_with_backup();
+    let recorded = read_manifest(&file);
+    let v = &recorded["verification"];
+    assert_eq!(v["outcome"], "good", "{recorded:#}");
+    assert_eq!(v["failed"], serde_json::json!([]));
+    assert_eq!(v["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["seconds"].as_f64().unwrap() >= 0.0);
+    let verified_at: chrono::DateTime<chrono::Utc> =
+        v["verified_at"].as_str().unwrap().parse().unwrap();
+    let created_at: chrono::DateTime<chrono::Utc> =
+        recorded["created_at"].as_str().unwrap().parse().unwrap();
+    assert!(verified_at >= created_at, "{recorded:#}");
+
+    // By hand, in words.
+    let run = sb.xtask(&["verify", path_arg(&file)]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let chain = line_of(&run, "pass", "audit chain");
+    assert!(chain.contains("2 rows"), "{chain}");
+    assert!(!run.stdout.contains("[FAIL]"), "{}", run.stdout);
+    assert!(run.stdout.contains("Result: GOOD"), "{}", run.stdout);
+
+    // And as JSON.
+    let (run, report) = verify_json(&sb, &file, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(report["good"], true, "{report:#}");
+    for c in report["checks"].as_array().unwrap() {
+        assert!(
+            c["status"] == "pass" || c["status"] == "skipped",
+            "{c:#} in {report:#}"
+        );
+        assert!(!c["detail"].as_str().unwrap().is_empty(), "{c:#}");
+    }
+    // A full backup with its manifest: nothing is skipped.
+    for name in ALL_CHECKS {
+        assert_eq!(status(&report, name), "pass", "{name}: {report:#}");
+    }
+    assert!(
+        detail(&report, "audit chain").starts_with("2 rows"),
+        "{report:#}"
+    );
+    assert!(
+        detail(&report, "rows").contains("as the manifest records"),
+        "{report:#}"
+    );
+    for finding in report["findings"].as_array().unwrap() {
+        assert!(finding["line"].as_u64().unwrap() > 0, "{finding:#}");
+        assert!(finding["message"].is_string(), "{finding:#}");
+        assert_eq!(
+            finding["repaired"], true,
+            "a fresh backup has nothing restore cannot repair: {finding:#}"
+        );
+    }
+
+    // Each verification is recorded again, still good.
+    let again = read_manifest(&file);
+    assert_eq!(again["verification"]["outcome"], "good");
+    let reverified: chrono::DateTime<chrono::Utc> = again["verification"]["verified_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reverified > verified_at, "{again:#}");
+    assert_eq!(
+        again["file"], recorded["file"],
+        "only the verification changes"
+    );
+
+    // `latest:local` names the same file.
+    let run = sb.xtask(&["verify", "latest:local", "--no-record"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains(&format!("Verified {}", file.display())),
+        "{}",
+        run.stdout
+    );
+    assert_no_scratch_left(&sb);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        fixture().sql,
+        "verify only reads the dump"
+    );
+}
+
+#[test]
+fn a_truncated_backup_fails_and_is_recorded_bad() {
+    let (sb, file) = sandbox_with_backup();
+    let whole = std::fs::read(&file).unwrap();
+    // Cut inside the INSERT of the first customer.
+    let cut = whole
+        .windows(b"Henderson".len())
+        .position(|w| w == b"Henderson")
+        .unwrap()
+        + 4;
+    std::fs::write(&file, &whole[..cut]).unwrap();
+
+    let (run, report) = verify_json(&sb, &file, &[]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(report["good"], false);
+    assert_eq!(status(&report, "file"), "fail", "{report:#}");
+    let file_detail = detail(&report, "file");
+    assert!(
+        file_detail.contains(&format!("{cut} bytes"))
+            && file_detail.contains(&format!("records {} bytes", whole.len())),
+        "{file_detail}"
+    );
+    assert!(
+        file_detail.contains("changed or truncated"),
+        "{file_detail}"
+    );
+    assert_eq!(status(&report, "statements"), "fail", "{report:#}");
+    assert!(
+        detail(&report, "statements").contains("truncated"),
+        "{report:#}"
+    );
+
+    let m = read_manifest(&file);
+    assert_eq!(m["verification"]["outcome"], "bad", "{m:#}");
+    let failed: Vec<&str> = m["verification"]["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(failed.iter().any(|f| f.starts_with("file: ")), "{failed:?}");
+
+    // `list` shows it as bad.
+    let run = sb.xtask(&["list", "--json"]);
+    run.assert_ok();
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["file"], fixture().name.as_str());
+    assert_eq!(rows[0]["verified"], "bad", "{rows:#}");
+    assert_no_scratch_left(&sb);
+}
+
+#[test]
+fn one_changed_byte_in_a_row_fails_the_file_check() {
+    let (sb, file) = sandbox_with_backup();
+    let before = std::fs::metadata(&file).unwrap().len();
+    edit_dump(&file, "'Henderson Residence'", "'Henderson Residencf'");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        before,
+        "same length"
+    );
+
+    // The dump itself still loads, and counts the same rows: only the
+    // checksum can tell, and the content digests the backup recorded.
+    let (run, report) = verify_json(&sb, &file, &["--no-record"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(report["good"], false);
+    assert_eq!(failed_checks(&report), ["file", "content"], "{report:#}");
+    assert!(
+        detail(&report, "file").contains(&format!("{before} bytes with sha256")),
+        "{report:#}"
+    );
+    assert_eq!(
+        read_manifest(&file)["verification"]["outcome"],
+        "good",
+        "--no-record leaves the manifest alone"
+    );
+    assert_eq!(
+        read_manifest(&file).to_string(),
+        serde_json::from_str::<Value>(&fixture().manifest)
+            .unwrap()
+            .to_string()
+    );
+
+    let run = sb.xtask(&["verify", path_arg(&file)]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        line_of(&run, "FAIL", "file").contains("changed or truncated"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Result: BAD"), "{}", run.stdout);
+    assert_eq!(read_manifest(&file)["verification"]["outcome"], "bad");
+}
+
+#[test]
+fn a_row_count_that_differs_from_the_manifest_fails_and_names_the_table() {
+    let (sb, file) = sandbox_with_backup();
+    let mut m = read_manifest(&file);
+    let customers = m["rows"]["customers"].as_u64().unwrap();
+    assert_eq!(customers, 3);
+    m["rows"]["customers"] = (customers + 1).into();
+    write_manifest(&file, &m);
+
+    let (run, report) = verify_json(&sb, &file, &[]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(failed_checks(&report), ["rows"], "{report:#}");
+    let rows = detail(&report, "rows");
+    assert!(rows.contains("customers: expected 4, found 3"), "{rows}");
+    assert!(!rows.contains("companies"), "only the wrong table: {rows}");
+    assert_eq!(read_manifest(&file)["verification"]["outcome"], "bad");
+}
+
+#[test]
+fn a_changed_audit_row_breaks_the_chain_at_its_id() {
+    let (sb, file) = sandbox_with_backup();
+    // The append-only triggers stop an UPDATE in the database; this is the
+    // same change made to the dump instead (same length).
+    edit_dump(
+        &file,
+        "1,1,'report.run','report_config'",
+        "1,1,'report.ran','report_config'",
+    );
+
+    // Without the manifest: the chain alone catches it.
+    let (run, report) = verify_json(&sb, &file, &["--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(failed_checks(&report), ["audit chain"], "{report:#}");
+    assert_eq!(status(&report, "file"), "skipped");
+    assert_eq!(status(&report, "rows"), "skipped");
+    assert!(
+        detail(&report, "audit chain").starts_with("row id 2 "),
+        "{report:#}"
+    );
+    assert_eq!(
+        read_manifest(&file)["verification"]["outcome"],
+        "good",
+        "--no-manifest does not touch the manifest"
+    );
+
+    // With a manifest resealed over the edit, so only the chain can tell.
+    reseal_manifest(&file);
+    let run = sb.xtask(&["verify", path_arg(&file)]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let line = line_of(&run, "FAIL", "audit chain");
+    assert!(line.contains("row id 2 does not hash"), "{line}");
+    for name in ["file", "statements", "foreign keys", "rows"] {
+        line_of(&run, "pass", name);
+    }
+    let m = read_manifest(&file);
+    assert_eq!(m["verification"]["outcome"], "bad");
+    // The audit chain names the row; the content digest sees the change too.
+    let failed = m["verification"]["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{m:#}");
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("audit chain: row id 2")),
+        "{m:#}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("content: audit_log")),
+        "{m:#}"
+    );
+}
+
+#[test]
+fn a_broken_foreign_key_fails_although_plain_sqlite_loads_it() {
+    let (sb, file) = sandbox_with_backup();
+    // The third customer now belongs to company 9, which does not exist.
+    edit_dump(&file, "VALUES(3,2,'jc-9'", "VALUES(3,9,'jc-9'");
+    reseal_manifest(&file);
+
+    // sqlite3 with its defaults (foreign keys off) loads the dump happily.
+    // (The bundled SQLite of this crate is built with them on: turn them off.)
+    let text = std::fs::read_to_string(&file).unwrap();
+    let plain = rusqlite::Connection::open_in_memory().unwrap();
+    plain.execute_batch("PRAGMA foreign_keys=OFF;").unwrap();
+    plain.execute_batch(&text).unwrap();
+    let n: i64 = plain
+        .query_row(
+            "SELECT count(*) FROM customers WHERE company_id = 9",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+
+    let (run, report) = verify_json(&sb, &file, &[]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(
+        failed_checks(&report),
+        ["foreign keys", "content"],
+        "{report:#}"
+    );
+    assert_eq!(status(&report, "statements"), "pass", "{report:#}");
+    let fk = detail(&report, "foreign keys");
+    assert!(
+        fk.contains("customers rowid 3") && fk.contains("companies"),
+        "{fk}"
+    );
+    assert_eq!(read_manifest(&file)["verification"]["outcome"], "bad");
+
+    // The same without a manifest.
+    let (run, report) = verify_json(&sb, &file, &["--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(failed_checks(&report), ["foreign keys"], "{report:#}");
+}
+
+#[test]
+fn verification_that_cannot_run_exits_2_and_says_what_to_do() {
+    let sb = Sandbox::new();
+
+    let missing = sb.backups().join("backup-local-20990101-0000.sql");
+    let run = sb.xtask(&["verify", path_arg(&missing)]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("no such file: ") && run.stderr.contains("give a path or `latest:ENV`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = sb.xtask(&["verify", "latest"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("`latest:local`"), "{}", run.stderr);
+
+    let run = sb.xtask(&["verify", "latest:local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("cargo xtask backup local"),
+        "{}",
+        run.stderr
+    );
+
+    // A dump without a manifest needs --no-manifest to be verified.
+    let dump = sb.path().join("export.sql");
+    std::fs::write(&dump, "CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n").unwrap();
+    let run = sb.xtask(&["verify", path_arg(&dump), "--json"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("pass --no-manifest"), "{}", run.stderr);
+    let run = sb.xtask(&["verify", path_arg(&dump), "--no-manifest"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}
+
+#[test]
+fn a_sqlite_database_file_is_not_a_backup() {
+    let sb = Sandbox::new();
+    let file = sb.path().join("qbtime.sqlite");
+    let db = rusqlite::Connection::open(&file).unwrap();
+    db.execute_batch("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'x');")
+        .unwrap();
+    drop(db);
+    assert!(
+        std::fs::read(&file)
+            .unwrap()
+            .starts_with(b"SQLite format 3\0")
+    );
+
+    let (run, report) = verify_json(&sb, &file, &["--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(report["good"], false);
+    assert_eq!(failed_checks(&report), ["format"], "{report:#}");
+    assert!(detail(&report, "format").contains(".dump"), "{report:#}");
+
+    let run = sb.xtask(&["verify", path_arg(&file), "--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    line_of(&run, "FAIL", "format");
+}
+
+/// `list --json`, parsed.
+#[track_caller]
+fn list(sb: &Sandbox, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["list", "--json"];
+    args.extend_from_slice(extra);
+    let run = sb.xtask(&args);
+    run.assert_ok();
+    serde_json::from_str::<Value>(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn sql_backups(sb: &Sandbox) -> Vec<String> {
+    sb.backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql"))
+        .collect()
+}
+
+#[test]
+fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
+    let sb = seeded();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let older = only_backup(&sb);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newer = sql_backups(&sb).into_iter().find(|n| *n != older).unwrap();
+
+    let rows = list(&sb, &[]);
+    let names: Vec<&str> = rows.iter().map(|r| r["file"].as_str().unwrap()).collect();
+    assert_eq!(names, [newer.as_str(), older.as_str()], "newest first");
+    for (row, name) in rows.iter().zip([&newer, &older]) {
+        let m = manifest_for(&sb, name);
+        assert_eq!(row["environment"], "local");
+        assert_eq!(row["mode"], "full");
+        assert_eq!(row["created_at"], m["created_at"]);
+        assert_eq!(row["bytes"], m["file"]["bytes"]);
+        assert_eq!(row["verified"], "good", "{row:#}");
+        assert!(row["offsite"].is_string(), "{row:#}");
+        assert!(row["age_seconds"].as_i64().unwrap() >= 0);
+        assert!(row.get("reason").is_some(), "{row:#}");
+    }
+    let created = |row: &Value| -> chrono::DateTime<chrono::Utc> {
+        row["created_at"].as_str().unwrap().parse().unwrap()
+    };
+    assert!(created(&rows[0]) > created(&rows[1]), "{rows:#?}");
+    assert!(list(&sb, &["--env", "staging"]).is_empty());
+    assert_eq!(list(&sb, &["--env", "local"]).len(), 2);
+
+    // The human table, newest first.
+    let run = sb.xtask(&["list"]);
+    run.assert_ok();
+    let at = |name: &str| {
+        run.stdout
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not listed:\n{}", run.stdout))
+    };
+    assert!(at(&newer) < at(&older), "{}", run.stdout);
+    let columns = |run: &Run, name: &str| -> Vec<String> {
+        let line = run.stdout.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    // backup, env, database, mode, age, size (number and unit), verified,
+    // offsite
+    let cols = columns(&run, &newer);
+    assert_eq!(cols[1..4], ["local", "qbtime_db_local", "full"], "{cols:?}");
+    assert_eq!(cols[7], "good", "{cols:?}");
+
+    // Before: `latest` is the newer one.
+    let restore_latest = || {
+        sb.xtask(&[
+            "restore",
+            "latest",
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            "--dry-run",
+        ])
+    };
+    let run = restore_latest();
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "source       {}",
+            sb.backups().join(&newer).display()
+        )),
+        "{}",
+        run.stdout
+    );
+
+    // The newer one is marked bad (as a failed verify would).
+    let newer_manifest = sb.backups().join(newer.replace(".sql", ".manifest.json"));
+    let mut m = manifest_for(&sb, &newer);
+    m["verification"]["outcome"] = "bad".into();
+    m["verification"]["failed"] = serde_json::json!(["file: changed"]);
+    std::fs::write(&newer_manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let rows = list(&sb, &[]);
+    assert_eq!(rows[0]["file"], newer.as_str());
+    assert_eq!(rows[0]["verified"], "bad", "{rows:#?}");
+    assert_eq!(rows[1]["verified"], "good", "{rows:#?}");
+    let run = sb.xtask(&["list"]);
+    run.assert_ok();
+    assert_eq!(columns(&run, &newer)[7], "bad", "{}", run.stdout);
+    assert_eq!(columns(&run, &older)[7], "good", "{}", run.stdout);
+
+    let run = restore_latest();
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "source       {}",
+            sb.backups().join(&older).display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(&newer), "{}", run.stdout);
+    assert!(run.stdout.contains("Dry run: nothing was changed."));
+
+    // With every backup bad, `latest` refuses and says why.
+    let older_manifest = sb.backups().join(older.replace(".sql", ".manifest.json"));
+    let mut m = manifest_for(&sb, &older);
+    m["verification"]["outcome"] = "bad".into();
+    std::fs::write(&older_manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    restore_latest().assert_refused("has passed verification");
+
+    // A backup of a database whose audit log holds a forged row (appending
+    // is allowed; only the hash gives it away) fails its own verification,
+    // is kept, marked bad, and is not chosen either.
+    sb.execute_sql(
+        "INSERT INTO audit_log (occurred_at, actor_account_id, company_id, action, target_type, \
+         target_id, details_json, prev_hash, hash) VALUES ('2026-11-03T10:00:00.000Z', 1, 1, \
+         'account.sign_in', 'account', '1', NULL, \
+         '0630ec1385e8a202f0e07c5aa5bfe30a0ad42e1d678740b6c23851b85653d117', \
+         'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff');",
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("failed verification") && run.stderr.contains("row id 3"),
+        "{}",
+        run.all()
+    );
+    let forged = sql_backups(&sb)
+        .into_iter()
+        .find(|n| *n != older && *n != newer)
+        .expect("the failed backup is kept");
+    let m = manifest_for(&sb, &forged);
+    assert_eq!(m["verification"]["outcome"], "bad", "{m:#}");
+    let rows = list(&sb, &[]);
+    assert_eq!(rows[0]["file"], forged.as_str());
+    assert_eq!(rows[0]["verified"], "bad");
+    restore_latest().assert_refused("has passed verification");
+
+    // Restoring is how such a database is repaired: the safety backup of its
+    // broken data is taken, marked bad, and does not stop the restore.
+    let before = sql_backups(&sb).len();
+    let older_path = sb.backups().join(&older);
+    let run = sb.xtask(&[
+        "restore",
+        older_path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert!(run.stderr.contains("is a faithful copy"), "{}", run.all());
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM audit_log")[0][0]["n"],
+        2,
+        "the forged row is gone"
+    );
+    let backups = sql_backups(&sb);
+    assert_eq!(backups.len(), before + 1, "one safety backup: {backups:?}");
+    let rows = list(&sb, &[]);
+    assert_eq!(rows[0]["verified"], "bad", "{rows:#?}");
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("safety backup")),
+        "{rows:#?}"
+    );
+}
