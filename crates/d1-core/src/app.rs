@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::statement::quote_ident;
 
+/// The file the app's rules are declared in (its `[app]` table), beside
+/// each environment's backup settings.
+pub const SETTINGS_FILE: &str = "backups.toml";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppRules {

@@ -11,6 +11,7 @@
 //! | the survey of a dump and the repair of what D1 cannot take | [`repair`] |
 //! | the app's own rules (the audit chain, the key records) | [`app`] |
 //! | content digests: equal means equal | [`digest`] |
+//! | the checks of a loaded backup: integrity, rows, content, the audit chain | [`checks`] |
 //! | the manifest, as a validated type | [`manifest`] |
 //! | time spans and ages (retention, `--max-age`) | [`span`] |
 //! | what prune keeps, and why | [`retention`] |
@@ -22,6 +23,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod checks;
 pub mod digest;
 pub mod dump;
 pub mod gate;

@@ -20,7 +20,7 @@ use d1_core::span::{self, Span};
 pub const APP_TABLE: &str = "app";
 
 /// The settings file, beside the wrangler configuration.
-pub const SETTINGS_FILE: &str = "backups.toml";
+pub use d1_core::app::SETTINGS_FILE;
 
 /// One environment's table.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,0 +1,579 @@
+//! The checks a verification makes of a backup loaded into a scratch
+//! database, each a [`Check`] that passes, fails or is skipped with a
+//! sentence a user reads: SQLite's integrity and foreign-key checks, the
+//! rows per table against the manifest, the content digests, and the
+//! audit log's hash chain walked from its first row to its last. The
+//! xtask's verify step loads the dump and calls these.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+#[cfg(test)]
+use rusqlite::types::Value;
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::{self, AuditChain, SETTINGS_FILE};
+use crate::manifest::Manifest;
+use crate::repair::Finding;
+use crate::statement;
+use crate::statement::quote_ident;
+
+/// The audit log and the first `prev_hash` of its chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+/// Whether what D1 would refuse can all be repaired.
+pub fn restorable_check(findings: &[Finding]) -> Check {
+    let unrepaired = findings.iter().filter(|f| !f.repaired).count();
+    if unrepaired == 0 {
+        pass(
+            "d1-restorable",
+            match findings.len() {
+                0 => "nothing D1 would refuse".to_owned(),
+                1 => "1 thing D1 would refuse as it stands; restore repairs it".to_owned(),
+                n => format!("{n} things D1 would refuse as they stand; restore repairs each"),
+            },
+        )
+    } else {
+        fail(
+            "d1-restorable",
+            format!(
+                "{} D1 refuses that restore cannot repair (listed below)",
+                crate::wording::count(unrepaired, "statement")
+            ),
+        )
+    }
+}
+
+pub fn pass(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Pass,
+        detail,
+    }
+}
+
+pub fn fail(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Fail,
+        detail,
+    }
+}
+
+pub fn skipped(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Skipped,
+        detail,
+    }
+}
+
+/// Verification stopped for a reason outside the backup (the disk, memory,
+/// permissions): the outcome is "could not run", never "bad".
+#[derive(Debug)]
+pub struct CouldNotRun(String);
+
+impl std::fmt::Display for CouldNotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CouldNotRun {}
+
+/// Whether SQLite failed because of the machine rather than the SQL: I/O
+/// errors, a full disk or file-size limit, a file it cannot open, memory,
+/// locks. Constraint, syntax, size and authorizer failures are the
+/// backup's own.
+pub fn environmental(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::SystemIoFailure
+                | C::DiskFull
+                | C::CannotOpen
+                | C::OutOfMemory
+                | C::ReadOnly
+                | C::PermissionDenied
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::FileLockingProtocolFailed
+                | C::NoLargeFileSupport
+        )
+    )
+}
+
+/// Turns an environmental SQLite error into [`CouldNotRun`], naming what
+/// was being done.
+pub fn could_not_run(e: rusqlite::Error, doing: &str) -> anyhow::Error {
+    anyhow::Error::new(CouldNotRun(format!(
+        "the scratch database failed while {doing}: {e} (a full disk, a file-size limit, \
+         permissions or memory; the backup itself was not judged). Free space or fix the cause, \
+         then verify again"
+    )))
+}
+
+/// The content digest of every table the dump holds rows for, compared with
+/// the manifest's when it records them.
+pub fn content_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> Result<ContentCheck> {
+    let tables: Vec<String> = match manifest {
+        Some(m) => m.rows.keys().cloned().collect(),
+        None => {
+            let mut stmt = db.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE \
+                 'CREATE VIRTUAL%' ORDER BY name",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        }
+    };
+    let tables = tables
+        .iter()
+        .filter(|t| {
+            statement::rows_are_checked(t) && !(data_only && *t == statement::MIGRATIONS_TABLE)
+        })
+        .map(String::as_str);
+    let digests = crate::digest::tables(db, tables)?;
+    let check = match manifest.and_then(|m| m.content.as_ref()) {
+        None => skipped(
+            "content",
+            format!(
+                "{} table digests computed; {}",
+                digests.len(),
+                if manifest.is_some() {
+                    "the manifest records none to compare with yet"
+                } else {
+                    "no manifest to compare them with"
+                }
+            ),
+        ),
+        Some(recorded) => {
+            let recorded: BTreeMap<String, String> = recorded
+                .iter()
+                .filter(|(t, _)| !(data_only && *t == statement::MIGRATIONS_TABLE))
+                .map(|(t, d)| (t.clone(), d.clone()))
+                .collect();
+            let differ = crate::digest::differences(&recorded, &digests);
+            if differ.is_empty() {
+                pass(
+                    "content",
+                    format!(
+                        "{} tables, every row equal to the manifest's content digests",
+                        recorded.len()
+                    ),
+                )
+            } else {
+                fail("content", differ.join("; "))
+            }
+        }
+    };
+    Ok((check, digests))
+}
+
+pub fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
+    let mut stmt = db.prepare("PRAGMA integrity_check")?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(if problems == ["ok"] {
+        pass("integrity", "PRAGMA integrity_check: ok".to_owned())
+    } else {
+        fail(
+            "integrity",
+            format!(
+                "PRAGMA integrity_check found {} problems; the first: {}",
+                problems.len(),
+                problems[0]
+            ),
+        )
+    })
+}
+
+pub fn foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
+    let mut stmt = db.prepare("PRAGMA foreign_key_check")?;
+    let broken: Vec<(String, Option<i64>, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match broken.first() {
+        None => pass(
+            "foreign keys",
+            "PRAGMA foreign_key_check: every reference resolves".to_owned(),
+        ),
+        Some((table, rowid, parent)) => fail(
+            "foreign keys",
+            format!(
+                "{} reference rows that do not exist; the first: {table} rowid {} references \
+                 a missing row of {parent}",
+                match broken.len() {
+                    1 => "1 row".to_owned(),
+                    n => format!("{n} rows"),
+                },
+                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+            ),
+        ),
+    })
+}
+
+pub fn row_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    data_only: bool,
+) -> Result<Check> {
+    let Some(m) = manifest else {
+        return Ok(skipped(
+            "rows",
+            "no manifest: nothing to compare the row counts with".to_owned(),
+        ));
+    };
+    let mut wrong = Vec::new();
+    let mut total = 0;
+    for (table, want) in &m.rows {
+        if (data_only && table == statement::MIGRATIONS_TABLE)
+            || !statement::rows_are_checked(table)
+        {
+            continue;
+        }
+        let got: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM {}", quote_ident(table)),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(-1);
+        total += got.max(0);
+        if got != *want as i64 {
+            wrong.push(if got < 0 {
+                format!("{table}: expected {want}, but the table is missing")
+            } else {
+                format!("{table}: expected {want}, found {got}")
+            });
+        }
+    }
+    Ok(if wrong.is_empty() {
+        pass(
+            "rows",
+            format!(
+                "{}, {}, as the manifest records",
+                crate::wording::count(m.rows.len(), "table"),
+                crate::wording::count(total, "row")
+            ),
+        )
+    } else {
+        fail("rows", wrong.join("; "))
+    })
+}
+
+/// One row of the audit log, as the hash rule reads it.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    /// `[id, occurred_at, actor_account_id, company_id, action, target_type,
+    /// target_id, details_json]`, as stored.
+    pub fields: [Value; 8],
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash the rule in `migrations/0004_audit_log.sql` gives a row:
+/// lowercase hex SHA-256 of the compact JSON array
+/// `[prev_hash, id, occurred_at, ...]`, escaped as `JSON.stringify` does.
+#[cfg(test)]
+pub fn audit_hash(prev_hash: &str, fields: &[ValueRef<'_>]) -> String {
+    let mut canonical = String::new();
+    write_canonical(&mut canonical, prev_hash, fields);
+    crate::names::hex(&Sha256::digest(canonical.as_bytes()))
+}
+
+pub fn write_canonical(out: &mut String, prev_hash: &str, fields: &[ValueRef<'_>]) {
+    out.clear();
+    out.push('[');
+    push_json_string(out, prev_hash);
+    for field in fields {
+        out.push(',');
+        match field {
+            ValueRef::Null => out.push_str("null"),
+            ValueRef::Integer(i) => {
+                let _ = write!(out, "{i}");
+            }
+            // JSON.stringify(2.0) is "2".
+            ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9_007_199_254_740_992.0 => {
+                let _ = write!(out, "{}", *r as i64);
+            }
+            ValueRef::Real(r) => match serde_json::Number::from_f64(*r) {
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                None => out.push_str("null"),
+            },
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                push_json_string(out, &String::from_utf8_lossy(t));
+            }
+        }
+    }
+    out.push(']');
+}
+
+/// A JSON string as `JSON.stringify` writes it: only `"`, `\` and control
+/// characters are escaped.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Walks the audit chain one row at a time, in id order, keeping only the
+/// previous row's hash: memory stays flat however long the log is.
+#[derive(Debug, Default)]
+pub struct ChainWalker {
+    prev: Option<(i64, String)>,
+    rows: u64,
+    canonical: String,
+}
+
+impl ChainWalker {
+    /// Checks the next row; `Err` names the broken link.
+    pub fn push(
+        &mut self,
+        id: i64,
+        fields: &[ValueRef<'_>],
+        prev_hash: &str,
+        hash: &str,
+    ) -> std::result::Result<(), String> {
+        let expected_prev = self.prev.as_ref().map_or(GENESIS_HASH, |(_, h)| h.as_str());
+        if prev_hash != expected_prev {
+            return Err(match &self.prev {
+                None => format!(
+                    "the first row (id {id}) has prev_hash {prev_hash}, not 64 zeros: rows before \
+                     it are missing"
+                ),
+                Some((prev_id, _)) => format!(
+                    "row id {id} has prev_hash {prev_hash}, but the row before it (id {prev_id}) \
+                     has hash {expected_prev}: a row between them is missing or was changed"
+                ),
+            });
+        }
+        write_canonical(&mut self.canonical, prev_hash, fields);
+        let computed = crate::names::hex(&Sha256::digest(self.canonical.as_bytes()));
+        if computed != hash {
+            return Err(format!(
+                "row id {id} does not hash to its stored hash ({computed} computed, {hash} stored): \
+                 the row was changed after it was written"
+            ));
+        }
+        self.rows += 1;
+        self.prev = Some((id, hash.to_owned()));
+        Ok(())
+    }
+}
+
+/// Walks a whole chain; `Ok` is the number of rows.
+#[cfg(test)]
+pub fn check_chain(rows: impl IntoIterator<Item = AuditRow>) -> std::result::Result<u64, String> {
+    let mut walker = ChainWalker::default();
+    for row in rows {
+        let fields: [ValueRef<'_>; 8] = std::array::from_fn(|i| ValueRef::from(&row.fields[i]));
+        walker.push(row.id, &fields, &row.prev_hash, &row.hash)?;
+    }
+    Ok(walker.rows)
+}
+
+pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -> Result<Check> {
+    let Some(rule) = rule else {
+        return Ok(skipped(
+            "audit chain",
+            format!("the app declares no hash chain ([app.audit_chain] in {SETTINGS_FILE})"),
+        ));
+    };
+    let table = &rule.table;
+    let actual = app::table_columns(db, table)?;
+    if actual.is_empty() {
+        return Ok(skipped(
+            "audit chain",
+            format!("the backup has no {table} table"),
+        ));
+    }
+    let missing = app::missing_columns(&rule.columns(), &actual);
+    if !missing.is_empty() {
+        return Ok(fail(
+            "audit chain",
+            format!(
+                "{table} does not have the shape [app.audit_chain] declares: it lacks {}; \
+                 fix the declaration in {SETTINGS_FILE} or the table",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let mut stmt = db.prepare(&rule.select())?;
+    let mut rows = stmt.query([])?;
+    let mut walker = ChainWalker::default();
+    let n = rule.fields.len();
+    while let Some(row) = rows
+        .next()
+        .with_context(|| format!("reading {table} from the scratch database"))?
+    {
+        let fields = (1..=n)
+            .map(|i| row.get_ref(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let text = |i: usize| -> Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
+        let id: i64 = match row.get(0) {
+            Ok(id) => id,
+            Err(_) => {
+                return Ok(fail(
+                    "audit chain",
+                    format!("{table}.{} holds a value that is not an integer", rule.id),
+                ));
+            }
+        };
+        let hashes = (text(n + 1), text(n + 2));
+        let (Ok(prev), Ok(hash)) = hashes else {
+            return Ok(fail(
+                "audit chain",
+                format!("row id {id} of {table} has a hash that is not text"),
+            ));
+        };
+        if let Err(broken) = walker.push(id, &fields, prev, hash) {
+            return Ok(fail("audit chain", broken));
+        }
+    }
+    let rule_doc = rule
+        .documented_in
+        .as_deref()
+        .map(|d| format!(" (the rule in {d})"))
+        .unwrap_or_default();
+    Ok(match walker.rows {
+        0 => pass("audit chain", format!("{table} is empty")),
+        n => pass(
+            "audit chain",
+            format!(
+                "{} of {table}; every hash{rule_doc} and link holds from the first row to \
+                 the last",
+                crate::wording::count(n, "row")
+            ),
+        ),
+    })
+}
+
+/// The content check, and the digests it computed.
+pub type ContentCheck = (Check, BTreeMap<String, String>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, action: &str, details: Option<&str>, prev: &str) -> AuditRow {
+        let fields = [
+            Value::Integer(id),
+            Value::Text(format!("2026-11-0{id}T10:00:00.000Z")),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Text(action.to_owned()),
+            Value::Text("company".to_owned()),
+            Value::Text("1".to_owned()),
+            details.map_or(Value::Null, |d| Value::Text(d.to_owned())),
+        ];
+        let hash = audit_hash(prev, &fields.each_ref().map(ValueRef::from));
+        AuditRow {
+            id,
+            fields,
+            prev_hash: prev.to_owned(),
+            hash,
+        }
+    }
+
+    #[test]
+    fn the_hash_is_the_one_javascript_computes() {
+        // From node: sha256(JSON.stringify([...])) for the rule's fields.
+        let fields = [
+            Value::Integer(1),
+            Value::Text("2026-11-01T10:00:00.000Z".into()),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Text("qbt.connect".into()),
+            Value::Text("company".into()),
+            Value::Text("1".into()),
+            Value::Text("{\"via\":\"oauth\"}".into()),
+        ];
+        assert_eq!(
+            audit_hash(GENESIS_HASH, &fields.each_ref().map(ValueRef::from)),
+            "a92efd7bab5c4e40dde02ffe15abbc157afdad0d8f323c93c792625d0d7404dd"
+        );
+        // Control characters, quotes, backslashes, non-ASCII, U+2028, a real.
+        let fields = [
+            Value::Integer(7),
+            Value::Text("t\u{1}\n\"\\é\u{2028}".into()),
+            Value::Null,
+            Value::Real(3.5),
+            Value::Text("a".into()),
+            Value::Null,
+            Value::Null,
+            Value::Text("{}".into()),
+        ];
+        assert_eq!(
+            audit_hash(GENESIS_HASH, &fields.each_ref().map(ValueRef::from)),
+            "d4f5baa98fcedd604705d18d9ea3727867604fa16b5c9512989a0ec9f32149c5"
+        );
+    }
+
+    #[test]
+    fn a_chain_holds_or_names_its_first_broken_link() {
+        let r1 = row(1, "a", Some("{}"), GENESIS_HASH);
+        let r2 = row(2, "b", None, &r1.hash);
+        let r3 = row(3, "c", None, &r2.hash);
+        assert_eq!(check_chain([r1.clone(), r2.clone(), r3.clone()]), Ok(3));
+
+        let err = check_chain([r1.clone(), r3.clone()]).unwrap_err();
+        assert!(err.starts_with("row id 3 has prev_hash"), "{err}");
+        assert!(err.contains("(id 1)"), "{err}");
+
+        let mut changed = r2.clone();
+        changed.fields[4] = Value::Text("tampered".into());
+        let err = check_chain([r1.clone(), changed, r3.clone()]).unwrap_err();
+        assert!(err.starts_with("row id 2 does not hash"), "{err}");
+
+        let err = check_chain([r2, r3]).unwrap_err();
+        assert!(err.contains("rows before it are missing"), "{err}");
+        assert_eq!(check_chain(Vec::new()), Ok(0));
+    }
+}
