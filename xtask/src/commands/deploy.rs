@@ -84,7 +84,7 @@ pub fn steps(migrations_pending: bool) -> Vec<Step> {
 /// The way back from a backup this run took: fetch it from R2 onto any
 /// machine (the runner's disk is thrown away), then restore it.
 pub fn restore_commands(file: &Path, env: &Environment) -> String {
-    let name = crate::edge::fsutil::file_name(file);
+    let name = d1_core::names::file_name(file);
     let confirm = if env.is_production() {
         format!("--confirm {}", env.database_name)
     } else {
@@ -241,7 +241,7 @@ impl Deploy<'_> {
                 Some(file) => format!(
                     "{} applied after the backup {}",
                     count(plan.pending.len(), "migration"),
-                    crate::edge::fsutil::file_name(file)
+                    d1_core::names::file_name(file)
                 ),
                 None => "nothing to migrate, no backup taken".to_owned(),
             }

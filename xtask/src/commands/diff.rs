@@ -1100,7 +1100,7 @@ fn literal(value: ValueRef<'_>) -> String {
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(r) => format!("{r:?}"),
         ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
-        ValueRef::Blob(b) => format!("X'{}'", crate::edge::fsutil::hex(b)),
+        ValueRef::Blob(b) => format!("X'{}'", d1_core::names::hex(b)),
     };
     let text = crate::redact::text(&text);
     if text.chars().count() > VALUE_CHARS {

@@ -25,7 +25,6 @@ use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil::file_name;
 use crate::edge::inventory;
 use crate::edge::journals::DRILL_LOG;
 use crate::edge::manifest_file::ManifestFile;
@@ -33,6 +32,7 @@ use crate::edge::stored;
 use crate::steps::restore::{self, KeyCheck, RestoreArgs};
 use d1_core::app::DrillEndpoints;
 use d1_core::manifest::{self, Manifest};
+use d1_core::names::file_name;
 
 const LOG_HEADER: &str = "# Restore drills\n\n\
 Appended by `cargo xtask drill` (see README.md, `cargo xtask drill`). One row per drill: when, the \

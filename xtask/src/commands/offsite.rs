@@ -20,7 +20,7 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::fsutil::{self, TempFile};
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
@@ -31,6 +31,7 @@ use crate::steps::offsite::{
     print_upload_plan, rule_name, rule_names, target, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
+use d1_core::names::file_name;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UploadArgs {

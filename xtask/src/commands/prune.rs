@@ -213,7 +213,7 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
     for entry in doomed {
         let file = fsutil::resolve_inside(dir, &entry.manifest.file.name)?;
         let manifest = manifest::manifest_path(&file);
-        let manifest = fsutil::resolve_inside(dir, &fsutil::file_name(&manifest))?;
+        let manifest = fsutil::resolve_inside(dir, &d1_core::names::file_name(&manifest))?;
         paths.push((file, manifest));
     }
     for (file, manifest) in paths {

@@ -445,7 +445,7 @@ enum From {
 impl From {
     fn describe(&self) -> String {
         match self {
-            From::Backup(file) => format!("a copy of {}", fsutil::file_name(file)),
+            From::Backup(file) => format!("a copy of {}", d1_core::names::file_name(file)),
             From::Empty => "the migrations, with no rows".to_owned(),
         }
     }

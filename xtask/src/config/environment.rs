@@ -195,7 +195,7 @@ pub fn config_in(dir: &Path) -> Result<Option<std::path::PathBuf>> {
             dir.display(),
             found
                 .iter()
-                .map(|p| crate::edge::fsutil::file_name(p))
+                .map(|p| d1_core::names::file_name(p))
                 .collect::<Vec<_>>()
                 .join(" and ")
         ),

@@ -45,7 +45,7 @@ fn object_id(name: &str) -> String {
     let second = mac(&first[..16]);
     let mut id = first[..16].to_vec();
     id.extend_from_slice(&second[..16]);
-    crate::edge::fsutil::hex(&id)
+    d1_core::names::hex(&id)
 }
 
 /// Processes (pid and command) that have `file` or its `-wal`/`-shm` open.

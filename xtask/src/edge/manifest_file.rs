@@ -36,7 +36,7 @@ pub trait ManifestFile: Sized {
 
 impl ManifestFile for Manifest {
     fn read(path: &Path) -> Result<Manifest> {
-        Manifest::read_as(path, &crate::edge::fsutil::file_name(path))
+        Manifest::read_as(path, &d1_core::names::file_name(path))
     }
 
     fn read_as(path: &Path, stored_as: &str) -> Result<Manifest> {
@@ -50,7 +50,7 @@ impl ManifestFile for Manifest {
     fn for_backup(file: &Path) -> Result<Manifest> {
         let path = manifest_path(file);
         let manifest = Manifest::read(&path)?;
-        let name = crate::edge::fsutil::file_name(file);
+        let name = d1_core::names::file_name(file);
         if manifest.file.name != name {
             bail!(
                 "{} describes the backup {:?}, not {name:?}: a manifest belongs to the one file \

@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::edge::fsutil::hex;
+use d1_core::names::hex;
 pub use d1_core::sealed::{Format, check_recipient};
 
 /// zstd's default level: about 5× on SQL dumps, at hundreds of MB/s.

@@ -24,7 +24,7 @@ use xshell::Shell;
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::arriving::{Arrived, Arriving};
-use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::fsutil::{self, TempFile};
 use crate::edge::git::{self, Ignored};
 use crate::edge::lock::{BackupLock, LOCK_FILE};
 use crate::edge::manifest_file::ManifestFile;
@@ -34,6 +34,7 @@ use crate::edge::wrangler::{Commands, ExportMode, Invocation, Wrangler};
 use d1_core::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
 use d1_core::dump;
 use d1_core::manifest::{self, Manifest};
+use d1_core::names::file_name;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackupArgs {

@@ -190,7 +190,7 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
 pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, String> {
     names
         .iter()
-        .filter(|n| crate::edge::fsutil::is_plain_file_name(n))
+        .filter(|n| d1_core::names::is_plain_file_name(n))
         .filter_map(|n| {
             let (sha, _) = crate::edge::fsutil::sha256_file(&dir.join(n)).ok()?;
             Some((n.clone(), sha))

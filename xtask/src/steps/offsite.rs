@@ -6,13 +6,14 @@
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::config::settings::{Offsite, SETTINGS_FILE};
-use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::fsutil::{self, TempFile};
 use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use d1_core::manifest::{self, Manifest, OffsiteCopy};
+use d1_core::names::file_name;
 use d1_core::retention::Policy;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

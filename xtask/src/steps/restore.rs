@@ -29,7 +29,7 @@ use xshell::Shell;
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil::{self, TempFile, file_name};
+use crate::edge::fsutil::{self, TempFile};
 use crate::edge::local_d1;
 use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
@@ -43,6 +43,7 @@ use d1_core::catalog::{Catalog, VirtualTable};
 use d1_core::dump::{self, KeyFingerprint};
 use d1_core::gate;
 use d1_core::manifest::{self, Manifest};
+use d1_core::names::file_name;
 use d1_core::repair::{self, Sink};
 use d1_core::statement;
 use d1_core::statement::quote_ident;
@@ -287,10 +288,21 @@ struct Planned {
 impl Planned {
     /// Reads the target the way the plan read it.
     fn target_reader<'a>(&'a self, target: &'a Environment) -> TargetReader<'a> {
-        match self.read_from_file {
-            true => TargetReader::File(self.local_file.clone()),
-            false => TargetReader::Wrangler(&self.wrangler, &self.cmds, target),
-        }
+        let through = (&self.wrangler, &self.cmds, target);
+        target_reader(self.read_from_file, &self.local_file, through)
+    }
+}
+
+/// The target, read from its local D1 file (a fast local restore) or
+/// through wrangler.
+fn target_reader<'a>(
+    read_from_file: bool,
+    local_file: &Path,
+    (wrangler, cmds, target): (&'a Wrangler, &'a Commands, &'a Environment),
+) -> TargetReader<'a> {
+    match read_from_file {
+        true => TargetReader::File(local_file.to_path_buf()),
+        false => TargetReader::Wrangler(wrangler, cmds, target),
     }
 }
 
@@ -315,10 +327,7 @@ fn plan(
     let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
     // A fast local restore reads the target from its file, as it loads it.
     let read_from_file = fast_local && local_file.is_file();
-    let target_reader = match read_from_file {
-        true => TargetReader::File(local_file.clone()),
-        false => TargetReader::Wrangler(&wrangler, &cmds, target),
-    };
+    let target_reader = target_reader(read_from_file, &local_file, (&wrangler, &cmds, target));
     let (catalog, existing) = read_target(args, (target, &target_reader), &wrangler, new)?;
     let (options, survey) = survey_dump(project, &mut source, target, mode, &catalog)?;
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;

@@ -275,7 +275,7 @@ fn scratch_file(
         Ok(Some(TempFile::create(ctx.scratch_dir.join(format!(
             ".verify-{}-{}.sqlite.partial",
             std::process::id(),
-            fsutil::file_name(file)
+            d1_core::names::file_name(file)
         )))?))
     } else {
         Ok(None)
