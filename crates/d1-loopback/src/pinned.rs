@@ -50,7 +50,13 @@ pub fn pinned_wrangler_command(workspace_root: &Path) -> Command {
         paths.extend(std::env::split_paths(&existing));
     }
     let mut cmd = Command::new(&bin);
+    // Node's cache of wrangler's compiled bundle, where the xtask keeps it
+    // (`node_compile_cache` in xtask/src/edge/wrangler.rs).
     cmd.env(
+        "NODE_COMPILE_CACHE",
+        bin_dir.join("../.cache/node-compile-cache"),
+    )
+    .env(
         "PATH",
         std::env::join_paths(paths).unwrap_or_else(|_| bin_dir.into_os_string()),
     );

@@ -432,6 +432,7 @@ impl Wrangler {
             // The banner costs a registry round trip per call to look for
             // updates; the plan already names the pinned version.
             .env("WRANGLER_HIDE_BANNER", "true")
+            .env("NODE_COMPILE_CACHE", node_compile_cache(&self.bin_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -735,6 +736,16 @@ fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<St
 }
 
 /// `PATH` with `dir` in front, so that the pinned Node toolchain wins.
+/// Where Node keeps the compiled code of wrangler's 15 MB bundle between
+/// runs (`NODE_COMPILE_CACHE`): every later start then skips compiling it,
+/// about a quarter of the CPU a local `wrangler d1` command takes. It lives
+/// in `node_modules`, beside the code it caches, so that only who may
+/// change wrangler may change it; Node writes each entry to a temporary
+/// file and renames it, and ignores an entry whose source has changed.
+pub fn node_compile_cache(bin_dir: &Path) -> PathBuf {
+    bin_dir.join("..").join(".cache").join("node-compile-cache")
+}
+
 pub fn path_with_first(dir: &Path) -> OsString {
     let mut paths = vec![dir.to_path_buf()];
     if let Some(existing) = std::env::var_os("PATH") {
