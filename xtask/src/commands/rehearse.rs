@@ -522,7 +522,7 @@ fn load_prod(
             let survey = repair::survey(source.open()?, &options)?;
             survey.ensure_repairable()?;
             let mut loader = crate::edge::local_d1::Loader::open(db)?;
-            repair::write(source.open()?, &survey, &options, &mut loader)?;
+            loader.load(source.open()?, &survey, &options)?;
             loader.commit()?;
             Ok(())
         }

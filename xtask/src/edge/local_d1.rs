@@ -291,7 +291,30 @@ impl Loader {
     }
 }
 
-impl d1_core::repair::Sink for Loader {
+impl Loader {
+    /// Loads the repaired dump; its statements run on this thread while the
+    /// repair reads ahead on another ([`d1_core::repair::write_piped`]).
+    pub fn load(
+        &mut self,
+        reader: impl std::io::BufRead + Send,
+        survey: &d1_core::repair::Survey,
+        options: &d1_core::repair::Options,
+    ) -> Result<Vec<d1_core::repair::Repair>> {
+        let mut loading = Loading {
+            runner: d1_core::gate::Runner::new(&self.db),
+            statements: &mut self.statements,
+        };
+        d1_core::repair::write_piped(reader, survey, options, &mut loading)
+    }
+}
+
+/// A [`Loader`] while the dump loads.
+struct Loading<'l> {
+    runner: d1_core::gate::Runner<'l>,
+    statements: &'l mut u64,
+}
+
+impl d1_core::repair::Sink for Loading<'_> {
     fn statement(&mut self, sql: &str) -> Result<()> {
         // An interrupt rolls the whole load back.
         crate::edge::signals::check()?;
@@ -300,10 +323,10 @@ impl d1_core::repair::Sink for Loader {
         if sql.starts_with("PRAGMA defer_foreign_keys") {
             return Ok(());
         }
-        self.statements += 1;
+        *self.statements += 1;
         crate::out::count_one();
         // Name the statement, never its values: they are customer data.
-        self.db.run_checked(sql).with_context(|| {
+        self.runner.run_checked(sql).with_context(|| {
             format!(
                 "repaired statement {} ({}) failed; the local database was left unchanged",
                 self.statements,

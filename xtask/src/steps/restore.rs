@@ -556,12 +556,14 @@ fn preflight(source: &Source, survey: &repair::Survey, options: &repair::Options
         )
     })?;
     let mut preflight = repair::Preflight::new(options.known_tables.values())?;
-    repair::write(source.data.open()?, survey, options, &mut preflight).with_context(|| {
-        format!(
-            "{} cannot be loaded; nothing was done",
-            source.file.display()
-        )
-    })?;
+    repair::write_piped(source.data.open()?, survey, options, &mut preflight).with_context(
+        || {
+            format!(
+                "{} cannot be loaded; nothing was done",
+                source.file.display()
+            )
+        },
+    )?;
     Ok(())
 }
 
@@ -1430,7 +1432,7 @@ fn load_local(
     for sql in drops {
         loader.tool_statement(sql)?;
     }
-    repair::write(source.open_for_load()?, survey, options, &mut loader)?;
+    loader.load(source.open_for_load()?, survey, options)?;
     let n = loader.commit()?;
     crate::say!(
         "Loaded {} into {}.",

@@ -479,7 +479,12 @@ fn load(
         },
         None => source.open()?,
     };
-    match repair::write(load_reader, survey, &shape.options, db) {
+    let mut loading = Loading {
+        runner: gate::Runner::new(&db.db),
+        statements: &mut db.statements,
+        failures: &mut db.failures,
+    };
+    match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
         loaded => Ok(loaded),
     }
@@ -656,16 +661,23 @@ fn stops_verification(e: &anyhow::Error) -> bool {
     })
 }
 
-impl repair::Sink for Scratch {
+/// The scratch database while the dump loads into it.
+struct Loading<'s> {
+    runner: gate::Runner<'s>,
+    statements: &'s mut u64,
+    failures: &'s mut Vec<String>,
+}
+
+impl repair::Sink for Loading<'_> {
     fn statement(&mut self, sql: &str) -> Result<()> {
         crate::edge::signals::check()?;
         // The transaction already defers foreign keys.
         if sql.starts_with("PRAGMA defer_foreign_keys") {
             return Ok(());
         }
-        self.statements += 1;
+        *self.statements += 1;
         crate::out::count_one();
-        let failure = match self.db.run(sql) {
+        let failure = match self.runner.run(sql) {
             Outcome::Ran => return Ok(()),
             Outcome::Refused(why) => format!("refused by the SQL gate: {why}"),
             Outcome::Failed(e) if environmental(&e) => {
