@@ -382,23 +382,23 @@ fn staged_tables(options: &Options) -> BTreeMap<String, String> {
 }
 
 /// First pass: reads the whole dump and decides what to repair.
-pub fn survey(reader: impl BufRead, options: &Options) -> Result<Survey> {
+pub fn survey(reader: impl BufRead + Send, options: &Options) -> Result<Survey> {
     survey_observing(reader, options, |_| {})
 }
 
 /// [`survey`], showing `observe` each statement as it is read, so that one
 /// pass over the dump serves another reader too.
 pub fn survey_observing(
-    reader: impl BufRead,
+    reader: impl BufRead + Send,
     options: &Options,
     mut observe: impl FnMut(&str),
 ) -> Result<Survey> {
     let mut surveyor = Surveyor::new(options);
-    for statement in Statements::new(reader) {
-        let statement = statement?;
+    statement::each_piped(reader, |statement| {
         observe(&statement.sql);
         surveyor.read(statement);
-    }
+        Ok(())
+    })?;
     Ok(surveyor.finish())
 }
 
@@ -859,84 +859,29 @@ pub fn write(
 }
 
 /// [`write`], with the reading, splitting and repairing on a thread of its
-/// own, so that on a machine with a core to spare it runs while `sink`
-/// (which stays on this thread) executes what came before: a load spends
-/// about a third of its time there. `sink` sees the same statements in the
-/// same order as [`write`] gives it, and the result is the same: the
-/// sink's first error, else the repair's. Statements cross in batches of
-/// at most [`PIPE_BATCH_BYTES`], a few batches ahead at most, so the
-/// memory it adds stays in the megabytes whatever the dump's size.
+/// own ([`statement::pipe`]), so that on a machine with a core to spare it
+/// runs while `sink` (which stays on this thread) executes what came
+/// before: a load spends about a third of its time there. `sink` sees the
+/// same statements in the same order as [`write`] gives it, and the result
+/// is the same: the sink's first error, else the repair's.
 pub fn write_piped(
     reader: impl BufRead + Send,
     survey: &Survey,
     options: &Options,
     sink: &mut impl Sink,
 ) -> Result<Vec<Repair>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<String>>(PIPE_DEPTH);
-    std::thread::scope(|scope| {
-        let repairing = scope.spawn(move || {
-            let mut pipe = Pipe {
-                tx,
-                batch: Vec::new(),
-                bytes: 0,
-            };
-            let written = write(reader, survey, options, &mut pipe);
-            // What was written before a failure still goes to the sink, in
-            // order, as `write` would have given it.
-            let flushed = pipe.flush();
-            written.and_then(|splits| flushed.map(|()| splits))
-        });
-        let mut sunk = Ok(());
-        'batches: for batch in &rx {
-            for sql in batch {
-                if let Err(e) = sink.statement(&sql) {
-                    sunk = Err(e);
-                    break 'batches;
-                }
-            }
-        }
-        // Hanging up stops the repair at its next batch.
-        drop(rx);
-        let repaired = repairing
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the dump's repair panicked")));
-        sunk?;
-        repaired
-    })
+    statement::pipe(
+        |end| write(reader, survey, options, &mut PipeSink(end)),
+        |sql: String| sink.statement(&sql),
+    )
 }
 
-/// How many bytes of statements cross to [`write_piped`]'s sink at a time.
-pub const PIPE_BATCH_BYTES: usize = 256 * 1024;
-/// How many batches may wait for the sink.
-const PIPE_DEPTH: usize = 4;
+/// [`write_piped`]'s producing end, as a [`Sink`].
+struct PipeSink<'a>(&'a mut statement::PipeEnd<String>);
 
-/// [`write_piped`]'s sending end.
-struct Pipe {
-    tx: std::sync::mpsc::SyncSender<Vec<String>>,
-    batch: Vec<String>,
-    bytes: usize,
-}
-
-impl Pipe {
-    fn flush(&mut self) -> Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.bytes = 0;
-        self.tx
-            .send(std::mem::take(&mut self.batch))
-            .map_err(|_| anyhow::anyhow!("the load stopped"))
-    }
-}
-
-impl Sink for Pipe {
+impl Sink for PipeSink<'_> {
     fn statement(&mut self, sql: &str) -> Result<()> {
-        self.bytes += sql.len();
-        self.batch.push(sql.to_owned());
-        if self.bytes >= PIPE_BATCH_BYTES {
-            self.flush()?;
-        }
-        Ok(())
+        self.0.send(sql.to_owned(), sql.len())
     }
 }
 
@@ -1550,7 +1495,10 @@ mod tests {
         let options = Options::default();
         let (survey, statements, splits) = repair(&dump, &options);
         let bytes: usize = statements.iter().map(String::len).sum();
-        assert!(bytes > 3 * PIPE_BATCH_BYTES, "only {bytes} bytes");
+        assert!(
+            bytes > 3 * statement::PIPE_BATCH_BYTES,
+            "only {bytes} bytes"
+        );
         assert!(!splits.is_empty(), "no oversized row was split");
         let mut piped = Vec::new();
         let piped_splits = write_piped(dump.as_bytes(), &survey, &options, &mut piped).unwrap();
