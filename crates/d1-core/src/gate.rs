@@ -1195,6 +1195,170 @@ mod tests {
         );
     }
 
+    /// Every table's rows and the whole schema, as text, to compare two
+    /// gates that ran the same statements.
+    fn everything(g: &Gate) -> Vec<String> {
+        let mut out = Vec::new();
+        let names: Vec<String> = {
+            let mut stmt = g
+                .db()
+                .prepare("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        out.extend(names);
+        let tables: Vec<String> = {
+            let mut stmt = g
+                .db()
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        for table in tables {
+            let mut stmt = g
+                .db()
+                .prepare(&format!(
+                    "SELECT * FROM {}",
+                    crate::statement::quote_ident(&table)
+                ))
+                .unwrap();
+            let n = stmt.column_count();
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().unwrap() {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                    .collect();
+                out.push(format!("{table}: {}", cells.join(",")));
+            }
+        }
+        out
+    }
+
+    /// Runs `statements` through a plain gate and through a [`Runner`]:
+    /// each statement's outcome, and what the databases hold after, are
+    /// the same.
+    fn runner_agrees(statements: &[&str]) -> Vec<String> {
+        let describe = |outcome: Outcome| match outcome {
+            Outcome::Ran => "ran".to_owned(),
+            Outcome::Refused(r) => format!("refused: {}", r.0),
+            Outcome::Failed(e) => format!("failed: {e}"),
+        };
+        let plain = gate();
+        let kept = gate();
+        let mut runner = Runner::new(&kept);
+        let mut outcomes = Vec::new();
+        for sql in statements {
+            let by_runner = describe(runner.run(sql));
+            assert_eq!(by_runner, describe(plain.run(sql)), "{sql}");
+            outcomes.push(by_runner);
+        }
+        drop(runner);
+        assert_eq!(everything(&kept), everything(&plain));
+        outcomes
+    }
+
+    #[test]
+    fn a_runner_agrees_with_run_on_hostile_sequences() {
+        // sqlite_sequence, sqlite_master, _cf_ tables, and rows into them
+        // before and after the objects that would let them in.
+        let outcomes = runner_agrees(&[
+            "CREATE TABLE s(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);",
+            "INSERT INTO \"sqlite_sequence\" VALUES('s',5);",
+            "INSERT INTO \"sqlite_sequence\" VALUES('s',6);",
+            "INSERT INTO \"sqlite_master\" VALUES('table','x','x',0,'CREATE TABLE x(y)');",
+            "INSERT INTO \"sqlite_master\" VALUES('table','y','y',0,'CREATE TABLE y(y)');",
+            "INSERT INTO \"sqlite_schema\" VALUES('table','y','y',0,'CREATE TABLE y(y)');",
+            "INSERT INTO \"_cf_KV\" VALUES('k','v');",
+            "CREATE TABLE _cf_KV(key TEXT PRIMARY KEY, value BLOB);",
+            "INSERT INTO \"_cf_KV\" VALUES('k','v');",
+            "INSERT INTO \"_CF_kv\" VALUES('k','v');",
+            "INSERT INTO \"s\" VALUES(NULL,'a');",
+            "INSERT INTO \"s\" VALUES(NULL,'b');",
+            // The same table in other spellings and column lists.
+            "INSERT INTO \"S\" VALUES(NULL,'c');",
+            "INSERT INTO \"s\" (\"id\",\"v\") VALUES(NULL,'d');",
+            "INSERT INTO \"s\" (\"v\",\"id\") VALUES('e',NULL);",
+            "INSERT INTO \"s\" (\"v\",\"id\") VALUES('f',NULL);",
+            "INSERT INTO \"s\"(\"v\") VALUES('g');",
+            "INSERT INTO \"s\"  VALUES(NULL,'h');",
+            "INSERT INTO \"s\" VALUES(NULL,'i',1);",
+            "INSERT INTO \"s\" VALUES(NULL);",
+            "INSERT INTO \"s\" VALUES(NULL,'j');",
+            // A view: refused rows, then an INSTEAD OF trigger lets them in.
+            "CREATE VIEW v AS SELECT id, v FROM s;",
+            "INSERT INTO \"v\" VALUES(100,'v1');",
+            "CREATE TRIGGER vi INSTEAD OF INSERT ON v BEGIN INSERT INTO s VALUES(NEW.id, NEW.v); END;",
+            "INSERT INTO \"v\" VALUES(101,'v2');",
+            "INSERT INTO \"v\" VALUES(102,'v3');",
+            // A trigger whose body calls a function no dump may call, made
+            // between two rows of the same text.
+            "CREATE TRIGGER bad AFTER INSERT ON s BEGIN SELECT sqlite_version(); END;",
+            "INSERT INTO \"v\" VALUES(103,'v4');",
+            "INSERT INTO \"s\" VALUES(NULL,'k');",
+            "INSERT INTO \"s\" VALUES(NULL,'l');",
+            // A trigger that changes other rows: allowed (a trigger may),
+            // and it must run for the kept statement too.
+            "CREATE TABLE log(n);",
+            "INSERT INTO \"log\" VALUES(0);",
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);",
+            "CREATE TRIGGER tl AFTER INSERT ON t BEGIN UPDATE log SET n = n + 1; DELETE FROM s WHERE id = NEW.id; END;",
+            "INSERT INTO \"t\" VALUES(1,'m');",
+            "INSERT INTO \"t\" VALUES(2,'n');",
+            "INSERT INTO \"t\" VALUES(3,'o');",
+            // A table made by CREATE TABLE AS, then rows into it.
+            "CREATE TABLE copy AS SELECT * FROM t;",
+            "INSERT INTO \"copy\" VALUES(4,'p');",
+            "INSERT INTO \"copy\" VALUES(5,'q');",
+            // FTS5 and its shadow tables.
+            "CREATE VIRTUAL TABLE ft USING fts5(x);",
+            "INSERT INTO \"ft\" VALUES('alpha');",
+            "INSERT INTO \"ft\" VALUES('beta');",
+            "INSERT INTO \"ft_config\" VALUES('version',4);",
+            "INSERT INTO \"ft_config\" VALUES('rank','bm25(10.0)');",
+            "INSERT INTO \"ft_data\" VALUES(10,X'00');",
+            "INSERT INTO \"ft\" VALUES('gamma');",
+            // Rows of tables in turn: a, b, a (the cache keeps both).
+            "INSERT INTO \"t\" VALUES(6,'r');",
+            "INSERT INTO \"copy\" VALUES(6,'s');",
+            "INSERT INTO \"t\" VALUES(7,'t');",
+            // A trigger into a table that does not exist yet.
+            "CREATE TRIGGER later AFTER INSERT ON copy BEGIN INSERT INTO made_later VALUES(NEW.id); END;",
+            "INSERT INTO \"copy\" VALUES(8,'u');",
+            "CREATE TABLE made_later(id);",
+            "INSERT INTO \"copy\" VALUES(9,'v');",
+            "INSERT INTO \"copy\" VALUES(10,'w');",
+            // The repair's own staging table, dropped between rows.
+            "CREATE TABLE _restore_x(id);",
+            "INSERT INTO \"_restore_x\" VALUES(1);",
+            "DROP TABLE _restore_x;",
+            "INSERT INTO \"_restore_x\" VALUES(2);",
+            "PRAGMA defer_foreign_keys=ON;",
+            "INSERT INTO \"copy\" VALUES(11,'x');",
+        ]);
+        // The sequence holds the refusals it was written to provoke.
+        for (i, expected) in [
+            (3, "failed: table sqlite_master may not be modified"),
+            (7, "refused: it touches _cf_KV"),
+            (18, "failed"),
+            (22, "failed"),
+            (27, "refused: the function sqlite_version()"),
+            (28, "refused: the function sqlite_version()"),
+            (29, "refused: the function sqlite_version()"),
+            (36, "ran"),
+            (43, "failed: table ft_config may not be modified"),
+            (51, "failed: no such table: main.made_later"),
+            (52, "ran"),
+        ] {
+            assert!(outcomes[i].starts_with(expected), "{i}: {}", outcomes[i]);
+        }
+    }
+
     #[test]
     fn the_tool_keeps_its_own_pragmas_and_transaction() {
         let g = gate();

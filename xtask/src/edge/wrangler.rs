@@ -735,7 +735,6 @@ fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<St
     }
 }
 
-/// `PATH` with `dir` in front, so that the pinned Node toolchain wins.
 /// Where Node keeps the compiled code of wrangler's 15 MB bundle between
 /// runs (`NODE_COMPILE_CACHE`): every later start then skips compiling it,
 /// about a quarter of the CPU a local `wrangler d1` command takes. It lives
@@ -746,6 +745,7 @@ pub fn node_compile_cache(bin_dir: &Path) -> PathBuf {
     bin_dir.join("..").join(".cache").join("node-compile-cache")
 }
 
+/// `PATH` with `dir` in front, so that the pinned Node toolchain wins.
 pub fn path_with_first(dir: &Path) -> OsString {
     let mut paths = vec![dir.to_path_buf()];
     if let Some(existing) = std::env::var_os("PATH") {
