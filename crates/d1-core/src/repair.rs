@@ -877,9 +877,9 @@ pub fn write_piped(
 }
 
 /// [`write_piped`]'s producing end, as a [`Sink`].
-struct PipeSink<'a>(&'a mut statement::PipeEnd<String>);
+struct PipeSink<'a, 'f>(&'a mut statement::PipeEnd<'f, String>);
 
-impl Sink for PipeSink<'_> {
+impl Sink for PipeSink<'_, '_> {
     fn statement(&mut self, sql: &str) -> Result<()> {
         self.0.send(sql.to_owned(), sql.len())
     }

@@ -31,20 +31,23 @@ pub fn each_piped(
 /// Runs `produce` on a thread of its own while `consume`, on this one, takes
 /// what it sends, in order: on a machine with a core to spare, a pass over a
 /// dump then costs the longer of the two, not their sum. Items cross in
-/// batches of at most [`PIPE_BATCH_BYTES`], a few batches ahead at most,
-/// so the memory a pipe adds stays in the megabytes whatever the dump's
-/// size. What `produce` sent before it failed still reaches `consume`. The
-/// result is `consume`'s first error (after which `produce` is stopped at
-/// its next batch), else `produce`'s.
+/// batches of about [`PIPE_BATCH_BYTES`], and at most [`PIPE_FLIGHT_BYTES`]
+/// are sent and not yet consumed (or one batch, when a single statement is
+/// larger), so a pipe holds about a megabyte, or two of a dump's largest
+/// statements, whatever the dump's size. What `produce` sent before it
+/// failed still reaches `consume`. The result is `consume`'s first error
+/// (after which `produce` is stopped at its next batch), else `produce`'s.
 pub fn pipe<T: Send, R: Send>(
-    produce: impl FnOnce(&mut PipeEnd<T>) -> anyhow::Result<R> + Send,
+    produce: impl FnOnce(&mut PipeEnd<'_, T>) -> anyhow::Result<R> + Send,
     mut consume: impl FnMut(T) -> anyhow::Result<()>,
 ) -> anyhow::Result<R> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(PIPE_DEPTH);
+    let (tx, rx) = std::sync::mpsc::channel::<(Vec<T>, usize)>();
+    let flight = Flight::default();
     std::thread::scope(|scope| {
-        let producing = scope.spawn(move || {
+        let producing = scope.spawn(|| {
             let mut end = PipeEnd {
                 tx,
+                flight: &flight,
                 batch: Vec::new(),
                 bytes: 0,
             };
@@ -52,16 +55,22 @@ pub fn pipe<T: Send, R: Send>(
             let flushed = end.flush();
             produced.and_then(|r| flushed.map(|()| r))
         });
-        let mut consumed = Ok(());
-        'batches: for batch in &rx {
-            for item in batch {
-                if let Err(e) = consume(item) {
-                    consumed = Err(e);
-                    break 'batches;
+        let consumed = {
+            // Closes the flight however this ends, a panic included, so
+            // that a producer waiting for room stops.
+            let _landing = Landing(&flight);
+            let mut consumed = Ok(());
+            'batches: for (batch, bytes) in &rx {
+                for item in batch {
+                    if let Err(e) = consume(item) {
+                        consumed = Err(e);
+                        break 'batches;
+                    }
                 }
+                flight.landed(bytes);
             }
-        }
-        // Hanging up stops the producer at its next batch.
+            consumed
+        };
         drop(rx);
         let produced = producing
             .join()
@@ -73,17 +82,63 @@ pub fn pipe<T: Send, R: Send>(
 
 /// How many bytes of items a [`pipe`] hands over at a time.
 pub const PIPE_BATCH_BYTES: usize = 256 * 1024;
-/// How many batches may wait at the consuming end of a [`pipe`].
-const PIPE_DEPTH: usize = 4;
+/// How many bytes a [`pipe`] may have sent and not yet consumed.
+pub const PIPE_FLIGHT_BYTES: usize = 4 * PIPE_BATCH_BYTES;
+
+/// The bytes a [`pipe`] has sent and not yet consumed, and whether the
+/// consumer has stopped.
+#[derive(Default)]
+struct Flight {
+    state: std::sync::Mutex<(usize, bool)>,
+    room: std::sync::Condvar,
+}
+
+impl Flight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until `bytes` more fit (or nothing is in flight); `false` once
+    /// the consumer has stopped.
+    fn take_off(&self, bytes: usize) -> bool {
+        let mut state = self.lock();
+        while state.0 > 0 && state.0 + bytes > PIPE_FLIGHT_BYTES && !state.1 {
+            state = self
+                .room
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        state.0 += bytes;
+        !state.1
+    }
+
+    fn landed(&self, bytes: usize) {
+        self.lock().0 -= bytes;
+        self.room.notify_one();
+    }
+}
+
+/// Closes a [`Flight`] when the consumer stops.
+struct Landing<'f>(&'f Flight);
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.0.lock().1 = true;
+        self.0.room.notify_one();
+    }
+}
 
 /// The producing end of a [`pipe`].
-pub struct PipeEnd<T> {
-    tx: std::sync::mpsc::SyncSender<Vec<T>>,
+pub struct PipeEnd<'f, T> {
+    tx: std::sync::mpsc::Sender<(Vec<T>, usize)>,
+    flight: &'f Flight,
     batch: Vec<T>,
     bytes: usize,
 }
 
-impl<T> PipeEnd<T> {
+impl<T> PipeEnd<'_, T> {
     /// Sends `item`, of about `bytes` bytes; fails once the consumer has
     /// stopped.
     pub fn send(&mut self, item: T, bytes: usize) -> anyhow::Result<()> {
@@ -99,10 +154,14 @@ impl<T> PipeEnd<T> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        self.bytes = 0;
+        let bytes = std::mem::take(&mut self.bytes);
+        let stopped = || anyhow::anyhow!("the pipe's consumer stopped");
+        if !self.flight.take_off(bytes) {
+            return Err(stopped());
+        }
         self.tx
-            .send(std::mem::take(&mut self.batch))
-            .map_err(|_| anyhow::anyhow!("the pipe's consumer stopped"))
+            .send((std::mem::take(&mut self.batch), bytes))
+            .map_err(|_| stopped())
     }
 }
 
@@ -396,6 +455,39 @@ mod tests {
         assert!(format!("{:#}", result.unwrap_err()).contains("the disk went away"));
         assert!(seen.len() > 1_000, "only {}", seen.len());
         assert_eq!(seen, plain);
+    }
+
+    #[test]
+    fn a_pipe_holds_about_a_megabyte_or_two_of_the_largest_statements() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for size in [100 * 1024, 5 * 1024 * 1024] {
+            let produced = AtomicUsize::new(0);
+            let mut consumed = 0;
+            let mut ahead = 0;
+            pipe(
+                |end| {
+                    for _ in 0..40 {
+                        produced.fetch_add(size, Ordering::SeqCst);
+                        end.send(size, size)?;
+                    }
+                    Ok(())
+                },
+                |bytes| {
+                    // A slow consumer: the producer is as far ahead as the
+                    // pipe lets it be.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    ahead = ahead.max(produced.load(Ordering::SeqCst) - consumed);
+                    consumed += bytes;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(consumed, 40 * size);
+            // In flight (the batch being consumed included), plus the batch
+            // the producer holds while it waits for room.
+            let most = PIPE_FLIGHT_BYTES.max(size) + PIPE_BATCH_BYTES.max(size);
+            assert!(ahead <= most, "{ahead} bytes ahead, with {size}-byte items");
+        }
     }
 
     #[test]
