@@ -270,15 +270,7 @@ fn a_sqlite3_dump_restores_with_no_manifest_even_with_crlf() {
 /// Every row of every table in the local D1, read straight from its SQLite
 /// file (no wrangler call, so nothing is disturbed), to show nothing changed.
 fn local_state(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
-    let dir = sb
-        .path()
-        .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
-        .expect("a local D1 database");
+    let file = local_d1_file(sb);
     let db =
         rusqlite::Connection::open_with_flags(&file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
@@ -510,16 +502,7 @@ fn the_fast_path_refuses_while_another_process_holds_the_database() {
     let file = backup(&source, &[]);
     let target = target_sandbox();
     target.query_with_wrangler("SELECT 1"); // creates the local database file
-    let db = std::fs::read_dir(
-        target
-            .path()
-            .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject"),
-    )
-    .unwrap()
-    .flatten()
-    .map(|e| e.path())
-    .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
-    .unwrap();
+    let db = local_d1_file(&target);
     let mut holder = std::process::Command::new("sh")
         .arg("-c")
         .arg("exec 3<\"$0\"; sleep 30")
@@ -734,4 +717,98 @@ fn a_dump_outside_the_backup_directory_needs_its_manifest_or_says_so() {
         .xtask(&["restore", copy.to_str().unwrap(), "--to", "local", "--yes"])
         .assert_refused("has no manifest beside it");
     assert!(target.query("SELECT name FROM sqlite_master")[0].is_empty());
+}
+
+/// The local D1's SQLite file in a sandbox.
+fn local_d1_file(sb: &Sandbox) -> std::path::PathBuf {
+    std::fs::read_dir(
+        sb.path()
+            .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject"),
+    )
+    .unwrap()
+    .flatten()
+    .map(|e| e.path())
+    .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
+    .expect("a local D1 database")
+}
+
+#[test]
+fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
+    use std::time::{Duration, Instant};
+    let target = target_sandbox();
+    target.apply_migrations();
+    target.execute_sql("INSERT INTO companies (name) VALUES ('keep me');");
+    let before = local_state(&target);
+    // A dump long enough to be interrupted while it loads.
+    let dump = target.path().join("bulk.sql");
+    let mut text = String::from(
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE bulk (id INTEGER PRIMARY KEY, v TEXT);\n",
+    );
+    for i in 0..600_000 {
+        text.push_str(&format!(
+            "INSERT INTO \"bulk\" VALUES({i},'row {i} of the bulk table');\n"
+        ));
+    }
+    std::fs::write(&dump, text).unwrap();
+    let wal = {
+        let mut name = local_d1_file(&target).into_os_string();
+        name.push("-wal");
+        std::path::PathBuf::from(name)
+    };
+    let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+    let child = target
+        .xtask_command(&[
+            "restore",
+            dump.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--no-manifest",
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The safety backup is taken, then the load writes to the file's WAL.
+    let started = Instant::now();
+    let mut wal_then = None;
+    loop {
+        let safety_taken = target
+            .backup_files()
+            .iter()
+            .any(|f| f.starts_with("backup-local-") && f.ends_with(".sql"));
+        match wal_then {
+            None if safety_taken => wal_then = Some(wal_size()),
+            Some(size) if wal_size() > size => break,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the restore never started loading"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(
+        run.stderr.contains("interrupted by SIGINT"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("Restored"), "{}", run.stdout);
+    // Nothing of the dump landed, and the drops of --replace were undone.
+    assert_eq!(local_state(&target), before);
+    // The safety backup stays, whole; nothing unfinished is left.
+    assert_no_partials(&target);
+    let safety = only_backup(&target);
+    let safety_text = std::fs::read_to_string(target.backups().join(&safety)).unwrap();
+    assert!(safety_text.contains("keep me"));
+    let lock = std::fs::read(target.backups().join(".lock")).unwrap_or_default();
+    assert!(lock.is_empty(), "the lock was not released cleanly");
 }
