@@ -323,6 +323,11 @@ impl Server {
             .unwrap_or_else(PoisonError::into_inner) = faults;
     }
 
+    /// The faults in force now.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults()
+    }
+
     /// The requests that matched no route and were answered 404.
     pub fn unhandled(&self) -> Vec<String> {
         self.shared.log().unhandled.clone()

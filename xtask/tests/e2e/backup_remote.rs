@@ -204,8 +204,8 @@ fn a_download_that_stops_short_is_caught_even_though_wrangler_succeeds() {
 fn a_download_cut_between_two_statements_is_caught_as_incomplete() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let good = std::fs::read_to_string(remote.sb.backups().join(only_backup(&remote.sb))).unwrap();
+    let good =
+        std::fs::read_to_string(remote.sb.backups().join(remote.backup_prod(home.path()))).unwrap();
     std::fs::remove_dir_all(remote.sb.backups()).unwrap();
 
     // Cut just before the first CREATE INDEX: every statement kept is whole,

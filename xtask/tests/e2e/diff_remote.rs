@@ -22,8 +22,7 @@ fn snapshot(sb: &Sandbox) -> Vec<(String, Vec<u8>)> {
 fn a_backup_against_live_prod_reports_what_changed_and_a_failed_export_changes_nothing() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let backup = only_backup(&remote.sb);
+    let backup = remote.backup_prod(home.path());
 
     // After the backup, prod changes: one customer edited, one added.
     let conn = rusqlite::Connection::open(&remote.db).unwrap();

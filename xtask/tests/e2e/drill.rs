@@ -54,15 +54,6 @@ fn cells(sb: &Sandbox, row: &str) -> BTreeMap<String, String> {
     names.into_iter().zip(values).collect()
 }
 
-/// Takes a verified prod backup and returns its file name.
-fn backup_prod(remote: &Remote, home: &std::path::Path) -> String {
-    remote.xtask(home, &["backup", "prod"]).assert_ok();
-    let name = only_backup(&remote.sb);
-    let m = manifest_for(&remote.sb, &name);
-    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
-    name
-}
-
 /// The drill, with the app stand-in's address and token.
 fn drill_with_app(remote: &Remote, home: &std::path::Path, app: &App, args: &[&str]) -> Run {
     let out = remote
@@ -80,7 +71,7 @@ fn drill_with_app(remote: &Remote, home: &std::path::Path, app: &App, args: &[&s
 fn a_drill_restores_the_newest_good_prod_backup_into_staging_and_logs_it() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let backup = backup_prod(&remote, home.path());
+    let backup = remote.backup_prod(home.path());
     let sha256 = manifest_for(&remote.sb, &backup)["file"]["sha256"]
         .as_str()
         .unwrap()
@@ -130,7 +121,7 @@ fn a_drill_restores_the_newest_good_prod_backup_into_staging_and_logs_it() {
 fn the_app_checks_call_each_endpoint_with_the_token_and_a_broken_chain_fails_the_drill() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    backup_prod(&remote, home.path());
+    remote.backup_prod(home.path());
     let app = App::start();
 
     let run = drill_with_app(&remote, home.path(), &app, &["drill", "--yes"]);
@@ -224,7 +215,7 @@ fn drill_guards_refuse_production_missing_confirmation_and_missing_backups() {
         remote.server.requests()
     );
 
-    backup_prod(&remote, home.path());
+    remote.backup_prod(home.path());
     let staging = dump_of(&remote.staging);
 
     // A dry run changes nothing and logs nothing.
@@ -253,7 +244,7 @@ fn drill_guards_refuse_production_missing_confirmation_and_missing_backups() {
 fn a_local_drill_restores_the_prod_backup_into_local_d1() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    backup_prod(&remote, home.path());
+    remote.backup_prod(home.path());
 
     let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
     run.assert_ok();

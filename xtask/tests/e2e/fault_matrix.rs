@@ -60,25 +60,29 @@ fn assert_next_backup_works(remote: &Remote, home: &Path) {
 }
 
 /// One row: a backup of prod under `faults` fails with `message`, keeps
-/// nothing, and the next one works.
-fn backup_fault_row(faults: Faults, message: &str, extra: &[&str]) {
+/// nothing, and the next one works. Each wrangler run may take `timeout`
+/// seconds. Returns the requests the loopback saw from the failed backup.
+fn backup_fault_row(faults: Faults, message: &str, extra: &[&str], timeout: u32) -> Vec<String> {
     let (remote, home) = remote();
     remote.server.set_faults(faults);
     let mut args = vec!["backup", "prod"];
     args.extend_from_slice(extra);
     let run = remote
         .xtask_command(home.path(), &args)
-        // Long enough for a wrangler start on a loaded 2-core machine (each
-        // call starts Node 22 and wrangler 4.164), short enough for the row
-        // whose export never completes.
-        .env("QBTIME_WRANGLER_TIMEOUT", "30")
+        .env("QBTIME_WRANGLER_TIMEOUT", timeout.to_string())
         .output()
         .unwrap();
     let run = Run::from_output(run);
     run.assert_refused(message);
+    let requests = remote.server.requests();
     assert_nothing_kept(&remote.sb);
     assert_next_backup_works(&remote, home.path());
+    requests
 }
+
+/// Long enough for a wrangler start on a loaded 2-core machine (each call
+/// starts Node 22 and wrangler 4.164).
+const TIMEOUT: u32 = 30;
 
 #[test]
 fn backup_row_export_api_error() {
@@ -89,18 +93,27 @@ fn backup_row_export_api_error() {
         },
         "D1 could not start the export",
         &[],
+        TIMEOUT,
     );
 }
 
 #[test]
 fn backup_row_export_that_never_completes_times_out() {
-    backup_fault_row(
+    let requests = backup_fault_row(
         Faults {
             export_never_completes: true,
             ..Faults::default()
         },
-        "wrangler did not finish within 30 s",
+        "wrangler did not finish within 15 s",
         &[],
+        // Shorter: this row waits it out. The loopback saw the export
+        // started and then polled, so the limit stopped a running export.
+        15,
+    );
+    let exports = requests.iter().filter(|r| r.ends_with("/export")).count();
+    assert!(
+        exports >= 2,
+        "the export was started and polled: {requests:?}"
     );
 }
 
@@ -113,6 +126,7 @@ fn backup_row_download_500() {
         },
         "wrangler failed",
         &[],
+        TIMEOUT,
     );
 }
 
@@ -125,6 +139,7 @@ fn backup_row_download_stops_short() {
         },
         "the file is probably truncated",
         &[],
+        TIMEOUT,
     );
 }
 
@@ -141,6 +156,7 @@ fn backup_row_download_stops_short_while_encrypting() {
         },
         "the file is probably truncated",
         &["--encrypt-to", &recipient],
+        TIMEOUT,
     );
 }
 
@@ -285,7 +301,7 @@ fn backup_row_two_at_once_one_refuses_and_they_never_share_a_file() {
 /// first is named, whole (its sha256 matches its manifest) and verified.
 fn restore_fault_row(faults: Faults) {
     let (remote, home) = remote();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    remote.backup_prod(home.path());
     // prod moves on after the backup, so a restore would change it.
     rusqlite::Connection::open(&remote.db)
         .unwrap()

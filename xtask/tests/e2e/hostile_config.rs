@@ -70,8 +70,7 @@ fn import_requests(remote: &Remote) -> usize {
 
 /// A verified prod backup taken with the sandbox's original configuration.
 fn prod_backup(remote: &Remote, home: &Path) -> String {
-    remote.xtask(home, &["backup", "prod"]).assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = remote.sb.backups().join(remote.backup_prod(home));
     file.to_str().unwrap().to_owned()
 }
 

@@ -171,8 +171,7 @@ fn a_short_upload_is_caught_and_the_local_backup_stays_not_offsite() {
 #[test]
 fn uploads_are_refused_without_a_bucket_or_for_another_environment() {
     let (remote, home) = remote();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let name = only_backup(&remote.sb);
+    let name = remote.backup_prod(home.path());
     let path = remote.sb.backups().join(&name);
     let before = remote.server.requests().len();
     // staging has no [staging.offsite] table.

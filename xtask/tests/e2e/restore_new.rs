@@ -18,8 +18,7 @@ fn create_requests(remote: &Remote) -> usize {
 }
 
 fn prod_backup(remote: &Remote, home: &std::path::Path) -> String {
-    remote.xtask(home, &["backup", "prod"]).assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = remote.sb.backups().join(remote.backup_prod(home));
     file.to_str().unwrap().to_owned()
 }
 

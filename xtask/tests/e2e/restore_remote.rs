@@ -20,8 +20,7 @@ fn import_requests(remote: &Remote) -> usize {
 fn a_prod_backup_restores_into_staging_through_the_import_api() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
 
     let run = remote.xtask(
         home.path(),
@@ -67,8 +66,7 @@ fn a_prod_backup_restores_into_staging_through_the_import_api() {
 fn prod_needs_its_name_and_a_failed_import_leaves_prod_unchanged() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
     let path = file.to_str().unwrap();
     let before = dump_of(&remote.db);
 
@@ -268,8 +266,7 @@ fn a_failed_migration_names_the_backup_to_restore_and_a_failed_backup_blocks_it(
 fn a_failed_safety_backup_stops_the_restore_before_anything_is_loaded() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
     let before = dump_of(&remote.db);
     remote.server.set_faults(d1_loopback::Faults {
         export_api_error: Some("export unavailable".into()),

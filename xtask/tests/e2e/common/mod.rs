@@ -7,7 +7,7 @@
 
 pub mod app;
 pub mod remote;
-mod template;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

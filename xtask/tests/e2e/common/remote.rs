@@ -6,6 +6,7 @@ use std::process::Command;
 
 use d1_loopback::{Config, DatabaseSpec, Server};
 
+use super::template;
 use super::*;
 
 pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
@@ -36,34 +37,16 @@ impl Remote {
         let sb = Sandbox::new();
         let db_dir = tempfile::tempdir().unwrap();
         let db = db_dir.path().join("qbtime_db_prod.sqlite");
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "PRAGMA foreign_keys=ON;\n\
-             CREATE TABLE d1_migrations(\n\
-             \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
-             \t\tname       TEXT UNIQUE,\n\
-             \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);",
-        )
-        .unwrap();
-        let mut migrations: Vec<PathBuf> = std::fs::read_dir(repo_root().join("migrations"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        migrations.sort();
-        for m in migrations.iter().take(applied) {
-            conn.execute_batch(&std::fs::read_to_string(m).unwrap())
-                .unwrap();
-            conn.execute(
-                "INSERT INTO d1_migrations (name) VALUES (?1)",
-                [m.file_name().unwrap().to_str().unwrap()],
-            )
-            .unwrap();
-        }
-        if applied >= migrations.len() {
-            conn.execute_batch(SEED_SQL).unwrap();
-        }
-        conn.execute_batch(extra_sql).unwrap();
-        drop(conn);
+        // Made once per test process for each `extra_sql` and `applied`, so
+        // that remotes made alike hold the same bytes (see `backup_prod`).
+        let applied_tag = applied.to_string();
+        let key = template::key(
+            &repo_root(),
+            "remote prod",
+            &[extra_sql, &applied_tag, SEED_SQL],
+            &[],
+        );
+        template::made_once(&key, db_dir.path(), || make_prod(&db, extra_sql, applied));
         let staging = db_dir.path().join("qbtime_db_staging.sqlite");
         let server = Server::start(Config {
             account_id: ACCOUNT.into(),
@@ -89,6 +72,43 @@ impl Remote {
             staging,
             _db_dir: db_dir,
         }
+    }
+
+    /// A verified `backup prod` for a test to start from (not the backup
+    /// under test): returns its file name. On a fresh remote (no request
+    /// served yet, nothing in backups/) the first test process's run of
+    /// the real `backup prod` is kept, keyed on everything it depends on
+    /// (prod's and staging's bytes, the loopback's faults and buckets, the
+    /// sandbox's wrangler.toml, backups.toml and migrations/), and a later
+    /// remote made alike gets a copy of its backups/ instead: the same
+    /// bytes, as if taken a little earlier. Otherwise the real command runs.
+    pub fn backup_prod(&self, home: &Path) -> String {
+        let real = || {
+            self.xtask(home, &["backup", "prod"]).assert_ok();
+        };
+        if self.server.requests().is_empty() && self.sb.backup_files().is_empty() {
+            let read = |p: &Path| sha256_hex(&std::fs::read(p).unwrap_or_default());
+            let from = format!(
+                "backup of prod {} staging {} faults {:?} buckets {:?}",
+                read(&self.db),
+                read(&self.staging),
+                self.server.faults(),
+                self.server.r2_buckets()
+            );
+            let key = template::key(
+                self.sb.path(),
+                &from,
+                &["backup", "prod"],
+                &["backups.toml"],
+            );
+            template::made_once(&key, &self.sb.backups(), real);
+        } else {
+            real();
+        }
+        let name = only_backup(&self.sb);
+        let m = manifest_for(&self.sb, &name);
+        assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+        name
     }
 
     /// The xtask with credentials for the loopback API, and a HOME of its
@@ -136,6 +156,40 @@ impl Remote {
     pub fn live_counts(&self) -> std::collections::BTreeMap<String, u64> {
         counts(&self.db)
     }
+}
+
+/// A SQLite file prepared like a production database: the first `applied`
+/// migrations applied and recorded, then (with all of them) the seed rows,
+/// then `extra_sql`.
+fn make_prod(db: &Path, extra_sql: &str, applied: usize) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys=ON;\n\
+         CREATE TABLE d1_migrations(\n\
+         \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+         \t\tname       TEXT UNIQUE,\n\
+         \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);",
+    )
+    .unwrap();
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(repo_root().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    migrations.sort();
+    for m in migrations.iter().take(applied) {
+        conn.execute_batch(&std::fs::read_to_string(m).unwrap())
+            .unwrap();
+        conn.execute(
+            "INSERT INTO d1_migrations (name) VALUES (?1)",
+            [m.file_name().unwrap().to_str().unwrap()],
+        )
+        .unwrap();
+    }
+    if applied >= migrations.len() {
+        conn.execute_batch(SEED_SQL).unwrap();
+    }
+    conn.execute_batch(extra_sql).unwrap();
+    drop(conn);
 }
 
 /// Row counts of every table in a SQLite file.

@@ -21,16 +21,70 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
-/// The files of a `.wrangler/state`: relative path and bytes.
-type Snapshot = Vec<(PathBuf, Vec<u8>)>;
+/// The files under a folder: relative path, permission bits and bytes.
+type Snapshot = Vec<(PathBuf, u32, Vec<u8>)>;
 
-/// Key → the state the real wrangler left after that step.
-type Templates = Mutex<HashMap<String, Arc<OnceLock<Arc<Snapshot>>>>>;
+/// Key → the folder's permission bits and the files the real run left.
+type Templates = Mutex<HashMap<String, Arc<OnceLock<Arc<(u32, Snapshot)>>>>>;
 
 fn templates() -> &'static Templates {
     static TEMPLATES: OnceLock<Templates> = OnceLock::new();
     TEMPLATES.get_or_init(Templates::default)
 }
+
+/// The files under `dir` made once per test process for `key`: the first
+/// caller runs `real` and keeps what it leaves in `dir`; a later caller with
+/// the same key gets a copy in its own `dir` (replacing what was there)
+/// instead, with the same permission bits. Returns the files' digest.
+pub fn made_once(key: &str, dir: &Path, real: impl FnOnce()) -> String {
+    let cell = Arc::clone(
+        templates()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default(),
+    );
+    let mut ran_here = false;
+    let made = cell.get_or_init(|| {
+        real();
+        ran_here = true;
+        Arc::new((mode_of(&std::fs::metadata(dir).unwrap()), snapshot(dir)))
+    });
+    let (dir_mode, files) = &**made;
+    if !ran_here {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        for (path, mode, bytes) in files {
+            let target = dir.join(path);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::write(&target, bytes).unwrap();
+            set_mode(&target, *mode);
+        }
+        set_mode(dir, *dir_mode);
+    }
+    digest(files)
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&meta.permissions())
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> u32 {
+    0
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).unwrap();
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) {}
 
 /// What a sandbox knows about how its local state was made.
 #[derive(Default)]
@@ -43,7 +97,8 @@ fn state_dir(root: &Path) -> PathBuf {
     root.join(".wrangler/state")
 }
 
-/// Every file under `dir`, relative to it, sorted, with its bytes.
+/// Every file under `dir`, relative to it, sorted, with its permission
+/// bits and bytes.
 fn snapshot(dir: &Path) -> Snapshot {
     fn walk(base: &Path, dir: &Path, out: &mut Snapshot) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -54,8 +109,9 @@ fn snapshot(dir: &Path) -> Snapshot {
             if path.is_dir() {
                 walk(base, &path, out);
             } else {
+                let mode = mode_of(&std::fs::metadata(&path).unwrap());
                 let bytes = std::fs::read(&path).unwrap();
-                out.push((path.strip_prefix(base).unwrap().to_path_buf(), bytes));
+                out.push((path.strip_prefix(base).unwrap().to_path_buf(), mode, bytes));
             }
         }
     }
@@ -67,7 +123,7 @@ fn snapshot(dir: &Path) -> Snapshot {
 
 fn digest(snapshot: &Snapshot) -> String {
     let mut h = Sha256::new();
-    for (path, bytes) in snapshot {
+    for (path, _, bytes) in snapshot {
         h.update(path.to_string_lossy().as_bytes());
         h.update([0]);
         h.update((bytes.len() as u64).to_le_bytes());
@@ -81,22 +137,24 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The key of taking `step` (arguments and input) in the sandbox at `root`
-/// from the state `from` left.
-fn key(root: &Path, from: &str, step: &[&str]) -> String {
+/// from the state `from` left: with the exact bytes of its wrangler
+/// configuration, of the `configs` named, and of its migrations/.
+pub fn key(root: &Path, from: &str, step: &[&str], configs: &[&str]) -> String {
     let mut h = Sha256::new();
     h.update(from.as_bytes());
     for part in step {
         h.update([0]);
         h.update(part.as_bytes());
     }
-    for config in ["wrangler.toml", "wrangler.json", "wrangler.jsonc"] {
+    let wrangler = ["wrangler.toml", "wrangler.json", "wrangler.jsonc"];
+    for config in wrangler.iter().chain(configs) {
         h.update([1]);
         h.update(config.as_bytes());
         if let Ok(bytes) = std::fs::read(root.join(config)) {
             h.update(bytes);
         }
     }
-    for (path, bytes) in snapshot(&root.join("migrations")) {
+    for (path, _, bytes) in snapshot(&root.join("migrations")) {
         h.update([2]);
         h.update(path.to_string_lossy().as_bytes());
         h.update([0]);
@@ -125,30 +183,8 @@ impl Lineage {
             real();
             return;
         };
-        let key = key(root, &from, step);
-        let cell = Arc::clone(
-            templates()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(key.clone())
-                .or_default(),
-        );
-        let mut ran_here = false;
-        let made = cell.get_or_init(|| {
-            real();
-            ran_here = true;
-            Arc::new(snapshot(&dir))
-        });
-        if !ran_here {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).unwrap();
-            }
-            for (path, bytes) in made.iter() {
-                let target = dir.join(path);
-                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                std::fs::write(target, bytes).unwrap();
-            }
-        }
-        self.last = Some((key, digest(made)));
+        let key = key(root, &from, step, &[]);
+        let print = made_once(&key, &dir, real);
+        self.last = Some((key, print));
     }
 }
