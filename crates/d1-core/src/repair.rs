@@ -871,17 +871,33 @@ pub fn write_piped(
     sink: &mut impl Sink,
 ) -> Result<Vec<Repair>> {
     statement::pipe(
-        |end| write(reader, survey, options, &mut PipeSink(end)),
-        |sql: String| sink.statement(&sql),
+        |end| {
+            let mut pipe = PipeSink {
+                end,
+                packed: statement::Packed::default(),
+            };
+            let written = write(reader, survey, options, &mut pipe);
+            // What was written before a failure still goes, in order.
+            let sent = pipe.end.send_packed(pipe.packed);
+            written.and_then(|splits| sent.map(|()| splits))
+        },
+        |packed: statement::Packed| packed.each(|_, sql, _| sink.statement(sql)),
     )
 }
 
 /// [`write_piped`]'s producing end, as a [`Sink`].
-struct PipeSink<'a, 'f>(&'a mut statement::PipeEnd<'f, String>);
+struct PipeSink<'a, 'f> {
+    end: &'a mut statement::PipeEnd<'f, statement::Packed>,
+    packed: statement::Packed,
+}
 
 impl Sink for PipeSink<'_, '_> {
     fn statement(&mut self, sql: &str) -> Result<()> {
-        self.0.send(sql.to_owned(), sql.len())
+        self.packed.push(sql, 0, false);
+        if self.packed.is_full() {
+            self.end.send_packed(std::mem::take(&mut self.packed))?;
+        }
+        Ok(())
     }
 }
 

@@ -13,19 +13,85 @@ pub use d1_sql::statements::{Statement, Statements};
 /// reader's.
 pub fn each_piped(
     reader: impl std::io::BufRead + Send,
-    each: impl FnMut(Statement) -> anyhow::Result<()>,
+    mut each: impl FnMut(Statement) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     pipe(
-        |tx| {
+        |end| {
+            let mut packed = Packed::default();
             for statement in Statements::new(reader) {
-                let statement = statement?;
-                let bytes = statement.sql.len();
-                tx.send(statement, bytes)?;
+                let statement = match statement {
+                    Ok(statement) => statement,
+                    Err(e) => {
+                        // What came before it still goes, in order.
+                        end.send_packed(packed)?;
+                        return Err(e);
+                    }
+                };
+                packed.push(&statement.sql, statement.line, statement.crlf);
+                if packed.is_full() {
+                    end.send_packed(std::mem::take(&mut packed))?;
+                }
             }
-            Ok(())
+            end.send_packed(packed)
         },
-        each,
+        |packed: Packed| {
+            packed.each(|line, sql, crlf| {
+                each(Statement {
+                    line,
+                    sql: sql.to_owned(),
+                    crlf,
+                })
+            })
+        },
     )
+}
+
+/// Statements packed into one buffer, to cross a [`pipe`] as one
+/// allocation: thousands of small strings made on one thread and freed on
+/// another would take the allocator's lock for every one.
+#[derive(Default)]
+pub struct Packed {
+    text: String,
+    /// Where each statement ends in `text`, its line and whether it ended
+    /// in CRLF.
+    items: Vec<(usize, usize, bool)>,
+}
+
+impl Packed {
+    pub fn push(&mut self, sql: &str, line: usize, crlf: bool) {
+        self.text.push_str(sql);
+        self.items.push((self.text.len(), line, crlf));
+    }
+
+    /// Whether it is as large as a pipe's batch.
+    pub fn is_full(&self) -> bool {
+        self.text.len() >= PIPE_BATCH_BYTES
+    }
+
+    /// Calls `f` with each statement's line, text and CRLF flag, in order,
+    /// until it fails.
+    pub fn each(
+        &self,
+        mut f: impl FnMut(usize, &str, bool) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut start = 0;
+        for &(end, line, crlf) in &self.items {
+            f(line, &self.text[start..end], crlf)?;
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+impl PipeEnd<'_, Packed> {
+    /// Sends a packed batch, unless it is empty.
+    pub fn send_packed(&mut self, packed: Packed) -> anyhow::Result<()> {
+        if packed.items.is_empty() {
+            return Ok(());
+        }
+        let bytes = packed.text.len().max(1);
+        self.send(packed, bytes)
+    }
 }
 
 /// Runs `produce` on a thread of its own while `consume`, on this one, takes
