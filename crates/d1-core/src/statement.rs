@@ -27,22 +27,14 @@ pub fn each_piped(
                         return Err(e);
                     }
                 };
-                packed.push(&statement.sql, statement.line, statement.crlf);
+                packed.push_owned(statement.sql, statement.line, statement.crlf);
                 if packed.is_full() {
                     end.send_packed(std::mem::take(&mut packed))?;
                 }
             }
             end.send_packed(packed)
         },
-        |packed: Packed| {
-            packed.each(|line, sql, crlf| {
-                each(Statement {
-                    line,
-                    sql: sql.to_owned(),
-                    crlf,
-                })
-            })
-        },
+        |packed: Packed| packed.into_each(|line, sql, crlf| each(Statement { line, sql, crlf })),
     )
 }
 
@@ -61,6 +53,29 @@ impl Packed {
     pub fn push(&mut self, sql: &str, line: usize, crlf: bool) {
         self.text.push_str(sql);
         self.items.push((self.text.len(), line, crlf));
+    }
+
+    /// [`Packed::push`], without copying a statement that starts a batch,
+    /// which matters for one over the batch's size.
+    pub fn push_owned(&mut self, sql: String, line: usize, crlf: bool) {
+        if self.text.is_empty() {
+            self.text = sql;
+            self.items.push((self.text.len(), line, crlf));
+        } else {
+            self.push(&sql, line, crlf);
+        }
+    }
+
+    /// [`Packed::each`] with each statement's own text, moved rather than
+    /// copied when it is the batch's only one.
+    pub fn into_each(
+        self,
+        mut f: impl FnMut(usize, String, bool) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        if let [(_, line, crlf)] = self.items[..] {
+            return f(line, self.text, crlf);
+        }
+        self.each(|line, sql, crlf| f(line, sql.to_owned(), crlf))
     }
 
     /// Whether it is as large as a pipe's batch.
@@ -471,6 +486,11 @@ mod tests {
                 "INSERT INTO \"a\" VALUES({i},'{}');\n",
                 "x;".repeat(100)
             ));
+            if i == 2_000 {
+                // Larger than a batch: it crosses alone.
+                let big = "y".repeat(3 * PIPE_BATCH_BYTES);
+                dump.push_str(&format!("INSERT INTO \"a\" VALUES(-1,'{big}');\n"));
+            }
         }
         dump
     }
@@ -482,6 +502,38 @@ mod tests {
             Ok(())
         });
         (seen, result)
+    }
+
+    #[test]
+    fn a_packed_batch_gives_back_its_statements_whether_alone_or_many() {
+        let unpack = |packed: Packed| {
+            let mut out = Vec::new();
+            packed
+                .into_each(|line, sql, crlf| {
+                    out.push((line, sql, crlf));
+                    Ok(())
+                })
+                .unwrap();
+            out
+        };
+        let mut alone = Packed::default();
+        alone.push_owned("INSERT INTO \"a\" VALUES(1);".to_owned(), 7, true);
+        assert_eq!(
+            unpack(alone),
+            [(7, "INSERT INTO \"a\" VALUES(1);".to_owned(), true)]
+        );
+        let mut many = Packed::default();
+        many.push_owned(String::new(), 1, false);
+        many.push_owned("CREATE TABLE a(x);".to_owned(), 2, false);
+        many.push("INSERT INTO \"a\" VALUES(1);", 3, true);
+        assert_eq!(
+            unpack(many),
+            [
+                (1, String::new(), false),
+                (2, "CREATE TABLE a(x);".to_owned(), false),
+                (3, "INSERT INTO \"a\" VALUES(1);".to_owned(), true)
+            ]
+        );
     }
 
     #[test]
