@@ -249,14 +249,7 @@ fn a_commit_in_the_middle_cannot_break_all_or_nothing() {
 #[test]
 fn workerds_own_tables_are_never_written_and_real_dumps_that_tripped_restore_load() {
     let sb = seeded();
-    let file = sb
-        .path()
-        .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
-    let local = std::fs::read_dir(&file)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
-        .unwrap();
+    let local = sb.local_d1_file();
     // workerd's own bookkeeping table: older workerd (wrangler 4.86) keeps
     // _cf_METADATA in the file, the one wrangler 4.164 runs has none. Either
     // way, the dump's row must not get there.

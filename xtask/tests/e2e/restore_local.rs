@@ -270,7 +270,7 @@ fn a_sqlite3_dump_restores_with_no_manifest_even_with_crlf() {
 /// Every row of every table in the local D1, read straight from its SQLite
 /// file (no wrangler call, so nothing is disturbed), to show nothing changed.
 fn local_state(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
-    let file = local_d1_file(sb);
+    let file = sb.local_d1_file();
     let db =
         rusqlite::Connection::open_with_flags(&file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
@@ -502,7 +502,7 @@ fn the_fast_path_refuses_while_another_process_holds_the_database() {
     let file = backup(&source, &[]);
     let target = target_sandbox();
     target.query_with_wrangler("SELECT 1"); // creates the local database file
-    let db = local_d1_file(&target);
+    let db = target.local_d1_file();
     let mut holder = std::process::Command::new("sh")
         .arg("-c")
         .arg("exec 3<\"$0\"; sleep 30")
@@ -719,19 +719,6 @@ fn a_dump_outside_the_backup_directory_needs_its_manifest_or_says_so() {
     assert!(target.query("SELECT name FROM sqlite_master")[0].is_empty());
 }
 
-/// The local D1's SQLite file in a sandbox.
-fn local_d1_file(sb: &Sandbox) -> std::path::PathBuf {
-    std::fs::read_dir(
-        sb.path()
-            .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject"),
-    )
-    .unwrap()
-    .flatten()
-    .map(|e| e.path())
-    .find(|p| p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite"))
-    .expect("a local D1 database")
-}
-
 #[test]
 fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
     use std::time::{Duration, Instant};
@@ -751,7 +738,7 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
     }
     std::fs::write(&dump, text).unwrap();
     let wal = {
-        let mut name = local_d1_file(&target).into_os_string();
+        let mut name = target.local_d1_file().into_os_string();
         name.push("-wal");
         std::path::PathBuf::from(name)
     };

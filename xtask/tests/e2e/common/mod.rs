@@ -266,20 +266,36 @@ impl Sandbox {
             .collect()
     }
 
-    /// A copy of the local D1's SQLite file (with its WAL, if any) in a
-    /// temporary directory, when the sandbox has exactly one local D1 file;
-    /// copied so that reading it leaves nothing behind in the sandbox.
-    fn local_d1_copy(&self) -> Option<(tempfile::TempDir, PathBuf)> {
+    /// The local D1's SQLite files in the sandbox (not workerd's
+    /// `metadata.sqlite`).
+    fn local_d1_files(&self) -> Vec<PathBuf> {
         let dir = self
             .path()
             .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
-        let files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
             .map(|e| e.unwrap().path())
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "sqlite") && !p.ends_with("metadata.sqlite")
             })
-            .collect();
+            .collect()
+    }
+
+    /// The local D1's SQLite file; panics unless there is exactly one.
+    pub fn local_d1_file(&self) -> PathBuf {
+        match self.local_d1_files().as_slice() {
+            [file] => file.clone(),
+            files => panic!("expected one local D1 database, found {files:?}"),
+        }
+    }
+
+    /// A copy of the local D1's SQLite file (with its WAL, if any) in a
+    /// temporary directory, when the sandbox has exactly one local D1 file;
+    /// copied so that reading it leaves nothing behind in the sandbox.
+    fn local_d1_copy(&self) -> Option<(tempfile::TempDir, PathBuf)> {
+        let files = self.local_d1_files();
         let [file] = files.as_slice() else {
             return None;
         };
