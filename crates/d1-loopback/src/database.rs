@@ -354,6 +354,14 @@ impl DbState {
         })
     }
 
+    /// Deletes every row of `table`, without a trace in the bookmark: the
+    /// fault [`crate::Faults::ingest_loses_table`]. A table that does not
+    /// exist loses nothing.
+    pub fn lose_rows(&mut self, table: &str) {
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let _ = self.conn.execute(&format!("DELETE FROM {quoted}"), []);
+    }
+
     /// The number of user tables, as D1 reports in `num_tables`.
     pub fn num_tables(&self) -> rusqlite::Result<u64> {
         let count: i64 = self.conn.query_row(

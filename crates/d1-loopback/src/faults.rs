@@ -47,6 +47,10 @@ pub struct Faults {
     /// lock add|remove|set` sends) is answered with this HTTP status and a
     /// Cloudflare API error (code 10001), and changes no rule.
     pub r2_lock_put_status: Option<u16>,
+    /// Every import that succeeds then deletes every row of this table
+    /// before it reports success: an import that silently loses a table's
+    /// rows, which only a check of what was restored catches.
+    pub ingest_loses_table: Option<String>,
     /// Every export poll is answered `"active"`, forever: an export that
     /// never completes. wrangler polls without a limit of its own.
     pub export_never_completes: bool,

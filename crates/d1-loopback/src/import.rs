@@ -296,7 +296,7 @@ fn run_job(
     state: &Mutex<DbState>,
     job: &ImportJob,
     file: &tempfile::TempPath,
-    fail_after: Option<usize>,
+    (fail_after, loses): (Option<usize>, Option<String>),
 ) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let whole = |message: String| ScriptError {
@@ -308,7 +308,11 @@ fn run_job(
             .map_err(|e| whole(format!("d1-loopback could not read the upload: {e}")))?;
         let text = ScriptText::new(bytes).map_err(whole)?;
         let mut db = state.lock().unwrap_or_else(PoisonError::into_inner);
-        db.import(&text, fail_after, &mut |n| job.progressed(n))
+        let done = db.import(&text, fail_after, &mut |n| job.progressed(n))?;
+        if let Some(table) = &loses {
+            db.lose_rows(table);
+        }
+        Ok(done)
     }))
     .unwrap_or_else(|_| {
         Err(ScriptError {
@@ -340,13 +344,14 @@ fn start_job(ctx: &Ctx<'_>, db: &Database, imports: &mut Imports, upload_at: usi
         finished: Condvar::new(),
     });
     let file = Arc::clone(&upload.path);
-    let fail_after = ctx.shared.faults().ingest_fail_after;
+    let faults = ctx.shared.faults();
+    let injected = (faults.ingest_fail_after, faults.ingest_loses_table);
     let state = db.state_handle();
     let spawned = std::thread::Builder::new()
         .name("d1-loopback-import".into())
         .spawn({
             let job = Arc::clone(&job);
-            move || run_job(&state, &job, &file, fail_after)
+            move || run_job(&state, &job, &file, injected)
         });
     match spawned {
         Ok(handle) => ctx.shared.track_thread(handle),
