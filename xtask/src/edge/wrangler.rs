@@ -464,15 +464,26 @@ impl Wrangler {
     pub fn run_unless_missing(&self, invocation: &Invocation) -> Result<bool> {
         match self.spawn(invocation, Sink::Live, None) {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.downcast_ref::<Failed>().is_some_and(|f| {
-                    f.said
-                        .iter()
-                        .any(|l| l.contains("The specified key does not exist"))
-                }) =>
-            {
-                Ok(false)
-            }
+            Err(e) if failed_saying(&e, "The specified key does not exist") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Wrangler::run_json`], but `Ok(None)` when D1 refused the query
+    /// with an error that starts with `refusal` (a query of a table that
+    /// may not exist yet: "no such table: d1_migrations:"), which costs one
+    /// wrangler start instead of two for asking first. Only the error
+    /// wrangler prints as JSON counts, and only from its start: wrangler
+    /// quotes configuration values in its other errors, so text anywhere
+    /// else could have been written by whoever wrote wrangler.toml.
+    pub fn run_json_unless(
+        &self,
+        invocation: &Invocation,
+        refusal: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        match self.run_json(invocation) {
+            Ok(json) => Ok(Some(json)),
+            Err(e) if json_error_starts_with(&e, refusal) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -547,6 +558,7 @@ impl Wrangler {
                 "wrangler failed ({status}) while trying to {}",
                 invocation.purpose
             );
+            let mut stdout = None;
             if let Sink::Capture = sink {
                 // `--json` mode puts wrangler's error on stdout.
                 let shown = self.redactor.line(captured.trim()).into_owned();
@@ -554,6 +566,7 @@ impl Wrangler {
                     message.push_str(": ");
                     message.push_str(&shown);
                 }
+                stdout = Some(shown);
             }
             if !live {
                 // What wrangler said, kept until now: the error is printed
@@ -572,7 +585,11 @@ impl Wrangler {
                     }
                 }
             }
-            return Err(anyhow::Error::new(Failed { message, said }));
+            return Err(anyhow::Error::new(Failed {
+                message,
+                said,
+                stdout,
+            }));
         }
         Ok(captured)
     }
@@ -584,6 +601,35 @@ impl Wrangler {
 struct Failed {
     message: String,
     said: Vec<String>,
+    /// What wrangler printed on standard output when it was captured
+    /// (`--json` puts its error there), redacted.
+    stdout: Option<String>,
+}
+
+/// Whether `e` is wrangler exiting non-zero with a line that contains
+/// `needle`.
+fn failed_saying(e: &anyhow::Error, needle: &str) -> bool {
+    e.downcast_ref::<Failed>()
+        .is_some_and(|f| f.said.iter().any(|l| l.contains(needle)))
+}
+
+/// Whether `e` is wrangler exiting non-zero after printing, with `--json`,
+/// an error whose text or one of whose notes starts with `prefix`: locally
+/// `{"error":{"text":"no such table: t: SQLITE_ERROR"}}`, remotely the
+/// API's message in `error.notes[].text`.
+fn json_error_starts_with(e: &anyhow::Error, prefix: &str) -> bool {
+    let Some(printed) = e.downcast_ref::<Failed>().and_then(|f| f.stdout.as_deref()) else {
+        return false;
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(printed) else {
+        return false;
+    };
+    let error = &json["error"];
+    let notes = error["notes"].as_array().into_iter().flatten();
+    std::iter::once(&error["text"])
+        .chain(notes.map(|n| &n["text"]))
+        .filter_map(serde_json::Value::as_str)
+        .any(|text| text.starts_with(prefix))
 }
 
 /// How many of wrangler's last lines a failure shows (all of them with -v,
@@ -870,6 +916,38 @@ fn process_exists(pid: u32) -> bool {
 mod tests {
     use super::*;
     use crate::config::environment::Environments;
+
+    fn failed(said: &[&str], stdout: Option<&str>) -> anyhow::Error {
+        anyhow::Error::new(Failed {
+            message: format!("wrangler failed: {}", stdout.unwrap_or_default()),
+            said: said.iter().map(|l| (*l).to_owned()).collect(),
+            stdout: stdout.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn only_d1s_own_error_means_the_table_is_missing() {
+        let missing = "no such table: d1_migrations:";
+        // What the pinned wrangler prints locally and against the API.
+        let local = r#"{"error":{"text":"no such table: d1_migrations: SQLITE_ERROR"}}"#;
+        let remote = r#"{"error":{"text":"A request to the Cloudflare API (/accounts/a/d1/database/b/query) failed.","notes":[{"text":"no such table: d1_migrations: SQLITE_ERROR [code: 7500]"}],"code":7500}}"#;
+        assert!(json_error_starts_with(&failed(&[], Some(local)), missing));
+        assert!(json_error_starts_with(&failed(&[], Some(remote)), missing));
+        // The same words quoted from wrangler.toml, in an error about
+        // something else, on either stream, or not as JSON: a real failure.
+        let quoted = r#"{"error":{"text":"\"compatibility_date\" field should be a valid ISO-8601 date, but got \"no such table: d1_migrations: x\""}}"#;
+        let unknown = r#"{"error":{"text":"Processing wrangler.toml","notes":[{"text":"Unexpected fields found in top-level field: \"no such table: d1_migrations:\""}]}}"#;
+        for e in [
+            failed(&[], Some(quoted)),
+            failed(&[], Some(unknown)),
+            failed(&["no such table: d1_migrations: SQLITE_ERROR"], Some("")),
+            failed(&[], Some("no such table: d1_migrations: SQLITE_ERROR")),
+            failed(&[], None),
+            anyhow::anyhow!("no such table: d1_migrations: SQLITE_ERROR"),
+        ] {
+            assert!(!json_error_starts_with(&e, missing), "{e:#}");
+        }
+    }
 
     fn envs() -> Environments {
         Environments::parse(include_str!("../../../wrangler.toml")).unwrap()

@@ -176,26 +176,50 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Pa
     take(sh, project, args, None)
 }
 
+/// The backup lock a task holds, and the schema of the database it is
+/// about to back up as that task read it under the lock, just before.
+pub struct Held<'a> {
+    pub lock: &'a BackupLock,
+    pub schema: Catalog,
+    /// The database the schema was read from.
+    pub of: &'a Environment,
+}
+
 /// Takes a backup for a task that already holds the backup lock (a restore's
-/// safety backup), so that nothing can run between the two.
+/// safety backup), so that nothing can run between the two. The backup
+/// decides its scope from the schema the task read, instead of starting
+/// wrangler to read it again; it refuses if the configuration now names
+/// another database than the one that schema came from.
 pub fn run_under(
     sh: &Shell,
     project: &Project,
     args: &BackupArgs,
-    lock: &BackupLock,
+    held: Held<'_>,
 ) -> Result<Option<PathBuf>> {
-    take(sh, project, args, Some(lock))
+    take(sh, project, args, Some(held))
 }
 
 fn take(
     sh: &Shell,
     project: &Project,
     args: &BackupArgs,
-    held: Option<&BackupLock>,
+    held: Option<Held<'_>>,
 ) -> Result<Option<PathBuf>> {
     let envs = project.environments()?;
     let request = Request::check(project, args, &envs)?;
     let env = request.env;
+    if let Some(read) = held.as_ref().filter(|h| {
+        (&h.of.database_id, &h.of.local_id, h.of.location)
+            != (&env.database_id, &env.local_id, env.location)
+    }) {
+        bail!(
+            "{} names another database than the one whose schema was just read ({}): the \
+             configuration changed during the task; nothing was backed up",
+            env.name,
+            read.of.database_name
+        );
+    }
+    let (held, schema) = held.map(|h| (h.lock, h.schema)).unzip();
     let started = Utc::now();
     let names = BackupNames::new(&project.backup_dir, &env.name, started, request.format)
         .encrypted_to(request.recipients.clone());
@@ -217,7 +241,7 @@ fn take(
         env,
         local_file: local_file.as_deref(),
     };
-    let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names)?;
+    let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         if args.json {
@@ -413,22 +437,29 @@ impl Schema<'_> {
         }
     }
 
-    /// Reads the schema (read-only), decides the export's scope and prints
-    /// the plan: whole with `--dry-run` or `-v`, else in two lines. Returns
-    /// the schema, the scope, the plan and whether the local D1 must first
-    /// be created from the migrations.
+    /// Reads the schema (read-only) unless the caller just read it under the
+    /// lock (`known`), decides the export's scope and prints the plan: whole
+    /// with `--dry-run` or `-v`, else in two lines. Returns the schema, the
+    /// scope, the plan and whether the local D1 must first be created from
+    /// the migrations.
     fn plan(
         &self,
         project: &Project,
         args: &BackupArgs,
         names: &BackupNames,
+        known: Option<Catalog>,
     ) -> Result<(Catalog, ExportScope, Plan, bool)> {
         let env = self.env;
         let catalog_query = self
             .cmds
             .query_json(env, "read the schema (read-only)", CATALOG_SQL);
         let schema_read = self.reader();
-        let catalog = schema_read.catalog("read the schema (read-only)")?;
+        let read_through_wrangler =
+            known.is_none() && matches!(schema_read, DatabaseReader::Wrangler(..));
+        let catalog = match known {
+            Some(catalog) => catalog,
+            None => schema_read.catalog("read the schema (read-only)")?,
+        };
         let bootstrap = args.bootstrap_local
             && env.location == Location::Local
             && catalog.user_tables().next().is_none();
@@ -440,7 +471,7 @@ impl Schema<'_> {
             self.cmds,
             Some(&scope),
             bootstrap,
-            matches!(schema_read, DatabaseReader::Wrangler(..)).then_some(&catalog_query),
+            read_through_wrangler.then_some(&catalog_query),
             self.local_file,
         );
         plan.lines.insert(0, project.plan_line());

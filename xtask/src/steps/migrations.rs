@@ -3,9 +3,11 @@
 //! backup's manifest carries, so an applied migration edited afterwards is
 //! seen ([`edited_migrations`]).
 
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, Location};
 use crate::config::project::Project;
 use crate::edge::inventory;
+use crate::edge::local_d1;
+use crate::edge::reader::DatabaseReader;
 use crate::exit::Exit;
 use anyhow::{Context, Result};
 use d1_core::statement;
@@ -63,30 +65,53 @@ pub fn tables_created_by<'a>(
         .unwrap_or_default()
 }
 
+/// The migrations recorded in the database's `d1_migrations`, in the
+/// order they were applied; none when the table does not exist yet. A
+/// local D1 is read from its file when it has one; otherwise wrangler asks
+/// for the rows at once, and "no such table" means none.
 pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> Result<Vec<String>> {
-    let wrangler = project.wrangler(sh)?;
-    let cmds = project.commands();
-    let json = wrangler.run_json(&cmds.query_json(
-        env,
-        "read the applied migrations (read-only)",
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'",
-    ))?;
-    let has_table = json
-        .get(0)
-        .and_then(|r| r.get("results"))
-        .and_then(|r| r.as_array())
-        .is_some_and(|r| !r.is_empty());
-    if !has_table {
-        return Ok(Vec::new());
-    }
-    let json = wrangler.run_json(&cmds.query_json(
-        env,
-        "read the applied migrations (read-only)",
-        &format!(
-            "SELECT name FROM {} ORDER BY id",
-            statement::MIGRATIONS_TABLE
-        ),
-    ))?;
+    const PURPOSE: &str = "read the applied migrations (read-only)";
+    let rows = format!(
+        "SELECT name FROM {} ORDER BY id",
+        statement::MIGRATIONS_TABLE
+    );
+    let local_file = (env.location == Location::Local)
+        .then(|| local_d1::database_file(&project.config_dir, &env.local_id))
+        .filter(|file| file.is_file());
+    let json = match local_file {
+        Some(file) => {
+            let reader = DatabaseReader::File(file);
+            let has_table = reader.query(
+                PURPOSE,
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'",
+            )?;
+            let has_table = has_table
+                .get(0)
+                .and_then(|r| r.get("results"))
+                .and_then(|r| r.as_array())
+                .is_some_and(|r| !r.is_empty());
+            if !has_table {
+                return Ok(Vec::new());
+            }
+            reader.query(PURPOSE, &rows)?
+        }
+        None => {
+            let wrangler = project.wrangler(sh)?;
+            let query = project.commands().query_json(env, PURPOSE, &rows);
+            let missing = format!("no such table: {}:", statement::MIGRATIONS_TABLE);
+            match wrangler.run_json_unless(&query, &missing)? {
+                Some(json) => json,
+                None => {
+                    crate::detail!(
+                        "{} has no {} table yet: no migration has been applied",
+                        env.database_name,
+                        statement::MIGRATIONS_TABLE
+                    );
+                    return Ok(Vec::new());
+                }
+            }
+        }
+    };
     Ok(json
         .get(0)
         .and_then(|r| r.get("results"))

@@ -31,7 +31,6 @@ use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::fsutil::{self, TempFile};
 use crate::edge::local_d1;
-use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::stored;
@@ -227,16 +226,30 @@ fn restore(
         }
         None => target,
     };
-    if new.is_none() {
-        guard_unchanged(&planned.target_reader(target), inspected, target)?;
-    }
+    // The target as it is now, under the lock: unchanged since the plan,
+    // and the schema its safety backup is taken by.
+    let now = match new {
+        Some(_) => None,
+        None => Some(guard_unchanged(
+            &planned.target_reader(target),
+            inspected,
+            target,
+        )?),
+    };
     let local_file = match planned.fast_local {
         true => Some(ready_local_file(local_file.clone(), args.mode())?),
         false => None,
     };
-    let safety = match planned.safety_backup {
-        true => take_safety_backup(sh, project, target, source, &lock)?,
-        false => None,
+    let safety = match (planned.safety_backup, now) {
+        (true, Some(schema)) => {
+            let held = backup::Held {
+                lock: &lock,
+                schema,
+                of: target,
+            };
+            take_safety_backup(sh, project, target, source, held)?
+        }
+        _ => None,
     };
     let loading = Loading {
         wrangler,
@@ -411,20 +424,21 @@ fn result_json(
 }
 
 /// Refuses a target whose tables, views or triggers changed between the
-/// plan and the lock.
+/// plan and the lock; returns its schema as read now.
 fn guard_unchanged(
     target_reader: &TargetReader<'_>,
     inspected: &Inspected,
     target: &Environment,
-) -> Result<()> {
-    if existing_objects(&read_catalog(target_reader)?) != inspected.existing {
+) -> Result<Catalog> {
+    let now = read_catalog(target_reader)?;
+    if existing_objects(&now) != inspected.existing {
         bail!(
             "{} changed since the plan was made (tables, views or triggers were added or dropped); \
              run the restore again to see the new plan. Nothing was done.",
             target.database_name
         );
     }
-    Ok(())
+    Ok(now)
 }
 
 /// What the restore did, and the checklist of what was checked.
@@ -614,7 +628,7 @@ fn take_safety_backup(
     project: &Project,
     target: &Environment,
     source: &Source,
-    lock: &BackupLock,
+    held: backup::Held<'_>,
 ) -> Result<Option<PathBuf>> {
     crate::say!("Taking a safety backup of {} first.", target.database_name);
     let reason = format!("safety backup before restoring {}", file_name(&source.file));
@@ -622,7 +636,7 @@ fn take_safety_backup(
         accept_broken_data: true,
         ..BackupArgs::full(&target.name, reason)
     };
-    backup::run_under(sh, project, &args, lock).map_err(|e| {
+    backup::run_under(sh, project, &args, held).map_err(|e| {
         e.context(format!(
             "the safety backup of {} failed, so the restore did not start; nothing was changed",
             target.database_name
@@ -710,20 +724,33 @@ impl Loading<'_> {
     }
 
     /// The restored rows against the manifest (or the dump), then the
-    /// content against the backup's digests.
-    #[allow(clippy::type_complexity)]
-    fn check(
-        &self,
-        project: &Project,
-    ) -> Result<(Vec<TableCount>, Option<Result<usize, Vec<String>>>)> {
+    /// content against the backup's digests. A remote target is exported
+    /// once for its content, and its rows are counted in that export when
+    /// it holds every counted table, rather than by a query that starts
+    /// wrangler again.
+    fn check(&self, project: &Project) -> Result<(Vec<TableCount>, Content)> {
+        let (content, exported) = self.content(project)?;
+        let counts = self.counts(exported)?;
+        if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
+            bail!(
+                "the restored content does not match the backup's: {}{}",
+                differ.join("; "),
+                self.named_safety()
+            );
+        }
+        Ok((counts, content))
+    }
+
+    /// The target's rows counted table by table; refused when they differ
+    /// from the manifest's, warned about when there is none.
+    fn counts(&self, exported: Option<BTreeMap<String, u64>>) -> Result<Vec<TableCount>> {
         let (target, source, mode) = (self.target, self.source, self.mode);
         let (counts, wrong) = check_rows(
-            self.wrangler,
-            self.cmds,
+            (self.wrangler, self.cmds),
             target,
             source,
             mode,
-            self.local_file,
+            (self.local_file, exported),
         )
         .map_err(|e| {
             e.context(format!(
@@ -746,13 +773,17 @@ impl Loading<'_> {
                 wrong.join("; ")
             );
         }
-        let content = check_content(
+        Ok(counts)
+    }
+
+    fn content(&self, project: &Project) -> Result<(Content, Option<BTreeMap<String, u64>>)> {
+        check_content(
             project,
             self.wrangler,
             self.cmds,
-            target,
-            source,
-            mode,
+            self.target,
+            self.source,
+            self.mode,
             self.local_file,
         )
         .map_err(|e| {
@@ -760,15 +791,7 @@ impl Loading<'_> {
                 "the restore ran, but its content check failed{}",
                 self.named_safety()
             ))
-        })?;
-        if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
-            bail!(
-                "the restored content does not match the backup's: {}{}",
-                differ.join("; "),
-                self.named_safety()
-            );
-        }
-        Ok((counts, content))
+        })
     }
 }
 
@@ -1561,11 +1584,14 @@ impl repair::Sink for FileSink {
     }
 }
 
-/// The restored tables' content digests against the backup's: `None` when
-/// the backup records none (no manifest, or taken before digests were), else
-/// the number of tables equal, or what differs. A local target is read from
-/// its file; a remote one is exported again and loaded, as verify loads a
-/// backup.
+/// A content check's outcome: `None` when the backup records no digests,
+/// else the number of tables equal, or what differs.
+type Content = Option<Result<usize, Vec<String>>>;
+
+/// The restored tables' content digests against the backup's. A local
+/// target is read from its file; a remote one is exported again and loaded,
+/// as verify loads a backup, and the rows of each table in that export are
+/// returned too.
 #[allow(clippy::too_many_arguments)]
 fn check_content(
     project: &Project,
@@ -1575,19 +1601,14 @@ fn check_content(
     source: &Source,
     mode: Mode,
     local_file: Option<&Path>,
-) -> Result<Option<Result<usize, Vec<String>>>> {
-    let Some(recorded) = source.manifest.as_ref().and_then(|m| m.content.as_ref()) else {
-        return Ok(None);
+) -> Result<(Content, Option<BTreeMap<String, u64>>)> {
+    let Some(expected) = content_checked(source, mode) else {
+        return Ok((None, None));
     };
-    let expected: BTreeMap<String, String> = recorded
-        .iter()
-        .filter(|(t, _)| statement::rows_are_checked(t))
-        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
-        .map(|(t, d)| (t.clone(), d.clone()))
-        .collect();
     if expected.is_empty() {
-        return Ok(Some(Ok(0)));
+        return Ok((Some(Ok(0)), None));
     }
+    let mut exported = None;
     let found = match local_file {
         Some(file) => {
             let db = gate::Gate::new(rusqlite::Connection::open_with_flags(
@@ -1614,15 +1635,52 @@ fn check_content(
                 scratch_dir: &project.backup_dir,
             };
             let export = stored::Source::for_file(temp.path(), None, &project.age())?;
-            crate::steps::verify::verify(temp.path(), &export, None, &ctx)?.content
+            let report = crate::steps::verify::verify(temp.path(), &export, None, &ctx)?;
+            // The export holds every row of the tables it names: one INSERT
+            // each, as wrangler writes them.
+            let rows = dump::summarize(export.open()?, &BTreeMap::new(), None)?.rows;
+            // A table the export lacks is not counted here: the count
+            // query, or the content check, says it is missing.
+            exported = Some(
+                tables
+                    .into_iter()
+                    .filter_map(|t| rows.get(&t).map(|n| (t, *n)))
+                    .collect(),
+            );
+            report.content
         }
     };
     let differ = d1_core::digest::differences(&expected, &found);
-    Ok(Some(if differ.is_empty() {
+    let content = Some(if differ.is_empty() {
         Ok(expected.len())
     } else {
         Err(differ)
-    }))
+    });
+    Ok((content, exported))
+}
+
+/// The content digests a restore is checked against: the manifest's, for
+/// the tables whose rows are checked; `None` when it records none.
+fn content_checked(source: &Source, mode: Mode) -> Option<BTreeMap<String, String>> {
+    let recorded = source.manifest.as_ref()?.content.as_ref()?;
+    Some(
+        recorded
+            .iter()
+            .filter(|(t, _)| statement::rows_are_checked(t))
+            .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+            .map(|(t, d)| (t.clone(), d.clone()))
+            .collect(),
+    )
+}
+
+/// The tables whose rows a restore counts, and how many each should hold.
+fn counted(source: &Source, mode: Mode) -> Vec<(&String, &u64)> {
+    source
+        .rows
+        .iter()
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+        .filter(|(t, _)| statement::rows_are_checked(t))
+        .collect()
 }
 
 /// A table, the rows the source has, and the rows found on the target.
@@ -1632,23 +1690,23 @@ pub type TableCount = (String, u64, u64);
 /// names the tables that differ. A local target the fast path loaded is
 /// counted in its file, read-only, without starting wrangler and workerd
 /// (about 6 s): the file is the one wrangler's local D1 reads (the tests
-/// read the restored rows back through wrangler).
+/// read the restored rows back through wrangler). A remote target whose
+/// content check exported every counted table (`exported`) is counted in
+/// that export; otherwise a read-only query counts it.
 fn check_rows(
-    wrangler: &Wrangler,
-    cmds: &Commands,
+    (wrangler, cmds): (&Wrangler, &Commands),
     target: &Environment,
     source: &Source,
     mode: Mode,
-    local_file: Option<&Path>,
+    (local_file, exported): (Option<&Path>, Option<BTreeMap<String, u64>>),
 ) -> Result<(Vec<TableCount>, Vec<String>)> {
-    let expected: Vec<(&String, &u64)> = source
-        .rows
-        .iter()
-        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
-        .filter(|(t, _)| statement::rows_are_checked(t))
-        .collect();
+    let expected = counted(source, mode);
     if expected.is_empty() {
         return Ok((Vec::new(), Vec::new()));
+    }
+    let covered = |e: &BTreeMap<String, u64>| expected.iter().all(|(t, _)| e.contains_key(*t));
+    if let Some(exported) = exported.filter(covered) {
+        return compare_counts(&expected, |_, table| Ok(exported[table]));
     }
     let sql = expected
         .iter()
@@ -1663,16 +1721,26 @@ fn check_rows(
             &sql,
         ))?,
     };
-    let mut counts = Vec::new();
-    let mut wrong = Vec::new();
-    for (i, (table, want)) in expected.iter().enumerate() {
-        let got = json
-            .get(i)
+    compare_counts(&expected, |i, table| {
+        json.get(i)
             .and_then(|r| r.get("results"))
             .and_then(|r| r.get(0))
             .and_then(|r| r.get("n"))
             .and_then(|n| n.as_u64())
-            .with_context(|| format!("no row count for {table}"))?;
+            .with_context(|| format!("no row count for {table}"))
+    })
+}
+
+/// Each counted table's expected rows against `found(i, table)`; the
+/// second list names the tables that differ.
+fn compare_counts(
+    expected: &[(&String, &u64)],
+    found: impl Fn(usize, &str) -> Result<u64>,
+) -> Result<(Vec<TableCount>, Vec<String>)> {
+    let mut counts = Vec::new();
+    let mut wrong = Vec::new();
+    for (i, (table, want)) in expected.iter().enumerate() {
+        let got = found(i, table)?;
         if got != **want {
             wrong.push(format!("{table}: expected {want}, found {got}"));
         }

@@ -296,6 +296,22 @@ fn backup_row_two_at_once_one_refuses_and_they_never_share_a_file() {
     );
 }
 
+/// `restore latest:prod --to prod --replace`, confirmed.
+fn restore_latest_into_prod(remote: &Remote, home: &Path) -> Run {
+    remote.xtask(
+        home,
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    )
+}
+
 /// One restore row: `restore latest:prod --to prod --replace` under
 /// `faults` fails, prod is exactly as it was, and the safety backup taken
 /// first is named, whole (its sha256 matches its manifest) and verified.
@@ -309,18 +325,7 @@ fn restore_fault_row(faults: Faults) {
         .unwrap();
     let before = dump_of(&remote.db);
     remote.server.set_faults(faults);
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "restore",
-            "latest:prod",
-            "--to",
-            "prod",
-            "--replace",
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    );
+    let run = restore_latest_into_prod(&remote, home.path());
     run.assert_refused("the safety backup taken before it is");
     assert_eq!(
         dump_of(&remote.db),
@@ -345,4 +350,24 @@ fn restore_row_ingest_fails_part_way() {
         ingest_fail_after: Some(5),
         ..Faults::default()
     });
+}
+
+#[test]
+fn restore_row_an_import_that_silently_loses_a_table_is_caught_by_the_checks() {
+    let (remote, home) = remote();
+    remote.backup_prod(home.path());
+    let customers = counts(&remote.db)["customers"];
+    assert!(customers > 0, "the seed has customers");
+    // D1 answers that the import succeeded, but customers came out empty.
+    remote.server.set_faults(Faults {
+        ingest_loses_table: Some("customers".into()),
+        ..Faults::default()
+    });
+    let run = restore_latest_into_prod(&remote, home.path());
+    run.assert_refused(&format!(
+        "the restored rows do not match the backup's manifest: customers: expected {customers}, \
+         found 0"
+    ));
+    assert_safety_backup_named(&remote, &run);
+    assert_no_partials(&remote.sb);
 }

@@ -697,3 +697,30 @@ fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused()
         .collect();
     assert!(migrations.is_empty(), "{migrations:?}");
 }
+
+/// wrangler quotes configuration values in its errors. A wrangler.toml
+/// whose value reads like D1's "no such table" error must not pass for a
+/// database with no migrations applied: the migration check fails, as for
+/// any database that does not answer, instead of passing unread.
+#[test]
+fn a_configuration_that_quotes_d1s_missing_table_error_does_not_pass_the_migration_check() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "compatibility_date = \"2026-04-01\"",
+        "compatibility_date = \"no such table: d1_migrations: SQLITE_ERROR\"",
+    );
+    assert!(
+        text.contains("no such table"),
+        "the configuration was edited"
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = remote.xtask(home.path(), &["migrate", "--check", "prod"]);
+    assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        !run.stdout.contains("0 migrations applied"),
+        "{}",
+        run.stdout
+    );
+}

@@ -22,6 +22,7 @@ fn a_prod_backup_restores_into_staging_through_the_import_api() {
     let home = tempfile::tempdir().unwrap();
     let file = remote.sb.backups().join(remote.backup_prod(home.path()));
 
+    let before = remote.server.requests().len();
     let run = remote.xtask(
         home.path(),
         &[
@@ -33,6 +34,15 @@ fn a_prod_backup_restores_into_staging_through_the_import_api() {
         ],
     );
     run.assert_ok();
+    // Staging's schema is read for the plan and again under the lock, where
+    // the safety backup takes it as read rather than starting wrangler for
+    // it a third time; the restored rows are counted in the export that
+    // checks their content, not by a query of their own.
+    let queries = remote.server.requests()[before..]
+        .iter()
+        .filter(|r| r.contains("/query"))
+        .count();
+    assert_eq!(queries, 2, "{:?}", remote.server.requests());
     assert!(
         remote.server.unhandled().is_empty(),
         "{:?}",
@@ -219,6 +229,51 @@ fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
     );
     run.assert_ok();
     assert!(run.stdout.contains("up to date"), "{}", run.stdout);
+}
+
+#[test]
+fn a_database_without_d1_migrations_has_every_migration_pending_after_one_query() {
+    // Staging on the loopback is a new, empty database: no d1_migrations.
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["migrate", "staging", "--dry-run"]);
+    run.assert_ok();
+    for file in [
+        "0001_accounts_companies_customers.sql",
+        "0004_audit_log.sql",
+    ] {
+        assert!(run.stdout.contains(file), "{file} pending: {}", run.stdout);
+    }
+    assert!(!run.stdout.contains("up to date"), "{}", run.stdout);
+    let queries: Vec<String> = remote
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/query"))
+        .collect();
+    assert_eq!(
+        queries.len(),
+        1,
+        "one read of the applied migrations: {queries:?}"
+    );
+
+    // Prod has d1_migrations: its rows are read at once, without asking
+    // first whether the table exists.
+    let before = remote.server.requests().len();
+    let run = remote.xtask(home.path(), &["migrate", "prod", "--dry-run"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("up to date"), "{}", run.stdout);
+    let queries: Vec<String> = remote.server.requests()[before..]
+        .iter()
+        .filter(|r| r.contains("/query"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        queries.len(),
+        1,
+        "one read of the applied migrations: {queries:?}"
+    );
+    assert!(!remote.sb.backups().exists(), "a dry run takes no backup");
 }
 
 #[test]
