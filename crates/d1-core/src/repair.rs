@@ -44,7 +44,7 @@ pub const STATEMENT_BUDGET: usize = 90_000;
 const SIDE_TABLE: &str = "\"_restore_value\"";
 
 /// How a dump is to be loaded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     /// Virtual tables recorded at backup time (from the manifest).
     pub virtual_tables: Vec<VirtualTable>,

@@ -1,8 +1,10 @@
 //! A plain export checked as it arrives. The thread that reads wrangler's
 //! FIFO (`stored::export_through_fifo`) writes each chunk to the backup's
 //! file, hashes it, and hands it to a thread that reads the dump's
-//! statements and counts its rows (`dump::summarize`). When the download
-//! ends, the file's size and sha256 and the dump's summary are known
+//! statements and counts its rows (`dump::summarize`), and, when asked,
+//! makes the repair survey that the backup's verification starts with
+//! (`repair::survey_observing`, in the same pass). When the download ends,
+//! the file's size and sha256, the dump's summary and its survey are known
 //! without reading the file again; the backup still judges them exactly as
 //! before (an export cut short fails the same checks).
 
@@ -17,6 +19,10 @@ use anyhow::{Context as _, Result};
 use crate::edge::stored::{Counter, Drain};
 use d1_core::app::KeyRecord;
 use d1_core::dump::{self, DumpSummary};
+use d1_core::repair;
+
+/// A repair survey, and the options it was made under.
+pub type Surveyed = (repair::Options, repair::Survey);
 
 /// Chunks (each one pipe read, at most 1 MiB) in flight to the counting
 /// thread: when it falls behind, the download waits instead of the memory
@@ -32,7 +38,7 @@ pub struct Arriving {
     head: Vec<u8>,
     /// `None` once the counting thread stopped (its error is its result).
     chunks: Option<SyncSender<Vec<u8>>>,
-    summary: JoinHandle<Result<DumpSummary>>,
+    summary: JoinHandle<Result<(DumpSummary, Option<Surveyed>)>>,
 }
 
 /// What arrived: the file's facts and the dump's summary.
@@ -44,15 +50,31 @@ pub struct Arrived {
     pub head: Vec<u8>,
     /// The statements and rows, or why the dump could not be read.
     pub summary: Result<DumpSummary>,
+    /// The repair survey, when one was asked for and the dump could be read.
+    pub survey: Option<Surveyed>,
 }
 
 impl Arriving {
-    /// Writes into `file` (the backup's partial file, open for writing) and
-    /// summarizes as `dump::summarize(_, schema, key)` does.
-    pub fn start(file: File, schema: BTreeMap<String, String>, key: Option<KeyRecord>) -> Arriving {
+    /// Writes into `file` (the backup's partial file, open for writing),
+    /// summarizes as `dump::summarize(_, schema, key)` does and, with
+    /// `survey`, surveys as `repair::survey(_, survey)` does.
+    pub fn start(
+        file: File,
+        schema: BTreeMap<String, String>,
+        key: Option<KeyRecord>,
+        survey: Option<repair::Options>,
+    ) -> Arriving {
         let (chunks, rx) = sync_channel(IN_FLIGHT);
-        let summary =
-            std::thread::spawn(move || dump::summarize(Chunks::new(rx), &schema, key.as_ref()));
+        let summary = std::thread::spawn(move || match survey {
+            None => dump::summarize(Chunks::new(rx), &schema, key.as_ref()).map(|s| (s, None)),
+            Some(options) => {
+                let mut summary = dump::Summarizer::new(key.as_ref());
+                let survey = repair::survey_observing(Chunks::new(rx), &options, |sql| {
+                    summary.statement(sql)
+                })?;
+                Ok((summary.finish(&schema)?, Some((options, survey))))
+            }
+        });
         Arriving {
             file,
             counter: Counter::default(),
@@ -99,17 +121,22 @@ impl Drain for Arriving {
             summary,
         } = self;
         drop(chunks); // The counting thread sees the end of the dump.
-        let summary = summary
+        let read = summary
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread counting the export panicked")));
         fed.context("reading wrangler's export from its pipe")?;
         file.sync_all().context("writing the backup")?;
         let (sha256, bytes) = counter.finish();
+        let (summary, survey) = match read {
+            Ok((summary, survey)) => (Ok(summary), survey),
+            Err(e) => (Err(e), None),
+        };
         Ok(Arrived {
             sha256,
             bytes,
             head,
             summary,
+            survey,
         })
     }
 }
@@ -174,7 +201,13 @@ mod tests {
     fn feed(text: &[u8], piece: usize, fed: io::Result<()>) -> (Result<Arrived>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.sql");
-        let mut arriving = Arriving::start(File::create(&path).unwrap(), BTreeMap::new(), None);
+        let options = repair::Options::default();
+        let mut arriving = Arriving::start(
+            File::create(&path).unwrap(),
+            BTreeMap::new(),
+            None,
+            Some(options),
+        );
         for part in text.chunks(piece) {
             arriving.write_all(part).unwrap();
         }
@@ -196,6 +229,9 @@ mod tests {
             assert_eq!(during.rows, after.rows);
             assert_eq!(during.rows["t"], 2);
             assert_eq!(during.statements, after.statements);
+            let (options, survey) = arrived.survey.unwrap();
+            let read = repair::survey(DUMP.as_bytes(), &options).unwrap();
+            assert_eq!(format!("{survey:?}"), format!("{read:?}"));
         }
     }
 

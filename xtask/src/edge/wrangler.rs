@@ -379,6 +379,8 @@ pub struct Wrangler {
     /// How long one invocation may run before it is stopped: wrangler polls
     /// a D1 export that never completes for ever.
     timeout: Duration,
+    /// Runs beside another wrangler call, which alone shows its progress.
+    background: bool,
 }
 
 /// The default limit on one wrangler invocation.
@@ -414,12 +416,23 @@ impl Wrangler {
             cwd: cwd.to_path_buf(),
             redactor,
             timeout: DEFAULT_TIMEOUT,
+            background: false,
         }
     }
 
     /// The same wrangler with another limit per invocation.
     pub fn with_timeout(self, timeout: Duration) -> Wrangler {
         Wrangler { timeout, ..self }
+    }
+
+    /// The same wrangler for a call that runs on a thread of its own beside
+    /// another: it shows no spinner of its own, so that the two do not
+    /// draw over each other at a terminal.
+    pub fn in_background(self) -> Wrangler {
+        Wrangler {
+            background: true,
+            ..self
+        }
     }
 
     fn command(&self, invocation: &Invocation, log_dir: &Path) -> Command {
@@ -520,7 +533,7 @@ impl Wrangler {
         let watchdog = Watchdog::start(Arc::clone(&child), self.timeout);
         // With -v wrangler's lines are the progress; otherwise a spinner.
         let live = crate::out::verbose();
-        let activity = (!live).then(|| {
+        let activity = (!live && !self.background).then(|| {
             let label = format!("wrangler: {}", invocation.purpose);
             match output {
                 Some(path) => crate::out::Activity::watching_file(label, path.to_path_buf()),

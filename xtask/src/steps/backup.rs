@@ -7,7 +7,9 @@
 //! 1. every refusal that needs no database (environment, git) comes first,
 //!    before anything is written;
 //! 2. the schema is read (read-only) to decide the export's scope, so that
-//!    FTS5 tables do not make wrangler refuse the export;
+//!    FTS5 tables do not make wrangler refuse the export; a remote
+//!    database's Time Travel bookmark is read at the same time (it need only
+//!    come before the export), unless this is a dry run;
 //! 3. the plan is printed, and `--dry-run` stops there;
 //! 4. under the backup lock, wrangler writes into a private temporary file,
 //!    which is counted, hashed and only then renamed into place without ever
@@ -23,7 +25,7 @@ use xshell::Shell;
 
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
-use crate::edge::arriving::{Arrived, Arriving};
+use crate::edge::arriving::{Arrived, Arriving, Surveyed};
 use crate::edge::fsutil::{self, TempFile};
 use crate::edge::git::{self, Ignored};
 use crate::edge::lock::{BackupLock, LOCK_FILE};
@@ -35,6 +37,7 @@ use d1_core::catalog::{CATALOG_SQL, Catalog, ExportScope, VirtualContent};
 use d1_core::dump;
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
+use d1_core::repair;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackupArgs {
@@ -241,6 +244,12 @@ fn take(
         env,
         local_file: local_file.as_deref(),
     };
+    // A remote database's bookmark is read while its schema is: both come
+    // before the export, and neither needs the other.
+    let early = match (&schema, args.dry_run) {
+        (None, false) => EarlyBookmark::start(&source),
+        _ => EarlyBookmark(None),
+    };
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -261,7 +270,10 @@ fn take(
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
-    let bookmark = source.bookmark()?;
+    let bookmark = match early.finish() {
+        Some(read) => Some(read?),
+        None => source.bookmark()?,
+    };
 
     let age = project.age();
     let taken = Taken {
@@ -270,13 +282,13 @@ fn take(
         bookmark,
         scope: &scope,
     };
-    let (file, manifest, manifest_path, stored) =
+    let (file, manifest, manifest_path, mut stored) =
         write(sh, project, args, &taken, &names, &source, &catalog, &age)?;
     verify_new_backup(
         project,
         env,
         &file,
-        &stored.source(&file)?,
+        (&stored.source(&file)?, stored.survey.take()),
         manifest,
         &manifest_path,
         args.accept_broken_data,
@@ -299,6 +311,9 @@ struct StoredAs<'a> {
     format: Format,
     sealed: Option<stored::Sealed>,
     age: &'a stored::Age,
+    /// The repair survey made as the export arrived, which its
+    /// verification need not make again.
+    survey: Option<Surveyed>,
 }
 
 impl StoredAs<'_> {
@@ -428,6 +443,17 @@ impl Schema<'_> {
         }
     }
 
+    /// The Time Travel bookmark of a remote database, read with a wrangler
+    /// of its own.
+    fn bookmark_reader(&self) -> Option<(Wrangler, Invocation)> {
+        (self.env.location == Location::Remote).then(|| {
+            (
+                self.wrangler.clone().in_background(),
+                self.cmds.time_travel_info(self.env),
+            )
+        })
+    }
+
     /// The schema is read from the local file when there is one; a fresh
     /// clone's first backup has none until wrangler makes it.
     fn reader(&self) -> DatabaseReader<'_> {
@@ -491,6 +517,38 @@ impl Schema<'_> {
             );
         }
         Ok((catalog, scope, plan, bootstrap))
+    }
+}
+
+/// A remote database's bookmark, read on a thread of its own while the
+/// schema is read. Dropped unread (the backup stopped before its export),
+/// it still waits for its wrangler to finish, so that no process outlives
+/// the command.
+struct EarlyBookmark(Option<std::thread::JoinHandle<Result<String>>>);
+
+impl EarlyBookmark {
+    fn start(source: &Schema<'_>) -> EarlyBookmark {
+        EarlyBookmark(source.bookmark_reader().map(|(wrangler, info)| {
+            std::thread::spawn(move || time_travel_bookmark(&wrangler, &info))
+        }))
+    }
+
+    /// The bookmark, or `None` when none was being read.
+    fn finish(mut self) -> Option<Result<String>> {
+        let thread = self.0.take()?;
+        Some(
+            thread.join().unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("the thread reading the bookmark panicked"))
+            }),
+        )
+    }
+}
+
+impl Drop for EarlyBookmark {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -559,6 +617,7 @@ fn export(
                 partial_file.try_clone()?,
                 catalog.create_statements(),
                 key_rule.cloned(),
+                survey_options(args.mode(), scope),
             );
             let fifo = private.path().join("export.fifo");
             arrived = Some(stored::export_through_fifo(&fifo, arriving, || {
@@ -584,6 +643,21 @@ fn export(
     Ok((partial, Exported { sealed, arrived }))
 }
 
+/// The options the backup's verification will survey it under, as far as
+/// they are known before the manifest is written: a data-only backup's
+/// depend on the migrations its rows record, so it is surveyed by the
+/// verification itself. The verification uses a survey made under other
+/// options than its own only to throw it away.
+fn survey_options(mode: ExportMode, scope: &ExportScope) -> Option<repair::Options> {
+    (mode != ExportMode::DataOnly).then(|| repair::Options {
+        virtual_tables: match scope.works_around_virtual_tables() {
+            true => scope.virtual_tables.clone(),
+            false => Vec::new(),
+        },
+        ..repair::Options::default()
+    })
+}
+
 /// Exports, counts and hashes the backup, names it and writes its
 /// manifest: everything up to its verification.
 #[allow(clippy::too_many_arguments)]
@@ -607,15 +681,17 @@ fn write<'a>(
         (catalog, scope),
         (age, key_rule.as_ref()),
     )?;
+    let mut arrived = exported.arrived;
     let stored = StoredAs {
         format: request.format,
         sealed: exported.sealed,
         age,
+        survey: arrived.as_mut().and_then(|a| a.survey.take()),
     };
     let (summary, facts) = count_and_hash(
         args,
         partial.path(),
-        exported.arrived,
+        arrived,
         &stored,
         (catalog, scope),
         key_rule.as_ref(),
@@ -848,7 +924,7 @@ fn verify_new_backup(
     project: &Project,
     env: &Environment,
     file: &Path,
-    source: &Source,
+    (source, surveyed): (&Source, Option<Surveyed>),
     mut manifest: Manifest,
     manifest_path: &Path,
     accept_broken_data: bool,
@@ -865,7 +941,8 @@ fn verify_new_backup(
         format!("verifying {}", file_name(file)),
         Some(manifest.statements),
     );
-    let report = crate::steps::verify::verify(file, source, Some(&manifest), &workspace);
+    let report =
+        crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, surveyed);
     drop(activity);
     let report = report.map_err(|e| {
         e.context(format!(

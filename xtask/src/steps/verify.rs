@@ -157,7 +157,23 @@ pub fn verify(
     manifest: Option<&Manifest>,
     ctx: &Workspace<'_>,
 ) -> Result<Report> {
-    verify_at(file, source, manifest, ctx, None).map(|(report, _)| report)
+    verify_at(file, source, manifest, ctx, None, None).map(|(report, _)| report)
+}
+
+/// [`verify`], starting from the repair survey that was made of the
+/// backup's bytes as they were written (`edge::arriving`), under the
+/// options it names. It stands in for the survey's pass over the file only
+/// when those options are the ones this backup is verified under and the
+/// file is the one the manifest describes; the load then checks, as
+/// always, that it reads those same bytes.
+pub fn verify_surveyed(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+    surveyed: Option<(repair::Options, repair::Survey)>,
+) -> Result<Report> {
+    verify_at(file, source, manifest, ctx, None, surveyed).map(|(report, _)| report)
 }
 
 /// Where a scratch database that outlives its verify is kept: an SQLite
@@ -182,7 +198,7 @@ pub fn verify_keeping(
     ctx: &Workspace<'_>,
     keep: Kept<'_>,
 ) -> Result<(Report, Option<Gate>)> {
-    verify_at(file, source, manifest, ctx, Some(keep))
+    verify_at(file, source, manifest, ctx, Some(keep), None)
 }
 
 fn verify_at(
@@ -191,6 +207,7 @@ fn verify_at(
     manifest: Option<&Manifest>,
     ctx: &Workspace<'_>,
     keep: Option<Kept<'_>>,
+    surveyed: Option<(repair::Options, repair::Survey)>,
 ) -> Result<(Report, Option<Gate>)> {
     let mut run = Progress::new(file);
     run.checks.push(file_check(file, manifest)?);
@@ -211,7 +228,11 @@ fn verify_at(
     }
 
     let shape = Shape::of(manifest, ctx)?;
-    let survey = match repair::survey(source.open()?, &shape.options) {
+    let file_checked = !run.checks.iter().any(|c| c.status == Status::Fail);
+    let surveyed = surveyed
+        .filter(|(options, _)| file_checked && manifest.is_some() && *options == shape.options)
+        .map(|(_, survey)| Ok(survey));
+    let survey = match surveyed.unwrap_or_else(|| repair::survey(source.open()?, &shape.options)) {
         Ok(s) => s,
         Err(e) => {
             run.checks.push(fail(
@@ -736,6 +757,71 @@ mod tests {
         };
         assert_eq!(verdicts(&on_disk), verdicts(&in_memory));
         on_disk
+    }
+
+    /// A survey made as a backup arrived stands in for verify's own only
+    /// for the bytes the manifest describes and under verify's options;
+    /// otherwise verify surveys the file itself. The stand-in here is a
+    /// survey of other bytes (CRLF line endings), so that its findings show
+    /// whether it was used.
+    #[test]
+    fn a_survey_made_on_arrival_is_used_only_for_the_manifests_bytes_and_options() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+            INSERT INTO \"t\" VALUES(1,'a');\n";
+        let other =
+            repair::survey(dump.replace('\n', "\r\n").as_bytes(), &Default::default()).unwrap();
+        assert!(!other.findings.is_empty(), "the stand-in has findings");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-prod-20261124-1200.sql");
+        std::fs::write(&file, dump).unwrap();
+        let manifest = |sha256: &str| -> Manifest {
+            let text = format!(
+                r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
+                "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
+                "mode":"full","tables":[],"file":{{"name":"backup-prod-20261124-1200.sql","bytes":{},"sha256":"{sha256}"}},
+                "rows":{{"t":1}},"statements":3,"migrations":[],"encryption_key":null,"wrangler_version":null,
+                "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#,
+                dump.len()
+            );
+            serde_json::from_str(&text).unwrap()
+        };
+        let app = crate::config::settings::Settings::parse("").unwrap().app;
+        let migrations = dir.path().join("migrations");
+        let ctx = Workspace {
+            migrations_dir: &migrations,
+            app: &app,
+            scratch_dir: dir.path(),
+        };
+        let run = |m: &Manifest, options: repair::Options| {
+            let source = Source::plain(&file);
+            verify_surveyed(
+                &file,
+                &source,
+                Some(m),
+                &ctx,
+                Some((options, other.clone())),
+            )
+            .unwrap()
+        };
+        let right = manifest(&d1_core::names::hex(
+            &<sha2::Sha256 as sha2::Digest>::digest(dump.as_bytes()),
+        ));
+        let used = run(&right, repair::Options::default());
+        assert_eq!(used.findings, other.findings, "{}", used.render());
+        // Other bytes than the manifest's: the file check fails, and the
+        // survey is verify's own.
+        let wrong = run(&manifest(&"0".repeat(64)), repair::Options::default());
+        assert_eq!(status(&wrong, "file"), Status::Fail);
+        assert!(wrong.findings.is_empty(), "{}", wrong.render());
+        // Other options than verify's: verify surveys again.
+        let data_only = repair::Options {
+            data_into_existing_schema: true,
+            ..Default::default()
+        };
+        let again = run(&right, data_only);
+        assert!(again.findings.is_empty(), "{}", again.render());
+        assert!(again.good, "{}", again.render());
     }
 
     fn status(report: &Report, name: &str) -> Status {
