@@ -571,15 +571,12 @@ impl Wrangler {
                 "wrangler failed ({status}) while trying to {}",
                 invocation.purpose
             );
-            let mut stdout = None;
-            if let Sink::Capture = sink {
-                // `--json` mode puts wrangler's error on stdout.
-                let shown = self.redactor.line(captured.trim()).into_owned();
-                if !shown.is_empty() {
-                    message.push_str(": ");
-                    message.push_str(&shown);
-                }
-                stdout = Some(shown);
+            // `--json` mode puts wrangler's error on stdout.
+            let stdout = matches!(sink, Sink::Capture)
+                .then(|| self.redactor.line(captured.trim()).into_owned());
+            if let Some(shown) = stdout.as_deref().filter(|s| !s.is_empty()) {
+                message.push_str(": ");
+                message.push_str(shown);
             }
             if !live {
                 // What wrangler said, kept until now: the error is printed
@@ -617,6 +614,17 @@ struct Failed {
     /// What wrangler printed on standard output when it was captured
     /// (`--json` puts its error there), redacted.
     stdout: Option<String>,
+}
+
+/// Whether wrangler is given its credentials in the environment
+/// (`CLOUDFLARE_API_TOKEN`, or `CLOUDFLARE_API_KEY` with
+/// `CLOUDFLARE_EMAIL`). Only then may two wranglers run at once: with a
+/// `wrangler login`, each refreshes an expired token on its own, with no
+/// lock, and the one that loses the race can end the login
+/// (cloudflare/workers-sdk#15089).
+pub fn credentials_in_environment() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    set("CLOUDFLARE_API_TOKEN") || (set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL"))
 }
 
 /// Whether `e` is wrangler exiting non-zero with a line that contains

@@ -188,6 +188,25 @@ pub struct Held<'a> {
     pub of: &'a Environment,
 }
 
+impl Held<'_> {
+    /// Refuses when `env`, as the configuration names it now, is another
+    /// database than the one the schema was read from.
+    fn check_same_database(&self, env: &Environment) -> Result<()> {
+        let of = self.of;
+        if (&of.database_id, &of.local_id, of.location)
+            != (&env.database_id, &env.local_id, env.location)
+        {
+            bail!(
+                "{} names another database than the one whose schema was just read ({}): the \
+                 configuration changed during the task; nothing was backed up",
+                env.name,
+                of.database_name
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Takes a backup for a task that already holds the backup lock (a restore's
 /// safety backup), so that nothing can run between the two. The backup
 /// decides its scope from the schema the task read, instead of starting
@@ -211,16 +230,8 @@ fn take(
     let envs = project.environments()?;
     let request = Request::check(project, args, &envs)?;
     let env = request.env;
-    if let Some(read) = held.as_ref().filter(|h| {
-        (&h.of.database_id, &h.of.local_id, h.of.location)
-            != (&env.database_id, &env.local_id, env.location)
-    }) {
-        bail!(
-            "{} names another database than the one whose schema was just read ({}): the \
-             configuration changed during the task; nothing was backed up",
-            env.name,
-            read.of.database_name
-        );
+    if let Some(read) = &held {
+        read.check_same_database(env)?;
     }
     let (held, schema) = held.map(|h| (h.lock, h.schema)).unzip();
     let started = Utc::now();
@@ -245,11 +256,12 @@ fn take(
         local_file: local_file.as_deref(),
     };
     // A remote database's bookmark is read while its schema is: both come
-    // before the export, and neither needs the other.
-    let early = match (&schema, args.dry_run) {
-        (None, false) => EarlyBookmark::start(&source),
-        _ => EarlyBookmark(None),
-    };
+    // before the export, and neither needs the other. Not with a `wrangler
+    // login`, which two wranglers at once can break.
+    let early = EarlyBookmark::start(
+        &source,
+        schema.is_none() && !args.dry_run && crate::edge::wrangler::credentials_in_environment(),
+    );
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -259,21 +271,15 @@ fn take(
         return Ok(None);
     }
 
-    let lock = match held {
-        Some(_) => None,
-        None => Some(crate::steps::lock::acquire_lock(
-            project,
-            &format!("backup {}", env.name),
-        )?),
-    };
+    let task = format!("backup {}", env.name);
+    let lock = (held.is_none())
+        .then(|| crate::steps::lock::acquire_lock(project, &task))
+        .transpose()?;
     let (catalog, scope) = match bootstrap {
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
-    let bookmark = match early.finish() {
-        Some(read) => Some(read?),
-        None => source.bookmark()?,
-    };
+    let bookmark = early.finish_or(&source)?;
 
     let age = project.age();
     let taken = Taken {
@@ -527,27 +533,42 @@ impl Schema<'_> {
 struct EarlyBookmark(Option<std::thread::JoinHandle<Result<String>>>);
 
 impl EarlyBookmark {
-    fn start(source: &Schema<'_>) -> EarlyBookmark {
-        EarlyBookmark(source.bookmark_reader().map(|(wrangler, info)| {
+    /// Starts reading the bookmark of a remote database if `now`.
+    fn start(source: &Schema<'_>, now: bool) -> EarlyBookmark {
+        let reader = source.bookmark_reader().filter(|_| now);
+        EarlyBookmark(reader.map(|(wrangler, info)| {
             std::thread::spawn(move || time_travel_bookmark(&wrangler, &info))
         }))
     }
 
-    /// The bookmark, or `None` when none was being read.
-    fn finish(mut self) -> Option<Result<String>> {
-        let thread = self.0.take()?;
-        Some(
-            thread.join().unwrap_or_else(|_| {
-                Err(anyhow::anyhow!("the thread reading the bookmark panicked"))
-            }),
-        )
+    /// The bookmark read early, or else read now (`None` for local D1).
+    fn finish_or(mut self, source: &Schema<'_>) -> Result<Option<String>> {
+        match self.0.take() {
+            Some(thread) => EarlyBookmark::wait(thread)
+                .unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("the thread reading the bookmark panicked"))
+                })
+                .map(Some),
+            None => source.bookmark(),
+        }
+    }
+}
+
+impl EarlyBookmark {
+    /// Joins the thread, saying so while it still runs.
+    fn wait(
+        thread: std::thread::JoinHandle<Result<String>>,
+    ) -> std::thread::Result<Result<String>> {
+        let _activity = (!thread.is_finished())
+            .then(|| crate::out::Activity::start("wrangler: record the Time Travel bookmark"));
+        thread.join()
     }
 }
 
 impl Drop for EarlyBookmark {
     fn drop(&mut self) {
         if let Some(thread) = self.0.take() {
-            let _ = thread.join();
+            let _ = EarlyBookmark::wait(thread);
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::fsutil::{self, TempFile};
 use crate::edge::local_d1;
+use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::stored;
@@ -228,27 +229,16 @@ fn restore(
     };
     // The target as it is now, under the lock: unchanged since the plan,
     // and the schema its safety backup is taken by.
-    let now = match new {
-        Some(_) => None,
-        None => Some(guard_unchanged(
-            &planned.target_reader(target),
-            inspected,
-            target,
-        )?),
-    };
+    let reader = planned.target_reader(target);
+    let now = (new.is_none())
+        .then(|| guard_unchanged(&reader, inspected, target))
+        .transpose()?;
     let local_file = match planned.fast_local {
         true => Some(ready_local_file(local_file.clone(), args.mode())?),
         false => None,
     };
     let safety = match (planned.safety_backup, now) {
-        (true, Some(schema)) => {
-            let held = backup::Held {
-                lock: &lock,
-                schema,
-                of: target,
-            };
-            take_safety_backup(sh, project, target, source, held)?
-        }
+        (true, Some(schema)) => take_safety_backup(sh, project, source, (&lock, schema, target))?,
         _ => None,
     };
     let loading = Loading {
@@ -626,15 +616,19 @@ fn ready_local_file(file: PathBuf, mode: Mode) -> Result<PathBuf> {
 fn take_safety_backup(
     sh: &Shell,
     project: &Project,
-    target: &Environment,
     source: &Source,
-    held: backup::Held<'_>,
+    (lock, schema, target): (&BackupLock, Catalog, &Environment),
 ) -> Result<Option<PathBuf>> {
     crate::say!("Taking a safety backup of {} first.", target.database_name);
     let reason = format!("safety backup before restoring {}", file_name(&source.file));
     let args = BackupArgs {
         accept_broken_data: true,
         ..BackupArgs::full(&target.name, reason)
+    };
+    let held = backup::Held {
+        lock,
+        schema,
+        of: target,
     };
     backup::run_under(sh, project, &args, held).map_err(|e| {
         e.context(format!(
