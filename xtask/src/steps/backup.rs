@@ -255,20 +255,10 @@ fn take(
         env,
         local_file: local_file.as_deref(),
     };
-    // A remote database's bookmark is read while its schema is: both come
-    // before the export, and neither needs the other. Not with a `wrangler
-    // login`, which two wranglers at once can break.
-    let early = EarlyBookmark::start(
-        &source,
-        schema.is_none() && !args.dry_run && crate::edge::wrangler::credentials_in_environment(),
-    );
+    let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
     if args.dry_run {
-        crate::say!("Dry run: nothing was changed.");
-        if args.json {
-            crate::out::json(&plan_json(env, args, &names, &plan, None));
-        }
-        return Ok(None);
+        return Ok(dry_run_done(env, args, &names, &plan));
     }
 
     let task = format!("backup {}", env.name);
@@ -310,6 +300,20 @@ fn take(
         crate::out::json(&plan_json(env, args, &names, &plan, written));
     }
     Ok(Some(file))
+}
+
+/// Ends a dry run once its plan is printed: nothing was written.
+fn dry_run_done(
+    env: &Environment,
+    args: &BackupArgs,
+    names: &BackupNames,
+    plan: &Plan,
+) -> Option<PathBuf> {
+    crate::say!("Dry run: nothing was changed.");
+    if args.json {
+        crate::out::json(&plan_json(env, args, names, plan, None));
+    }
+    None
 }
 
 /// How the new backup is stored, and so how to read it back.
@@ -533,8 +537,12 @@ impl Schema<'_> {
 struct EarlyBookmark(Option<std::thread::JoinHandle<Result<String>>>);
 
 impl EarlyBookmark {
-    /// Starts reading the bookmark of a remote database if `now`.
-    fn start(source: &Schema<'_>, now: bool) -> EarlyBookmark {
+    /// Starts reading the bookmark of a remote database, if `wanted`, while
+    /// its schema is read: both come before the export, and neither needs
+    /// the other. Not with a `wrangler login`, which two wranglers at once
+    /// can break.
+    fn start(source: &Schema<'_>, wanted: bool) -> EarlyBookmark {
+        let now = wanted && crate::edge::wrangler::credentials_in_environment();
         let reader = source.bookmark_reader().filter(|_| now);
         EarlyBookmark(reader.map(|(wrangler, info)| {
             std::thread::spawn(move || time_travel_bookmark(&wrangler, &info))
