@@ -627,11 +627,20 @@ pub fn credentials_in_environment() -> bool {
     set("CLOUDFLARE_API_TOKEN") || (set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL"))
 }
 
-/// Whether `e` is wrangler exiting non-zero with a line that contains
-/// `needle`.
+/// Whether `e` is wrangler exiting non-zero with an error line whose
+/// message starts with `needle`: `✘ [ERROR] The specified key does not
+/// exist.` Only the start counts: wrangler quotes configuration values in
+/// its other errors (`… but got "The specified key does not exist."`), so
+/// text elsewhere on a line could have been written by whoever wrote
+/// wrangler.toml.
 fn failed_saying(e: &anyhow::Error, needle: &str) -> bool {
-    e.downcast_ref::<Failed>()
-        .is_some_and(|f| f.said.iter().any(|l| l.contains(needle)))
+    e.downcast_ref::<Failed>().is_some_and(|f| {
+        f.said.iter().any(|line| {
+            let line = crate::out::strip_ansi(line);
+            line.split_once("[ERROR]")
+                .is_some_and(|(_, message)| message.trim_start().starts_with(needle))
+        })
+    })
 }
 
 /// Whether `e` is wrangler exiting non-zero after printing, with `--json`,
@@ -944,6 +953,25 @@ mod tests {
             said: said.iter().map(|l| (*l).to_owned()).collect(),
             stdout: stdout.map(str::to_owned),
         })
+    }
+
+    #[test]
+    fn only_r2s_own_error_means_the_object_is_missing() {
+        let missing = "The specified key does not exist";
+        for said in [
+            "✘ [ERROR] The specified key does not exist.",
+            "\x1b[31m✘ \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m \x1b[1mThe specified key does not exist.\x1b[0m",
+        ] {
+            assert!(failed_saying(&failed(&[said], None), missing), "{said}");
+        }
+        // wrangler.toml's values, quoted in a configuration error.
+        for said in [
+            "✘ [ERROR] Processing wrangler.toml configuration:",
+            r#"    - "compatibility_date" field should be a valid ISO-8601 date (YYYY-MM-DD), but got "The specified key does not exist.""#,
+            r#"✘ [ERROR] Unexpected fields found in top-level field: "The specified key does not exist.""#,
+        ] {
+            assert!(!failed_saying(&failed(&[said], None), missing), "{said}");
+        }
     }
 
     #[test]
