@@ -9,44 +9,10 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::decoys::Decoys;
 use common::remote::*;
 use common::*;
 use serde_json::Value;
-
-/// Files planted outside the backup directory, for a hostile manifest or
-/// link to aim at.
-struct Decoys {
-    dir: PathBuf,
-}
-
-impl Decoys {
-    fn plant(root: &Path) -> Decoys {
-        let dir = root.join("decoys");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("victim"), "a file that must survive\n").unwrap();
-        std::fs::write(dir.join("victim.sql"), "-- must survive\n").unwrap();
-        std::fs::write(dir.join("x.sql"), "CREATE TABLE pwned(x);\n").unwrap();
-        Decoys { dir }
-    }
-
-    /// Every file in the decoy directory, by name, with its sha256.
-    fn hashes(&self) -> BTreeMap<String, String> {
-        std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    sha256_hex(&std::fs::read(e.path()).unwrap()),
-                )
-            })
-            .collect()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
 
 /// A sandbox with a seeded local D1 and one verified backup of it.
 fn seeded() -> (Sandbox, String) {

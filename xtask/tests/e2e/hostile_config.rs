@@ -6,46 +6,14 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::app::App;
+use common::decoys::Decoys;
 use common::remote::*;
 use common::*;
-
-/// Files outside the backup directory that nothing may change.
-struct Decoys {
-    _outside: tempfile::TempDir,
-    files: Vec<PathBuf>,
-}
-
-impl Decoys {
-    fn plant(sb: &Sandbox) -> Decoys {
-        let outside = tempfile::tempdir().unwrap();
-        let files = vec![
-            outside.path().join("victim.txt"),
-            outside.path().join("nested").join("o.db"),
-            sb.path().join("decoy.txt"),
-        ];
-        for (i, f) in files.iter().enumerate() {
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, format!("decoy {i}\n")).unwrap();
-        }
-        Decoys {
-            _outside: outside,
-            files,
-        }
-    }
-
-    fn hashes(&self) -> BTreeMap<PathBuf, String> {
-        self.files
-            .iter()
-            .map(|f| (f.clone(), sha256_hex(&std::fs::read(f).unwrap_or_default())))
-            .collect()
-    }
-}
 
 fn config(sb: &Sandbox) -> PathBuf {
     sb.path().join("wrangler.toml")
@@ -85,7 +53,7 @@ fn staging_and_prod_sharing_a_database_name_is_refused_naming_both() {
             "database_name = \"qbtime_db_prod\"",
         )
     });
-    let decoys = Decoys::plant(&remote.sb);
+    let decoys = Decoys::plant(remote.sb.path());
     let before = (
         dump_of(&remote.db),
         decoys.hashes(),
@@ -136,7 +104,7 @@ fn staging_and_prod_sharing_a_database_id_is_refused_naming_both() {
     let home = tempfile::tempdir().unwrap();
     let file = prod_backup(&remote, home.path());
     edit_config(&remote.sb, |t| t.replace(STAGING_UUID, PROD_UUID));
-    let decoys = Decoys::plant(&remote.sb);
+    let decoys = Decoys::plant(remote.sb.path());
     let before = (dump_of(&remote.db), decoys.hashes());
     let requests = remote.server.requests().len();
 
@@ -165,7 +133,7 @@ fn a_prod_environment_not_named_production_still_needs_its_typed_name() {
     let file = prod_backup(&remote, home.path());
     // The same database, under `[env.prod]` instead of `[env.production]`.
     edit_config(&remote.sb, |t| t.replace("env.production", "env.prod"));
-    let decoys = Decoys::plant(&remote.sb);
+    let decoys = Decoys::plant(remote.sb.path());
     let before = (dump_of(&remote.db), decoys.hashes());
 
     let run = remote.xtask(
@@ -270,7 +238,7 @@ fn the_binary_acts_on_the_checkout_it_is_run_in_not_the_one_it_was_built_in() {
             .unwrap_or_default()
     };
     let built_before = listing(&built_in_backups);
-    let decoys = Decoys::plant(&clone_b);
+    let decoys = Decoys::plant(clone_b.path());
     let decoys_before = decoys.hashes();
 
     // No --config: the checkout is found from the current directory, here a
@@ -346,7 +314,7 @@ fn a_full_disk_during_verify_is_could_not_run_and_records_nothing() {
     let file = sb.backups().join(&name);
     let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
     let manifest_before = std::fs::read(&manifest).unwrap();
-    let decoys = Decoys::plant(&sb);
+    let decoys = Decoys::plant(sb.path());
     let decoys_before = decoys.hashes();
 
     // A file-size limit far below the scratch database's size: its writes
@@ -445,7 +413,7 @@ fn an_app_that_echoes_the_authorization_header_does_not_make_the_drill_print_the
         403,
         &format!(r#"{{"message":"{}{TOKEN_SECRET}"}}"#, "x".repeat(185)),
     );
-    let decoys = Decoys::plant(&remote.sb);
+    let decoys = Decoys::plant(remote.sb.path());
     let decoys_before = decoys.hashes();
     let out = remote
         .xtask_command(home.path(), &["drill", "--yes"])
@@ -605,7 +573,7 @@ fn sigterm_and_sigint_mid_backup_clean_up_and_exit_143_and_130() {
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
-    let decoys = Decoys::plant(&sb);
+    let decoys = Decoys::plant(sb.path());
     let decoys_before = decoys.hashes();
 
     // Through wrangler (a native local export ends before a signal can
@@ -630,7 +598,7 @@ fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused()
     // a "pending migration".
     let sb = Sandbox::new();
     sb.apply_migrations();
-    let decoys = Decoys::plant(&sb);
+    let decoys = Decoys::plant(sb.path());
     let before = decoys.hashes();
     std::fs::create_dir_all(sb.backups()).unwrap();
     std::fs::write(

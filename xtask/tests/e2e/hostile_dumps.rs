@@ -6,49 +6,10 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::decoys::Decoys;
 use common::*;
-
-/// Files outside the sandbox that a hostile dump aims at.
-struct Decoys {
-    dir: tempfile::TempDir,
-}
-
-impl Decoys {
-    fn new() -> Decoys {
-        let dir = tempfile::Builder::new()
-            .prefix("qbtime-decoys-")
-            .tempdir()
-            .unwrap();
-        let db = rusqlite::Connection::open(dir.path().join("other.db")).unwrap();
-        db.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES('keep me');")
-            .unwrap();
-        drop(db);
-        std::fs::write(dir.path().join("victim.txt"), "untouched\n").unwrap();
-        Decoys { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Every file in the decoy directory with its hash.
-    fn state(&self) -> Vec<(String, String)> {
-        let mut files: Vec<(String, String)> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    sha256_hex(&std::fs::read(e.path()).unwrap()),
-                )
-            })
-            .collect();
-        files.sort();
-        files
-    }
-}
 
 /// The local D1 database as `wrangler d1 export` writes it.
 fn export(sb: &Sandbox) -> String {
@@ -91,8 +52,8 @@ const GOOD_PREFIX: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
 
 /// One hostile dump per class of statement the gate must hold back.
 fn hostile_dumps(decoys: &Decoys) -> Vec<(&'static str, String, &'static str)> {
-    let other = sql_path(&decoys.path("other.db"));
-    let copy = sql_path(&decoys.path("copy.db"));
+    let other = sql_path(&decoys.outside("other.db"));
+    let copy = sql_path(&decoys.outside("copy.db"));
     vec![
         (
             "attach behind a comment",
@@ -163,8 +124,8 @@ fn hostile_dumps(decoys: &Decoys) -> Vec<(&'static str, String, &'static str)> {
 #[test]
 fn verify_refuses_hostile_dumps_and_writes_nothing_outside() {
     let sb = Sandbox::new();
-    let decoys = Decoys::new();
-    let before = decoys.state();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
     for (what, text, needle) in hostile_dumps(&decoys) {
         let file = dump_file(&sb, "hostile.sql", &text);
         let run = sb.xtask(&["verify", &file, "--no-manifest"]);
@@ -180,15 +141,15 @@ fn verify_refuses_hostile_dumps_and_writes_nothing_outside() {
             run.all()
         );
         assert!(!run.all().contains("hidden"), "{what}: a value was quoted");
-        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+        assert_eq!(decoys.hashes(), before, "{what}: a file outside changed");
     }
 }
 
 #[test]
 fn restore_refuses_hostile_dumps_before_anything_runs() {
     let sb = seeded();
-    let decoys = Decoys::new();
-    let before = decoys.state();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
     let target = export(&sb);
     for (what, text, needle) in hostile_dumps(&decoys) {
         let file = dump_file(&sb, "hostile.sql", &text);
@@ -212,7 +173,7 @@ fn restore_refuses_hostile_dumps_before_anything_runs() {
             "{what}: the refusal must come before anything ran\n{}",
             run.all()
         );
-        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+        assert_eq!(decoys.hashes(), before, "{what}: a file outside changed");
     }
     assert_eq!(export(&sb), target, "the target changed");
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
@@ -370,8 +331,8 @@ fn a_hostile_dump_never_reaches_a_remote_database() {
     // The remote path: the real wrangler's import API, on the loopback.
     let remote = common::remote::Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let decoys = Decoys::new();
-    let before = decoys.state();
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = decoys.hashes();
     let staging = common::remote::dump_of(&remote.staging);
     for (what, text, needle) in hostile_dumps(&decoys) {
         let file = dump_file(&remote.sb, "hostile.sql", &text);
@@ -393,7 +354,7 @@ fn a_hostile_dump_never_reaches_a_remote_database() {
             "{what}: {needle:?} not named\n{}",
             run.all()
         );
-        assert_eq!(decoys.state(), before, "{what}: a file outside changed");
+        assert_eq!(decoys.hashes(), before, "{what}: a file outside changed");
     }
     let requests = remote.server.requests();
     assert!(

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod decoys;
 pub mod remote;
 pub mod template;
 
