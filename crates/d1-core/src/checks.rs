@@ -176,7 +176,15 @@ pub fn content_check(
                 .filter(|(t, _)| !(data_only && *t == statement::MIGRATIONS_TABLE))
                 .map(|(t, d)| (t.clone(), d.clone()))
                 .collect();
-            let differ = crate::digest::differences(&recorded, &digests);
+            let mut differ = crate::digest::differences(&recorded, &digests);
+            // A table the backup holds whose digest the manifest lacks
+            // was not compared: the content check cannot pass without it.
+            differ.extend(
+                digests
+                    .keys()
+                    .filter(|t| !recorded.contains_key(*t))
+                    .map(|t| format!("{t}: the manifest records no content digest for it")),
+            );
             if differ.is_empty() {
                 pass(
                     "content",
@@ -237,6 +245,31 @@ pub fn foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
     })
 }
 
+/// Every ordinary table that holds rows, with how many: not SQLite's
+/// own, and not a virtual table or its shadow tables (which a rebuild
+/// fills).
+fn tables_with_rows(db: &rusqlite::Connection) -> Result<Vec<(String, u64)>> {
+    let names: Vec<String> = db
+        .prepare(
+            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for name in names {
+        let n: i64 = db.query_row(
+            &format!("SELECT count(*) FROM {}", quote_ident(&name)),
+            [],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            out.push((name, n as u64));
+        }
+    }
+    Ok(out)
+}
+
 pub fn row_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
@@ -270,6 +303,18 @@ pub fn row_check(
             } else {
                 format!("{table}: expected {want}, found {got}")
             });
+        }
+    }
+    // Rows the manifest does not account for: a manifest that records
+    // fewer tables (or none) must not pass for the backup.
+    for (table, got) in tables_with_rows(db)? {
+        let checked = statement::rows_are_checked(&table)
+            && !(data_only && table == statement::MIGRATIONS_TABLE);
+        if checked && !m.rows.contains_key(&table) {
+            wrong.push(format!(
+                "{table}: {}, which the manifest does not record",
+                crate::wording::count(got, "row")
+            ));
         }
     }
     Ok(if wrong.is_empty() {
@@ -501,6 +546,66 @@ pub type ContentCheck = (Check, BTreeMap<String, String>);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn manifest(rows: &str, content: &str) -> Manifest {
+        let text = format!(
+            r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
+            "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
+            "mode":"full","tables":[],"file":{{"name":"backup-prod-20261124-1200.sql","bytes":1,"sha256":"x"}},
+            "rows":{rows},"statements":0,"migrations":[],"encryption_key":null,"wrangler_version":null,
+            "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null,"content":{content}}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A manifest cannot pass the row or content check by recording less
+    /// than the backup holds: every table with rows must be accounted for.
+    /// FTS5's shadow tables, which a rebuild fills, are not tables of the
+    /// backup's.
+    #[test]
+    fn rows_and_content_a_manifest_leaves_out_fail_the_checks() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES(1,'x');\
+             CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO b VALUES(1,'y');\
+             CREATE TABLE empty(id INTEGER PRIMARY KEY);\
+             CREATE VIRTUAL TABLE f USING fts5(v); INSERT INTO f VALUES('z');",
+        )
+        .unwrap();
+        let all = manifest(r#"{"a":1,"b":1}"#, "null");
+        assert_eq!(
+            row_check(&db, Some(&all), false).unwrap().status,
+            Status::Pass
+        );
+        let (_, digests) = content_check(&db, Some(&all), false).unwrap();
+        let recorded = serde_json::to_string(&digests).unwrap();
+        let whole = manifest(r#"{"a":1,"b":1}"#, &recorded);
+        let (check, _) = content_check(&db, Some(&whole), false).unwrap();
+        assert_eq!(check.status, Status::Pass, "{check:?}");
+
+        for (rows, content) in [(r#"{}"#, "null"), (r#"{"a":1}"#, "null")] {
+            let check = row_check(&db, Some(&manifest(rows, content)), false).unwrap();
+            assert_eq!(check.status, Status::Fail, "{rows}: {check:?}");
+            assert!(
+                check
+                    .detail
+                    .contains("b: 1 row, which the manifest does not record"),
+                "{check:?}"
+            );
+        }
+        let only_a = serde_json::to_string(&BTreeMap::from([("a", &digests["a"])])).unwrap();
+        for content in ["{}".to_owned(), only_a] {
+            let (check, _) =
+                content_check(&db, Some(&manifest(r#"{"a":1,"b":1}"#, &content)), false).unwrap();
+            assert_eq!(check.status, Status::Fail, "{content}: {check:?}");
+            assert!(
+                check
+                    .detail
+                    .contains("b: the manifest records no content digest"),
+                "{check:?}"
+            );
+        }
+    }
 
     fn row(id: i64, action: &str, details: Option<&str>, prev: &str) -> AuditRow {
         let fields = [

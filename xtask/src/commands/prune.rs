@@ -149,6 +149,63 @@ fn policies(
     policies
 }
 
+/// Each backup as retention judges it. A manifest's "verified" is only a
+/// record: per database, newest first, the file of each whole backup
+/// recorded as verified is checked against its manifest (size, then
+/// sha256) until one matches, and one that does not is not counted as
+/// verified. So the backup kept as "the newest verified" is one whose bytes
+/// are still those that were verified, and a damaged or replaced newer file
+/// cannot let the last intact one be deleted.
+fn candidates(entries: &[Entry]) -> Vec<(String, Candidate)> {
+    let mut backups: Vec<(String, Candidate)> = entries
+        .iter()
+        .map(|e| (e.manifest.environment.clone(), Candidate::of(&e.manifest)))
+        .collect();
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(entries[i].manifest.created_at));
+    let mut settled: BTreeSet<String> = BTreeSet::new();
+    for i in order {
+        let (env, candidate) = &mut backups[i];
+        if !(candidate.whole && candidate.good) || settled.contains(env.as_str()) {
+            continue;
+        }
+        match still_as_verified(&entries[i]) {
+            Ok(()) => {
+                settled.insert(env.clone());
+            }
+            Err(why) => {
+                crate::warn!(
+                    "{} is recorded as verified, but {why}: it is not counted as verified; \
+                     run `cargo xtask verify {}` to see",
+                    entries[i].manifest.file.name,
+                    entries[i].file.display()
+                );
+                candidate.good = false;
+            }
+        }
+    }
+    backups
+}
+
+/// Whether a backup's file is still the bytes its manifest records.
+fn still_as_verified(entry: &Entry) -> Result<(), String> {
+    let want = &entry.manifest.file;
+    let bytes = std::fs::symlink_metadata(&entry.file)
+        .map_err(|_| "its file cannot be read".to_owned())?
+        .len();
+    if bytes != want.bytes {
+        return Err(format!(
+            "its file is {bytes} bytes, not the {} recorded",
+            want.bytes
+        ));
+    }
+    match crate::edge::fsutil::sha256_file(&entry.file) {
+        Ok((sha256, _)) if sha256 == want.sha256 => Ok(()),
+        Ok(_) => Err("its file's sha256 is not the one recorded".to_owned()),
+        Err(_) => Err("its file cannot be read".to_owned()),
+    }
+}
+
 /// The verdicts: the backups to delete, and each backup's decision for
 /// `--json`.
 struct Judged<'a> {
@@ -158,10 +215,7 @@ struct Judged<'a> {
 
 /// Decides, and prints per database its policy and each backup's verdict.
 fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judged<'a> {
-    let backups: Vec<(String, Candidate)> = entries
-        .iter()
-        .map(|e| (e.manifest.environment.clone(), Candidate::of(&e.manifest)))
-        .collect();
+    let backups = candidates(entries);
     let verdicts = decide_all(policies, &backups, Utc::now());
     let mut doomed: Vec<&Entry> = Vec::new();
     let mut decisions = Vec::new();

@@ -499,3 +499,33 @@ fn a_manifest_from_the_future_is_never_latest() {
         plan.all()
     );
 }
+
+#[test]
+fn prune_never_leaves_only_a_damaged_backup_as_the_newest_verified() {
+    // The newest backup's manifest says "good", but its file was damaged
+    // afterwards (a partial copy, a disk error). The only intact backup is
+    // an older one; prune must not delete it on the damaged one's word.
+    let (sb, newest) = seeded();
+    let (older, _) = older_copy(&sb, &newest, 40);
+    let path = sb.backups().join(&newest);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let run = sb.xtask(&["prune", "--keep-within", "1d", "--keep-daily", "1", "--yes"]);
+    assert!(
+        sb.backups().join(&older).exists(),
+        "prune deleted the only intact backup and kept a damaged one:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "{newest} is recorded as verified, but its file is"
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("the newest verified backup"),
+        "{}",
+        run.all()
+    );
+}
