@@ -757,6 +757,7 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
                 dir,
             )?;
         }
+        check_migration_settings(db, &format!("D1 database {} in {place}", db.database_name))?;
         for other in &dbs[..i] {
             if other.binding == db.binding || other.database_name == db.database_name {
                 bail!(
@@ -765,6 +766,22 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
                     db.binding,
                     db.database_name
                 );
+            }
+            // wrangler finds a database by name or by binding, whichever
+            // entry comes first, and this tool names databases to it by
+            // name: a binding that is another database's name would send
+            // wrangler to the wrong one.
+            for (a, b) in [(other, db), (db, other)] {
+                if a.binding.eq_ignore_ascii_case(&b.database_name) {
+                    bail!(
+                        "in {place}, the binding {} of D1 database {} is the name of D1 database \
+                         {}; wrangler finds databases by name or binding, so it could act on the \
+                         wrong one. Rename the binding. Nothing was run.",
+                        a.binding,
+                        a.database_name,
+                        b.database_name
+                    );
+                }
             }
         }
     }
@@ -794,6 +811,38 @@ impl RawSection {
     }
 }
 
+/// The settings of one D1 database that change which migrations wrangler
+/// applies or records, beyond the directory: this tool plans and checks
+/// migrations as the `*.sql` files directly in `migrations_dir`, recorded
+/// in `d1_migrations`, so it refuses a configuration that tells wrangler
+/// otherwise rather than show a plan that wrangler would not follow.
+fn check_migration_settings(db: &RawDatabase, what: &str) -> Result<()> {
+    let table = db.migrations_table.as_deref();
+    if let Some(table) = table.filter(|t| *t != d1_core::statement::MIGRATIONS_TABLE) {
+        bail!(
+            "{what} sets migrations_table = {:?}; this tool reads and checks the applied \
+             migrations in {} only, so its plans and checks would not see the ones wrangler \
+             records. Remove the setting. Nothing was run.",
+            table.escape_debug().to_string(),
+            d1_core::statement::MIGRATIONS_TABLE
+        );
+    }
+    if db.migrations_pattern.is_some() {
+        bail!(
+            "{what} sets migrations_pattern; wrangler would apply migration files that this \
+             tool's plan does not list (it lists the .sql files directly in migrations_dir). \
+             Remove the setting. Nothing was run."
+        );
+    }
+    if db.database_internal_env.is_some() {
+        bail!(
+            "{what} sets database_internal_env, which is for Cloudflare's own use; remove it. \
+             Nothing was run."
+        );
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct RawDatabase {
     binding: String,
@@ -801,6 +850,9 @@ struct RawDatabase {
     database_id: Option<String>,
     preview_database_id: Option<String>,
     migrations_dir: Option<String>,
+    migrations_table: Option<String>,
+    migrations_pattern: Option<serde_json::Value>,
+    database_internal_env: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -1154,6 +1206,16 @@ mod tests {
     }
 
     #[test]
+    fn the_default_migrations_table_may_be_named() {
+        let named = CONFIG.replace(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"migrations\"\nmigrations_table = \"d1_migrations\"",
+        );
+        assert_ne!(named, CONFIG);
+        Environments::parse(&named).unwrap();
+    }
+
+    #[test]
     fn names_that_could_steer_a_path_or_repeat_in_one_environment_are_refused() {
         for (edit, needle) in [
             (
@@ -1180,6 +1242,47 @@ mod tests {
             (
                 TWO.replace("binding = \"ANALYTICS\"", "binding = \"DB\""),
                 "two D1 databases with the binding DB",
+            ),
+            // wrangler finds a database by name or binding, the first entry
+            // that matches: analytics_prod would find app_prod, in either order.
+            (
+                TWO.replace(
+                    "binding = \"DB\"\n        database_name = \"app_prod\"",
+                    "binding = \"analytics_prod\"\n        database_name = \"app_prod\"",
+                ),
+                "the binding analytics_prod of D1 database app_prod is the name of D1 database \
+                 analytics_prod",
+            ),
+            (
+                TWO.replace(
+                    "binding = \"ANALYTICS\"\n        database_name = \"analytics_prod\"",
+                    "binding = \"APP_PROD\"\n        database_name = \"analytics_prod\"",
+                ),
+                "the binding APP_PROD of D1 database analytics_prod is the name of D1 database \
+                 app_prod",
+            ),
+            // Settings that make wrangler apply or record migrations other
+            // than the ones this tool plans and checks.
+            (
+                CONFIG.replace(
+                    "migrations_dir = \"migrations\"",
+                    "migrations_dir = \"migrations\"\nmigrations_table = \"custom\"",
+                ),
+                "sets migrations_table = \"custom\"",
+            ),
+            (
+                CONFIG.replace(
+                    "migrations_dir = \"migrations\"",
+                    "migrations_dir = \"migrations\"\nmigrations_pattern = \"migrations/**/*.sql\"",
+                ),
+                "sets migrations_pattern",
+            ),
+            (
+                CONFIG.replace(
+                    "migrations_dir = \"migrations\"",
+                    "migrations_dir = \"migrations\"\ndatabase_internal_env = \"x\"",
+                ),
+                "sets database_internal_env",
             ),
             // Whitespace is not trimmed away before the check: a newline
             // would reach file names and forge a line of a plan.

@@ -692,3 +692,122 @@ fn a_configuration_that_quotes_d1s_missing_table_error_does_not_pass_the_migrati
         run.stdout
     );
 }
+
+/// The local D1's tables, as wrangler sees them.
+fn local_tables(sb: &Sandbox) -> Vec<String> {
+    sb.query_with_wrangler("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")[0]
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// wrangler finds `d1 <cmd> NAME` by database_name *or* binding, the first
+/// match in the section's order. A binding equal to another database's
+/// name makes every wrangler call for that database reach the first one:
+/// here `migrate local --database ANALYTICS` plans analytics' migrations
+/// and backs up analytics, but wrangler applies migrations/ to
+/// qbtime_db_local, with no backup of it, and the xtask reports success.
+/// The same configuration makes `restore --to prod --database ANALYTICS
+/// --replace` drop qbtime_db_prod's tables (reproduced by hand against the
+/// loopback). Such a configuration must be refused before anything runs.
+#[test]
+fn a_binding_that_is_another_databases_name_is_refused_before_wrangler_runs() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    edit_config(&sb, |t| {
+        t.replacen(
+            "binding = \"DB\"\ndatabase_name = \"qbtime_db_local\"",
+            "binding = \"analytics\"\ndatabase_name = \"qbtime_db_local\"",
+            1,
+        )
+        .replacen(
+            "migrations_dir = \"migrations\"\n\n[env.preview.vars]",
+            "migrations_dir = \"migrations\"\n\n[[d1_databases]]\nbinding = \"ANALYTICS\"\n\
+             database_name = \"analytics\"\ndatabase_id = \"00000000-0000-4000-8000-0000000000aa\"\n\
+             migrations_dir = \"analytics_migrations\"\n\n[env.preview.vars]",
+            1,
+        )
+    });
+    std::fs::create_dir(sb.path().join("analytics_migrations")).unwrap();
+    std::fs::write(
+        sb.path().join("analytics_migrations/0001_events.sql"),
+        "CREATE TABLE events(id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "ANALYTICS",
+        "--local",
+        "--command",
+        "CREATE TABLE seen(id INTEGER PRIMARY KEY)",
+    ])
+    .assert_ok();
+    // A migration of qbtime_db_local's, not yet applied: not in the plan.
+    std::fs::write(
+        sb.path().join("migrations/0005_not_in_the_plan.sql"),
+        "CREATE TABLE not_in_the_plan(x);\n",
+    )
+    .unwrap();
+    let before = local_tables(&sb);
+
+    let run = sb.xtask(&["migrate", "local", "--database", "ANALYTICS", "--yes"]);
+
+    assert_eq!(
+        local_tables(&sb),
+        before,
+        "qbtime_db_local was changed by a migrate of analytics:\n{}",
+        run.all()
+    );
+    run.assert_refused("binding");
+    assert_eq!(run.code, Some(2), "{}", run.all());
+}
+
+/// Settings that make wrangler record or apply migrations other than the
+/// ones this tool plans and checks are refused before anything runs: with
+/// `migrations_table` the edited-migration guard would read an empty
+/// record, and with `migrations_pattern` wrangler would apply a file the
+/// plan never listed (here one that drops the audit log).
+#[test]
+fn migration_settings_wrangler_would_follow_and_the_plan_would_not_are_refused() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir(sb.path().join("migrations/extra")).unwrap();
+    std::fs::write(
+        sb.path().join("migrations/extra/0009_hidden.sql"),
+        "DROP TABLE audit_log;\n",
+    )
+    .unwrap();
+    let before = local_tables(&sb);
+    let original = std::fs::read_to_string(sb.path().join("wrangler.toml")).unwrap();
+    for (setting, needle) in [
+        (
+            "migrations_table = \"custom_migrations\"",
+            "sets migrations_table",
+        ),
+        (
+            "migrations_pattern = \"migrations/**/*.sql\"",
+            "sets migrations_pattern",
+        ),
+    ] {
+        std::fs::write(sb.path().join("wrangler.toml"), &original).unwrap();
+        edit_config(&sb, |t| {
+            t.replacen(
+                "migrations_dir = \"migrations\"\n",
+                &format!("migrations_dir = \"migrations\"\n{setting}\n"),
+                1,
+            )
+        });
+        for args in [&["migrate", "local", "--yes"][..], &["backup", "local"][..]] {
+            let run = sb.xtask(args);
+            run.assert_refused(needle);
+            assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        }
+        assert_eq!(local_tables(&sb), before, "{setting}");
+        assert!(
+            sb.backup_files().is_empty(),
+            "{setting}: {:?}",
+            sb.backup_files()
+        );
+    }
+}
