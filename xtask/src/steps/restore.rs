@@ -949,6 +949,22 @@ fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// Finds the source file and its facts, and checks it against its manifest.
+/// `latest` after a restore is often the safety backup that restore took:
+/// restoring it again puts back the state from before. Said, so that an
+/// operator repeating a restore by `latest` sees which backup it is.
+fn warn_if_latest_is_a_safety_backup(source: &str, manifest: &Manifest) {
+    let reason = manifest.reason.as_deref().unwrap_or("");
+    if source.starts_with("latest") && reason.starts_with("safety backup") {
+        crate::warn!(
+            "{source} is {}, the safety backup taken at {} ({}): restoring it puts back what \
+             the target held before that restore. To restore another backup, name its file.",
+            manifest.file.name,
+            manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
+            reason.escape_debug()
+        );
+    }
+}
+
 fn resolve_source(
     project: &Project,
     envs: &Environments,
@@ -1014,6 +1030,7 @@ fn resolve_source(
             );
         }
     }
+    warn_if_latest_is_a_safety_backup(&args.source, &manifest);
     Ok(Source {
         file,
         data,

@@ -222,6 +222,24 @@ fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
         "the safety backup holds the old data"
     );
     assert_eq!(snapshot(&target), snapshot(&source));
+
+    // `latest` is now that safety backup, and a restore of it says so.
+    let again = target.xtask(&[
+        "restore",
+        "latest",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    again.assert_ok();
+    assert!(
+        again
+            .stderr
+            .contains(&format!("latest is {safety}, the safety backup taken at")),
+        "{}",
+        again.all()
+    );
 }
 
 #[test]
