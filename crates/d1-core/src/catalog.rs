@@ -122,6 +122,23 @@ fn rows(result: &serde_json::Value) -> Result<&Vec<serde_json::Value>> {
         .context("a wrangler result set without `results`")
 }
 
+/// The triggers a dump creates (by name, its `CREATE TRIGGER` text) that
+/// the migrations do not create, or create with other text. A trigger
+/// runs on later writes to the database, long after the restore's checks,
+/// so a backup's triggers must be the migrations' own. Texts are compared
+/// as SQLite stores them, which is how D1 exports them, without a final
+/// `;` or surrounding blanks.
+pub fn foreign_triggers(
+    dump: &BTreeMap<String, String>,
+    migrations: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let bare = |sql: &str| sql.trim().trim_end_matches(';').trim_end().to_owned();
+    dump.iter()
+        .filter(|(name, sql)| migrations.get(*name).map(|m| bare(m)) != Some(bare(sql)))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// A virtual table as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualTable {
@@ -432,6 +449,23 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trigger_the_migrations_do_not_make_alike_is_foreign() {
+        let made = BTreeMap::from([(
+            "touch".to_owned(),
+            "CREATE TRIGGER touch AFTER UPDATE ON t BEGIN UPDATE t SET n = n + 1; END".to_owned(),
+        )]);
+        let dump = |name: &str, sql: &str| BTreeMap::from([(name.to_owned(), sql.to_owned())]);
+        // As D1 exports it: the stored text and a `;`.
+        let same = "CREATE TRIGGER touch AFTER UPDATE ON t BEGIN UPDATE t SET n = n + 1; END;\n";
+        assert!(foreign_triggers(&dump("touch", same), &made).is_empty());
+        let changed =
+            "CREATE TRIGGER touch AFTER UPDATE ON t BEGIN UPDATE t SET role = 'admin'; END;";
+        assert_eq!(foreign_triggers(&dump("touch", changed), &made), ["touch"]);
+        let other = "CREATE TRIGGER other AFTER INSERT ON t BEGIN SELECT 1; END;";
+        assert_eq!(foreign_triggers(&dump("other", other), &made), ["other"]);
+    }
     use serde_json::json;
 
     fn catalog() -> Catalog {

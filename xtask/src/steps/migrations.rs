@@ -46,6 +46,21 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
 pub fn tables_created_by<'a>(
     migrations: impl IntoIterator<Item = &'a str>,
 ) -> BTreeMap<String, String> {
+    objects_created_by(migrations, "table")
+}
+
+/// The `CREATE TRIGGER` statements that running `migrations` in order
+/// leaves, by trigger name; empty if one does not run.
+pub fn triggers_created_by<'a>(
+    migrations: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, String> {
+    objects_created_by(migrations, "trigger")
+}
+
+fn objects_created_by<'a>(
+    migrations: impl IntoIterator<Item = &'a str>,
+    kind: &str,
+) -> BTreeMap<String, String> {
     let Ok(gate) = d1_core::gate::Gate::memory() else {
         return BTreeMap::new();
     };
@@ -56,11 +71,11 @@ pub fn tables_created_by<'a>(
         }
     }
     let Ok(mut stmt) =
-        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL")
+        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = ?1 AND sql NOT NULL")
     else {
         return BTreeMap::new();
     };
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
         .map(|rows| rows.flatten().collect())
         .unwrap_or_default()
 }

@@ -332,7 +332,9 @@ fn plan(
     let read_from_file = fast_local && local_file.is_file();
     let target_reader = target_reader(read_from_file, &local_file, (&wrangler, &cmds, target));
     let (catalog, existing) = read_target(args, (target, &target_reader), &wrangler, new)?;
-    let (options, survey) = survey_dump(project, &mut source, target, mode, &catalog)?;
+    let (options, survey, triggers) = survey_dump(project, &mut source, target, mode, &catalog)?;
+    let migrations_dir = project.config_dir.join(&target.migrations_dir);
+    guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
     preflight(&source, &survey, &options)?;
     let inspected = Inspected {
@@ -513,7 +515,7 @@ fn survey_dump(
     target: &Environment,
     mode: Mode,
     catalog: &Catalog,
-) -> Result<(repair::Options, repair::Survey)> {
+) -> Result<(repair::Options, repair::Survey, BTreeMap<String, String>)> {
     let options = repair::Options {
         virtual_tables: source.virtual_tables.clone(),
         data_into_existing_schema: mode == Mode::Clean,
@@ -525,28 +527,95 @@ fn survey_dump(
         },
     };
     let settings = project.settings()?;
+    // The dump's triggers, by name, read in the survey's pass.
+    let mut triggers = BTreeMap::new();
+    let mut note_trigger = |sql: &str| {
+        if let Some(("trigger", name)) = statement::created_object(sql) {
+            triggers.insert(name, sql.to_owned());
+        }
+    };
     let survey = if source.manifest.is_some() {
-        repair::survey(source.data.open()?, &options)
+        repair::survey_observing(source.data.open()?, &options, note_trigger)
     } else {
         // Without a manifest, the rows and the key are counted from the
         // dump, in the survey's pass.
         let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
-        repair::survey_observing(source.data.open()?, &options, |sql| summary.statement(sql))
-            .and_then(|survey| {
-                // A data-only export has no CREATE TABLE: the rows it reports by
-                // content (the key in force) are read in the migrations' schema.
-                let schema = match mode {
-                    Mode::Clean => options.known_tables.clone(),
-                    _ => BTreeMap::new(),
-                };
-                let summary = summary.finish(&schema)?;
-                source.rows = summary.rows;
-                source.encryption_key = summary.encryption_key;
-                Ok(survey)
-            })
+        repair::survey_observing(source.data.open()?, &options, |sql| {
+            note_trigger(sql);
+            summary.statement(sql)
+        })
+        .and_then(|survey| {
+            // A data-only export has no CREATE TABLE: the rows it reports by
+            // content (the key in force) are read in the migrations' schema.
+            let schema = match mode {
+                Mode::Clean => options.known_tables.clone(),
+                _ => BTreeMap::new(),
+            };
+            let summary = summary.finish(&schema)?;
+            source.rows = summary.rows;
+            source.encryption_key = summary.encryption_key;
+            Ok(survey)
+        })
     }
     .with_context(|| format!("reading {}", source.file.display()))?;
-    Ok((options, survey))
+    Ok((options, survey, triggers))
+}
+
+/// Refuses a backup whose dump creates a trigger that its migrations do
+/// not: a trigger runs on every later write that matches it, long after
+/// this restore and its checks, so a planted one (every new account made
+/// an admin) would outlive them. The reference is the migrations the
+/// backup records as applied, run in memory from the target's
+/// `migrations_dir`. A dump without a manifest is not this tool's backup,
+/// so its own triggers are named in a warning instead. A clean restore
+/// loads no DDL from the dump and is not concerned.
+fn guard_triggers(
+    source: &Source,
+    (target, dir): (&Environment, &Path),
+    mode: Mode,
+    triggers: &BTreeMap<String, String>,
+) -> Result<()> {
+    if triggers.is_empty() || mode == Mode::Clean {
+        return Ok(());
+    }
+    let applied: Vec<String> = match &source.manifest {
+        Some(m) => m.migrations.clone(),
+        None => crate::steps::migrations::migration_files(dir).unwrap_or_default(),
+    };
+    let present = crate::steps::migrations::migration_files(dir).unwrap_or_default();
+    let texts: Vec<String> = applied
+        .iter()
+        .filter(|name| present.contains(name))
+        .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+        .collect();
+    let made = crate::steps::migrations::triggers_created_by(texts.iter().map(String::as_str));
+    let foreign = d1_core::catalog::foreign_triggers(triggers, &made);
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let names = foreign
+        .iter()
+        .map(|n| n.escape_debug().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if source.manifest.is_none() {
+        crate::warn!(
+            "{} creates triggers that no migration in {} creates: {names}. They will run on \
+             later writes to {}; check them before going on.",
+            source.file.display(),
+            dir.display(),
+            target.database_name
+        );
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} creates triggers that the migrations it records as applied do not create (or \
+         create otherwise): {names}. A trigger runs on every later write it matches, after this \
+         restore's checks, so this backup is refused; if the trigger is meant, it belongs in a \
+         migration. Nothing was done.",
+        source.file.display()
+    )
 }
 
 /// Every refusal the repair and the SQL gate can make, made now: nothing

@@ -529,3 +529,40 @@ fn prune_never_leaves_only_a_damaged_backup_as_the_newest_verified() {
         run.all()
     );
 }
+
+#[test]
+fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
+    // A backup in backups/ whose dump ends with a trigger of its own, and
+    // whose manifest matches it: every new account would become an admin.
+    let (sb, name) = seeded();
+    let path = sb.backups().join(&name);
+    let mut dump = std::fs::read_to_string(&path).unwrap();
+    dump.push_str(
+        "CREATE TRIGGER accounts_audit AFTER INSERT ON accounts BEGIN \
+         UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n",
+    );
+    std::fs::write(&path, &dump).unwrap();
+    edit_manifest(&sb, &name, |m| {
+        m["file"]["bytes"] = dump.len().into();
+        m["file"]["sha256"] = sha256_hex(dump.as_bytes()).into();
+    });
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--confirm",
+        "qbtime_db_local",
+    ]);
+    let triggers = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
+    assert!(
+        triggers[0].is_empty(),
+        "the restore installed a trigger no migration makes (exit {:?}):\n{}",
+        run.code,
+        run.all()
+    );
+    run.assert_refused("creates triggers that the migrations it records as applied do not create");
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("accounts_audit"), "{}", run.all());
+}
