@@ -306,6 +306,36 @@ pub struct IndexEntry {
 }
 
 impl Index {
+    /// Refuses an index that is not `env`'s as this tool writes it: one
+    /// for another environment, or an entry whose objects are not where
+    /// this tool puts `env`'s copies (`<env>/YYYY/MM/<file>` and the
+    /// manifest beside it). An index in the bucket may have been written
+    /// by anyone who can write there; without this, it could send a fetch,
+    /// a migration record or `latest` to another environment's objects.
+    pub fn check(&self, env: &str) -> Result<()> {
+        if self.environment != env {
+            bail!(
+                "it is the index of environment {:?}, not {env}",
+                self.environment.escape_debug().to_string()
+            );
+        }
+        for e in &self.backups {
+            let manifest = file_name(&manifest::manifest_path(Path::new(&e.file)));
+            let key = object_key(env, e.created_at, &e.file);
+            let manifest_key = object_key(env, e.created_at, &manifest);
+            if e.key != key || e.manifest_key != manifest_key {
+                bail!(
+                    "its entry for {:?} names the objects {:?} and {:?}, not {key} and \
+                     {manifest_key}, where this tool puts {env}'s copies",
+                    e.file.escape_debug().to_string(),
+                    e.key.escape_debug().to_string(),
+                    e.manifest_key.escape_debug().to_string()
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(env: &str) -> Index {
         Index {
             format_version: INDEX_VERSION,
@@ -479,13 +509,15 @@ impl Target<'_> {
             return Ok(None);
         };
         let text = std::fs::read_to_string(&file)?;
-        let index: Index = serde_json::from_str(&text).with_context(|| {
+        let not_ours = || {
             format!(
                 "r2://{}/{} is not an offsite index this tool wrote",
                 self.bucket(),
                 index_key(&self.env.name)
             )
-        })?;
+        };
+        let index: Index = serde_json::from_str(&text).with_context(not_ours)?;
+        index.check(&self.env.name).with_context(not_ours)?;
         Ok(Some(index))
     }
 }
@@ -731,6 +763,48 @@ mod tests {
             mode: "full".into(),
             whole,
             verified: if good { "good" } else { "bad" }.into(),
+        }
+    }
+
+    #[test]
+    fn an_index_naming_objects_outside_its_environment_is_refused() {
+        let name = "backup-prod-20261124-0300.sql";
+        let good = IndexEntry {
+            manifest_key: object_key("prod", at(24), "backup-prod-20261124-0300.manifest.json"),
+            ..entry(name, 24, true, true)
+        };
+        let index = |e: IndexEntry| Index {
+            backups: vec![e],
+            ..Index::new("prod")
+        };
+        index(good.clone()).check("prod").unwrap();
+        let staging = Index {
+            environment: "staging".into(),
+            ..index(good.clone())
+        };
+        assert!(
+            staging
+                .check("prod")
+                .unwrap_err()
+                .to_string()
+                .contains("\"staging\"")
+        );
+        for hostile in [
+            IndexEntry {
+                key: "staging/2026/11/backup-staging-20261124-0300.sql".into(),
+                ..good.clone()
+            },
+            IndexEntry {
+                manifest_key: "staging/2026/11/x.manifest.json".into(),
+                ..good.clone()
+            },
+            IndexEntry {
+                key: "prod/2026/10/backup-prod-20261124-0300.sql".into(),
+                ..good.clone()
+            },
+        ] {
+            let err = index(hostile).check("prod").unwrap_err().to_string();
+            assert!(err.contains("where this tool puts prod's copies"), "{err}");
         }
     }
 
