@@ -149,6 +149,9 @@ struct Source {
     rows: BTreeMap<String, u64>,
     encryption_key: Option<KeyFingerprint>,
     virtual_tables: Vec<VirtualTable>,
+    /// Without a manifest: the SQL's sha256 and size when the restore
+    /// first read it, which every later read must match.
+    pinned: Option<(String, u64)>,
 }
 
 /// What a finished restore did, for the drill's log.
@@ -629,7 +632,9 @@ fn preflight(source: &Source, survey: &repair::Survey, options: &repair::Options
         )
     })?;
     let mut preflight = repair::Preflight::new(options.known_tables.values())?;
-    repair::write_piped(source.data.open()?, survey, options, &mut preflight).with_context(
+    // Read as the load will read it: a file changed since it was checked
+    // is refused here, before the safety backup or anything else runs.
+    repair::write_piped(source.open_for_load()?, survey, options, &mut preflight).with_context(
         || {
             format!(
                 "{} cannot be loaded; nothing was done",
@@ -905,8 +910,10 @@ fn check_keys(
 }
 
 impl Source {
-    /// The SQL for loading: with a manifest, hashed as it is read and
-    /// refused at its end unless it is the SQL the manifest records.
+    /// The SQL for loading, hashed as it is read and refused at its end
+    /// unless it is the SQL the manifest records or, without a manifest,
+    /// the SQL the restore first read and surveyed: a file changed between
+    /// the plan and the load never reaches the target.
     fn open_for_load(&self) -> Result<Box<dyn std::io::BufRead + Send>> {
         match &self.manifest {
             Some(m) => match &m.sealed {
@@ -915,7 +922,10 @@ impl Source {
                     .open_checked(&sealed.plaintext_sha256, sealed.plaintext_bytes),
                 None => self.data.open_checked(&m.file.sha256, m.file.bytes),
             },
-            None => self.data.open(),
+            None => match &self.pinned {
+                Some((sha256, bytes)) => self.data.open_checked(sha256, *bytes),
+                None => self.data.open(),
+            },
         }
     }
 }
@@ -1054,7 +1064,9 @@ fn resolve_source(
             Some(name) => Some(envs.resolve(name)?.name.clone()),
             None => None,
         };
-        // The rows and the key are counted from the dump in the survey's pass.
+        // The rows and the key are counted from the dump in the survey's
+        // pass; what the load reads must be what was read now.
+        let pinned = Some(data.plaintext_digest()?);
         return Ok(Source {
             file,
             data,
@@ -1063,6 +1075,7 @@ fn resolve_source(
             rows: BTreeMap::new(),
             encryption_key: None,
             virtual_tables: Vec::new(),
+            pinned,
         });
     }
     let manifest_path = manifest::manifest_path(&file);
@@ -1108,6 +1121,7 @@ fn resolve_source(
         encryption_key: manifest.encryption_key.clone(),
         virtual_tables: manifest.virtual_table_ddl(),
         manifest: Some(manifest),
+        pinned: None,
     })
 }
 
