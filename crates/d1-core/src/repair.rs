@@ -795,6 +795,23 @@ impl Preflight {
     }
 }
 
+impl Preflight {
+    /// The triggers the statements judged so far created, by name, as
+    /// SQLite stores them: what a load of the same statements creates.
+    pub fn triggers(&self) -> BTreeMap<String, String> {
+        let Ok(mut stmt) = self
+            .gate
+            .db()
+            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql NOT NULL")
+        else {
+            return BTreeMap::new();
+        };
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map(|rows| rows.flatten().collect())
+            .unwrap_or_default()
+    }
+}
+
 impl Sink for Preflight {
     fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
         self.statements += 1;
@@ -2010,6 +2027,27 @@ mod tests {
             assert!(piece.len() + piece.matches('\'').count() <= 3, "{piece}");
         }
         assert_eq!(chunks(text, 3).concat(), text);
+    }
+
+    #[test]
+    fn the_preflight_names_the_triggers_the_load_would_create_however_written() {
+        let mut p = Preflight::new(&[]).unwrap();
+        p.statement("CREATE TABLE t(x);").unwrap();
+        p.statement(
+            "/* c */ create\n  TRIGGER \"odd name\" AFTER INSERT ON t BEGIN SELECT 1; END;",
+        )
+        .unwrap();
+        p.statement("CREATE TRIGGER main.plain AFTER DELETE ON t BEGIN SELECT 2; END;")
+            .unwrap();
+        let triggers = p.triggers();
+        assert_eq!(
+            triggers.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["odd name", "plain"]
+        );
+        assert!(
+            triggers["plain"].contains("AFTER DELETE ON t"),
+            "{triggers:?}"
+        );
     }
 
     #[test]

@@ -335,11 +335,14 @@ fn plan(
     let read_from_file = fast_local && local_file.is_file();
     let target_reader = target_reader(read_from_file, &local_file, (&wrangler, &cmds, target));
     let (catalog, existing) = read_target(args, (target, &target_reader), &wrangler, new)?;
-    let (options, survey, triggers) = survey_dump(project, &mut source, target, mode, &catalog)?;
+    let (options, survey, mut triggers) =
+        survey_dump(project, &mut source, target, mode, &catalog)?;
+    let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
+    // The triggers the dump creates: as its statements read, and as SQLite
+    // made them in the preflight.
+    triggers.extend(preflight(&source, &survey, &options)?);
     let migrations_dir = project.config_dir.join(&target.migrations_dir);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
-    let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
-    preflight(&source, &survey, &options)?;
     let inspected = Inspected {
         catalog,
         existing,
@@ -624,7 +627,11 @@ fn guard_triggers(
 /// Every refusal the repair and the SQL gate can make, made now: nothing
 /// has run against the target yet, not even the safety backup or
 /// `--clean`'s migrations.
-fn preflight(source: &Source, survey: &repair::Survey, options: &repair::Options) -> Result<()> {
+fn preflight(
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+) -> Result<BTreeMap<String, String>> {
     survey.ensure_repairable().with_context(|| {
         format!(
             "{} cannot be restored to D1; nothing was done",
@@ -642,7 +649,7 @@ fn preflight(source: &Source, survey: &repair::Survey, options: &repair::Options
             )
         },
     )?;
-    Ok(())
+    Ok(preflight.triggers())
 }
 
 /// The plan, as `--json` prints it.
