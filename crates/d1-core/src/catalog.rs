@@ -122,6 +122,19 @@ fn rows(result: &serde_json::Value) -> Result<&Vec<serde_json::Value>> {
         .context("a wrangler result set without `results`")
 }
 
+/// The `CREATE` text of each schema object of `kind` (`table`, `trigger`,
+/// …) in `db`, by name, as SQLite stores it; empty if it cannot be read.
+pub fn created_in(db: &rusqlite::Connection, kind: &str) -> BTreeMap<String, String> {
+    let Ok(mut stmt) =
+        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = ?1 AND sql NOT NULL")
+    else {
+        return BTreeMap::new();
+    };
+    stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
 /// The triggers a dump creates (by name, its `CREATE TRIGGER` text) that
 /// the migrations do not create, or create with other text. A trigger
 /// runs on later writes to the database, long after the restore's checks,

@@ -799,16 +799,7 @@ impl Preflight {
     /// The triggers the statements judged so far created, by name, as
     /// SQLite stores them: what a load of the same statements creates.
     pub fn triggers(&self) -> BTreeMap<String, String> {
-        let Ok(mut stmt) = self
-            .gate
-            .db()
-            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql NOT NULL")
-        else {
-            return BTreeMap::new();
-        };
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map(|rows| rows.flatten().collect())
-            .unwrap_or_default()
+        crate::catalog::created_in(self.gate.db(), "trigger")
     }
 }
 

@@ -70,14 +70,7 @@ fn objects_created_by<'a>(
             return BTreeMap::new();
         }
     }
-    let Ok(mut stmt) =
-        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = ?1 AND sql NOT NULL")
-    else {
-        return BTreeMap::new();
-    };
-    stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map(|rows| rows.flatten().collect())
-        .unwrap_or_default()
+    d1_core::catalog::created_in(db, kind)
 }
 
 /// The migrations recorded in the database's `d1_migrations`, in the
