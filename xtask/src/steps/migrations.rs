@@ -57,6 +57,31 @@ pub fn triggers_created_by<'a>(
     objects_created_by(migrations, "trigger")
 }
 
+/// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
+/// migrations `applied` do not create, or create otherwise, run in order
+/// from `dir`: `None` for `applied` reads every migration there (a dump
+/// without a manifest). An applied migration missing from `dir` makes
+/// none, so its triggers are foreign too. Restore refuses a backup with
+/// such a trigger and verify fails it (see `catalog::foreign_triggers`).
+pub fn foreign_triggers(
+    applied: Option<&[String]>,
+    dir: &Path,
+    triggers: &BTreeMap<String, String>,
+) -> Vec<String> {
+    if triggers.is_empty() {
+        return Vec::new();
+    }
+    let present = migration_files(dir).unwrap_or_default();
+    let texts: Vec<String> = applied
+        .unwrap_or(&present)
+        .iter()
+        .filter(|name| present.contains(name))
+        .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+        .collect();
+    let made = triggers_created_by(texts.iter().map(String::as_str));
+    d1_core::catalog::foreign_triggers(triggers, &made)
+}
+
 fn objects_created_by<'a>(
     migrations: impl IntoIterator<Item = &'a str>,
     kind: &str,

@@ -584,18 +584,8 @@ fn guard_triggers(
     if triggers.is_empty() || mode == Mode::Clean {
         return Ok(());
     }
-    let applied: Vec<String> = match &source.manifest {
-        Some(m) => m.migrations.clone(),
-        None => crate::steps::migrations::migration_files(dir).unwrap_or_default(),
-    };
-    let present = crate::steps::migrations::migration_files(dir).unwrap_or_default();
-    let texts: Vec<String> = applied
-        .iter()
-        .filter(|name| present.contains(name))
-        .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
-        .collect();
-    let made = crate::steps::migrations::triggers_created_by(texts.iter().map(String::as_str));
-    let foreign = d1_core::catalog::foreign_triggers(triggers, &made);
+    let applied = source.manifest.as_ref().map(|m| m.migrations.as_slice());
+    let foreign = crate::steps::migrations::foreign_triggers(applied, dir, triggers);
     if foreign.is_empty() {
         return Ok(());
     }

@@ -263,6 +263,7 @@ fn verify_at(
     };
     run.phase("foreign keys");
     let rows = row_check(db.db.db(), manifest, shape.data_only)?;
+    let triggers = trigger_check(db.db.db(), manifest, ctx);
     run.phase("rows");
     // With the foreign keys sound the load can commit, and the long checks
     // run side by side: the integrity check on this connection, the audit
@@ -274,13 +275,63 @@ fn verify_at(
     let (audit, (content, digests)) = read?;
     run.phase("integrity, audit chain and content");
     run.checks
-        .extend([integrity?, foreign_keys, rows, content, audit]);
+        .extend([integrity?, foreign_keys, rows, triggers, content, audit]);
     drop(scratch);
     let report = Report {
         content: digests,
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+/// The backup's triggers are those its recorded migrations create, as
+/// they create them: restore refuses any other (a trigger runs on every
+/// later write it matches, after any check). A dump without a manifest
+/// records no migrations; its triggers that no migration creates are named,
+/// and the check is skipped, as restore only warns of them.
+fn trigger_check(
+    db: &rusqlite::Connection,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+) -> Check {
+    const NAME: &str = "triggers";
+    let triggers = d1_core::catalog::created_in(db, "trigger");
+    let applied = manifest.map(|m| m.migrations.as_slice());
+    let foreign =
+        crate::steps::migrations::foreign_triggers(applied, ctx.migrations_dir, &triggers);
+    let names = foreign
+        .iter()
+        .map(|n| n.escape_debug().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (foreign.is_empty(), manifest) {
+        (true, _) => pass(
+            NAME,
+            match triggers.len() {
+                0 => "none".to_owned(),
+                n => format!(
+                    "{}, each as its migrations create it",
+                    d1_core::wording::count(n, "trigger")
+                ),
+            },
+        ),
+        (false, Some(_)) => fail(
+            NAME,
+            format!(
+                "it creates triggers that the migrations it records as applied do not create \
+                 (or create otherwise): {names}; restore refuses such a backup. If a trigger is \
+                 meant, it belongs in a migration"
+            ),
+        ),
+        (false, None) => skipped(
+            NAME,
+            format!(
+                "no manifest records the applied migrations; triggers that no migration in {} \
+                 creates: {names}",
+                ctx.migrations_dir.display()
+            ),
+        ),
+    }
 }
 
 /// The private file the scratch database is loaded into, unless the
@@ -822,6 +873,43 @@ mod tests {
         let again = run(&right, data_only);
         assert!(again.findings.is_empty(), "{}", again.render());
         assert!(again.good, "{}", again.render());
+    }
+
+    /// Without a manifest, a trigger no migration creates is named and the
+    /// check skipped (restore warns of it); one a migration creates, with
+    /// the same text, passes.
+    #[test]
+    fn a_dumps_triggers_are_judged_against_the_migrations() {
+        let trigger = "CREATE TRIGGER t_touch AFTER INSERT ON t BEGIN \
+            UPDATE t SET v = 'x' WHERE id = NEW.id; END";
+        let dump = format!(
+            "PRAGMA defer_foreign_keys=TRUE;\n\
+             CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+             INSERT INTO \"t\" VALUES(1,'a');\n{trigger};\n"
+        );
+        let report = verify_text(&dump, None);
+        let check = report.checks.iter().find(|c| c.name == "triggers").unwrap();
+        assert_eq!(check.status, Status::Skipped, "{}", report.render());
+        assert!(check.detail.contains("t_touch"), "{}", check.detail);
+
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        std::fs::write(
+            migrations.join("0001_t.sql"),
+            format!("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n{trigger};\n"),
+        )
+        .unwrap();
+        let file = dir.path().join("by-hand.sql");
+        std::fs::write(&file, &dump).unwrap();
+        let app = crate::config::settings::Settings::parse("").unwrap().app;
+        let ctx = Workspace {
+            migrations_dir: &migrations,
+            app: &app,
+            scratch_dir: dir.path(),
+        };
+        let made = verify(&file, &Source::plain(&file), None, &ctx).unwrap();
+        assert_eq!(status(&made, "triggers"), Status::Pass, "{}", made.render());
     }
 
     fn status(report: &Report, name: &str) -> Status {
