@@ -198,7 +198,11 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         dest.display()
     );
     let manifest_file = download_manifest(target, &entry)?;
-    let manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+    let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+    // A verification recorded in the bucket is the bucket's word: anyone
+    // who can write there could have written it. The copy is unverified
+    // here, and never `latest`, until it is verified on this machine.
+    let claimed = manifest.verification.take();
     let (data, sha256, bytes) = download_checked(target, &entry, &manifest)?;
     fsutil::sync_file(data.path())?;
     fsutil::rename_no_clobber(data.path(), &dest)
@@ -206,7 +210,7 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     data.disarm();
     manifest.create_at(&dest_manifest)?;
     fsutil::sync_dir(&project.backup_dir);
-    print_fetched(&dest, bytes, &sha256, &manifest);
+    print_fetched(&dest, bytes, &sha256, &manifest, claimed.is_some());
     Ok(())
 }
 
@@ -327,11 +331,18 @@ fn download_checked(
     Ok((data, sha256, bytes))
 }
 
-fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest) {
+fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, claimed: bool) {
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
+         It is unverified here{}: it is not `latest` until it passes verification on this \
+         machine.\n\
          Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to <env>`.",
         dest.display(),
+        if claimed {
+            " (the verification its manifest in the bucket records is not taken on trust)"
+        } else {
+            ""
+        },
         dest.display(),
         if manifest
             .sealed

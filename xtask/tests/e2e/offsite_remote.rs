@@ -107,6 +107,15 @@ fn an_encrypted_backup_goes_offsite_is_listed_and_comes_back_whole() {
     );
     fetched.assert_ok();
     assert_eq!(std::fs::read(sb.backups().join(name)).unwrap(), local);
+    // The bucket's record of its verification is not taken on trust: the
+    // copy is unverified here until it is verified here.
+    assert!(
+        fetched.stdout.contains("unverified here"),
+        "{}",
+        fetched.stdout
+    );
+    let verified_as = |sb: &Sandbox| manifest_for(sb, name)["verification"]["outcome"].clone();
+    assert_eq!(verified_as(sb), Value::Null);
     let verified = remote.xtask(
         home.path(),
         &[
@@ -117,6 +126,7 @@ fn an_encrypted_backup_goes_offsite_is_listed_and_comes_back_whole() {
         ],
     );
     verified.assert_ok();
+    assert_eq!(verified_as(sb), "good");
     // Fetching again finds it already here and changes nothing.
     let again = remote.xtask(home.path(), &["offsite", "fetch", name, "--env", "prod"]);
     again.assert_ok();
