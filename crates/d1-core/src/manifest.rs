@@ -186,6 +186,17 @@ impl Manifest {
                 stored_as.replace(MANIFEST_SUFFIX, ".sql")
             );
         }
+        // The environment is in the name the tool gave the backup, which is
+        // what `list` and prune's plan show: a manifest that claims another
+        // would have its backup judged, chosen and pruned as that one's.
+        let named = format!("backup-{}-", self.environment);
+        if self.environment.is_empty() || !stored_as.starts_with(&named) {
+            bail!(
+                "it says it is a backup of {:?}, but its name does not start with {named:?} as \
+                 the name of every backup of that environment does",
+                self.environment
+            );
+        }
         // A manifest from the future would be `latest` and keep `status`
         // fresh for ever, hiding a backup job that stopped; an hour covers
         // clocks that differ a little.
@@ -494,6 +505,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("is in the future"), "{err}");
+    }
+
+    /// The environment a manifest claims is the one in its backup's name:
+    /// a staging backup relabelled prod is not prod's to judge or prune.
+    #[test]
+    fn the_environment_is_the_one_in_the_backups_name() {
+        for (env, name) in [
+            ("staging", "backup-prod-1"),
+            ("prod", "backup-production-1"),
+            ("pro", "backup-prod-1"),
+            ("", "backup--1"),
+            ("prod", "prod-1"),
+        ] {
+            let mut m = sample(&format!("{name}.sql"));
+            m.environment = env.to_owned();
+            let err = m
+                .validate(&format!("{name}.manifest.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("its name does not start with"), "{env}: {err}");
+        }
+        let mut m = sample("backup-prod.analytics-1.sql");
+        m.environment = "prod.analytics".to_owned();
+        m.validate("backup-prod.analytics-1.manifest.json").unwrap();
     }
 
     #[test]

@@ -313,14 +313,46 @@ fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
     sb.xtask(&["backup", "local"]).assert_ok();
-    let backup = only_backup(sb);
-    let path = sb.backups().join(&backup);
-    let arg = path.to_str().unwrap();
+    let local = only_backup(sb);
     let prod_before = dump_of(&remote.db);
     let decoys = Decoys::plant(sb.path());
     let before = decoys.hashes();
 
-    // A staging backup, whose manifest was then edited to say prod.
+    // A manifest that says prod beside a backup whose name says local is
+    // refused as it is read, by every command.
+    edit_manifest(sb, &local, |m| m["environment"] = "prod".into());
+    let path = sb.backups().join(&local);
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_failed_with(&run, 1, &["cannot be trusted", "\"backup-prod-\""]);
+    let listed = sb.xtask(&["list"]);
+    assert!(
+        listed.stderr.contains("cannot be trusted"),
+        "{}",
+        listed.all()
+    );
+    assert!(!listed.stdout.contains(&local), "{}", listed.all());
+
+    // A staging backup renamed as prod's, whose manifest was then edited
+    // to say prod: the database it records is not prod's.
+    let backup = local.replacen("backup-local-", "backup-prod-", 1);
+    let mut m = manifest_for(sb, &local);
+    m["file"]["name"] = backup.clone().into();
+    std::fs::remove_file(manifest_file(sb, stem(&local))).unwrap();
+    write_json(&manifest_file(sb, stem(&backup)), &m);
+    std::fs::rename(path, sb.backups().join(&backup)).unwrap();
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap();
     edit_manifest(sb, &backup, |m| {
         m["environment"] = "prod".into();
         m["database"] = serde_json::json!({
