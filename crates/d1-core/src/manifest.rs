@@ -280,6 +280,20 @@ impl Manifest {
             .unwrap_or_default()
     }
 
+    /// The migrations the database had applied when the backup was taken,
+    /// read from the dump's `d1_migrations` rows; `None` when the dump has
+    /// none to read (a schema-only backup, or chosen tables without
+    /// `d1_migrations`), which is not the same as none applied.
+    pub fn applied_migrations(&self) -> Option<&[String]> {
+        let has_rows = self.mode != "schema-only"
+            && (self.tables.is_empty()
+                || self
+                    .tables
+                    .iter()
+                    .any(|t| t == crate::statement::MIGRATIONS_TABLE));
+        has_rows.then_some(self.migrations.as_slice())
+    }
+
     /// A full backup of the whole database (not `--table` or data-only).
     pub fn is_whole(&self) -> bool {
         self.mode == "full" && self.tables.is_empty()

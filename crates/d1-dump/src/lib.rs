@@ -34,6 +34,30 @@ pub struct DumpOptions {
     pub no_data: bool,
     /// Only dump these tables (`--table`, repeatable). Empty means all tables.
     pub tables: Vec<String>,
+    /// Write every value so that it reads back as it is stored, where D1's
+    /// format would change it ([`Lossless`]); every other byte is the one
+    /// D1 writes. Off, the dump is D1's, byte for byte, losses and all (the
+    /// loopback, which stands in for D1, keeps it off).
+    pub lossless: bool,
+}
+
+/// The values D1's format changes, and how a lossless dump writes them:
+/// - an integer beyond 2^53, which workerd turns into a JavaScript number
+///   (9007199254740993 is written 9007199254740992): written exactly;
+/// - text with a line break that also holds the escape's marker (`C:\new`
+///   and a newline: `replace('C:\new\nnext','\n',char(10))` reads back with
+///   two newlines): a marker the text does not hold, as SQLite's shell
+///   chooses one (`\012`, then `(\n0)`, `(\n1)`…), and the same for `\r`;
+/// - text that is not UTF-8, which workerd decodes with U+FFFD: written
+///   as its bytes, `CAST(X'…' AS TEXT)`;
+/// - a whole REAL in a column whose type keeps what it is given (no type,
+///   BLOB, or a STRICT table's ANY), which JavaScript prints as an integer
+///   (`1`): written `1.0`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lossless {
+    /// Per table, in dump order, how many values were written otherwise
+    /// than D1 writes them (tables with none are left out).
+    pub rewritten: Vec<(String, u64)>,
 }
 
 /// Why a dump could not be produced.
@@ -80,6 +104,8 @@ impl From<std::io::Error> for DumpError {
 pub struct DumpCounts {
     pub statements: u64,
     pub rows: Vec<(String, u64)>,
+    /// With [`DumpOptions::lossless`]: where the dump differs from D1's.
+    pub lossless: Lossless,
 }
 
 /// Dumps `conn` as a list of SQL statements, in the order `dumpSql` yields them.
@@ -173,8 +199,11 @@ fn dump_each(
         if options.no_data {
             continue;
         }
-        let n = dump_rows(conn, table, &mut emit)?;
+        let (n, rewritten) = dump_rows(conn, table, options.lossless, &mut emit)?;
         rows.push((table.clone(), n));
+        if rewritten > 0 {
+            counts.lossless.rewritten.push((table.clone(), rewritten));
+        }
     }
 
     if !options.no_schema {
@@ -261,17 +290,23 @@ fn emit_late_schema(
 
 /// Emits one `INSERT` per row of `table`, naming the columns as wrangler
 /// 4.94 and later do: `INSERT INTO "t" ("a","b") VALUES(...);`. Returns
-/// the number of rows.
+/// the number of rows, and how many values `lossless` wrote otherwise than
+/// D1 does.
 fn dump_rows(
     conn: &Connection,
     table: &str,
+    lossless: bool,
     emit: &mut dyn FnMut(&[u8]) -> Result<(), DumpError>,
-) -> Result<u64, DumpError> {
-    let columns: Vec<String> = {
+) -> Result<(u64, u64), DumpError> {
+    let (columns, types): (Vec<String>, Vec<String>) = {
         let mut stmt = conn.prepare(&format!("PRAGMA table_info={}", escape_id(table)))?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>("name"))?;
-        rows.collect::<Result<_, _>>()?
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>("name")?, row.get::<_, String>("type")?))
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?.into_iter().unzip()
     };
+    // Where a whole REAL printed as an integer would read back as one.
+    let keeps_type: Vec<bool> = types.iter().map(|t| keeps_what_it_is_given(t)).collect();
     let quoted: Vec<String> = columns.iter().map(|c| escape_id(c)).collect();
     let select = format!("SELECT {} FROM {};", quoted.join(", "), escape_id(table));
     // Everything before the values is the same for every row.
@@ -284,21 +319,69 @@ fn dump_rows(
     let width = stmt.column_count();
     let mut rows = stmt.query([])?;
     let mut line = Vec::with_capacity(4096);
-    let mut n = 0;
+    let (mut n, mut rewritten) = (0, 0);
     while let Some(row) = rows.next()? {
         line.clear();
         line.extend_from_slice(prefix.as_bytes());
-        for i in 0..width {
+        for (i, &keeps_type) in keeps_type.iter().enumerate().take(width) {
             if i > 0 {
                 line.push(b',');
             }
-            write_cell(&mut line, row.get_ref(i)?);
+            let value = row.get_ref(i)?;
+            if lossless && write_exact(&mut line, value, keeps_type) {
+                rewritten += 1;
+            } else {
+                write_cell(&mut line, value);
+            }
         }
         line.extend_from_slice(b");");
         emit(&line)?;
         n += 1;
     }
-    Ok(n)
+    Ok((n, rewritten))
+}
+
+/// Whether a column of the declared type `declared` stores a value as it
+/// is given: SQLite's BLOB affinity (no type, or one naming BLOB and no
+/// INT, CHAR, CLOB or TEXT), and a STRICT table's ANY. Every other
+/// affinity turns a whole REAL into an INTEGER or TEXT anyway, or reads
+/// `1` back as the REAL it was (REAL affinity).
+fn keeps_what_it_is_given(declared: &str) -> bool {
+    let t = declared.to_ascii_uppercase();
+    let has = |s: &str| t.contains(s);
+    t == "ANY"
+        || !(has("INT") || has("CHAR") || has("CLOB") || has("TEXT"))
+            && (t.is_empty() || has("BLOB"))
+}
+
+/// Writes `value` exactly where D1's format would change it ([`Lossless`])
+/// and returns `true`; writes nothing and returns `false` where D1's bytes
+/// are exact.
+fn write_exact(out: &mut Vec<u8>, value: ValueRef<'_>, keeps_type: bool) -> bool {
+    match value {
+        ValueRef::Integer(i)
+            if i.unsigned_abs() > 1 << 53 && js_cell_number(i as f64) != i.to_string() =>
+        {
+            write!(out, "{i}").expect("writing to memory cannot fail");
+            true
+        }
+        // A whole double prints as an integer; SQLite reads one that fits
+        // in 64 bits back as an INTEGER (a larger one stays a REAL).
+        ValueRef::Real(f) if keeps_type && js_cell_number(f).parse::<i64>().is_ok() => {
+            write!(out, "{}.0", js_cell_number(f)).expect("writing to memory cannot fail");
+            true
+        }
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => write_quoted_with_free_markers(out, text),
+            Err(_) => {
+                out.extend_from_slice(b"CAST(");
+                write_blob(out, bytes);
+                out.extend_from_slice(b" AS TEXT)");
+                true
+            }
+        },
+        _ => false,
+    }
 }
 
 /// Formats one value as `dumpSql` does after workerd has turned it into a
@@ -318,17 +401,20 @@ fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>) {
             // workerd decodes invalid UTF-8 with replacement characters.
             Err(_) => write_quoted_escaped_string(out, &String::from_utf8_lossy(bytes)),
         },
-        ValueRef::Blob(bytes) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.reserve(3 + bytes.len() * 2);
-            out.extend_from_slice(b"X'");
-            for b in bytes {
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 15)]);
-            }
-            out.push(b'\'');
-        }
+        ValueRef::Blob(bytes) => write_blob(out, bytes),
     }
+}
+
+/// `X'00ff'`.
+fn write_blob(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(3 + bytes.len() * 2);
+    out.extend_from_slice(b"X'");
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+    out.push(b'\'');
 }
 
 /// `Number.isFinite(cell) ? cell : cell > 0 ? "9e999" : "-9e999"`: an
@@ -382,6 +468,35 @@ pub fn output_quoted_escaped_string(text: &str) -> String {
 }
 
 fn write_quoted_escaped_string(out: &mut Vec<u8>, text: &str) {
+    write_quoted_with_markers(out, text, "\\n", "\\r");
+}
+
+/// When `text` has a line feed and holds `\n`, or a carriage return and
+/// holds `\r`, writes it as [`write_quoted_escaped_string`] does, but with a
+/// marker for each that the text does not hold, as SQLite's shell chooses
+/// one (`unused_string`): `\012` (`\015`), then `(\n0)`, `(\n1)`…; returns
+/// `true`. Otherwise writes nothing and returns `false`: D1's bytes are
+/// exact. A marker that the text does not hold cannot be found in the
+/// escaped text either, as it has no prefix that is also its suffix.
+fn write_quoted_with_free_markers(out: &mut Vec<u8>, text: &str) -> bool {
+    let clash = |c: char, marker: &str| text.contains(c) && text.contains(marker);
+    if !clash('\n', "\\n") && !clash('\r', "\\r") {
+        return false;
+    }
+    let free = |first: &str, second: &str, letter: char| -> String {
+        [first.to_owned(), second.to_owned()]
+            .into_iter()
+            .chain((0u32..).map(|i| format!("(\\{letter}{i})")))
+            .find(|m| !text.contains(m.as_str()))
+            .expect("some marker is not in the text")
+    };
+    let lf = free("\\n", "\\012", 'n');
+    let cr = free("\\r", "\\015", 'r');
+    write_quoted_with_markers(out, text, &lf, &cr);
+    true
+}
+
+fn write_quoted_with_markers(out: &mut Vec<u8>, text: &str, lf: &str, cr: &str) {
     let bytes = text.as_bytes();
     let special = |b: &u8| matches!(b, b'\'' | b'\n' | b'\r');
     if !bytes.iter().any(special) {
@@ -404,17 +519,17 @@ fn write_quoted_escaped_string(out: &mut Vec<u8>, text: &str) {
     for &b in bytes {
         match b {
             b'\'' => out.extend_from_slice(b"''"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\n' => out.extend_from_slice(lf.as_bytes()),
+            b'\r' => out.extend_from_slice(cr.as_bytes()),
             b => out.push(b),
         }
     }
     out.push(b'\'');
     if crs {
-        out.extend_from_slice(b",'\\r',char(13))");
+        write!(out, ",'{cr}',char(13))").expect("writing to memory cannot fail");
     }
     if lfs {
-        out.extend_from_slice(b",'\\n',char(10))");
+        write!(out, ",'{lf}',char(10))").expect("writing to memory cannot fail");
     }
 }
 
@@ -517,6 +632,127 @@ mod tests {
             output_quoted_escaped_string("a\r\n'"),
             "replace(replace('a\\r\\n''','\\r',char(13)),'\\n',char(10))"
         );
+    }
+
+    /// Every value of `conn`'s table `t`, by rowid: its type and exact
+    /// content (text as bytes, so that invalid UTF-8 is seen).
+    fn values(conn: &Connection, table: &str) -> Vec<Vec<(String, String)>> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+            .unwrap();
+        let width = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        let mut all = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            all.push(
+                (0..width)
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        ValueRef::Null => ("null".into(), String::new()),
+                        ValueRef::Integer(i) => ("integer".into(), i.to_string()),
+                        // -0.0 and 0.0 are one value to SQLite.
+                        ValueRef::Real(f) => ("real".into(), format!("{:?}", f + 0.0)),
+                        ValueRef::Text(t) => ("text".into(), format!("{t:?}")),
+                        ValueRef::Blob(b) => ("blob".into(), format!("{b:?}")),
+                    })
+                    .collect(),
+            );
+        }
+        all
+    }
+
+    /// A lossless dump reads back as the database it was made from, value
+    /// for value and type for type, where D1's own bytes do not; with
+    /// nothing D1 loses, the two dumps are the same bytes. The texts are
+    /// made of markers' pieces, so that every marker choice is exercised.
+    #[test]
+    fn a_lossless_dump_reads_back_exactly() {
+        let source = Connection::open_in_memory().unwrap();
+        source
+            .execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, untyped, b BLOB, r REAL, n INTEGER, s TEXT);
+                 CREATE TABLE strict_any (id INTEGER PRIMARY KEY, v ANY) STRICT;",
+            )
+            .unwrap();
+        let integers = [
+            (1 << 53) + 1,
+            -(1 << 53) - 1,
+            i64::MAX,
+            i64::MIN,
+            1 << 60,
+            5,
+        ];
+        let reals = [1.0, -0.0, 2.5, 1e20, 9.2e18, 1e300, -3.0, f64::INFINITY];
+        let pieces = [
+            "\\", "n", "r", "0", "1", "2", "5", "(", ")", "\n", "\r", "a", "'",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let insert = "INSERT INTO t (untyped, b, r, n, s) VALUES (?1, ?1, ?2, ?3, ?4)";
+        for i in 0..3000 {
+            let text: String = (0..next(12)).map(|_| pieces[next(pieces.len())]).collect();
+            let int = integers[i % integers.len()];
+            let real = reals[i % reals.len()];
+            let untyped: rusqlite::types::Value = match i % 3 {
+                0 => int.into(),
+                1 => real.into(),
+                _ => text.clone().into(),
+            };
+            source
+                .execute(insert, rusqlite::params![untyped, real, int, text])
+                .unwrap();
+            source
+                .execute("INSERT INTO strict_any (v) VALUES (?1)", [untyped])
+                .unwrap();
+        }
+        source
+            .execute_batch(
+                "INSERT INTO t (untyped, s) VALUES (CAST(X'ff61' AS TEXT), CAST(X'c3' AS TEXT));",
+            )
+            .unwrap();
+        let read_back = |lossless: bool| {
+            let options = DumpOptions {
+                lossless,
+                ..DumpOptions::default()
+            };
+            let mut out = Vec::new();
+            let counts = write_dump(&source, &options, &mut out).unwrap();
+            let copy = Connection::open_in_memory().unwrap();
+            copy.execute_batch(std::str::from_utf8(&out).unwrap())
+                .unwrap();
+            (copy, counts)
+        };
+        let (exact, counts) = read_back(true);
+        for table in ["t", "strict_any"] {
+            assert_eq!(values(&exact, table), values(&source, table), "{table}");
+        }
+        let rewritten: u64 = counts.lossless.rewritten.iter().map(|(_, n)| n).sum();
+        assert!(rewritten > 0, "{counts:?}");
+        // D1's bytes lose values: the test can tell.
+        let (lossy, _) = read_back(false);
+        assert_ne!(values(&lossy, "t"), values(&source, "t"));
+
+        // Nothing D1 loses: the same bytes either way.
+        let plain = Connection::open_in_memory().unwrap();
+        plain
+            .execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, untyped, r REAL, s TEXT);
+                 INSERT INTO t VALUES (1, 2.5, 1.0, 'a' || char(10) || 'b\\rc'),
+                   (2, 9007199254740992, -0.0, 'x' || char(13) || 'y\\n');",
+            )
+            .unwrap();
+        let dump = |lossless| {
+            let options = DumpOptions {
+                lossless,
+                ..DumpOptions::default()
+            };
+            dump_sql(&plain, &options).unwrap()
+        };
+        assert_eq!(dump(true), dump(false));
     }
 
     #[test]

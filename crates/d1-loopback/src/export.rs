@@ -241,6 +241,8 @@ fn parse_request(body: &[u8]) -> Result<(DumpOptions, Option<String>), String> {
             no_schema: flag("no_schema"),
             no_data: flag("no_data"),
             tables,
+            // D1's own bytes, losses and all.
+            lossless: false,
         },
         current_bookmark,
     ))

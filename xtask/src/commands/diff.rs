@@ -157,9 +157,42 @@ fn resolve_side<'e>(project: &Project, envs: &'e Environments, word: &str) -> Re
 /// Where the live export goes, as the plan shows it.
 const EXPORT_AT: &str = "<private directory>/live.sql";
 
+/// A local D1's SQLite file, when it has one: a live side is then read
+/// from it, as `backup local` reads it, without wrangler.
+fn local_file(project: &Project, env: &Environment) -> Option<std::path::PathBuf> {
+    (env.location == crate::config::environment::Location::Local)
+        .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id))
+        .filter(|file| file.is_file())
+}
+
+/// How a live side is read and exported, as the plan and the dry run say.
+fn live_read(project: &Project, env: &Environment, args: &DiffArgs) -> String {
+    if let Some(file) = local_file(project, env) {
+        return format!(
+            "read and exported from its SQLite file {}, without wrangler, as `backup local` does",
+            file.display()
+        );
+    }
+    let cmds = project.commands();
+    format!(
+        "read with `{}`,\n  then exported with `{}`\n  (with a --table for each table and \
+         schema object when the database has virtual tables)",
+        cmds.query_json(
+            env,
+            "read the schema (read-only)",
+            d1_core::catalog::CATALOG_SQL
+        ),
+        cmds.export(
+            env,
+            Path::new(EXPORT_AT),
+            crate::edge::wrangler::ExportMode::Full,
+            &args.tables
+        )
+    )
+}
+
 /// What each side is.
 fn print_plan(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
-    let cmds = project.commands();
     crate::say!("{}", project.plan_line());
     for (name, side) in ["a", "b"].iter().zip(sides) {
         match side {
@@ -171,15 +204,7 @@ fn print_plan(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
                     env.database_name,
                     env.location
                 );
-                crate::detail!(
-                    "  {}",
-                    cmds.export(
-                        env,
-                        Path::new(EXPORT_AT),
-                        crate::edge::wrangler::ExportMode::Full,
-                        &args.tables
-                    )
-                );
+                crate::detail!("  {}", live_read(project, env, args));
             }
         }
     }
@@ -187,24 +212,9 @@ fn print_plan(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
 
 /// The wrangler commands a live side would run.
 fn print_dry_run(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
-    let cmds = project.commands();
     for (name, side) in ["a", "b"].iter().zip(sides) {
         if let Side::Live(env) = side {
-            crate::say!(
-                "  {name} is read with `{}`,\n  then exported with `{}`\n  (with a --table \
-                 for each table and schema object when the database has virtual tables)",
-                cmds.query_json(
-                    env,
-                    "read the schema (read-only)",
-                    d1_core::catalog::CATALOG_SQL
-                ),
-                cmds.export(
-                    env,
-                    Path::new(EXPORT_AT),
-                    crate::edge::wrangler::ExportMode::Full,
-                    &args.tables
-                )
-            );
+            crate::say!("  {name} is {}", live_read(project, env, args));
         }
     }
     crate::say!("Dry run: nothing was read, exported or compared.");
@@ -353,7 +363,14 @@ fn export_live(
         env.database_name,
         env.location
     );
-    crate::steps::backup::export_now(&wrangler, &project.commands(), env, &args.tables, &output)?;
+    let local_file = local_file(project, env);
+    crate::steps::backup::export_now(
+        &wrangler,
+        &project.commands(),
+        env,
+        &args.tables,
+        (&output, local_file.as_deref()),
+    )?;
     Ok(Located {
         file: output,
         label: format!("live:{} ({}, exported now)", env.name, env.database_name),

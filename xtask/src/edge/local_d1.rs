@@ -186,9 +186,10 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 }
 
 /// Writes the dump `wrangler d1 export --local` would write for the local
-/// database `file`, byte for byte, without starting wrangler or workerd:
-/// the same dumper (`d1-dump`, a port of miniflare's `dumpSql`) over the
-/// same SQLite file.
+/// database `file`, without starting wrangler or workerd: the same dumper
+/// (`d1-dump`, a port of miniflare's `dumpSql`) over the same SQLite file,
+/// byte for byte, except for the values wrangler's export would change
+/// (`d1_dump::Lossless`), which are written to read back exactly.
 ///
 /// The file is opened read-only and read inside one transaction, so the
 /// dump is one consistent state of the database. miniflare keeps the file
@@ -209,6 +210,7 @@ pub fn export(
         no_schema: mode == ExportMode::DataOnly,
         no_data: mode == ExportMode::SchemaOnly,
         tables: tables.to_vec(),
+        lossless: true,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, StopOnSignal(out));
     // `write_dump` holds one read transaction (BEGIN, reads, rollback).

@@ -155,21 +155,35 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
 /// Exports `env`'s whole database (or `tables`) now, as a backup does: the
 /// schema is read first, so that a database with virtual tables is
 /// exported by naming everything else. `output` must be in a private
-/// directory; nothing is recorded. `diff`'s live side.
+/// directory; nothing is recorded. `diff`'s live side. A local D1 whose
+/// SQLite file `local_file` names is read from that file, as `backup
+/// local` reads it (its values exactly, where wrangler's export would
+/// change them).
 pub fn export_now(
     wrangler: &Wrangler,
     cmds: &crate::edge::wrangler::Commands,
     env: &Environment,
     tables: &[String],
-    output: &Path,
+    (output, local_file): (&Path, Option<&Path>),
 ) -> Result<ExportScope> {
-    let catalog = crate::edge::reader::DatabaseReader::Wrangler(wrangler, cmds, env)
-        .catalog("read the schema (read-only)")?;
-    let scope = ExportScope::plan(&catalog, tables)?;
-    wrangler.run_watching(
-        &cmds.export(env, output, ExportMode::Full, &scope.tables),
-        Some(output),
-    )?;
+    use crate::edge::reader::DatabaseReader;
+    let local_file = local_file.filter(|f| f.is_file());
+    let reader = match local_file {
+        Some(file) => DatabaseReader::File(file.to_path_buf()),
+        None => DatabaseReader::Wrangler(wrangler, cmds, env),
+    };
+    let scope = ExportScope::plan(&reader.catalog("read the schema (read-only)")?, tables)?;
+    match local_file {
+        Some(file) => {
+            let out = fsutil::create_private_file(output)?;
+            let counts = crate::edge::local_d1::export(file, ExportMode::Full, &scope.tables, out)?;
+            say_rewritten(&counts.lossless);
+        }
+        None => wrangler.run_watching(
+            &cmds.export(env, output, ExportMode::Full, &scope.tables),
+            Some(output),
+        )?,
+    }
     Ok(scope)
 }
 
@@ -905,14 +919,40 @@ fn export_local_file(
         format!("exporting {} from its SQLite file", env.database_name),
         partial.path().to_path_buf(),
     );
-    crate::edge::local_d1::export(file, mode, tables, out)?;
+    let counts = crate::edge::local_d1::export(file, mode, tables, out)?;
     drop(activity);
     crate::say!(
         "  exported {} from its SQLite file, without wrangler ({:.1} s)",
         env.database_name,
         started.elapsed().as_secs_f64()
     );
+    say_rewritten(&counts.lossless);
     Ok(())
+}
+
+/// Says where a native export holds values that `wrangler d1 export` would
+/// have changed.
+fn say_rewritten(lossless: &d1_dump::Lossless) {
+    if lossless.rewritten.is_empty() {
+        return;
+    }
+    let tables: Vec<String> = lossless
+        .rewritten
+        .iter()
+        .map(|(table, n)| {
+            format!(
+                "{} in {}",
+                d1_core::wording::count(*n as usize, "value"),
+                table.escape_debug()
+            )
+        })
+        .collect();
+    crate::say!(
+        "  written exactly where `wrangler d1 export` would change them: {} (integers beyond \
+         2^53, text holding a line break and its escape's marker, text that is not UTF-8, whole \
+         REALs in untyped columns; see the README's \"Local backups without wrangler\")",
+        tables.join(", ")
+    );
 }
 
 /// The sha256 of each applied migration as `migrations/` holds it now,

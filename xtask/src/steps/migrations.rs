@@ -59,10 +59,11 @@ pub fn triggers_created_by<'a>(
 
 /// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
 /// migrations `applied` do not create, or create otherwise, run in order
-/// from `dir`: `None` for `applied` reads every migration there (a dump
-/// without a manifest). An applied migration missing from `dir` makes
-/// none, so its triggers are foreign too. Restore refuses a backup with
-/// such a trigger and verify fails it (see `catalog::foreign_triggers`).
+/// from `dir`: `None` for `applied` runs every migration there (a dump
+/// without a manifest, or a backup that records none). An applied
+/// migration missing from `dir` makes none, so its triggers are foreign
+/// too. Restore refuses a backup with such a trigger and verify fails it
+/// (see `catalog::foreign_triggers`).
 pub fn foreign_triggers(
     applied: Option<&[String]>,
     dir: &Path,

@@ -584,7 +584,10 @@ fn guard_triggers(
     if triggers.is_empty() || mode == Mode::Clean {
         return Ok(());
     }
-    let applied = source.manifest.as_ref().map(|m| m.migrations.as_slice());
+    let applied = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.applied_migrations());
     let foreign = crate::steps::migrations::foreign_triggers(applied, dir, triggers);
     if foreign.is_empty() {
         return Ok(());

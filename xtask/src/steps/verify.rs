@@ -61,12 +61,13 @@ impl Report {
     }
 
     /// Whether the file is a whole, loadable copy of what was exported, even
-    /// if the data in it fails a data check (foreign keys, the audit chain).
+    /// if what it holds fails a check of the data (foreign keys, the audit
+    /// chain) or of the schema (a trigger its migrations do not make).
     pub fn is_faithful(&self) -> bool {
         self.checks
             .iter()
             .filter(|c| c.status == Status::Fail)
-            .all(|c| matches!(c.name, "foreign keys" | "audit chain"))
+            .all(|c| matches!(c.name, "foreign keys" | "audit chain" | "triggers"))
     }
 
     pub fn verification(&self) -> Verification {
@@ -296,7 +297,7 @@ fn trigger_check(
 ) -> Check {
     const NAME: &str = "triggers";
     let triggers = d1_core::catalog::created_in(db, "trigger");
-    let applied = manifest.map(|m| m.migrations.as_slice());
+    let applied = manifest.and_then(Manifest::applied_migrations);
     let foreign =
         crate::steps::migrations::foreign_triggers(applied, ctx.migrations_dir, &triggers);
     let names = foreign
@@ -318,9 +319,12 @@ fn trigger_check(
         (false, Some(_)) => fail(
             NAME,
             format!(
-                "it creates triggers that the migrations it records as applied do not create \
-                 (or create otherwise): {names}; restore refuses such a backup. If a trigger is \
-                 meant, it belongs in a migration"
+                "it creates triggers that {} do not create (or create otherwise): {names}; \
+                 restore refuses such a backup. If a trigger is meant, it belongs in a migration",
+                match applied {
+                    Some(_) => "the migrations it records as applied".to_owned(),
+                    None => format!("the migrations in {}", ctx.migrations_dir.display()),
+                }
             ),
         ),
         (false, None) => skipped(

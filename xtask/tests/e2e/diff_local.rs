@@ -142,7 +142,7 @@ fn two_backups_around_a_change_and_the_live_database_after_it() {
     // from the first as the second does.
     let dry = sb.xtask(&["diff", &before, "live:local", "--dry-run"]);
     assert_eq!(dry.code, Some(0), "{}", dry.all());
-    assert!(dry.stdout.contains("d1 export"), "{}", dry.all());
+    assert!(dry.stdout.contains("from its SQLite file"), "{}", dry.all());
     assert!(dry.stdout.contains("Dry run"), "{}", dry.all());
     let live = sb.xtask(&["diff", &after, "live:local"]);
     assert_eq!(live.code, Some(0), "{}", live.all());

@@ -85,6 +85,7 @@ fn remote_export_honours_table_filters_and_no_data() {
         no_schema: false,
         no_data: true,
         tables: vec!["customers".into(), "idx_customers_name".into()],
+        lossless: false,
     };
     assert_eq!(
         exported,
