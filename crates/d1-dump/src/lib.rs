@@ -327,11 +327,9 @@ fn dump_rows(
             if i > 0 {
                 line.push(b',');
             }
-            let value = row.get_ref(i)?;
-            if lossless && write_exact(&mut line, value, keeps_type) {
+            let exact = lossless.then_some(keeps_type);
+            if write_cell(&mut line, row.get_ref(i)?, exact) {
                 rewritten += 1;
-            } else {
-                write_cell(&mut line, value);
             }
         }
         line.extend_from_slice(b");");
@@ -354,39 +352,11 @@ fn keeps_what_it_is_given(declared: &str) -> bool {
             && (t.is_empty() || has("BLOB"))
 }
 
-/// Writes `value` exactly where D1's format would change it ([`Lossless`])
-/// and returns `true`; writes nothing and returns `false` where D1's bytes
-/// are exact.
-fn write_exact(out: &mut Vec<u8>, value: ValueRef<'_>, keeps_type: bool) -> bool {
-    match value {
-        ValueRef::Integer(i)
-            if i.unsigned_abs() > 1 << 53 && js_cell_number(i as f64) != i.to_string() =>
-        {
-            write!(out, "{i}").expect("writing to memory cannot fail");
-            true
-        }
-        // A whole double prints as an integer; SQLite reads one that fits
-        // in 64 bits back as an INTEGER (a larger one stays a REAL).
-        ValueRef::Real(f) if keeps_type && js_cell_number(f).parse::<i64>().is_ok() => {
-            write!(out, "{}.0", js_cell_number(f)).expect("writing to memory cannot fail");
-            true
-        }
-        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => write_quoted_with_free_markers(out, text),
-            Err(_) => {
-                out.extend_from_slice(b"CAST(");
-                write_blob(out, bytes);
-                out.extend_from_slice(b" AS TEXT)");
-                true
-            }
-        },
-        _ => false,
-    }
-}
-
 /// Formats one value as `dumpSql` does after workerd has turned it into a
-/// JavaScript value.
-fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>) {
+/// JavaScript value; with `exact` (whether the column keeps the type it is
+/// given), a value D1's format would change is written to read back
+/// exactly ([`Lossless`]), and `true` says so.
+fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>, exact: Option<bool>) -> bool {
     match value {
         ValueRef::Null => out.extend_from_slice(b"NULL"),
         // workerd hands every integer to JavaScript as a double; up to 2^53
@@ -394,15 +364,39 @@ fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>) {
         ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => {
             write!(out, "{i}").expect("writing to memory cannot fail")
         }
-        ValueRef::Integer(i) => out.extend_from_slice(js_cell_number(i as f64).as_bytes()),
-        ValueRef::Real(f) => out.extend_from_slice(js_cell_number(f).as_bytes()),
-        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => write_quoted_escaped_string(out, text),
+        ValueRef::Integer(i) => {
+            let js = js_cell_number(i as f64);
+            if exact.is_some() && js != i.to_string() {
+                write!(out, "{i}").expect("writing to memory cannot fail");
+                return true;
+            }
+            out.extend_from_slice(js.as_bytes());
+        }
+        ValueRef::Real(f) => {
+            let js = js_cell_number(f);
+            out.extend_from_slice(js.as_bytes());
+            // A whole double prints as an integer; SQLite reads one that
+            // fits in 64 bits back as an INTEGER (a larger one stays REAL).
+            if exact == Some(true) && js.parse::<i64>().is_ok() {
+                out.extend_from_slice(b".0");
+                return true;
+            }
+        }
+        ValueRef::Text(bytes) => match (std::str::from_utf8(bytes), exact) {
+            (Ok(text), Some(_)) => return write_quoted_exactly(out, text),
+            (Ok(text), None) => write_quoted_escaped_string(out, text),
+            (Err(_), Some(_)) => {
+                out.extend_from_slice(b"CAST(");
+                write_blob(out, bytes);
+                out.extend_from_slice(b" AS TEXT)");
+                return true;
+            }
             // workerd decodes invalid UTF-8 with replacement characters.
-            Err(_) => write_quoted_escaped_string(out, &String::from_utf8_lossy(bytes)),
+            (Err(_), None) => write_quoted_escaped_string(out, &String::from_utf8_lossy(bytes)),
         },
         ValueRef::Blob(bytes) => write_blob(out, bytes),
     }
+    false
 }
 
 /// `X'00ff'`.
@@ -471,16 +465,17 @@ fn write_quoted_escaped_string(out: &mut Vec<u8>, text: &str) {
     write_quoted_with_markers(out, text, "\\n", "\\r");
 }
 
-/// When `text` has a line feed and holds `\n`, or a carriage return and
-/// holds `\r`, writes it as [`write_quoted_escaped_string`] does, but with a
+/// Writes `text` as [`write_quoted_escaped_string`] does, but when it has a
+/// line feed and holds `\n`, or a carriage return and holds `\r`, with a
 /// marker for each that the text does not hold, as SQLite's shell chooses
-/// one (`unused_string`): `\012` (`\015`), then `(\n0)`, `(\n1)`…; returns
-/// `true`. Otherwise writes nothing and returns `false`: D1's bytes are
-/// exact. A marker that the text does not hold cannot be found in the
-/// escaped text either, as it has no prefix that is also its suffix.
-fn write_quoted_with_free_markers(out: &mut Vec<u8>, text: &str) -> bool {
+/// one (`unused_string`): `\012` (`\015`), then `(\n0)`, `(\n1)`…; `true`
+/// then (D1's bytes would not read back). A marker that the text does not
+/// hold cannot be found in the escaped text either, as it has no prefix
+/// that is also its suffix.
+fn write_quoted_exactly(out: &mut Vec<u8>, text: &str) -> bool {
     let clash = |c: char, marker: &str| text.contains(c) && text.contains(marker);
     if !clash('\n', "\\n") && !clash('\r', "\\r") {
+        write_quoted_escaped_string(out, text);
         return false;
     }
     let free = |first: &str, second: &str, letter: char| -> String {
