@@ -110,6 +110,9 @@ struct State {
     schema_write: bool,
     /// The statement creates or drops a schema object.
     ddl: bool,
+    /// Triggers a statement from a file may drop: those the repair drops
+    /// before a clean restore's rows and creates again after them.
+    droppable_triggers: std::collections::BTreeSet<String>,
 }
 
 /// A SQLite connection that runs SQL from files under the gate's rules.
@@ -169,6 +172,14 @@ impl Gate {
             }),
         )?;
         Ok(Gate { db, state })
+    }
+
+    /// Lets statements from a file drop the triggers `names` (and no
+    /// other): the repair holds a schema's own triggers off while rows load
+    /// into it (`repair::Options::known_triggers`), and creates them again.
+    pub fn allow_dropping_triggers<'a>(&self, names: impl IntoIterator<Item = &'a String>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.droppable_triggers.extend(names.into_iter().cloned());
     }
 
     /// A gated database in memory.
@@ -324,6 +335,7 @@ impl Gate {
         *state = State {
             running: on.then(std::time::Instant::now),
             budget_seconds: state.budget_seconds,
+            droppable_triggers: std::mem::take(&mut state.droppable_triggers),
             ..State::default()
         };
         was
@@ -339,6 +351,7 @@ impl Gate {
         *state = State {
             untrusted: on,
             budget_seconds: state.budget_seconds,
+            droppable_triggers: std::mem::take(&mut state.droppable_triggers),
             ..State::default()
         };
     }
@@ -694,6 +707,12 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             state.ddl = true;
             Ok(())
         }
+        AuthAction::DropTrigger { trigger_name, .. }
+            if state.droppable_triggers.contains(trigger_name) =>
+        {
+            state.ddl = true;
+            Ok(())
+        }
         AuthAction::Pragma { pragma_name, .. } => {
             if DUMP_PRAGMAS
                 .iter()
@@ -982,6 +1001,31 @@ mod tests {
             g.run("CREATE VIRTUAL TABLE customer_search USING fts5(name, email);"),
             Outcome::Failed(_)
         ));
+    }
+
+    /// A dump may drop no trigger; the triggers a clean restore holds off
+    /// (named by the tool) may be dropped, and no other, statement after
+    /// statement.
+    #[test]
+    fn only_the_triggers_named_may_be_dropped() {
+        let gate = Gate::memory().unwrap();
+        gate.db()
+            .execute_batch(
+                "CREATE TABLE t(x); \
+                 CREATE TRIGGER held AFTER INSERT ON t BEGIN SELECT 1; END; \
+                 CREATE TRIGGER kept AFTER INSERT ON t BEGIN SELECT 2; END;",
+            )
+            .unwrap();
+        assert!(refused(&gate, "DROP TRIGGER held;").contains("DROP"));
+        gate.allow_dropping_triggers([&"held".to_owned()]);
+        ran(&gate, "INSERT INTO t VALUES (1);");
+        ran(&gate, "DROP TRIGGER held;");
+        assert!(refused(&gate, "DROP TRIGGER kept;").contains("DROP"));
+        ran(
+            &gate,
+            "CREATE TRIGGER held AFTER INSERT ON t BEGIN SELECT 1; END;",
+        );
+        assert!(refused(&gate, "DROP TABLE t;").contains("DROP"));
     }
 
     #[test]

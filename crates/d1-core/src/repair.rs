@@ -55,6 +55,12 @@ pub struct Options {
     /// `CREATE TABLE` statements for tables whose DDL the dump lacks (a
     /// data-only dump), used to name columns when a row must be split.
     pub known_tables: BTreeMap<String, String>,
+    /// With `data_into_existing_schema`: the `CREATE TRIGGER` statements of
+    /// that schema, by name. Each is dropped before the rows and created
+    /// again, from the same text, after them, so that it does not fire on
+    /// restored rows: they already hold what it did when they were written
+    /// (an AFTER INSERT trigger counting rows would count them twice).
+    pub known_triggers: BTreeMap<String, String>,
 }
 
 /// One change the repair makes, as the restore plan lists it.
@@ -780,13 +786,17 @@ pub struct Preflight {
 }
 
 impl Preflight {
-    /// `known_tables`: the target's tables that the dump inserts into
-    /// without creating them.
-    pub fn new<'a>(known_tables: impl IntoIterator<Item = &'a String>) -> anyhow::Result<Self> {
+    /// `options.known_tables` (and triggers): the target's schema, which
+    /// the dump inserts into without creating it.
+    pub fn new(options: &Options) -> anyhow::Result<Self> {
         let gate = crate::gate::Gate::memory()?;
-        for ddl in known_tables {
+        for ddl in options.known_tables.values() {
             let _ = gate.run(ddl);
         }
+        for ddl in options.known_triggers.values() {
+            let _ = gate.db().execute_batch(ddl);
+        }
+        gate.allow_dropping_triggers(options.known_triggers.keys());
         Ok(Preflight {
             gate,
             statements: 0,
@@ -913,6 +923,11 @@ impl Sink for PipeSink<'_, '_> {
 /// recorded virtual table with its staging table.
 fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Result<()> {
     sink.statement("PRAGMA defer_foreign_keys=TRUE;")?;
+    if options.data_into_existing_schema {
+        for name in options.known_triggers.keys() {
+            sink.statement(&format!("DROP TRIGGER IF EXISTS {};", quote_ident(name)))?;
+        }
+    }
     for (_, sql) in &survey.tables {
         sink.statement(&normalise(sql, survey.crlf))?;
     }
@@ -1022,6 +1037,11 @@ impl RowWriter<'_> {
 fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Result<()> {
     for sql in &survey.late_schema {
         sink.statement(&normalise(sql, survey.crlf))?;
+    }
+    if options.data_into_existing_schema {
+        for sql in options.known_triggers.values() {
+            sink.statement(&format!("{};", sql.trim_end().trim_end_matches(';')))?;
+        }
     }
     for vt in &options.virtual_tables {
         let name = quote_ident(&vt.name);
@@ -1854,6 +1874,64 @@ mod tests {
         assert_eq!(next, 1);
     }
 
+    /// A clean restore loads rows into the schema `migrations apply` made:
+    /// its triggers are dropped before the rows and made again after them,
+    /// so that a count kept by a trigger is restored, not counted again.
+    #[test]
+    fn a_clean_restore_holds_the_schemas_triggers_off_while_its_rows_load() {
+        let tables = [
+            ("tally", "CREATE TABLE tally (n INTEGER NOT NULL)"),
+            ("items", "CREATE TABLE items (id INTEGER PRIMARY KEY)"),
+        ];
+        let trigger = "CREATE TRIGGER counted AFTER INSERT ON items \
+                       BEGIN UPDATE tally SET n = n + 1; END";
+        let dump = "INSERT INTO \"tally\" VALUES(2);\n\
+                    INSERT INTO \"items\" VALUES(1);\n\
+                    INSERT INTO \"items\" VALUES(2);\n";
+        let options = Options {
+            data_into_existing_schema: true,
+            known_tables: tables
+                .iter()
+                .map(|(n, sql)| (n.to_string(), sql.to_string()))
+                .collect(),
+            known_triggers: BTreeMap::from([("counted".to_owned(), trigger.to_owned())]),
+            ..Options::default()
+        };
+        let (_, out, _) = repair(dump, &options);
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for (_, sql) in tables {
+            db.execute_batch(sql).unwrap();
+        }
+        db.execute_batch(trigger).unwrap();
+        for sql in &out {
+            db.execute_batch(sql).unwrap();
+        }
+        let n = |db: &rusqlite::Connection| -> i64 {
+            db.query_row("SELECT n FROM tally", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(n(&db), 2, "{out:#?}");
+        let stored: String = db
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'counted'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, trigger);
+        db.execute_batch("INSERT INTO items VALUES (3);").unwrap();
+        assert_eq!(n(&db), 3);
+        // Without a schema of its own to load into, nothing is dropped.
+        let (_, plain, _) = repair(
+            dump,
+            &Options {
+                data_into_existing_schema: false,
+                ..options
+            },
+        );
+        assert!(!plain.iter().any(|s| s.contains("TRIGGER")), "{plain:#?}");
+    }
+
     #[test]
     fn oversized_rows_respect_checks_triggers_and_without_rowid_keys() {
         // A JSON column with a CHECK, a WITHOUT ROWID key, and (as after
@@ -2022,7 +2100,7 @@ mod tests {
 
     #[test]
     fn the_preflight_names_the_triggers_the_load_would_create_however_written() {
-        let mut p = Preflight::new(&[]).unwrap();
+        let mut p = Preflight::new(&Options::default()).unwrap();
         p.statement("CREATE TABLE t(x);").unwrap();
         p.statement(
             "/* c */ create\n  TRIGGER \"odd name\" AFTER INSERT ON t BEGIN SELECT 1; END;",
@@ -2048,7 +2126,7 @@ mod tests {
         let trigger = |t: &str| {
             format!("CREATE TRIGGER on_{t} AFTER INSERT ON {t} BEGIN SELECT sqlite_version(); END;")
         };
-        let mut p = Preflight::new(&[]).unwrap();
+        let mut p = Preflight::new(&Options::default()).unwrap();
         p.statement("CREATE TABLE a(x, y);").unwrap();
         p.statement("CREATE TABLE b(x, y);").unwrap();
         p.statement(&trigger("b")).unwrap();

@@ -9,7 +9,6 @@
 //! rehearsal's backups live in its own directory under `backups/`, which is
 //! removed afterwards unless `--keep`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -516,8 +515,7 @@ fn load_prod(
             let source = stored::Source::for_file(file, identity, &project.age())?;
             let options = repair::Options {
                 virtual_tables: manifest.virtual_table_ddl(),
-                data_into_existing_schema: false,
-                known_tables: BTreeMap::new(),
+                ..Default::default()
             };
             let survey = repair::survey(source.open()?, &options)?;
             survey.ensure_repairable()?;

@@ -302,6 +302,10 @@ impl Loader {
         survey: &d1_core::repair::Survey,
         options: &d1_core::repair::Options,
     ) -> Result<Vec<d1_core::repair::Repair>> {
+        // A clean restore loads into a schema whose triggers the repair
+        // holds off while the rows load.
+        self.db
+            .allow_dropping_triggers(options.known_triggers.keys());
         let mut loading = Loading {
             runner: d1_core::gate::Runner::new(&self.db),
             statements: &mut self.statements,

@@ -40,15 +40,6 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// The `CREATE TABLE` statements that running `migrations` in order makes,
-/// read from an in-memory SQLite. Empty if one does not run there (oversized
-/// rows then cannot be split, which the repair reports).
-pub fn tables_created_by<'a>(
-    migrations: impl IntoIterator<Item = &'a str>,
-) -> BTreeMap<String, String> {
-    objects_created_by(migrations, "table")
-}
-
 /// The `CREATE TRIGGER` statements that running `migrations` in order
 /// leaves, by trigger name; empty if one does not run.
 pub fn triggers_created_by<'a>(
@@ -87,16 +78,33 @@ fn objects_created_by<'a>(
     migrations: impl IntoIterator<Item = &'a str>,
     kind: &str,
 ) -> BTreeMap<String, String> {
-    let Ok(gate) = d1_core::gate::Gate::memory() else {
-        return BTreeMap::new();
-    };
-    let db = gate.db();
-    for sql in migrations {
-        if db.execute_batch(sql).is_err() {
-            return BTreeMap::new();
-        }
+    run_in_memory(migrations)
+        .map(|gate| d1_core::catalog::created_in(gate.db(), kind))
+        .unwrap_or_default()
+}
+
+/// The tables and the triggers that running `migrations` in order makes
+/// (each as SQLite stores it, by name), in one run.
+pub fn schema_created_by<'a>(
+    migrations: impl IntoIterator<Item = &'a str>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    match run_in_memory(migrations) {
+        Some(gate) => (
+            d1_core::catalog::created_in(gate.db(), "table"),
+            d1_core::catalog::created_in(gate.db(), "trigger"),
+        ),
+        None => Default::default(),
     }
-    d1_core::catalog::created_in(db, kind)
+}
+
+/// An in-memory SQLite that `migrations` ran in, in order; `None` if one
+/// does not run there.
+fn run_in_memory<'a>(migrations: impl IntoIterator<Item = &'a str>) -> Option<d1_core::gate::Gate> {
+    let gate = d1_core::gate::Gate::memory().ok()?;
+    for sql in migrations {
+        gate.db().execute_batch(sql).ok()?;
+    }
+    Some(gate)
 }
 
 /// The migrations recorded in the database's `d1_migrations`, in the

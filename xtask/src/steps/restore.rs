@@ -522,15 +522,17 @@ fn survey_dump(
     mode: Mode,
     catalog: &Catalog,
 ) -> Result<(repair::Options, repair::Survey, BTreeMap<String, String>)> {
+    let (known_tables, known_triggers) = if mode == Mode::Clean {
+        // The schema `migrations apply` is about to make.
+        schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
+    } else {
+        (catalog.create_statements(), BTreeMap::new())
+    };
     let options = repair::Options {
         virtual_tables: source.virtual_tables.clone(),
         data_into_existing_schema: mode == Mode::Clean,
-        known_tables: if mode == Mode::Clean {
-            // The schema `migrations apply` is about to make.
-            schema_from_migrations(&project.config_dir.join(&target.migrations_dir))
-        } else {
-            catalog.create_statements()
-        },
+        known_tables,
+        known_triggers,
     };
     let settings = project.settings()?;
     // The dump's triggers, by name, read in the survey's pass.
@@ -631,7 +633,7 @@ fn preflight(
             source.file.display()
         )
     })?;
-    let mut preflight = repair::Preflight::new(options.known_tables.values())?;
+    let mut preflight = repair::Preflight::new(options)?;
     // Read as the load will read it: a file changed since it was checked
     // is refused here, before the safety backup or anything else runs.
     repair::write_piped(source.open_for_load()?, survey, options, &mut preflight).with_context(
@@ -1009,8 +1011,9 @@ fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()>
     Ok(())
 }
 
-/// The `CREATE TABLE` statements that applying `dir`'s migrations makes.
-fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
+/// The `CREATE TABLE` and `CREATE TRIGGER` statements that applying `dir`'s
+/// migrations makes.
+fn schema_from_migrations(dir: &Path) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let texts: Option<Vec<String>> = crate::steps::migrations::migration_files(dir)
         .ok()
         .and_then(|files| {
@@ -1021,9 +1024,9 @@ fn schema_from_migrations(dir: &Path) -> BTreeMap<String, String> {
         });
     match texts {
         Some(texts) => {
-            crate::steps::migrations::tables_created_by(texts.iter().map(String::as_str))
+            crate::steps::migrations::schema_created_by(texts.iter().map(String::as_str))
         }
-        None => BTreeMap::new(),
+        None => Default::default(),
     }
 }
 

@@ -492,17 +492,19 @@ impl Shape {
         } else {
             None
         };
+        let (known_tables, known_triggers) = match &migrations {
+            Some(sql) => crate::steps::migrations::schema_created_by(
+                sql.iter().map(|(_, text)| text.as_str()),
+            ),
+            None => Default::default(),
+        };
         let options = repair::Options {
             virtual_tables: manifest
                 .map(Manifest::virtual_table_ddl)
                 .unwrap_or_default(),
             data_into_existing_schema: data_only,
-            known_tables: match &migrations {
-                Some(sql) => crate::steps::migrations::tables_created_by(
-                    sql.iter().map(|(_, text)| text.as_str()),
-                ),
-                None => BTreeMap::new(),
-            },
+            known_tables,
+            known_triggers,
         };
         Ok(Shape {
             data_only,
@@ -555,6 +557,10 @@ fn load(
         },
         None => source.open()?,
     };
+    // A data-only backup loads into its migrations' schema, whose triggers
+    // the repair holds off while the rows load.
+    db.db
+        .allow_dropping_triggers(shape.options.known_triggers.keys());
     let mut loading = Loading {
         runner: gate::Runner::new(&db.db),
         statements: &mut db.statements,
