@@ -491,7 +491,7 @@ fn load_prod(
             )?;
             let dir = project.config_dir.join(&prod.migrations_dir);
             for name in crate::steps::migrations::migration_files(&dir)? {
-                let sql = std::fs::read_to_string(dir.join(&name))?;
+                let sql = crate::edge::fsutil::read_text(&dir.join(&name), "migration")?;
                 conn.execute_batch(&sql)
                     .with_context(|| format!("applying {name} to the rehearsal's prod"))?;
                 conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [&name])?;

@@ -239,12 +239,8 @@ pub struct Environments {
 impl Environments {
     pub fn load(config: &Path) -> Result<Environments> {
         let format = Format::of(config)?;
-        let text = std::fs::read_to_string(config).with_context(|| {
-            format!(
-                "cannot read the wrangler configuration {}; pass --config PATH to point at it",
-                config.display()
-            )
-        })?;
+        let text = crate::edge::fsutil::read_text(config, "wrangler configuration")
+            .context("pass --config PATH to point at the wrangler configuration")?;
         // A configuration that cannot be used is bad input: exit 2.
         Environments::parse_as(&text, format).map_err(|e| {
             crate::exit::Exit::CouldNotRun.error(e.context(format!(

@@ -79,13 +79,10 @@ impl Settings {
     /// Reads `path`. A missing file means no settings: nothing is pruned,
     /// compressed, encrypted or uploaded.
     pub fn load(path: &Path) -> Result<Settings> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", path.display()));
-            }
-        };
+        if !path.exists() {
+            return Ok(Settings::default());
+        }
+        let text = crate::edge::fsutil::read_text(path, "backup settings")?;
         Settings::parse(&text).with_context(|| {
             format!(
                 "{} is not valid backup settings (see the README's backups.toml section)",

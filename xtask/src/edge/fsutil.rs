@@ -83,15 +83,20 @@ pub fn create_private_file(path: &Path) -> Result<File> {
 /// planted there is refused, its target left untouched, and the error
 /// names the file and the fix. `what` says what the file is (may be empty).
 pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Result<File> {
+    // O_NONBLOCK: a FIFO planted here fails (or opens at once) instead of
+    // waiting for ever for another end; a regular file ignores it.
     #[cfg(unix)]
-    options.custom_flags(libc::O_NOFOLLOW);
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     let what = if what.is_empty() {
         String::new()
     } else {
         format!("{what} ")
     };
     match options.open(path) {
-        Ok(file) => Ok(file),
+        Ok(file) => {
+            regular(&file, path, &what)?;
+            Ok(file)
+        }
         #[cfg(unix)]
         Err(e)
             if e.raw_os_error() == Some(libc::ELOOP)
@@ -106,6 +111,74 @@ pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Res
         }
         Err(e) => Err(e).with_context(|| format!("cannot open {what}{}", path.display())),
     }
+}
+
+/// The most a text file the tool reads may hold (a manifest, a journal, a
+/// configuration, a migration): far more than any of them needs, and a
+/// bound on what a hostile one can make the tool hold in memory.
+pub const TEXT_LIMIT: u64 = 64 << 20;
+
+/// Reads a text file that someone else may have put there: it must be a
+/// regular file (a FIFO would block the read for ever, `/dev/zero` would
+/// never end) of at most [`TEXT_LIMIT`] bytes, in UTF-8. A symbolic link is
+/// followed, and what it leads to is held to the same rules. `what` says
+/// what the file is, in errors.
+pub fn read_text(path: &Path, what: &str) -> Result<String> {
+    use std::io::Read;
+    let file = open_regular(path, &format!("the {what}"))?;
+    let mut bytes = Vec::new();
+    file.take(TEXT_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    if bytes.len() as u64 > TEXT_LIMIT {
+        bail!(
+            "the {what} {} is larger than {} MiB, which no {what} this tool reads is; move it \
+             aside",
+            path.display(),
+            TEXT_LIMIT >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "the {what} {} is not UTF-8 text; move it aside",
+            path.display()
+        )
+    })
+}
+
+/// Opens a file to read it, which must be a regular file: a FIFO put in
+/// its place would block the read for ever, a device never end. A symbolic
+/// link is followed. `what` names the file in errors (may be empty).
+pub fn open_regular(path: &Path, what: &str) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NONBLOCK);
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what} ")
+    };
+    let file = options
+        .open(path)
+        .with_context(|| format!("cannot read {what}{}", path.display()))?;
+    regular(&file, path, &what)?;
+    Ok(file)
+}
+
+/// Refuses an open file that is not a regular file (a FIFO, a device).
+fn regular(file: &File, path: &Path, what: &str) -> Result<()> {
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {what}{}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{what}{} is not a regular file (a pipe or a device?); this tool reads and writes \
+             only regular files there. Move it aside and run the command again.",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Appends one JSON line to a private journal (`what` names it in errors),
@@ -214,7 +287,7 @@ pub fn sync_dir(dir: &Path) {
 
 /// SHA-256 (lowercase hex) and size of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut file = open_regular(path, "")?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut bytes = 0u64;

@@ -48,8 +48,10 @@ pub fn scan(dir: &Path) -> Vec<Entry> {
 
 /// The one place that reads the backup directory: every backup whose
 /// manifest reads and whose file is present, newest first, and, apart,
-/// why each manifest that cannot be trusted was refused: one that fails
-/// [`Manifest::validate`], one whose file is a symbolic link or not a
+/// why each manifest that cannot be trusted was refused: one that cannot
+/// be read or parsed (not a regular file, over the size limit, not JSON),
+/// one that fails [`Manifest::validate`], one whose file is a symbolic
+/// link or not a
 /// regular file, and every manifest of a file that another manifest also
 /// describes (two names for one file, through a hard link).
 pub fn scan_all(dir: &Path) -> (Vec<Entry>, Vec<String>) {
@@ -61,9 +63,18 @@ pub fn scan_all(dir: &Path) -> (Vec<Entry>, Vec<String>) {
             continue;
         }
         let path = entry.path();
-        // Not a manifest at all (or half of one): ignored, as always.
-        let Ok(m) = Manifest::parse(&path) else {
-            continue;
+        // Manifests are written whole (a hidden partial file, renamed): one
+        // that cannot be read or parsed is not this tool's, and is refused
+        // like one that fails validation (a FIFO, a device, a huge file).
+        let m = match Manifest::parse(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                refused.push(format!(
+                    "{} cannot be read as a manifest and is ignored: {e:#}; move it aside",
+                    path.display()
+                ));
+                continue;
+            }
         };
         if let Err(e) = m.validate(&name) {
             refused.push(format!(

@@ -130,8 +130,13 @@ pub fn ensure_unheld(file: &Path) -> Result<()> {
 /// SQLite database before anything reads it.
 fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
     let mut header = Vec::with_capacity(16);
-    std::fs::File::open(file)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 16), &mut header))
+    crate::edge::fsutil::open_regular(file, "the local D1 database")
+        .and_then(|f| {
+            Ok(std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, 16),
+                &mut header,
+            )?)
+        })
         .with_context(|| format!("cannot read the local D1 database {}", file.display()))?;
     // An empty file is an empty database to SQLite.
     if !header.is_empty() && header != b"SQLite format 3\0" {

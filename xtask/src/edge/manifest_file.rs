@@ -63,8 +63,7 @@ impl ManifestFile for Manifest {
     }
 
     fn parse(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+        let text = crate::edge::fsutil::read_text(path, "manifest")?;
         Manifest::from_json(&text)
             .with_context(|| format!("{} is not a valid backup manifest", path.display()))
     }

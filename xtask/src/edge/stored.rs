@@ -290,7 +290,9 @@ impl Stderr {
 /// wrote, but it can see that age wrote it for the right number of keys.
 pub fn check_age_header(path: &Path, recipients: usize) -> Result<()> {
     let mut head = Vec::new();
-    File::open(path)?.take(64 * 1024).read_to_end(&mut head)?;
+    crate::edge::fsutil::open_regular(path, "")?
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
     let text = String::from_utf8_lossy(&head);
     let stanzas = text
         .lines()
@@ -488,7 +490,7 @@ impl Source {
                 age,
             } => (path, *format, identity, age),
         };
-        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file = crate::edge::fsutil::open_regular(path, "")?;
         Ok(match format {
             Format::Sql => Box::new(BufReader::with_capacity(BUFFER, file)),
             Format::Zstd => Box::new(BufReader::with_capacity(
@@ -589,7 +591,7 @@ fn check_identity_file(path: &Path) -> Result<()> {
         )
     };
     let meta = std::fs::metadata(path).with_context(unreadable)?;
-    if let Ok(text) = std::fs::read_to_string(path) {
+    if let Ok(text) = crate::edge::fsutil::read_text(path, "age identity file") {
         text.lines()
             .map(str::trim)
             .filter(|l| !l.starts_with('#'))

@@ -68,7 +68,7 @@ pub fn foreign_triggers(
         .unwrap_or(&present)
         .iter()
         .filter(|name| present.contains(name))
-        .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+        .filter_map(|name| crate::edge::fsutil::read_text(&dir.join(name), "migration").ok())
         .collect();
     let made = triggers_created_by(texts.iter().map(String::as_str));
     d1_core::catalog::foreign_triggers(triggers, &made)

@@ -1019,7 +1019,7 @@ fn schema_from_migrations(dir: &Path) -> (BTreeMap<String, String>, BTreeMap<Str
         .and_then(|files| {
             files
                 .iter()
-                .map(|f| std::fs::read_to_string(dir.join(f)).ok())
+                .map(|f| crate::edge::fsutil::read_text(&dir.join(f), "migration").ok())
                 .collect()
         });
     match texts {

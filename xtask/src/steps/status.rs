@@ -225,7 +225,16 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let settings = project.settings()?;
     let entries = inventory::scan(&project.backup_dir);
-    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    // A journal that cannot be read is reported as none, with the reason.
+    let read = |path: std::path::PathBuf| {
+        if !path.exists() {
+            return String::new();
+        }
+        crate::edge::fsutil::read_text(&path, "journal").unwrap_or_else(|e| {
+            crate::warn!("{e:#}");
+            String::new()
+        })
+    };
     let drills = last_drills(&read(
         project.config_dir.join(crate::edge::journals::DRILL_LOG),
     ));

@@ -649,7 +649,7 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
                 );
             }
             let path = dir.join(name);
-            let text = std::fs::read_to_string(&path).with_context(|| {
+            let text = crate::edge::fsutil::read_text(&path, "migration").with_context(|| {
                 format!(
                     "the data-only backup was taken at migration {name}, which {} does not have; \
                      check out the commit its manifest names and verify again",
