@@ -18,6 +18,7 @@ mod diff_local;
 mod diff_remote;
 mod drill;
 mod fault_matrix;
+mod hostile_backup_dir_reads;
 mod hostile_backups;
 mod hostile_config;
 mod hostile_dumps;

@@ -1,0 +1,127 @@
+//! Findings of the attack on the backup directory's readers (atkA), as
+//! failing tests: what someone who can write files there, or a tired
+//! operator, makes the tool do. Each runs the real xtask.
+
+use crate::common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A sandbox with one verified local backup.
+fn seeded() -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    (sb, name)
+}
+
+/// Runs the xtask; a run still going after `limit` is killed (SIGKILL: the
+/// xtask's SIGTERM handler does not stop a blocked read) and reported as
+/// `None`. The limit is a generous stop for a hang, not a speed check.
+fn run_or_kill(sb: &Sandbox, args: &[&str], limit: Duration) -> Option<Run> {
+    let mut child = sb
+        .xtask_command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Some(Run::from_output(child.wait_with_output().unwrap()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    None
+}
+
+fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_manifest_that_is_a_fifo_never_hangs_status_or_list() {
+    // `backups/x.manifest.json` planted as a FIFO: every command that scans
+    // the directory (list, status, prune, backup, restore latest, migrate)
+    // opened it with read_to_string and blocked for ever, ignoring SIGTERM
+    // (SA_RESTART), so a monitor's `timeout status` never fired and the
+    // scheduled job never finished. It should be skipped with a warning
+    // naming it, as any other manifest that cannot be trusted.
+    let (sb, name) = seeded();
+    let fifo = sb
+        .backups()
+        .join("backup-local-20261130-0000.manifest.json");
+    mkfifo(&fifo);
+    for args in [&["status", "--env", "local"][..], &["list"][..]] {
+        let run = run_or_kill(&sb, args, Duration::from_secs(60)).unwrap_or_else(|| {
+            panic!(
+                "`xtask {}` was still blocked on the FIFO {} after 60 s",
+                args.join(" "),
+                fifo.display()
+            )
+        });
+        run.assert_ok();
+        assert!(run.stdout.contains(&name), "{}", run.all());
+        assert!(
+            run.stderr
+                .contains("backup-local-20261130-0000.manifest.json"),
+            "the FIFO should be named in a warning:\n{}",
+            run.all()
+        );
+    }
+}
+
+#[test]
+fn status_never_reports_a_lock_recorded_for_another_bucket() {
+    // The operator moved prod to a new bucket in backups.toml; the lock
+    // journal still holds the old bucket's lock. status printed "locked:
+    // 372 days ... in r2://<the new bucket>", which was never locked.
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join("offsite-locks.jsonl"),
+        r#"{"at":"2026-06-01T00:00:00Z","environment":"prod","bucket":"qbtime-d1-backups-old","rule":"qbtime-prod-lock-372d","prefix":"prod/","days":372}
+"#,
+    )
+    .unwrap();
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    assert!(
+        run.stdout.contains("offsite lock              not locked"),
+        "a lock of r2://qbtime-d1-backups-old was reported for r2://qbtime-d1-backups:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn list_prints_one_line_per_backup_whatever_its_manifest_holds() {
+    // A manifest's database name (never checked against the configuration)
+    // with a newline in it made `list` print a row for a prod backup,
+    // verified and offsite, that does not exist.
+    let (sb, name) = seeded();
+    let manifest = sb.backups().join(format!(
+        "{}.manifest.json",
+        name.split(".sql").next().unwrap()
+    ));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["database"]["name"] = "qbtime_db_local\nbackup-prod-20261130-0317.sql  prod  qbtime_db_prod  full  1h  7.0 KB good  r2://qbtime-d1-backups/prod/2026/11/backup-prod-20261130-0317.sql".into();
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let run = sb.xtask(&["list"]);
+    run.assert_ok();
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with("backup-prod-")),
+        "list shows a prod backup that is not there:\n{}",
+        run.stdout
+    );
+}
