@@ -186,6 +186,14 @@ impl Manifest {
                 stored_as.replace(MANIFEST_SUFFIX, ".sql")
             );
         }
+        for (field, value) in self.printed_fields() {
+            if value.chars().any(char::is_control) {
+                bail!(
+                    "its {field} holds a control character (a line break, an escape code): \
+                     printed, it would read as something else, and this tool writes none there"
+                );
+            }
+        }
         // The environment is in the name the tool gave the backup, which is
         // what `list` and prune's plan show: a manifest that claims another
         // would have its backup judged, chosen and pruned as that one's.
@@ -278,6 +286,59 @@ impl Manifest {
             .as_ref()
             .map(|v| v.tables.clone())
             .unwrap_or_default()
+    }
+
+    /// The fields `list`, `status` and the plans print, by name.
+    fn printed_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut fields = vec![
+            ("environment", self.environment.as_str()),
+            ("database.name", &self.database.name),
+            ("database.uuid", &self.database.uuid),
+            ("database.location", &self.database.location),
+            ("mode", &self.mode),
+            ("tool.name", &self.tool.name),
+            ("tool.version", &self.tool.version),
+        ];
+        let optional = [
+            ("database.wrangler_env", &self.database.wrangler_env),
+            ("reason", &self.reason),
+            ("wrangler_version", &self.wrangler_version),
+            ("git_commit", &self.git_commit),
+            ("time_travel_bookmark", &self.time_travel_bookmark),
+        ];
+        fields.extend(
+            optional
+                .into_iter()
+                .filter_map(|(f, v)| v.as_deref().map(|v| (f, v))),
+        );
+        fields.extend(self.tables.iter().map(|t| ("tables", t.as_str())));
+        if let Some(key) = &self.encryption_key {
+            fields.push(("encryption_key.key_id", &key.key_id));
+            fields.push(("encryption_key.fingerprint", &key.fingerprint));
+        }
+        if let Some(sealed) = &self.sealed {
+            fields.push(("sealed.format", &sealed.format));
+            fields.extend(
+                sealed
+                    .recipients
+                    .iter()
+                    .map(|r| ("sealed.recipients", r.as_str())),
+            );
+        }
+        if let Some(o) = &self.offsite {
+            fields.extend([
+                ("offsite.bucket", o.bucket.as_str()),
+                ("offsite.key", &o.key),
+                ("offsite.manifest_key", &o.manifest_key),
+            ]);
+        }
+        if let Some(v) = &self.verification {
+            fields.extend([
+                ("verification.outcome", v.outcome.as_str()),
+                ("verification.tool_version", &v.tool_version),
+            ]);
+        }
+        fields
     }
 
     /// The migrations the database had applied when the backup was taken,
@@ -543,6 +604,43 @@ mod tests {
         let mut m = sample("backup-prod.analytics-1.sql");
         m.environment = "prod.analytics".to_owned();
         m.validate("backup-prod.analytics-1.manifest.json").unwrap();
+    }
+
+    /// A line break or an escape code in a field that is printed would
+    /// forge a row of `list`, or colour a terminal: refused, naming the field.
+    #[test]
+    fn printed_fields_hold_no_control_characters() {
+        type Edit = fn(&mut Manifest);
+        let edits: [(&str, Edit); 4] = [
+            ("database.name", |m| {
+                m.database.name.push_str("\nbackup-prod-1.sql  good")
+            }),
+            ("reason", |m| m.reason = Some("x\u{1b}[31m".to_owned())),
+            ("tables", |m| m.tables.push("a\rb".to_owned())),
+            ("offsite.bucket", |m| {
+                m.offsite = Some(OffsiteCopy {
+                    bucket: "b\n".to_owned(),
+                    key: "k".to_owned(),
+                    manifest_key: "k".to_owned(),
+                    uploaded_at: m.created_at,
+                })
+            }),
+        ];
+        for (field, edit) in edits {
+            let mut m = sample("backup-prod-1.sql");
+            edit(&mut m);
+            let err = m
+                .validate("backup-prod-1.manifest.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(field) && err.contains("control"),
+                "{field}: {err}"
+            );
+        }
+        let mut m = sample("backup-prod-1.sql");
+        m.file.name = "backup-prod-1.sql\n".to_owned();
+        assert!(m.validate("backup-prod-1.manifest.json").is_err());
     }
 
     #[test]

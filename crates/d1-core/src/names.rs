@@ -4,11 +4,13 @@
 use std::path::Path;
 
 /// A file name with no directory in it: not empty, no `/` or `\\`, not `.`
-/// or `..`, no NUL, and not hidden.
+/// or `..`, no NUL or other control character (a line break, an escape
+/// code), and not hidden.
 pub fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
-        && !name.contains(['/', '\\', '\0'])
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
         && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
 }
 

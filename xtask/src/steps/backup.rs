@@ -874,7 +874,11 @@ fn new_manifest(
                 tables: scope.virtual_tables.clone(),
             }
         }),
-        reason: args.reason.clone(),
+        // A manifest holds no control characters (`Manifest::validate`).
+        reason: args
+            .reason
+            .as_ref()
+            .map(|r| r.replace(char::is_control, " ")),
         verification: None,
         offsite: None,
         content: None,

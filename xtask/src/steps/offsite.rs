@@ -259,21 +259,29 @@ pub fn check_expiry_against_locks(
 /// it set and read back, for `status`.
 pub const LOCK_JOURNAL: &str = "offsite-locks.jsonl";
 
-/// The last lock recorded for each environment: `(rule, days, at)`.
-pub fn last_locks(journal: &str) -> std::collections::BTreeMap<String, (String, i64, String)> {
+/// The last lock recorded for each environment and bucket, of the
+/// environment's own prefix (`<env>/`): `(rule, days, at)`, by
+/// `(environment, bucket)`. A lock recorded for another bucket (the
+/// environment's earlier one) says nothing of the bucket in use now.
+pub fn last_locks(
+    journal: &str,
+) -> std::collections::BTreeMap<(String, String), (String, i64, String)> {
     let mut last = std::collections::BTreeMap::new();
     for line in journal.lines() {
         let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
         let text = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        if let (Some(env), Some(rule), Some(days), Some(at)) = (
+        if let (Some(env), Some(bucket), Some(prefix), Some(rule), Some(days), Some(at)) = (
             text("environment"),
+            text("bucket"),
+            text("prefix"),
             text("rule"),
             entry.get("days").and_then(|d| d.as_i64()),
             text("at"),
-        ) {
-            last.insert(env, (rule, days, at));
+        ) && prefix == format!("{env}/")
+        {
+            last.insert((env, bucket), (rule, days, at));
         }
     }
     last
@@ -320,6 +328,16 @@ impl Index {
             );
         }
         for e in &self.backups {
+            // Its name is printed and looked up in the backup directory.
+            let printed = [&e.format, &e.mode, &e.verified, &e.sha256];
+            if !d1_core::names::is_plain_file_name(&e.file)
+                || printed.iter().any(|v| v.chars().any(char::is_control))
+            {
+                bail!(
+                    "its entry {:?} is not a backup file name, or holds a control character",
+                    e.file.escape_debug().to_string()
+                );
+            }
             let manifest = file_name(&manifest::manifest_path(Path::new(&e.file)));
             let key = object_key(env, e.created_at, &e.file);
             let manifest_key = object_key(env, e.created_at, &manifest);
@@ -806,6 +824,25 @@ mod tests {
             let err = index(hostile).check("prod").unwrap_err().to_string();
             assert!(err.contains("where this tool puts prod's copies"), "{err}");
         }
+        // A name with a path or a line break (it is printed, and looked up
+        // in the backup directory), or a printed field with an escape code.
+        for hostile in [
+            IndexEntry {
+                file: "/etc/passwd".into(),
+                ..good.clone()
+            },
+            IndexEntry {
+                file: "backup-prod-20261124-0300.sql\nforged row".into(),
+                ..good.clone()
+            },
+            IndexEntry {
+                verified: "good\u{1b}[2J".into(),
+                ..good.clone()
+            },
+        ] {
+            let err = index(hostile).check("prod").unwrap_err().to_string();
+            assert!(err.contains("control character"), "{err}");
+        }
     }
 
     #[test]
@@ -1009,14 +1046,28 @@ mod tests {
 
     #[test]
     fn the_last_lock_of_each_environment_is_read_from_the_journal() {
-        let journal = "{\"at\":\"2026-11-01T00:00:00Z\",\"environment\":\"prod\",\"rule\":\"a\",\"days\":90}\n\
-                       garbage\n\
-                       {\"at\":\"2026-11-02T00:00:00Z\",\"environment\":\"prod\",\"rule\":\"b\",\"days\":372}\n";
-        let last = last_locks(journal);
+        let line = |at: &str, bucket: &str, prefix: &str, rule: &str, days: i64| {
+            format!(
+                "{{\"at\":\"2026-11-0{at}T00:00:00Z\",\"environment\":\"prod\",\
+                 \"bucket\":\"{bucket}\",\"prefix\":\"{prefix}\",\"rule\":\"{rule}\",\"days\":{days}}}\n"
+            )
+        };
+        let journal = [
+            line("1", "b", "prod/", "a", 90),
+            "garbage\n".to_owned(),
+            line("2", "b", "prod/", "b", 372),
+            // Another bucket, and another prefix: not this bucket's lock.
+            line("3", "old", "prod/", "c", 30),
+            line("4", "b", "", "d", 7),
+        ]
+        .concat();
+        let last = last_locks(&journal);
+        let key = |bucket: &str| ("prod".to_owned(), bucket.to_owned());
         assert_eq!(
-            last["prod"],
+            last[&key("b")],
             ("b".into(), 372, "2026-11-02T00:00:00Z".into())
         );
-        assert!(!last.contains_key("staging"));
+        assert_eq!(last[&key("old")].0, "c");
+        assert!(!last.contains_key(&("staging".to_owned(), "b".to_owned())));
     }
 }

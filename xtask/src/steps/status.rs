@@ -253,9 +253,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .map(|env| {
             let settings = settings.env(&env.env_name);
             EnvStatus {
-                offsite_lock: settings
-                    .offsite
-                    .map(|o| lock_line(&o.bucket, locks.get(&env.name))),
+                offsite_lock: settings.offsite.map(|o| {
+                    lock_line(&o.bucket, locks.get(&(env.name.clone(), o.bucket.clone())))
+                }),
                 ..environment_status(
                     &env.name,
                     &env.database_name,

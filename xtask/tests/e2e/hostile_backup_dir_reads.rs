@@ -1,6 +1,6 @@
-//! Findings of the attack on the backup directory's readers (atkA), as
-//! failing tests: what someone who can write files there, or a tired
-//! operator, makes the tool do. Each runs the real xtask.
+//! What someone who can write files in the backup directory, or a tired
+//! operator, could make the tool's readers do: hang on a FIFO, report a
+//! lock of another bucket, print a forged row. Each runs the real xtask.
 
 use crate::common;
 
@@ -54,10 +54,9 @@ fn mkfifo(path: &Path) {
 fn a_manifest_that_is_a_fifo_never_hangs_status_or_list() {
     // `backups/x.manifest.json` planted as a FIFO: every command that scans
     // the directory (list, status, prune, backup, restore latest, migrate)
-    // opened it with read_to_string and blocked for ever, ignoring SIGTERM
-    // (SA_RESTART), so a monitor's `timeout status` never fired and the
-    // scheduled job never finished. It should be skipped with a warning
-    // naming it, as any other manifest that cannot be trusted.
+    // used to block for ever on it, ignoring SIGTERM (SA_RESTART). It is
+    // skipped with a warning naming it, as any manifest that cannot be
+    // trusted.
     let (sb, name) = seeded();
     let fifo = sb
         .backups()
@@ -85,8 +84,8 @@ fn a_manifest_that_is_a_fifo_never_hangs_status_or_list() {
 #[test]
 fn status_never_reports_a_lock_recorded_for_another_bucket() {
     // The operator moved prod to a new bucket in backups.toml; the lock
-    // journal still holds the old bucket's lock. status printed "locked:
-    // 372 days ... in r2://<the new bucket>", which was never locked.
+    // journal still holds the old bucket's lock, which says nothing of the
+    // new bucket.
     let sb = Sandbox::new();
     std::fs::create_dir(sb.backups()).unwrap();
     std::fs::write(
@@ -105,9 +104,9 @@ fn status_never_reports_a_lock_recorded_for_another_bucket() {
 
 #[test]
 fn list_prints_one_line_per_backup_whatever_its_manifest_holds() {
-    // A manifest's database name (never checked against the configuration)
-    // with a newline in it made `list` print a row for a prod backup,
-    // verified and offsite, that does not exist.
+    // A manifest's database name with a newline in it would make `list`
+    // print a row for a prod backup, verified and offsite, that does not
+    // exist: the manifest is refused, naming the field.
     let (sb, name) = seeded();
     let manifest = sb.backups().join(format!(
         "{}.manifest.json",
@@ -123,5 +122,11 @@ fn list_prints_one_line_per_backup_whatever_its_manifest_holds() {
         !run.stdout.lines().any(|l| l.starts_with("backup-prod-")),
         "list shows a prod backup that is not there:\n{}",
         run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("database.name holds a control character"),
+        "{}",
+        run.all()
     );
 }
