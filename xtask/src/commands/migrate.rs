@@ -25,7 +25,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
     EditedMigration, MigrationPlan, Record, applied_migrations, apply, digests, edited_migrations,
-    edited_report, newest_record, plan, record_for, restore_advice,
+    edited_report, plan, record_for, record_on_this_machine, restore_advice,
 };
 use d1_core::wording::count;
 
@@ -161,7 +161,7 @@ fn check_env(
     let record = if named {
         record_for(sh, project, env)
     } else {
-        newest_record(project, &env.name)
+        record_on_this_machine(project, &env.name)
     };
     // The target's names, when one was named and answers.
     let target = named.then(|| target_names(sh, project, env)).flatten();

@@ -371,7 +371,7 @@ pub struct Record {
 /// `backups/` is empty) compares with the record too. An unreadable bucket
 /// is a warning, and only this machine's backups are compared.
 pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
-    newest_record(project, &env.name).or_else(|| {
+    record_on_this_machine(project, &env.name).or_else(|| {
         match crate::steps::offsite::newest_manifest(sh, project, env) {
             Ok(Some((manifest, source))) => Some(Record {
                 sha256: manifest.migration_sha256?,
@@ -390,19 +390,32 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
     })
 }
 
-pub fn newest_record(project: &Project, env: &str) -> Option<Record> {
-    inventory::scan(&project.backup_dir)
+/// The record of the verified backups on this machine: for each migration,
+/// the sha256 the oldest one recorded (what was applied is what was first
+/// recorded). A newer manifest that leaves a migration out, or records it
+/// otherwise, cannot whitewash an edit: the older record stands.
+pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
+    let mut entries: Vec<_> = inventory::scan(&project.backup_dir)
         .into_iter()
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
         .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good() && e.is_whole())
-        .find_map(|e| {
-            Some(Record {
-                sha256: e.manifest.migration_sha256.clone()?,
-                source: e.manifest.file.name.clone(),
-            })
-        })
+        .filter(|e| e.manifest.migration_sha256.is_some())
+        .collect();
+    entries.reverse();
+    let oldest = entries.first()?.manifest.file.name.clone();
+    let mut sha256 = BTreeMap::new();
+    for e in &entries {
+        for (name, sha) in e.manifest.migration_sha256.iter().flatten() {
+            sha256.entry(name.clone()).or_insert_with(|| sha.clone());
+        }
+    }
+    let source = match entries.len() {
+        1 => oldest,
+        n => format!("the {n} verified backups of {env}, the oldest {oldest}"),
+    };
+    Some(Record { sha256, source })
 }
 
 pub fn restore_advice(file: &Path, env: &Environment) -> String {

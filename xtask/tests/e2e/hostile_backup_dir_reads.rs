@@ -130,3 +130,39 @@ fn list_prints_one_line_per_backup_whatever_its_manifest_holds() {
         run.all()
     );
 }
+
+#[test]
+fn a_newer_manifest_cannot_whitewash_an_edited_migration() {
+    // Two verified backups record each applied migration's sha256. An
+    // applied migration is then edited, and the newest manifest's record
+    // of it removed, then set to the edited file's sha256: the older record
+    // stands, and migrate still refuses.
+    let (sb, first) = seeded();
+    std::thread::sleep(Duration::from_millis(1100));
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest: String = sb
+        .backup_files()
+        .into_iter()
+        .find(|n| n.ends_with(".sql") && *n != first)
+        .unwrap();
+    let name = "0001_accounts_companies_customers.sql";
+    let migration = sb.path().join("migrations").join(name);
+    let mut text = std::fs::read_to_string(&migration).unwrap();
+    text.push_str("\n-- edited after it was applied\n");
+    std::fs::write(&migration, &text).unwrap();
+    let edited = sha256_hex(text.as_bytes());
+    let manifest = sb.backups().join(newest.replace(".sql", ".manifest.json"));
+    for record in [None, Some(edited)] {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let map = m["migration_sha256"].as_object_mut().unwrap();
+        match &record {
+            None => map.remove(name),
+            Some(sha) => map.insert(name.to_owned(), sha.clone().into()),
+        };
+        std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+        let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+        assert_eq!(run.code, Some(3), "{record:?}: {}", run.all());
+        assert!(run.all().contains(name), "{}", run.all());
+    }
+}
