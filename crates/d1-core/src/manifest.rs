@@ -174,6 +174,28 @@ impl Manifest {
     /// Whether the migrations exist is checked where they are read, against
     /// the environment's `migrations_dir`.
     pub fn validate(&self, stored_as: &str) -> Result<()> {
+        self.check_names(stored_as)?;
+        // A manifest from the future would be `latest` and keep `status`
+        // fresh for ever, hiding a backup job that stopped; an hour covers
+        // clocks that differ a little.
+        let now = chrono::Utc::now();
+        if self.created_at > now + chrono::Duration::hours(1) {
+            bail!(
+                "its created_at {} is in the future (this machine's clock says {}): it would \
+                 stay the newest backup for ever. Check the clock of the machine that took it, \
+                 and move the backup and its manifest out of the backup directory",
+                self.created_at.format("%Y-%m-%d %H:%M UTC"),
+                now.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+        self.check_migrations()?;
+        self.check_virtual_tables()
+    }
+
+    /// `file.name` is the backup beside the manifest stored as `stored_as`,
+    /// whose name carries the environment; no printed field holds a
+    /// control character.
+    fn check_names(&self, stored_as: &str) -> Result<()> {
         let name = &self.file.name;
         let own = manifest_path(Path::new(name));
         if !crate::names::is_plain_file_name(name)
@@ -205,19 +227,12 @@ impl Manifest {
                 self.environment
             );
         }
-        // A manifest from the future would be `latest` and keep `status`
-        // fresh for ever, hiding a backup job that stopped; an hour covers
-        // clocks that differ a little.
-        let now = chrono::Utc::now();
-        if self.created_at > now + chrono::Duration::hours(1) {
-            bail!(
-                "its created_at {} is in the future (this machine's clock says {}): it would \
-                 stay the newest backup for ever. Check the clock of the machine that took it, \
-                 and move the backup and its manifest out of the backup directory",
-                self.created_at.format("%Y-%m-%d %H:%M UTC"),
-                now.format("%Y-%m-%d %H:%M UTC")
-            );
-        }
+        Ok(())
+    }
+
+    /// Migration names are plain file names; their sha256 records are of
+    /// migrations it lists, and sha256s.
+    fn check_migrations(&self) -> Result<()> {
         for migration in &self.migrations {
             if !crate::names::is_plain_file_name(migration) {
                 bail!(
@@ -240,6 +255,12 @@ impl Manifest {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Each virtual table's DDL is exactly one FTS5 CREATE of a table it
+    /// lists, once, with its rows where its kind keeps them.
+    fn check_virtual_tables(&self) -> Result<()> {
         let tables = self.virtual_table_ddl();
         let listed: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
         for (i, vt) in tables.iter().enumerate() {

@@ -68,7 +68,17 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let entries = backups(project, only.as_deref())?;
     let policies = policies(&envs, &rules, &entries, args);
-    let Judged { doomed, decisions } = judge(&policies, &entries);
+    let Judged {
+        doomed,
+        decisions,
+        said,
+    } = judge(&policies, &entries);
+    for (warning, line) in &said {
+        match warning {
+            true => crate::warn!("{line}"),
+            false => crate::say!("{line}"),
+        }
+    }
     let report = |deleted: usize| {
         if args.json {
             crate::out::json(&serde_json::json!({
@@ -94,6 +104,25 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     }
     confirm(args.yes, doomed.len())?;
     let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
+    // Judged again under the lock: a backup taken, verified or damaged
+    // since the plan was printed (and confirmed) would change it.
+    let now = backups(project, only.as_deref())?;
+    let again = judge(&self::policies(&envs, &rules, &now, args), &now);
+    let names = |doomed: &[&Entry]| -> Vec<String> {
+        doomed
+            .iter()
+            .map(|e| e.manifest.file.name.clone())
+            .collect()
+    };
+    if names(&again.doomed) != names(&doomed) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "the backups in {} changed while prune waited for its lock or its confirmation, \
+             and with them what the policy deletes. Nothing was deleted; run prune again to see \
+             the new plan.",
+            project.backup_dir.display()
+        );
+    }
     delete(&project.backup_dir, &doomed)?;
     crate::say!(
         "Deleted {} and their manifests.",
@@ -156,7 +185,7 @@ fn policies(
 /// verified. So the backup kept as "the newest verified" is one whose bytes
 /// are still those that were verified, and a damaged or replaced newer file
 /// cannot let the last intact one be deleted.
-fn candidates(entries: &[Entry]) -> Vec<(String, Candidate)> {
+fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String, Candidate)> {
     let mut backups: Vec<(String, Candidate)> = entries
         .iter()
         .map(|e| (e.manifest.environment.clone(), Candidate::of(&e.manifest)))
@@ -174,12 +203,15 @@ fn candidates(entries: &[Entry]) -> Vec<(String, Candidate)> {
                 settled.insert(env.clone());
             }
             Err(why) => {
-                crate::warn!(
-                    "{} is recorded as verified, but {why}: it is not counted as verified; \
-                     run `cargo xtask verify {}` to see",
-                    entries[i].manifest.file.name,
-                    entries[i].file.display()
-                );
+                said.push((
+                    true,
+                    format!(
+                        "{} is recorded as verified, but {why}: it is not counted as verified; \
+                         run `cargo xtask verify {}` to see",
+                        entries[i].manifest.file.name,
+                        entries[i].file.display()
+                    ),
+                ));
                 candidate.good = false;
             }
         }
@@ -206,26 +238,32 @@ fn still_as_verified(entry: &Entry) -> Result<(), String> {
     }
 }
 
-/// The verdicts: the backups to delete, and each backup's decision for
-/// `--json`.
+/// The verdicts: the backups to delete, each backup's decision for
+/// `--json`, and what to print (warnings flagged `true`).
 struct Judged<'a> {
     doomed: Vec<&'a Entry>,
     decisions: Vec<serde_json::Value>,
+    said: Vec<(bool, String)>,
 }
 
-/// Decides, and prints per database its policy and each backup's verdict.
+/// Decides, and says per database its policy and each backup's verdict.
 fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judged<'a> {
-    let backups = candidates(entries);
+    let mut said = Vec::new();
+    let backups = candidates(entries, &mut said);
     let verdicts = decide_all(policies, &backups, Utc::now());
     let mut doomed: Vec<&Entry> = Vec::new();
     let mut decisions = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
     for env in envs_seen {
         match policies.get(env).filter(|p| !p.is_empty()) {
-            Some(policy) => crate::say!("{env}: {policy}"),
-            None => crate::say!(
-                "{env}: no retention rule in {SETTINGS_FILE} or on the command line; keeping every backup"
-            ),
+            Some(policy) => said.push((false, format!("{env}: {policy}"))),
+            None => said.push((
+                false,
+                format!(
+                    "{env}: no retention rule in {SETTINGS_FILE} or on the command line; keeping \
+                     every backup"
+                ),
+            )),
         }
         for (entry, verdict) in entries.iter().zip(&verdicts) {
             if entry.manifest.environment != *env {
@@ -233,18 +271,24 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judge
             }
             match verdict {
                 Some(reasons) if reasons.is_empty() => {
-                    crate::say!("  delete  {}", entry.manifest.file.name);
+                    said.push((false, format!("  delete  {}", entry.manifest.file.name)));
                     doomed.push(entry);
                 }
                 Some(reasons) => {
                     let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
-                    crate::say!(
-                        "  keep    {}  ({})",
-                        entry.manifest.file.name,
-                        why.join("; ")
-                    );
+                    said.push((
+                        false,
+                        format!(
+                            "  keep    {}  ({})",
+                            entry.manifest.file.name,
+                            why.join("; ")
+                        ),
+                    ));
                 }
-                None => crate::say!("  keep    {}  (no rule)", entry.manifest.file.name),
+                None => said.push((
+                    false,
+                    format!("  keep    {}  (no rule)", entry.manifest.file.name),
+                )),
             }
             let reasons: Vec<String> = verdict.iter().flatten().map(|r| r.to_string()).collect();
             let keep = verdict.as_ref().is_none_or(|r| !r.is_empty());
@@ -256,7 +300,11 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judge
             }));
         }
     }
-    Judged { doomed, decisions }
+    Judged {
+        doomed,
+        decisions,
+        said,
+    }
 }
 
 /// Deletes each backup and its manifest. Only paths resolved inside the

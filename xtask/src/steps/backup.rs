@@ -531,13 +531,15 @@ impl Schema<'_> {
             // A real run says what it does in two lines; --dry-run or -v show
             // the whole plan with every wrangler command.
             crate::say!("{}", project.plan_line());
+            // The file's name is known once it is claimed (another backup of
+            // the same minute takes `-2`): "Backup written" names it.
             crate::say!(
-                "Backing up {} -> {} ({} D1), {}, to {}",
+                "Backing up {} -> {} ({} D1), {}, into {}",
                 env.name,
                 env.database_name,
                 env.location,
                 mode_name(args.mode()),
-                names.candidate(1).display()
+                names.dir.display()
             );
         }
         Ok((catalog, scope, plan, bootstrap))

@@ -464,6 +464,7 @@ fn report(
         );
     }
     print_checklist(
+        &project.settings()?.app,
         &restored.key_check,
         &restored.counts,
         source.manifest.is_some(),
@@ -1847,7 +1848,15 @@ fn compare_counts(
     Ok((counts, wrong))
 }
 
-fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
+/// The runbook's after-restore checklist: the checks of what the app
+/// declares in `backups.toml` (its key, its audit chain, its endpoints),
+/// and the row counts.
+fn print_checklist(
+    app: &d1_core::app::AppRules,
+    key: &KeyCheck,
+    counts: &[TableCount],
+    has_manifest: bool,
+) {
     crate::say!("After-restore checklist (the runbook's; [x] = checked automatically):");
     match key {
         KeyCheck::Same(f) => {
@@ -1856,6 +1865,7 @@ fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
         KeyCheck::AcceptedChange { .. } => {
             crate::say!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
         }
+        _ if app.encryption_key.is_none() => {}
         _ => crate::say!(
             "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in force when the \
              backup was taken (its fingerprint is in the restored encryption_keys table)"
@@ -1875,9 +1885,13 @@ fn print_checklist(key: &KeyCheck, counts: &[TableCount], has_manifest: bool) {
             d1_core::wording::count(total, "row")
         );
     }
-    crate::say!("  [ ] audit chain: GET /api/v1/platform/verify-audit as a DevOps account");
-    crate::say!("  [ ] sign-in: sign in as a known account");
-    crate::say!("  [ ] reports: run a report by hand");
+    if let Some(drill) = &app.drill {
+        if app.audit_chain.is_some() {
+            crate::say!("  [ ] audit chain: GET {} as a DevOps account", drill.audit);
+        }
+        crate::say!("  [ ] sign-in: sign in as a known account");
+        crate::say!("  [ ] reports: run a report by hand");
+    }
 }
 
 #[cfg(test)]
