@@ -35,6 +35,20 @@ pub struct KeyFingerprint {
     pub fingerprint: String,
 }
 
+impl KeyFingerprint {
+    /// A key as its row holds it, with any control character (a line
+    /// break, an escape code) written as U+FFFD: the manifest prints it,
+    /// and holds none (`Manifest::validate`). The backup's and the
+    /// target's keys are both read through here, so they compare alike.
+    pub fn new(key_id: &str, fingerprint: &str) -> KeyFingerprint {
+        let printable = |s: &str| s.replace(char::is_control, "\u{fffd}");
+        KeyFingerprint {
+            key_id: printable(key_id),
+            fingerprint: printable(fingerprint),
+        }
+    }
+}
+
 /// Reads a whole dump and counts what is in it.
 ///
 /// `schema` gives `CREATE TABLE` statements to use for the bookkeeping tables
@@ -163,10 +177,10 @@ impl Bookkeeping {
             // A table of another shape than declared records no key.
             summary.encryption_key = db
                 .query_row(&key.select(), [], |row| {
-                    Ok(KeyFingerprint {
-                        key_id: row.get(0)?,
-                        fingerprint: row.get(1)?,
-                    })
+                    Ok(KeyFingerprint::new(
+                        &row.get::<_, String>(0)?,
+                        &row.get::<_, String>(1)?,
+                    ))
                 })
                 .ok();
         }

@@ -617,6 +617,16 @@ fn is_repair_owned(name: &str) -> bool {
 
 /// The gate's rule for one action; `Err` says why it is denied.
 fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
+    // SQLite's ALTER TABLE runs these functions of its own over the schema;
+    // the tool's own statements (a migration) may alter, a dump may not.
+    if let AuthAction::Function { function_name } = ctx.action
+        && !state.untrusted
+        && ALTER_FUNCTIONS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(function_name))
+    {
+        return Ok(());
+    }
     if let Some(verdict) = judge_for_everyone(ctx.action) {
         return verdict;
     }
@@ -625,6 +635,15 @@ fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     }
     judge_dump(state, ctx)
 }
+
+/// The functions SQLite's ALTER TABLE calls on the schema's text.
+const ALTER_FUNCTIONS: &[&str] = &[
+    "sqlite_rename_column",
+    "sqlite_rename_table",
+    "sqlite_rename_test",
+    "sqlite_rename_quotefix",
+    "sqlite_drop_column",
+];
 
 /// The rule for actions denied to everyone, the tool included, and for
 /// functions: `None` when it leaves the action to [`judge_dump`].
@@ -1026,6 +1045,22 @@ mod tests {
             "CREATE TRIGGER held AFTER INSERT ON t BEGIN SELECT 1; END;",
         );
         assert!(refused(&gate, "DROP TABLE t;").contains("DROP"));
+    }
+
+    /// The tool's own statements (a migration applied to a scratch
+    /// database) may ALTER TABLE, which runs SQLite's own functions over
+    /// the schema; a dump may not call them.
+    #[test]
+    fn the_tool_may_alter_a_table_and_a_dump_may_not() {
+        let gate = Gate::memory().unwrap();
+        gate.db()
+            .execute_batch(
+                "CREATE TABLE t(a, b); ALTER TABLE t RENAME COLUMN a TO c; \
+                 ALTER TABLE t DROP COLUMN b; ALTER TABLE t RENAME TO u;",
+            )
+            .unwrap();
+        assert!(!refused(&gate, "ALTER TABLE u RENAME TO v;").is_empty());
+        assert!(refused(&gate, "SELECT sqlite_rename_test(1,2,3,4,5,6,7);").contains("sqlite_"));
     }
 
     #[test]

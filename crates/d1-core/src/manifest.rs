@@ -70,6 +70,13 @@ pub struct Manifest {
     /// backup's own verification from the dump loaded under D1's rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<BTreeMap<String, String>>,
+    /// Per table, how many values the backup holds exactly where D1's own
+    /// export writes them otherwise (`d1_dump::Lossless`: a native local
+    /// export of integers beyond 2^53, say). A D1 export of a database they
+    /// are restored into writes them D1's way, so its content digest of
+    /// those tables differs from the backup's, values and all equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_values: Option<BTreeMap<String, u64>>,
 }
 
 /// How a backup's SQL is stored, when it is not plain.

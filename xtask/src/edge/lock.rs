@@ -71,8 +71,7 @@ impl BackupLock {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
-        let mut previous = String::new();
-        file.read_to_string(&mut previous)?;
+        let previous = read_small(&mut file);
         let stale = (!previous.trim().is_empty()).then(|| StaleLock {
             holder: serde_json::from_str(&previous).ok(),
         });
@@ -99,10 +98,17 @@ impl Drop for BackupLock {
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
-    let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
-    file.read_to_string(&mut text).ok()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str(&read_small(file)).ok()
+}
+
+/// The lock file's text, as much as a holder's line can be (4 KiB): a
+/// file grown (or planted) larger is not a holder this tool wrote, and is
+/// not read into memory whole.
+fn read_small(file: &mut File) -> String {
+    let mut bytes = Vec::new();
+    let _ = Read::take(&mut *file, 4096).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl std::fmt::Display for StaleLock {

@@ -101,8 +101,16 @@ impl ManifestFile for Manifest {
 /// This manifest, written and synced to a private temporary file beside `path`.
 fn staged(manifest: &Manifest, path: &Path) -> Result<crate::edge::fsutil::TempFile> {
     use std::io::Write;
+    // Hidden, with this process's id: a run killed while writing it leaves
+    // a file no other run trips over, which the next run's clean-up of
+    // stale `.partial` files removes.
+    let hidden = format!(
+        ".{}.{}.partial",
+        d1_core::names::file_name(path),
+        std::process::id()
+    );
     let (partial, mut file) =
-        crate::edge::fsutil::TempFile::create_open(path.with_extension("json.partial"))?;
+        crate::edge::fsutil::TempFile::create_open(path.with_file_name(hidden))?;
     file.write_all(manifest.to_json()?.as_bytes())?;
     file.sync_all()
         .with_context(|| format!("cannot sync {}", partial.path().display()))?;
@@ -221,7 +229,11 @@ mod tests {
         sample("backup-prod-1.sql").create_at(&path).unwrap();
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "precious").unwrap();
-        std::os::unix::fs::symlink(&victim, path.with_extension("json.partial")).unwrap();
+        let partial = format!(
+            ".backup-prod-1.manifest.json.{}.partial",
+            std::process::id()
+        );
+        std::os::unix::fs::symlink(&victim, dir.path().join(partial)).unwrap();
         let err = format!(
             "{:#}",
             Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap_err()

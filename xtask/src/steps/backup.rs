@@ -338,6 +338,9 @@ struct StoredAs<'a> {
     /// The repair survey made as the export arrived, which its
     /// verification need not make again.
     survey: Option<Surveyed>,
+    /// Per table, the values the native export wrote exactly where D1's
+    /// export would change them (none for a wrangler export).
+    exact_values: BTreeMap<String, u64>,
 }
 
 impl StoredAs<'_> {
@@ -603,6 +606,8 @@ impl Drop for EarlyBookmark {
 struct Exported {
     sealed: Option<stored::Sealed>,
     arrived: Option<Arrived>,
+    /// See [`StoredAs::exact_values`].
+    exact_values: BTreeMap<String, u64>,
 }
 
 /// Exports into the backup's private temporary file, sealed on the way
@@ -630,10 +635,11 @@ fn export(
             .run_watching(&invocation, Some(partial.path()))
     };
     let mut arrived: Option<Arrived> = None;
+    let mut exact_values = BTreeMap::new();
     let sealed = match (format, source.local_file) {
         (Format::Sql, Some(file)) => {
             // Written through the handle that created the backup's file.
-            export_local_file(
+            exact_values = export_local_file(
                 env,
                 file,
                 args.mode(),
@@ -648,11 +654,11 @@ fn export(
             let exported =
                 export_local_file(env, file, args.mode(), &scope.tables, &partial, &mut sealer);
             let fed = match &exported {
-                Ok(()) => Ok(()),
+                Ok(_) => Ok(()),
                 Err(_) => Err(std::io::Error::other("the export failed")),
             };
             let sealed = sealer.finish(fed);
-            exported?;
+            exact_values = exported?;
             Some(sealed?)
         }
         (Format::Sql, None) => {
@@ -685,7 +691,14 @@ fn export(
     if format == Format::ZstdAge {
         stored::check_age_header(partial.path(), recipients.len())?;
     }
-    Ok((partial, Exported { sealed, arrived }))
+    Ok((
+        partial,
+        Exported {
+            sealed,
+            arrived,
+            exact_values,
+        },
+    ))
 }
 
 /// The options the backup's verification will survey it under, as far as
@@ -732,6 +745,7 @@ fn write<'a>(
         sealed: exported.sealed,
         age,
         survey: arrived.as_mut().and_then(|a| a.survey.take()),
+        exact_values: exported.exact_values,
     };
     let (summary, facts) = count_and_hash(
         args,
@@ -823,6 +837,7 @@ fn record(
         wrangler_version: project.wrangler_version(),
         git_commit: git::describe_commit(sh, &project.config_dir),
         time_travel_bookmark: taken.bookmark.clone(),
+        exact_values: (!stored.exact_values.is_empty()).then(|| stored.exact_values.clone()),
         ..new_manifest(env, args, taken.scope, summary)
     };
     let manifest_path = write_manifest(file, &manifest)?;
@@ -884,6 +899,7 @@ fn new_manifest(
         verification: None,
         offsite: None,
         content: None,
+        exact_values: None,
     }
 }
 
@@ -919,7 +935,7 @@ fn export_local_file(
     tables: &[String],
     partial: &TempFile,
     out: impl std::io::Write,
-) -> Result<()> {
+) -> Result<BTreeMap<String, u64>> {
     let started = std::time::Instant::now();
     let activity = crate::out::Activity::watching_file(
         format!("exporting {} from its SQLite file", env.database_name),
@@ -933,7 +949,7 @@ fn export_local_file(
         started.elapsed().as_secs_f64()
     );
     say_rewritten(&counts.lossless);
-    Ok(())
+    Ok(counts.lossless.rewritten.into_iter().collect())
 }
 
 /// Says where a native export holds values that `wrangler d1 export` would

@@ -12,7 +12,7 @@ use crate::exit::Exit;
 use anyhow::{Context, Result};
 use d1_core::statement;
 use d1_core::wording::count;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use xshell::Shell;
 
@@ -40,71 +40,60 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// The `CREATE TRIGGER` statements that running `migrations` in order
-/// leaves, by trigger name; empty if one does not run.
-pub fn triggers_created_by<'a>(
-    migrations: impl IntoIterator<Item = &'a str>,
-) -> BTreeMap<String, String> {
-    objects_created_by(migrations, "trigger")
-}
-
 /// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
 /// migrations `applied` do not create, or create otherwise, run in order
 /// from `dir`: `None` for `applied` runs every migration there (a dump
 /// without a manifest, or a backup that records none). An applied
 /// migration missing from `dir` makes none, so its triggers are foreign
 /// too. Restore refuses a backup with such a trigger and verify fails it
-/// (see `catalog::foreign_triggers`).
+/// (see `catalog::foreign_triggers`). `Err` when the migrations do not run
+/// here (the error names the one that failed): then nothing is known.
 pub fn foreign_triggers(
     applied: Option<&[String]>,
     dir: &Path,
     triggers: &BTreeMap<String, String>,
-) -> Vec<String> {
+) -> Result<Vec<String>> {
     if triggers.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let present = migration_files(dir).unwrap_or_default();
-    let texts: Vec<String> = applied
+    let names: Vec<String> = applied
         .unwrap_or(&present)
         .iter()
         .filter(|name| present.contains(name))
-        .filter_map(|name| crate::edge::fsutil::read_text(&dir.join(name), "migration").ok())
+        .cloned()
         .collect();
-    let made = triggers_created_by(texts.iter().map(String::as_str));
-    d1_core::catalog::foreign_triggers(triggers, &made)
+    let (_, made) = schema_created_by(&read_migrations(dir, &names)?)?;
+    Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
-fn objects_created_by<'a>(
-    migrations: impl IntoIterator<Item = &'a str>,
-    kind: &str,
-) -> BTreeMap<String, String> {
-    run_in_memory(migrations)
-        .map(|gate| d1_core::catalog::created_in(gate.db(), kind))
-        .unwrap_or_default()
+/// The texts of the migrations `names` in `dir`, in that order.
+pub fn read_migrations(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+    names
+        .iter()
+        .map(|name| {
+            let text = crate::edge::fsutil::read_text(&dir.join(name), "migration")?;
+            Ok((name.clone(), text))
+        })
+        .collect()
 }
 
-/// The tables and the triggers that running `migrations` in order makes
-/// (each as SQLite stores it, by name), in one run.
-pub fn schema_created_by<'a>(
-    migrations: impl IntoIterator<Item = &'a str>,
-) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-    match run_in_memory(migrations) {
-        Some(gate) => (
-            d1_core::catalog::created_in(gate.db(), "table"),
-            d1_core::catalog::created_in(gate.db(), "trigger"),
-        ),
-        None => Default::default(),
+/// The tables and the triggers that running `migrations` (name, text) in
+/// order makes, each as SQLite stores it, by name. They run in memory, on a
+/// plain connection (they are this repository's own SQL, as D1 runs them);
+/// `Err` names the one that does not run here.
+pub fn schema_created_by(
+    migrations: &[(String, String)],
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let db = rusqlite::Connection::open_in_memory()?;
+    for (name, sql) in migrations {
+        db.execute_batch(sql)
+            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
     }
-}
-
-/// An in-memory SQLite that `migrations` ran in, in order; `None` if one
-/// does not run there.
-fn run_in_memory<'a>(migrations: impl IntoIterator<Item = &'a str>) -> Option<d1_core::gate::Gate> {
-    let gate = d1_core::gate::Gate::memory().ok()?;
-    for sql in migrations {
-        gate.db().execute_batch(sql).ok()?;
-    }
-    Some(gate)
+    Ok((
+        d1_core::catalog::created_in(&db, "table"),
+        d1_core::catalog::created_in(&db, "trigger"),
+    ))
 }
 
 /// The migrations recorded in the database's `d1_migrations`, in the
@@ -391,9 +380,12 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
 }
 
 /// The record of the verified backups on this machine: for each migration,
-/// the sha256 the oldest one recorded (what was applied is what was first
-/// recorded). A newer manifest that leaves a migration out, or records it
-/// otherwise, cannot whitewash an edit: the older record stands.
+/// the sha256 the oldest one recorded since it was last seen unapplied
+/// (what was applied is what was first recorded). A newer manifest that
+/// leaves a migration out, or records it otherwise, cannot whitewash an
+/// edit: the older record stands. A migration rolled back (a restore to
+/// before it, then the file fixed and applied again) starts a new record
+/// at the first backup that sees it applied again.
 pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
     let mut entries: Vec<_> = inventory::scan(&project.backup_dir)
         .into_iter()
@@ -401,21 +393,31 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
         .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good() && e.is_whole())
-        .filter(|e| e.manifest.migration_sha256.is_some())
         .collect();
     entries.reverse();
-    let oldest = entries.first()?.manifest.file.name.clone();
-    let mut sha256 = BTreeMap::new();
+    let mut sha256: BTreeMap<String, (String, String)> = BTreeMap::new();
     for e in &entries {
-        for (name, sha) in e.manifest.migration_sha256.iter().flatten() {
-            sha256.entry(name.clone()).or_insert_with(|| sha.clone());
+        let m = &e.manifest;
+        sha256.retain(|name, _| m.migrations.contains(name));
+        for (name, sha) in m.migration_sha256.iter().flatten() {
+            sha256
+                .entry(name.clone())
+                .or_insert_with(|| (sha.clone(), m.file.name.clone()));
         }
     }
-    let source = match entries.len() {
-        1 => oldest,
-        n => format!("the {n} verified backups of {env}, the oldest {oldest}"),
+    let sources: BTreeSet<&String> = sha256.values().map(|(_, file)| file).collect();
+    let source = match sources.len() {
+        0 => return None,
+        1 => sources.iter().next().map(|s| s.to_string())?,
+        n => format!(
+            "{n} verified backups of {env}, the oldest {}",
+            sources.iter().min()?
+        ),
     };
-    Some(Record { sha256, source })
+    Some(Record {
+        sha256: sha256.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+        source,
+    })
 }
 
 pub fn restore_advice(file: &Path, env: &Environment) -> String {
@@ -520,5 +522,37 @@ mod tests {
         );
         assert!(text.contains("migrations/0002_b.sql"), "{text}");
         assert!(text.contains("backup-prod-1.sql"), "{text}");
+    }
+
+    /// Migrations that D1 applies (ALTER TABLE ... RENAME, RENAME COLUMN,
+    /// DROP COLUMN; math functions such as ceil()) replay in memory too, or
+    /// every trigger would be "foreign" and every backup BAD (found by an
+    /// attack on this check); one that cannot run is an error naming it.
+    #[test]
+    fn triggers_survive_migrations_that_d1_applies() {
+        let trigger =
+            "CREATE TRIGGER t_count AFTER INSERT ON t BEGIN UPDATE tally SET n = n + 1; END";
+        let first = format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, price REAL);\n\
+             CREATE TABLE tally (n INTEGER NOT NULL);\n{trigger};\n"
+        );
+        let named = |later: &str| {
+            vec![
+                ("0001_a.sql".to_owned(), first.clone()),
+                ("0002_b.sql".to_owned(), later.to_owned()),
+            ]
+        };
+        for later in [
+            "ALTER TABLE t RENAME COLUMN price TO amount;",
+            "ALTER TABLE t ADD COLUMN old TEXT; ALTER TABLE t DROP COLUMN old;",
+            "CREATE TABLE x (a); ALTER TABLE x RENAME TO y; ALTER TABLE tally RENAME TO counts;",
+            "UPDATE t SET price = ceil(price) + pow(2, 3);",
+        ] {
+            let (tables, triggers) = schema_created_by(&named(later)).unwrap();
+            assert!(triggers.contains_key("t_count"), "{later}: {triggers:?}");
+            assert!(tables.contains_key("t"), "{later}");
+        }
+        let err = schema_created_by(&named("CREATE TABLE t (again);")).unwrap_err();
+        assert!(format!("{err:#}").contains("0002_b.sql"), "{err:#}");
     }
 }
