@@ -22,6 +22,7 @@ mod hostile_backup_dir_reads;
 mod hostile_backups;
 mod hostile_config;
 mod hostile_dumps;
+mod hostile_manifest_trust;
 mod local_export;
 mod migrate_local;
 mod offsite_remote;

@@ -1,0 +1,94 @@
+//! atkD: what the manifest checks of the last round refuse that they
+//! should not. Each runs the real xtask against the real wrangler's local
+//! D1. These tests FAIL on the branch they were written on: each is a
+//! finding, reproduced.
+
+use crate::common;
+
+use common::*;
+
+/// A row value in the app's database is not the tool's to refuse: a
+/// key id with a line break (any app, any admin screen can write one)
+/// used to be copied into every manifest's `encryption_key.key_id`, which
+/// `Manifest::validate` then refuses as "a field this tool writes none
+/// in". Every backup of that database then failed (exit 1) after it was
+/// written, was left out of `list` and `latest`, and blocked `prune` (exit
+/// 3) until moved aside by hand, day after day.
+#[test]
+fn a_key_id_with_a_line_break_in_the_database_leaves_backups_usable() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql(
+        "UPDATE encryption_keys SET retired_at = '2026-06-01T00:00:00.000Z' \
+         WHERE retired_at IS NULL;\n\
+         INSERT INTO encryption_keys (key_id, fingerprint, activated_at) VALUES \
+         ('dek-2026-06' || char(10) || 'second line', 'sha256:' || hex(randomblob(32)), \
+         '2026-06-01T00:00:00.000Z');",
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let name = only_backup(&sb);
+    let list = sb.xtask(&["list"]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains(&name),
+        "the backup just taken should be listed:\n{}",
+        list.all()
+    );
+    assert!(
+        !list.all().contains("second line"),
+        "a row value must never be printed:\n{}",
+        list.all()
+    );
+    sb.xtask(&["prune", "--env", "local", "--dry-run"])
+        .assert_ok();
+}
+
+/// Rolling a migration back and fixing it, the way the deploy's recovery
+/// leads to: 0005 is applied, a verified backup records it, the
+/// pre-migration backup is restored (0005 is no longer applied), 0005 is
+/// fixed and applied again. The record compared with is now "the oldest
+/// verified backup's, per migration", so the first 0005's sha256 is kept
+/// for ever: the next `migrate` is refused (exit 3) naming an edit of a
+/// migration the database has applied as it is now, every later backup
+/// carries the old sha256 forward, and the advice ("put it back as it
+/// was") would make the repository describe a schema the database does
+/// not have. Before, the newest verified record (the pre-migration backup
+/// of the re-apply, which has no 0005) let it through.
+#[test]
+fn a_migration_rolled_back_fixed_and_applied_again_does_not_block_migrate_for_ever() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = only_backup(&sb);
+    let migration = sb.path().join("migrations/0005_extra.sql");
+    std::fs::write(&migration, "CREATE TABLE extra (a TEXT);\n").unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before_path = sb.backups().join(&before);
+    sb.xtask(&[
+        "restore",
+        before_path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
+    // 0005 is not applied any more: fixing it is not editing an applied one.
+    std::fs::write(&migration, "CREATE TABLE extra (a TEXT, b TEXT);\n").unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    std::fs::write(
+        sb.path().join("migrations/0006_more.sql"),
+        "CREATE TABLE more (a TEXT);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert!(
+        run.ok,
+        "0005 as applied now is the file in migrations/; migrate should not be refused:\n{}",
+        run.all()
+    );
+}
