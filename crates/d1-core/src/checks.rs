@@ -30,6 +30,9 @@ pub enum Status {
     Pass,
     Fail,
     Skipped,
+    /// Holds, but something another command refuses or a person must look
+    /// at was found: the backup stays good, and the finding is printed.
+    Warn,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +77,14 @@ pub fn fail(name: &'static str, detail: String) -> Check {
     Check {
         name,
         status: Status::Fail,
+        detail,
+    }
+}
+
+pub fn warn(name: &'static str, detail: String) -> Check {
+    Check {
+        name,
+        status: Status::Warn,
         detail,
     }
 }

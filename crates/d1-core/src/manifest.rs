@@ -158,6 +158,19 @@ pub struct VirtualTableWorkaround {
     pub tables: Vec<VirtualTable>,
 }
 
+/// `20261123-2230`, or `20261123-2230-2` for a later backup of that minute.
+fn is_stamp(text: &str) -> bool {
+    let (stamp, n) = match text.get(13..) {
+        Some(rest) => (&text[..13], rest),
+        None => return false,
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(&stamp[..8])
+        && &stamp[8..9] == "-"
+        && digits(&stamp[9..])
+        && (n.is_empty() || n.strip_prefix('-').is_some_and(digits))
+}
+
 /// `backups/backup-prod-20261123-2230.sql` -> `backups/backup-prod-20261123-2230.manifest.json`.
 pub fn manifest_path(backup: &Path) -> PathBuf {
     let name = backup
@@ -226,11 +239,14 @@ impl Manifest {
         // The environment is in the name the tool gave the backup, which is
         // what `list` and prune's plan show: a manifest that claims another
         // would have its backup judged, chosen and pruned as that one's.
+        // `backup-<env>-YYYYMMDD-HHMM[-N]`: the whole rest of the name is
+        // the time, so `prod` cannot claim `backup-prod-eu-…`.
         let named = format!("backup-{}-", self.environment);
-        if self.environment.is_empty() || !stored_as.starts_with(&named) {
+        let stem = stored_as.strip_suffix(MANIFEST_SUFFIX).unwrap_or(stored_as);
+        if self.environment.is_empty() || !stem.strip_prefix(&named).is_some_and(is_stamp) {
             bail!(
-                "it says it is a backup of {:?}, but its name does not start with {named:?} as \
-                 the name of every backup of that environment does",
+                "it says it is a backup of {:?}, but its name is not {named}YYYYMMDD-HHMM, as \
+                 the name of every backup of that environment is",
                 self.environment
             );
         }
@@ -580,7 +596,7 @@ mod tests {
     }
 
     fn with_virtual(name: &str, sql: &str) -> Manifest {
-        let mut m = sample("backup-prod-1.sql");
+        let mut m = sample("backup-prod-20261124-1200.sql");
         m.virtual_tables = Some(VirtualTableWorkaround {
             note: String::new(),
             export_tables: Vec::new(),
@@ -598,13 +614,15 @@ mod tests {
 
     #[test]
     fn a_manifest_from_the_future_is_refused() {
-        let mut m = sample("backup-prod-1.sql");
-        m.validate("backup-prod-1.manifest.json").unwrap();
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
         m.created_at = chrono::Utc::now() + chrono::Duration::minutes(30);
-        m.validate("backup-prod-1.manifest.json").unwrap();
+        m.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
         m.created_at = chrono::Utc::now() + chrono::Duration::days(2);
         let err = m
-            .validate("backup-prod-1.manifest.json")
+            .validate("backup-prod-20261124-1200.manifest.json")
             .unwrap_err()
             .to_string();
         assert!(err.contains("is in the future"), "{err}");
@@ -615,11 +633,14 @@ mod tests {
     #[test]
     fn the_environment_is_the_one_in_the_backups_name() {
         for (env, name) in [
-            ("staging", "backup-prod-1"),
-            ("prod", "backup-production-1"),
-            ("pro", "backup-prod-1"),
-            ("", "backup--1"),
-            ("prod", "prod-1"),
+            ("staging", "backup-prod-20261124-1200"),
+            ("prod", "backup-production-20261124-1200"),
+            ("pro", "backup-prod-20261124-1200"),
+            ("", "backup--20261124-1200"),
+            ("prod", "prod-20261124-1200"),
+            ("prod", "backup-prod-eu-20261124-1200"),
+            ("prod", "backup-prod-20261124-12"),
+            ("prod", "backup-prod-20261124-1200-x"),
         ] {
             let mut m = sample(&format!("{name}.sql"));
             m.environment = env.to_owned();
@@ -627,11 +648,12 @@ mod tests {
                 .validate(&format!("{name}.manifest.json"))
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("its name does not start with"), "{env}: {err}");
+            assert!(err.contains("YYYYMMDD-HHMM"), "{env}: {err}");
         }
-        let mut m = sample("backup-prod.analytics-1.sql");
+        let mut m = sample("backup-prod.analytics-20261124-1200-3.sql");
         m.environment = "prod.analytics".to_owned();
-        m.validate("backup-prod.analytics-1.manifest.json").unwrap();
+        m.validate("backup-prod.analytics-20261124-1200-3.manifest.json")
+            .unwrap();
     }
 
     /// A line break or an escape code in a field that is printed would
@@ -641,7 +663,9 @@ mod tests {
         type Edit = fn(&mut Manifest);
         let edits: [(&str, Edit); 4] = [
             ("database.name", |m| {
-                m.database.name.push_str("\nbackup-prod-1.sql  good")
+                m.database
+                    .name
+                    .push_str("\nbackup-prod-20261124-1200.sql  good")
             }),
             ("reason", |m| m.reason = Some("x\u{1b}[31m".to_owned())),
             ("tables", |m| m.tables.push("a\rb".to_owned())),
@@ -655,10 +679,10 @@ mod tests {
             }),
         ];
         for (field, edit) in edits {
-            let mut m = sample("backup-prod-1.sql");
+            let mut m = sample("backup-prod-20261124-1200.sql");
             edit(&mut m);
             let err = m
-                .validate("backup-prod-1.manifest.json")
+                .validate("backup-prod-20261124-1200.manifest.json")
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -666,35 +690,40 @@ mod tests {
                 "{field}: {err}"
             );
         }
-        let mut m = sample("backup-prod-1.sql");
-        m.file.name = "backup-prod-1.sql\n".to_owned();
-        assert!(m.validate("backup-prod-1.manifest.json").is_err());
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.file.name = "backup-prod-20261124-1200.sql\n".to_owned();
+        assert!(
+            m.validate("backup-prod-20261124-1200.manifest.json")
+                .is_err()
+        );
     }
 
     #[test]
     fn file_name_must_be_the_backup_beside_the_manifest() {
         for ok in [
-            "backup-prod-1.sql",
-            "backup-prod-1.sql.zst",
-            "backup-prod-1.sql.zst.age",
+            "backup-prod-20261124-1200.sql",
+            "backup-prod-20261124-1200.sql.zst",
+            "backup-prod-20261124-1200.sql.zst.age",
         ] {
-            sample(ok).validate("backup-prod-1.manifest.json").unwrap();
+            sample(ok)
+                .validate("backup-prod-20261124-1200.manifest.json")
+                .unwrap();
         }
         for bad in [
             "../../victim",
             "/etc/passwd",
-            "../backup-prod-1.sql",
-            "sub/backup-prod-1.sql",
-            "backup-prod-2.sql",
-            "backup-prod-1",
-            "backup-prod-1.sql\0",
+            "../backup-prod-20261124-1200.sql",
+            "sub/backup-prod-20261124-1200.sql",
+            "backup-prod-20261124-1200-2.sql",
+            "backup-prod-20261124-1200",
+            "backup-prod-20261124-1200.sql\0",
             "",
             "..",
         ] {
-            let mut m = sample("backup-prod-1.sql");
+            let mut m = sample("backup-prod-20261124-1200.sql");
             m.file.name = bad.to_owned();
             let err = m
-                .validate("backup-prod-1.manifest.json")
+                .validate("backup-prod-20261124-1200.manifest.json")
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("file.name"), "{bad:?}: {err}");
@@ -704,10 +733,10 @@ mod tests {
     #[test]
     fn migration_names_must_be_plain() {
         for bad in ["../../../tmp/x.sql", "/tmp/x.sql", "a/0001.sql", "..", ""] {
-            let mut m = sample("backup-prod-1.sql");
+            let mut m = sample("backup-prod-20261124-1200.sql");
             m.migrations = vec![bad.to_owned()];
             let err = m
-                .validate("backup-prod-1.manifest.json")
+                .validate("backup-prod-20261124-1200.manifest.json")
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("migration name"), "{bad:?}: {err}");
@@ -717,14 +746,15 @@ mod tests {
     #[test]
     fn the_migration_record_is_optional_and_checked_when_present() {
         // A manifest written before the record existed reads and validates.
-        let old = sample("backup-prod-1.sql");
+        let old = sample("backup-prod-20261124-1200.sql");
         assert_eq!(old.migration_sha256, None);
-        old.validate("backup-prod-1.manifest.json").unwrap();
+        old.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
         let good = "ab".repeat(32);
         let with = |name: &str, sha: &str| {
-            let mut m = sample("backup-prod-1.sql");
+            let mut m = sample("backup-prod-20261124-1200.sql");
             m.migration_sha256 = Some(BTreeMap::from([(name.to_owned(), sha.to_owned())]));
-            m.validate("backup-prod-1.manifest.json")
+            m.validate("backup-prod-20261124-1200.manifest.json")
         };
         with("0001_init.sql", &good).unwrap();
         let err = with("0002_other.sql", &good).unwrap_err().to_string();
@@ -792,7 +822,7 @@ mod tests {
     #[test]
     fn a_virtual_table_entry_must_hold_its_own_ddl() {
         with_virtual("notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(a)")
-            .validate("backup-prod-1.manifest.json")
+            .validate("backup-prod-20261124-1200.manifest.json")
             .unwrap();
         // Another listed entry's table.
         let mut m = with_virtual("notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(a)");
@@ -803,13 +833,13 @@ mod tests {
         };
         m.virtual_tables.as_mut().unwrap().tables.push(second);
         let err = m
-            .validate("backup-prod-1.manifest.json")
+            .validate("backup-prod-20261124-1200.manifest.json")
             .unwrap_err()
             .to_string();
         assert!(err.contains("second"), "{err}");
         // A table the manifest does not list.
         let err = with_virtual("notes_fts", "CREATE VIRTUAL TABLE x USING fts5(a)")
-            .validate("backup-prod-1.manifest.json")
+            .validate("backup-prod-20261124-1200.manifest.json")
             .unwrap_err();
         assert!(format!("{err:#}").contains("does not list"), "{err:#}");
         // Rows loaded into some other table.
@@ -817,6 +847,9 @@ mod tests {
         m.virtual_tables.as_mut().unwrap().tables[0].content = VirtualContent::Internal {
             table: "accounts".into(),
         };
-        assert!(m.validate("backup-prod-1.manifest.json").is_err());
+        assert!(
+            m.validate("backup-prod-20261124-1200.manifest.json")
+                .is_err()
+        );
     }
 }

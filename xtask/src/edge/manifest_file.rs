@@ -144,11 +144,14 @@ mod tests {
     #[test]
     fn read_refuses_an_untrusted_manifest_and_names_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
+        let path = dir.path().join("backup-prod-20261124-1200.manifest.json");
         std::fs::write(&path, sample("../../victim").to_json().unwrap()).unwrap();
         let err = format!("{:#}", Manifest::read(&path).unwrap_err());
         assert!(err.contains("cannot be trusted"), "{err}");
-        assert!(err.contains("backup-prod-1.manifest.json"), "{err}");
+        assert!(
+            err.contains("backup-prod-20261124-1200.manifest.json"),
+            "{err}"
+        );
     }
 
     fn verification() -> Verification {
@@ -164,8 +167,8 @@ mod tests {
     fn offsite() -> OffsiteCopy {
         OffsiteCopy {
             bucket: "b".into(),
-            key: "prod/2026/11/backup-prod-1.sql".into(),
-            manifest_key: "prod/2026/11/backup-prod-1.manifest.json".into(),
+            key: "prod/2026/11/backup-prod-20261124-1200.sql".into(),
+            manifest_key: "prod/2026/11/backup-prod-20261124-1200.manifest.json".into(),
             uploaded_at: "2026-11-24T13:00:00Z".parse().unwrap(),
         }
     }
@@ -173,8 +176,10 @@ mod tests {
     #[test]
     fn verify_and_upload_racing_keep_both_records() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let path = dir.path().join("backup-prod-20261124-1200.manifest.json");
+        sample("backup-prod-20261124-1200.sql")
+            .create_at(&path)
+            .unwrap();
         // verify reads the manifest and starts its long check; upload
         // finishes meanwhile and records the offsite copy; then verify
         // records its outcome from the copy it read before.
@@ -187,8 +192,10 @@ mod tests {
         assert_eq!(on_disk.offsite, Some(offsite()), "upload's record was lost");
         assert_eq!(on_disk.verification, Some(verification()));
         // The other order: verify first, then upload.
-        let path = dir.path().join("backup-prod-2.manifest.json");
-        sample("backup-prod-2.sql").create_at(&path).unwrap();
+        let path = dir.path().join("backup-prod-20261124-1200-2.manifest.json");
+        sample("backup-prod-20261124-1200-2.sql")
+            .create_at(&path)
+            .unwrap();
         Manifest::read(&path)
             .unwrap()
             .record_verification(&path, verification())
@@ -202,8 +209,10 @@ mod tests {
     #[test]
     fn concurrent_updates_of_different_fields_are_all_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let path = dir.path().join("backup-prod-20261124-1200.manifest.json");
+        sample("backup-prod-20261124-1200.sql")
+            .create_at(&path)
+            .unwrap();
         let threads: Vec<_> = (0..8u64)
             .map(|i| {
                 let path = path.clone();
@@ -225,12 +234,14 @@ mod tests {
     #[test]
     fn a_manifest_update_never_writes_through_a_planted_link() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backup-prod-1.manifest.json");
-        sample("backup-prod-1.sql").create_at(&path).unwrap();
+        let path = dir.path().join("backup-prod-20261124-1200.manifest.json");
+        sample("backup-prod-20261124-1200.sql")
+            .create_at(&path)
+            .unwrap();
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "precious").unwrap();
         let partial = format!(
-            ".backup-prod-1.manifest.json.{}.partial",
+            ".backup-prod-20261124-1200.manifest.json.{}.partial",
             std::process::id()
         );
         std::os::unix::fs::symlink(&victim, dir.path().join(partial)).unwrap();

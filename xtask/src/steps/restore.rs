@@ -1789,7 +1789,11 @@ fn check_content(
 /// says so: their rows were counted, their content cannot be compared
 /// through D1's export.
 fn uncomparable_through_d1s_export(source: &Source, expected: &mut BTreeMap<String, String>) {
-    let Some(exact) = source.manifest.as_ref().and_then(|m| m.exact_values.as_ref()) else {
+    let Some(exact) = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.exact_values.as_ref())
+    else {
         return;
     };
     let tables: Vec<String> = exact

@@ -25,7 +25,7 @@ use d1_core::app::AppRules;
 use d1_core::checks::{
     Check, ContentCheck, CouldNotRun, Status, audit_chain_check, content_check, could_not_run,
     environmental, fail, foreign_key_check, integrity_check, pass, restorable_check, row_check,
-    skipped,
+    skipped, warn,
 };
 use d1_core::dump;
 use d1_core::gate::{self, Gate, Outcome};
@@ -61,13 +61,12 @@ impl Report {
     }
 
     /// Whether the file is a whole, loadable copy of what was exported, even
-    /// if what it holds fails a check of the data (foreign keys, the audit
-    /// chain) or of the schema (a trigger its migrations do not make).
+    /// if the data in it fails a data check (foreign keys, the audit chain).
     pub fn is_faithful(&self) -> bool {
         self.checks
             .iter()
             .filter(|c| c.status == Status::Fail)
-            .all(|c| matches!(c.name, "foreign keys" | "audit chain" | "triggers"))
+            .all(|c| matches!(c.name, "foreign keys" | "audit chain"))
     }
 
     pub fn verification(&self) -> Verification {
@@ -87,8 +86,15 @@ impl Report {
             return self.render();
         }
         let count = |status| self.checks.iter().filter(|c| c.status == status).count();
+        // A warning is printed whole, whatever the verbosity.
+        let warnings: String = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .map(|c| format!("  [warn] {:<16} {}\n", c.name, c.detail))
+            .collect();
         format!(
-            "Verified {}: {} passed, {} skipped ({})\nResult: GOOD ({:.1} s)\n",
+            "Verified {}: {} passed, {} skipped ({}){}\n{warnings}Result: GOOD ({:.1} s)\n",
             self.file.display(),
             d1_core::wording::count(count(Status::Pass), "check"),
             count(Status::Skipped),
@@ -98,6 +104,10 @@ impl Report {
                 .map(|c| c.name)
                 .collect::<Vec<_>>()
                 .join(", "),
+            match count(Status::Warn) {
+                0 => String::new(),
+                n => format!(", {}", d1_core::wording::count(n, "warning")),
+            },
             self.seconds
         )
     }
@@ -109,6 +119,7 @@ impl Report {
                 Status::Pass => "pass",
                 Status::Fail => "FAIL",
                 Status::Skipped => "skip",
+                Status::Warn => "warn",
             };
             let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.detail);
         }
@@ -285,11 +296,12 @@ fn verify_at(
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
 }
 
-/// The backup's triggers are those its recorded migrations create, as
-/// they create them: restore refuses any other (a trigger runs on every
-/// later write it matches, after any check). A dump without a manifest
-/// records no migrations; its triggers that no migration creates are named,
-/// and the check is skipped, as restore only warns of them.
+/// Whether the backup's triggers are those its recorded migrations create,
+/// as they create them: restore refuses any other (a trigger runs on every
+/// later write it matches, after any check). One that is not is a warning,
+/// not a bad backup: the database it was taken from has that trigger, and
+/// every backup of it would otherwise be bad (no `latest`, no `migrate`).
+/// A dump without a manifest is held to every migration in the directory.
 fn trigger_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
@@ -304,10 +316,7 @@ fn trigger_check(
             // Not knowing what the migrations make is not a fault of the
             // backup's: said, and skipped.
             Err(e) => {
-                return skipped(
-                    NAME,
-                    format!("the migrations' triggers are unknown: {e:#}"),
-                );
+                return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
             }
         };
     let names = foreign
@@ -326,22 +335,23 @@ fn trigger_check(
                 ),
             },
         ),
-        (false, Some(_)) => fail(
+        (false, Some(_)) => warn(
             NAME,
             format!(
-                "it creates triggers that {} do not create (or create otherwise): {names}; \
-                 restore refuses such a backup. If a trigger is meant, it belongs in a migration",
+                "it creates triggers that {} do not create (or create otherwise): {names}. \
+                 restore refuses this backup as it stands; if a trigger is meant, it belongs in a \
+                 migration",
                 match applied {
                     Some(_) => "the migrations it records as applied".to_owned(),
                     None => format!("the migrations in {}", ctx.migrations_dir.display()),
                 }
             ),
         ),
-        (false, None) => skipped(
+        (false, None) => warn(
             NAME,
             format!(
-                "no manifest records the applied migrations; triggers that no migration in {} \
-                 creates: {names}",
+                "it creates triggers that no migration in {} creates: {names}; check them \
+                 before restoring it",
                 ctx.migrations_dir.display()
             ),
         ),
@@ -893,9 +903,9 @@ mod tests {
         assert!(again.good, "{}", again.render());
     }
 
-    /// Without a manifest, a trigger no migration creates is named and the
-    /// check skipped (restore warns of it); one a migration creates, with
-    /// the same text, passes.
+    /// A trigger no migration creates is named in a warning, and the backup
+    /// stays good (restore is what refuses it); one a migration creates,
+    /// with the same text, passes.
     #[test]
     fn a_dumps_triggers_are_judged_against_the_migrations() {
         let trigger = "CREATE TRIGGER t_touch AFTER INSERT ON t BEGIN \
@@ -907,8 +917,10 @@ mod tests {
         );
         let report = verify_text(&dump, None);
         let check = report.checks.iter().find(|c| c.name == "triggers").unwrap();
-        assert_eq!(check.status, Status::Skipped, "{}", report.render());
+        assert_eq!(check.status, Status::Warn, "{}", report.render());
         assert!(check.detail.contains("t_touch"), "{}", check.detail);
+        assert!(report.good, "{}", report.render());
+        assert!(report.render_short().contains("[warn] triggers"));
 
         let dir = tempfile::tempdir().unwrap();
         let migrations = dir.path().join("migrations");

@@ -598,20 +598,16 @@ fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("accounts_audit"), "{}", run.all());
 
-    // verify fails it too, naming the trigger, and it is no longer `latest`
-    // (its manifest had recorded it as good).
+    // verify names the trigger in a warning, whatever the verbosity; the
+    // backup stays good (the database it came from would have it too), and
+    // restore is what refuses it.
     let verify = sb.xtask(&["verify", &name]);
-    assert_eq!(verify.code, Some(1), "{}", verify.all());
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
     assert!(
-        verify.all().contains("do not create") && verify.all().contains("accounts_audit"),
+        verify.stdout.contains("[warn] triggers")
+            && verify.stdout.contains("do not create")
+            && verify.stdout.contains("accounts_audit"),
         "{}",
         verify.all()
-    );
-    let again = sb.xtask(&["restore", "latest:local", "--to", "local", "--dry-run"]);
-    assert_eq!(again.code, Some(2), "{}", again.all());
-    assert!(
-        again.all().contains("has passed verification"),
-        "{}",
-        again.all()
     );
 }

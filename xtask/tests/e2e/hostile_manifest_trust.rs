@@ -1,7 +1,6 @@
-//! atkD: what the manifest checks of the last round refuse that they
-//! should not. Each runs the real xtask against the real wrangler's local
-//! D1. These tests FAIL on the branch they were written on: each is a
-//! finding, reproduced.
+//! What the manifest checks must not refuse: values from the database, and
+//! a migration's history after a rollback. Each runs the real xtask
+//! against the real wrangler's local D1.
 
 use crate::common;
 
