@@ -232,7 +232,8 @@ fn applied_names(
             let why = format!(
                 "{}: no verified backup in {} records its migrations' contents, and no \
                  target was read; nothing to compare with. Take one with `cargo xtask \
-                 backup {}` (or `cargo xtask offsite fetch latest --env {}`)",
+                 backup {}`, or fetch one with `cargo xtask offsite fetch latest --env {}` and \
+                 verify it here",
                 env.name,
                 project.backup_dir.display(),
                 env.name,

@@ -80,6 +80,16 @@ impl Settings {
     /// compressed, encrypted or uploaded.
     pub fn load(path: &Path) -> Result<Settings> {
         if !path.exists() {
+            // A link to nowhere is a mistake, not "no settings": the
+            // settings would turn encryption, offsite copies and retention
+            // off without a word.
+            if std::fs::symlink_metadata(path).is_ok() {
+                bail!(
+                    "{} is a symbolic link to a file that does not exist; point it at the backup \
+                     settings, or remove it to run with none",
+                    path.display()
+                );
+            }
             return Ok(Settings::default());
         }
         let text = crate::edge::fsutil::read_text(path, "backup settings")?;

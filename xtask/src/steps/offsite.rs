@@ -526,7 +526,7 @@ impl Target<'_> {
         let Some((_dir, file)) = self.download_private(&index_key(&self.env.name))? else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(&file)?;
+        let text = crate::edge::fsutil::read_text(&file, "offsite index")?;
         let not_ours = || {
             format!(
                 "r2://{}/{} is not an offsite index this tool wrote",

@@ -72,6 +72,47 @@ fn a_prod_backup_restores_into_staging_through_the_import_api() {
     );
 }
 
+/// A local backup holds values D1's own export writes otherwise (an
+/// integer beyond 2^53) exactly; restored into a remote database, they
+/// arrive exactly, and the check after the restore, which can only read
+/// the target back through D1's export, says which table's content it did
+/// not compare instead of calling the restore failed.
+#[test]
+fn a_local_backup_with_exact_values_restores_remotely_and_says_what_was_not_compared() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE ledger (id INTEGER PRIMARY KEY, big INTEGER);\n\
+         INSERT INTO ledger VALUES (1, 9007199254740993);\n",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(sb));
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--yes",
+        ],
+    );
+    run.assert_ok();
+    assert!(
+        run.all()
+            .contains("content of ledger (1 value) not compared"),
+        "{}",
+        run.all()
+    );
+    let big: String = rusqlite::Connection::open(&remote.staging)
+        .unwrap()
+        .query_row("SELECT CAST(big AS TEXT) FROM ledger", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(big, "9007199254740993");
+}
+
 #[test]
 fn prod_needs_its_name_and_a_failed_import_leaves_prod_unchanged() {
     let remote = Remote::new("");
