@@ -1300,7 +1300,7 @@ impl Splitter {
                 break;
             }
             match &values[i] {
-                Value::Text(_) | Value::Blob(_) => {
+                Cell::Value(Value::Text(_) | Value::Blob(_)) | Cell::TextBytes(_) => {
                     literals[i] = format!("(SELECT v FROM {SIDE_TABLE} WHERE k = {i})");
                     deferred.push(i);
                 }
@@ -1318,7 +1318,7 @@ impl Splitter {
         Ok(pieces)
     }
 
-    fn evaluate(&self, values_sql: &str, line: usize) -> Result<Vec<Value>> {
+    fn evaluate(&self, values_sql: &str, line: usize) -> Result<Vec<Cell>> {
         let sql = values_sql.trim_end().trim_end_matches(';');
         // The values are the dump's: the gate judges them as a statement.
         let mut stmt = match self.scratch.prepare(sql) {
@@ -1332,8 +1332,19 @@ impl Splitter {
         let mut rows = stmt.query([])?;
         let row = rows.next()?.context("no row")?;
         let values = (0..n)
-            .map(|i| row.get::<_, Value>(i))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    // Text that is not UTF-8 (a lossless export writes it as
+                    // `CAST(X'…' AS TEXT)`) is carried as its bytes.
+                    rusqlite::types::ValueRef::Text(bytes)
+                        if std::str::from_utf8(bytes).is_err() =>
+                    {
+                        Cell::TextBytes(bytes.to_vec())
+                    }
+                    _ => Cell::Value(row.get::<_, Value>(i)?),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<Cell>>>()?;
         if rows.next()?.is_some() {
             bail!(
                 "line {line}: an oversized multi-row INSERT cannot be split; give each row its own INSERT"
@@ -1399,13 +1410,21 @@ fn insert_row(table: &str, columns: &[String], literals: &[String]) -> String {
     )
 }
 
+/// One value of an oversized row.
+enum Cell {
+    Value(Value),
+    /// Text that is not UTF-8, as its bytes.
+    TextBytes(Vec<u8>),
+}
+
 /// The statements that build value `i` in the side table, in pieces under
 /// the budget.
-fn side_value(i: usize, value: &Value) -> Vec<String> {
-    let (text, is_blob) = match value {
-        Value::Text(t) => (t.clone(), false),
-        Value::Blob(b) => (crate::names::hex(b), true),
-        _ => unreachable!("only text and blobs are deferred"),
+fn side_value(i: usize, value: &Cell) -> Vec<String> {
+    let (text, finish) = match value {
+        Cell::Value(Value::Text(t)) => (t.clone(), None),
+        Cell::Value(Value::Blob(b)) => (crate::names::hex(b), Some("unhex(v)")),
+        Cell::TextBytes(b) => (crate::names::hex(b), Some("CAST(unhex(v) AS TEXT)")),
+        Cell::Value(_) => unreachable!("only text and blobs are deferred"),
     };
     let mut pieces = Vec::new();
     let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
@@ -1421,16 +1440,20 @@ fn side_value(i: usize, value: &Value) -> Vec<String> {
     if text.is_empty() {
         pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
     }
-    if is_blob {
+    if let Some(finish) = finish {
         pieces.push(format!(
-            "UPDATE {SIDE_TABLE} SET v = unhex(v) WHERE k = {i};"
+            "UPDATE {SIDE_TABLE} SET v = {finish} WHERE k = {i};"
         ));
     }
     pieces
 }
 
 /// A SQL literal for a value.
-fn literal(value: &Value) -> String {
+fn literal(cell: &Cell) -> String {
+    let value = match cell {
+        Cell::Value(value) => value,
+        Cell::TextBytes(b) => return format!("CAST(X'{}' AS TEXT)", crate::names::hex(b)),
+    };
     match value {
         Value::Null => "NULL".to_owned(),
         Value::Integer(i) => i.to_string(),
@@ -1872,6 +1895,33 @@ mod tests {
             .query_row("SELECT count(*) FROM n WHERE id = 8", [], |r| r.get(0))
             .unwrap();
         assert_eq!(next, 1);
+    }
+
+    /// Text that is not UTF-8, as a lossless export writes it
+    /// (`CAST(X'…' AS TEXT)`), in a row over the limit: split like a BLOB,
+    /// and the row's other such text kept as its bytes.
+    #[test]
+    fn an_oversized_row_with_text_that_is_not_utf8_is_split_exactly() {
+        let mut big = vec![b'A'; 60_000];
+        big.push(0xff);
+        let dump = format!(
+            "CREATE TABLE v(id INTEGER PRIMARY KEY, small TEXT, big TEXT);\n\
+             INSERT INTO \"v\" VALUES(3,CAST(X'ff41' AS TEXT),CAST(X'{}' AS TEXT));\n",
+            crate::names::hex(&big)
+        );
+        let (_, out, splits) = repair(&dump, &Options::default());
+        assert_eq!(splits.len(), 1, "{out:#?}");
+        let db = load_like_d1(&out);
+        let (small, whole, kind): (Vec<u8>, Vec<u8>, String) = db
+            .query_row(
+                "SELECT CAST(small AS BLOB), CAST(big AS BLOB), typeof(big) FROM v WHERE id = 3",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(small, [0xff, 0x41]);
+        assert_eq!(whole, big);
+        assert_eq!(kind, "text");
     }
 
     /// A clean restore loads rows into the schema `migrations apply` made:
