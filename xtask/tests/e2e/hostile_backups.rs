@@ -334,7 +334,7 @@ fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
             "qbtime_db_prod",
         ],
     );
-    assert_failed_with(&run, 1, &["cannot be trusted", "\"backup-prod-\""]);
+    assert_failed_with(&run, 1, &["cannot be trusted", "backup-prod-YYYYMMDD-HHMM"]);
     let listed = sb.xtask(&["list"]);
     assert!(
         listed.stderr.contains("cannot be trusted"),
