@@ -209,6 +209,17 @@ impl Manifest {
             );
         }
         self.check_migrations()?;
+        // Only a native local export writes values exactly where D1 would
+        // not, and only in tables it holds: a claim beyond that would only
+        // take tables out of a restore's content check.
+        if let Some(exact) = &self.exact_values {
+            if self.database.location != "local" {
+                bail!("it records exact values, which only a backup of a local D1 holds");
+            }
+            if let Some(table) = exact.keys().find(|t| !self.rows.contains_key(*t)) {
+                bail!("it records exact values of {table:?}, a table it holds no rows of");
+            }
+        }
         self.check_virtual_tables()
     }
 
@@ -654,6 +665,26 @@ mod tests {
         m.environment = "prod.analytics".to_owned();
         m.validate("backup-prod.analytics-20261124-1200-3.manifest.json")
             .unwrap();
+    }
+
+    /// Exact values are a local backup's, of tables it holds.
+    #[test]
+    fn exact_values_are_a_local_backups_of_its_own_tables() {
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.rows.insert("ledger".to_owned(), 1);
+        m.exact_values = Some(BTreeMap::from([("ledger".to_owned(), 1)]));
+        let err = m
+            .validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap_err();
+        assert!(err.to_string().contains("local D1"), "{err}");
+        m.database.location = "local".to_owned();
+        m.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
+        m.exact_values = Some(BTreeMap::from([("accounts".to_owned(), 1)]));
+        let err = m
+            .validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap_err();
+        assert!(err.to_string().contains("\"accounts\""), "{err}");
     }
 
     /// A line break or an escape code in a field that is printed would
