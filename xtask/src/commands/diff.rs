@@ -157,17 +157,9 @@ fn resolve_side<'e>(project: &Project, envs: &'e Environments, word: &str) -> Re
 /// Where the live export goes, as the plan shows it.
 const EXPORT_AT: &str = "<private directory>/live.sql";
 
-/// A local D1's SQLite file, when it has one: a live side is then read
-/// from it, as `backup local` reads it, without wrangler.
-fn local_file(project: &Project, env: &Environment) -> Option<std::path::PathBuf> {
-    (env.location == crate::config::environment::Location::Local)
-        .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id))
-        .filter(|file| file.is_file())
-}
-
 /// How a live side is read and exported, as the plan and the dry run say.
 fn live_read(project: &Project, env: &Environment, args: &DiffArgs) -> String {
-    if let Some(file) = local_file(project, env) {
+    if let Some(file) = crate::edge::local_d1::existing_file(&project.config_dir, env) {
         return format!(
             "read and exported from its SQLite file {}, without wrangler, as `backup local` does",
             file.display()
@@ -363,7 +355,7 @@ fn export_live(
         env.database_name,
         env.location
     );
-    let local_file = local_file(project, env);
+    let local_file = crate::edge::local_d1::existing_file(&project.config_dir, env);
     crate::steps::backup::export_now(
         &wrangler,
         &project.commands(),

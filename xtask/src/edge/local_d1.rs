@@ -33,6 +33,18 @@ pub fn database_file(config_dir: &Path, database_id: &str) -> PathBuf {
         .join(format!("{}.sqlite", object_id(database_id)))
 }
 
+/// The SQLite file of `env`'s database when `env` is a local D1 and the
+/// file exists (wrangler creates it on first use): what the tool reads
+/// itself instead of starting wrangler.
+pub fn existing_file(
+    config_dir: &Path,
+    env: &crate::config::environment::Environment,
+) -> Option<PathBuf> {
+    (env.location == crate::config::environment::Location::Local)
+        .then(|| database_file(config_dir, &env.local_id))
+        .filter(|file| file.is_file())
+}
+
 /// workerd's `idFromName` for the D1 namespace, as hex.
 fn object_id(name: &str) -> String {
     let key = Sha256::digest(NAMESPACE.as_bytes());

@@ -3,7 +3,7 @@
 //! backup's manifest carries, so an applied migration edited afterwards is
 //! seen ([`edited_migrations`]).
 
-use crate::config::environment::{Environment, Location};
+use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::inventory;
 use crate::edge::local_d1;
@@ -106,10 +106,7 @@ pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> R
         "SELECT name FROM {} ORDER BY id",
         statement::MIGRATIONS_TABLE
     );
-    let local_file = (env.location == Location::Local)
-        .then(|| local_d1::database_file(&project.config_dir, &env.local_id))
-        .filter(|file| file.is_file());
-    let json = match local_file {
+    let json = match local_d1::existing_file(&project.config_dir, env) {
         Some(file) => {
             let reader = DatabaseReader::File(file);
             let has_table = reader.query(

@@ -867,11 +867,10 @@ impl Loading<'_> {
     fn content(&self, project: &Project) -> Result<(Content, Option<BTreeMap<String, u64>>)> {
         // A local D1 is read from its file, however it was loaded (through
         // wrangler too): a wrangler export would write some values D1's way.
-        let file = self.local_file.map(Path::to_path_buf).or_else(|| {
-            (self.target.location == Location::Local)
-                .then(|| local_d1::database_file(&project.config_dir, &self.target.local_id))
-                .filter(|f| f.is_file())
-        });
+        let file = self
+            .local_file
+            .map(Path::to_path_buf)
+            .or_else(|| local_d1::existing_file(&project.config_dir, self.target));
         check_content(
             project,
             self.wrangler,
