@@ -619,6 +619,10 @@ fn is_repair_owned(name: &str) -> bool {
 fn judge(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     // SQLite's ALTER TABLE runs these functions of its own over the schema;
     // the tool's own statements (a migration) may alter, a dump may not.
+    // The tool's own statements are judged this loosely only because none
+    // runs after a dump's DDL on the same connection: a dump's trigger
+    // would fire inside one. A trusted write after a dump's load would
+    // have to run untrusted.
     if let AuthAction::Function { function_name } = ctx.action
         && !state.untrusted
         && ALTER_FUNCTIONS

@@ -160,15 +160,13 @@ pub struct VirtualTableWorkaround {
 
 /// `20261123-2230`, or `20261123-2230-2` for a later backup of that minute.
 fn is_stamp(text: &str) -> bool {
-    let (stamp, n) = match text.get(13..) {
-        Some(rest) => (&text[..13], rest),
-        None => return false,
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(&stamp[..8])
-        && &stamp[8..9] == "-"
-        && digits(&stamp[9..])
-        && (n.is_empty() || n.strip_prefix('-').is_some_and(digits))
+    let b = text.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    b.len() >= 13
+        && digits(&b[..8])
+        && b[8] == b'-'
+        && digits(&b[9..13])
+        && (b.len() == 13 || b[13] == b'-' && digits(&b[14..]))
 }
 
 /// `backups/backup-prod-20261123-2230.sql` -> `backups/backup-prod-20261123-2230.manifest.json`.
@@ -652,6 +650,9 @@ mod tests {
             ("prod", "backup-prod-eu-20261124-1200"),
             ("prod", "backup-prod-20261124-12"),
             ("prod", "backup-prod-20261124-1200-x"),
+            ("prod", "backup-prod-1234567é1234"),
+            ("prod", "backup-prod-20261124é123"),
+            ("prod", "backup-prod-20261124-1200-"),
         ] {
             let mut m = sample(&format!("{name}.sql"));
             m.environment = env.to_owned();

@@ -358,7 +358,7 @@ impl Rehearsal {
             .push(("verify", t.elapsed().as_secs_f64()));
         let verified = match report {
             Ok(report) => {
-                crate::say!("{}", report.render());
+                report.print(false);
                 drill
                     .manifest
                     .clone()

@@ -58,7 +58,7 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
                     Err(e) => crate::out::error(&e.to_string()),
                 }
             } else {
-                crate::say!("{}", report.render());
+                report.print(false);
             }
             if report.good {
                 ExitCode::SUCCESS

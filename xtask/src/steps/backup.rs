@@ -637,29 +637,14 @@ fn export(
     let mut arrived: Option<Arrived> = None;
     let mut exact_values = BTreeMap::new();
     let sealed = match (format, source.local_file) {
-        (Format::Sql, Some(file)) => {
-            // Written through the handle that created the backup's file.
-            exact_values = export_local_file(
-                env,
-                file,
-                args.mode(),
-                &scope.tables,
-                &partial,
-                &mut partial_file,
+        (_, Some(file)) => {
+            let (sealed, exact) = export_local_into(
+                (env, file, args.mode(), &scope.tables),
+                (&partial, &mut partial_file),
+                (format, recipients, age),
             )?;
-            None
-        }
-        (Format::Zstd | Format::ZstdAge, Some(file)) => {
-            let mut sealer = Sealer::create(partial.path(), format, recipients, age)?;
-            let exported =
-                export_local_file(env, file, args.mode(), &scope.tables, &partial, &mut sealer);
-            let fed = match &exported {
-                Ok(_) => Ok(()),
-                Err(_) => Err(std::io::Error::other("the export failed")),
-            };
-            let sealed = sealer.finish(fed);
-            exact_values = exported?;
-            Some(sealed?)
+            exact_values = exact;
+            sealed
         }
         (Format::Sql, None) => {
             // Written as it arrives, through the handle that created the
@@ -699,6 +684,30 @@ fn export(
             exact_values,
         },
     ))
+}
+
+/// The native export of a local D1 into the backup's file: written through
+/// the handle that created it, or sealed on the way. Returns the sealer's
+/// digests, if sealed, and the values written exactly where D1's export
+/// would change them.
+fn export_local_into(
+    (env, file, mode, tables): (&Environment, &Path, ExportMode, &[String]),
+    (partial, partial_file): (&TempFile, &mut std::fs::File),
+    (format, recipients, age): (Format, &[String], &stored::Age),
+) -> Result<(Option<stored::Sealed>, BTreeMap<String, u64>)> {
+    if format == Format::Sql {
+        let exact = export_local_file(env, file, mode, tables, partial, partial_file)?;
+        return Ok((None, exact));
+    }
+    let mut sealer = Sealer::create(partial.path(), format, recipients, age)?;
+    let exported = export_local_file(env, file, mode, tables, partial, &mut sealer);
+    let fed = match &exported {
+        Ok(_) => Ok(()),
+        Err(_) => Err(std::io::Error::other("the export failed")),
+    };
+    let sealed = sealer.finish(fed);
+    let exact = exported?;
+    Ok((Some(sealed?), exact))
 }
 
 /// The options the backup's verification will survey it under, as far as
@@ -1043,7 +1052,7 @@ fn verify_new_backup(
             file.display()
         ))
     })?;
-    crate::say!("{}", report.render_short());
+    report.print(true);
     if report.good && manifest.content.is_none() {
         // What a restore of this backup must reproduce, table by table.
         let digests = report.content.clone();

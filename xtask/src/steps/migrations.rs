@@ -79,20 +79,23 @@ pub fn read_migrations(dir: &Path, names: &[String]) -> Result<Vec<(String, Stri
 }
 
 /// The tables and the triggers that running `migrations` (name, text) in
-/// order makes, each as SQLite stores it, by name. They run in memory, on a
-/// plain connection (they are this repository's own SQL, as D1 runs them);
-/// `Err` names the one that does not run here.
+/// order makes, each as SQLite stores it, by name. They run in memory, as
+/// this tool's own statements on a gated connection: ALTER TABLE and the
+/// math functions run as in D1, and what D1 refuses (`ATTACH`, `VACUUM
+/// INTO`, which would write files) fails. `Err` names the migration that
+/// does not run here.
 pub fn schema_created_by(
     migrations: &[(String, String)],
 ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
-    let db = rusqlite::Connection::open_in_memory()?;
+    let gate = d1_core::gate::Gate::memory()?;
+    let db = gate.db();
     for (name, sql) in migrations {
         db.execute_batch(sql)
             .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
     }
     Ok((
-        d1_core::catalog::created_in(&db, "table"),
-        d1_core::catalog::created_in(&db, "trigger"),
+        d1_core::catalog::created_in(db, "table"),
+        d1_core::catalog::created_in(db, "trigger"),
     ))
 }
 
@@ -551,5 +554,18 @@ mod tests {
         }
         let err = schema_created_by(&named("CREATE TABLE t (again);")).unwrap_err();
         assert!(format!("{err:#}").contains("0002_b.sql"), "{err:#}");
+        // What D1 refuses, and what would write a file, fails by name and
+        // writes nothing.
+        let dir = tempfile::tempdir().unwrap();
+        for (later, file) in [
+            ("ATTACH '{}' AS x; CREATE TABLE x.t(a);", "attached.db"),
+            ("VACUUM INTO '{}';", "vacuumed.db"),
+        ] {
+            let path = dir.path().join(file);
+            let sql = later.replace("{}", path.to_str().unwrap());
+            let err = schema_created_by(&named(&sql)).unwrap_err();
+            assert!(format!("{err:#}").contains("0002_b.sql"), "{err:#}");
+            assert!(!path.exists(), "{sql} wrote {}", path.display());
+        }
     }
 }

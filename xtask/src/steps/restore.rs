@@ -1807,8 +1807,8 @@ fn uncomparable_through_d1s_export(source: &Source, expected: &mut BTreeMap<Stri
         })
         .collect();
     if !tables.is_empty() {
-        crate::note!(
-            "  content of {} not compared: the backup holds values exactly that D1's export \
+        crate::warn!(
+            "content of {} not compared: the backup holds values exactly that D1's export \
              writes otherwise (integers beyond 2^53 and the like, see the README's \"Local \
              backups without wrangler\"); their rows were counted",
             tables.join(", ")

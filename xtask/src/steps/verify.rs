@@ -86,15 +86,8 @@ impl Report {
             return self.render();
         }
         let count = |status| self.checks.iter().filter(|c| c.status == status).count();
-        // A warning is printed whole, whatever the verbosity.
-        let warnings: String = self
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Warn)
-            .map(|c| format!("  [warn] {:<16} {}\n", c.name, c.detail))
-            .collect();
         format!(
-            "Verified {}: {} passed, {} skipped ({}){}\n{warnings}Result: GOOD ({:.1} s)\n",
+            "Verified {}: {} passed, {} skipped ({}){}\nResult: GOOD ({:.1} s)\n",
             self.file.display(),
             d1_core::wording::count(count(Status::Pass), "check"),
             count(Status::Skipped),
@@ -112,14 +105,33 @@ impl Report {
         )
     }
 
+    /// Prints the report (`short`: as a backup does, [`Report::render_short`])
+    /// and, apart, each warning on the channel `-q` does not silence: a
+    /// warning is what a quiet nightly job must still show.
+    pub fn print(&self, short: bool) {
+        crate::say!(
+            "{}",
+            if short {
+                self.render_short()
+            } else {
+                self.render()
+            }
+        );
+        for c in self.checks.iter().filter(|c| c.status == Status::Warn) {
+            crate::warn!("{}: {}: {}", self.file.display(), c.name, c.detail);
+        }
+    }
+
+    /// The report, without its warnings, which [`Report::print`] prints
+    /// apart.
     pub fn render(&self) -> String {
         let mut out = format!("Verified {}\n", self.file.display());
-        for c in &self.checks {
+        for c in self.checks.iter().filter(|c| c.status != Status::Warn) {
             let tag = match c.status {
                 Status::Pass => "pass",
                 Status::Fail => "FAIL",
                 Status::Skipped => "skip",
-                Status::Warn => "warn",
+                Status::Warn => unreachable!("warnings are printed apart"),
             };
             let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.detail);
         }
@@ -920,7 +932,7 @@ mod tests {
         assert_eq!(check.status, Status::Warn, "{}", report.render());
         assert!(check.detail.contains("t_touch"), "{}", check.detail);
         assert!(report.good, "{}", report.render());
-        assert!(report.render_short().contains("[warn] triggers"));
+        assert!(report.render_short().contains("1 warning"));
 
         let dir = tempfile::tempdir().unwrap();
         let migrations = dir.path().join("migrations");
