@@ -200,6 +200,13 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         bail!("{word:?} is not a backup name; `cargo xtask list` prints the names");
     }
     let path = backup_dir.join(word);
+    if path.exists() && !path.is_file() {
+        bail!(
+            "{word} in the backup directory {} is not a regular file (a directory, a pipe or a \
+             device); a backup is a file that `cargo xtask list` prints",
+            backup_dir.display()
+        );
+    }
     if !path.is_file() {
         bail!(
             "no such file: {word} in the backup directory {}; `cargo xtask list` prints the \
@@ -308,6 +315,10 @@ pub(crate) mod tests {
         assert!(err.starts_with("no such file: "), "{err}");
         assert!(locate(&dir, "..").is_err());
         assert!(locate(&dir, "").is_err());
+        // Something that is there but is not a file is said to be so.
+        std::fs::create_dir(dir.join("a-dir.sql")).unwrap();
+        let err = locate(&dir, "a-dir.sql").unwrap_err().to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
         // A link in the directory that leads out is refused.
         std::os::unix::fs::symlink(root.path().join("outside.sql"), dir.join("link.sql")).unwrap();
         let err = locate(&dir, "link.sql").unwrap_err().to_string();
