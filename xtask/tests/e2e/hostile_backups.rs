@@ -611,3 +611,71 @@ fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
         verify.all()
     );
 }
+
+/// prune judges the backups, prints its plan and asks; a backup taken (or
+/// changed) while it waits for the answer changes what the policy deletes,
+/// so prune judges again under its lock and deletes nothing when the plan
+/// it was told "yes" to is not the plan any more. The question needs a
+/// terminal: `script` gives it one.
+#[test]
+fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
+    use std::io::{Read, Write};
+    let (sb, newest) = seeded();
+    let (old, _) = older_copy(&sb, &newest, 40);
+    let cmd = sb.xtask_command(&["prune", "--keep-within", "1h", "--keep-daily", "0"]);
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_str().unwrap()))
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .current_dir(sb.path())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = script.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let asked = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(bytes) => seen.extend(bytes),
+            Err(_) => break false,
+        }
+        if String::from_utf8_lossy(&seen).contains("Type yes") {
+            break true;
+        }
+    };
+    assert!(
+        asked,
+        "prune did not ask:\n{}",
+        String::from_utf8_lossy(&seen)
+    );
+    assert!(String::from_utf8_lossy(&seen).contains(&format!("delete  {old}")));
+    // Another old backup arrives while the operator reads the plan.
+    let (another, _) = older_copy(&sb, &newest, 30);
+    child.stdin.as_mut().unwrap().write_all(b"yes\n").unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(bytes) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        seen.extend(bytes);
+    }
+    let out = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(3), "{out}");
+    assert!(out.contains("changed while prune waited"), "{out}");
+    for name in [&newest, &old, &another] {
+        assert!(
+            sb.backups().join(name).is_file(),
+            "{name} was deleted:\n{out}"
+        );
+    }
+}
