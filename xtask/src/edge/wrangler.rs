@@ -438,6 +438,11 @@ impl Wrangler {
     fn command(&self, invocation: &Invocation, log_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(&invocation.args)
+            // wrangler reads `.env` files in its directory into its
+            // environment, where the real one sets nothing: a `.env` in the
+            // checkout could name another API host, and wrangler would send
+            // the token there. It reads this empty file instead.
+            .args(["--env-file", "/dev/null"])
             .current_dir(&self.cwd)
             .env("PATH", path_with_first(&self.bin_dir))
             .env("WRANGLER_LOG_PATH", log_dir)

@@ -811,3 +811,42 @@ fn migration_settings_wrangler_would_follow_and_the_plan_would_not_are_refused()
         );
     }
 }
+
+/// wrangler reads `.env` files in its directory, for whatever the real
+/// environment does not set. A `.env` committed to the checkout could name
+/// another API host and a token, and the scheduled job (which sets only
+/// its own token and account) would send them there. The tool gives every
+/// wrangler it starts an empty env file instead: here wrangler finds no
+/// token at all, and the host the `.env` names is never contacted.
+#[test]
+fn a_dot_env_in_the_checkout_never_steers_wrangler() {
+    let sb = Sandbox::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(
+        sb.path().join(".env"),
+        format!(
+            "CLOUDFLARE_API_BASE_URL=http://127.0.0.1:{port}/client/v4\n\
+             CLOUDFLARE_API_TOKEN=token-from-a-dot-env\n\
+             CLOUDFLARE_ACCOUNT_ID=0123456789abcdef0123456789abcdef\n"
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = sb
+        .xtask_command(&["backup", "prod"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(run.all().contains("CLOUDFLARE_API_TOKEN"), "{}", run.all());
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "wrangler connected to the host the .env names:\n{}",
+        run.all()
+    );
+    assert!(!run.all().contains("token-from-a-dot-env"), "{}", run.all());
+}
