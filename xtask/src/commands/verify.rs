@@ -63,6 +63,13 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
             if report.good {
                 ExitCode::SUCCESS
             } else {
+                // The verdict reaches stderr at every verbosity: a quiet
+                // job's only output must say why it failed.
+                crate::out::error(&format!(
+                    "{} is BAD: {}",
+                    report.file.display(),
+                    report.failed().join("; ")
+                ));
                 ExitCode::from(EXIT_BAD)
             }
         }
