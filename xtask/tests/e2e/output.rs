@@ -218,3 +218,24 @@ fn json_documents_for_migrate_plan_and_result() {
     assert_eq!(again["plan"]["pending"], serde_json::json!([]));
     assert_eq!(again["result"]["applied"], serde_json::json!([]));
 }
+
+/// A cron job runs `cargo xtask -q verify latest:prod` and mails whatever it
+/// prints. A bad backup is a failure, and `-q` keeps errors: the mail must
+/// say what is wrong, not arrive empty with exit code 1.
+#[test]
+fn quiet_verify_of_a_bad_backup_still_says_why_on_stderr() {
+    let sb = sandbox_after_first_backup();
+    let name = only_backup(&sb);
+    let path = sb.backups().join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"-- appended after the backup was taken\n");
+    std::fs::write(&path, bytes).unwrap();
+
+    let run = sb.xtask(&["-q", "verify", &name]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains(&name) && run.stderr.to_lowercase().contains("bad"),
+        "a bad backup under -q must name the backup and say it is bad on stderr:\n{}",
+        run.all()
+    );
+}
