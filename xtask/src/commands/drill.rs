@@ -205,7 +205,8 @@ impl<'a> Drill<'a> {
             )
         })?;
         if manifest.environment != from.name {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::Refused,
                 "{} is a backup of {}, not {}; pass --from {}",
                 file.display(),
                 manifest.environment,

@@ -100,13 +100,17 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
             .map(|t| t.with_timezone(&Utc))
     };
     let Some(at) = parsed else {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "--at {text:?} is not a time: give RFC 3339 with a zone, like 2026-11-24T09:30:00Z, \
              or Unix seconds"
         );
     };
     if at > now {
-        bail!("--at {text} is in the future; Time Travel goes back, not forward");
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--at {text} is in the future; Time Travel goes back, not forward"
+        );
     }
     if at < now - Duration::days(RETENTION_DAYS) {
         bail!(

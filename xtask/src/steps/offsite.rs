@@ -399,6 +399,7 @@ impl Index {
                     self.environment, self.environment
                 )
             })
+            .map_err(|e| crate::exit::Exit::CouldNotRun.error(e))
     }
 }
 
@@ -579,7 +580,8 @@ pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
     }
     let manifest = Manifest::for_backup(file)?;
     if manifest.environment != env.name {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} is a backup of {}, not {}: it would land under the wrong prefix. Nothing was uploaded.",
             file.display(),
             manifest.environment,

@@ -238,6 +238,12 @@ fn exit_codes_mean_the_same_on_every_command() {
     // Refused by a guard: 3.
     let run = sb.xtask(&["restore", "latest", "--to", "local"]);
     assert_eq!(run.code, Some(3), "{}", run.all());
+    // ... on every command that refuses a backup of another environment,
+    // and a time that is not one is bad input, before wrangler runs.
+    let run = sb.xtask(&["drill", "--backup", "latest:local", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let run = sb.xtask(&["time-travel", "info", "prod", "--at", "yesterday"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
 
     // with-backup shows the command as a shell would read it back, and a
     // command that cannot be started is 127, as in a shell.
