@@ -27,11 +27,22 @@ pub fn pending(files: &[String], applied: &[String]) -> Vec<String> {
     pending
 }
 
-/// The `.sql` files in the migrations directory.
+/// The `.sql` files in the migrations directory. A backup put there by
+/// mistake (named `backup-…`) would be applied as a migration, rows and
+/// all: it is refused, naming it, before anything runs.
 pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("backup-") && name.contains(".sql") {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{} is a backup, not a migration: applied, its rows would be inserted into the \
+                 database, and it would be committed with the migrations. Move it to the backup \
+                 directory. Nothing was done.",
+                dir.join(&name).display()
+            );
+        }
         if name.ends_with(".sql") {
             files.push(name);
         }
@@ -567,5 +578,18 @@ mod tests {
             assert!(format!("{err:#}").contains("0002_b.sql"), "{err:#}");
             assert!(!path.exists(), "{sql} wrote {}", path.display());
         }
+    }
+
+    /// A backup dropped into migrations/ is refused, naming it, before it
+    /// could be planned (or committed) as a migration.
+    #[test]
+    fn a_backup_in_the_migrations_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("0001_a.sql"), "CREATE TABLE a(x);").unwrap();
+        assert_eq!(migration_files(dir.path()).unwrap(), ["0001_a.sql"]);
+        std::fs::write(dir.path().join("backup-prod-20261130-1715.sql"), "").unwrap();
+        let err = migration_files(dir.path()).unwrap_err();
+        assert_eq!(crate::exit::Exit::of(&err), Some(Exit::CouldNotRun));
+        assert!(format!("{err:#}").contains("backup-prod-20261130-1715.sql is a backup"));
     }
 }

@@ -191,6 +191,14 @@ fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
     let refused = attempt("ops/backup-prod-20260101-0000.sql", b"-- nothing");
     assert!(!refused.ok);
     assert!(refused.stderr.contains("its name is a backup's"));
+    // In migrations/ too, where .gitignore lets *.sql through.
+    let refused = attempt("migrations/backup-prod-20260101-0000.sql", b"-- nothing");
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("in migrations/"),
+        "{}",
+        refused.stderr
+    );
     let refused = attempt(
         "notes/export.txt",
         b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE a(x);",
