@@ -280,6 +280,9 @@ pub fn last_locks(
             entry.get("days").and_then(|d| d.as_i64()),
             text("at"),
         ) && prefix == format!("{env}/")
+            && [&env, &bucket, &rule, &at]
+                .iter()
+                .all(|f| crate::steps::status::printable(f))
         {
             last.insert((env, bucket), (rule, days, at));
         }

@@ -92,6 +92,9 @@ pub fn last_drills(log: &str) -> BTreeMap<String, Drill> {
         let Some((from, to)) = cells[2].split_once('→') else {
             continue;
         };
+        if !cells.iter().all(|c| printable(c)) {
+            continue;
+        }
         last.insert(
             from.trim().to_owned(),
             Drill {
@@ -115,11 +118,21 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
         let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         if let (Some(env), Some(at), Some(status)) =
             (field("environment"), field("at"), field("status"))
+            && printable(&env)
+            && DateTime::parse_from_rfc3339(&at).is_ok()
+            && ["started", "done", "failed"].contains(&status.as_str())
         {
             last.insert(env, TimeTravelRestore { at, status });
         }
     }
     last
+}
+
+/// Whether a field read from a journal or a log may be printed as it is:
+/// a line break or an escape code in it would print rows of its own (a
+/// whole environment reading "ok"). A line with one is left out.
+pub fn printable(field: &str) -> bool {
+    !field.chars().any(char::is_control)
 }
 
 /// One environment's state, from the backups on disk and the logs.
@@ -328,6 +341,15 @@ not json
         assert_eq!(last["prod"].status, "done");
         assert_eq!(last["prod"].at, "2026-11-01T00:00:05Z");
         assert_eq!(last["staging"].status, "failed");
+        // A line whose fields would print rows of their own (a forged "ok"
+        // environment), or that this tool never writes, is left out.
+        let forged = format!(
+            "{journal}\n{}\n{}\n{}",
+            r#"{"at":"2026-11-03T00:00:00Z (done)\nprod ok","environment":"prod","status":"done"}"#,
+            r#"{"at":"2026-11-03T00:00:00Z","environment":"prod\u001b[2J","status":"done"}"#,
+            r#"{"at":"2026-11-03T00:00:00Z","environment":"prod","status":"verified GOOD"}"#
+        );
+        assert_eq!(last_time_travel(&forged), last);
     }
 
     #[test]
