@@ -29,6 +29,16 @@ pub fn with_backup(
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
     let shown = shell_words(&args.command);
+    let (program, rest) = args.command.split_first().context("no command given")?;
+    if !startable(program) {
+        // As a shell does: a command that cannot be started is 127; and
+        // no backup is taken for a command that cannot run.
+        crate::out::error(&format!(
+            "cannot start `{shown}`: no such program (a path, or a name on PATH); check the \
+             program name and PATH. No backup was taken"
+        ));
+        return Ok(std::process::ExitCode::from(127));
+    }
     let reason = args
         .reason
         .clone()
@@ -41,8 +51,7 @@ pub fn with_backup(
     let taken = file
         .as_deref()
         .map_or_else(|| "none".into(), |f| f.display().to_string());
-    let (program, rest) = args.command.split_first().context("no command given")?;
-    let status = match std::process::Command::new(program).args(rest).status() {
+    let status = match run_passing_signals(program, rest) {
         Ok(status) => status,
         Err(e) => {
             // As a shell does: a command that cannot be started is 127.
@@ -60,6 +69,44 @@ pub fn with_backup(
         return Ok(std::process::ExitCode::from(shell_code(status)));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Whether `program` names a file that can be run: a path, or a name
+/// found on PATH, as the shell would look it up.
+fn startable(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
+}
+
+/// Runs the command and waits for it; SIGINT or SIGTERM sent to this
+/// process (by `kill`, systemd, a CI timeout: not only a terminal's Ctrl-C,
+/// which reaches the whole group) is passed on to it, and its own outcome
+/// is what is reported.
+fn run_passing_signals(
+    program: &str,
+    rest: &[String],
+) -> std::io::Result<std::process::ExitStatus> {
+    let mut child = std::process::Command::new(program).args(rest).spawn()?;
+    let mut passed = false;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if let Some(signal) = crate::edge::signals::received().filter(|_| !passed) {
+            let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+            // SAFETY: kill(2) with the pid of our own, not yet reaped child.
+            unsafe { libc::kill(pid, signal) };
+            passed = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The code a shell would report for a finished command: its own, or 128

@@ -263,3 +263,38 @@ fn exit_codes_mean_the_same_on_every_command() {
         run.stderr
     );
 }
+
+/// `kill`, systemd or a CI timeout sends SIGTERM to the xtask alone, not
+/// to its process group as a terminal's Ctrl-C does: with-backup passes
+/// it on to the command it runs, and reports what the command did.
+#[test]
+fn with_backup_passes_sigterm_on_to_its_command() {
+    let (sb, _) = sandbox_with_a_backup();
+    let marker = sb.path().join("the-command-finished");
+    let script = format!("sleep 4; touch '{}'", marker.display());
+    let before = sb.backup_files().len();
+    let mut child = sb
+        .xtask_command(&["with-backup", "local", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The backup is taken (file and manifest) before the command starts.
+    let started = std::time::Instant::now();
+    while sb.backup_files().len() < before + 2 && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: the pid of our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(
+        !marker.exists(),
+        "the command ran on after SIGTERM:\n{stderr}"
+    );
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+}
