@@ -273,7 +273,7 @@ fn with_backup_passes_sigterm_on_to_its_command() {
     let marker = sb.path().join("the-command-finished");
     let script = format!("sleep 4; touch '{}'", marker.display());
     let before = sb.backup_files().len();
-    let mut child = sb
+    let child = sb
         .xtask_command(&["with-backup", "local", "--", "sh", "-c", &script])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
