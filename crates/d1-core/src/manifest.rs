@@ -238,7 +238,7 @@ impl Manifest {
             );
         }
         for (field, value) in self.printed_fields() {
-            if value.chars().any(char::is_control) {
+            if !crate::names::is_printable(value) {
                 bail!(
                     "its {field} holds a control character (a line break, an escape code): \
                      printed, it would read as something else, and this tool writes none there"

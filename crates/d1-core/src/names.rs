@@ -10,8 +10,15 @@ pub fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && !name.contains(['/', '\\'])
-        && !name.chars().any(char::is_control)
+        && is_printable(name)
         && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
+}
+
+/// Whether `text` can be printed as it is: it holds no control character.
+/// A line break or an escape code in a field read from a file would print
+/// as something else (a row of its own, a whole environment reading "ok").
+pub fn is_printable(text: &str) -> bool {
+    !text.chars().any(char::is_control)
 }
 
 /// Whether `text` is a SHA-256 as the backup directory writes it: 64 lowercase hex digits.

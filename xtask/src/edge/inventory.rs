@@ -146,8 +146,17 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
         .iter()
         .filter(|e| e.manifest.environment == env && e.is_whole())
         .collect();
-    if let Some(e) = whole.iter().find(|e| e.manifest.is_verified_good()) {
-        return Ok(e.file.clone());
+    if let Some(i) = whole.iter().position(|e| e.manifest.is_verified_good()) {
+        // Passing over a newer backup is said, never done quietly.
+        for newer in &whole[..i] {
+            crate::warn!(
+                "latest:{env} is {}: the newer {} is {} and is passed over",
+                whole[i].manifest.file.name,
+                newer.manifest.file.name,
+                newer.verified()
+            );
+        }
+        return Ok(whole[i].file.clone());
     }
     match whole.first() {
         None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),

@@ -282,7 +282,7 @@ pub fn last_locks(
         ) && prefix == format!("{env}/")
             && [&env, &bucket, &rule, &at]
                 .iter()
-                .all(|f| crate::steps::status::printable(f))
+                .all(|f| d1_core::names::is_printable(f))
         {
             last.insert((env, bucket), (rule, days, at));
         }
@@ -334,7 +334,7 @@ impl Index {
             // Its name is printed and looked up in the backup directory.
             let printed = [&e.format, &e.mode, &e.verified, &e.sha256];
             if !d1_core::names::is_plain_file_name(&e.file)
-                || printed.iter().any(|v| v.chars().any(char::is_control))
+                || printed.iter().any(|v| !d1_core::names::is_printable(v))
             {
                 bail!(
                     "its entry {:?} is not a backup file name, or holds a control character",

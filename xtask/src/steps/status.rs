@@ -43,6 +43,11 @@ pub struct EnvStatus {
     pub max_age: Option<String>,
     /// The newest verified backup is older than `max_age`, or there is none.
     pub stale: bool,
+    /// The newest full backup, when it is newer than the newest verified
+    /// one and failed verification: the backup job has started to take bad
+    /// backups, which `latest` passes over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_is_bad: Option<String>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
@@ -92,7 +97,7 @@ pub fn last_drills(log: &str) -> BTreeMap<String, Drill> {
         let Some((from, to)) = cells[2].split_once('→') else {
             continue;
         };
-        if !cells.iter().all(|c| printable(c)) {
+        if !cells.iter().all(|c| d1_core::names::is_printable(c)) {
             continue;
         }
         last.insert(
@@ -118,7 +123,7 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
         let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         if let (Some(env), Some(at), Some(status)) =
             (field("environment"), field("at"), field("status"))
-            && printable(&env)
+            && d1_core::names::is_printable(&env)
             && DateTime::parse_from_rfc3339(&at).is_ok()
             && ["started", "done", "failed"].contains(&status.as_str())
         {
@@ -126,13 +131,6 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
         }
     }
     last
-}
-
-/// Whether a field read from a journal or a log may be printed as it is:
-/// a line break or an escape code in it would print rows of its own (a
-/// whole environment reading "ok"). A line with one is left out.
-pub fn printable(field: &str) -> bool {
-    !field.chars().any(char::is_control)
 }
 
 /// One environment's state, from the backups on disk and the logs.
@@ -153,6 +151,11 @@ pub fn environment_status(
         (Some(_), None) => true,
         (Some(max), Some(e)) => !max.holds(e.manifest.created_at, now),
     };
+    let newest_is_bad = entries
+        .iter()
+        .find(|e| e.manifest.environment == env && e.is_whole())
+        .filter(|e| e.verified() == "bad")
+        .map(|e| e.manifest.file.name.clone());
     EnvStatus {
         environment: env.to_owned(),
         database: database.to_owned(),
@@ -168,6 +171,7 @@ pub fn environment_status(
         }),
         max_age: max_age.map(|s| s.to_string()),
         stale,
+        newest_is_bad,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore: journal.get(env).cloned(),
         offsite_lock: None,
@@ -204,8 +208,12 @@ impl EnvStatus {
             Some(lock) => format!("  offsite lock              {lock}\n"),
             None => String::new(),
         };
+        let bad = match &self.newest_is_bad {
+            Some(file) => format!("  newest backup             {file}: BAD, passed over\n"),
+            None => String::new(),
+        };
         format!(
-            "{} ({})\n  newest verified backup    {backup} {freshness}\n  offsite                   \
+            "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}  offsite                   \
              {offsite}\n{lock}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
             self.environment, self.database
         )
@@ -282,8 +290,10 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         })
         .collect();
     let stale: Vec<&EnvStatus> = all.iter().filter(|s| s.stale).collect();
+    let bad: Vec<&EnvStatus> = all.iter().filter(|s| s.newest_is_bad.is_some()).collect();
+    let ok = stale.is_empty() && bad.is_empty();
     if args.json {
-        let report = serde_json::json!({ "ok": stale.is_empty(), "environments": all });
+        let report = serde_json::json!({ "ok": ok, "environments": all });
         crate::out::data(&serde_json::to_string_pretty(&report)?);
     } else {
         for status in &all {
@@ -307,7 +317,16 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             )),
         }
     }
-    Ok(stale.is_empty())
+    for s in &bad {
+        crate::out::error(&format!(
+            "{}'s newest backup, {}, failed verification: `cargo xtask verify {}` says why; \
+             `latest` uses the newest verified one until a good backup is taken",
+            s.environment,
+            s.newest_is_bad.as_deref().unwrap_or("?"),
+            s.newest_is_bad.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(ok)
 }
 
 #[cfg(test)]

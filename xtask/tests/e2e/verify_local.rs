@@ -668,6 +668,21 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
     );
     assert!(!run.stdout.contains(&newer), "{}", run.stdout);
     assert!(run.stdout.contains("Dry run: nothing was changed."));
+    // ... and says it passed the newer one over, even with -q; status
+    // fails while the newest backup is bad (the job takes bad backups).
+    assert!(
+        run.stderr
+            .contains(&format!("the newer {newer} is bad and is passed over")),
+        "{}",
+        run.all()
+    );
+    let status = sb.xtask(&["-q", "status", "--env", "local"]);
+    assert_eq!(status.code, Some(1), "{}", status.all());
+    assert!(
+        status.stderr.contains("failed verification"),
+        "{}",
+        status.all()
+    );
 
     // With every backup bad, `latest` refuses and says why.
     let older_manifest = sb.backups().join(older.replace(".sql", ".manifest.json"));
