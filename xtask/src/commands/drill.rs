@@ -580,11 +580,13 @@ fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, 
     let status = reply.get("status").and_then(|s| s.as_u64()).unwrap_or(0);
     let body = reply.get("body").and_then(|b| b.as_str()).unwrap_or("");
     let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    // Redacted again once decoded: a token the app echoed with JSON
+    // escapes (`\u0041…`) is only seen as itself here.
     let said = |key: &str| {
         json.as_ref()
             .and_then(|j| j.get(key))
             .and_then(|v| v.as_str())
-            .map(|s| s.chars().take(200).collect::<String>())
+            .map(|s| crate::redact::text(s).chars().take(200).collect::<String>())
     };
     let denied = json.as_ref().is_some_and(|j| {
         j.get("ok") == Some(&serde_json::Value::Bool(false))
@@ -675,5 +677,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("ECONNREFUSED"), "{err}");
+        // A token the app echoes in JSON escapes is redacted once decoded.
+        let token = "drill-token-echoed-0123456789";
+        crate::redact::hold(token);
+        let escaped: String = token
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let err = judge(
+            "GET",
+            "/a",
+            &reply(401, &format!(r#"{{"error":"bad token {escaped}"}}"#)),
+        )
+        .unwrap_err();
+        assert!(!err.contains(token), "{err}");
     }
 }
