@@ -1269,13 +1269,17 @@ fn guard_target_state(
         .filter(|(k, _)| k == "table")
         .map(|(_, n)| n.as_str())
         .collect();
+    let how = match mode {
+        Mode::IntoEmpty => "a restore (--into-empty, the default when no mode is given)".to_owned(),
+        other => format!("--{}", other.name()),
+    };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "{} is not empty (tables: {}); --{} needs a database with no tables. Use --replace to drop \
-         them and load the backup in one step (a safety backup is taken first). Nothing was done.",
+        "{} is not empty (tables: {}); {how} needs a database with no tables. Use --replace to \
+         drop them and load the backup in one step (a safety backup is taken first). Nothing was \
+         done.",
         target.database_name,
-        names.join(", "),
-        mode.name()
+        names.join(", ")
     )
 }
 

@@ -349,10 +349,11 @@ fn guards_refuse_with_nothing_executed() {
         );
     };
 
-    // Not empty, and no --replace.
+    // Not empty, and no --replace: the message says the default mode needs
+    // an empty database (the operator typed no mode).
     target
         .xtask(&["restore", path, "--to", "local", "--yes"])
-        .assert_refused("is not empty");
+        .assert_refused("the default when no mode is given");
     unchanged("into-empty");
 
     // No confirmation when stdin is not a terminal.
