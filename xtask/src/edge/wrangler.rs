@@ -194,7 +194,9 @@ impl Commands {
     /// Uploads a file to R2 (one request: wrangler refuses files over 300 MiB).
     pub fn r2_put(&self, bucket: &str, key: &str, file: &Path) -> Invocation {
         Invocation {
-            purpose: format!("upload {} to r2://{bucket}/{key}", file.display()),
+            // The key names what goes up; the file may be a staged copy
+            // that is gone by the time the line is read.
+            purpose: format!("upload r2://{bucket}/{key}"),
             args: self.r2_object("put", bucket, key, file),
         }
     }
