@@ -293,7 +293,7 @@ pub fn row_check(
         ));
     };
     let mut wrong = Vec::new();
-    let mut total = 0;
+    let (mut tables, mut total) = (0, 0);
     for (table, want) in &m.rows {
         if (data_only && table == statement::MIGRATIONS_TABLE)
             || !statement::rows_are_checked(table)
@@ -307,6 +307,7 @@ pub fn row_check(
                 |r| r.get(0),
             )
             .unwrap_or(-1);
+        tables += 1;
         total += got.max(0);
         if got != *want as i64 {
             wrong.push(if got < 0 {
@@ -333,7 +334,7 @@ pub fn row_check(
             "rows",
             format!(
                 "{}, {}, as the manifest records",
-                crate::wording::count(m.rows.len(), "table"),
+                crate::wording::count(tables, "table"),
                 crate::wording::count(total, "row")
             ),
         )

@@ -408,6 +408,20 @@ impl Manifest {
         has_rows.then_some(self.migrations.as_slice())
     }
 
+    /// The tables and rows a restore checks (`statement::rows_are_checked`:
+    /// not `sqlite_sequence`, SQLite's bookkeeping), as every summary of a
+    /// backup counts them, so that a backup, its verify and its restore say
+    /// the same numbers.
+    pub fn checked_rows(&self) -> (usize, u64) {
+        let checked: Vec<u64> = self
+            .rows
+            .iter()
+            .filter(|(t, _)| crate::statement::rows_are_checked(t))
+            .map(|(_, n)| *n)
+            .collect();
+        (checked.len(), checked.iter().sum())
+    }
+
     /// A full backup of the whole database (not `--table` or data-only).
     pub fn is_whole(&self) -> bool {
         self.mode == "full" && self.tables.is_empty()

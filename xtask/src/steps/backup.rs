@@ -914,13 +914,13 @@ fn new_manifest(
 
 /// The lines that say a backup was written, and what it holds.
 fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
-    let total_rows: u64 = manifest.rows.values().sum();
+    let (tables, total_rows) = manifest.checked_rows();
     crate::say!(
         "Backup written: {}\n  {} bytes, sha256 {}, {}, {}\n  manifest: {}",
         file.display(),
         manifest.file.bytes,
         manifest.file.sha256,
-        d1_core::wording::count(manifest.rows.len(), "table"),
+        d1_core::wording::count(tables, "table"),
         d1_core::wording::count(total_rows, "row"),
         manifest_path.display()
     );
