@@ -14,6 +14,19 @@ pub fn is_plain_file_name(name: &str) -> bool {
         && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
 }
 
+/// Whether `text` has a D1 bookmark's shape: `00000085-0000024c-00004c6d-`
+/// and 32 hex digits. A bookmark is printed in commands to paste, and read
+/// back from wrangler's output (a hostile API could answer anything).
+pub fn is_bookmark(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() == 4
+        && parts[..3].iter().all(|p| p.len() == 8)
+        && parts[3].len() == 32
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// Whether `text` can be printed as it is: it holds no control character.
 /// A line break or an escape code in a field read from a file would print
 /// as something else (a row of its own, a whole environment reading "ok").

@@ -127,14 +127,7 @@ fn wrangler_time(at: DateTime<Utc>) -> String {
 
 /// A D1 bookmark: `00000085-0000024c-00004c6d-` and 32 hex digits.
 pub fn check_bookmark(text: &str) -> Result<()> {
-    let parts: Vec<&str> = text.split('-').collect();
-    let shape_ok = parts.len() == 4
-        && parts[..3].iter().all(|p| p.len() == 8)
-        && parts[3].len() == 32
-        && parts
-            .iter()
-            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()));
-    if !shape_ok {
+    if !d1_core::names::is_bookmark(text) {
         bail!(
             "--bookmark {text:?} is not a D1 bookmark (four groups of hex digits, like \
              00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683); get one with \
@@ -317,9 +310,12 @@ impl<'a> RestorePlan<'a> {
                 )));
             }
         };
+        // Printed in a command to paste: only a bookmark's shape is taken
+        // from the answer; otherwise the bookmark read before the restore.
         let previous = result
             .get("previous_bookmark")
             .and_then(|b| b.as_str())
+            .filter(|b| d1_core::names::is_bookmark(b))
             .unwrap_or(current)
             .to_owned();
         // The undo first: it must reach the operator even if the journal cannot.

@@ -1166,14 +1166,16 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
     Ok(())
 }
 
+/// The database's Time Travel bookmark now, as `wrangler d1 time-travel
+/// info --json` reads it; an answer that is not a bookmark's shape is an
+/// error (it is recorded in manifests and printed in commands to paste).
 pub fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<String> {
     let json = wrangler.run_json(info)?;
     json.get("bookmark")
         .and_then(|b| b.as_str())
+        .filter(|b| d1_core::names::is_bookmark(b))
         .map(str::to_owned)
-        .with_context(|| {
-            format!("`wrangler d1 time-travel info --json` returned no bookmark: {json}")
-        })
+        .context("`wrangler d1 time-travel info --json` returned no D1 bookmark")
 }
 
 fn summarize(
