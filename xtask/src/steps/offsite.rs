@@ -628,6 +628,20 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
         target.cmds.r2_put(target.bucket(), &key, file)
     );
     crate::say!("  check        download it again and compare SHA-256 and size");
+    let encrypted = manifest
+        .sealed
+        .as_ref()
+        .is_some_and(|s| s.format.contains("age"));
+    if !encrypted && target.env.is_production() {
+        crate::warn!(
+            "{} is not encrypted, and holds {}: its offsite copy has every row readable to anyone who can \
+             read the bucket. `recipients` in [{}.encryption] of backups.toml encrypts the backups (see \
+             `cargo xtask keygen`)",
+            file.display(),
+            target.env.database_name,
+            target.env.env_name
+        );
+    }
 }
 
 pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {

@@ -163,9 +163,17 @@ fn a_short_upload_is_caught_and_the_local_backup_stays_not_offsite() {
 
     // Once R2 behaves, `upload latest` copies that same backup.
     remote.server.set_faults(Faults::default());
-    remote
-        .xtask(home.path(), &["upload", "latest", "--env", "prod"])
-        .assert_ok();
+    let upload = remote.xtask(home.path(), &["upload", "latest", "--env", "prod"]);
+    upload.assert_ok();
+    // An unencrypted copy of prod going offsite is said, with the fix.
+    assert!(
+        upload
+            .stderr
+            .contains("is not encrypted, and holds qbtime_db_prod")
+            && upload.stderr.contains("[prod.encryption]"),
+        "{}",
+        upload.all()
+    );
     let rows = list_json(&remote, home.path());
     assert!(
         rows[0]["offsite"].as_str().unwrap().starts_with("r2://"),
