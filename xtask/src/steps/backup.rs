@@ -101,6 +101,10 @@ pub struct BackupArgs {
     /// repaired, and the safety backup must not stand in its way.
     #[arg(skip = false)]
     pub accept_broken_data: bool,
+    /// Taken by another task (migrate, with-backup, a restore's safety
+    /// backup), which has already said which repository it acts on.
+    #[arg(skip = false)]
+    pub for_a_task: bool,
 }
 
 impl BackupArgs {
@@ -121,6 +125,7 @@ impl BackupArgs {
             via_wrangler: false,
             bootstrap_local: false,
             accept_broken_data: false,
+            for_a_task: true,
         }
     }
 
@@ -531,9 +536,12 @@ impl Schema<'_> {
         if args.dry_run || crate::out::verbose() {
             crate::say!("{plan}");
         } else {
-            // A real run says what it does in two lines; --dry-run or -v show
-            // the whole plan with every wrangler command.
-            crate::say!("{}", project.plan_line());
+            // A real run says what it does in two lines (one, for another
+            // task, which named the repository); --dry-run or -v show the
+            // whole plan with every wrangler command.
+            if !args.for_a_task {
+                crate::say!("{}", project.plan_line());
+            }
             // The file's name is known once it is claimed (another backup of
             // the same minute takes `-2`): "Backup written" names it.
             crate::say!(
