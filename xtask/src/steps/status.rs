@@ -300,7 +300,13 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             crate::data!("{}", status.render());
         }
     }
-    for s in &stale {
+    say_failures(&stale, &bad);
+    Ok(ok)
+}
+
+/// Why `status` fails, per environment: stale, or its newest backup bad.
+fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
+    for s in stale {
         let max = s.max_age.as_deref().unwrap_or("?");
         match &s.newest_verified {
             Some(n) => crate::out::error(&format!(
@@ -317,7 +323,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             )),
         }
     }
-    for s in &bad {
+    for s in bad {
         crate::out::error(&format!(
             "{}'s newest backup, {}, failed verification: `cargo xtask verify {}` says why; \
              `latest` uses the newest verified one until a good backup is taken",
@@ -326,7 +332,6 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             s.newest_is_bad.as_deref().unwrap_or("?")
         ));
     }
-    Ok(ok)
 }
 
 #[cfg(test)]
