@@ -86,17 +86,20 @@ impl Report {
             return self.render();
         }
         let count = |status| self.checks.iter().filter(|c| c.status == status).count();
+        let skipped: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Skipped)
+            .map(|c| c.name)
+            .collect();
         format!(
-            "Verified {}: {} passed, {} skipped ({}){}\nResult: GOOD ({:.1} s)\n",
+            "Verified {}: {} passed{}{}\nResult: GOOD ({:.1} s)\n",
             self.file.display(),
             d1_core::wording::count(count(Status::Pass), "check"),
-            count(Status::Skipped),
-            self.checks
-                .iter()
-                .filter(|c| c.status == Status::Skipped)
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            match skipped.len() {
+                0 => String::new(),
+                n => format!(", {n} skipped ({})", skipped.join(", ")),
+            },
             match count(Status::Warn) {
                 0 => String::new(),
                 n => format!(", {}", d1_core::wording::count(n, "warning")),
@@ -933,6 +936,7 @@ mod tests {
         assert!(check.detail.contains("t_touch"), "{}", check.detail);
         assert!(report.good, "{}", report.render());
         assert!(report.render_short().contains("1 warning"));
+        assert!(!report.render_short().contains("skipped ()"));
 
         let dir = tempfile::tempdir().unwrap();
         let migrations = dir.path().join("migrations");
