@@ -9,16 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A sandbox with one verified local backup.
-fn seeded() -> (Sandbox, String) {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = only_backup(&sb);
-    (sb, name)
-}
-
 /// Runs the xtask; a run still going after `limit` is killed (SIGKILL: the
 /// xtask's SIGTERM handler does not stop a blocked read) and reported as
 /// `None`. The limit is a generous stop for a hang, not a speed check.
@@ -57,7 +47,7 @@ fn a_manifest_that_is_a_fifo_never_hangs_status_or_list() {
     // used to block for ever on it, ignoring SIGTERM (SA_RESTART). It is
     // skipped with a warning naming it, as any manifest that cannot be
     // trusted.
-    let (sb, name) = seeded();
+    let (sb, name) = sandbox_with_a_backup();
     let fifo = sb
         .backups()
         .join("backup-local-20261130-0000.manifest.json");
@@ -107,7 +97,7 @@ fn list_prints_one_line_per_backup_whatever_its_manifest_holds() {
     // A manifest's database name with a newline in it would make `list`
     // print a row for a prod backup, verified and offsite, that does not
     // exist: the manifest is refused, naming the field.
-    let (sb, name) = seeded();
+    let (sb, name) = sandbox_with_a_backup();
     let manifest = sb.backups().join(format!(
         "{}.manifest.json",
         name.split(".sql").next().unwrap()
@@ -137,7 +127,7 @@ fn a_newer_manifest_cannot_whitewash_an_edited_migration() {
     // applied migration is then edited, and the newest manifest's record
     // of it removed, then set to the edited file's sha256: the older record
     // stands, and migrate still refuses.
-    let (sb, first) = seeded();
+    let (sb, first) = sandbox_with_a_backup();
     std::thread::sleep(Duration::from_millis(1100));
     sb.xtask(&["backup", "local"]).assert_ok();
     let newest: String = sb

@@ -14,16 +14,6 @@ use common::remote::*;
 use common::*;
 use serde_json::Value;
 
-/// A sandbox with a seeded local D1 and one verified backup of it.
-fn seeded() -> (Sandbox, String) {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = only_backup(&sb);
-    (sb, name)
-}
-
 /// Every row of every table of the local D1, and its schema.
 fn db_state(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
     let objects = sb.query(
@@ -106,7 +96,7 @@ fn assert_failed_with(run: &Run, code: i32, needles: &[&str]) {
 
 #[test]
 fn a_file_name_outside_the_backup_directory_is_refused_by_prune_verify_and_restore() {
-    let (sb, original) = seeded();
+    let (sb, original) = sandbox_with_a_backup();
     let decoys = Decoys::plant(sb.path());
     let before = decoys.hashes();
     let state = db_state(&sb);
@@ -193,7 +183,7 @@ fn a_migration_name_with_a_path_is_refused_and_never_opened() {
 
 #[test]
 fn hostile_virtual_table_ddl_is_refused_before_anything_runs() {
-    let (sb, backup) = seeded();
+    let (sb, backup) = sandbox_with_a_backup();
     let decoys = Decoys::plant(sb.path());
     let before = decoys.hashes();
     let state = db_state(&sb);
@@ -257,7 +247,7 @@ fn hostile_virtual_table_ddl_is_refused_before_anything_runs() {
 
 #[test]
 fn two_manifests_naming_one_file_are_refused_and_the_file_kept() {
-    let (sb, original) = seeded();
+    let (sb, original) = sandbox_with_a_backup();
     // A second, older manifest that names the newest backup's file.
     let (copy, manifest) = older_copy(&sb, &original, 40);
     std::fs::remove_file(sb.backups().join(&copy)).unwrap();
@@ -288,7 +278,7 @@ fn two_manifests_naming_one_file_are_refused_and_the_file_kept() {
 
 #[test]
 fn prune_never_deletes_through_a_symbolic_link() {
-    let (sb, original) = seeded();
+    let (sb, original) = sandbox_with_a_backup();
     let decoys = Decoys::plant(sb.path());
     let before = decoys.hashes();
     // An old backup whose file is a link to a file outside backups/.
@@ -507,7 +497,7 @@ fn a_manifest_from_the_future_is_never_latest() {
     // A manifest dated 2099 (a machine with a wrong clock, a hostile R2
     // object fetched) would be `latest` for ever and keep `status` fresh
     // while the backup job had stopped.
-    let (sb, name) = seeded();
+    let (sb, name) = sandbox_with_a_backup();
     let (future, _) = older_copy(&sb, &name, 1);
     edit_manifest(&sb, &future, |m| {
         m["created_at"] = "2099-01-01T00:00:00Z".into();
@@ -537,7 +527,7 @@ fn prune_never_leaves_only_a_damaged_backup_as_the_newest_verified() {
     // The newest backup's manifest says "good", but its file was damaged
     // afterwards (a partial copy, a disk error). The only intact backup is
     // an older one; prune must not delete it on the damaged one's word.
-    let (sb, newest) = seeded();
+    let (sb, newest) = sandbox_with_a_backup();
     let (older, _) = older_copy(&sb, &newest, 40);
     let path = sb.backups().join(&newest);
     let bytes = std::fs::read(&path).unwrap();
@@ -566,7 +556,7 @@ fn prune_never_leaves_only_a_damaged_backup_as_the_newest_verified() {
 fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
     // A backup in backups/ whose dump ends with a trigger of its own, and
     // whose manifest matches it: every new account would become an admin.
-    let (sb, name) = seeded();
+    let (sb, name) = sandbox_with_a_backup();
     let path = sb.backups().join(&name);
     let mut dump = std::fs::read_to_string(&path).unwrap();
     dump.push_str(
@@ -620,7 +610,7 @@ fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
 #[test]
 fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
     use std::io::{Read, Write};
-    let (sb, newest) = seeded();
+    let (sb, newest) = sandbox_with_a_backup();
     let (old, _) = older_copy(&sb, &newest, 40);
     let cmd = sb.xtask_command(&["prune", "--keep-within", "1h", "--keep-daily", "0"]);
     let line: Vec<String> = std::iter::once(cmd.get_program())

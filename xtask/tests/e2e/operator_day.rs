@@ -11,16 +11,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-/// A sandbox with one seeded local backup; returns its file name.
-fn sandbox_with_a_backup() -> (Sandbox, String) {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = only_backup(&sb);
-    (sb, name)
-}
-
 /// The file names `list --json` prints.
 fn listed(sb: &Sandbox) -> Vec<String> {
     let run = sb.xtask(&["list", "--json"]);

@@ -441,6 +441,17 @@ pub fn only_backup(sb: &Sandbox) -> String {
     backups[0].clone()
 }
 
+/// A sandbox with the migrations applied, the seed rows, and one verified
+/// local backup; returns the sandbox and the backup's file name.
+pub fn sandbox_with_a_backup() -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    (sb, name)
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
