@@ -3,8 +3,8 @@
 //! The policy is restic's: a backup is kept if any rule keeps it
 //! (`keep_within`, `keep_daily`, `keep_weekly`, `keep_monthly`). On top of
 //! the rules, three guards: an environment's newest verified backup is never
-//! deleted; a pre-migration or safety backup younger than the window is
-//! never deleted; and an environment with no verified backup loses nothing.
+//! deleted; a pre-migration or safety backup younger than the window (and
+//! never less than a week) is never deleted; and an environment with no verified backup loses nothing.
 //! Deciding is a pure function of the backups, the policy and the clock
 //! ([`decide`]); the xtask's `prune` deletes, under the backup lock.
 
@@ -19,6 +19,9 @@ use crate::span::{self, Span};
 
 /// How long protected backups are kept when `keep_within` is not set.
 const DEFAULT_WINDOW: Span = Span::days(30);
+/// How long protected backups are kept whatever `keep_within` says: a
+/// migration's undo point outlives a `--keep-within 0d` run right after it.
+const PROTECTED_FLOOR: Span = Span::days(7);
 
 /// One environment's retention rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -39,9 +42,15 @@ impl Policy {
             && self.keep_monthly.is_none()
     }
 
-    /// How long pre-migration and safety backups are protected.
-    fn window(&self) -> Span {
-        self.keep_within.unwrap_or(DEFAULT_WINDOW)
+    /// How long pre-migration and safety backups are protected at `now`:
+    /// `keep_within` (30 days if unset), never less than a week.
+    fn window(&self, now: DateTime<Utc>) -> Span {
+        let within = self.keep_within.unwrap_or(DEFAULT_WINDOW);
+        if within.before(now) > PROTECTED_FLOOR.before(now) {
+            PROTECTED_FLOOR
+        } else {
+            within
+        }
     }
 }
 
@@ -186,7 +195,7 @@ fn keep_recent(
             }
         }
     }
-    let window = policy.window();
+    let window = policy.window(now);
     for (i, c) in candidates.iter().enumerate() {
         if c.protected && window.holds(c.created_at, now) {
             keep[i].insert(Reason::Protected(window.to_string()));
@@ -430,8 +439,35 @@ mod tests {
         // With keep_within 7d the window is 7 days.
         let p = policy(Some("7d"), None, None, None);
         assert_eq!(
-            kept(&p, &[safety, old_safety, newest], "2026-11-24T12:00:00Z"),
+            kept(
+                &p,
+                &[safety.clone(), old_safety.clone(), newest.clone()],
+                "2026-11-24T12:00:00Z"
+            ),
             [false, false, true]
+        );
+        // A shorter keep_within never protects them for less than a week: a
+        // pre-migration backup of an hour ago outlives `--keep-within 0d`.
+        let mut fresh = full("2026-11-24T11:00:00Z");
+        fresh.protected = true;
+        let newest = full("2026-11-24T11:30:00Z");
+        for within in ["0d", "12h", "2d"] {
+            let p = policy(Some(within), None, None, None);
+            assert_eq!(
+                kept(
+                    &p,
+                    &[fresh.clone(), safety.clone(), newest.clone()],
+                    "2026-11-24T12:00:00Z"
+                ),
+                [true, false, true],
+                "{within}"
+            );
+        }
+        // A week and a day later, the floor no longer holds it.
+        let p = policy(Some("0d"), None, None, None);
+        assert_eq!(
+            kept(&p, &[fresh, newest], "2026-12-02T12:00:00Z"),
+            [false, true]
         );
     }
 
