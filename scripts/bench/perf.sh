@@ -21,6 +21,8 @@
 #   remote   raw `wrangler d1 export --remote`, then `cargo xtask backup
 #            prod`, both through the real wrangler against the loopback
 #            server (crates/d1-loopback) serving the dump (byte-identical).
+#            DOWNLOAD_MBPS=<n> has the loopback send the export at n MB/s,
+#            as a network would, instead of as fast as 127.0.0.1 carries it.
 # It prints each row's median wall time, the reference's, their ratio,
 # issue 14's goal, the xtask's own peak memory (VmHWM of its process) and,
 # separately, the largest process under it or under the reference
@@ -78,8 +80,10 @@ if wants remote; then
     account=0123456789abcdef0123456789abcdef
     token=loopback-bench-token-0123456789
     uuid=$(sed -n '/env.production.d1_databases/,/^$/s/^database_id = "\(.*\)"/\1/p' wrangler.toml)
+    rate=()
+    [ -n "${DOWNLOAD_MBPS:-}" ] && rate=(--download-rate "$((DOWNLOAD_MBPS * 1000000))")
     "$root/target/debug/d1-loopback" --account "$account" --token "$token" \
-        --db "qbtime_db_prod=$uuid=$work/prod.sqlite" >"$work/url" &
+        --db "qbtime_db_prod=$uuid=$work/prod.sqlite" "${rate[@]}" >"$work/url" &
     server=$!
     for _ in $(seq 100); do [ -s "$work/url" ] && break; sleep 0.1; done
     export CLOUDFLARE_API_BASE_URL="$(head -1 "$work/url")" CLOUDFLARE_API_TOKEN="$token" \
@@ -187,7 +191,7 @@ for who in this base; do
     row "verify --no-manifest" "$who-verify" shell "1.00x"
     row "backup local (export, count, hash, verify)" "$who-local" wrangler-local ""
     step_row "  its export step" "$who-local" wrangler-local "0.30x"
-    row "backup prod, loopback" "$who-remote" wrangler-remote "1.15x"
+    row "backup prod, loopback${DOWNLOAD_MBPS:+ at $DOWNLOAD_MBPS MB/s}" "$who-remote" wrangler-remote "1.15x"
     step_row "  its wrangler export" "$who-remote" wrangler-remote ""
 done
 echo "references:"

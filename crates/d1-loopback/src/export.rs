@@ -431,7 +431,10 @@ pub(crate) fn download(ctx: &Ctx<'_>) -> Reply {
     if let Some(bytes) = faults.download_truncate_to {
         body.truncate(bytes);
     }
-    Reply::bytes(200, "application/octet-stream", body)
+    Reply {
+        paced: faults.download_bytes_per_sec,
+        ..Reply::bytes(200, "application/octet-stream", body)
+    }
 }
 
 /// The S3-style error a failing R2 answers with, under the given status.

@@ -57,4 +57,8 @@ pub struct Faults {
     /// Every answer is held back this many milliseconds before it is sent:
     /// a slow API (one request at a time, as the server serves them).
     pub response_delay_ms: Option<u64>,
+    /// Every signed-URL download is sent at this many bytes a second, as
+    /// over a network rather than over 127.0.0.1 (the benchmark's remote
+    /// row at a download rate).
+    pub download_bytes_per_sec: Option<u64>,
 }

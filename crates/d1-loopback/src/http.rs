@@ -135,6 +135,8 @@ pub(crate) struct Reply {
     /// A body to stream from a file instead of [`Reply::body`], with its
     /// length.
     pub file: Option<(File, u64)>,
+    /// [`Reply::body`] is sent at this many bytes a second.
+    pub paced: Option<u64>,
     /// Set by a handler whose route matched but that did not recognise what
     /// was asked (an unknown GraphQL query, say), so that the request is
     /// recorded as unhandled like one that matched no route.
@@ -178,6 +180,7 @@ impl Reply {
             headers: Vec::new(),
             body,
             file: None,
+            paced: None,
             unhandled: false,
         }
     }
@@ -367,6 +370,27 @@ pub(crate) fn match_route<'r, H>(
 mod tests {
     use super::*;
 
+    /// A paced body is the same bytes, sent a tenth of a second's worth
+    /// at a time at most.
+    #[test]
+    fn a_paced_body_sends_the_same_bytes_in_small_pieces() {
+        let body: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let mut paced = Paced::new(std::io::Cursor::new(body.clone()), 1_000_000);
+        let (mut out, mut buf, mut largest) = (Vec::new(), vec![0u8; 1 << 20], 0);
+        loop {
+            let n = paced.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            largest = largest.max(n);
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, body);
+        assert!(largest <= 100_000, "{largest}");
+        let mut slow = Paced::new(std::io::Cursor::new(body.clone()), 1_000);
+        assert_eq!(slow.read(&mut buf).unwrap(), 100);
+    }
+
     #[test]
     fn routes_match_segment_by_segment() {
         let routes = [
@@ -453,5 +477,42 @@ mod spool_tests {
         let path = empty.path.to_path_buf();
         drop(empty);
         assert!(!path.exists(), "a dropped spool deletes its file");
+    }
+}
+
+/// A body read at a set rate: each read waits until the bytes sent so far
+/// are due.
+pub(crate) struct Paced<R> {
+    inner: R,
+    bytes_per_sec: u64,
+    started: std::time::Instant,
+    sent: u64,
+}
+
+impl<R> Paced<R> {
+    pub fn new(inner: R, bytes_per_sec: u64) -> Paced<R> {
+        Paced {
+            inner,
+            bytes_per_sec: bytes_per_sec.max(1),
+            started: std::time::Instant::now(),
+            sent: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let due = std::time::Duration::from_secs_f64(self.sent as f64 / self.bytes_per_sec as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        // At most a tenth of a second's worth at a time.
+        let most = usize::try_from(self.bytes_per_sec / 10)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let n = buf.len().min(most);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.sent += n as u64;
+        Ok(n)
     }
 }

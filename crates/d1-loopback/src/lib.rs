@@ -526,10 +526,14 @@ fn respond(incoming: tiny_http::Request, reply: Reply) {
         ),
         None => {
             let len = reply.body.len();
+            let body: Box<dyn std::io::Read + Send> = match reply.paced {
+                Some(rate) => Box::new(http::Paced::new(std::io::Cursor::new(reply.body), rate)),
+                None => Box::new(std::io::Cursor::new(reply.body)),
+            };
             incoming.respond(tiny_http::Response::new(
                 status,
                 headers,
-                std::io::Cursor::new(reply.body),
+                body,
                 Some(len),
                 None,
             ))

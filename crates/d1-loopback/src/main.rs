@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! d1-loopback --account ID --token T --db NAME=UUID=PATH [--db ...] [--bucket NAME ...]
+//!             [--download-rate BYTES_PER_SEC]
 //! ```
 //!
 //! Each `--bucket` makes an empty R2 bucket; its objects live in a temporary
@@ -17,17 +18,19 @@ use anyhow::{Context as _, bail};
 use d1_loopback::{Config, DatabaseSpec, Server};
 
 const USAGE: &str = "usage: d1-loopback --account ID --token T --db NAME=UUID=PATH [--db ...] \
-                     [--bucket NAME ...]";
+                     [--bucket NAME ...] [--download-rate BYTES_PER_SEC]";
 
 /// What the command line asks for.
 struct Args {
     config: Config,
     buckets: Vec<String>,
+    /// Exports are downloaded at this rate, as over a network.
+    download_rate: Option<u64>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let (mut account_id, mut api_token, mut databases) = (None, None, Vec::new());
-    let mut buckets = Vec::new();
+    let (mut buckets, mut download_rate) = (Vec::new(), None);
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -51,6 +54,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                 });
             }
             "--bucket" => buckets.push(value()?),
+            "--download-rate" => {
+                let rate = value()?;
+                download_rate = Some(rate.parse().with_context(|| {
+                    format!("--download-rate wants bytes a second, got {rate:?}")
+                })?);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -65,6 +74,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             databases,
         },
         buckets,
+        download_rate,
     })
 }
 
@@ -73,6 +83,12 @@ fn main() -> anyhow::Result<()> {
     let server = Server::start(args.config)?;
     for bucket in &args.buckets {
         server.add_bucket(bucket);
+    }
+    if args.download_rate.is_some() {
+        server.set_faults(d1_loopback::Faults {
+            download_bytes_per_sec: args.download_rate,
+            ..d1_loopback::Faults::default()
+        });
     }
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{}", server.api_base_url())?;
