@@ -92,6 +92,17 @@ impl Catalog {
             .collect()
     }
 
+    /// The `CREATE TABLE` statements a whole export writes, in its order:
+    /// every table's but SQLite's own and those D1 reserves.
+    pub fn exported_tables(&self) -> Vec<(String, String)> {
+        self.objects
+            .iter()
+            .filter(|o| o.kind == "table")
+            .filter(|o| !o.name.starts_with("sqlite_") && !o.name.starts_with("_cf_"))
+            .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
+            .collect()
+    }
+
     /// `CREATE TABLE` statements by table name.
     pub fn create_statements(&self) -> BTreeMap<String, String> {
         self.objects

@@ -9,6 +9,7 @@
 //! | reading and splitting a dump; what it may hold | [`dump`] |
 //! | the trust boundary: the authorizer every statement passes | [`gate`] |
 //! | the survey of a dump and the repair of what D1 cannot take | [`repair`] |
+//! | a dump loaded as it arrives, when its order allows | [`one_pass`] |
 //! | the app's own rules (the audit chain, the key records) | [`app`] |
 //! | content digests: equal means equal | [`digest`] |
 //! | the checks of a loaded backup: integrity, rows, content, the audit chain | [`checks`] |
@@ -30,6 +31,7 @@ pub mod gate;
 pub mod interrupt;
 pub mod manifest;
 pub mod names;
+pub mod one_pass;
 pub mod repair;
 pub mod retention;
 pub mod sealed;

@@ -198,9 +198,16 @@ pub struct Survey {
     pub rows: BTreeMap<String, u64>,
 }
 
+impl Survey {
+    /// Whether the repair keeps the dump's statements about `sqlite_sequence`.
+    pub(crate) fn keeps_sequence(&self) -> bool {
+        self.keeps_sequence
+    }
+}
+
 /// What a statement is, for ordering.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// `PRAGMA defer_foreign_keys`: we write our own.
     DeferPragma,
     /// `PRAGMA foreign_keys=...`, `BEGIN`, `COMMIT`, `END`.
@@ -224,7 +231,7 @@ enum Kind {
 /// The statement's real kind: its first keyword after any comments, with
 /// `REPLACE` and `INSERT OR ...` read as the INSERTs they are. The SQL gate
 /// ([`crate::gate`]) enforces what this only explains.
-fn classify(sql: &str) -> Kind {
+pub(crate) fn classify(sql: &str) -> Kind {
     if sql.starts_with("INSERT INTO \"") && !sql.as_bytes().contains(&0) {
         // The shape of every row of a D1 export.
         if let Some((table, _)) = split_insert(sql)
@@ -348,7 +355,7 @@ fn classify_create(s: &str, word_len: usize) -> Kind {
 
 /// Tables that are never restored: those D1 reserves (`_cf_*`) and
 /// SQLite's statistics.
-fn is_reserved(table: &str) -> bool {
+pub(crate) fn is_reserved(table: &str) -> bool {
     statement::is_never_restored(table)
 }
 
@@ -1201,7 +1208,7 @@ fn char_expression(text: &str) -> String {
 
 /// A statement as it is loaded: LF line endings, ending in `;`. Borrows in
 /// the common case, because this runs for every statement of the dump.
-fn normalise(sql: &str, crlf: bool) -> Cow<'_, str> {
+pub(crate) fn normalise(sql: &str, crlf: bool) -> Cow<'_, str> {
     let sql = if crlf && sql.contains('\r') {
         Cow::Owned(sql.replace("\r\n", "\n"))
     } else {

@@ -20,6 +20,7 @@ use crate::edge::stored::{Counter, Drain};
 use d1_core::app::KeyRecord;
 use d1_core::dump::{self, DumpSummary};
 use d1_core::repair;
+use d1_core::statement::Packed;
 
 /// A repair survey, and the options it was made under.
 pub type Surveyed = (repair::Options, repair::Survey);
@@ -57,21 +58,26 @@ pub struct Arrived {
 impl Arriving {
     /// Writes into `file` (the backup's partial file, open for writing),
     /// summarizes as `dump::summarize(_, schema, key)` does and, with
-    /// `survey`, surveys as `repair::survey(_, survey)` does.
+    /// `survey`, surveys as `repair::survey(_, survey)` does, sending each
+    /// statement on to `forward` as it is read, in order, in batches.
     pub fn start(
         file: File,
         schema: BTreeMap<String, String>,
         key: Option<KeyRecord>,
         survey: Option<repair::Options>,
+        forward: Option<SyncSender<Packed>>,
     ) -> Arriving {
         let (chunks, rx) = sync_channel(IN_FLIGHT);
         let summary = std::thread::spawn(move || match survey {
             None => dump::summarize(Chunks::new(rx), &schema, key.as_ref()).map(|s| (s, None)),
             Some(options) => {
                 let mut summary = dump::Summarizer::new(key.as_ref());
+                let mut forward = Forward::new(forward);
                 let survey = repair::survey_observing(Chunks::new(rx), &options, |sql| {
-                    summary.statement(sql)
+                    summary.statement(sql);
+                    forward.push(sql);
                 })?;
+                forward.finish();
                 Ok((summary.finish(&schema)?, Some((options, survey))))
             }
         });
@@ -141,6 +147,48 @@ impl Drain for Arriving {
     }
 }
 
+/// The statements sent on from the counting thread, in batches. A
+/// receiver that is gone (it stopped loading) is sent nothing more; one
+/// that is slow holds the download back.
+struct Forward {
+    to: Option<SyncSender<Packed>>,
+    batch: Packed,
+}
+
+impl Forward {
+    fn new(to: Option<SyncSender<Packed>>) -> Forward {
+        Forward {
+            to,
+            batch: Packed::default(),
+        }
+    }
+
+    fn push(&mut self, sql: &str) {
+        if self.to.is_none() {
+            return;
+        }
+        self.batch.push(sql, 0, false);
+        if self.batch.is_full() {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if let Some(to) = &self.to
+            && to.send(batch).is_err()
+        {
+            self.to = None;
+        }
+    }
+
+    /// Sends what is left: the dump has ended. (A survey that failed drops
+    /// the rest: its load is never used.)
+    fn finish(mut self) {
+        self.send();
+    }
+}
+
 /// The chunks sent by [`Arriving`], read as one stream; it ends when the
 /// sender is dropped.
 struct Chunks {
@@ -207,6 +255,7 @@ mod tests {
             BTreeMap::new(),
             None,
             Some(options),
+            None,
         );
         for part in text.chunks(piece) {
             arriving.write_all(part).unwrap();

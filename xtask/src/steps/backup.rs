@@ -25,7 +25,7 @@ use xshell::Shell;
 
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
-use crate::edge::arriving::{Arrived, Arriving, Surveyed};
+use crate::edge::arriving::{Arrived, Arriving};
 use crate::edge::fsutil::{self, TempFile};
 use crate::edge::git::{self, Ignored};
 use crate::edge::lock::{BackupLock, LOCK_FILE};
@@ -303,7 +303,7 @@ fn take(
         project,
         env,
         &file,
-        (&stored.source(&file)?, stored.survey.take()),
+        (&stored.source(&file)?, std::mem::take(&mut stored.arrival)),
         manifest,
         &manifest_path,
         args.accept_broken_data,
@@ -340,9 +340,9 @@ struct StoredAs<'a> {
     format: Format,
     sealed: Option<stored::Sealed>,
     age: &'a stored::Age,
-    /// The repair survey made as the export arrived, which its
-    /// verification need not make again.
-    survey: Option<Surveyed>,
+    /// The repair survey and the scratch load made as the export arrived,
+    /// which its verification need not make again.
+    arrival: crate::steps::verify::OnArrival,
     /// Per table, the values the native export wrote exactly where D1's
     /// export would change them (none for a wrangler export).
     exact_values: BTreeMap<String, u64>,
@@ -616,6 +616,8 @@ struct Exported {
     arrived: Option<Arrived>,
     /// See [`StoredAs::exact_values`].
     exact_values: BTreeMap<String, u64>,
+    /// The scratch load made as a plain remote export arrived.
+    preloaded: Option<crate::steps::verify::Preloaded>,
 }
 
 /// Exports into the backup's private temporary file, sealed on the way
@@ -643,6 +645,7 @@ fn export(
             .run_watching(&invocation, Some(partial.path()))
     };
     let mut arrived: Option<Arrived> = None;
+    let mut preloaded = None;
     let mut exact_values = BTreeMap::new();
     let sealed = match (format, source.local_file) {
         (_, Some(file)) => {
@@ -656,17 +659,22 @@ fn export(
         }
         (Format::Sql, None) => {
             // Written as it arrives, through the handle that created the
-            // backup's file, hashed and counted on the way.
+            // backup's file, hashed and counted on the way, and loaded into
+            // the verification's scratch database when its order allows.
+            let options = survey_options(args.mode(), scope);
+            let (preload, forward) = start_preload(args, options.as_ref(), names, catalog).unzip();
             let arriving = Arriving::start(
                 partial_file.try_clone()?,
                 catalog.create_statements(),
                 key_rule.cloned(),
-                survey_options(args.mode(), scope),
+                options,
+                forward,
             );
             let fifo = private.path().join("export.fifo");
             arrived = Some(stored::export_through_fifo(&fifo, arriving, || {
                 export(&fifo)
             })?);
+            preloaded = preload.and_then(crate::steps::verify::Preload::finish);
             None
         }
         (Format::Zstd | Format::ZstdAge, None) => {
@@ -690,8 +698,30 @@ fn export(
             sealed,
             arrived,
             exact_values,
+            preloaded,
         },
     ))
+}
+
+/// The scratch load of a plain, whole export as it arrives, for its
+/// verification, when its survey options allow one (no virtual table to
+/// stage). Only a shortcut: a load that cannot start leaves the
+/// verification to load the file, as it always can.
+fn start_preload(
+    args: &BackupArgs,
+    options: Option<&repair::Options>,
+    names: &BackupNames,
+    catalog: &Catalog,
+) -> Option<(
+    crate::steps::verify::Preload,
+    std::sync::mpsc::SyncSender<d1_core::statement::Packed>,
+)> {
+    if options != Some(&repair::Options::default()) || !args.tables.is_empty() {
+        return None;
+    }
+    crate::steps::verify::Preload::start(&names.dir, catalog.exported_tables())
+        .inspect_err(|e| crate::detail!("Not loading the export as it arrives: {e:#}."))
+        .ok()
 }
 
 /// The native export of a local D1 into the backup's file: written through
@@ -761,7 +791,10 @@ fn write<'a>(
         format: request.format,
         sealed: exported.sealed,
         age,
-        survey: arrived.as_mut().and_then(|a| a.survey.take()),
+        arrival: crate::steps::verify::OnArrival {
+            surveyed: arrived.as_mut().and_then(|a| a.survey.take()),
+            preloaded: exported.preloaded,
+        },
         exact_values: exported.exact_values,
     };
     let (summary, facts) = count_and_hash(
@@ -1032,7 +1065,7 @@ fn verify_new_backup(
     project: &Project,
     env: &Environment,
     file: &Path,
-    (source, surveyed): (&Source, Option<Surveyed>),
+    (source, arrival): (&Source, crate::steps::verify::OnArrival),
     mut manifest: Manifest,
     manifest_path: &Path,
     accept_broken_data: bool,
@@ -1050,7 +1083,7 @@ fn verify_new_backup(
         Some(manifest.statements),
     );
     let report =
-        crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, surveyed);
+        crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
     drop(activity);
     let report = report.map_err(|e| {
         e.context(format!(

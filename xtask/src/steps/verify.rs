@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -30,6 +31,7 @@ use d1_core::checks::{
 use d1_core::dump;
 use d1_core::gate::{self, Gate, Outcome};
 use d1_core::manifest::{Manifest, Verification};
+use d1_core::one_pass::OnePass;
 use d1_core::repair::{self, Finding};
 use d1_core::statement;
 
@@ -184,23 +186,34 @@ pub fn verify(
     manifest: Option<&Manifest>,
     ctx: &Workspace<'_>,
 ) -> Result<Report> {
-    verify_at(file, source, manifest, ctx, None, None).map(|(report, _)| report)
+    verify_at(file, source, manifest, ctx, None, OnArrival::default()).map(|(report, _)| report)
 }
 
-/// [`verify`], starting from the repair survey that was made of the
-/// backup's bytes as they were written (`edge::arriving`), under the
-/// options it names. It stands in for the survey's pass over the file only
-/// when those options are the ones this backup is verified under and the
-/// file is the one the manifest describes; the load then checks, as
-/// always, that it reads those same bytes.
+/// What a backup's verification can start from, made as the backup's
+/// bytes were written (`edge::arriving`).
+#[derive(Default)]
+pub struct OnArrival {
+    /// The repair survey, and the options it was made under.
+    pub surveyed: Option<(repair::Options, repair::Survey)>,
+    /// The scratch load, made in one pass as the bytes arrived.
+    pub preloaded: Option<Preloaded>,
+}
+
+/// [`verify`], starting from what was made of the backup's bytes as they
+/// were written. The survey stands in for verify's own pass over the file,
+/// and the load made on arrival for verify's own load, only when the file
+/// is the one the manifest describes and the options are those this backup
+/// is verified under; the load made on arrival must also be, in effect,
+/// the two-pass load's (see [`d1_core::one_pass`]). Otherwise verify reads
+/// the file as always.
 pub fn verify_surveyed(
     file: &Path,
     source: &Source,
     manifest: Option<&Manifest>,
     ctx: &Workspace<'_>,
-    surveyed: Option<(repair::Options, repair::Survey)>,
+    arrival: OnArrival,
 ) -> Result<Report> {
-    verify_at(file, source, manifest, ctx, None, surveyed).map(|(report, _)| report)
+    verify_at(file, source, manifest, ctx, None, arrival).map(|(report, _)| report)
 }
 
 /// Where a scratch database that outlives its verify is kept: an SQLite
@@ -225,7 +238,14 @@ pub fn verify_keeping(
     ctx: &Workspace<'_>,
     keep: Kept<'_>,
 ) -> Result<(Report, Option<Gate>)> {
-    verify_at(file, source, manifest, ctx, Some(keep), None)
+    verify_at(
+        file,
+        source,
+        manifest,
+        ctx,
+        Some(keep),
+        OnArrival::default(),
+    )
 }
 
 fn verify_at(
@@ -234,7 +254,7 @@ fn verify_at(
     manifest: Option<&Manifest>,
     ctx: &Workspace<'_>,
     keep: Option<Kept<'_>>,
-    surveyed: Option<(repair::Options, repair::Survey)>,
+    arrival: OnArrival,
 ) -> Result<(Report, Option<Gate>)> {
     let mut run = Progress::new(file);
     run.checks.push(file_check(file, manifest)?);
@@ -256,10 +276,11 @@ fn verify_at(
 
     let shape = Shape::of(manifest, ctx)?;
     let file_checked = !run.checks.iter().any(|c| c.status == Status::Fail);
-    let surveyed = surveyed
-        .filter(|(options, _)| file_checked && manifest.is_some() && *options == shape.options)
-        .map(|(_, survey)| Ok(survey));
-    let survey = match surveyed.unwrap_or_else(|| repair::survey(source.open()?, &shape.options)) {
+    let surveyed = arrival
+        .surveyed
+        .filter(|(options, _)| file_checked && manifest.is_some() && *options == shape.options);
+    let on_arrival = surveyed.is_some();
+    let survey = match survey_unless(surveyed, source, &shape.options)? {
         Ok(s) => s,
         Err(e) => {
             run.checks.push(fail(
@@ -273,11 +294,20 @@ fn verify_at(
     run.findings.clone_from(&survey.findings);
     let restorable = restorable_check(&run.findings);
 
-    let scratch = scratch_file(file, source, ctx, keep)?;
-    let mut db = shape.open_scratch(keep, scratch.as_ref())?;
-    let loaded = load(&mut db, source, manifest, &run.checks, &survey, &shape)?;
-    run.phase("load");
-    run.checks.push(statements_check(&loaded, &db));
+    let one_pass = on_arrival && keep.is_none() && shape.loads_in_one_pass();
+    let Loaded {
+        scratch,
+        db,
+        outcome: loaded,
+        as_it_arrived,
+    } = load_file(
+        arrival.preloaded.filter(|_| one_pass),
+        (file, source, manifest, ctx, keep),
+        (&run.checks, &survey, &shape),
+    )?;
+    run.phase(["load", "load (as it arrived)"][usize::from(as_it_arrived)]);
+    run.checks
+        .push(statements_check(&loaded, &db, as_it_arrived));
     run.checks.push(restorable);
     let foreign_keys = if shape.partial {
         skipped(
@@ -547,6 +577,16 @@ impl Shape {
         })
     }
 
+    /// Whether a backup of this shape is loaded as a load made on arrival
+    /// was: the whole database, into an empty scratch database with its
+    /// foreign keys on, under no repair option.
+    fn loads_in_one_pass(&self) -> bool {
+        !self.data_only
+            && !self.partial
+            && self.migrations.is_none()
+            && self.options == repair::Options::default()
+    }
+
     /// The scratch database, where `keep` or `scratch` says (else in
     /// memory), with a data-only backup's migrations applied.
     fn open_scratch(&self, keep: Option<Kept<'_>>, scratch: Option<&TempFile>) -> Result<Scratch> {
@@ -566,6 +606,63 @@ impl Shape {
         }
         Ok(db)
     }
+}
+
+/// The survey `surveyed` on arrival, or else the file's, made now; `Err`
+/// inside when the dump cannot be read.
+fn survey_unless(
+    surveyed: Option<(repair::Options, repair::Survey)>,
+    source: &Source,
+    options: &repair::Options,
+) -> Result<Result<repair::Survey>> {
+    Ok(match surveyed {
+        Some((_, survey)) => Ok(survey),
+        None => repair::survey(source.open()?, options),
+    })
+}
+
+/// The scratch database with the backup loaded into it: the load made as
+/// it arrived, if given and usable, else a new one, where `keep` says or in
+/// a new private file, of the backup's file.
+fn load_file(
+    preloaded: Option<Preloaded>,
+    (file, source, manifest, ctx, keep): (
+        &Path,
+        &Source,
+        Option<&Manifest>,
+        &Workspace<'_>,
+        Option<Kept<'_>>,
+    ),
+    (checks, survey, shape): (&[Check], &repair::Survey, &Shape),
+) -> Result<Loaded> {
+    if let Some(Preloaded { file, db, .. }) = preloaded.and_then(|p| p.usable(survey)) {
+        return Ok(Loaded {
+            scratch: Some(file),
+            db,
+            outcome: Ok(Vec::new()),
+            as_it_arrived: true,
+        });
+    }
+    let scratch = scratch_file(file, source, ctx, keep)?;
+    let mut db = shape.open_scratch(keep, scratch.as_ref())?;
+    let outcome = load(&mut db, source, manifest, checks, survey, shape)?;
+    Ok(Loaded {
+        scratch,
+        db,
+        outcome,
+        as_it_arrived: false,
+    })
+}
+
+/// A scratch database with a backup loaded into it.
+struct Loaded {
+    /// Its file, deleted when dropped; `None` in memory or kept.
+    scratch: Option<TempFile>,
+    db: Scratch,
+    /// The repairs the load made, or why it failed.
+    outcome: Result<Vec<repair::Repair>>,
+    /// Loaded as the backup arrived.
+    as_it_arrived: bool,
 }
 
 /// Loads the repaired dump into the scratch database. The load reads the
@@ -606,7 +703,11 @@ fn load(
 }
 
 /// Whether every repaired statement ran under D1's rules.
-fn statements_check(loaded: &Result<Vec<repair::Repair>>, db: &Scratch) -> Check {
+fn statements_check(
+    loaded: &Result<Vec<repair::Repair>>,
+    db: &Scratch,
+    as_it_arrived: bool,
+) -> Check {
     match (loaded, db.failures.first()) {
         (Err(e), _) => fail("statements", crate::redact::text(&format!("{e:#}"))),
         (Ok(_), Some(first)) => fail(
@@ -620,8 +721,13 @@ fn statements_check(loaded: &Result<Vec<repair::Repair>>, db: &Scratch) -> Check
         (Ok(_), None) => pass(
             "statements",
             format!(
-                "all {} repaired statements ran with foreign keys on (deferred) and D1's 100 KB limit",
-                db.statements
+                "all {} repaired statements ran with foreign keys on (deferred) and D1's 100 KB \
+                 limit{}",
+                db.statements,
+                match as_it_arrived {
+                    true => ", as the export arrived",
+                    false => "",
+                }
             ),
         ),
     }
@@ -766,6 +872,125 @@ impl Scratch {
     }
 }
 
+/// A backup's scratch load, made on a thread of its own while the backup
+/// downloads: `edge::arriving` sends it each statement as it arrives, and
+/// [`d1_core::one_pass`] decides whether the dump's order allows loading it
+/// so. The backup's verification uses it ([`OnArrival`]) only if every
+/// statement ran and the whole dump's survey agrees; otherwise the
+/// verification loads the file as always.
+pub struct Preload {
+    thread: Option<std::thread::JoinHandle<Preloaded>>,
+}
+
+/// What a [`Preload`] made.
+pub struct Preloaded {
+    /// The scratch database's file, deleted when dropped.
+    file: TempFile,
+    db: Scratch,
+    pass: OnePass,
+    /// Every statement passed on ran, and none failed.
+    ran: bool,
+}
+
+/// Batches of statements in flight to a [`Preload`]: when it falls behind,
+/// the download waits.
+const PRELOAD_IN_FLIGHT: usize = 4;
+
+impl Preload {
+    /// Starts the load into a new private file in `scratch_dir` of a dump
+    /// that creates `tables` (as the schema read before the export lists
+    /// them). The statements go in through the returned sender; dropping it
+    /// ends the load.
+    pub fn start(
+        scratch_dir: &Path,
+        tables: Vec<(String, String)>,
+    ) -> Result<(Preload, SyncSender<statement::Packed>)> {
+        let file = TempFile::create(scratch_dir.join(format!(
+            ".verify-{}-arriving.sqlite.partial",
+            std::process::id()
+        )))?;
+        let db = Scratch::open(Storage::File(file.path()), true)?;
+        let (sender, batches) = sync_channel(PRELOAD_IN_FLIGHT);
+        let pass = OnePass::new(&repair::Options::default(), tables);
+        let thread = std::thread::spawn(move || Preloaded::load(file, db, pass, batches));
+        Ok((
+            Preload {
+                thread: Some(thread),
+            },
+            sender,
+        ))
+    }
+
+    /// Waits for the load to end (its sender must be gone).
+    pub fn finish(mut self) -> Option<Preloaded> {
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for Preload {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Preloaded {
+    /// Loads the batches as they come, until they end or the one pass
+    /// stops (then the rest are not read: the sender sees that and stops
+    /// sending).
+    fn load(
+        file: TempFile,
+        mut db: Scratch,
+        mut pass: OnePass,
+        batches: Receiver<statement::Packed>,
+    ) -> Preloaded {
+        let mut loading = Loading {
+            runner: gate::Runner::new(&db.db),
+            statements: &mut db.statements,
+            failures: &mut db.failures,
+        };
+        let mut ran = true;
+        for batch in batches {
+            let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading) {
+                Ok(true) if loading.failures.is_empty() => Ok(()),
+                Ok(_) => bail!("the load on arrival stopped"),
+                Err(e) => Err(e),
+            });
+            if loaded.is_err() {
+                ran = false;
+                break;
+            }
+        }
+        drop(loading);
+        Preloaded {
+            file,
+            db,
+            pass,
+            ran,
+        }
+    }
+
+    /// The load, if it is the one [`repair::write`] makes of the dump
+    /// `survey` describes.
+    fn usable(self, survey: &repair::Survey) -> Option<Preloaded> {
+        let agrees = self.pass.finish(survey);
+        crate::detail!(
+            "The load made as the export arrived {}",
+            match (&agrees, self.ran) {
+                (Ok(()), true) => "is used.".to_owned(),
+                (Ok(()), false) =>
+                    "stopped at a statement that failed: loading it again.".to_owned(),
+                (Err(why), _) => format!("is not used ({why}): loading it again."),
+            }
+        );
+        (agrees.is_ok() && self.ran).then_some(Preloaded {
+            pass: OnePass::default(),
+            ..self
+        })
+    }
+}
+
 /// Whether an error means the verification could not run, as opposed to a
 /// finding about the backup.
 fn stops_verification(e: &anyhow::Error) -> bool {
@@ -889,14 +1114,11 @@ mod tests {
         };
         let run = |m: &Manifest, options: repair::Options| {
             let source = Source::plain(&file);
-            verify_surveyed(
-                &file,
-                &source,
-                Some(m),
-                &ctx,
-                Some((options, other.clone())),
-            )
-            .unwrap()
+            let arrival = OnArrival {
+                surveyed: Some((options, other.clone())),
+                preloaded: None,
+            };
+            verify_surveyed(&file, &source, Some(m), &ctx, arrival).unwrap()
         };
         let right = manifest(&d1_core::names::hex(
             &<sha2::Sha256 as sha2::Digest>::digest(dump.as_bytes()),
@@ -916,6 +1138,173 @@ mod tests {
         let again = run(&right, data_only);
         assert!(again.findings.is_empty(), "{}", again.render());
         assert!(again.good, "{}", again.render());
+    }
+
+    /// The tables of a dump's database as a backup reads them before its
+    /// export, through the same query and the same reading of it. (The
+    /// dump's `log` is read as it was before a column was added, for the
+    /// case that needs a schema that changed during the export.)
+    fn schema_of(dump: &str) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("live.sqlite");
+        let db = rusqlite::Connection::open(&file).unwrap();
+        for s in statement::Statements::new(dump.as_bytes()) {
+            let sql = s.unwrap().sql.replace("log (added INT, ", "log (");
+            if sql.starts_with("CREATE TABLE") {
+                db.execute_batch(&sql).unwrap();
+            }
+        }
+        let json = crate::edge::local_d1::query_json(&file, d1_core::catalog::CATALOG_SQL).unwrap();
+        d1_core::catalog::Catalog::from_wrangler_json(&json)
+            .unwrap()
+            .exported_tables()
+    }
+
+    /// The verification of a new remote backup, with the load made as its
+    /// bytes arrived (through `edge::arriving`, as `backup` feeds it) and
+    /// without, reaches the same verdicts, details and content digests. The
+    /// load on arrival is used for a dump in a D1 export's order, good or
+    /// bad, and for no dump whose order it would change the outcome of.
+    #[test]
+    fn a_load_made_as_the_backup_arrived_gives_the_same_verification() {
+        use crate::edge::stored::Drain as _;
+        use std::io::Write as _;
+        const EXPORT: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE companies (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);\n\
+            INSERT INTO \"companies\" (\"id\",\"name\") VALUES(1,'a;b');\n\
+            INSERT INTO \"companies\" (\"id\",\"name\") VALUES(2,replace('x\\ny','\\n',char(10)));\n\
+            CREATE TABLE customers (id INTEGER PRIMARY KEY, company INTEGER REFERENCES companies(id));\n\
+            INSERT INTO \"customers\" (\"id\",\"company\") VALUES(1,2);\n\
+            CREATE TABLE log (at TEXT, what TEXT);\n\
+            INSERT INTO \"log\" (\"at\",\"what\") VALUES('t',X'00ff');\n\
+            DELETE FROM sqlite_sequence;\n\
+            INSERT INTO \"sqlite_sequence\" VALUES('companies',7);\n\
+            CREATE INDEX customers_company ON customers(company);\n\
+            CREATE TRIGGER stamp AFTER INSERT ON log BEGIN UPDATE companies SET name = 'x'; END;\n";
+        let trigger = "CREATE TRIGGER stamp AFTER INSERT ON log BEGIN UPDATE companies SET name = 'x'; END;\n";
+        let cases: Vec<(&str, String, bool)> = vec![
+            ("a D1 export", EXPORT.to_owned(), true),
+            (
+                "a broken reference",
+                EXPORT.replace("VALUES(1,2)", "VALUES(1,9)"),
+                true,
+            ),
+            (
+                "a trigger before the rows it would fire on",
+                EXPORT.replace(trigger, "").replace(
+                    "CREATE TABLE log (at TEXT, what TEXT);\n",
+                    &format!("CREATE TABLE log (at TEXT, what TEXT);\n{trigger}"),
+                ),
+                false,
+            ),
+            (
+                "a reference to a table created later",
+                EXPORT
+                    .replace("REFERENCES companies(id)", "REFERENCES later(id)")
+                    .replace(
+                        "DELETE FROM sqlite_sequence;",
+                        "CREATE TABLE later (id INTEGER PRIMARY KEY);\n\
+                     INSERT INTO \"later\" (\"id\") VALUES(2);\n\
+                     DELETE FROM sqlite_sequence;",
+                    ),
+                true,
+            ),
+            (
+                "a table the schema read before the export lacks",
+                EXPORT.replace("CREATE TABLE log (", "CREATE TABLE log (added INT, "),
+                false,
+            ),
+            (
+                "a statement the gate refuses",
+                EXPORT.replace("VALUES('t',X'00ff')", "VALUES('t',sqlite_version())"),
+                false,
+            ),
+            ("CRLF line endings", EXPORT.replace('\n', "\r\n"), false),
+            (
+                "a row over D1's limit",
+                EXPORT.replace("'a;b'", &format!("'{}'", "z".repeat(120_000))),
+                false,
+            ),
+        ];
+        let app = crate::config::settings::Settings::parse("").unwrap().app;
+        for (what, dump, used) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("backup-prod-20261124-1200.sql");
+            let migrations = dir.path().join("migrations");
+            let ctx = Workspace {
+                migrations_dir: &migrations,
+                app: &app,
+                scratch_dir: dir.path(),
+            };
+            let options = repair::Options::default();
+            let (preload, forward) = Preload::start(dir.path(), schema_of(&dump)).unwrap();
+            let mut arriving = crate::edge::arriving::Arriving::start(
+                std::fs::File::create(&file).unwrap(),
+                BTreeMap::new(),
+                None,
+                Some(options),
+                Some(forward),
+            );
+            for piece in dump.as_bytes().chunks(100) {
+                arriving.write_all(piece).unwrap();
+            }
+            let arrived = arriving.finish(Ok(())).unwrap();
+            let rows = match &arrived.summary {
+                Ok(summary) => serde_json::to_string(&summary.rows).unwrap(),
+                Err(_) => "{}".to_owned(),
+            };
+            let manifest: Manifest = serde_json::from_str(&format!(
+                r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
+                "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
+                "mode":"full","tables":[],"file":{{"name":"backup-prod-20261124-1200.sql","bytes":{},"sha256":"{}"}},
+                "rows":{rows},"statements":3,"migrations":[],"encryption_key":null,"wrangler_version":null,
+                "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#,
+                arrived.bytes, arrived.sha256
+            ))
+            .unwrap();
+            let source = Source::plain(&file);
+            let arrival = OnArrival {
+                surveyed: arrived.survey,
+                preloaded: preload.finish(),
+            };
+            let on_arrival =
+                verify_surveyed(&file, &source, Some(&manifest), &ctx, arrival).unwrap();
+            let read_back = verify(&file, &source, Some(&manifest), &ctx).unwrap();
+            let checks = |r: &Report| -> Vec<(&'static str, Status, String)> {
+                r.checks
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name,
+                            c.status,
+                            c.detail.replace(", as the export arrived", ""),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                checks(&on_arrival),
+                checks(&read_back),
+                "{what}:\n{}\n{}",
+                on_arrival.render(),
+                read_back.render()
+            );
+            assert_eq!(on_arrival.content, read_back.content, "{what}");
+            assert_eq!(on_arrival.good, read_back.good, "{what}");
+            assert_eq!(
+                on_arrival.render().contains("as the export arrived"),
+                used,
+                "{what}:\n{}",
+                on_arrival.render()
+            );
+            // Its scratch database is gone with the verification.
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().contains("verify-"))
+                .collect();
+            assert!(left.is_empty(), "{what}: {left:?}");
+        }
     }
 
     /// A trigger no migration creates is named in a warning, and the backup

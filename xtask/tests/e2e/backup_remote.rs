@@ -136,6 +136,48 @@ fn remote_backup_with_fts5_goes_through_the_table_list() {
     assert!(remote.server.unhandled().is_empty());
 }
 
+/// A plain remote backup is loaded into its verification's scratch
+/// database as it downloads, its tables first (qbtime's `accounts`
+/// references a table created after it, workers-sdk #5683). A database
+/// whose export needs another repair (a row over D1's statement limit) is
+/// loaded again after the download instead, and both are verified good.
+#[test]
+fn a_remote_backup_is_verified_from_the_load_made_as_it_arrived_when_its_order_allows() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        run.all().contains("The load made as the export arrived is used.")
+            && run.all().contains("statements ran with foreign keys on (deferred) and D1's 100 KB limit, as the export arrived"),
+        "{}",
+        run.all()
+    );
+    let left: Vec<_> = files_under(&remote.sb.backups())
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("verify-"))
+        .collect();
+    assert!(left.is_empty(), "scratch files left: {left:?}");
+
+    let remote = Remote::new(
+        "CREATE TABLE attachments (id INTEGER PRIMARY KEY, body BLOB);\n\
+         INSERT INTO attachments VALUES (1, randomblob(60000));",
+    );
+    let run = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    run.assert_ok();
+    assert!(
+        run.all()
+            .contains("is not used (a statement to split): loading it again.")
+            && !run.all().contains("as the export arrived\n"),
+        "{}",
+        run.all()
+    );
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+    assert_eq!(m["rows"]["attachments"], 1);
+}
+
 /// Runs `backup prod` under `faults` and checks that it failed with `message`
 /// and left nothing that looks like a backup: no file, no manifest, the
 /// lock released.
