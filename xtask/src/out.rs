@@ -83,7 +83,19 @@ fn colour_on(stream_is_terminal: bool) -> bool {
 /// Removes ANSI escape sequences: CSI (`ESC [ … final`), OSC (`ESC ] … BEL`
 /// or `ESC \`), and two-character escapes.
 pub fn strip_ansi(text: &str) -> Cow<'_, str> {
-    if !text.contains('\u{1b}') && !text.contains('\u{9b}') {
+    strip_escapes(text, false)
+}
+
+/// [`strip_ansi`], but keeping colour (SGR: `ESC [` digits and `;`, then
+/// `m`) when `keep_colour`: whatever else a line holds (a cursor move, a
+/// screen clear, a window title, a link, a clipboard write, all of which a
+/// name in a dump or wrangler's output could carry) never reaches the
+/// terminal. Carriage returns go too (one would let a name overwrite the
+/// line it is printed on), and any other control character but a line
+/// break or a tab is shown as U+FFFD.
+fn strip_escapes(text: &str, keep_colour: bool) -> Cow<'_, str> {
+    let plain = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(plain) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -91,7 +103,7 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
     while let Some(c) = chars.next() {
         match c {
             '\u{1b}' => match chars.next() {
-                Some('[') => skip_csi(&mut chars),
+                Some('[') => csi(&mut chars, keep_colour, &mut out),
                 Some(']') => {
                     while let Some(c) = chars.next() {
                         if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
@@ -101,18 +113,29 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
                 }
                 _ => {}
             },
-            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9b}' => csi(&mut chars, false, &mut out),
+            '\r' => {}
+            c if !plain(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
     Cow::Owned(out)
 }
 
-fn skip_csi(chars: &mut impl Iterator<Item = char>) {
+/// Reads a CSI sequence after its `ESC [`, writing it to `out` only if it
+/// sets colours and `keep_colour`.
+fn csi(chars: &mut impl Iterator<Item = char>, keep_colour: bool, out: &mut String) {
+    let mut params = String::new();
     for c in chars {
         if ('\u{40}'..='\u{7e}').contains(&c) {
-            break;
+            if keep_colour && c == 'm' && params.chars().all(|p| p.is_ascii_digit() || p == ';') {
+                out.push_str("\u{1b}[");
+                out.push_str(&params);
+                out.push('m');
+            }
+            return;
         }
+        params.push(c);
     }
 }
 
@@ -123,11 +146,7 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
     } else {
         std::io::stdout().is_terminal()
     };
-    if colour_on(terminal) {
-        Cow::Borrowed(text)
-    } else {
-        strip_ansi(text)
-    }
+    strip_escapes(text, colour_on(terminal))
 }
 
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
@@ -504,6 +523,31 @@ mod tests {
         );
         assert_eq!(strip_ansi("plain │ ✅"), "plain │ ✅");
         assert!(matches!(strip_ansi("plain"), Cow::Borrowed(_)));
+    }
+
+    /// At a colour terminal only colours pass: a screen clear, a cursor
+    /// move, a window title or a clipboard write (OSC 52) carried by a name
+    /// never does, nor a carriage return that would overwrite the line.
+    #[test]
+    fn a_terminal_gets_colours_and_nothing_else() {
+        let red = "\u{1b}[31mBAD\u{1b}[0m";
+        assert_eq!(strip_escapes(red, true), red);
+        for hostile in [
+            "x\u{1b}[2Jy",
+            "x\u{1b}[1;1Hy",
+            "x\u{1b}]0;title\u{7}y",
+            "x\u{1b}]52;c;aGVsbG8=\u{7}y",
+            "x\u{9b}2Jy",
+            "x\ry",
+        ] {
+            assert_eq!(strip_escapes(hostile, true), "xy", "{hostile:?}");
+            assert_eq!(strip_escapes(hostile, false), "xy", "{hostile:?}");
+        }
+        assert_eq!(strip_escapes("a\u{7}b\u{0}c", true), "a\u{fffd}b\u{fffd}c");
+        assert_eq!(
+            strip_escapes("two\nlines\tand a tab", true),
+            "two\nlines\tand a tab"
+        );
     }
 
     #[test]

@@ -65,6 +65,14 @@ pub fn restorable_check(findings: &[Finding]) -> Check {
     }
 }
 
+impl Check {
+    /// The detail as it may be printed ([`crate::names::shown`]): it names
+    /// tables, triggers and values' places read from the backup.
+    pub fn shown(&self) -> std::borrow::Cow<'_, str> {
+        crate::names::shown(&self.detail)
+    }
+}
+
 pub fn pass(name: &'static str, detail: String) -> Check {
     Check {
         name,

@@ -36,12 +36,13 @@ pub struct KeyFingerprint {
 }
 
 impl KeyFingerprint {
-    /// A key as its row holds it, with any control character (a line
-    /// break, an escape code) written as U+FFFD: the manifest prints it,
+    /// A key as its row holds it, with any unprintable character (a line
+    /// break, an escape code, a bidi override) written as U+FFFD
+    /// ([`crate::names::unprintable`]): the manifest prints it,
     /// and holds none (`Manifest::validate`). The backup's and the
     /// target's keys are both read through here, so they compare alike.
     pub fn new(key_id: &str, fingerprint: &str) -> KeyFingerprint {
-        let printable = |s: &str| s.replace(char::is_control, "\u{fffd}");
+        let printable = |s: &str| s.replace(crate::names::unprintable, "\u{fffd}");
         KeyFingerprint {
             key_id: printable(key_id),
             fingerprint: printable(fingerprint),
@@ -218,6 +219,20 @@ pub fn check_looks_like_sql(head: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key id read from the database prints as one plain token: a line
+    /// break, an escape code or a bidi override becomes U+FFFD, and plain
+    /// text is kept as it is.
+    #[test]
+    fn a_key_id_prints_as_itself_or_with_replacement_characters() {
+        let k = KeyFingerprint::new("dek-\u{202e}10-6202\n", "ab\u{200b}cd");
+        assert_eq!(k.key_id, "dek-\u{fffd}10-6202\u{fffd}");
+        assert_eq!(k.fingerprint, "ab\u{fffd}cd");
+        assert_eq!(
+            KeyFingerprint::new("dek-2026-01", "ab").key_id,
+            "dek-2026-01"
+        );
+    }
 
     #[test]
     fn summary_counts_rows_and_reads_migrations_and_key() {

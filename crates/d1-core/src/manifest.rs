@@ -240,8 +240,9 @@ impl Manifest {
         for (field, value) in self.printed_fields() {
             if !crate::names::is_printable(value) {
                 bail!(
-                    "its {field} holds a control character (a line break, an escape code): \
-                     printed, it would read as something else, and this tool writes none there"
+                    "its {field} holds a control or invisible formatting character (a line \
+                     break, an escape code, a bidi override, a zero-width space): printed, it \
+                     would read as something else, and this tool writes none there"
                 );
             }
         }
@@ -707,12 +708,18 @@ mod tests {
     #[test]
     fn printed_fields_hold_no_control_characters() {
         type Edit = fn(&mut Manifest);
-        let edits: [(&str, Edit); 4] = [
+        let edits: [(&str, Edit); 7] = [
             ("database.name", |m| {
                 m.database
                     .name
                     .push_str("\nbackup-prod-20261124-1200.sql  good")
             }),
+            // Right-to-left override: "qbtime_db_\u{202e}dorp" shows as "qbtime_db_prod".
+            ("database.name", |m| {
+                m.database.name = "qbtime_db_\u{202e}dorp".to_owned()
+            }),
+            ("tables", |m| m.tables.push("customers\u{200b}".to_owned())),
+            ("reason", |m| m.reason = Some("a\u{2028}b".to_owned())),
             ("reason", |m| m.reason = Some("x\u{1b}[31m".to_owned())),
             ("tables", |m| m.tables.push("a\rb".to_owned())),
             ("offsite.bucket", |m| {
@@ -736,12 +743,23 @@ mod tests {
                 "{field}: {err}"
             );
         }
+        for name in [
+            "backup-prod-20261124-1200.sql\n",
+            "backup-prod-20261124-1200\u{feff}.sql",
+        ] {
+            let mut m = sample("backup-prod-20261124-1200.sql");
+            m.file.name = name.to_owned();
+            assert!(
+                m.validate("backup-prod-20261124-1200.manifest.json")
+                    .is_err(),
+                "{name:?}"
+            );
+        }
+        // Text that merely is not ASCII prints as itself.
         let mut m = sample("backup-prod-20261124-1200.sql");
-        m.file.name = "backup-prod-20261124-1200.sql\n".to_owned();
-        assert!(
-            m.validate("backup-prod-20261124-1200.manifest.json")
-                .is_err()
-        );
+        m.reason = Some("vor der Migration: Kunden übertragen, 顧客".to_owned());
+        m.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
     }
 
     #[test]

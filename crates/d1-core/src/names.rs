@@ -4,8 +4,8 @@
 use std::path::Path;
 
 /// A file name with no directory in it: not empty, no `/` or `\\`, not `.`
-/// or `..`, no NUL or other control character (a line break, an escape
-/// code), and not hidden.
+/// or `..`, no NUL or other [`unprintable`] character (a line break, an
+/// escape code, a bidi override), and not hidden.
 pub fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
@@ -27,11 +27,49 @@ pub fn is_bookmark(text: &str) -> bool {
             .all(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Whether `text` can be printed as it is: it holds no control character.
-/// A line break or an escape code in a field read from a file would print
-/// as something else (a row of its own, a whole environment reading "ok").
+/// Whether `text` can be printed as it is: it holds no [`unprintable`]
+/// character. A line break or an escape code in a field read from a file
+/// would print as something else (a row of its own, a whole environment
+/// reading "ok").
 pub fn is_printable(text: &str) -> bool {
-    !text.chars().any(char::is_control)
+    !text.chars().any(unprintable)
+}
+
+/// `text` with each [`unprintable`] character written as its escape
+/// (`\u{a}` for a line break): how a name read from a dump or a database
+/// (a table, a column, a trigger) is shown in a message, so that a table
+/// named `x<line break>Result: GOOD` cannot print a line of its own.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if is_printable(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unprintable(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A character that does not print as itself: a control character (a line
+/// break, an escape code), a line or paragraph separator, or one of the
+/// invisible format characters that reorder or hide the text around them
+/// (bidi overrides and isolates such as U+202E, which would show
+/// `backup-prod-…` as something else; zero-width spaces and joiners, which
+/// make two names look alike).
+pub fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// Whether `text` is a SHA-256 as the backup directory writes it: 64 lowercase hex digits.
@@ -56,4 +94,23 @@ pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unprintable_characters_are_shown_as_escapes_and_the_rest_as_it_is() {
+        assert_eq!(shown("x\nResult: GOOD"), "x\\u{a}Result: GOOD");
+        assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(shown("qbtime_db_\u{202e}dorp"), "qbtime_db_\\u{202e}dorp");
+        assert_eq!(shown("zero\u{200b}width"), "zero\\u{200b}width");
+        for plain in ["customers", "Kunden übertragen", "顧客", "a b\"c"] {
+            assert!(
+                matches!(shown(plain), std::borrow::Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+    }
 }

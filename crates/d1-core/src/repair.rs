@@ -94,7 +94,17 @@ pub enum Repair {
 }
 
 impl fmt::Display for Repair {
+    /// Shown with [`crate::names::shown`]: it names tables of the dump.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
+        self.describe(&mut text)?;
+        f.write_str(&crate::names::shown(&text))
+    }
+}
+
+impl Repair {
+    fn describe(&self, f: &mut String) -> fmt::Result {
+        use fmt::Write as _;
         match self {
             Repair::DdlBeforeData { forward_references } => write!(
                 f,
@@ -160,7 +170,7 @@ impl fmt::Display for Finding {
             f,
             "line {}: {} ({})",
             self.line,
-            self.message,
+            crate::names::shown(&self.message),
             if self.repaired {
                 "restore repairs this"
             } else {

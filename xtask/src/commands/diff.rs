@@ -17,12 +17,14 @@
 //! Exit codes, as `diff(1)`: 0 the two sides are the same, 1 they differ,
 //! 2 the comparison could not run (including a side that does not load).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use d1_core::names::shown;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -577,7 +579,7 @@ impl Diff {
             render_table(&mut out, t);
         }
         if !same.is_empty() {
-            let names: Vec<&str> = same.iter().map(|t| t.table.as_str()).collect();
+            let names: Vec<Cow<'_, str>> = same.iter().map(|t| shown(&t.table)).collect();
             let _ = writeln!(
                 out,
                 "Unchanged: {} ({})",
@@ -612,9 +614,15 @@ impl Diff {
             let on = if c.kind == "table" || c.table == c.name {
                 String::new()
             } else {
-                format!(" on {}", c.table)
+                format!(" on {}", shown(&c.table))
             };
-            let _ = writeln!(out, "  {mark} {} {}{on} {}", c.kind, c.name, c.change);
+            let _ = writeln!(
+                out,
+                "  {mark} {} {}{on} {}",
+                c.kind,
+                shown(&c.name),
+                c.change
+            );
             if let Some(cols) = &c.columns {
                 for (what, list) in [
                     ("added", &cols.added),
@@ -622,7 +630,7 @@ impl Diff {
                     ("changed", &cols.changed),
                 ] {
                     if !list.is_empty() {
-                        let _ = writeln!(out, "      columns {what}: {}", list.join(", "));
+                        let _ = writeln!(out, "      columns {what}: {}", shown(&list.join(", ")));
                     }
                 }
             }
@@ -630,19 +638,21 @@ impl Diff {
     }
 }
 
-/// A table that differs: its counts, then its sampled rows.
+/// A table that differs: its counts, then its sampled rows. Names and
+/// values come from the backups, so each line shows them escaped
+/// ([`shown`]): a key holding a line break prints no line of its own.
 fn render_table(out: &mut String, t: &TableDiff) {
     let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let _ = writeln!(
         out,
         "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
-        t.table,
+        shown(&t.table),
         count(t.rows[0]),
         count(t.rows[1]),
         t.added.count,
         t.removed.count,
         t.changed.count,
-        t.key.join(", ")
+        shown(&t.key.join(", "))
     );
     if let Some(note) = &t.note {
         let _ = writeln!(out, "    {note}");
@@ -663,7 +673,7 @@ fn render_table(out: &mut String, t: &TableDiff) {
                     s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 let _ = write!(line, ": {}", values.join("; "));
             }
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", shown(&line));
         }
         if c.count > c.sample.len() as u64 {
             let _ = writeln!(

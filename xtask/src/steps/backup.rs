@@ -941,11 +941,11 @@ fn new_manifest(
                 tables: scope.virtual_tables.clone(),
             }
         }),
-        // A manifest holds no control characters (`Manifest::validate`).
+        // A manifest holds no unprintable characters (`Manifest::validate`).
         reason: args
             .reason
             .as_ref()
-            .map(|r| r.replace(char::is_control, " ")),
+            .map(|r| r.replace(d1_core::names::unprintable, " ")),
         verification: None,
         offsite: None,
         content: None,

@@ -154,7 +154,7 @@ impl LockRule {
 /// indefinite, so an unknown lock is never taken for a shorter one.
 pub fn lock_rules(listing: &str) -> Vec<LockRule> {
     let mut rules: Vec<LockRule> = Vec::new();
-    for line in listing.lines().map(strip_ansi) {
+    for line in listing.lines().map(crate::out::strip_ansi) {
         let Some((label, value)) = line.trim_start().split_once(':') else {
             continue;
         };
@@ -410,33 +410,13 @@ impl Index {
 pub fn rule_names(listing: &str) -> Vec<String> {
     listing
         .lines()
-        .map(strip_ansi)
+        .map(crate::out::strip_ansi)
         .filter_map(|line| {
             line.trim_start()
                 .strip_prefix("name:")
                 .map(|v| v.trim().to_owned())
         })
         .collect()
-}
-
-pub fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// What an offsite command needs: the environment, its bucket, wrangler.

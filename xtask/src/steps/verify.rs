@@ -58,7 +58,7 @@ impl Report {
         self.checks
             .iter()
             .filter(|c| c.status == Status::Fail)
-            .map(|c| format!("{}: {}", c.name, c.detail))
+            .map(|c| format!("{}: {}", c.name, c.shown()))
             .collect()
     }
 
@@ -123,7 +123,7 @@ impl Report {
             }
         );
         for c in self.checks.iter().filter(|c| c.status == Status::Warn) {
-            crate::warn!("{}: {}: {}", self.file.display(), c.name, c.detail);
+            crate::warn!("{}: {}: {}", self.file.display(), c.name, c.shown());
         }
     }
 
@@ -138,7 +138,7 @@ impl Report {
                 Status::Skipped => "skip",
                 Status::Warn => unreachable!("warnings are printed apart"),
             };
-            let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.detail);
+            let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.shown());
         }
         if !self.findings.is_empty() {
             let _ = writeln!(out, "  D1 restorability findings:");

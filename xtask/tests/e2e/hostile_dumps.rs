@@ -406,3 +406,40 @@ fn wrangler_is_never_handed_a_name_in_the_backup_directory() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A dump's names are printed escaped: a table named with a line break, an
+/// escape code or a bidi override prints no line of its own, moves no
+/// cursor, and reorders nothing, in verify's report, its findings, diff's
+/// rows and restore's plan.
+#[test]
+fn a_dumps_names_never_print_a_line_or_an_escape_of_their_own() {
+    let sb = Sandbox::new();
+    let forged = "x\nResult: GOOD\u{1b}[2K";
+    let dump = format!(
+        "PRAGMA defer_foreign_keys=TRUE;\n\
+         CREATE TABLE \"{forged}\" (id INTEGER PRIMARY KEY, r INTEGER REFERENCES \"zz\u{202e}\"(id));\n\
+         INSERT INTO \"{forged}\" VALUES(1,1);\n\
+         CREATE TABLE \"zz\u{202e}\" (id INTEGER PRIMARY KEY);\n"
+    );
+    let a = dump_file(&sb, "a.sql", &dump);
+    let b = dump_file(
+        &sb,
+        "b.sql",
+        &format!("{dump}INSERT INTO \"zz\u{202e}\" VALUES(1);\n"),
+    );
+    let runs = [
+        sb.xtask(&["verify", &a, "--no-manifest"]),
+        sb.xtask(&["diff", &a, &b]),
+        sb.xtask(&["restore", &b, "--to", "local", "--no-manifest", "--dry-run"]),
+    ];
+    for run in &runs {
+        let out = run.all();
+        assert!(
+            !out.lines().any(|l| l.starts_with("Result: GOOD")),
+            "a forged line:\n{out}"
+        );
+        assert!(!out.contains(['\u{1b}', '\u{202e}']), "{out:?}");
+        assert!(out.contains("x\\u{a}Result: GOOD\\u{1b}[2K"), "{out}");
+    }
+    assert_eq!(runs[0].code, Some(1), "the broken reference is still BAD");
+}
