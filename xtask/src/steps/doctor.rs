@@ -66,7 +66,14 @@ pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
     if args.json {
         crate::out::data(&serde_json::to_string_pretty(&report)?);
     } else {
-        for c in &report.checks {
+        // `-q` (a scheduled job): only what is wrong, and nothing at all
+        // when everything is in place.
+        let quiet = crate::out::level() == crate::out::Level::Quiet;
+        for c in report
+            .checks
+            .iter()
+            .filter(|c| !quiet || c.status != Status::Ok)
+        {
             let tag = match c.status {
                 Status::Ok => "ok  ",
                 Status::Warn => "warn",
@@ -77,14 +84,16 @@ pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
                 crate::data!("       {:<12} fix: {fix}", "");
             }
         }
-        crate::data!(
-            "{}",
-            if report.ok {
-                "doctor: everything a backup needs is in place"
-            } else {
-                "doctor: something a backup needs is wrong (see FAIL above)"
-            }
-        );
+        if !(quiet && report.ok) {
+            crate::data!(
+                "{}",
+                if report.ok {
+                    "doctor: everything a backup needs is in place"
+                } else {
+                    "doctor: something a backup needs is wrong (see FAIL above)"
+                }
+            );
+        }
     }
     Ok(report.ok)
 }

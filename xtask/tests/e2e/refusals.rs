@@ -158,6 +158,27 @@ fn doctor_reports_a_good_setup_and_fails_on_an_unignored_backup_dir() {
         run.stdout
     );
     assert!(!run.all().contains(secret));
+    // -q prints what is wrong and nothing else.
+    let quiet = sb.xtask(&["-q", "doctor"]);
+    assert!(!quiet.ok);
+    assert!(quiet.stdout.contains("[FAIL] backups"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains("[ok  ]"), "{}", quiet.stdout);
+}
+
+/// `-q doctor`, as a scheduled job runs it, says nothing while everything
+/// a backup needs is in place, and only the warnings otherwise.
+#[test]
+fn a_quiet_doctor_prints_only_what_is_not_ok() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["-q", "doctor"]);
+    assert!(run.ok, "{}", run.all());
+    assert!(!run.stdout.contains("[ok  ]"), "{}", run.stdout);
+    assert!(run.stdout.contains("[warn] hooks"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("everything a backup needs"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
