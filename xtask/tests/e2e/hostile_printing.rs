@@ -1,0 +1,83 @@
+//! Printed text as an attack channel: names and keys read from a dump or a
+//! manifest reach the terminal, the log and the scheduled job's mail. A
+//! line break there forges a line of output; an escape code (an OSC 52
+//! clipboard write, a line erase) reaches a terminal as it is. These fail
+//! while `diff` and `verify` print a dump's table names, a dump's primary
+//! keys and a manifest's `rows` keys unescaped.
+
+use crate::common;
+
+use common::*;
+
+/// What a hostile name may hold: an OSC 52 clipboard write (base64 of
+/// `echo pwned`), a line erase, a carriage return and a line break that
+/// starts a forged line.
+const HOSTILE: &str = "x\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}\u{1b}[2K\rY\nforged: Result: SAME";
+
+#[track_caller]
+fn assert_nothing_forged(run: &Run) {
+    let all = run.all();
+    assert!(
+        !all.contains('\r') && !all.contains('\u{1b}') && !all.contains('\u{7}'),
+        "a control character from a file reached the output:\n{}",
+        all.escape_debug()
+    );
+    assert!(
+        !all.lines().any(|l| l.starts_with("forged")),
+        "a line break from a file forged a line of output:\n{all}"
+    );
+}
+
+fn quoted_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn quoted_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[test]
+fn diff_never_prints_a_dumps_table_names_or_keys_as_they_are() {
+    let sb = Sandbox::new();
+    let a = sb.path().join("a.sql");
+    let b = sb.path().join("b.sql");
+    std::fs::write(
+        &a,
+        "CREATE TABLE k (id TEXT PRIMARY KEY, v TEXT);\nINSERT INTO k VALUES('a','1');\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        format!(
+            "CREATE TABLE k (id TEXT PRIMARY KEY, v TEXT);\n\
+             INSERT INTO k VALUES('a','1');\n\
+             INSERT INTO k VALUES({},'2');\n\
+             CREATE TABLE {} (id INTEGER PRIMARY KEY);\n",
+            quoted_text(HOSTILE),
+            quoted_ident(HOSTILE)
+        ),
+    )
+    .unwrap();
+    let run = sb.xtask(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "the dumps differ:\n{}", run.all());
+    assert_nothing_forged(&run);
+}
+
+#[test]
+fn verify_never_prints_a_manifests_row_counts_table_names_as_they_are() {
+    let (sb, name) = sandbox_with_a_backup();
+    let stem = name.split(".sql").next().unwrap();
+    let path = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut manifest = manifest_for(&sb, &name);
+    manifest["rows"][HOSTILE] = serde_json::json!(7);
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    let run = sb.xtask(&["verify", &name]);
+    // Refused as a manifest that fails its checks (exit 2), or judged bad
+    // (exit 1): either way, never printed as it is.
+    assert!(
+        !run.ok,
+        "a manifest with a forged table name verified:\n{}",
+        run.all()
+    );
+    assert_nothing_forged(&run);
+}
