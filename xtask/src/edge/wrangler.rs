@@ -29,9 +29,11 @@ pub struct Invocation {
 }
 
 impl fmt::Display for Invocation {
-    /// Shell-quoted, as an operator could paste it.
+    /// Shell-quoted, as an operator could paste it in the repository: `npx`
+    /// runs the pinned wrangler from `node_modules` (a `wrangler` on PATH
+    /// may be another version, or none).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("wrangler")?;
+        f.write_str("npx wrangler")?;
         for arg in &self.args {
             write!(f, " {}", shell_quote(&arg.to_string_lossy()))?;
         }
@@ -1108,7 +1110,7 @@ mod tests {
         );
         assert_eq!(
             inv.to_string(),
-            "wrangler d1 export qbtime_db_local --config w.toml --local --output o.sql \
+            "npx wrangler d1 export qbtime_db_local --config w.toml --local --output o.sql \
              --no-schema --table a --table 'b c' -y"
         );
         let schema = cmds.export(
@@ -1163,11 +1165,11 @@ mod tests {
         );
         assert_eq!(
             cmds.r2_lock_remove("b-1", "r").to_string(),
-            "wrangler r2 bucket lock remove b-1 --config w.toml --name r"
+            "npx wrangler r2 bucket lock remove b-1 --config w.toml --name r"
         );
         assert_eq!(
             cmds.r2_lock_list("b-1").to_string(),
-            "wrangler r2 bucket lock list b-1 --config w.toml"
+            "npx wrangler r2 bucket lock list b-1 --config w.toml"
         );
     }
 
@@ -1177,7 +1179,7 @@ mod tests {
         assert_eq!(
             cmds.d1_create("qbtime_db_restored", Some("weur"))
                 .to_string(),
-            "wrangler d1 create qbtime_db_restored --config /private/wrangler.toml --location weur"
+            "npx wrangler d1 create qbtime_db_restored --config /private/wrangler.toml --location weur"
         );
         assert_eq!(
             argv(&cmds.d1_create("x", None)),
@@ -1185,7 +1187,7 @@ mod tests {
         );
         assert_eq!(
             cmds.d1_list().to_string(),
-            "wrangler d1 list --json --config /private/wrangler.toml"
+            "npx wrangler d1 list --json --config /private/wrangler.toml"
         );
     }
 
