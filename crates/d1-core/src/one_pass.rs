@@ -91,6 +91,11 @@ impl OnePass {
         Ok(true)
     }
 
+    /// Why it stopped passing statements on, if it did.
+    pub fn stopped(&self) -> Option<&'static str> {
+        self.stopped
+    }
+
     /// Why `sql` cannot be passed on in one pass, if it cannot.
     fn stops_at(&self, sql: &str) -> Option<&'static str> {
         if sql.contains('\r') {

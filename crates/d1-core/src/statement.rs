@@ -334,9 +334,16 @@ pub fn insert_target(sql: &str) -> Option<String> {
 /// Names a statement for an error message without its values, which are
 /// customer data: `an INSERT into customers`, or its first three words.
 pub fn describe(sql: &str) -> String {
-    insert_target(sql)
+    let described = insert_target(sql)
         .map(|t| format!("an INSERT into {t}"))
-        .unwrap_or_else(|| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| {
+            // A word holding a string literal (`SELECT 'x'`) is left out.
+            let words = sql.split_whitespace().take(3);
+            let words = words.map(|w| if w.contains('\'') { "…" } else { w });
+            words.collect::<Vec<_>>().join(" ")
+        });
+    // It names the dump's tables, which may hold any character.
+    crate::names::shown(&described).into_owned()
 }
 
 /// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
@@ -477,6 +484,21 @@ pub fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A statement is named without its values, and a name from the dump
+    /// is shown escaped.
+    #[test]
+    fn a_statement_is_described_without_values_or_raw_names() {
+        assert_eq!(
+            describe("INSERT INTO \"customers\" VALUES(1,'secret');"),
+            "an INSERT into customers"
+        );
+        assert_eq!(describe("SELECT 'secret', 2 FROM t;"), "SELECT … 2");
+        assert_eq!(
+            describe("INSERT INTO \"x\nResult: GOOD\" VALUES(1);"),
+            "an INSERT into x\\u{a}Result: GOOD"
+        );
+    }
 
     /// Several pipe batches of statements, one over many lines.
     fn many_statements() -> String {

@@ -31,6 +31,7 @@ use d1_core::checks::{
 use d1_core::dump;
 use d1_core::gate::{self, Gate, Outcome};
 use d1_core::manifest::{Manifest, Verification};
+use d1_core::names;
 use d1_core::one_pass::OnePass;
 use d1_core::repair::{self, Finding};
 use d1_core::statement;
@@ -635,7 +636,7 @@ fn load_file(
     ),
     (checks, survey, shape): (&[Check], &repair::Survey, &Shape),
 ) -> Result<Loaded> {
-    if let Some(Preloaded { file, db, .. }) = preloaded.and_then(|p| p.usable(survey)) {
+    if let Some((file, db)) = preloaded.and_then(|p| p.usable(survey)) {
         return Ok(Loaded {
             scratch: Some(file),
             db,
@@ -884,17 +885,24 @@ pub struct Preload {
 
 /// What a [`Preload`] made.
 pub struct Preloaded {
-    /// The scratch database's file, deleted when dropped.
-    file: TempFile,
-    db: Scratch,
+    /// The scratch database and its file (deleted when dropped); `None`
+    /// once the load stopped before the dump's end, its space given back at
+    /// once, since the download may need it.
+    scratch: Option<(TempFile, Scratch)>,
     pass: OnePass,
-    /// Every statement passed on ran, and none failed.
-    ran: bool,
+    /// Why the load stopped before the dump's end, if it did.
+    stopped: Option<String>,
 }
 
 /// Batches of statements in flight to a [`Preload`]: when it falls behind,
 /// the download waits.
 const PRELOAD_IN_FLIGHT: usize = 4;
+
+/// The free space a load on arrival leaves in the backup directory: below
+/// it, it stops and gives its space back, so that it never takes what the
+/// backup's own file needs (more than the load and the download can write
+/// between two looks: a spill of the page cache and the chunks in flight).
+const PRELOAD_RESERVE: u64 = 192 << 20;
 
 impl Preload {
     /// Starts the load into a new private file in `scratch_dir` of a dump
@@ -936,58 +944,73 @@ impl Drop for Preload {
 }
 
 impl Preloaded {
-    /// Loads the batches as they come, until they end or the one pass
-    /// stops (then the rest are not read: the sender sees that and stops
-    /// sending).
+    /// Loads the batches as they come, until they end or the load stops:
+    /// the one pass stops, a statement fails, the load cannot go on (a full
+    /// disk), or the backup directory's free space falls below
+    /// [`PRELOAD_RESERVE`]. Then the rest is not read (the sender sees
+    /// that and stops sending), and the scratch database is deleted at once.
     fn load(
         file: TempFile,
         mut db: Scratch,
         mut pass: OnePass,
         batches: Receiver<statement::Packed>,
     ) -> Preloaded {
+        let dir = file
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let mut loading = Loading {
             runner: gate::Runner::new(&db.db),
             statements: &mut db.statements,
             failures: &mut db.failures,
         };
-        let mut ran = true;
+        let mut stopped = None;
         for batch in batches {
-            let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading) {
-                Ok(true) if loading.failures.is_empty() => Ok(()),
-                Ok(_) => bail!("the load on arrival stopped"),
-                Err(e) => Err(e),
+            let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading)? {
+                true if loading.failures.is_empty() => Ok(()),
+                true => bail!("a statement failed"),
+                false => bail!("{}", pass.stopped().unwrap_or("the one pass stopped")),
             });
-            if loaded.is_err() {
-                ran = false;
+            let low = crate::edge::fsutil::available_bytes(&dir)
+                .is_some_and(|free| free < PRELOAD_RESERVE);
+            stopped = match (loaded, low) {
+                (Err(e), _) => Some(format!("{e:#}")),
+                (Ok(()), true) => Some(format!(
+                    "less than {} MiB free in {}",
+                    PRELOAD_RESERVE >> 20,
+                    dir.display()
+                )),
+                (Ok(()), false) => None,
+            };
+            if stopped.is_some() {
                 break;
             }
         }
         drop(loading);
         Preloaded {
-            file,
-            db,
+            scratch: stopped.is_none().then_some((file, db)),
             pass,
-            ran,
+            stopped,
         }
     }
 
     /// The load, if it is the one [`repair::write`] makes of the dump
-    /// `survey` describes.
-    fn usable(self, survey: &repair::Survey) -> Option<Preloaded> {
-        let agrees = self.pass.finish(survey);
+    /// `survey` describes: its file and database.
+    fn usable(self, survey: &repair::Survey) -> Option<(TempFile, Scratch)> {
+        let verdict = match (&self.stopped, self.pass.finish(survey)) {
+            (Some(why), _) => Err(why.clone()),
+            (None, Err(why)) => Err(why.to_owned()),
+            (None, Ok(())) => Ok(()),
+        };
         crate::detail!(
             "The load made as the export arrived {}",
-            match (&agrees, self.ran) {
-                (Ok(()), true) => "is used.".to_owned(),
-                (Ok(()), false) =>
-                    "stopped at a statement that failed: loading it again.".to_owned(),
-                (Err(why), _) => format!("is not used ({why}): loading it again."),
+            match &verdict {
+                Ok(()) => "is used.".to_owned(),
+                Err(why) => format!("is not used ({}): loading it again.", names::shown(why)),
             }
         );
-        (agrees.is_ok() && self.ran).then_some(Preloaded {
-            pass: OnePass::default(),
-            ..self
-        })
+        verdict.ok().and(self.scratch)
     }
 }
 
@@ -1305,6 +1328,52 @@ mod tests {
                 .collect();
             assert!(left.is_empty(), "{what}: {left:?}");
         }
+    }
+
+    /// A load on arrival that stops gives its disk space back at once,
+    /// while the download goes on: the backup's own file may need it.
+    #[test]
+    fn a_load_on_arrival_that_stops_deletes_its_scratch_database_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = || -> Vec<std::ffi::OsString> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().contains("arriving"))
+                .collect()
+        };
+        let tables = vec![(
+            "t".to_owned(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY)".to_owned(),
+        )];
+        let (preload, forward) = Preload::start(dir.path(), tables).unwrap();
+        assert_eq!(
+            scratch().len(),
+            1,
+            "the load writes into the backup directory"
+        );
+        let mut batch = statement::Packed::default();
+        for sql in [
+            "PRAGMA defer_foreign_keys=TRUE;",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+            "INSERT INTO \"t\" VALUES(1);",
+            // Nothing a D1 export holds: the one pass stops here.
+            "UPDATE t SET id = 2;",
+        ] {
+            batch.push(sql, 0, false);
+        }
+        forward.send(batch).unwrap();
+        // The sender is still open (the download goes on), and the scratch
+        // database is already gone.
+        let waited = std::time::Instant::now();
+        while !scratch().is_empty() && waited.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(scratch().is_empty(), "{:?}", scratch());
+        drop(forward);
+        let preloaded = preload.finish().unwrap();
+        assert!(preloaded.scratch.is_none());
+        assert!(preloaded.stopped.unwrap().contains("does not hold"));
     }
 
     /// A trigger no migration creates is named in a warning, and the backup
