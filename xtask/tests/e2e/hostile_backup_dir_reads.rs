@@ -115,7 +115,7 @@ fn list_prints_one_line_per_backup_whatever_its_manifest_holds() {
     );
     assert!(
         run.stderr
-            .contains("database.name holds a control character"),
+            .contains("database.name holds a control or invisible formatting character"),
         "{}",
         run.all()
     );
