@@ -1078,10 +1078,13 @@ fn verify_new_backup(
         app: &settings.app,
         scratch_dir: &project.backup_dir,
     };
-    let activity = crate::out::Activity::counting(
-        format!("verifying {}", file_name(file)),
-        Some(manifest.statements),
-    );
+    // A backup loaded as it arrived has its statements counted already:
+    // its verification shows a plain spinner rather than 0 of them.
+    let label = format!("verifying {}", file_name(file));
+    let activity = match arrival.preloaded.is_some() {
+        true => crate::out::Activity::start(label),
+        false => crate::out::Activity::counting(label, Some(manifest.statements)),
+    };
     let report =
         crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
     drop(activity);
