@@ -1,6 +1,7 @@
-//! A plain export checked as it arrives. The thread that reads wrangler's
-//! FIFO (`stored::export_through_fifo`) writes each chunk to the backup's
-//! file, hashes it, and hands it to a thread that reads the dump's
+//! An export checked as it arrives. The thread that reads wrangler's
+//! FIFO (`stored::export_through_fifo`) writes each chunk on to the
+//! backup's file (or to the sealer that compresses and encrypts it into
+//! the file), hashes it, and hands it to a thread that reads the dump's
 //! statements and counts its rows (`dump::summarize`), and, when asked,
 //! makes the repair survey that the backup's verification starts with
 //! (`repair::survey_observing`, in the same pass). When the download ends,
@@ -32,9 +33,10 @@ const IN_FLIGHT: usize = 64;
 /// Bytes kept from the start, to tell a D1 export from anything else.
 const HEAD: usize = 64;
 
-/// The backup's file, its hash, and the counting thread, fed together.
-pub struct Arriving {
-    file: File,
+/// The backup's file (or its sealer), its hash, and the counting thread,
+/// fed together.
+pub struct Arriving<O: Drain = File> {
+    out: O,
     counter: Counter,
     head: Vec<u8>,
     /// `None` once the counting thread stopped (its error is its result).
@@ -55,18 +57,29 @@ pub struct Arrived {
     pub survey: Option<Surveyed>,
 }
 
-impl Arriving {
-    /// Writes into `file` (the backup's partial file, open for writing),
+/// A plain backup's file as the end of an [`Arriving`]: synced once the
+/// stream has ended whole.
+impl Drain for File {
+    type Done = ();
+    fn finish(self, fed: io::Result<()>) -> Result<()> {
+        fed.context("reading wrangler's export from its pipe")?;
+        self.sync_all().context("writing the backup")
+    }
+}
+
+impl<O: Drain> Arriving<O> {
+    /// Writes into `out` (the backup's partial file, open for writing, or
+    /// the sealer writing it),
     /// summarizes as `dump::summarize(_, schema, key)` does and, with
     /// `survey`, surveys as `repair::survey(_, survey)` does, sending each
     /// statement on to `forward` as it is read, in order, in batches.
     pub fn start(
-        file: File,
+        out: O,
         schema: BTreeMap<String, String>,
         key: Option<KeyRecord>,
         survey: Option<repair::Options>,
         forward: Option<SyncSender<Packed>>,
-    ) -> Arriving {
+    ) -> Arriving<O> {
         let (chunks, rx) = sync_channel(IN_FLIGHT);
         let summary = std::thread::spawn(move || match survey {
             None => dump::summarize(Chunks::new(rx), &schema, key.as_ref()).map(|s| (s, None)),
@@ -82,7 +95,7 @@ impl Arriving {
             }
         });
         Arriving {
-            file,
+            out,
             counter: Counter::default(),
             head: Vec::with_capacity(HEAD),
             chunks: Some(chunks),
@@ -91,9 +104,9 @@ impl Arriving {
     }
 }
 
-impl Write for Arriving {
+impl<O: Drain> Write for Arriving<O> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.out.write(buf)?;
         let written = &buf[..n];
         self.counter.update(written);
         let room = HEAD.saturating_sub(self.head.len());
@@ -111,16 +124,17 @@ impl Write for Arriving {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.out.flush()
     }
 }
 
-impl Drain for Arriving {
-    type Done = Arrived;
+impl<O: Drain> Drain for Arriving<O> {
+    /// What arrived, and what the output made of it (a sealer's digests).
+    type Done = (Arrived, O::Done);
 
-    fn finish(self, fed: io::Result<()>) -> Result<Arrived> {
+    fn finish(self, fed: io::Result<()>) -> Result<(Arrived, O::Done)> {
         let Arriving {
-            file,
+            out,
             counter,
             head,
             chunks,
@@ -130,20 +144,22 @@ impl Drain for Arriving {
         let read = summary
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread counting the export panicked")));
-        fed.context("reading wrangler's export from its pipe")?;
-        file.sync_all().context("writing the backup")?;
+        let done = out.finish(fed)?;
         let (sha256, bytes) = counter.finish();
         let (summary, survey) = match read {
             Ok((summary, survey)) => (Ok(summary), survey),
             Err(e) => (Err(e), None),
         };
-        Ok(Arrived {
-            sha256,
-            bytes,
-            head,
-            summary,
-            survey,
-        })
+        Ok((
+            Arrived {
+                sha256,
+                bytes,
+                head,
+                summary,
+                survey,
+            },
+            done,
+        ))
     }
 }
 
@@ -260,7 +276,10 @@ mod tests {
         for part in text.chunks(piece) {
             arriving.write_all(part).unwrap();
         }
-        (arriving.finish(fed), std::fs::read(&path).unwrap())
+        (
+            arriving.finish(fed).map(|(arrived, ())| arrived),
+            std::fs::read(&path).unwrap(),
+        )
     }
 
     #[test]

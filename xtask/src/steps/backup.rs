@@ -657,32 +657,33 @@ fn export(
             exact_values = exact;
             sealed
         }
-        (Format::Sql, None) => {
-            // Written as it arrives, through the handle that created the
-            // backup's file, hashed and counted on the way, and loaded into
-            // the verification's scratch database when its order allows.
-            let options = survey_options(args.mode(), scope);
-            let (preload, forward) = start_preload(args, options.as_ref(), names, catalog).unzip();
-            let arriving = Arriving::start(
-                partial_file.try_clone()?,
-                catalog.create_statements(),
-                key_rule.cloned(),
-                options,
-                forward,
-            );
+        (_, None) => {
+            // Written as it arrives (through the handle that created the
+            // backup's file, or sealed on the way), hashed, counted and
+            // surveyed on the way, and loaded into the verification's
+            // scratch database when its order allows.
             let fifo = private.path().join("export.fifo");
-            arrived = Some(stored::export_through_fifo(&fifo, arriving, || {
-                export(&fifo)
-            })?);
-            preloaded = preload.and_then(crate::steps::verify::Preload::finish);
-            None
-        }
-        (Format::Zstd | Format::ZstdAge, None) => {
-            let sealer = Sealer::create(partial.path(), format, recipients, age)?;
-            let fifo = private.path().join("export.fifo");
-            Some(stored::export_through_fifo(&fifo, sealer, || {
-                export(&fifo)
-            })?)
+            let plan = (args, names, catalog, scope, key_rule);
+            let (came, sealed, loaded) = match format {
+                Format::Sql => {
+                    let (came, (), loaded) =
+                        arrive(partial_file.try_clone()?, &fifo, plan, true, || {
+                            export(&fifo)
+                        })?;
+                    (came, None, loaded)
+                }
+                Format::Zstd | Format::ZstdAge => {
+                    let sealer = Sealer::create(partial.path(), format, recipients, age)?;
+                    // An encrypted backup's SQL never touches the disk.
+                    let on_disk = format == Format::Zstd;
+                    let (came, sealed, loaded) =
+                        arrive(sealer, &fifo, plan, on_disk, || export(&fifo))?;
+                    (came, Some(sealed), loaded)
+                }
+            };
+            arrived = Some(came);
+            preloaded = loaded;
+            sealed
         }
     };
     partial_file.sync_all()?;
@@ -703,15 +704,50 @@ fn export(
     ))
 }
 
-/// The scratch load of a plain, whole export as it arrives, for its
-/// verification, when its survey options allow one (no virtual table to
-/// stage). Only a shortcut: a load that cannot start leaves the
-/// verification to load the file, as it always can.
+/// What an export through the FIFO is checked against as it arrives.
+type ArrivalPlan<'a> = (
+    &'a BackupArgs,
+    &'a BackupNames,
+    &'a Catalog,
+    &'a ExportScope,
+    Option<&'a d1_core::app::KeyRecord>,
+);
+
+/// Runs `export` into the FIFO `fifo` while its bytes go on to `out` (the
+/// backup's file, or the sealer writing it), hashed, counted and surveyed
+/// as they arrive, and loaded into the verification's scratch database (on
+/// disk when `on_disk`) when the export's order allows.
+fn arrive<O: stored::Drain>(
+    out: O,
+    fifo: &Path,
+    (args, names, catalog, scope, key_rule): ArrivalPlan<'_>,
+    on_disk: bool,
+    export: impl FnOnce() -> Result<()>,
+) -> Result<(Arrived, O::Done, Option<crate::steps::verify::Preloaded>)> {
+    let options = survey_options(args.mode(), scope);
+    let (preload, forward) = start_preload(args, options.as_ref(), names, catalog, on_disk).unzip();
+    let arriving = Arriving::start(
+        out,
+        catalog.create_statements(),
+        key_rule.cloned(),
+        options,
+        forward,
+    );
+    let (arrived, done) = stored::export_through_fifo(fifo, arriving, export)?;
+    let preloaded = preload.and_then(crate::steps::verify::Preload::finish);
+    Ok((arrived, done, preloaded))
+}
+
+/// The scratch load of a whole export as it arrives, for its verification,
+/// when its survey options allow one (no virtual table to stage). Only a
+/// shortcut: a load that cannot start leaves the verification to load the
+/// file, as it always can.
 fn start_preload(
     args: &BackupArgs,
     options: Option<&repair::Options>,
     names: &BackupNames,
     catalog: &Catalog,
+    on_disk: bool,
 ) -> Option<(
     crate::steps::verify::Preload,
     std::sync::mpsc::SyncSender<d1_core::statement::Packed>,
@@ -719,7 +755,7 @@ fn start_preload(
     if options != Some(&repair::Options::default()) || !args.tables.is_empty() {
         return None;
     }
-    crate::steps::verify::Preload::start(&names.dir, catalog.exported_tables())
+    crate::steps::verify::Preload::start(&names.dir, catalog.exported_tables(), on_disk)
         .inspect_err(|e| crate::detail!("Not loading the export as it arrives: {e:#}."))
         .ok()
 }
@@ -828,10 +864,21 @@ fn count_and_hash(
             let summary = arrived
                 .summary
                 .context("reading the export wrangler wrote")?;
-            (
-                in_scope(summary, scope, args.mode()),
-                (arrived.sha256, arrived.bytes),
-            )
+            let plaintext = (arrived.sha256, arrived.bytes);
+            let facts = match &stored.sealed {
+                None => plaintext,
+                // The file holds the sealed bytes; the sealer hashed the
+                // same plaintext as the arrival did.
+                Some(sealed) => {
+                    if sealed.plaintext != plaintext {
+                        bail!(
+                            "the export's bytes were hashed twice as they arrived, and the hashes differ"
+                        );
+                    }
+                    fsutil::sha256_file(partial)?
+                }
+            };
+            (in_scope(summary, scope, args.mode()), facts)
         }
         None => (
             summarize(

@@ -638,7 +638,7 @@ fn load_file(
 ) -> Result<Loaded> {
     if let Some((file, db)) = preloaded.and_then(|p| p.usable(survey)) {
         return Ok(Loaded {
-            scratch: Some(file),
+            scratch: file,
             db,
             outcome: Ok(Vec::new()),
             as_it_arrived: true,
@@ -888,7 +888,7 @@ pub struct Preloaded {
     /// The scratch database and its file (deleted when dropped); `None`
     /// once the load stopped before the dump's end, its space given back at
     /// once, since the download may need it.
-    scratch: Option<(TempFile, Scratch)>,
+    scratch: Option<(Option<TempFile>, Scratch)>,
     pass: OnePass,
     /// Why the load stopped before the dump's end, if it did.
     stopped: Option<String>,
@@ -905,22 +905,34 @@ const PRELOAD_IN_FLIGHT: usize = 4;
 const PRELOAD_RESERVE: u64 = 192 << 20;
 
 impl Preload {
-    /// Starts the load into a new private file in `scratch_dir` of a dump
-    /// that creates `tables` (as the schema read before the export lists
-    /// them). The statements go in through the returned sender; dropping it
-    /// ends the load.
+    /// Starts the load of a dump that creates `tables` (as the schema read
+    /// before the export lists them): into a new private file in
+    /// `scratch_dir` when the backup's plaintext is on disk anyway
+    /// (`on_disk`, as [`verify`] decides), else in memory, so that an
+    /// encrypted backup's SQL never touches the disk. The statements go in
+    /// through the returned sender; dropping it ends the load.
     pub fn start(
         scratch_dir: &Path,
         tables: Vec<(String, String)>,
+        on_disk: bool,
     ) -> Result<(Preload, SyncSender<statement::Packed>)> {
-        let file = TempFile::create(scratch_dir.join(format!(
-            ".verify-{}-arriving.sqlite.partial",
-            std::process::id()
-        )))?;
-        let db = Scratch::open(Storage::File(file.path()), true)?;
+        let file = on_disk
+            .then(|| {
+                TempFile::create(scratch_dir.join(format!(
+                    ".verify-{}-arriving.sqlite.partial",
+                    std::process::id()
+                )))
+            })
+            .transpose()?;
+        let storage = match &file {
+            Some(file) => Storage::File(file.path()),
+            None => Storage::Memory,
+        };
+        let db = Scratch::open(storage, true)?;
         let (sender, batches) = sync_channel(PRELOAD_IN_FLIGHT);
         let pass = OnePass::new(&repair::Options::default(), tables);
-        let thread = std::thread::spawn(move || Preloaded::load(file, db, pass, batches));
+        let dir = scratch_dir.to_path_buf();
+        let thread = std::thread::spawn(move || Preloaded::load((file, dir), db, pass, batches));
         Ok((
             Preload {
                 thread: Some(thread),
@@ -946,20 +958,16 @@ impl Drop for Preload {
 impl Preloaded {
     /// Loads the batches as they come, until they end or the load stops:
     /// the one pass stops, a statement fails, the load cannot go on (a full
-    /// disk), or the backup directory's free space falls below
-    /// [`PRELOAD_RESERVE`]. Then the rest is not read (the sender sees
-    /// that and stops sending), and the scratch database is deleted at once.
+    /// disk), or, for a scratch database in a `file` in `dir`, the free
+    /// space there falls below [`PRELOAD_RESERVE`]. Then the rest is not
+    /// read (the sender sees that and stops sending), and the scratch
+    /// database is deleted at once.
     fn load(
-        file: TempFile,
+        (file, dir): (Option<TempFile>, PathBuf),
         mut db: Scratch,
         mut pass: OnePass,
         batches: Receiver<statement::Packed>,
     ) -> Preloaded {
-        let dir = file
-            .path()
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
         let mut loading = Loading {
             runner: gate::Runner::new(&db.db),
             statements: &mut db.statements,
@@ -972,8 +980,9 @@ impl Preloaded {
                 true => bail!("a statement failed"),
                 false => bail!("{}", pass.stopped().unwrap_or("the one pass stopped")),
             });
-            let low = crate::edge::fsutil::available_bytes(&dir)
-                .is_some_and(|free| free < PRELOAD_RESERVE);
+            let low = file.is_some()
+                && crate::edge::fsutil::available_bytes(&dir)
+                    .is_some_and(|free| free < PRELOAD_RESERVE);
             stopped = match (loaded, low) {
                 (Err(e), _) => Some(format!("{e:#}")),
                 (Ok(()), true) => Some(format!(
@@ -997,7 +1006,7 @@ impl Preloaded {
 
     /// The load, if it is the one [`repair::write`] makes of the dump
     /// `survey` describes: its file and database.
-    fn usable(self, survey: &repair::Survey) -> Option<(TempFile, Scratch)> {
+    fn usable(self, survey: &repair::Survey) -> Option<(Option<TempFile>, Scratch)> {
         let verdict = match (&self.stopped, self.pass.finish(survey)) {
             (Some(why), _) => Err(why.clone()),
             (None, Err(why)) => Err(why.to_owned()),
@@ -1260,7 +1269,7 @@ mod tests {
                 scratch_dir: dir.path(),
             };
             let options = repair::Options::default();
-            let (preload, forward) = Preload::start(dir.path(), schema_of(&dump)).unwrap();
+            let (preload, forward) = Preload::start(dir.path(), schema_of(&dump), true).unwrap();
             let mut arriving = crate::edge::arriving::Arriving::start(
                 std::fs::File::create(&file).unwrap(),
                 BTreeMap::new(),
@@ -1271,7 +1280,7 @@ mod tests {
             for piece in dump.as_bytes().chunks(100) {
                 arriving.write_all(piece).unwrap();
             }
-            let arrived = arriving.finish(Ok(())).unwrap();
+            let (arrived, ()) = arriving.finish(Ok(())).unwrap();
             let rows = match &arrived.summary {
                 Ok(summary) => serde_json::to_string(&summary.rows).unwrap(),
                 Err(_) => "{}".to_owned(),
@@ -1346,7 +1355,7 @@ mod tests {
             "t".to_owned(),
             "CREATE TABLE t (id INTEGER PRIMARY KEY)".to_owned(),
         )];
-        let (preload, forward) = Preload::start(dir.path(), tables).unwrap();
+        let (preload, forward) = Preload::start(dir.path(), tables, true).unwrap();
         assert_eq!(
             scratch().len(),
             1,
@@ -1374,6 +1383,15 @@ mod tests {
         let preloaded = preload.finish().unwrap();
         assert!(preloaded.scratch.is_none());
         assert!(preloaded.stopped.unwrap().contains("does not hold"));
+        // An encrypted backup's load is in memory: nothing in the directory.
+        let tables = vec![(
+            "t".to_owned(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY)".to_owned(),
+        )];
+        let (preload, forward) = Preload::start(dir.path(), tables, false).unwrap();
+        assert!(scratch().is_empty(), "{:?}", scratch());
+        drop(forward);
+        assert!(preload.finish().unwrap().scratch.unwrap().0.is_none());
     }
 
     /// A trigger no migration creates is named in a warning, and the backup

@@ -159,6 +159,30 @@ fn a_remote_backup_is_verified_from_the_load_made_as_it_arrived_when_its_order_a
         .collect();
     assert!(left.is_empty(), "scratch files left: {left:?}");
 
+    // Encrypted, it is loaded as it arrives too, into memory.
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    let run = remote.xtask(
+        home.path(),
+        &["-v", "backup", "prod", "--encrypt-to", &recipient],
+    );
+    run.assert_ok();
+    assert!(
+        run.all()
+            .contains("The load made as the export arrived is used."),
+        "{}",
+        run.all()
+    );
+    let sealed = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    let m = manifest_for(&remote.sb, &sealed);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+
     let remote = Remote::new(
         "CREATE TABLE attachments (id INTEGER PRIMARY KEY, body BLOB);\n\
          INSERT INTO attachments VALUES (1, randomblob(60000));",
