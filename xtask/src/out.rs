@@ -94,7 +94,7 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
 /// line it is printed on), and any other control character but a line
 /// break or a tab is shown as U+FFFD.
 fn strip_escapes(text: &str, keep_colour: bool) -> Cow<'_, str> {
-    let plain = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    let plain = |c: char| !d1_core::names::unprintable(c) || c == '\n' || c == '\t';
     if text.chars().all(plain) {
         return Cow::Borrowed(text);
     }
@@ -115,6 +115,7 @@ fn strip_escapes(text: &str, keep_colour: bool) -> Cow<'_, str> {
             },
             '\u{9b}' => csi(&mut chars, false, &mut out),
             '\r' => {}
+            // A control character, or one that reorders or hides text.
             c if !plain(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
@@ -181,7 +182,26 @@ pub fn note_args(args: fmt::Arguments<'_>) {
 
 #[doc(hidden)]
 pub fn warn_args(args: fmt::Arguments<'_>) {
-    write_line(true, &format!("warning: {args}"));
+    write_line(true, &indented(&format!("warning: {args}")));
+}
+
+/// A warning's or an error's text, every line after its first indented:
+/// a message may quote what a file or wrangler said, and a line break in
+/// that must not print a line of its own (`Result: GOOD`, `error: …`).
+fn indented(text: &str) -> Cow<'_, str> {
+    if !text.contains('\n') {
+        return Cow::Borrowed(text);
+    }
+    let mut lines = text.split('\n');
+    let mut out = lines.next().unwrap_or_default().to_owned();
+    for line in lines {
+        out.push('\n');
+        if !line.is_empty() && !line.starts_with(char::is_whitespace) {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+    }
+    Cow::Owned(out)
 }
 
 #[doc(hidden)]
@@ -204,7 +224,7 @@ pub fn json(value: &serde_json::Value) {
 
 /// An error line on stderr, shown at every level.
 pub fn error(text: &str) {
-    write_line(true, &format!("error: {text}"));
+    write_line(true, &indented(&format!("error: {text}")));
 }
 
 /// A line for the operator (results, plans); stdout, or stderr when the
@@ -525,6 +545,17 @@ mod tests {
         assert!(matches!(strip_ansi("plain"), Cow::Borrowed(_)));
     }
 
+    /// An error's or a warning's later lines are indented, so that what it
+    /// quotes cannot print a line that looks like the tool's own.
+    #[test]
+    fn later_lines_of_errors_and_warnings_are_indented() {
+        assert_eq!(
+            indented("error: x\nResult: GOOD\n  already\n\nlast"),
+            "error: x\n  Result: GOOD\n  already\n\n  last"
+        );
+        assert!(matches!(indented("error: one line"), Cow::Borrowed(_)));
+    }
+
     /// At a colour terminal only colours pass: a screen clear, a cursor
     /// move, a window title or a clipboard write (OSC 52) carried by a name
     /// never does, nor a carriage return that would overwrite the line.
@@ -544,6 +575,7 @@ mod tests {
             assert_eq!(strip_escapes(hostile, false), "xy", "{hostile:?}");
         }
         assert_eq!(strip_escapes("a\u{7}b\u{0}c", true), "a\u{fffd}b\u{fffd}c");
+        assert_eq!(strip_escapes("db_\u{202e}dorp", false), "db_\u{fffd}dorp");
         assert_eq!(
             strip_escapes("two\nlines\tand a tab", true),
             "two\nlines\tand a tab"

@@ -525,10 +525,12 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
     let mut rows = stmt.query([])?;
     let mut walker = ChainWalker::default();
     let n = rule.fields.len();
-    while let Some(row) = rows
-        .next()
-        .with_context(|| format!("reading {table} from the scratch database"))?
-    {
+    while let Some(row) = rows.next().with_context(|| {
+        format!(
+            "reading {} from the scratch database",
+            crate::names::shown(table)
+        )
+    })? {
         let fields = (1..=n)
             .map(|i| row.get_ref(i))
             .collect::<rusqlite::Result<Vec<_>>>()?;

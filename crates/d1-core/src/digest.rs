@@ -79,9 +79,12 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
         names.join(", "),
         quote_ident(table)
     );
-    let mut stmt = db
-        .prepare(&sql)
-        .with_context(|| format!("reading {table} for its content digest"))?;
+    let mut stmt = db.prepare(&sql).with_context(|| {
+        format!(
+            "reading {} for its content digest",
+            crate::names::shown(table)
+        )
+    })?;
     let mut hasher = Sha256::new();
     for (name, _) in &columns {
         hasher.update(name.as_bytes());

@@ -148,8 +148,12 @@ impl Bookkeeping {
                 // table, whose shape wrangler fixes.
                 .or((table == MIGRATIONS_TABLE).then_some(D1_MIGRATIONS_DDL));
             if let Some(create) = create {
-                gate.run_checked(create)
-                    .with_context(|| format!("replaying the dump's CREATE TABLE {table}"))?;
+                gate.run_checked(create).with_context(|| {
+                    format!(
+                        "replaying the dump's CREATE TABLE {}",
+                        crate::names::shown(table)
+                    )
+                })?;
                 known.insert(table);
             }
         }
@@ -161,8 +165,9 @@ impl Bookkeeping {
             }
             gate.run_checked(insert).with_context(|| {
                 format!(
-                    "replaying the dump's row {} of {table} (its values are not shown)",
-                    n + 1
+                    "replaying the dump's row {} of {} (its values are not shown)",
+                    n + 1,
+                    crate::names::shown(&table)
                 )
             })?;
         }

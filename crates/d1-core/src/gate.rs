@@ -475,7 +475,10 @@ pub fn comparison(a: &str, b: &str) -> anyhow::Result<Connection> {
 fn checked(outcome: Outcome) -> anyhow::Result<()> {
     match outcome {
         Outcome::Ran => Ok(()),
-        Outcome::Refused(r) => Err(anyhow::anyhow!("refused: {r}")),
+        Outcome::Refused(r) => Err(anyhow::anyhow!(
+            "refused: {}",
+            crate::names::shown(&r.to_string())
+        )),
         Outcome::Failed(e) => Err(anyhow::anyhow!("{}", without_values(&e))),
     }
 }
@@ -495,17 +498,42 @@ fn verdict(
     }
 }
 
-/// SQLite's message for a failed statement, without the SQL text that a
-/// syntax error quotes (it can be customer data).
+/// SQLite's message for a failed statement, without anything it may quote
+/// of the statement (customer data): the SQL text of a syntax error, any
+/// quoted operand (`bad JSON path: '…'`), and the word after `no such
+/// column:` (a string in double quotes reads as one). The names left (a
+/// table, a constraint) are shown escaped ([`crate::names::shown`]).
 pub fn without_values(e: &rusqlite::Error) -> String {
     let text = e.to_string();
-    if text.contains("syntax error") {
+    let text = if text.contains("syntax error") {
         "syntax error".to_owned()
     } else if text.contains("unrecognized token") {
         "unrecognized token".to_owned()
+    } else if let Some(at) = text.find("no such column:") {
+        format!("{}no such column", &text[..at])
     } else {
-        text
+        without_quoted(&text)
+    };
+    crate::names::shown(&text).into_owned()
+}
+
+/// `text` with each part in single quotes written `'…'`.
+fn without_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
     }
+    // Odd parts are inside quotes ('' inside a literal splits it in two,
+    // and both halves are dropped alike).
+    for (i, part) in parts.enumerate() {
+        if i % 2 == 0 {
+            out.push_str("'…'");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 fn is_schema_table(name: &str) -> bool {
@@ -811,6 +839,25 @@ fn action_name(action: &AuthAction<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's message keeps its kind and names, never an operand it
+    /// quotes: a value read by a CHECK, a string read as a column.
+    #[test]
+    fn sqlite_messages_lose_what_they_quote_of_the_statement() {
+        let db = Connection::open_in_memory().unwrap();
+        let message = |sql: &str| without_values(&db.execute_batch(sql).unwrap_err());
+        let json = message("SELECT json_extract('{}', '123-45-6789 Jane Doe');");
+        assert!(
+            json.starts_with("bad JSON path") && !json.contains("6789"),
+            "{json}"
+        );
+        let column = message("SELECT jane_doe_6789 FROM sqlite_master;");
+        assert_eq!(column, "no such column");
+        db.execute_batch("CREATE TABLE t (v TEXT CONSTRAINT \"c\nx\" CHECK (v <> 'a'));")
+            .unwrap();
+        let check = message("INSERT INTO t VALUES('a');");
+        assert_eq!(check, "CHECK constraint failed: c\\u{a}x");
+    }
 
     fn gate() -> Gate {
         let gate = Gate::memory().unwrap();

@@ -1299,7 +1299,8 @@ impl Splitter {
         let values = self.evaluate(values_sql, line)?;
         if values.len() != columns.len() {
             bail!(
-                "line {line}: the INSERT into {table} has {} values for {} columns",
+                "line {line}: the INSERT into {} has {} values for {} columns",
+                crate::names::shown(&table),
                 values.len(),
                 columns.len()
             );
@@ -1321,7 +1322,10 @@ impl Splitter {
                     literals[i] = format!("(SELECT v FROM {SIDE_TABLE} WHERE k = {i})");
                     deferred.push(i);
                 }
-                _ => bail!("line {line}: a row of {table} is over D1's limit in a non-text value"),
+                _ => bail!(
+                    "line {line}: a row of {} is over D1's limit in a non-text value",
+                    crate::names::shown(&table)
+                ),
             }
         }
         let mut pieces = vec![format!(
@@ -1380,7 +1384,7 @@ impl Splitter {
             .query_map([], |row| row.get(1))?
             .collect::<rusqlite::Result<_>>()?;
         if columns.is_empty() {
-            bail!("unknown table {table}");
+            bail!("unknown table {}", crate::names::shown(table));
         }
         Ok(columns)
     }
@@ -1407,7 +1411,8 @@ fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &
     };
     if strip_keyword(values_sql, "VALUES").is_none() {
         bail!(
-            "line {line}: the oversized INSERT into {table} is not INSERT ... VALUES and cannot be split"
+            "line {line}: the oversized INSERT into {} is not INSERT ... VALUES and cannot be split",
+            crate::names::shown(&table)
         );
     }
     Ok((table, listed, values_sql))

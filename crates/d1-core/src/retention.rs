@@ -81,7 +81,9 @@ pub struct Candidate {
     pub whole: bool,
     /// Passed verification.
     pub good: bool,
-    /// Taken before a migration or a restore (its manifest's reason says so).
+    /// Taken before a migration, a restore or another task (its
+    /// manifest's reason says so: `pre-migration:`, `safety backup`,
+    /// `before:`, or an older deploy's `pre-deploy migration:`).
     pub protected: bool,
 }
 
@@ -92,7 +94,14 @@ impl Candidate {
             created_at: manifest.created_at,
             whole: manifest.is_whole(),
             good: manifest.is_verified_good(),
-            protected: reason.starts_with("pre-migration") || reason.starts_with("safety backup"),
+            protected: [
+                "pre-migration",
+                "safety backup",
+                "before:",
+                "pre-deploy migration",
+            ]
+            .iter()
+            .any(|p| reason.starts_with(p)),
         }
     }
 }
@@ -118,7 +127,10 @@ impl fmt::Display for Reason {
             Reason::Weekly(week) => write!(f, "weekly {week}"),
             Reason::Monthly(month) => write!(f, "monthly {month}"),
             Reason::Protected(span) => {
-                write!(f, "a pre-migration or safety backup younger than {span}")
+                write!(
+                    f,
+                    "an undo point (taken before a migration, a restore or a task) younger than {span}"
+                )
             }
             Reason::NothingVerified => {
                 f.write_str("the environment has no verified backup, so nothing is deleted")

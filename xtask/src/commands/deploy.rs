@@ -198,7 +198,7 @@ impl Deploy<'_> {
             Step::Backup => {
                 let mut backup = BackupArgs::full(
                     &env.name,
-                    format!("pre-deploy migration: {}", plan.pending.join(", ")),
+                    format!("pre-migration: {} (deploy)", plan.pending.join(", ")),
                 );
                 backup.require_encryption = true;
                 backup.upload = Some(UploadWhen::Always);

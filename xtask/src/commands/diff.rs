@@ -848,7 +848,7 @@ pub fn compare(
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n.max(0) as u64)
-            .with_context(|| format!("counting the rows of {table} on side {schema}"))
+            .with_context(|| format!("counting the rows of {} on side {schema}", shown(table)))
         };
         let mut t = TableDiff {
             table: table.clone(),

@@ -103,10 +103,13 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         );
         None
     } else {
-        let reason = args
-            .reason
-            .clone()
-            .unwrap_or_else(|| format!("pre-migration: {}", plan.pending.join(", ")));
+        // `pre-migration:` first, whatever reason is given: prune keeps a
+        // backup so marked as the migration's undo point.
+        let pending = plan.pending.join(", ");
+        let reason = match &args.reason {
+            Some(given) => format!("pre-migration: {pending} ({given})"),
+            None => format!("pre-migration: {pending}"),
+        };
         backup::run(sh, project, &BackupArgs::full(&env.name, reason)).map_err(|e| {
             e.context(format!(
                 "the pre-migration backup of {} failed, so no migration was applied",

@@ -39,10 +39,9 @@ pub fn with_backup(
         ));
         return Ok(std::process::ExitCode::from(127));
     }
-    let reason = args
-        .reason
-        .clone()
-        .unwrap_or_else(|| format!("before: {shown}"));
+    // `before:` first, whatever reason is given: prune keeps a backup so
+    // marked as the task's undo point.
+    let reason = format!("before: {}", args.reason.as_deref().unwrap_or(&shown));
     let file: Option<PathBuf> = backup::run(sh, project, &BackupArgs::full(&env.name, reason))
         .map_err(|e| e.context(format!("the backup failed, so `{shown}` was not run")))?;
     if let Some(file) = &file {

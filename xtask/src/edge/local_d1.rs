@@ -288,13 +288,17 @@ impl Loader {
     /// gate's rules for dumps; the transaction still holds it.
     pub fn tool_statement(&mut self, sql: &str) -> Result<()> {
         self.statements += 1;
-        self.db.db().execute_batch(sql).with_context(|| {
-            format!(
-                "statement {} ({}) failed; the local database was left unchanged",
-                self.statements,
-                d1_core::statement::describe(sql)
-            )
-        })
+        self.db
+            .db()
+            .execute_batch(sql)
+            .map_err(|e| anyhow::anyhow!("{}", d1_core::gate::without_values(&e)))
+            .with_context(|| {
+                format!(
+                    "statement {} ({}) failed; the local database was left unchanged",
+                    self.statements,
+                    d1_core::statement::describe(sql)
+                )
+            })
     }
 
     /// Commits, or rolls everything back if the deferred foreign-key check fails.

@@ -41,7 +41,10 @@ impl fmt::Display for Invocation {
     }
 }
 
-fn shell_quote(arg: &str) -> String {
+/// `arg` as a shell reads it back: as it is when it holds only plain
+/// characters, else in single quotes. Every command printed to paste goes
+/// through here (wrangler's, and this tool's own advice).
+pub fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
             .chars()

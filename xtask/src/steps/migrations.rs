@@ -44,6 +44,19 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
             );
         }
         if name.ends_with(".sql") {
+            // A name is printed in plans and recorded in every manifest,
+            // which refuses one that is not a plain, printable file name:
+            // applied, such a migration would leave no backup acceptable.
+            if !d1_core::names::is_plain_file_name(&name) || name.contains('\u{fffd}') {
+                crate::stop!(
+                    Exit::CouldNotRun,
+                    "the migration file {} has a name that is not a plain file name (a line \
+                     break, a control or invisible character, or a name that is not UTF-8): \
+                     rename it to letters, digits, `_`, `-` and `.sql`, like 0005_add_nickname.sql. \
+                     Nothing was done.",
+                    d1_core::names::shown(&dir.join(&name).display().to_string())
+                );
+            }
             files.push(name);
         }
     }
@@ -439,7 +452,7 @@ pub fn restore_advice(file: &Path, env: &Environment) -> String {
     };
     format!(
         "to go back, restore the pre-migration backup: cargo xtask restore {} --to {} --replace{confirm}",
-        file.display(),
+        crate::edge::wrangler::shell_quote(&file.display().to_string()),
         env.name
     )
 }
@@ -591,5 +604,25 @@ mod tests {
         let err = migration_files(dir.path()).unwrap_err();
         assert_eq!(crate::exit::Exit::of(&err), Some(Exit::CouldNotRun));
         assert!(format!("{err:#}").contains("backup-prod-20261130-1715.sql is a backup"));
+    }
+
+    /// A migration's name is printed and recorded in every manifest: one
+    /// with a line break or a bidi override is refused before anything
+    /// runs, named escaped.
+    #[test]
+    fn a_migration_whose_name_would_not_print_as_itself_is_refused() {
+        for name in ["0006_x\nforged: Result: GOOD.sql", "0006_\u{202e}lqs.x.sql"] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("0001_a.sql"), "CREATE TABLE a(x);").unwrap();
+            std::fs::write(dir.path().join(name), "SELECT 1;").unwrap();
+            let err = migration_files(dir.path()).unwrap_err();
+            assert_eq!(crate::exit::Exit::of(&err), Some(Exit::CouldNotRun));
+            let text = format!("{err:#}");
+            assert!(text.contains("not a plain file name"), "{text}");
+            assert!(
+                !text.contains('\n') && !text.contains('\u{202e}'),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -1888,7 +1888,7 @@ fn check_rows(
             .and_then(|r| r.get(0))
             .and_then(|r| r.get("n"))
             .and_then(|n| n.as_u64())
-            .with_context(|| format!("no row count for {table}"))
+            .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))
     })
 }
 
@@ -1903,7 +1903,10 @@ fn compare_counts(
     for (i, (table, want)) in expected.iter().enumerate() {
         let got = found(i, table)?;
         if got != **want {
-            wrong.push(format!("{table}: expected {want}, found {got}"));
+            wrong.push(format!(
+                "{}: expected {want}, found {got}",
+                d1_core::names::shown(table)
+            ));
         }
         counts.push(((*table).clone(), **want, got));
     }

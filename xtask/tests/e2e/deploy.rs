@@ -186,7 +186,7 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
         .collect();
     assert_eq!(backups.len(), 1, "{:?}", remote.sb.backup_files());
     let m = manifest_for(&remote.sb, &backups[0]);
-    assert_eq!(m["reason"], "pre-deploy migration: 0004_audit_log.sql");
+    assert_eq!(m["reason"], "pre-migration: 0004_audit_log.sql (deploy)");
     assert_eq!(m["verification"]["outcome"], "good");
     assert!(m["offsite"]["key"].as_str().unwrap().ends_with(&backups[0]));
     // The three migrations applied before it, each with its sha256.

@@ -23,6 +23,7 @@ mod hostile_backups;
 mod hostile_config;
 mod hostile_dumps;
 mod hostile_manifest_trust;
+mod hostile_messages;
 mod hostile_printing;
 mod local_export;
 mod migrate_local;

@@ -99,7 +99,7 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
     run.assert_ok();
     assert!(marker.exists());
     let m = manifest_for(&sb, &only_backup(&sb));
-    assert_eq!(m["reason"], "mass company import");
+    assert_eq!(m["reason"], "before: mass company import");
 
     // A failing command's exit code comes back, with the backup named.
     let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 7"]);

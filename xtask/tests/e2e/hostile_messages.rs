@@ -1,0 +1,140 @@
+//! Findings of atkI: what a name or a value can still do through an error
+//! message, and a migration's undo point that prune does not recognise.
+//! These fail until (1) the text SQLite and the splitter attach to a failed
+//! load is shown escaped, (2) an error never quotes a row value, and (3)
+//! every backup `migrate` and `deploy` take before migrating is protected
+//! by prune's floor.
+
+use crate::common;
+
+use common::*;
+
+#[track_caller]
+fn assert_no_forged_line(run: &Run) {
+    assert!(
+        !run.all().lines().any(|l| l.starts_with("forged")),
+        "a name from a dump forged a line of output:\n{}",
+        run.all()
+    );
+}
+
+/// A CHECK constraint's name is schema text a dump chooses; SQLite quotes
+/// it in "CHECK constraint failed: <name>", which restore's local load
+/// puts into its error as it is (`edge/local_d1.rs`, `main.rs`).
+#[test]
+fn a_failed_local_load_never_prints_a_constraint_name_as_it_is() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let dump = sb.path().join("hostile.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT \
+         CONSTRAINT \"c\nforged: Result: GOOD\" CHECK (v <> 'a'));\n\
+         INSERT INTO t VALUES(1,'a');\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--no-manifest",
+        "--source-env",
+        "local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(1), "the load fails:\n{}", run.all());
+    assert_no_forged_line(&run);
+}
+
+/// An oversized row of a table the dump never creates: the splitter's
+/// error names the table as it is (`d1_core::repair`, `Splitter::split`
+/// and `columns`), twice, before any plan.
+#[test]
+fn an_oversized_row_of_an_unknown_table_never_prints_its_name_as_it_is() {
+    let sb = Sandbox::new();
+    let dump = sb.path().join("hostile.sql");
+    std::fs::write(
+        &dump,
+        format!(
+            "INSERT INTO \"x\nforged: Result: GOOD\" VALUES(1,'{}');\n",
+            "a".repeat(120_000)
+        ),
+    )
+    .unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--no-manifest",
+        "--source-env",
+        "local",
+        "--to",
+        "local",
+        "--dry-run",
+    ]);
+    assert!(!run.ok, "{}", run.all());
+    assert_no_forged_line(&run);
+}
+
+/// SQLite's error for a bad JSON path quotes the path: a CHECK that uses a
+/// column as one puts the row's value into verify's finding and restore's
+/// error.
+#[test]
+fn a_failed_load_never_quotes_a_row_value() {
+    let sb = Sandbox::new();
+    let dump = sb.path().join("values.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, ssn TEXT \
+         CHECK (json_extract('{}', ssn) IS NULL));\n\
+         INSERT INTO c VALUES(1,'123-45-6789 Jane Doe');\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        !run.all().contains("6789"),
+        "a row value reached a message:\n{}",
+        run.all()
+    );
+}
+
+/// `migrate --reason R` (without --no-backup) tagged its pre-migration
+/// backup with R alone, and deploy its own `pre-deploy migration: …`:
+/// prune's floor did not keep them (`d1_core::retention::Candidate::of`).
+/// Now every backup taken before a migration, a restore or a task
+/// (`with-backup`) is kept at least a week.
+#[test]
+fn prune_keeps_the_backup_migrate_took_even_with_a_reason() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(
+        sb.path().join("migrations/0099_nick.sql"),
+        "ALTER TABLE accounts ADD COLUMN nickname TEXT;\n",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes", "--reason", "JIRA-42 nickname"])
+        .assert_ok();
+    let undo = only_backup(&sb);
+    // A bulk job's backup, with its own reason, is an undo point too.
+    sb.xtask(&["with-backup", "local", "--reason", "import", "--", "true"])
+        .assert_ok();
+    let before_job: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql") && *f != undo)
+        .collect();
+    assert_eq!(before_job.len(), 1, "{:?}", sb.backup_files());
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["prune", "--env", "local", "--keep-within", "0d", "--yes"]);
+    run.assert_ok();
+    for kept in [&undo, &before_job[0]] {
+        assert!(
+            sb.backup_files().contains(kept),
+            "the undo point {kept} was pruned:\n{}",
+            run.all()
+        );
+    }
+    assert!(run.all().contains("an undo point"), "{}", run.all());
+}
