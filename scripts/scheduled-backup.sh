@@ -15,11 +15,18 @@
 # at the first failure, loudly and with a non-zero exit: a backup that fails
 # verification, or an upload that does not read back whole, fails the job.
 #
-#   scripts/scheduled-backup.sh [ENV [BACKUP-ARGS...]]
+#   scripts/scheduled-backup.sh [-q] [ENV [BACKUP-ARGS...]]
+# (-q: nothing on standard output on a good day, for cron's mail)
 #
 # Remote environments need CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID.
 # QBTIME_XTASK names a built xtask binary to run instead of `cargo xtask`.
 set -euo pipefail
+# -q first: print nothing on a good day (a cron job mails whatever it prints).
+quiet=()
+if [ "${1:-}" = "-q" ]; then
+    quiet=(-q)
+    shift
+fi
 env_name="${1:-prod}"
 [ "$#" -gt 0 ] && shift
 cd "$(dirname "$0")/.."
@@ -37,9 +44,10 @@ xtask() {
     fi
 }
 
-xtask backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} \
+xtask ${quiet[@]+"${quiet[@]}"} backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} \
     || fail "the backup, its verification or its upload failed"
 # Retention from backups.toml; prune never deletes the newest verified backup.
-xtask prune --env "$env_name" --yes || fail "pruning old backups failed"
-xtask status --env "$env_name" || fail "the newest verified backup is older than max_age"
-echo "scheduled backup of ${env_name}: done"
+xtask ${quiet[@]+"${quiet[@]}"} prune --env "$env_name" --yes || fail "pruning old backups failed"
+xtask ${quiet[@]+"${quiet[@]}"} status --env "$env_name" \
+    || fail "the newest verified backup is older than max_age, or bad"
+[ "${#quiet[@]}" -gt 0 ] || echo "scheduled backup of ${env_name}: done"

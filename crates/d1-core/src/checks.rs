@@ -263,12 +263,13 @@ pub fn foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
         Some((table, rowid, parent)) => fail(
             "foreign keys",
             format!(
-                "{} reference rows that do not exist; the first: {table} rowid {} references \
+                "{} that do{} not exist; the first: {table} rowid {} references \
                  a missing row of {parent}",
                 match broken.len() {
-                    1 => "1 row".to_owned(),
-                    n => format!("{n} rows"),
+                    1 => "1 row references a row".to_owned(),
+                    n => format!("{n} rows reference rows"),
                 },
+                if broken.len() == 1 { "es" } else { "" },
                 rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
             ),
         ),

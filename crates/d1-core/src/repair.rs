@@ -209,6 +209,12 @@ pub struct Survey {
 }
 
 impl Survey {
+    /// Whether the dump creates the table `name` (a real table, not a
+    /// virtual one).
+    pub fn creates_table(&self, name: &str) -> bool {
+        self.tables.iter().any(|(t, _)| t == name)
+    }
+
     /// Whether the repair keeps the dump's statements about `sqlite_sequence`.
     pub(crate) fn keeps_sequence(&self) -> bool {
         self.keeps_sequence

@@ -62,7 +62,7 @@ pub struct Arrived {
 impl Drain for File {
     type Done = ();
     fn finish(self, fed: io::Result<()>) -> Result<()> {
-        fed.context("reading wrangler's export from its pipe")?;
+        fed.context("copying wrangler's export into the backup")?;
         self.sync_all().context("writing the backup")
     }
 }

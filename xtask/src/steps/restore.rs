@@ -1393,14 +1393,16 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
     let _ = writeln!(out, "  source       {}", s.file.display());
     match &s.manifest {
         Some(m) => {
-            let rows: u64 = m.rows.values().sum();
+            // Counted as the backup and its verify count them.
+            let (tables, rows) = m.checked_rows();
             let _ = writeln!(
                 out,
-                "  manifest     {} backup of {} ({}), taken {}, {}; sha256 and size match",
+                "  manifest     {} backup of {} ({}), taken {}, {}, {}; sha256 and size match",
                 m.mode,
                 m.database.name,
                 m.environment,
                 m.created_at.format("%Y-%m-%d %H:%M UTC"),
+                d1_core::wording::count(tables, "table"),
                 d1_core::wording::count(rows, "row")
             );
         }
@@ -1448,6 +1450,37 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
     if p.mode == Mode::Replace && !p.existing.is_empty() {
         let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "  drops        {}", names.join(", "));
+        // Tables the backup does not have are not replaced: their rows are
+        // gone afterwards (a backup from before the migration that made them).
+        let lost: Vec<&str> = p
+            .existing
+            .iter()
+            .filter(|(kind, name)| {
+                kind == "table"
+                    && !name.starts_with("sqlite_")
+                    && !p.survey.creates_table(name)
+                    // A virtual table and its shadow tables are remade.
+                    && !p.source.virtual_tables.iter().any(|vt| {
+                        *name == vt.name || name.starts_with(&format!("{}_", vt.name))
+                    })
+            })
+            .map(|(_, name)| name.as_str())
+            .collect();
+        if !lost.is_empty() {
+            let _ = writeln!(
+                out,
+                "  LOSES        {} and every row in {}: the backup does not have {} (taken \
+                 before the migration that made {}?); afterwards the database has the backup's \
+                 schema, and `cargo xtask migrate` lists what is pending again",
+                lost.iter()
+                    .map(|t| format!("table {}", d1_core::names::shown(t)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if lost.len() == 1 { "it" } else { "them" },
+                if lost.len() == 1 { "it" } else { "them" },
+                if lost.len() == 1 { "it" } else { "them" },
+            );
+        }
     }
     if p.mode == Mode::Clean {
         let _ = writeln!(out, "  first        {}", p.cmds.migrations_apply(t));

@@ -296,7 +296,12 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         let report = serde_json::json!({ "ok": ok, "environments": all });
         crate::out::data(&serde_json::to_string_pretty(&report)?);
     } else {
-        for status in &all {
+        // `-q` (a scheduled job): only the environments that are not ok.
+        let quiet = crate::out::level() == crate::out::Level::Quiet;
+        for status in all
+            .iter()
+            .filter(|s| !quiet || s.stale || s.newest_is_bad.is_some())
+        {
             crate::data!("{}", status.render());
         }
     }

@@ -306,7 +306,7 @@ fn verify_at(
         (file, source, manifest, ctx, keep),
         (&run.checks, &survey, &shape),
     )?;
-    run.phase(["load", "load (as it arrived)"][usize::from(as_it_arrived)]);
+    run.phase(["load", "load (during the download)"][usize::from(as_it_arrived)]);
     run.checks
         .push(statements_check(&loaded, &db, as_it_arrived));
     run.checks.push(restorable);

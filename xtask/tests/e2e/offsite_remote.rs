@@ -274,11 +274,12 @@ fn the_lifecycle_rule_follows_the_retention_policy_and_needs_confirmation() {
 #[test]
 fn the_scheduled_job_backs_up_encrypted_uploads_and_prunes_and_fails_loudly() {
     let (remote, home) = remote();
-    let job = |faults: Faults| {
+    let job_with = |faults: Faults, first: &[&str]| {
         remote.server.set_faults(faults);
         let mut script =
             std::process::Command::new(remote.sb.path().join("scripts/scheduled-backup.sh"));
         script
+            .args(first)
             .args(["prod", "--require-encryption"])
             .env("QBTIME_XTASK", env!("CARGO_BIN_EXE_xtask"))
             .env(
@@ -289,6 +290,7 @@ fn the_scheduled_job_backs_up_encrypted_uploads_and_prunes_and_fails_loudly() {
         let out = remote.with_api(&mut script, home.path()).output().unwrap();
         Run::from_output(out)
     };
+    let job = |faults: Faults| job_with(faults, &[]);
     // As the repository ships: no recipients yet, so the job refuses to
     // put an unencrypted prod dump on a runner or in R2.
     let run = job(Faults::default());
@@ -336,6 +338,11 @@ fn the_scheduled_job_backs_up_encrypted_uploads_and_prunes_and_fails_loudly() {
         rows[0]["offsite"].as_str().unwrap().starts_with("r2://"),
         "{rows:?}"
     );
+    // -q, as cron runs it: a good day mails nothing.
+    let quiet = job_with(Faults::default(), &["-q"]);
+    quiet.assert_ok();
+    assert_eq!(quiet.stdout, "", "{}", quiet.all());
+    assert_eq!(list_json(&remote, home.path()).len(), 2);
 
     let run = job(Faults {
         r2_put_status: Some(500),

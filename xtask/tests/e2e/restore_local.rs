@@ -826,3 +826,37 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
     let lock = std::fs::read(target.backups().join(".lock")).unwrap_or_default();
     assert!(lock.is_empty(), "the lock was not released cleanly");
 }
+
+/// Restoring a backup taken before a table existed (before the migration
+/// that made it) drops that table and its rows: the plan says so, in its
+/// own line, before anything runs.
+#[test]
+fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "CREATE TABLE made_later (id INTEGER PRIMARY KEY); INSERT INTO made_later VALUES (1);",
+    );
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
+    run.assert_ok();
+    let loses = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("LOSES"))
+        .unwrap_or_else(|| panic!("no LOSES line:\n{}", run.stdout));
+    assert!(loses.contains("table made_later"), "{loses}");
+    for kept in ["customers", "accounts", "d1_migrations"] {
+        assert!(!loses.contains(kept), "{loses}");
+    }
+    // A backup with every table the target has loses none.
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&[
+        "restore",
+        "latest",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    run.assert_ok();
+    assert!(!run.stdout.contains("LOSES"), "{}", run.stdout);
+}
