@@ -89,21 +89,30 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn of(manifest: &Manifest) -> Candidate {
-        let reason = manifest.reason.as_deref().unwrap_or("");
         Candidate {
             created_at: manifest.created_at,
             whole: manifest.is_whole(),
             good: manifest.is_verified_good(),
-            protected: [
-                "pre-migration",
-                "safety backup",
-                "before:",
-                "pre-deploy migration",
-            ]
-            .iter()
-            .any(|p| reason.starts_with(p)),
+            protected: undo_point(manifest).is_some(),
         }
     }
+}
+
+/// What a backup is the undo point of, as its manifest's reason says, in a
+/// word: `pre-migration` (also an older deploy's `pre-deploy migration:`),
+/// `safety` (a restore's), or `before task` (`with-backup`'s). `list` shows
+/// it, and prune keeps such a backup at least [`PROTECTED_FLOOR`].
+pub fn undo_point(manifest: &Manifest) -> Option<&'static str> {
+    let reason = manifest.reason.as_deref().unwrap_or("");
+    [
+        ("pre-migration", "pre-migration"),
+        ("pre-deploy migration", "pre-migration"),
+        ("safety backup", "safety"),
+        ("before:", "before task"),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| reason.starts_with(prefix))
+    .map(|(_, kind)| kind)
 }
 
 /// Why a backup is kept.

@@ -34,6 +34,9 @@ pub struct Row {
     pub verified: String,
     pub offsite: String,
     pub reason: Option<String>,
+    /// What it is the undo point of (`pre-migration`, `safety`, `before
+    /// task`), which prune keeps at least a week; shown after the mode.
+    pub undo_point: Option<&'static str>,
 }
 
 /// `envs`: only backups whose manifest names one of these environments.
@@ -48,6 +51,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> V
             } else {
                 format!("{} ({})", m.mode, m.tables.join(", "))
             };
+            let undo_point = d1_core::retention::undo_point(m);
             Row {
                 file: m.file.name.clone(),
                 environment: m.environment.clone(),
@@ -62,6 +66,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> V
                     None => "no".to_owned(),
                 },
                 reason: m.reason.clone(),
+                undo_point,
             }
         })
         .collect()
@@ -94,7 +99,10 @@ pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()>
             r.file,
             r.environment,
             r.database,
-            r.mode,
+            match r.undo_point {
+                Some(kind) => format!("{}, {kind}", r.mode),
+                None => r.mode.clone(),
+            },
             age(r.age_seconds),
             size(r.bytes),
             r.verified,

@@ -137,4 +137,23 @@ fn prune_keeps_the_backup_migrate_took_even_with_a_reason() {
         );
     }
     assert!(run.all().contains("an undo point"), "{}", run.all());
+    // `list` says which backup undoes what.
+    let list = sb.xtask(&["list"]);
+    let line = |file: &str| -> String {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(file))
+            .unwrap_or_else(|| panic!("{file} not listed:\n{}", list.stdout))
+            .to_owned()
+    };
+    assert!(
+        line(&undo).contains("full, pre-migration"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        line(&before_job[0]).contains("full, before task"),
+        "{}",
+        list.stdout
+    );
 }
