@@ -35,11 +35,12 @@ use d1_core::names::file_name;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UploadArgs {
-    /// A backup: a name that `list` prints, a path, or `latest` (the environment's newest verified full backup).
+    /// A backup: a name that `list` prints, a path, `latest` (the environment's newest verified full backup) or `latest:ENV`.
     pub backup: String,
-    /// The environment whose bucket and prefix the copy goes to.
+    /// The environment whose bucket and prefix the copy goes to (the ENV of
+    /// `latest:ENV` when not given).
     #[arg(long, value_name = "ENV")]
-    pub env: String,
+    pub env: Option<String>,
     /// Print what would be uploaded, and upload nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -91,7 +92,16 @@ pub enum OffsiteCommand {
 /// `cargo xtask upload`.
 pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
     let envs = project.environments()?;
-    let env = envs.resolve(&args.env)?;
+    let named = match (&args.env, args.backup.strip_prefix("latest:")) {
+        (Some(env), _) => env.as_str(),
+        (None, Some(env)) => env,
+        (None, None) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "name the environment whose bucket the copy goes to: --env ENV, or `latest:ENV` as \
+             the backup. Nothing was uploaded."
+        ),
+    };
+    let env = envs.resolve(named)?;
     let file = project.resolve_backup(&args.backup, Some(&env.name), inventory::Latest::Good)?;
     let target = target(sh, project, env)?;
     if args.dry_run {

@@ -161,9 +161,9 @@ fn a_short_upload_is_caught_and_the_local_backup_stays_not_offsite() {
     );
     assert_no_partials(&remote.sb);
 
-    // Once R2 behaves, `upload latest` copies that same backup.
+    // Once R2 behaves, `upload latest:prod` copies that same backup.
     remote.server.set_faults(Faults::default());
-    let upload = remote.xtask(home.path(), &["upload", "latest", "--env", "prod"]);
+    let upload = remote.xtask(home.path(), &["upload", "latest:prod"]);
     upload.assert_ok();
     // An unencrypted copy of prod going offsite is said, with the fix.
     assert!(
