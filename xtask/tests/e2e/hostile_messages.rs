@@ -18,6 +18,21 @@ fn assert_no_forged_line(run: &Run) {
     );
 }
 
+/// `restore DUMP --no-manifest --source-env local --to local` and `more`.
+fn restore_into_local(sb: &Sandbox, dump: &std::path::Path, more: &[&str]) -> Run {
+    let mut args = vec![
+        "restore",
+        dump.to_str().unwrap(),
+        "--no-manifest",
+        "--source-env",
+        "local",
+        "--to",
+        "local",
+    ];
+    args.extend_from_slice(more);
+    sb.xtask(&args)
+}
+
 /// A CHECK constraint's name is schema text a dump chooses; SQLite quotes
 /// it in "CHECK constraint failed: <name>", which restore's local load
 /// puts into its error as it is (`edge/local_d1.rs`, `main.rs`).
@@ -33,17 +48,7 @@ fn a_failed_local_load_never_prints_a_constraint_name_as_it_is() {
          INSERT INTO t VALUES(1,'a');\n",
     )
     .unwrap();
-    let run = sb.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--no-manifest",
-        "--source-env",
-        "local",
-        "--to",
-        "local",
-        "--replace",
-        "--yes",
-    ]);
+    let run = restore_into_local(&sb, &dump, &["--replace", "--yes"]);
     assert_eq!(run.code, Some(1), "the load fails:\n{}", run.all());
     assert_no_forged_line(&run);
 }
@@ -63,16 +68,7 @@ fn an_oversized_row_of_an_unknown_table_never_prints_its_name_as_it_is() {
         ),
     )
     .unwrap();
-    let run = sb.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--no-manifest",
-        "--source-env",
-        "local",
-        "--to",
-        "local",
-        "--dry-run",
-    ]);
+    let run = restore_into_local(&sb, &dump, &["--dry-run"]);
     assert!(!run.ok, "{}", run.all());
     assert_no_forged_line(&run);
 }
