@@ -63,7 +63,9 @@ impl OnePass {
         if self.stopped.is_some() {
             return Ok(false);
         }
-        if let Some(why) = self.stops_at(sql) {
+        // Classified once: this runs for every row of the dump.
+        let kind = repair::classify(sql);
+        if let Some(why) = self.stops_at(sql, &kind) {
             self.stopped = Some(why);
             return Ok(false);
         }
@@ -74,7 +76,7 @@ impl OnePass {
                 sink.statement(&repair::normalise(ddl, false))?;
             }
         }
-        match repair::classify(sql) {
+        match kind {
             Kind::DeferPragma => {}
             // Written first; `stops_at` checked it is the next one.
             Kind::CreateTable(_) => self.seen += 1,
@@ -96,13 +98,13 @@ impl OnePass {
         self.stopped
     }
 
-    /// Why `sql` cannot be passed on in one pass, if it cannot.
-    fn stops_at(&self, sql: &str) -> Option<&'static str> {
+    /// Why `sql`, of this `kind`, cannot be passed on in one pass, if it
+    /// cannot.
+    fn stops_at(&self, sql: &str, kind: &Kind) -> Option<&'static str> {
         if sql.contains('\r') {
             return Some("CRLF line endings");
         }
-        let kind = repair::classify(sql);
-        if self.late && kind != Kind::LateSchema {
+        if self.late && *kind != Kind::LateSchema {
             return Some("a statement after an index, trigger or view");
         }
         match kind {
@@ -110,14 +112,14 @@ impl OnePass {
             Kind::SequenceReset => None,
             Kind::CreateTable(name) => match self.tables.get(self.seen) {
                 Some((next, ddl))
-                    if *next == name
+                    if next == name
                         && repair::normalise(ddl, false) == repair::normalise(sql, false) =>
                 {
                     None
                 }
                 _ => Some("a table other than the schema read before the export"),
             },
-            Kind::Insert(table) if repair::is_reserved(&table) => Some("a reserved table"),
+            Kind::Insert(table) if repair::is_reserved(table) => Some("a reserved table"),
             Kind::Insert(table) if table == "sqlite_sequence" && !self.sequence_reset => {
                 Some("sqlite_sequence rows without their DELETE")
             }

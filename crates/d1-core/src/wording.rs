@@ -19,7 +19,10 @@ pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
-fn shell_word(word: &str) -> String {
+/// One word as a POSIX shell reads it back: as it is when it holds only
+/// plain characters, else in single quotes. Every command printed to paste
+/// is quoted here (wrangler's invocations, and the tool's own advice).
+pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()

@@ -342,7 +342,7 @@ fn download_checked(
 }
 
 fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, claimed: bool) {
-    let pasted = crate::edge::wrangler::shell_quote(&dest.display().to_string());
+    let pasted = d1_core::wording::shell_word(&dest.display().to_string());
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          It is unverified here{}: it is not `latest` until it passes verification on this \

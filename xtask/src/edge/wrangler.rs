@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::environment::Environment;
 use crate::redact::Redactor;
+use d1_core::wording::shell_word;
 
 /// One wrangler command line, and why we run it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,24 +36,9 @@ impl fmt::Display for Invocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("npx wrangler")?;
         for arg in &self.args {
-            write!(f, " {}", shell_quote(&arg.to_string_lossy()))?;
+            write!(f, " {}", shell_word(&arg.to_string_lossy()))?;
         }
         Ok(())
-    }
-}
-
-/// `arg` as a shell reads it back: as it is when it holds only plain
-/// characters, else in single quotes. Every command printed to paste goes
-/// through here (wrangler's, and this tool's own advice).
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+".contains(c));
-    if plain {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -1196,8 +1182,8 @@ mod tests {
 
     #[test]
     fn shell_quoting_survives_quotes() {
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("SELECT 1;"), "'SELECT 1;'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("SELECT 1;"), "'SELECT 1;'");
     }
 }

@@ -452,7 +452,7 @@ pub fn restore_advice(file: &Path, env: &Environment) -> String {
     };
     format!(
         "to go back, restore the pre-migration backup: cargo xtask restore {} --to {} --replace{confirm}",
-        crate::edge::wrangler::shell_quote(&file.display().to_string()),
+        d1_core::wording::shell_word(&file.display().to_string()),
         env.name
     )
 }

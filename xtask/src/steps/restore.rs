@@ -1467,18 +1467,16 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
             .map(|(_, name)| name.as_str())
             .collect();
         if !lost.is_empty() {
+            let it = if lost.len() == 1 { "it" } else { "them" };
             let _ = writeln!(
                 out,
-                "  LOSES        {} and every row in {}: the backup does not have {} (taken \
-                 before the migration that made {}?); afterwards the database has the backup's \
-                 schema, and `cargo xtask migrate` lists what is pending again",
+                "  LOSES        {} and every row in {it}: the backup does not have {it} (taken \
+                 before the migration that made {it}?); afterwards the database has the \
+                 backup's schema, and `cargo xtask migrate` lists what is pending again",
                 lost.iter()
                     .map(|t| format!("table {}", d1_core::names::shown(t)))
                     .collect::<Vec<_>>()
                     .join(", "),
-                if lost.len() == 1 { "it" } else { "them" },
-                if lost.len() == 1 { "it" } else { "them" },
-                if lost.len() == 1 { "it" } else { "them" },
             );
         }
     }
