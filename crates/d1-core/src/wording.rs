@@ -10,6 +10,11 @@ pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> S
     }
 }
 
+/// The pronoun for `n` things: "it" for one, "them" otherwise.
+pub fn them(n: usize) -> &'static str {
+    if n == 1 { "it" } else { "them" }
+}
+
 /// The words of a command, each quoted as a POSIX shell needs it.
 pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
     words

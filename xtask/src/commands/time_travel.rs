@@ -20,6 +20,8 @@ use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::journals::TIME_TRAVEL_JOURNAL;
 use crate::edge::wrangler::{Commands, Invocation, Wrangler};
 use crate::steps::backup;
+use crate::steps::migrations::{applied_migrations, migration_files, pending};
+use d1_core::wording::count;
 
 /// How far back D1 keeps history on paid plans (7 days on free ones).
 const RETENTION_DAYS: i64 = 30;
@@ -196,7 +198,43 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
     plan.apply(project, &wrangler)?;
-    plan.check_answers(&wrangler, &cmds)
+    plan.check_answers(&wrangler, &cmds)?;
+    say_pending_again(sh, project, env);
+    Ok(())
+}
+
+/// After a restore to a time before a migration, that migration is
+/// pending again: the database's `d1_migrations` went back with it. Says
+/// which, and how to apply them; a failure to read them is a warning, as
+/// the restore itself is done.
+fn say_pending_again(sh: &Shell, project: &Project, env: &Environment) {
+    let dir = project.config_dir.join(&env.migrations_dir);
+    let pending = migration_files(&dir).and_then(|files| {
+        let applied = applied_migrations(sh, project, env)?;
+        Ok(pending(&files, &applied))
+    });
+    match pending {
+        Ok(names) if names.is_empty() => crate::detail!(
+            "{} has every migration in {} applied",
+            env.database_name,
+            dir.display()
+        ),
+        Ok(names) => crate::warn!(
+            "{} is back before {}: {} pending again. Apply {} with `cargo xtask migrate {}`, \
+             or undo this restore with the command above",
+            env.database_name,
+            count(names.len(), "migration"),
+            names.join(", "),
+            d1_core::wording::them(names.len()),
+            env.name
+        ),
+        Err(e) => crate::warn!(
+            "could not read which migrations {} has applied after the restore ({e:#}); \
+             `cargo xtask migrate {} --dry-run` lists any that are pending again",
+            env.database_name,
+            env.name
+        ),
+    }
 }
 
 /// A Time Travel restore: the database, the bookmark it goes back to (of

@@ -350,13 +350,14 @@ impl Environments {
         }
     }
 
-    /// The account a database that `restore --to new:NAME` creates goes
-    /// into: that of the remote environment `of` names (`--account-of`),
-    /// else the one every remote environment shares. `Ok(None)` when the
-    /// configuration names none, so wrangler uses `CLOUDFLARE_ACCOUNT_ID`
-    /// (or `wrangler login`), as for every remote command. Remote
+    /// The environment whose account a database that `restore --to
+    /// new:NAME` creates goes into: the remote environment `of` names
+    /// (`--account-of`), else one of those that all share an account.
+    /// `Ok(None)` without a remote environment. An account the
+    /// configuration does not name is `CLOUDFLARE_ACCOUNT_ID`'s (or
+    /// `wrangler login`'s), as for every remote command. Remote
     /// environments in different accounts need `--account-of`.
-    pub fn account_for_new(&self, of: Option<&str>) -> Result<Option<String>> {
+    pub fn account_for_new(&self, of: Option<&str>) -> Result<Option<&Environment>> {
         let remote: Vec<&Environment> = match of {
             Some(word) => {
                 let named = self.named(word)?;
@@ -375,24 +376,25 @@ impl Environments {
                 .filter(|e| e.location == Location::Remote)
                 .collect(),
         };
-        let mut accounts: Vec<(&Option<String>, &str)> = Vec::new();
-        for e in &remote {
-            if !accounts.iter().any(|(a, _)| *a == &e.account_id) {
-                accounts.push((&e.account_id, &e.env_name));
+        let mut accounts: Vec<&Environment> = Vec::new();
+        for e in remote {
+            if !accounts.iter().any(|a| a.account_id == e.account_id) {
+                accounts.push(e);
             }
         }
         match accounts.as_slice() {
             [] => Ok(None),
-            [(account, _)] => Ok((*account).clone()),
+            [one] => Ok(Some(one)),
             _ => crate::stop!(
                 crate::exit::Exit::CouldNotRun,
                 "the remote environments are in different Cloudflare accounts ({}); say which \
                  account the new database belongs to with --account-of ENV. Nothing was created.",
                 accounts
                     .iter()
-                    .map(|(a, env)| format!(
-                        "{env}: {}",
-                        a.as_deref().unwrap_or("CLOUDFLARE_ACCOUNT_ID")
+                    .map(|e| format!(
+                        "{}: {}",
+                        e.env_name,
+                        e.account_id.as_deref().unwrap_or("CLOUDFLARE_ACCOUNT_ID")
                     ))
                     .collect::<Vec<_>>()
                     .join(", ")

@@ -264,7 +264,12 @@ fn install_wrangler(sh: &Shell, root: &Path) -> Result<()> {
         root.display()
     );
     let _dir = sh.push_dir(root);
-    cmd!(sh, "{npm} ci --no-audit --no-fund")
+    // Errors only: under a system Node older than 22, npm warns
+    // EBADENGINE for each package of wrangler's that asks for Node 22,
+    // about twenty lines that read like a failure. wrangler never runs on
+    // that Node: it runs on the Node 22 that this `npm ci` installs
+    // (`edge::node`).
+    cmd!(sh, "{npm} ci --no-audit --no-fund --loglevel=error")
         .quiet()
         .run()
         .context("`npm ci` failed; fix the error above, then run this again")?;

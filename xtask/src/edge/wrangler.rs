@@ -350,6 +350,26 @@ impl Commands {
         }
     }
 
+    /// Deletes the D1 database `name` in the account of the wrangler
+    /// environment `env` (the top level's without one). Never run by the
+    /// tool: printed for an operator, after `restore --to new:` failed.
+    pub fn d1_delete(&self, name: &str, env: Option<&str>) -> Invocation {
+        let mut args: Vec<OsString> = vec![
+            "d1".into(),
+            "delete".into(),
+            name.into(),
+            "--config".into(),
+            self.config.clone().into(),
+        ];
+        if let Some(env) = env {
+            args.extend(["--env".into(), env.into()]);
+        }
+        Invocation {
+            purpose: format!("delete the D1 database {name}"),
+            args,
+        }
+    }
+
     /// Applies pending migrations.
     pub fn migrations_apply(&self, env: &Environment) -> Invocation {
         Invocation {

@@ -358,7 +358,7 @@ pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> St
         count(edited.len(), "migration"),
         dir.display(),
         lines.join("; "),
-        if edited.len() == 1 { "it" } else { "them" },
+        d1_core::wording::them(edited.len()),
         edited
             .iter()
             .map(|e| format!("{}/{}", dir.display(), e.name))

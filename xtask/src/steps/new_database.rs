@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::config::environment::{Environment, Environments, Format, check_new_database_name};
-use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
+use crate::edge::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
 
 /// The location hints `wrangler d1 create --location` accepts.
 pub const LOCATION_HINTS: [&str; 6] = ["weur", "eeur", "apac", "oc", "wnam", "enam"];
@@ -34,6 +34,10 @@ pub struct NewDatabase {
     /// Whether `wrangler d1 create` was run (it may have created the
     /// database even when it failed).
     attempted: bool,
+    /// How an operator deletes it: the project's configuration and the
+    /// environment whose account it is in, since wrangler takes a
+    /// configuration's `account_id` before `CLOUDFLARE_ACCOUNT_ID`.
+    delete: Invocation,
     _dir: PrivateDir,
 }
 
@@ -48,6 +52,7 @@ impl NewDatabase {
     /// already uses.
     pub fn from_target(
         envs: &Environments,
+        project: &Commands,
         to: &str,
         account_of: Option<&str>,
         location: Option<&str>,
@@ -64,7 +69,10 @@ impl NewDatabase {
                 env.name
             );
         }
-        let target = Environment::new_database(name, envs.account_for_new(account_of)?);
+        let account = envs.account_for_new(account_of)?;
+        let target = Environment::new_database(name, account.and_then(|e| e.account_id.clone()));
+        let named_by = account.filter(|e| e.account_id.is_some());
+        let delete = project.d1_delete(name, named_by.and_then(|e| e.wrangler_env.as_deref()));
         let dir = PrivateDir::create("new-database")?;
         let config = dir.path().join("wrangler.toml");
         let new = NewDatabase {
@@ -73,6 +81,7 @@ impl NewDatabase {
             location: location.map(str::to_owned),
             config,
             attempted: false,
+            delete,
             _dir: dir,
         };
         new.write_config()?;
@@ -139,14 +148,13 @@ impl NewDatabase {
     /// it is, and how to delete it.
     pub fn left_in_place(&self) -> Option<String> {
         let name = self.database_name();
-        let delete = format!("npx wrangler d1 delete {name}");
+        let delete = &self.delete;
         if !self.attempted {
             None
         } else if self.target.database_id.is_empty() {
             Some(format!(
                 "creating the D1 database {name} failed, and it may exist all the same: \
-                 `npx wrangler d1 list` shows whether it does, and `{delete}` deletes it. \
-                 Nothing was deleted"
+                 `{delete}` deletes it if it does. Nothing was deleted"
             ))
         } else {
             Some(format!(
@@ -228,6 +236,17 @@ mod tests {
         Environments::parse(text).unwrap()
     }
 
+    fn project() -> Commands {
+        Commands::new(std::path::Path::new("w.toml"))
+    }
+
+    /// The account `account_for_new` chose, and the environment it is
+    /// named for.
+    fn account(envs: &Environments, of: Option<&str>) -> (Option<String>, Option<String>) {
+        let env = envs.account_for_new(of).unwrap().unwrap();
+        (env.account_id.clone(), env.wrangler_env.clone())
+    }
+
     #[test]
     fn only_names_d1_accepts_and_the_configuration_does_not_use_pass() {
         let envs = envs(CONFIG);
@@ -241,9 +260,10 @@ mod tests {
             "x.y",
             &"a".repeat(65),
         ] {
-            let err = NewDatabase::from_target(&envs, &format!("new:{bad}"), None, None)
-                .err()
-                .unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            let err =
+                NewDatabase::from_target(&envs, &project(), &format!("new:{bad}"), None, None)
+                    .err()
+                    .unwrap_or_else(|| panic!("{bad:?} was accepted"));
             assert_eq!(
                 crate::exit::Exit::of(&err),
                 Some(crate::exit::Exit::CouldNotRun),
@@ -251,7 +271,7 @@ mod tests {
             );
             assert!(err.to_string().contains("lower-case letters"), "{err}");
         }
-        let err = NewDatabase::from_target(&envs, "new:qbtime_db_prod", None, None)
+        let err = NewDatabase::from_target(&envs, &project(), "new:qbtime_db_prod", None, None)
             .err()
             .unwrap();
         assert_eq!(
@@ -260,13 +280,19 @@ mod tests {
         );
         assert!(err.to_string().contains("for `prod`"), "{err}");
         assert!(
-            NewDatabase::from_target(&envs, "staging", None, None)
+            NewDatabase::from_target(&envs, &project(), "staging", None, None)
                 .unwrap()
                 .is_none()
         );
-        let new = NewDatabase::from_target(&envs, "new:qbtime_db_restored-2", None, Some("weur"))
-            .unwrap()
-            .unwrap();
+        let new = NewDatabase::from_target(
+            &envs,
+            &project(),
+            "new:qbtime_db_restored-2",
+            None,
+            Some("weur"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(new.target.name, "new:qbtime_db_restored-2");
         assert!(new.target.is_new);
         assert_eq!(new.left_in_place(), None, "nothing was created yet");
@@ -281,11 +307,8 @@ mod tests {
     #[test]
     fn the_account_is_the_one_remote_environments_share_or_the_one_named() {
         let base = CONFIG.replace("name = \"qbtime\"", "account_id = \"acct1\"");
-        assert_eq!(
-            envs(&base).account_for_new(None).unwrap().as_deref(),
-            Some("acct1")
-        );
-        assert_eq!(envs(CONFIG).account_for_new(None).unwrap(), None);
+        assert_eq!(account(&envs(&base), None).0.as_deref(), Some("acct1"));
+        assert_eq!(account(&envs(CONFIG), None).0, None);
         let split = base.replace(
             "[env.production.vars]",
             "[env.production]\naccount_id = \"acct2\"\n[env.production.vars]",
@@ -298,11 +321,8 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            envs(&split)
-                .account_for_new(Some("production"))
-                .unwrap()
-                .as_deref(),
-            Some("acct2")
+            account(&envs(&split), Some("production")),
+            (Some("acct2".to_owned()), Some("production".to_owned()))
         );
         let err = envs(&split)
             .account_for_new(Some("local"))
@@ -311,6 +331,38 @@ mod tests {
         assert!(err.contains("local D1"), "{err}");
         let hostile = CONFIG.replace("name = \"qbtime\"", "account_id = \"a\\\"\\nb\"");
         assert!(Environments::parse(&hostile).is_err());
+    }
+
+    #[test]
+    fn the_advice_to_delete_a_database_left_in_place_names_its_account() {
+        let split = CONFIG
+            .replace("name = \"qbtime\"", "account_id = \"acct1\"")
+            .replace(
+                "[env.production.vars]",
+                "[env.production]\naccount_id = \"acct2\"\n[env.production.vars]",
+            );
+        let envs = envs(&split);
+        let mut new =
+            NewDatabase::from_target(&envs, &project(), "new:db_x", Some("production"), None)
+                .unwrap()
+                .unwrap();
+        new.attempted = true;
+        // wrangler reads `account_id` from the configuration before
+        // CLOUDFLARE_ACCOUNT_ID: the advice names the environment whose
+        // account the database was created in.
+        let delete = "`npx wrangler d1 delete db_x --config w.toml --env production`";
+        let failed = new.left_in_place().unwrap();
+        assert!(
+            failed.contains(&format!("{delete} deletes it if it does")),
+            "{failed}"
+        );
+        new.target.database_id = "u-1".to_owned();
+        let left = new.left_in_place().unwrap();
+        assert!(left.contains("db_x (id u-1) was left in place"), "{left}");
+        assert!(
+            left.ends_with(&format!("delete it with {delete}")),
+            "{left}"
+        );
     }
 
     #[test]

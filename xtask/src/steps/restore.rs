@@ -169,6 +169,7 @@ pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<R
     let envs = project.environments()?;
     let mut new = NewDatabase::from_target(
         &envs,
+        &project.commands(),
         &args.to,
         args.account_of.as_deref(),
         args.location.as_deref(),
@@ -266,6 +267,9 @@ fn restore(
     report(
         project, envs, args, source, target, new, &restored, &content,
     )?;
+    if let Some(then) = pending_again(&planned.pending_after, target) {
+        crate::warn!("{} now has {then}", target.database_name);
+    }
     if args.json {
         let database_id = new.then_some(target.database_id.as_str());
         let result = result_json(&restored, &content, database_id);
@@ -289,6 +293,8 @@ struct Planned {
     survey: repair::Survey,
     safety_backup: bool,
     json: serde_json::Value,
+    /// The migrations pending once the backup is loaded.
+    pending_after: Vec<String>,
 }
 
 impl Planned {
@@ -343,6 +349,7 @@ fn plan(
     triggers.extend(preflight(&source, &survey, &options)?);
     let migrations_dir = project.config_dir.join(&target.migrations_dir);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
+    let pending_after = pending_after(&source, mode, &migrations_dir);
     let inspected = Inspected {
         catalog,
         existing,
@@ -363,6 +370,7 @@ fn plan(
         key_check: &inspected.key_check,
         cmds: &cmds,
         new,
+        pending_after: &pending_after,
     });
     let json = plan_json(
         &source,
@@ -391,6 +399,7 @@ fn plan(
         survey,
         safety_backup,
         json,
+        pending_after,
     }))
 }
 
@@ -1375,6 +1384,7 @@ struct PlanView<'a> {
     key_check: &'a KeyCheck,
     cmds: &'a Commands,
     new: Option<&'a NewDatabase>,
+    pending_after: &'a [String],
 }
 
 fn print_plan(p: &PlanView<'_>) {
@@ -1467,7 +1477,7 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
             .map(|(_, name)| name.as_str())
             .collect();
         if !lost.is_empty() {
-            let it = if lost.len() == 1 { "it" } else { "them" };
+            let it = d1_core::wording::them(lost.len());
             let _ = writeln!(
                 out,
                 "  LOSES        {} and every row in {it}: the backup does not have {it} (taken \
@@ -1524,6 +1534,46 @@ fn plan_load(out: &mut String, p: &PlanView<'_>) {
             "as one file through `wrangler d1 execute --file`, all or nothing"
         }
     );
+    if let Some(then) = pending_again(p.pending_after, p.target) {
+        let _ = writeln!(out, "  then         {then}");
+    }
+}
+
+/// The migrations pending once the backup is loaded: the target gets the
+/// backup's `d1_migrations`, so those in `dir` that it had not applied
+/// are pending. None for `--clean`, which applies today's migrations
+/// first (and refuses a backup taken at others), or without a manifest.
+fn pending_after(source: &Source, mode: Mode, dir: &Path) -> Vec<String> {
+    let applied = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.applied_migrations());
+    let (Some(applied), false) = (applied, mode == Mode::Clean) else {
+        return Vec::new();
+    };
+    match crate::steps::migrations::migration_files(dir) {
+        Ok(files) => crate::steps::migrations::pending(&files, applied),
+        Err(e) => {
+            crate::detail!("which migrations are pending after the restore is not known: {e:#}");
+            Vec::new()
+        }
+    }
+}
+
+/// Says which migrations the restore leaves pending, if any.
+fn pending_again(names: &[String], target: &Environment) -> Option<String> {
+    let them = d1_core::wording::them(names.len());
+    let how = match target.is_new {
+        true => format!("`cargo xtask migrate` applies {them} once its binding is configured"),
+        false => format!("`cargo xtask migrate {}` applies {them}", target.name),
+    };
+    (!names.is_empty()).then(|| {
+        format!(
+            "{} pending, which the backup predates: {} ({how})",
+            d1_core::wording::count(names.len(), "migration"),
+            names.join(", "),
+        )
+    })
 }
 
 /// The plan's lines on the repairs the dump needs.

@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::inventory::{self, Entry};
+use crate::steps::migrations::{migration_files, pending};
 use d1_core::span::Span;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -54,6 +55,12 @@ pub struct EnvStatus {
     /// last set and read back, or `"not locked"` when none is recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offsite_lock: Option<String>,
+    /// The migrations in the environment's `migrations_dir` that its newest
+    /// verified backup's database had not applied: pending then, and still
+    /// pending unless they were applied since (after a Time Travel restore
+    /// or a restore of an older backup, they are pending again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_migrations: Option<Vec<String>>,
 }
 
 /// An environment's newest verified full backup.
@@ -64,6 +71,10 @@ pub struct Newest {
     pub age_seconds: i64,
     /// `r2://bucket/key` when the backup has an offsite copy.
     pub offsite: Option<String>,
+    /// The migrations its database had applied, from its manifest; `None`
+    /// when the dump had no `d1_migrations` table.
+    #[serde(skip)]
+    pub applied_migrations: Option<Vec<String>>,
 }
 
 /// A row of the drill log.
@@ -168,6 +179,7 @@ pub fn environment_status(
                 .offsite
                 .as_ref()
                 .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
+            applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
         }),
         max_age: max_age.map(|s| s.to_string()),
         stale,
@@ -175,6 +187,7 @@ pub fn environment_status(
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore: journal.get(env).cloned(),
         offsite_lock: None,
+        pending_migrations: None,
     }
 }
 
@@ -212,8 +225,20 @@ impl EnvStatus {
             Some(file) => format!("  newest backup             {file}: BAD, passed over\n"),
             None => String::new(),
         };
+        let migrations = match self.pending_migrations.as_deref() {
+            None => String::new(),
+            Some([]) => "  migrations                all applied as of that backup\n".to_owned(),
+            Some(names) => format!(
+                "  migrations                {} pending as of that backup: {} (`cargo xtask \
+                 migrate {}` applies {})\n",
+                names.len(),
+                names.join(", "),
+                self.environment,
+                d1_core::wording::them(names.len())
+            ),
+        };
         format!(
-            "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}  offsite                   \
+            "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}{migrations}  offsite                   \
              {offsite}\n{lock}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
             self.environment, self.database
         )
@@ -273,19 +298,31 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .filter(|env| only.as_ref().is_none_or(|names| names.contains(&env.name)))
         .map(|env| {
             let settings = settings.env(&env.env_name);
+            let status = environment_status(
+                &env.name,
+                &env.database_name,
+                &entries,
+                settings.max_age,
+                &drills,
+                &journal,
+                now,
+            );
+            let applied = status
+                .newest_verified
+                .as_ref()
+                .and_then(|n| n.applied_migrations.as_deref());
             EnvStatus {
                 offsite_lock: settings.offsite.map(|o| {
                     lock_line(&o.bucket, locks.get(&(env.name.clone(), o.bucket.clone())))
                 }),
-                ..environment_status(
-                    &env.name,
-                    &env.database_name,
-                    &entries,
-                    settings.max_age,
-                    &drills,
-                    &journal,
-                    now,
-                )
+                pending_migrations: applied.and_then(|applied| {
+                    let files = migration_files(&project.config_dir.join(&env.migrations_dir));
+                    files
+                        .map_err(|e| crate::warn!("{e:#}"))
+                        .ok()
+                        .map(|files| pending(&files, applied))
+                }),
+                ..status
             }
         })
         .collect();
@@ -397,6 +434,28 @@ not json
         );
     }
 
+    /// prod's status with no backup, drill or Time Travel recorded.
+    fn prod_without_backups() -> EnvStatus {
+        let none = BTreeMap::new();
+        environment_status("prod", "db", &[], None, &none, &BTreeMap::new(), Utc::now())
+    }
+
+    #[test]
+    fn migrations_pending_as_of_the_newest_backup_are_named() {
+        let mut s = prod_without_backups();
+        assert!(!s.render().contains("migrations"), "unknown: no line");
+        s.pending_migrations = Some(Vec::new());
+        assert!(
+            s.render()
+                .contains("\n  migrations                all applied as of that backup\n")
+        );
+        s.pending_migrations = Some(vec!["0005_a.sql".to_owned(), "0006_b.sql".to_owned()]);
+        assert!(s.render().contains(
+            "\n  migrations                2 pending as of that backup: 0005_a.sql, 0006_b.sql \
+             (`cargo xtask migrate prod` applies them)\n"
+        ));
+    }
+
     #[test]
     fn an_offsite_environment_says_whether_it_is_locked() {
         let lock = (
@@ -404,15 +463,7 @@ not json
             372,
             "2026-11-30T00:00:00Z".to_owned(),
         );
-        let mut s = environment_status(
-            "prod",
-            "db",
-            &[],
-            None,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            Utc::now(),
-        );
+        let mut s = prod_without_backups();
         assert!(!s.render().contains("offsite lock"), "no bucket, no line");
         s.offsite_lock = Some(lock_line("b-1", Some(&lock)));
         assert!(

@@ -166,6 +166,17 @@ fn completions_bash_is_a_script_bash_accepts() {
     assert!(help.stdout.contains("Global options:"), "{}", help.stdout);
 }
 
+/// Whether `status --env local`'s text holds `line`.
+fn run_text_has(sb: &Sandbox, line: &str) -> bool {
+    let run = sb.xtask(&["status", "--env", "local"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let has = run.stdout.contains(line);
+    if !has {
+        eprintln!("{}", run.stdout);
+    }
+    has
+}
+
 #[test]
 fn status_fails_on_a_stale_environment_and_passes_on_a_fresh_one() {
     let (sb, name) = sandbox_with_a_backup();
@@ -198,7 +209,27 @@ fn status_fails_on_a_stale_environment_and_passes_on_a_fresh_one() {
     let local = env(&report, "local");
     assert_eq!(local["newest_verified"]["file"], name.as_str());
     assert_eq!(local["newest_verified"]["offsite"], Value::Null);
+    assert_eq!(local["pending_migrations"], serde_json::json!([]));
     assert_eq!(env(&report, "prod")["stale"], false);
+    assert!(
+        run_text_has(
+            &sb,
+            "migrations                all applied as of that backup"
+        ),
+        "status does not say the migrations are applied"
+    );
+    // A migration added since the backup: pending as of it.
+    let later = sb.path().join("migrations").join("0005_later.sql");
+    std::fs::write(&later, "CREATE TABLE later (id INTEGER PRIMARY KEY);").unwrap();
+    assert!(
+        run_text_has(
+            &sb,
+            "migrations                1 pending as of that backup: 0005_later.sql \
+             (`cargo xtask migrate local` applies it)"
+        ),
+        "status does not name the pending migration"
+    );
+    std::fs::remove_file(&later).unwrap();
 
     // The backup job "stopped" two hours ago: status fails, naming the fix.
     let path = sb.backups().join(name.replace(".sql", ".manifest.json"));

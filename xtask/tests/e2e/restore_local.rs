@@ -833,9 +833,14 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
 #[test]
 fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
     let (sb, name) = sandbox_with_a_backup();
-    sb.execute_sql(
-        "CREATE TABLE made_later (id INTEGER PRIMARY KEY); INSERT INTO made_later VALUES (1);",
-    );
+    // A migration applied after the backup was taken.
+    let later = "0005_made_later.sql";
+    let sql = "CREATE TABLE made_later (id INTEGER PRIMARY KEY);";
+    std::fs::write(sb.path().join("migrations").join(later), sql).unwrap();
+    sb.execute_sql(&format!(
+        "{sql} INSERT INTO made_later VALUES (1); \
+         INSERT INTO d1_migrations (name) VALUES ('{later}');"
+    ));
     let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
     run.assert_ok();
     let loses = run
@@ -847,7 +852,17 @@ fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
     for kept in ["customers", "accounts", "d1_migrations"] {
         assert!(!loses.contains(kept), "{loses}");
     }
-    // A backup with every table the target has loses none.
+    let pending = format!(
+        "1 migration pending, which the backup predates: {later} (`cargo xtask migrate local` \
+         applies it)"
+    );
+    assert!(
+        run.stdout.contains(&format!("  then         {pending}")),
+        "{}",
+        run.stdout
+    );
+    // A backup with every table the target has loses none, and leaves no
+    // migration pending.
     sb.xtask(&["backup", "local"]).assert_ok();
     let run = sb.xtask(&[
         "restore",
@@ -859,4 +874,30 @@ fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
     ]);
     run.assert_ok();
     assert!(!run.stdout.contains("LOSES"), "{}", run.stdout);
+    assert!(!run.stdout.contains("pending"), "{}", run.stdout);
+    // Restoring the older one says so again, quiet or not, and migrate
+    // agrees.
+    let run = sb.xtask(&[
+        "-q",
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains(&format!("warning: qbtime_db_local now has {pending}")),
+        "{}",
+        run.all()
+    );
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(&format!("pending      {later}")),
+        "{}",
+        run.stdout
+    );
 }

@@ -188,17 +188,29 @@ fn a_failed_import_leaves_the_new_database_and_says_how_to_delete_it() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let file = prod_backup(&remote, home.path());
+    // prod's account is named by the configuration, which wrangler reads
+    // before CLOUDFLARE_ACCOUNT_ID.
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = config_text(&remote).replace(
+        "[env.production.vars]",
+        &format!("[env.production]\naccount_id = \"{ACCOUNT}\"\n[env.production.vars]"),
+    );
+    std::fs::write(&config, text).unwrap();
     remote.server.set_faults(d1_loopback::Faults {
         ingest_fail_after: Some(20),
         ..Default::default()
     });
-    let run = restore_new(&remote, home.path(), &file, "qbtime_db_broken", &["--yes"]);
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_broken",
+        &["--account-of", "prod", "--yes"],
+    );
     run.assert_refused("the new D1 database qbtime_db_broken (id ");
     assert!(
-        run.stderr.contains(
-            "was left in place and nothing was deleted; inspect it, or delete it with \
-             `npx wrangler d1 delete qbtime_db_broken`"
-        ),
+        run.stderr
+            .contains("was left in place and nothing was deleted; inspect it, or delete it with"),
         "{}",
         run.stderr
     );
@@ -214,6 +226,40 @@ fn a_failed_import_leaves_the_new_database_and_says_how_to_delete_it() {
         .database_path("qbtime_db_broken")
         .expect("the new database was not deleted");
     assert!(counts(&path).is_empty(), "{:?}", counts(&path));
+
+    // The advice, pasted as printed where CLOUDFLARE_ACCOUNT_ID names
+    // another account, deletes that database and nothing else.
+    let advice = run
+        .stderr
+        .split("delete it with `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no command to delete it in:\n{}", run.stderr));
+    assert!(
+        advice.starts_with("npx wrangler d1 delete qbtime_db_broken --config ")
+            && advice.ends_with(" --env production"),
+        "{advice}"
+    );
+    std::fs::copy(
+        repo_root().join("package.json"),
+        remote.sb.path().join("package.json"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        repo_root().join("node_modules").canonicalize().unwrap(),
+        remote.sb.path().join("node_modules"),
+    )
+    .unwrap();
+    let before = remote.server.database_names();
+    let mut pasted = std::process::Command::new("sh");
+    pasted.arg("-c").arg(advice).current_dir(remote.sb.path());
+    remote.with_api(&mut pasted, home.path());
+    pasted.env("CLOUDFLARE_ACCOUNT_ID", "fedcba9876543210fedcba9876543210");
+    let out = Run::from_output(pasted.output().unwrap());
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let after = remote.server.database_names();
+    assert!(!after.iter().any(|n| n == "qbtime_db_broken"), "{after:?}");
+    assert_eq!(after.len() + 1, before.len(), "{before:?} -> {after:?}");
 }
 
 #[test]

@@ -91,6 +91,16 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     add_company(&remote.db, "Kept Co");
     let before = bookmark_now(&remote, home.path());
     add_company(&remote.db, "Oops Co");
+    // A migration applied after the bookmark, as `migrate` would record it.
+    let later = "0005_company_notes.sql";
+    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
+    std::fs::write(remote.sb.path().join("migrations").join(later), sql).unwrap();
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch(sql).unwrap();
+    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [later])
+        .unwrap();
+    drop(conn);
 
     let run = remote.xtask(
         home.path(),
@@ -117,6 +127,15 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
         run.stdout.contains(&format!("{PROD} answers")),
         "{}",
         run.stdout
+    );
+    // The migration went back with the database, and the restore says so.
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: {PROD} is back before 1 migration: {later} pending again. Apply it with \
+             `cargo xtask migrate prod`"
+        )),
+        "{}",
+        run.all()
     );
 
     // The loopback restored once, to the bookmark asked for.
@@ -159,7 +178,9 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
         ]
     );
     let args: Vec<&str> = undo.iter().map(String::as_str).collect();
-    remote.xtask(home.path(), &args).assert_ok();
+    let undone = remote.xtask(home.path(), &args);
+    undone.assert_ok();
+    assert!(!undone.stderr.contains("pending again"), "{}", undone.all());
     let names = companies(&remote.db);
     assert!(
         names.contains(&"Oops Co".to_owned()) && names.contains(&"Kept Co".to_owned()),
