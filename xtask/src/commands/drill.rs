@@ -393,14 +393,8 @@ impl Rehearsal {
             .push(("restore", t.elapsed().as_secs_f64()));
         match restored {
             Ok(Some(r)) => {
+                // The restore has said where its safety backup is.
                 self.record.checks[1] = Outcome::Pass;
-                if let Some(safety) = &r.safety_backup {
-                    crate::say!(
-                        "{} as it was before the drill is in {}",
-                        drill.target.database_name,
-                        safety.display()
-                    );
-                }
                 let wrong: Vec<String> = r
                     .counts
                     .iter()

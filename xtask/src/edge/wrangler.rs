@@ -42,6 +42,28 @@ impl fmt::Display for Invocation {
     }
 }
 
+impl Invocation {
+    /// As `Display`, less `--config` and its path: for a command run with
+    /// a private configuration that is gone when the run ends, which a
+    /// pasted command could not find.
+    pub fn without_config(&self) -> String {
+        let mut shown = Invocation {
+            purpose: self.purpose.clone(),
+            args: Vec::new(),
+        };
+        let mut args = self.args.iter();
+        while let Some(arg) = args.next() {
+            match arg.to_str() {
+                Some("--config") => {
+                    args.next();
+                }
+                _ => shown.args.push(arg.clone()),
+            }
+        }
+        shown.to_string()
+    }
+}
+
 /// What narrows an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportMode {
@@ -481,11 +503,10 @@ impl Wrangler {
     pub fn run_watching(&self, invocation: &Invocation, output: Option<&Path>) -> Result<()> {
         let started = std::time::Instant::now();
         self.spawn(invocation, Sink::Live, output)?;
-        crate::say!(
-            "  wrangler: {} ({:.1} s)",
-            invocation.purpose,
-            started.elapsed().as_secs_f64()
-        );
+        // With -v every call has said so already.
+        if !crate::out::verbose() {
+            crate::say!("  {}", took(invocation, started));
+        }
         Ok(())
     }
 
@@ -539,6 +560,7 @@ impl Wrangler {
     }
 
     fn spawn(&self, invocation: &Invocation, sink: Sink, output: Option<&Path>) -> Result<String> {
+        let started = std::time::Instant::now();
         crate::edge::signals::check()?;
         let log_dir = PrivateDir::create("wrangler-logs")?;
         let mut child = self
@@ -619,8 +641,20 @@ impl Wrangler {
                 stdout,
             }));
         }
+        // Every call's time at -v, reads included (a backup's schema and
+        // bookmark reads come before its export).
+        crate::detail!("  {}", took(invocation, started));
         Ok(captured)
     }
+}
+
+/// `wrangler: <purpose> (1.2 s)`.
+fn took(invocation: &Invocation, started: std::time::Instant) -> String {
+    format!(
+        "wrangler: {} ({:.1} s)",
+        invocation.purpose,
+        started.elapsed().as_secs_f64()
+    )
 }
 
 /// wrangler exited non-zero; everything it said (stderr, then stdout
@@ -1189,6 +1223,11 @@ mod tests {
             cmds.d1_create("qbtime_db_restored", Some("weur"))
                 .to_string(),
             "npx wrangler d1 create qbtime_db_restored --config /private/wrangler.toml --location weur"
+        );
+        assert_eq!(
+            cmds.d1_create("qbtime_db_restored", Some("weur"))
+                .without_config(),
+            "npx wrangler d1 create qbtime_db_restored --location weur"
         );
         assert_eq!(
             argv(&cmds.d1_create("x", None)),

@@ -1449,8 +1449,11 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
     if let Some(n) = p.new {
         let _ = writeln!(
             out,
-            "  first        {} (in the account {})",
-            n.cmds.d1_create(&t.database_name, n.location.as_deref()),
+            "  first        {} (in the account {}; wrangler runs with a private \
+             configuration, removed when the restore ends)",
+            n.cmds
+                .d1_create(&t.database_name, n.location.as_deref())
+                .without_config(),
             t.account_id
                 .as_deref()
                 .unwrap_or("of CLOUDFLARE_ACCOUNT_ID or `wrangler login`")

@@ -57,8 +57,7 @@ fn the_plan_and_a_dry_run_create_nothing_and_names_in_use_are_refused() {
     run.assert_ok();
     for line in [
         "target       new:qbtime_db_restored -> qbtime_db_restored (remote D1, a new database",
-        "wrangler d1 create qbtime_db_restored --config",
-        "--location weur",
+        "first        npx wrangler d1 create qbtime_db_restored --location weur (in the account",
         "safety       none: the database is new",
         "Dry run: nothing was changed.",
     ] {
