@@ -114,6 +114,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
         env: envs.resolve(&args.env)?,
     };
     deploy.doctor()?;
+    let cmds = project.commands();
+    crate::steps::identity::check(&project.wrangler(sh)?, &cmds, deploy.env, "deploy to it")?;
     let plan = deploy.pending_migrations()?;
     let planned = deploy.print_plan(&plan);
     if args.dry_run {

@@ -66,8 +66,11 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             .as_deref()
             .context("name the environment to migrate")?,
     )?;
-    let plan = plan(sh, project, env)?;
     let cmds = project.commands();
+    // Before the applied migrations are read: with another database's id,
+    // the plan would describe that database.
+    crate::steps::identity::check(&project.wrangler(sh)?, &cmds, env, "migrate it")?;
+    let plan = plan(sh, project, env)?;
     plan.print(project);
     let report = |applied: Option<(&[String], Option<&Path>)>| {
         if args.json {

@@ -352,6 +352,20 @@ impl Commands {
         }
     }
 
+    /// Every D1 database in the account of `env` (its wrangler
+    /// environment's `account_id`), as JSON (read-only).
+    pub fn d1_list_of(&self, env: &Environment) -> Invocation {
+        let mut list = self.d1_list();
+        if let Some(wrangler_env) = &env.wrangler_env {
+            list.args.extend(["--env".into(), wrangler_env.into()]);
+        }
+        list.purpose = format!(
+            "check that {}'s database_id is {} (read-only)",
+            env.name, env.database_name
+        );
+        list
+    }
+
     /// Creates a D1 database, with a primary location hint if given. The
     /// configuration is the private one `restore --to new:` writes: wrangler
     /// may offer to add the new binding to the configuration it is given.

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod identity;
 pub mod lock;
 pub mod migrations;
 pub mod new_database;

@@ -919,7 +919,12 @@ fn read_target(
             n.ensure_absent(wrangler)?;
             Catalog::default()
         }
-        None => read_catalog(target_reader)?,
+        None => {
+            if let TargetReader::Wrangler(_, cmds, _) = target_reader {
+                crate::steps::identity::check(wrangler, cmds, target, "restore into it")?;
+            }
+            read_catalog(target_reader)?
+        }
     };
     let existing = existing_objects(&catalog);
     guard_target_state(args.mode(), &existing, target)?;

@@ -127,6 +127,64 @@ fn staging_and_prod_sharing_a_database_id_is_refused_naming_both() {
 }
 
 #[test]
+fn ids_swapped_between_staging_and_prod_are_refused_before_anything_is_written() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    // No id is shared, so the configuration reads as valid; Cloudflare
+    // says which database each id is.
+    edit_config(&remote.sb, |t| {
+        t.replace(STAGING_UUID, "swap")
+            .replace(PROD_UUID, STAGING_UUID)
+            .replace("swap", PROD_UUID)
+    });
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = (
+        dump_of(&remote.db),
+        dump_of(&remote.staging),
+        decoys.hashes(),
+        remote.sb.backup_files(),
+    );
+    let bookmark = "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683";
+    for args in [
+        &["restore", &file, "--to", "staging", "--replace", "--yes"][..],
+        &[
+            "restore",
+            &file,
+            "--to",
+            "staging",
+            "--replace",
+            "--dry-run",
+        ],
+        &["migrate", "staging", "--yes"],
+        &[
+            "time-travel",
+            "restore",
+            "staging",
+            "--bookmark",
+            bookmark,
+            "--yes",
+        ],
+    ] {
+        let run = remote.xtask(home.path(), args);
+        run.assert_refused(&format!(
+            "the configuration gives qbtime_db_staging (staging) the database_id {PROD_UUID}, \
+             which in its Cloudflare account is the D1 database qbtime_db_prod"
+        ));
+        assert_eq!(run.code, Some(3), "{args:?}: {}", run.all());
+    }
+    assert_eq!(import_requests(&remote), 0);
+    assert!(remote.server.time_travel_restores().is_empty());
+    let after = (
+        dump_of(&remote.db),
+        dump_of(&remote.staging),
+        decoys.hashes(),
+        remote.sb.backup_files(),
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
 fn a_prod_environment_not_named_production_still_needs_its_typed_name() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
@@ -175,7 +233,7 @@ fn a_prod_environment_not_named_production_still_needs_its_typed_name() {
 
 #[test]
 fn an_environment_with_an_unknown_name_is_treated_as_production() {
-    let remote = Remote::new("");
+    let remote = Remote::with_prod_named("qbtime_db_main");
     let home = tempfile::tempdir().unwrap();
     // prod's database under a name that says nothing: `[env.live]`,
     // `qbtime_db_main`, the same database id.

@@ -34,6 +34,16 @@ impl Remote {
 
     /// Like `new`, with only the first `applied` migrations applied to prod.
     pub fn with_migrations(extra_sql: &str, applied: usize) -> Remote {
+        Remote::serving(extra_sql, applied, "qbtime_db_prod")
+    }
+
+    /// Like `new`, with prod's database called `name` in the account (for
+    /// a configuration that calls it so).
+    pub fn with_prod_named(name: &str) -> Remote {
+        Remote::serving("", usize::MAX, name)
+    }
+
+    fn serving(extra_sql: &str, applied: usize, prod_name: &str) -> Remote {
         let sb = Sandbox::new();
         let db_dir = tempfile::tempdir().unwrap();
         let db = db_dir.path().join("qbtime_db_prod.sqlite");
@@ -54,7 +64,7 @@ impl Remote {
             databases: vec![
                 DatabaseSpec {
                     uuid: PROD_UUID.into(),
-                    name: "qbtime_db_prod".into(),
+                    name: prod_name.into(),
                     path: db.clone(),
                 },
                 DatabaseSpec {
