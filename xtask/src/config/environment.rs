@@ -409,6 +409,14 @@ impl Environments {
             .find(|e| e.database_name.eq_ignore_ascii_case(database_name))
     }
 
+    /// The environment that binds a database as `binding` (compared without
+    /// case), if any: wrangler looks a database name up by binding too.
+    pub fn using_binding(&self, binding: &str) -> Option<&Environment> {
+        self.list
+            .iter()
+            .find(|e| e.binding.eq_ignore_ascii_case(binding))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Environment> {
         self.list.iter()
     }

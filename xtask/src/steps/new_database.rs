@@ -69,6 +69,19 @@ impl NewDatabase {
                 env.name
             );
         }
+        if let Some(env) = envs.using_binding(name) {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to create {name}: the configuration binds {} (`{}`) as `{}`, and \
+                 wrangler looks a database name up by binding first, so a later `npx wrangler \
+                 d1 … {name}` in this project would act on {} instead. Pick another name for \
+                 new:. Nothing was created.",
+                env.database_name,
+                env.name,
+                env.binding,
+                env.database_name
+            );
+        }
         let account = envs.account_for_new(account_of)?;
         let target = Environment::new_database(name, account.and_then(|e| e.account_id.clone()));
         let named_by = account.filter(|e| e.account_id.is_some());
@@ -279,6 +292,23 @@ mod tests {
             Some(crate::exit::Exit::Refused)
         );
         assert!(err.to_string().contains("for `prod`"), "{err}");
+        // A name the configuration binds a database as: wrangler would
+        // take `d1 delete db` (the advice after a failure) to mean it.
+        let bound = CONFIG.replace("binding = \"DB\"", "binding = \"db\"");
+        let err = NewDatabase::from_target(
+            &Environments::parse(&bound).unwrap(),
+            &project(),
+            "new:db",
+            None,
+            None,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            crate::exit::Exit::of(&err),
+            Some(crate::exit::Exit::Refused)
+        );
+        assert!(err.to_string().contains("binds qbtime_db_"), "{err}");
         assert!(
             NewDatabase::from_target(&envs, &project(), "staging", None, None)
                 .unwrap()

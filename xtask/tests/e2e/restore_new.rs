@@ -261,6 +261,30 @@ fn a_failed_import_leaves_the_new_database_and_says_how_to_delete_it() {
     assert_eq!(after.len() + 1, before.len(), "{before:?} -> {after:?}");
 }
 
+/// wrangler looks a database name up by binding first: with a database
+/// bound as `analytics`, the advice to delete a failed `new:analytics`
+/// (`npx wrangler d1 delete analytics --env production`) deleted that
+/// database instead (atkJ). Such a name is refused before anything runs.
+#[test]
+fn a_name_the_configuration_binds_another_database_as_is_refused() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = config_text(&remote)
+        + "\n[[env.production.d1_databases]]\nbinding = \"analytics\"\n\
+           database_name = \"qbtime_analytics_prod\"\n\
+           database_id = \"7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910\"\n";
+    std::fs::write(&config, text).unwrap();
+    let databases = remote.server.database_names();
+    let requests = remote.server.requests().len();
+    let run = restore_new(&remote, home.path(), &file, "analytics", &["--yes"]);
+    run.assert_refused("binds qbtime_analytics_prod (`prod.qbtime_analytics_prod`) as `analytics`");
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(remote.server.requests().len(), requests, "nothing ran");
+    assert_eq!(remote.server.database_names(), databases);
+}
+
 #[test]
 fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
     let remote = Remote::new("");
