@@ -274,8 +274,11 @@ impl Manifest {
                 );
             }
         }
+        // A set: a manifest may list any number of them.
+        let listed: std::collections::HashSet<&str> =
+            self.migrations.iter().map(String::as_str).collect();
         for (migration, sha256) in self.migration_sha256.iter().flatten() {
-            if !self.migrations.contains(migration) {
+            if !listed.contains(migration.as_str()) {
                 bail!(
                     "its migration_sha256 records {migration:?}, which is not among its \
                      migrations"

@@ -422,7 +422,8 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
     let mut sha256: BTreeMap<String, (String, String)> = BTreeMap::new();
     for e in &entries {
         let m = &e.manifest;
-        sha256.retain(|name, _| m.migrations.contains(name));
+        let listed: BTreeSet<&String> = m.migrations.iter().collect();
+        sha256.retain(|name, _| listed.contains(name));
         for (name, sha) in m.migration_sha256.iter().flatten() {
             sha256
                 .entry(name.clone())
