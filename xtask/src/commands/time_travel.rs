@@ -205,7 +205,9 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 
 /// After a restore to a time before a migration, that migration is
 /// pending again: the database's `d1_migrations` went back with it. Says
-/// which, and how to apply them; a failure to read them is a warning, as
+/// which migrations are pending, and how to apply them; one pending
+/// before the restore too (never applied) is among them, as only the
+/// database afterwards is read. A failure to read them is a warning, as
 /// the restore itself is done.
 fn say_pending_again(sh: &Shell, project: &Project, env: &Environment) {
     let dir = project.config_dir.join(&env.migrations_dir);
@@ -220,8 +222,9 @@ fn say_pending_again(sh: &Shell, project: &Project, env: &Environment) {
             dir.display()
         ),
         Ok(names) => crate::warn!(
-            "{} is back before {}: {} pending again. Apply {} with `cargo xtask migrate {}`, \
-             or undo this restore with the command above",
+            "{} has {} pending after the restore (applied after the time it went back to, \
+             or never applied): {}. Apply {} with `cargo xtask migrate {}`, or undo this \
+             restore with the command above",
             env.database_name,
             count(names.len(), "migration"),
             names.join(", "),

@@ -1572,7 +1572,9 @@ fn pending_after(source: &Source, mode: Mode, dir: &Path) -> Vec<String> {
 fn pending_again(names: &[String], target: &Environment) -> Option<String> {
     let them = d1_core::wording::them(names.len());
     let how = match target.is_new {
-        true => format!("`cargo xtask migrate` applies {them} once its binding is configured"),
+        true => format!(
+            "`cargo xtask migrate ENV` applies {them} once an environment's binding names it"
+        ),
         false => format!("`cargo xtask migrate {}` applies {them}", target.name),
     };
     (!names.is_empty()).then(|| {
@@ -2057,6 +2059,17 @@ mod tests {
             key_id: "k".into(),
             fingerprint: f.into(),
         }
+    }
+
+    #[test]
+    fn a_new_database_is_told_which_environment_to_migrate_it_through() {
+        let new = Environment::new_database("db_x", None);
+        assert_eq!(pending_again(&[], &new), None);
+        assert_eq!(
+            pending_again(&["0005_a.sql".to_owned()], &new).unwrap(),
+            "1 migration pending, which the backup predates: 0005_a.sql (`cargo xtask migrate \
+             ENV` applies it once an environment's binding names it)"
+        );
     }
 
     #[test]

@@ -59,6 +59,14 @@ fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
     assert_eq!(m["migrations"].as_array().unwrap().len(), 4);
     assert_eq!(m["encryption_key"]["key_id"], "dek-2026-01");
 
+    // -v times every wrangler call, the reads before the export too.
+    for call in [
+        "wrangler: record the Time Travel bookmark of qbtime_db_prod (",
+        "wrangler: export qbtime_db_prod (remote) (",
+    ] {
+        assert!(run.stderr.contains(call), "{call}:\n{}", run.all());
+    }
+
     // The bookmark was taken before the export, and nothing has written
     // since, so it is the database's current bookmark.
     let requests = remote.server.requests();

@@ -131,8 +131,8 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     // The migration went back with the database, and the restore says so.
     assert!(
         run.stderr.contains(&format!(
-            "warning: {PROD} is back before 1 migration: {later} pending again. Apply it with \
-             `cargo xtask migrate prod`"
+            "warning: {PROD} has 1 migration pending after the restore (applied after the time \
+             it went back to, or never applied): {later}. Apply it with `cargo xtask migrate prod`"
         )),
         "{}",
         run.all()
@@ -180,7 +180,11 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     let args: Vec<&str> = undo.iter().map(String::as_str).collect();
     let undone = remote.xtask(home.path(), &args);
     undone.assert_ok();
-    assert!(!undone.stderr.contains("pending again"), "{}", undone.all());
+    assert!(
+        !undone.stderr.contains("pending after the restore"),
+        "{}",
+        undone.all()
+    );
     let names = companies(&remote.db);
     assert!(
         names.contains(&"Oops Co".to_owned()) && names.contains(&"Kept Co".to_owned()),

@@ -348,9 +348,6 @@ impl Sandbox {
     }
 }
 
-/// Each statement's rows from a SQLite file, shaped as wrangler's `--json`
-/// shapes them: one object per row, by column name; a whole REAL as an
-/// integer, as JavaScript prints it; a BLOB as the text `[0, 17, 255]`.
 /// Runs `sql` against a SQLite file in one transaction, with foreign keys
 /// enforced as D1 enforces them.
 pub fn execute_file(db: &Path, sql: &str) {
@@ -362,6 +359,9 @@ pub fn execute_file(db: &Path, sql: &str) {
     tx.commit().unwrap();
 }
 
+/// Each statement's rows from a SQLite file, shaped as wrangler's `--json`
+/// shapes them: one object per row, by column name; a whole REAL as an
+/// integer, as JavaScript prints it; a BLOB as the text `[0, 17, 255]`.
 pub fn query_file(db: &Path, sql: &str) -> Vec<Vec<Value>> {
     use rusqlite::fallible_iterator::FallibleIterator as _;
     use rusqlite::types::ValueRef;
