@@ -1204,6 +1204,11 @@ fn guard_source_environment(
 /// environment): a backup of `ANALYTICS` never replaces `DB`, in any
 /// environment, whatever `--database` picked for the target.
 fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments) -> Result<()> {
+    // A new database has no binding yet: the one printed for it afterwards
+    // is the backup's own.
+    if target.is_new {
+        return Ok(());
+    }
     let Some(from) = source
         .environment
         .as_deref()

@@ -318,7 +318,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 pending_migrations: applied.and_then(|applied| {
                     let files = migration_files(&project.config_dir.join(&env.migrations_dir));
                     files
-                        .map_err(|e| crate::warn!("{e:#}"))
+                        .map_err(|e| crate::detail!("no migrations line: {e:#}"))
                         .ok()
                         .map(|files| pending(&files, applied))
                 }),

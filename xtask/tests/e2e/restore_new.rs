@@ -285,6 +285,33 @@ fn a_name_the_configuration_binds_another_database_as_is_refused() {
     assert_eq!(remote.server.database_names(), databases);
 }
 
+/// A new database takes the binding of the database its backup is of,
+/// whatever that binding is called (it was refused unless it was `DB`).
+#[test]
+fn a_backup_of_a_database_bound_otherwise_can_go_into_a_new_one() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = config_text(&remote).replace("binding = \"DB\"", "binding = \"QBTIME_DB\"");
+    std::fs::write(&config, text).unwrap();
+    let file = prod_backup(&remote, home.path());
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_copy",
+        &["--dry-run"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("target       new:qbtime_db_copy -> qbtime_db_copy"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(create_requests(&remote), 0);
+}
+
 #[test]
 fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
     let remote = Remote::new("");
