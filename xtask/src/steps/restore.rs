@@ -347,7 +347,15 @@ fn plan(
     // The triggers the dump creates: as its statements read, and as SQLite
     // made them in the preflight.
     triggers.extend(preflight(&source, &survey, &options)?);
-    let migrations_dir = project.config_dir.join(&target.migrations_dir);
+    // A new database has no migrations_dir of its own yet: it is the
+    // backup's database's, as the binding printed for it says.
+    let migrations_of = source
+        .environment
+        .as_deref()
+        .and_then(|env| envs.resolve(env).ok())
+        .filter(|_| new.is_some())
+        .unwrap_or(target);
+    let migrations_dir = project.config_dir.join(&migrations_of.migrations_dir);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
     let pending_after = pending_after(&source, mode, &migrations_dir);
     let inspected = Inspected {

@@ -285,15 +285,28 @@ fn a_name_the_configuration_binds_another_database_as_is_refused() {
     assert_eq!(remote.server.database_names(), databases);
 }
 
-/// A new database takes the binding of the database its backup is of,
-/// whatever that binding is called (it was refused unless it was `DB`).
+/// A new database takes the binding and the migrations of the database
+/// its backup is of, whatever they are called: it was refused unless the
+/// binding was `DB`, and its triggers were judged against `./migrations`,
+/// so with the migrations elsewhere every trigger read as foreign.
 #[test]
 fn a_backup_of_a_database_bound_otherwise_can_go_into_a_new_one() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let config = remote.sb.path().join("wrangler.toml");
-    let text = config_text(&remote).replace("binding = \"DB\"", "binding = \"QBTIME_DB\"");
+    let text = config_text(&remote)
+        .replace("binding = \"DB\"", "binding = \"QBTIME_DB\"")
+        .replace(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"db/migrations\"",
+        );
     std::fs::write(&config, text).unwrap();
+    std::fs::create_dir(remote.sb.path().join("db")).unwrap();
+    std::fs::rename(
+        remote.sb.path().join("migrations"),
+        remote.sb.path().join("db/migrations"),
+    )
+    .unwrap();
     let file = prod_backup(&remote, home.path());
     let run = restore_new(
         &remote,
