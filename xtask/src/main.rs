@@ -13,7 +13,7 @@ mod tidy;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{
     backup, deploy, diff, doctor, drill, hooks, keygen, list, migrate, offsite, prune, rehearse,
@@ -119,7 +119,12 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     signals::install();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let command = command_words(&matches);
     out::init(cli.output.level(), cli.task.prints_json());
     if let Task::Completions { shell } = cli.task {
         let mut script = Vec::new();
@@ -141,19 +146,36 @@ fn main() -> ExitCode {
     let result = run(cli);
     // Everything the command held has been dropped (and so cleaned up) here.
     if let Some(signal) = signals::received() {
-        out::error(&format!(
-            "{}; the next run starts clean",
-            signals::Interrupted(signal)
-        ));
-        return ExitCode::from(signals::exit_code(signal));
+        let code = signals::exit_code(signal);
+        out::failure(
+            &command,
+            &format!(
+                "{}; the next run starts clean",
+                signals::Interrupted(signal)
+            ),
+            code,
+        );
+        return ExitCode::from(code);
     }
     match result {
         Ok(code) => code,
         Err(err) => {
-            out::error(&redact::text(&format!("{err:#}")));
-            ExitCode::from(Exit::of(&err).unwrap_or(unmarked).code())
+            let code = Exit::of(&err).unwrap_or(unmarked).code();
+            out::failure(&command, &redact::text(&format!("{err:#}")), code);
+            ExitCode::from(code)
         }
     }
+}
+
+/// The command's words, as typed: `prune`, `offsite list`.
+fn command_words(matches: &clap::ArgMatches) -> String {
+    let mut words = Vec::new();
+    let mut at = matches;
+    while let Some((name, sub)) = at.subcommand() {
+        words.push(name);
+        at = sub;
+    }
+    words.join(" ")
 }
 
 impl Task {

@@ -42,6 +42,8 @@ pub enum Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Normal as u8);
 static JSON: AtomicBool = AtomicBool::new(false);
+/// Whether anything has reached stdout: under `--json`, the document.
+static STDOUT_USED: AtomicBool = AtomicBool::new(false);
 
 /// Sets the level and whether stdout carries a JSON document; main calls
 /// this once, from the global flags.
@@ -162,6 +164,7 @@ fn write_line(to_stderr: bool, text: &str) {
         if std::io::stderr().is_terminal() {
             clear_spinner_line();
         }
+        STDOUT_USED.store(true, Ordering::Relaxed);
         let _ = writeln!(std::io::stdout(), "{text}");
     }
 }
@@ -225,6 +228,26 @@ pub fn json(value: &serde_json::Value) {
 /// An error line on stderr, shown at every level.
 pub fn error(text: &str) {
     write_line(true, &indented(&format!("error: {text}")));
+}
+
+/// How a command that stopped with an error ends: the error line on
+/// stderr and, under `--json` when no document has been printed yet, one
+/// on stdout that says so, so that a script reading stdout never gets
+/// nothing: `{"command", "error", "exit_code"}`. `text` is already
+/// redacted.
+pub fn failure(command: &str, text: &str, exit_code: u8) {
+    error(text);
+    if json_mode() && !STDOUT_USED.load(Ordering::Relaxed) {
+        json(&failure_document(command, text, exit_code));
+    }
+}
+
+fn failure_document(command: &str, text: &str, exit_code: u8) -> serde_json::Value {
+    serde_json::json!({
+        "command": command,
+        "error": strip_ansi(text),
+        "exit_code": exit_code,
+    })
 }
 
 /// A line for the operator (results, plans); stdout, or stderr when the

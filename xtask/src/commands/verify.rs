@@ -74,10 +74,14 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            crate::out::error(&format!(
-                "the verification could not run: {}",
-                crate::redact::text(&format!("{e:#}"))
-            ));
+            crate::out::failure(
+                "verify",
+                &format!(
+                    "the verification could not run: {}",
+                    crate::redact::text(&format!("{e:#}"))
+                ),
+                EXIT_COULD_NOT_RUN,
+            );
             ExitCode::from(EXIT_COULD_NOT_RUN)
         }
     }

@@ -182,6 +182,53 @@ fn json_documents_for_backup_restore_dry_run_and_prune() {
     assert_eq!(sb.backup_files(), before, "a dry run deletes nothing");
 }
 
+/// A command asked for `--json` that stops still prints one document on
+/// stdout, saying why and with which exit code: a script reading stdout
+/// never gets nothing.
+#[test]
+fn a_command_that_stops_under_json_prints_one_document_saying_why() {
+    let sb = sandbox_after_first_backup();
+    sb.xtask(&["backup", "local", "-q"]).assert_ok();
+    let before = sb.backup_files();
+    // Refused by a guard: prune with something to delete, without --yes.
+    let prune = sb.xtask(&[
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "0d",
+        "--keep-daily",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(prune.code, Some(3), "{}", prune.all());
+    let doc: Value = serde_json::from_str(&prune.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", prune.stdout));
+    assert_eq!(doc["command"], "prune");
+    assert_eq!(doc["exit_code"], 3);
+    assert!(doc["error"].as_str().unwrap().contains("--yes"), "{doc}");
+    assert_eq!(sb.backup_files(), before, "a refused prune deletes nothing");
+
+    // Could not run: verify of a file that is not there, and the nested
+    // command's words.
+    for (args, command, code) in [
+        (&["verify", "backups/nope.sql", "--json"][..], "verify", 2),
+        (
+            &["offsite", "list", "--env", "nope", "--json"][..],
+            "offsite list",
+            2,
+        ),
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(code), "{args:?}: {}", run.all());
+        let doc: Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}):\n{}", run.stdout));
+        assert_eq!(doc["command"], command, "{doc}");
+        assert_eq!(doc["exit_code"], code, "{doc}");
+        assert!(run.stderr.contains("error: "), "{}", run.stderr);
+    }
+}
+
 #[test]
 fn json_documents_for_migrate_plan_and_result() {
     let sb = sandbox_after_first_backup();
