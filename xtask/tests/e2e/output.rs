@@ -108,6 +108,17 @@ fn no_ansi_escape_reaches_a_pipe_even_when_wrangler_fails_in_colour() {
     }
 }
 
+/// A prune of local that keeps only the newest backup.
+const KEEP_ONE_LOCAL: &[&str] = &[
+    "prune",
+    "--env",
+    "local",
+    "--keep-within",
+    "0d",
+    "--keep-daily",
+    "1",
+];
+
 fn json_of(run: &Run) -> Value {
     run.assert_ok();
     serde_json::from_str(&run.stdout)
@@ -159,17 +170,7 @@ fn json_documents_for_backup_restore_dry_run_and_prune() {
     assert!(restore["result"].is_null());
 
     let before = sb.backup_files();
-    let prune = json_of(&sb.xtask(&[
-        "prune",
-        "--env",
-        "local",
-        "--keep-within",
-        "0d",
-        "--keep-daily",
-        "1",
-        "--dry-run",
-        "--json",
-    ]));
+    let prune = json_of(&sb.xtask(&[KEEP_ONE_LOCAL, &["--dry-run", "--json"]].concat()));
     assert_eq!(prune["command"], "prune");
     let backups = prune["backups"].as_array().unwrap();
     assert_eq!(backups.len(), 2, "{prune}");
@@ -191,16 +192,7 @@ fn a_command_that_stops_under_json_prints_one_document_saying_why() {
     sb.xtask(&["backup", "local", "-q"]).assert_ok();
     let before = sb.backup_files();
     // Refused by a guard: prune with something to delete, without --yes.
-    let prune = sb.xtask(&[
-        "prune",
-        "--env",
-        "local",
-        "--keep-within",
-        "0d",
-        "--keep-daily",
-        "1",
-        "--json",
-    ]);
+    let prune = sb.xtask(&[KEEP_ONE_LOCAL, &["--json"]].concat());
     assert_eq!(prune.code, Some(3), "{}", prune.all());
     let doc: Value = serde_json::from_str(&prune.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", prune.stdout));
