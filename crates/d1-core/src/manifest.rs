@@ -5,7 +5,7 @@
 //! (rows per table, migrations, the encryption key's fingerprint), so that
 //! verify and restore can check a file before trusting it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{VirtualContent, VirtualTable};
-use crate::dump::KeyFingerprint;
+use crate::dump::{DumpSummary, KeyFingerprint};
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
@@ -426,6 +426,52 @@ impl Manifest {
         (checked.len(), checked.iter().sum())
     }
 
+    /// Where the manifest says of the dump's content what the dump itself
+    /// (`summary`, counted from the SQL the manifest's sha256 binds) does
+    /// not: rows per table, the migrations its `d1_migrations` rows name,
+    /// the data-encryption key in force. A restore's guards read these
+    /// fields before anything is written (the key check, `--clean`'s
+    /// migrations, pending migrations), so a manifest edited after its
+    /// backup was taken would pass a restore that the dump would not. Each
+    /// finding names a field and counts, never a value.
+    pub fn contradictions(&self, summary: &DumpSummary) -> Vec<String> {
+        let mut found = Vec::new();
+        let tables: BTreeSet<&String> = self.rows.keys().chain(summary.rows.keys()).collect();
+        let rows_differ = tables
+            .into_iter()
+            .filter(|t| crate::statement::rows_are_checked(t))
+            // A backup records an empty exported table as 0 rows, and a
+            // schema-only one records none: 0 and absent are alike.
+            .filter(|t| {
+                self.rows.get(*t).copied().unwrap_or(0)
+                    != summary.rows.get(*t).copied().unwrap_or(0)
+            })
+            .count();
+        if rows_differ > 0 {
+            found.push(format!(
+                "the rows it records differ from the dump's in {}",
+                crate::wording::count(rows_differ, "table")
+            ));
+        }
+        if self.migrations != summary.migrations {
+            found.push(format!(
+                "it lists {} where the dump's d1_migrations rows name {}, or not the same ones",
+                crate::wording::count(self.migrations.len(), "applied migration"),
+                summary.migrations.len()
+            ));
+        }
+        // A data-only dump has no CREATE TABLE of its own for the key's
+        // table, so a key it does not show may only be unread.
+        let key_unread = self.mode == "data-only" && summary.encryption_key.is_none();
+        if self.encryption_key != summary.encryption_key && !key_unread {
+            found.push(
+                "the data-encryption key it records is not the one the dump's rows hold in force"
+                    .to_owned(),
+            );
+        }
+        found
+    }
+
     /// A full backup of the whole database (not `--table` or data-only).
     pub fn is_whole(&self) -> bool {
         self.mode == "full" && self.tables.is_empty()
@@ -637,6 +683,49 @@ mod tests {
             }],
         });
         m
+    }
+
+    /// A manifest edited after its backup (a key, a migration, a row
+    /// count) contradicts the dump it binds, in words that quote no value.
+    #[test]
+    fn a_manifest_that_says_otherwise_than_its_dump_is_named() {
+        let dump = "CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TEXT);\n\
+            INSERT INTO \"d1_migrations\" VALUES(1,'0001_init.sql','x');\n\
+            CREATE TABLE encryption_keys (key_id TEXT PRIMARY KEY, fingerprint TEXT, algorithm TEXT, activated_at TEXT, retired_at TEXT);\n\
+            INSERT INTO \"encryption_keys\" VALUES('k-old','sha256:secretish','AES-256-GCM','2026-01-01',NULL);\n\
+            CREATE TABLE t(id INTEGER PRIMARY KEY);\n\
+            INSERT INTO \"t\" VALUES(1);\n";
+        let rule = crate::app::qbtime().encryption_key.unwrap();
+        let summary =
+            crate::dump::summarize(dump.as_bytes(), &BTreeMap::new(), Some(&rule)).unwrap();
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.rows = summary.rows.clone();
+        m.encryption_key = summary.encryption_key.clone();
+        assert_eq!(m.contradictions(&summary), Vec::<String>::new());
+        // An empty table recorded or not is the same.
+        let mut schema_only = m.clone();
+        schema_only.rows.insert("empty".to_owned(), 0);
+        assert_eq!(schema_only.contradictions(&summary), Vec::<String>::new());
+
+        let mut edited = m.clone();
+        edited.encryption_key = Some(KeyFingerprint::new("k-new", "sha256:other"));
+        edited.migrations.push("0002_more.sql".to_owned());
+        *edited.rows.get_mut("t").unwrap() = 2;
+        let found = edited.contradictions(&summary);
+        assert_eq!(found.len(), 3, "{found:?}");
+        let text = found.join("; ");
+        for value in ["k-old", "k-new", "secretish", "0002_more"] {
+            assert!(!text.contains(value), "{text}");
+        }
+        // A data-only dump that does not show the key says nothing of it.
+        let mut data_only = m.clone();
+        data_only.mode = "data-only".to_owned();
+        let unread = DumpSummary {
+            encryption_key: None,
+            ..summary.clone()
+        };
+        assert_eq!(data_only.contradictions(&unread), Vec::<String>::new());
+        assert_eq!(m.contradictions(&unread).len(), 1);
     }
 
     #[test]

@@ -560,30 +560,44 @@ fn survey_dump(
             triggers.insert(name, sql.to_owned());
         }
     };
-    let survey = if source.manifest.is_some() {
-        repair::survey_observing(source.data.open()?, &options, note_trigger)
-    } else {
-        // Without a manifest, the rows and the key are counted from the
-        // dump, in the survey's pass.
-        let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
-        repair::survey_observing(source.data.open()?, &options, |sql| {
-            note_trigger(sql);
-            summary.statement(sql)
-        })
-        .and_then(|survey| {
-            // A data-only export has no CREATE TABLE: the rows it reports by
-            // content (the key in force) are read in the migrations' schema.
-            let schema = match mode {
-                Mode::Clean => options.known_tables.clone(),
-                _ => BTreeMap::new(),
-            };
-            let summary = summary.finish(&schema)?;
+    // The rows and the key are counted from the dump, in the survey's pass:
+    // without a manifest they are the source's; with one, they must be
+    // what the manifest says.
+    let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
+    let (survey, summary) = repair::survey_observing(source.data.open()?, &options, |sql| {
+        note_trigger(sql);
+        summary.statement(sql)
+    })
+    .and_then(|survey| {
+        // A data-only export has no CREATE TABLE: the rows it reports by
+        // content (the key in force) are read in the migrations' schema.
+        let schema = match mode {
+            Mode::Clean => options.known_tables.clone(),
+            _ => BTreeMap::new(),
+        };
+        Ok((survey, summary.finish(&schema)?))
+    })
+    .with_context(|| format!("reading {}", source.file.display()))?;
+    match &source.manifest {
+        Some(m) => {
+            let contradictions = m.contradictions(&summary);
+            if !contradictions.is_empty() {
+                crate::stop!(
+                    crate::exit::Exit::Refused,
+                    "refusing to restore {}: its manifest does not describe it ({}). The manifest \
+                     was changed after the backup was taken, or is another backup's. Nothing was \
+                     written. `cargo xtask verify` the file, or restore it with --no-manifest to \
+                     go by the dump alone.",
+                    source.file.display(),
+                    contradictions.join("; ")
+                );
+            }
+        }
+        None => {
             source.rows = summary.rows;
             source.encryption_key = summary.encryption_key;
-            Ok(survey)
-        })
+        }
     }
-    .with_context(|| format!("reading {}", source.file.display()))?;
     Ok((options, survey, triggers))
 }
 

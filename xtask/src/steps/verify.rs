@@ -892,6 +892,9 @@ pub struct Preloaded {
     pass: OnePass,
     /// Why the load stopped before the dump's end, if it did.
     stopped: Option<String>,
+    /// Whether it stopped because the disk was filling: the operator hears
+    /// of that at every verbosity, since the second load may then fail too.
+    low_disk: bool,
 }
 
 /// Batches of statements in flight to a [`Preload`]: when it falls behind,
@@ -997,10 +1000,14 @@ impl Preloaded {
             }
         }
         drop(loading);
+        let low_disk = file.is_some()
+            && stopped.is_some()
+            && crate::edge::fsutil::available_bytes(&dir).is_some_and(|f| f < PRELOAD_RESERVE);
         Preloaded {
             scratch: stopped.is_none().then_some((file, db)),
             pass,
             stopped,
+            low_disk,
         }
     }
 
@@ -1012,13 +1019,15 @@ impl Preloaded {
             (None, Err(why)) => Err(why.to_owned()),
             (None, Ok(())) => Ok(()),
         };
-        crate::detail!(
-            "The load made as the export arrived {}",
-            match &verdict {
-                Ok(()) => "is used.".to_owned(),
-                Err(why) => format!("is not used ({}): loading it again.", names::shown(why)),
-            }
-        );
+        let said = match &verdict {
+            Ok(()) => "is used.".to_owned(),
+            Err(why) => format!("is not used ({}): loading it again.", names::shown(why)),
+        };
+        if self.low_disk {
+            crate::note!("The load made as the export arrived {said}");
+        } else {
+            crate::detail!("The load made as the export arrived {said}");
+        }
         verdict.ok().and(self.scratch)
     }
 }

@@ -505,6 +505,41 @@ fn guards_refuse_with_nothing_executed() {
         before,
         "key mismatch: the target changed"
     );
+    // A manifest edited to claim the target's key does not let the dump's
+    // other key through: the dump, which the manifest's sha256 binds, says
+    // otherwise. The same for the migrations it lists.
+    let manifest_path = file.with_file_name(
+        file.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace(".sql", ".manifest.json"),
+    );
+    let honest = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_str(&honest).unwrap();
+    forged["encryption_key"] =
+        serde_json::json!({"key_id": "dek-other", "fingerprint": "sha256:9999"});
+    std::fs::write(&manifest_path, forged.to_string()).unwrap();
+    let run = target.xtask(&["restore", path, "--to", "local", "--replace", "--yes"]);
+    run.assert_refused("its manifest does not describe it");
+    assert!(run.stderr.contains("data-encryption key"), "{}", run.stderr);
+    assert!(!run.stderr.contains("sha256:"), "{}", run.stderr);
+    let mut forged: serde_json::Value = serde_json::from_str(&honest).unwrap();
+    let last = forged["migrations"].as_array_mut().unwrap().pop().unwrap();
+    forged["migration_sha256"]
+        .as_object_mut()
+        .unwrap()
+        .remove(last.as_str().unwrap());
+    std::fs::write(&manifest_path, forged.to_string()).unwrap();
+    target
+        .xtask(&["restore", path, "--to", "local", "--replace", "--yes"])
+        .assert_refused("d1_migrations rows");
+    assert_eq!(
+        local_state(&target),
+        before,
+        "forged manifest: the target changed"
+    );
+    std::fs::write(&manifest_path, &honest).unwrap();
     // ...and accepted explicitly, it goes ahead.
     let run = target.xtask(&[
         "restore",
