@@ -499,6 +499,13 @@ impl Wrangler {
             // The banner costs a registry round trip per call to look for
             // updates; the plan already names the pinned version.
             .env("WRANGLER_HIDE_BANNER", "true")
+            // An operator's `WRANGLER_LOG=debug` would interleave wrangler's
+            // requests and responses (query results among them, unsanitized
+            // with `WRANGLER_LOG_SANITIZE=false`) with the JSON this tool
+            // reads, and every read would fail. Its level and sanitizing are
+            // fixed here; the debug log goes to the private log directory.
+            .env("WRANGLER_LOG", "log")
+            .env("WRANGLER_LOG_SANITIZE", "true")
             .env("NODE_COMPILE_CACHE", node_compile_cache(&self.bin_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -29,9 +29,19 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    // -v shows wrangler's own lines, the signed URL's among them.
-    let run = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    // -v shows wrangler's own lines, the signed URL's among them. An
+    // operator's WRANGLER_LOG=debug, unsanitized, changes neither what is
+    // read as JSON nor what is shown.
+    let run = Run::from_output(
+        remote
+            .xtask_command(home.path(), &["-v", "backup", "prod"])
+            .env("WRANGLER_LOG", "debug")
+            .env("WRANGLER_LOG_SANITIZE", "false")
+            .output()
+            .unwrap(),
+    );
     run.assert_ok();
+    assert!(!run.stderr.contains("RESPONSE"), "{}", run.stderr);
     // The bucket has no index yet: R2's "The specified key does not exist."
     // is read as no offsite record, not as a failure to read one.
     assert!(!run.stderr.contains("could not read"), "{}", run.stderr);
