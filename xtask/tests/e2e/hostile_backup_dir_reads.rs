@@ -156,3 +156,29 @@ fn a_newer_manifest_cannot_whitewash_an_edited_migration() {
         assert!(run.all().contains(name), "{}", run.all());
     }
 }
+
+#[test]
+fn status_is_not_fresh_when_the_newest_backup_file_was_emptied() {
+    // A tired operator's `> backups/backup-local-….sql`, a full disk's
+    // truncation or bit rot: the manifest still says good, but no backup
+    // on the disk can be restored. status must not call local fresh (exit
+    // 0), and list must not show the manifest's size for an empty file.
+    // (atkL: fails today; inventory checks only that the file exists.)
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("backups.toml"),
+        "[local]\nmax_age = \"26h\"\n",
+    )
+    .unwrap();
+    sb.xtask(&["status", "--env", "local"]).assert_ok();
+    std::fs::write(sb.backups().join(&name), b"").unwrap();
+
+    let run = sb.xtask(&["status", "--env", "local"]);
+    assert_ne!(
+        run.code,
+        Some(0),
+        "status passed with its only backup emptied: {}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("(max 26h): ok"), "{}", run.all());
+}
