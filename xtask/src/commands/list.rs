@@ -59,7 +59,8 @@ pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> V
                 mode,
                 created_at: m.created_at,
                 age_seconds: (now - m.created_at).num_seconds().max(0),
-                bytes: m.file.bytes,
+                // The file as it is: a damaged one shows its own size.
+                bytes: e.bytes_on_disk,
                 verified: e.verified().to_owned(),
                 offsite: match &m.offsite {
                     Some(copy) => format!("r2://{}/{}", copy.bucket, copy.key),

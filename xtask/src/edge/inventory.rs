@@ -17,6 +17,8 @@ use d1_core::manifest::{self, Manifest};
 pub struct Entry {
     pub file: PathBuf,
     pub manifest: Manifest,
+    /// The file's size when the directory was read.
+    pub bytes_on_disk: u64,
 }
 
 impl Entry {
@@ -25,13 +27,30 @@ impl Entry {
         self.manifest.is_whole()
     }
 
-    /// `good`, `bad` or `unverified`.
+    /// `good`, `bad` or `unverified`, as the manifest records; `damaged`
+    /// when the file is not the size its manifest records (truncated,
+    /// emptied, replaced), whatever the manifest says.
     pub fn verified(&self) -> &str {
         match &self.manifest.verification {
+            _ if !self.is_intact() => "damaged",
             Some(v) if v.is_good() => "good",
             Some(v) if v.outcome == "bad" => "bad",
             _ => "unverified",
         }
+    }
+
+    /// Whether the file is the size its manifest records. Only a size: the
+    /// sha256 is checked wherever the bytes are read (verify, restore,
+    /// upload, prune's newest verified backup), but every `list` and
+    /// `status` cannot hash every backup.
+    pub fn is_intact(&self) -> bool {
+        self.bytes_on_disk == self.manifest.file.bytes
+    }
+
+    /// Recorded as verified good, and still the size it was: what `latest`,
+    /// `status` and the migration record may count on.
+    pub fn is_verified_good(&self) -> bool {
+        self.is_intact() && self.manifest.is_verified_good()
     }
 }
 
@@ -85,7 +104,11 @@ pub fn scan_all(dir: &Path) -> (Vec<Entry>, Vec<String>) {
         }
         let file = dir.join(&m.file.name);
         match std::fs::symlink_metadata(&file) {
-            Ok(meta) if meta.file_type().is_file() => found.push(Entry { file, manifest: m }),
+            Ok(meta) if meta.file_type().is_file() => found.push(Entry {
+                file,
+                manifest: m,
+                bytes_on_disk: meta.len(),
+            }),
             Ok(_) => refused.push(format!(
                 "{} names {}, which is not a regular file (a symbolic link?); it is ignored: \
                  move both aside",
@@ -146,7 +169,7 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
         .iter()
         .filter(|e| e.manifest.environment == env && e.is_whole())
         .collect();
-    if let Some(i) = whole.iter().position(|e| e.manifest.is_verified_good()) {
+    if let Some(i) = whole.iter().position(|e| e.is_verified_good()) {
         // Passing over a newer backup is said, never done quietly.
         for newer in &whole[..i] {
             crate::warn!(
@@ -267,6 +290,7 @@ pub(crate) mod tests {
         Entry {
             file: PathBuf::from(format!("b/backup-{env}-{minutes}.sql")),
             manifest,
+            bytes_on_disk: 1,
         }
     }
 

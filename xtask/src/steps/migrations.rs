@@ -416,7 +416,7 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
-        .filter(|e| e.manifest.environment == env && e.manifest.is_verified_good() && e.is_whole())
+        .filter(|e| e.manifest.environment == env && e.is_verified_good() && e.is_whole())
         .collect();
     entries.reverse();
     let mut sha256: BTreeMap<String, (String, String)> = BTreeMap::new();

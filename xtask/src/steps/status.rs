@@ -156,7 +156,7 @@ pub fn environment_status(
 ) -> EnvStatus {
     let newest = entries
         .iter()
-        .find(|e| e.manifest.environment == env && e.is_whole() && e.manifest.is_verified_good());
+        .find(|e| e.manifest.environment == env && e.is_whole() && e.is_verified_good());
     let stale = match (max_age, newest) {
         (None, _) => false,
         (Some(_), None) => true,
@@ -165,7 +165,7 @@ pub fn environment_status(
     let newest_is_bad = entries
         .iter()
         .find(|e| e.manifest.environment == env && e.is_whole())
-        .filter(|e| e.verified() == "bad")
+        .filter(|e| matches!(e.verified(), "bad" | "damaged"))
         .map(|e| e.manifest.file.name.clone());
     EnvStatus {
         environment: env.to_owned(),

@@ -163,7 +163,6 @@ fn status_is_not_fresh_when_the_newest_backup_file_was_emptied() {
     // truncation or bit rot: the manifest still says good, but no backup
     // on the disk can be restored. status must not call local fresh (exit
     // 0), and list must not show the manifest's size for an empty file.
-    // (atkL: fails today; inventory checks only that the file exists.)
     let (sb, name) = sandbox_with_a_backup();
     std::fs::write(
         sb.path().join("backups.toml"),
@@ -181,4 +180,16 @@ fn status_is_not_fresh_when_the_newest_backup_file_was_emptied() {
         run.all()
     );
     assert!(!run.stdout.contains("(max 26h): ok"), "{}", run.all());
+    assert!(
+        run.stdout.contains(&format!("{name}: BAD")),
+        "{}",
+        run.all()
+    );
+    // list says what it is, and latest passes it over, saying so.
+    let list = sb.xtask(&["list", "--env", "local"]);
+    list.assert_ok();
+    assert!(list.stdout.contains("damaged"), "{}", list.stdout);
+    let run = sb.xtask(&["restore", "latest:local", "--to", "local", "--dry-run"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(run.stderr.contains("is damaged"), "{}", run.all());
 }
