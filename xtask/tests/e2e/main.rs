@@ -25,6 +25,7 @@ mod hostile_dumps;
 mod hostile_manifest_trust;
 mod hostile_messages;
 mod hostile_printing;
+mod legal_shapes;
 mod local_export;
 mod migrate_local;
 mod offsite_remote;
