@@ -38,6 +38,12 @@ pub struct OnePass {
     late: bool,
     /// `DELETE FROM sqlite_sequence` was passed on.
     sequence_reset: bool,
+    /// The dump's triggers, held for [`OnePass::end`]: the repair creates
+    /// them after every index and view (an `INSTEAD OF` trigger needs its
+    /// view), where D1's exports write them before.
+    triggers: Vec<String>,
+    /// [`OnePass::end`] passed the held triggers on.
+    ended: bool,
     /// Why it stopped passing statements on.
     stopped: Option<&'static str>,
 }
@@ -86,10 +92,29 @@ impl OnePass {
             }
             Kind::LateSchema => {
                 self.late = true;
-                sink.statement(&repair::normalise(sql, false))?;
+                match statement::created_object(sql) {
+                    Some(("trigger", _)) => self
+                        .triggers
+                        .push(repair::normalise(sql, false).into_owned()),
+                    _ => sink.statement(&repair::normalise(sql, false))?,
+                }
             }
             _ => sink.statement(&repair::normalise(sql, false))?,
         }
+        Ok(true)
+    }
+
+    /// After the dump's last statement: passes the held triggers on, as
+    /// [`repair::write`] writes them, last. Returns whether it still goes
+    /// on; `Err` is the sink's.
+    pub fn end(&mut self, sink: &mut impl Sink) -> anyhow::Result<bool> {
+        if self.stopped.is_some() {
+            return Ok(false);
+        }
+        for sql in std::mem::take(&mut self.triggers) {
+            sink.statement(&sql)?;
+        }
+        self.ended = true;
         Ok(true)
     }
 
@@ -142,6 +167,9 @@ impl OnePass {
         if !self.started {
             return Err("an empty dump");
         }
+        if !self.ended {
+            return Err("the load did not reach the dump's end");
+        }
         if self.seen != self.tables.len() {
             return Err("the dump lacks a table the schema read before the export has");
         }
@@ -176,7 +204,7 @@ mod tests {
         let mut out = Vec::new();
         let mut tables = Vec::new();
         let mut q = db
-            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid")
             .unwrap();
         let rows = q
             .query_map([], |r| {
@@ -253,6 +281,7 @@ mod tests {
                 break;
             }
         }
+        pass.end(&mut one).unwrap();
         let verdict = pass.finish(&survey);
         if verdict.is_ok() && one.1 {
             assert!(two.1, "one pass loaded what two passes could not:\n{dump}");

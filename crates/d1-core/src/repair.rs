@@ -1058,7 +1058,14 @@ impl RowWriter<'_> {
 /// Steps 5 and 6 of the order: indexes, triggers and views, then the
 /// virtual tables filled or rebuilt, and the staging tables dropped.
 fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Result<()> {
-    for sql in &survey.late_schema {
+    // Triggers last: D1's exports (wrangler's and the native one) write
+    // every trigger before every view, and an `INSTEAD OF` trigger cannot
+    // be created before its view. A view or an index needs no trigger, and
+    // a view may be created before the tables it reads.
+    let is_trigger = |sql: &&String| matches!(statement::created_object(sql), Some(("trigger", _)));
+    let (triggers, others): (Vec<&String>, Vec<&String>) =
+        survey.late_schema.iter().partition(is_trigger);
+    for sql in others.into_iter().chain(triggers) {
         sink.statement(&normalise(sql, survey.crlf))?;
     }
     if options.data_into_existing_schema {
@@ -1669,6 +1676,36 @@ mod tests {
         CREATE TRIGGER a_no_delete BEFORE DELETE ON a BEGIN SELECT RAISE(ABORT, 'no; never'); END;\n\
         CREATE INDEX a_b ON a(b_id);";
 
+    /// D1's exports write every trigger before every view; an `INSTEAD OF`
+    /// trigger on a view can only be created after it (atkK).
+    #[test]
+    fn a_trigger_on_a_view_is_created_after_the_view() {
+        let dump = "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT);\n\
+            INSERT INTO \"items\" VALUES(1,'one');\n\
+            CREATE TRIGGER v_insert INSTEAD OF INSERT ON v BEGIN INSERT INTO items VALUES(NEW.id, NEW.name); END;\n\
+            CREATE VIEW v AS SELECT id, name FROM items;\n\
+            CREATE VIEW w AS SELECT * FROM v;";
+        let (_, out, _) = repair(dump, &Options::default());
+        let kinds: Vec<&str> = out.iter().map(|s| &s[..11]).collect();
+        assert_eq!(
+            kinds,
+            [
+                "PRAGMA defe",
+                "CREATE TABL",
+                "INSERT INTO",
+                "CREATE VIEW",
+                "CREATE VIEW",
+                "CREATE TRIG"
+            ]
+        );
+        let db = load_like_d1(&out);
+        db.execute("INSERT INTO v VALUES (2, 'two')", []).unwrap();
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2, "the trigger writes through the view");
+    }
+
     #[test]
     fn table_ddl_moves_ahead_of_rows_and_triggers_come_last() {
         let (survey, out, _) = repair(TRAP1, &Options::default());
@@ -1682,8 +1719,8 @@ mod tests {
         assert!(out[1].starts_with("CREATE TABLE a"));
         assert!(out[2].starts_with("CREATE TABLE b"));
         assert!(out[3].starts_with("INSERT INTO \"a\""));
-        assert!(out[5].starts_with("CREATE TRIGGER"));
-        assert!(out[6].starts_with("CREATE INDEX"));
+        assert!(out[5].starts_with("CREATE INDEX"));
+        assert!(out[6].starts_with("CREATE TRIGGER"));
         let db = load_like_d1(&out);
         let n: i64 = db
             .query_row("SELECT count(*) FROM a JOIN b ON a.b_id = b.id", [], |r| {

@@ -48,8 +48,9 @@ pub struct DumpOptions {
 ///   and a newline: `replace('C:\new\nnext','\n',char(10))` reads back with
 ///   two newlines): a marker the text does not hold, as SQLite's shell
 ///   chooses one (`\012`, then `(\n0)`, `(\n1)`…), and the same for `\r`;
-/// - text that is not UTF-8, which workerd decodes with U+FFFD: written
-///   as its bytes, `CAST(X'…' AS TEXT)`;
+/// - text that is not UTF-8, which workerd decodes with U+FFFD, and text
+///   holding a NUL, which D1's format writes as it is (SQLite reads the
+///   statement only up to it): written as its bytes, `CAST(X'…' AS TEXT)`;
 /// - a whole REAL in a column whose type keeps what it is given (no type,
 ///   BLOB, or a STRICT table's ANY), which JavaScript prints as an integer
 ///   (`1`): written `1.0`.
@@ -383,9 +384,13 @@ fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>, exact: Option<bool>) -> bo
             }
         }
         ValueRef::Text(bytes) => match (std::str::from_utf8(bytes), exact) {
-            (Ok(text), Some(_)) => return write_quoted_exactly(out, text),
+            // A NUL would end the statement where SQLite reads it: written
+            // as the text of its bytes, as text that is not UTF-8 is.
+            (Ok(text), Some(_)) if !text.contains('\0') => {
+                return write_quoted_exactly(out, text);
+            }
             (Ok(text), None) => write_quoted_escaped_string(out, text),
-            (Err(_), Some(_)) => {
+            (_, Some(_)) => {
                 out.extend_from_slice(b"CAST(");
                 write_blob(out, bytes);
                 out.extend_from_slice(b" AS TEXT)");
@@ -890,6 +895,29 @@ mod tests {
                 "-9223372036854776000);"
             ]
         );
+    }
+
+    /// Text holding a NUL is legal in D1, and D1's format writes the NUL
+    /// as it is, which ends the statement where SQLite reads it: a
+    /// lossless dump writes the text's bytes (atkK).
+    #[test]
+    fn text_holding_a_nul_reads_back_exactly_from_a_lossless_dump() {
+        let conn = db("CREATE TABLE t (s TEXT); INSERT INTO t VALUES (CAST(X'610062' AS TEXT));");
+        let options = DumpOptions {
+            lossless: true,
+            ..DumpOptions::default()
+        };
+        let dump = dump_sql(&conn, &options).unwrap();
+        assert!(!dump.contains('\0'), "{dump:?}");
+        assert!(dump.contains("CAST(X'610062' AS TEXT)"), "{dump}");
+        let copy = Connection::open_in_memory().unwrap();
+        copy.execute_batch(&dump).unwrap();
+        let (kind, hex): (String, String) = copy
+            .query_row("SELECT typeof(s), hex(s) FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((kind.as_str(), hex.as_str()), ("text", "610062"));
     }
 
     #[test]

@@ -999,6 +999,15 @@ impl Preloaded {
                 break;
             }
         }
+        // The dump's end: the triggers the pass held go last.
+        if stopped.is_none() {
+            stopped = match pass.end(&mut loading) {
+                Ok(true) if loading.failures.is_empty() => None,
+                Ok(true) => Some("a statement failed".to_owned()),
+                Ok(false) => Some(pass.stopped().unwrap_or("the one pass stopped").to_owned()),
+                Err(e) => Some(format!("{e:#}")),
+            };
+        }
         drop(loading);
         let low_disk = file.is_some()
             && stopped.is_some()
