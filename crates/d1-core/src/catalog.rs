@@ -194,6 +194,19 @@ pub enum VirtualContent {
 }
 
 impl VirtualTable {
+    /// Why a backup cannot carry what this table holds, if it cannot: a
+    /// restore recreates it empty.
+    pub fn lost_by_a_backup(&self) -> Option<&'static str> {
+        match self.content {
+            VirtualContent::Internal { .. } | VirtualContent::External { .. } => None,
+            VirtualContent::Contentless => Some(
+                "a contentless FTS5 table (content=''): what it indexed lives only in its \
+                 index, which no export carries",
+            ),
+            VirtualContent::Unknown => Some("a virtual table of a module this tool cannot rebuild"),
+        }
+    }
+
     fn from_object(o: &SchemaObject) -> VirtualTable {
         let sql = o.sql.clone().unwrap_or_default();
         let (module, args) = parse_using(&sql).unwrap_or_default();

@@ -1255,14 +1255,42 @@ pub(crate) fn normalise(sql: &str, crlf: bool) -> Cow<'_, str> {
 /// of its `USING fts5(...)`), which are the `c0, c1, ...` of its content.
 fn content_columns(vt: &VirtualTable) -> Vec<String> {
     crate::catalog::module_arguments(&vt.sql)
-        .into_iter()
-        .filter(|arg| !arg.contains('='))
-        .map(|arg| {
-            let name = arg.split_whitespace().next().unwrap_or_default();
-            name.trim_matches(['"', '\'', '`', '[', ']']).to_owned()
-        })
-        .filter(|name| !name.is_empty())
+        .iter()
+        .filter_map(|arg| fts5_column_name(arg))
         .collect()
+}
+
+/// The column an FTS5 argument declares (`body`, `"x y" UNINDEXED`,
+/// `[a]`), or `None` for an option (`content=''`, `tokenize = 'porter'`).
+/// A quoted name is read to its closing quote, a doubled quote standing
+/// for one, as SQLite reads it.
+fn fts5_column_name(arg: &str) -> Option<String> {
+    let arg = arg.trim();
+    let mut chars = arg.chars();
+    let close = match chars.next()? {
+        '"' => '"',
+        '\'' => '\'',
+        '`' => '`',
+        '[' => ']',
+        _ => {
+            let word = arg.split(|c: char| c.is_whitespace() || c == '=').next()?;
+            let after = arg[word.len()..].trim_start();
+            return (!word.is_empty() && !after.starts_with('=')).then(|| word.to_owned());
+        }
+    };
+    let mut name = String::new();
+    let mut rest = chars.peekable();
+    while let Some(c) = rest.next() {
+        if c == close {
+            if close != ']' && rest.peek() == Some(&close) {
+                rest.next();
+            } else {
+                break;
+            }
+        }
+        name.push(c);
+    }
+    (!name.is_empty()).then_some(name)
 }
 
 /// Rewrites `INSERT INTO "x" VALUES(...)` to insert into `table` instead.
@@ -1675,6 +1703,28 @@ mod tests {
         INSERT INTO \"b\" VALUES(1);\n\
         CREATE TRIGGER a_no_delete BEFORE DELETE ON a BEGIN SELECT RAISE(ABORT, 'no; never'); END;\n\
         CREATE INDEX a_b ON a(b_id);";
+
+    /// FTS5 columns as SQLite reads them: quoted names keep their spaces
+    /// and doubled quotes, options are not columns (atkK).
+    #[test]
+    fn fts5_column_names_are_read_as_sqlite_reads_them() {
+        let cases = [
+            ("body", Some("body")),
+            ("body UNINDEXED", Some("body")),
+            ("\"x y\"", Some("x y")),
+            ("\"a\"\"b\" UNINDEXED", Some("a\"b")),
+            ("'it''s'", Some("it's")),
+            ("`c d`", Some("c d")),
+            ("[e f]", Some("e f")),
+            ("\"k=v\"", Some("k=v")),
+            ("content=''", None),
+            ("tokenize = 'porter'", None),
+            ("", None),
+        ];
+        for (arg, want) in cases {
+            assert_eq!(fts5_column_name(arg).as_deref(), want, "{arg}");
+        }
+    }
 
     /// D1's exports write every trigger before every view; an `INSTEAD OF`
     /// trigger on a view can only be created after it (atkK).

@@ -288,6 +288,16 @@ fn take(
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
+    // Said at every verbosity: a restore of this backup will not have it.
+    for vt in &scope.virtual_tables {
+        if let Some(why) = vt.lost_by_a_backup() {
+            crate::warn!(
+                "{} is {why}: a restore recreates it empty; rebuild it from the app's data \
+                 afterwards (README, FTS5)",
+                d1_core::names::shown(&vt.name)
+            );
+        }
+    }
     let bookmark = early.finish_or(&source)?;
 
     let age = project.age();

@@ -270,6 +270,14 @@ fn restore(
     if let Some(then) = pending_again(&planned.pending_after, target) {
         crate::warn!("{} now has {then}", target.database_name);
     }
+    for vt in &source.virtual_tables {
+        if let Some(why) = vt.lost_by_a_backup() {
+            crate::warn!(
+                "{} was recreated empty: it is {why}; rebuild it from the app's data",
+                d1_core::names::shown(&vt.name)
+            );
+        }
+    }
     if args.json {
         let database_id = new.then_some(target.database_id.as_str());
         let result = result_json(&restored, &content, database_id);
