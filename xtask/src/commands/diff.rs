@@ -272,6 +272,7 @@ fn load_side(
         label,
         manifest,
         migrations,
+        virtual_tables,
     } = match side {
         Side::Backup(file) => locate_backup(&envs, file)?,
         Side::Live(env) => export_live(sh, project, private, name, env, args)?,
@@ -293,6 +294,7 @@ fn load_side(
         crate::steps::verify::Kept {
             uri: &uri,
             cache_kib: CACHE_KIB,
+            virtual_tables: &virtual_tables,
         },
     );
     drop(activity);
@@ -316,6 +318,8 @@ struct Located {
     label: String,
     manifest: Option<Manifest>,
     migrations: String,
+    /// A live side's virtual tables, recreated as a backup's would be.
+    virtual_tables: Vec<d1_core::catalog::VirtualTable>,
 }
 
 /// A backup side: the file, with its manifest when it has one.
@@ -338,6 +342,7 @@ fn locate_backup(envs: &Environments, file: &Path) -> Result<Located> {
         label: file.display().to_string(),
         manifest,
         migrations,
+        virtual_tables: Vec::new(),
     })
 }
 
@@ -358,7 +363,7 @@ fn export_live(
         env.location
     );
     let local_file = crate::edge::local_d1::existing_file(&project.config_dir, env);
-    crate::steps::backup::export_now(
+    let scope = crate::steps::backup::export_now(
         &wrangler,
         &project.commands(),
         env,
@@ -370,6 +375,10 @@ fn export_live(
         label: format!("live:{} ({}, exported now)", env.name, env.database_name),
         manifest: None,
         migrations: env.migrations_dir.clone(),
+        virtual_tables: match scope.works_around_virtual_tables() {
+            true => scope.virtual_tables,
+            false => Vec::new(),
+        },
     })
 }
 

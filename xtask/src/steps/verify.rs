@@ -224,6 +224,10 @@ pub fn verify_surveyed(
 pub struct Kept<'a> {
     pub uri: &'a str,
     pub cache_kib: i64,
+    /// For an export with no manifest (diff's `live:` side): the virtual
+    /// tables its export worked around, recreated as a backup's manifest
+    /// would have them recreated, so that both sides hold the same tables.
+    pub virtual_tables: &'a [d1_core::catalog::VirtualTable],
 }
 
 /// Verifies one backup as [`verify`] does, loading it into the scratch
@@ -275,7 +279,10 @@ fn verify_at(
         return Ok((run.finish(), None));
     }
 
-    let shape = Shape::of(manifest, ctx)?;
+    let mut shape = Shape::of(manifest, ctx)?;
+    if let (None, Some(kept)) = (manifest, &keep) {
+        shape.options.virtual_tables = kept.virtual_tables.to_vec();
+    }
     let file_checked = !run.checks.iter().any(|c| c.status == Status::Fail);
     let surveyed = arrival
         .surveyed
