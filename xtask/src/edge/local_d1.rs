@@ -264,8 +264,40 @@ pub struct Loader {
     pub statements: u64,
 }
 
+/// Makes a local D1's database file (with its `-wal` and `-shm`) and the
+/// directory holding it this user's alone, as a backup is: wrangler and
+/// workerd create them under the umask, readable by every local user, and
+/// a restore puts staging's or production's rows there. Links are left
+/// as they are, never followed.
+pub fn make_private(file: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tighten = |path: &Path, dir: bool, mode: u32| -> Result<()> {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Ok(());
+        };
+        let kind_ok = if dir { meta.is_dir() } else { meta.is_file() };
+        if kind_ok && meta.permissions().mode() & 0o7777 != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(
+                || format!("cannot make {} private (mode {mode:o})", path.display()),
+            )?;
+        }
+        Ok(())
+    };
+    if let Some(dir) = file.parent() {
+        tighten(dir, true, 0o700)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        tighten(Path::new(&name), false, 0o600)?;
+    }
+    Ok(())
+}
+
 impl Loader {
     pub fn open(file: &Path) -> Result<Loader> {
+        // Before a row goes in.
+        make_private(file)?;
         let db = rusqlite::Connection::open_with_flags(
             file,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -856,6 +856,11 @@ impl Loading<'_> {
     /// it holds every counted table, rather than by a query that starts
     /// wrangler again.
     fn check(&self, project: &Project) -> Result<(Vec<TableCount>, Content)> {
+        // Loaded through wrangler (`--via-wrangler`), a local D1's file is
+        // made private only now.
+        if let Some(file) = local_d1::existing_file(&project.config_dir, self.target) {
+            local_d1::make_private(&file)?;
+        }
         let (content, exported) = self.content(project)?;
         let counts = self.counts(exported)?;
         if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {

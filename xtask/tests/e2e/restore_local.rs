@@ -168,6 +168,19 @@ fn round_trip_through_wrangler_execute_file_is_identical_too() {
         ])
         .assert_ok();
     assert_eq!(snapshot(&target), snapshot(&source));
+    let db = target.local_d1_file();
+    assert_eq!(mode_of(&db), 0o600);
+    assert_eq!(mode_of(db.parent().unwrap()), 0o700);
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 #[test]
@@ -206,6 +219,10 @@ fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
         "INSERT INTO companies (name) VALUES ('only in the target');\n\
          CREATE TABLE leftover(x);\nINSERT INTO leftover VALUES (1);",
     );
+    // As wrangler leaves them under a umask of 022: readable by everyone.
+    let db = target.local_d1_file();
+    set_mode(&db, 0o644);
+    set_mode(db.parent().unwrap(), 0o755);
     let run = target.xtask(&[
         "restore",
         file.to_str().unwrap(),
@@ -215,6 +232,9 @@ fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
         "--yes",
     ]);
     run.assert_ok();
+    // The restored rows are this user's alone, as the backup's were.
+    assert_eq!(mode_of(&db), 0o600);
+    assert_eq!(mode_of(db.parent().unwrap()), 0o700);
     assert!(run.stdout.contains("drops"), "{}", run.stdout);
     assert!(run.stdout.contains("table leftover"));
     assert!(
