@@ -17,6 +17,19 @@ extern "C" fn record(signal: libc::c_int) {
     }
 }
 
+/// Context on an error raised after a command changed something for good
+/// (a restore's load committed, its check not yet done): when the error
+/// is an interrupt, `main` says this instead of "the next run starts
+/// clean", which would be untrue.
+#[derive(Debug)]
+pub struct AlreadyChanged(pub String);
+
+impl std::fmt::Display for AlreadyChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Installs the handler for SIGINT and SIGTERM.
 pub fn install() {
     for signal in [libc::SIGINT, libc::SIGTERM] {

@@ -885,10 +885,10 @@ impl Loading<'_> {
             (self.local_file, exported),
         )
         .map_err(|e| {
-            e.context(format!(
+            e.context(crate::edge::signals::AlreadyChanged(format!(
                 "the restore ran, but its check failed{}",
                 self.named_safety()
-            ))
+            )))
         })?;
         if !wrong.is_empty() {
             if source.manifest.is_some() {
@@ -925,10 +925,10 @@ impl Loading<'_> {
             file.as_deref(),
         )
         .map_err(|e| {
-            e.context(format!(
+            e.context(crate::edge::signals::AlreadyChanged(format!(
                 "the restore ran, but its content check failed{}",
                 self.named_safety()
-            ))
+            )))
         })
     }
 }

@@ -388,3 +388,60 @@ fn a_failed_safety_backup_stops_the_restore_before_anything_is_loaded() {
     );
     assert_eq!(dump_of(&remote.db), before);
 }
+
+/// Interrupted once the load is in (during the export that checks it), a
+/// restore does not say "the next run starts clean": the target was
+/// replaced, and it says so, naming the safety backup (atkL).
+#[test]
+fn an_interrupt_after_the_load_says_the_target_was_changed() {
+    use std::io::BufRead;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let mut child = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "restore",
+                file.to_str().unwrap(),
+                "--to",
+                "staging",
+                "--replace",
+                "--yes",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = stdout.read_line(&mut line).unwrap();
+        assert!(n > 0, "the restore ended before its check:\n{seen}");
+        seen.push_str(&line);
+        if line.contains("again to compare its content") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{seen}{stderr}");
+    assert!(
+        stderr.contains("interrupted by SIGINT")
+            && stderr.contains("; the restore ran, but its content check failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the safety backup taken before it is"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("starts clean"), "{stderr}");
+    // It did run: staging holds prod's rows.
+    assert_eq!(counts(&remote.staging), counts(&remote.db));
+}
