@@ -301,10 +301,62 @@ fn tables_with_rows(db: &rusqlite::Connection) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
+/// The rows per table, as the manifest records them, and what else the
+/// manifest says of the dump's rows: the migrations its `d1_migrations`
+/// rows name and the data-encryption key in force (`key`, the app's rule),
+/// read from the loaded database ([`Manifest::contradictions`], which a
+/// restore applies before it writes).
+/// The loaded database as a summary of its dump, for what the manifest
+/// says besides row counts (those are compared above, so they are the
+/// manifest's here). A data-only backup's `d1_migrations` rows are not
+/// loaded (the scratch database has the migrations' schema), so its
+/// migrations are the manifest's too.
+fn as_loaded(
+    db: &rusqlite::Connection,
+    m: &Manifest,
+    data_only: bool,
+    key: Option<&app::KeyRecord>,
+) -> Result<crate::dump::DumpSummary> {
+    let has = |table: &str| -> Result<bool> {
+        Ok(db.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        )? > 0)
+    };
+    let migrations = if data_only {
+        m.migrations.clone()
+    } else if has(statement::MIGRATIONS_TABLE)? {
+        db.prepare("SELECT name FROM d1_migrations ORDER BY id")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let encryption_key = match key {
+        Some(key) if has(&key.table)? => db
+            .query_row(&key.select(), [], |r| {
+                Ok(crate::dump::KeyFingerprint::new(
+                    &r.get::<_, String>(0)?,
+                    &r.get::<_, String>(1)?,
+                ))
+            })
+            .ok(),
+        _ => None,
+    };
+    Ok(crate::dump::DumpSummary {
+        rows: m.rows.clone(),
+        migrations,
+        encryption_key,
+        ..Default::default()
+    })
+}
+
 pub fn row_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
     data_only: bool,
+    key: Option<&app::KeyRecord>,
 ) -> Result<Check> {
     let Some(m) = manifest else {
         return Ok(skipped(
@@ -349,6 +401,7 @@ pub fn row_check(
             ));
         }
     }
+    wrong.extend(m.contradictions(&as_loaded(db, m, data_only, key)?));
     Ok(if wrong.is_empty() {
         pass(
             "rows",
@@ -608,7 +661,7 @@ mod tests {
         .unwrap();
         let all = manifest(r#"{"a":1,"b":1}"#, "null");
         assert_eq!(
-            row_check(&db, Some(&all), false).unwrap().status,
+            row_check(&db, Some(&all), false, None).unwrap().status,
             Status::Pass
         );
         let (_, digests) = content_check(&db, Some(&all), false).unwrap();
@@ -618,7 +671,7 @@ mod tests {
         assert_eq!(check.status, Status::Pass, "{check:?}");
 
         for (rows, content) in [(r#"{}"#, "null"), (r#"{"a":1}"#, "null")] {
-            let check = row_check(&db, Some(&manifest(rows, content)), false).unwrap();
+            let check = row_check(&db, Some(&manifest(rows, content)), false, None).unwrap();
             assert_eq!(check.status, Status::Fail, "{rows}: {check:?}");
             assert!(
                 check

@@ -327,7 +327,12 @@ fn verify_at(
         foreign_key_check(db.db.db())?
     };
     run.phase("foreign keys");
-    let rows = row_check(db.db.db(), manifest, shape.data_only)?;
+    let rows = row_check(
+        db.db.db(),
+        manifest,
+        shape.data_only,
+        ctx.app.encryption_key.as_ref(),
+    )?;
     let triggers = trigger_check(db.db.db(), manifest, ctx);
     run.phase("rows");
     // With the foreign keys sound the load can commit, and the long checks

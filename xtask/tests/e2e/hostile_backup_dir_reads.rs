@@ -193,3 +193,43 @@ fn status_is_not_fresh_when_the_newest_backup_file_was_emptied() {
     assert_ne!(run.code, Some(0), "{}", run.all());
     assert!(run.stderr.contains("is damaged"), "{}", run.all());
 }
+
+/// A manifest edited after its backup to list other migrations, or
+/// another key in force, than the dump's own rows hold: verify finds the
+/// backup BAD, naming the field and no value, and restore refuses it
+/// before anything is written.
+#[test]
+fn a_manifest_that_misdescribes_its_dumps_migrations_or_key_is_bad() {
+    let (sb, name) = sandbox_with_a_backup();
+    let manifest_path = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let honest = std::fs::read_to_string(&manifest_path).unwrap();
+    type Forge = fn(&mut serde_json::Value);
+    let forgeries: [(&str, Forge); 2] = [
+        ("d1_migrations rows", |m| {
+            let last = m["migrations"].as_array_mut().unwrap().pop().unwrap();
+            m["migration_sha256"]
+                .as_object_mut()
+                .unwrap()
+                .remove(last.as_str().unwrap());
+        }),
+        ("data-encryption key", |m| {
+            m["encryption_key"] =
+                serde_json::json!({"key_id": "dek-forged", "fingerprint": "sha256:forged"});
+        }),
+    ];
+    for (field, forge) in forgeries {
+        let mut m: serde_json::Value = serde_json::from_str(&honest).unwrap();
+        forge(&mut m);
+        std::fs::write(&manifest_path, m.to_string()).unwrap();
+        let run = sb.xtask(&["verify", &name, "--no-record"]);
+        assert_eq!(run.code, Some(1), "{field}: {}", run.all());
+        assert!(run.all().contains(field), "{field}: {}", run.all());
+        assert!(!run.all().contains("forged"), "{}", run.all());
+        let before = sb.live_row_counts();
+        sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"])
+            .assert_refused("its manifest does not describe it");
+        assert_eq!(sb.live_row_counts(), before, "{field}");
+    }
+    std::fs::write(&manifest_path, &honest).unwrap();
+    sb.xtask(&["verify", &name, "--no-record"]).assert_ok();
+}
