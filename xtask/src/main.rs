@@ -149,12 +149,8 @@ fn main() -> ExitCode {
         let code = signals::exit_code(signal);
         // Stopped after a change that stays: say what it is, not that
         // nothing happened.
-        let changed = result
-            .as_ref()
-            .err()
-            .and_then(|e| e.downcast_ref::<signals::AlreadyChanged>());
-        let after = match changed {
-            Some(changed) => redact::text(&changed.0),
+        let after = match signals::what_changed() {
+            Some(changed) => redact::text(&changed),
             None => "the next run starts clean".to_owned(),
         };
         out::failure(
@@ -278,18 +274,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What a restore already changed is found under any later context.
-    #[test]
-    fn a_change_that_stays_is_found_under_the_interrupt() {
-        let err = anyhow::Error::new(signals::Interrupted(libc::SIGINT))
-            .context(signals::AlreadyChanged("the restore ran".to_owned()))
-            .context("outer");
-        let found = err.downcast_ref::<signals::AlreadyChanged>();
-        assert_eq!(found.map(|c| c.0.as_str()), Some("the restore ran"));
-        let plain = anyhow::Error::new(signals::Interrupted(libc::SIGINT)).context("outer");
-        assert!(plain.downcast_ref::<signals::AlreadyChanged>().is_none());
-    }
 
     /// Every argument of every command, with the path of commands to it.
     fn every_arg(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {

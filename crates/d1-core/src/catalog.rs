@@ -194,16 +194,20 @@ pub enum VirtualContent {
 }
 
 impl VirtualTable {
-    /// Why a backup cannot carry what this table holds, if it cannot: a
-    /// restore recreates it empty.
+    /// What a backup cannot carry of this table, and what a restore then
+    /// holds, if it cannot carry all of it: said after the table's name.
     pub fn lost_by_a_backup(&self) -> Option<&'static str> {
         match self.content {
             VirtualContent::Internal { .. } | VirtualContent::External { .. } => None,
             VirtualContent::Contentless => Some(
                 "a contentless FTS5 table (content=''): what it indexed lives only in its \
-                 index, which no export carries",
+                 index, which no export carries, and a restore recreates it empty; rebuild \
+                 it from the app's data afterwards",
             ),
-            VirtualContent::Unknown => Some("a virtual table of a module this tool cannot rebuild"),
+            VirtualContent::Unknown => Some(
+                "a virtual table of a module this tool cannot recreate (only FTS5 tables \
+                 are): a restore of this backup will not have it",
+            ),
         }
     }
 
@@ -264,6 +268,10 @@ fn parse_using(sql: &str) -> Option<(String, Vec<String>)> {
             None => match c {
                 '\'' | '"' | '`' => {
                     quote = Some(c);
+                    current.push(c);
+                }
+                '[' => {
+                    quote = Some(']');
                     current.push(c);
                 }
                 '(' => {

@@ -434,7 +434,11 @@ impl Manifest {
     /// migrations, pending migrations), so a manifest edited after its
     /// backup was taken would pass a restore that the dump would not. Each
     /// finding names a field and counts, never a value.
-    pub fn contradictions(&self, summary: &DumpSummary) -> Vec<String> {
+    ///
+    /// `key_rule`: whether the app declares where its key is recorded
+    /// ([`crate::app::KeyRecord`]) now; without a rule nothing reads the
+    /// key, and the one recorded under an earlier rule is not contradicted.
+    pub fn contradictions(&self, summary: &DumpSummary, key_rule: bool) -> Vec<String> {
         let mut found = Vec::new();
         let tables: BTreeSet<&String> = self.rows.keys().chain(summary.rows.keys()).collect();
         let rows_differ = tables
@@ -463,7 +467,7 @@ impl Manifest {
         // A data-only dump has no CREATE TABLE of its own for the key's
         // table, so a key it does not show may only be unread.
         let key_unread = self.mode == "data-only" && summary.encryption_key.is_none();
-        if self.encryption_key != summary.encryption_key && !key_unread {
+        if key_rule && self.encryption_key != summary.encryption_key && !key_unread {
             found.push(
                 "the data-encryption key it records is not the one the dump's rows hold in force"
                     .to_owned(),
@@ -701,17 +705,20 @@ mod tests {
         let mut m = sample("backup-prod-20261124-1200.sql");
         m.rows = summary.rows.clone();
         m.encryption_key = summary.encryption_key.clone();
-        assert_eq!(m.contradictions(&summary), Vec::<String>::new());
+        assert_eq!(m.contradictions(&summary, true), Vec::<String>::new());
         // An empty table recorded or not is the same.
         let mut schema_only = m.clone();
         schema_only.rows.insert("empty".to_owned(), 0);
-        assert_eq!(schema_only.contradictions(&summary), Vec::<String>::new());
+        assert_eq!(
+            schema_only.contradictions(&summary, true),
+            Vec::<String>::new()
+        );
 
         let mut edited = m.clone();
         edited.encryption_key = Some(KeyFingerprint::new("k-new", "sha256:other"));
         edited.migrations.push("0002_more.sql".to_owned());
         *edited.rows.get_mut("t").unwrap() = 2;
-        let found = edited.contradictions(&summary);
+        let found = edited.contradictions(&summary, true);
         assert_eq!(found.len(), 3, "{found:?}");
         let text = found.join("; ");
         for value in ["k-old", "k-new", "secretish", "0002_more"] {
@@ -724,8 +731,14 @@ mod tests {
             encryption_key: None,
             ..summary.clone()
         };
-        assert_eq!(data_only.contradictions(&unread), Vec::<String>::new());
-        assert_eq!(m.contradictions(&unread).len(), 1);
+        assert_eq!(
+            data_only.contradictions(&unread, true),
+            Vec::<String>::new()
+        );
+        assert_eq!(m.contradictions(&unread, true).len(), 1);
+        // No rule for the key in backups.toml now: the one recorded under
+        // an earlier rule is not held against the dump.
+        assert_eq!(m.contradictions(&unread, false), Vec::<String>::new());
     }
 
     #[test]

@@ -1282,7 +1282,8 @@ fn fts5_column_name(arg: &str) -> Option<String> {
     let mut rest = chars.peekable();
     while let Some(c) = rest.next() {
         if c == close {
-            if close != ']' && rest.peek() == Some(&close) {
+            // fts5Dequote reads a doubled closing quote, `]]` too, as one.
+            if rest.peek() == Some(&close) {
                 rest.next();
             } else {
                 break;
@@ -1716,6 +1717,7 @@ mod tests {
             ("'it''s'", Some("it's")),
             ("`c d`", Some("c d")),
             ("[e f]", Some("e f")),
+            ("[a]]b]", Some("a]b")),
             ("\"k=v\"", Some("k=v")),
             ("content=''", None),
             ("tokenize = 'porter'", None),
@@ -1724,6 +1726,12 @@ mod tests {
         for (arg, want) in cases {
             assert_eq!(fts5_column_name(arg).as_deref(), want, "{arg}");
         }
+        // A bracketed name with a comma is one argument.
+        let columns = crate::catalog::module_arguments(
+            "CREATE VIRTUAL TABLE t USING fts5([a,b], \"c, d\", e UNINDEXED, content='')",
+        );
+        let names: Vec<String> = columns.iter().filter_map(|a| fts5_column_name(a)).collect();
+        assert_eq!(names, ["a,b", "c, d", "e"]);
     }
 
     /// D1's exports write every trigger before every view; an `INSTEAD OF`

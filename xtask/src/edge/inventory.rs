@@ -29,12 +29,12 @@ impl Entry {
 
     /// `good`, `bad` or `unverified`, as the manifest records; `damaged`
     /// when the file is not the size its manifest records (truncated,
-    /// emptied, replaced), whatever the manifest says.
+    /// emptied, replaced) and no verification has found it bad already.
     pub fn verified(&self) -> &str {
         match &self.manifest.verification {
+            Some(v) if v.outcome == "bad" => "bad",
             _ if !self.is_intact() => "damaged",
             Some(v) if v.is_good() => "good",
-            Some(v) if v.outcome == "bad" => "bad",
             _ => "unverified",
         }
     }

@@ -267,14 +267,23 @@ pub struct Loader {
 /// Makes a local D1's database file (with its `-wal` and `-shm`) and the
 /// directory holding it this user's alone, as a backup is: wrangler and
 /// workerd create them under the umask, readable by every local user, and
-/// a restore puts staging's or production's rows there. Links are left
-/// as they are, never followed.
+/// a restore puts staging's or production's rows there. A link in their
+/// place is refused, never followed: the rows would land wherever it points.
 pub fn make_private(file: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let tighten = |path: &Path, dir: bool, mode: u32| -> Result<()> {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return Ok(());
         };
+        if meta.file_type().is_symlink() {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "the local D1 state {} is a symbolic link: a restore would write the rows \
+                 wherever it points. Nothing was written; remove it (or the whole \
+                 .wrangler/state directory) and run again.",
+                path.display()
+            );
+        }
         let kind_ok = if dir { meta.is_dir() } else { meta.is_file() };
         if kind_ok && meta.permissions().mode() & 0o7777 != mode {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(

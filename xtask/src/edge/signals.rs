@@ -17,17 +17,19 @@ extern "C" fn record(signal: libc::c_int) {
     }
 }
 
-/// Context on an error raised after a command changed something for good
-/// (a restore's load committed, its check not yet done): when the error
-/// is an interrupt, `main` says this instead of "the next run starts
-/// clean", which would be untrue.
-#[derive(Debug)]
-pub struct AlreadyChanged(pub String);
+/// What a command has changed for good so far (a restore's load
+/// committed), if anything: an interrupt after it must not say "the next
+/// run starts clean". Set from the main thread as each such step ends.
+static CHANGED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
-impl std::fmt::Display for AlreadyChanged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Records what now stays changed, whatever happens next.
+pub fn changed(what: String) {
+    *CHANGED.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
+}
+
+/// What [`changed`] last recorded.
+pub fn what_changed() -> Option<String> {
+    CHANGED.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Installs the handler for SIGINT and SIGTERM.

@@ -292,8 +292,7 @@ fn take(
     for vt in &scope.virtual_tables {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
-                "{} is {why}: a restore recreates it empty; rebuild it from the app's data \
-                 afterwards (README, FTS5)",
+                "{} is {why} (README, FTS5)",
                 d1_core::names::shown(&vt.name)
             );
         }

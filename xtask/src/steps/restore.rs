@@ -254,9 +254,23 @@ fn restore(
         local_file: local_file.as_deref(),
         safety: &safety,
     };
+    // Private before a row goes in, however it is loaded.
+    if let Some(file) = local_d1::existing_file(&project.config_dir, target) {
+        local_d1::make_private(&file)?;
+    }
     loading.load(survey, options, inspected)?;
+    let restored_from = |state: &str| {
+        format!(
+            "{} was restored from {}; {state}{}",
+            target.database_name,
+            file_name(&source.file),
+            loading.named_safety()
+        )
+    };
+    crate::edge::signals::changed(restored_from("its check did not finish"));
     drop(lock);
     let (counts, content) = loading.check(project)?;
+    crate::edge::signals::changed(restored_from("it was checked"));
 
     let restored = Restored {
         safety_backup: safety,
@@ -273,7 +287,7 @@ fn restore(
     for vt in &source.virtual_tables {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
-                "{} was recreated empty: it is {why}; rebuild it from the app's data",
+                "{} was not restored whole: it is {why}",
                 d1_core::names::shown(&vt.name)
             );
         }
@@ -578,24 +592,21 @@ fn survey_dump(
     })
     .and_then(|survey| {
         // A data-only export has no CREATE TABLE: the rows it reports by
-        // content (the key in force) are read in the migrations' schema.
-        let schema = match mode {
-            Mode::Clean => options.known_tables.clone(),
-            _ => BTreeMap::new(),
-        };
-        Ok((survey, summary.finish(&schema)?))
+        // content (the key in force) are read in the schema they go into,
+        // the migrations' or the target's (a dump's own CREATE wins).
+        Ok((survey, summary.finish(&options.known_tables)?))
     })
     .with_context(|| format!("reading {}", source.file.display()))?;
     match &source.manifest {
         Some(m) => {
-            let contradictions = m.contradictions(&summary);
+            let contradictions = m.contradictions(&summary, settings.app.encryption_key.is_some());
             if !contradictions.is_empty() {
                 crate::stop!(
                     crate::exit::Exit::Refused,
                     "refusing to restore {}: its manifest does not describe it ({}). The manifest \
-                     was changed after the backup was taken, or is another backup's. Nothing was \
-                     written. `cargo xtask verify` the file, or restore it with --no-manifest to \
-                     go by the dump alone.",
+                     was changed after the backup was taken (or, for the key, [app.encryption_key] \
+                     in backups.toml was since). Nothing was written. `cargo xtask verify` the \
+                     file, or restore it with --no-manifest to go by the dump alone.",
                     source.file.display(),
                     contradictions.join("; ")
                 );
@@ -885,10 +896,10 @@ impl Loading<'_> {
             (self.local_file, exported),
         )
         .map_err(|e| {
-            e.context(crate::edge::signals::AlreadyChanged(format!(
+            e.context(format!(
                 "the restore ran, but its check failed{}",
                 self.named_safety()
-            )))
+            ))
         })?;
         if !wrong.is_empty() {
             if source.manifest.is_some() {
@@ -925,10 +936,10 @@ impl Loading<'_> {
             file.as_deref(),
         )
         .map_err(|e| {
-            e.context(crate::edge::signals::AlreadyChanged(format!(
+            e.context(format!(
                 "the restore ran, but its content check failed{}",
                 self.named_safety()
-            )))
+            ))
         })
     }
 }

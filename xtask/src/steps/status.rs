@@ -367,8 +367,9 @@ fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
     }
     for s in bad {
         crate::out::error(&format!(
-            "{}'s newest backup, {}, failed verification: `cargo xtask verify {}` says why; \
-             `latest` uses the newest verified one until a good backup is taken",
+            "{}'s newest backup, {}, is bad (it failed verification, or its file is not the \
+             size its manifest records): `cargo xtask verify {}` says why; `latest` uses the \
+             newest verified one until a good backup is taken",
             s.environment,
             s.newest_is_bad.as_deref().unwrap_or("?"),
             s.newest_is_bad.as_deref().unwrap_or("?")

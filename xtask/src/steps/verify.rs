@@ -988,7 +988,7 @@ impl Preloaded {
             statements: &mut db.statements,
             failures: &mut db.failures,
         };
-        let mut stopped = None;
+        let (mut stopped, mut low_disk) = (None, false);
         for batch in batches {
             let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading)? {
                 true if loading.failures.is_empty() => Ok(()),
@@ -999,12 +999,24 @@ impl Preloaded {
                 && crate::edge::fsutil::available_bytes(&dir)
                     .is_some_and(|free| free < PRELOAD_RESERVE);
             stopped = match (loaded, low) {
-                (Err(e), _) => Some(format!("{e:#}")),
-                (Ok(()), true) => Some(format!(
-                    "less than {} MiB free in {}",
-                    PRELOAD_RESERVE >> 20,
-                    dir.display()
-                )),
+                (Err(e), _) => {
+                    low_disk = e.chain().any(|c| {
+                        matches!(
+                            c.downcast_ref::<rusqlite::Error>(),
+                            Some(rusqlite::Error::SqliteFailure(f, _))
+                                if f.code == rusqlite::ErrorCode::DiskFull
+                        )
+                    });
+                    Some(format!("{e:#}"))
+                }
+                (Ok(()), true) => {
+                    low_disk = true;
+                    Some(format!(
+                        "less than {} MiB free in {}",
+                        PRELOAD_RESERVE >> 20,
+                        dir.display()
+                    ))
+                }
                 (Ok(()), false) => None,
             };
             if stopped.is_some() {
@@ -1021,9 +1033,6 @@ impl Preloaded {
             };
         }
         drop(loading);
-        let low_disk = file.is_some()
-            && stopped.is_some()
-            && crate::edge::fsutil::available_bytes(&dir).is_some_and(|f| f < PRELOAD_RESERVE);
         Preloaded {
             scratch: stopped.is_none().then_some((file, db)),
             pass,

@@ -96,7 +96,9 @@ fn a_contentless_fts5_tables_loss_is_said_by_the_backup_and_the_restore() {
     let restore = restore_latest_replacing(&sb);
     restore.assert_ok();
     assert!(
-        restore.stderr.contains("warning: tags was recreated empty"),
+        restore
+            .stderr
+            .contains("warning: tags was not restored whole: it is a contentless FTS5 table"),
         "{}",
         restore.all()
     );

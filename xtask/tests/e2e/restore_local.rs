@@ -223,14 +223,7 @@ fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
     let db = target.local_d1_file();
     set_mode(&db, 0o644);
     set_mode(db.parent().unwrap(), 0o755);
-    let run = target.xtask(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--to",
-        "local",
-        "--replace",
-        "--yes",
-    ]);
+    let run = restore_replacing(&target, &file);
     run.assert_ok();
     // The restored rows are this user's alone, as the backup's were.
     assert_eq!(mode_of(&db), 0o600);
@@ -955,4 +948,43 @@ fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
         "{}",
         run.stdout
     );
+}
+
+/// A local D1 file that is a link to a file elsewhere: the restore would
+/// write the rows wherever it points. It is refused, and the file it
+/// points to is unchanged.
+#[test]
+fn a_local_d1_file_that_is_a_link_is_refused_and_its_target_unchanged() {
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    let target = target_sandbox();
+    target.apply_migrations();
+    let db = target.local_d1_file();
+    let decoy_dir = tempfile::tempdir().unwrap();
+    let decoy = decoy_dir.path().join("elsewhere.sqlite");
+    std::fs::rename(&db, &decoy).unwrap();
+    std::os::unix::fs::symlink(&decoy, &db).unwrap();
+    set_mode(&decoy, 0o644);
+    let before = std::fs::read(&decoy).unwrap();
+    let run = restore_replacing(&target, &file);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(&decoy).unwrap(),
+        before,
+        "the decoy was written"
+    );
+    assert_eq!(mode_of(&decoy), 0o644, "the decoy's mode was changed");
+}
+
+/// `restore FILE --to local --replace --yes` in `target`.
+fn restore_replacing(target: &Sandbox, file: &std::path::Path) -> Run {
+    target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ])
 }

@@ -434,7 +434,8 @@ fn an_interrupt_after_the_load_says_the_target_was_changed() {
     assert_eq!(out.status.code(), Some(130), "{seen}{stderr}");
     assert!(
         stderr.contains("interrupted by SIGINT")
-            && stderr.contains("; the restore ran, but its content check failed"),
+            && stderr.contains("; qbtime_db_staging was restored from backup-prod-")
+            && stderr.contains("; its check did not finish"),
         "{stderr}"
     );
     assert!(
