@@ -1054,7 +1054,7 @@ impl Preloaded {
             Err(why) => format!("is not used ({}): loading it again.", names::shown(why)),
         };
         if self.low_disk {
-            crate::note!("The load made as the export arrived {said}");
+            crate::note!("the load made as the export arrived {said}");
         } else {
             crate::detail!("The load made as the export arrived {said}");
         }
