@@ -303,45 +303,22 @@ fn tables_with_rows(db: &rusqlite::Connection) -> Result<Vec<(String, u64)>> {
 
 /// The loaded database as a summary of its dump, for what the manifest
 /// says besides row counts (those are compared by [`row_check`] itself,
-/// so they are the manifest's here). A data-only backup's `d1_migrations` rows are not
-/// loaded (the scratch database has the migrations' schema), so its
-/// migrations are the manifest's too.
+/// so they are the manifest's here). A data-only backup's `d1_migrations`
+/// rows are not loaded (the scratch database has the migrations' schema),
+/// so its migrations are the manifest's too.
 fn as_loaded(
     db: &rusqlite::Connection,
     m: &Manifest,
     data_only: bool,
     key: Option<&app::KeyRecord>,
 ) -> Result<crate::dump::DumpSummary> {
-    let has = |table: &str| -> Result<bool> {
-        Ok(db.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [table],
-            |r| r.get::<_, i64>(0),
-        )? > 0)
-    };
-    let migrations = if data_only {
-        m.migrations.clone()
-    } else if has(statement::MIGRATIONS_TABLE)? {
-        db.prepare("SELECT name FROM d1_migrations ORDER BY id")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
-    };
-    let encryption_key = match key {
-        Some(key) if has(&key.table)? => db
-            .query_row(&key.select(), [], |r| {
-                Ok(crate::dump::KeyFingerprint::new(
-                    &r.get::<_, String>(0)?,
-                    &r.get::<_, String>(1)?,
-                ))
-            })
-            .ok(),
-        _ => None,
-    };
+    let (migrations, encryption_key) = crate::dump::migrations_and_key(db, key)?;
     Ok(crate::dump::DumpSummary {
         rows: m.rows.clone(),
-        migrations,
+        migrations: match data_only {
+            true => m.migrations.clone(),
+            false => migrations,
+        },
         encryption_key,
         ..Default::default()
     })

@@ -171,27 +171,41 @@ impl Bookkeeping {
                 )
             })?;
         }
-        if table_exists(db, MIGRATIONS_TABLE)? {
-            let mut stmt = db.prepare("SELECT name FROM d1_migrations ORDER BY id")?;
-            summary.migrations = stmt
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<_>>()?;
-        }
-        if let Some(key) = &self.key
-            && table_exists(db, &key.table)?
-        {
-            // A table of another shape than declared records no key.
-            summary.encryption_key = db
-                .query_row(&key.select(), [], |row| {
-                    Ok(KeyFingerprint::new(
-                        &row.get::<_, String>(0)?,
-                        &row.get::<_, String>(1)?,
-                    ))
-                })
-                .ok();
-        }
+        (summary.migrations, summary.encryption_key) = migrations_and_key(db, self.key.as_ref())?;
         Ok(())
     }
+}
+
+/// What a summary reports by content, read from a database holding the
+/// dump's rows: the names in its `d1_migrations` rows, in id order, and
+/// the data-encryption key in force under `key`. The dump's replay here and
+/// verify's loaded database (`checks::row_check`) read them alike.
+pub fn migrations_and_key(
+    db: &rusqlite::Connection,
+    key: Option<&KeyRecord>,
+) -> Result<(Vec<String>, Option<KeyFingerprint>)> {
+    let mut migrations = Vec::new();
+    if table_exists(db, MIGRATIONS_TABLE)? {
+        let mut stmt = db.prepare("SELECT name FROM d1_migrations ORDER BY id")?;
+        migrations = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    let mut encryption_key = None;
+    if let Some(key) = key
+        && table_exists(db, &key.table)?
+    {
+        // A table of another shape than declared records no key.
+        encryption_key = db
+            .query_row(&key.select(), [], |row| {
+                Ok(KeyFingerprint::new(
+                    &row.get::<_, String>(0)?,
+                    &row.get::<_, String>(1)?,
+                ))
+            })
+            .ok();
+    }
+    Ok((migrations, encryption_key))
 }
 
 fn table_exists(db: &rusqlite::Connection, table: &str) -> Result<bool> {
