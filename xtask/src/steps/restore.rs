@@ -867,8 +867,8 @@ impl Loading<'_> {
     /// it holds every counted table, rather than by a query that starts
     /// wrangler again.
     fn check(&self, project: &Project) -> Result<(Vec<TableCount>, Content)> {
-        // Loaded through wrangler (`--via-wrangler`), a local D1's file is
-        // made private only now.
+        // A local D1 file that `--via-wrangler`'s import created is made
+        // private now (one that was there already, before the load).
         if let Some(file) = local_d1::existing_file(&project.config_dir, self.target) {
             local_d1::make_private(&file)?;
         }
