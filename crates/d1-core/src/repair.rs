@@ -110,11 +110,13 @@ impl Repair {
                 f,
                 "puts every CREATE TABLE before the rows: {} (workers-sdk #5683: D1 would refuse \
                  the rows with `no such table`)",
-                forward_references
-                    .iter()
-                    .map(|(t, r)| format!("{t} references {r}, created after it"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                crate::wording::first_of(
+                    &forward_references
+                        .iter()
+                        .map(|(t, r)| format!("{t} references {r}, created after it"))
+                        .collect::<Vec<_>>(),
+                    5
+                )
             ),
             Repair::StrippedTransactionLines { count } => write!(
                 f,

@@ -15,6 +15,16 @@ pub fn them(n: usize) -> &'static str {
     if n == 1 { "it" } else { "them" }
 }
 
+/// The first `n` of `items` joined with `; `, and how many more there are:
+/// a plan line that names 220 tables stays one a person can read.
+pub fn first_of(items: &[String], n: usize) -> String {
+    let shown = items[..items.len().min(n)].join("; ");
+    match items.len().saturating_sub(n) {
+        0 => shown,
+        more => format!("{shown}; and {more} more"),
+    }
+}
+
 /// The words of a command, each quoted as a POSIX shell needs it.
 pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
     words
@@ -67,6 +77,14 @@ pub fn size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_list_names_its_first_few_and_counts_the_rest() {
+        let items: Vec<String> = (1..=7).map(|i| format!("t{i}")).collect();
+        assert_eq!(first_of(&items, 5), "t1; t2; t3; t4; t5; and 2 more");
+        assert_eq!(first_of(&items[..2], 5), "t1; t2");
+        assert_eq!(first_of(&[], 5), "");
+    }
 
     #[test]
     fn one_is_singular_and_everything_else_plural() {
