@@ -741,6 +741,29 @@ mod tests {
         assert_eq!(m.contradictions(&unread, false), Vec::<String>::new());
     }
 
+    /// atkM (failing on purpose): a backup taken before `[app.encryption_key]`
+    /// was declared records no key (nothing read it then). Declaring the rule
+    /// afterwards must not turn that honest backup into one whose manifest
+    /// "does not describe it": today `verify` records it BAD for good (so
+    /// `status` fails and `latest` passes over it) and restore refuses it
+    /// even with --accept-key-change.
+    #[test]
+    fn a_backup_taken_before_the_key_rule_is_not_contradicted_by_it() {
+        let dump = "CREATE TABLE encryption_keys (key_id TEXT PRIMARY KEY, fingerprint TEXT, algorithm TEXT, activated_at TEXT, retired_at TEXT);\n\
+            INSERT INTO \"encryption_keys\" VALUES('k-old','sha256:x','AES-256-GCM','2026-01-01',NULL);\n";
+        let taken_without_rule =
+            crate::dump::summarize(dump.as_bytes(), &BTreeMap::new(), None).unwrap();
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.rows = taken_without_rule.rows.clone();
+        m.migrations = taken_without_rule.migrations.clone();
+        m.encryption_key = taken_without_rule.encryption_key.clone();
+        assert_eq!(m.encryption_key, None);
+        let rule = crate::app::qbtime().encryption_key.unwrap();
+        let read_now =
+            crate::dump::summarize(dump.as_bytes(), &BTreeMap::new(), Some(&rule)).unwrap();
+        assert_eq!(m.contradictions(&read_now, true), Vec::<String>::new());
+    }
+
     #[test]
     fn a_manifest_from_the_future_is_refused() {
         let mut m = sample("backup-prod-20261124-1200.sql");
