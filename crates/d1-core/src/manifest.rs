@@ -467,7 +467,11 @@ impl Manifest {
         // A data-only dump has no CREATE TABLE of its own for the key's
         // table, so a key it does not show may only be unread.
         let key_unread = self.mode == "data-only" && summary.encryption_key.is_none();
-        if key_rule && self.encryption_key != summary.encryption_key && !key_unread {
+        // A backup taken before the rule existed records none: nothing read
+        // it then, which is not a claim about it (a restore goes by the
+        // dump's own key).
+        let recorded = self.encryption_key.is_some();
+        if key_rule && recorded && self.encryption_key != summary.encryption_key && !key_unread {
             found.push(
                 "the data-encryption key it records is not the one the dump's rows hold in force"
                     .to_owned(),
@@ -741,12 +745,10 @@ mod tests {
         assert_eq!(m.contradictions(&unread, false), Vec::<String>::new());
     }
 
-    /// atkM (failing on purpose): a backup taken before `[app.encryption_key]`
-    /// was declared records no key (nothing read it then). Declaring the rule
-    /// afterwards must not turn that honest backup into one whose manifest
-    /// "does not describe it": today `verify` records it BAD for good (so
-    /// `status` fails and `latest` passes over it) and restore refuses it
-    /// even with --accept-key-change.
+    /// A backup taken before `[app.encryption_key]` was declared records no
+    /// key (nothing read it then). Declaring the rule afterwards does not
+    /// turn that honest backup into one whose manifest "does not describe
+    /// it", which verify would record BAD for good (atkM).
     #[test]
     fn a_backup_taken_before_the_key_rule_is_not_contradicted_by_it() {
         let dump = "CREATE TABLE encryption_keys (key_id TEXT PRIMARY KEY, fingerprint TEXT, algorithm TEXT, activated_at TEXT, retired_at TEXT);\n\

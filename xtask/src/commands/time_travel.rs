@@ -341,6 +341,10 @@ impl<'a> RestorePlan<'a> {
             crate::edge::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
         };
         record("started", serde_json::json!({}))?;
+        crate::edge::signals::changed(format!(
+            "{} may already be back at bookmark {target}; restoring to bookmark {current} undoes it",
+            env.database_name
+        ));
         let result = match wrangler.run_json(restore) {
             Ok(r) => r,
             Err(e) => {

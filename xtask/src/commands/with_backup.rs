@@ -50,6 +50,10 @@ pub fn with_backup(
     let taken = file
         .as_deref()
         .map_or_else(|| "none".into(), |f| f.display().to_string());
+    crate::edge::signals::changed(format!(
+        "`{shown}` was started and may have changed {}; the backup taken before it is {taken}",
+        env.database_name
+    ));
     let status = match run_passing_signals(program, rest) {
         Ok(status) => status,
         Err(e) => {

@@ -251,6 +251,10 @@ impl MigrationPlan<'_> {
 pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &str) -> Result<()> {
     let env = plan.env;
     let wrangler = project.wrangler(sh)?;
+    crate::edge::signals::changed(format!(
+        "migrations may be partly applied to {}; {advice}",
+        env.database_name
+    ));
     if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
         return Err(e.context(format!(
             "applying migrations to {} failed; {advice}",

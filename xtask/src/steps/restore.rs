@@ -611,6 +611,11 @@ fn survey_dump(
                     contradictions.join("; ")
                 );
             }
+            // The dump's own key, where it shows one: a manifest written
+            // before the key rule existed records none.
+            if summary.encryption_key.is_some() {
+                source.encryption_key = summary.encryption_key;
+            }
         }
         None => {
             source.rows = summary.rows;

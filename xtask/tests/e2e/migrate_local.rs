@@ -118,6 +118,35 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
     assert!(!marker.exists(), "the command ran without a backup");
 }
 
+/// Interrupted while its command runs, with-backup does not say "the next
+/// run starts clean": the command may have changed the database, and the
+/// backup taken before it is named (atkM).
+#[test]
+fn an_interrupted_with_backup_names_its_backup_not_a_clean_start() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = interrupt_once_printed(
+        sb.xtask_command(&[
+            "with-backup",
+            "local",
+            "--",
+            "sh",
+            "-c",
+            "echo started; sleep 30",
+        ]),
+        "started",
+    );
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(
+        stderr.contains(
+            "was started and may have changed qbtime_db_local; the backup taken before it is"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("starts clean"), "{stderr}");
+}
+
 /// Appends a line to an applied migration, as an edit would.
 fn edit_migration(sb: &Sandbox, name: &str) -> String {
     let path = sb.path().join("migrations").join(name);

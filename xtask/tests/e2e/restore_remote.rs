@@ -394,12 +394,11 @@ fn a_failed_safety_backup_stops_the_restore_before_anything_is_loaded() {
 /// replaced, and it says so, naming the safety backup (atkL).
 #[test]
 fn an_interrupt_after_the_load_says_the_target_was_changed() {
-    use std::io::BufRead;
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let file = remote.sb.backups().join(remote.backup_prod(home.path()));
-    let mut child = remote
-        .xtask_command(
+    let run = interrupt_once_printed(
+        remote.xtask_command(
             home.path(),
             &[
                 "restore",
@@ -409,29 +408,11 @@ fn an_interrupt_after_the_load_says_the_target_was_changed() {
                 "--replace",
                 "--yes",
             ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).unwrap();
-        assert!(n > 0, "the restore ended before its check:\n{seen}");
-        seen.push_str(&line);
-        if line.contains("again to compare its content") {
-            break;
-        }
-    }
-    // SAFETY: kill(2) on our own child, which has not been waited for.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{seen}{stderr}");
+        ),
+        "again to compare its content",
+    );
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(130), "{}", run.all());
     assert!(
         stderr.contains("interrupted by SIGINT")
             && stderr.contains("; qbtime_db_staging was restored from backup-prod-")

@@ -544,3 +544,34 @@ pub const JSONC: &str = r#"// qbtime, configured in JSONC.
   }
 }
 "#;
+
+/// Runs `cmd` until a line of its stdout contains `needle`, then sends it
+/// SIGINT and waits: what an operator's Ctrl-C at that point does. The
+/// lines read before it come first in the returned stdout.
+pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
+    use std::io::{BufRead, Read};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = stdout.read_line(&mut line).unwrap();
+        assert!(n > 0, "it ended before printing {needle:?}:\n{seen}");
+        seen.push_str(&line);
+        if line.contains(needle) {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    stdout.read_to_string(&mut seen).unwrap();
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = seen.into_bytes();
+    Run::from_output(out)
+}
