@@ -293,6 +293,17 @@ pub fn make_private(file: &Path) -> Result<()> {
         Ok(())
     };
     if let Some(dir) = file.parent() {
+        // Made here, 0700, when wrangler has not made it yet (a first
+        // `--via-wrangler` restore): the file it then creates is private
+        // from the start.
+        if std::fs::symlink_metadata(dir).is_err() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         tighten(dir, true, 0o700)?;
     }
     for suffix in ["", "-wal", "-shm"] {

@@ -255,8 +255,11 @@ fn restore(
         safety: &safety,
     };
     // Private before a row goes in, however it is loaded.
-    if let Some(file) = local_d1::existing_file(&project.config_dir, target) {
-        local_d1::make_private(&file)?;
+    if target.location == Location::Local {
+        local_d1::make_private(&local_d1::database_file(
+            &project.config_dir,
+            &target.local_id,
+        ))?;
     }
     loading.load(survey, options, inspected)?;
     let restored_from = |state: &str| {
