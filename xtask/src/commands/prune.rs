@@ -198,7 +198,7 @@ fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String,
         if !(candidate.whole && candidate.good) || settled.contains(env.as_str()) {
             continue;
         }
-        match still_as_verified(&entries[i]) {
+        match entries[i].still_as_verified() {
             Ok(()) => {
                 settled.insert(env.clone());
             }
@@ -217,25 +217,6 @@ fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String,
         }
     }
     backups
-}
-
-/// Whether a backup's file is still the bytes its manifest records.
-fn still_as_verified(entry: &Entry) -> Result<(), String> {
-    let want = &entry.manifest.file;
-    let bytes = std::fs::symlink_metadata(&entry.file)
-        .map_err(|_| "its file cannot be read".to_owned())?
-        .len();
-    if bytes != want.bytes {
-        return Err(format!(
-            "its file is {bytes} bytes, not the {} recorded",
-            want.bytes
-        ));
-    }
-    match crate::edge::fsutil::sha256_file(&entry.file) {
-        Ok((sha256, _)) if sha256 == want.sha256 => Ok(()),
-        Ok(_) => Err("its file's sha256 is not the one recorded".to_owned()),
-        Err(_) => Err("its file cannot be read".to_owned()),
-    }
 }
 
 /// The verdicts: the backups to delete, each backup's decision for

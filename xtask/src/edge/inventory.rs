@@ -47,6 +47,26 @@ impl Entry {
         self.bytes_on_disk == self.manifest.file.bytes
     }
 
+    /// Whether the file is still the bytes its manifest records: its size,
+    /// then its sha256 (the whole file is read). `Err` says what differs.
+    pub fn still_as_verified(&self) -> std::result::Result<(), String> {
+        let want = &self.manifest.file;
+        let bytes = std::fs::symlink_metadata(&self.file)
+            .map_err(|_| "its file cannot be read".to_owned())?
+            .len();
+        if bytes != want.bytes {
+            return Err(format!(
+                "its file is {bytes} bytes, not the {} recorded",
+                want.bytes
+            ));
+        }
+        match crate::edge::fsutil::sha256_file(&self.file) {
+            Ok((sha256, _)) if sha256 == want.sha256 => Ok(()),
+            Ok(_) => Err("its file's sha256 is not the one recorded".to_owned()),
+            Err(_) => Err("its file cannot be read".to_owned()),
+        }
+    }
+
     /// Recorded as verified good, and still the size it was: what `latest`,
     /// `status` and the migration record may count on.
     pub fn is_verified_good(&self) -> bool {
@@ -169,28 +189,46 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
         .iter()
         .filter(|e| e.manifest.environment == env && e.is_whole())
         .collect();
-    if let Some(i) = whole.iter().position(|e| e.is_verified_good()) {
+    let (chosen, passed_over) = newest_verified(&whole);
+    if let Some(chosen) = chosen {
         // Passing over a newer backup is said, never done quietly.
-        for newer in &whole[..i] {
+        for (newer, why) in passed_over {
             crate::warn!(
-                "latest:{env} is {}: the newer {} is {} and is passed over",
-                whole[i].manifest.file.name,
+                "latest:{env} is {}: the newer {} is {why} and is passed over",
+                chosen.manifest.file.name,
                 newer.manifest.file.name,
-                newer.verified()
             );
         }
-        return Ok(whole[i].file.clone());
+        return Ok(chosen.file.clone());
     }
-    match whole.first() {
+    match passed_over.first() {
         None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
-        Some(newest) => bail!(
-            "no full backup of {env} has passed verification (the newest, {}, is {}); check it \
-             with `cargo xtask verify {}` or take a new one with `cargo xtask backup {env}`",
+        Some((newest, why)) => bail!(
+            "no full backup of {env} has passed verification (the newest, {}, is {why}); check \
+             it with `cargo xtask verify {}` or take a new one with `cargo xtask backup {env}`",
             newest.file.display(),
-            newest.verified(),
             newest.file.display()
         ),
     }
+}
+
+/// Of `whole` (one database's whole backups, newest first), the newest
+/// recorded as verified good whose file is still the bytes that were
+/// verified (hashed: a file replaced by one of the same size is not), and
+/// each newer one passed over with why.
+pub fn newest_verified<'a>(whole: &[&'a Entry]) -> (Option<&'a Entry>, Vec<(&'a Entry, String)>) {
+    let mut passed_over = Vec::new();
+    for &e in whole {
+        if !e.is_verified_good() {
+            passed_over.push((e, e.verified().to_owned()));
+            continue;
+        }
+        match e.still_as_verified() {
+            Ok(()) => return (Some(e), passed_over),
+            Err(why) => passed_over.push((e, format!("recorded as verified, but {why}"))),
+        }
+    }
+    (None, passed_over)
 }
 
 /// The newest whole backup of `env`, verified or not (what `verify latest:ENV` checks).
@@ -266,6 +304,10 @@ pub(crate) mod tests {
     use chrono::{DateTime, Utc};
     use d1_core::manifest::Verification;
 
+    /// The sha256 of the one byte `x`, each test entry's recorded content.
+    const ONE_BYTE_SHA256: &str =
+        "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+
     pub(crate) fn entry(env: &str, mode: &str, minutes: i64, outcome: Option<&str>) -> Entry {
         let created_at = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .unwrap()
@@ -274,7 +316,7 @@ pub(crate) mod tests {
         let text = format!(
             r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"{}",
             "environment":"{env}","database":{{"name":"d","uuid":"u","wrangler_env":null,"location":"local"}},
-            "mode":"{mode}","tables":[],"file":{{"name":"backup-{env}-{minutes}.sql","bytes":1,"sha256":"x"}},
+            "mode":"{mode}","tables":[],"file":{{"name":"backup-{env}-{minutes}.sql","bytes":1,"sha256":"{ONE_BYTE_SHA256}"}},
             "rows":{{}},"statements":0,"migrations":[],"encryption_key":null,"wrangler_version":null,
             "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#,
             created_at.to_rfc3339()
@@ -296,21 +338,36 @@ pub(crate) mod tests {
 
     #[test]
     fn latest_is_the_newest_whole_backup_that_passed_verification() {
+        let dir = tempfile::tempdir().unwrap();
         let mut entries = vec![
+            entry("prod", "full", -5, Some("good")),
             entry("prod", "full", 0, Some("good")),
             entry("prod", "full", 10, Some("bad")),
             entry("prod", "data-only", 20, Some("good")),
             entry("staging", "full", 30, Some("good")),
             entry("prod", "full", 5, None),
         ];
+        // Each file on disk, as its manifest records it.
+        for e in &mut entries {
+            e.file = dir.path().join(e.file.file_name().unwrap());
+            std::fs::write(&e.file, "x").unwrap();
+        }
+        let at = |name: &str| dir.path().join(name);
         sort_newest_first(&mut entries);
         assert_eq!(
             latest_good(&entries, "prod").unwrap(),
-            Path::new("b/backup-prod-0.sql")
+            at("backup-prod-0.sql")
         );
         assert_eq!(
             latest_any(&entries, "prod").unwrap(),
-            Path::new("b/backup-prod-10.sql")
+            at("backup-prod-10.sql")
+        );
+        // Replaced by a file of the same size: not the bytes that were
+        // verified, so passed over for the older good one.
+        std::fs::write(at("backup-prod-0.sql"), "y").unwrap();
+        assert_eq!(
+            latest_good(&entries, "prod").unwrap(),
+            at("backup-prod--5.sql")
         );
         let only_bad = vec![entry("prod", "full", 10, Some("bad"))];
         let err = latest_good(&only_bad, "prod").unwrap_err().to_string();

@@ -154,9 +154,17 @@ pub fn environment_status(
     journal: &BTreeMap<String, TimeTravelRestore>,
     now: DateTime<Utc>,
 ) -> EnvStatus {
-    let newest = entries
+    let whole: Vec<&Entry> = entries
         .iter()
-        .find(|e| e.manifest.environment == env && e.is_whole() && e.is_verified_good());
+        .filter(|e| e.manifest.environment == env && e.is_whole())
+        .collect();
+    // The newest verified backup's file is hashed: one replaced by a file
+    // of the same size is not counted, and makes the environment fail.
+    let (newest, passed_over) = crate::edge::inventory::newest_verified(&whole);
+    let changed = passed_over
+        .iter()
+        .find(|(e, _)| e.is_verified_good())
+        .map(|(e, _)| e.manifest.file.name.clone());
     let stale = match (max_age, newest) {
         (None, _) => false,
         (Some(_), None) => true,
@@ -166,7 +174,8 @@ pub fn environment_status(
         .iter()
         .find(|e| e.manifest.environment == env && e.is_whole())
         .filter(|e| matches!(e.verified(), "bad" | "damaged"))
-        .map(|e| e.manifest.file.name.clone());
+        .map(|e| e.manifest.file.name.clone())
+        .or(changed);
     EnvStatus {
         environment: env.to_owned(),
         database: database.to_owned(),

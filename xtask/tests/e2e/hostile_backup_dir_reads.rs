@@ -233,3 +233,35 @@ fn a_manifest_that_misdescribes_its_dumps_migrations_or_key_is_bad() {
     std::fs::write(&manifest_path, &honest).unwrap();
     sb.xtask(&["verify", &name, "--no-record"]).assert_ok();
 }
+
+/// A newest backup replaced by a file of the same size: its size says
+/// nothing, so status and `latest` hash the newest verified file. status
+/// fails, and `latest` passes it over, saying why (atkN).
+#[test]
+fn a_newest_backup_replaced_by_one_of_the_same_size_is_not_counted() {
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("backups.toml"),
+        "[local]\nmax_age = \"26h\"\n",
+    )
+    .unwrap();
+    let file = sb.backups().join(&name);
+    let size = std::fs::metadata(&file).unwrap().len() as usize;
+    std::fs::write(&file, "-".repeat(size)).unwrap();
+
+    let run = sb.xtask(&["status", "--env", "local"]);
+    assert_ne!(run.code, Some(0), "status passed: {}", run.all());
+    assert!(
+        run.stdout.contains(&format!("{name}: BAD")),
+        "{}",
+        run.all()
+    );
+    let run = sb.xtask(&["restore", "latest:local", "--to", "local", "--dry-run"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("recorded as verified, but its file's sha256 is not the one recorded"),
+        "{}",
+        run.all()
+    );
+}
