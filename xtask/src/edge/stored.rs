@@ -65,16 +65,26 @@ impl Age {
         }
     }
 
-    fn command(&self, args: &[&std::ffi::OsStr]) -> Command {
+    /// `node scripts/age.mjs ARGS`; refused, naming the file, when the
+    /// checkout has no such script (Node's own error is a stack trace).
+    fn command(&self, args: &[&std::ffi::OsStr]) -> Result<Command> {
+        if !self.script.is_file() {
+            bail!(
+                "{} is missing: encryption runs it with the pinned age-encryption package. \
+                 Run the tool from a checkout of this repository, or copy its scripts/ \
+                 directory beside wrangler.toml",
+                self.script.display()
+            );
+        }
         let mut cmd = Command::new(&self.node);
         cmd.arg(&self.script).args(args).stderr(Stdio::piped());
-        cmd
+        Ok(cmd)
     }
 
     /// A new identity file's text, and its recipient.
     pub fn keygen(&self) -> Result<(String, String)> {
         let out = self
-            .command(&["keygen".as_ref()])
+            .command(&["keygen".as_ref()])?
             .stdin(Stdio::null())
             .output()
             .context("cannot run node scripts/age.mjs keygen; is Node.js installed?")?;
@@ -182,7 +192,7 @@ impl Sealer {
                     args.push(r.as_ref());
                 }
                 let mut child = age
-                    .command(&args)
+                    .command(&args)?
                     .stdin(Stdio::piped())
                     .stdout(Stdio::from(out))
                     .spawn()
@@ -657,7 +667,7 @@ struct Decrypting {
 impl Decrypting {
     fn spawn(age: &Age, identity: &Path, file: File) -> Result<Decrypting> {
         let mut child = age
-            .command(&["decrypt".as_ref(), "-i".as_ref(), identity.as_os_str()])
+            .command(&["decrypt".as_ref(), "-i".as_ref(), identity.as_os_str()])?
             .stdin(Stdio::from(file))
             .stdout(Stdio::piped())
             .spawn()
@@ -705,6 +715,16 @@ impl Drop for Decrypting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A checkout without `scripts/age.mjs` gets a message naming it, not
+    /// Node's stack trace (atkN).
+    #[test]
+    fn a_missing_age_script_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Age::new(dir.path()).keygen().unwrap_err().to_string();
+        assert!(err.contains("age.mjs is missing"), "{err}");
+        assert!(err.contains("copy its scripts/"), "{err}");
+    }
 
     #[test]
     fn a_file_swapped_after_its_check_fails_the_read_that_loads_it() {

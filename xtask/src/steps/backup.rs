@@ -762,6 +762,14 @@ fn start_preload(
     std::sync::mpsc::SyncSender<d1_core::statement::Packed>,
 )> {
     if options != Some(&repair::Options::default()) || !args.tables.is_empty() {
+        crate::detail!(
+            "Not loading the export as it arrives: {}; the verification loads it afterwards.",
+            match options {
+                _ if !args.tables.is_empty() => "a backup of chosen tables",
+                None => "a data-only backup, whose schema its migrations make",
+                Some(_) => "its virtual tables are recreated in a second pass",
+            }
+        );
         return None;
     }
     crate::steps::verify::Preload::start(&names.dir, catalog.exported_tables(), on_disk)
