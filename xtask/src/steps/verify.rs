@@ -999,16 +999,7 @@ impl Preloaded {
                 && crate::edge::fsutil::available_bytes(&dir)
                     .is_some_and(|free| free < PRELOAD_RESERVE);
             stopped = match (loaded, low) {
-                (Err(e), _) => {
-                    low_disk = e.chain().any(|c| {
-                        matches!(
-                            c.downcast_ref::<rusqlite::Error>(),
-                            Some(rusqlite::Error::SqliteFailure(f, _))
-                                if f.code == rusqlite::ErrorCode::DiskFull
-                        )
-                    });
-                    Some(format!("{e:#}"))
-                }
+                (Err(e), _) => Some(format!("{e:#}")),
                 (Ok(()), true) => {
                     low_disk = true;
                     Some(format!(

@@ -164,11 +164,7 @@ fn status_is_not_fresh_when_the_newest_backup_file_was_emptied() {
     // on the disk can be restored. status must not call local fresh (exit
     // 0), and list must not show the manifest's size for an empty file.
     let (sb, name) = sandbox_with_a_backup();
-    std::fs::write(
-        sb.path().join("backups.toml"),
-        "[local]\nmax_age = \"26h\"\n",
-    )
-    .unwrap();
+    keep_local_within_26h(&sb);
     sb.xtask(&["status", "--env", "local"]).assert_ok();
     std::fs::write(sb.backups().join(&name), b"").unwrap();
 
@@ -240,11 +236,7 @@ fn a_manifest_that_misdescribes_its_dumps_migrations_or_key_is_bad() {
 #[test]
 fn a_newest_backup_replaced_by_one_of_the_same_size_is_not_counted() {
     let (sb, name) = sandbox_with_a_backup();
-    std::fs::write(
-        sb.path().join("backups.toml"),
-        "[local]\nmax_age = \"26h\"\n",
-    )
-    .unwrap();
+    keep_local_within_26h(&sb);
     let file = sb.backups().join(&name);
     let size = std::fs::metadata(&file).unwrap().len() as usize;
     std::fs::write(&file, "-".repeat(size)).unwrap();
@@ -264,4 +256,13 @@ fn a_newest_backup_replaced_by_one_of_the_same_size_is_not_counted() {
         "{}",
         run.all()
     );
+}
+
+/// backups.toml giving local a max_age, so that status judges freshness.
+fn keep_local_within_26h(sb: &Sandbox) {
+    std::fs::write(
+        sb.path().join("backups.toml"),
+        "[local]\nmax_age = \"26h\"\n",
+    )
+    .unwrap();
 }

@@ -15,17 +15,6 @@ fn sandbox_with_migration(shape: &str) -> Sandbox {
     sb
 }
 
-fn restore_latest_replacing(sb: &Sandbox) -> Run {
-    sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--yes",
-    ])
-}
-
 #[test]
 fn a_database_with_an_instead_of_trigger_on_a_view_backs_up_and_restores() {
     // Legal in D1: a view, and an INSTEAD OF trigger that writes through it.
@@ -42,7 +31,7 @@ fn a_database_with_an_instead_of_trigger_on_a_view_backs_up_and_restores() {
     sb.execute_sql("INSERT INTO items VALUES (1, 'one');");
 
     sb.xtask(&["backup", "local"]).assert_ok();
-    restore_latest_replacing(&sb).assert_ok();
+    restore_replacing(&sb, "latest:local").assert_ok();
     let rows =
         sb.query("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name = 'v_insert'");
     assert_eq!(rows[0].len(), 1, "the trigger came back");
@@ -57,7 +46,7 @@ fn text_holding_a_nul_byte_backs_up_and_restores_exactly() {
     sb.execute_sql("INSERT INTO notes VALUES (1, CAST(X'610062' AS TEXT));");
 
     sb.xtask(&["backup", "local"]).assert_ok();
-    restore_latest_replacing(&sb).assert_ok();
+    restore_replacing(&sb, "latest:local").assert_ok();
     let rows = sb.query("SELECT typeof(body) AS t, hex(CAST(body AS BLOB)) AS h FROM notes");
     assert_eq!(rows[0][0]["t"], "text");
     assert_eq!(rows[0][0]["h"], "610062");
@@ -71,7 +60,7 @@ fn an_fts5_column_named_with_a_space_restores() {
     sb.execute_sql_with_wrangler("INSERT INTO notes_fts VALUES ('running', 'runners');");
 
     sb.xtask(&["backup", "local"]).assert_ok();
-    restore_latest_replacing(&sb).assert_ok();
+    restore_replacing(&sb, "latest:local").assert_ok();
     let rows = sb.query("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'running'");
     assert_eq!(rows[0].len(), 1, "the row is found again");
 }
@@ -93,7 +82,7 @@ fn a_contentless_fts5_tables_loss_is_said_by_the_backup_and_the_restore() {
         "{}",
         backup.all()
     );
-    let restore = restore_latest_replacing(&sb);
+    let restore = restore_replacing(&sb, "latest:local");
     restore.assert_ok();
     assert!(
         restore

@@ -124,15 +124,7 @@ fn another_apps_audit_log_is_not_qbtimes_chain_and_blocks_nothing() {
             .contains("declares no hash chain"),
         "{chain}"
     );
-    sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--yes",
-    ])
-    .assert_ok();
+    restore_replacing(&sb, "latest:local").assert_ok();
     assert_eq!(
         sb.query("SELECT count(*) AS n FROM audit_log")[0][0]["n"],
         1
@@ -176,14 +168,7 @@ fn the_content_digest_catches_one_changed_value_that_row_counts_miss() {
         .collect();
     assert_eq!(failed, ["content"], "{report:#}");
 
-    let run = sb.xtask(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--to",
-        "local",
-        "--replace",
-        "--yes",
-    ]);
+    let run = restore_replacing(&sb, file.to_str().unwrap());
     assert!(!run.ok, "{}", run.all());
     assert!(
         run.stderr.contains("companies: its rows differ"),

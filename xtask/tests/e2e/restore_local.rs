@@ -223,7 +223,7 @@ fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
     let db = target.local_d1_file();
     set_mode(&db, 0o644);
     set_mode(db.parent().unwrap(), 0o755);
-    let run = restore_replacing(&target, &file);
+    let run = restore_replacing(&target, file.to_str().unwrap());
     run.assert_ok();
     // The restored rows are this user's alone, as the backup's were.
     assert_eq!(mode_of(&db), 0o600);
@@ -966,7 +966,7 @@ fn a_local_d1_file_that_is_a_link_is_refused_and_its_target_unchanged() {
     std::os::unix::fs::symlink(&decoy, &db).unwrap();
     set_mode(&decoy, 0o644);
     let before = std::fs::read(&decoy).unwrap();
-    let run = restore_replacing(&target, &file);
+    let run = restore_replacing(&target, file.to_str().unwrap());
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
     assert_eq!(
@@ -975,16 +975,4 @@ fn a_local_d1_file_that_is_a_link_is_refused_and_its_target_unchanged() {
         "the decoy was written"
     );
     assert_eq!(mode_of(&decoy), 0o644, "the decoy's mode was changed");
-}
-
-/// `restore FILE --to local --replace --yes` in `target`.
-fn restore_replacing(target: &Sandbox, file: &std::path::Path) -> Run {
-    target.xtask(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--to",
-        "local",
-        "--replace",
-        "--yes",
-    ])
 }

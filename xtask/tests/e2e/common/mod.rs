@@ -575,3 +575,9 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
     out.stdout = seen.into_bytes();
     Run::from_output(out)
 }
+
+/// `restore BACKUP --to local --replace --yes` in `sb`: a backup's name,
+/// path or `latest:ENV`.
+pub fn restore_replacing(sb: &Sandbox, backup: &str) -> Run {
+    sb.xtask(&["restore", backup, "--to", "local", "--replace", "--yes"])
+}
