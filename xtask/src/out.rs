@@ -23,6 +23,7 @@
 //! done) with the elapsed time on stderr; without one it prints a plain line
 //! every [`PLAIN_EVERY`], and nothing at all for a step that ends sooner.
 
+use d1_core::wording::size;
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -340,19 +341,19 @@ pub fn progress_text(
         return text;
     };
     let amount = |n: u64| match unit {
-        Unit::Bytes => bytes(n),
+        Unit::Bytes => size(n),
         Unit::Statements => d1_core::wording::count(n, "statement"),
     };
     text.push_str(": ");
     text.push_str(&match (total.filter(|t| *t >= done), unit) {
         (None, _) => amount(done),
-        (Some(total), Unit::Bytes) => format!("{} of {}", bytes(done), bytes(total)),
+        (Some(total), Unit::Bytes) => format!("{} of {}", size(done), size(total)),
         (Some(total), Unit::Statements) => format!("{done} of {}", amount(total)),
     });
     if secs >= 1.0 {
         let rate = done as f64 / secs;
         text.push_str(&match unit {
-            Unit::Bytes => format!(", {}/s", bytes(rate as u64)),
+            Unit::Bytes => format!(", {}/s", size(rate as u64)),
             Unit::Statements => format!(", {rate:.0}/s"),
         });
         if let Some(total) = total.filter(|t| *t > done) {
@@ -370,24 +371,6 @@ fn seconds(d: Duration) -> String {
     } else {
         format!("{:.0} s", d.as_secs_f64().floor())
     }
-}
-
-/// `6673 B`, `12.3 MB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 1000.0 {
-            break;
-        }
-        value /= 1000.0;
-        unit = u;
-    }
-    format!("{value:.1} {unit}")
 }
 
 /// Serialises drawing, so that a spinner and a line never interleave.

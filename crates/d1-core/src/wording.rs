@@ -74,6 +74,46 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A table for people: each column as wide as its widest cell, left
+/// aligned except the columns `right` names, two spaces apart, and no
+/// trailing blanks. Widths count characters, so that a cell never pushes
+/// the rest of its row out of line, whatever the names in it.
+pub fn table<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+    right: [bool; N],
+) -> Vec<String> {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - cell.chars().count());
+            if i > 0 {
+                out.push_str("  ");
+            }
+            if right[i] {
+                out.push_str(&pad);
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&pad);
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    std::iter::once(line(header))
+        .chain(
+            rows.iter()
+                .map(|r| line(std::array::from_fn(|i| r[i].as_str()))),
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +140,27 @@ mod tests {
         assert_eq!(
             shell_words(&["./import.sh", "--to=prod"]),
             "./import.sh --to=prod"
+        );
+    }
+
+    #[test]
+    fn a_tables_columns_line_up_whatever_their_cells_hold() {
+        let rows = [
+            [
+                "a".to_owned(),
+                "full (encryption_keys)".to_owned(),
+                "7.0 KB".to_owned(),
+            ],
+            ["bbbb".to_owned(), "é".to_owned(), "155.0 MB".to_owned()],
+        ];
+        let lines = table(["name", "mode", "size"], &rows, [false, false, true]);
+        assert_eq!(
+            lines,
+            [
+                "name  mode                        size",
+                "a     full (encryption_keys)    7.0 KB",
+                "bbbb  é                       155.0 MB",
+            ]
         );
     }
 

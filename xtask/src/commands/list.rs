@@ -83,32 +83,30 @@ pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()>
         crate::data!("No backups in {}.", backup_dir.display());
         return Ok(());
     }
-    crate::data!(
-        "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
-        "backup",
-        "env",
-        "database",
-        "mode",
-        "age",
-        "size",
-        "verified",
-        "offsite"
-    );
-    for r in &rows {
-        crate::data!(
-            "{:<40} {:<8} {:<18} {:<16} {:>5} {:>9} {:<10} {:<7}",
-            r.file,
-            r.environment,
-            r.database,
-            match r.undo_point {
-                Some(kind) => format!("{}, {kind}", r.mode),
-                None => r.mode.clone(),
-            },
-            age(r.age_seconds),
-            size(r.bytes),
-            r.verified,
-            r.offsite
-        );
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.file.clone(),
+                r.environment.clone(),
+                r.database.clone(),
+                match r.undo_point {
+                    Some(kind) => format!("{}, {kind}", r.mode),
+                    None => r.mode.clone(),
+                },
+                age(r.age_seconds),
+                size(r.bytes),
+                r.verified.clone(),
+                r.offsite.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "backup", "env", "database", "mode", "age", "size", "verified", "offsite",
+    ];
+    let right = [false, false, false, false, true, true, false, false];
+    for line in d1_core::wording::table(header, &cells, right) {
+        crate::data!("{line}");
     }
     Ok(())
 }

@@ -167,27 +167,26 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
         );
         return;
     }
-    crate::data!(
-        "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} key",
-        "backup",
-        "age",
-        "bytes",
-        "format",
-        "verified",
-        "here"
-    );
-    for e in &index.backups {
-        let here = target.backup_dir.join(&e.file).is_file();
-        crate::data!(
-            "{:<44} {:>6} {:>12} {:<9} {:<10} {:<5} {}",
-            e.file,
-            d1_core::wording::age((now - e.created_at).num_seconds().max(0)),
-            e.bytes,
-            e.format,
-            e.verified,
-            if here { "yes" } else { "no" },
-            e.key
-        );
+    let cells: Vec<[String; 7]> = index
+        .backups
+        .iter()
+        .map(|e| {
+            let here = target.backup_dir.join(&e.file).is_file();
+            [
+                e.file.clone(),
+                d1_core::wording::age((now - e.created_at).num_seconds().max(0)),
+                d1_core::wording::size(e.bytes),
+                e.format.clone(),
+                e.verified.clone(),
+                if here { "yes" } else { "no" }.to_owned(),
+                e.key.clone(),
+            ]
+        })
+        .collect();
+    let header = ["backup", "age", "size", "format", "verified", "here", "key"];
+    let right = [false, true, true, false, false, false, false];
+    for line in d1_core::wording::table(header, &cells, right) {
+        crate::data!("{line}");
     }
 }
 

@@ -1021,9 +1021,9 @@ fn new_manifest(
 fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
     let (tables, total_rows) = manifest.checked_rows();
     crate::say!(
-        "Backup written: {}\n  {} bytes, sha256 {}, {}, {}\n  manifest: {}",
+        "Backup written: {}\n  {}, sha256 {}, {}, {}\n  manifest: {}",
         file.display(),
-        manifest.file.bytes,
+        d1_core::wording::size(manifest.file.bytes),
         manifest.file.sha256,
         d1_core::wording::count(tables, "table"),
         d1_core::wording::count(total_rows, "row"),
@@ -1031,9 +1031,9 @@ fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
     );
     if let Some(sealed) = &manifest.sealed {
         crate::say!(
-            "  stored as {}: the SQL inside is {} bytes, sha256 {}",
+            "  stored as {}: the SQL inside is {}, sha256 {}",
             sealed.format,
-            sealed.plaintext_bytes,
+            d1_core::wording::size(sealed.plaintext_bytes),
             sealed.plaintext_sha256
         );
     }

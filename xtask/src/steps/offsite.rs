@@ -593,9 +593,9 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
     let key = object_key(&target.env.name, manifest.created_at, &manifest.file.name);
     crate::say!("Upload plan");
     crate::say!(
-        "  backup       {} ({} bytes)",
+        "  backup       {} ({})",
         file.display(),
-        manifest.file.bytes
+        d1_core::wording::size(manifest.file.bytes)
     );
     crate::say!("  to           r2://{}/{key}", target.bucket());
     crate::say!(

@@ -72,7 +72,7 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
     let backed_up = run
         .stderr
         .lines()
-        .find(|l| l.contains("bytes, sha256") && l.contains("tables,"))
+        .find(|l| l.contains(", sha256 ") && l.contains("tables,"))
         .unwrap_or_else(|| panic!("no backup line: {}", run.stderr));
     assert!(
         backed_up.ends_with(&format!("{tables} tables, {rows} rows")),

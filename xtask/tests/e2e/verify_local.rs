@@ -748,4 +748,35 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
             .is_some_and(|r| r.starts_with("safety backup")),
         "{rows:#?}"
     );
+
+    // A backup of chosen tables has a longer mode; every column still
+    // starts where its heading does.
+    sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "encryption_keys",
+        "--table",
+        "customers",
+    ])
+    .assert_ok();
+    let run = sb.xtask(&["list"]);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[1].contains("full (encryption_keys, customers)"),
+        "{}",
+        run.stdout
+    );
+    for heading in ["verified", "offsite"] {
+        let at = lines[0].find(heading).unwrap();
+        for line in &lines[1..] {
+            let cell = line.get(at..).unwrap_or_default();
+            assert!(
+                ["good", "bad", "no"].iter().any(|v| cell.starts_with(v)),
+                "{heading} is out of line:\n{}",
+                run.stdout
+            );
+        }
+    }
 }
