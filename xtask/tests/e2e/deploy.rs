@@ -553,3 +553,44 @@ fn on_a_fresh_runner_the_record_comes_from_the_offsite_manifest_and_an_edit_is_r
         run.all()
     );
 }
+
+/// atkO: the Pages deploy of `--branch main` is production's (the
+/// workflow's `prod` job deploys main; "the production branch serves
+/// prod"), yet `deploy staging --branch main --yes` and `deploy local
+/// --branch main --yes` ran it with staging's or local's confirmation:
+/// production's site replaced, its typed name never asked, after
+/// migrating another database (or none). A deploy of a non-production
+/// environment must refuse production's branch before anything runs.
+#[test]
+fn a_deploy_of_staging_or_local_never_publishes_the_production_branch() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    // Nothing to migrate in either: the deploy goes straight to Pages.
+    remote.sb.apply_migrations();
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "migrate",
+                "staging",
+                "--yes",
+                "--no-backup",
+                "--reason",
+                "setup",
+            ],
+        )
+        .assert_ok();
+    for env in ["staging", "local"] {
+        let run = deploy(&remote, home.path(), &[env, "--branch", "main", "--yes"]);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "deploy {env} --branch main:\n{}",
+            run.all()
+        );
+        assert!(
+            !deployed(&remote),
+            "deploy {env} ran the Pages deploy of main"
+        );
+    }
+}

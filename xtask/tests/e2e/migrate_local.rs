@@ -194,3 +194,65 @@ fn a_backup_of_chosen_tables_does_not_launder_an_edited_migration() {
     let run = sb.xtask(&["migrate", "local", "--check"]);
     assert_eq!(run.code, Some(1), "{}", run.all());
 }
+
+/// atkO: a bulk task is often a call with a credential on its command line
+/// (`curl -H "Authorization: Bearer …"`, a signed URL, the API token passed
+/// on). with-backup printed that command in clear ("Running: …", and the
+/// error when it failed) and recorded it as the backup's reason in the
+/// manifest, which `list --json` prints and `upload` copies to R2 in clear
+/// beside an encrypted backup. What the redactor knows must not show, in
+/// the output or in the manifest.
+#[test]
+fn with_backup_never_shows_or_records_a_secret_from_its_command() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let token = "cf-api-token-from-the-env-0123456789";
+    let bearer = "bearer-secret-abcdefghijklmnop";
+    let signature = "sig0123456789abcdef0123456789abcdef";
+    let auth = format!("Authorization: Bearer {bearer}");
+    let url = format!("https://r2.example.com/obj?X-Amz-Signature={signature}");
+    let run = |code: &str| {
+        Run::from_output(
+            sb.xtask_command(&[
+                "with-backup",
+                "local",
+                "--",
+                "sh",
+                "-c",
+                code,
+                "import",
+                &auth,
+                &url,
+                token,
+            ])
+            .env("CLOUDFLARE_API_TOKEN", token)
+            .output()
+            .unwrap(),
+        )
+    };
+    let secrets = [token, bearer, signature];
+    let ok = run("exit 0");
+    ok.assert_ok();
+    let failed = run("exit 3");
+    assert_eq!(failed.code, Some(3), "{}", failed.all());
+    for out in [&ok, &failed] {
+        for secret in secrets {
+            assert!(
+                !out.all().contains(secret),
+                "{secret} printed:\n{}",
+                out.all()
+            );
+        }
+    }
+    let listed = sb.xtask(&["list", "--json"]);
+    listed.assert_ok();
+    for name in sb.backup_files() {
+        let text = std::fs::read_to_string(sb.backups().join(&name)).unwrap_or_default();
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} recorded in {name}");
+        }
+    }
+    for secret in secrets {
+        assert!(!listed.stdout.contains(secret), "{secret} in list --json");
+    }
+}

@@ -328,3 +328,17 @@ fn a_restore_plan_counts_the_rows_the_backup_said() {
         "the backup said {written:?}; the restore plan says {manifest_line:?}"
     );
 }
+
+/// atkO: `--json` is one document on stdout, a dry run's too (README,
+/// Output: with `--dry-run` it is the plan). `diff … --dry-run --json`
+/// printed its plan on stderr and nothing at all on stdout, exit 0: a
+/// script reading stdout got nothing to parse.
+#[test]
+fn a_diff_dry_run_under_json_prints_one_document() {
+    let sb = sandbox_after_first_backup();
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--dry-run", "--json"]);
+    run.assert_ok();
+    let doc: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.all()));
+    assert_eq!(doc["command"], "diff", "{doc}");
+}

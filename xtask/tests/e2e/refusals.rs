@@ -250,3 +250,106 @@ fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
     .assert_ok();
     attempt("README.txt", b"hello").assert_ok();
 }
+
+/// atkO: every backup refuses a backup directory that others can write to
+/// (mode 777 here), but doctor called it a warning, "other users can list
+/// it", and ended "everything a backup needs is in place" with exit 0; so
+/// did the deploy's doctor step. Doctor must fail where backup refuses.
+#[test]
+fn doctor_fails_on_a_backup_directory_that_every_backup_refuses() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::fs::set_permissions(sb.backups(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let backup = sb.xtask(&["backup", "local", "--dry-run"]);
+    backup.assert_refused("writable by other users");
+    let doctor = sb.xtask(&["doctor"]);
+    assert!(
+        !doctor.ok,
+        "doctor passed a backup directory that backup refuses:\n{}",
+        doctor.all()
+    );
+    assert!(
+        doctor.stdout.contains("[FAIL] permissions"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        !doctor
+            .stdout
+            .contains("everything a backup needs is in place"),
+        "{}",
+        doctor.stdout
+    );
+    let mode = std::fs::metadata(sb.backups())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o777, "doctor changes nothing");
+}
+
+/// atkO: `keygen --out key.txt` in the checkout wrote the age identity, the
+/// one key that decrypts every backup, into the git work tree, where
+/// nothing ignores it, and the installed pre-commit hook (which refuses
+/// backups by name and content) let `git commit` take it. Either keygen
+/// refuses a path git would track, or the hook refuses the identity.
+#[test]
+fn an_age_identity_written_by_keygen_never_reaches_a_commit() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let keygen = sb.xtask(&["keygen", "--out", "key.txt"]);
+    let key = sb.path().join("key.txt");
+    if !keygen.ok || !key.exists() {
+        assert!(!key.exists(), "a refused keygen leaves no file");
+        return;
+    }
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("AGE-SECRET-KEY-"),
+        "keygen wrote an identity"
+    );
+    sb.git(&["add", "key.txt"]);
+    let commit = sb.git(&["commit", "-q", "-m", "add key"]);
+    let tracked = sb.git(&["ls-files", "key.txt"]);
+    assert!(
+        !commit.ok && tracked.stdout.trim().is_empty(),
+        "the age identity was committed:\n{}\n{}",
+        keygen.all(),
+        commit.all()
+    );
+}
+
+/// atkO: bad input is exit 2 on every command (README, Exit codes), and a
+/// guard's refusal 3. time-travel gave 1 ("the command ran and failed")
+/// for a malformed --bookmark, a --at beyond D1's 30 days and a local
+/// environment, though it gives 2 for a --at in the future; the drill
+/// gave 1 for `--to prod`, which its guard refuses. Nothing reaches
+/// wrangler in any of these.
+#[test]
+fn time_travel_and_drill_bad_input_and_refusals_have_their_exit_codes() {
+    let sb = Sandbox::new();
+    for (args, code) in [
+        (
+            &[
+                "time-travel",
+                "restore",
+                "staging",
+                "--bookmark",
+                "garbage",
+                "--dry-run",
+            ][..],
+            2,
+        ),
+        (&["time-travel", "info", "staging", "--at", "0"][..], 2),
+        (&["time-travel", "info", "local"][..], 2),
+        (
+            &["drill", "--to", "prod", "--confirm", "qbtime_db_prod"][..],
+            3,
+        ),
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(code), "{args:?}:\n{}", run.all());
+    }
+}
