@@ -13,10 +13,12 @@
 //! | [`data!`](crate::data), [`data`], [`json`] | stdout | always: the output a command was asked for (`--json`, `list`, `status`) |
 //! | [`error`] | stderr, prefixed `error: ` | always (main prints a command's error with it) |
 //!
-//! Every line goes through [`clean`], which strips ANSI escape codes unless
-//! the stream is a terminal and `NO_COLOR` is unset. None of these redact:
-//! text that may hold a secret (wrangler's output, error chains) goes through
-//! `redact` first, as `wrangler.rs` and `main.rs` do.
+//! Every line is redacted ([`crate::redact::text`]: the values of the secret
+//! variables, held secrets, bearer tokens, signed URLs, age identities) and
+//! goes through [`clean`], which strips ANSI escape codes unless the stream
+//! is a terminal and `NO_COLOR` is unset. Redacting here, the one place
+//! that prints, holds for text no caller thought could carry a secret (an
+//! operator's own command line in `with-backup`, a value in a file).
 //!
 //! A step that may take more than a moment holds an [`Activity`]: at a
 //! terminal it draws a spinner (or a progress line, when it knows how much is
@@ -156,7 +158,8 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
 /// or terminal is not worth failing a backup.
 fn write_line(to_stderr: bool, text: &str) {
-    let text = clean(text.strip_suffix('\n').unwrap_or(text), to_stderr);
+    let text = crate::redact::text(text.strip_suffix('\n').unwrap_or(text));
+    let text = clean(&text, to_stderr);
     let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
     if to_stderr {
         clear_spinner_line();

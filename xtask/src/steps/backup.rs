@@ -1005,11 +1005,13 @@ fn new_manifest(
                 tables: scope.virtual_tables.clone(),
             }
         }),
-        // A manifest holds no unprintable characters (`Manifest::validate`).
+        // A manifest holds no unprintable characters (`Manifest::validate`),
+        // and no secret: `list --json` prints it, and an upload copies it
+        // in clear beside an encrypted backup.
         reason: args
             .reason
             .as_ref()
-            .map(|r| r.replace(d1_core::names::unprintable, " ")),
+            .map(|r| crate::redact::text(&r.replace(d1_core::names::unprintable, " "))),
         verification: None,
         offsite: None,
         content: None,
