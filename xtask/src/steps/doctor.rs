@@ -381,7 +381,16 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
     if let Ok(meta) = std::fs::metadata(dir) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
-        checks.push(if mode & 0o077 == 0 {
+        // The rule every backup applies: a directory others can write to is
+        // refused there, so it fails here, not a warning that passes.
+        checks.push(if let Err(e) = crate::edge::fsutil::refuse_shared_dir(dir) {
+            check(
+                "permissions",
+                Status::Fail,
+                format!("{e:#}"),
+                Some("chmod 700 the backup directory, or pass --backup-dir a new path"),
+            )
+        } else if mode & 0o077 == 0 {
             check(
                 "permissions",
                 Status::Ok,
