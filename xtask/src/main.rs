@@ -251,7 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Task::Upload(args) => offsite::run_upload(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Offsite(command) => offsite::run(&sh, &project, command).map(|()| ExitCode::SUCCESS),
-        Task::Keygen(args) => keygen::run(&project, args).map(|()| ExitCode::SUCCESS),
+        Task::Keygen(args) => keygen::run(&sh, &project, args).map(|()| ExitCode::SUCCESS),
         Task::Rehearse(args) => rehearse::run(&project, args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

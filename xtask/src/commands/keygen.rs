@@ -4,10 +4,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use xshell::Shell;
 
 use crate::config::project::Project;
 use crate::edge::fsutil;
+use crate::edge::git::{Ignored, check_ignored};
+use crate::exit::Exit;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeygenArgs {
@@ -17,8 +20,22 @@ pub struct KeygenArgs {
     pub out: PathBuf,
 }
 
-/// `cargo xtask keygen --out FILE`.
-pub fn run(project: &Project, args: &KeygenArgs) -> Result<()> {
+/// `cargo xtask keygen --out FILE`. A path that git would take (inside a
+/// work tree and not ignored) is refused: the identity decrypts every
+/// backup, and one `git add .` would commit it.
+pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
+    let out = std::path::absolute(&args.out)
+        .with_context(|| format!("cannot resolve {}", args.out.display()))?;
+    if check_ignored(sh, &out)? == Ignored::No {
+        crate::stop!(
+            Exit::Refused,
+            "refusing to write the age identity to {}: it is inside a git work tree and not \
+             ignored, so `git add` would commit the one key that decrypts every backup. Write it \
+             outside the repository (say ~/secure/qbtime-backups.agekey) or in a secret store. \
+             Nothing was written.",
+            args.out.display()
+        );
+    }
     let (identity, recipient) = project.age().keygen()?;
     let mut file = fsutil::create_private_file(&args.out)?;
     file.write_all(identity.as_bytes())?;
