@@ -185,13 +185,15 @@ impl<'a> Drill<'a> {
         let target = envs.resolve(&args.to)?;
         let from = envs.resolve(&args.from)?;
         if target.is_production() {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::Refused,
                 "a drill restores into staging or local D1, never into production ({}); \
                  use `cargo xtask restore` for a real restore. Nothing was done.",
                 target.database_name
             );
         }
-        let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())?;
+        let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())
+            .map_err(crate::config::project::could_not_run)?;
         let file = project.resolve_backup(
             args.backup.as_deref().unwrap_or("latest"),
             Some(&from.name),

@@ -3,7 +3,7 @@
 //! pre-push warns when the pushed commits add a migration, and names the
 //! command that applies it with a backup first.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use crate::config::project::Project;
@@ -32,7 +32,8 @@ fn install(sh: &Shell, project: &Project) -> Result<()> {
     for name in HOOKS {
         let hook = top.join(HOOKS_DIR).join(name);
         if !hook.is_file() {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
                 "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
                 hook.display()
             );

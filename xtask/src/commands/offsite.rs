@@ -254,7 +254,8 @@ fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
 /// something else is in its place.
 fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<bool> {
     if !dest.exists() && dest_manifest.exists() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} exists without its backup; move it aside first. Nothing was fetched.",
             dest_manifest.display()
         );
@@ -268,7 +269,8 @@ fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result
             );
             return Ok(true);
         }
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} exists and differs from the offsite copy; move it aside first. Nothing was fetched.",
             dest.display()
         );

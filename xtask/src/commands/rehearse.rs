@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use d1_loopback::{Config, DatabaseSpec, Server};
 
 use crate::config::environment::{Environment, Environments, Location};
@@ -457,7 +457,10 @@ fn choose_source(project: &Project, args: &RehearseArgs) -> Result<From> {
         Some(word) if word.starts_with("latest") => {
             let env = match word.strip_prefix("latest:") {
                 Some(name) => project.environments()?.resolve(name)?.name.clone(),
-                None => bail!("give `latest:ENV`, e.g. `latest:prod`"),
+                None => crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "give `latest:ENV`, e.g. `latest:prod`"
+                ),
             };
             From::Backup(inventory::latest_good(&scan(), &env)?)
         }
@@ -499,14 +502,17 @@ fn load_prod(
             Ok(())
         }
         From::Backup(file) => {
-            let manifest = Manifest::for_backup(file).with_context(|| {
-                format!(
-                    "a rehearsal starts from a backup with a manifest; {} has none",
-                    file.display()
-                )
-            })?;
+            let manifest = Manifest::for_backup(file)
+                .with_context(|| {
+                    format!(
+                        "a rehearsal starts from a backup with a manifest; {} has none",
+                        file.display()
+                    )
+                })
+                .map_err(crate::config::project::could_not_run)?;
             if manifest.mode != "full" || !manifest.tables.is_empty() {
-                bail!(
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
                     "{} is a {} backup; a rehearsal needs a full one",
                     file.display(),
                     manifest.mode

@@ -10,7 +10,7 @@
 //! bookmarks before and after are appended to `backups/time-travel.jsonl`
 //! before and after the restore, so the undo survives a lost terminal.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use xshell::Shell;
 
@@ -76,7 +76,8 @@ pub fn run(sh: &Shell, project: &Project, command: &TimeTravelCommand) -> Result
 fn remote<'a>(word: &str, envs: &'a Environments) -> Result<&'a Environment> {
     let env = envs.resolve(word)?;
     if env.location != Location::Remote {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "{} is local D1, which has no Time Travel (it is kept by Cloudflare for remote \
              databases only). To roll local D1 back, restore a backup: `cargo xtask restore \
              latest --to {} --replace`",
@@ -115,7 +116,8 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         );
     }
     if at < now - Duration::days(RETENTION_DAYS) {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "--at {text} is more than {RETENTION_DAYS} days ago; D1 keeps {RETENTION_DAYS} days \
              of history (7 on the free plan). Restore a SQL backup instead: `cargo xtask list`"
         );
@@ -130,7 +132,8 @@ fn wrangler_time(at: DateTime<Utc>) -> String {
 /// A D1 bookmark: `00000085-0000024c-00004c6d-` and 32 hex digits.
 pub fn check_bookmark(text: &str) -> Result<()> {
     if !d1_core::names::is_bookmark(text) {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "--bookmark {text:?} is not a D1 bookmark (four groups of hex digits, like \
              00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683); get one with \
              `cargo xtask time-travel info <env> [--at TIME]`"
@@ -267,7 +270,10 @@ impl<'a> RestorePlan<'a> {
                 wrangler,
                 &cmds.time_travel_info_at(env, &wrangler_time(t)),
             )?,
-            (None, None) => bail!("give --at TIME or --bookmark B"),
+            (None, None) => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "give --at TIME or --bookmark B"
+            ),
         };
         let restore = cmds.time_travel_restore(env, &target);
         Ok(RestorePlan {

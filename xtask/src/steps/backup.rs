@@ -390,7 +390,10 @@ impl<'e> Request<'e> {
         let env = envs.resolve(&args.env)?;
         for table in &args.tables {
             if table.trim().is_empty() || table.contains('\0') {
-                bail!("--table needs a table name; got {table:?}");
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "--table needs a table name; got {table:?}"
+                );
             }
         }
         let settings = project.settings()?.env(&env.env_name);

@@ -70,7 +70,8 @@ pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
         .expire_after
         .map_or_else(|| policy_days(policy), |span| span.days_at_most());
     if days < 1 {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
              {SETTINGS_FILE}, or a retention policy"
         );
@@ -87,7 +88,8 @@ pub fn lock_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
         .lock_for
         .map_or_else(|| policy_days(policy), |span| span.days_at_most());
     if days < 1 {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "no span for the lock: set `lock_for` in the [<env>.offsite] table of \
              {SETTINGS_FILE}, or a retention policy"
         );
@@ -556,7 +558,8 @@ pub fn upload(
 
 pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
     if !file.is_file() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "{} is not a backup file; give a path or `latest`",
             file.display()
         );
@@ -572,7 +575,8 @@ pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
         );
     }
     if !manifest.is_verified_good() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} has not passed verification; run `cargo xtask verify {}` first. Nothing was uploaded.",
             file.display(),
             file.display()
@@ -580,7 +584,8 @@ pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
     }
     let (sha256, bytes) = fsutil::sha256_file(file)?;
     if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes); it will not be \
              copied offsite",
             file.display()

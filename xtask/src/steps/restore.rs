@@ -472,7 +472,8 @@ fn guard_unchanged(
 ) -> Result<Catalog> {
     let now = read_catalog(target_reader)?;
     if existing_objects(&now) != inspected.existing {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} changed since the plan was made (tables, views or triggers were added or dropped); \
              run the restore again to see the new plan. Nothing was done.",
             target.database_name
@@ -755,7 +756,8 @@ fn ready_local_file(file: PathBuf, mode: Mode) -> Result<PathBuf> {
         local_d1::ensure_unheld(&file)?;
     } else if mode != Mode::Clean {
         // A clean restore's `migrations apply` creates it.
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "the local D1 database file {} does not exist; nothing was done",
             file.display()
         );
@@ -1045,7 +1047,8 @@ fn guard_backup_scope(source: &Source, mode: Mode, partial: bool) -> Result<()> 
     } else {
         format!("a {} backup of only {}", m.mode, m.tables.join(", "))
     };
-    bail!(
+    crate::stop!(
+        crate::exit::Exit::Refused,
         "{} is {what}; restoring it --{} would leave the target without the rest of its data. \
          Pass --partial if that is what you want. Nothing was done.",
         source.file.display(),
@@ -1062,7 +1065,8 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
     };
     let files = crate::steps::migrations::migration_files(dir)?;
     if m.migrations != files {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
              its rows into a different schema. Check out the commit the manifest names ({}) or \
              restore without --clean. Nothing was done.",
@@ -1171,7 +1175,8 @@ fn resolve_source(
     }
     let manifest_path = manifest::manifest_path(&file);
     if !manifest_path.is_file() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 .dump, \
              pass --no-manifest (the plan lists the checks that skips)",
             file.display(),
@@ -1181,7 +1186,8 @@ fn resolve_source(
     let manifest = Manifest::for_backup(&file)?;
     let (sha256, bytes) = fsutil::sha256_file(&file)?;
     if bytes != manifest.file.bytes || sha256 != manifest.file.sha256 {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "{} does not match its manifest: {} bytes with sha256 {}, but the manifest records {} bytes \
              with sha256 {}. The file was changed or truncated; refusing to restore it.",
             file.display(),
@@ -1194,7 +1200,8 @@ fn resolve_source(
     if let Some(sealed) = &manifest.sealed {
         let (sha256, bytes) = data.plaintext_digest()?;
         if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::Refused,
                 "{} decodes to {bytes} bytes of SQL with sha256 {sha256}, but its manifest records \
                  {} bytes with sha256 {}; refusing to restore it.",
                 file.display(),
