@@ -97,21 +97,69 @@ pub fn restore_commands(file: &Path, env: &Environment) -> String {
     )
 }
 
+/// The Pages project's production branch: a deploy from it replaces the
+/// production site (`.github/workflows/deploy.yml` deploys prod from it, and
+/// staging from `preview/**`).
+pub const PRODUCTION_BRANCH: &str = "main";
+
+/// The branch a deploy of `env` publishes, checked against the environment:
+/// prod from the production branch only, every other environment never
+/// from it. A staging deploy from `main` would replace production's site
+/// after migrating staging's database, with staging's confirmation; a prod
+/// deploy from another branch would migrate prod and publish a preview.
+pub fn check_branch(env: &Environment, branch: &str) -> Result<()> {
+    let production = branch == PRODUCTION_BRANCH;
+    if env.is_production() && !production {
+        crate::stop!(
+            Exit::Refused,
+            "deploy {} publishes the production branch {PRODUCTION_BRANCH}, not {branch:?}: a \
+             Pages deploy from {branch:?} is a preview, while the migrations would go to {}. \
+             Deploy staging from that branch, or prod from {PRODUCTION_BRANCH}. Nothing was done.",
+            env.name,
+            env.database_name
+        );
+    }
+    if !env.is_production() && production {
+        crate::stop!(
+            Exit::Refused,
+            "deploy {} from {PRODUCTION_BRANCH} would replace the production site, with {}'s \
+             confirmation and after migrating {}; deploy {} from a preview branch (--branch \
+             preview/…), or prod from {PRODUCTION_BRANCH}. Nothing was done.",
+            env.name,
+            env.name,
+            env.database_name,
+            env.name
+        );
+    }
+    Ok(())
+}
+
 /// What every step of one deploy needs.
 struct Deploy<'a> {
     sh: &'a Shell,
     project: &'a Project,
-    args: &'a DeployArgs,
     env: &'a Environment,
+    /// The branch published, checked against the environment first.
+    branch: String,
 }
 
 pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let envs = project.environments()?;
+    let env = envs.resolve(&args.env)?;
+    let branch = match &args.branch {
+        Some(branch) => branch.clone(),
+        None => crate::edge::git::current_branch(sh, &project.config_dir).ok_or_else(|| {
+            Exit::CouldNotRun.error(anyhow::anyhow!(
+                "cannot tell which branch to deploy; pass --branch"
+            ))
+        })?,
+    };
+    check_branch(env, &branch)?;
     let deploy = Deploy {
         sh,
         project,
-        args,
-        env: envs.resolve(&args.env)?,
+        env,
+        branch,
     };
     deploy.doctor()?;
     let cmds = project.commands();
@@ -163,6 +211,15 @@ impl Deploy<'_> {
                 .collect::<Vec<_>>()
                 .join(" -> ")
         );
+        crate::say!(
+            "Pages branch: {}{}",
+            self.branch,
+            if self.branch == PRODUCTION_BRANCH {
+                " (the production site)"
+            } else {
+                " (a preview)"
+            }
+        );
         if plan.pending.is_empty() {
             crate::say!(
                 "Nothing to migrate: no backup is taken; going straight to the Pages deploy."
@@ -212,7 +269,7 @@ impl Deploy<'_> {
                 plan,
                 "see below for the way back",
             ),
-            Step::PagesDeploy => pages_deploy(self.sh, self.project, self.args),
+            Step::PagesDeploy => pages_deploy(self.sh, self.project, &self.branch),
             // The runner holds only this run's backups (the scheduled
             // job's are in R2), so a stale status is reported, not fatal.
             Step::Status => status::run(
@@ -252,7 +309,7 @@ impl Deploy<'_> {
 }
 
 /// The Pages deploy: wrangler's, or the command in [`DEPLOY_COMMAND_VAR`].
-fn pages_deploy(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
+fn pages_deploy(sh: &Shell, project: &Project, branch: &str) -> Result<()> {
     if let Some(command) = std::env::var_os(DEPLOY_COMMAND_VAR).filter(|c| !c.is_empty()) {
         crate::say!(
             "Pages deploy: {} (from {DEPLOY_COMMAND_VAR})",
@@ -267,14 +324,9 @@ fn pages_deploy(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> 
         anyhow::ensure!(status.success(), "the Pages deploy failed ({status})");
         return Ok(());
     }
-    let branch = match &args.branch {
-        Some(branch) => branch.clone(),
-        None => crate::edge::git::current_branch(sh, &project.config_dir)
-            .context("cannot tell which branch to deploy; pass --branch")?,
-    };
     project
         .wrangler(sh)?
-        .run(&project.commands().pages_deploy(&branch))
+        .run(&project.commands().pages_deploy(branch))
 }
 
 /// The error a failed step stops the deploy with: which step, why, and the
@@ -301,6 +353,24 @@ fn failed(env: &Environment, step: Step, e: anyhow::Error, advice: Option<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prod_deploys_the_production_branch_only_and_nothing_else_does() {
+        let envs =
+            crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
+                .unwrap();
+        let (prod, staging) = (
+            envs.resolve("prod").unwrap(),
+            envs.resolve("staging").unwrap(),
+        );
+        assert!(check_branch(prod, "main").is_ok());
+        assert!(check_branch(staging, "preview/x").is_ok());
+        for (env, branch) in [(prod, "preview/x"), (prod, "Main"), (staging, "main")] {
+            let e = check_branch(env, branch).unwrap_err();
+            assert_eq!(Exit::of(&e), Some(Exit::Refused), "{}: {branch}", env.name);
+            assert!(format!("{e:#}").contains("Nothing was done"));
+        }
+    }
 
     #[test]
     fn the_backup_comes_before_the_migration_before_the_deploy_and_only_when_needed() {

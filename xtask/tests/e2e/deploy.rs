@@ -593,4 +593,31 @@ fn a_deploy_of_staging_or_local_never_publishes_the_production_branch() {
             "deploy {env} ran the Pages deploy of main"
         );
     }
+    // Nor does prod publish a preview branch after migrating prod.
+    let run = deploy(
+        &remote,
+        home.path(),
+        &[
+            "prod",
+            "--branch",
+            "preview/x",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(!deployed(&remote));
+    // From their own branches, both deploy; the plan says which site.
+    let run = deploy(
+        &remote,
+        home.path(),
+        &["staging", "--branch", "preview/x", "--yes"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Pages branch: preview/x (a preview)"),
+        "{}",
+        run.stdout
+    );
+    assert!(deployed(&remote));
 }
