@@ -66,6 +66,14 @@ impl fmt::Display for Coded {
 
 impl std::error::Error for Coded {}
 
+/// `error` as bad input (exit 2), unless it already says which kind it is.
+pub fn could_not_run(error: anyhow::Error) -> anyhow::Error {
+    match Exit::of(&error) {
+        Some(_) => error,
+        None => Exit::CouldNotRun.error(error),
+    }
+}
+
 /// `bail!` with an [`Exit`]: `stop!(Exit::Refused, "refusing to ...")`.
 #[macro_export]
 macro_rules! stop {

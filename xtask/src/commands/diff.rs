@@ -87,6 +87,9 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
     print_plan(project, &sides, args);
     if args.dry_run {
         print_dry_run(project, &sides, args);
+        if args.json {
+            crate::out::json(&dry_run_json(project, &sides, args));
+        }
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -212,6 +215,29 @@ fn print_dry_run(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
         }
     }
     crate::say!("Dry run: nothing was read, exported or compared.");
+}
+
+/// `--dry-run --json`'s one document: what each side is and how a live
+/// one would be read.
+fn dry_run_json(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) -> Value {
+    let side = |side: &Side<'_>| match side {
+        Side::Backup(file) => json!({ "backup": file.display().to_string() }),
+        Side::Live(env) => json!({
+            "live": env.name,
+            "database": env.database_name,
+            "location": env.location.to_string(),
+            "read": live_read(project, env, args),
+        }),
+    };
+    json!({
+        "command": "diff",
+        "dry_run": true,
+        "plan": {
+            "a": side(&sides[0]),
+            "b": side(&sides[1]),
+            "tables": args.tables,
+        },
+    })
 }
 
 /// The two loaded sides compared, on the tables in scope.

@@ -41,6 +41,19 @@ URLs or tokens.\n\n\
 | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
 |---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
+/// The checks of a [`Record`], in its order (the log's columns).
+const CHECK_NAMES: [&str; 7] = [
+    "verify",
+    "restore",
+    "rows",
+    "key",
+    "audit chain",
+    "sign-in",
+    "report",
+];
+/// The checks made through the app.
+const APP_CHECKS: [&str; 3] = ["audit chain", "sign-in", "report"];
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
     /// Where to rehearse: staging (the runbook's) or local.
@@ -193,7 +206,7 @@ impl<'a> Drill<'a> {
             );
         }
         let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())
-            .map_err(crate::config::project::could_not_run)?;
+            .map_err(crate::exit::could_not_run)?;
         let file = project.resolve_backup(
             args.backup.as_deref().unwrap_or("latest"),
             Some(&from.name),
@@ -260,8 +273,11 @@ impl<'a> Drill<'a> {
             target.name
         );
         match app {
+            // The host is named: a QBTIME_APP_URL left set from another
+            // shell (prod's app) would otherwise pass a staging drill.
             Some(app) => crate::say!(
-                "  4. app       GET {}, GET {}, POST {} with the DevOps token",
+                "  4. app       at {}: GET {}, GET {}, POST {} with the DevOps token",
+                app.base,
                 app.audit_path,
                 app.signin_path,
                 app.report_path
@@ -465,21 +481,28 @@ impl Rehearsal {
                 self.failures.join("\n  ")
             );
         }
-        let skipped = self
-            .record
-            .checks
+        let skipped: Vec<&str> = CHECK_NAMES
             .iter()
-            .filter(|c| **c == Outcome::Skip)
-            .count();
-        if skipped > 0 {
+            .zip(&self.record.checks)
+            .filter(|(_, c)| **c == Outcome::Skip)
+            .map(|(name, _)| *name)
+            .collect();
+        if !skipped.is_empty() {
             // A pass with checks that did not run is a partial drill; a
-            // scheduled one must say so at every verbosity.
+            // scheduled one must say so at every verbosity, naming them.
+            let app_skipped = skipped.iter().any(|n| APP_CHECKS.contains(n));
             crate::warn!(
-                "the restore drill passed, but {} of its {} checks did not run (see `skip` in \
-                 the record): the runbook's audit, sign-in and report checks need QBTIME_APP_URL \
-                 and QBTIME_DEVOPS_TOKEN",
-                skipped,
-                self.record.checks.len()
+                "the restore drill passed, but {} of its {} checks did not run ({}; `skip` in \
+                 the record){}",
+                skipped.len(),
+                self.record.checks.len(),
+                skipped.join(", "),
+                if app_skipped {
+                    ": the runbook's audit, sign-in and report checks need QBTIME_APP_URL and \
+                     QBTIME_DEVOPS_TOKEN"
+                } else {
+                    ""
+                }
             );
         }
         crate::say!("The restore drill passed. Commit {DRILL_LOG} to keep the record.");

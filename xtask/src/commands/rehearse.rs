@@ -509,7 +509,7 @@ fn load_prod(
                         file.display()
                     )
                 })
-                .map_err(crate::config::project::could_not_run)?;
+                .map_err(crate::exit::could_not_run)?;
             if manifest.mode != "full" || !manifest.tables.is_empty() {
                 crate::stop!(
                     crate::exit::Exit::CouldNotRun,

@@ -370,8 +370,9 @@ impl<'a> RestorePlan<'a> {
             .filter(|b| d1_core::names::is_bookmark(b))
             .unwrap_or(current)
             .to_owned();
-        // The undo first: it must reach the operator even if the journal cannot.
-        crate::say!(
+        // The undo first: it must reach the operator even if the journal
+        // cannot, and with -q too (it is this command's result).
+        crate::data!(
             "Restored {} to bookmark {target}.\nTo undo it:\n  cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
             env.database_name,
             env.name,

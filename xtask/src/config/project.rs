@@ -136,7 +136,7 @@ impl Project {
         let envs = self.environments()?;
         Settings::load(&self.config_dir.join(SETTINGS_FILE))
             .and_then(|s| s.resolved(&envs))
-            .map_err(could_not_run)
+            .map_err(crate::exit::could_not_run)
     }
 
     /// age, through `scripts/age.mjs` and the pinned package.
@@ -306,13 +306,5 @@ mod tests {
         assert_eq!(find_checkout(&app.join("migrations")), Some(app.clone()));
         assert_eq!(tools_for(&app).unwrap(), app);
         assert_eq!(find_checkout(dir.path()), None);
-    }
-}
-
-/// `error` as bad input (exit 2), unless it already says which kind it is.
-pub fn could_not_run(error: anyhow::Error) -> anyhow::Error {
-    match Exit::of(&error) {
-        Some(_) => error,
-        None => Exit::CouldNotRun.error(error),
     }
 }
