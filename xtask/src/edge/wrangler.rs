@@ -534,10 +534,17 @@ impl Wrangler {
     /// Runs an R2 read; `Ok(false)` when the object does not exist, which
     /// wrangler reports only as an error message. wrangler's output goes to
     /// standard error, so that a command's own output (`--json`) stays clean.
+    /// Its lines are held until the answer is known, even with `-v`: an
+    /// object that is not there yet (an environment's first offsite index)
+    /// is an answer, not a failure, and wrangler's `✘ [ERROR] The
+    /// specified key does not exist.` must not read as one.
     pub fn run_unless_missing(&self, invocation: &Invocation) -> Result<bool> {
-        match self.spawn(invocation, Sink::Live, None) {
+        match self.spawn_as(invocation, Sink::Live, None, false) {
             Ok(_) => Ok(true),
-            Err(e) if failed_saying(&e, "The specified key does not exist") => Ok(false),
+            Err(e) if failed_saying(&e, "The specified key does not exist") => {
+                crate::detail!("  wrangler: {}: not there (yet)", invocation.purpose);
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -581,6 +588,18 @@ impl Wrangler {
     }
 
     fn spawn(&self, invocation: &Invocation, sink: Sink, output: Option<&Path>) -> Result<String> {
+        self.spawn_as(invocation, sink, output, crate::out::verbose())
+    }
+
+    /// [`Wrangler::spawn`]; `live`: show wrangler's lines as they come
+    /// (`-v`), else keep them for the error.
+    fn spawn_as(
+        &self,
+        invocation: &Invocation,
+        sink: Sink,
+        output: Option<&Path>,
+        live: bool,
+    ) -> Result<String> {
         let started = std::time::Instant::now();
         crate::edge::signals::check()?;
         let log_dir = PrivateDir::create("wrangler-logs")?;
@@ -593,7 +612,6 @@ impl Wrangler {
         let child = Arc::new(Mutex::new(child));
         let watchdog = Watchdog::start(Arc::clone(&child), self.timeout);
         // With -v wrangler's lines are the progress; otherwise a spinner.
-        let live = crate::out::verbose();
         let activity = (!live && !self.background).then(|| {
             let label = format!("wrangler: {}", invocation.purpose);
             match output {

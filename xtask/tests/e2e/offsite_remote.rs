@@ -34,7 +34,14 @@ fn an_encrypted_backup_goes_offsite_is_listed_and_comes_back_whole() {
 
     let run = remote.xtask(
         home.path(),
-        &["backup", "prod", "--encrypt-to", &recipient, "--upload"],
+        &[
+            "-v",
+            "backup",
+            "prod",
+            "--encrypt-to",
+            &recipient,
+            "--upload",
+        ],
     );
     run.assert_ok();
     assert!(
@@ -44,7 +51,8 @@ fn an_encrypted_backup_goes_offsite_is_listed_and_comes_back_whole() {
     );
     assert!(run.stdout.contains("reads back as"), "{}", run.stdout);
     // The first upload finds no offsite index: the normal first state, not
-    // an error, and no path to a log that is deleted when wrangler ends.
+    // an error (with -v too, where wrangler's lines are shown), and no path
+    // to a log that is deleted when wrangler ends.
     for needle in ["[ERROR]", "does not exist", "Logs were written"] {
         assert!(!run.all().contains(needle), "{needle}:\n{}", run.all());
     }
