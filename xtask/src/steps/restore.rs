@@ -319,7 +319,7 @@ struct Planned {
     safety_backup: bool,
     json: serde_json::Value,
     /// The migrations pending once the backup is loaded.
-    pending_after: Vec<String>,
+    pending_after: PendingAfter,
 }
 
 impl Planned {
@@ -1455,7 +1455,7 @@ struct PlanView<'a> {
     key_check: &'a KeyCheck,
     cmds: &'a Commands,
     new: Option<&'a NewDatabase>,
-    pending_after: &'a [String],
+    pending_after: &'a PendingAfter,
 }
 
 fn print_plan(p: &PlanView<'_>) {
@@ -1613,43 +1613,77 @@ fn plan_load(out: &mut String, p: &PlanView<'_>) {
     }
 }
 
+/// The migrations pending once the backup is loaded.
+#[derive(Debug, Default)]
+struct PendingAfter {
+    names: Vec<String>,
+    /// A schema-only backup: the target gets its tables, `d1_migrations`
+    /// among them, but no rows, so every migration reads as pending
+    /// although the schema already has what they make.
+    none_recorded: bool,
+}
+
 /// The migrations pending once the backup is loaded: the target gets the
 /// backup's `d1_migrations`, so those in `dir` that it had not applied
-/// are pending. None for `--clean`, which applies today's migrations
-/// first (and refuses a backup taken at others), or without a manifest.
-fn pending_after(source: &Source, mode: Mode, dir: &Path) -> Vec<String> {
-    let applied = source
-        .manifest
-        .as_ref()
-        .and_then(|m| m.applied_migrations());
-    let (Some(applied), false) = (applied, mode == Mode::Clean) else {
-        return Vec::new();
+/// are pending; after a schema-only backup, all of them. None for
+/// `--clean`, which applies today's migrations first (and refuses a backup
+/// taken at others), or without a manifest, or for chosen tables without
+/// `d1_migrations` (the target keeps its own rows).
+fn pending_after(source: &Source, mode: Mode, dir: &Path) -> PendingAfter {
+    let Some(m) = source.manifest.as_ref().filter(|_| mode != Mode::Clean) else {
+        return PendingAfter::default();
+    };
+    let none_recorded = m.mode == "schema-only"
+        && (m.tables.is_empty()
+            || m.tables
+                .iter()
+                .any(|t| t == d1_core::statement::MIGRATIONS_TABLE));
+    let applied: &[String] = match (none_recorded, m.applied_migrations()) {
+        (true, _) => &[],
+        (false, Some(applied)) => applied,
+        (false, None) => return PendingAfter::default(),
     };
     match crate::steps::migrations::migration_files(dir) {
-        Ok(files) => crate::steps::migrations::pending(&files, applied),
+        Ok(files) => PendingAfter {
+            names: crate::steps::migrations::pending(&files, applied),
+            none_recorded,
+        },
         Err(e) => {
             crate::detail!("which migrations are pending after the restore is not known: {e:#}");
-            Vec::new()
+            PendingAfter::default()
         }
     }
 }
 
 /// Says which migrations the restore leaves pending, if any.
-fn pending_again(names: &[String], target: &Environment) -> Option<String> {
+fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String> {
+    let names = &pending.names;
+    if names.is_empty() {
+        return None;
+    }
     let them = d1_core::wording::them(names.len());
+    let env = if target.is_new { "ENV" } else { &target.name };
+    if pending.none_recorded {
+        return Some(format!(
+            "no migration recorded as applied: a schema-only backup carries no d1_migrations \
+             rows, so all {} ({}) read as pending although the schema was restored. `cargo \
+             xtask migrate {env}` would apply {them} again onto tables that exist, and fail; \
+             restore a full backup, or record in d1_migrations the ones the schema has",
+            names.len(),
+            names.join(", ")
+        ));
+    }
     let how = match target.is_new {
         true => format!(
             "`cargo xtask migrate ENV` applies {them} once an environment's binding names it"
         ),
         false => format!("`cargo xtask migrate {}` applies {them}", target.name),
     };
-    (!names.is_empty()).then(|| {
-        format!(
-            "{} pending, which the backup predates: {} ({how})",
-            d1_core::wording::count(names.len(), "migration"),
-            names.join(", "),
-        )
-    })
+    Some(format!(
+        "{} pending, which the backup predates: {} ({how})",
+        d1_core::wording::count(names.len(), "migration"),
+        names.join(", "),
+    ))
 }
 
 /// The plan's lines on the repairs the dump needs.
@@ -2130,9 +2164,13 @@ mod tests {
     #[test]
     fn a_new_database_is_told_which_environment_to_migrate_it_through() {
         let new = Environment::new_database("db_x", None);
-        assert_eq!(pending_again(&[], &new), None);
+        assert_eq!(pending_again(&PendingAfter::default(), &new), None);
+        let one = PendingAfter {
+            names: vec!["0005_a.sql".to_owned()],
+            none_recorded: false,
+        };
         assert_eq!(
-            pending_again(&["0005_a.sql".to_owned()], &new).unwrap(),
+            pending_again(&one, &new).unwrap(),
             "1 migration pending, which the backup predates: 0005_a.sql (`cargo xtask migrate \
              ENV` applies it once an environment's binding names it)"
         );

@@ -209,6 +209,40 @@ fn the_runbooks_clean_restore_works_from_a_data_only_backup() {
     assert_eq!(target.query("SELECT n FROM tricky_count")[0][0]["n"], 4);
 }
 
+/// rv5: a schema-only backup carries the d1_migrations table but none of its
+/// rows, so after restoring it every migration read as pending while the
+/// schema had them all, and nothing said so: `migrate` would apply them
+/// again onto tables that exist. The plan and the end of the restore say it.
+#[test]
+fn a_schema_only_restore_says_no_migration_is_recorded_as_applied() {
+    let source = source_sandbox();
+    let file = backup(&source, &["--schema-only"]);
+    let target = target_sandbox();
+    let run = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let said =
+        "no migration recorded as applied: a schema-only backup carries no d1_migrations rows";
+    assert!(run.stdout.contains(said), "the plan:\n{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains(&format!("warning: qbtime_db_local now has {said}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("0005_tricky.sql"), "{}", run.stderr);
+    // As said: the schema is there, and no migration is recorded.
+    assert!(target.query("SELECT name FROM d1_migrations")[0].is_empty());
+    assert_eq!(target.query("SELECT count(*) AS n FROM tricky")[0][0]["n"], 0);
+}
+
 #[test]
 fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
     let source = source_sandbox();
