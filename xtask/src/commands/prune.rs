@@ -246,30 +246,31 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judge
                 ),
             )),
         }
+        // The reasons start in one column, however long the names.
+        let width = entries
+            .iter()
+            .filter(|e| e.manifest.environment == *env)
+            .map(|e| e.manifest.file.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for (entry, verdict) in entries.iter().zip(&verdicts) {
             if entry.manifest.environment != *env {
                 continue;
             }
+            let name = &entry.manifest.file.name;
             match verdict {
                 Some(reasons) if reasons.is_empty() => {
-                    said.push((false, format!("  delete  {}", entry.manifest.file.name)));
+                    said.push((false, format!("  delete  {name}")));
                     doomed.push(entry);
                 }
                 Some(reasons) => {
                     let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
                     said.push((
                         false,
-                        format!(
-                            "  keep    {}  ({})",
-                            entry.manifest.file.name,
-                            why.join("; ")
-                        ),
+                        format!("  keep    {name:<width$}  ({})", why.join("; ")),
                     ));
                 }
-                None => said.push((
-                    false,
-                    format!("  keep    {}  (no rule)", entry.manifest.file.name),
-                )),
+                None => said.push((false, format!("  keep    {name:<width$}  (no rule)"))),
             }
             let reasons: Vec<String> = verdict.iter().flatten().map(|r| r.to_string()).collect();
             let keep = verdict.as_ref().is_none_or(|r| !r.is_empty());

@@ -7,6 +7,7 @@ use std::fs::File;
 
 use common::*;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// One real backup, copied into backups of other ages (manifests rewritten),
 /// named `backup-local-<stamp>.sql`, oldest first.
@@ -20,7 +21,14 @@ fn backups_aged(sb: &Sandbox, days_ago: &[(i64, &str)]) -> Vec<String> {
     let mut names = Vec::new();
     for (days, reason) in days_ago {
         let created = now - chrono::Duration::days(*days) - chrono::Duration::minutes(5);
-        let name = format!("backup-local-{}.sql", created.format("%Y%m%d-%H%M"));
+        // The newest copy has a suffix, as a second backup in one minute
+        // has: names of two lengths.
+        let suffix = if *days == days_ago.last().unwrap().0 {
+            "-2"
+        } else {
+            ""
+        };
+        let name = format!("backup-local-{}{suffix}.sql", created.format("%Y%m%d-%H%M"));
         std::fs::copy(sb.backups().join(&original), sb.backups().join(&name)).unwrap();
         let mut m: Value = manifest.clone();
         m["created_at"] = created.to_rfc3339().into();
@@ -101,6 +109,14 @@ fn prune_plans_refuses_without_yes_and_then_deletes_by_the_policy() {
         "{}",
         run.stdout
     );
+    // The reasons start in one column, whatever the names' lengths.
+    let columns: BTreeSet<usize> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  keep"))
+        .map(|l| l.find("  (").unwrap())
+        .collect();
+    assert_eq!(columns.len(), 1, "{}", run.stdout);
     assert_eq!(present(&sb), before, "a dry run deleted something");
 
     // Without --yes and without a terminal: refused, nothing deleted.

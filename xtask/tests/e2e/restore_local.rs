@@ -240,7 +240,10 @@ fn a_schema_only_restore_says_no_migration_is_recorded_as_applied() {
     assert!(run.stderr.contains("0005_tricky.sql"), "{}", run.stderr);
     // As said: the schema is there, and no migration is recorded.
     assert!(target.query("SELECT name FROM d1_migrations")[0].is_empty());
-    assert_eq!(target.query("SELECT count(*) AS n FROM tricky")[0][0]["n"], 0);
+    assert_eq!(
+        target.query("SELECT count(*) AS n FROM tricky")[0][0]["n"],
+        0
+    );
 }
 
 #[test]
