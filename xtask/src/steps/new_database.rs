@@ -38,6 +38,11 @@ pub struct NewDatabase {
     /// environment whose account it is in, since wrangler takes a
     /// configuration's `account_id` before `CLOUDFLARE_ACCOUNT_ID`.
     delete: Invocation,
+    /// When no configuration names the account, wrangler creates the
+    /// database in `CLOUDFLARE_ACCOUNT_ID`'s (or the token's only one):
+    /// the advice pins that id, so that it is not pasted into a shell set
+    /// for another account. Not a secret (it is in every dashboard URL).
+    delete_in: Option<String>,
     _dir: PrivateDir,
 }
 
@@ -86,6 +91,12 @@ impl NewDatabase {
         let target = Environment::new_database(name, account.and_then(|e| e.account_id.clone()));
         let named_by = account.filter(|e| e.account_id.is_some());
         let delete = project.d1_delete(name, named_by.and_then(|e| e.wrangler_env.as_deref()));
+        let delete_in = match named_by {
+            Some(_) => None,
+            None => std::env::var("CLOUDFLARE_ACCOUNT_ID")
+                .ok()
+                .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())),
+        };
         let dir = PrivateDir::create("new-database")?;
         let config = dir.path().join("wrangler.toml");
         let new = NewDatabase {
@@ -95,6 +106,7 @@ impl NewDatabase {
             config,
             attempted: false,
             delete,
+            delete_in,
             _dir: dir,
         };
         new.write_config()?;
@@ -161,7 +173,10 @@ impl NewDatabase {
     /// it is, and how to delete it.
     pub fn left_in_place(&self) -> Option<String> {
         let name = self.database_name();
-        let delete = &self.delete;
+        let delete = match &self.delete_in {
+            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={account} {}", self.delete),
+            None => self.delete.to_string(),
+        };
         if !self.attempted {
             None
         } else if self.target.database_id.is_empty() {
@@ -392,6 +407,21 @@ mod tests {
         assert!(
             left.ends_with(&format!("delete it with {delete}")),
             "{left}"
+        );
+    }
+
+    #[test]
+    fn with_no_account_configured_the_advice_pins_the_one_wrangler_used() {
+        let mut new = NewDatabase::from_target(&envs(CONFIG), &project(), "new:db_x", None, None)
+            .unwrap()
+            .unwrap();
+        new.attempted = true;
+        // As read from CLOUDFLARE_ACCOUNT_ID when the restore began.
+        new.delete_in = Some("acct9".to_owned());
+        let failed = new.left_in_place().unwrap();
+        assert!(
+            failed.contains("`CLOUDFLARE_ACCOUNT_ID=acct9 npx wrangler d1 delete db_x"),
+            "{failed}"
         );
     }
 
