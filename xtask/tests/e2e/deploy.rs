@@ -621,3 +621,84 @@ fn a_deploy_of_staging_or_local_never_publishes_the_production_branch() {
     );
     assert!(deployed(&remote));
 }
+
+/// rv7: the branch check compares `--branch` with "main", but an empty
+/// `--branch ""` is passed on to `wrangler pages deploy --branch ""`, and
+/// wrangler 4.164 treats an empty branch as none: it asks git (`if
+/// (!branch) branch = git rev-parse --abbrev-ref HEAD`, wrangler-dist/cli.js
+/// near line 304924) and, on a checkout of main, sends `branch=main` to the
+/// Pages API (checked against a stub Pages API: the deployment's form field
+/// `branch` was `main`). So `deploy staging --branch "" --yes` on main
+/// replaces the production site with staging's confirmation, the atkO
+/// finding through an empty string (a workflow whose BRANCH came out empty
+/// would do the same). An empty branch must be refused before anything runs.
+#[test]
+fn an_empty_branch_is_refused_before_wrangler_picks_the_checkouts_branch() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "migrate",
+                "staging",
+                "--yes",
+                "--no-backup",
+                "--reason",
+                "setup",
+            ],
+        )
+        .assert_ok();
+    // The sandbox is a checkout of main, as the operator's usually is.
+    assert_eq!(
+        remote
+            .sb
+            .git(&["symbolic-ref", "--short", "HEAD"])
+            .stdout
+            .trim(),
+        "main"
+    );
+    let run = deploy(&remote, home.path(), &["staging", "--branch", "", "--yes"]);
+    assert!(
+        matches!(run.code, Some(2 | 3)),
+        "deploy staging --branch \"\" was not refused:\n{}",
+        run.all()
+    );
+    assert!(
+        !deployed(&remote),
+        "deploy staging --branch \"\" ran the Pages deploy, which wrangler publishes as main"
+    );
+}
+
+/// rv7: "prod deploys from main only" is checked on the `--branch` label,
+/// not on what is checked out. A tired operator on a feature branch who
+/// pastes the README's `deploy prod --branch main --confirm qbtime_db_prod`
+/// applies that branch's migrations to prod and publishes its working tree
+/// as the production site (wrangler takes the files from the checkout and
+/// the branch from the flag). A `--branch` that is not the checkout's
+/// branch must be refused before anything runs.
+#[test]
+fn a_prod_deploy_from_a_feature_checkout_is_refused_whatever_branch_it_names() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote
+        .sb
+        .git(&["checkout", "-q", "-b", "feature/new-report"])
+        .assert_ok();
+    let run = deploy(
+        &remote,
+        home.path(),
+        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(
+        run.code,
+        Some(3),
+        "deploy prod --branch main from a checkout of feature/new-report:\n{}",
+        run.all()
+    );
+    assert!(
+        !deployed(&remote),
+        "the feature branch's checkout was published as the production site"
+    );
+}
