@@ -10,9 +10,14 @@
 //!
 //! Redacted: the values of [`SECRET_VARIABLES`], every value registered with
 //! [`hold`] (the drill's DevOps token, the lines of an age identity file),
-//! `AGE-SECRET-KEY-1…` in any case, the token after `Bearer ` and the path
-//! and query of any URL with a query string (signed URLs). The account id is
-//! not a credential (it is in every dashboard URL) and is left visible.
+//! `AGE-SECRET-KEY-1…` and `AGE-SECRET-KEY-PQ-1…` in any case, the token
+//! after `Bearer `, the credential of any `Authorization` header, the path
+//! and query of any URL with a query string (signed URLs), and the value of
+//! any `name=value` or header `Name: value` whose name ends in token,
+//! secret, password, passwd, api key, auth key, access key, secret key,
+//! private key, credential(s) or signature (`CLOUDFLARE_API_TOKEN=…`,
+//! `--password=…`, `?token=…`, `X-Auth-Key: …`). The account id is not a
+//! credential (it is in every dashboard URL) and is left visible.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -101,8 +106,97 @@ impl Redactor {
         if let Some(redacted) = redact_authorization(&out) {
             out = Cow::Owned(redacted);
         }
+        if let Some(redacted) = redact_assignments(&out) {
+            out = Cow::Owned(redacted);
+        }
         out
     }
+}
+
+/// The ends of the names whose value is a credential, in an assignment
+/// (`CLOUDFLARE_API_TOKEN=…`, `--password=…`, `?token=…`) or a header
+/// (`X-Auth-Key: …`): compared with the name lowercased, `-` read as `_`.
+const SECRET_NAME_ENDS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api_key",
+    "apikey",
+    "auth_key",
+    "access_key",
+    "secret_key",
+    "private_key",
+    "credential",
+    "credentials",
+    "signature",
+];
+
+/// Whether a name (of a variable, a flag, a query parameter or a header)
+/// says its value is a credential.
+fn names_a_secret(name: &str) -> bool {
+    let name = name
+        .trim_start_matches('-')
+        .to_ascii_lowercase()
+        .replace('-', "_");
+    SECRET_NAME_ENDS.iter().any(|end| {
+        name.strip_suffix(end)
+            .is_some_and(|before| before.is_empty() || before.ends_with('_'))
+            || name == end.replace('_', "")
+    })
+}
+
+/// Replaces the value of every `name=value` and `Name: value` whose name
+/// says it is a credential ([`names_a_secret`]): a token handed to a
+/// command on its own command line, which no variable of this process holds.
+fn redact_assignments(text: &str) -> Option<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::new();
+    let mut at = 0;
+    let mut changed = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let value = match bytes[i] {
+            b'=' => i + 1,
+            b':' if bytes.get(i + 1) == Some(&b' ') => i + 2,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let name_start = text[..i]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| is_name(c))
+            .last()
+            .map_or(i, |(j, _)| j);
+        let name = &text[name_start..i];
+        // A header form only for header-like names (`X-Auth-Key`), so that
+        // prose such as "token: missing" stays as it is.
+        let header_like = bytes[i] == b':' && name.contains('-');
+        if (bytes[i] == b'=' || header_like) && names_a_secret(name) {
+            let end = text[value..]
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
+                })
+                .map_or(text.len(), |e| value + e);
+            if end > value && &text[value..end] != REDACTED {
+                out.push_str(&text[at..value]);
+                out.push_str(REDACTED);
+                at = end;
+                changed = true;
+            }
+            i = end.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
 }
 
 /// Replaces the user and password of every `scheme://user:password@host`.
@@ -189,8 +283,9 @@ fn redact_age_identities(text: &str) -> Option<String> {
     let mut at = 0;
     while let Some(found) = lower[at..].find(PREFIX) {
         let start = at + found;
+        // `-` too: age's post-quantum identities are `AGE-SECRET-KEY-PQ-1…`.
         let end = text[start + PREFIX.len()..]
-            .find(|c: char| !c.is_ascii_alphanumeric())
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '-')
             .map_or(text.len(), |i| start + PREFIX.len() + i);
         out.push_str(&text[at..start]);
         out.push_str(REDACTED);
@@ -363,6 +458,33 @@ mod tests {
             r.line("needs authorization from an admin"),
             "needs authorization from an admin"
         );
+    }
+
+    #[test]
+    fn a_credential_named_on_a_command_line_loses_its_value() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.line("env CLOUDFLARE_API_TOKEN=abc123xyz R2_SECRET_ACCESS_KEY=s3cr3t sh -c x"),
+            "env CLOUDFLARE_API_TOKEN=[REDACTED] R2_SECRET_ACCESS_KEY=[REDACTED] sh -c x"
+        );
+        assert_eq!(
+            r.line(
+                "curl -H 'X-Auth-Key: 0123abcd' --password=hunter22 api.example.com/i?token=t0k&x=1"
+            ),
+            "curl -H 'X-Auth-Key: [REDACTED]' --password=[REDACTED] api.example.com/i?token=[REDACTED]&x=1"
+        );
+        assert_eq!(
+            r.line("AGE-SECRET-KEY-PQ-1QPZRY9X8GF2TVDW0, then more"),
+            "[REDACTED], then more"
+        );
+        // Names that only look alike, and prose, stay.
+        for line in [
+            "rows: qbt_tokens=3, encryption_keys=1",
+            "token: missing; set CLOUDFLARE_API_TOKEN",
+            "mode=full keyed=yes tokens=2 x == y",
+        ] {
+            assert_eq!(r.line(line), line);
+        }
     }
 
     #[test]

@@ -108,6 +108,14 @@ pub const PRODUCTION_BRANCH: &str = "main";
 /// after migrating staging's database, with staging's confirmation; a prod
 /// deploy from another branch would migrate prod and publish a preview.
 pub fn check_branch(env: &Environment, branch: &str) -> Result<()> {
+    // wrangler takes an empty --branch as none and asks git instead.
+    if branch.trim().is_empty() || branch != branch.trim() {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "--branch {branch:?} is not a branch name; give the branch to deploy (prod: \
+             {PRODUCTION_BRANCH}). Nothing was done."
+        );
+    }
     let production = branch == PRODUCTION_BRANCH;
     if env.is_production() && !production {
         crate::stop!(
@@ -134,6 +142,23 @@ pub fn check_branch(env: &Environment, branch: &str) -> Result<()> {
     Ok(())
 }
 
+/// wrangler publishes the checkout's files under the branch it is given,
+/// and the migrations come from the checkout too: a `--branch` other than
+/// the checked-out one would publish a feature branch's tree (and apply
+/// its migrations) as `main`.
+pub fn check_checkout(branch: &str, checked_out: Option<&str>) -> Result<()> {
+    if checked_out != Some(branch) {
+        crate::stop!(
+            Exit::Refused,
+            "--branch {branch} is not the branch checked out here ({}): the deploy would publish \
+             this checkout's files, and apply its migrations, as {branch}. Check out {branch} \
+             first (`git switch {branch}`). Nothing was done.",
+            checked_out.map_or_else(|| "HEAD is detached".to_owned(), |b| b.to_owned())
+        );
+    }
+    Ok(())
+}
+
 /// What every step of one deploy needs.
 struct Deploy<'a> {
     sh: &'a Shell,
@@ -146,15 +171,17 @@ struct Deploy<'a> {
 pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
+    let checked_out = crate::edge::git::current_branch(sh, &project.config_dir);
     let branch = match &args.branch {
         Some(branch) => branch.clone(),
-        None => crate::edge::git::current_branch(sh, &project.config_dir).ok_or_else(|| {
+        None => checked_out.clone().ok_or_else(|| {
             Exit::CouldNotRun.error(anyhow::anyhow!(
-                "cannot tell which branch to deploy; pass --branch"
+                "cannot tell which branch to deploy (HEAD is detached); pass --branch"
             ))
         })?,
     };
     check_branch(env, &branch)?;
+    check_checkout(&branch, checked_out.as_deref())?;
     let deploy = Deploy {
         sh,
         project,
@@ -369,6 +396,16 @@ mod tests {
             let e = check_branch(env, branch).unwrap_err();
             assert_eq!(Exit::of(&e), Some(Exit::Refused), "{}: {branch}", env.name);
             assert!(format!("{e:#}").contains("Nothing was done"));
+        }
+        // wrangler would take an empty branch as the checkout's.
+        for branch in ["", " ", "main "] {
+            let e = check_branch(staging, branch).unwrap_err();
+            assert_eq!(Exit::of(&e), Some(Exit::CouldNotRun), "{branch:?}");
+        }
+        assert!(check_checkout("main", Some("main")).is_ok());
+        for checked_out in [Some("feature/x"), None] {
+            let e = check_checkout("main", checked_out).unwrap_err();
+            assert_eq!(Exit::of(&e), Some(Exit::Refused), "{checked_out:?}");
         }
     }
 

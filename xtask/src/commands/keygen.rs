@@ -36,6 +36,14 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
             args.out.display()
         );
     }
+    if std::fs::symlink_metadata(&out).is_ok() {
+        crate::stop!(
+            Exit::Refused,
+            "{} exists; keygen never writes over a file (an identity there may be the only key to \
+             older backups). Choose a new path. Nothing was written.",
+            args.out.display()
+        );
+    }
     let (identity, recipient) = project.age().keygen()?;
     let mut file = fsutil::create_private_file(&args.out)?;
     file.write_all(identity.as_bytes())?;

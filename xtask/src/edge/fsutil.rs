@@ -54,7 +54,8 @@ pub fn refuse_shared_dir(dir: &Path) -> Result<()> {
     {
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o022 != 0 {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::Refused,
                 "the backup directory {} is writable by other users (mode {mode:o}): anyone who can \
                  write there could plant or swap backups, manifests or links. Use a directory only \
                  you can write: pass --backup-dir with a new path (it is created mode 700), or \

@@ -421,7 +421,8 @@ impl<'e> Request<'e> {
             Some(UploadWhen::Always) => true,
         };
         if upload && settings.offsite.is_none() {
-            bail!(
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
                 "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to \
                  backups.toml. Nothing was run.",
                 env.name

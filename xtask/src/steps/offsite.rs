@@ -528,13 +528,15 @@ impl Target<'_> {
 
 pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
     let settings = project.settings()?.env(&env.env_name);
-    let offsite = settings.offsite.with_context(|| {
-        format!(
+    let Some(offsite) = settings.offsite else {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "{} has no offsite bucket: add `[{}.offsite]` with `bucket = \"...\"` to {SETTINGS_FILE}. \
              Nothing was run.",
-            env.name, env.name
-        )
-    })?;
+            env.name,
+            env.name
+        );
+    };
     Ok(Target {
         env,
         offsite,

@@ -607,7 +607,12 @@ fn a_deploy_of_staging_or_local_never_publishes_the_production_branch() {
     );
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(!deployed(&remote));
-    // From their own branches, both deploy; the plan says which site.
+    // From its own branch, checked out, staging deploys; the plan says
+    // which site.
+    remote
+        .sb
+        .git(&["checkout", "-q", "-b", "preview/x"])
+        .assert_ok();
     let run = deploy(
         &remote,
         home.path(),
