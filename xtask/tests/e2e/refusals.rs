@@ -301,6 +301,7 @@ fn an_age_identity_written_by_keygen_never_reaches_a_commit() {
     sb.xtask(&["hooks", "install"]).assert_ok();
     let keygen = sb.xtask(&["keygen", "--out", "key.txt"]);
     keygen.assert_refused("inside a git work tree and not ignored");
+    assert_eq!(keygen.code, Some(3), "a guard's refusal");
     assert!(!sb.path().join("key.txt").exists(), "nothing was written");
 
     // Outside the repository it is written; copied back in by hand, the
@@ -314,6 +315,10 @@ fn an_age_identity_written_by_keygen_never_reaches_a_commit() {
         identity.contains("AGE-SECRET-KEY-1"),
         "keygen wrote an identity"
     );
+    // Never over an existing file: it may be the only key to old backups.
+    let again = sb.xtask(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(again.code, Some(3), "{}", again.all());
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), identity);
     std::fs::write(sb.path().join("notes.txt"), &identity).unwrap();
     sb.git(&["add", "notes.txt"]);
     let commit = sb.git(&["commit", "-q", "-m", "add notes"]);
