@@ -317,6 +317,7 @@ fn verify_at(
     run.checks
         .push(statements_check(&loaded, &db, as_it_arrived));
     run.checks.push(restorable);
+    run.checks.extend(shape.assumed_schema.clone());
     let foreign_keys = if shape.partial {
         skipped(
             "foreign keys",
@@ -555,6 +556,10 @@ struct Shape {
     partial: bool,
     /// The migrations a data-only backup is loaded on, by name.
     migrations: Option<Vec<(String, String)>>,
+    /// Rows of chosen tables without `d1_migrations` record no migration:
+    /// they are loaded on every migration in the directory, as a restore
+    /// puts them into a target that is up to date, and the report says so.
+    assumed_schema: Option<Check>,
     options: repair::Options,
 }
 
@@ -562,13 +567,23 @@ impl Shape {
     fn of(manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Result<Shape> {
         let data_only = manifest.is_some_and(|m| m.mode == "data-only");
         let partial = manifest.is_some_and(|m| !m.tables.is_empty());
-        let migrations = if data_only {
-            Some(migration_sql(
-                ctx.migrations_dir,
-                &manifest.expect("data-only has a manifest").migrations,
-            )?)
-        } else {
-            None
+        let mut assumed_schema = None;
+        let migrations = match manifest.filter(|_| data_only) {
+            Some(m) if m.migrations.is_empty() && m.applied_migrations().is_none() => {
+                let files = crate::steps::migrations::migration_files(ctx.migrations_dir)?;
+                assumed_schema = Some(warn(
+                    "schema",
+                    format!(
+                        "rows of chosen tables record no migration; loaded on today's {} ({}), \
+                         as a restore puts them into an up-to-date target",
+                        d1_core::wording::count(files.len(), "migration"),
+                        ctx.migrations_dir.display()
+                    ),
+                ));
+                Some(migration_sql(ctx.migrations_dir, &files)?)
+            }
+            Some(m) => Some(migration_sql(ctx.migrations_dir, &m.migrations)?),
+            None => None,
         };
         let (known_tables, known_triggers) = match &migrations {
             Some(sql) => crate::steps::migrations::schema_created_by(sql)?,
@@ -586,6 +601,7 @@ impl Shape {
             data_only,
             partial,
             migrations,
+            assumed_schema,
             options,
         })
     }

@@ -780,3 +780,48 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
         }
     }
 }
+
+/// atkM: rows of chosen tables (`--table encryption_keys --data-only`)
+/// carry no `d1_migrations` rows, so the backup recorded no migration and
+/// could never be verified ("records no migrations": unverified for good).
+/// They are now loaded on every migration in the directory, as a restore
+/// puts them into an up-to-date target, and the report says so.
+#[test]
+fn rows_of_chosen_tables_verify_on_todays_migrations_and_say_so() {
+    let sb = seeded();
+    let run = sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "encryption_keys",
+        "--data-only",
+    ]);
+    run.assert_ok();
+    assert!(run.stdout.contains("Result: GOOD"), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("schema: rows of chosen tables record no migration; loaded on today's"),
+        "{}",
+        run.stderr
+    );
+    let name = sql_backups(&sb).pop().unwrap();
+    let m = manifest_for(&sb, &name);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+    assert!(m["rows"]["encryption_keys"].as_u64().unwrap() > 0, "{m:#}");
+
+    // A row that today's schema refuses (its CHECK wants `sha256:`) is a
+    // bad backup, not a pass: the rows are really loaded on that schema.
+    let file = sb.backups().join(&name);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let broken = text.replacen("'sha256:1111", "'md5:11111", 1);
+    assert_ne!(broken, text);
+    std::fs::write(&file, &broken).unwrap();
+    let mut m = m;
+    m["file"]["bytes"] = broken.len().into();
+    m["file"]["sha256"] = sha256_hex(broken.as_bytes()).into();
+    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let run = sb.xtask(&["verify", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains("is BAD"), "{}", run.stderr);
+}
