@@ -908,3 +908,41 @@ fn a_dot_env_in_the_checkout_never_steers_wrangler() {
     );
     assert!(!run.all().contains("token-from-a-dot-env"), "{}", run.all());
 }
+
+/// atkQ: a TOML error quotes the line it is on, and the redactor takes a
+/// credential's value only from `NAME=value` with no spaces: TOML's own
+/// `NAME = value` is printed as it is. A secret kept in `[vars]` (wrangler
+/// reads it) with a typo, its quotes forgotten, is shown on stderr and in
+/// the `--json` error document; so is one in backups.toml.
+#[test]
+fn a_configuration_that_does_not_parse_never_shows_a_secret_on_its_line() {
+    let sb = Sandbox::new();
+    let secret = "sk_live_51HsecretValueFromVars0123456789";
+    edit_config(&sb, |text| {
+        text.replacen(
+            "APP_ENV = \"local\"",
+            &format!("APP_ENV = \"local\"\nSTRIPE_SECRET_KEY = {secret}"),
+            1,
+        )
+    });
+    let mut leaks = Vec::new();
+    let run = sb.xtask(&["backup", "local", "--dry-run", "--json"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    if run.all().contains(secret) {
+        leaks.push("wrangler.toml's line printed");
+    }
+    let sb = Sandbox::new();
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("{text}\n[staging.offsite]\nbucket = \"b\"\nsecret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let run = sb.xtask(&["backup", "local", "--dry-run"]);
+    assert!(!run.ok, "{}", run.all());
+    if run.all().contains(secret) {
+        leaks.push("backups.toml's line printed");
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}

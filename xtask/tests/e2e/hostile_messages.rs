@@ -153,3 +153,84 @@ fn prune_keeps_the_backup_migrate_took_even_with_a_reason() {
         list.stdout
     );
 }
+
+/// atkQ: a statement SQLite cannot compile (an unknown function, a wrong
+/// number of arguments, a hex literal too big) fails with rusqlite's
+/// `<message> in <the whole statement> at offset N`. `gate::without_values`
+/// drops only what is in single quotes, so every number of the row (a card
+/// number here) and a hex literal are printed, by verify (and recorded in
+/// a manifest's `verification.failed`) and by a restore's failed load.
+#[test]
+fn a_statement_that_does_not_compile_is_never_quoted() {
+    let sb = Sandbox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let card = "4111111111111111";
+    let hex = "5EC7E7AB5EC7E7AB";
+    let mut leaks = Vec::new();
+    for (case, row) in [
+        (
+            "no such function",
+            format!("INSERT INTO t VALUES({card}, nosuchfn(1));"),
+        ),
+        (
+            "wrong number of arguments",
+            format!("INSERT INTO t VALUES({card}, abs(1, 2));"),
+        ),
+        (
+            "hex literal too big",
+            format!("INSERT INTO t VALUES(1, 0x{hex}{hex});"),
+        ),
+    ] {
+        let dump = dir.path().join("hand.sql");
+        std::fs::write(
+            &dump,
+            format!("CREATE TABLE t(id INTEGER PRIMARY KEY, v);\n{row}\n"),
+        )
+        .unwrap();
+        let verify = sb.xtask(&["verify", "--no-manifest", dump.to_str().unwrap()]);
+        let restore = restore_into_local(&sb, &dump, &["--replace", "--yes"]);
+        for (command, run) in [("verify", &verify), ("restore", &restore)] {
+            assert!(!run.ok, "{command} {case}: should fail\n{}", run.all());
+            for value in [card, hex] {
+                if run.all().contains(value) {
+                    leaks.push(format!("{command}, {case}: prints {value}"));
+                }
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+/// atkQ: the audit chain check quotes the row's own `prev_hash` and `hash`
+/// ("has prev_hash <value>", "(<computed> computed, <value> stored)"):
+/// values of a row, from the dump, printed and recorded in the manifest's
+/// `verification.failed` (which an upload copies to R2 in clear, beside an
+/// encrypted backup). The schema's CHECK only asks for 64 characters.
+#[test]
+fn the_audit_chain_check_quotes_no_value_of_a_row() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let stored = format!("{:y<64}", "bob@example.com/pw-hunter2hunter2/");
+    sb.execute_sql(&format!(
+        "INSERT INTO audit_log (id, occurred_at, action, prev_hash, hash) VALUES \
+         (1, '2026-11-01T10:00:00.000Z', 'x', '{}', '{stored}');",
+        "0".repeat(64)
+    ));
+    let run = sb.xtask(&["backup", "local"]);
+    assert!(
+        run.all().contains("audit chain"),
+        "the chain check fails:\n{}",
+        run.all()
+    );
+    let mut leaks = Vec::new();
+    if run.all().contains("hunter2") {
+        leaks.push("printed by backup".to_owned());
+    }
+    for name in sb.backup_files() {
+        let text = std::fs::read_to_string(sb.backups().join(&name)).unwrap_or_default();
+        if name.ends_with(".manifest.json") && text.contains("hunter2") {
+            leaks.push(format!("recorded in {name}"));
+        }
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}

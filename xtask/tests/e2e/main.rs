@@ -17,6 +17,7 @@ mod deploy;
 mod diff_local;
 mod diff_remote;
 mod drill;
+mod exit_codes;
 mod fault_matrix;
 mod hostile_backup_dir_reads;
 mod hostile_backups;

@@ -325,3 +325,36 @@ fn a_post_quantum_age_identity_is_redacted_whole() {
     let leaks = with_backup_leaks(&sb, &["sh", "-c", "exit 0", "import", &identity], &[body]);
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+/// atkQ: the redactor takes a credential's value only when it is joined to
+/// its name (`--password=…`, `NAME=value`). The same flags given the usual
+/// way, as two arguments (`--password VALUE`, `--api-token VALUE`, a
+/// `curl -u user:password`), are shown in `Running: …` and in the error
+/// of a failed backup, and recorded in clear as the backup's reason, which
+/// `list --json` prints and an upload copies to R2 beside an encrypted file.
+#[test]
+fn with_backup_never_shows_or_records_a_credential_given_as_its_own_argument() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let password = "db-password-as-its-own-argument-0123456789";
+    let token = "api-token-as-its-own-argument-0123456789";
+    let basic = "basic-auth-password-0123456789";
+    let user_password = format!("admin:{basic}");
+    let leaks = with_backup_leaks(
+        &sb,
+        &[
+            "sh",
+            "-c",
+            "exit 0",
+            "import",
+            "--password",
+            password,
+            "--api-token",
+            token,
+            "-u",
+            &user_password,
+        ],
+        &[password, token, basic],
+    );
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
