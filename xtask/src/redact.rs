@@ -160,6 +160,8 @@ fn redact_assignments(text: &str) -> Option<String> {
         let value = match bytes[i] {
             b'=' => i + 1,
             b':' if bytes.get(i + 1) == Some(&b' ') => i + 2,
+            // A flag and its value as the next word: `--password VALUE`.
+            b' ' if i > 0 && bytes[i - 1] != b' ' => i + 1,
             _ => {
                 i += 1;
                 continue;
@@ -172,15 +174,39 @@ fn redact_assignments(text: &str) -> Option<String> {
             .last()
             .map_or(i, |(j, _)| j);
         let name = &text[name_start..i];
-        // A header form only for header-like names (`X-Auth-Key`), so that
-        // prose such as "token: missing" stays as it is.
+        // A header form only for header-like names (`X-Auth-Key`), and a
+        // separate value only after a flag (`--password`), so that prose
+        // such as "token: missing" or "the token is" stays as it is.
         let header_like = bytes[i] == b':' && name.contains('-');
-        if (bytes[i] == b'=' || header_like) && names_a_secret(name) {
-            let end = text[value..]
-                .find(|c: char| {
-                    c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
-                })
-                .map_or(text.len(), |e| value + e);
+        let flag = bytes[i] == b' ' && name.starts_with('-');
+        // curl's `-u user:password` and `--user user:password`.
+        let user_flag = flag && matches!(name, "-u" | "--user" | "--proxy-user");
+        if user_flag || ((bytes[i] == b'=' || header_like || flag) && names_a_secret(name)) {
+            // A value the shell quoted runs to its closing quote.
+            let quoted = text[value..].starts_with('\'');
+            let mut value = value;
+            let end = if quoted {
+                text[value + 1..]
+                    .find('\'')
+                    .map_or(text.len(), |e| value + 1 + e + 1)
+            } else {
+                text[value..]
+                    .find(|c: char| {
+                        c.is_whitespace()
+                            || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
+                    })
+                    .map_or(text.len(), |e| value + e)
+            };
+            if user_flag {
+                // The user stays; the password after its colon goes.
+                match text[value..end].find(':') {
+                    Some(colon) => value += colon + 1,
+                    None => {
+                        i = end.max(i + 1);
+                        continue;
+                    }
+                }
+            }
             if end > value && &text[value..end] != REDACTED {
                 out.push_str(&text[at..value]);
                 out.push_str(REDACTED);
@@ -476,6 +502,10 @@ mod tests {
         assert_eq!(
             r.line("AGE-SECRET-KEY-PQ-1QPZRY9X8GF2TVDW0, then more"),
             "[REDACTED], then more"
+        );
+        assert_eq!(
+            r.line("import --password hunter22 --api-token 't0k en' -u admin:pw9 -v --user bob"),
+            "import --password [REDACTED] --api-token [REDACTED] -u admin:[REDACTED] -v --user bob"
         );
         // Names that only look alike, and prose, stay.
         for line in [

@@ -504,13 +504,21 @@ fn verdict(
 /// column:` (a string in double quotes reads as one). The names left (a
 /// table, a constraint) are shown escaped ([`crate::names::shown`]).
 pub fn without_values(e: &rusqlite::Error) -> String {
-    let text = e.to_string();
+    // A statement that does not compile is shown by rusqlite as `<msg> in
+    // <the whole statement> at offset N`: only SQLite's own message is kept.
+    let text = match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        _ => e.to_string(),
+    };
     let text = if text.contains("syntax error") {
         "syntax error".to_owned()
     } else if text.contains("unrecognized token") {
         "unrecognized token".to_owned()
     } else if let Some(at) = text.find("no such column:") {
         format!("{}no such column", &text[..at])
+    } else if let Some(at) = text.find("hex literal too big") {
+        // It quotes the literal.
+        format!("{}hex literal too big", &text[..at])
     } else {
         without_quoted(&text)
     };
@@ -857,6 +865,15 @@ mod tests {
             .unwrap();
         let check = message("INSERT INTO t VALUES('a');");
         assert_eq!(check, "CHECK constraint failed: c\\u{a}x");
+        // A statement that does not compile: rusqlite quotes it whole, with
+        // its unquoted numbers; only SQLite's message is kept.
+        let prepare = |sql: &str| without_values(&db.prepare(sql).unwrap_err());
+        assert_eq!(
+            prepare("INSERT INTO t VALUES(4111111111111111 + nosuchfn(1));"),
+            "no such function: nosuchfn"
+        );
+        let hex = prepare("SELECT 0x5EC7E7AB5EC7E7AB5EC7E7AB;");
+        assert_eq!(hex, "hex literal too big");
     }
 
     fn gate() -> Gate {

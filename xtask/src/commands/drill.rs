@@ -170,7 +170,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
 
     let mut rehearsal = Rehearsal::start(&drill);
     if rehearsal.verify(project, &drill)? {
-        rehearsal.restore(sh, project, &drill);
+        rehearsal.restore(sh, project, &drill)?;
     }
     if rehearsal.record.checks[1] == Outcome::Pass
         && let Some(app) = &drill.app
@@ -403,9 +403,17 @@ impl Rehearsal {
 
     /// Checks 2 to 4: the restore, the rows it restored against the
     /// manifest, and the data-encryption key.
-    fn restore(&mut self, sh: &Shell, project: &Project, drill: &Drill) {
+    /// `Err` when the restore did not run at all (another run holds the
+    /// backup lock, or an interrupt): that is no drill, and none is logged.
+    fn restore(&mut self, sh: &Shell, project: &Project, drill: &Drill) -> Result<()> {
         let t = Instant::now();
         let restored = restore::run(sh, project, &drill.restore_args);
+        if let Err(e) = &restored
+            && (crate::exit::Exit::of(e) == Some(crate::exit::Exit::LockHeld)
+                || crate::edge::signals::received().is_some())
+        {
+            return restored.map(|_| ());
+        }
         self.record
             .seconds
             .push(("restore", t.elapsed().as_secs_f64()));
@@ -442,6 +450,7 @@ impl Rehearsal {
                 self.record.checks[1] = Outcome::Fail;
             }
         }
+        Ok(())
     }
 
     /// Checks 5 to 7: the app's audit chain, sign-in and report.

@@ -2,7 +2,7 @@
 //! and the recipient to put in `backups.toml`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xshell::Shell;
@@ -33,6 +33,13 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
              ignored, so `git add` would commit the one key that decrypts every backup. Write it \
              outside the repository (say ~/secure/qbtime-backups.agekey) or in a secret store. \
              Nothing was written.",
+            args.out.display()
+        );
+    }
+    if !out.parent().is_some_and(Path::is_dir) {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "the directory of {} does not exist; create it (mode 700) first. Nothing was written.",
             args.out.display()
         );
     }

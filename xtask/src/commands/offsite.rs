@@ -227,14 +227,16 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
 /// backup directory.
 fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
-    let index = target.read_index()?.with_context(|| {
-        format!(
+    let Some(index) = target.read_index()? else {
+        // As a name missing from an index is: no such backup to fetch.
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "r2://{} has no index of {}'s offsite copies ({}): nothing has been uploaded",
             target.bucket(),
             env.name,
             index_key(&env.name)
-        )
-    })?;
+        );
+    };
     let entry = index.find(which)?;
     // The name comes from the bucket: it must be a plain backup file name,
     // or it could write outside the backup directory.

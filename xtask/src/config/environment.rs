@@ -593,9 +593,9 @@ pub fn check_new_database_name(name: &str) -> Result<()> {
 /// The configuration's text as wrangler reads it, TOML or JSONC.
 fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
     Ok(match format {
-        Format::Toml => {
-            toml::from_str(text).context("wrangler.toml is not valid TOML for wrangler")?
-        }
+        Format::Toml => toml::from_str(text).map_err(|e| {
+            super::parse_error("wrangler.toml is not valid TOML for wrangler", text, &e)
+        })?,
         Format::Jsonc => {
             // What wrangler's own JSONC parser accepts: comments and
             // trailing commas, nothing looser.
@@ -612,7 +612,10 @@ fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
                 allow_extended_string_escapes: false,
             };
             jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| {
-                anyhow::anyhow!("the configuration is not valid JSONC for wrangler: {e}")
+                anyhow::anyhow!(
+                    "the configuration is not valid JSONC for wrangler: {}",
+                    super::without_quoted_values(&e.to_string())
+                )
             })?
         }
     })

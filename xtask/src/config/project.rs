@@ -95,6 +95,16 @@ impl Project {
             Some(p) => cwd.join(p),
             None => config_dir.join("backups"),
         };
+        // Every command reads or writes there: a file in its place is bad
+        // input for all of them, not "no backups".
+        if backup_dir.exists() && !backup_dir.is_dir() {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "the backup directory {} is not a directory; give --backup-dir a directory (or a \
+                 path to create)",
+                backup_dir.display()
+            );
+        }
         Ok(Project {
             root,
             tool_root,

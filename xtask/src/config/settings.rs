@@ -102,7 +102,11 @@ impl Settings {
     }
 
     pub fn parse(text: &str) -> Result<Settings> {
-        let mut table: toml::Table = toml::from_str(text)?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| super::parse_error("not valid TOML", text, &e))?;
+        // Past the parse, only the tool's own fields are read: a value is
+        // quoted only by the tool's own message on it (a span written
+        // `6mo`), and an unknown key by its name alone.
         let app: AppRules = match table.remove(APP_TABLE) {
             Some(value) => value.try_into().context("[app]")?,
             None => AppRules::default(),

@@ -45,7 +45,8 @@ pub fn refuse_shared_dir(dir: &Path) -> Result<()> {
         }
     };
     if !meta.is_dir() {
-        bail!(
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
             "{} is not a directory; give --backup-dir a directory (or a path to create)",
             dir.display()
         );

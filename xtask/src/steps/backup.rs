@@ -177,7 +177,8 @@ pub fn export_now(
         Some(file) => DatabaseReader::File(file.to_path_buf()),
         None => DatabaseReader::Wrangler(wrangler, cmds, env),
     };
-    let scope = ExportScope::plan(&reader.catalog("read the schema (read-only)")?, tables)?;
+    let scope = ExportScope::plan(&reader.catalog("read the schema (read-only)")?, tables)
+        .map_err(crate::exit::could_not_run)?;
     match local_file {
         Some(file) => {
             let out = fsutil::create_private_file(output)?;
@@ -473,7 +474,8 @@ impl Schema<'_> {
         crate::say!("The local D1 has no tables yet: creating the schema from migrations/ first.");
         self.wrangler.run(&self.cmds.migrations_apply(self.env))?;
         let catalog = self.reader().catalog("read the schema (read-only)")?;
-        let scope = ExportScope::plan(&catalog, &args.tables)?;
+        let scope =
+            ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
         Ok((catalog, scope))
     }
 
@@ -534,7 +536,8 @@ impl Schema<'_> {
         let bootstrap = args.bootstrap_local
             && env.location == Location::Local
             && catalog.user_tables().next().is_none();
-        let scope = ExportScope::plan(&catalog, &args.tables)?;
+        let scope =
+            ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
         let mut plan = Plan::new(
             env,
             args,
