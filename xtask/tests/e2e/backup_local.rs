@@ -301,3 +301,32 @@ fn dry_run_prints_every_wrangler_command_and_writes_nothing() {
         sb.backup_files()
     );
 }
+
+/// `backup local --table customers --table companies` announces itself as
+/// "Backing up local -> qbtime_db_local (local D1), full, into …", the
+/// same line as a whole backup; `list` calls the same backup
+/// "full (customers, companies)". The first line should say which tables.
+#[test]
+fn a_backup_of_chosen_tables_says_so_in_its_first_line() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "customers",
+        "--table",
+        "companies",
+    ]);
+    run.assert_ok();
+    let first = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Backing up"))
+        .unwrap_or_default();
+    assert!(
+        first.contains("customers") && first.contains("companies"),
+        "the first line names the chosen tables: {first:?}\n{}",
+        run.all()
+    );
+}

@@ -358,3 +358,31 @@ fn with_backup_never_shows_or_records_a_credential_given_as_its_own_argument() {
     );
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+/// Right after a successful `migrate local`, `status` tells the operator
+/// to run it again: the newest verified backup is the pre-migration one,
+/// so its line reads "1 pending as of that backup: 0005_note.sql (`cargo
+/// xtask migrate local` applies it)", while `migrate local` then says
+/// "Nothing to do". The pre-migration backup's manifest names the
+/// migrations it was taken before; status should not advise re-running it.
+#[test]
+fn status_after_a_migration_does_not_ask_for_it_again() {
+    let (sb, _) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("migrations/0005_note.sql"),
+        "ALTER TABLE customers ADD COLUMN note TEXT;\n",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let again = sb.xtask(&["migrate", "local", "--dry-run"]);
+    again.assert_ok();
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.all());
+
+    let run = sb.xtask(&["status", "--env", "local"]);
+    run.assert_ok();
+    assert!(
+        !run.stdout.contains("migrate local` applies it"),
+        "status asks for a migration that was just applied:\n{}",
+        run.all()
+    );
+}

@@ -330,3 +330,65 @@ fn with_backup_passes_sigterm_on_to_its_command() {
     );
     assert!(stderr.contains("SIGTERM"), "{stderr}");
 }
+
+/// `scripts/scheduled-backup.sh -q` promises "nothing on a good day, so a
+/// cron mail means something is wrong" (README, The scheduled backup), and
+/// cron mails standard error too. The script runs `cargo xtask -q …`, not
+/// `cargo -q xtask -q …` (README, Output: "scripts that want silence run
+/// `cargo -q xtask -q …`"), so each of its three steps adds cargo's two
+/// lines ("Finished …", "Running …") on stderr: six lines every day.
+///
+/// `cargo` here is a front for the built xtask that keeps only what this
+/// test is about, cargo's rule for those two lines: printed on stderr
+/// unless `-q`/`--quiet` comes before the subcommand.
+#[test]
+fn the_quiet_scheduled_job_prints_nothing_through_cargo_on_a_good_day() {
+    let (sb, _) = sandbox_with_a_backup();
+    let bin = tempfile::tempdir().unwrap();
+    let cargo = bin.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        r#"#!/bin/sh
+quiet=
+while [ $# -gt 0 ]; do
+  case "$1" in -q|--quiet) quiet=1; shift ;; *) break ;; esac
+done
+[ "$1" = xtask ] || { echo "unexpected: cargo $*" >&2; exit 101; }
+shift
+if [ -z "$quiet" ]; then
+  echo '    Finished `dev` profile [unoptimized] target(s) in 0.07s' >&2
+  echo "     Running \`target/debug/xtask $*\`" >&2
+fi
+exec "$XTASK_BIN" "$@"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(sb.path().join("scripts/scheduled-backup.sh"))
+        .args(["-q", "local"])
+        .env("PATH", path)
+        .env("XTASK_BIN", env!("CARGO_BIN_EXE_xtask"))
+        .env("QBTIME_WRANGLER_CONFIG", sb.path().join("wrangler.toml"))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env_remove("QBTIME_XTASK")
+        .env_remove("QBTIME_BACKUP_DIR")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_ACCOUNT_ID")
+        .env_remove("CLOUDFLARE_API_BASE_URL")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_ok();
+    assert_eq!(run.stdout, "", "stdout of the quiet job:\n{}", run.all());
+    assert_eq!(
+        run.stderr,
+        "",
+        "stderr of the quiet job (cron mails it):\n{}",
+        run.all()
+    );
+}

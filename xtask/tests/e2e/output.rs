@@ -342,3 +342,35 @@ fn a_diff_dry_run_under_json_prints_one_document() {
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.all()));
     assert_eq!(doc["command"], "diff", "{doc}");
 }
+
+/// `-q` keeps "the output a command was asked for" (README, Output): a
+/// diff's report is that output. Today `-q diff` of two sides that differ
+/// prints nothing at all and exits 1, so the operator learns only that
+/// something differs, not what.
+#[test]
+fn quiet_diff_still_says_what_differs() {
+    let sb = sandbox_after_first_backup();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Added after the backup');");
+    let run = sb.xtask(&["-q", "diff", "latest:local", "live:local"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.contains("companies"),
+        "-q diff names the table that differs:\n{}",
+        run.all()
+    );
+}
+
+/// A dry run is asked for its plan; under `-q` it prints nothing, exit 0
+/// (`cargo xtask -q backup local --dry-run`, and likewise restore, migrate,
+/// diff and prune dry runs).
+#[test]
+fn quiet_dry_run_still_prints_its_plan() {
+    let sb = sandbox_after_first_backup();
+    let run = sb.xtask(&["-q", "backup", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("qbtime_db_local"),
+        "-q --dry-run prints the plan it was asked for:\n{}",
+        run.all()
+    );
+}

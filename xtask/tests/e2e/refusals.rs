@@ -463,3 +463,47 @@ fn a_missing_bucket_and_a_shared_backup_dir_have_their_exit_codes() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// A remote command on a machine with no Cloudflare credentials (`doctor`
+/// warns: "set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID), or run
+/// `npx wrangler login`"). Today `backup prod` ends with "wrangler failed
+/// (exit status: 1) while trying to read the schema (read-only): {" and
+/// wrangler's raw JSON error, naming neither the database nor `wrangler
+/// login`; `time-travel info prod` says it was trying to "record" a
+/// bookmark. The error should name the database and the fix, as doctor does.
+#[test]
+fn a_remote_command_without_credentials_names_the_database_and_the_fix() {
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["backup", "prod"][..],
+        &["time-travel", "info", "prod"][..],
+    ] {
+        let mut cmd = sb.xtask_command(args);
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"));
+        let run = Run::from_output(cmd.output().unwrap());
+        assert!(!run.ok, "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("qbtime_db_prod"),
+            "{args:?}: the error names the database:\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("wrangler login"),
+            "{args:?}: the error names both fixes (the token, or `npx wrangler login`):\n{}",
+            run.all()
+        );
+        assert!(
+            !run.stderr.contains("\"error\": {"),
+            "{args:?}: wrangler's raw JSON is not the message:\n{}",
+            run.all()
+        );
+        assert!(
+            !run.stderr.contains("record the Time Travel bookmark") || args[0] == "backup",
+            "{args:?}: `info` records nothing:\n{}",
+            run.all()
+        );
+    }
+    assert!(!sb.backups().exists() || sb.backup_files().iter().all(|f| f == ".lock"));
+}

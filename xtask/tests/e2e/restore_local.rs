@@ -1013,3 +1013,42 @@ fn a_local_d1_file_that_is_a_link_is_refused_and_its_target_unchanged() {
     );
     assert_eq!(mode_of(&decoy), 0o644, "the decoy's mode was changed");
 }
+
+/// An empty file (a `sqlite3 .dump > by-hand.sql` that failed, an export
+/// that wrote nothing) is not a dump: `verify --no-manifest` calls it good
+/// today, and `restore --no-manifest --replace --yes` drops every table,
+/// loads "the dump's 0 statements" and says "Restored", exit 0. A careful
+/// operator expects the empty file to be refused, the target untouched.
+#[test]
+fn an_empty_file_is_not_a_dump_and_replaces_nothing() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = local_state(&sb);
+    let empty = sb.path().join("by-hand.sql");
+    std::fs::write(&empty, b"").unwrap();
+    let path = empty.to_str().unwrap();
+
+    let verify = sb.xtask(&["verify", path, "--no-manifest"]);
+    assert_eq!(
+        verify.code,
+        Some(1),
+        "an empty file is not a good backup:\n{}",
+        verify.all()
+    );
+
+    let run = sb.xtask(&[
+        "restore",
+        path,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+        "--yes",
+    ]);
+    assert!(!run.ok, "an empty file was restored:\n{}", run.all());
+    assert!(
+        run.stderr.contains("empty"),
+        "the refusal says the file is empty:\n{}",
+        run.all()
+    );
+    assert_eq!(local_state(&sb), before, "the target changed");
+}
