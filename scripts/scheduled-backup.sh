@@ -40,7 +40,9 @@ xtask() {
     if [[ -n "${QBTIME_XTASK:-}" ]]; then
         "$QBTIME_XTASK" "$@"
     else
-        cargo xtask "$@"
+        # cargo prints "Finished …" and "Running …" on stderr unless its own
+        # -q comes before the subcommand: a quiet job passes it there too.
+        cargo ${quiet[@]+"${quiet[@]}"} xtask "$@"
     fi
 }
 

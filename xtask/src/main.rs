@@ -87,7 +87,7 @@ enum Task {
     List(list::ListArgs),
     /// Copy a backup and its manifest to the environment's R2 bucket, then read it back.
     Upload(offsite::UploadArgs),
-    /// The offsite copies in R2: list, fetch, and the lifecycle rule.
+    /// The offsite copies in R2: list, fetch, the lifecycle rule, and the lock.
     #[command(subcommand)]
     Offsite(offsite::OffsiteCommand),
     /// Make an age identity file (0600) for encrypted backups; prints its recipient.
@@ -126,6 +126,8 @@ fn main() -> ExitCode {
     };
     let command = command_words(&matches);
     out::init(cli.output.level(), cli.task.prints_json());
+    // A dry run is asked for its plan: with -q too, the plan is printed.
+    out::set_plan_asked(asks_for_a_dry_run(&matches));
     if let Task::Completions { shell } = cli.task {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
@@ -168,6 +170,18 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether the command, at any depth, was given `--dry-run`.
+fn asks_for_a_dry_run(matches: &clap::ArgMatches) -> bool {
+    let mut at = Some(matches);
+    while let Some(m) = at {
+        if let Ok(Some(true)) = m.try_get_one::<bool>("dry_run") {
+            return true;
+        }
+        at = m.subcommand().map(|(_, sub)| sub);
+    }
+    false
 }
 
 /// The command's words, as typed: `prune`, `offsite list`.

@@ -6,7 +6,7 @@
 //!
 //! | call | where | shown |
 //! |---|---|---|
-//! | [`say!`](crate::say) | stdout; stderr when the command prints `--json` | unless `-q` |
+//! | [`say!`](crate::say) | stdout; stderr when the command prints `--json` | unless `-q` (a `--dry-run`'s plan: always) |
 //! | [`note!`](crate::note) | stderr, prefixed `note: ` | unless `-q` |
 //! | [`warn!`](crate::warn) | stderr, prefixed `warning: ` | always |
 //! | [`detail!`](crate::detail) | stderr | only with `-v` |
@@ -47,6 +47,14 @@ static LEVEL: AtomicU8 = AtomicU8::new(Level::Normal as u8);
 static JSON: AtomicBool = AtomicBool::new(false);
 /// Whether anything has reached stdout: under `--json`, the document.
 static STDOUT_USED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the command was asked for its plan (`--dry-run`): its [`say!`]
+/// lines are that plan, printed with `-q` too.
+static PLAN_ASKED: AtomicBool = AtomicBool::new(false);
+
+pub fn set_plan_asked(asked: bool) {
+    PLAN_ASKED.store(asked, Ordering::Relaxed);
+}
 
 /// Sets the level and whether stdout carries a JSON document; main calls
 /// this once, from the global flags.
@@ -175,7 +183,7 @@ fn write_line(to_stderr: bool, text: &str) {
 
 #[doc(hidden)]
 pub fn say_args(args: fmt::Arguments<'_>) {
-    if !quiet() {
+    if !quiet() || PLAN_ASKED.load(Ordering::Relaxed) {
         write_line(json_mode(), &args.to_string());
     }
 }

@@ -114,7 +114,8 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
     if args.json {
         crate::out::json(&diff.to_json());
     } else {
-        crate::say!("{}", diff.render());
+        // The report is what a diff is asked for: printed with -q too.
+        crate::data!("{}", diff.render());
     }
     Ok(if diff.identical() {
         ExitCode::SUCCESS

@@ -80,7 +80,14 @@ pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()>
         return Ok(());
     }
     if rows.is_empty() {
-        crate::data!("No backups in {}.", backup_dir.display());
+        match envs {
+            Some(envs) => crate::data!(
+                "No backups of {} in {}.",
+                envs.join(" or "),
+                backup_dir.display()
+            ),
+            None => crate::data!("No backups in {}.", backup_dir.display()),
+        }
         return Ok(());
     }
     let cells: Vec<[String; 8]> = rows

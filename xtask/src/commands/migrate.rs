@@ -78,7 +78,8 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         }
     };
     if plan.pending.is_empty() {
-        report(Some((&[], None)));
+        // A dry run's `result` is null, as every command's is.
+        report((!args.dry_run).then_some((&[][..], None)));
         return Ok(());
     }
     match (&args.no_backup, &args.reason) {

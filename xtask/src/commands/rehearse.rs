@@ -76,6 +76,11 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     announce(&server, &remotes, &from, &buckets, dir);
     if args.serve {
         serve(&vars, &remotes, dir);
+        // Stopped: the server and (without --keep) nothing else to clean;
+        // main says it was interrupted and exits 130 or 143.
+        drop(server);
+        drop(cleanup);
+        return Ok(true);
     }
 
     let (prod, staging) = (remotes.prod, remotes.staging);
@@ -231,8 +236,8 @@ fn announce(server: &Server, remotes: &Remotes, from: &From, buckets: &[String],
     );
 }
 
-/// `--serve`: prints what to export and serves until stopped.
-fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) -> ! {
+/// `--serve`: prints what to export and serves until SIGINT or SIGTERM.
+fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
     crate::say!("\nIn another shell, export these and run any command of this tool:");
     for (name, value) in vars {
         crate::say!("  export {name}='{value}'");
@@ -247,8 +252,8 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) -> ! {
         s = remotes.staging.name,
         db = remotes.prod.database_name,
     );
-    loop {
-        std::thread::park();
+    while crate::edge::signals::received().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 

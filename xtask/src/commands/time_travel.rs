@@ -150,7 +150,11 @@ fn info(sh: &Shell, project: &Project, env: &str, at: Option<&str>, json: bool) 
     let cmds = project.commands();
     let invocation = match at {
         Some(t) => cmds.time_travel_info_at(env, &wrangler_time(t)),
-        None => cmds.time_travel_info(env),
+        // `info` records nothing: it reads.
+        None => crate::edge::wrangler::Invocation {
+            purpose: format!("read the Time Travel bookmark of {}", env.database_name),
+            ..cmds.time_travel_info(env)
+        },
     };
     let bookmark = backup::time_travel_bookmark(&wrangler, &invocation)?;
     if json {

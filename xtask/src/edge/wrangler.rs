@@ -43,6 +43,21 @@ impl fmt::Display for Invocation {
 }
 
 impl Invocation {
+    /// The D1 database a `d1` invocation acts on: the word before
+    /// `--config` (see `Commands::d1`).
+    pub fn database(&self) -> Option<String> {
+        if self.args.first().is_none_or(|a| a != "d1") {
+            return None;
+        }
+        let config = self.args.iter().position(|a| a == "--config")?;
+        Some(
+            self.args
+                .get(config.checked_sub(1)?)?
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+
     /// As `Display`, less `--config` and its path: for a command run with
     /// a private configuration that is gone when the run ends, which a
     /// pasted command could not find.
@@ -646,6 +661,20 @@ impl Wrangler {
             );
         }
         if !status.success() {
+            if said.iter().any(|l| l.contains(NO_CREDENTIALS)) || captured.contains(NO_CREDENTIALS)
+            {
+                return Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+                    "wrangler has no Cloudflare credentials to {}{}: set CLOUDFLARE_API_TOKEN (and \
+                     CLOUDFLARE_ACCOUNT_ID) in the environment, or run `npx wrangler login` at a \
+                     terminal; `cargo xtask doctor` checks them",
+                    invocation.purpose,
+                    invocation
+                        .database()
+                        .filter(|db| !invocation.purpose.contains(db.as_str()))
+                        .map(|db| format!(" (of {db})"))
+                        .unwrap_or_default()
+                )));
+            }
             let mut message = format!(
                 "wrangler failed ({status}) while trying to {}",
                 invocation.purpose
@@ -686,6 +715,9 @@ impl Wrangler {
         Ok(captured)
     }
 }
+
+/// What wrangler says, without a terminal, when it has no credentials.
+const NO_CREDENTIALS: &str = "it's necessary to set a CLOUDFLARE_API_TOKEN environment variable";
 
 /// `wrangler: <purpose> (1.2 s)`.
 fn took(invocation: &Invocation, started: std::time::Instant) -> String {
@@ -1223,6 +1255,10 @@ mod tests {
                 "--json"
             ]
         );
+        // What an error names when wrangler's purpose does not.
+        assert_eq!(inv.database().as_deref(), Some("qbtime_db_staging"));
+        let r2 = Commands::new(Path::new("w.toml")).pages_deploy("main");
+        assert_eq!(r2.database(), None);
     }
 
     #[test]

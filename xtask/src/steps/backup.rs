@@ -560,12 +560,24 @@ impl Schema<'_> {
             }
             // The file's name is known once it is claimed (another backup of
             // the same minute takes `-2`): "Backup written" names it.
+            // As `list` shows it: `full (customers, companies)`.
+            let mode = match args.tables.as_slice() {
+                [] => mode_name(args.mode()).to_owned(),
+                tables => format!(
+                    "{} ({})",
+                    mode_name(args.mode()),
+                    tables
+                        .iter()
+                        .map(|t| d1_core::names::shown(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             crate::say!(
-                "Backing up {} -> {} ({} D1), {}, into {}",
+                "Backing up {} -> {} ({} D1), {mode}, into {}",
                 env.name,
                 env.database_name,
                 env.location,
-                mode_name(args.mode()),
                 names.dir.display()
             );
         }

@@ -601,6 +601,17 @@ fn survey_dump(
         Ok((survey, summary.finish(&options.known_tables)?))
     })
     .with_context(|| format!("reading {}", source.file.display()))?;
+    if survey.statements == 0 {
+        // Every export holds at least its first line: this is an export
+        // that wrote nothing, or a `.dump` that failed. Loaded, it would
+        // replace the target with nothing.
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} holds no SQL statement (it is empty, or only blanks and comments): it is not a \
+             dump. Nothing was done.",
+            source.file.display()
+        );
+    }
     match &source.manifest {
         Some(m) => {
             let contradictions = m.contradictions(&summary, settings.app.encryption_key.is_some());

@@ -75,6 +75,20 @@ pub struct Newest {
     /// when the dump had no `d1_migrations` table.
     #[serde(skip)]
     pub applied_migrations: Option<Vec<String>>,
+    /// The migrations it was taken to undo (`migrate`'s pre-migration
+    /// backup): pending as of it, and applied just after, if that worked.
+    #[serde(skip)]
+    pub taken_before: Vec<String>,
+}
+
+/// The migrations a pre-migration backup's reason names (`pre-migration:
+/// 0005_a.sql, 0006_b.sql (why)`); none for any other reason.
+fn migrations_taken_before(reason: Option<&str>) -> Vec<String> {
+    let Some(names) = reason.and_then(|r| r.strip_prefix("pre-migration: ")) else {
+        return Vec::new();
+    };
+    let names = names.split_once(" (").map_or(names, |(names, _)| names);
+    names.split(", ").map(str::to_owned).collect()
 }
 
 /// A row of the drill log.
@@ -189,6 +203,7 @@ pub fn environment_status(
                 .as_ref()
                 .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
             applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
+            taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
         }),
         max_age: max_age.map(|s| s.to_string()),
         stale,
@@ -237,6 +252,29 @@ impl EnvStatus {
         let migrations = match self.pending_migrations.as_deref() {
             None => String::new(),
             Some([]) => "  migrations                all applied as of that backup\n".to_owned(),
+            // The backup `migrate` took before applying them: they were
+            // applied just after it, unless that failed.
+            Some(names)
+                if self
+                    .newest_verified
+                    .as_ref()
+                    .is_some_and(|n| names.iter().all(|name| n.taken_before.contains(name))) =>
+            {
+                format!(
+                    "  migrations                {} pending as of that backup, which `migrate` took \
+                     before applying {}: {} (`cargo xtask migrate {} --check` says whether {} \
+                     applied now)\n",
+                    names.len(),
+                    d1_core::wording::them(names.len()),
+                    names.join(", "),
+                    self.environment,
+                    if names.len() == 1 {
+                        "it is"
+                    } else {
+                        "they are"
+                    }
+                )
+            }
             Some(names) => format!(
                 "  migrations                {} pending as of that backup: {} (`cargo xtask \
                  migrate {}` applies {})\n",
@@ -448,6 +486,20 @@ not json
     fn prod_without_backups() -> EnvStatus {
         let none = BTreeMap::new();
         environment_status("prod", "db", &[], None, &none, &BTreeMap::new(), Utc::now())
+    }
+
+    #[test]
+    fn a_pre_migration_backups_reason_names_the_migrations_it_was_taken_before() {
+        assert_eq!(
+            migrations_taken_before(Some("pre-migration: 0005_a.sql, 0006_b.sql (deploy)")),
+            ["0005_a.sql", "0006_b.sql"]
+        );
+        assert_eq!(
+            migrations_taken_before(Some("pre-migration: 0005_a.sql")),
+            ["0005_a.sql"]
+        );
+        assert!(migrations_taken_before(Some("before: a task")).is_empty());
+        assert!(migrations_taken_before(None).is_empty());
     }
 
     #[test]

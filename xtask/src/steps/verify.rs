@@ -131,7 +131,12 @@ impl Report {
     /// The report, without its warnings, which [`Report::print`] prints
     /// apart.
     pub fn render(&self) -> String {
-        let mut out = format!("Verified {}\n", self.file.display());
+        // "Verified" only of a backup that passed.
+        let mut out = format!(
+            "{} {}\n",
+            if self.good { "Verified" } else { "Checked" },
+            self.file.display()
+        );
         for c in self.checks.iter().filter(|c| c.status != Status::Warn) {
             let tag = match c.status {
                 Status::Pass => "pass",
@@ -298,6 +303,14 @@ fn verify_at(
             return Ok((run.finish(), None));
         }
     };
+    if survey.statements == 0 {
+        // Every export holds at least its first line; restore refuses this.
+        run.checks.push(fail(
+            "format",
+            "no SQL statement (an empty file, or only blanks and comments): not a dump".to_owned(),
+        ));
+        return Ok((run.finish(), None));
+    }
     run.phase("survey");
     run.findings.clone_from(&survey.findings);
     let restorable = restorable_check(&run.findings);

@@ -256,6 +256,9 @@ fn json_documents_for_migrate_plan_and_result() {
     let again = json_of(&sb.xtask(&["migrate", "local", "--json"]));
     assert_eq!(again["plan"]["pending"], serde_json::json!([]));
     assert_eq!(again["result"]["applied"], serde_json::json!([]));
+    // A dry run with nothing to do has a null result, as every dry run.
+    let dry = json_of(&sb.xtask(&["migrate", "local", "--dry-run", "--json"]));
+    assert!(dry["result"].is_null(), "{dry}");
 }
 
 /// A cron job runs `cargo xtask -q verify latest:prod` and mails whatever it
