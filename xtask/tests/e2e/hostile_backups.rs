@@ -470,7 +470,8 @@ fn a_world_writable_backup_directory_is_refused_and_left_as_it_was() {
     let mode = || std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
 
     let run = sb.xtask(&["--backup-dir", arg, "backup", "local"]);
-    assert_failed_with(&run, 1, &[arg, "mode 1777", "--backup-dir", "chmod go-w"]);
+    // A guard's refusal: exit 3.
+    assert_failed_with(&run, 3, &[arg, "mode 1777", "--backup-dir", "chmod go-w"]);
     assert_eq!(mode(), 0o1777, "the directory's mode was changed");
     assert_eq!(
         std::fs::read_dir(&shared).unwrap().count(),
@@ -481,7 +482,7 @@ fn a_world_writable_backup_directory_is_refused_and_left_as_it_was() {
     // A group-writable one too; a directory the tool creates is 0700.
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o770)).unwrap();
     let run = sb.xtask(&["--backup-dir", arg, "backup", "local"]);
-    assert_failed_with(&run, 1, &[arg, "mode 770"]);
+    assert_failed_with(&run, 3, &[arg, "mode 770"]);
     assert_eq!(mode(), 0o770);
     let fresh = outside.path().join("fresh/backups");
     sb.xtask(&["--backup-dir", fresh.to_str().unwrap(), "backup", "local"])
