@@ -554,6 +554,24 @@ fn on_a_fresh_runner_the_record_comes_from_the_offsite_manifest_and_an_edit_is_r
     );
 }
 
+/// A loopback whose local and staging databases have every migration:
+/// a deploy of either goes straight to the Pages deploy.
+fn nothing_to_migrate() -> (Remote, tempfile::TempDir) {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    let args = [
+        "migrate",
+        "staging",
+        "--yes",
+        "--no-backup",
+        "--reason",
+        "setup",
+    ];
+    remote.xtask(home.path(), &args).assert_ok();
+    (remote, home)
+}
+
 /// atkO: the Pages deploy of `--branch main` is production's (the
 /// workflow's `prod` job deploys main; "the production branch serves
 /// prod"), yet `deploy staging --branch main --yes` and `deploy local
@@ -563,23 +581,8 @@ fn on_a_fresh_runner_the_record_comes_from_the_offsite_manifest_and_an_edit_is_r
 /// environment must refuse production's branch before anything runs.
 #[test]
 fn a_deploy_of_staging_or_local_never_publishes_the_production_branch() {
-    let remote = Remote::new("");
-    let home = tempfile::tempdir().unwrap();
     // Nothing to migrate in either: the deploy goes straight to Pages.
-    remote.sb.apply_migrations();
-    remote
-        .xtask(
-            home.path(),
-            &[
-                "migrate",
-                "staging",
-                "--yes",
-                "--no-backup",
-                "--reason",
-                "setup",
-            ],
-        )
-        .assert_ok();
+    let (remote, home) = nothing_to_migrate();
     for env in ["staging", "local"] {
         let run = deploy(&remote, home.path(), &[env, "--branch", "main", "--yes"]);
         assert_eq!(
@@ -639,22 +642,7 @@ fn a_deploy_of_staging_or_local_never_publishes_the_production_branch() {
 /// would do the same). An empty branch must be refused before anything runs.
 #[test]
 fn an_empty_branch_is_refused_before_wrangler_picks_the_checkouts_branch() {
-    let remote = Remote::new("");
-    let home = tempfile::tempdir().unwrap();
-    remote.sb.apply_migrations();
-    remote
-        .xtask(
-            home.path(),
-            &[
-                "migrate",
-                "staging",
-                "--yes",
-                "--no-backup",
-                "--reason",
-                "setup",
-            ],
-        )
-        .assert_ok();
+    let (remote, home) = nothing_to_migrate();
     // The sandbox is a checkout of main, as the operator's usually is.
     assert_eq!(
         remote

@@ -110,43 +110,10 @@ fn a_rehearsal_from_a_missing_backup_is_refused_before_anything_starts() {
 /// at once. One SIGINT should stop it, exit 130.
 #[test]
 fn a_served_rehearsal_stops_on_one_ctrl_c() {
-    use std::io::BufRead;
     let sb = Sandbox::new();
-    let mut child = sb
-        .xtask_command(&["rehearse", "--serve", "--from", "empty"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).unwrap();
-        assert!(n > 0, "it ended before serving:\n{seen}");
-        seen.push_str(&line);
-        if line.contains("Press Ctrl-C to stop") {
-            break;
-        }
-    }
-    // SAFETY: kill(2) on our own child, which has not been waited for.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    if status.is_none() {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    let status = status.expect("still serving 20 s after one SIGINT (Ctrl-C)");
-    assert_eq!(status.code(), Some(130), "{status:?}");
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--serve", "--from", "empty"]),
+        "Press Ctrl-C to stop",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
 }

@@ -547,7 +547,8 @@ pub const JSONC: &str = r#"// qbtime, configured in JSONC.
 
 /// Runs `cmd` until a line of its stdout contains `needle`, then sends it
 /// SIGINT and waits: what an operator's Ctrl-C at that point does. The
-/// lines read before it come first in the returned stdout.
+/// lines read before it come first in the returned stdout. A command still
+/// running a minute after that one SIGINT fails the test (and is killed).
 pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
     use std::io::{BufRead, Read};
     let mut child = cmd
@@ -555,6 +556,12 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
     loop {
@@ -570,10 +577,29 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGINT);
     }
-    stdout.read_to_string(&mut seen).unwrap();
-    let mut out = child.wait_with_output().unwrap();
-    out.stdout = seen.into_bytes();
-    Run::from_output(out)
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+        rest
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running a minute after one SIGINT:\n{seen}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    seen.push_str(&rest.join().unwrap());
+    Run::from_output(std::process::Output {
+        status,
+        stdout: seen.into_bytes(),
+        stderr: stderr.join().unwrap(),
+    })
 }
 
 /// `restore BACKUP --to local --replace --yes` in `sb`: a backup's name,
