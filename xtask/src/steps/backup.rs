@@ -1041,13 +1041,22 @@ fn new_manifest(
 /// The lines that say a backup was written, and what it holds.
 fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
     let (tables, total_rows) = manifest.checked_rows();
+    // A schema-only backup counts no rows: "0 tables, 0 rows" would read
+    // as an empty database.
+    let holds = if manifest.mode == "schema-only" {
+        "the schema only, no rows".to_owned()
+    } else {
+        format!(
+            "{}, {}",
+            d1_core::wording::count(tables, "table"),
+            d1_core::wording::count(total_rows, "row")
+        )
+    };
     crate::say!(
-        "Backup written: {}\n  {}, sha256 {}, {}, {}\n  manifest: {}",
+        "Backup written: {}\n  {}, sha256 {}, {holds}\n  manifest: {}",
         file.display(),
         d1_core::wording::size(manifest.file.bytes),
         manifest.file.sha256,
-        d1_core::wording::count(tables, "table"),
-        d1_core::wording::count(total_rows, "row"),
         manifest_path.display()
     );
     if let Some(sealed) = &manifest.sealed {
