@@ -386,3 +386,81 @@ fn status_after_a_migration_does_not_ask_for_it_again() {
         run.all()
     );
 }
+
+/// atkR: the redactor's name rule misses common ways a bulk task is handed
+/// a credential, each shown in `Running: …` and recorded in clear as the
+/// backup's reason (which `list --json` prints and an upload copies):
+/// - a double-quoted assignment inside `sh -c` (`export
+///   CLOUDFLARE_API_TOKEN="…"`): the value starts with `"`, which ends it
+///   at once, so nothing is replaced;
+/// - `PGPASSWORD=…` (libpq's variable: `pgpassword` does not end in
+///   `_password`) and `MYSQL_PWD=…`;
+/// - the app's own `DATA_ENCRYPTION_KEY=…` (a re-encryption task): `_key`
+///   names are not in the list, although this key decrypts every token;
+/// - a JSON body, `curl -d '{"password":"…"}'`, and `{"api_token": "…"}`;
+/// - a `Cookie:` header (a session cookie for an admin endpoint).
+#[test]
+fn with_backup_never_shows_or_records_a_credential_in_other_common_forms() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let quoted = "quoted-cf-token-0123456789abcdef";
+    let pg = "pg-password-0123456789abcdef";
+    let mysql = "mysql-pwd-0123456789abcdef";
+    let dek = "ZGF0YS1lbmNyeXB0aW9uLWtleS0wMTIzNDU2Nzg5";
+    let json_password = "json-password-0123456789abcdef";
+    let json_token = "json-api-token-0123456789abcdef";
+    let cookie = "session-cookie-0123456789abcdef";
+    let script = format!("export CLOUDFLARE_API_TOKEN=\"{quoted}\"; exit 0");
+    let pg_arg = format!("PGPASSWORD={pg}");
+    let mysql_arg = format!("MYSQL_PWD={mysql}");
+    let dek_arg = format!("DATA_ENCRYPTION_KEY={dek}");
+    let body = format!("{{\"password\":\"{json_password}\"}}");
+    let body2 = format!("{{\"api_token\": \"{json_token}\"}}");
+    let header = format!("Cookie: session={cookie}");
+    let leaks = with_backup_leaks(
+        &sb,
+        &[
+            "env", &pg_arg, &mysql_arg, &dek_arg, "sh", "-c", &script, "import", "-d", &body, "-d",
+            &body2, "-H", &header,
+        ],
+        &[quoted, pg, mysql, dek, json_password, json_token, cookie],
+    );
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+/// atkR: every printed text is redacted whole, and a JSON document is one
+/// text. A quoted `-u 'user:pa$$word'` (any password with a character the
+/// shell must quote) is recorded as `-u 'admin:[REDACTED]` (its closing
+/// quote redacted with it); `list --json` then prints that reason, the
+/// `-u` rule reads the value as a quoted word running to the next `'`
+/// anywhere after it, or to the end of the document, and replaces all of
+/// it: stdout is no longer JSON (the rest of the document is gone), and
+/// the command exits 0. A script reading `list --json` expects one valid
+/// document.
+#[test]
+fn list_json_stays_one_document_after_a_with_backup_given_a_quoted_password() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&[
+        "with-backup",
+        "local",
+        "--",
+        "sh",
+        "-c",
+        "exit 0",
+        "import",
+        "-u",
+        "admin:hunter2!",
+    ])
+    .assert_ok();
+    let listed = sb.xtask(&["list", "--json"]);
+    listed.assert_ok();
+    let parsed = serde_json::from_str::<serde_json::Value>(&listed.stdout);
+    assert!(
+        parsed.is_ok(),
+        "list --json is not JSON ({:?}):\n{}",
+        parsed.err(),
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains("hunter2"), "{}", listed.stdout);
+}

@@ -507,3 +507,73 @@ fn a_remote_command_without_credentials_names_the_database_and_the_fix() {
     }
     assert!(!sb.backups().exists() || sb.backup_files().iter().all(|f| f == ".lock"));
 }
+
+/// atkR: the pre-commit hook reads the staged names NUL-separated ("so any
+/// name is safe"), then turns the NULs into line breaks and splits on
+/// them: a file whose name holds a line break (`notes` + LF + `key.txt`)
+/// is looked up as two names that are not staged, `git cat-file` fails
+/// in silence, and the identity inside is committed. And it matches
+/// `AGE-SECRET-KEY-` in upper case only: the same identity in lower case
+/// (Bech32 is case-insensitive; rage and the age crate read it) is
+/// committed too.
+#[test]
+fn the_pre_commit_hook_refuses_an_identity_whatever_the_file_name_or_case() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let safe = tempfile::tempdir().unwrap();
+    let key = safe.path().join("qbtime.agekey");
+    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
+        .assert_ok();
+    let identity = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    sb.git(&["commit", "-q", "--allow-empty", "-m", "base"])
+        .assert_ok();
+    let mut committed = Vec::new();
+    for (file, text) in [
+        ("notes\nkey.txt", format!("{identity}\n")),
+        ("lower.txt", format!("{}\n", identity.to_ascii_lowercase())),
+    ] {
+        let path = sb.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        sb.git(&["add", "-f", "--", file]).assert_ok();
+        let commit = sb.git(&["commit", "-q", "-m", "notes"]);
+        if commit.ok {
+            committed.push(file);
+            sb.git(&["reset", "-q", "--soft", "HEAD~1"]);
+        }
+        sb.git(&["rm", "-q", "--cached", "--", file]);
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert!(
+        committed.is_empty(),
+        "an age identity was committed in {committed:?}"
+    );
+}
+
+/// atkR: the atkP fix names the database a command without credentials was
+/// acting on by taking the word before `--config`; for `d1 list --json
+/// --config …` that word is `--json`. `restore BACKUP --to new:NAME` on a
+/// machine without credentials says "wrangler has no Cloudflare
+/// credentials to list the account's D1 databases (read-only) (of --json)".
+#[test]
+fn a_command_without_credentials_never_names_a_flag_as_its_database() {
+    let (sb, name) = sandbox_with_a_backup();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = sb.xtask_command(&[
+        "restore",
+        &name,
+        "--to",
+        "new:qbtime_db_restored",
+        "--dry-run",
+    ]);
+    cmd.env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"));
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("wrangler login"), "{}", run.all());
+    assert!(!run.stderr.contains("(of --json)"), "{}", run.all());
+}

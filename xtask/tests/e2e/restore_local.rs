@@ -1052,3 +1052,58 @@ fn an_empty_file_is_not_a_dump_and_replaces_nothing() {
     );
     assert_eq!(local_state(&sb), before, "the target changed");
 }
+
+/// atkR: the atkP fix refuses a dump with no statement at all, but a dump
+/// that holds only a header is as empty and still replaces everything:
+/// - `PRAGMA defer_foreign_keys=TRUE;` alone: wrangler's first line, all an
+///   export that failed after it began leaves;
+/// - `PRAGMA foreign_keys=OFF; BEGIN TRANSACTION; COMMIT;`: exactly what
+///   `sqlite3 wrong-path.db .dump > by-hand.sql` writes when the path is
+///   mistyped (sqlite3 creates an empty database and dumps it).
+///
+/// Today `verify --no-manifest` calls each GOOD (exit 0), and `restore
+/// --no-manifest --replace --yes` drops every table, loads "the dump's 1
+/// statement" and says it restored (exit 0): `0 tables, 0 rows`. A careful
+/// operator expects a dump with no table and no row to be refused (as the
+/// empty file is), the target untouched.
+#[test]
+fn a_dump_with_only_a_header_is_not_a_dump_and_replaces_nothing() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = local_state(&sb);
+    let mut wrong = Vec::new();
+    for (name, text) in [
+        ("header-only.sql", "PRAGMA defer_foreign_keys=TRUE;\n"),
+        (
+            "sqlite3-empty.sql",
+            "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCOMMIT;\n",
+        ),
+    ] {
+        let file = sb.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_str().unwrap();
+        let verify = sb.xtask(&["verify", path, "--no-manifest"]);
+        if verify.code != Some(1) {
+            wrong.push(format!(
+                "verify {name}: exit {:?}, not 1 (bad)",
+                verify.code
+            ));
+        }
+        let run = sb.xtask(&[
+            "restore",
+            path,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--replace",
+            "--yes",
+        ]);
+        if run.ok {
+            wrong.push(format!("restore {name} succeeded:\n{}", run.all()));
+        }
+        if local_state(&sb) != before {
+            wrong.push(format!("restore {name} changed the target"));
+            break;
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
