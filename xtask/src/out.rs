@@ -166,7 +166,15 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
 /// or terminal is not worth failing a backup.
 fn write_line(to_stderr: bool, text: &str) {
-    let text = crate::redact::text(text.strip_suffix('\n').unwrap_or(text));
+    // Line by line: no rule's reach crosses a line (a JSON document is
+    // many).
+    let text = text
+        .strip_suffix('\n')
+        .unwrap_or(text)
+        .split('\n')
+        .map(crate::redact::text)
+        .collect::<Vec<_>>()
+        .join("\n");
     let text = clean(&text, to_stderr);
     let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
     if to_stderr {

@@ -13,11 +13,10 @@
 //! `AGE-SECRET-KEY-1…` and `AGE-SECRET-KEY-PQ-1…` in any case, the token
 //! after `Bearer `, the credential of any `Authorization` header, the path
 //! and query of any URL with a query string (signed URLs), and the value of
-//! any `name=value` or header `Name: value` whose name ends in token,
-//! secret, password, passwd, api key, auth key, access key, secret key,
-//! private key, credential(s) or signature (`CLOUDFLARE_API_TOKEN=…`,
-//! `--password=…`, `?token=…`, `X-Auth-Key: …`). The account id is not a
-//! credential (it is in every dashboard URL) and is left visible.
+//! any credential a name introduces ([`redact_assignments`]:
+//! `CLOUDFLARE_API_TOKEN=…`, `--password …`, `"api_token": "…"`,
+//! `X-Auth-Key: …`, `Cookie: …`, `-u user:password`). The account id is not
+//! a credential (it is in every dashboard URL) and is left visible.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -113,112 +112,167 @@ impl Redactor {
     }
 }
 
-/// The ends of the names whose value is a credential, in an assignment
-/// (`CLOUDFLARE_API_TOKEN=…`, `--password=…`, `?token=…`) or a header
-/// (`X-Auth-Key: …`): compared with the name lowercased, `-` read as `_`.
-const SECRET_NAME_ENDS: &[&str] = &[
-    "token",
-    "secret",
-    "password",
-    "passwd",
+/// Name endings that make a value a credential whatever comes before them
+/// (`PGPASSWORD`, `MYSQL_PWD`, `GITHUB_TOKEN`, `client_secret`), compared
+/// with the name lowercased, `-` read as `_`.
+const SECRET_SUFFIXES: &[&str] = &["password", "passwd", "pwd", "token", "secret"];
+
+/// Name endings that make a value a credential after a `_` (or alone):
+/// `api_key`, `X-Auth-Key`, `aws_secret_access_key`, `credentials`.
+const SECRET_WORDS: &[&str] = &[
     "api_key",
     "apikey",
     "auth_key",
     "access_key",
     "secret_key",
     "private_key",
+    "encryption_key",
     "credential",
     "credentials",
     "signature",
 ];
 
-/// Whether a name (of a variable, a flag, a query parameter or a header)
-/// says its value is a credential.
+/// Headers whose whole value is a credential though their name says
+/// nothing of it (a cookie is a session).
+const SECRET_HEADERS: &[&str] = &["cookie", "set-cookie", "proxy-authorization", "apikey"];
+
+/// Whether a name (of a variable, a flag, a query parameter, a JSON field
+/// or a header) says its value is a credential.
 fn names_a_secret(name: &str) -> bool {
     let name = name
         .trim_start_matches('-')
         .to_ascii_lowercase()
         .replace('-', "_");
-    SECRET_NAME_ENDS.iter().any(|end| {
-        name.strip_suffix(end)
-            .is_some_and(|before| before.is_empty() || before.ends_with('_'))
-            || name == end.replace('_', "")
-    })
+    SECRET_SUFFIXES.iter().any(|end| name.ends_with(end))
+        || SECRET_WORDS.iter().any(|word| {
+            name.strip_suffix(word)
+                .is_some_and(|before| before.is_empty() || before.ends_with('_'))
+        })
 }
 
-/// Replaces the value of every `name=value` and `Name: value` whose name
-/// says it is a credential ([`names_a_secret`]): a token handed to a
-/// command on its own command line, which no variable of this process holds.
+/// An environment variable's name that ends in `_KEY` (`DATA_ENCRYPTION_KEY`,
+/// `STRIPE_KEY`): in `NAME=value` its value is a key. Lower-case names
+/// (`manifest_key` in the tool's own JSON) are not read so.
+fn names_an_env_key(name: &str) -> bool {
+    name.ends_with("_KEY")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Replaces the value of every credential a name introduces, in the forms
+/// a command line, a config line or an echoed request writes it:
+/// `NAME=value` and `NAME = "value"`, `--flag value`, `"name": "value"`,
+/// a header `Name: value`, and the password of `-u user:password`. The
+/// value is the next word, or what a quote opened up to its closing quote
+/// on the same line (the quotes stay).
 fn redact_assignments(text: &str) -> Option<String> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let mut out = String::new();
-    let mut at = 0;
-    let mut changed = false;
     let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let value = match bytes[i] {
-            b'=' => i + 1,
-            b':' if bytes.get(i + 1) == Some(&b' ') => i + 2,
-            // A flag and its value as the next word: `--password VALUE`.
-            b' ' if i > 0 && bytes[i - 1] != b' ' => i + 1,
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let name_start = text[..i]
+    let skip_blanks = |mut at: usize| {
+        while bytes.get(at) == Some(&b' ') {
+            at += 1;
+        }
+        at
+    };
+    let name_before = |end: usize| -> &str {
+        let start = text[..end]
             .char_indices()
             .rev()
             .take_while(|&(_, c)| is_name(c))
             .last()
-            .map_or(i, |(j, _)| j);
-        let name = &text[name_start..i];
-        // A header form only for header-like names (`X-Auth-Key`), and a
-        // separate value only after a flag (`--password`), so that prose
-        // such as "token: missing" or "the token is" stays as it is.
-        let header_like = bytes[i] == b':' && name.contains('-');
-        let flag = bytes[i] == b' ' && name.starts_with('-');
-        // curl's `-u user:password` and `--user user:password`.
-        let user_flag = flag && matches!(name, "-u" | "--user" | "--proxy-user");
-        if user_flag || ((bytes[i] == b'=' || header_like || flag) && names_a_secret(name)) {
-            // A value the shell quoted runs to its closing quote.
-            let quoted = text[value..].starts_with('\'');
-            let mut value = value;
-            let end = if quoted {
-                text[value + 1..]
-                    .find('\'')
-                    .map_or(text.len(), |e| value + 1 + e + 1)
-            } else {
-                text[value..]
+            .map_or(end, |(j, _)| j);
+        &text[start..end]
+    };
+    let mut out = String::new();
+    let mut at = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (secret, value, user) = match bytes[i] {
+            b'=' => {
+                // `NAME=value`, `NAME = value`.
+                let mut end = i;
+                while end > 0 && bytes[end - 1] == b' ' {
+                    end -= 1;
+                }
+                let name = name_before(end);
+                (
+                    names_a_secret(name) || names_an_env_key(name),
+                    skip_blanks(i + 1),
+                    false,
+                )
+            }
+            b':' if i > 0 && bytes[i - 1] == b'"' => {
+                // `"name": "value"` (JSON).
+                let name = text[..i - 1]
+                    .rfind('"')
+                    .map_or("", |open| &text[open + 1..i - 1]);
+                (names_a_secret(name), skip_blanks(i + 1), false)
+            }
+            b':' if bytes.get(i + 1) == Some(&b' ') => {
+                // A header: a name with `-` (`X-Auth-Key`), or one of the
+                // few that say nothing of a secret; not prose ("token: missing").
+                let name = name_before(i);
+                let lower = name.to_ascii_lowercase();
+                let secret = (name.contains('-') && names_a_secret(name))
+                    || SECRET_HEADERS.contains(&lower.as_str());
+                (secret, skip_blanks(i + 1), false)
+            }
+            b' ' if i > 0 && bytes[i - 1] != b' ' => {
+                // `--password value`, and curl's `-u user:password`.
+                let name = name_before(i);
+                let flag = name.starts_with('-');
+                let user = flag && matches!(name, "-u" | "--user" | "--proxy-user");
+                (
+                    flag && (user || names_a_secret(name)),
+                    skip_blanks(i + 1),
+                    user,
+                )
+            }
+            _ => (false, i + 1, false),
+        };
+        if !secret || value >= bytes.len() {
+            i += 1;
+            continue;
+        }
+        // The value: quoted up to its closing quote on this line (the
+        // quotes kept), or the next word.
+        let (mut start, end) = match bytes[value] {
+            quote @ (b'\'' | b'"') => {
+                let inner = value + 1;
+                let close = text[inner..]
+                    .find([quote as char, '\n'])
+                    .map_or(text.len(), |e| inner + e);
+                (inner, close)
+            }
+            _ => {
+                let end = text[value..]
                     .find(|c: char| {
                         c.is_whitespace()
                             || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
                     })
-                    .map_or(text.len(), |e| value + e)
-            };
-            if user_flag {
-                // The user stays; the password after its colon goes.
-                match text[value..end].find(':') {
-                    Some(colon) => value += colon + 1,
-                    None => {
-                        i = end.max(i + 1);
-                        continue;
-                    }
+                    .map_or(text.len(), |e| value + e);
+                (value, end)
+            }
+        };
+        if user {
+            // The user stays; the password after its colon goes.
+            match text[start..end].find(':') {
+                Some(colon) => start += colon + 1,
+                None => {
+                    i = end.max(i + 1);
+                    continue;
                 }
             }
-            if end > value && &text[value..end] != REDACTED {
-                out.push_str(&text[at..value]);
-                out.push_str(REDACTED);
-                at = end;
-                changed = true;
-            }
-            i = end.max(i + 1);
-            continue;
         }
-        i += 1;
+        if end > start && &text[start..end] != REDACTED {
+            out.push_str(&text[at..start]);
+            out.push_str(REDACTED);
+            at = end;
+        }
+        i = end.max(i + 1);
     }
-    if !changed {
+    if at == 0 {
         return None;
     }
     out.push_str(&text[at..]);
@@ -505,11 +559,37 @@ mod tests {
         );
         assert_eq!(
             r.line("import --password hunter22 --api-token 't0k en' -u admin:pw9 -v --user bob"),
-            "import --password [REDACTED] --api-token [REDACTED] -u admin:[REDACTED] -v --user bob"
+            "import --password [REDACTED] --api-token '[REDACTED]' -u admin:[REDACTED] -v --user bob"
         );
+        // Other forms: a double-quoted assignment, names that end in a
+        // secret word with no `_`, an app's `*_KEY`, TOML's spaced `=`, a
+        // JSON body, a cookie, two blanks after a flag, a quoted password
+        // whose closing quote stays.
+        for (line, shown) in [
+            (
+                r#"export CLOUDFLARE_API_TOKEN="tok 1" PGPASSWORD=pg1 MYSQL_PWD=my1"#,
+                r#"export CLOUDFLARE_API_TOKEN="[REDACTED]" PGPASSWORD=[REDACTED] MYSQL_PWD=[REDACTED]"#,
+            ),
+            (
+                "DATA_ENCRYPTION_KEY=k1 API_TOKEN = \"t2\"",
+                "DATA_ENCRYPTION_KEY=[REDACTED] API_TOKEN = \"[REDACTED]\"",
+            ),
+            (
+                r#"{"password":"p1","api_token": "t1","user":"u"}"#,
+                r#"{"password":"[REDACTED]","api_token": "[REDACTED]","user":"u"}"#,
+            ),
+            (
+                "-H 'Cookie: session=s1' --password  p2",
+                "-H 'Cookie: [REDACTED]' --password  [REDACTED]",
+            ),
+            ("-u 'admin:hunter2!' next", "-u 'admin:[REDACTED]' next"),
+        ] {
+            assert_eq!(r.line(line), shown);
+        }
         // Names that only look alike, and prose, stay.
         for line in [
             "rows: qbt_tokens=3, encryption_keys=1",
+            r#""manifest_key": "prod/2026/11/backup-prod-x.manifest.json","#,
             "token: missing; set CLOUDFLARE_API_TOKEN",
             "mode=full keyed=yes tokens=2 x == y",
         ] {

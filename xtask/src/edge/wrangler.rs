@@ -49,13 +49,12 @@ impl Invocation {
         if self.args.first().is_none_or(|a| a != "d1") {
             return None;
         }
+        // `d1 <verb> [<verb>] DATABASE --config`: at least the third word,
+        // and not a flag (`d1 list --json --config` names none).
         let config = self.args.iter().position(|a| a == "--config")?;
-        Some(
-            self.args
-                .get(config.checked_sub(1)?)?
-                .to_string_lossy()
-                .into_owned(),
-        )
+        let word = self.args.get(config.checked_sub(1).filter(|&i| i >= 2)?)?;
+        let word = word.to_string_lossy();
+        (!word.starts_with('-')).then(|| word.into_owned())
     }
 
     /// As `Display`, less `--config` and its path: for a command run with
@@ -1259,6 +1258,8 @@ mod tests {
         assert_eq!(inv.database().as_deref(), Some("qbtime_db_staging"));
         let r2 = Commands::new(Path::new("w.toml")).pages_deploy("main");
         assert_eq!(r2.database(), None);
+        let list = Commands::new(Path::new("w.toml")).d1_list();
+        assert_eq!(list.database(), None, "{list}");
     }
 
     #[test]

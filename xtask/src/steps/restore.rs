@@ -581,8 +581,11 @@ fn survey_dump(
     let settings = project.settings()?;
     // The dump's triggers, by name, read in the survey's pass.
     let mut triggers = BTreeMap::new();
+    let mut creates = 0usize;
     let mut note_trigger = |sql: &str| {
-        if let Some(("trigger", name)) = statement::created_object(sql) {
+        let created = statement::created_object(sql);
+        creates += usize::from(created.is_some());
+        if let Some(("trigger", name)) = created {
             triggers.insert(name, sql.to_owned());
         }
     };
@@ -601,14 +604,17 @@ fn survey_dump(
         Ok((survey, summary.finish(&options.known_tables)?))
     })
     .with_context(|| format!("reading {}", source.file.display()))?;
-    if survey.statements == 0 {
-        // Every export holds at least its first line: this is an export
-        // that wrote nothing, or a `.dump` that failed. Loaded, it would
-        // replace the target with nothing.
+    // An export that wrote nothing, or only its header (wrangler's first
+    // line; `sqlite3 mistyped.db .dump`'s PRAGMA, BEGIN and COMMIT): loaded,
+    // it would replace the target with nothing. Without a manifest there is
+    // no record that an empty database was what was backed up.
+    let empty = survey.statements == 0
+        || (source.manifest.is_none() && creates == 0 && summary.rows.values().sum::<u64>() == 0);
+    if empty {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
-            "{} holds no SQL statement (it is empty, or only blanks and comments): it is not a \
-             dump. Nothing was done.",
+            "{} creates no table and holds no row (it is empty, or only a header, blanks and \
+             comments): it is not a dump of a database. Nothing was done.",
             source.file.display()
         );
     }

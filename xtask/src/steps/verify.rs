@@ -305,10 +305,7 @@ fn verify_at(
     };
     if survey.statements == 0 {
         // Every export holds at least its first line; restore refuses this.
-        run.checks.push(fail(
-            "format",
-            "no SQL statement (an empty file, or only blanks and comments): not a dump".to_owned(),
-        ));
+        run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
     run.phase("survey");
@@ -327,6 +324,12 @@ fn verify_at(
         (&run.checks, &survey, &shape),
     )?;
     run.phase(["load", "load (during the download)"][usize::from(as_it_arrived)]);
+    // Only a header (`sqlite3 mistyped.db .dump`): with no manifest to say
+    // an empty database was backed up, it is no dump; restore refuses it.
+    if manifest.is_none() && !creates_anything(db.db.db())? {
+        run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
+        return Ok((run.finish(), None));
+    }
     run.checks
         .push(statements_check(&loaded, &db, as_it_arrived));
     run.checks.push(restorable);
@@ -366,6 +369,18 @@ fn verify_at(
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+const NOT_A_DUMP: &str =
+    "no table and no row (an empty file, or only a header, blanks and comments): not a dump";
+
+/// Whether a loaded dump made anything at all.
+fn creates_anything(db: &rusqlite::Connection) -> Result<bool> {
+    Ok(
+        db.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master)", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// Whether the backup's triggers are those its recorded migrations create,
