@@ -377,3 +377,103 @@ fn quiet_dry_run_still_prints_its_plan() {
         run.all()
     );
 }
+
+/// atkS: a sandbox whose app has two more tables, named as apps name them:
+/// `credentials` (WebAuthn keys) and `device_token` (push tokens), the
+/// second with a column `api_token`, one row each.
+fn sandbox_with_tables_named_like_secrets() -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_devices.sql"),
+        "CREATE TABLE credentials (id INTEGER PRIMARY KEY, label TEXT NOT NULL);\n\
+         CREATE TABLE device_token (id INTEGER PRIMARY KEY, api_token TEXT, label TEXT);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "INSERT INTO credentials (label) VALUES ('yubikey');\n\
+         INSERT INTO device_token (api_token, label) VALUES ('push-a', 'phone');\n",
+    );
+    sb
+}
+
+/// atkS: the atkR redactor reads every `"name": value` of a JSON document
+/// whose name ends in `token`, `secret`, `password`, `credentials`, … as a
+/// credential, and out.rs redacts every line the tool prints, its own JSON
+/// included. A table's name is such a name in the documents that key rows
+/// or digests by table: `backup --json` prints `"device_token": [REDACTED],`
+/// and `"credentials": [REDACTED],` in `result.rows` (stdout is no longer
+/// JSON, exit 0), and `verify --json` prints the table's content digest as
+/// `"[REDACTED]"`. A table's name and its row count are no secret; a
+/// script reading these documents expects them whole.
+#[test]
+fn json_documents_stay_whole_whatever_a_table_is_named() {
+    let sb = sandbox_with_tables_named_like_secrets();
+    let run = sb.xtask(&["backup", "local", "--json"]);
+    run.assert_ok();
+    let doc: Result<Value, _> = serde_json::from_str(&run.stdout);
+    let mut wrong = Vec::new();
+    match &doc {
+        Ok(doc) => {
+            for table in ["credentials", "device_token"] {
+                if doc["result"]["rows"][table] != 1 {
+                    wrong.push(format!("backup --json: rows.{table} is not 1"));
+                }
+            }
+        }
+        Err(e) => wrong.push(format!("backup --json is not JSON ({e}):\n{}", run.stdout)),
+    }
+    let name = only_backup(&sb);
+    let file = sb.backups().join(&name);
+    let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--json"]);
+    verify.assert_ok();
+    let report: Value = serde_json::from_str(&verify.stdout).unwrap();
+    for table in ["credentials", "device_token"] {
+        let digest = report["content"][table].as_str().unwrap_or_default();
+        if digest.len() != 64 {
+            wrong.push(format!("verify --json: content.{table} is {digest:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// atkS: `diff --show-values` prints a changed column's values: as text,
+/// `api_token: 'push-a' -> 'push-b'` (the header rule wants a `-` in the
+/// name), but under `--json` the same value is `"api_token":
+/// "[REDACTED]"` (the atkR JSON rule). The operator asked for the values,
+/// and the two forms of one report should say the same.
+#[test]
+fn diff_show_values_says_the_same_as_text_and_json() {
+    let sb = sandbox_with_tables_named_like_secrets();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let a = only_backup(&sb);
+    sb.execute_sql("UPDATE device_token SET api_token = 'push-b' WHERE id = 1;");
+    let a_path = sb.backups().join(&a);
+    let args = [
+        "diff",
+        a_path.to_str().unwrap(),
+        "live:local",
+        "--show-values",
+    ];
+    let text = sb.xtask(&args);
+    assert_eq!(text.code, Some(1), "{}", text.all());
+    assert!(
+        text.stdout.contains("api_token: 'push-a' -> 'push-b'"),
+        "{}",
+        text.all()
+    );
+    let json = sb.xtask(&[&args[..], &["--json"]].concat());
+    assert_eq!(json.code, Some(1), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let table = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "device_token")
+        .unwrap();
+    assert_eq!(
+        table["changed"]["sample"][0]["values"]["api_token"], "'push-a' -> 'push-b'",
+        "{}",
+        json.stdout
+    );
+}

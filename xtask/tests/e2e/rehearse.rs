@@ -117,3 +117,25 @@ fn a_served_rehearsal_stops_on_one_ctrl_c() {
     );
     assert_eq!(run.code, Some(130), "{}", run.all());
 }
+
+/// atkS: `rehearse --serve` prints the exports to paste into another shell
+/// (README), but every printed line is redacted and `CLOUDFLARE_API_TOKEN=…`
+/// is a credential by its name: the line reads `export
+/// CLOUDFLARE_API_TOKEN='[REDACTED]'`. Pasted, every command in that shell
+/// fails with wrangler's "Authentication error [code: 10000]" from the
+/// loopback. Its token is the rehearsal's own constant, no Cloudflare
+/// credential: the exports should work as printed.
+#[test]
+fn a_served_rehearsal_prints_exports_that_work_when_pasted() {
+    let sb = Sandbox::new();
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--serve", "--from", "empty"]),
+        "Press Ctrl-C to stop",
+    );
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("export CLOUDFLARE_API_TOKEN="))
+        .unwrap_or_else(|| panic!("no token export:\n{}", run.all()));
+    assert!(!line.contains("[REDACTED]"), "{line}");
+}
