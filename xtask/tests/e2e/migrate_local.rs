@@ -464,3 +464,51 @@ fn list_json_stays_one_document_after_a_with_backup_given_a_quoted_password() {
     );
     assert!(!listed.stdout.contains("hunter2"), "{}", listed.stdout);
 }
+
+/// atkS: with-backup quotes its command for display (`shell_words`), and
+/// the redactor then reads the quoted word: `env 'PGPASSWORD=correct horse
+/// battery staple' psql` is shown and recorded as `'PGPASSWORD=[REDACTED]
+/// horse battery staple'` (the value ends at the first blank, though the
+/// quote opened before the name), and a password with an apostrophe,
+/// `'MYSQL_PWD=it'\''s-mine'`, keeps `s-mine`. Names outside the list are
+/// shown whole: `gpg --passphrase …` and `--passphrase=…`, and MySQL's
+/// attached `-p…` (its documented short form; MYSQL_PWD is already
+/// redacted).
+#[test]
+fn with_backup_never_shows_or_records_a_quoted_password_or_a_passphrase() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let spaced = "correct horse battery staple";
+    let apostrophe = "it's-mine-0123456789";
+    let passphrase = "passphrase-0123456789abcdef";
+    let passphrase2 = "passphrase2-0123456789abcdef";
+    let mysql = "mysqlShortP-0123456789abcdef";
+    let pg_arg = format!("PGPASSWORD={spaced}");
+    let mysql_arg = format!("MYSQL_PWD={apostrophe}");
+    let flag_eq = format!("--passphrase={passphrase}");
+    let p_arg = format!("-p{mysql}");
+    let leaks = with_backup_leaks(
+        &sb,
+        &[
+            "env",
+            &pg_arg,
+            &mysql_arg,
+            "sh",
+            "-c",
+            "exit 0",
+            "import",
+            &flag_eq,
+            "--passphrase",
+            passphrase2,
+            &p_arg,
+        ],
+        &[
+            "horse battery staple",
+            "s-mine-0123456789",
+            passphrase,
+            passphrase2,
+            mysql,
+        ],
+    );
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}

@@ -577,3 +577,58 @@ fn a_command_without_credentials_never_names_a_flag_as_its_database() {
     assert!(run.stderr.contains("wrangler login"), "{}", run.all());
     assert!(!run.stderr.contains("(of --json)"), "{}", run.all());
 }
+
+/// atkS: this repository's own test fixtures start with the export headers
+/// (`xtask/tests/fixtures/sqlite3-dump.sql`: sqlite3's; the loopback's
+/// `tests/fixtures/dump_expected.sql`: wrangler's), so with the hooks this
+/// project installs (`cargo xtask hooks install`) a developer cannot commit
+/// a change to either: "it starts with the sqlite3 .dump header". Nothing
+/// in the hook or the README says how a fixture is meant to be committed.
+#[test]
+fn the_pre_commit_hook_lets_this_repository_commit_its_own_fixtures() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    for fixture in [
+        "xtask/tests/fixtures/sqlite3-dump.sql",
+        "crates/d1-loopback/tests/fixtures/dump_expected.sql",
+    ] {
+        let to = sb.path().join(fixture);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo_root().join(fixture), &to).unwrap();
+        sb.git(&["add", "--", fixture]).assert_ok();
+    }
+    sb.git(&["commit", "-q", "-m", "fixtures"]).assert_ok();
+}
+
+/// atkS: the atkR hook greps the whole index for an identity, so once one
+/// is tracked (a commit made before the hook was installed, or with
+/// --no-verify) every later commit is refused, a change to README alone
+/// too, and the refusal says "Unstage them with `git restore --staged
+/// <file>`": for a file this commit does not change that does nothing,
+/// and the next commit is refused the same way. The fix that works is
+/// `git rm --cached <file>` (and a new key); the message should say so.
+#[test]
+fn the_pre_commit_hook_names_a_fix_that_works_for_a_tracked_identity() {
+    let sb = Sandbox::new();
+    let safe = tempfile::tempdir().unwrap();
+    let key = safe.path().join("qbtime.agekey");
+    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
+        .assert_ok();
+    std::fs::copy(&key, sb.path().join("notes.txt")).unwrap();
+    sb.git(&["add", "-f", "notes.txt"]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "before the hooks"])
+        .assert_ok();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    std::fs::write(sb.path().join("README.md"), "docs\n").unwrap();
+    sb.git(&["add", "README.md"]).assert_ok();
+    let refused = sb.git(&["commit", "-q", "-m", "docs"]);
+    assert!(!refused.ok, "{}", refused.all());
+    // What the message says to do.
+    sb.git(&["restore", "--staged", "notes.txt"]).assert_ok();
+    let again = sb.git(&["commit", "-q", "-m", "docs"]);
+    assert!(
+        again.ok || refused.stderr.contains("git rm --cached"),
+        "the hint does not help:\n{}",
+        refused.stderr
+    );
+}

@@ -825,3 +825,24 @@ fn rows_of_chosen_tables_verify_on_todays_migrations_and_say_so() {
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stderr.contains("is BAD"), "{}", run.stderr);
 }
+
+/// atkS: the runbook's data-only export (`wrangler d1 export --no-schema`,
+/// which README's `restore ./data.sql --to staging --clean --no-manifest`
+/// takes) holds every row and no `CREATE`. `verify data.sql --no-manifest`
+/// now calls it BAD with "format: no table and no row (an empty file, or
+/// only a header, blanks and comments): not a dump": the atkR rule counts
+/// what the load created in an empty scratch database, so rows without
+/// their schema read as nothing. Before atkR the verdict was BAD too, but
+/// for what it is (`no such table: d1_migrations`). An operator checking
+/// the file before the runbook's restore is told it is empty when it holds
+/// every row.
+#[test]
+fn verify_never_calls_a_data_only_export_with_rows_empty() {
+    let sb = seeded();
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let name = only_backup(&sb);
+    let loose = sb.path().join("data.sql");
+    std::fs::copy(sb.backups().join(&name), &loose).unwrap();
+    let run = sb.xtask(&["verify", path_arg(&loose), "--no-manifest"]);
+    assert!(!run.all().contains("no table and no row"), "{}", run.all());
+}
