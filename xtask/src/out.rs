@@ -14,7 +14,9 @@
 //! | [`error`] | stderr, prefixed `error: ` | always (main prints a command's error with it) |
 //!
 //! Every line is redacted ([`crate::redact::text`]: the values of the secret
-//! variables, held secrets, bearer tokens, signed URLs, age identities) and
+//! variables, held secrets, bearer tokens, signed URLs, age identities, and
+//! what a credential's name introduces; the output a command was asked
+//! for, [`data`], by [`crate::redact::values`], without the rules by name) and
 //! goes through [`clean`], which strips ANSI escape codes unless the stream
 //! is a terminal and `NO_COLOR` is unset. Redacting here, the one place
 //! that prints, holds for text no caller thought could carry a secret (an
@@ -166,13 +168,17 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
 /// or terminal is not worth failing a backup.
 fn write_line(to_stderr: bool, text: &str) {
-    // Line by line: no rule's reach crosses a line (a JSON document is
-    // many).
+    write_redacted(to_stderr, text, crate::redact::text);
+}
+
+/// Writes a line redacted by `redact`, line by line: no rule's reach
+/// crosses a line (a JSON document is many).
+fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String) {
     let text = text
         .strip_suffix('\n')
         .unwrap_or(text)
         .split('\n')
-        .map(crate::redact::text)
+        .map(redact)
         .collect::<Vec<_>>()
         .join("\n");
     let text = clean(&text, to_stderr);
@@ -237,7 +243,9 @@ pub fn detail_args(args: fmt::Arguments<'_>) {
 /// A command's requested output (a listing, a JSON document): always
 /// printed, on stdout, whatever the level.
 pub fn data(text: &str) {
-    write_line(false, text);
+    // Secrets go, but not by name: a name there is a field's, a table's or
+    // a column's (see `redact::values`).
+    write_redacted(false, text, crate::redact::values);
 }
 
 /// A JSON document on stdout, pretty-printed.

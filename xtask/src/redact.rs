@@ -59,6 +59,16 @@ pub fn text(text: &str) -> String {
     Redactor::from_process_env().line(text).into_owned()
 }
 
+/// Redacts a command's requested output (a `--json` document, a listing,
+/// a diff's report): the secrets themselves (known values, tokens, signed
+/// URLs, identities), but not by name. There a name is the tool's own
+/// field or a table's or column's (`device_token`, `"api_token": …` in a
+/// diff the operator asked to see), and what follows is data, never a
+/// credential handed on a command line.
+pub fn values(text: &str) -> String {
+    Redactor::from_process_env().values(text).into_owned()
+}
+
 impl Redactor {
     /// A redactor that knows the values of [`SECRET_VARIABLES`] in this
     /// process and every value registered with [`hold`].
@@ -86,6 +96,22 @@ impl Redactor {
     /// query of any URL that carries a query string (a signed URL's signature
     /// lives there; plain documentation links are left alone).
     pub fn line<'a>(&self, line: &'a str) -> Cow<'a, str> {
+        let mut out = self.values(line);
+        if let Some(redacted) = redact_authorization(&out) {
+            out = Cow::Owned(redacted);
+        }
+        if let Some(redacted) = redact_assignments(&out) {
+            out = Cow::Owned(redacted);
+        }
+        if let Some(redacted) = redact_mysql_password(&out) {
+            out = Cow::Owned(redacted);
+        }
+        out
+    }
+
+    /// [`Redactor::line`] but for the rules that go by a name (the
+    /// `Authorization` header, `name=value`): see [`values`].
+    pub fn values<'a>(&self, line: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(line);
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
@@ -102,20 +128,60 @@ impl Redactor {
         if let Some(redacted) = redact_age_identities(&out) {
             out = Cow::Owned(redacted);
         }
-        if let Some(redacted) = redact_authorization(&out) {
-            out = Cow::Owned(redacted);
-        }
-        if let Some(redacted) = redact_assignments(&out) {
-            out = Cow::Owned(redacted);
-        }
         out
+    }
+}
+
+/// MySQL's and MariaDB's `-pPASSWORD` (the password glued to the flag), on
+/// a line that runs one of them.
+fn redact_mysql_password(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if !(lower.contains("mysql") || lower.contains("mariadb")) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    let mut changed = false;
+    while let Some(found) = text[at..].find(" -p") {
+        let start = at + found + 3;
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"'))
+            .map_or(text.len(), |e| start + e);
+        out.push_str(&text[at..start]);
+        if end > start && &text[start..end] != REDACTED {
+            out.push_str(REDACTED);
+            changed = true;
+        } else {
+            out.push_str(&text[start..end]);
+        }
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    changed.then_some(out)
+}
+
+/// Where a value quoted with `quote` ends, from `from` (just inside the
+/// quote): at its closing quote, or the end of the line. A shell's
+/// `'\''` (a quote in a single-quoted word) does not end it.
+fn quoted_end(text: &str, from: usize, quote: u8) -> usize {
+    let mut at = from;
+    loop {
+        let Some(e) = text[at..].find([quote as char, '\n']) else {
+            return text.len();
+        };
+        let close = at + e;
+        if quote == b'\'' && text[close..].starts_with("'\\''") {
+            at = close + 4;
+            continue;
+        }
+        return close;
     }
 }
 
 /// Name endings that make a value a credential whatever comes before them
 /// (`PGPASSWORD`, `MYSQL_PWD`, `GITHUB_TOKEN`, `client_secret`), compared
 /// with the name lowercased, `-` read as `_`.
-const SECRET_SUFFIXES: &[&str] = &["password", "passwd", "pwd", "token", "secret"];
+const SECRET_SUFFIXES: &[&str] = &["password", "passwd", "pwd", "passphrase", "token", "secret"];
 
 /// Name endings that make a value a credential after a `_` (or alone):
 /// `api_key`, `X-Auth-Key`, `aws_secret_access_key`, `credentials`.
@@ -188,6 +254,9 @@ fn redact_assignments(text: &str) -> Option<String> {
     let mut at = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // A quote opened before the name (`'PGPASSWORD=a b'`, as a shell
+        // quotes the whole word) holds the value up to its close.
+        let mut opened: Option<u8> = None;
         let (secret, value, user) = match bytes[i] {
             b'=' => {
                 // `NAME=value`, `NAME = value`.
@@ -196,6 +265,10 @@ fn redact_assignments(text: &str) -> Option<String> {
                     end -= 1;
                 }
                 let name = name_before(end);
+                let before = end - name.len();
+                opened = (before > 0)
+                    .then(|| bytes[before - 1])
+                    .filter(|q| matches!(q, b'\'' | b'"'));
                 (
                     names_a_secret(name) || names_an_env_key(name),
                     skip_blanks(i + 1),
@@ -237,14 +310,9 @@ fn redact_assignments(text: &str) -> Option<String> {
         }
         // The value: quoted up to its closing quote on this line (the
         // quotes kept), or the next word.
-        let (mut start, end) = match bytes[value] {
-            quote @ (b'\'' | b'"') => {
-                let inner = value + 1;
-                let close = text[inner..]
-                    .find([quote as char, '\n'])
-                    .map_or(text.len(), |e| inner + e);
-                (inner, close)
-            }
+        let (mut start, end) = match (opened, bytes[value]) {
+            (Some(quote), _) => (value, quoted_end(text, value, quote)),
+            (None, quote @ (b'\'' | b'"')) => (value + 1, quoted_end(text, value + 1, quote)),
             _ => {
                 let end = text[value..]
                     .find(|c: char| {
@@ -583,6 +651,11 @@ mod tests {
                 "-H 'Cookie: [REDACTED]' --password  [REDACTED]",
             ),
             ("-u 'admin:hunter2!' next", "-u 'admin:[REDACTED]' next"),
+            ("mysql -u root -pS3cret db", "mysql -u root -p[REDACTED] db"),
+            (
+                r"env 'PGPASSWORD=a b c' 'MYSQL_PWD=it'\''s' --passphrase p3 x",
+                r"env 'PGPASSWORD=[REDACTED]' 'MYSQL_PWD=[REDACTED]' --passphrase [REDACTED] x",
+            ),
         ] {
             assert_eq!(r.line(line), shown);
         }

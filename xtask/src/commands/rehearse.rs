@@ -240,7 +240,9 @@ fn announce(server: &Server, remotes: &Remotes, from: &From, buckets: &[String],
 fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
     crate::say!("\nIn another shell, export these and run any command of this tool:");
     for (name, value) in vars {
-        crate::say!("  export {name}='{value}'");
+        // What --serve is asked for, pasted as it is: the loopback's own
+        // token, not a Cloudflare one (never redacted by its name).
+        crate::data!("  export {name}='{value}'");
     }
     crate::say!(
         "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \

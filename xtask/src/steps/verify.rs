@@ -326,7 +326,13 @@ fn verify_at(
     run.phase(["load", "load (during the download)"][usize::from(as_it_arrived)]);
     // Only a header (`sqlite3 mistyped.db .dump`): with no manifest to say
     // an empty database was backed up, it is no dump; restore refuses it.
-    if manifest.is_none() && !creates_anything(db.db.db())? {
+    // (A dump whose statements failed, such as rows with no table to go
+    // into, is bad for that reason, said below.)
+    if manifest.is_none()
+        && loaded.is_ok()
+        && db.failures.is_empty()
+        && !creates_anything(db.db.db())?
+    {
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
