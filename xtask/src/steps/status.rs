@@ -81,6 +81,19 @@ pub struct Newest {
     pub taken_before: Vec<String>,
 }
 
+impl EnvStatus {
+    /// A Time Travel restore was started at or after the newest verified
+    /// backup was taken: the database may no longer be that backup's, so
+    /// what the backup says of its migrations says nothing of today's.
+    fn time_travel_since_the_backup(&self) -> bool {
+        let (Some(newest), Some(restore)) = (&self.newest_verified, &self.last_time_travel_restore)
+        else {
+            return false;
+        };
+        DateTime::parse_from_rfc3339(&restore.at).is_ok_and(|at| at >= newest.created_at)
+    }
+}
+
 /// The migrations a pre-migration backup's reason names (`pre-migration:
 /// 0005_a.sql, 0006_b.sql (why)`); none for any other reason.
 fn migrations_taken_before(reason: Option<&str>) -> Vec<String> {
@@ -251,6 +264,11 @@ impl EnvStatus {
         };
         let migrations = match self.pending_migrations.as_deref() {
             None => String::new(),
+            Some(_) if self.time_travel_since_the_backup() => format!(
+                "  migrations                unknown: a Time Travel restore came after that backup \
+                 (`cargo xtask migrate {} --check` reads the database)\n",
+                self.environment
+            ),
             Some([]) => "  migrations                all applied as of that backup\n".to_owned(),
             // The backup `migrate` took before applying them: they were
             // applied just after it, unless that failed.
@@ -516,6 +534,36 @@ not json
             "\n  migrations                2 pending as of that backup: 0005_a.sql, 0006_b.sql \
              (`cargo xtask migrate prod` applies them)\n"
         ));
+    }
+
+    #[test]
+    fn after_a_time_travel_restore_the_backups_migrations_are_not_todays() {
+        let taken = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z").unwrap();
+        let mut s = prod_without_backups();
+        s.newest_verified = Some(Newest {
+            file: "backup-prod-20261101-0900.sql".to_owned(),
+            created_at: taken.with_timezone(&Utc),
+            age_seconds: 0,
+            offsite: None,
+            applied_migrations: None,
+            taken_before: Vec::new(),
+        });
+        s.pending_migrations = Some(Vec::new());
+        let restore = |at: &str| TimeTravelRestore {
+            at: at.to_owned(),
+            status: "done".to_owned(),
+        };
+        s.last_time_travel_restore = Some(restore("2026-10-31T09:00:00Z"));
+        assert!(s.render().contains("all applied as of that backup"));
+        s.last_time_travel_restore = Some(restore("2026-11-01T09:05:00Z"));
+        let shown = s.render();
+        assert!(
+            shown.contains(
+                "\n  migrations                unknown: a Time Travel restore came after that \
+                 backup (`cargo xtask migrate prod --check` reads the database)\n"
+            ),
+            "{shown}"
+        );
     }
 
     #[test]
