@@ -79,7 +79,7 @@ impl OnePass {
             self.started = true;
             sink.statement("PRAGMA defer_foreign_keys=TRUE;")?;
             for (_, ddl) in &self.tables {
-                sink.statement(&repair::normalise(ddl, false))?;
+                sink.statement(&repair::normalise(ddl, repair::Endings::Lf))?;
             }
         }
         match kind {
@@ -88,18 +88,18 @@ impl OnePass {
             Kind::CreateTable(_) => self.seen += 1,
             Kind::SequenceReset => {
                 self.sequence_reset = true;
-                sink.statement(&repair::normalise(sql, false))?;
+                sink.statement(&repair::normalise(sql, repair::Endings::Lf))?;
             }
             Kind::LateSchema => {
                 self.late = true;
                 match statement::created_object(sql) {
                     Some(("trigger", _)) => self
                         .triggers
-                        .push(repair::normalise(sql, false).into_owned()),
-                    _ => sink.statement(&repair::normalise(sql, false))?,
+                        .push(repair::normalise(sql, repair::Endings::Lf).into_owned()),
+                    _ => sink.statement(&repair::normalise(sql, repair::Endings::Lf))?,
                 }
             }
-            _ => sink.statement(&repair::normalise(sql, false))?,
+            _ => sink.statement(&repair::normalise(sql, repair::Endings::Lf))?,
         }
         Ok(true)
     }
@@ -138,7 +138,8 @@ impl OnePass {
             Kind::CreateTable(name) => match self.tables.get(self.seen) {
                 Some((next, ddl))
                     if next == name
-                        && repair::normalise(ddl, false) == repair::normalise(sql, false) =>
+                        && repair::normalise(ddl, repair::Endings::Lf)
+                            == repair::normalise(sql, repair::Endings::Lf) =>
                 {
                     None
                 }

@@ -195,6 +195,8 @@ pub struct Survey {
     /// Indexes, triggers and views in dump order.
     late_schema: Vec<String>,
     crlf: bool,
+    /// Some statement's last line ended in LF alone.
+    lf: bool,
     /// Whether the dump resets `sqlite_sequence` itself.
     deletes_sequence: bool,
     /// Statements about `sqlite_sequence`, and whether they are kept: only
@@ -475,6 +477,7 @@ impl<'a> Surveyor<'a> {
             self.first_crlf = Some(line);
         }
         self.survey.crlf |= crlf;
+        self.survey.lf |= !crlf;
         self.survey.statements += 1;
         let number = self.survey.statements;
         let kind = classify(&sql);
@@ -608,10 +611,21 @@ impl<'a> Surveyor<'a> {
     /// The whole dump read: what only the whole tells, and the repairs.
     fn finish(mut self) -> Survey {
         if let Some(line) = self.first_crlf {
+            let how = match self.survey.endings() {
+                Endings::Mixed => {
+                    "on some lines; turned into LF, but for a CR LF inside a string, which is \
+                     the value's own"
+                }
+                _ => {
+                    "throughout, as a converted file has them (git's autocrlf, an editor); \
+                     every CR LF turned back into LF, inside strings too"
+                }
+            };
             self.finding(
                 line,
-                "CRLF line endings (they broke older wrangler inside CREATE TRIGGER); turned into LF"
-                    .to_owned(),
+                format!(
+                    "CRLF line endings (they broke older wrangler inside CREATE TRIGGER) {how}"
+                ),
                 true,
             );
         }
@@ -954,12 +968,12 @@ fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Res
         }
     }
     for (_, sql) in &survey.tables {
-        sink.statement(&normalise(sql, survey.crlf))?;
+        sink.statement(&normalise(sql, survey.endings()))?;
     }
     for vt in &options.virtual_tables {
         if !options.data_into_existing_schema {
             // Otherwise `migrations apply` created it.
-            sink.statement(&normalise(&vt.sql, survey.crlf))?;
+            sink.statement(&normalise(&vt.sql, survey.endings()))?;
         }
         if let Some(ddl) = staging_ddl(vt) {
             sink.statement(&ddl)?;
@@ -997,12 +1011,12 @@ impl RowWriter<'_> {
             | Kind::LateSchema => {}
             Kind::SequenceReset => {
                 if survey.keeps_sequence {
-                    sink.statement(&normalise(sql, survey.crlf))?;
+                    sink.statement(&normalise(sql, survey.endings()))?;
                 }
             }
             Kind::CreateTableAs(name) => {
                 if !(is_reserved(&name) || self.options.data_into_existing_schema) {
-                    sink.statement(&normalise(sql, survey.crlf))?;
+                    sink.statement(&normalise(sql, survey.endings()))?;
                 }
             }
             Kind::Insert(table) => self.write_insert(table, line, sql, sink)?,
@@ -1030,7 +1044,7 @@ impl RowWriter<'_> {
             sink.statement("DELETE FROM sqlite_sequence;")?;
             self.sequence_reset = true;
         }
-        let sql = normalise(sql, survey.crlf);
+        let sql = normalise(sql, survey.endings());
         let sql = match unistr_as_char(&sql) {
             Some(rewritten) => Cow::Owned(rewritten),
             None => sql,
@@ -1068,7 +1082,7 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
     let (triggers, others): (Vec<&String>, Vec<&String>) =
         survey.late_schema.iter().partition(is_trigger);
     for sql in others.into_iter().chain(triggers) {
-        sink.statement(&normalise(sql, survey.crlf))?;
+        sink.statement(&normalise(sql, survey.endings()))?;
     }
     if options.data_into_existing_schema {
         for sql in options.known_triggers.values() {
@@ -1233,11 +1247,11 @@ fn char_expression(text: &str) -> String {
 
 /// A statement as it is loaded: LF line endings, ending in `;`. Borrows in
 /// the common case, because this runs for every statement of the dump.
-pub(crate) fn normalise(sql: &str, crlf: bool) -> Cow<'_, str> {
-    let sql = if crlf && sql.contains('\r') {
-        Cow::Owned(sql.replace("\r\n", "\n"))
-    } else {
-        Cow::Borrowed(sql)
+pub(crate) fn normalise(sql: &str, endings: Endings) -> Cow<'_, str> {
+    let sql = match endings {
+        Endings::Crlf if sql.contains('\r') => Cow::Owned(sql.replace("\r\n", "\n")),
+        Endings::Mixed if sql.contains('\r') => line_endings_to_lf(sql),
+        _ => Cow::Borrowed(sql),
     };
     let trimmed_len = sql.trim_end().len();
     if sql[..trimmed_len].ends_with(';') {
@@ -1251,6 +1265,82 @@ pub(crate) fn normalise(sql: &str, crlf: bool) -> Cow<'_, str> {
     } else {
         Cow::Owned(format!("{};", &sql[..trimmed_len]))
     }
+}
+
+/// How a dump's lines end, which decides what a load turns into LF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endings {
+    /// In LF: nothing changes.
+    Lf,
+    /// Every statement ends in CRLF: the whole file was converted (git's
+    /// `autocrlf`, an editor), the LF inside its strings too, so every CRLF
+    /// turns back into LF.
+    Crlf,
+    /// Some statements end in CRLF, some in LF: only the line endings
+    /// change, and a CR LF inside a string is the value's own.
+    Mixed,
+}
+
+impl Survey {
+    pub(crate) fn endings(&self) -> Endings {
+        match (self.crlf, self.lf) {
+            (false, _) => Endings::Lf,
+            (true, false) => Endings::Crlf,
+            (true, true) => Endings::Mixed,
+        }
+    }
+}
+
+/// `sql` with every CRLF that ends one of its lines turned into LF. A CRLF
+/// inside a string or a quoted name is that value's own (a note typed on
+/// Windows) and is kept: a restore never changes a value.
+fn line_endings_to_lf(sql: &str) -> Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        match quote {
+            // A doubled quote closes and opens again: the same.
+            Some(q) => {
+                if b == q {
+                    quote = None;
+                }
+            }
+            None => match (b, next) {
+                (b'\'' | b'"' | b'`', _) => quote = Some(b),
+                (b'[', _) => quote = Some(b']'),
+                // A line comment runs to its line's end, which is then seen.
+                (b'-', Some(b'-')) => {
+                    let end = sql[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                    i = if end > i && bytes[end - 1] == b'\r' {
+                        end - 1
+                    } else {
+                        end
+                    };
+                    continue;
+                }
+                (b'/', Some(b'*')) => {
+                    i = sql[i + 2..].find("*/").map_or(bytes.len(), |n| i + n + 4);
+                    continue;
+                }
+                (b'\r', Some(b'\n')) => {
+                    out.push_str(&sql[copied..i]);
+                    copied = i + 1;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(sql);
+    }
+    out.push_str(&sql[copied..]);
+    Cow::Owned(out)
 }
 
 /// The indexed columns of an FTS table, in order (the non-option arguments
@@ -1810,6 +1900,46 @@ mod tests {
             "CREATE TRIGGER tr AFTER INSERT ON t\nBEGIN\n  SELECT 1;\nEND;"
         );
         load_like_d1(&out);
+    }
+
+    #[test]
+    fn a_crlf_inside_a_string_is_the_values_own_and_is_kept() {
+        let dump = "CREATE TABLE \"t\" (id INTEGER PRIMARY KEY, note TEXT, \"a\r\nb\" TEXT);\r\n\
+            INSERT INTO \"t\" VALUES(1,'typed\r\non Windows', 'x');\r\n\
+            INSERT INTO \"t\" VALUES(2,'it''s\r\n', [y]); -- a comment\r\n\
+            INSERT INTO \"t\" /* a\r\nb */ VALUES(3,\r\n'', '');\r\n\
+            INSERT INTO \"t\" VALUES(4,'an LF line', '');\n";
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert!(survey.repairs.contains(&Repair::NormalisedLineEndings));
+        assert!(survey.findings[0].message.contains("the value's own"));
+        assert_eq!(
+            out[1..],
+            [
+                "CREATE TABLE \"t\" (id INTEGER PRIMARY KEY, note TEXT, \"a\r\nb\" TEXT);",
+                "INSERT INTO \"t\" VALUES(1,'typed\r\non Windows', 'x');",
+                "INSERT INTO \"t\" VALUES(2,'it''s\r\n', [y]);",
+                "INSERT INTO \"t\" /* a\r\nb */ VALUES(3,\n'', '');",
+                "INSERT INTO \"t\" VALUES(4,'an LF line', '');",
+            ]
+        );
+        // A file in CRLF throughout was converted, its strings' LF too.
+        let converted = "CREATE TABLE t(note TEXT);\r\nINSERT INTO t VALUES('a\r\nb');\r\n";
+        let (survey, out, _) = repair(converted, &Options::default());
+        assert_eq!(
+            out[1..],
+            [
+                "CREATE TABLE t(note TEXT);",
+                "INSERT INTO t VALUES('a\nb');"
+            ]
+        );
+        assert!(survey.findings[0].message.contains("inside strings too"));
+        assert_eq!(
+            line_endings_to_lf("SELECT 1 -- x\r\n, 2"),
+            "SELECT 1 -- x\n, 2"
+        );
+        assert_eq!(line_endings_to_lf("SELECT '\r\n'"), "SELECT '\r\n'");
+        assert_eq!(line_endings_to_lf("SELECT 1 /* open"), "SELECT 1 /* open");
+        assert_eq!(line_endings_to_lf("SELECT '\r\n"), "SELECT '\r\n");
     }
 
     #[test]

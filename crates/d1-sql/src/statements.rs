@@ -80,6 +80,12 @@ impl Iterator for Statements<'_> {
                     }
                 }
                 self.line += 1;
+                // A byte order mark an editor put before the first line
+                // (Notepad's UTF-8) is not SQL: SQLite and D1 would refuse
+                // the first statement for it.
+                if self.line == 1 && self.buf.starts_with('\u{feff}') {
+                    self.pos = '\u{feff}'.len_utf8();
+                }
             }
             let chunk = &self.buf[self.pos..];
             if sql.is_empty() {
@@ -504,6 +510,20 @@ mod tests {
         assert_eq!(statements.len(), 2);
         assert!(statements[0].sql.ends_with("(1)');"));
         assert_eq!(statements[1].sql, "INSERT INTO \"t\" VALUES(2,'b');");
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_not_part_of_a_statement() {
+        let plain = "PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO \"t\" VALUES(1,'\u{feff}');\n";
+        assert_eq!(split(&format!("\u{feff}{plain}")), split(plain));
+        assert_eq!(split(&format!("\u{feff}\n{plain}"))[0].line, 2);
+        // Only the file's first character: anywhere else it is a value's.
+        assert_eq!(
+            split(plain)[1].sql,
+            "INSERT INTO \"t\" VALUES(1,'\u{feff}');"
+        );
+        let later = split("SELECT 1;\n\u{feff}SELECT 2;\n");
+        assert_eq!(later[1].sql, "\u{feff}SELECT 2;");
     }
 
     fn split(text: &str) -> Vec<Statement> {

@@ -300,6 +300,39 @@ fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
     );
 }
 
+/// `restore DUMP --to local --yes --no-manifest`.
+fn restore_without_manifest(target: &Sandbox, dump: &std::path::Path) -> Run {
+    target.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--yes",
+        "--no-manifest",
+    ])
+}
+
+#[test]
+fn a_hand_edited_dump_keeps_a_values_own_cr_lf_and_loses_its_byte_order_mark() {
+    // Saved by a Windows editor: a byte order mark first, the lines it
+    // touched in CRLF, the rest in LF; the note was typed on Windows.
+    let target = Sandbox::new();
+    let dump = target.path().join("edited.sql");
+    std::fs::write(
+        &dump,
+        "\u{feff}PRAGMA defer_foreign_keys=TRUE;\r\n\
+         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\r\n\
+         INSERT INTO \"notes\" VALUES(1,'typed\r\non Windows');\r\n\
+         INSERT INTO \"notes\" VALUES(2,'line one\nline two');\n",
+    )
+    .unwrap();
+    let run = restore_without_manifest(&target, &dump);
+    run.assert_ok();
+    let rows = target.query("SELECT hex(body) AS body FROM notes ORDER BY id");
+    assert_eq!(rows[0][0]["body"], "74797065640D0A6F6E2057696E646F7773");
+    assert_eq!(rows[0][1]["body"], "6C696E65206F6E650A6C696E652074776F");
+}
+
 #[test]
 fn a_sqlite3_dump_restores_with_no_manifest_even_with_crlf() {
     let target = Sandbox::new();
@@ -311,14 +344,7 @@ fn a_sqlite3_dump_restores_with_no_manifest_even_with_crlf() {
     let refused = target.xtask(&["restore", dump.to_str().unwrap(), "--to", "local", "--yes"]);
     refused.assert_refused("has no manifest");
 
-    let run = target.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--yes",
-        "--no-manifest",
-    ]);
+    let run = restore_without_manifest(&target, &dump);
     run.assert_ok();
     assert!(
         run.stdout.contains("skipped the sha256 and size check"),
