@@ -455,6 +455,79 @@ fn a_time_travel_journal_planted_as_a_symbolic_link_stops_the_restore_before_it_
     );
 }
 
+/// The decoy's bytes and mode, for a check that nothing reached it.
+fn bytes_and_mode(path: &Path) -> (Vec<u8>, u32) {
+    use std::os::unix::fs::PermissionsExt;
+    (
+        std::fs::read(path).unwrap(),
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+    )
+}
+
+/// `O_NOFOLLOW` stops a symbolic link, not a hard link: a lock file that
+/// is a second name of a file outside backups/ is truncated and written
+/// through by every command that takes the lock (atkU).
+#[test]
+fn a_lock_file_planted_as_a_hard_link_never_empties_the_file_it_names() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let victim = decoys.path("victim");
+    let victim_before = bytes_and_mode(&victim);
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::fs::hard_link(&victim, sb.backups().join(".lock")).unwrap();
+
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(
+        bytes_and_mode(&victim),
+        victim_before,
+        "the file outside backups/ that .lock also names was written\n{}",
+        run.all()
+    );
+    assert_eq!(decoys.hashes(), before, "{}", run.all());
+}
+
+/// The Time Travel journal is appended to through a hard link planted in
+/// its place, as the lock is written through one (atkU).
+#[test]
+fn a_time_travel_journal_planted_as_a_hard_link_is_never_appended_to() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = decoys.hashes();
+    let run = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
+    run.assert_ok();
+    let json: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let bookmark = json["bookmark"].as_str().unwrap().to_owned();
+
+    std::fs::create_dir_all(remote.sb.backups()).unwrap();
+    std::fs::hard_link(
+        decoys.path("victim.txt"),
+        remote.sb.backups().join("time-travel.jsonl"),
+    )
+    .unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &bookmark,
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_eq!(
+        decoys.hashes(),
+        before,
+        "a file outside backups/ was appended to through the journal's name\n{}",
+        run.all()
+    );
+}
+
 #[test]
 fn a_world_writable_backup_directory_is_refused_and_left_as_it_was() {
     use std::os::unix::fs::PermissionsExt;

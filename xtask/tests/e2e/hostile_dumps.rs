@@ -443,3 +443,60 @@ fn a_dumps_names_never_print_a_line_or_an_escape_of_their_own() {
     }
     assert_eq!(runs[0].code, Some(1), "the broken reference is still BAD");
 }
+
+/// A `.sql.zst` of a few kilobytes that decompresses to one statement of
+/// 768 MiB: zstd frames of a mebibyte of `a` each, one after another, all
+/// inside one string that never closes before the end.
+fn zstd_bomb(path: &Path) {
+    use std::io::Write as _;
+    let frame = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
+    let mut file = std::fs::File::create(path).unwrap();
+    file.write_all(&frame(
+        b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x TEXT);\nINSERT INTO \"t\" VALUES('",
+    ))
+    .unwrap();
+    let mebibyte = frame(&vec![b'a'; 1 << 20]);
+    for _ in 0..768 {
+        file.write_all(&mebibyte).unwrap();
+    }
+    file.write_all(&frame(b"');\n")).unwrap();
+}
+
+/// No statement D1 could ever run is longer than a few megabytes (100 KB a
+/// statement, 2 MB a row), yet the splitter holds a statement whole,
+/// however long: a small compressed file makes verify hold gigabytes (a
+/// 16 KB file held 1.5 GB). Under a 1 GiB address-space limit, ample for
+/// verifying a real dump, it must say BAD, not abort (atkU).
+#[test]
+fn a_zstd_bomb_is_bad_to_verify_without_holding_its_statement_in_memory() {
+    use std::os::unix::process::CommandExt as _;
+    let sb = seeded();
+    let bomb = sb.path().join("bomb.sql.zst");
+    zstd_bomb(&bomb);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 100_000);
+    let limited = |args: &[&str]| {
+        let mut cmd = sb.xtask_command(args);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 1 << 30,
+                    rlim_max: 1 << 30,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Run::from_output(cmd.output().unwrap())
+    };
+    // The limit leaves room for a real verify.
+    let small = dump_file(&sb, "small.sql", GOOD_PREFIX);
+    limited(&["verify", "--no-manifest", &small]).assert_ok();
+
+    let run = limited(&["verify", "--no-manifest", bomb.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.all().contains("BAD"), "{}", run.all());
+    assert!(!run.all().contains("panicked"), "{}", run.all());
+}

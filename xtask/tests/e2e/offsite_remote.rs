@@ -570,3 +570,75 @@ fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
 fn refused_again(remote: &Remote, home: &std::path::Path, key: &str) -> bool {
     !wrangler_delete(remote, home, key).ok && remote.server.r2_object(BUCKET, key).is_some()
 }
+
+/// `offsite fetch` hands wrangler a name in backups/ to write the object
+/// to (`.<file>.<pid>.download.partial`), then chmods that name: whatever
+/// the name points at by then is written and made 0600. The README says
+/// wrangler never reads or writes a name in the backup directory, as it
+/// does for exports, which go to a private temporary directory. A link
+/// swapped in while wrangler starts sends the download outside backups/
+/// (atkU).
+#[test]
+fn offsite_fetch_never_writes_or_chmods_through_a_link_swapped_in_for_its_download() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (remote, home) = remote();
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+    let sb = &remote.sb;
+    for name in sb.backup_files() {
+        std::fs::remove_file(sb.backups().join(name)).unwrap();
+    }
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let victim = decoys.outside("victim.txt");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = decoys.hashes();
+
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let swapped = std::thread::spawn({
+        let done = done.clone();
+        let backups = sb.backups();
+        let victim = victim.clone();
+        move || {
+            while !done.load(Ordering::SeqCst) {
+                for entry in std::fs::read_dir(&backups).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(".download.partial")
+                        && std::fs::remove_file(&path).is_ok()
+                        && std::os::unix::fs::symlink(&victim, &path).is_ok()
+                    {
+                        return Some(name);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            None
+        }
+    });
+    let run = Run::from_output(
+        remote
+            .xtask_command(
+                home.path(),
+                &["offsite", "fetch", "latest", "--env", "prod"],
+            )
+            .output()
+            .unwrap(),
+    );
+    done.store(true, Ordering::SeqCst);
+    // `None` when no download went through a name in backups/ at all.
+    let swapped = swapped.join().unwrap();
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "the file outside backups/ was chmodded through {swapped:?}\n{}",
+        run.all()
+    );
+    assert_eq!(
+        decoys.hashes(),
+        before,
+        "the download was written outside backups/ through {swapped:?}\n{}",
+        run.all()
+    );
+}
