@@ -62,7 +62,7 @@ impl Iterator for Statements<'_> {
             if self.pos >= self.buf.len() {
                 self.buf.clear();
                 self.pos = 0;
-                match self.reader.read_line(&mut self.buf) {
+                match read_line_at_most(&mut *self.reader, &mut self.buf, MAX_STATEMENT) {
                     Ok(0) => {
                         self.done = true;
                         if sql.trim().is_empty() || only_comments(&sql) {
@@ -76,7 +76,10 @@ impl Iterator for Statements<'_> {
                     Ok(_) => {}
                     Err(e) => {
                         self.done = true;
-                        return Some(Err(e).context("reading the dump"));
+                        let line = self.line + 1;
+                        return Some(
+                            Err(e).with_context(|| format!("reading line {line} of the dump")),
+                        );
                     }
                 }
                 self.line += 1;
@@ -103,6 +106,15 @@ impl Iterator for Statements<'_> {
                     // and read it again in C.
                     finder = EndFinder::Scan(Completeness::default());
                 }
+            }
+            if sql.len() + chunk.len() > MAX_STATEMENT as usize {
+                self.done = true;
+                return Some(Err(anyhow::anyhow!(
+                    "the statement starting on line {start} is longer than {} MiB, which no \
+                     statement of a D1 dump is (D1 holds a row to 2 MB); the file is not a dump \
+                     this tool can read",
+                    MAX_STATEMENT >> 20
+                )));
             }
             let Some(end) = finder.find(&mut self.c_text, &sql, chunk) else {
                 sql.push_str(chunk);
@@ -132,6 +144,34 @@ impl Iterator for Statements<'_> {
             }));
         }
     }
+}
+
+/// The longest statement, and line, read: far more than any statement of a
+/// D1 dump (D1 runs statements of at most 100 KB and holds a row to 2 MB,
+/// 4 MB as hex), and a bound on what a hostile file (a small zstd frame
+/// that unpacks to gigabytes of one string) can make a reader hold.
+pub const MAX_STATEMENT: u64 = 16 << 20;
+
+/// [`BufRead::read_line`], refusing a line longer than `max` bytes after
+/// reading at most one byte more of it.
+fn read_line_at_most(
+    reader: &mut dyn BufRead,
+    buf: &mut String,
+    max: u64,
+) -> std::io::Result<usize> {
+    use std::io::Read as _;
+    let n = reader.take(max + 1).read_line(buf)?;
+    if n as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a line longer than {} MiB, which no D1 dump holds (it writes a statement a \
+                 line, and D1 holds a row to 2 MB); the file is not a dump this tool can read",
+                max >> 20
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 /// How many `;` of one statement are checked with `sqlite3_complete` (in C,
@@ -524,6 +564,33 @@ mod tests {
         );
         let later = split("SELECT 1;\n\u{feff}SELECT 2;\n");
         assert_eq!(later[1].sql, "\u{feff}SELECT 2;");
+    }
+
+    #[test]
+    fn a_statement_or_a_line_longer_than_any_d1_dump_holds_is_refused() {
+        let long = "a".repeat(MAX_STATEMENT as usize);
+        // Over many lines, the statement is refused once it is too long.
+        let half = &long[..long.len() / 2 + 10];
+        let text = format!("SELECT 1;\nINSERT INTO t VALUES('{half}\n{half}');\n");
+        let err = Statements::new(text.as_bytes())
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("starting on line 2 is longer than 16 MiB"),
+            "{err:#}"
+        );
+        // On one line, the line is refused, and not read whole.
+        let text = format!("SELECT 1;\nINSERT INTO t VALUES('{long}');\n");
+        let err = Statements::new(text.as_bytes())
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reading line 2 of the dump: a line longer than 16 MiB"),
+            "{err:#}"
+        );
+        // Just under the bound is read.
+        let text = format!("INSERT INTO t VALUES('{}');\n", &long[..long.len() - 40]);
+        assert_eq!(split(&text).len(), 1);
     }
 
     fn split(text: &str) -> Vec<Statement> {

@@ -20,15 +20,15 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil::{self, TempFile};
+use crate::edge::fsutil;
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target, check_expiry_against_locks,
-    checked_manifest, expire_days, index_key, is_our_lock, lock_days, lock_rule_name,
-    print_upload_plan, rule_name, rule_names, target, upload_with,
+    Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target,
+    check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock, lock_days,
+    lock_rule_name, print_upload_plan, rule_name, rule_names, target, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -216,7 +216,6 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     fsutil::sync_file(data.path())?;
     fsutil::rename_no_clobber(data.path(), &dest)
         .with_context(|| format!("cannot move the download to {}", dest.display()))?;
-    data.disarm();
     manifest.create_at(&dest_manifest)?;
     fsutil::sync_dir(&project.backup_dir);
     print_fetched(&dest, bytes, &sha256, &manifest, claimed.is_some());
@@ -281,7 +280,7 @@ fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result
 }
 
 /// The entry's manifest, downloaded from the bucket.
-fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<TempFile> {
+fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<Download> {
     target
         .download(&entry.manifest_key, "manifest")?
         .with_context(|| {
@@ -322,7 +321,7 @@ fn download_checked(
     target: &Target<'_>,
     entry: &IndexEntry,
     manifest: &Manifest,
-) -> Result<(TempFile, String, u64)> {
+) -> Result<(Download, String, u64)> {
     let data = target.download(&entry.key, &entry.file)?.with_context(|| {
         format!(
             "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched",

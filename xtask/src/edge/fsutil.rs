@@ -97,6 +97,7 @@ pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Res
     match options.open(path) {
         Ok(file) => {
             regular(&file, path, &what)?;
+            only_name(&file, path, &what)?;
             Ok(file)
         }
         #[cfg(unix)]
@@ -183,6 +184,31 @@ fn regular(file: &File, path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a file that has another name too (a hard link): `O_NOFOLLOW`
+/// stops a symbolic link, not a second name planted in the backup
+/// directory for a file elsewhere, which a write would empty or grow.
+/// Nothing has been written when this refuses.
+fn only_name(file: &File, path: &Path, what: &str) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let names = file
+            .metadata()
+            .with_context(|| format!("cannot read {what}{}", path.display()))?
+            .nlink();
+        if names > 1 {
+            bail!(
+                "{what}{} is a hard link ({names} names for one file): this tool never writes to \
+                 a file that also has a name elsewhere. Remove this name (`rm {}`) and run the \
+                 command again; the file was left untouched.",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Appends one JSON line to a private journal (`what` names it in errors),
 /// creating it 0600, never through a link.
 pub fn append_json_line(path: &Path, entry: &serde_json::Value, what: &str) -> Result<()> {
@@ -199,7 +225,10 @@ pub fn append_json_line(path: &Path, entry: &serde_json::Value, what: &str) -> R
 /// symbolic link put in its place.
 pub fn rewrite_no_follow(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut file = open_no_follow(OpenOptions::new().write(true).truncate(true), path, "")?;
+    // Emptied only once it is known to be this file alone (no O_TRUNC).
+    let mut file = open_no_follow(OpenOptions::new().write(true), path, "")?;
+    file.set_len(0)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))
 }
@@ -257,12 +286,12 @@ impl DirLock {
     }
 }
 
-/// Makes an existing file private, whatever mode its writer gave it.
+/// Makes an existing file private, whatever mode its writer gave it: the
+/// file itself, never what a link put in its place leads to.
 pub fn make_private(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE_FILE_MODE))
-        .with_context(|| format!("cannot chmod 600 {}", path.display()))?;
-    Ok(())
+    let file = open_no_follow(OpenOptions::new().read(true), path, "")?;
+    file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))
+        .with_context(|| format!("cannot chmod 600 {}", path.display()))
 }
 
 /// Moves `from` to `to` only if `to` does not exist, atomically: a hard link
@@ -451,7 +480,23 @@ mod tests {
         let mut append = OpenOptions::new();
         append.append(true).create(true);
         assert!(open_no_follow(&mut append, &link, "the journal").is_err());
+        let err = make_private(&link).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+
+        // A second name for the file is refused before a byte is written.
+        let hard = dir.path().join("hard");
+        fs::hard_link(&victim, &hard).unwrap();
+        let err = rewrite_no_follow(&hard, b"x").unwrap_err().to_string();
+        assert!(err.contains("hard link (2 names for one file)"), "{err}");
+        assert!(open_no_follow(&mut append, &hard, "the journal").is_err());
+        assert!(make_private(&hard).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(
+            fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
     #[test]

@@ -173,11 +173,11 @@ impl Sealer {
     /// Seals into `file` (created empty and private by the caller) in
     /// `format`, which must not be [`Format::Sql`].
     pub fn create(file: &Path, format: Format, recipients: &[String], age: &Age) -> Result<Sealer> {
-        let out = crate::edge::fsutil::open_no_follow(
-            std::fs::OpenOptions::new().write(true).truncate(true),
-            file,
-            "",
-        )?;
+        // Emptied only once it is known to be this file alone (no O_TRUNC).
+        let out =
+            crate::edge::fsutil::open_no_follow(std::fs::OpenOptions::new().write(true), file, "")?;
+        out.set_len(0)
+            .with_context(|| format!("cannot write {}", file.display()))?;
         let (out, child, copy) = match format {
             Format::Sql => bail!("plain SQL is not sealed"),
             Format::Zstd => (SinkOut::File(out), None, None),

@@ -19,8 +19,15 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
         crate::warn!("{stale}");
         for leftover in leftover_partials(&project.backup_dir)? {
             crate::warn!("removing its unfinished file {}", leftover.display());
-            std::fs::remove_file(&leftover)
-                .with_context(|| format!("cannot remove {}", leftover.display()))?;
+            // A download's own directory goes whole; a link, not what it
+            // leads to.
+            let directory = std::fs::symlink_metadata(&leftover).is_ok_and(|m| m.is_dir());
+            if directory {
+                std::fs::remove_dir_all(&leftover)
+            } else {
+                std::fs::remove_file(&leftover)
+            }
+            .with_context(|| format!("cannot remove {}", leftover.display()))?;
         }
     }
     Ok(lock)

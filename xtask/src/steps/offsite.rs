@@ -421,6 +421,35 @@ pub fn rule_names(listing: &str) -> Vec<String> {
         .collect()
 }
 
+/// An object downloaded into a directory of its own (created 0700, never
+/// one that exists), removed with it when dropped.
+pub struct Download {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl Download {
+    fn create(dir: PathBuf) -> Result<Download> {
+        let mut builder = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+        let file = dir.join("object");
+        Ok(Download { dir, file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// What an offsite command needs: the environment, its bucket, wrangler.
 pub struct Target<'a> {
     pub env: &'a Environment,
@@ -436,21 +465,25 @@ impl Target<'_> {
         &self.offsite.bucket
     }
 
-    /// Downloads an object into a private temporary file in the backup
-    /// directory; `None` when it does not exist.
-    pub fn download(&self, key: &str, label: &str) -> Result<Option<TempFile>> {
+    /// Downloads an object into a private temporary directory made for it
+    /// in the backup directory (on its filesystem, so that the file can be
+    /// moved into place); `None` when it does not exist. wrangler writes
+    /// only inside that new directory, never to a name in the backup
+    /// directory itself, which a link could have taken.
+    pub fn download(&self, key: &str, label: &str) -> Result<Option<Download>> {
         fsutil::create_private_dir(&self.backup_dir)?;
-        let temp = TempFile::create(
+        let download = Download::create(
             self.backup_dir
                 .join(format!(".{label}.{}.download.partial", std::process::id())),
         )?;
         // wrangler writes its own file mode; make it private before use.
-        if self
-            .wrangler
-            .run_unless_missing(&self.cmds.r2_get(self.bucket(), key, temp.path()))?
-        {
-            fsutil::make_private(temp.path())?;
-            Ok(Some(temp))
+        if self.wrangler.run_unless_missing(&self.cmds.r2_get(
+            self.bucket(),
+            key,
+            download.path(),
+        ))? {
+            fsutil::make_private(download.path())?;
+            Ok(Some(download))
         } else {
             Ok(None)
         }
