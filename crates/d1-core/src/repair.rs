@@ -1491,8 +1491,10 @@ impl Splitter {
                 Ok(match row.get_ref(i)? {
                     // Text that is not UTF-8 (a lossless export writes it as
                     // `CAST(X'…' AS TEXT)`) is carried as its bytes.
+                    // So is text that holds a NUL, which no string
+                    // literal can carry.
                     rusqlite::types::ValueRef::Text(bytes)
-                        if std::str::from_utf8(bytes).is_err() =>
+                        if bytes.contains(&0) || std::str::from_utf8(bytes).is_err() =>
                     {
                         Cell::TextBytes(bytes.to_vec())
                     }
@@ -1530,16 +1532,14 @@ fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &
     let (table, rest) = split_insert(sql).context("not an INSERT")?;
     let rest = rest.trim_start();
     let (listed, values_sql) = if rest.starts_with('(') {
-        let close = rest.find(')').context("unterminated column list")?;
-        let columns: Vec<String> = rest[1..close]
-            .split(',')
-            .map(|c| {
-                c.trim()
-                    .trim_matches(['"', '`', '[', ']'])
-                    .replace("\"\"", "\"")
-            })
-            .collect();
-        (Some(columns), rest[close + 1..].trim_start())
+        // Names may hold any character, `)` and `,` included.
+        let (columns, after) = crate::statement::column_list(rest).with_context(|| {
+            format!(
+                "line {line}: the column list of the oversized INSERT into {} cannot be read",
+                crate::names::shown(&table)
+            )
+        })?;
+        (Some(columns), after.trim_start())
     } else {
         (None, rest)
     };
@@ -1576,16 +1576,16 @@ enum Cell {
 /// The statements that build value `i` in the side table, in pieces under
 /// the budget.
 fn side_value(i: usize, value: &Cell) -> Vec<String> {
-    let (text, finish) = match value {
-        Cell::Value(Value::Text(t)) => (t.clone(), None),
-        Cell::Value(Value::Blob(b)) => (crate::names::hex(b), Some("unhex(v)")),
-        Cell::TextBytes(b) => (crate::names::hex(b), Some("CAST(unhex(v) AS TEXT)")),
+    let text = match value {
+        Cell::Value(Value::Text(t)) => t,
+        Cell::Value(Value::Blob(b)) => return byte_pieces(i, b, "BLOB"),
+        Cell::TextBytes(b) => return byte_pieces(i, b, "TEXT"),
         Cell::Value(_) => unreachable!("only text and blobs are deferred"),
     };
     let mut pieces = Vec::new();
     let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
     let room = STATEMENT_BUDGET.saturating_sub(overhead + 16);
-    for (n, chunk) in chunks(&text, room).into_iter().enumerate() {
+    for (n, chunk) in chunks(text, room).into_iter().enumerate() {
         let chunk = chunk.replace('\'', "''");
         pieces.push(if n == 0 {
             format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '{chunk}');")
@@ -1596,11 +1596,34 @@ fn side_value(i: usize, value: &Cell) -> Vec<String> {
     if text.is_empty() {
         pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
     }
-    if let Some(finish) = finish {
-        pieces.push(format!(
-            "UPDATE {SIDE_TABLE} SET v = {finish} WHERE k = {i};"
-        ));
+    pieces
+}
+
+/// The statements that build bytes `i` in the side table as `X'…'` pieces
+/// joined with `||`, then cast to `kind` (BLOB, or TEXT for text that no
+/// string literal can carry). The value is held as its bytes, never as hex,
+/// so a BLOB of up to D1's 2 MB fits D1's value limit all along.
+fn byte_pieces(i: usize, bytes: &[u8], kind: &str) -> Vec<String> {
+    let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || X'' WHERE k = {i};").len();
+    let room = STATEMENT_BUDGET.saturating_sub(overhead + 16) / 2;
+    let mut pieces: Vec<String> = bytes
+        .chunks(room.max(1))
+        .enumerate()
+        .map(|(n, chunk)| {
+            let hex = crate::names::hex(chunk);
+            if n == 0 {
+                format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, X'{hex}');")
+            } else {
+                format!("UPDATE {SIDE_TABLE} SET v = v || X'{hex}' WHERE k = {i};")
+            }
+        })
+        .collect();
+    if bytes.is_empty() {
+        pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, X'');"));
     }
+    pieces.push(format!(
+        "UPDATE {SIDE_TABLE} SET v = CAST(v AS {kind}) WHERE k = {i};"
+    ));
     pieces
 }
 

@@ -374,6 +374,23 @@ pub fn split_insert(sql: &str) -> Option<(String, &str)> {
     Some((name, after))
 }
 
+/// Reads a parenthesised list of column names, `("a", "b (c)", [d])`,
+/// unquoted, and what follows it; `None` if it is not one.
+pub fn column_list(text: &str) -> Option<(Vec<String>, &str)> {
+    let mut rest = text.trim_start().strip_prefix('(')?;
+    let mut names = Vec::new();
+    loop {
+        let (name, after) = read_identifier(rest)?;
+        names.push(name);
+        let after = after.trim_start();
+        if let Some(after) = after.strip_prefix(',') {
+            rest = after;
+        } else {
+            return Some((names, after.strip_prefix(')')?));
+        }
+    }
+}
+
 /// What a `CREATE` statement creates: its kind (`table`, `index`, `trigger`
 /// or `view`, as `sqlite_master` says) and its name, unquoted. Virtual
 /// tables are not matched.
@@ -487,6 +504,31 @@ mod tests {
 
     /// A statement is named without its values, and a name from the dump
     /// is shown escaped.
+    #[test]
+    fn a_column_list_is_read_by_its_quotes_not_by_its_commas_and_parentheses() {
+        let (names, rest) = column_list(
+            r#"("amount (USD)", "a,b", "x""", "[note]", [a b], `q``t`, plain) VALUES(1)"#,
+        )
+        .unwrap();
+        assert_eq!(
+            names,
+            [
+                "amount (USD)",
+                "a,b",
+                "x\"",
+                "[note]",
+                "a b",
+                "q`t",
+                "plain"
+            ]
+        );
+        assert_eq!(rest, " VALUES(1)");
+        assert_eq!(column_list("( a ,b )VALUES").unwrap().0, ["a", "b"]);
+        for bad in ["(a", "(a b)", "(,a)", "a)", "(\"a)"] {
+            assert!(column_list(bad).is_none(), "{bad}");
+        }
+    }
+
     #[test]
     fn a_statement_is_described_without_values_or_raw_names() {
         assert_eq!(
