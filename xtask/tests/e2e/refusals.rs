@@ -241,6 +241,18 @@ fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
     let refused = attempt("data/app.bin", &sqlite);
     assert!(!refused.ok);
     assert!(refused.stderr.contains("SQLite database file"));
+    // A name with a line break would be read as two names, and the dump
+    // under it would go unchecked.
+    let refused = attempt(
+        "notes/a\nb.txt",
+        b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE a(x);",
+    );
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("name holds a line break"),
+        "{}",
+        refused.stderr
+    );
 
     // Ordinary files and migrations (which may start with anything) commit.
     attempt(
