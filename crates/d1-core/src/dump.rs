@@ -232,6 +232,40 @@ pub fn check_looks_like_sql(head: &[u8]) -> Result<()> {
              turn it into SQL with `sqlite3 FILE .dump` first"
         );
     }
+    // A compressed or encrypted file under a name that says plain SQL: its
+    // bytes would be read as text and fail on the first one.
+    let unpack = |kind: &str, how: &str| {
+        anyhow::anyhow!("this file is {kind}, not a SQL dump; {how}, and give the .sql it writes")
+    };
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Err(unpack("gzip-compressed", "unpack it with `gunzip -k FILE`"));
+    }
+    if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
+        return Err(unpack(
+            "bzip2-compressed",
+            "unpack it with `bunzip2 -k FILE`",
+        ));
+    }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(unpack("xz-compressed", "unpack it with `unxz -k FILE`"));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Err(unpack("a zip archive", "unpack it with `unzip FILE`"));
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        bail!(
+            "this file is zstd-compressed, but its name does not end in .sql.zst; rename it so \
+             that it does (this tool reads .sql.zst as it is)"
+        );
+    }
+    if head.starts_with(b"age-encryption.org/")
+        || head.starts_with(b"-----BEGIN AGE ENCRYPTED FILE")
+    {
+        bail!(
+            "this file is encrypted with age, but its name does not end in .sql.zst.age; rename \
+             it so that it does, and pass --identity FILE"
+        );
+    }
     Ok(())
 }
 
@@ -302,6 +336,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(summary.migrations, ["0001_a.sql"]);
+    }
+
+    #[test]
+    fn a_compressed_or_encrypted_file_named_as_sql_is_named_for_what_it_is() {
+        let said = |head: &[u8]| check_looks_like_sql(head).unwrap_err().to_string();
+        assert!(said(&[0x1f, 0x8b, 8, 0]).contains("gzip-compressed"));
+        assert!(said(&[0x1f, 0x8b, 8, 0]).contains("gunzip -k FILE"));
+        assert!(said(b"BZh91AY&SY").contains("bzip2"));
+        assert!(said(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]).contains("xz"));
+        assert!(said(b"PK\x03\x04\x14\0").contains("zip archive"));
+        assert!(said(&[0x28, 0xb5, 0x2f, 0xfd, 0]).contains("end in .sql.zst"));
+        assert!(said(b"age-encryption.org/v1\n-> X25519").contains("--identity FILE"));
+        // SQL, whatever it starts with, passes.
+        for sql in [
+            &b"PRAGMA defer_foreign_keys=TRUE;\n"[..],
+            b"BEGIN;",
+            b"-- PK",
+            b"",
+        ] {
+            check_looks_like_sql(sql).unwrap();
+        }
     }
 
     #[test]

@@ -1169,7 +1169,9 @@ fn resolve_source(
         crate::edge::inventory::Latest::Good,
     )?;
     let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
-    dump::check_looks_like_sql(&data.head()?).with_context(|| format!("{}", file.display()))?;
+    dump::check_looks_like_sql(&data.head()?)
+        .with_context(|| format!("{}", file.display()))
+        .map_err(crate::exit::could_not_run)?;
 
     if args.no_manifest {
         let environment = match &args.source_env {

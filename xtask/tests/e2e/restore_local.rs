@@ -496,6 +496,22 @@ fn guards_refuse_with_nothing_executed() {
         .assert_refused("SQLite database file");
     unchanged("sqlite file");
 
+    // A gzipped dump under its .sql.gz name: named for what it is, exit 2.
+    let gz = target.path().join("backup.sql.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff]).unwrap();
+    let run = target.xtask(&[
+        "restore",
+        gz.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--no-manifest",
+    ]);
+    run.assert_refused("gzip-compressed, not a SQL dump; unpack it with `gunzip -k FILE`");
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    unchanged("gzip file");
+
     // A local backup aimed at production is refused before any network call.
     target
         .xtask(&[
