@@ -160,7 +160,16 @@ fn read_line_at_most(
     max: u64,
 ) -> std::io::Result<usize> {
     use std::io::Read as _;
-    let n = reader.take(max + 1).read_line(buf)?;
+    let n = reader.take(max + 1).read_line(buf).map_err(|e| {
+        if e.kind() != std::io::ErrorKind::InvalidData {
+            return e;
+        }
+        std::io::Error::new(
+            e.kind(),
+            "it is not UTF-8 text, as every D1 dump is (a file saved as Latin-1 or \
+             Windows-1252?); convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.sql`",
+        )
+    })?;
     if n as u64 > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -567,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn a_statement_or_a_line_longer_than_any_d1_dump_holds_is_refused() {
+    fn a_statement_a_line_or_text_no_d1_dump_holds_is_refused_naming_its_line() {
         let long = "a".repeat(MAX_STATEMENT as usize);
         // Over many lines, the statement is refused once it is too long.
         let half = &long[..long.len() / 2 + 10];
@@ -586,6 +595,14 @@ mod tests {
             .unwrap_err();
         assert!(
             format!("{err:#}").contains("reading line 2 of the dump: a line longer than 16 MiB"),
+            "{err:#}"
+        );
+        // Text that is not UTF-8 is named as such, with its line.
+        let err = Statements::new(&b"SELECT 1;\nINSERT INTO t VALUES('caf\xe9');\n"[..])
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reading line 2 of the dump: it is not UTF-8 text"),
             "{err:#}"
         );
         // Just under the bound is read.
