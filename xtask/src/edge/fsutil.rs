@@ -33,6 +33,16 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     refuse_shared_dir(dir)
 }
 
+/// Creates a new directory readable by this user only; fails if anything
+/// (a link included) is already there.
+pub fn create_new_private_dir(path: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.mode(PRIVATE_DIR_MODE);
+    builder
+        .create(path)
+        .with_context(|| format!("cannot create the private directory {}", path.display()))
+}
+
 /// Refuses a directory that others can write to, or a path that is not a
 /// directory; a path that does not exist yet passes (it will be created
 /// private). Changes nothing.

@@ -975,12 +975,7 @@ impl PrivateDir {
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(&path)
-            .with_context(|| format!("cannot create the private directory {}", path.display()))?;
+        crate::edge::fsutil::create_new_private_dir(&path)?;
         Ok(PrivateDir { path })
     }
 

@@ -430,11 +430,7 @@ pub struct Download {
 
 impl Download {
     fn create(dir: PathBuf) -> Result<Download> {
-        let mut builder = std::fs::DirBuilder::new();
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(&dir)
-            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+        fsutil::create_new_private_dir(&dir)?;
         let file = dir.join("object");
         Ok(Download { dir, file })
     }
