@@ -5,12 +5,14 @@
 #                         memory, VmHWM, of CMD's own process) and $tree_mb
 #                         (GNU time's maximum resident size: the largest of
 #                         CMD and the processes it started, such as wrangler's
-#                         node or workerd). Exits with LOG shown if CMD fails.
+#                         node or workerd), and $cpu (GNU time's user plus
+#                         system seconds of CMD and every process it waited
+#                         for). Exits with LOG shown if CMD fails.
 peak_run() {
     local log="$1"; shift
     local start end hwm pid child peak=0
     start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$log.rss" "$@" >"$log" 2>&1 &
+    /usr/bin/time -f '%M %U %S' -o "$log.rss" "$@" >"$log" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         # CMD is GNU time's one child.
@@ -23,7 +25,8 @@ peak_run() {
     end=$(date +%s.%N)
     seconds=$(echo "$end - $start" | bc)
     peak_mb=$((peak / 1024))
-    tree_mb=$(($(tail -1 "$log.rss") / 1024))
+    tree_mb=$(($(tail -1 "$log.rss" | cut -d' ' -f1) / 1024))
+    cpu=$(tail -1 "$log.rss" | awk '{printf "%.2f", $2 + $3}')
 }
 
 #   shell_load DUMP DB    the yardstick: the sqlite3 shell loading DUMP into

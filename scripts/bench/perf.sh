@@ -95,20 +95,28 @@ fresh_d1() { rm -rf .wrangler backups; cp -a "$1" .wrangler; }
 mkdir -p "$work/r"
 record() { # NAME: the figures peak_run just set
     printf '%.2f\n' "$seconds" >>"$work/r/$1.s"
+    echo "$cpu" >>"$work/r/$1.cpu"
     echo "$peak_mb" >>"$work/r/$1.own"
     echo "$tree_mb" >>"$work/r/$1.tree"
     echo "$load" >>"$work/r/$1.load"
 }
+# The CPU seconds (user and system) the loopback server has used so far.
+server_cpu() {
+    [ -n "$server" ] || { echo 0; return; }
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$server/stat"
+}
 run() { # NAME CMD...
-    local name="$1"; shift
+    local name="$1" before; shift
     load=$(cut -d' ' -f1 /proc/loadavg)
+    before=$(server_cpu)
     peak_run "$work/$name.log" "$@"
+    echo "$(server_cpu) - $before" | bc >>"$work/r/$name.server"
     record "$name"
 }
 shell_row() {
     load=$(cut -d' ' -f1 /proc/loadavg)
     shell_load "$dump" "$work/shell.db"
-    peak_mb=0 tree_mb=0
+    peak_mb=0 tree_mb=0 cpu=0
     record shell
 }
 # One binary's operations, as WHO (this or base).
@@ -203,4 +211,16 @@ if wants verify; then
 fi
 if wants remote; then
     echo "backup prod's verify phases (last run): $(grep 'seconds:' "$work/this-remote.log" | sed 's/^ *seconds: //')"
+    # The cores give at most that many CPU seconds a second: whatever the
+    # order of the work, a run takes at least its CPU seconds (its own and,
+    # on this machine, the loopback's) over the cores.
+    cpu_line() { # LABEL NAME
+        local own srv
+        own=$(median "$work/r/$2.cpu"); srv=$(median "$work/r/$2.server")
+        printf '  %-28s %6s + loopback %5s = %6s CPU s; on %s cores, at least %5s s\n' "$1" "$own" "$srv" \
+            "$(echo "$own + $srv" | bc)" "$(nproc)" "$(echo "scale=2; ($own + $srv) / $(nproc)" | bc)"
+    }
+    echo "CPU seconds (user + system, medians) of the command and every process it started, and the loopback's:"
+    cpu_line "wrangler d1 export --remote" wrangler-remote
+    cpu_line "backup prod" this-remote
 fi
