@@ -337,3 +337,39 @@ fn a_backup_of_chosen_tables_says_so_in_its_first_line() {
         run.all()
     );
 }
+
+#[test]
+fn a_hard_link_snapshot_of_the_backup_directory_does_not_stop_the_next_backup() {
+    // `cp -al backups backups.2026-12-01`, the cheap snapshot of a
+    // directory (rsnapshot's rotation), gives every file in backups/ a
+    // second name: the lock that each backup leaves behind (emptied) and
+    // the journals. Since atkU's fix, `open_no_follow` refuses any file
+    // with two names (fsutil.rs `only_name`), so every backup from then on
+    // fails on `.lock`, and the fix it prints is to `rm` the tool's own
+    // files (the Time Travel journal among them, which status reads).
+    let sb = seeded();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let snapshot = sb.path().join("backups.snapshot");
+    std::fs::create_dir(&snapshot).unwrap();
+    let mut linked = Vec::new();
+    for entry in std::fs::read_dir(sb.backups()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::hard_link(entry.path(), snapshot.join(entry.file_name())).unwrap();
+            linked.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(linked.iter().any(|n| n == ".lock"), "{linked:?}");
+    let snapshot_before: BTreeMap<String, Vec<u8>> = linked
+        .iter()
+        .map(|n| (n.clone(), std::fs::read(snapshot.join(n)).unwrap()))
+        .collect();
+
+    let run = sb.xtask(&["backup", "local", "--reason", "after the snapshot"]);
+    run.assert_ok();
+    let after: BTreeMap<String, Vec<u8>> = linked
+        .iter()
+        .map(|n| (n.clone(), std::fs::read(snapshot.join(n)).unwrap()))
+        .collect();
+    assert_eq!(after, snapshot_before, "the snapshot was written through");
+}

@@ -500,3 +500,72 @@ fn a_zstd_bomb_is_bad_to_verify_without_holding_its_statement_in_memory() {
     assert!(run.all().contains("BAD"), "{}", run.all());
     assert!(!run.all().contains("panicked"), "{}", run.all());
 }
+
+/// atkU's bound is per statement (16 MiB), but the survey keeps every
+/// `CREATE TABLE` (and every index, trigger and view) whole in memory
+/// (repair.rs `note`: `survey.tables.push((name, sql))`, even after it
+/// found the statement over D1's 100 KB limit): a compressed file of a
+/// few kilobytes with 80 tables of 15 MiB each makes verify hold 1.2 GB.
+fn zstd_bomb_of_many_tables(path: &Path) {
+    use std::io::Write as _;
+    let frame = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
+    let mut file = std::fs::File::create(path).unwrap();
+    file.write_all(&frame(b"PRAGMA defer_foreign_keys=TRUE;\n"))
+        .unwrap();
+    let mebibyte = frame(&vec![b'a'; 1 << 20]);
+    for n in 0..80 {
+        file.write_all(&frame(
+            format!("CREATE TABLE t{n}(x TEXT DEFAULT '").as_bytes(),
+        ))
+        .unwrap();
+        for _ in 0..15 {
+            file.write_all(&mebibyte).unwrap();
+        }
+        file.write_all(&frame(b"');\n")).unwrap();
+    }
+}
+
+#[test]
+fn a_zstd_bomb_of_many_statements_under_the_bound_is_bad_to_verify_without_holding_them_all() {
+    use std::os::unix::process::CommandExt as _;
+    let sb = seeded();
+    let bomb = sb.path().join("tables.sql.zst");
+    zstd_bomb_of_many_tables(&bomb);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 200_000);
+    let mut cmd = sb.xtask_command(&["verify", "--no-manifest", bomb.to_str().unwrap()]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.all().contains("BAD"), "{}", run.all());
+}
+
+#[test]
+fn a_line_over_the_bound_is_called_too_long_whatever_its_characters() {
+    // `read_line_at_most` reads the line through `take(16 MiB + 1)`: when
+    // that cut falls inside a character of two bytes, `read_line` fails
+    // first with "stream did not contain valid UTF-8", so a line of `é`
+    // (valid UTF-8 throughout) is reported as a file that is not UTF-8,
+    // and the operator looks for an encoding problem that is not there.
+    let sb = seeded();
+    let text = format!(
+        "{GOOD_PREFIX}INSERT INTO \"t\" VALUES('{}');\n",
+        "é".repeat(9 << 20)
+    );
+    let dump = dump_file(&sb, "long-line.sql", &text);
+    let run = sb.xtask(&["verify", "--no-manifest", &dump]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.all().contains("longer than 16 MiB"), "{}", run.all());
+    assert!(!run.all().contains("valid UTF-8"), "{}", run.all());
+}

@@ -512,3 +512,44 @@ fn with_backup_never_shows_or_records_a_quoted_password_or_a_passphrase() {
     );
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+#[test]
+fn status_json_does_not_call_the_migrations_applied_after_a_time_travel_restore() {
+    // A Time Travel restore after the newest verified backup (as
+    // `time-travel restore` journals it): the text now says `unknown`, but
+    // `--json`, which the README says gives the same, still reports
+    // `"pending_migrations": []`, i.e. nothing pending, for a database that
+    // may have been taken back before any of them (status.rs: only
+    // `render` asks `time_travel_since_the_backup`).
+    let (sb, _) = sandbox_with_a_backup();
+    let now = chrono::Utc::now().to_rfc3339();
+    std::fs::write(
+        sb.backups().join("time-travel.jsonl"),
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "at": now,
+                "started_at": now,
+                "environment": "local",
+                "status": "done",
+            })
+        ),
+    )
+    .unwrap();
+    let text = sb.xtask(&["status", "--env", "local"]);
+    text.assert_ok();
+    assert!(
+        text.stdout.contains("migrations                unknown"),
+        "{}",
+        text.all()
+    );
+    let run = sb.xtask(&["status", "--env", "local", "--json"]);
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let local = &report["environments"][0];
+    assert_ne!(
+        local["pending_migrations"],
+        serde_json::json!([]),
+        "--json says no migration is pending where the text says unknown:\n{report:#}"
+    );
+}

@@ -1149,3 +1149,33 @@ fn a_dump_with_only_a_header_is_not_a_dump_and_replaces_nothing() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn a_dump_in_crlf_throughout_without_a_final_line_break_gives_its_values_their_lf_back() {
+    // An old sqlite3 `.dump` (a raw LF inside the string), then converted
+    // to CRLF whole by git's autocrlf or a Windows editor, which also
+    // dropped the line break after the last line (Notepad does). Every
+    // line ending is CRLF, so the LF inside the note became CR LF with
+    // them and must turn back; but the last statement ends in no line
+    // break at all, which `Survey::endings` counts as an LF line
+    // (statements.rs: `crlf = buf.ends_with("\r\n")`), so the dump is
+    // taken as `Endings::Mixed` and the note is restored with a CR that
+    // was never in it.
+    let target = Sandbox::new();
+    let dump = target.path().join("converted.sql");
+    std::fs::write(
+        &dump,
+        "PRAGMA defer_foreign_keys=TRUE;\r\n\
+         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\r\n\
+         INSERT INTO \"notes\" VALUES(1,'line one\r\nline two');\r\n\
+         INSERT INTO \"notes\" VALUES(2,'last');",
+    )
+    .unwrap();
+    let run = restore_without_manifest(&target, &dump);
+    run.assert_ok();
+    let rows = target.query("SELECT hex(body) AS body FROM notes ORDER BY id");
+    assert_eq!(
+        rows[0][0]["body"], "6C696E65206F6E650A6C696E652074776F",
+        "the note came back with a CR LF instead of its LF"
+    );
+}
