@@ -447,7 +447,17 @@ struct Surveyor<'a> {
     /// Statements skipped because the schema already exists.
     skipped: usize,
     first_crlf: Option<usize>,
+    /// About how many bytes of the dump's text the survey holds (its
+    /// schema, its table names, its findings); see [`HELD_LIMIT`].
+    held: usize,
 }
+
+/// The most the survey holds of a dump's text: thousands of times the
+/// schema, names and findings of any D1 database's dump, and a bound on what
+/// a hostile one (a small zstd file that unpacks to many statements, each
+/// under the reader's bound) can make it hold. Past it, nothing more is
+/// kept and the dump cannot be restored.
+const HELD_LIMIT: usize = 64 << 20;
 
 impl<'a> Surveyor<'a> {
     fn new(options: &'a Options) -> Self {
@@ -459,10 +469,21 @@ impl<'a> Surveyor<'a> {
             reserved: BTreeMap::new(),
             skipped: 0,
             first_crlf: None,
+            held: 0,
         }
     }
 
+    /// Whether `bytes` more may be held ([`HELD_LIMIT`]).
+    fn hold(&mut self, bytes: usize) -> bool {
+        // What a vector's or a map's entry costs besides its text.
+        self.held = self.held.saturating_add(bytes + 64);
+        self.held <= HELD_LIMIT
+    }
+
     fn finding(&mut self, line: usize, message: String, repaired: bool) {
+        if !self.hold(message.len()) {
+            return;
+        }
         self.survey.findings.push(Finding {
             line,
             message,
@@ -533,7 +554,7 @@ impl<'a> Surveyor<'a> {
                     format!("creates {name}, a table name D1 reserves; dropped"),
                     true,
                 );
-                *self.reserved.entry(name).or_default() += 1;
+                self.count_reserved(name);
             }
             Kind::CreateTable(_) | Kind::CreateTableAs(_) if options.data_into_existing_schema => {
                 self.skipped += 1;
@@ -543,8 +564,10 @@ impl<'a> Surveyor<'a> {
             // A staged shadow table is replaced by the staging table's own DDL.
             Kind::CreateTable(name) if self.staged.contains_key(&name) => {}
             Kind::CreateTable(name) => {
-                self.survey.table_lines.insert(name.clone(), line);
-                self.survey.tables.push((name, sql));
+                if self.hold(2 * name.len() + sql.len()) {
+                    self.survey.table_lines.insert(name.clone(), line);
+                    self.survey.tables.push((name, sql));
+                }
             }
             Kind::CreateVirtual(name) => self.finding(
                 line,
@@ -558,7 +581,7 @@ impl<'a> Surveyor<'a> {
             Kind::LateSchema => {
                 if options.data_into_existing_schema {
                     self.skipped += 1;
-                } else {
+                } else if self.hold(sql.len()) {
                     self.survey.late_schema.push(sql);
                 }
             }
@@ -570,7 +593,7 @@ impl<'a> Surveyor<'a> {
     /// its staging table), with what it needs repaired.
     fn note_insert(&mut self, table: String, line: usize, sql: &str) {
         if is_reserved(&table) {
-            *self.reserved.entry(table).or_default() += 1;
+            self.count_reserved(table);
         } else if self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE {
             self.skipped += 1;
         } else {
@@ -588,9 +611,11 @@ impl<'a> Surveyor<'a> {
                     ),
                     true,
                 );
-                self.survey
-                    .oversized
-                    .push((line, target.clone(), sql.len()));
+                if self.hold(target.len()) {
+                    self.survey
+                        .oversized
+                        .push((line, target.clone(), sql.len()));
+                }
             }
             if unistr_as_char(sql).is_some() {
                 self.survey.unistr_statements += 1;
@@ -604,7 +629,16 @@ impl<'a> Surveyor<'a> {
                     );
                 }
             }
-            *self.survey.rows.entry(target).or_default() += 1;
+            if self.survey.rows.contains_key(&target) || self.hold(target.len()) {
+                *self.survey.rows.entry(target).or_default() += 1;
+            }
+        }
+    }
+
+    /// One more statement about a reserved table, which is dropped.
+    fn count_reserved(&mut self, table: String) {
+        if self.reserved.contains_key(&table) || self.hold(table.len()) {
+            *self.reserved.entry(table).or_default() += 1;
         }
     }
 
@@ -628,6 +662,18 @@ impl<'a> Surveyor<'a> {
                 ),
                 true,
             );
+        }
+        if self.held > HELD_LIMIT {
+            self.survey.findings.push(Finding {
+                line: 1,
+                message: format!(
+                    "the dump holds more schema, table names and findings than any D1 \
+                     database's dump does (over {} MiB of them), so only what came first was \
+                     kept: it is not a dump this tool can restore",
+                    HELD_LIMIT >> 20
+                ),
+                repaired: false,
+            });
         }
         self.settle_sequence();
         let forward_references = self.note_forward_references();
@@ -1963,6 +2009,25 @@ mod tests {
         assert_eq!(line_endings_to_lf("SELECT '\r\n'"), "SELECT '\r\n'");
         assert_eq!(line_endings_to_lf("SELECT 1 /* open"), "SELECT 1 /* open");
         assert_eq!(line_endings_to_lf("SELECT '\r\n"), "SELECT '\r\n");
+    }
+
+    #[test]
+    fn a_dump_with_more_schema_than_any_d1_database_is_not_held_whole() {
+        let default = "x".repeat(15 << 20);
+        let dump: String = (0..6)
+            .map(|i| format!("CREATE TABLE t{i}(x TEXT DEFAULT '{default}');\n"))
+            .collect();
+        let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+        assert!(survey.tables.len() < 6, "{}", survey.tables.len());
+        assert!(survey.ensure_repairable().is_err());
+        assert!(
+            survey
+                .findings
+                .iter()
+                .any(|f| !f.repaired && f.message.contains("over 64 MiB of them")),
+            "{:#?}",
+            survey.findings
+        );
     }
 
     #[test]

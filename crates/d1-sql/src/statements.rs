@@ -32,6 +32,8 @@ pub struct Statements<'a> {
     pos: usize,
     /// Reused for the NUL-terminated copy SQLite needs.
     c_text: Vec<u8>,
+    /// Whether the last line read that had a line break ended in CRLF.
+    crlf_before: bool,
     done: bool,
 }
 
@@ -43,6 +45,7 @@ impl<'a> Statements<'a> {
             buf: String::new(),
             pos: 0,
             c_text: Vec::new(),
+            crlf_before: false,
             done: false,
         }
     }
@@ -83,6 +86,9 @@ impl Iterator for Statements<'_> {
                     }
                 }
                 self.line += 1;
+                if self.buf.ends_with('\n') {
+                    self.crlf_before = self.buf.ends_with("\r\n");
+                }
                 // A byte order mark an editor put before the first line
                 // (Notepad's UTF-8) is not SQL: SQLite and D1 would refuse
                 // the first statement for it.
@@ -132,7 +138,9 @@ impl Iterator for Statements<'_> {
                 finder = EndFinder::Ask { asks: 0 };
                 continue;
             }
-            let crlf = self.buf.ends_with("\r\n");
+            // A last line with no line break at all (as Notepad saves it)
+            // counts as ending the way the lines before it did.
+            let crlf = self.crlf_before;
             let trimmed_len = sql.trim_end().len();
             sql.truncate(trimmed_len);
             let trimmed_start = sql.len() - sql.trim_start().len();
@@ -152,34 +160,34 @@ impl Iterator for Statements<'_> {
 /// that unpacks to gigabytes of one string) can make a reader hold.
 pub const MAX_STATEMENT: u64 = 16 << 20;
 
-/// [`BufRead::read_line`], refusing a line longer than `max` bytes after
-/// reading at most one byte more of it.
+/// [`BufRead::read_line`] into an empty `buf`, refusing a line longer than
+/// `max` bytes after reading at most one byte more of it, and then one that
+/// is not UTF-8. The length is judged first, on the bytes: a line cut
+/// inside a character at the bound is too long, not badly encoded.
 fn read_line_at_most(
     reader: &mut dyn BufRead,
     buf: &mut String,
     max: u64,
 ) -> std::io::Result<usize> {
     use std::io::Read as _;
-    let n = reader.take(max + 1).read_line(buf).map_err(|e| {
-        if e.kind() != std::io::ErrorKind::InvalidData {
-            return e;
-        }
-        std::io::Error::new(
-            e.kind(),
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
+    let mut bytes = std::mem::take(buf).into_bytes();
+    bytes.clear();
+    let n = reader.take(max + 1).read_until(b'\n', &mut bytes)?;
+    if n as u64 > max {
+        return Err(invalid(format!(
+            "a line longer than {} MiB, which no D1 dump holds (it writes a statement a line, \
+             and D1 holds a row to 2 MB); the file is not a dump this tool can read",
+            max >> 20
+        )));
+    }
+    *buf = String::from_utf8(bytes).map_err(|_| {
+        invalid(
             "it is not UTF-8 text, as every D1 dump is (a file saved as Latin-1 or \
-             Windows-1252?); convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.sql`",
+             Windows-1252?); convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.sql`"
+                .to_owned(),
         )
     })?;
-    if n as u64 > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "a line longer than {} MiB, which no D1 dump holds (it writes a statement a \
-                 line, and D1 holds a row to 2 MB); the file is not a dump this tool can read",
-                max >> 20
-            ),
-        ));
-    }
     Ok(n)
 }
 
