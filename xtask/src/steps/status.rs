@@ -61,6 +61,11 @@ pub struct EnvStatus {
     /// or a restore of an older backup, they are pending again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_migrations: Option<Vec<String>>,
+    /// Why what the newest verified backup says of the migrations says
+    /// nothing of the database now (a Time Travel restore came after it);
+    /// `pending_migrations` is then left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrations_unknown: Option<String>,
 }
 
 /// An environment's newest verified full backup.
@@ -81,17 +86,22 @@ pub struct Newest {
     pub taken_before: Vec<String>,
 }
 
-impl EnvStatus {
-    /// A Time Travel restore was started at or after the newest verified
-    /// backup was taken: the database may no longer be that backup's, so
-    /// what the backup says of its migrations says nothing of today's.
-    fn time_travel_since_the_backup(&self) -> bool {
-        let (Some(newest), Some(restore)) = (&self.newest_verified, &self.last_time_travel_restore)
-        else {
-            return false;
-        };
-        DateTime::parse_from_rfc3339(&restore.at).is_ok_and(|at| at >= newest.created_at)
-    }
+/// Why the newest verified backup's migrations say nothing of the database
+/// now: a Time Travel restore at or after the backup was taken may have
+/// taken the database anywhere.
+fn migrations_unknown(
+    newest: Option<&Newest>,
+    restore: Option<&TimeTravelRestore>,
+) -> Option<String> {
+    let (newest, restore) = (newest?, restore?);
+    DateTime::parse_from_rfc3339(&restore.at)
+        .is_ok_and(|at| at >= newest.created_at)
+        .then(|| {
+            format!(
+                "a Time Travel restore came after that backup ({})",
+                restore.at
+            )
+        })
 }
 
 /// The migrations a pre-migration backup's reason names (`pre-migration:
@@ -203,26 +213,32 @@ pub fn environment_status(
         .filter(|e| matches!(e.verified(), "bad" | "damaged"))
         .map(|e| e.manifest.file.name.clone())
         .or(changed);
+    let newest_verified = newest.map(|e| Newest {
+        file: e.manifest.file.name.clone(),
+        created_at: e.manifest.created_at,
+        age_seconds: (now - e.manifest.created_at).num_seconds().max(0),
+        offsite: e
+            .manifest
+            .offsite
+            .as_ref()
+            .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
+        applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
+        taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
+    });
+    let last_time_travel_restore = journal.get(env).cloned();
     EnvStatus {
         environment: env.to_owned(),
         database: database.to_owned(),
-        newest_verified: newest.map(|e| Newest {
-            file: e.manifest.file.name.clone(),
-            created_at: e.manifest.created_at,
-            age_seconds: (now - e.manifest.created_at).num_seconds().max(0),
-            offsite: e
-                .manifest
-                .offsite
-                .as_ref()
-                .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
-            applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
-            taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
-        }),
+        migrations_unknown: migrations_unknown(
+            newest_verified.as_ref(),
+            last_time_travel_restore.as_ref(),
+        ),
+        newest_verified,
         max_age: max_age.map(|s| s.to_string()),
         stale,
         newest_is_bad,
         last_drill: drills.get(env).cloned(),
-        last_time_travel_restore: journal.get(env).cloned(),
+        last_time_travel_restore,
         offsite_lock: None,
         pending_migrations: None,
     }
@@ -263,12 +279,14 @@ impl EnvStatus {
             None => String::new(),
         };
         let migrations = match self.pending_migrations.as_deref() {
-            None => String::new(),
-            Some(_) if self.time_travel_since_the_backup() => format!(
-                "  migrations                unknown: a Time Travel restore came after that backup \
-                 (`cargo xtask migrate {} --check` reads the database)\n",
-                self.environment
-            ),
+            None => match &self.migrations_unknown {
+                Some(why) => format!(
+                    "  migrations                unknown: {why} (`cargo xtask migrate {} --check` \
+                     reads the database)\n",
+                    self.environment
+                ),
+                None => String::new(),
+            },
             Some([]) => "  migrations                all applied as of that backup\n".to_owned(),
             // The backup `migrate` took before applying them: they were
             // applied just after it, unless that failed.
@@ -380,13 +398,15 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 offsite_lock: settings.offsite.map(|o| {
                     lock_line(&o.bucket, locks.get(&(env.name.clone(), o.bucket.clone())))
                 }),
-                pending_migrations: applied.and_then(|applied| {
-                    let files = migration_files(&project.config_dir.join(&env.migrations_dir));
-                    files
-                        .map_err(|e| crate::detail!("no migrations line: {e:#}"))
-                        .ok()
-                        .map(|files| pending(&files, applied))
-                }),
+                pending_migrations: applied
+                    .filter(|_| status.migrations_unknown.is_none())
+                    .and_then(|applied| {
+                        let files = migration_files(&project.config_dir.join(&env.migrations_dir));
+                        files
+                            .map_err(|e| crate::detail!("no migrations line: {e:#}"))
+                            .ok()
+                            .map(|files| pending(&files, applied))
+                    }),
                 ..status
             }
         })
@@ -553,14 +573,21 @@ not json
             at: at.to_owned(),
             status: "done".to_owned(),
         };
-        s.last_time_travel_restore = Some(restore("2026-10-31T09:00:00Z"));
+        let before = restore("2026-10-31T09:00:00Z");
+        assert_eq!(
+            migrations_unknown(s.newest_verified.as_ref(), Some(&before)),
+            None
+        );
         assert!(s.render().contains("all applied as of that backup"));
-        s.last_time_travel_restore = Some(restore("2026-11-01T09:05:00Z"));
+        let after = restore("2026-11-01T09:05:00Z");
+        s.migrations_unknown = migrations_unknown(s.newest_verified.as_ref(), Some(&after));
+        s.pending_migrations = None;
         let shown = s.render();
         assert!(
             shown.contains(
                 "\n  migrations                unknown: a Time Travel restore came after that \
-                 backup (`cargo xtask migrate prod --check` reads the database)\n"
+                 backup (2026-11-01T09:05:00Z) (`cargo xtask migrate prod --check` reads the \
+                 database)\n"
             ),
             "{shown}"
         );
