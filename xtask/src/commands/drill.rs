@@ -142,19 +142,12 @@ impl Record {
 
 /// Appends a row to the drill log, creating it with its header.
 pub fn append_log(path: &Path, record: &Record) -> Result<()> {
-    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let fresh = !path.exists();
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    let mut file = crate::edge::fsutil::open_no_follow(&mut options, path, "the drill log")?;
-    if fresh {
-        file.write_all(LOG_HEADER.as_bytes())?;
-    }
-    writeln!(file, "{}", record.row())?;
-    Ok(())
+    let header = if path.exists() { "" } else { LOG_HEADER };
+    let text = format!("{header}{}\n", record.row());
+    crate::edge::fsutil::append_to_own_file(path, &text, "the drill log")
 }
 
 pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {

@@ -95,6 +95,15 @@ pub fn create_private_file(path: &Path) -> Result<File> {
 /// planted there is refused, its target left untouched, and the error
 /// names the file and the fix. `what` says what the file is (may be empty).
 pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Result<File> {
+    let file = open_no_follow_shared(options, path, what)?;
+    only_name(&file, path, what)?;
+    Ok(file)
+}
+
+/// [`open_no_follow`], but a file that also has another name (a hard link)
+/// is opened too: for the caller that then gives the name a file of its
+/// own ([`replace_file`]) rather than write to one that is shared.
+pub fn open_no_follow_shared(options: &mut OpenOptions, path: &Path, what: &str) -> Result<File> {
     // O_NONBLOCK: a FIFO planted here fails (or opens at once) instead of
     // waiting for ever for another end; a regular file ignores it.
     #[cfg(unix)]
@@ -107,7 +116,6 @@ pub fn open_no_follow(options: &mut OpenOptions, path: &Path, what: &str) -> Res
     match options.open(path) {
         Ok(file) => {
             regular(&file, path, &what)?;
-            only_name(&file, path, &what)?;
             Ok(file)
         }
         #[cfg(unix)]
@@ -199,36 +207,101 @@ fn regular(file: &File, path: &Path, what: &str) -> Result<()> {
 /// directory for a file elsewhere, which a write would empty or grow.
 /// Nothing has been written when this refuses.
 fn only_name(file: &File, path: &Path, what: &str) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        let names = file
-            .metadata()
-            .with_context(|| format!("cannot read {what}{}", path.display()))?
-            .nlink();
-        if names > 1 {
-            bail!(
-                "{what}{} is a hard link ({names} names for one file): this tool never writes to \
-                 a file that also has a name elsewhere. Remove this name (`rm {}`) and run the \
-                 command again; the file was left untouched.",
-                path.display(),
-                path.display()
-            );
-        }
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what} ")
+    };
+    let names = link_count(file, path)?;
+    if names > 1 {
+        bail!(
+            "{what}{} is a hard link ({names} names for one file): this tool never writes to a \
+             file that also has a name elsewhere. Remove this name (`rm {}`) and run the command \
+             again; the file was left untouched.",
+            path.display(),
+            path.display()
+        );
     }
     Ok(())
 }
 
-/// Appends one JSON line to a private journal (`what` names it in errors),
-/// creating it 0600, never through a link.
-pub fn append_json_line(path: &Path, entry: &serde_json::Value, what: &str) -> Result<()> {
+/// How many names an open file has.
+pub fn link_count(file: &File, path: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .nlink())
+}
+
+/// Whether the open `file` is the one `path` names now (and not one put in
+/// its place since it was opened).
+pub fn is_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Puts a new private file holding `bytes` in `path`'s place, atomically
+/// (written beside it, then renamed over it): whatever `path` named before,
+/// a link or a file with other names, is left as it was.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let temp = path.with_file_name(format!(
+        ".{}.{}.partial",
+        d1_core::names::file_name(path),
+        std::process::id()
+    ));
+    let mut file = create_private_file(&temp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Appends `text` to a file the tool keeps (a journal, the drill log),
+/// created private when missing, never through a link. A file that also has
+/// another name (a hard-link snapshot of its directory) is not written
+/// through: the name gets a file of its own, holding the old text and
+/// `text`, and the other name keeps what it had.
+pub fn append_to_own_file(path: &Path, text: &str, what: &str) -> Result<()> {
     use std::io::Write;
     let mut options = OpenOptions::new();
-    options.create(true).append(true).mode(PRIVATE_FILE_MODE);
-    let mut file = open_no_follow(&mut options, path, what)?;
-    writeln!(file, "{entry}")?;
-    file.sync_all()?;
-    Ok(())
+    options
+        .create(true)
+        .read(true)
+        .append(true)
+        .mode(PRIVATE_FILE_MODE);
+    let mut file = open_no_follow_shared(&mut options, path, what)?;
+    if link_count(&file, path)? > 1 {
+        let mut old = Vec::new();
+        (&file).take(TEXT_LIMIT + 1).read_to_end(&mut old)?;
+        if old.len() as u64 > TEXT_LIMIT {
+            bail!(
+                "{what} {} is larger than {} MiB, which no {what} this tool writes is; move it \
+                 aside",
+                path.display(),
+                TEXT_LIMIT >> 20
+            );
+        }
+        old.extend_from_slice(text.as_bytes());
+        return replace_file(path, &old);
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {what} {}", path.display()))
+}
+
+/// Appends one JSON line to a private journal (`what` names it in errors),
+/// creating it 0600, never through a link ([`append_to_own_file`]).
+pub fn append_json_line(path: &Path, entry: &serde_json::Value, what: &str) -> Result<()> {
+    append_to_own_file(path, &format!("{entry}\n"), what)
 }
 
 /// Rewrites an existing file that this tool created, without following a
@@ -503,6 +576,11 @@ mod tests {
         assert!(open_no_follow(&mut append, &hard, "the journal").is_err());
         assert!(make_private(&hard).is_err());
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        // A journal with another name gets a file of its own instead.
+        append_to_own_file(&hard, " and more", "the journal").unwrap();
+        assert_eq!(fs::read_to_string(&hard).unwrap(), "precious and more");
+        assert_eq!(link_count(&File::open(&hard).unwrap(), &hard).unwrap(), 1);
+        append_to_own_file(&link, "x", "the journal").unwrap_err();
         assert_eq!(
             fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
             0o644

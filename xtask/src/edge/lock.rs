@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub const LOCK_FILE: &str = ".lock";
@@ -40,14 +40,40 @@ impl BackupLock {
     /// Takes the lock or refuses at once, naming the holder.
     pub fn acquire(dir: &Path, command: &str) -> Result<(BackupLock, Option<StaleLock>)> {
         let path = dir.join(LOCK_FILE);
+        // Another run may put a new lock file in place (below) between this
+        // run's open and its lock: the lock then taken is on a file no name
+        // leads to, and the open is made again.
+        for _ in 0..16 {
+            let file = Self::open(&path)?;
+            if let Some(taken) = Self::take(file, dir, &path, command)? {
+                return Ok(taken);
+            }
+        }
+        bail!(
+            "the backup lock {} was replaced again and again while this run took it; run the \
+             command again",
+            path.display()
+        )
+    }
+
+    fn open(path: &Path) -> Result<File> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(
             &mut options,
             crate::edge::fsutil::PRIVATE_FILE_MODE,
         );
-        let mut file = crate::edge::fsutil::open_no_follow(&mut options, &path, "the backup lock")?;
+        crate::edge::fsutil::open_no_follow_shared(&mut options, path, "the backup lock")
+    }
+
+    /// Locks the open lock file and writes the holder into it; `None` when
+    /// the file turned out not to be (or no longer to be) `path`'s own.
+    fn take(
+        mut file: File,
+        dir: &Path,
+        path: &Path,
+        command: &str,
+    ) -> Result<Option<(BackupLock, Option<StaleLock>)>> {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -71,7 +97,18 @@ impl BackupLock {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
+        if !crate::edge::fsutil::is_at(&file, path) {
+            return Ok(None);
+        }
         let previous = read_small(&mut file);
+        if crate::edge::fsutil::link_count(&file, path)? > 1 {
+            // Another name shares this file (a hard-link snapshot of the
+            // backup directory): writing the holder would write there too.
+            // While this lock is held, a file of its own, saying what this
+            // one said, takes its place, and that one is taken.
+            crate::edge::fsutil::replace_file(path, previous.as_bytes())?;
+            return Ok(None);
+        }
         let stale = (!previous.trim().is_empty()).then(|| StaleLock {
             holder: serde_json::from_str(&previous).ok(),
         });
@@ -84,7 +121,7 @@ impl BackupLock {
         file.seek(SeekFrom::Start(0))?;
         file.write_all(serde_json::to_string(&holder)?.as_bytes())?;
         file.sync_all()?;
-        Ok((BackupLock { file }, stale))
+        Ok(Some((BackupLock { file }, stale)))
     }
 }
 
@@ -156,6 +193,25 @@ mod tests {
         }
         let (_again, stale) = again.unwrap();
         assert_eq!(stale, None, "a clean release leaves no stale lock");
+    }
+
+    #[test]
+    fn a_lock_file_with_another_name_is_replaced_and_the_other_name_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join("snapshot-of-lock");
+        let said = r#"{"pid":999999,"started_at":"2026-11-23T10:00:00Z","command":"backup prod"}"#;
+        std::fs::write(&snapshot, said).unwrap();
+        std::fs::hard_link(&snapshot, dir.path().join(LOCK_FILE)).unwrap();
+        let (lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        // What the shared file said is still read: a holder that died.
+        assert_eq!(stale.unwrap().holder.unwrap().pid, 999_999);
+        assert_eq!(std::fs::read_to_string(&snapshot).unwrap(), said);
+        let own = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert!(own.contains("backup local"), "{own}");
+        drop(lock);
+        assert_eq!(std::fs::read_to_string(&snapshot).unwrap(), said);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 2, "the lock and the other name only");
     }
 
     #[test]
