@@ -427,3 +427,433 @@ fn an_interrupt_after_the_load_says_the_target_was_changed() {
     // It did run: staging holds prod's rows.
     assert_eq!(counts(&remote.staging), counts(&remote.db));
 }
+
+/// The backups in backups/ that `before` did not list (files ending .sql).
+fn new_backups(remote: &Remote, before: &[String]) -> Vec<String> {
+    remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql") && !before.contains(f))
+        .collect()
+}
+
+/// A migration that seeds rows, as real apps' do (plans, default settings).
+fn add_seeding_migration(remote: &Remote, home: &std::path::Path, sql: &str) {
+    std::fs::write(remote.sb.path().join("migrations/0005_seeded.sql"), sql).unwrap();
+    remote
+        .xtask(home, &["migrate", "prod", "--confirm", "qbtime_db_prod"])
+        .assert_ok();
+}
+
+/// A migration that inserts rows of its own (a table of plans, a default
+/// setting) is part of the schema every restore's verification and
+/// `--clean` rebuild. A data-only backup of such a database carries those
+/// rows too; loaded on top of the migration's own, they fail a UNIQUE
+/// key, so every data-only backup of the database is called bad, although
+/// nothing in it is wrong (atkV).
+#[test]
+fn a_data_only_backup_of_a_database_whose_migration_seeds_rows_is_good() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_seeding_migration(
+        &remote,
+        home.path(),
+        "CREATE TABLE plans (id INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL UNIQUE, \
+         seats INTEGER NOT NULL);\n\
+         INSERT INTO plans (code, seats) VALUES ('free', 1), ('team', 10);\n",
+    );
+    let before = remote.sb.backup_files();
+    let run = remote.xtask(home.path(), &["backup", "prod", "--data-only"]);
+    let taken = new_backups(&remote, &before);
+    assert_eq!(taken.len(), 1, "{}", run.all());
+    let m = manifest_for(&remote.sb, &taken[0]);
+    assert_eq!(m["verification"]["outcome"], "good", "{}", run.all());
+    run.assert_ok();
+}
+
+/// The runbook's clean restore of a data-only backup (migrations apply,
+/// then the rows) into an empty staging: a migration that seeded a row
+/// in a table without a key has it twice afterwards, once from the
+/// migration and once from the backup. The restore reports the mismatch
+/// only after the load, leaving staging with the doubled rows (atkV).
+#[test]
+fn a_clean_restore_does_not_double_the_rows_a_migration_seeds() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_seeding_migration(
+        &remote,
+        home.path(),
+        "CREATE TABLE app_settings (key TEXT NOT NULL, value TEXT);\n\
+         INSERT INTO app_settings VALUES ('theme', 'dark');\n",
+    );
+    let before = remote.sb.backup_files();
+    remote.xtask(home.path(), &["backup", "prod", "--data-only"]);
+    let taken = new_backups(&remote, &before);
+    assert_eq!(taken.len(), 1);
+    let file = remote.sb.backups().join(&taken[0]);
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--clean",
+            "--yes",
+        ],
+    );
+    let settings: i64 = rusqlite::Connection::open(&remote.staging)
+        .unwrap()
+        .query_row("SELECT count(*) FROM app_settings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(settings, 1, "app_settings doubled: {}", run.all());
+    run.assert_ok();
+    assert_eq!(counts(&remote.staging), counts(&remote.db));
+}
+
+/// A backup of chosen tables restored `--replace --partial` drops
+/// everything else, d1_migrations and its rows included. Every migration
+/// then reads as pending (and `migrate` would run 0001 onto the restored
+/// `companies` and fail), but neither the plan nor the end says so, as
+/// they do for a schema-only backup; the plan guesses the dropped tables
+/// were "taken before the migration that made them", and the checklist
+/// points at "the restored encryption_keys table", which was dropped (atkV).
+#[test]
+fn a_partial_replace_of_chosen_tables_says_every_migration_is_pending_again() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let full = remote.sb.backups().join(remote.backup_prod(home.path()));
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "restore",
+                full.to_str().unwrap(),
+                "--to",
+                "staging",
+                "--yes",
+            ],
+        )
+        .assert_ok();
+    let before = remote.sb.backup_files();
+    remote
+        .xtask(home.path(), &["backup", "prod", "--table", "companies"])
+        .assert_ok();
+    let taken = new_backups(&remote, &before);
+    assert_eq!(taken.len(), 1);
+    let file = remote.sb.backups().join(&taken[0]);
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--replace",
+            "--partial",
+            "--yes",
+        ],
+    );
+    run.assert_ok();
+    // As it did: staging has companies and nothing else, no migration recorded.
+    let left: Vec<String> = counts(&remote.staging)
+        .into_keys()
+        .filter(|t| t != "sqlite_sequence")
+        .collect();
+    assert_eq!(left, ["companies"]);
+    assert!(
+        run.stderr.contains("0001_accounts_companies_customers.sql"),
+        "no word that every migration is pending again:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.stdout.contains("taken before the migration that made"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("the restored encryption_keys table"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A backup its own verification called bad (here: prod's audit chain is
+/// broken) is kept, and `latest` skips it; restored by name, its plan does
+/// not say that it failed verification, nor why (atkV).
+#[test]
+fn a_restore_of_a_backup_marked_bad_says_so_in_its_plan() {
+    let remote = Remote::new(
+        "INSERT INTO audit_log (occurred_at, actor_account_id, company_id, action, prev_hash, hash) \
+         VALUES ('2026-11-03T10:00:00.000Z', 1, 1, 'report.run', \
+         '1111111111111111111111111111111111111111111111111111111111111111', \
+         '2222222222222222222222222222222222222222222222222222222222222222');",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let name = only_backup(&remote.sb);
+    assert_eq!(
+        manifest_for(&remote.sb, &name)["verification"]["outcome"],
+        "bad"
+    );
+    let file = remote.sb.backups().join(&name);
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--dry-run",
+        ],
+    );
+    let plan = run.stdout.to_lowercase();
+    assert!(
+        plan.contains("bad") || plan.contains("failed verification"),
+        "the plan does not say the backup failed its verification:\n{}",
+        run.all()
+    );
+}
+
+/// An AUTOINCREMENT table never gives a deleted row's id to a new row:
+/// `sqlite_sequence` remembers the highest id ever used. A whole backup
+/// carries it; a backup of chosen tables does not, so once restored
+/// (`--replace --partial`) the next notification reuses the ids of
+/// notifications deleted before the backup, and anything that still
+/// names one (a link in an email, an audit row's target_id) now points at
+/// another row (atkV).
+#[test]
+fn a_backup_of_chosen_tables_keeps_their_autoincrement_counters() {
+    let remote = Remote::new(
+        "INSERT INTO notifications (id, account_id, kind, title) VALUES (500, 1, 'welcome', 'gone');\n\
+         DELETE FROM notifications WHERE id = 500;",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let seq = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'notifications'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(seq(&remote.db), 500);
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "backup",
+                "prod",
+                "--table",
+                "encryption_keys",
+                "--table",
+                "accounts",
+                "--table",
+                "companies",
+                "--table",
+                "notifications",
+            ],
+        )
+        .assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "restore",
+                file.to_str().unwrap(),
+                "--to",
+                "staging",
+                "--replace",
+                "--partial",
+                "--yes",
+            ],
+        )
+        .assert_ok();
+    assert_eq!(
+        counts(&remote.staging)["notifications"],
+        counts(&remote.db)["notifications"]
+    );
+    assert_eq!(
+        seq(&remote.staging),
+        500,
+        "the next notification would reuse a deleted one's id"
+    );
+}
+
+/// Migrations numbered without leading zeros (`1_init.sql` … `10_x.sql`),
+/// as many projects name them. wrangler applies them by their number
+/// (`compareMigrationPaths`: 1, 2, … 9, 10), and d1_migrations records
+/// them in that order.
+fn number_migrations_without_zeros(sb: &Sandbox) {
+    let dir = sb.path().join("migrations");
+    for (old, new) in [
+        (
+            "0001_accounts_companies_customers.sql",
+            "1_accounts_companies_customers.sql",
+        ),
+        (
+            "0002_encryption_keys_and_qbt_tokens.sql",
+            "2_encryption_keys_and_qbt_tokens.sql",
+        ),
+        (
+            "0003_report_configs_and_notifications.sql",
+            "3_report_configs_and_notifications.sql",
+        ),
+        ("0004_audit_log.sql", "4_audit_log.sql"),
+    ] {
+        std::fs::rename(dir.join(old), dir.join(new)).unwrap();
+    }
+    for n in 5..10 {
+        std::fs::write(
+            dir.join(format!("{n}_t{n}.sql")),
+            format!("CREATE TABLE t{n} (x TEXT);\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("10_nickname.sql"),
+        "ALTER TABLE accounts ADD COLUMN nickname TEXT;\n",
+    )
+    .unwrap();
+}
+
+/// The plan of `migrate` lists the pending migrations in the order
+/// wrangler will apply them: with unpadded numbers it put `10_…` first,
+/// before the migration that creates the table it alters (atkV).
+#[test]
+fn migrate_plans_unpadded_migrations_in_the_order_wrangler_applies_them() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    number_migrations_without_zeros(&remote.sb);
+    let run = remote.xtask(home.path(), &["migrate", "staging", "--dry-run"]);
+    run.assert_ok();
+    let at = |name: &str| {
+        run.stdout
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not in the plan:\n{}", run.stdout))
+    };
+    assert!(
+        at("1_accounts_companies_customers.sql") < at("10_nickname.sql"),
+        "the plan lists 10_nickname.sql before 1_accounts_companies_customers.sql:\n{}",
+        run.stdout
+    );
+}
+
+/// With unpadded migration numbers, `restore --clean` compares the
+/// migrations the backup recorded (in the order they were applied) with
+/// the directory's names sorted as text, calls the same ten migrations "a
+/// different schema", and refuses every backup; for a data-only backup,
+/// which only `--clean` restores, the advice "restore without --clean" is
+/// refused in turn, so the backup cannot be restored at all (atkV).
+#[test]
+fn a_clean_restore_accepts_the_same_unpadded_migrations_in_wranglers_order() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    number_migrations_without_zeros(sb);
+    sb.xtask(&[
+        "migrate",
+        "local",
+        "--yes",
+        "--no-backup",
+        "--reason",
+        "a fresh local database",
+    ])
+    .assert_ok();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let file = sb.backups().join(only_backup(sb));
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--clean",
+            "--yes",
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(counts(&remote.staging)["accounts"], 3);
+    assert_eq!(counts(&remote.staging)["d1_migrations"], 10);
+}
+
+/// The runbook's path into a brand-new database, after `wrangler d1
+/// migrations list` (or apply) has made its empty `d1_migrations`: a
+/// data-only backup restored `--clean` is refused as "not empty (tables:
+/// d1_migrations)", with the advice "Use --replace", which a data-only
+/// backup is refused for in turn (and with `--partial` added, the load
+/// fails: it has no tables to go into). The advice must lead somewhere
+/// (atkV).
+#[test]
+fn a_data_only_backup_into_a_database_with_only_an_empty_migrations_table_has_a_way_in() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote
+        .xtask(home.path(), &["backup", "prod", "--data-only"])
+        .assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    // As `wrangler d1 migrations list --remote` leaves a new database.
+    rusqlite::Connection::open(&remote.staging)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE d1_migrations(\n\
+             \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+             \t\tname       TEXT UNIQUE,\n\
+             \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);",
+        )
+        .unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--clean",
+            "--yes",
+        ],
+    );
+    if run.code == Some(0) {
+        let mut want = counts(&remote.db);
+        want.remove("sqlite_sequence");
+        let mut got = counts(&remote.staging);
+        got.remove("sqlite_sequence");
+        assert_eq!(got, want);
+        return;
+    }
+    assert!(
+        !run.stderr.contains("Use --replace"),
+        "advice a data-only backup is refused for:\n{}",
+        run.stderr
+    );
+}
+
+/// wrangler applies the `*.sql` files of migrations_dir that are not
+/// hidden (minimatch with `dot: false`) and are files. Emacs keeps a lock
+/// on a migration being edited as a dangling symlink `.#0005_x.sql`:
+/// wrangler ignores it, but every command that reads migrations/ stopped
+/// (exit 2), calling it a migration whose name is not plain (atkV).
+#[test]
+fn migrate_ignores_an_editors_lock_file_as_wrangler_does() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        "op@laptop.12345:1764580000",
+        remote.sb.path().join("migrations/.#0005_draft.sql"),
+    )
+    .unwrap();
+    let run = remote.xtask(home.path(), &["migrate", "staging", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("0004_audit_log.sql") && !run.stdout.contains(".#0005_draft.sql"),
+        "{}",
+        run.stdout
+    );
+}
