@@ -16,24 +16,32 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use xshell::Shell;
 
-/// Migration files not yet recorded in `d1_migrations`, in name order.
+/// Migration files not yet recorded in `d1_migrations`, in the order wrangler
+/// applies them.
 pub fn pending(files: &[String], applied: &[String]) -> Vec<String> {
-    let mut pending: Vec<String> = files
+    // In the order of `files`, which is wrangler's.
+    files
         .iter()
         .filter(|f| !applied.contains(f))
         .cloned()
-        .collect();
-    pending.sort();
-    pending
+        .collect()
 }
 
-/// The `.sql` files in the migrations directory. A backup put there by
-/// mistake (named `backup-…`) would be applied as a migration, rows and
+/// The migrations in the migrations directory, as wrangler finds and orders
+/// them: its regular `.sql` files, not hidden ones (an editor's
+/// `.#0005_x.sql` lock, a link), in [`wrangler_order`]. A backup put there
+/// by mistake (named `backup-…`) would be applied as a migration, rows and
 /// all: it is refused, naming it, before anything runs.
 pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // What wrangler skips (`isFile()` of an unfollowed entry, and a
+        // pattern that matches no dot file) is no migration here either.
+        if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         if name.starts_with("backup-") && name.contains(".sql") {
             crate::stop!(
                 Exit::CouldNotRun,
@@ -60,8 +68,32 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
             files.push(name);
         }
     }
-    files.sort();
+    files.sort_by(|a, b| wrangler_order(a, b));
     Ok(files)
+}
+
+/// The order wrangler applies migrations in (`compareSegments` in
+/// workers-sdk's d1-migrations.ts): by the number before the first `_`,
+/// read as `parseInt` reads it (`10_x.sql` after `9_x.sql`, `0005` as 5),
+/// numbered ones first, then by name.
+pub fn wrangler_order(a: &str, b: &str) -> std::cmp::Ordering {
+    /// The leading digits of the part before the first `_`, without their
+    /// leading zeros: compared by length, then as text, they compare as
+    /// numbers of any size.
+    fn number(name: &str) -> Option<&str> {
+        let first = name.split('_').next().unwrap_or_default();
+        let digits = &first[..first
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(first.len())];
+        (!digits.is_empty()).then(|| digits.trim_start_matches('0'))
+    }
+    let by_number = match (number(a), number(b)) {
+        (Some(x), Some(y)) => (x.len(), x).cmp(&(y.len(), y)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    };
+    by_number.then_with(|| a.cmp(b))
 }
 
 /// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
@@ -596,6 +628,49 @@ mod tests {
             assert!(format!("{err:#}").contains("0002_b.sql"), "{err:#}");
             assert!(!path.exists(), "{sql} wrote {}", path.display());
         }
+    }
+
+    /// wrangler's choice of files and its order: numbers read as numbers,
+    /// numbered files first; hidden files and links are not migrations.
+    #[test]
+    fn migrations_are_the_files_wrangler_applies_in_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "10_nickname.sql",
+            "1_accounts.sql",
+            "2_b.sql",
+            "0003_c.sql",
+            "notes.sql",
+        ] {
+            std::fs::write(dir.path().join(name), "SELECT 1;").unwrap();
+        }
+        // An editor's lock (a dangling link) and a hidden file.
+        std::os::unix::fs::symlink("user@host.1234", dir.path().join(".#2_b.sql")).unwrap();
+        std::fs::write(dir.path().join(".draft.sql"), "SELECT 1;").unwrap();
+        std::os::unix::fs::symlink("1_accounts.sql", dir.path().join("11_link.sql")).unwrap();
+        assert_eq!(
+            migration_files(dir.path()).unwrap(),
+            [
+                "1_accounts.sql",
+                "2_b.sql",
+                "0003_c.sql",
+                "10_nickname.sql",
+                "notes.sql"
+            ]
+        );
+        let applied = ["1_accounts.sql".to_owned()];
+        let files = migration_files(dir.path()).unwrap();
+        assert_eq!(pending(&files, &applied)[..2], ["2_b.sql", "0003_c.sql"]);
+        use std::cmp::Ordering::*;
+        assert_eq!(
+            wrangler_order("0005_a.sql", "5_b.sql"),
+            Less,
+            "same number: by name"
+        );
+        assert_eq!(
+            wrangler_order("99999999999999999999_a.sql", "3_b.sql"),
+            Greater
+        );
     }
 
     /// A backup dropped into migrations/ is refused, naming it, before it
