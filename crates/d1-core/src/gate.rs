@@ -113,6 +113,12 @@ struct State {
     /// Triggers a statement from a file may drop: those the repair drops
     /// before a clean restore's rows and creates again after them.
     droppable_triggers: std::collections::BTreeSet<String>,
+    /// Tables (lower case) a statement from a file may empty (or change,
+    /// through a foreign key's action) before any row goes into them: those
+    /// a clean restore's migrations seeded, whose rows the dump holds all of.
+    emptiable: std::collections::BTreeSet<String>,
+    /// Tables (lower case) a row has been inserted into.
+    inserted: std::collections::BTreeSet<String>,
 }
 
 /// A SQLite connection that runs SQL from files under the gate's rules.
@@ -180,6 +186,17 @@ impl Gate {
     pub fn allow_dropping_triggers<'a>(&self, names: impl IntoIterator<Item = &'a String>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.droppable_triggers.extend(names.into_iter().cloned());
+    }
+
+    /// Lets statements from a file delete the rows of `tables`, each until
+    /// a row is inserted into it: the repair empties the tables a clean
+    /// restore's migrations seeded before the dump's rows go in. A dump's
+    /// own DELETE after its rows is still refused.
+    pub fn allow_emptying<'a>(&self, tables: impl IntoIterator<Item = &'a String>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .emptiable
+            .extend(tables.into_iter().map(|t| t.to_lowercase()));
     }
 
     /// A gated database in memory.
@@ -336,6 +353,8 @@ impl Gate {
             running: on.then(std::time::Instant::now),
             budget_seconds: state.budget_seconds,
             droppable_triggers: std::mem::take(&mut state.droppable_triggers),
+            emptiable: std::mem::take(&mut state.emptiable),
+            inserted: std::mem::take(&mut state.inserted),
             ..State::default()
         };
         was
@@ -352,6 +371,8 @@ impl Gate {
             untrusted: on,
             budget_seconds: state.budget_seconds,
             droppable_triggers: std::mem::take(&mut state.droppable_triggers),
+            emptiable: std::mem::take(&mut state.emptiable),
+            inserted: std::mem::take(&mut state.inserted),
             ..State::default()
         };
     }
@@ -730,8 +751,17 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
                 state.schema_write = true;
                 Ok(())
             } else {
+                state.inserted.insert(table_name.to_lowercase());
                 not_reserved(table_name)
             }
+        }
+        // Emptying one such table may change rows of another through its
+        // foreign keys' actions (SET NULL, CASCADE): those are emptied too.
+        AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+            if state.emptiable.contains(&table_name.to_lowercase())
+                && !state.inserted.contains(&table_name.to_lowercase()) =>
+        {
+            not_reserved(table_name)
         }
         AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
             judge_row_change(state, ctx, table_name)
@@ -1113,6 +1143,29 @@ mod tests {
             "CREATE TRIGGER held AFTER INSERT ON t BEGIN SELECT 1; END;",
         );
         assert!(refused(&gate, "DROP TABLE t;").contains("DROP"));
+    }
+
+    /// A clean restore's load may empty the tables named (and, through
+    /// their foreign keys, change rows of others named), each only until a
+    /// row goes into it: a dump's own DELETE after its rows is refused.
+    #[test]
+    fn only_the_tables_named_may_be_emptied_and_only_before_their_rows() {
+        let gate = Gate::memory().unwrap();
+        gate.db()
+            .execute_batch(
+                "CREATE TABLE plans(id INTEGER PRIMARY KEY); \
+                 CREATE TABLE uses(plan REFERENCES plans(id) ON DELETE SET NULL); \
+                 CREATE TABLE other(x); INSERT INTO plans VALUES (1); INSERT INTO other VALUES (1);",
+            )
+            .unwrap();
+        assert!(refused(&gate, "DELETE FROM plans;").contains("a dump only inserts"));
+        gate.allow_emptying(&["Plans".to_owned(), "uses".to_owned()]);
+        ran(&gate, "DELETE FROM plans;");
+        ran(&gate, "DELETE FROM uses;");
+        assert!(refused(&gate, "DELETE FROM other;").contains("a dump only inserts"));
+        ran(&gate, "INSERT INTO plans VALUES (2);");
+        assert!(refused(&gate, "DELETE FROM plans;").contains("a dump only inserts"));
+        assert!(refused(&gate, "UPDATE plans SET id = 3;").contains("a dump only inserts"));
     }
 
     /// The tool's own statements (a migration applied to a scratch

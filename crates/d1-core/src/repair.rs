@@ -61,6 +61,37 @@ pub struct Options {
     /// restored rows: they already hold what it did when they were written
     /// (an AFTER INSERT trigger counting rows would count them twice).
     pub known_triggers: BTreeMap<String, String>,
+    /// The tables a backup of chosen tables holds (its manifest's
+    /// `tables`); empty for a backup of the whole database.
+    pub chosen_tables: Vec<String>,
+}
+
+impl Options {
+    /// With `data_into_existing_schema`: the tables of that schema whose
+    /// rows the dump holds all of, which are emptied before its rows go in,
+    /// so that rows a migration seeded (a plans table's `free` and `team`)
+    /// are neither doubled nor in the way of the backup's own. Not
+    /// `d1_migrations`, SQLite's or D1's own tables, nor virtual tables.
+    pub fn emptied_tables(&self) -> Vec<&String> {
+        if !self.data_into_existing_schema {
+            return Vec::new();
+        }
+        self.known_tables
+            .iter()
+            .filter(|(name, ddl)| {
+                !name.eq_ignore_ascii_case(statement::MIGRATIONS_TABLE)
+                    && !name.to_ascii_lowercase().starts_with("sqlite_")
+                    && !statement::is_never_restored(name)
+                    && statement::created_object(ddl).is_some_and(|(kind, _)| kind == "table")
+                    && (self.chosen_tables.is_empty()
+                        || self
+                            .chosen_tables
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(name)))
+            })
+            .map(|(name, _)| name)
+            .collect()
+    }
 }
 
 /// One change the repair makes, as the restore plan lists it.
@@ -882,6 +913,7 @@ impl Preflight {
             let _ = gate.db().execute_batch(ddl);
         }
         gate.allow_dropping_triggers(options.known_triggers.keys());
+        gate.allow_emptying(options.emptied_tables());
         Ok(Preflight {
             gate,
             statements: 0,
@@ -1011,6 +1043,10 @@ fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Res
     if options.data_into_existing_schema {
         for name in options.known_triggers.keys() {
             sink.statement(&format!("DROP TRIGGER IF EXISTS {};", quote_ident(name)))?;
+        }
+        // With the triggers off, so that emptying writes nothing else.
+        for name in options.emptied_tables() {
+            sink.statement(&format!("DELETE FROM {};", quote_ident(name)))?;
         }
     }
     for (_, sql) in &survey.tables {

@@ -379,6 +379,7 @@ impl Loader {
         // holds off while the rows load.
         self.db
             .allow_dropping_triggers(options.known_triggers.keys());
+        self.db.allow_emptying(options.emptied_tables());
         let mut loading = Loading {
             runner: d1_core::gate::Runner::new(&self.db),
             statements: &mut self.statements,

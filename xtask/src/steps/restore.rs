@@ -577,6 +577,11 @@ fn survey_dump(
         data_into_existing_schema: mode == Mode::Clean,
         known_tables,
         known_triggers,
+        chosen_tables: source
+            .manifest
+            .as_ref()
+            .map(|m| m.tables.clone())
+            .unwrap_or_default(),
     };
     let settings = project.settings()?;
     // The dump's triggers, by name, read in the survey's pass.
@@ -1000,7 +1005,22 @@ fn read_target(
         }
     };
     let existing = existing_objects(&catalog);
-    guard_target_state(args.mode(), &existing, target)?;
+    // `wrangler d1 migrations list` leaves a new database with an empty
+    // d1_migrations: for `--clean`, which applies the migrations first, that
+    // database is as empty as a new one.
+    let only_unused_migrations_table = args.mode() == Mode::Clean
+        && existing == [("table".to_owned(), statement::MIGRATIONS_TABLE.to_owned())]
+        && target_reader
+            .query(
+                "count the target's recorded migrations (read-only)",
+                &format!("SELECT count(*) AS n FROM {}", statement::MIGRATIONS_TABLE),
+            )
+            .ok()
+            .and_then(|json| json.pointer("/0/results/0/n").and_then(|n| n.as_u64()))
+            == Some(0);
+    if !only_unused_migrations_table {
+        guard_target_state(args.mode(), &existing, target)?;
+    }
     Ok((catalog, existing))
 }
 
@@ -1372,10 +1392,19 @@ fn guard_target_state(
         Mode::IntoEmpty => "a restore (--into-empty, the default when no mode is given)".to_owned(),
         other => format!("--{}", other.name()),
     };
+    // --replace takes only a whole backup; --clean is for a data-only one.
+    let fix = match mode {
+        Mode::Clean => {
+            "Restore into a new database instead (`--to new:NAME`), or empty this one first"
+        }
+        _ => {
+            "Use --replace to drop them and load the backup in one step (a safety backup is \
+             taken first)"
+        }
+    };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "{} is not empty (tables: {}); {how} needs a database with no tables. Use --replace to \
-         drop them and load the backup in one step (a safety backup is taken first). Nothing was \
+        "{} is not empty (tables: {}); {how} needs a database with no tables. {fix}. Nothing was \
          done.",
         target.database_name,
         names.join(", ")

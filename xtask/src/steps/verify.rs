@@ -630,6 +630,7 @@ impl Shape {
             data_into_existing_schema: data_only,
             known_tables,
             known_triggers,
+            chosen_tables: manifest.map(|m| m.tables.clone()).unwrap_or_default(),
         };
         Ok(Shape {
             data_only,
@@ -754,6 +755,7 @@ fn load(
     // the repair holds off while the rows load.
     db.db
         .allow_dropping_triggers(shape.options.known_triggers.keys());
+    db.db.allow_emptying(shape.options.emptied_tables());
     let mut loading = Loading {
         runner: gate::Runner::new(&db.db),
         statements: &mut db.statements,
