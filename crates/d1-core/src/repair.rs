@@ -76,10 +76,30 @@ impl Options {
         if !self.data_into_existing_schema {
             return Vec::new();
         }
+        // Virtual tables and their shadow tables (`<name>_data`, ...),
+        // which FTS5 keeps and D1 may not write.
+        let virtual_names: Vec<String> = self
+            .known_tables
+            .iter()
+            .filter(|(_, ddl)| statement::created_object(ddl).is_none())
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .chain(
+                self.virtual_tables
+                    .iter()
+                    .map(|vt| vt.name.to_ascii_lowercase()),
+            )
+            .collect();
+        let is_virtual_or_shadow = |name: &str| {
+            let name = name.to_ascii_lowercase();
+            virtual_names
+                .iter()
+                .any(|vt| name == *vt || name.starts_with(&format!("{vt}_")))
+        };
         self.known_tables
             .iter()
             .filter(|(name, ddl)| {
-                !name.eq_ignore_ascii_case(statement::MIGRATIONS_TABLE)
+                !is_virtual_or_shadow(name)
+                    && !name.eq_ignore_ascii_case(statement::MIGRATIONS_TABLE)
                     && !name.to_ascii_lowercase().starts_with("sqlite_")
                     && !statement::is_never_restored(name)
                     && statement::created_object(ddl).is_some_and(|(kind, _)| kind == "table")
@@ -2064,6 +2084,33 @@ mod tests {
             "{:#?}",
             survey.findings
         );
+    }
+
+    #[test]
+    fn a_clean_load_empties_the_schemas_own_tables_and_no_other() {
+        let table = |name: &str| (name.to_owned(), format!("CREATE TABLE \"{name}\"(x)"));
+        let mut options = Options {
+            data_into_existing_schema: true,
+            known_tables: BTreeMap::from([
+                table("plans"),
+                table("d1_migrations"),
+                table("sqlite_sequence"),
+                table("_cf_KV"),
+                (
+                    "search".to_owned(),
+                    "CREATE VIRTUAL TABLE search USING fts5(x)".to_owned(),
+                ),
+                table("search_data"),
+                table("Search_config"),
+                table("notes"),
+            ]),
+            ..Options::default()
+        };
+        assert_eq!(options.emptied_tables(), ["notes", "plans"]);
+        options.chosen_tables = vec!["PLANS".to_owned()];
+        assert_eq!(options.emptied_tables(), ["plans"]);
+        options.data_into_existing_schema = false;
+        assert!(options.emptied_tables().is_empty());
     }
 
     #[test]

@@ -382,7 +382,11 @@ fn plan(
         .unwrap_or(target);
     let migrations_dir = project.config_dir.join(&migrations_of.migrations_dir);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
-    let pending_after = pending_after(&source, mode, &migrations_dir);
+    let drops_migrations_table = mode == Mode::Replace
+        && existing
+            .iter()
+            .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
+    let pending_after = pending_after(&source, mode, &migrations_dir, drops_migrations_table);
     let inspected = Inspected {
         catalog,
         existing,
@@ -1516,6 +1520,41 @@ fn print_plan(p: &PlanView<'_>) {
     crate::say!("{out}");
 }
 
+/// The plan's line on the backup's last verification, as its manifest
+/// records it; a backup that failed it is restored with a warning.
+fn plan_verification(out: &mut String, s: &Source, m: &Manifest) {
+    let Some(v) = &m.verification else {
+        let _ = writeln!(
+            out,
+            "  verified     never (`cargo xtask verify {}` checks it first)",
+            d1_core::wording::shell_word(&s.file.display().to_string())
+        );
+        return;
+    };
+    let at = v.verified_at.format("%Y-%m-%d %H:%M UTC");
+    if v.is_good() {
+        let _ = writeln!(out, "  verified     GOOD, {at}");
+        return;
+    }
+    // The checks by name: what they found is the file's, not the plan's.
+    let failed: Vec<&str> = v
+        .failed
+        .iter()
+        .map(|f| f.split(':').next().unwrap_or_default().trim())
+        .collect();
+    let _ = writeln!(
+        out,
+        "  verified     BAD, {at}: failed {}",
+        d1_core::names::shown(&failed.join(", "))
+    );
+    crate::warn!(
+        "{} failed its verification ({}): a restore of it may not give back the database it \
+         was taken from; `cargo xtask list` names the good backups",
+        s.file.display(),
+        d1_core::names::shown(&failed.join(", "))
+    );
+}
+
 /// The plan's lines on the backup and its manifest.
 fn plan_source(out: &mut String, p: &PlanView<'_>) {
     let s = p.source;
@@ -1534,6 +1573,7 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
                 d1_core::wording::count(tables, "table"),
                 d1_core::wording::count(rows, "row")
             );
+            plan_verification(out, s, m);
         }
         None => {
             let _ = writeln!(
@@ -1600,11 +1640,18 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
             .collect();
         if !lost.is_empty() {
             let it = d1_core::wording::them(lost.len());
+            let why = match p.source.manifest.as_ref().filter(|m| !m.tables.is_empty()) {
+                Some(m) => format!(
+                    "it holds chosen tables only ({})",
+                    d1_core::names::shown(&m.tables.join(", "))
+                ),
+                None => format!("taken before the migration that made {it}?"),
+            };
             let _ = writeln!(
                 out,
-                "  LOSES        {} and every row in {it}: the backup does not have {it} (taken \
-                 before the migration that made {it}?); afterwards the database has the \
-                 backup's schema, and `cargo xtask migrate` lists what is pending again",
+                "  LOSES        {} and every row in {it}: the backup does not have {it} ({why}); \
+                 afterwards the database has the backup's schema, and `cargo xtask migrate` \
+                 lists what is pending again",
                 lost.iter()
                     .map(|t| format!("table {}", d1_core::names::shown(t)))
                     .collect::<Vec<_>>()
@@ -1669,6 +1716,10 @@ struct PendingAfter {
     /// among them, but no rows, so every migration reads as pending
     /// although the schema already has what they make.
     none_recorded: bool,
+    /// A backup of chosen tables without `d1_migrations`, replacing a
+    /// target that had one: it is dropped, and every migration reads as
+    /// pending.
+    record_dropped: bool,
 }
 
 /// The migrations pending once the backup is loaded: the target gets the
@@ -1676,8 +1727,14 @@ struct PendingAfter {
 /// are pending; after a schema-only backup, all of them. None for
 /// `--clean`, which applies today's migrations first (and refuses a backup
 /// taken at others), or without a manifest, or for chosen tables without
-/// `d1_migrations` (the target keeps its own rows).
-fn pending_after(source: &Source, mode: Mode, dir: &Path) -> PendingAfter {
+/// `d1_migrations` (the target keeps its own rows), unless `--replace`
+/// drops the target's (`drops_migrations_table`): then all of them.
+fn pending_after(
+    source: &Source,
+    mode: Mode,
+    dir: &Path,
+    drops_migrations_table: bool,
+) -> PendingAfter {
     let Some(m) = source.manifest.as_ref().filter(|_| mode != Mode::Clean) else {
         return PendingAfter::default();
     };
@@ -1686,7 +1743,11 @@ fn pending_after(source: &Source, mode: Mode, dir: &Path) -> PendingAfter {
             || m.tables
                 .iter()
                 .any(|t| t == d1_core::statement::MIGRATIONS_TABLE));
-    let applied: &[String] = match (none_recorded, m.applied_migrations()) {
+    let record_dropped = !none_recorded
+        && m.applied_migrations().is_none()
+        && !m.tables.is_empty()
+        && drops_migrations_table;
+    let applied: &[String] = match (none_recorded || record_dropped, m.applied_migrations()) {
         (true, _) => &[],
         (false, Some(applied)) => applied,
         (false, None) => return PendingAfter::default(),
@@ -1695,6 +1756,7 @@ fn pending_after(source: &Source, mode: Mode, dir: &Path) -> PendingAfter {
         Ok(files) => PendingAfter {
             names: crate::steps::migrations::pending(&files, applied),
             none_recorded,
+            record_dropped,
         },
         Err(e) => {
             crate::detail!("which migrations are pending after the restore is not known: {e:#}");
@@ -1711,6 +1773,16 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
     }
     let them = d1_core::wording::them(names.len());
     let env = if target.is_new { "ENV" } else { &target.name };
+    if pending.record_dropped {
+        return Some(format!(
+            "no migration recorded as applied: --replace drops the target's d1_migrations, which \
+             this backup of chosen tables does not have, so all {} ({}) read as pending. `cargo \
+             xtask migrate {env}` would apply {them} onto the restored tables, and fail; restore \
+             a full backup to get the rest of the database back",
+            names.len(),
+            names.join(", ")
+        ));
+    }
     if pending.none_recorded {
         return Some(format!(
             "no migration recorded as applied: a schema-only backup carries no d1_migrations \
@@ -2169,11 +2241,21 @@ fn print_checklist(
         KeyCheck::AcceptedChange { .. } => {
             crate::say!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
         }
-        _ if app.encryption_key.is_none() => {}
-        _ => crate::say!(
-            "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in force when the \
-             backup was taken (its fingerprint is in the restored encryption_keys table)"
-        ),
+        _ => match &app.encryption_key {
+            None => {}
+            // A backup of chosen tables may not hold the key's table.
+            Some(rule) if counts.iter().any(|(table, _, _)| *table == rule.table) => crate::say!(
+                "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
+                 force when the backup was taken (its fingerprint is in the restored {} table)",
+                d1_core::names::shown(&rule.table)
+            ),
+            Some(rule) => crate::say!(
+                "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
+                 force when the backup was taken (the backup does not hold {}, so nothing here \
+                 records it)",
+                d1_core::names::shown(&rule.table)
+            ),
+        },
     }
     let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
     if has_manifest {
@@ -2215,7 +2297,7 @@ mod tests {
         assert_eq!(pending_again(&PendingAfter::default(), &new), None);
         let one = PendingAfter {
             names: vec!["0005_a.sql".to_owned()],
-            none_recorded: false,
+            ..PendingAfter::default()
         };
         assert_eq!(
             pending_again(&one, &new).unwrap(),
