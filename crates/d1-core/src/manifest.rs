@@ -77,6 +77,12 @@ pub struct Manifest {
     /// those tables differs from the backup's, values and all equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_values: Option<BTreeMap<String, u64>>,
+    /// A backup of chosen tables: their `sqlite_sequence` counters (the
+    /// highest id an AUTOINCREMENT table has ever given), read just before
+    /// the export, which leaves them out (D1's, as wrangler's `--table`).
+    /// A restore sets them again, so deleted ids are never given twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequences: Option<BTreeMap<String, i64>>,
 }
 
 /// How a backup's SQL is stored, when it is not plain.
@@ -207,6 +213,19 @@ impl Manifest {
             );
         }
         self.check_migrations()?;
+        // Counters only of the chosen tables, and only as SQLite keeps them.
+        let odd_counter = self
+            .sequences
+            .iter()
+            .flatten()
+            .find(|(t, seq)| **seq < 0 || !self.tables.contains(*t));
+        if let Some((table, _)) = odd_counter {
+            bail!(
+                "it records an AUTOINCREMENT counter for {}, which is not one of the tables it \
+                 chose, or one below zero",
+                crate::names::shown(table)
+            );
+        }
         // Only a native local export writes values exactly where D1 would
         // not, and only in tables it holds: a claim beyond that would only
         // take tables out of a restore's content check.
@@ -831,6 +850,21 @@ mod tests {
             .validate("backup-prod-20261124-1200.manifest.json")
             .unwrap_err();
         assert!(err.to_string().contains("\"accounts\""), "{err}");
+    }
+
+    /// AUTOINCREMENT counters are recorded only for the chosen tables.
+    #[test]
+    fn sequences_are_the_chosen_tables_own() {
+        let stored = "backup-prod-20261124-1200.manifest.json";
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.tables = vec!["notifications".to_owned()];
+        m.sequences = Some(BTreeMap::from([("notifications".to_owned(), 500)]));
+        m.validate(stored).unwrap();
+        for (table, seq) in [("accounts", 5), ("notifications", -1)] {
+            m.sequences = Some(BTreeMap::from([(table.to_owned(), seq)]));
+            let err = m.validate(stored).unwrap_err().to_string();
+            assert!(err.contains("AUTOINCREMENT counter"), "{err}");
+        }
     }
 
     /// A line break or an escape code in a field that is printed would

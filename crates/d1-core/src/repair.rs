@@ -64,6 +64,10 @@ pub struct Options {
     /// The tables a backup of chosen tables holds (its manifest's
     /// `tables`); empty for a backup of the whole database.
     pub chosen_tables: Vec<String>,
+    /// A backup of chosen tables: their AUTOINCREMENT counters, which its
+    /// dump leaves out (the manifest's `sequences`). Set after the rows,
+    /// never lower than the rows make them.
+    pub sequences: BTreeMap<String, i64>,
 }
 
 impl Options {
@@ -1183,6 +1187,19 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
     let is_trigger = |sql: &&String| matches!(statement::created_object(sql), Some(("trigger", _)));
     let (triggers, others): (Vec<&String>, Vec<&String>) =
         survey.late_schema.iter().partition(is_trigger);
+    // The counters a backup of chosen tables records, never below what its
+    // rows make them (SQLite keeps `max(rowid)` there as they go in).
+    for (table, seq) in &options.sequences {
+        let literal = format!("'{}'", table.replace('\'', "''"));
+        sink.statement(&format!(
+            "DELETE FROM sqlite_sequence WHERE name = {literal};"
+        ))?;
+        sink.statement(&format!(
+            "INSERT INTO sqlite_sequence(name, seq) SELECT {literal}, max({seq}, \
+             coalesce(max(rowid), 0)) FROM {};",
+            quote_ident(table)
+        ))?;
+    }
     for sql in others.into_iter().chain(triggers) {
         sink.statement(&normalise(sql, survey.endings()))?;
     }

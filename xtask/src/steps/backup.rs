@@ -299,6 +299,7 @@ fn take(
         }
     }
     let bookmark = early.finish_or(&source)?;
+    let sequences = source.sequences(args, &catalog)?;
 
     let age = project.age();
     let taken = Taken {
@@ -306,6 +307,7 @@ fn take(
         started,
         bookmark,
         scope: &scope,
+        sequences,
     };
     let (file, manifest, manifest_path, mut stored) =
         write(sh, project, args, &taken, &names, &source, &catalog, &age)?;
@@ -499,6 +501,51 @@ impl Schema<'_> {
                 self.cmds.time_travel_info(self.env),
             )
         })
+    }
+
+    /// A backup of chosen tables with rows: the `sqlite_sequence` counters
+    /// of those that are AUTOINCREMENT, which the export leaves out; read
+    /// before it, so never above what it holds. `None` otherwise.
+    fn sequences(
+        &self,
+        args: &BackupArgs,
+        catalog: &Catalog,
+    ) -> Result<Option<BTreeMap<String, i64>>> {
+        let ddl = catalog.create_statements();
+        let counted: Vec<&String> = args
+            .tables
+            .iter()
+            .filter(|t| {
+                ddl.get(*t)
+                    .is_some_and(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+            })
+            .collect();
+        if args.schema_only || counted.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<String> = counted
+            .iter()
+            .map(|t| format!("'{}'", t.replace('\'', "''")))
+            .collect();
+        let json = self.reader().query(
+            "read the chosen tables' AUTOINCREMENT counters (read-only)",
+            &format!(
+                "SELECT name, seq FROM sqlite_sequence WHERE name IN ({})",
+                names.join(", ")
+            ),
+        )?;
+        let rows = json
+            .pointer("/0/results")
+            .and_then(|r| r.as_array())
+            .context("reading sqlite_sequence gave no rows")?;
+        Ok(Some(
+            rows.iter()
+                .filter_map(|r| {
+                    Some((r.get("name")?.as_str()?.to_owned(), r.get("seq")?.as_i64()?))
+                })
+                .filter(|(name, seq)| *seq >= 0 && args.tables.contains(name))
+                .collect(),
+        ))
     }
 
     /// The schema is read from the local file when there is one; a fresh
@@ -937,6 +984,8 @@ struct Taken<'a> {
     started: DateTime<Utc>,
     bookmark: Option<String>,
     scope: &'a ExportScope,
+    /// A backup of chosen tables: their AUTOINCREMENT counters.
+    sequences: Option<BTreeMap<String, i64>>,
 }
 
 /// Writes the manifest of the backup now named `file` and says what was
@@ -971,6 +1020,7 @@ fn record(
         git_commit: git::describe_commit(sh, &project.config_dir),
         time_travel_bookmark: taken.bookmark.clone(),
         exact_values: (!stored.exact_values.is_empty()).then(|| stored.exact_values.clone()),
+        sequences: taken.sequences.clone(),
         ..new_manifest(env, args, taken.scope, summary)
     };
     let manifest_path = write_manifest(file, &manifest)?;
@@ -1035,6 +1085,7 @@ fn new_manifest(
         offsite: None,
         content: None,
         exact_values: None,
+        sequences: None,
     }
 }
 

@@ -586,6 +586,11 @@ fn survey_dump(
             .as_ref()
             .map(|m| m.tables.clone())
             .unwrap_or_default(),
+        sequences: source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.sequences.clone())
+            .unwrap_or_default(),
     };
     let settings = project.settings()?;
     // The dump's triggers, by name, read in the survey's pass.

@@ -631,6 +631,9 @@ impl Shape {
             known_tables,
             known_triggers,
             chosen_tables: manifest.map(|m| m.tables.clone()).unwrap_or_default(),
+            sequences: manifest
+                .and_then(|m| m.sequences.clone())
+                .unwrap_or_default(),
         };
         Ok(Shape {
             data_only,
