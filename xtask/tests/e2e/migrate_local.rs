@@ -553,3 +553,40 @@ fn status_json_does_not_call_the_migrations_applied_after_a_time_travel_restore(
         "--json says no migration is pending where the text says unknown:\n{report:#}"
     );
 }
+
+/// wrangler orders migrations by `parseInt` of the part before the first
+/// `_`, which skips leading spaces and reads a sign: `+5_nickname.sql` is
+/// number 5 and is applied before `6_t6.sql` (`wrangler d1 migrations list
+/// --local` lists it so). migrate's plan reads only leading digits, calls
+/// it unnumbered and lists it last, after the migration wrangler applies
+/// after it (rvW).
+#[test]
+fn migrate_plans_a_signed_migration_number_where_wrangler_applies_it() {
+    let sb = Sandbox::new();
+    let dir = sb.path().join("migrations");
+    std::fs::write(
+        dir.join("+5_nickname.sql"),
+        "ALTER TABLE accounts ADD COLUMN nickname TEXT;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("6_t6.sql"), "CREATE TABLE t6 (x TEXT);\n").unwrap();
+    let listed = sb.wrangler(&["d1", "migrations", "list", "qbtime_db_local", "--local"]);
+    listed.assert_ok();
+    assert!(
+        listed.stdout.find("+5_nickname.sql") < listed.stdout.find("6_t6.sql"),
+        "wrangler's own order:\n{}",
+        listed.stdout
+    );
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    run.assert_ok();
+    let at = |name: &str| {
+        run.stdout
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not in the plan:\n{}", run.stdout))
+    };
+    assert!(
+        at("+5_nickname.sql") < at("6_t6.sql"),
+        "the plan lists 6_t6.sql before +5_nickname.sql, which wrangler applies first:\n{}",
+        run.stdout
+    );
+}
