@@ -85,6 +85,12 @@ pub struct Manifest {
     pub sequences: Option<BTreeMap<String, i64>>,
 }
 
+/// The highest AUTOINCREMENT counter a manifest may record: set, it must
+/// leave a table ids to give (SQLite gives none past `i64::MAX`, and every
+/// insert then fails with "database or disk is full"). No real table comes
+/// within 2^32 of the end; a manifest that says so was edited.
+pub const MAX_SEQUENCE: i64 = i64::MAX - (1 << 32);
+
 /// How a backup's SQL is stored, when it is not plain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
@@ -218,11 +224,12 @@ impl Manifest {
             .sequences
             .iter()
             .flatten()
-            .find(|(t, seq)| **seq < 0 || !self.tables.contains(*t));
+            .find(|(t, seq)| !(0..=MAX_SEQUENCE).contains(*seq) || !self.tables.contains(*t));
         if let Some((table, _)) = odd_counter {
             bail!(
                 "it records an AUTOINCREMENT counter for {}, which is not one of the tables it \
-                 chose, or one below zero",
+                 chose, or one below zero, or one that would leave that table fewer than 2^32 \
+                 ids to give",
                 crate::names::shown(table)
             );
         }
@@ -860,7 +867,11 @@ mod tests {
         m.tables = vec!["notifications".to_owned()];
         m.sequences = Some(BTreeMap::from([("notifications".to_owned(), 500)]));
         m.validate(stored).unwrap();
-        for (table, seq) in [("accounts", 5), ("notifications", -1)] {
+        for (table, seq) in [
+            ("accounts", 5),
+            ("notifications", -1),
+            ("notifications", i64::MAX),
+        ] {
             m.sequences = Some(BTreeMap::from([(table.to_owned(), seq)]));
             let err = m.validate(stored).unwrap_err().to_string();
             assert!(err.contains("AUTOINCREMENT counter"), "{err}");

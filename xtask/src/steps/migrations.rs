@@ -74,26 +74,41 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
 
 /// The order wrangler applies migrations in (`compareSegments` in
 /// workers-sdk's d1-migrations.ts): by the number before the first `_`,
-/// read as `parseInt` reads it (`10_x.sql` after `9_x.sql`, `0005` as 5),
-/// numbered ones first, then by name.
+/// read as JavaScript's `parseInt` reads it (`10_x.sql` after `9_x.sql`,
+/// `0005` as 5, ` 2_x` as 2, `+3_x` as 3, `-1_x` as -1), numbered ones
+/// first, then by name (as JavaScript compares strings: by UTF-16 code
+/// unit).
 pub fn wrangler_order(a: &str, b: &str) -> std::cmp::Ordering {
-    /// The leading digits of the part before the first `_`, without their
-    /// leading zeros: compared by length, then as text, they compare as
-    /// numbers of any size.
-    fn number(name: &str) -> Option<&str> {
-        let first = name.split('_').next().unwrap_or_default();
-        let digits = &first[..first
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(first.len())];
-        (!digits.is_empty()).then(|| digits.trim_start_matches('0'))
-    }
-    let by_number = match (number(a), number(b)) {
-        (Some(x), Some(y)) => (x.len(), x).cmp(&(y.len(), y)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
+    use std::cmp::Ordering;
+    let by_number = match (parse_int(a), parse_int(b)) {
+        (Some(x), Some(y)) if x != y => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        _ => Ordering::Equal,
     };
-    by_number.then_with(|| a.cmp(b))
+    by_number.then_with(|| a.encode_utf16().cmp(b.encode_utf16()))
+}
+
+/// JavaScript's `parseInt(name.split("_")[0], 10)`: leading white space,
+/// an optional sign, then decimal digits; `None` (NaN) without a digit, and
+/// for a number beyond what a double holds, which is infinite and which
+/// wrangler sorts as unnumbered.
+fn parse_int(name: &str) -> Option<f64> {
+    let first = name.split('_').next().unwrap_or_default();
+    let rest = first.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    let (negative, rest) = match rest.as_bytes().first() {
+        Some(b'-') => (true, &rest[1..]),
+        Some(b'+') => (false, &rest[1..]),
+        _ => (false, rest),
+    };
+    let digits = &rest[..rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len())];
+    let value: f64 = digits.parse().ok()?;
+    // Infinite, as wrangler's `Number.isFinite` sees it: unnumbered.
+    value
+        .is_finite()
+        .then_some(if negative { -value } else { value })
 }
 
 /// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
@@ -671,6 +686,29 @@ mod tests {
             wrangler_order("99999999999999999999_a.sql", "3_b.sql"),
             Greater
         );
+        // The order the pinned wrangler lists them in (rvW's names).
+        let listed = [
+            "-1_neg.sql",
+            "01_b.sql",
+            "1_a.sql",
+            "1a_x.sql",
+            " 2_space.sql",
+            "2_b.sql",
+            "+3_plus.sql",
+            "10.sql",
+            "_x.sql",
+            "with space_1.sql",
+            "x_1.sql",
+        ];
+        let mut sorted = listed;
+        sorted.reverse();
+        sorted.sort_by(|a, b| wrangler_order(a, b));
+        assert_eq!(sorted, listed);
+        // Too many digits for a double: infinite, so unnumbered, by name.
+        let huge = format!("{}_a.sql", "9".repeat(400));
+        assert_eq!(wrangler_order(&huge, "x_1.sql"), Less);
+        assert_eq!(wrangler_order(&huge, "5_a.sql"), Greater);
+        assert_eq!(wrangler_order(&format!("-{huge}"), "5_a.sql"), Greater);
     }
 
     /// A backup dropped into migrations/ is refused, naming it, before it

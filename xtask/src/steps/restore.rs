@@ -1579,6 +1579,18 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
                 d1_core::wording::count(rows, "row")
             );
             plan_verification(out, s, m);
+            if let Some(sequences) = m.sequences.as_ref().filter(|s| !s.is_empty()) {
+                let listed: Vec<String> = sequences
+                    .iter()
+                    .map(|(table, seq)| format!("{} {seq}", d1_core::names::shown(table)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  counters     {} (AUTOINCREMENT, as the manifest records them; set after \
+                     the rows, never below what they make them)",
+                    listed.join(", ")
+                );
+            }
         }
         None => {
             let _ = writeln!(
