@@ -80,8 +80,9 @@ impl Options {
         if !self.data_into_existing_schema {
             return Vec::new();
         }
-        // Virtual tables and their shadow tables (`<name>_data`, ...),
-        // which FTS5 keeps and D1 may not write.
+        // Virtual tables and FTS5's shadow tables (`<name>_data`, ...),
+        // which D1 may not write; not a table merely named like one
+        // (`search_history` beside `search`).
         let virtual_names: Vec<String> = self
             .known_tables
             .iter()
@@ -95,9 +96,12 @@ impl Options {
             .collect();
         let is_virtual_or_shadow = |name: &str| {
             let name = name.to_ascii_lowercase();
-            virtual_names
-                .iter()
-                .any(|vt| name == *vt || name.starts_with(&format!("{vt}_")))
+            virtual_names.iter().any(|vt| {
+                name == *vt
+                    || ["data", "idx", "content", "docsize", "config"]
+                        .iter()
+                        .any(|shadow| name == format!("{vt}_{shadow}"))
+            })
         };
         self.known_tables
             .iter()
@@ -2119,11 +2123,15 @@ mod tests {
                 ),
                 table("search_data"),
                 table("Search_config"),
+                table("search_history"),
                 table("notes"),
             ]),
             ..Options::default()
         };
-        assert_eq!(options.emptied_tables(), ["notes", "plans"]);
+        assert_eq!(
+            options.emptied_tables(),
+            ["notes", "plans", "search_history"]
+        );
         options.chosen_tables = vec!["PLANS".to_owned()];
         assert_eq!(options.emptied_tables(), ["plans"]);
         options.data_into_existing_schema = false;
