@@ -13,6 +13,7 @@ mod common;
 mod backup_local;
 mod backup_remote;
 mod config_formats;
+mod crashes_and_races;
 mod deploy;
 mod diff_local;
 mod diff_remote;
