@@ -260,12 +260,25 @@ impl Deploy<'_> {
     /// backup.
     fn run_steps(&self, plan: &MigrationPlan<'_>, steps: &[Step]) -> Result<Option<PathBuf>> {
         let mut backup_file = None;
+        // The backup lock, held from the backup through the migration, as
+        // `migrate` holds it: nothing may restore or migrate in between.
+        let mut lock = None;
         for &step in steps {
             let advice = backup_file
                 .as_deref()
                 .map(|f| restore_commands(f, self.env));
-            if let Err(e) = self.run_step(step, plan, &mut backup_file) {
+            if step == Step::Backup {
+                let task = format!("deploy {}", self.env.name);
+                lock = Some(
+                    crate::steps::lock::acquire_lock(self.project, &task)
+                        .map_err(|e| failed(self.env, step, e, None))?,
+                );
+            }
+            if let Err(e) = self.run_step(step, plan, &mut backup_file, lock.as_ref()) {
                 return Err(failed(self.env, step, e, advice.as_deref()));
+            }
+            if step == Step::Migrate {
+                lock = None;
             }
         }
         Ok(backup_file)
@@ -277,6 +290,7 @@ impl Deploy<'_> {
         step: Step,
         plan: &MigrationPlan<'_>,
         backup_file: &mut Option<PathBuf>,
+        lock: Option<&crate::edge::lock::BackupLock>,
     ) -> Result<()> {
         let env = self.env;
         match step {
@@ -288,7 +302,13 @@ impl Deploy<'_> {
                 );
                 backup.require_encryption = true;
                 backup.upload = Some(UploadWhen::Always);
-                backup::run(self.sh, self.project, &backup).map(|file| *backup_file = file)
+                let held = backup::Held {
+                    lock: lock.expect("the deploy took the backup lock for its backup"),
+                    schema: None,
+                    of: env,
+                };
+                backup::run_under(self.sh, self.project, &backup, held)
+                    .map(|file| *backup_file = file)
             }
             Step::Migrate => crate::steps::migrations::apply(
                 self.sh,

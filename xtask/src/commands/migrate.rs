@@ -99,6 +99,10 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     }
     confirm::require(env, &args.confirm, "apply migrations to")?;
 
+    // Held from the backup to the last migration: a restore or another
+    // migration in between would be undone by this one's way back, or
+    // would undo it.
+    let lock = crate::steps::lock::acquire_lock(project, &format!("migrate {}", env.name))?;
     let backup_file = if args.no_backup {
         crate::warn!(
             "migrating {} without a backup; reason given: {}",
@@ -114,7 +118,12 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             Some(given) => format!("pre-migration: {pending} ({given})"),
             None => format!("pre-migration: {pending}"),
         };
-        backup::run(sh, project, &BackupArgs::full(&env.name, reason)).map_err(|e| {
+        let held = backup::Held {
+            lock: &lock,
+            schema: None,
+            of: env,
+        };
+        backup::run_under(sh, project, &BackupArgs::full(&env.name, reason), held).map_err(|e| {
             e.context(format!(
                 "the pre-migration backup of {} failed, so no migration was applied",
                 env.database_name
@@ -126,6 +135,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         None => "no backup was taken (--no-backup)".to_owned(),
     };
     apply(sh, project, &plan, &advice)?;
+    drop(lock);
     if let Some(file) = &backup_file {
         crate::say!("The pre-migration backup is {}", file.display());
     }

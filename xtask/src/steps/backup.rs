@@ -200,10 +200,11 @@ pub fn run(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Option<Pa
 }
 
 /// The backup lock a task holds, and the schema of the database it is
-/// about to back up as that task read it under the lock, just before.
+/// about to back up as that task read it under the lock, just before
+/// (`None`: the backup reads it, under the same lock).
 pub struct Held<'a> {
     pub lock: &'a BackupLock,
-    pub schema: Catalog,
+    pub schema: Option<Catalog>,
     /// The database the schema was read from.
     pub of: &'a Environment,
 }
@@ -254,6 +255,7 @@ fn take(
         read.check_same_database(env)?;
     }
     let (held, schema) = held.map(|h| (h.lock, h.schema)).unzip();
+    let schema = schema.flatten();
     let started = Utc::now();
     let names = BackupNames::new(&project.backup_dir, &env.name, started, request.format)
         .encrypted_to(request.recipients.clone());

@@ -812,7 +812,7 @@ fn take_safety_backup(
     };
     let held = backup::Held {
         lock,
-        schema,
+        schema: Some(schema),
         of: target,
     };
     backup::run_under(sh, project, &args, held).map_err(|e| {
