@@ -462,6 +462,27 @@ fn zstd_bomb(path: &Path) {
     file.write_all(&frame(b"');\n")).unwrap();
 }
 
+/// Runs the xtask under a 1 GiB address-space limit: ample for verifying a
+/// real dump, and far below what a bomb would make it hold.
+fn within_a_gibibyte(sb: &Sandbox, args: &[&str]) -> Run {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = sb.xtask_command(args);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Run::from_output(cmd.output().unwrap())
+}
+
 /// No statement D1 could ever run is longer than a few megabytes (100 KB a
 /// statement, 2 MB a row), yet the splitter holds a statement whole,
 /// however long: a small compressed file makes verify hold gigabytes (a
@@ -469,28 +490,11 @@ fn zstd_bomb(path: &Path) {
 /// verifying a real dump, it must say BAD, not abort (atkU).
 #[test]
 fn a_zstd_bomb_is_bad_to_verify_without_holding_its_statement_in_memory() {
-    use std::os::unix::process::CommandExt as _;
     let sb = seeded();
     let bomb = sb.path().join("bomb.sql.zst");
     zstd_bomb(&bomb);
     assert!(std::fs::metadata(&bomb).unwrap().len() < 100_000);
-    let limited = |args: &[&str]| {
-        let mut cmd = sb.xtask_command(args);
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
-        unsafe {
-            cmd.pre_exec(|| {
-                let limit = libc::rlimit {
-                    rlim_cur: 1 << 30,
-                    rlim_max: 1 << 30,
-                };
-                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        Run::from_output(cmd.output().unwrap())
-    };
+    let limited = |args: &[&str]| within_a_gibibyte(&sb, args);
     // The limit leaves room for a real verify.
     let small = dump_file(&sb, "small.sql", GOOD_PREFIX);
     limited(&["verify", "--no-manifest", &small]).assert_ok();
@@ -527,26 +531,11 @@ fn zstd_bomb_of_many_tables(path: &Path) {
 
 #[test]
 fn a_zstd_bomb_of_many_statements_under_the_bound_is_bad_to_verify_without_holding_them_all() {
-    use std::os::unix::process::CommandExt as _;
     let sb = seeded();
     let bomb = sb.path().join("tables.sql.zst");
     zstd_bomb_of_many_tables(&bomb);
     assert!(std::fs::metadata(&bomb).unwrap().len() < 200_000);
-    let mut cmd = sb.xtask_command(&["verify", "--no-manifest", bomb.to_str().unwrap()]);
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 1 << 30,
-                rlim_max: 1 << 30,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let run = Run::from_output(cmd.output().unwrap());
+    let run = within_a_gibibyte(&sb, &["verify", "--no-manifest", bomb.to_str().unwrap()]);
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.all().contains("BAD"), "{}", run.all());
 }
