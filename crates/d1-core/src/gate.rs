@@ -62,9 +62,6 @@ pub const DENIED_FUNCTIONS: &[&str] = &[
 
 const SCHEMA_WRITE: &str = "it writes sqlite_schema directly, which can corrupt the database";
 
-/// Tables the repair creates for itself, which it may update and drop.
-const REPAIR_PREFIX: &str = "_restore_";
-
 /// Why the gate refused a statement, without its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
@@ -664,12 +661,14 @@ fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
 }
 
 /// Tables a dump may change after inserting: `sqlite_sequence`, and the
-/// repair's own staging tables.
+/// tables the repair makes for itself, whose names no dump can know
+/// ([`crate::repair::own_prefix`]).
 fn is_repair_owned(name: &str) -> bool {
+    let own = crate::repair::own_prefix();
     name.eq_ignore_ascii_case("sqlite_sequence")
         || name
-            .get(..REPAIR_PREFIX.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(REPAIR_PREFIX))
+            .get(..own.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(own))
 }
 
 /// The gate's rule for one action; `Err` says why it is denied.
@@ -953,13 +952,48 @@ mod tests {
             "CREATE TRIGGER t AFTER INSERT ON c BEGIN UPDATE a SET b = b WHERE id = new.a_id; END;",
             "CREATE TABLE ctas AS SELECT id FROM a;",
             "CREATE VIRTUAL TABLE f USING fts5(b);",
-            "CREATE TABLE \"_restore_value\"(k INTEGER PRIMARY KEY, v);",
-            "UPDATE \"_restore_value\" SET v = v || 'x' WHERE k = 0;",
-            "DROP TABLE \"_restore_value\";",
         ] {
             ran(&g, sql);
         }
+        let side = format!("\"{}value\"", crate::repair::own_prefix());
+        for sql in [
+            format!("CREATE TABLE {side}(k INTEGER PRIMARY KEY, v);"),
+            format!("UPDATE {side} SET v = v || 'x' WHERE k = 0;"),
+            format!("DROP TABLE {side};"),
+        ] {
+            ran(&g, &sql);
+        }
         g.db().execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn a_users_table_named_like_the_repairs_own_is_only_inserted_into() {
+        let g = gate();
+        // The target's own table, as a partial restore finds it.
+        g.db()
+            .execute_batch(
+                "CREATE TABLE _restore_log(id INTEGER PRIMARY KEY, note TEXT);
+                 CREATE TABLE _restore_value(k INTEGER PRIMARY KEY, v);
+                 INSERT INTO _restore_log VALUES(1, 'kept');",
+            )
+            .unwrap();
+        ran(&g, "INSERT INTO \"_restore_log\" VALUES(2,'new');");
+        for sql in [
+            "DELETE FROM _restore_log;",
+            "UPDATE _restore_log SET note = 'x';",
+            "UPDATE \"_restore_value\" SET v = v || 'x' WHERE k = 0;",
+        ] {
+            assert!(refused(&g, sql).contains("a dump only inserts"), "{sql}");
+        }
+        for sql in ["DROP TABLE _restore_log;", "DROP TABLE \"_restore_value\";"] {
+            refused(&g, sql);
+        }
+        let kept: i64 = g
+            .db()
+            .query_row("SELECT count(*) FROM _restore_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 2);
+        assert!(!crate::repair::own_prefix().eq_ignore_ascii_case("_restore_"));
     }
 
     #[test]

@@ -40,8 +40,29 @@ use crate::statement::{Statement, Statements, quote_ident, split_insert, strip_k
 /// under this, with room to spare.
 pub const STATEMENT_BUDGET: usize = 90_000;
 
+/// The start of the name of every table the repair makes for itself while
+/// it loads: a split value's side table and a virtual table's staging
+/// table. It holds a number drawn once per process, so that no table of a
+/// dump or of the target bears it and no dump can name one in advance: the
+/// gate lets a dump change or drop these tables only (and
+/// `sqlite_sequence`), and a user's own `_restore_log` is not among them.
+pub fn own_prefix() -> &'static str {
+    use std::hash::{BuildHasher, Hasher};
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            hasher.write_u128(now.as_nanos());
+        }
+        format!("_restore_{:016x}_", hasher.finish())
+    })
+}
+
 /// Where an oversized value is assembled before its row is inserted.
-const SIDE_TABLE: &str = "\"_restore_value\"";
+fn side_table() -> String {
+    quote_ident(&format!("{}value", own_prefix()))
+}
 
 /// How a dump is to be loaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -441,7 +462,7 @@ pub(crate) fn is_reserved(table: &str) -> bool {
 /// Where a virtual table's rows wait between loading and refilling.
 fn staging_name(vt: &VirtualTable) -> Option<String> {
     match &vt.content {
-        VirtualContent::Internal { .. } => Some(format!("_restore_{}_content", vt.name)),
+        VirtualContent::Internal { .. } => Some(format!("{}{}_content", own_prefix(), vt.name)),
         _ => None,
     }
 }
@@ -1570,13 +1591,14 @@ impl Splitter {
         let mut order: Vec<usize> = (0..values.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(literals[i].len()));
         let mut deferred = Vec::new();
+        let side = side_table();
         for &i in &order {
             if insert_row(&table, &columns, &literals).len() <= STATEMENT_BUDGET {
                 break;
             }
             match &values[i] {
                 Cell::Value(Value::Text(_) | Value::Blob(_)) | Cell::TextBytes(_) => {
-                    literals[i] = format!("(SELECT v FROM {SIDE_TABLE} WHERE k = {i})");
+                    literals[i] = format!("(SELECT v FROM {side} WHERE k = {i})");
                     deferred.push(i);
                 }
                 _ => bail!(
@@ -1585,14 +1607,12 @@ impl Splitter {
                 ),
             }
         }
-        let mut pieces = vec![format!(
-            "CREATE TABLE {SIDE_TABLE}(k INTEGER PRIMARY KEY, v);"
-        )];
+        let mut pieces = vec![format!("CREATE TABLE {side}(k INTEGER PRIMARY KEY, v);")];
         for i in deferred {
             pieces.extend(side_value(i, &values[i]));
         }
         pieces.push(insert_row(&table, &columns, &literals));
-        pieces.push(format!("DROP TABLE {SIDE_TABLE};"));
+        pieces.push(format!("DROP TABLE {side};"));
         Ok(pieces)
     }
 
@@ -1705,19 +1725,20 @@ fn side_value(i: usize, value: &Cell) -> Vec<String> {
         Cell::TextBytes(b) => return byte_pieces(i, b, "TEXT"),
         Cell::Value(_) => unreachable!("only text and blobs are deferred"),
     };
+    let side = side_table();
     let mut pieces = Vec::new();
-    let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || '' WHERE k = {i};").len();
+    let overhead = format!("UPDATE {side} SET v = v || '' WHERE k = {i};").len();
     let room = STATEMENT_BUDGET.saturating_sub(overhead + 16);
     for (n, chunk) in chunks(text, room).into_iter().enumerate() {
         let chunk = chunk.replace('\'', "''");
         pieces.push(if n == 0 {
-            format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '{chunk}');")
+            format!("INSERT INTO {side}(k, v) VALUES({i}, '{chunk}');")
         } else {
-            format!("UPDATE {SIDE_TABLE} SET v = v || '{chunk}' WHERE k = {i};")
+            format!("UPDATE {side} SET v = v || '{chunk}' WHERE k = {i};")
         });
     }
     if text.is_empty() {
-        pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, '');"));
+        pieces.push(format!("INSERT INTO {side}(k, v) VALUES({i}, '');"));
     }
     pieces
 }
@@ -1727,7 +1748,8 @@ fn side_value(i: usize, value: &Cell) -> Vec<String> {
 /// string literal can carry). The value is held as its bytes, never as hex,
 /// so a BLOB of up to D1's 2 MB fits D1's value limit all along.
 fn byte_pieces(i: usize, bytes: &[u8], kind: &str) -> Vec<String> {
-    let overhead = format!("UPDATE {SIDE_TABLE} SET v = v || X'' WHERE k = {i};").len();
+    let side = side_table();
+    let overhead = format!("UPDATE {side} SET v = v || X'' WHERE k = {i};").len();
     let room = STATEMENT_BUDGET.saturating_sub(overhead + 16) / 2;
     let mut pieces: Vec<String> = bytes
         .chunks(room.max(1))
@@ -1735,17 +1757,17 @@ fn byte_pieces(i: usize, bytes: &[u8], kind: &str) -> Vec<String> {
         .map(|(n, chunk)| {
             let hex = crate::names::hex(chunk);
             if n == 0 {
-                format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, X'{hex}');")
+                format!("INSERT INTO {side}(k, v) VALUES({i}, X'{hex}');")
             } else {
-                format!("UPDATE {SIDE_TABLE} SET v = v || X'{hex}' WHERE k = {i};")
+                format!("UPDATE {side} SET v = v || X'{hex}' WHERE k = {i};")
             }
         })
         .collect();
     if bytes.is_empty() {
-        pieces.push(format!("INSERT INTO {SIDE_TABLE}(k, v) VALUES({i}, X'');"));
+        pieces.push(format!("INSERT INTO {side}(k, v) VALUES({i}, X'');"));
     }
     pieces.push(format!(
-        "UPDATE {SIDE_TABLE} SET v = CAST(v AS {kind}) WHERE k = {i};"
+        "UPDATE {side} SET v = CAST(v AS {kind}) WHERE k = {i};"
     ));
     pieces
 }
@@ -2469,7 +2491,7 @@ mod tests {
         assert_eq!(got, json);
         let leftovers: i64 = db
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = '_restore_value'",
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_restore\\_%' ESCAPE '\\'",
                 [],
                 |r| r.get(0),
             )
@@ -2503,7 +2525,10 @@ mod tests {
             ..Options::default()
         };
         let (survey, out, _) = repair(dump, &options);
-        assert_eq!(survey.rows["_restore_notes_fts_content"], 1);
+        assert_eq!(
+            survey.rows[&format!("{}notes_fts_content", own_prefix())],
+            1
+        );
         assert!(
             out.iter()
                 .all(|s| !s.contains("INSERT INTO \"notes_fts_content\""))
