@@ -131,9 +131,13 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         })?
     };
     let advice = match &backup_file {
-        Some(file) => restore_advice(file, env),
+        Some(file) => restore_advice(file, env, "the pre-migration backup"),
         None => "no backup was taken (--no-backup)".to_owned(),
     };
+    lock.record(&format!(
+        "applying migrations to {}, some of which may be applied; {advice}",
+        env.database_name
+    ))?;
     apply(sh, project, &plan, &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {

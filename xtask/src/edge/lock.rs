@@ -21,12 +21,18 @@ pub struct Holder {
     pub pid: u32,
     pub started_at: String,
     pub command: String,
+    /// What the holder was doing that outlives it, if it dies in the middle
+    /// (a load D1 finishes on its own), and the way back: what the next run
+    /// tells the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doing: Option<String>,
 }
 
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct BackupLock {
     file: File,
+    holder: Holder,
 }
 
 /// What a previous holder that died left behind.
@@ -116,12 +122,30 @@ impl BackupLock {
             pid: std::process::id(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             command: command.to_owned(),
+            doing: None,
         };
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
         file.write_all(serde_json::to_string(&holder)?.as_bytes())?;
         file.sync_all()?;
-        Ok(Some((BackupLock { file }, stale)))
+        Ok(Some((BackupLock { file, holder }, stale)))
+    }
+
+    /// Writes into the lock what this run is about to do that a kill would
+    /// leave half-told (a load into a database), so that the next run,
+    /// finding the lock stale, says it. The new text is written over the old
+    /// before the file is cut to its length: a crash in between leaves a
+    /// file that is still not empty, so still reported stale.
+    pub fn record(&self, doing: &str) -> Result<()> {
+        let holder = Holder {
+            doing: Some(doing.to_owned()),
+            ..self.holder.clone()
+        };
+        let text = serde_json::to_string(&holder)?;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, text.as_bytes(), 0)?;
+        self.file.set_len(text.len() as u64)?;
+        self.file.sync_all()?;
+        Ok(())
     }
 }
 
@@ -151,11 +175,18 @@ fn read_small(file: &mut File) -> String {
 impl std::fmt::Display for StaleLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.holder {
-            Some(h) => write!(
-                f,
-                "pid {} (`{}`, started {}) held the backup lock and is gone without releasing it",
-                h.pid, h.command, h.started_at
-            ),
+            Some(h) => {
+                write!(
+                    f,
+                    "pid {} (`{}`, started {}) held the backup lock and is gone without releasing \
+                     it",
+                    h.pid, h.command, h.started_at
+                )?;
+                match &h.doing {
+                    Some(doing) => write!(f, "; when it stopped it was {doing}"),
+                    None => Ok(()),
+                }
+            }
             None => {
                 f.write_str("a previous run held the backup lock and is gone without releasing it")
             }
@@ -221,6 +252,7 @@ mod tests {
             pid: 999_999,
             started_at: "2026-11-23T10:00:00Z".into(),
             command: "backup prod".into(),
+            doing: None,
         };
         std::fs::write(
             dir.path().join(LOCK_FILE),
@@ -231,6 +263,32 @@ mod tests {
         let stale = stale.expect("stale lock reported");
         assert_eq!(stale.holder, Some(holder));
         assert!(stale.to_string().contains("pid 999999"));
+    }
+
+    #[test]
+    fn what_a_holder_recorded_is_told_by_the_next_run_and_a_clean_release_forgets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lock, _) = BackupLock::acquire(dir.path(), "restore into staging").unwrap();
+        lock.record("loading backup-prod-x.sql into qbtime_db_staging")
+            .unwrap();
+        // The holder dies: its file is left as it was, unlocked.
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        drop(lock);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(),
+            "",
+            "a clean release empties the lock"
+        );
+        std::fs::write(dir.path().join(LOCK_FILE), &text).unwrap();
+        let (_lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let told = stale.expect("stale lock reported").to_string();
+        assert!(
+            told.contains("`restore into staging`")
+                && told.ends_with(
+                    "; when it stopped it was loading backup-prod-x.sql into qbtime_db_staging"
+                ),
+            "{told}"
+        );
     }
 
     #[cfg(unix)]

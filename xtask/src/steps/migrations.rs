@@ -496,14 +496,16 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
     })
 }
 
-pub fn restore_advice(file: &Path, env: &Environment) -> String {
+/// The way back to what `env`'s database held when `which` backup (`the
+/// pre-migration backup`) was taken: the command that restores it.
+pub fn restore_advice(file: &Path, env: &Environment, which: &str) -> String {
     let confirm = if env.is_production() {
         format!(" --confirm {}", env.database_name)
     } else {
         " --yes".to_owned()
     };
     format!(
-        "to go back, restore the pre-migration backup: cargo xtask restore {} --to {} --replace{confirm}",
+        "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}",
         d1_core::wording::shell_word(&file.display().to_string()),
         env.name
     )

@@ -9,6 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::remote::Remote;
 use common::*;
 
 /// Enough rows that a verification takes long enough to land a signal in.
@@ -268,4 +269,77 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
     assert!(status.success(), "{migrate_said}");
     let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_extra.sql'");
     assert_eq!(applied[0].len(), 1, "{migrate_said}");
+}
+
+/// A restore into a remote database killed while D1 imports its file (a
+/// machine that dies, `kill -9`): D1 finishes or undoes the import on its
+/// own. The next run said only that the restore's holder was gone, neither
+/// what the database may now hold nor the safety backup that brings back
+/// what it held.
+#[test]
+fn a_remote_restore_killed_mid_import_is_explained_by_the_next_run_with_its_way_back() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let before = remote.sb.backup_files();
+    let mut restore = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "restore",
+                file.to_str().unwrap(),
+                "--to",
+                "staging",
+                "--replace",
+                "--yes",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !remote
+        .server
+        .requests()
+        .iter()
+        .any(|r| r.contains("/import"))
+    {
+        assert!(
+            restore.try_wait().unwrap().is_none(),
+            "the restore ended before its import"
+        );
+        assert!(Instant::now() < deadline, "no import after two minutes");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    kill_group(&mut restore);
+    let safety: Vec<String> = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with("backup-staging-") && f.ends_with(".sql") && !before.contains(f))
+        .collect();
+    assert_eq!(safety.len(), 1, "{:?}", remote.sb.backup_files());
+
+    let next = remote.xtask(home.path(), &["backup", "staging"]);
+    next.assert_ok();
+    let said = &next.stderr;
+    let loading = format!(
+        "when it stopped it was loading {} into qbtime_db_staging",
+        file.file_name().unwrap().to_str().unwrap()
+    );
+    assert!(said.contains(&loading), "{said}");
+    assert!(
+        said.contains("holds either all of the backup or what it held before"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "restore the safety backup taken before it: cargo xtask restore {} --to staging \
+             --replace --yes",
+            remote.sb.backups().join(&safety[0]).display()
+        )),
+        "{said}"
+    );
 }
