@@ -946,3 +946,251 @@ fn a_configuration_that_does_not_parse_never_shows_a_secret_on_its_line() {
     }
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+/// The table names of a local D1 file, read directly (a copy, so nothing
+/// is left behind).
+fn tables_in(file: &Path) -> Vec<String> {
+    let copy = tempfile::tempdir().unwrap();
+    let db = copy.path().join("d1.sqlite");
+    std::fs::copy(file, &db).unwrap();
+    let mut wal = file.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        std::fs::copy(&wal, copy.path().join("d1.sqlite-wal")).unwrap();
+    }
+    query_file(
+        &db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+    )[0]
+    .iter()
+    .map(|r| r["name"].as_str().unwrap().to_owned())
+    .collect()
+}
+
+/// The local D1's SQLite files (not workerd's metadata), by name.
+fn local_d1_file_names(sb: &Sandbox) -> Vec<String> {
+    let dir = sb
+        .path()
+        .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sqlite") && n != "metadata.sqlite")
+        .collect();
+    names.sort();
+    names
+}
+
+/// wrangler reads `CLOUDFLARE_ENV` as `--env` whenever no `--env` is given,
+/// and this tool gives none for the top level (local D1). An operator whose
+/// shell still has `CLOUDFLARE_ENV=preview` from a `wrangler dev` or deploy
+/// session runs `migrate local`: the plan, the pre-migration backup and the
+/// "Applied" line are about the local top level, but wrangler looks the
+/// database name up in `[env.preview]` (the README lets the top level share
+/// a name with a remote environment) and applies the migrations to another
+/// local D1 file, keyed by staging's id. The command must either leave
+/// CLOUDFLARE_ENV out of wrangler's environment or refuse; it must never
+/// say "Applied" about a database it did not change.
+#[test]
+fn cloudflare_env_in_the_environment_never_sends_a_local_command_to_another_database() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let planned = sb.local_d1_file();
+    let files_before = local_d1_file_names(&sb);
+    // The local top level named like staging, which the README allows.
+    edit_config(&sb, |t| {
+        t.replacen(
+            "database_name = \"qbtime_db_local\"",
+            "database_name = \"qbtime_db_staging\"",
+            1,
+        )
+    });
+    std::fs::write(
+        sb.path().join("migrations/0005_extra.sql"),
+        "CREATE TABLE extra_table(x INTEGER);\n",
+    )
+    .unwrap();
+
+    let run = Run::from_output(
+        sb.xtask_command(&["migrate", "local", "--yes"])
+            .env("CLOUDFLARE_ENV", "preview")
+            .output()
+            .unwrap(),
+    );
+
+    assert_eq!(
+        local_d1_file_names(&sb),
+        files_before,
+        "wrangler created or changed another local D1 than the plan's:\n{}",
+        run.all()
+    );
+    if run.ok {
+        assert!(
+            tables_in(&planned).contains(&"extra_table".to_owned()),
+            "migrate said it applied 0005_extra.sql to the local D1, which does not have it:\n{}",
+            run.all()
+        );
+    } else {
+        assert!(run.stderr.contains("CLOUDFLARE_ENV"), "{}", run.all());
+        assert!(!tables_in(&planned).contains(&"extra_table".to_owned()));
+    }
+}
+
+/// The local D1 file is keyed by `preview_database_id` (else
+/// `database_id`), and the README refuses two environments sharing a
+/// `database_id` because the local file is keyed by it. Two top-level
+/// databases that share a `preview_database_id` (copied from one entry to
+/// the next) are one local file all the same: `migrate local --database
+/// ANALYTICS` then applies analytics' migrations to qbtime_db_local's data,
+/// under a plan that names analytics_local. Such a configuration must be
+/// refused before anything runs, naming both databases.
+#[test]
+fn two_local_databases_sharing_a_preview_database_id_are_refused_naming_both() {
+    let sb = Sandbox::new();
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"\n\n[env.preview.vars]",
+            "migrations_dir = \"migrations\"\npreview_database_id = \"local-preview\"\n\n\
+             [[d1_databases]]\nbinding = \"ANALYTICS\"\ndatabase_name = \"analytics_local\"\n\
+             database_id = \"00000000-0000-4000-8000-0000000000a1\"\n\
+             preview_database_id = \"local-preview\"\n\
+             migrations_dir = \"analytics_migrations\"\n\n[env.preview.vars]",
+            1,
+        )
+    });
+    std::fs::create_dir(sb.path().join("analytics_migrations")).unwrap();
+    std::fs::write(
+        sb.path().join("analytics_migrations/0001_events.sql"),
+        "CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let before = sb.live_row_counts();
+
+    let run = sb.xtask(&["migrate", "local", "--database", "ANALYTICS", "--yes"]);
+
+    assert_eq!(
+        sb.live_row_counts(),
+        before,
+        "qbtime_db_local was changed by a migrate of analytics_local:\n{}",
+        run.all()
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("preview_database_id")
+            && run.stderr.contains("qbtime_db_local")
+            && run.stderr.contains("analytics_local"),
+        "{}",
+        run.all()
+    );
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+}
+
+/// A `migrations_dir` must be a directory of the checkout (README: no
+/// absolute path, no `..`), because wrangler applies the SQL there past
+/// the SQL gate. A pull request can make it a symbolic link (git stores
+/// links) to a directory outside the checkout, such as a shared one in
+/// /tmp that anyone can write a migration into: `migrate` then applies SQL
+/// that is in no commit. The link must be refused like `../elsewhere`.
+#[test]
+fn a_migrations_dir_that_is_a_link_out_of_the_checkout_is_refused() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let decoys = Decoys::plant(sb.path());
+    let hashes = decoys.hashes();
+    let outside = tempfile::Builder::new()
+        .prefix("qbtime-shared-migrations-")
+        .tempdir()
+        .unwrap();
+    for entry in std::fs::read_dir(sb.path().join("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), outside.path().join(entry.file_name())).unwrap();
+    }
+    std::fs::write(
+        outside.path().join("0005_planted.sql"),
+        "CREATE TABLE pwned(x);\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), sb.path().join("db")).unwrap();
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"db\"",
+            1,
+        )
+    });
+
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+
+    assert_eq!(
+        sb.query("SELECT name FROM sqlite_master WHERE name = 'pwned'"),
+        [Vec::<serde_json::Value>::new()],
+        "SQL from outside the checkout was applied:\n{}",
+        run.all()
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("migrations_dir"), "{}", run.all());
+    assert_eq!(decoys.hashes(), hashes);
+}
+
+/// Every file under `dir`, relative, sorted: what a run added shows.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                dirs.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A checkout whose `wrangler.toml` is a symbolic link (git stores links,
+/// so a pull request can make it one) to a configuration outside the
+/// checkout. The tool resolves the link and takes the target's directory
+/// as the configuration's: `migrations/` (SQL wrangler applies past the
+/// gate), the local D1 state and `backups/` (customer data) all move out
+/// of the checkout, to a directory the README says migrations may never
+/// come from. wrangler itself, given the checkout's own path, would use the
+/// checkout's `migrations/`. Nothing may be read from or written to the
+/// link's target directory beyond the configuration itself.
+#[test]
+fn a_wrangler_toml_linked_out_of_the_checkout_never_moves_migrations_or_backups_there() {
+    let sb = Sandbox::new().into_checkout();
+    sb.apply_migrations();
+    let outside = tempfile::Builder::new()
+        .prefix("qbtime-shared-config-")
+        .tempdir()
+        .unwrap();
+    let mig = outside.path().join("migrations");
+    std::fs::create_dir(&mig).unwrap();
+    for entry in std::fs::read_dir(sb.path().join("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), mig.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(mig.join("0005_planted.sql"), "CREATE TABLE pwned(x);\n").unwrap();
+    std::fs::rename(config(&sb), outside.path().join("wrangler.toml")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("wrangler.toml"), config(&sb)).unwrap();
+    let before = tree(outside.path());
+
+    let run = sb.xtask_in_checkout(&["migrate", "local", "--yes"]);
+
+    assert_eq!(
+        tree(outside.path()),
+        before,
+        "the run wrote into the directory the linked configuration is in:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.stdout.contains("0005_planted.sql"),
+        "a migration from outside the checkout was planned:\n{}",
+        run.all()
+    );
+}
