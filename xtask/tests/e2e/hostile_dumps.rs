@@ -558,3 +558,123 @@ fn a_line_over_the_bound_is_called_too_long_whatever_its_characters() {
     assert!(run.all().contains("longer than 16 MiB"), "{}", run.all());
     assert!(!run.all().contains("valid UTF-8"), "{}", run.all());
 }
+
+/// The xtask (and everything it starts) with no file written past `bytes`,
+/// as `ulimit -f` sets it.
+fn within_a_file_size(sb: &Sandbox, args: &[&str], bytes: u64) -> Run {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = sb.xtask_command(args);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Run::from_output(cmd.output().unwrap())
+}
+
+/// A dump of 200 bytes whose one `INSERT … SELECT` reads a recursive CTE
+/// that never ends, each row a 1 MB `zeroblob`: the gate allows
+/// `AuthAction::Recursive` and any INSERT … SELECT, and the only bound on
+/// one statement is its 120 seconds (`STATEMENT_SECONDS`), in which SQLite
+/// writes tens of gigabytes (4 GB of scratch database in 20 s here). D1
+/// could never load it (10 GB a database, 30 s a query).
+const ROWS_WITHOUT_END: &str = "CREATE TABLE big(id INTEGER PRIMARY KEY, x BLOB);\n\
+    INSERT INTO big(x) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c) \
+    SELECT zeroblob(1000000) FROM c;\n";
+
+/// 256 MiB a file: ample for verifying or restoring the small dumps here.
+const FILE_SIZE_LIMIT: u64 = 256 << 20;
+
+#[test]
+fn a_dump_that_writes_rows_without_end_is_bad_to_verify_without_filling_the_disk() {
+    let sb = seeded();
+    let small = dump_file(&sb, "small.sql", GOOD_PREFIX);
+    within_a_file_size(&sb, &["verify", "--no-manifest", &small], FILE_SIZE_LIMIT).assert_ok();
+
+    let dump = dump_file(&sb, "rows.sql", &format!("{GOOD_PREFIX}{ROWS_WITHOUT_END}"));
+    let run = within_a_file_size(&sb, &["verify", "--no-manifest", &dump], FILE_SIZE_LIMIT);
+    // Today: exit 2, "the verification could not run: … disk I/O error (a
+    // full disk, a file-size limit …; the backup itself was not judged)",
+    // after filling the disk up to the limit: the hostile dump is never
+    // called bad, and without the limit verify writes for 120 seconds.
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.all().contains("BAD"), "{}", run.all());
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+}
+
+#[test]
+fn a_dump_that_writes_rows_without_end_is_refused_before_the_restore_writes_anything() {
+    let sb = seeded();
+    let target = sb.local_d1_file();
+    let before = sha256_hex(&std::fs::read(&target).unwrap());
+    let dump = dump_file(&sb, "rows.sql", &format!("{GOOD_PREFIX}{ROWS_WITHOUT_END}"));
+    let run = within_a_file_size(
+        &sb,
+        &[
+            "restore",
+            &dump,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--replace",
+            "--yes",
+        ],
+        FILE_SIZE_LIMIT,
+    );
+    assert!(!run.ok, "{}", run.all());
+    assert_eq!(
+        sha256_hex(&std::fs::read(&target).unwrap()),
+        before,
+        "the target changed"
+    );
+    // Today the preflight only prepares the INSERT, the safety backup is
+    // taken, and the load writes into the target's directory until the
+    // limit stops it: "the local database was left unchanged: disk I/O
+    // error", which blames the disk for what the dump does.
+    assert!(
+        run.stderr.contains("nothing was done"),
+        "not refused before the load:\n{}",
+        run.all()
+    );
+    assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+    assert!(
+        !sb.backup_files().iter().any(|f| f.ends_with(".sql")),
+        "a safety backup was taken for a dump the gate should refuse: {:?}",
+        sb.backup_files()
+    );
+}
+
+/// A dump whose rows replace one another (`REPLACE INTO`, `INSERT OR
+/// IGNORE`, `INSERT … SELECT`) loads as SQLite loads it, but the restore's
+/// row-count warning guesses "(a multi-row INSERT?)" for a dump that has
+/// none, while verify calls the same file GOOD without a word.
+#[test]
+fn a_row_count_warning_names_what_the_dump_did_not_a_multi_row_insert_it_does_not_have() {
+    let sb = Sandbox::new();
+    let dump = dump_file(
+        &sb,
+        "replace.sql",
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+         INSERT INTO \"t\" VALUES(1,'a');\n\
+         INSERT INTO \"t\" VALUES(2,'b');\n\
+         REPLACE INTO \"t\" VALUES(1,'c');\n\
+         INSERT OR IGNORE INTO \"t\" VALUES(2,'d');\n",
+    );
+    let run = sb.xtask(&["restore", &dump, "--to", "local", "--no-manifest", "--yes"]);
+    run.assert_ok();
+    let rows = sb.query("SELECT id, v FROM t ORDER BY id");
+    assert_eq!(rows[0].len(), 2, "{rows:?}");
+    assert!(
+        !run.all().contains("multi-row INSERT?"),
+        "the warning blames a multi-row INSERT the dump does not have:\n{}",
+        run.all()
+    );
+}
