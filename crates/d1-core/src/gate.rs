@@ -662,9 +662,9 @@ fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
 
 /// Tables a dump may change after inserting: `sqlite_sequence`, and the
 /// tables the repair makes for itself, whose names no dump can know
-/// ([`crate::repair::own_prefix`]).
+/// ([`crate::statement::own_prefix`]).
 fn is_repair_owned(name: &str) -> bool {
-    let own = crate::repair::own_prefix();
+    let own = crate::statement::own_prefix();
     name.eq_ignore_ascii_case("sqlite_sequence")
         || name
             .get(..own.len())
@@ -955,7 +955,7 @@ mod tests {
         ] {
             ran(&g, sql);
         }
-        let side = format!("\"{}value\"", crate::repair::own_prefix());
+        let side = format!("\"{}value\"", crate::statement::own_prefix());
         for sql in [
             format!("CREATE TABLE {side}(k INTEGER PRIMARY KEY, v);"),
             format!("UPDATE {side} SET v = v || 'x' WHERE k = 0;"),
@@ -993,7 +993,7 @@ mod tests {
             .query_row("SELECT count(*) FROM _restore_log", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 2);
-        assert!(!crate::repair::own_prefix().eq_ignore_ascii_case("_restore_"));
+        assert!(!crate::statement::own_prefix().eq_ignore_ascii_case("_restore_"));
     }
 
     #[test]

@@ -40,28 +40,9 @@ use crate::statement::{Statement, Statements, quote_ident, split_insert, strip_k
 /// under this, with room to spare.
 pub const STATEMENT_BUDGET: usize = 90_000;
 
-/// The start of the name of every table the repair makes for itself while
-/// it loads: a split value's side table and a virtual table's staging
-/// table. It holds a number drawn once per process, so that no table of a
-/// dump or of the target bears it and no dump can name one in advance: the
-/// gate lets a dump change or drop these tables only (and
-/// `sqlite_sequence`), and a user's own `_restore_log` is not among them.
-pub fn own_prefix() -> &'static str {
-    use std::hash::{BuildHasher, Hasher};
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-            hasher.write_u128(now.as_nanos());
-        }
-        format!("_restore_{:016x}_", hasher.finish())
-    })
-}
-
 /// Where an oversized value is assembled before its row is inserted.
 fn side_table() -> String {
-    quote_ident(&format!("{}value", own_prefix()))
+    quote_ident(&format!("{}value", statement::own_prefix()))
 }
 
 /// How a dump is to be loaded.
@@ -462,7 +443,9 @@ pub(crate) fn is_reserved(table: &str) -> bool {
 /// Where a virtual table's rows wait between loading and refilling.
 fn staging_name(vt: &VirtualTable) -> Option<String> {
     match &vt.content {
-        VirtualContent::Internal { .. } => Some(format!("{}{}_content", own_prefix(), vt.name)),
+        VirtualContent::Internal { .. } => {
+            Some(format!("{}{}_content", statement::own_prefix(), vt.name))
+        }
         _ => None,
     }
 }
@@ -2526,7 +2509,7 @@ mod tests {
         };
         let (survey, out, _) = repair(dump, &options);
         assert_eq!(
-            survey.rows[&format!("{}notes_fts_content", own_prefix())],
+            survey.rows[&format!("{}notes_fts_content", statement::own_prefix())],
             1
         );
         assert!(

@@ -404,6 +404,23 @@ pub fn creates_from_select(sql: &str) -> bool {
         .is_some_and(|(kind, _, rest)| kind == "table" && strip_keyword(rest, "AS").is_some())
 }
 
+/// The start of the name of every table the repair makes for itself while
+/// it loads: a split value's side table and a virtual table's staging
+/// table. It holds a number drawn once per process, so that no table of a
+/// dump or of the target bears it and no dump can name one in advance: the
+/// gate lets a dump change or drop these tables only (and
+/// `sqlite_sequence`), and a user's own `_restore_log` is not among them.
+pub fn own_prefix() -> &'static str {
+    use std::hash::{BuildHasher, Hasher};
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        // std's hasher keys are drawn from the operating system's random
+        // source: the hash of nothing under them is a random number.
+        let hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        format!("_restore_{:016x}_", hasher.finish())
+    })
+}
+
 /// Tables a restore never loads: those D1 and workerd reserve (`_cf_*`)
 /// and SQLite's statistics (`sqlite_stat1`, ...).
 pub fn is_never_restored(table: &str) -> bool {
