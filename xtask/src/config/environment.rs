@@ -487,11 +487,27 @@ fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
 }
 
 impl Environment {
-    /// Refuses a `migrations_dir` inside the backup directory: wrangler
-    /// would apply dumps there as migrations, past the SQL gate.
+    /// Refuses a `migrations_dir` inside the backup directory (wrangler
+    /// would apply dumps there as migrations, past the SQL gate), or one
+    /// that a symbolic link leads out of the configuration's directory (SQL
+    /// in no commit of the checkout, such as a shared directory in /tmp).
     pub fn check_migrations_outside(&self, config_dir: &Path, backup_dir: &Path) -> Result<()> {
         let dir = config_dir.join(&self.migrations_dir);
         let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if let (Ok(real), Ok(home)) = (std::fs::canonicalize(&dir), config_dir.canonicalize())
+            && !real.starts_with(&home)
+        {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "the migrations_dir of {} ({}) leads out of {} through a symbolic link, to {}: \
+                 wrangler would apply SQL that is in no commit of this checkout. Make \
+                 migrations_dir a directory of the checkout itself. Nothing was run.",
+                self.name,
+                self.migrations_dir,
+                home.display(),
+                real.display()
+            );
+        }
         let lexical = |p: &Path| -> std::path::PathBuf {
             p.components()
                 .filter(|c| !matches!(c, std::path::Component::CurDir))
@@ -720,6 +736,21 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
                      ids). Nothing was run.",
                     label(a),
                     label(b)
+                );
+            }
+            // A local D1 file is keyed by `preview_database_id`, else
+            // `database_id`: two local databases with one are one file.
+            let both_local = a.location == Location::Local && b.location == Location::Local;
+            if both_local && !a.local_id.is_empty() && a.local_id == b.local_id {
+                bail!(
+                    "D1 databases {} and {} of {} both have the local id {} (their \
+                     preview_database_id, else their database_id), so their local D1 is one \
+                     file: a command on one would act on the other's data. Give each its own \
+                     preview_database_id. Nothing was run.",
+                    a.database_name,
+                    b.database_name,
+                    label(a),
+                    a.local_id
                 );
             }
             let both_remote = a.location == Location::Remote && b.location == Location::Remote;

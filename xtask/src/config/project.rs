@@ -80,11 +80,19 @@ impl Project {
                 config.display()
             );
         }
-        let config = config.canonicalize()?;
+        // The configuration's directory is the one its path names, as
+        // wrangler takes it: a `wrangler.toml` that is a link to a file
+        // elsewhere (git stores links) is read, but migrations, the local
+        // D1 and backups stay in the directory the link is in.
+        let name = config
+            .file_name()
+            .context("the configuration's path names no file")?
+            .to_owned();
         let config_dir = config
             .parent()
             .context("config has no directory")?
-            .to_path_buf();
+            .canonicalize()?;
+        let config = config_dir.join(name);
         // The checkout that holds the configuration; a bare directory with
         // only a configuration stands for itself.
         let root = find_checkout(&config_dir)

@@ -521,6 +521,16 @@ impl Wrangler {
             .env("WRANGLER_LOG", "log")
             .env("WRANGLER_LOG_SANITIZE", "true")
             .env("NODE_COMPILE_CACHE", node_compile_cache(&self.bin_dir))
+            // wrangler takes `CLOUDFLARE_ENV` as `--env` when none is given,
+            // as for the top level: a shell left with `CLOUDFLARE_ENV=preview`
+            // would send a local command to another database than the
+            // plan's. The environment is the one the command names.
+            .env_remove("CLOUDFLARE_ENV")
+            // These would have wrangler write a session file (its command
+            // line, the private log directory's path) readable by all.
+            .env_remove("WRANGLER_OUTPUT_FILE_DIRECTORY")
+            .env_remove("WRANGLER_OUTPUT_FILE_PATH")
+            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
