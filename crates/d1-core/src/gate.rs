@@ -90,6 +90,26 @@ const ROW_STATEMENTS: usize = 32;
 /// seconds; this leaves room for a slower machine.
 pub const STATEMENT_SECONDS: u64 = 120;
 
+/// How far the statements of a file may grow their database: by 64 MiB,
+/// and by 16 times the SQL read so far (a database loaded from a dump is
+/// about its size; its indexes add a few times that at most), never past
+/// D1's 10 GB. Time alone bounds a statement too loosely: in its 120
+/// seconds an `INSERT … SELECT` over a join or of `zeroblob`s writes tens
+/// of gigabytes.
+const GROWTH_FLOOR: u64 = 64 << 20;
+const GROWTH_PER_BYTE: u64 = 16;
+const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
+
+/// The bound on a gated database's growth, raised as SQL is read.
+struct Growth {
+    base_pages: u64,
+    page_size: u64,
+    /// Bytes of SQL from files run so far.
+    read: std::cell::Cell<u64>,
+    /// When `read` reaches this, the bound is raised.
+    next: std::cell::Cell<u64>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// Set while a statement from a file is prepared.
@@ -105,6 +125,8 @@ struct State {
     denied: Option<String>,
     /// The statement writes `sqlite_schema`.
     schema_write: bool,
+    /// The statement holds a query (a SELECT of its own or a subquery).
+    query: bool,
     /// The statement creates or drops a schema object.
     ddl: bool,
     /// Triggers a statement from a file may drop: those the repair drops
@@ -122,6 +144,7 @@ struct State {
 pub struct Gate {
     db: Connection,
     state: Arc<Mutex<State>>,
+    growth: Growth,
 }
 
 impl Gate {
@@ -174,7 +197,86 @@ impl Gate {
                 false
             }),
         )?;
-        Ok(Gate { db, state })
+        let pragma = |name: &str| {
+            db.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(1) as u64)
+        };
+        let growth = Growth {
+            base_pages: pragma("page_count")?,
+            page_size: pragma("page_size")?,
+            read: 0.into(),
+            next: 0.into(),
+        };
+        let gate = Gate { db, state, growth };
+        gate.read(0)?;
+        Ok(gate)
+    }
+
+    /// Counts `bytes` of SQL from a file as read, and raises the bound on
+    /// the database's growth with each MiB of it.
+    fn read(&self, bytes: usize) -> rusqlite::Result<()> {
+        let g = &self.growth;
+        let read = g.read.get() + bytes as u64;
+        g.read.set(read);
+        if read < g.next.get() {
+            return Ok(());
+        }
+        g.next.set(read + (1 << 20));
+        let room = GROWTH_FLOOR.saturating_add(read.saturating_mul(GROWTH_PER_BYTE));
+        let pages = (g.base_pages + room / g.page_size)
+            .min((D1_DATABASE_LIMIT / g.page_size).max(g.base_pages));
+        self.db
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+    }
+
+    /// Whether the file system that holds the database has `bytes` free
+    /// (always, for a database in memory).
+    fn disk_holds(&self, bytes: u64) -> bool {
+        let Some(file) = self.db.path().filter(|p| !p.is_empty()) else {
+            return true;
+        };
+        let dir = std::path::Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        // SAFETY: `dir` is a NUL-terminated path and `stat` a zeroed
+        // statvfs for the call to fill.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(dir.as_ptr(), &mut stat) } != 0 {
+            return false;
+        }
+        (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) >= bytes
+    }
+
+    /// A statement that failed because the database reached the bound on
+    /// its growth, said as the statement's doing, not the disk's.
+    fn grown_too_far(&self, ran: &rusqlite::Result<()>) -> Option<Outcome> {
+        let full =
+            matches!(ran, Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull));
+        let pragma = |name: &str| -> u64 {
+            self.db
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+                .map_or(0, |n| n.max(0) as u64)
+        };
+        // The statement is undone, so the database is back to its size
+        // before it: the bound, not the disk, stopped it when the disk has
+        // room for all the bound allows.
+        let room =
+            pragma("max_page_count").saturating_sub(pragma("page_count")) * self.growth.page_size;
+        if full && self.disk_holds(room.saturating_mul(2)) {
+            let mb = |bytes: u64| bytes.div_ceil(1_000_000);
+            return Some(Outcome::Refused(Refusal(format!(
+                "it grows the database past {} MB: statements from a file may add 64 MB and 16 \
+                 times the SQL read so far ({} MB), more than any dump's rows need; it writes \
+                 rows the file does not hold (an INSERT … SELECT)",
+                mb(pragma("max_page_count") * self.growth.page_size),
+                mb(self.growth.read.get())
+            ))));
+        }
+        None
     }
 
     /// Lets statements from a file drop the triggers `names` (and no
@@ -250,6 +352,9 @@ impl Gate {
 
     /// Runs one statement read from a file.
     pub fn run(&self, sql: &str) -> Outcome {
+        if let Err(e) = self.read(sql.len()) {
+            return Outcome::Failed(e);
+        }
         if let Some(row) = self.row(sql)
             && let Some(mut stmt) = self.prepare_row(&row)
         {
@@ -268,7 +373,11 @@ impl Gate {
         self.set_running(true);
         let ran = stmt.raw_execute();
         let (denied, interrupted) = self.set_running(false);
-        verdict(ran.map(drop), denied, interrupted)
+        let ran = ran.map(drop);
+        if let Some(refused) = self.grown_too_far(&ran) {
+            return refused;
+        }
+        verdict(ran, denied, interrupted)
     }
 
     /// Runs a statement that is not a row of the dump's own shape.
@@ -292,6 +401,9 @@ impl Gate {
         };
         drop(rows);
         let (denied, interrupted) = self.set_running(false);
+        if let Some(refused) = self.grown_too_far(&ran) {
+            return refused;
+        }
         verdict(ran, denied, interrupted)
     }
 
@@ -411,6 +523,9 @@ impl<'g> Runner<'g> {
 
     /// [`Gate::run`].
     pub fn run(&mut self, sql: &str) -> Outcome {
+        if let Err(e) = self.gate.read(sql.len()) {
+            return Outcome::Failed(e);
+        }
         if let Some(row) = self.gate.row(sql) {
             let template = row.template();
             if let Some((kept, stmt)) = &mut self.last
@@ -664,11 +779,14 @@ fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
 /// tables the repair makes for itself, whose names no dump can know
 /// ([`crate::statement::own_prefix`]).
 fn is_repair_owned(name: &str) -> bool {
+    name.eq_ignore_ascii_case("sqlite_sequence") || is_own(name)
+}
+
+/// A table the repair makes for itself, whose name no dump can know.
+fn is_own(name: &str) -> bool {
     let own = crate::statement::own_prefix();
-    name.eq_ignore_ascii_case("sqlite_sequence")
-        || name
-            .get(..own.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(own))
+    name.get(..own.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(own))
 }
 
 /// The gate's rule for one action; `Err` says why it is denied.
@@ -740,10 +858,35 @@ fn not_reserved(name: &str) -> Result<(), String> {
 fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     match ctx.action {
         // CREATE INDEX asks for REINDEX of the new index.
-        AuthAction::Select | AuthAction::Recursive | AuthAction::Reindex { .. } => Ok(()),
+        // A trigger's body, compiled with the statement that fires it, is
+        // schema, not the file's text: the bounds on time and growth hold it.
+        AuthAction::Select => {
+            state.query |= ctx.accessor.is_none();
+            Ok(())
+        }
+        AuthAction::Reindex { .. } => Ok(()),
+        // A dump holds its rows as values; a recursive WITH makes rows of
+        // its own, without end if it likes. (A view or a trigger may hold
+        // one: it is not run when created.)
+        AuthAction::Recursive => {
+            Err("a recursive WITH makes rows of its own; a dump holds its rows as values".to_owned())
+        }
         AuthAction::Read { table_name, .. } if is_internal_table(table_name) => Err(format!(
             "it reads {table_name}, SQLite's own state, which no dump may read"
         )),
+        // A query over a dump's tables (an INSERT … SELECT, a join, a
+        // DISTINCT) can write rows and temporary files without end, past
+        // any bound on the database; a dump holds its rows as values. The
+        // repair's own queries read only its own tables.
+        AuthAction::Read { table_name, .. }
+            if state.query && ctx.accessor.is_none() && !is_own(table_name) =>
+        {
+            Err(format!(
+                "it reads {} in a query; a dump holds its rows as values, and a query over its \
+                 tables can write rows without end",
+                crate::names::shown(table_name)
+            ))
+        }
         AuthAction::Read { table_name, .. } => not_reserved(table_name),
         AuthAction::Insert { table_name } => {
             if is_schema_table(table_name) {
@@ -950,7 +1093,6 @@ mod tests {
             "CREATE INDEX ab ON a(b);",
             "CREATE VIEW v AS SELECT lower(b) FROM a;",
             "CREATE TRIGGER t AFTER INSERT ON c BEGIN UPDATE a SET b = b WHERE id = new.a_id; END;",
-            "CREATE TABLE ctas AS SELECT id FROM a;",
             "CREATE VIRTUAL TABLE f USING fts5(b);",
         ] {
             ran(&g, sql);
@@ -1124,7 +1266,7 @@ mod tests {
         assert!(message.contains("_cf_METADATA"), "{message}");
         // FTS5's own work on its own tables is not in the way.
         ran(&g, "CREATE VIRTUAL TABLE f USING fts5(v);");
-        ran(&g, "INSERT INTO f(rowid, v) SELECT id, v FROM t;");
+        ran(&g, "INSERT INTO f(rowid, v) VALUES(1, 'one');");
         ran(
             &g,
             "CREATE VIRTUAL TABLE e USING fts5(v, content='t', content_rowid='id');",
@@ -1222,13 +1364,77 @@ mod tests {
     fn a_statement_that_runs_for_ever_is_stopped() {
         let g = gate();
         g.state.lock().unwrap().budget_seconds = Some(1);
+        // The target's own trigger, slow, fired by a dump's row.
+        g.db()
+            .execute_batch(
+                "CREATE TABLE t(v); CREATE TABLE n(v);
+                 INSERT INTO n WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c \
+                 WHERE x < 2000) SELECT x FROM c;
+                 CREATE TRIGGER slow AFTER INSERT ON t BEGIN
+                   INSERT INTO n SELECT count(*) FROM n a, n b, n c;
+                 END;",
+            )
+            .unwrap();
+        let message = refused(&g, "INSERT INTO \"t\" VALUES(1);");
+        assert!(message.contains("seconds"), "{message}");
+    }
+
+    #[test]
+    fn queries_over_a_dumps_tables_are_refused_but_may_stand_in_a_view() {
+        let g = gate();
         ran(&g, "CREATE TABLE t(v);");
+        ran(&g, "INSERT INTO \"t\" VALUES(1);");
         let message = refused(
             &g,
-            "INSERT INTO t VALUES((WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) \
-             SELECT max(x) FROM c));",
+            "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) \
+             SELECT x FROM c;",
         );
-        assert!(message.contains("seconds"), "{message}");
+        assert!(message.contains("recursive WITH"), "{message}");
+        for sql in [
+            "INSERT INTO t SELECT zeroblob(1000) FROM t a, t b;",
+            "INSERT INTO t VALUES((SELECT count(*) FROM (SELECT DISTINCT a.v FROM t a, t b)));",
+            "CREATE TABLE copy AS SELECT * FROM t;",
+            "SELECT count(*) FROM t;",
+        ] {
+            let message = refused(&g, sql);
+            assert!(message.contains(" in a query; "), "{sql}: {message}");
+        }
+        ran(
+            &g,
+            "CREATE VIEW n AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c \
+             WHERE x < 3) SELECT x FROM c;",
+        );
+    }
+
+    #[test]
+    fn statements_that_write_far_more_than_the_file_holds_are_refused_and_undone() {
+        let g = gate();
+        // A trigger of the target's, fired by a dump's row: 300 × 300 rows
+        // of 10 KB, 900 MB from one short statement.
+        g.db()
+            .execute_batch(
+                "CREATE TABLE t(v); CREATE TABLE big(v);
+                 CREATE TRIGGER grow AFTER INSERT ON t WHEN NEW.v = 'grow' BEGIN
+                   INSERT INTO big SELECT zeroblob(10000) FROM t a, t b;
+                 END;",
+            )
+            .unwrap();
+        for i in 0..300 {
+            ran(&g, &format!("INSERT INTO \"t\" VALUES({i});"));
+        }
+        let message = refused(&g, "INSERT INTO \"t\" VALUES('grow');");
+        assert!(message.contains("grows the database past"), "{message}");
+        let rows: i64 = g
+            .db()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 300, "the statement's rows are undone");
+        // A dump's own rows, however many, are never bounded by it: each
+        // adds its own text to the room.
+        let row = format!("INSERT INTO \"t\" VALUES(X'{}');", "00".repeat(40_000));
+        for _ in 0..2_000 {
+            ran(&g, &row);
+        }
     }
 
     #[test]
@@ -1548,7 +1754,7 @@ mod tests {
             "INSERT INTO \"t\" VALUES(2,'n');",
             "INSERT INTO \"t\" VALUES(3,'o');",
             // A table made by CREATE TABLE AS, then rows into it.
-            "CREATE TABLE copy AS SELECT * FROM t;",
+            "CREATE TABLE copy(id INTEGER PRIMARY KEY, v TEXT);",
             "INSERT INTO \"copy\" VALUES(4,'p');",
             "INSERT INTO \"copy\" VALUES(5,'q');",
             // FTS5 and its shadow tables.

@@ -1196,17 +1196,28 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
     let (triggers, others): (Vec<&String>, Vec<&String>) =
         survey.late_schema.iter().partition(is_trigger);
     // The counters a backup of chosen tables records, never below what its
-    // rows make them (SQLite keeps `max(rowid)` there as they go in).
+    // rows make them: SQLite keeps a table's counter in sqlite_sequence as
+    // its rows go in, so a table that got rows has one to raise, and one
+    // that got none gets the recorded one. Neither statement reads a table
+    // in a query, which the gate refuses from a file.
     for (table, seq) in &options.sequences {
         let literal = format!("'{}'", table.replace('\'', "''"));
-        sink.statement(&format!(
-            "DELETE FROM sqlite_sequence WHERE name = {literal};"
-        ))?;
-        sink.statement(&format!(
-            "INSERT INTO sqlite_sequence(name, seq) SELECT {literal}, max({seq}, \
-             coalesce(max(rowid), 0)) FROM {};",
-            quote_ident(table)
-        ))?;
+        let loaded = survey
+            .rows
+            .iter()
+            .any(|(t, n)| *n > 0 && t.eq_ignore_ascii_case(table));
+        if loaded {
+            sink.statement(&format!(
+                "UPDATE sqlite_sequence SET seq = max(seq, {seq}) WHERE name = {literal};"
+            ))?;
+        } else {
+            sink.statement(&format!(
+                "DELETE FROM sqlite_sequence WHERE name = {literal};"
+            ))?;
+            sink.statement(&format!(
+                "INSERT INTO sqlite_sequence(name, seq) VALUES({literal}, {seq});"
+            ))?;
+        }
     }
     for sql in others.into_iter().chain(triggers) {
         sink.statement(&normalise(sql, survey.endings()))?;

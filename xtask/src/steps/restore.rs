@@ -985,10 +985,13 @@ impl Loading<'_> {
                     self.named_safety()
                 );
             }
-            // Without a manifest the expectation is one row per INSERT, which a
-            // hand-made dump with multi-row INSERTs does not meet.
+            // Without a manifest the expectation is one row per INSERT, which
+            // a hand-made dump need not meet: it is said, not guessed at.
             crate::warn!(
-                "row counts differ from the dump's INSERT statements (a multi-row INSERT?): {}",
+                "the restored tables hold another number of rows than the dump has INSERT \
+                 statements, and no manifest records the counts: {}. An INSERT of several \
+                 rows, or a REPLACE or INSERT OR IGNORE over a row already in, does that; \
+                 compare with the dump if you did not expect it",
                 wrong.join("; ")
             );
         }
