@@ -1194,3 +1194,37 @@ fn a_wrangler_toml_linked_out_of_the_checkout_never_moves_migrations_or_backups_
         run.all()
     );
 }
+
+/// rvY: a monorepo keeps `wrangler.toml` in `apps/api/`, and its
+/// `migrations_dir` is a link (committed, as git stores links) to the
+/// checkout's own `migrations/`, since `..` in `migrations_dir` is refused.
+/// The SQL is in the checkout's commit, yet the new check compares the
+/// link's target with the configuration's directory, not the checkout
+/// (`Environment::check_migrations_outside`, xtask/src/config/environment.rs:497)
+/// and refuses with "wrangler would apply SQL that is in no commit of this
+/// checkout", which is false.
+#[test]
+fn a_migrations_dir_linked_to_the_checkouts_own_migrations_from_a_subdirectory_still_works() {
+    let sb = Sandbox::new();
+    let api = sb.path().join("apps").join("api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::copy(config(&sb), api.join("wrangler.toml")).unwrap();
+    std::os::unix::fs::symlink("../../migrations", api.join("migrations")).unwrap();
+    sb.git(&["add", "-A"]);
+    sb.git(&["commit", "-q", "-m", "a monorepo layout"]);
+
+    let run = sb.xtask_in_checkout(&[
+        "--config",
+        "apps/api/wrangler.toml",
+        "migrate",
+        "local",
+        "--yes",
+    ]);
+
+    assert!(
+        !run.all().contains("in no commit of this checkout"),
+        "the checkout's own committed migrations are called outside it:\n{}",
+        run.all()
+    );
+    run.assert_ok();
+}

@@ -729,3 +729,120 @@ fn a_row_count_warning_names_what_the_dump_did_not_a_multi_row_insert_it_does_no
         run.all()
     );
 }
+
+/// `VALUES(0),(1),…,(n-1)` as a FROM-clause subquery: rows made of
+/// literals, with no table read.
+fn values_rows(n: usize) -> String {
+    let rows: Vec<String> = (0..n).map(|i| format!("({i})")).collect();
+    format!("(VALUES{})", rows.join(","))
+}
+
+/// rvY: the gate's "no query reads a dump's table" rule looks at the
+/// authorizer's accessor, and SQLite names a `WITH … AS MATERIALIZED`
+/// CTE as the accessor of every read inside it
+/// (`ctx.accessor.is_none()` in `judge_dump`, crates/d1-core/src/gate.rs):
+/// the join of `big` with itself that atkZ's test writes as `FROM big a,
+/// big b` passes the gate when it is written inside a materialized CTE,
+/// and SQLite materializes its 9 GB into a temporary file before the one
+/// row goes in. verify must call it BAD, naming the read; today it says
+/// "the verification could not run: … disk I/O error", after writing up
+/// to the file-size limit.
+#[test]
+fn a_materialized_cte_over_the_dumps_own_table_is_bad_to_verify_without_filling_the_disk() {
+    let sb = Sandbox::new();
+    let mut text = String::from("CREATE TABLE big(id INTEGER PRIMARY KEY, x BLOB);\n");
+    for i in 1..=300 {
+        text.push_str(&format!("INSERT INTO \"big\" VALUES({i},X'00');\n"));
+    }
+    text.push_str(
+        "INSERT INTO big(x) WITH c AS MATERIALIZED (SELECT zeroblob(100000) AS z \
+         FROM big a, big b) SELECT count(z) FROM c;\n",
+    );
+    let dump = dump_file(&sb, "materialized.sql", &text);
+    let run = within_a_file_size(&sb, &["verify", "--no-manifest", &dump], FILE_SIZE_LIMIT);
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("Result: BAD"), "{}", run.all());
+    assert!(
+        run.all().contains("it reads big in a query"),
+        "{}",
+        run.all()
+    );
+}
+
+/// rvY: a query that reads no table at all passes the gate, and the bound
+/// on the database's growth does not reach SQLite's temporary files: a
+/// 3 KB statement joins two 300-row `VALUES` lists and materializes (or
+/// de-duplicates) 90,000 values of 100 KB each, 9 GB written to a
+/// temporary file (`/var/tmp`) for one row of the database. verify must
+/// call it BAD without writing it; today it fills the disk up to the
+/// limit and says the verification could not run. A restore must refuse
+/// it before its safety backup, as it refuses atkZ's recursive WITH; today
+/// it takes the backup and blames the disk.
+#[test]
+fn a_query_over_values_alone_writes_gigabytes_of_temporary_files_past_the_growth_bound() {
+    let sb = seeded();
+    let v = values_rows(300);
+    for (name, statement) in [
+        (
+            "materialized-values.sql",
+            format!(
+                "INSERT INTO notes(body) WITH c AS MATERIALIZED (SELECT zeroblob(100000) AS z \
+                 FROM {v} a, {v} b) SELECT count(z) FROM c;\n"
+            ),
+        ),
+        (
+            "distinct-values.sql",
+            format!(
+                "INSERT INTO notes(body) SELECT count(DISTINCT a.column1 || zeroblob(100000) \
+                 || b.column1) FROM {v} a, {v} b;\n"
+            ),
+        ),
+    ] {
+        let dump = dump_file(&sb, name, &format!("{GOOD_PREFIX}{statement}"));
+        let run = within_a_file_size(&sb, &["verify", "--no-manifest", &dump], FILE_SIZE_LIMIT);
+        assert!(
+            !run.all().contains("could not run"),
+            "{name}: {}",
+            run.all()
+        );
+        assert_eq!(run.code, Some(1), "{name}: {}", run.all());
+        assert!(run.stdout.contains("Result: BAD"), "{name}: {}", run.all());
+    }
+
+    let target = sb.local_d1_file();
+    let before = sha256_hex(&std::fs::read(&target).unwrap());
+    let dump = dump_file(
+        &sb,
+        "restore-values.sql",
+        &format!(
+            "{GOOD_PREFIX}INSERT INTO notes(body) WITH c AS MATERIALIZED (SELECT \
+             zeroblob(100000) AS z FROM {v} a, {v} b) SELECT count(z) FROM c;\n"
+        ),
+    );
+    let run = within_a_file_size(
+        &sb,
+        &[
+            "restore",
+            &dump,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--replace",
+            "--yes",
+        ],
+        FILE_SIZE_LIMIT,
+    );
+    assert!(!run.ok, "{}", run.all());
+    assert_eq!(
+        sha256_hex(&std::fs::read(&target).unwrap()),
+        before,
+        "the target changed"
+    );
+    assert!(
+        run.stderr.contains("nothing was done"),
+        "not refused before the load:\n{}",
+        run.all()
+    );
+    assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+}
