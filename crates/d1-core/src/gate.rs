@@ -62,6 +62,36 @@ pub const DENIED_FUNCTIONS: &[&str] = &[
 
 const SCHEMA_WRITE: &str = "it writes sqlite_schema directly, which can corrupt the database";
 
+/// Whether a statement from a file holds a query that could write without
+/// end, judged once it is prepared (SQLite reports a query's parts in no
+/// fixed order). A dump holds its rows as values: an INSERT of one row
+/// holds no query, and one of several rows, or an oversized row's values
+/// read by the repair, holds one (its `VALUES`) that reads no table. A
+/// query that reads a table (an `INSERT … SELECT`, a subquery, `CREATE
+/// TABLE … AS`, `RETURNING`), or two queries (a join of `VALUES` lists, a
+/// `MATERIALIZED` CTE), can write rows and temporary files without end,
+/// past any bound on the database, in the 120 seconds a statement has. Only
+/// the repair's own queries read its own tables, whose names no dump can
+/// know. A trigger's body is compiled with the statement that fires it and
+/// judged with it: a restore drops the target's triggers before its rows
+/// and creates a dump's after them, so none fires on a row.
+fn query_refusal(state: &State) -> Option<Refusal> {
+    let why = |what: String| {
+        Some(Refusal(format!(
+            "{what}; a dump holds its rows as values, and a query can write rows and temporary \
+             files without end"
+        )))
+    };
+    match (&state.reads_other, state.queries) {
+        (Some(table), 1..) if !state.reads_own => why(format!(
+            "it reads {} in a query",
+            crate::names::shown(table)
+        )),
+        (_, 2..) if !state.reads_own => why("it holds queries within a query".to_owned()),
+        _ => None,
+    }
+}
+
 /// Why the gate refused a statement, without its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
@@ -125,8 +155,13 @@ struct State {
     denied: Option<String>,
     /// The statement writes `sqlite_schema`.
     schema_write: bool,
-    /// The statement holds a query (a SELECT of its own or a subquery).
-    query: bool,
+    /// The queries the statement holds: a SELECT of its own, a subquery, a
+    /// multi-row VALUES, a CTE, a trigger body's (see [`query_refusal`]).
+    queries: u32,
+    /// The statement reads one of the repair's own tables.
+    reads_own: bool,
+    /// The first other table the statement reads.
+    reads_other: Option<String>,
     /// The statement creates or drops a schema object.
     ddl: bool,
     /// Triggers a statement from a file may drop: those the repair drops
@@ -494,6 +529,9 @@ impl Gate {
         if state.schema_write && !state.ddl {
             return Some(Refusal(SCHEMA_WRITE.to_owned()));
         }
+        if state.untrusted {
+            return query_refusal(&state);
+        }
         None
     }
 }
@@ -857,13 +895,11 @@ fn not_reserved(name: &str) -> Result<(), String> {
 /// The rule for an action of an untrusted statement: only what a dump does.
 fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     match ctx.action {
-        // CREATE INDEX asks for REINDEX of the new index.
-        // A trigger's body, compiled with the statement that fires it, is
-        // schema, not the file's text: the bounds on time and growth hold it.
         AuthAction::Select => {
-            state.query |= ctx.accessor.is_none();
+            state.queries += 1;
             Ok(())
         }
+        // CREATE INDEX asks for REINDEX of the new index.
         AuthAction::Reindex { .. } => Ok(()),
         // A dump holds its rows as values; a recursive WITH makes rows of
         // its own, without end if it likes. (A view or a trigger may hold
@@ -874,20 +910,16 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
         AuthAction::Read { table_name, .. } if is_internal_table(table_name) => Err(format!(
             "it reads {table_name}, SQLite's own state, which no dump may read"
         )),
-        // A query over a dump's tables (an INSERT … SELECT, a join, a
-        // DISTINCT) can write rows and temporary files without end, past
-        // any bound on the database; a dump holds its rows as values. The
-        // repair's own queries read only its own tables.
-        AuthAction::Read { table_name, .. }
-            if state.query && ctx.accessor.is_none() && !is_own(table_name) =>
-        {
-            Err(format!(
-                "it reads {} in a query; a dump holds its rows as values, and a query over its \
-                 tables can write rows without end",
-                crate::names::shown(table_name)
-            ))
+        AuthAction::Read { table_name, .. } if is_own(table_name) => {
+            state.reads_own = true;
+            Ok(())
         }
-        AuthAction::Read { table_name, .. } => not_reserved(table_name),
+        AuthAction::Read { table_name, .. } => {
+            state
+                .reads_other
+                .get_or_insert_with(|| table_name.to_owned());
+            not_reserved(table_name)
+        }
         AuthAction::Insert { table_name } => {
             if is_schema_table(table_name) {
                 state.schema_write = true;
@@ -1305,8 +1337,8 @@ mod tests {
         gate.db()
             .execute_batch(
                 "CREATE TABLE t(x); \
-                 CREATE TRIGGER held AFTER INSERT ON t BEGIN SELECT 1; END; \
-                 CREATE TRIGGER kept AFTER INSERT ON t BEGIN SELECT 2; END;",
+                 CREATE TRIGGER held AFTER INSERT ON t BEGIN UPDATE t SET x = 1 WHERE 0; END; \
+                 CREATE TRIGGER kept AFTER INSERT ON t BEGIN UPDATE t SET x = 2 WHERE 0; END;",
             )
             .unwrap();
         assert!(refused(&gate, "DROP TRIGGER held;").contains("DROP"));
@@ -1316,7 +1348,7 @@ mod tests {
         assert!(refused(&gate, "DROP TRIGGER kept;").contains("DROP"));
         ran(
             &gate,
-            "CREATE TRIGGER held AFTER INSERT ON t BEGIN SELECT 1; END;",
+            "CREATE TRIGGER held AFTER INSERT ON t BEGIN UPDATE t SET x = 1 WHERE 0; END;",
         );
         assert!(refused(&gate, "DROP TABLE t;").contains("DROP"));
     }
@@ -1364,14 +1396,15 @@ mod tests {
     fn a_statement_that_runs_for_ever_is_stopped() {
         let g = gate();
         g.state.lock().unwrap().budget_seconds = Some(1);
-        // The target's own trigger, slow, fired by a dump's row.
+        // A trigger, slow, fired by a row (a restore creates a dump's
+        // triggers after its rows; this one is the tool's own).
         g.db()
             .execute_batch(
                 "CREATE TABLE t(v); CREATE TABLE n(v);
                  INSERT INTO n WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c \
-                 WHERE x < 2000) SELECT x FROM c;
+                 WHERE x < 50000) SELECT x FROM c;
                  CREATE TRIGGER slow AFTER INSERT ON t BEGIN
-                   INSERT INTO n SELECT count(*) FROM n a, n b, n c;
+                   UPDATE n SET v = length(randomblob(100000));
                  END;",
             )
             .unwrap();
@@ -1395,10 +1428,25 @@ mod tests {
             "INSERT INTO t VALUES((SELECT count(*) FROM (SELECT DISTINCT a.v FROM t a, t b)));",
             "CREATE TABLE copy AS SELECT * FROM t;",
             "SELECT count(*) FROM t;",
+            "INSERT INTO t WITH c AS MATERIALIZED (SELECT a.v FROM t a, t b) SELECT count(*) FROM c;",
         ] {
             let message = refused(&g, sql);
             assert!(message.contains(" in a query; "), "{sql}: {message}");
         }
+        for sql in [
+            "INSERT INTO t SELECT count(*) FROM (VALUES(1),(2)) a, (VALUES(1),(2)) b;",
+            "INSERT INTO t VALUES((SELECT count(DISTINCT a.column1) FROM (VALUES(1)) a));",
+            "INSERT INTO t WITH c AS MATERIALIZED (VALUES(1),(2)) SELECT * FROM c;",
+        ] {
+            let message = refused(&g, sql);
+            assert!(
+                message.contains("queries within a query"),
+                "{sql}: {message}"
+            );
+        }
+        // Rows as values, one or several to an INSERT, run.
+        ran(&g, "INSERT INTO \"t\" VALUES(3),(4),(zeroblob(10));");
+        ran(&g, "REPLACE INTO t VALUES(5);");
         ran(
             &g,
             "CREATE VIEW n AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c \
@@ -1409,15 +1457,13 @@ mod tests {
     #[test]
     fn statements_that_write_far_more_than_the_file_holds_are_refused_and_undone() {
         let g = gate();
-        // A trigger of the target's, fired by a dump's row: 300 × 300 rows
-        // of 10 KB, 900 MB from one short statement.
+        // A trigger, fired by a row: 100 MB from one short statement.
+        let body = "INSERT INTO big VALUES(zeroblob(1000000));".repeat(100);
         g.db()
-            .execute_batch(
+            .execute_batch(&format!(
                 "CREATE TABLE t(v); CREATE TABLE big(v);
-                 CREATE TRIGGER grow AFTER INSERT ON t WHEN NEW.v = 'grow' BEGIN
-                   INSERT INTO big SELECT zeroblob(10000) FROM t a, t b;
-                 END;",
-            )
+                 CREATE TRIGGER grow AFTER INSERT ON t WHEN NEW.v = 'grow' BEGIN {body} END;"
+            ))
             .unwrap();
         for i in 0..300 {
             ran(&g, &format!("INSERT INTO \"t\" VALUES({i});"));

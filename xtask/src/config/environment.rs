@@ -489,18 +489,23 @@ fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
 impl Environment {
     /// Refuses a `migrations_dir` inside the backup directory (wrangler
     /// would apply dumps there as migrations, past the SQL gate), or one
-    /// that a symbolic link leads out of the configuration's directory (SQL
-    /// in no commit of the checkout, such as a shared directory in /tmp).
-    pub fn check_migrations_outside(&self, config_dir: &Path, backup_dir: &Path) -> Result<()> {
+    /// that a symbolic link leads out of the checkout (`root`): SQL in no
+    /// commit of it, such as a shared directory in /tmp. A link to the
+    /// checkout's own migrations (a monorepo's app directory) is fine.
+    pub fn check_migrations_outside(
+        &self,
+        (config_dir, root): (&Path, &Path),
+        backup_dir: &Path,
+    ) -> Result<()> {
         let dir = config_dir.join(&self.migrations_dir);
         let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        if let (Ok(real), Ok(home)) = (std::fs::canonicalize(&dir), config_dir.canonicalize())
+        if let (Ok(real), Ok(home)) = (std::fs::canonicalize(&dir), root.canonicalize())
             && !real.starts_with(&home)
         {
             crate::stop!(
                 crate::exit::Exit::CouldNotRun,
-                "the migrations_dir of {} ({}) leads out of {} through a symbolic link, to {}: \
-                 wrangler would apply SQL that is in no commit of this checkout. Make \
+                "the migrations_dir of {} ({}) leads out of the checkout {} through a symbolic \
+                 link, to {}: wrangler would apply SQL that is in no commit of it. Make \
                  migrations_dir a directory of the checkout itself. Nothing was run.",
                 self.name,
                 self.migrations_dir,

@@ -141,8 +141,17 @@ impl Project {
     /// The environments of the wrangler configuration, with `--database`.
     pub fn environments(&self) -> Result<Environments> {
         let envs = Environments::load(&self.config)?.picking(self.database.clone());
+        // What "in the checkout" means for a migrations_dir reached through a
+        // link: the git work tree holding the configuration (a monorepo's
+        // app directory links to its root's migrations), else the checkout.
+        let boundary = self
+            .config_dir
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&self.root)
+            .to_path_buf();
         for env in envs.iter() {
-            env.check_migrations_outside(&self.config_dir, &self.backup_dir)?;
+            env.check_migrations_outside((&self.config_dir, &boundary), &self.backup_dir)?;
         }
         Ok(envs)
     }

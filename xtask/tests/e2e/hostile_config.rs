@@ -1216,6 +1216,9 @@ fn a_migrations_dir_linked_to_the_checkouts_own_migrations_from_a_subdirectory_s
     let run = sb.xtask_in_checkout(&[
         "--config",
         "apps/api/wrangler.toml",
+        // The checkout's ignored backups/, not one beside the app's config.
+        "--backup-dir",
+        "backups",
         "migrate",
         "local",
         "--yes",
