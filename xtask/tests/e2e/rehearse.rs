@@ -139,3 +139,38 @@ fn a_served_rehearsal_prints_exports_that_work_when_pasted() {
         .unwrap_or_else(|| panic!("no token export:\n{}", run.all()));
     assert!(!line.contains("[REDACTED]"), "{line}");
 }
+
+/// atkQ2: a rehearsal runs `time-travel restore prod` against its own
+/// loopback, and passes on the step's "To undo it:" line as it is:
+/// `cargo xtask time-travel restore prod --bookmark <the loopback's
+/// bookmark> --confirm qbtime_db_prod`. Pasted into the operator's shell,
+/// where the credentials point at Cloudflare, it is a Time Travel restore
+/// of the real production database to a bookmark that only the rehearsal
+/// had. A command a rehearsal prints must not act on the real prod.
+#[test]
+fn a_rehearsal_prints_no_pasteable_command_that_acts_on_the_real_prod() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let source = sb.backups().join(only_backup(&sb));
+
+    let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap()]);
+    run.assert_ok();
+    let all = run.all();
+    let pasteable: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.starts_with("== rehearse:"))
+        .filter(|l| {
+            l.trim_start()
+                .starts_with("cargo xtask time-travel restore prod")
+        })
+        .filter(|l| !l.contains("rehears") && !l.contains("CLOUDFLARE_API_BASE_URL"))
+        .map(|l| l.trim())
+        .collect();
+    assert!(
+        pasteable.is_empty(),
+        "the rehearsal printed, as a command to paste, {pasteable:?}:\n{}",
+        run.all()
+    );
+}
