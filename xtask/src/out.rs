@@ -240,6 +240,13 @@ pub fn detail_args(args: fmt::Arguments<'_>) {
     }
 }
 
+/// A line another process printed (a rehearsal's step), passed on after
+/// `prefix`, on the stream it was printed on: marked, so that a command it
+/// prints is not taken for one to paste here.
+pub fn relayed(to_stderr: bool, prefix: &str, line: &str) {
+    write_line(to_stderr, &format!("{prefix}{line}"));
+}
+
 /// A command's requested output (a listing, a JSON document): always
 /// printed, on stdout, whatever the level.
 pub fn data(text: &str) {

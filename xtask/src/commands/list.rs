@@ -74,7 +74,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> V
 }
 
 pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()> {
-    let rows = rows(&scan(backup_dir), envs, Utc::now());
+    let rows = rows(&scan(backup_dir)?, envs, Utc::now());
     if json {
         crate::out::data(&serde_json::to_string_pretty(&rows)?);
         return Ok(());

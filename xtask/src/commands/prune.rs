@@ -135,7 +135,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
 /// The backups to judge, of the `only` databases if given. Any file in the
 /// backup directory that the inventory refuses stops the prune (exit 3).
 fn backups(project: &Project, only: Option<&[String]>) -> Result<Vec<Entry>> {
-    let (entries, refused) = inventory::scan_all(&project.backup_dir);
+    let (entries, refused) = inventory::scan_all(&project.backup_dir)?;
     if !refused.is_empty() {
         crate::stop!(
             crate::exit::Exit::Refused,

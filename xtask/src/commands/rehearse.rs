@@ -286,20 +286,42 @@ fn run_cycle(
             cmd.env(stored::IDENTITY_VAR, id);
         }
         cmd.args(step_args(step, dir)?);
-        if args.json {
-            // stdout carries the one JSON document.
-            cmd.stdout(std::process::Stdio::from(std::io::stderr()));
-        }
-        let passed = cmd
-            .status()
-            .with_context(|| format!("cannot run {}", exe.display()))?
-            .success();
+        let passed =
+            run_marked(cmd, args.json).with_context(|| format!("cannot run {}", exe.display()))?;
         results.push((step.name, passed, started.elapsed().as_secs_f64()));
         if !passed {
             break;
         }
     }
     Ok(results)
+}
+
+/// What a step prints is the rehearsal's, about the loopback's databases:
+/// each line is passed on marked, so that none reads as a command to paste
+/// (its "To undo it: cargo xtask time-travel restore prod …" would act on
+/// the real prod). Under `--json`, stdout carries the one document, so the
+/// step's stdout goes to stderr. Returns whether the step succeeded.
+fn run_marked(mut cmd: Command, json: bool) -> std::io::Result<bool> {
+    use std::io::BufRead;
+    const MARK: &str = "  rehearsal | ";
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let relay = |stream: Box<dyn std::io::Read + Send>, to_stderr: bool| {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream).split(b'\n') {
+                let Ok(line) = line else { break };
+                crate::out::relayed(to_stderr, MARK, &String::from_utf8_lossy(&line));
+            }
+        })
+    };
+    let out = child.stdout.take().map(|s| relay(Box::new(s), json));
+    let err = child.stderr.take().map(|s| relay(Box::new(s), true));
+    let status = child.wait()?;
+    for thread in [out, err].into_iter().flatten() {
+        let _ = thread.join();
+    }
+    Ok(status.success())
 }
 
 /// The step's arguments, with [`BOOKMARK`] replaced by the bookmark it stands for.
@@ -434,7 +456,7 @@ fn cycle(prod: &Environment, staging: &Environment, offsite: bool) -> Vec<Step> 
 const BOOKMARK: &str = "{first-backup-bookmark}";
 
 fn first_bookmark(backups: &Path) -> Result<String> {
-    inventory::scan(backups)
+    inventory::scan(backups)?
         .into_iter()
         .filter(|e| e.manifest.reason.as_deref() == Some("rehearsal"))
         .filter_map(|e| e.manifest.time_travel_bookmark)
@@ -469,10 +491,10 @@ fn choose_source(project: &Project, args: &RehearseArgs) -> Result<From> {
                     "give `latest:ENV`, e.g. `latest:prod`"
                 ),
             };
-            From::Backup(inventory::latest_good(&scan(), &env)?)
+            From::Backup(inventory::latest_good(&scan()?, &env)?)
         }
         Some(path) => From::Backup(PathBuf::from(path)),
-        None => match inventory::latest_good(&scan(), "prod") {
+        None => match inventory::latest_good(&scan()?, "prod") {
             Ok(file) => From::Backup(file),
             Err(_) => From::Empty,
         },

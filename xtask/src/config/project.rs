@@ -232,7 +232,8 @@ impl Project {
             _ => None,
         };
         if let Some(env) = named_env {
-            let entries = inventory::scan(&self.backup_dir);
+            let entries =
+                inventory::scan(&self.backup_dir).map_err(|e| Exit::CouldNotRun.error(e))?;
             let found = match latest {
                 inventory::Latest::Good => inventory::latest_good(&entries, &env),
                 inventory::Latest::Any => inventory::latest_any(&entries, &env),

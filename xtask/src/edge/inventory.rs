@@ -77,12 +77,12 @@ impl Entry {
 /// Every backup in `dir` whose manifest reads and whose file is present,
 /// newest first. A missing directory holds no backups. A manifest that
 /// cannot be trusted is left out, with a warning (see [`scan_all`]).
-pub fn scan(dir: &Path) -> Vec<Entry> {
-    let (found, refused) = scan_all(dir);
+pub fn scan(dir: &Path) -> Result<Vec<Entry>> {
+    let (found, refused) = scan_all(dir)?;
     for why in refused {
         crate::warn!("{why}");
     }
-    found
+    Ok(found)
 }
 
 /// The one place that reads the backup directory: every backup whose
@@ -93,10 +93,22 @@ pub fn scan(dir: &Path) -> Vec<Entry> {
 /// link or not a
 /// regular file, and every manifest of a file that another manifest also
 /// describes (two names for one file, through a hard link).
-pub fn scan_all(dir: &Path) -> (Vec<Entry>, Vec<String>) {
+pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
     let mut found = Vec::new();
     let mut refused = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+    // A directory that is not there holds no backups; one that cannot be
+    // read is not an empty one.
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "cannot read the backup directory {}: {e}. Its backups are private to the user who \
+             took them: run this as that user, or pass --backup-dir",
+            dir.display()
+        ),
+    };
+    for entry in entries.into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || !name.ends_with(manifest::MANIFEST_SUFFIX) {
             continue;
@@ -140,7 +152,7 @@ pub fn scan_all(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     }
     refuse_shared_files(&mut found, &mut refused);
     sort_newest_first(&mut found);
-    (found, refused)
+    Ok((found, refused))
 }
 
 /// Takes out every entry whose file is also another entry's file.

@@ -463,6 +463,7 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
 /// at the first backup that sees it applied again.
 pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
     let mut entries: Vec<_> = inventory::scan(&project.backup_dir)
+        .unwrap_or_default()
         .into_iter()
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty

@@ -49,6 +49,11 @@ pub struct EnvStatus {
     /// backups, which `latest` passes over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_is_bad: Option<String>,
+    /// The newest full backup, when it is newer than the newest verified
+    /// one and was never verified (its verification could not run): a
+    /// warning, not a failure; `latest` passes it over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_unverified: Option<String>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
@@ -213,6 +218,10 @@ pub fn environment_status(
         .filter(|e| matches!(e.verified(), "bad" | "damaged"))
         .map(|e| e.manifest.file.name.clone())
         .or(changed);
+    let newest_unverified = whole
+        .first()
+        .filter(|e| e.verified() == "unverified")
+        .map(|e| e.manifest.file.name.clone());
     let newest_verified = newest.map(|e| Newest {
         file: e.manifest.file.name.clone(),
         created_at: e.manifest.created_at,
@@ -237,6 +246,7 @@ pub fn environment_status(
         max_age: max_age.map(|s| s.to_string()),
         stale,
         newest_is_bad,
+        newest_unverified,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
         offsite_lock: None,
@@ -274,9 +284,12 @@ impl EnvStatus {
             Some(lock) => format!("  offsite lock              {lock}\n"),
             None => String::new(),
         };
-        let bad = match &self.newest_is_bad {
-            Some(file) => format!("  newest backup             {file}: BAD, passed over\n"),
-            None => String::new(),
+        let bad = match (&self.newest_is_bad, &self.newest_unverified) {
+            (Some(file), _) => format!("  newest backup             {file}: BAD, passed over\n"),
+            (None, Some(file)) => {
+                format!("  newest backup             {file}: unverified, passed over\n")
+            }
+            (None, None) => String::new(),
         };
         let migrations = match self.pending_migrations.as_deref() {
             None => match &self.migrations_unknown {
@@ -353,7 +366,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .transpose()?
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let settings = project.settings()?;
-    let entries = inventory::scan(&project.backup_dir);
+    let entries = inventory::scan(&project.backup_dir)?;
     // A journal that cannot be read is reported as none, with the reason.
     let read = |path: std::path::PathBuf| {
         if !path.exists() {
@@ -428,6 +441,15 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         }
     }
     say_failures(&stale, &bad);
+    for s in &all {
+        if let Some(file) = &s.newest_unverified {
+            crate::warn!(
+                "{}'s newest backup, {file}, was never verified (its verification could not \
+                 run), so `latest` passes it over; check it with `cargo xtask verify {file}`",
+                s.environment
+            );
+        }
+    }
     Ok(ok)
 }
 
