@@ -111,7 +111,8 @@ fn staged(manifest: &Manifest, path: &Path) -> Result<crate::edge::fsutil::TempF
     );
     let (partial, mut file) =
         crate::edge::fsutil::TempFile::create_open(path.with_file_name(hidden))?;
-    file.write_all(manifest.to_json()?.as_bytes())?;
+    file.write_all(manifest.to_json()?.as_bytes())
+        .with_context(|| format!("cannot write {}", partial.path().display()))?;
     file.sync_all()
         .with_context(|| format!("cannot sync {}", partial.path().display()))?;
     Ok(partial)

@@ -1025,7 +1025,7 @@ fn record(
         sequences: taken.sequences.clone(),
         ..new_manifest(env, args, taken.scope, summary)
     };
-    let manifest_path = write_manifest(file, &manifest)?;
+    let manifest_path = recorded_or_removed(file, || write_manifest(file, &manifest))?;
     fsutil::sync_dir(&project.backup_dir);
     say_written(file, &manifest, &manifest_path);
     Ok((manifest, manifest_path))
@@ -1465,6 +1465,25 @@ fn claim_name(partial: TempFile, names: &BackupNames) -> Result<PathBuf> {
     )
 }
 
+/// Writes a backup's manifest with `write`, or removes the backup: one
+/// without its manifest is listed, pruned and cleaned by nothing, so a
+/// backup that cannot be recorded (a full disk) is not kept.
+fn recorded_or_removed(file: &Path, write: impl FnOnce() -> Result<PathBuf>) -> Result<PathBuf> {
+    write().map_err(|e| {
+        let removed = match std::fs::remove_file(file) {
+            Ok(()) => "it was removed".to_owned(),
+            Err(r) => format!("remove it by hand ({r})"),
+        };
+        let dir = file.parent().unwrap_or(Path::new("."));
+        e.context(format!(
+            "cannot write the manifest of {}, so the backup is not recorded; {removed}. Free \
+             space in {} (or fix the cause) and back up again",
+            file.display(),
+            dir.display()
+        ))
+    })
+}
+
 fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<PathBuf> {
     let path = manifest::manifest_path(backup);
     manifest.create_at(&path)?;
@@ -1673,6 +1692,29 @@ impl fmt::Display for Plan {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_backup_whose_manifest_cannot_be_written_is_removed_and_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-prod-20261201-0600.sql");
+        std::fs::write(&file, "CREATE TABLE t(x);\n").unwrap();
+        let err = recorded_or_removed(&file, || {
+            Err(std::io::Error::from(std::io::ErrorKind::StorageFull).into())
+        })
+        .unwrap_err();
+        let said = format!("{err:#}");
+        assert!(!file.exists(), "a backup no manifest records was kept");
+        assert!(
+            said.starts_with("cannot write the manifest of ")
+                && said.contains("it was removed")
+                && said.contains("Free space in"),
+            "{said}"
+        );
+        let kept = dir.path().join("backup-prod-20261201-0601.sql");
+        std::fs::write(&kept, "x").unwrap();
+        let path = recorded_or_removed(&kept, || Ok(dir.path().join("m.json"))).unwrap();
+        assert!(kept.exists() && path.ends_with("m.json"));
+    }
 
     #[test]
     fn names_are_utc_minutes_with_a_counter_after_the_first() {
