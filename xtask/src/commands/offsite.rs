@@ -349,7 +349,7 @@ fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, cla
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          It is unverified here{}: it is not `latest` until it passes verification on this \
          machine.\n\
-         Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to <env>`.",
+         Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to ENV` (ENV being where it goes).",
         dest.display(),
         if claimed {
             " (the verification its manifest in the bucket records is not taken on trust)"

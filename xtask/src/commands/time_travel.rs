@@ -394,7 +394,10 @@ impl<'a> RestorePlan<'a> {
         let check = wrangler.run_json(&cmds.query_json(
             env,
             "check that the database answers (read-only)",
-            "SELECT count(*) AS tables FROM sqlite_master WHERE type = 'table'",
+            // The app's tables, as backups and restores count them: not
+            // SQLite's own (sqlite_sequence) nor workerd's (_cf_*).
+            "SELECT count(*) AS tables FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
         ));
         match check {
             Ok(json) => {

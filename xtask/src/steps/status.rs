@@ -277,7 +277,16 @@ impl EnvStatus {
             None => "none recorded".to_owned(),
         };
         let time_travel = match &self.last_time_travel_restore {
-            Some(t) => format!("{} ({})", t.at, t.status),
+            // As every other time here, to the minute; the journal's own
+            // text when it is not a time.
+            Some(t) => match chrono::DateTime::parse_from_rfc3339(&t.at) {
+                Ok(at) => format!(
+                    "{} ({})",
+                    at.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC"),
+                    t.status
+                ),
+                Err(_) => format!("{} ({})", t.at, t.status),
+            },
             None => "none".to_owned(),
         };
         let lock = match &self.offsite_lock {
@@ -611,6 +620,13 @@ not json
                  backup (2026-11-01T09:05:00Z) (`cargo xtask migrate prod --check` reads the \
                  database)\n"
             ),
+            "{shown}"
+        );
+        // Its time to the minute, as every other time status prints.
+        s.last_time_travel_restore = Some(restore("2026-12-01T13:11:01.249118036Z"));
+        let shown = s.render();
+        assert!(
+            shown.contains("last Time Travel restore  2026-12-01 13:11 UTC (done)\n"),
             "{shown}"
         );
     }
