@@ -244,7 +244,31 @@ impl Gate {
         };
         let gate = Gate { db, state, growth };
         gate.read(0)?;
+        gate.connect_virtual_tables()?;
         Ok(gate)
+    }
+
+    /// Connects the database's virtual tables as the tool's own: FTS5 reads
+    /// its `_config` table in a query when a connection first uses a table,
+    /// which within a statement from a file would read as the file's query.
+    /// (A virtual table the load creates is connected as it is created.)
+    fn connect_virtual_tables(&self) -> rusqlite::Result<()> {
+        let names = self
+            .db
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+            )?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for name in names {
+            // One that cannot be connected fails where the load uses it.
+            let _ = self.db.prepare(&format!(
+                "SELECT 1 FROM {} LIMIT 0",
+                crate::statement::quote_ident(&name)
+            ));
+        }
+        Ok(())
     }
 
     /// Counts `bytes` of SQL from a file as read, and raises the bound on
@@ -1304,6 +1328,27 @@ mod tests {
             "CREATE VIRTUAL TABLE e USING fts5(v, content='t', content_rowid='id');",
         );
         ran(&g, "INSERT INTO e(e) VALUES('rebuild');");
+    }
+
+    /// A clean restore loads rows into a schema another process made (the
+    /// migrations wrangler applied): FTS5 reads its config in a query when
+    /// the gate's connection first uses the table, which is not the row's.
+    #[test]
+    fn rows_load_into_fts5_tables_that_another_connection_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d1.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT);
+                 CREATE VIRTUAL TABLE ft USING fts5(body);
+                 CREATE VIRTUAL TABLE ext USING fts5(body, content='docs', content_rowid='id');",
+            )
+            .unwrap();
+        let g = Gate::new(Connection::open(&path).unwrap()).unwrap();
+        ran(&g, "INSERT INTO \"ft\" VALUES('alpha');");
+        ran(&g, "INSERT INTO \"docs\" VALUES(1,'beta');");
+        ran(&g, "INSERT INTO ext(ext) VALUES('rebuild');");
     }
 
     #[test]
