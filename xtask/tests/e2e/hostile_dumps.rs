@@ -846,3 +846,66 @@ fn a_query_over_values_alone_writes_gigabytes_of_temporary_files_past_the_growth
     );
     assert!(!run.all().contains("disk I/O error"), "{}", run.all());
 }
+
+/// rvZ: an external-content FTS5 table over a view is legal (its
+/// `'rebuild'` reads the view), and the repair ends every restore of such a
+/// backup with `INSERT INTO feed_fts(feed_fts) VALUES('rebuild');`, after
+/// the dump's views. FTS5 prepares its query of the content while that
+/// statement runs, and while a statement runs the gate judges only
+/// pragmas, reserved tables and functions (`judge_running`,
+/// crates/d1-core/src/gate.rs): the "one query, reading no table" and "no
+/// recursive WITH" rules of `judge_dump` and `query_refusal` never see it.
+/// A backup whose dump defines the view as a recursive WITH sorted by a
+/// 50 KB `randomblob` (a 200-byte statement, which the gate lets through
+/// when it is created) makes the rebuild sort rows without end into
+/// SQLite's temporary files: 256 MB within a second here, for one
+/// statement of a dump that holds three rows. verify must call it BAD
+/// without writing it; today it writes up to the file-size limit and says
+/// the verification could not run (and without the limit, for 120 s).
+#[test]
+fn an_fts5_rebuild_over_a_dumps_view_sorts_rows_without_end_into_temporary_files() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_feed.sql"),
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, body TEXT);\n\
+         CREATE VIEW feed AS SELECT id, body FROM items;\n\
+         CREATE VIRTUAL TABLE feed_fts USING fts5(body, content='feed', content_rowid='id');\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO items VALUES (1, 'one'), (2, 'two');");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap().to_owned();
+    // The legal backup verifies (its rebuild reads the view).
+    within_a_file_size(&sb, &["verify", &arg], FILE_SIZE_LIMIT).assert_ok();
+
+    // The same backup, its view made a sort without end, its manifest's
+    // facts of the file made to match.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let view = text
+        .lines()
+        .find(|l| l.starts_with("CREATE VIEW"))
+        .unwrap_or_else(|| panic!("no view in the dump:\n{text}"))
+        .to_owned();
+    let hostile = text.replace(
+        &view,
+        "CREATE VIEW feed AS WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c) \
+         SELECT n AS id, 'w' AS body FROM c ORDER BY randomblob(50000);",
+    );
+    std::fs::write(&path, &hostile).unwrap();
+    let stem = backup.split(".sql").next().unwrap();
+    let manifest = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut m = manifest_for(&sb, &backup);
+    m["file"]["bytes"] = (hostile.len() as u64).into();
+    m["file"]["sha256"] = sha256_hex(hostile.as_bytes()).into();
+    m["verification"] = serde_json::Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let run = within_a_file_size(&sb, &["verify", &arg], FILE_SIZE_LIMIT);
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+    assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("Result: BAD"), "{}", run.all());
+}

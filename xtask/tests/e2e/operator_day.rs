@@ -399,6 +399,12 @@ exec "$XTASK_BIN" "$@"
 /// made unreadable.
 #[cfg(unix)]
 fn as_another_user(sb: &Sandbox, args: &[&str]) -> Run {
+    as_another_user_with_mode(sb, 0o700, args)
+}
+
+/// [`as_another_user`], with `backups/` at `mode` (as root runs it).
+#[cfg(unix)]
+fn as_another_user_with_mode(sb: &Sandbox, mode: u32, args: &[&str]) -> Run {
     use std::os::unix::fs::PermissionsExt;
     let uid = Command::new("id").arg("-u").output().unwrap();
     let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
@@ -424,13 +430,14 @@ fn as_another_user(sb: &Sandbox, args: &[&str]) -> Run {
             }
         }
     }
+    std::fs::set_permissions(sb.backups(), PermissionsExt::from_mode(mode)).unwrap();
     assert_eq!(
         std::fs::metadata(sb.backups())
             .unwrap()
             .permissions()
             .mode()
             & 0o777,
-        0o700
+        mode
     );
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
@@ -555,4 +562,81 @@ fn status_names_a_newer_unverified_backup_that_latest_passes_over() {
         "status -q says nothing of the newer unverified {second}:\n{}",
         run.all()
     );
+}
+
+/// rvZ: `doctor` checks "everything a backup needs", but for another
+/// operator, for whom `backups/` (0700, its owner's) can be neither read
+/// nor written, it says `[ok  ] permissions … is mode 700` and "doctor:
+/// everything a backup needs is in place", exit 0, while `backup local`
+/// then fails at once ("cannot open the backup lock …/backups/.lock:
+/// Permission denied") and `list`/`status` stop on the directory they
+/// cannot read. The doctor's backups check (xtask/src/steps/doctor.rs:397)
+/// looks at the mode, never at whether this user can use the directory.
+#[cfg(unix)]
+#[test]
+fn doctor_fails_for_a_user_who_cannot_use_the_backup_directory() {
+    let (sb, _name) = sandbox_with_a_backup();
+    let dir = sb.backups().display().to_string();
+    let backup = as_another_user(&sb, &["backup", "local"]);
+    assert_ne!(backup.code, Some(0), "{}", backup.all());
+
+    let run = as_another_user(&sb, &["doctor"]);
+    assert!(
+        !run.all().contains("everything a backup needs is in place"),
+        "doctor passed a backup directory this user cannot use:\n{}",
+        run.all()
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(run.all().contains(&dir), "{}", run.all());
+}
+
+/// rvZ: a backup directory this user may list but not enter (mode 0744,
+/// another user's: `r--` for the rest) is still not an empty one.
+/// `scan_all` (xtask/src/edge/inventory.rs) now stops on a directory it
+/// cannot read, but here `read_dir` works and each manifest fails to open
+/// with "Permission denied", which it files with manifests that are not
+/// the tool's: `list` says "No backups in …" and exits 0, and advises
+/// "move it aside" for a good backup; `verify latest:local` and `restore
+/// latest:local` say "no full backup of local; take one with `cargo xtask
+/// backup local`"; `status` shows "newest verified backup none".
+#[cfg(unix)]
+#[test]
+fn a_backup_directory_this_user_can_list_but_not_enter_is_never_reported_as_empty() {
+    let (sb, _name) = sandbox_with_a_backup();
+    let dir = sb.backups().display().to_string();
+
+    let run = as_another_user_with_mode(&sb, 0o744, &["list"]);
+    assert!(
+        !run.all().contains("No backups"),
+        "list called a directory it cannot enter empty:\n{}",
+        run.all()
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        !run.all().contains("move it aside"),
+        "list advised moving a good backup aside:\n{}",
+        run.all()
+    );
+    assert!(run.stderr.contains(&dir), "{}", run.all());
+
+    for args in [
+        &["verify", "latest:local"][..],
+        &[
+            "restore",
+            "latest:local",
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ],
+    ] {
+        let run = as_another_user_with_mode(&sb, 0o744, args);
+        assert!(
+            !run.stderr
+                .contains("take one with `cargo xtask backup local`"),
+            "{args:?} advised a new backup, as if there were none:\n{}",
+            run.all()
+        );
+        assert_ne!(run.code, Some(0), "{}", run.all());
+    }
 }
