@@ -796,6 +796,14 @@ fn body_reaches_outside(sql: &str) -> Option<String> {
 /// workerd's tables or run a pragma.
 fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
     match ctx.action {
+        // What SQLite compiles while a file's statement runs (FTS5's query
+        // of its external content, a view the dump made) may not recurse:
+        // a recursive WITH makes rows without end, sorted into temporary
+        // files no bound on the database covers.
+        AuthAction::Recursive => Err(
+            "a recursive WITH ran inside it (in a view it reads), which makes rows without end"
+                .to_owned(),
+        ),
         // FTS5 reads these of its own database while it works.
         AuthAction::Pragma {
             pragma_name,

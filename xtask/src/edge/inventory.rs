@@ -93,6 +93,13 @@ pub fn scan(dir: &Path) -> Result<Vec<Entry>> {
 /// link or not a
 /// regular file, and every manifest of a file that another manifest also
 /// describes (two names for one file, through a hard link).
+fn is_permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    })
+}
+
 pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
     let mut found = Vec::new();
     let mut refused = Vec::new();
@@ -119,6 +126,15 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
         // like one that fails validation (a FIFO, a device, a huge file).
         let m = match Manifest::parse(&path) {
             Ok(m) => m,
+            // Not this user's to read (a directory it may list but not
+            // enter, another operator's file): not an untrusted manifest.
+            Err(e) if is_permission_denied(&e) => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "cannot read {}: permission denied. The backups in {} are private to the user \
+                 who took them: run this as that user, or pass --backup-dir",
+                path.display(),
+                dir.display()
+            ),
             Err(e) => {
                 refused.push(format!(
                     "{} cannot be read as a manifest and is ignored: {e:#}; move it aside",

@@ -383,7 +383,27 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
         let mode = meta.permissions().mode() & 0o777;
         // The rule every backup applies: a directory others can write to is
         // refused there, so it fails here, not a warning that passes.
-        checks.push(if let Err(e) = crate::edge::fsutil::refuse_shared_dir(dir) {
+        // The mode is the owner's; this user must be able to list, enter
+        // and write in it, as every backup does (another operator's 0700
+        // directory is private, and useless to this one).
+        let usable = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+            .ok()
+            // SAFETY: a NUL-terminated path; access() only reads it.
+            .is_some_and(
+                |c| unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK | libc::X_OK) } == 0,
+            );
+        checks.push(if !usable {
+            check(
+                "permissions",
+                Status::Fail,
+                format!(
+                    "{} is mode {mode:o}, and this user cannot read and write in it: its \
+                     backups are private to the user who took them",
+                    dir.display()
+                ),
+                Some("run as the user who owns the backup directory, or pass --backup-dir a directory of your own"),
+            )
+        } else if let Err(e) = crate::edge::fsutil::refuse_shared_dir(dir) {
             check(
                 "permissions",
                 Status::Fail,

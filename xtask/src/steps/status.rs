@@ -453,8 +453,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     for s in &all {
         if let Some(file) = &s.newest_unverified {
             crate::warn!(
-                "{}'s newest backup, {file}, was never verified (its verification could not \
-                 run), so `latest` passes it over; check it with `cargo xtask verify {file}`",
+                "{}'s newest backup, {file}, was never verified (its verification did not \
+                 run or did not finish), so `latest` passes it over; check it with `cargo xtask \
+                 verify {file}`",
                 s.environment
             );
         }
