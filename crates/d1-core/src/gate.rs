@@ -313,8 +313,13 @@ impl Gate {
     /// A statement that failed because the database reached the bound on
     /// its growth, said as the statement's doing, not the disk's.
     fn grown_too_far(&self, ran: &rusqlite::Result<()>) -> Option<Outcome> {
+        // Every row comes here: nothing more is asked of SQLite unless the
+        // statement failed as full.
         let full =
             matches!(ran, Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull));
+        if !full {
+            return None;
+        }
         let pragma = |name: &str| -> u64 {
             self.db
                 .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
@@ -325,7 +330,7 @@ impl Gate {
         // room for all the bound allows.
         let room =
             pragma("max_page_count").saturating_sub(pragma("page_count")) * self.growth.page_size;
-        if full && self.disk_holds(room.saturating_mul(2)) {
+        if self.disk_holds(room.saturating_mul(2)) {
             let mb = |bytes: u64| bytes.div_ceil(1_000_000);
             return Some(Outcome::Refused(Refusal(format!(
                 "it grows the database past {} MB: statements from a file may add 64 MB and 16 \
