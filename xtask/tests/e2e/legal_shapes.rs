@@ -203,3 +203,146 @@ fn a_blob_of_more_than_one_megabyte_backs_up_and_restores() {
         "SELECT id, length(body) AS n, hex(body) AS body FROM attachments",
     );
 }
+
+/// `shape` as a migration and `data` put in by the real wrangler: `backup
+/// local` must call the backup good, and a restore into a fresh local D1
+/// must bring back exactly what `probe` reads (rvAA).
+fn round_trips(shape: &str, data: &str, probe: &str) {
+    let sb = sandbox_with_migration(shape);
+    sb.execute_sql_with_wrangler(data);
+    let before = sb.query(probe);
+    assert!(!before[0].is_empty(), "the source answers the probe");
+
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+
+    let target = Sandbox::new();
+    std::fs::write(target.path().join("migrations/0005_shape.sql"), shape).unwrap();
+    let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
+    restore.assert_ok();
+    assert_eq!(target.query(probe), before, "{}", restore.all());
+}
+
+#[test]
+fn an_fts5_table_over_a_view_with_a_bounded_recursive_cte_backs_up_and_restores() {
+    // A category tree searched by its full path: the FTS5 table's external
+    // content is a view whose recursive WITH walks the tree (bounded by
+    // its rows). D1 builds the index ('rebuild'), but the gate refuses any
+    // recursive WITH compiled while a statement runs, so the repair's own
+    // 'rebuild' is refused: every backup is BAD and no restore runs.
+    round_trips(
+        "CREATE TABLE categories (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES categories(id), \
+         name TEXT NOT NULL);\n\
+         CREATE VIEW category_paths AS WITH RECURSIVE p(id, path) AS (\
+         SELECT id, name FROM categories WHERE parent IS NULL \
+         UNION ALL SELECT c.id, p.path || ' ' || c.name FROM categories c JOIN p ON c.parent = p.id) \
+         SELECT id, path FROM p;\n\
+         CREATE VIRTUAL TABLE category_search USING fts5(path, content='category_paths', \
+         content_rowid='id');\n",
+        "INSERT INTO categories VALUES (1, NULL, 'garden'), (2, 1, 'tools'), (3, 2, 'rakes');\n\
+         INSERT INTO category_search(category_search) VALUES ('rebuild');",
+        "SELECT rowid FROM category_search WHERE category_search MATCH 'garden' ORDER BY rowid",
+    );
+}
+
+#[test]
+fn an_fts5vocab_table_backs_up_and_restores() {
+    // fts5vocab ships with FTS5 and D1 creates it; it holds no rows of its
+    // own (it reads its FTS5 table's index). The gate refuses to create a
+    // virtual table of any module but fts5, so every backup is BAD, and
+    // its manifest "cannot be trusted", although the README says a table
+    // of another module is recreated empty.
+    round_trips(
+        "CREATE VIRTUAL TABLE notes_fts USING fts5(body);\n\
+         CREATE VIRTUAL TABLE notes_terms USING fts5vocab(notes_fts, row);\n",
+        "INSERT INTO notes_fts VALUES ('alpha beta');",
+        "SELECT term, doc FROM notes_terms ORDER BY term",
+    );
+}
+
+const DUMP_WITH_A_GUARD_BEFORE_ITS_ROWS: &str = "\
+CREATE TABLE categories (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+parent INTEGER REFERENCES categories(id) ON DELETE CASCADE, name TEXT NOT NULL CHECK (length(name) > 0));
+CREATE TRIGGER categories_limit BEFORE INSERT ON categories \
+BEGIN SELECT RAISE(ABORT, 'too many categories') WHERE (SELECT count(*) FROM categories) >= 1000; END;
+INSERT INTO categories (id, parent, name) VALUES (1, NULL, 'root'), (2, 1, 'tools');
+INSERT INTO categories (id, parent, name) VALUES (3, 2, 'rakes');
+";
+
+#[test]
+fn a_hand_dump_whose_guard_trigger_comes_before_its_rows_restores() {
+    // A schema file followed by its data, as people write them: the
+    // trigger that caps a table (`SELECT RAISE(...) WHERE (SELECT count(*)
+    // ...)`) exists before the rows and fires on each. D1 loads the file;
+    // the gate refuses the first INSERT because the trigger's query reads
+    // a table ("it reads categories in a query"): verify calls it BAD and
+    // restore --no-manifest refuses it.
+    let d1 = Sandbox::new();
+    d1.execute_sql_with_wrangler(DUMP_WITH_A_GUARD_BEFORE_ITS_ROWS);
+    let probe = "SELECT id, parent, name FROM categories ORDER BY id";
+    let before = d1.query(probe);
+    assert_eq!(before[0].len(), 3, "D1 itself loads the dump");
+
+    let target = Sandbox::new();
+    let file = target.path().join("by-hand.sql");
+    std::fs::write(&file, DUMP_WITH_A_GUARD_BEFORE_ITS_ROWS).unwrap();
+    let verify = target.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
+    let restore = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--yes",
+    ]);
+    restore.assert_ok();
+    assert_eq!(target.query(probe), before);
+}
+
+#[test]
+fn an_oversized_multi_row_insert_in_a_hand_dump_is_refused_for_what_it_is() {
+    // One INSERT of 3,000 rows, 148 KB: over D1's 100 KB limit, and the
+    // repair splits only a single oversized row, so it says "an oversized
+    // multi-row INSERT cannot be split; give each row its own INSERT".
+    // The gate now refuses the row's values first ("it holds queries
+    // within a query ... a query can write rows and temporary files without
+    // end"), which tells the user their plain VALUES list is an attack.
+    let rows: Vec<String> = (1..=3000)
+        .map(|i| format!("({i}, 'category number {i} padded out a bit')"))
+        .collect();
+    let dump = format!(
+        "CREATE TABLE categories (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+         INSERT INTO categories (id, name) VALUES {};\n",
+        rows.join(",")
+    );
+    assert!(dump.len() > 100_000);
+    let target = Sandbox::new();
+    let file = target.path().join("by-hand.sql");
+    std::fs::write(&file, dump).unwrap();
+    for run in [
+        target.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]),
+        target.xtask(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "local",
+            "--no-manifest",
+            "--yes",
+        ]),
+    ] {
+        assert!(
+            run.all().contains(
+                "an oversized multi-row INSERT cannot be split; give each row its own INSERT"
+            ),
+            "{}",
+            run.all()
+        );
+        assert!(
+            !run.all().contains("queries within a query"),
+            "{}",
+            run.all()
+        );
+    }
+}
