@@ -188,6 +188,9 @@ pub enum VirtualContent {
     /// `content=''`: the index holds no row data, so the backup cannot carry
     /// it; a restore recreates the table empty.
     Contentless,
+    /// An `fts5vocab` table: it holds nothing of its own and reads another
+    /// FTS5 table's index, so recreating it restores it whole.
+    Derived,
     /// A module this tool does not know how to rebuild; a restore recreates
     /// the table empty.
     Unknown,
@@ -198,7 +201,9 @@ impl VirtualTable {
     /// holds, if it cannot carry all of it: said after the table's name.
     pub fn lost_by_a_backup(&self) -> Option<&'static str> {
         match self.content {
-            VirtualContent::Internal { .. } | VirtualContent::External { .. } => None,
+            VirtualContent::Internal { .. }
+            | VirtualContent::External { .. }
+            | VirtualContent::Derived => None,
             VirtualContent::Contentless => Some(
                 "a contentless FTS5 table (content=''): what it indexed lives only in its \
                  index, which no export carries, and a restore recreates it empty; rebuild \
@@ -214,7 +219,9 @@ impl VirtualTable {
     fn from_object(o: &SchemaObject) -> VirtualTable {
         let sql = o.sql.clone().unwrap_or_default();
         let (module, args) = parse_using(&sql).unwrap_or_default();
-        let content = if module.starts_with("fts") {
+        let content = if module.eq_ignore_ascii_case("fts5vocab") {
+            VirtualContent::Derived
+        } else if module.starts_with("fts") {
             match fts_option(&args, "content") {
                 None => VirtualContent::Internal {
                     table: format!("{}_content", o.name),

@@ -76,6 +76,9 @@ const SCHEMA_WRITE: &str = "it writes sqlite_schema directly, which can corrupt 
 /// judged with it: a restore drops the target's triggers before its rows
 /// and creates a dump's after them, so none fires on a row.
 fn query_refusal(state: &State) -> Option<Refusal> {
+    if state.rows_as_values {
+        return None;
+    }
     let why = |what: String| {
         Some(Refusal(format!(
             "{what}; a dump holds its rows as values, and a query can write rows and temporary \
@@ -127,6 +130,21 @@ pub const STATEMENT_SECONDS: u64 = 120;
 /// seconds an `INSERT … SELECT` over a join or of `zeroblob`s writes tens
 /// of gigabytes.
 const GROWTH_FLOOR: u64 = 64 << 20;
+
+/// The memory an FTS5 command from a file may use, its temporary tables
+/// and sorts included.
+const COMMAND_MEMORY: i64 = 512 << 20;
+
+/// An FTS5 command: `INSERT INTO t(t) VALUES('rebuild')` and the like, an
+/// INSERT of a single string into a column named as the table.
+fn is_fts5_command(sql: &str) -> bool {
+    let compact: String = sql
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    compact.starts_with("insertinto") && compact.contains(")values('")
+}
 const GROWTH_PER_BYTE: u64 = 16;
 const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
 
@@ -162,6 +180,9 @@ struct State {
     reads_own: bool,
     /// The first other table the statement reads.
     reads_other: Option<String>,
+    /// The statement is rows as values, by its text: what SQLite reads to
+    /// run it (a self-referencing foreign key, many rows) is not a query.
+    rows_as_values: bool,
     /// The statement creates or drops a schema object.
     ddl: bool,
     /// Triggers a statement from a file may drop: those the repair drops
@@ -384,6 +405,7 @@ impl Gate {
             return Err(Outcome::Refused(Refusal(why)));
         }
         self.set_untrusted(true);
+        self.set_rows_as_values(crate::statement::is_rows_as_values(sql));
         let prepared = self.db.prepare(sql);
         let verdict = self.take_verdict();
         self.set_untrusted(false);
@@ -444,8 +466,45 @@ impl Gate {
         verdict(ran, denied, interrupted)
     }
 
-    /// Runs a statement that is not a row of the dump's own shape.
+    /// Runs a statement that is not a row of the dump's own shape. An FTS5
+    /// command (`INSERT INTO t(t) VALUES('rebuild')`) runs a query SQLite
+    /// compiles only then, of the table's external content, which may be a
+    /// view the dump made: a legal one walks a tree with a recursive WITH,
+    /// a hostile one sorts rows without end. It runs with its temporary
+    /// storage in memory, and that memory bounded (see [`Gate::bounded`]).
     fn run_statement(&self, sql: &str) -> Outcome {
+        if is_fts5_command(sql) {
+            return self.bounded(|| self.run_unbounded(sql));
+        }
+        self.run_unbounded(sql)
+    }
+
+    /// Runs `run` with SQLite's temporary storage in memory and its heap
+    /// bounded by [`COMMAND_MEMORY`], then as before; a statement stopped
+    /// by the bound is refused as its own doing.
+    fn bounded(&self, run: impl FnOnce() -> Outcome) -> Outcome {
+        let _ = self.db.execute_batch("PRAGMA temp_store = MEMORY;");
+        // SAFETY: sets and restores a process-wide limit; nothing else
+        // uses SQLite on another thread while a load runs a statement.
+        let before = unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(COMMAND_MEMORY) };
+        let outcome = run();
+        unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(before) };
+        let _ = self.db.execute_batch("PRAGMA temp_store = DEFAULT;");
+        match outcome {
+            Outcome::Failed(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory) =>
+            {
+                Outcome::Refused(Refusal(format!(
+                    "it needs more than {} MB of memory to run (the query of an FTS5 table's \
+                     content, a view that sorts or joins without bound)",
+                    COMMAND_MEMORY >> 20
+                )))
+            }
+            other => other,
+        }
+    }
+
+    fn run_unbounded(&self, sql: &str) -> Outcome {
         // It may change the schema: the prepared rows are judged again.
         self.db.flush_prepared_statement_cache();
         let mut stmt = match self.prepare(sql) {
@@ -491,6 +550,7 @@ impl Gate {
         row: &d1_sql::literal::Row<'_>,
     ) -> Option<rusqlite::CachedStatement<'_>> {
         self.set_untrusted(true);
+        self.set_rows_as_values(true);
         let prepared = self.db.prepare_cached(&row.template());
         let verdict = self.take_verdict();
         self.set_untrusted(false);
@@ -508,6 +568,7 @@ impl Gate {
     /// statement cache, for a [`Runner`] to keep.
     fn judge_row(&self, template: &str) -> Option<rusqlite::Statement<'_>> {
         self.set_untrusted(true);
+        self.set_rows_as_values(true);
         let prepared = self.db.prepare(template);
         let verdict = self.take_verdict();
         self.set_untrusted(false);
@@ -548,6 +609,15 @@ impl Gate {
             inserted: std::mem::take(&mut state.inserted),
             ..State::default()
         };
+    }
+
+    /// Marks the statement being prepared as rows as values
+    /// ([`crate::statement::is_rows_as_values`]), which no query rule judges.
+    fn set_rows_as_values(&self, on: bool) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rows_as_values = on;
     }
 
     fn take_verdict(&self) -> Option<Refusal> {
@@ -801,14 +871,6 @@ fn body_reaches_outside(sql: &str) -> Option<String> {
 /// workerd's tables or run a pragma.
 fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
     match ctx.action {
-        // What SQLite compiles while a file's statement runs (FTS5's query
-        // of its external content, a view the dump made) may not recurse:
-        // a recursive WITH makes rows without end, sorted into temporary
-        // files no bound on the database covers.
-        AuthAction::Recursive => Err(
-            "a recursive WITH ran inside it (in a view it reads), which makes rows without end"
-                .to_owned(),
-        ),
         // FTS5 reads these of its own database while it works.
         AuthAction::Pragma {
             pragma_name,
@@ -1065,11 +1127,13 @@ fn judge_create_vtable(table_name: &str, module_name: &str) -> Result<(), String
     not_reserved(table_name)?;
     // Its shadow tables are named <name>_data, <name>_idx, ...
     not_reserved(&format!("{table_name}_"))?;
-    if module_name.eq_ignore_ascii_case("fts5") {
+    // fts5vocab holds nothing of its own: it reads an FTS5 table's index.
+    if module_name.eq_ignore_ascii_case("fts5") || module_name.eq_ignore_ascii_case("fts5vocab") {
         Ok(())
     } else {
         Err(format!(
-            "it creates a virtual table with the module {module_name}; only fts5 is restored"
+            "it creates a virtual table with the module {module_name}; only fts5 and fts5vocab \
+             are restored"
         ))
     }
 }

@@ -329,9 +329,14 @@ impl Manifest {
             if listed[..i].contains(&vt.name.as_str()) {
                 bail!("it lists the virtual table {} twice", vt.name);
             }
-            let named = check_virtual_table_ddl(&vt.sql, &listed)
+            let (named, module) = check_virtual_table_ddl_module(&vt.sql, &listed)
                 .with_context(|| format!("the DDL of its virtual table {} is refused", vt.name))?;
-            if named != vt.name || !vt.module.eq_ignore_ascii_case("fts5") {
+            // An fts5vocab table holds nothing of its own, and only it.
+            let vocabulary = module.eq_ignore_ascii_case("fts5vocab");
+            if named != vt.name
+                || !vt.module.eq_ignore_ascii_case(&module)
+                || vocabulary != (vt.content == VirtualContent::Derived)
+            {
                 bail!(
                     "its virtual table entry {} holds the DDL of another table or module",
                     vt.name
@@ -525,6 +530,11 @@ impl Manifest {
 /// module, a `;` inside the arguments or anything after them is refused.
 /// Messages name the problem, never the SQL.
 pub fn check_virtual_table_ddl(sql: &str, listed: &[&str]) -> Result<String> {
+    check_virtual_table_ddl_module(sql, listed).map(|(name, _)| name)
+}
+
+/// [`check_virtual_table_ddl`], with the module the DDL names.
+fn check_virtual_table_ddl_module(sql: &str, listed: &[&str]) -> Result<(String, String)> {
     if sql.contains('\0') {
         bail!("it contains a NUL byte");
     }
@@ -551,12 +561,12 @@ pub fn check_virtual_table_ddl(sql: &str, listed: &[&str]) -> Result<String> {
     }
     c.keyword("USING")?;
     let module = c.identifier().context("no module after USING")?;
-    if !module.eq_ignore_ascii_case("fts5") {
-        bail!("it uses a module other than fts5");
+    if !module.eq_ignore_ascii_case("fts5") && !module.eq_ignore_ascii_case("fts5vocab") {
+        bail!("it uses a module other than fts5 and fts5vocab");
     }
     c.skip_space();
     if c.peek() != Some('(') {
-        bail!("no argument list after USING fts5");
+        bail!("no argument list after USING {module}");
     }
     c.at += 1;
     c.arguments()?;
@@ -568,7 +578,7 @@ pub fn check_virtual_table_ddl(sql: &str, listed: &[&str]) -> Result<String> {
     if c.at != sql.len() {
         bail!("something follows the closing parenthesis of USING fts5(...)");
     }
-    Ok(name)
+    Ok((name, module))
 }
 
 /// A position in a statement, for [`check_virtual_table_ddl`].

@@ -840,6 +840,9 @@ fn recreated_virtual_table(vt: &VirtualTable) -> Repair {
             format!("its index is rebuilt from {table} with the 'rebuild' command")
         }
         VirtualContent::Contentless => "contentless: recreated empty".to_owned(),
+        VirtualContent::Derived => {
+            "an fts5vocab table: recreated, it reads its FTS5 table's index".to_owned()
+        }
         VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
     };
     Repair::RecreatedVirtualTable {

@@ -288,6 +288,67 @@ pub fn leading_word(sql: &str) -> &str {
     &s[..len]
 }
 
+/// Whether `sql` is rows as values and nothing else: an `INSERT` (or
+/// `REPLACE`) whose source is a `VALUES` list, or a bare `VALUES` list,
+/// with no `SELECT`, `WITH` or `FROM` anywhere outside its strings, quoted
+/// names and comments. Such a statement reads no table in a query and
+/// makes no rows but its own; what SQLite reads to run it (a
+/// self-referencing foreign key, a list of many rows) is its own doing.
+pub fn is_rows_as_values(sql: &str) -> bool {
+    if !matches!(first_keyword(sql).as_str(), "INSERT" | "REPLACE" | "VALUES") {
+        return false;
+    }
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    let mut values = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let close = match b {
+            b'\'' => Some(b'\''),
+            b'"' => Some(b'"'),
+            b'`' => Some(b'`'),
+            b'[' => Some(b']'),
+            _ => None,
+        };
+        if let Some(close) = close {
+            // A doubled quote inside is the quote itself: skipping to each
+            // closing quote in turn steps over it.
+            i += 1;
+            while i < bytes.len() && bytes[i] != close {
+                i += 1;
+            }
+            if i == bytes.len() {
+                return false;
+            }
+            i += 1;
+        } else if bytes[i..].starts_with(b"--") {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if bytes[i..].starts_with(b"/*") {
+            i = sql[i + 2..]
+                .find("*/")
+                .map_or(bytes.len(), |end| i + 2 + end + 2);
+        } else if b.is_ascii_alphabetic() || b == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let word = &sql[start..i];
+            if ["SELECT", "WITH", "FROM"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(word))
+            {
+                return false;
+            }
+            values |= word.eq_ignore_ascii_case("VALUES");
+        } else {
+            i += 1;
+        }
+    }
+    values
+}
+
 /// A statement's first keyword, upper-cased, after any comments.
 pub fn first_keyword(sql: &str) -> String {
     leading_word(sql).to_ascii_uppercase()
@@ -518,6 +579,30 @@ pub fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_as_values_are_told_from_queries_whatever_the_strings_say() {
+        for sql in [
+            "INSERT INTO t VALUES(1,'a'),(2,'b');",
+            "INSERT INTO \"select\" (\"from\") VALUES('with; SELECT 1 FROM x');",
+            "REPLACE INTO t VALUES(1) -- from here\n;",
+            "/* select */ INSERT INTO [with] VALUES(replace('a','b',char(10)));",
+            "VALUES(1, X'00')",
+        ] {
+            assert!(is_rows_as_values(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO t SELECT 1;",
+            "INSERT INTO t VALUES((SELECT 1));",
+            "INSERT INTO t WITH c AS (VALUES(1)) SELECT * FROM c;",
+            "WITH c AS (VALUES(1)) INSERT INTO t SELECT * FROM c;",
+            "INSERT INTO t DEFAULT VALUES RETURNING (SELECT 1);",
+            "CREATE TABLE t AS VALUES(1);",
+            "INSERT INTO t VALUES('unterminated",
+        ] {
+            assert!(!is_rows_as_values(sql), "{sql}");
+        }
+    }
 
     /// A statement is named without its values, and a name from the dump
     /// is shown escaped.

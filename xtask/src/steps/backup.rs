@@ -1630,6 +1630,9 @@ impl Plan {
             VirtualContent::Internal { table } => format!("rows kept from {table}"),
             VirtualContent::External { table } => format!("rows live in {table}"),
             VirtualContent::Contentless => "contentless: no rows to keep".to_owned(),
+            VirtualContent::Derived => {
+                "an fts5vocab table: recreated, it reads its FTS5 table's index".to_owned()
+            }
             VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
         };
         format!(
