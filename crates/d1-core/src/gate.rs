@@ -136,14 +136,24 @@ const GROWTH_FLOOR: u64 = 64 << 20;
 const COMMAND_MEMORY: i64 = 512 << 20;
 
 /// An FTS5 command: `INSERT INTO t(t) VALUES('rebuild')` and the like, an
-/// INSERT of a single string into a column named as the table.
+/// INSERT into a column named as the table itself.
 fn is_fts5_command(sql: &str) -> bool {
     let compact: String = sql
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_lowercase();
-    compact.starts_with("insertinto") && compact.contains(")values('")
+    let Some(rest) = compact.strip_prefix("insertinto") else {
+        return false;
+    };
+    let Some((table, rest)) = rest.split_once('(') else {
+        return false;
+    };
+    let Some((column, rest)) = rest.split_once(')') else {
+        return false;
+    };
+    let first = column.split(',').next().unwrap_or_default();
+    !table.is_empty() && table == first && rest.starts_with("values(")
 }
 const GROWTH_PER_BYTE: u64 = 16;
 const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
@@ -1207,6 +1217,24 @@ mod tests {
         match gate.run(sql) {
             Outcome::Ran => {}
             other => panic!("{sql} did not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fts5_commands_are_told_from_rows() {
+        for sql in [
+            "INSERT INTO ft(ft) VALUES('rebuild');",
+            "insert into \"ft\" ( \"ft\" ) values ('optimize')",
+            "INSERT INTO ft(ft, rank) VALUES('rank', 'bm25(10.0)');",
+        ] {
+            assert!(is_fts5_command(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO \"t\" (\"a\") VALUES('x'||char(10)||'y');",
+            "INSERT INTO t VALUES('rebuild');",
+            "INSERT INTO t(a) SELECT 'rebuild';",
+        ] {
+            assert!(!is_fts5_command(sql), "{sql}");
         }
     }
 
