@@ -130,6 +130,8 @@ pub const STATEMENT_SECONDS: u64 = 120;
 /// seconds an `INSERT … SELECT` over a join or of `zeroblob`s writes tens
 /// of gigabytes.
 const GROWTH_FLOOR: u64 = 64 << 20;
+const GROWTH_PER_BYTE: u64 = 16;
+const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
 
 /// The memory an FTS5 command from a file may use, its temporary tables
 /// and sorts included.
@@ -155,8 +157,6 @@ fn is_fts5_command(sql: &str) -> bool {
     let first = column.split(',').next().unwrap_or_default();
     !table.is_empty() && table == first && rest.starts_with("values(")
 }
-const GROWTH_PER_BYTE: u64 = 16;
-const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
 
 /// The bound on a gated database's growth, raised as SQL is read.
 struct Growth {
