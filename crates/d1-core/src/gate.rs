@@ -329,16 +329,7 @@ impl Gate {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
-        let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-            return false;
-        };
-        // SAFETY: `dir` is a NUL-terminated path and `stat` a zeroed
-        // statvfs for the call to fill.
-        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statvfs(dir.as_ptr(), &mut stat) } != 0 {
-            return false;
-        }
-        (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) >= bytes
+        crate::disk::available_bytes(dir).is_some_and(|free| free >= bytes)
     }
 
     /// A statement that failed because the database reached the bound on

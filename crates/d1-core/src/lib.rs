@@ -17,6 +17,7 @@
 //! | time spans and ages (retention, `--max-age`) | [`span`] |
 //! | what prune keeps, and why | [`retention`] |
 //! | a backup's stored form: plain, zstd, zstd+age | [`sealed`] |
+//! | the room left on a file system | [`disk`] |
 //!
 //! Nothing here spawns a process, prints, or reads an environment variable:
 //! those are the xtask's edges. Functions work on text, bytes, values and
@@ -26,6 +27,7 @@ pub mod app;
 pub mod catalog;
 pub mod checks;
 pub mod digest;
+pub mod disk;
 pub mod dump;
 pub mod gate;
 pub mod interrupt;

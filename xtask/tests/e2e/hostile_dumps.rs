@@ -607,17 +607,15 @@ fn a_dump_that_writes_rows_without_end_is_bad_to_verify_without_filling_the_disk
     assert!(!run.all().contains("could not run"), "{}", run.all());
 }
 
-#[test]
-fn a_dump_that_writes_rows_without_end_is_refused_before_the_restore_writes_anything() {
-    let sb = seeded();
-    let target = sb.local_d1_file();
-    let before = sha256_hex(&std::fs::read(&target).unwrap());
-    let dump = dump_file(&sb, "rows.sql", &format!("{GOOD_PREFIX}{ROWS_WITHOUT_END}"));
+/// `restore DUMP --to local --no-manifest --replace --yes` under the file
+/// size limit: refused before anything was done, not blamed on the disk,
+/// and the target (its file and the sha256 it had) unchanged.
+fn refused_before_the_load(sb: &Sandbox, dump: &str, (target, before): (&Path, &str)) {
     let run = within_a_file_size(
-        &sb,
+        sb,
         &[
             "restore",
-            &dump,
+            dump,
             "--to",
             "local",
             "--no-manifest",
@@ -628,20 +626,29 @@ fn a_dump_that_writes_rows_without_end_is_refused_before_the_restore_writes_anyt
     );
     assert!(!run.ok, "{}", run.all());
     assert_eq!(
-        sha256_hex(&std::fs::read(&target).unwrap()),
+        sha256_hex(&std::fs::read(target).unwrap()),
         before,
         "the target changed"
     );
-    // Today the preflight only prepares the INSERT, the safety backup is
-    // taken, and the load writes into the target's directory until the
-    // limit stops it: "the local database was left unchanged: disk I/O
-    // error", which blames the disk for what the dump does.
     assert!(
         run.stderr.contains("nothing was done"),
         "not refused before the load:\n{}",
         run.all()
     );
     assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+}
+
+#[test]
+fn a_dump_that_writes_rows_without_end_is_refused_before_the_restore_writes_anything() {
+    let sb = seeded();
+    let target = sb.local_d1_file();
+    let before = sha256_hex(&std::fs::read(&target).unwrap());
+    let dump = dump_file(&sb, "rows.sql", &format!("{GOOD_PREFIX}{ROWS_WITHOUT_END}"));
+    // Today the preflight only prepares the INSERT, the safety backup is
+    // taken, and the load writes into the target's directory until the
+    // limit stops it: "the local database was left unchanged: disk I/O
+    // error", which blames the disk for what the dump does.
+    refused_before_the_load(&sb, &dump, (&target, &before));
     assert!(
         !sb.backup_files().iter().any(|f| f.ends_with(".sql")),
         "a safety backup was taken for a dump the gate should refuse: {:?}",
@@ -820,31 +827,7 @@ fn a_query_over_values_alone_writes_gigabytes_of_temporary_files_past_the_growth
              zeroblob(100000) AS z FROM {v} a, {v} b) SELECT count(z) FROM c;\n"
         ),
     );
-    let run = within_a_file_size(
-        &sb,
-        &[
-            "restore",
-            &dump,
-            "--to",
-            "local",
-            "--no-manifest",
-            "--replace",
-            "--yes",
-        ],
-        FILE_SIZE_LIMIT,
-    );
-    assert!(!run.ok, "{}", run.all());
-    assert_eq!(
-        sha256_hex(&std::fs::read(&target).unwrap()),
-        before,
-        "the target changed"
-    );
-    assert!(
-        run.stderr.contains("nothing was done"),
-        "not refused before the load:\n{}",
-        run.all()
-    );
-    assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+    refused_before_the_load(&sb, &dump, (&target, &before));
 }
 
 /// rvZ: an external-content FTS5 table over a view is legal (its

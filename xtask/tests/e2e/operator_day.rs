@@ -439,20 +439,12 @@ fn as_another_user_with_mode(sb: &Sandbox, mode: u32, args: &[&str]) -> Run {
             & 0o777,
         mode
     );
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--config")
-        .arg(sb.path().join("wrangler.toml"))
-        .args(args)
-        .current_dir(sb.path())
-        .env("HOME", sb.path())
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env_remove("QBTIME_BACKUP_DIR")
-        .env_remove("QBTIME_WRANGLER_CONFIG")
-        .env_remove("CLOUDFLARE_API_TOKEN")
-        .env_remove("CLOUDFLARE_ACCOUNT_ID")
-        .env_remove("CLOUDFLARE_API_BASE_URL");
+    let mut setpriv = Command::new("setpriv");
+    setpriv
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_xtask"));
+    let mut cmd = sb.sandboxed(setpriv, args);
+    cmd.env("HOME", sb.path());
     Run::from_output(cmd.output().unwrap())
 }
 

@@ -165,7 +165,9 @@ impl Sandbox {
         self.sandboxed(Command::new(env!("CARGO_BIN_EXE_xtask")), args)
     }
 
-    fn sandboxed(&self, mut cmd: Command, args: &[&str]) -> Command {
+    /// `cmd` (the xtask, or a program that runs it, as `setpriv` does) with
+    /// `--config` for this sandbox, `args`, and no Cloudflare credentials.
+    pub fn sandboxed(&self, mut cmd: Command, args: &[&str]) -> Command {
         cmd.arg("--config")
             .arg(self.path().join("wrangler.toml"))
             .args(args)
