@@ -135,7 +135,16 @@ const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
 
 /// The memory an FTS5 command from a file may use, its temporary tables
 /// and sorts included.
-const COMMAND_MEMORY: i64 = 512 << 20;
+const COMMAND_MEMORY: u64 = 512 << 20;
+
+/// Why an FTS5 command past [`COMMAND_MEMORY`] is refused.
+fn command_memory_refusal() -> String {
+    format!(
+        "it needs more than {} MB of memory to run (the query of an FTS5 table's content, a \
+         view that sorts or joins without bound)",
+        COMMAND_MEMORY >> 20
+    )
+}
 
 /// An FTS5 command: `INSERT INTO t(t) VALUES('rebuild')` and the like, an
 /// INSERT into a column named as the table itself.
@@ -179,6 +188,8 @@ struct State {
     interrupted: Option<String>,
     /// How long a statement may run, when not STATEMENT_SECONDS (tests).
     budget_seconds: Option<u64>,
+    /// While an FTS5 command runs: the most memory the process may hold.
+    memory_ceiling: Option<u64>,
     /// The first action denied in the statement being prepared.
     denied: Option<String>,
     /// The statement writes `sqlite_schema`.
@@ -240,14 +251,23 @@ impl Gate {
             }
         }))?;
         // An interrupt stops any statement, and a statement from a file stops
-        // after STATEMENT_SECONDS (a recursive query can run for ever).
+        // after STATEMENT_SECONDS (a recursive query can run for ever), or
+        // an FTS5 command past its memory (see `Gate::bounded`). Every 100
+        // steps: a step allocates at most a value of D1_VALUE_LIMIT, so a
+        // command overshoots its bound by some tens of MB at most.
         let watched = Arc::clone(&state);
         db.progress_handler(
-            10_000,
+            100,
             Some(move || {
                 let mut state = watched.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(signal) = crate::interrupt::received() {
                     state.interrupted = Some(format!("interrupted by signal {signal}"));
+                    return true;
+                }
+                if let Some(ceiling) = state.memory_ceiling
+                    && crate::room::resident_bytes().is_none_or(|held| held > ceiling)
+                {
+                    state.interrupted = Some(command_memory_refusal());
                     return true;
                 }
                 let budget = state.budget_seconds.unwrap_or(STATEMENT_SECONDS);
@@ -329,7 +349,7 @@ impl Gate {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
-        crate::disk::available_bytes(dir).is_some_and(|free| free >= bytes)
+        crate::room::available_bytes(dir).is_some_and(|free| free >= bytes)
     }
 
     /// A statement that failed because the database reached the bound on
@@ -342,27 +362,34 @@ impl Gate {
         if !full {
             return None;
         }
-        let pragma = |name: &str| -> u64 {
-            self.db
-                .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
-                .map_or(0, |n| n.max(0) as u64)
-        };
         // The statement is undone, so the database is back to its size
         // before it: the bound, not the disk, stopped it when the disk has
         // room for all the bound allows.
-        let room =
-            pragma("max_page_count").saturating_sub(pragma("page_count")) * self.growth.page_size;
-        if self.disk_holds(room.saturating_mul(2)) {
+        if self.disk_holds(self.growth_room().saturating_mul(2)) {
             let mb = |bytes: u64| bytes.div_ceil(1_000_000);
             return Some(Outcome::Refused(Refusal(format!(
                 "it grows the database past {} MB: statements from a file may add 64 MB and 16 \
                  times the SQL read so far ({} MB), more than any dump's rows need; it writes \
                  rows the file does not hold (an INSERT … SELECT)",
-                mb(pragma("max_page_count") * self.growth.page_size),
+                mb(self.pragma("max_page_count") * self.growth.page_size),
                 mb(self.growth.read.get())
             ))));
         }
         None
+    }
+
+    /// The bytes the database may still grow by under its bound.
+    fn growth_room(&self) -> u64 {
+        self.pragma("max_page_count")
+            .saturating_sub(self.pragma("page_count"))
+            .saturating_mul(self.growth.page_size)
+    }
+
+    /// A numeric pragma's value, 0 when it cannot be read.
+    fn pragma(&self, name: &str) -> u64 {
+        self.db
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+            .map_or(0, |n| n.max(0) as u64)
     }
 
     /// Lets statements from a file drop the triggers `names` (and no
@@ -480,29 +507,52 @@ impl Gate {
         self.run_unbounded(sql)
     }
 
-    /// Runs `run` with SQLite's temporary storage in memory and its heap
-    /// bounded by [`COMMAND_MEMORY`], then as before; a statement stopped
-    /// by the bound is refused as its own doing.
+    /// Runs `run` with SQLite's temporary storage in memory, stopped once
+    /// the process holds [`COMMAND_MEMORY`] more than it did, then as
+    /// before; a statement stopped by the bound is refused as its own
+    /// doing. A database kept in memory may first grow to its own bound
+    /// ([`Growth`]), which the ceiling adds. (SQLite's own heap limit needs
+    /// its memory statistics, which this build turns off for speed.)
     fn bounded(&self, run: impl FnOnce() -> Outcome) -> Outcome {
-        let _ = self.db.execute_batch("PRAGMA temp_store = MEMORY;");
-        // SAFETY: sets and restores a process-wide limit; nothing else
-        // uses SQLite on another thread while a load runs a statement.
-        let before = unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(COMMAND_MEMORY) };
+        let in_memory = self.db.path().is_none_or(str::is_empty);
+        let ceiling = crate::room::resident_bytes().map(|held| {
+            let own = if in_memory { self.growth_room() } else { 0 };
+            held.saturating_add(COMMAND_MEMORY).saturating_add(own)
+        });
+        let in_memory_temp = self
+            .db
+            .execute_batch("PRAGMA temp_store = MEMORY;")
+            .and_then(|()| {
+                self.db
+                    .query_row("PRAGMA temp_store", [], |r| r.get::<_, i64>(0))
+            });
+        let (Some(ceiling), Ok(2)) = (ceiling, in_memory_temp) else {
+            let _ = self.db.execute_batch("PRAGMA temp_store = DEFAULT;");
+            return Outcome::Refused(Refusal(
+                "it runs a query of an FTS5 table's content, and its memory cannot be bounded \
+                 here"
+                    .to_owned(),
+            ));
+        };
+        self.set_memory_ceiling(Some(ceiling));
         let outcome = run();
-        unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(before) };
+        self.set_memory_ceiling(None);
         let _ = self.db.execute_batch("PRAGMA temp_store = DEFAULT;");
         match outcome {
             Outcome::Failed(e)
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory) =>
             {
-                Outcome::Refused(Refusal(format!(
-                    "it needs more than {} MB of memory to run (the query of an FTS5 table's \
-                     content, a view that sorts or joins without bound)",
-                    COMMAND_MEMORY >> 20
-                )))
+                Outcome::Refused(Refusal(command_memory_refusal()))
             }
             other => other,
         }
+    }
+
+    fn set_memory_ceiling(&self, ceiling: Option<u64>) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .memory_ceiling = ceiling;
     }
 
     fn run_unbounded(&self, sql: &str) -> Outcome {
@@ -587,6 +637,7 @@ impl Gate {
         *state = State {
             running: on.then(std::time::Instant::now),
             budget_seconds: state.budget_seconds,
+            memory_ceiling: state.memory_ceiling,
             droppable_triggers: std::mem::take(&mut state.droppable_triggers),
             emptiable: std::mem::take(&mut state.emptiable),
             inserted: std::mem::take(&mut state.inserted),
@@ -605,6 +656,7 @@ impl Gate {
         *state = State {
             untrusted: on,
             budget_seconds: state.budget_seconds,
+            memory_ceiling: state.memory_ceiling,
             droppable_triggers: std::mem::take(&mut state.droppable_triggers),
             emptiable: std::mem::take(&mut state.emptiable),
             inserted: std::mem::take(&mut state.inserted),
@@ -1445,6 +1497,44 @@ mod tests {
         ran(&g, "INSERT INTO \"ft\" VALUES('alpha');");
         ran(&g, "INSERT INTO \"docs\" VALUES(1,'beta');");
         ran(&g, "INSERT INTO ext(ext) VALUES('rebuild');");
+    }
+
+    /// A dump's view that sorts rows without end, as an FTS5 table's
+    /// external content: its `'rebuild'` is refused for its memory, in a
+    /// database on disk and in one kept in memory alike, and undone.
+    #[test]
+    fn an_fts5_rebuild_over_a_view_that_sorts_without_end_is_refused_for_its_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = Gate::new(Connection::open(dir.path().join("d1.sqlite")).unwrap()).unwrap();
+        on_disk.db().execute_batch("BEGIN;").unwrap();
+        for g in [on_disk, gate()] {
+            // Time stops it too, later: the bound on memory must come first.
+            g.state.lock().unwrap().budget_seconds = Some(15);
+            ran(&g, "CREATE TABLE items(id INTEGER PRIMARY KEY, body TEXT);");
+            ran(
+                &g,
+                "CREATE VIEW feed AS WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL \
+                 SELECT n+1 FROM c) SELECT n AS id, 'w' AS body FROM c \
+                 ORDER BY randomblob(50000);",
+            );
+            ran(
+                &g,
+                "CREATE VIRTUAL TABLE feed_fts USING fts5(body, content='feed', \
+                 content_rowid='id');",
+            );
+            let why = refused(&g, "INSERT INTO feed_fts(feed_fts) VALUES('rebuild');");
+            assert!(why.contains("more than 512 MB of memory"), "{why}");
+            // The bound is lifted after it (the interrupt undid the
+            // transaction): the next command runs.
+            ran(&g, "CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT);");
+            ran(&g, "INSERT INTO docs VALUES(1, 'one');");
+            ran(
+                &g,
+                "CREATE VIRTUAL TABLE ft USING fts5(body, content='docs', content_rowid='id');",
+            );
+            ran(&g, "INSERT INTO ft(ft) VALUES('rebuild');");
+            assert_eq!(g.state.lock().unwrap().memory_ceiling, None);
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | time spans and ages (retention, `--max-age`) | [`span`] |
 //! | what prune keeps, and why | [`retention`] |
 //! | a backup's stored form: plain, zstd, zstd+age | [`sealed`] |
-//! | the room left on a file system | [`disk`] |
+//! | the room left on a file system and in memory | [`room`] |
 //!
 //! Nothing here spawns a process, prints, or reads an environment variable:
 //! those are the xtask's edges. Functions work on text, bytes, values and
@@ -27,7 +27,6 @@ pub mod app;
 pub mod catalog;
 pub mod checks;
 pub mod digest;
-pub mod disk;
 pub mod dump;
 pub mod gate;
 pub mod interrupt;
@@ -36,6 +35,7 @@ pub mod names;
 pub mod one_pass;
 pub mod repair;
 pub mod retention;
+pub mod room;
 pub mod sealed;
 pub mod span;
 pub mod statement;

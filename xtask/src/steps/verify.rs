@@ -1051,7 +1051,7 @@ impl Preloaded {
                 false => bail!("{}", pass.stopped().unwrap_or("the one pass stopped")),
             });
             let low = file.is_some()
-                && d1_core::disk::available_bytes(&dir).is_some_and(|free| free < PRELOAD_RESERVE);
+                && d1_core::room::available_bytes(&dir).is_some_and(|free| free < PRELOAD_RESERVE);
             stopped = match (loaded, low) {
                 (Err(e), _) => Some(format!("{e:#}")),
                 (Ok(()), true) => {
