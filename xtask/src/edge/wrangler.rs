@@ -606,7 +606,7 @@ impl Wrangler {
             format!(
                 "wrangler did not print JSON for `{}`; it printed: {}",
                 invocation.purpose,
-                self.redactor.line(stdout.trim())
+                printed_on_failure(&self.redactor.line(stdout.trim())).unwrap_or_default()
             )
         })
     }
@@ -691,9 +691,9 @@ impl Wrangler {
             // `--json` mode puts wrangler's error on stdout.
             let stdout = matches!(sink, Sink::Capture)
                 .then(|| self.redactor.line(captured.trim()).into_owned());
-            if let Some(shown) = stdout.as_deref().filter(|s| !s.is_empty()) {
+            if let Some(shown) = stdout.as_deref().and_then(printed_on_failure) {
                 message.push_str(": ");
-                message.push_str(shown);
+                message.push_str(&shown);
             }
             if !live {
                 // What wrangler said, kept until now: the error is printed
@@ -786,17 +786,54 @@ fn json_error_starts_with(e: &anyhow::Error, prefix: &str) -> bool {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(printed) else {
         return false;
     };
+    error_texts(&json).any(|text| text.starts_with(prefix))
+}
+
+/// The texts of wrangler's JSON error (`{"error": {"text", "notes": [{"text"}]}}`).
+fn error_texts(json: &serde_json::Value) -> impl Iterator<Item = &str> {
     let error = &json["error"];
     let notes = error["notes"].as_array().into_iter().flatten();
     std::iter::once(&error["text"])
         .chain(notes.map(|n| &n["text"]))
         .filter_map(serde_json::Value::as_str)
-        .any(|text| text.starts_with(prefix))
 }
 
 /// How many of wrangler's last lines a failure shows (all of them with -v,
 /// where they were shown live).
 const SHOWN_ON_FAILURE: usize = 40;
+
+/// What a failure shows of what wrangler printed on standard output
+/// (`printed`, redacted): the texts of its JSON error (`--json` puts the
+/// error there), never a JSON result it printed before failing (rows, or
+/// a whole schema: hundreds of lines, and values a message never quotes),
+/// else its last [`SHOWN_ON_FAILURE`] lines; `None` for nothing.
+fn printed_on_failure(printed: &str) -> Option<String> {
+    let printed = printed.trim();
+    if printed.is_empty() {
+        return None;
+    }
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(printed) {
+        let texts: Vec<&str> = error_texts(&json)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        return Some(match texts.is_empty() {
+            true => format!(
+                "it printed a result ({} bytes of JSON) before it failed; not shown, as it may \
+                 hold rows",
+                printed.len()
+            ),
+            false => texts.join("; "),
+        });
+    }
+    let lines: Vec<&str> = printed.lines().collect();
+    let skip = lines.len().saturating_sub(SHOWN_ON_FAILURE);
+    let mut shown = lines[skip..].join("\n");
+    if skip > 0 {
+        shown = format!("({skip} earlier lines not shown)\n{shown}");
+    }
+    Some(shown)
+}
 
 /// wrangler's "🪵  Logs were written to \"…\"": the directory is private
 /// and deleted after the call, so the path must not be shown.
@@ -1080,6 +1117,28 @@ mod tests {
             said: said.iter().map(|l| (*l).to_owned()).collect(),
             stdout: stdout.map(str::to_owned),
         })
+    }
+
+    #[test]
+    fn a_failure_shows_wranglers_error_never_a_result_and_only_the_last_lines() {
+        let error = r#"{"error": {"text": "A request to the Cloudflare API failed.", "notes": [{"text": "D1_ERROR: no such table: x"}], "kind": "error"}}"#;
+        assert_eq!(
+            printed_on_failure(error).unwrap(),
+            "A request to the Cloudflare API failed.; D1_ERROR: no such table: x"
+        );
+        // A result printed before wrangler failed (a schema, rows).
+        let result = r#"[{"results": [{"email": "someone@example.com"}], "success": true}]"#;
+        let shown = printed_on_failure(result).unwrap();
+        assert!(!shown.contains("example.com"), "{shown}");
+        assert!(shown.contains("not shown"), "{shown}");
+        let long: String = (1..=500).map(|i| format!("line {i}\n")).collect();
+        let shown = printed_on_failure(&long).unwrap();
+        assert!(
+            shown.starts_with("(460 earlier lines not shown)\nline 461\n"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("line 500"), "{shown}");
+        assert_eq!(printed_on_failure("  \n"), None);
     }
 
     #[test]
