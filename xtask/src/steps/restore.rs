@@ -1943,13 +1943,26 @@ fn load_local(
         loader.tool_statement(sql)?;
     }
     loader.load(source.open_for_load()?, survey, options)?;
-    let n = loader.commit()?;
+    let ran = loader.commit()?;
     crate::say!(
-        "Loaded {} into {}.",
-        d1_core::wording::count(n, "statement"),
-        file.display()
+        "{}",
+        loaded_line(survey.statements, ran, &file.display().to_string())
     );
     Ok(())
+}
+
+/// The end of a local load, counting as the plan and the manifest do: the
+/// dump's statements, and the number run only where it differs (the
+/// repair's own, the drops of `--replace`, less the pragmas it leaves out).
+fn loaded_line(dumps: u64, ran: u64, into: &str) -> String {
+    let count = |n| d1_core::wording::count(n, "statement");
+    match ran == dumps {
+        true => format!("Loaded the dump's {} into {into}.", count(dumps)),
+        false => format!(
+            "Loaded the dump's {} into {into} ({ran} run, with the repair's own and the drops).",
+            count(dumps)
+        ),
+    }
 }
 
 /// One repaired file, run by `wrangler d1 execute --file`, which D1 applies

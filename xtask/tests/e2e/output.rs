@@ -332,6 +332,34 @@ fn a_restore_plan_counts_the_rows_the_backup_said() {
     );
 }
 
+/// atkQ2: a restore's plan and its end counted statements three ways (the
+/// manifest's 26, the plan's 26, "Loaded 38 statements" at the end, the
+/// drops and the repair's own included). The end now says the dump's count
+/// as the plan and the manifest do, and the number run beside it.
+#[test]
+fn a_restore_counts_the_dumps_statements_as_its_plan_and_manifest_do() {
+    let (sb, name) = sandbox_with_a_backup();
+    let manifest = manifest_for(&sb, &name);
+    let statements = manifest["statements"].as_u64().expect("statements");
+    let said = format!("the dump's {statements} statements");
+    let args = ["restore", "latest:local", "--to", "local", "--replace"];
+    let plan = sb.xtask(&[&args[..], &["--dry-run"]].concat());
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains(&said),
+        "{said:?} not in:\n{}",
+        plan.all()
+    );
+    let restore = sb.xtask(&[&args[..], &["--yes"]].concat());
+    restore.assert_ok();
+    let end = restore
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Loaded "))
+        .unwrap_or_else(|| panic!("no Loaded line:\n{}", restore.all()));
+    assert!(end.starts_with(&format!("Loaded {said} into ")), "{end}");
+}
+
 /// atkO: `--json` is one document on stdout, a dry run's too (README,
 /// Output: with `--dry-run` it is the plan). `diff … --dry-run --json`
 /// printed its plan on stderr and nothing at all on stdout, exit 0: a
