@@ -895,3 +895,177 @@ fn an_fts5_rebuild_over_a_dumps_view_sorts_rows_without_end_into_temporary_files
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stdout.contains("Result: BAD"), "{}", run.all());
 }
+
+/// The xtask with no file written past `bytes`, no more than 6 GB of
+/// address space (it spawns no wrangler here), killed after `seconds`;
+/// the run, and whether it had to be killed.
+fn within_limits(sb: &Sandbox, args: &[&str], bytes: u64, seconds: u64) -> (Run, bool) {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = sb.xtask_command(args);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (resource, limit) in [
+                (libc::RLIMIT_FSIZE, bytes),
+                (libc::RLIMIT_AS, 6_000_000_000),
+            ] {
+                let limit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut killed = false;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() >= deadline {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    (Run::from_output(child.wait_with_output().unwrap()), killed)
+}
+
+/// A view with the columns [app.audit_chain] declares (backups.toml), made
+/// of a recursive WITH that never ends.
+const AUDIT_LOG_VIEW: &str = "CREATE VIEW audit_log AS WITH RECURSIVE c(n) AS (SELECT 1 UNION \
+    ALL SELECT n+1 FROM c) SELECT n AS id, 'x' AS occurred_at, NULL AS actor_account_id, NULL AS \
+    company_id, 'a' AS action, NULL AS target_type, NULL AS target_id, NULL AS details_json, \
+    printf('%064d', 0) AS prev_hash, printf('%064d', n) AS hash FROM c;\n";
+
+/// rvAB: the audit chain check is the tool's own query (`SELECT … FROM
+/// audit_log ORDER BY id`, `AppRules::select`, crates/d1-core/src/app.rs),
+/// run after the load on a connection with no time, memory or disk bound
+/// (`long_checks`, xtask/src/steps/verify.rs), and `table_columns` finds a
+/// VIEW's columns as it finds a table's. A 400-byte dump whose
+/// `audit_log` is a view of a recursive WITH (which the gate lets through:
+/// a view is not run when it is created) makes that query sort rows
+/// without end into SQLite's temporary files: 512 MB in about 5 seconds
+/// here, then "the verification could not run: reading audit_log from the
+/// scratch database: disk I/O error"; without the limit it writes until
+/// the disk is full. verify must call it BAD (an audit_log that is not a
+/// table), quickly, without writing it.
+#[test]
+fn an_audit_log_that_is_a_view_without_end_is_bad_to_verify_without_filling_the_disk() {
+    let sb = seeded();
+    let dump = dump_file(
+        &sb,
+        "audit-view.sql",
+        &format!("{GOOD_PREFIX}{AUDIT_LOG_VIEW}"),
+    );
+    let (run, killed) = within_limits(
+        &sb,
+        &["verify", "--no-manifest", &dump],
+        FILE_SIZE_LIMIT,
+        60,
+    );
+    assert!(!killed, "verify ran for over 60 s:\n{}", run.all());
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+    assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("Result: BAD"), "{}", run.all());
+}
+
+/// rvAB: the row check counts every table the manifest's `rows` names
+/// (`row_check`, crates/d1-core/src/checks.rs: `SELECT count(*) FROM t`)
+/// and the content check reads each one in full, both the tool's own
+/// queries with no time bound. A backup whose dump adds a view of a
+/// recursive WITH that never ends, and whose manifest (its sha256 and
+/// bytes made to match) names that view among its tables' row counts,
+/// makes verify count rows for ever: it is still counting after 60
+/// seconds (one core at 100 %, for as long as it is let run). verify must
+/// call it BAD, quickly.
+#[test]
+fn a_manifest_that_counts_a_view_without_end_makes_verify_run_for_ever() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let hostile = format!(
+        "{text}CREATE VIEW endless AS WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 \
+         FROM c) SELECT n AS rowid, n AS id FROM c;\n"
+    );
+    std::fs::write(&path, &hostile).unwrap();
+    let stem = backup.split(".sql").next().unwrap();
+    let manifest = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut m = manifest_for(&sb, &backup);
+    m["file"]["bytes"] = (hostile.len() as u64).into();
+    m["file"]["sha256"] = sha256_hex(hostile.as_bytes()).into();
+    m["rows"]["endless"] = 3.into();
+    m["verification"] = serde_json::Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let (run, killed) = within_limits(&sb, &["verify", &arg], FILE_SIZE_LIMIT, 60);
+    assert!(!killed, "verify ran for over 60 s:\n{}", run.all());
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("Result: BAD"), "{}", run.all());
+}
+
+/// rvAB: the memory bound of `Gate::bounded` applies only to a statement
+/// `is_fts5_command` (crates/d1-core/src/gate.rs) tells by its text, with
+/// whitespace removed: the part before the first `(` must equal the part
+/// before the first `)` and `,` after it. The repair writes the rebuild
+/// of an external-content FTS5 table as `INSERT INTO "feed,fts"("feed,fts")
+/// VALUES('rebuild');` (repair.rs, `write_late_schema`), and a table whose
+/// legal name holds a comma (or a parenthesis) splits there: the rebuild
+/// runs unbounded, with temporary storage in files, and rvZ's hostile view
+/// (a recursive WITH sorted by a 50 KB randomblob) writes SQLite's
+/// temporary files up to the file-size limit: verify says it could not run
+/// (and without the limit writes for 120 s). The name is legal: the same
+/// backup with its own view verifies GOOD.
+#[test]
+fn an_fts5_table_named_with_a_comma_rebuilds_past_the_memory_bound_into_temporary_files() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_feed.sql"),
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, body TEXT);\n\
+         CREATE VIEW feed AS SELECT id, body FROM items;\n\
+         CREATE VIRTUAL TABLE \"feed,fts\" USING fts5(body, content='feed', content_rowid='id');\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO items VALUES (1, 'one'), (2, 'two');");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    let path = sb.backups().join(&backup);
+    let arg = path.to_str().unwrap().to_owned();
+    within_a_file_size(&sb, &["verify", &arg], FILE_SIZE_LIMIT).assert_ok();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let view = text
+        .lines()
+        .find(|l| l.starts_with("CREATE VIEW"))
+        .unwrap_or_else(|| panic!("no view in the dump:\n{text}"))
+        .to_owned();
+    let hostile = text.replace(
+        &view,
+        "CREATE VIEW feed AS WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c) \
+         SELECT n AS id, 'w' AS body FROM c ORDER BY randomblob(50000);",
+    );
+    std::fs::write(&path, &hostile).unwrap();
+    let stem = backup.split(".sql").next().unwrap();
+    let manifest = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut m = manifest_for(&sb, &backup);
+    m["file"]["bytes"] = (hostile.len() as u64).into();
+    m["file"]["sha256"] = sha256_hex(hostile.as_bytes()).into();
+    m["verification"] = serde_json::Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let (run, killed) = within_limits(&sb, &["verify", &arg], FILE_SIZE_LIMIT, 150);
+    assert!(!killed, "verify ran for over 150 s:\n{}", run.all());
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+    assert!(!run.all().contains("disk I/O error"), "{}", run.all());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("Result: BAD"), "{}", run.all());
+}
