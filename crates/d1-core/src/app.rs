@@ -152,8 +152,12 @@ pub fn missing_columns<'a>(declared: &[&'a str], actual: &[String]) -> Vec<&'a s
         .collect()
 }
 
-/// A table's columns, read by SQLite; empty when there is no such table.
+/// A table's columns, read by SQLite; empty when there is no such table
+/// (a view or a virtual table is none: [`crate::catalog::object_kind`]).
 pub fn table_columns(db: &rusqlite::Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    if !crate::catalog::is_stored_table(db, table)? {
+        return Ok(Vec::new());
+    }
     let mut stmt = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
     stmt.query_map([], |r| r.get::<_, String>(1))?.collect()
 }

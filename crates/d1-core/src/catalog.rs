@@ -146,6 +146,29 @@ pub fn created_in(db: &rusqlite::Connection, kind: &str) -> BTreeMap<String, Str
         .unwrap_or_default()
 }
 
+/// What a schema object named `name` is in `db` (`table`, `view`,
+/// `virtual`, `shadow`), matched as SQLite matches names, or `None` when
+/// there is none. Only a `table` or `shadow` holds its rows: reading a view
+/// or a virtual table (an FTS5 table over external content) runs a query
+/// that the database's own SQL wrote, so the tool's checks read neither.
+pub fn object_kind(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension as _;
+    db.query_row(
+        "SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Whether `name` is a table of `db` that holds its rows ([`object_kind`]).
+pub fn is_stored_table(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<bool> {
+    Ok(matches!(
+        object_kind(db, name)?.as_deref(),
+        Some("table" | "shadow")
+    ))
+}
+
 /// The triggers a dump creates (by name, its `CREATE TRIGGER` text) that
 /// the migrations do not create, or create with other text. A trigger
 /// runs on later writes to the database, long after the restore's checks,

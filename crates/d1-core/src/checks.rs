@@ -349,13 +349,18 @@ pub fn row_check(
         {
             continue;
         }
-        let got: i64 = db
-            .query_row(
-                &format!("SELECT count(*) FROM {}", quote_ident(table)),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or(-1);
+        // A view's count would run the view: it is no table here.
+        let stored = crate::catalog::is_stored_table(db, table)?;
+        let got: i64 = match stored {
+            true => db
+                .query_row(
+                    &format!("SELECT count(*) FROM {}", quote_ident(table)),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(-1),
+            false => -1,
+        };
         tables += 1;
         total += got.max(0);
         if got != *want as i64 {
@@ -546,6 +551,19 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
     };
     let table = &rule.table;
     let actual = app::table_columns(db, table)?;
+    if let Some(kind) = crate::catalog::object_kind(db, table)?
+        && actual.is_empty()
+    {
+        return Ok(fail(
+            "audit chain",
+            format!(
+                "{} is a {kind}, not a table of its own rows: the app declares it a hash-chained \
+                 table ([app.audit_chain] in {SETTINGS_FILE}), and a view's rows are whatever its \
+                 query makes",
+                crate::names::shown(table)
+            ),
+        ));
+    }
     if actual.is_empty() {
         return Ok(skipped(
             "audit chain",
@@ -631,6 +649,57 @@ mod tests {
             "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null,"content":{content}}}"#
         );
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// The checks read tables, never a view: a view without end named as a
+    /// table the manifest counts, or as the audit log, is no table, and
+    /// each check ends at once (here the views would run for ever).
+    #[test]
+    fn the_checks_never_run_a_view_named_as_a_table() {
+        let endless = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c) \
+                       SELECT n AS id, 'x' AS v";
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        // A check that ran a view is stopped after 2 s, and said below.
+        let started = std::time::Instant::now();
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::clone(&stopped);
+        db.progress_handler(
+            1000,
+            Some(move || {
+                let late = started.elapsed().as_secs() >= 2;
+                stop.fetch_or(late, std::sync::atomic::Ordering::Relaxed);
+                late
+            }),
+        )
+        .unwrap();
+        db.execute_batch(&format!(
+            "CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES(1,'x');\
+             CREATE VIEW endless AS {endless} FROM c;\
+             CREATE VIEW audit_log AS {endless}, '0' AS prev_hash, '0' AS hash FROM c;"
+        ))
+        .unwrap();
+        let counted = manifest(r#"{"a":1,"endless":3}"#, r#"{"a":"x","endless":"y"}"#);
+        let rows = row_check(&db, Some(&counted), false, None).unwrap();
+        assert_eq!(rows.status, Status::Fail, "{rows:?}");
+        assert!(
+            rows.detail
+                .contains("endless: expected 3, but the table is missing")
+        );
+        let (content, digests) = content_check(&db, Some(&counted), false).unwrap();
+        assert_eq!(content.status, Status::Fail, "{content:?}");
+        assert!(content.detail.contains("endless: missing"), "{content:?}");
+        assert!(!digests.contains_key("endless"));
+        let rule: AuditChain = toml::from_str(
+            "table = 'audit_log'\nid = 'id'\nfields = ['v']\nprev_hash = 'prev_hash'\nhash = 'hash'\nrule = 'sha256-json-array'",
+        )
+        .unwrap();
+        let audit = audit_chain_check(&db, Some(&rule)).unwrap();
+        assert_eq!(audit.status, Status::Fail, "{audit:?}");
+        assert!(audit.detail.contains("audit_log is a view"), "{audit:?}");
+        assert!(
+            !stopped.load(std::sync::atomic::Ordering::Relaxed),
+            "a check ran a view"
+        );
     }
 
     /// A manifest cannot pass the row or content check by recording less

@@ -54,8 +54,12 @@ fn short(digest: &str) -> &str {
     digest.get(..16).unwrap_or(digest)
 }
 
-/// One table's digest, or `None` when `db` has no such table.
+/// One table's digest, or `None` when `db` has no such table (a view or a
+/// virtual table is none: see [`crate::catalog::object_kind`]).
 pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<String>> {
+    if !crate::catalog::is_stored_table(db, table)? {
+        return Ok(None);
+    }
     let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
     let columns: Vec<(String, i64)> = info
         .query_map([], |r| Ok((r.get(1)?, r.get(5)?)))?

@@ -209,12 +209,7 @@ pub fn migrations_and_key(
 }
 
 fn table_exists(db: &rusqlite::Connection, table: &str) -> Result<bool> {
-    let n: i64 = db.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [table],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
+    Ok(crate::catalog::is_stored_table(db, table)?)
 }
 
 /// `d1_migrations` as wrangler creates it.

@@ -146,27 +146,6 @@ fn command_memory_refusal() -> String {
     )
 }
 
-/// An FTS5 command: `INSERT INTO t(t) VALUES('rebuild')` and the like, an
-/// INSERT into a column named as the table itself.
-fn is_fts5_command(sql: &str) -> bool {
-    let compact: String = sql
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let Some(rest) = compact.strip_prefix("insertinto") else {
-        return false;
-    };
-    let Some((table, rest)) = rest.split_once('(') else {
-        return false;
-    };
-    let Some((column, rest)) = rest.split_once(')') else {
-        return false;
-    };
-    let first = column.split(',').next().unwrap_or_default();
-    !table.is_empty() && table == first && rest.starts_with("values(")
-}
-
 /// The bound on a gated database's growth, raised as SQL is read.
 struct Growth {
     base_pages: u64,
@@ -215,6 +194,30 @@ struct State {
     emptiable: std::collections::BTreeSet<String>,
     /// Tables (lower case) a row has been inserted into.
     inserted: std::collections::BTreeSet<String>,
+    /// The database's virtual tables (lower case), those a statement from
+    /// a file creates included.
+    virtual_tables: std::collections::BTreeSet<String>,
+    /// The statement being prepared writes to a virtual table: an FTS5
+    /// table's row or command (see [`Gate::bounded`]).
+    writes_virtual: bool,
+}
+
+impl State {
+    /// A state for the next statement: what lasts across statements moved
+    /// over, the rest as new.
+    fn next(&mut self, untrusted: bool, running: Option<std::time::Instant>) -> State {
+        State {
+            untrusted,
+            running,
+            budget_seconds: self.budget_seconds,
+            memory_ceiling: self.memory_ceiling,
+            droppable_triggers: std::mem::take(&mut self.droppable_triggers),
+            emptiable: std::mem::take(&mut self.emptiable),
+            inserted: std::mem::take(&mut self.inserted),
+            virtual_tables: std::mem::take(&mut self.virtual_tables),
+            ..State::default()
+        }
+    }
 }
 
 /// A SQLite connection that runs SQL from files under the gate's rules.
@@ -265,7 +268,7 @@ impl Gate {
                     return true;
                 }
                 if let Some(ceiling) = state.memory_ceiling
-                    && crate::room::resident_bytes().is_none_or(|held| held > ceiling)
+                    && crate::room::peak_resident_bytes().is_none_or(|peak| peak > ceiling)
                 {
                     state.interrupted = Some(command_memory_refusal());
                     return true;
@@ -312,13 +315,17 @@ impl Gate {
             )?
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        for name in names {
+        for name in &names {
             // One that cannot be connected fails where the load uses it.
             let _ = self.db.prepare(&format!(
                 "SELECT 1 FROM {} LIMIT 0",
-                crate::statement::quote_ident(&name)
+                crate::statement::quote_ident(name)
             ));
         }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .virtual_tables
+            .extend(names.iter().map(|n| n.to_lowercase()));
         Ok(())
     }
 
@@ -422,8 +429,40 @@ impl Gate {
         &self.db
     }
 
+    /// Turns the connection to reading what is stored, for the tool's own
+    /// checks of a loaded database: from here on no view runs and no
+    /// trigger fires. A dump's view is its own SQL, never judged as a
+    /// statement (it runs only when read), so a check that read one by its
+    /// name (`audit_log`, a table a manifest counts) would run whatever the
+    /// dump wrote, with none of a load's bounds; it now fails to prepare,
+    /// and the checks read only tables ([`crate::catalog::is_stored_table`]).
+    pub fn only_stored(&self) -> rusqlite::Result<()> {
+        self.db
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
+        self.db
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+        Ok(())
+    }
+
+    /// A gated connection that only reads what is stored in `file`
+    /// ([`Gate::only_stored`]), read-only.
+    pub fn reading(file: &std::path::Path) -> rusqlite::Result<Gate> {
+        let gate = Gate::new(Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?)?;
+        gate.only_stored()?;
+        Ok(gate)
+    }
+
     /// Prepares one statement read from a file under the gate's rules.
     pub fn prepare(&self, sql: &str) -> Result<rusqlite::Statement<'_>, Outcome> {
+        self.prepare_judged(sql).map(|(stmt, _)| stmt)
+    }
+
+    /// [`Gate::prepare`], and whether the statement writes to a virtual
+    /// table.
+    fn prepare_judged(&self, sql: &str) -> Result<(rusqlite::Statement<'_>, bool), Outcome> {
         if let Some(why) = crate::statement::refused_kind(sql) {
             // VACUUM has no authorizer action of its own: the statement's
             // real first keyword decides it, and the others, up front.
@@ -436,6 +475,11 @@ impl Gate {
         self.set_rows_as_values(crate::statement::is_rows_as_values(sql));
         let prepared = self.db.prepare(sql);
         let verdict = self.take_verdict();
+        let writes_virtual = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .writes_virtual;
         self.set_untrusted(false);
         match (prepared, verdict) {
             // SQLite stopped it first (a name that exists, say) before the
@@ -446,7 +490,7 @@ impl Gate {
                 "it holds more than one statement".to_owned(),
             ))),
             (Err(e), None) => Err(Outcome::Failed(e)),
-            (Ok(stmt), None) => Ok(stmt),
+            (Ok(stmt), None) => Ok((stmt, writes_virtual)),
         }
     }
 
@@ -494,30 +538,44 @@ impl Gate {
         verdict(ran, denied, interrupted)
     }
 
-    /// Runs a statement that is not a row of the dump's own shape. An FTS5
-    /// command (`INSERT INTO t(t) VALUES('rebuild')`) runs a query SQLite
-    /// compiles only then, of the table's external content, which may be a
-    /// view the dump made: a legal one walks a tree with a recursive WITH,
-    /// a hostile one sorts rows without end. It runs with its temporary
-    /// storage in memory, and that memory bounded (see [`Gate::bounded`]).
+    /// Runs a statement that is not a row of the dump's own shape. One
+    /// that writes to a virtual table may be an FTS5 command (`INSERT INTO
+    /// t(t) VALUES('rebuild')`, however written), or a row of an
+    /// external-content table, either of which runs a query SQLite compiles
+    /// only then, of the table's content, which may be a view the dump
+    /// made: a legal one walks a tree with a recursive WITH, a hostile one
+    /// sorts rows without end. It runs with its temporary storage in
+    /// memory, and that memory bounded (see [`Gate::bounded`]). The
+    /// authorizer tells it when the statement is prepared, whatever its
+    /// text; it is prepared again once the bound is set.
     fn run_statement(&self, sql: &str) -> Outcome {
-        if is_fts5_command(sql) {
-            return self.bounded(|| self.run_unbounded(sql));
+        // It may change the schema: the prepared rows are judged again.
+        self.db.flush_prepared_statement_cache();
+        match self.prepare_judged(sql) {
+            Err(outcome) => outcome,
+            Ok((stmt, true)) => {
+                drop(stmt);
+                self.bounded(|| match self.prepare(sql) {
+                    Ok(mut stmt) => self.execute(&mut stmt),
+                    Err(outcome) => outcome,
+                })
+            }
+            Ok((mut stmt, false)) => self.execute(&mut stmt),
         }
-        self.run_unbounded(sql)
     }
 
     /// Runs `run` with SQLite's temporary storage in memory, stopped once
-    /// the process holds [`COMMAND_MEMORY`] more than it did, then as
-    /// before; a statement stopped by the bound is refused as its own
-    /// doing. A database kept in memory may first grow to its own bound
+    /// the process's peak resident set passes what it was by
+    /// [`COMMAND_MEMORY`] (a process that held more before and gave it back
+    /// has that much more room, never less), then as before; a statement
+    /// stopped by the bound is refused as its own doing. A database kept in memory may first grow to its own bound
     /// ([`Growth`]), which the ceiling adds. (SQLite's own heap limit needs
     /// its memory statistics, which this build turns off for speed.)
     fn bounded(&self, run: impl FnOnce() -> Outcome) -> Outcome {
         let in_memory = self.db.path().is_none_or(str::is_empty);
-        let ceiling = crate::room::resident_bytes().map(|held| {
+        let ceiling = crate::room::peak_resident_bytes().map(|peak| {
             let own = if in_memory { self.growth_room() } else { 0 };
-            held.saturating_add(COMMAND_MEMORY).saturating_add(own)
+            peak.saturating_add(COMMAND_MEMORY).saturating_add(own)
         });
         let in_memory_temp = self
             .db
@@ -555,13 +613,8 @@ impl Gate {
             .memory_ceiling = ceiling;
     }
 
-    fn run_unbounded(&self, sql: &str) -> Outcome {
-        // It may change the schema: the prepared rows are judged again.
-        self.db.flush_prepared_statement_cache();
-        let mut stmt = match self.prepare(sql) {
-            Ok(stmt) => stmt,
-            Err(outcome) => return outcome,
-        };
+    /// Runs a statement from a file, prepared.
+    fn execute(&self, stmt: &mut rusqlite::Statement<'_>) -> Outcome {
         // Dumps hold no queries, but a SELECT that got through still runs to
         // its end, as it would in D1.
         self.set_running(true);
@@ -589,7 +642,11 @@ impl Gate {
         if sql.len() > D1_STATEMENT_LIMIT as usize {
             return None;
         }
-        d1_sql::literal::parse(sql)
+        let row = d1_sql::literal::parse(sql)?;
+        // A virtual table's row may be an FTS5 command (`INSERT INTO "t"
+        // ("t") VALUES('rebuild')`): it runs as a statement, bounded.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        (!state.virtual_tables.contains(&row.table().to_lowercase())).then_some(row)
     }
 
     /// The prepared statement for `row`'s table and columns, judged by the
@@ -634,15 +691,7 @@ impl Gate {
     fn set_running(&self, on: bool) -> (Option<String>, Option<String>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let was = (state.denied.take(), state.interrupted.take());
-        *state = State {
-            running: on.then(std::time::Instant::now),
-            budget_seconds: state.budget_seconds,
-            memory_ceiling: state.memory_ceiling,
-            droppable_triggers: std::mem::take(&mut state.droppable_triggers),
-            emptiable: std::mem::take(&mut state.emptiable),
-            inserted: std::mem::take(&mut state.inserted),
-            ..State::default()
-        };
+        *state = state.next(false, on.then(std::time::Instant::now));
         was
     }
 
@@ -653,15 +702,7 @@ impl Gate {
 
     fn set_untrusted(&self, on: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        *state = State {
-            untrusted: on,
-            budget_seconds: state.budget_seconds,
-            memory_ceiling: state.memory_ceiling,
-            droppable_triggers: std::mem::take(&mut state.droppable_triggers),
-            emptiable: std::mem::take(&mut state.emptiable),
-            inserted: std::mem::take(&mut state.inserted),
-            ..State::default()
-        };
+        *state = state.next(on, None);
     }
 
     /// Marks the statement being prepared as rows as values
@@ -1046,6 +1087,13 @@ fn not_reserved(name: &str) -> Result<(), String> {
 
 /// The rule for an action of an untrusted statement: only what a dump does.
 fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
+    if let AuthAction::Insert { table_name }
+    | AuthAction::Update { table_name, .. }
+    | AuthAction::Delete { table_name } = ctx.action
+        && state.virtual_tables.contains(&table_name.to_lowercase())
+    {
+        state.writes_virtual = true;
+    }
     match ctx.action {
         AuthAction::Select => {
             state.queries += 1;
@@ -1116,6 +1164,7 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             module_name,
         } => {
             state.ddl = true;
+            state.virtual_tables.insert(table_name.to_lowercase());
             judge_create_vtable(table_name, module_name)
         }
         AuthAction::DropTable { table_name } if is_repair_owned(table_name) => {
@@ -1263,22 +1312,35 @@ mod tests {
         }
     }
 
+    /// An FTS5 command runs bounded whatever its spelling, as the
+    /// authorizer tells it: a name with a comma or a parenthesis, REPLACE,
+    /// OR IGNORE, a schema, comments, a SELECT for VALUES, a dump's row
+    /// shape. A row of an ordinary table runs as a row.
     #[test]
-    fn fts5_commands_are_told_from_rows() {
+    fn writes_to_virtual_tables_are_told_however_written() {
+        let g = gate();
+        ran(&g, "CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT);");
+        ran(
+            &g,
+            "CREATE VIRTUAL TABLE \"feed,f(t)s\" USING fts5(body, content='docs', \
+             content_rowid='id');",
+        );
         for sql in [
-            "INSERT INTO ft(ft) VALUES('rebuild');",
-            "insert into \"ft\" ( \"ft\" ) values ('optimize')",
-            "INSERT INTO ft(ft, rank) VALUES('rank', 'bm25(10.0)');",
+            "INSERT INTO \"feed,f(t)s\"(\"feed,f(t)s\") VALUES('rebuild');",
+            "REPLACE INTO \"FEED,F(T)S\"(\"feed,f(t)s\") VALUES('optimize');",
+            "INSERT OR IGNORE INTO main.\"feed,f(t)s\"(\"feed,f(t)s\") VALUES('rebuild');",
+            "INSERT /* ( */ INTO \"feed,f(t)s\" -- )\n (\"feed,f(t)s\") VALUES('rebuild');",
+            "INSERT INTO \"feed,f(t)s\"(\"feed,f(t)s\") SELECT 'rebuild';",
+            "INSERT INTO \"feed,f(t)s\" (\"feed,f(t)s\") VALUES('rebuild');",
+            "INSERT INTO \"feed,f(t)s\"(rowid, body) VALUES(1, 'x');",
         ] {
-            assert!(is_fts5_command(sql), "{sql}");
+            assert!(matches!(g.prepare_judged(sql), Ok((_, true))), "{sql}");
+            assert!(g.row(sql).is_none(), "{sql}");
+            ran(&g, sql);
         }
-        for sql in [
-            "INSERT INTO \"t\" (\"a\") VALUES('x'||char(10)||'y');",
-            "INSERT INTO t VALUES('rebuild');",
-            "INSERT INTO t(a) SELECT 'rebuild';",
-        ] {
-            assert!(!is_fts5_command(sql), "{sql}");
-        }
+        let row = "INSERT INTO \"docs\" (\"id\",\"body\") VALUES(2,'rebuild');";
+        assert!(matches!(g.prepare_judged(row), Ok((_, false))));
+        assert!(g.row(row).is_some());
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// The table the row goes into, unquoted.
+    pub fn table(&self) -> Cow<'_, str> {
+        let name = self
+            .head
+            .strip_prefix("INSERT INTO ")
+            .and_then(|rest| quoted(rest, b'"'));
+        // `parse` made the head of exactly these.
+        name.map(|(name, _)| name).unwrap_or_default()
+    }
+
     /// The statement the row is bound to: its head, then one `?` a value.
     /// Rows of one table and column list share it.
     pub fn template(&self) -> String {

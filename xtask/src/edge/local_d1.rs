@@ -167,6 +167,12 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
     .with_context(|| format!("cannot open the local D1 database {}", file.display()))?;
     // A writer that is committing holds the file for a moment.
     db.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The tool reads tables and the schema's text: a view here may be a
+    // restored dump's, whose query is its own (`Gate::only_stored`).
+    db.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW,
+        false,
+    )?;
     Ok(db)
 }
 

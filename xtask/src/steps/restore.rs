@@ -2113,10 +2113,7 @@ fn check_content(
     let mut expected = expected;
     let found = match local_file {
         Some(file) => {
-            let db = gate::Gate::new(rusqlite::Connection::open_with_flags(
-                file,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )?)?;
+            let db = gate::Gate::reading(file)?;
             d1_core::digest::tables(db.db(), expected.keys().map(String::as_str))?
         }
         None => {

@@ -324,6 +324,8 @@ fn verify_at(
         (&run.checks, &survey, &shape),
     )?;
     run.phase(["load", "load (during the download)"][usize::from(as_it_arrived)]);
+    // The checks read what the load stored, never run a view of the dump's.
+    db.db.only_stored()?;
     // Only a header (`sqlite3 mistyped.db .dump`): with no manifest to say
     // an empty database was backed up, it is no dump; restore refuses it.
     // (A dump whose statements failed, such as rows with no table to go
@@ -818,10 +820,7 @@ fn long_checks(
     match committed_file {
         Some(path) => std::thread::scope(|s| {
             let other = s.spawn(|| {
-                let reader = Gate::new(rusqlite::Connection::open_with_flags(
-                    path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                )?)?;
+                let reader = Gate::reading(path)?;
                 reading(reader.db())
             });
             let integrity = integrity_check(db.db.db());
