@@ -600,7 +600,13 @@ impl Gate {
             Outcome::Failed(e)
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory) =>
             {
-                Outcome::Refused(Refusal(command_memory_refusal()))
+                // The machine's memory (or a limit on the process) ran
+                // out before the bound was reached.
+                Outcome::Refused(Refusal(
+                    "the memory it needs ran out (the query of an FTS5 table's content, a view \
+                     that sorts or joins without bound)"
+                        .to_owned(),
+                ))
             }
             other => other,
         }
