@@ -346,3 +346,111 @@ fn an_oversized_multi_row_insert_in_a_hand_dump_is_refused_for_what_it_is() {
         );
     }
 }
+
+/// Every kind of FTS5 table D1 makes, with the sync triggers of SQLite's
+/// own documentation, an fts5vocab table and a view (rvAC).
+const EVERY_FTS5: &str = "\
+CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, body TEXT);
+CREATE VIRTUAL TABLE docs_fts USING fts5(title, body, content='docs', content_rowid='id');
+CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN \
+INSERT INTO docs_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END;
+CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN \
+INSERT INTO docs_fts(docs_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END;
+CREATE TRIGGER docs_au AFTER UPDATE ON docs BEGIN \
+INSERT INTO docs_fts(docs_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); \
+INSERT INTO docs_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END;
+CREATE VIRTUAL TABLE notes_fts USING fts5(body);
+CREATE VIRTUAL TABLE gone_fts USING fts5(body, content='', contentless_delete=1);
+CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs_fts, row);
+CREATE VIEW recent_docs AS SELECT id, title FROM docs WHERE id > 1;
+CREATE VIEW doc_paths AS WITH RECURSIVE p(id, path) AS (SELECT id, title FROM docs WHERE id = 1 \
+UNION ALL SELECT d.id, p.path || ' ' || d.title FROM docs d JOIN p ON d.id = p.id + 1) SELECT id, path FROM p;
+CREATE VIRTUAL TABLE path_fts USING fts5(path, content='doc_paths', content_rowid='id');
+";
+
+const EVERY_FTS5_DATA: &str = "\
+INSERT INTO docs (id, title, body) VALUES (1, 'alpha', 'one'), (2, 'beta', 'two'), (3, 'gamma', 'three');
+UPDATE docs SET body = 'deux' WHERE id = 2;
+DELETE FROM docs WHERE id = 3;
+INSERT INTO notes_fts (rowid, body) VALUES (5, 'hello world');
+INSERT INTO path_fts(path_fts) VALUES ('rebuild');
+";
+
+/// What a restore of [`EVERY_FTS5`] must bring back.
+const EVERY_FTS5_PROBE: &str = "\
+SELECT 'docs' AS t, rowid AS id FROM docs_fts WHERE docs_fts MATCH 'deux OR alpha' \
+UNION ALL SELECT 'notes', rowid FROM notes_fts WHERE notes_fts MATCH 'hello' \
+UNION ALL SELECT 'path', rowid FROM path_fts WHERE path_fts MATCH 'beta' \
+UNION ALL SELECT 'term ' || term, doc FROM docs_terms \
+UNION ALL SELECT 'recent', id FROM recent_docs ORDER BY 1, 2";
+
+#[test]
+fn every_kind_of_fts5_table_with_views_and_sync_triggers_backs_up_verifies_and_restores() {
+    let sb = sandbox_with_migration(EVERY_FTS5);
+    sb.execute_sql_with_wrangler(EVERY_FTS5_DATA);
+    let before = sb.query(EVERY_FTS5_PROBE);
+    assert!(!before[0].is_empty(), "the source answers the probe");
+
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+    let arg = file.to_str().unwrap().to_owned();
+    let verify = sb.xtask(&["verify", &arg]);
+    verify.assert_ok();
+    assert!(verify.stdout.contains("Result: GOOD"), "{}", verify.all());
+
+    // Into a fresh local D1, then over itself.
+    let target = Sandbox::new();
+    std::fs::write(target.path().join("migrations/0005_shape.sql"), EVERY_FTS5).unwrap();
+    let restore = target.xtask(&["restore", &arg, "--to", "local", "--yes"]);
+    restore.assert_ok();
+    assert_eq!(target.query(EVERY_FTS5_PROBE), before, "{}", restore.all());
+    let replace = restore_replacing(&sb, &arg);
+    replace.assert_ok();
+    assert_eq!(sb.query(EVERY_FTS5_PROBE), before, "{}", replace.all());
+    // The sync triggers work on the restored database.
+    sb.execute_sql_with_wrangler("INSERT INTO docs (id, title, body) VALUES (9, 'delta', 'nine');");
+    let found = sb.query("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'delta'");
+    assert_eq!(found[0].len(), 1, "{found:?}");
+
+    // The tool's reads of the live database.
+    let status = sb.xtask(&["status"]);
+    assert!(
+        status.stdout.contains("all applied as of that backup"),
+        "{}",
+        status.all()
+    );
+    let diff = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert!(
+        diff.code == Some(0) || diff.code == Some(1),
+        "{}",
+        diff.all()
+    );
+    assert!(!diff.all().contains("prohibited"), "{}", diff.all());
+    sb.xtask(&["backup", "local"]).assert_ok();
+
+    // The runbook's clean restore of its rows, and a partial restore.
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let data_only = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql"))
+        .map(|f| sb.backups().join(f))
+        .max_by_key(|f| std::fs::metadata(f).unwrap().modified().unwrap())
+        .unwrap();
+    let clean = Sandbox::new();
+    std::fs::write(clean.path().join("migrations/0005_shape.sql"), EVERY_FTS5).unwrap();
+    let run = clean.xtask(&[
+        "restore",
+        data_only.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let want = sb.query(EVERY_FTS5_PROBE);
+    assert_eq!(clean.query(EVERY_FTS5_PROBE), want, "{}", run.all());
+    sb.xtask(&["backup", "local", "--table", "docs"])
+        .assert_ok();
+}
