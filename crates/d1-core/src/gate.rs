@@ -475,11 +475,7 @@ impl Gate {
         self.set_rows_as_values(crate::statement::is_rows_as_values(sql));
         let prepared = self.db.prepare(sql);
         let verdict = self.take_verdict();
-        let writes_virtual = self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .writes_virtual;
+        let writes_virtual = self.writes_virtual();
         self.set_untrusted(false);
         match (prepared, verdict) {
             // SQLite stopped it first (a name that exists, say) before the
@@ -658,7 +654,9 @@ impl Gate {
     /// The prepared statement for `row`'s table and columns, judged by the
     /// authorizer as a statement from a file when it is first prepared.
     /// `None` when it is refused or cannot be prepared (a missing table, a
-    /// wrong number of values): the row's own text then says why.
+    /// wrong number of values): the row's own text then says why; `None`
+    /// too when it writes to a virtual table, through a trigger of the
+    /// table it goes into, say: it then runs as a statement, bounded.
     pub fn prepare_row(
         &self,
         row: &d1_sql::literal::Row<'_>,
@@ -667,10 +665,11 @@ impl Gate {
         self.set_rows_as_values(true);
         let prepared = self.db.prepare_cached(&row.template());
         let verdict = self.take_verdict();
+        let writes_virtual = self.writes_virtual();
         self.set_untrusted(false);
         match (prepared, verdict) {
-            (Ok(stmt), None) => Some(stmt),
-            (Ok(stmt), Some(_)) => {
+            (Ok(stmt), None) if !writes_virtual => Some(stmt),
+            (Ok(stmt), _) => {
                 stmt.discard();
                 None
             }
@@ -685,11 +684,22 @@ impl Gate {
         self.set_rows_as_values(true);
         let prepared = self.db.prepare(template);
         let verdict = self.take_verdict();
+        let writes_virtual = self.writes_virtual();
         self.set_untrusted(false);
         match (prepared, verdict) {
-            (Ok(stmt), None) => Some(stmt),
+            (Ok(stmt), None) if !writes_virtual => Some(stmt),
             _ => None,
         }
+    }
+
+    /// Whether the statement just prepared writes to a virtual table, its
+    /// triggers' bodies included: then it is no row of the fast path, and
+    /// runs as a statement, bounded ([`Gate::run_statement`]).
+    fn writes_virtual(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .writes_virtual
     }
 
     /// Marks a statement from a file as running, or done; when done, what
@@ -1346,7 +1356,19 @@ mod tests {
         }
         let row = "INSERT INTO \"docs\" (\"id\",\"body\") VALUES(2,'rebuild');";
         assert!(matches!(g.prepare_judged(row), Ok((_, false))));
-        assert!(g.row(row).is_some());
+        assert!(g.prepare_row(&g.row(row).unwrap()).is_some());
+        // A row whose table's trigger writes to the virtual table runs as
+        // a statement, bounded, not on the fast path.
+        ran(
+            &g,
+            "CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN \
+             INSERT INTO \"feed,f(t)s\"(\"feed,f(t)s\") VALUES('rebuild'); END;",
+        );
+        let row = "INSERT INTO \"docs\" (\"id\",\"body\") VALUES(3,'x');";
+        assert!(matches!(g.prepare_judged(row), Ok((_, true))));
+        assert!(g.prepare_row(&g.row(row).unwrap()).is_none());
+        assert!(g.judge_row(&g.row(row).unwrap().template()).is_none());
+        ran(&g, row);
     }
 
     #[test]
