@@ -562,9 +562,11 @@ impl Gate {
 
     /// Runs `run` with SQLite's temporary storage in memory, stopped once
     /// the process's peak resident set passes what it was by
-    /// [`COMMAND_MEMORY`] (a process that held more before and gave it back
-    /// has that much more room, never less), then as before; a statement
-    /// stopped by the bound is refused as its own doing. A database kept in memory may first grow to its own bound
+    /// [`COMMAND_MEMORY`] (a process that held more before and gave it
+    /// back has that much more room, never less), then with the storage as
+    /// it was (an encrypted backup's scratch keeps its in memory); a
+    /// statement stopped by the bound is refused as its own doing. A
+    /// database kept in memory may first grow to its own bound
     /// ([`Growth`]), which the ceiling adds. (SQLite's own heap limit needs
     /// its memory statistics, which this build turns off for speed.)
     fn bounded(&self, run: impl FnOnce() -> Outcome) -> Outcome {
@@ -573,15 +575,22 @@ impl Gate {
             let own = if in_memory { self.growth_room() } else { 0 };
             peak.saturating_add(COMMAND_MEMORY).saturating_add(own)
         });
+        let temp_store = || {
+            self.db
+                .query_row("PRAGMA temp_store", [], |r| r.get::<_, i64>(0))
+        };
+        let before = temp_store().unwrap_or(0);
+        let restore = || {
+            let _ = self
+                .db
+                .execute_batch(&format!("PRAGMA temp_store = {before};"));
+        };
         let in_memory_temp = self
             .db
             .execute_batch("PRAGMA temp_store = MEMORY;")
-            .and_then(|()| {
-                self.db
-                    .query_row("PRAGMA temp_store", [], |r| r.get::<_, i64>(0))
-            });
+            .and_then(|()| temp_store());
         let (Some(ceiling), Ok(2)) = (ceiling, in_memory_temp) else {
-            let _ = self.db.execute_batch("PRAGMA temp_store = DEFAULT;");
+            restore();
             return Outcome::Refused(Refusal(
                 "it runs a query of an FTS5 table's content, and its memory cannot be bounded \
                  here"
@@ -591,7 +600,7 @@ impl Gate {
         self.set_memory_ceiling(Some(ceiling));
         let outcome = run();
         self.set_memory_ceiling(None);
-        let _ = self.db.execute_batch("PRAGMA temp_store = DEFAULT;");
+        restore();
         match outcome {
             Outcome::Failed(e)
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory) =>
@@ -1624,6 +1633,20 @@ mod tests {
             );
             ran(&g, "INSERT INTO ft(ft) VALUES('rebuild');");
             assert_eq!(g.state.lock().unwrap().memory_ceiling, None);
+            // The temporary storage is as it was: the file's default, or
+            // memory where the caller chose it (an encrypted backup's).
+            let temp_store = |g: &Gate| -> i64 {
+                g.db()
+                    .query_row("PRAGMA temp_store", [], |r| r.get(0))
+                    .unwrap()
+            };
+            assert_eq!(temp_store(&g), 0);
+            g.db().execute_batch("PRAGMA temp_store = MEMORY;").unwrap();
+            ran(&g, "INSERT INTO ft(ft) VALUES('rebuild');");
+            assert_eq!(temp_store(&g), 2);
+            g.db()
+                .execute_batch("PRAGMA temp_store = DEFAULT;")
+                .unwrap();
         }
     }
 
