@@ -1650,6 +1650,35 @@ mod tests {
         }
     }
 
+    /// A connection that keeps its temporary storage in memory (an
+    /// encrypted backup's verify, diff's side in memory: "temporary tables
+    /// and sorts in memory too", README) keeps it there after an FTS5
+    /// command ran bounded: the bound sets it back to SQLite's default
+    /// (files) instead of to what it was, and every later sort of the
+    /// load and its checks (CREATE INDEX, the integrity check) spills the
+    /// backup's plaintext to temporary files on disk.
+    #[test]
+    fn a_bounded_fts5_command_leaves_temporary_storage_where_it_was() {
+        let g = Gate::memory().unwrap();
+        g.db()
+            .execute_batch("PRAGMA temp_store=MEMORY; BEGIN;")
+            .unwrap();
+        let temp_store = |g: &Gate| -> i64 {
+            g.db()
+                .query_row("PRAGMA temp_store", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(temp_store(&g), 2);
+        ran(&g, "CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT);");
+        ran(&g, "INSERT INTO docs VALUES(1, 'one');");
+        ran(
+            &g,
+            "CREATE VIRTUAL TABLE ft USING fts5(body, content='docs', content_rowid='id');",
+        );
+        ran(&g, "INSERT INTO ft(ft) VALUES('rebuild');");
+        assert_eq!(temp_store(&g), 2, "temp_store after a bounded command");
+    }
+
     #[test]
     fn fts5_tables_of_every_kind_are_created() {
         let g = gate();
