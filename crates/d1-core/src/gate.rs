@@ -1633,20 +1633,6 @@ mod tests {
             );
             ran(&g, "INSERT INTO ft(ft) VALUES('rebuild');");
             assert_eq!(g.state.lock().unwrap().memory_ceiling, None);
-            // The temporary storage is as it was: the file's default, or
-            // memory where the caller chose it (an encrypted backup's).
-            let temp_store = |g: &Gate| -> i64 {
-                g.db()
-                    .query_row("PRAGMA temp_store", [], |r| r.get(0))
-                    .unwrap()
-            };
-            assert_eq!(temp_store(&g), 0);
-            g.db().execute_batch("PRAGMA temp_store = MEMORY;").unwrap();
-            ran(&g, "INSERT INTO ft(ft) VALUES('rebuild');");
-            assert_eq!(temp_store(&g), 2);
-            g.db()
-                .execute_batch("PRAGMA temp_store = DEFAULT;")
-                .unwrap();
         }
     }
 
