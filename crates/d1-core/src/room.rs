@@ -28,9 +28,9 @@ pub fn available_bytes(path: &Path) -> Option<u64> {
 /// `None` when it cannot be told. SQLite's own count of its heap is off in
 /// this build (`SQLITE_DEFAULT_MEMSTATUS=0`, `.cargo/config.toml`), so
 /// this is the measure of what a statement allocates. One system call,
-/// cheap enough to ask every hundred steps of a statement (reading
-/// `/proc/self/statm` for the current set cost a legal FTS5 rebuild of
-/// 200,000 rows a third of its time).
+/// cheap enough to ask every hundred steps of a statement; reading the
+/// current set from `/proc/self/statm` (three calls and a parse) was
+/// suspected of slowing a legal 200,000-row FTS5 rebuild by half.
 pub fn peak_resident_bytes() -> Option<u64> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: `usage` is written by getrusage before it is read, only when
