@@ -437,11 +437,7 @@ impl Gate {
     /// dump wrote, with none of a load's bounds; it now fails to prepare,
     /// and the checks read only tables ([`crate::catalog::is_stored_table`]).
     pub fn only_stored(&self) -> rusqlite::Result<()> {
-        self.db
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
-        self.db
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
-        Ok(())
+        only_stored(&self.db)
     }
 
     /// A gated connection that only reads what is stored in `file`
@@ -752,6 +748,14 @@ impl Gate {
         }
         None
     }
+}
+
+/// [`Gate::only_stored`] for any connection the tool reads a database
+/// through (a local D1 file that a restore may have filled from a dump).
+pub fn only_stored(db: &Connection) -> rusqlite::Result<()> {
+    db.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
+    db.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+    Ok(())
 }
 
 /// Runs a file's statements through a [`Gate`] one after another, as

@@ -168,11 +168,8 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
     // A writer that is committing holds the file for a moment.
     db.busy_timeout(std::time::Duration::from_secs(10))?;
     // The tool reads tables and the schema's text: a view here may be a
-    // restored dump's, whose query is its own (`Gate::only_stored`).
-    db.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW,
-        false,
-    )?;
+    // restored dump's, whose query is its own.
+    d1_core::gate::only_stored(&db)?;
     Ok(db)
 }
 
