@@ -338,8 +338,12 @@ fn verify_at(
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
-    run.checks
-        .push(statements_check(&loaded, &db, as_it_arrived));
+    run.checks.push(statements_check(
+        &loaded,
+        &db,
+        survey.statements,
+        as_it_arrived,
+    ));
     run.checks.push(restorable);
     run.checks.extend(shape.assumed_schema.clone());
     let foreign_keys = if shape.partial {
@@ -772,18 +776,25 @@ fn load(
     }
 }
 
-/// Whether every repaired statement ran under D1's rules.
+/// Whether every repaired statement ran under D1's rules. Counted as the
+/// restore plan and the manifest count: the dump's statements, and the
+/// number run only where the repair made it differ.
 fn statements_check(
     loaded: &Result<Vec<repair::Repair>>,
     db: &Scratch,
+    dumps: u64,
     as_it_arrived: bool,
 ) -> Check {
+    let ran = match db.statements == dumps {
+        true => String::new(),
+        false => format!(" ({} as repaired)", db.statements),
+    };
     match (loaded, db.failures.first()) {
         (Err(e), _) => fail("statements", crate::redact::text(&format!("{e:#}"))),
         (Ok(_), Some(first)) => fail(
             "statements",
             format!(
-                "{} of {} repaired statements failed under D1's rules; the first: {first}",
+                "{} of the {} repaired statements failed under D1's rules; the first: {first}",
                 db.failures.len(),
                 db.statements
             ),
@@ -791,9 +802,8 @@ fn statements_check(
         (Ok(_), None) => pass(
             "statements",
             format!(
-                "all {} repaired statements ran with foreign keys on (deferred) and D1's 100 KB \
-                 limit{}",
-                db.statements,
+                "the dump's {}{ran} ran with foreign keys on (deferred) and D1's 100 KB limit{}",
+                d1_core::wording::count(dumps, "statement"),
                 match as_it_arrived {
                     true => ", as the export arrived",
                     false => "",

@@ -166,8 +166,11 @@ fn a_remote_backup_is_verified_from_the_load_made_as_it_arrived_when_its_order_a
     let run = remote.xtask(home.path(), &["-v", "backup", "prod"]);
     run.assert_ok();
     assert!(
-        run.all().contains("The load made as the export arrived is used.")
-            && run.all().contains("statements ran with foreign keys on (deferred) and D1's 100 KB limit, as the export arrived"),
+        run.all()
+            .contains("The load made as the export arrived is used.")
+            && run.all().contains(
+                " ran with foreign keys on (deferred) and D1's 100 KB limit, as the export arrived"
+            ),
         "{}",
         run.all()
     );

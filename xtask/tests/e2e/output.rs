@@ -342,6 +342,16 @@ fn a_restore_counts_the_dumps_statements_as_its_plan_and_manifest_do() {
     let manifest = manifest_for(&sb, &name);
     let statements = manifest["statements"].as_u64().expect("statements");
     let said = format!("the dump's {statements} statements");
+    // verify counts them so too: it said "all 25 repaired statements" of
+    // the 26 the plan and the manifest count.
+    let verify = sb.xtask(&["verify", "latest:local"]);
+    verify.assert_ok();
+    let line = verify
+        .stdout
+        .lines()
+        .find(|l| l.contains("[pass] statements"))
+        .unwrap_or_else(|| panic!("no statements line:\n{}", verify.all()));
+    assert!(line.contains(&said), "{said:?} not in {line:?}");
     let args = ["restore", "latest:local", "--to", "local", "--replace"];
     let plan = sb.xtask(&[&args[..], &["--dry-run"]].concat());
     plan.assert_ok();
