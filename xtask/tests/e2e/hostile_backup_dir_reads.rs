@@ -266,3 +266,112 @@ fn keep_local_within_26h(sb: &Sandbox) {
     )
     .unwrap();
 }
+
+/// Lets a reader still blocked on `fifo` (an orphaned child of a killed
+/// run) see its end, so no process outlives the test.
+fn release_fifo(fifo: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo);
+}
+
+#[test]
+fn an_identity_file_that_is_a_fifo_never_hangs_verify() {
+    // The README: every file the tool reads, an identity included, must be
+    // a regular file, "a FIFO or a device put in its place is refused,
+    // naming it, instead of hanging the command". `--identity` (or
+    // QBTIME_AGE_IDENTITY) naming a FIFO, say a path left over from a
+    // secret manager's process substitution: the identity's own check
+    // ignores that it cannot read it as a file, and age then blocks on it
+    // for ever, the verify with it.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("backup-key.txt");
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    sb.xtask(&["backup", "local", "--encrypt-to", &recipient])
+        .assert_ok();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|n| n.ends_with(".sql.zst.age"))
+        .expect("an encrypted backup");
+    let fifo = keys.path().join("identity.fifo");
+    mkfifo(&fifo);
+    let path = sb.backups().join(&name);
+    let run = run_or_kill(
+        &sb,
+        &[
+            "verify",
+            path.to_str().unwrap(),
+            "--identity",
+            fifo.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    release_fifo(&fifo);
+    let run = run.unwrap_or_else(|| {
+        panic!(
+            "`xtask verify --identity {}` was still blocked on the FIFO after 60 s",
+            fifo.display()
+        )
+    });
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("identity.fifo"),
+        "the FIFO should be named:\n{}",
+        run.all()
+    );
+    // Nothing was recorded of a verify that could not run.
+    let m = manifest_for(&sb, &name);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+}
+
+#[test]
+fn list_never_shows_a_backup_whose_environment_only_looks_like_prod() {
+    // The README: no printed field of a manifest holds "an invisible
+    // formatting one (... a zero-width space, which makes two names look
+    // alike)". `names::unprintable` knows U+200B..U+200F, U+2060..U+2069
+    // and U+FEFF, but not the other characters that print as nothing: the
+    // Mongolian vowel separator U+180E, the combining grapheme joiner
+    // U+034F, the tag characters U+E0000..U+E007F. A local backup relabelled
+    // `prod` plus one of them (its name and its manifest's environment
+    // agree, as the checks require) is listed as a row that reads, on the
+    // screen, exactly as a prod backup of qbtime_db_local.
+    for invisible in ['\u{180e}', '\u{34f}', '\u{e0020}'] {
+        let (sb, name) = sandbox_with_a_backup();
+        let stem = name.strip_suffix(".sql").unwrap();
+        let stamp = stem.strip_prefix("backup-local-").unwrap();
+        let env = format!("prod{invisible}");
+        let new_stem = format!("backup-{env}-{stamp}");
+        let mut m = manifest_for(&sb, &name);
+        m["environment"] = env.clone().into();
+        m["file"]["name"] = format!("{new_stem}.sql").into();
+        std::fs::rename(
+            sb.backups().join(&name),
+            sb.backups().join(format!("{new_stem}.sql")),
+        )
+        .unwrap();
+        std::fs::remove_file(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
+        std::fs::write(
+            sb.backups().join(format!("{new_stem}.manifest.json")),
+            serde_json::to_string_pretty(&m).unwrap(),
+        )
+        .unwrap();
+        let run = sb.xtask(&["list"]);
+        assert!(
+            !run.stdout.lines().any(|l| l.contains(&new_stem)),
+            "list shows a backup whose environment prints as `prod` (U+{:04X} after it):\n{}",
+            u32::from(invisible),
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("invisible formatting character"),
+            "{}",
+            run.all()
+        );
+    }
+}

@@ -743,3 +743,40 @@ fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
         );
     }
 }
+
+#[test]
+fn a_stale_lock_never_deletes_a_dump_the_backup_run_did_not_write() {
+    // A backup was killed an hour ago (OOM, a reboot): backups/.lock is
+    // left unlocked and not empty, as it is after any crash. Meanwhile the
+    // operator copied a hand dump into backups/ to restore from (a file
+    // without a manifest, which restore takes by path). The next command
+    // that takes the lock removes "a backup file with no manifest written
+    // since that run took the lock": every `backup-*.sql` without a
+    // manifest newer than the lock's `started_at`, whatever its name, so
+    // the operator's dump is deleted, although no run of this tool wrote
+    // it and `backup-local-handmade` is no name a backup is ever given.
+    // prune's rule is that files without a manifest are never touched.
+    let (sb, name) = sandbox_with_a_backup();
+    let hand = sb.backups().join("backup-local-handmade.sql");
+    std::fs::copy(sb.backups().join(&name), &hand).unwrap();
+    let started = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        sb.backups().join(".lock"),
+        format!(r#"{{"pid":999999,"started_at":"{started}","command":"backup local"}}"#),
+    )
+    .unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("gone without releasing it"),
+        "the stale lock should be reported:\n{}",
+        run.all()
+    );
+    assert!(
+        hand.exists(),
+        "the operator's hand dump {} (no manifest, never written by a backup) was deleted:\n{}",
+        hand.display(),
+        run.all()
+    );
+}
