@@ -13,7 +13,7 @@
 //
 // Errors go to standard error as one line, with exit code 1.
 
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { Readable, Writable } from "node:stream";
 import {
   Decrypter,
@@ -21,6 +21,9 @@ import {
   generateX25519Identity,
   identityToRecipient,
 } from "age-encryption";
+
+// No identity file is near this size; a larger one is not read.
+const IDENTITY_LIMIT = 1 << 20;
 
 function fail(message) {
   process.stderr.write(`age: ${message}\n`);
@@ -39,12 +42,22 @@ function values(args, flag) {
 
 // Identity files as age-keygen writes them: comment lines, blank lines and
 // one or more AGE-SECRET-KEY-... lines.
+// It must be a regular file, opened without waiting: a FIFO or a device put
+// in its place (between the xtask's check and this read) would block or
+// never end.
 function identities(path) {
   let text;
+  let fd;
   try {
-    text = readFileSync(path, "utf8");
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) fail(`the identity file ${path} is not a regular file`);
+    if (stat.size > IDENTITY_LIMIT) fail(`the identity file ${path} is too large to be one`);
+    text = readFileSync(fd, "utf8");
   } catch (e) {
     fail(`cannot read the identity file ${path}: ${e.code ?? e.message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   const keys = text
     .split(/\r?\n/)

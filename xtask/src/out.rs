@@ -109,7 +109,12 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
 /// line it is printed on), and any other control character but a line
 /// break or a tab is shown as U+FFFD.
 fn strip_escapes(text: &str, keep_colour: bool) -> Cow<'_, str> {
-    let plain = |c: char| !d1_core::names::unprintable(c) || c == '\n' || c == '\t';
+    // A variation selector is kept: in a line (wrangler's `⛅️`) it picks an
+    // emoji's form; names, where it would make two look alike, are checked
+    // before they are printed (`names::shown`).
+    let plain = |c: char| {
+        !d1_core::names::unprintable(c) || matches!(c, '\n' | '\t' | '\u{fe00}'..='\u{fe0f}')
+    };
     if text.chars().all(plain) {
         return Cow::Borrowed(text);
     }

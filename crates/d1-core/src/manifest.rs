@@ -181,6 +181,22 @@ fn is_stamp(text: &str) -> bool {
         && (b.len() == 13 || b[13] == b'-' && digits(&b[14..]))
 }
 
+/// The time in the name a backup run gives its file, `YYYYMMDD-HHMM`, when
+/// `name` is such a name: `backup-<env>-YYYYMMDD-HHMM[-N]` and one of the
+/// backup file extensions. `None` for any other name (a hand dump copied
+/// in, `backup-local-handmade.sql`).
+pub fn stamp_in_backup_name(name: &str) -> Option<&str> {
+    let stem = [".sql", ".sql.zst", ".sql.zst.age"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))?;
+    let rest = stem.strip_prefix("backup-")?;
+    rest.match_indices('-')
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .find_map(|i| Some(&rest[i + 1..]).filter(|tail| is_stamp(tail)))
+        .map(|stamp| &stamp[..13])
+}
+
 /// `backups/backup-prod-20261123-2230.sql` -> `backups/backup-prod-20261123-2230.manifest.json`.
 pub fn manifest_path(backup: &Path) -> PathBuf {
     let name = backup
@@ -252,6 +268,16 @@ impl Manifest {
     /// control character.
     fn check_names(&self, stored_as: &str) -> Result<()> {
         let name = &self.file.name;
+        let printed = std::iter::once(("file.name", name.as_str())).chain(self.printed_fields());
+        for (field, value) in printed {
+            if !crate::names::is_printable(value) {
+                bail!(
+                    "its {field} holds a control or invisible formatting character (a line \
+                     break, an escape code, a bidi override, a zero-width space): printed, it \
+                     would read as something else, and this tool writes none there"
+                );
+            }
+        }
         let own = manifest_path(Path::new(name));
         if !crate::names::is_plain_file_name(name)
             || !name.contains(".sql")
@@ -262,15 +288,6 @@ impl Manifest {
                  names a plain file name of the same stem (like {}), in its own directory",
                 stored_as.replace(MANIFEST_SUFFIX, ".sql")
             );
-        }
-        for (field, value) in self.printed_fields() {
-            if !crate::names::is_printable(value) {
-                bail!(
-                    "its {field} holds a control or invisible formatting character (a line \
-                     break, an escape code, a bidi override, a zero-width space): printed, it \
-                     would read as something else, and this tool writes none there"
-                );
-            }
         }
         // The environment is in the name the tool gave the backup, which is
         // what `list` and prune's plan show: a manifest that claims another
@@ -699,6 +716,29 @@ mod tests {
             manifest_path(Path::new("b/backup-prod-20261123-2230-2.sql.zst.age")),
             Path::new("b/backup-prod-20261123-2230-2.manifest.json")
         );
+    }
+
+    #[test]
+    fn the_time_is_read_only_from_a_name_a_backup_run_gives() {
+        for (name, stamp) in [
+            ("backup-prod-20261123-2230.sql", Some("20261123-2230")),
+            (
+                "backup-prod-eu-20261123-2230-2.sql.zst",
+                Some("20261123-2230"),
+            ),
+            (
+                "backup-local-20261123-2230.sql.zst.age",
+                Some("20261123-2230"),
+            ),
+            ("backup-local-handmade.sql", None),
+            ("backup--20261123-2230.sql", None),
+            ("backup-prod-20261123-2230.manifest.json", None),
+            ("backup-prod-20261123-2230-.sql", None),
+            ("backup-prod-20261123-22300.sql", None),
+            ("my-backup-prod-20261123-2230.sql", None),
+        ] {
+            assert_eq!(stamp_in_backup_name(name), stamp, "{name}");
+        }
     }
 
     fn sample(file: &str) -> Manifest {

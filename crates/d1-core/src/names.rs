@@ -55,20 +55,38 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A character that does not print as itself: a control character (a line
-/// break, an escape code), a line or paragraph separator, or one of the
-/// invisible format characters that reorder or hide the text around them
-/// (bidi overrides and isolates such as U+202E, which would show
-/// `backup-prod-…` as something else; zero-width spaces and joiners, which
+/// break, an escape code); a space other than U+0020 (a no-break space after
+/// `prod` reads as `prod`), a line or paragraph separator; or one that
+/// Unicode marks as printing as nothing at all (Default_Ignorable_Code_Point:
+/// the bidi overrides and isolates such as U+202E, which would show
+/// `backup-prod-…` as something else; zero-width spaces and joiners, the
+/// soft hyphen, the Mongolian vowel separator, the combining grapheme
+/// joiner, Hangul fillers, variation selectors and tag characters, which
 /// make two names look alike).
 pub fn unprintable(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061c}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
+            '\u{00a0}'
+                | '\u{00ad}'
+                | '\u{034f}'
+                | '\u{061c}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{1680}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{2000}'..='\u{200f}'
+                | '\u{2028}'..='\u{202f}'
+                | '\u{205f}'..='\u{206f}'
+                | '\u{3000}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fff8}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
         )
 }
 
@@ -106,7 +124,28 @@ mod tests {
         assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(shown("qbtime_db_\u{202e}dorp"), "qbtime_db_\\u{202e}dorp");
         assert_eq!(shown("zero\u{200b}width"), "zero\\u{200b}width");
-        for plain in ["customers", "Kunden übertragen", "顧客", "a b\"c"] {
+        // atkAE: characters that print as nothing, or as a plain space, after
+        // `prod` make a name that reads as `prod`.
+        for invisible in [
+            '\u{a0}',
+            '\u{ad}',
+            '\u{34f}',
+            '\u{180e}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{e0020}',
+            '\u{e0100}',
+        ] {
+            assert!(unprintable(invisible), "U+{:04X}", u32::from(invisible));
+            assert!(!is_printable(&format!("prod{invisible}")));
+        }
+        for plain in [
+            "customers",
+            "Kunden übertragen",
+            "顧客",
+            "a b\"c",
+            "🚀 ship",
+        ] {
             assert!(
                 matches!(shown(plain), std::borrow::Cow::Borrowed(_)),
                 "{plain}"

@@ -608,28 +608,34 @@ impl<R: Read> Read for Checked<R> {
     }
 }
 
-/// Refuses an identity file that is missing, and warns when others can read
-/// it. Its lines are secrets from here on: a key with a typo must not be
-/// printed by age's error either.
+/// Refuses an identity file that is missing, is not a regular file (a
+/// FIFO, left by a secret manager's process substitution, would block age
+/// for ever; a link to a device would never end) or is not text, and warns
+/// when others can read it. Its lines are secrets from here on: a key with
+/// a typo must not be printed by age's error either.
 fn check_identity_file(path: &Path) -> Result<()> {
-    let unreadable = || {
-        format!(
-            "the age identity file {} cannot be read; pass the file that holds the \
-             AGE-SECRET-KEY-... line",
+    let what = "age identity file";
+    let refused = |e: anyhow::Error| {
+        e.context(format!(
+            "the {what} {} cannot be used: pass a regular file that holds the \
+             AGE-SECRET-KEY-... line (a key kept in a secret manager: write it to a file of \
+             mode 600 first)",
             path.display()
-        )
+        ))
     };
-    let meta = std::fs::metadata(path).with_context(unreadable)?;
-    if let Ok(text) = crate::edge::fsutil::read_text(path, "age identity file") {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.starts_with('#'))
-            .for_each(crate::redact::hold);
-    }
+    let text = crate::edge::fsutil::read_text(path, what).map_err(refused)?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .for_each(crate::redact::hold);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| refused(e.into()))?
+            .permissions()
+            .mode()
+            & 0o777;
         if mode & 0o077 != 0 {
             crate::warn!(
                 "the identity file {} is mode {mode:o}: others can read the key that \

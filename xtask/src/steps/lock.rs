@@ -96,24 +96,33 @@ fn is_alive(pid: u32) -> bool {
     answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Backup files with no manifest beside them, written since `since` (when
-/// the run that died took the lock): its backup was renamed into place,
-/// then killed before the manifest.
+/// Backup files with no manifest beside them that the run that died wrote:
+/// its backup was renamed into place, then killed before the manifest.
+/// Only a name a backup run gives (`backup-<env>-YYYYMMDD-HHMM[-N]`), timed
+/// from about when that run took the lock (`since`; a run names its backup
+/// just before, so from the minute before) to a day after, and a file
+/// changed since then: a hand dump copied in meanwhile
+/// (`backup-local-handmade.sql`, or one named as a backup of another
+/// time) is the operator's, never removed.
 fn unrecorded_backups(dir: &Path, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<PathBuf>> {
-    let since = std::time::SystemTime::from(since - chrono::Duration::seconds(1));
+    use chrono::Timelike as _;
+    let from = since - chrono::Duration::seconds(i64::from(since.second()) + 60);
+    let to = since + chrono::Duration::days(1);
+    let written_by_it = |name: &str| {
+        d1_core::manifest::stamp_in_backup_name(name)
+            .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d-%H%M").ok())
+            .is_some_and(|at| (from..=to).contains(&at.and_utc()))
+    };
+    let changed_since = std::time::SystemTime::from(from);
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = dir.join(&name);
-        let backup = name.starts_with("backup-")
-            && [".sql", ".sql.zst", ".sql.zst.age"]
-                .iter()
-                .any(|ext| name.ends_with(ext));
         let meta = entry.metadata()?;
-        if backup
+        if written_by_it(&name)
             && meta.file_type().is_file()
-            && meta.modified().is_ok_and(|m| m >= since)
+            && meta.modified().is_ok_and(|m| m >= changed_since)
             && !d1_core::manifest::manifest_path(&path).exists()
         {
             found.push(path);

@@ -794,7 +794,7 @@ fn statements_check(
         (Ok(_), Some(first)) => fail(
             "statements",
             format!(
-                "{} of the {} repaired statements failed under D1's rules; the first: {first}",
+                "{} of {} repaired statements failed under D1's rules; the first: {first}",
                 db.failures.len(),
                 db.statements
             ),
