@@ -454,3 +454,245 @@ fn every_kind_of_fts5_table_with_views_and_sync_triggers_backs_up_verifies_and_r
     sb.xtask(&["backup", "local", "--table", "docs"])
         .assert_ok();
 }
+
+/// A line of `run`'s output, other than the plan's `drops` line (which
+/// lists every object it drops), that names `what`.
+fn names_outside_the_drops_line(run: &Run, what: &str) -> bool {
+    run.all()
+        .lines()
+        .any(|l| l.contains(what) && !l.trim_start().starts_with("drops"))
+}
+
+/// orders, whose trigger logs every new order into order_log.
+const ORDERS_LOGGED: &str = "CREATE TABLE orders (id INTEGER PRIMARY KEY AUTOINCREMENT, total INTEGER);\n\
+     CREATE TABLE order_log (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id INTEGER, what TEXT);\n\
+     CREATE TRIGGER orders_log AFTER INSERT ON orders \
+     BEGIN INSERT INTO order_log (order_id, what) VALUES (NEW.id, 'created'); END;\n";
+
+/// The app's next statement, an INSERT into orders, through the real
+/// wrangler (as the app reaches D1).
+fn next_order(sb: &Sandbox) -> Run {
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--command",
+        "INSERT INTO orders (total) VALUES (30)",
+    ])
+}
+
+#[test]
+fn a_partial_restore_into_an_empty_database_says_a_kept_trigger_writes_to_a_table_it_lacks() {
+    // `backup --table orders` keeps orders' trigger, whose body writes to
+    // order_log, which the backup does not hold. `restore --partial` into
+    // an empty local D1 creates the trigger, calls the restore good (rows,
+    // content), and says nothing of order_log: the app's next order then
+    // fails with `no such table: main.order_log`.
+    let source = sandbox_with_migration(ORDERS_LOGGED);
+    source.execute_sql("INSERT INTO orders (total) VALUES (10), (20);");
+    source
+        .xtask(&["backup", "local", "--table", "orders"])
+        .assert_ok();
+    let file = source.backups().join(only_backup(&source));
+
+    let target = Sandbox::new();
+    std::fs::write(
+        target.path().join("migrations/0005_shape.sql"),
+        ORDERS_LOGGED,
+    )
+    .unwrap();
+    let run = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--partial",
+        "--yes",
+    ]);
+    if run.code != Some(0) {
+        // Refused: nothing half-working was left, which is fine.
+        return;
+    }
+    let next = next_order(&target);
+    assert!(
+        next.code == Some(0) || names_outside_the_drops_line(&run, "orders_log"),
+        "the restore called itself good and said nothing of trigger orders_log, \
+         yet the next INSERT into orders fails:\n{}\n--- restore:\n{}",
+        next.all(),
+        run.all()
+    );
+}
+
+#[test]
+fn a_partial_replace_says_a_kept_trigger_writes_to_a_table_it_drops() {
+    // `restore --replace --partial` of `backup --table orders` drops
+    // order_log (its LOSES line says so) but brings orders' trigger back,
+    // which writes to order_log: nothing says that every later INSERT
+    // into orders now fails with `no such table: main.order_log`.
+    let sb = sandbox_with_migration(ORDERS_LOGGED);
+    sb.execute_sql("INSERT INTO orders (total) VALUES (10), (20);");
+    sb.xtask(&["backup", "local", "--table", "orders"])
+        .assert_ok();
+    let name = only_backup(&sb);
+    let run = sb.xtask(&[
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let next = next_order(&sb);
+    assert!(
+        next.code == Some(0) || names_outside_the_drops_line(&run, "orders_log"),
+        "the plan names order_log as lost but not trigger orders_log, which still \
+         writes to it; the next INSERT into orders fails:\n{}\n--- restore:\n{}",
+        next.all(),
+        run.all()
+    );
+}
+
+#[test]
+fn a_clean_restore_of_an_export_from_before_a_seeding_migration_keeps_the_seeded_rows() {
+    // A data-only export made by hand (`wrangler d1 export --no-schema`)
+    // when migrations 0001-0005 were applied (its d1_migrations rows say
+    // so), restored `--clean --no-manifest` after 0006 added `plans` and
+    // seeded it. The load empties every table of today's schema, plans
+    // too, for which the dump holds no row: the seeded plans are gone,
+    // and neither the plan nor the end names plans or 0006. With a
+    // manifest the same restore is refused ("would load its rows into a
+    // different schema").
+    let items = "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);\n";
+    let source = sandbox_with_migration(items);
+    source.execute_sql("INSERT INTO items (name) VALUES ('a'), ('b');");
+    let dump = source.path().join("data-only.sql");
+    source
+        .wrangler(&[
+            "d1",
+            "export",
+            "qbtime_db_local",
+            "--local",
+            "--no-schema",
+            "--output",
+            dump.to_str().unwrap(),
+        ])
+        .assert_ok();
+
+    let target = Sandbox::new();
+    std::fs::write(target.path().join("migrations/0005_shape.sql"), items).unwrap();
+    std::fs::write(
+        target.path().join("migrations/0006_plans.sql"),
+        "CREATE TABLE plans (id TEXT PRIMARY KEY, seats INTEGER NOT NULL);\n\
+         INSERT INTO plans VALUES ('free', 1), ('team', 10);\n",
+    )
+    .unwrap();
+    let run = target.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--no-manifest",
+        "--yes",
+    ]);
+    if run.code != Some(0) {
+        // Refused: nothing was lost, which is fine.
+        return;
+    }
+    let plans = target.query("SELECT count(*) AS n FROM plans");
+    assert!(
+        plans[0][0]["n"] == 2 || run.all().contains("plans"),
+        "the restore called itself done and emptied plans, which 0006 seeded and \
+         the dump (taken before 0006) holds no row of: {plans:?}\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_partial_restore_of_a_table_with_fts5_sync_triggers_says_they_write_to_an_index_it_lacks() {
+    // The usual FTS5 set-up: docs, an external-content index docs_fts,
+    // and triggers that keep it in sync. `backup --table docs` keeps
+    // docs' triggers but not docs_fts; `restore --partial` into an empty
+    // local D1 calls itself good, and the app's next INSERT into docs
+    // fails with `no such table: main.docs_fts`.
+    let shape = "CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, body TEXT);\n\
+         CREATE VIRTUAL TABLE docs_fts USING fts5(title, body, content='docs', content_rowid='id');\n\
+         CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN \
+         INSERT INTO docs_fts (rowid, title, body) VALUES (new.id, new.title, new.body); END;\n";
+    let source = sandbox_with_migration(shape);
+    source.execute_sql_with_wrangler("INSERT INTO docs (title, body) VALUES ('hello', 'world');");
+    source
+        .xtask(&["backup", "local", "--table", "docs"])
+        .assert_ok();
+    let file = source.backups().join(only_backup(&source));
+
+    let target = Sandbox::new();
+    std::fs::write(target.path().join("migrations/0005_shape.sql"), shape).unwrap();
+    let run = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--partial",
+        "--yes",
+    ]);
+    if run.code != Some(0) {
+        return;
+    }
+    let next = target.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--command",
+        "INSERT INTO docs (title, body) VALUES ('new', 'doc')",
+    ]);
+    assert!(
+        next.code == Some(0) || names_outside_the_drops_line(&run, "docs_ai"),
+        "the restore called itself good and said nothing of trigger docs_ai, \
+         yet the next INSERT into docs fails:\n{}\n--- restore:\n{}",
+        next.all(),
+        run.all()
+    );
+}
+
+#[test]
+fn a_trigger_from_a_migration_written_with_crlf_line_endings_backs_up_and_restores() {
+    // A migration saved on Windows (CRLF), applied by the real wrangler:
+    // D1 stores the trigger's text with its CR LFs, and the export writes
+    // it so, last, with no line break after its `END;`. The splitter takes
+    // that last line as ending like the one before it (CRLF), so the dump
+    // reads as mixed and the load turns every CRLF outside a string into
+    // LF, the trigger's too; the trigger check then compares that text with
+    // the migration's own (CRLF). The backup is GOOD but warns that the
+    // migrations do not create items_ai, and every restore of it is
+    // refused: this database has no restorable backup at all.
+    let shape = "CREATE TABLE items (\r\n  id INTEGER PRIMARY KEY,\r\n  name TEXT\r\n);\r\n\
+         CREATE TABLE item_log (id INTEGER PRIMARY KEY, what TEXT);\r\n\
+         CREATE TRIGGER items_ai AFTER INSERT ON items\r\nBEGIN\r\n  \
+         INSERT INTO item_log (what) VALUES (NEW.name);\r\nEND;\r\n";
+    let sb = sandbox_with_migration(shape);
+    sb.execute_sql("INSERT INTO items (name) VALUES ('first');");
+    let schema = "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \
+                  ORDER BY type, name";
+    let before = sb.query(schema);
+
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    assert_eq!(
+        sb.query(schema),
+        before,
+        "the restored schema's text differs from the source's"
+    );
+    sb.execute_sql_with_wrangler("INSERT INTO items (name) VALUES ('second');");
+    let log = sb.query("SELECT what FROM item_log ORDER BY id");
+    assert_eq!(
+        log[0].len(),
+        2,
+        "the trigger fires on the next row: {log:?}"
+    );
+}
