@@ -174,12 +174,20 @@ pub fn is_stored_table(db: &rusqlite::Connection, name: &str) -> rusqlite::Resul
 /// runs on later writes to the database, long after the restore's checks,
 /// so a backup's triggers must be the migrations' own. Texts are compared
 /// as SQLite stores them, which is how D1 exports them, without a final
-/// `;` or surrounding blanks.
+/// `;` or surrounding blanks, and with their lines ending alike: a
+/// migration saved with CRLF (an editor, git's `autocrlf`) makes a trigger
+/// whose text has CRLF, which a dump converted to CRLF or back keeps or
+/// loses with every other line.
 pub fn foreign_triggers(
     dump: &BTreeMap<String, String>,
     migrations: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    let bare = |sql: &str| sql.trim().trim_end_matches(';').trim_end().to_owned();
+    let bare = |sql: &str| {
+        sql.trim()
+            .trim_end_matches(';')
+            .trim_end()
+            .replace("\r\n", "\n")
+    };
     dump.iter()
         .filter(|(name, sql)| migrations.get(*name).map(|m| bare(m)) != Some(bare(sql)))
         .map(|(name, _)| name.clone())
@@ -540,6 +548,14 @@ mod tests {
         assert_eq!(foreign_triggers(&dump("touch", changed), &made), ["touch"]);
         let other = "CREATE TRIGGER other AFTER INSERT ON t BEGIN SELECT 1; END;";
         assert_eq!(foreign_triggers(&dump("other", other), &made), ["other"]);
+        // Made by a migration saved with CRLF, read from a dump in LF.
+        let crlf = BTreeMap::from([(
+            "touch".to_owned(),
+            "CREATE TRIGGER touch AFTER UPDATE ON t\r\nBEGIN UPDATE t SET n = n + 1; END"
+                .to_owned(),
+        )]);
+        let lf = "CREATE TRIGGER touch AFTER UPDATE ON t\nBEGIN UPDATE t SET n = n + 1; END;";
+        assert!(foreign_triggers(&dump("touch", lf), &crlf).is_empty());
     }
     use serde_json::json;
 

@@ -34,6 +34,8 @@ pub struct Statements<'a> {
     c_text: Vec<u8>,
     /// Whether the last line read that had a line break ended in CRLF.
     crlf_before: bool,
+    /// How the line that ended the last statement ended, once one has.
+    ended_crlf: Option<bool>,
     done: bool,
 }
 
@@ -46,6 +48,7 @@ impl<'a> Statements<'a> {
             pos: 0,
             c_text: Vec::new(),
             crlf_before: false,
+            ended_crlf: None,
             done: false,
         }
     }
@@ -139,8 +142,14 @@ impl Iterator for Statements<'_> {
                 continue;
             }
             // A last line with no line break at all (as Notepad saves it)
-            // counts as ending the way the lines before it did.
-            let crlf = self.crlf_before;
+            // counts as ending the way the statements before it did: not
+            // as the lines inside it, which are a trigger's own text when
+            // a migration saved in CRLF made it (atkAF).
+            let crlf = match self.buf.ends_with('\n') {
+                true => self.crlf_before,
+                false => self.ended_crlf.unwrap_or(self.crlf_before),
+            };
+            self.ended_crlf = Some(crlf);
             let trimmed_len = sql.trim_end().len();
             sql.truncate(trimmed_len);
             let trimmed_start = sql.len() - sql.trim_start().len();
@@ -468,6 +477,34 @@ mod tests {
         let c = std::ffi::CString::new(sql).unwrap();
         // SAFETY: `c` is NUL-terminated and outlives the call.
         unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
+    }
+
+    fn endings(text: &str) -> Vec<bool> {
+        Statements::new(text.as_bytes())
+            .map(|s| s.unwrap().crlf)
+            .collect()
+    }
+
+    #[test]
+    fn a_last_line_without_a_line_break_ends_as_the_statements_before_it() {
+        // Notepad's CRLF file, its last line unended: CRLF throughout.
+        assert_eq!(
+            endings("CREATE TABLE t(x);\r\nINSERT INTO t VALUES(1);"),
+            [true; 2]
+        );
+        // An LF export whose last object is a trigger a CRLF migration made:
+        // the CRLF inside it is its text's, not how the dump's lines end.
+        let trigger = "CREATE TRIGGER t_ai AFTER INSERT ON t\r\nBEGIN\r\n  SELECT 1;\r\nEND;";
+        assert_eq!(
+            endings(&format!("CREATE TABLE t(x);\n{trigger}")),
+            [false; 2]
+        );
+        assert_eq!(
+            endings(&format!("CREATE TABLE t(x);\n{trigger}\n")),
+            [false; 2]
+        );
+        // Alone, it has only its own lines to go by.
+        assert_eq!(endings(trigger), [true]);
     }
 
     #[test]
