@@ -598,15 +598,20 @@ fn a_clean_restore_of_an_export_from_before_a_seeding_migration_keeps_the_seeded
         "--no-manifest",
         "--yes",
     ]);
-    if run.code != Some(0) {
-        // Refused: nothing was lost, which is fine.
-        return;
-    }
-    let plans = target.query("SELECT count(*) AS n FROM plans");
+    // The dump's own d1_migrations rows say it was taken before 0006: the
+    // restore is refused as one with a manifest is, naming 0006, and
+    // nothing ran (the target was never migrated, so plans is not there).
+    assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
-        plans[0][0]["n"] == 2 || run.all().contains("plans"),
-        "the restore called itself done and emptied plans, which 0006 seeded and \
-         the dump (taken before 0006) holds no row of: {plans:?}\n{}",
+        run.stderr.contains("0006_plans.sql") && run.stderr.contains("Nothing was done"),
+        "{}",
+        run.all()
+    );
+    let made = target.query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'plans'");
+    assert_eq!(
+        made[0][0]["n"],
+        0,
+        "the refused restore applied the migrations:\n{}",
         run.all()
     );
 }
