@@ -194,6 +194,140 @@ pub fn foreign_triggers(
         .collect()
 }
 
+/// Triggers that cannot run in the database whose schema `db` holds: a
+/// trigger of a backup of chosen tables that writes to a table the backup
+/// does not hold (a log, an FTS5 index), so that the app's next INSERT,
+/// UPDATE or DELETE on its table fails with `no such table`. SQLite checks a
+/// trigger's body only when a statement that fires it is prepared; each
+/// such statement is prepared here, never run, on an empty copy of the
+/// schema in memory (so that nothing of `db` runs, and no rule of a load's
+/// judge is asked of the tool's own statements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckTrigger {
+    /// The table (or view) the triggers are on.
+    pub table: String,
+    /// `INSERT into`, `UPDATE of` or `DELETE from`.
+    pub statement: &'static str,
+    /// The triggers on `table` that name what is missing (all of them when
+    /// none does).
+    pub triggers: Vec<String>,
+    /// SQLite's error: `no such table: main.order_log`.
+    pub error: String,
+}
+
+impl std::fmt::Display for StuckTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|t| crate::names::shown(t).into_owned())
+            .collect();
+        write!(
+            f,
+            "{} {} on {} cannot run: every {} {} will fail with `{}`",
+            ["trigger", "triggers"][usize::from(shown.len() > 1)],
+            shown.join(", "),
+            crate::names::shown(&self.table),
+            self.statement,
+            crate::names::shown(&self.table),
+            crate::names::shown(&self.error)
+        )
+    }
+}
+
+/// [`StuckTrigger`]s of `db`'s schema, less the tables in `dropped` (those
+/// a `--replace` drops and does not make again).
+pub fn stuck_triggers(
+    db: &rusqlite::Connection,
+    dropped: &BTreeSet<String>,
+) -> rusqlite::Result<Vec<StuckTrigger>> {
+    let mut objects = db.prepare(
+        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+         WHERE sql IS NOT NULL AND type IN ('table', 'view', 'trigger') \
+         AND name NOT IN (SELECT name FROM pragma_table_list WHERE schema = 'main' \
+         AND type = 'shadow') ORDER BY rowid",
+    )?;
+    let objects: Vec<(String, String, String, String)> = objects
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let triggers: Vec<&(String, String, String, String)> =
+        objects.iter().filter(|o| o.0 == "trigger").collect();
+    if triggers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let copy = rusqlite::Connection::open_in_memory()?;
+    copy.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    copy.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    for kind in ["table", "view", "trigger"] {
+        for (_, name, _, sql) in objects.iter().filter(|o| o.0 == kind) {
+            let gone = dropped.iter().any(|d| d.eq_ignore_ascii_case(name));
+            if !gone && !name.to_ascii_lowercase().starts_with("sqlite_") {
+                // One that SQLite will not make here is left out; the
+                // triggers that need it are then told as stuck.
+                let _ = copy.execute_batch(sql);
+            }
+        }
+    }
+    let mut tables: Vec<&str> = triggers.iter().map(|t| t.2.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    let mut stuck = Vec::new();
+    for table in tables {
+        let quoted = crate::statement::quote_ident(table);
+        let columns: Vec<String> = copy
+            .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0")?
+            .query_map([table], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let set = columns
+            .iter()
+            .map(|c| format!("{0} = {0}", crate::statement::quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut statements = vec![(
+            "INSERT into",
+            format!("INSERT INTO {quoted} DEFAULT VALUES"),
+        )];
+        if !set.is_empty() {
+            statements.push(("UPDATE of", format!("UPDATE {quoted} SET {set}")));
+        }
+        statements.push(("DELETE from", format!("DELETE FROM {quoted}")));
+        for (statement, sql) in statements {
+            let Err(e) = copy.prepare(&sql) else {
+                continue;
+            };
+            let error = match &e {
+                rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+                other => other.to_string(),
+            };
+            // `cannot modify v because it is a view`: a view without a
+            // trigger for that statement is no stuck trigger.
+            if !error.starts_with("no such ") {
+                continue;
+            }
+            let missing = error.rsplit([' ', '.']).next().unwrap_or_default();
+            let on_table: Vec<&&(String, String, String, String)> =
+                triggers.iter().filter(|t| t.2 == table).collect();
+            let naming: Vec<String> = on_table
+                .iter()
+                .filter(|t| {
+                    !missing.is_empty() && t.3.to_lowercase().contains(&missing.to_lowercase())
+                })
+                .map(|t| t.1.clone())
+                .collect();
+            stuck.push(StuckTrigger {
+                table: table.to_owned(),
+                statement,
+                triggers: match naming.is_empty() {
+                    true => on_table.iter().map(|t| t.1.clone()).collect(),
+                    false => naming,
+                },
+                error,
+            });
+        }
+    }
+    Ok(stuck)
+}
+
 /// A virtual table as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualTable {
@@ -557,6 +691,78 @@ mod tests {
         let lf = "CREATE TRIGGER touch AFTER UPDATE ON t\nBEGIN UPDATE t SET n = n + 1; END;";
         assert!(foreign_triggers(&dump("touch", lf), &crlf).is_empty());
     }
+    #[test]
+    fn triggers_that_write_to_what_the_schema_lacks_are_told_and_never_run() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER);\n\
+             CREATE TABLE kept (id INTEGER PRIMARY KEY, n INTEGER);\n\
+             CREATE TRIGGER orders_log AFTER INSERT ON orders \
+               BEGIN INSERT INTO order_log (order_id) VALUES (NEW.id); END;\n\
+             CREATE TRIGGER orders_sum AFTER UPDATE OF total ON orders \
+               BEGIN UPDATE kept SET n = n + 1; END;\n\
+             CREATE TRIGGER kept_gone AFTER DELETE ON kept BEGIN DELETE FROM gone; END;\n\
+             CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);\n\
+             CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');\n\
+             CREATE TRIGGER docs_ai AFTER INSERT ON docs \
+               BEGIN INSERT INTO docs_fts (rowid, body) VALUES (new.id, new.body); END;\n\
+             CREATE VIEW v AS SELECT 1 AS a;\n\
+             INSERT INTO kept VALUES (1, 0);",
+        )
+        .unwrap();
+        let stuck = stuck_triggers(&db, &BTreeSet::new()).unwrap();
+        let told: Vec<(&str, &str, Vec<&str>, &str)> = stuck
+            .iter()
+            .map(|s| {
+                let triggers = s.triggers.iter().map(String::as_str).collect();
+                (s.table.as_str(), s.statement, triggers, s.error.as_str())
+            })
+            .collect();
+        assert_eq!(
+            told,
+            [
+                (
+                    "kept",
+                    "DELETE from",
+                    vec!["kept_gone"],
+                    "no such table: main.gone"
+                ),
+                (
+                    "orders",
+                    "INSERT into",
+                    vec!["orders_log"],
+                    "no such table: main.order_log"
+                ),
+            ]
+        );
+        assert!(
+            stuck[1]
+                .to_string()
+                .contains("every INSERT into orders will fail")
+        );
+        // Prepared, never run: the row is as it was.
+        let n: i64 = db
+            .query_row("SELECT n FROM kept", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // The FTS5 index gone too, as a backup of `docs` alone brings it.
+        db.execute_batch("DROP TABLE docs_fts").unwrap();
+        let stuck = stuck_triggers(&db, &BTreeSet::new()).unwrap();
+        assert!(
+            stuck
+                .iter()
+                .any(|s| s.table == "docs" && s.triggers == ["docs_ai"])
+        );
+        // A table that `--replace` drops is as good as gone.
+        let dropped = BTreeSet::from(["KEPT".to_owned()]);
+        let stuck = stuck_triggers(&db, &dropped).unwrap();
+        assert!(
+            stuck
+                .iter()
+                .any(|s| s.table == "orders" && s.statement == "UPDATE of")
+        );
+    }
+
     use serde_json::json;
 
     fn catalog() -> Catalog {

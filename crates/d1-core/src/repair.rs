@@ -963,6 +963,17 @@ impl Preflight {
     pub fn triggers(&self) -> BTreeMap<String, String> {
         crate::catalog::created_in(self.gate.db(), "trigger")
     }
+
+    /// The triggers that cannot run in the schema the statements judged so
+    /// far made, without the known tables in `dropped`
+    /// ([`crate::catalog::stuck_triggers`]): what a load of them leaves for
+    /// the app's next write to fail on.
+    pub fn stuck_triggers(
+        &self,
+        dropped: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Vec<crate::catalog::StuckTrigger>> {
+        Ok(crate::catalog::stuck_triggers(self.gate.db(), dropped)?)
+    }
 }
 
 impl Sink for Preflight {

@@ -17,7 +17,7 @@
 //! `new_database`): no safety backup, no reading of the target before it
 //! exists, and the binding printed at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -39,7 +39,7 @@ use crate::edge::wrangler::{Commands, ExportMode, Wrangler};
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::new_database::{self, NewDatabase};
 use d1_core::app::KeyRecord;
-use d1_core::catalog::{Catalog, VirtualTable};
+use d1_core::catalog::{Catalog, StuckTrigger, VirtualTable};
 use d1_core::dump::{self, KeyFingerprint};
 use d1_core::gate;
 use d1_core::manifest::{self, Manifest};
@@ -294,6 +294,13 @@ fn restore(
     if let Some(then) = pending_again(&planned.pending_after, target) {
         crate::warn!("{} now has {then}", target.database_name);
     }
+    for stuck in &planned.stuck {
+        crate::warn!(
+            "in {}, {}",
+            target.database_name,
+            stuck_trigger(stuck, source)
+        );
+    }
     for vt in &source.virtual_tables {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
@@ -327,6 +334,8 @@ struct Planned {
     json: serde_json::Value,
     /// The migrations pending once the backup is loaded.
     pending_after: PendingAfter,
+    /// The triggers that cannot run once it is loaded.
+    stuck: Vec<StuckTrigger>,
 }
 
 impl Planned {
@@ -378,7 +387,16 @@ fn plan(
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
     // The triggers the dump creates: as its statements read, and as SQLite
     // made them in the preflight.
-    triggers.extend(preflight(&source, &survey, &options)?);
+    // `--replace` drops the target's tables the dump does not make again.
+    let dropped: BTreeSet<String> = match mode {
+        Mode::Replace => lost_tables(&existing, &survey, &source)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    let (made, stuck) = preflight(&source, &survey, &options, &dropped)?;
+    triggers.extend(made);
     // A new database has no migrations_dir of its own yet: it is the
     // backup's database's, as the binding printed for it says.
     let migrations_of = source
@@ -415,6 +433,7 @@ fn plan(
         cmds: &cmds,
         new,
         pending_after: &pending_after,
+        stuck: &stuck,
     });
     let json = plan_json(
         &source,
@@ -444,6 +463,7 @@ fn plan(
         safety_backup,
         json,
         pending_after,
+        stuck,
     }))
 }
 
@@ -745,7 +765,8 @@ fn preflight(
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
-) -> Result<BTreeMap<String, String>> {
+    dropped: &BTreeSet<String>,
+) -> Result<(BTreeMap<String, String>, Vec<StuckTrigger>)> {
     survey.ensure_repairable().with_context(|| {
         format!(
             "{} cannot be restored to D1; nothing was done",
@@ -763,7 +784,7 @@ fn preflight(
             )
         },
     )?;
-    Ok(preflight.triggers())
+    Ok((preflight.triggers(), preflight.stuck_triggers(dropped)?))
 }
 
 /// The plan, as `--json` prints it.
@@ -1611,6 +1632,7 @@ struct PlanView<'a> {
     cmds: &'a Commands,
     new: Option<&'a NewDatabase>,
     pending_after: &'a PendingAfter,
+    stuck: &'a [StuckTrigger],
 }
 
 fn print_plan(p: &PlanView<'_>) {
@@ -1739,20 +1761,7 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
         let _ = writeln!(out, "  drops        {}", names.join(", "));
         // Tables the backup does not have are not replaced: their rows are
         // gone afterwards (a backup from before the migration that made them).
-        let lost: Vec<&str> = p
-            .existing
-            .iter()
-            .filter(|(kind, name)| {
-                kind == "table"
-                    && !name.starts_with("sqlite_")
-                    && !p.survey.creates_table(name)
-                    // A virtual table and its shadow tables are remade.
-                    && !p.source.virtual_tables.iter().any(|vt| {
-                        *name == vt.name || name.starts_with(&format!("{}_", vt.name))
-                    })
-            })
-            .map(|(_, name)| name.as_str())
-            .collect();
+        let lost = lost_tables(p.existing, p.survey, p.source);
         if !lost.is_empty() {
             let it = d1_core::wording::them(lost.len());
             let why = match p.source.manifest.as_ref().filter(|m| !m.tables.is_empty()) {
@@ -1821,6 +1830,49 @@ fn plan_load(out: &mut String, p: &PlanView<'_>) {
     if let Some(then) = pending_again(p.pending_after, p.target) {
         let _ = writeln!(out, "  then         {then}");
     }
+    for stuck in p.stuck {
+        let _ = writeln!(out, "  BREAKS       {}", stuck_trigger(stuck, p.source));
+    }
+}
+
+/// The target's tables that `--replace` drops and the backup does not
+/// make again: their rows are gone afterwards.
+fn lost_tables<'a>(
+    existing: &'a [(String, String)],
+    survey: &repair::Survey,
+    source: &Source,
+) -> Vec<&'a str> {
+    existing
+        .iter()
+        .filter(|(kind, name)| {
+            kind == "table"
+                && !name.starts_with("sqlite_")
+                && !survey.creates_table(name)
+                // A virtual table and its shadow tables are remade.
+                && !source
+                    .virtual_tables
+                    .iter()
+                    .any(|vt| *name == vt.name || name.starts_with(&format!("{}_", vt.name)))
+        })
+        .map(|(_, name)| name.as_str())
+        .collect()
+}
+
+/// A trigger the restore leaves unable to run, and why: said in the plan
+/// and again after the restore.
+fn stuck_trigger(stuck: &StuckTrigger, source: &Source) -> String {
+    let chosen = source
+        .manifest
+        .as_ref()
+        .is_some_and(|m| !m.tables.is_empty());
+    format!(
+        "{stuck}; the backup brings it back without what it names{}",
+        match chosen {
+            true =>
+                " (a backup of chosen tables holds their triggers, not the tables those write to)",
+            false => ", as the database it was taken from had it",
+        }
+    )
 }
 
 /// The migrations pending once the backup is loaded.

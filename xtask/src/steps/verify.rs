@@ -423,6 +423,28 @@ fn trigger_check(
         .map(|n| n.escape_debug().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    // A trigger that names a table the backup does not hold (one of a
+    // backup of chosen tables that writes to a table not chosen): restored,
+    // the app's next write to its table fails.
+    let stuck = d1_core::catalog::stuck_triggers(db, &Default::default()).unwrap_or_default();
+    if foreign.is_empty() && !stuck.is_empty() {
+        let partial = manifest.is_some_and(|m| !m.tables.is_empty());
+        return warn(
+            NAME,
+            format!(
+                "{}; a restore of this backup says so in its plan{}",
+                stuck
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                match partial {
+                    true => ": take the tables those triggers write to with --table too",
+                    false => "",
+                }
+            ),
+        );
+    }
     match (foreign.is_empty(), manifest) {
         (true, _) => pass(
             NAME,
