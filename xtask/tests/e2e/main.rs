@@ -32,6 +32,7 @@ mod local_export;
 mod migrate_local;
 mod offsite_remote;
 mod operator_day;
+mod orm_schemas;
 mod output;
 mod prune_local;
 mod real_dumps;

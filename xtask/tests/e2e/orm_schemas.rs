@@ -1,0 +1,231 @@
+//! Schemas as the ORMs and tools real D1 apps use write them (Drizzle,
+//! Prisma), applied by the real wrangler as migrations, with the rows such
+//! apps hold: every road (backup, verify, restore, diff) must take them as
+//! D1 does, or say plainly what it cannot (atkAG).
+
+use crate::common;
+
+use common::*;
+
+/// A sandbox whose migrations end with `extra` (file name, text), in
+/// order, applied by the real wrangler.
+fn sandbox_with_migrations(extra: &[(&str, &str)]) -> Sandbox {
+    let sb = Sandbox::new();
+    for (name, sql) in extra {
+        std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    }
+    sb.apply_migrations();
+    sb
+}
+
+/// drizzle-kit's own bookkeeping table for SQLite, as drizzle-orm's
+/// migrator creates it: `id SERIAL PRIMARY KEY` is not a rowid alias in
+/// SQLite, so every row it inserts (without an id) has a NULL key.
+const DRIZZLE: &str = "CREATE TABLE `projects` (\n\
+     \t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\
+     \t`slug` text NOT NULL,\n\
+     \t`meta` text DEFAULT '{}' NOT NULL,\n\
+     \t`created_at` integer DEFAULT (unixepoch()) NOT NULL\n\
+     );\n\
+     --> statement-breakpoint\n\
+     CREATE UNIQUE INDEX `projects_slug_unique` ON `projects` (`slug`);--> statement-breakpoint\n\
+     CREATE TABLE IF NOT EXISTS `__drizzle_migrations` (\n\
+     \tid SERIAL PRIMARY KEY,\n\
+     \thash text NOT NULL,\n\
+     \tcreated_at numeric\n\
+     );\n";
+
+#[test]
+fn a_diff_counts_a_row_drizzle_adds_to_its_migrations_table_as_one_row_added() {
+    // Legal in SQLite and in D1: a PRIMARY KEY column that is not INTEGER
+    // may hold NULL, and drizzle's `__drizzle_migrations` rows all do.
+    // diff matches rows by `y.id IS x.id`, so every NULL key matches every
+    // other: one row drizzle added after the backup reads as "0 added,
+    // 0 removed, 4 changed" in a table of 3 rows, each "changed id=NULL".
+    let sb = sandbox_with_migrations(&[("0005_drizzle.sql", DRIZZLE)]);
+    sb.execute_sql(
+        "INSERT INTO `projects` (`slug`, `meta`, `created_at`) VALUES ('alpha', '{\"a\":\"b\\\"c\"}', 1732000000);\n\
+         INSERT INTO `__drizzle_migrations` (hash, created_at) VALUES \
+         ('f1e2d3c4b5a69788', 1732000000123), ('a9b8c7d6e5f40011', 1732000000456);",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    // The app's next `drizzle-kit migrate` records one more.
+    sb.execute_sql(
+        "INSERT INTO `__drizzle_migrations` (hash, created_at) VALUES ('0badc0ffee001122', 1732000000789);",
+    );
+
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    let table = json["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "__drizzle_migrations")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(table["rows"], serde_json::json!({"a": 2, "b": 3}));
+    let counts = (
+        &table["added"]["count"],
+        &table["removed"]["count"],
+        &table["changed"]["count"],
+    );
+    assert_eq!(
+        counts,
+        (&1.into(), &0.into(), &0.into()),
+        "one row added and nothing else: {table:#}"
+    );
+}
+
+/// `prisma migrate diff` for a User and its Posts: a required relation is
+/// `ON DELETE RESTRICT ON UPDATE CASCADE`, Prisma's default.
+const PRISMA_INIT: &str = "-- CreateTable\n\
+     CREATE TABLE \"User\" (\n\
+     \x20   \"id\" TEXT NOT NULL PRIMARY KEY,\n\
+     \x20   \"email\" TEXT NOT NULL,\n\
+     \x20   \"name\" TEXT,\n\
+     \x20   \"createdAt\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,\n\
+     \x20   \"updatedAt\" DATETIME NOT NULL\n\
+     );\n\
+     \n\
+     -- CreateTable\n\
+     CREATE TABLE \"Post\" (\n\
+     \x20   \"id\" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n\
+     \x20   \"title\" TEXT NOT NULL,\n\
+     \x20   \"published\" BOOLEAN NOT NULL DEFAULT false,\n\
+     \x20   \"authorId\" TEXT NOT NULL,\n\
+     \x20   CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\" (\"id\") ON DELETE RESTRICT ON UPDATE CASCADE\n\
+     );\n\
+     \n\
+     -- CreateIndex\n\
+     CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n";
+
+/// Prisma's "RedefineTables" migration for a new column on Post, as
+/// `prisma migrate diff` writes it for SQLite: it ends by turning
+/// `defer_foreign_keys` off.
+const PRISMA_REDEFINE: &str = "-- RedefineTables\n\
+     PRAGMA defer_foreign_keys=ON;\n\
+     PRAGMA foreign_keys=OFF;\n\
+     CREATE TABLE \"new_Post\" (\n\
+     \x20   \"id\" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n\
+     \x20   \"title\" TEXT NOT NULL,\n\
+     \x20   \"published\" BOOLEAN NOT NULL DEFAULT false,\n\
+     \x20   \"viewCount\" INTEGER NOT NULL DEFAULT 0,\n\
+     \x20   \"authorId\" TEXT NOT NULL,\n\
+     \x20   CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\" (\"id\") ON DELETE RESTRICT ON UPDATE CASCADE\n\
+     );\n\
+     INSERT INTO \"new_Post\" (\"authorId\", \"id\", \"published\", \"title\") SELECT \"authorId\", \"id\", \"published\", \"title\" FROM \"Post\";\n\
+     DROP TABLE \"Post\";\n\
+     ALTER TABLE \"new_Post\" RENAME TO \"Post\";\n\
+     PRAGMA foreign_keys=ON;\n\
+     PRAGMA defer_foreign_keys=OFF;\n";
+
+const PRISMA_ROWS: &str = "INSERT INTO \"User\" VALUES \
+     ('clx1a2b3c0000abcd', 'ana@example.com', 'Ana María 🇪🇸', '2026-11-01 10:00:00', '2026-11-02 11:00:00.123'),\
+     ('clx1a2b3c0001abcd', 'li@example.com', NULL, 1730000000000, 1730000000000);\n\
+     INSERT INTO \"Post\" (\"id\", \"title\", \"published\", \"authorId\") VALUES \
+     (1, 'Hello ✍️', 1, 'clx1a2b3c0000abcd'), (2, '', 0, 'clx1a2b3c0001abcd');\n";
+
+const PRISMA_PROBE: &str = "SELECT u.id, u.email, u.name, typeof(u.createdAt) AS t, p.id AS post, \
+     p.title FROM \"User\" u JOIN \"Post\" p ON p.authorId = u.id ORDER BY p.id";
+
+#[test]
+fn a_clean_restore_of_a_prisma_schemas_data_only_backup_brings_its_rows_back() {
+    // The runbook's brand-new-database path, for the schema every Prisma
+    // app on D1 has. verify calls the data-only backup GOOD; the restore
+    // then refuses it before anything runs: "repaired statement 6 (DELETE
+    // FROM "User";) is refused: it reads Post in a query". The preflight
+    // judges the emptying DELETE on a connection whose foreign keys are no
+    // longer deferred, where SQLite makes `ON DELETE RESTRICT` a query of
+    // the child table. So does `--clean` of a full backup, and of a hand
+    // `wrangler d1 export --no-schema`.
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_INIT)]);
+    sb.execute_sql(PRISMA_ROWS);
+    let before = sb.query(PRISMA_PROBE);
+    assert_eq!(before[0].len(), 2);
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+
+    let target = Sandbox::new();
+    std::fs::write(
+        target.path().join("migrations/0005_prisma_init.sql"),
+        PRISMA_INIT,
+    )
+    .unwrap();
+    let restore = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--yes",
+    ]);
+    restore.assert_ok();
+    assert_eq!(target.query(PRISMA_PROBE), before);
+}
+
+#[test]
+fn a_data_only_backup_of_a_table_prisma_redefined_is_good() {
+    // verify loads a data-only backup into its migrations' schema in one
+    // transaction, and skips the dump's own `PRAGMA defer_foreign_keys`;
+    // Prisma's redefine migration has just turned deferral off there, so
+    // `DELETE FROM "User"` is a query of Post and the gate refuses it:
+    // every data-only backup of such a database is BAD ("statements: ...
+    // refused by the SQL gate: it reads Post in a query"), never `latest`.
+    let sb = sandbox_with_migrations(&[
+        ("0005_prisma_init.sql", PRISMA_INIT),
+        ("0006_prisma_redefine.sql", PRISMA_REDEFINE),
+    ]);
+    sb.execute_sql(PRISMA_ROWS);
+
+    let backup = sb.xtask(&["backup", "local", "--data-only"]);
+    backup.assert_ok();
+    let name = only_backup(&sb);
+    assert_eq!(
+        manifest_for(&sb, &name)["verification"]["outcome"],
+        "good",
+        "{}",
+        backup.all()
+    );
+}
+
+#[test]
+fn a_migration_that_empties_a_table_says_so_when_migrate_applies_it() {
+    // Prisma's RedefineTables turns foreign keys off around `DROP TABLE
+    // "Post"`; D1 enforces them whatever a migration says, so the drop
+    // deletes every Post first and `ON DELETE CASCADE` takes every Comment
+    // with it. migrate took its backup, applied the migration and said
+    // only "Applied 1 migration": the comments are gone and nothing names
+    // Comment (only a `diff` against the pre-migration backup shows it).
+    let init = PRISMA_INIT.to_owned()
+        + "\n-- CreateTable\n\
+           CREATE TABLE \"Comment\" (\n\
+           \x20   \"id\" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n\
+           \x20   \"body\" TEXT NOT NULL,\n\
+           \x20   \"postId\" INTEGER NOT NULL,\n\
+           \x20   CONSTRAINT \"Comment_postId_fkey\" FOREIGN KEY (\"postId\") REFERENCES \"Post\" (\"id\") ON DELETE CASCADE ON UPDATE CASCADE\n\
+           );\n";
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", &init)]);
+    sb.execute_sql(
+        &(PRISMA_ROWS.to_owned()
+            + "INSERT INTO \"Comment\" (\"body\", \"postId\") VALUES ('{\"md\":\"**bold**\\t\\\"q\\\"\"}', 1), ('Nice 👍', 2);\n"),
+    );
+    std::fs::write(
+        sb.path().join("migrations/0006_prisma_redefine.sql"),
+        PRISMA_REDEFINE,
+    )
+    .unwrap();
+
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    let left = sb.query("SELECT count(*) AS n FROM \"Comment\"");
+    assert_eq!(
+        left[0][0]["n"], 0,
+        "D1 cascades the drop, as it does remotely"
+    );
+    assert!(
+        run.stderr.contains("Comment"),
+        "the migration emptied Comment (2 rows before, 0 after) and migrate did not say so:\n{}",
+        run.all()
+    );
+}
