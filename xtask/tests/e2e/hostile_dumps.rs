@@ -1061,3 +1061,55 @@ fn an_fts5_table_named_with_a_comma_rebuilds_past_the_memory_bound_into_temporar
     let (sb, backup) = an_fts5_backup_whose_view_sorts_without_end("\"feed,fts\"");
     verify_is_bad_for_its_memory(&sb, &backup);
 }
+
+/// rvAE: chains of views, each view reading the one before twice in
+/// scalar subqueries (which SQLite compiles once for every place they are
+/// read), and a trigger with one statement reading the last view of each
+/// chain: a dump of about 150 KB. Nothing runs a view when it is made, but
+/// `catalog::stuck_triggers` prepares `INSERT INTO notes DEFAULT VALUES`
+/// on a plain in-memory connection with no time or memory bound, and so
+/// compiles the trigger: 2^15 subqueries a chain, about 3.4 s each in
+/// d1-core's own test build (4 chains: 14.5 s in `stuck_triggers` alone;
+/// 40 chains: verify took 90 s here).
+/// SQLite refuses a statement that reads one view over 65,535 times, so
+/// each chain is its own.
+fn views_doubling_at_each_level() -> String {
+    let mut dump = GOOD_PREFIX.to_owned();
+    let mut body = String::new();
+    for c in 0..100 {
+        dump.push_str(&format!("CREATE VIEW c{c}v0 AS SELECT 1 AS x;\n"));
+        for i in 1..=15 {
+            let p = i - 1;
+            dump.push_str(&format!(
+                "CREATE VIEW c{c}v{i} AS SELECT (SELECT x FROM c{c}v{p}) + (SELECT x FROM c{c}v{p}) \
+                 AS x;\n"
+            ));
+        }
+        body.push_str(&format!("SELECT x FROM c{c}v15; "));
+    }
+    dump.push_str(&format!(
+        "CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN {body}END;\n"
+    ));
+    dump
+}
+
+#[test]
+fn a_trigger_over_views_doubling_at_each_level_is_judged_by_verify_in_bounded_time_and_memory() {
+    // Today verify's `triggers` check (and restore's plan, before it asks
+    // anything) compiles it without end: killed after 120 s, or out of
+    // memory under 6 GB of address space.
+    let sb = seeded();
+    let dump = dump_file(&sb, "views.sql", &views_doubling_at_each_level());
+    assert!(std::fs::metadata(&dump).unwrap().len() < 160_000);
+    let (run, killed) = within_limits(
+        &sb,
+        &["verify", "--no-manifest", &dump],
+        FILE_SIZE_LIMIT,
+        120,
+    );
+    assert!(!killed, "verify ran for over 120 s:\n{}", run.all());
+    assert!(!run.all().contains("out of memory"), "{}", run.all());
+    assert!(!run.all().contains("could not run"), "{}", run.all());
+    assert!(run.code == Some(0) || run.code == Some(1), "{}", run.all());
+    assert!(run.stdout.contains("Result:"), "{}", run.all());
+}

@@ -705,3 +705,104 @@ fn a_trigger_from_a_migration_written_with_crlf_line_endings_backs_up_and_restor
         "the trigger fires on the next row: {log:?}"
     );
 }
+
+/// orders, whose trigger logs each new order's total into order_log.
+const ORDERS_WITH_TOTALS_LOGGED: &str = "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER);\n\
+     CREATE TABLE order_log (id INTEGER PRIMARY KEY, order_id INTEGER, total INTEGER);\n\
+     CREATE TRIGGER orders_log AFTER INSERT ON orders \
+     BEGIN INSERT INTO order_log (order_id, total) VALUES (NEW.id, NEW.total); END;\n";
+
+#[test]
+fn a_replace_with_a_backup_from_before_a_column_rename_says_no_trigger_breaks() {
+    // rvAE: the runbook's undo of a migration, `restore --replace` of the
+    // backup taken before it. The preflight made the target's tables first
+    // (`known_tables`, the target's catalog) and the dump's CREATE TABLE of
+    // the same name failed there, so `stuck_triggers` judged the backup's
+    // trigger (NEW.total) against the target's orders (its column renamed
+    // to amount): a BREAKS line and a warning, `no such column:
+    // NEW.total`, for a trigger that runs once the restore made orders
+    // again from the backup.
+    let sb = sandbox_with_migration(ORDERS_WITH_TOTALS_LOGGED);
+    sb.execute_sql("INSERT INTO orders (id, total) VALUES (1, 10), (2, 20);");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let arg = sb
+        .backups()
+        .join(only_backup(&sb))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        sb.path().join("migrations/0006_rename.sql"),
+        "ALTER TABLE orders RENAME COLUMN total TO amount;\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+
+    let run = restore_replacing(&sb, &arg);
+    run.assert_ok();
+    // The trigger runs: the app's next order is logged.
+    let next = sb.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--command",
+        "INSERT INTO orders (total) VALUES (30)",
+    ]);
+    assert_eq!(next.code, Some(0), "{}", next.all());
+    let logged = sb.query("SELECT total FROM order_log WHERE total = 30");
+    assert_eq!(logged[0].len(), 1, "{logged:?}");
+    assert!(!run.all().contains("BREAKS"), "{}", run.all());
+    assert!(!run.all().contains("cannot run"), "{}", run.all());
+}
+
+/// orders, a view of the open ones, and a trigger that counts them into
+/// order_stats through the view.
+const ORDERS_COUNTED_THROUGH_A_VIEW: &str = "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER, open INTEGER DEFAULT 1);\n\
+     CREATE TABLE order_stats (id INTEGER PRIMARY KEY, open_orders INTEGER);\n\
+     CREATE VIEW open_orders AS SELECT id FROM orders WHERE open = 1;\n\
+     CREATE TRIGGER orders_count AFTER INSERT ON orders \
+     BEGIN INSERT INTO order_stats (open_orders) SELECT count(*) FROM open_orders; END;\n";
+
+#[test]
+fn a_clean_restore_of_a_schema_whose_trigger_reads_a_view_says_no_trigger_breaks() {
+    // rvAE: the runbook's clean restore (`migrations apply`, then the rows
+    // of a data-only backup). Its preflight holds the migrations' tables and
+    // triggers (`schema_from_migrations`: `created_in(db, "table")` and
+    // "trigger"), not their views, so `stuck_triggers` calls the
+    // migrations' own trigger stuck (`no such table: main.open_orders`): a
+    // BREAKS line and a warning on every clean restore of this project.
+    let source = sandbox_with_migration(ORDERS_COUNTED_THROUGH_A_VIEW);
+    source.execute_sql("INSERT INTO orders (id, total) VALUES (1, 10), (2, 20);");
+    source
+        .xtask(&["backup", "local", "--data-only"])
+        .assert_ok();
+    let data_only = source.backups().join(only_backup(&source));
+
+    let clean = Sandbox::new();
+    std::fs::write(
+        clean.path().join("migrations/0005_shape.sql"),
+        ORDERS_COUNTED_THROUGH_A_VIEW,
+    )
+    .unwrap();
+    let run = clean.xtask(&[
+        "restore",
+        data_only.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let next = clean.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--command",
+        "INSERT INTO orders (total) VALUES (30)",
+    ]);
+    assert_eq!(next.code, Some(0), "{}", next.all());
+    assert!(!run.all().contains("BREAKS"), "{}", run.all());
+    assert!(!run.all().contains("cannot run"), "{}", run.all());
+}
