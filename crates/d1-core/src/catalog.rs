@@ -235,39 +235,72 @@ impl std::fmt::Display for StuckTrigger {
     }
 }
 
-/// [`StuckTrigger`]s of `db`'s schema, less the tables in `dropped` (those
-/// a `--replace` drops and does not make again).
-pub fn stuck_triggers(
-    db: &rusqlite::Connection,
-    dropped: &BTreeSet<String>,
-) -> rusqlite::Result<Vec<StuckTrigger>> {
-    let mut objects = db.prepare(
-        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
-         WHERE sql IS NOT NULL AND type IN ('table', 'view', 'trigger') \
+/// The statements that make `db`'s schema, as SQLite stores them: every
+/// table (a virtual one, not its shadow tables), index, view and trigger,
+/// in the order they were made.
+pub fn schema_sql(db: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    db.prepare(
+        "SELECT sql FROM main.sqlite_schema WHERE sql IS NOT NULL \
          AND name NOT IN (SELECT name FROM pragma_table_list WHERE schema = 'main' \
          AND type = 'shadow') ORDER BY rowid",
-    )?;
-    let objects: Vec<(String, String, String, String)> = objects
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let triggers: Vec<&(String, String, String, String)> =
-        objects.iter().filter(|o| o.0 == "trigger").collect();
-    if triggers.is_empty() {
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+/// The most VDBE instructions a statement of [`stuck_triggers`] may compile
+/// to: far more than a trigger program of any app (a few thousand), and a
+/// bound on a schema of views that each read the one before twice, which
+/// would otherwise take minutes to compile (rvAE).
+const MOST_INSTRUCTIONS: i32 = 250_000;
+
+/// [`StuckTrigger`]s of the schema `schema` makes (its `CREATE` statements,
+/// as [`schema_sql`] gives them or as a dump holds them): virtual tables
+/// are made first, then the other tables, then indexes, views and
+/// triggers, whatever their order.
+pub fn stuck_triggers(schema: &[String]) -> rusqlite::Result<Vec<StuckTrigger>> {
+    let kinds: Vec<(&str, &str)> = schema
+        .iter()
+        .map(|sql| {
+            let upper = sql
+                .trim_start()
+                .get(..22)
+                .unwrap_or(sql)
+                .to_ascii_uppercase();
+            let kind = match crate::statement::created_object(sql) {
+                _ if upper.starts_with("CREATE VIRTUAL TABLE") => "virtual",
+                Some((kind, _)) => kind,
+                None => "",
+            };
+            (kind, sql.as_str())
+        })
+        .collect();
+    if !kinds.iter().any(|(kind, _)| *kind == "trigger") {
         return Ok(Vec::new());
     }
     let copy = rusqlite::Connection::open_in_memory()?;
     copy.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     copy.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
-    for kind in ["table", "view", "trigger"] {
-        for (_, name, _, sql) in objects.iter().filter(|o| o.0 == kind) {
-            let gone = dropped.iter().any(|d| d.eq_ignore_ascii_case(name));
-            if !gone && !name.to_ascii_lowercase().starts_with("sqlite_") {
-                // One that SQLite will not make here is left out; the
-                // triggers that need it are then told as stuck.
-                let _ = copy.execute_batch(sql);
-            }
+    copy.set_limit(
+        rusqlite::limits::Limit::SQLITE_LIMIT_VDBE_OP,
+        MOST_INSTRUCTIONS,
+    )?;
+    for kind in ["virtual", "table", "index", "view", "trigger"] {
+        for (_, sql) in kinds.iter().filter(|(k, _)| *k == kind) {
+            // One that SQLite will not make here (a shadow table its
+            // virtual table made, `sqlite_sequence`) is left out; triggers
+            // that need what is missing are then told as stuck.
+            let _ = copy.execute_batch(sql);
         }
     }
+    let mut objects = copy.prepare(
+        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+         WHERE type = 'trigger' ORDER BY rowid",
+    )?;
+    let triggers: Vec<(String, String, String, String)> = objects
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let triggers: Vec<&(String, String, String, String)> = triggers.iter().collect();
     let mut tables: Vec<&str> = triggers.iter().map(|t| t.2.as_str()).collect();
     tables.sort_unstable();
     tables.dedup();
@@ -710,7 +743,7 @@ mod tests {
              INSERT INTO kept VALUES (1, 0);",
         )
         .unwrap();
-        let stuck = stuck_triggers(&db, &BTreeSet::new()).unwrap();
+        let stuck = stuck_triggers(&schema_sql(&db).unwrap()).unwrap();
         let told: Vec<(&str, &str, Vec<&str>, &str)> = stuck
             .iter()
             .map(|s| {
@@ -747,20 +780,25 @@ mod tests {
         assert_eq!(n, 0);
         // The FTS5 index gone too, as a backup of `docs` alone brings it.
         db.execute_batch("DROP TABLE docs_fts").unwrap();
-        let stuck = stuck_triggers(&db, &BTreeSet::new()).unwrap();
+        let stuck = stuck_triggers(&schema_sql(&db).unwrap()).unwrap();
         assert!(
             stuck
                 .iter()
                 .any(|s| s.table == "docs" && s.triggers == ["docs_ai"])
         );
-        // A table that `--replace` drops is as good as gone.
-        let dropped = BTreeSet::from(["KEPT".to_owned()]);
-        let stuck = stuck_triggers(&db, &dropped).unwrap();
-        assert!(
-            stuck
-                .iter()
-                .any(|s| s.table == "orders" && s.statement == "UPDATE of")
-        );
+        // As a dump holds them: shadow tables before their virtual table,
+        // triggers before the tables they write to.
+        let dump: Vec<String> = [
+            "CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN \
+             INSERT INTO docs_fts (rowid, body) VALUES (new.id, new.body); END",
+            "CREATE TABLE 'docs_fts_data'(id INTEGER PRIMARY KEY, block BLOB)",
+            "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT)",
+            "CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id')",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(stuck_triggers(&dump).unwrap(), []);
+        assert_eq!(stuck_triggers(&dump[..3]).unwrap().len(), 1);
     }
 
     /// rvAE: the empty copy of the schema is made of its tables, views and
@@ -782,7 +820,7 @@ mod tests {
         // It runs here.
         db.execute_batch("INSERT INTO orders (customer, total) VALUES (7, 30)")
             .unwrap();
-        let stuck = stuck_triggers(&db, &BTreeSet::new()).unwrap();
+        let stuck = stuck_triggers(&schema_sql(&db).unwrap()).unwrap();
         assert!(stuck.is_empty(), "{stuck:?}");
     }
 

@@ -941,6 +941,12 @@ impl Preflight {
     /// the dump inserts into without creating it.
     pub fn new(options: &Options) -> anyhow::Result<Self> {
         let gate = crate::gate::Gate::memory()?;
+        // As the load runs them: in one transaction that defers foreign
+        // keys. Otherwise SQLite checks an `ON DELETE RESTRICT` key (Prisma's
+        // default) with a query over the child table as the repair empties
+        // the parent, which the gate refuses, where the load would not.
+        gate.db()
+            .execute_batch("PRAGMA foreign_keys=ON; BEGIN; PRAGMA defer_foreign_keys=ON;")?;
         for ddl in options.known_tables.values() {
             let _ = gate.run(ddl);
         }
@@ -962,17 +968,6 @@ impl Preflight {
     /// SQLite stores them: what a load of the same statements creates.
     pub fn triggers(&self) -> BTreeMap<String, String> {
         crate::catalog::created_in(self.gate.db(), "trigger")
-    }
-
-    /// The triggers that cannot run in the schema the statements judged so
-    /// far made, without the known tables in `dropped`
-    /// ([`crate::catalog::stuck_triggers`]): what a load of them leaves for
-    /// the app's next write to fail on.
-    pub fn stuck_triggers(
-        &self,
-        dropped: &std::collections::BTreeSet<String>,
-    ) -> anyhow::Result<Vec<crate::catalog::StuckTrigger>> {
-        Ok(crate::catalog::stuck_triggers(self.gate.db(), dropped)?)
     }
 }
 

@@ -955,6 +955,31 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         return Ok(());
     }
     t.key = ka.clone();
+    // A PRIMARY KEY of a rowid table that is not its INTEGER PRIMARY KEY may
+    // hold NULL (Drizzle's `__drizzle_migrations`), and a NULL key names no
+    // row: such rows are matched by all their values, added or removed,
+    // never changed.
+    let mut ka = ka;
+    if key_holds_null(conn, &t.table, &ka)? {
+        let names = |cols: &[Column]| {
+            let mut names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
+            names.sort();
+            names
+        };
+        let shown = ka.join(", ");
+        if names(&ca) != names(&cb) {
+            t.note = Some(format!(
+                "rows not compared: the key ({shown}) holds NULL in some rows, and the columns \
+                 changed"
+            ));
+            return Ok(());
+        }
+        t.note = Some(format!(
+            "the key ({shown}) holds NULL in some rows, which names no row: rows are matched by \
+             all their values"
+        ));
+        ka = ca.iter().map(|c| c.0.clone()).collect();
+    }
     let q = KeyMatch::new(&t.table, ka, show_values);
     // Columns in both, other than the key: what a changed row is judged by.
     let common: Vec<String> = ca
@@ -973,6 +998,25 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         return Ok(());
     }
     q.changed(conn, &common, &mut t.changed)
+}
+
+/// Whether a row of `table`, on either side, has NULL in a column of `key`.
+fn key_holds_null(conn: &rusqlite::Connection, table: &str, key: &[String]) -> Result<bool> {
+    let any_null = key
+        .iter()
+        .map(|k| format!("{} IS NULL", quote_ident(k)))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    for side in ["a", "b"] {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {side}.{} WHERE {any_null})",
+            quote_ident(table)
+        );
+        if conn.query_row(&sql, [], |r| r.get::<_, bool>(0))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The queries that match one table's rows by key across the two sides.

@@ -142,9 +142,49 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     drop(lock);
     if let Some(file) = &backup_file {
         crate::say!("The pre-migration backup is {}", file.display());
+        say_rows_lost(sh, project, env, file, &advice);
     }
     report(Some((&plan.pending, backup_file.as_deref())));
     Ok(())
+}
+
+/// Warns (even with -q) of every table the migrations left with fewer rows
+/// than the pre-migration backup counted, or took away: a migration may
+/// mean it, but a cascade nobody meant must not go unsaid. Applying
+/// succeeded whatever this finds; a count that cannot be made is said too.
+fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, advice: &str) {
+    use crate::edge::manifest_file::ManifestFile as _;
+    let lost = d1_core::manifest::Manifest::for_backup(file)
+        .and_then(|m| crate::steps::migrations::rows_lost(sh, project, env, &m.rows));
+    match lost {
+        Ok(lost) if lost.is_empty() => {}
+        Ok(lost) => {
+            let tables: Vec<String> = lost
+                .iter()
+                .map(|(table, before, now)| {
+                    let table = d1_core::names::shown(table);
+                    match now {
+                        Some(now) => format!("{table} {before} -> {now} rows"),
+                        None => format!("{table} ({before} rows) is gone"),
+                    }
+                })
+                .collect();
+            crate::warn!(
+                "the migrations left {} with fewer rows than before them: {}. If they were not \
+                 meant to delete them (D1 enforces foreign keys during a migration, so a DROP \
+                 TABLE cascades), {advice}",
+                env.database_name,
+                tables.join(", ")
+            );
+        }
+        Err(e) => crate::warn!(
+            "the rows of {} were not counted after the migrations ({e:#}); compare with the \
+             pre-migration backup: cargo xtask diff {} live:{}",
+            env.database_name,
+            d1_core::wording::shell_word(&file.display().to_string()),
+            env.name
+        ),
+    }
 }
 
 /// `migrate --check [ENV]`: each environment's applied migrations against

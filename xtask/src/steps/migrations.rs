@@ -138,6 +138,18 @@ pub fn foreign_triggers(
     Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
+/// The statements of the schema that every migration in `dir` makes, run
+/// in memory as [`schema_created_by`] runs them ([`d1_core::catalog::schema_sql`]).
+pub fn schema_sql_of(dir: &Path) -> Result<Vec<String>> {
+    let gate = d1_core::gate::Gate::memory()?;
+    for (name, sql) in read_migrations(dir, &migration_files(dir)?)? {
+        gate.db()
+            .execute_batch(&sql)
+            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
+    }
+    Ok(d1_core::catalog::schema_sql(gate.db())?)
+}
+
 /// The texts of the migrations `names` in `dir`, in that order.
 pub fn read_migrations(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
     names
@@ -168,6 +180,81 @@ pub fn schema_created_by(
         d1_core::catalog::created_in(db, "table"),
         d1_core::catalog::created_in(db, "trigger"),
     ))
+}
+
+/// After migrations: the tables whose rows the pre-migration backup counted
+/// (`before`) and that now hold fewer, or are gone, as
+/// `(table, before, now)`. D1 enforces foreign keys whatever a migration
+/// says, so a `DROP TABLE` in a table's redefinition (Prisma's) deletes its
+/// rows and cascades to the tables that reference it; nothing else would
+/// tell. Counted from the local D1's file, or with two read-only queries.
+pub fn rows_lost(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    before: &BTreeMap<String, u64>,
+) -> Result<Vec<(String, u64, Option<u64>)>> {
+    const PURPOSE: &str = "count the rows after the migrations (read-only)";
+    let wrangler;
+    let cmds = project.commands();
+    let reader = match local_d1::existing_file(&project.config_dir, env) {
+        Some(file) => DatabaseReader::File(file),
+        None => {
+            wrangler = project.wrangler(sh)?;
+            DatabaseReader::Wrangler(&wrangler, &cmds, env)
+        }
+    };
+    let results = |json: &serde_json::Value, i: usize| -> Vec<serde_json::Value> {
+        json.get(i)
+            .and_then(|r| r.get("results"))
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let tables = reader.query(
+        PURPOSE,
+        "SELECT name FROM sqlite_master WHERE type = 'table'",
+    )?;
+    let now: BTreeSet<String> = results(&tables, 0)
+        .iter()
+        .filter_map(|r| r.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .collect();
+    let had: Vec<(&String, u64)> = before
+        .iter()
+        .filter(|(t, n)| **n > 0 && !is_never_counted(t))
+        .map(|(t, n)| (t, *n))
+        .collect();
+    let (kept, gone): (Vec<_>, Vec<_>) = had.into_iter().partition(|(t, _)| now.contains(*t));
+    let mut lost: Vec<(String, u64, Option<u64>)> = gone
+        .into_iter()
+        .map(|(t, n)| (t.clone(), n, None))
+        .collect();
+    if !kept.is_empty() {
+        let sql = kept
+            .iter()
+            .map(|(t, _)| format!("SELECT count(*) AS n FROM {}", statement::quote_ident(t)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let counts = reader.query(PURPOSE, &sql)?;
+        for (i, (table, n)) in kept.into_iter().enumerate() {
+            let after = results(&counts, i)
+                .first()
+                .and_then(|r| r.get("n"))
+                .and_then(serde_json::Value::as_u64)
+                .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))?;
+            if after < n {
+                lost.push((table.clone(), n, Some(after)));
+            }
+        }
+    }
+    lost.sort();
+    Ok(lost)
+}
+
+/// Tables whose rows are not the app's: SQLite's, D1's, wrangler's.
+fn is_never_counted(table: &str) -> bool {
+    let lower = table.to_ascii_lowercase();
+    lower.starts_with("sqlite_") || lower.starts_with("_cf_") || lower == "d1_migrations"
 }
 
 /// The migrations recorded in the database's `d1_migrations`, in the

@@ -17,7 +17,7 @@
 //! `new_database`): no safety backup, no reading of the target before it
 //! exists, and the binding printed at the end.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -382,21 +382,27 @@ fn plan(
     let read_from_file = fast_local && local_file.is_file();
     let target_reader = target_reader(read_from_file, &local_file, (&wrangler, &cmds, target));
     let (catalog, existing) = read_target(args, (target, &target_reader), &wrangler, new)?;
-    let (options, survey, mut triggers) =
+    let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, target, mode, &catalog)?;
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
     // The triggers the dump creates: as its statements read, and as SQLite
     // made them in the preflight.
-    // `--replace` drops the target's tables the dump does not make again.
-    let dropped: BTreeSet<String> = match mode {
-        Mode::Replace => lost_tables(&existing, &survey, &source)
-            .into_iter()
-            .map(str::to_owned)
+    triggers.extend(preflight(&source, &survey, &options)?);
+    // The schema the target has afterwards: the migrations' for `--clean`,
+    // else the backup's own (`--replace` drops the rest), and its triggers
+    // that cannot run there.
+    let after = match mode {
+        Mode::Clean => crate::steps::migrations::schema_sql_of(
+            &project.config_dir.join(&target.migrations_dir),
+        )?,
+        _ => source
+            .virtual_tables
+            .iter()
+            .map(|vt| vt.sql.clone())
+            .chain(schema)
             .collect(),
-        _ => BTreeSet::new(),
     };
-    let (made, stuck) = preflight(&source, &survey, &options, &dropped)?;
-    triggers.extend(made);
+    let stuck = d1_core::catalog::stuck_triggers(&after)?;
     // A new database has no migrations_dir of its own yet: it is the
     // backup's database's, as the binding printed for it says.
     let migrations_of = source
@@ -590,13 +596,19 @@ fn check_source(
 
 /// The repair the dump needs, surveyed in one pass over the dump; without
 /// a manifest, the same pass counts the rows and reads the key in force.
+#[allow(clippy::type_complexity)]
 fn survey_dump(
     project: &Project,
     source: &mut Source,
     target: &Environment,
     mode: Mode,
     catalog: &Catalog,
-) -> Result<(repair::Options, repair::Survey, BTreeMap<String, String>)> {
+) -> Result<(
+    repair::Options,
+    repair::Survey,
+    BTreeMap<String, String>,
+    Vec<String>,
+)> {
     let (known_tables, known_triggers) = if mode == Mode::Clean {
         // The schema `migrations apply` is about to make.
         schema_from_migrations(&project.config_dir.join(&target.migrations_dir))?
@@ -620,12 +632,17 @@ fn survey_dump(
             .unwrap_or_default(),
     };
     let settings = project.settings()?;
-    // The dump's triggers, by name, read in the survey's pass.
+    // The dump's triggers, by name, and every statement of its schema, read
+    // in the survey's pass.
     let mut triggers = BTreeMap::new();
+    let mut schema = Vec::new();
     let mut creates = 0usize;
     let mut note_trigger = |sql: &str| {
         let created = statement::created_object(sql);
         creates += usize::from(created.is_some());
+        if created.is_some() {
+            schema.push(sql.to_owned());
+        }
         if let Some(("trigger", name)) = created {
             triggers.insert(name, sql.to_owned());
         }
@@ -688,7 +705,7 @@ fn survey_dump(
             source.encryption_key = summary.encryption_key;
         }
     }
-    Ok((options, survey, triggers))
+    Ok((options, survey, triggers, schema))
 }
 
 /// Refuses a backup whose dump creates a trigger that its migrations do
@@ -765,8 +782,7 @@ fn preflight(
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
-    dropped: &BTreeSet<String>,
-) -> Result<(BTreeMap<String, String>, Vec<StuckTrigger>)> {
+) -> Result<BTreeMap<String, String>> {
     survey.ensure_repairable().with_context(|| {
         format!(
             "{} cannot be restored to D1; nothing was done",
@@ -784,7 +800,7 @@ fn preflight(
             )
         },
     )?;
-    Ok((preflight.triggers(), preflight.stuck_triggers(dropped)?))
+    Ok(preflight.triggers())
 }
 
 /// The plan, as `--json` prints it.

@@ -426,7 +426,9 @@ fn trigger_check(
     // A trigger that names a table the backup does not hold (one of a
     // backup of chosen tables that writes to a table not chosen): restored,
     // the app's next write to its table fails.
-    let stuck = d1_core::catalog::stuck_triggers(db, &Default::default()).unwrap_or_default();
+    let stuck = d1_core::catalog::schema_sql(db)
+        .and_then(|schema| d1_core::catalog::stuck_triggers(&schema))
+        .unwrap_or_default();
     if foreign.is_empty() && !stuck.is_empty() {
         let partial = manifest.is_some_and(|m| !m.tables.is_empty());
         return warn(
@@ -698,6 +700,13 @@ impl Shape {
                     format!("applying migration {name} to the scratch database")
                 })?;
             }
+            // A migration that ends `PRAGMA defer_foreign_keys=OFF` (as
+            // Prisma's table redefinitions do) ends it for its own
+            // transaction in D1; here all of them share the load's.
+            db.db
+                .db()
+                .execute_batch("PRAGMA defer_foreign_keys=ON;")
+                .context("cannot set up the scratch database")?;
         }
         Ok(db)
     }
