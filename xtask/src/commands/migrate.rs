@@ -157,25 +157,35 @@ fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, 
     let lost = d1_core::manifest::Manifest::for_backup(file)
         .and_then(|m| crate::steps::migrations::rows_lost(sh, project, env, &m.rows));
     match lost {
-        Ok(lost) if lost.is_empty() => {}
         Ok(lost) => {
-            let tables: Vec<String> = lost
+            let said = |(table, before, now): &(String, u64, Option<u64>)| {
+                let table = d1_core::names::shown(table);
+                match now {
+                    Some(now) => format!("{table} {before} -> {now} rows"),
+                    None => format!("{table} ({before} rows) is gone"),
+                }
+            };
+            // Emptied or gone is what a cascade does; fewer is also what
+            // the app does between the backup and now, so only said.
+            let (emptied, fewer): (Vec<_>, Vec<_>) = lost
                 .iter()
-                .map(|(table, before, now)| {
-                    let table = d1_core::names::shown(table);
-                    match now {
-                        Some(now) => format!("{table} {before} -> {now} rows"),
-                        None => format!("{table} ({before} rows) is gone"),
-                    }
-                })
-                .collect();
-            crate::warn!(
-                "the migrations left {} with fewer rows than before them: {}. If they were not \
-                 meant to delete them (D1 enforces foreign keys during a migration, so a DROP \
-                 TABLE cascades), {advice}",
-                env.database_name,
-                tables.join(", ")
-            );
+                .partition(|(_, _, now)| matches!(now, None | Some(0)));
+            if !fewer.is_empty() {
+                crate::say!(
+                    "Fewer rows than the pre-migration backup counted (the app may have deleted \
+                     them meanwhile): {}",
+                    fewer.into_iter().map(said).collect::<Vec<_>>().join(", ")
+                );
+            }
+            if !emptied.is_empty() {
+                crate::warn!(
+                    "the migrations emptied or took tables of {} that held rows before them: {}. \
+                     If they were not meant to delete them (D1 enforces foreign keys during a \
+                     migration, so a DROP TABLE cascades), {advice}",
+                    env.database_name,
+                    emptied.into_iter().map(said).collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         Err(e) => crate::warn!(
             "the rows of {} were not counted after the migrations ({e:#}); compare with the \

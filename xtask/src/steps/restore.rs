@@ -441,7 +441,7 @@ fn plan(
         pending_after: &pending_after,
         stuck: &stuck,
     });
-    let json = plan_json(
+    let mut json = plan_json(
         &source,
         target,
         args,
@@ -449,6 +449,17 @@ fn plan(
         &inspected,
         safety_backup,
     );
+    json["breaks"] = stuck
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "table": t.table,
+                "statement": t.statement,
+                "triggers": t.triggers,
+                "error": t.error,
+            })
+        })
+        .collect();
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         if args.json {

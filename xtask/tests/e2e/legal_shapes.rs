@@ -566,6 +566,23 @@ fn a_partial_replace_says_a_kept_trigger_writes_to_a_table_it_drops() {
     ]);
     let next = next_order(&sb);
     says_it_breaks(&run, "orders_log", "order_log", &next);
+    // `--json` gives it in the plan, for a script.
+    let plan = sb.xtask(&[
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--dry-run",
+        "--json",
+    ]);
+    plan.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(plan.stdout.trim()).unwrap();
+    assert_eq!(
+        doc["plan"]["breaks"][0]["triggers"][0], "orders_log",
+        "{doc}"
+    );
 }
 
 #[test]
