@@ -632,3 +632,119 @@ fn a_backup_directory_this_user_can_list_but_not_enter_is_never_reported_as_empt
         assert_ne!(run.code, Some(0), "{}", run.all());
     }
 }
+
+/// atkAH: a migration that renames a table (`ALTER TABLE notifications
+/// RENAME TO inbox_items`) keeps every row: SQLite moves the table, its
+/// indexes and its triggers. migrate counts the pre-migration backup's
+/// tables by name, finds no `notifications`, and warns, even with `-q`,
+/// that the migrations "emptied or took" it, "(2 rows) is gone", with a
+/// `restore --replace` as the fix, which would undo the migration the
+/// operator meant. Nothing was lost: the warning is noise, and its fix the
+/// wrong one.
+#[test]
+fn a_migration_that_renames_a_table_is_not_warned_of_as_taking_its_rows() {
+    let (sb, _) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("migrations/0005_rename_notifications.sql"),
+        "ALTER TABLE notifications RENAME TO inbox_items;\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes", "-q"]);
+    run.assert_ok();
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM inbox_items")[0][0]["n"],
+        2,
+        "the rename kept both rows"
+    );
+    assert!(
+        !run.stderr.contains("warning"),
+        "migrate warned of rows a table rename kept:\n{}",
+        run.all()
+    );
+}
+
+/// atkAH: after `migrate local`, `status` says the migration is "pending as
+/// of that backup, which `migrate` took before applying it" and points at
+/// `migrate --check` instead of asking for it again. `status --json`, which
+/// a monitor reads, gives only `"pending_migrations": ["0005_note.sql"]`:
+/// nothing in the document says the backup was taken to undo exactly that
+/// migration, so a script alerting on pending migrations fires after every
+/// migrate, and tells the operator to apply what was just applied.
+#[test]
+fn status_json_after_a_migration_does_not_give_it_as_plainly_pending() {
+    let (sb, _) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("migrations/0005_note.sql"),
+        "ALTER TABLE customers ADD COLUMN note TEXT;\n",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let text = sb.xtask(&["status", "--env", "local"]);
+    text.assert_ok();
+    assert!(
+        text.stdout
+            .contains("which `migrate` took before applying it"),
+        "{}",
+        text.all()
+    );
+    let run = sb.xtask(&["status", "--env", "local", "--json"]);
+    run.assert_ok();
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let env = doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["environment"] == "local")
+        .unwrap()
+        .clone();
+    let pending = env["pending_migrations"].as_array().cloned();
+    let said_elsewhere = env
+        .as_object()
+        .unwrap()
+        .iter()
+        .any(|(k, v)| k != "pending_migrations" && v.to_string().contains("0005_note.sql"));
+    assert!(
+        pending.is_none_or(|p| p.is_empty()) || said_elsewhere,
+        "status --json gives a migration migrate just applied as pending, and nothing more:\n{}",
+        run.stdout
+    );
+}
+
+/// atkAH: `diff` of the pre-migration backup with the live database after
+/// a migration that added a seeded table (and renamed another) prints
+/// `plans: - -> 2 rows; 0 added, 0 removed, 0 changed (by )`: an empty key
+/// in parentheses, and "0 added" for a table whose two rows are all new;
+/// `--json` likewise gives `added.count` 0 and `key` []. The counts say
+/// the opposite of the line below them ("the table is only in b").
+#[test]
+fn diff_of_a_table_only_on_one_side_counts_its_rows_and_prints_no_empty_key() {
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("migrations/0005_plans.sql"),
+        "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n\
+         INSERT INTO plans (name) VALUES ('free'), ('team');\n",
+    )
+    .unwrap();
+    sb.xtask(&[
+        "migrate",
+        "local",
+        "--yes",
+        "--no-backup",
+        "--reason",
+        "test",
+    ])
+    .assert_ok();
+    let run = sb.xtask(&["diff", &name, "live:local", "-q"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("plans: - -> 2 rows"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("(by )"),
+        "diff prints an empty key:\n{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("plans: - -> 2 rows; 0 added"),
+        "diff counts 0 rows added for a table whose 2 rows are new:\n{}",
+        run.stdout
+    );
+}
