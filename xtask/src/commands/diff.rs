@@ -681,16 +681,20 @@ impl Diff {
 /// ([`shown`]): a key holding a line break prints no line of its own.
 fn render_table(out: &mut String, t: &TableDiff) {
     let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    // A table on one side only has no key to match rows by.
+    let by = match t.key.is_empty() {
+        true => String::new(),
+        false => format!(" (by {})", shown(&t.key.join(", "))),
+    };
     let _ = writeln!(
         out,
-        "  {}: {} -> {} rows; {} added, {} removed, {} changed (by {})",
+        "  {}: {} -> {} rows; {} added, {} removed, {} changed{by}",
         shown(&t.table),
         count(t.rows[0]),
         count(t.rows[1]),
         t.added.count,
         t.removed.count,
         t.changed.count,
-        shown(&t.key.join(", "))
     );
     if let Some(note) = &t.note {
         let _ = writeln!(out, "    {note}");
@@ -910,6 +914,9 @@ pub fn compare(
                 "the table is only in {}",
                 if in_a { "a" } else { "b" }
             ));
+            // Every row of a table on one side only is added or removed.
+            t.added.count = t.rows[1].unwrap_or(0);
+            t.removed.count = t.rows[0].unwrap_or(0);
         }
         diff.tables.push(t);
     }

@@ -165,23 +165,24 @@ fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, 
                     None => format!("{table} ({before} rows) is gone"),
                 }
             };
-            // Emptied or gone is what a cascade does; fewer is also what
-            // the app does between the backup and now, so only said.
-            let (emptied, fewer): (Vec<_>, Vec<_>) = lost
-                .iter()
-                .partition(|(_, _, now)| matches!(now, None | Some(0)));
-            if !fewer.is_empty() {
+            // Emptied is what a cascade does, and no migration that keeps a
+            // table means to. Gone is what a rename or a drop the migration
+            // wrote does, and fewer is also what the app does between the
+            // backup and now: those are only said.
+            let (emptied, other): (Vec<_>, Vec<_>) =
+                lost.iter().partition(|(_, _, now)| *now == Some(0));
+            if !other.is_empty() {
                 crate::say!(
-                    "Fewer rows than the pre-migration backup counted (the app may have deleted \
-                     them meanwhile): {}",
-                    fewer.into_iter().map(said).collect::<Vec<_>>().join(", ")
+                    "Fewer rows than the pre-migration backup counted (a table renamed or dropped \
+                     by a migration, or rows the app deleted meanwhile): {}",
+                    other.into_iter().map(said).collect::<Vec<_>>().join(", ")
                 );
             }
             if !emptied.is_empty() {
                 crate::warn!(
-                    "the migrations emptied or took tables of {} that held rows before them: {}. \
-                     If they were not meant to delete them (D1 enforces foreign keys during a \
-                     migration, so a DROP TABLE cascades), {advice}",
+                    "the migrations emptied tables of {} that held rows before them: {}. If they \
+                     were not meant to delete them (D1 enforces foreign keys during a migration, \
+                     so a DROP TABLE cascades to the tables that reference it), {advice}",
                     env.database_name,
                     emptied.into_iter().map(said).collect::<Vec<_>>().join(", ")
                 );

@@ -87,7 +87,12 @@ pub struct Newest {
     pub applied_migrations: Option<Vec<String>>,
     /// The migrations it was taken to undo (`migrate`'s pre-migration
     /// backup): pending as of it, and applied just after, if that worked.
-    #[serde(skip)]
+    /// In `--json` as `taken_before_migrations`, so that a monitor reading
+    /// `pending_migrations` (as of this backup) can tell them apart.
+    #[serde(
+        rename = "taken_before_migrations",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub taken_before: Vec<String>,
 }
 
