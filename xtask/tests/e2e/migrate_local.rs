@@ -591,3 +591,67 @@ fn migrate_plans_a_signed_migration_number_where_wrangler_applies_it() {
         run.stdout
     );
 }
+
+/// A sandbox with `notes` (two rows) made by an applied migration, and
+/// `next` (file name, text) pending.
+fn notes_then(next: (&str, &str)) -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_notes.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO notes (body) VALUES ('first'), ('second');");
+    std::fs::write(sb.path().join("migrations").join(next.0), next.1).unwrap();
+    sb
+}
+
+#[test]
+fn migrate_does_not_warn_that_a_renamed_table_was_taken() {
+    // rvAF: `rows_lost` matches the backup's tables by name, so a table a
+    // migration renames is "gone": migrate warns that the migrations
+    // "emptied or took" it and tells the operator to restore the
+    // pre-migration backup with --replace, which would undo the migration
+    // although every row is still there, under its new name.
+    let sb = notes_then((
+        "0006_rename_notes.sql",
+        "ALTER TABLE notes RENAME TO memos;\n",
+    ));
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    let kept = sb.query("SELECT count(*) AS n FROM memos");
+    assert_eq!(kept[0][0]["n"], 2, "every row kept, renamed");
+    assert!(
+        !run.stderr.contains("emptied or took"),
+        "a rename is not a loss:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn migrate_does_not_warn_of_a_table_redefined_under_its_name_in_other_case() {
+    // rvAF: a table redefined as Prisma does (new table, copy, drop, rename)
+    // that comes back as `Notes` is the same table to SQLite and D1 (names
+    // are case-blind), and it holds every row; `rows_lost` compares the
+    // backup's `notes` with sqlite_master's `Notes` case-sensitively and
+    // warns "notes (2 rows) is gone".
+    let sb = notes_then((
+        "0006_redefine_notes.sql",
+        "PRAGMA defer_foreign_keys=ON;\n\
+         CREATE TABLE \"new_Notes\" (id INTEGER PRIMARY KEY, body TEXT NOT NULL, pinned BOOLEAN NOT NULL DEFAULT false);\n\
+         INSERT INTO \"new_Notes\" (id, body) SELECT id, body FROM notes;\n\
+         DROP TABLE notes;\n\
+         ALTER TABLE \"new_Notes\" RENAME TO \"Notes\";\n\
+         PRAGMA defer_foreign_keys=OFF;\n",
+    ));
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    let kept = sb.query("SELECT count(*) AS n FROM notes");
+    assert_eq!(kept[0][0]["n"], 2, "every row kept");
+    assert!(
+        !run.stderr.contains("is gone") && !run.stderr.contains("emptied or took"),
+        "the table is there with its rows:\n{}",
+        run.all()
+    );
+}
