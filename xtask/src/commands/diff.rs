@@ -964,9 +964,8 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
     t.key = ka.clone();
     // A PRIMARY KEY of a rowid table that is not its INTEGER PRIMARY KEY may
     // hold NULL (Drizzle's `__drizzle_migrations`), and a NULL key names no
-    // row: such rows are matched by all their values, added or removed,
-    // never changed.
-    let mut ka = ka;
+    // row: such rows are matched by all their values, as many of each on
+    // either side, added or removed, never changed.
     if key_holds_null(conn, &t.table, &ka)? {
         let names = |cols: &[Column]| {
             let mut names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
@@ -985,7 +984,7 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
             "the key ({shown}) holds NULL in some rows, which names no row: rows are matched by \
              all their values"
         ));
-        ka = ca.iter().map(|c| c.0.clone()).collect();
+        return rows_by_values(conn, t, &ca, show_values);
     }
     let q = KeyMatch::new(&t.table, ka, show_values);
     // Columns in both, other than the key: what a changed row is judged by.
@@ -1005,6 +1004,103 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         return Ok(());
     }
     q.changed(conn, &common, &mut t.changed)
+}
+
+/// Rows added and removed in a table whose key holds NULL: each row is
+/// hashed by its values (type and bytes, as everywhere in a diff), and a
+/// row counts as added as many times as `b` holds it more often than `a`.
+/// One pass over each side, in linear time. Samples are the first rows
+/// by rowid, shown by the table's own key (and their values only with
+/// `--show-values`).
+fn rows_by_values(
+    conn: &rusqlite::Connection,
+    t: &mut TableDiff,
+    cols: &[Column],
+    show_values: bool,
+) -> Result<()> {
+    use sha2::Digest as _;
+    let table = quote_ident(&t.table);
+    // A table whose key may hold NULL has a rowid (WITHOUT ROWID forbids it).
+    let rowid = rowid_name(cols).context("a table with no rowid to read its rows by")?;
+    let all = cols
+        .iter()
+        .map(|c| quote_ident(&c.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Each distinct row: how many of it each side holds, and its first rowid.
+    let mut seen: std::collections::HashMap<[u8; 32], [(u64, i64); 2]> =
+        std::collections::HashMap::new();
+    for (side, schema) in ["a", "b"].into_iter().enumerate() {
+        let sql = format!("SELECT {rowid}, {all} FROM {schema}.{table} ORDER BY {rowid}");
+        let mut stmt = conn.prepare(&sql).context("preparing a comparison query")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next().context("comparing rows")? {
+            let mut hash = sha2::Sha256::new();
+            for i in 1..=cols.len() {
+                let (tag, bytes): (u8, Cow<'_, [u8]>) = match row.get_ref(i)? {
+                    ValueRef::Null => (0, Cow::Borrowed(&[])),
+                    ValueRef::Integer(v) => (1, Cow::Owned(v.to_le_bytes().to_vec())),
+                    ValueRef::Real(v) => (2, Cow::Owned(v.to_bits().to_le_bytes().to_vec())),
+                    ValueRef::Text(b) => (3, Cow::Borrowed(b)),
+                    ValueRef::Blob(b) => (4, Cow::Borrowed(b)),
+                };
+                hash.update([tag]);
+                hash.update((bytes.len() as u64).to_le_bytes());
+                hash.update(&bytes);
+            }
+            let id: i64 = row.get(0)?;
+            let entry = seen
+                .entry(hash.finalize().into())
+                .or_insert([(0, i64::MAX), (0, i64::MAX)]);
+            entry[side].0 += 1;
+            entry[side].1 = entry[side].1.min(id);
+        }
+    }
+    let key: Vec<String> = t.key.clone();
+    let values: Vec<&Column> = cols.iter().filter(|c| !key.contains(&c.0)).collect();
+    for (from, into) in [(0, &mut t.removed), (1, &mut t.added)] {
+        let other = 1 - from;
+        let mut first: Vec<i64> = Vec::new();
+        for counts in seen.values() {
+            let more = counts[from].0.saturating_sub(counts[other].0);
+            into.count += more;
+            if more > 0 {
+                first.push(counts[from].1);
+            }
+        }
+        first.sort_unstable();
+        let schema = ["a", "b"][from];
+        let mut shown_cols: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+        if show_values {
+            shown_cols.extend(values.iter().map(|c| quote_ident(&c.0)));
+        }
+        let sql = format!(
+            "SELECT {} FROM {schema}.{table} WHERE {rowid} = ?1",
+            shown_cols.join(", ")
+        );
+        let mut stmt = conn.prepare(&sql).context("preparing a comparison query")?;
+        for id in first.into_iter().take(SAMPLE) {
+            let s = stmt.query_row([id], |row| {
+                let mut s = RowSample {
+                    key: Vec::new(),
+                    columns: Vec::new(),
+                    values: Vec::new(),
+                };
+                for (i, name) in key.iter().enumerate() {
+                    s.key.push((name.clone(), literal(row.get_ref(i)?)));
+                }
+                if show_values {
+                    for (i, c) in values.iter().enumerate() {
+                        s.values
+                            .push((c.0.clone(), literal(row.get_ref(key.len() + i)?)));
+                    }
+                }
+                Ok(s)
+            })?;
+            into.sample.push(s);
+        }
+    }
+    Ok(())
 }
 
 /// Whether a row of `table`, on either side, has NULL in a column of `key`.

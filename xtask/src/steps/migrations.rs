@@ -215,16 +215,21 @@ pub fn rows_lost(
         PURPOSE,
         "SELECT name FROM sqlite_master WHERE type = 'table'",
     )?;
+    // By name as SQLite matches them, ignoring ASCII case (a Prisma
+    // redefinition may bring `notes` back as `Notes`).
     let now: BTreeSet<String> = results(&tables, 0)
         .iter()
-        .filter_map(|r| r.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .filter_map(|r| r.get("name").and_then(|n| n.as_str()))
+        .map(str::to_ascii_lowercase)
         .collect();
     let had: Vec<(&String, u64)> = before
         .iter()
         .filter(|(t, n)| **n > 0 && !is_never_counted(t))
         .map(|(t, n)| (t, *n))
         .collect();
-    let (kept, gone): (Vec<_>, Vec<_>) = had.into_iter().partition(|(t, _)| now.contains(*t));
+    let (kept, gone): (Vec<_>, Vec<_>) = had
+        .into_iter()
+        .partition(|(t, _)| now.contains(&t.to_ascii_lowercase()));
     let mut lost: Vec<(String, u64, Option<u64>)> = gone
         .into_iter()
         .map(|(t, n)| (t.clone(), n, None))
