@@ -1081,14 +1081,7 @@ fn rows_by_values(
         let mut stmt = conn.prepare(&sql).context("preparing a comparison query")?;
         for id in first.into_iter().take(SAMPLE) {
             let s = stmt.query_row([id], |row| {
-                let mut s = RowSample {
-                    key: Vec::new(),
-                    columns: Vec::new(),
-                    values: Vec::new(),
-                };
-                for (i, name) in key.iter().enumerate() {
-                    s.key.push((name.clone(), literal(row.get_ref(i)?)));
-                }
+                let mut s = RowSample::keyed(&key, row)?;
                 if show_values {
                     for (i, c) in values.iter().enumerate() {
                         s.values
@@ -1282,19 +1275,28 @@ fn sample(
     while let Some(row) = rows.next().context("comparing rows")? {
         into.count += 1;
         if into.sample.len() < SAMPLE {
-            let mut s = RowSample {
-                key: Vec::new(),
-                columns: Vec::new(),
-                values: Vec::new(),
-            };
-            for (i, name) in key.iter().enumerate() {
-                s.key.push((name.clone(), literal(row.get_ref(i)?)));
-            }
+            let mut s = RowSample::keyed(key, row)?;
             fill(row, &mut s)?;
             into.sample.push(s);
         }
     }
     Ok(())
+}
+
+impl RowSample {
+    /// A sample of `row`, whose first columns are the `key` columns.
+    fn keyed(key: &[String], row: &rusqlite::Row<'_>) -> rusqlite::Result<RowSample> {
+        let key = key
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Ok((name.clone(), literal(row.get_ref(i)?))))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(RowSample {
+            key,
+            columns: Vec::new(),
+            values: Vec::new(),
+        })
+    }
 }
 
 /// A value as an SQL literal, redacted, and cut short when long.
