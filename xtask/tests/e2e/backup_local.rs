@@ -373,3 +373,23 @@ fn a_hard_link_snapshot_of_the_backup_directory_does_not_stop_the_next_backup() 
         .collect();
     assert_eq!(after, snapshot_before, "the snapshot was written through");
 }
+
+#[test]
+fn a_reason_with_an_emoji_or_a_persian_word_is_kept_as_typed() {
+    // rvAG: the reason is cleaned with `names::unprintable`, which holds
+    // every Default_Ignorable_Code_Point: U+FE0F (the emoji form of ❤️),
+    // U+200D (the joiner in 👩‍💻) and U+200C (the non-joiner Persian writes
+    // inside words) each become a space, so `list` and the manifest show
+    // "❤ ", "👩 💻" and a Persian word split in two: not what was typed,
+    // and none of them a lookalike of anything.
+    let sb = Sandbox::new();
+    let reason = "deploy ❤️ by 👩‍💻: پیش‌از به‌روزرسانی";
+    sb.xtask(&["backup", "local", "--reason", reason])
+        .assert_ok();
+    let name = only_backup(&sb);
+    assert_eq!(
+        manifest_for(&sb, &name)["reason"],
+        reason,
+        "the reason as typed"
+    );
+}

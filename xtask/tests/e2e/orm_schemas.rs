@@ -229,3 +229,100 @@ fn a_migration_that_empties_a_table_says_so_when_migrate_applies_it() {
         run.all()
     );
 }
+
+#[test]
+fn a_migration_whose_drop_cascades_to_some_rows_of_a_table_warns_of_it() {
+    // rvAG: an optional relation (`postId` may be NULL) with `onDelete:
+    // Cascade`: Prisma's redefinition of Post drops it, and D1 deletes
+    // every Comment of a post. The comment without a post stays, so
+    // Comment is not emptied (3 -> 1 rows): `say_rows_lost` only says it
+    // on stdout, among "rows the app deleted meanwhile", with no warning,
+    // and with -q says nothing at all. The cascade is the same one that
+    // warns when it takes every row.
+    let init = PRISMA_INIT.to_owned()
+        + "\n-- CreateTable\n\
+           CREATE TABLE \"Comment\" (\n\
+           \x20   \"id\" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n\
+           \x20   \"body\" TEXT NOT NULL,\n\
+           \x20   \"postId\" INTEGER,\n\
+           \x20   CONSTRAINT \"Comment_postId_fkey\" FOREIGN KEY (\"postId\") REFERENCES \"Post\" (\"id\") ON DELETE CASCADE ON UPDATE CASCADE\n\
+           );\n";
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", &init)]);
+    sb.execute_sql(
+        &(PRISMA_ROWS.to_owned()
+            + "INSERT INTO \"Comment\" (\"body\", \"postId\") VALUES ('first', 1), ('second', 2), \
+               ('site-wide notice', NULL);\n"),
+    );
+    std::fs::write(
+        sb.path().join("migrations/0006_prisma_redefine.sql"),
+        PRISMA_REDEFINE,
+    )
+    .unwrap();
+
+    let run = sb.xtask(&["migrate", "local", "--yes", "-q"]);
+    run.assert_ok();
+    let left = sb.query("SELECT count(*) AS n FROM \"Comment\"");
+    assert_eq!(
+        left[0][0]["n"], 1,
+        "D1 cascades the drop to both comments of a post"
+    );
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("Comment"),
+        "the migration's drop deleted 2 of Comment's 3 rows, and migrate did not warn:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_migration_whose_drop_sets_a_relation_to_null_warns_of_it() {
+    // rvAG: an optional relation is `ON DELETE SET NULL` (Prisma's default
+    // for one). Prisma's redefinition of User (a new column) drops
+    // "User"; D1 enforces foreign keys during the migration, so the drop
+    // sets every Post's authorId to NULL. No table has fewer rows, so
+    // `rows_lost` finds nothing and migrate says only that it applied the
+    // migration: every post has lost its author, unsaid.
+    let init = PRISMA_INIT
+        .replace("\"authorId\" TEXT NOT NULL,\n", "\"authorId\" TEXT,\n")
+        .replace(
+            "ON DELETE RESTRICT ON UPDATE CASCADE",
+            "ON DELETE SET NULL ON UPDATE CASCADE",
+        );
+    assert!(init.contains("ON DELETE SET NULL") && init.contains("\"authorId\" TEXT,"));
+    let redefine_user = "-- RedefineTables\n\
+         PRAGMA defer_foreign_keys=ON;\n\
+         PRAGMA foreign_keys=OFF;\n\
+         CREATE TABLE \"new_User\" (\n\
+         \x20   \"id\" TEXT NOT NULL PRIMARY KEY,\n\
+         \x20   \"email\" TEXT NOT NULL,\n\
+         \x20   \"name\" TEXT,\n\
+         \x20   \"role\" TEXT NOT NULL DEFAULT 'member',\n\
+         \x20   \"createdAt\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,\n\
+         \x20   \"updatedAt\" DATETIME NOT NULL\n\
+         );\n\
+         INSERT INTO \"new_User\" (\"createdAt\", \"email\", \"id\", \"name\", \"updatedAt\") SELECT \"createdAt\", \"email\", \"id\", \"name\", \"updatedAt\" FROM \"User\";\n\
+         DROP TABLE \"User\";\n\
+         ALTER TABLE \"new_User\" RENAME TO \"User\";\n\
+         CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n\
+         PRAGMA foreign_keys=ON;\n\
+         PRAGMA defer_foreign_keys=OFF;\n";
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", &init)]);
+    sb.execute_sql(PRISMA_ROWS);
+    std::fs::write(
+        sb.path().join("migrations/0006_prisma_redefine_user.sql"),
+        redefine_user,
+    )
+    .unwrap();
+
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    let orphaned = sb.query("SELECT count(*) AS n FROM \"Post\" WHERE \"authorId\" IS NULL");
+    assert_eq!(
+        orphaned[0][0]["n"], 2,
+        "D1 runs the drop's ON DELETE SET NULL on every post"
+    );
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("Post"),
+        "the migration's drop took every Post's author, and migrate did not say so:\n{}",
+        run.all()
+    );
+}
