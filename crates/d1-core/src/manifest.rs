@@ -270,7 +270,12 @@ impl Manifest {
         let name = &self.file.name;
         let printed = std::iter::once(("file.name", name.as_str())).chain(self.printed_fields());
         for (field, value) in printed {
-            if !crate::names::is_printable(value) {
+            // A reason is free text, the rest are names.
+            let printable = match field {
+                "reason" => crate::names::is_printable_text(value),
+                _ => crate::names::is_printable(value),
+            };
+            if !printable {
                 bail!(
                     "its {field} holds a control or invisible formatting character (a line \
                      break, an escape code, a bidi override, a zero-width space): printed, it \

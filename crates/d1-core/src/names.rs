@@ -35,6 +35,30 @@ pub fn is_printable(text: &str) -> bool {
     !text.chars().any(unprintable)
 }
 
+/// A character that breaks a line, or hides or reorders the text around it:
+/// a control character, a bidi mark, override or isolate, a line or
+/// paragraph separator. Free text (a `--reason`) is held to this only: it
+/// keeps what [`unprintable`] refuses in a name but text needs, the joiners
+/// of an emoji (👩‍💻) and of a Persian word, variation selectors (❤️).
+pub fn breaks_text(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Whether free text holds no character that [`breaks_text`].
+pub fn is_printable_text(text: &str) -> bool {
+    !text.chars().any(breaks_text)
+}
+
 /// `text` with each [`unprintable`] character written as its escape
 /// (`\u{a}` for a line break): how a name read from a dump or a database
 /// (a table, a column, a trigger) is shown in a message, so that a table

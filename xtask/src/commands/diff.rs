@@ -1009,91 +1009,100 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
 /// Rows added and removed in a table whose key holds NULL: each row is
 /// hashed by its values (type and bytes, as everywhere in a diff), and a
 /// row counts as added as many times as `b` holds it more often than `a`.
-/// One pass over each side, in linear time. Samples are the first rows
-/// by rowid, shown by the table's own key (and their values only with
-/// `--show-values`).
+/// Each side is read once to count, and again only to sample the first
+/// differing rows, in linear time, by nothing but its columns (either side
+/// may be `WITHOUT ROWID`). Samples are shown by the table's own key (and
+/// their values only with `--show-values`).
 fn rows_by_values(
     conn: &rusqlite::Connection,
     t: &mut TableDiff,
     cols: &[Column],
     show_values: bool,
 ) -> Result<()> {
-    use sha2::Digest as _;
     let table = quote_ident(&t.table);
-    // A table whose key may hold NULL has a rowid (WITHOUT ROWID forbids it).
-    let rowid = rowid_name(cols).context("a table with no rowid to read its rows by")?;
     let all = cols
         .iter()
         .map(|c| quote_ident(&c.0))
         .collect::<Vec<_>>()
         .join(", ");
-    // Each distinct row: how many of it each side holds, and its first rowid.
-    let mut seen: std::collections::HashMap<[u8; 32], [(u64, i64); 2]> =
-        std::collections::HashMap::new();
-    for (side, schema) in ["a", "b"].into_iter().enumerate() {
-        let sql = format!("SELECT {rowid}, {all} FROM {schema}.{table} ORDER BY {rowid}");
+    let read = |schema: &str, each: &mut dyn FnMut(&rusqlite::Row<'_>) -> Result<bool>| {
+        let sql = format!("SELECT {all} FROM {schema}.{table}");
         let mut stmt = conn.prepare(&sql).context("preparing a comparison query")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next().context("comparing rows")? {
-            let mut hash = sha2::Sha256::new();
-            for i in 1..=cols.len() {
-                let (tag, bytes): (u8, Cow<'_, [u8]>) = match row.get_ref(i)? {
-                    ValueRef::Null => (0, Cow::Borrowed(&[])),
-                    ValueRef::Integer(v) => (1, Cow::Owned(v.to_le_bytes().to_vec())),
-                    ValueRef::Real(v) => (2, Cow::Owned(v.to_bits().to_le_bytes().to_vec())),
-                    ValueRef::Text(b) => (3, Cow::Borrowed(b)),
-                    ValueRef::Blob(b) => (4, Cow::Borrowed(b)),
-                };
-                hash.update([tag]);
-                hash.update((bytes.len() as u64).to_le_bytes());
-                hash.update(&bytes);
+            if !each(row)? {
+                break;
             }
-            let id: i64 = row.get(0)?;
-            let entry = seen
-                .entry(hash.finalize().into())
-                .or_insert([(0, i64::MAX), (0, i64::MAX)]);
-            entry[side].0 += 1;
-            entry[side].1 = entry[side].1.min(id);
         }
+        anyhow::Ok(())
+    };
+    // How many of each distinct row each side holds.
+    let mut seen: std::collections::HashMap<[u8; 32], [u64; 2]> = std::collections::HashMap::new();
+    for (side, schema) in ["a", "b"].into_iter().enumerate() {
+        read(schema, &mut |row| {
+            seen.entry(row_hash(row, cols.len())?).or_default()[side] += 1;
+            Ok(true)
+        })?;
     }
-    let key: Vec<String> = t.key.clone();
-    let values: Vec<&Column> = cols.iter().filter(|c| !key.contains(&c.0)).collect();
+    let key_at: Vec<usize> = t
+        .key
+        .iter()
+        .filter_map(|k| cols.iter().position(|c| &c.0 == k))
+        .collect();
+    let key = t.key.clone();
     for (from, into) in [(0, &mut t.removed), (1, &mut t.added)] {
-        let other = 1 - from;
-        let mut first: Vec<i64> = Vec::new();
-        for counts in seen.values() {
-            let more = counts[from].0.saturating_sub(counts[other].0);
-            into.count += more;
-            if more > 0 {
-                first.push(counts[from].1);
-            }
+        let mut more: std::collections::HashMap<[u8; 32], u64> = seen
+            .iter()
+            .filter(|(_, n)| n[from] > n[1 - from])
+            .map(|(h, n)| (*h, n[from] - n[1 - from]))
+            .collect();
+        into.count = more.values().sum();
+        if into.count == 0 {
+            continue;
         }
-        first.sort_unstable();
-        let schema = ["a", "b"][from];
-        let mut shown_cols: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
-        if show_values {
-            shown_cols.extend(values.iter().map(|c| quote_ident(&c.0)));
-        }
-        let sql = format!(
-            "SELECT {} FROM {schema}.{table} WHERE {rowid} = ?1",
-            shown_cols.join(", ")
-        );
-        let mut stmt = conn.prepare(&sql).context("preparing a comparison query")?;
-        for id in first.into_iter().take(SAMPLE) {
-            let s = stmt.query_row([id], |row| {
-                let mut s = RowSample::keyed(&key, row)?;
+        read(["a", "b"][from], &mut |row| {
+            let hash = row_hash(row, cols.len())?;
+            if more.remove(&hash).is_some() {
+                let mut s = RowSample {
+                    key: Vec::new(),
+                    columns: Vec::new(),
+                    values: Vec::new(),
+                };
+                for (name, &i) in key.iter().zip(&key_at) {
+                    s.key.push((name.clone(), literal(row.get_ref(i)?)));
+                }
                 if show_values {
-                    for (i, c) in values.iter().enumerate() {
-                        s.values
-                            .push((c.0.clone(), literal(row.get_ref(key.len() + i)?)));
+                    for (i, c) in cols.iter().enumerate() {
+                        if !key.contains(&c.0) {
+                            s.values.push((c.0.clone(), literal(row.get_ref(i)?)));
+                        }
                     }
                 }
-                Ok(s)
-            })?;
-            into.sample.push(s);
-        }
+                into.sample.push(s);
+            }
+            Ok(into.sample.len() < SAMPLE && !more.is_empty())
+        })?;
     }
     Ok(())
+}
+
+/// A row's first `n` values hashed by their types and bytes.
+fn row_hash(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<[u8; 32]> {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for i in 0..n {
+        let (tag, bytes): (u8, Cow<'_, [u8]>) = match row.get_ref(i)? {
+            ValueRef::Null => (0, Cow::Borrowed(&[])),
+            ValueRef::Integer(v) => (1, Cow::Owned(v.to_le_bytes().to_vec())),
+            ValueRef::Real(v) => (2, Cow::Owned(v.to_bits().to_le_bytes().to_vec())),
+            ValueRef::Text(b) => (3, Cow::Borrowed(b)),
+            ValueRef::Blob(b) => (4, Cow::Borrowed(b)),
+        };
+        hash.update([tag]);
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+    }
+    Ok(hash.finalize().into())
 }
 
 /// Whether a row of `table`, on either side, has NULL in a column of `key`.

@@ -165,26 +165,27 @@ fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, 
                     None => format!("{table} ({before} rows) is gone"),
                 }
             };
-            // Emptied is what a cascade does, and no migration that keeps a
-            // table means to. Gone is what a rename or a drop the migration
-            // wrote does, and fewer is also what the app does between the
-            // backup and now: those are only said.
-            let (emptied, other): (Vec<_>, Vec<_>) =
-                lost.iter().partition(|(_, _, now)| *now == Some(0));
-            if !other.is_empty() {
+            // Fewer rows in a table that is still there is what a cascade
+            // does (D1 enforces foreign keys during a migration), and no
+            // migration that keeps a table means to: a warning, even if the
+            // app deleted some meanwhile. A table gone was renamed or
+            // dropped by a migration that says so: only said.
+            let (fewer, gone): (Vec<_>, Vec<_>) =
+                lost.iter().partition(|(_, _, now)| now.is_some());
+            if !gone.is_empty() {
                 crate::say!(
-                    "Fewer rows than the pre-migration backup counted (a table renamed or dropped \
-                     by a migration, or rows the app deleted meanwhile): {}",
-                    other.into_iter().map(said).collect::<Vec<_>>().join(", ")
+                    "No longer there (renamed or dropped by a migration): {}",
+                    gone.into_iter().map(said).collect::<Vec<_>>().join(", ")
                 );
             }
-            if !emptied.is_empty() {
+            if !fewer.is_empty() {
                 crate::warn!(
-                    "the migrations emptied tables of {} that held rows before them: {}. If they \
-                     were not meant to delete them (D1 enforces foreign keys during a migration, \
-                     so a DROP TABLE cascades to the tables that reference it), {advice}",
+                    "the migrations left tables of {} with fewer rows than the pre-migration \
+                     backup counted: {}. D1 enforces foreign keys during a migration, so a DROP \
+                     TABLE cascades to the tables that reference it; unless the app deleted them \
+                     meanwhile, {advice}",
                     env.database_name,
-                    emptied.into_iter().map(said).collect::<Vec<_>>().join(", ")
+                    fewer.into_iter().map(said).collect::<Vec<_>>().join(", ")
                 );
             }
         }

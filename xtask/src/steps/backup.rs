@@ -1082,7 +1082,7 @@ fn new_manifest(
         reason: args
             .reason
             .as_ref()
-            .map(|r| crate::redact::text(&r.replace(d1_core::names::unprintable, " "))),
+            .map(|r| crate::redact::text(&r.replace(d1_core::names::breaks_text, " "))),
         verification: None,
         offsite: None,
         content: None,
