@@ -395,6 +395,19 @@ pub enum VirtualContent {
 }
 
 impl VirtualTable {
+    /// The virtual table `name` makes with `sql`, or `None` when `sql` is
+    /// not a `CREATE VIRTUAL TABLE` (a migration's schema, read by name).
+    pub fn from_sql(name: &str, sql: &str) -> Option<VirtualTable> {
+        let o = SchemaObject {
+            kind: "table".to_owned(),
+            name: name.to_owned(),
+            table: name.to_owned(),
+            sql: Some(sql.to_owned()),
+            table_kind: None,
+        };
+        is_virtual(&o).then(|| VirtualTable::from_object(&o))
+    }
+
     /// What a backup cannot carry of this table, and what a restore then
     /// holds, if it cannot carry all of it: said after the table's name.
     pub fn lost_by_a_backup(&self) -> Option<&'static str> {

@@ -626,8 +626,25 @@ fn survey_dump(
     } else {
         (catalog.create_statements(), BTreeMap::new())
     };
+    // A clean restore without a manifest has no record of virtual tables;
+    // the migrations make them, and an external-content FTS5 index, whose
+    // rows the dump fills with its triggers held off, is rebuilt from them
+    // (atkAF: a hand `--no-schema` export, searches found nothing).
+    let virtual_tables = match (mode, &source.manifest) {
+        (Mode::Clean, None) => known_tables
+            .iter()
+            .filter_map(|(name, sql)| VirtualTable::from_sql(name, sql))
+            .filter(|vt| {
+                matches!(
+                    vt.content,
+                    d1_core::catalog::VirtualContent::External { .. }
+                )
+            })
+            .collect(),
+        _ => source.virtual_tables.clone(),
+    };
     let options = repair::Options {
-        virtual_tables: source.virtual_tables.clone(),
+        virtual_tables,
         data_into_existing_schema: mode == Mode::Clean,
         known_tables,
         known_triggers,
