@@ -141,12 +141,7 @@ pub fn foreign_triggers(
 /// The statements of the schema that every migration in `dir` makes, run
 /// in memory as [`schema_created_by`] runs them ([`d1_core::catalog::schema_sql`]).
 pub fn schema_sql_of(dir: &Path) -> Result<Vec<String>> {
-    let gate = d1_core::gate::Gate::memory()?;
-    for (name, sql) in read_migrations(dir, &migration_files(dir)?)? {
-        gate.db()
-            .execute_batch(&sql)
-            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
-    }
+    let gate = run_in_memory(&read_migrations(dir, &migration_files(dir)?)?)?;
     Ok(d1_core::catalog::schema_sql(gate.db())?)
 }
 
@@ -170,16 +165,23 @@ pub fn read_migrations(dir: &Path, names: &[String]) -> Result<Vec<(String, Stri
 pub fn schema_created_by(
     migrations: &[(String, String)],
 ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let gate = run_in_memory(migrations)?;
+    Ok((
+        d1_core::catalog::created_in(gate.db(), "table"),
+        d1_core::catalog::created_in(gate.db(), "trigger"),
+    ))
+}
+
+/// `migrations` (name, text) run in order in memory, as
+/// [`schema_created_by`] says.
+fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate> {
     let gate = d1_core::gate::Gate::memory()?;
-    let db = gate.db();
     for (name, sql) in migrations {
-        db.execute_batch(sql)
+        gate.db()
+            .execute_batch(sql)
             .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
     }
-    Ok((
-        d1_core::catalog::created_in(db, "table"),
-        d1_core::catalog::created_in(db, "trigger"),
-    ))
+    Ok(gate)
 }
 
 /// After migrations: the tables whose rows the pre-migration backup counted
