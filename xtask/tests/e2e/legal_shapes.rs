@@ -9,9 +9,16 @@ use common::*;
 /// A sandbox whose migrations end with `shape` (so that its triggers are
 /// the migrations' own, which restore accepts), applied by the real wrangler.
 fn sandbox_with_migration(shape: &str) -> Sandbox {
+    let sb = target_with_migration(shape);
+    sb.apply_migrations();
+    sb
+}
+
+/// A new sandbox whose migrations end with `shape`, not applied: another
+/// checkout of the same project, a restore's target.
+fn target_with_migration(shape: &str) -> Sandbox {
     let sb = Sandbox::new();
     std::fs::write(sb.path().join("migrations/0005_shape.sql"), shape).unwrap();
-    sb.apply_migrations();
     sb
 }
 
@@ -125,8 +132,7 @@ fn an_oversized_row_round_trips(shape: &str, row: &str, probe: &str) {
     backup.assert_ok();
     let file = sb.backups().join(only_backup(&sb));
 
-    let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_shape.sql"), shape).unwrap();
+    let target = target_with_migration(shape);
     let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
     restore.assert_ok();
     let after = target.query(probe);
@@ -217,8 +223,7 @@ fn round_trips(shape: &str, data: &str, probe: &str) {
     backup.assert_ok();
     let file = sb.backups().join(only_backup(&sb));
 
-    let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_shape.sql"), shape).unwrap();
+    let target = target_with_migration(shape);
     let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
     restore.assert_ok();
     assert_eq!(target.query(probe), before, "{}", restore.all());
@@ -400,8 +405,7 @@ fn every_kind_of_fts5_table_with_views_and_sync_triggers_backs_up_verifies_and_r
     assert!(verify.stdout.contains("Result: GOOD"), "{}", verify.all());
 
     // Into a fresh local D1, then over itself.
-    let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_shape.sql"), EVERY_FTS5).unwrap();
+    let target = target_with_migration(EVERY_FTS5);
     let restore = target.xtask(&["restore", &arg, "--to", "local", "--yes"]);
     restore.assert_ok();
     assert_eq!(target.query(EVERY_FTS5_PROBE), before, "{}", restore.all());
@@ -442,8 +446,7 @@ fn every_kind_of_fts5_table_with_views_and_sync_triggers_backs_up_verifies_and_r
         .map(|f| sb.backups().join(f))
         .max_by_key(|f| std::fs::metadata(f).unwrap().modified().unwrap())
         .unwrap();
-    let clean = Sandbox::new();
-    std::fs::write(clean.path().join("migrations/0005_shape.sql"), EVERY_FTS5).unwrap();
+    let clean = target_with_migration(EVERY_FTS5);
     let run = clean.xtask(&[
         "restore",
         data_only.to_str().unwrap(),
@@ -526,12 +529,7 @@ fn a_partial_restore_into_an_empty_database_says_a_kept_trigger_writes_to_a_tabl
     );
     let file = source.backups().join(only_backup(&source));
 
-    let target = Sandbox::new();
-    std::fs::write(
-        target.path().join("migrations/0005_shape.sql"),
-        ORDERS_LOGGED,
-    )
-    .unwrap();
+    let target = target_with_migration(ORDERS_LOGGED);
     let run = target.xtask(&[
         "restore",
         file.to_str().unwrap(),
@@ -611,8 +609,7 @@ fn a_clean_restore_of_an_export_from_before_a_seeding_migration_keeps_the_seeded
         ])
         .assert_ok();
 
-    let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_shape.sql"), items).unwrap();
+    let target = target_with_migration(items);
     std::fs::write(
         target.path().join("migrations/0006_plans.sql"),
         "CREATE TABLE plans (id TEXT PRIMARY KEY, seats INTEGER NOT NULL);\n\
@@ -664,8 +661,7 @@ fn a_partial_restore_of_a_table_with_fts5_sync_triggers_says_they_write_to_an_in
         .assert_ok();
     let file = source.backups().join(only_backup(&source));
 
-    let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_shape.sql"), shape).unwrap();
+    let target = target_with_migration(shape);
     let run = target.xtask(&[
         "restore",
         file.to_str().unwrap(),
@@ -796,12 +792,7 @@ fn a_clean_restore_of_a_schema_whose_trigger_reads_a_view_says_no_trigger_breaks
         .assert_ok();
     let data_only = source.backups().join(only_backup(&source));
 
-    let clean = Sandbox::new();
-    std::fs::write(
-        clean.path().join("migrations/0005_shape.sql"),
-        ORDERS_COUNTED_THROUGH_A_VIEW,
-    )
-    .unwrap();
+    let clean = target_with_migration(ORDERS_COUNTED_THROUGH_A_VIEW);
     let run = clean.xtask(&[
         "restore",
         data_only.to_str().unwrap(),
@@ -868,8 +859,7 @@ fn a_clean_restore_of_a_hand_no_schema_export_rebuilds_an_external_content_fts5_
     }
     source.wrangler(&export).assert_ok();
 
-    let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_shape.sql"), SYNCED_FTS5).unwrap();
+    let target = target_with_migration(SYNCED_FTS5);
     let run = target.xtask(&[
         "restore",
         dump.to_str().unwrap(),
