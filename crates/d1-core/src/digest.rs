@@ -112,8 +112,10 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
     Ok(Some(crate::names::hex(&hasher.finalize())))
 }
 
-/// A value's canonical form: a tag, then its bytes.
-fn canonical(out: &mut Vec<u8>, value: ValueRef<'_>) {
+/// A value's canonical form: a tag, then its bytes. Two values have the
+/// same form exactly when they are of one type with the same bytes, as a
+/// restore and a diff compare them.
+pub fn canonical(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
         ValueRef::Null => out.push(b'n'),
         ValueRef::Integer(i) => {

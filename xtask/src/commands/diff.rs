@@ -1086,23 +1086,15 @@ fn rows_by_values(
     Ok(())
 }
 
-/// A row's first `n` values hashed by their types and bytes.
+/// A row's first `n` values hashed by their canonical form (type and bytes,
+/// [`d1_core::digest::canonical`]).
 fn row_hash(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<[u8; 32]> {
     use sha2::Digest as _;
-    let mut hash = sha2::Sha256::new();
+    let mut form = Vec::new();
     for i in 0..n {
-        let (tag, bytes): (u8, Cow<'_, [u8]>) = match row.get_ref(i)? {
-            ValueRef::Null => (0, Cow::Borrowed(&[])),
-            ValueRef::Integer(v) => (1, Cow::Owned(v.to_le_bytes().to_vec())),
-            ValueRef::Real(v) => (2, Cow::Owned(v.to_bits().to_le_bytes().to_vec())),
-            ValueRef::Text(b) => (3, Cow::Borrowed(b)),
-            ValueRef::Blob(b) => (4, Cow::Borrowed(b)),
-        };
-        hash.update([tag]);
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(&bytes);
+        d1_core::digest::canonical(&mut form, row.get_ref(i)?);
     }
-    Ok(hash.finalize().into())
+    Ok(sha2::Sha256::digest(&form).into())
 }
 
 /// Whether a row of `table`, on either side, has NULL in a column of `key`.
