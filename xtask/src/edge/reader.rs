@@ -29,6 +29,33 @@ impl DatabaseReader<'_> {
         }
     }
 
+    /// Each of `tables`' row count, in order, with one read-only query.
+    pub fn row_counts(&self, purpose: &str, tables: &[&str]) -> Result<Vec<u64>> {
+        let sql = tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "SELECT count(*) AS n FROM {}",
+                    d1_core::statement::quote_ident(t)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let json = self.query(purpose, &sql)?;
+        tables
+            .iter()
+            .enumerate()
+            .map(|(i, table)| {
+                json.get(i)
+                    .and_then(|r| r.get("results"))
+                    .and_then(|r| r.get(0))
+                    .and_then(|r| r.get("n"))
+                    .and_then(serde_json::Value::as_u64)
+                    .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))
+            })
+            .collect()
+    }
+
     /// Reads the schema with [`CATALOG_SQL`].
     pub fn catalog(&self, purpose: &str) -> Result<Catalog> {
         let json = self.query(purpose, CATALOG_SQL)?;

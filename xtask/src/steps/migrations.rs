@@ -237,18 +237,9 @@ pub fn rows_lost(
         .map(|(t, n)| (t.clone(), n, None))
         .collect();
     if !kept.is_empty() {
-        let sql = kept
-            .iter()
-            .map(|(t, _)| format!("SELECT count(*) AS n FROM {}", statement::quote_ident(t)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let counts = reader.query(PURPOSE, &sql)?;
-        for (i, (table, n)) in kept.into_iter().enumerate() {
-            let after = results(&counts, i)
-                .first()
-                .and_then(|r| r.get("n"))
-                .and_then(serde_json::Value::as_u64)
-                .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))?;
+        let tables: Vec<&str> = kept.iter().map(|(t, _)| t.as_str()).collect();
+        let counts = reader.row_counts(PURPOSE, &tables)?;
+        for ((table, n), after) in kept.into_iter().zip(counts) {
             if after < n {
                 lost.push((table.clone(), n, Some(after)));
             }

@@ -2401,27 +2401,13 @@ fn check_rows(
     if let Some(exported) = exported.filter(covered) {
         return compare_counts(&expected, |_, table| Ok(exported[table]));
     }
-    let sql = expected
-        .iter()
-        .map(|(t, _)| format!("SELECT count(*) AS n FROM {}", quote_ident(t)))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let json = match local_file {
-        Some(file) => local_d1::query_json(file, &sql)?,
-        None => wrangler.run_json(&cmds.query_json(
-            target,
-            "count the restored rows (read-only)",
-            &sql,
-        ))?,
+    let reader = match local_file {
+        Some(file) => TargetReader::File(file.to_path_buf()),
+        None => TargetReader::Wrangler(wrangler, cmds, target),
     };
-    compare_counts(&expected, |i, table| {
-        json.get(i)
-            .and_then(|r| r.get("results"))
-            .and_then(|r| r.get(0))
-            .and_then(|r| r.get("n"))
-            .and_then(|n| n.as_u64())
-            .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))
-    })
+    let tables: Vec<&str> = expected.iter().map(|(t, _)| t.as_str()).collect();
+    let counts = reader.row_counts("count the restored rows (read-only)", &tables)?;
+    compare_counts(&expected, |i, _| Ok(counts[i]))
 }
 
 /// Each counted table's expected rows against `found(i, table)`; the
