@@ -28,6 +28,7 @@ pub mod catalog;
 pub mod checks;
 pub mod digest;
 pub mod dump;
+pub mod fk_actions;
 pub mod gate;
 pub mod interrupt;
 pub mod manifest;

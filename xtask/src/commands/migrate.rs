@@ -72,6 +72,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     crate::steps::identity::check(&project.wrangler(sh)?, &cmds, env, "migrate it")?;
     let plan = plan(sh, project, env)?;
     plan.print(project);
+    plan.warn_of_side_writes();
     let report = |applied: Option<(&[String], Option<&Path>)>| {
         if args.json {
             crate::out::json(&plan.json(args, &cmds.migrations_apply(env), applied));
@@ -366,6 +367,17 @@ impl MigrationPlan<'_> {
                 "migrations_dir": self.dir,
                 "applied_before": self.applied,
                 "pending": self.pending,
+                "foreign_key_actions": match &self.side_writes {
+                    Ok(sides) => serde_json::json!(sides.iter().map(|s| serde_json::json!({
+                        "migration": s.migration,
+                        "statement": s.statement,
+                        "table": s.target,
+                        "changes": s.table,
+                        "deletes_rows": s.deletes,
+                        "sets_columns": s.sets,
+                    })).collect::<Vec<_>>()),
+                    Err(_) => serde_json::Value::Null,
+                },
                 "backup": if args.no_backup { "skipped" } else { "full backup first" },
                 "wrangler_commands": if self.pending.is_empty() {
                     Vec::new()

@@ -319,6 +319,9 @@ pub struct MigrationPlan<'e> {
     pub files: Vec<String>,
     pub applied: Vec<String>,
     pub pending: Vec<String>,
+    /// What the pending migrations change through foreign key actions
+    /// ([`side_writes`]), or why that is not known.
+    pub side_writes: Result<Vec<d1_core::fk_actions::SideWrite>, String>,
 }
 
 /// Reads the target's applied migrations and refuses (exit 3) when one of
@@ -339,13 +342,37 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
         }
     }
     let pending = pending(&files, &applied);
+    let side_writes = side_writes(&dir, &files, &applied, &pending).map_err(|e| format!("{e:#}"));
     Ok(MigrationPlan {
         env,
         dir,
         files,
         applied,
         pending,
+        side_writes,
     })
+}
+
+/// What the `pending` migrations change in tables they do not name,
+/// through foreign key actions (see [`d1_core::fk_actions`]): run in
+/// memory on the schema the `applied` ones in `dir` make. The target's own
+/// schema is not read: a table made outside the migrations is not seen.
+fn side_writes(
+    dir: &Path,
+    files: &[String],
+    applied: &[String],
+    pending: &[String],
+) -> Result<Vec<d1_core::fk_actions::SideWrite>> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let applied: Vec<String> = applied
+        .iter()
+        .filter(|name| files.contains(name))
+        .cloned()
+        .collect();
+    let gate = run_in_memory(&read_migrations(dir, &applied)?)?;
+    d1_core::fk_actions::side_writes(&gate, &read_migrations(dir, pending)?)
 }
 
 impl MigrationPlan<'_> {
@@ -375,6 +402,38 @@ impl MigrationPlan<'_> {
             let label = if i == 0 { "pending" } else { "" };
             crate::say!("  {label:<13}{name}");
         }
+        match &self.side_writes {
+            Ok(sides) => {
+                for side in sides {
+                    crate::say!("  CHANGES      {}", side.describe());
+                }
+            }
+            Err(why) => crate::say!("  CHANGES      not known: {why}"),
+        }
+    }
+
+    /// Warns (even with -q), before anything is applied, of the rows the
+    /// pending migrations change through foreign key actions.
+    pub fn warn_of_side_writes(&self) {
+        let Ok(sides) = &self.side_writes else {
+            return;
+        };
+        if sides.is_empty() {
+            return;
+        }
+        crate::warn!(
+            "the pending migrations change rows of tables they do not name: {}. D1 enforces \
+             foreign keys during a migration, so deleting a table's rows (a DROP TABLE, as in \
+             a redefinition that copies it to a new table and renames that) runs the ON DELETE \
+             action of every key that references it. If that is not meant, change the \
+             migration to keep the table (an ALTER TABLE, where SQLite allows the change); the \
+             pre-migration backup is the way back.",
+            sides
+                .iter()
+                .map(|s| s.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
 }
 

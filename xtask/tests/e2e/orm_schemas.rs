@@ -272,3 +272,111 @@ fn a_migration_whose_drop_cascades_to_some_rows_of_a_table_warns_of_it() {
         run.all()
     );
 }
+
+/// Prisma's RedefineTables for a new column on User, whose Posts refer to
+/// it by an optional relation with `onDelete: SetNull`.
+const PRISMA_SET_NULL_INIT: &str = "-- CreateTable\n\
+     CREATE TABLE \"User\" (\n\
+     \x20   \"id\" TEXT NOT NULL PRIMARY KEY,\n\
+     \x20   \"email\" TEXT NOT NULL\n\
+     );\n\
+     -- CreateTable\n\
+     CREATE TABLE \"Post\" (\n\
+     \x20   \"id\" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n\
+     \x20   \"title\" TEXT NOT NULL,\n\
+     \x20   \"authorId\" TEXT,\n\
+     \x20   CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\" (\"id\") ON DELETE SET NULL ON UPDATE CASCADE\n\
+     );\n";
+
+const PRISMA_REDEFINE_USER: &str = "-- RedefineTables\n\
+     PRAGMA defer_foreign_keys=ON;\n\
+     PRAGMA foreign_keys=OFF;\n\
+     CREATE TABLE \"new_User\" (\n\
+     \x20   \"id\" TEXT NOT NULL PRIMARY KEY,\n\
+     \x20   \"email\" TEXT NOT NULL,\n\
+     \x20   \"name\" TEXT NOT NULL DEFAULT ''\n\
+     );\n\
+     INSERT INTO \"new_User\" (\"email\", \"id\") SELECT \"email\", \"id\" FROM \"User\";\n\
+     DROP TABLE \"User\";\n\
+     ALTER TABLE \"new_User\" RENAME TO \"User\";\n\
+     PRAGMA foreign_keys=ON;\n\
+     PRAGMA defer_foreign_keys=OFF;\n";
+
+#[test]
+fn a_migration_whose_drop_sets_a_relation_to_null_is_told_in_the_plan_before_it_runs() {
+    // rvAG: D1 runs the ON DELETE SET NULL action of Post's key when the
+    // redefinition drops User: every post loses its author. No row count
+    // changes, so only the plan can tell it, before anything is applied.
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
+    sb.execute_sql(
+        "INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
+         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
+    );
+    std::fs::write(
+        sb.path().join("migrations/0006_prisma_redefine_user.sql"),
+        PRISMA_REDEFINE_USER,
+    )
+    .unwrap();
+    let authors = "SELECT count(*) AS n FROM \"Post\" WHERE \"authorId\" IS NOT NULL";
+
+    let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains(
+            "CHANGES      0006_prisma_redefine_user.sql: DROP TABLE User also sets \
+             Post.authorId through a foreign key's action"
+        ),
+        "{}",
+        dry.all()
+    );
+    assert!(dry.stderr.contains("warning"), "{}", dry.all());
+    assert_eq!(sb.query(authors)[0][0]["n"], 2, "a dry run changes nothing");
+
+    let json = sb.xtask(&["migrate", "local", "--dry-run", "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.all()));
+    assert_eq!(
+        json["plan"]["foreign_key_actions"],
+        serde_json::json!([{
+            "migration": "0006_prisma_redefine_user.sql", "statement": "DROP TABLE",
+            "table": "User", "changes": "Post", "deletes_rows": false,
+            "sets_columns": ["authorId"],
+        }])
+    );
+
+    // Even with -q, the warning comes before the migration is applied; and
+    // what it foretold is what D1 does.
+    let run = sb.xtask(&["migrate", "local", "--yes", "-q"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("Post.authorId"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        sb.query(authors)[0][0]["n"],
+        0,
+        "D1 set every author to NULL"
+    );
+}
+
+#[test]
+fn a_redefinition_whose_references_restrict_tells_no_foreign_key_change() {
+    // Prisma's default relation (ON DELETE RESTRICT) has no action: its
+    // redefinition changes no other table, and the plan says nothing of it.
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_INIT)]);
+    std::fs::write(
+        sb.path().join("migrations/0006_prisma_redefine.sql"),
+        PRISMA_REDEFINE,
+    )
+    .unwrap();
+    let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("0006_prisma_redefine.sql"),
+        "{}",
+        dry.all()
+    );
+    assert!(!dry.stdout.contains("CHANGES"), "{}", dry.all());
+    assert!(!dry.stderr.contains("warning"), "{}", dry.all());
+}
