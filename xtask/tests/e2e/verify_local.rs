@@ -846,3 +846,145 @@ fn verify_never_calls_a_data_only_export_with_rows_empty() {
     let run = sb.xtask(&["verify", path_arg(&loose), "--no-manifest"]);
     assert!(!run.all().contains("no table and no row"), "{}", run.all());
 }
+
+/// atkAJ: `backup local --table customers` (customers references
+/// companies, which it leaves out) is verified GOOD: verify loads a backup
+/// of chosen tables with foreign keys off and skips their check. Restore
+/// loads it with foreign keys enforced, as D1 does, so both roads the README
+/// offers for it, `--partial` into an empty database and `--replace
+/// --partial`, fail with `no such table: main.companies`. A GOOD verdict
+/// must mean the backup restores.
+#[test]
+fn a_good_backup_of_a_table_whose_parent_it_leaves_out_restores_with_partial() {
+    let sb = seeded();
+    // Verified by the backup itself; the verdict is what matters here.
+    let _ = sb.xtask(&["backup", "local", "--table", "customers"]);
+    let name = only_backup(&sb);
+    let verdict = manifest_for(&sb, &name)["verification"]["outcome"].clone();
+    if verdict != "good" {
+        return; // verify and restore agree that it does not restore
+    }
+    let file = sb.backups().join(&name);
+
+    let target = Sandbox::new();
+    let into_empty = target.xtask(&[
+        "restore",
+        path_arg(&file),
+        "--to",
+        "local",
+        "--partial",
+        "--yes",
+    ]);
+    assert!(
+        into_empty.ok,
+        "verified GOOD, but the restore into an empty database failed:\n{}",
+        into_empty.all()
+    );
+    assert_eq!(
+        target.query("SELECT count(*) AS n FROM customers")[0][0]["n"],
+        3
+    );
+
+    let replace = sb.xtask(&[
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--yes",
+    ]);
+    assert!(
+        replace.ok,
+        "verified GOOD, but --replace --partial failed:\n{}",
+        replace.all()
+    );
+}
+
+/// atkAJ: `backup local --table encryption_keys --data-only` is verified
+/// GOOD on today's migrations, "as a restore puts them into an up-to-date
+/// target", but no restore road takes it: `--clean --partial` refuses
+/// ("the backup was taken with migrations [], but migrations/ now holds
+/// [0001…]"), and without `--clean` its rows have no table to go into.
+#[test]
+fn a_good_data_only_backup_of_chosen_tables_restores_into_a_new_database() {
+    let sb = seeded();
+    sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "encryption_keys",
+        "--data-only",
+    ])
+    .assert_ok();
+    let name = only_backup(&sb);
+    assert_eq!(manifest_for(&sb, &name)["verification"]["outcome"], "good");
+    let file = sb.backups().join(&name);
+
+    let target = Sandbox::new();
+    let run = target.xtask(&[
+        "restore",
+        path_arg(&file),
+        "--to",
+        "local",
+        "--clean",
+        "--partial",
+        "--yes",
+    ]);
+    assert!(
+        run.ok,
+        "verified GOOD, but its clean restore into a brand-new database failed:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        target.query("SELECT count(*) AS n FROM encryption_keys")[0][0]["n"],
+        2
+    );
+}
+
+/// atkAJ: the runbook's data-only export (`wrangler d1 export --no-schema`)
+/// restores with `restore --clean --no-manifest` into a brand-new database,
+/// every row back; `verify FILE --no-manifest` calls the same file BAD
+/// (exit 1, "corrupt or does not match its manifest": "no such table:
+/// d1_migrations"), since it loads it into an empty scratch database
+/// instead of the migrations' schema the clean restore uses.
+#[test]
+fn verify_does_not_call_bad_a_no_schema_export_that_the_clean_restore_takes() {
+    let sb = seeded();
+    let dump = sb.path().join("data.sql");
+    sb.wrangler(&[
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--no-schema",
+        "--output",
+        path_arg(&dump),
+    ])
+    .assert_ok();
+
+    let target = Sandbox::new();
+    target
+        .xtask(&[
+            "restore",
+            path_arg(&dump),
+            "--to",
+            "local",
+            "--clean",
+            "--no-manifest",
+            "--yes",
+        ])
+        .assert_ok();
+    assert_eq!(
+        target.query("SELECT count(*) AS n FROM customers")[0][0]["n"],
+        3
+    );
+
+    let run = sb.xtask(&["verify", path_arg(&dump), "--no-manifest"]);
+    assert_ne!(
+        run.code,
+        Some(1),
+        "the clean restore brings every row back, but verify calls it BAD:\n{}",
+        run.all()
+    );
+}
