@@ -642,3 +642,132 @@ fn offsite_fetch_never_writes_or_chmods_through_a_link_swapped_in_for_its_downlo
         run.all()
     );
 }
+
+/// A copy of the verified prod backup `name` and its manifest, as a backup
+/// taken `days` ago; returns the copy's file name.
+fn prod_copy_aged(remote: &Remote, name: &str, days: i64) -> String {
+    let sb = &remote.sb;
+    let created = chrono::Utc::now() - chrono::Duration::days(days);
+    let copy = format!("backup-prod-{}.sql", created.format("%Y%m%d-%H%M"));
+    std::fs::copy(sb.backups().join(name), sb.backups().join(&copy)).unwrap();
+    let mut m = manifest_for(sb, name);
+    m["created_at"] = created.to_rfc3339().into();
+    m["file"]["name"] = copy.clone().into();
+    std::fs::write(
+        sb.backups().join(copy.replace(".sql", ".manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    copy
+}
+
+#[test]
+fn atk_ak_the_lifecycle_rule_never_expires_a_copy_that_prune_keeps() {
+    // The README: the lifecycle rule "keeps every copy for the longest span
+    // [the policy keeps a backup], which never deletes a copy the policy
+    // keeps". prod's policy keeps the newest backup of each of the last 12
+    // months *that have one*; after months without a backup (a job that was
+    // broken for a while) that reaches further back than 12 × 31 days.
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    let old = prod_copy_aged(&remote, &name, 400);
+    let prune = remote.xtask(home.path(), &["prune", "--env", "prod", "--dry-run"]);
+    prune.assert_ok();
+    assert!(
+        prune.stdout.contains(&format!("keep    {old}")),
+        "{}",
+        prune.all()
+    );
+    let dry = remote.xtask(
+        home.path(),
+        &["offsite", "lifecycle", "--env", "prod", "--dry-run"],
+    );
+    dry.assert_ok();
+    let days: i64 = dry
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.split(" days after upload")
+                .next()
+                .filter(|_| l.contains(" days after upload"))
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no expiry in the plan:\n{}", dry.stdout));
+    assert!(
+        days >= 400,
+        "prune keeps {old} (400 days old), but the lifecycle rule it plans deletes offsite \
+         copies after {days} days:\n{}\n{}",
+        prune.stdout,
+        dry.stdout
+    );
+}
+
+#[test]
+fn atk_ak_an_upload_never_puts_plain_sql_offsite_for_an_environment_set_to_encrypt() {
+    // prod's backups.toml now names a recipient: "an environment with
+    // recipients in backups.toml is always encrypted". The newest verified
+    // backup is an older plain one (taken before the recipient was added).
+    // `upload latest:prod` must not put every row of prod, readable, in
+    // the bucket.
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    assert!(name.ends_with(".sql"), "{name}");
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
+
+    let run = remote.xtask(home.path(), &["upload", "latest:prod"]);
+    let plain: Vec<String> = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .filter(|k| k.starts_with("prod/") && k.ends_with(".sql"))
+        .collect();
+    assert!(
+        plain.is_empty(),
+        "plain SQL of prod went offsite although [prod.encryption] names a recipient \
+         (exit {:?}): {plain:?}\n{}",
+        run.code,
+        run.all()
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+}
+
+#[test]
+fn atk_ak_a_fetch_over_a_backup_whose_manifest_is_gone_never_says_it_is_here() {
+    use std::os::unix::fs::PermissionsExt;
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&manifest), 0o600);
+    // A fresh machine: fetched files are private.
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    remote
+        .xtask(
+            home.path(),
+            &["offsite", "fetch", "latest", "--env", "prod"],
+        )
+        .assert_ok();
+    assert_eq!(mode(&sb.backups().join(&name)), 0o600);
+    assert_eq!(mode(&manifest), 0o600);
+    // The manifest lost (only the .sql files were copied back): fetch says
+    // it is here, but nothing can see it without its manifest.
+    std::fs::remove_file(&manifest).unwrap();
+    let again = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    let listed = list_json(&remote, home.path());
+    assert!(
+        manifest.exists() || !again.ok,
+        "fetch said the backup is here (exit {:?}), but its manifest is gone and list shows \
+         {} backups:\n{}",
+        again.code,
+        listed.len(),
+        again.all()
+    );
+}

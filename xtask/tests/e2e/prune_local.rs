@@ -186,3 +186,65 @@ fn command_line_rules_override_the_file_and_the_newest_verified_backup_stays() {
     sb.xtask(&["prune", "--env", "nowhere"])
         .assert_refused("nowhere");
 }
+
+/// A copy of `original` (a verified local backup) and its manifest, as a
+/// backup taken at `created`; returns the copy's file name.
+fn copy_at(sb: &Sandbox, original: &str, created: chrono::DateTime<chrono::Utc>) -> String {
+    let name = format!("backup-local-{}.sql", created.format("%Y%m%d-%H%M"));
+    std::fs::copy(sb.backups().join(original), sb.backups().join(&name)).unwrap();
+    let mut m = manifest_for(sb, original);
+    m["created_at"] = created.to_rfc3339().into();
+    m["file"]["name"] = name.clone().into();
+    std::fs::write(
+        sb.backups().join(name.replace(".sql", ".manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    name
+}
+
+#[test]
+fn atk_ak_a_days_intact_backup_is_never_deleted_for_a_damaged_newer_one_of_that_day() {
+    // Three days ago two backups were taken, at 10:00 and 11:00. The 11:00
+    // file was later cut short (a disk that filled, a partial copy back
+    // from another disk): `list` shows it as damaged. Today's backup is
+    // intact. keep_daily 2 keeps one backup of each of the last two days
+    // that have one: of three days ago, the one that can still be restored.
+    let (sb, today) = sandbox_with_a_backup();
+    let day = (chrono::Utc::now() - chrono::Duration::days(3)).date_naive();
+    let at = |h: u32| day.and_hms_opt(h, 0, 0).unwrap().and_utc();
+    let intact = copy_at(&sb, &today, at(10));
+    let damaged = copy_at(&sb, &today, at(11));
+    let path = sb.backups().join(&damaged);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+
+    let listed = sb.xtask(&["list", "--json"]);
+    listed.assert_ok();
+    let rows: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    let verdict = |name: &str| {
+        rows.iter()
+            .find(|r| r["file"] == name)
+            .map(|r| r["verified"].clone())
+    };
+    assert_eq!(verdict(&damaged), Some("damaged".into()), "{rows:?}");
+
+    let run = sb.xtask(&[
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "1h",
+        "--keep-daily",
+        "2",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert!(
+        sb.backups().join(&intact).exists(),
+        "prune deleted {intact}, the only intact backup of its day, and kept {damaged}, \
+         which list calls damaged:\n{}",
+        run.all()
+    );
+    assert!(sb.backups().join(&today).exists(), "{}", run.all());
+}
