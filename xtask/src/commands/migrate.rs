@@ -72,7 +72,6 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     crate::steps::identity::check(&project.wrangler(sh)?, &cmds, env, "migrate it")?;
     let plan = plan(sh, project, env)?;
     plan.print(project);
-    plan.warn_of_side_writes();
     let report = |applied: Option<(&[String], Option<&Path>)>| {
         if args.json {
             crate::out::json(&plan.json(args, &cmds.migrations_apply(env), applied));

@@ -376,6 +376,8 @@ fn side_writes(
 }
 
 impl MigrationPlan<'_> {
+    /// The plan, and a warning (even with -q) of the rows its migrations
+    /// change through foreign key actions.
     pub fn print(&self, project: &Project) {
         let env = self.env;
         crate::say!("Migration plan");
@@ -410,11 +412,12 @@ impl MigrationPlan<'_> {
             }
             Err(why) => crate::say!("  CHANGES      not known: {why}"),
         }
+        self.warn_of_side_writes();
     }
 
     /// Warns (even with -q), before anything is applied, of the rows the
     /// pending migrations change through foreign key actions.
-    pub fn warn_of_side_writes(&self) {
+    fn warn_of_side_writes(&self) {
         let Ok(sides) = &self.side_writes else {
             return;
         };
