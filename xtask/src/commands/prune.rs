@@ -184,7 +184,9 @@ fn policies(
 /// sha256) until one matches, and one that does not is not counted as
 /// verified. So the backup kept as "the newest verified" is one whose bytes
 /// are still those that were verified, and a damaged or replaced newer file
-/// cannot let the last intact one be deleted.
+/// cannot let the last intact one be deleted. Every older one is checked
+/// by its size, so a file cut short is not kept as its day's, week's or
+/// month's backup in place of an intact one (atkAK).
 fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String, Candidate)> {
     let mut backups: Vec<(String, Candidate)> = entries
         .iter()
@@ -195,10 +197,15 @@ fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String,
     let mut settled: BTreeSet<String> = BTreeSet::new();
     for i in order {
         let (env, candidate) = &mut backups[i];
-        if !(candidate.whole && candidate.good) || settled.contains(env.as_str()) {
+        if !(candidate.whole && candidate.good) {
             continue;
         }
-        match entries[i].still_as_verified() {
+        let checked = if settled.contains(env.as_str()) {
+            entries[i].still_its_size()
+        } else {
+            entries[i].still_as_verified()
+        };
+        match checked {
             Ok(()) => {
                 settled.insert(env.clone());
             }

@@ -51,20 +51,27 @@ impl Entry {
     /// then its sha256 (the whole file is read). `Err` says what differs.
     pub fn still_as_verified(&self) -> std::result::Result<(), String> {
         let want = &self.manifest.file;
-        let bytes = std::fs::symlink_metadata(&self.file)
-            .map_err(|_| "its file cannot be read".to_owned())?
-            .len();
-        if bytes != want.bytes {
-            return Err(format!(
-                "its file is {bytes} bytes, not the {} recorded",
-                want.bytes
-            ));
-        }
+        self.still_its_size()?;
         match crate::edge::fsutil::sha256_file(&self.file) {
             Ok((sha256, _)) if sha256 == want.sha256 => Ok(()),
             Ok(_) => Err("its file's sha256 is not the one recorded".to_owned()),
             Err(_) => Err("its file cannot be read".to_owned()),
         }
+    }
+
+    /// Whether the file is still the size its manifest records (its bytes
+    /// are not read). `Err` says what differs.
+    pub fn still_its_size(&self) -> std::result::Result<(), String> {
+        let bytes = std::fs::symlink_metadata(&self.file)
+            .map_err(|_| "its file cannot be read".to_owned())?
+            .len();
+        if bytes != self.manifest.file.bytes {
+            return Err(format!(
+                "its file is {bytes} bytes, not the {} recorded",
+                self.manifest.file.bytes
+            ));
+        }
+        Ok(())
     }
 
     /// Recorded as verified good, and still the size it was: what `latest`,

@@ -662,7 +662,7 @@ fn prod_copy_aged(remote: &Remote, name: &str, days: i64) -> String {
 }
 
 #[test]
-fn atk_ak_the_lifecycle_rule_never_expires_a_copy_that_prune_keeps() {
+fn the_lifecycle_rule_never_expires_a_copy_that_prune_keeps() {
     // The README: the lifecycle rule "keeps every copy for the longest span
     // [the policy keeps a backup], which never deletes a copy the policy
     // keeps". prod's policy keeps the newest backup of each of the last 12
@@ -704,7 +704,7 @@ fn atk_ak_the_lifecycle_rule_never_expires_a_copy_that_prune_keeps() {
 }
 
 #[test]
-fn atk_ak_an_upload_never_puts_plain_sql_offsite_for_an_environment_set_to_encrypt() {
+fn an_upload_never_puts_plain_sql_offsite_for_an_environment_set_to_encrypt() {
     // prod's backups.toml now names a recipient: "an environment with
     // recipients in backups.toml is always encrypted". The newest verified
     // backup is an older plain one (taken before the recipient was added).
@@ -736,7 +736,7 @@ fn atk_ak_an_upload_never_puts_plain_sql_offsite_for_an_environment_set_to_encry
 }
 
 #[test]
-fn atk_ak_a_fetch_over_a_backup_whose_manifest_is_gone_never_says_it_is_here() {
+fn a_fetch_over_a_backup_whose_manifest_is_gone_never_says_it_is_here() {
     use std::os::unix::fs::PermissionsExt;
     let (remote, home) = remote();
     let name = remote.backup_prod(home.path());

@@ -204,7 +204,7 @@ fn copy_at(sb: &Sandbox, original: &str, created: chrono::DateTime<chrono::Utc>)
 }
 
 #[test]
-fn atk_ak_a_days_intact_backup_is_never_deleted_for_a_damaged_newer_one_of_that_day() {
+fn a_days_intact_backup_is_never_deleted_for_a_damaged_newer_one_of_that_day() {
     // Three days ago two backups were taken, at 10:00 and 11:00. The 11:00
     // file was later cut short (a disk that filled, a partial copy back
     // from another disk): `list` shows it as damaged. Today's backup is
