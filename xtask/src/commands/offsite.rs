@@ -105,7 +105,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
     let file = project.resolve_backup(&args.backup, Some(&env.name), inventory::Latest::Good)?;
     let target = target(sh, project, env)?;
     if args.dry_run {
-        let manifest = checked_manifest(&file, env)?;
+        let manifest = checked_manifest(&target, &file)?;
         print_upload_plan(&target, &file, &manifest);
         crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
@@ -197,7 +197,35 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     fsutil::create_private_dir(&project.backup_dir)?;
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;
-    if already_here(&dest, &dest_manifest, &entry)? {
+    let here = already_here(&dest, &dest_manifest, &entry)?;
+    if here && dest_manifest.exists() {
+        crate::say!(
+            "{} is already here, identical to the offsite copy.",
+            dest.display()
+        );
+        return Ok(());
+    }
+    if here {
+        // The file without its manifest is no backup to list, prune or
+        // `latest`: the manifest is fetched beside it, and it is
+        // unverified here as any fetched copy is.
+        let manifest_file = download_manifest(target, &entry)?;
+        let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+        let claimed = manifest.verification.take();
+        manifest.create_at(&dest_manifest)?;
+        fsutil::sync_dir(&project.backup_dir);
+        crate::say!(
+            "{} was here, identical to the offsite copy, without its manifest: fetched {}.",
+            dest.display(),
+            dest_manifest.display()
+        );
+        print_fetched(
+            &dest,
+            manifest.file.bytes,
+            &entry.sha256,
+            &manifest,
+            claimed.is_some(),
+        );
         return Ok(());
     }
     crate::say!(
@@ -251,8 +279,8 @@ fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     Ok(entry.clone())
 }
 
-/// `true` when the backup is already here, identical; an error when
-/// something else is in its place.
+/// `true` when the backup's file is already here, identical (its manifest
+/// may be missing); an error when something else is in its place.
 fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<bool> {
     if !dest.exists() && dest_manifest.exists() {
         crate::stop!(
@@ -264,10 +292,6 @@ fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result
     if dest.exists() {
         let (sha256, _) = fsutil::sha256_file(dest)?;
         if sha256 == entry.sha256 {
-            crate::say!(
-                "{} is already here, identical to the offsite copy.",
-                dest.display()
-            );
             return Ok(true);
         }
         crate::stop!(

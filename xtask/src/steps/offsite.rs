@@ -454,6 +454,8 @@ pub struct Target<'a> {
     pub wrangler: Wrangler,
     pub cmds: Commands,
     pub backup_dir: PathBuf,
+    /// `[<env>.encryption]` names recipients: only sealed copies go offsite.
+    pub encrypts: bool,
 }
 
 impl Target<'_> {
@@ -573,6 +575,7 @@ pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result
         wrangler: project.wrangler(sh)?,
         cmds: project.commands(),
         backup_dir: project.backup_dir.clone(),
+        encrypts: !settings.encryption.recipients.is_empty(),
     })
 }
 
@@ -587,7 +590,8 @@ pub fn upload(
     upload_with(&target(sh, project, env)?, file, lock)
 }
 
-pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
+pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
+    let env = target.env;
     if !file.is_file() {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
@@ -622,7 +626,28 @@ pub fn checked_manifest(file: &Path, env: &Environment) -> Result<Manifest> {
             file.display()
         );
     }
+    if target.encrypts && !is_age_sealed(&manifest) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is not encrypted, but [{}.encryption] in {SETTINGS_FILE} names recipients: a \
+             backup of {} goes offsite encrypted or not at all (it was taken before the \
+             recipients were set). Take a new one, which is encrypted, and upload that: `cargo \
+             xtask backup {} --upload`. Nothing was uploaded.",
+            file.display(),
+            env.env_name,
+            env.name,
+            env.name
+        );
+    }
     Ok(manifest)
+}
+
+/// The backup's file is age ciphertext.
+fn is_age_sealed(manifest: &Manifest) -> bool {
+    manifest
+        .sealed
+        .as_ref()
+        .is_some_and(|s| s.format.contains("age"))
 }
 
 pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
@@ -644,11 +669,7 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
         target.cmds.r2_put(target.bucket(), &key, file)
     );
     crate::say!("  check        download it again and compare SHA-256 and size");
-    let encrypted = manifest
-        .sealed
-        .as_ref()
-        .is_some_and(|s| s.format.contains("age"));
-    if !encrypted && target.env.is_production() {
+    if !is_age_sealed(manifest) && target.env.is_production() {
         crate::warn!(
             "{} is not encrypted, and holds {}: its offsite copy has every row readable to anyone who can \
              read the bucket. `recipients` in [{}.encryption] of backups.toml encrypts the backups (see \
@@ -662,7 +683,7 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
 
 pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
     let env = target.env;
-    let mut manifest = checked_manifest(file, env)?;
+    let mut manifest = checked_manifest(target, file)?;
     print_upload_plan(target, file, &manifest);
     let key = object_key(&env.name, manifest.created_at, &manifest.file.name);
     let manifest_path = manifest::manifest_path(file);
