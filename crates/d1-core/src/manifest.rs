@@ -465,6 +465,17 @@ impl Manifest {
         has_rows.then_some(self.migrations.as_slice())
     }
 
+    /// Rows whose schema is today's migrations, whichever they are: a
+    /// data-only backup of chosen tables without `d1_migrations` records
+    /// no migration, and a restore puts its rows into a target that is up
+    /// to date (`--clean` applies every migration first). verify loads it
+    /// so, and `restore --clean` takes it so.
+    pub fn rows_go_on_todays_migrations(&self) -> bool {
+        self.mode == "data-only"
+            && self.migrations.is_empty()
+            && self.applied_migrations().is_none()
+    }
+
     /// The tables and rows a restore checks (`statement::rows_are_checked`:
     /// not `sqlite_sequence`, SQLite's bookkeeping), as every summary of a
     /// backup counts them, so that a backup, its verify and its restore say

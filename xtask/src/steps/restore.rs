@@ -1217,7 +1217,7 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
         return Ok(());
     };
     let files = crate::steps::migrations::migration_files(dir)?;
-    if m.migrations != files {
+    if m.migrations != files && !m.rows_go_on_todays_migrations() {
         crate::stop!(
             crate::exit::Exit::Refused,
             "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \

@@ -633,7 +633,7 @@ impl Shape {
         let partial = manifest.is_some_and(|m| !m.tables.is_empty());
         let mut assumed_schema = None;
         let migrations = match manifest.filter(|_| data_only) {
-            Some(m) if m.migrations.is_empty() && m.applied_migrations().is_none() => {
+            Some(m) if m.rows_go_on_todays_migrations() => {
                 let files = crate::steps::migrations::migration_files(ctx.migrations_dir)?;
                 assumed_schema = Some(warn(
                     "schema",
