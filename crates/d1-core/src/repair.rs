@@ -280,6 +280,12 @@ impl Survey {
         self.tables.iter().any(|(t, _)| t == name)
     }
 
+    /// Whether the dump is rows only: it creates no table and holds rows
+    /// (a `wrangler d1 export --no-schema`).
+    pub fn is_data_only(&self) -> bool {
+        self.tables.is_empty() && self.rows.values().any(|n| *n > 0)
+    }
+
     /// Whether the repair keeps the dump's statements about `sqlite_sequence`.
     pub(crate) fn keeps_sequence(&self) -> bool {
         self.keeps_sequence

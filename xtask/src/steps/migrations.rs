@@ -184,6 +184,48 @@ fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate>
     Ok(gate)
 }
 
+/// How a dump's own `d1_migrations` rows (`recorded`) differ from the
+/// migration `files` of today, said with the names of `files` and a count
+/// only (the dump's rows are its values, which a message never quotes);
+/// `None` when they name the same migrations, compared as sets (wrangler's
+/// order of applying unpadded names is not the directory's), or when the
+/// dump records none, which tells nothing. `restore --clean` refuses such
+/// a dump, and verify fails it, loaded as that restore loads it.
+pub fn dump_records_others(recorded: &[String], files: &[String]) -> Option<String> {
+    let same = recorded.len() == files.len() && files.iter().all(|f| recorded.contains(f));
+    if recorded.is_empty() || same {
+        return None;
+    }
+    let after: Vec<&str> = files
+        .iter()
+        .filter(|f| !recorded.contains(f))
+        .map(String::as_str)
+        .collect();
+    let unknown = recorded.iter().filter(|r| !files.contains(r)).count();
+    let mut differs = Vec::new();
+    if !after.is_empty() {
+        differs.push(format!(
+            "it records none of {} (--clean would empty what {} made, and load none of it back)",
+            after.join(", "),
+            if after.len() == 1 {
+                "that migration"
+            } else {
+                "those migrations"
+            }
+        ));
+    }
+    if unknown > 0 {
+        differs.push(format!(
+            "it records {} that the migrations directory does not hold",
+            count(unknown, "migration"),
+        ));
+    }
+    if differs.is_empty() {
+        differs.push("it records one of them more than once".to_owned());
+    }
+    Some(differs.join("; "))
+}
+
 /// After migrations: the tables whose rows the pre-migration backup counted
 /// (`before`) and that now hold fewer, or are gone, as
 /// `(table, before, now)`. D1 enforces foreign keys whatever a migration
@@ -669,6 +711,22 @@ mod tests {
         let applied = ["0001_a.sql"].map(String::from);
         assert_eq!(pending(&files, &applied), ["0002_b.sql", "0003_c.sql"]);
         assert!(pending(&files[..1], &files[..1]).is_empty());
+    }
+
+    #[test]
+    fn a_dumps_own_migrations_differ_only_as_a_set_and_never_quote_its_rows() {
+        let files = ["1_a.sql", "2_b.sql", "10_c.sql"].map(String::from);
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // wrangler's order of unpadded names, and no rows at all, pass.
+        assert_eq!(
+            dump_records_others(&names(&["1_a.sql", "10_c.sql", "2_b.sql"]), &files),
+            None
+        );
+        assert_eq!(dump_records_others(&[], &files), None);
+        let said = dump_records_others(&names(&["1_a.sql", "secret-row-value"]), &files).unwrap();
+        assert!(said.contains("none of 2_b.sql, 10_c.sql"), "{said}");
+        assert!(said.contains("records 1 migration that"), "{said}");
+        assert!(!said.contains("secret"), "{said}");
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

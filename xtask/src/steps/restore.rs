@@ -1241,51 +1241,18 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
 /// nothing, and goes by the tables it fills.
 fn guard_dump_migrations(file: &Path, recorded: &[String], dir: &Path) -> Result<()> {
     let files = crate::steps::migrations::migration_files(dir)?;
-    // As sets: wrangler's order of applying unpadded names is not the
-    // directory's sorted order.
-    let same = recorded.len() == files.len() && files.iter().all(|f| recorded.contains(f));
-    if recorded.is_empty() || same {
-        return Ok(());
+    if let Some(differs) = crate::steps::migrations::dump_records_others(recorded, &files) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} was taken with other migrations than {} holds, by its d1_migrations rows: {}. \
+             --clean would load its rows into a different schema. Check out the migrations of \
+             that time, or restore it into a database made by them. Nothing was done.",
+            file.display(),
+            dir.display(),
+            differs
+        );
     }
-    // Only the names of migrations/ are shown: the dump's rows are its
-    // values, which a message never quotes.
-    let after: Vec<&str> = files
-        .iter()
-        .filter(|f| !recorded.contains(f))
-        .map(String::as_str)
-        .collect();
-    let unknown = recorded.iter().filter(|r| !files.contains(r)).count();
-    let mut differs = Vec::new();
-    if !after.is_empty() {
-        differs.push(format!(
-            "it records none of {} (--clean would empty what {} made, and load none of it back)",
-            after.join(", "),
-            if after.len() == 1 {
-                "that migration"
-            } else {
-                "those migrations"
-            }
-        ));
-    }
-    if unknown > 0 {
-        differs.push(format!(
-            "it records {} that {} does not hold",
-            d1_core::wording::count(unknown as u64, "migration"),
-            dir.display()
-        ));
-    }
-    if differs.is_empty() {
-        differs.push("it records one of them more than once".to_owned());
-    }
-    crate::stop!(
-        crate::exit::Exit::Refused,
-        "{} was taken with other migrations than {} holds, by its d1_migrations rows: {}. \
-         --clean would load its rows into a different schema. Check out the migrations of that \
-         time, or restore it into a database made by them. Nothing was done.",
-        file.display(),
-        dir.display(),
-        differs.join("; ")
-    );
+    Ok(())
 }
 
 /// `--clean` rebuilds the schema from `migrations/`; refuse (exit 3) when a

@@ -308,6 +308,34 @@ fn verify_at(
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
+    let survey = if manifest.is_none() && keep.is_none() && survey.is_data_only() {
+        shape = Shape::of_data_only_export(ctx)?;
+        match survey_data_only_export(source, ctx, &shape.options)? {
+            Ok((survey, migrations_differ)) => {
+                if let Some(differs) = migrations_differ {
+                    shape.assumed_schema = Some(fail(
+                        "schema",
+                        format!(
+                            "taken with other migrations than {} holds, by its d1_migrations \
+                             rows: {differs}; `restore --clean` refuses it. Verify it with the \
+                             migrations of that time checked out",
+                            ctx.migrations_dir.display()
+                        ),
+                    ));
+                }
+                survey
+            }
+            Err(e) => {
+                run.checks.push(fail(
+                    "statements",
+                    format!("the dump cannot be read: {e:#}"),
+                ));
+                return Ok((run.finish(), None));
+            }
+        }
+    } else {
+        survey
+    };
     run.phase("survey");
     run.findings.clone_from(&survey.findings);
     let restorable = restorable_check(&run.findings);
@@ -634,21 +662,40 @@ impl Shape {
         let mut assumed_schema = None;
         let migrations = match manifest.filter(|_| data_only) {
             Some(m) if m.rows_go_on_todays_migrations() => {
-                let files = crate::steps::migrations::migration_files(ctx.migrations_dir)?;
-                assumed_schema = Some(warn(
-                    "schema",
-                    format!(
-                        "rows of chosen tables record no migration; loaded on today's {} ({}), \
-                         as a restore puts them into an up-to-date target",
-                        d1_core::wording::count(files.len(), "migration"),
-                        ctx.migrations_dir.display()
-                    ),
-                ));
-                Some(migration_sql(ctx.migrations_dir, &files)?)
+                let (sql, said) = todays_migrations(
+                    ctx,
+                    "rows of chosen tables record no migration",
+                    "as a restore puts them into an up-to-date target",
+                )?;
+                assumed_schema = Some(said);
+                Some(sql)
             }
             Some(m) => Some(migration_sql(ctx.migrations_dir, &m.migrations)?),
             None => None,
         };
+        Self::with_migrations(manifest, data_only, partial, migrations, assumed_schema)
+    }
+
+    /// A dump without a manifest that creates no table and holds rows: a
+    /// data-only export (`wrangler d1 export --no-schema`), whose one road
+    /// back is `restore --clean --no-manifest`. It is loaded as that
+    /// restore loads it, on today's migrations.
+    fn of_data_only_export(ctx: &Workspace<'_>) -> Result<Shape> {
+        let (sql, said) = todays_migrations(
+            ctx,
+            "no manifest and no CREATE TABLE: a data-only export",
+            "as `restore --clean --no-manifest` puts its rows",
+        )?;
+        Self::with_migrations(None, true, false, Some(sql), Some(said))
+    }
+
+    fn with_migrations(
+        manifest: Option<&Manifest>,
+        data_only: bool,
+        partial: bool,
+        migrations: Option<Vec<(String, String)>>,
+        assumed_schema: Option<Check>,
+    ) -> Result<Shape> {
         let (known_tables, known_triggers) = match &migrations {
             Some(sql) => crate::steps::migrations::schema_created_by(sql)?,
             None => Default::default(),
@@ -712,6 +759,25 @@ impl Shape {
     }
 }
 
+/// Every migration in the directory, and the check that says the rows were
+/// loaded on them (`what` they are, `as_what` a restore puts them).
+fn todays_migrations(
+    ctx: &Workspace<'_>,
+    what: &str,
+    as_what: &str,
+) -> Result<(Vec<(String, String)>, Check)> {
+    let files = crate::steps::migrations::migration_files(ctx.migrations_dir)?;
+    let said = warn(
+        "schema",
+        format!(
+            "{what}; loaded on today's {} ({}), {as_what}",
+            d1_core::wording::count(files.len(), "migration"),
+            ctx.migrations_dir.display()
+        ),
+    );
+    Ok((migration_sql(ctx.migrations_dir, &files)?, said))
+}
+
 /// The survey `surveyed` on arrival, or else the file's, made now; `Err`
 /// inside when the dump cannot be read.
 fn survey_unless(
@@ -723,6 +789,26 @@ fn survey_unless(
         Some((_, survey)) => Ok(survey),
         None => repair::survey(source.open()?, options),
     })
+}
+
+/// A data-only export's survey under `options`, and how the migrations its
+/// own `d1_migrations` rows record differ from today's, read in the same
+/// pass, as `restore --clean --no-manifest` reads them.
+fn survey_data_only_export(
+    source: &Source,
+    ctx: &Workspace<'_>,
+    options: &repair::Options,
+) -> Result<Result<(repair::Survey, Option<String>)>> {
+    let mut summary = dump::Summarizer::new(ctx.app.encryption_key.as_ref());
+    let survey = repair::survey_observing(source.open()?, options, |sql| summary.statement(sql));
+    Ok(survey.and_then(|survey| {
+        let recorded = summary.finish(&options.known_tables)?.migrations;
+        let files = crate::steps::migrations::migration_files(ctx.migrations_dir)?;
+        Ok((
+            survey,
+            crate::steps::migrations::dump_records_others(&recorded, &files),
+        ))
+    }))
 }
 
 /// The scratch database with the backup loaded into it: the load made as

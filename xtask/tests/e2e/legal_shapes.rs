@@ -641,6 +641,14 @@ fn a_clean_restore_of_an_export_from_before_a_seeding_migration_keeps_the_seeded
         "the refused restore applied the migrations:\n{}",
         run.all()
     );
+    // verify judges the file by the same road: BAD, for the same reason.
+    let verify = target.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(verify.code, Some(1), "{}", verify.all());
+    assert!(
+        verify.stdout.contains("0006_plans.sql") && verify.stdout.contains("refuses it"),
+        "{}",
+        verify.all()
+    );
 }
 
 #[test]

@@ -987,4 +987,10 @@ fn verify_does_not_call_bad_a_no_schema_export_that_the_clean_restore_takes() {
         "the clean restore brings every row back, but verify calls it BAD:\n{}",
         run.all()
     );
+    assert!(
+        run.all().contains("a data-only export")
+            && run.all().contains("restore --clean --no-manifest"),
+        "verify does not say how it judged the file:\n{}",
+        run.all()
+    );
 }
