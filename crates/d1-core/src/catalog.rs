@@ -248,6 +248,51 @@ pub fn schema_sql(db: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
     .collect()
 }
 
+/// The tables of `db` whose foreign keys reference a table `db` does not
+/// hold, as (table, parent), once each. D1 enforces foreign keys, and
+/// SQLite then refuses every INSERT into such a table ("no such table:
+/// main.parent"), whatever its values: a backup of chosen tables that
+/// leaves a parent out restores by no road, and leaves the app unable to
+/// write to the table.
+pub fn missing_parents(db: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    db.prepare(
+        "SELECT DISTINCT m.name, f.\"table\" FROM main.sqlite_schema AS m, \
+         pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' AND NOT EXISTS \
+         (SELECT 1 FROM main.sqlite_schema AS p WHERE p.type = 'table' \
+         AND p.name = f.\"table\" COLLATE NOCASE) ORDER BY 1, 2",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// [`missing_parents`] said: the tables and the fix, names only.
+pub fn missing_parents_said(missing: &[(String, String)]) -> String {
+    let pairs: Vec<String> = missing
+        .iter()
+        .map(|(table, parent)| {
+            format!(
+                "{} references {}",
+                crate::names::shown(table),
+                crate::names::shown(parent)
+            )
+        })
+        .collect();
+    let mut parents: Vec<&str> = missing.iter().map(|(_, p)| p.as_str()).collect();
+    parents.sort_unstable();
+    parents.dedup();
+    format!(
+        "{}, which the backup does not hold: D1 enforces foreign keys, so no restore can load \
+         those rows, nor the app write to those tables, without {}. Take {} with --table too",
+        pairs.join(", "),
+        if parents.len() == 1 { "it" } else { "them" },
+        parents
+            .iter()
+            .map(|p| crate::names::shown(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// The most VDBE instructions a statement of [`stuck_triggers`] may compile
 /// to: far more than a trigger program of any app (a few thousand), and a
 /// bound on a schema of views that each read the one before twice, which
@@ -561,6 +606,36 @@ impl<'a> Exportable<'a> {
     }
 }
 
+/// Refuses chosen `tables` whose foreign keys reference a table of the
+/// database that is not chosen ([`missing_parents`]): their backup could
+/// never be restored. Their `CREATE TABLE` statements, as the database
+/// stores them, are made in a gated database in memory, to read their keys.
+fn refuse_missing_parents(catalog: &Catalog, tables: &[String]) -> Result<()> {
+    let gate = crate::gate::Gate::memory()?;
+    for table in tables {
+        if let Some(sql) = catalog.find(table).and_then(|o| o.sql.as_deref()) {
+            // One that does not run here has no keys to read.
+            let _ = gate.run(sql);
+        }
+    }
+    let missing: Vec<(String, String)> = missing_parents(gate.db())?
+        .into_iter()
+        .filter(|(_, parent)| {
+            catalog
+                .objects
+                .iter()
+                .any(|o| o.kind == "table" && o.name.eq_ignore_ascii_case(parent))
+        })
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "--table: {}. Nothing was exported",
+            missing_parents_said(&missing)
+        );
+    }
+    Ok(())
+}
+
 /// What one export covers, decided before wrangler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportScope {
@@ -660,6 +735,7 @@ impl ExportScope {
             push_unique(&mut tables, &object.name);
             push_unique(&mut data_tables, &object.name);
         }
+        refuse_missing_parents(catalog, &data_tables)?;
         // wrangler keeps an index or trigger only when its own name is listed:
         // list those of the chosen tables so the backup of a table is whole.
         let chosen: BTreeSet<String> = data_tables.iter().cloned().collect();
@@ -712,6 +788,37 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_whose_parent_is_missing_is_named() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE Companies (id INTEGER PRIMARY KEY);
+             CREATE TABLE customers (id INTEGER PRIMARY KEY,
+                 company_id INTEGER REFERENCES companies (id),
+                 account_id INTEGER REFERENCES accounts (id),
+                 parent INTEGER REFERENCES customers (id));
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, by INTEGER REFERENCES accounts (id));",
+        )
+        .unwrap();
+        // A parent matched ignoring case, and the table itself, are there.
+        let missing = missing_parents(&db).unwrap();
+        assert_eq!(
+            missing,
+            [
+                ("customers".to_owned(), "accounts".to_owned()),
+                ("notes".to_owned(), "accounts".to_owned())
+            ]
+        );
+        let said = missing_parents_said(&missing);
+        assert!(
+            said.starts_with("customers references accounts, notes references accounts, which")
+                && said.ends_with("Take accounts with --table too"),
+            "{said}"
+        );
+        let check = crate::checks::foreign_key_check(&db).unwrap();
+        assert_eq!(check.status, crate::checks::Status::Fail);
+    }
 
     #[test]
     fn a_trigger_the_migrations_do_not_make_alike_is_foreign() {

@@ -251,6 +251,13 @@ pub fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
 }
 
 pub fn foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
+    let missing = crate::catalog::missing_parents(db)?;
+    if !missing.is_empty() {
+        return Ok(fail(
+            "foreign keys",
+            crate::catalog::missing_parents_said(&missing),
+        ));
+    }
     let mut stmt = db.prepare("PRAGMA foreign_key_check")?;
     let broken: Vec<(String, Option<i64>, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

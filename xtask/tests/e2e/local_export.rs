@@ -207,7 +207,14 @@ fn chosen_tables_and_fts5_match_the_export_through_wrangler() {
     assert!(text.contains("INSERT INTO \"customer_search_content\""));
     assert!(!text.contains("CREATE VIRTUAL TABLE"));
 
-    let chosen = ["--table", "customers", "--table", "odd \"values\""];
+    let chosen = [
+        "--table",
+        "customers",
+        "--table",
+        "companies",
+        "--table",
+        "odd \"values\"",
+    ];
     let native = backup_bytes(&sb, &chosen);
     let mut via = chosen.to_vec();
     via.push("--via-wrangler");

@@ -171,7 +171,7 @@ fn a_backup_of_chosen_tables_does_not_launder_an_edited_migration() {
     sb.xtask(&["backup", "local"]).assert_ok();
     let name = "0002_encryption_keys_and_qbt_tokens.sql";
     let original = edit_migration(&sb, name);
-    sb.xtask(&["backup", "local", "--table", "customers"])
+    sb.xtask(&["backup", "local", "--table", "companies"])
         .assert_ok();
     sb.xtask(&["backup", "local", "--schema-only"]).assert_ok();
 

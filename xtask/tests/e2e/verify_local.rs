@@ -758,13 +758,15 @@ fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
         "encryption_keys",
         "--table",
         "customers",
+        "--table",
+        "companies",
     ])
     .assert_ok();
     let run = sb.xtask(&["list"]);
     run.assert_ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(
-        lines[1].contains("full (encryption_keys, customers)"),
+        lines[1].contains("full (encryption_keys, customers, companies)"),
         "{}",
         run.stdout
     );
@@ -848,56 +850,52 @@ fn verify_never_calls_a_data_only_export_with_rows_empty() {
 }
 
 /// atkAJ: `backup local --table customers` (customers references
-/// companies, which it leaves out) is verified GOOD: verify loads a backup
-/// of chosen tables with foreign keys off and skips their check. Restore
-/// loads it with foreign keys enforced, as D1 does, so both roads the README
-/// offers for it, `--partial` into an empty database and `--replace
-/// --partial`, fail with `no such table: main.companies`. A GOOD verdict
-/// must mean the backup restores.
+/// companies, which it leaves out) was verified GOOD: verify loaded a
+/// backup of chosen tables with foreign keys off and skipped their check.
+/// Restore loads it with foreign keys enforced, as D1 does, so both roads
+/// the README offers for it, `--partial` into an empty database and
+/// `--replace --partial` (which drops the rest), failed with `no such
+/// table: main.companies`. Such a backup is now refused before anything is
+/// exported, naming the fix; with the parent chosen too, it restores.
 #[test]
-fn a_good_backup_of_a_table_whose_parent_it_leaves_out_restores_with_partial() {
+fn a_backup_of_a_table_without_the_table_it_references_is_refused_and_with_it_restores() {
     let sb = seeded();
-    // Verified by the backup itself; the verdict is what matters here.
-    let _ = sb.xtask(&["backup", "local", "--table", "customers"]);
-    let name = only_backup(&sb);
-    let verdict = manifest_for(&sb, &name)["verification"]["outcome"].clone();
-    if verdict != "good" {
-        return; // verify and restore agree that it does not restore
-    }
-    let file = sb.backups().join(&name);
-
-    let target = Sandbox::new();
-    let into_empty = target.xtask(&[
-        "restore",
-        path_arg(&file),
-        "--to",
-        "local",
-        "--partial",
-        "--yes",
-    ]);
+    let refused = sb.xtask(&["backup", "local", "--table", "customers"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
     assert!(
-        into_empty.ok,
-        "verified GOOD, but the restore into an empty database failed:\n{}",
-        into_empty.all()
+        refused.stderr.contains("customers references companies")
+            && refused.stderr.contains("Take companies with --table too"),
+        "{}",
+        refused.all()
     );
+    assert!(sql_backups(&sb).is_empty(), "{:?}", sql_backups(&sb));
+
+    sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "customers",
+        "--table",
+        "companies",
+    ])
+    .assert_ok();
+    let name = only_backup(&sb);
+    assert_eq!(manifest_for(&sb, &name)["verification"]["outcome"], "good");
+    let file = sb.backups().join(&name);
+    let target = Sandbox::new();
+    target
+        .xtask(&[
+            "restore",
+            path_arg(&file),
+            "--to",
+            "local",
+            "--partial",
+            "--yes",
+        ])
+        .assert_ok();
     assert_eq!(
         target.query("SELECT count(*) AS n FROM customers")[0][0]["n"],
         3
-    );
-
-    let replace = sb.xtask(&[
-        "restore",
-        &name,
-        "--to",
-        "local",
-        "--replace",
-        "--partial",
-        "--yes",
-    ]);
-    assert!(
-        replace.ok,
-        "verified GOOD, but --replace --partial failed:\n{}",
-        replace.all()
     );
 }
 
