@@ -268,4 +268,63 @@ mod tests {
             "{e:#}"
         );
     }
+
+    /// rvAH: a seed that refers to a row the app made (not a migration)
+    /// runs in D1 but fails here when the deferred keys are checked at the
+    /// end of the migration. The plan says `CHANGES  not known:
+    /// FOREIGN KEY constraint failed`, naming no migration, where the
+    /// function's doc and the README promise the one that does not run.
+    #[test]
+    fn a_migration_whose_deferred_keys_fail_here_is_named() {
+        let sql = r#"INSERT INTO "Post"(id, authorId) VALUES (1, 42);"#;
+        let e = side_writes(&gate(), &migration(sql)).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("0002_change.sql"),
+            "the plan does not say which migration: {e:#}"
+        );
+    }
+
+    /// rvAH: a statement that does not compile is told with rusqlite's
+    /// `… in <the rest of the migration> at offset N`: the plan prints the
+    /// migration's values (a seeded key), line breaks and all, where the
+    /// README promises "never a value" ([`crate::gate::without_values`]
+    /// is what every other road uses).
+    #[test]
+    fn a_migration_that_does_not_compile_is_told_without_its_values() {
+        let sql = "INSERT INTO \"User\" VALUES (1, 'sk_live_51Hrv4HSecret')\n\
+                   INSERT INTO \"User\" VALUES (2, 'second');\n";
+        let e = format!("{:#}", side_writes(&gate(), &migration(sql)).unwrap_err());
+        assert!(e.contains("0002_change.sql"), "{e}");
+        assert!(
+            !e.contains("sk_live_51Hrv4HSecret") && !e.contains("second") && !e.contains('\n'),
+            "the plan quotes the migration's values: {e:?}"
+        );
+    }
+
+    /// rvAH: the pending migrations run in memory with no bound on time: a
+    /// recursive query that never ends (D1 stops it after 30 seconds, and
+    /// the migration fails there) holds `migrate --dry-run` and `deploy`
+    /// for ever, before any plan is printed. A dump's statement on the same
+    /// gate is stopped after [`crate::gate::STATEMENT_SECONDS`].
+    #[test]
+    fn a_migration_that_runs_for_ever_is_stopped() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c;";
+            let ran = side_writes(&gate(), &migration(sql)).map_err(|e| format!("{e:#}"));
+            let _ = tx.send(ran);
+        });
+        let limit = std::time::Duration::from_secs(crate::gate::STATEMENT_SECONDS + 30);
+        match rx.recv_timeout(limit) {
+            Ok(ran) => {
+                let e = ran.unwrap_err();
+                assert!(e.contains("0002_change.sql"), "{e}");
+            }
+            Err(_) => panic!(
+                "side_writes still runs a recursive query after {} seconds",
+                limit.as_secs()
+            ),
+        }
+    }
 }

@@ -380,3 +380,93 @@ fn a_redefinition_whose_references_restrict_tells_no_foreign_key_change() {
     assert!(!dry.stdout.contains("CHANGES"), "{}", dry.all());
     assert!(!dry.stderr.contains("warning"), "{}", dry.all());
 }
+
+#[test]
+fn a_later_migration_on_a_table_made_outside_migrations_does_not_hide_a_set_null() {
+    // rvAH: the app made `app_settings` itself (the console, a script), as
+    // many do; a pending seed into it runs in D1 but not in memory, where
+    // only the migrations' schema is. That one failure throws away what
+    // the run found before it: the plan says `CHANGES  not known: …` of
+    // 0007 and nothing of 0006, whose drop sets every Post.authorId to NULL;
+    // no warning, and with -q not a word.
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
+    sb.execute_sql(
+        "CREATE TABLE \"app_settings\" (\"k\" TEXT NOT NULL PRIMARY KEY, \"v\" TEXT);\n\
+         INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
+         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
+    );
+    let migrations = sb.path().join("migrations");
+    std::fs::write(
+        migrations.join("0006_prisma_redefine_user.sql"),
+        PRISMA_REDEFINE_USER,
+    )
+    .unwrap();
+    std::fs::write(
+        migrations.join("0007_default_theme.sql"),
+        "INSERT INTO \"app_settings\" (\"k\", \"v\") VALUES ('theme', 'dark');\n",
+    )
+    .unwrap();
+    let authors = "SELECT count(*) AS n FROM \"Post\" WHERE \"authorId\" IS NOT NULL";
+
+    let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains(
+            "CHANGES      0006_prisma_redefine_user.sql: DROP TABLE User also sets \
+             Post.authorId through a foreign key's action"
+        ),
+        "a later migration that does not run in memory hides 0006's SET NULL:\n{}",
+        dry.all()
+    );
+
+    let run = sb.xtask(&["migrate", "local", "--yes", "-q"]);
+    run.assert_ok();
+    assert_eq!(
+        sb.query(authors)[0][0]["n"],
+        0,
+        "D1 set every author to NULL"
+    );
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("Post.authorId"),
+        "every post lost its author, and migrate -q said nothing:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn an_applied_seed_into_a_table_made_outside_migrations_does_not_blind_every_later_plan() {
+    // rvAH: once a migration that writes a table the app made itself is
+    // applied, the applied migrations never run in memory again, so every
+    // later plan of that database says `CHANGES  not known` and warns of
+    // nothing: here, a Prisma redefinition that sets every Post.authorId
+    // to NULL.
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
+    sb.execute_sql(
+        "CREATE TABLE \"app_settings\" (\"k\" TEXT NOT NULL PRIMARY KEY, \"v\" TEXT);\n\
+         INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
+         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
+    );
+    let migrations = sb.path().join("migrations");
+    std::fs::write(
+        migrations.join("0006_default_theme.sql"),
+        "INSERT INTO \"app_settings\" (\"k\", \"v\") VALUES ('theme', 'dark');\n",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    std::fs::write(
+        migrations.join("0007_prisma_redefine_user.sql"),
+        PRISMA_REDEFINE_USER,
+    )
+    .unwrap();
+
+    let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains(
+            "CHANGES      0007_prisma_redefine_user.sql: DROP TABLE User also sets \
+             Post.authorId through a foreign key's action"
+        ) && dry.stderr.contains("warning"),
+        "an applied migration that does not run in memory blinds the plan for good:\n{}",
+        dry.all()
+    );
+}
