@@ -891,3 +891,98 @@ fn a_clean_restore_of_a_hand_no_schema_export_rebuilds_an_external_content_fts5_
         run.all()
     );
 }
+
+/// atkAL: an external-content FTS5 index whose sync triggers index only
+/// the rows the app shows (a soft delete takes a post out of the search,
+/// the usual pattern), backed up: verify calls it GOOD, the restore says
+/// "[x] content: every row equal to the backup's", and the restored
+/// search finds the deleted post the source's did not: the repair
+/// rebuilds the index from every row of `posts` (repair.rs, 'rebuild').
+/// Nothing says so. A restore must bring back what the search found, or
+/// say, as it does for a contentless table, that it could not.
+#[test]
+fn an_external_content_fts5_index_kept_partial_by_its_triggers_searches_as_before() {
+    let shape = "\
+CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, deleted_at TEXT);
+CREATE VIRTUAL TABLE posts_fts USING fts5(body, content='posts', content_rowid='id');
+CREATE TRIGGER posts_ai AFTER INSERT ON posts WHEN new.deleted_at IS NULL
+BEGIN INSERT INTO posts_fts(rowid, body) VALUES (new.id, new.body); END;
+CREATE TRIGGER posts_soft_delete AFTER UPDATE OF deleted_at ON posts
+WHEN old.deleted_at IS NULL AND new.deleted_at IS NOT NULL
+BEGIN INSERT INTO posts_fts(posts_fts, rowid, body) VALUES ('delete', old.id, old.body); END;
+";
+    let probe = "SELECT rowid AS id FROM posts_fts WHERE posts_fts MATCH 'hello' ORDER BY rowid";
+    let sb = sandbox_with_migration(shape);
+    sb.execute_sql_with_wrangler(
+        "INSERT INTO posts (id, body) VALUES (1, 'public hello'), (2, 'private hello');\n\
+         UPDATE posts SET deleted_at = '2026-11-30' WHERE id = 2;",
+    );
+    let before = sb.query(probe);
+    assert_eq!(
+        before[0].len(),
+        1,
+        "the source finds only the post it shows"
+    );
+
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+    let verify = sb.xtask(&["verify", file.to_str().unwrap()]);
+    verify.assert_ok();
+
+    let target = target_with_migration(shape);
+    let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
+    restore.assert_ok();
+    let after = target.query(probe);
+    assert!(
+        after == before || restore.stderr.contains("warning: posts_fts"),
+        "verified GOOD and restored with every row equal, but the search now finds \
+         {after:?} where the source found {before:?}, and nothing said so:\n{}",
+        restore.all()
+    );
+}
+
+/// atkAL: a contentless FTS5 index kept in sync by triggers on its base
+/// table (FTS5's documented pattern: 'delete' with the old values on
+/// UPDATE and DELETE). The backup is GOOD and the restore warns that the
+/// index comes back empty, "rebuild it from the app's data afterwards";
+/// but until someone does, the app's next DELETE (or UPDATE) of a `docs`
+/// row fails in D1 with "database disk image is malformed:
+/// SQLITE_CORRUPT_VTAB": its trigger deletes from the empty index a row
+/// it never held. The restore says no BREAKS for it, as it does for a
+/// trigger that cannot run.
+#[test]
+fn a_contentless_fts5_index_with_sync_triggers_leaves_its_tables_writable_or_says_it_breaks() {
+    let shape = "\
+CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE VIRTUAL TABLE docs_idx USING fts5(body, content='');
+CREATE TRIGGER docs_ai AFTER INSERT ON docs
+BEGIN INSERT INTO docs_idx(rowid, body) VALUES (new.id, new.body); END;
+CREATE TRIGGER docs_ad AFTER DELETE ON docs
+BEGIN INSERT INTO docs_idx(docs_idx, rowid, body) VALUES ('delete', old.id, old.body); END;
+";
+    let sb = sandbox_with_migration(shape);
+    sb.execute_sql_with_wrangler("INSERT INTO docs VALUES (1, 'alpha one'), (2, 'beta two');");
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+
+    let target = target_with_migration(shape);
+    let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
+    restore.assert_ok();
+    let delete = target.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--command",
+        "DELETE FROM docs WHERE id = 2",
+    ]);
+    assert!(
+        delete.ok || (restore.all().contains("BREAKS") && restore.all().contains("docs_ad")),
+        "restored GOOD, but the app's next DELETE of a docs row fails, and the restore did \
+         not say so:\n{}\nthe delete:\n{}",
+        restore.all(),
+        delete.all()
+    );
+}

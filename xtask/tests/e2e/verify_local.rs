@@ -992,3 +992,131 @@ fn verify_does_not_call_bad_a_no_schema_export_that_the_clean_restore_takes() {
         run.all()
     );
 }
+
+/// atkAL: a line added inside a trigger of an applied migration (a comment,
+/// a reformat) makes every backup taken before it unrestorable: `restore
+/// latest:local` refuses it ("creates triggers that the migrations it
+/// records as applied do not create (or create otherwise)"), and there is
+/// no flag that takes it. Yet `status` calls that backup the newest
+/// verified one, "ok", "all applied as of that backup", exit 0 and no
+/// warning; `list` says `good`. The day it is needed, the backup `status`
+/// vouched for cannot be restored.
+#[test]
+fn status_does_not_call_ok_a_newest_backup_that_restore_refuses_after_a_migration_edit() {
+    let sb = seeded();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let migration = sb.path().join("migrations/0004_audit_log.sql");
+    let text = std::fs::read_to_string(&migration).unwrap();
+    assert!(text.contains("BEGIN\n"), "{text}");
+    std::fs::write(
+        &migration,
+        text.replacen("BEGIN\n", "BEGIN\n    -- the app never updates a row\n", 1),
+    )
+    .unwrap();
+
+    let restore = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    if restore.ok {
+        return; // restore takes it: status and restore agree
+    }
+    assert!(restore.stderr.contains(&name), "{}", restore.all());
+
+    let status = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        !status.ok || status.stderr.contains("warning"),
+        "restore refuses {name}, but status calls it the newest verified backup and ok:\n{}\n\
+         restore said:\n{}",
+        status.all(),
+        restore.all()
+    );
+}
+
+/// A seeded sandbox whose one backup is sealed to a key since retired:
+/// backups.toml now names only a new recipient, and the old identity file
+/// is gone (a key rotation). Returns the sandbox, the old recipient, and
+/// the new identity file (with the directory that holds it).
+fn backup_sealed_to_a_retired_key() -> (Sandbox, String, tempfile::TempDir, PathBuf) {
+    let sb = seeded();
+    let keys = tempfile::tempdir().unwrap();
+    let old = keys.path().join("old.agekey");
+    let new = keys.path().join("new.agekey");
+    let old_recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", path_arg(&old)]));
+    let new_recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", path_arg(&new)]));
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let with = |r: &str| format!("[local.encryption]\nrecipients = [\"{r}\"]\n\n{text}");
+    std::fs::write(&settings, with(&old_recipient)).unwrap();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    std::fs::write(&settings, with(&new_recipient)).unwrap();
+    std::fs::remove_file(&old).unwrap();
+    (sb, old_recipient, keys, new)
+}
+
+/// atkAL: after a key rotation (backups.toml names only the new recipient,
+/// the old identity destroyed), the newest backup is sealed to the old key
+/// alone and no identity this project names can open it: `restore
+/// latest:local --identity NEW` fails ("no identity matched any of the
+/// file's recipients"). `status` still calls it the newest verified backup,
+/// ok, exit 0, with no word that it is sealed to a recipient the
+/// environment no longer uses; the manifest records its recipients.
+#[test]
+fn status_says_when_the_newest_backup_is_sealed_only_to_a_retired_recipient() {
+    let (sb, _old, _keys, new) = backup_sealed_to_a_retired_key();
+    let restore = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--identity",
+        path_arg(&new),
+    ]);
+    assert!(!restore.ok, "{}", restore.all());
+    let status = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        !status.ok || status.stderr.contains("warning"),
+        "restore cannot open the newest backup with the environment's key, but status calls \
+         it ok:\n{}\nrestore said:\n{}",
+        status.all(),
+        restore.all()
+    );
+}
+
+/// atkAL: the same restore's error is age's alone, "decrypting with age
+/// failed: age: no identity matched any of the file's recipients": it
+/// names neither the backup nor the recipient it is sealed to (in its
+/// manifest's `sealed.recipients`), which is what the operator must find
+/// the identity of.
+#[test]
+fn a_restore_that_no_identity_opens_names_the_backup_and_its_recipients() {
+    let (sb, old, _keys, new) = backup_sealed_to_a_retired_key();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    let restore = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--identity",
+        path_arg(&new),
+    ]);
+    assert!(!restore.ok, "{}", restore.all());
+    assert!(
+        restore.stderr.contains(&name) && restore.stderr.contains(&old),
+        "the error names neither {name} nor its recipient {old}:\n{}",
+        restore.all()
+    );
+}
