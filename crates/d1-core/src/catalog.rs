@@ -103,6 +103,16 @@ impl Catalog {
             .collect()
     }
 
+    /// The `CREATE` statements of every schema object, but SQLite's and
+    /// workerd's own, in creation order (for [`schema_copy`]).
+    pub fn schema_statements(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .filter(|o| !o.name.starts_with("sqlite_") && !o.name.starts_with("_cf_"))
+            .filter_map(|o| o.sql.clone())
+            .collect()
+    }
+
     /// `CREATE TABLE` statements by table name.
     pub fn create_statements(&self) -> BTreeMap<String, String> {
         self.objects
@@ -304,6 +314,23 @@ const MOST_INSTRUCTIONS: i32 = 250_000;
 /// are made first, then the other tables, then indexes, views and
 /// triggers, whatever their order.
 pub fn stuck_triggers(schema: &[String]) -> rusqlite::Result<Vec<StuckTrigger>> {
+    if !schema
+        .iter()
+        .any(|sql| matches!(crate::statement::created_object(sql), Some(("trigger", _))))
+    {
+        return Ok(Vec::new());
+    }
+    let copy = schema_copy(schema)?;
+    stuck_in(&copy)
+}
+
+/// An empty copy, in memory, of the schema `schema` makes (its `CREATE`
+/// statements): virtual tables first, then the other tables, then indexes,
+/// views and triggers, whatever their order. One that SQLite will not make
+/// here (a shadow table its virtual table made, `sqlite_sequence`) is left
+/// out. It cannot attach a file, and a statement on it may compile to at
+/// most [`MOST_INSTRUCTIONS`].
+pub fn schema_copy(schema: &[String]) -> rusqlite::Result<rusqlite::Connection> {
     let kinds: Vec<(&str, &str)> = schema
         .iter()
         .map(|sql| {
@@ -320,9 +347,6 @@ pub fn stuck_triggers(schema: &[String]) -> rusqlite::Result<Vec<StuckTrigger>> 
             (kind, sql.as_str())
         })
         .collect();
-    if !kinds.iter().any(|(kind, _)| *kind == "trigger") {
-        return Ok(Vec::new());
-    }
     let copy = rusqlite::Connection::open_in_memory()?;
     copy.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     copy.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
@@ -338,6 +362,11 @@ pub fn stuck_triggers(schema: &[String]) -> rusqlite::Result<Vec<StuckTrigger>> 
             let _ = copy.execute_batch(sql);
         }
     }
+    Ok(copy)
+}
+
+/// [`stuck_triggers`] of the schema in `copy`.
+fn stuck_in(copy: &rusqlite::Connection) -> rusqlite::Result<Vec<StuckTrigger>> {
     let mut objects = copy.prepare(
         "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
          WHERE type = 'trigger' ORDER BY rowid",

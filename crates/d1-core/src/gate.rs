@@ -200,51 +200,6 @@ struct State {
     /// The statement being prepared writes to a virtual table: an FTS5
     /// table's row or command (see [`Gate::bounded`]).
     writes_virtual: bool,
-    /// While [`Gate::watch_writes`] is on: the writes the statements
-    /// prepared since the last [`Gate::take_writes`] were coded to make.
-    writes: Option<Vec<Write>>,
-}
-
-/// One write SQLite coded a statement to make, as its authorizer told it:
-/// the statement's own, a trigger's (`inner` names the trigger) or a
-/// foreign key's action (`inner` is `None`, the table another).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
-    pub kind: WriteKind,
-    pub table: String,
-    /// The column an UPDATE sets.
-    pub column: Option<String>,
-    /// The innermost trigger or view the write is coded in.
-    pub inner: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteKind {
-    Insert,
-    Update,
-    Delete,
-    DropTable,
-}
-
-impl Write {
-    fn of(ctx: &AuthContext<'_>) -> Option<Write> {
-        let (kind, table, column) = match ctx.action {
-            AuthAction::Insert { table_name } => (WriteKind::Insert, table_name, None),
-            AuthAction::Update {
-                table_name,
-                column_name,
-            } => (WriteKind::Update, table_name, Some(column_name)),
-            AuthAction::Delete { table_name } => (WriteKind::Delete, table_name, None),
-            AuthAction::DropTable { table_name } => (WriteKind::DropTable, table_name, None),
-            _ => return None,
-        };
-        Some(Write {
-            kind,
-            table: table.to_owned(),
-            column: column.map(str::to_owned),
-            inner: ctx.accessor.map(str::to_owned),
-        })
-    }
 }
 
 impl State {
@@ -260,7 +215,6 @@ impl State {
             emptiable: std::mem::take(&mut self.emptiable),
             inserted: std::mem::take(&mut self.inserted),
             virtual_tables: std::mem::take(&mut self.virtual_tables),
-            writes: self.writes.take(),
             ..State::default()
         }
     }
@@ -287,9 +241,6 @@ impl Gate {
         let seen = Arc::clone(&state);
         db.authorizer(Some(move |ctx: AuthContext<'_>| {
             let mut state = seen.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(writes) = &mut state.writes {
-                writes.extend(Write::of(&ctx));
-            }
             let verdict = match state.running {
                 Some(_) => judge_running(&ctx),
                 None => judge(&mut state, &ctx),
@@ -465,24 +416,6 @@ impl Gate {
         state
             .emptiable
             .extend(tables.into_iter().map(|t| t.to_lowercase()));
-    }
-
-    /// From here on, records the writes each statement prepared is coded
-    /// to make ([`Gate::take_writes`]).
-    pub fn watch_writes(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.writes.get_or_insert_with(Vec::new);
-    }
-
-    /// The writes recorded since the last call, in the order SQLite coded
-    /// them (none unless [`Gate::watch_writes`] is on).
-    pub fn take_writes(&self) -> Vec<Write> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state
-            .writes
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
     }
 
     /// A gated database in memory.

@@ -367,7 +367,7 @@ impl MigrationPlan<'_> {
                 "applied_before": self.applied,
                 "pending": self.pending,
                 "foreign_key_actions": match &self.side_writes {
-                    Ok(sides) => serde_json::json!(sides.iter().map(|s| serde_json::json!({
+                    Ok(found) => serde_json::json!(found.side_writes.iter().map(|s| serde_json::json!({
                         "migration": s.migration,
                         "statement": s.statement,
                         "table": s.target,
@@ -376,6 +376,10 @@ impl MigrationPlan<'_> {
                         "sets_columns": s.sets,
                     })).collect::<Vec<_>>()),
                     Err(_) => serde_json::Value::Null,
+                },
+                "foreign_key_actions_not_known": match &self.side_writes {
+                    Ok(found) => serde_json::json!(found.unknown),
+                    Err(why) => serde_json::json!([why]),
                 },
                 "backup": if args.no_backup { "skipped" } else { "full backup first" },
                 "wrangler_commands": if self.pending.is_empty() {

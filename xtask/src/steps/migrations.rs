@@ -363,7 +363,7 @@ pub struct MigrationPlan<'e> {
     pub pending: Vec<String>,
     /// What the pending migrations change through foreign key actions
     /// ([`side_writes`]), or why that is not known.
-    pub side_writes: Result<Vec<d1_core::fk_actions::SideWrite>, String>,
+    pub side_writes: Result<d1_core::fk_actions::Found, String>,
 }
 
 /// Reads the target's applied migrations and refuses (exit 3) when one of
@@ -384,7 +384,7 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
         }
     }
     let pending = pending(&files, &applied);
-    let side_writes = side_writes(&dir, &files, &applied, &pending).map_err(|e| format!("{e:#}"));
+    let side_writes = side_writes(sh, project, env, &dir, &pending).map_err(|e| format!("{e:#}"));
     Ok(MigrationPlan {
         env,
         dir,
@@ -396,25 +396,35 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
 }
 
 /// What the `pending` migrations change in tables they do not name,
-/// through foreign key actions (see [`d1_core::fk_actions`]): run in
-/// memory on the schema the `applied` ones in `dir` make. The target's own
-/// schema is not read: a table made outside the migrations is not seen.
+/// through foreign key actions (see [`d1_core::fk_actions`]): prepared in
+/// memory on an empty copy of the target's schema, read from the local
+/// D1's file or with one read-only query. A database with no tables yet
+/// has no rows for an action to change.
 fn side_writes(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
     dir: &Path,
-    files: &[String],
-    applied: &[String],
     pending: &[String],
-) -> Result<Vec<d1_core::fk_actions::SideWrite>> {
+) -> Result<d1_core::fk_actions::Found> {
+    const PURPOSE: &str = "read the schema the migrations apply to (read-only)";
     if pending.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
-    let applied: Vec<String> = applied
-        .iter()
-        .filter(|name| files.contains(name))
-        .cloned()
-        .collect();
-    let gate = run_in_memory(&read_migrations(dir, &applied)?)?;
-    d1_core::fk_actions::side_writes(&gate, &read_migrations(dir, pending)?)
+    let wrangler;
+    let cmds = project.commands();
+    let reader = match local_d1::existing_file(&project.config_dir, env) {
+        Some(file) => DatabaseReader::File(file),
+        None if env.location == crate::config::environment::Location::Local => {
+            return Ok(Default::default());
+        }
+        None => {
+            wrangler = project.wrangler(sh)?;
+            DatabaseReader::Wrangler(&wrangler, &cmds, env)
+        }
+    };
+    let schema = reader.catalog(PURPOSE)?.schema_statements();
+    d1_core::fk_actions::side_writes(&schema, &read_migrations(dir, pending)?)
 }
 
 impl MigrationPlan<'_> {
@@ -447,9 +457,12 @@ impl MigrationPlan<'_> {
             crate::say!("  {label:<13}{name}");
         }
         match &self.side_writes {
-            Ok(sides) => {
-                for side in sides {
+            Ok(found) => {
+                for side in &found.side_writes {
                     crate::say!("  CHANGES      {}", side.describe());
+                }
+                for why in &found.unknown {
+                    crate::say!("  CHANGES      not known: {why}");
                 }
             }
             Err(why) => crate::say!("  CHANGES      not known: {why}"),
@@ -460,9 +473,26 @@ impl MigrationPlan<'_> {
     /// Warns (even with -q), before anything is applied, of the rows the
     /// pending migrations change through foreign key actions.
     fn warn_of_side_writes(&self) {
-        let Ok(sides) = &self.side_writes else {
-            return;
+        let found = match &self.side_writes {
+            Ok(found) => found,
+            Err(why) => {
+                crate::warn!(
+                    "what the pending migrations change through foreign key actions is not \
+                     known ({why}); read them before you apply them"
+                );
+                return;
+            }
         };
+        if !found.unknown.is_empty() {
+            crate::warn!(
+                "some statements of the pending migrations do not prepare or run on {}'s schema \
+                 here, so what they change through foreign key actions is not known, and D1 may \
+                 refuse them too: {}",
+                self.env.database_name,
+                found.unknown.join("; ")
+            );
+        }
+        let sides = &found.side_writes;
         if sides.is_empty() {
             return;
         }
