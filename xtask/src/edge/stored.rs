@@ -492,6 +492,34 @@ impl Source {
         })
     }
 
+    /// `e`, from reading the source; when no identity given opens it, it
+    /// names the file and the recipients its manifest records it sealed
+    /// to (public keys), whose identity is what the operator must find.
+    fn unopened(&self, e: anyhow::Error) -> anyhow::Error {
+        let Source::File { path, .. } = self else {
+            return e;
+        };
+        if !format!("{e:#}").contains("no identity matched") {
+            return e;
+        }
+        use crate::edge::manifest_file::ManifestFile as _;
+        let recipients = d1_core::manifest::Manifest::for_backup(path)
+            .ok()
+            .and_then(|m| m.sealed)
+            .map(|s| s.recipients)
+            .unwrap_or_default();
+        let to = if recipients.is_empty() {
+            "recipients its manifest does not record".to_owned()
+        } else {
+            recipients.join(", ")
+        };
+        e.context(format!(
+            "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the key \
+             of one of them: give the identity file of one of those recipients",
+            path.display()
+        ))
+    }
+
     /// Whether reading this source leaves plaintext SQL on disk. When it
     /// does not (encrypted, or in memory), a verify keeps its scratch
     /// database in memory too.
@@ -556,7 +584,10 @@ impl Source {
     /// The first bytes of the plaintext (to tell SQL from anything else).
     pub fn head(&self) -> Result<Vec<u8>> {
         let mut head = Vec::with_capacity(64);
-        self.open()?.take(64).read_to_end(&mut head)?;
+        self.open()?
+            .take(64)
+            .read_to_end(&mut head)
+            .map_err(|e| self.unopened(e.into()))?;
         Ok(head)
     }
 

@@ -71,6 +71,12 @@ pub struct EnvStatus {
     /// `pending_migrations` is then left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrations_unknown: Option<String>,
+    /// Why a restore of the newest verified backup would fail or be
+    /// refused on this checkout though the backup is good (atkAL): an
+    /// applied migration edited since, a recipient no longer named. Each
+    /// is a warning.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restore_warnings: Vec<String>,
 }
 
 /// An environment's newest verified full backup.
@@ -94,6 +100,9 @@ pub struct Newest {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub taken_before: Vec<String>,
+    /// The age recipients it is sealed to, from its manifest.
+    #[serde(skip)]
+    pub sealed_to: Vec<String>,
 }
 
 /// Why the newest verified backup's migrations say nothing of the database
@@ -238,6 +247,12 @@ pub fn environment_status(
             .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
         applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
         taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
+        sealed_to: e
+            .manifest
+            .sealed
+            .as_ref()
+            .map(|s| s.recipients.clone())
+            .unwrap_or_default(),
     });
     let last_time_travel_restore = journal.get(env).cloned();
     EnvStatus {
@@ -252,6 +267,7 @@ pub fn environment_status(
         stale,
         newest_is_bad,
         newest_unverified,
+        restore_warnings: Vec::new(),
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
         offsite_lock: None,
@@ -422,7 +438,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 .as_ref()
                 .and_then(|n| n.applied_migrations.as_deref());
             EnvStatus {
-                offsite_lock: settings.offsite.map(|o| {
+                offsite_lock: settings.offsite.as_ref().map(|o| {
                     lock_line(&o.bucket, locks.get(&(env.name.clone(), o.bucket.clone())))
                 }),
                 pending_migrations: applied
@@ -434,6 +450,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                             .ok()
                             .map(|files| pending(&files, applied))
                     }),
+                restore_warnings: restore_warnings(project, env, &settings, &status),
                 ..status
             }
         })
@@ -456,6 +473,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     }
     say_failures(&stale, &bad);
     for s in &all {
+        for why in &s.restore_warnings {
+            crate::warn!("{}: {why}", s.environment);
+        }
         if let Some(file) = &s.newest_unverified {
             crate::warn!(
                 "{}'s newest backup, {file}, was never verified (its verification did not \
@@ -466,6 +486,52 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// Why a restore of `status`'s newest verified backup would fail or be
+/// refused on this checkout: an applied migration edited since it was
+/// applied (restore refuses a backup whose triggers it made otherwise, and
+/// migrate and `restore --clean` refuse), or a backup sealed only to
+/// recipients the environment no longer names (a restore needs one of
+/// their identities).
+fn restore_warnings(
+    project: &Project,
+    env: &crate::config::environment::Environment,
+    settings: &crate::config::settings::EnvSettings,
+    status: &EnvStatus,
+) -> Vec<String> {
+    let Some(newest) = &status.newest_verified else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    let named = &settings.encryption.recipients;
+    if !newest.sealed_to.is_empty() && !newest.sealed_to.iter().any(|r| named.contains(r)) {
+        warnings.push(format!(
+            "its newest verified backup, {}, is sealed to {}, which [{}.encryption] in \
+             {SETTINGS_FILE} no longer names: restoring it needs the identity of one of those \
+             recipients. Keep that identity until a backup sealed to today's recipients is \
+             verified (`cargo xtask backup {}`)",
+            newest.file,
+            newest.sealed_to.join(", "),
+            env.env_name,
+            env.name
+        ));
+    }
+    if let Some(record) = crate::steps::migrations::record_on_this_machine(project, &env.name) {
+        use crate::steps::migrations::{digests, edited_migrations, edited_report};
+        let dir = project.config_dir.join(&env.migrations_dir);
+        let applied: Vec<String> = record.sha256.keys().cloned().collect();
+        let edited = edited_migrations(&record.sha256, &applied, &digests(&dir, &applied));
+        if !edited.is_empty() {
+            warnings.push(format!(
+                "a restore of its newest verified backup, {}, is refused when the triggers it \
+                 holds are not those the migrations make now, and `migrate` refuses: {}",
+                newest.file,
+                edited_report(&edited, &dir, &record.source)
+            ));
+        }
+    }
+    warnings
 }
 
 /// Why `status` fails, per environment: stale, or its newest backup bad.
@@ -604,6 +670,7 @@ not json
             offsite: None,
             applied_migrations: None,
             taken_before: Vec::new(),
+            sealed_to: Vec::new(),
         });
         s.pending_migrations = Some(Vec::new());
         let restore = |at: &str| TimeTravelRestore {
