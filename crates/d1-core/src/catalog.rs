@@ -223,6 +223,9 @@ pub struct StuckTrigger {
     pub triggers: Vec<String>,
     /// SQLite's error: `no such table: main.order_log`.
     pub error: String,
+    /// Not what the backup lacks, but an index no backup can carry: the
+    /// contentless FTS5 table the triggers delete from comes back empty.
+    pub index_comes_back_empty: bool,
 }
 
 impl std::fmt::Display for StuckTrigger {
@@ -301,6 +304,103 @@ pub fn missing_parents_said(missing: &[(String, String)]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// What a restore gives back otherwise than the app keeps it, of the FTS5
+/// tables `virtual_tables` that triggers of the schema `schema` keep in
+/// sync (a trigger keeps one in sync when its text names it):
+/// - a contentless table (`content=''`) comes back empty, so a trigger's
+///   `'delete'` of a row it does not hold fails (`SQLITE_CORRUPT_VTAB`),
+///   and with it the app's statement that fires it: a [`StuckTrigger`];
+/// - an external-content table is rebuilt from every row of its table,
+///   while a trigger with a `WHEN` clause indexes only some (a soft
+///   delete): the restored index finds rows the app's did not. Said as
+///   a sentence that starts with the table's name.
+pub fn fts_kept_otherwise(
+    schema: &[String],
+    virtual_tables: &[VirtualTable],
+) -> rusqlite::Result<(Vec<StuckTrigger>, Vec<String>)> {
+    let (mut stuck, mut said) = (Vec::new(), Vec::new());
+    if virtual_tables.is_empty() {
+        return Ok((stuck, said));
+    }
+    let copy = schema_copy(schema)?;
+    let triggers: Vec<(String, String, String)> = copy
+        .prepare("SELECT name, tbl_name, sql FROM main.sqlite_schema WHERE type = 'trigger'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for vt in virtual_tables {
+        let name = vt.name.to_lowercase();
+        let keeping: Vec<&(String, String, String)> = triggers
+            .iter()
+            .filter(|(_, _, sql)| sql.to_lowercase().contains(&name))
+            .collect();
+        let shown = crate::names::shown(&vt.name);
+        match &vt.content {
+            VirtualContent::Contentless => {
+                let mut by: BTreeMap<(&str, &'static str), Vec<String>> = BTreeMap::new();
+                for (trigger, table, sql) in &keeping {
+                    let lower = sql.to_lowercase();
+                    if !lower.contains("'delete'") {
+                        continue;
+                    }
+                    let head = lower.split(" begin").next().unwrap_or_default();
+                    let statement = if head.contains("delete") {
+                        "DELETE from"
+                    } else {
+                        "UPDATE of"
+                    };
+                    by.entry((table.as_str(), statement))
+                        .or_default()
+                        .push(trigger.clone());
+                }
+                for ((table, statement), triggers) in by {
+                    stuck.push(StuckTrigger {
+                        table: table.to_owned(),
+                        statement,
+                        triggers,
+                        error: format!(
+                            "database disk image is malformed (SQLITE_CORRUPT_VTAB): {shown}, \
+                             a contentless FTS5 table, comes back empty and holds none of the \
+                             rows they delete from it"
+                        ),
+                        index_comes_back_empty: true,
+                    });
+                }
+            }
+            VirtualContent::External { table } => {
+                let partial: Vec<String> = keeping
+                    .iter()
+                    .filter(|(_, _, sql)| {
+                        let lower = sql.to_lowercase();
+                        lower
+                            .split(" begin")
+                            .next()
+                            .unwrap_or_default()
+                            .contains(" when ")
+                    })
+                    .map(|(trigger, _, _)| crate::names::shown(trigger).into_owned())
+                    .collect();
+                if !partial.is_empty() {
+                    said.push(format!(
+                        "{shown} is rebuilt from every row of {}, but {} {} only the rows {} \
+                         WHEN clause admits (a row deleted softly): the restored index may \
+                         find rows the app's did not. Index it again as the app does",
+                        crate::names::shown(table),
+                        partial.join(", "),
+                        if partial.len() == 1 {
+                            "indexes"
+                        } else {
+                            "index"
+                        },
+                        if partial.len() == 1 { "its" } else { "their" },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((stuck, said))
 }
 
 /// The most VDBE instructions a statement of [`stuck_triggers`] may compile
@@ -429,6 +529,7 @@ fn stuck_in(copy: &rusqlite::Connection) -> rusqlite::Result<Vec<StuckTrigger>> 
                     false => naming,
                 },
                 error,
+                index_comes_back_empty: false,
             });
         }
     }
@@ -817,6 +918,42 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fts5_tables_their_triggers_keep_otherwise_than_a_restore_are_told() {
+        let schema: Vec<String> = [
+            "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT)",
+            "CREATE VIRTUAL TABLE docs_idx USING fts5(body, content='')",
+            "CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN \
+             INSERT INTO docs_idx(rowid, body) VALUES (new.id, new.body); END",
+            "CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN INSERT INTO \
+             docs_idx(docs_idx, rowid, body) VALUES ('delete', old.id, old.body); END",
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT, gone TEXT)",
+            "CREATE VIRTUAL TABLE posts_fts USING fts5(body, content='posts', content_rowid='id')",
+            "CREATE TRIGGER posts_ai AFTER INSERT ON posts WHEN new.gone IS NULL BEGIN \
+             INSERT INTO posts_fts(rowid, body) VALUES (new.id, new.body); END",
+        ]
+        .map(String::from)
+        .to_vec();
+        let vts: Vec<VirtualTable> = [("docs_idx", 1), ("posts_fts", 5)]
+            .iter()
+            .filter_map(|(name, i)| VirtualTable::from_sql(name, &schema[*i]))
+            .collect();
+        assert_eq!(vts.len(), 2);
+        let (stuck, said) = fts_kept_otherwise(&schema, &vts).unwrap();
+        assert_eq!(stuck.len(), 1, "{stuck:?}");
+        assert_eq!(
+            stuck[0].to_string(),
+            "trigger docs_ad on docs cannot run: every DELETE from docs will fail with \
+             `database disk image is malformed (SQLITE_CORRUPT_VTAB): docs_idx, a contentless \
+             FTS5 table, comes back empty and holds none of the rows they delete from it`"
+        );
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("posts_fts is rebuilt from every row of posts, but posts_ai"),
+            "{said:?}"
+        );
+    }
 
     #[test]
     fn a_table_whose_parent_is_missing_is_named() {

@@ -301,6 +301,9 @@ fn restore(
             stuck_trigger(stuck, source)
         );
     }
+    for why in &planned.fts_rebuilt {
+        crate::warn!("{why}");
+    }
     for vt in &source.virtual_tables {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
@@ -336,6 +339,8 @@ struct Planned {
     pending_after: PendingAfter,
     /// The triggers that cannot run once it is loaded.
     stuck: Vec<StuckTrigger>,
+    /// FTS5 tables rebuilt otherwise than their triggers keep them.
+    fts_rebuilt: Vec<String>,
 }
 
 impl Planned {
@@ -402,7 +407,10 @@ fn plan(
             .chain(schema)
             .collect(),
     };
-    let stuck = d1_core::catalog::stuck_triggers(&after)?;
+    let mut stuck = d1_core::catalog::stuck_triggers(&after)?;
+    let (fts_stuck, fts_rebuilt) =
+        d1_core::catalog::fts_kept_otherwise(&after, &source.virtual_tables)?;
+    stuck.extend(fts_stuck);
     // A new database has no migrations_dir of its own yet: it is the
     // backup's database's, as the binding printed for it says.
     let migrations_of = source
@@ -441,6 +449,9 @@ fn plan(
         pending_after: &pending_after,
         stuck: &stuck,
     });
+    for why in &fts_rebuilt {
+        crate::say!("  REBUILT      {why}");
+    }
     let mut json = plan_json(
         &source,
         target,
@@ -481,6 +492,7 @@ fn plan(
         json,
         pending_after,
         stuck,
+        fts_rebuilt,
     }))
 }
 
@@ -1872,6 +1884,12 @@ fn lost_tables<'a>(
 /// A trigger the restore leaves unable to run, and why: said in the plan
 /// and again after the restore.
 fn stuck_trigger(stuck: &StuckTrigger, source: &Source) -> String {
+    if stuck.index_comes_back_empty {
+        return format!(
+            "{stuck}, until the app indexes every row again (no backup carries a contentless \
+             index)"
+        );
+    }
     let chosen = source
         .manifest
         .as_ref()
