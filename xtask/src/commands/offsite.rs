@@ -27,8 +27,9 @@ use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
     Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target,
-    check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock, lock_days,
-    lock_rule_name, print_upload_plan, rule_name, rule_names, target, upload_with,
+    check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock,
+    kept_but_expiring, lock_days, lock_rule_name, print_upload_plan, rule_name, rule_names, target,
+    upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -422,6 +423,43 @@ fn confirm_and_run(
     Ok(true)
 }
 
+/// Warns of the offsite copies the retention policy keeps that the rule
+/// deletes now or within 30 days (see [`kept_but_expiring`]), naming the
+/// `expire_after` that would keep them.
+fn warn_of_kept_but_expiring(target: &Target<'_>, days: i64) -> Result<()> {
+    let Some(index) = target.read_index()? else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let told = kept_but_expiring(&index.backups, &target.policy, days, 30, now);
+    if told.is_empty() {
+        return Ok(());
+    }
+    let longest = told
+        .iter()
+        .map(|(_, _, expires)| (now - *expires).num_days() + days + 31)
+        .max()
+        .unwrap_or(days);
+    crate::warn!(
+        "an age rule cannot follow prune's policy: the rule deletes offsite copies that \
+         policy keeps: {}. To keep them, set `expire_after = \"{longest}d\"` (or longer) in \
+         the [{}.offsite] table of {SETTINGS_FILE}, or upload a newer backup",
+        told.iter()
+            .map(|(file, why, expires)| format!(
+                "{file} (kept as {why}; deleted {})",
+                if *expires <= now {
+                    "as soon as the rule is set".to_owned()
+                } else {
+                    format!("on {}", expires.format("%Y-%m-%d"))
+                }
+            ))
+            .collect::<Vec<_>>()
+            .join("; "),
+        target.env.name
+    );
+    Ok(())
+}
+
 fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
     let env = target.env;
     let days = expire_days(&target.offsite, &target.policy)?;
@@ -466,6 +504,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         "  kept         {} (the index is outside the prefix); other rules are left alone",
         index_key(&env.name)
     );
+    warn_of_kept_but_expiring(target, days)?;
     let mut steps = Vec::new();
     if present {
         steps.push(&remove);

@@ -62,6 +62,43 @@ pub fn policy_days(policy: &Policy) -> i64 {
     .unwrap_or(0)
 }
 
+/// The copies in the index that the retention `policy` keeps at `now` but
+/// that an age rule of `days` deletes (already, or within `horizon` days),
+/// each as (file, why it is kept, when R2 deletes it). An age rule cannot
+/// follow `prune`: "the newest of each of the last N months that have a
+/// backup" reaches further back than N months after months without one,
+/// and the newest verified copy is kept whatever its age.
+pub fn kept_but_expiring(
+    entries: &[IndexEntry],
+    policy: &Policy,
+    days: i64,
+    horizon: i64,
+    now: DateTime<Utc>,
+) -> Vec<(String, String, DateTime<Utc>)> {
+    use d1_core::retention::{Candidate, decide};
+    let candidates: Vec<Candidate> = entries
+        .iter()
+        .map(|e| Candidate {
+            created_at: e.created_at,
+            whole: e.whole,
+            good: e.verified == "good",
+            protected: false,
+        })
+        .collect();
+    decide(policy, &candidates, now)
+        .into_iter()
+        .zip(entries)
+        .filter(|(reasons, _)| !reasons.is_empty())
+        .filter_map(|(reasons, e)| {
+            let expires = e.uploaded_at + Duration::days(days);
+            (expires <= now + Duration::days(horizon)).then(|| {
+                let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                (e.file.clone(), why.join(", "), expires)
+            })
+        })
+        .collect()
+}
+
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
 pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
@@ -838,6 +875,44 @@ mod tests {
             whole,
             verified: if good { "good" } else { "bad" }.into(),
         }
+    }
+
+    #[test]
+    fn copies_the_policy_keeps_past_the_age_rule_are_told() {
+        // Monthly 12 after a long gap: the copy of a year and more ago is
+        // the newest of one of the last 12 months that have a backup.
+        let old = IndexEntry {
+            created_at: at(1) - Duration::days(400),
+            uploaded_at: at(1) - Duration::days(400),
+            ..entry("backup-prod-20250927-0300.sql", 1, true, true)
+        };
+        let new = entry("backup-prod-20261124-0300.sql", 24, true, true);
+        let policy = Policy {
+            keep_monthly: Some(12),
+            ..Policy::default()
+        };
+        let days = policy_days(&policy);
+        assert_eq!(days, 372);
+        let told = kept_but_expiring(&[new.clone(), old.clone()], &policy, days, 30, at(25));
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].0, old.file);
+        assert!(told[0].1.starts_with("monthly 2025-09"), "{told:?}");
+        // The newest verified copy of a job that stopped uploading: kept
+        // whatever its age, deleted by the rule once it is `days` old.
+        let stopped = kept_but_expiring(
+            &[new.clone()],
+            &policy,
+            days,
+            30,
+            at(24) + Duration::days(350),
+        );
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        assert!(
+            stopped[0].1.contains("the newest verified backup"),
+            "{stopped:?}"
+        );
+        // Nothing when every copy the policy keeps outlives the horizon.
+        assert!(kept_but_expiring(&[new], &policy, days, 30, at(25)).is_empty());
     }
 
     #[test]

@@ -662,12 +662,13 @@ fn prod_copy_aged(remote: &Remote, name: &str, days: i64) -> String {
 }
 
 #[test]
-fn the_lifecycle_rule_never_expires_a_copy_that_prune_keeps() {
-    // The README: the lifecycle rule "keeps every copy for the longest span
-    // [the policy keeps a backup], which never deletes a copy the policy
-    // keeps". prod's policy keeps the newest backup of each of the last 12
+fn the_lifecycle_plan_names_the_copies_prune_keeps_that_the_age_rule_deletes() {
+    // atkAK: prod's policy keeps the newest backup of each of the last 12
     // months *that have one*; after months without a backup (a job that was
-    // broken for a while) that reaches further back than 12 × 31 days.
+    // broken for a while) that reaches further back than the rule's 12 × 31
+    // days, and R2 would delete a copy prune keeps, without a word. An age
+    // rule cannot follow prune: the plan names such copies, and the
+    // `expire_after` that would keep them.
     let (remote, home) = remote();
     let name = remote.backup_prod(home.path());
     let old = prod_copy_aged(&remote, &name, 400);
@@ -678,28 +679,40 @@ fn the_lifecycle_rule_never_expires_a_copy_that_prune_keeps() {
         "{}",
         prune.all()
     );
+    remote
+        .xtask(home.path(), &["upload", &old, "--env", "prod"])
+        .assert_ok();
+    // As if it had been uploaded when it was taken, 400 days ago.
+    let key = "index/prod.json";
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    for entry in index["backups"].as_array_mut().unwrap() {
+        if entry["file"] == old.as_str() {
+            entry["uploaded_at"] = entry["created_at"].clone();
+        }
+    }
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+
     let dry = remote.xtask(
         home.path(),
         &["offsite", "lifecycle", "--env", "prod", "--dry-run"],
     );
     dry.assert_ok();
-    let days: i64 = dry
-        .stdout
-        .lines()
-        .find_map(|l| {
-            l.split(" days after upload")
-                .next()
-                .filter(|_| l.contains(" days after upload"))
-        })
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("no expiry in the plan:\n{}", dry.stdout));
     assert!(
-        days >= 400,
-        "prune keeps {old} (400 days old), but the lifecycle rule it plans deletes offsite \
-         copies after {days} days:\n{}\n{}",
-        prune.stdout,
-        dry.stdout
+        dry.stderr.contains("warning")
+            && dry.stderr.contains(&old)
+            && dry.stderr.contains("monthly 20")
+            && dry.stderr.contains("expire_after"),
+        "the rule deletes {old}, which prune keeps, and the plan does not say so:\n{}",
+        dry.all()
+    );
+    assert!(
+        !dry.all().contains(&name),
+        "the newest copy outlives the rule:\n{}",
+        dry.all()
     );
 }
 
