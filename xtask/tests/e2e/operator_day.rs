@@ -748,3 +748,62 @@ fn diff_of_a_table_only_on_one_side_counts_its_rows_and_prints_no_empty_key() {
         run.stdout
     );
 }
+
+/// atkAM: a command that takes SIGTERM as "finish the batch, then stop"
+/// (a bulk import's trap) outlives the first SIGTERM with-backup passes on;
+/// a second SIGTERM to the xtask (systemd's or a CI runner's repeated
+/// stop, an operator's second `kill`) makes its handler `_exit` at once.
+/// The xtask is gone, printing nothing about the backup, while the command
+/// it started runs on and changes the database unwatched: "it is never
+/// left running while the xtask says it stopped" (README, with-backup),
+/// and "a failure names the backup".
+#[test]
+fn with_backup_never_leaves_its_command_running_after_a_second_sigterm() {
+    let (sb, _) = sandbox_with_a_backup();
+    let marker = sb.path().join("the-command-finished");
+    let script = format!(
+        "trap 'echo finishing the batch >&2' TERM; sleep 4; touch '{}'",
+        marker.display()
+    );
+    let before = sb.backup_files();
+    // The command inherits the xtask's stderr: a file, so that the xtask's
+    // own exit is seen, not the end of its command.
+    let log = sb.path().join("with-backup.stderr");
+    let mut child = sb
+        .xtask_command(&["with-backup", "local", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while sb.backup_files().len() < before.len() + 2 && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let taken: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| !before.contains(f) && !f.ends_with(".manifest.json"))
+        .collect();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: the pid of our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: as above; the xtask is still waiting for its command.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let finished_when_it_exited = marker.exists();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        marker.exists(),
+        finished_when_it_exited,
+        "the xtask exited ({status:?}) while its command ran on and finished after it:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&taken[0]),
+        "the xtask stopped without naming the backup taken before the command ({}):\n{stderr}",
+        taken[0]
+    );
+}

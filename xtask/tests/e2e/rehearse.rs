@@ -174,3 +174,26 @@ fn a_rehearsal_prints_no_pasteable_command_that_acts_on_the_real_prod() {
         run.all()
     );
 }
+
+/// atkAM: a rehearsal runs each step as a child process and waits; a
+/// SIGINT or SIGTERM sent to the xtask alone (`kill`, systemd, a CI
+/// timeout) is recorded but never looked at between steps, so the cycle
+/// runs every remaining step (migrate, both restores, the Time Travel
+/// restore) before it exits 130. One interrupt should stop it at the next
+/// step, with the rest "not run".
+#[test]
+fn a_rehearsal_stops_at_the_next_step_on_one_interrupt() {
+    let sb = Sandbox::new();
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--from", "empty"]),
+        "== rehearse: verify",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let all = run.all();
+    for later in ["== rehearse: restore to prod", "== rehearse: time-travel"] {
+        assert!(
+            !all.contains(later),
+            "the rehearsal ran on after one SIGINT ({later}):\n{all}"
+        );
+    }
+}

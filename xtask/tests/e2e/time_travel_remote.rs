@@ -412,3 +412,122 @@ fn a_failed_restore_says_so_is_journaled_and_changes_nothing() {
     assert_eq!(lines[1]["restore_to"], old.as_str());
     assert!(lines[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
 }
+
+/// atkAM: a Time Travel restore to a time before a migration un-applies it
+/// (the schema and `d1_migrations` go back too), while the app deployed for
+/// that migration keeps running against the old schema. The plan is what
+/// the operator confirms, yet it says only "writes since then are gone":
+/// the migration is named only after the restore, in a warning. With
+/// `--at`, `d1_migrations.applied_at` says which migrations come after the
+/// time; the plan (and `--dry-run`) should name what goes back with it.
+#[test]
+fn the_plan_names_the_migrations_a_restore_to_a_time_takes_back() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_company(&remote.db, "First Co");
+    bookmark_now(&remote, home.path());
+    std::thread::sleep(Duration::from_millis(2100));
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(2100));
+    let later = "0005_company_notes.sql";
+    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
+    std::fs::write(remote.sb.path().join("migrations").join(later), sql).unwrap();
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch(sql).unwrap();
+    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [later])
+        .unwrap();
+    drop(conn);
+
+    let run = remote.xtask(
+        home.path(),
+        &["time-travel", "restore", "prod", "--at", &at, "--dry-run"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Time Travel restore plan"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains(later),
+        "the plan does not say that {later}, applied after {at}, goes back with the restore:\n{}",
+        run.all()
+    );
+    assert!(remote.server.time_travel_restores().is_empty());
+}
+
+/// atkAM: a SIGTERM sent to the xtask alone (`kill`, systemd, a CI
+/// timeout) while wrangler's restore is under way does not stop wrangler,
+/// which finishes the restore; but the xtask's check for the signal after
+/// wrangler exits turns wrangler's success into an error, so the journal
+/// records the restore as "failed", D1's `previous_bookmark` is never
+/// recorded, and `status` reports "last Time Travel restore … (failed)"
+/// for a database that was restored.
+#[test]
+fn a_restore_done_while_a_sigterm_came_is_not_journaled_as_failed() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Newer Co");
+    // A slow API: the restore is done at once, its answer comes 3 s later.
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let child = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &old,
+                "--confirm",
+                PROD,
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !time_travel_requests(&remote)
+        .iter()
+        .any(|r| r.contains("/time_travel/restore"))
+    {
+        assert!(started.elapsed().as_secs() < 120, "no restore was sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: the pid of our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    remote.server.set_faults(d1_loopback::Faults::default());
+    // The premise: D1 restored the database.
+    assert_eq!(remote.server.time_travel_restores().len(), 1, "{all}");
+    assert!(
+        !companies(&remote.db).contains(&"Newer Co".to_owned()),
+        "{all}"
+    );
+
+    let lines = journal(&remote);
+    let last = lines.last().unwrap_or_else(|| panic!("no journal:\n{all}"));
+    assert_ne!(
+        last["status"], "failed",
+        "the journal records a restore D1 did as failed: {lines:#?}\n{all}"
+    );
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        !status.stdout.contains("(failed)"),
+        "status says the restore failed:\n{}",
+        status.all()
+    );
+}
