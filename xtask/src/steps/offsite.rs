@@ -900,7 +900,7 @@ mod tests {
         // The newest verified copy of a job that stopped uploading: kept
         // whatever its age, deleted by the rule once it is `days` old.
         let stopped = kept_but_expiring(
-            &[new.clone()],
+            std::slice::from_ref(&new),
             &policy,
             days,
             30,
