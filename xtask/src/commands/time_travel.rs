@@ -357,6 +357,22 @@ impl<'a> RestorePlan<'a> {
         ));
         let result = match wrangler.run_json(restore) {
             Ok(r) => r,
+            Err(e)
+                if e.chain()
+                    .any(|c| c.is::<crate::edge::signals::Interrupted>()) =>
+            {
+                // wrangler was stopped with its request sent: D1 may have
+                // made the restore (atkAM). Not "failed": unknown.
+                let why = format!(
+                    "interrupted while wrangler waited for D1's answer: D1 applies a restore \
+                     whole or not at all, and may have made this one. `cargo xtask time-travel \
+                     info {}` shows where the database is; restoring to bookmark {current} \
+                     undoes it",
+                    env.name
+                );
+                let _ = record("interrupted", serde_json::json!({ "error": why }));
+                return Err(e.context(why));
+            }
             Err(e) => {
                 let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
                 return Err(e.context(format!(

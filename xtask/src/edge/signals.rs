@@ -12,9 +12,44 @@ pub use d1_core::interrupt::{Interrupted, check, exit_code, received};
 
 extern "C" fn record(signal: libc::c_int) {
     if d1_core::interrupt::record(signal).is_some() {
+        if GUARDING.load(std::sync::atomic::Ordering::SeqCst) {
+            // A command of ours is running: it must not be left running
+            // unwatched. The waiting loop stops it, and reports.
+            AGAIN.store(signal, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
         // SAFETY: _exit(2) is async-signal-safe.
         unsafe { libc::_exit(128 + signal) };
     }
+}
+
+/// Set while `with-backup` waits for its command: a second signal is then
+/// recorded in [`AGAIN`] instead of exiting at once.
+static GUARDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static AGAIN: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// While the value lives, a second SIGINT or SIGTERM does not exit at
+/// once: it is [`received_again`], for the loop that waits for a command
+/// of ours to stop that command and report.
+pub struct GuardingChild(());
+
+impl GuardingChild {
+    pub fn new() -> GuardingChild {
+        GUARDING.store(true, std::sync::atomic::Ordering::SeqCst);
+        GuardingChild(())
+    }
+}
+
+impl Drop for GuardingChild {
+    fn drop(&mut self) {
+        GUARDING.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A second signal received while a [`GuardingChild`] lived.
+pub fn received_again() -> Option<i32> {
+    let signal = AGAIN.load(std::sync::atomic::Ordering::SeqCst);
+    (signal != 0).then_some(signal)
 }
 
 /// What a command has changed for good so far (a restore's load

@@ -658,7 +658,13 @@ impl Wrangler {
         said.extend(said_on_stdout);
         drop(activity);
         let fired = watchdog.fired();
-        crate::edge::signals::check()?;
+        // A signal that came while wrangler ran stopped it, and the command
+        // stops here; one that came as it finished its work leaves that
+        // work done, and said so (a Time Travel restore D1 made is no
+        // failure, atkAM): the command stops at its next step.
+        if !status.success() {
+            crate::edge::signals::check()?;
+        }
         if fired {
             bail!(
                 "wrangler did not finish within {} s while trying to {}, and was stopped. \

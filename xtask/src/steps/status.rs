@@ -192,7 +192,7 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
             (field("environment"), field("at"), field("status"))
             && d1_core::names::is_printable(&env)
             && DateTime::parse_from_rfc3339(&at).is_ok()
-            && ["started", "done", "failed"].contains(&status.as_str())
+            && ["started", "done", "failed", "interrupted"].contains(&status.as_str())
         {
             last.insert(env, TimeTravelRestore { at, status });
         }
