@@ -271,6 +271,8 @@ fn run_cycle(
     let exe = std::env::current_exe().context("cannot find this program to run its steps")?;
     let mut results = Vec::new();
     for step in steps {
+        // One interrupt stops the cycle at the next step (atkAM).
+        crate::edge::signals::check()?;
         crate::say!(
             "\n== rehearse: {} (cargo xtask {})",
             step.name,
@@ -317,7 +319,10 @@ fn run_marked(mut cmd: Command, json: bool) -> std::io::Result<bool> {
     };
     let out = child.stdout.take().map(|s| relay(Box::new(s), json));
     let err = child.stderr.take().map(|s| relay(Box::new(s), true));
-    let status = child.wait()?;
+    let status = {
+        let _guard = crate::edge::signals::GuardingChild::new();
+        crate::edge::signals::wait_passing_signals(&mut child)?
+    };
     for thread in [out, err].into_iter().flatten() {
         let _ = thread.join();
     }

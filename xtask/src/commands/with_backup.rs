@@ -98,27 +98,7 @@ fn run_passing_signals(
 ) -> std::io::Result<std::process::ExitStatus> {
     let _guard = crate::edge::signals::GuardingChild::new();
     let mut child = std::process::Command::new(program).args(rest).spawn()?;
-    let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
-    let (mut passed, mut killed) = (false, false);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if let Some(signal) = crate::edge::signals::received().filter(|_| !passed) {
-            // SAFETY: kill(2) with the pid of our own, not yet reaped child.
-            unsafe { libc::kill(pid, signal) };
-            passed = true;
-        }
-        // A second signal means now: the command is killed, and waited
-        // for, so that it never runs on after the xtask has said it
-        // stopped (atkAM).
-        if crate::edge::signals::received_again().is_some() && !killed {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            killed = true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    crate::edge::signals::wait_passing_signals(&mut child)
 }
 
 /// The code a shell would report for a finished command: its own, or 128

@@ -46,6 +46,34 @@ impl Drop for GuardingChild {
     }
 }
 
+/// Waits for `child`, a command of ours: SIGINT or SIGTERM sent to this
+/// process (by `kill`, systemd, a CI timeout: not only a terminal's Ctrl-C,
+/// which reaches the whole group) is passed on to it, and a second one,
+/// under a [`GuardingChild`], kills it (SIGKILL); either way it is waited
+/// for, so that it never runs on after the xtask has said it stopped.
+pub fn wait_passing_signals(
+    child: &mut std::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+    let (mut passed, mut killed) = (false, false);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if let Some(signal) = received().filter(|_| !passed) {
+            // SAFETY: kill(2) with the pid of our own, not yet reaped child.
+            unsafe { libc::kill(pid, signal) };
+            passed = true;
+        }
+        if received_again().is_some() && !killed {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A second signal received while a [`GuardingChild`] lived.
 pub fn received_again() -> Option<i32> {
     let signal = AGAIN.load(std::sync::atomic::Ordering::SeqCst);
