@@ -210,6 +210,40 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// The migrations applied to `env` after `at`, by `d1_migrations`'
+/// `applied_at` (UTC, to the second, as D1 writes it), in the order they
+/// were applied: one read-only query. None when the table does not exist.
+fn migrations_after(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    env: &Environment,
+    at: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    const PURPOSE: &str = "read the migrations applied since then (read-only)";
+    // The time is this tool's own, formatted: no text of anyone else's.
+    let sql = format!(
+        "SELECT name FROM {} WHERE applied_at > '{}' ORDER BY id",
+        d1_core::statement::MIGRATIONS_TABLE,
+        at.format("%Y-%m-%d %H:%M:%S")
+    );
+    let missing = format!("no such table: {}:", d1_core::statement::MIGRATIONS_TABLE);
+    let Some(json) = wrangler.run_json_unless(&cmds.query_json(env, PURPOSE, &sql), &missing)?
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(json
+        .get(0)
+        .and_then(|r| r.get("results"))
+        .and_then(|r| r.as_array())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.get("name")?.as_str())
+                .map(|n| d1_core::names::shown(n).into_owned())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// After a restore to a time before a migration, that migration is
 /// pending again: the database's `d1_migrations` went back with it. Says
 /// which migrations are pending, and how to apply them; one pending
@@ -255,6 +289,10 @@ struct RestorePlan<'a> {
     target: String,
     current: String,
     restore: Invocation,
+    /// For `--at`: the migrations applied after that time, which the
+    /// restore takes back (their schema and their `d1_migrations` rows),
+    /// or why they could not be read.
+    undone: Option<std::result::Result<Vec<String>, String>>,
 }
 
 impl<'a> RestorePlan<'a> {
@@ -280,12 +318,15 @@ impl<'a> RestorePlan<'a> {
             ),
         };
         let restore = cmds.time_travel_restore(env, &target);
+        let undone =
+            at.map(|t| migrations_after(wrangler, cmds, env, t).map_err(|e| format!("{e:#}")));
         Ok(RestorePlan {
             env,
             at,
             target,
             current,
             restore,
+            undone,
         })
     }
 
@@ -296,6 +337,7 @@ impl<'a> RestorePlan<'a> {
             target,
             current,
             restore,
+            undone,
         } = self;
         crate::say!("Time Travel restore plan");
         crate::say!("  {}", project.plan_line());
@@ -313,6 +355,19 @@ impl<'a> RestorePlan<'a> {
             "  effect       every table is replaced by its state at that bookmark; writes since then \
              are gone and in-flight queries are cancelled"
         );
+        match undone {
+            Some(Ok(names)) if !names.is_empty() => crate::say!(
+                "  takes back   {} applied since then: {} (their schema and their \
+                 d1_migrations rows go back; the app deployed for them meets the old schema, \
+                 and `cargo xtask migrate {}` applies them again)",
+                count(names.len(), "migration"),
+                names.join(", "),
+                env.name
+            ),
+            Some(Ok(_)) => crate::say!("  takes back   no migration (none was applied since then)"),
+            Some(Err(why)) => crate::say!("  takes back   not known: {why}"),
+            None => {}
+        }
         crate::say!("  runs         {restore}");
         crate::say!(
             "  records      the bookmarks before and after in {}",
