@@ -955,6 +955,65 @@ mod tests {
         );
     }
 
+    /// rvAI: an external-content index kept whole by its triggers, one of
+    /// which skips the re-index when the text did not change (`WHEN
+    /// old.body IS NOT new.body`, a common saving), is said to be
+    /// "rebuilt from every row … but posts_au indexes only the rows its
+    /// WHEN clause admits (a row deleted softly)": every row is indexed at
+    /// insert, and the rebuilt index is the app's. Any WHEN counts as a
+    /// partial index here, not only one that leaves rows out.
+    #[test]
+    fn an_update_trigger_that_skips_unchanged_text_is_no_partial_index() {
+        let schema: Vec<String> = [
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT)",
+            "CREATE VIRTUAL TABLE posts_fts USING fts5(body, content='posts', content_rowid='id')",
+            "CREATE TRIGGER posts_ai AFTER INSERT ON posts BEGIN \
+             INSERT INTO posts_fts(rowid, body) VALUES (new.id, new.body); END",
+            "CREATE TRIGGER posts_ad AFTER DELETE ON posts BEGIN INSERT INTO \
+             posts_fts(posts_fts, rowid, body) VALUES ('delete', old.id, old.body); END",
+            "CREATE TRIGGER posts_au AFTER UPDATE ON posts WHEN old.body IS NOT new.body BEGIN \
+             INSERT INTO posts_fts(posts_fts, rowid, body) VALUES ('delete', old.id, old.body); \
+             INSERT INTO posts_fts(rowid, body) VALUES (new.id, new.body); END",
+        ]
+        .map(String::from)
+        .to_vec();
+        let vts: Vec<VirtualTable> = VirtualTable::from_sql("posts_fts", &schema[1])
+            .into_iter()
+            .collect();
+        let (stuck, said) = fts_kept_otherwise(&schema, &vts).unwrap();
+        assert!(stuck.is_empty(), "{stuck:?}");
+        assert!(said.is_empty(), "a whole index called partial: {said:?}");
+    }
+
+    /// rvAI: a contentless index's UPDATE trigger written with `BEGIN` on
+    /// its own line (as most migrations are) is said to break every
+    /// DELETE: the statement is read from the text before " begin", which
+    /// then is the whole trigger, and holds the `'delete'` command.
+    #[test]
+    fn a_contentless_index_update_trigger_is_said_to_break_updates() {
+        let schema: Vec<String> = [
+            "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT)",
+            "CREATE VIRTUAL TABLE docs_idx USING fts5(body, content='')",
+            "CREATE TRIGGER docs_au AFTER UPDATE ON docs\nBEGIN\n  INSERT INTO \
+             docs_idx(docs_idx, rowid, body) VALUES ('delete', old.id, old.body);\n  \
+             INSERT INTO docs_idx(rowid, body) VALUES (new.id, new.body);\nEND",
+        ]
+        .map(String::from)
+        .to_vec();
+        let vts: Vec<VirtualTable> = VirtualTable::from_sql("docs_idx", &schema[1])
+            .into_iter()
+            .collect();
+        let (stuck, _) = fts_kept_otherwise(&schema, &vts).unwrap();
+        assert_eq!(stuck.len(), 1, "{stuck:?}");
+        assert!(
+            stuck[0]
+                .to_string()
+                .contains("every UPDATE of docs will fail"),
+            "{}",
+            stuck[0]
+        );
+    }
+
     #[test]
     fn a_table_whose_parent_is_missing_is_named() {
         let db = rusqlite::Connection::open_in_memory().unwrap();

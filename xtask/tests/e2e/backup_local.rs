@@ -393,3 +393,43 @@ fn a_reason_with_an_emoji_or_a_persian_word_is_kept_as_typed() {
         "the reason as typed"
     );
 }
+
+/// rvAI: the refusal of a `--table` list without a referenced table names
+/// the parent as the foreign key spells it, not as the database does.
+/// SQLite matches the two ignoring case (`REFERENCES companies` finds
+/// `Companies`), and so does `missing_parents`, but `--table` does not:
+/// the advice "Take companies with --table too", followed, is refused
+/// with "--table companies: no such table in the database".
+#[test]
+fn the_fix_a_refused_table_list_advises_is_taken() {
+    let sb = Sandbox::new();
+    sb.execute_sql(
+        "CREATE TABLE Companies (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE customers (id INTEGER PRIMARY KEY,
+             company_id INTEGER REFERENCES companies (id));
+         INSERT INTO Companies VALUES (1, 'Acme');
+         INSERT INTO customers VALUES (1, 1);",
+    );
+    let refused = sb.xtask(&["backup", "local", "--table", "customers"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    let advised = refused
+        .stderr
+        .split("Take ")
+        .nth(1)
+        .and_then(|rest| rest.split(" with --table too").next())
+        .unwrap_or_else(|| panic!("no advice:\n{}", refused.all()))
+        .to_owned();
+    let run = sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "customers",
+        "--table",
+        &advised,
+    ]);
+    assert!(
+        run.ok,
+        "the advised `--table {advised}` was refused:\n{}",
+        run.all()
+    );
+}
