@@ -213,6 +213,32 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
     Ok(found)
 }
 
+/// Whether any statement of `pending` (name, text) may run a foreign key's
+/// action: one that drops a table, deletes, updates or replaces rows, by
+/// its first words (a `WITH` may lead to any of them). A migration of
+/// `CREATE` statements alone cannot, and the target's schema need not be
+/// read for it (a trigger's body is not a statement of its own).
+pub fn may_act(pending: &[(String, String)]) -> bool {
+    pending.iter().any(|(_, sql)| {
+        d1_sql::statements::Statements::new(sql.as_bytes()).any(|statement| {
+            let Ok(statement) = statement else {
+                return true;
+            };
+            let upper = statement.sql.to_ascii_uppercase();
+            let words: Vec<&str> = upper
+                .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+                .filter(|w| !w.is_empty() && !w.starts_with("--"))
+                .collect();
+            match words.first().copied() {
+                Some("DROP") => words.get(1) == Some(&"TABLE"),
+                Some("DELETE" | "UPDATE" | "REPLACE" | "WITH") => true,
+                Some("INSERT") => upper.contains("REPLACE") || upper.contains("CONFLICT"),
+                _ => false,
+            }
+        })
+    })
+}
+
 /// SQLite's schema table, under any of its names.
 fn is_schema_table(table: &str) -> bool {
     [
@@ -313,6 +339,27 @@ mod tests {
         PRAGMA foreign_keys=ON;
         PRAGMA defer_foreign_keys=OFF;
     "#;
+
+    #[test]
+    fn only_a_statement_that_drops_deletes_updates_or_replaces_may_act() {
+        let may = |sql: &str| may_act(&migration(sql));
+        assert!(!may("CREATE TABLE a (id INTEGER PRIMARY KEY);\n\
+             CREATE INDEX a_i ON a (id);\n\
+             CREATE TRIGGER a_no_update BEFORE UPDATE ON a BEGIN \
+             SELECT RAISE(ABORT, 'no'); DELETE FROM a; END;\n\
+             INSERT INTO a VALUES (1);\nALTER TABLE a ADD COLUMN b TEXT;\nDROP INDEX a_i;"));
+        for sql in [
+            PRISMA_REDEFINES_USER,
+            "DELETE FROM a;",
+            "update a set id = 2;",
+            "REPLACE INTO a VALUES (1);",
+            "INSERT OR REPLACE INTO a VALUES (1);",
+            "INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2;",
+            "WITH x AS (SELECT 1) DELETE FROM a;",
+        ] {
+            assert!(may(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn a_prisma_redefinition_of_a_parent_table_sets_its_childrens_keys() {

@@ -398,8 +398,9 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
 /// What the `pending` migrations change in tables they do not name,
 /// through foreign key actions (see [`d1_core::fk_actions`]): prepared in
 /// memory on an empty copy of the target's schema, read from the local
-/// D1's file or with one read-only query. A database with no tables yet
-/// has no rows for an action to change.
+/// D1's file or with one read-only query, unless no pending statement may
+/// run an action ([`d1_core::fk_actions::may_act`]). A database with no
+/// tables yet has no rows for an action to change.
 fn side_writes(
     sh: &Shell,
     project: &Project,
@@ -408,7 +409,8 @@ fn side_writes(
     pending: &[String],
 ) -> Result<d1_core::fk_actions::Found> {
     const PURPOSE: &str = "read the schema the migrations apply to (read-only)";
-    if pending.is_empty() {
+    let pending = read_migrations(dir, pending)?;
+    if !d1_core::fk_actions::may_act(&pending) {
         return Ok(Default::default());
     }
     let wrangler;
@@ -424,7 +426,7 @@ fn side_writes(
         }
     };
     let schema = reader.catalog(PURPOSE)?.schema_statements();
-    d1_core::fk_actions::side_writes(&schema, &read_migrations(dir, pending)?)
+    d1_core::fk_actions::side_writes(&schema, &pending)
 }
 
 impl MigrationPlan<'_> {
