@@ -306,6 +306,57 @@ pub fn missing_parents_said(missing: &[(String, String)]) -> String {
     )
 }
 
+/// Whether `text` holds `word` as a name of its own: not inside a longer
+/// name (`docs_idx` is not in `docs_idx2`). Both lower case.
+fn names_word(text: &str, word: &str) -> bool {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(is_name)
+            && !text[i + word.len()..].chars().next().is_some_and(is_name)
+    })
+}
+
+/// What a `CREATE TRIGGER` statement's head (the words before `BEGIN`)
+/// says: its event (`insert`, `update` or `delete`, lower case) and
+/// whether it has a `WHEN` clause. Read word by word, so that a line break
+/// before `BEGIN`, a name like `docs_soft_delete` or a column like
+/// `deleted_at` is not taken for the event.
+struct TriggerHead {
+    event: &'static str,
+    when: bool,
+    /// The body, lower case: what follows `BEGIN`.
+    body: String,
+}
+
+impl TriggerHead {
+    fn of(sql: &str) -> TriggerHead {
+        let lower = sql.to_lowercase();
+        let is_gap = |c: char| c.is_whitespace() || c == '(' || c == ')' || c == ';';
+        // The first `begin` that is a word of its own.
+        let begin = lower
+            .match_indices("begin")
+            .map(|(i, _)| i)
+            .find(|&i| {
+                lower[..i].chars().next_back().is_some_and(is_gap)
+                    && lower[i + 5..].chars().next().is_none_or(is_gap)
+            })
+            .unwrap_or(lower.len());
+        let words: Vec<&str> = lower[..begin]
+            .split(is_gap)
+            .filter(|w| !w.is_empty())
+            .collect();
+        let event = words
+            .iter()
+            .find_map(|w| ["insert", "update", "delete"].into_iter().find(|e| e == w))
+            .unwrap_or("");
+        TriggerHead {
+            event,
+            when: words.contains(&"when"),
+            body: lower[begin..].to_owned(),
+        }
+    }
+}
+
 /// What a restore gives back otherwise than the app keeps it, of the FTS5
 /// tables `virtual_tables` that triggers of the schema `schema` keep in
 /// sync (a trigger keeps one in sync when its text names it):
@@ -333,22 +384,21 @@ pub fn fts_kept_otherwise(
         let name = vt.name.to_lowercase();
         let keeping: Vec<&(String, String, String)> = triggers
             .iter()
-            .filter(|(_, _, sql)| sql.to_lowercase().contains(&name))
+            .filter(|(_, _, sql)| names_word(&sql.to_lowercase(), &name))
             .collect();
         let shown = crate::names::shown(&vt.name);
         match &vt.content {
             VirtualContent::Contentless => {
                 let mut by: BTreeMap<(&str, &'static str), Vec<String>> = BTreeMap::new();
                 for (trigger, table, sql) in &keeping {
-                    let lower = sql.to_lowercase();
-                    if !lower.contains("'delete'") {
+                    let head = TriggerHead::of(sql);
+                    if !head.body.contains("'delete'") {
                         continue;
                     }
-                    let head = lower.split(" begin").next().unwrap_or_default();
-                    let statement = if head.contains("delete") {
-                        "DELETE from"
-                    } else {
-                        "UPDATE of"
+                    let statement = match head.event {
+                        "delete" => "DELETE from",
+                        "insert" => "INSERT into",
+                        _ => "UPDATE of",
                     };
                     by.entry((table.as_str(), statement))
                         .or_default()
@@ -369,15 +419,22 @@ pub fn fts_kept_otherwise(
                 }
             }
             VirtualContent::External { table } => {
+                // An index kept partial: an INSERT trigger that indexes
+                // only some rows (a WHEN clause), or a trigger on another
+                // event that takes rows out (`'delete'`) without putting
+                // their new values back (a soft delete). One that
+                // re-indexes a changed row, WHEN or not, keeps it whole.
                 let partial: Vec<String> = keeping
                     .iter()
                     .filter(|(_, _, sql)| {
-                        let lower = sql.to_lowercase();
-                        lower
-                            .split(" begin")
-                            .next()
-                            .unwrap_or_default()
-                            .contains(" when ")
+                        let head = TriggerHead::of(sql);
+                        match head.event {
+                            "insert" => head.when,
+                            "update" => {
+                                head.body.contains("'delete'") && !head.body.contains("new.")
+                            }
+                            _ => false,
+                        }
                     })
                     .map(|(trigger, _, _)| crate::names::shown(trigger).into_owned())
                     .collect();
@@ -736,34 +793,43 @@ impl<'a> Exportable<'a> {
     }
 }
 
-/// Refuses chosen `tables` whose foreign keys reference a table of the
-/// database that is not chosen ([`missing_parents`]): their backup could
-/// never be restored. Their `CREATE TABLE` statements, as the database
-/// stores them, are made in a gated database in memory, to read their keys.
-fn refuse_missing_parents(catalog: &Catalog, tables: &[String]) -> Result<()> {
-    let gate = crate::gate::Gate::memory()?;
-    for table in tables {
-        if let Some(sql) = catalog.find(table).and_then(|o| o.sql.as_deref()) {
-            // One that does not run here has no keys to read.
-            let _ = gate.run(sql);
+impl ExportScope {
+    /// Refuses a backup of chosen tables whose foreign keys reference a
+    /// table of the database that is not chosen ([`missing_parents`]): it
+    /// could never be restored. (A `diff` of one table restores nothing,
+    /// and is not refused.) The chosen tables' `CREATE TABLE` statements,
+    /// as the database stores them, are made in a gated database in
+    /// memory, to read their keys; a parent is named as the database
+    /// spells it, so that the advised `--table` is taken.
+    pub fn refuse_missing_parents(&self, catalog: &Catalog) -> Result<()> {
+        if self.tables.is_empty() {
+            return Ok(());
         }
+        let gate = crate::gate::Gate::memory()?;
+        for table in &self.data_tables {
+            if let Some(sql) = catalog.find(table).and_then(|o| o.sql.as_deref()) {
+                // One that does not run here has no keys to read.
+                let _ = gate.run(sql);
+            }
+        }
+        let missing: Vec<(String, String)> = missing_parents(gate.db())?
+            .into_iter()
+            .filter_map(|(table, parent)| {
+                let spelt = catalog
+                    .objects
+                    .iter()
+                    .find(|o| o.kind == "table" && o.name.eq_ignore_ascii_case(&parent))?;
+                Some((table, spelt.name.clone()))
+            })
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "--table: {}. Nothing was exported",
+                missing_parents_said(&missing)
+            );
+        }
+        Ok(())
     }
-    let missing: Vec<(String, String)> = missing_parents(gate.db())?
-        .into_iter()
-        .filter(|(_, parent)| {
-            catalog
-                .objects
-                .iter()
-                .any(|o| o.kind == "table" && o.name.eq_ignore_ascii_case(parent))
-        })
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "--table: {}. Nothing was exported",
-            missing_parents_said(&missing)
-        );
-    }
-    Ok(())
 }
 
 /// What one export covers, decided before wrangler runs.
@@ -865,7 +931,6 @@ impl ExportScope {
             push_unique(&mut tables, &object.name);
             push_unique(&mut data_tables, &object.name);
         }
-        refuse_missing_parents(catalog, &data_tables)?;
         // wrangler keeps an index or trigger only when its own name is listed:
         // list those of the chosen tables so the backup of a table is whole.
         let chosen: BTreeSet<String> = data_tables.iter().cloned().collect();
@@ -1041,8 +1106,12 @@ mod tests {
                 && said.ends_with("Take accounts with --table too"),
             "{said}"
         );
-        let check = crate::checks::foreign_key_check(&db).unwrap();
+        let check = crate::checks::foreign_key_check(&db, true).unwrap();
         assert_eq!(check.status, crate::checks::Status::Fail);
+        // A whole backup's table whose parent is gone, and which is empty,
+        // is the database's own.
+        let whole = crate::checks::foreign_key_check(&db, false).unwrap();
+        assert_eq!(whole.status, crate::checks::Status::Pass);
     }
 
     #[test]

@@ -480,6 +480,9 @@ impl Schema<'_> {
         let catalog = self.reader().catalog("read the schema (read-only)")?;
         let scope =
             ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
+        scope
+            .refuse_missing_parents(&catalog)
+            .map_err(crate::exit::could_not_run)?;
         Ok((catalog, scope))
     }
 
@@ -587,6 +590,9 @@ impl Schema<'_> {
             && catalog.user_tables().next().is_none();
         let scope =
             ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
+        scope
+            .refuse_missing_parents(&catalog)
+            .map_err(crate::exit::could_not_run)?;
         let mut plan = Plan::new(
             env,
             args,
