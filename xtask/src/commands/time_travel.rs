@@ -231,17 +231,10 @@ fn migrations_after(
     else {
         return Ok(Vec::new());
     };
-    Ok(json
-        .get(0)
-        .and_then(|r| r.get("results"))
-        .and_then(|r| r.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r.get("name")?.as_str())
-                .map(|n| d1_core::names::shown(n).into_owned())
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(crate::edge::reader::column_texts(&json, "name")
+        .iter()
+        .map(|n| d1_core::names::shown(n).into_owned())
+        .collect())
 }
 
 /// After a restore to a time before a migration, that migration is
@@ -472,10 +465,8 @@ impl<'a> RestorePlan<'a> {
         ));
         match check {
             Ok(json) => {
-                let tables = json
-                    .get(0)
-                    .and_then(|r| r.get("results"))
-                    .and_then(|r| r.get(0))
+                let tables = crate::edge::reader::result_rows(&json, 0)
+                    .first()
                     .and_then(|r| r.get("tables"))
                     .and_then(|n| n.as_u64())
                     .context("the database answered without a table count")?;

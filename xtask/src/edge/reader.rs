@@ -46,9 +46,8 @@ impl DatabaseReader<'_> {
             .iter()
             .enumerate()
             .map(|(i, table)| {
-                json.get(i)
-                    .and_then(|r| r.get("results"))
-                    .and_then(|r| r.get(0))
+                result_rows(&json, i)
+                    .first()
                     .and_then(|r| r.get("n"))
                     .and_then(serde_json::Value::as_u64)
                     .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))
@@ -61,4 +60,21 @@ impl DatabaseReader<'_> {
         let json = self.query(purpose, CATALOG_SQL)?;
         Catalog::from_wrangler_json(&json).context("reading the database schema")
     }
+}
+
+/// The rows of result set `i` of a `--json` answer (of wrangler, or of a
+/// [`DatabaseReader`] in its shape); none when it has not that many.
+pub fn result_rows(json: &serde_json::Value, i: usize) -> &[serde_json::Value] {
+    json.get(i)
+        .and_then(|r| r.get("results"))
+        .and_then(|r| r.as_array())
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The text of column `column` in each row of the first result set.
+pub fn column_texts(json: &serde_json::Value, column: &str) -> Vec<String> {
+    result_rows(json, 0)
+        .iter()
+        .filter_map(|r| r.get(column)?.as_str().map(str::to_owned))
+        .collect()
 }

@@ -248,23 +248,15 @@ pub fn rows_lost(
             DatabaseReader::Wrangler(&wrangler, &cmds, env)
         }
     };
-    let results = |json: &serde_json::Value, i: usize| -> Vec<serde_json::Value> {
-        json.get(i)
-            .and_then(|r| r.get("results"))
-            .and_then(|r| r.as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
     let tables = reader.query(
         PURPOSE,
         "SELECT name FROM sqlite_master WHERE type = 'table'",
     )?;
     // By name as SQLite matches them, ignoring ASCII case (a Prisma
     // redefinition may bring `notes` back as `Notes`).
-    let now: BTreeSet<String> = results(&tables, 0)
+    let now: BTreeSet<String> = crate::edge::reader::column_texts(&tables, "name")
         .iter()
-        .filter_map(|r| r.get("name").and_then(|n| n.as_str()))
-        .map(str::to_ascii_lowercase)
+        .map(|n| n.to_ascii_lowercase())
         .collect();
     let had: Vec<(&String, u64)> = before
         .iter()
@@ -314,11 +306,7 @@ pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> R
                 PURPOSE,
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'",
             )?;
-            let has_table = has_table
-                .get(0)
-                .and_then(|r| r.get("results"))
-                .and_then(|r| r.as_array())
-                .is_some_and(|r| !r.is_empty());
+            let has_table = !crate::edge::reader::result_rows(&has_table, 0).is_empty();
             if !has_table {
                 return Ok(Vec::new());
             }
@@ -341,16 +329,7 @@ pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> R
             }
         }
     };
-    Ok(json
-        .get(0)
-        .and_then(|r| r.get("results"))
-        .and_then(|r| r.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r.get("name")?.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(crate::edge::reader::column_texts(&json, "name"))
 }
 
 /// What `migrate` would do to one environment: its migrations, the

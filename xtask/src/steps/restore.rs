@@ -1588,10 +1588,7 @@ fn target_key(
         // A table of another shape than declared records no key.
         return Ok(None);
     };
-    let row = json
-        .get(0)
-        .and_then(|r| r.get("results"))
-        .and_then(|r| r.get(0));
+    let row = crate::edge::reader::result_rows(&json, 0).first();
     Ok(row.and_then(|r| {
         Some(KeyFingerprint::new(
             r.get(&rule.key_id)?.as_str()?,
