@@ -361,6 +361,81 @@ mod tests {
         }
     }
 
+    /// rvAJ: `may_act` judges a statement by its first word, but a
+    /// statement's text keeps a block comment written before it (`/* … */`,
+    /// as a header or a generated migration has it), so the first word is
+    /// `/*`. `side_writes` finds the same statement's
+    /// cascade, yet `may_act` says it cannot act and `migrate` prints no
+    /// warning: the plan is silent on a DROP TABLE that deletes every
+    /// comment.
+    #[test]
+    fn a_statement_after_a_comment_may_act_as_side_writes_finds() {
+        for sql in [
+            "/* Post is redefined */ DROP TABLE \"Post\";",
+            "/* the old posts go */\nDELETE FROM \"Post\";",
+        ] {
+            assert!(
+                !side(sql).is_empty(),
+                "side_writes finds no action of {sql:?}"
+            );
+            assert!(
+                may_act(&migration(sql)),
+                "{sql:?} runs a foreign key action, but may_act says it cannot"
+            );
+        }
+    }
+
+    /// rvAJ: a plain INSERT fires the target's triggers, and a trigger
+    /// that deletes a parent row runs that key's ON DELETE CASCADE (a
+    /// "purge" queue table, a soft-delete log). `side_writes` finds the
+    /// cascade, but `may_act` says an INSERT without REPLACE or CONFLICT
+    /// cannot act, so `migrate` never reads the schema and its plan says
+    /// nothing of the child rows deleted.
+    #[test]
+    fn an_insert_whose_trigger_deletes_a_parent_may_act_as_side_writes_finds() {
+        let schema: Vec<String> = d1_sql::statements::Statements::new(
+            "CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE c (id INTEGER PRIMARY KEY,
+                 p INTEGER REFERENCES p(id) ON DELETE CASCADE);
+             CREATE TABLE purge (id INTEGER);
+             CREATE TRIGGER purge_it AFTER INSERT ON purge BEGIN
+                 DELETE FROM p WHERE id = NEW.id; END;"
+                .as_bytes(),
+        )
+        .map(|s| s.unwrap().sql)
+        .collect();
+        let pending = migration("INSERT INTO purge VALUES (1);");
+        let found = side_writes(&schema, &pending).unwrap();
+        assert!(!found.side_writes.is_empty(), "{found:?}");
+        assert!(
+            may_act(&pending),
+            "the INSERT's trigger cascades into c ({:?}), but may_act says it cannot act",
+            found.side_writes
+        );
+    }
+
+    /// rvAJ: a `CREATE TABLE … AS SELECT` writes the schema, so
+    /// `side_writes` runs it, rows and all, in memory. The copy has no
+    /// value limit (the verify gate sets D1's 2 MB; `schema_copy` does not)
+    /// and the 10 s deadline bounds time, not memory: `SELECT
+    /// zeroblob(900000000) FROM` a few rows holds gigabytes before the
+    /// deadline looks. D1 refuses any value over 2 MB, so such a
+    /// statement cannot run there either: here it should stop as "does not
+    /// run here" without allocating it. Shown at 3 MB, which D1 refuses.
+    #[test]
+    fn a_schema_statement_that_makes_a_value_d1_refuses_does_not_run_in_memory() {
+        let found = side_writes(
+            &schema(),
+            &migration("CREATE TABLE big AS SELECT zeroblob(3000000) AS b;"),
+        )
+        .unwrap();
+        assert_eq!(
+            found.unknown.len(),
+            1,
+            "a 3 MB value, over D1's 2 MB limit, was made in memory: {found:?}"
+        );
+    }
+
     #[test]
     fn a_prisma_redefinition_of_a_parent_table_sets_its_childrens_keys() {
         let found = side(PRISMA_REDEFINES_USER);

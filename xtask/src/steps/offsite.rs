@@ -915,6 +915,32 @@ mod tests {
         assert!(kept_but_expiring(&[new], &policy, days, 30, at(25)).is_empty());
     }
 
+    /// rvAJ: with `keep_daily = 7` and no `expire_after`, the rule is the
+    /// policy's own span (7 days), and a job that uploads every day is the
+    /// case it fits: each day's copy ages out of "daily 7" as R2 deletes
+    /// it. Yet every copy the policy keeps today expires within the 30 day
+    /// horizon, so `offsite lifecycle` warns that "an age rule cannot follow
+    /// prune's policy" and names all seven, on every run of a healthy
+    /// schedule: only a copy still kept when R2 deletes it is at risk.
+    #[test]
+    fn a_daily_schedule_under_its_own_age_rule_is_not_told() {
+        let policy = Policy {
+            keep_daily: Some(7),
+            ..Policy::default()
+        };
+        let days = policy_days(&policy);
+        let copies: Vec<IndexEntry> = (18..=24)
+            .rev()
+            .map(|d| entry(&format!("backup-prod-202611{d}-0300.sql"), d, true, true))
+            .collect();
+        let told = kept_but_expiring(&copies, &policy, days, 30, at(24) + Duration::hours(1));
+        assert!(
+            told.len() <= 1,
+            "a daily upload under expire_after = {days}d is told as deleted while kept: \
+             {told:?}"
+        );
+    }
+
     #[test]
     fn an_index_naming_objects_outside_its_environment_is_refused() {
         let name = "backup-prod-20261124-0300.sql";

@@ -784,3 +784,63 @@ fn a_fetch_over_a_backup_whose_manifest_is_gone_never_says_it_is_here() {
         again.all()
     );
 }
+
+/// rvAJ: a fetch over a backup whose manifest is gone fetches the
+/// manifest from the bucket, but never downloads the file, so nothing
+/// checks that manifest against the file here. A bucket that records
+/// another sha256 and size for it gets a manifest written beside the
+/// intact file that calls it something else, and fetch says it "matches
+/// its manifest". A fresh fetch refuses the same manifest ("the offsite
+/// copy is damaged; nothing was kept").
+#[test]
+fn a_manifest_fetched_beside_a_file_already_here_must_describe_that_file() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    let file = sb.backups().join(&name);
+    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let sha_here = sha256_hex(&std::fs::read(&file).unwrap());
+    std::fs::remove_file(&manifest).unwrap();
+    // The bucket's manifest now records another sha256 and size.
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.ends_with(&name.replace(".sql", ".manifest.json")))
+        .expect("the manifest was uploaded");
+    let mut offsite: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, &key).unwrap()).unwrap();
+    offsite["file"]["sha256"] = Value::String("ab".repeat(32));
+    offsite["file"]["bytes"] = Value::from(offsite["file"]["bytes"].as_u64().unwrap() + 7);
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            &key,
+            serde_json::to_string_pretty(&offsite).unwrap().as_bytes(),
+        )
+        .unwrap();
+
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    let written: Option<Value> = std::fs::read(&manifest)
+        .ok()
+        .map(|b| serde_json::from_slice(&b).unwrap());
+    let recorded = written
+        .as_ref()
+        .and_then(|m| m["file"]["sha256"].as_str().map(str::to_owned));
+    assert!(
+        recorded.is_none() || recorded.as_deref() == Some(sha_here.as_str()),
+        "fetch wrote a manifest for {name} recording sha256 {recorded:?}, but the file here is \
+         {sha_here} (exit {:?}):\n{}",
+        run.code,
+        run.all()
+    );
+    assert!(
+        !(run.ok && run.stdout.contains("matches its manifest")),
+        "fetch says the file matches a manifest that records another sha256:\n{}",
+        run.all()
+    );
+}

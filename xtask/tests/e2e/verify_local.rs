@@ -1156,3 +1156,27 @@ fn a_whole_backup_with_an_empty_table_whose_parent_was_dropped_is_good() {
     );
     run.assert_ok();
 }
+
+/// rvAJ: the README's own way to encrypt, `backup ENV --encrypt-to age1…`
+/// with no `[ENV.encryption]` in backups.toml ("or set recipients in
+/// backups.toml"), makes `status` warn on every run that the newest
+/// backup "is sealed to age1…, which [local.encryption] in backups.toml no
+/// longer names": no key was retired, nothing changed, and the identity
+/// that opens it is the one the operator just made. status.rs
+/// `restore_warnings` takes an empty recipient list for a rotation.
+#[test]
+fn status_never_calls_a_recipient_given_with_encrypt_to_retired() {
+    let sb = seeded();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.agekey");
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", path_arg(&key)]));
+    sb.xtask(&["backup", "local", "--encrypt-to", &recipient])
+        .assert_ok();
+    let status = sb.xtask(&["status", "--env", "local"]);
+    status.assert_ok();
+    assert!(
+        !status.stderr.contains("no longer names"),
+        "nothing was rotated, yet status warns of a retired recipient:\n{}",
+        status.all()
+    );
+}
