@@ -485,8 +485,8 @@ pub fn stuck_triggers(schema: &[String]) -> rusqlite::Result<Vec<StuckTrigger>> 
 /// statements): virtual tables first, then the other tables, then indexes,
 /// views and triggers, whatever their order. One that SQLite will not make
 /// here (a shadow table its virtual table made, `sqlite_sequence`) is left
-/// out. It cannot attach a file, and a statement on it may compile to at
-/// most [`MOST_INSTRUCTIONS`].
+/// out. It cannot attach a file, a statement on it may compile to at most
+/// [`MOST_INSTRUCTIONS`], and no value may be longer than D1 allows.
 pub fn schema_copy(schema: &[String]) -> rusqlite::Result<rusqlite::Connection> {
     let kinds: Vec<(&str, &str)> = schema
         .iter()
@@ -510,6 +510,11 @@ pub fn schema_copy(schema: &[String]) -> rusqlite::Result<rusqlite::Connection> 
     copy.set_limit(
         rusqlite::limits::Limit::SQLITE_LIMIT_VDBE_OP,
         MOST_INSTRUCTIONS,
+    )?;
+    // No value D1 would refuse is made here either.
+    copy.set_limit(
+        rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH,
+        crate::gate::D1_VALUE_LIMIT,
     )?;
     for kind in ["virtual", "table", "index", "view", "trigger"] {
         for (_, sql) in kinds.iter().filter(|(k, _)| *k == kind) {

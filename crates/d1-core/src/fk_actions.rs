@@ -73,6 +73,10 @@ impl Write {
 /// end (`CREATE TABLE … AS` a recursive query).
 pub const STATEMENT_SECONDS: u64 = 10;
 
+/// How much more memory than the process held a schema statement may take
+/// there.
+const STATEMENT_MEMORY: u64 = 256 << 20;
+
 /// A statement of a migration whose foreign key actions change another
 /// table's rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +156,18 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
     }))?;
     let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
     let watched = Arc::clone(&deadline);
+    // Rows a schema statement makes (`CREATE TABLE … AS` a query) live in
+    // memory: at most STATEMENT_MEMORY more than the process held.
+    let ceiling = crate::room::peak_resident_bytes().map(|peak| peak + STATEMENT_MEMORY);
     db.progress_handler(
         1000,
         Some(move || {
             let deadline = watched.lock().unwrap_or_else(PoisonError::into_inner);
-            crate::interrupt::received().is_some() || deadline.is_some_and(|d| Instant::now() > d)
+            crate::interrupt::received().is_some()
+                || deadline.is_some_and(|d| Instant::now() > d)
+                || ceiling.is_some_and(|c| {
+                    crate::room::peak_resident_bytes().is_none_or(|peak| peak > c)
+                })
         }),
     )?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;
@@ -214,29 +225,43 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
 }
 
 /// Whether any statement of `pending` (name, text) may run a foreign key's
-/// action: one that drops a table, deletes, updates or replaces rows, by
-/// its first words (a `WITH` may lead to any of them). A migration of
-/// `CREATE` statements alone cannot, and the target's schema need not be
-/// read for it (a trigger's body is not a statement of its own).
+/// action: one that drops a table or writes rows (an INSERT too, which may
+/// replace a row or fire a trigger that deletes one, rvAJ), by its first
+/// word after any comment (a `WITH` may lead to any of them). A migration
+/// of schema statements alone (`CREATE`, `ALTER`, `DROP INDEX`) cannot, and
+/// the target's schema need not be read for it (a trigger's body is part
+/// of its `CREATE TRIGGER`, not a statement of its own).
 pub fn may_act(pending: &[(String, String)]) -> bool {
     pending.iter().any(|(_, sql)| {
         d1_sql::statements::Statements::new(sql.as_bytes()).any(|statement| {
             let Ok(statement) = statement else {
                 return true;
             };
-            let upper = statement.sql.to_ascii_uppercase();
-            let words: Vec<&str> = upper
+            let upper = without_leading_comments(&statement.sql).to_ascii_uppercase();
+            let mut words = upper
                 .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
-                .filter(|w| !w.is_empty() && !w.starts_with("--"))
-                .collect();
-            match words.first().copied() {
-                Some("DROP") => words.get(1) == Some(&"TABLE"),
-                Some("DELETE" | "UPDATE" | "REPLACE" | "WITH") => true,
-                Some("INSERT") => upper.contains("REPLACE") || upper.contains("CONFLICT"),
+                .filter(|w| !w.is_empty());
+            match words.next() {
+                Some("DROP") => words.next() == Some("TABLE"),
+                Some("DELETE" | "UPDATE" | "REPLACE" | "INSERT" | "WITH") => true,
                 _ => false,
             }
         })
     })
+}
+
+/// `sql` after the comments and blanks that lead it.
+fn without_leading_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest;
+        }
+    }
 }
 
 /// SQLite's schema table, under any of its names.
@@ -341,13 +366,13 @@ mod tests {
     "#;
 
     #[test]
-    fn only_a_statement_that_drops_deletes_updates_or_replaces_may_act() {
+    fn only_a_statement_that_drops_a_table_or_writes_rows_may_act() {
         let may = |sql: &str| may_act(&migration(sql));
         assert!(!may("CREATE TABLE a (id INTEGER PRIMARY KEY);\n\
              CREATE INDEX a_i ON a (id);\n\
              CREATE TRIGGER a_no_update BEFORE UPDATE ON a BEGIN \
              SELECT RAISE(ABORT, 'no'); DELETE FROM a; END;\n\
-             INSERT INTO a VALUES (1);\nALTER TABLE a ADD COLUMN b TEXT;\nDROP INDEX a_i;"));
+             ALTER TABLE a ADD COLUMN b TEXT;\nDROP INDEX a_i;"));
         for sql in [
             PRISMA_REDEFINES_USER,
             "DELETE FROM a;",
@@ -356,6 +381,8 @@ mod tests {
             "INSERT OR REPLACE INTO a VALUES (1);",
             "INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2;",
             "WITH x AS (SELECT 1) DELETE FROM a;",
+            "INSERT INTO a VALUES (1);",
+            "/* a header */ -- and a line\nDELETE FROM a;",
         ] {
             assert!(may(sql), "{sql}");
         }

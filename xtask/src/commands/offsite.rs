@@ -212,6 +212,22 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         // unverified here as any fetched copy is.
         let manifest_file = download_manifest(target, &entry)?;
         let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+        // The manifest must describe the file that is here, as a download's
+        // must describe what was downloaded (rvAJ).
+        let (sha256, bytes) = fsutil::sha256_file(&dest)?;
+        if manifest.file.sha256 != sha256 || manifest.file.bytes != bytes {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "the offsite manifest r2://{}/{} does not describe {} (its sha256 or size \
+                 differs), so it was not written beside it: the bucket's copy of the manifest \
+                 is damaged or was replaced. Verify the file here with `cargo xtask verify {} \
+                 --no-manifest`. Nothing was written.",
+                target.bucket(),
+                entry.manifest_key,
+                dest.display(),
+                dest.display()
+            );
+        }
         let claimed = manifest.verification.take();
         manifest.create_at(&dest_manifest)?;
         fsutil::sync_dir(&project.backup_dir);
@@ -424,14 +440,14 @@ fn confirm_and_run(
 }
 
 /// Warns of the offsite copies the retention policy keeps that the rule
-/// deletes now or within 30 days (see [`kept_but_expiring`]), naming the
+/// deletes as soon as it is set (see [`kept_but_expiring`]), naming the
 /// `expire_after` that would keep them.
 fn warn_of_kept_but_expiring(target: &Target<'_>, days: i64) -> Result<()> {
     let Some(index) = target.read_index()? else {
         return Ok(());
     };
     let now = Utc::now();
-    let told = kept_but_expiring(&index.backups, &target.policy, days, 30, now);
+    let told = kept_but_expiring(&index.backups, &target.policy, days, now);
     if told.is_empty() {
         return Ok(());
     }
@@ -441,18 +457,11 @@ fn warn_of_kept_but_expiring(target: &Target<'_>, days: i64) -> Result<()> {
         .max()
         .unwrap_or(days);
     crate::warn!(
-        "an age rule cannot follow prune's policy: the rule deletes offsite copies that \
-         policy keeps: {}. To keep them, set `expire_after = \"{longest}d\"` (or longer) in \
+        "an age rule cannot follow prune's policy: as soon as it is set, the rule deletes \
+         offsite copies that policy keeps: {}. To keep them, set `expire_after = \"{longest}d\"` (or longer) in \
          the [{}.offsite] table of {SETTINGS_FILE}, or upload a newer backup",
         told.iter()
-            .map(|(file, why, expires)| format!(
-                "{file} (kept as {why}; deleted {})",
-                if *expires <= now {
-                    "as soon as the rule is set".to_owned()
-                } else {
-                    format!("on {}", expires.format("%Y-%m-%d"))
-                }
-            ))
+            .map(|(file, why, _)| format!("{file} (kept as {why})"))
             .collect::<Vec<_>>()
             .join("; "),
         target.env.name

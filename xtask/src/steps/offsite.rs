@@ -63,16 +63,18 @@ pub fn policy_days(policy: &Policy) -> i64 {
 }
 
 /// The copies in the index that the retention `policy` keeps at `now` but
-/// that an age rule of `days` deletes (already, or within `horizon` days),
-/// each as (file, why it is kept, when R2 deletes it). An age rule cannot
-/// follow `prune`: "the newest of each of the last N months that have a
-/// backup" reaches further back than N months after months without one,
-/// and the newest verified copy is kept whatever its age.
+/// that an age rule of `days` has already passed (R2 deletes them as soon
+/// as the rule is set), each as (file, why it is kept, when it expired).
+/// An age rule cannot follow `prune`: "the newest of each of the last N
+/// months that have a backup" reaches further back than N months after
+/// months without one, and the newest verified copy is kept whatever its
+/// age. A copy the rule will delete later is not told: whether the policy
+/// keeps it then depends on the backups still to come (a daily schedule
+/// under its own span is the case the rule fits, rvAJ).
 pub fn kept_but_expiring(
     entries: &[IndexEntry],
     policy: &Policy,
     days: i64,
-    horizon: i64,
     now: DateTime<Utc>,
 ) -> Vec<(String, String, DateTime<Utc>)> {
     use d1_core::retention::{Candidate, decide};
@@ -91,7 +93,7 @@ pub fn kept_but_expiring(
         .filter(|(reasons, _)| !reasons.is_empty())
         .filter_map(|(reasons, e)| {
             let expires = e.uploaded_at + Duration::days(days);
-            (expires <= now + Duration::days(horizon)).then(|| {
+            (expires <= now).then(|| {
                 let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
                 (e.file.clone(), why.join(", "), expires)
             })
@@ -893,7 +895,7 @@ mod tests {
         };
         let days = policy_days(&policy);
         assert_eq!(days, 372);
-        let told = kept_but_expiring(&[new.clone(), old.clone()], &policy, days, 30, at(25));
+        let told = kept_but_expiring(&[new.clone(), old.clone()], &policy, days, at(25));
         assert_eq!(told.len(), 1, "{told:?}");
         assert_eq!(told[0].0, old.file);
         assert!(told[0].1.starts_with("monthly 2025-09"), "{told:?}");
@@ -903,16 +905,15 @@ mod tests {
             std::slice::from_ref(&new),
             &policy,
             days,
-            30,
-            at(24) + Duration::days(350),
+            at(24) + Duration::days(380),
         );
         assert_eq!(stopped.len(), 1, "{stopped:?}");
         assert!(
             stopped[0].1.contains("the newest verified backup"),
             "{stopped:?}"
         );
-        // Nothing when every copy the policy keeps outlives the horizon.
-        assert!(kept_but_expiring(&[new], &policy, days, 30, at(25)).is_empty());
+        // Nothing while every copy the policy keeps is younger than the rule.
+        assert!(kept_but_expiring(&[new], &policy, days, at(25)).is_empty());
     }
 
     /// rvAJ: with `keep_daily = 7` and no `expire_after`, the rule is the
@@ -933,7 +934,7 @@ mod tests {
             .rev()
             .map(|d| entry(&format!("backup-prod-202611{d}-0300.sql"), d, true, true))
             .collect();
-        let told = kept_but_expiring(&copies, &policy, days, 30, at(24) + Duration::hours(1));
+        let told = kept_but_expiring(&copies, &policy, days, at(24) + Duration::hours(1));
         assert!(
             told.len() <= 1,
             "a daily upload under expire_after = {days}d is told as deleted while kept: \

@@ -504,8 +504,14 @@ fn restore_warnings(
         return Vec::new();
     };
     let mut warnings = Vec::new();
+    // Only a rotation is told: recipients named, none of them the
+    // backup's. With none named, the backup was sealed with --encrypt-to
+    // (or encryption was turned off), which says nothing of its key (rvAJ).
     let named = &settings.encryption.recipients;
-    if !newest.sealed_to.is_empty() && !newest.sealed_to.iter().any(|r| named.contains(r)) {
+    if !named.is_empty()
+        && !newest.sealed_to.is_empty()
+        && !newest.sealed_to.iter().any(|r| named.contains(r))
+    {
         warnings.push(format!(
             "its newest verified backup, {}, is sealed to {}, which [{}.encryption] in \
              {SETTINGS_FILE} no longer names: restoring it needs the identity of one of those \
