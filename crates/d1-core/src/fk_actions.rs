@@ -165,9 +165,8 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
             let deadline = watched.lock().unwrap_or_else(PoisonError::into_inner);
             crate::interrupt::received().is_some()
                 || deadline.is_some_and(|d| Instant::now() > d)
-                || ceiling.is_some_and(|c| {
-                    crate::room::peak_resident_bytes().is_none_or(|peak| peak > c)
-                })
+                || ceiling
+                    .is_some_and(|c| crate::room::peak_resident_bytes().is_none_or(|peak| peak > c))
         }),
     )?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;
