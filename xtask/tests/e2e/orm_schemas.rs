@@ -302,16 +302,32 @@ const PRISMA_REDEFINE_USER: &str = "-- RedefineTables\n\
      PRAGMA foreign_keys=ON;\n\
      PRAGMA defer_foreign_keys=OFF;\n";
 
+/// A sandbox on PRISMA_SET_NULL_INIT, with a table the app made itself
+/// (`app_settings`) and two posts by one user.
+fn set_null_sandbox() -> Sandbox {
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
+    sb.execute_sql(
+        "CREATE TABLE \"app_settings\" (\"k\" TEXT NOT NULL PRIMARY KEY, \"v\" TEXT);\n\
+         INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
+         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
+    );
+    sb
+}
+
+/// The plan's line for PRISMA_REDEFINE_USER as `migration`.
+fn set_null_line(migration: &str) -> String {
+    format!(
+        "CHANGES      {migration}: DROP TABLE User also sets Post.authorId through a foreign \
+         key's action"
+    )
+}
+
 #[test]
 fn a_migration_whose_drop_sets_a_relation_to_null_is_told_in_the_plan_before_it_runs() {
     // rvAG: D1 runs the ON DELETE SET NULL action of Post's key when the
     // redefinition drops User: every post loses its author. No row count
     // changes, so only the plan can tell it, before anything is applied.
-    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
-    sb.execute_sql(
-        "INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
-         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
-    );
+    let sb = set_null_sandbox();
     std::fs::write(
         sb.path().join("migrations/0006_prisma_redefine_user.sql"),
         PRISMA_REDEFINE_USER,
@@ -322,10 +338,8 @@ fn a_migration_whose_drop_sets_a_relation_to_null_is_told_in_the_plan_before_it_
     let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
     dry.assert_ok();
     assert!(
-        dry.stdout.contains(
-            "CHANGES      0006_prisma_redefine_user.sql: DROP TABLE User also sets \
-             Post.authorId through a foreign key's action"
-        ),
+        dry.stdout
+            .contains(&set_null_line("0006_prisma_redefine_user.sql")),
         "{}",
         dry.all()
     );
@@ -389,12 +403,7 @@ fn a_later_migration_on_a_table_made_outside_migrations_does_not_hide_a_set_null
     // the run found before it: the plan says `CHANGES  not known: …` of
     // 0007 and nothing of 0006, whose drop sets every Post.authorId to NULL;
     // no warning, and with -q not a word.
-    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
-    sb.execute_sql(
-        "CREATE TABLE \"app_settings\" (\"k\" TEXT NOT NULL PRIMARY KEY, \"v\" TEXT);\n\
-         INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
-         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
-    );
+    let sb = set_null_sandbox();
     let migrations = sb.path().join("migrations");
     std::fs::write(
         migrations.join("0006_prisma_redefine_user.sql"),
@@ -411,10 +420,8 @@ fn a_later_migration_on_a_table_made_outside_migrations_does_not_hide_a_set_null
     let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
     dry.assert_ok();
     assert!(
-        dry.stdout.contains(
-            "CHANGES      0006_prisma_redefine_user.sql: DROP TABLE User also sets \
-             Post.authorId through a foreign key's action"
-        ),
+        dry.stdout
+            .contains(&set_null_line("0006_prisma_redefine_user.sql")),
         "a later migration that does not run in memory hides 0006's SET NULL:\n{}",
         dry.all()
     );
@@ -440,12 +447,7 @@ fn an_applied_seed_into_a_table_made_outside_migrations_does_not_blind_every_lat
     // later plan of that database says `CHANGES  not known` and warns of
     // nothing: here, a Prisma redefinition that sets every Post.authorId
     // to NULL.
-    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_SET_NULL_INIT)]);
-    sb.execute_sql(
-        "CREATE TABLE \"app_settings\" (\"k\" TEXT NOT NULL PRIMARY KEY, \"v\" TEXT);\n\
-         INSERT INTO \"User\" VALUES ('u1', 'ana@example.com');\n\
-         INSERT INTO \"Post\" (\"title\", \"authorId\") VALUES ('Hello', 'u1'), ('Again', 'u1');\n",
-    );
+    let sb = set_null_sandbox();
     let migrations = sb.path().join("migrations");
     std::fs::write(
         migrations.join("0006_default_theme.sql"),
@@ -462,10 +464,9 @@ fn an_applied_seed_into_a_table_made_outside_migrations_does_not_blind_every_lat
     let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
     dry.assert_ok();
     assert!(
-        dry.stdout.contains(
-            "CHANGES      0007_prisma_redefine_user.sql: DROP TABLE User also sets \
-             Post.authorId through a foreign key's action"
-        ) && dry.stderr.contains("warning"),
+        dry.stdout
+            .contains(&set_null_line("0007_prisma_redefine_user.sql"))
+            && dry.stderr.contains("warning"),
         "an applied migration that does not run in memory blinds the plan for good:\n{}",
         dry.all()
     );
