@@ -236,31 +236,14 @@ pub fn may_act(pending: &[(String, String)]) -> bool {
             let Ok(statement) = statement else {
                 return true;
             };
-            let upper = without_leading_comments(&statement.sql).to_ascii_uppercase();
-            let mut words = upper
-                .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
-                .filter(|w| !w.is_empty());
-            match words.next() {
-                Some("DROP") => words.next() == Some("TABLE"),
-                Some("DELETE" | "UPDATE" | "REPLACE" | "INSERT" | "WITH") => true,
+            let rest = crate::statement::skip_trivia(&statement.sql);
+            match crate::statement::first_keyword(rest).as_str() {
+                "DROP" => crate::statement::first_keyword(&rest["DROP".len()..]) == "TABLE",
+                "DELETE" | "UPDATE" | "REPLACE" | "INSERT" | "WITH" => true,
                 _ => false,
             }
         })
     })
-}
-
-/// `sql` after the comments and blanks that lead it.
-fn without_leading_comments(sql: &str) -> &str {
-    let mut rest = sql.trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else {
-            return rest;
-        }
-    }
 }
 
 /// SQLite's schema table, under any of its names.

@@ -555,6 +555,21 @@ impl Manifest {
             .as_ref()
             .is_some_and(Verification::is_good)
     }
+
+    /// Whether the file is age ciphertext.
+    pub fn is_age_sealed(&self) -> bool {
+        self.sealed
+            .as_ref()
+            .is_some_and(|s| s.format.contains("age"))
+    }
+
+    /// The age recipients the file is sealed to (public keys); none when
+    /// it is not sealed, or its manifest records none.
+    pub fn sealed_to(&self) -> &[String] {
+        self.sealed
+            .as_ref()
+            .map_or(&[], |s| s.recipients.as_slice())
+    }
 }
 
 /// Checks that `sql` is exactly `CREATE VIRTUAL TABLE <name> USING

@@ -206,14 +206,25 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
         );
         return Ok(());
     }
-    if here {
+    if !here {
+        crate::say!(
+            "Fetching r2://{}/{} into {}",
+            target.bucket(),
+            entry.key,
+            dest.display()
+        );
+    }
+    let manifest_file = download_manifest(target, &entry)?;
+    let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+    // A verification recorded in the bucket is the bucket's word: anyone
+    // who can write there could have written it. The copy is unverified
+    // here, and never `latest`, until it is verified on this machine.
+    let claimed = manifest.verification.take();
+    let (sha256, bytes) = if here {
         // The file without its manifest is no backup to list, prune or
-        // `latest`: the manifest is fetched beside it, and it is
-        // unverified here as any fetched copy is.
-        let manifest_file = download_manifest(target, &entry)?;
-        let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
-        // The manifest must describe the file that is here, as a download's
-        // must describe what was downloaded (rvAJ).
+        // `latest`: the manifest is fetched beside it, and must describe
+        // the file that is here, as a download's must describe what was
+        // downloaded (rvAJ).
         let (sha256, bytes) = fsutil::sha256_file(&dest)?;
         if manifest.file.sha256 != sha256 || manifest.file.bytes != bytes {
             crate::stop!(
@@ -228,41 +239,23 @@ fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
                 dest.display()
             );
         }
-        let claimed = manifest.verification.take();
-        manifest.create_at(&dest_manifest)?;
-        fsutil::sync_dir(&project.backup_dir);
+        (sha256, bytes)
+    } else {
+        let (data, sha256, bytes) = download_checked(target, &entry, &manifest)?;
+        fsutil::sync_file(data.path())?;
+        fsutil::rename_no_clobber(data.path(), &dest)
+            .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+        (sha256, bytes)
+    };
+    manifest.create_at(&dest_manifest)?;
+    fsutil::sync_dir(&project.backup_dir);
+    if here {
         crate::say!(
             "{} was here, identical to the offsite copy, without its manifest: fetched {}.",
             dest.display(),
             dest_manifest.display()
         );
-        print_fetched(
-            &dest,
-            manifest.file.bytes,
-            &entry.sha256,
-            &manifest,
-            claimed.is_some(),
-        );
-        return Ok(());
     }
-    crate::say!(
-        "Fetching r2://{}/{} into {}",
-        target.bucket(),
-        entry.key,
-        dest.display()
-    );
-    let manifest_file = download_manifest(target, &entry)?;
-    let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
-    // A verification recorded in the bucket is the bucket's word: anyone
-    // who can write there could have written it. The copy is unverified
-    // here, and never `latest`, until it is verified on this machine.
-    let claimed = manifest.verification.take();
-    let (data, sha256, bytes) = download_checked(target, &entry, &manifest)?;
-    fsutil::sync_file(data.path())?;
-    fsutil::rename_no_clobber(data.path(), &dest)
-        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
-    manifest.create_at(&dest_manifest)?;
-    fsutil::sync_dir(&project.backup_dir);
     print_fetched(&dest, bytes, &sha256, &manifest, claimed.is_some());
     Ok(())
 }
@@ -398,11 +391,7 @@ fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, cla
             ""
         },
         pasted,
-        if manifest
-            .sealed
-            .as_ref()
-            .is_some_and(|s| s.format.contains("age"))
-        {
+        if manifest.is_age_sealed() {
             " --identity FILE"
         } else {
             ""

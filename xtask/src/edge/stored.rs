@@ -504,9 +504,7 @@ impl Source {
         }
         use crate::edge::manifest_file::ManifestFile as _;
         let recipients = d1_core::manifest::Manifest::for_backup(path)
-            .ok()
-            .and_then(|m| m.sealed)
-            .map(|s| s.recipients)
+            .map(|m| m.sealed_to().to_vec())
             .unwrap_or_default();
         let to = if recipients.is_empty() {
             "recipients its manifest does not record".to_owned()

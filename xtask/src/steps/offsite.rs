@@ -665,7 +665,7 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
             file.display()
         );
     }
-    if target.encrypts && !is_age_sealed(&manifest) {
+    if target.encrypts && !manifest.is_age_sealed() {
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} is not encrypted, but [{}.encryption] in {SETTINGS_FILE} names recipients: a \
@@ -679,14 +679,6 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
         );
     }
     Ok(manifest)
-}
-
-/// The backup's file is age ciphertext.
-fn is_age_sealed(manifest: &Manifest) -> bool {
-    manifest
-        .sealed
-        .as_ref()
-        .is_some_and(|s| s.format.contains("age"))
 }
 
 pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
@@ -708,7 +700,7 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
         target.cmds.r2_put(target.bucket(), &key, file)
     );
     crate::say!("  check        download it again and compare SHA-256 and size");
-    if !is_age_sealed(manifest) && target.env.is_production() {
+    if !manifest.is_age_sealed() && target.env.is_production() {
         crate::warn!(
             "{} is not encrypted, and holds {}: its offsite copy has every row readable to anyone who can \
              read the bucket. `recipients` in [{}.encryption] of backups.toml encrypts the backups (see \

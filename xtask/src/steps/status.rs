@@ -247,12 +247,7 @@ pub fn environment_status(
             .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
         applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
         taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
-        sealed_to: e
-            .manifest
-            .sealed
-            .as_ref()
-            .map(|s| s.recipients.clone())
-            .unwrap_or_default(),
+        sealed_to: e.manifest.sealed_to().to_vec(),
     });
     let last_time_travel_restore = journal.get(env).cloned();
     EnvStatus {
