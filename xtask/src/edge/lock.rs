@@ -26,6 +26,11 @@ pub struct Holder {
     /// tells the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doing: Option<String>,
+    /// The backup file the holder is about to give its final name, before
+    /// its manifest is written: a run killed between the two leaves that
+    /// file unrecorded, and the next run removes that file, and only it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placing: Option<String>,
 }
 
 /// A held lock; released on drop.
@@ -123,6 +128,7 @@ impl BackupLock {
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             command: command.to_owned(),
             doing: None,
+            placing: None,
         };
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
@@ -137,11 +143,24 @@ impl BackupLock {
     /// before the file is cut to its length: a crash in between leaves a
     /// file that is still not empty, so still reported stale.
     pub fn record(&self, doing: &str) -> Result<()> {
-        let holder = Holder {
+        self.write(&Holder {
             doing: Some(doing.to_owned()),
             ..self.holder.clone()
-        };
-        let text = serde_json::to_string(&holder)?;
+        })
+    }
+
+    /// Writes into the lock the name a backup file is about to be given
+    /// (`None` once its manifest is written), so that the next run, finding
+    /// the lock stale, removes that file if it was left without one.
+    pub fn placing(&self, file_name: Option<&str>) -> Result<()> {
+        self.write(&Holder {
+            placing: file_name.map(str::to_owned),
+            ..self.holder.clone()
+        })
+    }
+
+    fn write(&self, holder: &Holder) -> Result<()> {
+        let text = serde_json::to_string(holder)?;
         std::os::unix::fs::FileExt::write_all_at(&self.file, text.as_bytes(), 0)?;
         self.file.set_len(text.len() as u64)?;
         self.file.sync_all()?;
@@ -253,6 +272,7 @@ mod tests {
             started_at: "2026-11-23T10:00:00Z".into(),
             command: "backup prod".into(),
             doing: None,
+            placing: None,
         };
         std::fs::write(
             dir.path().join(LOCK_FILE),

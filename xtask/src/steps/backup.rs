@@ -287,6 +287,7 @@ fn take(
     let lock = (held.is_none())
         .then(|| crate::steps::lock::acquire_lock(project, &task))
         .transpose()?;
+    let holding = held.or(lock.as_ref()).expect("the backup lock is held");
     let (catalog, scope) = match bootstrap {
         true => source.bootstrap(args)?,
         false => (catalog, scope),
@@ -311,8 +312,16 @@ fn take(
         scope: &scope,
         sequences,
     };
-    let (file, manifest, manifest_path, mut stored) =
-        write(sh, project, args, &taken, &names, &source, &catalog, &age)?;
+    let (file, manifest, manifest_path, mut stored) = write(
+        sh,
+        project,
+        args,
+        &taken,
+        (&names, holding),
+        &source,
+        &catalog,
+        &age,
+    )?;
     verify_new_backup(
         project,
         env,
@@ -323,8 +332,7 @@ fn take(
         args.accept_broken_data,
     )?;
     if request.upload {
-        let held = held.or(lock.as_ref()).expect("the backup lock is held");
-        crate::steps::offsite::upload(sh, project, env, &file, held)?;
+        crate::steps::offsite::upload(sh, project, env, &file, holding)?;
     }
     drop(lock);
     if args.json {
@@ -898,7 +906,7 @@ fn write<'a>(
     project: &Project,
     args: &BackupArgs,
     taken: &Taken<'_>,
-    names: &BackupNames,
+    (names, lock): (&BackupNames, &BackupLock),
     source: &Schema<'_>,
     catalog: &Catalog,
     age: &'a stored::Age,
@@ -932,9 +940,10 @@ fn write<'a>(
         (catalog, scope),
         key_rule.as_ref(),
     )?;
-    let file = claim_name(partial, names)?;
+    let file = claim_name(partial, names, lock)?;
     let (manifest, manifest_path) =
         record(sh, project, args, taken, &file, facts, &stored, summary)?;
+    lock.placing(None)?;
     Ok((file, manifest, manifest_path, stored))
 }
 
@@ -1447,12 +1456,16 @@ fn check_complete(
 
 /// Moves the finished export to the first free backup name. Never replaces
 /// a file: a name is taken only if neither it nor its manifest exists.
-fn claim_name(partial: TempFile, names: &BackupNames) -> Result<PathBuf> {
+/// Each name is written into the lock before the move, so that if this run
+/// dies before the manifest, the next removes the file it left, and only
+/// that file.
+fn claim_name(partial: TempFile, names: &BackupNames, lock: &BackupLock) -> Result<PathBuf> {
     for n in 1..1000 {
         let candidate = names.candidate(n);
         if manifest::manifest_path(&candidate).exists() {
             continue;
         }
+        lock.placing(Some(&file_name(&candidate)))?;
         match fsutil::rename_no_clobber(partial.path(), &candidate) {
             Ok(()) => {
                 partial.disarm();
@@ -1754,8 +1767,15 @@ mod tests {
         std::fs::write(manifest::manifest_path(&names.candidate(2)), "{}").unwrap();
         let partial = TempFile::create(names.partial.clone()).unwrap();
         std::fs::write(partial.path(), "second").unwrap();
-        let claimed = claim_name(partial, &names).unwrap();
+        let (lock, _) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let claimed = claim_name(partial, &names, &lock).unwrap();
         assert_eq!(claimed, names.candidate(3));
+        // Until its manifest is written, the lock names the file it took.
+        let held = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert!(
+            held.contains(&format!(r#""placing":"{}""#, file_name(&claimed))),
+            "{held}"
+        );
         assert_eq!(
             std::fs::read_to_string(names.candidate(1)).unwrap(),
             "first"

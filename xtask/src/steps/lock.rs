@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::config::project::Project;
 use crate::edge::fsutil;
-use crate::edge::lock::BackupLock;
+use crate::edge::lock::{BackupLock, Holder};
 
 /// Takes the backup directory's lock (creating the directory, private),
 /// reporting a stale lock, and removing the unfinished files that runs now
@@ -28,19 +28,14 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
         );
         remove(&leftover)?;
     }
-    let since = stale
-        .as_ref()
-        .and_then(|s| s.holder.as_ref())
-        .and_then(|h| chrono::DateTime::parse_from_rfc3339(&h.started_at).ok());
-    if let Some(since) = since {
-        for orphan in unrecorded_backups(&project.backup_dir, since.into())? {
-            crate::warn!(
-                "removing {}: the run that wrote it was killed before its manifest (it was never \
-                 recorded nor verified)",
-                orphan.display()
-            );
-            remove(&orphan)?;
-        }
+    let dead = stale.as_ref().and_then(|s| s.holder.as_ref());
+    if let Some(orphan) = dead.and_then(|h| unrecorded_backup(&project.backup_dir, h)) {
+        crate::warn!(
+            "removing {}: the run that wrote it was killed before its manifest (it was never \
+             recorded nor verified)",
+            orphan.display()
+        );
+        remove(&orphan)?;
     }
     Ok(lock)
 }
@@ -96,40 +91,36 @@ fn is_alive(pid: u32) -> bool {
     answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Backup files with no manifest beside them that the run that died wrote:
-/// its backup was renamed into place, then killed before the manifest.
-/// Only a name a backup run gives (`backup-<env>-YYYYMMDD-HHMM[-N]`), timed
-/// from about when that run took the lock (`since`; a run names its backup
-/// just before, so from the minute before) to a day after, and a file
-/// changed since then: a hand dump copied in meanwhile
-/// (`backup-local-handmade.sql`, or one named as a backup of another
-/// time) is the operator's, never removed.
-fn unrecorded_backups(dir: &Path, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<PathBuf>> {
+/// The backup file a dead run named and was killed before recording: the
+/// name it wrote into the lock just before the rename (`placing`), if that
+/// file is still there without a manifest. The lock is a file in the backup
+/// directory, which anyone may have written, so the name is also held to
+/// what such a run leaves: a plain backup name (`backup-<env>-YYYYMMDD-HHMM
+/// [-N]`) stamped from about when that run took the lock (a run names its
+/// backup just before, so from the minute before) to a day after, a regular
+/// file, changed since then. Any other file without a manifest (a hand dump
+/// copied in, whatever its name) is the operator's, never removed.
+fn unrecorded_backup(dir: &Path, dead: &Holder) -> Option<PathBuf> {
     use chrono::Timelike as _;
+    let name = dead.placing.as_deref()?;
+    let since: chrono::DateTime<chrono::Utc> =
+        chrono::DateTime::parse_from_rfc3339(&dead.started_at)
+            .ok()?
+            .into();
     let from = since - chrono::Duration::seconds(i64::from(since.second()) + 60);
     let to = since + chrono::Duration::days(1);
-    let written_by_it = |name: &str| {
-        d1_core::manifest::stamp_in_backup_name(name)
-            .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d-%H%M").ok())
-            .is_some_and(|at| (from..=to).contains(&at.and_utc()))
-    };
-    let changed_since = std::time::SystemTime::from(from);
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = dir.join(&name);
-        let meta = entry.metadata()?;
-        if written_by_it(&name)
-            && meta.file_type().is_file()
-            && meta.modified().is_ok_and(|m| m >= changed_since)
-            && !d1_core::manifest::manifest_path(&path).exists()
-        {
-            found.push(path);
-        }
-    }
-    found.sort();
-    Ok(found)
+    let stamped = d1_core::manifest::stamp_in_backup_name(name)
+        .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d-%H%M").ok())
+        .is_some_and(|at| (from..=to).contains(&at.and_utc()));
+    let plain = Path::new(name).file_name() == Some(std::ffi::OsStr::new(name));
+    let path = dir.join(name);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    let left = meta.file_type().is_file()
+        && meta
+            .modified()
+            .is_ok_and(|m| m >= std::time::SystemTime::from(from))
+        && !d1_core::manifest::manifest_path(&path).exists();
+    (stamped && plain && left).then_some(path)
 }
 
 #[cfg(test)]

@@ -744,6 +744,61 @@ fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
     }
 }
 
+/// A stale lock removes the one file its dead run was giving a backup's
+/// name, and nothing else: not a hand dump named exactly like a backup of
+/// that hour, nor a file the lock (which anyone may write) names outside
+/// backups/.
+#[test]
+fn a_stale_lock_removes_only_the_file_its_dead_run_was_placing() {
+    let (sb, name) = sandbox_with_a_backup();
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M");
+    let started = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let stale_lock = |placing: &str| {
+        std::fs::write(
+            sb.backups().join(".lock"),
+            format!(
+                r#"{{"pid":999999,"started_at":"{started}","command":"backup local","placing":"{placing}"}}"#
+            ),
+        )
+        .unwrap();
+    };
+    // The operator's copy, named as a backup of this minute would be.
+    let hand = sb.backups().join(format!("backup-local-{stamp}-7.sql"));
+    std::fs::copy(sb.backups().join(&name), &hand).unwrap();
+    // A decoy outside backups/, named by a planted lock.
+    let decoy = sb.path().join(format!("backup-local-{stamp}-8.sql"));
+    std::fs::write(&decoy, "keep me").unwrap();
+    stale_lock(&format!("../backup-local-{stamp}-8.sql"));
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("gone without releasing it"),
+        "{}",
+        run.all()
+    );
+    assert!(hand.exists(), "the hand dump was removed:\n{}", run.all());
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "keep me");
+
+    // The file the dead run was placing, left without its manifest, goes;
+    // the hand dump stays.
+    let killed = format!("backup-local-{stamp}-9.sql");
+    std::fs::copy(sb.backups().join(&name), sb.backups().join(&killed)).unwrap();
+    stale_lock(&killed);
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "removing {}",
+            sb.backups().join(&killed).display()
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(!sb.backups().join(&killed).exists(), "{}", run.all());
+    assert!(hand.exists(), "the hand dump was removed:\n{}", run.all());
+}
+
 #[test]
 fn a_stale_lock_never_deletes_a_dump_the_backup_run_did_not_write() {
     // A backup was killed an hour ago (OOM, a reboot): backups/.lock is
