@@ -122,7 +122,11 @@ impl Catalog {
             .collect()
     }
 
+    /// The object of this name, as SQLite finds it: ASCII letters in any
+    /// case (`--table post` is the table `Post`).
     fn find(&self, name: &str) -> Option<&SchemaObject> {
+        let name =
+            crate::names::as_sqlite_finds(self.objects.iter().map(|o| o.name.as_str()), name)?;
         self.objects.iter().find(|o| o.name == name)
     }
 }
@@ -840,6 +844,9 @@ impl ExportScope {
 /// What one export covers, decided before wrangler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportScope {
+    /// The tables asked for, as the database spells them (`--table post`
+    /// is `Post`), or empty for everything.
+    pub chosen: Vec<String>,
     /// The names for `--table`, or empty for everything.
     pub tables: Vec<String>,
     /// Tables whose rows the dump should contain (for the manifest's counts).
@@ -874,6 +881,7 @@ impl ExportScope {
     ) -> ExportScope {
         if virtual_tables.is_empty() {
             return ExportScope {
+                chosen: Vec::new(),
                 tables: Vec::new(),
                 data_tables,
                 virtual_tables,
@@ -889,6 +897,7 @@ impl ExportScope {
                 .map(|o| o.name.clone()),
         );
         ExportScope {
+            chosen: Vec::new(),
             tables,
             data_tables,
             virtual_tables,
@@ -902,6 +911,7 @@ impl ExportScope {
         virtual_tables: &[VirtualTable],
         exportable: &Exportable<'_>,
     ) -> Result<ExportScope> {
+        let mut chosen = Vec::new();
         let mut tables = Vec::new();
         let mut data_tables = Vec::new();
         let mut chosen_virtual = Vec::new();
@@ -920,6 +930,7 @@ impl ExportScope {
                     known.join(", ")
                 );
             };
+            push_unique(&mut chosen, &object.name);
             if let Some(vt) = virtual_tables.iter().find(|v| v.name == object.name) {
                 if let VirtualContent::Internal { table } = &vt.content {
                     push_unique(&mut tables, table);
@@ -938,16 +949,17 @@ impl ExportScope {
         }
         // wrangler keeps an index or trigger only when its own name is listed:
         // list those of the chosen tables so the backup of a table is whole.
-        let chosen: BTreeSet<String> = data_tables.iter().cloned().collect();
+        let holding: BTreeSet<String> = data_tables.iter().cloned().collect();
         for o in &catalog.objects {
             if matches!(o.kind.as_str(), "index" | "trigger")
                 && o.sql.is_some()
-                && chosen.contains(&o.table)
+                && holding.contains(&o.table)
             {
                 push_unique(&mut tables, &o.name);
             }
         }
         Ok(ExportScope {
+            chosen,
             tables,
             data_tables,
             virtual_tables: chosen_virtual,
@@ -1370,6 +1382,14 @@ mod tests {
         let scope = ExportScope::plan(&catalog(), &["notes_fts".into()]).unwrap();
         assert_eq!(scope.tables, ["notes_fts_content"]);
         assert_eq!(scope.virtual_tables.len(), 1);
+    }
+
+    #[test]
+    fn a_table_is_chosen_in_any_case_and_kept_as_the_database_spells_it() {
+        let scope = ExportScope::plan(&catalog(), &["NOTES".into(), "Notes_FTS".into()]).unwrap();
+        assert_eq!(scope.chosen, ["notes", "notes_fts"]);
+        assert!(scope.tables.contains(&"notes".to_owned()), "{scope:?}");
+        assert_eq!(scope.data_tables, ["notes", "notes_fts_content"]);
     }
 
     #[test]

@@ -14,6 +14,17 @@ pub fn is_plain_file_name(name: &str) -> bool {
         && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
 }
 
+/// The name among `names` that SQLite takes `name` for: itself, else the
+/// one equal to it with ASCII letters in any case (`post` is `Post`).
+pub fn as_sqlite_finds<'a>(
+    names: impl Iterator<Item = &'a str> + Clone,
+    name: &str,
+) -> Option<&'a str> {
+    { names.clone() }
+        .find(|n| *n == name)
+        .or_else(|| { names }.find(|n| n.eq_ignore_ascii_case(name)))
+}
+
 /// Whether `text` has a D1 bookmark's shape: `00000085-0000024c-00004c6d-`
 /// and 32 hex digits. A bookmark is printed in commands to paste, and read
 /// back from wrangler's output (a hostile API could answer anything).
@@ -141,6 +152,20 @@ pub fn file_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_found_as_sqlite_finds_it_its_own_spelling_first() {
+        let names = ["Post", "post_tags", "Ünïcode"];
+        let find = |name| as_sqlite_finds(names.iter().copied(), name);
+        assert_eq!(find("post"), Some("Post"));
+        assert_eq!(find("POST_TAGS"), Some("post_tags"));
+        assert_eq!(find("Post"), Some("Post"));
+        // SQLite folds ASCII letters only.
+        assert_eq!(find("üNÏCODE"), None);
+        assert_eq!(find("Posts"), None);
+        let both = ["a", "A"];
+        assert_eq!(as_sqlite_finds(both.iter().copied(), "A"), Some("A"));
+    }
 
     #[test]
     fn unprintable_characters_are_shown_as_escapes_and_the_rest_as_it_is() {

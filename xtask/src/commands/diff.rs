@@ -803,6 +803,22 @@ pub fn compare(
     show_values: bool,
 ) -> Result<Diff> {
     let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
+    // `--table post` is the table `Post`, as SQLite reads names.
+    let spelt: Option<Vec<String>> = only.map(|only| {
+        let tables = [&oa, &ob]
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .filter(|(kind, _)| kind == "table")
+            .map(|(_, name)| name.as_str());
+        only.iter()
+            .map(|t| {
+                d1_core::names::as_sqlite_finds(tables.clone(), t)
+                    .unwrap_or(t)
+                    .to_owned()
+            })
+            .collect()
+    });
+    let only = spelt.as_deref();
     if let Some(only) = only {
         let missing: Vec<&String> = only
             .iter()

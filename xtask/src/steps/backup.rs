@@ -302,7 +302,7 @@ fn take(
         }
     }
     let bookmark = early.finish_or(&source)?;
-    let sequences = source.sequences(args, &catalog)?;
+    let sequences = source.sequences(args, (&catalog, &scope))?;
 
     let age = project.age();
     let taken = Taken {
@@ -522,11 +522,14 @@ impl Schema<'_> {
     fn sequences(
         &self,
         args: &BackupArgs,
-        catalog: &Catalog,
+        (catalog, scope): (&Catalog, &ExportScope),
     ) -> Result<Option<BTreeMap<String, i64>>> {
+        if args.tables.is_empty() {
+            return Ok(None);
+        }
         let ddl = catalog.create_statements();
-        let counted: Vec<&String> = args
-            .tables
+        let counted: Vec<&String> = scope
+            .data_tables
             .iter()
             .filter(|t| {
                 ddl.get(*t)
@@ -556,7 +559,7 @@ impl Schema<'_> {
                 .filter_map(|r| {
                     Some((r.get("name")?.as_str()?.to_owned(), r.get("seq")?.as_i64()?))
                 })
-                .filter(|(name, seq)| *seq >= 0 && args.tables.contains(name))
+                .filter(|(name, seq)| *seq >= 0 && counted.contains(&name))
                 .collect(),
         ))
     }
@@ -624,7 +627,7 @@ impl Schema<'_> {
             // The file's name is known once it is claimed (another backup of
             // the same minute takes `-2`): "Backup written" names it.
             // As `list` shows it: `full (customers, companies)`.
-            let mode = match args.tables.as_slice() {
+            let mode = match scope.chosen.as_slice() {
                 [] => mode_name(args.mode()).to_owned(),
                 tables => format!(
                     "{} ({})",
@@ -1066,7 +1069,7 @@ fn new_manifest(
             location: env.location.to_string(),
         },
         mode: mode_name(args.mode()).to_owned(),
-        tables: args.tables.clone(),
+        tables: scope.chosen.clone(),
         file: manifest::FileFacts {
             name: String::new(),
             bytes: 0,

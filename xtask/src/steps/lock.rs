@@ -112,7 +112,7 @@ fn unrecorded_backup(dir: &Path, dead: &Holder) -> Option<PathBuf> {
     let stamped = d1_core::manifest::stamp_in_backup_name(name)
         .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d-%H%M").ok())
         .is_some_and(|at| (from..=to).contains(&at.and_utc()));
-    let plain = Path::new(name).file_name() == Some(std::ffi::OsStr::new(name));
+    let plain = d1_core::names::is_plain_file_name(name);
     let path = dir.join(name);
     let meta = std::fs::symlink_metadata(&path).ok()?;
     let left = meta.file_type().is_file()

@@ -471,3 +471,49 @@ fn an_applied_seed_into_a_table_made_outside_migrations_does_not_blind_every_lat
         dry.all()
     );
 }
+
+#[test]
+fn a_table_is_chosen_by_its_name_in_any_case_as_sqlite_reads_it() {
+    // Prisma names its tables `User` and `Post`; SQLite takes `post` for
+    // `Post`, and so does `--table`, in backup and in diff. The backup
+    // records the tables as the database spells them, with Post's
+    // AUTOINCREMENT counter.
+    let sb = sandbox_with_migrations(&[("0005_prisma_init.sql", PRISMA_INIT)]);
+    sb.execute_sql(PRISMA_ROWS);
+    let before = sb.query(PRISMA_PROBE);
+    let run = sb.xtask(&["backup", "local", "--table", "post", "--table", "user"]);
+    run.assert_ok();
+    let name = only_backup(&sb);
+    let file = sb.backups().join(&name);
+    let manifest = manifest_for(&sb, &name);
+    assert_eq!(
+        manifest["tables"],
+        serde_json::json!(["Post", "User"]),
+        "{manifest}"
+    );
+    assert_eq!(manifest["rows"]["Post"], 2, "{manifest}");
+    assert_eq!(manifest["sequences"]["Post"], 2, "{manifest}");
+
+    let diff = sb.xtask(&[
+        "diff",
+        file.to_str().unwrap(),
+        "live:local",
+        "--table",
+        "POST",
+    ]);
+    assert_eq!(diff.code, Some(0), "{}", diff.all());
+    assert!(diff.stdout.contains("Result: the same"), "{}", diff.all());
+
+    sb.execute_sql("DELETE FROM \"Post\"; DELETE FROM \"User\";");
+    let restore = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--yes",
+    ]);
+    restore.assert_ok();
+    assert_eq!(sb.query(PRISMA_PROBE), before);
+}
