@@ -350,3 +350,75 @@ fn a_diff_of_one_table_that_references_another_runs_as_the_readme_shows() {
         run.all()
     );
 }
+
+/// atkAQ: SQLite records a trigger's table as the `CREATE TRIGGER` wrote it
+/// (`ON AUDIT_LOG` gives `tbl_name` `AUDIT_LOG`), while `--table` matches
+/// it by exact name: a trigger added to `audit_log` that deletes every
+/// customer is not in a `--table audit_log` diff, which says "the same"
+/// and exits 0; and a trigger re-created `ON Audit_Log` is called
+/// "removed" although the live database has it.
+#[test]
+fn a_diff_of_one_table_reports_its_triggers_whatever_case_they_name_it_in() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql(
+        "CREATE TRIGGER audit_log_wipe AFTER INSERT ON AUDIT_LOG BEGIN DELETE FROM customers; END;",
+    );
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "audit_log"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a trigger was added to audit_log:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("+ trigger audit_log_wipe") && run.stdout.contains("Result: DIFFERENT"),
+        "{}",
+        run.all()
+    );
+
+    sb.execute_sql(
+        "DROP TRIGGER audit_log_no_delete;
+         CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON Audit_Log BEGIN SELECT 1; END;",
+    );
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "audit_log"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.contains("~ trigger audit_log_no_delete")
+            && !run
+                .stdout
+                .contains("audit_log_no_delete on audit_log removed"),
+        "the live database has the trigger, changed, not removed:\n{}",
+        run.all()
+    );
+}
+
+/// atkAQ: diff never compares `sqlite_sequence` (every `sqlite_*` name is
+/// left out as internal), so a live database whose AUTOINCREMENT counter
+/// moved on (a row inserted and deleted since the backup) is "the same" as
+/// the backup, exit 0, although restoring that backup would give the
+/// deleted row's id to the next new row, which restore otherwise takes
+/// care never to do.
+#[test]
+fn a_diff_tells_an_autoincrement_counter_that_moved_on() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql(
+        "INSERT INTO companies (name) VALUES ('Short-lived');
+         DELETE FROM companies WHERE name = 'Short-lived';",
+    );
+    let seq = sb.query("SELECT seq FROM sqlite_sequence WHERE name = 'companies'");
+    assert_eq!(seq[0][0]["seq"], 3, "the counter moved on: {seq:?}");
+    let run = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the counter of companies is 2 in the backup and 3 live:\n{}",
+        run.all()
+    );
+    assert!(run.stdout.contains("Result: DIFFERENT"), "{}", run.all());
+}

@@ -835,3 +835,30 @@ fn a_stale_lock_never_deletes_a_dump_the_backup_run_did_not_write() {
         run.all()
     );
 }
+
+/// atkAQ: `status` reads the backup directory once per environment and
+/// repeats each untrusted manifest's warning as many times (three, for
+/// local, staging and prod), so an operator reading it counts three bad
+/// files where there is one.
+#[test]
+fn status_warns_once_about_one_untrusted_manifest() {
+    let (sb, name) = sandbox_with_a_backup();
+    let (future, _) = older_copy(&sb, &name, 1);
+    edit_manifest(&sb, &future, |m| {
+        m["created_at"] = "2099-01-01T00:00:00Z".into();
+    });
+    let run = sb.xtask(&["status", "--env", "local"]);
+    assert_eq!(
+        run.stderr.matches("is in the future").count(),
+        1,
+        "{}",
+        run.all()
+    );
+    let run = sb.xtask(&["status"]);
+    assert_eq!(
+        run.stderr.matches("is in the future").count(),
+        1,
+        "one manifest, one warning:\n{}",
+        run.all()
+    );
+}
