@@ -31,6 +31,17 @@ pub struct Catalog {
     pub objects: Vec<SchemaObject>,
 }
 
+/// SQL for a schema row's table as the table spells its own name, in
+/// `schema`'s `sqlite_schema` read `AS s`: SQLite keeps a trigger's
+/// `tbl_name` as its CREATE TRIGGER wrote it (`ON POST` for `Post`), and
+/// finds names with ASCII letters in any case, as `COLLATE NOCASE` does.
+pub fn spelt_table_sql(schema: &str) -> String {
+    format!(
+        "coalesce((SELECT t.name FROM {schema}.sqlite_schema AS t WHERE t.type IN ('table', \
+         'view') AND t.name = s.tbl_name COLLATE NOCASE), s.tbl_name)"
+    )
+}
+
 /// The query that reads a [`Catalog`]: two statements, one wrangler call.
 pub const CATALOG_SQL: &str =
     "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid; PRAGMA table_list;";
@@ -70,6 +81,20 @@ impl Catalog {
                 name,
                 table_kind,
             });
+        }
+        // SQLite keeps a trigger's `tbl_name` as its CREATE TRIGGER wrote
+        // it (`ON POST` for `Post`): it is kept as the table spells itself.
+        let spelt: Vec<String> = objects
+            .iter()
+            .filter(|o| matches!(o.kind.as_str(), "table" | "view"))
+            .map(|o| o.name.clone())
+            .collect();
+        for o in &mut objects {
+            if let Some(name) =
+                crate::names::as_sqlite_finds(spelt.iter().map(String::as_str), &o.table)
+            {
+                o.table = name.to_owned();
+            }
         }
         Ok(Catalog { objects })
     }
@@ -381,7 +406,10 @@ pub fn fts_kept_otherwise(
     }
     let copy = schema_copy(schema)?;
     let triggers: Vec<(String, String, String)> = copy
-        .prepare("SELECT name, tbl_name, sql FROM main.sqlite_schema WHERE type = 'trigger'")?
+        .prepare(&format!(
+            "SELECT name, {}, sql FROM main.sqlite_schema AS s WHERE type = 'trigger'",
+            spelt_table_sql("main")
+        ))?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for vt in virtual_tables {
@@ -533,10 +561,11 @@ pub fn schema_copy(schema: &[String]) -> rusqlite::Result<rusqlite::Connection> 
 
 /// [`stuck_triggers`] of the schema in `copy`.
 fn stuck_in(copy: &rusqlite::Connection) -> rusqlite::Result<Vec<StuckTrigger>> {
-    let mut objects = copy.prepare(
-        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+    let mut objects = copy.prepare(&format!(
+        "SELECT type, name, {}, sql FROM main.sqlite_schema AS s \
          WHERE type = 'trigger' ORDER BY rowid",
-    )?;
+        spelt_table_sql("main")
+    ))?;
     let triggers: Vec<(String, String, String, String)> = objects
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
@@ -1270,7 +1299,7 @@ mod tests {
             {"type": "table", "name": "notes_fts_content", "tbl_name": "notes_fts_content", "sql": "CREATE TABLE 'notes_fts_content'(id INTEGER PRIMARY KEY, c0, c1)"},
             {"type": "table", "name": "ext_fts", "tbl_name": "ext_fts", "sql": "CREATE VIRTUAL TABLE ext_fts USING fts5(body, content='notes', content_rowid='id')"},
             {"type": "table", "name": "ext_fts_data", "tbl_name": "ext_fts_data", "sql": "CREATE TABLE 'ext_fts_data'(id INTEGER PRIMARY KEY, block BLOB)"},
-            {"type": "trigger", "name": "notes_ai", "tbl_name": "notes", "sql": "CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN INSERT INTO ext_fts(rowid, body) VALUES (new.id, new.body); END"},
+            {"type": "trigger", "name": "notes_ai", "tbl_name": "NOTES", "sql": "CREATE TRIGGER notes_ai AFTER INSERT ON NOTES BEGIN INSERT INTO ext_fts(rowid, body) VALUES (new.id, new.body); END"},
             {"type": "view", "name": "recent", "tbl_name": "recent", "sql": "CREATE VIEW recent AS SELECT * FROM notes"},
             {"type": "table", "name": "other", "tbl_name": "other", "sql": "CREATE TABLE other(x)"}
         ]);
@@ -1370,6 +1399,8 @@ mod tests {
         assert_eq!(names(&chosen), ["table other"]);
     }
 
+    /// The trigger is written `ON NOTES`, which SQLite keeps as its
+    /// `tbl_name`: it is still notes's.
     #[test]
     fn chosen_tables_keep_their_indexes_and_triggers() {
         let scope = ExportScope::plan(&catalog(), &["notes".into()]).unwrap();

@@ -251,6 +251,7 @@ fn compare_sides(args: &DiffArgs, a: Loaded, b: Loaded) -> Result<Diff> {
         scope.as_deref(),
         [&a.content, &b.content],
         args.show_values,
+        a.counters_kept && b.counters_kept,
     );
     drop(activity);
     let mut diff = diff?;
@@ -269,6 +270,9 @@ struct Loaded {
     content: BTreeMap<String, String>,
     /// The tables a backup of chosen tables holds (`None`: all).
     chosen: Option<Vec<String>>,
+    /// Whether the side holds its tables' AUTOINCREMENT counters: not a
+    /// database exported now with `--table` (wrangler leaves them out).
+    counters_kept: bool,
     /// The loading connection, kept open while its database is in memory.
     _held: Option<d1_core::gate::Gate>,
 }
@@ -336,6 +340,7 @@ fn load_side(
         uri,
         content: report.content,
         chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
+        counters_kept: matches!(side, Side::Backup(_)) || args.tables.is_empty(),
         _held: held,
     })
 }
@@ -527,6 +532,10 @@ pub struct TableDiff {
     pub key: Vec<String>,
     /// Why rows were not compared one by one, if they were not.
     pub note: Option<String>,
+    /// The AUTOINCREMENT counter on each side, when both sides keep them:
+    /// the id the next new row is given follows it, so two sides alike row
+    /// for row still differ if it moved (a row added, then deleted).
+    pub counter: [Option<i64>; 2],
     pub added: Changes,
     pub removed: Changes,
     pub changed: Changes,
@@ -555,6 +564,12 @@ impl TableDiff {
         self.rows[0] != self.rows[1]
             || self.added.count + self.removed.count + self.changed.count > 0
             || self.note.is_some()
+            || self.counter_moved()
+    }
+
+    /// Whether the AUTOINCREMENT counters differ (no row yet counts as 0).
+    fn counter_moved(&self) -> bool {
+        self.counter[0].unwrap_or(0) != self.counter[1].unwrap_or(0)
     }
 }
 
@@ -598,6 +613,7 @@ impl Diff {
                 "rows": { "a": t.rows[0], "b": t.rows[1] },
                 "key": t.key,
                 "note": t.note,
+                "autoincrement": t.counter_moved().then(|| json!({ "a": t.counter[0], "b": t.counter[1] })),
                 "added": changes(&t.added, false),
                 "removed": changes(&t.removed, false),
                 "changed": changes(&t.changed, true),
@@ -610,11 +626,28 @@ impl Diff {
         self.render_schema(&mut out);
         let (same, differ): (Vec<&TableDiff>, Vec<&TableDiff>) =
             self.tables.iter().partition(|t| !t.differs());
+        // A table whose columns changed is not unchanged, though its rows
+        // are the same: the schema lines above say how.
+        let reshaped = |t: &&TableDiff| {
+            self.schema
+                .iter()
+                .any(|c| c.kind == "table" && c.name == t.table)
+        };
+        let (same_rows, same): (Vec<&TableDiff>, Vec<&TableDiff>) =
+            same.into_iter().partition(reshaped);
         if !differ.is_empty() {
             out.push_str("Rows (a -> b):\n");
         }
         for t in differ {
             render_table(&mut out, t);
+        }
+        if !same_rows.is_empty() {
+            let names: Vec<Cow<'_, str>> = same_rows.iter().map(|t| shown(&t.table)).collect();
+            let _ = writeln!(
+                out,
+                "Same rows, schema changed (above): {}",
+                names.join(", ")
+            );
         }
         if !same.is_empty() {
             let names: Vec<Cow<'_, str>> = same.iter().map(|t| shown(&t.table)).collect();
@@ -699,6 +732,14 @@ fn render_table(out: &mut String, t: &TableDiff) {
     if let Some(note) = &t.note {
         let _ = writeln!(out, "    {note}");
     }
+    if t.counter_moved() {
+        let _ = writeln!(
+            out,
+            "    AUTOINCREMENT counter: {} -> {} (the id the next new row is given follows it)",
+            count(t.counter[0].map(|n| n.max(0) as u64).or(Some(0))),
+            count(t.counter[1].map(|n| n.max(0) as u64).or(Some(0))),
+        );
+    }
     for (what, c) in [
         ("added", &t.added),
         ("removed", &t.removed),
@@ -731,8 +772,11 @@ fn render_table(out: &mut String, t: &TableDiff) {
 type Objects = BTreeMap<(String, String), (String, Option<String>)>;
 
 fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
+    // SQLite keeps a trigger's `tbl_name` as its CREATE TRIGGER wrote it
+    // (`ON POST` for `Post`): it is read as the table spells itself.
     let mut stmt = conn.prepare(&format!(
-        "SELECT type, name, tbl_name, sql FROM {schema}.sqlite_schema ORDER BY rowid"
+        "SELECT type, name, {}, sql FROM {schema}.sqlite_schema AS s ORDER BY rowid",
+        d1_core::catalog::spelt_table_sql(schema)
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -801,6 +845,7 @@ pub fn compare(
     only: Option<&[String]>,
     content: [&BTreeMap<String, String>; 2],
     show_values: bool,
+    counters: bool,
 ) -> Result<Diff> {
     let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
     // `--table post` is the table `Post`, as SQLite reads names.
@@ -847,7 +892,7 @@ pub fn compare(
             );
         }
     }
-    let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t == table));
+    let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t.eq_ignore_ascii_case(table)));
     let mut diff = Diff {
         values_shown: show_values,
         ..Diff::default()
@@ -916,6 +961,9 @@ pub fn compare(
             ],
             ..TableDiff::default()
         };
+        if in_a && in_b && counters {
+            t.counter = [counter(conn, "a", table)?, counter(conn, "b", table)?];
+        }
         if in_a && in_b {
             let same_digest = content[0]
                 .get(table)
@@ -937,6 +985,29 @@ pub fn compare(
         diff.tables.push(t);
     }
     Ok(diff)
+}
+
+/// A table's AUTOINCREMENT counter on one side (`None`: none is kept).
+fn counter(conn: &rusqlite::Connection, schema: &str, table: &str) -> Result<Option<i64>> {
+    let kept: bool = conn.query_row(
+        &format!("SELECT count(*) > 0 FROM {schema}.sqlite_schema WHERE name = 'sqlite_sequence'"),
+        [],
+        |r| r.get(0),
+    )?;
+    if !kept {
+        return Ok(None);
+    }
+    let seq = conn.query_row(
+        &format!("SELECT max(seq) FROM {schema}.sqlite_sequence WHERE name = ?1"),
+        [table],
+        |r| r.get::<_, Option<i64>>(0),
+    );
+    seq.with_context(|| {
+        format!(
+            "reading the AUTOINCREMENT counter of {} on side {schema}",
+            shown(table)
+        )
+    })
 }
 
 /// The primary-key columns, in key order; empty for a table without one.
@@ -1352,7 +1423,7 @@ mod tests {
         }
         let conn = d1_core::gate::comparison(&uris[0], &uris[1]).unwrap();
         let none = BTreeMap::new();
-        compare(&conn, only, [&none, &none], show_values).unwrap()
+        compare(&conn, only, [&none, &none], show_values, true).unwrap()
     }
 
     fn table<'d>(diff: &'d Diff, name: &str) -> &'d TableDiff {
@@ -1377,6 +1448,23 @@ mod tests {
           (3,'three@example.com',3),(4,'four@example.com',4);
         CREATE TABLE same(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
         INSERT INTO same VALUES('a',1);";
+
+    #[test]
+    fn a_table_whose_columns_changed_is_never_called_unchanged() {
+        let after = "CREATE TABLE t(id INTEGER PRIMARY KEY, email TEXT, n);
+            INSERT INTO t VALUES(1,'one@example.com',1),(2,'two@example.com',2),
+              (3,'three@example.com',3),(4,'four@example.com',4);
+            CREATE TABLE same(k TEXT PRIMARY KEY, v NOT NULL) WITHOUT ROWID;
+            INSERT INTO same VALUES('a',1);";
+        let shown = diff_of(BEFORE, after, None, false).render();
+        assert!(shown.contains("~ table same changed"), "{shown}");
+        assert!(
+            shown.contains("Same rows, schema changed (above): same"),
+            "{shown}"
+        );
+        assert!(shown.contains("Unchanged: 1 table (t)"), "{shown}");
+        assert!(shown.contains("Result: DIFFERENT"), "{shown}");
+    }
 
     #[test]
     fn schema_and_rows_added_removed_and_changed_by_key() {

@@ -5,6 +5,7 @@
 //! database and passed verification. A backup that failed verification stays
 //! on disk, marked bad, and is never chosen.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -83,11 +84,18 @@ impl Entry {
 
 /// Every backup in `dir` whose manifest reads and whose file is present,
 /// newest first. A missing directory holds no backups. A manifest that
-/// cannot be trusted is left out, with a warning (see [`scan_all`]).
+/// cannot be trusted is left out, with a warning (see [`scan_all`]), told
+/// once in a run however often a command reads the directory.
 pub fn scan(dir: &Path) -> Result<Vec<Entry>> {
+    static TOLD: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
     let (found, refused) = scan_all(dir)?;
+    let mut told = TOLD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for why in refused {
-        crate::warn!("{why}");
+        if told.insert(why.clone()) {
+            crate::warn!("{why}");
+        }
     }
     Ok(found)
 }

@@ -421,4 +421,21 @@ fn a_diff_tells_an_autoincrement_counter_that_moved_on() {
         run.all()
     );
     assert!(run.stdout.contains("Result: DIFFERENT"), "{}", run.all());
+    assert!(
+        run.stdout.contains("AUTOINCREMENT counter: 2 -> 3"),
+        "{}",
+        run.all()
+    );
+    let json = sb.xtask(&["diff", "latest:local", "live:local", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let companies = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "companies")
+        .unwrap();
+    assert_eq!(
+        companies["autoincrement"],
+        serde_json::json!({"a": 2, "b": 3})
+    );
 }
