@@ -897,6 +897,11 @@ fn verdict(
 /// column:` (a string in double quotes reads as one). The names left (a
 /// table, a constraint) are shown escaped ([`crate::names::shown`]).
 pub fn without_values(e: &rusqlite::Error) -> String {
+    if let rusqlite::Error::SqliteFailure(f, _) = e
+        && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER
+    {
+        return RAISE_NOT_SHOWN.to_owned();
+    }
     // A statement that does not compile is shown by rusqlite as `<msg> in
     // <the whole statement> at offset N`: only SQLite's own message is kept.
     let text = match e {
@@ -916,6 +921,57 @@ pub fn without_values(e: &rusqlite::Error) -> String {
         without_quoted(&text)
     };
     crate::names::shown(&text).into_owned()
+}
+
+/// What is said in place of a trigger's `RAISE` message: the app writes
+/// it, and may build it from the row (`'invalid email: ' || NEW.email`;
+/// SQLite 3.47 and later take any expression there).
+pub const RAISE_NOT_SHOWN: &str = "a trigger's RAISE refused the statement (its message is not shown: it may quote a row's values)";
+
+/// `text`, wrangler's report of a failed statement, local (`✘ [ERROR]
+/// <message>: SQLITE_CONSTRAINT`) or remote (the API's message after a
+/// blank line, `<message>: SQLITE_CONSTRAINT [code: 7500]`), or the text of
+/// its `--json` error, with every message that is not one of SQLite's own
+/// constraint messages (`UNIQUE constraint failed: t.c`, which name only
+/// columns) replaced by [`RAISE_NOT_SHOWN`]: a constraint error with any
+/// other message is a trigger's `RAISE`. A message over several lines (a
+/// value holding a line break) is replaced whole.
+pub fn without_raise_messages(text: &str) -> std::borrow::Cow<'_, str> {
+    const CODE: &str = ": SQLITE_CONSTRAINT";
+    const OWN: [&str; 5] = [
+        "UNIQUE constraint failed",
+        "NOT NULL constraint failed",
+        "CHECK constraint failed",
+        "FOREIGN KEY constraint failed",
+        "PRIMARY KEY must be unique",
+    ];
+    if !text.contains(CODE) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(CODE) {
+        let before = &rest[..at];
+        let start = [
+            before.rfind("[ERROR]").map(|i| i + "[ERROR]".len()),
+            before.rfind("\n\n").map(|i| i + 2),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        let message = &before[start..];
+        let lead = message.len() - message.trim_start().len();
+        out.push_str(&before[..start + lead]);
+        match OWN.iter().any(|own| message.trim_start().starts_with(own)) {
+            true => out.push_str(message.trim_start()),
+            false => out.push_str(RAISE_NOT_SHOWN),
+        }
+        out.push_str(CODE);
+        rest = &rest[at + CODE.len()..];
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// `text` with each part in single quotes written `'…'`.
@@ -1283,6 +1339,46 @@ fn action_name(action: &AuthAction<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_triggers_raise_message_is_never_shown_and_sqlites_own_are() {
+        for (said, shown) in [
+            (
+                "✘ [ERROR] invalid email: jane@x: SQLITE_CONSTRAINT",
+                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
+            ),
+            (
+                "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  bad: a\nb: SQLITE_CONSTRAINT [code: 7500]",
+                format!(
+                    "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT [code: 7500]"
+                ),
+            ),
+            (
+                "x: SQLITE_CONSTRAINT_TRIGGER",
+                format!("{RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT_TRIGGER"),
+            ),
+            (
+                "✘ [ERROR] UNIQUE constraint failed: accounts.email: SQLITE_CONSTRAINT",
+                "✘ [ERROR] UNIQUE constraint failed: accounts.email: SQLITE_CONSTRAINT".to_owned(),
+            ),
+            (
+                "no such table: t: SQLITE_ERROR",
+                "no such table: t: SQLITE_ERROR".to_owned(),
+            ),
+        ] {
+            assert_eq!(without_raise_messages(said), shown, "{said}");
+        }
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE t(e); CREATE TRIGGER g BEFORE INSERT ON t BEGIN \
+             SELECT RAISE(ABORT, 'bad: ' || NEW.e); END;",
+        )
+        .unwrap();
+        let e = db
+            .execute("INSERT INTO t VALUES ('jane@x')", [])
+            .unwrap_err();
+        assert_eq!(without_values(&e), RAISE_NOT_SHOWN);
+    }
 
     /// SQLite's message keeps its kind and names, never an operand it
     /// quotes: a value read by a CHECK, a string read as a column.

@@ -135,7 +135,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
         OffsiteCommand::Fetch { backup, env } => {
             let env = envs.resolve(env)?;
             let target = target(sh, project, env)?;
-            fetch(project, &target, backup)
+            fetch(sh, project, &target, backup)
         }
         OffsiteCommand::Lock {
             env,
@@ -191,10 +191,17 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
     }
 }
 
-fn fetch(project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
+fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
     let entry = indexed_entry(target, which)?;
     let dest = project.backup_dir.join(&entry.file);
     let dest_manifest = manifest::manifest_path(&dest);
+    let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
+    crate::steps::backup::refuse_unless_ignored(
+        sh,
+        project,
+        &[dest.clone(), dest_manifest.clone(), lock],
+        "fetch a backup",
+    )?;
     fsutil::create_private_dir(&project.backup_dir)?;
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;

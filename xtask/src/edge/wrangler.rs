@@ -699,14 +699,17 @@ impl Wrangler {
                 .then(|| self.redactor.line(captured.trim()).into_owned());
             if let Some(shown) = stdout.as_deref().and_then(printed_on_failure) {
                 message.push_str(": ");
-                message.push_str(&shown);
+                message.push_str(&d1_core::gate::without_raise_messages(&shown));
             }
             if !live {
                 // What wrangler said, kept until now: the error is printed
                 // with it. Its "Logs were written to" names a directory
-                // that is deleted when this call returns.
-                let shown: Vec<&String> = said
-                    .iter()
+                // that is deleted when this call returns. A trigger's
+                // message is left out, over as many lines as it takes.
+                let told = said.join("\n");
+                let told = d1_core::gate::without_raise_messages(&told);
+                let shown: Vec<&str> = told
+                    .lines()
                     .filter(|l| !l.trim().is_empty() && !is_log_path_line(l))
                     .collect();
                 let skip = shown.len().saturating_sub(SHOWN_ON_FAILURE);
@@ -972,9 +975,8 @@ fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<St
             return Ok(kept);
         }
         let line = String::from_utf8_lossy(&raw);
-        let line = redactor
-            .line(line.trim_end_matches(['\n', '\r']))
-            .into_owned();
+        let line = redactor.line(line.trim_end_matches(['\n', '\r']));
+        let line = d1_core::gate::without_raise_messages(&line).into_owned();
         if live && !is_log_path_line(&line) {
             crate::out::detail_args(format_args!("{line}"));
         }

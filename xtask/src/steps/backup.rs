@@ -1342,19 +1342,31 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
         names.partial.clone(),
         names.dir.join(LOCK_FILE),
     ];
-    for path in &paths {
+    refuse_unless_ignored(sh, project, &paths, "back up")
+}
+
+/// Refuses, before anything is written, when git would not ignore one of
+/// `paths` (the files a command is about to write into the backup
+/// directory), or already tracks a backup file: `refusing to <doing>`.
+pub fn refuse_unless_ignored(
+    sh: &Shell,
+    project: &Project,
+    paths: &[PathBuf],
+    doing: &str,
+) -> Result<()> {
+    for path in paths {
         match git::check_ignored(sh, path)? {
             Ignored::Yes => {}
             Ignored::NotInRepository => {
                 crate::note!(
                     "{} is not inside a git work tree, so git cannot pick it up",
-                    names.dir.display()
+                    project.backup_dir.display()
                 );
                 break;
             }
             Ignored::No => crate::stop!(
                 crate::exit::Exit::Refused,
-                "refusing to back up: git would not ignore {}.\n\
+                "refusing to {doing}: git would not ignore {}.\n\
                  Backups hold customer PII and token ciphertext and must never be committed. \
                  Add the backup directory to .gitignore (the repository's .gitignore has `/backups/`), \
                  or choose an ignored --backup-dir. Nothing was written.",
@@ -1366,7 +1378,7 @@ fn guard_git(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
     if !tracked.is_empty() {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to back up: git already tracks backup files:\n  {}\n\
+            "refusing to {doing}: git already tracks backup files:\n  {}\n\
              Remove them from the index with `git rm --cached <file>` (and purge them from history \
              if they were pushed), then run this again. Nothing was written.",
             tracked.join("\n  ")

@@ -1,10 +1,9 @@
 //! Findings of atkAO: private data on failure paths and on the paths added
 //! since the first checks of `hostile_printing` and `hostile_messages`.
-//! These fail until (1) wrangler's report of a failed migration loses a
-//! row value that the migration's own SQLite error quotes (a guard
-//! trigger's `RAISE(ABORT, '…' || NEW.email)`), and (2) `offsite fetch`
-//! refuses, as `backup` does, a backup directory inside the repository that
-//! git would not ignore.
+//! (1) wrangler's report of a failed migration loses a row value that the
+//! migration's own SQLite error quotes (a guard trigger's `RAISE(ABORT,
+//! '…' || NEW.email)`), and (2) `offsite fetch` refuses, as `backup` does,
+//! a backup directory inside the repository that git would not ignore.
 
 use crate::common;
 
@@ -46,6 +45,12 @@ fn a_failed_migration_never_prints_the_row_value_its_error_quotes() {
         "a row value reached a message:\n{}",
         run.all()
     );
+    assert!(
+        run.stderr
+            .contains("a trigger's RAISE refused the statement"),
+        "{}",
+        run.all()
+    );
 }
 
 /// `backup --backup-dir DIR` refuses a directory inside the repository
@@ -84,6 +89,7 @@ fn offsite_fetch_never_leaves_a_backup_or_manifest_for_git_to_commit() {
             "prod",
         ],
     );
+    run.assert_refused("refusing to fetch a backup: git would not ignore");
     let status = remote
         .sb
         .git(&["status", "--porcelain", "--untracked-files=all"]);
