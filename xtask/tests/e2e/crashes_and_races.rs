@@ -343,3 +343,232 @@ fn a_remote_restore_killed_mid_import_is_explained_by_the_next_run_with_its_way_
         "{said}"
     );
 }
+
+/// Waits until the loopback has received a request for which `matches`
+/// holds, at or after the `from`th; returns its index. Panics after two
+/// minutes or if `child` ends first.
+fn wait_for_request(
+    remote: &Remote,
+    child: &mut Child,
+    from: usize,
+    matches: impl Fn(&str) -> bool,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let requests = remote.server.requests();
+        if let Some(i) = requests.iter().skip(from).position(|r| matches(r)) {
+            return from + i;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended before the request: {requests:#?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no such request after two minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// atkAP: a Time Travel restore killed (`kill -9`, a machine that dies)
+/// while D1 works on the restore it was sent: D1 makes it or not, on its
+/// own. The restore holds the backup lock but writes nothing into it of
+/// what it was doing, as `restore` and `migrate` do; the journal's last
+/// line stays `started`. The next run says only that a `time-travel
+/// restore prod` is gone without releasing the lock: neither that prod may
+/// now be back at the older bookmark, nor the bookmark that undoes it.
+#[test]
+fn a_time_travel_restore_killed_mid_request_is_explained_by_the_next_run_with_its_way_back() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
+    info.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(info.stdout.trim()).unwrap();
+    let old = json["bookmark"].as_str().unwrap().to_owned();
+    {
+        let conn = rusqlite::Connection::open(&remote.db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute(
+            "INSERT INTO companies (name, timezone) VALUES ('Newer Co', 'UTC')",
+            [],
+        )
+        .unwrap();
+    }
+    // A slow API: D1's answer to the restore comes 3 s after it is made.
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let mut restore = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &old,
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for_request(&remote, &mut restore, 0, |r| {
+        r.contains("/time_travel/restore")
+    });
+    kill_group(&mut restore);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let journal = std::fs::read_to_string(remote.sb.backups().join("time-travel.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "started", "{journal}");
+    let undo = last["bookmark_before"].as_str().unwrap().to_owned();
+
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    let said = &next.stderr;
+    assert!(said.contains("gone without releasing it"), "{said}");
+    assert!(
+        said.contains("when it stopped it was") && said.contains(&undo),
+        "the next run does not say that the killed Time Travel restore may have moved \
+         qbtime_db_prod, nor the bookmark {undo} that undoes it:\n{said}"
+    );
+}
+
+/// atkAP: `deploy` killed (`kill -9`) while it applies its migrations, after
+/// its pre-migration backup. `migrate` writes into the backup lock what it
+/// is applying and the backup to go back to, and the next run says it;
+/// the deploy, which holds the same lock from its backup through the same
+/// migration, writes nothing, so the next run says only that a `deploy
+/// prod` is gone: neither that migrations may be half applied nor the
+/// backup that brings prod back.
+#[test]
+fn a_deploy_killed_while_it_migrates_is_explained_by_the_next_run_with_its_way_back() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.server.add_bucket("qbtime-d1-backups");
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_extra.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let mut deploy = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "deploy",
+                "prod",
+                "--branch",
+                "main",
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+        .env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // The upload's last write is the offsite index; the migration's wrangler
+    // comes next, and its queries are answered 3 s late.
+    let index = wait_for_request(&remote, &mut deploy, 0, |r| {
+        r.starts_with("PUT") && r.contains("prod.json")
+    });
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    wait_for_request(&remote, &mut deploy, index + 1, |r| r.contains("/query"));
+    kill_group(&mut deploy);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let backup = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .expect("the pre-migration backup was taken");
+
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    let said = &next.stderr;
+    assert!(said.contains("`deploy prod`"), "{said}");
+    assert!(
+        said.contains("when it stopped it was applying migrations to qbtime_db_prod")
+            && said.contains(&backup),
+        "the next run does not say that the killed deploy was applying migrations to \
+         qbtime_db_prod, nor the pre-migration backup {backup} that goes back:\n{said}"
+    );
+}
+
+/// atkAP: an upload killed (`kill -9`) after its backup reached R2 and was
+/// read back, before the local manifest was marked offsite, into a bucket
+/// under `offsite lock` (as prod's should be). The README's way on is to
+/// run `upload` again; that puts the same key again, which the lock
+/// refuses (403, code 10069), so the backup can never be recorded offsite:
+/// `list` and `status` say it is not, and the index never names it,
+/// though its copy is in the bucket for the lock's whole span.
+#[test]
+fn an_upload_killed_after_its_object_landed_can_be_run_again_under_a_bucket_lock() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.server.add_bucket("qbtime-d1-backups");
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "offsite",
+                "lock",
+                "--env",
+                "prod",
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+        .assert_ok();
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(2000),
+        ..Default::default()
+    });
+    let mut upload = remote
+        .xtask_command(home.path(), &["upload", &name, "--env", "prod"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // The read-back of the backup's object: it is stored.
+    wait_for_request(&remote, &mut upload, 0, |r| {
+        r.starts_with("GET") && r.contains("/objects/") && r.contains(&name)
+    });
+    kill_group(&mut upload);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let stored = remote
+        .server
+        .r2_keys("qbtime-d1-backups")
+        .into_iter()
+        .find(|k| k.ends_with(&name));
+    assert!(stored.is_some(), "the premise: the object is in R2");
+
+    let again = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    let m = manifest_for(&remote.sb, &name);
+    assert!(
+        again.ok
+            && m["offsite"]["key"]
+                .as_str()
+                .is_some_and(|k| k.ends_with(&name)),
+        "after a killed upload, `upload` again cannot record a backup whose copy the bucket \
+         lock keeps ({:?}):\n{}\nmanifest: {m:#}",
+        again.code,
+        again.all()
+    );
+}
