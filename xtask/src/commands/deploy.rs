@@ -310,12 +310,25 @@ impl Deploy<'_> {
                 backup::run_under(self.sh, self.project, &backup, held)
                     .map(|file| *backup_file = file)
             }
-            Step::Migrate => crate::steps::migrations::apply(
-                self.sh,
-                self.project,
-                plan,
-                "see below for the way back",
-            ),
+            Step::Migrate => {
+                if let Some(lock) = lock {
+                    let advice = match backup_file.as_deref() {
+                        Some(file) => crate::steps::migrations::restore_advice(
+                            file,
+                            env,
+                            "the pre-migration backup",
+                        ),
+                        None => "no backup was taken".to_owned(),
+                    };
+                    crate::steps::migrations::record_applying(lock, env, &advice)?;
+                }
+                crate::steps::migrations::apply(
+                    self.sh,
+                    self.project,
+                    plan,
+                    "see below for the way back",
+                )
+            }
             Step::PagesDeploy => pages_deploy(self.sh, self.project, &self.branch),
             // The runner holds only this run's backups (the scheduled
             // job's are in R2), so a stale status is reported, not fatal.

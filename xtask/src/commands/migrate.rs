@@ -134,10 +134,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         Some(file) => restore_advice(file, env, "the pre-migration backup"),
         None => "no backup was taken (--no-backup)".to_owned(),
     };
-    lock.record(&format!(
-        "applying migrations to {}, some of which may be applied; {advice}",
-        env.database_name
-    ))?;
+    crate::steps::migrations::record_applying(&lock, env, &advice)?;
     apply(sh, project, &plan, &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {

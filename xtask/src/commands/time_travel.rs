@@ -202,9 +202,9 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     }
     confirm::require(env, &args.confirm, "Time Travel restore")?;
 
-    let _lock =
+    let lock =
         crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
-    plan.apply(project, &wrangler)?;
+    plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env);
     Ok(())
@@ -373,7 +373,12 @@ impl<'a> RestorePlan<'a> {
 
     /// Runs the restore, with the bookmarks before and after appended to the
     /// journal before and after it, and prints the command that undoes it.
-    fn apply(&self, project: &Project, wrangler: &Wrangler) -> Result<()> {
+    fn apply(
+        &self,
+        project: &Project,
+        wrangler: &Wrangler,
+        lock: &crate::edge::lock::BackupLock,
+    ) -> Result<()> {
         let RestorePlan {
             env,
             target,
@@ -399,10 +404,18 @@ impl<'a> RestorePlan<'a> {
             crate::edge::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
         };
         record("started", serde_json::json!({}))?;
-        crate::edge::signals::changed(format!(
+        // Told by the next run if this one is killed (the lock), or now if
+        // it is interrupted.
+        let underway = format!(
             "{} may already be back at bookmark {target}; restoring to bookmark {current} undoes it",
             env.database_name
-        ));
+        );
+        lock.record(&format!(
+            "restoring {} by Time Travel to bookmark {target}: it may already be back there; \
+             restoring to bookmark {current} undoes it",
+            env.database_name
+        ))?;
+        crate::edge::signals::changed(underway);
         let result = match wrangler.run_json(restore) {
             Ok(r) => r,
             Err(e)

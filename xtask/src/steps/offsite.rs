@@ -526,18 +526,35 @@ impl Target<'_> {
         }
     }
 
-    /// Uploads `file`, then downloads it again and compares.
-    pub fn put_checked(&self, file: &Path, key: &str) -> Result<()> {
-        self.wrangler
-            .run(&self.cmds.r2_put(self.bucket(), key, file))?;
+    /// Uploads `file`, then downloads it again and compares. A PUT that
+    /// fails over an object already there is no failure when that object
+    /// is what this upload would have put (`kept`: the same bytes, or for
+    /// a manifest one of the same backup): a bucket lock keeps, and refuses
+    /// to replace, what an upload killed after its PUT left there.
+    pub fn put_checked(&self, file: &Path, key: &str, kept: Kept) -> Result<()> {
+        let put = self
+            .wrangler
+            .run(&self.cmds.r2_put(self.bucket(), key, file));
         let (sha256, bytes) = fsutil::sha256_file(file)?;
-        let back = self.download(key, &file_name(file))?.with_context(|| {
-            format!(
+        let back = match (put, self.download(key, &file_name(file))?) {
+            (Ok(()), Some(back)) => back,
+            (Ok(()), None) => bail!(
                 "wrangler reported the upload of {} complete, but r2://{}/{key} does not exist",
                 file.display(),
                 self.bucket()
-            )
-        })?;
+            ),
+            (Err(e), Some(there)) if kept.takes(file, there.path())? => {
+                crate::say!(
+                    "  r2://{}/{key} is already there, {}: an earlier upload put it, and the \
+                     PUT over it failed (a bucket lock keeps what it holds); it is kept",
+                    self.bucket(),
+                    kept.said()
+                );
+                crate::detail!("  the PUT over it failed: {e:#}");
+                return Ok(());
+            }
+            (Err(e), _) => return Err(e),
+        };
         let (got_sha, got_bytes) = fsutil::sha256_file(back.path())?;
         if got_sha != sha256 || got_bytes != bytes {
             bail!(
@@ -712,6 +729,41 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
     }
 }
 
+/// What an object already under an upload's key must be for the upload to
+/// keep it when its PUT fails ([`Target::put_checked`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Kept {
+    /// Never: the object is rewritten each time (the index).
+    Never,
+    /// The file's own bytes.
+    SameBytes,
+    /// A manifest of the same backup (its file's name, size and sha256):
+    /// the one an earlier upload put differs only in when it was put.
+    SameBackup,
+}
+
+impl Kept {
+    fn takes(self, file: &Path, there: &Path) -> Result<bool> {
+        Ok(match self {
+            Kept::Never => false,
+            Kept::SameBytes => fsutil::sha256_file(file)? == fsutil::sha256_file(there)?,
+            Kept::SameBackup => match (Manifest::parse(file), Manifest::parse(there)) {
+                (Ok(ours), Ok(theirs)) => {
+                    ours.file == theirs.file && ours.environment == theirs.environment
+                }
+                _ => false,
+            },
+        })
+    }
+
+    fn said(self) -> &'static str {
+        match self {
+            Kept::Never | Kept::SameBytes => "identical",
+            Kept::SameBackup => "a manifest of the same backup",
+        }
+    }
+}
+
 pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
     let env = target.env;
     let mut manifest = checked_manifest(target, file)?;
@@ -726,7 +778,9 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         ))
     };
 
-    target.put_checked(file, &key).map_err(failed)?;
+    target
+        .put_checked(file, &key, Kept::SameBytes)
+        .map_err(failed)?;
     let now = Utc::now();
     manifest.offsite = Some(OffsiteCopy {
         bucket: target.bucket().to_owned(),
@@ -741,7 +795,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     )))?;
     fsutil::rewrite_no_follow(staged.path(), manifest.to_json()?.as_bytes())?;
     target
-        .put_checked(staged.path(), &manifest_key)
+        .put_checked(staged.path(), &manifest_key, Kept::SameBackup)
         .map_err(failed)?;
 
     // With no expiry configured nothing expires: a century stands for that.
@@ -759,7 +813,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     text.push('\n');
     fsutil::rewrite_no_follow(staged.path(), text.as_bytes())?;
     target
-        .put_checked(staged.path(), &index_key(&env.name))
+        .put_checked(staged.path(), &index_key(&env.name), Kept::Never)
         .map_err(failed)?;
 
     // Only the offsite record is written back, into the manifest as it is
