@@ -759,12 +759,34 @@ fn diff_of_a_table_only_on_one_side_counts_its_rows_and_prints_no_empty_key() {
 /// and "a failure names the backup".
 #[test]
 fn with_backup_never_leaves_its_command_running_after_a_second_sigterm() {
+    second_sigterms_leave_nothing_running(|marker| {
+        format!(
+            "trap 'echo finishing the batch >&2' TERM; sleep 4; touch '{}'",
+            marker.display()
+        )
+    });
+}
+
+/// A command's own children (a shell's pipeline, a script's background
+/// job) are the command too: a second SIGTERM stops them with it.
+#[test]
+fn with_backup_never_leaves_its_commands_children_running_after_a_second_sigterm() {
+    second_sigterms_leave_nothing_running(|marker| {
+        format!(
+            "trap '' TERM; (trap '' TERM; sleep 4; touch '{}') & wait; wait",
+            marker.display()
+        )
+    });
+}
+
+/// Runs `with-backup local -- sh -c <script>`, where the script touches
+/// `marker` a few seconds after it starts, then sends the xtask two
+/// SIGTERMs once its backup is taken: nothing of the command may finish
+/// after the xtask has exited, and the xtask names the backup.
+fn second_sigterms_leave_nothing_running(script: impl Fn(&std::path::Path) -> String) {
     let (sb, _) = sandbox_with_a_backup();
     let marker = sb.path().join("the-command-finished");
-    let script = format!(
-        "trap 'echo finishing the batch >&2' TERM; sleep 4; touch '{}'",
-        marker.display()
-    );
+    let script = script(&marker);
     let before = sb.backup_files();
     // The command inherits the xtask's stderr: a file, so that the xtask's
     // own exit is seen, not the end of its command.
