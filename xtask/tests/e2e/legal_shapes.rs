@@ -986,3 +986,55 @@ BEGIN INSERT INTO docs_idx(docs_idx, rowid, body) VALUES ('delete', old.id, old.
         delete.all()
     );
 }
+
+/// atkAR: notes keyed by a slug (a TEXT PRIMARY KEY, so the table still
+/// has a rowid of its own, as a table with `id INT PRIMARY KEY` or
+/// `INTEGER PRIMARY KEY DESC` has), searched through an FTS5 index that
+/// its migration's triggers keep by `new.rowid`, one note deleted. The
+/// backup is GOOD and the restore says "every row equal to the backup's",
+/// but no export writes a rowid for such a table: the notes come back
+/// renumbered 1, 2, … while the index keeps the rowids it was given. The
+/// search for the surviving note finds nothing, and the app's next note
+/// takes a rowid the index already holds: its INSERT fails with
+/// `constraint failed`. The README's limit speaks of tables "without a
+/// primary key" and advises giving them one; this one has one.
+#[test]
+fn a_text_keyed_table_keeps_the_rowids_its_fts5_index_is_kept_by() {
+    let shape = "\
+CREATE TABLE notes (slug TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE VIRTUAL TABLE notes_fts USING fts5(body);
+CREATE TRIGGER notes_ai AFTER INSERT ON notes
+BEGIN INSERT INTO notes_fts (rowid, body) VALUES (new.rowid, new.body); END;
+CREATE TRIGGER notes_ad AFTER DELETE ON notes
+BEGIN DELETE FROM notes_fts WHERE rowid = old.rowid; END;
+";
+    let probe = "SELECT n.slug AS slug FROM notes_fts AS f JOIN notes AS n ON n.rowid = f.rowid \
+                 WHERE notes_fts MATCH 'gamma'";
+    let sb = sandbox_with_migration(shape);
+    sb.execute_sql_with_wrangler(
+        "INSERT INTO notes VALUES ('a', 'alpha'), ('b', 'beta'), ('c', 'gamma');\n\
+         DELETE FROM notes WHERE slug = 'b';",
+    );
+    assert_eq!(sb.query(probe)[0], [serde_json::json!({"slug": "c"})]);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+
+    let target = target_with_migration(shape);
+    let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
+    restore.assert_ok();
+    assert_eq!(
+        target.query(probe)[0],
+        [serde_json::json!({"slug": "c"})],
+        "the search finds the note it found before the restore:\n{}",
+        restore.all()
+    );
+    let next = target.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--command",
+        "INSERT INTO notes VALUES ('d', 'delta')",
+    ]);
+    assert!(next.ok, "the app's next note:\n{}", next.all());
+}
