@@ -345,6 +345,68 @@ fn names_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// A table whose rowids no export carries, as it has no `INTEGER PRIMARY
+/// KEY` (wrangler's export and `sqlite3 .dump` write no rowid for it), and
+/// the triggers that keep its rowids elsewhere (`new.rowid`, `old.oid`, …):
+/// a restore gives its rows rowids 1, 2, … in order, and what the triggers
+/// kept (an FTS5 index by rowid) then names other rows, once any row was
+/// deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowidsKept {
+    pub table: String,
+    pub triggers: Vec<String>,
+}
+
+/// The [`RowidsKept`] of the schema made by `schema` (its `CREATE`
+/// statements), read on a copy of it in memory.
+pub fn rowids_kept_by_triggers(schema: &[String]) -> rusqlite::Result<Vec<RowidsKept>> {
+    let copy = schema_copy(schema)?;
+    let tables: Vec<String> = copy
+        .prepare(
+            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+             AND wr = 0 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let triggers: Vec<(String, String, String)> = copy
+        .prepare(&format!(
+            "SELECT name, {}, sql FROM main.sqlite_schema AS s WHERE type = 'trigger' ORDER BY name",
+            spelt_table_sql("main")
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut kept = Vec::new();
+    for table in tables {
+        let key: Vec<String> = copy
+            .prepare("SELECT upper(type) FROM pragma_table_info(?1) WHERE pk > 0")?
+            .query_map([&table], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if key == ["INTEGER"] {
+            continue;
+        }
+        let naming: Vec<String> = triggers
+            .iter()
+            .filter(|(_, on, _)| *on == table)
+            .filter(|(_, _, sql)| {
+                let sql = sql.to_lowercase();
+                ["new", "old"].iter().any(|row| {
+                    ["rowid", "_rowid_", "oid"]
+                        .iter()
+                        .any(|id| names_word(&sql, &format!("{row}.{id}")))
+                })
+            })
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        if !naming.is_empty() {
+            kept.push(RowidsKept {
+                table,
+                triggers: naming,
+            });
+        }
+    }
+    Ok(kept)
+}
+
 /// What a `CREATE TRIGGER` statement's head (the words before `BEGIN`)
 /// says: its event (`insert`, `update` or `delete`, lower case) and
 /// whether it has a `WHEN` clause. Read word by word, so that a line break
@@ -1397,6 +1459,39 @@ mod tests {
         );
         let chosen = ExportScope::plan(&c, &["other".into()]).unwrap();
         assert_eq!(names(&chosen), ["table other"]);
+    }
+
+    #[test]
+    fn a_table_without_an_integer_key_whose_triggers_keep_its_rowids_is_named() {
+        let schema = [
+            "CREATE TABLE notes (slug TEXT PRIMARY KEY, body TEXT)",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(body)",
+            "CREATE TRIGGER notes_ai AFTER INSERT ON Notes BEGIN \
+             INSERT INTO notes_fts (rowid, body) VALUES (NEW.rowid, new.body); END",
+            "CREATE TRIGGER notes_log AFTER INSERT ON notes BEGIN SELECT new.slug; END",
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT)",
+            "CREATE TRIGGER posts_ai AFTER INSERT ON posts BEGIN \
+             INSERT INTO notes_fts (rowid, body) VALUES (new.rowid, new.body); END",
+            "CREATE TABLE tags (a, b, PRIMARY KEY (a, b)) WITHOUT ROWID",
+            "CREATE TABLE log (at TEXT)",
+            "CREATE TRIGGER log_ad AFTER DELETE ON log BEGIN SELECT old.oid; END",
+            "CREATE TRIGGER log_x AFTER DELETE ON log BEGIN SELECT old.oidx; END",
+        ]
+        .map(str::to_owned);
+        let kept = rowids_kept_by_triggers(&schema).unwrap();
+        assert_eq!(
+            kept,
+            [
+                RowidsKept {
+                    table: "log".into(),
+                    triggers: vec!["log_ad".into()]
+                },
+                RowidsKept {
+                    table: "notes".into(),
+                    triggers: vec!["notes_ai".into()]
+                },
+            ]
+        );
     }
 
     /// The trigger is written `ON NOTES`, which SQLite keeps as its

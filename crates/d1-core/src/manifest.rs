@@ -83,6 +83,12 @@ pub struct Manifest {
     /// A restore sets them again, so deleted ids are never given twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequences: Option<BTreeMap<String, i64>>,
+    /// Tables whose rowids no export carries and that had rows deleted, by
+    /// the triggers that keep their rowids elsewhere
+    /// ([`crate::catalog::RowidsKept`]): a restore renumbers their rows,
+    /// and what those triggers kept then names other rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rowids_renumbered: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// The highest AUTOINCREMENT counter a manifest may record: set, it must

@@ -303,6 +303,10 @@ fn take(
     }
     let bookmark = early.finish_or(&source)?;
     let sequences = source.sequences(args, (&catalog, &scope))?;
+    let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
+    for (table, triggers) in rowids_renumbered.iter().flatten() {
+        crate::warn!("{}", renumbered_said(table, triggers));
+    }
 
     let age = project.age();
     let taken = Taken {
@@ -311,6 +315,7 @@ fn take(
         bookmark,
         scope: &scope,
         sequences,
+        rowids_renumbered,
     };
     let (file, manifest, manifest_path, mut stored) = write(
         sh,
@@ -562,6 +567,59 @@ impl Schema<'_> {
                 .filter(|(name, seq)| *seq >= 0 && counted.contains(&name))
                 .collect(),
         ))
+    }
+
+    /// The tables this backup holds rows of whose rowids no export carries
+    /// (no `INTEGER PRIMARY KEY`), that triggers keep elsewhere, and that
+    /// have had rows deleted (their rowids are not 1 to their count): a
+    /// restore renumbers them. One read-only query, only when the schema
+    /// has such a table.
+    fn rowids_renumbered(
+        &self,
+        args: &BackupArgs,
+        (catalog, scope): (&Catalog, &ExportScope),
+    ) -> Result<Option<BTreeMap<String, Vec<String>>>> {
+        if args.schema_only {
+            return Ok(None);
+        }
+        let kept: Vec<d1_core::catalog::RowidsKept> =
+            d1_core::catalog::rowids_kept_by_triggers(&catalog.schema_statements())?
+                .into_iter()
+                .filter(|k| scope.data_tables.contains(&k.table))
+                .collect();
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        let sql = kept
+            .iter()
+            .map(|k| {
+                format!(
+                    "SELECT '{}' AS name, count(*) = coalesce(max(rowid), 0) AS dense FROM {}",
+                    k.table.replace('\'', "''"),
+                    d1_core::statement::quote_ident(&k.table)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let json = self.reader().query(
+            "read whether rows were deleted from tables whose rowids triggers keep (read-only)",
+            &sql,
+        )?;
+        let rows = json
+            .pointer("/0/results")
+            .and_then(|r| r.as_array())
+            .context("reading the rowids gave no rows")?;
+        let sparse: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.get("dense").and_then(|d| d.as_i64()) == Some(0))
+            .filter_map(|r| r.get("name")?.as_str())
+            .collect();
+        let renumbered: BTreeMap<String, Vec<String>> = kept
+            .into_iter()
+            .filter(|k| sparse.contains(&k.table.as_str()))
+            .map(|k| (k.table, k.triggers))
+            .collect();
+        Ok((!renumbered.is_empty()).then_some(renumbered))
     }
 
     /// The schema is read from the local file when there is one; a fresh
@@ -1006,6 +1064,8 @@ struct Taken<'a> {
     scope: &'a ExportScope,
     /// A backup of chosen tables: their AUTOINCREMENT counters.
     sequences: Option<BTreeMap<String, i64>>,
+    /// The tables a restore renumbers, by the triggers that keep their rowids.
+    rowids_renumbered: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Writes the manifest of the backup now named `file` and says what was
@@ -1041,6 +1101,7 @@ fn record(
         time_travel_bookmark: taken.bookmark.clone(),
         exact_values: (!stored.exact_values.is_empty()).then(|| stored.exact_values.clone()),
         sequences: taken.sequences.clone(),
+        rowids_renumbered: taken.rowids_renumbered.clone(),
         ..new_manifest(env, args, taken.scope, summary)
     };
     let manifest_path = recorded_or_removed(file, || write_manifest(file, &manifest))?;
@@ -1106,7 +1167,23 @@ fn new_manifest(
         content: None,
         exact_values: None,
         sequences: None,
+        rowids_renumbered: None,
     }
+}
+
+/// What a restore of a backup does to a table whose rowids `triggers` keep
+/// ([`Schema::rowids_renumbered`]), and the fix.
+pub fn renumbered_said(table: &str, triggers: &[String]) -> String {
+    let table = d1_core::names::shown(table);
+    let triggers: Vec<_> = triggers.iter().map(|t| d1_core::names::shown(t)).collect();
+    format!(
+        "{table} has no INTEGER PRIMARY KEY, so no export carries its rowids, and rows were \
+         deleted from it: a restore gives its rows new rowids (1, 2, …), while its triggers \
+         {} keep rowids elsewhere (an FTS5 index), which then name other rows. Give {table} an \
+         INTEGER PRIMARY KEY, or rebuild what those triggers keep after a restore (README, \
+         Rowids)",
+        triggers.join(", ")
+    )
 }
 
 /// The lines that say a backup was written, and what it holds.

