@@ -1518,6 +1518,34 @@ mod tests {
         assert_eq!(scope.data_tables, ["notes", "notes_fts_content"]);
     }
 
+    /// A trigger's name is apart from the tables' (SQLite keeps triggers in
+    /// a namespace of their own): `CREATE TABLE Post` and `CREATE TRIGGER
+    /// post AFTER INSERT ON Post` both stand, and `--table post` is the
+    /// table `Post` to SQLite. `Catalog::find` looks among every object, so
+    /// it finds the trigger `post` by its exact name and `--table post` is
+    /// refused as no such table (rvAK).
+    #[test]
+    fn a_table_is_chosen_in_any_case_past_a_trigger_spelt_as_asked() {
+        let mut c = catalog();
+        c.objects.push(SchemaObject {
+            kind: "table".into(),
+            name: "Post".into(),
+            table: "Post".into(),
+            sql: Some("CREATE TABLE Post(id INTEGER PRIMARY KEY, title TEXT)".into()),
+            table_kind: Some("table".into()),
+        });
+        c.objects.push(SchemaObject {
+            kind: "trigger".into(),
+            name: "post".into(),
+            table: "Post".into(),
+            sql: Some("CREATE TRIGGER post AFTER INSERT ON Post BEGIN SELECT 1; END".into()),
+            table_kind: None,
+        });
+        let scope = ExportScope::plan(&c, &["post".into()]).unwrap();
+        assert_eq!(scope.chosen, ["Post"]);
+        assert_eq!(scope.data_tables, ["Post"]);
+    }
+
     #[test]
     fn an_unknown_table_is_refused_with_the_known_ones() {
         let err = ExportScope::plan(&catalog(), &["nope".into()])
