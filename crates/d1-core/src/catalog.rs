@@ -147,12 +147,17 @@ impl Catalog {
             .collect()
     }
 
-    /// The object of this name, as SQLite finds it: ASCII letters in any
-    /// case (`--table post` is the table `Post`).
-    fn find(&self, name: &str) -> Option<&SchemaObject> {
-        let name =
-            crate::names::as_sqlite_finds(self.objects.iter().map(|o| o.name.as_str()), name)?;
-        self.objects.iter().find(|o| o.name == name)
+    /// The table (or view) of this name, as SQLite finds it: ASCII letters
+    /// in any case (`--table post` is the table `Post`). Triggers and
+    /// indexes have names of their own, and are never found for one.
+    fn find_table(&self, name: &str) -> Option<&SchemaObject> {
+        let tables = || {
+            self.objects
+                .iter()
+                .filter(|o| matches!(o.kind.as_str(), "table" | "view"))
+        };
+        let name = crate::names::as_sqlite_finds(tables().map(|o| o.name.as_str()), name)?;
+        tables().find(|o| o.name == name)
     }
 }
 
@@ -907,7 +912,7 @@ impl ExportScope {
         }
         let gate = crate::gate::Gate::memory()?;
         for table in &self.data_tables {
-            if let Some(sql) = catalog.find(table).and_then(|o| o.sql.as_deref()) {
+            if let Some(sql) = catalog.find_table(table).and_then(|o| o.sql.as_deref()) {
                 // One that does not run here has no keys to read.
                 let _ = gate.run(sql);
             }
@@ -1007,7 +1012,7 @@ impl ExportScope {
         let mut data_tables = Vec::new();
         let mut chosen_virtual = Vec::new();
         for name in requested {
-            let Some(object) = catalog.find(name).filter(|o| o.kind == "table") else {
+            let Some(object) = catalog.find_table(name).filter(|o| o.kind == "table") else {
                 let known: Vec<&str> = catalog
                     .objects
                     .iter()

@@ -929,49 +929,67 @@ pub fn without_values(e: &rusqlite::Error) -> String {
 pub const RAISE_NOT_SHOWN: &str = "a trigger's RAISE refused the statement (its message is not shown: it may quote a row's values)";
 
 /// `text`, wrangler's report of a failed statement, local (`✘ [ERROR]
-/// <message>: SQLITE_CONSTRAINT`) or remote (the API's message after a
-/// blank line, `<message>: SQLITE_CONSTRAINT [code: 7500]`), or the text of
-/// its `--json` error, with every message that is not one of SQLite's own
-/// constraint messages (`UNIQUE constraint failed: t.c`, which name only
-/// columns) replaced by [`RAISE_NOT_SHOWN`]: a constraint error with any
-/// other message is a trigger's `RAISE`. A message over several lines (a
-/// value holding a line break) is replaced whole.
+/// <message>: SQLITE_CONSTRAINT`) or remote (`✘ [ERROR] A request to the
+/// Cloudflare API (…) failed.`, a blank line, then `<message>:
+/// SQLITE_CONSTRAINT [code: 7500]`), or the text of its `--json` error,
+/// with the message replaced by [`RAISE_NOT_SHOWN`] unless it is one of
+/// SQLite's own constraint messages (`UNIQUE constraint failed:
+/// accounts.email`, which names only columns): a constraint error with any
+/// other message is a trigger's `RAISE`. The message runs from where
+/// wrangler puts it to the last `: SQLITE_CONSTRAINT`, so that a value in
+/// it holding line breaks, a blank line, `[ERROR]` or the code itself is
+/// replaced whole.
 pub fn without_raise_messages(text: &str) -> std::borrow::Cow<'_, str> {
     const CODE: &str = ": SQLITE_CONSTRAINT";
-    const OWN: [&str; 5] = [
-        "UNIQUE constraint failed",
-        "NOT NULL constraint failed",
-        "CHECK constraint failed",
-        "FOREIGN KEY constraint failed",
-        "PRIMARY KEY must be unique",
-    ];
-    if !text.contains(CODE) {
+    const ERROR: &str = "[ERROR]";
+    let Some(code_at) = text.rfind(CODE) else {
+        return text.into();
+    };
+    let start = match text.find(ERROR) {
+        Some(i) if i < code_at => {
+            let after = i + ERROR.len();
+            let api = text[after..]
+                .trim_start()
+                .starts_with("A request to the Cloudflare API");
+            match text[after..code_at].find("\n\n") {
+                Some(j) if api => after + j + 2,
+                _ => after,
+            }
+        }
+        _ => 0,
+    };
+    let message = &text[start..code_at];
+    let lead = message.len() - message.trim_start().len();
+    if is_sqlites_own_constraint_message(message.trim_start()) {
         return text.into();
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(CODE) {
-        let before = &rest[..at];
-        let start = [
-            before.rfind("[ERROR]").map(|i| i + "[ERROR]".len()),
-            before.rfind("\n\n").map(|i| i + 2),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(0);
-        let message = &before[start..];
-        let lead = message.len() - message.trim_start().len();
-        out.push_str(&before[..start + lead]);
-        match OWN.iter().any(|own| message.trim_start().starts_with(own)) {
-            true => out.push_str(message.trim_start()),
-            false => out.push_str(RAISE_NOT_SHOWN),
-        }
-        out.push_str(CODE);
-        rest = &rest[at + CODE.len()..];
-    }
-    out.push_str(rest);
-    out.into()
+    format!(
+        "{}{RAISE_NOT_SHOWN}{}",
+        &text[..start + lead],
+        &text[code_at..]
+    )
+    .into()
+}
+
+/// Whether `message` is one SQLite writes for a failed constraint, naming
+/// only a constraint or columns (`NOT NULL constraint failed: t.c`), and
+/// nothing else: one line of names, not an app's text shaped like it.
+fn is_sqlites_own_constraint_message(message: &str) -> bool {
+    let names = |rest: &str| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | ',' | ' '))
+    };
+    ["UNIQUE", "NOT NULL", "CHECK", "PRIMARY KEY"]
+        .iter()
+        .any(|kind| {
+            message
+                .strip_prefix(kind)
+                .and_then(|r| r.strip_prefix(" constraint failed: "))
+                .is_some_and(names)
+        })
+        || message == "FOREIGN KEY constraint failed"
 }
 
 /// `text` with each part in single quotes written `'…'`.
@@ -1364,6 +1382,20 @@ mod tests {
             (
                 "no such table: t: SQLITE_ERROR",
                 "no such table: t: SQLITE_ERROR".to_owned(),
+            ),
+            // A value with a blank line, `[ERROR]`, or the code itself.
+            (
+                "✘ [ERROR] bad: jane\n\nsee [ERROR] x: SQLITE_CONSTRAINT y: SQLITE_CONSTRAINT\n\nmore",
+                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT\n\nmore"),
+            ),
+            // An app's message shaped like SQLite's.
+            (
+                "✘ [ERROR] CHECK constraint failed: 'jane@x': SQLITE_CONSTRAINT",
+                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
+            ),
+            (
+                "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT",
+                "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT".to_owned(),
             ),
         ] {
             assert_eq!(without_raise_messages(said), shown, "{said}");

@@ -312,15 +312,7 @@ impl Deploy<'_> {
             }
             Step::Migrate => {
                 if let Some(lock) = lock {
-                    let advice = match backup_file.as_deref() {
-                        Some(file) => crate::steps::migrations::restore_advice(
-                            file,
-                            env,
-                            "the pre-migration backup",
-                        ),
-                        None => "no backup was taken".to_owned(),
-                    };
-                    crate::steps::migrations::record_applying(lock, env, &advice)?;
+                    crate::steps::migrations::record_applying(lock, env, backup_file.as_deref())?;
                 }
                 crate::steps::migrations::apply(
                     self.sh,

@@ -736,8 +736,8 @@ fn render_table(out: &mut String, t: &TableDiff) {
         let _ = writeln!(
             out,
             "    AUTOINCREMENT counter: {} -> {} (the id the next new row is given follows it)",
-            count(t.counter[0].map(|n| n.max(0) as u64).or(Some(0))),
-            count(t.counter[1].map(|n| n.max(0) as u64).or(Some(0))),
+            t.counter[0].unwrap_or(0),
+            t.counter[1].unwrap_or(0),
         );
     }
     for (what, c) in [

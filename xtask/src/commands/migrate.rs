@@ -25,7 +25,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
     EditedMigration, MigrationPlan, Record, applied_migrations, apply, digests, edited_migrations,
-    edited_report, plan, record_for, record_on_this_machine, restore_advice,
+    edited_report, plan, record_for, record_on_this_machine,
 };
 use d1_core::wording::count;
 
@@ -130,11 +130,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             ))
         })?
     };
-    let advice = match &backup_file {
-        Some(file) => restore_advice(file, env, "the pre-migration backup"),
-        None => "no backup was taken (--no-backup)".to_owned(),
-    };
-    crate::steps::migrations::record_applying(&lock, env, &advice)?;
+    let advice = crate::steps::migrations::record_applying(&lock, env, backup_file.as_deref())?;
     apply(sh, project, &plan, &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {

@@ -699,7 +699,7 @@ impl Wrangler {
                 .then(|| self.redactor.line(captured.trim()).into_owned());
             if let Some(shown) = stdout.as_deref().and_then(printed_on_failure) {
                 message.push_str(": ");
-                message.push_str(&d1_core::gate::without_raise_messages(&shown));
+                message.push_str(&shown);
             }
             if !live {
                 // What wrangler said, kept until now: the error is printed
@@ -822,9 +822,10 @@ fn printed_on_failure(printed: &str) -> Option<String> {
         return None;
     }
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(printed) {
-        let texts: Vec<&str> = error_texts(&json)
+        let texts: Vec<std::borrow::Cow<'_, str>> = error_texts(&json)
             .map(str::trim)
             .filter(|t| !t.is_empty())
+            .map(d1_core::gate::without_raise_messages)
             .collect();
         return Some(match texts.is_empty() {
             true => format!(
@@ -968,16 +969,32 @@ enum Sink {
 fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<String>> {
     let mut reader = BufReader::new(from);
     let mut raw = Vec::new();
-    let mut kept = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
+    let mut erring = false;
     loop {
         raw.clear();
         if reader.read_until(b'\n', &mut raw)? == 0 {
+            if live && erring {
+                let from = kept.iter().position(|l| l.contains("[ERROR]")).unwrap_or(0);
+                let told = kept[from..].join("\n");
+                for line in d1_core::gate::without_raise_messages(&told).lines() {
+                    if !is_log_path_line(line) {
+                        crate::out::detail_args(format_args!("{line}"));
+                    }
+                }
+            }
             return Ok(kept);
         }
+        // Colours out first: wrangler writes `[ERROR]` in several, and a
+        // secret split by them would not be known.
         let line = String::from_utf8_lossy(&raw);
-        let line = redactor.line(line.trim_end_matches(['\n', '\r']));
-        let line = d1_core::gate::without_raise_messages(&line).into_owned();
-        if live && !is_log_path_line(&line) {
+        let line = crate::out::strip_ansi(line.trim_end_matches(['\n', '\r']));
+        let line = redactor.line(&line).into_owned();
+        // From wrangler's first error on, its lines are held and shown
+        // together at the end: a trigger's message, which may quote a row
+        // over several lines, is known only once its code is read.
+        erring |= line.contains("[ERROR]");
+        if live && !erring && !is_log_path_line(&line) {
             crate::out::detail_args(format_args!("{line}"));
         }
         // A runaway wrangler must not fill memory: the newest lines matter.

@@ -697,21 +697,27 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
     })
 }
 
-/// The way back to what `env`'s database held when `which` backup (`the
 /// Writes into the backup lock that migrations are being applied to
-/// `env`, with `advice` (the way back), so that if this run is killed the
-/// next run that takes the lock tells it.
+/// `env`, with the way back from `backup` (the pre-migration backup, if
+/// one was taken), so that if this run is killed the next run that takes
+/// the lock tells it. Returns that way back.
 pub fn record_applying(
     lock: &crate::edge::lock::BackupLock,
     env: &Environment,
-    advice: &str,
-) -> Result<()> {
+    backup: Option<&Path>,
+) -> Result<String> {
+    let advice = match backup {
+        Some(file) => restore_advice(file, env, "the pre-migration backup"),
+        None => "no backup was taken (--no-backup)".to_owned(),
+    };
     lock.record(&format!(
         "applying migrations to {}, some of which may be applied; {advice}",
         env.database_name
-    ))
+    ))?;
+    Ok(advice)
 }
 
+/// The way back to what `env`'s database held when `which` backup (`the
 /// pre-migration backup`) was taken: the command that restores it.
 pub fn restore_advice(file: &Path, env: &Environment, which: &str) -> String {
     let confirm = if env.is_production() {

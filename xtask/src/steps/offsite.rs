@@ -536,14 +536,10 @@ impl Target<'_> {
             .wrangler
             .run(&self.cmds.r2_put(self.bucket(), key, file));
         let (sha256, bytes) = fsutil::sha256_file(file)?;
-        let back = match (put, self.download(key, &file_name(file))?) {
-            (Ok(()), Some(back)) => back,
-            (Ok(()), None) => bail!(
-                "wrangler reported the upload of {} complete, but r2://{}/{key} does not exist",
-                file.display(),
-                self.bucket()
-            ),
-            (Err(e), Some(there)) if kept.takes(file, there.path())? => {
+        // A PUT that failed keeps its own error, whatever the read after it.
+        let back = match (put, self.download(key, &file_name(file))) {
+            (Ok(()), read) => read?,
+            (Err(e), Ok(Some(there))) if kept.takes(file, there.path())? => {
                 crate::say!(
                     "  r2://{}/{key} is already there, {}: an earlier upload put it, and the \
                      PUT over it failed (a bucket lock keeps what it holds); it is kept",
@@ -554,6 +550,14 @@ impl Target<'_> {
                 return Ok(());
             }
             (Err(e), _) => return Err(e),
+        };
+        let back = match back {
+            Some(back) => back,
+            None => bail!(
+                "wrangler reported the upload of {} complete, but r2://{}/{key} does not exist",
+                file.display(),
+                self.bucket()
+            ),
         };
         let (got_sha, got_bytes) = fsutil::sha256_file(back.path())?;
         if got_sha != sha256 || got_bytes != bytes {
@@ -737,8 +741,8 @@ pub enum Kept {
     Never,
     /// The file's own bytes.
     SameBytes,
-    /// A manifest of the same backup (its file's name, size and sha256):
-    /// the one an earlier upload put differs only in when it was put.
+    /// This backup's manifest: the one an earlier upload put differs only
+    /// in where the copy went and when, and in a verification made since.
     SameBackup,
 }
 
@@ -747,12 +751,20 @@ impl Kept {
         Ok(match self {
             Kept::Never => false,
             Kept::SameBytes => fsutil::sha256_file(file)? == fsutil::sha256_file(there)?,
-            Kept::SameBackup => match (Manifest::parse(file), Manifest::parse(there)) {
-                (Ok(ours), Ok(theirs)) => {
-                    ours.file == theirs.file && ours.environment == theirs.environment
-                }
-                _ => false,
-            },
+            // Every field but where the copy went and what this machine
+            // found when it verified: anyone who can write to the bucket
+            // knows the backup's name, size and sha256 once its data is
+            // there, and could put a manifest of other rows under the key.
+            Kept::SameBackup => {
+                let read = |path: &Path| -> Option<serde_json::Value> {
+                    let mut m = serde_json::to_value(Manifest::parse(path).ok()?).ok()?;
+                    let fields = m.as_object_mut()?;
+                    fields.remove("offsite");
+                    fields.remove("verification");
+                    Some(m)
+                };
+                read(file).is_some_and(|ours| read(there) == Some(ours))
+            }
         })
     }
 

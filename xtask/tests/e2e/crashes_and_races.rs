@@ -520,21 +520,7 @@ fn a_deploy_killed_while_it_migrates_is_explained_by_the_next_run_with_its_way_b
 fn an_upload_killed_after_its_object_landed_can_be_run_again_under_a_bucket_lock() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote.server.add_bucket("qbtime-d1-backups");
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(
-            home.path(),
-            &[
-                "offsite",
-                "lock",
-                "--env",
-                "prod",
-                "--confirm",
-                "qbtime_db_prod",
-            ],
-        )
-        .assert_ok();
+    let name = remote.backup_prod_under_a_bucket_lock(home.path());
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(2000),
         ..Default::default()

@@ -4,6 +4,10 @@
 //! migration's own SQLite error quotes (a guard trigger's `RAISE(ABORT,
 //! '…' || NEW.email)`), and (2) `offsite fetch` refuses, as `backup` does,
 //! a backup directory inside the repository that git would not ignore.
+//! Then rvAK's: (3) the RAISE message is still left out when the value
+//! it quotes holds a blank line, or at `-v` when it holds any line break;
+//! (4) an upload under a bucket lock keeps, as its own, only this backup's
+//! manifest, never one someone else put under its key.
 
 use crate::common;
 
@@ -18,33 +22,8 @@ use common::*;
 /// (`steps/migrations.rs`, `edge/wrangler.rs`: only secrets are redacted).
 #[test]
 fn a_failed_migration_never_prints_the_row_value_its_error_quotes() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(
-        "INSERT INTO accounts (email, display_name, password_hash) \
-         VALUES ('jane.doe.ssn-078-05-1120@examplecom', 'Jane Doe', 'x');",
-    );
-    std::fs::write(
-        sb.path().join("migrations/0005_email_guard.sql"),
-        "CREATE TRIGGER accounts_email_guard BEFORE UPDATE ON accounts\n\
-         WHEN NEW.email NOT LIKE '%@%.%'\n\
-         BEGIN SELECT RAISE(ABORT, 'invalid email: ' || NEW.email); END;\n\
-         UPDATE accounts SET email = trim(email);\n",
-    )
-    .unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes"]);
-    assert_eq!(run.code, Some(1), "the migration fails:\n{}", run.all());
-    assert!(
-        run.stderr
-            .contains("applying migrations to qbtime_db_local failed"),
-        "{}",
-        run.all()
-    );
-    assert!(
-        !run.all().contains("078-05-1120"),
-        "a row value reached a message:\n{}",
-        run.all()
-    );
+    let run = failed_migration_quoting("''", &[]);
+    assert_quotes_no_value(&run);
     assert!(
         run.stderr
             .contains("a trigger's RAISE refused the statement"),
@@ -105,4 +84,110 @@ fn offsite_fetch_never_leaves_a_backup_or_manifest_for_git_to_commit() {
         run.all()
     );
     assert_eq!(decoys.hashes(), before, "a decoy changed");
+}
+
+/// A migration whose guard trigger refuses a row with a message that
+/// quotes the row's value (`RAISE(ABORT, 'invalid email: ' ||
+/// NEW.email)`), where the value holds the line breaks `value_breaks`: what
+/// `migrate local` prints with `flags` first.
+fn failed_migration_quoting(value_breaks: &str, flags: &[&str]) -> Run {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(&format!(
+        "INSERT INTO accounts (email, display_name, password_hash) \
+         VALUES ('jane.doe.ssn-078-05-1120@examplecom' || {value_breaks} || 'see notes', \
+         'Jane Doe', 'x');"
+    ));
+    std::fs::write(
+        sb.path().join("migrations/0005_email_guard.sql"),
+        "CREATE TRIGGER accounts_email_guard BEFORE UPDATE ON accounts\n\
+         WHEN NEW.email NOT LIKE '%@%.%'\n\
+         BEGIN SELECT RAISE(ABORT, 'invalid email: ' || NEW.email); END;\n\
+         UPDATE accounts SET email = trim(email);\n",
+    )
+    .unwrap();
+    let mut args = flags.to_vec();
+    args.extend(["migrate", "local", "--yes"]);
+    let run = sb.xtask(&args);
+    assert_eq!(run.code, Some(1), "the migration fails:\n{}", run.all());
+    assert!(
+        run.stderr
+            .contains("applying migrations to qbtime_db_local failed"),
+        "{}",
+        run.all()
+    );
+    run
+}
+
+/// A value with a paragraph break (a note, an address pasted in) in a
+/// trigger's RAISE message: `gate::without_raise_messages` takes the
+/// message to start after the last blank line before `: SQLITE_CONSTRAINT`
+/// (meant for the remote API's "failed.\n\n  <message>"), so only the last
+/// paragraph is replaced and `✘ [ERROR] invalid email: jane.doe.ssn-…` is
+/// printed in `wrangler said:`.
+#[test]
+fn a_raise_message_quoting_a_value_with_a_blank_line_is_never_printed() {
+    let run = failed_migration_quoting("char(10) || char(10)", &[]);
+    assert_quotes_no_value(&run);
+}
+
+/// At `-v` wrangler's lines are shown as they come, each filtered alone
+/// (`edge/wrangler.rs` `keep_lines`): the first line of a RAISE message
+/// over two lines has no `: SQLITE_CONSTRAINT`, so it is shown whole.
+#[test]
+fn a_raise_message_over_two_lines_is_never_printed_at_verbose() {
+    let run = failed_migration_quoting("char(10)", &["-v"]);
+    assert_quotes_no_value(&run);
+}
+
+/// Under a bucket lock, `upload` keeps an object already under the
+/// manifest's key when its PUT fails and the object is "a manifest of the
+/// same backup" (`steps/offsite.rs`, `Kept::SameBackup`): only its
+/// `file` and `environment` are compared. Anyone who can write the bucket
+/// sees the backup's object land (its name, size and sha256 are then
+/// known) and can put a manifest of their own under the manifest's key
+/// first; the lock then keeps theirs for the lock's whole span, and
+/// `upload` reports the backup uploaded, its offsite manifest saying
+/// whatever they wrote (row counts, migrations, reason) for `offsite
+/// fetch` on another machine to write beside the file.
+#[test]
+fn an_upload_never_keeps_a_manifest_it_did_not_write_as_its_own() {
+    let bucket = "qbtime-d1-backups";
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let name = remote.backup_prod_under_a_bucket_lock(home.path());
+    let ours = manifest_for(&remote.sb, &name);
+    let created: chrono::DateTime<chrono::Utc> =
+        ours["created_at"].as_str().unwrap().parse().unwrap();
+    let stem = name.split(".sql").next().unwrap();
+    let key = format!("prod/{}/{stem}.manifest.json", created.format("%Y/%m"));
+    let mut forged = ours.clone();
+    for (_, n) in forged["rows"].as_object_mut().unwrap() {
+        *n = serde_json::json!(0);
+    }
+    forged["reason"] = serde_json::json!("forged: not this tool's manifest");
+    remote
+        .server
+        .r2_put_object(bucket, &key, forged.to_string().as_bytes())
+        .unwrap();
+
+    let run = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    let there: serde_json::Value =
+        serde_json::from_slice(&remote.server.r2_object(bucket, &key).unwrap()).unwrap();
+    assert!(
+        !run.ok || there["rows"] == ours["rows"] && there["reason"] == ours["reason"],
+        "upload (exit {:?}) took a manifest it did not write for its own:\n{}\nin the bucket: {there:#}",
+        run.code,
+        run.all()
+    );
+}
+
+/// The customer's value of these tests is nowhere in what `run` printed.
+#[track_caller]
+fn assert_quotes_no_value(run: &Run) {
+    assert!(
+        !run.all().contains("078-05-1120"),
+        "a row value reached a message:\n{}",
+        run.all()
+    );
 }

@@ -42,6 +42,5 @@ mod rehearse;
 mod restore_local;
 mod restore_new;
 mod restore_remote;
-mod review_rvak;
 mod time_travel_remote;
 mod verify_local;

@@ -121,6 +121,23 @@ impl Remote {
         name
     }
 
+    /// [`Remote::backup_prod`] into the bucket `qbtime-d1-backups`, with
+    /// `offsite lock` set on prod's prefix, as prod's bucket should be.
+    pub fn backup_prod_under_a_bucket_lock(&self, home: &Path) -> String {
+        self.server.add_bucket("qbtime-d1-backups");
+        let name = self.backup_prod(home);
+        let lock = [
+            "offsite",
+            "lock",
+            "--env",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+        ];
+        self.xtask(home, &lock).assert_ok();
+        name
+    }
+
     /// The xtask with credentials for the loopback API, and a HOME of its
     /// own so that nothing it or wrangler writes there goes unseen.
     pub fn xtask(&self, home: &Path, args: &[&str]) -> Run {
