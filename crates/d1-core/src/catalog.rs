@@ -382,11 +382,15 @@ pub fn rowids_kept_by_triggers(schema: &[String]) -> rusqlite::Result<Vec<Rowids
         .collect::<rusqlite::Result<_>>()?;
     let mut kept = Vec::new();
     for table in tables {
-        let key: Vec<String> = copy
-            .prepare("SELECT upper(type) FROM pragma_table_info(?1) WHERE pk > 0")?
-            .query_map([&table], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        if key == ["INTEGER"] {
+        // A key that is the rowid (an `INTEGER PRIMARY KEY`, but not one
+        // declared `INTEGER PRIMARY KEY DESC`) has no index of its own.
+        let aliased: bool = copy.query_row(
+            "SELECT (SELECT count(*) FROM pragma_table_info(?1) WHERE pk > 0) > 0 \
+             AND NOT EXISTS (SELECT 1 FROM pragma_index_list(?1) WHERE origin = 'pk')",
+            [&table],
+            |r| r.get(0),
+        )?;
+        if aliased {
             continue;
         }
         let naming: Vec<String> = triggers
@@ -395,9 +399,16 @@ pub fn rowids_kept_by_triggers(schema: &[String]) -> rusqlite::Result<Vec<Rowids
             .filter(|(_, _, sql)| {
                 let sql = sql.to_lowercase();
                 ["new", "old"].iter().any(|row| {
-                    ["rowid", "_rowid_", "oid"]
+                    ["rowid", "_rowid_", "oid"].iter().any(|id| {
+                        [
+                            id.to_string(),
+                            format!("\"{id}\""),
+                            format!("[{id}]"),
+                            format!("`{id}`"),
+                        ]
                         .iter()
-                        .any(|id| names_word(&sql, &format!("{row}.{id}")))
+                        .any(|spelt| names_word(&sql, &format!("{row}.{spelt}")))
+                    })
                 })
             })
             .map(|(name, _, _)| name.clone())
@@ -1479,8 +1490,13 @@ mod tests {
              INSERT INTO notes_fts (rowid, body) VALUES (new.rowid, new.body); END",
             "CREATE TABLE tags (a, b, PRIMARY KEY (a, b)) WITHOUT ROWID",
             "CREATE TABLE log (at TEXT)",
+            "CREATE TABLE desc_key (id INTEGER PRIMARY KEY DESC, body TEXT)",
+            "CREATE TRIGGER desc_key_ai AFTER INSERT ON desc_key BEGIN SELECT new._rowid_; END",
+            "CREATE TABLE asc_key (id INTEGER, body TEXT, PRIMARY KEY (id DESC))",
+            "CREATE TRIGGER asc_key_ai AFTER INSERT ON asc_key BEGIN SELECT new.rowid; END",
             "CREATE TRIGGER log_ad AFTER DELETE ON log BEGIN SELECT old.oid; END",
             "CREATE TRIGGER log_x AFTER DELETE ON log BEGIN SELECT old.oidx; END",
+            "CREATE TRIGGER log_y AFTER DELETE ON log BEGIN SELECT old.\"ROWID\"; END",
         ]
         .map(str::to_owned);
         let kept = rowids_kept_by_triggers(&schema).unwrap();
@@ -1488,8 +1504,12 @@ mod tests {
             kept,
             [
                 RowidsKept {
+                    table: "desc_key".into(),
+                    triggers: vec!["desc_key_ai".into()]
+                },
+                RowidsKept {
                     table: "log".into(),
-                    triggers: vec!["log_ad".into()]
+                    triggers: vec!["log_ad".into(), "log_y".into()]
                 },
                 RowidsKept {
                     table: "notes".into(),
