@@ -644,3 +644,32 @@ fn the_pre_commit_hook_names_a_fix_that_works_for_a_tracked_identity() {
         refused.stderr
     );
 }
+
+/// atkAS: a `backups.toml` that every backup refuses (a table naming no
+/// environment: a typo) leaves `doctor` saying all is well. doctor reads
+/// the file only for its offsite lock check, and skips that check, silently,
+/// when the file cannot be read.
+#[test]
+fn doctor_fails_on_a_backups_toml_that_every_backup_refuses() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let settings = sb.path().join("backups.toml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("\n[prodd.retention]\nkeep_daily = 3\n");
+    std::fs::write(&settings, text).unwrap();
+
+    // The premise: a backup is refused for it.
+    let backup = sb.xtask(&["backup", "local"]);
+    assert!(!backup.ok, "{}", backup.all());
+    assert!(backup.all().contains("prodd"), "{}", backup.all());
+    assert!(sb.backup_files().iter().all(|f| !f.ends_with(".sql")));
+
+    let run = sb.xtask(&["doctor"]);
+    assert!(
+        !run.ok,
+        "doctor passes while every backup is refused for {}:\n{}",
+        "backups.toml",
+        run.all()
+    );
+    assert!(run.stdout.contains("prodd"), "{}", run.all());
+}

@@ -531,3 +531,89 @@ fn a_restore_done_while_a_sigterm_came_is_not_journaled_as_failed() {
         status.all()
     );
 }
+
+/// atkAS: an operator reads `applied_at` of the migration to undo
+/// (`2026-11-24 09:30:00`, to the second, as D1 writes it) and goes back to
+/// that time. The bookmark of `09:30:00.000` is the state before the
+/// migration (applied some milliseconds into that second), so the restore
+/// takes it back; but the plan's query asks for `applied_at >
+/// '09:30:00'`, which leaves it out, and the plan (a dry run too) says
+/// "takes back no migration".
+#[test]
+fn a_restore_to_the_second_a_migration_was_applied_names_it_in_the_plan() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_company(&remote.db, "First Co");
+    bookmark_now(&remote, home.path());
+    // The state before the migration began well before the second the
+    // migration is applied in.
+    std::thread::sleep(Duration::from_millis(2100));
+    // Not on the second's first millisecond, so that its bookmark is the
+    // state before.
+    while chrono::Utc::now().timestamp_subsec_millis() < 50 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let later = "0005_company_notes.sql";
+    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
+    std::fs::write(remote.sb.path().join("migrations").join(later), sql).unwrap();
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch(sql).unwrap();
+    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [later])
+        .unwrap();
+    let applied_at: String = conn
+        .query_row(
+            "SELECT applied_at FROM d1_migrations WHERE name = ?1",
+            [later],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    // The server notices the migration now, after its second began.
+    bookmark_now(&remote, home.path());
+    std::thread::sleep(Duration::from_millis(1100));
+    let at = format!("{}Z", applied_at.replace(' ', "T"));
+
+    let plan = remote.xtask(
+        home.path(),
+        &["time-travel", "restore", "prod", "--at", &at, "--dry-run"],
+    );
+    plan.assert_ok();
+    assert!(remote.server.time_travel_restores().is_empty());
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--at",
+            &at,
+            "--confirm",
+            PROD,
+        ],
+    );
+    run.assert_ok();
+    // The premise: the restore took the migration back.
+    let names: Vec<String> = {
+        let conn = rusqlite::Connection::open(&remote.db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.prepare("SELECT name FROM d1_migrations")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(
+        !names.contains(&later.to_owned()),
+        "{names:?}\n{}",
+        run.all()
+    );
+    assert!(run.stderr.contains(later), "{}", run.all());
+    assert!(
+        plan.stdout.contains(later),
+        "the restore to {at} took back {later} (applied_at {applied_at}), but the plan said:\n{}",
+        plan.all()
+    );
+}
