@@ -194,7 +194,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     }
     let wrangler = project.wrangler(sh)?;
     let cmds = project.commands();
-    let plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
+    let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
     plan.print(project);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -204,6 +204,18 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
 
     let lock =
         crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
+    // The bookmark that undoes the restore is the database's now, under
+    // the lock: the app may have written since the plan read it, and a way
+    // back to the plan's would lose those writes.
+    let now = backup::time_travel_bookmark(&wrangler, &cmds.time_travel_info(env))?;
+    if now != plan.current {
+        crate::say!(
+            "  {} was written since the plan: bookmark {now} (not {}) now undoes this restore",
+            env.database_name,
+            plan.current
+        );
+        plan.current = now;
+    }
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env);
@@ -221,8 +233,11 @@ fn migrations_after(
 ) -> Result<Vec<String>> {
     const PURPOSE: &str = "read the migrations applied since then (read-only)";
     // The time is this tool's own, formatted: no text of anyone else's.
+    // D1 writes `applied_at` to the second: one applied in the second `at`
+    // names may come after it, and is told (at worst, one applied earlier
+    // in that second is told too).
     let sql = format!(
-        "SELECT name FROM {} WHERE applied_at > '{}' ORDER BY id",
+        "SELECT name FROM {} WHERE applied_at >= '{}' ORDER BY id",
         d1_core::statement::MIGRATIONS_TABLE,
         at.format("%Y-%m-%d %H:%M:%S")
     );

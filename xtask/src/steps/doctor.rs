@@ -102,6 +102,7 @@ pub fn report(sh: &Shell, project: &Project) -> Report {
     let mut checks = vec![wrangler_check(project), node_check(sh, project)];
     checks.push(auth_check());
     checks.extend(config_checks(project));
+    checks.extend(settings_check(project));
     checks.extend(backup_dir_checks(sh, project));
     checks.push(hooks_check(sh, project));
     checks.extend(lock_checks(sh, project));
@@ -280,6 +281,33 @@ fn oauth_config_file() -> Option<PathBuf> {
     .into_iter()
     .flatten()
     .find(|p| p.is_file())
+}
+
+/// `backups.toml`, read as every command reads it: one that every backup
+/// would refuse (an unknown environment, a bad value) fails here too. None
+/// when the environments cannot be read (the config check says why).
+fn settings_check(project: &Project) -> Option<Check> {
+    project.environments().ok()?;
+    let path = project
+        .config_dir
+        .join(crate::config::settings::SETTINGS_FILE);
+    Some(match project.settings() {
+        Ok(_) => check(
+            "settings",
+            Status::Ok,
+            match path.is_file() {
+                true => format!("{} reads", path.display()),
+                false => format!("no {}: the defaults apply", path.display()),
+            },
+            None,
+        ),
+        Err(e) => check(
+            "settings",
+            Status::Fail,
+            format!("{e:#}"),
+            Some("fix backups.toml as the message says (README, backups.toml)"),
+        ),
+    })
 }
 
 fn config_checks(project: &Project) -> Vec<Check> {
