@@ -1519,6 +1519,44 @@ mod tests {
         );
     }
 
+    /// rvAL: SQLite takes `new . rowid` (spaces around the dot, as a
+    /// formatter or an ORM's generated SQL writes it) as `new.rowid`; only
+    /// the spellings without spaces are looked for, so these triggers go
+    /// unnamed and the restore that renumbers the tables is never told.
+    #[test]
+    fn a_trigger_naming_the_rowid_with_spaces_around_the_dot_is_named() {
+        let schema = [
+            "CREATE VIRTUAL TABLE fts USING fts5(body)",
+            "CREATE TABLE a (slug TEXT PRIMARY KEY, body TEXT)",
+            "CREATE TRIGGER a_ai AFTER INSERT ON a BEGIN \
+             INSERT INTO fts (rowid, body) VALUES (new . rowid, new.body); END",
+            "CREATE TABLE b (slug TEXT PRIMARY KEY, body TEXT)",
+            "CREATE TRIGGER b_ad AFTER DELETE ON b BEGIN \
+             DELETE FROM fts WHERE rowid = old.\n  rowid; END",
+        ]
+        .map(str::to_owned);
+        let kept = rowids_kept_by_triggers(&schema).unwrap();
+        let tables: Vec<&str> = kept.iter().map(|k| k.table.as_str()).collect();
+        assert_eq!(tables, ["a", "b"]);
+    }
+
+    /// rvAL: a table with a column of its own named `rowid` (here its TEXT
+    /// key): `new.rowid` is that column, which every export carries, so
+    /// nothing is renumbered. It is named all the same, and backup's
+    /// `count(*) = max(rowid)` then compares a count with text and warns
+    /// on every backup, rows deleted or not.
+    #[test]
+    fn a_table_whose_own_column_is_named_rowid_is_not_named() {
+        let schema = [
+            "CREATE TABLE notes (rowid TEXT PRIMARY KEY, body TEXT)",
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(slug, body)",
+            "CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN \
+             INSERT INTO notes_fts (slug, body) VALUES (new.rowid, new.body); END",
+        ]
+        .map(str::to_owned);
+        assert_eq!(rowids_kept_by_triggers(&schema).unwrap(), []);
+    }
+
     /// The trigger is written `ON NOTES`, which SQLite keeps as its
     /// `tbl_name`: it is still notes's.
     #[test]

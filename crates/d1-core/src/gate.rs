@@ -1412,6 +1412,58 @@ mod tests {
         assert_eq!(without_values(&e), RAISE_NOT_SHOWN);
     }
 
+    /// rvAL: `migrations apply` says `✘ [ERROR] Migration 0005_x.sql
+    /// failed with the following errors:` before the statement's own
+    /// `✘ [ERROR] <message>: SQLITE_CONSTRAINT`. The message is taken to
+    /// start after the first `[ERROR]`, so SQLite's own UNIQUE message, and
+    /// the migration's name, are replaced by "a trigger's RAISE refused
+    /// the statement".
+    #[test]
+    fn sqlites_own_message_after_a_migrations_failure_line_is_kept() {
+        let said = "✘ [ERROR] Migration 0005_plans.sql failed with the following errors:\n\n\
+                    ✘ [ERROR] UNIQUE constraint failed: plans.name: SQLITE_CONSTRAINT\n";
+        let shown = without_raise_messages(said);
+        assert!(
+            shown.contains("UNIQUE constraint failed: plans.name")
+                && !shown.contains(RAISE_NOT_SHOWN),
+            "{shown}"
+        );
+    }
+
+    /// rvAL: local wrangler writes the extended code after the message:
+    /// `UNIQUE constraint failed: p.name: SQLITE_CONSTRAINT (extended:
+    /// SQLITE_CONSTRAINT_UNIQUE)`. The message is taken to end at the
+    /// last `: SQLITE_CONSTRAINT`, the one inside `(extended: …)`, so it
+    /// holds `: SQLITE_CONSTRAINT (extended` and every local constraint
+    /// failure of SQLite's own is told as a trigger's RAISE.
+    #[test]
+    fn sqlites_own_message_with_locals_extended_code_is_kept() {
+        let said = "✘ [ERROR] UNIQUE constraint failed: p.name: SQLITE_CONSTRAINT \
+                    (extended: SQLITE_CONSTRAINT_UNIQUE)";
+        assert_eq!(without_raise_messages(said), said);
+    }
+
+    /// rvAL: SQLite names an unnamed CHECK by its expression (`CHECK
+    /// constraint failed: amount >= 0`): schema text, never a row's value.
+    /// `>` and `=` are not among the "names" characters, so the commonest
+    /// CHECK failure is reported as a trigger's RAISE.
+    #[test]
+    fn an_unnamed_checks_expression_is_kept() {
+        let said = "✘ [ERROR] CHECK constraint failed: amount >= 0: SQLITE_CONSTRAINT";
+        assert_eq!(without_raise_messages(said), said);
+    }
+
+    /// rvAL: the text of a `--json` error has no wrangler `[ERROR]` before
+    /// it (`{"error":{"text":"<message>: SQLITE_CONSTRAINT"}}`), so an
+    /// `[ERROR]` in the value a RAISE quotes is taken for wrangler's, and
+    /// everything before it is printed.
+    #[test]
+    fn a_json_errors_raise_message_holding_error_is_replaced_whole() {
+        let said = "invalid email: jane.doe.ssn-078-05-1120 [ERROR] x: SQLITE_CONSTRAINT";
+        let shown = without_raise_messages(said);
+        assert!(!shown.contains("078-05-1120"), "{shown}");
+    }
+
     /// SQLite's message keeps its kind and names, never an operand it
     /// quotes: a value read by a CHECK, a string read as a column.
     #[test]

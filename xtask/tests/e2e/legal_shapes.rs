@@ -1053,3 +1053,80 @@ BEGIN DELETE FROM notes_fts WHERE rowid = old.rowid; END;
     assert!(plan.stdout.contains("RENUMBERS"), "{}", plan.all());
     assert!(plan.all().contains(told), "{}", plan.all());
 }
+
+/// rvAL: a table whose key column is named `rowid` (a TEXT key, as a
+/// port from another database names it): `new.rowid` in its triggers is
+/// that column, which every export carries. No row was deleted, yet every
+/// backup warns that a restore renumbers it: `rowids_kept_by_triggers`
+/// takes the column for the rowid, and backup's `count(*) =
+/// coalesce(max(rowid), 0)` compares a count with text.
+#[test]
+fn a_table_whose_key_column_is_named_rowid_is_never_told_renumbered() {
+    let sb = sandbox_with_migration(
+        "CREATE TABLE notes (rowid TEXT PRIMARY KEY, body TEXT NOT NULL);\n\
+         CREATE TABLE notes_log (note TEXT, at TEXT);\n\
+         CREATE TRIGGER notes_ai AFTER INSERT ON notes \
+         BEGIN INSERT INTO notes_log VALUES (new.rowid, 'now'); END;\n",
+    );
+    sb.execute_sql_with_wrangler("INSERT INTO notes VALUES ('a', 'alpha'), ('b', 'beta');");
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        !run.all().contains("so no export carries its rowids"),
+        "a healthy backup warns of renumbered rowids:\n{}",
+        run.all()
+    );
+    let name = only_backup(&sb);
+    assert!(manifest_for(&sb, &name).get("rowids_renumbered").is_none());
+}
+
+/// rvAL: a migration that fails on SQLite's own constraint (a seed row
+/// repeated under a UNIQUE name): wrangler prints `✘ [ERROR] Migration
+/// 0005_shape.sql failed with the following errors:` and then `✘ [ERROR]
+/// UNIQUE constraint failed: plans.name: SQLITE_CONSTRAINT`.
+/// `gate::without_raise_messages` takes the message to run from the first
+/// `[ERROR]` to the code, so the operator is told a trigger's RAISE
+/// refused it, and neither the constraint nor the migration is named.
+#[test]
+fn a_migration_failing_on_a_unique_constraint_is_told_as_such() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(
+        sb.path().join("migrations/0005_shape.sql"),
+        "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n\
+         INSERT INTO plans (name) VALUES ('free'), ('free');\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains("UNIQUE constraint failed: plans.name")
+            && !run.stderr.contains("a trigger's RAISE"),
+        "{}",
+        run.all()
+    );
+}
+
+/// rvAL: an unnamed CHECK that a migration's row fails: SQLite names it by
+/// its expression (`CHECK constraint failed: amount >= 0`), schema text.
+/// `>` and `=` are not "names", so the failure is told as a trigger's
+/// RAISE whose message is hidden.
+#[test]
+fn a_migration_failing_on_an_unnamed_check_is_told_as_such() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(
+        sb.path().join("migrations/0005_shape.sql"),
+        "CREATE TABLE prices (id INTEGER PRIMARY KEY, amount INTEGER CHECK (amount >= 0));\n\
+         INSERT INTO prices (amount) VALUES (-1);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes", "-v"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains("CHECK constraint failed: amount >= 0")
+            && !run.stderr.contains("a trigger's RAISE"),
+        "{}",
+        run.all()
+    );
+}

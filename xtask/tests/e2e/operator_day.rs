@@ -779,6 +779,21 @@ fn with_backup_never_leaves_its_commands_children_running_after_a_second_sigterm
     });
 }
 
+/// rvAL: a job the command started in a subshell that has since exited
+/// (`( job & )`, as `nohup`, a daemonising helper or a double fork does)
+/// was reparented away from the command: `signals::process_tree` follows
+/// parents in /proc from the command's pid and never finds it, so it runs
+/// on, and writes, after the xtask has said the command stopped.
+#[test]
+fn with_backup_never_leaves_a_job_its_command_detached_running_after_a_second_sigterm() {
+    second_sigterms_leave_nothing_running(|marker| {
+        format!(
+            "trap '' TERM; ( (trap '' TERM; sleep 4; touch '{}') & ); sleep 8",
+            marker.display()
+        )
+    });
+}
+
 /// Runs `with-backup local -- sh -c <script>`, where the script touches
 /// `marker` a few seconds after it starts, then sends the xtask two
 /// SIGTERMs once its backup is taken: nothing of the command may finish
