@@ -360,6 +360,9 @@ fn names_word(text: &str, word: &str) -> bool {
 pub struct RowidsKept {
     pub table: String,
     pub triggers: Vec<String>,
+    /// The name that reaches the table's rowid (`rowid`, unless a column
+    /// of its own takes that name, then `_rowid_` or `oid`).
+    pub rowid: &'static str,
 }
 
 /// The [`RowidsKept`] of the schema made by `schema` (its `CREATE`
@@ -393,13 +396,26 @@ pub fn rowids_kept_by_triggers(schema: &[String]) -> rusqlite::Result<Vec<Rowids
         if aliased {
             continue;
         }
+        // A column of its own named `rowid` is that column, which every
+        // export carries: only the names it leaves to the rowid count.
+        let columns: Vec<String> = copy
+            .prepare("SELECT lower(name) FROM pragma_table_xinfo(?1)")?
+            .query_map([&table], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let reaching: Vec<&'static str> = ["rowid", "_rowid_", "oid"]
+            .into_iter()
+            .filter(|id| !columns.iter().any(|c| c == id))
+            .collect();
+        let Some(&rowid) = reaching.first() else {
+            continue;
+        };
         let naming: Vec<String> = triggers
             .iter()
             .filter(|(_, on, _)| *on == table)
             .filter(|(_, _, sql)| {
-                let sql = sql.to_lowercase();
+                let sql = without_space_around_dots(&sql.to_lowercase());
                 ["new", "old"].iter().any(|row| {
-                    ["rowid", "_rowid_", "oid"].iter().any(|id| {
+                    reaching.iter().any(|id| {
                         [
                             id.to_string(),
                             format!("\"{id}\""),
@@ -417,10 +433,30 @@ pub fn rowids_kept_by_triggers(schema: &[String]) -> rusqlite::Result<Vec<Rowids
             kept.push(RowidsKept {
                 table,
                 triggers: naming,
+                rowid,
             });
         }
     }
     Ok(kept)
+}
+
+/// `sql` with no white space before or after a dot: SQLite reads
+/// `new . rowid` as `new.rowid`.
+fn without_space_around_dots(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut after_dot = false;
+    for c in sql.chars() {
+        if c == '.' {
+            out.truncate(out.trim_end().len());
+            after_dot = true;
+        } else if after_dot && c.is_whitespace() {
+            continue;
+        } else {
+            after_dot = false;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// What a `CREATE TRIGGER` statement's head (the words before `BEGIN`)
@@ -1505,15 +1541,18 @@ mod tests {
             [
                 RowidsKept {
                     table: "desc_key".into(),
-                    triggers: vec!["desc_key_ai".into()]
+                    triggers: vec!["desc_key_ai".into()],
+                    rowid: "rowid",
                 },
                 RowidsKept {
                     table: "log".into(),
-                    triggers: vec!["log_ad".into(), "log_y".into()]
+                    triggers: vec!["log_ad".into(), "log_y".into()],
+                    rowid: "rowid",
                 },
                 RowidsKept {
                     table: "notes".into(),
-                    triggers: vec!["notes_ai".into()]
+                    triggers: vec!["notes_ai".into()],
+                    rowid: "rowid",
                 },
             ]
         );

@@ -941,55 +941,105 @@ pub const RAISE_NOT_SHOWN: &str = "a trigger's RAISE refused the statement (its 
 /// replaced whole.
 pub fn without_raise_messages(text: &str) -> std::borrow::Cow<'_, str> {
     const CODE: &str = ": SQLITE_CONSTRAINT";
-    const ERROR: &str = "[ERROR]";
-    let Some(code_at) = text.rfind(CODE) else {
+    // The code, not the one local wrangler repeats after it (`(extended:
+    // SQLITE_CONSTRAINT_UNIQUE)`).
+    let Some(code_at) = text
+        .rmatch_indices(CODE)
+        .map(|(i, _)| i)
+        .find(|&i| !text[..i].ends_with("(extended"))
+    else {
         return text.into();
     };
-    let start = match text.find(ERROR) {
-        Some(i) if i < code_at => {
-            let after = i + ERROR.len();
-            let api = text[after..]
-                .trim_start()
-                .starts_with("A request to the Cloudflare API");
-            match text[after..code_at].find("\n\n") {
-                Some(j) if api => after + j + 2,
-                _ => after,
-            }
-        }
-        _ => 0,
-    };
+    let start = message_start(&text[..code_at]);
     let message = &text[start..code_at];
     let lead = message.len() - message.trim_start().len();
-    if is_sqlites_own_constraint_message(message.trim_start()) {
+    let shown = sqlites_own_constraint_message(message.trim());
+    if shown.as_deref() == Some(message.trim()) {
         return text.into();
     }
     format!(
-        "{}{RAISE_NOT_SHOWN}{}",
+        "{}{}{}",
         &text[..start + lead],
+        shown.as_deref().unwrap_or(RAISE_NOT_SHOWN),
         &text[code_at..]
     )
     .into()
 }
 
-/// Whether `message` is one SQLite writes for a failed constraint, naming
-/// only a constraint or columns (`NOT NULL constraint failed: t.c`), and
-/// nothing else: one line of names, not an app's text shaped like it.
-fn is_sqlites_own_constraint_message(message: &str) -> bool {
-    let names = |rest: &str| {
-        !rest.is_empty()
-            && rest
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | ',' | ' '))
+/// Where the failed statement's message starts in `before` (wrangler's
+/// report up to the code): after wrangler's first `[ERROR]` at the start
+/// of a line, past the headers wrangler puts before a statement's own
+/// error (`Migration 0005_x.sql failed with the following errors:`, then
+/// the next `[ERROR]` line; `A request to the Cloudflare API (…) failed.`,
+/// then a blank line); at 0 for a bare message (a `--json` error's text).
+/// Only the first marker and the headers are read, which come before the
+/// message: what the message quotes cannot move its start.
+fn message_start(before: &str) -> usize {
+    const ERROR: &str = "[ERROR]";
+    // `[ERROR]` opening a line (after `✘ ` and colours are gone).
+    let marker = |from: usize| {
+        before[from..]
+            .match_indices(ERROR)
+            .map(|(i, _)| from + i)
+            .find(|&i| {
+                let line = &before[before[..i].rfind('\n').map_or(0, |n| n + 1)..i];
+                line.trim_start().trim_start_matches('✘').trim().is_empty()
+            })
     };
-    ["UNIQUE", "NOT NULL", "CHECK", "PRIMARY KEY"]
-        .iter()
-        .any(|kind| {
-            message
-                .strip_prefix(kind)
-                .and_then(|r| r.strip_prefix(" constraint failed: "))
-                .is_some_and(names)
-        })
-        || message == "FOREIGN KEY constraint failed"
+    let Some(first) = marker(0) else {
+        return 0;
+    };
+    let mut start = first + ERROR.len();
+    loop {
+        let rest = &before[start..];
+        let line = rest.lines().next().unwrap_or_default().trim();
+        if line.starts_with("Migration ") && line.ends_with("failed with the following errors:") {
+            match marker(start + line.len().min(rest.len())) {
+                Some(next) => {
+                    start = next + ERROR.len();
+                    continue;
+                }
+                None => return start + rest.find('\n').map_or(rest.len(), |n| n + 1),
+            }
+        }
+        if line.starts_with("A request to the Cloudflare API")
+            && let Some(blank) = rest.find("\n\n")
+        {
+            return start + blank + 2;
+        }
+        return start;
+    }
+}
+
+/// `message` as shown when it is one SQLite writes for a failed
+/// constraint: naming only columns (`NOT NULL constraint failed: t.c`), or
+/// a CHECK by its name or its expression (schema text: names, numbers,
+/// operators, with any quoted literal shown `'…'`), on one line; `None`
+/// for any other text, an app's own shaped like it included.
+fn sqlites_own_constraint_message(message: &str) -> Option<String> {
+    let names = |rest: &str, more: &[char]| {
+        !rest.is_empty()
+            && rest.chars().all(|c| {
+                c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | ',' | ' ') || more.contains(&c)
+            })
+    };
+    let tail = |kind: &str| {
+        message
+            .strip_prefix(kind)
+            .and_then(|r| r.strip_prefix(" constraint failed: "))
+    };
+    if message == "FOREIGN KEY constraint failed"
+        || ["UNIQUE", "NOT NULL", "PRIMARY KEY"]
+            .iter()
+            .any(|kind| tail(kind).is_some_and(|rest| names(rest, &[])))
+    {
+        return Some(message.to_owned());
+    }
+    let expression = without_quoted(tail("CHECK")?);
+    let operators = [
+        '(', ')', '<', '>', '=', '!', '+', '-', '*', '/', '%', '|', '&', '~', '\'', '…',
+    ];
+    names(&expression, &operators).then(|| format!("CHECK constraint failed: {expression}"))
 }
 
 /// `text` with each part in single quotes written `'…'`.
@@ -1388,9 +1438,18 @@ mod tests {
                 "✘ [ERROR] bad: jane\n\nsee [ERROR] x: SQLITE_CONSTRAINT y: SQLITE_CONSTRAINT\n\nmore",
                 format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT\n\nmore"),
             ),
-            // An app's message shaped like SQLite's.
+            // An app's message shaped like SQLite's: a quoted value is
+            // never shown, an unquoted one is no expression.
             (
                 "✘ [ERROR] CHECK constraint failed: 'jane@x': SQLITE_CONSTRAINT",
+                "✘ [ERROR] CHECK constraint failed: '…': SQLITE_CONSTRAINT".to_owned(),
+            ),
+            (
+                "✘ [ERROR] CHECK constraint failed: jane@x: SQLITE_CONSTRAINT",
+                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
+            ),
+            (
+                "✘ [ERROR] UNIQUE constraint failed: jane@x: SQLITE_CONSTRAINT",
                 format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
             ),
             (

@@ -13,6 +13,7 @@ pub mod local_d1;
 pub mod lock;
 pub mod manifest_file;
 pub mod node;
+pub mod processes;
 pub mod reader;
 pub mod signals;
 pub mod stored;

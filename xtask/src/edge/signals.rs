@@ -35,6 +35,7 @@ pub struct GuardingChild(());
 
 impl GuardingChild {
     pub fn new() -> GuardingChild {
+        crate::edge::processes::adopt_orphans();
         GUARDING.store(true, std::sync::atomic::Ordering::SeqCst);
         GuardingChild(())
     }
@@ -54,7 +55,7 @@ impl Drop for GuardingChild {
 pub fn wait_passing_signals(
     child: &mut std::process::Child,
 ) -> std::io::Result<std::process::ExitStatus> {
-    let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+    let pid = libc::pid_t::try_from(child.id()).expect("a child's pid is a pid_t");
     let (mut passed, mut killed) = (false, false);
     loop {
         if let Some(status) = child.try_wait()? {
@@ -66,73 +67,15 @@ pub fn wait_passing_signals(
             passed = true;
         }
         if received_again().is_some() && !killed {
-            kill_tree(pid);
+            // The command and everything below this process: what the
+            // command started, and what it detached, which this process
+            // adopted (`processes::adopt_orphans`).
+            crate::edge::processes::kill_tree(child.id(), true);
+            crate::edge::processes::kill_tree(std::process::id(), false);
             killed = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-}
-
-/// Kills (SIGKILL) our child `pid` and every process descended from it (a
-/// shell's pipeline, a script's background job): each is stopped first,
-/// and the tree read again, so that none forks a process that outlives it.
-fn kill_tree(pid: libc::pid_t) {
-    let mut stopped: Vec<libc::pid_t> = Vec::new();
-    for _ in 0..3 {
-        let tree = process_tree(pid);
-        let new: Vec<libc::pid_t> = tree.into_iter().filter(|p| !stopped.contains(p)).collect();
-        if new.is_empty() {
-            break;
-        }
-        for &p in &new {
-            // SAFETY: kill(2) of our own child, not yet reaped, or of a
-            // process whose parent chain leads to it.
-            unsafe { libc::kill(p, libc::SIGSTOP) };
-        }
-        stopped.extend(new);
-    }
-    for &p in &stopped {
-        // SAFETY: as above.
-        unsafe { libc::kill(p, libc::SIGKILL) };
-    }
-}
-
-/// `pid` and the processes descended from it, by the parent of each in
-/// `/proc` (Linux); elsewhere `pid` alone.
-fn process_tree(pid: libc::pid_t) -> Vec<libc::pid_t> {
-    let mut tree = vec![pid];
-    if cfg!(target_os = "linux") {
-        let parents: Vec<(libc::pid_t, libc::pid_t)> = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .filter_map(|p| Some((p, parent_of(p)?)))
-            .collect();
-        let mut i = 0;
-        while let Some(&parent) = tree.get(i) {
-            tree.extend(
-                parents
-                    .iter()
-                    .filter(|(_, pp)| *pp == parent)
-                    .map(|(p, _)| *p),
-            );
-            i += 1;
-        }
-    }
-    tree
-}
-
-/// A process's parent, from `/proc/<pid>/stat`: the field after its state,
-/// after the command name in parentheses (which may hold either).
-fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// A second signal received while a [`GuardingChild`] lived.
@@ -168,41 +111,5 @@ pub fn install() {
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_childs_whole_tree_is_read_and_killed() {
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 30 & sleep 30 & wait"])
-            .spawn()
-            .unwrap();
-        let pid = libc::pid_t::try_from(child.id()).unwrap();
-        let started = std::time::Instant::now();
-        let mut tree = process_tree(pid);
-        while tree.len() < 3 && started.elapsed().as_secs() < 10 {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            tree = process_tree(pid);
-        }
-        assert_eq!(tree.len(), 3, "the shell and its two sleeps: {tree:?}");
-        assert!(tree[1..].iter().all(|&p| parent_of(p) == Some(pid)));
-        kill_tree(pid);
-        child.wait().unwrap();
-        // Each sleep is gone (reaped by whoever adopted it), or a zombie
-        // until then; a pid taken again by then runs something else.
-        let started = std::time::Instant::now();
-        let sleeping = |p: libc::pid_t| {
-            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            cmdline == b"sleep\x0030\x00"
-        };
-        while tree[1..].iter().any(|&p| sleeping(p)) && started.elapsed().as_secs() < 5 {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert!(!tree[1..].iter().any(|&p| sleeping(p)), "{tree:?}");
     }
 }

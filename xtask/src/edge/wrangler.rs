@@ -859,49 +859,6 @@ impl fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
-/// SIGKILLs every descendant of `root`, found with `ps` (Linux and macOS).
-fn kill_descendants(root: u32) {
-    let Ok(out) = Command::new("ps")
-        .args(["-A", "-o", "pid=", "-o", "ppid="])
-        .output()
-    else {
-        return;
-    };
-    let pairs: Vec<(u32, u32)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace().map(str::parse::<u32>);
-            Some((fields.next()?.ok()?, fields.next()?.ok()?))
-        })
-        .collect();
-    for pid in descendants(root, &pairs) {
-        #[cfg(unix)]
-        // SAFETY: kill(2) with a pid read from ps just now and SIGKILL.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGKILL);
-        }
-    }
-}
-
-/// The processes below `root` in `(pid, ppid)` pairs, nearest first.
-fn descendants(root: u32, pairs: &[(u32, u32)]) -> Vec<u32> {
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            pairs
-                .iter()
-                .filter(|(pid, ppid)| *ppid == parent && !found.contains(pid))
-                .map(|(pid, _)| *pid)
-                .collect::<Vec<_>>(),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
 /// Waits for a child that the watchdog may kill meanwhile.
 fn wait(child: &Mutex<Child>) -> Result<std::process::ExitStatus> {
     loop {
@@ -941,7 +898,7 @@ impl Watchdog {
                 // process of its own: stop every descendant, then the child.
                 // std knows whether it has reaped the child, so that kill
                 // never signals a process that merely reused its id.
-                kill_descendants(child.id());
+                crate::edge::processes::kill_tree(child.id(), false);
                 let _ = child.kill();
                 return crate::edge::signals::received().is_none();
             }
@@ -1234,13 +1191,6 @@ mod tests {
             assert_eq!(mode & 0o777, 0o700);
         }
         assert!(process_exists(std::process::id()));
-    }
-
-    #[test]
-    fn descendants_are_the_whole_subtree_and_nothing_else() {
-        let pairs = [(10, 1), (11, 10), (12, 11), (13, 10), (20, 1), (21, 20)];
-        assert_eq!(descendants(10, &pairs), [11, 13, 12]);
-        assert!(descendants(12, &pairs).is_empty());
     }
 
     #[test]

@@ -483,6 +483,14 @@ fn plan(
             })
         })
         .collect();
+    json["rebuilt"] = serde_json::json!(fts_rebuilt);
+    json["renumbered"] = serde_json::json!(
+        source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.rowids_renumbered.clone())
+            .unwrap_or_default()
+    );
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         if args.json {

@@ -1052,6 +1052,19 @@ BEGIN DELETE FROM notes_fts WHERE rowid = old.rowid; END;
     plan.assert_ok();
     assert!(plan.stdout.contains("RENUMBERS"), "{}", plan.all());
     assert!(plan.all().contains(told), "{}", plan.all());
+    let json = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--dry-run",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["renumbered"],
+        serde_json::json!({"notes": ["notes_ad", "notes_ai"]})
+    );
 }
 
 /// rvAL: a table whose key column is named `rowid` (a TEXT key, as a
