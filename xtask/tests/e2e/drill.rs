@@ -312,3 +312,160 @@ fn assert_no_import(remote: &Remote) {
         "{requests:?}"
     );
 }
+
+/// atkAT: the README (`cargo xtask drill`, step 3) says "a different key
+/// fails the drill unless `--accept-key-change`". A target that holds
+/// another data-encryption key (staging's own, as staging usually has) is
+/// restored with the flag, every row comes back, and the drill still
+/// records `key FAIL` and exits non-zero: the runbook's drill into such a
+/// target can never pass, whatever the operator accepts
+/// (xtask/src/commands/drill.rs, `KeyCheck::AcceptedChange` => Fail in
+/// `Rehearsal::restore`).
+#[test]
+fn a_drill_that_accepts_a_key_change_is_not_failed_for_it() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    // Local D1 has the schema and a key of its own.
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(
+        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES \
+         ('dek-local', 'sha256:3333333333333333333333333333333333333333333333333333333333333333', \
+         '2026-06-01T00:00:00.000Z', NULL);",
+    );
+
+    let run = remote.xtask(
+        home.path(),
+        &["drill", "--to", "local", "--yes", "--accept-key-change"],
+    );
+    assert_eq!(
+        remote.sb.live_row_counts(),
+        counts(&remote.db),
+        "the restore ran: {}",
+        run.all()
+    );
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    let c = cells(&remote.sb, &rows[0]);
+    assert_eq!(c["restore"], "pass", "{}", rows[0]);
+    assert_ne!(
+        c["key"], "FAIL",
+        "the key change was accepted, yet the drill failed on it: {}",
+        rows[0]
+    );
+    assert_eq!(c["result"], "PASS", "{}", rows[0]);
+    run.assert_ok();
+}
+
+/// atkAT: a drill refused because local D1 holds another data-encryption
+/// key (the restore's key guard, without `--accept-key-change`) is logged
+/// as `restore FAIL` with `key skip`: the one check that failed is recorded
+/// as one that did not run (xtask/src/commands/drill.rs `Rehearsal::restore`:
+/// on `Err` only `checks[1]` is set).
+#[test]
+fn a_drill_refused_for_another_key_logs_the_key_as_failed() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(
+        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES \
+         ('dek-local', 'sha256:3333333333333333333333333333333333333333333333333333333333333333', \
+         '2026-06-01T00:00:00.000Z', NULL);",
+    );
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("data-encryption key"), "{}", run.stderr);
+    let rows = log_rows(&remote.sb);
+    assert_eq!(rows.len(), 1, "{}", log_text(&remote.sb));
+    let c = cells(&remote.sb, &rows[0]);
+    assert_eq!(c["result"], "FAIL", "{}", rows[0]);
+    assert_eq!(
+        c["key"], "FAIL",
+        "the drill failed on the key and logged it as skipped: {}",
+        rows[0]
+    );
+}
+
+/// atkAT: `drill --to local --dry-run` on a clone without a local D1 yet
+/// creates one (the SQLite file, its WAL, miniflare's metadata), through
+/// the restore's dry-run plan reading the target with wrangler; and the
+/// drill's plan says "after a safety backup of it" while the restore's own
+/// plan below it says "safety none: the target is an empty local database"
+/// (xtask/src/commands/drill.rs `print_plan`, step 2, is fixed text).
+#[test]
+fn a_local_drill_dry_run_creates_nothing_and_names_the_safety_backup_as_the_restore_does() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let state = remote.sb.path().join(".wrangler");
+    assert!(!state.exists(), "no local D1 yet");
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        !state.exists(),
+        "the dry run created local D1 state under .wrangler/"
+    );
+    assert!(
+        !(run.stdout.contains("after a safety backup of it")
+            && run.stdout.contains("safety       none")),
+        "the drill's plan and the restore's disagree on the safety backup:\n{}",
+        run.stdout
+    );
+}
+
+/// atkAT: a drill given an identity that matches none of the backup's
+/// recipients (`--identity` of another key) cannot read the backup at all:
+/// `verify` with it stops with exit 2, "the verification could not run",
+/// and records nothing. The drill instead appends a row to the tracked
+/// drill log that says the prod backup FAILED verification (`verify FAIL`,
+/// `result FAIL`, next to its sha256), about a backup that is good, while a
+/// drill with no identity at all is refused and not logged
+/// (xtask/src/commands/drill.rs `Rehearsal::verify`: an `Err` from verify
+/// is recorded as `Outcome::Fail`; `Source::for_file` in `Drill::prepare`
+/// checks that an identity is given, not that it opens the file).
+#[test]
+fn a_drill_with_an_identity_that_opens_nothing_does_not_log_the_backup_as_failing_verify() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key.txt");
+    let other = home.path().join("other.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    remote
+        .xtask(home.path(), &["keygen", "--out", other.to_str().unwrap()])
+        .assert_ok();
+    encrypt_backups_of(&remote.sb, "prod", &recipient);
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+
+    // What verify says with that identity: it could not run.
+    let verify = remote.xtask(
+        home.path(),
+        &[
+            "verify",
+            "latest:prod",
+            "--identity",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(verify.code, Some(2), "{}", verify.all());
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "drill",
+            "--to",
+            "local",
+            "--yes",
+            "--identity",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("no identity matched"), "{}", run.stderr);
+    assert!(
+        log_rows(&remote.sb).is_empty(),
+        "a drill that could not read the backup logged it as failing verification:\n{}",
+        log_text(&remote.sb)
+    );
+}

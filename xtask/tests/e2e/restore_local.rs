@@ -1239,3 +1239,153 @@ fn a_manifests_autoincrement_counter_cannot_leave_a_table_without_ids() {
         run.all()
     );
 }
+
+/// Every file under the sandbox's `.wrangler/` (local D1's state).
+fn wrangler_state(sb: &Sandbox) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&sb.path().join(".wrangler"), &mut out);
+    out.sort();
+    out
+}
+
+/// A fresh clone's target and a copy of `source`'s backups in it.
+fn clone_with_backups_of(source: &Sandbox) -> Sandbox {
+    let target = Sandbox::new();
+    std::fs::create_dir_all(target.backups()).unwrap();
+    for f in source.backup_files() {
+        std::fs::copy(source.backups().join(&f), target.backups().join(&f)).unwrap();
+    }
+    target
+}
+
+/// atkAT: on a fresh clone (no local D1 file yet) `restore --to local
+/// --dry-run` prints "Dry run: nothing was changed." and leaves behind a
+/// new local D1 database (its SQLite file, WAL and miniflare's metadata
+/// and cache files under `.wrangler/state`): the plan reads the target
+/// through `wrangler d1 execute --local`, which creates it
+/// (xtask/src/steps/restore.rs `plan`: `read_from_file` is false when the
+/// file does not exist, so `read_catalog` goes through wrangler).
+#[test]
+fn a_dry_run_into_a_fresh_local_d1_creates_no_database() {
+    let (source, name) = sandbox_with_a_backup();
+    let target = clone_with_backups_of(&source);
+    assert!(wrangler_state(&target).is_empty(), "a fresh clone");
+    let path = target.backups().join(&name);
+    let run = target.xtask(&[
+        "restore",
+        path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--dry-run",
+    ]);
+    run.assert_ok();
+    assert!(run.stdout.contains("nothing was changed"), "{}", run.stdout);
+    assert_eq!(
+        wrangler_state(&target),
+        Vec::<String>::new(),
+        "the dry run created local D1 state"
+    );
+}
+
+/// atkAT: a backup of chosen tables (`backup local --table companies`,
+/// which has no `d1_migrations`) restored with `--partial` into an empty
+/// local D1 leaves a database with `companies` and no `d1_migrations`:
+/// every migration reads as pending, and `cargo xtask migrate local` then
+/// fails with `table companies already exists`. Neither the plan nor the
+/// end says so (no `then` line, no warning), as they do for `--replace
+/// --partial` and for a schema-only backup
+/// (xtask/src/steps/restore.rs `pending_after`: `record_dropped` needs
+/// `drops_migrations_table`, true only for `--replace` over a target that
+/// had the table; an empty target has none to drop, yet ends without it).
+#[test]
+fn a_partial_restore_into_an_empty_database_says_every_migration_is_pending() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source
+        .xtask(&["backup", "local", "--table", "companies"])
+        .assert_ok();
+    let name = only_backup(&source);
+    let target = clone_with_backups_of(&source);
+    target.query_with_wrangler("SELECT 1"); // an empty local D1
+    let path = target.backups().join(&name);
+    let plan = target.xtask(&[
+        "restore",
+        path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--partial",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    let run = target.xtask(&[
+        "restore",
+        path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--partial",
+        "--yes",
+    ]);
+    run.assert_ok();
+    // As it did: every migration is pending, and migrate cannot apply them.
+    let migrate = target.xtask(&["migrate", "local", "--yes"]);
+    assert!(!migrate.ok, "{}", migrate.all());
+    assert!(
+        migrate.all().contains("table companies already exists"),
+        "{}",
+        migrate.all()
+    );
+    assert!(
+        plan.stdout
+            .contains("0001_accounts_companies_customers.sql"),
+        "the plan does not say every migration reads as pending afterwards:\n{}",
+        plan.stdout
+    );
+    assert!(
+        run.stderr.contains("0001_accounts_companies_customers.sql"),
+        "the end does not say every migration reads as pending:\n{}",
+        run.all()
+    );
+}
+
+/// atkAT: the after-restore checklist of a one-table backup says
+/// "content: 1 tables" (xtask/src/steps/restore.rs:590 has no singular;
+/// the row-count line above it says "1 table").
+#[test]
+fn the_checklist_counts_one_table_in_the_singular() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source
+        .xtask(&["backup", "local", "--table", "companies"])
+        .assert_ok();
+    let name = only_backup(&source);
+    let target = clone_with_backups_of(&source);
+    target.query_with_wrangler("SELECT 1");
+    let path = target.backups().join(&name);
+    let run = target.xtask(&[
+        "restore",
+        path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--partial",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("[x] row counts: 1 table, 2 rows"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("content: 1 tables"), "{}", run.stdout);
+}
