@@ -225,6 +225,9 @@ impl<'a> Drill<'a> {
         // An encrypted backup without its identity cannot be rehearsed at all:
         // refuse before anything runs, rather than log a failed drill.
         let source = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
+        // And one the identity does not open ("no identity matched"): that
+        // is no failed verification of the backup, and is not logged.
+        source.head()?;
         let restore_args = restore_args(&file, target, args);
         Ok(Drill {
             target,
@@ -257,7 +260,7 @@ impl<'a> Drill<'a> {
         crate::say!("  sha256       {}", manifest.file.sha256);
         crate::say!("  1. verify    the backup again, under D1's rules");
         crate::say!(
-            "  2. restore   into {} ({}) with --replace, after a safety backup of it",
+            "  2. restore   into {} ({}) with --replace; a safety backup of it first, unless it is empty (the restore's plan below says)",
             target.database_name,
             target.name
         );
@@ -427,19 +430,21 @@ impl Rehearsal {
                     Outcome::Fail
                 };
                 self.record.checks[3] = match r.key_check {
-                    KeyCheck::Same(_) => Outcome::Pass,
-                    KeyCheck::AcceptedChange { .. } => {
-                        self.failures
-                            .push("key: the target's key differs (--accept-key-change)".into());
-                        Outcome::Fail
-                    }
+                    // The operator accepted the target's own key (staging's
+                    // is its own): the restore said so, and it passes.
+                    KeyCheck::Same(_) | KeyCheck::AcceptedChange { .. } => Outcome::Pass,
                     KeyCheck::TargetHasNone | KeyCheck::BackupHasNone => Outcome::Skip,
                 };
             }
             Ok(None) => unreachable!("not a dry run"),
             Err(e) => {
-                // A refusal (a guard) or a failure: either way the rehearsal failed.
-                self.failures.push(format!("restore: {e:#}"));
+                // A refusal (a guard) or a failure: either way the rehearsal
+                // failed, and a refusal for the key is the key check's.
+                let said = format!("{e:#}");
+                if said.contains(restore::KEY_REFUSAL) {
+                    self.record.checks[3] = Outcome::Fail;
+                }
+                self.failures.push(format!("restore: {said}"));
                 self.record.checks[1] = Outcome::Fail;
             }
         }

@@ -103,6 +103,7 @@ pub fn report(sh: &Shell, project: &Project) -> Report {
     checks.push(auth_check());
     checks.extend(config_checks(project));
     checks.extend(settings_check(project));
+    checks.extend(identity_checks(project));
     checks.extend(backup_dir_checks(sh, project));
     checks.push(hooks_check(sh, project));
     checks.extend(lock_checks(sh, project));
@@ -363,6 +364,60 @@ fn config_checks(project: &Project) -> Vec<Check> {
             Some("fix the wrangler configuration as the message says"),
         )],
     }
+}
+
+/// With an identity in force (`QBTIME_AGE_IDENTITY`), whether it opens
+/// each environment's newest encrypted backup here: verify, restore and
+/// drill of those backups need it, and stop at age's "no identity
+/// matched" when it is another key's. Backups need only the recipients,
+/// so nothing is asked without an identity, or without such a backup.
+fn identity_checks(project: &Project) -> Vec<Check> {
+    let Some(identity) = std::env::var_os(crate::edge::stored::IDENTITY_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+    else {
+        return Vec::new();
+    };
+    let Ok(entries) = crate::edge::inventory::scan(&project.backup_dir) else {
+        return Vec::new();
+    };
+    let mut envs: Vec<&str> = Vec::new();
+    let mut checks = Vec::new();
+    for entry in &entries {
+        let env = entry.manifest.environment.as_str();
+        if !entry.manifest.is_age_sealed() || envs.contains(&env) {
+            continue;
+        }
+        envs.push(env);
+        let opened =
+            crate::edge::stored::Source::for_file(&entry.file, Some(&identity), &project.age())
+                .and_then(|source| source.head());
+        let name = d1_core::names::file_name(&entry.file);
+        checks.push(match opened {
+            Ok(_) => check(
+                "identity",
+                Status::Ok,
+                format!("{} opens {env}'s newest encrypted backup, {name}", crate::edge::stored::IDENTITY_VAR),
+                None,
+            ),
+            Err(e) => check(
+                "identity",
+                Status::Fail,
+                format!(
+                    "{} ({}) does not open {env}'s newest encrypted backup, {name}: {}",
+                    crate::edge::stored::IDENTITY_VAR,
+                    identity.display(),
+                    format!("{e:#}")
+                        .lines()
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Some("point QBTIME_AGE_IDENTITY at the identity of a recipient the backups were sealed to (their manifests name them)"),
+            ),
+        });
+    }
+    checks
 }
 
 fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {

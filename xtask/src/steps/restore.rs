@@ -389,7 +389,13 @@ fn plan(
     // A fast local restore reads the target from its file, as it loads it.
     let read_from_file = fast_local && local_file.is_file();
     let target_reader = target_reader(read_from_file, &local_file, (&wrangler, &cmds, target));
-    let (catalog, existing) = read_target(args, (target, &target_reader), &wrangler, new)?;
+    // A local D1 that has no file yet is empty: reading it through wrangler
+    // would make it, which a plan (a dry run's) never does.
+    let local_absent = target.location == Location::Local && !local_file.is_file();
+    let (catalog, existing) = match local_absent && new.is_none() {
+        true => (Catalog::default(), Vec::new()),
+        false => read_target(args, (target, &target_reader), &wrangler, new)?,
+    };
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, target, mode, &catalog)?;
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
@@ -424,11 +430,13 @@ fn plan(
         .unwrap_or(target);
     let migrations_dir = project.config_dir.join(&migrations_of.migrations_dir);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
-    let drops_migrations_table = mode == Mode::Replace
-        && existing
-            .iter()
-            .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
-    let pending_after = pending_after(&source, mode, &migrations_dir, drops_migrations_table);
+    let has_migrations_table = existing
+        .iter()
+        .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
+    let drops_migrations_table = mode == Mode::Replace && has_migrations_table;
+    // Dropped by --replace, or never there (an empty database).
+    let no_migrations_table = drops_migrations_table || !has_migrations_table;
+    let pending_after = pending_after(&source, mode, &migrations_dir, no_migrations_table);
     let inspected = Inspected {
         catalog,
         existing,
@@ -595,7 +603,8 @@ fn report(
     );
     match content {
         Some(Ok(tables)) => crate::say!(
-            "  [x] content: {tables} tables, every row equal to the backup's, by content digest"
+            "  [x] content: {}, every row equal to the backup's, by content digest",
+            d1_core::wording::count(*tables, "table")
         ),
         _ => crate::say!(
             "  [ ] content: the backup records no content digests; only row counts were compared"
@@ -1649,7 +1658,7 @@ pub fn compare_keys(
         }),
         (Some(b), Some(t)) => crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to restore: the backup was taken under data-encryption key {} ({}), but the target \
+            "{KEY_REFUSAL} {} ({}), but the target \
              has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. Restore with the right \
              DATA_ENCRYPTION_KEY in place, or pass --accept-key-change if that is intended. Nothing was done.",
             b.key_id,
@@ -1659,6 +1668,10 @@ pub fn compare_keys(
         ),
     }
 }
+
+/// How a restore refused for the data-encryption key begins (the drill
+/// logs such a refusal as its key check's failure).
+pub const KEY_REFUSAL: &str = "refusing to restore: the backup was taken under data-encryption key";
 
 struct PlanView<'a> {
     repository: String,
@@ -1941,13 +1954,14 @@ struct PendingAfter {
 /// are pending; after a schema-only backup, all of them. None for
 /// `--clean`, which applies today's migrations first (and refuses a backup
 /// taken at others), or without a manifest, or for chosen tables without
-/// `d1_migrations` (the target keeps its own rows), unless `--replace`
-/// drops the target's (`drops_migrations_table`): then all of them.
+/// `d1_migrations` (the target keeps its own rows), unless the target has
+/// none afterwards (`no_migrations_table`: `--replace` drops it, or an
+/// empty database never had it): then all of them.
 fn pending_after(
     source: &Source,
     mode: Mode,
     dir: &Path,
-    drops_migrations_table: bool,
+    no_migrations_table: bool,
 ) -> PendingAfter {
     let Some(m) = source.manifest.as_ref().filter(|_| mode != Mode::Clean) else {
         return PendingAfter::default();
@@ -1960,7 +1974,7 @@ fn pending_after(
     let record_dropped = !none_recorded
         && m.applied_migrations().is_none()
         && !m.tables.is_empty()
-        && drops_migrations_table;
+        && no_migrations_table;
     let applied: &[String] = match (none_recorded || record_dropped, m.applied_migrations()) {
         (true, _) => &[],
         (false, Some(applied)) => applied,
@@ -1989,8 +2003,9 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
     let env = if target.is_new { "ENV" } else { &target.name };
     if pending.record_dropped {
         return Some(format!(
-            "no migration recorded as applied: --replace drops the target's d1_migrations, which \
-             this backup of chosen tables does not have, so all {} ({}) read as pending. `cargo \
+            "no migration recorded as applied: the target has no d1_migrations afterwards \
+             (--replace drops it, or it never had one), and this backup of chosen tables does not \
+             carry it, so all {} ({}) read as pending. `cargo \
              xtask migrate {env}` would apply {them} onto the restored tables, and fail; restore \
              a full backup to get the rest of the database back",
             names.len(),
