@@ -313,6 +313,21 @@ fn assert_no_import(remote: &Remote) {
     );
 }
 
+/// A backup of prod, and a local D1 with the schema and a
+/// data-encryption key of its own (as staging has).
+fn prod_backed_up_and_local_with_a_key_of_its_own() -> (Remote, tempfile::TempDir) {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(
+        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES \
+         ('dek-local', 'sha256:3333333333333333333333333333333333333333333333333333333333333333', \
+         '2026-06-01T00:00:00.000Z', NULL);",
+    );
+    (remote, home)
+}
+
 /// atkAT: the README (`cargo xtask drill`, step 3) says "a different key
 /// fails the drill unless `--accept-key-change`". A target that holds
 /// another data-encryption key (staging's own, as staging usually has) is
@@ -323,16 +338,7 @@ fn assert_no_import(remote: &Remote) {
 /// `Rehearsal::restore`).
 #[test]
 fn a_drill_that_accepts_a_key_change_is_not_failed_for_it() {
-    let remote = Remote::new("");
-    let home = tempfile::tempdir().unwrap();
-    remote.backup_prod(home.path());
-    // Local D1 has the schema and a key of its own.
-    remote.sb.apply_migrations();
-    remote.sb.execute_sql(
-        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES \
-         ('dek-local', 'sha256:3333333333333333333333333333333333333333333333333333333333333333', \
-         '2026-06-01T00:00:00.000Z', NULL);",
-    );
+    let (remote, home) = prod_backed_up_and_local_with_a_key_of_its_own();
 
     let run = remote.xtask(
         home.path(),
@@ -364,15 +370,7 @@ fn a_drill_that_accepts_a_key_change_is_not_failed_for_it() {
 /// on `Err` only `checks[1]` is set).
 #[test]
 fn a_drill_refused_for_another_key_logs_the_key_as_failed() {
-    let remote = Remote::new("");
-    let home = tempfile::tempdir().unwrap();
-    remote.backup_prod(home.path());
-    remote.sb.apply_migrations();
-    remote.sb.execute_sql(
-        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES \
-         ('dek-local', 'sha256:3333333333333333333333333333333333333333333333333333333333333333', \
-         '2026-06-01T00:00:00.000Z', NULL);",
-    );
+    let (remote, home) = prod_backed_up_and_local_with_a_key_of_its_own();
     let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
     assert!(!run.ok, "{}", run.all());
     assert!(run.stderr.contains("data-encryption key"), "{}", run.stderr);

@@ -1297,6 +1297,22 @@ fn a_dry_run_into_a_fresh_local_d1_creates_no_database() {
     );
 }
 
+/// A clone with an empty local D1, holding a backup of one table
+/// (`backup local --table companies`) of another's seeded database.
+fn companies_backup_beside_an_empty_local_d1() -> (Sandbox, std::path::PathBuf) {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source
+        .xtask(&["backup", "local", "--table", "companies"])
+        .assert_ok();
+    let name = only_backup(&source);
+    let target = clone_with_backups_of(&source);
+    target.query_with_wrangler("SELECT 1");
+    let path = target.backups().join(&name);
+    (target, path)
+}
+
 /// atkAT: a backup of chosen tables (`backup local --table companies`,
 /// which has no `d1_migrations`) restored with `--partial` into an empty
 /// local D1 leaves a database with `companies` and no `d1_migrations`:
@@ -1309,16 +1325,7 @@ fn a_dry_run_into_a_fresh_local_d1_creates_no_database() {
 /// had the table; an empty target has none to drop, yet ends without it).
 #[test]
 fn a_partial_restore_into_an_empty_database_says_every_migration_is_pending() {
-    let source = Sandbox::new();
-    source.apply_migrations();
-    source.execute_sql(SEED_SQL);
-    source
-        .xtask(&["backup", "local", "--table", "companies"])
-        .assert_ok();
-    let name = only_backup(&source);
-    let target = clone_with_backups_of(&source);
-    target.query_with_wrangler("SELECT 1"); // an empty local D1
-    let path = target.backups().join(&name);
+    let (target, path) = companies_backup_beside_an_empty_local_d1();
     let plan = target.xtask(&[
         "restore",
         path.to_str().unwrap(),
@@ -1363,16 +1370,7 @@ fn a_partial_restore_into_an_empty_database_says_every_migration_is_pending() {
 /// the row-count line above it says "1 table").
 #[test]
 fn the_checklist_counts_one_table_in_the_singular() {
-    let source = Sandbox::new();
-    source.apply_migrations();
-    source.execute_sql(SEED_SQL);
-    source
-        .xtask(&["backup", "local", "--table", "companies"])
-        .assert_ok();
-    let name = only_backup(&source);
-    let target = clone_with_backups_of(&source);
-    target.query_with_wrangler("SELECT 1");
-    let path = target.backups().join(&name);
+    let (target, path) = companies_backup_beside_an_empty_local_d1();
     let run = target.xtask(&[
         "restore",
         path.to_str().unwrap(),

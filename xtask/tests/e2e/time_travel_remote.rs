@@ -52,6 +52,39 @@ fn bookmark_now(remote: &Remote, home: &Path) -> String {
     json["bookmark"].as_str().unwrap().to_owned()
 }
 
+/// Writes the migration `name` (a new column of companies) into the
+/// sandbox's migrations and applies it to prod's database as wrangler
+/// does, with its `d1_migrations` row: returns that row's `applied_at`.
+fn apply_on_prod(remote: &Remote, name: &str) -> rusqlite::Result<String> {
+    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
+    std::fs::write(remote.sb.path().join("migrations").join(name), sql).unwrap();
+    let conn = rusqlite::Connection::open(&remote.db)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(sql)?;
+    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [name])?;
+    conn.query_row(
+        "SELECT applied_at FROM d1_migrations WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+}
+
+/// `time-travel restore prod --at AT`, confirmed.
+fn restore_prod_at(remote: &Remote, home: &Path, at: &str) -> Run {
+    remote.xtask(
+        home,
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--at",
+            at,
+            "--confirm",
+            PROD,
+        ],
+    )
+}
+
 /// The journal's lines, parsed.
 fn journal(remote: &Remote) -> Vec<Value> {
     let path = remote.sb.backups().join("time-travel.jsonl");
@@ -93,14 +126,7 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     add_company(&remote.db, "Oops Co");
     // A migration applied after the bookmark, as `migrate` would record it.
     let later = "0005_company_notes.sql";
-    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
-    std::fs::write(remote.sb.path().join("migrations").join(later), sql).unwrap();
-    let conn = rusqlite::Connection::open(&remote.db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.execute_batch(sql).unwrap();
-    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [later])
-        .unwrap();
-    drop(conn);
+    apply_on_prod(&remote, later).unwrap();
 
     let run = remote.xtask(
         home.path(),
@@ -334,18 +360,7 @@ fn a_restore_at_a_time_goes_back_to_the_state_at_that_time() {
     assert_eq!(json["bookmark"], first.as_str(), "{json}");
     assert_eq!(json["at"], at.as_str(), "{json}");
 
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--at",
-            &at,
-            "--confirm",
-            PROD,
-        ],
-    );
+    let run = restore_prod_at(&remote, home.path(), &at);
     run.assert_ok();
     let names = companies(&remote.db);
     assert!(names.contains(&"First Co".to_owned()), "{names:?}");
@@ -430,14 +445,7 @@ fn the_plan_names_the_migrations_a_restore_to_a_time_takes_back() {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     std::thread::sleep(Duration::from_millis(2100));
     let later = "0005_company_notes.sql";
-    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
-    std::fs::write(remote.sb.path().join("migrations").join(later), sql).unwrap();
-    let conn = rusqlite::Connection::open(&remote.db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.execute_batch(sql).unwrap();
-    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [later])
-        .unwrap();
-    drop(conn);
+    apply_on_prod(&remote, later).unwrap();
 
     let run = remote.xtask(
         home.path(),
@@ -554,21 +562,7 @@ fn a_restore_to_the_second_a_migration_was_applied_names_it_in_the_plan() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let later = "0005_company_notes.sql";
-    let sql = "ALTER TABLE companies ADD COLUMN notes TEXT;";
-    std::fs::write(remote.sb.path().join("migrations").join(later), sql).unwrap();
-    let conn = rusqlite::Connection::open(&remote.db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.execute_batch(sql).unwrap();
-    conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [later])
-        .unwrap();
-    let applied_at: String = conn
-        .query_row(
-            "SELECT applied_at FROM d1_migrations WHERE name = ?1",
-            [later],
-            |r| r.get(0),
-        )
-        .unwrap();
-    drop(conn);
+    let applied_at = apply_on_prod(&remote, later).unwrap();
     // The server notices the migration now, after its second began.
     bookmark_now(&remote, home.path());
     std::thread::sleep(Duration::from_millis(1100));
@@ -581,18 +575,7 @@ fn a_restore_to_the_second_a_migration_was_applied_names_it_in_the_plan() {
     plan.assert_ok();
     assert!(remote.server.time_travel_restores().is_empty());
 
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--at",
-            &at,
-            "--confirm",
-            PROD,
-        ],
-    );
+    let run = restore_prod_at(&remote, home.path(), &at);
     run.assert_ok();
     // The premise: the restore took the migration back.
     let names: Vec<String> = {
