@@ -1523,6 +1523,72 @@ mod tests {
         assert!(!shown.contains("078-05-1120"), "{shown}");
     }
 
+    /// rvAM: RAISE takes any expression (SQLite 3.47+), so an app's guard
+    /// can say `RAISE(ABORT, 'CHECK constraint failed: ssn ' || NEW.ssn)`.
+    /// An unnamed CHECK's expression is now kept when it holds only names,
+    /// numbers and operators, and `-` is an operator: the value, digits
+    /// and dashes (an SSN, a card number, a date), is printed as SQLite's
+    /// own schema text (`sqlites_own_constraint_message`).
+    #[test]
+    fn a_check_shaped_raise_message_quoting_a_number_is_never_shown() {
+        for said in [
+            "✘ [ERROR] CHECK constraint failed: ssn 078-05-1120: SQLITE_CONSTRAINT",
+            "A request to the Cloudflare API (/accounts/a/d1/database/b/query) failed.\n\n  \
+             CHECK constraint failed: card 4111-1111-1111-1111: SQLITE_CONSTRAINT [code: 7500]",
+        ] {
+            let shown = without_raise_messages(said);
+            assert!(
+                !shown.contains("078-05-1120") && !shown.contains("4111-1111"),
+                "{shown}"
+            );
+        }
+    }
+
+    /// rvAM: the code is looked for from the end, skipping any that
+    /// follows `(extended`. A RAISE message that ends in `(extended` (the
+    /// app's text, with a value before it) makes the real code skipped
+    /// too: no code is found and wrangler's report is printed whole.
+    #[test]
+    fn a_raise_message_ending_in_extended_is_never_shown() {
+        for said in [
+            "✘ [ERROR] ssn 078-05-1120 (extended: SQLITE_CONSTRAINT \
+             (extended: SQLITE_CONSTRAINT_TRIGGER)",
+            "✘ [ERROR] ssn 078-05-1120 (extended: SQLITE_CONSTRAINT [code: 7500]",
+        ] {
+            let shown = without_raise_messages(said);
+            assert!(!shown.contains("078-05-1120"), "{shown}");
+        }
+    }
+
+    /// rvAM: `message_start` is documented as "what the message quotes
+    /// cannot move its start", yet a RAISE message whose first line reads
+    /// like wrangler's migration header (`Migration <value> failed with the
+    /// following errors:`) and whose next line starts with `[ERROR]` and
+    /// SQLite's own UNIQUE text moves the start past the value, and the
+    /// whole report, value included, is printed.
+    #[test]
+    fn a_raise_message_shaped_like_a_migration_header_cannot_move_its_start() {
+        let said = "✘ [ERROR] Migration for 078-05-1120 failed with the following errors:\n\
+                    [ERROR] UNIQUE constraint failed: t.c: SQLITE_CONSTRAINT";
+        let shown = without_raise_messages(said);
+        assert!(!shown.contains("078-05-1120"), "{shown}");
+    }
+
+    /// rvAM: SQLite names an unnamed CHECK by its expression as written in
+    /// the schema, line breaks included (`CHECK (b > 0\n  AND b < 10)`
+    /// gives `CHECK constraint failed: b > 0\n  AND b < 10`). A line break
+    /// is not among the expression's characters, so a CHECK written over
+    /// two lines, as migrations often do, is told as a trigger's RAISE.
+    #[test]
+    fn an_unnamed_check_written_over_two_lines_is_kept() {
+        let said = "✘ [ERROR] CHECK constraint failed: b > 0\n  AND b < 10: SQLITE_CONSTRAINT";
+        let shown = without_raise_messages(said);
+        assert!(
+            shown.contains("CHECK constraint failed: b > 0") && !shown.contains(RAISE_NOT_SHOWN),
+            "{shown}"
+        );
+    }
+
     /// SQLite's message keeps its kind and names, never an operand it
     /// quotes: a value read by a CHECK, a string read as a column.
     #[test]

@@ -191,3 +191,60 @@ fn assert_quotes_no_value(run: &Run) {
         run.all()
     );
 }
+
+/// rvAM: a guard trigger that words its refusal as SQLite does
+/// (`RAISE(ABORT, 'CHECK constraint failed: display_name ' ||
+/// NEW.display_name)`). `gate::sqlites_own_constraint_message` now keeps
+/// an unnamed CHECK's "expression" when it holds names, numbers and
+/// operators, `-` among them: the row's value (an SSN) is printed in
+/// `wrangler said:`.
+#[test]
+fn a_raise_message_worded_as_a_check_never_prints_the_value_it_quotes() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "INSERT INTO accounts (email, display_name, password_hash) \
+         VALUES ('jane@example.com', ' 078-05-1120 ', 'x');",
+    );
+    std::fs::write(
+        sb.path().join("migrations/0005_name_guard.sql"),
+        "CREATE TRIGGER accounts_name_guard BEFORE UPDATE ON accounts\n\
+         WHEN NEW.display_name GLOB '*[0-9]*'\n\
+         BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: display_name ' || NEW.display_name); END;\n\
+         UPDATE accounts SET display_name = trim(display_name);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(1), "the migration fails:\n{}", run.all());
+    assert!(
+        !run.all().contains("078-05-1120"),
+        "the row's value is printed:\n{}",
+        run.all()
+    );
+}
+
+/// rvAM: an unnamed CHECK written over two lines, as migrations are
+/// (`CHECK (amount >= 0\n  AND amount < 1000)`): SQLite's message quotes
+/// the expression with its line break, which is not among the characters
+/// `sqlites_own_constraint_message` keeps, so the failure is told as a
+/// trigger's RAISE whose message is hidden.
+#[test]
+fn a_migration_failing_on_a_check_written_over_two_lines_is_told_as_such() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(
+        sb.path().join("migrations/0005_shape.sql"),
+        "CREATE TABLE prices (id INTEGER PRIMARY KEY, amount INTEGER CHECK (amount >= 0\n  \
+         AND amount < 1000));\n\
+         INSERT INTO prices (amount) VALUES (-1);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains("CHECK constraint failed: amount >= 0")
+            && !run.stderr.contains("a trigger's RAISE"),
+        "{}",
+        run.all()
+    );
+}
