@@ -928,118 +928,112 @@ pub fn without_values(e: &rusqlite::Error) -> String {
 /// SQLite 3.47 and later take any expression there).
 pub const RAISE_NOT_SHOWN: &str = "a trigger's RAISE refused the statement (its message is not shown: it may quote a row's values)";
 
+/// What is said in place of a constraint's message that cannot be told
+/// from a trigger's `RAISE` (remote D1 gives no extended code).
+pub const CONSTRAINT_NOT_SHOWN: &str = "a constraint or a trigger's RAISE refused the statement \
+     (its message is not shown: a RAISE may quote a row's values)";
+
 /// `text`, wrangler's report of a failed statement, local (`✘ [ERROR]
-/// <message>: SQLITE_CONSTRAINT`) or remote (`✘ [ERROR] A request to the
-/// Cloudflare API (…) failed.`, a blank line, then `<message>:
-/// SQLITE_CONSTRAINT [code: 7500]`), or the text of its `--json` error,
-/// with the message replaced by [`RAISE_NOT_SHOWN`] unless it is one of
-/// SQLite's own constraint messages (`UNIQUE constraint failed:
-/// accounts.email`, which names only columns): a constraint error with any
-/// other message is a trigger's `RAISE`. The message runs from where
-/// wrangler puts it to the last `: SQLITE_CONSTRAINT`, so that a value in
-/// it holding line breaks, a blank line, `[ERROR]` or the code itself is
-/// replaced whole.
+/// <message>: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_<KIND>)`),
+/// remote (`✘ [ERROR] A request to the Cloudflare API (…) failed.`, a
+/// blank line, then `<message>: SQLITE_CONSTRAINT [code: 7500]`), or the
+/// text of its `--json` error, without any message a trigger's `RAISE`
+/// wrote. Locally SQLite's extended code says which it is: a trigger's
+/// (`_TRIGGER`) is replaced by [`RAISE_NOT_SHOWN`], from wrangler's first
+/// `[ERROR]` to the code, whatever the message holds; SQLite's own (a
+/// CHECK, UNIQUE, NOT NULL, foreign or primary key) is kept. Without it,
+/// only a message SQLite's own in shape, naming nothing but columns or a
+/// constraint (`UNIQUE constraint failed: accounts.email`), is kept; any
+/// other is replaced by [`CONSTRAINT_NOT_SHOWN`].
 pub fn without_raise_messages(text: &str) -> std::borrow::Cow<'_, str> {
     const CODE: &str = ": SQLITE_CONSTRAINT";
-    // The code, not the one local wrangler repeats after it (`(extended:
-    // SQLITE_CONSTRAINT_UNIQUE)`).
-    let Some(code_at) = text
-        .rmatch_indices(CODE)
-        .map(|(i, _)| i)
-        .find(|&i| !text[..i].ends_with("(extended"))
-    else {
+    const EXTENDED: &str = " (extended";
+    let Some(last) = text.rfind(CODE) else {
         return text.into();
+    };
+    // Local wrangler repeats the code, extended, after it: the last code is
+    // then that one, and the statement's own is just before.
+    let local = text[..last]
+        .strip_suffix(EXTENDED)
+        .filter(|before| before.ends_with(CODE));
+    let (code_at, extended) = match local {
+        Some(before) => {
+            let kind: String = text[last + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (before.len() - CODE.len(), Some(kind))
+        }
+        None => (last, None),
     };
     let start = message_start(&text[..code_at]);
     let message = &text[start..code_at];
     let lead = message.len() - message.trim_start().len();
-    let shown = sqlites_own_constraint_message(message.trim());
-    if shown.as_deref() == Some(message.trim()) {
-        return text.into();
-    }
-    format!(
-        "{}{}{}",
-        &text[..start + lead],
-        shown.as_deref().unwrap_or(RAISE_NOT_SHOWN),
-        &text[code_at..]
-    )
-    .into()
+    let said = match extended.as_deref() {
+        Some("SQLITE_CONSTRAINT_TRIGGER") => RAISE_NOT_SHOWN,
+        Some(
+            "SQLITE_CONSTRAINT_CHECK"
+            | "SQLITE_CONSTRAINT_UNIQUE"
+            | "SQLITE_CONSTRAINT_NOTNULL"
+            | "SQLITE_CONSTRAINT_FOREIGNKEY"
+            | "SQLITE_CONSTRAINT_PRIMARYKEY",
+        ) => return text.into(),
+        _ if is_sqlites_own_constraint_message(message.trim()) => return text.into(),
+        _ => CONSTRAINT_NOT_SHOWN,
+    };
+    format!("{}{said}{}", &text[..start + lead], &text[code_at..]).into()
 }
 
 /// Where the failed statement's message starts in `before` (wrangler's
-/// report up to the code): after wrangler's first `[ERROR]` at the start
-/// of a line, past the headers wrangler puts before a statement's own
-/// error (`Migration 0005_x.sql failed with the following errors:`, then
-/// the next `[ERROR]` line; `A request to the Cloudflare API (…) failed.`,
-/// then a blank line); at 0 for a bare message (a `--json` error's text).
-/// Only the first marker and the headers are read, which come before the
-/// message: what the message quotes cannot move its start.
+/// report up to the code): after wrangler's first `[ERROR]` opening a line
+/// (past the API's header and its blank line, for a remote error, which
+/// comes before the message); at 0 for a bare message (a `--json` error's
+/// text). Nothing the message quotes comes before its start.
 fn message_start(before: &str) -> usize {
     const ERROR: &str = "[ERROR]";
-    // `[ERROR]` opening a line (after `✘ ` and colours are gone).
-    let marker = |from: usize| {
-        before[from..]
-            .match_indices(ERROR)
-            .map(|(i, _)| from + i)
-            .find(|&i| {
-                let line = &before[before[..i].rfind('\n').map_or(0, |n| n + 1)..i];
-                line.trim_start().trim_start_matches('✘').trim().is_empty()
-            })
-    };
-    let Some(first) = marker(0) else {
+    let first = before.match_indices(ERROR).map(|(i, _)| i).find(|&i| {
+        let line = &before[before[..i].rfind('\n').map_or(0, |n| n + 1)..i];
+        line.trim_start().trim_start_matches('✘').trim().is_empty()
+    });
+    let Some(first) = first else {
         return 0;
     };
-    let mut start = first + ERROR.len();
-    loop {
-        let rest = &before[start..];
-        let line = rest.lines().next().unwrap_or_default().trim();
-        if line.starts_with("Migration ") && line.ends_with("failed with the following errors:") {
-            match marker(start + line.len().min(rest.len())) {
-                Some(next) => {
-                    start = next + ERROR.len();
-                    continue;
-                }
-                None => return start + rest.find('\n').map_or(rest.len(), |n| n + 1),
-            }
-        }
-        if line.starts_with("A request to the Cloudflare API")
-            && let Some(blank) = rest.find("\n\n")
+    let start = first + ERROR.len();
+    let rest = &before[start..];
+    match rest.find("\n\n") {
+        Some(blank)
+            if rest
+                .trim_start()
+                .starts_with("A request to the Cloudflare API") =>
         {
-            return start + blank + 2;
+            start + blank + 2
         }
-        return start;
+        _ => start,
     }
 }
 
-/// `message` as shown when it is one SQLite writes for a failed
-/// constraint: naming only columns (`NOT NULL constraint failed: t.c`), or
-/// a CHECK by its name or its expression (schema text: names, numbers,
-/// operators, with any quoted literal shown `'…'`), on one line; `None`
-/// for any other text, an app's own shaped like it included.
-fn sqlites_own_constraint_message(message: &str) -> Option<String> {
+/// Whether `message`, without SQLite's extended code to say, is one SQLite
+/// writes for a failed constraint, on one line, naming nothing but columns
+/// or a constraint (`NOT NULL constraint failed: t.c`, `CHECK constraint
+/// failed: amount_positive`): an unnamed CHECK's expression, or an app's
+/// text shaped like one, is not.
+fn is_sqlites_own_constraint_message(message: &str) -> bool {
     let names = |rest: &str, more: &[char]| {
         !rest.is_empty()
-            && rest.chars().all(|c| {
-                c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | ',' | ' ') || more.contains(&c)
-            })
+            && rest
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$') || more.contains(&c))
     };
     let tail = |kind: &str| {
         message
             .strip_prefix(kind)
             .and_then(|r| r.strip_prefix(" constraint failed: "))
     };
-    if message == "FOREIGN KEY constraint failed"
+    message == "FOREIGN KEY constraint failed"
         || ["UNIQUE", "NOT NULL", "PRIMARY KEY"]
             .iter()
-            .any(|kind| tail(kind).is_some_and(|rest| names(rest, &[])))
-    {
-        return Some(message.to_owned());
-    }
-    let expression = without_quoted(tail("CHECK")?);
-    let operators = [
-        '(', ')', '<', '>', '=', '!', '+', '-', '*', '/', '%', '|', '&', '~', '\'', '…',
-    ];
-    names(&expression, &operators).then(|| format!("CHECK constraint failed: {expression}"))
+            .any(|kind| tail(kind).is_some_and(|rest| names(rest, &['.', ',', ' '])))
+        || tail("CHECK").is_some_and(|rest| names(rest, &[]))
 }
 
 /// `text` with each part in single quotes written `'…'`.
@@ -1410,54 +1404,74 @@ mod tests {
 
     #[test]
     fn a_triggers_raise_message_is_never_shown_and_sqlites_own_are() {
+        const TRIGGER: &str = "SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_TRIGGER)";
+        let local = |message: &str| format!("✘ [ERROR] {message}: {TRIGGER}");
         for (said, shown) in [
+            // Local: the extended code says it is a trigger's, whatever
+            // the message looks like or holds (a blank line, `[ERROR]`,
+            // the code, `(extended`).
+            (local("invalid email: jane@x"), local(RAISE_NOT_SHOWN)),
             (
-                "✘ [ERROR] invalid email: jane@x: SQLITE_CONSTRAINT",
-                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
+                local("bad: jane\n\nsee [ERROR] x: SQLITE_CONSTRAINT y"),
+                local(RAISE_NOT_SHOWN),
             ),
             (
-                "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  bad: a\nb: SQLITE_CONSTRAINT [code: 7500]",
+                local("CHECK constraint failed: ssn 078-05-1120"),
+                local(RAISE_NOT_SHOWN),
+            ),
+            (
+                local("ssn 078-05-1120 (extended: SQLITE_CONSTRAINT"),
+                local(RAISE_NOT_SHOWN),
+            ),
+            // Local, SQLite's own: kept as it is.
+            (
+                "✘ [ERROR] UNIQUE constraint failed: accounts.email: SQLITE_CONSTRAINT \
+                 (extended: SQLITE_CONSTRAINT_UNIQUE)"
+                    .to_owned(),
+                "✘ [ERROR] UNIQUE constraint failed: accounts.email: SQLITE_CONSTRAINT \
+                 (extended: SQLITE_CONSTRAINT_UNIQUE)"
+                    .to_owned(),
+            ),
+            // Remote (no extended code): only SQLite's own shape is kept.
+            (
+                "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  bad: a\nb: \
+                 SQLITE_CONSTRAINT [code: 7500]"
+                    .to_owned(),
                 format!(
-                    "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT [code: 7500]"
+                    "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  \
+                     {CONSTRAINT_NOT_SHOWN}: SQLITE_CONSTRAINT [code: 7500]"
                 ),
             ),
             (
-                "x: SQLITE_CONSTRAINT_TRIGGER",
-                format!("{RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT_TRIGGER"),
+                "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  UNIQUE constraint \
+                 failed: accounts.email: SQLITE_CONSTRAINT [code: 7500]"
+                    .to_owned(),
+                "✘ [ERROR] A request to the Cloudflare API (/q) failed.\n\n  UNIQUE constraint \
+                 failed: accounts.email: SQLITE_CONSTRAINT [code: 7500]"
+                    .to_owned(),
             ),
             (
-                "✘ [ERROR] UNIQUE constraint failed: accounts.email: SQLITE_CONSTRAINT",
-                "✘ [ERROR] UNIQUE constraint failed: accounts.email: SQLITE_CONSTRAINT".to_owned(),
+                "CHECK constraint failed: amount_positive: SQLITE_CONSTRAINT".to_owned(),
+                "CHECK constraint failed: amount_positive: SQLITE_CONSTRAINT".to_owned(),
             ),
             (
-                "no such table: t: SQLITE_ERROR",
-                "no such table: t: SQLITE_ERROR".to_owned(),
-            ),
-            // A value with a blank line, `[ERROR]`, or the code itself.
-            (
-                "✘ [ERROR] bad: jane\n\nsee [ERROR] x: SQLITE_CONSTRAINT y: SQLITE_CONSTRAINT\n\nmore",
-                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT\n\nmore"),
-            ),
-            // An app's message shaped like SQLite's: a quoted value is
-            // never shown, an unquoted one is no expression.
-            (
-                "✘ [ERROR] CHECK constraint failed: 'jane@x': SQLITE_CONSTRAINT",
-                "✘ [ERROR] CHECK constraint failed: '…': SQLITE_CONSTRAINT".to_owned(),
+                "CHECK constraint failed: 'jane@x': SQLITE_CONSTRAINT".to_owned(),
+                format!("{CONSTRAINT_NOT_SHOWN}: SQLITE_CONSTRAINT"),
             ),
             (
-                "✘ [ERROR] CHECK constraint failed: jane@x: SQLITE_CONSTRAINT",
-                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
+                "UNIQUE constraint failed: jane@x: SQLITE_CONSTRAINT".to_owned(),
+                format!("{CONSTRAINT_NOT_SHOWN}: SQLITE_CONSTRAINT"),
             ),
             (
-                "✘ [ERROR] UNIQUE constraint failed: jane@x: SQLITE_CONSTRAINT",
-                format!("✘ [ERROR] {RAISE_NOT_SHOWN}: SQLITE_CONSTRAINT"),
-            ),
-            (
-                "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT",
+                "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT".to_owned(),
                 "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT".to_owned(),
             ),
+            (
+                "no such table: t: SQLITE_ERROR".to_owned(),
+                "no such table: t: SQLITE_ERROR".to_owned(),
+            ),
         ] {
-            assert_eq!(without_raise_messages(said), shown, "{said}");
+            assert_eq!(without_raise_messages(&said), shown, "{said}");
         }
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch(
@@ -1480,7 +1494,8 @@ mod tests {
     #[test]
     fn sqlites_own_message_after_a_migrations_failure_line_is_kept() {
         let said = "✘ [ERROR] Migration 0005_plans.sql failed with the following errors:\n\n\
-                    ✘ [ERROR] UNIQUE constraint failed: plans.name: SQLITE_CONSTRAINT\n";
+                    ✘ [ERROR] UNIQUE constraint failed: plans.name: SQLITE_CONSTRAINT \
+                    (extended: SQLITE_CONSTRAINT_UNIQUE)\n";
         let shown = without_raise_messages(said);
         assert!(
             shown.contains("UNIQUE constraint failed: plans.name")
@@ -1508,7 +1523,8 @@ mod tests {
     /// CHECK failure is reported as a trigger's RAISE.
     #[test]
     fn an_unnamed_checks_expression_is_kept() {
-        let said = "✘ [ERROR] CHECK constraint failed: amount >= 0: SQLITE_CONSTRAINT";
+        let said = "✘ [ERROR] CHECK constraint failed: amount >= 0: SQLITE_CONSTRAINT \
+                    (extended: SQLITE_CONSTRAINT_CHECK)";
         assert_eq!(without_raise_messages(said), said);
     }
 
@@ -1581,7 +1597,8 @@ mod tests {
     /// two lines, as migrations often do, is told as a trigger's RAISE.
     #[test]
     fn an_unnamed_check_written_over_two_lines_is_kept() {
-        let said = "✘ [ERROR] CHECK constraint failed: b > 0\n  AND b < 10: SQLITE_CONSTRAINT";
+        let said = "✘ [ERROR] CHECK constraint failed: b > 0\n  AND b < 10: SQLITE_CONSTRAINT \
+                    (extended: SQLITE_CONSTRAINT_CHECK)";
         let shown = without_raise_messages(said);
         assert!(
             shown.contains("CHECK constraint failed: b > 0") && !shown.contains(RAISE_NOT_SHOWN),

@@ -260,7 +260,7 @@ impl<'a> Drill<'a> {
         crate::say!("  sha256       {}", manifest.file.sha256);
         crate::say!("  1. verify    the backup again, under D1's rules");
         crate::say!(
-            "  2. restore   into {} ({}) with --replace; a safety backup of it first, unless it is empty (the restore's plan below says)",
+            "  2. restore   into {} ({}) with --replace, and a safety backup of it first if it holds anything",
             target.database_name,
             target.name
         );
