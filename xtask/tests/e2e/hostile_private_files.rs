@@ -91,25 +91,20 @@ fn offsite_fetch_never_leaves_a_backup_or_manifest_for_git_to_commit() {
 /// NEW.email)`), where the value holds the line breaks `value_breaks`: what
 /// `migrate local` prints with `flags` first.
 fn failed_migration_quoting(value_breaks: &str, flags: &[&str]) -> Run {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(&format!(
-        "INSERT INTO accounts (email, display_name, password_hash) \
-         VALUES ('jane.doe.ssn-078-05-1120@examplecom' || {value_breaks} || 'see notes', \
-         'Jane Doe', 'x');"
-    ));
-    std::fs::write(
-        sb.path().join("migrations/0005_email_guard.sql"),
+    let mut args = flags.to_vec();
+    args.extend(["migrate", "local", "--yes"]);
+    let run = failed_migration(
+        &format!(
+            "INSERT INTO accounts (email, display_name, password_hash) \
+             VALUES ('jane.doe.ssn-078-05-1120@examplecom' || {value_breaks} || 'see notes', \
+             'Jane Doe', 'x');"
+        ),
         "CREATE TRIGGER accounts_email_guard BEFORE UPDATE ON accounts\n\
          WHEN NEW.email NOT LIKE '%@%.%'\n\
          BEGIN SELECT RAISE(ABORT, 'invalid email: ' || NEW.email); END;\n\
          UPDATE accounts SET email = trim(email);\n",
-    )
-    .unwrap();
-    let mut args = flags.to_vec();
-    args.extend(["migrate", "local", "--yes"]);
-    let run = sb.xtask(&args);
-    assert_eq!(run.code, Some(1), "the migration fails:\n{}", run.all());
+        &args,
+    );
     assert!(
         run.stderr
             .contains("applying migrations to qbtime_db_local failed"),
@@ -200,22 +195,15 @@ fn assert_quotes_no_value(run: &Run) {
 /// `wrangler said:`.
 #[test]
 fn a_raise_message_worded_as_a_check_never_prints_the_value_it_quotes() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(
+    let run = failed_migration(
         "INSERT INTO accounts (email, display_name, password_hash) \
          VALUES ('jane@example.com', ' 078-05-1120 ', 'x');",
-    );
-    std::fs::write(
-        sb.path().join("migrations/0005_name_guard.sql"),
         "CREATE TRIGGER accounts_name_guard BEFORE UPDATE ON accounts\n\
          WHEN NEW.display_name GLOB '*[0-9]*'\n\
          BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: display_name ' || NEW.display_name); END;\n\
          UPDATE accounts SET display_name = trim(display_name);\n",
-    )
-    .unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes"]);
-    assert_eq!(run.code, Some(1), "the migration fails:\n{}", run.all());
+        &["migrate", "local", "--yes"],
+    );
     assert!(
         !run.all().contains("078-05-1120"),
         "the row's value is printed:\n{}",
@@ -230,17 +218,13 @@ fn a_raise_message_worded_as_a_check_never_prints_the_value_it_quotes() {
 /// trigger's RAISE whose message is hidden.
 #[test]
 fn a_migration_failing_on_a_check_written_over_two_lines_is_told_as_such() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    std::fs::write(
-        sb.path().join("migrations/0005_shape.sql"),
+    let run = failed_migration(
+        "",
         "CREATE TABLE prices (id INTEGER PRIMARY KEY, amount INTEGER CHECK (amount >= 0\n  \
          AND amount < 1000));\n\
          INSERT INTO prices (amount) VALUES (-1);\n",
-    )
-    .unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes"]);
-    assert_eq!(run.code, Some(1), "{}", run.all());
+        &["migrate", "local", "--yes"],
+    );
     assert!(
         run.stderr.contains("CHECK constraint failed: amount >= 0")
             && !run.stderr.contains("a trigger's RAISE"),

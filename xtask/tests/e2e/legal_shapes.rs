@@ -1102,16 +1102,12 @@ fn a_table_whose_key_column_is_named_rowid_is_never_told_renumbered() {
 /// refused it, and neither the constraint nor the migration is named.
 #[test]
 fn a_migration_failing_on_a_unique_constraint_is_told_as_such() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    std::fs::write(
-        sb.path().join("migrations/0005_shape.sql"),
+    let run = failed_migration(
+        "",
         "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n\
          INSERT INTO plans (name) VALUES ('free'), ('free');\n",
-    )
-    .unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes"]);
-    assert_eq!(run.code, Some(1), "{}", run.all());
+        &["migrate", "local", "--yes"],
+    );
     assert!(
         run.stderr.contains("UNIQUE constraint failed: plans.name")
             && !run.stderr.contains("a trigger's RAISE"),
@@ -1126,16 +1122,12 @@ fn a_migration_failing_on_a_unique_constraint_is_told_as_such() {
 /// RAISE whose message is hidden.
 #[test]
 fn a_migration_failing_on_an_unnamed_check_is_told_as_such() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    std::fs::write(
-        sb.path().join("migrations/0005_shape.sql"),
+    let run = failed_migration(
+        "",
         "CREATE TABLE prices (id INTEGER PRIMARY KEY, amount INTEGER CHECK (amount >= 0));\n\
          INSERT INTO prices (amount) VALUES (-1);\n",
-    )
-    .unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes", "-v"]);
-    assert_eq!(run.code, Some(1), "{}", run.all());
+        &["migrate", "local", "--yes", "-v"],
+    );
     assert!(
         run.stderr.contains("CHECK constraint failed: amount >= 0")
             && !run.stderr.contains("a trigger's RAISE"),

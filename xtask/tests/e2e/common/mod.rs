@@ -450,6 +450,22 @@ pub fn manifest_for(sb: &Sandbox, backup_name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A sandbox whose migrations are applied and hold the rows `seed`, and a
+/// run of `args` (a `migrate local`) once the migration `sql` is added:
+/// the migration fails, exit 1, which this asserts.
+#[track_caller]
+pub fn failed_migration(seed: &str, sql: &str, args: &[&str]) -> Run {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    if !seed.is_empty() {
+        sb.execute_sql(seed);
+    }
+    std::fs::write(sb.path().join("migrations/0005_shape.sql"), sql).unwrap();
+    let run = sb.xtask(args);
+    assert_eq!(run.code, Some(1), "the migration fails:\n{}", run.all());
+    run
+}
+
 /// The one backup (not manifest, not hidden) in the sandbox's backups/.
 #[track_caller]
 pub fn only_backup(sb: &Sandbox) -> String {
