@@ -24,6 +24,7 @@ mod hostile_backup_dir_reads;
 mod hostile_backups;
 mod hostile_config;
 mod hostile_dumps;
+mod hostile_lock_records;
 mod hostile_manifest_trust;
 mod hostile_messages;
 mod hostile_printing;
