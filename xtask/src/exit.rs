@@ -51,6 +51,18 @@ impl Exit {
     }
 }
 
+/// The error of type `T` anywhere in `error`'s chain, an [`Exit`]'s
+/// wrapped error included (whose chain `chain()` does not see).
+pub fn find<T>(error: &anyhow::Error) -> Option<&T>
+where
+    T: std::error::Error + Send + Sync + 'static,
+{
+    error.chain().find_map(|e| {
+        e.downcast_ref::<T>()
+            .or_else(|| e.downcast_ref::<Coded>().and_then(|c| find(&c.error)))
+    })
+}
+
 /// An error and its [`Exit`]; shown exactly as the error it wraps.
 #[derive(Debug)]
 struct Coded {
@@ -95,5 +107,16 @@ mod tests {
         assert_eq!(format!("{err:#}"), "restoring: refusing to load");
         assert_eq!(Exit::of(&anyhow::anyhow!("plain")), None);
         assert_eq!(Exit::LockHeld.code(), 4);
+    }
+
+    #[test]
+    fn an_error_of_a_type_is_found_inside_a_kind_and_its_context() {
+        let inner = anyhow::Error::new(std::fmt::Error).context("formatting");
+        let err = Err::<(), _>(Exit::Refused.error(inner))
+            .context("restoring")
+            .unwrap_err();
+        assert!(find::<std::fmt::Error>(&err).is_some());
+        assert!(find::<std::io::Error>(&err).is_none());
+        assert!(find::<std::fmt::Error>(&anyhow::anyhow!("plain")).is_none());
     }
 }

@@ -441,7 +441,7 @@ impl Rehearsal {
                 // A refusal (a guard) or a failure: either way the rehearsal
                 // failed, and a refusal for the key is the key check's.
                 let said = format!("{e:#}");
-                if said.contains(restore::KEY_REFUSAL) {
+                if crate::exit::find::<restore::KeyRefusal>(&e).is_some() {
                     self.record.checks[3] = Outcome::Fail;
                 }
                 self.failures.push(format!("restore: {said}"));

@@ -416,10 +416,8 @@ fn plan(
             .chain(schema)
             .collect(),
     };
-    let mut stuck = d1_core::catalog::stuck_triggers(&after)?;
-    let (fts_stuck, fts_rebuilt) =
-        d1_core::catalog::fts_kept_otherwise(&after, &source.virtual_tables)?;
-    stuck.extend(fts_stuck);
+    let (stuck, fts_rebuilt) =
+        d1_core::catalog::restored_otherwise(&after, &source.virtual_tables)?;
     // A new database has no migrations_dir of its own yet: it is the
     // backup's database's, as the binding printed for it says.
     let migrations_of = source
@@ -1656,22 +1654,40 @@ pub fn compare_keys(
             backup: b.fingerprint.clone(),
             target: t.fingerprint.clone(),
         }),
-        (Some(b), Some(t)) => crate::stop!(
-            crate::exit::Exit::Refused,
-            "{KEY_REFUSAL} {} ({}), but the target \
-             has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. Restore with the right \
-             DATA_ENCRYPTION_KEY in place, or pass --accept-key-change if that is intended. Nothing was done.",
-            b.key_id,
-            b.fingerprint,
-            t.key_id,
-            t.fingerprint
-        ),
+        (Some(b), Some(t)) => Err(crate::exit::Exit::Refused.error(KeyRefusal {
+            backup: b.clone(),
+            target: t.clone(),
+        })),
     }
 }
 
-/// How a restore refused for the data-encryption key begins (the drill
-/// logs such a refusal as its key check's failure).
-pub const KEY_REFUSAL: &str = "refusing to restore: the backup was taken under data-encryption key";
+/// A restore refused because the backup was taken under another
+/// data-encryption key than the target has in force. A type of its own,
+/// so that the drill can log it as its key check's failure
+/// ([`crate::exit::find`]).
+#[derive(Debug)]
+pub struct KeyRefusal {
+    backup: KeyFingerprint,
+    target: KeyFingerprint,
+}
+
+impl std::fmt::Display for KeyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refusing to restore: the backup was taken under data-encryption key {} ({}), \
+             but the target has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. \
+             Restore with the right DATA_ENCRYPTION_KEY in place, or pass --accept-key-change \
+             if that is intended. Nothing was done.",
+            self.backup.key_id,
+            self.backup.fingerprint,
+            self.target.key_id,
+            self.target.fingerprint
+        )
+    }
+}
+
+impl std::error::Error for KeyRefusal {}
 
 struct PlanView<'a> {
     repository: String,
