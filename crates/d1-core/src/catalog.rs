@@ -514,11 +514,39 @@ pub fn fts_kept_otherwise(
     schema: &[String],
     virtual_tables: &[VirtualTable],
 ) -> rusqlite::Result<(Vec<StuckTrigger>, Vec<String>)> {
+    if virtual_tables.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    fts_kept_in(&schema_copy(schema)?, virtual_tables)
+}
+
+/// What a restore into the schema `schema` makes gives back otherwise
+/// than the app keeps it: its [`stuck_triggers`], then what
+/// [`fts_kept_otherwise`] finds (stuck triggers, and sentences), from one
+/// copy of the schema.
+pub fn restored_otherwise(
+    schema: &[String],
+    virtual_tables: &[VirtualTable],
+) -> rusqlite::Result<(Vec<StuckTrigger>, Vec<String>)> {
+    if virtual_tables.is_empty() && !has_trigger(schema) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let copy = schema_copy(schema)?;
+    let mut stuck = stuck_in(&copy)?;
+    let (fts_stuck, said) = fts_kept_in(&copy, virtual_tables)?;
+    stuck.extend(fts_stuck);
+    Ok((stuck, said))
+}
+
+/// [`fts_kept_otherwise`] of the schema in `copy`.
+fn fts_kept_in(
+    copy: &rusqlite::Connection,
+    virtual_tables: &[VirtualTable],
+) -> rusqlite::Result<(Vec<StuckTrigger>, Vec<String>)> {
     let (mut stuck, mut said) = (Vec::new(), Vec::new());
     if virtual_tables.is_empty() {
         return Ok((stuck, said));
     }
-    let copy = schema_copy(schema)?;
     let triggers: Vec<(String, String, String)> = copy
         .prepare(&format!(
             "SELECT name, {}, sql FROM main.sqlite_schema AS s WHERE type = 'trigger'",
@@ -617,14 +645,18 @@ const MOST_INSTRUCTIONS: i32 = 250_000;
 /// are made first, then the other tables, then indexes, views and
 /// triggers, whatever their order.
 pub fn stuck_triggers(schema: &[String]) -> rusqlite::Result<Vec<StuckTrigger>> {
-    if !schema
-        .iter()
-        .any(|sql| matches!(crate::statement::created_object(sql), Some(("trigger", _))))
-    {
+    if !has_trigger(schema) {
         return Ok(Vec::new());
     }
     let copy = schema_copy(schema)?;
     stuck_in(&copy)
+}
+
+/// Whether one of the `CREATE` statements `schema` makes a trigger.
+fn has_trigger(schema: &[String]) -> bool {
+    schema
+        .iter()
+        .any(|sql| matches!(crate::statement::created_object(sql), Some(("trigger", _))))
 }
 
 /// An empty copy, in memory, of the schema `schema` makes (its `CREATE`
