@@ -73,8 +73,14 @@ pub fn is_printable_text(text: &str) -> bool {
 /// `text` with each [`unprintable`] character written as its escape
 /// (`\u{a}` for a line break): how a name read from a dump or a database
 /// (a table, a column, a trigger) is shown in a message, so that a table
-/// named `x<line break>Result: GOOD` cannot print a line of its own.
+/// named `x<line break>Result: GOOD` cannot print a line of its own. An
+/// empty name is shown `""`, as SQL spells it.
 pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_empty() {
+        // SQLite takes `""` as a name (`CREATE TABLE ""(x)`); printed as
+        // nothing, "table  has 3 rows" would hide it.
+        return std::borrow::Cow::Borrowed("\"\"");
+    }
     if is_printable(text) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -173,6 +179,7 @@ mod tests {
         assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(shown("qbtime_db_\u{202e}dorp"), "qbtime_db_\\u{202e}dorp");
         assert_eq!(shown("zero\u{200b}width"), "zero\\u{200b}width");
+        assert_eq!(shown(""), "\"\"");
         // atkAE: characters that print as nothing, or as a plain space, after
         // `prod` make a name that reads as `prod`.
         for invisible in [
