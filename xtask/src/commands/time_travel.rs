@@ -425,11 +425,11 @@ impl<'a> RestorePlan<'a> {
             "{} may already be back at bookmark {target}; restoring to bookmark {current} undoes it",
             env.database_name
         );
-        lock.record(&format!(
-            "restoring {} by Time Travel to bookmark {target}: it may already be back there; \
-             restoring to bookmark {current} undoes it",
-            env.database_name
-        ))?;
+        lock.record(crate::edge::lock::Doing::TimeTravel {
+            env: env.name.clone(),
+            to: target.to_string(),
+            undo: current.to_string(),
+        })?;
         crate::edge::signals::changed(underway);
         let result = match wrangler.run_json(restore) {
             Ok(r) => r,

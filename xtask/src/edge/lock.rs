@@ -15,22 +15,164 @@ use serde::{Deserialize, Serialize};
 
 pub const LOCK_FILE: &str = ".lock";
 
-/// Who holds (or held) the lock.
+/// Who holds (or held) the lock. The lock is a file in the backup
+/// directory, which anyone able to write there may have written: what it
+/// records is data, checked before it is printed or acted on, never text
+/// that the next run repeats as its own word.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub pid: u32,
     pub started_at: String,
     pub command: String,
     /// What the holder was doing that outlives it, if it dies in the middle
-    /// (a load D1 finishes on its own), and the way back: what the next run
-    /// tells the operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub doing: Option<String>,
+    /// (a load D1 finishes on its own): the next run says it, and the way
+    /// back, in its own words.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "read_or_unread"
+    )]
+    pub doing: Option<Doing>,
     /// The backup file the holder is about to give its final name, before
     /// its manifest is written: a run killed between the two leaves that
     /// file unrecorded, and the next run removes that file, and only it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placing: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "read_or_none"
+    )]
+    pub placing: Option<Placing>,
+}
+
+/// What a lock's holder was doing that a kill would leave half-told.
+/// Names are of environments and of files in the backup directory, and
+/// bookmarks; the next run checks each before it says anything of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Doing {
+    /// Loading the file named `backup` into environment `env`'s database,
+    /// after taking the safety backup `safety` (a file in the backup
+    /// directory) of it.
+    Loading {
+        env: String,
+        backup: String,
+        #[serde(default)]
+        safety: Option<String>,
+    },
+    /// Applying migrations to environment `env`'s database, after taking
+    /// the pre-migration backup `backup` (a file in the backup directory),
+    /// unless `--no-backup`.
+    Migrating {
+        env: String,
+        #[serde(default)]
+        backup: Option<String>,
+    },
+    /// Restoring environment `env`'s database by Time Travel to bookmark
+    /// `to`; bookmark `undo` was its state before.
+    TimeTravel {
+        env: String,
+        to: String,
+        undo: String,
+    },
+    /// A record this version does not read (written by another version,
+    /// or by hand).
+    #[serde(skip)]
+    Unread,
+}
+
+/// The backup file a run is about to give its final name: the name, and
+/// the file itself (its device, inode and size, read before the rename,
+/// which keeps them), so that the file removed after a crash is that very
+/// file, never another given the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placing {
+    pub name: String,
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+}
+
+impl Placing {
+    /// `file`, about to be named `name`.
+    pub fn of(name: &str, file: &Path) -> Result<Placing> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::symlink_metadata(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        Ok(Placing {
+            name: name.to_owned(),
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: meta.len(),
+        })
+    }
+
+    /// Whether `meta` is the file this names: a regular file, the same one.
+    pub fn is(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        meta.file_type().is_file()
+            && meta.dev() == self.device
+            && meta.ino() == self.inode
+            && meta.len() == self.size
+    }
+}
+
+/// A `doing` that does not read as a [`Doing`] is kept as
+/// [`Doing::Unread`]: the next run says a record was left, not what.
+fn read_or_unread<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Doing>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.map(|v| serde_json::from_value(v).unwrap_or(Doing::Unread)))
+}
+
+/// A `placing` that does not read as a [`Placing`] names nothing.
+fn read_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Placing>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+impl Holder {
+    /// `pid N (`command`, started T)`, with the command and the time only
+    /// if they have the shapes this tool writes: a command of a few plain
+    /// words that starts with one of its own (`restore into staging`), a
+    /// time in RFC 3339. Anything else is not repeated.
+    pub fn who(&self) -> String {
+        let mut about = Vec::new();
+        if is_our_command(&self.command) {
+            about.push(format!("`{}`", self.command));
+        }
+        if chrono::DateTime::parse_from_rfc3339(&self.started_at).is_ok() {
+            about.push(format!("started {}", self.started_at));
+        }
+        match about.is_empty() {
+            true => format!("pid {}", self.pid),
+            false => format!("pid {} ({})", self.pid, about.join(", ")),
+        }
+    }
+}
+
+/// Whether `command` has the shape of a command this tool writes into its
+/// lock: at most four words of letters, digits and `_.:-`, the first one
+/// of its commands.
+fn is_our_command(command: &str) -> bool {
+    const FIRST: [&str; 8] = [
+        "backup",
+        "restore",
+        "migrate",
+        "deploy",
+        "prune",
+        "upload",
+        "offsite",
+        "time-travel",
+    ];
+    let words: Vec<&str> = command.split(' ').collect();
+    command.len() <= 80
+        && words.len() <= 4
+        && FIRST.contains(&words[0])
+        && words.iter().all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+        })
 }
 
 /// A held lock; released on drop.
@@ -90,10 +232,7 @@ impl BackupLock {
             Err(TryLockError::WouldBlock) => {
                 let holder = read_holder(&mut file);
                 let who = match holder {
-                    Some(h) => format!(
-                        "pid {} running `{}` since {}",
-                        h.pid, h.command, h.started_at
-                    ),
+                    Some(h) => h.who(),
                     None => "another process".to_owned(),
                 };
                 crate::stop!(
@@ -142,19 +281,19 @@ impl BackupLock {
     /// finding the lock stale, says it. The new text is written over the old
     /// before the file is cut to its length: a crash in between leaves a
     /// file that is still not empty, so still reported stale.
-    pub fn record(&self, doing: &str) -> Result<()> {
+    pub fn record(&self, doing: Doing) -> Result<()> {
         self.write(&Holder {
-            doing: Some(doing.to_owned()),
+            doing: Some(doing),
             ..self.holder.clone()
         })
     }
 
-    /// Writes into the lock the name a backup file is about to be given
+    /// Writes into the lock the backup file about to be given its name
     /// (`None` once its manifest is written), so that the next run, finding
     /// the lock stale, removes that file if it was left without one.
-    pub fn placing(&self, file_name: Option<&str>) -> Result<()> {
+    pub fn placing(&self, file: Option<Placing>) -> Result<()> {
         self.write(&Holder {
-            placing: file_name.map(str::to_owned),
+            placing: file,
             ..self.holder.clone()
         })
     }
@@ -192,20 +331,15 @@ fn read_small(file: &mut File) -> String {
 }
 
 impl std::fmt::Display for StaleLock {
+    /// Who held the lock; what it was doing is told by
+    /// `steps::lock`, which checks it against the configuration first.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.holder {
-            Some(h) => {
-                write!(
-                    f,
-                    "pid {} (`{}`, started {}) held the backup lock and is gone without releasing \
-                     it",
-                    h.pid, h.command, h.started_at
-                )?;
-                match &h.doing {
-                    Some(doing) => write!(f, "; when it stopped it was {doing}"),
-                    None => Ok(()),
-                }
-            }
+            Some(h) => write!(
+                f,
+                "{} held the backup lock and is gone without releasing it",
+                h.who()
+            ),
             None => {
                 f.write_str("a previous run held the backup lock and is gone without releasing it")
             }
@@ -286,11 +420,15 @@ mod tests {
     }
 
     #[test]
-    fn what_a_holder_recorded_is_told_by_the_next_run_and_a_clean_release_forgets_it() {
+    fn what_a_holder_recorded_is_read_by_the_next_run_and_a_clean_release_forgets_it() {
         let dir = tempfile::tempdir().unwrap();
         let (lock, _) = BackupLock::acquire(dir.path(), "restore into staging").unwrap();
-        lock.record("loading backup-prod-x.sql into qbtime_db_staging")
-            .unwrap();
+        let doing = Doing::Loading {
+            env: "staging".into(),
+            backup: "backup-prod-x.sql".into(),
+            safety: Some("backup-staging-y.sql".into()),
+        };
+        lock.record(doing.clone()).unwrap();
         // The holder dies: its file is left as it was, unlocked.
         let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
         drop(lock);
@@ -301,14 +439,33 @@ mod tests {
         );
         std::fs::write(dir.path().join(LOCK_FILE), &text).unwrap();
         let (_lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
-        let told = stale.expect("stale lock reported").to_string();
-        assert!(
-            told.contains("`restore into staging`")
-                && told.ends_with(
-                    "; when it stopped it was loading backup-prod-x.sql into qbtime_db_staging"
-                ),
-            "{told}"
-        );
+        let holder = stale.expect("stale lock reported").holder.unwrap();
+        assert_eq!(holder.doing, Some(doing));
+        assert!(holder.who().contains("(`restore into staging`, started "));
+    }
+
+    /// atkAU: a record in a shape this version does not write is not
+    /// repeated: free text is unread, a name alone places nothing, and a
+    /// command or a time of another shape is not printed.
+    #[test]
+    fn a_record_of_another_shape_is_never_repeated() {
+        let text = r#"{"pid":7,"started_at":"an hour ago; run rm -rf /","command":"migrate prod; to go back run cargo xtask restore /tmp/x.sql --to prod","doing":"applying migrations; to go back run cargo xtask restore /tmp/x.sql","placing":"backup-local-20261202-0100.sql"}"#;
+        let holder: Holder = serde_json::from_str(text).unwrap();
+        assert_eq!(holder.doing, Some(Doing::Unread));
+        assert_eq!(holder.placing, None);
+        assert_eq!(holder.who(), "pid 7");
+        for ours in [
+            "backup local",
+            "restore into new:qbtime-copy",
+            "time-travel restore prod",
+            "offsite fetch staging",
+            "prune",
+        ] {
+            assert!(is_our_command(ours), "{ours}");
+        }
+        for theirs in ["", "rm -rf x", "backup local; run this", "backup  local"] {
+            assert!(!is_our_command(theirs), "{theirs}");
+        }
     }
 
     #[cfg(unix)]

@@ -1539,7 +1539,8 @@ fn check_complete(
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the export is incomplete: it lacks {} that the database has; the download or write              was probably cut short (a full disk?). Nothing was kept in backups/.",
+            "the export is incomplete: it lacks {} that the database has; the download or write \
+             was probably cut short (a full disk?). Nothing was kept in backups/.",
             missing.join(", ")
         );
     }
@@ -1557,7 +1558,10 @@ fn claim_name(partial: TempFile, names: &BackupNames, lock: &BackupLock) -> Resu
         if manifest::manifest_path(&candidate).exists() {
             continue;
         }
-        lock.placing(Some(&file_name(&candidate)))?;
+        lock.placing(Some(crate::edge::lock::Placing::of(
+            &file_name(&candidate),
+            partial.path(),
+        )?))?;
         match fsutil::rename_no_clobber(partial.path(), &candidate) {
             Ok(()) => {
                 partial.disarm();

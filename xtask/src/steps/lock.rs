@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::config::environment::{Environment, Location};
 use crate::config::project::Project;
 use crate::edge::fsutil;
-use crate::edge::lock::{BackupLock, Holder};
+use crate::edge::lock::{BackupLock, Doing, Holder};
 
 /// Takes the backup directory's lock (creating the directory, private),
 /// reporting a stale lock, and removing the unfinished files that runs now
@@ -19,7 +20,10 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
     let (lock, stale) = BackupLock::acquire(&project.backup_dir, command)?;
     if let Some(stale) = &stale {
-        crate::warn!("{stale}");
+        match stale.holder.as_ref().and_then(|h| h.doing.as_ref()) {
+            Some(doing) => crate::warn!("{stale}; when it stopped it was {}", told(doing, project)),
+            None => crate::warn!("{stale}"),
+        }
     }
     for leftover in leftover_partials(&project.backup_dir)? {
         crate::warn!(
@@ -40,6 +44,128 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     Ok(lock)
 }
 
+/// What a run was doing when it stopped, and the way back, in this tool's
+/// words: the environment is looked up in the configuration (its database
+/// named from there), a backup file to go back to must be a backup in the
+/// backup directory (a regular file with its manifest), bookmarks must have
+/// D1's shape, and a name is repeated only if it is one plain word. What
+/// does not check out is not repeated: the lock is a file anyone who can
+/// write the backup directory may have written.
+pub fn told(doing: &Doing, project: &Project) -> String {
+    const UNKNOWN: &str = "working on a database this configuration does not name; nothing \
+                           more is told";
+    let env = |name: &str| environment(project, name);
+    match doing {
+        Doing::Loading {
+            env: name,
+            backup,
+            safety,
+        } => {
+            let Some(env) = env(name) else {
+                return UNKNOWN.to_owned();
+            };
+            let db = &env.database_name;
+            let left = match env.location {
+                Location::Remote => format!(
+                    "D1 ends an import it was given on its own, whole or not at all, so {db} \
+                     holds either all of the backup or what it held before"
+                ),
+                Location::Local => {
+                    format!("a load that did not finish is undone, whole, when {db} is next opened")
+                }
+            };
+            let back = match safety {
+                None => String::new(),
+                Some(safety) => format!(
+                    "; {}",
+                    way_back(project, &env, safety, "the safety backup taken before it")
+                ),
+            };
+            let backup = one_word(backup).unwrap_or("a backup");
+            format!("loading {backup} into {db}: {left}{back}")
+        }
+        Doing::Migrating { env: name, backup } => {
+            let Some(env) = env(name) else {
+                return UNKNOWN.to_owned();
+            };
+            let advice = match backup {
+                Some(file) => way_back(project, &env, file, "the pre-migration backup"),
+                None => "no backup was taken (--no-backup)".to_owned(),
+            };
+            format!(
+                "applying migrations to {}, some of which may be applied; {advice}",
+                env.database_name
+            )
+        }
+        Doing::TimeTravel {
+            env: name,
+            to,
+            undo,
+        } => {
+            let Some(env) = env(name) else {
+                return UNKNOWN.to_owned();
+            };
+            let db = &env.database_name;
+            match d1_core::names::is_bookmark(to) && d1_core::names::is_bookmark(undo) {
+                true => format!(
+                    "restoring {db} by Time Travel to bookmark {to}: it may already be back \
+                     there; restoring to bookmark {undo} undoes it"
+                ),
+                false => format!(
+                    "restoring {db} by Time Travel (the bookmarks it recorded are not D1's; \
+                     `cargo xtask time-travel info {}` shows where it is now)",
+                    env.name
+                ),
+            }
+        }
+        Doing::Unread => "something this version does not read from its record".to_owned(),
+    }
+}
+
+/// The environment named `name` in the configuration, or the new database
+/// `new:NAME` a restore was creating.
+fn environment(project: &Project, name: &str) -> Option<Environment> {
+    if let Some(new) = name.strip_prefix("new:") {
+        crate::config::environment::check_new_database_name(new).ok()?;
+        return Some(Environment::new_database(new, None));
+    }
+    project
+        .environments()
+        .ok()?
+        .iter()
+        .find(|e| e.name == name)
+        .cloned()
+}
+
+/// The command that restores the backup named `file` into `env`, if it is
+/// a backup in the backup directory now (a regular file, with its
+/// manifest); else that it is not there.
+fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> String {
+    let path = project.backup_dir.join(file);
+    let ours = d1_core::names::is_plain_file_name(file)
+        && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
+        && d1_core::manifest::manifest_path(&path).is_file();
+    match ours {
+        true => crate::steps::migrations::restore_advice(&path, env, which),
+        false => format!(
+            "{which} it recorded is not a backup in {} now",
+            project.backup_dir.display()
+        ),
+    }
+}
+
+/// `name`, if it is one plain word (letters, digits, `._-`) of at most
+/// 128 characters: a file name printed as it is, which cannot read as a
+/// sentence or a command.
+fn one_word(name: &str) -> Option<&str> {
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    plain.then_some(name)
+}
+
 /// Removes a leftover: a download's own directory whole; a link, not what
 /// it leads to.
 fn remove(leftover: &Path) -> Result<()> {
@@ -54,14 +180,15 @@ fn remove(leftover: &Path) -> Result<()> {
 
 /// Unfinished files (`.….partial`) whose run is gone: each name carries
 /// its run's pid (`.verify-<pid>-…`, or `.<name>.<pid>.….partial`). One
-/// whose pid names a live process is another run's, still working.
+/// whose pid names a live process is another run's, still working; one
+/// with no pid in its name is not this tool's, and is left alone.
 fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if name.starts_with('.')
             && name.ends_with(".partial")
-            && !owner(&name).is_some_and(is_alive)
+            && owner(&name).is_some_and(|pid| !is_alive(pid))
         {
             found.push(dir.join(name));
         }
@@ -92,17 +219,19 @@ fn is_alive(pid: u32) -> bool {
 }
 
 /// The backup file a dead run named and was killed before recording: the
-/// name it wrote into the lock just before the rename (`placing`), if that
-/// file is still there without a manifest. The lock is a file in the backup
-/// directory, which anyone may have written, so the name is also held to
-/// what such a run leaves: a plain backup name (`backup-<env>-YYYYMMDD-HHMM
-/// [-N]`) stamped from about when that run took the lock (a run names its
-/// backup just before, so from the minute before) to a day after, a regular
-/// file, changed since then. Any other file without a manifest (a hand dump
-/// copied in, whatever its name) is the operator's, never removed.
+/// file it wrote into the lock just before the rename (`placing`: its name,
+/// device, inode and size), if that very file is still there without a
+/// manifest. The lock is a file in the backup directory, which anyone may
+/// have written, so the name is also held to what such a run leaves: a
+/// plain backup name (`backup-<env>-YYYYMMDD-HHMM[-N]`) stamped from about
+/// when that run took the lock (a run names its backup just before, so from
+/// the minute before) to a day after. Any other file without a manifest (a
+/// hand dump copied in, whatever its name, a copy of the dead run's file)
+/// is the operator's, never removed.
 fn unrecorded_backup(dir: &Path, dead: &Holder) -> Option<PathBuf> {
     use chrono::Timelike as _;
-    let name = dead.placing.as_deref()?;
+    let placing = dead.placing.as_ref()?;
+    let name = placing.name.as_str();
     let since: chrono::DateTime<chrono::Utc> =
         chrono::DateTime::parse_from_rfc3339(&dead.started_at)
             .ok()?
@@ -115,11 +244,7 @@ fn unrecorded_backup(dir: &Path, dead: &Holder) -> Option<PathBuf> {
     let plain = d1_core::names::is_plain_file_name(name);
     let path = dir.join(name);
     let meta = std::fs::symlink_metadata(&path).ok()?;
-    let left = meta.file_type().is_file()
-        && meta
-            .modified()
-            .is_ok_and(|m| m >= std::time::SystemTime::from(from))
-        && !d1_core::manifest::manifest_path(&path).exists();
+    let left = placing.is(&meta) && !d1_core::manifest::manifest_path(&path).exists();
     (stamped && plain && left).then_some(path)
 }
 
@@ -150,5 +275,26 @@ mod tests {
         }
         assert!(is_alive(std::process::id()));
         assert!(!is_alive(u32::MAX));
+    }
+
+    /// atkAU: a `.….partial` with no pid in its name (an operator's own,
+    /// a directory even) is not this tool's, and is never removed; one of
+    /// a run gone is, and one of a run alive is not.
+    #[test]
+    fn only_the_unfinished_files_of_runs_gone_are_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = format!(".backup-prod-20261201-1106.{}.sql.partial", u32::MAX - 1);
+        let alive = format!(
+            ".backup-prod-20261201-1106.{}.sql.partial",
+            std::process::id()
+        );
+        for file in [&gone, &alive] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(".hand-made.partial")).unwrap();
+        assert_eq!(
+            leftover_partials(dir.path()).unwrap(),
+            [dir.path().join(gone)]
+        );
     }
 }

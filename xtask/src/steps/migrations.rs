@@ -710,10 +710,10 @@ pub fn record_applying(
         Some(file) => restore_advice(file, env, "the pre-migration backup"),
         None => "no backup was taken (--no-backup)".to_owned(),
     };
-    lock.record(&format!(
-        "applying migrations to {}, some of which may be applied; {advice}",
-        env.database_name
-    ))?;
+    lock.record(crate::edge::lock::Doing::Migrating {
+        env: env.name.clone(),
+        backup: backup.map(|f| d1_core::names::file_name(f).to_string()),
+    })?;
     Ok(advice)
 }
 

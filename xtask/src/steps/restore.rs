@@ -261,8 +261,13 @@ fn restore(
             &target.local_id,
         ))?;
     }
-    let underway = loading.underway();
-    lock.record(&underway)?;
+    let doing = crate::edge::lock::Doing::Loading {
+        env: target.name.clone(),
+        backup: file_name(&source.file).to_string(),
+        safety: safety.as_deref().map(|f| file_name(f).to_string()),
+    };
+    let underway = crate::steps::lock::told(&doing, project);
+    lock.record(doing)?;
     if target.location == Location::Remote {
         // Once wrangler has handed D1 the file, an interrupt no longer
         // stops the import.
@@ -956,31 +961,6 @@ impl Loading<'_> {
     /// What the load leaves if this run dies in its middle, and the way
     /// back: written into the lock before the load, so that the next run
     /// says it.
-    fn underway(&self) -> String {
-        let (file, db) = (file_name(&self.source.file), &self.target.database_name);
-        let left = match self.target.location {
-            Location::Remote => format!(
-                "D1 ends an import it was given on its own, whole or not at all, so {db} holds \
-                 either all of the backup or what it held before"
-            ),
-            Location::Local => {
-                format!("a load that did not finish is undone, whole, when {db} is next opened")
-            }
-        };
-        let back = match self.safety {
-            Some(safety) => format!(
-                "; {}",
-                crate::steps::migrations::restore_advice(
-                    safety,
-                    self.target,
-                    "the safety backup taken before it"
-                )
-            ),
-            None => String::new(),
-        };
-        format!("loading {file} into {db}: {left}{back}")
-    }
-
     fn named_safety(&self) -> String {
         match self.safety {
             Some(file) => format!("; the safety backup taken before it is {}", file.display()),

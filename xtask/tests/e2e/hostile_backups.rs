@@ -747,21 +747,29 @@ fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
 /// A stale lock removes the one file its dead run was giving a backup's
 /// name, and nothing else: not a hand dump named exactly like a backup of
 /// that hour, nor a file the lock (which anyone may write) names outside
-/// backups/.
+/// backups/, nor a file named as the dead run's but not the very file it
+/// recorded (its inode and size).
 #[test]
 fn a_stale_lock_removes_only_the_file_its_dead_run_was_placing() {
+    use std::os::unix::fs::MetadataExt as _;
     let (sb, name) = sandbox_with_a_backup();
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M");
     let started = (chrono::Utc::now() - chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let stale_lock = |placing: &str| {
-        std::fs::write(
-            sb.backups().join(".lock"),
-            format!(
-                r#"{{"pid":999999,"started_at":"{started}","command":"backup local","placing":"{placing}"}}"#
-            ),
-        )
-        .unwrap();
+    let stale_lock = |placing: serde_json::Value| {
+        let holder = serde_json::json!({
+            "pid": 999_999,
+            "started_at": started,
+            "command": "backup local",
+            "placing": placing,
+        });
+        std::fs::write(sb.backups().join(".lock"), holder.to_string()).unwrap();
+    };
+    let placing = |name: &str, file: &std::path::Path| {
+        let meta = std::fs::metadata(file).unwrap();
+        serde_json::json!({
+            "name": name, "device": meta.dev(), "inode": meta.ino(), "size": meta.len(),
+        })
     };
     // The operator's copy, named as a backup of this minute would be.
     let hand = sb.backups().join(format!("backup-local-{stamp}-7.sql"));
@@ -769,7 +777,7 @@ fn a_stale_lock_removes_only_the_file_its_dead_run_was_placing() {
     // A decoy outside backups/, named by a planted lock.
     let decoy = sb.path().join(format!("backup-local-{stamp}-8.sql"));
     std::fs::write(&decoy, "keep me").unwrap();
-    stale_lock(&format!("../backup-local-{stamp}-8.sql"));
+    stale_lock(placing(&format!("../backup-local-{stamp}-8.sql"), &decoy));
     let run = sb.xtask(&["backup", "local"]);
     run.assert_ok();
     assert!(
@@ -780,11 +788,22 @@ fn a_stale_lock_removes_only_the_file_its_dead_run_was_placing() {
     assert!(hand.exists(), "the hand dump was removed:\n{}", run.all());
     assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "keep me");
 
-    // The file the dead run was placing, left without its manifest, goes;
-    // the hand dump stays.
+    // The dead run's file, copied by the operator and the copy given its
+    // name (another inode): the copy stays.
     let killed = format!("backup-local-{stamp}-9.sql");
-    std::fs::copy(sb.backups().join(&name), sb.backups().join(&killed)).unwrap();
-    stale_lock(&killed);
+    let dead_file = sb.path().join("the-dead-runs-file.sql");
+    std::fs::copy(sb.backups().join(&name), &dead_file).unwrap();
+    std::fs::copy(&dead_file, sb.backups().join(&killed)).unwrap();
+    stale_lock(placing(&killed, &dead_file));
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(sb.backups().join(&killed).exists(), "{}", run.all());
+
+    // The very file the dead run was placing, left without its manifest,
+    // goes; the hand dump stays.
+    std::fs::remove_file(sb.backups().join(&killed)).unwrap();
+    std::fs::rename(&dead_file, sb.backups().join(&killed)).unwrap();
+    stale_lock(placing(&killed, &sb.backups().join(&killed)));
     let run = sb.xtask(&["backup", "local"]);
     run.assert_ok();
     assert!(
