@@ -12,6 +12,7 @@ mod common;
 
 mod backup_local;
 mod backup_remote;
+mod clocks_and_times;
 mod config_formats;
 mod crashes_and_races;
 mod deploy;

@@ -1,0 +1,259 @@
+//! Clocks, zones and times (atkAV): a clock that ran fast and was set
+//! right, `--at` as a tired operator types it, and times printed without
+//! their zone. Each case runs the real xtask and checks what a user would
+//! notice: the backup `latest` names, what prune deletes, the exit code and
+//! the message.
+
+use crate::common;
+
+use common::decoys::Decoys;
+use common::*;
+use serde_json::Value;
+
+/// Copies `backup` and its manifest to a backup taken at `at`, as a run on
+/// this machine at that time would have named and recorded it; returns the
+/// copy's file name.
+fn copy_taken_at(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let name = format!("backup-local-{}.sql", at.format("%Y%m%d-%H%M"));
+    std::fs::copy(sb.backups().join(backup), sb.backups().join(&name)).unwrap();
+    let mut m: Value = manifest_for(sb, backup);
+    m["created_at"] = at.to_rfc3339().into();
+    m["file"]["name"] = name.clone().into();
+    let stem = name.split(".sql").next().unwrap();
+    std::fs::write(
+        sb.backups().join(format!("{stem}.manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    name
+}
+
+/// A laptop whose clock ran 40 minutes fast took a backup (within the hour
+/// the manifest check allows); NTP then set the clock right, rows were
+/// written, and a new backup was taken. That new backup is the only one
+/// holding the new rows: `restore latest` must restore it, and prune's
+/// "newest verified backup is never deleted" must keep it. Today `latest`
+/// is the backup dated 40 minutes ahead, so `restore latest` silently
+/// drops the rows, and `prune --keep-within 0d --keep-daily 1` deletes the
+/// backup just taken.
+#[test]
+fn the_backup_taken_after_the_clock_was_set_back_is_latest_and_never_pruned() {
+    let (sb, first) = sandbox_with_a_backup();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let ahead = copy_taken_at(&sb, &first, fast);
+    sb.execute_sql(
+        "INSERT INTO companies (name, timezone) VALUES ('Written After The Clock Fix', 'UTC');",
+    );
+    let backup = sb.xtask(&["backup", "local"]);
+    if !backup.ok {
+        // Refusing to take a backup older than one on disk is a fix too,
+        // if it says why.
+        assert!(
+            backup.stderr.contains(&ahead) && backup.stderr.contains("clock"),
+            "a backup refused for a later-dated one must name it and the clock:\n{}",
+            backup.all()
+        );
+        return;
+    }
+    let newest: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql") && *n != first && *n != ahead)
+        .collect();
+    assert_eq!(newest.len(), 1, "{:?}", sb.backup_files());
+    let newest = &newest[0];
+
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains(newest.as_str()),
+        "`restore latest` must restore {newest}, the backup just taken (the only one with the \
+         rows written since), not {ahead}, dated 40 minutes ahead by a fast clock:\n{}",
+        plan.all()
+    );
+
+    let prune = sb.xtask(&["prune", "--keep-within", "0d", "--keep-daily", "1", "--yes"]);
+    prune.assert_ok();
+    assert!(
+        sb.backups().join(newest).exists(),
+        "prune deleted {newest}, the backup just taken and the only one with the newest rows:\n{}",
+        prune.all()
+    );
+    assert_eq!(decoys.hashes(), before, "a decoy outside backups/ changed");
+}
+
+/// `--at` with more digits than a 64-bit number holds is bad input (exit
+/// 2, README "Exit codes"), refused naming `--at` and the forms it takes,
+/// as `--at garbage` is. Today it is exit 1 with "the number is too large:
+/// number too large to fit in target type", which names neither.
+#[test]
+fn an_at_of_too_many_digits_is_bad_input_naming_at() {
+    let sb = Sandbox::new();
+    for cmd in [
+        &["time-travel", "info", "staging", "--at"][..],
+        &["time-travel", "restore", "staging", "--dry-run", "--at"][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("99999999999999999999");
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("--at") && run.stderr.contains("RFC 3339"),
+            "{args:?}: the refusal names --at and the forms it takes:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// RFC 3339 allows a leap second (`:60`); chrono reads `09:29:60Z` on any
+/// day, the tool formats it back as `…:60.000Z`, and wrangler refuses that
+/// (`Invalid timestamp`) after the identity check and the bookmark read
+/// have already asked D1. README: `--at` is checked before wrangler runs.
+/// Without credentials, wrangler never runs, so the refusal seen must be
+/// the tool's own, naming `--at`, not a credentials error for a time
+/// printed as `…:60.000Z`.
+#[test]
+fn an_at_on_a_leap_second_is_refused_before_wrangler_runs() {
+    let sb = Sandbox::new();
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = format!("{}:60Z", hour_ago.format("%Y-%m-%dT%H:%M"));
+    for cmd in [
+        &["time-travel", "info", "staging", "--at"][..],
+        &["time-travel", "restore", "staging", "--dry-run", "--at"][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push(&at);
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("--at") && !run.stderr.contains(":60.000Z"),
+            "{args:?}: {at} must be refused by the tool, naming --at, before wrangler is asked \
+             for the time {}:\n{}",
+            at.replace(":60Z", ":60.000Z"),
+            run.all()
+        );
+    }
+}
+
+/// Every time `status` prints is UTC and says so (`last Time Travel restore
+/// 2026-12-01 13:11 UTC`, the restore plan's `taken … UTC`), except the
+/// last drill's, which the drill log writes in UTC and status prints as a
+/// bare `2026-12-02 01:40`: read as local time by an operator in
+/// St. John's or Kiritimati, it is hours off.
+#[test]
+fn status_says_the_last_drills_time_is_utc() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.xtask(&["drill", "--from", "local", "--to", "local", "--yes"])
+        .assert_ok();
+    let run = sb.xtask(&["status", "--env", "local"]);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("last drill"))
+        .unwrap_or_else(|| panic!("no last drill line:\n{}", run.all()))
+        .to_owned();
+    assert!(
+        line.contains("UTC"),
+        "the drill's time is printed without its zone: {line:?}\n{}",
+        run.all()
+    );
+}
+
+/// Two machines back prod up in the same minute (the scheduled job at
+/// 03:17 and an operator's `backup prod --upload`): each names its backup
+/// `backup-prod-…-0317.sql`, as neither has the other's manifest, and both
+/// upload to `prod/<yyyy>/<mm>/` of one bucket. The second upload must not
+/// replace the first machine's offsite copy, whose local file went with its
+/// runner; today its PUT goes over it, and the first backup is gone from
+/// R2.
+#[test]
+fn an_upload_never_replaces_another_machines_backup_of_the_same_minute() {
+    use common::remote::*;
+    const BUCKET: &str = "qbtime-d1-backups";
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    // Machine A: a backup, uploaded; then its runner, and its backups/, go.
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.ends_with(&name))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} was not uploaded: {:?}",
+                remote.server.r2_keys(BUCKET)
+            )
+        });
+    let first = remote.server.r2_object(BUCKET, &key).unwrap();
+    let a = manifest_for(sb, &name);
+    let stem = name.split(".sql").next().unwrap().to_owned();
+    let aside = tempfile::tempdir().unwrap();
+    for f in sb.backup_files() {
+        if f.starts_with(&stem) {
+            std::fs::rename(sb.backups().join(&f), aside.path().join(&f)).unwrap();
+        }
+    }
+
+    // Machine B, the same minute: prod has a row more; its backup takes the
+    // same name, as B's backups/ holds no manifest of that minute.
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO companies (name, timezone) VALUES ('Machine B', 'UTC')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let b_name = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.starts_with("backup-prod-") && !f.ends_with(".json"))
+        .unwrap();
+    let b_stem = b_name.split(".sql").next().unwrap().to_owned();
+    if b_stem != stem {
+        // Another minute: name it as B would have in A's minute.
+        let ext = b_name.strip_prefix(&b_stem).unwrap().to_owned();
+        std::fs::rename(
+            sb.backups().join(&b_name),
+            sb.backups().join(format!("{stem}{ext}")),
+        )
+        .unwrap();
+        let mpath = |s: &str| sb.backups().join(format!("{s}.manifest.json"));
+        let mut m: Value =
+            serde_json::from_str(&std::fs::read_to_string(mpath(&b_stem)).unwrap()).unwrap();
+        m["file"]["name"] = format!("{stem}{ext}").into();
+        m["created_at"] = a["created_at"].clone();
+        std::fs::remove_file(mpath(&b_stem)).unwrap();
+        std::fs::write(mpath(&stem), serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    }
+    let b_file = format!("{stem}{}", b_name.strip_prefix(&b_stem).unwrap());
+    let upload = remote.xtask(home.path(), &["upload", &b_file, "--env", "prod"]);
+    let now_there = remote
+        .server
+        .r2_object(BUCKET, &key)
+        .map(|b| sha256_hex(&b));
+    assert_eq!(
+        now_there,
+        Some(sha256_hex(&first)),
+        "the upload of machine B's {b_file} replaced machine A's offsite copy \
+         r2://{BUCKET}/{key} (sha256 of the object now, then before):\n{}",
+        upload.all()
+    );
+}
