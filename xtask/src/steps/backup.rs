@@ -1866,12 +1866,14 @@ mod tests {
         let (lock, _) = BackupLock::acquire(dir.path(), "backup local").unwrap();
         let claimed = claim_name(partial, &names, &lock).unwrap();
         assert_eq!(claimed, names.candidate(3));
-        // Until its manifest is written, the lock names the file it took.
-        let held = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
-        assert!(
-            held.contains(&format!(r#""placing":"{}""#, file_name(&claimed))),
-            "{held}"
-        );
+        // Until its manifest is written, the lock names the file it took:
+        // its name, and the very file (the rename keeps its inode).
+        let held: crate::edge::lock::Holder =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap())
+                .unwrap();
+        let placing = held.placing.expect("the lock names the file");
+        assert_eq!(placing.name, file_name(&claimed));
+        assert!(placing.is(&std::fs::symlink_metadata(&claimed).unwrap()));
         assert_eq!(
             std::fs::read_to_string(names.candidate(1)).unwrap(),
             "first"
