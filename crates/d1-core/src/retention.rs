@@ -125,6 +125,9 @@ pub enum Reason {
     Monthly(String),
     Protected(String),
     NothingVerified,
+    /// Dated after the clock that decides: it cannot be placed among the
+    /// others, so it is kept, and the others are judged without it.
+    Ahead,
 }
 
 impl fmt::Display for Reason {
@@ -144,6 +147,10 @@ impl fmt::Display for Reason {
             Reason::NothingVerified => {
                 f.write_str("the environment has no verified backup, so nothing is deleted")
             }
+            Reason::Ahead => f.write_str(
+                "dated after this machine's clock (the clock that took it ran fast, or this \
+                 one is behind): kept, and the others judged without it",
+            ),
         }
     }
 }
@@ -162,7 +169,18 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Vec<BTreeSet<Reason>> {
     let mut keep: Vec<BTreeSet<Reason>> = vec![BTreeSet::new(); candidates.len()];
-    let order = newest_first(candidates);
+    // A backup dated after now was taken by a clock that ran fast (or this
+    // one is behind): taken as the newest, it would have the backup taken
+    // since, after the clock was set right, deleted as an older one.
+    for (i, c) in candidates.iter().enumerate() {
+        if c.created_at > now {
+            keep[i].insert(Reason::Ahead);
+        }
+    }
+    let order: Vec<usize> = newest_first(candidates)
+        .into_iter()
+        .filter(|&i| candidates[i].created_at <= now)
+        .collect();
     match order
         .iter()
         .find(|&&i| candidates[i].whole && candidates[i].good)
@@ -211,14 +229,14 @@ fn keep_recent(
 ) {
     if let Some(within) = policy.keep_within {
         for (i, c) in candidates.iter().enumerate() {
-            if within.holds(c.created_at, now) {
+            if c.created_at <= now && within.holds(c.created_at, now) {
                 keep[i].insert(Reason::Within(within.to_string()));
             }
         }
     }
     let window = policy.window(now);
     for (i, c) in candidates.iter().enumerate() {
-        if c.protected && window.holds(c.created_at, now) {
+        if c.protected && c.created_at <= now && window.holds(c.created_at, now) {
             keep[i].insert(Reason::Protected(window.to_string()));
         }
     }
@@ -359,6 +377,27 @@ mod tests {
         // 0d is a policy: nothing is kept for its age, the newest still is.
         let p = policy(Some("0d"), None, None, None);
         assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, false, true]);
+    }
+
+    /// atkAV: a backup dated after now (a clock that ran fast, since set
+    /// right) is kept, and is not the newest: the backup taken after the
+    /// clock was set right is, and its day's.
+    #[test]
+    fn a_backup_dated_after_now_is_kept_and_never_taken_for_the_newest() {
+        let cs = [
+            full("2026-11-24T11:00:00Z"),
+            full("2026-11-24T12:40:00Z"), // 40 minutes ahead
+            full("2026-11-24T11:59:00Z"), // taken now, after the fix
+        ];
+        let p = policy(Some("0d"), Some(1), None, None);
+        let reasons = decide(&p, &cs, at("2026-11-24T12:00:00Z"));
+        assert_eq!(reasons[1], BTreeSet::from([Reason::Ahead]));
+        assert!(reasons[2].contains(&Reason::Newest), "{reasons:?}");
+        assert!(
+            reasons[2].contains(&Reason::Daily("2026-11-24".into())),
+            "{reasons:?}"
+        );
+        assert!(reasons[0].is_empty(), "{reasons:?}");
     }
 
     #[test]

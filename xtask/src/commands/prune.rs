@@ -195,9 +195,12 @@ fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String,
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(entries[i].manifest.created_at));
     let mut settled: BTreeSet<String> = BTreeSet::new();
+    let now = Utc::now();
     for i in order {
         let (env, candidate) = &mut backups[i];
-        if !(candidate.whole && candidate.good) {
+        // One dated after now is kept whatever it holds, and is not the
+        // newest (retention's `Ahead`).
+        if !(candidate.whole && candidate.good) || candidate.created_at > now {
             continue;
         }
         let checked = if settled.contains(env.as_str()) {

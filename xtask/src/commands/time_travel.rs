@@ -11,7 +11,7 @@
 //! before and after the restore, so the undo survives a lost terminal.
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Timelike as _, Utc};
 use xshell::Shell;
 
 use crate::config::environment::{Environment, Environments, Location};
@@ -94,19 +94,34 @@ fn remote<'a>(word: &str, envs: &'a Environments) -> Result<&'a Environment> {
 pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let text = text.trim();
     let parsed = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        let n: i64 = text.parse().context("the number is too large")?;
-        let ms = if text.len() >= 13 { n } else { n * 1000 };
-        DateTime::from_timestamp_millis(ms)
+        // A number too large for any time is no time, as a word is not.
+        let ms = text.parse::<i64>().ok().and_then(|n| {
+            if text.len() >= 13 {
+                Some(n)
+            } else {
+                n.checked_mul(1000)
+            }
+        });
+        ms.and_then(DateTime::from_timestamp_millis)
     } else {
         DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| t.with_timezone(&Utc))
     };
+    if parsed.is_some_and(|at| at.nanosecond() >= 1_000_000_000) {
+        // RFC 3339 allows a leap second (`:60`), chrono reads it on any
+        // day, and wrangler refuses it once D1 has been asked the rest.
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--at {text:?} is a leap second (:60), which D1 does not take: give the second \
+             before (:59) or the next minute"
+        );
+    }
     let Some(at) = parsed else {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "--at {text:?} is not a time: give RFC 3339 with a zone, like 2026-11-24T09:30:00Z, \
-             or Unix seconds"
+             or Unix seconds (milliseconds if 13 digits)"
         );
     };
     if at > now {
@@ -548,6 +563,9 @@ mod tests {
             ("2026-11-24 09:30", "not a time"),
             ("2026-11-25T00:00:00Z", "in the future"),
             ("2026-10-01T00:00:00Z", "more than 30 days"),
+            ("99999999999999999999", "not a time"),
+            ("9999999999999999", "not a time"),
+            ("2026-11-24T09:29:60Z", "leap second"),
         ] {
             let err = parse_time(bad, now()).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");

@@ -232,7 +232,7 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
         .iter()
         .filter(|e| e.manifest.environment == env && e.is_whole())
         .collect();
-    let (chosen, passed_over) = newest_verified(&whole);
+    let (chosen, passed_over) = newest_verified(&whole, chrono::Utc::now());
     if let Some(chosen) = chosen {
         // Passing over a newer backup is said, never done quietly.
         for (newer, why) in passed_over {
@@ -259,9 +259,16 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
 /// recorded as verified good whose file is still the bytes that were
 /// verified (hashed: a file replaced by one of the same size is not), and
 /// each newer one passed over with why.
-pub fn newest_verified<'a>(whole: &[&'a Entry]) -> (Option<&'a Entry>, Vec<(&'a Entry, String)>) {
+pub fn newest_verified<'a>(
+    whole: &[&'a Entry],
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Option<&'a Entry>, Vec<(&'a Entry, String)>) {
     let mut passed_over = Vec::new();
     for &e in whole {
+        if let Some(why) = dated_ahead(e, now) {
+            passed_over.push((e, why));
+            continue;
+        }
         if !e.is_verified_good() {
             passed_over.push((e, e.verified().to_owned()));
             continue;
@@ -274,15 +281,40 @@ pub fn newest_verified<'a>(whole: &[&'a Entry]) -> (Option<&'a Entry>, Vec<(&'a 
     (None, passed_over)
 }
 
+/// Why `e` is not taken for newer than the others, if it is dated after
+/// `now`: the clock that took it ran fast (or this one is behind), and a
+/// backup taken since the clock was set right, dated earlier, holds more.
+fn dated_ahead(e: &Entry, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    (e.manifest.created_at > now).then(|| {
+        format!(
+            "dated {}, after this machine's clock ({}): the clock that took it ran fast, or \
+             this one is behind",
+            e.manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            now.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    })
+}
+
 /// The newest whole backup of `env`, verified or not (what `verify latest:ENV` checks).
 pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
-    entries
-        .iter()
-        .find(|e| e.manifest.environment == env && e.is_whole())
-        .map(|e| e.file.clone())
-        .with_context(|| {
-            format!("no full backup of {env}; take one with `cargo xtask backup {env}`")
-        })
+    let now = chrono::Utc::now();
+    let whole = || {
+        entries
+            .iter()
+            .filter(|e| e.manifest.environment == env && e.is_whole())
+    };
+    let chosen = whole().find(|e| dated_ahead(e, now).is_none());
+    for newer in whole().take_while(|e| chosen.is_none_or(|c| !std::ptr::eq(*e, c))) {
+        if let Some(why) = dated_ahead(newer, now) {
+            crate::warn!(
+                "latest:{env} passes over {}: it is {why}",
+                newer.manifest.file.name
+            );
+        }
+    }
+    chosen.map(|e| e.file.clone()).with_context(|| {
+        format!("no full backup of {env}; take one with `cargo xtask backup {env}`")
+    })
 }
 
 /// Which backup `latest` means to a command.

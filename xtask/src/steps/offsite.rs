@@ -420,10 +420,26 @@ impl Index {
     /// A file by name, or `latest`: the newest whole copy verified good.
     pub fn find(&self, which: &str) -> Result<&IndexEntry> {
         if which == "latest" {
-            return self
-                .backups
-                .iter()
-                .find(|e| e.whole && e.verified == "good")
+            // Newest first whatever order the index (anyone's to write)
+            // lists them in; one dated after now is passed over, as
+            // `latest` passes over a local one.
+            let now = Utc::now();
+            let mut good: Vec<&IndexEntry> = { self.backups.iter() }
+                .filter(|e| e.whole && e.verified == "good")
+                .collect();
+            good.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+            for ahead in good.iter().take_while(|e| e.created_at > now) {
+                crate::warn!(
+                    "offsite latest passes over {}: it is dated {}, after this machine's clock \
+                     ({}): the clock that took it ran fast, or this one is behind",
+                    ahead.file,
+                    ahead.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    now.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+            return good
+                .into_iter()
+                .find(|e| e.created_at <= now)
                 .with_context(|| {
                     format!(
                         "no verified full backup of {} is offsite; `cargo xtask offsite list --env {}` \
@@ -720,6 +736,9 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
         "  wrangler     {}",
         target.cmds.r2_put(target.bucket(), &key, file)
     );
+    crate::say!(
+        "  first        refuse if its key or its manifest's holds another backup of that name"
+    );
     crate::say!("  check        download it again and compare SHA-256 and size");
     if !manifest.is_age_sealed() && target.env.is_production() {
         crate::warn!(
@@ -790,6 +809,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         ))
     };
 
+    refuse_another_backup(target, file, [&key, &manifest_key])?;
     target
         .put_checked(file, &key, Kept::SameBytes)
         .map_err(failed)?;
@@ -838,6 +858,67 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         target.bucket()
     );
     Ok(())
+}
+
+/// Refuses, before anything is put, an upload whose keys (the backup's,
+/// its manifest's) already hold another backup: two machines that back an
+/// environment up in the same minute give their backups one name (each
+/// claims names only in its own backup directory), and a PUT would replace
+/// the other's offsite copy, whose local file may have gone with its
+/// runner. What an earlier upload of this same backup left there (killed
+/// after its PUT, or cut short: the start of this backup's bytes) is this
+/// backup's, and goes on.
+fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> Result<()> {
+    let manifest_path = manifest::manifest_path(file);
+    let [key, manifest_key] = keys;
+    for (key, ours, kept) in [
+        (manifest_key, manifest_path.as_path(), Kept::SameBackup),
+        (key, file, Kept::SameBytes),
+    ] {
+        let Some(there) = target.download(key, &file_name(ours))? else {
+            continue;
+        };
+        let ours_cut_short = matches!(kept, Kept::SameBytes) && starts(ours, there.path())?;
+        if !ours_cut_short && !kept.takes(ours, there.path())? {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to upload {}: r2://{}/{key} already holds another backup of that name \
+                 (another machine backed {} up in the same minute, or someone put it there), and \
+                 the upload would replace it. Nothing was uploaded. Take a new backup, whose \
+                 name differs, and upload that; or fetch the other one to compare \
+                 (`cargo xtask offsite fetch {} --env {}`)",
+                file.display(),
+                target.bucket(),
+                target.env.name,
+                file_name(file),
+                target.env.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file `part` holds the first bytes of `whole` (all of them
+/// included).
+fn starts(whole: &Path, part: &Path) -> Result<bool> {
+    use std::io::Read as _;
+    let open = |p: &Path| {
+        std::fs::File::open(p)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("cannot read {}", p.display()))
+    };
+    let (mut whole, mut part) = (open(whole)?, open(part)?);
+    let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = part.read(&mut b)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        // `whole` ending first is no start of it.
+        if whole.read_exact(&mut a[..n]).is_err() || a[..n] != b[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// The index's entry for an uploaded backup, from its manifest.
@@ -915,6 +996,29 @@ pub fn newest_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy cut short is the start of the backup; another backup, or a
+    /// longer file, is not.
+    #[test]
+    fn a_copy_cut_short_is_told_from_another_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let whole: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let ours = write("ours", &whole);
+        assert!(starts(&ours, &write("cut", &whole[..70_000])).unwrap());
+        assert!(starts(&ours, &write("same", &whole)).unwrap());
+        assert!(starts(&ours, &write("empty", b"")).unwrap());
+        let mut other = whole[..70_000].to_vec();
+        other[69_999] ^= 1;
+        assert!(!starts(&ours, &write("other", &other)).unwrap());
+        let mut longer = whole.clone();
+        longer.push(0);
+        assert!(!starts(&ours, &write("longer", &longer)).unwrap());
+    }
     use chrono::TimeZone;
 
     fn at(day: u32) -> DateTime<Utc> {
@@ -1102,6 +1206,15 @@ mod tests {
         assert_eq!(files, ["d.sql", "c.sql", "b.sql", "a.sql"]);
         // latest skips the bad one and the partial one.
         assert_eq!(index.find("latest").unwrap().file, "b.sql");
+        // Whatever order the index lists them in; and one dated after now
+        // (a clock that ran fast) is passed over.
+        let mut other = index.clone();
+        other.backups.reverse();
+        assert_eq!(other.find("latest").unwrap().file, "b.sql");
+        let mut ahead = entry("e.sql", 1, true, true);
+        ahead.created_at = Utc::now() + Duration::minutes(40);
+        other.backups.push(ahead);
+        assert_eq!(other.find("latest").unwrap().file, "b.sql");
         assert_eq!(index.find("backups/a.sql").unwrap().file, "a.sql");
         assert!(
             index

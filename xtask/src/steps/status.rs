@@ -216,10 +216,11 @@ pub fn environment_status(
         .collect();
     // The newest verified backup's file is hashed: one replaced by a file
     // of the same size is not counted, and makes the environment fail.
-    let (newest, passed_over) = crate::edge::inventory::newest_verified(&whole);
+    let (newest, passed_over) = crate::edge::inventory::newest_verified(&whole, now);
+    // A backup dated after now is passed over for its date, not its bytes.
     let changed = passed_over
         .iter()
-        .find(|(e, _)| e.is_verified_good())
+        .find(|(e, _)| e.is_verified_good() && e.manifest.created_at <= now)
         .map(|(e, _)| e.manifest.file.name.clone());
     let stale = match (max_age, newest) {
         (None, _) => false,
@@ -289,7 +290,8 @@ impl EnvStatus {
             None => "-".to_owned(),
         };
         let drill = match &self.last_drill {
-            Some(d) => format!("{} → {}, {} ({})", d.date, d.to, d.result, d.backup),
+            // The log writes it in UTC, and says so only in its header.
+            Some(d) => format!("{} UTC → {}, {} ({})", d.date, d.to, d.result, d.backup),
             None => "none recorded".to_owned(),
         };
         let time_travel = match &self.last_time_travel_restore {

@@ -532,8 +532,11 @@ fn an_upload_killed_after_its_object_landed_can_be_run_again_under_a_bucket_lock
         .process_group(0)
         .spawn()
         .unwrap();
-    // The read-back of the backup's object: it is stored.
-    wait_for_request(&remote, &mut upload, 0, |r| {
+    // The read-back of the backup's object, after its PUT: it is stored.
+    let put = wait_for_request(&remote, &mut upload, 0, |r| {
+        r.starts_with("PUT") && r.contains("/objects/") && r.contains(&name)
+    });
+    wait_for_request(&remote, &mut upload, put, |r| {
         r.starts_with("GET") && r.contains("/objects/") && r.contains(&name)
     });
     kill_group(&mut upload);
