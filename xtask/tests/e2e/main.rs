@@ -26,6 +26,7 @@ mod hostile_backups;
 mod hostile_config;
 mod hostile_dumps;
 mod hostile_lock_records;
+mod hostile_machine;
 mod hostile_manifest_trust;
 mod hostile_messages;
 mod hostile_printing;
