@@ -257,3 +257,133 @@ fn an_upload_never_replaces_another_machines_backup_of_the_same_minute() {
         upload.all()
     );
 }
+
+/// rvAN: a backup dated after now is "not the newest" everywhere today's
+/// fix reached (`latest`, prune, status's freshness, status's "changed
+/// since verified"), but status's `newest_is_bad` still reads the first
+/// backup by date. A laptop whose clock ran 40 minutes fast took a backup
+/// that failed verification; the clock was set right and the backup
+/// before it is good, fresh, and what `restore latest` restores. status
+/// calls the fast-clock backup "newest backup … BAD" and fails (the
+/// scheduled `status -q` pages someone), while every other command says
+/// it is not the newest.
+#[test]
+fn status_never_fails_for_a_bad_backup_dated_after_now_that_latest_passes_over() {
+    let (sb, first) = sandbox_with_a_backup();
+    let ahead = copy_taken_at(
+        &sb,
+        &first,
+        chrono::Utc::now() + chrono::Duration::minutes(40),
+    );
+    let stem = ahead.split(".sql").next().unwrap();
+    let path = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["verification"]["outcome"] = "bad".into();
+    m["verification"]["failed"] = serde_json::json!(["row counts: companies 3, expected 4"]);
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains(first.as_str()),
+        "latest is the backup before the fast clock's:\n{}",
+        plan.all()
+    );
+    let status = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        status.ok && !status.all().contains(&format!("{ahead}: BAD")),
+        "status fails calling {ahead}, dated 40 minutes after now, the newest backup and BAD, \
+         while `latest` is {first}, verified and fresh:\n{}",
+        status.all()
+    );
+}
+
+/// rvAN: the clock of the machine that runs the tool is set back by a day
+/// (a dead RTC battery, a VM restored from a snapshot): every backup on
+/// disk is now "from the future". Nothing may be deleted, and `latest`
+/// must fail saying the clock, not that there is no backup at all, nor
+/// advise taking the backups out of backups/.
+#[test]
+fn a_clock_set_back_a_day_neither_prunes_nor_says_there_is_no_backup() {
+    let (sb, first) = sandbox_with_a_backup();
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let a = copy_taken_at(&sb, &first, tomorrow);
+    let b = copy_taken_at(&sb, &first, tomorrow + chrono::Duration::minutes(5));
+    let stem = first.split(".sql").next().unwrap();
+    std::fs::remove_file(sb.backups().join(&first)).unwrap();
+    std::fs::remove_file(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
+    let before = sb.backup_files();
+
+    let prune = sb.xtask(&["prune", "--keep-within", "0d", "--keep-daily", "1", "--yes"]);
+    assert_eq!(
+        sb.backup_files(),
+        before,
+        "prune deleted backups dated after a clock set back:\n{}",
+        prune.all()
+    );
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    let verify = sb.xtask(&["verify", "latest:local"]);
+    for run in [&plan, &verify] {
+        assert!(
+            !run.ok
+                && run.all().contains("clock")
+                && !run.all().contains("no full backup of local;")
+                && !run.all().contains("move the backup and its manifest out"),
+            "with {a} and {b} on disk, both dated a day after this machine's clock, `latest` \
+             must fail naming the clock, neither saying there is no backup nor advising to move \
+             them out of backups/:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// rvAN: the only backup of local is verified good but dated 30 minutes
+/// after now (this machine's clock was set back since it was taken).
+/// `restore latest` refuses it, as it should, but says "no full backup of
+/// local has passed verification" and advises `cargo xtask verify` on it:
+/// it has passed, and verifying it again changes nothing. The refusal
+/// must name the clock and not send the operator to verify.
+#[test]
+fn latest_refusing_a_verified_backup_dated_after_now_does_not_call_it_unverified() {
+    let (sb, first) = sandbox_with_a_backup();
+    let ahead = copy_taken_at(
+        &sb,
+        &first,
+        chrono::Utc::now() + chrono::Duration::minutes(30),
+    );
+    let stem = first.split(".sql").next().unwrap();
+    std::fs::remove_file(sb.backups().join(&first)).unwrap();
+    std::fs::remove_file(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
+    assert_eq!(manifest_for(&sb, &ahead)["verification"]["outcome"], "good");
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    assert!(!plan.ok, "{}", plan.all());
+    assert!(
+        plan.stderr.contains("clock")
+            && !plan.stderr.contains("has passed verification")
+            && !plan.stderr.contains("check it with `cargo xtask verify"),
+        "{ahead} passed verification; the refusal must say its date is after the clock, not \
+         that it is unverified:\n{}",
+        plan.all()
+    );
+}

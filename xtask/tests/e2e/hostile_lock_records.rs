@@ -101,3 +101,90 @@ fn a_planted_lock_never_has_the_next_run_delete_a_hand_dump_named_like_a_backup(
     );
     assert_eq!(std::fs::read(&hand).unwrap(), bytes);
 }
+
+/// rvAN: `told` checks that the backup it names as the way back is a
+/// backup in backups/ with its manifest, but not that it is a backup of
+/// the environment the record names. A run killed while loading into
+/// staging took its safety backup *of staging*, and a migration's
+/// pre-migration backup is of the database migrated: an honest lock never
+/// names another environment's backup. A planted lock naming the local
+/// development backup has the next run hand the operator a replacing
+/// restore of dev data into staging, worded as "the safety backup taken
+/// before it" (and as "the pre-migration backup").
+#[test]
+fn a_stale_lock_never_offers_another_environments_backup_as_the_way_back() {
+    let (sb, local) = sandbox_with_a_backup();
+    assert_eq!(manifest_for(&sb, &local)["environment"], "local");
+    for doing in [
+        serde_json::json!({
+            "kind": "loading",
+            "env": "staging",
+            "backup": "backup-prod-20261201-0300.sql",
+            "safety": local,
+        }),
+        serde_json::json!({ "kind": "migrating", "env": "staging", "backup": local }),
+    ] {
+        plant_stale_lock(
+            &sb,
+            serde_json::json!({
+                "pid": 999_999,
+                "started_at": started_an_hour_ago(),
+                "command": "restore into staging",
+                "doing": doing,
+            }),
+        );
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        assert!(
+            run.stderr.contains("gone without releasing it"),
+            "the stale lock is reported:\n{}",
+            run.all()
+        );
+        let offered = run
+            .all()
+            .lines()
+            .any(|l| l.contains(&local) && l.contains("--to staging"));
+        assert!(
+            !offered,
+            "a planted lock ({doing}) has the next run offer {local}, a backup of local, as \
+             the way back for staging:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// rvAN: a Time Travel run writes its `started` line (environment,
+/// `restore_to`, `bookmark_before`) to backups/time-travel.jsonl before it
+/// records the same bookmarks in the lock. A lock whose bookmarks have
+/// D1's shape but are in no journal line is not a record of this tool's
+/// run, yet the next run repeats its `undo` as the bookmark that "undoes
+/// it": the operator restores prod to a point the planted lock chose.
+#[test]
+fn a_stale_lock_never_tells_a_bookmark_the_journal_never_recorded_as_the_undo() {
+    let (sb, _) = sandbox_with_a_backup();
+    let undo = "00000085-0000024c-00004c6d-0123456789abcdef0123456789abcdef";
+    let to = "00000084-00000001-00004c6d-fedcba9876543210fedcba9876543210";
+    assert!(!sb.backups().join("time-travel.jsonl").exists());
+    plant_stale_lock(
+        &sb,
+        serde_json::json!({
+            "pid": 999_999,
+            "started_at": started_an_hour_ago(),
+            "command": "time-travel restore prod",
+            "doing": { "kind": "time_travel", "env": "prod", "to": to, "undo": undo },
+        }),
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("gone without releasing it"),
+        "the stale lock is reported:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains(undo),
+        "a planted lock's bookmark, recorded in no line of the Time Travel journal, is told \
+         as the one that undoes a restore of prod:\n{}",
+        run.all()
+    );
+}

@@ -844,3 +844,46 @@ fn a_manifest_fetched_beside_a_file_already_here_must_describe_that_file() {
         run.all()
     );
 }
+
+/// rvAN: `upload` reads the keys it is about to put, to refuse another
+/// machine's backup of the same name (atkAV). Run again on a backup whose
+/// manifest a `verify` has changed since its upload, the manifest under
+/// its key is this backup's (it is put after the backup's bytes, so the
+/// bytes under the backup's key were put, and read back, by that upload),
+/// yet the upload still downloads the whole backup object first, then puts
+/// it and downloads it again to compare: a 5 GB backup costs 10 GB of
+/// downloads. The upload must go through, leave nothing in backups/, and
+/// read the backup object back once.
+#[test]
+fn an_upload_run_again_after_a_verify_reads_the_backup_object_back_once() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let file = remote.sb.backups().join(&name);
+    remote
+        .xtask(home.path(), &["verify", file.to_str().unwrap()])
+        .assert_ok();
+    let from = remote.server.requests().len();
+    let again = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    again.assert_ok();
+    let leftovers: Vec<String> = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with('.') && f != ".lock")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}\n{}", again.all());
+    let reads: Vec<String> = remote.server.requests()[from..]
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/objects/") && r.contains(&name))
+        .cloned()
+        .collect();
+    assert!(
+        reads.len() <= 1,
+        "the second upload of {name} downloaded its object {} times: {reads:#?}\n{}",
+        reads.len(),
+        again.all()
+    );
+}
