@@ -80,12 +80,21 @@ impl fmt::Display for DumpError {
                 f.write_str("D1 Export error: cannot export databases with Virtual Tables (fts5)")
             }
             DumpError::Sqlite(e) => write!(f, "{e}"),
-            DumpError::Io(e) => write!(f, "{e}"),
+            // Its cause (a full disk, say) is the source, for a caller to
+            // tell from the error chain.
+            DumpError::Io(_) => f.write_str("cannot write the dump"),
         }
     }
 }
 
-impl std::error::Error for DumpError {}
+impl std::error::Error for DumpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DumpError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<rusqlite::Error> for DumpError {
     fn from(e: rusqlite::Error) -> Self {

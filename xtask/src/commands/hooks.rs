@@ -23,7 +23,7 @@ pub fn run(sh: &Shell, project: &Project, command: &HooksCommand) -> Result<()> 
 }
 
 fn install(sh: &Shell, project: &Project) -> Result<()> {
-    let top = git::work_tree(sh, &project.config_dir).with_context(|| {
+    let top = git::work_tree(sh, &project.config_dir)?.with_context(|| {
         format!(
             "{} is not inside a git repository",
             project.config_dir.display()

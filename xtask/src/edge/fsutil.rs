@@ -384,6 +384,24 @@ pub fn rename_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
     fs::remove_file(from)
 }
 
+/// Whether `e` comes from a full disk, a full quota, or a file-size limit
+/// (`ulimit -f`, EFBIG): a write that could not be made for want of room.
+pub fn disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::QuotaExceeded
+                    | io::ErrorKind::FileTooLarge
+            ) || matches!(
+                io.raw_os_error(),
+                Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+            )
+        })
+    })
+}
+
 /// Flushes a file's contents to disk.
 pub fn sync_file(path: &Path) -> Result<()> {
     File::open(path)

@@ -20,15 +20,49 @@ pub enum Ignored {
     NotInRepository,
 }
 
-/// The git work tree that contains `dir` (or its nearest existing ancestor).
-pub fn work_tree(sh: &Shell, dir: &Path) -> Option<PathBuf> {
-    let existing = dir.ancestors().find(|p| p.is_dir())?;
-    let out = cmd!(sh, "git -C {existing} rev-parse --show-toplevel")
+/// The git work tree that contains `dir` (or its nearest existing
+/// ancestor); `None` when it is in none. When git cannot be run (not on
+/// PATH), a directory with a `.git` above it is a checkout all the same,
+/// and that is an error: the guards that keep backups out of git cannot
+/// ask it, and must not take "no git" for "no repository".
+pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Some(existing) = dir.ancestors().find(|p| p.is_dir()) else {
+        return Ok(None);
+    };
+    let output = cmd!(sh, "git -C {existing} rev-parse --show-toplevel")
         .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()?;
-    Some(PathBuf::from(out.trim()))
+        .ignore_status()
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            let checkout = existing
+                .ancestors()
+                .find(|p| p.join(".git").symlink_metadata().is_ok());
+            return match checkout {
+                None => Ok(None),
+                Some(top) => Err(crate::exit::Exit::CouldNotRun.error(
+                    anyhow::Error::new(e).context(format!(
+                        "{} is a git checkout, but git cannot be run to check that backups \
+                         stay out of it; install git or put it on PATH. Nothing was written",
+                        top.display()
+                    )),
+                )),
+            };
+        }
+    };
+    if !output.status.success() {
+        // "not a git repository": git says so on stderr, exit 128.
+        return Ok(None);
+    }
+    // The path as git prints it, bytes and all (a checkout's path need not
+    // be UTF-8).
+    let mut top = output.stdout;
+    while top.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        top.pop();
+    }
+    Ok(Some(PathBuf::from(std::ffi::OsStr::from_bytes(&top))))
 }
 
 /// Asks `git check-ignore` whether `path` would be ignored.
@@ -36,7 +70,7 @@ pub fn check_ignored(sh: &Shell, path: &Path) -> Result<Ignored> {
     let Some(parent) = path.parent() else {
         bail!("{} has no parent directory", path.display());
     };
-    let Some(top) = work_tree(sh, parent) else {
+    let Some(top) = work_tree(sh, parent)? else {
         return Ok(Ignored::NotInRepository);
     };
     let output = cmd!(sh, "git -C {top} check-ignore -q -- {path}")
@@ -58,7 +92,7 @@ pub fn check_ignored(sh: &Shell, path: &Path) -> Result<Ignored> {
 /// Tracked files that are backups: anything tracked in the backup directory,
 /// and anything anywhere named like a backup, outside `migrations/`.
 pub fn tracked_backups(sh: &Shell, backup_dir: &Path) -> Result<Vec<String>> {
-    let Some(top) = work_tree(sh, backup_dir) else {
+    let Some(top) = work_tree(sh, backup_dir)? else {
         return Ok(Vec::new());
     };
     let mut specs: Vec<String> = BACKUP_NAME_GLOBS
@@ -89,7 +123,7 @@ pub const BACKUP_NAME_GLOBS: &[&str] = &[
 
 /// The commit the repository is at, with `-dirty` when it has changes.
 pub fn describe_commit(sh: &Shell, dir: &Path) -> Option<String> {
-    let top = work_tree(sh, dir)?;
+    let top = work_tree(sh, dir).ok().flatten()?;
     let head = cmd!(sh, "git -C {top} rev-parse HEAD")
         .quiet()
         .ignore_stderr()

@@ -237,7 +237,15 @@ pub fn export(
     let counts = d1_dump::write_dump(&db, &options, &mut out)
         .map_err(anyhow::Error::from)
         .and_then(|counts| Ok(out.flush().map(|()| counts)?))
-        .with_context(|| format!("cannot export the local D1 database {}", file.display()))?;
+        .map_err(|e| match crate::edge::fsutil::disk_full(&e) {
+            // The dump's write failed, not the database: the caller names
+            // where it was writing.
+            true => e,
+            false => e.context(format!(
+                "cannot export the local D1 database {}",
+                file.display()
+            )),
+        })?;
     Ok(counts)
 }
 
@@ -364,9 +372,25 @@ impl Loader {
         self.db
             .db()
             .execute_batch("COMMIT")
-            .context("the restore broke a foreign key; the local database was left unchanged")?;
+            .map_err(commit_failed)?;
         Ok(self.statements)
     }
+}
+
+/// Why a load's `COMMIT` failed, from SQLite's code: the deferred
+/// foreign-key check, or a write the disk had no room for (a full disk, a
+/// file-size limit: SQLite says "disk I/O error").
+fn commit_failed(e: rusqlite::Error) -> anyhow::Error {
+    let why = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => "the restore broke a foreign key",
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
+            "the local database could not be written: its disk is full, or a file-size limit \
+             (`ulimit -f`) stopped the write; free space where it lives (`.wrangler/state`) and \
+             run this again"
+        }
+        _ => "the restore could not be committed",
+    };
+    anyhow::Error::new(e).context(format!("{why}; the local database was left unchanged"))
 }
 
 impl Loader {

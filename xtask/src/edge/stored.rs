@@ -382,25 +382,13 @@ pub fn export_through_fifo<D: Drain>(
         (Err(e), Ok(_)) => Err(e),
         // The disk filled: wrangler's failure (a broken pipe) is only what
         // followed, and its output would bury the cause.
-        (Err(_), Err(sealing)) if disk_full(&sealing) => Err(sealing.context(
+        (Err(_), Err(sealing)) if crate::edge::fsutil::disk_full(&sealing) => Err(sealing.context(
             "the backup could not be written: the disk is full (wrangler stopped when its \
              output was cut). Free space in the backup directory, or choose another with \
              --backup-dir, and run it again",
         )),
         (Err(e), Err(sealing)) => Err(sealing.context(format!("{e:#}"))),
     }
-}
-
-/// Whether `e` comes from a full disk or a full quota.
-fn disk_full(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>().is_some_and(|io| {
-            matches!(
-                io.kind(),
-                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-            ) || io.raw_os_error() == Some(libc::ENOSPC)
-        })
-    })
 }
 
 /// The reader may still wait in `open()` if wrangler failed before it opened

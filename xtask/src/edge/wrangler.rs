@@ -694,6 +694,13 @@ impl Wrangler {
                 "wrangler failed ({status}) while trying to {}",
                 invocation.purpose
             );
+            if said.iter().any(|l| l.contains("EMFILE")) || captured.contains("EMFILE") {
+                message.push_str(&format!(
+                    ": it ran out of open files (EMFILE). The open-files limit is {}; wrangler \
+                     and workerd need more: raise it (`ulimit -n 4096`) and run this again",
+                    open_files_limit()
+                ));
+            }
             // `--json` mode puts wrangler's error on stdout.
             let stdout = matches!(sink, Sink::Capture)
                 .then(|| self.redactor.line(captured.trim()).into_owned());
@@ -731,6 +738,19 @@ impl Wrangler {
         // bookmark reads come before its export).
         crate::detail!("  {}", took(invocation, started));
         Ok(captured)
+    }
+}
+
+/// This process's open-files limit (`ulimit -n`), as a word.
+fn open_files_limit() -> String {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => limit.rlim_cur.to_string(),
+        _ => "unknown".to_owned(),
     }
 }
 
@@ -1004,7 +1024,18 @@ impl PrivateDir {
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        crate::edge::fsutil::create_new_private_dir(&path)?;
+        crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
+            true => e,
+            false => crate::exit::Exit::CouldNotRun.error(e.context(format!(
+                "the temporary directory {} is not a directory{}: create it, or set TMPDIR \
+                 to one that is. Nothing was run",
+                temp.display(),
+                match std::env::var_os("TMPDIR") {
+                    Some(_) => " (TMPDIR names it)",
+                    None => "",
+                }
+            ))),
+        })?;
         Ok(PrivateDir { path })
     }
 

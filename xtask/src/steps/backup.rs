@@ -939,9 +939,17 @@ fn export_local_into(
         Ok(_) => Ok(()),
         Err(_) => Err(std::io::Error::other("the export failed")),
     };
-    let sealed = sealer.finish(fed);
-    let exact = exported?;
-    Ok((Some(sealed?), exact))
+    let sealed = sealer
+        .finish(fed)
+        .map_err(|e| no_room_said(e, partial.path()));
+    match (exported, sealed) {
+        // The sealer's full disk cut the export short: it is the cause.
+        (Err(_), Err(e)) if crate::edge::fsutil::disk_full(&e) => Err(e),
+        (exported, sealed) => {
+            let exact = exported?;
+            Ok((Some(sealed?), exact))
+        }
+    }
 }
 
 /// The options the backup's verification will survey it under, as far as
@@ -1233,7 +1241,8 @@ fn export_local_file(
         format!("exporting {} from its SQLite file", env.database_name),
         partial.path().to_path_buf(),
     );
-    let counts = crate::edge::local_d1::export(file, mode, tables, out)?;
+    let counts = crate::edge::local_d1::export(file, mode, tables, out)
+        .map_err(|e| no_room_said(e, partial.path()))?;
     drop(activity);
     crate::say!(
         "  exported {} from its SQLite file, without wrangler ({:.1} s)",
@@ -1242,6 +1251,20 @@ fn export_local_file(
     );
     say_rewritten(&counts.lossless);
     Ok(counts.lossless.rewritten.into_iter().collect())
+}
+
+/// `e`, said as a full disk where it is one, naming the directory of
+/// `file` (the backup being written) to free.
+fn no_room_said(e: anyhow::Error, file: &Path) -> anyhow::Error {
+    match crate::edge::fsutil::disk_full(&e) {
+        true => e.context(format!(
+            "the backup could not be written: the disk is full, or a file-size limit \
+             (`ulimit -f`) stopped the write. Nothing was kept. Free space in {} (or choose \
+             another directory with --backup-dir) and run it again",
+            file.parent().unwrap_or(Path::new(".")).display()
+        )),
+        false => e,
+    }
 }
 
 /// Says where a native export holds values that `wrangler d1 export` would

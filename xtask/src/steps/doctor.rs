@@ -518,8 +518,10 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
 }
 
 fn hooks_check(sh: &Shell, project: &Project) -> Check {
-    let Some(top) = git::work_tree(sh, &project.config_dir) else {
-        return check("hooks", Status::Warn, "not a git repository", None);
+    let top = match git::work_tree(sh, &project.config_dir) {
+        Ok(Some(top)) => top,
+        Ok(None) => return check("hooks", Status::Warn, "not a git repository", None),
+        Err(e) => return check("hooks", Status::Fail, format!("{e:#}"), None),
     };
     let expected = crate::edge::git::HOOKS_DIR;
     match git::hooks_path(sh, &top) {
