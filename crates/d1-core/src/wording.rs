@@ -60,6 +60,24 @@ pub fn age(seconds: i64) -> String {
 }
 
 /// `812 B`, `4.2 KB`, `155.0 MB`.
+/// Why a backup dated `created_at` is not taken for newer than the others
+/// at `now`, if it is dated after it: the clock that took it ran fast, or
+/// this one is behind, and a backup taken since the clock was set right,
+/// dated earlier, holds more.
+pub fn dated_ahead(
+    created_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    (created_at > now).then(|| {
+        format!(
+            "dated {}, after this machine's clock ({}): the clock that took it ran fast, or \
+             this one is behind",
+            created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            now.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    })
+}
+
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
     if bytes < 1000 {

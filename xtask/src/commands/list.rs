@@ -74,7 +74,8 @@ pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> V
 }
 
 pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()> {
-    let rows = rows(&scan(backup_dir)?, envs, Utc::now());
+    let now = Utc::now();
+    let rows = rows(&scan(backup_dir)?, envs, now);
     if json {
         crate::out::data(&serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -101,7 +102,11 @@ pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()>
                     Some(kind) => format!("{}, {kind}", r.mode),
                     None => r.mode.clone(),
                 },
-                age(r.age_seconds),
+                // Dated after now: `latest` passes it over.
+                match r.created_at > now {
+                    true => "ahead".to_owned(),
+                    false => age(r.age_seconds),
+                },
                 size(r.bytes),
                 r.verified.clone(),
                 r.offsite.clone(),

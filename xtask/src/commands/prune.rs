@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::config::environment::Environments;
 use crate::config::project::Project;
@@ -187,7 +187,11 @@ fn policies(
 /// cannot let the last intact one be deleted. Every older one is checked
 /// by its size, so a file cut short is not kept as its day's, week's or
 /// month's backup in place of an intact one (atkAK).
-fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String, Candidate)> {
+fn candidates(
+    entries: &[Entry],
+    now: DateTime<Utc>,
+    said: &mut Vec<(bool, String)>,
+) -> Vec<(String, Candidate)> {
     let mut backups: Vec<(String, Candidate)> = entries
         .iter()
         .map(|e| (e.manifest.environment.clone(), Candidate::of(&e.manifest)))
@@ -195,7 +199,6 @@ fn candidates(entries: &[Entry], said: &mut Vec<(bool, String)>) -> Vec<(String,
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(entries[i].manifest.created_at));
     let mut settled: BTreeSet<String> = BTreeSet::new();
-    let now = Utc::now();
     for i in order {
         let (env, candidate) = &mut backups[i];
         // One dated after now is kept whatever it holds, and is not the
@@ -240,8 +243,9 @@ struct Judged<'a> {
 /// Decides, and says per database its policy and each backup's verdict.
 fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judged<'a> {
     let mut said = Vec::new();
-    let backups = candidates(entries, &mut said);
-    let verdicts = decide_all(policies, &backups, Utc::now());
+    let now = Utc::now();
+    let backups = candidates(entries, now, &mut said);
+    let verdicts = decide_all(policies, &backups, now);
     let mut doomed: Vec<&Entry> = Vec::new();
     let mut decisions = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();

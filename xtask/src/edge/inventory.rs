@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::edge::manifest_file::ManifestFile;
 use d1_core::manifest::{self, Manifest};
@@ -244,6 +244,12 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
         }
         return Ok(chosen.file.clone());
     }
+    let now = chrono::Utc::now();
+    let verified_ahead =
+        { passed_over.iter() }.find(|(e, _)| e.is_verified_good() && dated_ahead(e, now).is_some());
+    if let Some((newest, why)) = verified_ahead {
+        return Err(all_ahead(env, newest, why));
+    }
     match passed_over.first() {
         None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
         Some((newest, why)) => bail!(
@@ -281,40 +287,48 @@ pub fn newest_verified<'a>(
     (None, passed_over)
 }
 
-/// Why `e` is not taken for newer than the others, if it is dated after
-/// `now`: the clock that took it ran fast (or this one is behind), and a
-/// backup taken since the clock was set right, dated earlier, holds more.
+/// [`d1_core::wording::dated_ahead`] of a backup.
 fn dated_ahead(e: &Entry, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
-    (e.manifest.created_at > now).then(|| {
-        format!(
-            "dated {}, after this machine's clock ({}): the clock that took it ran fast, or \
-             this one is behind",
-            e.manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            now.format("%Y-%m-%d %H:%M:%S UTC")
-        )
-    })
+    d1_core::wording::dated_ahead(e.manifest.created_at, now)
 }
 
 /// The newest whole backup of `env`, verified or not (what `verify latest:ENV` checks).
 pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
     let now = chrono::Utc::now();
-    let whole = || {
-        entries
-            .iter()
-            .filter(|e| e.manifest.environment == env && e.is_whole())
-    };
-    let chosen = whole().find(|e| dated_ahead(e, now).is_none());
-    for newer in whole().take_while(|e| chosen.is_none_or(|c| !std::ptr::eq(*e, c))) {
-        if let Some(why) = dated_ahead(newer, now) {
-            crate::warn!(
-                "latest:{env} passes over {}: it is {why}",
-                newer.manifest.file.name
-            );
+    let whole: Vec<&Entry> = { entries.iter() }
+        .filter(|e| e.manifest.environment == env && e.is_whole())
+        .collect();
+    let chosen = whole.iter().find(|e| dated_ahead(e, now).is_none());
+    let ahead: Vec<(&Entry, String)> = { whole.iter() }
+        .filter_map(|e| Some((*e, dated_ahead(e, now)?)))
+        .collect();
+    match chosen {
+        Some(chosen) => {
+            for (newer, why) in ahead {
+                crate::warn!(
+                    "latest:{env} is {}: the newer {} is {why} and is passed over",
+                    chosen.manifest.file.name,
+                    newer.manifest.file.name
+                );
+            }
+            Ok(chosen.file.clone())
         }
+        None => match ahead.first() {
+            Some((newest, why)) => Err(all_ahead(env, newest, why)),
+            None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
+        },
     }
-    chosen.map(|e| e.file.clone()).with_context(|| {
-        format!("no full backup of {env}; take one with `cargo xtask backup {env}`")
-    })
+}
+
+/// `latest:ENV` refused because every backup that could be it is dated
+/// after this machine's clock (`newest` the newest of them).
+fn all_ahead(env: &str, newest: &Entry, why: &str) -> anyhow::Error {
+    crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+        "latest:{env} is none of the backups of {env}: each one that could be is dated after \
+         this machine's clock (the newest, {}, is {why}). Check this machine's clock; meanwhile \
+         name the backup you mean by its path",
+        newest.file.display()
+    ))
 }
 
 /// Which backup `latest` means to a command.

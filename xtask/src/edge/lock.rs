@@ -150,29 +150,24 @@ impl Holder {
     }
 }
 
-/// Whether `command` has the shape of a command this tool writes into its
-/// lock: at most four words of letters, digits and `_.:-`, the first one
-/// of its commands.
+/// Whether `command` is one this tool writes into its lock: `prune`,
+/// `backup ENV`, `restore into ENV`, `time-travel restore ENV`, … with an
+/// environment of letters, digits and `_.:-`.
 fn is_our_command(command: &str) -> bool {
-    const FIRST: [&str; 8] = [
-        "backup",
-        "restore",
-        "migrate",
-        "deploy",
-        "prune",
-        "upload",
-        "offsite",
-        "time-travel",
-    ];
-    let words: Vec<&str> = command.split(' ').collect();
-    command.len() <= 80
-        && words.len() <= 4
-        && FIRST.contains(&words[0])
-        && words.iter().all(|w| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
-        })
+    let env = |w: &str| {
+        !w.is_empty()
+            && w.len() <= 64
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+    };
+    match command.split(' ').collect::<Vec<_>>().as_slice() {
+        ["prune"] => true,
+        ["backup" | "migrate" | "deploy" | "upload", e]
+        | ["restore", "into", e]
+        | ["time-travel", "restore", e]
+        | ["offsite", "fetch", e] => env(e),
+        _ => false,
+    }
 }
 
 /// A held lock; released on drop.
@@ -463,7 +458,13 @@ mod tests {
         ] {
             assert!(is_our_command(ours), "{ours}");
         }
-        for theirs in ["", "rm -rf x", "backup local; run this", "backup  local"] {
+        for theirs in [
+            "",
+            "rm -rf x",
+            "backup local; run this",
+            "backup  local",
+            "restore x.sql --to prod",
+        ] {
             assert!(!is_our_command(theirs), "{theirs}");
         }
     }

@@ -102,24 +102,47 @@ pub fn told(doing: &Doing, project: &Project) -> String {
             to,
             undo,
         } => {
-            let Some(env) = env(name) else {
+            let Some(env) = env(name).filter(|e| e.location == Location::Remote) else {
                 return UNKNOWN.to_owned();
             };
             let db = &env.database_name;
-            match d1_core::names::is_bookmark(to) && d1_core::names::is_bookmark(undo) {
+            match journaled(project, &env, to, undo) {
                 true => format!(
                     "restoring {db} by Time Travel to bookmark {to}: it may already be back \
                      there; restoring to bookmark {undo} undoes it"
                 ),
                 false => format!(
-                    "restoring {db} by Time Travel (the bookmarks it recorded are not D1's; \
-                     `cargo xtask time-travel info {}` shows where it is now)",
+                    "restoring {db} by Time Travel (the bookmarks it recorded are not the Time \
+                     Travel journal's; `cargo xtask time-travel info {}` shows where it is now)",
                     env.name
                 ),
             }
         }
         Doing::Unread => "something this version does not read from its record".to_owned(),
     }
+}
+
+/// Whether the Time Travel journal's last line for `env` is a restore of
+/// it to bookmark `to` from bookmark `undo` that started and never ended,
+/// each a bookmark in D1's shape: a Time Travel restore journals that line
+/// before it writes the lock.
+fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool {
+    let path = project
+        .backup_dir
+        .join(crate::edge::journals::TIME_TRAVEL_JOURNAL);
+    let Ok(journal) = fsutil::read_text(&path, "the Time Travel journal") else {
+        return false;
+    };
+    let last = { journal.lines().rev() }
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| entry["environment"] == env.name.as_str());
+    d1_core::names::is_bookmark(to)
+        && d1_core::names::is_bookmark(undo)
+        && last.is_some_and(|entry| {
+            entry["status"] == "started"
+                && entry["restore_to"] == to
+                && entry["bookmark_before"] == undo
+        })
 }
 
 /// The environment named `name` in the configuration, or the new database
@@ -138,13 +161,17 @@ fn environment(project: &Project, name: &str) -> Option<Environment> {
 }
 
 /// The command that restores the backup named `file` into `env`, if it is
-/// a backup in the backup directory now (a regular file, with its
-/// manifest); else that it is not there.
+/// a whole backup of `env` in the backup directory now (a regular file,
+/// whose manifest is valid, names it and says it is `env`'s: a restore's
+/// safety backup and a pre-migration backup are of the database they
+/// protect); else that it is not there.
 fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> String {
+    use crate::edge::manifest_file::ManifestFile as _;
     let path = project.backup_dir.join(file);
     let ours = d1_core::names::is_plain_file_name(file)
         && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
-        && d1_core::manifest::manifest_path(&path).is_file();
+        && d1_core::manifest::Manifest::for_backup(&path)
+            .is_ok_and(|m| m.environment == env.name && m.is_whole());
     match ours {
         true => crate::steps::migrations::restore_advice(&path, env, which),
         false => format!(

@@ -428,14 +428,10 @@ impl Index {
                 .filter(|e| e.whole && e.verified == "good")
                 .collect();
             good.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
-            for ahead in good.iter().take_while(|e| e.created_at > now) {
-                crate::warn!(
-                    "offsite latest passes over {}: it is dated {}, after this machine's clock \
-                     ({}): the clock that took it ran fast, or this one is behind",
-                    ahead.file,
-                    ahead.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    now.format("%Y-%m-%d %H:%M:%S UTC")
-                );
+            for ahead in &good {
+                if let Some(why) = d1_core::wording::dated_ahead(ahead.created_at, now) {
+                    crate::warn!("offsite latest passes over {}: it is {why}", ahead.file);
+                }
             }
             return good
                 .into_iter()
@@ -733,11 +729,11 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
         index_key(&target.env.name)
     );
     crate::say!(
-        "  wrangler     {}",
-        target.cmds.r2_put(target.bucket(), &key, file)
+        "  first        refuse if its key or its manifest's holds another backup of that name"
     );
     crate::say!(
-        "  first        refuse if its key or its manifest's holds another backup of that name"
+        "  wrangler     {}",
+        target.cmds.r2_put(target.bucket(), &key, file)
     );
     crate::say!("  check        download it again and compare SHA-256 and size");
     if !manifest.is_age_sealed() && target.env.is_production() {
@@ -878,6 +874,12 @@ fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> R
         let Some(there) = target.download(key, &file_name(ours))? else {
             continue;
         };
+        if matches!(kept, Kept::SameBackup) && kept.takes(ours, there.path())? {
+            // This backup's own manifest, which an upload puts after the
+            // bytes it read back and checked: the bytes are ours too, and
+            // are not downloaded again for nothing.
+            return Ok(());
+        }
         let ours_cut_short = matches!(kept, Kept::SameBytes) && starts(ours, there.path())?;
         if !ours_cut_short && !kept.takes(ours, there.path())? {
             crate::stop!(

@@ -54,6 +54,11 @@ pub struct EnvStatus {
     /// warning, not a failure; `latest` passes it over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_unverified: Option<String>,
+    /// Full backups dated after this machine's clock (one that ran fast
+    /// took them, or this one is behind): `latest` passes them over. A
+    /// warning, not a failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dated_ahead: Vec<String>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
@@ -227,16 +232,20 @@ pub fn environment_status(
         (Some(_), None) => true,
         (Some(max), Some(e)) => !max.holds(e.manifest.created_at, now),
     };
-    let newest_is_bad = entries
-        .iter()
-        .find(|e| e.manifest.environment == env && e.is_whole())
+    // The newest by date that is not dated after now, as `latest` reads
+    // them.
+    let newest_by_date = whole.iter().find(|e| e.manifest.created_at <= now);
+    let newest_is_bad = newest_by_date
         .filter(|e| matches!(e.verified(), "bad" | "damaged"))
         .map(|e| e.manifest.file.name.clone())
         .or(changed);
-    let newest_unverified = whole
-        .first()
+    let newest_unverified = newest_by_date
         .filter(|e| e.verified() == "unverified")
         .map(|e| e.manifest.file.name.clone());
+    let dated_ahead = { whole.iter() }
+        .filter(|e| e.manifest.created_at > now)
+        .map(|e| e.manifest.file.name.clone())
+        .collect();
     let newest_verified = newest.map(|e| Newest {
         file: e.manifest.file.name.clone(),
         created_at: e.manifest.created_at,
@@ -263,6 +272,7 @@ pub fn environment_status(
         stale,
         newest_is_bad,
         newest_unverified,
+        dated_ahead,
         restore_warnings: Vec::new(),
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
@@ -472,6 +482,18 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     for s in &all {
         for why in &s.restore_warnings {
             crate::warn!("{}: {why}", s.environment);
+        }
+        if let Some(file) = s.dated_ahead.first() {
+            crate::warn!(
+                "{}: {} dated after this machine's clock, so `latest` passes {them} over (the \
+                 newest, {file}); check the clock of this machine and of the one that took {them}",
+                s.environment,
+                match s.dated_ahead.len() {
+                    1 => "1 backup is".to_owned(),
+                    n => format!("{n} backups are"),
+                },
+                them = d1_core::wording::them(s.dated_ahead.len()),
+            );
         }
         if let Some(file) = &s.newest_unverified {
             crate::warn!(
