@@ -46,9 +46,10 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
 
 /// What a run was doing when it stopped, and the way back, in this tool's
 /// words: the environment is looked up in the configuration (its database
-/// named from there), a backup file to go back to must be a backup in the
-/// backup directory (a regular file with its manifest), bookmarks must have
-/// D1's shape, and a name is repeated only if it is one plain word. What
+/// named from there), a backup file to go back to must be a whole backup of
+/// that environment in the backup directory ([`way_back`]), bookmarks must
+/// be the Time Travel journal's ([`journaled`]), and a name is repeated
+/// only if it is one plain word. What
 /// does not check out is not repeated: the lock is a file anyone who can
 /// write the backup directory may have written.
 pub fn told(doing: &Doing, project: &Project) -> String {
