@@ -892,3 +892,86 @@ fn status_warns_once_about_one_untrusted_manifest() {
         run.all()
     );
 }
+
+/// doctor's identity check opens "each environment's newest encrypted
+/// backup", and takes it as scan order gives it: by date, a backup dated
+/// after now first. A backup dated 2099 (a clock that ran fast, a planted
+/// one) sealed to the key in QBTIME_AGE_IDENTITY makes doctor say the key
+/// opens local's newest backup, while `latest:local` (the newest that
+/// every other command takes) is sealed to another key and cannot be
+/// opened with it: doctor passes a machine whose restore of latest fails.
+#[test]
+fn doctor_checks_the_identity_against_latest_not_a_backup_dated_ahead() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let key_a = keys.path().join("a.txt");
+    let key_b = keys.path().join("b.txt");
+    let recipient_a = keygen_recipient(&sb.xtask(&["keygen", "--out", key_a.to_str().unwrap()]));
+    let recipient_b = keygen_recipient(&sb.xtask(&["keygen", "--out", key_b.to_str().unwrap()]));
+    let sealed = |sb: &Sandbox| -> String {
+        sb.backup_files()
+            .into_iter()
+            .find(|n| n.ends_with(".sql.zst.age"))
+            .expect("an encrypted backup")
+    };
+
+    // Sealed to B, then moved to yesterday's name and dated 2099.
+    sb.xtask(&["backup", "local", "--encrypt-to", &recipient_b])
+        .assert_ok();
+    let first = sealed(&sb);
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let ahead = format!(
+        "backup-local-{}.sql.zst.age",
+        yesterday.format("%Y%m%d-%H%M")
+    );
+    let mut m = manifest_for(&sb, &first);
+    m["created_at"] = "2099-01-01T00:00:00Z".into();
+    m["file"]["name"] = ahead.clone().into();
+    std::fs::rename(sb.backups().join(&first), sb.backups().join(&ahead)).unwrap();
+    std::fs::remove_file(manifest_file(&sb, stem(&first))).unwrap();
+    write_json(&manifest_file(&sb, stem(&ahead)), &m);
+
+    // Today's backup, latest:local, sealed to A only.
+    sb.xtask(&["backup", "local", "--encrypt-to", &recipient_a])
+        .assert_ok();
+    let latest = sb
+        .backup_files()
+        .into_iter()
+        .find(|n| n.ends_with(".sql.zst.age") && *n != ahead)
+        .expect("today's encrypted backup");
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    assert!(
+        plan.all().contains(&format!("latest:local is {latest}")),
+        "{}",
+        plan.all()
+    );
+
+    // B's key cannot open latest:local: doctor should warn of it.
+    let mut cmd = sb.xtask_command(&["doctor"]);
+    cmd.env("QBTIME_AGE_IDENTITY", &key_b);
+    let run = Run::from_output(cmd.output().unwrap());
+    let identity: Vec<&str> = { run.stdout.lines().chain(run.stderr.lines()) }
+        .filter(|l| l.contains("QBTIME_AGE_IDENTITY"))
+        .collect();
+    assert!(
+        identity.iter().all(|l| !l.contains(&ahead)),
+        "doctor checked the key against {ahead}, dated 2099, which latest passes over:\n{}",
+        run.all()
+    );
+    assert!(
+        identity
+            .iter()
+            .any(|l| l.contains(&latest) && l.contains("does not open")),
+        "doctor should say the key does not open latest:local, {latest}:\n{}",
+        run.all()
+    );
+}

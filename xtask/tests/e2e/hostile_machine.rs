@@ -289,3 +289,109 @@ fn a_missing_tmpdir_is_named_as_tmpdir() {
         run.stderr
     );
 }
+
+/// A checkout owned by another user (a backup run with sudo, or in a
+/// container, in someone's checkout): git refuses to answer there
+/// ("detected dubious ownership", exit 128), and the tool takes that
+/// refusal for "not a git repository": the "git would not ignore" guard is
+/// skipped and the backup, customer PII, is written into a checkout whose
+/// .gitignore does not cover it. `.git` is right there; git could not be
+/// asked, and that should refuse, as a missing git does.
+#[test]
+fn a_checkout_git_refuses_to_read_dubious_ownership_still_refuses_a_backup_git_would_not_ignore() {
+    let sb = seeded();
+    std::fs::write(sb.path().join(".gitignore"), ".wrangler/\n").unwrap();
+    sb.xtask(&["backup", "local"])
+        .assert_refused("git would not ignore");
+    assert!(backup_sql_files(&sb.backups()).is_empty());
+
+    // The checkout belongs to another user; this process's user is not it.
+    let other = if unsafe { libc::geteuid() } == 65534 {
+        65533
+    } else {
+        65534
+    };
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{other}:{other}"))
+        .arg(sb.path())
+        .status()
+        .unwrap();
+    if !status.success() {
+        eprintln!("cannot chown the sandbox (not root): nothing to check");
+        return;
+    }
+    let asked = sb.git(&["rev-parse", "--show-toplevel"]);
+    assert!(
+        asked.stderr.contains("dubious ownership"),
+        "git refuses to answer: {}",
+        asked.all()
+    );
+
+    let run = sb.xtask(&["backup", "local"]);
+    assert!(
+        !run.ok,
+        "a backup git would not ignore was written because git would not answer:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("is not inside a git work tree"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        backup_sql_files(&sb.backups()).is_empty(),
+        "written where the next `git add .` picks it up: {:?}",
+        sb.backup_files()
+    );
+}
+
+/// GIT_DIR left set in the environment (by a dotfiles setup, or a script
+/// that exported it) to a repository that is not there: git fails ("not a
+/// git repository: ..."), the tool takes it for "no repository" although
+/// the project's own `.git` is right there, and writes the backup into a
+/// checkout that does not ignore it.
+#[test]
+fn with_git_dir_set_to_nothing_a_backup_git_would_not_ignore_is_still_refused() {
+    let sb = seeded();
+    std::fs::write(sb.path().join(".gitignore"), ".wrangler/\n").unwrap();
+    let mut cmd = sb.xtask_command(&["backup", "local"]);
+    cmd.env("GIT_DIR", sb.path().join("no-such-repository.git"));
+    let run = Run::from_output(cmd.output().unwrap());
+    assert!(
+        !run.ok,
+        "a backup git would not ignore was written because GIT_DIR was set:\n{}",
+        run.all()
+    );
+    assert!(
+        backup_sql_files(&sb.backups()).is_empty(),
+        "{:?}",
+        sb.backup_files()
+    );
+}
+
+/// An encrypted local backup (compressed, then sealed with age) that meets
+/// a full disk while it writes: it says the disk is full (or the file-size
+/// limit), keeps nothing, and does not blame the database.
+#[test]
+fn an_encrypted_local_backup_that_meets_a_full_disk_names_the_disk() {
+    let sb = seeded();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    let cmd = sb.xtask_command(&["backup", "local", "--encrypt-to", &recipient]);
+    let run = run_limited(cmd, libc::RLIMIT_FSIZE, 64 << 10);
+    assert_eq!(run.code, Some(1), "an error, not a signal: {}", run.all());
+    assert!(backup_sql_files(&sb.backups()).is_empty(), "nothing kept");
+    assert_no_partials(&sb);
+    assert!(
+        run.stderr.contains("full") || run.stderr.contains("file-size limit"),
+        "names the full disk: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("cannot export the local D1 database"),
+        "blames the database: {}",
+        run.stderr
+    );
+}
