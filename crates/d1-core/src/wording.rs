@@ -70,8 +70,8 @@ pub fn dated_ahead(
 ) -> Option<String> {
     (created_at > now).then(|| {
         format!(
-            "dated {}, after this machine's clock ({}): the clock that took it ran fast, or \
-             this one is behind",
+            "dated {}, after this machine's clock ({}; the clock that took it ran fast, or \
+             this one is behind)",
             created_at.format("%Y-%m-%d %H:%M:%S UTC"),
             now.format("%Y-%m-%d %H:%M:%S UTC")
         )

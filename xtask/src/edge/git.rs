@@ -21,48 +21,55 @@ pub enum Ignored {
 }
 
 /// The git work tree that contains `dir` (or its nearest existing
-/// ancestor); `None` when it is in none. When git cannot be run (not on
-/// PATH), a directory with a `.git` above it is a checkout all the same,
-/// and that is an error: the guards that keep backups out of git cannot
-/// ask it, and must not take "no git" for "no repository".
+/// ancestor); `None` when it is in none. A directory with a `.git` above it
+/// is a checkout whatever git says: when git cannot be run (not on PATH),
+/// or will not answer for it (a checkout owned by another user, "dubious
+/// ownership"), that is an error, for the guards that keep backups out of
+/// git must not take "git could not say" for "no repository". git is asked
+/// about `dir` itself, whatever `GIT_DIR` or `GIT_WORK_TREE` say.
 pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
     use std::os::unix::ffi::OsStrExt as _;
     let Some(existing) = dir.ancestors().find(|p| p.is_dir()) else {
         return Ok(None);
     };
-    let output = cmd!(sh, "git -C {existing} rev-parse --show-toplevel")
-        .quiet()
-        .ignore_status()
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(e) => {
-            let checkout = existing
-                .ancestors()
-                .find(|p| p.join(".git").symlink_metadata().is_ok());
-            return match checkout {
-                None => Ok(None),
-                Some(top) => Err(crate::exit::Exit::CouldNotRun.error(
-                    anyhow::Error::new(e).context(format!(
-                        "{} is a git checkout, but git cannot be run to check that backups \
-                         stay out of it; install git or put it on PATH. Nothing was written",
-                        top.display()
-                    )),
-                )),
-            };
+    let output = git(sh, existing, &["rev-parse", "--show-toplevel"]).output();
+    let why = match output {
+        Ok(output) if output.status.success() => {
+            // The path as git prints it, bytes and all (a checkout's path
+            // need not be UTF-8).
+            let mut top = output.stdout;
+            while top.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                top.pop();
+            }
+            return Ok(Some(PathBuf::from(std::ffi::OsStr::from_bytes(&top))));
         }
+        Ok(output) => String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("it failed")
+            .trim()
+            .to_owned(),
+        Err(e) => format!("git cannot be run ({e}); install git or put it on PATH"),
     };
-    if !output.status.success() {
-        // "not a git repository": git says so on stderr, exit 128.
-        return Ok(None);
+    let checkout = { existing.ancestors() }.find(|p| p.join(".git").symlink_metadata().is_ok());
+    match checkout {
+        None => Ok(None),
+        Some(top) => Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+            "{} is a git checkout, but git does not say whether backups stay out of it: {}. \
+             Nothing was written",
+            top.display(),
+            d1_core::names::shown(&why)
+        ))),
     }
-    // The path as git prints it, bytes and all (a checkout's path need not
-    // be UTF-8).
-    let mut top = output.stdout;
-    while top.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        top.pop();
-    }
-    Ok(Some(PathBuf::from(std::ffi::OsStr::from_bytes(&top))))
+}
+
+/// `git -C dir ARGS`, with git's own `GIT_DIR` and `GIT_WORK_TREE` left
+/// out: the questions are about the checkout `dir` is in.
+fn git<'a>(sh: &'a Shell, dir: &Path, args: &[&str]) -> xshell::Cmd<'a> {
+    cmd!(sh, "git -C {dir} {args...}")
+        .quiet()
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
 }
 
 /// Asks `git check-ignore` whether `path` would be ignored.
@@ -75,6 +82,8 @@ pub fn check_ignored(sh: &Shell, path: &Path) -> Result<Ignored> {
     };
     let output = cmd!(sh, "git -C {top} check-ignore -q -- {path}")
         .quiet()
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
         .ignore_status()
         .output()
         .context("cannot run git check-ignore")?;
@@ -102,6 +111,8 @@ pub fn tracked_backups(sh: &Shell, backup_dir: &Path) -> Result<Vec<String>> {
     specs.push(backup_dir.display().to_string());
     let out = cmd!(sh, "git -C {top} ls-files -z --full-name -- {specs...}")
         .quiet()
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
         .read()
         .context("cannot run git ls-files")?;
     Ok(out

@@ -241,6 +241,19 @@ impl Sealer {
             let status = child.wait().context("waiting for age")?;
             let said = stderr.text();
             if !status.success() && closed.is_ok() {
+                // age (Node) says a full disk in words: EFBIG, ENOSPC.
+                let full = ["ENOSPC", "EFBIG", "EDQUOT"]
+                    .iter()
+                    .find(|c| said.contains(*c));
+                if let Some(code) = full {
+                    let errno = match *code {
+                        "ENOSPC" => libc::ENOSPC,
+                        "EFBIG" => libc::EFBIG,
+                        _ => libc::EDQUOT,
+                    };
+                    return Err(anyhow::Error::new(io::Error::from_raw_os_error(errno))
+                        .context(format!("age could not encrypt the backup: {said}")));
+                }
                 bail!("age could not encrypt the backup: {said}");
             }
             if let Err(e) = closed {

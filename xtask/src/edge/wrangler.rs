@@ -1024,17 +1024,29 @@ impl PrivateDir {
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
-            true => e,
-            false => crate::exit::Exit::CouldNotRun.error(e.context(format!(
-                "the temporary directory {} is not a directory{}: create it, or set TMPDIR \
-                 to one that is. Nothing was run",
-                temp.display(),
+        let unusable = |what: &str| {
+            format!(
+                "the temporary directory {:?} is {what}{}: set TMPDIR to a directory that \
+                 exists, by its absolute path. Nothing was run",
+                temp.display().to_string(),
                 match std::env::var_os("TMPDIR") {
                     Some(_) => " (TMPDIR names it)",
                     None => "",
                 }
-            ))),
+            )
+        };
+        // An empty or relative TMPDIR would put private files in whatever
+        // directory the command runs in (the checkout).
+        if !temp.is_absolute() {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "{}",
+                unusable("not an absolute path")
+            );
+        }
+        crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
+            true => e,
+            false => crate::exit::Exit::CouldNotRun.error(e.context(unusable("not a directory"))),
         })?;
         Ok(PrivateDir { path })
     }

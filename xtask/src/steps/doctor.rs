@@ -383,9 +383,15 @@ fn identity_checks(project: &Project) -> Vec<Check> {
     };
     let mut envs: Vec<&str> = Vec::new();
     let mut checks = Vec::new();
+    let now = chrono::Utc::now();
     for entry in &entries {
         let env = entry.manifest.environment.as_str();
-        if !entry.manifest.is_age_sealed() || envs.contains(&env) {
+        // The newest whole one `latest` could be: not one dated after now.
+        if !entry.manifest.is_age_sealed()
+            || !entry.is_whole()
+            || entry.manifest.created_at > now
+            || envs.contains(&env)
+        {
             continue;
         }
         envs.push(env);

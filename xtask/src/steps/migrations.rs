@@ -662,6 +662,7 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
 /// before it, then the file fixed and applied again) starts a new record
 /// at the first backup that sees it applied again.
 pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
+    let now = chrono::Utc::now();
     let mut entries: Vec<_> = inventory::scan(&project.backup_dir)
         .unwrap_or_default()
         .into_iter()
@@ -669,6 +670,9 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
         .filter(|e| e.manifest.environment == env && e.is_verified_good() && e.is_whole())
+        // One dated after now is no newer record than those taken since
+        // (a clock that ran fast, or a planted 2099 manifest).
+        .filter(|e| e.manifest.created_at <= now)
         .collect();
     entries.reverse();
     let mut sha256: BTreeMap<String, (String, String)> = BTreeMap::new();

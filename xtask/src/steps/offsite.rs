@@ -433,6 +433,17 @@ impl Index {
                     crate::warn!("offsite latest passes over {}: it is {why}", ahead.file);
                 }
             }
+            if let (None, Some(newest)) = (good.iter().find(|e| e.created_at <= now), good.first())
+            {
+                bail!(
+                    "offsite latest of {} is none of its copies: each verified one is dated after \
+                     this machine's clock (the newest, {}). Check this machine's clock; meanwhile \
+                     name the copy you mean (`cargo xtask offsite list --env {}`)",
+                    self.environment,
+                    newest.file,
+                    self.environment
+                );
+            }
             return good
                 .into_iter()
                 .find(|e| e.created_at <= now)
