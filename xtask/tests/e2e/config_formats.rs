@@ -269,3 +269,234 @@ fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names
         "no safety backup was taken"
     );
 }
+
+/// A second database for the top level, appended to qbtime's one-database
+/// `wrangler.toml`, as a project grows one: `DB_EU`, a shard with DB's
+/// schema (the same `migrations_dir`).
+const EU_SHARD: &str = r#"
+[[d1_databases]]
+binding = "DB_EU"
+database_name = "qbtime_eu_local"
+database_id = "00000000-0000-4000-8000-0000000000e1"
+migrations_dir = "migrations"
+"#;
+
+fn add_eu_shard(sb: &Sandbox) {
+    let path = sb.path().join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(EU_SHARD);
+    std::fs::write(&path, text).unwrap();
+}
+
+fn eu_accounts(sb: &Sandbox) -> u64 {
+    let run = sb.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_eu_local",
+        "--local",
+        "--json",
+        "--command",
+        "SELECT count(*) AS n FROM accounts",
+    ]);
+    run.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    json[0]["results"][0]["n"].as_u64().unwrap()
+}
+
+/// atkAX: a backup of DB taken while local had one database records the
+/// environment `local` (the plain name), and `DB` in its manifest's
+/// database name. Once the project adds a second database, the guard "a
+/// backup goes only into the database with its binding" looks the backup's
+/// environment up among the qualified names, finds none, and lets it
+/// through: `restore <DB's backup> --to local --database DB_EU --replace
+/// --yes` replaced DB_EU's data with DB's. It must be refused (exit 3)
+/// before anything runs, as a qualified backup of DB is.
+#[test]
+fn a_backup_taken_before_a_second_database_was_added_never_goes_into_the_other_one() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let old = only_backup(&sb);
+    assert!(old.starts_with("backup-local-"), "{old}");
+
+    add_eu_shard(&sb);
+    sb.xtask(&["migrate", "local", "--database", "DB_EU", "--yes"])
+        .assert_ok();
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_eu_local",
+        "--local",
+        "--command",
+        "INSERT INTO accounts (email, display_name, password_hash) \
+         VALUES ('eu@example.com', 'EU', 'h');",
+    ])
+    .assert_ok();
+    assert_eq!(eu_accounts(&sb), 1);
+    let main_rows = sb.live_row_counts();
+
+    let run = sb.xtask(&[
+        "restore",
+        &old,
+        "--to",
+        "local",
+        "--database",
+        "DB_EU",
+        "--replace",
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("qbtime_db_local") && run.stderr.contains("qbtime_eu_local"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(eu_accounts(&sb), 1, "DB_EU's data was replaced by DB's");
+    assert_eq!(sb.live_row_counts(), main_rows);
+}
+
+/// atkAX: prod or local gaining a second database renames the first one's
+/// backups (`local` becomes `local.qbtime_db_local`), and the record of
+/// what each applied migration was, kept in those backups' manifests, is
+/// looked up under the new name only. So an applied migration edited
+/// before the second database was added, which `migrate` refused with one
+/// database, is no longer seen: `migrate local --database DB --check`
+/// says all is well, and the next backup records the edited file as what
+/// was applied.
+#[test]
+fn a_second_database_does_not_forget_the_first_ones_applied_migrations() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = "0002_encryption_keys_and_qbt_tokens.sql";
+    let path = sb.path().join("migrations").join(name);
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}\n-- edited after it was applied\n"),
+    )
+    .unwrap();
+    // With one database, the edit is seen.
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(name), "{}", run.all());
+
+    add_eu_shard(&sb);
+    let run = sb.xtask(&["migrate", "local", "--database", "DB", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(name), "{}", run.all());
+}
+
+/// atkAX: `deploy ENV` of an environment with two databases is refused
+/// without `--database`, and with it migrates that database only, then
+/// publishes the app: the other database's pending migration is neither
+/// applied nor named, and the deploy ends "done". The app then runs its
+/// new code against the other database's old schema. A deploy must not
+/// publish while any database of the environment has a migration pending
+/// (or must migrate each, backed up first).
+#[test]
+fn a_deploy_never_publishes_while_the_other_database_has_a_migration_pending() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    let analytics = sb.path().join("migrations-analytics");
+    std::fs::create_dir(&analytics).unwrap();
+    std::fs::write(
+        analytics.join("0001_events.sql"),
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.wrangler(&["d1", "migrations", "apply", "analytics_local", "--local"])
+        .assert_ok();
+    // The release adds a migration to ANALYTICS alone.
+    std::fs::write(
+        analytics.join("0002_sessions.sql"),
+        "CREATE TABLE sessions (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    sb.git(&["add", "."]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "release"]).assert_ok();
+    sb.git(&["checkout", "-q", "-b", "preview/x"]).assert_ok();
+
+    let mut cmd = sb.xtask_command(&[
+        "deploy",
+        "local",
+        "--database",
+        "DB",
+        "--branch",
+        "preview/x",
+        "--yes",
+    ]);
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    let run = Run::from_output(cmd.output().unwrap());
+    let deployed = sb.path().join("deployed.log").exists();
+    let sessions = sb.wrangler(&[
+        "d1",
+        "execute",
+        "analytics_local",
+        "--local",
+        "--json",
+        "--command",
+        "SELECT count(*) AS n FROM sqlite_master WHERE name = 'sessions'",
+    ]);
+    sessions.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&sessions.stdout).unwrap();
+    let migrated = json[0]["results"][0]["n"].as_u64().unwrap() == 1;
+    assert!(
+        !deployed || migrated,
+        "the app was published while analytics_local had 0002_sessions.sql pending:\n{}",
+        run.all()
+    );
+    if !deployed {
+        assert_ne!(run.code, Some(0), "{}", run.all());
+        assert!(
+            run.all().contains("0002_sessions.sql") || run.all().contains("analytics_local"),
+            "{}",
+            run.all()
+        );
+    }
+}
+
+/// atkAX: a qualified name and a `--database` that names the other
+/// database of the environment contradict each other, and the qualified
+/// name silently wins: `migrate local.analytics_local --database DB`
+/// plans (and with `--yes` applies) ANALYTICS's migrations, and `backup
+/// local.analytics_local --database DB` backs up ANALYTICS, although the
+/// operator's `--database` said DB. Such a command must be refused before
+/// anything runs (exit 2), naming both.
+#[test]
+fn a_qualified_name_and_a_database_flag_naming_the_other_database_are_refused() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    std::fs::create_dir(sb.path().join("migrations-analytics")).unwrap();
+    for args in [
+        &[
+            "migrate",
+            "local.analytics_local",
+            "--database",
+            "DB",
+            "--dry-run",
+        ][..],
+        &[
+            "backup",
+            "local.analytics_local",
+            "--database",
+            "DB",
+            "--dry-run",
+        ],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("analytics_local") && run.stderr.contains("--database DB"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+}
