@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
@@ -192,6 +192,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let cmds = project.commands();
     crate::steps::identity::check(&project.wrangler(sh)?, &cmds, deploy.env, "deploy to it")?;
     let plan = deploy.pending_migrations()?;
+    deploy.refuse_siblings_pending(&envs)?;
     let planned = deploy.print_plan(&plan);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -225,6 +226,37 @@ impl Deploy<'_> {
             .map_err(|e| failed(self.env, Step::Pending, e, None))?;
         plan.print(self.project);
         Ok(plan)
+    }
+
+    /// Refuses, before anything runs, a deploy of one database of an
+    /// environment that has others with migrations pending: the app it
+    /// publishes would run against them unmigrated, and a deploy migrates
+    /// only the database it is given.
+    fn refuse_siblings_pending(&self, envs: &Environments) -> Result<()> {
+        for other in envs.siblings(self.env) {
+            let dir = self.project.config_dir.join(&other.migrations_dir);
+            let files = crate::steps::migrations::migration_files(&dir)?;
+            let applied =
+                crate::steps::migrations::applied_migrations(self.sh, self.project, other)?;
+            let pending = crate::steps::migrations::pending(&files, &applied);
+            if !pending.is_empty() {
+                return Err(failed(
+                    self.env,
+                    Step::Pending,
+                    Exit::Refused.error(anyhow::anyhow!(
+                        "{} also has {} pending ({}): the app this deploy publishes would run \
+                         against it unmigrated. Migrate it first (`cargo xtask migrate {}`), then \
+                         deploy again. Nothing was run",
+                        other.name,
+                        count(pending.len(), "migration"),
+                        d1_core::wording::first_of(&pending, 5),
+                        other.name
+                    )),
+                    None,
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Prints the deploy's steps, which the pending migrations decide.

@@ -227,7 +227,7 @@ fn check_env(
     let record = if named {
         record_for(sh, project, env)
     } else {
-        record_on_this_machine(project, &env.name)
+        record_on_this_machine(project, env)
     };
     // The target's names, when one was named and answers.
     let target = named.then(|| target_names(sh, project, env)).flatten();

@@ -100,6 +100,18 @@ impl Environment {
     /// Whether a destructive step on this environment needs its database
     /// name typed (or given as `--confirm`), `--yes` never being enough.
     /// Every "is this production?" in the tool is this call.
+    /// Whether a backup whose manifest records environment `name` and
+    /// database `database` is of this database: recorded by its name, or,
+    /// taken while its environment had this one database (recorded by the
+    /// short name) before it was given more, by that short name and this
+    /// database's name.
+    pub fn recorded_as(&self, name: &str, database: &str) -> bool {
+        self.name == name
+            || (self.databases_in_env > 1
+                && self.env_name == name
+                && self.database_name == database)
+    }
+
     pub fn is_production(&self) -> bool {
         self.production_reason().is_some()
     }
@@ -283,8 +295,18 @@ impl Environments {
     /// `--database` (or a qualified name), and the refusal lists them.
     pub fn resolve(&self, word: &str) -> Result<&Environment> {
         if let Some(env) = self.list.iter().find(|e| e.name == word) {
-            // A qualified name says which database by itself.
+            // A qualified name says which database by itself; a
+            // `--database` that names another is a contradiction.
             if env.databases_in_env > 1 {
+                if let Some(pick) = self.pick.as_ref().filter(|p| !env.picked_by(p)) {
+                    crate::stop!(
+                        crate::exit::Exit::CouldNotRun,
+                        "`{word}` names the database {} (binding {}), but --database {pick} \
+                         names another: give one of them. Nothing was run.",
+                        env.database_name,
+                        env.binding
+                    );
+                }
                 return Ok(env);
             }
         }
@@ -308,6 +330,11 @@ impl Environments {
                 describe_databases(&all)
             ),
         }
+    }
+
+    /// The other databases of `env`'s environment.
+    pub fn siblings<'a>(&'a self, env: &'a Environment) -> impl Iterator<Item = &'a Environment> {
+        { self.list.iter() }.filter(move |e| e.env_name == env.env_name && e.name != env.name)
     }
 
     /// Every database a command that may act on several (`backup`) means

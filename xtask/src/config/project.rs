@@ -224,9 +224,19 @@ impl Project {
                 ))
             })?),
             Some(rest) if rest.starts_with(':') => Some(
-                self
-                    .environments()
-                    .and_then(|envs| Ok(envs.resolve(&rest[1..])?.name.clone()))
+                self.environments()
+                    .and_then(|envs| {
+                        // A qualified name picks its database itself; a
+                        // `--database` is then the target's (restore's).
+                        let qualified = envs
+                            .iter()
+                            .any(|e| e.name == rest[1..] && e.databases_in_env > 1);
+                        let envs = match qualified {
+                            true => envs.picking(None),
+                            false => envs,
+                        };
+                        Ok(envs.resolve(&rest[1..])?.name.clone())
+                    })
                     .map_err(|e| Exit::CouldNotRun.error(e))?,
             ),
             _ => None,

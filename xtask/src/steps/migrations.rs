@@ -635,7 +635,7 @@ pub struct Record {
 /// `backups/` is empty) compares with the record too. An unreadable bucket
 /// is a warning, and only this machine's backups are compared.
 pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
-    record_on_this_machine(project, &env.name).or_else(|| {
+    record_on_this_machine(project, env).or_else(|| {
         match crate::steps::offsite::newest_manifest(sh, project, env) {
             Ok(Some((manifest, source))) => Some(Record {
                 sha256: manifest.migration_sha256?,
@@ -661,7 +661,7 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
 /// edit: the older record stands. A migration rolled back (a restore to
 /// before it, then the file fixed and applied again) starts a new record
 /// at the first backup that sees it applied again.
-pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
+pub fn record_on_this_machine(project: &Project, env: &Environment) -> Option<Record> {
     let now = chrono::Utc::now();
     let mut entries: Vec<_> = inventory::scan(&project.backup_dir)
         .unwrap_or_default()
@@ -669,7 +669,8 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
-        .filter(|e| e.manifest.environment == env && e.is_verified_good() && e.is_whole())
+        .filter(|e| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+        .filter(|e| e.is_verified_good() && e.is_whole())
         // One dated after now is no newer record than those taken since
         // (a clock that ran fast, or a planted 2099 manifest).
         .filter(|e| e.manifest.created_at <= now)
@@ -691,7 +692,8 @@ pub fn record_on_this_machine(project: &Project, env: &str) -> Option<Record> {
         0 => return None,
         1 => sources.iter().next().map(|s| s.to_string())?,
         n => format!(
-            "{n} verified backups of {env}, the oldest {}",
+            "{n} verified backups of {}, the oldest {}",
+            env.name,
             sources.iter().min()?
         ),
     };

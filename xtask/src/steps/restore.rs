@@ -1468,11 +1468,15 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
     if target.is_new {
         return Ok(());
     }
-    let Some(from) = source
-        .environment
-        .as_deref()
-        .and_then(|name| envs.iter().find(|e| e.name == name))
-    else {
+    // A backup taken while its environment had one database is recorded
+    // by the short name: its database's name says which it is now.
+    let database = source.manifest.as_ref().map(|m| m.database.name.as_str());
+    let Some(from) = source.environment.as_deref().and_then(|name| {
+        envs.iter().find(|e| match database {
+            Some(database) => e.recorded_as(name, database),
+            None => e.name == name,
+        })
+    }) else {
         return Ok(());
     };
     if from.binding != target.binding {

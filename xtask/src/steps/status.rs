@@ -205,7 +205,8 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
     last
 }
 
-/// One environment's state, from the backups on disk and the logs.
+/// One environment's state, from its backups on disk (`entries`, those
+/// `Environment::recorded_as` names it in) and the logs.
 pub fn environment_status(
     env: &str,
     database: &str,
@@ -215,10 +216,7 @@ pub fn environment_status(
     journal: &BTreeMap<String, TimeTravelRestore>,
     now: DateTime<Utc>,
 ) -> EnvStatus {
-    let whole: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.manifest.environment == env && e.is_whole())
-        .collect();
+    let whole: Vec<&Entry> = entries.iter().filter(|e| e.is_whole()).collect();
     // The newest verified backup's file is hashed: one replaced by a file
     // of the same size is not counted, and makes the environment fail.
     let (newest, passed_over) = crate::edge::inventory::newest_verified(&whole, now);
@@ -431,10 +429,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .filter(|env| only.as_ref().is_none_or(|names| names.contains(&env.name)))
         .map(|env| {
             let settings = settings.env(&env.env_name);
+            let mine: Vec<Entry> = { entries.iter() }
+                .filter(|e| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+                .cloned()
+                .collect();
             let status = environment_status(
                 &env.name,
                 &env.database_name,
-                &entries,
+                &mine,
                 settings.max_age,
                 &drills,
                 &journal,
@@ -542,7 +544,7 @@ fn restore_warnings(
             env.name
         ));
     }
-    if let Some(record) = crate::steps::migrations::record_on_this_machine(project, &env.name) {
+    if let Some(record) = crate::steps::migrations::record_on_this_machine(project, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report};
         let dir = project.config_dir.join(&env.migrations_dir);
         let applied: Vec<String> = record.sha256.keys().cloned().collect();
