@@ -500,3 +500,196 @@ fn a_qualified_name_and_a_database_flag_naming_the_other_database_are_refused() 
     }
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
+
+/// A backup of DB taken while local had one database (recorded as `local`),
+/// then the DB_EU shard added: returns the backup's file name.
+fn a_backup_from_before_the_shard(sb: &Sandbox) -> String {
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let old = only_backup(sb);
+    assert!(old.starts_with("backup-local-"), "{old}");
+    add_eu_shard(sb);
+    old
+}
+
+/// rvAP: `status` now counts a backup taken before the second database was
+/// added as DB's (`Environment::recorded_as`), and says DB has a verified
+/// backup; but `latest:local.qbtime_db_local` (what every command's
+/// `latest` resolves to, inventory.rs `latest_good`/`latest_any`) still
+/// matches the manifest's environment by the qualified name only, and says
+/// there is no full backup. The backup status vouches for is the one
+/// `restore latest` cannot find.
+#[test]
+fn the_backup_status_counts_for_a_database_is_the_one_its_latest_finds() {
+    let sb = Sandbox::new();
+    let old = a_backup_from_before_the_shard(&sb);
+    let status = sb.xtask(&["status", "--env", "local.qbtime_db_local", "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}: {}", status.all()));
+    let counted = json.to_string().contains(old.trim_end_matches(".sql"));
+    assert!(counted, "status does not count it: {}", status.all());
+    for args in [
+        &["verify", "latest:local.qbtime_db_local"][..],
+        &["verify", "latest:local", "--database", "DB"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.all());
+        assert!(run.all().contains(&old), "{args:?}: {}", run.all());
+    }
+}
+
+/// rvAP: `list --env local.qbtime_eu_local` lists the backup of DB taken
+/// before DB_EU was added: main.rs `resolve_env` adds the environment's
+/// short name for every database of it, whatever database the manifest
+/// records, so the shard's listing shows DB's backup (which status,
+/// rightly, does not count for it).
+#[test]
+fn listing_one_database_never_shows_the_other_ones_backup_from_before_the_split() {
+    let sb = Sandbox::new();
+    let old = a_backup_from_before_the_shard(&sb);
+    let run = sb.xtask(&["list", "--env", "local.qbtime_eu_local"]);
+    run.assert_ok();
+    assert!(
+        !run.stdout.contains(old.trim_end_matches(".sql")),
+        "DB's backup listed as DB_EU's:\n{}",
+        run.all()
+    );
+    // DB's own listing shows it.
+    let run = sb.xtask(&["list", "--env", "local.qbtime_db_local"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(old.trim_end_matches(".sql")),
+        "{}",
+        run.all()
+    );
+}
+
+/// TWO's local databases with migrations applied, rows in each, and one
+/// `backup local` (a backup of each); the sandbox's own one-database
+/// `wrangler.toml` is returned, to go back to.
+fn two_databases_backed_up(sb: &Sandbox) -> String {
+    let one = std::fs::read_to_string(sb.path().join("wrangler.toml")).unwrap();
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    let analytics = sb.path().join("migrations-analytics");
+    std::fs::create_dir(&analytics).unwrap();
+    std::fs::write(
+        analytics.join("0001_events.sql"),
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.wrangler(&["d1", "migrations", "apply", "analytics_local", "--local"])
+        .assert_ok();
+    sb.execute_sql(SEED_SQL);
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "analytics_local",
+        "--local",
+        "--command",
+        "INSERT INTO events (kind) VALUES ('login');",
+    ])
+    .assert_ok();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    one
+}
+
+/// rvAP: the reverse of atkAX's case. local had DB and ANALYTICS; ANALYTICS
+/// is then taken out of the configuration (moved to another project), and
+/// local has DB alone again. A backup of ANALYTICS (recorded
+/// `local.analytics_local`) now matches no database, so restore's
+/// `guard_same_binding` (steps/restore.rs, the `let Some(from) = ... else
+/// { return Ok(()) }`) lets it through: `restore <ANALYTICS's backup> --to
+/// local --replace --yes` replaces DB's tables with the analytics events
+/// table. It must be refused (exit 3), as it was while ANALYTICS was
+/// configured.
+#[test]
+fn a_backup_of_a_database_taken_out_of_the_configuration_never_goes_into_the_one_left() {
+    let sb = Sandbox::new();
+    let one = two_databases_backed_up(&sb);
+    let analytics = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.starts_with("backup-local.analytics_local-") && f.ends_with(".sql"))
+        .expect("a backup of ANALYTICS");
+    std::fs::write(sb.path().join("wrangler.toml"), one).unwrap();
+    let before = sb.live_row_counts();
+
+    let run = sb.xtask(&["restore", &analytics, "--to", "local", "--replace", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(
+        sb.live_row_counts(),
+        before,
+        "DB's data was replaced by ANALYTICS's:\n{}",
+        run.all()
+    );
+}
+
+/// rvAP: taking the second database out forgets the first one's record of
+/// its applied migrations (kept in its backups' manifests, recorded as
+/// `local.qbtime_db_local`): `Environment::recorded_as` maps the short name
+/// to a qualified one, never back. An applied migration edited while local
+/// had two databases, which `migrate --check` then refused, passes once
+/// local has one.
+#[test]
+fn taking_the_second_database_out_does_not_forget_the_first_ones_applied_migrations() {
+    let sb = Sandbox::new();
+    let one = two_databases_backed_up(&sb);
+    let name = "0002_encryption_keys_and_qbt_tokens.sql";
+    let path = sb.path().join("migrations").join(name);
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}\n-- edited after it was applied\n"),
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--database", "DB", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(name), "{}", run.all());
+
+    std::fs::write(sb.path().join("wrangler.toml"), one).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(name), "{}", run.all());
+}
+
+/// rvAP: `Project::resolve_backup` drops `--database` for `latest:QUALIFIED`
+/// ("a `--database` is then the target's (restore's)"), so in a command
+/// with no target the contradiction atkAX had refused goes through
+/// silently: `verify latest:local.analytics_local --database DB` verifies
+/// ANALYTICS's backup and says it is good, and `diff
+/// latest:local.analytics_local live:local --database DB` compares
+/// ANALYTICS's backup with DB's live database. Each must be refused (exit
+/// 2) naming both, as `backup` and `migrate` now are.
+#[test]
+fn a_qualified_latest_and_a_database_flag_naming_the_other_database_are_refused() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    std::fs::create_dir(sb.path().join("migrations-analytics")).unwrap();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local", "--database", "ANALYTICS"])
+        .assert_ok();
+    for args in [
+        &["verify", "latest:local.analytics_local", "--database", "DB"][..],
+        &[
+            "diff",
+            "latest:local.analytics_local",
+            "live:local",
+            "--database",
+            "DB",
+            "--dry-run",
+        ],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("analytics_local") && run.stderr.contains("--database DB"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+}
