@@ -219,23 +219,16 @@ impl Task {
 
 /// The databases an environment named on the command line stands for, by
 /// the names their manifests record (`None`: every environment).
-/// The names `list --env` shows the backups of: each database's, and for
-/// an environment with several, its short name too, which its backups were
-/// recorded under while it had one.
-fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Option<Vec<String>>> {
-    match word {
-        None => Ok(None),
-        Some(w) => {
-            let mut names: Vec<String> = Vec::new();
-            for e in project.environments()?.databases(w)? {
-                names.push(e.name.clone());
-                if e.databases_in_env > 1 && !names.contains(&e.env_name) {
-                    names.push(e.env_name.clone());
-                }
-            }
-            Ok(Some(names))
-        }
-    }
+/// The databases `list --env` shows the backups of.
+fn resolve_env(
+    project: &Project,
+    word: Option<&str>,
+) -> anyhow::Result<Option<Vec<config::environment::Environment>>> {
+    let Some(word) = word else {
+        return Ok(None);
+    };
+    let envs = project.environments()?;
+    Ok(Some(envs.databases(word)?.into_iter().cloned().collect()))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -212,7 +212,7 @@ impl<'a> Drill<'a> {
                 file.display()
             )
         })?;
-        if manifest.environment != from.name {
+        if !from.recorded_as(&manifest.environment, &manifest.database.name) {
             crate::stop!(
                 crate::exit::Exit::Refused,
                 "{} is a backup of {}, not {}; pass --from {}",

@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::config::environment::Environment;
 use crate::edge::inventory::{Entry, scan};
 use d1_core::wording::{age, size};
 
@@ -39,11 +40,17 @@ pub struct Row {
     pub undo_point: Option<&'static str>,
 }
 
-/// `envs`: only backups whose manifest names one of these environments.
-pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> Vec<Row> {
+/// `envs`: only the backups of these databases
+/// (`Environment::recorded_as`).
+pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>) -> Vec<Row> {
     entries
         .iter()
-        .filter(|e| envs.is_none_or(|envs| envs.contains(&e.manifest.environment)))
+        .filter(|e| {
+            envs.is_none_or(|envs| {
+                { envs.iter() }
+                    .any(|env| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+            })
+        })
         .map(|e| {
             let m = &e.manifest;
             let mode = if m.tables.is_empty() {
@@ -73,7 +80,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[String]>, now: DateTime<Utc>) -> V
         .collect()
 }
 
-pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()> {
+pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Result<()> {
     let now = Utc::now();
     let rows = rows(&scan(backup_dir)?, envs, now);
     if json {
@@ -84,7 +91,10 @@ pub fn run(backup_dir: &Path, envs: Option<&[String]>, json: bool) -> Result<()>
         match envs {
             Some(envs) => crate::data!(
                 "No backups of {} in {}.",
-                envs.join(" or "),
+                envs.iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
                 backup_dir.display()
             ),
             None => crate::data!("No backups in {}.", backup_dir.display()),
@@ -151,7 +161,14 @@ mod tests {
         assert_eq!(all[0].verified, "unverified");
         assert_eq!(all[1].verified, "bad");
         assert_eq!(age(all[0].age_seconds), "2h");
-        let prod = rows(&entries, Some(&["prod".to_owned()]), now);
+        let envs =
+            crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
+                .unwrap();
+        let prod = rows(
+            &entries,
+            Some(&[envs.resolve("prod").unwrap().clone()]),
+            now,
+        );
         assert_eq!(prod.len(), 2);
         assert!(prod.iter().all(|r| r.environment == "prod"));
     }

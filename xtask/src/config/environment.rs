@@ -97,21 +97,21 @@ impl Environment {
         self.binding == word || self.database_name == word
     }
 
+    /// Whether a backup whose manifest records environment `name` and
+    /// database `database` is of this database: recorded by its name, or
+    /// recorded while its environment had another number of databases (by
+    /// the short name while it had one, `local`; by a qualified name while
+    /// it had several, `local.qbtime_db_local`), by that environment's
+    /// short name and this database's name. Every "whose backup is this?"
+    /// in the tool is this call.
+    pub fn recorded_as(&self, name: &str, database: &str) -> bool {
+        let short = name.split_once('.').map_or(name, |(short, _)| short);
+        self.name == name || (self.env_name == short && self.database_name == database)
+    }
+
     /// Whether a destructive step on this environment needs its database
     /// name typed (or given as `--confirm`), `--yes` never being enough.
     /// Every "is this production?" in the tool is this call.
-    /// Whether a backup whose manifest records environment `name` and
-    /// database `database` is of this database: recorded by its name, or,
-    /// taken while its environment had this one database (recorded by the
-    /// short name) before it was given more, by that short name and this
-    /// database's name.
-    pub fn recorded_as(&self, name: &str, database: &str) -> bool {
-        self.name == name
-            || (self.databases_in_env > 1
-                && self.env_name == name
-                && self.database_name == database)
-    }
-
     pub fn is_production(&self) -> bool {
         self.production_reason().is_some()
     }

@@ -223,34 +223,44 @@ impl Project {
                     "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
                 ))
             })?),
-            Some(rest) if rest.starts_with(':') => Some(
-                self.environments()
-                    .and_then(|envs| {
-                        // A qualified name picks its database itself; a
-                        // `--database` is then the target's (restore's).
-                        let qualified = envs
-                            .iter()
-                            .any(|e| e.name == rest[1..] && e.databases_in_env > 1);
-                        let envs = match qualified {
-                            true => envs.picking(None),
-                            false => envs,
-                        };
-                        Ok(envs.resolve(&rest[1..])?.name.clone())
-                    })
-                    .map_err(|e| Exit::CouldNotRun.error(e))?,
-            ),
+            Some(rest) if rest.starts_with(':') => Some(rest[1..].to_owned()),
             _ => None,
         };
-        if let Some(env) = named_env {
-            let entries =
-                inventory::scan(&self.backup_dir).map_err(|e| Exit::CouldNotRun.error(e))?;
-            let found = match latest {
-                inventory::Latest::Good => inventory::latest_good(&entries, &env),
-                inventory::Latest::Any => inventory::latest_any(&entries, &env),
+        if let Some(word) = named_env {
+            let envs = self
+                .environments()
+                .map_err(|e| Exit::CouldNotRun.error(e))?;
+            // Known by its configured name: the backups `recorded_as` it.
+            let env = match envs.resolve(&word) {
+                Ok(env) => env.clone(),
+                // `latest` of the command's own environment, resolved
+                // already (a new database's, say).
+                Err(_) if env == Some(word.as_str()) => {
+                    return self.latest_recorded_as(&word, latest, |m| m.environment == word);
+                }
+                Err(e) => return Err(Exit::CouldNotRun.error(e)),
             };
-            return found.map_err(|e| Exit::CouldNotRun.error(e));
+            return self.latest_recorded_as(&env.name, latest, |m| {
+                env.recorded_as(&m.environment, &m.database.name)
+            });
         }
         inventory::locate(&self.backup_dir, word).map_err(|e| Exit::CouldNotRun.error(e))
+    }
+
+    /// The newest backup (`latest`) of those whose manifest `is_of` the
+    /// database named `env`.
+    fn latest_recorded_as(
+        &self,
+        env: &str,
+        latest: inventory::Latest,
+        is_of: impl Fn(&d1_core::manifest::Manifest) -> bool,
+    ) -> Result<PathBuf> {
+        let entries = inventory::scan(&self.backup_dir).map_err(|e| Exit::CouldNotRun.error(e))?;
+        let found = match latest {
+            inventory::Latest::Good => inventory::latest_good_of(&entries, env, is_of),
+            inventory::Latest::Any => inventory::latest_any_of(&entries, env, is_of),
+        };
+        found.map_err(|e| Exit::CouldNotRun.error(e))
     }
 
     pub fn wrangler_version(&self) -> Option<String> {

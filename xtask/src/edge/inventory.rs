@@ -228,9 +228,19 @@ pub(crate) fn sort_newest_first(entries: &mut [Entry]) {
 
 /// The newest whole backup of `env` that passed verification.
 pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
+    latest_good_of(entries, env, |m| m.environment == env)
+}
+
+/// [`latest_good`] of the backups whose manifest `is_of` the database
+/// `env` names (`Environment::recorded_as`).
+pub fn latest_good_of(
+    entries: &[Entry],
+    env: &str,
+    is_of: impl Fn(&Manifest) -> bool,
+) -> Result<PathBuf> {
     let whole: Vec<&Entry> = entries
         .iter()
-        .filter(|e| e.manifest.environment == env && e.is_whole())
+        .filter(|e| is_of(&e.manifest) && e.is_whole())
         .collect();
     let (chosen, passed_over) = newest_verified(&whole, chrono::Utc::now());
     if let Some(chosen) = chosen {
@@ -293,10 +303,21 @@ fn dated_ahead(e: &Entry, now: chrono::DateTime<chrono::Utc>) -> Option<String> 
 }
 
 /// The newest whole backup of `env`, verified or not (what `verify latest:ENV` checks).
+#[cfg(test)]
 pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
+    latest_any_of(entries, env, |m| m.environment == env)
+}
+
+/// [`latest_any`] of the backups whose manifest `is_of` the database `env`
+/// names (`Environment::recorded_as`).
+pub fn latest_any_of(
+    entries: &[Entry],
+    env: &str,
+    is_of: impl Fn(&Manifest) -> bool,
+) -> Result<PathBuf> {
     let now = chrono::Utc::now();
     let whole: Vec<&Entry> = { entries.iter() }
-        .filter(|e| e.manifest.environment == env && e.is_whole())
+        .filter(|e| is_of(&e.manifest) && e.is_whole())
         .collect();
     let chosen = whole.iter().find(|e| dated_ahead(e, now).is_none());
     let ahead: Vec<(&Entry, String)> = { whole.iter() }

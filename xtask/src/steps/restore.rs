@@ -1341,7 +1341,27 @@ fn resolve_source(
     target: &Environment,
     args: &RestoreArgs,
 ) -> Result<Source> {
-    let file = project.resolve_backup(
+    // `--database` picks the target; a qualified `latest:ENV.DB` names its
+    // own database, and one that is not the target's is refused by the
+    // binding guard, naming both.
+    let qualified = args.source.strip_prefix("latest:").is_some_and(|name| {
+        project.environments().is_ok_and(|envs| {
+            envs.iter()
+                .any(|e| e.name == name && e.databases_in_env > 1)
+        })
+    });
+    let unpicked;
+    let source_project = match qualified {
+        true => {
+            unpicked = Project {
+                database: None,
+                ..project.clone()
+            };
+            &unpicked
+        }
+        false => project,
+    };
+    let file = source_project.resolve_backup(
         &args.source,
         // A new database has no backups of its own: `latest:ENV` says whose.
         (!target.is_new).then_some(target.name.as_str()),
@@ -1430,8 +1450,15 @@ fn guard_source_environment(
     if !target.is_production() {
         return Ok(());
     }
+    // Recorded under the name the target had when it was taken (before a
+    // second database was added, or after one was taken out); its
+    // database's name and id are then checked as any other's.
+    let recorded_as_target = |env: &str| {
+        env == target.name
+            || (source.manifest.as_ref()).is_some_and(|m| target.recorded_as(env, &m.database.name))
+    };
     match source.environment.as_deref() {
-        Some(env) if env == target.name => match &source.manifest {
+        Some(env) if recorded_as_target(env) => match &source.manifest {
             Some(m) => guard_same_database(m, target),
             None => Ok(()),
         },
@@ -1468,8 +1495,9 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
     if target.is_new {
         return Ok(());
     }
-    // A backup taken while its environment had one database is recorded
-    // by the short name: its database's name says which it is now.
+    // A backup taken while its environment had another number of
+    // databases is recorded under another name: its database's name says
+    // which it is now (`Environment::recorded_as`).
     let database = source.manifest.as_ref().map(|m| m.database.name.as_str());
     let Some(from) = source.environment.as_deref().and_then(|name| {
         envs.iter().find(|e| match database {
@@ -1477,6 +1505,22 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
             None => e.name == name,
         })
     }) else {
+        // Of no database configured now: one taken out of the target's own
+        // environment is another database, with another schema.
+        let short = |name: &str| name.split_once('.').map_or(name, |(s, _)| s).to_owned();
+        if let (Some(name), Some(database)) = (source.environment.as_deref(), database)
+            && short(name) == target.env_name
+            && database != target.database_name
+        {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to restore a backup of {database} (recorded as {name}, a database this \
+                 configuration no longer has) into {} ({}): it is another database, with another \
+                 schema. Nothing was done.",
+                target.name,
+                target.database_name
+            );
+        }
         return Ok(());
     };
     if from.binding != target.binding {
