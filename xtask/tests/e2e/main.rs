@@ -39,6 +39,7 @@ mod operator_day;
 mod orm_schemas;
 mod output;
 mod prune_local;
+mod readme_claims;
 mod real_dumps;
 mod refusals;
 mod rehearse;

@@ -1,0 +1,209 @@
+//! atkAY: the README read as a contract. Each test takes one concrete claim
+//! of the README ("Exit codes", `with-backup`, `drill`) and checks it as an
+//! operator would meet it, through the real xtask and local D1.
+//!
+//! Found by them:
+//! - `verify` in a backup directory others can write to is refused with
+//!   exit 2 ("the verification could not run"), where the README's table
+//!   gives such a directory 3 ("refused by a guard"), as `backup`,
+//!   `restore` and `with-backup` give it;
+//! - a `drill` in such a directory exits 1 and logs a FAIL row for the
+//!   backup (its restore "failed") in docs/restore-drills.md, though no
+//!   restore ran: the guard refused it, as the held lock does, which is 4
+//!   and logs nothing;
+//! - `with-backup` given a command that exists but is not executable says
+//!   "no such program" and exits 127; a shell (which the README says the
+//!   codes follow) says "Permission denied" and exits 126;
+//! - `status` in such a directory reports its newest backup ok, silently,
+//!   though `doctor` fails on it and every backup refuses it;
+//! - the pre-commit hook lets a dump through when a byte order mark or a
+//!   blank line comes before its header, though `verify` and `restore` read
+//!   it as a dump;
+//! - a span of a number without a unit is answered "write 1d for 1 days".
+
+use crate::common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+fn open_to_everyone(sb: &Sandbox) {
+    std::fs::set_permissions(sb.backups(), std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+/// README "Exit codes": 3 is "refused by a guard: … a backup directory
+/// others can write to". `backup`, `restore` and `with-backup` give it 3;
+/// `verify`, which reads a backup and rewrites its manifest there, gives 2.
+#[test]
+fn verify_in_a_backup_directory_others_can_write_to_is_refused_with_the_guards_code() {
+    let (sb, name) = sandbox_with_a_backup();
+    open_to_everyone(&sb);
+    // The guard holds for the commands that write a backup…
+    let restore = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    assert_eq!(restore.code, Some(3), "{}", restore.all());
+    assert!(restore.stderr.contains("writable by other users"));
+    // …and verify says the same, with another code.
+    for backup in [name.as_str(), "latest:local"] {
+        let run = sb.xtask(&["verify", backup]);
+        assert!(
+            run.stderr.contains("writable by other users"),
+            "verify {backup}: {}",
+            run.all()
+        );
+        assert_eq!(
+            run.code,
+            Some(3),
+            "verify {backup} in a backup directory others can write to is refused by a guard \
+             (README \"Exit codes\": 3), as restore refuses it, not 'could not run' (2):\n{}",
+            run.all()
+        );
+    }
+}
+
+/// A drill that a guard stops before its restore runs did not rehearse
+/// anything: README "Exit codes" gives the refusal 3, and a drill so stopped
+/// (the held lock's case) is not logged. In a backup directory others can
+/// write to, the drill verifies the backup, is refused at the restore, exits
+/// 1 and appends a row that says the backup's restore FAILED.
+#[test]
+fn a_drill_refused_for_a_backup_directory_others_can_write_to_exits_3_and_logs_no_failure() {
+    let (sb, name) = sandbox_with_a_backup();
+    open_to_everyone(&sb);
+    let log_before =
+        std::fs::read_to_string(sb.path().join("docs/restore-drills.md")).unwrap_or_default();
+    let run = sb.xtask(&["drill", "--from", "local", "--to", "local", "--yes"]);
+    assert!(
+        run.stderr.contains("writable by other users"),
+        "{}",
+        run.all()
+    );
+    let log_after =
+        std::fs::read_to_string(sb.path().join("docs/restore-drills.md")).unwrap_or_default();
+    let new_rows: Vec<&str> = log_after
+        .lines()
+        .filter(|l| !log_before.contains(*l) && l.contains(&name))
+        .collect();
+    assert!(
+        new_rows.is_empty(),
+        "a drill refused by the backup directory's guard logged {name} as rehearsed:\n{}",
+        new_rows.join("\n")
+    );
+    assert_eq!(
+        run.code,
+        Some(3),
+        "a drill stopped by a guard before anything ran is a refusal (README \"Exit codes\": 3), \
+         not a failed drill (1):\n{}",
+        run.all()
+    );
+}
+
+/// README `with-backup`: "127 when the command cannot be started and 128+N
+/// when a signal stopped it, as a shell does". A script that is there but
+/// not executable (a forgotten `chmod +x`) is 126 in a shell, "Permission
+/// denied"; with-backup tells the operator there is "no such program".
+#[test]
+fn with_backup_says_a_command_that_is_there_but_not_executable_is_not_executable() {
+    let sb = Sandbox::new();
+    let script = sb.path().join("task.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let shell = std::process::Command::new("sh")
+        .args(["-c", "./task.sh"])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    let run = sb.xtask(&["with-backup", "local", "--", "./task.sh"]);
+    assert!(
+        !run.stderr.contains("no such program"),
+        "./task.sh is there (mode 644): the message must not send the operator looking for a \
+         typo:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        run.code,
+        shell.status.code(),
+        "a shell gives {:?} for a command that is there but not executable:\n{}",
+        shell.status.code(),
+        run.all()
+    );
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+}
+
+/// README "Spans": a unit-less number is refused with the form to use
+/// instead. The advice reads "write 1d for 1 days".
+#[test]
+fn a_span_without_a_unit_is_told_in_english() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["prune", "--dry-run", "--keep-within", "1"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("write 1d for"), "{}", run.all());
+    assert!(
+        !run.stderr.contains("1 days"),
+        "\"1 days\" in the advice:\n{}",
+        run.all()
+    );
+}
+
+/// README `status`: "A cron job or an uptime monitor can run it and alert
+/// on a backup job that silently stopped or went bad", and "Keep the backup
+/// directory private (the tool refuses one others can write to)"; `doctor`
+/// fails on such a directory. `status` reads it and calls its newest backup
+/// fresh and ok, without a word: anyone who can write there can plant a
+/// "verified" backup and manifest that keep the monitor green.
+#[test]
+fn status_never_calls_a_backup_directory_others_can_write_to_ok_without_a_word() {
+    let (sb, _name) = sandbox_with_a_backup();
+    open_to_everyone(&sb);
+    let doctor = sb.xtask(&["doctor"]);
+    assert!(
+        !doctor.ok && doctor.all().contains("writable by other users"),
+        "{}",
+        doctor.all()
+    );
+    let status = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        !status.ok || status.stderr.contains("writable by other users"),
+        "status calls the newest backup in a backup directory others can write to ok, and says \
+         nothing of the directory (exit {:?}):\n{}",
+        status.code,
+        status.all()
+    );
+}
+
+/// README `hooks install`: the pre-commit hook refuses "a file that starts
+/// with the D1 export header". A dump saved by an editor that writes a byte
+/// order mark first (Notepad's UTF-8), or with a blank line before its
+/// header, is one the tool itself verifies and restores as a dump (README
+/// "Trust boundary": a byte order mark before the first line is not part of
+/// a statement), and the hook lets it into a commit: customer rows in git.
+#[test]
+fn the_pre_commit_hook_refuses_a_dump_the_tool_itself_restores_whatever_precedes_its_header() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let dump = std::fs::read(sb.backups().join(&name)).unwrap();
+    let mut with_bom = b"\xef\xbb\xbf".to_vec();
+    with_bom.extend_from_slice(&dump);
+    let mut after_a_blank_line = b"\n".to_vec();
+    after_a_blank_line.extend_from_slice(&dump);
+    for (path, content) in [
+        ("notes/saved-in-notepad.txt", with_bom),
+        ("notes/pasted.txt", after_a_blank_line),
+    ] {
+        let full = sb.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, &content).unwrap();
+        // The tool reads it as the dump it is.
+        sb.xtask(&["verify", full.to_str().unwrap(), "--no-manifest"])
+            .assert_ok();
+        sb.git(&["add", "-f", path]).assert_ok();
+        let commit = sb.git(&["commit", "-q", "-m", "notes"]);
+        assert!(
+            !commit.ok,
+            "the pre-commit hook let {path}, a D1 export that `verify` and `restore` take as one, \
+             into a commit:\n{}",
+            commit.all()
+        );
+        sb.git(&["reset", "-q"]).assert_ok();
+        std::fs::remove_file(&full).unwrap();
+    }
+}
