@@ -126,7 +126,10 @@ pub fn parse(text: &str) -> Result<Span> {
             "w" => &mut span.weeks,
             "d" => &mut span.days,
             "h" => &mut span.hours,
-            "" => bail!("{text:?} has a number without a unit: write {n}d for {n} days; {GRAMMAR}"),
+            "" => bail!(
+                "{text:?} has a number without a unit: write {n}d for {}; {GRAMMAR}",
+                crate::wording::count(n, "day")
+            ),
             other => bail!("{text:?} has the unit {other:?}: {}", hint(n, other)),
         };
         if seen.contains(unit) {

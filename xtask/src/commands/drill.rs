@@ -153,6 +153,14 @@ pub fn append_log(path: &Path, record: &Record) -> Result<()> {
 pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     let envs = project.environments()?;
     let mut drill = Drill::prepare(project, &envs, args)?;
+    // The guards of the backup directory the restore's safety backup goes
+    // to, before anything is logged: a machine's problem, not a failed
+    // rehearsal of the backup.
+    crate::edge::fsutil::refuse_shared_dir(&project.backup_dir)?;
+    if !args.dry_run {
+        let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
+        crate::steps::backup::refuse_unless_ignored(sh, project, &[lock], "drill")?;
+    }
     drill.print_plan(project);
     if args.dry_run {
         crate::say!("The restore's own plan follows.");

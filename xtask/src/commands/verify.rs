@@ -74,15 +74,19 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            crate::out::failure(
-                "verify",
-                &format!(
-                    "the verification could not run: {}",
-                    crate::redact::text(&format!("{e:#}"))
-                ),
-                EXIT_COULD_NOT_RUN,
-            );
-            ExitCode::from(EXIT_COULD_NOT_RUN)
+            // A guard's refusal keeps its own code (a backup directory
+            // others can write to is 3, as for every command).
+            let code = match crate::exit::Exit::of(&e) {
+                Some(crate::exit::Exit::Refused) => crate::exit::Exit::Refused.code(),
+                _ => EXIT_COULD_NOT_RUN,
+            };
+            let said = crate::redact::text(&format!("{e:#}"));
+            let said = match code {
+                EXIT_COULD_NOT_RUN => format!("the verification could not run: {said}"),
+                _ => said,
+            };
+            crate::out::failure("verify", &said, code);
+            ExitCode::from(code)
         }
     }
 }

@@ -30,14 +30,26 @@ pub fn with_backup(
     let env = envs.resolve(&args.env)?;
     let shown = shell_words(&args.command);
     let (program, rest) = args.command.split_first().context("no command given")?;
-    if !startable(program) {
-        // As a shell does: a command that cannot be started is 127; and
-        // no backup is taken for a command that cannot run.
-        crate::out::error(&format!(
-            "cannot start `{shown}`: no such program (a path, or a name on PATH); check the \
-             program name and PATH. No backup was taken"
-        ));
-        return Ok(std::process::ExitCode::from(127));
+    match startable(program) {
+        Startable::Yes => {}
+        // As a shell does: a command not found is 127, one found but not
+        // executable 126; and no backup is taken for a command that
+        // cannot run.
+        Startable::Missing => {
+            crate::out::error(&format!(
+                "cannot start `{shown}`: no such program (a path, or a name on PATH); check the \
+                 program name and PATH. No backup was taken"
+            ));
+            return Ok(std::process::ExitCode::from(127));
+        }
+        Startable::NotExecutable => {
+            crate::out::error(&format!(
+                "cannot start `{shown}`: permission denied ({program} is there but not an \
+                 executable file; `chmod +x` it, or run it through its interpreter). No backup \
+                 was taken"
+            ));
+            return Ok(std::process::ExitCode::from(126));
+        }
     }
     // `before:` first, whatever reason is given: prune keeps a backup so
     // marked as the task's undo point.
@@ -74,18 +86,38 @@ pub fn with_backup(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// Whether a command can be started.
+enum Startable {
+    Yes,
+    /// No such file (a path), or no such name on PATH.
+    Missing,
+    /// There, but not an executable file.
+    NotExecutable,
+}
+
 /// Whether `program` names a file that can be run: a path, or a name
 /// found on PATH, as the shell would look it up.
-fn startable(program: &str) -> bool {
+fn startable(program: &str) -> Startable {
     use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &std::path::Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let runnable = |p: &std::path::Path| match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Startable::Yes,
+        Ok(_) => Startable::NotExecutable,
+        Err(_) => Startable::Missing,
     };
     if program.contains('/') {
         return runnable(std::path::Path::new(program));
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
+    // The first runnable on PATH; else one that is there but not
+    // executable; else none.
+    let mut found = Startable::Missing;
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        match runnable(&dir.join(program)) {
+            Startable::Yes => return Startable::Yes,
+            Startable::NotExecutable => found = Startable::NotExecutable,
+            Startable::Missing => {}
+        }
+    }
+    found
 }
 
 /// Runs the command and waits for it; SIGINT or SIGTERM sent to this

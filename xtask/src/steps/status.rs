@@ -466,9 +466,20 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .collect();
     let stale: Vec<&EnvStatus> = all.iter().filter(|s| s.stale).collect();
     let bad: Vec<&EnvStatus> = all.iter().filter(|s| s.newest_is_bad.is_some()).collect();
-    let ok = stale.is_empty() && bad.is_empty();
+    // A backup directory others can write to is one where anyone could
+    // plant a "verified" backup that keeps this check green: every backup
+    // refuses it, and so does the check.
+    let shared = crate::edge::fsutil::refuse_shared_dir(&project.backup_dir).err();
+    let ok = stale.is_empty() && bad.is_empty() && shared.is_none();
     if args.json {
-        let report = serde_json::json!({ "ok": ok, "environments": all });
+        let report = match &shared {
+            None => serde_json::json!({ "ok": ok, "environments": all }),
+            Some(e) => serde_json::json!({
+                "ok": ok,
+                "backup_dir": format!("{e:#}"),
+                "environments": all,
+            }),
+        };
         crate::out::data(&serde_json::to_string_pretty(&report)?);
     } else {
         // `-q` (a scheduled job): only the environments that are not ok.
@@ -481,6 +492,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         }
     }
     say_failures(&stale, &bad);
+    if let Some(e) = &shared {
+        crate::out::error(&format!("{e:#}"));
+    }
     for s in &all {
         for why in &s.restore_warnings {
             crate::warn!("{}: {why}", s.environment);
