@@ -693,3 +693,153 @@ fn a_qualified_latest_and_a_database_flag_naming_the_other_database_are_refused(
         );
     }
 }
+
+/// local as it is once DB has been taken out of TWO: ANALYTICS alone, so
+/// named `local` again.
+const ANALYTICS_ALONE: &str = r#"
+name = "qbtime"
+[vars]
+APP_ENV = "local"
+[[d1_databases]]
+binding = "ANALYTICS"
+database_name = "analytics_local"
+database_id = "00000000-0000-4000-8000-0000000000a1"
+migrations_dir = "migrations-analytics"
+"#;
+
+/// A backup of DB taken while local had DB alone (recorded `local`), then
+/// ANALYTICS added (TWO) with one event in it, then DB taken out of the
+/// configuration: local is ANALYTICS alone, named `local` again. Returns
+/// DB's backup.
+fn a_backup_of_db_and_then_analytics_alone(sb: &Sandbox) -> String {
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    // Without triggers (a restore refuses triggers its migrations do not
+    // create, and ANALYTICS's migrations create none).
+    sb.execute_sql(
+        "DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_no_update; \
+         DROP TRIGGER report_configs_touch;",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let old = only_backup(sb);
+    assert!(old.starts_with("backup-local-"), "{old}");
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    let analytics = sb.path().join("migrations-analytics");
+    std::fs::create_dir(&analytics).unwrap();
+    std::fs::write(
+        analytics.join("0001_events.sql"),
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.wrangler(&["d1", "migrations", "apply", "analytics_local", "--local"])
+        .assert_ok();
+    sb.wrangler(&[
+        "d1",
+        "execute",
+        "analytics_local",
+        "--local",
+        "--command",
+        "INSERT INTO events (kind) VALUES ('login');",
+    ])
+    .assert_ok();
+    std::fs::write(sb.path().join("wrangler.toml"), ANALYTICS_ALONE).unwrap();
+    assert_eq!(analytics_rows(sb), 1);
+    old
+}
+
+/// rvAQ: the case rvAP's fix leaves open. `Environment::recorded_as`
+/// (config/environment.rs:109) accepts `self.name == name` whatever the
+/// manifest's database: a backup of DB recorded `local` (taken while local
+/// had DB alone) is, once DB is taken out again and ANALYTICS is local's
+/// only database (named `local` once more), ANALYTICS's backup to
+/// `guard_same_binding` (steps/restore.rs:1502), whose `from` is then
+/// ANALYTICS itself. `restore <DB's backup> --to local --replace --yes`
+/// replaces ANALYTICS's events table with DB's tables. It must be refused
+/// (exit 3), as the same backup recorded `local.qbtime_db_local` is.
+#[test]
+fn a_backup_from_before_the_split_never_goes_into_the_other_database_left_alone() {
+    let sb = Sandbox::new();
+    let old = a_backup_of_db_and_then_analytics_alone(&sb);
+    let run = sb.xtask(&["restore", &old, "--to", "local", "--replace", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(
+        analytics_rows(&sb),
+        1,
+        "ANALYTICS's events were replaced by DB's tables:\n{}",
+        run.all()
+    );
+}
+
+/// rvAQ: the same `recorded_as` (`self.name == name`, any database) makes
+/// DB's backup from before the split ANALYTICS's to `list --env local`,
+/// `status` and `latest:local`: status calls ANALYTICS backed up and
+/// verified although it never was, and `verify latest:local` verifies
+/// DB's backup and exits 0.
+#[test]
+fn the_database_left_alone_is_never_called_backed_up_by_the_other_ones_backup() {
+    let sb = Sandbox::new();
+    let old = a_backup_of_db_and_then_analytics_alone(&sb);
+    let stem = old.trim_end_matches(".sql");
+    let list = sb.xtask(&["list", "--env", "local"]);
+    assert!(
+        !list.stdout.contains(stem),
+        "DB's backup listed as ANALYTICS's:\n{}",
+        list.all()
+    );
+    let status = sb.xtask(&["status", "--env", "local", "--json"]);
+    assert!(
+        !status.stdout.contains(stem),
+        "status counts DB's backup for ANALYTICS:\n{}",
+        status.all()
+    );
+    let verify = sb.xtask(&["verify", "latest:local"]);
+    assert_ne!(verify.code, Some(0), "{}", verify.all());
+    assert!(!verify.all().contains(stem), "{}", verify.all());
+}
+
+/// rvAQ: production's side of `recorded_as`. A backup of prod taken while
+/// prod had DB alone (recorded `prod`), then a second database added to
+/// prod: `latest:prod.qbtime_db_prod` finds it (`recorded_as`), and
+/// `guard_source_environment` lets it past its first check as recorded
+/// under the target's earlier name, "its database's name and id then
+/// checked as any other's"; but `guard_same_database`
+/// (steps/restore.rs:1550) still demands `m.environment == target.name`
+/// and refuses it (exit 3, "which is not production's database") although
+/// its database name and id are production's. The one verified backup of
+/// production's DB cannot be restored into it: here only as a dry run,
+/// which must plan the restore (exit 0).
+#[test]
+fn a_production_backup_from_before_a_second_database_restores_into_its_database() {
+    let remote = remote::Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = remote.backup_prod(home.path());
+    assert!(old.starts_with("backup-prod-"), "{old}");
+    let path = remote.sb.path().join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        r#"
+[[env.production.d1_databases]]
+binding = "ANALYTICS"
+database_name = "analytics_prod"
+database_id = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1"
+migrations_dir = "migrations"
+"#,
+    );
+    std::fs::write(&path, text).unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:prod.qbtime_db_prod",
+            "--to",
+            "prod.qbtime_db_prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.all().contains(&old), "{}", run.all());
+}
