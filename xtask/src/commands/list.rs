@@ -164,11 +164,10 @@ mod tests {
         let envs =
             crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
                 .unwrap();
-        let prod = rows(
-            &entries,
-            Some(&[envs.resolve("prod").unwrap().clone()]),
-            now,
-        );
+        // The test entries' database is "d".
+        let mut prod_env = envs.resolve("prod").unwrap().clone();
+        prod_env.database_name = "d".to_owned();
+        let prod = rows(&entries, Some(&[prod_env]), now);
         assert_eq!(prod.len(), 2);
         assert!(prod.iter().all(|r| r.environment == "prod"));
     }

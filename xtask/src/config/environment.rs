@@ -98,15 +98,16 @@ impl Environment {
     }
 
     /// Whether a backup whose manifest records environment `name` and
-    /// database `database` is of this database: recorded by its name, or
-    /// recorded while its environment had another number of databases (by
-    /// the short name while it had one, `local`; by a qualified name while
-    /// it had several, `local.qbtime_db_local`), by that environment's
-    /// short name and this database's name. Every "whose backup is this?"
-    /// in the tool is this call.
+    /// database `database` is of this database: of this environment,
+    /// whatever number of databases it had then (recorded by the short name
+    /// while it had one, `local`; by a qualified name while it had
+    /// several, `local.qbtime_db_local`; names hold no dot of their own),
+    /// and of this database by name, always: an environment's name now
+    /// says nothing of which database a backup recorded under it was of.
+    /// Every "whose backup is this?" in the tool is this call.
     pub fn recorded_as(&self, name: &str, database: &str) -> bool {
         let short = name.split_once('.').map_or(name, |(short, _)| short);
-        self.name == name || (self.env_name == short && self.database_name == database)
+        self.env_name == short && self.database_name == database
     }
 
     /// Whether a destructive step on this environment needs its database

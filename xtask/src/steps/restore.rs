@@ -1547,10 +1547,7 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
 /// name and id. A manifest relabelled by hand changes one and not the rest.
 fn guard_same_database(m: &Manifest, target: &Environment) -> Result<()> {
     let db = &m.database;
-    if m.environment != target.name
-        || db.name != target.database_name
-        || db.uuid != target.database_id
-    {
+    if !target.recorded_as(&m.environment, &db.name) || db.uuid != target.database_id {
         crate::stop!(
             crate::exit::Exit::Refused,
             "refusing to restore into {} (production, database id {}): the backup's manifest says \
