@@ -101,19 +101,26 @@ database_id = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1"
 migrations_dir = "migrations-analytics"
 "#;
 
-fn analytics_rows(sb: &Sandbox) -> u64 {
+/// The rows of `table` in the local D1 database `database`, read by the
+/// real wrangler.
+fn local_rows(sb: &Sandbox, database: &str, table: &str) -> u64 {
+    let sql = format!("SELECT count(*) AS n FROM {table}");
     let run = sb.wrangler(&[
         "d1",
         "execute",
-        "analytics_local",
+        database,
         "--local",
         "--json",
         "--command",
-        "SELECT count(*) AS n FROM events",
+        &sql,
     ]);
     run.assert_ok();
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     json[0]["results"][0]["n"].as_u64().unwrap()
+}
+
+fn analytics_rows(sb: &Sandbox) -> u64 {
+    local_rows(sb, "analytics_local", "events")
 }
 
 #[test]
@@ -289,18 +296,7 @@ fn add_eu_shard(sb: &Sandbox) {
 }
 
 fn eu_accounts(sb: &Sandbox) -> u64 {
-    let run = sb.wrangler(&[
-        "d1",
-        "execute",
-        "qbtime_eu_local",
-        "--local",
-        "--json",
-        "--command",
-        "SELECT count(*) AS n FROM accounts",
-    ]);
-    run.assert_ok();
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    json[0]["results"][0]["n"].as_u64().unwrap()
+    local_rows(sb, "qbtime_eu_local", "accounts")
 }
 
 /// atkAX: a backup of DB taken while local had one database records the
