@@ -106,8 +106,7 @@ impl Environment {
     /// says nothing of which database a backup recorded under it was of.
     /// Every "whose backup is this?" in the tool is this call.
     pub fn recorded_as(&self, name: &str, database: &str) -> bool {
-        let short = name.split_once('.').map_or(name, |(short, _)| short);
-        self.env_name == short && self.database_name == database
+        self.env_name == short_name(name) && self.database_name == database
     }
 
     /// Whether a destructive step on this environment needs its database
@@ -616,6 +615,14 @@ impl Environment {
             is_new: true,
         }
     }
+}
+
+/// The environment's short name in a name a manifest records: `local` of
+/// `local` and of `local.qbtime_db_local` (names hold no dot of their own).
+pub fn short_name(recorded: &str) -> &str {
+    recorded
+        .split_once('.')
+        .map_or(recorded, |(short, _)| short)
 }
 
 /// A name for a new D1 database, by D1's rule (the API's pattern

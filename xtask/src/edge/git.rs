@@ -32,7 +32,7 @@ pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
     let Some(existing) = dir.ancestors().find(|p| p.is_dir()) else {
         return Ok(None);
     };
-    let output = git(sh, existing, &["rev-parse", "--show-toplevel"]).output();
+    let output = git(sh, existing, ["rev-parse", "--show-toplevel"]).output();
     let why = match output {
         Ok(output) if output.status.success() => {
             // The path as git prints it, bytes and all (a checkout's path
@@ -65,8 +65,13 @@ pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
 
 /// `git -C dir ARGS`, with git's own `GIT_DIR` and `GIT_WORK_TREE` left
 /// out: the questions are about the checkout `dir` is in.
-fn git<'a>(sh: &'a Shell, dir: &Path, args: &[&str]) -> xshell::Cmd<'a> {
-    cmd!(sh, "git -C {dir} {args...}")
+fn git<'a, A: AsRef<std::ffi::OsStr>>(
+    sh: &'a Shell,
+    dir: &Path,
+    args: impl IntoIterator<Item = A>,
+) -> xshell::Cmd<'a> {
+    cmd!(sh, "git -C {dir}")
+        .args(args)
         .quiet()
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
@@ -80,13 +85,20 @@ pub fn check_ignored(sh: &Shell, path: &Path) -> Result<Ignored> {
     let Some(top) = work_tree(sh, parent)? else {
         return Ok(Ignored::NotInRepository);
     };
-    let output = cmd!(sh, "git -C {top} check-ignore -q -- {path}")
-        .quiet()
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .ignore_status()
-        .output()
-        .context("cannot run git check-ignore")?;
+    let word = std::ffi::OsStr::new;
+    let output = git(
+        sh,
+        &top,
+        [
+            word("check-ignore"),
+            word("-q"),
+            word("--"),
+            path.as_os_str(),
+        ],
+    )
+    .ignore_status()
+    .output()
+    .context("cannot run git check-ignore")?;
     match output.status.code() {
         Some(0) => Ok(Ignored::Yes),
         Some(1) => Ok(Ignored::No),
@@ -109,10 +121,8 @@ pub fn tracked_backups(sh: &Shell, backup_dir: &Path) -> Result<Vec<String>> {
         .map(|g| format!(":(glob){g}"))
         .collect();
     specs.push(backup_dir.display().to_string());
-    let out = cmd!(sh, "git -C {top} ls-files -z --full-name -- {specs...}")
-        .quiet()
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
+    let args = ["ls-files", "-z", "--full-name", "--"].map(str::to_owned);
+    let out = git(sh, &top, args.into_iter().chain(specs))
         .read()
         .context("cannot run git ls-files")?;
     Ok(out

@@ -1507,9 +1507,8 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
     }) else {
         // Of no database configured now: one taken out of the target's own
         // environment is another database, with another schema.
-        let short = |name: &str| name.split_once('.').map_or(name, |(s, _)| s).to_owned();
         if let (Some(name), Some(database)) = (source.environment.as_deref(), database)
-            && short(name) == target.env_name
+            && crate::config::environment::short_name(name) == target.env_name
             && database != target.database_name
         {
             crate::stop!(
