@@ -28,6 +28,19 @@ fn copy_taken_at(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) 
     name
 }
 
+/// The plan of `restore latest:local --to local --replace`: which backup
+/// `latest` is.
+fn plan_of_latest(sb: &Sandbox) -> Run {
+    sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ])
+}
+
 /// A laptop whose clock ran 40 minutes fast took a backup (within the hour
 /// the manifest check allows); NTP then set the clock right, rows were
 /// written, and a new backup was taken. That new backup is the only one
@@ -65,14 +78,7 @@ fn the_backup_taken_after_the_clock_was_set_back_is_latest_and_never_pruned() {
     assert_eq!(newest.len(), 1, "{:?}", sb.backup_files());
     let newest = &newest[0];
 
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     plan.assert_ok();
     assert!(
         plan.stdout.contains(newest.as_str()),
@@ -282,14 +288,7 @@ fn status_never_fails_for_a_bad_backup_dated_after_now_that_latest_passes_over()
     m["verification"]["failed"] = serde_json::json!(["row counts: companies 3, expected 4"]);
     std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
 
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     plan.assert_ok();
     assert!(
         plan.stdout.contains(first.as_str()),
@@ -328,14 +327,7 @@ fn a_clock_set_back_a_day_neither_prunes_nor_says_there_is_no_backup() {
         "prune deleted backups dated after a clock set back:\n{}",
         prune.all()
     );
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     let verify = sb.xtask(&["verify", "latest:local"]);
     for run in [&plan, &verify] {
         assert!(
@@ -369,14 +361,7 @@ fn latest_refusing_a_verified_backup_dated_after_now_does_not_call_it_unverified
     std::fs::remove_file(sb.backups().join(&first)).unwrap();
     std::fs::remove_file(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
     assert_eq!(manifest_for(&sb, &ahead)["verification"]["outcome"], "good");
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     assert!(!plan.ok, "{}", plan.all());
     assert!(
         plan.stderr.contains("clock")
