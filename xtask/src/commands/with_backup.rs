@@ -108,10 +108,15 @@ fn startable(program: &str) -> Startable {
         return runnable(std::path::Path::new(program));
     }
     // The first runnable on PATH; else one that is there but not
-    // executable; else none.
+    // executable; else none. As a shell does, a directory on PATH is
+    // passed over: `tool` is not found because `./bin/tool/` exists.
     let mut found = Startable::Missing;
     for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        match runnable(&dir.join(program)) {
+        let candidate = dir.join(program);
+        if candidate.is_dir() {
+            continue;
+        }
+        match runnable(&candidate) {
             Startable::Yes => return Startable::Yes,
             Startable::NotExecutable => found = Startable::NotExecutable,
             Startable::Missing => {}

@@ -129,6 +129,70 @@ fn with_backup_says_a_command_that_is_there_but_not_executable_is_not_executable
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
 
+/// A directory on PATH named like the command (a checkout's `bin/task/`
+/// before the `bin/` that holds `task`) is passed over, as a shell passes it
+/// over: the command runs, after its backup, and exits as the shell's run
+/// of it does; a name found only as a directory is "not found" (127).
+#[test]
+fn with_backup_passes_over_a_directory_on_path_as_a_shell_does() {
+    let sb = Sandbox::new();
+    let first = sb.path().join("first");
+    let second = sb.path().join("second");
+    std::fs::create_dir_all(first.join("task")).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    let script = second.join("task");
+    std::fs::write(&script, "#!/bin/sh\nexit 7\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        first.display(),
+        second.display(),
+        std::env::var("PATH").unwrap()
+    );
+    let shell = |name: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", name])
+            .env("PATH", &path)
+            .current_dir(sb.path())
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    let run = Run::from_output(
+        sb.xtask_command(&["with-backup", "local", "--", "task"])
+            .env("PATH", &path)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shell("task"), Some(7));
+    assert_eq!(
+        run.code,
+        Some(7),
+        "the script on PATH after the directory runs:\n{}",
+        run.all()
+    );
+    let dumps = || {
+        sb.backup_files()
+            .into_iter()
+            .filter(|f| f.ends_with(".sql"))
+            .count()
+    };
+    assert_eq!(dumps(), 1, "{:?}", sb.backup_files());
+
+    std::fs::remove_file(&script).unwrap();
+    let run = Run::from_output(
+        sb.xtask_command(&["with-backup", "local", "--", "task"])
+            .env("PATH", &path)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, shell("task"), "{}", run.all());
+    assert_eq!(run.code, Some(127), "{}", run.all());
+    assert!(run.stderr.contains("no such program"), "{}", run.all());
+    assert_eq!(dumps(), 1, "no second backup: {:?}", sb.backup_files());
+}
+
 /// README "Spans": a unit-less number is refused with the form to use
 /// instead. The advice reads "write 1d for 1 days".
 #[test]
