@@ -61,15 +61,16 @@ impl Project {
         let config = match &args.config {
             Some(p) => cwd.join(p),
             None => {
-                let root = find_checkout(&cwd).with_context(|| {
-                    format!(
+                let Some(root) = find_checkout(&cwd) else {
+                    crate::stop!(
+                        crate::exit::Exit::CouldNotRun,
                         "cannot find the repository to act on: no directory from {} upwards \
                          holds Cargo.toml with xtask/, or package.json with a wrangler \
                          configuration (wrangler.toml, wrangler.jsonc or wrangler.json). Run \
                          cargo xtask inside a qbtime checkout, or pass --config PATH",
                         cwd.display()
-                    )
-                })?;
+                    );
+                };
                 default_config(&root)?
             }
         };

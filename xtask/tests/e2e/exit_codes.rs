@@ -191,3 +191,42 @@ fn every_command_gives_the_readmes_code_for_bad_input_refusals_and_a_held_lock()
     ));
     assert!(wrong.is_empty(), "codes not the README's: {wrong:#?}");
 }
+
+/// Run outside any checkout (no `--config`), every command says it cannot
+/// find the repository to act on, and exits 2 as the README's table gives
+/// an unusable configuration, not 1 as if it had run and failed: a cron job
+/// that `cd`s to the wrong directory is a setup to fix, not a failed backup.
+#[test]
+fn every_command_run_outside_a_checkout_is_bad_input() {
+    wrangler_bin();
+    let nowhere = tempfile::tempdir().unwrap();
+    let rows: &[(&[&str], i32)] = &[
+        (&["backup", "local"], 2),
+        (&["restore", "latest", "--to", "local", "--dry-run"], 2),
+        (&["verify", "latest"], 2),
+        (&["list"], 2),
+        (&["status"], 2),
+        (&["prune", "--dry-run"], 2),
+        (&["doctor"], 2),
+        (&["migrate", "local", "--dry-run"], 2),
+        (&["drill", "--dry-run"], 2),
+    ];
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(nowhere.path())
+            .env_remove("QBTIME_WRANGLER_CONFIG")
+            .env_remove("QBTIME_BACKUP_DIR")
+            .output()
+            .unwrap();
+        let run = Run::from_output(out);
+        assert!(
+            run.stderr.contains("cannot find the repository to act on"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        run
+    };
+    let wrong = disagreements(run, rows);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
