@@ -190,7 +190,18 @@ fn read_line_at_most(
             max >> 20
         )));
     }
-    *buf = String::from_utf8(bytes).map_err(|_| {
+    *buf = String::from_utf8(bytes).map_err(|e| {
+        // UTF-16's byte order mark: Windows PowerShell's `>` and some
+        // editors save text so, and a Windows-1252 conversion of it would
+        // be garbage.
+        if e.as_bytes().starts_with(&[0xff, 0xfe]) || e.as_bytes().starts_with(&[0xfe, 0xff]) {
+            return invalid(
+                "it is UTF-16 text, not the UTF-8 every D1 dump is (saved by Windows \
+                 PowerShell's `>`, or an editor set to UTF-16?); convert it, e.g. \
+                 `iconv -f UTF-16 -t UTF-8 FILE > NEW.sql`"
+                    .to_owned(),
+            );
+        }
         invalid(
             "it is not UTF-8 text, as every D1 dump is (a file saved as Latin-1 or \
              Windows-1252?); convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.sql`"
@@ -650,6 +661,29 @@ mod tests {
             format!("{err:#}").contains("reading line 2 of the dump: it is not UTF-8 text"),
             "{err:#}"
         );
+        // UTF-16 (Windows PowerShell's `>`), either byte order, is named
+        // as UTF-16 with the conversion that undoes it, not as Windows-1252.
+        let plain = "PRAGMA defer_foreign_keys=TRUE;\nSELECT 1;\n";
+        let le: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(plain.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xfe, 0xff]
+            .into_iter()
+            .chain(plain.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        for bytes in [le, be] {
+            let err = Statements::new(&bytes[..])
+                .collect::<Result<Vec<_>>>()
+                .unwrap_err();
+            let said = format!("{err:#}");
+            assert!(
+                said.contains("line 1 of the dump: it is UTF-16 text"),
+                "{said}"
+            );
+            assert!(said.contains("iconv -f UTF-16 -t UTF-8"), "{said}");
+            assert!(!said.contains("WINDOWS-1252"), "{said}");
+        }
         // Just under the bound is read.
         let text = format!("INSERT INTO t VALUES('{}');\n", &long[..long.len() - 40]);
         assert_eq!(split(&text).len(), 1);

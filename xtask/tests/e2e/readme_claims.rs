@@ -270,4 +270,37 @@ fn the_pre_commit_hook_refuses_a_dump_the_tool_itself_restores_whatever_precedes
         sb.git(&["reset", "-q"]).assert_ok();
         std::fs::remove_file(&full).unwrap();
     }
+    // Saved as UTF-16 (Windows PowerShell's `dump > file`), either byte
+    // order: the tool names it UTF-16 and the conversion, and its rows are
+    // still customer data that the hook keeps out of git.
+    let text = String::from_utf8(dump).unwrap();
+    let le: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xfe, 0xff]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for (path, content) in [("notes/ps-le.txt", le), ("notes/ps-be.txt", be)] {
+        let full = sb.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, &content).unwrap();
+        let verify = sb.xtask(&["verify", full.to_str().unwrap(), "--no-manifest"]);
+        assert!(
+            verify.all().contains("it is UTF-16 text")
+                && verify.all().contains("iconv -f UTF-16 -t UTF-8"),
+            "{}",
+            verify.all()
+        );
+        sb.git(&["add", "-f", path]).assert_ok();
+        let commit = sb.git(&["commit", "-q", "-m", "notes"]);
+        assert!(
+            !commit.ok && commit.stderr.contains(path),
+            "the pre-commit hook let {path}, a D1 export saved as UTF-16, into a commit:\n{}",
+            commit.all()
+        );
+        sb.git(&["reset", "-q"]).assert_ok();
+        std::fs::remove_file(&full).unwrap();
+    }
 }
