@@ -232,13 +232,32 @@ impl Deploy<'_> {
     /// environment that has others with migrations pending: the app it
     /// publishes would run against them unmigrated, and a deploy migrates
     /// only the database it is given.
+    /// An applied migration of another database edited since it was
+    /// applied is refused as `migrate` refuses it: that database's schema
+    /// is no longer what its migrations say. (`doctor`, the deploy's first
+    /// step, has refused one whose migrations directory is missing.)
     fn refuse_siblings_pending(&self, envs: &Environments) -> Result<()> {
+        use crate::steps::migrations;
         for other in envs.siblings(self.env) {
             let dir = self.project.config_dir.join(&other.migrations_dir);
-            let files = crate::steps::migrations::migration_files(&dir)?;
-            let applied =
-                crate::steps::migrations::applied_migrations(self.sh, self.project, other)?;
-            let pending = crate::steps::migrations::pending(&files, &applied);
+            let files = migrations::migration_files(&dir)?;
+            let applied = migrations::applied_migrations(self.sh, self.project, other)?;
+            if let Some(report) =
+                migrations::edited_since_applied(self.sh, self.project, other, &dir, &applied)
+            {
+                return Err(failed(
+                    self.env,
+                    Step::Pending,
+                    Exit::Refused.error(anyhow::anyhow!(
+                        "{}, the other database of {}: {report} Deploy once it is put right. \
+                         Nothing was run",
+                        other.database_name,
+                        self.env.env_name,
+                    )),
+                    None,
+                ));
+            }
+            let pending = migrations::pending(&files, &applied);
             if !pending.is_empty() {
                 return Err(failed(
                     self.env,

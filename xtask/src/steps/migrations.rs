@@ -351,16 +351,12 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
-    if let Some(record) = record_for(sh, project, env) {
-        let edited = edited_migrations(&record.sha256, &applied, &digests(&dir, &applied));
-        if !edited.is_empty() {
-            crate::stop!(
-                Exit::Refused,
-                "refusing to migrate {}: {} Nothing was done.",
-                env.database_name,
-                edited_report(&edited, &dir, &record.source)
-            );
-        }
+    if let Some(report) = edited_since_applied(sh, project, env, &dir, &applied) {
+        crate::stop!(
+            Exit::Refused,
+            "refusing to migrate {}: {report} Nothing was done.",
+            env.database_name,
+        );
     }
     let pending = pending(&files, &applied);
     let side_writes = side_writes(sh, project, env, &dir, &pending).map_err(|e| format!("{e:#}"));
@@ -372,6 +368,22 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
         pending,
         side_writes,
     })
+}
+
+/// Which of `env`'s `applied` migrations have changed (or gone) in `dir`
+/// since they were applied, as the record of its newest backup has them,
+/// told with what to do instead; `None` when none has, or nothing records
+/// them.
+pub fn edited_since_applied(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    dir: &Path,
+    applied: &[String],
+) -> Option<String> {
+    let record = record_for(sh, project, env)?;
+    let edited = edited_migrations(&record.sha256, applied, &digests(dir, applied));
+    (!edited.is_empty()).then(|| edited_report(&edited, dir, &record.source))
 }
 
 /// What the `pending` migrations change in tables they do not name,

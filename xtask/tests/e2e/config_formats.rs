@@ -418,18 +418,7 @@ fn a_deploy_never_publishes_while_the_other_database_has_a_migration_pending() {
     sb.git(&["commit", "-q", "-m", "release"]).assert_ok();
     sb.git(&["checkout", "-q", "-b", "preview/x"]).assert_ok();
 
-    let mut cmd = sb.xtask_command(&[
-        "deploy",
-        "local",
-        "--database",
-        "DB",
-        "--branch",
-        "preview/x",
-        "--yes",
-    ]);
-    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
-    let run = Run::from_output(cmd.output().unwrap());
-    let deployed = sb.path().join("deployed.log").exists();
+    let (run, deployed) = deploy_db_to_preview(&sb);
     let sessions = sb.wrangler(&[
         "d1",
         "execute",
@@ -455,6 +444,65 @@ fn a_deploy_never_publishes_while_the_other_database_has_a_migration_pending() {
             run.all()
         );
     }
+}
+
+/// `deploy local --database DB` to the branch `preview/x`, with a Pages
+/// deploy that only writes `deployed.log`; and whether it got that far.
+fn deploy_db_to_preview(sb: &Sandbox) -> (Run, bool) {
+    let log = sb.path().join("deployed.log");
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = sb.xtask_command(&[
+        "deploy",
+        "local",
+        "--database",
+        "DB",
+        "--branch",
+        "preview/x",
+        "--yes",
+    ]);
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    (Run::from_output(cmd.output().unwrap()), log.exists())
+}
+
+/// A deploy of one database refuses, as `migrate` would, while the other
+/// database of its environment has an applied migration edited since it
+/// was applied (its schema is no longer what its migrations say).
+#[test]
+fn a_deploy_refuses_while_the_other_database_has_an_applied_migration_edited() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    std::fs::write(sb.path().join("backups.toml"), "").unwrap();
+    sb.apply_migrations();
+    sb.git(&["add", "."]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "release"]).assert_ok();
+    sb.git(&["checkout", "-q", "-b", "preview/x"]).assert_ok();
+    let analytics = sb.path().join("migrations-analytics");
+    std::fs::create_dir(&analytics).unwrap();
+    let first = analytics.join("0001_events.sql");
+    std::fs::write(&first, "CREATE TABLE events (id INTEGER PRIMARY KEY);\n").unwrap();
+    sb.wrangler(&["d1", "migrations", "apply", "analytics_local", "--local"])
+        .assert_ok();
+    sb.xtask(&["backup", "local.analytics_local"]).assert_ok();
+    let (run, deployed) = deploy_db_to_preview(&sb);
+    assert!(run.ok && deployed, "{}", run.all());
+    // Then someone edits the applied migration instead of adding one.
+    std::fs::write(
+        &first,
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT);\n",
+    )
+    .unwrap();
+    let (run, deployed) = deploy_db_to_preview(&sb);
+    assert!(
+        !deployed,
+        "published with an edited migration:\n{}",
+        run.all()
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("analytics_local") && run.stderr.contains("0001_events.sql"),
+        "{}",
+        run.all()
+    );
 }
 
 /// atkAX: a qualified name and a `--database` that names the other
