@@ -123,7 +123,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             let env = envs.resolve(env)?;
             let target = target(sh, project, env)?;
             let index = target
-                .read_index()?
+                .read_indexes()?
                 .unwrap_or_else(|| Index::new(&env.name));
             if *json {
                 crate::out::data(&serde_json::to_string_pretty(&index)?);
@@ -271,7 +271,7 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
 /// backup directory.
 fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
-    let Some(index) = target.read_index()? else {
+    let Some(found) = target.find_entry(which)? else {
         // As a name missing from an index is: no such backup to fetch.
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
@@ -281,7 +281,7 @@ fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
             index_key(&env.name)
         );
     };
-    let entry = index.find(which)?;
+    let entry = found?;
     // The name comes from the bucket: it must be a plain backup file name,
     // or it could write outside the backup directory.
     if file_name(Path::new(&entry.file)) != entry.file
@@ -342,15 +342,19 @@ fn fetched_manifest(
 ) -> Result<Manifest> {
     let env = target.env;
     let manifest = Manifest::read_as(manifest_file, &file_name(dest_manifest))?;
-    if manifest.file.name != entry.file || manifest.environment != env.name {
+    if manifest.file.name != entry.file
+        || !env.recorded_as(&manifest.environment, &manifest.database.name)
+    {
         bail!(
-            "r2://{}/{} describes {} of {}, not {} of {}; nothing was fetched",
+            "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); nothing was fetched",
             target.bucket(),
             entry.manifest_key,
             manifest.file.name,
             manifest.environment,
+            manifest.database.name,
             entry.file,
-            env.name
+            env.name,
+            env.database_name
         );
     }
     Ok(manifest)

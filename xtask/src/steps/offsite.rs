@@ -622,8 +622,57 @@ impl Target<'_> {
         }
     }
 
+    /// The entry for `which` (a file name, or `latest`), looked up in this
+    /// environment's index and, only when it is not there, in every index
+    /// [`Target::read_indexes`] reads: `None` when there is no index at
+    /// all, else what [`Index::find`] says.
+    pub fn find_entry(&self, which: &str) -> Result<Option<Result<IndexEntry>>> {
+        if let Some(Ok(entry)) = self.read_index()?.as_ref().map(|i| i.find(which)) {
+            return Ok(Some(Ok(entry.clone())));
+        }
+        Ok(self.read_indexes()?.map(|index| index.find(which).cloned()))
+    }
+
+    /// Whether `key` is under this environment's own prefix, not under
+    /// its database's other name.
+    pub fn is_own_key(&self, key: &str) -> bool {
+        key.starts_with(&format!("{}/", self.env.name))
+    }
+
+    /// The index this environment's uploads write to.
     pub fn read_index(&self) -> Result<Option<Index>> {
-        let Some((_dir, file)) = self.download_private(&index_key(&self.env.name))? else {
+        self.read_index_of(&self.env.name)
+    }
+
+    /// The copies `list`, `fetch` and the migration record see: this
+    /// environment's index, and the one its database's copies were listed
+    /// in under its other name, from before a second database was added to
+    /// the environment (`prod`, now `prod.<db>`) or after one was taken out
+    /// (the reverse). Each index is checked against its own name (its
+    /// objects under `<name>/`); the manifest of a copy says which database
+    /// it is of, and a fetch checks that ([`Environment::recorded_as`]).
+    /// `None` when neither index exists.
+    pub fn read_indexes(&self) -> Result<Option<Index>> {
+        let own = self.read_index()?;
+        let mut other = None;
+        for name in other_names(self.env) {
+            if let Some(index) = self.read_index_of(&name)? {
+                other.get_or_insert_with(Vec::new).extend(index.backups);
+            }
+        }
+        if own.is_none() && other.is_none() {
+            return Ok(None);
+        }
+        let mut index = own.unwrap_or_else(|| Index::new(&self.env.name));
+        index.backups.extend(other.unwrap_or_default());
+        index
+            .backups
+            .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+        Ok(Some(index))
+    }
+
+    fn read_index_of(&self, name: &str) -> Result<Option<Index>> {
+        let Some((_dir, file)) = self.download_private(&index_key(name))? else {
             return Ok(None);
         };
         let text = crate::edge::fsutil::read_text(&file, "offsite index")?;
@@ -631,12 +680,25 @@ impl Target<'_> {
             format!(
                 "r2://{}/{} is not an offsite index this tool wrote",
                 self.bucket(),
-                index_key(&self.env.name)
+                index_key(name)
             )
         };
         let index: Index = serde_json::from_str(&text).with_context(not_ours)?;
-        index.check(&self.env.name).with_context(not_ours)?;
+        index.check(name).with_context(not_ours)?;
         Ok(Some(index))
+    }
+}
+
+/// The other name `env`'s database had its copies listed under: the
+/// environment's short name when it now has several databases (`prod`),
+/// else the qualified name it had while it had several (`prod.<db>`).
+fn other_names(env: &Environment) -> Vec<String> {
+    if env.is_new {
+        return Vec::new();
+    }
+    match env.name != env.env_name {
+        true => vec![env.env_name.clone()],
+        false => vec![format!("{}.{}", env.env_name, env.database_name)],
     }
 }
 
@@ -978,10 +1040,7 @@ pub fn newest_manifest(
         return Ok(None);
     }
     let target = target(sh, project, env)?;
-    let Some(index) = target.read_index()? else {
-        return Ok(None);
-    };
-    let Ok(entry) = index.find("latest") else {
+    let Some(entry) = target.find_entry("latest")?.and_then(Result::ok) else {
         return Ok(None);
     };
     let expected = manifest::manifest_path(Path::new(&entry.file));
@@ -989,7 +1048,13 @@ pub fn newest_manifest(
         return Ok(None);
     };
     let manifest = Manifest::read_as(&file, &file_name(&expected))?;
-    if manifest.file.name != entry.file || manifest.environment != env.name {
+    let ours = env.recorded_as(&manifest.environment, &manifest.database.name);
+    if !ours && !target.is_own_key(&entry.key) && manifest.file.name == entry.file {
+        // The newest copy listed under the environment's other name is
+        // the other database's: none of this one's is offsite.
+        return Ok(None);
+    }
+    if manifest.file.name != entry.file || !ours {
         bail!(
             "r2://{}/{} describes {} of {}, not {} of {}",
             target.bucket(),

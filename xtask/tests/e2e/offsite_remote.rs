@@ -887,3 +887,64 @@ fn an_upload_run_again_after_a_verify_reads_the_backup_object_back_once() {
         again.all()
     );
 }
+
+/// prod's copies uploaded while it had one database are listed under
+/// `prod/` (`index/prod.json`); once a second database is added, prod's
+/// first database is `prod.qbtime_db_prod`, whose uploads go under a prefix
+/// of that name. After losing the machine, `offsite list` and `offsite
+/// fetch latest` of that database still find the copies from before the
+/// split, and a fetch for the new database never takes the other one's.
+#[test]
+fn copies_uploaded_before_a_second_database_was_added_are_still_found_and_fetched() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    let config = sb.path().join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[env.production.d1_databases]]\nbinding = \"ANALYTICS\"\n\
+         database_name = \"analytics_prod\"\n\
+         database_id = \"9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1\"\n\
+         migrations_dir = \"migrations\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    // The machine is lost: nothing is left in backups/.
+    for f in sb.backup_files() {
+        std::fs::remove_file(sb.backups().join(f)).unwrap();
+    }
+
+    let list = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "prod.qbtime_db_prod"],
+    );
+    list.assert_ok();
+    assert!(list.stdout.contains(&name), "{}", list.all());
+
+    let fetch = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod.analytics_prod"],
+    );
+    assert!(!fetch.ok, "{}", fetch.all());
+    assert!(
+        fetch.stderr.contains("qbtime_db_prod") && fetch.stderr.contains("nothing was fetched"),
+        "{}",
+        fetch.all()
+    );
+    assert!(
+        sb.backup_files().iter().all(|f| f.starts_with('.')),
+        "{:?}",
+        sb.backup_files()
+    );
+
+    let fetch = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod.qbtime_db_prod"],
+    );
+    fetch.assert_ok();
+    assert!(sb.backups().join(&name).is_file(), "{}", fetch.all());
+    let verify = remote.xtask(home.path(), &["verify", "latest:prod.qbtime_db_prod"]);
+    assert!(verify.ok, "{}", verify.all());
+}
