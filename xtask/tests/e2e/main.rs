@@ -47,4 +47,5 @@ mod restore_local;
 mod restore_new;
 mod restore_remote;
 mod time_travel_remote;
+mod upgrades;
 mod verify_local;
