@@ -439,3 +439,51 @@ fn a_diff_tells_an_autoincrement_counter_that_moved_on() {
         serde_json::json!({"a": 2, "b": 3})
     );
 }
+
+/// atkBA: a year on, the schema has 150 tables. A diff of two backups that
+/// differ in one row of one table says which table changed, and sums up
+/// the 159 that did not (150 of them ours), instead of naming each on one line of
+/// several kilobytes, in which the one that changed is easy to miss.
+#[test]
+fn a_diff_of_a_150_table_database_sums_up_the_unchanged_tables() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let mut sql = String::from(SEED_SQL);
+    for t in 0..150 {
+        sql.push_str(&format!(
+            "CREATE TABLE \"ledger_entries_of_a_long_descriptive_name_{t:03}\" \
+             (id INTEGER PRIMARY KEY, amount INTEGER, memo TEXT);\n\
+             INSERT INTO \"ledger_entries_of_a_long_descriptive_name_{t:03}\" \
+             (id, amount, memo) VALUES (1, {t}, 'opening balance');\n"
+        ));
+    }
+    sb.execute_sql(&sql);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = newest_backup(&sb, &[]);
+    sb.execute_sql(
+        "UPDATE \"ledger_entries_of_a_long_descriptive_name_042\" SET amount = 4200 WHERE id = 1;",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let after = newest_backup(&sb, &[&before]);
+
+    let run = sb.xtask(&["diff", &before, &after]);
+    assert_eq!(run.code, Some(1), "differences exit 1:\n{}", run.all());
+    let out = &run.stdout;
+    assert!(
+        out.contains("ledger_entries_of_a_long_descriptive_name_042"),
+        "the table that changed is named:\n{out}"
+    );
+    assert!(
+        out.contains("Unchanged: 159 tables"),
+        "the unchanged ones are counted:\n{out}"
+    );
+    let named = (0..150)
+        .filter(|t| out.contains(&format!("ledger_entries_of_a_long_descriptive_name_{t:03}")))
+        .count();
+    let longest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(
+        named <= 20 && longest <= 1000,
+        "149 unchanged tables are summed up, not each named ({named} of 150 tables named, \
+         longest line {longest} characters):\n{out}"
+    );
+}
