@@ -219,8 +219,8 @@ pub fn content_check(
                 pass(
                     "content",
                     format!(
-                        "{} tables, every row equal to the manifest's content digests",
-                        recorded.len()
+                        "{}, every row equal to the manifest's content digests",
+                        crate::wording::count(recorded.len(), "table")
                     ),
                 )
             } else {

@@ -226,6 +226,7 @@ impl Manifest {
     /// Whether the migrations exist is checked where they are read, against
     /// the environment's `migrations_dir`.
     pub fn validate(&self, stored_as: &str) -> Result<()> {
+        self.check_format()?;
         self.check_names(stored_as)?;
         // A `created_at` after now (a clock that ran fast, or this one set
         // back) is no reason to distrust the rest: every command that picks
@@ -371,6 +372,33 @@ impl Manifest {
                     vt.name
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Whether a later version of this tool wrote the manifest: its
+    /// format is newer than the one this version reads.
+    pub fn is_newer_format(&self) -> bool {
+        self.format_version > FORMAT_VERSION
+    }
+
+    /// Refuses a manifest of a format this version does not read: a later
+    /// version's may hold fields that change what a restore must do, which
+    /// this one would pass over as if they were not there.
+    fn check_format(&self) -> Result<()> {
+        if self.is_newer_format() {
+            bail!(
+                "it was written by a newer version of this tool (manifest format {}; this \
+                 version reads format {FORMAT_VERSION}): update this checkout (`git pull`) and \
+                 run the command again",
+                self.format_version
+            );
+        }
+        if self.format_version != FORMAT_VERSION {
+            bail!(
+                "its manifest format {} is not one this tool ever wrote (it writes {FORMAT_VERSION})",
+                self.format_version
+            );
         }
         Ok(())
     }

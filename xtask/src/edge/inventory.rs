@@ -159,10 +159,15 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
             }
         };
         if let Err(e) = m.validate(&name) {
-            refused.push(format!(
-                "{} cannot be trusted and is ignored: {e:#}; move it aside",
-                path.display()
-            ));
+            // A later version's backup is no untrusted one: it stays where
+            // it is for the version that reads it.
+            refused.push(match m.is_newer_format() {
+                true => format!("{} is ignored by this version: {e:#}", path.display()),
+                false => format!(
+                    "{} cannot be trusted and is ignored: {e:#}; move it aside",
+                    path.display()
+                ),
+            });
             continue;
         }
         let file = dir.join(&m.file.name);

@@ -365,6 +365,20 @@ impl Index {
     /// by anyone who can write there; without this, it could send a fetch,
     /// a migration record or `latest` to another environment's objects.
     pub fn check(&self, env: &str) -> Result<()> {
+        if self.format_version > INDEX_VERSION {
+            bail!(
+                "it was written by a newer version of this tool (index format {}; this version \
+                 reads format {INDEX_VERSION}): update this checkout (`git pull`) and run the \
+                 command again",
+                self.format_version
+            );
+        }
+        if self.format_version != INDEX_VERSION {
+            bail!(
+                "its format {} is not one this tool ever wrote",
+                self.format_version
+            );
+        }
         if self.environment != env {
             bail!(
                 "it is the index of environment {:?}, not {env}",
@@ -684,6 +698,15 @@ impl Target<'_> {
             )
         };
         let index: Index = serde_json::from_str(&text).with_context(not_ours)?;
+        if index.format_version > INDEX_VERSION {
+            index.check(name).with_context(|| {
+                format!(
+                    "r2://{}/{} cannot be read by this version",
+                    self.bucket(),
+                    index_key(name)
+                )
+            })?;
+        }
         index.check(name).with_context(not_ours)?;
         Ok(Some(index))
     }

@@ -158,17 +158,30 @@ impl Report {
             .map(|(name, s)| format!("{name} {s:.2}"))
             .collect();
         let _ = writeln!(out, "  seconds: {}", phases.join(", "));
-        let _ = writeln!(
-            out,
-            "Result: {} ({:.1} s)",
-            if self.good {
-                "GOOD"
-            } else {
-                "BAD: corrupt or does not match its manifest"
-            },
-            self.seconds
-        );
+        let _ = writeln!(out, "Result: {} ({:.1} s)", self.verdict(), self.seconds);
         out
+    }
+
+    /// The one-line verdict: GOOD, or BAD saying which kind of bad. A
+    /// file whose bytes are whole and load, but whose data fails a data
+    /// check (a backup of chosen tables without a table they reference, a
+    /// broken audit chain), is told by the checks it failed, never called
+    /// corrupt.
+    pub fn verdict(&self) -> String {
+        if self.good {
+            return "GOOD".to_owned();
+        }
+        if self.is_faithful() {
+            let failed: Vec<&str> = { self.checks.iter() }
+                .filter(|c| c.status == Status::Fail)
+                .map(|c| c.name)
+                .collect();
+            return format!(
+                "BAD: the file is whole, but its data fails the {} check",
+                failed.join(" and ")
+            );
+        }
+        "BAD: corrupt or does not match its manifest".to_owned()
     }
 }
 
