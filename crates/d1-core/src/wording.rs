@@ -25,6 +25,28 @@ pub fn first_of(items: &[String], n: usize) -> String {
     }
 }
 
+/// How many names a message lists before it says how many more there
+/// are: a database of 150 tables or a year of 200 migrations is told in a
+/// line an operator reads, not a screenful.
+pub const NAMES_SHOWN: usize = 10;
+
+/// `names` joined with commas, the first [`NAMES_SHOWN`] of them and then
+/// how many more: `a, b, c and 147 more`.
+pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
+    let shown: Vec<&str> = { names.iter() }
+        .take(NAMES_SHOWN)
+        .map(AsRef::as_ref)
+        .collect();
+    match names.len().saturating_sub(NAMES_SHOWN) {
+        0 => shown.join(", "),
+        more => format!(
+            "{} and {}",
+            shown.join(", "),
+            count(more, &format!("more {noun}"))
+        ),
+    }
+}
+
 /// The words of a command, each quoted as a POSIX shell needs it.
 pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
     words
@@ -135,6 +157,18 @@ pub fn table<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_list_of_names_is_cut_with_how_many_more() {
+        let names: Vec<String> = (1..=12).map(|i| format!("t{i}")).collect();
+        assert_eq!(listed(&names[..3], "table"), "t1, t2, t3");
+        assert_eq!(listed(&names[..10], "table"), names[..10].join(", "));
+        assert_eq!(
+            listed(&names[..11], "table"),
+            "t1, t2, t3, t4, t5, t6, t7, t8, t9, t10 and 1 more table"
+        );
+        assert!(listed(&names, "migration").ends_with("t10 and 2 more migrations"));
+    }
 
     #[test]
     fn a_long_list_names_its_first_few_and_counts_the_rest() {

@@ -646,7 +646,7 @@ impl Diff {
             let _ = writeln!(
                 out,
                 "Same rows, schema changed (above): {}",
-                names.join(", ")
+                d1_core::wording::listed(&names, "table")
             );
         }
         if !same.is_empty() {
@@ -655,7 +655,7 @@ impl Diff {
                 out,
                 "Unchanged: {} ({})",
                 d1_core::wording::count(names.len(), "table"),
-                names.join(", ")
+                d1_core::wording::listed(&names, "table")
             );
         }
         out.push_str(if self.identical() {

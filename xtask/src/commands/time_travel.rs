@@ -291,7 +291,7 @@ fn say_pending_again(sh: &Shell, project: &Project, env: &Environment) {
              restore with the command above",
             env.database_name,
             count(names.len(), "migration"),
-            names.join(", "),
+            d1_core::wording::listed(&names, "migration"),
             d1_core::wording::them(names.len()),
             env.name
         ),
@@ -384,7 +384,7 @@ impl<'a> RestorePlan<'a> {
                  d1_migrations rows go back; the app deployed for them meets the old schema, \
                  and `cargo xtask migrate {}` applies them again)",
                 count(names.len(), "migration"),
-                names.join(", "),
+                d1_core::wording::listed(names, "migration"),
                 env.name
             ),
             Some(Ok(_)) => crate::say!("  takes back   no migration (none was applied since then)"),

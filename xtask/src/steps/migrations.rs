@@ -138,6 +138,15 @@ pub fn foreign_triggers(
     Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
+/// Trigger names as a message lists them: escaped, and cut after
+/// [`d1_core::wording::NAMES_SHOWN`] with how many more.
+pub fn trigger_names<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    let names: Vec<String> = { names.into_iter() }
+        .map(|n| n.escape_debug().to_string())
+        .collect();
+    d1_core::wording::listed(&names, "trigger")
+}
+
 /// The statements of the schema that every migration in `dir` makes, run
 /// in memory as [`schema_created_by`] runs them ([`d1_core::catalog::schema_sql`]).
 pub fn schema_sql_of(dir: &Path) -> Result<Vec<String>> {

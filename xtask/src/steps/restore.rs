@@ -811,11 +811,7 @@ fn guard_triggers(
                 "the triggers {} creates were not checked against its migrations ({e:#}); check \
                  them before going on: {}",
                 source.file.display(),
-                triggers
-                    .keys()
-                    .map(|n| n.escape_debug().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::steps::migrations::trigger_names(triggers.keys())
             );
             return Ok(());
         }
@@ -823,11 +819,7 @@ fn guard_triggers(
     if foreign.is_empty() {
         return Ok(());
     }
-    let names = foreign
-        .iter()
-        .map(|n| n.escape_debug().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = crate::steps::migrations::trigger_names(&foreign);
     if source.manifest.is_none() {
         crate::warn!(
             "{} creates triggers that no migration in {} creates: {names}. They will run on \

@@ -350,7 +350,7 @@ impl EnvStatus {
                      applied now)\n",
                     names.len(),
                     d1_core::wording::them(names.len()),
-                    names.join(", "),
+                    d1_core::wording::listed(names, "migration"),
                     self.environment,
                     if names.len() == 1 {
                         "it is"
@@ -363,7 +363,7 @@ impl EnvStatus {
                 "  migrations                {} pending as of that backup: {} (`cargo xtask \
                  migrate {}` applies {})\n",
                 names.len(),
-                names.join(", "),
+                d1_core::wording::listed(names, "migration"),
                 self.environment,
                 d1_core::wording::them(names.len())
             ),

@@ -455,11 +455,7 @@ fn trigger_check(
                 return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
             }
         };
-    let names = foreign
-        .iter()
-        .map(|n| n.escape_debug().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = crate::steps::migrations::trigger_names(&foreign);
     // A trigger that names a table the backup does not hold (one of a
     // backup of chosen tables that writes to a table not chosen): restored,
     // the app's next write to its table fails.
