@@ -948,3 +948,130 @@ fn copies_uploaded_before_a_second_database_was_added_are_still_found_and_fetche
     let verify = remote.xtask(home.path(), &["verify", "latest:prod.qbtime_db_prod"]);
     assert!(verify.ok, "{}", verify.all());
 }
+
+/// A prod whose one database has a copy offsite (under `prod/`), then a
+/// second database (`analytics_prod`) added to it: returns the copy's name.
+fn split_after_an_upload(remote: &Remote, home: &std::path::Path) -> String {
+    let name = remote.backup_prod(home);
+    remote
+        .xtask(home, &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let config = remote.sb.path().join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[env.production.d1_databases]]\nbinding = \"ANALYTICS\"\n\
+         database_name = \"analytics_prod\"\n\
+         database_id = \"9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1\"\n\
+         migrations_dir = \"migrations\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    name
+}
+
+/// rvAR: `offsite list` of a database added to prod after an upload
+/// (f80e374, `Target::read_indexes`) merges in `index/prod.json`, which
+/// lists the first database's copies, and prints them as analytics_prod's
+/// own, "verified good"; `--json` says `"environment":
+/// "prod.analytics_prod"` over them. analytics_prod has no copy offsite at
+/// all: an operator reading the list believes it is protected.
+#[test]
+fn a_database_added_after_an_upload_is_not_listed_with_the_other_databases_copies() {
+    let (remote, home) = remote();
+    let name = split_after_an_upload(&remote, home.path());
+
+    let list = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "prod.analytics_prod"],
+    );
+    list.assert_ok();
+    assert!(
+        !list.stdout.contains(&name),
+        "qbtime_db_prod's copy {name} is listed as prod.analytics_prod's:\n{}",
+        list.all()
+    );
+    let json = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "prod.analytics_prod", "--json"],
+    );
+    json.assert_ok();
+    let index: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        index["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["file"] != name.as_str()),
+        "the JSON of prod.analytics_prod lists qbtime_db_prod's copy {name}:\n{}",
+        json.stdout
+    );
+}
+
+/// rvAR: `offsite fetch latest --env prod.analytics_prod` takes the newest
+/// verified copy of the merged indexes, which is qbtime_db_prod's; when that
+/// backup is already in backups/ (with its manifest), `fetch` stops at
+/// "already here, identical to the offsite copy" and exits 0 before the
+/// manifest's database is ever checked (xtask/src/commands/offsite.rs,
+/// `fetch`, the `here && dest_manifest.exists()` return). A fetch for
+/// analytics_prod reports success with the other database's backup.
+#[test]
+fn a_fetch_for_a_database_added_after_an_upload_does_not_succeed_with_the_other_ones_backup() {
+    let (remote, home) = remote();
+    let name = split_after_an_upload(&remote, home.path());
+    assert!(remote.sb.backups().join(&name).is_file());
+
+    let fetch = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod.analytics_prod"],
+    );
+    assert!(
+        !fetch.ok,
+        "fetch latest of prod.analytics_prod succeeded with qbtime_db_prod's {name}:\n{}",
+        fetch.all()
+    );
+    assert!(
+        !fetch.all().contains("identical to the offsite copy"),
+        "{}",
+        fetch.all()
+    );
+}
+
+/// rvAR: `Target::find_entry` reads the environment's own index, and when
+/// the name is not there reads it again inside `read_indexes`: a fetch of a
+/// name not in prod's single-database index downloads `index/prod.json`
+/// twice (two wrangler starts), and a third object for the other name.
+#[test]
+fn a_fetch_of_a_name_not_offsite_reads_the_index_once() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let from = remote.server.requests().len();
+    let fetch = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "fetch",
+            "backup-prod-20260101-0000.sql",
+            "--env",
+            "prod",
+        ],
+    );
+    assert!(!fetch.ok, "{}", fetch.all());
+    assert!(
+        fetch.stderr.contains("is not among the offsite copies"),
+        "{}",
+        fetch.all()
+    );
+    let reads: Vec<String> = remote.server.requests()[from..]
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.ends_with("/objects/index/prod.json"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        reads.len(),
+        1,
+        "index/prod.json was downloaded {} times: {reads:#?}",
+        reads.len()
+    );
+}

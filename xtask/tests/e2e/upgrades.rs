@@ -177,3 +177,40 @@ fn the_content_check_of_a_backup_of_one_table_says_1_table() {
     assert!(run.all().contains("1 table, 2 rows"), "{}", run.all());
     assert!(!run.all().contains("1 tables"), "{}", run.all());
 }
+
+/// rvAR: the newest backup of local, written by a later version (manifest
+/// format 2), is "ignored by this version" (c5e6735): `restore latest:local
+/// --to local --replace --yes` then restores the backup before it, exit 0,
+/// and the row written between the two is gone from the database, though
+/// the warning itself says to update and "run the command again". `latest`
+/// must not silently mean an older backup than the newest in backups/.
+#[test]
+fn restore_latest_does_not_pass_over_a_newer_format_backup_to_an_older_one() {
+    let (sb, first) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "INSERT INTO accounts (email, display_name, password_hash) \
+         VALUES ('late@x.com', 'Late', 'h');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".sql") && *n != first)
+        .collect();
+    assert_eq!(newest.len(), 1, "{:?}", sb.backup_files());
+    let stem = newest[0].split(".sql").next().unwrap().to_owned();
+    let path = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut manifest = manifest_for(&sb, &newest[0]);
+    manifest["format_version"] = 2.into();
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+
+    let run = restore_replacing(&sb, "latest:local");
+    let late = sb.query("SELECT COUNT(*) FROM accounts WHERE email = 'late@x.com'");
+    assert_eq!(
+        late[0][0],
+        1,
+        "restore latest restored {first}, older than the newest backup {}, and the row \
+         written between them is gone (exit {:?}):\n{}",
+        newest[0],
+        run.code,
+        run.all()
+    );
+}

@@ -1180,3 +1180,32 @@ fn status_never_calls_a_recipient_given_with_encrypt_to_retired() {
         status.all()
     );
 }
+
+/// rvAR: verify's verdict (`Report::verdict`, c5e6735) calls a file "whole"
+/// whenever only the foreign keys or the audit chain fail
+/// (`Report::is_faithful`, xtask/src/steps/verify.rs). With `--no-manifest`
+/// there is no sha256 to say so: an audit row changed in the dump (the
+/// damage `a_changed_audit_row_breaks_the_chain_at_its_id` makes) is told
+/// "BAD: the file is whole, but its data fails the audit chain check", the
+/// opposite of what happened to it.
+#[test]
+fn a_changed_file_verified_without_its_manifest_is_not_called_whole() {
+    let (sb, file) = sandbox_with_backup();
+    edit_dump(
+        &file,
+        "1,1,'report.run','report_config'",
+        "1,1,'report.ran','report_config'",
+    );
+    let run = sb.xtask(&["verify", path_arg(&file), "--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let verdict = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Result:"))
+        .unwrap_or_else(|| panic!("no verdict:\n{}", run.all()));
+    assert!(
+        !verdict.contains("whole"),
+        "a dump whose audit row was changed is called whole: {verdict}\n{}",
+        run.all()
+    );
+}
