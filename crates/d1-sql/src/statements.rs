@@ -89,6 +89,12 @@ impl Iterator for Statements<'_> {
                     }
                 }
                 self.line += 1;
+                if self.line == 1
+                    && let Some(wide) = wide_text(self.buf.as_bytes())
+                {
+                    self.done = true;
+                    return Some(Err(anyhow::anyhow!("reading line 1 of the dump: {wide}")));
+                }
                 if self.buf.ends_with('\n') {
                     self.crlf_before = self.buf.ends_with("\r\n");
                 }
@@ -191,16 +197,10 @@ fn read_line_at_most(
         )));
     }
     *buf = String::from_utf8(bytes).map_err(|e| {
-        // UTF-16's byte order mark: Windows PowerShell's `>` and some
-        // editors save text so, and a Windows-1252 conversion of it would
-        // be garbage.
-        if e.as_bytes().starts_with(&[0xff, 0xfe]) || e.as_bytes().starts_with(&[0xfe, 0xff]) {
-            return invalid(
-                "it is UTF-16 text, not the UTF-8 every D1 dump is (saved by Windows \
-                 PowerShell's `>`, or an editor set to UTF-16?); convert it, e.g. \
-                 `iconv -f UTF-16 -t UTF-8 FILE > NEW.sql`"
-                    .to_owned(),
-            );
+        // A byte order mark of UTF-16 or UTF-32: a Windows-1252 conversion
+        // of such text would be garbage.
+        if let Some(wide) = wide_text(e.as_bytes()) {
+            return invalid(wide);
         }
         invalid(
             "it is not UTF-8 text, as every D1 dump is (a file saved as Latin-1 or \
@@ -209,6 +209,26 @@ fn read_line_at_most(
         )
     })?;
     Ok(n)
+}
+
+/// What is wrong with a dump's first line when it is UTF-16 or UTF-32
+/// text (Windows PowerShell's `>` writes UTF-16, with a byte order mark),
+/// told with the conversion that undoes it; `None` for any other text. A
+/// line without a mark is told by the NUL bytes between its ASCII
+/// characters (valid UTF-8, which no D1 dump starts with).
+fn wide_text(line: &[u8]) -> Option<String> {
+    let encoding = match line {
+        [0xff, 0xfe, 0, 0, ..] | [0, 0, 0xfe, 0xff, ..] => "UTF-32",
+        [0xff, 0xfe, ..] | [0xfe, 0xff, ..] => "UTF-16",
+        [a, 0, 0, 0, ..] | [0, 0, 0, a, ..] if a.is_ascii_graphic() => "UTF-32",
+        [a, 0, b, 0, ..] | [0, a, 0, b, ..] if a.is_ascii_graphic() && b.is_ascii() => "UTF-16",
+        _ => return None,
+    };
+    Some(format!(
+        "it is {encoding} text, not the UTF-8 every D1 dump is (saved by Windows PowerShell's \
+         `>`, or an editor set to {encoding}?); convert it, e.g. `iconv -f {encoding} -t UTF-8 \
+         FILE > NEW.sql`"
+    ))
 }
 
 /// How many `;` of one statement are checked with `sqlite3_complete` (in C,
@@ -672,7 +692,13 @@ mod tests {
             .into_iter()
             .chain(plain.encode_utf16().flat_map(u16::to_be_bytes))
             .collect();
-        for bytes in [le, be] {
+        let le_bare: Vec<u8> = { plain.encode_utf16() }
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let be_bare: Vec<u8> = { plain.encode_utf16() }
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        for bytes in [le, be, le_bare, be_bare] {
             let err = Statements::new(&bytes[..])
                 .collect::<Result<Vec<_>>>()
                 .unwrap_err();
@@ -683,6 +709,24 @@ mod tests {
             );
             assert!(said.contains("iconv -f UTF-16 -t UTF-8"), "{said}");
             assert!(!said.contains("WINDOWS-1252"), "{said}");
+        }
+        // UTF-32, with its mark or without, is named as UTF-32.
+        let utf32 = |le: bool, mark: bool| -> Vec<u8> {
+            let mark = mark.then_some('\u{feff}');
+            { mark.into_iter().chain(plain.chars()) }
+                .flat_map(|c| match le {
+                    true => (c as u32).to_le_bytes(),
+                    false => (c as u32).to_be_bytes(),
+                })
+                .collect()
+        };
+        for bytes in [utf32(true, true), utf32(false, true), utf32(true, false)] {
+            let err = Statements::new(&bytes[..])
+                .collect::<Result<Vec<_>>>()
+                .unwrap_err();
+            let said = format!("{err:#}");
+            assert!(said.contains("it is UTF-32 text"), "{said}");
+            assert!(said.contains("iconv -f UTF-32 -t UTF-8"), "{said}");
         }
         // Just under the bound is read.
         let text = format!("INSERT INTO t VALUES('{}');\n", &long[..long.len() - 40]);

@@ -282,6 +282,23 @@ fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
         );
     };
     let entry = found?;
+    // A copy listed under the database's other name is fetched only when
+    // its manifest says it is of this database.
+    if !target.is_own_key(&entry.key)
+        && target.database_of(&entry)?.as_deref() != Some(&env.database_name)
+    {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} (r2://{}/{}) is not a copy of {}: its manifest names another database, or is \
+             gone. `cargo xtask offsite list --env {}` shows this database's copies; nothing was \
+             fetched",
+            entry.file,
+            target.bucket(),
+            entry.key,
+            env.database_name,
+            env.name
+        );
+    }
     // The name comes from the bucket: it must be a plain backup file name,
     // or it could write outside the backup directory.
     if file_name(Path::new(&entry.file)) != entry.file

@@ -158,16 +158,27 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
                 continue;
             }
         };
+        // A later version has used this directory: which backup is the
+        // newest, or may go, is no longer this version's to say (passed
+        // over, that backup would leave `latest` an older one).
+        if m.is_newer_format() {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "{} was written by a newer version of this tool (manifest format {}; this \
+                 version reads format {}), so this version cannot tell which backup in {} is the \
+                 newest or may be deleted. Update this checkout (`git pull`) and run the command \
+                 again, or pass --backup-dir. Nothing was done.",
+                path.display(),
+                m.format_version,
+                manifest::FORMAT_VERSION,
+                dir.display()
+            );
+        }
         if let Err(e) = m.validate(&name) {
-            // A later version's backup is no untrusted one: it stays where
-            // it is for the version that reads it.
-            refused.push(match m.is_newer_format() {
-                true => format!("{} is ignored by this version: {e:#}", path.display()),
-                false => format!(
-                    "{} cannot be trusted and is ignored: {e:#}; move it aside",
-                    path.display()
-                ),
-            });
+            refused.push(format!(
+                "{} cannot be trusted and is ignored: {e:#}; move it aside",
+                path.display()
+            ));
             continue;
         }
         let file = dir.join(&m.file.name);

@@ -637,14 +637,18 @@ impl Target<'_> {
     }
 
     /// The entry for `which` (a file name, or `latest`), looked up in this
-    /// environment's index and, only when it is not there, in every index
-    /// [`Target::read_indexes`] reads: `None` when there is no index at
-    /// all, else what [`Index::find`] says.
+    /// environment's index and, only when it is not there, in the indexes
+    /// of its database's other name ([`Target::read_indexes`]): `None` when
+    /// there is no index at all, else what [`Index::find`] says. Each index
+    /// is read once.
     pub fn find_entry(&self, which: &str) -> Result<Option<Result<IndexEntry>>> {
-        if let Some(Ok(entry)) = self.read_index()?.as_ref().map(|i| i.find(which)) {
+        let own = self.read_index()?;
+        if let Some(Ok(entry)) = own.as_ref().map(|i| i.find(which)) {
             return Ok(Some(Ok(entry.clone())));
         }
-        Ok(self.read_indexes()?.map(|index| index.find(which).cloned()))
+        Ok(self
+            .with_other_names(own)?
+            .map(|index| index.find(which).cloned()))
     }
 
     /// Whether `key` is under this environment's own prefix, not under
@@ -663,14 +667,17 @@ impl Target<'_> {
     /// in under its other name, from before a second database was added to
     /// the environment (`prod`, now `prod.<db>`) or after one was taken out
     /// (the reverse). Each index is checked against its own name (its
-    /// objects under `<name>/`); the manifest of a copy says which database
-    /// it is of, and a fetch checks that ([`Environment::recorded_as`]).
-    /// `None` when neither index exists.
+    /// objects under `<name>/`). `None` when neither index exists.
     pub fn read_indexes(&self) -> Result<Option<Index>> {
         let own = self.read_index()?;
-        let mut other = None;
+        self.with_other_names(own)
+    }
+
+    /// `own` with the copies of this database listed under its other names.
+    fn with_other_names(&self, own: Option<Index>) -> Result<Option<Index>> {
+        let mut other: Option<Vec<IndexEntry>> = None;
         for name in other_names(self.env) {
-            if let Some(index) = self.read_index_of(&name)? {
+            if let Some(index) = self.other_index(&name)? {
                 other.get_or_insert_with(Vec::new).extend(index.backups);
             }
         }
@@ -683,6 +690,40 @@ impl Target<'_> {
             .backups
             .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
         Ok(Some(index))
+    }
+
+    /// The index under `name`, another name of this environment's
+    /// database, when its copies are of this database: a qualified name
+    /// (`prod.<db>`) names it; the environment's short name (`prod`) listed
+    /// the copies of the one database it had then, which the manifest of
+    /// its newest copy names. `None` when there is none, or it is another
+    /// database's.
+    fn other_index(&self, name: &str) -> Result<Option<Index>> {
+        let Some(index) = self.read_index_of(name)? else {
+            return Ok(None);
+        };
+        if name != self.env.env_name {
+            return Ok(Some(index));
+        }
+        let Some(newest) = index.backups.first() else {
+            return Ok(None);
+        };
+        let ours = self.database_of(newest)?.as_deref() == Some(&self.env.database_name);
+        Ok(ours.then_some(index))
+    }
+
+    /// The database the manifest of `entry` in the bucket records, when it
+    /// is there and describes that entry's file of this environment.
+    pub fn database_of(&self, entry: &IndexEntry) -> Result<Option<String>> {
+        let Some((_dir, file)) = self.download_private(&entry.manifest_key)? else {
+            return Ok(None);
+        };
+        let expected = manifest::manifest_path(Path::new(&entry.file));
+        let m = Manifest::read_as(&file, &file_name(&expected))?;
+        let of_this_env = crate::config::environment::short_name(&m.environment)
+            == self.env.env_name
+            && m.file.name == entry.file;
+        Ok(of_this_env.then_some(m.database.name))
     }
 
     fn read_index_of(&self, name: &str) -> Result<Option<Index>> {

@@ -171,17 +171,25 @@ impl Report {
         if self.good {
             return "GOOD".to_owned();
         }
-        if self.is_faithful() {
-            let failed: Vec<&str> = { self.checks.iter() }
-                .filter(|c| c.status == Status::Fail)
-                .map(|c| c.name)
-                .collect();
-            return format!(
-                "BAD: the file is whole, but its data fails the {} check",
-                failed.join(" and ")
-            );
+        if !self.is_faithful() {
+            return "BAD: corrupt or does not match its manifest".to_owned();
         }
-        "BAD: corrupt or does not match its manifest".to_owned()
+        let failed: Vec<&str> = { self.checks.iter() }
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.name)
+            .collect();
+        // Whole only when its bytes are the ones its manifest records: a
+        // file checked without one may have been edited.
+        let matched = { self.checks.iter() }.any(|c| c.name == "file" && c.status == Status::Pass);
+        format!(
+            "BAD: {}its data fails the {} check",
+            if matched {
+                "the file is whole, but "
+            } else {
+                ""
+            },
+            failed.join(" and ")
+        )
     }
 }
 

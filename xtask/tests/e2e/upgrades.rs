@@ -203,9 +203,9 @@ fn restore_latest_does_not_pass_over_a_newer_format_backup_to_an_older_one() {
     std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
 
     let run = restore_replacing(&sb, "latest:local");
-    let late = sb.query("SELECT COUNT(*) FROM accounts WHERE email = 'late@x.com'");
+    let late = sb.query("SELECT COUNT(*) AS n FROM accounts WHERE email = 'late@x.com'");
     assert_eq!(
-        late[0][0],
+        late[0][0]["n"],
         1,
         "restore latest restored {first}, older than the newest backup {}, and the row \
          written between them is gone (exit {:?}):\n{}",
