@@ -18,6 +18,7 @@ mod crashes_and_races;
 mod deploy;
 mod diff_local;
 mod diff_remote;
+mod disaster_recovery;
 mod drill;
 mod exit_codes;
 mod fault_matrix;

@@ -1,0 +1,204 @@
+//! Disaster recovery on a new machine, by the README and the messages
+//! alone: prod's data damaged by a bulk update, the laptop that took the
+//! backups gone, the encrypted copy in R2 and the age identity pasted from
+//! a password manager.
+
+use crate::common;
+
+use common::remote::*;
+use common::*;
+
+const BUCKET: &str = "qbtime-d1-backups";
+
+/// A loopback prod whose encrypted backup went to R2 from a machine that
+/// is gone (nothing in backups/), then damaged by a bulk update; the
+/// copy fetched onto this new machine. Returns the remote, HOME, the
+/// identity file, its recipient and the fetched backup's name.
+fn fetched_on_a_new_machine() -> (
+    Remote,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    String,
+    String,
+) {
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    remote
+        .xtask(
+            home.path(),
+            &["backup", "prod", "--encrypt-to", &recipient, "--upload"],
+        )
+        .assert_ok();
+    std::fs::remove_dir_all(remote.sb.backups()).unwrap();
+    execute_file(&remote.db, "UPDATE customers SET name = 'oops';");
+    remote
+        .xtask(
+            home.path(),
+            &["offsite", "fetch", "latest", "--env", "prod"],
+        )
+        .assert_ok();
+    let name = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    (remote, home, key, recipient, name)
+}
+
+fn private_file(dir: &std::path::Path, name: &str, text: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_public_key_pasted_instead_of_the_identity_is_named_and_the_fix_is_readable() {
+    let (remote, home, key, recipient, name) = fetched_on_a_new_machine();
+    let keytext = std::fs::read_to_string(&key).unwrap();
+    let secret = keytext
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_owned();
+    // The password manager's "public key" field, pasted into the file the
+    // operator then passes as --identity. It holds no secret, so nothing
+    // needs hiding: the message must say what the file needs, readably,
+    // and that what it holds is the public key (the recipient).
+    let public = private_file(home.path(), "id.txt", &format!("{recipient}\r\n"), 0o600);
+    let run = remote.xtask(
+        home.path(),
+        &["verify", &name, "--identity", &public, "--no-record"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(!run.all().contains(&secret), "{}", run.all());
+    assert!(
+        !run.all().contains("[REDACTED]"),
+        "the advice itself is redacted, so the fix cannot be read:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("AGE-SECRET-KEY-"),
+        "names the line the file needs:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("public key") || run.all().contains("recipient"),
+        "says the file holds the public key, not the identity:\n{}",
+        run.all()
+    );
+    // The same recipient in the variable the README names: it is no file
+    // at all, and the message says what the variable takes.
+    let mut cmd = remote.xtask_command(home.path(), &["verify", &name, "--no-record"]);
+    cmd.env("QBTIME_AGE_IDENTITY", &recipient);
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        !run.all().contains("[REDACTED]"),
+        "the advice itself is redacted, so the fix cannot be read:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("public key") || run.all().contains("recipient"),
+        "says QBTIME_AGE_IDENTITY was given the public key:\n{}",
+        run.all()
+    );
+    // Nothing was recorded and the backup is still there, unverified.
+    assert!(remote.sb.backups().join(&name).is_file());
+    assert_eq!(
+        manifest_for(&remote.sb, &name)["verification"]["outcome"],
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn verify_with_the_wrong_identity_names_the_recipients_it_needs_as_restore_does() {
+    let (remote, home, _key, recipient, name) = fetched_on_a_new_machine();
+    let other = home.path().join("other.txt");
+    remote
+        .xtask(home.path(), &["keygen", "--out", other.to_str().unwrap()])
+        .assert_ok();
+    let other = other.to_str().unwrap();
+    // restore (and diff) say which recipient's identity is needed.
+    let restore = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            &name,
+            "--to",
+            "prod",
+            "--replace",
+            "--dry-run",
+            "--identity",
+            other,
+        ],
+    );
+    assert_ne!(restore.code, Some(0), "{}", restore.all());
+    assert!(restore.stderr.contains(&recipient), "{}", restore.all());
+    // verify, the step the README and the fetch send the operator to
+    // first, says only age's "no identity matched".
+    let verify = remote.xtask(
+        home.path(),
+        &["verify", &name, "--identity", other, "--no-record"],
+    );
+    assert_eq!(verify.code, Some(2), "{}", verify.all());
+    assert!(
+        verify.stderr.contains(&recipient),
+        "verify does not name the recipient whose identity is needed:\n{}",
+        verify.all()
+    );
+}
+
+#[test]
+fn a_restore_into_prod_says_how_to_undo_it() {
+    let (remote, home, key, _recipient, name) = fetched_on_a_new_machine();
+    let key = key.to_str().unwrap();
+    remote
+        .xtask(home.path(), &["verify", &name, "--identity", key])
+        .assert_ok();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+            "--identity",
+            key,
+        ],
+    );
+    run.assert_ok();
+    let oops = query_file(&remote.db, "SELECT name FROM customers WHERE name = 'oops'");
+    assert!(oops[0].is_empty(), "the bulk update is undone: {oops:?}");
+    // The safety backup (prod as the bulk update left it) is named at the end.
+    let safety = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && run.stdout.contains(f.as_str()))
+        .expect("the safety backup is named");
+    // The end names the safety backup; at 3 a.m. it must also say the one
+    // command that puts prod back as it was before this restore.
+    let undo_by_restore = run.stdout.lines().any(|l| {
+        l.contains("cargo xtask restore")
+            && l.contains(&safety)
+            && l.contains("--to prod --replace --confirm qbtime_db_prod")
+    });
+    let undo_by_time_travel = run
+        .stdout
+        .contains("cargo xtask time-travel restore prod --bookmark");
+    assert!(
+        undo_by_restore || undo_by_time_travel,
+        "no command to undo the restore:\n{}",
+        run.stdout
+    );
+}
