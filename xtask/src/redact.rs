@@ -420,7 +420,9 @@ fn redact_authorization(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// Replaces every `AGE-SECRET-KEY-…` (any case), whole, valid or not.
+/// Replaces every `AGE-SECRET-KEY-…` (any case), whole, valid or not,
+/// that holds key material: the words that name one (`AGE-SECRET-KEY-1…`,
+/// `AGE-SECRET-KEY-PQ-1...` in advice) stay readable.
 fn redact_age_identities(text: &str) -> Option<String> {
     const PREFIX: &str = "age-secret-key-";
     let lower = text.to_ascii_lowercase();
@@ -436,7 +438,13 @@ fn redact_age_identities(text: &str) -> Option<String> {
             .find(|c: char| !c.is_ascii_alphanumeric() && c != '-')
             .map_or(text.len(), |i| start + PREFIX.len() + i);
         out.push_str(&text[at..start]);
-        out.push_str(REDACTED);
+        // "1" and "PQ-1" begin every key; anything more is its material.
+        let word = &lower[start + PREFIX.len()..end];
+        let material = word.strip_prefix("pq-").unwrap_or(word);
+        match matches!(material, "" | "1") {
+            true => out.push_str(&text[start..end]),
+            false => out.push_str(REDACTED),
+        }
         at = end;
     }
     out.push_str(&text[at..]);
@@ -584,6 +592,13 @@ mod tests {
         assert_eq!(
             r.line("invalid checksum: AGE-SECRET-KEY-1QQXYZ9Q, and age-secret-key-1abc."),
             "invalid checksum: [REDACTED], and [REDACTED]."
+        );
+        // The words that name a key in advice hold no key: they stay.
+        assert_eq!(
+            r.line(
+                "it needs AGE-SECRET-KEY-1... lines (or AGE-SECRET-KEY-PQ-1…); age-secret-key-x"
+            ),
+            "it needs AGE-SECRET-KEY-1... lines (or AGE-SECRET-KEY-PQ-1…); [REDACTED]"
         );
     }
 

@@ -595,7 +595,7 @@ impl Source {
         let mut reader = self.open()?;
         let mut counter = Counter::default();
         loop {
-            let buf = reader.fill_buf()?;
+            let buf = reader.fill_buf().map_err(|e| self.unopened(e.into()))?;
             if buf.is_empty() {
                 return Ok(counter.finish());
             }
@@ -645,6 +645,9 @@ impl<R: Read> Read for Checked<R> {
 /// a typo must not be printed by age's error either.
 fn check_identity_file(path: &Path) -> Result<()> {
     let what = "age identity file";
+    if !path.exists() {
+        refuse_key_for_a_path(&path.to_string_lossy())?;
+    }
     let refused = |e: anyhow::Error| {
         e.context(format!(
             "the {what} {} cannot be used: pass a regular file that holds the \
@@ -658,6 +661,21 @@ fn check_identity_file(path: &Path) -> Result<()> {
         .map(str::trim)
         .filter(|l| !l.starts_with('#'))
         .for_each(crate::redact::hold);
+    let keys: Vec<&str> = {
+        text.lines()
+            .map(|l| l.trim().trim_start_matches('\u{feff}'))
+    }
+    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    .collect();
+    if !keys.is_empty() && keys.iter().all(|k| is_recipient(k)) {
+        bail!(
+            "the {what} {} holds a public key (age1…, a recipient: what backups are sealed to), \
+             not the identity that opens them. The identity is the AGE-SECRET-KEY-1… line of \
+             the key file `cargo xtask keygen` wrote (its `# public key:` line is this public \
+             key); pass that file",
+            path.display()
+        );
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -673,6 +691,36 @@ fn check_identity_file(path: &Path) -> Result<()> {
                 path.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Whether `text` is an age recipient (a public key), not an identity.
+fn is_recipient(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    (lower.starts_with("age1") || lower.starts_with("age1pq1"))
+        && !text.contains(char::is_whitespace)
+}
+
+/// Refuses an identity "path" that is a key itself (the variable set to
+/// the key rather than to its file): the public key, named as such, or the
+/// secret key, never printed.
+fn refuse_key_for_a_path(given: &str) -> Result<()> {
+    let given = given.trim();
+    if is_recipient(given) {
+        bail!(
+            "the age identity given (--identity or {IDENTITY_VAR}) is a public key (age1…, a \
+             recipient: what backups are sealed to), not the path of an identity file. Point it \
+             at the key file `cargo xtask keygen` wrote, which holds the AGE-SECRET-KEY-1… line"
+        );
+    }
+    if given.to_ascii_lowercase().starts_with("age-secret-key-") {
+        crate::redact::hold(given);
+        bail!(
+            "the age identity given (--identity or {IDENTITY_VAR}) is a key itself, not the path \
+             of a file: write the key to a file of mode 600 (outside the repository) and pass \
+             that file's path"
+        );
     }
     Ok(())
 }

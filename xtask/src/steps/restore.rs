@@ -594,8 +594,9 @@ fn report(
     );
     if let Some(file) = &restored.safety_backup {
         crate::say!(
-            "The safety backup taken before the restore is {}",
-            file.display()
+            "The safety backup taken before the restore is {}; {}",
+            file.display(),
+            crate::steps::migrations::restore_advice(file, target, "it")
         );
     }
     print_checklist(
