@@ -214,3 +214,91 @@ fn restore_latest_does_not_pass_over_a_newer_format_backup_to_an_older_one() {
         run.all()
     );
 }
+
+/// A sandbox with two verified backups of local, the newest's manifest
+/// then rewritten as a later version of this tool writes it (format 2),
+/// and an applied migration edited after it was applied (caught by
+/// `migrate local --check` before the manifest is planted). Returns the
+/// sandbox, the migration's name and its original text.
+fn edited_migration_beside_a_newer_format_backup() -> (Sandbox, String, String) {
+    let (sb, first) = sandbox_with_a_backup();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = "0001_accounts_companies_customers.sql";
+    let migration = sb.path().join("migrations").join(name);
+    let original = std::fs::read_to_string(&migration).unwrap();
+    std::fs::write(
+        &migration,
+        format!("{original}\n-- edited after it was applied\n"),
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the edit is caught first:\n{}",
+        run.all()
+    );
+
+    let newest: String = { sb.backup_files().into_iter() }
+        .find(|n| n.ends_with(".sql") && *n != first)
+        .unwrap();
+    let mut manifest = manifest_for(&sb, &newest);
+    manifest["format_version"] = 2.into();
+    std::fs::write(
+        sb.backups().join(newest.replace(".sql", ".manifest.json")),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(sb.xtask(&["list"]).code, Some(0), "list stops");
+    (sb, name.to_owned(), original)
+}
+
+/// rvAS: a newer-format manifest in backups/ now stops `list`, `restore
+/// latest`, `status` and `prune` (c65637f, `inventory::scan_all`), but
+/// `migrations::record_on_this_machine` reads the directory with
+/// `inventory::scan(..).unwrap_or_default()`: the stop becomes "no backup
+/// here", so this machine's record of what was applied is dropped in
+/// silence. An applied migration edited after it was applied, which
+/// `migrate local --check` fails (exit 1) a moment before, then passes,
+/// exit 0, "unchanged ... checked by name only", and `migrate local
+/// --dry-run` plans with it.
+#[test]
+fn migrate_check_does_not_pass_an_edited_migration_when_a_newer_format_backup_is_there() {
+    let (sb, _name, _original) = edited_migration_beside_a_newer_format_backup();
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_ne!(
+        run.code,
+        Some(0),
+        "an edited applied migration passes the check once a newer-format manifest is in \
+         backups/:\n{}",
+        run.all()
+    );
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+}
+
+/// rvAS: the same directory, and `backup local` runs on (exit 0, "GOOD"):
+/// it neither stops as `list` does nor keeps the record, so its manifest
+/// records the edited file's sha256 as the migration that was applied.
+/// Once the older backups are pruned, that record is the only one, and the
+/// edit is laundered.
+#[test]
+fn a_backup_beside_a_newer_format_backup_does_not_record_an_edited_migration_as_applied() {
+    let (sb, name, original) = edited_migration_beside_a_newer_format_backup();
+    let before = sb.backup_files();
+    let run = sb.xtask(&["backup", "local"]);
+    let Some(new) =
+        { sb.backup_files().into_iter() }.find(|f| f.ends_with(".sql") && !before.contains(f))
+    else {
+        return;
+    };
+    let m = manifest_for(&sb, &new);
+    assert_eq!(
+        m["migration_sha256"][&name],
+        sha256_hex(original.as_bytes()).as_str(),
+        "the backup records the edited migration as the one applied (exit {:?}):\n{}",
+        run.code,
+        run.all()
+    );
+}

@@ -1209,3 +1209,122 @@ fn a_changed_file_verified_without_its_manifest_is_not_called_whole() {
         run.all()
     );
 }
+
+/// A seeded sandbox whose backups are sealed to a key (backups.toml's
+/// `[local.encryption]`), with one encrypted backup taken; returns the
+/// sandbox, the directory holding the identity file, and that file.
+fn sealed_local() -> (Sandbox, tempfile::TempDir, PathBuf) {
+    let sb = seeded();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("local.agekey");
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", path_arg(&key)]));
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("[local.encryption]\nrecipients = [\"{recipient}\"]\n\n{text}"),
+    )
+    .unwrap();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    (sb, keys, key)
+}
+
+/// rvAS: a restore's last line now gives "the command that undoes it"
+/// (d2c1d36, `migrations::restore_advice`): `cargo xtask restore
+/// <safety backup> --to local --replace --yes`. With `[local.encryption]`
+/// the safety backup is `.sql.zst.age`, and the restore itself needed
+/// `--identity`; the command as printed, run as it stands, stops with
+/// "is encrypted with age: pass --identity FILE" and puts nothing back.
+#[test]
+fn the_command_that_undoes_a_restore_opens_its_encrypted_safety_backup() {
+    let (sb, _keys, key) = sealed_local();
+    sb.execute_sql("UPDATE customers SET name = 'after the backup';");
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--identity",
+        path_arg(&key),
+    ]);
+    run.assert_ok();
+    let undo = run
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once("to go back, restore it: cargo xtask "))
+        .map(|(_, command)| command.to_owned())
+        .unwrap_or_else(|| panic!("no command to undo the restore:\n{}", run.all()));
+    assert!(undo.contains(".sql.zst.age"), "{undo}");
+    let words: Vec<&str> = undo.split_whitespace().collect();
+    let again = sb.xtask(&words);
+    assert!(
+        again.ok,
+        "the printed command that undoes the restore, `cargo xtask {undo}`, fails:\n{}",
+        again.all()
+    );
+    let names = sb.query("SELECT COUNT(*) AS n FROM customers WHERE name = 'after the backup'");
+    assert_ne!(names[0][0]["n"], 0, "{}", again.all());
+}
+
+/// rvAS: the identity "path" checked for a key (d2c1d36,
+/// `stored::refuse_key_for_a_path`) and the redactor
+/// (`redact_age_identities`) both know a key only by the ASCII
+/// `AGE-SECRET-KEY-`. A key pasted into QBTIME_AGE_IDENTITY from a page that
+/// turned its hyphens into U+2011 (non-breaking hyphens, as rich-text
+/// editors and password-manager notes do) is taken for a path, and the
+/// error prints that "path", the whole key material in clear.
+#[test]
+fn a_key_with_look_alike_hyphens_in_the_identity_variable_is_never_printed() {
+    let (sb, _keys, key) = sealed_local();
+    let name = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    let secret = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    let material = secret.trim_start_matches("AGE-SECRET-KEY-1").to_owned();
+    let pasted = secret.replace('-', "\u{2011}");
+    let mut cmd = sb.xtask_command(&["verify", &name, "--no-record"]);
+    cmd.env("QBTIME_AGE_IDENTITY", &pasted);
+    let run = Run::from_output(cmd.output().unwrap());
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        !run.all().contains(&material[..20]),
+        "the identity's key material is printed:\n{}",
+        run.all()
+    );
+}
+
+/// rvAS: `--identity age1-ops.agekey`, a key file's path mistyped (the
+/// file is `age1-ops.key`), is told "is a public key (age1…, a recipient
+/// …)" by `stored::refuse_key_for_a_path` (`is_recipient` takes any word
+/// that starts with `age1`): the operator is sent to look for another key
+/// when the path is wrong, and the message never says no such file.
+#[test]
+fn a_missing_identity_file_whose_name_starts_with_age1_is_not_called_a_public_key() {
+    let (sb, keys, key) = sealed_local();
+    let name = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    std::fs::rename(&key, keys.path().join("age1-ops.key")).unwrap();
+    let mut cmd = sb.xtask_command(&[
+        "verify",
+        &name,
+        "--identity",
+        "age1-ops.agekey",
+        "--no-record",
+    ]);
+    cmd.current_dir(keys.path());
+    let run = Run::from_output(cmd.output().unwrap());
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        !run.all().contains("public key"),
+        "a missing file is called a public key:\n{}",
+        run.all()
+    );
+}
