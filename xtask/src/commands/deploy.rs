@@ -243,7 +243,7 @@ impl Deploy<'_> {
             let files = migrations::migration_files(&dir)?;
             let applied = migrations::applied_migrations(self.sh, self.project, other)?;
             if let Some(report) =
-                migrations::edited_since_applied(self.sh, self.project, other, &dir, &applied)
+                migrations::edited_since_applied(self.sh, self.project, other, &dir, &applied)?
             {
                 return Err(failed(
                     self.env,

@@ -225,9 +225,9 @@ fn check_env(
 ) -> Result<Option<String>> {
     let dir = project.config_dir.join(&env.migrations_dir);
     let record = if named {
-        record_for(sh, project, env)
+        record_for(sh, project, env)?
     } else {
-        record_on_this_machine(project, env)
+        record_on_this_machine(project, env)?
     };
     // The target's names, when one was named and answers.
     let target = named.then(|| target_names(sh, project, env)).flatten();

@@ -697,9 +697,37 @@ fn check_identity_file(path: &Path) -> Result<()> {
 
 /// Whether `text` is an age recipient (a public key), not an identity.
 fn is_recipient(text: &str) -> bool {
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
     let lower = text.to_ascii_lowercase();
-    (lower.starts_with("age1") || lower.starts_with("age1pq1"))
-        && !text.contains(char::is_whitespace)
+    {
+        lower
+            .strip_prefix("age1pq1")
+            .or_else(|| lower.strip_prefix("age1"))
+    }
+    .is_some_and(|rest| rest.len() >= 50 && rest.chars().all(|c| BECH32.contains(c)))
+}
+
+/// A dash, or a character that looks like one (a key pasted through a
+/// word processor or a chat comes back with U+2011 and its kin).
+fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe58}' | '\u{fe63}' | '\u{ff0d}'
+    )
+}
+
+/// Whether an identity "path" that is no file looks like a key itself: an
+/// `AGE-SECRET-KEY-` prefix, whatever its dashes, or a long word of letters,
+/// digits and dashes with no `/` or `.`, as no file name is.
+fn looks_like_a_key(given: &str) -> bool {
+    let dashed: String = { given.chars() }
+        .map(|c| match is_dash(c) {
+            true => '-',
+            false => c.to_ascii_lowercase(),
+        })
+        .collect();
+    dashed.starts_with("age-secret-key-")
+        || (given.chars().count() >= 40 && given.chars().all(|c| c.is_alphanumeric() || is_dash(c)))
 }
 
 /// Refuses an identity "path" that is a key itself (the variable set to
@@ -714,7 +742,7 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
              at the key file `cargo xtask keygen` wrote, which holds the AGE-SECRET-KEY-1… line"
         );
     }
-    if given.to_ascii_lowercase().starts_with("age-secret-key-") {
+    if looks_like_a_key(given) {
         crate::redact::hold(given);
         bail!(
             "the age identity given (--identity or {IDENTITY_VAR}) is a key itself, not the path \

@@ -261,6 +261,10 @@ fn take(
         .encrypted_to(request.recipients.clone());
     guard_git(sh, project, &names)?;
     fsutil::refuse_shared_dir(&project.backup_dir)?;
+    // The backups there are read before anything runs: a directory this
+    // version cannot judge (a newer version wrote to it) stops the backup
+    // here, not after the export, when its migration record is read.
+    crate::edge::inventory::scan(&project.backup_dir)?;
 
     let cmds = project.commands();
     // Local D1 is exported from its SQLite file, unless --via-wrangler.
@@ -1103,7 +1107,7 @@ fn record(
             plaintext_bytes: s.plaintext.1,
             plaintext_sha256: s.plaintext.0.clone(),
         }),
-        migration_sha256: Some(migration_record(sh, project, env, &summary.migrations)),
+        migration_sha256: Some(migration_record(sh, project, env, &summary.migrations)?),
         wrangler_version: project.wrangler_version(),
         git_commit: git::describe_commit(sh, &project.config_dir),
         time_travel_bookmark: taken.bookmark.clone(),
@@ -1301,10 +1305,10 @@ fn migration_record(
     project: &Project,
     env: &Environment,
     applied: &[String],
-) -> BTreeMap<String, String> {
+) -> Result<BTreeMap<String, String>> {
     let dir = project.config_dir.join(&env.migrations_dir);
     let current = crate::steps::migrations::digests(&dir, applied);
-    let previous = crate::steps::migrations::record_for(sh, project, env);
+    let previous = crate::steps::migrations::record_for(sh, project, env)?;
     if let Some(previous) = &previous {
         let edited =
             crate::steps::migrations::edited_migrations(&previous.sha256, applied, &current);
@@ -1317,11 +1321,11 @@ fn migration_record(
             );
         }
     }
-    crate::steps::migrations::carried_record(
+    Ok(crate::steps::migrations::carried_record(
         applied,
         previous.as_ref().map(|p| &p.sha256),
         &current,
-    )
+    ))
 }
 
 /// Verifies a backup just written and records the outcome in its manifest.

@@ -378,8 +378,16 @@ fn identity_checks(project: &Project) -> Vec<Check> {
     else {
         return Vec::new();
     };
-    let Ok(entries) = crate::edge::inventory::scan(&project.backup_dir) else {
-        return Vec::new();
+    let entries = match crate::edge::inventory::scan(&project.backup_dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            return vec![check(
+                "identity",
+                Status::Fail,
+                format!("cannot read the backups to try the identity on: {e:#}"),
+                None,
+            )];
+        }
     };
     let mut envs: Vec<&str> = Vec::new();
     let mut checks = Vec::new();

@@ -174,7 +174,7 @@ fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> St
         && d1_core::manifest::Manifest::for_backup(&path)
             .is_ok_and(|m| m.environment == env.name && m.is_whole());
     match ours {
-        true => crate::steps::migrations::restore_advice(&path, env, which),
+        true => crate::steps::migrations::restore_advice(&path, env, which, None),
         false => format!(
             "{which} it recorded is not a backup in {} now",
             project.backup_dir.display()

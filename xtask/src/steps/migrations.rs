@@ -360,7 +360,7 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
-    if let Some(report) = edited_since_applied(sh, project, env, &dir, &applied) {
+    if let Some(report) = edited_since_applied(sh, project, env, &dir, &applied)? {
         crate::stop!(
             Exit::Refused,
             "refusing to migrate {}: {report} Nothing was done.",
@@ -389,10 +389,12 @@ pub fn edited_since_applied(
     env: &Environment,
     dir: &Path,
     applied: &[String],
-) -> Option<String> {
-    let record = record_for(sh, project, env)?;
+) -> Result<Option<String>> {
+    let Some(record) = record_for(sh, project, env)? else {
+        return Ok(None);
+    };
     let edited = edited_migrations(&record.sha256, applied, &digests(dir, applied));
-    (!edited.is_empty()).then(|| edited_report(&edited, dir, &record.source))
+    Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, &record.source)))
 }
 
 /// What the `pending` migrations change in tables they do not name,
@@ -654,25 +656,30 @@ pub struct Record {
 /// machine, or else the newest verified offsite copy's manifest, read from
 /// the environment's bucket, so that a fresh machine (a CI runner, whose
 /// `backups/` is empty) compares with the record too. An unreadable bucket
-/// is a warning, and only this machine's backups are compared.
-pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Record> {
-    record_on_this_machine(project, env).or_else(|| {
+/// is a warning, and only this machine's backups are compared. A backup
+/// directory that cannot be read (or that a newer version wrote to) is an
+/// error, never "no record": without the record an edited migration would
+/// pass unseen.
+pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Result<Option<Record>> {
+    if let Some(record) = record_on_this_machine(project, env)? {
+        return Ok(Some(record));
+    }
+    Ok(
         match crate::steps::offsite::newest_manifest(sh, project, env) {
-            Ok(Some((manifest, source))) => Some(Record {
-                sha256: manifest.migration_sha256?,
-                source,
-            }),
+            Ok(Some((manifest, source))) => manifest
+                .migration_sha256
+                .map(|sha256| Record { sha256, source }),
             Ok(None) => None,
             Err(e) => {
                 crate::warn!(
                     "could not read {}'s newest offsite manifest for the migration record \
-                     ({e:#}); comparing with the backups on this machine only",
+                 ({e:#}); comparing with the backups on this machine only",
                     env.name
                 );
                 None
             }
-        }
-    })
+        },
+    )
 }
 
 /// The record of the verified backups on this machine: for each migration,
@@ -682,10 +689,9 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Option<Re
 /// edit: the older record stands. A migration rolled back (a restore to
 /// before it, then the file fixed and applied again) starts a new record
 /// at the first backup that sees it applied again.
-pub fn record_on_this_machine(project: &Project, env: &Environment) -> Option<Record> {
+pub fn record_on_this_machine(project: &Project, env: &Environment) -> Result<Option<Record>> {
     let now = chrono::Utc::now();
-    let mut entries: Vec<_> = inventory::scan(&project.backup_dir)
-        .unwrap_or_default()
+    let mut entries: Vec<_> = inventory::scan(&project.backup_dir)?
         .into_iter()
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty
@@ -709,19 +715,17 @@ pub fn record_on_this_machine(project: &Project, env: &Environment) -> Option<Re
         }
     }
     let sources: BTreeSet<&String> = sha256.values().map(|(_, file)| file).collect();
-    let source = match sources.len() {
-        0 => return None,
-        1 => sources.iter().next().map(|s| s.to_string())?,
-        n => format!(
-            "{n} verified backups of {}, the oldest {}",
-            env.name,
-            sources.iter().min()?
-        ),
+    let (Some(first), Some(oldest)) = (sources.iter().next(), sources.iter().min()) else {
+        return Ok(None);
     };
-    Some(Record {
+    let source = match sources.len() {
+        1 => first.to_string(),
+        n => format!("{n} verified backups of {}, the oldest {oldest}", env.name),
+    };
+    Ok(Some(Record {
         sha256: sha256.into_iter().map(|(k, (v, _))| (k, v)).collect(),
         source,
-    })
+    }))
 }
 
 /// Writes into the backup lock that migrations are being applied to
@@ -734,7 +738,7 @@ pub fn record_applying(
     backup: Option<&Path>,
 ) -> Result<String> {
     let advice = match backup {
-        Some(file) => restore_advice(file, env, "the pre-migration backup"),
+        Some(file) => restore_advice(file, env, "the pre-migration backup", None),
         None => "no backup was taken (--no-backup)".to_owned(),
     };
     lock.record(crate::edge::lock::Doing::Migrating {
@@ -746,14 +750,35 @@ pub fn record_applying(
 
 /// The way back to what `env`'s database held when `which` backup (`the
 /// pre-migration backup`) was taken: the command that restores it.
-pub fn restore_advice(file: &Path, env: &Environment, which: &str) -> String {
+pub fn restore_advice(
+    file: &Path,
+    env: &Environment,
+    which: &str,
+    identity: Option<&Path>,
+) -> String {
     let confirm = if env.is_production() {
         format!(" --confirm {}", env.database_name)
     } else {
         " --yes".to_owned()
     };
+    // An encrypted backup opens only with an identity: the one this run
+    // used (a path, no secret), or else the file the operator must name.
+    let (identity, keyfile) = match (file.extension().is_some_and(|e| e == "age"), identity) {
+        (false, _) => (String::new(), ""),
+        (true, Some(id)) => (
+            format!(
+                " --identity {}",
+                d1_core::wording::shell_word(&id.display().to_string())
+            ),
+            "",
+        ),
+        (true, None) => (
+            " --identity KEYFILE".to_owned(),
+            " (KEYFILE: the identity file of one of its recipients)",
+        ),
+    };
     format!(
-        "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}",
+        "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}{identity}{keyfile}",
         d1_core::wording::shell_word(&file.display().to_string()),
         env.name
     )

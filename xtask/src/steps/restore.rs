@@ -596,7 +596,7 @@ fn report(
         crate::say!(
             "The safety backup taken before the restore is {}; {}",
             file.display(),
-            crate::steps::migrations::restore_advice(file, target, "it")
+            crate::steps::migrations::restore_advice(file, target, "it", args.identity.path())
         );
     }
     print_checklist(

@@ -558,7 +558,8 @@ fn restore_warnings(
             env.name
         ));
     }
-    if let Some(record) = crate::steps::migrations::record_on_this_machine(project, env) {
+    // A directory that cannot be read has stopped `status` already.
+    if let Ok(Some(record)) = crate::steps::migrations::record_on_this_machine(project, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report};
         let dir = project.config_dir.join(&env.migrations_dir);
         let applied: Vec<String> = record.sha256.keys().cloned().collect();

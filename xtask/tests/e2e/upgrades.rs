@@ -291,6 +291,10 @@ fn a_backup_beside_a_newer_format_backup_does_not_record_an_edited_migration_as_
     let Some(new) =
         { sb.backup_files().into_iter() }.find(|f| f.ends_with(".sql") && !before.contains(f))
     else {
+        // Refused before the export, naming why, and nothing written.
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("newer version"), "{}", run.all());
+        assert_eq!(sb.backup_files(), before);
         return;
     };
     let m = manifest_for(&sb, &new);
