@@ -374,3 +374,242 @@ fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
     );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), JSONC);
 }
+
+/// Runs `restore FILE --to new:NAME --yes` with the API answering each
+/// request 1.5 s late, sends `signal` to the xtask alone once the loopback
+/// has received a request for which `when` holds, and returns what it
+/// printed.
+fn restore_new_signalled(
+    remote: &Remote,
+    home: &std::path::Path,
+    file: &str,
+    name: &str,
+    when: impl Fn(&str) -> bool,
+    signal: libc::c_int,
+) -> Run {
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(1500),
+        ..Default::default()
+    });
+    let to = format!("new:{name}");
+    let mut child = remote
+        .xtask_command(home, &["restore", file, "--to", &to, "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !remote.server.requests().iter().any(|r| when(r)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the restore ended before the request: {:#?}",
+            remote.server.requests()
+        );
+        assert!(std::time::Instant::now() < deadline, "no such request");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: the pid of our own child, not yet reaped.
+    unsafe { libc::kill(pid, signal) };
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    remote.server.set_faults(d1_loopback::Faults::default());
+    run
+}
+
+/// atkBC: Ctrl-C (or a SIGINT from a supervisor) while `wrangler d1
+/// create` makes the new database. D1 has made it; the xtask stops and says
+/// "the next run starts clean", with neither the database's name left in
+/// the account nor the command that deletes it, which a failure at the
+/// same point gives. The next run of the same command is then refused
+/// (exit 3, "the account already has a D1 database of that name"), with
+/// advice to restore "through an environment of the configuration".
+#[test]
+fn an_interrupt_as_the_new_database_is_created_says_it_was_left_and_how_to_delete_it() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let run = restore_new_signalled(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        |r| r.starts_with("POST ") && r.ends_with("/d1/database"),
+        libc::SIGINT,
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    // The premise: D1 made the database.
+    assert!(
+        remote.server.database_path("qbtime_db_restored").is_some(),
+        "{:?}\n{}",
+        remote.server.database_names(),
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("the next run starts clean"),
+        "an interrupted restore that left a new database in the account says the next run \
+         starts clean:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .contains("npx wrangler d1 delete qbtime_db_restored"),
+        "the interrupted restore does not say how to delete the database it created:\n{}",
+        run.all()
+    );
+}
+
+/// atkBC: a SIGTERM (systemd, a CI timeout, `kill`) while the backup loads
+/// into the new database. The error says the database holds all of the
+/// backup or "what it held before", but not its id nor the command that
+/// deletes it, which a failed load gives
+/// (`a_failed_import_leaves_the_new_database_and_says_how_to_delete_it`):
+/// the signal's message replaces the error that carried them. Running the
+/// same command again is refused, as the name is taken.
+#[test]
+fn an_interrupted_load_into_a_new_database_names_it_and_how_to_delete_it() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let run = restore_new_signalled(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        |r| r.contains("/import"),
+        libc::SIGTERM,
+    );
+    assert_eq!(run.code, Some(143), "{}", run.all());
+    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_restored")
+        .unwrap_or_else(|| panic!("no new database: {listed}\n{}", run.all()))["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        run.stderr.contains(&id),
+        "the interrupted restore does not name the new database's id {id}:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .contains("npx wrangler d1 delete qbtime_db_restored"),
+        "the interrupted restore does not say how to delete the database it created:\n{}",
+        run.all()
+    );
+}
+
+/// Points prod's binding at `name`, as the binding `--to new:` printed
+/// says: its name and id replace qbtime_db_prod's in wrangler.toml.
+fn move_prod_to(remote: &Remote, home: &std::path::Path, name: &str) {
+    let listed = remote.wrangler_json(home, &["d1", "list", "--json"]);
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == name)
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = config_text(remote)
+        .replace(
+            "database_name = \"qbtime_db_prod\"",
+            &format!("database_name = \"{name}\""),
+        )
+        .replace(
+            &format!("database_id = \"{PROD_UUID}\""),
+            &format!("database_id = \"{id}\""),
+        );
+    std::fs::write(&config, text).unwrap();
+}
+
+/// atkBC: the way back the README offers beside Time Travel: restore the
+/// good backup into a new database, then point prod's binding at it. The
+/// backup it was made from is now refused for prod (its manifest names
+/// qbtime_db_prod's id), and the refusal says to "restore this one into the
+/// environment it came from": prod, the very target refused. An operator
+/// who needs it again (the new database was changed by mistake) is sent in
+/// a circle; a way that works is `--to new:NAME` again.
+#[test]
+fn after_prod_is_moved_to_a_restored_database_its_backups_are_not_sent_back_to_prod() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        &["--yes"],
+    )
+    .assert_ok();
+    move_prod_to(&remote, home.path(), "qbtime_db_restored");
+
+    let run = remote.xtask(
+        home.path(),
+        &["restore", &file, "--to", "prod", "--replace", "--dry-run"],
+    );
+    if run.code != Some(0) {
+        assert!(
+            !run.stderr
+                .contains("restore this one into the environment it came from"),
+            "a backup of prod, refused for prod, is sent back to prod:\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("--to new:"),
+            "the refusal names no way to restore prod's backup:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// atkBC: after prod's binding is moved to the database restored with
+/// `--to new:`, and its first backup taken, `status` gives prod the last
+/// drill of the old database's backup (PASS), although `list --env prod`
+/// no longer counts that backup as prod's and no backup of the new
+/// database was ever drilled.
+#[test]
+fn after_prod_is_moved_to_a_restored_database_status_does_not_give_it_the_old_ones_drill() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let old = std::path::Path::new(&file)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    remote.xtask(home.path(), &["drill", "--yes"]).assert_ok();
+    restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        &["--yes"],
+    )
+    .assert_ok();
+    move_prod_to(&remote, home.path(), "qbtime_db_restored");
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+
+    // The premise: the old database's backup is no longer prod's.
+    let list = remote.xtask(home.path(), &["list", "--env", "prod"]);
+    list.assert_ok();
+    assert!(!list.stdout.contains(&old), "{}", list.stdout);
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod", "--json"]);
+    status.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let prod = &json["environments"][0];
+    assert_eq!(prod["database"], "qbtime_db_restored", "{json:#}");
+    assert!(
+        prod["last_drill"]["backup"] != old.as_str(),
+        "status gives qbtime_db_restored the drill of {old}, a backup of qbtime_db_prod:\n{json:#}"
+    );
+}

@@ -600,3 +600,72 @@ fn a_restore_to_the_second_a_migration_was_applied_names_it_in_the_plan() {
         plan.all()
     );
 }
+
+/// atkBC: a Time Travel restore of prod killed (`kill -9`, a machine that
+/// dies) while D1 works on it. The journal's last line stays `started`,
+/// and `status`, read long after, says "last Time Travel restore …
+/// (started)", as if it were still running: neither that the run is gone
+/// and prod may or may not be back, nor the bookmark that undoes it (the
+/// journal has it), which a SIGINT at the same point records
+/// (`interrupted`, with `time-travel info` and the undo).
+#[test]
+fn status_after_a_killed_time_travel_restore_does_not_call_it_started() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Newer Co");
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let mut child = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &old,
+                "--confirm",
+                PROD,
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !time_travel_requests(&remote)
+        .iter()
+        .any(|r| r.contains("/time_travel/restore"))
+    {
+        assert!(started.elapsed().as_secs() < 120, "no restore was sent");
+        assert!(child.try_wait().unwrap().is_none(), "it ended first");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Its wrangler, orphaned, gets D1's answer and ends.
+    std::thread::sleep(Duration::from_millis(4000));
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let lines = journal(&remote);
+    let undo = lines.last().unwrap()["bookmark_before"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.contains("last Time Travel restore"))
+        .unwrap_or_else(|| panic!("{}", status.all()))
+        .to_owned();
+    assert!(
+        !line.ends_with("(started)"),
+        "status calls a Time Travel restore whose run was killed `started`, and gives no way \
+         back ({undo}):\n{}",
+        status.all()
+    );
+}
