@@ -236,6 +236,17 @@ fn owner(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// Whether a live run holds the backup lock in `dir`: the lock file names
+/// a holder whose process exists. Read, never locked: `status` must not
+/// make a run that starts meanwhile find the lock taken.
+pub fn a_run_holds_the_lock(dir: &Path) -> bool {
+    let Ok(text) = crate::edge::fsutil::read_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock")
+    else {
+        return false;
+    };
+    serde_json::from_str::<crate::edge::lock::Holder>(&text).is_ok_and(|h| is_alive(h.pid))
+}
+
 /// Whether a process with this pid exists (this one included).
 fn is_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {

@@ -146,6 +146,9 @@ impl NewDatabase {
     pub fn create(&mut self, wrangler: &Wrangler) -> Result<Environment> {
         crate::say!("Creating the D1 database {}.", self.database_name());
         self.attempted = true;
+        // Interrupted from here on, the database may stay: the operator is
+        // told so, and how to delete it, not that the next run starts clean.
+        self.tell_if_interrupted();
         wrangler.run(
             &self
                 .cmds
@@ -159,6 +162,7 @@ impl NewDatabase {
             )
         })?;
         self.target.database_id = id;
+        self.tell_if_interrupted();
         // From here on wrangler finds the database by its id.
         self.write_config()?;
         crate::say!(
@@ -167,6 +171,13 @@ impl NewDatabase {
             self.target.database_id
         );
         Ok(self.target.clone())
+    }
+
+    /// Records [`NewDatabase::left_in_place`] as what an interrupt leaves.
+    fn tell_if_interrupted(&self) {
+        if let Some(left) = self.left_in_place() {
+            crate::edge::signals::changed(left);
+        }
     }
 
     /// What a failure after `create` must add: the database is left where

@@ -270,8 +270,11 @@ fn restore(
     lock.record(doing)?;
     if target.location == Location::Remote {
         // Once wrangler has handed D1 the file, an interrupt no longer
-        // stops the import.
-        crate::edge::signals::changed(underway);
+        // stops the import; a database this restore created stays either way.
+        crate::edge::signals::changed(match new.as_deref().and_then(NewDatabase::left_in_place) {
+            Some(left) => format!("{underway}; {left}"),
+            None => underway,
+        });
     }
     loading.load(survey, options, inspected)?;
     let restored_from = |state: &str| {
@@ -1544,13 +1547,17 @@ fn guard_same_database(m: &Manifest, target: &Environment) -> Result<()> {
             crate::exit::Exit::Refused,
             "refusing to restore into {} (production, database id {}): the backup's manifest says \
              environment {:?}, database {:?} with id {:?}, which is not production's database. \
-             Only a backup taken from {} may go there; restore this one into the environment it \
-             came from. Nothing was done.",
+             Only a backup taken from {} may go there. If this is production's backup from \
+             before its binding was moved to {}, restore it into a database of its own with \
+             `--to new:NAME` and move the binding to that one (README, \"Into a brand-new \
+             database\"); otherwise restore it into the environment it came from. Nothing was \
+             done.",
             target.database_name,
             target.database_id,
             m.environment,
             db.name,
             db.uuid,
+            target.database_name,
             target.database_name
         );
     }

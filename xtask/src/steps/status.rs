@@ -153,8 +153,43 @@ pub struct Drill {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimeTravelRestore {
     pub at: String,
-    /// `done`, `failed`, or `started` (never finished).
+    /// `done`, `failed`, `interrupted`, `started` (its run is still going),
+    /// or `stopped` (started, and its run is gone: killed before it
+    /// finished).
     pub status: String,
+    /// The bookmark the database was at before, which undoes it: kept when
+    /// it has a bookmark's shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bookmark_before: Option<String>,
+}
+
+impl TimeTravelRestore {
+    /// A `started` restore whose run is gone (no live run holds the backup
+    /// lock) is `stopped`: killed before it finished.
+    fn judged(mut self, a_run_holds_the_lock: bool) -> Self {
+        if self.status == "started" && !a_run_holds_the_lock {
+            self.status = "stopped".to_owned();
+        }
+        self
+    }
+
+    /// Its status, and for one `stopped`, what that leaves and the
+    /// bookmark that undoes it.
+    fn told(&self, env: &str) -> String {
+        if self.status != "stopped" {
+            return self.status.clone();
+        }
+        let undo = match &self.bookmark_before {
+            Some(b) => {
+                format!("; `cargo xtask time-travel restore {env} --bookmark {b}` undoes it")
+            }
+            None => String::new(),
+        };
+        format!(
+            "started, and its run stopped before it finished: the database may or may not be \
+             back (`cargo xtask time-travel info {env}`){undo}"
+        )
+    }
 }
 
 /// The last drill of each environment's backups, from the drill log.
@@ -199,7 +234,16 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
             && DateTime::parse_from_rfc3339(&at).is_ok()
             && ["started", "done", "failed", "interrupted"].contains(&status.as_str())
         {
-            last.insert(env, TimeTravelRestore { at, status });
+            let bookmark_before =
+                field("bookmark_before").filter(|b| d1_core::names::is_bookmark(b));
+            last.insert(
+                env,
+                TimeTravelRestore {
+                    at,
+                    status,
+                    bookmark_before,
+                },
+            );
         }
     }
     last
@@ -305,14 +349,16 @@ impl EnvStatus {
         let time_travel = match &self.last_time_travel_restore {
             // As every other time here, to the minute; the journal's own
             // text when it is not a time.
-            Some(t) => match chrono::DateTime::parse_from_rfc3339(&t.at) {
-                Ok(at) => format!(
-                    "{} ({})",
-                    at.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC"),
-                    t.status
-                ),
-                Err(_) => format!("{} ({})", t.at, t.status),
-            },
+            Some(t) => {
+                let at = match chrono::DateTime::parse_from_rfc3339(&t.at) {
+                    Ok(at) => at
+                        .with_timezone(&Utc)
+                        .format("%Y-%m-%d %H:%M UTC")
+                        .to_string(),
+                    Err(_) => t.at.clone(),
+                };
+                format!("{at} ({})", t.told(&self.environment))
+            }
             None => "none".to_owned(),
         };
         let lock = match &self.offsite_lock {
@@ -415,11 +461,15 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let drills = last_drills(&read(
         project.config_dir.join(crate::edge::journals::DRILL_LOG),
     ));
-    let journal = last_time_travel(&read(
+    let running = crate::steps::lock::a_run_holds_the_lock(&project.backup_dir);
+    let journal: BTreeMap<String, TimeTravelRestore> = last_time_travel(&read(
         project
             .backup_dir
             .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
-    ));
+    ))
+    .into_iter()
+    .map(|(env, t)| (env, t.judged(running)))
+    .collect();
     let locks = crate::steps::offsite::last_locks(&read(
         project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
     ));
@@ -460,6 +510,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                             .map(|files| pending(&files, applied))
                     }),
                 restore_warnings: restore_warnings(project, env, &settings, &status),
+                // A drill of a backup of another database (the environment's
+                // binding was moved since) is not this database's.
+                last_drill: status.last_drill.clone().filter(|d| {
+                    !{ entries.iter() }.any(|e| {
+                        e.manifest.file.name == d.backup
+                            && !env.recorded_as(&e.manifest.environment, &e.manifest.database.name)
+                    })
+                }),
                 ..status
             }
         })
@@ -718,6 +776,7 @@ not json
         let restore = |at: &str| TimeTravelRestore {
             at: at.to_owned(),
             status: "done".to_owned(),
+            bookmark_before: None,
         };
         let before = restore("2026-10-31T09:00:00Z");
         assert_eq!(
