@@ -13,16 +13,22 @@ use crate::edge::git::{HOOKS, HOOKS_DIR};
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HooksCommand {
     /// Set core.hooksPath to scripts/git-hooks.
-    Install,
+    Install {
+        /// Replace the hooks the repository already runs (another
+        /// core.hooksPath, such as husky's, or hooks in .git/hooks): they
+        /// stop running.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 pub fn run(sh: &Shell, project: &Project, command: &HooksCommand) -> Result<()> {
     match command {
-        HooksCommand::Install => install(sh, project),
+        HooksCommand::Install { replace } => install(sh, project, *replace),
     }
 }
 
-fn install(sh: &Shell, project: &Project) -> Result<()> {
+fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
     let top = git::work_tree(sh, &project.config_dir)?.with_context(|| {
         format!(
             "{} is not inside a git repository",
@@ -46,6 +52,27 @@ fn install(sh: &Shell, project: &Project) -> Result<()> {
                 perms.set_mode(perms.mode() | 0o755);
                 std::fs::set_permissions(&hook, perms)?;
             }
+        }
+    }
+    // Setting core.hooksPath turns off every hook git runs now: another
+    // hooks path (husky's `.husky`), or the hooks in `.git/hooks`. That is
+    // never done without a word.
+    let current = git::hooks_path(sh, &top);
+    if current.as_deref() != Some(HOOKS_DIR) && !replace {
+        let others = match &current {
+            Some(path) => vec![format!("core.hooksPath = {path}")],
+            None => git::active_hooks(sh, &top),
+        };
+        if !others.is_empty() {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "this repository already runs its own git hooks ({}), which setting \
+                 core.hooksPath to {HOOKS_DIR} would turn off. Either call these hooks from \
+                 yours (add `{HOOKS_DIR}/pre-commit \"$@\"` to your pre-commit hook and \
+                 `{HOOKS_DIR}/pre-push \"$@\"` to your pre-push hook), or run `cargo xtask hooks \
+                 install --replace` to run only these. Nothing was changed.",
+                others.join(", ")
+            );
         }
     }
     cmd!(sh, "git -C {top} config core.hooksPath {HOOKS_DIR}")

@@ -171,6 +171,32 @@ pub fn current_branch(sh: &Shell, dir: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The hooks git runs now in the checkout at `top` when no
+/// `core.hooksPath` is set: the executable files of its hooks directory
+/// (`.git/hooks`, wherever a worktree keeps it), not git's `*.sample`s.
+pub fn active_hooks(sh: &Shell, top: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = git(sh, top, ["rev-parse", "--git-path", "hooks"]).read() else {
+        return Vec::new();
+    };
+    let dir = top.join(dir.trim());
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            !name.ends_with(".sample")
+                && !name.starts_with('.')
+                && e.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .map(|e| dir.join(e.file_name()).display().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
 /// The repository's `core.hooksPath`, if set.
 pub fn hooks_path(sh: &Shell, repo: &Path) -> Option<String> {
     cmd!(sh, "git -C {repo} config --get core.hooksPath")

@@ -722,3 +722,47 @@ fn doctor_says_when_the_identity_in_force_opens_none_of_the_backups() {
         run.stdout
     );
 }
+
+/// `hooks install` sets `core.hooksPath`, which turns off every hook git
+/// runs now: husky's `.husky` (a Pages app's usual lint hooks), or hooks in
+/// `.git/hooks`. It refuses that without a word (exit 3, naming them and
+/// the two ways on), changes nothing, and `--replace` does it; git's own
+/// `*.sample` files are no hooks.
+#[test]
+fn hooks_install_never_silently_turns_off_the_hooks_a_repository_already_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let hooks_path = |sb: &Sandbox| {
+        sb.git(&["config", "--get", "core.hooksPath"])
+            .stdout
+            .trim()
+            .to_owned()
+    };
+    // git init's samples are not hooks: installing over them is quiet.
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    assert_eq!(hooks_path(&sb), "scripts/git-hooks");
+
+    sb.git(&["config", "core.hooksPath", ".husky"]).assert_ok();
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains(".husky") && run.stderr.contains("--replace"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(hooks_path(&sb), ".husky", "changed though refused");
+
+    sb.git(&["config", "--unset", "core.hooksPath"]).assert_ok();
+    let hook = sb.path().join(".git/hooks/pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\nnpx lint-staged\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("pre-commit"), "{}", run.all());
+    assert_eq!(hooks_path(&sb), "", "changed though refused");
+
+    sb.xtask(&["hooks", "install", "--replace"]).assert_ok();
+    assert_eq!(hooks_path(&sb), "scripts/git-hooks");
+    // Installed already: running it again is quiet.
+    sb.xtask(&["hooks", "install"]).assert_ok();
+}
