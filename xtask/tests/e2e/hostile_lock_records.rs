@@ -188,3 +188,58 @@ fn a_stale_lock_never_tells_a_bookmark_the_journal_never_recorded_as_the_undo() 
         run.all()
     );
 }
+
+/// rvAT: status judges a `started` Time Travel restore still running when
+/// any live process holds the backup lock (`steps::lock::a_run_holds_the_lock`
+/// reads only the pid), whatever that run is. A restore of prod killed
+/// yesterday is shown `(started)`, with no word that its run is gone nor
+/// the bookmark that undoes it, whenever a backup of another environment
+/// runs in another terminal (here: a lock naming a live process and
+/// `backup staging`), or a lock planted with pid 1.
+#[test]
+fn status_calls_a_killed_time_travel_restore_stopped_while_another_run_holds_the_lock() {
+    let sb = Sandbox::new();
+    let bookmark =
+        |last: &str| format!("00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e{last}");
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join("time-travel.jsonl"),
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "environment": "prod",
+                "at": "2026-11-30T10:00:00Z",
+                "status": "started",
+                "restore_to": bookmark("0001"),
+                "bookmark_before": bookmark("0000"),
+            })
+        ),
+    )
+    .unwrap();
+    let line = |sb: &Sandbox| {
+        let run = sb.xtask(&["status", "--env", "prod"]);
+        run.stdout
+            .lines()
+            .find(|l| l.contains("last Time Travel restore"))
+            .unwrap_or_else(|| panic!("{}", run.all()))
+            .to_owned()
+    };
+    // Nothing holds the lock: the restore is told stopped, with its undo.
+    assert!(line(&sb).contains(&bookmark("0000")), "{}", line(&sb));
+    for (pid, command) in [(std::process::id(), "backup staging"), (1, "prune")] {
+        plant_stale_lock(
+            &sb,
+            serde_json::json!({
+                "pid": pid,
+                "started_at": "2026-12-01T10:00:00Z",
+                "command": command,
+            }),
+        );
+        let told = line(&sb);
+        assert!(
+            !told.ends_with("(started)") && told.contains(&bookmark("0000")),
+            "with a live `{command}` (pid {pid}) in the lock, prod's killed restore is told still \
+             running, with no way back: {told}"
+        );
+    }
+}

@@ -766,3 +766,82 @@ fn hooks_install_never_silently_turns_off_the_hooks_a_repository_already_runs() 
     // Installed already: running it again is quiet.
     sb.xtask(&["hooks", "install"]).assert_ok();
 }
+
+/// rvAT: `hooks install` (338dfce) takes any `core.hooksPath` other than
+/// the exact text `scripts/git-hooks` for "its own git hooks" another tool
+/// runs. A repository already pointed at this project's hooks as
+/// `./scripts/git-hooks`, or by its absolute path, is refused (exit 3) and
+/// told that installing "would turn off" hooks that are these very ones.
+#[test]
+fn hooks_install_takes_our_own_hooks_path_however_it_is_spelled() {
+    let sb = Sandbox::new();
+    let ours = sb.path().join("scripts/git-hooks");
+    for spelled in [
+        "./scripts/git-hooks",
+        "scripts/git-hooks/",
+        ours.to_str().unwrap(),
+    ] {
+        sb.git(&["config", "core.hooksPath", spelled]).assert_ok();
+        let run = sb.xtask(&["hooks", "install"]);
+        assert!(
+            run.ok,
+            "core.hooksPath = {spelled} (this project's hooks) is refused as another tool's:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// rvAT: `git::active_hooks` judges each entry of `.git/hooks` by
+/// `DirEntry::metadata`, which does not follow a symbolic link. A hook
+/// installed as a link (`.git/hooks/pre-commit -> ../../tools/lint`, as
+/// many setup scripts do) is no hook to it: `hooks install` sets
+/// core.hooksPath without a word, and that hook silently stops running.
+#[test]
+fn hooks_install_never_silently_turns_off_a_hook_that_is_a_symbolic_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path().join("tools")).unwrap();
+    let lint = sb.path().join("tools/lint");
+    std::fs::write(&lint, "#!/bin/sh\nnpx lint-staged\n").unwrap();
+    std::fs::set_permissions(&lint, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("../../tools/lint", sb.path().join(".git/hooks/pre-commit"))
+        .unwrap();
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "the linked pre-commit hook was turned off without a word:\n{}",
+        run.all()
+    );
+    let path = sb.git(&["config", "--get", "core.hooksPath"]);
+    assert_eq!(path.stdout.trim(), "", "changed though refused");
+}
+
+/// rvAT: a `core.hooksPath` set in the user's ~/.gitconfig (`git config
+/// --global`) is refused as "this repository already runs its own git
+/// hooks (core.hooksPath = …)": never that the setting is global, and the
+/// way out it names (edit "your pre-commit hook") is one shared by every
+/// repository of that user. The operator who looks in this repository's
+/// config finds no core.hooksPath there.
+#[test]
+fn hooks_install_says_when_the_hooks_path_it_would_override_is_global() {
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    let global = home.path().join("githooks");
+    std::fs::create_dir_all(&global).unwrap();
+    std::fs::write(
+        home.path().join(".gitconfig"),
+        format!("[core]\n\thooksPath = {}\n", global.display()),
+    )
+    .unwrap();
+    let mut cmd = sb.xtask_command(&["hooks", "install"]);
+    cmd.env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"));
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("global") || run.stderr.contains(".gitconfig"),
+        "the refusal never says the hooks path is the user's global one:\n{}",
+        run.all()
+    );
+}

@@ -1328,3 +1328,60 @@ fn a_missing_identity_file_whose_name_starts_with_age1_is_not_called_a_public_ke
         run.all()
     );
 }
+
+/// rvAT: `stored::looks_like_a_key` (479c4fe) knows a key by its
+/// `AGE-SECRET-KEY-` prefix (any dashes) only at the very start of the
+/// value. The same key with look-alike hyphens, set with its quotes kept
+/// (`docker run --env-file` keeps `QBTIME_AGE_IDENTITY="AGE‑SECRET‑…"`'s
+/// quotes as part of the value), passes as a path, and the error
+/// ("cannot read the age identity file …") prints the key material.
+#[test]
+fn a_quoted_key_with_look_alike_hyphens_in_the_identity_variable_is_never_printed() {
+    let (sb, _keys, key) = sealed_local();
+    let name = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    let secret = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    let material = secret.trim_start_matches("AGE-SECRET-KEY-1").to_owned();
+    let pasted = format!("\"{}\"", secret.replace('-', "\u{2011}"));
+    let mut cmd = sb.xtask_command(&["verify", &name, "--no-record"]);
+    cmd.env("QBTIME_AGE_IDENTITY", &pasted);
+    let run = Run::from_output(cmd.output().unwrap());
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        !run.all().contains(&material[..20]),
+        "the identity's key material is printed:\n{}",
+        run.all()
+    );
+}
+
+/// rvAT: a missing identity file whose name is 40 or more letters, digits
+/// and dashes with no `.` (`--identity
+/// qbtime-production-backups-identity-2026`, run from the wrong directory)
+/// is told "is a key itself, not the path of a file" by
+/// `stored::looks_like_a_key`: never that no such file exists, and the
+/// operator is sent to write a key to a file that they already have.
+#[test]
+fn a_missing_identity_file_with_a_long_dashed_name_is_not_called_a_key() {
+    let (sb, keys, key) = sealed_local();
+    let name = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap();
+    let long = "qbtime-production-backups-identity-2026";
+    assert!(long.len() >= 39);
+    let long = format!("{long}x");
+    std::fs::rename(&key, keys.path().join(&long)).unwrap();
+    // Run from the sandbox, not from the directory that holds the file.
+    let run = sb.xtask(&["verify", &name, "--identity", &long, "--no-record"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        !run.all().contains("is a key itself"),
+        "a missing file is called a key:\n{}",
+        run.all()
+    );
+}
