@@ -59,6 +59,21 @@ impl Format {
 /// Refuses anything that is not an age recipient (`age1...`), before any
 /// database is touched. SSH keys and plugins are not supported.
 pub fn check_recipient(recipient: &str) -> Result<()> {
+    if recipient.to_ascii_lowercase().contains("age-secret-key-") {
+        bail!(
+            "a recipient is an age identity, the secret key (AGE-SECRET-KEY-1…), not its public \
+             key: take it out of the file now, before any commit (backups.toml is tracked; if it \
+             was committed or pushed, make a new key with `cargo xtask keygen` and seal to that), \
+             and name the public key (`# public key: age1…` in the key file) instead. Nothing \
+             was run."
+        );
+    }
+    if recipient.trim() != recipient && bech32_parts(recipient.trim()).is_some() {
+        bail!(
+            "{recipient:?} is an age recipient with a space or line break around it: remove \
+             the blank characters before or after it. Nothing was run."
+        );
+    }
     let ok = match bech32_parts(recipient) {
         // X25519: 32 bytes, 52 characters, and the 6 of the checksum.
         Some(("age", data)) => data.len() == 58,

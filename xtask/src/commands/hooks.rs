@@ -57,21 +57,26 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
     // Setting core.hooksPath turns off every hook git runs now: another
     // hooks path (husky's `.husky`), or the hooks in `.git/hooks`. That is
     // never done without a word.
-    let current = git::hooks_path(sh, &top);
-    if current.as_deref() != Some(HOOKS_DIR) && !replace {
-        let others = match &current {
-            Some(path) => vec![format!("core.hooksPath = {path}")],
-            None => git::active_hooks(sh, &top),
-        };
-        if !others.is_empty() {
+    let ours = top.join(HOOKS_DIR);
+    let same = |dir: &std::path::Path| match (dir.canonicalize(), ours.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some((dir, whence)) = git::hooks_dir(sh, &top)
+        && !same(&dir)
+        && !replace
+    {
+        let running = git::hooks_in(&dir);
+        if !running.is_empty() {
             crate::stop!(
                 crate::exit::Exit::Refused,
-                "this repository already runs its own git hooks ({}), which setting \
-                 core.hooksPath to {HOOKS_DIR} would turn off. Either call these hooks from \
-                 yours (add `{HOOKS_DIR}/pre-commit \"$@\"` to your pre-commit hook and \
-                 `{HOOKS_DIR}/pre-push \"$@\"` to your pre-push hook), or run `cargo xtask hooks \
-                 install --replace` to run only these. Nothing was changed.",
-                others.join(", ")
+                "git runs other hooks in this repository ({} in {}, from {whence}), which setting \
+                 core.hooksPath to {HOOKS_DIR} here would turn off. Either call these from \
+                 them (add `{HOOKS_DIR}/pre-commit \"$@\"` to that pre-commit hook and \
+                 `{HOOKS_DIR}/pre-push \"$@\"` to that pre-push hook), or run `cargo xtask hooks \
+                 install --replace` to run only these here. Nothing was changed.",
+                running.join(", "),
+                dir.display()
             );
         }
     }

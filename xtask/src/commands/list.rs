@@ -38,6 +38,10 @@ pub struct Row {
     /// What it is the undo point of (`pre-migration`, `safety`, `before
     /// task`), which prune keeps at least a week; shown after the mode.
     pub undo_point: Option<&'static str>,
+    /// The age recipients (public keys) an encrypted backup is sealed to:
+    /// whose identity opens it (a departed member's key still does).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sealed_to: Vec<String>,
 }
 
 /// `envs`: only the backups of these databases
@@ -75,6 +79,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
                 },
                 reason: m.reason.clone(),
                 undo_point,
+                sealed_to: m.sealed_to().to_vec(),
             }
         })
         .collect()

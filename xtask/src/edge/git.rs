@@ -171,16 +171,45 @@ pub fn current_branch(sh: &Shell, dir: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The hooks git runs now in the checkout at `top` when no
-/// `core.hooksPath` is set: the executable files of its hooks directory
-/// (`.git/hooks`, wherever a worktree keeps it), not git's `*.sample`s.
-pub fn active_hooks(sh: &Shell, top: &Path) -> Vec<String> {
+/// The directory git runs hooks from in the checkout at `top`, and where
+/// that comes from: `core.hooksPath` (as git reads it: relative to the
+/// checkout, `~/` at home) with the config it is set in, or else the
+/// repository's own hooks directory (`.git/hooks`, wherever a worktree
+/// keeps it).
+pub fn hooks_dir(sh: &Shell, top: &Path) -> Option<(PathBuf, String)> {
+    let scoped = git(
+        sh,
+        top,
+        ["config", "--show-scope", "--get", "core.hooksPath"],
+    )
+    .ignore_stderr()
+    .read()
+    .ok();
+    if let Some((scope, value)) = scoped.as_deref().and_then(|s| s.trim().split_once('\t')) {
+        let dir = match value.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME").map(PathBuf::from)?.join(rest),
+            None => top.join(value),
+        };
+        let whence = match scope {
+            "local" | "worktree" => format!("core.hooksPath = {value}, set in this repository"),
+            other => format!("core.hooksPath = {value}, set in your {other} git config"),
+        };
+        return Some((dir, whence));
+    }
+    let dir = git(sh, top, ["rev-parse", "--git-path", "hooks"])
+        .read()
+        .ok()?;
+    Some((
+        top.join(dir.trim()),
+        "the repository's .git/hooks".to_owned(),
+    ))
+}
+
+/// The hooks in `dir` git would run: its executable files, links to them
+/// included, not git's `*.sample`s.
+pub fn hooks_in(dir: &Path) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(dir) = git(sh, top, ["rev-parse", "--git-path", "hooks"]).read() else {
-        return Vec::new();
-    };
-    let dir = top.join(dir.trim());
-    let mut found: Vec<String> = std::fs::read_dir(&dir)
+    let mut found: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -188,10 +217,10 @@ pub fn active_hooks(sh: &Shell, top: &Path) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             !name.ends_with(".sample")
                 && !name.starts_with('.')
-                && e.metadata()
+                && std::fs::metadata(e.path())
                     .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-        .map(|e| dir.join(e.file_name()).display().to_string())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     found.sort();
     found

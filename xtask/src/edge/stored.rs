@@ -716,18 +716,18 @@ fn is_dash(c: char) -> bool {
     )
 }
 
-/// Whether an identity "path" that is no file looks like a key itself: an
-/// `AGE-SECRET-KEY-` prefix, whatever its dashes, or a long word of letters,
-/// digits and dashes with no `/` or `.`, as no file name is.
+/// Whether an identity "path" that is no file holds a key itself:
+/// `AGE-SECRET-KEY-` anywhere in it, whatever its dashes and case, and
+/// whatever quotes or invisible characters surround or split it.
 fn looks_like_a_key(given: &str) -> bool {
-    let dashed: String = { given.chars() }
-        .map(|c| match is_dash(c) {
-            true => '-',
-            false => c.to_ascii_lowercase(),
+    let squashed: String = { given.chars() }
+        .filter_map(|c| match c {
+            c if is_dash(c) => Some('-'),
+            c if c.is_alphanumeric() => Some(c.to_ascii_lowercase()),
+            _ => None,
         })
         .collect();
-    dashed.starts_with("age-secret-key-")
-        || (given.chars().count() >= 40 && given.chars().all(|c| c.is_alphanumeric() || is_dash(c)))
+    squashed.contains("age-secret-key-")
 }
 
 /// Refuses an identity "path" that is a key itself (the variable set to

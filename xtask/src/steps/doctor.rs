@@ -390,23 +390,49 @@ fn identity_checks(project: &Project) -> Vec<Check> {
         }
     };
     let mut envs: Vec<&str> = Vec::new();
+    // Each environment's older backups are tried once per set of
+    // recipients they are sealed to (a rotation leaves two or three): one
+    // the identity does not open is told, and the key it needs.
+    let mut sets: Vec<(&str, Vec<String>)> = Vec::new();
     let mut checks = Vec::new();
     let now = chrono::Utc::now();
+    let open = |entry: &crate::edge::inventory::Entry| {
+        crate::edge::stored::Source::for_file(&entry.file, Some(&identity), &project.age())
+            .and_then(|source| source.head())
+    };
     for entry in &entries {
         let env = entry.manifest.environment.as_str();
+        if !entry.manifest.is_age_sealed() || entry.manifest.created_at > now {
+            continue;
+        }
+        let mut to = entry.manifest.sealed_to().to_vec();
+        to.sort();
+        if sets.iter().any(|(e, t)| *e == env && *t == to) {
+            continue;
+        }
+        sets.push((env, to.clone()));
+        let name = d1_core::names::file_name(&entry.file);
         // The newest whole one `latest` could be: not one dated after now.
-        if !entry.manifest.is_age_sealed()
-            || !entry.is_whole()
-            || entry.manifest.created_at > now
-            || envs.contains(&env)
-        {
+        if !entry.is_whole() || envs.contains(&env) {
+            if envs.contains(&env) && open(entry).is_err() {
+                checks.push(check(
+                    "identity",
+                    Status::Warn,
+                    format!(
+                        "{} ({}) does not open {name}, a backup of {env} kept here, sealed to {}",
+                        crate::edge::stored::IDENTITY_VAR,
+                        identity.display(),
+                        to.join(", ")
+                    ),
+                    Some(
+                        "keep the identity of one of those recipients while such backups are kept",
+                    ),
+                ));
+            }
             continue;
         }
         envs.push(env);
-        let opened =
-            crate::edge::stored::Source::for_file(&entry.file, Some(&identity), &project.age())
-                .and_then(|source| source.head());
-        let name = d1_core::names::file_name(&entry.file);
+        let opened = open(entry);
         checks.push(match opened {
             Ok(_) => check(
                 "identity",

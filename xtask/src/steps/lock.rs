@@ -236,15 +236,18 @@ fn owner(name: &str) -> Option<u32> {
         .ok()
 }
 
-/// Whether a live run holds the backup lock in `dir`: the lock file names
-/// a holder whose process exists. Read, never locked: `status` must not
-/// make a run that starts meanwhile find the lock taken.
-pub fn a_run_holds_the_lock(dir: &Path) -> bool {
-    let Ok(text) = crate::edge::fsutil::read_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock")
-    else {
-        return false;
-    };
-    serde_json::from_str::<crate::edge::lock::Holder>(&text).is_ok_and(|h| is_alive(h.pid))
+/// The environment whose Time Travel restore a live run is doing now, by
+/// the backup lock in `dir`: its holder's process exists and its record
+/// says so. Read, never locked: `status` must not make a run that starts
+/// meanwhile find the lock taken.
+pub fn time_travel_running(dir: &Path) -> Option<String> {
+    let text =
+        crate::edge::fsutil::read_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
+    let holder: crate::edge::lock::Holder = serde_json::from_str(&text).ok()?;
+    match holder.doing {
+        Some(crate::edge::lock::Doing::TimeTravel { env, .. }) if is_alive(holder.pid) => Some(env),
+        _ => None,
+    }
 }
 
 /// Whether a process with this pid exists (this one included).

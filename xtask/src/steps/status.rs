@@ -164,10 +164,10 @@ pub struct TimeTravelRestore {
 }
 
 impl TimeTravelRestore {
-    /// A `started` restore whose run is gone (no live run holds the backup
-    /// lock) is `stopped`: killed before it finished.
-    fn judged(mut self, a_run_holds_the_lock: bool) -> Self {
-        if self.status == "started" && !a_run_holds_the_lock {
+    /// A `started` restore of `env` whose run is gone (no live run holds
+    /// the backup lock doing it) is `stopped`: killed before it finished.
+    fn judged(mut self, env: &str, running: Option<&str>) -> Self {
+        if self.status == "started" && running != Some(env) {
             self.status = "stopped".to_owned();
         }
         self
@@ -461,14 +461,17 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let drills = last_drills(&read(
         project.config_dir.join(crate::edge::journals::DRILL_LOG),
     ));
-    let running = crate::steps::lock::a_run_holds_the_lock(&project.backup_dir);
+    let running = crate::steps::lock::time_travel_running(&project.backup_dir);
     let journal: BTreeMap<String, TimeTravelRestore> = last_time_travel(&read(
         project
             .backup_dir
             .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
     ))
     .into_iter()
-    .map(|(env, t)| (env, t.judged(running)))
+    .map(|(env, t)| {
+        let t = t.judged(&env, running.as_deref());
+        (env, t)
+    })
     .collect();
     let locks = crate::steps::offsite::last_locks(&read(
         project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
@@ -616,6 +619,42 @@ fn restore_warnings(
             env.name
         ));
     }
+    // The older backups kept here that only a retired key opens: the
+    // identity must outlive them (a key thrown away once the newest backup
+    // is sealed to today's recipients would leave them unreadable).
+    if !named.is_empty() {
+        let retired: Vec<(String, Vec<String>)> = { retired_only(project, env, named).into_iter() }
+            .filter(|(file, _)| *file != newest.file)
+            .collect();
+        if !retired.is_empty() {
+            let mut keys: Vec<&String> = retired.iter().flat_map(|(_, to)| to).collect();
+            keys.sort();
+            keys.dedup();
+            let files: Vec<&str> = retired.iter().map(|(f, _)| f.as_str()).collect();
+            warnings.push(format!(
+                "{} kept here {} sealed only to recipients that [{}.encryption] in \
+                 {SETTINGS_FILE} no longer names ({}): {}. Restoring {} needs the identity of \
+                 one of those recipients: keep it while {} kept, or delete {} (prune removes \
+                 {} by the retention policy)",
+                d1_core::wording::count(files.len(), "backup"),
+                if files.len() == 1 { "is" } else { "are" },
+                env.env_name,
+                keys.iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d1_core::wording::listed(&files, "backup"),
+                d1_core::wording::them(files.len()),
+                if files.len() == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                },
+                d1_core::wording::them(files.len()),
+                d1_core::wording::them(files.len()),
+            ));
+        }
+    }
     // A directory that cannot be read has stopped `status` already.
     if let Ok(Some(record)) = crate::steps::migrations::record_on_this_machine(project, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report};
@@ -632,6 +671,28 @@ fn restore_warnings(
         }
     }
     warnings
+}
+
+/// The backups of `env` kept here that are sealed only to recipients not in
+/// `named` (today's), newest first, with those recipients.
+fn retired_only(
+    project: &Project,
+    env: &crate::config::environment::Environment,
+    named: &[String],
+) -> Vec<(String, Vec<String>)> {
+    // `status` has read the directory already: an error there stopped it.
+    {
+        crate::edge::inventory::scan(&project.backup_dir)
+            .unwrap_or_default()
+            .into_iter()
+    }
+    .filter(|e| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+    .filter_map(|e| {
+        let to = e.manifest.sealed_to().to_vec();
+        (!to.is_empty() && !to.iter().any(|r| named.contains(r)))
+            .then(|| (e.manifest.file.name.clone(), to))
+    })
+    .collect()
 }
 
 /// Why `status` fails, per environment: stale, or its newest backup bad.

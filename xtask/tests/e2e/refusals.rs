@@ -742,6 +742,14 @@ fn hooks_install_never_silently_turns_off_the_hooks_a_repository_already_runs() 
     sb.xtask(&["hooks", "install"]).assert_ok();
     assert_eq!(hooks_path(&sb), "scripts/git-hooks");
 
+    let husky = sb.path().join(".husky");
+    std::fs::create_dir(&husky).unwrap();
+    std::fs::write(husky.join("pre-commit"), "#!/bin/sh\nnpx lint-staged\n").unwrap();
+    std::fs::set_permissions(
+        husky.join("pre-commit"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     sb.git(&["config", "core.hooksPath", ".husky"]).assert_ok();
     let run = sb.xtask(&["hooks", "install"]);
     assert_eq!(run.code, Some(3), "{}", run.all());
@@ -822,9 +830,11 @@ fn hooks_install_never_silently_turns_off_a_hook_that_is_a_symbolic_link() {
 /// hooks (core.hooksPath = …)": never that the setting is global, and the
 /// way out it names (edit "your pre-commit hook") is one shared by every
 /// repository of that user. The operator who looks in this repository's
-/// config finds no core.hooksPath there.
+/// config finds no core.hooksPath there. (What I chose: a global hooks
+/// directory that holds no hook turns nothing off, and is installed over.)
 #[test]
 fn hooks_install_says_when_the_hooks_path_it_would_override_is_global() {
+    use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
     let home = tempfile::tempdir().unwrap();
     let global = home.path().join("githooks");
@@ -834,14 +844,23 @@ fn hooks_install_says_when_the_hooks_path_it_would_override_is_global() {
         format!("[core]\n\thooksPath = {}\n", global.display()),
     )
     .unwrap();
-    let mut cmd = sb.xtask_command(&["hooks", "install"]);
-    cmd.env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join(".config"));
-    let run = Run::from_output(cmd.output().unwrap());
+    let install = || {
+        let mut cmd = sb.xtask_command(&["hooks", "install"]);
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"));
+        Run::from_output(cmd.output().unwrap())
+    };
+    let hook = global.join("pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = install();
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.stderr.contains("global") || run.stderr.contains(".gitconfig"),
         "the refusal never says the hooks path is the user's global one:\n{}",
         run.all()
     );
+    // A global hooks directory with no hook in it: nothing is turned off.
+    std::fs::remove_file(&hook).unwrap();
+    install().assert_ok();
 }
