@@ -82,6 +82,12 @@ pub struct EnvStatus {
     /// is a warning.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub restore_warnings: Vec<String>,
+    /// After a key rotation: the older backups kept here that only a
+    /// recipient `[<env>.encryption]` no longer names opens, and those
+    /// recipients. A line of the report, not a warning: a rotation under
+    /// way is no fault, and a scheduled `status -q` stays quiet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_keys: Option<String>,
 }
 
 /// An environment's newest verified full backup.
@@ -316,6 +322,7 @@ pub fn environment_status(
         newest_unverified,
         dated_ahead,
         restore_warnings: Vec::new(),
+        retired_keys: None,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
         offsite_lock: None,
@@ -414,9 +421,13 @@ impl EnvStatus {
                 d1_core::wording::them(names.len())
             ),
         };
+        let retired = match &self.retired_keys {
+            Some(told) => format!("  retired keys              {told}\n"),
+            None => String::new(),
+        };
         format!(
             "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}{migrations}  offsite                   \
-             {offsite}\n{lock}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
+             {offsite}\n{lock}{retired}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
             self.environment, self.database
         )
     }
@@ -513,6 +524,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                             .map(|files| pending(&files, applied))
                     }),
                 restore_warnings: restore_warnings(project, env, &settings, &status),
+                retired_keys: retired_keys(project, env, &settings.encryption.recipients),
                 // A drill of a backup of another database (the environment's
                 // binding was moved since) is not this database's.
                 last_drill: status.last_drill.clone().filter(|d| {
@@ -619,42 +631,6 @@ fn restore_warnings(
             env.name
         ));
     }
-    // The older backups kept here that only a retired key opens: the
-    // identity must outlive them (a key thrown away once the newest backup
-    // is sealed to today's recipients would leave them unreadable).
-    if !named.is_empty() {
-        let retired: Vec<(String, Vec<String>)> = { retired_only(project, env, named).into_iter() }
-            .filter(|(file, _)| *file != newest.file)
-            .collect();
-        if !retired.is_empty() {
-            let mut keys: Vec<&String> = retired.iter().flat_map(|(_, to)| to).collect();
-            keys.sort();
-            keys.dedup();
-            let files: Vec<&str> = retired.iter().map(|(f, _)| f.as_str()).collect();
-            warnings.push(format!(
-                "{} kept here {} sealed only to recipients that [{}.encryption] in \
-                 {SETTINGS_FILE} no longer names ({}): {}. Restoring {} needs the identity of \
-                 one of those recipients: keep it while {} kept, or delete {} (prune removes \
-                 {} by the retention policy)",
-                d1_core::wording::count(files.len(), "backup"),
-                if files.len() == 1 { "is" } else { "are" },
-                env.env_name,
-                keys.iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                d1_core::wording::listed(&files, "backup"),
-                d1_core::wording::them(files.len()),
-                if files.len() == 1 {
-                    "it is"
-                } else {
-                    "they are"
-                },
-                d1_core::wording::them(files.len()),
-                d1_core::wording::them(files.len()),
-            ));
-        }
-    }
     // A directory that cannot be read has stopped `status` already.
     if let Ok(Some(record)) = crate::steps::migrations::record_on_this_machine(project, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report};
@@ -671,6 +647,49 @@ fn restore_warnings(
         }
     }
     warnings
+}
+
+/// The backups of `env` kept here that only a recipient no longer in
+/// `named` opens (the newest verified one is also a warning, from
+/// [`restore_warnings`]: a restore of `latest` needs that key), with those recipients and what it means: that identity must outlive
+/// them (a key thrown away once the newest backup is sealed to today's
+/// recipients would leave them unreadable).
+fn retired_keys(
+    project: &Project,
+    env: &crate::config::environment::Environment,
+    named: &[String],
+) -> Option<String> {
+    if named.is_empty() {
+        return None;
+    }
+    let retired = retired_only(project, env, named);
+    if retired.is_empty() {
+        return None;
+    }
+    let mut keys: Vec<&String> = retired.iter().flat_map(|(_, to)| to).collect();
+    keys.sort();
+    keys.dedup();
+    let files: Vec<&str> = retired.iter().map(|(f, _)| f.as_str()).collect();
+    Some(format!(
+        "{} kept here only {} opens ({}): keep that identity while {} kept, or delete {}",
+        d1_core::wording::count(files.len(), "backup"),
+        match keys.len() {
+            1 => format!("a recipient [{}.encryption] no longer names", env.env_name),
+            _ => format!("recipients [{}.encryption] no longer names", env.env_name),
+        },
+        keys.iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+            + ": "
+            + &d1_core::wording::listed(&files, "backup"),
+        if files.len() == 1 {
+            "it is"
+        } else {
+            "they are"
+        },
+        d1_core::wording::them(files.len()),
+    ))
 }
 
 /// The backups of `env` kept here that are sealed only to recipients not in
