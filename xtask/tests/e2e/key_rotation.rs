@@ -262,3 +262,148 @@ fn a_recipient_with_a_trailing_space_is_told_by_its_space() {
         run.all()
     );
 }
+
+/// rvAU: doctor's identity checks (88e7b97) mark each recipient set of an
+/// environment as tried when they first meet it, even on a backup they do
+/// not try (a `--schema-only` or `--table` one). A partial backup newer than
+/// the newest full one, sealed to the same recipients, hides that full one:
+/// with `QBTIME_AGE_IDENTITY` set to a key it does not open, doctor says
+/// nothing at all of the identity, where before 88e7b97 it warned "does not
+/// open local's newest encrypted backup" (the one `restore latest` takes).
+/// Cause: `steps/doctor.rs` `identity_checks`, the `sets.push` before the
+/// `!entry.is_whole()` test (xtask/src/steps/doctor.rs:413-418).
+#[test]
+fn doctor_tries_the_identity_on_the_newest_full_backup_behind_a_newer_partial_one() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let old = keygen(&sb, &keys.path().join("old.agekey"));
+    keygen(&sb, &keys.path().join("other.agekey"));
+    seal_local_to(&sb, &[&old]);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let full = newest_backup(&sb);
+    sb.xtask(&["backup", "local", "--schema-only"]).assert_ok();
+    assert_ne!(newest_backup(&sb), full);
+    let other = keys.path().join("other.agekey");
+    let run = Run::from_output(
+        sb.xtask_command(&["doctor", "--json"])
+            .env("QBTIME_AGE_IDENTITY", &other)
+            .output()
+            .unwrap(),
+    );
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let told =
+        report["checks"].as_array().unwrap().iter().any(|c| {
+            c["status"] != "ok" && serde_json::to_string(c).unwrap().contains(full.as_str())
+        });
+    assert!(
+        told,
+        "QBTIME_AGE_IDENTITY opens no backup of local, yet doctor says nothing of {full}, the \
+         newest full backup, once a newer --schema-only backup sealed to the same key exists:\n{}",
+        run.stdout
+    );
+}
+
+/// rvAU: a secret key pasted into backups.toml as a recipient with the
+/// hyphens a word processor or chat turns `-` into (`AGE‐SECRET‐KEY‐1…`,
+/// U+2010) is neither named a secret key nor redacted: `check_recipient`
+/// looks for the ASCII `age-secret-key-` only (unlike `looks_like_a_key`
+/// for QBTIME_AGE_IDENTITY, which folds look-alike dashes), so the generic
+/// `"…" is not an age recipient` message prints the key whole, and the
+/// redactor, looking for ASCII hyphens too, lets it through. Cause:
+/// crates/d1-core/src/sealed.rs:62 and :85.
+#[test]
+fn a_secret_key_with_look_alike_hyphens_pasted_as_a_recipient_is_never_printed() {
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("k.agekey");
+    keygen(&sb, &file);
+    let secret = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_owned();
+    let pasted = secret.replace('-', "\u{2010}");
+    seal_local_to(&sb, &[&pasted]);
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let material = &secret["AGE-SECRET-KEY-1".len()..];
+    assert!(
+        !run.all().contains(material),
+        "the secret key in backups.toml is printed:\n{}",
+        run.all().replace(material, "<the key>")
+    );
+}
+
+/// rvAU: status's "retired keys" line (88e7b97) prints each recipient a
+/// kept backup's manifest names, as it is: `retired_only` never asks
+/// whether it is a recipient at all (manifests only refuse control
+/// characters there). A manifest planted in backups/ (or edited) with
+/// `sealed.recipients = ["nothing to keep: all backups open with today's
+/// key"]` puts that sentence in the operator's status report, in the very
+/// line that tells which identity must be kept. Cause:
+/// xtask/src/steps/status.rs `retired_only` (:709-714) and `retired_keys`.
+#[test]
+fn status_never_prints_a_planted_recipient_that_is_no_recipient() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let old = keygen(&sb, &keys.path().join("old.agekey"));
+    let new = keygen(&sb, &keys.path().join("new.agekey"));
+    seal_local_to(&sb, &[&old]);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let planted_in = newest_backup(&sb);
+    seal_local_to(&sb, &[&new]);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let planted = "nothing to keep: every backup opens with today's key";
+    let stem = planted_in.split(".sql").next().unwrap();
+    let path = sb.backups().join(format!("{stem}.manifest.json"));
+    let mut manifest = manifest_for(&sb, &planted_in);
+    manifest["sealed"]["recipients"] = serde_json::json!([planted]);
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    let run = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        !run.all().contains(planted),
+        "a recipient planted in a manifest is printed in status as is:\n{}",
+        run.all()
+    );
+}
+
+/// rvAU: the "retired keys" line is only given while backups.toml still
+/// names some recipient (`retired_keys` returns at once when `named` is
+/// empty). An operator who turns encryption off for an environment (takes
+/// `[local.encryption]` out) keeps the backups sealed before, which only
+/// that identity opens; status says nothing of them, exit 0, so nothing
+/// stops that identity being thrown away with the encryption. Cause:
+/// xtask/src/steps/status.rs `retired_keys`, `if named.is_empty()`.
+#[test]
+fn status_names_kept_sealed_backups_once_encryption_is_turned_off() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let old = keygen(&sb, &keys.path().join("old.agekey"));
+    seal_local_to(&sb, &[&old]);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let sealed = newest_backup(&sb);
+    seal_local_to(&sb, &[]);
+    // An empty list means no encryption: take the section out whole.
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let rest = text
+        .split_once("\n# end of atkBD encryption\n")
+        .map_or(text.clone(), |(_, rest)| rest.to_owned());
+    std::fs::write(&settings, rest).unwrap();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    assert_ne!(newest_backup(&sb), sealed);
+    let status = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        status.all().contains(sealed.as_str()) && status.all().contains(&old),
+        "{sealed} is kept and only {old} opens it, but with encryption turned off status says \
+         nothing of it:\n{}",
+        status.all()
+    );
+}

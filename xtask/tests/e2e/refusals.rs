@@ -864,3 +864,55 @@ fn hooks_install_says_when_the_hooks_path_it_would_override_is_global() {
     std::fs::remove_file(&hook).unwrap();
     install().assert_ok();
 }
+
+/// rvAU: a `core.hooksPath` set with `git config --worktree` (the scope
+/// `git worktree` users set per checkout, once extensions.worktreeConfig
+/// is on) wins over the repository's own. `hooks install` reads it
+/// (`git::hooks_dir` knows the "worktree" scope), but writes its own
+/// setting to the repository config (`git config core.hooksPath`, local
+/// scope), says "Installed: core.hooksPath = scripts/git-hooks", exit 0,
+/// and git keeps running the worktree's hooks path: backups are committed
+/// with no hook to stop them. Cause: xtask/src/commands/hooks.rs:83, the
+/// `git config` with no scope, never read back.
+#[test]
+fn hooks_install_over_a_worktree_scoped_hooks_path_makes_git_run_ours() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path().join("empty-hooks")).unwrap();
+    sb.git(&["config", "extensions.worktreeConfig", "true"])
+        .assert_ok();
+    sb.git(&["config", "--worktree", "core.hooksPath", "empty-hooks"])
+        .assert_ok();
+    let run = sb.xtask(&["hooks", "install"]);
+    let path = sb.git(&["config", "--get", "core.hooksPath"]);
+    assert!(
+        !run.ok || path.stdout.trim() == "scripts/git-hooks",
+        "hooks install says it is installed, but git runs hooks from {:?}:\n{}",
+        path.stdout.trim(),
+        run.all()
+    );
+}
+
+/// rvAU: an empty `core.hooksPath` (`git config core.hooksPath ""`, a way
+/// to turn hooks off) makes git run no hook at all; `git::hooks_dir`
+/// reads `local\t` from `git config --show-scope`, trims the tab away, finds
+/// no value, and falls back to `git rev-parse --git-path hooks`, which
+/// answers `./` for it: `hooks_in` lists every executable file at the top
+/// of the checkout, so `hooks install` refuses (exit 3) with "git runs other
+/// hooks in this repository (deploy.sh in …/./, from the repository's
+/// .git/hooks)", naming scripts git never runs as hooks, and a place they
+/// are not in. Cause: the `s.trim()` at xtask/src/edge/git.rs:188.
+#[test]
+fn hooks_install_never_calls_the_scripts_at_the_top_of_the_checkout_hooks() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let script = sb.path().join("deploy.sh");
+    std::fs::write(&script, "#!/bin/sh\nnpx wrangler deploy\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.git(&["config", "core.hooksPath", ""]).assert_ok();
+    let run = sb.xtask(&["hooks", "install"]);
+    assert!(
+        !run.all().contains("deploy.sh"),
+        "deploy.sh, a script at the top of the checkout, is called a hook git runs:\n{}",
+        run.all()
+    );
+}
