@@ -228,6 +228,7 @@ impl Manifest {
     pub fn validate(&self, stored_as: &str) -> Result<()> {
         self.check_format()?;
         self.check_names(stored_as)?;
+        self.check_recipients()?;
         // A `created_at` after now (a clock that ran fast, or this one set
         // back) is no reason to distrust the rest: every command that picks
         // the newest passes such a backup over, saying why, and prune keeps
@@ -385,6 +386,18 @@ impl Manifest {
     /// Refuses a manifest of a format this version does not read: a later
     /// version's may hold fields that change what a restore must do, which
     /// this one would pass over as if they were not there.
+    /// Refuses recipients that are no age recipient: they are printed as
+    /// the keys a backup needs (`status`, `doctor`, `list --json`), and a
+    /// planted sentence must not read as one.
+    fn check_recipients(&self) -> Result<()> {
+        for r in self.sealed_to() {
+            if crate::sealed::check_recipient(r).is_err() {
+                bail!("sealed.recipients holds a value that is no age recipient");
+            }
+        }
+        Ok(())
+    }
+
     fn check_format(&self) -> Result<()> {
         if self.is_newer_format() {
             bail!(

@@ -59,7 +59,7 @@ impl Format {
 /// Refuses anything that is not an age recipient (`age1...`), before any
 /// database is touched. SSH keys and plugins are not supported.
 pub fn check_recipient(recipient: &str) -> Result<()> {
-    if recipient.to_ascii_lowercase().contains("age-secret-key-") {
+    if holds_a_secret_key(recipient) {
         bail!(
             "a recipient is an age identity, the secret key (AGE-SECRET-KEY-1…), not its public \
              key: take it out of the file now, before any commit (backups.toml is tracked; if it \
@@ -89,6 +89,22 @@ pub fn check_recipient(recipient: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `text` holds an age identity: `AGE-SECRET-KEY-` anywhere in it,
+/// whatever its case and its dashes (a key pasted through a word processor
+/// comes back with U+2010 and its kin), quotes or invisible characters.
+pub fn holds_a_secret_key(text: &str) -> bool {
+    let squashed: String = { text.chars() }
+        .filter_map(|c| match c {
+            '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe58}' | '\u{fe63}' | '\u{ff0d}' => {
+                Some('-')
+            }
+            c if c.is_alphanumeric() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    squashed.contains("age-secret-key-")
 }
 
 /// The human-readable part and the data of a lowercase Bech32 string whose

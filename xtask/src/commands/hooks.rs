@@ -84,6 +84,18 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
         .quiet()
         .run()
         .context("cannot set core.hooksPath")?;
+    // Read back as git reads it: a setting git reads first (a worktree's
+    // own config) would leave ours set and never run.
+    if let Some((dir, whence)) = git::hooks_dir(sh, &top)
+        && !same(&dir)
+    {
+        anyhow::bail!(
+            "set core.hooksPath = {HOOKS_DIR} in this repository, but git still runs hooks from \
+             {} ({whence}), which it reads first: unset that one (`git config --worktree \
+             --unset core.hooksPath` for a worktree's), then run this again",
+            dir.display()
+        );
+    }
     crate::say!(
         "Installed: core.hooksPath = {HOOKS_DIR}. A commit that adds a backup (by name, by the D1 \
          export header, or a SQLite database file) is now refused, and a push that adds a \

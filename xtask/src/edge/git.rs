@@ -185,7 +185,13 @@ pub fn hooks_dir(sh: &Shell, top: &Path) -> Option<(PathBuf, String)> {
     .ignore_stderr()
     .read()
     .ok();
-    if let Some((scope, value)) = scoped.as_deref().and_then(|s| s.trim().split_once('\t')) {
+    // Only the line break goes: a value's own spaces are git's too.
+    let line = scoped.as_deref().map(|s| s.strip_suffix('\n').unwrap_or(s));
+    if let Some((scope, value)) = line.and_then(|s| s.split_once('\t')) {
+        // Set empty, it makes git run no hooks at all.
+        if value.is_empty() {
+            return None;
+        }
         let dir = match value.strip_prefix("~/") {
             Some(rest) => std::env::var_os("HOME").map(PathBuf::from)?.join(rest),
             None => top.join(value),

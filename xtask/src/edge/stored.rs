@@ -707,29 +707,6 @@ fn is_recipient(text: &str) -> bool {
     .is_some_and(|rest| rest.len() >= 50 && rest.chars().all(|c| BECH32.contains(c)))
 }
 
-/// A dash, or a character that looks like one (a key pasted through a
-/// word processor or a chat comes back with U+2011 and its kin).
-fn is_dash(c: char) -> bool {
-    matches!(
-        c,
-        '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe58}' | '\u{fe63}' | '\u{ff0d}'
-    )
-}
-
-/// Whether an identity "path" that is no file holds a key itself:
-/// `AGE-SECRET-KEY-` anywhere in it, whatever its dashes and case, and
-/// whatever quotes or invisible characters surround or split it.
-fn looks_like_a_key(given: &str) -> bool {
-    let squashed: String = { given.chars() }
-        .filter_map(|c| match c {
-            c if is_dash(c) => Some('-'),
-            c if c.is_alphanumeric() => Some(c.to_ascii_lowercase()),
-            _ => None,
-        })
-        .collect();
-    squashed.contains("age-secret-key-")
-}
-
 /// Refuses an identity "path" that is a key itself (the variable set to
 /// the key rather than to its file): the public key, named as such, or the
 /// secret key, never printed.
@@ -742,7 +719,7 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
              at the key file `cargo xtask keygen` wrote, which holds the AGE-SECRET-KEY-1… line"
         );
     }
-    if looks_like_a_key(given) {
+    if d1_core::sealed::holds_a_secret_key(given) {
         crate::redact::hold(given);
         bail!(
             "the age identity given (--identity or {IDENTITY_VAR}) is a key itself, not the path \

@@ -402,7 +402,8 @@ fn identity_checks(project: &Project) -> Vec<Check> {
     };
     for entry in &entries {
         let env = entry.manifest.environment.as_str();
-        if !entry.manifest.is_age_sealed() || entry.manifest.created_at > now {
+        // Whole backups, as `latest` takes them; not one dated after now.
+        if !entry.manifest.is_age_sealed() || !entry.is_whole() || entry.manifest.created_at > now {
             continue;
         }
         let mut to = entry.manifest.sealed_to().to_vec();
@@ -412,9 +413,9 @@ fn identity_checks(project: &Project) -> Vec<Check> {
         }
         sets.push((env, to.clone()));
         let name = d1_core::names::file_name(&entry.file);
-        // The newest whole one `latest` could be: not one dated after now.
-        if !entry.is_whole() || envs.contains(&env) {
-            if envs.contains(&env) && open(entry).is_err() {
+        // Past the newest: one of each other set of recipients.
+        if envs.contains(&env) {
+            if open(entry).is_err() {
                 checks.push(check(
                     "identity",
                     Status::Warn,

@@ -659,9 +659,9 @@ fn retired_keys(
     env: &crate::config::environment::Environment,
     named: &[String],
 ) -> Option<String> {
-    if named.is_empty() {
-        return None;
-    }
+    // With none named (encryption turned off, or backups sealed with
+    // --encrypt-to), every key a kept backup is sealed to is one the
+    // configuration does not name.
     let retired = retired_only(project, env, named);
     if retired.is_empty() {
         return None;
@@ -670,13 +670,21 @@ fn retired_keys(
     keys.sort();
     keys.dedup();
     let files: Vec<&str> = retired.iter().map(|(f, _)| f.as_str()).collect();
-    Some(format!(
-        "{} kept here only {} opens ({}): keep that identity while {} kept, or delete {}",
-        d1_core::wording::count(files.len(), "backup"),
+    let who = format!(
+        "{} [{}.encryption] {} names",
         match keys.len() {
-            1 => format!("a recipient [{}.encryption] no longer names", env.env_name),
-            _ => format!("recipients [{}.encryption] no longer names", env.env_name),
+            1 => "a recipient",
+            _ => "recipients",
         },
+        env.env_name,
+        match named.is_empty() {
+            true => "no longer (or never)",
+            false => "no longer",
+        }
+    );
+    Some(format!(
+        "{} kept here only {who} opens ({}): keep that identity while {} kept, or delete {}",
+        d1_core::wording::count(files.len(), "backup"),
         keys.iter()
             .map(|k| k.as_str())
             .collect::<Vec<_>>()
