@@ -669,3 +669,80 @@ fn status_after_a_killed_time_travel_restore_does_not_call_it_started() {
         status.all()
     );
 }
+
+/// atkBE: the Time Travel journal is read by the environment's name, and
+/// an environment's first database is renamed `prod.<database>` when a
+/// second one is added (README, Offsite copies), as drills and offsite
+/// copies already know. A Time Travel restore of qbtime_db_prod journaled
+/// under `prod` the day before the second database was added is then
+/// gone from `status`: "last Time Travel restore  none", and the
+/// migrations line says "all applied as of that backup" although prod was
+/// taken back after that backup (before the split it says the migrations
+/// are unknown: a Time Travel restore came after it).
+#[test]
+fn status_still_names_a_time_travel_restore_of_prod_after_a_second_database_is_added() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let before = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Later Co");
+    remote.backup_prod(home.path());
+    remote
+        .xtask(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &before,
+                "--confirm",
+                PROD,
+            ],
+        )
+        .assert_ok();
+    let single = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        single
+            .stdout
+            .contains("a Time Travel restore came after that backup"),
+        "{}",
+        single.all()
+    );
+
+    let config = remote.sb.path().join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[env.production.d1_databases]]\nbinding = \"ANALYTICS\"\n\
+         database_name = \"analytics_prod\"\n\
+         database_id = \"9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1\"\n\
+         migrations_dir = \"migrations\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    let block: String = status
+        .stdout
+        .split(&format!("prod.{PROD} ({PROD})"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no block for {PROD}:\n{}", status.all()))
+        .split("prod.analytics_prod")
+        .next()
+        .unwrap()
+        .to_owned();
+    let line = block
+        .lines()
+        .find(|l| l.contains("last Time Travel restore"))
+        .unwrap_or_else(|| panic!("{}", status.all()));
+    assert!(
+        !line.trim_end().ends_with("none"),
+        "the Time Travel restore of {PROD} journaled under `prod` is forgotten once a second \
+         database is added:\n{}",
+        status.all()
+    );
+    assert!(
+        block.contains("a Time Travel restore came after that backup"),
+        "status says {PROD}'s migrations are known from a backup a Time Travel restore came \
+         after:\n{}",
+        status.all()
+    );
+}
