@@ -226,8 +226,12 @@ pub fn last_drills(log: &str) -> BTreeMap<String, Drill> {
     last
 }
 
-/// The last Time Travel restore of each environment, from the journal.
-pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
+/// Time Travel restores by the environment name and the database the
+/// journal recorded (empty when a line has none).
+pub type Journal = BTreeMap<(String, String), TimeTravelRestore>;
+
+/// The last Time Travel restore of each database, from the journal.
+pub fn last_time_travel(journal: &str) -> Journal {
     let mut last = BTreeMap::new();
     for line in journal.lines() {
         let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -242,8 +246,11 @@ pub fn last_time_travel(journal: &str) -> BTreeMap<String, TimeTravelRestore> {
         {
             let bookmark_before =
                 field("bookmark_before").filter(|b| d1_core::names::is_bookmark(b));
+            let database = field("database")
+                .filter(|d| d1_core::names::is_printable(d))
+                .unwrap_or_default();
             last.insert(
-                env,
+                (env, database),
                 TimeTravelRestore {
                     at,
                     status,
@@ -263,7 +270,7 @@ pub fn environment_status(
     entries: &[Entry],
     max_age: Option<Span>,
     drills: &BTreeMap<String, Drill>,
-    journal: &BTreeMap<String, TimeTravelRestore>,
+    journal: &Journal,
     now: DateTime<Utc>,
 ) -> EnvStatus {
     let whole: Vec<&Entry> = entries.iter().filter(|e| e.is_whole()).collect();
@@ -307,7 +314,19 @@ pub fn environment_status(
         taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
         sealed_to: e.manifest.sealed_to().to_vec(),
     });
-    let last_time_travel_restore = journal.get(env).cloned();
+    // Of this database, under whichever name its environment had then
+    // (`prod`, or `prod.<db>` once it had several), as
+    // `Environment::recorded_as` reads a name; a line without a database
+    // (an older journal) by its name alone.
+    use crate::config::environment::short_name;
+    let last_time_travel_restore = { journal.iter() }
+        .filter(|((e, db), _)| match db.is_empty() {
+            true => e == env,
+            false => short_name(e) == short_name(env) && db == database,
+        })
+        .map(|(_, t)| t)
+        .max_by_key(|t| DateTime::parse_from_rfc3339(&t.at).ok())
+        .cloned();
     EnvStatus {
         environment: env.to_owned(),
         database: database.to_owned(),
@@ -473,15 +492,15 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         project.config_dir.join(crate::edge::journals::DRILL_LOG),
     ));
     let running = crate::steps::lock::time_travel_running(&project.backup_dir);
-    let journal: BTreeMap<String, TimeTravelRestore> = last_time_travel(&read(
+    let journal: Journal = last_time_travel(&read(
         project
             .backup_dir
             .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
     ))
     .into_iter()
-    .map(|(env, t)| {
+    .map(|((env, db), t)| {
         let t = t.judged(&env, running.as_deref());
-        (env, t)
+        ((env, db), t)
     })
     .collect();
     let locks = crate::steps::offsite::last_locks(&read(
@@ -781,9 +800,10 @@ mod tests {
 not json
 {"at":"2026-11-02T00:00:00Z","environment":"staging","status":"failed"}"#;
         let last = last_time_travel(journal);
-        assert_eq!(last["prod"].status, "done");
-        assert_eq!(last["prod"].at, "2026-11-01T00:00:05Z");
-        assert_eq!(last["staging"].status, "failed");
+        let of = |env: &str| &last[&(env.to_owned(), String::new())];
+        assert_eq!(of("prod").status, "done");
+        assert_eq!(of("prod").at, "2026-11-01T00:00:05Z");
+        assert_eq!(of("staging").status, "failed");
         // A line whose fields would print rows of their own (a forged "ok"
         // environment), or that this tool never writes, is left out.
         let forged = format!(
