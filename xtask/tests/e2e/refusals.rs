@@ -916,3 +916,28 @@ fn hooks_install_never_calls_the_scripts_at_the_top_of_the_checkout_hooks() {
         run.all()
     );
 }
+
+/// rvAV: an empty `core.hooksPath` set with `git config --worktree` (how
+/// one checkout turns its hooks off) wins over the repository's own, and
+/// git then runs no hook at all. `hooks install` sets the repository's,
+/// reads back through `git::hooks_dir`, which answers "no hooks dir"
+/// (None) for the empty value, so the read-back passes and it says
+/// "Installed: core.hooksPath = scripts/git-hooks", exit 0, while a commit
+/// of a backup runs no hook. Cause: xtask/src/commands/hooks.rs:89, the
+/// `if let Some(..)` that takes None (git runs nothing) as ours.
+#[test]
+fn hooks_install_under_an_empty_worktree_hooks_path_is_not_installed() {
+    let sb = Sandbox::new();
+    sb.git(&["config", "extensions.worktreeConfig", "true"])
+        .assert_ok();
+    sb.git(&["config", "--worktree", "core.hooksPath", ""])
+        .assert_ok();
+    let run = sb.xtask(&["hooks", "install"]);
+    let path = sb.git(&["config", "--get", "core.hooksPath"]);
+    assert!(
+        !run.ok || path.stdout.trim() == "scripts/git-hooks",
+        "hooks install says it is installed, but git runs hooks from {:?} (none):\n{}",
+        path.stdout.trim(),
+        run.all()
+    );
+}
