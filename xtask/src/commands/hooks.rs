@@ -86,14 +86,17 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
         .context("cannot set core.hooksPath")?;
     // Read back as git reads it: a setting git reads first (a worktree's
     // own config) would leave ours set and never run.
-    if let Some((dir, whence)) = git::hooks_dir(sh, &top)
-        && !same(&dir)
-    {
+    let runs = match git::hooks_dir(sh, &top) {
+        Some((dir, _)) if same(&dir) => None,
+        Some((dir, whence)) => Some(format!("runs hooks from {} ({whence})", dir.display())),
+        // An empty core.hooksPath git reads first: no hook runs at all.
+        None => Some("runs no hooks (core.hooksPath is set empty)".to_owned()),
+    };
+    if let Some(runs) = runs {
         anyhow::bail!(
-            "set core.hooksPath = {HOOKS_DIR} in this repository, but git still runs hooks from \
-             {} ({whence}), which it reads first: unset that one (`git config --worktree \
-             --unset core.hooksPath` for a worktree's), then run this again",
-            dir.display()
+            "set core.hooksPath = {HOOKS_DIR} in this repository, but git still {runs}, by a \
+             setting it reads first: unset that one (`git config --worktree --unset \
+             core.hooksPath` for a worktree's), then run this again"
         );
     }
     crate::say!(
