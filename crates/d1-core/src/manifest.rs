@@ -213,6 +213,22 @@ pub fn manifest_path(backup: &Path) -> PathBuf {
     backup.with_file_name(format!("{stem}{MANIFEST_SUFFIX}"))
 }
 
+/// Refuses a file of this tool's of a format other than `reads`, the one
+/// this version writes: a later one (a newer version wrote it, and its new
+/// fields may change what must be done) is told with `git pull` as the fix.
+pub fn check_format_version(what: &str, found: u32, reads: u32) -> Result<()> {
+    if found > reads {
+        bail!(
+            "it was written by a newer version of this tool ({what} format {found}; this version \
+             reads format {reads}): update this checkout (`git pull`) and run the command again"
+        );
+    }
+    if found != reads {
+        bail!("its {what} format {found} is not one this tool ever wrote (it writes {reads})");
+    }
+    Ok(())
+}
+
 impl Manifest {
     /// What must hold before anything the manifest says is used, for a
     /// manifest stored under the file name `stored_as`:
@@ -399,21 +415,7 @@ impl Manifest {
     }
 
     fn check_format(&self) -> Result<()> {
-        if self.is_newer_format() {
-            bail!(
-                "it was written by a newer version of this tool (manifest format {}; this \
-                 version reads format {FORMAT_VERSION}): update this checkout (`git pull`) and \
-                 run the command again",
-                self.format_version
-            );
-        }
-        if self.format_version != FORMAT_VERSION {
-            bail!(
-                "its manifest format {} is not one this tool ever wrote (it writes {FORMAT_VERSION})",
-                self.format_version
-            );
-        }
-        Ok(())
+        check_format_version("manifest", self.format_version, FORMAT_VERSION)
     }
 
     /// The JSON as written, not yet validated (see [`Manifest::validate`]).

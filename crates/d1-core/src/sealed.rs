@@ -107,10 +107,13 @@ pub fn holds_a_secret_key(text: &str) -> bool {
     squashed.contains("age-secret-key-")
 }
 
+/// The 32 characters of Bech32's data part (BIP 173), the encoding of age
+/// keys.
+pub const BECH32_CHARSET: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
 /// The human-readable part and the data of a lowercase Bech32 string whose
 /// checksum holds (BIP 173, the encoding of age keys).
 fn bech32_parts(text: &str) -> Option<(&str, &str)> {
-    const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
     const GENERATORS: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
     let (hrp, data) = text.rsplit_once('1')?;
     if hrp.is_empty() || data.len() < 6 || !hrp.bytes().all(|b| (33..=126).contains(&b)) {
@@ -130,7 +133,7 @@ fn bech32_parts(text: &str) -> Option<(&str, &str)> {
     step(0);
     hrp.bytes().for_each(|b| step(b & 31));
     for c in data.bytes() {
-        let value = CHARSET.iter().position(|&x| x == c)?;
+        let value = BECH32_CHARSET.as_bytes().iter().position(|&x| x == c)?;
         step(value as u8);
     }
     (checksum == 1).then_some((hrp, data))

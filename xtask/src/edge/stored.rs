@@ -697,14 +697,18 @@ fn check_identity_file(path: &Path) -> Result<()> {
 
 /// Whether `text` is an age recipient (a public key), not an identity.
 fn is_recipient(text: &str) -> bool {
-    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
     let lower = text.to_ascii_lowercase();
     {
         lower
             .strip_prefix("age1pq1")
             .or_else(|| lower.strip_prefix("age1"))
     }
-    .is_some_and(|rest| rest.len() >= 50 && rest.chars().all(|c| BECH32.contains(c)))
+    .is_some_and(|rest| {
+        rest.len() >= 50
+            && rest
+                .chars()
+                .all(|c| d1_core::sealed::BECH32_CHARSET.contains(c))
+    })
 }
 
 /// Refuses an identity "path" that is a key itself (the variable set to

@@ -365,20 +365,7 @@ impl Index {
     /// by anyone who can write there; without this, it could send a fetch,
     /// a migration record or `latest` to another environment's objects.
     pub fn check(&self, env: &str) -> Result<()> {
-        if self.format_version > INDEX_VERSION {
-            bail!(
-                "it was written by a newer version of this tool (index format {}; this version \
-                 reads format {INDEX_VERSION}): update this checkout (`git pull`) and run the \
-                 command again",
-                self.format_version
-            );
-        }
-        if self.format_version != INDEX_VERSION {
-            bail!(
-                "its format {} is not one this tool ever wrote",
-                self.format_version
-            );
-        }
+        manifest::check_format_version("index", self.format_version, INDEX_VERSION)?;
         if self.environment != env {
             bail!(
                 "it is the index of environment {:?}, not {env}",
@@ -731,24 +718,14 @@ impl Target<'_> {
             return Ok(None);
         };
         let text = crate::edge::fsutil::read_text(&file, "offsite index")?;
-        let not_ours = || {
-            format!(
-                "r2://{}/{} is not an offsite index this tool wrote",
-                self.bucket(),
-                index_key(name)
-            )
+        let not = |what: &str| format!("r2://{}/{} {what}", self.bucket(), index_key(name));
+        let index: Index = serde_json::from_str(&text)
+            .with_context(|| not("is not an offsite index this tool wrote"))?;
+        let why = match index.format_version > INDEX_VERSION {
+            true => "cannot be read by this version",
+            false => "is not an offsite index this tool wrote",
         };
-        let index: Index = serde_json::from_str(&text).with_context(not_ours)?;
-        if index.format_version > INDEX_VERSION {
-            index.check(name).with_context(|| {
-                format!(
-                    "r2://{}/{} cannot be read by this version",
-                    self.bucket(),
-                    index_key(name)
-                )
-            })?;
-        }
-        index.check(name).with_context(not_ours)?;
+        index.check(name).with_context(|| not(why))?;
         Ok(Some(index))
     }
 }

@@ -701,21 +701,17 @@ fn retired_keys(
             false => "no longer",
         }
     );
+    let n = files.len();
     Some(format!(
-        "{} kept here only {who} opens ({}): keep that identity while {} kept, or delete {}",
-        d1_core::wording::count(files.len(), "backup"),
+        "{} kept here only {who} opens ({}: {}): keep that identity while {} kept, or delete {}",
+        d1_core::wording::count(n, "backup"),
         keys.iter()
             .map(|k| k.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
-            + ": "
-            + &d1_core::wording::listed(&files, "backup"),
-        if files.len() == 1 {
-            "it is"
-        } else {
-            "they are"
-        },
-        d1_core::wording::them(files.len()),
+            .join(", "),
+        d1_core::wording::listed(&files, "backup"),
+        if n == 1 { "it is" } else { "they are" },
+        d1_core::wording::them(n),
     ))
 }
 
