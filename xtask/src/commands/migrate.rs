@@ -24,8 +24,8 @@ use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
-    EditedMigration, MigrationPlan, Record, applied_migrations, apply, digests, edited_migrations,
-    edited_report, plan, record_for, record_on_this_machine,
+    EditedMigration, FileDigest, MigrationPlan, Record, applied_migrations, apply, digests,
+    edited_migrations, edited_report, plan, record_for, record_on_this_machine,
 };
 use d1_core::wording::count;
 
@@ -318,7 +318,7 @@ fn applied_names(
 /// missing from `migrations/` (recorded as "unknown" when not already named).
 fn edited_or_missing(
     applied: &[String],
-    current: &BTreeMap<String, String>,
+    current: &BTreeMap<String, FileDigest>,
     record: Option<&Record>,
 ) -> Vec<EditedMigration> {
     let missing: Vec<&String> = applied

@@ -139,12 +139,24 @@ pub fn open_no_follow_shared(options: &mut OpenOptions, path: &Path, what: &str)
 /// bound on what a hostile one can make the tool hold in memory.
 pub const TEXT_LIMIT: u64 = 64 << 20;
 
-/// Reads a text file that someone else may have put there: it must be a
+/// Reads a text file that someone else may have put there: see
+/// [`read_regular`], and it must be UTF-8. `what` says what the file is,
+/// in errors.
+pub fn read_text(path: &Path, what: &str) -> Result<String> {
+    String::from_utf8(read_regular(path, what)?).map_err(|_| {
+        anyhow::anyhow!(
+            "the {what} {} is not UTF-8 text; move it aside",
+            path.display()
+        )
+    })
+}
+
+/// Reads a file that someone else may have put there: it must be a
 /// regular file (a FIFO would block the read for ever, `/dev/zero` would
-/// never end) of at most [`TEXT_LIMIT`] bytes, in UTF-8. A symbolic link is
+/// never end) of at most [`TEXT_LIMIT`] bytes. A symbolic link is
 /// followed, and what it leads to is held to the same rules. `what` says
 /// what the file is, in errors.
-pub fn read_text(path: &Path, what: &str) -> Result<String> {
+pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = open_regular(path, &format!("the {what}"))?;
     let mut bytes = Vec::new();
@@ -159,12 +171,7 @@ pub fn read_text(path: &Path, what: &str) -> Result<String> {
             TEXT_LIMIT >> 20
         );
     }
-    String::from_utf8(bytes).map_err(|_| {
-        anyhow::anyhow!(
-            "the {what} {} is not UTF-8 text; move it aside",
-            path.display()
-        )
-    })
+    Ok(bytes)
 }
 
 /// Opens a file to read it, which must be a regular file: a FIFO put in

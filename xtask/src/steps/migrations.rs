@@ -539,17 +539,61 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
     Ok(())
 }
 
-/// The sha256 of each of `names` in `dir`; a name whose file is not there
+/// The digest of each of `names` in `dir`; a name whose file is not there
 /// (or cannot be read) is left out.
-pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, String> {
+pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, FileDigest> {
     names
         .iter()
         .filter(|n| d1_core::names::is_plain_file_name(n))
         .filter_map(|n| {
-            let (sha, _) = crate::edge::fsutil::sha256_file(&dir.join(n)).ok()?;
-            Some((n.clone(), sha))
+            let bytes = crate::edge::fsutil::read_regular(&dir.join(n), "migration").ok()?;
+            Some((n.clone(), FileDigest::of(&bytes)))
         })
         .collect()
+}
+
+/// A migration file's sha256, as a record writes it, and the sha256 of
+/// its text with every line ending LF and with every one CRLF: git's
+/// `core.autocrlf` checks the same migration out either way on different
+/// machines (a record made on a Windows laptop, compared on a Linux CI
+/// runner), and neither is an edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    pub sha256: String,
+    line_endings: [String; 2],
+}
+
+impl FileDigest {
+    pub fn of(bytes: &[u8]) -> FileDigest {
+        let sha = |b: &[u8]| d1_core::names::hex(&<sha2::Sha256 as sha2::Digest>::digest(b));
+        let lf = replace_all(bytes, b"\r\n", b"\n");
+        let crlf = replace_all(&lf, b"\n", b"\r\n");
+        FileDigest {
+            sha256: sha(bytes),
+            line_endings: [sha(&lf), sha(&crlf)],
+        }
+    }
+
+    /// Whether `recorded` is this file's sha256, its line endings aside.
+    pub fn is(&self, recorded: &str) -> bool {
+        self.sha256 == recorded || self.line_endings.iter().any(|s| s == recorded)
+    }
+}
+
+/// `bytes` with every `from` replaced by `to`.
+fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.starts_with(from) {
+            out.extend_from_slice(to);
+            rest = &rest[from.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    out
 }
 
 /// An applied migration whose file in `migrations/` is not what was applied.
@@ -567,17 +611,17 @@ pub struct EditedMigration {
 pub fn edited_migrations(
     record: &BTreeMap<String, String>,
     applied: &[String],
-    current: &BTreeMap<String, String>,
+    current: &BTreeMap<String, FileDigest>,
 ) -> Vec<EditedMigration> {
     let mut edited: Vec<EditedMigration> = applied
         .iter()
         .filter_map(|name| {
             let recorded = record.get(name)?;
             let now = current.get(name);
-            (now != Some(recorded)).then(|| EditedMigration {
+            (!now.is_some_and(|d| d.is(recorded))).then(|| EditedMigration {
                 name: name.clone(),
                 recorded: recorded.clone(),
-                now: now.cloned(),
+                now: now.map(|d| d.sha256.clone()),
             })
         })
         .collect();
@@ -592,14 +636,14 @@ pub fn edited_migrations(
 pub fn carried_record(
     applied: &[String],
     previous: Option<&BTreeMap<String, String>>,
-    current: &BTreeMap<String, String>,
+    current: &BTreeMap<String, FileDigest>,
 ) -> BTreeMap<String, String> {
     applied
         .iter()
         .filter_map(|name| {
             let sha = previous
                 .and_then(|p| p.get(name))
-                .or_else(|| current.get(name))?;
+                .or_else(|| current.get(name).map(|d| &d.sha256))?;
             Some((name.clone(), sha.clone()))
         })
         .collect()
@@ -819,6 +863,20 @@ mod tests {
             .collect()
     }
 
+    /// Files whose sha256 is the text given, whatever their line endings.
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, FileDigest> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let digest = FileDigest {
+                    sha256: (*v).to_owned(),
+                    line_endings: [(*v).to_owned(), (*v).to_owned()],
+                };
+                ((*k).to_owned(), digest)
+            })
+            .collect()
+    }
+
     #[test]
     fn an_applied_migration_with_other_contents_or_gone_is_edited() {
         let record = map(&[
@@ -827,7 +885,7 @@ mod tests {
             ("0003_c.sql", "cc"),
         ]);
         let applied = ["0001_a.sql", "0002_b.sql", "0003_c.sql"].map(String::from);
-        let current = map(&[("0001_a.sql", "aa"), ("0002_b.sql", "XX")]);
+        let current = files(&[("0001_a.sql", "aa"), ("0002_b.sql", "XX")]);
         let edited = edited_migrations(&record, &applied, &current);
         assert_eq!(
             edited,
@@ -851,14 +909,43 @@ mod tests {
         );
         // Unchanged files, and names the record does not know, pass.
         let unrecorded = ["0001_a.sql", "0009_new.sql"].map(String::from);
-        assert!(edited_migrations(&record, &unrecorded, &map(&[("0001_a.sql", "aa")])).is_empty());
+        assert!(
+            edited_migrations(&record, &unrecorded, &files(&[("0001_a.sql", "aa")])).is_empty()
+        );
+    }
+
+    #[test]
+    fn a_migration_checked_out_with_other_line_endings_is_not_edited() {
+        let lf = "CREATE TABLE a(id INTEGER);\nCREATE TABLE b(id INTEGER);\n";
+        let crlf = lf.replace('\n', "\r\n");
+        let sha = |t: &str| FileDigest::of(t.as_bytes()).sha256;
+        // Recorded on a Windows checkout (CRLF), compared on Linux (LF), and
+        // the other way round; a file with both kinds is either.
+        assert!(FileDigest::of(lf.as_bytes()).is(&sha(&crlf)));
+        assert!(FileDigest::of(crlf.as_bytes()).is(&sha(lf)));
+        let mixed = "CREATE TABLE a(id INTEGER);\r\nCREATE TABLE b(id INTEGER);\n";
+        assert!(FileDigest::of(mixed.as_bytes()).is(&sha(lf)));
+        assert!(FileDigest::of(mixed.as_bytes()).is(&sha(&crlf)));
+        assert!(FileDigest::of(mixed.as_bytes()).is(&sha(mixed)));
+        // Its own sha256 is what a record keeps.
+        assert_eq!(
+            FileDigest::of(b"x").sha256,
+            "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+        );
+        // An edit is an edit, whatever the line endings.
+        let edited = lf.replace("b(id", "b(key");
+        assert!(!FileDigest::of(edited.as_bytes()).is(&sha(lf)));
+        assert!(!FileDigest::of(edited.replace('\n', "\r\n").as_bytes()).is(&sha(lf)));
+        // Line endings inside the text are not the only difference told
+        // apart: a line break removed is an edit.
+        assert!(!FileDigest::of(lf.replace('\n', " ").as_bytes()).is(&sha(lf)));
     }
 
     #[test]
     fn a_new_record_keeps_what_was_applied_not_a_later_edit() {
         let applied = ["0001_a.sql", "0002_b.sql"].map(String::from);
         let previous = map(&[("0001_a.sql", "original")]);
-        let current = map(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")]);
+        let current = files(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")]);
         assert_eq!(
             carried_record(&applied, Some(&previous), &current),
             map(&[("0001_a.sql", "original"), ("0002_b.sql", "bb")])
@@ -868,7 +955,7 @@ mod tests {
             map(&[("0001_a.sql", "edited"), ("0002_b.sql", "bb")])
         );
         // A migration applied but no longer in migrations/ is not invented.
-        assert_eq!(carried_record(&applied, None, &map(&[])), map(&[]));
+        assert_eq!(carried_record(&applied, None, &files(&[])), map(&[]));
     }
 
     #[test]

@@ -196,6 +196,80 @@ fn a_backup_of_chosen_tables_does_not_launder_an_edited_migration() {
     assert_eq!(run.code, Some(1), "{}", run.all());
 }
 
+/// A team on Windows and Linux: git's `core.autocrlf` checks the same
+/// migrations out with CRLF on one machine and LF on the other, so a record
+/// taken on one (a backup fetched from R2, the offsite record a CI runner
+/// reads) compared with the files on the other called every migration
+/// edited: `migrate` and `deploy` were refused and `status` warned. Line
+/// endings are not an edit; an edit made on either machine still is.
+#[test]
+fn migrations_checked_out_with_other_line_endings_are_not_edited() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let dir = sb.path().join("migrations");
+    let set_endings = |crlf: bool| {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("\r\n", "\n");
+            let text = if crlf {
+                text.replace('\n', "\r\n")
+            } else {
+                text
+            };
+            std::fs::write(&path, text).unwrap();
+        }
+    };
+    let name = "0002_encryption_keys_and_qbt_tokens.sql";
+    // Recorded on the Windows checkout.
+    set_endings(true);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let recorded = manifest_for(&sb, &only_backup(&sb))["migration_sha256"][name].clone();
+    assert_eq!(
+        recorded,
+        sha256_hex(&std::fs::read(dir.join(name)).unwrap()).as_str()
+    );
+
+    // Checked on the Linux one.
+    set_endings(false);
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    check.assert_ok();
+    assert!(check.stdout.contains("unchanged"), "{}", check.stdout);
+    let status = sb.xtask(&["status", "--env", "local", "-q"]);
+    status.assert_ok();
+    assert_eq!(status.stderr, "", "a quiet status stays quiet");
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    assert!(
+        !backup.stderr.contains("as they were applied"),
+        "{}",
+        backup.stderr
+    );
+    let newest = sb
+        .backup_files()
+        .into_iter()
+        .rfind(|f| f.ends_with(".sql"))
+        .unwrap();
+    assert_eq!(
+        manifest_for(&sb, &newest)["migration_sha256"][name],
+        recorded,
+        "the record keeps what was applied"
+    );
+
+    // An edit is still an edit, with either line endings.
+    for crlf in [false, true] {
+        set_endings(crlf);
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}-- edited after it was applied\n")).unwrap();
+        let check = sb.xtask(&["migrate", "local", "--check"]);
+        assert_eq!(check.code, Some(1), "crlf {crlf}: {}", check.all());
+        assert!(check.stderr.contains(name), "{}", check.stderr);
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
 /// atkO: a bulk task is often a call with a credential on its command line
 /// (`curl -H "Authorization: Bearer …"`, a signed URL, the API token passed
 /// on). with-backup printed that command in clear ("Running: …", and the
