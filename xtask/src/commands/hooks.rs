@@ -57,11 +57,7 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
     // Setting core.hooksPath turns off every hook git runs now: another
     // hooks path (husky's `.husky`), or the hooks in `.git/hooks`. That is
     // never done without a word.
-    let ours = top.join(HOOKS_DIR);
-    let same = |dir: &std::path::Path| match (dir.canonicalize(), ours.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
+    let same = |dir: &std::path::Path| git::is_ours(&top, dir);
     if let Some((dir, whence)) = git::hooks_dir(sh, &top)
         && !same(&dir)
         && !replace

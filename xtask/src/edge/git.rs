@@ -173,29 +173,28 @@ pub fn current_branch(sh: &Shell, dir: &Path) -> Option<String> {
 
 /// The directory git runs hooks from in the checkout at `top`, and where
 /// that comes from: `core.hooksPath` (as git reads it: relative to the
-/// checkout, `~/` at home) with the config it is set in, or else the
-/// repository's own hooks directory (`.git/hooks`, wherever a worktree
-/// keeps it).
+/// checkout, and `~/` and `~user/` expanded by git itself) with the config
+/// it is set in, or else the repository's own hooks directory
+/// (`.git/hooks`, wherever a worktree keeps it).
 pub fn hooks_dir(sh: &Shell, top: &Path) -> Option<(PathBuf, String)> {
-    let scoped = git(
-        sh,
-        top,
-        ["config", "--show-scope", "--get", "core.hooksPath"],
-    )
-    .ignore_stderr()
-    .read()
-    .ok();
     // Only the line break goes: a value's own spaces are git's too.
-    let line = scoped.as_deref().map(|s| s.strip_suffix('\n').unwrap_or(s));
-    if let Some((scope, value)) = line.and_then(|s| s.split_once('\t')) {
+    let hooks_path = |how: &str| {
+        let out = git(sh, top, ["config", how, "--get", "core.hooksPath"])
+            .ignore_stderr()
+            .read()
+            .ok()?;
+        Some(out.strip_suffix('\n').unwrap_or(&out).to_owned())
+    };
+    let scoped = hooks_path("--show-scope");
+    if let Some((scope, value)) = scoped.as_deref().and_then(|s| s.split_once('\t')) {
         // Set empty, it makes git run no hooks at all.
         if value.is_empty() {
             return None;
         }
-        let dir = match value.strip_prefix("~/") {
-            Some(rest) => std::env::var_os("HOME").map(PathBuf::from)?.join(rest),
-            None => top.join(value),
-        };
+        // git expands `~/` and `~user/` (and fails on a user it does not
+        // know, when the value is read as it is).
+        let path = hooks_path("--type=path");
+        let dir = top.join(path.as_deref().filter(|p| !p.is_empty()).unwrap_or(value));
         let whence = match scope {
             "local" | "worktree" => format!("core.hooksPath = {value}, set in this repository"),
             other => format!("core.hooksPath = {value}, set in your {other} git config"),
@@ -232,13 +231,12 @@ pub fn hooks_in(dir: &Path) -> Vec<String> {
     found
 }
 
-/// The repository's `core.hooksPath`, if set.
-pub fn hooks_path(sh: &Shell, repo: &Path) -> Option<String> {
-    cmd!(sh, "git -C {repo} config --get core.hooksPath")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+/// Whether `dir` is the checkout at `top`'s own hooks directory,
+/// [`HOOKS_DIR`], however it is spelled (`./scripts/git-hooks`, an
+/// absolute path, a link).
+pub fn is_ours(top: &Path, dir: &Path) -> bool {
+    match (dir.canonicalize(), top.join(HOOKS_DIR).canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }

@@ -6,7 +6,7 @@
 //! when any check fails. No check prints a secret: credentials are reported
 //! by where they come from, never by value.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -565,20 +565,24 @@ fn hooks_check(sh: &Shell, project: &Project) -> Check {
         Err(e) => return check("hooks", Status::Fail, format!("{e:#}"), None),
     };
     let expected = crate::edge::git::HOOKS_DIR;
-    match git::hooks_path(sh, &top) {
-        Some(p) if Path::new(&p) == Path::new(expected) => check(
+    // As git reads it: the setting it reads first, `~` expanded, however
+    // our own directory is spelled.
+    let runs = match git::hooks_dir(sh, &top) {
+        Some((dir, _)) if git::is_ours(&top, &dir) => None,
+        Some((dir, whence)) => Some(format!("git runs hooks from {} ({whence})", dir.display())),
+        None => Some("git runs no hooks: core.hooksPath is set empty".to_owned()),
+    };
+    match runs {
+        None => check(
             "hooks",
             Status::Ok,
-            format!("core.hooksPath is {expected}: commits that add a backup are refused"),
+            format!("git runs the hooks in {expected}: commits that add a backup are refused"),
             None,
         ),
-        other => check(
+        Some(runs) => check(
             "hooks",
             Status::Warn,
-            format!(
-                "the pre-commit hook is not installed (core.hooksPath is {})",
-                other.as_deref().unwrap_or("unset")
-            ),
+            format!("the pre-commit hook is not installed: {runs}"),
             Some("run `cargo xtask hooks install`"),
         ),
     }

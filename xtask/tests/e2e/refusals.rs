@@ -865,6 +865,83 @@ fn hooks_install_says_when_the_hooks_path_it_would_override_is_global() {
     install().assert_ok();
 }
 
+/// `doctor` judged the hooks by `core.hooksPath`'s text: our own hooks
+/// spelled `./scripts/git-hooks` (which `hooks install` takes as
+/// installed) were "not installed", and a worktree's own setting, which git
+/// reads first and which leaves ours never run, was not seen. It asks git
+/// where hooks run from, as `hooks install` does.
+#[test]
+fn doctor_says_the_hooks_are_installed_only_when_git_runs_them() {
+    let sb = Sandbox::new();
+    let hooks = |sb: &Sandbox| {
+        let run = sb.xtask(&["doctor", "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "hooks")
+            .unwrap()
+            .clone();
+        (
+            check["status"].as_str().unwrap().to_owned(),
+            check.to_string(),
+        )
+    };
+    assert_eq!(hooks(&sb).0, "warn", "not installed yet");
+    sb.git(&["config", "core.hooksPath", "./scripts/git-hooks"])
+        .assert_ok();
+    let (status, check) = hooks(&sb);
+    assert_eq!(
+        status, "ok",
+        "our hooks, spelled with ./, are called not installed: {check}"
+    );
+    sb.git(&["config", "extensions.worktreeConfig", "true"])
+        .assert_ok();
+    sb.git(&["config", "--worktree", "core.hooksPath", ".husky"])
+        .assert_ok();
+    let (status, check) = hooks(&sb);
+    assert_eq!(status, "warn", "git runs .husky's hooks, not ours: {check}");
+    assert!(check.contains(".husky"), "{check}");
+}
+
+/// A `core.hooksPath` written `~user/…` (git expands it, as it does `~/`)
+/// was read as a directory named `~user` inside the checkout, which holds
+/// no hook, so `hooks install` turned off the hooks it names without a word.
+/// git itself now says where the path leads. (The path climbs from the
+/// user's home to the test's own directory, so nothing outside it is read
+/// or written, wherever that home is.)
+#[test]
+fn hooks_install_reads_a_hooks_path_under_a_users_home_as_git_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    let global = home.path().join("githooks");
+    std::fs::create_dir_all(&global).unwrap();
+    let hook = global.join("pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let user = String::from_utf8(user.stdout).unwrap();
+    let climb = "/..".repeat(40);
+    let value = format!("~{}{climb}{}", user.trim(), global.display());
+    sb.git(&["config", "core.hooksPath", &value]).assert_ok();
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "the pre-commit hook under ~{} was turned off without a word:\n{}",
+        user.trim(),
+        run.all()
+    );
+    assert!(run.stderr.contains("pre-commit"), "{}", run.all());
+    let path = sb.git(&["config", "--get", "core.hooksPath"]);
+    assert_eq!(path.stdout.trim(), value, "changed though refused");
+}
+
 /// rvAU: a `core.hooksPath` set with `git config --worktree` (the scope
 /// `git worktree` users set per checkout, once extensions.worktreeConfig
 /// is on) wins over the repository's own. `hooks install` reads it
