@@ -1063,3 +1063,78 @@ fn a_fetch_of_a_name_not_offsite_reads_the_index_once() {
         reads.len()
     );
 }
+
+/// atkBF: the offsite index is written by anyone who can write to the
+/// bucket, and `Index::check` judges each entry's names but not its
+/// `uploaded_at`. chrono reads a year past 9999 (`+262142-12-31…`, its
+/// last day), and the lifecycle plan adds the rule's days to it
+/// (`kept_but_expiring`): in the dev profile the xtask runs in, that
+/// overflows and panics (exit 101, a backtrace hint) instead of naming the
+/// index and its fix.
+#[test]
+fn an_index_entry_uploaded_at_the_end_of_time_is_refused_not_a_panic() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    index["backups"][0]["uploaded_at"] = Value::from("+262142-12-31T00:00:00Z");
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+
+    let dry = remote.xtask(
+        home.path(),
+        &["offsite", "lifecycle", "--env", "prod", "--dry-run"],
+    );
+    assert!(
+        !dry.all().contains("panicked") && dry.code != Some(101),
+        "a date in the bucket's index panics the lifecycle plan:\n{}",
+        dry.all()
+    );
+    assert_eq!(dry.code, Some(2), "{}", dry.all());
+    assert!(dry.stderr.contains(key), "{}", dry.all());
+}
+
+/// atkBF: backups.toml's `keep_daily`, `keep_weekly` and `keep_monthly`
+/// are read as any u32; the lifecycle's days are the longest span they
+/// keep (`policy_days`: 31 × 4294967295 for `keep_monthly`), and the plan
+/// hands them to `Duration::days`, which panics past about 10^8 days. A
+/// typo of a few digits makes `offsite lifecycle` panic (exit 101) instead
+/// of naming the setting in backups.toml.
+#[test]
+fn a_retention_count_too_large_for_a_date_is_refused_naming_backups_toml_not_a_panic() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    assert!(text.contains("keep_monthly = 12\n"), "{text}");
+    std::fs::write(
+        &settings,
+        text.replace("keep_monthly = 12\n", "keep_monthly = 4294967295\n"),
+    )
+    .unwrap();
+
+    let dry = remote.xtask(
+        home.path(),
+        &["offsite", "lifecycle", "--env", "prod", "--dry-run"],
+    );
+    assert!(
+        !dry.all().contains("panicked") && dry.code != Some(101),
+        "a retention count in backups.toml panics the lifecycle plan:\n{}",
+        dry.all()
+    );
+    assert_eq!(dry.code, Some(2), "{}", dry.all());
+    assert!(
+        dry.stderr.contains("backups.toml") && dry.stderr.contains("keep_monthly"),
+        "{}",
+        dry.all()
+    );
+}
