@@ -29,9 +29,41 @@ const PROTECTED_FLOOR: Span = Span::days(7);
 pub struct Policy {
     #[serde(default, deserialize_with = "span::deserialize_option")]
     pub keep_within: Option<Span>,
+    #[serde(default, deserialize_with = "deserialize_count")]
     pub keep_daily: Option<u32>,
+    #[serde(default, deserialize_with = "deserialize_count")]
     pub keep_weekly: Option<u32>,
+    #[serde(default, deserialize_with = "deserialize_count")]
     pub keep_monthly: Option<u32>,
+}
+
+/// The most a `keep_daily`, `keep_weekly` or `keep_monthly` count may be,
+/// as a span's numbers: far more than any schedule keeps (a monthly
+/// backup for 8,000 years), and a bound that keeps every date a policy
+/// reaches (an offsite rule's expiry) one a calendar can hold.
+pub const MOST_KEPT: u32 = 100_000;
+
+/// A `keep_*` count: a whole number from 0 to [`MOST_KEPT`].
+pub fn parse_count(text: &str) -> Result<u32, String> {
+    let n: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number from 0 to {MOST_KEPT}"))?;
+    check_count(n)
+}
+
+fn check_count(n: u32) -> Result<u32, String> {
+    if n > MOST_KEPT {
+        return Err(format!(
+            "{n} is more than {MOST_KEPT}, the most backups a count keeps"
+        ));
+    }
+    Ok(n)
+}
+
+fn deserialize_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = <u32 as Deserialize>::deserialize(d)?;
+    check_count(n).map(Some).map_err(serde::de::Error::custom)
 }
 
 impl Policy {
@@ -326,6 +358,27 @@ pub fn decide_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_too_large_for_a_calendar_is_refused() {
+        let read = |text: &str| toml::from_str::<Policy>(text).map_err(|e| e.to_string());
+        assert_eq!(read("keep_monthly = 12").unwrap().keep_monthly, Some(12));
+        assert_eq!(
+            read("keep_daily = 100000").unwrap().keep_daily,
+            Some(100_000)
+        );
+        assert_eq!(read("").unwrap(), Policy::default());
+        let err = read("keep_monthly = 4294967295").unwrap_err();
+        assert!(
+            err.contains("keep_monthly") && err.contains("100000"),
+            "{err}"
+        );
+        assert!(read("keep_weekly = 100001").is_err());
+        assert!(read("keep_daily = -1").is_err());
+        assert_eq!(parse_count("7"), Ok(7));
+        assert!(parse_count("100001").unwrap_err().contains("100000"));
+        assert!(parse_count("x").is_err());
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

@@ -30,13 +30,13 @@ pub struct PruneArgs {
     #[arg(long, value_name = "SPAN", value_parser = span::parse)]
     pub keep_within: Option<Span>,
     /// Override the policy: keep the newest backup of each of the last N days that have one.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = d1_core::retention::parse_count)]
     pub keep_daily: Option<u32>,
     /// Override the policy: keep the newest backup of each of the last N ISO weeks that have one.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = d1_core::retention::parse_count)]
     pub keep_weekly: Option<u32>,
     /// Override the policy: keep the newest backup of each of the last N months that have one.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = d1_core::retention::parse_count)]
     pub keep_monthly: Option<u32>,
     /// Print what would be kept and deleted, and delete nothing.
     #[arg(long)]

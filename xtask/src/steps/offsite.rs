@@ -11,7 +11,7 @@ use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use d1_core::manifest::{self, Manifest, OffsiteCopy};
 use d1_core::names::file_name;
 use d1_core::retention::Policy;
@@ -92,7 +92,8 @@ pub fn kept_but_expiring(
         .zip(entries)
         .filter(|(reasons, _)| !reasons.is_empty())
         .filter_map(|(reasons, e)| {
-            let expires = e.uploaded_at + Duration::days(days);
+            // A date past what a calendar holds never expires.
+            let expires = e.uploaded_at.checked_add_signed(Duration::days(days))?;
             (expires <= now).then(|| {
                 let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
                 (e.file.clone(), why.join(", "), expires)
@@ -321,6 +322,8 @@ pub fn last_locks(
             entry.get("days").and_then(|d| d.as_i64()),
             text("at"),
         ) && prefix == format!("{env}/")
+            && days >= 1
+            && DateTime::parse_from_rfc3339(&at).is_ok()
             && [&env, &bucket, &rule, &at]
                 .iter()
                 .all(|f| d1_core::names::is_printable(f))
@@ -380,6 +383,18 @@ impl Index {
             {
                 bail!(
                     "its entry {:?} is not a backup file name, or holds a control character",
+                    e.file.escape_debug().to_string()
+                );
+            }
+            // This tool writes RFC 3339 times, whose years have four
+            // digits; a later one is no upload, and no date to count from.
+            if [e.created_at, e.uploaded_at]
+                .iter()
+                .any(|t| t.year() > 9999)
+            {
+                bail!(
+                    "its entry for {:?} is dated after the year 9999, which this tool never \
+                     writes",
                     e.file.escape_debug().to_string()
                 );
             }
@@ -717,15 +732,23 @@ impl Target<'_> {
         let Some((_dir, file)) = self.download_private(&index_key(name))? else {
             return Ok(None);
         };
-        let text = crate::edge::fsutil::read_text(&file, "offsite index")?;
+        // An index this tool cannot judge is bad input, as a manifest is:
+        // nothing is done with it (exit 2).
+        let bad = crate::exit::Exit::CouldNotRun;
+        let text =
+            crate::edge::fsutil::read_text(&file, "offsite index").map_err(|e| bad.error(e))?;
         let not = |what: &str| format!("r2://{}/{} {what}", self.bucket(), index_key(name));
         let index: Index = serde_json::from_str(&text)
-            .with_context(|| not("is not an offsite index this tool wrote"))?;
+            .with_context(|| not("is not an offsite index this tool wrote"))
+            .map_err(|e| bad.error(e))?;
         let why = match index.format_version > INDEX_VERSION {
             true => "cannot be read by this version",
             false => "is not an offsite index this tool wrote",
         };
-        index.check(name).with_context(|| not(why))?;
+        index
+            .check(name)
+            .with_context(|| not(why))
+            .map_err(|e| bad.error(e))?;
         Ok(Some(index))
     }
 }
@@ -1507,6 +1530,11 @@ mod tests {
             // Another bucket, and another prefix: not this bucket's lock.
             line("3", "old", "prod/", "c", 30),
             line("4", "b", "", "d", 7),
+            // No lock the tool records: a span under a day, a time that is
+            // no time.
+            line("5", "b", "prod/", "e", -5),
+            line("6", "b", "prod/", "f", 0),
+            line("7", "b", "prod/", "g", 30).replace("2026-11-07T00:00:00Z", "yesterday"),
         ]
         .concat();
         let last = last_locks(&journal);
