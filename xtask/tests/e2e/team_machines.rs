@@ -1,0 +1,192 @@
+//! A team on several machines and platforms (atkBG): files a Windows
+//! colleague saved (a byte order mark, CRLF line endings, tabs), backups
+//! copied over from another machine, and the backup directory of a CI
+//! container read on a laptop. Each case runs the real xtask (and, where
+//! it matters, the real wrangler) and checks what the operator sees.
+
+use crate::common;
+
+use common::*;
+
+const BOM: &str = "\u{feff}";
+
+/// `text` as Notepad or PowerShell's `Set-Content -Encoding UTF8` saves
+/// it on Windows: a UTF-8 byte order mark, CRLF line endings.
+fn saved_on_windows(text: &str) -> String {
+    format!("{BOM}{}", text.replace('\n', "\r\n"))
+}
+
+/// A Windows colleague commits `wrangler.jsonc` as their editor saved it:
+/// a byte order mark, CRLF line endings, tabs. The pinned wrangler reads
+/// that file (it finds qbtime_db_local through it and runs the query),
+/// but every xtask command stops on it with "not valid JSONC for wrangler:
+/// Unexpected token on line 1 column 1", which points at nothing anyone
+/// can see. `backups.toml` and `wrangler.toml` saved the same way are read.
+#[test]
+fn a_wrangler_jsonc_saved_with_a_byte_order_mark_is_read_as_wrangler_reads_it() {
+    let sb = Sandbox::new().into_checkout();
+    std::fs::remove_file(sb.path().join("wrangler.toml")).unwrap();
+    let jsonc = saved_on_windows(&JSONC.replace("  ", "\t"));
+    std::fs::write(sb.path().join("wrangler.jsonc"), &jsonc).unwrap();
+    sb.apply_migrations();
+
+    // The real wrangler reads this very file.
+    let wrangler = sb.wrangler(&[
+        "d1",
+        "execute",
+        "qbtime_db_local",
+        "--local",
+        "--json",
+        "--command",
+        "SELECT count(*) AS n FROM d1_migrations",
+    ]);
+    assert!(
+        wrangler.ok,
+        "wrangler reads a wrangler.jsonc with a byte order mark:\n{}",
+        wrangler.all()
+    );
+
+    let status = sb.xtask_in_checkout(&["status", "--env", "local"]);
+    assert!(
+        !status.stderr.contains("not valid JSONC"),
+        "a wrangler.jsonc that wrangler reads is refused as not valid JSONC:\n{}",
+        status.all()
+    );
+    let backup = sb.xtask_in_checkout(&["backup", "local"]);
+    backup.assert_ok();
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("wrangler.jsonc")).unwrap(),
+        jsonc,
+        "the colleague's file is left as it was"
+    );
+}
+
+/// A manifest copied over from a Windows machine, where it was opened and
+/// saved again (PowerShell's `Set-Content -Encoding UTF8` adds a byte order
+/// mark): every field is the same. `verify` stops with "is not a valid
+/// backup manifest: expected value at line 1 column 1", `list` ignores the
+/// backup, and nothing says that the one difference is three invisible
+/// bytes at the start. Reading it, or naming the byte order mark, would
+/// both do; the CRLF line endings alone are read fine today.
+#[test]
+fn a_manifest_saved_with_a_byte_order_mark_is_read_or_the_mark_is_named() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let stem = backup.split(".sql").next().unwrap();
+    let path = sb.backups().join(format!("{stem}.manifest.json"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, saved_on_windows(&text)).unwrap();
+
+    let verify = sb.xtask(&["verify", &backup]);
+    if verify.ok {
+        return;
+    }
+    let told = verify.all().to_lowercase();
+    assert!(
+        told.contains("byte order mark") || told.contains("bom"),
+        "a manifest whose only change is a byte order mark is refused without naming it:\n{}",
+        verify.all()
+    );
+}
+
+/// A backup carried to a Windows machine and back through a text-mode copy
+/// (FileZilla's ASCII list has `sql`; an editor's save) comes back with
+/// CRLF line endings: one byte more per line. restore and verify
+/// refuse it, rightly, but say only "the file was changed or truncated":
+/// the operator looks for tampering or a cut download, while turning the
+/// line endings back (`dos2unix`) gives the very bytes the manifest
+/// records. verify's own report even finds "CRLF line endings
+/// throughout" on line 1, yet its verdict does not connect the two. The
+/// message should say so.
+#[test]
+fn a_backup_whose_line_endings_a_copy_turned_to_crlf_is_refused_saying_so() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let file = sb.backups().join(&backup);
+    let lf = std::fs::read_to_string(&file).unwrap();
+    assert!(!lf.contains('\r'));
+    std::fs::write(&file, lf.replace('\n', "\r\n")).unwrap();
+
+    for args in [
+        vec!["verify", backup.as_str()],
+        vec![
+            "restore",
+            backup.as_str(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ],
+    ] {
+        let run = sb.xtask(&args);
+        assert!(!run.ok, "{}", run.all());
+        let told = run.stderr.to_lowercase();
+        assert!(
+            told.contains("crlf") || told.contains("line ending"),
+            "`{}` refuses a backup whose only change is CRLF line endings without saying \
+             so:\n{}",
+            args.join(" "),
+            run.all()
+        );
+    }
+}
+
+/// The scheduled job runs in a CI container, where the xtask's process
+/// numbers are small (the container's first process is pid 1). A
+/// `time-travel restore prod` there was killed (the job's timeout); its
+/// backup directory, journal and lock included, is copied to the on-call
+/// laptop to see what happened. There, `status` judges the lock's pid on
+/// its own machine, where pid 1 is always alive: the restore is shown
+/// `(started)`, as if still running, with no word that its run is gone nor
+/// the bookmark that undoes it, and it stays so for ever. Nothing holds the
+/// lock (no run here has it), so no run is doing that restore.
+#[test]
+fn status_calls_a_time_travel_restore_killed_on_another_machine_stopped() {
+    let sb = Sandbox::new();
+    let bookmark =
+        |last: &str| format!("00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e{last}");
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join("time-travel.jsonl"),
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "environment": "prod",
+                "at": "2026-11-30T10:00:00Z",
+                "status": "started",
+                "restore_to": bookmark("0001"),
+                "bookmark_before": bookmark("0000"),
+            })
+        ),
+    )
+    .unwrap();
+    // The container's run, as it left the lock when it was killed.
+    std::fs::write(
+        sb.backups().join(".lock"),
+        serde_json::json!({
+            "pid": 1,
+            "started_at": "2026-11-30T10:00:00Z",
+            "command": "time-travel restore prod",
+            "doing": {
+                "kind": "time_travel",
+                "env": "prod",
+                "to": bookmark("0001"),
+                "undo": bookmark("0000"),
+            },
+        })
+        .to_string(),
+    )
+    .unwrap();
+
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("last Time Travel restore"))
+        .unwrap_or_else(|| panic!("{}", run.all()))
+        .to_owned();
+    assert!(
+        !line.ends_with("(started)") && line.contains(&bookmark("0000")),
+        "a restore killed on another machine, whose lock nothing holds, is told still running, \
+         with no way back: {line}\n{}",
+        run.all()
+    );
+}
