@@ -667,6 +667,9 @@ fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
                 allow_non_finite_numbers: false,
                 allow_extended_string_escapes: false,
             };
+            // A byte order mark (a Windows editor's save) wrangler passes
+            // over, as the TOML reader does.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
             jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| {
                 anyhow::anyhow!(
                     "the configuration is not valid JSONC for wrangler: {}",

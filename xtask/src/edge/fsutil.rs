@@ -441,6 +441,65 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), bytes))
 }
 
+/// The sha256 and size of `path`'s bytes with every CR LF made LF, read
+/// as [`sha256_file`] reads them.
+pub fn sha256_file_lf(path: &Path) -> Result<(String, u64)> {
+    let mut file = open_regular(path, "")?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut out = Vec::with_capacity(buf.len() + 1);
+    let mut bytes = 0u64;
+    // A CR at the end of one read, held until the next says what follows.
+    let mut cr = false;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.clear();
+        for &b in &buf[..n] {
+            if std::mem::take(&mut cr) && b != b'\n' {
+                out.push(b'\r');
+            }
+            match b {
+                b'\r' => cr = true,
+                _ => out.push(b),
+            }
+        }
+        hasher.update(&out);
+        bytes += out.len() as u64;
+    }
+    if cr {
+        hasher.update(b"\r");
+        bytes += 1;
+    }
+    Ok((hex(&hasher.finalize()), bytes))
+}
+
+/// Why a file of `bytes` bytes is not the one of `recorded_bytes` bytes and
+/// sha256 `recorded_sha256` its manifest records: a copy that turned its
+/// line endings to CRLF (a text-mode transfer, an editor's save) is told
+/// so, with the command that gives the recorded bytes back; anything else
+/// was changed or cut short.
+pub fn why_not_recorded(
+    path: &Path,
+    bytes: u64,
+    recorded_bytes: u64,
+    recorded_sha256: &str,
+) -> String {
+    let crlf = bytes > recorded_bytes
+        && sha256_file_lf(path).is_ok_and(|(sha, n)| n == recorded_bytes && sha == recorded_sha256);
+    match crlf {
+        true => format!(
+            "its line endings were turned to CRLF (a text-mode copy, or an editor's save), and \
+             nothing else changed: `sed -i 's/\\r$//' {}` gives back the bytes the manifest \
+             records",
+            path.display()
+        ),
+        false => "the file was changed or truncated".to_owned(),
+    }
+}
+
 /// A private temporary file that is removed unless it was moved into place.
 pub struct TempFile {
     path: PathBuf,
@@ -496,6 +555,41 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read_to_string(&b).unwrap(), "old");
         assert!(a.exists());
+    }
+
+    #[test]
+    fn a_file_turned_to_crlf_is_told_from_one_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lf = "PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO t VALUES('a\rb');\n".repeat(9000);
+        let (sha, n) = {
+            let p = dir.path().join("lf.sql");
+            std::fs::write(&p, &lf).unwrap();
+            sha256_file(&p).unwrap()
+        };
+        // Over several reads, a CR LF split between two of them included.
+        let crlf = dir.path().join("crlf.sql");
+        std::fs::write(&crlf, lf.replace('\n', "\r\n")).unwrap();
+        assert_eq!(sha256_file_lf(&crlf).unwrap(), (sha.clone(), n));
+        let size = std::fs::metadata(&crlf).unwrap().len();
+        let why = why_not_recorded(&crlf, size, n, &sha);
+        assert!(why.contains("CRLF") && why.contains("crlf.sql"), "{why}");
+        // Changed as well as turned: changed.
+        let edited = dir.path().join("edited.sql");
+        std::fs::write(&edited, lf.replace('\n', "\r\n").replacen("'a", "'z", 1)).unwrap();
+        let size = std::fs::metadata(&edited).unwrap().len();
+        assert_eq!(
+            why_not_recorded(&edited, size, n, &sha),
+            "the file was changed or truncated"
+        );
+        // Cut short: changed, and not read again.
+        assert_eq!(
+            why_not_recorded(&edited, n - 1, n, &sha),
+            "the file was changed or truncated"
+        );
+        // A lone CR at the end of the file is kept.
+        let cr = dir.path().join("cr.sql");
+        std::fs::write(&cr, "a\r\nb\r").unwrap();
+        assert_eq!(sha256_file_lf(&cr).unwrap().1, 4);
     }
 
     #[test]

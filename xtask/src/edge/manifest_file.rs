@@ -64,7 +64,10 @@ impl ManifestFile for Manifest {
 
     fn parse(path: &Path) -> Result<Manifest> {
         let text = crate::edge::fsutil::read_text(path, "manifest")?;
-        Manifest::from_json(&text)
+        // Opened and saved again on Windows (PowerShell's `Set-Content
+        // -Encoding UTF8`): a byte order mark, and nothing else, changed.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        Manifest::from_json(text)
             .with_context(|| format!("{} is not a valid backup manifest", path.display()))
     }
 

@@ -237,15 +237,21 @@ fn owner(name: &str) -> Option<u32> {
 }
 
 /// The environment whose Time Travel restore a live run is doing now, by
-/// the backup lock in `dir`: its holder's process exists and its record
-/// says so. Read, never locked: `status` must not make a run that starts
-/// meanwhile find the lock taken.
+/// the backup lock in `dir`: its holder ran on this machine since it last
+/// booted (a lock that does not say so, copied from another machine or
+/// written by hand, is no run here), its process exists, and its record
+/// says so.
+/// Read, never locked: `status` must not make a run that starts meanwhile
+/// find the lock taken.
 pub fn time_travel_running(dir: &Path) -> Option<String> {
     let text =
         crate::edge::fsutil::read_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
     let holder: crate::edge::lock::Holder = serde_json::from_str(&text).ok()?;
+    let here = holder.machine == Some(crate::edge::lock::this_machine());
     match holder.doing {
-        Some(crate::edge::lock::Doing::TimeTravel { env, .. }) if is_alive(holder.pid) => Some(env),
+        Some(crate::edge::lock::Doing::TimeTravel { env, .. }) if here && is_alive(holder.pid) => {
+            Some(env)
+        }
         _ => None,
     }
 }
@@ -317,6 +323,46 @@ mod tests {
         }
         assert!(is_alive(std::process::id()));
         assert!(!is_alive(u32::MAX));
+    }
+
+    /// A Time Travel restore is running only by a lock its holder wrote on
+    /// this machine, since it booted, and while its process lives: a lock
+    /// copied from a CI container, whose pid 1 lives on every machine, or
+    /// one that does not name its machine, is no run here.
+    #[test]
+    fn a_time_travel_restore_runs_only_by_a_lock_written_on_this_machine() {
+        use crate::edge::lock::{Doing, Holder, LOCK_FILE, this_machine};
+        let dir = tempfile::tempdir().unwrap();
+        let lock = |pid: u32, machine: Option<String>| {
+            let holder = Holder {
+                pid,
+                started_at: "2026-11-30T10:00:00Z".into(),
+                command: "time-travel restore prod".into(),
+                doing: Some(Doing::TimeTravel {
+                    env: "prod".into(),
+                    to: "00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e0001".into(),
+                    undo: "00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e0000".into(),
+                }),
+                placing: None,
+                machine,
+            };
+            std::fs::write(
+                dir.path().join(LOCK_FILE),
+                serde_json::to_string(&holder).unwrap(),
+            )
+            .unwrap();
+            time_travel_running(dir.path())
+        };
+        let me = std::process::id();
+        assert_eq!(lock(me, Some(this_machine())), Some("prod".to_owned()));
+        assert_eq!(
+            lock(u32::MAX, Some(this_machine())),
+            None,
+            "its run is gone"
+        );
+        assert_eq!(lock(1, Some("ci-runner-7 0f3c".to_owned())), None);
+        assert_eq!(lock(1, None), None);
+        assert!(!this_machine().is_empty());
     }
 
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,

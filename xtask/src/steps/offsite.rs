@@ -830,9 +830,10 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
     if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes); it will not be \
-             copied offsite",
-            file.display()
+            "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes): {}. It will not \
+             be copied offsite",
+            file.display(),
+            fsutil::why_not_recorded(file, bytes, manifest.file.bytes, &manifest.file.sha256)
         );
     }
     if target.encrypts && !manifest.is_age_sealed() {

@@ -1403,12 +1403,13 @@ fn resolve_source(
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} does not match its manifest: {} bytes with sha256 {}, but the manifest records {} bytes \
-             with sha256 {}. The file was changed or truncated; refusing to restore it.",
+             with sha256 {}: {}. Refusing to restore it.",
             file.display(),
             bytes,
             sha256,
             manifest.file.bytes,
-            manifest.file.sha256
+            manifest.file.sha256,
+            fsutil::why_not_recorded(&file, bytes, manifest.file.bytes, &manifest.file.sha256)
         );
     }
     if let Some(sealed) = &manifest.sealed {

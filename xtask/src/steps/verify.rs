@@ -608,8 +608,10 @@ fn file_check(file: &Path, manifest: Option<&Manifest>) -> Result<Check> {
                     "file",
                     format!(
                         "{bytes} bytes with sha256 {sha256}, but the manifest records {} bytes with \
-                         sha256 {}: the file was changed or truncated",
-                        m.file.bytes, m.file.sha256
+                         sha256 {}: {}",
+                        m.file.bytes,
+                        m.file.sha256,
+                        fsutil::why_not_recorded(file, bytes, m.file.bytes, &m.file.sha256)
                     ),
                 )
             }
