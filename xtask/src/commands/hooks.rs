@@ -71,8 +71,14 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
                  them (add `{HOOKS_DIR}/pre-commit \"$@\"` to that pre-commit hook and \
                  `{HOOKS_DIR}/pre-push \"$@\"` to that pre-push hook), or run `cargo xtask hooks \
                  install --replace` to run only these here. Nothing was changed.",
-                running.join(", "),
-                dir.display()
+                d1_core::wording::listed(
+                    &running
+                        .iter()
+                        .map(|h| d1_core::names::shown(h))
+                        .collect::<Vec<_>>(),
+                    "hooks"
+                ),
+                d1_core::names::shown(&dir.to_string_lossy())
             );
         }
     }
@@ -84,7 +90,10 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
     // own config) would leave ours set and never run.
     let runs = match git::hooks_dir(sh, &top) {
         Some((dir, _)) if same(&dir) => None,
-        Some((dir, whence)) => Some(format!("runs hooks from {} ({whence})", dir.display())),
+        Some((dir, whence)) => Some(format!(
+            "runs hooks from {} ({whence})",
+            d1_core::names::shown(&dir.to_string_lossy())
+        )),
         // An empty core.hooksPath git reads first: no hook runs at all.
         None => Some("runs no hooks (core.hooksPath is set empty)".to_owned()),
     };

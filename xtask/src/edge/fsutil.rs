@@ -492,9 +492,9 @@ pub fn why_not_recorded(
     match crlf {
         true => format!(
             "its line endings were turned to CRLF (a text-mode copy, or an editor's save), and \
-             nothing else changed: `sed -i 's/\\r$//' {}` gives back the bytes the manifest \
-             records",
-            path.display()
+             nothing else changed: `perl -pi -e 's/\\r\\n/\\n/' -- {}` gives back the bytes the \
+             manifest records",
+            d1_core::wording::shell_word(&path.to_string_lossy())
         ),
         false => "the file was changed or truncated".to_owned(),
     }

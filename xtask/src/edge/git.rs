@@ -195,9 +195,14 @@ pub fn hooks_dir(sh: &Shell, top: &Path) -> Option<(PathBuf, String)> {
         // know, when the value is read as it is).
         let path = hooks_path("--type=path");
         let dir = top.join(path.as_deref().filter(|p| !p.is_empty()).unwrap_or(value));
+        // Anyone's config: shown, never printed as it is.
+        let value = d1_core::names::shown(value);
         let whence = match scope {
             "local" | "worktree" => format!("core.hooksPath = {value}, set in this repository"),
-            other => format!("core.hooksPath = {value}, set in your {other} git config"),
+            other => format!(
+                "core.hooksPath = {value}, set in your {} git config",
+                d1_core::names::shown(other)
+            ),
         };
         return Some((dir, whence));
     }

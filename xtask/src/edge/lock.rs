@@ -42,29 +42,28 @@ pub struct Holder {
         deserialize_with = "read_or_none"
     )]
     pub placing: Option<Placing>,
-    /// The machine the holder ran on, as [`this_machine`] names it: its pid
-    /// says nothing of a process on another machine (a CI container's
-    /// backup directory copied to a laptop), nor after a reboot.
+    /// The boot of the machine the holder ran on, as [`this_machine`] names
+    /// it: its pid says nothing of a process on another machine (a CI
+    /// container's backup directory copied to a laptop), nor after a reboot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
 }
 
-/// This machine, as a lock records it: its host name and, where the
-/// kernel tells it, the id of this boot (a pid names another process
-/// after a reboot).
+/// This boot of this machine, as a lock records it: the kernel's id of
+/// the boot where it tells one (a pid names another process after a
+/// reboot; a host name can change under a live run), else the host name.
 pub fn this_machine() -> String {
+    if let Ok(boot) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        return format!("boot {}", boot.trim());
+    }
     let mut name = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at
     // most that many bytes.
     let ok = unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } == 0;
     let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    let host = match ok {
-        true => String::from_utf8_lossy(&name[..end]).into_owned(),
-        false => String::new(),
-    };
-    match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-        Ok(boot) => format!("{host} {}", boot.trim()),
-        Err(_) => host,
+    match ok {
+        true => format!("host {}", String::from_utf8_lossy(&name[..end])),
+        false => "host unknown".to_owned(),
     }
 }
 

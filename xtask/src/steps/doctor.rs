@@ -569,7 +569,10 @@ fn hooks_check(sh: &Shell, project: &Project) -> Check {
     // our own directory is spelled.
     let runs = match git::hooks_dir(sh, &top) {
         Some((dir, _)) if git::is_ours(&top, &dir) => None,
-        Some((dir, whence)) => Some(format!("git runs hooks from {} ({whence})", dir.display())),
+        Some((dir, whence)) => Some(format!(
+            "git runs hooks from {} ({whence})",
+            d1_core::names::shown(&dir.to_string_lossy())
+        )),
         None => Some("git runs no hooks: core.hooksPath is set empty".to_owned()),
     };
     match runs {

@@ -546,8 +546,13 @@ pub fn digests(dir: &Path, names: &[String]) -> BTreeMap<String, FileDigest> {
         .iter()
         .filter(|n| d1_core::names::is_plain_file_name(n))
         .filter_map(|n| {
-            let bytes = crate::edge::fsutil::read_regular(&dir.join(n), "migration").ok()?;
-            Some((n.clone(), FileDigest::of(&bytes)))
+            let path = dir.join(n);
+            let digest = match crate::edge::fsutil::read_regular(&path, "migration") {
+                Ok(bytes) => FileDigest::of(&bytes),
+                // Too large to hold: its bytes as they are.
+                Err(_) => FileDigest::bytes_only(crate::edge::fsutil::sha256_file(&path).ok()?.0),
+            };
+            Some((n.clone(), digest))
         })
         .collect()
 }
@@ -571,6 +576,14 @@ impl FileDigest {
         FileDigest {
             sha256: sha(bytes),
             line_endings: [sha(&lf), sha(&crlf)],
+        }
+    }
+
+    /// A file known by the sha256 of its bytes alone.
+    fn bytes_only(sha256: String) -> FileDigest {
+        FileDigest {
+            line_endings: [sha256.clone(), sha256.clone()],
+            sha256,
         }
     }
 
@@ -867,13 +880,7 @@ mod tests {
     fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, FileDigest> {
         pairs
             .iter()
-            .map(|(k, v)| {
-                let digest = FileDigest {
-                    sha256: (*v).to_owned(),
-                    line_endings: [(*v).to_owned(), (*v).to_owned()],
-                };
-                ((*k).to_owned(), digest)
-            })
+            .map(|(k, v)| ((*k).to_owned(), FileDigest::bytes_only((*v).to_owned())))
             .collect()
     }
 
