@@ -48,6 +48,7 @@ mod rehearse;
 mod restore_local;
 mod restore_new;
 mod restore_remote;
+mod silent_flags;
 mod team_machines;
 mod time_travel_remote;
 mod upgrades;

@@ -1,0 +1,318 @@
+//! atkBH: options that are accepted and then silently do nothing, or
+//! contradict each other, and environment variables set but empty or to
+//! whitespace. Each test is what a tired operator who combines flags sees:
+//! a refusal (exit 2) before anything runs, or exactly what `--help` and
+//! the README say.
+
+use crate::common;
+
+use common::*;
+
+/// A sandbox with the migrations applied, the seed rows, and one more
+/// migration, `0099_extra.sql`, pending.
+fn a_pending_migration() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    std::fs::write(
+        sb.path().join("migrations/0099_extra.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    sb
+}
+
+fn has_table(sb: &Sandbox, name: &str) -> bool {
+    !sb.query(&format!(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
+    ))[0]
+        .is_empty()
+}
+
+fn sql_backups(sb: &Sandbox) -> Vec<String> {
+    sb.backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql"))
+        .collect()
+}
+
+/// atkBH: the README says "A `--database` that an environment does not
+/// have is refused, never ignored", and `backup`, `status`, `restore` and
+/// `prune --env local` do refuse `--database nosuch` (exit 2). `prune` and
+/// `list` without `--env` ignore it: `cargo xtask prune --database
+/// ANALYTICS --keep-within 0d --keep-daily 0 --yes`, meant for one
+/// database's backups, deletes every environment's and every database's
+/// backups that the rules let go, and exits 0. Cause: `prune::run` and
+/// `list::run` (xtask/src/main.rs `resolve_env`, called only with `--env`)
+/// never look at `project.database`.
+#[test]
+fn prune_and_list_refuse_a_database_flag_they_would_otherwise_ignore() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = sql_backups(&sb);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let run = sb.xtask(&[
+        "prune",
+        "--database",
+        "nosuch",
+        "--keep-within",
+        "0d",
+        "--keep-daily",
+        "0",
+        "--yes",
+    ]);
+    assert_eq!(
+        sql_backups(&sb),
+        before,
+        "prune --database nosuch deleted backups of a database it was not asked about:\n{}",
+        run.all()
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("nosuch"), "{}", run.all());
+
+    let list = sb.xtask(&["list", "--database", "nosuch"]);
+    assert_eq!(
+        list.code,
+        Some(2),
+        "list --database nosuch listed every backup as if the flag were not there:\n{}",
+        list.all()
+    );
+}
+
+/// atkBH: `backup local --table encryption_keys --dry-run` prints a plan
+/// whose mode line says `full` and that never names the table (the JSON
+/// plan neither: `mode: "full"`, no table anywhere); the real run then
+/// writes a one-table backup ("full (encryption_keys)", manifest `tables:
+/// ["encryption_keys"]`). The remote plan names it only because wrangler's
+/// command carries `--table`: a local backup reads the SQLite file and
+/// runs no wrangler command, so the chosen tables vanish from the plan.
+/// Cause: the plan in xtask/src/steps/backup.rs prints `mode` alone.
+#[test]
+fn a_dry_run_of_a_local_backup_of_one_table_names_that_table() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let dry = sb.xtask(&["backup", "local", "--table", "encryption_keys", "--dry-run"]);
+    dry.assert_ok();
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+    assert!(
+        dry.stdout.contains("encryption_keys"),
+        "the dry run's plan never says that only encryption_keys is backed up:\n{}",
+        dry.stdout
+    );
+    let json = sb.xtask(&[
+        "backup",
+        "local",
+        "--table",
+        "encryption_keys",
+        "--dry-run",
+        "--json",
+    ]);
+    json.assert_ok();
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        plan["plan"].to_string().contains("encryption_keys"),
+        "the JSON plan says nothing of --table: {plan:#}"
+    );
+
+    sb.xtask(&["backup", "local", "--table", "encryption_keys"])
+        .assert_ok();
+    let name = only_backup(&sb);
+    assert_eq!(
+        manifest_for(&sb, &name)["tables"],
+        serde_json::json!(["encryption_keys"])
+    );
+}
+
+/// atkBH: `--no-backup` is "only together with --reason": the reason is
+/// what an operator must give to skip the backup. `--reason ""` (or
+/// `"   "`) satisfies it: `migrate local --no-backup --reason "" --yes`
+/// applies the pending migration with no backup, printing `backup SKIPPED
+/// (--no-backup), reason: ` and `warning: … reason given: ` with nothing
+/// after the colon, and exits 0. Cause: xtask/src/commands/migrate.rs:44
+/// (`requires = "reason"`) checks only that the flag is there.
+#[test]
+fn skipping_the_pre_migration_backup_needs_a_reason_that_says_something() {
+    for reason in ["", "   "] {
+        let sb = a_pending_migration();
+        let run = sb.xtask(&[
+            "migrate",
+            "local",
+            "--no-backup",
+            "--reason",
+            reason,
+            "--yes",
+        ]);
+        assert!(
+            !has_table(&sb, "extra"),
+            "--no-backup --reason {reason:?} migrated without a backup and without a reason:\n{}",
+            run.all()
+        );
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("--reason"), "{}", run.all());
+    }
+}
+
+/// atkBH: `migrate local --check --yes`, with a migration pending, exits
+/// 0 printing "local: 4 migrations applied, unchanged …": `--yes` is
+/// accepted and means nothing under `--check`, which changes nothing, and
+/// nothing says that `0099_extra.sql` is pending and was not applied. The
+/// operator who added `--yes` to "check and go" believes it migrated.
+/// (`--check` conflicts with `--dry-run` and `--no-backup`, not with
+/// `--yes` or `--confirm`: xtask/src/commands/migrate.rs:41.)
+#[test]
+fn migrate_check_with_yes_is_refused_or_says_the_pending_migration_was_not_applied() {
+    let sb = a_pending_migration();
+    let run = sb.xtask(&["migrate", "local", "--check", "--yes"]);
+    assert!(!has_table(&sb, "extra"), "--check changed the database");
+    assert!(
+        run.code == Some(2) || run.all().contains("0099_extra"),
+        "--check --yes exits {:?} and never says 0099_extra.sql is pending, not applied:\n{}",
+        run.code,
+        run.all()
+    );
+}
+
+/// atkBH: a recipient that is not an age key is bad input, refused before
+/// anything runs: from backups.toml it is exit 2
+/// (`key_rotation::an_identity_pasted_as_a_recipient_is_called_a_secret_key_not_a_bad_recipient`),
+/// but the same value given as `backup local --encrypt-to age1zzz` exits
+/// 1, "the command ran and something failed", though "Nothing was run".
+/// A scheduled job that tells bad input from a failed backup by the
+/// README's table misreads it. Cause: xtask/src/steps/backup.rs:424
+/// (`stored::check_recipient(recipient)?`, not marked `CouldNotRun`).
+#[test]
+fn an_encrypt_to_that_is_no_age_recipient_is_bad_input_exit_2() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["backup", "local", "--encrypt-to", "age1zzz"]);
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+    run.assert_refused("is not an age recipient");
+    assert_eq!(run.code, Some(2), "{}", run.all());
+}
+
+/// atkBH: `QBTIME_BACKUP_DIR` set to the right directory with a trailing
+/// space (`QBTIME_BACKUP_DIR="backups "`, as a `.env` line or a CI
+/// variable pasted with one) is taken as a directory `backups ` that does
+/// not exist: `list` exits 0 saying "No backups in …/backups .", and
+/// `status` says "newest verified backup none", while backups/ holds a
+/// verified backup. Cause: xtask/src/config/project.rs:103
+/// (`cwd.join(p)`, the value as given).
+#[test]
+fn a_backup_dir_variable_with_a_trailing_space_is_not_an_empty_backup_directory() {
+    let (sb, name) = sandbox_with_a_backup();
+    let out = sb
+        .xtask_command(&["list"])
+        .env("QBTIME_BACKUP_DIR", "backups ")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert!(
+        run.stdout.contains(&name) || run.code == Some(2),
+        "QBTIME_BACKUP_DIR=\"backups \" makes list say there are no backups (exit {:?}):\n{}",
+        run.code,
+        run.all()
+    );
+}
+
+/// atkBH: a QBTIME_* variable set but empty (`export QBTIME_BACKUP_DIR=`,
+/// or a CI variable from a secret that is not set) stops every command
+/// with clap's "a value is required for '--backup-dir <DIR>' but none was
+/// supplied": a flag the operator never typed; the variable is not named.
+/// `QBTIME_AGE_IDENTITY=` does the same to `verify` of a plain backup,
+/// which needs no identity at all ("a value is required for '--identity
+/// <FILE>'"). Cause: clap's `env = …` on ProjectArgs
+/// (xtask/src/config/project.rs:29) and `--identity` take an empty
+/// variable as an empty value.
+#[test]
+fn an_empty_variable_is_named_as_the_variable_or_taken_as_unset() {
+    let (sb, name) = sandbox_with_a_backup();
+    let out = sb
+        .xtask_command(&["list"])
+        .env("QBTIME_BACKUP_DIR", "")
+        .output()
+        .unwrap();
+    let list = Run::from_output(out);
+    assert!(
+        list.stdout.contains(&name) || list.stderr.contains("QBTIME_BACKUP_DIR"),
+        "an empty QBTIME_BACKUP_DIR is blamed on --backup-dir, a flag never given:\n{}",
+        list.all()
+    );
+    let out = sb
+        .xtask_command(&["verify", &name, "--no-record"])
+        .env("QBTIME_AGE_IDENTITY", "")
+        .output()
+        .unwrap();
+    let verify = Run::from_output(out);
+    assert!(
+        verify.ok || verify.stderr.contains("QBTIME_AGE_IDENTITY"),
+        "an empty QBTIME_AGE_IDENTITY stops the verify of a plain backup, blamed on --identity:\n{}",
+        verify.all()
+    );
+}
+
+/// atkBH: a dry run with a `--confirm` that names another database (here
+/// prod's, aimed at local) prints the plan and exits 0; the same command
+/// without `--dry-run` is refused, exit 3, "--confirm qbtime_db_prod does
+/// not name the target database qbtime_db_local". The dry run, run to
+/// check the command line before the real one, passes a command line the
+/// real run refuses. Cause: the restore's dry run stops before
+/// `edge::confirm::decide` (xtask/src/edge/confirm.rs:40).
+#[test]
+fn a_dry_run_says_when_its_confirm_names_another_database() {
+    let (sb, name) = sandbox_with_a_backup();
+    let args = [
+        "restore",
+        name.as_str(),
+        "--to",
+        "local",
+        "--replace",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    let real = sb.xtask(&args);
+    assert_eq!(real.code, Some(3), "{}", real.all());
+    let mut dry_args = args.to_vec();
+    dry_args.push("--dry-run");
+    let dry = sb.xtask(&dry_args);
+    assert!(
+        dry.code == Some(3) || dry.all().contains("does not name"),
+        "the dry run passes (exit {:?}) a --confirm the real run refuses:\n{}",
+        dry.code,
+        dry.all()
+    );
+}
+
+/// atkBH: `backup prod --upload --dry-run` prints the backup's plan with
+/// its two wrangler commands (Time Travel info, export) and "Dry run:
+/// nothing was changed", and never names the upload: no bucket, no key,
+/// no `wrangler r2 object put`, not the warning that the copy is not
+/// encrypted. The same command without `--dry-run` then runs three `npx
+/// wrangler r2 object put` (the backup, its manifest, the index) into
+/// r2://qbtime-d1-backups. The README's backup step 3: the plan names
+/// "every wrangler command line", and `--dry-run` stops there.
+#[test]
+fn a_dry_run_of_backup_upload_names_the_upload_the_real_run_makes() {
+    use common::remote::*;
+    let remote = Remote::new("");
+    remote.server.add_bucket("qbtime-d1-backups");
+    let home = tempfile::tempdir().unwrap();
+    let dry = remote.xtask(home.path(), &["backup", "prod", "--upload", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        remote.sb.backup_files().is_empty(),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+    let real = remote.xtask(home.path(), &["backup", "prod", "--upload"]);
+    real.assert_ok();
+    assert!(real.all().contains("r2 object put"), "{}", real.all());
+    assert!(
+        dry.stdout.contains("r2 object put") || dry.stdout.contains("r2://qbtime-d1-backups"),
+        "the dry run's plan never says the backup is then uploaded to R2:\n{}",
+        dry.all()
+    );
+}
