@@ -109,7 +109,24 @@ enum Task {
     },
 }
 
+/// The variables that stand for a flag (`QBTIME_BACKUP_DIR` for
+/// `--backup-dir`, …): one set but empty (`export QBTIME_BACKUP_DIR=`, a CI
+/// variable from a secret that is not set) is taken as unset, as a shell
+/// script would take it, not as the flag given an empty value.
+const FLAG_VARIABLES: [&str; 3] = [
+    "QBTIME_WRANGLER_CONFIG",
+    "QBTIME_BACKUP_DIR",
+    crate::edge::stored::IDENTITY_VAR,
+];
+
 fn main() -> ExitCode {
+    for name in FLAG_VARIABLES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: no other thread runs yet; nothing reads the
+            // environment meanwhile.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
     // A file-size limit (`ulimit -f`, a full quota) must make writes fail
     // with an error we report and clean up after, not kill the process
     // mid-write. Children (wrangler, age) inherit the ignored signal.
@@ -217,18 +234,22 @@ impl Task {
     }
 }
 
-/// The databases an environment named on the command line stands for, by
-/// the names their manifests record (`None`: every environment).
-/// The databases `list --env` shows the backups of.
+/// The databases `list` shows the backups of: those the environment named
+/// on the command line stands for, or those `--database` picks in every
+/// environment (`None`: every database).
 fn resolve_env(
     project: &Project,
     word: Option<&str>,
 ) -> anyhow::Result<Option<Vec<config::environment::Environment>>> {
-    let Some(word) = word else {
+    if word.is_none() && project.database.is_none() {
         return Ok(None);
-    };
+    }
     let envs = project.environments()?;
-    Ok(Some(envs.databases(word)?.into_iter().cloned().collect()))
+    let chosen = match word {
+        Some(word) => Some(envs.databases(word)?),
+        None => envs.picked()?,
+    };
+    Ok(chosen.map(|dbs| dbs.into_iter().cloned().collect()))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

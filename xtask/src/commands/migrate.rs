@@ -38,13 +38,14 @@ pub struct MigrateArgs {
     /// Change nothing: fail (exit 1) when a migration already applied has
     /// other contents in migrations/ than when it was applied, comparing with
     /// the newest verified backup's record and the target's d1_migrations.
-    #[arg(long, conflicts_with_all = ["no_backup", "dry_run"])]
+    /// It applies nothing, so it takes none of the flags of a run that does.
+    #[arg(long, conflicts_with_all = ["no_backup", "dry_run", "yes", "confirm", "reason"])]
     pub check: bool,
     /// Skip the pre-migration backup; only together with --reason.
     #[arg(long, requires = "reason")]
     pub no_backup: bool,
     /// Why (recorded in the backup's manifest, or printed with --no-backup).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::steps::backup::parse_reason)]
     pub reason: Option<String>,
     /// Print the plan and stop.
     #[arg(long)]
@@ -92,6 +93,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         ),
     }
     crate::say!("  then         {}", cmds.migrations_apply(env));
+    confirm::check_named(env, &args.confirm)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         report(None);

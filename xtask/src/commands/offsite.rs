@@ -445,6 +445,7 @@ fn confirm_and_run(
             crate::say!("    {}. {step}\n       ({})", i + 1, step.purpose);
         }
     }
+    confirm::check_named(target.env, confirm_args)?;
     if dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(false);

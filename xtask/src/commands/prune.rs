@@ -60,12 +60,11 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .into_iter()
         .map(|(env, s)| (env, s.retention))
         .collect();
-    let only: Option<Vec<String>> = args
-        .env
-        .as_deref()
-        .map(|e| envs.databases(e))
-        .transpose()?
-        .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
+    let chosen = match args.env.as_deref() {
+        Some(e) => Some(envs.databases(e)?),
+        None => envs.picked()?,
+    };
+    let only: Option<Vec<String>> = chosen.map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let entries = backups(project, only.as_deref())?;
     let policies = policies(&envs, &rules, &entries, args);
     let Judged {

@@ -14,7 +14,7 @@ pub struct WithBackupArgs {
     /// Environment to back up first.
     pub env: String,
     /// Why (recorded in the backup's manifest).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::steps::backup::parse_reason)]
     pub reason: Option<String>,
     /// The command to run once the backup is safe.
     #[arg(last = true, required = true, value_name = "COMMAND")]

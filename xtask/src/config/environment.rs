@@ -290,6 +290,27 @@ impl Environments {
         }
     }
 
+    /// The databases `--database` picks in every environment, for a command
+    /// that acts on all of them when no environment is named (`list`,
+    /// `prune`): `None` without `--database`. One that no environment has
+    /// is refused, never ignored.
+    pub fn picked(&self) -> Result<Option<Vec<&Environment>>> {
+        let Some(pick) = &self.pick else {
+            return Ok(None);
+        };
+        let all: Vec<_> = self.list.iter().filter(|e| e.picked_by(pick)).collect();
+        if all.is_empty() {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "--database {}: no environment has a database with that binding or name; the \
+                 wrangler configuration defines: {}",
+                d1_core::names::shown(pick),
+                self.describe()
+            );
+        }
+        Ok(Some(all))
+    }
+
     /// Resolves what an operator typed to one database. An unknown name
     /// lists the known ones; an environment with several databases needs
     /// `--database` (or a qualified name), and the refusal lists them.

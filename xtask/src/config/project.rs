@@ -101,7 +101,21 @@ impl Project {
             .unwrap_or_else(|| config_dir.clone());
         let tool_root = tools_for(&root)?;
         let backup_dir = match &args.backup_dir {
-            Some(p) => cwd.join(p),
+            Some(p) => {
+                // A space at either end is a paste mistake (`"backups "`):
+                // taken as it is, it names a directory with no backups, and
+                // every command would say there are none.
+                let text = p.to_string_lossy();
+                if text.trim() != text {
+                    crate::stop!(
+                        crate::exit::Exit::CouldNotRun,
+                        "the backup directory {:?} (--backup-dir, or QBTIME_BACKUP_DIR) begins or \
+                         ends with a space; give it without. Nothing was run.",
+                        text.escape_debug().to_string()
+                    );
+                }
+                cwd.join(p)
+            }
             None => config_dir.join("backups"),
         };
         // Every command reads or writes there: a file in its place is bad

@@ -42,7 +42,8 @@ pub fn decide(env: &Environment, args: &ConfirmArgs, interactive: bool, what: &s
             Decision::Confirmed
         } else {
             Decision::Refused(format!(
-                "--confirm {given} does not name the target database {name}; nothing was done"
+                "--confirm {} does not name the target database {name}; nothing was done",
+                d1_core::names::shown(given)
             ))
         };
     }
@@ -66,6 +67,18 @@ pub fn decide(env: &Environment, args: &ConfirmArgs, interactive: bool, what: &s
             "refusing to {what} {name} without confirmation: pass --yes or --confirm {name}. \
              Nothing was done."
         ))
+    }
+}
+
+/// Refuses (exit 3) a `--confirm` that names another database than
+/// `env`'s, before anything else, a dry run included: the dry run, run to
+/// check a command line, must not pass one the real run refuses.
+pub fn check_named(env: &Environment, args: &ConfirmArgs) -> Result<()> {
+    match decide(env, args, false, "") {
+        Decision::Refused(message) if args.confirm.is_some() => {
+            crate::stop!(crate::exit::Exit::Refused, "{message}")
+        }
+        _ => Ok(()),
     }
 }
 

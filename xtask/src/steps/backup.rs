@@ -53,7 +53,7 @@ pub struct BackupArgs {
     #[arg(long = "table", value_name = "TABLE")]
     pub tables: Vec<String>,
     /// Why this backup is taken (recorded in the manifest).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_reason)]
     pub reason: Option<String>,
     /// Store it zstd-compressed (`.sql.zst`), as `compress = true` in
     /// backups.toml does for every backup of the environment.
@@ -147,6 +147,15 @@ pub enum UploadWhen {
     Always,
     /// When backups.toml names a bucket for the environment.
     Auto,
+}
+
+/// A `--reason`: some words, not only spaces (with `migrate --no-backup`
+/// the reason is all that stands for the backup not taken).
+pub fn parse_reason(text: &str) -> Result<String, String> {
+    match text.trim().is_empty() {
+        true => Err("a reason needs some words: say why".to_owned()),
+        false => Ok(text.to_owned()),
+    }
 }
 
 pub fn mode_name(mode: ExportMode) -> &'static str {
@@ -258,7 +267,8 @@ fn take(
     let schema = schema.flatten();
     let started = Utc::now();
     let names = BackupNames::new(&project.backup_dir, &env.name, started, request.format)
-        .encrypted_to(request.recipients.clone());
+        .encrypted_to(request.recipients.clone())
+        .uploaded_to(request.upload.clone());
     guard_git(sh, project, &names)?;
     fsutil::refuse_shared_dir(&project.backup_dir)?;
     // The backups there are read before anything runs: a directory this
@@ -340,7 +350,7 @@ fn take(
         &manifest_path,
         args.accept_broken_data,
     )?;
-    if request.upload {
+    if request.upload.is_some() {
         crate::steps::offsite::upload(sh, project, env, &file, holding)?;
     }
     drop(lock);
@@ -404,7 +414,8 @@ struct Request<'e> {
     env: &'e Environment,
     recipients: Vec<String>,
     format: Format,
-    upload: bool,
+    /// The bucket the backup is then copied to, with `--upload`.
+    upload: Option<String>,
 }
 
 impl<'e> Request<'e> {
@@ -421,7 +432,7 @@ impl<'e> Request<'e> {
         let settings = project.settings()?.env(&env.env_name);
         let mut recipients = settings.encryption.recipients.clone();
         for recipient in &args.encrypt_to {
-            stored::check_recipient(recipient)?;
+            stored::check_recipient(recipient).map_err(crate::exit::could_not_run)?;
             if !recipients.contains(recipient) {
                 recipients.push(recipient.clone());
             }
@@ -442,14 +453,16 @@ impl<'e> Request<'e> {
             Some(UploadWhen::Auto) => settings.offsite.is_some(),
             Some(UploadWhen::Always) => true,
         };
-        if upload && settings.offsite.is_none() {
-            crate::stop!(
+        let upload = match (upload, &settings.offsite) {
+            (false, _) => None,
+            (true, Some(offsite)) => Some(offsite.bucket.clone()),
+            (true, None) => crate::stop!(
                 crate::exit::Exit::CouldNotRun,
                 "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to \
                  backups.toml. Nothing was run.",
                 env.name
-            );
-        }
+            ),
+        };
         Ok(Request {
             env,
             recipients,
@@ -1398,11 +1411,15 @@ fn verify_new_backup(
 #[derive(Debug, Clone)]
 struct BackupNames {
     dir: PathBuf,
+    env: String,
+    at: DateTime<Utc>,
     /// `backup-<env>-YYYYMMDD-HHMM`
     stem: String,
     format: Format,
     /// The age recipients, when `format` encrypts.
     recipients: Vec<String>,
+    /// The bucket the backup is then copied to (`--upload`).
+    bucket: Option<String>,
     partial: PathBuf,
 }
 
@@ -1414,6 +1431,9 @@ impl BackupNames {
         BackupNames {
             format,
             recipients: Vec::new(),
+            bucket: None,
+            env: env.to_owned(),
+            at,
             dir: dir.to_path_buf(),
             partial: dir.join(format!(".{stem}.{pid}.{extension}.partial")),
             stem,
@@ -1422,6 +1442,21 @@ impl BackupNames {
 
     fn encrypted_to(self, recipients: Vec<String>) -> BackupNames {
         BackupNames { recipients, ..self }
+    }
+
+    fn uploaded_to(self, bucket: Option<String>) -> BackupNames {
+        BackupNames { bucket, ..self }
+    }
+
+    /// Where `--upload` puts the backup: its bucket and its object's key
+    /// (a later name, if the first is taken, goes beside it).
+    fn offsite(&self) -> Option<(&str, String)> {
+        let bucket = self.bucket.as_deref()?;
+        let file = file_name(&self.candidate(1));
+        Some((
+            bucket,
+            crate::steps::offsite::object_key(&self.env, self.at, &file),
+        ))
     }
 
     /// `backup-prod-20261123-2230.sql`, then `...-2.sql`, `...-3.sql`.
@@ -1662,7 +1697,9 @@ fn plan_json(
             "database": env.database_name,
             "location": env.location.to_string(),
             "mode": mode_name(args.mode()),
+            "tables": args.tables,
             "format": names.format.label(),
+            "upload": names.offsite().map(|(bucket, key)| format!("r2://{bucket}/{key}")),
             "file": names.candidate(1),
             "local_file": plan.local_file,
             "wrangler_commands": plan.steps.iter().map(|s| serde_json::json!({
@@ -1702,10 +1739,14 @@ impl Plan {
         if let Some(scope) = scope.filter(|s| s.works_around_virtual_tables()) {
             lines.extend(scope.virtual_tables.iter().map(Plan::virtual_table_line));
         }
+        let mut steps = Plan::wrangler_steps(env, args, cmds, scope, bootstrap, local_file);
+        if let Some((bucket, key)) = names.offsite() {
+            steps.push(cmds.r2_put(bucket, &key, &names.candidate(1)));
+        }
         Plan {
             lines,
             done: schema_read.into_iter().cloned().collect(),
-            steps: Plan::wrangler_steps(env, args, cmds, scope, bootstrap, local_file),
+            steps,
             local_file: local_file.map(Path::to_path_buf),
         }
     }
@@ -1730,13 +1771,35 @@ impl Plan {
                     .unwrap_or_default()
             ),
             format!("mode         {}", mode_name(args.mode())),
+        ];
+        if !args.tables.is_empty() {
+            lines.push(format!(
+                "tables       only {} (a partial backup)",
+                d1_core::wording::listed(
+                    &args
+                        .tables
+                        .iter()
+                        .map(|t| d1_core::names::shown(t))
+                        .collect::<Vec<_>>(),
+                    "tables"
+                )
+            ));
+        }
+        lines.extend([
             format!(
                 "file         {} (a later name if taken; written first as {})",
                 first.display(),
                 file_name(&names.partial)
             ),
             format!("manifest     {}", manifest::manifest_path(&first).display()),
-        ];
+        ]);
+        if let Some((bucket, key)) = names.offsite() {
+            lines.push(format!(
+                "upload       then r2://{bucket}/{key}, its manifest beside it and the index \
+                 r2://{bucket}/{}, each read back and compared",
+                crate::steps::offsite::index_key(&names.env)
+            ));
+        }
         if let Some(file) = local_file {
             lines.push(format!(
                 "export       read from {} (read-only, one transaction), without wrangler: \

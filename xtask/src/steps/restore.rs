@@ -202,6 +202,7 @@ fn restore(
         Some(n) => &n.target.clone(),
         None => envs.resolve(&args.to)?,
     };
+    confirm::check_named(target, &args.confirm)?;
     let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
         return Ok(None);
     };
