@@ -887,3 +887,37 @@ migrations_dir = "migrations"
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(run.all().contains(&old), "{}", run.all());
 }
+
+/// rvAX: `prune --database` (atkBH's fix, prune.rs `backups`) keeps the
+/// backups whose manifest's environment is one of the picked databases'
+/// names, never asking `Environment::recorded_as` as `list` does: a backup
+/// of DB recorded `local` (taken while local had DB alone) counts, once
+/// ANALYTICS is local's only database, as ANALYTICS's. `prune --database
+/// ANALYTICS --keep-within 0d --keep-daily 0 --yes`, asked about
+/// ANALYTICS's backups, deletes DB's only backup (the newest of the group
+/// `local` being ANALYTICS's) and exits 0; `list --database ANALYTICS`
+/// does not even show it.
+#[test]
+fn prune_of_one_database_never_deletes_the_other_ones_backup_from_before_the_split() {
+    let sb = Sandbox::new();
+    let old = a_backup_of_db_and_then_analytics_alone(&sb);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let list = sb.xtask(&["list", "--database", "ANALYTICS"]);
+    list.assert_ok();
+    assert!(!list.stdout.contains(&old), "{}", list.all());
+    let run = sb.xtask(&[
+        "prune",
+        "--database",
+        "ANALYTICS",
+        "--keep-within",
+        "0d",
+        "--keep-daily",
+        "0",
+        "--yes",
+    ]);
+    assert!(
+        sb.backups().join(&old).exists(),
+        "prune --database ANALYTICS deleted DB's only backup {old}:\n{}",
+        run.all()
+    );
+}

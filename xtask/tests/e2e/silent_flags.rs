@@ -320,3 +320,82 @@ fn a_dry_run_of_backup_upload_names_the_upload_the_real_run_makes() {
         dry.all()
     );
 }
+
+/// rvAX: `list` and `prune` without `--env` now refuse a `--database` that
+/// no environment has (exit 2); `status` without `--env` still ignores it:
+/// `status --database nosuch` prints every environment's status, as if the
+/// flag were not there, and exits 1 for prod's missing backup. The README:
+/// "A `--database` that an environment does not have is refused, never
+/// ignored". Cause: xtask/src/commands/status.rs takes every environment
+/// without `--env`, never `Environments::picked`.
+#[test]
+fn status_refuses_a_database_flag_no_environment_has() {
+    let (sb, _) = sandbox_with_a_backup();
+    let run = sb.xtask(&["status", "--database", "nosuch"]);
+    assert!(
+        run.code == Some(2) && run.stderr.contains("nosuch"),
+        "status --database nosuch shows every database as if the flag were not there (exit {:?}):\n{}",
+        run.code,
+        run.all()
+    );
+}
+
+/// rvAX: a dry run in the minute of an earlier backup plans the file and
+/// the upload of the name already taken: `backup local --upload --dry-run`
+/// right after `backup local` prints `file …/backup-local-…-HHMM.sql` and
+/// `upload then r2://BUCKET/local/YYYY/MM/backup-local-…-HHMM.sql`, the
+/// key of the backup already there (uploaded already, for all the plan
+/// says: an overwrite); the real run writes and uploads `…-HHMM-2.sql`.
+/// Cause: xtask/src/steps/backup.rs `BackupNames::offsite` and the plan's
+/// `file` take `candidate(1)`, never the first free candidate.
+#[test]
+fn a_dry_run_in_the_minute_of_a_backup_plans_the_name_the_real_run_takes() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    std::fs::write(
+        sb.path().join("backups.toml"),
+        "[local.offsite]\nbucket = \"qbtime-d1-backups\"\n",
+    )
+    .unwrap();
+    // The minute may turn between the two runs: then try again.
+    for _ in 0..3 {
+        sb.xtask(&["backup", "local"]).assert_ok();
+        let dry = sb.xtask(&["backup", "local", "--upload", "--dry-run", "--json"]);
+        dry.assert_ok();
+        let plan: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+        let file = plan["plan"]["file"].as_str().unwrap().to_owned();
+        let name = std::path::Path::new(&file)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if !sb.backup_files().contains(&name) {
+            continue;
+        }
+        let upload = plan["plan"]["upload"].as_str().unwrap_or_default();
+        assert!(
+            !upload.ends_with(&format!("/{name}")),
+            "the dry run plans the upload to {upload}, the key of the backup {name} already \
+             taken; the real run writes and uploads a later name:\n{plan:#}"
+        );
+        return;
+    }
+    panic!("no two runs in one minute");
+}
+
+/// rvAX: a backup directory ending with a tab is refused (good), but the
+/// message shows it escaped twice and calls it a space: `the backup
+/// directory "backups\\t" … begins or ends with a space`. Cause:
+/// xtask/src/config/project.rs `{:?}` of `text.escape_debug()`.
+#[test]
+fn a_backup_dir_ending_with_a_tab_is_shown_as_given() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["list", "--backup-dir", "backups\t"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        !run.stderr.contains("\\\\t"),
+        "the tab is shown escaped twice:\n{}",
+        run.stderr
+    );
+}
