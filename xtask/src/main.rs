@@ -245,10 +245,7 @@ fn resolve_env(
         return Ok(None);
     }
     let envs = project.environments()?;
-    let chosen = match word {
-        Some(word) => Some(envs.databases(word)?),
-        None => envs.picked()?,
-    };
+    let chosen = envs.chosen(word)?;
     Ok(chosen.map(|dbs| dbs.into_iter().cloned().collect()))
 }
 

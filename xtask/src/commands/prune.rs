@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::config::environment::Environments;
+use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::fsutil;
@@ -60,12 +60,9 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .into_iter()
         .map(|(env, s)| (env, s.retention))
         .collect();
-    let chosen = match args.env.as_deref() {
-        Some(e) => Some(envs.databases(e)?),
-        None => envs.picked()?,
-    };
-    let only: Option<Vec<String>> = chosen.map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
-    let entries = backups(project, only.as_deref())?;
+    let chosen = envs.chosen(args.env.as_deref())?;
+    let only = chosen.as_deref();
+    let entries = backups(project, &envs, only)?;
     let policies = policies(&envs, &rules, &entries, args);
     let Judged {
         doomed,
@@ -105,7 +102,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
     // Judged again under the lock: a backup taken, verified or damaged
     // since the plan was printed (and confirmed) would change it.
-    let now = backups(project, only.as_deref())?;
+    let now = backups(project, &envs, only)?;
     let again = judge(&self::policies(&envs, &rules, &now, args), &now);
     let names = |doomed: &[&Entry]| -> Vec<String> {
         doomed
@@ -131,9 +128,20 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     Ok(())
 }
 
+/// A backup, and the database it is judged under
+/// ([`Environments::database_of`]).
+struct Judgeable {
+    entry: Entry,
+    database: String,
+}
+
 /// The backups to judge, of the `only` databases if given. Any file in the
 /// backup directory that the inventory refuses stops the prune (exit 3).
-fn backups(project: &Project, only: Option<&[String]>) -> Result<Vec<Entry>> {
+fn backups(
+    project: &Project,
+    envs: &Environments,
+    only: Option<&[&Environment]>,
+) -> Result<Vec<Judgeable>> {
     let (entries, refused) = inventory::scan_all(&project.backup_dir)?;
     if !refused.is_empty() {
         crate::stop!(
@@ -145,7 +153,17 @@ fn backups(project: &Project, only: Option<&[String]>) -> Result<Vec<Entry>> {
     }
     Ok(entries
         .into_iter()
-        .filter(|e| only.is_none_or(|names| names.contains(&e.manifest.environment)))
+        .filter(|e| {
+            let m = &e.manifest;
+            only.is_none_or(|dbs| {
+                dbs.iter()
+                    .any(|d| d.recorded_as(&m.environment, &m.database.name))
+            })
+        })
+        .map(|entry| Judgeable {
+            database: envs.database_of(&entry.manifest.environment, &entry.manifest.database.name),
+            entry,
+        })
         .collect())
 }
 
@@ -154,19 +172,17 @@ fn backups(project: &Project, only: Option<&[String]>) -> Result<Vec<Entry>> {
 fn policies(
     envs: &Environments,
     rules: &BTreeMap<String, Policy>,
-    entries: &[Entry],
+    entries: &[Judgeable],
     args: &PruneArgs,
 ) -> BTreeMap<String, Policy> {
     let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
     for e in entries {
-        let policy = policies
-            .entry(e.manifest.environment.clone())
-            .or_insert_with(|| {
-                envs.env_name(&e.manifest.environment)
-                    .ok()
-                    .and_then(|env| rules.get(&env).cloned())
-                    .unwrap_or_default()
-            });
+        let policy = policies.entry(e.database.clone()).or_insert_with(|| {
+            envs.env_name(&e.entry.manifest.environment)
+                .ok()
+                .and_then(|env| rules.get(&env).cloned())
+                .unwrap_or_default()
+        });
         if args.keep_within.is_some() {
             policy.keep_within = args.keep_within;
         }
@@ -187,14 +203,15 @@ fn policies(
 /// by its size, so a file cut short is not kept as its day's, week's or
 /// month's backup in place of an intact one (atkAK).
 fn candidates(
-    entries: &[Entry],
+    entries: &[Judgeable],
     now: DateTime<Utc>,
     said: &mut Vec<(bool, String)>,
 ) -> Vec<(String, Candidate)> {
     let mut backups: Vec<(String, Candidate)> = entries
         .iter()
-        .map(|e| (e.manifest.environment.clone(), Candidate::of(&e.manifest)))
+        .map(|e| (e.database.clone(), Candidate::of(&e.entry.manifest)))
         .collect();
+    let entries: Vec<&Entry> = entries.iter().map(|e| &e.entry).collect();
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(entries[i].manifest.created_at));
     let mut settled: BTreeSet<String> = BTreeSet::new();
@@ -240,7 +257,7 @@ struct Judged<'a> {
 }
 
 /// Decides, and says per database its policy and each backup's verdict.
-fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judged<'a> {
+fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> Judged<'a> {
     let mut said = Vec::new();
     let now = Utc::now();
     let backups = candidates(entries, now, &mut said);
@@ -262,14 +279,15 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Entry]) -> Judge
         // The reasons start in one column, however long the names.
         let width = entries
             .iter()
-            .filter(|e| e.manifest.environment == *env)
-            .map(|e| e.manifest.file.name.chars().count())
+            .filter(|e| e.database == *env)
+            .map(|e| e.entry.manifest.file.name.chars().count())
             .max()
             .unwrap_or(0);
         for (entry, verdict) in entries.iter().zip(&verdicts) {
-            if entry.manifest.environment != *env {
+            if entry.database != *env {
                 continue;
             }
+            let entry = &entry.entry;
             let name = &entry.manifest.file.name;
             match verdict {
                 Some(reasons) if reasons.is_empty() => {

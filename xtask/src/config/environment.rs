@@ -290,6 +290,30 @@ impl Environments {
         }
     }
 
+    /// The name a backup whose manifest records environment `name` and
+    /// database `database` is judged under: the configured database it is
+    /// of ([`Environment::recorded_as`]), or, for one no longer configured,
+    /// its environment qualified by its database, so that two databases'
+    /// backups recorded under one short name (before and after a split)
+    /// are never one group.
+    pub fn database_of(&self, name: &str, database: &str) -> String {
+        match self.list.iter().find(|e| e.recorded_as(name, database)) {
+            Some(env) => env.name.clone(),
+            None => format!("{}.{database}", short_name(name)),
+        }
+    }
+
+    /// The databases a command that acts on every environment unless one is
+    /// named (`list`, `prune`, `status`) acts on: those of the environment
+    /// `word` names, else those `--database` picks ([`Environments::picked`]);
+    /// `None`: every database.
+    pub fn chosen(&self, word: Option<&str>) -> Result<Option<Vec<&Environment>>> {
+        match word {
+            Some(word) => self.databases(word).map(Some),
+            None => self.picked(),
+        }
+    }
+
     /// The databases `--database` picks in every environment, for a command
     /// that acts on all of them when no environment is named (`list`,
     /// `prune`): `None` without `--database`. One that no environment has

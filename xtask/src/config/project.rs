@@ -110,8 +110,8 @@ impl Project {
                     crate::stop!(
                         crate::exit::Exit::CouldNotRun,
                         "the backup directory {:?} (--backup-dir, or QBTIME_BACKUP_DIR) begins or \
-                         ends with a space; give it without. Nothing was run.",
-                        text.escape_debug().to_string()
+                         ends with white space; give it without. Nothing was run.",
+                        text
                     );
                 }
                 cwd.join(p)

@@ -1450,13 +1450,23 @@ impl BackupNames {
 
     /// Where `--upload` puts the backup: its bucket and its object's key
     /// (a later name, if the first is taken, goes beside it).
-    fn offsite(&self) -> Option<(&str, String)> {
+    fn offsite(&self, file: &Path) -> Option<(&str, String)> {
         let bucket = self.bucket.as_deref()?;
-        let file = file_name(&self.candidate(1));
+        let file = file_name(file);
         Some((
             bucket,
             crate::steps::offsite::object_key(&self.env, self.at, &file),
         ))
+    }
+
+    /// The name the backup would take now: the first candidate that
+    /// neither exists nor has a manifest, as [`claim_name`] takes it (a
+    /// backup of the same minute already there takes `-2`).
+    fn planned(&self) -> PathBuf {
+        (1..1000)
+            .map(|n| self.candidate(n))
+            .find(|c| !c.exists() && !manifest::manifest_path(c).exists())
+            .unwrap_or_else(|| self.candidate(1))
     }
 
     /// `backup-prod-20261123-2230.sql`, then `...-2.sql`, `...-3.sql`.
@@ -1699,8 +1709,8 @@ fn plan_json(
             "mode": mode_name(args.mode()),
             "tables": args.tables,
             "format": names.format.label(),
-            "upload": names.offsite().map(|(bucket, key)| format!("r2://{bucket}/{key}")),
-            "file": names.candidate(1),
+            "upload": names.offsite(&plan.file).map(|(bucket, key)| format!("r2://{bucket}/{key}")),
+            "file": plan.file,
             "local_file": plan.local_file,
             "wrangler_commands": plan.steps.iter().map(|s| serde_json::json!({
                 "purpose": s.purpose,
@@ -1713,6 +1723,8 @@ fn plan_json(
 
 /// The printed plan of a backup.
 struct Plan {
+    /// The backup's name as planned ([`BackupNames::planned`]).
+    file: PathBuf,
     lines: Vec<String>,
     /// Read-only commands already run to make the plan.
     done: Vec<Invocation>,
@@ -1735,15 +1747,24 @@ impl Plan {
         schema_read: Option<&Invocation>,
         local_file: Option<&Path>,
     ) -> Plan {
-        let mut lines = Plan::facts(env, args, names, local_file);
+        let file = names.planned();
+        let mut lines = Plan::facts(env, args, names, &file, local_file);
         if let Some(scope) = scope.filter(|s| s.works_around_virtual_tables()) {
             lines.extend(scope.virtual_tables.iter().map(Plan::virtual_table_line));
         }
         let mut steps = Plan::wrangler_steps(env, args, cmds, scope, bootstrap, local_file);
-        if let Some((bucket, key)) = names.offsite() {
-            steps.push(cmds.r2_put(bucket, &key, &names.candidate(1)));
+        if let Some((bucket, key)) = names.offsite(&file) {
+            // Its other steps follow the same shape: named, not listed.
+            let mut put = cmds.r2_put(bucket, &key, &file);
+            put.purpose = format!(
+                "{}, then its manifest and the index beside it, each put, downloaded again and \
+                 compared",
+                put.purpose
+            );
+            steps.push(put);
         }
         Plan {
+            file,
             lines,
             done: schema_read.into_iter().cloned().collect(),
             steps,
@@ -1756,9 +1777,9 @@ impl Plan {
         env: &Environment,
         args: &BackupArgs,
         names: &BackupNames,
+        first: &Path,
         local_file: Option<&Path>,
     ) -> Vec<String> {
-        let first = names.candidate(1);
         let mut lines = vec![
             format!(
                 "environment  {} -> {} ({} D1{})",
@@ -1791,9 +1812,9 @@ impl Plan {
                 first.display(),
                 file_name(&names.partial)
             ),
-            format!("manifest     {}", manifest::manifest_path(&first).display()),
+            format!("manifest     {}", manifest::manifest_path(first).display()),
         ]);
-        if let Some((bucket, key)) = names.offsite() {
+        if let Some((bucket, key)) = names.offsite(first) {
             lines.push(format!(
                 "upload       then r2://{bucket}/{key}, its manifest beside it and the index \
                  r2://{bucket}/{}, each read back and compared",

@@ -470,11 +470,8 @@ fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
 /// Prints every environment's state; `Ok(false)` when one is stale.
 pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let envs = project.environments()?;
-    let only: Option<Vec<String>> = args
-        .env
-        .as_deref()
-        .map(|e| envs.databases(e))
-        .transpose()?
+    let only: Option<Vec<String>> = envs
+        .chosen(args.env.as_deref())?
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let settings = project.settings()?;
     let entries = inventory::scan(&project.backup_dir)?;
