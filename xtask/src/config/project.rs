@@ -77,8 +77,13 @@ impl Project {
         if !config.is_file() {
             crate::stop!(
                 crate::exit::Exit::CouldNotRun,
-                "the wrangler configuration {} does not exist; pass --config PATH",
-                config.display()
+                "the wrangler configuration {:?} does not exist; pass --config PATH (or \
+                 QBTIME_WRANGLER_CONFIG){}",
+                config.to_string_lossy(),
+                match args.config.as_ref().map(|p| p.to_string_lossy()) {
+                    Some(p) if p.trim() != p => ", without the white space at its end",
+                    _ => "",
+                }
             );
         }
         // The configuration's directory is the one its path names, as

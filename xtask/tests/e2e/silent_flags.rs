@@ -220,6 +220,18 @@ fn a_backup_dir_variable_with_a_trailing_space_is_not_an_empty_backup_directory(
         run.code,
         run.all()
     );
+    // rvAX: the configuration's path with a space at its end was said not
+    // to exist, the space unseen.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("status")
+        .current_dir(sb.path())
+        .env("QBTIME_WRANGLER_CONFIG", "wrangler.toml ")
+        .env_remove("QBTIME_BACKUP_DIR")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("white space"), "{}", run.all());
 }
 
 /// atkBH: a QBTIME_* variable set but empty (`export QBTIME_BACKUP_DIR=`,
