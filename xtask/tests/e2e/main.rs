@@ -32,6 +32,7 @@ mod hostile_manifest_trust;
 mod hostile_messages;
 mod hostile_printing;
 mod hostile_private_files;
+mod hostile_sealed;
 mod key_rotation;
 mod legal_shapes;
 mod local_export;
