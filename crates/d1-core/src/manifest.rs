@@ -245,6 +245,7 @@ impl Manifest {
         self.check_format()?;
         self.check_names(stored_as)?;
         self.check_recipients()?;
+        self.check_sealed_as_named()?;
         // A `created_at` after now (a clock that ran fast, or this one set
         // back) is no reason to distrust the rest: every command that picks
         // the newest passes such a backup over, saying why, and prune keeps
@@ -405,6 +406,31 @@ impl Manifest {
     /// Refuses recipients that are no age recipient: they are printed as
     /// the keys a backup needs (`status`, `doctor`, `list --json`), and a
     /// planted sentence must not read as one.
+    /// `sealed` says what the file's name says: a compressed or encrypted
+    /// file (`.sql.zst`, `.sql.zst.age`) records its format and plaintext,
+    /// a plain `.sql` records none. Otherwise its plaintext would be
+    /// checked against the stored file's digest, or the other way round.
+    fn check_sealed_as_named(&self) -> Result<()> {
+        let named = crate::sealed::Format::of(std::path::Path::new(&self.file.name));
+        let recorded = self.sealed.as_ref().map(|s| s.format.as_str());
+        match (named, recorded) {
+            (crate::sealed::Format::Sql, None) => Ok(()),
+            (crate::sealed::Format::Sql, Some(_)) => {
+                bail!(
+                    "it records `sealed` for {}, a plain SQL file",
+                    self.file.name
+                )
+            }
+            (format, Some(label)) if label == format.label() => Ok(()),
+            (format, _) => bail!(
+                "{} is {} by its name, but its `sealed` does not record that format and its \
+                 plaintext",
+                self.file.name,
+                format.label()
+            ),
+        }
+    }
+
     fn check_recipients(&self) -> Result<()> {
         for r in self.sealed_to() {
             if crate::sealed::check_recipient(r).is_err() {
@@ -1057,14 +1083,34 @@ mod tests {
 
     #[test]
     fn file_name_must_be_the_backup_beside_the_manifest() {
-        for ok in [
-            "backup-prod-20261124-1200.sql",
-            "backup-prod-20261124-1200.sql.zst",
-            "backup-prod-20261124-1200.sql.zst.age",
+        for (ok, format) in [
+            ("backup-prod-20261124-1200.sql", None),
+            ("backup-prod-20261124-1200.sql.zst", Some("zstd")),
+            ("backup-prod-20261124-1200.sql.zst.age", Some("zstd+age")),
         ] {
-            sample(ok)
-                .validate("backup-prod-20261124-1200.manifest.json")
+            let mut m = sample(ok);
+            m.sealed = format.map(|format| Sealed {
+                format: format.to_owned(),
+                recipients: Vec::new(),
+                plaintext_bytes: 1,
+                plaintext_sha256: "0".repeat(64),
+            });
+            m.validate("backup-prod-20261124-1200.manifest.json")
                 .unwrap();
+            // `sealed` says what the name says, or the manifest is refused.
+            m.sealed = match format {
+                Some(_) => None,
+                None => Some(Sealed {
+                    format: "zstd".to_owned(),
+                    recipients: Vec::new(),
+                    plaintext_bytes: 1,
+                    plaintext_sha256: "0".repeat(64),
+                }),
+            };
+            let err = m
+                .validate("backup-prod-20261124-1200.manifest.json")
+                .unwrap_err();
+            assert!(format!("{err:#}").contains("sealed"), "{ok}: {err:#}");
         }
         for bad in [
             "../../victim",

@@ -114,6 +114,10 @@ impl Counter {
         self.bytes += data.len() as u64;
     }
 
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// `(sha256 hex, bytes)`.
     pub fn finish(self) -> (String, u64) {
         (hex(&self.hasher.finalize()), self.bytes)
@@ -308,21 +312,54 @@ impl Stderr {
     }
 }
 
+/// The most recipient stanzas an age header this tool reads may hold: age
+/// tries every one against the identity, a key exchange each, on every
+/// read, so a header padded with thousands (anyone can seal to the public
+/// recipients) would hold a verify or a restore for hours. A team has a
+/// handful of recipients.
+pub const MOST_STANZAS: usize = 64;
+
+/// How far into an age file its header must end: [`MOST_STANZAS`]
+/// post-quantum stanzas (about 1.6 KB each) fit several times over.
+const HEADER_LIMIT: u64 = 512 * 1024;
+
+/// The recipient stanzas of the age file at `path`, read from its header
+/// alone; an error when it does not start as an age file, its header does
+/// not end within [`HEADER_LIMIT`], or it holds more than [`MOST_STANZAS`].
+pub fn age_stanzas(path: &Path) -> Result<usize> {
+    let mut head = Vec::new();
+    crate::edge::fsutil::open_regular(path, "")?
+        .take(HEADER_LIMIT)
+        .read_to_end(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    if !text.starts_with("age-encryption.org/v1\n") {
+        bail!("{} does not start as an age file does", path.display());
+    }
+    let Some(end) = text.find("\n---") else {
+        bail!(
+            "{}'s age header does not end within its first {} KiB, as no header this tool \
+             writes does",
+            path.display(),
+            HEADER_LIMIT >> 10
+        );
+    };
+    let stanzas = text[..end].lines().filter(|l| l.starts_with("-> ")).count();
+    if stanzas > MOST_STANZAS {
+        bail!(
+            "{}'s age header holds {stanzas} recipient stanzas, more than the {MOST_STANZAS} any \
+             backup this tool takes has (each is tried against the identity on every read)",
+            path.display()
+        );
+    }
+    Ok(stanzas)
+}
+
 /// Checks that an encrypted file starts as an age file does, with one
 /// recipient stanza per recipient: the backup host cannot decrypt what it
 /// wrote, but it can see that age wrote it for the right number of keys.
 pub fn check_age_header(path: &Path, recipients: usize) -> Result<()> {
-    let mut head = Vec::new();
-    crate::edge::fsutil::open_regular(path, "")?
-        .take(64 * 1024)
-        .read_to_end(&mut head)?;
-    let text = String::from_utf8_lossy(&head);
-    let stanzas = text
-        .lines()
-        .take_while(|l| !l.starts_with("---"))
-        .filter(|l| l.starts_with("-> X25519 ") || l.starts_with("-> mlkem768x25519 "))
-        .count();
-    if !text.starts_with("age-encryption.org/v1\n") || stanzas != recipients {
+    let stanzas = age_stanzas(path)?;
+    if stanzas != recipients {
         bail!(
             "{} does not look like an age file for {recipients} recipient(s) ({stanzas} found)",
             path.display()
@@ -555,6 +592,7 @@ impl Source {
             )),
             Format::ZstdAge => {
                 let identity = identity.as_ref().context("no identity for an age file")?;
+                age_stanzas(path)?;
                 let decrypted = Decrypting::spawn(age, identity, file)?;
                 Box::new(BufReader::with_capacity(
                     BUFFER,
@@ -592,17 +630,52 @@ impl Source {
 
     /// SHA-256 and size of the plaintext.
     pub fn plaintext_digest(&self) -> Result<(String, u64)> {
+        self.plaintext_digest_up_to(u64::MAX)?
+    }
+
+    /// SHA-256 and size of the plaintext, read no further than `most` bytes
+    /// and one buffer: a plaintext longer than a manifest records is known
+    /// to differ there, however much more it would decode to (a few KB of
+    /// zstd can decode to gigabytes). The size then returned is over
+    /// `most`, the digest that of what was read. The outer error is one
+    /// before any plaintext was read (the file, the decrypting process), or
+    /// an interrupt; the inner one, the plaintext failing to decode on the
+    /// way (a file damaged or cut short, or no identity that opens it).
+    pub fn plaintext_digest_up_to(&self, most: u64) -> Result<Result<(String, u64)>> {
+        // A header no backup has is the file's fault, not the machine's.
+        if let Source::File {
+            path,
+            format: Format::ZstdAge,
+            ..
+        } = self
+            && let Err(e) = age_stanzas(path)
+        {
+            return Ok(Err(e));
+        }
         let mut reader = self.open()?;
         let mut counter = Counter::default();
         loop {
-            let buf = reader.fill_buf().map_err(|e| self.unopened(e.into()))?;
+            crate::edge::signals::check()?;
+            let buf = match reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) => return Ok(Err(self.unopened(e.into()))),
+            };
             if buf.is_empty() {
-                return Ok(counter.finish());
+                return Ok(Ok(counter.finish()));
             }
             let n = buf.len();
             counter.update(buf);
             reader.consume(n);
+            if counter.bytes() > most {
+                return Ok(Ok(counter.finish()));
+            }
         }
+    }
+
+    /// Whether a read that failed did so for want of the identity that
+    /// opens the file (told by [`Source::unopened`]), not for the file.
+    pub fn is_unopened(e: &anyhow::Error) -> bool {
+        format!("{e:#}").contains("no identity matched")
     }
 }
 
@@ -631,7 +704,21 @@ impl<R: Read> Read for Checked<R> {
                     ));
                 }
             }
-            (_, Some(counter)) => counter.update(&buf[..n]),
+            (_, Some(counter)) => {
+                counter.update(&buf[..n]);
+                // Past the size checked, it is not those bytes: said now,
+                // not after reading however much more there is.
+                if counter.bytes() > self.bytes {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the backup changed while it was read: it holds more than the {} \
+                             bytes that were checked",
+                            self.bytes
+                        ),
+                    ));
+                }
+            }
             (_, None) => {}
         }
         Ok(n)

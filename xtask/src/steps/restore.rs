@@ -1365,6 +1365,13 @@ fn resolve_source(
         crate::edge::inventory::Latest::Good,
     )?;
     let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
+    // A header no backup has (thousands of stanzas, each tried on every
+    // read) is refused before age reads it.
+    if d1_core::sealed::Format::of(&file) == d1_core::sealed::Format::ZstdAge
+        && let Err(e) = stored::age_stanzas(&file)
+    {
+        crate::stop!(crate::exit::Exit::Refused, "{e:#}; refusing to restore it.");
+    }
     dump::check_looks_like_sql(&data.head()?)
         .with_context(|| format!("{}", file.display()))
         .map_err(crate::exit::could_not_run)?;
@@ -1414,7 +1421,25 @@ fn resolve_source(
         );
     }
     if let Some(sealed) = &manifest.sealed {
-        let (sha256, bytes) = data.plaintext_digest()?;
+        let (sha256, bytes) = match data.plaintext_digest_up_to(sealed.plaintext_bytes)? {
+            Ok(digest) => digest,
+            Err(e) if stored::Source::is_unopened(&e) => return Err(e),
+            Err(_) => crate::stop!(
+                crate::exit::Exit::Refused,
+                "{} cannot be decrypted and decompressed to its end: it was written damaged or \
+                 cut short; refusing to restore it.",
+                file.display()
+            ),
+        };
+        if bytes > sealed.plaintext_bytes {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "{} decodes to more SQL than the {} bytes its manifest records (read no \
+                 further); refusing to restore it.",
+                file.display(),
+                sealed.plaintext_bytes
+            );
+        }
         if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
             crate::stop!(
                 crate::exit::Exit::Refused,

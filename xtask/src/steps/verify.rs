@@ -298,6 +298,11 @@ fn verify_at(
         }
         run.checks.push(plaintext_check(file, source, sealed)?);
         run.phase("plaintext");
+        if run.checks.iter().any(|c| c.status == Status::Fail) {
+            // SQL that is not the one written (longer, cut short, behind a
+            // header no backup has) is not read again to load it.
+            return Ok((run.finish(), None));
+        }
     }
     let head = source.head()?;
     if let Err(e) = dump::check_looks_like_sql(&head) {
@@ -626,13 +631,37 @@ fn plaintext_check(
     source: &Source,
     sealed: &d1_core::manifest::Sealed,
 ) -> Result<Check> {
-    let (sha256, bytes) = source.plaintext_digest().with_context(|| {
+    if sealed.format == d1_core::sealed::Format::ZstdAge.label()
+        && let Err(e) = crate::edge::stored::age_stanzas(file)
+    {
+        return Ok(fail("plaintext", format!("{e:#}")));
+    }
+    let cannot_read = || {
         format!(
             "cannot read the {} backup {}",
             sealed.format,
             file.display()
         )
-    })?;
+    };
+    let read = source
+        .plaintext_digest_up_to(sealed.plaintext_bytes)
+        .with_context(cannot_read)?;
+    let (sha256, bytes) = match read {
+        Ok(digest) => digest,
+        Err(e) if Source::is_unopened(&e) => return Err(e.context(cannot_read())),
+        // Its bytes are the manifest's, or the file check fails it; the
+        // SQL inside them does not decode to its end: damaged, not a
+        // verification that could not run.
+        Err(_) => {
+            return Ok(fail(
+                "plaintext",
+                format!(
+                    "{} cannot be decoded to its end: it was written damaged or cut short",
+                    sealed.format
+                ),
+            ));
+        }
+    };
     Ok(
         if sha256 == sealed.plaintext_sha256 && bytes == sealed.plaintext_bytes {
             pass(
@@ -645,11 +674,18 @@ fn plaintext_check(
         } else {
             fail(
                 "plaintext",
-                format!(
-                    "{} decodes to {bytes} bytes with sha256 {sha256}, but the manifest records \
-                     {} bytes with sha256 {}",
-                    sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
-                ),
+                match bytes > sealed.plaintext_bytes {
+                    true => format!(
+                        "{} decodes to more than the {} bytes the manifest records (read no \
+                         further)",
+                        sealed.format, sealed.plaintext_bytes
+                    ),
+                    false => format!(
+                        "{} decodes to {bytes} bytes with sha256 {sha256}, but the manifest \
+                         records {} bytes with sha256 {}",
+                        sealed.format, sealed.plaintext_bytes, sealed.plaintext_sha256
+                    ),
+                },
             )
         },
     )
