@@ -403,9 +403,6 @@ impl Manifest {
     /// Refuses a manifest of a format this version does not read: a later
     /// version's may hold fields that change what a restore must do, which
     /// this one would pass over as if they were not there.
-    /// Refuses recipients that are no age recipient: they are printed as
-    /// the keys a backup needs (`status`, `doctor`, `list --json`), and a
-    /// planted sentence must not read as one.
     /// `sealed` says what the file's name says: a compressed or encrypted
     /// file (`.sql.zst`, `.sql.zst.age`) records its format and plaintext,
     /// a plain `.sql` records none. Otherwise its plaintext would be
@@ -431,6 +428,9 @@ impl Manifest {
         }
     }
 
+    /// Refuses recipients that are no age recipient: they are printed as
+    /// the keys a backup needs (`status`, `doctor`, `list --json`), and a
+    /// planted sentence must not read as one.
     fn check_recipients(&self) -> Result<()> {
         for r in self.sealed_to() {
             if crate::sealed::check_recipient(r).is_err() {

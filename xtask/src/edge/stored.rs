@@ -323,9 +323,10 @@ pub const MOST_STANZAS: usize = 64;
 /// post-quantum stanzas (about 1.6 KB each) fit several times over.
 const HEADER_LIMIT: u64 = 512 * 1024;
 
-/// The recipient stanzas of the age file at `path`, read from its header
-/// alone; an error when it does not start as an age file, its header does
-/// not end within [`HEADER_LIMIT`], or it holds more than [`MOST_STANZAS`].
+/// How many of the age file at `path`'s stanzas are for a recipient of the
+/// kinds this tool seals to, read from its header alone; an error when it
+/// does not start as an age file, its header does not end within
+/// [`HEADER_LIMIT`], or it holds more than [`MOST_STANZAS`] stanzas.
 pub fn age_stanzas(path: &Path) -> Result<usize> {
     let mut head = Vec::new();
     crate::edge::fsutil::open_regular(path, "")?
@@ -343,15 +344,23 @@ pub fn age_stanzas(path: &Path) -> Result<usize> {
             HEADER_LIMIT >> 10
         );
     };
-    let stanzas = text[..end].lines().filter(|l| l.starts_with("-> ")).count();
-    if stanzas > MOST_STANZAS {
+    // Each stanza by its type (`X25519`, `mlkem768x25519`, or another).
+    let stanzas: Vec<&str> = { text[..end].lines() }
+        .filter_map(|l| l.strip_prefix("-> "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect();
+    if stanzas.len() > MOST_STANZAS {
         bail!(
-            "{}'s age header holds {stanzas} recipient stanzas, more than the {MOST_STANZAS} any \
-             backup this tool takes has (each is tried against the identity on every read)",
-            path.display()
+            "{}'s age header holds {} recipient stanzas, more than the {MOST_STANZAS} any backup \
+             this tool takes has (each is tried against the identity on every read)",
+            path.display(),
+            stanzas.len()
         );
     }
-    Ok(stanzas)
+    Ok(stanzas
+        .iter()
+        .filter(|t| ["X25519", "mlkem768x25519"].contains(t))
+        .count())
 }
 
 /// Checks that an encrypted file starts as an age file does, with one
