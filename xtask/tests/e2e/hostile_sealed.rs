@@ -378,3 +378,36 @@ fn a_sigterm_stops_verify_while_it_reads_a_large_sealed_plaintext() {
     );
     assert_eq!(run.code, Some(143), "{}", run.all());
 }
+
+/// A sealed backup replaced by the same SQL sealed to another key (anyone
+/// can: a recipient is public), its manifest still recording the team's
+/// recipient, and agreeing with the new file's size and sha256. verify,
+/// given the identity of exactly the recipient the manifest records, says
+/// the verification could not run because "no identity given is the key
+/// of one of them" and sends the operator hunting for another key
+/// (`Source::is_unopened` takes age's "no identity matched" for a wrong
+/// identity whatever the identity is). The identity's own recipient is
+/// one the manifest records: the file is not sealed as its manifest says,
+/// it is BAD, and recorded so.
+#[test]
+fn an_encrypted_backup_sealed_to_a_stranger_is_bad_for_the_recorded_recipients_identity() {
+    let (sb, keys, key, _recipient, name) = sealed_backup();
+    let file = sb.backups().join(&name);
+    let sql = plaintext(&key, &file);
+    let stranger_key = keys.path().join("stranger.agekey");
+    let stranger =
+        keygen_recipient(&sb.xtask(&["keygen", "--out", stranger_key.to_str().unwrap()]));
+    let sealed = seal(&stranger, &zstd::encode_all(&sql[..], 3).unwrap(), 0);
+    forge(&sb, &name, &sealed, sealed_as(&sql));
+    let identity = format!("--identity={}", key.display());
+
+    let run = sb.xtask(&["verify", &name, &identity]);
+    assert!(
+        !run.all().contains("is the key of one of them"),
+        "the identity given is the key of the recipient the manifest records:\n{}",
+        run.all()
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.all().contains("BAD"), "{}", run.all());
+    assert_eq!(outcome(&sb, &name), "bad", "{}", run.all());
+}
