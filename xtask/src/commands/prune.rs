@@ -177,6 +177,8 @@ fn policies(
 ) -> BTreeMap<String, Policy> {
     let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
     for e in entries {
+        // Every backup of a group is of one environment (`database_of`
+        // names the group after it), so the first one seen names its rules.
         let policy = policies.entry(e.database.clone()).or_insert_with(|| {
             envs.env_name(&e.entry.manifest.environment)
                 .ok()

@@ -81,6 +81,28 @@ impl Age {
         Ok(cmd)
     }
 
+    /// The recipients (public keys) of the identities in the file
+    /// `identity`; age's own error is never printed (it may quote a line of
+    /// the file).
+    pub fn recipients_of(&self, identity: &Path) -> Result<Vec<String>> {
+        let out = self
+            .command(&["recipient".as_ref(), "-i".as_ref(), identity.as_os_str()])?
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run node scripts/age.mjs recipient; is Node.js installed?")?;
+        if !out.status.success() {
+            bail!(
+                "cannot read the recipients of the age identity file {}",
+                identity.display()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("age1"))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// A new identity file's text, and its recipient.
     pub fn keygen(&self) -> Result<(String, String)> {
         let out = self
@@ -682,9 +704,25 @@ impl Source {
     }
 
     /// Whether a read that failed did so for want of the identity that
-    /// opens the file (told by [`Source::unopened`]), not for the file.
-    pub fn is_unopened(e: &anyhow::Error) -> bool {
-        format!("{e:#}").contains("no identity matched")
+    /// opens the file (told by [`Source::unopened`]), not for the file: age
+    /// found no stanza for the identity given, and that identity is not
+    /// the key of one of the `recorded` recipients. When it is, the file is
+    /// not sealed as its manifest records (resealed to someone else), which
+    /// is the file's fault.
+    pub fn is_unopened(&self, e: &anyhow::Error, recorded: &[String]) -> bool {
+        if !format!("{e:#}").contains("no identity matched") {
+            return false;
+        }
+        let Source::File {
+            identity: Some(identity),
+            age,
+            ..
+        } = self
+        else {
+            return true;
+        };
+        !age.recipients_of(identity)
+            .is_ok_and(|keys| keys.iter().any(|k| recorded.contains(k)))
     }
 }
 

@@ -1423,11 +1423,12 @@ fn resolve_source(
     if let Some(sealed) = &manifest.sealed {
         let (sha256, bytes) = match data.plaintext_digest_up_to(sealed.plaintext_bytes)? {
             Ok(digest) => digest,
-            Err(e) if stored::Source::is_unopened(&e) => return Err(e),
+            Err(e) if data.is_unopened(&e, &sealed.recipients) => return Err(e),
             Err(_) => crate::stop!(
                 crate::exit::Exit::Refused,
-                "{} cannot be decrypted and decompressed to its end: it was written damaged or \
-                 cut short; refusing to restore it.",
+                "{} cannot be decrypted and decompressed to its end with a key of the recipients \
+                 its manifest records: it was written damaged, cut short, or sealed to others; \
+                 refusing to restore it.",
                 file.display()
             ),
         };

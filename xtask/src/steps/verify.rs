@@ -648,15 +648,19 @@ fn plaintext_check(
         .with_context(cannot_read)?;
     let (sha256, bytes) = match read {
         Ok(digest) => digest,
-        Err(e) if Source::is_unopened(&e) => return Err(e.context(cannot_read())),
+        Err(e) if source.is_unopened(&e, &sealed.recipients) => {
+            return Err(e.context(cannot_read()));
+        }
         // Its bytes are the manifest's, or the file check fails it; the
-        // SQL inside them does not decode to its end: damaged, not a
-        // verification that could not run.
+        // SQL inside them does not decode to its end (damaged, or sealed to
+        // others than the recipients recorded, whose key was given): BAD,
+        // not a verification that could not run.
         Err(_) => {
             return Ok(fail(
                 "plaintext",
                 format!(
-                    "{} cannot be decoded to its end: it was written damaged or cut short",
+                    "{} cannot be decoded to its end with a key of the recipients its manifest \
+                     records: it was written damaged, cut short, or sealed to others",
                     sealed.format
                 ),
             ));
