@@ -49,6 +49,7 @@ mod rehearse;
 mod restore_local;
 mod restore_new;
 mod restore_remote;
+mod scheduled_nights;
 mod silent_flags;
 mod team_machines;
 mod time_travel_remote;
