@@ -15,18 +15,26 @@
 # at the first failure, loudly and with a non-zero exit: a backup that fails
 # verification, or an upload that does not read back whole, fails the job.
 #
-#   scripts/scheduled-backup.sh [-q] [ENV [BACKUP-ARGS...]]
-# (-q: nothing on standard output on a good day, for cron's mail)
+#   scripts/scheduled-backup.sh [-q|-v] [ENV [BACKUP-ARGS...]]
+# (-q: nothing on standard output on a good day, for cron's mail; -v: every
+# step in full)
 #
 # Remote environments need CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID.
 # QBTIME_XTASK names a built xtask binary to run instead of `cargo xtask`.
 set -euo pipefail
-# -q first: print nothing on a good day (a cron job mails whatever it prints).
-quiet=()
-if [ "${1:-}" = "-q" ]; then
-    quiet=(-q)
-    shift
-fi
+# -q first: print nothing on a good day (a cron job mails whatever it prints);
+# or -v: every step in full.
+level=()
+case "${1:-}" in
+    -q | -v)
+        level=("$1")
+        shift
+        ;;
+    -*)
+        echo "scheduled-backup.sh: unknown option $1; use -q or -v before the environment" >&2
+        exit 2
+        ;;
+esac
 env_name="${1:-prod}"
 [ "$#" -gt 0 ] && shift
 cd "$(dirname "$0")/.."
@@ -42,14 +50,18 @@ xtask() {
     else
         # cargo prints "Finished …" and "Running …" on stderr unless its own
         # -q comes before the subcommand: a quiet job passes it there too.
-        cargo ${quiet[@]+"${quiet[@]}"} xtask "$@"
+        if [ "${level[*]-}" = "-q" ]; then
+            cargo -q xtask "$@"
+        else
+            cargo xtask "$@"
+        fi
     fi
 }
 
-xtask ${quiet[@]+"${quiet[@]}"} backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} \
-    || fail "the backup, its verification or its upload failed"
+xtask ${level[@]+"${level[@]}"} backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} \
+    || fail "the backup, its verification or its upload failed (the error above says which; a backup whose upload failed is kept here: \`cargo xtask upload latest:${env_name}\` copies it once R2 answers)"
 # Retention from backups.toml; prune never deletes the newest verified backup.
-xtask ${quiet[@]+"${quiet[@]}"} prune --env "$env_name" --yes || fail "pruning old backups failed"
-xtask ${quiet[@]+"${quiet[@]}"} status --env "$env_name" \
+xtask ${level[@]+"${level[@]}"} prune --env "$env_name" --yes || fail "pruning old backups failed"
+xtask ${level[@]+"${level[@]}"} status --env "$env_name" \
     || fail "the newest verified backup is older than max_age, or bad"
-[ "${#quiet[@]}" -gt 0 ] || echo "scheduled backup of ${env_name}: done"
+[ "${level[*]-}" = "-q" ] || echo "scheduled backup of ${env_name}: done"

@@ -701,6 +701,11 @@ impl Wrangler {
                     open_files_limit()
                 ));
             }
+            let all_said = format!("{}\n{captured}", said.join("\n"));
+            if let Some(hint) = known_failure(&all_said, &invocation.purpose) {
+                message.push_str(": ");
+                message.push_str(&hint);
+            }
             // `--json` mode puts wrangler's error on stdout.
             let stdout = matches!(sink, Sink::Capture)
                 .then(|| self.redactor.line(captured.trim()).into_owned());
@@ -830,6 +835,44 @@ fn error_texts(json: &serde_json::Value) -> impl Iterator<Item = &str> {
 /// How many of wrangler's last lines a failure shows (all of them with -v,
 /// where they were shown live).
 const SHOWN_ON_FAILURE: usize = 40;
+
+/// What a failure that wrangler's words name means, and what to do, for
+/// the failures an unattended job meets: a token Cloudflare refuses, a
+/// bucket that does not exist, a database busy with another export.
+/// `purpose` is the invocation's (it names the bucket of an R2 call).
+fn known_failure(said: &str, purpose: &str) -> Option<String> {
+    if said.contains("Authentication error") || said.contains("[code: 10000]") {
+        return Some(
+            "Cloudflare refused the API token: check CLOUDFLARE_API_TOKEN (not expired or \
+             revoked, with the D1 and R2 permissions the README lists) and \
+             CLOUDFLARE_ACCOUNT_ID; `cargo xtask doctor` checks them"
+                .to_owned(),
+        );
+    }
+    if said.contains("The specified bucket does not exist") {
+        let bucket = purpose
+            .split_once("r2://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+            .filter(|b| d1_core::names::is_printable(b) && !b.is_empty());
+        return Some(match bucket {
+            Some(b) => format!(
+                "the R2 bucket {b} does not exist: create it with `npx wrangler r2 bucket \
+                 create {b}` (or fix `bucket` in backups.toml)"
+            ),
+            None => "the R2 bucket does not exist: create it with `npx wrangler r2 bucket \
+                     create BUCKET` (or fix `bucket` in backups.toml)"
+                .to_owned(),
+        });
+    }
+    if said.contains("Currently processing a long-running export") {
+        return Some(
+            "the database is busy with another export (one running now, or a failed one D1 has \
+             not let go of yet); run this again later"
+                .to_owned(),
+        );
+    }
+    None
+}
 
 /// What a failure shows of what wrangler printed on standard output
 /// (`printed`, redacted): the texts of its JSON error (`--json` puts the
@@ -1133,6 +1176,32 @@ fn process_exists(pid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_failures_an_unattended_job_meets_are_named_with_what_to_do() {
+        let token = known_failure(
+            "✘ [ERROR] A request to the Cloudflare API failed.\n  Authentication error [code: 10000]",
+            "export qbtime_db_prod",
+        )
+        .unwrap();
+        assert!(token.contains("CLOUDFLARE_API_TOKEN"), "{token}");
+        let bucket = known_failure(
+            "The specified bucket does not exist.",
+            "upload r2://qbtime-d1-backups/prod/2026/12/backup-prod-20261202-0300.sql",
+        )
+        .unwrap();
+        assert!(
+            bucket.contains("npx wrangler r2 bucket create qbtime-d1-backups"),
+            "{bucket}"
+        );
+        let busy = known_failure(
+            "D1 Export error: Currently processing a long-running export",
+            "export qbtime_db_prod",
+        )
+        .unwrap();
+        assert!(busy.contains("again later"), "{busy}");
+        assert_eq!(known_failure("no such table: x", "read"), None);
+    }
+
     use super::*;
     use crate::config::environment::Environments;
 

@@ -938,12 +938,15 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     let manifest_key = object_key(&env.name, manifest.created_at, &file_name(&manifest_path));
     let failed = |e: anyhow::Error| {
         e.context(format!(
-            "the offsite copy of {} failed; the local backup is kept and is not marked offsite",
-            file.display()
+            "the offsite copy of {} failed; the local backup is kept and is not marked offsite \
+             (copy it once R2 answers: `cargo xtask upload {} --env {}`)",
+            file.display(),
+            d1_core::wording::shell_word(&manifest.file.name),
+            env.name
         ))
     };
 
-    refuse_another_backup(target, file, [&key, &manifest_key])?;
+    refuse_another_backup(target, file, [&key, &manifest_key]).map_err(failed)?;
     target
         .put_checked(file, &key, Kept::SameBytes)
         .map_err(failed)?;

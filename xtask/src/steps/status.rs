@@ -82,6 +82,12 @@ pub struct EnvStatus {
     /// is a warning.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub restore_warnings: Vec<String>,
+    /// For an environment with an offsite bucket whose newest verified
+    /// backup has no offsite copy: none of its backups has one, or the
+    /// newest that has is older than `max_age` (a failed upload). A
+    /// warning, even with `-q`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite_behind: Option<String>,
     /// After a key rotation: the older backups kept here that only a
     /// recipient `[<env>.encryption]` no longer names opens, and those
     /// recipients. A line of the report, not a warning: a rotation under
@@ -341,6 +347,7 @@ pub fn environment_status(
         newest_unverified,
         dated_ahead,
         restore_warnings: Vec::new(),
+        offsite_behind: None,
         retired_keys: None,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
@@ -540,6 +547,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                             .map(|files| pending(&files, applied))
                     }),
                 restore_warnings: restore_warnings(project, env, &settings, &status),
+                offsite_behind: offsite_behind(env, &settings, &mine, now),
                 retired_keys: retired_keys(project, env, &settings.encryption.recipients),
                 // A drill of a backup of another database (the environment's
                 // binding was moved since) is not this database's.
@@ -588,6 +596,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         for why in &s.restore_warnings {
             crate::warn!("{}: {why}", s.environment);
         }
+        if let Some(why) = &s.offsite_behind {
+            crate::warn!("{}: {why}", s.environment);
+        }
         if let Some(file) = s.dated_ahead.first() {
             crate::warn!(
                 "{}: {} dated after this machine's clock, so `latest` passes {them} over (the \
@@ -610,6 +621,49 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// Whether `env`'s offsite copies have fallen behind: its bucket is set,
+/// its newest verified whole backup has no offsite copy, and no backup has
+/// one, or the newest that has one is older than `max_age` (a nightly
+/// upload that failed). A backup taken by hand meanwhile, not uploaded, is
+/// no fault while last night's copy is within `max_age`.
+fn offsite_behind(
+    env: &crate::config::environment::Environment,
+    settings: &crate::config::settings::EnvSettings,
+    mine: &[Entry],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let offsite = settings.offsite.as_ref()?;
+    let newest = { mine.iter() }
+        .filter(|e| e.is_verified_good() && e.is_whole() && e.manifest.created_at <= now)
+        .max_by_key(|e| e.manifest.created_at)?;
+    if newest.manifest.offsite.is_some() {
+        return None;
+    }
+    let copied = { mine.iter() }
+        .filter(|e| e.manifest.offsite.is_some())
+        .map(|e| e.manifest.created_at)
+        .max();
+    let upload = format!(
+        "copy it with `cargo xtask upload {} --env {}`",
+        d1_core::wording::shell_word(&newest.manifest.file.name),
+        env.name
+    );
+    match (copied, settings.max_age) {
+        (None, _) => Some(format!(
+            "none of its backups here has an offsite copy, though [{}.offsite] names r2://{}; \
+             its newest verified backup is {}: {upload}",
+            env.env_name, offsite.bucket, newest.manifest.file.name
+        )),
+        (Some(at), Some(max_age)) if at < max_age.before(now) => Some(format!(
+            "its newest offsite copy is of a backup taken {} ago, more than max_age ({max_age}); \
+             its newest verified backup, {}, has none: {upload}",
+            d1_core::wording::age((now - at).num_seconds()),
+            newest.manifest.file.name
+        )),
+        _ => None,
+    }
 }
 
 /// Why a restore of `status`'s newest verified backup would fail or be
