@@ -704,21 +704,23 @@ impl Source {
     }
 
     /// Whether a read that failed did so for want of the identity that
-    /// opens the file (told by [`Source::unopened`]), not for the file: age
-    /// found no stanza for the identity given, and that identity is not
-    /// the key of one of the `recorded` recipients. When it is, the file is
-    /// not sealed as its manifest records (resealed to someone else), which
-    /// is the file's fault.
-    pub fn is_unopened(&self, e: &anyhow::Error, recorded: &[String]) -> bool {
-        if !format!("{e:#}").contains("no identity matched") {
-            return false;
-        }
+    /// opens the file, not for the file: the identity given is not the key
+    /// of one of the `recorded` recipients (or cannot be read as keys at
+    /// all). When it is, and the file still does not decode to its end,
+    /// the file is at fault: damaged, cut short, or resealed to others
+    /// than its manifest records. A file that is not encrypted is always
+    /// at fault.
+    pub fn is_unopened(&self, recorded: &[String]) -> bool {
         let Source::File {
-            identity: Some(identity),
+            format: Format::ZstdAge,
+            identity,
             age,
             ..
         } = self
         else {
+            return false;
+        };
+        let Some(identity) = identity else {
             return true;
         };
         !age.recipients_of(identity)

@@ -1423,7 +1423,7 @@ fn resolve_source(
     if let Some(sealed) = &manifest.sealed {
         let (sha256, bytes) = match data.plaintext_digest_up_to(sealed.plaintext_bytes)? {
             Ok(digest) => digest,
-            Err(e) if data.is_unopened(&e, &sealed.recipients) => return Err(e),
+            Err(e) if data.is_unopened(&sealed.recipients) => return Err(e),
             Err(_) => crate::stop!(
                 crate::exit::Exit::Refused,
                 "{} cannot be decrypted and decompressed to its end with a key of the recipients \

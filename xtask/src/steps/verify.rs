@@ -648,7 +648,7 @@ fn plaintext_check(
         .with_context(cannot_read)?;
     let (sha256, bytes) = match read {
         Ok(digest) => digest,
-        Err(e) if source.is_unopened(&e, &sealed.recipients) => {
+        Err(e) if source.is_unopened(&sealed.recipients) => {
             return Err(e.context(cannot_read()));
         }
         // Its bytes are the manifest's, or the file check fails it; the
