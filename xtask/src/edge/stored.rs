@@ -673,16 +673,6 @@ impl Source {
     /// an interrupt; the inner one, the plaintext failing to decode on the
     /// way (a file damaged or cut short, or no identity that opens it).
     pub fn plaintext_digest_up_to(&self, most: u64) -> Result<Result<(String, u64)>> {
-        // A header no backup has is the file's fault, not the machine's.
-        if let Source::File {
-            path,
-            format: Format::ZstdAge,
-            ..
-        } = self
-            && let Err(e) = age_stanzas(path)
-        {
-            return Ok(Err(e));
-        }
         let mut reader = self.open()?;
         let mut counter = Counter::default();
         loop {

@@ -199,31 +199,8 @@ fn a_stale_lock_never_tells_a_bookmark_the_journal_never_recorded_as_the_undo() 
 #[test]
 fn status_calls_a_killed_time_travel_restore_stopped_while_another_run_holds_the_lock() {
     let sb = Sandbox::new();
-    let bookmark =
-        |last: &str| format!("00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e{last}");
-    std::fs::create_dir_all(sb.backups()).unwrap();
-    std::fs::write(
-        sb.backups().join("time-travel.jsonl"),
-        format!(
-            "{}\n",
-            serde_json::json!({
-                "environment": "prod",
-                "at": "2026-11-30T10:00:00Z",
-                "status": "started",
-                "restore_to": bookmark("0001"),
-                "bookmark_before": bookmark("0000"),
-            })
-        ),
-    )
-    .unwrap();
-    let line = |sb: &Sandbox| {
-        let run = sb.xtask(&["status", "--env", "prod"]);
-        run.stdout
-            .lines()
-            .find(|l| l.contains("last Time Travel restore"))
-            .unwrap_or_else(|| panic!("{}", run.all()))
-            .to_owned()
-    };
+    plant_started_time_travel(&sb);
+    let line = time_travel_line;
     // Nothing holds the lock: the restore is told stopped, with its undo.
     assert!(line(&sb).contains(&bookmark("0000")), "{}", line(&sb));
     for (pid, command) in [(std::process::id(), "backup staging"), (1, "prune")] {

@@ -29,13 +29,6 @@ fn has_table(sb: &Sandbox, name: &str) -> bool {
         .is_empty()
 }
 
-fn sql_backups(sb: &Sandbox) -> Vec<String> {
-    sb.backup_files()
-        .into_iter()
-        .filter(|n| n.ends_with(".sql"))
-        .collect()
-}
-
 /// atkBH: the README says "A `--database` that an environment does not
 /// have is refused, never ignored", and `backup`, `status`, `restore` and
 /// `prune --env local` do refuse `--database nosuch` (exit 2). `prune` and

@@ -141,23 +141,7 @@ fn a_backup_whose_line_endings_a_copy_turned_to_crlf_is_refused_saying_so() {
 #[test]
 fn status_calls_a_time_travel_restore_killed_on_another_machine_stopped() {
     let sb = Sandbox::new();
-    let bookmark =
-        |last: &str| format!("00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e{last}");
-    std::fs::create_dir_all(sb.backups()).unwrap();
-    std::fs::write(
-        sb.backups().join("time-travel.jsonl"),
-        format!(
-            "{}\n",
-            serde_json::json!({
-                "environment": "prod",
-                "at": "2026-11-30T10:00:00Z",
-                "status": "started",
-                "restore_to": bookmark("0001"),
-                "bookmark_before": bookmark("0000"),
-            })
-        ),
-    )
-    .unwrap();
+    plant_started_time_travel(&sb);
     // The container's run, as it left the lock when it was killed.
     std::fs::write(
         sb.backups().join(".lock"),
@@ -176,18 +160,11 @@ fn status_calls_a_time_travel_restore_killed_on_another_machine_stopped() {
     )
     .unwrap();
 
-    let run = sb.xtask(&["status", "--env", "prod"]);
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("last Time Travel restore"))
-        .unwrap_or_else(|| panic!("{}", run.all()))
-        .to_owned();
+    let line = time_travel_line(&sb);
     assert!(
         !line.ends_with("(started)") && line.contains(&bookmark("0000")),
         "a restore killed on another machine, whose lock nothing holds, is told still running, \
-         with no way back: {line}\n{}",
-        run.all()
+         with no way back: {line}"
     );
 }
 

@@ -562,13 +562,6 @@ fn list(sb: &Sandbox, extra: &[&str]) -> Vec<Value> {
         .clone()
 }
 
-fn sql_backups(sb: &Sandbox) -> Vec<String> {
-    sb.backup_files()
-        .into_iter()
-        .filter(|n| n.ends_with(".sql"))
-        .collect()
-}
-
 #[test]
 fn list_shows_verified_state_and_latest_never_picks_a_bad_backup() {
     let sb = seeded();

@@ -625,3 +625,46 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
 pub fn restore_replacing(sb: &Sandbox, backup: &str) -> Run {
     sb.xtask(&["restore", backup, "--to", "local", "--replace", "--yes"])
 }
+
+/// A D1 bookmark of the shape Time Travel gives, ending in `last`.
+pub fn bookmark(last: &str) -> String {
+    format!("00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e{last}")
+}
+
+/// A Time Travel journal whose one restore of prod, from
+/// `bookmark("0000")` to `bookmark("0001")`, started and never finished.
+pub fn plant_started_time_travel(sb: &Sandbox) {
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join("time-travel.jsonl"),
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "environment": "prod",
+                "at": "2026-11-30T10:00:00Z",
+                "status": "started",
+                "restore_to": bookmark("0001"),
+                "bookmark_before": bookmark("0000"),
+            })
+        ),
+    )
+    .unwrap();
+}
+
+/// `status --env prod`'s `last Time Travel restore` line.
+pub fn time_travel_line(sb: &Sandbox) -> String {
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    run.stdout
+        .lines()
+        .find(|l| l.contains("last Time Travel restore"))
+        .unwrap_or_else(|| panic!("{}", run.all()))
+        .to_owned()
+}
+
+/// The plain SQL backups in the sandbox's backup directory, by name.
+pub fn sql_backups(sb: &Sandbox) -> Vec<String> {
+    sb.backup_files()
+        .into_iter()
+        .filter(|n| n.ends_with(".sql"))
+        .collect()
+}
