@@ -145,6 +145,11 @@ fn main() -> ExitCode {
     out::init(cli.output.level(), cli.task.prints_json());
     // A dry run is asked for its plan: with -q too, the plan is printed.
     out::set_plan_asked(asks_for_a_dry_run(&matches));
+    if let Err(err) = database_flag_used(&cli) {
+        let code = Exit::of(&err).unwrap_or(Exit::CouldNotRun).code();
+        out::failure(&command, &format!("{err:#}"), code);
+        return ExitCode::from(code);
+    }
     if let Task::Completions { shell } = cli.task {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
@@ -232,6 +237,38 @@ impl Task {
             _ => false,
         }
     }
+}
+
+/// `--database` picks one database of an environment: a command that acts
+/// on none (doctor checks them all; keygen, hooks and completions touch no
+/// database), or verify and diff given only files, whose manifests say
+/// whose they are, would take it and do nothing with it. Refused, as every
+/// flag that would do nothing is (`silent_flags::*`).
+fn database_flag_used(cli: &Cli) -> anyhow::Result<()> {
+    let Some(database) = &cli.project.database else {
+        return Ok(());
+    };
+    let names_env = |word: &str| config::project::names_an_environment(word);
+    let why = match &cli.task {
+        Task::Doctor(_) => "doctor checks every environment's databases",
+        Task::Keygen(_) => "keygen makes a key, for no one database",
+        Task::Hooks(_) => "the git hooks are the checkout's, not a database's",
+        Task::Completions { .. } => "completions print a script, for no database",
+        Task::Verify(a) if !names_env(&a.backup) => {
+            "verify reads whose backup a file is from its manifest; --database picks one only \
+             with latest:ENV"
+        }
+        Task::Diff(a) if !names_env(&a.a) && !names_env(&a.b) => {
+            "diff reads whose backups files are from their manifests; --database picks one only \
+             with latest:ENV or live:ENV"
+        }
+        _ => return Ok(()),
+    };
+    crate::stop!(
+        Exit::CouldNotRun,
+        "--database {} would do nothing here: {why}. Leave it out. Nothing was run.",
+        database.escape_debug()
+    );
 }
 
 /// The databases `list` shows the backups of: those the environment named

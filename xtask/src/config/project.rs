@@ -288,6 +288,16 @@ impl Project {
     }
 }
 
+/// Whether a backup or side argument stands for an environment's database
+/// (`latest`, `latest:ENV`, `live:ENV`), so that `--database` picks which;
+/// a file or a backup's name does not.
+pub fn names_an_environment(word: &str) -> bool {
+    ["latest", "live"].iter().any(|prefix| {
+        word.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+    })
+}
+
 /// The checkout that holds `dir`: the nearest directory, from `dir`
 /// upwards, with the workspace `Cargo.toml` and `xtask/`, or with
 /// `package.json` and a wrangler configuration.
@@ -358,6 +368,21 @@ pub fn package_version(package_json: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_latest_and_live_words_stand_for_an_environment() {
+        for word in ["latest", "latest:prod", "live:local", "live"] {
+            assert!(names_an_environment(word), "{word}");
+        }
+        for word in [
+            "backup-local-20261202-1144.sql",
+            "latest.sql",
+            "lively",
+            "./latest",
+        ] {
+            assert!(!names_an_environment(word), "{word}");
+        }
+    }
 
     #[test]
     fn the_checkout_is_found_upwards_from_any_directory_inside_it() {

@@ -413,3 +413,62 @@ fn a_backup_dir_ending_with_a_tab_is_shown_as_given() {
         run.stderr
     );
 }
+
+/// `--database` is global, so every command took it; doctor, keygen,
+/// `hooks install`, and verify or diff given only files, then did nothing
+/// with it: `verify FILE --database ANALYTICS` verified FILE whatever
+/// database it was of, and `keygen --database X` wrote a key. They refuse
+/// it (exit 2) before doing anything, and verify takes it with
+/// `latest:ENV`, where it picks the backup.
+#[test]
+fn commands_that_act_on_no_one_database_refuse_the_database_flag() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sql_backups(&sb).pop().unwrap();
+    let file = sb.backups().join(file);
+    let file = file.to_str().unwrap();
+    // Outside every work tree, where keygen writes without --database.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let key = key.to_str().unwrap();
+    let hooks = || sb.git(&["config", "--get-all", "core.hooksPath"]).stdout;
+    let hooks_before = hooks();
+
+    for args in [
+        &["doctor", "--database", "DB"][..],
+        &["keygen", "--out", key, "--database", "DB"],
+        &["hooks", "install", "--database", "DB"],
+        &["verify", file, "--database", "DB"],
+        &["diff", file, file, "--database", "DB"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(
+            run.code,
+            Some(2),
+            "{args:?} took --database:\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("--database DB would do nothing here"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert!(!run.stdout.contains("GOOD"), "{args:?}:\n{}", run.all());
+    }
+    assert!(
+        !std::path::Path::new(key).exists(),
+        "keygen --database wrote a key"
+    );
+    assert_eq!(
+        hooks(),
+        hooks_before,
+        "hooks install --database changed the hooks"
+    );
+
+    sb.xtask(&["verify", "latest:local", "--database", "DB"])
+        .assert_ok();
+    sb.xtask(&["keygen", "--out", key]).assert_ok();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    assert_ne!(hooks(), hooks_before, "hooks install changed nothing");
+}
