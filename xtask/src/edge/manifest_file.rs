@@ -5,8 +5,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use d1_core::manifest::{Manifest, Verification, manifest_path};
+
+use crate::exit::Exit;
 
 /// Reading and writing a [`Manifest`] file.
 pub trait ManifestFile: Sized {
@@ -39,20 +41,32 @@ impl ManifestFile for Manifest {
         Manifest::read_as(path, &d1_core::names::file_name(path))
     }
 
+    /// A manifest that cannot be read or trusted is bad input (exit 2) for
+    /// every command, as a missing one is.
     fn read_as(path: &Path, stored_as: &str) -> Result<Manifest> {
-        let manifest = Manifest::parse(path)?;
+        let manifest = Manifest::parse(path).map_err(crate::exit::could_not_run)?;
         manifest
             .validate(stored_as)
-            .map_err(|e| untrusted(path, e))?;
+            .map_err(|e| Exit::CouldNotRun.error(untrusted(path, e)))?;
         Ok(manifest)
     }
 
     fn for_backup(file: &Path) -> Result<Manifest> {
         let path = manifest_path(file);
+        if std::fs::symlink_metadata(&path).is_err() && file.is_file() {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{} has no manifest beside it ({}): this tool did not take it, or its manifest \
+                 was moved. Give a backup with its manifest. Nothing was done.",
+                file.display(),
+                path.display()
+            );
+        }
         let manifest = Manifest::read(&path)?;
         let name = d1_core::names::file_name(file);
         if manifest.file.name != name {
-            bail!(
+            crate::stop!(
+                Exit::CouldNotRun,
                 "{} describes the backup {:?}, not {name:?}: a manifest belongs to the one file \
                  it names. Give that file, or take a new backup. Nothing was done.",
                 path.display(),

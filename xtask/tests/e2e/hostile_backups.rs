@@ -125,7 +125,7 @@ fn a_file_name_outside_the_backup_directory_is_refused_by_prune_verify_and_resto
         assert_failed_with(&run, 2, &["cannot be trusted", "file.name"]);
 
         let run = sb.xtask(&["restore", copy_arg, "--to", "local", "--replace", "--yes"]);
-        assert_failed_with(&run, 1, &["cannot be trusted", "file.name"]);
+        assert_failed_with(&run, 2, &["cannot be trusted", "file.name"]);
 
         // `latest` skips it, saying why, and still finds the real backup.
         let run = sb.xtask(&["list"]);
@@ -162,7 +162,7 @@ fn a_migration_name_with_a_path_is_refused_and_never_opened() {
         let run = sb.xtask(&["verify", arg]);
         assert_failed_with(&run, 2, &["cannot be trusted", "migration name"]);
         let run = sb.xtask(&["restore", arg, "--to", "local", "--clean", "--yes"]);
-        assert_failed_with(&run, 1, &["cannot be trusted", "migration name"]);
+        assert_failed_with(&run, 2, &["cannot be trusted", "migration name"]);
         edit_manifest(&sb, &backup, |m| {
             m["migrations"].as_array_mut().unwrap().pop();
         });
@@ -237,7 +237,7 @@ fn hostile_virtual_table_ddl_is_refused_before_anything_runs() {
         // No value of the manifest's SQL is quoted back.
         assert!(!run.all().contains("ATTACH"), "{}", run.all());
         let run = sb.xtask(&["restore", arg, "--to", "local", "--replace", "--yes"]);
-        assert_failed_with(&run, 1, &["cannot be trusted", "virtual table notes_fts"]);
+        assert_failed_with(&run, 2, &["cannot be trusted", "virtual table notes_fts"]);
         assert_eq!(decoys.hashes(), before, "{sql}");
         assert_eq!(db_state(&sb), state, "the local D1 changed: {sql}");
     }
@@ -324,7 +324,7 @@ fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
             "qbtime_db_prod",
         ],
     );
-    assert_failed_with(&run, 1, &["cannot be trusted", "backup-prod-YYYYMMDD-HHMM"]);
+    assert_failed_with(&run, 2, &["cannot be trusted", "backup-prod-YYYYMMDD-HHMM"]);
     let listed = sb.xtask(&["list"]);
     assert!(
         listed.stderr.contains("cannot be trusted"),
