@@ -43,6 +43,7 @@ mod orm_schemas;
 mod output;
 mod prune_local;
 mod readme_claims;
+mod readme_contract;
 mod real_dumps;
 mod refusals;
 mod rehearse;

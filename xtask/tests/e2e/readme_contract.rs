@@ -1,0 +1,117 @@
+//! atkBK: the README read as a contract. Each test is a claim of the README
+//! that the binary did not keep, as an operator meets it.
+
+use crate::common;
+
+use common::*;
+
+/// README "Flags that would do nothing are refused": "a `--confirm` that
+/// names another database than the target is refused (exit 3) by the dry
+/// run too, as the real run refuses it, before anything else (`restore`,
+/// `migrate`, …)". The operator ran `migrate local --confirm
+/// qbtime_db_prod` (a command line pasted from prod's runbook, or a deploy
+/// script with the wrong name) on a day with nothing pending: it printed
+/// "Nothing to do" and exited 0, dry run and real run alike, and `--json`
+/// too. The same line is refused (exit 3) on the day a migration is
+/// pending, so the check that a scheduled or scripted migrate's command
+/// line is right passes until the day it matters. It should be refused,
+/// exit 3, whatever is pending. Cause: `commands::migrate::run`
+/// (xtask/src/commands/migrate.rs) returns for an empty plan before it
+/// calls `confirm::check_named`.
+#[test]
+fn migrate_refuses_a_confirm_naming_another_database_even_with_nothing_pending() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for extra in [&[][..], &["--dry-run"], &["--json"]] {
+        let mut args = vec!["migrate", "local", "--confirm", "qbtime_db_prod"];
+        args.extend_from_slice(extra);
+        let run = sb.xtask(&args);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "`{}` with nothing pending passes a --confirm that names another database \
+             (a migration pending is refused for it):\n{}",
+            args.join(" "),
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("does not name the target database"),
+            "{}",
+            run.all()
+        );
+    }
+}
+
+/// README "Flags that would do nothing are refused": a wrong `--confirm` is
+/// refused (exit 3) "before anything else" by `migrate`, `time-travel
+/// restore` and `offsite lifecycle`/`lock`, a dry run included. The
+/// operator checks a command line with `--dry-run` on a machine without
+/// Cloudflare credentials (a laptop, a CI job's first step): each of them
+/// first starts wrangler (the database id check, the bucket's lock rules)
+/// and stops with "wrangler has no Cloudflare credentials", exit 2, and
+/// never says that the `--confirm` names another database; with
+/// credentials it is told only after those reads. It should refuse the
+/// `--confirm` first, exit 3, as `restore` does. Cause: `commands::migrate::run`,
+/// `commands::time_travel::restore` and `commands::offsite::confirm_and_run`
+/// call `confirm::check_named` only after their wrangler reads.
+#[test]
+fn a_confirm_naming_another_database_is_refused_before_wrangler_is_started() {
+    let sb = Sandbox::new();
+    let bookmark = "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683";
+    let cases: [&[&str]; 5] = [
+        &["migrate", "staging", "--confirm", "qbtime_db_prod", "--dry-run"],
+        &[
+            "time-travel",
+            "restore",
+            "staging",
+            "--bookmark",
+            bookmark,
+            "--confirm",
+            "qbtime_db_prod",
+            "--dry-run",
+        ],
+        &[
+            "offsite",
+            "lock",
+            "--env",
+            "prod",
+            "--confirm",
+            "qbtime_db_staging",
+            "--dry-run",
+        ],
+        &[
+            "offsite",
+            "lifecycle",
+            "--env",
+            "prod",
+            "--confirm",
+            "qbtime_db_staging",
+            "--dry-run",
+        ],
+        &[
+            "offsite",
+            "lifecycle",
+            "--env",
+            "prod",
+            "--confirm",
+            "qbtime_db_staging",
+        ],
+    ];
+    let mut wrong = Vec::new();
+    for args in cases {
+        let run = sb.xtask(args);
+        if run.code != Some(3) || !run.stderr.contains("does not name the target database") {
+            wrong.push(format!(
+                "`{}`: exit {:?}\n{}",
+                args.join(" "),
+                run.code,
+                run.stderr.trim()
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a --confirm naming another database is not refused before anything else:\n{}",
+        wrong.join("\n")
+    );
+}
