@@ -171,6 +171,8 @@ struct Deploy<'a> {
 pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
+    // Before anything else, a dry run included (as migrate).
+    confirm::check_named(env, &args.confirm)?;
     let checked_out = crate::edge::git::current_branch(sh, &project.config_dir);
     let branch = match &args.branch {
         Some(branch) => branch.clone(),

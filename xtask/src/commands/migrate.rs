@@ -67,6 +67,9 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             .as_deref()
             .context("name the environment to migrate")?,
     )?;
+    // Before anything else, whatever is pending: a command line the day's
+    // empty plan passes must not be one a pending migration refuses.
+    confirm::check_named(env, &args.confirm)?;
     let cmds = project.commands();
     // Before the applied migrations are read: with another database's id,
     // the plan would describe that database.

@@ -143,6 +143,8 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             confirm,
         } => {
             let env = envs.resolve(env)?;
+            // Before the bucket's rules are read, a dry run included.
+            confirm::check_named(env, confirm)?;
             let target = target(sh, project, env)?;
             lock(&target, *dry_run, confirm)
         }
@@ -152,6 +154,8 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             confirm,
         } => {
             let env = envs.resolve(env)?;
+            // Before the bucket's rules are read, a dry run included.
+            confirm::check_named(env, confirm)?;
             let target = target(sh, project, env)?;
             lifecycle(&target, *dry_run, confirm)
         }

@@ -207,6 +207,8 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     if let Some(b) = &args.bookmark {
         check_bookmark(b)?;
     }
+    // Before wrangler reads anything, a dry run included.
+    confirm::check_named(env, &args.confirm)?;
     let wrangler = project.wrangler(sh)?;
     let cmds = project.commands();
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;

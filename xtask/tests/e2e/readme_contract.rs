@@ -59,7 +59,13 @@ fn a_confirm_naming_another_database_is_refused_before_wrangler_is_started() {
     let sb = Sandbox::new();
     let bookmark = "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683";
     let cases: [&[&str]; 5] = [
-        &["migrate", "staging", "--confirm", "qbtime_db_prod", "--dry-run"],
+        &[
+            "migrate",
+            "staging",
+            "--confirm",
+            "qbtime_db_prod",
+            "--dry-run",
+        ],
         &[
             "time-travel",
             "restore",
