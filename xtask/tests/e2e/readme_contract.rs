@@ -121,3 +121,38 @@ fn a_confirm_naming_another_database_is_refused_before_wrangler_is_started() {
         wrong.join("\n")
     );
 }
+
+/// README "Local target, fast": a restore into local D1 "refuses while any
+/// other process has that file open", and "Exit codes" gives a refusal by a
+/// guard, before anything changes, exit 3 (1 is "the command ran and
+/// something failed"). The operator ran `restore … --to local --replace
+/// --yes` with `wrangler dev` still running: it said "another process has
+/// the local D1 database open …; Nothing was changed" and exited 1, the
+/// code of a restore that failed half way, so a script that tells a
+/// refusal (fix and run again) from a failure (look at the damage) reads
+/// it as the latter. It should exit 3. Cause: `edge::local_d1::ensure_unheld`
+/// (xtask/src/edge/local_d1.rs) bails with an unmarked error, which `main`
+/// maps to 1.
+#[test]
+fn a_local_restore_refused_while_another_process_holds_the_database_exits_3() {
+    let (sb, name) = sandbox_with_a_backup();
+    let db = sb.local_d1_file();
+    let mut holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$0\"; sleep 30")
+        .arg(&db)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    run.assert_refused("another process has the local D1 database open");
+    assert_eq!(
+        run.code,
+        Some(3),
+        "a restore refused before anything changed exits {:?}, not the guards' 3:\n{}",
+        run.code,
+        run.all()
+    );
+}
