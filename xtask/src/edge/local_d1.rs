@@ -125,7 +125,9 @@ pub fn holders(file: &Path) -> Option<Vec<String>> {
 pub fn ensure_unheld(file: &Path) -> Result<()> {
     match holders(file) {
         Some(h) if h.is_empty() => Ok(()),
-        Some(h) => bail!(
+        // A guard's refusal (exit 3): nothing was changed.
+        Some(h) => crate::stop!(
+            crate::exit::Exit::Refused,
             "another process has the local D1 database open ({}); stop `wrangler dev` and any \
              other wrangler command using it, then run this again. Nothing was changed.",
             h.join("; ")
