@@ -156,3 +156,40 @@ fn a_local_restore_refused_while_another_process_holds_the_database_exits_3() {
         run.all()
     );
 }
+
+/// README "Environments": "`QBTIME_WRANGLER_TIMEOUT=<seconds>` changes the
+/// limit", and "Exit codes": bad input (a malformed span, time or
+/// bookmark, a usage error) is 2, and 1 is "the command ran and something
+/// failed". The operator set `QBTIME_WRANGLER_TIMEOUT=2h` (the spans'
+/// grammar, used everywhere else) or `abc`: the command was refused,
+/// rightly, "is not a number of seconds", but with exit 1, as if a backup
+/// or restore had run and failed; a scheduled job's alert then reads as a
+/// failed backup rather than a mistyped setting. It should exit 2. Cause:
+/// `edge::wrangler::timeout_from` (xtask/src/edge/wrangler.rs) returns an
+/// unmarked error, which `main` maps to 1.
+#[test]
+fn a_malformed_wrangler_timeout_is_bad_input_exit_2() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for value in ["2h", "abc"] {
+        let run = Run::from_output(
+            sb.xtask_command(&["backup", "local", "--via-wrangler"])
+                .env("QBTIME_WRANGLER_TIMEOUT", value)
+                .output()
+                .unwrap(),
+        );
+        run.assert_refused("is not a number of seconds");
+        assert_eq!(
+            run.code,
+            Some(2),
+            "QBTIME_WRANGLER_TIMEOUT={value} is bad input, but exits {:?}:\n{}",
+            run.code,
+            run.all()
+        );
+        assert!(
+            sb.backup_files().iter().all(|f| !f.ends_with(".sql")),
+            "a backup was written: {:?}",
+            sb.backup_files()
+        );
+    }
+}
