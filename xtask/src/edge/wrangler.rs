@@ -461,11 +461,12 @@ pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
             .ok()
             .filter(|s| *s > 0)
             .map(Duration::from_secs)
-            .with_context(|| {
-                format!(
+            .ok_or_else(|| {
+                // Bad input (exit 2), as a malformed span or time is.
+                crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
                     "{TIMEOUT_VAR}={text:?} is not a number of seconds; set it to, say, 7200, or \
                      unset it for the default of two hours"
-                )
+                ))
             }),
     }
 }
