@@ -542,7 +542,9 @@ impl Source {
     pub fn for_file(path: &Path, identity: Option<&Path>, age: &Age) -> Result<Source> {
         let format = Format::of(path);
         let identity = match (format, identity) {
-            (Format::ZstdAge, None) => bail!(
+            // Input missing (exit 2), for every command as for verify.
+            (Format::ZstdAge, None) => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
                 "{} is encrypted with age: pass --identity FILE (or set {IDENTITY_VAR}) \
                  naming an identity file with the key for one of its recipients",
                 path.display()
