@@ -39,6 +39,7 @@ mod local_export;
 mod migrate_local;
 mod offsite_remote;
 mod operator_day;
+mod operator_week;
 mod orm_schemas;
 mod output;
 mod prune_local;
