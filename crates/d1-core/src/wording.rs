@@ -81,6 +81,17 @@ pub fn age(seconds: i64) -> String {
     }
 }
 
+/// As [`age`], but a day or more is given with its hours too (`1d 3h`),
+/// so that it can be compared with a span in hours: a backup 27 hours old
+/// against a `max_age` of 26h is `1d 3h`, never `1d`.
+pub fn age_to_the_hour(seconds: i64) -> String {
+    match (seconds / 86_400, seconds % 86_400 / 3600) {
+        (0, _) => age(seconds),
+        (days, 0) => format!("{days}d"),
+        (days, hours) => format!("{days}d {hours}h"),
+    }
+}
+
 /// `812 B`, `4.2 KB`, `155.0 MB`.
 /// Why a backup dated `created_at` is not taken for newer than the others
 /// at `now`, if it is dated after it: the clock that took it ran fast, or
@@ -223,5 +234,12 @@ mod tests {
         assert_eq!(size(155_000_000), "155.0 MB");
         assert_eq!(age(59), "59s");
         assert_eq!(age(3 * 86_400 + 5), "3d");
+    }
+
+    #[test]
+    fn an_age_against_a_span_in_hours_keeps_its_hours() {
+        assert_eq!(age_to_the_hour(5 * 3600), "5h");
+        assert_eq!(age_to_the_hour(27 * 3600 + 600), "1d 3h");
+        assert_eq!(age_to_the_hour(2 * 86_400 + 59), "2d");
     }
 }

@@ -94,6 +94,12 @@ pub fn changed(what: String) {
     *CHANGED.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
 }
 
+/// Puts back what [`what_changed`] returned before a step that recorded
+/// something only while it ran (a new backup's verification).
+pub fn changed_back_to(what: Option<String>) {
+    *CHANGED.lock().unwrap_or_else(|e| e.into_inner()) = what;
+}
+
 /// What [`changed`] last recorded.
 pub fn what_changed() -> Option<String> {
     CHANGED.lock().unwrap_or_else(|e| e.into_inner()).clone()

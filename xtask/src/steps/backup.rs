@@ -1367,6 +1367,15 @@ fn verify_new_backup(
         true => crate::out::Activity::start(label),
         false => crate::out::Activity::counting(label, Some(manifest.statements)),
     };
+    // Ctrl-C from here on leaves the backup written and unverified: the
+    // interrupt's message says so, not that the next run starts clean.
+    let before = crate::edge::signals::what_changed();
+    crate::edge::signals::changed(format!(
+        "{} was written, but its verification did not finish: it stays unverified and will \
+         not be chosen as `latest`; run `cargo xtask verify {}`",
+        file_name(file),
+        file.display()
+    ));
     let report =
         crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
     drop(activity);
@@ -1386,6 +1395,8 @@ fn verify_new_backup(
         d1_core::manifest::Manifest::update(manifest_path, |m| m.content = Some(digests))?;
     }
     manifest.record_verification(manifest_path, report.verification())?;
+    // Verified, its outcome recorded: nothing unfinished stays.
+    crate::edge::signals::changed_back_to(before);
     if !report.good && accept_broken_data && report.is_faithful() {
         crate::warn!(
             "{} is a faithful copy, but the data in {} already fails verification ({}); \

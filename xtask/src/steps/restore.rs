@@ -1880,7 +1880,12 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
     let _ = writeln!(out, "  mode         {}", p.mode.name());
     if p.mode == Mode::Replace && !p.existing.is_empty() {
         let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(out, "  drops        {}", names.join(", "));
+        // The first ten and how many more; `-v` names them all.
+        let drops = match crate::out::verbose() {
+            true => names.join(", "),
+            false => d1_core::wording::listed(&names, "object"),
+        };
+        let _ = writeln!(out, "  drops        {drops}");
         // Tables the backup does not have are not replaced: their rows are
         // gone afterwards (a backup from before the migration that made them).
         let lost = lost_tables(p.existing, p.survey, p.source);
@@ -1898,10 +1903,15 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
                 "  LOSES        {} and every row in {it}: the backup does not have {it} ({why}); \
                  afterwards the database has the backup's schema, and `cargo xtask migrate` \
                  lists what is pending again",
-                lost.iter()
-                    .map(|t| format!("table {}", d1_core::names::shown(t)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                {
+                    let lost: Vec<String> = { lost.iter() }
+                        .map(|t| format!("table {}", d1_core::names::shown(t)))
+                        .collect();
+                    match crate::out::verbose() {
+                        true => lost.join(", "),
+                        false => d1_core::wording::listed(&lost, "table"),
+                    }
+                },
             );
         }
     }

@@ -360,7 +360,11 @@ impl EnvStatus {
     fn render(&self) -> String {
         let backup = match &self.newest_verified {
             None => "none".to_owned(),
-            Some(n) => format!("{}, {} old", n.file, d1_core::wording::age(n.age_seconds)),
+            Some(n) => format!(
+                "{}, {} old",
+                n.file,
+                d1_core::wording::age_to_the_hour(n.age_seconds)
+            ),
         };
         let freshness = match (&self.max_age, self.stale) {
             (None, _) => "(no max_age)".to_owned(),
@@ -797,7 +801,7 @@ fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
                 "{}'s newest verified backup is {} old, older than its max_age {max} in \
                  {SETTINGS_FILE}; take one with `cargo xtask backup {}` and check the scheduled job",
                 s.environment,
-                d1_core::wording::age(n.age_seconds),
+                d1_core::wording::age_to_the_hour(n.age_seconds),
                 s.environment
             )),
             None => crate::out::error(&format!(
