@@ -582,11 +582,18 @@ impl Source {
         } else {
             recipients.join(", ")
         };
-        e.context(format!(
+        let e = e.context(format!(
             "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the key \
              of one of them: give the identity file of one of those recipients",
             path.display()
-        ))
+        ));
+        // The key given is none of the recorded recipients': the input is
+        // wrong (exit 2), for every command. One of theirs that fails is
+        // the file's fault, which the callers judge ([`Source::is_unopened`]).
+        match self.is_unopened(&recipients) {
+            true => crate::exit::could_not_run(e),
+            false => e,
+        }
     }
 
     /// Whether reading this source leaves plaintext SQL on disk. When it

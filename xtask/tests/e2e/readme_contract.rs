@@ -235,4 +235,37 @@ fn a_restore_of_an_encrypted_backup_without_an_identity_is_bad_input_as_verify_s
         restore.all()
     );
     assert_eq!(sb.backup_files(), before, "the restore wrote a backup");
+
+    // Another key, none of the recipients': verify says the input is
+    // wrong (2), and so does restore, which changes nothing.
+    let other = keys.path().join("other.agekey");
+    keygen_recipient(&sb.xtask(&["keygen", "--out", other.to_str().unwrap()]));
+    let other = other.to_str().unwrap();
+    let verify = sb.xtask(&["verify", "latest:local", "--identity", other]);
+    assert_eq!(verify.code, Some(2), "{}", verify.all());
+    let state = sb.live_row_counts();
+    let restore = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--identity",
+        other,
+    ]);
+    assert_eq!(
+        restore.code,
+        Some(2),
+        "verify calls an identity of none of the recipients bad input (2), restore exits \
+         {:?}:\n{}",
+        restore.code,
+        restore.all()
+    );
+    assert!(restore.stderr.contains(&recipient), "{}", restore.all());
+    assert_eq!(
+        sb.live_row_counts(),
+        state,
+        "the restore changed the local D1"
+    );
 }
