@@ -145,7 +145,7 @@ fn main() -> ExitCode {
     out::init(cli.output.level(), cli.task.prints_json());
     // A dry run is asked for its plan: with -q too, the plan is printed.
     out::set_plan_asked(asks_for_a_dry_run(&matches));
-    if let Err(err) = database_flag_used(&cli) {
+    if let Err(err) = database_flag_used(&cli).and_then(|()| backup_dir_flag_used(&cli, &matches)) {
         let code = Exit::of(&err).unwrap_or(Exit::CouldNotRun).code();
         out::failure(&command, &format!("{err:#}"), code);
         return ExitCode::from(code);
@@ -269,6 +269,30 @@ fn database_flag_used(cli: &Cli) -> anyhow::Result<()> {
         "--database {} would do nothing here: {why}. Leave it out. Nothing was run.",
         database.escape_debug()
     );
+}
+
+/// `--backup-dir` typed for a command that reads and writes no backup
+/// (keygen, hooks, completions) would do nothing: refused. From
+/// `QBTIME_BACKUP_DIR`, a setting for every command, it is passed over.
+fn backup_dir_flag_used(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let typed = matches!(
+        matches.value_source("backup_dir"),
+        Some(clap::parser::ValueSource::CommandLine)
+    );
+    let command = match &cli.task {
+        Task::Keygen(_) => "keygen",
+        Task::Hooks(_) => "hooks",
+        Task::Completions { .. } => "completions",
+        _ => return Ok(()),
+    };
+    if typed {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "--backup-dir would do nothing here: `cargo xtask {command}` reads and writes no \
+             backup. Leave it out. Nothing was run."
+        );
+    }
+    Ok(())
 }
 
 /// The databases `list` shows the backups of: those the environment named

@@ -550,10 +550,17 @@ impl Source {
                 path.display()
             ),
             (Format::ZstdAge, Some(id)) => {
-                check_identity_file(id)?;
+                check_identity_file(id).map_err(crate::exit::could_not_run)?;
                 Some(id.to_path_buf())
             }
-            _ => None,
+            // Not needed, but given: one that is missing or no identity is
+            // a mistake to name (a typo in the path the next encrypted
+            // backup needs), not a flag to pass over.
+            (_, Some(id)) => {
+                check_identity_file(id).map_err(crate::exit::could_not_run)?;
+                None
+            }
+            (_, None) => None,
         };
         Ok(Source::File {
             path: path.to_path_buf(),

@@ -472,3 +472,85 @@ fn commands_that_act_on_no_one_database_refuse_the_database_flag() {
     sb.xtask(&["hooks", "install"]).assert_ok();
     assert_ne!(hooks(), hooks_before, "hooks install changed nothing");
 }
+
+/// atkBK: `verify FILE --identity /no/such/key` of a plain backup said
+/// GOOD and never looked at the identity: the typo in the path that the
+/// next encrypted backup needs went unnoticed until the day it is needed.
+/// An identity given to a command whose backup does not need one is still
+/// checked: missing or no identity is bad input (exit 2), and a real one
+/// changes nothing.
+#[test]
+fn an_identity_given_for_a_plain_backup_is_checked_not_passed_over() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let keys = tempfile::tempdir().unwrap();
+    let missing = keys.path().join("typo.agekey");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        &["verify", "latest:local", "--identity", missing][..],
+        &[
+            "restore",
+            "latest:local",
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            "--identity",
+            missing,
+        ],
+    ] {
+        let before = sb.backup_files();
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("typo.agekey"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(sb.backup_files(), before, "{args:?} wrote a backup");
+    }
+    let key = keys.path().join("team.agekey");
+    keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    sb.xtask(&[
+        "verify",
+        "latest:local",
+        "--identity",
+        key.to_str().unwrap(),
+    ])
+    .assert_ok();
+}
+
+/// atkBK: `keygen --out K --backup-dir D` and `hooks install --backup-dir
+/// D` ran as without it. Typed, it is refused (exit 2) and nothing is
+/// written; `QBTIME_BACKUP_DIR`, a setting for every command, is passed
+/// over.
+#[test]
+fn commands_that_touch_no_backup_refuse_a_typed_backup_dir() {
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let key = key.to_str().unwrap();
+    let run = sb.xtask(&["keygen", "--out", key, "--backup-dir", "elsewhere"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("--backup-dir would do nothing"),
+        "{}",
+        run.all()
+    );
+    assert!(!std::path::Path::new(key).exists(), "keygen wrote a key");
+    let run = sb.xtask(&["hooks", "install", "--backup-dir", "elsewhere"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        sb.git(&["config", "--get", "core.hooksPath"])
+            .stdout
+            .is_empty(),
+        "hooks install --backup-dir installed the hooks"
+    );
+
+    let mut keygen = sb.xtask_command(&["keygen", "--out", key]);
+    keygen.env("QBTIME_BACKUP_DIR", "elsewhere");
+    let run = Run::from_output(keygen.output().unwrap());
+    run.assert_ok();
+    assert!(std::path::Path::new(key).is_file());
+}
