@@ -51,6 +51,7 @@ mod rehearse;
 mod restore_local;
 mod restore_new;
 mod restore_remote;
+mod rvaz_review;
 mod scheduled_nights;
 mod silent_flags;
 mod team_machines;
