@@ -695,7 +695,12 @@ impl Source {
             crate::edge::signals::check()?;
             let buf = match reader.fill_buf() {
                 Ok(buf) => buf,
-                Err(e) => return Ok(Err(self.unopened(e.into()))),
+                Err(e) => {
+                    // age killed by the same Ctrl-C (the terminal's whole
+                    // process group gets it): the interrupt, not the file.
+                    crate::edge::signals::check()?;
+                    return Ok(Err(self.unopened(e.into())));
+                }
             };
             if buf.is_empty() {
                 return Ok(Ok(counter.finish()));

@@ -120,6 +120,35 @@ pub struct Newest {
     /// The age recipients it is sealed to, from its manifest.
     #[serde(skip)]
     pub sealed_to: Vec<String>,
+    /// Its age as the report and the error give it: to the hour, and to
+    /// the minute in the first hour past a `max_age` (whole hours), where
+    /// the hour alone would equal it (rvAZ).
+    #[serde(skip)]
+    pub age_shown: String,
+}
+
+/// The age of a backup taken at `then`, as compared with `max_age`: to the
+/// hour ([`d1_core::wording::age_to_the_hour`]), unless that hour is still
+/// within `max_age` while the backup is past it, where the minutes say by
+/// how much (`1d 2h 10m`, max 26h; never `1d 2h`).
+fn age_shown(seconds: i64, then: DateTime<Utc>, max_age: Option<&Span>) -> String {
+    let hours = d1_core::wording::age_to_the_hour(seconds);
+    let minutes = seconds % 3600 / 60;
+    // A backup a second younger than the hours shown: within `max_age`
+    // when those hours are at most `max_age`.
+    let floored = then + chrono::Duration::seconds(seconds % 3600 + 1);
+    let now = then + chrono::Duration::seconds(seconds);
+    match max_age {
+        Some(max)
+            if seconds >= 3600
+                && minutes > 0
+                && !max.holds(then, now)
+                && max.holds(floored, now) =>
+        {
+            format!("{hours} {minutes}m")
+        }
+        _ => hours,
+    }
 }
 
 /// Why the newest verified backup's migrations say nothing of the database
@@ -319,6 +348,11 @@ pub fn environment_status(
         applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
         taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
         sealed_to: e.manifest.sealed_to().to_vec(),
+        age_shown: age_shown(
+            (now - e.manifest.created_at).num_seconds().max(0),
+            e.manifest.created_at,
+            max_age.as_ref(),
+        ),
     });
     // Of this database, under whichever name its environment had then
     // (`prod`, or `prod.<db>` once it had several), as
@@ -360,11 +394,7 @@ impl EnvStatus {
     fn render(&self) -> String {
         let backup = match &self.newest_verified {
             None => "none".to_owned(),
-            Some(n) => format!(
-                "{}, {} old",
-                n.file,
-                d1_core::wording::age_to_the_hour(n.age_seconds)
-            ),
+            Some(n) => format!("{}, {} old", n.file, n.age_shown),
         };
         let freshness = match (&self.max_age, self.stale) {
             (None, _) => "(no max_age)".to_owned(),
@@ -800,9 +830,7 @@ fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
             Some(n) => crate::out::error(&format!(
                 "{}'s newest verified backup is {} old, older than its max_age {max} in \
                  {SETTINGS_FILE}; take one with `cargo xtask backup {}` and check the scheduled job",
-                s.environment,
-                d1_core::wording::age_to_the_hour(n.age_seconds),
-                s.environment
+                s.environment, n.age_shown, s.environment
             )),
             None => crate::out::error(&format!(
                 "{} has no verified full backup, and its max_age in {SETTINGS_FILE} is \
@@ -826,6 +854,20 @@ fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_age_in_the_first_hour_past_max_age_has_its_minutes() {
+        let max = d1_core::span::parse("26h").unwrap();
+        let then = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let shown = |minutes: i64| age_shown(minutes * 60, then, Some(&max));
+        assert_eq!(shown(25 * 60 + 50), "1d 1h");
+        assert_eq!(shown(26 * 60), "1d 2h");
+        assert_eq!(shown(26 * 60 + 10), "1d 2h 10m");
+        assert_eq!(shown(27 * 60 + 10), "1d 3h");
+        assert_eq!(age_shown(26 * 3600 + 600, then, None), "1d 2h");
+    }
 
     const LOG: &str = "# Restore drills\n\n\
         | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
@@ -930,6 +972,7 @@ not json
             applied_migrations: None,
             taken_before: Vec::new(),
             sealed_to: Vec::new(),
+            age_shown: "0s".to_owned(),
         });
         s.pending_migrations = Some(Vec::new());
         let restore = |at: &str| TimeTravelRestore {
