@@ -182,3 +182,113 @@ fn status_in_the_first_hour_past_max_age_gives_an_age_past_it() {
         );
     }
 }
+
+/// `node scripts/age.mjs ARGS`, `input` on its standard input.
+fn age_mjs(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let node = repo_root().join("node_modules/.bin/node");
+    let node = if node.is_file() { node } else { "node".into() };
+    let mut child = Command::new(node)
+        .arg(repo_root().join("scripts/age.mjs"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// rvAZ: an encrypted local backup was replaced by the same SQL sealed to
+/// a stranger's key (a recipient is public), its manifest edited to agree
+/// with the new file's size and sha256 and still recording the team's
+/// recipient. `verify BACKUP --identity TEAM-KEY` calls it BAD (exit 1),
+/// as the README says. `restore BACKUP --to local --replace --yes
+/// --identity TEAM-KEY` stopped with exit 1, "the command ran and
+/// something failed", saying "no identity given (--identity, …) is the
+/// key of one of them: give the identity file of one of those recipients"
+/// — but the key given is exactly the recipient the manifest records, so
+/// the operator goes hunting for another key. The README ("Compression and
+/// encryption") says a file that the key of a recipient its manifest
+/// records does not open is BAD for verify and refused by restore (exit 3,
+/// a guard's refusal), and the message should say the file is not sealed
+/// as its manifest says. Nothing may change in the local D1.
+/// Cause: `restore::Source::read` (xtask/src/steps/restore.rs) reads the
+/// head of the dump (`data.head()?`) before it looks at the manifest's
+/// recipients, and `Source::unopened` (xtask/src/edge/stored.rs) words
+/// every "no identity matched" as a wrong key, marked only when it is one.
+#[test]
+fn a_restore_of_a_backup_resealed_to_a_stranger_is_refused_for_the_recorded_key() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'a');");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("team.agekey");
+    let stranger_key = keys.path().join("stranger.agekey");
+    let team = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    let stranger =
+        keygen_recipient(&sb.xtask(&["keygen", "--out", stranger_key.to_str().unwrap()]));
+    encrypt_backups_of(&sb, "local", &team);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .expect("an encrypted backup");
+    let file = sb.backups().join(&name);
+    // The same compressed SQL, sealed to the stranger instead.
+    let compressed = age_mjs(
+        &["decrypt", "-i", key.to_str().unwrap()],
+        &std::fs::read(&file).unwrap(),
+    );
+    let resealed = age_mjs(&["encrypt", "-r", &stranger], &compressed);
+    std::fs::write(&file, &resealed).unwrap();
+    let path = sb
+        .backups()
+        .join(name.replace(".sql.zst.age", ".manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["file"]["bytes"] = resealed.len().into();
+    m["file"]["sha256"] = sha256_hex(&resealed).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    sb.execute_sql("INSERT INTO notes VALUES (2, 'b');");
+    let before = sb.live_row_counts();
+
+    let identity = format!("--identity={}", key.display());
+    let run = sb.xtask(&[
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        &identity,
+    ]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "a file the recorded recipient's key does not open is refused by a guard:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("is the key of one of them"),
+        "the identity given is the key of the recipient the manifest records:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("sealed to others"),
+        "the error says the file is not sealed as its manifest says:\n{}",
+        run.all()
+    );
+    assert_eq!(sb.live_row_counts(), before, "the local D1 changed");
+}
