@@ -589,17 +589,22 @@ impl Source {
         } else {
             recipients.join(", ")
         };
-        let e = e.context(format!(
-            "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the key \
-             of one of them: give the identity file of one of those recipients",
-            path.display()
-        ));
         // The key given is none of the recorded recipients': the input is
         // wrong (exit 2), for every command. One of theirs that fails is
-        // the file's fault, which the callers judge ([`Source::is_unopened`]).
+        // the file's fault, which the callers judge ([`Source::is_unopened`]),
+        // and is never worded as a wrong key (rvAZ).
         match self.is_unopened(&recipients) {
-            true => crate::exit::could_not_run(e),
-            false => e,
+            true => crate::exit::could_not_run(e.context(format!(
+                "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the \
+                 key of one of them: give the identity file of one of those recipients",
+                path.display()
+            ))),
+            false => e.context(format!(
+                "{} does not open with the identity given, though it is the key of a recipient \
+                 its manifest records ({to}): the file was sealed to others than its manifest \
+                 records, or damaged",
+                path.display()
+            )),
         }
     }
 

@@ -1372,7 +1372,16 @@ fn resolve_source(
     {
         crate::stop!(crate::exit::Exit::Refused, "{e:#}; refusing to restore it.");
     }
-    dump::check_looks_like_sql(&data.head()?)
+    // One that the key of a recipient its manifest records does not open
+    // (sealed to others, or damaged) is refused, as the whole read below
+    // refuses it; a key that is none of theirs is bad input (exit 2).
+    let head = data.head().map_err(|e| match crate::exit::Exit::of(&e) {
+        None if format!("{e:#}").contains("no identity matched") => {
+            crate::exit::Exit::Refused.error(e.context("refusing to restore it"))
+        }
+        _ => e,
+    })?;
+    dump::check_looks_like_sql(&head)
         .with_context(|| format!("{}", file.display()))
         .map_err(crate::exit::could_not_run)?;
 
