@@ -58,3 +58,4 @@ mod team_machines;
 mod time_travel_remote;
 mod upgrades;
 mod verify_local;
+mod trust_sweep;
