@@ -552,15 +552,39 @@ fn load_prod(
                     manifest.mode
                 );
             }
+            // The file must be the one its manifest describes, as for
+            // verify and restore: a dump changed after its manifest was
+            // written is not the backup the rehearsal names.
+            let (sha256, bytes) = crate::edge::fsutil::sha256_file(file)?;
+            if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
+                crate::stop!(
+                    crate::exit::Exit::Refused,
+                    "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes): {}. \
+                     A rehearsal starts from a backup as it was taken; nothing was rehearsed",
+                    file.display(),
+                    crate::edge::fsutil::why_not_recorded(
+                        file,
+                        bytes,
+                        manifest.file.bytes,
+                        &manifest.file.sha256
+                    )
+                );
+            }
             let source = stored::Source::for_file(file, identity, &project.age())?;
             let options = repair::Options {
                 virtual_tables: manifest.virtual_table_ddl(),
                 ..Default::default()
             };
-            let survey = repair::survey(source.open()?, &options)?;
+            // Hashed again as it loads: a file swapped after the check
+            // above fails the load.
+            let checked = || match &manifest.sealed {
+                Some(s) => source.open_checked(&s.plaintext_sha256, s.plaintext_bytes),
+                None => source.open_checked(&manifest.file.sha256, manifest.file.bytes),
+            };
+            let survey = repair::survey(checked()?, &options)?;
             survey.ensure_repairable()?;
             let mut loader = crate::edge::local_d1::Loader::open(db)?;
-            loader.load(source.open()?, &survey, &options)?;
+            loader.load(checked()?, &survey, &options)?;
             loader.commit()?;
             Ok(())
         }

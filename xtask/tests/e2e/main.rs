@@ -56,6 +56,6 @@ mod scheduled_nights;
 mod silent_flags;
 mod team_machines;
 mod time_travel_remote;
+mod trust_sweep;
 mod upgrades;
 mod verify_local;
-mod trust_sweep;

@@ -49,7 +49,9 @@ fn an_apps_reply_never_prints_a_line_of_the_drills_own() {
     let run = Run::from_output(out);
     assert!(!run.ok, "failing app checks fail the drill:\n{}", run.all());
     assert!(
-        !run.all().lines().any(|l| l.trim_start().starts_with("[pass] app")),
+        !run.all()
+            .lines()
+            .any(|l| l.trim_start().starts_with("[pass] app")),
         "the app's reply printed a line of the drill's own:\n{}",
         run.all()
     );
