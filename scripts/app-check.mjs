@@ -7,7 +7,8 @@
 //
 // The token is read from the environment, never from the command line, so it
 // does not show in process lists. Prints one JSON object on stdout:
-// {"status": 200, "body": "..."} (the body cut at 1 MiB), or
+// {"status": 200, "body": "..."} (the body cut at 1 MiB, and read no
+// further), or
 // {"error": "..."} when no response came (exit 0 either way: the xtask
 // decides what passes).
 const [method, url] = process.argv.slice(2);
@@ -19,7 +20,22 @@ try {
 		redirect: "manual",
 		signal: AbortSignal.timeout(60_000),
 	});
-	const body = (await response.text()).slice(0, 1 << 20);
+	// Read no further than the MiB kept: an app whose body does not end
+	// would otherwise grow this process until the timeout (GBs).
+	const limit = 1 << 20;
+	const chunks = [];
+	let kept = 0;
+	if (response.body) {
+		const reader = response.body.getReader();
+		while (kept < limit) {
+			const { done, value } = await reader.read();
+			if (done) break;
+			chunks.push(value.subarray(0, limit - kept));
+			kept += Math.min(value.length, limit - kept);
+		}
+		await reader.cancel().catch(() => {});
+	}
+	const body = new TextDecoder().decode(Buffer.concat(chunks));
 	process.stdout.write(JSON.stringify({ status: response.status, body }));
 } catch (e) {
 	const cause = e?.cause?.code ?? e?.cause?.message;
