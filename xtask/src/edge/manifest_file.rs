@@ -77,6 +77,16 @@ impl ManifestFile for Manifest {
     }
 
     fn parse(path: &Path) -> Result<Manifest> {
+        // A manifest is a file of its own beside its backup, as the backup
+        // is (`inventory` passes over a backup that is a link): one that
+        // is a symbolic link is refused, never read where it leads.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            anyhow::bail!(
+                "the manifest {} is a symbolic link; a manifest is a file of its own beside its \
+                 backup. Move it aside (or put the file it leads to in its place).",
+                path.display()
+            );
+        }
         let text = crate::edge::fsutil::read_text(path, "manifest")?;
         // Opened and saved again on Windows (PowerShell's `Set-Content
         // -Encoding UTF8`): a byte order mark, and nothing else, changed.
