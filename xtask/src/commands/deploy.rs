@@ -196,7 +196,6 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let plan = deploy.pending_migrations()?;
     deploy.refuse_siblings_pending(&envs)?;
     let planned = deploy.print_plan(&plan);
-    confirm::check_named(deploy.env, &args.confirm)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());

@@ -96,7 +96,6 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         ),
     }
     crate::say!("  then         {}", cmds.migrations_apply(env));
-    confirm::check_named(env, &args.confirm)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         report(None);

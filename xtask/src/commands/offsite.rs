@@ -433,7 +433,9 @@ fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, cla
 }
 
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation
-/// and runs them. `Ok(false)` for a dry run.
+/// and runs them. `Ok(false)` for a dry run. A `--confirm` naming another
+/// database was refused before the bucket's rules were read
+/// ([`confirm::check_named`], in [`run`]).
 fn confirm_and_run(
     target: &Target<'_>,
     steps: &[&Invocation],
@@ -449,7 +451,6 @@ fn confirm_and_run(
             crate::say!("    {}. {step}\n       ({})", i + 1, step.purpose);
         }
     }
-    confirm::check_named(target.env, confirm_args)?;
     if dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(false);

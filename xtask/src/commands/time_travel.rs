@@ -213,7 +213,6 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let cmds = project.commands();
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
     plan.print(project);
-    confirm::check_named(env, &args.confirm)?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());
