@@ -65,6 +65,13 @@ pub fn breaks_text(c: char) -> bool {
         )
 }
 
+/// Free text from elsewhere (an app's reply, a `--reason`) on one line:
+/// each character that [`breaks_text`] becomes a space, so the text
+/// cannot print a line of its own.
+pub fn on_one_line(text: &str) -> String {
+    text.replace(breaks_text, " ")
+}
+
 /// Whether free text holds no character that [`breaks_text`].
 pub fn is_printable_text(text: &str) -> bool {
     !text.chars().any(breaks_text)
@@ -158,6 +165,15 @@ pub fn file_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_text_is_put_on_one_line() {
+        assert_eq!(
+            on_one_line("denied\n  [pass] app\u{202e}ok"),
+            "denied   [pass] app ok"
+        );
+        assert_eq!(on_one_line("👩‍💻 ❤️"), "👩‍💻 ❤️");
+    }
 
     #[test]
     fn a_name_is_found_as_sqlite_finds_it_its_own_spelling_first() {

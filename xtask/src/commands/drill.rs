@@ -637,12 +637,10 @@ fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, 
         json.as_ref()
             .and_then(|j| j.get(key))
             .and_then(|v| v.as_str())
-            // The app's words, on the drill's one line: a line break or a
-            // control character in them would print a line of the drill's
-            // own (`  [pass] app …`).
+            // The app's words, on the drill's one line: a line break in
+            // them would print a line of the drill's own (`  [pass] app …`).
             .map(|s| {
-                crate::redact::text(s)
-                    .replace(d1_core::names::breaks_text, " ")
+                d1_core::names::on_one_line(&crate::redact::text(s))
                     .chars()
                     .take(200)
                     .collect::<String>()

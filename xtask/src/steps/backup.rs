@@ -1186,7 +1186,7 @@ fn new_manifest(
         reason: args
             .reason
             .as_ref()
-            .map(|r| crate::redact::text(&r.replace(d1_core::names::breaks_text, " "))),
+            .map(|r| crate::redact::text(&d1_core::names::on_one_line(r))),
         verification: None,
         offsite: None,
         content: None,
