@@ -577,7 +577,7 @@ impl Source {
         let Source::File { path, .. } = self else {
             return e;
         };
-        if !format!("{e:#}").contains("no identity matched") {
+        if !no_identity_matched(&e) {
             return e;
         }
         use crate::edge::manifest_file::ManifestFile as _;
@@ -742,6 +742,12 @@ impl Source {
         !age.recipients_of(identity)
             .is_ok_and(|keys| keys.iter().any(|k| recorded.contains(k)))
     }
+}
+
+/// Whether `e` is age's refusal to open a file with the identity given
+/// ("no identity matched"), as opposed to a file that fails to decode.
+pub fn no_identity_matched(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains("no identity matched")
 }
 
 /// A reader that hashes what it reads and fails at its end on a mismatch.

@@ -1376,7 +1376,7 @@ fn resolve_source(
     // (sealed to others, or damaged) is refused, as the whole read below
     // refuses it; a key that is none of theirs is bad input (exit 2).
     let head = data.head().map_err(|e| match crate::exit::Exit::of(&e) {
-        None if format!("{e:#}").contains("no identity matched") => {
+        None if stored::no_identity_matched(&e) => {
             crate::exit::Exit::Refused.error(e.context("refusing to restore it"))
         }
         _ => e,
