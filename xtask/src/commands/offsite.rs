@@ -235,7 +235,7 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
         // The file without its manifest is no backup to list, prune or
         // `latest`: the manifest is fetched beside it, and must describe
         // the file that is here, as a download's must describe what was
-        // downloaded (rvAJ).
+        // downloaded.
         let (sha256, bytes) = fsutil::sha256_file(&dest)?;
         if manifest.file.sha256 != sha256 || manifest.file.bytes != bytes {
             crate::stop!(

@@ -203,7 +203,7 @@ fn policies(
 /// are still those that were verified, and a damaged or replaced newer file
 /// cannot let the last intact one be deleted. Every older one is checked
 /// by its size, so a file cut short is not kept as its day's, week's or
-/// month's backup in place of an intact one (atkAK).
+/// month's backup in place of an intact one.
 fn candidates(
     entries: &[Judgeable],
     now: DateTime<Utc>,

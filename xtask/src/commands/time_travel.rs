@@ -455,7 +455,7 @@ impl<'a> RestorePlan<'a> {
                     .any(|c| c.is::<crate::edge::signals::Interrupted>()) =>
             {
                 // wrangler was stopped with its request sent: D1 may have
-                // made the restore (atkAM). Not "failed": unknown.
+                // made the restore. Not "failed": unknown.
                 let why = format!(
                     "interrupted while wrangler waited for D1's answer: D1 applies a restore \
                      whole or not at all, and may have made this one. `cargo xtask time-travel \

@@ -121,7 +121,7 @@ impl ManifestFile for Manifest {
     fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()> {
         // A verdict reached while an interrupt came is not one to keep: a
         // Ctrl-C at a terminal kills age too, and the read it cut short
-        // reads as a damaged file (rvAZ).
+        // reads as a damaged file.
         crate::edge::signals::check()?;
         self.verification = Some(outcome.clone());
         Manifest::update(path, |m| m.verification = Some(outcome))?;

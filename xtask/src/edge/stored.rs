@@ -592,7 +592,7 @@ impl Source {
         // The key given is none of the recorded recipients': the input is
         // wrong (exit 2), for every command. One of theirs that fails is
         // the file's fault, which the callers judge ([`Source::is_unopened`]),
-        // and is never worded as a wrong key (rvAZ).
+        // and is never worded as a wrong key.
         match self.is_unopened(&recipients) {
             true => crate::exit::could_not_run(e.context(format!(
                 "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the \

@@ -662,7 +662,7 @@ impl Wrangler {
         // A signal that came while wrangler ran stopped it, and the command
         // stops here; one that came as it finished its work leaves that
         // work done, and said so (a Time Travel restore D1 made is no
-        // failure, atkAM): the command stops at its next step.
+        // failure): the command stops at its next step.
         if !status.success() {
             crate::edge::signals::check()?;
         }

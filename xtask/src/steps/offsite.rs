@@ -70,7 +70,7 @@ pub fn policy_days(policy: &Policy) -> i64 {
 /// months without one, and the newest verified copy is kept whatever its
 /// age. A copy the rule will delete later is not told: whether the policy
 /// keeps it then depends on the backups still to come (a daily schedule
-/// under its own span is the case the rule fits, rvAJ).
+/// under its own span is the case the rule fits).
 pub fn kept_but_expiring(
     entries: &[IndexEntry],
     policy: &Policy,

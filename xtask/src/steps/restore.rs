@@ -679,7 +679,7 @@ fn survey_dump(
     // A clean restore without a manifest has no record of virtual tables;
     // the migrations make them, and an external-content FTS5 index, whose
     // rows the dump fills with its triggers held off, is rebuilt from them
-    // (atkAF: a hand `--no-schema` export, searches found nothing).
+    // (else, after a hand `--no-schema` export, searches find nothing).
     let virtual_tables = match (mode, &source.manifest) {
         (Mode::Clean, None) => known_tables
             .iter()

@@ -77,7 +77,7 @@ pub struct EnvStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrations_unknown: Option<String>,
     /// Why a restore of the newest verified backup would fail or be
-    /// refused on this checkout though the backup is good (atkAL): an
+    /// refused on this checkout though the backup is good: an
     /// applied migration edited since, a recipient no longer named. Each
     /// is a warning.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -122,7 +122,7 @@ pub struct Newest {
     pub sealed_to: Vec<String>,
     /// Its age as the report and the error give it: to the hour, and to
     /// the minute in the first hour past a `max_age` (whole hours), where
-    /// the hour alone would equal it (rvAZ).
+    /// the hour alone would equal it.
     #[serde(skip)]
     pub age_shown: String,
 }
@@ -718,7 +718,7 @@ fn restore_warnings(
     let mut warnings = Vec::new();
     // Only a rotation is told: recipients named, none of them the
     // backup's. With none named, the backup was sealed with --encrypt-to
-    // (or encryption was turned off), which says nothing of its key (rvAJ).
+    // (or encryption was turned off), which says nothing of its key.
     let named = &settings.encryption.recipients;
     if !named.is_empty()
         && !newest.sealed_to.is_empty()

@@ -403,7 +403,7 @@ fn verify_at(
     // A backup of chosen tables too: a restore leaves only its tables
     // (into an empty database, or `--replace`, which drops the rest), with
     // D1's foreign keys enforced, so a reference to a table it does not
-    // hold fails every restore (atkAJ).
+    // hold fails every restore.
     let foreign_keys = foreign_key_check(db.db.db(), shape.partial)?;
     run.phase("foreign keys");
     let rows = row_check(
