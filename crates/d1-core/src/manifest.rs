@@ -629,6 +629,17 @@ impl Manifest {
             .is_some_and(|s| s.format.contains("age"))
     }
 
+    /// The SQL the backup holds, as recorded: its sha256 and size in
+    /// bytes. For a compressed or encrypted file, the plaintext's; for a
+    /// plain `.sql`, the file's own. A read that loads the backup is
+    /// checked against these.
+    pub fn sql_digest(&self) -> (&str, u64) {
+        match &self.sealed {
+            Some(s) => (&s.plaintext_sha256, s.plaintext_bytes),
+            None => (&self.file.sha256, self.file.bytes),
+        }
+    }
+
     /// The age recipients the file is sealed to (public keys); none when
     /// it is not sealed, or its manifest records none.
     pub fn sealed_to(&self) -> &[String] {
@@ -847,6 +858,20 @@ mod tests {
             "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
         );
         serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn the_sql_a_backup_holds_is_the_plaintext_of_a_sealed_file() {
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        assert_eq!(m.sql_digest(), ("x", 1));
+        m.file.name = "backup-prod-20261124-1200.sql.zst".to_owned();
+        m.sealed = Some(Sealed {
+            format: "zstd".to_owned(),
+            recipients: Vec::new(),
+            plaintext_bytes: 7,
+            plaintext_sha256: "0".repeat(64),
+        });
+        assert_eq!(m.sql_digest(), ("0".repeat(64).as_str(), 7));
     }
 
     fn with_virtual(name: &str, sql: &str) -> Manifest {

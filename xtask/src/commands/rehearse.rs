@@ -577,14 +577,15 @@ fn load_prod(
             };
             // Hashed again as it loads: a file swapped after the check
             // above fails the load.
-            let checked = || match &manifest.sealed {
-                Some(s) => source.open_checked(&s.plaintext_sha256, s.plaintext_bytes),
-                None => source.open_checked(&manifest.file.sha256, manifest.file.bytes),
-            };
-            let survey = repair::survey(checked()?, &options)?;
+            let (sql_sha256, sql_bytes) = manifest.sql_digest();
+            let survey = repair::survey(source.open_checked(sql_sha256, sql_bytes)?, &options)?;
             survey.ensure_repairable()?;
             let mut loader = crate::edge::local_d1::Loader::open(db)?;
-            loader.load(checked()?, &survey, &options)?;
+            loader.load(
+                source.open_checked(sql_sha256, sql_bytes)?,
+                &survey,
+                &options,
+            )?;
             loader.commit()?;
             Ok(())
         }

@@ -1182,12 +1182,10 @@ impl Source {
     /// the plan and the load never reaches the target.
     fn open_for_load(&self) -> Result<Box<dyn std::io::BufRead + Send>> {
         match &self.manifest {
-            Some(m) => match &m.sealed {
-                Some(sealed) => self
-                    .data
-                    .open_checked(&sealed.plaintext_sha256, sealed.plaintext_bytes),
-                None => self.data.open_checked(&m.file.sha256, m.file.bytes),
-            },
+            Some(m) => {
+                let (sha256, bytes) = m.sql_digest();
+                self.data.open_checked(sha256, bytes)
+            }
             None => match &self.pinned {
                 Some((sha256, bytes)) => self.data.open_checked(sha256, *bytes),
                 None => self.data.open(),

@@ -927,10 +927,10 @@ fn load(
         .iter()
         .any(|c| matches!(c.name, "file" | "plaintext") && c.status == Status::Fail);
     let load_reader = match manifest.filter(|_| file_checked) {
-        Some(m) => match &m.sealed {
-            Some(s) => source.open_checked(&s.plaintext_sha256, s.plaintext_bytes)?,
-            None => source.open_checked(&m.file.sha256, m.file.bytes)?,
-        },
+        Some(m) => {
+            let (sha256, bytes) = m.sql_digest();
+            source.open_checked(sha256, bytes)?
+        }
         None => source.open()?,
     };
     // A data-only backup loads into its migrations' schema, whose triggers
