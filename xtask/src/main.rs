@@ -145,7 +145,7 @@ fn main() -> ExitCode {
     out::init(cli.output.level(), cli.task.prints_json());
     // A dry run is asked for its plan: with -q too, the plan is printed.
     out::set_plan_asked(asks_for_a_dry_run(&matches));
-    if let Err(err) = database_flag_used(&cli).and_then(|()| backup_dir_flag_used(&cli, &matches)) {
+    if let Err(err) = refuse_flags_that_do_nothing(&cli, &matches) {
         let code = Exit::of(&err).unwrap_or(Exit::CouldNotRun).code();
         out::failure(&command, &format!("{err:#}"), code);
         return ExitCode::from(code);
@@ -239,6 +239,13 @@ impl Task {
     }
 }
 
+/// Global flags given to a command they would do nothing for are refused
+/// (exit 2) before it runs.
+fn refuse_flags_that_do_nothing(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    database_flag_used(cli)?;
+    backup_dir_flag_used(cli, matches)
+}
+
 /// `--database` picks one database of an environment: a command that acts
 /// on none (doctor checks them all; keygen, hooks and completions touch no
 /// database), or verify and diff given only files, whose manifests say
@@ -248,7 +255,7 @@ fn database_flag_used(cli: &Cli) -> anyhow::Result<()> {
     let Some(database) = &cli.project.database else {
         return Ok(());
     };
-    let names_env = |word: &str| config::project::names_an_environment(word);
+    use config::project::names_an_environment as names_env;
     let why = match &cli.task {
         Task::Doctor(_) => "doctor checks every environment's databases",
         Task::Keygen(_) => "keygen makes a key, for no one database",
@@ -275,17 +282,13 @@ fn database_flag_used(cli: &Cli) -> anyhow::Result<()> {
 /// (keygen, hooks, completions) would do nothing: refused. From
 /// `QBTIME_BACKUP_DIR`, a setting for every command, it is passed over.
 fn backup_dir_flag_used(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
-    let typed = matches!(
-        matches.value_source("backup_dir"),
-        Some(clap::parser::ValueSource::CommandLine)
-    );
     let command = match &cli.task {
         Task::Keygen(_) => "keygen",
         Task::Hooks(_) => "hooks",
         Task::Completions { .. } => "completions",
         _ => return Ok(()),
     };
-    if typed {
+    if matches.value_source("backup_dir") == Some(clap::parser::ValueSource::CommandLine) {
         crate::stop!(
             Exit::CouldNotRun,
             "--backup-dir would do nothing here: `cargo xtask {command}` reads and writes no \
