@@ -226,7 +226,6 @@ impl Project {
         .with_timeout(timeout))
     }
 
-    /// The installed wrangler's version, from its package.json.
     /// The file a command's backup argument names, the same for every command:
     /// `latest` (the environment `env`, when the command has one) or
     /// `latest:ENV`; a bare file name, as `list` prints it, looked up in the
