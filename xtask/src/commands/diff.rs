@@ -139,20 +139,16 @@ fn check_tables(tables: &[String]) -> Result<()> {
 
 /// A side as the operator named it: `live:ENV`, or a backup.
 fn resolve_side<'e>(project: &Project, envs: &'e Environments, word: &str) -> Result<Side<'e>> {
-    match word.strip_prefix("live") {
-        Some(rest) if rest.is_empty() || rest.starts_with(':') => {
-            let env = rest.strip_prefix(':').unwrap_or_default();
-            if env.is_empty() {
-                crate::stop!(
-                    Exit::CouldNotRun,
-                    "`live` needs an environment: give live:prod, live:staging or live:local"
-                );
-            }
-            Ok(Side::Live(
-                envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
-            ))
-        }
-        _ => Ok(Side::Backup(project.resolve_backup(
+    use crate::config::project::{EnvWord, env_word};
+    match env_word(word, "live") {
+        Some(EnvWord::Alone | EnvWord::Named("")) => crate::stop!(
+            Exit::CouldNotRun,
+            "`live` needs an environment: give live:prod, live:staging or live:local"
+        ),
+        Some(EnvWord::Named(env)) => Ok(Side::Live(
+            envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
+        )),
+        None => Ok(Side::Backup(project.resolve_backup(
             word,
             None,
             inventory::Latest::Any,

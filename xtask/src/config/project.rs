@@ -236,14 +236,14 @@ impl Project {
         env: Option<&str>,
         latest: inventory::Latest,
     ) -> Result<PathBuf> {
-        let named_env = match word.strip_prefix("latest") {
-            Some("") => Some(env.map(str::to_owned).ok_or_else(|| {
+        let named_env = match env_word(word, "latest") {
+            Some(EnvWord::Alone) => Some(env.map(str::to_owned).ok_or_else(|| {
                 Exit::CouldNotRun.error(anyhow::anyhow!(
                     "`latest` needs an environment here: give `latest:prod`, `latest:staging` or `latest:local`"
                 ))
             })?),
-            Some(rest) if rest.starts_with(':') => Some(rest[1..].to_owned()),
-            _ => None,
+            Some(EnvWord::Named(name)) => Some(name.to_owned()),
+            None => None,
         };
         if let Some(word) = named_env {
             let envs = self
@@ -291,10 +291,26 @@ impl Project {
 /// (`latest`, `latest:ENV`, `live:ENV`), so that `--database` picks which;
 /// a file or a backup's name does not.
 pub fn names_an_environment(word: &str) -> bool {
-    ["latest", "live"].iter().any(|prefix| {
-        word.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
-    })
+    env_word(word, "latest").is_some() || env_word(word, "live").is_some()
+}
+
+/// An argument that is `keyword` (`latest`, `live`) standing for an
+/// environment's database: alone, or naming the environment after a colon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvWord<'a> {
+    /// `latest`: the command's own environment, if it has one.
+    Alone,
+    /// `latest:ENV`; the name may be empty (`latest:`).
+    Named(&'a str),
+}
+
+/// `word` as `keyword` alone or `keyword:ENV`; `None` for any other
+/// argument (a file, a backup's name, `latest.sql`, `lively`).
+pub fn env_word<'a>(word: &'a str, keyword: &str) -> Option<EnvWord<'a>> {
+    match word.strip_prefix(keyword)? {
+        "" => Some(EnvWord::Alone),
+        rest => rest.strip_prefix(':').map(EnvWord::Named),
+    }
 }
 
 /// The checkout that holds `dir`: the nearest directory, from `dir`
@@ -367,6 +383,18 @@ pub fn package_version(package_json: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latest_and_live_stand_alone_or_name_an_environment_after_a_colon() {
+        assert_eq!(env_word("latest", "latest"), Some(EnvWord::Alone));
+        assert_eq!(
+            env_word("latest:prod", "latest"),
+            Some(EnvWord::Named("prod"))
+        );
+        assert_eq!(env_word("live:", "live"), Some(EnvWord::Named("")));
+        assert_eq!(env_word("latest.sql", "latest"), None);
+        assert_eq!(env_word("live:prod", "latest"), None);
+    }
 
     #[test]
     fn only_latest_and_live_words_stand_for_an_environment() {
