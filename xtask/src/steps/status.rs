@@ -336,23 +336,22 @@ pub fn environment_status(
         .filter(|e| e.manifest.created_at > now)
         .map(|e| e.manifest.file.name.clone())
         .collect();
-    let newest_verified = newest.map(|e| Newest {
-        file: e.manifest.file.name.clone(),
-        created_at: e.manifest.created_at,
-        age_seconds: (now - e.manifest.created_at).num_seconds().max(0),
-        offsite: e
-            .manifest
-            .offsite
-            .as_ref()
-            .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
-        applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
-        taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
-        sealed_to: e.manifest.sealed_to().to_vec(),
-        age_shown: age_shown(
-            (now - e.manifest.created_at).num_seconds().max(0),
-            e.manifest.created_at,
-            max_age.as_ref(),
-        ),
+    let newest_verified = newest.map(|e| {
+        let age_seconds = (now - e.manifest.created_at).num_seconds().max(0);
+        Newest {
+            file: e.manifest.file.name.clone(),
+            created_at: e.manifest.created_at,
+            age_seconds,
+            offsite: e
+                .manifest
+                .offsite
+                .as_ref()
+                .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
+            applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
+            taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
+            sealed_to: e.manifest.sealed_to().to_vec(),
+            age_shown: age_shown(age_seconds, e.manifest.created_at, max_age.as_ref()),
+        }
     });
     // Of this database, under whichever name its environment had then
     // (`prod`, or `prod.<db>` once it had several), as
