@@ -593,18 +593,19 @@ impl Source {
         // wrong (exit 2), for every command. One of theirs that fails is
         // the file's fault, which the callers judge ([`Source::is_unopened`]),
         // and is never worded as a wrong key.
-        match self.is_unopened(&recipients) {
-            true => crate::exit::could_not_run(e.context(format!(
+        if self.is_unopened(&recipients) {
+            crate::exit::could_not_run(e.context(format!(
                 "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the \
                  key of one of them: give the identity file of one of those recipients",
                 path.display()
-            ))),
-            false => e.context(format!(
+            )))
+        } else {
+            e.context(format!(
                 "{} does not open with the identity given, though it is the key of a recipient \
                  its manifest records ({to}): the file was sealed to others than its manifest \
                  records, or damaged",
                 path.display()
-            )),
+            ))
         }
     }
 
