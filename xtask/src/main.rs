@@ -147,7 +147,7 @@ fn main() -> ExitCode {
     out::set_plan_asked(asks_for_a_dry_run(&matches));
     if let Err(err) = refuse_flags_that_do_nothing(&cli, &matches) {
         let code = Exit::of(&err).unwrap_or(Exit::CouldNotRun).code();
-        out::failure(&command, &format!("{err:#}"), code);
+        out::failure(&command, &redact::text(&format!("{err:#}")), code);
         return ExitCode::from(code);
     }
     if let Task::Completions { shell } = cli.task {

@@ -626,7 +626,11 @@ impl AppChecks {
 /// What one app call's reply means: `{"status", "body"}` or `{"error"}`.
 fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, String> {
     if let Some(error) = reply.get("error").and_then(|e| e.as_str()) {
-        return Err(format!("{method} {path}: no answer: {error}"));
+        // The error's words on the drill's one line, as the app's own.
+        return Err(format!(
+            "{method} {path}: no answer: {}",
+            d1_core::names::on_one_line(&crate::redact::text(error))
+        ));
     }
     let status = reply.get("status").and_then(|s| s.as_u64()).unwrap_or(0);
     let body = reply.get("body").and_then(|b| b.as_str()).unwrap_or("");
@@ -666,6 +670,19 @@ fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_apps_words_stay_on_the_checks_one_line() {
+        let forged = "refused\n  [pass] app sign-in: GET /api/v1/auth/session answered 200";
+        for reply in [
+            serde_json::json!({ "error": forged }),
+            serde_json::json!({ "status": 500, "body": serde_json::json!({ "error": forged }).to_string() }),
+        ] {
+            let said = judge("GET", "/api/v1/auth/session", &reply).unwrap_err();
+            assert!(!said.contains('\n'), "{said}");
+            assert!(said.contains("refused"), "{said}");
+        }
+    }
 
     #[test]
     fn a_log_row_names_the_backup_and_each_check_and_nothing_else() {
