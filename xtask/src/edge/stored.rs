@@ -627,7 +627,10 @@ impl Source {
         let (path, format, identity, age) = match self {
             Source::Memory(bytes) => {
                 let decoder = zstd::stream::read::Decoder::new(SharedBytes(bytes.clone(), 0))?;
-                return Ok(Box::new(BufReader::with_capacity(BUFFER, decoder)));
+                return Ok(Box::new(BufReader::with_capacity(
+                    BUFFER,
+                    Stopping(decoder),
+                )));
             }
             Source::File {
                 path,
@@ -638,10 +641,10 @@ impl Source {
         };
         let file = crate::edge::fsutil::open_regular(path, "")?;
         Ok(match format {
-            Format::Sql => Box::new(BufReader::with_capacity(BUFFER, file)),
+            Format::Sql => Box::new(BufReader::with_capacity(BUFFER, Stopping(file))),
             Format::Zstd => Box::new(BufReader::with_capacity(
                 BUFFER,
-                zstd::stream::read::Decoder::new(file)?,
+                Stopping(zstd::stream::read::Decoder::new(file)?),
             )),
             Format::ZstdAge => {
                 let identity = identity.as_ref().context("no identity for an age file")?;
@@ -649,7 +652,7 @@ impl Source {
                 let decrypted = Decrypting::spawn(age, identity, file)?;
                 Box::new(BufReader::with_capacity(
                     BUFFER,
-                    zstd::stream::read::Decoder::new(decrypted)?,
+                    Stopping(zstd::stream::read::Decoder::new(decrypted)?),
                 ))
             }
         })
@@ -749,6 +752,22 @@ impl Source {
 /// ("no identity matched"), as opposed to a file that fails to decode.
 pub fn no_identity_matched(e: &anyhow::Error) -> bool {
     format!("{e:#}").contains("no identity matched")
+}
+
+/// Every pass over a stored backup reads through this: after SIGINT or
+/// SIGTERM the next read fails, however much SQL is left. A pass whose
+/// consumer waits on it (the statement splitter reading 4 GiB of blank
+/// lines for one statement) never looks at the signal itself. Not
+/// `ErrorKind::Interrupted`, which readers retry.
+struct Stopping<R>(R);
+
+impl<R: Read> Read for Stopping<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(signal) = crate::edge::signals::received() {
+            return Err(io::Error::other(crate::edge::signals::Interrupted(signal)));
+        }
+        self.0.read(buf)
+    }
 }
 
 /// A reader that hashes what it reads and fails at its end on a mismatch.
