@@ -21,14 +21,7 @@ fn sealed_backup() -> (Sandbox, tempfile::TempDir, PathBuf, String, String) {
     sb.execute_sql(SEED_SQL);
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("local.agekey");
-    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
-    encrypt_backups_of(&sb, "local", &recipient);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = sb
-        .backup_files()
-        .into_iter()
-        .find(|n| n.ends_with(".sql.zst.age"))
-        .expect("an encrypted backup");
+    let (recipient, name) = sealed_local_backup(&sb, &key);
     (sb, keys, key, recipient, name)
 }
 

@@ -211,10 +211,7 @@ fn a_restore_of_an_encrypted_backup_without_an_identity_is_bad_input_as_verify_s
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
     let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("local.agekey");
-    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
-    encrypt_backups_of(&sb, "local", &recipient);
-    sb.xtask(&["backup", "local"]).assert_ok();
+    let (recipient, _) = sealed_local_backup(&sb, &keys.path().join("local.agekey"));
     let verify = sb.xtask(&["verify", "latest:local"]);
     assert_eq!(verify.code, Some(2), "{}", verify.all());
     let before = sb.backup_files();

@@ -80,15 +80,7 @@ fn sandbox_with_a_big_encrypted_backup() -> (Sandbox, String, tempfile::TempDir)
          INSERT INTO notes SELECT x, hex(randomblob(100)) || x FROM c;",
     );
     let home = tempfile::tempdir().unwrap();
-    let key = home.path().join("key.txt");
-    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
-    encrypt_backups_of(&sb, "local", &recipient);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = sb
-        .backup_files()
-        .into_iter()
-        .find(|f| f.ends_with(".sql.zst.age"))
-        .expect("an encrypted backup");
+    let (_, name) = sealed_local_backup(&sb, &home.path().join("key.txt"));
     assert_eq!(manifest_for(&sb, &name)["verification"]["outcome"], "good");
     (sb, name, home)
 }
@@ -235,16 +227,9 @@ fn a_restore_of_a_backup_resealed_to_a_stranger_is_refused_for_the_recorded_key(
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("team.agekey");
     let stranger_key = keys.path().join("stranger.agekey");
-    let team = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
     let stranger =
         keygen_recipient(&sb.xtask(&["keygen", "--out", stranger_key.to_str().unwrap()]));
-    encrypt_backups_of(&sb, "local", &team);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = sb
-        .backup_files()
-        .into_iter()
-        .find(|f| f.ends_with(".sql.zst.age"))
-        .expect("an encrypted backup");
+    let (_, name) = sealed_local_backup(&sb, &key);
     let file = sb.backups().join(&name);
     // The same compressed SQL, sealed to the stranger instead.
     let compressed = age_mjs(

@@ -527,6 +527,21 @@ pub fn encrypt_backups_of(sb: &Sandbox, env: &str, recipient: &str) {
     .unwrap();
 }
 
+/// An encrypted backup of the sandbox's local D1: an identity made with
+/// `keygen` at `key`, local's backups sealed to its recipient, and one
+/// `backup local`. The recipient and the backup's file name.
+pub fn sealed_local_backup(sb: &Sandbox, key: &Path) -> (String, String) {
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(sb, "local", &recipient);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|n| n.ends_with(".sql.zst.age"))
+        .expect("an encrypted backup");
+    (recipient, name)
+}
+
 /// The repository's wrangler.toml, as `wrangler.jsonc` with comments and
 /// trailing commas.
 pub const JSONC: &str = r#"// qbtime, configured in JSONC.
