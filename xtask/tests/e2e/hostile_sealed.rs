@@ -74,27 +74,9 @@ await (await e.encrypt(Readable.toWeb(process.stdin))).pipeTo(Writable.toWeb(pro
 "#,
         module = format!("file://{}", module.display()),
     );
-    let mut child = Command::new(node())
-        .args(["--input-type=module", "-e", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = compressed.to_vec();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write as _;
-        stdin.write_all(&input).unwrap();
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let mut cmd = Command::new(node());
+    cmd.args(["--input-type=module", "-e", &script]);
+    output_fed(cmd, compressed)
 }
 
 fn manifest_path(sb: &Sandbox, name: &str) -> PathBuf {

@@ -177,28 +177,11 @@ fn status_in_the_first_hour_past_max_age_gives_an_age_past_it() {
 
 /// `node scripts/age.mjs ARGS`, `input` on its standard input.
 fn age_mjs(args: &[&str], input: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
     let node = repo_root().join("node_modules/.bin/node");
     let node = if node.is_file() { node } else { "node".into() };
-    let mut child = Command::new(node)
-        .arg(repo_root().join("scripts/age.mjs"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let mut cmd = Command::new(node);
+    cmd.arg(repo_root().join("scripts/age.mjs")).args(args);
+    output_fed(cmd, input)
 }
 
 /// rvAZ: an encrypted local backup was replaced by the same SQL sealed to

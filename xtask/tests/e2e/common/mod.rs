@@ -527,6 +527,31 @@ pub fn encrypt_backups_of(sb: &Sandbox, env: &str, recipient: &str) {
     .unwrap();
 }
 
+/// The standard output of `cmd`, given `input` on its standard input
+/// (written from a thread, so that a large output never blocks it); the
+/// command must succeed.
+pub fn output_fed(mut cmd: Command, input: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// An encrypted backup of the sandbox's local D1: an identity made with
 /// `keygen` at `key`, local's backups sealed to its recipient, and one
 /// `backup local`. The recipient and the backup's file name.
