@@ -555,19 +555,12 @@ fn load_prod(
             // The file must be the one its manifest describes, as for
             // verify and restore: a dump changed after its manifest was
             // written is not the backup the rehearsal names.
-            let (sha256, bytes) = crate::edge::fsutil::sha256_file(file)?;
-            if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
+            if let Err(differs) = crate::edge::fsutil::check_recorded(file, &manifest.file)? {
                 crate::stop!(
                     crate::exit::Exit::Refused,
-                    "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes): {}. \
-                     A rehearsal starts from a backup as it was taken; nothing was rehearsed",
-                    file.display(),
-                    crate::edge::fsutil::why_not_recorded(
-                        file,
-                        bytes,
-                        manifest.file.bytes,
-                        &manifest.file.sha256
-                    )
+                    "{} no longer matches its manifest: {differs}. A rehearsal starts from a \
+                     backup as it was taken; nothing was rehearsed",
+                    file.display()
                 );
             }
             let source = stored::Source::for_file(file, identity, &project.age())?;

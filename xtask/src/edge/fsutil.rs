@@ -476,6 +476,26 @@ pub fn sha256_file_lf(path: &Path) -> Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), bytes))
 }
 
+/// Whether `path` is the file its manifest records: its sha256 and size
+/// when it is, and when it is not, both sets of figures and why
+/// ([`why_not_recorded`]), for the caller's message. Every command that
+/// trusts a file because of its manifest checks it here.
+pub fn check_recorded(
+    path: &Path,
+    recorded: &d1_core::manifest::FileFacts,
+) -> Result<std::result::Result<(String, u64), String>> {
+    let (sha256, bytes) = sha256_file(path)?;
+    if sha256 == recorded.sha256 && bytes == recorded.bytes {
+        return Ok(Ok((sha256, bytes)));
+    }
+    Ok(Err(format!(
+        "{bytes} bytes with sha256 {sha256}, but the manifest records {} bytes with sha256 {}: {}",
+        recorded.bytes,
+        recorded.sha256,
+        why_not_recorded(path, bytes, recorded.bytes, &recorded.sha256)
+    )))
+}
+
 /// Why a file of `bytes` bytes is not the one of `recorded_bytes` bytes and
 /// sha256 `recorded_sha256` its manifest records: a copy that turned its
 /// line endings to CRLF (a text-mode transfer, an editor's save) is told
@@ -573,6 +593,22 @@ mod tests {
         let size = std::fs::metadata(&crlf).unwrap().len();
         let why = why_not_recorded(&crlf, size, n, &sha);
         assert!(why.contains("CRLF") && why.contains("crlf.sql"), "{why}");
+        let recorded = d1_core::manifest::FileFacts {
+            name: "lf.sql".to_owned(),
+            bytes: n,
+            sha256: sha.clone(),
+        };
+        assert_eq!(
+            check_recorded(&dir.path().join("lf.sql"), &recorded).unwrap(),
+            Ok((sha.clone(), n))
+        );
+        let differs = check_recorded(&crlf, &recorded).unwrap().unwrap_err();
+        assert!(
+            differs.starts_with(&format!("{size} bytes with sha256 "))
+                && differs.contains(&format!("the manifest records {n} bytes with sha256 {sha}"))
+                && differs.ends_with(&why),
+            "{differs}"
+        );
         // Changed as well as turned: changed.
         let edited = dir.path().join("edited.sql");
         std::fs::write(&edited, lf.replace('\n', "\r\n").replacen("'a", "'z", 1)).unwrap();

@@ -53,9 +53,9 @@ impl Entry {
     pub fn still_as_verified(&self) -> std::result::Result<(), String> {
         let want = &self.manifest.file;
         self.still_its_size()?;
-        match crate::edge::fsutil::sha256_file(&self.file) {
-            Ok((sha256, _)) if sha256 == want.sha256 => Ok(()),
-            Ok(_) => Err("its file's sha256 is not the one recorded".to_owned()),
+        match crate::edge::fsutil::check_recorded(&self.file, want) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err("its file's sha256 is not the one recorded".to_owned()),
             Err(_) => Err("its file cannot be read".to_owned()),
         }
     }

@@ -826,14 +826,11 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
             file.display()
         );
     }
-    let (sha256, bytes) = fsutil::sha256_file(file)?;
-    if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
+    if let Err(differs) = fsutil::check_recorded(file, &manifest.file)? {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{} no longer matches its manifest (sha256 {sha256}, {bytes} bytes): {}. It will not \
-             be copied offsite",
-            file.display(),
-            fsutil::why_not_recorded(file, bytes, manifest.file.bytes, &manifest.file.sha256)
+            "{} no longer matches its manifest: {differs}. It will not be copied offsite",
+            file.display()
         );
     }
     if target.encrypts && !manifest.is_age_sealed() {

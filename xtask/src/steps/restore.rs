@@ -1413,18 +1413,11 @@ fn resolve_source(
         );
     }
     let manifest = Manifest::for_backup(&file)?;
-    let (sha256, bytes) = fsutil::sha256_file(&file)?;
-    if bytes != manifest.file.bytes || sha256 != manifest.file.sha256 {
+    if let Err(differs) = fsutil::check_recorded(&file, &manifest.file)? {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{} does not match its manifest: {} bytes with sha256 {}, but the manifest records {} bytes \
-             with sha256 {}: {}. Refusing to restore it.",
-            file.display(),
-            bytes,
-            sha256,
-            manifest.file.bytes,
-            manifest.file.sha256,
-            fsutil::why_not_recorded(&file, bytes, manifest.file.bytes, &manifest.file.sha256)
+            "{} does not match its manifest: {differs}. Refusing to restore it.",
+            file.display()
         );
     }
     if let Some(sealed) = &manifest.sealed {

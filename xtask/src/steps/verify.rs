@@ -601,26 +601,13 @@ impl Progress {
 /// The file's size and sha256 against the manifest's.
 fn file_check(file: &Path, manifest: Option<&Manifest>) -> Result<Check> {
     Ok(match manifest {
-        Some(m) => {
-            let (sha256, bytes) = fsutil::sha256_file(file)?;
-            if sha256 == m.file.sha256 && bytes == m.file.bytes {
-                pass(
-                    "file",
-                    format!("{bytes} bytes, sha256 {sha256}, as the manifest records"),
-                )
-            } else {
-                fail(
-                    "file",
-                    format!(
-                        "{bytes} bytes with sha256 {sha256}, but the manifest records {} bytes with \
-                         sha256 {}: {}",
-                        m.file.bytes,
-                        m.file.sha256,
-                        fsutil::why_not_recorded(file, bytes, m.file.bytes, &m.file.sha256)
-                    ),
-                )
-            }
-        }
+        Some(m) => match fsutil::check_recorded(file, &m.file)? {
+            Ok((sha256, bytes)) => pass(
+                "file",
+                format!("{bytes} bytes, sha256 {sha256}, as the manifest records"),
+            ),
+            Err(differs) => fail("file", differs),
+        },
         None => skipped("file", "no manifest to compare the file with".to_owned()),
     })
 }
