@@ -600,12 +600,12 @@ impl Source {
                 path.display()
             )))
         } else {
-            e.context(format!(
+            e.context(SealedToOthers(format!(
                 "{} does not open with the identity given, though it is the key of a recipient \
                  its manifest records ({to}): the file was sealed to others than its manifest \
                  records, or damaged",
                 path.display()
-            ))
+            )))
         }
     }
 
@@ -748,9 +748,22 @@ impl Source {
     }
 }
 
+/// The context of an error from reading a backup that the key of a
+/// recipient its manifest records does not open: the file is at fault
+/// (sealed to others, or damaged), not the key given. A caller that
+/// refuses such a file finds it with `downcast_ref`.
+#[derive(Debug)]
+pub struct SealedToOthers(String);
+
+impl std::fmt::Display for SealedToOthers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether `e` is age's refusal to open a file with the identity given
 /// ("no identity matched"), as opposed to a file that fails to decode.
-pub fn no_identity_matched(e: &anyhow::Error) -> bool {
+fn no_identity_matched(e: &anyhow::Error) -> bool {
     format!("{e:#}").contains("no identity matched")
 }
 

@@ -1373,12 +1373,12 @@ fn resolve_source(
     // One that the key of a recipient its manifest records does not open
     // (sealed to others, or damaged) is refused, as the whole read below
     // refuses it; a key that is none of theirs is bad input (exit 2).
-    let head = data.head().map_err(|e| match crate::exit::Exit::of(&e) {
-        None if stored::no_identity_matched(&e) => {
-            crate::exit::Exit::Refused.error(e.context("refusing to restore it"))
-        }
-        _ => e,
-    })?;
+    let head = data
+        .head()
+        .map_err(|e| match e.downcast_ref::<stored::SealedToOthers>() {
+            Some(_) => crate::exit::Exit::Refused.error(e.context("refusing to restore it")),
+            None => e,
+        })?;
     dump::check_looks_like_sql(&head)
         .with_context(|| format!("{}", file.display()))
         .map_err(crate::exit::could_not_run)?;
