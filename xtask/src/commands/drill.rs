@@ -233,9 +233,16 @@ impl<'a> Drill<'a> {
         // An encrypted backup without its identity cannot be rehearsed at all:
         // refuse before anything runs, rather than log a failed drill.
         let source = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
-        // And one the identity does not open ("no identity matched"): that
-        // is no failed verification of the backup, and is not logged.
-        source.head()?;
+        // And one whose identity is none of its recipients' keys: that is
+        // no failed verification of the backup, and is not logged. A file
+        // the key of a recorded recipient does not open is the backup's
+        // fault (sealed to others, or damaged): the drill runs, and its
+        // verify fails it, as it fails a damaged plain backup.
+        if let Err(e) = source.head()
+            && e.downcast_ref::<stored::SealedToOthers>().is_none()
+        {
+            return Err(e);
+        }
         let restore_args = restore_args(&file, target, args);
         Ok(Drill {
             target,

@@ -184,6 +184,72 @@ fn age_mjs(args: &[&str], input: &[u8]) -> Vec<u8> {
     output_fed(cmd, input)
 }
 
+/// A local D1 holding `notes`, and its encrypted backup (sealed to `key`'s
+/// recipient) replaced by the same SQL sealed to a stranger, its manifest
+/// edited to agree with the new file and still recording the team's
+/// recipient. Returns the backup's name.
+fn resealed_to_a_stranger(sb: &Sandbox, key: &std::path::Path) -> String {
+    sb.apply_migrations();
+    sb.execute_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'a');");
+    let stranger_key = key.with_file_name("stranger.agekey");
+    let stranger =
+        keygen_recipient(&sb.xtask(&["keygen", "--out", stranger_key.to_str().unwrap()]));
+    let (_, name) = sealed_local_backup(sb, key);
+    let file = sb.backups().join(&name);
+    // The same compressed SQL, sealed to the stranger instead.
+    let compressed = age_mjs(
+        &["decrypt", "-i", key.to_str().unwrap()],
+        &std::fs::read(&file).unwrap(),
+    );
+    let resealed = age_mjs(&["encrypt", "-r", &stranger], &compressed);
+    std::fs::write(&file, &resealed).unwrap();
+    let path = sb
+        .backups()
+        .join(name.replace(".sql.zst.age", ".manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["file"]["bytes"] = resealed.len().into();
+    m["file"]["sha256"] = sha256_hex(&resealed).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    name
+}
+
+/// A drill of a backup resealed to a stranger ([`resealed_to_a_stranger`]),
+/// given the key of the recipient its manifest records, stopped with exit 1
+/// before its plan ("does not open with the identity given, ... sealed to
+/// others than its manifest records, or damaged") and logged nothing, as
+/// if the drill had not run; yet a drill is how a team finds a backup it
+/// cannot restore, and a damaged plain backup is a logged failed drill.
+/// It should run: verify calls the backup BAD, nothing is restored, and
+/// the log records the failed drill (exit 1).
+/// Cause: `Drill::prepare` (xtask/src/commands/drill.rs) read the head of
+/// the dump and stopped on any error from it.
+#[test]
+fn a_drill_of_a_backup_resealed_to_a_stranger_is_a_logged_failed_drill() {
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("team.agekey");
+    let name = resealed_to_a_stranger(&sb, &key);
+    let before = sb.live_row_counts();
+    let identity = format!("--identity={}", key.display());
+    let run = sb.xtask(&[
+        "drill", "--from", "local", "--to", "local", "--backup", &name, "--yes", &identity,
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.all().contains("sealed to others"),
+        "the drill says why the backup failed:\n{}",
+        run.all()
+    );
+    let log = std::fs::read_to_string(sb.path().join("docs/restore-drills.md")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&name) && l.contains("| FAIL |")),
+        "the failed drill is logged:\n{log}"
+    );
+    assert_eq!(sb.live_row_counts(), before, "the local D1 changed");
+}
+
 /// rvAZ: an encrypted local backup was replaced by the same SQL sealed to
 /// a stranger's key (a recipient is public), its manifest edited to agree
 /// with the new file's size and sha256 and still recording the team's
@@ -205,30 +271,9 @@ fn age_mjs(args: &[&str], input: &[u8]) -> Vec<u8> {
 #[test]
 fn a_restore_of_a_backup_resealed_to_a_stranger_is_refused_for_the_recorded_key() {
     let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'a');");
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("team.agekey");
-    let stranger_key = keys.path().join("stranger.agekey");
-    let stranger =
-        keygen_recipient(&sb.xtask(&["keygen", "--out", stranger_key.to_str().unwrap()]));
-    let (_, name) = sealed_local_backup(&sb, &key);
-    let file = sb.backups().join(&name);
-    // The same compressed SQL, sealed to the stranger instead.
-    let compressed = age_mjs(
-        &["decrypt", "-i", key.to_str().unwrap()],
-        &std::fs::read(&file).unwrap(),
-    );
-    let resealed = age_mjs(&["encrypt", "-r", &stranger], &compressed);
-    std::fs::write(&file, &resealed).unwrap();
-    let path = sb
-        .backups()
-        .join(name.replace(".sql.zst.age", ".manifest.json"));
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["file"]["bytes"] = resealed.len().into();
-    m["file"]["sha256"] = sha256_hex(&resealed).into();
-    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let name = resealed_to_a_stranger(&sb, &key);
     sb.execute_sql("INSERT INTO notes VALUES (2, 'b');");
     let before = sb.live_row_counts();
 
