@@ -22,6 +22,7 @@ mod disaster_recovery;
 mod drill;
 mod exit_codes;
 mod fault_matrix;
+mod generated_shapes;
 mod hostile_backup_dir_reads;
 mod hostile_backups;
 mod hostile_config;
