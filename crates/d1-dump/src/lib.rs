@@ -382,6 +382,12 @@ fn write_cell(out: &mut Vec<u8>, value: ValueRef<'_>, exact: Option<bool>) -> bo
             }
             out.extend_from_slice(js.as_bytes());
         }
+        // JavaScript prints -0 as `0`: written so, it reads back as +0.0,
+        // another double (`atan2(v, -1)`, a Worker's `Object.is(v, -0)`).
+        ValueRef::Real(f) if exact == Some(true) && f == 0.0 && f.is_sign_negative() => {
+            out.extend_from_slice(b"-0.0");
+            return true;
+        }
         ValueRef::Real(f) => {
             let js = js_cell_number(f);
             out.extend_from_slice(js.as_bytes());
