@@ -151,3 +151,52 @@ fn a_restore_plan_over_150_tables_sums_up_the_names() {
         "-v names every table the restore drops:\n{out}"
     );
 }
+
+/// rvAZ: the scheduled prod backup ran late, and `status` was run 26h10m
+/// after the last good one, with the shipped `max_age = "26h"` (and the
+/// same with `max_age = "24h"` at 24h10m). The report read "…, 1d 2h old
+/// (max 26h): STALE" and the error "newest verified backup is 1d 2h old,
+/// older than its max_age 26h" (and "1d old (max 24h)"): an age equal to
+/// the max_age called older than it, the self-contradiction atkBM's fix
+/// meant to end, now for the first hour after every max_age. The age shown
+/// against a max_age it exceeds should be seen to exceed it (its minutes,
+/// `1d 2h 10m`).
+/// Cause: `EnvStatus::render` and `say_failures`
+/// (xtask/src/steps/status.rs) use `d1_core::wording::age_to_the_hour`,
+/// which floors to the hour, and a max_age is whole hours or days.
+#[test]
+fn status_in_the_first_hour_past_max_age_gives_an_age_past_it() {
+    for (max, minutes, floored) in [("26h", 26 * 60 + 10, "1d 2h"), ("24h", 24 * 60 + 10, "1d")] {
+        let (sb, name) = sandbox_with_a_backup();
+        std::fs::write(
+            sb.path().join("backups.toml"),
+            format!("[local]\nmax_age = \"{max}\"\n"),
+        )
+        .unwrap();
+        let path = sb.backups().join(name.replace(".sql", ".manifest.json"));
+        let mut m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        m["created_at"] = (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+            .to_rfc3339()
+            .into();
+        std::fs::write(&path, m.to_string()).unwrap();
+
+        let run = sb.xtask(&["status", "--env", "local"]);
+        assert_eq!(run.code, Some(1), "{}", run.all());
+        assert!(
+            run.stdout.contains(&format!("(max {max}): STALE")),
+            "{}",
+            run.all()
+        );
+        assert!(
+            !run.stdout.contains(&format!("{floored} old")),
+            "the report calls a backup {floored} old, no older than its max_age {max}, STALE:\n{}",
+            run.all()
+        );
+        assert!(
+            !run.stderr.contains(&format!("is {floored} old")),
+            "the error calls {floored} older than the max_age {max}:\n{}",
+            run.all()
+        );
+    }
+}

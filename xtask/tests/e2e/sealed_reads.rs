@@ -1,6 +1,8 @@
-//! rvAZ: a review of the stop that made untrusted manifests, unopened
-//! encrypted backups and bad identities exit 2, checked `--confirm` first,
-//! and named the backup a Ctrl-C leaves unverified.
+//! Reading an encrypted backup: a Ctrl-C while age decrypts it records no
+//! verdict, and one resealed to others than its manifest records is the
+//! file's fault for the recorded recipient's key (restore refuses it, a
+//! drill logs it failed), never told as a wrong key. Found by reviews of
+//! the stops that judged unopened backups and bad identities.
 
 use crate::common;
 
@@ -124,55 +126,6 @@ fn ctrl_c_while_verify_decrypts_an_encrypted_backup_records_nothing() {
         "an interrupted verify recorded the good backup bad:\n{}",
         run.all()
     );
-}
-
-/// rvAZ: the scheduled prod backup ran late, and `status` was run 26h10m
-/// after the last good one, with the shipped `max_age = "26h"` (and the
-/// same with `max_age = "24h"` at 24h10m). The report read "…, 1d 2h old
-/// (max 26h): STALE" and the error "newest verified backup is 1d 2h old,
-/// older than its max_age 26h" (and "1d old (max 24h)"): an age equal to
-/// the max_age called older than it, the self-contradiction atkBM's fix
-/// meant to end, now for the first hour after every max_age. The age shown
-/// against a max_age it exceeds should be seen to exceed it (its minutes,
-/// `1d 2h 10m`).
-/// Cause: `EnvStatus::render` and `say_failures`
-/// (xtask/src/steps/status.rs) use `d1_core::wording::age_to_the_hour`,
-/// which floors to the hour, and a max_age is whole hours or days.
-#[test]
-fn status_in_the_first_hour_past_max_age_gives_an_age_past_it() {
-    for (max, minutes, floored) in [("26h", 26 * 60 + 10, "1d 2h"), ("24h", 24 * 60 + 10, "1d")] {
-        let (sb, name) = sandbox_with_a_backup();
-        std::fs::write(
-            sb.path().join("backups.toml"),
-            format!("[local]\nmax_age = \"{max}\"\n"),
-        )
-        .unwrap();
-        let path = sb.backups().join(name.replace(".sql", ".manifest.json"));
-        let mut m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        m["created_at"] = (chrono::Utc::now() - chrono::Duration::minutes(minutes))
-            .to_rfc3339()
-            .into();
-        std::fs::write(&path, m.to_string()).unwrap();
-
-        let run = sb.xtask(&["status", "--env", "local"]);
-        assert_eq!(run.code, Some(1), "{}", run.all());
-        assert!(
-            run.stdout.contains(&format!("(max {max}): STALE")),
-            "{}",
-            run.all()
-        );
-        assert!(
-            !run.stdout.contains(&format!("{floored} old")),
-            "the report calls a backup {floored} old, no older than its max_age {max}, STALE:\n{}",
-            run.all()
-        );
-        assert!(
-            !run.stderr.contains(&format!("is {floored} old")),
-            "the error calls {floored} older than the max_age {max}:\n{}",
-            run.all()
-        );
-    }
 }
 
 /// `node scripts/age.mjs ARGS`, `input` on its standard input.
