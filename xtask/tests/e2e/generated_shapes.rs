@@ -89,3 +89,79 @@ fn negative_zero_in_a_column_that_keeps_its_type_backs_up_and_restores_with_its_
         "restored into a new database: the sign of zero was lost"
     );
 }
+
+/// The user's migration seeds rows whose foreign keys are deferred
+/// (`DEFERRABLE INITIALLY DEFERRED`), a child before its parent, as a
+/// foreign-key cycle needs. D1 (and the local D1, and the loopback) run
+/// each migration as one query, in one transaction, so the migration
+/// applies. Then `backup local` said `1 skipped (triggers)`, and a restore
+/// warned that the backup's triggers "were not checked against its
+/// migrations (the migration … does not run in SQLite here: FOREIGN KEY
+/// constraint failed)": the check that keeps a trigger no migration makes
+/// out of the database was off for every backup of this project, and a
+/// restore went ahead without it. It should run the migrations as D1
+/// does, so the check runs and passes. Cause:
+/// `xtask/src/steps/migrations.rs`, `run_in_memory`: each migration runs
+/// with `execute_batch` in autocommit, one transaction per statement, so a
+/// deferred foreign key is checked at the end of each statement.
+#[test]
+fn a_migration_that_seeds_rows_with_deferred_foreign_keys_keeps_the_trigger_check_on() {
+    let shape = "CREATE TABLE ring_a (id INTEGER PRIMARY KEY, \
+                 b_id INTEGER REFERENCES ring_b(id) DEFERRABLE INITIALLY DEFERRED);\n\
+                 CREATE TABLE ring_b (id INTEGER PRIMARY KEY, \
+                 a_id INTEGER REFERENCES ring_a(id) DEFERRABLE INITIALLY DEFERRED);\n\
+                 INSERT INTO ring_a VALUES (1, 1);\n\
+                 INSERT INTO ring_b VALUES (1, 1);\n";
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations/0005_ring.sql"), shape).unwrap();
+    sb.apply_migrations();
+
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    assert!(
+        !backup.all().contains("skipped (triggers)"),
+        "the backup's verify skipped the trigger check:\n{}",
+        backup.all()
+    );
+    let name = only_backup(&sb);
+    let m = manifest_for(&sb, &name);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+
+    let restore = restore_replacing(&sb, "latest:local");
+    restore.assert_ok();
+    assert!(
+        !restore.all().contains("were not checked"),
+        "the restore went ahead without checking the backup's triggers:\n{}",
+        restore.all()
+    );
+
+    // The runbook's path, a data-only backup into a brand-new database with
+    // `--clean`, stopped: "a clean restore ... must know that schema".
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let data_only = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql") && f != &name)
+        .max()
+        .unwrap();
+    let target = Sandbox::new();
+    std::fs::write(target.path().join("migrations/0005_ring.sql"), shape).unwrap();
+    let path = sb.backups().join(&data_only);
+    target
+        .xtask(&[
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "local",
+            "--clean",
+            "--yes",
+        ])
+        .assert_ok();
+    let counts = target
+        .query("SELECT (SELECT count(*) FROM ring_a) AS a, (SELECT count(*) FROM ring_b) AS b");
+    assert_eq!(
+        counts,
+        vec![vec![serde_json::json!({"a": 1, "b": 1})]],
+        "the clean restore brought the rows back"
+    );
+}
