@@ -182,13 +182,25 @@ pub fn schema_created_by(
 }
 
 /// `migrations` (name, text) run in order in memory, as
-/// [`schema_created_by`] says.
+/// [`schema_created_by`] says: each in a transaction of its own, as D1 runs
+/// a migration (one query, all or nothing), so that a deferred foreign key
+/// (a cycle's rows, a child seeded before its parent) is checked at the
+/// migration's end, not at each statement's.
 fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate> {
     let gate = d1_core::gate::Gate::memory()?;
+    let db = gate.db();
     for (name, sql) in migrations {
-        gate.db()
-            .execute_batch(sql)
-            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
+        let ran = db
+            .execute_batch("BEGIN")
+            .and_then(|()| db.execute_batch(sql))
+            .and_then(|()| db.execute_batch("COMMIT"));
+        if let Err(e) = ran {
+            if !db.is_autocommit() {
+                let _ = db.execute_batch("ROLLBACK");
+            }
+            return Err(e)
+                .with_context(|| format!("the migration {name} does not run in SQLite here"));
+        }
     }
     Ok(gate)
 }
