@@ -165,3 +165,60 @@ fn a_migration_that_seeds_rows_with_deferred_foreign_keys_keeps_the_trigger_chec
         "the clean restore brought the rows back"
     );
 }
+
+/// prod holds an integer beyond 2^53 in a plain INTEGER column (a
+/// nanosecond timestamp, a snowflake id). The user ran `cargo xtask backup
+/// prod` (GOOD, no warning) and restored it into staging (`--replace`, its
+/// content check passed, no warning): staging holds another number,
+/// 1700000000123456800 for 1700000000123456789, and `diff BACKUP
+/// live:staging` says the same. D1's own export writes every integer
+/// through a JavaScript number (README, "Local backups without wrangler":
+/// remote backups "keep D1's format with its losses"), so the backup cannot
+/// hold the value; but nothing tells the operator, at the backup or at the
+/// restore, that a value was changed. In a STRICT INTEGER column the same
+/// rounding of 9223372036854775807 makes the backup BAD ("cannot store
+/// REAL value in INTEGER column"), which at least is said, though not why.
+/// It should warn at the backup, naming the table (and record it in the
+/// manifest), or bring the value back exactly. Cause: `d1-dump`'s
+/// `write_cell` (D1's dumper, faithfully) and, in the tool,
+/// `xtask/src/steps/backup.rs`, which for a remote export never asks D1
+/// whether a column holds integers beyond 2^53 (one `SELECT` per table of
+/// `typeof(c)='integer' AND abs(c) > 9007199254740992` would say).
+#[test]
+fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
+    let remote = common::remote::Remote::new(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, nanos INTEGER);\n\
+         INSERT INTO events VALUES (1, 1700000000123456789);",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    let path = remote.sb.backups().join(&name);
+    let restore = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+        ],
+    );
+    restore.assert_ok();
+    let staging = query_file(&remote.staging, "SELECT nanos FROM events WHERE id = 1");
+    let exact = staging == vec![vec![serde_json::json!(1700000000123456789_i64)]];
+    let warned = |run: &Run| {
+        run.all()
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("events"))
+    };
+    assert!(
+        exact || warned(&backup),
+        "staging holds {staging:?} for prod's 1700000000123456789, and nothing said so:\n\
+         backup:\n{}\nrestore:\n{}",
+        backup.all(),
+        restore.all()
+    );
+}
