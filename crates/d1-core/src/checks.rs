@@ -175,7 +175,8 @@ pub fn content_check(
             statement::rows_are_checked(t) && !(data_only && *t == statement::MIGRATIONS_TABLE)
         })
         .map(String::as_str);
-    let digests = crate::digest::tables(db, tables)?;
+    let read = crate::digest::read(db, tables)?;
+    let digests = &read.tables;
     let check = match manifest.and_then(|m| m.content.as_ref()) {
         // A backup's first verification (the one `backup` makes) has
         // nothing to compare with: it makes the reference, which a good
@@ -206,7 +207,7 @@ pub fn content_check(
                 .filter(|(t, _)| !(data_only && *t == statement::MIGRATIONS_TABLE))
                 .map(|(t, d)| (t.clone(), d.clone()))
                 .collect();
-            let mut differ = crate::digest::differences(&recorded, &digests);
+            let mut differ = crate::digest::differences(&recorded, digests);
             // A table the backup holds whose digest the manifest lacks
             // was not compared: the content check cannot pass without it.
             differ.extend(
@@ -228,7 +229,7 @@ pub fn content_check(
             }
         }
     };
-    Ok((check, digests))
+    Ok((check, read))
 }
 
 pub fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
@@ -652,7 +653,7 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
 }
 
 /// The content check, and the digests it computed.
-pub type ContentCheck = (Check, BTreeMap<String, String>);
+pub type ContentCheck = (Check, crate::digest::Digests);
 
 #[cfg(test)]
 mod tests {
@@ -706,7 +707,7 @@ mod tests {
         let (content, digests) = content_check(&db, Some(&counted), false).unwrap();
         assert_eq!(content.status, Status::Fail, "{content:?}");
         assert!(content.detail.contains("endless: missing"), "{content:?}");
-        assert!(!digests.contains_key("endless"));
+        assert!(!digests.tables.contains_key("endless"));
         let rule: AuditChain = toml::from_str(
             "table = 'audit_log'\nid = 'id'\nfields = ['v']\nprev_hash = 'prev_hash'\nhash = 'hash'\nrule = 'sha256-json-array'",
         )
@@ -739,7 +740,8 @@ mod tests {
             row_check(&db, Some(&all), false, None).unwrap().status,
             Status::Pass
         );
-        let (_, digests) = content_check(&db, Some(&all), false).unwrap();
+        let (_, read) = content_check(&db, Some(&all), false).unwrap();
+        let digests = read.tables;
         let recorded = serde_json::to_string(&digests).unwrap();
         let whole = manifest(r#"{"a":1,"b":1}"#, &recorded);
         let (check, _) = content_check(&db, Some(&whole), false).unwrap();

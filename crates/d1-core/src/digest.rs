@@ -16,15 +16,41 @@ use sha2::{Digest, Sha256};
 
 use crate::statement::quote_ident;
 
+/// The largest integer a JavaScript number holds exactly, 2^53. D1's own
+/// export writes every value through one, so an integer beyond it in an
+/// export of D1's may not be the database's.
+pub const JS_EXACT: u64 = 1 << 53;
+
+/// Each table's digest, and what the same read saw on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digests {
+    pub tables: BTreeMap<String, String>,
+    /// Per table that holds any, how many of its integers are beyond
+    /// ±[`JS_EXACT`].
+    pub wide_integers: BTreeMap<String, u64>,
+}
+
 /// The digest of each of `tables` that exists in `db`.
 pub fn tables<'a>(
     db: &rusqlite::Connection,
     tables: impl IntoIterator<Item = &'a str>,
 ) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+    Ok(read(db, tables)?.tables)
+}
+
+/// The digest of each of `tables` that exists in `db`, and the integers
+/// beyond ±2^53 each holds, counted in the same read.
+pub fn read<'a>(
+    db: &rusqlite::Connection,
+    tables: impl IntoIterator<Item = &'a str>,
+) -> Result<Digests> {
+    let mut out = Digests::default();
     for table in tables {
-        if let Some(digest) = table_digest(db, table)? {
-            out.insert(table.to_owned(), digest);
+        if let Some((digest, wide)) = digest_and_wide(db, table)? {
+            out.tables.insert(table.to_owned(), digest);
+            if wide > 0 {
+                out.wide_integers.insert(table.to_owned(), wide);
+            }
         }
     }
     Ok(out)
@@ -57,6 +83,12 @@ fn short(digest: &str) -> &str {
 /// One table's digest, or `None` when `db` has no such table (a view or a
 /// virtual table is none: see [`crate::catalog::object_kind`]).
 pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<String>> {
+    Ok(digest_and_wide(db, table)?.map(|(digest, _)| digest))
+}
+
+/// [`table_digest`], and how many of the table's integers are beyond
+/// ±[`JS_EXACT`].
+fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(String, u64)>> {
     if !crate::catalog::is_stored_table(db, table)? {
         return Ok(None);
     }
@@ -99,9 +131,16 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
     // Rows are gathered and hashed 64 KB at a time: one call into SHA-256
     // per value would cost more than the hashing.
     let mut pending: Vec<u8> = Vec::with_capacity(1 << 17);
+    let mut wide = 0u64;
     while let Some(row) = rows.next()? {
         for i in 0..n {
-            canonical(&mut pending, row.get_ref(i)?);
+            let value = row.get_ref(i)?;
+            if let ValueRef::Integer(v) = value
+                && v.unsigned_abs() > JS_EXACT
+            {
+                wide += 1;
+            }
+            canonical(&mut pending, value);
         }
         if pending.len() >= 1 << 16 {
             hasher.update(&pending);
@@ -109,7 +148,7 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
         }
     }
     hasher.update(&pending);
-    Ok(Some(crate::names::hex(&hasher.finalize())))
+    Ok(Some((crate::names::hex(&hasher.finalize()), wide)))
 }
 
 /// A value's canonical form: a tag, then its bytes. Two values have the

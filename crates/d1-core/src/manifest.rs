@@ -77,6 +77,13 @@ pub struct Manifest {
     /// those tables differs from the backup's, values and all equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_values: Option<BTreeMap<String, u64>>,
+    /// Per table, how many integers beyond ±2^53 an export of D1's (a
+    /// remote backup, or `--via-wrangler`) wrote: D1 writes every number
+    /// through a JavaScript number, so each may be a rounding of the
+    /// database's value ([`crate::digest::JS_EXACT`]). Absent for a native
+    /// local export, which writes them exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wide_integers: Option<BTreeMap<String, u64>>,
     /// A backup of chosen tables: their `sqlite_sequence` counters (the
     /// highest id an AUTOINCREMENT table has ever given), read just before
     /// the export, which leaves them out (D1's, as wrangler's `--table`).
@@ -275,6 +282,17 @@ impl Manifest {
             if let Some(table) = exact.keys().find(|t| !self.rows.contains_key(*t)) {
                 bail!("it records exact values of {table:?}, a table it holds no rows of");
             }
+        }
+        if let Some(table) = self
+            .wide_integers
+            .iter()
+            .flatten()
+            .find(|(t, n)| **n == 0 || !self.rows.contains_key(*t))
+        {
+            bail!(
+                "it records integers beyond 2^53 in {}, a table it holds no rows of, or none",
+                crate::names::shown(table.0)
+            );
         }
         self.check_virtual_tables()
     }
@@ -1026,6 +1044,24 @@ mod tests {
             .validate("backup-prod-20261124-1200.manifest.json")
             .unwrap_err();
         assert!(err.to_string().contains("\"accounts\""), "{err}");
+    }
+
+    /// Integers beyond 2^53 are recorded for tables the backup holds rows
+    /// of, and only where there are some.
+    #[test]
+    fn wide_integers_are_of_tables_with_rows() {
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.rows.insert("ledger".to_owned(), 1);
+        m.wide_integers = Some(BTreeMap::from([("ledger".to_owned(), 1)]));
+        m.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
+        for wide in [("accounts", 1), ("ledger", 0)] {
+            m.wide_integers = Some(BTreeMap::from([(wide.0.to_owned(), wide.1)]));
+            let err = m
+                .validate("backup-prod-20261124-1200.manifest.json")
+                .unwrap_err();
+            assert!(err.to_string().contains("beyond 2^53"), "{wide:?}: {err}");
+        }
     }
 
     /// AUTOINCREMENT counters are recorded only for the chosen tables.

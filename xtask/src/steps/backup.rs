@@ -348,7 +348,8 @@ fn take(
         (&stored.source(&file)?, std::mem::take(&mut stored.arrival)),
         manifest,
         &manifest_path,
-        args.accept_broken_data,
+        // Written by D1's export (wrangler's), not read from the SQLite file.
+        (args.accept_broken_data, source.local_file.is_none()),
     )?;
     if request.upload.is_some() {
         crate::steps::offsite::upload(sh, project, env, &file, holding)?;
@@ -1191,9 +1192,28 @@ fn new_manifest(
         offsite: None,
         content: None,
         exact_values: None,
+        wide_integers: None,
         sequences: None,
         rowids_renumbered: None,
     }
+}
+
+/// What integers beyond ±2^53 in an export of D1's may be, per table
+/// (`Manifest::wide_integers`), and what keeps them exactly.
+pub fn wide_integers_said(wide: &BTreeMap<String, u64>) -> String {
+    let tables: Vec<String> = wide
+        .iter()
+        .map(|(t, n)| format!("{} ({n})", d1_core::names::shown(t)))
+        .collect();
+    format!(
+        "integers beyond ±2^53 in this backup, in {}: D1's export writes every number as \
+         JavaScript does, which rounds such an integer, so each may differ from the \
+         database's, and a restore of this backup brings back what it holds. A local backup \
+         reads the SQLite file and keeps them exactly; of a remote database, Time Travel \
+         (`cargo xtask time-travel restore`) brings them back exactly (README, Integers \
+         beyond 2^53)",
+        tables.join(", ")
+    )
 }
 
 /// What a restore of a backup does to a table whose rowids `triggers` keep
@@ -1350,7 +1370,7 @@ fn verify_new_backup(
     (source, arrival): (&Source, crate::steps::verify::OnArrival),
     mut manifest: Manifest,
     manifest_path: &Path,
-    accept_broken_data: bool,
+    (accept_broken_data, d1_export): (bool, bool),
 ) -> Result<()> {
     crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
@@ -1388,6 +1408,12 @@ fn verify_new_backup(
         ))
     })?;
     report.print(true);
+    if d1_export && !report.wide_integers.is_empty() {
+        crate::warn!("{}", wide_integers_said(&report.wide_integers));
+        let wide = report.wide_integers.clone();
+        manifest.wide_integers = Some(wide.clone());
+        d1_core::manifest::Manifest::update(manifest_path, |m| m.wide_integers = Some(wide))?;
+    }
     if report.good && manifest.content.is_none() {
         // What a restore of this backup must reproduce, table by table.
         let digests = report.content.clone();

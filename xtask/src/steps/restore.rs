@@ -479,6 +479,16 @@ fn plan(
     for why in &renumbered {
         crate::say!("  RENUMBERS    {why}");
     }
+    let wide = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.wide_integers.as_ref());
+    if let Some(wide) = wide {
+        crate::say!(
+            "  ROUNDED?     {}",
+            crate::steps::backup::wide_integers_said(wide)
+        );
+    }
     let mut json = plan_json(
         &source,
         target,
@@ -499,6 +509,7 @@ fn plan(
         })
         .collect();
     json["rebuilt"] = serde_json::json!(fts_rebuilt);
+    json["wide_integers"] = serde_json::json!(wide.cloned().unwrap_or_default());
     json["renumbered"] = serde_json::json!(
         source
             .manifest

@@ -52,6 +52,9 @@ pub struct Report {
     pub phases: Vec<(&'static str, f64)>,
     /// Each table's content digest, as loaded.
     pub content: BTreeMap<String, String>,
+    /// Per table, its integers beyond ±2^53, as loaded: an export of D1's
+    /// may have rounded them ([`d1_core::digest::JS_EXACT`]).
+    pub wide_integers: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -427,7 +430,8 @@ fn verify_at(
         .extend([integrity?, foreign_keys, rows, triggers, content, audit]);
     drop(scratch);
     let report = Report {
-        content: digests,
+        content: digests.tables,
+        wide_integers: digests.wide_integers,
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
@@ -594,6 +598,7 @@ impl Progress {
             seconds: self.started.elapsed().as_secs_f64(),
             phases: self.phases,
             content: BTreeMap::new(),
+            wide_integers: BTreeMap::new(),
         }
     }
 }

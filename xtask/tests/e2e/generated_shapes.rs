@@ -221,4 +221,28 @@ fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
         backup.all(),
         restore.all()
     );
+    // The restore, days later, says it too, from what the manifest records.
+    assert!(
+        exact
+            || restore
+                .stdout
+                .lines()
+                .any(|l| l.contains("ROUNDED?") && l.contains("events (1)")),
+        "the restore's plan does not say the backup may hold rounded integers:\n{}",
+        restore.all()
+    );
+    // A native local export writes them exactly, and says nothing.
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, nanos INTEGER);\
+         INSERT INTO events VALUES (1, 1700000000123456789);",
+    );
+    let local = sb.xtask(&["backup", "local"]);
+    local.assert_ok();
+    assert!(
+        !local.all().contains("rounds such an integer"),
+        "a local backup, which holds the integer exactly, warns of rounding:\n{}",
+        local.all()
+    );
 }
