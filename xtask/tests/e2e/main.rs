@@ -20,6 +20,7 @@ mod diff_local;
 mod diff_remote;
 mod disaster_recovery;
 mod drill;
+mod edges;
 mod exit_codes;
 mod fault_matrix;
 mod generated_shapes;

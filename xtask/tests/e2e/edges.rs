@@ -1,0 +1,120 @@
+//! atkBQ: a tired operator and an attacker at the edges: where stdout
+//! goes, and what a wrangler configuration may hold beyond its names.
+
+use crate::common::decoys::Decoys;
+use crate::common::*;
+
+/// A fake token in the environment: it must never reach the output.
+const CANARY: &str = "qbtimeCanaryToken0123456789abcdefABCDEF";
+
+/// The xtask run with its stdout on a full disk (`> /dev/full`), the
+/// canary token in its environment.
+fn to_a_full_disk(sb: &Sandbox, args: &[&str]) -> Run {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = sb
+        .xtask_command(args)
+        .env("CLOUDFLARE_API_TOKEN", CANARY)
+        .stdout(full)
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+/// The operator saves what they asked for: `cargo xtask list --json >
+/// backups.json` (or `status --json`, or `completions bash >
+/// ~/.bash_completion.d/xtask`) on a disk that is full. Every write to
+/// stdout fails with ENOSPC, the file is left empty, and the command
+/// exited 0 saying nothing: a script or cron job takes the empty file for
+/// the answer. The output a command was asked for that could not be
+/// written must end the command with an error naming stdout, not 0 (a
+/// closed pipe, `| head -1`, stays 0). Cause: `out.rs` `write_redacted`
+/// drops every write error on stdout (`let _ = writeln!(…)`), and `main`
+/// drops the completions script's (`let _ = write_all(…)`).
+#[test]
+fn the_output_asked_for_that_meets_a_full_disk_is_not_exit_zero() {
+    let (sb, _) = sandbox_with_a_backup();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["status", "--env", "local", "--json"],
+        &["completions", "bash"],
+    ] {
+        let run = to_a_full_disk(&sb, args);
+        assert!(
+            !run.ok,
+            "`{}` > /dev/full exited 0 with its output lost:\n{}",
+            args.join(" "),
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("stdout"),
+            "`{}` > /dev/full must say the output could not be written:\n{}",
+            args.join(" "),
+            run.all()
+        );
+        assert!(!run.all().contains("panicked"), "{}", run.all());
+        assert!(!run.all().contains(CANARY), "{}", run.all());
+    }
+    // A closed pipe is still no failure: `list | head -1`.
+    let mut child = sb
+        .xtask_command(&["list"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert!(child.wait().unwrap().success(), "a closed pipe fails list");
+    assert_eq!(decoys.hashes(), before);
+}
+
+/// The operator pastes a `database_id` with a line break in it
+/// (`database_id = "…\n--remote"`, a copy from a terminal that wrapped).
+/// Names are checked as the configuration is read, ids are not:
+/// `backup local` writes the backup and its manifest, prints `Result:
+/// GOOD`, then fails (exit 2) on its own manifest ("cannot be trusted: its
+/// database.uuid holds a control … character … this tool writes none
+/// there. Nothing was done"), which is false twice: the tool wrote it,
+/// and two files stay in backups/ that every later `status` and `list`
+/// warns about. The configuration must be refused before anything is
+/// written, naming database_id, as a bad database_name is. Cause:
+/// `config/environment.rs` `databases` checks `database_name`, the
+/// binding and `migrations_dir`, never `database_id` or
+/// `preview_database_id`.
+#[test]
+fn a_database_id_with_a_line_break_is_refused_before_a_backup_is_written() {
+    let (sb, _) = sandbox_with_a_backup();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let files_before = sb.backup_files();
+    let config = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let local_id = "database_id = \"00000000-0000-4000-8000-000000000000\"";
+    assert!(text.contains(local_id));
+    for planted in [
+        "database_id = \"00000000-0000-4000-8000-000000000000\\n--remote\"",
+        "database_id = \"00000000-0000-4000-8000-000000000000\"\npreview_database_id = \"a\\u001b[2Jb\"",
+    ] {
+        std::fs::write(&config, text.replace(local_id, planted)).unwrap();
+        let run = sb.xtask(&["backup", "local"]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("database_id"), "{}", run.all());
+        assert!(!run.all().contains("Result: GOOD"), "{}", run.all());
+        assert_eq!(
+            sb.backup_files(),
+            files_before,
+            "a refused configuration left files in backups/:\n{}",
+            run.all()
+        );
+        let status = sb.xtask(&["status", "--env", "local"]);
+        assert!(
+            !status.all().contains("cannot be trusted"),
+            "{}",
+            status.all()
+        );
+    }
+    assert_eq!(decoys.hashes(), before);
+}
