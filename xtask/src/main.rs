@@ -153,8 +153,18 @@ fn main() -> ExitCode {
     if let Task::Completions { shell } = cli.task {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
-        // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        // A closed pipe (`| head`) is not an error worth a panic; a full
+        // disk leaves a script that is not whole: not a success.
+        let mut stdout = std::io::stdout();
+        out::note_stdout_write(
+            std::io::Write::write_all(&mut stdout, &script)
+                .and_then(|()| std::io::Write::flush(&mut stdout)),
+        );
+        if let Some(why) = out::stdout_lost() {
+            let code = Exit::Failure.code();
+            out::failure(&command, &stdout_lost_message(&why), code);
+            return ExitCode::from(code);
+        }
         return ExitCode::SUCCESS;
     }
     // Every run, not only those that start wrangler, removes the logs of
@@ -185,6 +195,14 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     match result {
+        // The output asked for was lost (a full disk): the command's own
+        // success would be a lie to the script that reads it.
+        Ok(code) if code == ExitCode::SUCCESS && out::stdout_lost().is_some() => {
+            let why = out::stdout_lost().unwrap_or_default();
+            let code = unmarked.code();
+            out::failure(&command, &stdout_lost_message(&why), code);
+            ExitCode::from(code)
+        }
         Ok(code) => code,
         Err(err) => {
             let code = Exit::of(&err).unwrap_or(unmarked).code();
@@ -192,6 +210,14 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The error for output asked for that stdout did not take whole.
+fn stdout_lost_message(why: &str) -> String {
+    format!(
+        "could not write the output to stdout ({why}): what it holds is incomplete; free \
+         space where stdout goes, or send it elsewhere, and run the command again"
+    )
 }
 
 /// Whether the command, at any depth, was given `--dry-run`.

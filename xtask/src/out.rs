@@ -50,6 +50,38 @@ static JSON: AtomicBool = AtomicBool::new(false);
 /// Whether anything has reached stdout: under `--json`, the document.
 static STDOUT_USED: AtomicBool = AtomicBool::new(false);
 
+/// Why the output a command was asked for ([`data`]) could not all be
+/// written to stdout, when it could not: a full disk, an I/O error. A
+/// closed pipe (`| head -1`) is not kept: its reader has all it wanted.
+static STDOUT_LOST: Mutex<Option<String>> = Mutex::new(None);
+
+/// Keeps `result`, the writing of the output asked for, when it failed for
+/// a reason other than a closed pipe.
+pub fn note_stdout_write(result: std::io::Result<()>) {
+    if let Err(e) = result
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let mut lost = STDOUT_LOST.lock().unwrap_or_else(|e| e.into_inner());
+        lost.get_or_insert_with(|| e.to_string());
+    }
+}
+
+/// Why the output asked for could not be written, if it could not: `main`
+/// ends the command with an error then, never with 0.
+pub fn stdout_lost() -> Option<String> {
+    let flushed = std::io::stdout().flush();
+    if DATA_WRITTEN.load(Ordering::Relaxed) {
+        note_stdout_write(flushed);
+    }
+    STDOUT_LOST
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Whether [`data`] has written anything to stdout.
+static DATA_WRITTEN: AtomicBool = AtomicBool::new(false);
+
 /// Whether the command was asked for its plan (`--dry-run`): its [`say!`]
 /// lines are that plan, printed with `-q` too.
 static PLAN_ASKED: AtomicBool = AtomicBool::new(false);
@@ -173,12 +205,13 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
 /// or terminal is not worth failing a backup.
 fn write_line(to_stderr: bool, text: &str) {
-    write_redacted(to_stderr, text, crate::redact::text);
+    write_redacted(to_stderr, text, crate::redact::text, false);
 }
 
 /// Writes a line redacted by `redact`, line by line: no rule's reach
-/// crosses a line (a JSON document is many).
-fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String) {
+/// crosses a line (a JSON document is many). The output a command was
+/// asked for (`asked`) that could not be written is kept for `main`.
+fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String, asked: bool) {
     let text = text
         .strip_suffix('\n')
         .unwrap_or(text)
@@ -196,7 +229,11 @@ fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String) {
             clear_spinner_line();
         }
         STDOUT_USED.store(true, Ordering::Relaxed);
-        let _ = writeln!(std::io::stdout(), "{text}");
+        let written = writeln!(std::io::stdout(), "{text}");
+        if asked {
+            DATA_WRITTEN.store(true, Ordering::Relaxed);
+            note_stdout_write(written);
+        }
     }
 }
 
@@ -257,7 +294,7 @@ pub fn relayed(to_stderr: bool, prefix: &str, line: &str) {
 pub fn data(text: &str) {
     // Secrets go, but not by name: a name there is a field's, a table's or
     // a column's (see `redact::values`).
-    write_redacted(false, text, crate::redact::values);
+    write_redacted(false, text, crate::redact::values, true);
 }
 
 /// A JSON document on stdout, pretty-printed.

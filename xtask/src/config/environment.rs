@@ -536,6 +536,28 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A database id goes into manifests, plans and wrangler's arguments, as
+/// D1 prints it (a UUID): printable, without a line break or an escape code
+/// that would print a line of its own, not an option, and of a length an
+/// id has. A manifest holding anything else is refused as untrusted, so a
+/// backup written with it would be refused by the run that wrote it.
+fn check_id(what: &str, id: &str) -> Result<()> {
+    let ok = id.len() <= 256 && !id.starts_with('-') && d1_core::names::is_printable(id);
+    if !ok {
+        let mut shown: String = id.chars().take(80).collect();
+        if shown.len() < id.len() {
+            shown.push('…');
+        }
+        bail!(
+            "{what} is {:?}; an id is what `npx wrangler d1 list` prints (a UUID), at most 256 characters, without \
+             a line break, a control character or a leading `-`. Fix it in the configuration. \
+             Nothing was run.",
+            shown.escape_debug().to_string()
+        );
+    }
+    Ok(())
+}
+
 /// A `migrations_dir` is where wrangler takes the SQL that `migrations
 /// apply` runs unjudged: a directory of the checkout, named relative to the
 /// configuration, never one outside it (absolute, or through `..`).
@@ -878,6 +900,17 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
                 i + 1,
                 db.binding.escape_debug().to_string()
             );
+        }
+        for (field, id) in [
+            ("database_id", &db.database_id),
+            ("preview_database_id", &db.preview_database_id),
+        ] {
+            if let Some(id) = id {
+                check_id(
+                    &format!("the {field} of D1 database {} in {place}", i + 1),
+                    id,
+                )?;
+            }
         }
         if let Some(dir) = &db.migrations_dir {
             check_migrations_dir(
