@@ -118,3 +118,72 @@ fn a_database_id_with_a_line_break_is_refused_before_a_backup_is_written() {
     }
     assert_eq!(decoys.hashes(), before);
 }
+
+/// A `.sql.zst` of a few hundred kilobytes that unpacks to gigabytes of one
+/// valid INSERT, after a table for it: a dump verify surveys for many
+/// seconds before it loads a row.
+fn zstd_of_one_insert_repeated(path: &std::path::Path) {
+    use std::io::Write as _;
+    let line = b"INSERT INTO \"t\" VALUES('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');\n";
+    let chunk: Vec<u8> = line.repeat((1 << 20) / line.len());
+    let frame = zstd::encode_all(&chunk[..], 3).unwrap();
+    let mut file = std::fs::File::create(path).unwrap();
+    file.write_all(
+        &zstd::encode_all(
+            &b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x TEXT);\n"[..],
+            3,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for _ in 0..4000 {
+        file.write_all(&frame).unwrap();
+    }
+}
+
+/// The operator runs `verify FILE --no-manifest` on a large dump and
+/// presses Ctrl-C while it is still being read (the survey, before the
+/// load). It exits 130, but first prints `Result: BAD: corrupt or does
+/// not match its manifest` and `error: FILE is BAD: statements: the dump
+/// cannot be read: … interrupted by SIGINT`: a verdict on a file nothing
+/// was found wrong with, which an operator throws away. Stopped during
+/// the load, or with a manifest, the same Ctrl-C says "the verification
+/// could not run". It must say that here too, and no verdict. Cause:
+/// `steps/verify.rs` `verify_file`: an error of `survey_unless` (and of
+/// `survey_data_only_export`) is always a failed `statements` check,
+/// where `load` passes on one that `stops_verification`.
+#[test]
+fn ctrl_c_while_verify_reads_a_dump_without_a_manifest_is_no_verdict() {
+    let sb = Sandbox::new();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let bomb = sb.path().join("big.sql.zst");
+    zstd_of_one_insert_repeated(&bomb);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 2_000_000);
+    let child = sb
+        .xtask_command(&["verify", "--no-manifest", bomb.to_str().unwrap()])
+        .env("CLOUDFLARE_API_TOKEN", CANARY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Seconds into a survey of gigabytes.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let started = std::time::Instant::now();
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "verify went on {:?} after Ctrl-C",
+        started.elapsed()
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(run.all().contains("could not run"), "{}", run.all());
+    assert!(!run.all().contains("Result: BAD"), "{}", run.all());
+    assert!(!run.all().contains("is BAD"), "{}", run.all());
+    assert!(!run.all().contains(CANARY), "{}", run.all());
+    assert_eq!(decoys.hashes(), before);
+}
