@@ -324,6 +324,8 @@ fn verify_at(
     let on_arrival = surveyed.is_some();
     let survey = match survey_unless(surveyed, source, &shape.options)? {
         Ok(s) => s,
+        // A Ctrl-C while the dump is read is no finding about it.
+        Err(e) if stops_verification(&e) => return Err(e),
         Err(e) => {
             run.checks.push(fail(
                 "statements",
@@ -354,6 +356,7 @@ fn verify_at(
                 }
                 survey
             }
+            Err(e) if stops_verification(&e) => return Err(e),
             Err(e) => {
                 run.checks.push(fail(
                     "statements",
@@ -1288,6 +1291,11 @@ fn stops_verification(e: &anyhow::Error) -> bool {
         c.downcast_ref::<CouldNotRun>().is_some()
             || c.downcast_ref::<crate::edge::signals::Interrupted>()
                 .is_some()
+            // A reader stopped by a signal fails with it inside an
+            // io::Error, whose `source` skips it.
+            || c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.is::<crate::edge::signals::Interrupted>())
     })
 }
 
