@@ -187,3 +187,65 @@ fn ctrl_c_while_verify_reads_a_dump_without_a_manifest_is_no_verdict() {
     assert!(!run.all().contains(CANARY), "{}", run.all());
     assert_eq!(decoys.hashes(), before);
 }
+
+/// The operator's TMPDIR is a directory every user can write to without
+/// the sticky bit (`chmod 777`, a shared scratch directory). The tool puts
+/// what it hands wrangler by name in a 0700 directory of its own there
+/// (the repaired SQL of a restore, `wrangler d1 execute --file`; a remote
+/// export; wrangler's logs, which hold signed URLs), and counts on nobody
+/// being able to enter it. But in such a parent another user can rename
+/// that directory away and make one of the same name holding what they
+/// like (checked by hand: `nobody` renamed a root 0700
+/// `qbtime-xtask-restore-1` and planted `restore-local.sql` in its
+/// place), so wrangler would execute their SQL past the SQL gate, or
+/// export the database into their directory. The tool runs there today
+/// (`diff` and `restore --via-wrangler` exit 0); it must refuse such a
+/// TMPDIR before anything runs, naming it, as it refuses a backup
+/// directory others can write to. Cause: `edge/wrangler.rs`
+/// `PrivateDir::create` checks only that the temporary directory is an
+/// absolute path that exists.
+#[test]
+fn a_tmpdir_others_can_write_to_without_the_sticky_bit_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (sb, _) = sandbox_with_a_backup();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let shared = sb.path().join("shared-tmp");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let rows = sb.live_row_counts();
+    for args in [
+        &["diff", "latest:local", "live:local"][..],
+        &[
+            "restore",
+            "latest:local",
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            "--via-wrangler",
+        ],
+    ] {
+        let out = sb
+            .xtask_command(args)
+            .env("TMPDIR", &shared)
+            .env("CLOUDFLARE_API_TOKEN", CANARY)
+            .output()
+            .unwrap();
+        let run = Run::from_output(out);
+        assert_eq!(run.code, Some(2), "`{}`:\n{}", args.join(" "), run.all());
+        assert!(run.stderr.contains("TMPDIR"), "{}", run.all());
+        assert!(!run.all().contains(CANARY), "{}", run.all());
+    }
+    assert_eq!(sb.live_row_counts(), rows);
+    // The sticky bit (as /tmp has) keeps others from renaming what is not
+    // theirs: that TMPDIR is fine.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = sb
+        .xtask_command(&["diff", "latest:local", "live:local"])
+        .env("TMPDIR", &shared)
+        .output()
+        .unwrap();
+    Run::from_output(out).assert_ok();
+    assert_eq!(decoys.hashes(), before);
+}
