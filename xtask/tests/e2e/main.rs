@@ -55,6 +55,7 @@ mod restore_new;
 mod restore_remote;
 mod scheduled_nights;
 mod sealed_reads;
+mod session_review;
 mod silent_flags;
 mod team_machines;
 mod time_travel_remote;

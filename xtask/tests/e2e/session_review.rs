@@ -1,0 +1,179 @@
+//! rvBB: a review of the session's changes (b5cbe71..e28a647), attacked as
+//! a hostile or unlucky user would. Each test here failed when it was
+//! written.
+
+use crate::common;
+
+use common::*;
+
+/// prod holds 9007199254740993 (2^53 + 1, a snowflake id just past the
+/// line) and -9007199254740993 in a plain INTEGER column. The user ran
+/// `cargo xtask backup prod`: D1's export writes each through a JavaScript
+/// number, which rounds both to ±9007199254740992 (±2^53, ties to even),
+/// and the backup said nothing, recorded no `wide_integers`, and a restore
+/// brings back another number with no `ROUNDED?` line. The warning added
+/// this session counts only integers whose magnitude is *above* 2^53 in
+/// the export, but an export's value of exactly ±2^53 is what the nearest
+/// neighbours beyond it round to: it must be counted too. Cause:
+/// `crates/d1-core/src/digest.rs` `digest_and_wide` (`v.unsigned_abs() >
+/// JS_EXACT`).
+#[test]
+fn a_remote_backup_that_rounds_2_53_plus_one_to_2_53_says_so() {
+    let remote = common::remote::Remote::new(
+        "CREATE TABLE ids (id INTEGER PRIMARY KEY, snowflake INTEGER);\n\
+         INSERT INTO ids VALUES (1, 9007199254740993), (2, -9007199254740993);",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    let path = remote.sb.backups().join(&name);
+    let restore = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+        ],
+    );
+    restore.assert_ok();
+    let staging = query_file(&remote.staging, "SELECT snowflake FROM ids ORDER BY id");
+    let exact = staging
+        == vec![
+            vec![serde_json::json!(9007199254740993_i64)],
+            vec![serde_json::json!(-9007199254740993_i64)],
+        ];
+    assert!(
+        exact
+            || backup
+                .all()
+                .lines()
+                .any(|l| l.starts_with("warning:") && l.contains("ids (2)")),
+        "staging holds {staging:?} for prod's ±9007199254740993, and the backup did not \
+         say so:\n{}",
+        backup.all()
+    );
+    assert!(
+        exact
+            || restore
+                .stdout
+                .lines()
+                .any(|l| l.contains("ROUNDED?") && l.contains("ids (2)")),
+        "the restore's plan does not say the backup may hold rounded integers:\n{}",
+        restore.all()
+    );
+}
+
+/// The operator's TMPDIR is their own 0700 directory, but it sits in a
+/// shared scratch directory every user can write to without the sticky bit
+/// (`/scratch` mode 777, `TMPDIR=/scratch/alice`), or it is a symbolic
+/// link there to a private directory (`/scratch/alice-tmp ->
+/// ~/tmp`). Another user can rename `/scratch/alice` (a rename in the same
+/// parent needs no right on the directory moved) or replace the link, and
+/// put one of their own by its name: every path the tool hands wrangler
+/// under TMPDIR then reaches theirs, the attack this session's check was
+/// added for, one level up. Both are used today (`diff` exits 0); they must
+/// be refused as the shared TMPDIR itself is. Cause:
+/// `xtask/src/edge/wrangler.rs` `PrivateDir::create` checks the mode of
+/// TMPDIR's target only, not of the directories its path goes through.
+#[test]
+fn a_tmpdir_inside_a_directory_others_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (sb, _) = sandbox_with_a_backup();
+    let shared = sb.path().join("scratch");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mine = shared.join("alice");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let private = sb.path().join("private-tmp");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = shared.join("alice-tmp");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    for tmpdir in [&mine, &link] {
+        let out = sb
+            .xtask_command(&["diff", "latest:local", "live:local"])
+            .env("TMPDIR", tmpdir)
+            .output()
+            .unwrap();
+        let run = Run::from_output(out);
+        assert_eq!(
+            run.code,
+            Some(2),
+            "TMPDIR={} (in a 777 directory) was used:\n{}",
+            tmpdir.display(),
+            run.all()
+        );
+        assert!(run.stderr.contains("TMPDIR"), "{}", run.all());
+    }
+    // A private directory under a sticky shared one (/tmp/alice) is fine.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = sb
+        .xtask_command(&["diff", "latest:local", "live:local"])
+        .env("TMPDIR", &mine)
+        .output()
+        .unwrap();
+    Run::from_output(out).assert_ok();
+}
+
+/// A script saves each command's `--json` document to a file on a full
+/// disk (`cargo xtask verify … --json > result.json`): the document is lost,
+/// so the command must not exit 0 (the session made `list`, `status` and
+/// `completions` fail so; this holds it for every command with `--json`).
+#[test]
+fn every_json_document_lost_to_a_full_disk_is_not_exit_zero() {
+    let (sb, name) = sandbox_with_a_backup();
+    let file = sb.backups().join(&name);
+    let file = file.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["verify", file, "--json"],
+        vec!["backup", "local", "--json"],
+        vec!["backup", "local", "--dry-run", "--json"],
+        vec![
+            "restore",
+            file,
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            "--json",
+        ],
+        vec![
+            "restore",
+            file,
+            "--to",
+            "local",
+            "--replace",
+            "--dry-run",
+            "--json",
+        ],
+        vec!["prune", "--env", "local", "--dry-run", "--json"],
+        vec!["doctor", "--json"],
+        vec!["migrate", "local", "--json"],
+    ];
+    for args in commands {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = sb.xtask_command(&args).stdout(full).output().unwrap();
+        let run = Run::from_output(out);
+        assert!(
+            !run.ok,
+            "`{}` > /dev/full exited 0 with its document lost:\n{}",
+            args.join(" "),
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("could not write the output to stdout"),
+            "`{}` > /dev/full did not say its document was lost:\n{}",
+            args.join(" "),
+            run.all()
+        );
+        assert!(!run.all().contains("panicked"), "{}", run.all());
+    }
+}
