@@ -16,17 +16,18 @@ use sha2::{Digest, Sha256};
 
 use crate::statement::quote_ident;
 
-/// The largest integer a JavaScript number holds exactly, 2^53. D1's own
-/// export writes every value through one, so an integer beyond it in an
-/// export of D1's may not be the database's.
+/// 2^53: past it a JavaScript number no longer holds every integer (2^53 + 1
+/// becomes 2^53). D1's own export writes every value through one, so an
+/// integer of this size or beyond in an export of D1's may not be the
+/// database's.
 pub const JS_EXACT: u64 = 1 << 53;
 
 /// Each table's digest, and what the same read saw on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digests {
     pub tables: BTreeMap<String, String>,
-    /// Per table that holds any, how many of its integers are beyond
-    /// ±[`JS_EXACT`].
+    /// Per table that holds any, how many of its integers are ±[`JS_EXACT`]
+    /// or beyond (2^53 + 1 reaches a JavaScript number as 2^53).
     pub wide_integers: BTreeMap<String, u64>,
 }
 
@@ -39,7 +40,7 @@ pub fn tables<'a>(
 }
 
 /// The digest of each of `tables` that exists in `db`, and the integers
-/// beyond ±2^53 each holds, counted in the same read.
+/// of ±2^53 or beyond each holds, counted in the same read.
 pub fn read<'a>(
     db: &rusqlite::Connection,
     tables: impl IntoIterator<Item = &'a str>,
@@ -86,8 +87,8 @@ pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<Str
     Ok(digest_and_wide(db, table)?.map(|(digest, _)| digest))
 }
 
-/// [`table_digest`], and how many of the table's integers are beyond
-/// ±[`JS_EXACT`].
+/// [`table_digest`], and how many of the table's integers are
+/// ±[`JS_EXACT`] or beyond.
 fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(String, u64)>> {
     if !crate::catalog::is_stored_table(db, table)? {
         return Ok(None);
@@ -135,8 +136,9 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
     while let Some(row) = rows.next()? {
         for i in 0..n {
             let value = row.get_ref(i)?;
+            // ±2^53 itself counts: it is what 2^53 + 1 rounds to.
             if let ValueRef::Integer(v) = value
-                && v.unsigned_abs() > JS_EXACT
+                && v.unsigned_abs() >= JS_EXACT
             {
                 wide += 1;
             }
@@ -189,6 +191,20 @@ mod tests {
     }
 
     const TABLE: &str = "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b BLOB, c REAL);";
+
+    #[test]
+    fn integers_of_2_53_and_beyond_are_counted_as_wide() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE t (v);\
+             INSERT INTO t VALUES (9007199254740991), (-9007199254740991), (1.0e300),\
+             (9007199254740992), (-9007199254740992), (9007199254740993),\
+             (-9223372036854775808);",
+        )
+        .unwrap();
+        let read = read(&db, ["t"]).unwrap();
+        assert_eq!(read.wide_integers.get("t"), Some(&4), "{read:?}");
+    }
 
     #[test]
     fn the_same_rows_in_another_order_give_the_same_digest() {

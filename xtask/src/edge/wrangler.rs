@@ -1092,24 +1092,42 @@ impl PrivateDir {
         // when others can rename it: in a parent they can write to without
         // the sticky bit, another user can move it aside and put one of
         // their own, holding what wrangler reads or writes, by its name.
+        // So can they TMPDIR itself, or a link on its way, in a directory
+        // above it: every directory the path goes through is checked, as
+        // written and as resolved.
         #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(&temp) {
+        {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = meta.permissions().mode();
-            if meta.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
-                crate::stop!(
-                    crate::exit::Exit::CouldNotRun,
-                    "the temporary directory {:?}{} is writable by others without the sticky \
-                     bit (mode {:o}): another user could swap this tool's private directory \
-                     there for one of theirs. Set TMPDIR to a directory only you can write \
-                     to, or add the sticky bit (`chmod +t`, as /tmp has). Nothing was run",
-                    temp.display().to_string(),
-                    match std::env::var_os("TMPDIR") {
-                        Some(_) => " (TMPDIR names it)",
-                        None => "",
-                    },
-                    mode & 0o7777
-                );
+            let resolved = std::fs::canonicalize(&temp).ok();
+            let through = temp
+                .ancestors()
+                .chain(resolved.iter().flat_map(|r| r.ancestors()));
+            for dir in through {
+                let Ok(meta) = std::fs::metadata(dir) else {
+                    continue;
+                };
+                let mode = meta.permissions().mode();
+                if meta.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                    let itself = dir == temp || Some(dir) == resolved.as_deref();
+                    let inside = match itself {
+                        true => String::new(),
+                        false => format!(" is inside {:?}, which", dir.display().to_string()),
+                    };
+                    crate::stop!(
+                        crate::exit::Exit::CouldNotRun,
+                        "the temporary directory {:?}{}{inside} is writable by others without \
+                         the sticky bit (mode {:o}): another user could swap this tool's \
+                         private directory there for one of theirs. Set TMPDIR to a directory \
+                         only you can write to, in directories only you (or root) can write \
+                         to, or add the sticky bit (`chmod +t`, as /tmp has). Nothing was run",
+                        temp.display().to_string(),
+                        match std::env::var_os("TMPDIR") {
+                            Some(_) => " (TMPDIR names it)",
+                            None => "",
+                        },
+                        mode & 0o7777
+                    );
+                }
             }
         }
         crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
