@@ -177,3 +177,33 @@ fn every_json_document_lost_to_a_full_disk_is_not_exit_zero() {
         assert!(!run.all().contains("panicked"), "{}", run.all());
     }
 }
+
+/// The project's migration seeds a cycle of rows under deferred foreign
+/// keys (`ring_a` and `ring_b`, each row pointing at the other), which D1
+/// runs as one all-or-nothing query and accepts; the session made the
+/// in-memory replay of migrations run each in one transaction, as D1
+/// does. `cargo xtask rehearse --from empty` (the default before any prod
+/// backup) builds its prod from the same migrations another way, one
+/// statement at a time, so each deferred key is checked at once: the
+/// rehearsal must not fail on a migration D1 applied. Cause:
+/// `xtask/src/commands/rehearse.rs` `load_prod` (`From::Empty`,
+/// `conn.execute_batch(&sql)` outside a transaction).
+#[test]
+fn a_rehearsal_from_empty_runs_a_migration_seeding_rows_with_deferred_foreign_keys() {
+    let shape = "CREATE TABLE ring_a (id INTEGER PRIMARY KEY, \
+                 b_id INTEGER REFERENCES ring_b(id) DEFERRABLE INITIALLY DEFERRED);\n\
+                 CREATE TABLE ring_b (id INTEGER PRIMARY KEY, \
+                 a_id INTEGER REFERENCES ring_a(id) DEFERRABLE INITIALLY DEFERRED);\n\
+                 INSERT INTO ring_a VALUES (1, 1);\n\
+                 INSERT INTO ring_b VALUES (1, 1);\n";
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations/0005_ring.sql"), shape).unwrap();
+    sb.apply_migrations();
+    let run = sb.xtask(&["rehearse", "--from", "empty"]);
+    assert!(
+        !run.all().contains("applying 0005_ring.sql")
+            && !run.all().contains("FOREIGN KEY constraint failed"),
+        "the rehearsal could not build prod from a migration D1 applied:\n{}",
+        run.all()
+    );
+}
