@@ -529,7 +529,7 @@ fn load_prod(
             let dir = project.config_dir.join(&prod.migrations_dir);
             for name in crate::steps::migrations::migration_files(&dir)? {
                 let sql = crate::edge::fsutil::read_text(&dir.join(&name), "migration")?;
-                conn.execute_batch(&sql)
+                crate::steps::migrations::run_as_d1_does(conn, &sql)
                     .with_context(|| format!("applying {name} to the rehearsal's prod"))?;
                 conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [&name])?;
             }

@@ -182,27 +182,30 @@ pub fn schema_created_by(
 }
 
 /// `migrations` (name, text) run in order in memory, as
-/// [`schema_created_by`] says: each in a transaction of its own, as D1 runs
-/// a migration (one query, all or nothing), so that a deferred foreign key
-/// (a cycle's rows, a child seeded before its parent) is checked at the
-/// migration's end, not at each statement's.
+/// [`schema_created_by`] says, each as D1 runs it ([`run_as_d1_does`]).
 fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate> {
     let gate = d1_core::gate::Gate::memory()?;
-    let db = gate.db();
     for (name, sql) in migrations {
-        let ran = db
-            .execute_batch("BEGIN")
-            .and_then(|()| db.execute_batch(sql))
-            .and_then(|()| db.execute_batch("COMMIT"));
-        if let Err(e) = ran {
-            if !db.is_autocommit() {
-                let _ = db.execute_batch("ROLLBACK");
-            }
-            return Err(e)
-                .with_context(|| format!("the migration {name} does not run in SQLite here"));
-        }
+        run_as_d1_does(gate.db(), sql)
+            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
     }
     Ok(gate)
+}
+
+/// One migration's `sql` run in `db` in a transaction of its own, as D1
+/// runs a migration (one query, all or nothing), so that a deferred
+/// foreign key (a cycle's rows, a child seeded before its parent) is
+/// checked at the migration's end, not at each statement's. Every replay
+/// of the migrations runs each so.
+pub fn run_as_d1_does(db: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    let ran = db
+        .execute_batch("BEGIN")
+        .and_then(|()| db.execute_batch(sql))
+        .and_then(|()| db.execute_batch("COMMIT"));
+    if ran.is_err() && !db.is_autocommit() {
+        let _ = db.execute_batch("ROLLBACK");
+    }
+    ran
 }
 
 /// How a dump's own `d1_migrations` rows (`recorded`) differ from the
