@@ -195,14 +195,16 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     match result {
-        // The output asked for was lost (a full disk): the command's own
-        // success would be a lie to the script that reads it.
-        Ok(code) if code == ExitCode::SUCCESS && out::stdout_lost().is_some() => {
-            let why = out::stdout_lost().unwrap_or_default();
-            let code = unmarked.code();
-            out::failure(&command, &stdout_lost_message(&why), code);
-            ExitCode::from(code)
-        }
+        Ok(code) if code == ExitCode::SUCCESS => match out::stdout_lost() {
+            // The output asked for was lost (a full disk): the command's
+            // own success would be a lie to the script that reads it.
+            Some(why) => {
+                let code = unmarked.code();
+                out::failure(&command, &stdout_lost_message(&why), code);
+                ExitCode::from(code)
+            }
+            None => code,
+        },
         Ok(code) => code,
         Err(err) => {
             let code = Exit::of(&err).unwrap_or(unmarked).code();

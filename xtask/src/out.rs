@@ -50,6 +50,9 @@ static JSON: AtomicBool = AtomicBool::new(false);
 /// Whether anything has reached stdout: under `--json`, the document.
 static STDOUT_USED: AtomicBool = AtomicBool::new(false);
 
+/// Whether [`data`] has written anything to stdout.
+static DATA_WRITTEN: AtomicBool = AtomicBool::new(false);
+
 /// Why the output a command was asked for ([`data`]) could not all be
 /// written to stdout, when it could not: a full disk, an I/O error. A
 /// closed pipe (`| head -1`) is not kept: its reader has all it wanted.
@@ -78,9 +81,6 @@ pub fn stdout_lost() -> Option<String> {
         .unwrap_or_else(|e| e.into_inner())
         .clone()
 }
-
-/// Whether [`data`] has written anything to stdout.
-static DATA_WRITTEN: AtomicBool = AtomicBool::new(false);
 
 /// Whether the command was asked for its plan (`--dry-run`): its [`say!`]
 /// lines are that plan, printed with `-q` too.

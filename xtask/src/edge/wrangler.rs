@@ -1068,15 +1068,15 @@ impl PrivateDir {
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
+        let named = match std::env::var_os("TMPDIR") {
+            Some(_) => " (TMPDIR names it)",
+            None => "",
+        };
         let unusable = |what: &str| {
             format!(
-                "the temporary directory {:?} is {what}{}: set TMPDIR to a directory that \
-                 exists, by its absolute path. Nothing was run",
+                "the temporary directory {:?} is {what}{named}: set TMPDIR to a directory \
+                 that exists, by its absolute path. Nothing was run",
                 temp.display().to_string(),
-                match std::env::var_os("TMPDIR") {
-                    Some(_) => " (TMPDIR names it)",
-                    None => "",
-                }
             )
         };
         // An empty or relative TMPDIR would put private files in whatever
@@ -1115,16 +1115,13 @@ impl PrivateDir {
                     };
                     crate::stop!(
                         crate::exit::Exit::CouldNotRun,
-                        "the temporary directory {:?}{}{inside} is writable by others without \
-                         the sticky bit (mode {:o}): another user could swap this tool's \
-                         private directory there for one of theirs. Set TMPDIR to a directory \
-                         only you can write to, in directories only you (or root) can write \
-                         to, or add the sticky bit (`chmod +t`, as /tmp has). Nothing was run",
+                        "the temporary directory {:?}{named}{inside} is writable by others \
+                         without the sticky bit (mode {:o}): another user could swap this \
+                         tool's private directory there for one of theirs. Set TMPDIR to a \
+                         directory only you can write to, in directories only you (or root) \
+                         can write to, or add the sticky bit (`chmod +t`, as /tmp has). \
+                         Nothing was run",
                         temp.display().to_string(),
-                        match std::env::var_os("TMPDIR") {
-                            Some(_) => " (TMPDIR names it)",
-                            None => "",
-                        },
                         mode & 0o7777
                     );
                 }
