@@ -207,3 +207,41 @@ fn a_rehearsal_from_empty_runs_a_migration_seeding_rows_with_deferred_foreign_ke
         run.all()
     );
 }
+
+/// A script runs `cargo xtask backup local --json > result.json` (or
+/// `restore … --json`) on a full disk. The backup is written and verified
+/// (or the database restored), then the command exits 1 with "could not
+/// write the output to stdout …: what it holds is incomplete; … run the
+/// command again": the operator, or the script, takes the backup (or the
+/// restore) for failed, and running it again takes a second backup (or a
+/// second restore with its own safety backup). The message must say that
+/// the command's work was done and stays, only its output was lost, and
+/// not send the operator to repeat it. Cause: `xtask/src/main.rs`
+/// `stdout_lost_message`, one text for every command.
+#[test]
+fn output_lost_after_a_backup_that_was_written_does_not_say_to_take_it_again() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = sb.backup_files();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = sb
+        .xtask_command(&["backup", "local", "--json"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        sb.backup_files().len() > before.len(),
+        "the backup was not written:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("run the command again"),
+        "the backup was written and verified, and the error sends the operator to take \
+         it again:\n{}",
+        run.all()
+    );
+}
