@@ -214,11 +214,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error for output asked for that stdout did not take whole.
+/// The error for output asked for that stdout did not take whole, after a
+/// command that succeeded: what it did stands, and is not to be repeated.
 fn stdout_lost_message(why: &str) -> String {
     format!(
-        "could not write the output to stdout ({why}): what it holds is incomplete; free \
-         space where stdout goes, or send it elsewhere, and run the command again"
+        "could not write the output to stdout ({why}): what it holds is incomplete. The \
+         command itself ran to its end, and what it did stays done (a backup written, a \
+         restore made): only its output was lost. Free space where stdout goes, or send it \
+         elsewhere; `cargo xtask list` and `status` show what is there now"
     )
 }
 
