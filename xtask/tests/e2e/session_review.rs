@@ -245,3 +245,36 @@ fn output_lost_after_a_backup_that_was_written_does_not_say_to_take_it_again() {
         run.all()
     );
 }
+
+/// A nightly job runs `cargo xtask verify BACKUP --json > verdict.json`
+/// on a full disk, and the backup is BAD (exit 1). The verdict document
+/// is lost and nothing says so: stderr holds the checks' lines alone, the
+/// exit is the BAD one, and the script that then reads verdict.json to
+/// say which check failed finds it empty. The output lost must be said
+/// whatever the command's own exit (which is kept). Cause:
+/// `xtask/src/main.rs` `main`, which looks at `out::stdout_lost` only
+/// when the command succeeded.
+#[test]
+fn a_bad_verdict_lost_to_a_full_disk_is_said() {
+    let (sb, name) = sandbox_with_a_backup();
+    let path = sb.backups().join(&name);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\nINSERT INTO nowhere VALUES (1);\n");
+    std::fs::write(&path, text).unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = sb
+        .xtask_command(&["verify", path.to_str().unwrap(), "--json"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert_eq!(run.code, Some(1), "the BAD verdict's exit:\n{}", run.all());
+    assert!(
+        run.stderr.contains("could not write the output to stdout"),
+        "the verdict document was lost and nothing said so:\n{}",
+        run.all()
+    );
+}
