@@ -162,7 +162,7 @@ fn main() -> ExitCode {
         );
         if let Some(why) = out::stdout_lost() {
             let code = Exit::Failure.code();
-            out::failure(&command, &stdout_lost_message(&why), code);
+            out::failure(&command, &stdout_lost_message(&why, true), code);
             return ExitCode::from(code);
         }
         return ExitCode::SUCCESS;
@@ -194,35 +194,49 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(code);
     }
+    let lost = out::stdout_lost();
     match result {
-        Ok(code) if code == ExitCode::SUCCESS => match out::stdout_lost() {
+        Ok(code) if code == ExitCode::SUCCESS => match lost {
             // The output asked for was lost (a full disk): the command's
             // own success would be a lie to the script that reads it.
             Some(why) => {
                 let code = unmarked.code();
-                out::failure(&command, &stdout_lost_message(&why), code);
+                out::failure(&command, &stdout_lost_message(&why, true), code);
                 ExitCode::from(code)
             }
             None => code,
         },
-        Ok(code) => code,
+        // A command that failed keeps its exit, and says its output was
+        // lost too (a BAD verdict's document).
+        Ok(code) => {
+            if let Some(why) = lost {
+                out::error(&stdout_lost_message(&why, false));
+            }
+            code
+        }
         Err(err) => {
             let code = Exit::of(&err).unwrap_or(unmarked).code();
             out::failure(&command, &redact::text(&format!("{err:#}")), code);
+            if let Some(why) = lost {
+                out::error(&stdout_lost_message(&why, false));
+            }
             ExitCode::from(code)
         }
     }
 }
 
-/// The error for output asked for that stdout did not take whole, after a
-/// command that succeeded: what it did stands, and is not to be repeated.
-fn stdout_lost_message(why: &str) -> String {
-    format!(
-        "could not write the output to stdout ({why}): what it holds is incomplete. The \
-         command itself ran to its end, and what it did stays done (a backup written, a \
-         restore made): only its output was lost. Free space where stdout goes, or send it \
-         elsewhere; `cargo xtask list` and `status` show what is there now"
-    )
+/// The error for output asked for that stdout did not take whole. After a
+/// command that `succeeded`, what it did stands, and is not to be repeated.
+fn stdout_lost_message(why: &str, succeeded: bool) -> String {
+    let done = match succeeded {
+        true => {
+            " The command itself ran to its end, and what it did stays done (a backup \
+             written, a restore made): only its output was lost. Free space where stdout goes, \
+             or send it elsewhere; `cargo xtask list` and `status` show what is there now"
+        }
+        false => " Free space where stdout goes, or send it elsewhere",
+    };
+    format!("could not write the output to stdout ({why}): what it holds is incomplete.{done}")
 }
 
 /// Whether the command, at any depth, was given `--dry-run`.
