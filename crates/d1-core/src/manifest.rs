@@ -290,7 +290,7 @@ impl Manifest {
             .find(|(t, n)| **n == 0 || !self.rows.contains_key(*t))
         {
             bail!(
-                "it records integers beyond 2^53 in {}, a table it holds no rows of, or none",
+                "it records integers beyond 2^53 in {}, a table it does not record, or records none there",
                 crate::names::shown(table.0)
             );
         }

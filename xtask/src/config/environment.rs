@@ -542,7 +542,7 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 /// id has. A manifest holding anything else is refused as untrusted, so a
 /// backup written with it would be refused by the run that wrote it.
 fn check_id(what: &str, id: &str) -> Result<()> {
-    let ok = id.len() <= 256 && !id.starts_with('-') && d1_core::names::is_printable(id);
+    let ok = id.chars().count() <= 256 && !id.starts_with('-') && d1_core::names::is_printable(id);
     if !ok {
         let mut shown: String = id.chars().take(80).collect();
         if shown.len() < id.len() {
