@@ -563,6 +563,18 @@ impl Drop for Activity {
     }
 }
 
+/// A list of names as a plan or a warning prints it: the first ten and how
+/// many more; `-v` names them all.
+pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
+    match verbose() {
+        true => { names.iter() }
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", "),
+        false => d1_core::wording::listed(names, noun),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

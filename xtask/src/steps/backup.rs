@@ -1212,7 +1212,7 @@ pub fn wide_integers_said(wide: &BTreeMap<String, u64>) -> String {
          reads the SQLite file and keeps them exactly; of a remote database, Time Travel \
          (`cargo xtask time-travel restore`) brings them back exactly (README, Integers \
          beyond 2^53)",
-        tables.join(", ")
+        crate::out::listed(&tables, "table")
     )
 }
 

@@ -1860,15 +1860,6 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
     }
 }
 
-/// A plan's list of names: the first ten and how many more; `-v` names
-/// them all.
-fn listed(names: &[String], noun: &str) -> String {
-    match crate::out::verbose() {
-        true => names.join(", "),
-        false => d1_core::wording::listed(names, noun),
-    }
-}
-
 /// The plan's lines on the target, the mode and what goes first.
 fn plan_target(out: &mut String, p: &PlanView<'_>) {
     let t = p.target;
@@ -1900,7 +1891,11 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
     let _ = writeln!(out, "  mode         {}", p.mode.name());
     if p.mode == Mode::Replace && !p.existing.is_empty() {
         let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(out, "  drops        {}", listed(&names, "object"));
+        let _ = writeln!(
+            out,
+            "  drops        {}",
+            crate::out::listed(&names, "object")
+        );
         // Tables the backup does not have are not replaced: their rows are
         // gone afterwards (a backup from before the migration that made them).
         let lost = lost_tables(p.existing, p.survey, p.source);
@@ -1918,7 +1913,7 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
                 "  LOSES        {} and every row in {it}: the backup does not have {it} ({why}); \
                  afterwards the database has the backup's schema, and `cargo xtask migrate` \
                  lists what is pending again",
-                listed(
+                crate::out::listed(
                     &lost
                         .iter()
                         .map(|t| format!("table {}", d1_core::names::shown(t)))
