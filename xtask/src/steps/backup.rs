@@ -1734,6 +1734,7 @@ fn plan_json(
             "rows": m.rows,
             "verification": m.verification.as_ref().map(|v| v.outcome.clone()),
             "offsite": m.offsite.as_ref().map(|o| format!("r2://{}/{}", o.bucket, o.key)),
+            "wide_integers": m.wide_integers.clone().unwrap_or_default(),
         })
     });
     serde_json::json!({

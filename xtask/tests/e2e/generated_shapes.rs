@@ -191,8 +191,15 @@ fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
          INSERT INTO events VALUES (1, 1700000000123456789);",
     );
     let home = tempfile::tempdir().unwrap();
-    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    let backup = remote.xtask(home.path(), &["backup", "prod", "--json"]);
     backup.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&backup.stdout).unwrap();
+    assert_eq!(
+        json["result"]["wide_integers"],
+        serde_json::json!({"events": 1}),
+        "{}",
+        backup.all()
+    );
     let name = only_backup(&remote.sb);
     let path = remote.sb.backups().join(&name);
     let restore = remote.xtask(
