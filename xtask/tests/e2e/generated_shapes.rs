@@ -253,3 +253,144 @@ fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
         local.all()
     );
 }
+
+/// The warning a remote backup gives when D1's export may have rounded an
+/// integer, for the roads that round one and were not counted.
+fn remote_backup_of(sql: &str) -> (common::remote::Remote, tempfile::TempDir, Run) {
+    let remote = common::remote::Remote::new(sql);
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    (remote, home, backup)
+}
+
+/// prod holds 9007199254740993 (2^53 + 1, a snowflake id just past the
+/// line) in an INTEGER column. The user ran `cargo xtask backup prod`:
+/// GOOD, and no warning, though the backup holds 9007199254740992, another
+/// number (D1's export writes it through a JavaScript number, which rounds
+/// 2^53 + 1 to 2^53). A restore brings back the wrong id and its plan says
+/// nothing (`ROUNDED?`). It should warn, as it does for 9007199254740995.
+/// Cause: `crates/d1-core/src/digest.rs`, `digest_and_wide`, counts
+/// integers `> 2^53` in the backup; but what the export rounded lands ON
+/// ±2^53 too, and the backup holds only the rounded value, so ±2^53 itself
+/// may be a rounding and must be counted (`>=`).
+#[test]
+fn a_remote_backup_of_an_integer_that_rounds_to_2_53_says_so() {
+    let (_remote, _home, backup) = remote_backup_of(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, snowflake INTEGER);\n\
+         INSERT INTO events VALUES (1, 9007199254740993);\n\
+         INSERT INTO events VALUES (2, -9007199254740993);",
+    );
+    backup.assert_ok();
+    assert!(
+        backup
+            .all()
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("events (2)")),
+        "the backup holds ±9007199254740992 for prod's ±9007199254740993 and said nothing:\n{}",
+        backup.all()
+    );
+}
+
+/// prod holds 9223372036854775807 (i64::MAX, a "never" sentinel) in a
+/// plain INTEGER column and in a column with no type. The user ran
+/// `cargo xtask backup prod`: GOOD, and no warning. The backup holds
+/// 9.223372036854776e18, a REAL: the export wrote 9223372036854775808,
+/// which SQLite reads as a REAL since it does not fit an integer, so a
+/// restore changes both the value and its type (`typeof` is 'real', `=
+/// 9223372036854775807` no longer matches), and its plan says nothing. It
+/// should warn, naming the table, as it does for an integer it rounds into
+/// another integer. Cause: `crates/d1-core/src/digest.rs`,
+/// `digest_and_wide`, counts only INTEGER values beyond 2^53; a rounding
+/// past ±2^63 arrives as a REAL of magnitude 2^63 or more, which no integer
+/// holds and which is not counted.
+#[test]
+fn a_remote_backup_that_rounds_an_integer_past_2_63_into_a_real_says_so() {
+    let (_remote, _home, backup) = remote_backup_of(
+        "CREATE TABLE sentinels (id INTEGER PRIMARY KEY, until INTEGER, anything);\n\
+         INSERT INTO sentinels VALUES (1, 9223372036854775807, 9223372036854775807);",
+    );
+    backup.assert_ok();
+    assert!(
+        backup
+            .all()
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("sentinels (2)")),
+        "the backup holds a REAL for prod's 9223372036854775807 (twice) and said nothing:\n{}",
+        backup.all()
+    );
+}
+
+/// prod holds 9223372036854775807 in a STRICT table's INTEGER column. The
+/// user ran `cargo xtask backup prod`: BAD ("cannot store REAL value in
+/// INTEGER column"), and nothing says why (D1's export rounded the integer
+/// past 2^63) nor what to do (a local backup keeps it; Time Travel brings
+/// it back; the backup can never be GOOD, so `latest` and `migrate` stay
+/// stuck). It should say that the export rounded an integer beyond 2^53,
+/// naming the table, as a GOOD backup's warning does. Cause:
+/// `xtask/src/steps/backup.rs`, `verify_written` (the `wide_integers`
+/// warning is given from the verify report's count, which a load that fails
+/// never makes).
+#[test]
+fn a_remote_backup_bad_because_a_rounded_integer_no_longer_fits_a_strict_column_says_why() {
+    let (_remote, _home, backup) = remote_backup_of(
+        "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER) STRICT;\n\
+         INSERT INTO ledger VALUES (1, 9223372036854775807);",
+    );
+    assert!(!backup.ok, "the backup is not BAD:\n{}", backup.all());
+    assert!(
+        backup.all().contains("2^53") && backup.all().contains("ledger"),
+        "a BAD backup does not say D1's export rounded an integer in ledger:\n{}",
+        backup.all()
+    );
+}
+
+/// The user took `backup local`, then a bulk job wrote `-0.0` where a
+/// column held `0.0` (a balance negated, `v * -1`), and took another. The
+/// restore and the digests tell the two doubles apart (they differ in sign;
+/// `generated_shapes::negative_zero_in_a_column_that_keeps_its_type_backs_up_and_restores_with_its_sign`),
+/// and the two backups' content digests differ; but `diff A B` said
+/// "Result: the same" (exit 0), listing the table as unchanged. It should
+/// report the row changed (exit 1), as README says: "a changed value is one
+/// of another type or other bytes". Cause: `xtask/src/commands/diff.rs`,
+/// `KeyMatch::changed`, compares each column with `x.c IS NOT y.c COLLATE
+/// BINARY`, and SQL's `=` holds `0.0 = -0.0`.
+#[test]
+fn a_diff_of_two_backups_tells_negative_zero_from_zero() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_shape.sql"),
+        "CREATE TABLE balances (id INTEGER PRIMARY KEY, v);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO balances VALUES (1, 0.0), (2, 2.5);");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql("UPDATE balances SET v = -0.0 WHERE id = 1;");
+    assert!(
+        reals(&sb, "balances", "v")[0].is_sign_negative(),
+        "setup: the local D1 keeps -0.0"
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let sql: Vec<String> = sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql"))
+        .collect();
+    assert_eq!(sql.len(), 2, "{sql:?}");
+    let a = sb.backups().join(&sql[0]);
+    let b = sb.backups().join(&sql[1]);
+    let diff = sb.xtask(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(
+        diff.code,
+        Some(1),
+        "diff calls 0.0 and -0.0 the same:\n{}",
+        diff.all()
+    );
+    assert!(
+        diff.stdout
+            .lines()
+            .any(|l| l.contains("balances") && l.contains("1 changed")),
+        "diff does not report balances' row 1 changed:\n{}",
+        diff.all()
+    );
+}
