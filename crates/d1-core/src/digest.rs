@@ -16,11 +16,16 @@ use sha2::{Digest, Sha256};
 
 use crate::statement::quote_ident;
 
-/// 2^53: past it a JavaScript number no longer holds every integer (2^53 + 1
-/// becomes 2^53). D1's own export writes every value through one, so an
-/// integer of this size or beyond in an export of D1's may not be the
-/// database's.
+/// The largest integer a JavaScript number holds exactly, 2^53. D1's own
+/// export writes every value through one, so an integer beyond it in an
+/// export of D1's may not be the database's; nor may ±2^53 itself, which is
+/// what 2^53 + 1 rounds to.
 pub const JS_EXACT: u64 = 1 << 53;
+
+/// 2^63 as a double: what D1's export writes for an integer within 512 of
+/// `i64::MAX` (rounded through a JavaScript number), which no SQLite integer
+/// holds, so the backup reads it back as this REAL.
+const ROUNDED_PAST_I64: f64 = 9_223_372_036_854_775_808.0;
 
 /// Each table's digest, and what the same read saw on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -136,10 +141,15 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
     while let Some(row) = rows.next()? {
         for i in 0..n {
             let value = row.get_ref(i)?;
-            // ±2^53 itself counts: it is what 2^53 + 1 rounds to.
-            if let ValueRef::Integer(v) = value
-                && v.unsigned_abs() >= JS_EXACT
-            {
+            // What the export may have rounded: an integer at or beyond
+            // ±2^53 (2^53 + 1 arrives as 2^53), and one it rounded past
+            // i64::MAX, which arrives as the REAL 2^63.
+            let rounded = match value {
+                ValueRef::Integer(v) => v.unsigned_abs() >= JS_EXACT,
+                ValueRef::Real(f) => f == ROUNDED_PAST_I64,
+                _ => false,
+            };
+            if rounded {
                 wide += 1;
             }
             canonical(&mut pending, value);

@@ -1206,8 +1206,9 @@ pub fn wide_integers_said(wide: &BTreeMap<String, u64>) -> String {
         .map(|(t, n)| format!("{} ({n})", d1_core::names::shown(t)))
         .collect();
     format!(
-        "integers beyond ±2^53 in this backup, in {}: D1's export writes every number as \
-         JavaScript does, which rounds such an integer, so each may differ from the \
+        "integers at or beyond ±2^53 in this backup (or rounded past 2^63 into a REAL), in {}: \
+         D1's export writes every number as JavaScript does, which rounds such an integer, so \
+         each may differ from the \
          database's, and a restore of this backup brings back what it holds. A local backup \
          reads the SQLite file and keeps them exactly; of a remote database, Time Travel \
          (`cargo xtask time-travel restore`) brings them back exactly (README, Integers \
@@ -1434,11 +1435,25 @@ fn verify_new_backup(
         return Ok(());
     }
     if !report.good {
+        let failed = report.failed().join("; ");
+        // A STRICT INTEGER column refuses a REAL: in an export of D1's, an
+        // integer near i64::MAX that JavaScript rounded past 2^63.
+        let why = match d1_export && failed.contains("cannot store REAL value in INTEGER column") {
+            true => {
+                " D1's export writes every number as JavaScript does, which rounds an integer \
+                 beyond ±2^53: one within 512 of 2^63 (9223372036854775807) becomes \
+                 9223372036854775808, a REAL, which the STRICT table's INTEGER column named above \
+                 refuses, so no backup of this database through D1's export can be good while it \
+                 holds such a value. A local backup reads the SQLite file and keeps it exactly; of \
+                 a remote database, Time Travel (`cargo xtask time-travel restore`) brings it back \
+                 exactly (README, Integers beyond 2^53)."
+            }
+            false => "",
+        };
         bail!(
-            "{} failed verification ({}). It is kept, marked bad in its manifest, and will never \
-             be chosen as `latest`.",
+            "{} failed verification ({failed}). It is kept, marked bad in its manifest, and will \
+             never be chosen as `latest`.{why}",
             file.display(),
-            report.failed().join("; ")
         );
     }
     Ok(())
