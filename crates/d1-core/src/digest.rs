@@ -22,9 +22,11 @@ use crate::statement::quote_ident;
 /// what 2^53 + 1 rounds to.
 pub const JS_EXACT: u64 = 1 << 53;
 
-/// 2^63 as a double: what D1's export writes for an integer within 512 of
-/// `i64::MAX` (rounded through a JavaScript number), which no SQLite integer
-/// holds, so the backup reads it back as this REAL.
+/// 2^63 as a double: what D1's export writes, through a JavaScript number,
+/// for an integer within 512 of `i64::MAX` (`9223372036854776000`), which no
+/// SQLite integer holds, so the backup reads it back as this REAL; and, with
+/// its sign, for `i64::MIN` and its neighbours (`-9223372036854776000`,
+/// which SQLite reads as a REAL too).
 const ROUNDED_PAST_I64: f64 = 9_223_372_036_854_775_808.0;
 
 /// Each table's digest, and what the same read saw on the way.
@@ -143,10 +145,10 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
             let value = row.get_ref(i)?;
             // What the export may have rounded: an integer at or beyond
             // ±2^53 (2^53 + 1 arrives as 2^53), and one it rounded past
-            // i64::MAX, which arrives as the REAL 2^63.
+            // ±2^63, which arrives as the REAL ±2^63.
             let rounded = match value {
                 ValueRef::Integer(v) => v.unsigned_abs() >= JS_EXACT,
-                ValueRef::Real(f) => f == ROUNDED_PAST_I64,
+                ValueRef::Real(f) => f.abs() == ROUNDED_PAST_I64,
                 _ => false,
             };
             if rounded {

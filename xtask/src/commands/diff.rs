@@ -1279,15 +1279,22 @@ impl KeyMatch {
             self.keys_of(alias)
         );
         let value_names = self.names(cols);
-        sample(conn, &sql, &self.key_cols, into, |row, s| {
-            if self.show_values {
-                for (i, name) in value_names.iter().enumerate() {
-                    s.values
-                        .push((name.clone(), literal(row.get_ref(key.len() + i)?)));
+        sample(
+            conn,
+            &sql,
+            &self.key_cols,
+            into,
+            |_| Ok(true),
+            |row, s| {
+                if self.show_values {
+                    for (i, name) in value_names.iter().enumerate() {
+                        s.values
+                            .push((name.clone(), literal(row.get_ref(key.len() + i)?)));
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
     }
 
     /// Changed: the same key, a value of another type or other bytes in a
@@ -1305,19 +1312,22 @@ impl KeyMatch {
             show_values,
             ..
         } = self;
+        // SQL holds 0.0 = -0.0, two doubles of other bits: a REAL zero may
+        // differ, and its bits are compared below, by `differs_at`.
         let differs: Vec<String> = common
             .iter()
             .map(|c| {
                 let c = quote_ident(c);
-                format!("(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY)")
+                format!(
+                    "(typeof(x.{c}) IS NOT typeof(y.{c}) OR x.{c} IS NOT y.{c} COLLATE BINARY \
+                     OR (typeof(x.{c}) = 'real' AND x.{c} = 0.0))"
+                )
             })
             .collect();
         let mut select = vec![self.keys_of("x"), differs.join(", ")];
-        if *show_values {
-            for c in common {
-                let c = quote_ident(c);
-                select.push(format!("x.{c}, y.{c}"));
-            }
+        for c in common {
+            let c = quote_ident(c);
+            select.push(format!("x.{c}, y.{c}"));
         }
         let sql = format!(
             "SELECT {} FROM a.{table} AS x JOIN b.{table} AS y ON {on} WHERE {} ORDER BY {}",
@@ -1326,9 +1336,27 @@ impl KeyMatch {
             self.keys_of("x")
         );
         let n = common.len();
-        sample(conn, &sql, &self.key_cols, into, |row, s| {
+        let differs_at = |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<bool> {
+            if !row.get::<_, bool>(key.len() + i)? {
+                return Ok(false);
+            }
+            let at = key.len() + n + 2 * i;
+            Ok(match (row.get_ref(at)?, row.get_ref(at + 1)?) {
+                (ValueRef::Real(x), ValueRef::Real(y)) if x == y => x.to_bits() != y.to_bits(),
+                _ => true,
+            })
+        };
+        let keep = |row: &rusqlite::Row<'_>| -> rusqlite::Result<bool> {
+            for i in 0..n {
+                if differs_at(row, i)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        sample(conn, &sql, &self.key_cols, into, keep, |row, s| {
             for (i, name) in common.iter().enumerate() {
-                if row.get::<_, bool>(key.len() + i)? {
+                if differs_at(row, i)? {
                     s.columns.push(name.clone());
                     if *show_values {
                         let at = key.len() + n + 2 * i;
@@ -1345,18 +1373,22 @@ impl KeyMatch {
 }
 
 /// Runs `sql` (the key columns first, then what `fill` reads), counting
-/// every row and keeping the first [`SAMPLE`]: memory stays flat however
+/// every row `keep` keeps and keeping the first [`SAMPLE`]: memory stays flat however
 /// many rows differ.
 fn sample(
     conn: &rusqlite::Connection,
     sql: &str,
     key: &[String],
     into: &mut Changes,
+    keep: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
     fill: impl Fn(&rusqlite::Row<'_>, &mut RowSample) -> rusqlite::Result<()>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(sql).context("preparing a comparison query")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next().context("comparing rows")? {
+        if !keep(row).context("comparing rows")? {
+            continue;
+        }
         into.count += 1;
         if into.sample.len() < SAMPLE {
             let mut s = RowSample::keyed(key, row)?;

@@ -292,7 +292,9 @@ fn a_remote_backup_of_an_integer_that_rounds_to_2_53_says_so() {
 }
 
 /// prod holds 9223372036854775807 (i64::MAX, a "never" sentinel) in a
-/// plain INTEGER column and in a column with no type. The user ran
+/// plain INTEGER column and in a column with no type, and i64::MIN
+/// (-9223372036854775808, which JavaScript prints -9223372036854776000,
+/// another REAL to SQLite). The user ran
 /// `cargo xtask backup prod`: GOOD, and no warning. The backup holds
 /// 9.223372036854776e18, a REAL: the export wrote 9223372036854775808,
 /// which SQLite reads as a REAL since it does not fit an integer, so a
@@ -307,15 +309,17 @@ fn a_remote_backup_of_an_integer_that_rounds_to_2_53_says_so() {
 fn a_remote_backup_that_rounds_an_integer_past_2_63_into_a_real_says_so() {
     let (_remote, _home, backup) = remote_backup_of(
         "CREATE TABLE sentinels (id INTEGER PRIMARY KEY, until INTEGER, anything);\n\
-         INSERT INTO sentinels VALUES (1, 9223372036854775807, 9223372036854775807);",
+         INSERT INTO sentinels VALUES (1, 9223372036854775807, 9223372036854775807);\n\
+         INSERT INTO sentinels VALUES (2, -9223372036854775808, NULL);",
     );
     backup.assert_ok();
     assert!(
         backup
             .all()
             .lines()
-            .any(|l| l.starts_with("warning:") && l.contains("sentinels (2)")),
-        "the backup holds a REAL for prod's 9223372036854775807 (twice) and said nothing:\n{}",
+            .any(|l| l.starts_with("warning:") && l.contains("sentinels (3)")),
+        "the backup holds a REAL for prod's 9223372036854775807 (twice) and \
+         -9223372036854775808 and said nothing:\n{}",
         backup.all()
     );
 }
