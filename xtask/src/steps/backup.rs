@@ -1436,9 +1436,9 @@ fn verify_new_backup(
     }
     if !report.good {
         let failed = report.failed().join("; ");
-        // A STRICT INTEGER column refuses a REAL: in an export of D1's, an
-        // integer near i64::MAX that JavaScript rounded past 2^63.
-        let why = match d1_export && failed.contains("cannot store REAL value in INTEGER column") {
+        // A STRICT INTEGER (or INT) column refuses a REAL: in an export of
+        // D1's, an integer near ±2^63 that JavaScript rounded past i64.
+        let why = match d1_export && failed.contains("cannot store REAL value in INT") {
             true => {
                 " D1's export writes every number as JavaScript does, which rounds an integer \
                  beyond ±2^53: one within 512 of 2^63 (9223372036854775807) becomes \

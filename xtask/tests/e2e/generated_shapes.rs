@@ -324,7 +324,8 @@ fn a_remote_backup_that_rounds_an_integer_past_2_63_into_a_real_says_so() {
     );
 }
 
-/// prod holds 9223372036854775807 in a STRICT table's INTEGER column. The
+/// prod holds 9223372036854775807 in a STRICT table's INTEGER column (or
+/// -9223372036854775808 in an INT one). The
 /// user ran `cargo xtask backup prod`: BAD ("cannot store REAL value in
 /// INTEGER column"), and nothing says why (D1's export rounded the integer
 /// past 2^63) nor what to do (a local backup keeps it; Time Travel brings
@@ -336,16 +337,27 @@ fn a_remote_backup_that_rounds_an_integer_past_2_63_into_a_real_says_so() {
 /// never makes).
 #[test]
 fn a_remote_backup_bad_because_a_rounded_integer_no_longer_fits_a_strict_column_says_why() {
-    let (_remote, _home, backup) = remote_backup_of(
-        "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER) STRICT;\n\
-         INSERT INTO ledger VALUES (1, 9223372036854775807);",
-    );
-    assert!(!backup.ok, "the backup is not BAD:\n{}", backup.all());
-    assert!(
-        backup.all().contains("2^53") && backup.all().contains("ledger"),
-        "a BAD backup does not say D1's export rounded an integer in ledger:\n{}",
-        backup.all()
-    );
+    // SQLite names the column's declared type: `INTEGER` or `INT`.
+    for (declared, value) in [
+        ("INTEGER", "9223372036854775807"),
+        ("INT", "-9223372036854775808"),
+    ] {
+        let (_remote, _home, backup) = remote_backup_of(&format!(
+            "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount {declared}) STRICT;\n\
+             INSERT INTO ledger VALUES (1, {value});"
+        ));
+        assert!(!backup.ok, "the backup is not BAD:\n{}", backup.all());
+        let all = backup.all();
+        let error: Vec<&str> = all.lines().filter(|l| l.starts_with("error:")).collect();
+        assert!(
+            error
+                .iter()
+                .any(|l| l.contains("2^53") && l.contains("Time Travel")),
+            "{declared} {value}: a BAD backup's error does not say D1's export rounded an \
+             integer, nor what keeps it:\n{}",
+            backup.all()
+        );
+    }
 }
 
 /// The user took `backup local`, then a bulk job wrote `-0.0` where a
