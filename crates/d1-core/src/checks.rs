@@ -232,6 +232,60 @@ pub fn content_check(
     Ok((check, read))
 }
 
+/// A local backup's content digests, as its verification loaded them,
+/// against the digests of the local D1's own tables, read in the export's
+/// transaction (`source`): equal, the export wrote every value of them
+/// faithfully; otherwise it did not, however well the dump loads.
+pub fn source_check(
+    content: &BTreeMap<String, String>,
+    source: &BTreeMap<String, String>,
+) -> Check {
+    let short = |d: &str| d.get(..16).unwrap_or(d).to_owned();
+    let mut differ: Vec<String> = { source.iter() }
+        .filter_map(|(t, want)| match content.get(t) {
+            None => Some(format!(
+                "{}: in the database, not in the backup",
+                crate::names::shown(t)
+            )),
+            Some(got) if got != want => Some(format!(
+                "{}: the backup's rows differ from the database's (content digest {} where \
+                 the database has {})",
+                crate::names::shown(t),
+                short(got),
+                short(want)
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    differ.extend(
+        { content.keys() }
+            .filter(|t| !source.contains_key(*t))
+            .map(|t| {
+                format!(
+                    "{}: in the backup, not in the database",
+                    crate::names::shown(t)
+                )
+            }),
+    );
+    match differ.is_empty() {
+        true => pass(
+            "source",
+            format!(
+                "{}, every row equal to the database's own, read in the export's transaction",
+                crate::wording::count(source.len(), "table")
+            ),
+        ),
+        false => fail(
+            "source",
+            format!(
+                "the export did not write the database's rows faithfully: {} (a fault of this \
+                 tool's export: take the backup with --via-wrangler meanwhile)",
+                differ.join("; ")
+            ),
+        ),
+    }
+}
+
 pub fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
     let mut stmt = db.prepare("PRAGMA integrity_check")?;
     let problems: Vec<String> = stmt
@@ -719,6 +773,60 @@ mod tests {
             !stopped.load(std::sync::atomic::Ordering::Relaxed),
             "a check ran a view"
         );
+    }
+
+    /// A local backup is checked against the database it was read from:
+    /// a table whose rows the export changed, or left out, fails it.
+    #[test]
+    fn the_source_check_fails_a_table_the_export_changed_or_left_out() {
+        let live = db_of(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1, -0.0);\
+             CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
+        );
+        let source = crate::digest::tables(&live, ["t", "u"]).unwrap();
+        let check = source_check(&source, &source);
+        assert_eq!(check.status, Status::Pass, "{check:?}");
+        assert!(
+            check.detail.starts_with("2 tables, every row equal"),
+            "{check:?}"
+        );
+        // -0.0 written as JavaScript prints it: +0.0.
+        let loaded = db_of(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1, 0.0);\
+             CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
+        );
+        let content = crate::digest::tables(&loaded, ["t", "u"]).unwrap();
+        let check = source_check(&content, &source);
+        assert_eq!(check.status, Status::Fail, "{check:?}");
+        assert!(
+            check
+                .detail
+                .contains("t: the backup's rows differ from the database's"),
+            "{check:?}"
+        );
+        assert!(!check.detail.contains("u:"), "{check:?}");
+        // A table left out of the backup, and one the database lacks.
+        let only_t = BTreeMap::from([("t".to_owned(), source["t"].clone())]);
+        let check = source_check(&only_t, &source);
+        assert!(
+            check
+                .detail
+                .contains("u: in the database, not in the backup"),
+            "{check:?}"
+        );
+        let check = source_check(&source, &only_t);
+        assert!(
+            check
+                .detail
+                .contains("u: in the backup, not in the database"),
+            "{check:?}"
+        );
+    }
+
+    fn db_of(sql: &str) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(sql).unwrap();
+        db
     }
 
     /// A manifest cannot pass the row or content check by recording less

@@ -220,14 +220,26 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 /// commits afterwards is not, and neither side waits for the other. A file
 /// in rollback-journal mode would instead make a writer wait until the
 /// dump ends (our busy timeout covers the other direction).
+/// A native export, and with a full one the content digests
+/// ([`d1_core::digest`]) of the tables it wrote rows of, read from the
+/// database in the export's own transaction: what the backup's verification
+/// must find it holds.
+pub struct Exported {
+    pub counts: d1_dump::DumpCounts,
+    pub digests: Option<std::collections::BTreeMap<String, String>>,
+}
+
 pub fn export(
     file: &Path,
     mode: crate::edge::wrangler::ExportMode,
     tables: &[String],
     out: impl std::io::Write,
-) -> Result<d1_dump::DumpCounts> {
+) -> Result<Exported> {
     use crate::edge::wrangler::ExportMode;
     let db = open_read_only(file)?;
+    // One read transaction for the dump and the digests: both see the
+    // same state of a database another process may be writing to.
+    let txn = db.unchecked_transaction()?;
     let options = d1_dump::DumpOptions {
         no_schema: mode == ExportMode::DataOnly,
         no_data: mode == ExportMode::SchemaOnly,
@@ -235,8 +247,7 @@ pub fn export(
         lossless: true,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, StopOnSignal(out));
-    // `write_dump` holds one read transaction (BEGIN, reads, rollback).
-    let counts = d1_dump::write_dump(&db, &options, &mut out)
+    let counts = d1_dump::write_dump(&txn, &options, &mut out)
         .map_err(anyhow::Error::from)
         .and_then(|counts| Ok(out.flush().map(|()| counts)?))
         .map_err(|e| match crate::edge::fsutil::disk_full(&e) {
@@ -248,7 +259,23 @@ pub fn export(
                 file.display()
             )),
         })?;
-    Ok(counts)
+    // A data-only backup is loaded into the migrations' schema, whose
+    // columns may stand otherwise than the database's: its digests would
+    // differ, values and all equal.
+    let digests = match mode {
+        ExportMode::Full => Some(
+            d1_core::digest::tables(
+                &txn,
+                { counts.rows.iter() }
+                    .map(|(t, _)| t.as_str())
+                    .filter(|t| d1_core::statement::rows_are_checked(t)),
+            )
+            .with_context(|| format!("reading the local D1 database {}", file.display()))?,
+        ),
+        _ => None,
+    };
+    drop(txn);
+    Ok(Exported { counts, digests })
 }
 
 /// A writer that fails once SIGINT or SIGTERM has come, so that a long

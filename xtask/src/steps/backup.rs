@@ -191,8 +191,9 @@ pub fn export_now(
     match local_file {
         Some(file) => {
             let out = fsutil::create_private_file(output)?;
-            let counts = crate::edge::local_d1::export(file, ExportMode::Full, &scope.tables, out)?;
-            say_rewritten(&counts.lossless);
+            let exported =
+                crate::edge::local_d1::export(file, ExportMode::Full, &scope.tables, out)?;
+            say_rewritten(&exported.counts.lossless);
         }
         None => wrangler.run_watching(
             &cmds.export(env, output, ExportMode::Full, &scope.tables),
@@ -348,8 +349,12 @@ fn take(
         (&stored.source(&file)?, std::mem::take(&mut stored.arrival)),
         manifest,
         &manifest_path,
-        // Written by D1's export (wrangler's), not read from the SQLite file.
-        (args.accept_broken_data, source.local_file.is_none()),
+        NewBackup {
+            accept_broken_data: args.accept_broken_data,
+            // Written by D1's export (wrangler's), not read from the SQLite file.
+            d1_export: source.local_file.is_none(),
+            source_digests: stored.source_digests.take(),
+        },
     )?;
     if request.upload.is_some() {
         crate::steps::offsite::upload(sh, project, env, &file, holding)?;
@@ -388,6 +393,10 @@ struct StoredAs<'a> {
     /// Per table, the values the native export wrote exactly where D1's
     /// export would change them (none for a wrangler export).
     exact_values: BTreeMap<String, u64>,
+    /// A full native export's: each table's content digest, read from the
+    /// database in the export's transaction, which the verification's load
+    /// must reproduce ([`d1_core::checks::source_check`]).
+    source_digests: Option<BTreeMap<String, String>>,
 }
 
 impl StoredAs<'_> {
@@ -784,8 +793,7 @@ impl Drop for EarlyBookmark {
 struct Exported {
     sealed: Option<stored::Sealed>,
     arrived: Option<Arrived>,
-    /// See [`StoredAs::exact_values`].
-    exact_values: BTreeMap<String, u64>,
+    native: Native,
     /// The scratch load made as a plain remote export arrived.
     preloaded: Option<crate::steps::verify::Preloaded>,
 }
@@ -816,15 +824,15 @@ fn export(
     };
     let mut arrived: Option<Arrived> = None;
     let mut preloaded = None;
-    let mut exact_values = BTreeMap::new();
+    let mut native = Native::default();
     let sealed = match (format, source.local_file) {
         (_, Some(file)) => {
-            let (sealed, exact) = export_local_into(
+            let (sealed, exported) = export_local_into(
                 (env, file, args.mode(), &scope.tables),
                 (&partial, &mut partial_file),
                 (format, recipients, age),
             )?;
-            exact_values = exact;
+            native = exported;
             sealed
         }
         (_, None) => {
@@ -868,7 +876,7 @@ fn export(
         Exported {
             sealed,
             arrived,
-            exact_values,
+            native,
             preloaded,
         },
     ))
@@ -946,10 +954,10 @@ fn export_local_into(
     (env, file, mode, tables): (&Environment, &Path, ExportMode, &[String]),
     (partial, partial_file): (&TempFile, &mut std::fs::File),
     (format, recipients, age): (Format, &[String], &stored::Age),
-) -> Result<(Option<stored::Sealed>, BTreeMap<String, u64>)> {
+) -> Result<(Option<stored::Sealed>, Native)> {
     if format == Format::Sql {
-        let exact = export_local_file(env, file, mode, tables, partial, partial_file)?;
-        return Ok((None, exact));
+        let native = export_local_file(env, file, mode, tables, partial, partial_file)?;
+        return Ok((None, native));
     }
     let mut sealer = Sealer::create(partial.path(), format, recipients, age)?;
     let exported = export_local_file(env, file, mode, tables, partial, &mut sealer);
@@ -964,8 +972,8 @@ fn export_local_into(
         // The sealer's full disk cut the export short: it is the cause.
         (Err(_), Err(e)) if crate::edge::fsutil::disk_full(&e) => Err(e),
         (exported, sealed) => {
-            let exact = exported?;
-            Ok((Some(sealed?), exact))
+            let native = exported?;
+            Ok((Some(sealed?), native))
         }
     }
 }
@@ -1017,7 +1025,8 @@ fn write<'a>(
             surveyed: arrived.as_mut().and_then(|a| a.survey.take()),
             preloaded: exported.preloaded,
         },
-        exact_values: exported.exact_values,
+        exact_values: exported.native.exact_values,
+        source_digests: exported.native.source_digests,
     };
     let (summary, facts) = count_and_hash(
         args,
@@ -1273,13 +1282,13 @@ fn export_local_file(
     tables: &[String],
     partial: &TempFile,
     out: impl std::io::Write,
-) -> Result<BTreeMap<String, u64>> {
+) -> Result<Native> {
     let started = std::time::Instant::now();
     let activity = crate::out::Activity::watching_file(
         format!("exporting {} from its SQLite file", env.database_name),
         partial.path().to_path_buf(),
     );
-    let counts = crate::edge::local_d1::export(file, mode, tables, out)
+    let exported = crate::edge::local_d1::export(file, mode, tables, out)
         .map_err(|e| no_room_said(e, partial.path()))?;
     drop(activity);
     crate::say!(
@@ -1287,8 +1296,20 @@ fn export_local_file(
         env.database_name,
         started.elapsed().as_secs_f64()
     );
-    say_rewritten(&counts.lossless);
-    Ok(counts.lossless.rewritten.into_iter().collect())
+    say_rewritten(&exported.counts.lossless);
+    Ok(Native {
+        exact_values: exported.counts.lossless.rewritten.into_iter().collect(),
+        source_digests: exported.digests,
+    })
+}
+
+/// What a native export knows beyond its dump.
+#[derive(Default)]
+struct Native {
+    /// See [`StoredAs::exact_values`].
+    exact_values: BTreeMap<String, u64>,
+    /// See [`StoredAs::source_digests`].
+    source_digests: Option<BTreeMap<String, String>>,
 }
 
 /// `e`, said as a full disk where it is one, naming the directory of
@@ -1362,6 +1383,15 @@ fn migration_record(
     ))
 }
 
+/// How a new backup was taken, as its verification needs to know.
+struct NewBackup {
+    accept_broken_data: bool,
+    /// Written by D1's export, which rounds integers beyond 2^53.
+    d1_export: bool,
+    /// See [`StoredAs::source_digests`].
+    source_digests: Option<BTreeMap<String, String>>,
+}
+
 /// Verifies a backup just written and records the outcome in its manifest.
 /// A backup that fails stays on disk, marked bad, and the command fails.
 fn verify_new_backup(
@@ -1371,7 +1401,11 @@ fn verify_new_backup(
     (source, arrival): (&Source, crate::steps::verify::OnArrival),
     mut manifest: Manifest,
     manifest_path: &Path,
-    (accept_broken_data, d1_export): (bool, bool),
+    NewBackup {
+        accept_broken_data,
+        d1_export,
+        source_digests,
+    }: NewBackup,
 ) -> Result<()> {
     crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
@@ -1400,7 +1434,7 @@ fn verify_new_backup(
     let report =
         crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
     drop(activity);
-    let report = report.map_err(|e| {
+    let mut report = report.map_err(|e| {
         e.context(format!(
             "{} was written, but verifying it could not run: it stays unverified and will not be \
              chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
@@ -1408,6 +1442,16 @@ fn verify_new_backup(
             file.display()
         ))
     })?;
+    // A native export is read back against the database itself: every
+    // value the load holds must be the database's own, which no check of
+    // the dump alone can say.
+    let digested = { report.checks.iter() }
+        .any(|c| c.name == "content" && c.status != d1_core::checks::Status::Fail);
+    if let Some(source) = source_digests.filter(|_| digested) {
+        let check = d1_core::checks::source_check(&report.content, &source);
+        report.good &= check.status != d1_core::checks::Status::Fail;
+        report.checks.push(check);
+    }
     report.print(true);
     if d1_export && !report.wide_integers.is_empty() {
         crate::warn!("{}", wide_integers_said(&report.wide_integers));

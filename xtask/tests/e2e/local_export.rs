@@ -322,3 +322,38 @@ fn the_tests_own_reader_of_the_local_d1_sees_what_wrangler_sees() {
     assert_eq!(direct.len(), tables.len() + 1);
     assert_eq!(sb.live_row_counts()["accounts"], 3);
 }
+
+/// A full local backup of values wrangler's export would change is checked
+/// against the database it was read from, not only against its own dump:
+/// the `source` check passes, naming every table compared. A data-only
+/// backup, loaded into the migrations' schema, has no such check.
+#[test]
+fn a_local_backup_is_checked_against_the_database_it_was_read_from() {
+    let sb = with_oddities();
+    let run = sb.xtask(&["-v", "backup", "local"]);
+    run.assert_ok();
+    let source = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("[pass] source"))
+        .unwrap_or_else(|| panic!("no source check:\n{}", run.all()));
+    let manifest = sb
+        .backups()
+        .join(only_backup(&sb).replace(".sql", ".manifest.json"));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    let compared = m["content"].as_object().unwrap().len();
+    assert!(
+        source.contains(&format!(
+            "{compared} tables, every row equal to the database's own"
+        )),
+        "{source}"
+    );
+    let data_only = sb.xtask(&["-v", "backup", "local", "--data-only"]);
+    data_only.assert_ok();
+    assert!(
+        !data_only.stdout.contains("source"),
+        "a data-only backup has no source check:\n{}",
+        data_only.all()
+    );
+}
