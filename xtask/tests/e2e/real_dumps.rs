@@ -178,3 +178,160 @@ fn the_content_digest_catches_one_changed_value_that_row_counts_miss() {
     assert!(run.stderr.contains("safety backup"), "{}", run.all());
     assert!(!run.all().contains("Ltc."), "a value was quoted");
 }
+
+/// Writes `dump` into the sandbox and restores it into its empty local D1
+/// with `--no-manifest --yes`, as an operator restores a file from elsewhere.
+fn restore_foreign_dump(sb: &Sandbox, name: &str, dump: &str) -> Run {
+    let file = sb.path().join(name);
+    std::fs::write(&file, dump).unwrap();
+    sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--yes",
+    ])
+}
+
+/// A notes field of 600 lines, dumped by `sqlite3` 3.50 or later (which
+/// writes a string with control characters as `unistr('…\u000a…')`), is a
+/// plain legitimate dump of 5 KB: `sqlite3` loads it and so does D1 once
+/// `unistr` is rewritten.
+///
+/// What happened: `verify --no-manifest` said BAD and `restore` failed with
+/// `Expression tree is too large (maximum depth 1000)`, nothing restored.
+/// The cause: `repair::char_expression` (crates/d1-core/src/repair.rs)
+/// rewrites `unistr('…')` as one left-deep chain `'a'||char(10)||'b'||…`,
+/// two terms per control character, and SQLite refuses an expression more
+/// than 1,000 deep: about 500 line breaks or tabs in one value, so any
+/// longer text with line breaks (a note, a log, a CSV pasted into a field).
+/// It should come back exactly, as a value of `replace(…,char(10))` shape,
+/// which D1's own exports use, does at any length.
+#[test]
+fn a_new_sqlite3_dump_of_a_text_with_hundreds_of_line_breaks_restores_exactly() {
+    let text: String = (0..600)
+        .map(|i| format!("line {i}\tit's"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let literal = text
+        .replace('\'', "''")
+        .replace('\n', "\\u000a")
+        .replace('\t', "\\u0009");
+    let dump = format!(
+        "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n\
+         CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES(1,unistr('{literal}'));\n\
+         INSERT INTO notes VALUES(2,'plain');\n\
+         COMMIT;\n"
+    );
+    let sb = Sandbox::new();
+    let file = sb.path().join("new-sqlite3-long.sql");
+    std::fs::write(&file, &dump).unwrap();
+    let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    assert!(verify.ok, "a plain sqlite3 dump is BAD:\n{}", verify.all());
+
+    restore_foreign_dump(&sb, "new-sqlite3-long.sql", &dump).assert_ok();
+    let rows = sb.query("SELECT body FROM notes ORDER BY id");
+    assert_eq!(rows[0].len(), 2, "{rows:?}");
+    assert_eq!(rows[0][0]["body"], text.as_str());
+    assert_eq!(rows[0][1]["body"], "plain");
+}
+
+/// An empty statement (`;;` after a row, or a `;` alone on a line, as files
+/// joined by hand or pasted from the D1 console have) is nothing: `sqlite3`
+/// and `wrangler d1 execute --file` both skip it and load the rows.
+///
+/// What happened: `verify` said BAD and `restore` refused the file, "a
+/// statement that does not start with a keyword (restore cannot repair
+/// this)", naming no fix. The cause: `Statements::next`
+/// (crates/d1-sql/src/statements.rs) returns the bare `;` as a statement,
+/// and `repair::classify_word` (crates/d1-core/src/repair.rs) refuses a
+/// statement with no first word. It should be skipped as a comment is.
+#[test]
+fn empty_statements_between_rows_are_nothing_as_sqlite3_and_wrangler_read_them() {
+    let dump = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+        INSERT INTO t VALUES(1,'a');;\n\
+        ;\n\
+        INSERT INTO \"t\" (\"id\",\"v\") VALUES(2,'b'); ; -- done\n";
+    let sb = Sandbox::new();
+    let file = sb.path().join("joined.sql");
+    std::fs::write(&file, dump).unwrap();
+    let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    assert!(verify.ok, "{}", verify.all());
+    restore_foreign_dump(&sb, "joined.sql", dump).assert_ok();
+    let rows = sb.query("SELECT v FROM t ORDER BY id");
+    assert_eq!(rows[0].len(), 2, "{rows:?}");
+    assert_eq!(rows[0][1]["v"], "b");
+}
+
+/// Statements copied from the D1 console, whose last one has no `;` (the
+/// console, `sqlite3` and `wrangler d1 execute` all run it). Refusing it
+/// is sound, since a file cut short looks the same, but the refusal
+/// should say how to go on when the file is whole.
+///
+/// What happened: `restore` refused with "the dump ends inside an
+/// unterminated statement starting on line 3; the file is probably
+/// truncated", and nothing else: an operator holding the whole file is
+/// not told that a `;` is all it lacks. The cause: `Statements::next`
+/// (crates/d1-sql/src/statements.rs) says the same for a statement that
+/// is complete but for its `;` as for one cut inside a string. Nothing may
+/// run, and the message should name the missing `;` as the fix.
+#[test]
+fn a_pasted_dump_whose_last_statement_lacks_its_semicolon_is_refused_naming_the_fix() {
+    let dump = "\u{feff}CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\r\n\
+        INSERT INTO t VALUES(1,'a');\r\n\
+        INSERT INTO t VALUES(2,'b')";
+    let sb = Sandbox::new();
+    let run = restore_foreign_dump(&sb, "pasted.sql", dump);
+    assert!(!run.ok, "{}", run.all());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains("line 3"), "{}", run.all());
+    assert!(
+        run.stderr.contains("add `;`"),
+        "the refusal names the fix for a whole file:\n{}",
+        run.all()
+    );
+    let d1 = sb
+        .path()
+        .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
+    let made: Vec<_> = std::fs::read_dir(&d1)
+        .map(|dir| {
+            dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sqlite") && n != "metadata.sqlite")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(made.is_empty(), "something ran: {made:?}");
+}
+
+/// A seed file written by hand (or a migration used as one) that creates
+/// a trigger and then inserts the rows it should count: `sqlite3` and
+/// `wrangler d1 execute --file` run the trigger on those rows (`c.n` is 2).
+///
+/// What happened: `restore` said `repairs none needed`, and the restored
+/// `c.n` is 0: the trigger was moved after the rows, silently, and never
+/// fired. The cause: `repair::write` (crates/d1-core/src/repair.rs) puts
+/// every trigger after all rows, which is right for an export (its
+/// triggers come last, and the rows already hold what they did) but
+/// changes what a file whose trigger comes first means. The plan should
+/// at least name the trigger it moved past rows of its table, or the
+/// rows should come back as the file makes them.
+#[test]
+fn a_trigger_written_before_the_rows_it_counts_is_not_moved_past_them_silently() {
+    let dump = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+        CREATE TABLE c(n INTEGER);\n\
+        INSERT INTO c VALUES(0);\n\
+        CREATE TRIGGER tc AFTER INSERT ON t BEGIN UPDATE c SET n = n + 1; END;\n\
+        INSERT INTO t VALUES(1,'a');\n\
+        INSERT INTO t VALUES(2,'b');\n";
+    let sb = Sandbox::new();
+    let run = restore_foreign_dump(&sb, "seed.sql", dump);
+    run.assert_ok();
+    let n = sb.query("SELECT n FROM c")[0][0]["n"].clone();
+    assert!(
+        n == 2 || (run.stdout.contains("tc") && !run.stdout.contains("repairs      none needed")),
+        "c.n is {n}, and the plan does not say the trigger was moved:\n{}",
+        run.all()
+    );
+}
