@@ -152,6 +152,10 @@ pub enum Repair {
     /// The runbook's clean restore: DDL and `d1_migrations` rows skipped,
     /// `sqlite_sequence` reset before its rows (trap 2).
     DataIntoExistingSchema { skipped: usize },
+    /// Triggers the file creates before rows it inserts after them (a seed
+    /// written by hand), created after all rows like every trigger, so
+    /// they do not fire on those rows.
+    TriggersAfterRows { names: Vec<String> },
 }
 
 impl fmt::Display for Repair {
@@ -212,6 +216,12 @@ impl Repair {
                 f,
                 "loads rows only, into the schema `migrations apply` made: skipped {skipped} \
                  DDL and d1_migrations statements, and resets sqlite_sequence first"
+            ),
+            Repair::TriggersAfterRows { names } => write!(
+                f,
+                "creates every trigger after the rows, so these, which the file creates before \
+                 rows it inserts, do not fire on them (what they would write is not restored): {}",
+                crate::wording::first_of(names, 5)
             ),
         }
     }
@@ -516,6 +526,10 @@ struct Surveyor<'a> {
     /// Statements skipped because the schema already exists.
     skipped: usize,
     first_crlf: Option<usize>,
+    /// Triggers created and not yet followed by a row, with their lines.
+    triggers_before_rows: Vec<(String, usize)>,
+    /// Triggers the file creates before rows it inserts after them.
+    moved_triggers: Vec<String>,
     /// About how many bytes of the dump's text the survey holds (its
     /// schema, its table names, its findings); see [`HELD_LIMIT`].
     held: usize,
@@ -538,6 +552,8 @@ impl<'a> Surveyor<'a> {
             reserved: BTreeMap::new(),
             skipped: 0,
             first_crlf: None,
+            triggers_before_rows: Vec::new(),
+            moved_triggers: Vec::new(),
             held: 0,
         }
     }
@@ -651,6 +667,9 @@ impl<'a> Surveyor<'a> {
                 if options.data_into_existing_schema {
                     self.skipped += 1;
                 } else if self.hold(sql.len()) {
+                    if let Some(("trigger", name)) = statement::created_object(&sql) {
+                        self.triggers_before_rows.push((name, line));
+                    }
                     self.survey.late_schema.push(sql);
                 }
             }
@@ -668,6 +687,22 @@ impl<'a> Surveyor<'a> {
         } else {
             if table == "sqlite_sequence" {
                 self.survey.sequence_statements += 1;
+            }
+            if !table.to_ascii_lowercase().starts_with("sqlite_") {
+                for (name, at) in std::mem::take(&mut self.triggers_before_rows) {
+                    self.finding(
+                        at,
+                        format!(
+                            "trigger {name} is created before rows the file inserts after it \
+                             (line {line}); the restore creates every trigger after all rows, so \
+                             it does not fire on them and what it would write is not restored"
+                        ),
+                        true,
+                    );
+                    if self.hold(name.len()) {
+                        self.moved_triggers.push(name);
+                    }
+                }
             }
             let target = self.staged.get(&table).cloned().unwrap_or(table);
             if sql.len() > STATEMENT_BUDGET {
@@ -827,6 +862,11 @@ impl<'a> Surveyor<'a> {
         if options.data_into_existing_schema {
             survey.repairs.push(Repair::DataIntoExistingSchema {
                 skipped: self.skipped,
+            });
+        }
+        if !self.moved_triggers.is_empty() {
+            survey.repairs.push(Repair::TriggersAfterRows {
+                names: std::mem::take(&mut self.moved_triggers),
             });
         }
         survey
@@ -1269,7 +1309,8 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
 /// `sqlite3` 3.50 and later dump a string with control characters as
 /// `unistr('a\000ab')`, which remote D1 refuses. Returns the statement with
 /// each `unistr('...')` of a literal written as the same string built with
-/// `char()`, as D1's own exports do (`'a'||char(10)||'b'`), or `None` when
+/// `replace()` and `char()`, as D1's own exports do
+/// (`replace('a\nb','\n',char(10))`, with markers of its own), or `None` when
 /// there is nothing to rewrite.
 fn unistr_as_char(sql: &str) -> Option<String> {
     const NAME: &str = "unistr";
@@ -1376,26 +1417,66 @@ fn decode_unistr(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// A string as a SQL expression D1 accepts: printable runs quoted, control
-/// characters as `char(N)`, joined with `||`.
+/// A string as a SQL expression D1 accepts, in the shape of D1's own
+/// exports: the string with each control character written as a marker,
+/// turned back into the character by one `replace(…,char(N))` per distinct
+/// control character. The nesting stays shallow whatever the length: a
+/// chain of `||char(10)||` two terms a line break is refused by SQLite
+/// past 1,000 terms ("Expression tree is too large").
+///
+/// Each marker is a private-use character the text does not hold, then one
+/// printable ASCII character naming the control character: every marker
+/// in the expression is one of ours, and replacing one kind never makes
+/// another.
 fn char_expression(text: &str) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut run = String::new();
-    for c in text.chars() {
-        if c.is_control() {
-            if !run.is_empty() {
-                parts.push(format!("'{}'", run.replace('\'', "''")));
-                run.clear();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let controls: BTreeSet<char> = text.chars().filter(|c| c.is_control()).collect();
+    if controls.is_empty() {
+        return quote(text);
+    }
+    let held: BTreeSet<char> = text
+        .chars()
+        .filter(|c| ('\u{e000}'..='\u{f8ff}').contains(c))
+        .collect();
+    let Some(mark) = ('\u{e000}'..='\u{f8ff}').find(|c| !held.contains(c)) else {
+        // Every private-use character is in the text: the plain chain.
+        let mut parts: Vec<String> = Vec::new();
+        let mut run = String::new();
+        for c in text.chars() {
+            if c.is_control() {
+                if !run.is_empty() {
+                    parts.push(quote(&run));
+                    run.clear();
+                }
+                parts.push(format!("char({})", c as u32));
+            } else {
+                run.push(c);
             }
-            parts.push(format!("char({})", c as u32));
-        } else {
-            run.push(c);
+        }
+        if !run.is_empty() {
+            parts.push(quote(&run));
+        }
+        return format!("({})", parts.join("||"));
+    };
+    // Printable ASCII but `'` and `\`: 92 names for at most 65 characters.
+    let names: Vec<char> = ('!'..='~').filter(|c| !matches!(c, '\'' | '\\')).collect();
+    let markers: BTreeMap<char, String> = controls
+        .iter()
+        .zip(&names)
+        .map(|(&c, name)| (c, format!("{mark}{name}")))
+        .collect();
+    let mut marked = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match markers.get(&c) {
+            Some(marker) => marked.push_str(marker),
+            None => marked.push(c),
         }
     }
-    if !run.is_empty() || parts.is_empty() {
-        parts.push(format!("'{}'", run.replace('\'', "''")));
+    let mut expr = quote(&marked);
+    for (c, marker) in &markers {
+        expr = format!("replace({expr},{},char({}))", quote(marker), *c as u32);
     }
-    format!("({})", parts.join("||"))
+    expr
 }
 
 /// A statement as it is loaded: LF line endings, ending in `;`. Borrows in
@@ -2273,6 +2354,25 @@ mod tests {
         let dump = dump.replace("PRIMARY KEY)", "PRIMARY KEY AUTOINCREMENT)");
         let (_, out, _) = repair(&dump, &Options::default());
         assert!(out.iter().any(|s| s.contains("sqlite_sequence")));
+    }
+
+    #[test]
+    fn unistr_of_a_long_text_is_rewritten_shallow_and_exact() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let lines: Vec<String> = (0..3000).map(|i| format!("l{i}\t'")).collect();
+        let texts = [
+            lines.join("\n"),
+            // The first private-use character is taken: the next marks.
+            format!("\u{e000}\u{e000}!{}\r\n\u{0}\u{9f}", lines.join("\r\n")),
+        ];
+        for text in texts {
+            let expr = char_expression(&text);
+            assert!(!expr.contains("||"), "{}", &expr[..200]);
+            let back: String = db
+                .query_row(&format!("SELECT {expr}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(back, text);
+        }
     }
 
     #[test]

@@ -74,6 +74,16 @@ impl Iterator for Statements<'_> {
                         if sql.trim().is_empty() || only_comments(&sql) {
                             return None;
                         }
+                        // Statements pasted from the D1 console often end
+                        // without their `;`: say so, and how to go on, but
+                        // load nothing, since a file cut short looks alike.
+                        if is_complete_in(&mut self.c_text, sql.trim_end(), ";") {
+                            return Some(Err(anyhow::anyhow!(
+                                "the dump ends inside an unterminated statement starting on line \
+                                 {start}: it lacks the `;` that ends a statement, so the file may be \
+                                 truncated; if it is whole, add `;` at its end and run this again"
+                            )));
+                        }
                         return Some(Err(anyhow::anyhow!(
                             "the dump ends inside an unterminated statement starting on line {start}; \
                              the file is probably truncated"
@@ -142,7 +152,9 @@ impl Iterator for Statements<'_> {
             if rest.is_empty() || rest.starts_with("--") {
                 self.pos = self.buf.len();
             }
-            if only_comments(&sql) {
+            // An empty statement (`;;`, a `;` alone on a line) is nothing,
+            // as to SQLite and wrangler.
+            if only_comments(&sql) || sql.trim_end().strip_suffix(';').is_some_and(only_comments) {
                 sql.clear();
                 finder = EndFinder::Ask { asks: 0 };
                 continue;
