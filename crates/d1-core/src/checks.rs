@@ -232,10 +232,11 @@ pub fn content_check(
     Ok((check, read))
 }
 
-/// A local backup's content digests, as its verification loaded them,
-/// against the digests of the local D1's own tables, read in the export's
-/// transaction (`source`): equal, the export wrote every value of them
-/// faithfully; otherwise it did not, however well the dump loads.
+/// A local backup's row sets ([`crate::digest::row_sets`]), as its
+/// verification loaded them, against those of the local D1's own tables,
+/// read in the export's transaction (`source`): equal, the export wrote
+/// every row of them faithfully; otherwise it did not, however well the
+/// dump loads.
 pub fn source_check(
     content: &BTreeMap<String, String>,
     source: &BTreeMap<String, String>,
@@ -248,8 +249,8 @@ pub fn source_check(
                 crate::names::shown(t)
             )),
             Some(got) if got != want => Some(format!(
-                "{}: the backup's rows differ from the database's (content digest {} where \
-                 the database has {})",
+                "{}: the backup's rows differ from the database's (row set {} where the \
+                 database has {})",
                 crate::names::shown(t),
                 short(got),
                 short(want)
@@ -783,7 +784,7 @@ mod tests {
             "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1, -0.0);\
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
-        let source = crate::digest::tables(&live, ["t", "u"]).unwrap();
+        let source = crate::digest::row_sets(&live, ["t", "u"]).unwrap();
         let check = source_check(&source, &source);
         assert_eq!(check.status, Status::Pass, "{check:?}");
         assert!(
@@ -795,7 +796,7 @@ mod tests {
             "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1, 0.0);\
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
-        let content = crate::digest::tables(&loaded, ["t", "u"]).unwrap();
+        let content = crate::digest::row_sets(&loaded, ["t", "u"]).unwrap();
         let check = source_check(&content, &source);
         assert_eq!(check.status, Status::Fail, "{check:?}");
         assert!(

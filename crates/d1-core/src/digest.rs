@@ -64,6 +64,72 @@ pub fn read<'a>(
     Ok(out)
 }
 
+/// The row set of each of `tables` that exists in `db`: an order-free
+/// digest of its rows. Each row's canonical form is hashed on its own (128
+/// bits) and the hashes added up (mod 2^128), then hashed with the column
+/// names and the row count. Two tables have the same row set when they hold
+/// the same rows, as many times each, in whatever order and under whatever
+/// rowids: how a load of an export is compared, in the same run, with the
+/// database it was read from, whose rows no key may order (a table without
+/// one, NULLs in a key, a table the export reads through a covering index).
+/// Never recorded: the row hash (std's SipHash, not SHA-256, which took
+/// four times as long) is only compared within one run of this binary.
+pub fn row_sets<'a>(
+    db: &rusqlite::Connection,
+    tables: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for table in tables {
+        if !crate::catalog::is_stored_table(db, table)? {
+            continue;
+        }
+        let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
+        let names: Vec<String> = info
+            .query_map([], |r| r.get(1))?
+            .collect::<rusqlite::Result<_>>()?;
+        if names.is_empty() {
+            continue;
+        }
+        let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+        let sql = format!("SELECT {} FROM {}", quoted.join(", "), quote_ident(table));
+        let mut stmt = db
+            .prepare(&sql)
+            .with_context(|| format!("reading {} for its row set", crate::names::shown(table)))?;
+        let mut rows = stmt.query([])?;
+        let (mut sum, mut count, mut form) = (0u128, 0u64, Vec::new());
+        while let Some(row) = rows.next()? {
+            form.clear();
+            for i in 0..names.len() {
+                canonical(&mut form, row.get_ref(i)?);
+            }
+            sum = sum.wrapping_add(row_hash(&form));
+            count += 1;
+        }
+        let mut hasher = Sha256::new();
+        for name in &names {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update(count.to_be_bytes());
+        hasher.update(sum.to_be_bytes());
+        out.insert(table.to_owned(), crate::names::hex(&hasher.finalize()));
+    }
+    Ok(out)
+}
+
+/// 128 bits of one row's canonical form: two SipHashes, told apart by a
+/// first byte.
+fn row_hash(form: &[u8]) -> u128 {
+    use std::hash::Hasher as _;
+    let half = |seed: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u8(seed);
+        h.write(form);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
 /// The tables whose digests differ, or that one side lacks, each with why.
 pub fn differences(
     expected: &BTreeMap<String, String>,
@@ -195,6 +261,37 @@ pub fn canonical(out: &mut Vec<u8>, value: ValueRef<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A row set is the same for the same rows in any order, under any
+    /// rowids, and differs for one changed value, one row more or less, or
+    /// a duplicate row.
+    #[test]
+    fn a_row_set_is_of_the_rows_not_their_order() {
+        let shape = "CREATE TABLE s (a, b, g AS (a * 2) VIRTUAL); CREATE INDEX s_ab ON s (a, b);";
+        let of = |rows: &str| {
+            row_sets(
+                &db(&format!("{shape} INSERT INTO s (a, b) VALUES {rows};")),
+                ["s"],
+            )
+            .unwrap()
+        };
+        let set = of("(3, 'c'), (1, 'a'), (2, -0.0)");
+        assert_eq!(set, of("(1, 'a'), (2, -0.0), (3, 'c')"));
+        assert_eq!(set.len(), 1);
+        for other in [
+            "(3, 'c'), (1, 'a'), (2, 0.0)",
+            "(3, 'c'), (1, 'a')",
+            "(3, 'c'), (1, 'a'), (2, -0.0), (2, -0.0)",
+            "(3, 'c'), (1, 'a'), (2, '-0.0')",
+        ] {
+            assert_ne!(set, of(other), "{other}");
+        }
+        // Two rows swapping a value are other rows.
+        assert_ne!(of("(1, 'a'), (2, 'b')"), of("(1, 'b'), (2, 'a')"));
+        // A view, or a table that is not there, has none.
+        let views = db("CREATE VIEW v AS SELECT 1 AS x;");
+        assert!(row_sets(&views, ["v", "nothing"]).unwrap().is_empty());
+    }
 
     fn db(sql: &str) -> rusqlite::Connection {
         let db = rusqlite::Connection::open_in_memory().unwrap();

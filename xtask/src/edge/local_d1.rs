@@ -220,13 +220,13 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 /// commits afterwards is not, and neither side waits for the other. A file
 /// in rollback-journal mode would instead make a writer wait until the
 /// dump ends (our busy timeout covers the other direction).
-/// A native export, and with a full one the content digests
-/// ([`d1_core::digest`]) of the tables it wrote rows of, read from the
+/// A native export, and with a full one the row sets
+/// ([`d1_core::digest::row_sets`]) of the tables it wrote, read from the
 /// database in the export's own transaction: what the backup's verification
-/// must find it holds.
+/// must find its load holds.
 pub struct Exported {
     pub counts: d1_dump::DumpCounts,
-    pub digests: Option<std::collections::BTreeMap<String, String>>,
+    pub row_sets: Option<std::collections::BTreeMap<String, String>>,
 }
 
 pub fn export(
@@ -262,9 +262,9 @@ pub fn export(
     // A data-only backup is loaded into the migrations' schema, whose
     // columns may stand otherwise than the database's: its digests would
     // differ, values and all equal.
-    let digests = match mode {
+    let row_sets = match mode {
         ExportMode::Full => Some(
-            d1_core::digest::tables(
+            d1_core::digest::row_sets(
                 &txn,
                 { counts.rows.iter() }
                     .map(|(t, _)| t.as_str())
@@ -275,7 +275,7 @@ pub fn export(
         _ => None,
     };
     drop(txn);
-    Ok(Exported { counts, digests })
+    Ok(Exported { counts, row_sets })
 }
 
 /// A writer that fails once SIGINT or SIGTERM has come, so that a long

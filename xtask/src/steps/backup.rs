@@ -353,7 +353,6 @@ fn take(
             accept_broken_data: args.accept_broken_data,
             // Written by D1's export (wrangler's), not read from the SQLite file.
             d1_export: source.local_file.is_none(),
-            source_digests: stored.source_digests.take(),
         },
     )?;
     if request.upload.is_some() {
@@ -393,10 +392,6 @@ struct StoredAs<'a> {
     /// Per table, the values the native export wrote exactly where D1's
     /// export would change them (none for a wrangler export).
     exact_values: BTreeMap<String, u64>,
-    /// A full native export's: each table's content digest, read from the
-    /// database in the export's transaction, which the verification's load
-    /// must reproduce ([`d1_core::checks::source_check`]).
-    source_digests: Option<BTreeMap<String, String>>,
 }
 
 impl StoredAs<'_> {
@@ -1024,9 +1019,9 @@ fn write<'a>(
         arrival: crate::steps::verify::OnArrival {
             surveyed: arrived.as_mut().and_then(|a| a.survey.take()),
             preloaded: exported.preloaded,
+            source_rows: exported.native.source_rows,
         },
         exact_values: exported.native.exact_values,
-        source_digests: exported.native.source_digests,
     };
     let (summary, facts) = count_and_hash(
         args,
@@ -1299,7 +1294,7 @@ fn export_local_file(
     say_rewritten(&exported.counts.lossless);
     Ok(Native {
         exact_values: exported.counts.lossless.rewritten.into_iter().collect(),
-        source_digests: exported.digests,
+        source_rows: exported.row_sets,
     })
 }
 
@@ -1308,8 +1303,8 @@ fn export_local_file(
 struct Native {
     /// See [`StoredAs::exact_values`].
     exact_values: BTreeMap<String, u64>,
-    /// See [`StoredAs::source_digests`].
-    source_digests: Option<BTreeMap<String, String>>,
+    /// See [`crate::steps::verify::OnArrival::source_rows`].
+    source_rows: Option<BTreeMap<String, String>>,
 }
 
 /// `e`, said as a full disk where it is one, naming the directory of
@@ -1388,8 +1383,6 @@ struct NewBackup {
     accept_broken_data: bool,
     /// Written by D1's export, which rounds integers beyond 2^53.
     d1_export: bool,
-    /// See [`StoredAs::source_digests`].
-    source_digests: Option<BTreeMap<String, String>>,
 }
 
 /// Verifies a backup just written and records the outcome in its manifest.
@@ -1404,7 +1397,6 @@ fn verify_new_backup(
     NewBackup {
         accept_broken_data,
         d1_export,
-        source_digests,
     }: NewBackup,
 ) -> Result<()> {
     crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
@@ -1434,7 +1426,7 @@ fn verify_new_backup(
     let report =
         crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
     drop(activity);
-    let mut report = report.map_err(|e| {
+    let report = report.map_err(|e| {
         e.context(format!(
             "{} was written, but verifying it could not run: it stays unverified and will not be \
              chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
@@ -1442,16 +1434,6 @@ fn verify_new_backup(
             file.display()
         ))
     })?;
-    // A native export is read back against the database itself: every
-    // value the load holds must be the database's own, which no check of
-    // the dump alone can say.
-    let digested = { report.checks.iter() }
-        .any(|c| c.name == "content" && c.status != d1_core::checks::Status::Fail);
-    if let Some(source) = source_digests.filter(|_| digested) {
-        let check = d1_core::checks::source_check(&report.content, &source);
-        report.good &= check.status != d1_core::checks::Status::Fail;
-        report.checks.push(check);
-    }
     report.print(true);
     if d1_export && !report.wide_integers.is_empty() {
         crate::warn!("{}", wide_integers_said(&report.wide_integers));

@@ -227,6 +227,10 @@ pub struct OnArrival {
     pub surveyed: Option<(repair::Options, repair::Survey)>,
     /// The scratch load, made in one pass as the bytes arrived.
     pub preloaded: Option<Preloaded>,
+    /// A full native export's: the row sets ([`d1_core::digest::row_sets`])
+    /// of the tables it wrote, read from the database in the export's own
+    /// transaction, which the load must hold (the `source` check).
+    pub source_rows: Option<BTreeMap<String, String>>,
 }
 
 /// [`verify`], starting from what was made of the backup's bytes as they
@@ -429,8 +433,21 @@ fn verify_at(
     let (integrity, read) = long_checks(&db, on_disk, ctx, manifest, shape.data_only);
     let (audit, (content, digests)) = read?;
     run.phase("integrity, audit chain and content");
+    // A native export is held to the database it was read from: no check
+    // of the dump can see a value it wrote wrongly, since every one reads
+    // the same load.
+    let source = match arrival.source_rows {
+        Some(source) if content.status != Status::Fail => {
+            let load =
+                d1_core::digest::row_sets(db.db.db(), digests.tables.keys().map(String::as_str))?;
+            run.phase("source");
+            Some(d1_core::checks::source_check(&load, &source))
+        }
+        _ => None,
+    };
     run.checks
         .extend([integrity?, foreign_keys, rows, triggers, content, audit]);
+    run.checks.extend(source);
     drop(scratch);
     let report = Report {
         content: digests.tables,
@@ -1414,7 +1431,7 @@ mod tests {
             let source = Source::plain(&file);
             let arrival = OnArrival {
                 surveyed: Some((options, other.clone())),
-                preloaded: None,
+                ..OnArrival::default()
             };
             verify_surveyed(&file, &source, Some(m), &ctx, arrival).unwrap()
         };
@@ -1564,6 +1581,7 @@ mod tests {
             let arrival = OnArrival {
                 surveyed: arrived.survey,
                 preloaded: preload.finish(),
+                source_rows: None,
             };
             let on_arrival =
                 verify_surveyed(&file, &source, Some(&manifest), &ctx, arrival).unwrap();
