@@ -200,20 +200,7 @@ fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
         "{}",
         backup.all()
     );
-    let name = only_backup(&remote.sb);
-    let path = remote.sb.backups().join(&name);
-    let restore = remote.xtask(
-        home.path(),
-        &[
-            "restore",
-            path.to_str().unwrap(),
-            "--to",
-            "staging",
-            "--replace",
-            "--yes",
-        ],
-    );
-    restore.assert_ok();
+    let restore = restored_to_staging(&remote, home.path());
     let staging = query_file(&remote.staging, "SELECT nanos FROM events WHERE id = 1");
     let exact = staging == vec![vec![serde_json::json!(1700000000123456789_i64)]];
     let warned = |run: &Run| {
@@ -256,7 +243,26 @@ fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
 
 /// The warning a remote backup gives when D1's export may have rounded an
 /// integer, for the roads that round one and were not counted.
-fn remote_backup_of(sql: &str) -> (common::remote::Remote, tempfile::TempDir, Run) {
+/// The one backup of prod restored into staging with `--replace`, as it
+/// went.
+pub fn restored_to_staging(remote: &common::remote::Remote, home: &std::path::Path) -> Run {
+    let path = remote.sb.backups().join(only_backup(&remote.sb));
+    let restore = remote.xtask(
+        home,
+        &[
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+        ],
+    );
+    restore.assert_ok();
+    restore
+}
+
+pub fn remote_backup_of(sql: &str) -> (common::remote::Remote, tempfile::TempDir, Run) {
     let remote = common::remote::Remote::new(sql);
     let home = tempfile::tempdir().unwrap();
     let backup = remote.xtask(home.path(), &["backup", "prod"]);

@@ -19,27 +19,12 @@ use common::*;
 /// JS_EXACT`).
 #[test]
 fn a_remote_backup_that_rounds_2_53_plus_one_to_2_53_says_so() {
-    let remote = common::remote::Remote::new(
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
         "CREATE TABLE ids (id INTEGER PRIMARY KEY, snowflake INTEGER);\n\
          INSERT INTO ids VALUES (1, 9007199254740993), (2, -9007199254740993);",
     );
-    let home = tempfile::tempdir().unwrap();
-    let backup = remote.xtask(home.path(), &["backup", "prod"]);
     backup.assert_ok();
-    let name = only_backup(&remote.sb);
-    let path = remote.sb.backups().join(&name);
-    let restore = remote.xtask(
-        home.path(),
-        &[
-            "restore",
-            path.to_str().unwrap(),
-            "--to",
-            "staging",
-            "--replace",
-            "--yes",
-        ],
-    );
-    restore.assert_ok();
+    let restore = crate::generated_shapes::restored_to_staging(&remote, home.path());
     let staging = query_file(&remote.staging, "SELECT snowflake FROM ids ORDER BY id");
     let exact = staging
         == vec![
