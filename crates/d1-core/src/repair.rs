@@ -2782,3 +2782,170 @@ mod tests {
         );
     }
 }
+
+/// rvBD: the unistr rewrite held to SQLite's own `unistr()`.
+#[cfg(test)]
+mod rvbd_unistr_tests {
+    use super::*;
+
+    /// A string as sqlite3 3.50's .dump writes it: `unistr('…')` with each
+    /// control character as `\uXXXX` and `\` doubled.
+    fn dumped(text: &str) -> String {
+        let mut literal = String::new();
+        for c in text.chars() {
+            match c {
+                '\\' => literal.push_str("\\\\"),
+                '\'' => literal.push_str("''"),
+                c if c.is_control() => literal.push_str(&format!("\\u{:04x}", c as u32)),
+                c => literal.push(c),
+            }
+        }
+        format!("unistr('{literal}')")
+    }
+
+    fn texts() -> Vec<String> {
+        let mut texts: Vec<String> = Vec::new();
+        let controls: Vec<char> = (0u32..0x20)
+            .chain([0x7f])
+            .chain(0x80..0xa0)
+            .map(|n| char::from_u32(n).unwrap())
+            .collect();
+        for &c in &controls {
+            texts.push(format!("a{c}b"));
+            texts.push(c.to_string());
+            texts.push(format!("{c}{c}'{c}"));
+        }
+        // Every control character at once: 65 kinds.
+        texts.push(controls.iter().collect());
+        texts.push(controls.iter().map(|c| format!("x{c}'\\")).collect());
+        texts.push(String::new());
+        texts.push("'".into());
+        texts.push("''\\''".into());
+        // Private-use characters, the first ones included, next to controls.
+        texts.push("\u{e000}\n\u{e000}!".into());
+        texts.push("\u{e000}\u{e001}\u{e002}\n!\u{e003}\t\"".into());
+        texts.push(
+            ('\u{e000}'..='\u{e0ff}')
+                .chain(['\n', '!', '\u{0}'])
+                .collect(),
+        );
+        // Markers' letters next to the private-use character the text holds.
+        texts.push("\u{e001}!\u{e001}\"\n\t".into());
+        // Astral characters and surrogate pairs as UTF-8.
+        texts.push("🎉\n𝄞\u{10ffff}\r\n\u{1f600}".into());
+        // Every private-use character held: the plain chain.
+        texts.push(('\u{e000}'..='\u{f8ff}').chain(['\n', '\u{1}']).collect());
+        texts
+    }
+
+    /// Each text's rewrite evaluates to what SQLite's own unistr() makes of
+    /// the dump's literal.
+    #[test]
+    fn every_control_character_and_private_use_text_round_trips() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for text in texts() {
+            let expr = char_expression(&text);
+            let back: Vec<u8> = db
+                .query_row(&format!("SELECT CAST({expr} AS BLOB)"), [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}: {:?}", text));
+            let own: Vec<u8> = db
+                .query_row(
+                    &format!("SELECT CAST({} AS BLOB)", dumped(&text)),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(own, text.as_bytes(), "SQLite's unistr of {text:?}");
+            assert_eq!(back, text.as_bytes(), "rewrite of {text:?}");
+            // Through the statement rewrite too.
+            let sql = format!("INSERT INTO t VALUES({});", dumped(&text));
+            let rewritten = unistr_as_char(&sql).unwrap();
+            assert!(!rewritten.contains("unistr("), "{text:?}");
+        }
+    }
+
+    fn load(statements: &[String]) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)
+            .unwrap();
+        for s in statements {
+            assert!(s.len() <= 100_000, "statement of {} bytes", s.len());
+            assert!(!s.contains("unistr("), "{}", &s[..s.len().min(300)]);
+            db.execute_batch(s)
+                .unwrap_or_else(|e| panic!("{e}: {s:.300}"));
+        }
+        db
+    }
+
+    fn rows(db: &rusqlite::Connection, table: &str) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+        db.prepare(&format!(
+            "SELECT id, CAST(a AS BLOB), CAST(b AS BLOB) FROM {table} ORDER BY id"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    /// A whole dump through survey and write: rows with several unistr
+    /// values, a multi-row INSERT, an oversized row (the split path),
+    /// loaded as D1 would, equal to what SQLite makes of the dump itself.
+    #[test]
+    fn a_dump_with_unistr_in_every_place_loads_exactly() {
+        let big: String = "ctl\u{1}\u{0}\t'\u{e000}\u{85}é🎉\r\n".repeat(12_000);
+        let big2: String = "x\n".repeat(60_000);
+        let mut dump =
+            String::from("CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b TEXT DEFAULT 'd');\n");
+        let texts = texts();
+        for (i, text) in texts.iter().enumerate() {
+            dump.push_str(&format!(
+                "INSERT INTO t VALUES({i},{},{});\n",
+                dumped(text),
+                dumped(&format!("{text}|{text}"))
+            ));
+        }
+        let n = texts.len();
+        dump.push_str(&format!(
+            "INSERT INTO t VALUES({},{},'p'),({},'q',{});\n",
+            n,
+            dumped("m\n1"),
+            n + 1,
+            dumped("m\t2\u{0}")
+        ));
+        dump.push_str(&format!(
+            "INSERT INTO t VALUES({},{},{});\n",
+            n + 2,
+            dumped(&big),
+            dumped(&big2)
+        ));
+        let direct = rusqlite::Connection::open_in_memory().unwrap();
+        direct.execute_batch(&dump).unwrap();
+        let options = Options::default();
+        let survey = survey(dump.as_bytes(), &options).unwrap();
+        let mut out = Vec::new();
+        write(dump.as_bytes(), &survey, &options, &mut out).unwrap();
+        let db = load(&out);
+        assert_eq!(rows(&db, "t"), rows(&direct, "t"));
+    }
+
+    /// A text that holds every private-use character of the BMP (U+E000 to
+    /// U+F8FF, 19 KB: an icon font's table, say) and many line breaks falls
+    /// back, in `char_expression`, to the `'a'||char(10)||'b'` chain that
+    /// the commit replaced: past about 500 line breaks SQLite refuses it,
+    /// "Expression tree is too large", so the row cannot be restored. It
+    /// should be as shallow as any other text (markers from the other
+    /// private-use planes, U+F0000 on, which the text does not hold).
+    #[test]
+    fn a_text_holding_every_bmp_private_use_character_and_many_lines_loads() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let text: String = ('\u{e000}'..='\u{f8ff}')
+            .flat_map(|c| [c, if (c as u32) % 4 == 0 { '\n' } else { 'x' }])
+            .collect();
+        let expr = char_expression(&text);
+        let back: String = db
+            .query_row(&format!("SELECT {expr}"), [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, text);
+    }
+}

@@ -808,4 +808,60 @@ mod tests {
         let stmts = split("SELECT 1;\n-- end of dump\n/* really */\n");
         assert_eq!(stmts.len(), 1);
     }
+
+    /// rvBD: empty statements skipped never drop nor merge a real one: each
+    /// statement read is one statement to SQLite, and running them one by
+    /// one leaves what SQLite makes of the whole text.
+    #[test]
+    fn empty_statements_skipped_never_drop_or_merge_real_ones() {
+        let schema = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, \"a;b\" TEXT);\n\
+            CREATE TABLE log(n);\n";
+        let bodies = [
+            "INSERT INTO t VALUES(1,';',';');;INSERT INTO t VALUES(2,';;','x');",
+            ";\nINSERT INTO t VALUES(1,'a',NULL);\n;\n;;\nINSERT INTO t VALUES(2,'b',NULL);",
+            "-- c ;\n;\nINSERT INTO t(\"a;b\", id) VALUES(';', 3); -- ;\n",
+            "/* ; */;\nINSERT INTO t VALUES(4,'/* ; */','-- ;');/* ; */;INSERT INTO t VALUES(5,'x',NULL);",
+            "INSERT INTO t VALUES(6,'x',NULL); /* ;\n ; */ ; INSERT INTO t VALUES(7,';',NULL);",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  INSERT INTO log VALUES(';');\n  INSERT INTO log VALUES(new.id);\nEND;\n;\nINSERT INTO t VALUES(8,'x',NULL);",
+            "INSERT INTO t VALUES(9,'a\r\n;\r\n',NULL);\r\n;\r\n\r\nINSERT INTO t VALUES(10,'b',NULL);\r\n;;\r\n",
+            "INSERT INTO t VALUES(11,'x',NULL)\n;\n;\nINSERT INTO `t` VALUES(12,\"v\",NULL);",
+            "INSERT INTO [t] VALUES(13,'[;]',NULL);;;-- x\n-- ;\n/**/;INSERT INTO t VALUES(14,'y',NULL);",
+        ];
+        let table = |db: &rusqlite::Connection, t: &str| -> Vec<String> {
+            let mut stmt = db
+                .prepare(&format!("SELECT * FROM {t} ORDER BY rowid"))
+                .unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|v| v.join("|"))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        for body in bodies {
+            let text = format!("{schema}{body}\n");
+            let whole = rusqlite::Connection::open_in_memory().unwrap();
+            whole.execute_batch(&text).unwrap();
+            let each = rusqlite::Connection::open_in_memory().unwrap();
+            for s in Statements::new(text.as_bytes()) {
+                let s = s.unwrap_or_else(|e| panic!("{e}: {body}"));
+                // One statement: SQLite leaves nothing after it.
+                let stmt = each
+                    .prepare(&s.sql)
+                    .unwrap_or_else(|e| panic!("{e}: {:?}", s.sql));
+                drop(stmt);
+                each.execute_batch(&s.sql).unwrap();
+            }
+            for t in ["t", "log"] {
+                assert_eq!(table(&each, t), table(&whole, t), "{body}");
+            }
+        }
+    }
 }
