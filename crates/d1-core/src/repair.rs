@@ -1434,11 +1434,21 @@ fn char_expression(text: &str) -> String {
     if controls.is_empty() {
         return quote(text);
     }
-    let held: BTreeSet<char> = text
-        .chars()
-        .filter(|c| ('\u{e000}'..='\u{f8ff}').contains(c))
-        .collect();
-    let Some(mark) = ('\u{e000}'..='\u{f8ff}').find(|c| !held.contains(c)) else {
+    // Private-use characters: the BMP's, then planes 15 and 16, so that a
+    // text holding all 6,400 of the BMP's (an icon font's table) still
+    // gets a marker and a shallow expression.
+    let private = || {
+        ('\u{e000}'..='\u{f8ff}')
+            .chain('\u{f0000}'..='\u{ffffd}')
+            .chain('\u{100000}'..='\u{10fffd}')
+    };
+    let is_private = |c: &char| {
+        ('\u{e000}'..='\u{f8ff}').contains(c)
+            || ('\u{f0000}'..='\u{ffffd}').contains(c)
+            || ('\u{100000}'..='\u{10fffd}').contains(c)
+    };
+    let held: BTreeSet<char> = text.chars().filter(is_private).collect();
+    let Some(mark) = private().find(|c| !held.contains(c)) else {
         // Every private-use character is in the text: the plain chain.
         let mut parts: Vec<String> = Vec::new();
         let mut run = String::new();
@@ -2940,7 +2950,16 @@ mod rvbd_unistr_tests {
     fn a_text_holding_every_bmp_private_use_character_and_many_lines_loads() {
         let db = rusqlite::Connection::open_in_memory().unwrap();
         let text: String = ('\u{e000}'..='\u{f8ff}')
-            .flat_map(|c| [c, if (c as u32) % 4 == 0 { '\n' } else { 'x' }])
+            .flat_map(|c| {
+                [
+                    c,
+                    if (c as u32).is_multiple_of(4) {
+                        '\n'
+                    } else {
+                        'x'
+                    },
+                ]
+            })
             .collect();
         let expr = char_expression(&text);
         let back: String = db
