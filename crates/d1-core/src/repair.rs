@@ -2795,7 +2795,7 @@ mod tests {
 
 /// rvBD: the unistr rewrite held to SQLite's own `unistr()`.
 #[cfg(test)]
-mod rvbd_unistr_tests {
+mod unistr_tests {
     use super::*;
 
     /// A string as sqlite3 3.50's .dump writes it: `unistr('…')` with each
