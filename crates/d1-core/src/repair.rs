@@ -2401,16 +2401,10 @@ mod tests {
         ];
         for text in texts {
             // As sqlite3 3.50's .dump writes it.
-            let mut literal = String::new();
-            for c in text.chars() {
-                match c {
-                    '\\' => literal.push_str("\\\\"),
-                    '\'' => literal.push_str("''"),
-                    c if c.is_control() => literal.push_str(&format!("\\u{:04x}", c as u32)),
-                    c => literal.push(c),
-                }
-            }
-            let dumped = format!("INSERT INTO t VALUES(1,unistr('{literal}'));");
+            let dumped = format!(
+                "INSERT INTO t VALUES(1,{});",
+                super::unistr_tests::dumped(text)
+            );
             let rewritten = unistr_as_char(&dumped).unwrap_or_else(|| dumped.clone());
             assert!(
                 text.chars().all(|c| !c.is_control() && c != '\\')
@@ -2800,7 +2794,7 @@ mod unistr_tests {
 
     /// A string as sqlite3 3.50's .dump writes it: `unistr('…')` with each
     /// control character as `\uXXXX` and `\` doubled.
-    fn dumped(text: &str) -> String {
+    pub(super) fn dumped(text: &str) -> String {
         let mut literal = String::new();
         for c in text.chars() {
             match c {

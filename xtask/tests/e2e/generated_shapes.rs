@@ -106,15 +106,7 @@ fn negative_zero_in_a_column_that_keeps_its_type_backs_up_and_restores_with_its_
 /// deferred foreign key is checked at the end of each statement.
 #[test]
 fn a_migration_that_seeds_rows_with_deferred_foreign_keys_keeps_the_trigger_check_on() {
-    let shape = "CREATE TABLE ring_a (id INTEGER PRIMARY KEY, \
-                 b_id INTEGER REFERENCES ring_b(id) DEFERRABLE INITIALLY DEFERRED);\n\
-                 CREATE TABLE ring_b (id INTEGER PRIMARY KEY, \
-                 a_id INTEGER REFERENCES ring_a(id) DEFERRABLE INITIALLY DEFERRED);\n\
-                 INSERT INTO ring_a VALUES (1, 1);\n\
-                 INSERT INTO ring_b VALUES (1, 1);\n";
-    let sb = Sandbox::new();
-    std::fs::write(sb.path().join("migrations/0005_ring.sql"), shape).unwrap();
-    sb.apply_migrations();
+    let sb = sandbox_with_a_seeded_ring();
 
     let backup = sb.xtask(&["backup", "local"]);
     backup.assert_ok();
@@ -145,7 +137,11 @@ fn a_migration_that_seeds_rows_with_deferred_foreign_keys_keeps_the_trigger_chec
         .max()
         .unwrap();
     let target = Sandbox::new();
-    std::fs::write(target.path().join("migrations/0005_ring.sql"), shape).unwrap();
+    std::fs::copy(
+        sb.path().join("migrations/0005_ring.sql"),
+        target.path().join("migrations/0005_ring.sql"),
+    )
+    .unwrap();
     let path = sb.backups().join(&data_only);
     target
         .xtask(&[
@@ -243,6 +239,22 @@ fn a_remote_backup_that_rounds_an_integer_beyond_2_53_says_so() {
 
 /// The warning a remote backup gives when D1's export may have rounded an
 /// integer, for the roads that round one and were not counted.
+/// A local D1 whose migration `0005_ring.sql` makes two tables that
+/// reference each other under deferred foreign keys and seeds a row in
+/// each, as D1 applies it: one transaction.
+pub fn sandbox_with_a_seeded_ring() -> Sandbox {
+    let ring = "CREATE TABLE ring_a (id INTEGER PRIMARY KEY, \
+                b_id INTEGER REFERENCES ring_b(id) DEFERRABLE INITIALLY DEFERRED);\n\
+                CREATE TABLE ring_b (id INTEGER PRIMARY KEY, \
+                a_id INTEGER REFERENCES ring_a(id) DEFERRABLE INITIALLY DEFERRED);\n\
+                INSERT INTO ring_a VALUES (1, 1);\n\
+                INSERT INTO ring_b VALUES (1, 1);\n";
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations/0005_ring.sql"), ring).unwrap();
+    sb.apply_migrations();
+    sb
+}
+
 /// The one backup of prod restored into staging with `--replace`, as it
 /// went.
 pub fn restored_to_staging(remote: &common::remote::Remote, home: &std::path::Path) -> Run {

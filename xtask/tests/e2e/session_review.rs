@@ -175,15 +175,7 @@ fn every_json_document_lost_to_a_full_disk_is_not_exit_zero() {
 /// `conn.execute_batch(&sql)` outside a transaction).
 #[test]
 fn a_rehearsal_from_empty_runs_a_migration_seeding_rows_with_deferred_foreign_keys() {
-    let shape = "CREATE TABLE ring_a (id INTEGER PRIMARY KEY, \
-                 b_id INTEGER REFERENCES ring_b(id) DEFERRABLE INITIALLY DEFERRED);\n\
-                 CREATE TABLE ring_b (id INTEGER PRIMARY KEY, \
-                 a_id INTEGER REFERENCES ring_a(id) DEFERRABLE INITIALLY DEFERRED);\n\
-                 INSERT INTO ring_a VALUES (1, 1);\n\
-                 INSERT INTO ring_b VALUES (1, 1);\n";
-    let sb = Sandbox::new();
-    std::fs::write(sb.path().join("migrations/0005_ring.sql"), shape).unwrap();
-    sb.apply_migrations();
+    let sb = crate::generated_shapes::sandbox_with_a_seeded_ring();
     let run = sb.xtask(&["rehearse", "--from", "empty"]);
     assert!(
         !run.all().contains("applying 0005_ring.sql")
