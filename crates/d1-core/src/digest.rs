@@ -173,6 +173,12 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
     if columns.is_empty() {
         return Ok(None);
     }
+    // A column of REAL affinity holds every number as a REAL, so a REAL of
+    // ±2^63 there was one before any export rounded it.
+    let of_real_affinity: Vec<bool> = info
+        .query_map([], |r| r.get::<_, String>(2))?
+        .map(|declared| declared.map(|d| real_affinity(&d)))
+        .collect::<rusqlite::Result<_>>()?;
     let mut key: Vec<&(String, i64)> = columns.iter().filter(|(_, pk)| *pk > 0).collect();
     key.sort_by_key(|(_, pk)| *pk);
     let order = if key.is_empty() {
@@ -201,20 +207,19 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
         hasher.update([0]);
     }
     let mut rows = stmt.query([])?;
-    let n = columns.len();
     // Rows are gathered and hashed 64 KB at a time: one call into SHA-256
     // per value would cost more than the hashing.
     let mut pending: Vec<u8> = Vec::with_capacity(1 << 17);
     let mut wide = 0u64;
     while let Some(row) = rows.next()? {
-        for i in 0..n {
+        for (i, &of_real_affinity) in of_real_affinity.iter().enumerate() {
             let value = row.get_ref(i)?;
             // What the export may have rounded: an integer at or beyond
             // ±2^53 (2^53 + 1 arrives as 2^53), and one it rounded past
             // ±2^63, which arrives as the REAL ±2^63.
             let rounded = match value {
                 ValueRef::Integer(v) => v.unsigned_abs() >= JS_EXACT,
-                ValueRef::Real(f) => f.abs() == ROUNDED_PAST_I64,
+                ValueRef::Real(f) => f.abs() == ROUNDED_PAST_I64 && !of_real_affinity,
                 _ => false,
             };
             if rounded {
@@ -229,6 +234,19 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
     }
     hasher.update(&pending);
     Ok(Some((crate::names::hex(&hasher.finalize()), wide)))
+}
+
+/// Whether a column declared `declared` has REAL affinity, by SQLite's
+/// rules (section 3.1 of "Datatypes In SQLite"), taken in their order.
+fn real_affinity(declared: &str) -> bool {
+    let d = declared.to_ascii_uppercase();
+    let has = |s: &str| d.contains(s);
+    !has("INT")
+        && !has("CHAR")
+        && !has("CLOB")
+        && !has("TEXT")
+        && !has("BLOB")
+        && (has("REAL") || has("FLOA") || has("DOUB"))
 }
 
 /// A value's canonical form: a tag, then its bytes. Two values have the
@@ -313,6 +331,24 @@ mod tests {
         .unwrap();
         let read = read(&db, ["t"]).unwrap();
         assert_eq!(read.wide_integers.get("t"), Some(&4), "{read:?}");
+    }
+
+    #[test]
+    fn a_real_of_2_63_is_counted_as_rounded_only_where_a_column_could_hold_an_integer() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE r (a REAL, b DOUBLE PRECISION, c FLOAT, d \"floating point\");\
+             INSERT INTO r VALUES (9.2233720368547758e18, -9.2233720368547758e18,\
+             9223372036854775807, 9.2233720368547758e18);\
+             CREATE TABLE i (a, b INTEGER, c NUMERIC, d BIGINT);\
+             INSERT INTO i VALUES (9.2233720368547758e18, 9.2233720368547758e18,\
+             -9.2233720368547758e18, 9.2233720368547758e18);",
+        )
+        .unwrap();
+        let read = read(&db, ["r", "i"]).unwrap();
+        // `d` of `r` is "floating point", whose "INT" makes it INTEGER.
+        assert_eq!(read.wide_integers.get("r"), Some(&1), "{read:?}");
+        assert_eq!(read.wide_integers.get("i"), Some(&4), "{read:?}");
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub fn open_no_follow_shared(options: &mut OpenOptions, path: &Path, what: &str)
                 || fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) =>
         {
             bail!(
-                "{what}{} is a symbolic link; this tool never writes through one. Remove the link \
+                "{what}{} is a symbolic link; this tool never follows one there. Remove the link \
              (`rm {}`) and run the command again; its target was left untouched.",
                 path.display(),
                 path.display()
@@ -143,12 +143,7 @@ pub const TEXT_LIMIT: u64 = 64 << 20;
 /// [`read_regular`], and it must be UTF-8. `what` says what the file is,
 /// in errors.
 pub fn read_text(path: &Path, what: &str) -> Result<String> {
-    String::from_utf8(read_regular(path, what)?).map_err(|_| {
-        anyhow::anyhow!(
-            "the {what} {} is not UTF-8 text; move it aside",
-            path.display()
-        )
-    })
+    utf8(read_regular(path, what)?, path, what)
 }
 
 /// Reads a file that someone else may have put there: it must be a
@@ -157,8 +152,31 @@ pub fn read_text(path: &Path, what: &str) -> Result<String> {
 /// followed, and what it leads to is held to the same rules. `what` says
 /// what the file is, in errors.
 pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>> {
+    read_bounded(open_regular(path, &format!("the {what}"))?, path, what)
+}
+
+/// Reads a text file the tool keeps (a journal, the drill log, the lock),
+/// which only it writes, in place and never through a link
+/// ([`append_to_own_file`]): a symbolic link there was put by someone
+/// else, and where it leads is not the tool's record, so it is refused,
+/// not followed. Otherwise as [`read_text`].
+pub fn read_own_text(path: &Path, what: &str) -> Result<String> {
+    let file = open_no_follow_shared(OpenOptions::new().read(true), path, &format!("the {what}"))?;
+    utf8(read_bounded(file, path, what)?, path, what)
+}
+
+fn utf8(bytes: Vec<u8>, path: &Path, what: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "the {what} {} is not UTF-8 text; move it aside",
+            path.display()
+        )
+    })
+}
+
+/// At most [`TEXT_LIMIT`] bytes of `file`, or an error naming `path`.
+fn read_bounded(file: File, path: &Path, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
-    let file = open_regular(path, &format!("the {what}"))?;
     let mut bytes = Vec::new();
     file.take(TEXT_LIMIT + 1)
         .read_to_end(&mut bytes)

@@ -131,7 +131,7 @@ fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool
     let path = project
         .backup_dir
         .join(crate::edge::journals::TIME_TRAVEL_JOURNAL);
-    let Ok(journal) = fsutil::read_text(&path, "the Time Travel journal") else {
+    let Ok(journal) = fsutil::read_own_text(&path, "Time Travel journal") else {
         return false;
     };
     let last = { journal.lines().rev() }
@@ -245,7 +245,7 @@ fn owner(name: &str) -> Option<u32> {
 /// find the lock taken.
 pub fn time_travel_running(dir: &Path) -> Option<String> {
     let text =
-        crate::edge::fsutil::read_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
+        crate::edge::fsutil::read_own_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
     let holder: crate::edge::lock::Holder = serde_json::from_str(&text).ok()?;
     let here = holder.machine == Some(crate::edge::lock::this_machine());
     match holder.doing {

@@ -517,10 +517,10 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let entries = inventory::scan(&project.backup_dir)?;
     // A journal that cannot be read is reported as none, with the reason.
     let read = |path: std::path::PathBuf| {
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return String::new();
         }
-        crate::edge::fsutil::read_text(&path, "journal").unwrap_or_else(|e| {
+        crate::edge::fsutil::read_own_text(&path, "journal").unwrap_or_else(|e| {
             crate::warn!("{e:#}");
             String::new()
         })

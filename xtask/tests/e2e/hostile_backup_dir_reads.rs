@@ -7,6 +7,7 @@ use crate::common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::decoys::Decoys;
 use common::*;
 
 /// Runs the xtask; a run still going after `limit` is killed (SIGKILL: the
@@ -374,4 +375,47 @@ fn list_never_shows_a_backup_whose_environment_only_looks_like_prod() {
             run.all()
         );
     }
+}
+
+/// The journals in the backup directory are the tool's own records, which
+/// it writes in place and never through a link: one that is a symbolic
+/// link to a file elsewhere is not read as the record. status says so,
+/// and reports neither the Time Travel restore nor the offsite lock that
+/// the linked files hold.
+#[test]
+fn status_never_reads_a_journal_that_is_a_link_to_a_file_elsewhere() {
+    let sb = Sandbox::new();
+    let decoys = Decoys::plant(sb.path());
+    std::fs::create_dir(sb.backups()).unwrap();
+    for (name, line) in [
+        (
+            "time-travel.jsonl",
+            r#"{"at":"2026-06-01T00:00:00Z","environment":"prod","database":"qbtime_db_prod","status":"done","restore_to":"00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683","bookmark_before":"00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683"}"#,
+        ),
+        (
+            "offsite-locks.jsonl",
+            r#"{"at":"2026-06-01T00:00:00Z","environment":"prod","bucket":"qbtime-d1-backups","rule":"qbtime-prod-lock-372d","prefix":"prod/","days":372}"#,
+        ),
+    ] {
+        let elsewhere = decoys.path(name);
+        std::fs::write(&elsewhere, format!("{line}\n")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, sb.backups().join(name)).unwrap();
+    }
+    let before = decoys.hashes();
+
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    assert!(
+        run.stdout.contains("last Time Travel restore  none")
+            && run.stdout.contains("offsite lock              not locked"),
+        "a linked journal was read as the tool's record:\n{}",
+        run.all()
+    );
+    for name in ["time-travel.jsonl", "offsite-locks.jsonl"] {
+        assert!(
+            run.stderr.contains(name) && run.stderr.contains("symbolic link"),
+            "the linked {name} was not named:\n{}",
+            run.all()
+        );
+    }
+    assert_eq!(decoys.hashes(), before);
 }
