@@ -1719,6 +1719,8 @@ mod tests {
             "INSERT OR IGNORE INTO a VALUES(3,'z');",
             "DELETE FROM sqlite_sequence;",
             "INSERT INTO \"sqlite_sequence\" VALUES('a',3);",
+            "DELETE FROM main.sqlite_sequence;",
+            "INSERT INTO main.sqlite_sequence VALUES('a',3);",
             "CREATE INDEX ab ON a(b);",
             "CREATE VIEW v AS SELECT lower(b) FROM a;",
             "CREATE TRIGGER t AFTER INSERT ON c BEGIN UPDATE a SET b = b WHERE id = new.a_id; END;",

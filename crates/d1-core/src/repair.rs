@@ -373,13 +373,16 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
         "PRAGMA" => classify_pragma(s, word_len),
         "ANALYZE" => Kind::Statistics,
         "DELETE" => {
-            let target = strip_keyword(&s[word_len..], "FROM").map(str::trim);
+            // `DELETE FROM [main.]sqlite_sequence`, all of it, and nothing
+            // more: what the sqlite3 shell writes before the counters.
+            let target = strip_keyword(&s[word_len..], "FROM").and_then(statement::qualified_name);
             match target {
-                Some(t)
-                    if t.trim_end_matches(';')
-                        .trim()
-                        .trim_matches('"')
-                        .eq_ignore_ascii_case("sqlite_sequence") =>
+                Some((schema, table, after))
+                    if table.eq_ignore_ascii_case("sqlite_sequence")
+                        && schema
+                            .as_deref()
+                            .is_none_or(|s| s.eq_ignore_ascii_case("main"))
+                        && after.trim().trim_end_matches(';').trim().is_empty() =>
                 {
                     Kind::SequenceReset
                 }
@@ -2364,6 +2367,42 @@ mod tests {
         let dump = dump.replace("PRIMARY KEY)", "PRIMARY KEY AUTOINCREMENT)");
         let (_, out, _) = repair(&dump, &Options::default());
         assert!(out.iter().any(|s| s.contains("sqlite_sequence")));
+    }
+
+    #[test]
+    fn a_sequence_reset_named_with_its_schema_keeps_the_counters() {
+        let dump = "CREATE TABLE a(id INTEGER PRIMARY KEY AUTOINCREMENT, b);\n\
+            INSERT INTO a VALUES(1,'x');\n\
+            DELETE FROM main.sqlite_sequence;\n\
+            INSERT INTO main.sqlite_sequence VALUES('a',5);\n";
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert!(survey.findings.is_empty(), "{:?}", survey.findings);
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for s in &out {
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        }
+        let seq: i64 = db
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(seq, 5);
+        // Another schema's, or only some of its rows, is still no dump's.
+        for delete in [
+            "DELETE FROM temp.sqlite_sequence;",
+            "DELETE FROM sqlite_sequence WHERE name = 'a';",
+        ] {
+            let (survey, _, _) = repair(
+                &dump.replace("DELETE FROM main.sqlite_sequence;", delete),
+                &Options::default(),
+            );
+            assert!(
+                survey.findings.iter().any(|f| !f.repaired),
+                "{delete} was taken as the reset"
+            );
+        }
     }
 
     #[test]

@@ -427,12 +427,18 @@ pub fn split_insert(sql: &str) -> Option<(String, &str)> {
         None => strip_keyword(s, "REPLACE")?,
     };
     let rest = strip_keyword(rest, "INTO")?;
-    let (name, after) = read_identifier(rest)?;
+    let (_, table, after) = qualified_name(rest)?;
+    Some((table, after))
+}
+
+/// Reads `[schema.]name`, each part unquoted, and what follows it.
+pub fn qualified_name(text: &str) -> Option<(Option<String>, String, &str)> {
+    let (name, after) = read_identifier(text)?;
     if let Some(after_dot) = after.trim_start().strip_prefix('.') {
-        // schema.table: the table is the second part.
-        return read_identifier(after_dot);
+        let (table, after) = read_identifier(after_dot)?;
+        return Some((Some(name), table, after));
     }
-    Some((name, after))
+    Some((None, name, after))
 }
 
 /// Reads a parenthesised list of column names, `("a", "b (c)", [d])`,
