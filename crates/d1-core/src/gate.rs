@@ -910,8 +910,15 @@ pub fn without_values(e: &rusqlite::Error) -> String {
     };
     let text = if text.contains("syntax error") {
         "syntax error".to_owned()
-    } else if text.contains("unrecognized token") {
-        "unrecognized token".to_owned()
+    } else if let Some(at) = text.find("unrecognized token") {
+        // The token is quoted after a colon; only whether it is a BLOB
+        // literal is kept, which says what went wrong.
+        let token = text[at..].split_once(": \"").map(|(_, t)| t);
+        if token.is_some_and(|t| t.starts_with("X'") || t.starts_with("x'")) {
+            BROKEN_BLOB_LITERAL.to_owned()
+        } else {
+            "unrecognized token".to_owned()
+        }
     } else if let Some(at) = text.find("no such column:") {
         format!("{}no such column", &text[..at])
     } else if let Some(at) = text.find("hex literal too big") {
@@ -922,6 +929,15 @@ pub fn without_values(e: &rusqlite::Error) -> String {
     };
     crate::names::shown(&text).into_owned()
 }
+
+/// What is said of a BLOB literal SQLite cannot read: hex digits that are
+/// not whole bytes (a tool that wrote each byte without its leading zero),
+/// or a character that is no hex digit.
+pub const BROKEN_BLOB_LITERAL: &str = "unrecognized token: a BLOB literal (X'…') that is not \
+     whole bytes of hex digits (an odd count of them, or a character that is not one), which \
+     SQLite and D1 refuse: whatever wrote this dump wrote that value wrongly, and no restore can \
+     tell the digit it left out. Back up the source again with this tool, or correct the value \
+     in a copy of the file";
 
 /// What is said in place of a trigger's `RAISE` message: the app writes
 /// it, and may build it from the row (`'invalid email: ' || NEW.email`;
@@ -1632,6 +1648,11 @@ mod tests {
         );
         let hex = prepare("SELECT 0x5EC7E7AB5EC7E7AB5EC7E7AB;");
         assert_eq!(hex, "hex literal too big");
+        for broken in ["X'5ec7e7a'", "x'5ec7e7zz'"] {
+            let blob = message(&format!("INSERT INTO t VALUES({broken});"));
+            assert_eq!(blob, BROKEN_BLOB_LITERAL, "{broken}");
+        }
+        assert_eq!(message("SELECT 1 \\ 2;"), "unrecognized token");
     }
 
     fn gate() -> Gate {
