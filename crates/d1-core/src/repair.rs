@@ -394,7 +394,15 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
         "CREATE" => classify_create(s, word_len),
         "" => Kind::Rejected("a statement that does not start with a keyword".into()),
         other => Kind::Rejected(
-            format!("a {other} statement: a dump only creates tables and inserts rows").into(),
+            format!(
+                "{} {other} statement: a dump only creates tables and inserts rows",
+                if other.starts_with(['A', 'E', 'I', 'O', 'U']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            )
+            .into(),
         ),
     }
 }
@@ -2367,6 +2375,20 @@ mod tests {
         let dump = dump.replace("PRIMARY KEY)", "PRIMARY KEY AUTOINCREMENT)");
         let (_, out, _) = repair(&dump, &Options::default());
         assert!(out.iter().any(|s| s.contains("sqlite_sequence")));
+    }
+
+    #[test]
+    fn a_statement_no_dump_holds_is_named_with_its_article() {
+        for (sql, said) in [
+            ("ALTER TABLE a ADD COLUMN b;", "an ALTER statement"),
+            ("UPDATE a SET b = 1;", "an UPDATE statement"),
+            ("DROP TABLE a;", "a DROP statement"),
+        ] {
+            match classify(sql) {
+                Kind::Rejected(why) => assert!(why.starts_with(said), "{why}"),
+                _ => panic!("{sql} was not refused"),
+            }
+        }
     }
 
     #[test]
