@@ -347,6 +347,8 @@ struct Rehearsal {
     started: Instant,
     record: Record,
     failures: Vec<String>,
+    /// Why the key check did not run, when it did not.
+    key_skipped: Option<String>,
 }
 
 impl Rehearsal {
@@ -365,6 +367,7 @@ impl Rehearsal {
             started,
             record,
             failures: Vec::new(),
+            key_skipped: None,
         }
     }
 
@@ -444,11 +447,32 @@ impl Rehearsal {
                     self.failures.push(format!("rows: {}", wrong.join("; ")));
                     Outcome::Fail
                 };
-                self.record.checks[3] = match r.key_check {
-                    // The operator accepted the target's own key (staging's
-                    // is its own): the restore said so, and it passes.
-                    KeyCheck::Same(_) | KeyCheck::AcceptedChange { .. } => Outcome::Pass,
-                    KeyCheck::TargetHasNone | KeyCheck::BackupHasNone => Outcome::Skip,
+                self.key_skipped = match r.key_check {
+                    KeyCheck::Same(_) | KeyCheck::AcceptedChange { .. } => None,
+                    KeyCheck::TargetHasNone if project.settings()?.app.encryption_key.is_none() => {
+                        Some(
+                            "the key check needs the app's key rule, [app.encryption_key] in \
+                             backups.toml"
+                                .to_owned(),
+                        )
+                    }
+                    KeyCheck::TargetHasNone => Some(format!(
+                        "the key check had nothing to compare: {} records no data-encryption key \
+                         in force",
+                        drill.target.name
+                    )),
+                    KeyCheck::BackupHasNone => Some(
+                        "the key check had nothing to compare: the backup records no \
+                         data-encryption key"
+                            .to_owned(),
+                    ),
+                };
+                // The operator accepted the target's own key (staging's is
+                // its own): the restore said so, and it passes.
+                self.record.checks[3] = if self.key_skipped.is_some() {
+                    Outcome::Skip
+                } else {
+                    Outcome::Pass
                 };
             }
             Ok(None) => unreachable!("not a dry run"),
@@ -512,18 +536,30 @@ impl Rehearsal {
         if !skipped.is_empty() {
             // A pass with checks that did not run is a partial drill; a
             // scheduled one must say so at every verbosity, naming them.
-            let app_skipped = skipped.iter().any(|n| APP_CHECKS.contains(n));
+            // Each skipped check with why it did not run.
+            let mut why: Vec<String> = Vec::new();
+            if self.record.checks[3] == Outcome::Skip
+                && let Some(key) = &self.key_skipped
+            {
+                why.push(key.clone());
+            }
+            if skipped.iter().any(|n| APP_CHECKS.contains(n)) {
+                why.push(
+                    "the runbook's audit, sign-in and report checks need QBTIME_APP_URL and \
+                     QBTIME_DEVOPS_TOKEN"
+                        .to_owned(),
+                );
+            }
             crate::warn!(
                 "the restore drill passed, but {} of its {} checks did not run ({}; `skip` in \
                  the record){}",
                 skipped.len(),
                 self.record.checks.len(),
                 skipped.join(", "),
-                if app_skipped {
-                    ": the runbook's audit, sign-in and report checks need QBTIME_APP_URL and \
-                     QBTIME_DEVOPS_TOKEN"
+                if why.is_empty() {
+                    String::new()
                 } else {
-                    ""
+                    format!(": {}", why.join("; "))
                 }
             );
         }
