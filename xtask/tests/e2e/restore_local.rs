@@ -1387,3 +1387,48 @@ fn the_checklist_counts_one_table_in_the_singular() {
     );
     assert!(!run.stdout.contains("content: 1 tables"), "{}", run.stdout);
 }
+
+/// README `restore`: "a `--clean` refused for a target that is not empty
+/// names a new database as the way in". It named `--to new:NAME`, which
+/// refuses `--clean` ("--clean is not for a new database") and, without
+/// it, refuses a data-only backup (it restores with the backup's own
+/// schema, which a data-only backup does not have): a developer told to
+/// take that way with the runbook's data-only backup met two refusals and
+/// no way in. The advice must be one the backup can take.
+#[test]
+fn a_clean_restore_refused_for_a_target_with_tables_advises_a_way_a_data_only_backup_can_take() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+    let file = file.to_str().unwrap();
+    let run = sb.xtask(&["restore", file, "--to", "local", "--clean", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    run.assert_refused("is not empty");
+    // The advice as given is refused for this backup.
+    if run.stderr.contains("--to new:NAME") {
+        for extra in [&["--clean"][..], &[]] {
+            let mut args = vec![
+                "restore",
+                file,
+                "--to",
+                "new:qbtime_db_scratch",
+                "--dry-run",
+            ];
+            args.extend_from_slice(extra);
+            let followed = sb.xtask(&args);
+            assert!(
+                followed.ok,
+                "the refusal advised `--to new:NAME`, and `{}` is refused:\n{}\n\nthe advice:\n{}",
+                args.join(" "),
+                followed.all(),
+                run.stderr
+            );
+        }
+    }
+    assert!(
+        run.stderr.contains("npx wrangler d1 create"),
+        "the refusal names no way to a database with no tables:\n{}",
+        run.all()
+    );
+}
