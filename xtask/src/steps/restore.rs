@@ -1636,8 +1636,12 @@ fn guard_target_state(
     };
     // --replace takes only a whole backup; --clean is for a data-only one.
     let fix = match mode {
+        // `--to new:NAME` is no way in: it refuses --clean, and restores
+        // with the backup's own schema, which a data-only backup lacks.
         Mode::Clean => {
-            "Restore into a new database instead (`--to new:NAME`), or empty this one first"
+            "Restore it into a database with no tables: create one (`npx wrangler d1 create \
+             NAME`), bind it to an environment in the wrangler configuration and restore there, \
+             or empty this one first; a whole backup can replace this one with --replace"
         }
         _ => {
             "Use --replace to drop them and load the backup in one step (a safety backup is \
