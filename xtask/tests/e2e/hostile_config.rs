@@ -554,10 +554,63 @@ fn stale_wrangler_log_directories_of_dead_runs_are_removed() {
 /// Starts `backup local` (with `extra`), waits until its unfinished file is
 /// in backups/ and wrangler is exporting, then sends `signal`.
 fn interrupt_backup(sb: &Sandbox, extra: &[&str], signal: i32) -> Run {
+    signal_backup(
+        sb,
+        extra,
+        |cmd| cmd,
+        |pid| {
+            // SAFETY: kill(2) on our own child, which has not been waited for.
+            unsafe { libc::kill(pid, signal) };
+        },
+    )
+}
+
+/// As [`interrupt_backup`], for a terminal that goes away: the xtask runs
+/// in a process group of its own, as a shell's job does, and SIGHUP goes
+/// to the whole group (the kernel sends it to the terminal's foreground
+/// group, the shell to each job), wrangler included. `ignoring` is the
+/// signals the xtask starts with ignored, as `nohup` (SIGHUP) and a
+/// script's `&` (SIGINT) leave them; SIGINT follows SIGHUP, as a Ctrl-C
+/// typed at the script would.
+fn hang_up_backup(sb: &Sandbox, ignoring: &'static [i32]) -> Run {
+    use std::os::unix::process::CommandExt;
+    signal_backup(
+        sb,
+        &["--via-wrangler"],
+        |cmd| {
+            // SAFETY: signal(2) only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for &s in ignoring {
+                        libc::signal(s, libc::SIG_IGN);
+                    }
+                    Ok(())
+                })
+            }
+            .process_group(0)
+        },
+        |pid| {
+            // SAFETY: kill(2) on the group our own child leads.
+            unsafe { libc::kill(-pid, libc::SIGHUP) };
+            if !ignoring.is_empty() {
+                std::thread::sleep(Duration::from_millis(300));
+                // SAFETY: as above.
+                unsafe { libc::kill(-pid, libc::SIGINT) };
+            }
+        },
+    )
+}
+
+fn signal_backup(
+    sb: &Sandbox,
+    extra: &[&str],
+    configure: impl FnOnce(&mut Command) -> &mut Command,
+    send: impl FnOnce(libc::pid_t),
+) -> Run {
     let mut args = vec!["backup", "local"];
     args.extend_from_slice(extra);
-    let child = sb
-        .xtask_command(&args)
+    let mut cmd = sb.xtask_command(&args);
+    let child = configure(&mut cmd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -575,10 +628,7 @@ fn interrupt_backup(sb: &Sandbox, extra: &[&str], signal: i32) -> Run {
     }
     // Let wrangler get going.
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill(2) on our own child, which has not been waited for.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, signal);
-    }
+    send(child.id() as libc::pid_t);
     Run::from_output(child.wait_with_output().unwrap())
 }
 
@@ -647,6 +697,50 @@ fn sigterm_and_sigint_mid_backup_clean_up_and_exit_143_and_130() {
     run.assert_ok();
     assert!(!run.stderr.contains("stale"), "{}", run.stderr);
     assert_eq!(decoys.hashes(), decoys_before);
+}
+
+/// The terminal goes away mid-backup (the SSH session drops, the window is
+/// closed): SIGHUP reaches the xtask and wrangler. It stops and cleans up
+/// as for SIGTERM, and exits 129; it used to die at once, leaving the
+/// `.partial` file, the export pipe and its lock for the next run.
+#[test]
+fn a_hangup_mid_backup_cleans_up_and_exits_129() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let decoys = Decoys::plant(sb.path());
+    let decoys_before = decoys.hashes();
+
+    let run = hang_up_backup(&sb, &[]);
+    assert_cleaned_up(&sb, &run, 129, "SIGHUP");
+
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("stale"), "{}", run.stderr);
+    assert_eq!(decoys.hashes(), decoys_before);
+}
+
+/// `nohup cargo xtask backup prod &` (SIGHUP ignored), started from a
+/// script (SIGINT ignored too): closing the terminal, or a Ctrl-C typed at
+/// the script, must not stop the backup. The xtask used to catch the
+/// SIGINT it was started ignoring, and wrangler (Node.js puts both signals
+/// back to their defaults) died of the SIGHUP sent to the job.
+#[test]
+fn a_backup_run_under_nohup_outlives_the_terminal_and_a_ctrl_c_at_its_script() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+
+    let run = hang_up_backup(&sb, &[libc::SIGHUP, libc::SIGINT]);
+    run.assert_ok();
+    let files = sb.backup_files();
+    assert!(
+        files.iter().any(|f| f.starts_with("backup-")),
+        "no backup was written: {files:?}\n{}",
+        run.all()
+    );
+    assert!(!files.iter().any(|f| f.ends_with(".partial")), "{files:?}");
+    sb.xtask(&["verify", "latest:local"]).assert_ok();
 }
 
 #[test]
