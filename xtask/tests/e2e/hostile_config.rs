@@ -720,6 +720,110 @@ fn a_hangup_mid_backup_cleans_up_and_exits_129() {
     assert_eq!(decoys.hashes(), decoys_before);
 }
 
+/// The backup runs at a real terminal (a pseudo-terminal it controls, in
+/// a session of its own), and the terminal closes mid-export: the kernel
+/// sends SIGHUP, and every print after it fails (EIO). The xtask must still
+/// stop wrangler, remove the unfinished file and the pipe, release its lock
+/// and exit 129: a print that fails never skips the cleanup, nor panics.
+#[test]
+fn a_backup_whose_terminal_closes_cleans_up_though_its_prints_fail() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty(3) writes two descriptors; no name, settings or size.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty failed");
+    // openpty(3) leaves both open across exec: the xtask would hold the
+    // terminal's master side open itself.
+    for fd in [master, slave] {
+        // SAFETY: fcntl(2) on a descriptor just opened.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    // SAFETY: both descriptors were just opened, and are owned here only.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut cmd = sb.xtask_command(&["backup", "local", "--via-wrangler"]);
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: setsid(2) and ioctl(2) only, between fork and exec: the
+    // xtask leads a session whose controlling terminal is the pty.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    // The terminal is read as the xtask writes, or a full one would stall
+    // it; without blocking, so that no second descriptor of it stays open.
+    let mut reader = std::fs::File::from(master);
+    // SAFETY: fcntl(2) on our own descriptor.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        let fd = reader.as_raw_fd();
+        libc::fcntl(
+            fd,
+            libc::F_SETFL,
+            libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
+        );
+    }
+    let mut drain = || {
+        let mut sink = [0u8; 4096];
+        while std::io::Read::read(&mut reader, &mut sink).is_ok_and(|n| n > 0) {}
+    };
+    let started = Instant::now();
+    while !sb.backup_files().iter().any(|f| f.ends_with(".partial")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the backup never started exporting"
+        );
+        drain();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drain();
+    // The terminal goes away: its master side, held here only, closes.
+    drop(reader);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the xtask hung after its terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(129), "{status:?}");
+    let files = sb.backup_files();
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.ends_with(".partial") || f.contains(".fifo") || f.starts_with("backup-")),
+        "{files:?}"
+    );
+    let lock = std::fs::read(sb.backups().join(".lock")).unwrap_or_default();
+    assert!(lock.is_empty(), "the lock was not released cleanly");
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("stale"), "{}", run.stderr);
+}
+
 /// `nohup cargo xtask backup prod &` (SIGHUP ignored), started from a
 /// script (SIGINT ignored too): closing the terminal, or a Ctrl-C typed at
 /// the script, must not stop the backup. The xtask used to catch the
