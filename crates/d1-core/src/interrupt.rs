@@ -1,5 +1,5 @@
-//! Whether the process was asked to stop (SIGINT or SIGTERM), as a value
-//! the core's long loops can check.
+//! Whether the process was asked to stop (SIGINT, SIGTERM or SIGHUP), as
+//! a value the core's long loops can check.
 //!
 //! The xtask's signal handler (`xtask/src/edge/signals.rs`) only calls
 //! [`record`]; the loops here (the gate's progress handler, a load) ask
@@ -30,6 +30,7 @@ fn name(signal: i32) -> &'static str {
     match signal {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
         _ => "a signal",
     }
 }
@@ -61,7 +62,8 @@ pub fn check() -> anyhow::Result<()> {
     }
 }
 
-/// The exit code for a signal: 130 for SIGINT, 143 for SIGTERM.
+/// The exit code for a signal: 130 for SIGINT, 143 for SIGTERM, 129 for
+/// SIGHUP.
 pub fn exit_code(signal: i32) -> u8 {
     u8::try_from(128 + signal).unwrap_or(1)
 }

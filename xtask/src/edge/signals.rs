@@ -1,4 +1,11 @@
-//! SIGINT and SIGTERM: stop, clean up, and exit 130 or 143.
+//! SIGINT, SIGTERM and SIGHUP: stop, clean up, and exit 130, 143 or 129.
+//!
+//! SIGHUP is the terminal going away (an SSH session dropped, a window
+//! closed): handled as SIGTERM. A signal the xtask was started ignoring
+//! (`nohup` ignores SIGHUP; a script's `cmd &`, SIGINT) stays ignored, and
+//! the processes it starts run in a process group of their own then
+//! ([`shield`]): Node.js, wrangler's runtime, puts both signals back to
+//! their defaults, and would die of what was sent to the job.
 //!
 //! The handler only records the signal (an atomic store is all a handler
 //! may safely do). The wrangler watchdog notices it within a fraction of a
@@ -105,12 +112,26 @@ pub fn what_changed() -> Option<String> {
     CHANGED.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// Installs the handler for SIGINT and SIGTERM.
+/// Whether the xtask was started with SIGHUP or SIGINT ignored.
+static SHIELDED: AtomicBool = AtomicBool::new(false);
+
+use std::sync::atomic::AtomicBool;
+
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP, except for a
+/// signal the xtask was started ignoring, which stays ignored.
 pub fn install() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: a zeroed sigaction is valid; the handler only stores to
         // an atomic (or calls _exit); SA_RESTART keeps blocking reads going.
         unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut old);
+            if old.sa_sigaction == libc::SIG_IGN {
+                if signal != libc::SIGTERM {
+                    SHIELDED.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                continue;
+            }
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
             action.sa_flags = libc::SA_RESTART;
@@ -118,4 +139,18 @@ pub fn install() {
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }
+}
+
+/// Runs `cmd` (wrangler, Node.js) in a process group of its own when the
+/// xtask was started ignoring SIGHUP or SIGINT (`nohup`, a script's `&`):
+/// what the terminal or the shell sends the job then reaches the xtask
+/// alone, which ignores it, and not a child that would die of it. An
+/// interrupt the xtask does take still stops the child: the watchdog
+/// stops it by its process id.
+pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    if SHIELDED.load(std::sync::atomic::Ordering::SeqCst) {
+        cmd.process_group(0);
+    }
+    cmd
 }

@@ -78,6 +78,7 @@ impl Age {
         }
         let mut cmd = Command::new(&self.node);
         cmd.arg(&self.script).args(args).stderr(Stdio::piped());
+        crate::edge::signals::shield(&mut cmd);
         Ok(cmd)
     }
 

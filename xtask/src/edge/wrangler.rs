@@ -535,6 +535,7 @@ impl Wrangler {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        crate::edge::signals::shield(&mut cmd);
         cmd
     }
 
