@@ -278,6 +278,26 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
 /// what it held.
 #[test]
 fn a_remote_restore_killed_mid_import_is_explained_by_the_next_run_with_its_way_back() {
+    remote_restore_stopped_mid_import_is_explained(kill_group);
+}
+
+/// The same restore, its terminal gone mid-import (an SSH session dropped):
+/// SIGHUP reaches the xtask and wrangler. What the xtask then prints is
+/// lost with the terminal, so the next run must still say what the
+/// database may hold and the way back, as after a kill; a clean release of
+/// the lock would leave the operator nothing.
+#[test]
+fn a_remote_restore_whose_terminal_closed_mid_import_is_explained_by_the_next_run_with_its_way_back()
+ {
+    remote_restore_stopped_mid_import_is_explained(|restore| {
+        // SAFETY: kill(2) on the group our own child leads.
+        unsafe { libc::kill(-(restore.id() as i32), libc::SIGHUP) };
+        let status = restore.wait().unwrap();
+        assert_eq!(status.code(), Some(129), "{status:?}");
+    });
+}
+
+fn remote_restore_stopped_mid_import_is_explained(stop: impl FnOnce(&mut Child)) {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let file = remote.sb.backups().join(remote.backup_prod(home.path()));
@@ -313,7 +333,7 @@ fn a_remote_restore_killed_mid_import_is_explained_by_the_next_run_with_its_way_
         assert!(Instant::now() < deadline, "no import after two minutes");
         std::thread::sleep(Duration::from_millis(2));
     }
-    kill_group(&mut restore);
+    stop(&mut restore);
     let safety: Vec<String> = remote
         .sb
         .backup_files()
