@@ -198,6 +198,8 @@ fn is_our_command(command: &str) -> bool {
 pub struct BackupLock {
     file: File,
     holder: Holder,
+    /// Whether [`BackupLock::record`] wrote what this run is doing.
+    told: std::sync::atomic::AtomicBool,
 }
 
 /// What a previous holder that died left behind.
@@ -292,7 +294,8 @@ impl BackupLock {
         file.seek(SeekFrom::Start(0))?;
         file.write_all(serde_json::to_string(&holder)?.as_bytes())?;
         file.sync_all()?;
-        Ok(Some((BackupLock { file, holder }, stale)))
+        let told = std::sync::atomic::AtomicBool::new(false);
+        Ok(Some((BackupLock { file, holder, told }, stale)))
     }
 
     /// Writes into the lock what this run is about to do that a kill would
@@ -301,6 +304,7 @@ impl BackupLock {
     /// before the file is cut to its length: a crash in between leaves a
     /// file that is still not empty, so still reported stale.
     pub fn record(&self, doing: Doing) -> Result<()> {
+        self.told.store(true, std::sync::atomic::Ordering::SeqCst);
         self.write(&Holder {
             doing: Some(doing),
             ..self.holder.clone()
@@ -328,6 +332,16 @@ impl BackupLock {
 
 impl Drop for BackupLock {
     fn drop(&mut self) {
+        // A run stopped by SIGHUP (its terminal gone) while it did what it
+        // recorded told its operator nothing: what it printed went with the
+        // terminal. It leaves the record, as a killed run does, for the
+        // next run to say what the database may hold and the way back.
+        if self.told.load(std::sync::atomic::Ordering::SeqCst)
+            && crate::edge::signals::received() == Some(libc::SIGHUP)
+        {
+            let _ = self.file.sync_all();
+            return;
+        }
         // Emptying the file marks a clean release; the kernel drops the lock
         // when the file is closed.
         let _ = self.file.set_len(0);
