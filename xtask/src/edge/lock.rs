@@ -340,6 +340,7 @@ impl Drop for BackupLock {
             && crate::edge::signals::received() == Some(libc::SIGHUP)
         {
             let _ = self.file.sync_all();
+            crate::edge::signals::left_told();
             return;
         }
         // Emptying the file marks a clean release; the kernel drops the lock

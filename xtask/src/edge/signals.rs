@@ -107,6 +107,20 @@ pub fn changed_back_to(what: Option<String>) {
     *CHANGED.lock().unwrap_or_else(|e| e.into_inner()) = what;
 }
 
+/// Set when the lock keeps its record of what a run stopped by SIGHUP was
+/// doing, for the next run to tell (`edge::lock`).
+static LEFT_TOLD: AtomicBool = AtomicBool::new(false);
+
+/// Records that the lock keeps what this run was doing for the next run.
+pub fn left_told() {
+    LEFT_TOLD.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`left_told`] was called.
+pub fn was_left_told() -> bool {
+    LEFT_TOLD.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// What [`changed`] last recorded.
 pub fn what_changed() -> Option<String> {
     CHANGED.lock().unwrap_or_else(|e| e.into_inner()).clone()
