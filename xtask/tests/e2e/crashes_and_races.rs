@@ -400,6 +400,23 @@ fn wait_for_request(
 /// now be back at the older bookmark, nor the bookmark that undoes it.
 #[test]
 fn a_time_travel_restore_killed_mid_request_is_explained_by_the_next_run_with_its_way_back() {
+    time_travel_restore_stopped_mid_request_is_explained(kill_group);
+}
+
+/// The same, its terminal gone mid-request (SIGHUP to the xtask and
+/// wrangler): what it printed, the undo bookmark among it, is lost with the
+/// terminal; the next run must say it.
+#[test]
+fn a_time_travel_restore_whose_terminal_closed_mid_request_is_explained_by_the_next_run() {
+    time_travel_restore_stopped_mid_request_is_explained(|restore| {
+        // SAFETY: kill(2) on the group our own child leads.
+        unsafe { libc::kill(-(restore.id() as i32), libc::SIGHUP) };
+        let status = restore.wait().unwrap();
+        assert_eq!(status.code(), Some(129), "{status:?}");
+    });
+}
+
+fn time_travel_restore_stopped_mid_request_is_explained(stop: impl FnOnce(&mut Child)) {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
@@ -441,11 +458,16 @@ fn a_time_travel_restore_killed_mid_request_is_explained_by_the_next_run_with_it
     wait_for_request(&remote, &mut restore, 0, |r| {
         r.contains("/time_travel/restore")
     });
-    kill_group(&mut restore);
+    stop(&mut restore);
     remote.server.set_faults(d1_loopback::Faults::default());
     let journal = std::fs::read_to_string(remote.sb.backups().join("time-travel.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
-    assert_eq!(last["status"], "started", "{journal}");
+    // A kill leaves it started; an interrupt journals it interrupted, with
+    // its way back.
+    assert!(
+        last["status"] == "started" || last["status"] == "interrupted",
+        "{journal}"
+    );
     let undo = last["bookmark_before"].as_str().unwrap().to_owned();
 
     let next = remote.xtask(home.path(), &["backup", "prod"]);
