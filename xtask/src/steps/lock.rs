@@ -124,7 +124,8 @@ pub fn told(doing: &Doing, project: &Project) -> String {
 }
 
 /// Whether the Time Travel journal's last line for `env` is a restore of
-/// it to bookmark `to` from bookmark `undo` that started and never ended,
+/// it to bookmark `to` from bookmark `undo` that started and never ended
+/// (or ended interrupted, its outcome unknown),
 /// each a bookmark in D1's shape: a Time Travel restore journals that line
 /// before it writes the lock.
 fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool {
@@ -140,7 +141,9 @@ fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool
     d1_core::names::is_bookmark(to)
         && d1_core::names::is_bookmark(undo)
         && last.is_some_and(|entry| {
-            entry["status"] == "started"
+            // Interrupted (a SIGHUP whose lock record stays): D1's answer
+            // is as unknown as after a kill.
+            (entry["status"] == "started" || entry["status"] == "interrupted")
                 && entry["restore_to"] == to
                 && entry["bookmark_before"] == undo
         })
