@@ -637,11 +637,14 @@ impl AppChecks {
     /// body's `error` or `message`.
     fn call(&self, project: &Project, method: &str, path: &str) -> Result<String, String> {
         let url = format!("{}{path}", self.base);
-        let output = std::process::Command::new(project.node())
+        let mut check = std::process::Command::new(project.node());
+        check
             .arg(project.tool_root.join("scripts/app-check.mjs"))
             .args([method, url.as_str()])
             .env("QBTIME_DEVOPS_TOKEN", &self.token)
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::null());
+        // Under `nohup`, as wrangler: Node.js would die of the job's SIGHUP.
+        let output = crate::edge::signals::shield(&mut check)
             .output()
             .map_err(|e| format!("{method} {path}: cannot run node: {e}"))?;
         // The app may echo the Authorization header it was sent: every
