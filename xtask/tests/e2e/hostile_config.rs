@@ -847,6 +847,18 @@ fn a_backup_run_under_nohup_outlives_the_terminal_and_a_ctrl_c_at_its_script() {
     sb.xtask(&["verify", "latest:local"]).assert_ok();
 }
 
+/// `nohup cargo xtask backup local` in the foreground: the terminal's
+/// hangup is ignored, and a Ctrl-C still stops the backup (wrangler, in a
+/// process group of its own then, is stopped by the xtask) and cleans up.
+#[test]
+fn a_backup_run_under_nohup_still_stops_on_ctrl_c_and_cleans_up() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let run = hang_up_backup(&sb, &[libc::SIGHUP]);
+    assert_cleaned_up(&sb, &run, 130, "SIGINT");
+}
+
 #[test]
 fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused() {
     // wrangler applies whatever migrations_dir holds, past the SQL gate: a
