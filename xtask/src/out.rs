@@ -302,6 +302,15 @@ pub fn json(value: &serde_json::Value) {
     data(&serde_json::to_string_pretty(value).expect("a JSON value serializes"));
 }
 
+/// A question asked at the terminal, on stderr, without a line end: the
+/// answer is typed after it. A write that fails (the terminal gone) is no
+/// panic: the read of the answer that follows finds none.
+pub fn prompt(text: &str) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = { stderr.write_all(clean(text, true).as_bytes()) }.and_then(|()| stderr.flush());
+}
+
 /// An error line on stderr, shown at every level.
 pub fn error(text: &str) {
     write_line(true, &indented(&format!("error: {text}")));

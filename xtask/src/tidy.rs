@@ -157,6 +157,27 @@ fn the_core_spawns_nothing_prints_nothing_and_reads_no_environment() {
     }
 }
 
+/// `out` is the one place that prints: a print elsewhere would bypass the
+/// redaction, the quiet level and `--json`, and a `print!` panics when the
+/// terminal is gone (a hangup) instead of letting the cleanup run.
+#[test]
+fn only_out_prints() {
+    let xtask = modules(&workspace().join("xtask/src"));
+    assert!(xtask.contains_key("out"), "the modules were not found");
+    for (module, source) in &xtask {
+        if module == "out" || module == "tidy" {
+            continue;
+        }
+        let code = product_code(source);
+        for word in ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("] {
+            assert!(
+                !code.contains(word),
+                "{module} uses `{word}`: print through `out` (say!, warn!, out::prompt, ...)"
+            );
+        }
+    }
+}
+
 #[test]
 fn commands_never_reach_into_each_other_and_the_lower_rooms_never_reach_up() {
     let xtask = modules(&workspace().join("xtask/src"));

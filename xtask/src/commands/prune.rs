@@ -346,7 +346,7 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
 
 /// `--yes`, or `yes` typed at a terminal; never wrangler's kind of default.
 fn confirm(yes: bool, n: usize) -> Result<()> {
-    use std::io::{BufRead, IsTerminal, Write};
+    use std::io::{BufRead, IsTerminal};
     if yes {
         return Ok(());
     }
@@ -357,8 +357,10 @@ fn confirm(yes: bool, n: usize) -> Result<()> {
             count(n, "backup")
         );
     }
-    eprint!("Delete {}? Type yes to continue: ", count(n, "backup"));
-    std::io::stderr().flush()?;
+    crate::out::prompt(&format!(
+        "Delete {}? Type yes to continue: ",
+        count(n, "backup")
+    ));
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if line.trim() != "yes" {

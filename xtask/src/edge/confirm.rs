@@ -8,7 +8,7 @@
 //! name typed at a terminal. Which environments are production is decided
 //! by [`Environment::production_reason`] alone.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::Result;
 
@@ -89,8 +89,9 @@ pub fn require(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> 
         Decision::Confirmed => Ok(()),
         Decision::Refused(message) => crate::stop!(crate::exit::Exit::Refused, "{message}"),
         Decision::Ask(expected) => {
-            eprint!("This will {what} {expected}. Type the database name to continue: ");
-            std::io::stderr().flush()?;
+            crate::out::prompt(&format!(
+                "This will {what} {expected}. Type the database name to continue: "
+            ));
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             if line.trim() == expected {
