@@ -1339,9 +1339,8 @@ fn say_rewritten(lossless: &d1_dump::Lossless) {
         })
         .collect();
     crate::say!(
-        "  written exactly where `wrangler d1 export` would change them: {} (integers beyond \
-         2^53, text holding a line break and its escape's marker, text that is not UTF-8, whole \
-         REALs in untyped columns; see the README's \"Local backups without wrangler\")",
+        "  written exactly where `wrangler d1 export` would change them: {} (the kinds of value \
+         it changes are in the README's \"Local backups without wrangler\")",
         tables.join(", ")
     );
 }
