@@ -695,3 +695,56 @@ fn a_prod_deploy_from_a_feature_checkout_is_refused_whatever_branch_it_names() {
         "the feature branch's checkout was published as the production site"
     );
 }
+
+/// The README: a deploy with a migration to apply needs prod's recipients
+/// and bucket, and without them "fails, loudly, before anything runs". Its
+/// dry run, the way an operator previews the deploy, must say so too, not
+/// show a plan and "nothing was changed" for a run that is bound to fail.
+#[test]
+fn a_dry_run_of_a_deploy_that_cannot_take_its_encrypted_backup_is_refused_naming_the_fix() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    remote.server.add_bucket(BUCKET);
+    // prod has a bucket but no [prod.encryption] recipients (as shipped).
+    let run = deploy(
+        &remote,
+        home.path(),
+        &[
+            "prod",
+            "--branch",
+            "main",
+            "--confirm",
+            "qbtime_db_prod",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("[prod.encryption]") && run.stderr.contains("recipients"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("Dry run: nothing was changed."),
+        "{}",
+        run.stdout
+    );
+    assert!(!deployed(&remote));
+    assert_eq!(counts(&remote.db)["d1_migrations"], 3);
+
+    // With nothing to migrate, no backup is needed, and the dry run passes.
+    let remote = Remote::new("");
+    let run = deploy(
+        &remote,
+        home.path(),
+        &[
+            "prod",
+            "--branch",
+            "main",
+            "--confirm",
+            "qbtime_db_prod",
+            "--dry-run",
+        ],
+    );
+    run.assert_ok();
+}
