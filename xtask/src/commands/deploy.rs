@@ -195,6 +195,12 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     crate::steps::identity::check(&project.wrangler(sh)?, &cmds, deploy.env, "deploy to it")?;
     let plan = deploy.pending_migrations()?;
     deploy.refuse_siblings_pending(&envs)?;
+    if !plan.pending.is_empty() {
+        // The backup's settings, checked before the plan, a dry run
+        // included: a deploy bound to fail at its backup never looks ready.
+        backup::check_can_take(project, &deploy.backup_args(&plan))
+            .map_err(|e| failed(deploy.env, Step::Backup, e, None))?;
+    }
     let planned = deploy.print_plan(&plan);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -337,6 +343,17 @@ impl Deploy<'_> {
         Ok(backup_file)
     }
 
+    /// The pre-migration backup the deploy takes: full, encrypted, uploaded.
+    fn backup_args(&self, plan: &MigrationPlan<'_>) -> BackupArgs {
+        let mut backup = BackupArgs::full(
+            &self.env.name,
+            format!("pre-migration: {} (deploy)", plan.pending.join(", ")),
+        );
+        backup.require_encryption = true;
+        backup.upload = Some(UploadWhen::Always);
+        backup
+    }
+
     /// One step; the backup step sets `backup_file`.
     fn run_step(
         &self,
@@ -349,12 +366,7 @@ impl Deploy<'_> {
         match step {
             Step::Doctor | Step::Pending => Ok(()),
             Step::Backup => {
-                let mut backup = BackupArgs::full(
-                    &env.name,
-                    format!("pre-migration: {} (deploy)", plan.pending.join(", ")),
-                );
-                backup.require_encryption = true;
-                backup.upload = Some(UploadWhen::Always);
+                let backup = self.backup_args(plan);
                 let held = backup::Held {
                     lock: lock.expect("the deploy took the backup lock for its backup"),
                     schema: None,

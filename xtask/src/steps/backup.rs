@@ -252,6 +252,15 @@ pub fn run_under(
     take(sh, project, args, Some(held))
 }
 
+/// Refuses, as the backup itself would and before anything runs, a backup
+/// `args` asks for that the settings cannot give (unencrypted under
+/// `--require-encryption`, an upload with no bucket): for a task's dry run,
+/// which must not show a plan that is bound to fail.
+pub fn check_can_take(project: &Project, args: &BackupArgs) -> Result<()> {
+    let envs = project.environments()?;
+    Request::check(project, args, &envs).map(|_| ())
+}
+
 fn take(
     sh: &Shell,
     project: &Project,
