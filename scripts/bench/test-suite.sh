@@ -30,7 +30,7 @@ cargo test --workspace --no-run -q 2>/dev/null
 : >"$work/tests"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(d1-dump:lib d1-sql:lib d1-loopback:lib d1-loopback:bin xtask:bin d1-loopback:loopback xtask:e2e)
+    targets=(d1-core:lib d1-core:room d1-dump:lib d1-sql:lib d1-loopback:lib d1-loopback:bin xtask:bin d1-loopback:loopback xtask:e2e)
 fi
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %8s %8s %6s %s\n' target wall_s cpu_s calls result
