@@ -104,7 +104,7 @@ pub fn kept_but_expiring(
 
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
-pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
+pub fn expire_days(_env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
     // R2 counts whole days; a span's days are rounded up, so nothing expires early.
     let days = offsite
         .expire_after
@@ -123,7 +123,7 @@ pub fn expire_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
 /// else the longest span the retention policy keeps any backup, so that by
 /// default the lock and the lifecycle rule agree. It must not outlast the
 /// lifecycle rule, which would then try to delete locked copies.
-pub fn lock_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
+pub fn lock_days(_env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
     let days = offsite
         .lock_for
         .map_or_else(|| policy_days(policy), |span| span.days_at_most());
@@ -134,7 +134,7 @@ pub fn lock_days(offsite: &Offsite, policy: &Policy) -> Result<i64> {
              {SETTINGS_FILE}, or a retention policy"
         );
     }
-    let expire = expire_days(offsite, policy)?;
+    let expire = expire_days(_env, offsite, policy)?;
     if expire < days {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
@@ -965,7 +965,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         .map_err(failed)?;
 
     // With no expiry configured nothing expires: a century stands for that.
-    let days = expire_days(&target.offsite, &target.policy).unwrap_or(36_500);
+    let days = expire_days(&target.env.name, &target.offsite, &target.policy).unwrap_or(36_500);
     let mut index = target
         .read_index()
         .map_err(failed)?
@@ -1330,12 +1330,19 @@ mod tests {
             keep_weekly: Some(12),
             keep_monthly: Some(12),
         };
-        assert_eq!(expire_days(&offsite(None), &policy).unwrap(), 372);
-        assert_eq!(expire_days(&offsite(Some("45d")), &policy).unwrap(), 45);
+        assert_eq!(expire_days("prod", &offsite(None), &policy).unwrap(), 372);
+        assert_eq!(
+            expire_days("prod", &offsite(Some("45d")), &policy).unwrap(),
+            45
+        );
         // A part day rounds up: nothing expires before its time.
-        assert_eq!(expire_days(&offsite(Some("25h")), &policy).unwrap(), 2);
-        let err = expire_days(&offsite(None), &Policy::default()).unwrap_err();
+        assert_eq!(
+            expire_days("prod", &offsite(Some("25h")), &policy).unwrap(),
+            2
+        );
+        let err = expire_days("prod", &offsite(None), &Policy::default()).unwrap_err();
         assert!(err.to_string().contains("expire_after"), "{err}");
+        assert!(err.to_string().contains("[prod.offsite]"), "{err}");
     }
 
     #[test]
@@ -1398,21 +1405,26 @@ mod tests {
             expire_after: expire.map(|e| d1_core::span::parse(e).unwrap()),
             lock_for: lock.map(|e| d1_core::span::parse(e).unwrap()),
         };
-        assert_eq!(lock_days(&offsite(None, None), &policy()).unwrap(), 372);
         assert_eq!(
-            lock_days(&offsite(None, Some("90d")), &policy()).unwrap(),
+            lock_days("prod", &offsite(None, None), &policy()).unwrap(),
+            372
+        );
+        assert_eq!(
+            lock_days("prod", &offsite(None, Some("90d")), &policy()).unwrap(),
             90
         );
         assert_eq!(
-            lock_days(&offsite(Some("90d"), Some("90d")), &policy()).unwrap(),
+            lock_days("prod", &offsite(Some("90d"), Some("90d")), &policy()).unwrap(),
             90
         );
         // The lifecycle rule would delete what the lock holds: refused.
-        let err = lock_days(&offsite(Some("90d"), None), &policy()).unwrap_err();
+        let err = lock_days("prod", &offsite(Some("90d"), None), &policy()).unwrap_err();
         assert!(err.to_string().contains("372 days"), "{err}");
         assert!(err.to_string().contains("expire_after"), "{err}");
-        assert!(lock_days(&offsite(None, Some("2y")), &policy()).is_err());
-        assert!(lock_days(&offsite(None, None), &Policy::default()).is_err());
+        // The table to edit is named as it is written, not as a placeholder.
+        assert!(err.to_string().contains("[prod.offsite]"), "{err}");
+        assert!(lock_days("prod", &offsite(None, Some("2y")), &policy()).is_err());
+        assert!(lock_days("prod", &offsite(None, None), &Policy::default()).is_err());
     }
 
     #[test]
