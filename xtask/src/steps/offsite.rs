@@ -104,7 +104,7 @@ pub fn kept_but_expiring(
 
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
-pub fn expire_days(_env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
+pub fn expire_days(env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
     // R2 counts whole days; a span's days are rounded up, so nothing expires early.
     let days = offsite
         .expire_after
@@ -112,7 +112,7 @@ pub fn expire_days(_env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64
     if days < 1 {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
-            "no expiry for the offsite copies: set `expire_after` in the [<env>.offsite] table of \
+            "no expiry for the offsite copies: set `expire_after` in the [{env}.offsite] table of \
              {SETTINGS_FILE}, or a retention policy"
         );
     }
@@ -123,24 +123,24 @@ pub fn expire_days(_env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64
 /// else the longest span the retention policy keeps any backup, so that by
 /// default the lock and the lifecycle rule agree. It must not outlast the
 /// lifecycle rule, which would then try to delete locked copies.
-pub fn lock_days(_env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
+pub fn lock_days(env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
     let days = offsite
         .lock_for
         .map_or_else(|| policy_days(policy), |span| span.days_at_most());
     if days < 1 {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
-            "no span for the lock: set `lock_for` in the [<env>.offsite] table of \
+            "no span for the lock: set `lock_for` in the [{env}.offsite] table of \
              {SETTINGS_FILE}, or a retention policy"
         );
     }
-    let expire = expire_days(_env, offsite, policy)?;
+    let expire = expire_days(env, offsite, policy)?;
     if expire < days {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "the lock would hold copies for {} but the lifecycle rule deletes them after {}: \
              set `expire_after` to at least the lock's span, or `lock_for` to at most the \
-             expiry, in the [<env>.offsite] table of {SETTINGS_FILE}. Nothing was run.",
+             expiry, in the [{env}.offsite] table of {SETTINGS_FILE}. Nothing was run.",
             d1_core::wording::count(days, "day"),
             d1_core::wording::count(expire, "day")
         );
