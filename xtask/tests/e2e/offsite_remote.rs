@@ -444,6 +444,21 @@ fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
         "{}",
         status.stdout
     );
+    // doctor's fix for the missing lock is a command that runs as given
+    // (prod's lock needs its confirmation, so the plan comes first) and a
+    // README section that exists, which says what the lock costs.
+    let doctor = remote.xtask(home.path(), &["doctor"]);
+    let section = "Locks: copies a leaked token cannot delete";
+    assert!(
+        doctor
+            .stdout
+            .contains("fix: cargo xtask offsite lock --env prod --dry-run")
+            && doctor.stdout.contains(section),
+        "{}",
+        doctor.stdout
+    );
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    assert!(readme.contains(&format!("### {section}\n")));
 
     // The guard: --yes is not enough for prod.
     remote
