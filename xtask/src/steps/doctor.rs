@@ -212,7 +212,9 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
             continue;
         };
         let fix = format!(
-            "cargo xtask offsite lock --env {} (see the README: a lock costs the space it holds)",
+            "cargo xtask offsite lock --env {} --dry-run shows the rule, then the same without \
+             --dry-run sets it (a lock costs the space it holds: README, \"Locks: copies a \
+             leaked token cannot delete\")",
             env.name
         );
         if !credentials {
