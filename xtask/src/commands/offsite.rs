@@ -494,7 +494,7 @@ fn warn_of_kept_but_expiring(target: &Target<'_>, days: i64) -> Result<()> {
 
 fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
     let env = target.env;
-    let days = expire_days(&env.name, &target.offsite, &target.policy)?;
+    let days = expire_days(&env.env_name, &target.offsite, &target.policy)?;
     let rule = rule_name(&env.name);
     let prefix = format!("{}/", env.name);
     if let Some(lock_for) = target.offsite.lock_for
@@ -564,7 +564,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
 /// the new one is in place, so the prefix is never unlocked in between.
 fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Result<()> {
     let env = target.env;
-    let days = lock_days(&env.name, &target.offsite, &target.policy)?;
+    let days = lock_days(&env.env_name, &target.offsite, &target.policy)?;
     let plan = LockPlan {
         rule: lock_rule_name(&env.name, days),
         prefix: format!("{}/", env.name),

@@ -104,6 +104,8 @@ pub fn kept_but_expiring(
 
 /// How many days R2 keeps a copy: `expire_after`, or else the longest span
 /// the retention policy keeps any backup (a month counted as 31 days).
+/// `env` is the environment's short name, which names its table in
+/// `backups.toml` in errors.
 pub fn expire_days(env: &str, offsite: &Offsite, policy: &Policy) -> Result<i64> {
     // R2 counts whole days; a span's days are rounded up, so nothing expires early.
     let days = offsite
@@ -965,7 +967,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         .map_err(failed)?;
 
     // With no expiry configured nothing expires: a century stands for that.
-    let days = expire_days(&target.env.name, &target.offsite, &target.policy).unwrap_or(36_500);
+    let days = expire_days(&target.env.env_name, &target.offsite, &target.policy).unwrap_or(36_500);
     let mut index = target
         .read_index()
         .map_err(failed)?
