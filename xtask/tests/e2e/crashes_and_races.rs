@@ -481,6 +481,68 @@ fn time_travel_restore_stopped_mid_request_is_explained(stop: impl FnOnce(&mut C
     );
 }
 
+/// A Time Travel restore whose terminal closes (SIGHUP) after D1 answered
+/// and the journal says `done`, while the restore checks that the
+/// database answers: the restore is made and journaled, so the lock must
+/// not keep a record of one underway, which the next run, finding it at
+/// odds with the journal's `done`, tells as bookmarks that "are not the
+/// Time Travel journal's".
+#[test]
+fn a_time_travel_restore_whose_terminal_closed_after_it_was_done_leaves_no_record_of_one_underway()
+ {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
+    info.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(info.stdout.trim()).unwrap();
+    let old = json["bookmark"].as_str().unwrap().to_owned();
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let mut restore = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &old,
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let made = wait_for_request(&remote, &mut restore, 0, |r| {
+        r.contains("/time_travel/restore")
+    });
+    // The check that the database answers, after the journal's `done`.
+    wait_for_request(&remote, &mut restore, made + 1, |r| {
+        r.contains("/query") || r.contains("/raw")
+    });
+    // SAFETY: kill(2) on the group our own child leads.
+    unsafe { libc::kill(-(restore.id() as i32), libc::SIGHUP) };
+    let status = restore.wait().unwrap();
+    assert_eq!(status.code(), Some(129), "{status:?}");
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let journal = std::fs::read_to_string(remote.sb.backups().join("time-travel.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "done", "{journal}");
+
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    let said = &next.stderr;
+    assert!(
+        !said.contains("not the Time Travel journal's") && !said.contains("when it stopped it was"),
+        "a restore that was done and journaled is told by the next run as one underway:\n{said}"
+    );
+}
+
 /// atkAP: `deploy` killed (`kill -9`) while it applies its migrations, after
 /// its pre-migration backup. `migrate` writes into the backup lock what it
 /// is applying and the backup to go back to, and the next run says it;
