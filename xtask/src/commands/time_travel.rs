@@ -494,7 +494,13 @@ impl<'a> RestorePlan<'a> {
         record(
             "done",
             serde_json::json!({ "previous_bookmark": previous, "response": result }),
-        )
+        )?;
+        // Journaled done: the check that follows is no restore underway.
+        crate::edge::signals::changed(format!(
+            "{} is back at bookmark {target}; restoring to bookmark {previous} undoes it",
+            env.database_name
+        ));
+        lock.settled()
     }
 
     /// After the restore: the database answers a read-only query.

@@ -311,6 +311,14 @@ impl BackupLock {
         })
     }
 
+    /// Takes back what [`BackupLock::record`] wrote, once that step is over
+    /// and told for good elsewhere (a journal): a kill or a SIGHUP after it
+    /// must not leave the next run a record of a step still underway.
+    pub fn settled(&self) -> Result<()> {
+        self.told.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.write(&self.holder)
+    }
+
     /// Writes into the lock the backup file about to be given its name
     /// (`None` once its manifest is written), so that the next run, finding
     /// the lock stale, removes that file if it was left without one.
