@@ -859,6 +859,64 @@ fn a_backup_run_under_nohup_still_stops_on_ctrl_c_and_cleans_up() {
     assert_cleaned_up(&sb, &run, 130, "SIGINT");
 }
 
+/// `timeout -s KILL 1h nohup cargo xtask backup local`, or a CI runner
+/// that kills the job's process group: under nohup, wrangler runs in a
+/// process group of its own, so the SIGKILL sent to the job's group
+/// reaches the xtask alone. Nothing may run on after the xtask is gone:
+/// a wrangler left writing, no lock held, meets the next run.
+#[test]
+fn a_backup_run_under_nohup_killed_with_its_process_group_leaves_no_wrangler_running() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let root = sb.dir.path().canonicalize().unwrap();
+    let run = signal_backup(
+        &sb,
+        &["--via-wrangler"],
+        |cmd| {
+            // SAFETY: signal(2) only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                    Ok(())
+                })
+            }
+            .process_group(0)
+        },
+        |pid| {
+            // SAFETY: kill(2) on the group our own child leads.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        },
+    );
+    assert_eq!(run.code, None, "{}", run.all());
+    // What still runs in the sandbox, its working directory there.
+    let left = || -> Vec<(i32, String)> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| Some((e.file_name().to_string_lossy().parse::<i32>().ok()?, e)))
+            .filter(|(_, e)| {
+                std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
+            })
+            .map(|(pid, e)| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                (pid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
+            })
+            .collect()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let running = left();
+    for (pid, _) in &running {
+        // SAFETY: kill(2) of a process this test's xtask started.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    assert!(
+        running.is_empty(),
+        "after the xtask was killed with its group, these still run: {running:#?}"
+    );
+}
+
 #[test]
 fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused() {
     // wrangler applies whatever migrations_dir holds, past the SQL gate: a
