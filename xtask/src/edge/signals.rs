@@ -160,11 +160,33 @@ pub fn install() {
 /// what the terminal or the shell sends the job then reaches the xtask
 /// alone, which ignores it, and not a child that would die of it. An
 /// interrupt the xtask does take still stops the child: the watchdog
-/// stops it by its process id.
+/// stops it by its process id. A SIGKILL sent to the job's group (`timeout
+/// -s KILL`, a CI runner) no longer reaches the child either, and nothing
+/// is left to stop it: on Linux it is sent SIGTERM when the xtask dies
+/// (wrangler's launcher passes that on to wrangler). The kernel sends it
+/// when the thread that started the child ends: each child here is waited
+/// for, or killed, by the code that started it.
 pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
     use std::os::unix::process::CommandExt;
     if SHIELDED.load(std::sync::atomic::Ordering::SeqCst) {
         cmd.process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+            // SAFETY: prctl(2) and getppid(2) only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The xtask died before the line above: nothing waits.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other("the xtask is gone"));
+                    }
+                    Ok(())
+                })
+            };
+        }
     }
     cmd
 }
