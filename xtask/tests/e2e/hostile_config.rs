@@ -917,6 +917,54 @@ fn a_backup_run_under_nohup_killed_with_its_process_group_leaves_no_wrangler_run
     );
 }
 
+/// `nohup cargo xtask with-backup local -- node script.js &`, then the
+/// terminal closes: the hangup sent to the job must not stop the command,
+/// as it does not stop a backup's wrangler.
+#[test]
+fn a_with_backup_command_run_under_nohup_outlives_the_terminal() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let mark = sb.dir.path().join("ran-to-the-end");
+    let script = format!(
+        "setTimeout(() => require('fs').writeFileSync({:?}, 'yes'), 4000)",
+        mark.to_str().unwrap()
+    );
+    let mut cmd = sb.xtask_command(&["with-backup", "local", "--", "node", "-e", &script]);
+    // SAFETY: signal(2) only, between fork and exec.
+    let child = unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        })
+    }
+    .process_group(0)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while !sb
+        .backup_files()
+        .iter()
+        .any(|f| f.starts_with("backup-") && f.ends_with(".sql"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(120), "no backup");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on the group our own child leads.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGHUP) };
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    run.assert_ok();
+    assert!(
+        mark.exists(),
+        "the command died of the hangup:\n{}",
+        run.all()
+    );
+}
+
 #[test]
 fn a_migrations_dir_in_the_backup_directory_or_outside_the_checkout_is_refused() {
     // wrangler applies whatever migrations_dir holds, past the SQL gate: a
