@@ -134,7 +134,10 @@ fn run_passing_signals(
     rest: &[String],
 ) -> std::io::Result<std::process::ExitStatus> {
     let _guard = crate::edge::signals::GuardingChild::new();
-    let mut child = std::process::Command::new(program).args(rest).spawn()?;
+    let mut command = std::process::Command::new(program);
+    command.args(rest);
+    // Under `nohup`: a Node.js command would die of the job's SIGHUP.
+    let mut child = crate::edge::signals::shield_from_hangup(&mut command).spawn()?;
     crate::edge::signals::wait_passing_signals(&mut child)
 }
 

@@ -129,6 +129,9 @@ pub fn what_changed() -> Option<String> {
 /// Whether the xtask was started with SIGHUP or SIGINT ignored.
 static SHIELDED: AtomicBool = AtomicBool::new(false);
 
+/// Whether the xtask was started with SIGHUP ignored (`nohup`).
+static HANGUP_IGNORED: AtomicBool = AtomicBool::new(false);
+
 use std::sync::atomic::AtomicBool;
 
 /// Installs the handler for SIGINT, SIGTERM and SIGHUP, except for a
@@ -143,6 +146,9 @@ pub fn install() {
             if old.sa_sigaction == libc::SIG_IGN {
                 if signal != libc::SIGTERM {
                     SHIELDED.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                if signal == libc::SIGHUP {
+                    HANGUP_IGNORED.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 continue;
             }
@@ -167,26 +173,42 @@ pub fn install() {
 /// when the thread that started the child ends: each child here is waited
 /// for, or killed, by the code that started it.
 pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    use std::os::unix::process::CommandExt;
     if SHIELDED.load(std::sync::atomic::Ordering::SeqCst) {
-        cmd.process_group(0);
-        #[cfg(target_os = "linux")]
-        {
-            let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-            // SAFETY: prctl(2) and getppid(2) only, between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // The xtask died before the line above: nothing waits.
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::other("the xtask is gone"));
-                    }
-                    Ok(())
-                })
-            };
-        }
+        own_group(cmd);
     }
     cmd
+}
+
+/// [`shield`] for the operator's own command (`with-backup`), which may
+/// use the terminal: only under `nohup`, which has taken the terminal
+/// from its standard input and output, so that in a process group of its
+/// own it is never stopped for reading or writing one.
+pub fn shield_from_hangup(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    if HANGUP_IGNORED.load(std::sync::atomic::Ordering::SeqCst) {
+        own_group(cmd);
+    }
+    cmd
+}
+
+/// Puts `cmd` in a process group of its own, stopped when the xtask dies.
+fn own_group(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+        // SAFETY: prctl(2) and getppid(2) only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The xtask died before the line above: nothing waits.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the xtask is gone"));
+                }
+                Ok(())
+            })
+        };
+    }
 }
