@@ -489,7 +489,7 @@ fn time_travel_restore_stopped_mid_request_is_explained(stop: impl FnOnce(&mut C
 /// Time Travel journal's".
 #[test]
 fn a_time_travel_restore_whose_terminal_closed_after_it_was_done_leaves_no_record_of_one_underway()
- {
+{
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
