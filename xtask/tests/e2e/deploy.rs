@@ -748,3 +748,58 @@ fn a_dry_run_of_a_deploy_that_cannot_take_its_encrypted_backup_is_refused_naming
     );
     run.assert_ok();
 }
+
+/// Under `nohup`, the Pages deploy command outlives the terminal as the
+/// rest of the deploy does: Node.js (wrangler, npx) puts SIGHUP back to
+/// its default, and would die of the hangup the job is sent, leaving the
+/// database migrated and the site not deployed.
+#[test]
+fn a_pages_deploy_command_run_under_nohup_outlives_the_terminal() {
+    use std::os::unix::process::CommandExt;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let started = remote.sb.path().join("deploy-started");
+    let script = "require('fs').writeFileSync('deploy-started', 'yes'); \
+         setTimeout(() => require('fs').writeFileSync('deployed.log', 'yes'), 3000)";
+    let mut cmd = remote.xtask_command(
+        home.path(),
+        &[
+            "deploy",
+            "prod",
+            "--branch",
+            "main",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    cmd.env("QBTIME_PAGES_DEPLOY", format!("node -e \"{script}\""));
+    // SAFETY: signal(2) only, between fork and exec.
+    let child = unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        })
+    }
+    .process_group(0)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let waited = std::time::Instant::now();
+    while !started.exists() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(120),
+            "the Pages deploy never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the group our own child leads.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGHUP) };
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    run.assert_ok();
+    assert!(
+        deployed(&remote),
+        "the Pages deploy died of the hangup:\n{}",
+        run.all()
+    );
+}
