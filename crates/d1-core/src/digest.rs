@@ -167,18 +167,22 @@ fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(Str
         return Ok(None);
     }
     let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
-    let columns: Vec<(String, i64)> = info
-        .query_map([], |r| Ok((r.get(1)?, r.get(5)?)))?
+    // Each column's name, place in the key, and whether it has REAL
+    // affinity: such a column holds every number as a REAL, so a REAL of
+    // ±2^63 there was one before any export rounded it.
+    let described: Vec<((String, i64), bool)> = info
+        .query_map([], |r| {
+            Ok((
+                (r.get(1)?, r.get(5)?),
+                real_affinity(&r.get::<_, String>(2)?),
+            ))
+        })?
         .collect::<rusqlite::Result<_>>()?;
-    if columns.is_empty() {
+    if described.is_empty() {
         return Ok(None);
     }
-    // A column of REAL affinity holds every number as a REAL, so a REAL of
-    // ±2^63 there was one before any export rounded it.
-    let of_real_affinity: Vec<bool> = info
-        .query_map([], |r| r.get::<_, String>(2))?
-        .map(|declared| declared.map(|d| real_affinity(&d)))
-        .collect::<rusqlite::Result<_>>()?;
+    let (columns, of_real_affinity): (Vec<(String, i64)>, Vec<bool>) =
+        described.into_iter().unzip();
     let mut key: Vec<&(String, i64)> = columns.iter().filter(|(_, pk)| *pk > 0).collect();
     key.sort_by_key(|(_, pk)| *pk);
     let order = if key.is_empty() {

@@ -15,14 +15,17 @@
 //! the way out, and `main` exits with 128 + the signal. A second signal
 //! exits at once.
 
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicI32};
+
 pub use d1_core::interrupt::{Interrupted, check, exit_code, received};
 
 extern "C" fn record(signal: libc::c_int) {
     if d1_core::interrupt::record(signal).is_some() {
-        if GUARDING.load(std::sync::atomic::Ordering::SeqCst) {
+        if GUARDING.load(SeqCst) {
             // A command of ours is running: it must not be left running
             // unwatched. The waiting loop stops it, and reports.
-            AGAIN.store(signal, std::sync::atomic::Ordering::SeqCst);
+            AGAIN.store(signal, SeqCst);
             return;
         }
         // SAFETY: _exit(2) is async-signal-safe.
@@ -32,8 +35,8 @@ extern "C" fn record(signal: libc::c_int) {
 
 /// Set while `with-backup` waits for its command: a second signal is then
 /// recorded in [`AGAIN`] instead of exiting at once.
-static GUARDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static AGAIN: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+static GUARDING: AtomicBool = AtomicBool::new(false);
+static AGAIN: AtomicI32 = AtomicI32::new(0);
 
 /// While the value lives, a second SIGINT or SIGTERM does not exit at
 /// once: it is [`received_again`], for the loop that waits for a command
@@ -43,14 +46,14 @@ pub struct GuardingChild(());
 impl GuardingChild {
     pub fn new() -> GuardingChild {
         crate::edge::processes::adopt_orphans();
-        GUARDING.store(true, std::sync::atomic::Ordering::SeqCst);
+        GUARDING.store(true, SeqCst);
         GuardingChild(())
     }
 }
 
 impl Drop for GuardingChild {
     fn drop(&mut self) {
-        GUARDING.store(false, std::sync::atomic::Ordering::SeqCst);
+        GUARDING.store(false, SeqCst);
     }
 }
 
@@ -87,7 +90,7 @@ pub fn wait_passing_signals(
 
 /// A second signal received while a [`GuardingChild`] lived.
 pub fn received_again() -> Option<i32> {
-    let signal = AGAIN.load(std::sync::atomic::Ordering::SeqCst);
+    let signal = AGAIN.load(SeqCst);
     (signal != 0).then_some(signal)
 }
 
@@ -113,12 +116,12 @@ static LEFT_TOLD: AtomicBool = AtomicBool::new(false);
 
 /// Records that the lock keeps what this run was doing for the next run.
 pub fn left_told() {
-    LEFT_TOLD.store(true, std::sync::atomic::Ordering::SeqCst);
+    LEFT_TOLD.store(true, SeqCst);
 }
 
 /// Whether [`left_told`] was called.
 pub fn was_left_told() -> bool {
-    LEFT_TOLD.load(std::sync::atomic::Ordering::SeqCst)
+    LEFT_TOLD.load(SeqCst)
 }
 
 /// What [`changed`] last recorded.
@@ -132,8 +135,6 @@ static SHIELDED: AtomicBool = AtomicBool::new(false);
 /// Whether the xtask was started with SIGHUP ignored (`nohup`).
 static HANGUP_IGNORED: AtomicBool = AtomicBool::new(false);
 
-use std::sync::atomic::AtomicBool;
-
 /// Installs the handler for SIGINT, SIGTERM and SIGHUP, except for a
 /// signal the xtask was started ignoring, which stays ignored.
 pub fn install() {
@@ -145,10 +146,10 @@ pub fn install() {
             libc::sigaction(signal, std::ptr::null(), &mut old);
             if old.sa_sigaction == libc::SIG_IGN {
                 if signal != libc::SIGTERM {
-                    SHIELDED.store(true, std::sync::atomic::Ordering::SeqCst);
+                    SHIELDED.store(true, SeqCst);
                 }
                 if signal == libc::SIGHUP {
-                    HANGUP_IGNORED.store(true, std::sync::atomic::Ordering::SeqCst);
+                    HANGUP_IGNORED.store(true, SeqCst);
                 }
                 continue;
             }
@@ -173,7 +174,7 @@ pub fn install() {
 /// when the thread that started the child ends: each child here is waited
 /// for, or killed, by the code that started it.
 pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    if SHIELDED.load(std::sync::atomic::Ordering::SeqCst) {
+    if SHIELDED.load(SeqCst) {
         own_group(cmd);
     }
     cmd
@@ -184,7 +185,7 @@ pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
 /// from its standard input and output, so that in a process group of its
 /// own it is never stopped for reading or writing one.
 pub fn shield_from_hangup(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    if HANGUP_IGNORED.load(std::sync::atomic::Ordering::SeqCst) {
+    if HANGUP_IGNORED.load(SeqCst) {
         own_group(cmd);
     }
     cmd
