@@ -487,3 +487,52 @@ fn a_diff_of_a_150_table_database_sums_up_the_unchanged_tables() {
          longest line {longest} characters):\n{out}"
     );
 }
+
+/// A dry run refuses what the run refuses before it reads anything: an
+/// encrypted side without `--identity`, and an identity file that is not
+/// there. It never says nothing is wrong (exit 0) for a diff that then
+/// stops at once, as `restore --dry-run` does not.
+#[test]
+fn a_diff_dry_run_refuses_an_encrypted_side_without_an_identity_as_the_run_does() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let (_, name) = sealed_local_backup(&sb, &keys.path().join("local.agekey"));
+
+    let run = sb.xtask(&["diff", &name, "live:local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let dry = sb.xtask(&["diff", &name, "live:local", "--dry-run"]);
+    assert_eq!(
+        dry.code,
+        Some(2),
+        "the dry run passes what the run refuses:\n{}",
+        dry.all()
+    );
+    assert!(dry.stderr.contains("--identity"), "{}", dry.all());
+    let json = sb.xtask(&["diff", &name, "live:local", "--dry-run", "--json"]);
+    assert_eq!(json.code, Some(2), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 2, "{doc}");
+
+    let missing = keys.path().join("typo.agekey");
+    let dry = sb.xtask(&[
+        "diff",
+        &name,
+        "live:local",
+        "--dry-run",
+        "--identity",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(dry.code, Some(2), "{}", dry.all());
+    assert!(dry.stderr.contains("typo.agekey"), "{}", dry.all());
+    let with_key = sb.xtask(&[
+        "diff",
+        &name,
+        "live:local",
+        "--dry-run",
+        "--identity",
+        keys.path().join("local.agekey").to_str().unwrap(),
+    ]);
+    with_key.assert_ok();
+}
