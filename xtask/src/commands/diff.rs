@@ -85,6 +85,14 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
         resolve_side(project, &envs, &args.b)?,
     ];
     print_plan(project, &sides, args);
+    // What the run refuses before it reads anything, the dry run refuses
+    // too: an encrypted backup without an identity, an identity file
+    // that is not there (as `restore --dry-run` does).
+    for side in &sides {
+        if let Side::Backup(file) = side {
+            Source::for_file(file, args.identity.path(), &project.age())?;
+        }
+    }
     if args.dry_run {
         print_dry_run(project, &sides, args);
         if args.json {
