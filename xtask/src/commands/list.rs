@@ -30,7 +30,9 @@ pub struct Row {
     pub database: String,
     pub mode: String,
     pub created_at: DateTime<Utc>,
-    pub age_seconds: i64,
+    /// `None` (null) for a backup dated after now, whose age is unknown:
+    /// a monitor must not read it as one just taken.
+    pub age_seconds: Option<i64>,
     pub bytes: u64,
     pub verified: String,
     pub offsite: String,
@@ -69,7 +71,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
                 database: m.database.name.clone(),
                 mode,
                 created_at: m.created_at,
-                age_seconds: (now - m.created_at).num_seconds().max(0),
+                age_seconds: (m.created_at <= now).then(|| (now - m.created_at).num_seconds()),
                 // The file as it is: a damaged one shows its own size.
                 bytes: e.bytes_on_disk,
                 verified: e.verified().to_owned(),
@@ -118,9 +120,9 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
                     None => r.mode.clone(),
                 },
                 // Dated after now: `latest` passes it over.
-                match r.created_at > now {
-                    true => "ahead".to_owned(),
-                    false => age(r.age_seconds),
+                match r.age_seconds {
+                    Some(seconds) => age(seconds),
+                    None => "ahead".to_owned(),
                 },
                 size(r.bytes),
                 r.verified.clone(),
@@ -165,7 +167,7 @@ mod tests {
         );
         assert_eq!(all[0].verified, "unverified");
         assert_eq!(all[1].verified, "bad");
-        assert_eq!(age(all[0].age_seconds), "2h");
+        assert_eq!(all[0].age_seconds.map(age).as_deref(), Some("2h"));
         let envs =
             crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
                 .unwrap();

@@ -584,6 +584,13 @@ fn a_manifest_from_the_future_is_never_latest() {
         "list shows it as dated ahead:\n{}",
         run.all()
     );
+    // Its age is unknown, not zero: a monitor reading `age_seconds` must
+    // not take it for a backup just taken.
+    let json: Value = serde_json::from_str(&sb.xtask(&["list", "--json"]).stdout).unwrap();
+    let rows = json.as_array().unwrap();
+    let age = |file: &str| rows.iter().find(|r| r["file"] == file).unwrap()["age_seconds"].clone();
+    assert_eq!(age(&future), Value::Null, "{json}");
+    assert!(age(&name).as_i64().is_some_and(|s| s >= 0), "{json}");
     let plan = sb.xtask(&[
         "restore",
         "latest:local",
