@@ -454,8 +454,8 @@ fn loaded_as_verify_loads(
                 .collect();
             crate::stop!(
                 Exit::CouldNotRun,
-                "{name} ({label}) cannot be compared: it does not load as verify loads it ({}).{} \
-                 \n`cargo xtask verify` on it shows the whole report. Nothing was compared.",
+                "{name} ({label}) cannot be compared: it does not load as verify loads it ({}).{}\n\
+                 `cargo xtask verify` on it shows the whole report. Nothing was compared.",
                 report.failed().join("; "),
                 refused.concat()
             )
