@@ -419,10 +419,7 @@ fn a_time_travel_restore_whose_terminal_closed_mid_request_is_explained_by_the_n
 fn time_travel_restore_stopped_mid_request_is_explained(stop: impl FnOnce(&mut Child)) {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
-    info.assert_ok();
-    let json: serde_json::Value = serde_json::from_str(info.stdout.trim()).unwrap();
-    let old = json["bookmark"].as_str().unwrap().to_owned();
+    let old = prod_bookmark(&remote, home.path());
     {
         let conn = rusqlite::Connection::open(&remote.db).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
@@ -432,29 +429,7 @@ fn time_travel_restore_stopped_mid_request_is_explained(stop: impl FnOnce(&mut C
         )
         .unwrap();
     }
-    // A slow API: D1's answer to the restore comes 3 s after it is made.
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(3000),
-        ..Default::default()
-    });
-    let mut restore = remote
-        .xtask_command(
-            home.path(),
-            &[
-                "time-travel",
-                "restore",
-                "prod",
-                "--bookmark",
-                &old,
-                "--confirm",
-                "qbtime_db_prod",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut restore = slow_time_travel_restore(&remote, home.path(), &old);
     wait_for_request(&remote, &mut restore, 0, |r| {
         r.contains("/time_travel/restore")
     });
@@ -492,32 +467,8 @@ fn a_time_travel_restore_whose_terminal_closed_after_it_was_done_leaves_no_recor
 {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let info = remote.xtask(home.path(), &["time-travel", "info", "prod", "--json"]);
-    info.assert_ok();
-    let json: serde_json::Value = serde_json::from_str(info.stdout.trim()).unwrap();
-    let old = json["bookmark"].as_str().unwrap().to_owned();
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(3000),
-        ..Default::default()
-    });
-    let mut restore = remote
-        .xtask_command(
-            home.path(),
-            &[
-                "time-travel",
-                "restore",
-                "prod",
-                "--bookmark",
-                &old,
-                "--confirm",
-                "qbtime_db_prod",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let old = prod_bookmark(&remote, home.path());
+    let mut restore = slow_time_travel_restore(&remote, home.path(), &old);
     let made = wait_for_request(&remote, &mut restore, 0, |r| {
         r.contains("/time_travel/restore")
     });
@@ -664,4 +615,44 @@ fn an_upload_killed_after_its_object_landed_can_be_run_again_under_a_bucket_lock
         again.code,
         again.all()
     );
+}
+
+/// prod's Time Travel bookmark now.
+fn prod_bookmark(remote: &Remote, home: &std::path::Path) -> String {
+    let info = remote.xtask(home, &["time-travel", "info", "prod", "--json"]);
+    info.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(info.stdout.trim()).unwrap();
+    json["bookmark"].as_str().unwrap().to_owned()
+}
+
+/// A Time Travel restore of prod to `bookmark`, started in a process group
+/// of its own, against a slow API: each of D1's answers comes 3 s after
+/// its request, so the test can stop it at a known request.
+fn slow_time_travel_restore(
+    remote: &Remote,
+    home: &std::path::Path,
+    bookmark: &str,
+) -> std::process::Child {
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    remote
+        .xtask_command(
+            home,
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                bookmark,
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap()
 }

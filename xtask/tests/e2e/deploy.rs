@@ -700,24 +700,22 @@ fn a_prod_deploy_from_a_feature_checkout_is_refused_whatever_branch_it_names() {
 /// and bucket, and without them "fails, loudly, before anything runs". Its
 /// dry run, the way an operator previews the deploy, must say so too, not
 /// show a plan and "nothing was changed" for a run that is bound to fail.
+const PROD_DRY_RUN: [&str; 6] = [
+    "prod",
+    "--branch",
+    "main",
+    "--confirm",
+    "qbtime_db_prod",
+    "--dry-run",
+];
+
 #[test]
 fn a_dry_run_of_a_deploy_that_cannot_take_its_encrypted_backup_is_refused_naming_the_fix() {
     let remote = Remote::with_migrations("", 3);
     let home = tempfile::tempdir().unwrap();
     remote.server.add_bucket(BUCKET);
     // prod has a bucket but no [prod.encryption] recipients (as shipped).
-    let run = deploy(
-        &remote,
-        home.path(),
-        &[
-            "prod",
-            "--branch",
-            "main",
-            "--confirm",
-            "qbtime_db_prod",
-            "--dry-run",
-        ],
-    );
+    let run = deploy(&remote, home.path(), &PROD_DRY_RUN);
     assert_eq!(run.code, Some(3), "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("[prod.encryption]") && run.stderr.contains("recipients"),
@@ -734,18 +732,7 @@ fn a_dry_run_of_a_deploy_that_cannot_take_its_encrypted_backup_is_refused_naming
 
     // With nothing to migrate, no backup is needed, and the dry run passes.
     let remote = Remote::new("");
-    let run = deploy(
-        &remote,
-        home.path(),
-        &[
-            "prod",
-            "--branch",
-            "main",
-            "--confirm",
-            "qbtime_db_prod",
-            "--dry-run",
-        ],
-    );
+    let run = deploy(&remote, home.path(), &PROD_DRY_RUN);
     run.assert_ok();
 }
 
