@@ -89,8 +89,14 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
     // too: an encrypted backup without an identity, an identity file
     // that is not there (as `restore --dry-run` does).
     for side in &sides {
-        if let Side::Backup(file) = side {
-            Source::for_file(file, args.identity.path(), &project.age())?;
+        match side {
+            Side::Backup(file) => drop(Source::for_file(
+                file,
+                args.identity.path(),
+                &project.age(),
+            )?),
+            // A live side's export is read as a file too, which checks it.
+            Side::Live(_) => stored::check_identity_given(args.identity.path())?,
         }
     }
     if args.dry_run {

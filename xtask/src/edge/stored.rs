@@ -830,6 +830,15 @@ impl<R: Read> Read for Checked<R> {
     }
 }
 
+/// Refuses, as [`Source::for_file`] does (exit 2), an identity given that
+/// cannot be used: for a dry run, which must refuse what its run refuses.
+pub fn check_identity_given(identity: Option<&Path>) -> Result<()> {
+    match identity {
+        Some(id) => check_identity_file(id).map_err(crate::exit::could_not_run),
+        None => Ok(()),
+    }
+}
+
 /// Refuses an identity file that is missing, is not a regular file (a
 /// FIFO, left by a secret manager's process substitution, would block age
 /// for ever; a link to a device would never end) or is not text, and warns

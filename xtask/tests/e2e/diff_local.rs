@@ -535,4 +535,24 @@ fn a_diff_dry_run_refuses_an_encrypted_side_without_an_identity_as_the_run_does(
         keys.path().join("local.agekey").to_str().unwrap(),
     ]);
     with_key.assert_ok();
+
+    // Two live sides: the run refuses a mistyped identity, so does its
+    // dry run.
+    let typo = ["--identity", missing.to_str().unwrap()];
+    let run = sb.xtask(&[&["diff", "live:local", "live:local"][..], &typo].concat());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let dry = sb.xtask(
+        &[
+            &["diff", "live:local", "live:local", "--dry-run"][..],
+            &typo,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        dry.code,
+        Some(2),
+        "the dry run passes what the run refuses:\n{}",
+        dry.all()
+    );
+    assert!(dry.stderr.contains("typo.agekey"), "{}", dry.all());
 }
