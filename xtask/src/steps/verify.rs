@@ -175,7 +175,14 @@ impl Report {
             return "GOOD".to_owned();
         }
         if !self.is_faithful() {
-            return "BAD: corrupt or does not match its manifest".to_owned();
+            // Checked without a manifest, it has none to fail to match.
+            let had_manifest =
+                { self.checks.iter() }.any(|c| c.name == "file" && c.status != Status::Skipped);
+            return match had_manifest {
+                true => "BAD: corrupt or does not match its manifest",
+                false => "BAD: corrupt, or not a dump D1 loads (no manifest to compare it with)",
+            }
+            .to_owned();
         }
         let failed: Vec<&str> = { self.checks.iter() }
             .filter(|c| c.status == Status::Fail)
@@ -1391,6 +1398,18 @@ mod tests {
         };
         assert_eq!(verdicts(&on_disk), verdicts(&in_memory));
         on_disk
+    }
+
+    #[test]
+    fn a_dump_checked_without_a_manifest_is_never_said_to_differ_from_one() {
+        let report = verify_text(
+            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(id INTEGER PRIMARY KEY);\n\
+             INSERT INTO \"t\" VALUES(1,X'abc');\n",
+            None,
+        );
+        let verdict = report.verdict();
+        assert!(verdict.starts_with("BAD: corrupt"), "{verdict}");
+        assert!(!verdict.contains("match its manifest"), "{verdict}");
     }
 
     /// A survey made as a backup arrived stands in for verify's own only
