@@ -14,8 +14,12 @@ use common::*;
 /// xtask's SIGTERM handler does not stop a blocked read) and reported as
 /// `None`. The limit is a generous stop for a hang, not a speed check.
 fn run_or_kill(sb: &Sandbox, args: &[&str], limit: Duration) -> Option<Run> {
-    let mut child = sb
-        .xtask_command(args)
+    command_or_kill(sb.xtask_command(args), limit)
+}
+
+/// [`run_or_kill`] for any command.
+fn command_or_kill(mut cmd: std::process::Command, limit: Duration) -> Option<Run> {
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -418,4 +422,73 @@ fn status_never_reads_a_journal_that_is_a_link_to_a_file_elsewhere() {
         );
     }
     assert_eq!(decoys.hashes(), before);
+}
+
+#[test]
+fn a_manifest_that_is_a_fifo_is_named_as_one_by_verify_and_restore_never_taken_for_a_missing_one() {
+    // The README: a FIFO put in a manifest's place "is refused, naming it".
+    // verify and restore said the backup "has no manifest beside it" and
+    // told the operator to pass --no-manifest, which skips every check the
+    // manifest binds: the manifest is there, and is not a file.
+    let (sb, name) = sandbox_with_a_backup();
+    let stem = name.strip_suffix(".sql").unwrap();
+    let manifest = sb.backups().join(format!("{stem}.manifest.json"));
+    std::fs::remove_file(&manifest).unwrap();
+    mkfifo(&manifest);
+    let path = sb.backups().join(&name);
+    let path = path.to_str().unwrap();
+    for args in [
+        &["verify", path][..],
+        &["restore", path, "--to", "local", "--replace", "--dry-run"][..],
+    ] {
+        let run = run_or_kill(&sb, args, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("`xtask {}` was still blocked on the FIFO", args.join(" ")));
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr.contains("is not a regular file")
+                && run.stderr.contains(&format!("{stem}.manifest.json")),
+            "`xtask {}` should name the FIFO as no regular file:\n{}",
+            args.join(" "),
+            run.all()
+        );
+        assert!(
+            !run.stderr.contains("no manifest beside it") && !run.stderr.contains("--no-manifest"),
+            "`xtask {}` took the FIFO for a missing manifest:\n{}",
+            args.join(" "),
+            run.all()
+        );
+    }
+}
+
+#[test]
+fn a_wrangler_configuration_that_is_a_fifo_is_named_as_one_never_as_missing() {
+    // The README: a FIFO put in `wrangler.toml`'s place "is refused,
+    // naming it". `--config` naming one said it "does not exist", and one
+    // in the checkout said there was no checkout at all.
+    let sb = Sandbox::new().into_checkout();
+    let fifo = sb.path().join("wrangler.jsonc");
+    mkfifo(&fifo);
+    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    status
+        .args(["--config", fifo.to_str().unwrap(), "status"])
+        .current_dir(sb.path());
+    let run = command_or_kill(status, Duration::from_secs(60))
+        .expect("status was still blocked on the FIFO");
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("wrangler.jsonc") && run.stderr.contains("not a regular file"),
+        "--config naming a FIFO should be named as no regular file:\n{}",
+        run.all()
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    let config = sb.path().join("wrangler.toml");
+    std::fs::remove_file(&config).unwrap();
+    mkfifo(&config);
+    let run = sb.xtask_in_checkout(&["status"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("wrangler.toml") && run.stderr.contains("not a regular file"),
+        "a FIFO as the checkout's wrangler.toml should be named as no regular file:\n{}",
+        run.all()
+    );
 }
