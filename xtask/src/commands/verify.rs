@@ -96,7 +96,9 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     let manifest_path = manifest::manifest_path(&file);
     let manifest = if args.no_manifest {
         None
-    } else if manifest_path.is_file() {
+    } else if std::fs::symlink_metadata(&manifest_path).is_ok() {
+        // Whatever is there (a FIFO, a link) is read, or refused, as a
+        // manifest: it is not a missing one.
         Some(Manifest::for_backup(&file)?)
     } else {
         bail!(

@@ -194,7 +194,7 @@ pub fn config_in(dir: &Path) -> Result<Option<std::path::PathBuf>> {
     let found: Vec<_> = CONFIG_FILES
         .iter()
         .map(|name| dir.join(name))
-        .filter(|p| p.is_file())
+        .filter(|p| crate::config::project::config_present(p))
         .collect();
     match found.as_slice() {
         [] => Ok(None),

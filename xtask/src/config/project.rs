@@ -74,6 +74,15 @@ impl Project {
                 default_config(&root)?
             }
         };
+        if std::fs::metadata(&config).is_ok_and(|m| !m.is_file()) {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "the wrangler configuration {} is not a regular file (a pipe, a device or a \
+                 directory?); this tool reads only a regular file there. Put the configuration's \
+                 own file in its place, or pass --config PATH",
+                config.display()
+            );
+        }
         if !config.is_file() {
             crate::stop!(
                 crate::exit::Exit::CouldNotRun,
@@ -321,9 +330,18 @@ pub fn find_checkout(dir: &Path) -> Option<PathBuf> {
         .find(|d| {
             (d.join("Cargo.toml").is_file() && d.join("xtask").is_dir())
                 || (d.join("package.json").is_file()
-                    && CONFIG_FILES.iter().any(|name| d.join(name).is_file()))
+                    && CONFIG_FILES
+                        .iter()
+                        .any(|name| config_present(&d.join(name))))
         })
         .map(Path::to_path_buf)
+}
+
+/// Whether a wrangler configuration is at `path`: a file, or something put
+/// in a file's place (a FIFO, a device), which is then refused, naming it,
+/// rather than taken for no configuration.
+pub fn config_present(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_dir())
 }
 
 /// The checkout's wrangler configuration: `wrangler.json`, `wrangler.jsonc`

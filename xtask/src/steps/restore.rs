@@ -1414,7 +1414,9 @@ fn resolve_source(
         });
     }
     let manifest_path = manifest::manifest_path(&file);
-    if !manifest_path.is_file() {
+    // Whatever is there (a FIFO, a link) is read, or refused, as a
+    // manifest: it is not a missing one.
+    if std::fs::symlink_metadata(&manifest_path).is_err() {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 .dump, \
