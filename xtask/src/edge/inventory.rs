@@ -152,8 +152,9 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
             ),
             Err(e) => {
                 refused.push(format!(
-                    "{} cannot be read as a manifest and is ignored: {e:#}; move it aside",
-                    path.display()
+                    "{} cannot be read as a manifest and is ignored: {}",
+                    path.display(),
+                    moved_aside(&e)
                 ));
                 continue;
             }
@@ -176,8 +177,9 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
         }
         if let Err(e) = m.validate(&name) {
             refused.push(format!(
-                "{} cannot be trusted and is ignored: {e:#}; move it aside",
-                path.display()
+                "{} cannot be trusted and is ignored: {}",
+                path.display(),
+                moved_aside(&e)
             ));
             continue;
         }
@@ -422,6 +424,16 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// Why a manifest is ignored, ending with the fix, said once: the reader's
+/// own error may already say to move the file aside.
+fn moved_aside(e: &anyhow::Error) -> String {
+    let why = format!("{e:#}");
+    match why.to_ascii_lowercase().contains("move it aside") {
+        true => why,
+        false => format!("{why}; move it aside"),
+    }
 }
 
 #[cfg(test)]

@@ -492,3 +492,25 @@ fn a_wrangler_configuration_that_is_a_fifo_is_named_as_one_never_as_missing() {
         run.all()
     );
 }
+
+/// A manifest that is not UTF-8 is ignored with the fix said once: the
+/// reader's error already says to move it aside.
+#[test]
+fn a_manifest_ignored_for_its_bytes_is_told_to_be_moved_aside_once() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups()
+            .join("backup-local-20261130-0317.manifest.json"),
+        b"{\xff\xfe}",
+    )
+    .unwrap();
+    let run = sb.xtask(&["list"]);
+    let said = run.stderr.to_ascii_lowercase();
+    assert!(
+        said.contains("backup-local-20261130-0317.manifest.json"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(said.matches("move it aside").count(), 1, "{}", run.all());
+}
