@@ -197,3 +197,63 @@ fn a_rehearsal_stops_at_the_next_step_on_one_interrupt() {
         );
     }
 }
+
+/// A rehearsal killed mid-cycle (SIGKILL of its job: `timeout -s KILL`, a
+/// CI runner, the OOM killer) cannot remove its private directory, which
+/// holds the loopback's SQLite copy of prod, loaded from the backup named
+/// (decrypted, if it was encrypted), and the rehearsal's own backups of it.
+/// Nothing removed it afterwards: no later rehearsal nor any other command,
+/// so a copy of production's rows stayed under `backups/`, listed nowhere.
+/// The next rehearsal removes a directory left by one that is gone (but
+/// never one kept with `--keep`).
+#[test]
+fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let source = sb.backups().join(only_backup(&sb));
+    let rehearsal_dirs = |sb: &Sandbox| -> Vec<String> {
+        sb.backup_files()
+            .into_iter()
+            .filter(|f| f.starts_with(".rehearsal"))
+            .collect()
+    };
+
+    // A kept rehearsal's directory is the operator's: it stays.
+    let kept = sb.xtask(&["rehearse", "--from", "empty", "--keep"]);
+    kept.assert_ok();
+    let kept_dirs = rehearsal_dirs(&sb);
+    assert_eq!(kept_dirs.len(), 1, "{kept_dirs:?}");
+
+    let mut child = sb
+        .xtask_command(&["rehearse", "--from", source.to_str().unwrap()])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "it ended early");
+        if line.contains("== rehearse: migrate") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on the group our own child leads.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+    assert_eq!(rehearsal_dirs(&sb).len(), 2, "{:?}", rehearsal_dirs(&sb));
+
+    let next = sb.xtask(&["rehearse", "--from", "empty"]);
+    next.assert_ok();
+    assert_eq!(
+        rehearsal_dirs(&sb),
+        kept_dirs,
+        "the killed rehearsal's copy of prod is still there:\n{}",
+        next.all()
+    );
+}
