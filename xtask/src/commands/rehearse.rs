@@ -140,16 +140,60 @@ impl<'a> Remotes<'a> {
 /// own `backups/`; removed when the returned guard drops, unless kept.
 fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
     fsutil::create_private_dir(&project.backup_dir)?;
+    remove_killed_rehearsals(&project.backup_dir);
     let dir = project.backup_dir.join(format!(
         ".rehearsal-{}-{}",
         chrono::Utc::now().format("%Y%m%d-%H%M%S"),
         std::process::id()
     ));
     fsutil::create_private_dir(&dir.join("backups"))?;
-    Ok(Cleanup {
-        dir,
-        keep: args.keep || args.serve,
-    })
+    let keep = args.keep || args.serve;
+    if !keep {
+        // Marks the directory as one to remove: a run killed before its
+        // cleanup leaves it for the next rehearsal to remove.
+        std::fs::write(dir.join(UNKEPT), "")?;
+    }
+    Ok(Cleanup { dir, keep })
+}
+
+/// In a rehearsal's directory that is removed when it ends (no `--keep`).
+const UNKEPT: &str = ".removed-when-done";
+
+/// Removes the directories of rehearsals that were killed (SIGKILL, the
+/// OOM killer) before they removed them: each holds a copy of the backup
+/// it started from, prod's rows included. A directory kept (`--keep`,
+/// `--serve`), or whose rehearsal still runs, stays.
+fn remove_killed_rehearsals(backup_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(backup_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with(".rehearsal-"))
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let unkept = std::fs::symlink_metadata(path.join(UNKEPT)).is_ok_and(|m| m.is_file());
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if !is_dir
+            || !unkept
+            || pid == std::process::id()
+            || crate::edge::wrangler::process_exists(pid)
+        {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            crate::note!(
+                "removed {}, left by an earlier rehearsal (pid {pid}) that was killed",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Creates a SQLite file per remote database, prod's loaded from `from`,

@@ -1198,7 +1198,7 @@ fn private_dir_owner(name: &str) -> Option<u32> {
 }
 
 /// Whether a process with this id exists (it may belong to someone else).
-fn process_exists(pid: u32) -> bool {
+pub fn process_exists(pid: u32) -> bool {
     #[cfg(unix)]
     {
         let Ok(pid) = libc::pid_t::try_from(pid) else {
