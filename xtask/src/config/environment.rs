@@ -187,6 +187,13 @@ pub const NON_PRODUCTION_NAMES: &[&str] = &[
 /// The names wrangler looks for its configuration under, in its order.
 pub const CONFIG_FILES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
 
+/// Whether a wrangler configuration is at `path`: a file, or something put
+/// in a file's place (a FIFO, a device), which is then refused, naming it,
+/// rather than taken for no configuration.
+pub fn config_present(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_dir())
+}
+
 /// The wrangler configuration in `dir`, if any. Two of them are refused:
 /// wrangler would silently read the first of [`CONFIG_FILES`], and a stray
 /// file must not change which databases a command reaches.
@@ -194,7 +201,7 @@ pub fn config_in(dir: &Path) -> Result<Option<std::path::PathBuf>> {
     let found: Vec<_> = CONFIG_FILES
         .iter()
         .map(|name| dir.join(name))
-        .filter(|p| crate::config::project::config_present(p))
+        .filter(|p| config_present(p))
         .collect();
     match found.as_slice() {
         [] => Ok(None),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::config::environment::{CONFIG_FILES, Environments};
+use crate::config::environment::{CONFIG_FILES, Environments, config_present};
 use crate::config::settings::{SETTINGS_FILE, Settings};
 use crate::edge::inventory;
 use crate::edge::stored::Age;
@@ -335,13 +335,6 @@ pub fn find_checkout(dir: &Path) -> Option<PathBuf> {
                         .any(|name| config_present(&d.join(name))))
         })
         .map(Path::to_path_buf)
-}
-
-/// Whether a wrangler configuration is at `path`: a file, or something put
-/// in a file's place (a FIFO, a device), which is then refused, naming it,
-/// rather than taken for no configuration.
-pub fn config_present(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_dir())
 }
 
 /// The checkout's wrangler configuration: `wrangler.json`, `wrangler.jsonc`
