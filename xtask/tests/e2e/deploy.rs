@@ -742,7 +742,6 @@ fn a_dry_run_of_a_deploy_that_cannot_take_its_encrypted_backup_is_refused_naming
 /// database migrated and the site not deployed.
 #[test]
 fn a_pages_deploy_command_run_under_nohup_outlives_the_terminal() {
-    use std::os::unix::process::CommandExt;
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let started = remote.sb.path().join("deploy-started");
@@ -760,18 +759,11 @@ fn a_pages_deploy_command_run_under_nohup_outlives_the_terminal() {
         ],
     );
     cmd.env("QBTIME_PAGES_DEPLOY", format!("node -e \"{script}\""));
-    // SAFETY: signal(2) only, between fork and exec.
-    let child = unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            Ok(())
-        })
-    }
-    .process_group(0)
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = as_a_job_ignoring(&mut cmd, &[libc::SIGHUP])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let waited = std::time::Instant::now();
     while !started.exists() {
         assert!(

@@ -573,22 +573,10 @@ fn interrupt_backup(sb: &Sandbox, extra: &[&str], signal: i32) -> Run {
 /// script's `&` (SIGINT) leave them; SIGINT follows SIGHUP, as a Ctrl-C
 /// typed at the script would.
 fn hang_up_backup(sb: &Sandbox, ignoring: &'static [i32]) -> Run {
-    use std::os::unix::process::CommandExt;
     signal_backup(
         sb,
         &["--via-wrangler"],
-        |cmd| {
-            // SAFETY: signal(2) only, between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    for &s in ignoring {
-                        libc::signal(s, libc::SIG_IGN);
-                    }
-                    Ok(())
-                })
-            }
-            .process_group(0)
-        },
+        |cmd| as_a_job_ignoring(cmd, ignoring),
         |pid| {
             // SAFETY: kill(2) on the group our own child leads.
             unsafe { libc::kill(-pid, libc::SIGHUP) };
@@ -866,7 +854,6 @@ fn a_backup_run_under_nohup_still_stops_on_ctrl_c_and_cleans_up() {
 /// a wrangler left writing, no lock held, meets the next run.
 #[test]
 fn a_backup_run_under_nohup_killed_with_its_process_group_leaves_no_wrangler_running() {
-    use std::os::unix::process::CommandExt;
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
@@ -874,16 +861,7 @@ fn a_backup_run_under_nohup_killed_with_its_process_group_leaves_no_wrangler_run
     let run = signal_backup(
         &sb,
         &["--via-wrangler"],
-        |cmd| {
-            // SAFETY: signal(2) only, between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
-                    Ok(())
-                })
-            }
-            .process_group(0)
-        },
+        |cmd| as_a_job_ignoring(cmd, &[libc::SIGHUP]),
         |pid| {
             // SAFETY: kill(2) on the group our own child leads.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
@@ -922,7 +900,6 @@ fn a_backup_run_under_nohup_killed_with_its_process_group_leaves_no_wrangler_run
 /// as it does not stop a backup's wrangler.
 #[test]
 fn a_with_backup_command_run_under_nohup_outlives_the_terminal() {
-    use std::os::unix::process::CommandExt;
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
@@ -932,18 +909,11 @@ fn a_with_backup_command_run_under_nohup_outlives_the_terminal() {
         mark.to_str().unwrap()
     );
     let mut cmd = sb.xtask_command(&["with-backup", "local", "--", "node", "-e", &script]);
-    // SAFETY: signal(2) only, between fork and exec.
-    let child = unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            Ok(())
-        })
-    }
-    .process_group(0)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = as_a_job_ignoring(&mut cmd, &[libc::SIGHUP])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while !sb
         .backup_files()

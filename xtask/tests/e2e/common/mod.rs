@@ -708,3 +708,21 @@ pub fn sql_backups(sb: &Sandbox) -> Vec<String> {
         .filter(|n| n.ends_with(".sql"))
         .collect()
 }
+
+/// `cmd` started as a shell starts a job: in a process group of its own
+/// (so the test can signal the whole job, as a terminal or a shell does),
+/// with `ignoring` ignored from the start, as `nohup` leaves SIGHUP and a
+/// script's `&` SIGINT.
+pub fn as_a_job_ignoring<'c>(cmd: &'c mut Command, ignoring: &'static [i32]) -> &'c mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &s in ignoring {
+                libc::signal(s, libc::SIG_IGN);
+            }
+            Ok(())
+        })
+    }
+    .process_group(0)
+}
