@@ -164,36 +164,15 @@ const UNKEPT: &str = ".removed-when-done";
 /// it started from, prod's rows included. A directory kept (`--keep`,
 /// `--serve`), or whose rehearsal still runs, stays.
 fn remove_killed_rehearsals(backup_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(backup_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.starts_with(".rehearsal-"))
-            .and_then(|n| n.rsplit('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let path = entry.path();
-        let unkept = std::fs::symlink_metadata(path.join(UNKEPT)).is_ok_and(|m| m.is_file());
-        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-        if !is_dir
-            || !unkept
-            || pid == std::process::id()
-            || crate::edge::wrangler::process_exists(pid)
-        {
-            continue;
-        }
-        if std::fs::remove_dir_all(&path).is_ok() {
-            crate::note!(
-                "removed {}, left by an earlier rehearsal (pid {pid}) that was killed",
-                path.display()
-            );
-        }
-    }
+    crate::edge::wrangler::remove_dirs_of_killed_runs(
+        backup_dir,
+        |name| {
+            let rest = name.strip_prefix(".rehearsal-")?;
+            rest.rsplit('-').next()?.parse().ok()
+        },
+        |path, _| std::fs::symlink_metadata(path.join(UNKEPT)).is_ok_and(|m| m.is_file()),
+        "rehearsal",
+    );
 }
 
 /// Creates a SQLite file per remote database, prod's loaded from `from`,

@@ -1156,12 +1156,39 @@ pub fn sweep_stale_private_dirs() {
 /// Removes the private directories in `temp` that are ours, real
 /// directories, and whose owning process is gone.
 fn remove_stale_private_dirs(temp: &Path) {
-    let Ok(entries) = std::fs::read_dir(temp) else {
+    remove_dirs_of_killed_runs(
+        temp,
+        private_dir_owner,
+        |_, meta| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                // SAFETY: getuid(2) has no preconditions.
+                meta.uid() == unsafe { libc::getuid() }
+            }
+            #[cfg(not(unix))]
+            true
+        },
+        "run",
+    );
+}
+
+/// Removes the directories in `dir` that runs killed with SIGKILL left
+/// behind: each named with its run's pid (`pid_of`), a real directory (no
+/// link) that `removable` accepts, whose process is gone. `whose` names
+/// the run in the note that says so.
+pub fn remove_dirs_of_killed_runs(
+    dir: &Path,
+    pid_of: impl Fn(&str) -> Option<u32>,
+    removable: impl Fn(&Path, &std::fs::Metadata) -> bool,
+    whose: &str,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(private_dir_owner) else {
+        let Some(pid) = name.to_str().and_then(&pid_of) else {
             continue;
         };
         if pid == std::process::id() || process_exists(pid) {
@@ -1171,17 +1198,12 @@ fn remove_stale_private_dirs(temp: &Path) {
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            // SAFETY: getuid(2) has no preconditions.
-            if !meta.is_dir() || meta.uid() != unsafe { libc::getuid() } {
-                continue;
-            }
+        if !meta.is_dir() || !removable(&path, &meta) {
+            continue;
         }
         if std::fs::remove_dir_all(&path).is_ok() {
             crate::note!(
-                "removed {}, left by an earlier run (pid {pid}) that was killed",
+                "removed {}, left by an earlier {whose} (pid {pid}) that was killed",
                 path.display()
             );
         }
@@ -1198,7 +1220,7 @@ fn private_dir_owner(name: &str) -> Option<u32> {
 }
 
 /// Whether a process with this id exists (it may belong to someone else).
-pub fn process_exists(pid: u32) -> bool {
+fn process_exists(pid: u32) -> bool {
     #[cfg(unix)]
     {
         let Ok(pid) = libc::pid_t::try_from(pid) else {
