@@ -179,6 +179,26 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
 /// in the shape `wrangler d1 execute --json` does: one `{"results": [...]}`
 /// per statement.
 pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
+    answer_json(file, sql).map_err(|e| said_of_the_machine(file, e))
+}
+
+/// A read of the local D1 file that failed because of the machine rather
+/// than the database, said so with its fix: SQLite grows the file's `-shm`
+/// index even to read it, and a full disk or a `ulimit -f` stops that
+/// with a bare "disk I/O error". Any other error is returned as it is.
+fn said_of_the_machine(file: &Path, e: anyhow::Error) -> anyhow::Error {
+    match crate::exit::find::<rusqlite::Error>(&e) {
+        Some(sqlite) if d1_core::checks::environmental(sqlite) => anyhow::anyhow!(
+            "cannot read the local D1 database {}: {sqlite} (a full disk, a file-size limit \
+             such as `ulimit -f`, permissions or memory; nothing was written). Free space or fix \
+             the cause, then run again",
+            file.display()
+        ),
+        _ => e,
+    }
+}
+
+fn answer_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
     use rusqlite::fallible_iterator::FallibleIterator;
     use rusqlite::types::ValueRef;
     let db = open_read_only(file)?;
@@ -230,6 +250,15 @@ pub struct Exported {
 }
 
 pub fn export(
+    file: &Path,
+    mode: crate::edge::wrangler::ExportMode,
+    tables: &[String],
+    out: impl std::io::Write,
+) -> Result<Exported> {
+    export_within(file, mode, tables, out).map_err(|e| said_of_the_machine(file, e))
+}
+
+fn export_within(
     file: &Path,
     mode: crate::edge::wrangler::ExportMode,
     tables: &[String],

@@ -253,6 +253,33 @@ fn a_local_backup_that_meets_a_full_disk_names_the_disk_not_the_database() {
     );
 }
 
+/// A local backup whose read of the local D1 meets a full disk: SQLite
+/// grows the file's `-shm` index even to read it, and the error was a bare
+/// "disk I/O error: Error code 4874: disk I/O error", with neither the
+/// cause nor the fix. It should name the file, the likely causes and the
+/// fix, and write nothing.
+#[test]
+fn a_local_backup_whose_read_meets_a_full_disk_names_the_cause_and_the_fix() {
+    let sb = seeded();
+    let cmd = sb.xtask_command(&["backup", "local"]);
+    let run = run_limited(cmd, libc::RLIMIT_FSIZE, 8 << 10);
+    assert_eq!(run.code, Some(1), "an error, not a signal: {}", run.all());
+    assert!(backup_sql_files(&sb.backups()).is_empty(), "nothing kept");
+    assert_no_partials(&sb);
+    assert!(
+        run.stderr.contains("cannot read the local D1 database")
+            && run.stderr.contains("file-size limit")
+            && run.stderr.contains("Free space or fix the cause"),
+        "names the cause and the fix: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("Error code"),
+        "SQLite's bare code: {}",
+        run.stderr
+    );
+}
+
 /// `ulimit -n 32` (a container's default in some CI images): wrangler
 /// cannot start workerd (EMFILE) and dies with a Node stack trace, which
 /// the tool passes on as it is. It should name the open-files limit and
