@@ -566,7 +566,25 @@ pub struct RowSample {
     pub columns: Vec<String>,
     /// With `--show-values`: each column and its value (added, removed), or
     /// the value before and after (changed), as SQL literals.
-    pub values: Vec<(String, String)>,
+    pub values: Vec<(String, Shown)>,
+}
+
+/// A column's value in a sample, as an SQL literal: one (a row added or
+/// removed), or before and after (a row changed).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Shown {
+    Value(String),
+    Changed { before: String, after: String },
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shown::Value(v) => f.write_str(v),
+            Shown::Changed { before, after } => write!(f, "{before} -> {after}"),
+        }
+    }
 }
 
 impl TableDiff {
@@ -605,7 +623,9 @@ impl Diff {
                         row["columns"] = json!(s.columns);
                     }
                     if self.values_shown {
-                        row["values"] = pairs(&s.values);
+                        row["values"] = Value::Object(
+                            s.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+                        );
                     }
                     row
                 }).collect::<Vec<_>>(),
@@ -1171,7 +1191,8 @@ fn rows_by_values(
                 if show_values {
                     for (i, c) in cols.iter().enumerate() {
                         if !key.contains(&c.0) {
-                            s.values.push((c.0.clone(), literal(row.get_ref(i)?)));
+                            s.values
+                                .push((c.0.clone(), Shown::Value(literal(row.get_ref(i)?))));
                         }
                     }
                 }
@@ -1302,8 +1323,10 @@ impl KeyMatch {
             |row, s| {
                 if self.show_values {
                     for (i, name) in value_names.iter().enumerate() {
-                        s.values
-                            .push((name.clone(), literal(row.get_ref(key.len() + i)?)));
+                        s.values.push((
+                            name.clone(),
+                            Shown::Value(literal(row.get_ref(key.len() + i)?)),
+                        ));
                     }
                 }
                 Ok(())
@@ -1377,7 +1400,7 @@ impl KeyMatch {
                         let before = literal(row.get_ref(at)?);
                         let after = literal(row.get_ref(at + 1)?);
                         s.values
-                            .push((name.clone(), format!("{before} -> {after}")));
+                            .push((name.clone(), Shown::Changed { before, after }));
                     }
                 }
             }

@@ -510,7 +510,8 @@ fn diff_show_values_says_the_same_as_text_and_json() {
         .find(|t| t["table"] == "device_token")
         .unwrap();
     assert_eq!(
-        table["changed"]["sample"][0]["values"]["api_token"], "'push-a' -> 'push-b'",
+        table["changed"]["sample"][0]["values"]["api_token"],
+        serde_json::json!({"before": "'push-a'", "after": "'push-b'"}),
         "{}",
         json.stdout
     );
