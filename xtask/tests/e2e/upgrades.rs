@@ -306,3 +306,266 @@ fn a_backup_beside_a_newer_format_backup_does_not_record_an_edited_migration_as_
         run.all()
     );
 }
+
+/// A full backup of local D1 holding an account whose id is 2^53 + 1, as
+/// 1a228d7 wrote it with `backup local` (its export read the SQLite file,
+/// but wrote every number as JavaScript does, until c05b2be): the id is in
+/// the file as 9007199254740992. Its manifest predates `wide_integers`.
+const OLD_WIDE_BACKUP: &str = "backup-local-20261202-2147.sql";
+const OLD_WIDE_BACKUP_SQL: &str = r#"PRAGMA defer_foreign_keys=TRUE;
+CREATE TABLE IF NOT EXISTS "d1_migrations"(
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		name       TEXT UNIQUE,
+		applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+);
+INSERT INTO "d1_migrations" ("id","name","applied_at") VALUES(1,'0001_accounts_companies_customers.sql','2026-12-02 21:47:56');
+INSERT INTO "d1_migrations" ("id","name","applied_at") VALUES(2,'0002_encryption_keys_and_qbt_tokens.sql','2026-12-02 21:47:56');
+INSERT INTO "d1_migrations" ("id","name","applied_at") VALUES(3,'0003_report_configs_and_notifications.sql','2026-12-02 21:47:57');
+INSERT INTO "d1_migrations" ("id","name","applied_at") VALUES(4,'0004_audit_log.sql','2026-12-02 21:47:57');
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    email         TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    display_name  TEXT    NOT NULL,
+    password_hash TEXT    NOT NULL,                 -- argon2id PHC string, never a password
+    role          TEXT    NOT NULL DEFAULT 'member'
+                          CHECK (role IN ('member', 'admin', 'devops')),
+    created_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    disabled_at   TEXT
+, mfa_secret_ciphertext BLOB, mfa_key_id TEXT REFERENCES encryption_keys (key_id));
+INSERT INTO "accounts" ("id","email","display_name","password_hash","role","created_at","updated_at","disabled_at","mfa_secret_ciphertext","mfa_key_id") VALUES(9007199254740992,'a@x.com','A','h','member','2026-12-02T21:47:59.644Z','2026-12-02T21:47:59.644Z',NULL,NULL,NULL);
+CREATE TABLE companies (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    name           TEXT    NOT NULL,
+    qbt_company_id TEXT    UNIQUE,                  -- NULL until QBT is connected
+    timezone       TEXT    NOT NULL DEFAULT 'UTC',
+    created_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE company_members (
+    company_id INTEGER NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    role       TEXT    NOT NULL DEFAULT 'viewer'
+                       CHECK (role IN ('owner', 'manager', 'viewer')),
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (company_id, account_id)
+) WITHOUT ROWID;
+CREATE TABLE customers (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    company_id      INTEGER NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    qbt_customer_id TEXT    NOT NULL,               -- QBT jobcode id
+    name            TEXT    NOT NULL,
+    email           TEXT,
+    active          INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    synced_at       TEXT,
+    UNIQUE (company_id, qbt_customer_id)
+);
+CREATE TABLE encryption_keys (
+    key_id       TEXT PRIMARY KEY,                  -- e.g. 'dek-2026-01'
+    fingerprint  TEXT NOT NULL UNIQUE CHECK (fingerprint LIKE 'sha256:%'),
+    algorithm    TEXT NOT NULL DEFAULT 'AES-256-GCM',
+    activated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    retired_at   TEXT
+);
+CREATE TABLE qbt_connections (
+    company_id               INTEGER PRIMARY KEY REFERENCES companies (id) ON DELETE CASCADE,
+    key_id                   TEXT    NOT NULL REFERENCES encryption_keys (key_id),
+    access_token_ciphertext  BLOB    NOT NULL,
+    refresh_token_ciphertext BLOB    NOT NULL,
+    client_id                TEXT    NOT NULL,
+    client_secret_ciphertext BLOB    NOT NULL,
+    access_expires_at        TEXT    NOT NULL,
+    connected_by             INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    connected_at             TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    refreshed_at             TEXT
+);
+CREATE TABLE report_configs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    company_id      INTEGER NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    name            TEXT    NOT NULL,
+    kind            TEXT    NOT NULL CHECK (kind IN ('timesheet', 'payroll', 'job_costing', 'customer_hours')),
+    filters_json    TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(filters_json)),
+    schedule_cron   TEXT,                           -- NULL: run by hand only
+    recipients_json TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(recipients_json)),
+    created_by      INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    last_run_at     TEXT,
+    UNIQUE (company_id, name)
+);
+CREATE TABLE notifications (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id   INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    company_id   INTEGER REFERENCES companies (id) ON DELETE CASCADE,
+    kind         TEXT    NOT NULL,                  -- e.g. 'report_ready', 'qbt_reconnect_needed'
+    title        TEXT    NOT NULL,
+    body         TEXT    NOT NULL DEFAULT '',
+    payload_json TEXT    CHECK (payload_json IS NULL OR json_valid(payload_json)),
+    created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    read_at      TEXT
+);
+CREATE TABLE audit_log (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    occurred_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    actor_account_id INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    company_id       INTEGER REFERENCES companies (id) ON DELETE SET NULL,
+    action           TEXT    NOT NULL,              -- e.g. 'qbt.connect', 'report.run', 'account.sign_in'
+    target_type      TEXT,
+    target_id        TEXT,
+    details_json     TEXT    CHECK (details_json IS NULL OR json_valid(details_json)),
+    prev_hash        TEXT    NOT NULL CHECK (length(prev_hash) = 64),
+    hash             TEXT    NOT NULL UNIQUE CHECK (length(hash) = 64)
+);
+DELETE FROM sqlite_sequence;
+INSERT INTO "sqlite_sequence" ("name","seq") VALUES('d1_migrations',4);
+INSERT INTO "sqlite_sequence" ("name","seq") VALUES('accounts',9007199254740992);
+CREATE INDEX company_members_by_account ON company_members (account_id);
+CREATE INDEX customers_by_company_name ON customers (company_id, name);
+CREATE UNIQUE INDEX encryption_keys_one_in_force
+    ON encryption_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
+CREATE INDEX qbt_connections_by_key ON qbt_connections (key_id);
+CREATE INDEX notifications_unread ON notifications (account_id, created_at) WHERE read_at IS NULL;
+CREATE INDEX audit_log_by_company ON audit_log (company_id, occurred_at);
+CREATE TRIGGER report_configs_touch AFTER UPDATE OF name, kind, filters_json, schedule_cron, recipients_json
+ON report_configs
+FOR EACH ROW WHEN NEW.updated_at = OLD.updated_at
+BEGIN
+    UPDATE report_configs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id;
+END;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only; rows cannot be updated');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only; rows cannot be deleted');
+END;"#;
+const OLD_WIDE_BACKUP_MANIFEST: &str = r#"{
+  "format_version": 1,
+  "tool": {
+    "name": "qbtime-xtask",
+    "version": "0.1.0"
+  },
+  "created_at": "2026-12-02T21:47:59.790619775Z",
+  "environment": "local",
+  "database": {
+    "name": "qbtime_db_local",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "wrangler_env": null,
+    "location": "local"
+  },
+  "mode": "full",
+  "tables": [],
+  "file": {
+    "name": "backup-local-20261202-2147.sql",
+    "bytes": 7402,
+    "sha256": "33820586e72d87a5039bb573aa0264e6a46846b358fe622a96288ae2ef848572"
+  },
+  "rows": {
+    "accounts": 1,
+    "audit_log": 0,
+    "companies": 0,
+    "company_members": 0,
+    "customers": 0,
+    "d1_migrations": 4,
+    "encryption_keys": 0,
+    "notifications": 0,
+    "qbt_connections": 0,
+    "report_configs": 0,
+    "sqlite_sequence": 2
+  },
+  "statements": 28,
+  "migrations": [
+    "0001_accounts_companies_customers.sql",
+    "0002_encryption_keys_and_qbt_tokens.sql",
+    "0003_report_configs_and_notifications.sql",
+    "0004_audit_log.sql"
+  ],
+  "migration_sha256": {
+    "0001_accounts_companies_customers.sql": "cba44122bba249467c933732cb3ecf479a2b02ecdc8078fab33530df22e8b835",
+    "0002_encryption_keys_and_qbt_tokens.sql": "968210baf49b005d2c72e8c394b65ac6a3eaa83dd83e9f187d7dab4b2826fdb4",
+    "0003_report_configs_and_notifications.sql": "990790ac156869a53a11a4e48b5eeb148377a6472fefc905fe025add9318c50a",
+    "0004_audit_log.sql": "26bfcbed50091a1ea0d180568b11a23ad44cfca9a34be491c32212a80a855863"
+  },
+  "encryption_key": null,
+  "wrangler_version": "4.164.0",
+  "git_commit": "b81ea1d0ce599c5d7db3b42baa72e7e2b7d6a038",
+  "time_travel_bookmark": null,
+  "virtual_tables": null,
+  "reason": null,
+  "verification": {
+    "verified_at": "2026-12-02T21:47:59.832326878Z",
+    "outcome": "good",
+    "failed": [],
+    "seconds": 0.01,
+    "tool_version": "0.1.0"
+  },
+  "content": {
+    "accounts": "f3b3ee092e7c95f8c9feb8a29310750759e5ae5bfcdddd15e147c45d3b9a095d",
+    "audit_log": "e629bbf94c0757411fb037026834bc19bf028b40d3f690748ec6a4fa7377287e",
+    "companies": "c479661d53283b9678653cdcddb5e58c57f4eb4b2f9f194ca3238b8de2c0ab10",
+    "company_members": "3442ea907406ee87420a13a05d94281b3d8854abc5e54f511b25f7249fd0d330",
+    "customers": "9327e9e6123bec7f0bfd3bedd8186410c5c8ffdc44a73357b552c5943c75991e",
+    "d1_migrations": "8ebd776158fb3dd2b5619f99c16ce83c1913d070bdab1bbd57bd28c198815a53",
+    "encryption_keys": "d2622fd43143ddf975d06d9c0277a3b4dcf3c70feaabd1f2a4cb7bec770cec7a",
+    "notifications": "1aaeece0c48f365415e30f48f607ffc29056daf004f3a75930f16648abf08374",
+    "qbt_connections": "9b59b94e60ab4e8b5fe29013a855c2c6297f76308d9ef60e1f2009d444aa0b55",
+    "report_configs": "f8c5d35ff6d2ee478db5f5ecc2bc46522a911fd70f5d967d1feb500ecf072977"
+  }
+}
+"#;
+
+/// atkBW: the restore plan says `ROUNDED?` of a backup whose manifest
+/// records integers beyond 2^53 (59ab8ac). A backup written before that,
+/// remote or (before c05b2be) local, records none, so the plan of a backup
+/// that did round an id said nothing, and README's "a local backup keeps
+/// them exactly" was false for it. Its verification, which reads every
+/// value, now says so and records them.
+#[test]
+fn an_old_backup_that_rounded_an_integer_beyond_2_53_says_so_once_verified() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(sb.backups().join(OLD_WIDE_BACKUP), OLD_WIDE_BACKUP_SQL).unwrap();
+    std::fs::write(
+        sb.backups()
+            .join("backup-local-20261202-2147.manifest.json"),
+        OLD_WIDE_BACKUP_MANIFEST,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(sb.backups(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    assert_eq!(
+        sha256_hex(OLD_WIDE_BACKUP_SQL.as_bytes()),
+        "33820586e72d87a5039bb573aa0264e6a46846b358fe622a96288ae2ef848572",
+        "the fixture is the file 1a228d7 wrote"
+    );
+    let verify = sb.xtask(&["verify", OLD_WIDE_BACKUP]);
+    verify.assert_ok();
+    assert!(
+        verify.all().contains("2^53") && verify.all().contains("accounts (1)"),
+        "verify of a backup holding a rounded id does not say so:\n{}",
+        verify.all()
+    );
+    let plan = sb.xtask(&[
+        "restore",
+        OLD_WIDE_BACKUP,
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains("ROUNDED?"),
+        "the restore plan of a backup holding a rounded id does not say so:\n{}",
+        plan.all()
+    );
+    assert!(
+        !verify.all().contains("9007199254740992") && !plan.all().contains("9007199254740992"),
+        "a row value is printed"
+    );
+}
