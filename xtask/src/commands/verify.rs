@@ -125,10 +125,47 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     };
     let source = Source::for_file(&file, args.identity.path(), &project.age())?;
     let report = verify(&file, &source, manifest.as_ref(), &ctx)?;
+    let unrecorded = manifest
+        .as_ref()
+        .map(|m| unrecorded_wide_integers(m, &report))
+        .unwrap_or_default();
+    if !unrecorded.is_empty() {
+        crate::warn!(
+            "{}'s manifest records no integers beyond ±2^53: an earlier version of this tool \
+             wrote it, before it kept that record, and its exports (a local one too, until it \
+             read the SQLite file exactly) rounded them: {}",
+            d1_core::names::file_name(&file),
+            crate::steps::backup::wide_integers_said(&unrecorded)
+        );
+    }
     if let Some(mut m) = manifest
         && !args.no_record
     {
+        if !unrecorded.is_empty() {
+            // So that a restore's plan says `ROUNDED?` of it, as of a
+            // backup that recorded them.
+            m = Manifest::update(&manifest_path, |m| m.wide_integers = Some(unrecorded))?;
+        }
         m.record_verification(&manifest_path, report.verification())?;
     }
     Ok(report)
+}
+
+/// The integers of ±2^53 or beyond that verifying a backup read, per
+/// table, when its manifest predates `Manifest::wide_integers` (it has
+/// none) and does not say they are exact (`Manifest::exact_values`, a
+/// local backup that read the SQLite file): a backup written by an earlier
+/// version, whose export may have rounded them. Empty otherwise.
+fn unrecorded_wide_integers(
+    manifest: &Manifest,
+    report: &Report,
+) -> std::collections::BTreeMap<String, u64> {
+    if manifest.wide_integers.is_some() {
+        return Default::default();
+    }
+    let exact = manifest.exact_values.as_ref();
+    { report.wide_integers.iter() }
+        .filter(|(table, _)| !exact.is_some_and(|e| e.contains_key(*table)))
+        .map(|(table, n)| (table.clone(), *n))
+        .collect()
 }
