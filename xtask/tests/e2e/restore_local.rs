@@ -209,6 +209,33 @@ fn the_runbooks_clean_restore_works_from_a_data_only_backup() {
     assert_eq!(target.query("SELECT n FROM tricky_count")[0][0]["n"], 4);
 }
 
+/// atkBW: a whole data-only backup refused for `--replace` was told to
+/// pass `--partial`, and `--replace --partial` then drops every table and
+/// fails on the first row (`no such table`), after a safety backup: the
+/// refusal names `--clean`, the road a data-only backup takes.
+#[test]
+fn a_data_only_backup_refused_for_replace_is_told_to_use_clean() {
+    let source = source_sandbox();
+    let file = backup(&source, &["--data-only"]);
+    let target = target_sandbox();
+    let before = target.backup_files();
+    let run = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_refused("--clean");
+    assert!(
+        !run.stderr.contains("Pass --partial"),
+        "a data-only backup is sent to --partial, which fails with --replace:\n{}",
+        run.all()
+    );
+    assert_eq!(target.backup_files(), before, "nothing was written");
+}
+
 /// rv5: a schema-only backup carries the d1_migrations table but none of its
 /// rows, so after restoring it every migration read as pending while the
 /// schema had them all, and nothing said so: `migrate` would apply them
