@@ -1221,6 +1221,19 @@ fn guard_backup_scope(source: &Source, mode: Mode, partial: bool) -> Result<()> 
     if fits || partial {
         return Ok(());
     }
+    // Its rows go into tables it does not create: `--replace` drops them
+    // all, and an empty target has none, so `--partial` cannot help.
+    if whole && m.mode == "data-only" {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a data-only backup: it creates no table, so restoring it --{} would load its \
+             rows into tables the target does not have then. Restore it with --clean, which \
+             applies the migrations to a database with no tables and loads the rows into \
+             them. Nothing was done.",
+            source.file.display(),
+            mode.name()
+        )
+    }
     let what = if whole {
         format!("a {} backup", m.mode)
     } else {
