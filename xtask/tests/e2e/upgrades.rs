@@ -569,3 +569,137 @@ fn an_old_backup_that_rounded_an_integer_beyond_2_53_says_so_once_verified() {
         "a row value is printed"
     );
 }
+
+/// `backup local --table accounts --table encryption_keys`, as 5e4ee68
+/// wrote it (before 424035d recorded a backup of chosen tables' AUTOINCREMENT
+/// counters): account 3 had been deleted, so the source's counter stood at
+/// 3, above the highest id the file holds.
+const OLD_UNCOUNTED_BACKUP: &str = "backup-local-20261202-2147-2.sql";
+const OLD_UNCOUNTED_BACKUP_SQL: &str = r#"PRAGMA defer_foreign_keys=TRUE;
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    email         TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    display_name  TEXT    NOT NULL,
+    password_hash TEXT    NOT NULL,                 -- argon2id PHC string, never a password
+    role          TEXT    NOT NULL DEFAULT 'member'
+                          CHECK (role IN ('member', 'admin', 'devops')),
+    created_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    disabled_at   TEXT
+, mfa_secret_ciphertext BLOB, mfa_key_id TEXT REFERENCES encryption_keys (key_id));
+INSERT INTO "accounts" ("id","email","display_name","password_hash","role","created_at","updated_at","disabled_at","mfa_secret_ciphertext","mfa_key_id") VALUES(1,'a@x.com','A','h','member','2026-12-02T21:47:04.525Z','2026-12-02T21:47:04.525Z',NULL,NULL,NULL);
+INSERT INTO "accounts" ("id","email","display_name","password_hash","role","created_at","updated_at","disabled_at","mfa_secret_ciphertext","mfa_key_id") VALUES(2,'b@x.com','B','h','member','2026-12-02T21:47:04.525Z','2026-12-02T21:47:04.525Z',NULL,NULL,NULL);
+CREATE TABLE encryption_keys (
+    key_id       TEXT PRIMARY KEY,                  -- e.g. 'dek-2026-01'
+    fingerprint  TEXT NOT NULL UNIQUE CHECK (fingerprint LIKE 'sha256:%'),
+    algorithm    TEXT NOT NULL DEFAULT 'AES-256-GCM',
+    activated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    retired_at   TEXT
+);
+CREATE UNIQUE INDEX encryption_keys_one_in_force
+    ON encryption_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;"#;
+const OLD_UNCOUNTED_BACKUP_MANIFEST: &str = r#"{
+  "format_version": 1,
+  "tool": {
+    "name": "qbtime-xtask",
+    "version": "0.1.0"
+  },
+  "created_at": "2026-12-02T21:47:04.701698325Z",
+  "environment": "local",
+  "database": {
+    "name": "qbtime_db_local",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "wrangler_env": null,
+    "location": "local"
+  },
+  "mode": "full",
+  "tables": [
+    "accounts",
+    "encryption_keys"
+  ],
+  "file": {
+    "name": "backup-local-20261202-2147-2.sql",
+    "bytes": 1675,
+    "sha256": "749db23add6e2e40117afd4d27f37b6dcc202d294e8f356f7b12e77c34d12a3a"
+  },
+  "rows": {
+    "accounts": 2,
+    "encryption_keys": 0
+  },
+  "statements": 6,
+  "migrations": [],
+  "migration_sha256": {},
+  "encryption_key": null,
+  "wrangler_version": "4.164.0",
+  "git_commit": "2bbe00114e88d83c8d08cc46b00729b1f7892205",
+  "time_travel_bookmark": null,
+  "virtual_tables": null,
+  "reason": null,
+  "verification": {
+    "verified_at": "2026-12-02T21:47:04.728380423Z",
+    "outcome": "good",
+    "failed": [],
+    "seconds": 0.0,
+    "tool_version": "0.1.0"
+  },
+  "content": {
+    "accounts": "698508af578b07cdb2184426beb1b29c3cc25fcb24000b6dc6c815dee72e5e01",
+    "encryption_keys": "d2622fd43143ddf975d06d9c0277a3b4dcf3c70feaabd1f2a4cb7bec770cec7a"
+  }
+}
+"#;
+
+/// atkBW: a restore of chosen tables sets their AUTOINCREMENT counters
+/// from the manifest (424035d), and its plan lists them. A backup from
+/// before that records none: the counter comes back from the rows (2
+/// here, where the source had given 3), so a deleted account's id is given
+/// again to the next one, and what still names it (its audit rows) then
+/// names someone else. The plan said nothing; it says the counters are not
+/// recorded and what that means.
+#[test]
+fn an_old_backup_of_chosen_tables_without_counters_says_deleted_ids_may_be_given_again() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups().join(OLD_UNCOUNTED_BACKUP),
+        OLD_UNCOUNTED_BACKUP_SQL,
+    )
+    .unwrap();
+    std::fs::write(
+        sb.backups()
+            .join("backup-local-20261202-2147-2.manifest.json"),
+        OLD_UNCOUNTED_BACKUP_MANIFEST,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(sb.backups(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    assert_eq!(
+        sha256_hex(OLD_UNCOUNTED_BACKUP_SQL.as_bytes()),
+        "749db23add6e2e40117afd4d27f37b6dcc202d294e8f356f7b12e77c34d12a3a",
+        "the fixture is the file 5e4ee68 wrote"
+    );
+    let plan = sb.xtask(&[
+        "restore",
+        OLD_UNCOUNTED_BACKUP,
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    let counters = plan
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("counters"));
+    assert!(
+        counters.is_some_and(|l| l.contains("given again")),
+        "the plan of a backup of chosen tables that records no counters does not say \
+         deleted ids may be given again:\n{}",
+        plan.all()
+    );
+}
