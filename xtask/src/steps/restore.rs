@@ -407,6 +407,14 @@ fn plan(
     };
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, target, mode, &catalog)?;
+    // A backup of chosen tables, some AUTOINCREMENT, whose manifest has no
+    // counters: an earlier version's, before it recorded them.
+    let uncounted =
+        source.manifest.as_ref().is_some_and(|m| {
+            m.sequences.is_none() && !m.tables.is_empty() && m.mode != "schema-only"
+        }) && schema
+            .iter()
+            .any(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"));
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
     // The triggers the dump creates: as its statements read, and as SQLite
     // made them in the preflight.
@@ -466,6 +474,7 @@ fn plan(
         new,
         pending_after: &pending_after,
         stuck: &stuck,
+        uncounted,
     });
     for why in &fts_rebuilt {
         crate::say!("  REBUILT      {why}");
@@ -1785,6 +1794,8 @@ struct PlanView<'a> {
     new: Option<&'a NewDatabase>,
     pending_after: &'a PendingAfter,
     stuck: &'a [StuckTrigger],
+    /// See `plan`: a backup of chosen tables that records no counters.
+    uncounted: bool,
 }
 
 fn print_plan(p: &PlanView<'_>) {
@@ -1861,6 +1872,16 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
                     "  counters     {} (AUTOINCREMENT, as the manifest records them; set after \
                      the rows, never below what they make them)",
                     listed.join(", ")
+                );
+            } else if p.uncounted {
+                // A backup of chosen tables written before their counters
+                // were recorded: the export leaves `sqlite_sequence` out.
+                let _ = writeln!(
+                    out,
+                    "  counters     not recorded (an earlier version of this tool took this \
+                     backup of chosen tables before it recorded their AUTOINCREMENT counters): \
+                     each is set from the rows, so an id deleted before the backup, above the \
+                     highest kept, may be given again to a new row"
                 );
             }
         }
