@@ -80,8 +80,10 @@ pub struct Manifest {
     /// Per table, how many integers beyond ±2^53 an export of D1's (a
     /// remote backup, or `--via-wrangler`) wrote: D1 writes every number
     /// through a JavaScript number, so each may be a rounding of the
-    /// database's value ([`crate::digest::JS_EXACT`]). Absent for a native
-    /// local export, which writes them exactly.
+    /// database's value ([`crate::digest::JS_EXACT`]). Empty for a native
+    /// local export, which writes them exactly, and where there are none;
+    /// absent only from a manifest an earlier version wrote, before it
+    /// kept this record (its export may have rounded them unseen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wide_integers: Option<BTreeMap<String, u64>>,
     /// A backup of chosen tables: their `sqlite_sequence` counters (the

@@ -1205,7 +1205,10 @@ fn new_manifest(
         offsite: None,
         content: None,
         exact_values: None,
-        wide_integers: None,
+        // Recorded on every backup, empty where none: a manifest without
+        // it is an earlier version's, whose export may have rounded them
+        // unseen (`commands::verify`'s `unrecorded_wide_integers`).
+        wide_integers: Some(Default::default()),
         sequences: None,
         rowids_renumbered: None,
     }

@@ -491,7 +491,8 @@ fn plan(
     let wide = source
         .manifest
         .as_ref()
-        .and_then(|m| m.wide_integers.as_ref());
+        .and_then(|m| m.wide_integers.as_ref())
+        .filter(|wide| !wide.is_empty());
     if let Some(wide) = wide {
         crate::say!(
             "  ROUNDED?     {}",

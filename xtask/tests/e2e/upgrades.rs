@@ -703,3 +703,36 @@ fn an_old_backup_of_chosen_tables_without_counters_says_deleted_ids_may_be_given
         plan.all()
     );
 }
+
+/// The other side of the warning above: a backup this version takes of a
+/// table holding exactly 2^53 (a value JavaScript writes unchanged, so the
+/// native export records it in no `exact_values`) was taken for an earlier
+/// version's by a later `verify`, which warned that its export rounded it
+/// and recorded it, so every restore plan said `ROUNDED?` of a backup that
+/// holds the database's value exactly.
+#[test]
+fn a_backup_this_version_takes_of_2_53_is_never_taken_for_an_earlier_ones() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies(id, name) VALUES(9007199254740992, 'Acme');");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql"))
+        .unwrap();
+    let verify = sb.xtask(&["verify", &name]);
+    verify.assert_ok();
+    assert!(
+        !verify.all().contains("earlier version"),
+        "a backup this version took is called an earlier version's:\n{}",
+        verify.all()
+    );
+    let plan = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
+    plan.assert_ok();
+    assert!(
+        !plan.stdout.contains("ROUNDED?"),
+        "the plan says a backup read from the SQLite file may be rounded:\n{}",
+        plan.all()
+    );
+}
