@@ -729,3 +729,45 @@ fn migrate_does_not_warn_of_a_table_redefined_under_its_name_in_other_case() {
         run.all()
     );
 }
+
+fn mkfifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_pipe_in_place_of_an_applied_migration_is_refused_by_name_before_anything_runs() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let dir = sb.path().join("migrations");
+    let second = dir.join("0002_encryption_keys_and_qbt_tokens.sql");
+    std::fs::remove_file(&second).unwrap();
+    mkfifo(&second);
+    std::fs::write(dir.join("0005_t5.sql"), "CREATE TABLE t5 (x TEXT);\n").unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_refused("0002_encryption_keys_and_qbt_tokens.sql");
+    assert!(run.stderr.contains("not a regular file"), "{}", run.all());
+    assert!(!run.all().contains("applied      5 of 4"), "{}", run.all());
+    assert!(!sb.backups().exists(), "refused before the backup");
+    let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(applied[0].len(), 4, "nothing applied");
+}
+
+#[test]
+fn the_plan_never_counts_more_applied_migrations_than_there_are_files() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let dir = sb.path().join("migrations");
+    std::fs::remove_file(dir.join("0002_encryption_keys_and_qbt_tokens.sql")).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert!(!run.all().contains("applied      4 of 3"), "{}", run.all());
+    assert!(
+        run.all().contains("0002_encryption_keys_and_qbt_tokens.sql"),
+        "the applied migration no longer in migrations/ is named:\n{}",
+        run.all()
+    );
+}
