@@ -39,7 +39,22 @@ pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
         let name = entry.file_name().to_string_lossy().into_owned();
         // What wrangler skips (`isFile()` of an unfollowed entry, and a
         // pattern that matches no dot file) is no migration here either.
-        if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        if name.starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if !kind.is_file() && !kind.is_dir() && !kind.is_symlink() {
+            // A pipe, a socket or a device: wrangler skips it, so an
+            // applied migration replaced by one looks applied and gone,
+            // and reading it could block. Refused, naming it.
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{} is not a regular file (a pipe, a socket or a device); migrations/ holds \
+                 only migration files. Move it aside and run the command again. Nothing was done.",
+                d1_core::names::shown(&dir.join(&name).display().to_string())
+            );
+        }
+        if !kind.is_file() {
             continue;
         }
         if name.starts_with("backup-") && name.contains(".sql") {
@@ -459,12 +474,28 @@ impl MigrationPlan<'_> {
             env.database_name,
             env.location
         );
+        let gone: Vec<&String> = self
+            .applied
+            .iter()
+            .filter(|n| !self.files.contains(n))
+            .collect();
         crate::say!(
             "  applied      {} of {} in {}",
-            self.applied.len(),
+            self.applied.len() - gone.len(),
             count(self.files.len(), "migration"),
             self.dir.display()
         );
+        if !gone.is_empty() {
+            crate::say!(
+                "  not found    {} (applied to {}, no longer in {})",
+                gone.iter()
+                    .map(|n| d1_core::names::shown(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                env.database_name,
+                self.dir.display()
+            );
+        }
         if self.pending.is_empty() {
             crate::say!(
                 "  pending      none: {} is up to date. Nothing to do.",
