@@ -257,3 +257,69 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
         next.all()
     );
 }
+
+/// A rehearsal interrupted while a step runs stops that step, which then
+/// exits non-zero: the summary said it FAILed (`--json`: `"fail"`) and
+/// "A step failed", so a monitor saw a failed migrate, not an interrupted
+/// run. It is reported as interrupted.
+#[test]
+fn an_interrupted_rehearsal_reports_the_running_step_as_interrupted_not_failed() {
+    let sb = Sandbox::new();
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--from", "empty"]),
+        "== rehearse: migrate",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let all = run.all();
+    let line = all
+        .lines()
+        .find(|l| l.trim_start().starts_with("migrate ") && l.contains(" s"))
+        .unwrap_or_else(|| panic!("no summary line for migrate:\n{all}"));
+    assert!(line.contains("interrupted"), "{line}\n{all}");
+    assert!(!all.contains("FAIL"), "{all}");
+    assert!(!all.contains("A step failed"), "{all}");
+}
+
+#[test]
+fn an_interrupted_rehearsal_says_interrupted_in_its_json() {
+    use std::io::{BufRead, Read};
+    let sb = Sandbox::new();
+    let mut child = sb
+        .xtask_command(&["rehearse", "--from", "empty", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ended early:\n{seen}");
+        seen.push_str(&line);
+        if line.contains("== rehearse: migrate") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    let status = child.wait().unwrap();
+    let stdout = out.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}\n{seen}{rest}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let steps = doc["result"]["steps"].as_array().unwrap();
+    let migrate = steps.iter().find(|s| s["name"] == "migrate").unwrap();
+    assert_eq!(migrate["outcome"], "interrupted", "{stdout}");
+    assert!(
+        steps.iter().all(|s| s["outcome"] != "fail"),
+        "a step reported failed:\n{stdout}"
+    );
+    assert_eq!(doc["result"]["ok"], false, "{stdout}");
+}
