@@ -57,8 +57,37 @@ struct Step {
     args: Vec<String>,
 }
 
-/// A step's name, whether it passed, and its seconds.
-type StepResult = (&'static str, bool, f64);
+/// A step's name, how it ended, and its seconds.
+type StepResult = (&'static str, Outcome, f64);
+
+/// How a step ended: a step stopped by an interrupt (SIGINT, SIGTERM,
+/// SIGHUP) exits non-zero too, but it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Interrupted,
+}
+
+impl Outcome {
+    /// The summary's word.
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// `--json`'s `outcome`.
+    fn json(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
 
 /// The variables that point this tool's commands at the loopback API.
 type Vars = [(&'static str, String); 5];
@@ -90,20 +119,30 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
         !buckets.is_empty() && settings.env(&prod.env_name).offsite.is_some(),
     );
     let results = run_cycle(project, args, &steps, &vars, dir)?;
-    // The cycle stops at the first failure: it passed if its last step did.
-    let ok = results.iter().all(|(_, passed, _)| *passed);
+    // The cycle stops at the first failure or interrupt: it passed if
+    // every step ran and passed.
+    let ok = results.len() == steps.len() && results.iter().all(|r| r.1 == Outcome::Pass);
     print_summary(&from, &steps, &results);
     if args.json {
         crate::out::json(&json_report(&from, &steps, &results, ok));
     }
-    crate::say!(
-        "{}",
-        if ok {
-            "Every step passed."
-        } else {
-            "A step failed; its output is above."
+    let interrupted = results.iter().find(|r| r.1 == Outcome::Interrupted);
+    match (ok, interrupted) {
+        (true, _) => crate::say!("Every step passed."),
+        // main says which signal, and exits 130, 143 or 129.
+        (false, Some((name, _, _))) => {
+            crate::say!("Interrupted during the {name} step; the steps after it did not run.")
         }
-    );
+        (false, None)
+            if results.len() < steps.len() && results.iter().all(|r| r.1 == Outcome::Pass) =>
+        {
+            crate::say!(
+                "Interrupted before the {} step; it and the steps after it did not run.",
+                steps[results.len()].name
+            )
+        }
+        (false, None) => crate::say!("A step failed; its output is above."),
+    }
     if cleanup.keep {
         crate::say!("The rehearsal's files are in {}.", dir.display());
     }
@@ -283,7 +322,9 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
 }
 
 /// Runs the steps in order, each as this program with the loopback's
-/// variables, and stops at the first that fails.
+/// variables, and stops at the first that fails or an interrupt: a step
+/// that ends non-zero once a signal was received was stopped by it
+/// ([`Outcome::Interrupted`]), and none starts after one.
 fn run_cycle(
     project: &Project,
     args: &RehearseArgs,
@@ -295,7 +336,9 @@ fn run_cycle(
     let mut results = Vec::new();
     for step in steps {
         // One interrupt stops the cycle at the next step (atkAM).
-        crate::edge::signals::check()?;
+        if crate::edge::signals::received().is_some() {
+            break;
+        }
         crate::say!(
             "\n== rehearse: {} (cargo xtask {})",
             step.name,
@@ -313,8 +356,13 @@ fn run_cycle(
         cmd.args(step_args(step, dir)?);
         let passed =
             run_marked(cmd, args.json).with_context(|| format!("cannot run {}", exe.display()))?;
-        results.push((step.name, passed, started.elapsed().as_secs_f64()));
-        if !passed {
+        let outcome = match passed {
+            true => Outcome::Pass,
+            false if crate::edge::signals::received().is_some() => Outcome::Interrupted,
+            false => Outcome::Fail,
+        };
+        results.push((step.name, outcome, started.elapsed().as_secs_f64()));
+        if outcome != Outcome::Pass {
             break;
         }
     }
@@ -377,12 +425,8 @@ fn print_summary(from: &From, steps: &[Step], results: &[StepResult]) {
         "\nRehearsal of the remote cycle, offline ({}):",
         from.describe()
     );
-    for (name, passed, seconds) in results {
-        crate::say!(
-            "  {:<22} {:<5} {seconds:6.1} s",
-            name,
-            if *passed { "pass" } else { "FAIL" }
-        );
+    for (name, outcome, seconds) in results {
+        crate::say!("  {:<22} {:<5} {seconds:6.1} s", name, outcome.word());
     }
     for step in steps.iter().skip(results.len()) {
         crate::say!("  {:<22} not run", step.name);
@@ -404,9 +448,9 @@ fn json_report(from: &From, steps: &[Step], results: &[StepResult], ok: bool) ->
         "result": {
             "ok": ok,
             "steps": steps.iter().enumerate().map(|(i, s)| match results.get(i) {
-                Some((_, passed, seconds)) => serde_json::json!({
+                Some((_, outcome, seconds)) => serde_json::json!({
                     "name": s.name,
-                    "outcome": if *passed { "pass" } else { "fail" },
+                    "outcome": outcome.json(),
                     "seconds": seconds,
                 }),
                 None => serde_json::json!({"name": s.name, "outcome": "not run"}),

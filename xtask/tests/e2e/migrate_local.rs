@@ -766,7 +766,8 @@ fn the_plan_never_counts_more_applied_migrations_than_there_are_files() {
     let run = sb.xtask(&["migrate", "local", "--dry-run"]);
     assert!(!run.all().contains("applied      4 of 3"), "{}", run.all());
     assert!(
-        run.all().contains("0002_encryption_keys_and_qbt_tokens.sql"),
+        run.all()
+            .contains("0002_encryption_keys_and_qbt_tokens.sql"),
         "the applied migration no longer in migrations/ is named:\n{}",
         run.all()
     );

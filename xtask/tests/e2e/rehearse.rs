@@ -300,7 +300,10 @@ fn an_interrupted_rehearsal_says_interrupted_in_its_json() {
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "ended early:\n{seen}");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended early:\n{seen}"
+        );
         seen.push_str(&line);
         if line.contains("== rehearse: migrate") {
             break;
