@@ -498,3 +498,63 @@ fn a_drill_with_an_identity_that_opens_nothing_does_not_log_the_backup_as_failin
         log_text(&remote.sb)
     );
 }
+
+/// A drill interrupted while its app checks wait for the app: each check
+/// ran on to its own 60-second timeout, unaware of the signal, and the
+/// drill then logged them FAILed, a failed drill in docs/restore-drills.md
+/// where none had finished. It stops at once and logs nothing, as a drill
+/// interrupted during its restore does.
+#[test]
+fn a_drill_interrupted_during_its_app_checks_stops_and_logs_no_failure() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    // An app that takes the connection and never answers.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    app.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", app.local_addr().unwrap());
+    let mut child = remote
+        .xtask_command(home.path(), &["drill", "--yes"])
+        .env("QBTIME_APP_URL", &url)
+        .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
+        .env_remove("QBTIME_DRILL_SIGNIN_PATH")
+        .env_remove("QBTIME_DRILL_REPORT_PATH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let _held = loop {
+        match app.accept() {
+            Ok((conn, _)) => break conn,
+            Err(_) if std::time::Instant::now() < deadline => {
+                assert!(child.try_wait().unwrap().is_none(), "the drill ended first");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("the app checks never called: {e}"),
+        }
+    };
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let stopped_by = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > stopped_by {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the drill ran on 20 s after one SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        log_rows(&remote.sb).is_empty(),
+        "an interrupted drill was logged:\n{}",
+        log_text(&remote.sb)
+    );
+}
