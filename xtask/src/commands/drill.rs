@@ -178,7 +178,50 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     {
         rehearsal.app(project, app);
     }
+    // An interrupt during a check (a verify, an app call stopped by it)
+    // is no failed drill: none is logged, as for one during the restore.
+    crate::edge::signals::check()?;
     rehearsal.log(project)
+}
+
+/// `cmd`'s output, as [`std::process::Command::output`] gives it, while
+/// an interrupt is passed on to it ([`crate::edge::signals::wait_passing_signals`]):
+/// an app check must not wait for its app after the drill was stopped.
+fn output_passing_signals(
+    cmd: &mut std::process::Command,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let read = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let status = crate::edge::signals::wait_passing_signals(&mut child)?;
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// A drill, resolved and checked before anything runs: where from and to,
@@ -494,6 +537,10 @@ impl Rehearsal {
     fn app(&mut self, project: &Project, app: &AppChecks) {
         let t = Instant::now();
         for (i, (name, result)) in app.run(project).into_iter().enumerate() {
+            if crate::edge::signals::received().is_some() {
+                // Stopped, not failed: the drill logs nothing (`run`).
+                return;
+            }
             self.record.checks[4 + i] = match result {
                 Ok(detail) => {
                     crate::say!("  [pass] app {name}: {detail}");
@@ -624,6 +671,7 @@ impl AppChecks {
     }
 
     /// The audit chain, sign-in and report checks, in the log's order.
+    /// After an interrupt the rest do not run (the drill logs nothing).
     pub fn run(&self, project: &Project) -> Vec<(&'static str, Result<String, String>)> {
         vec![
             ("audit chain", self.call(project, "GET", &self.audit_path)),
@@ -636,6 +684,9 @@ impl AppChecks {
     /// or `"valid": false`. Never echoes the token; quotes at most the
     /// body's `error` or `message`.
     fn call(&self, project: &Project, method: &str, path: &str) -> Result<String, String> {
+        if crate::edge::signals::received().is_some() {
+            return Err(format!("{method} {path}: not run: interrupted"));
+        }
         let url = format!("{}{path}", self.base);
         let mut check = std::process::Command::new(project.node());
         check
@@ -644,8 +695,7 @@ impl AppChecks {
             .env("QBTIME_DEVOPS_TOKEN", &self.token)
             .stdin(std::process::Stdio::null());
         // Under `nohup`, as wrangler: Node.js would die of the job's SIGHUP.
-        let output = crate::edge::signals::shield(&mut check)
-            .output()
+        let output = output_passing_signals(crate::edge::signals::shield(&mut check))
             .map_err(|e| format!("{method} {path}: cannot run node: {e}"))?;
         // The app may echo the Authorization header it was sent: every
         // string in its reply is redacted before anything quotes it.
