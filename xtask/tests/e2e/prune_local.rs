@@ -248,3 +248,60 @@ fn a_days_intact_backup_is_never_deleted_for_a_damaged_newer_one_of_that_day() {
     );
     assert!(sb.backups().join(&today).exists(), "{}", run.all());
 }
+
+/// A SIGTERM while `prune --yes` deletes: the run said "the next run starts
+/// clean" although backups were deleted, as asked. It says how many were,
+/// of how many planned. The signal is sent when the first deletion shows
+/// in the backup directory (inotify), while the rest are being deleted.
+#[test]
+fn a_prune_interrupted_while_it_deletes_says_how_many_it_deleted() {
+    for _attempt in 0..3 {
+        let sb = Sandbox::new();
+        let days: Vec<(i64, &str)> = (10..310).rev().map(|d| (d, "")).collect();
+        backups_aged(&sb, &days);
+        let before = present(&sb).len();
+        // Kept: the newest of each of the last 3 days (the local policy).
+        let planned = before - 3;
+        // SAFETY: inotify on a directory of our own; the fd is closed below.
+        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+        assert!(fd >= 0);
+        let dir = std::ffi::CString::new(sb.backups().to_str().unwrap()).unwrap();
+        // SAFETY: a valid fd and a NUL-terminated path.
+        assert!(unsafe { libc::inotify_add_watch(fd, dir.as_ptr(), libc::IN_DELETE) } >= 0);
+        let child = sb
+            .xtask_command(&["prune", "--yes"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let mut buf = [0u8; 4096];
+        // SAFETY: reads into our own buffer; blocks until the first deletion.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        assert!(n > 0, "no deletion seen");
+        // SAFETY: kill(2) on our own child, not yet waited for.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // SAFETY: our own fd.
+        unsafe { libc::close(fd) };
+        let run = Run::from_output(child.wait_with_output().unwrap());
+        if run.ok {
+            // It had finished before the signal arrived: try again.
+            continue;
+        }
+        assert_eq!(run.code, Some(143), "{}", run.all());
+        let deleted = before - present(&sb).len();
+        assert!(
+            !run.stderr.contains("the next run starts clean"),
+            "{deleted} backups deleted, yet:\n{}",
+            run.stderr
+        );
+        let said = if deleted == planned {
+            format!("deleted all {planned} backups")
+        } else {
+            format!("deleted {deleted} of the {planned} backups")
+        };
+        assert!(run.stderr.contains(&said), "expected {said:?}:\n{}", run.stderr);
+        return;
+    }
+    panic!("prune finished before the signal three times");
+}
