@@ -16,6 +16,7 @@ use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::fsutil;
 use crate::edge::inventory::{self, Entry};
+use crate::edge::signals;
 use d1_core::manifest;
 use d1_core::retention::{Candidate, Policy, decide_all};
 use d1_core::span::{self, Span};
@@ -325,6 +326,9 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
 /// Deletes each backup and its manifest. Only paths resolved inside the
 /// backup directory are deleted, each a regular file there, not a link to
 /// somewhere else; all of them are checked before the first is deleted.
+/// An interrupt stops it between two backups; what was deleted is
+/// recorded for main to say ([`signals::changed`]), never "the next run
+/// starts clean".
 fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
     let mut paths = Vec::new();
     for entry in doomed {
@@ -333,15 +337,33 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
         let manifest = fsutil::resolve_inside(dir, &d1_core::names::file_name(&manifest))?;
         paths.push((file, manifest));
     }
-    for (file, manifest) in paths {
+    let planned = paths.len();
+    let said = |deleted: usize| match deleted == planned {
+        true => format!(
+            "prune had deleted all {} it planned to, with their manifests",
+            count(planned, "backup")
+        ),
+        false => format!(
+            "prune had deleted {deleted} of the {} it planned to, with their manifests; \
+             run prune again to delete the rest",
+            count(planned, "backup")
+        ),
+    };
+    // Nothing deleted yet: the next run does start clean.
+    signals::check()?;
+    for (deleted, (file, manifest)) in paths.into_iter().enumerate() {
+        if signals::received().is_some() {
+            break;
+        }
         // The file goes first: a manifest without its file is ignored, a
         // file without its manifest would look like someone else's.
         std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
+        signals::changed(said(deleted + 1));
         std::fs::remove_file(&manifest)
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     fsutil::sync_dir(dir);
-    Ok(())
+    signals::check()
 }
 
 /// `--yes`, or `yes` typed at a terminal; never wrangler's kind of default.

@@ -300,7 +300,11 @@ fn a_prune_interrupted_while_it_deletes_says_how_many_it_deleted() {
         } else {
             format!("deleted {deleted} of the {planned} backups")
         };
-        assert!(run.stderr.contains(&said), "expected {said:?}:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(&said),
+            "expected {said:?}:\n{}",
+            run.stderr
+        );
         return;
     }
     panic!("prune finished before the signal three times");
