@@ -1153,3 +1153,43 @@ fn a_retention_count_too_large_for_a_date_is_refused_naming_backups_toml_not_a_p
         dry.all()
     );
 }
+
+/// An upload interrupted after its backup's PUT reached the bucket (its
+/// read-back checked) said "the next run starts clean", while the bucket
+/// kept that object with no manifest and no index entry. It says what is
+/// there and that the next upload replaces it.
+#[test]
+fn an_upload_interrupted_after_its_put_says_what_the_bucket_keeps() {
+    let (remote, home) = remote();
+    remote.backup_prod(home.path());
+    for args in [
+        vec!["upload", "latest:prod"],
+        vec!["backup", "prod", "--upload"],
+    ] {
+        let before = remote.server.r2_keys(BUCKET);
+        let run =
+            interrupt_once_printed(remote.xtask_command(home.path(), &args), "checked: r2://");
+        assert_eq!(run.code, Some(130), "{args:?}\n{}", run.all());
+        let keys = remote.server.r2_keys(BUCKET);
+        let data: Vec<&String> = keys
+            .iter()
+            .filter(|k| k.ends_with(".sql") && !before.contains(k))
+            .collect();
+        assert_eq!(data.len(), 1, "{before:?} then {keys:?}");
+        assert!(
+            !keys.iter().any(|k| k.starts_with("index/")),
+            "the index was written: {keys:?}"
+        );
+        assert!(
+            !run.stderr.contains("the next run starts clean"),
+            "{args:?}: the bucket keeps {keys:?}, yet:\n{}",
+            run.stderr
+        );
+        let key = data[0];
+        assert!(
+            run.stderr.contains(key.as_str()) && run.stderr.contains("replaces it"),
+            "{args:?}: the message does not name r2://{BUCKET}/{key} and what replaces it:\n{}",
+            run.stderr
+        );
+    }
+}
