@@ -946,9 +946,30 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     };
 
     refuse_another_backup(target, file, [&key, &manifest_key]).map_err(failed)?;
+    // An interrupt from the first PUT on leaves an object in the bucket
+    // that no index lists: main says what is there, not that the next run
+    // starts clean. Deleting it is not tried: a bucket lock may hold it,
+    // and the next upload of this backup replaces it (or, locked and
+    // whole, keeps it and goes on).
+    let before = crate::edge::signals::what_changed();
+    let again = format!(
+        "`cargo xtask upload {} --env {}`",
+        d1_core::wording::shell_word(&manifest.file.name),
+        env.name
+    );
+    let left = |what: &str| {
+        crate::edge::signals::changed(format!(
+            "r2://{}/{key} {what}, with no index entry: `offsite list` does not show it, and \
+             the next {again} replaces it (a bucket lock keeps it, and the upload goes on, \
+             when it is whole)",
+            target.bucket()
+        ))
+    };
+    left("may hold part or all of this backup's copy (the upload stopped during its PUT)");
     target
         .put_checked(file, &key, Kept::SameBytes)
         .map_err(failed)?;
+    left("holds this backup's copy, read back and checked");
     let now = Utc::now();
     manifest.offsite = Some(OffsiteCopy {
         bucket: target.bucket().to_owned(),
@@ -983,11 +1004,18 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     target
         .put_checked(staged.path(), &index_key(&env.name), Kept::Never)
         .map_err(failed)?;
+    crate::edge::signals::changed(format!(
+        "r2://{}/{key} holds this backup's copy and the index lists it, but {} does not \
+         record it yet: the next {again} records it",
+        target.bucket(),
+        manifest_path.display()
+    ));
 
     // Only the offsite record is written back, into the manifest as it is
     // now: a verify that ran meanwhile keeps its outcome.
     let copy = manifest.offsite.clone();
     Manifest::update(&manifest_path, |m| m.offsite = copy)?;
+    crate::edge::signals::changed_back_to(before);
     crate::say!(
         "Offsite: {} is in r2://{}/{key}, read back and checked.",
         file.display(),
