@@ -656,3 +656,45 @@ fn slow_time_travel_restore(
         .spawn()
         .unwrap()
 }
+
+/// A SIGTERM in the first moments of the process, before its handler is
+/// installed (the loader is still mapping it), kills it by the default
+/// action: no handler can run before the program's own code. A parent that
+/// must not lose such a signal starts the xtask with it blocked, and it is
+/// delivered once the handler is there. The xtask kept it blocked for the
+/// whole run instead: the signal was never acted on, and the command ran to
+/// the end as if none had been sent.
+#[test]
+fn a_sigterm_blocked_at_start_is_taken_once_the_handler_is_installed() {
+    let sb = Sandbox::new();
+    for _ in 0..10 {
+        let mut cmd = sb.xtask_command(&["list"]);
+        // SAFETY: sigprocmask(2) only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::sigaddset(&mut set, s);
+                }
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            })
+        };
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // SAFETY: kill(2) on our own child, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let run = Run::from_output(child.wait_with_output().unwrap());
+        assert_eq!(
+            run.code,
+            Some(143),
+            "a SIGTERM sent at start was not acted on:\n{}",
+            run.all()
+        );
+        assert!(run.stderr.contains("interrupted by SIGTERM"), "{}", run.all());
+    }
+}
