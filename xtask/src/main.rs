@@ -120,6 +120,9 @@ const FLAG_VARIABLES: [&str; 3] = [
 ];
 
 fn main() -> ExitCode {
+    // First: a signal before this takes the default action (see
+    // `signals::install`).
+    signals::install();
     for name in FLAG_VARIABLES {
         if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
             // SAFETY: no other thread runs yet; nothing reads the
@@ -135,7 +138,6 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    signals::install();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

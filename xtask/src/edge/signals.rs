@@ -136,8 +136,16 @@ static SHIELDED: AtomicBool = AtomicBool::new(false);
 static HANGUP_IGNORED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the handler for SIGINT, SIGTERM and SIGHUP, except for a
-/// signal the xtask was started ignoring, which stays ignored.
+/// signal the xtask was started ignoring, which stays ignored, then
+/// unblocks those it handles. A signal that arrives before the handler is
+/// there (while the loader maps the program) takes the default action:
+/// no code of ours runs yet. A parent that must not lose one starts the
+/// xtask with it blocked: it waits, pending, and is taken here.
 pub fn install() {
+    // SAFETY: a zeroed sigset_t is valid for sigemptyset to fill.
+    let mut handled: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid, owned sigset_t.
+    unsafe { libc::sigemptyset(&mut handled) };
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: a zeroed sigaction is valid; the handler only stores to
         // an atomic (or calls _exit); SA_RESTART keeps blocking reads going.
@@ -158,8 +166,11 @@ pub fn install() {
             action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut());
+            libc::sigaddset(&mut handled, signal);
         }
     }
+    // SAFETY: called on the main thread, before any other starts.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &handled, std::ptr::null_mut()) };
 }
 
 /// Runs `cmd` (wrangler, Node.js) in a process group of its own when the

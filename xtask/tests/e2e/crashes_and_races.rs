@@ -695,6 +695,10 @@ fn a_sigterm_blocked_at_start_is_taken_once_the_handler_is_installed() {
             "a SIGTERM sent at start was not acted on:\n{}",
             run.all()
         );
-        assert!(run.stderr.contains("interrupted by SIGTERM"), "{}", run.all());
+        assert!(
+            run.stderr.contains("interrupted by SIGTERM"),
+            "{}",
+            run.all()
+        );
     }
 }
