@@ -772,3 +772,36 @@ fn the_plan_never_counts_more_applied_migrations_than_there_are_files() {
         run.all()
     );
 }
+
+/// A stray pipe in migrations/ (wrangler skips it) is refused by `migrate`,
+/// but a backup's verify and a restore read the migrations to tell which
+/// triggers they make: they took the refusal for "no migrations" and said
+/// every trigger the migrations make was foreign, and that restore refuses
+/// the backup.
+#[test]
+fn a_pipe_in_migrations_never_makes_the_migrations_triggers_foreign() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    mkfifo(&sb.path().join("migrations/0009_stray.sql"));
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        !run.all().contains("audit_log_no_delete"),
+        "a trigger migration 0004 makes is called foreign:\n{}",
+        run.all()
+    );
+    let file = sb.backups().join(only_backup(&sb));
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    assert!(
+        !run.all().contains("do not create"),
+        "a trigger migration 0004 makes is called foreign:\n{}",
+        run.all()
+    );
+}
