@@ -142,7 +142,8 @@ pub fn foreign_triggers(
     if triggers.is_empty() {
         return Ok(Vec::new());
     }
-    let present = migration_files(dir).unwrap_or_default();
+    // Unread (a pipe there is refused): nothing is known, not "none".
+    let present = migration_files(dir)?;
     let names: Vec<String> = applied
         .unwrap_or(&present)
         .iter()
