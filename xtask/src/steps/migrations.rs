@@ -142,8 +142,12 @@ pub fn foreign_triggers(
     if triggers.is_empty() {
         return Ok(Vec::new());
     }
-    // Unread (a pipe there is refused): nothing is known, not "none".
-    let present = migration_files(dir)?;
+    // No directory is no migrations; one that cannot be read as `migrate`
+    // reads it (a pipe there is refused) leaves them unknown, not none.
+    let present = match dir.exists() {
+        true => migration_files(dir)?,
+        false => Vec::new(),
+    };
     let names: Vec<String> = applied
         .unwrap_or(&present)
         .iter()

@@ -1045,7 +1045,10 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
     }
     // A name is only ever opened if it is one of the directory's own
     // migration files: a name from the manifest is not a path.
-    let present = crate::steps::migrations::migration_files(dir)?;
+    let present = match dir.exists() {
+        true => crate::steps::migrations::migration_files(dir)?,
+        false => Vec::new(),
+    };
     names
         .iter()
         .map(|name| {
