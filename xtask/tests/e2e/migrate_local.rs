@@ -805,3 +805,31 @@ fn a_pipe_in_migrations_never_makes_the_migrations_triggers_foreign() {
         run.all()
     );
 }
+
+/// The plan names the applied migrations no longer in migrations/ (a
+/// squash moves a year of them away) in one line, as every list of names
+/// is told: the first ten and how many more, not a screenful.
+#[test]
+fn the_plan_names_a_year_of_applied_migrations_gone_in_one_bounded_line() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let gone: Vec<String> = (1..=30)
+        .map(|i| format!("('0{:03}_squashed_away.sql')", 100 + i))
+        .collect();
+    sb.execute_sql(&format!(
+        "INSERT INTO d1_migrations (name) VALUES {};",
+        gone.join(", ")
+    ));
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert!(
+        run.all().contains("0101_squashed_away.sql"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("0130_squashed_away.sql"),
+        "every one of 30 names is listed:\n{}",
+        run.all()
+    );
+    assert!(run.all().contains("and 20 more"), "{}", run.all());
+}
