@@ -479,10 +479,9 @@ impl MigrationPlan<'_> {
             env.database_name,
             env.location
         );
-        let gone: Vec<&String> = self
-            .applied
-            .iter()
+        let gone: Vec<std::borrow::Cow<'_, str>> = { self.applied.iter() }
             .filter(|n| !self.files.contains(n))
+            .map(|n| d1_core::names::shown(n))
             .collect();
         crate::say!(
             "  applied      {} of {} in {}",
@@ -493,10 +492,7 @@ impl MigrationPlan<'_> {
         if !gone.is_empty() {
             crate::say!(
                 "  not found    {} (applied to {}, no longer in {})",
-                gone.iter()
-                    .map(|n| d1_core::names::shown(n))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                d1_core::wording::listed(&gone, "migration"),
                 env.database_name,
                 self.dir.display()
             );
