@@ -133,7 +133,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
         crate::warn!(
             "{}'s manifest records no integers beyond ±2^53: an earlier version of this tool \
              wrote it, before it kept that record, and its exports (a local one too, until it \
-             read the SQLite file exactly) rounded them: {}",
+             read the SQLite file exactly) may have rounded them: {}",
             d1_core::names::file_name(&file),
             crate::steps::backup::wide_integers_said(&unrecorded)
         );
