@@ -280,6 +280,33 @@ fn a_local_backup_whose_read_meets_a_full_disk_names_the_cause_and_the_fix() {
     );
 }
 
+/// The other side of the message above: a local D1 that another process
+/// holds locked (a `sqlite3` shell in exclusive locking mode, a stuck
+/// `wrangler dev`) is no full disk. The read meets "database is locked"
+/// after its busy timeout, and was told to free space or fix a file-size
+/// limit, permissions or memory: it should say another process holds it.
+#[test]
+fn a_local_backup_of_a_d1_another_process_holds_locked_is_not_told_to_free_space() {
+    let sb = seeded();
+    let conn = rusqlite::Connection::open(sb.local_d1_file()).unwrap();
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    drop(conn);
+    assert!(!run.ok, "the lock was not held: {}", run.all());
+    assert!(
+        !run.stderr.contains("Free space"),
+        "a lock is told as a full disk: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("another process"),
+        "names another process holding it: {}",
+        run.stderr
+    );
+    assert!(backup_sql_files(&sb.backups()).is_empty(), "nothing kept");
+}
+
 /// `ulimit -n 32` (a container's default in some CI images): wrangler
 /// cannot start workerd (EMFILE) and dies with a Node stack trace, which
 /// the tool passes on as it is. It should name the open-files limit and
