@@ -187,7 +187,23 @@ pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 /// index even to read it, and a full disk or a `ulimit -f` stops that
 /// with a bare "disk I/O error". Any other error is returned as it is.
 fn said_of_the_machine(file: &Path, e: anyhow::Error) -> anyhow::Error {
+    use rusqlite::ErrorCode;
     match crate::exit::find::<rusqlite::Error>(&e) {
+        // Locked, past the busy timeout: no disk nor limit of the machine's.
+        Some(sqlite)
+            if matches!(
+                sqlite.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            anyhow::anyhow!(
+                "cannot read the local D1 database {}: {sqlite}: another process holds it \
+                 locked (a `sqlite3` shell in a transaction or exclusive mode, a stuck \
+                 `wrangler dev`); nothing was written. End that process's transaction or stop \
+                 it, then run again",
+                file.display()
+            )
+        }
         Some(sqlite) if d1_core::checks::environmental(sqlite) => anyhow::anyhow!(
             "cannot read the local D1 database {}: {sqlite} (a full disk, a file-size limit \
              such as `ulimit -f`, permissions or memory; nothing was written). Free space or fix \
