@@ -194,6 +194,10 @@ struct State {
     emptiable: std::collections::BTreeSet<String>,
     /// Tables (lower case) a row has been inserted into.
     inserted: std::collections::BTreeSet<String>,
+    /// The statement empties one of `emptiable`: the rows of other tables
+    /// its foreign keys' actions change (SET NULL, CASCADE), which SQLite
+    /// asks about while preparing it, are part of that emptying.
+    emptying: bool,
     /// The database's virtual tables (lower case), those a statement from
     /// a file creates included.
     virtual_tables: std::collections::BTreeSet<String>,
@@ -1294,9 +1298,17 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
         }
         // Emptying one such table may change rows of another through its
         // foreign keys' actions (SET NULL, CASCADE): those are emptied too.
-        AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+        AuthAction::Delete { table_name }
             if state.emptiable.contains(&table_name.to_lowercase())
                 && !state.inserted.contains(&table_name.to_lowercase()) =>
+        {
+            state.emptying = true;
+            not_reserved(table_name)
+        }
+        AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+            if state.emptying
+                || (state.emptiable.contains(&table_name.to_lowercase())
+                    && !state.inserted.contains(&table_name.to_lowercase())) =>
         {
             not_reserved(table_name)
         }
@@ -2082,6 +2094,32 @@ mod tests {
         ran(&gate, "INSERT INTO plans VALUES (2);");
         assert!(refused(&gate, "DELETE FROM plans;").contains("a dump only inserts"));
         assert!(refused(&gate, "UPDATE plans SET id = 3;").contains("a dump only inserts"));
+    }
+
+    /// A backup of chosen tables empties only those: emptying one that
+    /// other tables reference with an action (SET NULL, CASCADE) changes
+    /// their rows too, as part of that DELETE, and was refused ("it changes
+    /// rows already in uses"), so such a backup could not be restored
+    /// `--clean --partial`. The other tables stay closed to the dump's own
+    /// statements.
+    #[test]
+    fn emptying_a_chosen_table_may_change_the_rows_its_foreign_keys_act_on() {
+        let gate = Gate::memory().unwrap();
+        gate.db()
+            .execute_batch(
+                "PRAGMA foreign_keys = ON; CREATE TABLE plans(id INTEGER PRIMARY KEY); \
+                 CREATE TABLE uses(plan REFERENCES plans(id) ON DELETE SET NULL); \
+                 CREATE TABLE bills(plan REFERENCES plans(id) ON DELETE CASCADE); \
+                 INSERT INTO plans VALUES (1); INSERT INTO uses VALUES (1); \
+                 INSERT INTO bills VALUES (1);",
+            )
+            .unwrap();
+        gate.allow_emptying(&["plans".to_owned()]);
+        ran(&gate, "DELETE FROM plans;");
+        assert!(refused(&gate, "DELETE FROM uses;").contains("a dump only inserts"));
+        assert!(refused(&gate, "UPDATE bills SET plan = 2;").contains("a dump only inserts"));
+        ran(&gate, "INSERT INTO plans VALUES (2);");
+        assert!(refused(&gate, "DELETE FROM plans;").contains("a dump only inserts"));
     }
 
     /// The tool's own statements (a migration applied to a scratch

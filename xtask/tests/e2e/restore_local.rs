@@ -1459,3 +1459,47 @@ fn a_clean_restore_refused_for_a_target_with_tables_advises_a_way_a_data_only_ba
         run.all()
     );
 }
+
+/// rvBJ: a data-only backup of chosen tables, one of them referenced by
+/// another table with a foreign-key action (`report_configs.owner_id ...
+/// ON DELETE SET NULL` on `accounts`), could not be restored `--clean
+/// --partial`: the repair empties the chosen tables before their rows go
+/// in, and the gate refused that DELETE for what its action might change
+/// ("it changes rows already in report_configs"). It restores, every row
+/// of the chosen tables equal to the source's.
+#[test]
+fn a_data_only_backup_of_tables_others_reference_with_an_action_restores_clean_and_partial() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(
+        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at) VALUES \
+         ('k1', 'sha256:' || hex(randomblob(32)), '2026-01-01T00:00:00.000Z'); \
+         INSERT INTO accounts (email, display_name, password_hash) VALUES \
+         ('a@example.com', 'A', 'h'), ('b@example.com', 'B', 'h');",
+    );
+    let file = backup(
+        &source,
+        &[
+            "--data-only",
+            "--table",
+            "accounts",
+            "--table",
+            "encryption_keys",
+        ],
+    );
+    let target = Sandbox::new();
+    let run = target.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--partial",
+        "--yes",
+    ]);
+    run.assert_ok();
+    for table in ["accounts", "encryption_keys"] {
+        let sql = format!("SELECT * FROM {table} ORDER BY 1");
+        assert_eq!(target.query(&sql), source.query(&sql), "{table}");
+    }
+}
