@@ -14,6 +14,11 @@ use std::collections::BTreeSet;
 fn backups_aged(sb: &Sandbox, days_ago: &[(i64, &str)]) -> Vec<String> {
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
+    copies_aged(sb, days_ago)
+}
+
+/// [`backups_aged`] of a sandbox whose local D1 is set up already.
+fn copies_aged(sb: &Sandbox, days_ago: &[(i64, &str)]) -> Vec<String> {
     sb.xtask(&["backup", "local"]).assert_ok();
     let original = only_backup(sb);
     let manifest = manifest_for(sb, &original);
@@ -308,4 +313,73 @@ fn a_prune_interrupted_while_it_deletes_says_how_many_it_deleted() {
         return;
     }
     panic!("prune finished before the signal three times");
+}
+
+/// A second project (its own wrangler.toml: the same environment names,
+/// other database names and ids) whose backups are in `sb`'s backup
+/// directory, as a `QBTIME_BACKUP_DIR` set in a shell profile puts them,
+/// with a `backups.toml` of its own that keeps local backups for 60 days.
+fn another_projects_backups_in(days_ago: &[(i64, &str)]) -> (Sandbox, Vec<String>) {
+    let other = Sandbox::new();
+    let config = other.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("qbtime_db_", "other_db_")
+        .replace(
+            "00000000-0000-4000-8000-000000000000",
+            "11111111-1111-4111-8111-111111111111",
+        )
+        .replace(
+            "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c",
+            "22222222-2222-4222-8222-222222222222",
+        )
+        .replace(
+            "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "33333333-3333-4333-8333-333333333333",
+        );
+    std::fs::write(&config, text).unwrap();
+    let settings = other.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap().replace(
+        "[local.retention]\nkeep_within = \"7d\"",
+        "[local.retention]\nkeep_within = \"60d\"",
+    );
+    std::fs::write(&settings, text).unwrap();
+    other
+        .wrangler(&["d1", "migrations", "apply", "other_db_local", "--local"])
+        .assert_ok();
+    let names = copies_aged(&other, days_ago);
+    (other, names)
+}
+
+#[test]
+fn prune_never_deletes_another_projects_backups_in_a_shared_backup_directory() {
+    let (other, theirs) = another_projects_backups_in(&[(40, ""), (20, ""), (10, "")]);
+    let shared = other.backups();
+    let shared_arg = shared.to_str().unwrap();
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["--backup-dir", shared_arg, "backup", "local"])
+        .assert_ok();
+    // Their own rules keep every one of them.
+    let own = other.xtask(&["prune", "--dry-run"]);
+    own.assert_ok();
+    assert!(own.stdout.contains("Nothing to delete"), "{}", own.all());
+    let plan = sb.xtask(&["--backup-dir", shared_arg, "prune", "--dry-run"]);
+    plan.assert_ok();
+    let run = sb.xtask(&["--backup-dir", shared_arg, "prune", "--yes"]);
+    run.assert_ok();
+    for name in &theirs {
+        assert!(
+            shared.join(name).exists(),
+            "prune in one project deleted {name}, a backup of the other project's other_db_local, \
+             by its own rules:\n{}",
+            run.all()
+        );
+    }
+    assert!(
+        plan.all().contains("other_db_local")
+            && plan.all().contains("not defined by this configuration"),
+        "the plan does not say it leaves the other project's backups alone:\n{}",
+        plan.all()
+    );
 }
