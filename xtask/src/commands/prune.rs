@@ -63,7 +63,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .collect();
     let chosen = envs.chosen(args.env.as_deref())?;
     let only = chosen.as_deref();
-    let entries = backups(project, &envs, only)?;
+    let entries = backups(project, &envs, only, true)?;
     let policies = policies(&envs, &rules, &entries, args);
     let Judged {
         doomed,
@@ -103,7 +103,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
     // Judged again under the lock: a backup taken, verified or damaged
     // since the plan was printed (and confirmed) would change it.
-    let now = backups(project, &envs, only)?;
+    let now = backups(project, &envs, only, false)?;
     let again = judge(&self::policies(&envs, &rules, &now, args), &now);
     let names = |doomed: &[&Entry]| -> Vec<String> {
         doomed
@@ -136,12 +136,17 @@ struct Judgeable {
     database: String,
 }
 
-/// The backups to judge, of the `only` databases if given. Any file in the
+/// The backups to judge: of the databases this configuration defines
+/// (the `only` ones if given), never another's: a backup directory shared
+/// by several projects or checkouts (`QBTIME_BACKUP_DIR` in a shell
+/// profile) holds backups this configuration has no rules for, and those
+/// are left alone, saying so when `say_left_alone`. Any file in the
 /// backup directory that the inventory refuses stops the prune (exit 3).
 fn backups(
     project: &Project,
     envs: &Environments,
     only: Option<&[&Environment]>,
+    say_left_alone: bool,
 ) -> Result<Vec<Judgeable>> {
     let (entries, refused) = inventory::scan_all(&project.backup_dir)?;
     if !refused.is_empty() {
@@ -152,7 +157,26 @@ fn backups(
             refused.join("; ")
         );
     }
-    Ok(entries
+    let (ours, theirs): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
+        let m = &e.manifest;
+        envs.iter()
+            .any(|d| d.recorded_as(&m.environment, &m.database.name))
+    });
+    if say_left_alone && only.is_none() && !theirs.is_empty() {
+        let databases: BTreeSet<String> = theirs
+            .iter()
+            .map(|e| envs.database_of(&e.manifest.environment, &e.manifest.database.name))
+            .collect();
+        crate::say!(
+            "left alone: {} of {}, not defined by this configuration (another project's or \
+             checkout's, sharing {}, or a database taken out of the configuration): prune them \
+             with the configuration that defines them, or delete a backup and its manifest by hand",
+            count(theirs.len(), "backup"),
+            databases.into_iter().collect::<Vec<_>>().join(", "),
+            project.backup_dir.display()
+        );
+    }
+    Ok(ours
         .into_iter()
         .filter(|e| {
             let m = &e.manifest;
