@@ -315,38 +315,16 @@ fn a_prune_interrupted_while_it_deletes_says_how_many_it_deleted() {
     panic!("prune finished before the signal three times");
 }
 
-/// A second project (its own wrangler.toml: the same environment names,
-/// other database names and ids) whose backups are in `sb`'s backup
-/// directory, as a `QBTIME_BACKUP_DIR` set in a shell profile puts them,
-/// with a `backups.toml` of its own that keeps local backups for 60 days.
+/// [`another_project`]'s backups, in its backup directory, with a
+/// `backups.toml` of its own that keeps local backups for 60 days.
 fn another_projects_backups_in(days_ago: &[(i64, &str)]) -> (Sandbox, Vec<String>) {
-    let other = Sandbox::new();
-    let config = other.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("qbtime_db_", "other_db_")
-        .replace(
-            "00000000-0000-4000-8000-000000000000",
-            "11111111-1111-4111-8111-111111111111",
-        )
-        .replace(
-            "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c",
-            "22222222-2222-4222-8222-222222222222",
-        )
-        .replace(
-            "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-            "33333333-3333-4333-8333-333333333333",
-        );
-    std::fs::write(&config, text).unwrap();
+    let other = another_project();
     let settings = other.path().join("backups.toml");
     let text = std::fs::read_to_string(&settings).unwrap().replace(
         "[local.retention]\nkeep_within = \"7d\"",
         "[local.retention]\nkeep_within = \"60d\"",
     );
     std::fs::write(&settings, text).unwrap();
-    other
-        .wrangler(&["d1", "migrations", "apply", "other_db_local", "--local"])
-        .assert_ok();
     let names = copies_aged(&other, days_ago);
     (other, names)
 }

@@ -1503,3 +1503,34 @@ fn a_data_only_backup_of_tables_others_reference_with_an_action_restores_clean_a
         assert_eq!(target.query(&sql), source.query(&sql), "{table}");
     }
 }
+
+#[test]
+fn another_projects_backup_in_a_shared_directory_is_refused_as_a_database_this_configuration_does_not_define()
+ {
+    let other = another_project();
+    other.xtask(&["backup", "local"]).assert_ok();
+    let theirs = only_backup(&other);
+    let shared = other.backups();
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&[
+        "--backup-dir",
+        shared.to_str().unwrap(),
+        "restore",
+        &theirs,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    // Never "no longer has": this configuration never had it, and the fix
+    // is another project's checkout, not the git history of this one.
+    assert!(
+        run.stderr.contains("other_db_local")
+            && run.stderr.contains("not defined by this configuration")
+            && !run.stderr.contains("no longer has"),
+        "{}",
+        run.all()
+    );
+}

@@ -726,3 +726,32 @@ pub fn as_a_job_ignoring<'c>(cmd: &'c mut Command, ignoring: &'static [i32]) -> 
     }
     .process_group(0)
 }
+
+/// A second project (its own wrangler.toml: the same environment names,
+/// other database names, `other_db_local` and so on, and ids), its local
+/// D1 migrated, as one whose backups land in a backup directory shared by
+/// a `QBTIME_BACKUP_DIR` set in a shell profile.
+pub fn another_project() -> Sandbox {
+    let other = Sandbox::new();
+    let config = other.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("qbtime_db_", "other_db_")
+        .replace(
+            "00000000-0000-4000-8000-000000000000",
+            "11111111-1111-4111-8111-111111111111",
+        )
+        .replace(
+            "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c",
+            "22222222-2222-4222-8222-222222222222",
+        )
+        .replace(
+            "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "33333333-3333-4333-8333-333333333333",
+        );
+    std::fs::write(&config, text).unwrap();
+    other
+        .wrangler(&["d1", "migrations", "apply", "other_db_local", "--local"])
+        .assert_ok();
+    other
+}
