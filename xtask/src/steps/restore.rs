@@ -1566,16 +1566,20 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
         })
     }) else {
         // Of no database configured now: one taken out of the target's own
-        // environment is another database, with another schema.
+        // environment, or another project's of an environment of the same
+        // name (a shared backup directory), is another database, with
+        // another schema.
         if let (Some(name), Some(database)) = (source.environment.as_deref(), database)
             && crate::config::environment::short_name(name) == target.env_name
             && database != target.database_name
         {
             crate::stop!(
                 crate::exit::Exit::Refused,
-                "refusing to restore a backup of {database} (recorded as {name}, a database this \
-                 configuration no longer has) into {} ({}): it is another database, with another \
-                 schema. Nothing was done.",
+                "refusing to restore a backup of {database} (recorded as {name}) into {} ({}): \
+                 {database} is not defined by this configuration (another project's or \
+                 checkout's database sharing this backup directory, or one taken out of the \
+                 configuration), so it is another database, with another schema. Restore it \
+                 with the configuration that defines it. Nothing was done.",
                 target.name,
                 target.database_name
             );
