@@ -1534,3 +1534,51 @@ fn another_projects_backup_in_a_shared_directory_is_refused_as_a_database_this_c
         run.all()
     );
 }
+
+#[test]
+fn another_projects_backup_of_an_environment_this_configuration_lacks_is_refused_not_loaded() {
+    let other = another_project();
+    for (file, from, to) in [
+        ("wrangler.toml", "APP_ENV = \"local\"", "APP_ENV = \"dev\""),
+        ("backups.toml", "[local.retention]", "[dev.retention]"),
+    ] {
+        let path = other.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap().replace(from, to);
+        std::fs::write(&path, text).unwrap();
+    }
+    other.xtask(&["backup", "dev"]).assert_ok();
+    let theirs = only_backup(&other);
+    let shared = other.backups();
+    let before = std::fs::read_dir(&shared).unwrap().count();
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&[
+        "--backup-dir",
+        shared.to_str().unwrap(),
+        "restore",
+        &theirs,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "another project's other_db_local was loaded into this one's local:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("other_db_local")
+            && run.stderr.contains("not defined by this configuration")
+            && run.stderr.contains("new:"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        before,
+        "a refused restore took a safety backup:\n{}",
+        run.all()
+    );
+}
