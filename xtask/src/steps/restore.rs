@@ -1565,12 +1565,11 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
             None => e.name == name,
         })
     }) else {
-        // Of no database configured now: one taken out of the target's own
-        // environment, or another project's of an environment of the same
-        // name (a shared backup directory), is another database, with
-        // another schema.
+        // Of no database configured now, in any environment: one taken out
+        // of the configuration, or another project's (a shared backup
+        // directory), is another database, with another schema; only a
+        // new database (above) takes it.
         if let (Some(name), Some(database)) = (source.environment.as_deref(), database)
-            && crate::config::environment::short_name(name) == target.env_name
             && database != target.database_name
         {
             crate::stop!(
@@ -1579,7 +1578,8 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
                  {database} is not defined by this configuration (another project's or \
                  checkout's database sharing this backup directory, or one taken out of the \
                  configuration), so it is another database, with another schema. Restore it \
-                 with the configuration that defines it. Nothing was done.",
+                 with the configuration that defines it, or into a database of its own with \
+                 `--to new:NAME`. Nothing was done.",
                 target.name,
                 target.database_name
             );
