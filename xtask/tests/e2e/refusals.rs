@@ -84,6 +84,49 @@ fn a_held_lock_refuses_a_second_backup() {
     drop(lock);
 }
 
+/// With one backup directory shared by two repositories, the lock-held
+/// message named only a pid: project B's operator could not tell the run
+/// was A's. The holder's repository is named when it is not this one.
+#[test]
+fn a_lock_held_from_another_repository_names_that_repository() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir(sb.backups()).unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "started_at": "2026-11-23T01:02:03Z",
+        "command": "backup local",
+        "repository": theirs.path(),
+    });
+    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
+    let lock = File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("another backup or restore is running");
+    assert!(
+        run.stderr
+            .contains(&format!("from {}", theirs.path().display())),
+        "{}",
+        run.all()
+    );
+    drop(lock);
+    // Its own repository's run is not told as another's.
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "started_at": "2026-11-23T01:02:03Z",
+        "command": "backup local",
+        "repository": sb.path(),
+    });
+    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
+    let lock = File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("another backup or restore is running");
+    assert!(!run.stderr.contains(" from /"), "{}", run.all());
+    drop(lock);
+}
+
 #[test]
 fn a_stale_lock_and_its_leftover_file_are_reported_and_cleaned() {
     let sb = Sandbox::new();

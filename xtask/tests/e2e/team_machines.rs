@@ -214,3 +214,112 @@ fn the_command_that_undoes_a_crlf_copy_works_in_a_backup_directory_with_a_space(
     sb.xtask(&["--backup-dir", dir_arg, "verify", &backup])
         .assert_ok();
 }
+
+/// Checkout C: this project on another branch, which adds
+/// `migrations/0005_x.sql`, applied to its local D1 and backed up into
+/// `shared`, the backup directory it shares with checkout A.
+fn another_branch_backs_up_into(shared: &std::path::Path) -> Sandbox {
+    let c = Sandbox::new();
+    std::fs::write(
+        c.path().join("migrations/0005_x.sql"),
+        "CREATE TABLE x (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    c.wrangler(&["d1", "migrations", "apply", "qbtime_db_local", "--local"])
+        .assert_ok();
+    c.xtask(&["--backup-dir", shared.to_str().unwrap(), "backup", "local"])
+        .assert_ok();
+    c
+}
+
+/// Checkout A and checkout C (A on another branch, with an extra
+/// `migrations/0005_x.sql`) share one backup directory; C's backup is the
+/// newest. A lacks the file: that is not an edit, and the advice (`git log
+/// -p` "shows the edit", "`migrate` refuses") was wrong on both counts:
+/// `migrate local` in A applies nothing and does not refuse. The file is
+/// named, the checkout said to lack it, and the fix is the branch that has
+/// it or a backup taken on this one.
+#[test]
+fn another_branchs_migration_in_the_newest_backup_is_told_as_missing_here_not_edited() {
+    let a = Sandbox::new();
+    a.apply_migrations();
+    let shared = a.backups();
+    let dir = shared.to_str().unwrap();
+    a.xtask(&["--backup-dir", dir, "backup", "local"])
+        .assert_ok();
+    let _c = another_branch_backs_up_into(&shared);
+    let lacks = |run: &Run| {
+        let all = run.all();
+        assert!(
+            all.contains("0005_x.sql")
+                && all.contains("this checkout lacks")
+                && all.contains("check out the branch that has it")
+                && all.contains("restore a backup taken on this branch")
+                && !all.contains("shows the edit")
+                && !all.contains("changed in")
+                && !all.contains("`migrate` refuses"),
+            "{all}"
+        );
+    };
+    let status = a.xtask(&["--backup-dir", dir, "status", "--env", "local"]);
+    status.assert_ok();
+    lacks(&status);
+    let clean = a.xtask(&[
+        "--backup-dir",
+        dir,
+        "restore",
+        "latest",
+        "--to",
+        "local",
+        "--clean",
+        "--yes",
+    ]);
+    assert_eq!(clean.code, Some(3), "{}", clean.all());
+    lacks(&clean);
+    a.xtask(&[
+        "--backup-dir",
+        dir,
+        "restore",
+        "latest",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
+    // What the status warning says of `migrate`, as it is.
+    let check = a.xtask(&["--backup-dir", dir, "migrate", "local", "--check"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    lacks(&check);
+    let migrate = a.xtask(&["--backup-dir", dir, "migrate", "local", "--yes"]);
+    migrate.assert_ok();
+    assert!(
+        migrate.stdout.contains("not found    0005_x.sql"),
+        "{}",
+        migrate.all()
+    );
+}
+
+/// The newest backup (C's, another branch's) records 0005_x.sql, which
+/// this checkout lacks: `status` said "all applied as of that backup" and
+/// nothing of it.
+#[test]
+fn status_names_a_migration_the_newest_backup_records_and_this_checkout_lacks() {
+    let a = Sandbox::new();
+    a.apply_migrations();
+    let shared = a.backups();
+    let dir = shared.to_str().unwrap();
+    let _c = another_branch_backs_up_into(&shared);
+    let status = a.xtask(&["--backup-dir", dir, "status", "--env", "local"]);
+    status.assert_ok();
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  migrations"))
+        .unwrap_or_else(|| panic!("{}", status.all()));
+    assert!(
+        line.contains("0005_x.sql") && line.contains("this checkout lacks"),
+        "{}",
+        status.all()
+    );
+}
