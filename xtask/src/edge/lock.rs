@@ -47,6 +47,12 @@ pub struct Holder {
     /// container's backup directory copied to a laptop), nor after a reboot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
+    /// The repository the holder ran from: a backup directory shared by
+    /// several (`--backup-dir`, `QBTIME_BACKUP_DIR`) is locked by a run of
+    /// any of them, and the one refused is told which. Absent in records
+    /// written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// This boot of this machine, as a lock records it: the kernel's id of
@@ -171,6 +177,23 @@ impl Holder {
             false => format!("pid {} ({})", self.pid, about.join(", ")),
         }
     }
+
+    /// `, from REPOSITORY` when the holder recorded a repository other than
+    /// `here`, as an absolute path of printable characters (anything else
+    /// is not repeated).
+    pub fn elsewhere(&self, here: &Path) -> String {
+        match self.repository.as_deref() {
+            Some(there)
+                if there.starts_with('/')
+                    && there.len() <= 1024
+                    && !there.chars().any(|c| c.is_control() || c == '`')
+                    && Path::new(there) != here =>
+            {
+                format!(", from {there}, another repository that shares this backup directory")
+            }
+            _ => String::new(),
+        }
+    }
 }
 
 /// Whether `command` is one this tool writes into its lock: `prune`,
@@ -211,14 +234,20 @@ pub struct StaleLock {
 
 impl BackupLock {
     /// Takes the lock or refuses at once, naming the holder.
-    pub fn acquire(dir: &Path, command: &str) -> Result<(BackupLock, Option<StaleLock>)> {
+    /// `repository` is the one this run is from, recorded for a run of
+    /// another that shares the directory.
+    pub fn acquire(
+        dir: &Path,
+        command: &str,
+        repository: &Path,
+    ) -> Result<(BackupLock, Option<StaleLock>)> {
         let path = dir.join(LOCK_FILE);
         // Another run may put a new lock file in place (below) between this
         // run's open and its lock: the lock then taken is on a file no name
         // leads to, and the open is made again.
         for _ in 0..16 {
             let file = Self::open(&path)?;
-            if let Some(taken) = Self::take(file, dir, &path, command)? {
+            if let Some(taken) = Self::take(file, dir, &path, command, repository)? {
                 return Ok(taken);
             }
         }
@@ -246,13 +275,14 @@ impl BackupLock {
         dir: &Path,
         path: &Path,
         command: &str,
+        repository: &Path,
     ) -> Result<Option<(BackupLock, Option<StaleLock>)>> {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = read_holder(&mut file);
                 let who = match holder {
-                    Some(h) => h.who(),
+                    Some(h) => format!("{}{}", h.who(), h.elsewhere(repository)),
                     None => "another process".to_owned(),
                 };
                 crate::stop!(
@@ -289,6 +319,7 @@ impl BackupLock {
             doing: None,
             placing: None,
             machine: Some(this_machine()),
+            repository: repository.to_str().map(str::to_owned),
         };
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
@@ -396,9 +427,10 @@ mod tests {
     #[test]
     fn a_second_holder_is_refused_with_the_first_ones_pid() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let (first, stale) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
         assert_eq!(stale, None);
-        let err = BackupLock::acquire(dir.path(), "backup prod")
+        let err = BackupLock::acquire(dir.path(), "backup prod", Path::new("/repo"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -409,13 +441,13 @@ mod tests {
         drop(first);
         // A process that another test spawns shares our open files between
         // its fork and its exec, and with them the lock, for a moment.
-        let mut again = BackupLock::acquire(dir.path(), "backup prod");
+        let mut again = BackupLock::acquire(dir.path(), "backup prod", Path::new("/repo"));
         for _ in 0..50 {
             if again.is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
-            again = BackupLock::acquire(dir.path(), "backup prod");
+            again = BackupLock::acquire(dir.path(), "backup prod", Path::new("/repo"));
         }
         let (_again, stale) = again.unwrap();
         assert_eq!(stale, None, "a clean release leaves no stale lock");
@@ -428,7 +460,8 @@ mod tests {
         let said = r#"{"pid":999999,"started_at":"2026-11-23T10:00:00Z","command":"backup prod"}"#;
         std::fs::write(&snapshot, said).unwrap();
         std::fs::hard_link(&snapshot, dir.path().join(LOCK_FILE)).unwrap();
-        let (lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let (lock, stale) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
         // What the shared file said is still read: a holder that died.
         assert_eq!(stale.unwrap().holder.unwrap().pid, 999_999);
         assert_eq!(std::fs::read_to_string(&snapshot).unwrap(), said);
@@ -450,13 +483,15 @@ mod tests {
             doing: None,
             placing: None,
             machine: None,
+            repository: None,
         };
         std::fs::write(
             dir.path().join(LOCK_FILE),
             serde_json::to_string(&holder).unwrap(),
         )
         .unwrap();
-        let (_lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let (_lock, stale) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
         let stale = stale.expect("stale lock reported");
         assert_eq!(stale.holder, Some(holder));
         assert!(stale.to_string().contains("pid 999999"));
@@ -465,7 +500,8 @@ mod tests {
     #[test]
     fn what_a_holder_recorded_is_read_by_the_next_run_and_a_clean_release_forgets_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (lock, _) = BackupLock::acquire(dir.path(), "restore into staging").unwrap();
+        let (lock, _) =
+            BackupLock::acquire(dir.path(), "restore into staging", Path::new("/repo")).unwrap();
         let doing = Doing::Loading {
             env: "staging".into(),
             backup: "backup-prod-x.sql".into(),
@@ -481,7 +517,8 @@ mod tests {
             "a clean release empties the lock"
         );
         std::fs::write(dir.path().join(LOCK_FILE), &text).unwrap();
-        let (_lock, stale) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let (_lock, stale) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
         let holder = stale.expect("stale lock reported").holder.unwrap();
         assert_eq!(holder.doing, Some(doing));
         assert!(holder.who().contains("(`restore into staging`, started "));
@@ -526,7 +563,7 @@ mod tests {
         std::os::unix::fs::symlink(&victim, dir.path().join(LOCK_FILE)).unwrap();
         let err = format!(
             "{:#}",
-            BackupLock::acquire(dir.path(), "backup local").unwrap_err()
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap_err()
         );
         assert!(err.contains("the backup lock"), "{err}");
         assert!(err.contains("symbolic link"), "{err}");

@@ -2064,7 +2064,8 @@ mod tests {
         std::fs::write(manifest::manifest_path(&names.candidate(2)), "{}").unwrap();
         let partial = TempFile::create(names.partial.clone()).unwrap();
         std::fs::write(partial.path(), "second").unwrap();
-        let (lock, _) = BackupLock::acquire(dir.path(), "backup local").unwrap();
+        let (lock, _) =
+            BackupLock::acquire(dir.path(), "backup local", std::path::Path::new("/repo")).unwrap();
         let claimed = claim_name(partial, &names, &lock).unwrap();
         assert_eq!(claimed, names.candidate(3));
         // Until its manifest is written, the lock names the file it took:

@@ -18,7 +18,7 @@ use crate::edge::lock::{BackupLock, Doing, Holder};
 /// A file of a run still alive is left alone.
 pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
-    let (lock, stale) = BackupLock::acquire(&project.backup_dir, command)?;
+    let (lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
     if let Some(stale) = &stale {
         match stale.holder.as_ref().and_then(|h| h.doing.as_ref()) {
             Some(doing) => crate::warn!("{stale}; when it stopped it was {}", told(doing, project)),
@@ -348,6 +348,7 @@ mod tests {
                 }),
                 placing: None,
                 machine,
+                repository: None,
             };
             std::fs::write(
                 dir.path().join(LOCK_FILE),

@@ -709,39 +709,66 @@ pub fn carried_record(
         .collect()
 }
 
-/// Which files changed, against what, and what to do instead.
+/// Which files changed, against what, and what to do instead; a file
+/// that is gone is told apart ([`missing_report`]): a checkout of another
+/// branch lacks it, which no `git log -p` shows as an edit.
 pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> String {
-    let lines: Vec<String> = edited
+    let (changed, missing): (Vec<&EditedMigration>, Vec<&EditedMigration>) =
+        edited.iter().partition(|e| e.now.is_some());
+    let missing: Vec<String> = missing.iter().map(|e| e.name.clone()).collect();
+    let missing = (!missing.is_empty()).then(|| missing_report(&missing, dir, source));
+    if changed.is_empty() {
+        return missing.unwrap_or_default();
+    }
+    let lines: Vec<String> = changed
         .iter()
-        .map(|e| match &e.now {
-            Some(now) => format!(
+        .map(|e| {
+            format!(
                 "{} (applied as sha256 {}, now {})",
                 e.name,
                 short(&e.recorded),
-                short(now)
-            ),
-            None => format!(
-                "{} (applied as sha256 {}, now missing)",
-                e.name,
-                short(&e.recorded)
-            ),
+                short(e.now.as_deref().unwrap_or_default())
+            )
         })
         .collect();
-    format!(
+    let report = format!(
         "{} already applied changed in {} since it was applied ({}; recorded in {source}). D1 \
          records migrations by name only, so the change would never reach the database, and a \
          clean restore would build another schema. Add a new migration, don't edit an applied \
          one: put {} back as it was (`git log -p -- {}` shows the edit) and make the change in \
          a new migration file.",
-        count(edited.len(), "migration"),
+        count(changed.len(), "migration"),
         dir.display(),
         lines.join("; "),
-        d1_core::wording::them(edited.len()),
-        edited
+        d1_core::wording::them(changed.len()),
+        changed
             .iter()
             .map(|e| format!("{}/{}", dir.display(), e.name))
             .collect::<Vec<_>>()
             .join(" ")
+    );
+    match missing {
+        Some(missing) => format!("{report} {missing}"),
+        None => report,
+    }
+}
+
+/// Applied migrations (as `source` records) that `dir` does not hold: this
+/// checkout lacks them, as a checkout of another branch than the one that
+/// applied them does.
+pub fn missing_report(missing: &[String], dir: &Path, source: &str) -> String {
+    let one = missing.len() == 1;
+    let them = d1_core::wording::them(missing.len());
+    format!(
+        "{} applied (recorded in {source}) {} not in {} ({}): this checkout lacks {them}, as a \
+         checkout of another branch than the one that applied {them} does, or {} deleted \
+         here. To go on with that schema, check out the branch that has {them}; to stay on \
+         this branch, restore a backup taken on this branch.",
+        count(missing.len(), "migration"),
+        if one { "is" } else { "are" },
+        dir.display(),
+        d1_core::wording::listed(missing, "migration"),
+        if one { "it was" } else { "they were" },
     )
 }
 
@@ -1030,6 +1057,44 @@ mod tests {
         );
         assert!(text.contains("migrations/0002_b.sql"), "{text}");
         assert!(text.contains("backup-prod-1.sql"), "{text}");
+    }
+
+    /// A migration that is gone is not told as an edit: this checkout lacks
+    /// it (another branch's), and the fix is that branch or a backup taken
+    /// on this one; an edit beside it keeps its own wording.
+    #[test]
+    fn a_migration_gone_is_told_as_lacking_here_not_edited() {
+        let gone = EditedMigration {
+            name: "0005_x.sql".into(),
+            recorded: "b".repeat(64),
+            now: None,
+        };
+        let text = edited_report(
+            std::slice::from_ref(&gone),
+            Path::new("migrations"),
+            "backup-local-1.sql",
+        );
+        for said in [
+            "0005_x.sql",
+            "this checkout lacks it",
+            "check out the branch that has it",
+            "restore a backup taken on this branch",
+            "backup-local-1.sql",
+        ] {
+            assert!(text.contains(said), "{said}: {text}");
+        }
+        assert!(
+            !text.contains("git log -p") && !text.contains("changed in"),
+            "{text}"
+        );
+        let edited = EditedMigration {
+            name: "0002_b.sql".into(),
+            recorded: "b".repeat(64),
+            now: Some("c".repeat(64)),
+        };
+        let both = edited_report(&[edited, gone], Path::new("migrations"), "b.sql");
+        assert!(both.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"));
+        assert!(both.contains("this checkout lacks it"), "{both}");
     }
 
     /// Migrations that D1 applies (ALTER TABLE ... RENAME, RENAME COLUMN,

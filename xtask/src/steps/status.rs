@@ -71,6 +71,11 @@ pub struct EnvStatus {
     /// or a restore of an older backup, they are pending again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_migrations: Option<Vec<String>>,
+    /// The migrations its newest verified backup's database had applied
+    /// that the environment's `migrations_dir` here does not hold (a
+    /// checkout of another branch than the one that applied them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lacking_migrations: Vec<String>,
     /// Why what the newest verified backup says of the migrations says
     /// nothing of the database now (a Time Travel restore came after it);
     /// `pending_migrations` is then left out.
@@ -386,6 +391,7 @@ pub fn environment_status(
         last_time_travel_restore,
         offsite_lock: None,
         pending_migrations: None,
+        lacking_migrations: Vec::new(),
     }
 }
 
@@ -478,6 +484,16 @@ impl EnvStatus {
                 d1_core::wording::listed(names, "migration"),
                 self.environment,
                 d1_core::wording::them(names.len())
+            ),
+        };
+        let migrations = match self.lacking_migrations.as_slice() {
+            [] => migrations,
+            _ if migrations.is_empty() => migrations,
+            lacking => format!(
+                "{}; that backup also records {} as applied, which this checkout lacks \
+                 (another branch's, or deleted here)\n",
+                migrations.trim_end(),
+                d1_core::wording::listed(lacking, "migration"),
             ),
         };
         let retired = match &self.retired_keys {
@@ -579,6 +595,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                             .ok()
                             .map(|files| pending(&files, applied))
                     }),
+                lacking_migrations: applied
+                    .filter(|_| status.migrations_unknown.is_none())
+                    .and_then(|applied| {
+                        let files = migration_files(&project.config_dir.join(&env.migrations_dir));
+                        let files = files.ok()?;
+                        Some(pending(applied, &files))
+                    })
+                    .unwrap_or_default(),
                 restore_warnings: restore_warnings(project, env, &settings, &status),
                 offsite_behind: offsite_behind(env, &settings, &mine, now),
                 retired_keys: retired_keys(project, env, &settings.encryption.recipients),
@@ -736,10 +760,25 @@ fn restore_warnings(
     }
     // A directory that cannot be read has stopped `status` already.
     if let Ok(Some(record)) = crate::steps::migrations::record_on_this_machine(project, env) {
-        use crate::steps::migrations::{digests, edited_migrations, edited_report};
+        use crate::steps::migrations::{digests, edited_migrations, edited_report, missing_report};
         let dir = project.config_dir.join(&env.migrations_dir);
         let applied: Vec<String> = record.sha256.keys().cloned().collect();
-        let edited = edited_migrations(&record.sha256, &applied, &digests(&dir, &applied));
+        let (edited, missing): (Vec<_>, Vec<_>) =
+            edited_migrations(&record.sha256, &applied, &digests(&dir, &applied))
+                .into_iter()
+                .partition(|e| e.now.is_some());
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.into_iter().map(|e| e.name).collect();
+            warnings.push(format!(
+                "its newest verified backup, {}, holds a database with {} this checkout lacks: \
+                 `restore --clean` refuses it, and restored with --replace, `migrate --check` \
+                 fails on {}. {}",
+                newest.file,
+                d1_core::wording::count(names.len(), "migration"),
+                d1_core::wording::them(names.len()),
+                missing_report(&names, &dir, &record.source)
+            ));
+        }
         if !edited.is_empty() {
             warnings.push(format!(
                 "a restore of its newest verified backup, {}, is refused when the triggers it \
