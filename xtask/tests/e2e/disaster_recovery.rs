@@ -202,3 +202,114 @@ fn a_restore_into_prod_says_how_to_undo_it() {
         run.stdout
     );
 }
+
+/// Runs the pinned wrangler against the loopback from `dir` (no
+/// configuration there: it finds databases by name in the account).
+fn wrangler_in(remote: &Remote, home: &std::path::Path, dir: &std::path::Path, args: &[&str]) {
+    let out = d1_loopback::pinned_wrangler_command(&repo_root())
+        .args(args)
+        .current_dir(dir)
+        .env("CLOUDFLARE_API_BASE_URL", remote.server.api_base_url())
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+        .env("HOME", home)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// atkCA: prod's D1 database was deleted in an incident, a new one created
+/// under the same name (`wrangler d1 create qbtime_db_prod`) and its id put
+/// in wrangler.toml, as Cloudflare's docs say. The backups of prod are
+/// backups of qbtime_db_prod, environment prod; only the id differs. The
+/// restore that brings prod back is refused, and the way the refusal offers
+/// (`--to new:NAME`, then move the binding) cannot use the name prod has
+/// (it is in use) and would leave every backup of prod no longer prod's.
+/// A careful operator expects the restore to be possible, guarded: the
+/// typed name, and the old id said on purpose (`--previous-database-id`),
+/// never with `--yes`, and the refusal to name that way with the id.
+#[test]
+fn prod_moved_to_a_new_database_under_the_same_name_is_restorable_when_the_old_id_is_said() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let bare = tempfile::tempdir().unwrap();
+    wrangler_in(
+        &remote,
+        home.path(),
+        bare.path(),
+        &["d1", "delete", "qbtime_db_prod", "-y"],
+    );
+    wrangler_in(
+        &remote,
+        home.path(),
+        bare.path(),
+        &["d1", "create", "qbtime_db_prod"],
+    );
+    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let new_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_prod")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_id, PROD_UUID);
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("database_id = \"{PROD_UUID}\""),
+        &format!("database_id = \"{new_id}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    let new_db = remote.server.database_path("qbtime_db_prod").unwrap();
+
+    // latest:prod finds prod's backup (same environment, same name), and
+    // the refusal names the way in, with the backup's id.
+    let base = [
+        "restore",
+        "latest:prod",
+        "--to",
+        "prod",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    let refused = remote.xtask(home.path(), &base);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("--previous-database-id {PROD_UUID}")),
+        "the refusal names no way to restore prod's backup into prod's new database:\n{}",
+        refused.all()
+    );
+    assert_eq!(counts(&new_db).get("customers"), None, "nothing was loaded");
+
+    // --yes is never enough for production, moved or not.
+    let mut yes: Vec<&str> = vec!["restore", "latest:prod", "--to", "prod", "--yes"];
+    yes.extend(["--previous-database-id", PROD_UUID]);
+    let run = remote.xtask(home.path(), &yes);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert_eq!(counts(&new_db).get("customers"), None, "nothing was loaded");
+
+    // Another id than the backup's is refused: it says nothing of this backup.
+    let mut wrong: Vec<&str> = base.to_vec();
+    wrong.extend(["--previous-database-id", STAGING_UUID]);
+    let run = remote.xtask(home.path(), &wrong);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(counts(&new_db).get("customers"), None, "nothing was loaded");
+
+    // The typed name and the old id: prod is back.
+    let mut ok: Vec<&str> = base.to_vec();
+    ok.extend(["--previous-database-id", PROD_UUID]);
+    let run = remote.xtask(home.path(), &ok);
+    run.assert_ok();
+    assert_eq!(counts(&new_db), counts(&remote.db), "{}", run.all());
+}
