@@ -376,6 +376,7 @@ fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreA
         clean: false,
         no_manifest: false,
         source_env: None,
+        previous_database_id: None,
         accept_key_change: args.accept_key_change,
         partial: false,
         via_wrangler: false,

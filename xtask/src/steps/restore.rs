@@ -78,6 +78,11 @@ pub struct RestoreArgs {
     /// With --no-manifest: the environment the dump came from.
     #[arg(long, value_name = "ENV", requires = "no_manifest")]
     pub source_env: Option<String>,
+    /// Into production whose D1 database was replaced (deleted and created
+    /// again under the same name, its new id in the configuration): the id
+    /// of the database the backup was taken from, as its manifest records.
+    #[arg(long, value_name = "ID", conflicts_with = "no_manifest")]
+    pub previous_database_id: Option<String>,
     /// Restore even though the backup's data-encryption key differs from the target's.
     #[arg(long)]
     pub accept_key_change: bool,
@@ -665,7 +670,7 @@ fn check_source(
         );
     }
     let source = resolve_source(project, envs, target, args)?;
-    guard_source_environment(&source, target, args)?;
+    guard_source_environment(&source, target, args, envs)?;
     guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, mode, args.partial)?;
     if mode == Mode::Clean {
@@ -1506,7 +1511,23 @@ fn guard_source_environment(
     source: &Source,
     target: &Environment,
     args: &RestoreArgs,
+    envs: &Environments,
 ) -> Result<()> {
+    if let Some(id) = &args.previous_database_id {
+        let moved = target.is_production()
+            && (source.manifest.as_ref())
+                .is_some_and(|m| !m.database.uuid.eq_ignore_ascii_case(&target.database_id));
+        if !moved {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "--previous-database-id {} would do nothing here: it is for a backup of \
+                 production's previous database (its manifest's id differs from the configured \
+                 database_id of {}), restored into production. Nothing was done.",
+                d1_core::names::shown(id),
+                target.database_name
+            );
+        }
+    }
     if !target.is_production() {
         return Ok(());
     }
@@ -1519,7 +1540,7 @@ fn guard_source_environment(
     };
     match source.environment.as_deref() {
         Some(env) if recorded_as_target(env) => match &source.manifest {
-            Some(m) => guard_same_database(m, target),
+            Some(m) => guard_same_database(m, target, args, envs),
             None => Ok(()),
         },
         Some(env) => crate::stop!(
@@ -1608,28 +1629,86 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
 /// A backup going to production must say, in every field, that it was
 /// taken from production's database: its environment, and its database's
 /// name and id. A manifest relabelled by hand changes one and not the rest.
-fn guard_same_database(m: &Manifest, target: &Environment) -> Result<()> {
+/// Production's database replaced by a new one under the same name (the
+/// old one deleted after an incident, the new id in the configuration)
+/// keeps its backups, recorded with the old id: they go into the new one
+/// when the operator says that id (`--previous-database-id`), besides the
+/// typed name; never an id another environment of this configuration has.
+fn guard_same_database(
+    m: &Manifest,
+    target: &Environment,
+    args: &RestoreArgs,
+    envs: &Environments,
+) -> Result<()> {
     let db = &m.database;
-    if !target.recorded_as(&m.environment, &db.name) || db.uuid != target.database_id {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to restore into {} (production, database id {}): the backup's manifest says \
-             environment {:?}, database {:?} with id {:?}, which is not production's database. \
-             Only a backup taken from {} may go there. If this is production's backup from \
-             before its binding was moved to {}, restore it into a database of its own with \
-             `--to new:NAME` and move the binding to that one (README, \"Into a brand-new \
-             database\"); otherwise restore it into the environment it came from. Nothing was \
-             done.",
-            target.database_name,
-            target.database_id,
-            m.environment,
-            db.name,
-            db.uuid,
-            target.database_name,
-            target.database_name
-        );
+    let ours = target.recorded_as(&m.environment, &db.name);
+    if ours && db.uuid.eq_ignore_ascii_case(&target.database_id) {
+        return Ok(());
     }
-    Ok(())
+    if ours {
+        let said = args.previous_database_id.as_deref();
+        let elsewhere = envs
+            .iter()
+            .find(|e| !e.database_id.is_empty() && e.database_id.eq_ignore_ascii_case(&db.uuid));
+        if let Some(other) = elsewhere {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to restore into {} (production, database id {}): the backup's manifest \
+                 says database {:?} with id {:?}, which this configuration gives {} ({}). It is \
+                 not production's database. Nothing was done.",
+                target.database_name,
+                target.database_id,
+                db.name,
+                db.uuid,
+                other.name,
+                other.database_name
+            );
+        }
+        match said {
+            Some(id) if id.eq_ignore_ascii_case(&db.uuid) => return Ok(()),
+            Some(id) => crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to restore into {} (production, database id {}): \
+                 --previous-database-id {} is not the id the backup's manifest records ({:?}). \
+                 Nothing was done.",
+                target.database_name,
+                target.database_id,
+                d1_core::names::shown(id),
+                db.uuid
+            ),
+            None => crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to restore into {} (production, database id {}): the backup is of {} \
+                 ({}) with id {:?}, another D1 database than the one the configuration now \
+                 gives it. If production's database was replaced (deleted, and created again \
+                 under this name), say that this backup is of the one replaced: add \
+                 --previous-database-id {} (with --confirm {}). Nothing was done.",
+                target.database_name,
+                target.database_id,
+                db.name,
+                m.environment,
+                db.uuid,
+                db.uuid,
+                target.database_name
+            ),
+        }
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to restore into {} (production, database id {}): the backup's manifest says \
+         environment {:?}, database {:?} with id {:?}, which is not production's database. Only \
+         a backup taken from {} may go there. If this is production's backup from before its \
+         binding was moved to {}, restore it into a database of its own with `--to new:NAME` \
+         and move the binding to that one (README, \"Into a brand-new database\"); otherwise \
+         restore it into the environment it came from. Nothing was done.",
+        target.database_name,
+        target.database_id,
+        m.environment,
+        db.name,
+        db.uuid,
+        target.database_name,
+        target.database_name
+    )
 }
 
 /// Tables, views and triggers a restore would collide with or drop:

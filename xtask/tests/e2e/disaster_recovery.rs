@@ -306,6 +306,22 @@ fn prod_moved_to_a_new_database_under_the_same_name_is_restorable_when_the_old_i
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert_eq!(counts(&new_db).get("customers"), None, "nothing was loaded");
 
+    // Where it would do nothing (a target that is not production) the
+    // flag is refused, never passed over.
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "staging",
+            "--yes",
+            "--previous-database-id",
+            PROD_UUID,
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+
     // The typed name and the old id: prod is back.
     let mut ok: Vec<&str> = base.to_vec();
     ok.extend(["--previous-database-id", PROD_UUID]);
