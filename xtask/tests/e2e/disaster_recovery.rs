@@ -328,4 +328,112 @@ fn prod_moved_to_a_new_database_under_the_same_name_is_restorable_when_the_old_i
     let run = remote.xtask(home.path(), &ok);
     run.assert_ok();
     assert_eq!(counts(&new_db), counts(&remote.db), "{}", run.all());
+    // The plan says plainly what goes in: a backup of the database replaced.
+    assert!(
+        run.stdout.contains(&format!(
+            "a backup of qbtime_db_prod's REPLACED database (id \"{PROD_UUID}\")"
+        )),
+        "the plan does not say the backup is of the replaced database:\n{}",
+        run.stdout
+    );
+}
+
+/// A backup directory shared with another checkout whose prod is another
+/// D1 database of the same name (another account's, or one made by
+/// `wrangler d1 create qbtime_db_prod` elsewhere): its backups say prod,
+/// qbtime_db_prod, and an id this configuration does not know. Taken after
+/// our own prod's backups, its database was never the one ours replaced:
+/// the refusal must not hand the operator the id that lets it in, and the
+/// flag must not take it; the way is a database of its own.
+#[test]
+fn another_checkouts_prod_backup_taken_after_ours_never_goes_into_prod_by_the_previous_id() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let ours = remote.backup_prod(home.path());
+    // The other checkout's prod: a database of the same name, another id,
+    // backed up into the same directory later.
+    let bare = tempfile::tempdir().unwrap();
+    wrangler_in(
+        &remote,
+        home.path(),
+        bare.path(),
+        &["d1", "delete", "qbtime_db_prod", "-y"],
+    );
+    wrangler_in(
+        &remote,
+        home.path(),
+        bare.path(),
+        &["d1", "create", "qbtime_db_prod"],
+    );
+    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let theirs_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_prod")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs_db = remote.server.database_path("qbtime_db_prod").unwrap();
+    execute_file(
+        &theirs_db,
+        "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT); \
+         INSERT INTO customers VALUES (1, 'theirs');",
+    );
+    let config = remote.sb.path().join("wrangler.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        original.replace(
+            &format!("database_id = \"{PROD_UUID}\""),
+            &format!("database_id = \"{theirs_id}\""),
+        ),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    std::fs::write(&config, &original).unwrap();
+    let theirs = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && *f != ours)
+        .expect("the other checkout's backup");
+    assert_eq!(
+        manifest_for(&remote.sb, &theirs)["database"]["uuid"],
+        theirs_id
+    );
+
+    let base = [
+        "restore",
+        &theirs,
+        "--to",
+        "prod",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    let refused = remote.xtask(home.path(), &base);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        !refused.stderr.contains("--previous-database-id ")
+            || refused.stderr.contains("does not take it"),
+        "the refusal offers --previous-database-id for a backup that is not prod's replaced \
+         database:\n{}",
+        refused.all()
+    );
+    assert!(
+        refused.stderr.contains("--to new:NAME"),
+        "{}",
+        refused.all()
+    );
+    let mut flagged: Vec<&str> = base.to_vec();
+    flagged.extend(["--previous-database-id", &theirs_id, "--dry-run"]);
+    let run = remote.xtask(home.path(), &flagged);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains(&ours),
+        "names our earlier backup:\n{}",
+        run.all()
+    );
 }
