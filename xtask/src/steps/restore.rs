@@ -670,7 +670,7 @@ fn check_source(
         );
     }
     let source = resolve_source(project, envs, target, args)?;
-    guard_source_environment(&source, target, args, envs)?;
+    guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, mode, args.partial)?;
     if mode == Mode::Clean {
@@ -1512,6 +1512,7 @@ fn guard_source_environment(
     target: &Environment,
     args: &RestoreArgs,
     envs: &Environments,
+    backup_dir: &Path,
 ) -> Result<()> {
     if let Some(id) = &args.previous_database_id {
         let moved = target.is_production()
@@ -1540,7 +1541,7 @@ fn guard_source_environment(
     };
     match source.environment.as_deref() {
         Some(env) if recorded_as_target(env) => match &source.manifest {
-            Some(m) => guard_same_database(m, target, args, envs),
+            Some(m) => guard_same_database(m, target, args, envs, backup_dir),
             None => Ok(()),
         },
         Some(env) => crate::stop!(
@@ -1633,12 +1634,17 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
 /// old one deleted after an incident, the new id in the configuration)
 /// keeps its backups, recorded with the old id: they go into the new one
 /// when the operator says that id (`--previous-database-id`), besides the
-/// typed name; never an id another environment of this configuration has.
+/// typed name; never an id another environment of this configuration has,
+/// and never a backup taken after one of the database now configured: that
+/// one's database was still production's somewhere (another checkout's or
+/// account's, sharing the backup directory) when ours already was, so it is
+/// not the one replaced.
 fn guard_same_database(
     m: &Manifest,
     target: &Environment,
     args: &RestoreArgs,
     envs: &Environments,
+    backup_dir: &Path,
 ) -> Result<()> {
     let db = &m.database;
     let ours = target.recorded_as(&m.environment, &db.name);
@@ -1664,6 +1670,26 @@ fn guard_same_database(
                 other.database_name
             );
         }
+        if let Some(before) = backed_up_before(backup_dir, target, m)? {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to restore into {} (production, database id {}): the backup is of {} \
+                 ({}) with id {:?}, taken {}, after {} was already backed up as production's \
+                 database with the configured id ({}). So it is not the database production \
+                 replaced: it is another (another checkout's or account's production sharing \
+                 this backup directory, or a manifest edited by hand), and \
+                 --previous-database-id does not take it. Restore it into a database of its \
+                 own with `--to new:NAME`. Nothing was done.",
+                target.database_name,
+                target.database_id,
+                db.name,
+                m.environment,
+                db.uuid,
+                m.created_at.format("%Y-%m-%d %H:%M UTC"),
+                target.database_name,
+                before
+            );
+        }
         match said {
             Some(id) if id.eq_ignore_ascii_case(&db.uuid) => return Ok(()),
             Some(id) => crate::stop!(
@@ -1679,14 +1705,18 @@ fn guard_same_database(
             None => crate::stop!(
                 crate::exit::Exit::Refused,
                 "refusing to restore into {} (production, database id {}): the backup is of {} \
-                 ({}) with id {:?}, another D1 database than the one the configuration now \
-                 gives it. If production's database was replaced (deleted, and created again \
-                 under this name), say that this backup is of the one replaced: add \
-                 --previous-database-id {} (with --confirm {}). Nothing was done.",
+                 ({}) with id {:?}, taken {}, another D1 database than the one the \
+                 configuration now gives it. Only if production's database was replaced after \
+                 that (deleted, and created again under this name) and {:?} was its id, say \
+                 that this backup is of the one replaced: add --previous-database-id {} (with \
+                 --confirm {}). A backup of another checkout's or account's production is not \
+                 one: restore it with `--to new:NAME`. Nothing was done.",
                 target.database_name,
                 target.database_id,
                 db.name,
                 m.environment,
+                db.uuid,
+                m.created_at.format("%Y-%m-%d %H:%M UTC"),
                 db.uuid,
                 db.uuid,
                 target.database_name
@@ -1709,6 +1739,27 @@ fn guard_same_database(
         target.database_name,
         target.database_name
     )
+}
+
+/// The name of a backup in `backup_dir` of `target`'s database with its
+/// configured id, taken before `m` was: the database `m` records was then
+/// not yet replaced by it.
+fn backed_up_before(
+    backup_dir: &Path,
+    target: &Environment,
+    m: &Manifest,
+) -> Result<Option<String>> {
+    let (entries, _) = crate::edge::inventory::scan_all(backup_dir)?;
+    Ok(entries
+        .iter()
+        .filter(|e| {
+            let o = &e.manifest;
+            target.recorded_as(&o.environment, &o.database.name)
+                && o.database.uuid.eq_ignore_ascii_case(&target.database_id)
+                && o.created_at < m.created_at
+        })
+        .min_by_key(|e| e.manifest.created_at)
+        .map(|e| e.manifest.file.name.clone()))
 }
 
 /// Tables, views and triggers a restore would collide with or drop:
@@ -1945,6 +1996,17 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
                 d1_core::wording::count(tables, "table"),
                 d1_core::wording::count(rows, "row")
             );
+            if p.target.is_production()
+                && !m.database.uuid.eq_ignore_ascii_case(&p.target.database_id)
+            {
+                let _ = writeln!(
+                    out,
+                    "  replaced     a backup of {}'s REPLACED database (id {:?}), not of the one now \
+                     configured (id {}): --previous-database-id says production's database was \
+                     deleted and created again under this name after this backup",
+                    m.database.name, m.database.uuid, p.target.database_id
+                );
+            }
             plan_verification(out, s, m);
             if let Some(sequences) = m.sequences.as_ref().filter(|s| !s.is_empty()) {
                 let listed: Vec<String> = sequences
