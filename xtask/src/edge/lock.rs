@@ -424,6 +424,40 @@ impl std::fmt::Display for StaleLock {
 mod tests {
     use super::*;
 
+    /// A planted lock record's repository is printed only when it prints as
+    /// itself: a bidi override (U+202E) or a zero-width space is no control
+    /// character, and would show the refusal as something else.
+    #[test]
+    fn a_lock_records_repository_that_does_not_print_as_itself_is_not_repeated() {
+        let holder = |repository: &str| Holder {
+            pid: 1,
+            started_at: "2026-11-23T01:02:03Z".to_owned(),
+            command: "backup local".to_owned(),
+            doing: None,
+            placing: None,
+            machine: None,
+            repository: Some(repository.to_owned()),
+        };
+        let here = Path::new("/repo");
+        assert!(
+            holder("/srv/other")
+                .elsewhere(here)
+                .contains("from /srv/other,")
+        );
+        for hostile in [
+            "/srv/a\u{1b}[2Jb",
+            "/srv/\u{202e}yrotisoper rehtona",
+            "/srv/re\u{200b}po",
+            "/srv/a\u{a0}b",
+        ] {
+            assert_eq!(holder(hostile).elsewhere(here), "", "{hostile:?}");
+        }
+        assert_eq!(
+            holder(&format!("/{}", "a".repeat(1 << 20))).elsewhere(here),
+            ""
+        );
+    }
+
     #[test]
     fn a_second_holder_is_refused_with_the_first_ones_pid() {
         let dir = tempfile::tempdir().unwrap();
