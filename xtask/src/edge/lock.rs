@@ -179,14 +179,16 @@ impl Holder {
     }
 
     /// `, from REPOSITORY` when the holder recorded a repository other than
-    /// `here`, as an absolute path of printable characters (anything else
-    /// is not repeated).
+    /// `here`, as an absolute path of characters that print as themselves
+    /// (`d1_core::names::is_printable`: no control character, bidi
+    /// override or zero-width space; anything else is not repeated).
     pub fn elsewhere(&self, here: &Path) -> String {
         match self.repository.as_deref() {
             Some(there)
                 if there.starts_with('/')
                     && there.len() <= 1024
-                    && !there.chars().any(|c| c.is_control() || c == '`')
+                    && d1_core::names::is_printable(there)
+                    && !there.contains('`')
                     && Path::new(there) != here =>
             {
                 format!(", from {there}, another repository that shares this backup directory")
