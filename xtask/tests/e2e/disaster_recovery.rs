@@ -437,3 +437,37 @@ fn another_checkouts_prod_backup_taken_after_ours_never_goes_into_prod_by_the_pr
         run.all()
     );
 }
+
+/// The refusal's advice is a command to paste: the id it names comes from
+/// the manifest, which anyone who can write to backups/ can edit, so it is
+/// quoted as a shell reads it back, as every command the tool prints is.
+#[test]
+fn the_previous_database_id_the_refusal_offers_is_quoted_for_the_shell() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let name = remote.backup_prod(home.path());
+    let stem = name.split(".sql").next().unwrap();
+    let path = remote.sb.backups().join(format!("{stem}.manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["database"]["uuid"] = serde_json::Value::from("x $(touch pwned)");
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            &name,
+            "--to",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("--previous-database-id 'x $(touch pwned)'"),
+        "the advice names a manifest's id unquoted:\n{}",
+        run.all()
+    );
+}
