@@ -1718,8 +1718,8 @@ fn guard_same_database(
                 db.uuid,
                 m.created_at.format("%Y-%m-%d %H:%M UTC"),
                 db.uuid,
-                db.uuid,
-                target.database_name
+                d1_core::wording::shell_word(&db.uuid),
+                d1_core::wording::shell_word(&target.database_name)
             ),
         }
     }
