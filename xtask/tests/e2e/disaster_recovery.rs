@@ -471,3 +471,75 @@ fn the_previous_database_id_the_refusal_offers_is_quoted_for_the_shell() {
         run.all()
     );
 }
+
+/// atkCB: prod's short name changed (`vars.APP_ENV = "prod"` became
+/// `"live"`, backups.toml's `[prod]` tables renamed with it), as a team
+/// does when it renames its environments; the database is the same (same
+/// `database_name`, same `database_id`). prod's backups are backups of that
+/// database: `latest:live` finds them, `status` counts them, and a restore
+/// into it is a production restore (typed name, `--yes` never enough), not
+/// refused as "not taken from production" with no way forward.
+#[test]
+fn prod_whose_short_name_changed_still_restores_its_backups_with_the_typed_name() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let name = remote.backup_prod(home.path());
+    execute_file(&remote.db, "UPDATE customers SET name = 'oops';");
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+
+    // status counts the backup of the same database as live's.
+    let status = remote.xtask(home.path(), &["status", "--env", "live"]);
+    assert!(
+        status.stdout.contains(&name),
+        "status does not count prod's backup of the same database as live's:\n{}",
+        status.all()
+    );
+
+    // --yes is never enough: it is production.
+    let yes = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:live",
+            "--to",
+            "live",
+            "--replace",
+            "--yes",
+        ],
+    );
+    assert_ne!(yes.code, Some(0), "{}", yes.all());
+    let oops = query_file(&remote.db, "SELECT name FROM customers WHERE name = 'oops'");
+    assert!(!oops[0].is_empty(), "nothing was loaded with --yes alone");
+
+    // By name and by latest: the typed name brings prod's data back.
+    let by_name = remote.xtask(
+        home.path(),
+        &["restore", &name, "--to", "live", "--replace", "--dry-run"],
+    );
+    by_name.assert_ok();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:live",
+            "--to",
+            "live",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    run.assert_ok();
+    let oops = query_file(&remote.db, "SELECT name FROM customers WHERE name = 'oops'");
+    assert!(oops[0].is_empty(), "the bulk update is undone: {oops:?}");
+}
