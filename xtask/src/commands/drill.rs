@@ -263,7 +263,11 @@ impl<'a> Drill<'a> {
                 file.display()
             )
         })?;
-        if !from.recorded_as(&manifest.environment, &manifest.database.name) {
+        if !from.recorded_as(
+            &manifest.environment,
+            &manifest.database.name,
+            &manifest.database.uuid,
+        ) {
             crate::stop!(
                 crate::exit::Exit::Refused,
                 "{} is a backup of {}, not {}; pass --from {}",

@@ -53,8 +53,13 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
         .iter()
         .filter(|e| {
             envs.is_none_or(|envs| {
-                { envs.iter() }
-                    .any(|env| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+                { envs.iter() }.any(|env| {
+                    env.recorded_as(
+                        &e.manifest.environment,
+                        &e.manifest.database.name,
+                        &e.manifest.database.uuid,
+                    )
+                })
             })
         })
         .map(|e| {

@@ -364,7 +364,11 @@ fn fetched_manifest(
     let env = target.env;
     let manifest = Manifest::read_as(manifest_file, &file_name(dest_manifest))?;
     if manifest.file.name != entry.file
-        || !env.recorded_as(&manifest.environment, &manifest.database.name)
+        || !env.recorded_as(
+            &manifest.environment,
+            &manifest.database.name,
+            &manifest.database.uuid,
+        )
     {
         bail!(
             "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); nothing was fetched",

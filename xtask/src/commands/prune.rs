@@ -160,12 +160,18 @@ fn backups(
     let (ours, theirs): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
         let m = &e.manifest;
         envs.iter()
-            .any(|d| d.recorded_as(&m.environment, &m.database.name))
+            .any(|d| d.recorded_as(&m.environment, &m.database.name, &m.database.uuid))
     });
     if say_left_alone && only.is_none() && !theirs.is_empty() {
         let databases: BTreeSet<String> = theirs
             .iter()
-            .map(|e| envs.database_of(&e.manifest.environment, &e.manifest.database.name))
+            .map(|e| {
+                envs.database_of(
+                    &e.manifest.environment,
+                    &e.manifest.database.name,
+                    &e.manifest.database.uuid,
+                )
+            })
             .collect();
         crate::say!(
             "left alone: {} of {}, not defined by this configuration (another project's or \
@@ -182,11 +188,15 @@ fn backups(
             let m = &e.manifest;
             only.is_none_or(|dbs| {
                 dbs.iter()
-                    .any(|d| d.recorded_as(&m.environment, &m.database.name))
+                    .any(|d| d.recorded_as(&m.environment, &m.database.name, &m.database.uuid))
             })
         })
         .map(|entry| Judgeable {
-            database: envs.database_of(&entry.manifest.environment, &entry.manifest.database.name),
+            database: envs.database_of(
+                &entry.manifest.environment,
+                &entry.manifest.database.name,
+                &entry.manifest.database.uuid,
+            ),
             entry,
         })
         .collect())

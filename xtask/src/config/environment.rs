@@ -104,9 +104,16 @@ impl Environment {
     /// several, `local.qbtime_db_local`; names hold no dot of their own),
     /// and of this database by name, always: an environment's name now
     /// says nothing of which database a backup recorded under it was of.
+    /// A backup recorded under a short name the environment no longer has
+    /// (`vars.APP_ENV` changed, `[env.prod]` renamed) is still its own
+    /// when it names this database and its id `id` (the manifest's): the
+    /// same name and id are the same database, which no other environment
+    /// of a configuration can share.
     /// Every "whose backup is this?" in the tool is this call.
-    pub fn recorded_as(&self, name: &str, database: &str) -> bool {
-        self.env_name == short_name(name) && self.database_name == database
+    pub fn recorded_as(&self, name: &str, database: &str, id: &str) -> bool {
+        self.database_name == database
+            && (self.env_name == short_name(name)
+                || (!id.is_empty() && self.database_id.eq_ignore_ascii_case(id)))
     }
 
     /// Whether a destructive step on this environment needs its database
@@ -303,8 +310,8 @@ impl Environments {
     /// its environment qualified by its database, so that two databases'
     /// backups recorded under one short name (before and after a split)
     /// are never one group.
-    pub fn database_of(&self, name: &str, database: &str) -> String {
-        match self.list.iter().find(|e| e.recorded_as(name, database)) {
+    pub fn database_of(&self, name: &str, database: &str, id: &str) -> String {
+        match self.list.iter().find(|e| e.recorded_as(name, database, id)) {
             Some(env) => env.name.clone(),
             None => format!("{}.{database}", short_name(name)),
         }

@@ -269,7 +269,7 @@ impl Project {
                 Err(e) => return Err(Exit::CouldNotRun.error(e)),
             };
             return self.latest_recorded_as(&env.name, latest, |m| {
-                env.recorded_as(&m.environment, &m.database.name)
+                env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
             });
         }
         inventory::locate(&self.backup_dir, word).map_err(|e| Exit::CouldNotRun.error(e))

@@ -1143,7 +1143,11 @@ pub fn newest_manifest(
         return Ok(None);
     };
     let manifest = Manifest::read_as(&file, &file_name(&expected))?;
-    let ours = env.recorded_as(&manifest.environment, &manifest.database.name);
+    let ours = env.recorded_as(
+        &manifest.environment,
+        &manifest.database.name,
+        &manifest.database.uuid,
+    );
     if !ours && !target.is_own_key(&entry.key) && manifest.file.name == entry.file {
         // The newest copy listed under the environment's other name is
         // the other database's: none of this one's is offsite.

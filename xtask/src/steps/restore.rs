@@ -1537,7 +1537,8 @@ fn guard_source_environment(
     // database's name and id are then checked as any other's.
     let recorded_as_target = |env: &str| {
         env == target.name
-            || (source.manifest.as_ref()).is_some_and(|m| target.recorded_as(env, &m.database.name))
+            || (source.manifest.as_ref())
+                .is_some_and(|m| target.recorded_as(env, &m.database.name, &m.database.uuid))
     };
     match source.environment.as_deref() {
         Some(env) if recorded_as_target(env) => match &source.manifest {
@@ -1581,9 +1582,13 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
     // databases is recorded under another name: its database's name says
     // which it is now (`Environment::recorded_as`).
     let database = source.manifest.as_ref().map(|m| m.database.name.as_str());
+    let id = source
+        .manifest
+        .as_ref()
+        .map_or("", |m| m.database.uuid.as_str());
     let Some(from) = source.environment.as_deref().and_then(|name| {
         envs.iter().find(|e| match database {
-            Some(database) => e.recorded_as(name, database),
+            Some(database) => e.recorded_as(name, database, id),
             None => e.name == name,
         })
     }) else {
@@ -1647,7 +1652,7 @@ fn guard_same_database(
     backup_dir: &Path,
 ) -> Result<()> {
     let db = &m.database;
-    let ours = target.recorded_as(&m.environment, &db.name);
+    let ours = target.recorded_as(&m.environment, &db.name, &db.uuid);
     if ours && db.uuid.eq_ignore_ascii_case(&target.database_id) {
         return Ok(());
     }

@@ -566,7 +566,13 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .map(|env| {
             let settings = settings.env(&env.env_name);
             let mine: Vec<Entry> = { entries.iter() }
-                .filter(|e| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+                .filter(|e| {
+                    env.recorded_as(
+                        &e.manifest.environment,
+                        &e.manifest.database.name,
+                        &e.manifest.database.uuid,
+                    )
+                })
                 .cloned()
                 .collect();
             let status = environment_status(
@@ -611,7 +617,11 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 last_drill: status.last_drill.clone().filter(|d| {
                     !{ entries.iter() }.any(|e| {
                         e.manifest.file.name == d.backup
-                            && !env.recorded_as(&e.manifest.environment, &e.manifest.database.name)
+                            && !env.recorded_as(
+                                &e.manifest.environment,
+                                &e.manifest.database.name,
+                                &e.manifest.database.uuid,
+                            )
                     })
                 }),
                 ..status
@@ -851,7 +861,13 @@ fn retired_only(
             .unwrap_or_default()
             .into_iter()
     }
-    .filter(|e| env.recorded_as(&e.manifest.environment, &e.manifest.database.name))
+    .filter(|e| {
+        env.recorded_as(
+            &e.manifest.environment,
+            &e.manifest.database.name,
+            &e.manifest.database.uuid,
+        )
+    })
     .filter_map(|e| {
         let to = e.manifest.sealed_to().to_vec();
         (!to.is_empty() && !to.iter().any(|r| named.contains(r)))
