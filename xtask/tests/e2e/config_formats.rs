@@ -921,3 +921,53 @@ fn prune_of_one_database_never_deletes_the_other_ones_backup_from_before_the_spl
         run.all()
     );
 }
+
+/// atkCB: the local database renamed in wrangler.toml (`database_name`
+/// `qbtime_db_local` became `qbtime_dev`; the `database_id`, by which
+/// wrangler keeps the local D1 file, unchanged). The name is part of "whose
+/// backup is this", so its backups are not taken as qbtime_dev's; but the
+/// refusal must not call them another project's, and `latest:local` must
+/// not say there is no backup with no word why: both name the old name,
+/// the id they share, and the way forward.
+#[test]
+fn backups_of_a_renamed_local_database_are_refused_naming_the_rename_and_the_way_back() {
+    let (sb, name) = sandbox_with_a_backup();
+    let config = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "database_name = \"qbtime_db_local\"",
+        "database_name = \"qbtime_dev\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    sb.execute_sql("DELETE FROM notifications;");
+    let before = sb.live_row_counts();
+
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        !run.stderr.contains("another project"),
+        "the backup of this very database (same id) is called another project's:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("database_name = \"qbtime_db_local\""),
+        "the refusal names no way to restore it:\n{}",
+        run.all()
+    );
+    assert_eq!(sb.live_row_counts(), before, "nothing was loaded");
+
+    let latest = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    assert_eq!(latest.code, Some(2), "{}", latest.all());
+    assert!(
+        latest.stderr.contains("qbtime_db_local"),
+        "latest:local says there is no backup, with no word of the backups of the old name:\n{}",
+        latest.all()
+    );
+    assert_eq!(sb.live_row_counts(), before, "nothing was loaded");
+}
