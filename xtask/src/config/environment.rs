@@ -116,6 +116,28 @@ impl Environment {
                 || (!id.is_empty() && self.database_id.eq_ignore_ascii_case(id)))
     }
 
+    /// Whether a backup of database `database` with id `id` is of this
+    /// database under its old name: the same `database_id`, another
+    /// `database_name` (the name changed in the configuration). The name
+    /// is part of [`Environment::recorded_as`], so such a backup is not
+    /// taken as this database's; this says why, and the way forward.
+    pub fn renamed_from(&self, database: &str, id: &str) -> Option<String> {
+        (!id.is_empty()
+            && self.database_id.eq_ignore_ascii_case(id)
+            && self.database_name != database)
+            .then(|| {
+                format!(
+                    "the backups of {database} have the database_id {} gives {} now ({}): \
+                     if the configuration renamed it from {database}, put \
+                     `database_name = \"{database}\"` back for the restore, or restore such a \
+                     backup into a database of its own with `--to new:NAME` (a database of \
+                     another configuration with the same id is restored with that \
+                     configuration)",
+                    self.name, self.database_name, self.database_id
+                )
+            })
+    }
+
     /// Whether a destructive step on this environment needs its database
     /// name typed (or given as `--confirm`), `--yes` never being enough.
     /// Every "is this production?" in the tool is this call.

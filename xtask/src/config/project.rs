@@ -268,8 +268,21 @@ impl Project {
                 }
                 Err(e) => return Err(Exit::CouldNotRun.error(e)),
             };
-            return self.latest_recorded_as(&env.name, latest, |m| {
+            let found = self.latest_recorded_as(&env.name, latest, |m| {
                 env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
+            });
+            // None found, but backups of this database under its old name:
+            // say so, and the way forward, not only "take one".
+            return found.map_err(|e| {
+                let entries = inventory::scan(&self.backup_dir).unwrap_or_default();
+                let note = { entries.iter() }.find_map(|entry| {
+                    let db = &entry.manifest.database;
+                    env.renamed_from(&db.name, &db.uuid)
+                });
+                match note {
+                    Some(note) => Exit::CouldNotRun.error(anyhow::anyhow!("{e}; {note}")),
+                    None => e,
+                }
             });
         }
         inventory::locate(&self.backup_dir, word).map_err(|e| Exit::CouldNotRun.error(e))

@@ -1599,6 +1599,15 @@ fn guard_same_binding(source: &Source, target: &Environment, envs: &Environments
         if let (Some(name), Some(database)) = (source.environment.as_deref(), database)
             && database != target.database_name
         {
+            if let Some(note) = target.renamed_from(database, id) {
+                crate::stop!(
+                    crate::exit::Exit::Refused,
+                    "refusing to restore a backup of {database} (recorded as {name}) into {} ({}): \
+                     {note}. Nothing was done.",
+                    target.name,
+                    target.database_name
+                );
+            }
             crate::stop!(
                 crate::exit::Exit::Refused,
                 "refusing to restore a backup of {database} (recorded as {name}) into {} ({}): \
