@@ -543,3 +543,58 @@ fn prod_whose_short_name_changed_still_restores_its_backups_with_the_typed_name(
     let oops = query_file(&remote.db, "SELECT name FROM customers WHERE name = 'oops'");
     assert!(oops[0].is_empty(), "the bulk update is undone: {oops:?}");
 }
+
+/// atkCB: prod's database replaced by a new one under the same name (new
+/// id in wrangler.toml), and `status` read before anything is backed up
+/// from it. Its newest verified backup is of the previous database: it
+/// holds nothing written to the new one, so "ok" is a false comfort. A
+/// careful operator expects status to fail (exit 1), saying the newest
+/// backup is of the previous database id, and to take a backup of prod.
+#[test]
+fn status_does_not_call_prod_fresh_on_the_backups_of_the_database_it_replaced() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let bare = tempfile::tempdir().unwrap();
+    wrangler_in(
+        &remote,
+        home.path(),
+        bare.path(),
+        &["d1", "delete", "qbtime_db_prod", "-y"],
+    );
+    wrangler_in(
+        &remote,
+        home.path(),
+        bare.path(),
+        &["d1", "create", "qbtime_db_prod"],
+    );
+    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let new_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_prod")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("database_id = \"{PROD_UUID}\""),
+        &format!("database_id = \"{new_id}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert_eq!(
+        status.code,
+        Some(1),
+        "status calls prod fresh on the backup of the database it replaced:\n{}",
+        status.all()
+    );
+    assert!(
+        status.all().contains(PROD_UUID) && status.all().contains("cargo xtask backup prod"),
+        "status does not say the newest backup is of the previous database:\n{}",
+        status.all()
+    );
+}
