@@ -59,6 +59,12 @@ pub struct EnvStatus {
     /// warning, not a failure.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dated_ahead: Vec<String>,
+    /// The database id the newest verified backup was taken of, when it is
+    /// not the one the configuration gives the environment now (its
+    /// database was replaced under the same name): nothing written to the
+    /// database configured now is in it, so the environment fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub of_previous_database: Option<String>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
@@ -384,6 +390,7 @@ pub fn environment_status(
         newest_is_bad,
         newest_unverified,
         dated_ahead,
+        of_previous_database: None,
         restore_warnings: Vec::new(),
         offsite_behind: None,
         retired_keys: None,
@@ -402,6 +409,9 @@ impl EnvStatus {
             Some(n) => format!("{}, {} old", n.file, n.age_shown),
         };
         let freshness = match (&self.max_age, self.stale) {
+            _ if self.of_previous_database.is_some() => {
+                "(of the database it had before): STALE".to_owned()
+            }
             (None, _) => "(no max_age)".to_owned(),
             (Some(max), false) => format!("(max {max}): ok"),
             (Some(max), true) => format!("(max {max}): STALE"),
@@ -588,7 +598,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 .newest_verified
                 .as_ref()
                 .and_then(|n| n.applied_migrations.as_deref());
+            // The newest verified backup, of a database this environment's
+            // name had before (the id in the configuration changed since).
+            let of_previous_database = { status.newest_verified.as_ref() }
+                .and_then(|n| mine.iter().find(|e| e.manifest.file.name == n.file))
+                .map(|e| e.manifest.database.uuid.clone())
+                .filter(|id| !id.is_empty() && !id.eq_ignore_ascii_case(&env.database_id));
             EnvStatus {
+                of_previous_database,
                 offsite_lock: settings.offsite.as_ref().map(|o| {
                     lock_line(&o.bucket, locks.get(&(env.name.clone(), o.bucket.clone())))
                 }),
@@ -628,7 +645,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             }
         })
         .collect();
-    let stale: Vec<&EnvStatus> = all.iter().filter(|s| s.stale).collect();
+    let stale: Vec<&EnvStatus> = { all.iter() }
+        .filter(|s| s.stale || s.of_previous_database.is_some())
+        .collect();
     let bad: Vec<&EnvStatus> = all.iter().filter(|s| s.newest_is_bad.is_some()).collect();
     // A backup directory others can write to is one where anyone could
     // plant a "verified" backup that keeps this check green: every backup
@@ -648,10 +667,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     } else {
         // `-q` (a scheduled job): only the environments that are not ok.
         let quiet = crate::out::level() == crate::out::Level::Quiet;
-        for status in all
-            .iter()
-            .filter(|s| !quiet || s.stale || s.newest_is_bad.is_some())
-        {
+        for status in all.iter().filter(|s| {
+            !quiet || s.stale || s.of_previous_database.is_some() || s.newest_is_bad.is_some()
+        }) {
             crate::data!("{}", status.render());
         }
     }
@@ -880,6 +898,15 @@ fn retired_only(
 fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
     for s in stale {
         let max = s.max_age.as_deref().unwrap_or("?");
+        if let (Some(id), Some(n)) = (&s.of_previous_database, &s.newest_verified) {
+            crate::out::error(&format!(
+                "{}'s newest verified backup, {}, is of the database it had before (id {id}), \
+                 not of the one the configuration gives it now: nothing written to that one is \
+                 backed up; take a backup with `cargo xtask backup {}`",
+                s.environment, n.file, s.environment
+            ));
+            continue;
+        }
         match &s.newest_verified {
             Some(n) => crate::out::error(&format!(
                 "{}'s newest verified backup is {} old, older than its max_age {max} in \
