@@ -1768,7 +1768,7 @@ fn backed_up_before(
         .iter()
         .filter(|e| {
             let o = &e.manifest;
-            target.recorded_as(&o.environment, &o.database.name)
+            target.recorded_as(&o.environment, &o.database.name, &o.database.uuid)
                 && o.database.uuid.eq_ignore_ascii_case(&target.database_id)
                 && o.created_at < m.created_at
         })
