@@ -239,29 +239,7 @@ fn prod_moved_to_a_new_database_under_the_same_name_is_restorable_when_the_old_i
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     remote.backup_prod(home.path());
-    let bare = tempfile::tempdir().unwrap();
-    wrangler_in(
-        &remote,
-        home.path(),
-        bare.path(),
-        &["d1", "delete", "qbtime_db_prod", "-y"],
-    );
-    wrangler_in(
-        &remote,
-        home.path(),
-        bare.path(),
-        &["d1", "create", "qbtime_db_prod"],
-    );
-    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
-    let new_id = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|db| db["name"] == "qbtime_db_prod")
-        .unwrap()["uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_id = replace_prod_database(&remote, home.path());
     assert_ne!(new_id, PROD_UUID);
     let config = remote.sb.path().join("wrangler.toml");
     let text = std::fs::read_to_string(&config).unwrap().replace(
@@ -555,29 +533,7 @@ fn status_does_not_call_prod_fresh_on_the_backups_of_the_database_it_replaced() 
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     remote.backup_prod(home.path());
-    let bare = tempfile::tempdir().unwrap();
-    wrangler_in(
-        &remote,
-        home.path(),
-        bare.path(),
-        &["d1", "delete", "qbtime_db_prod", "-y"],
-    );
-    wrangler_in(
-        &remote,
-        home.path(),
-        bare.path(),
-        &["d1", "create", "qbtime_db_prod"],
-    );
-    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
-    let new_id = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|db| db["name"] == "qbtime_db_prod")
-        .unwrap()["uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_id = replace_prod_database(&remote, home.path());
     let config = remote.sb.path().join("wrangler.toml");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         &format!("database_id = \"{PROD_UUID}\""),
@@ -597,4 +553,33 @@ fn status_does_not_call_prod_fresh_on_the_backups_of_the_database_it_replaced() 
         "status does not say the newest backup is of the previous database:\n{}",
         status.all()
     );
+}
+
+/// Deletes prod's D1 database and creates it again under the same name,
+/// with the real wrangler against the loopback, as after an incident; the
+/// new database's id.
+fn replace_prod_database(remote: &Remote, home: &std::path::Path) -> String {
+    let bare = tempfile::tempdir().unwrap();
+    wrangler_in(
+        remote,
+        home,
+        bare.path(),
+        &["d1", "delete", "qbtime_db_prod", "-y"],
+    );
+    wrangler_in(
+        remote,
+        home,
+        bare.path(),
+        &["d1", "create", "qbtime_db_prod"],
+    );
+    let listed = remote.wrangler_json(home, &["d1", "list", "--json"]);
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_prod")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
