@@ -1193,3 +1193,109 @@ fn an_upload_interrupted_after_its_put_says_what_the_bucket_keeps() {
         );
     }
 }
+
+/// prod's bucket renamed in backups.toml (`qbtime-d1-backups` ->
+/// `qbtime-d1-backups-2`) after copies went to the old one. `offsite fetch`
+/// said "nothing has been uploaded", false (the copies are in the old
+/// bucket, which the backups here record), and there was no way to name
+/// the old bucket. It must say which bucket it looked in and which bucket
+/// the backups here record, and `--bucket OLD` fetches (and lists) from it.
+#[test]
+fn copies_in_the_bucket_used_before_a_rename_are_named_and_fetched_with_bucket() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    assert!(text.contains("bucket = \"qbtime-d1-backups\""), "{text}");
+    std::fs::write(
+        &settings,
+        text.replace(
+            "bucket = \"qbtime-d1-backups\"",
+            "bucket = \"qbtime-d1-backups-2\"",
+        ),
+    )
+    .unwrap();
+    remote.server.add_bucket("qbtime-d1-backups-2");
+
+    // This machine still has the backup, whose manifest records the old bucket.
+    let fetch = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod"],
+    );
+    assert_eq!(fetch.code, Some(2), "{}", fetch.all());
+    assert!(
+        !fetch.stderr.contains("nothing has been uploaded"),
+        "false: the copy is in the old bucket:\n{}",
+        fetch.all()
+    );
+    assert!(
+        fetch.stderr.contains("r2://qbtime-d1-backups-2")
+            && fetch.stderr.contains("--bucket qbtime-d1-backups"),
+        "the bucket looked in and the way to the one the backups record:\n{}",
+        fetch.all()
+    );
+
+    // A new machine: --bucket names the old bucket; list and fetch read it.
+    for f in sb.backup_files() {
+        std::fs::remove_file(sb.backups().join(f)).unwrap();
+    }
+    let list = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "list",
+            "--env",
+            "prod",
+            "--bucket",
+            "qbtime-d1-backups",
+        ],
+    );
+    list.assert_ok();
+    assert!(list.stdout.contains(&name), "{}", list.all());
+    let fetch = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "fetch",
+            "latest",
+            "--env",
+            "prod",
+            "--bucket",
+            "qbtime-d1-backups",
+        ],
+    );
+    fetch.assert_ok();
+    assert!(
+        fetch.stdout.contains("r2://qbtime-d1-backups/"),
+        "{}",
+        fetch.all()
+    );
+    assert!(sb.backups().join(&name).is_file(), "{}", fetch.all());
+    remote
+        .xtask(
+            home.path(),
+            &["verify", sb.backups().join(&name).to_str().unwrap()],
+        )
+        .assert_ok();
+    // A bucket name R2 would refuse is refused before any request.
+    let from = remote.server.requests().len();
+    let bad = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "fetch",
+            "latest",
+            "--env",
+            "prod",
+            "--bucket",
+            "Old_Bucket",
+        ],
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.all());
+    assert!(bad.stderr.contains("--bucket"), "{}", bad.all());
+    assert_eq!(remote.server.requests().len(), from);
+}
