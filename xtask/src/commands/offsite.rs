@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use xshell::Shell;
 
 use crate::config::project::Project;
-use crate::config::settings::SETTINGS_FILE;
+use crate::config::settings::{SETTINGS_FILE, check_bucket_name};
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::fsutil;
 use crate::edge::inventory;
@@ -29,7 +29,7 @@ use crate::steps::offsite::{
     Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target,
     check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock,
     kept_but_expiring, lock_days, lock_rule_name, print_upload_plan, rule_name, rule_names, target,
-    upload_with,
+    target_in, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -57,6 +57,10 @@ pub enum OffsiteCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Read this bucket instead of `[<env>.offsite] bucket` (the one the
+        /// copies went to before backups.toml named another).
+        #[arg(long, value_name = "BUCKET")]
+        bucket: Option<String>,
     },
     /// Download an offsite copy and its manifest into the backup directory.
     Fetch {
@@ -65,6 +69,10 @@ pub enum OffsiteCommand {
         /// The environment whose copy to fetch.
         #[arg(long, value_name = "ENV")]
         env: String,
+        /// Fetch from this bucket instead of `[<env>.offsite] bucket` (the
+        /// one the copies went to before backups.toml named another).
+        #[arg(long, value_name = "BUCKET")]
+        bucket: Option<String>,
     },
     /// Lock the environment's offsite copies against deletion and overwriting until they reach the retention's age.
     Lock {
@@ -119,9 +127,9 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
 pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()> {
     let envs = project.environments()?;
     match command {
-        OffsiteCommand::List { env, json } => {
+        OffsiteCommand::List { env, json, bucket } => {
             let env = envs.resolve(env)?;
-            let target = target(sh, project, env)?;
+            let target = target_in(sh, project, env, bucket.as_deref())?;
             let index = target
                 .read_indexes()?
                 .unwrap_or_else(|| Index::new(&env.name));
@@ -132,9 +140,13 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             }
             Ok(())
         }
-        OffsiteCommand::Fetch { backup, env } => {
+        OffsiteCommand::Fetch {
+            backup,
+            env,
+            bucket,
+        } => {
             let env = envs.resolve(env)?;
-            let target = target(sh, project, env)?;
+            let target = target_in(sh, project, env, bucket.as_deref())?;
             fetch(sh, project, &target, backup)
         }
         OffsiteCommand::Lock {
@@ -196,7 +208,7 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
 }
 
 fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
-    let entry = indexed_entry(target, which)?;
+    let entry = indexed_entry(project, target, which)?;
     let dest = project.backup_dir.join(&entry.file);
     let dest_manifest = manifest::manifest_path(&dest);
     let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
@@ -273,16 +285,19 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
 
 /// The index's entry for `which`, with a file name that stays inside the
 /// backup directory.
-fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
+fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
     let Some(found) = target.find_entry(which)? else {
         // As a name missing from an index is: no such backup to fetch.
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
-            "r2://{} has no index of {}'s offsite copies ({}): nothing has been uploaded",
+            "r2://{} has no index of {}'s offsite copies ({}): nothing of {} has been uploaded \
+             to this bucket. {}",
             target.bucket(),
             env.name,
-            index_key(&env.name)
+            index_key(&env.name),
+            env.name,
+            other_buckets_hint(project, target, which)
         );
     };
     let entry = found?;
@@ -315,6 +330,53 @@ fn indexed_entry(target: &Target<'_>, which: &str) -> Result<IndexEntry> {
         );
     }
     Ok(entry.clone())
+}
+
+/// Where to look when the bucket has no index of the environment: the
+/// other buckets the manifests here record copies of its backups in
+/// (backups.toml named another bucket then), each with the `--bucket` that
+/// reads it; else the `--bucket` for a bucket renamed since.
+fn other_buckets_hint(project: &Project, target: &Target<'_>, which: &str) -> String {
+    let env = target.env;
+    let mut buckets: Vec<String> = inventory::scan(&project.backup_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            let m = &e.manifest;
+            env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
+        })
+        .filter_map(|e| e.manifest.offsite.map(|o| o.bucket))
+        // Only a name R2 takes: it is pasted into a command.
+        .filter(|b| b != target.bucket() && check_bucket_name(b).is_ok())
+        .collect();
+    buckets.sort();
+    buckets.dedup();
+    let which = d1_core::wording::shell_word(which);
+    let fetch = |bucket: &str| {
+        format!(
+            "`cargo xtask offsite fetch {which} --env {} --bucket {bucket}`",
+            env.name
+        )
+    };
+    match buckets.as_slice() {
+        [] => format!(
+            "If backups.toml's [{}.offsite] bucket was changed since the copies were uploaded, \
+             name the bucket they went to: {}",
+            env.env_name,
+            fetch("BUCKET")
+        ),
+        _ => format!(
+            "The backups here record copies of {} in {} (backups.toml's bucket was changed \
+             since): fetch from it with {}",
+            env.name,
+            buckets
+                .iter()
+                .map(|b| format!("r2://{b}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            fetch(&buckets[0])
+        ),
+    }
 }
 
 /// `true` when the backup's file is already here, identical (its manifest

@@ -769,8 +769,38 @@ fn other_names(env: &Environment) -> Vec<String> {
 }
 
 pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
+    target_in(sh, project, env, None)
+}
+
+/// [`target`], reading `bucket` (`--bucket`: the bucket the copies went to
+/// before backups.toml named another) instead of the configured one. Only
+/// for reads (`offsite list`, `offsite fetch`); the name is checked as
+/// backups.toml's is, before any request.
+pub fn target_in<'a>(
+    sh: &Shell,
+    project: &Project,
+    env: &'a Environment,
+    bucket: Option<&str>,
+) -> Result<Target<'a>> {
+    if let Some(bucket) = bucket {
+        crate::config::settings::check_bucket_name(bucket)
+            .context("--bucket")
+            .map_err(|e| crate::exit::Exit::CouldNotRun.error(e))?;
+    }
     let settings = project.settings()?.env(&env.env_name);
-    let Some(offsite) = settings.offsite else {
+    let offsite = match (settings.offsite, bucket) {
+        (Some(offsite), Some(bucket)) => Some(Offsite {
+            bucket: bucket.to_owned(),
+            ..offsite
+        }),
+        (None, Some(bucket)) => Some(Offsite {
+            bucket: bucket.to_owned(),
+            expire_after: None,
+            lock_for: None,
+        }),
+        (offsite, None) => offsite,
+    };
+    let Some(offsite) = offsite else {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "{} has no offsite bucket: add `[{}.offsite]` with `bucket = \"...\"` to {SETTINGS_FILE}. \

@@ -15,7 +15,7 @@
 //! - `drill` with the backup lock held is 1, not 4, and records a FAIL in
 //!   the drill log (docs/restore-drills.md) for a drill that never ran;
 //! - `offsite fetch NAME|latest` on a bucket with no index yet is 1 ("no
-//!   index ... nothing has been uploaded"), though a NAME missing from an
+//!   index ... nothing of ENV has been uploaded to this bucket"), though a NAME missing from an
 //!   index is 2 ("no such file").
 
 use crate::common;
