@@ -235,10 +235,11 @@ fn another_branch_backs_up_into(shared: &std::path::Path) -> Sandbox {
 /// Checkout A and checkout C (A on another branch, with an extra
 /// `migrations/0005_x.sql`) share one backup directory; C's backup is the
 /// newest. A lacks the file: that is not an edit, and the advice (`git log
-/// -p` "shows the edit", "`migrate` refuses") was wrong on both counts:
-/// `migrate local` in A applies nothing and does not refuse. The file is
-/// named, the checkout said to lack it, and the fix is the branch that has
-/// it or a backup taken on this one.
+/// -p` "shows the edit") was wrong. The file is named, the checkout said
+/// to lack it, and the fix is the branch that has it or a backup taken on
+/// this one; `migrate` refuses (exit 3) in the words `migrate --check`
+/// fails with, where it had applied this checkout's pending migrations on
+/// top of another branch's schema with only a "not found" line.
 #[test]
 fn another_branchs_migration_in_the_newest_backup_is_told_as_missing_here_not_edited() {
     let a = Sandbox::new();
@@ -288,17 +289,28 @@ fn another_branchs_migration_in_the_newest_backup_is_told_as_missing_here_not_ed
         "--yes",
     ])
     .assert_ok();
-    // What the status warning says of `migrate`, as it is.
+    // `migrate --check` fails and `migrate` refuses, in the same words,
+    // before any backup is taken or anything applied.
     let check = a.xtask(&["--backup-dir", dir, "migrate", "local", "--check"]);
     assert_eq!(check.code, Some(1), "{}", check.all());
     lacks(&check);
+    let backups_before = std::fs::read_dir(&shared).unwrap().count();
+    std::fs::write(
+        a.path().join("migrations/0006_y.sql"),
+        "CREATE TABLE y (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
     let migrate = a.xtask(&["--backup-dir", dir, "migrate", "local", "--yes"]);
-    migrate.assert_ok();
-    assert!(
-        migrate.stdout.contains("not found    0005_x.sql"),
-        "{}",
+    assert_eq!(migrate.code, Some(3), "{}", migrate.all());
+    lacks(&migrate);
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        backups_before,
+        "a refused migrate took a backup:\n{}",
         migrate.all()
     );
+    let applied = a.query("SELECT name FROM d1_migrations WHERE name = '0006_y.sql'");
+    assert!(applied[0].is_empty(), "0006_y.sql was applied: {applied:?}");
 }
 
 /// The newest backup (C's, another branch's) records 0005_x.sql, which
