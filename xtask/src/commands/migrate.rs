@@ -12,7 +12,6 @@
 //! `migrate --check` fails, when `migrations/` no longer holds those
 //! contents ([`edited_migrations`]).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -24,8 +23,8 @@ use crate::edge::confirm::{self, ConfirmArgs};
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
-    EditedMigration, FileDigest, MigrationPlan, Record, applied_migrations, apply, digests,
-    edited_migrations, edited_report, plan, record_for, record_on_this_machine,
+    MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
+    plan, record_for, record_on_this_machine,
 };
 use d1_core::wording::count;
 
@@ -316,32 +315,6 @@ fn applied_names(
             return Ok(None);
         }
     }))
-}
-
-/// The applied migrations whose contents differ from the record, and those
-/// missing from `migrations/` (recorded as "unknown" when not already named).
-fn edited_or_missing(
-    applied: &[String],
-    current: &BTreeMap<String, FileDigest>,
-    record: Option<&Record>,
-) -> Vec<EditedMigration> {
-    let missing: Vec<&String> = applied
-        .iter()
-        .filter(|n| !current.contains_key(*n))
-        .collect();
-    let mut edited = record
-        .map(|r| edited_migrations(&r.sha256, applied, current))
-        .unwrap_or_default();
-    for name in missing {
-        if !edited.iter().any(|e| &e.name == name) {
-            edited.push(EditedMigration {
-                name: name.clone(),
-                recorded: "unknown".to_owned(),
-                now: None,
-            });
-        }
-    }
-    edited
 }
 
 impl MigrationPlan<'_> {

@@ -414,10 +414,11 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
     })
 }
 
-/// Which of `env`'s `applied` migrations have changed (or gone) in `dir`
-/// since they were applied, as the record of its newest backup has them,
-/// told with what to do instead; `None` when none has, or nothing records
-/// them.
+/// Which of `env`'s `applied` migrations have changed in `dir` since they
+/// were applied, as the record of its newest backup has them, and which
+/// are gone from `dir` (another branch's, as its d1_migrations names them,
+/// recorded or not), told with what to do instead, in the words of
+/// `migrate --check`; `None` when none has.
 pub fn edited_since_applied(
     sh: &Shell,
     project: &Project,
@@ -425,11 +426,37 @@ pub fn edited_since_applied(
     dir: &Path,
     applied: &[String],
 ) -> Result<Option<String>> {
-    let Some(record) = record_for(sh, project, env)? else {
-        return Ok(None);
+    let current = digests(dir, applied);
+    let record = record_for(sh, project, env)?;
+    let source = match &record {
+        Some(r) => format!("{} and {}'s d1_migrations", r.source, env.database_name),
+        None => format!("{}'s d1_migrations", env.database_name),
     };
-    let edited = edited_migrations(&record.sha256, applied, &digests(dir, applied));
-    Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, &record.source)))
+    let edited = edited_or_missing(applied, &current, record.as_ref());
+    Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, &source)))
+}
+
+/// The applied migrations whose contents differ from the record, and those
+/// missing from `migrations/` (recorded as "unknown" when not already named).
+pub fn edited_or_missing(
+    applied: &[String],
+    current: &BTreeMap<String, FileDigest>,
+    record: Option<&Record>,
+) -> Vec<EditedMigration> {
+    let mut edited = record
+        .map(|r| edited_migrations(&r.sha256, applied, current))
+        .unwrap_or_default();
+    for name in applied.iter().filter(|n| !current.contains_key(*n)) {
+        if !edited.iter().any(|e| &e.name == name) {
+            edited.push(EditedMigration {
+                name: name.clone(),
+                recorded: "unknown".to_owned(),
+                now: None,
+            });
+        }
+    }
+    edited.sort_by(|a, b| a.name.cmp(&b.name));
+    edited
 }
 
 /// What the `pending` migrations change in tables they do not name,

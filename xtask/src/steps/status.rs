@@ -799,8 +799,8 @@ fn restore_warnings(
             let names: Vec<String> = missing.into_iter().map(|e| e.name).collect();
             warnings.push(format!(
                 "its newest verified backup, {}, holds a database with {} this checkout lacks: \
-                 `restore --clean` refuses it, and restored with --replace, `migrate --check` \
-                 fails on {}. {}",
+                 `restore --clean` refuses it, and restored with --replace, both `migrate` \
+                 (exit 3, applying nothing) and `migrate --check` fail on {}. {}",
                 newest.file,
                 d1_core::wording::count(names.len(), "migration"),
                 d1_core::wording::them(names.len()),
