@@ -25,6 +25,11 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
     assert_eq!(doc["command"], "rehearse");
     assert_eq!(doc["result"]["ok"], true);
+    assert_eq!(
+        doc["result"].get("interrupted"),
+        Some(&serde_json::Value::Null),
+        "{doc}"
+    );
     let steps = doc["result"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), doc["plan"]["steps"].as_array().unwrap().len());
     assert!(steps.iter().all(|s| s["outcome"] == "pass"), "{doc}");
@@ -325,4 +330,6 @@ fn an_interrupted_rehearsal_says_interrupted_in_its_json() {
         "a step reported failed:\n{stdout}"
     );
     assert_eq!(doc["result"]["ok"], false, "{stdout}");
+    // A monitor reads why from the document alone, not the exit code.
+    assert_eq!(doc["result"]["interrupted"], "migrate", "{stdout}");
 }
