@@ -126,21 +126,15 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     if args.json {
         crate::out::json(&json_report(&from, &steps, &results, ok));
     }
-    let interrupted = results.iter().find(|r| r.1 == Outcome::Interrupted);
-    match (ok, interrupted) {
+    match (ok, interrupted_at(&steps, &results)) {
         (true, _) => crate::say!("Every step passed."),
         // main says which signal, and exits 130, 143 or 129.
-        (false, Some((name, _, _))) => {
+        (false, Some((name, true))) => {
             crate::say!("Interrupted during the {name} step; the steps after it did not run.")
         }
-        (false, None)
-            if results.len() < steps.len() && results.iter().all(|r| r.1 == Outcome::Pass) =>
-        {
-            crate::say!(
-                "Interrupted before the {} step; it and the steps after it did not run.",
-                steps[results.len()].name
-            )
-        }
+        (false, Some((name, false))) => crate::say!(
+            "Interrupted before the {name} step; it and the steps after it did not run."
+        ),
         (false, None) => crate::say!("A step failed; its output is above."),
     }
     if cleanup.keep {
@@ -433,7 +427,19 @@ fn print_summary(from: &From, steps: &[Step], results: &[StepResult]) {
     }
 }
 
-/// `--json`: the plan (the steps) and each step's outcome.
+/// The step an interrupt stopped the cycle at, and whether it was running
+/// (else it had not started); `None` when none did.
+fn interrupted_at(steps: &[Step], results: &[StepResult]) -> Option<(&'static str, bool)> {
+    if let Some((name, _, _)) = results.iter().find(|r| r.1 == Outcome::Interrupted) {
+        return Some((name, true));
+    }
+    // The cycle stops early only at a failure or an interrupt.
+    (results.len() < steps.len() && results.iter().all(|r| r.1 == Outcome::Pass))
+        .then(|| (steps[results.len()].name, false))
+}
+
+/// `--json`: the plan (the steps), each step's outcome, and the step an
+/// interrupt stopped the cycle at (`interrupted`, null when none did).
 fn json_report(from: &From, steps: &[Step], results: &[StepResult], ok: bool) -> serde_json::Value {
     serde_json::json!({
         "command": "rehearse",
@@ -447,6 +453,7 @@ fn json_report(from: &From, steps: &[Step], results: &[StepResult], ok: bool) ->
         },
         "result": {
             "ok": ok,
+            "interrupted": interrupted_at(steps, results).map(|(name, _)| name),
             "steps": steps.iter().enumerate().map(|(i, s)| match results.get(i) {
                 Some((_, outcome, seconds)) => serde_json::json!({
                     "name": s.name,
