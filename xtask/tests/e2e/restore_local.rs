@@ -1582,3 +1582,38 @@ fn another_projects_backup_of_an_environment_this_configuration_lacks_is_refused
         run.all()
     );
 }
+
+/// A `--clean` restore of a backup taken at other migrations is refused
+/// with "Check out the commit the manifest names": a backup taken where
+/// git had no commit (or outside git) names none, and the advice read
+/// "Check out the commit the manifest names (unknown)", a commit nobody
+/// can check out. It says the manifest names none, and what to look for.
+#[test]
+fn a_clean_restore_refused_for_other_migrations_never_names_an_unknown_commit() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+    let manifest = manifest_for(&sb, &only_backup(&sb));
+    assert!(manifest["git_commit"].is_null(), "{manifest}");
+    std::fs::write(
+        sb.path().join("migrations/0005_x.sql"),
+        "CREATE TABLE x (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--yes",
+    ]);
+    run.assert_refused("different schema");
+    let all = run.all();
+    assert!(!all.contains("unknown"), "{all}");
+    assert!(
+        all.contains("names no commit") && all.contains("restore without --clean"),
+        "{all}"
+    );
+}
