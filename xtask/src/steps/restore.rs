@@ -1275,12 +1275,16 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
         crate::stop!(
             crate::exit::Exit::Refused,
             "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
-             its rows into a different schema. Check out the commit the manifest names ({}) or \
-             restore without --clean. Nothing was done.",
+             its rows into a different schema. {} or restore without --clean. Nothing was done.",
             m.migrations.join(", "),
             dir.display(),
             files.join(", "),
-            m.git_commit.as_deref().unwrap_or("unknown")
+            match m.git_commit.as_deref() {
+                Some(commit) => format!("Check out the commit the manifest names ({commit})"),
+                // Taken outside git, or before its first commit.
+                None => "The manifest names no commit: check out one whose migrations are those                          the backup was taken with"
+                    .to_owned(),
+            }
         );
     }
     Ok(())
