@@ -127,6 +127,33 @@ fn a_lock_held_from_another_repository_names_that_repository() {
     drop(lock);
 }
 
+/// The same checkout reached through a symlink (a home directory linked
+/// elsewhere, a CI workspace path) is the same repository: the lock named
+/// its own checkout "another repository that shares this backup
+/// directory", comparing the paths as given.
+#[test]
+fn a_lock_held_from_this_checkout_through_a_symlink_is_not_told_as_another_repository() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir(sb.backups()).unwrap();
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("checkout");
+    std::os::unix::fs::symlink(sb.path(), &link).unwrap();
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "started_at": "2026-11-23T01:02:03Z",
+        "command": "backup local",
+        "repository": link,
+    });
+    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
+    let lock = File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("another backup or restore is running");
+    assert!(!run.stderr.contains("another repository"), "{}", run.all());
+    drop(lock);
+}
+
 #[test]
 fn a_stale_lock_and_its_leftover_file_are_reported_and_cleaned() {
     let sb = Sandbox::new();
