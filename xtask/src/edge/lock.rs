@@ -189,13 +189,24 @@ impl Holder {
                     && there.len() <= 1024
                     && d1_core::names::is_printable(there)
                     && !there.contains('`')
-                    && Path::new(there) != here =>
+                    && !same_directory(Path::new(there), here) =>
             {
                 format!(", from {there}, another repository that shares this backup directory")
             }
             _ => String::new(),
         }
     }
+}
+
+/// Whether `a` and `b` name one directory: the same checkout reached
+/// through a symlink is the same repository. A path that no longer
+/// resolves is compared as given.
+fn same_directory(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
 }
 
 /// Whether `command` is one this tool writes into its lock: `prune`,
@@ -321,7 +332,12 @@ impl BackupLock {
             doing: None,
             placing: None,
             machine: Some(this_machine()),
-            repository: repository.to_str().map(str::to_owned),
+            // Canonical, so that another run names the checkout alike
+            // whichever path (a symlink) each was started through.
+            repository: std::fs::canonicalize(repository)
+                .unwrap_or_else(|_| repository.to_owned())
+                .to_str()
+                .map(str::to_owned),
         };
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
