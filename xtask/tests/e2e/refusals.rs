@@ -715,6 +715,26 @@ fn the_pre_commit_hook_names_a_fix_that_works_for_a_tracked_identity() {
     );
 }
 
+/// `doctor` on a machine without Cloudflare credentials warned of them
+/// twice: under `auth`, and again under `offsite lock` for each bucket it
+/// could not check. One warning says both: no credentials, and which
+/// bucket's lock is not checked for it.
+#[test]
+fn doctor_without_credentials_warns_of_them_once() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["doctor"]);
+    run.assert_ok();
+    let warnings: Vec<&str> = { run.stdout.lines() }
+        .filter(|l| l.starts_with("[warn]") && l.contains("no Cloudflare credentials"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.all());
+    assert!(
+        warnings[0].contains("r2://qbtime-d1-backups") && warnings[0].contains("not checked"),
+        "{}",
+        run.all()
+    );
+}
+
 /// atkAS: a `backups.toml` that every backup refuses (a table naming no
 /// environment: a typo) leaves `doctor` saying all is well. doctor reads
 /// the file only for its offsite lock check, and skips that check, silently,
