@@ -100,7 +100,18 @@ pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
 
 pub fn report(sh: &Shell, project: &Project) -> Report {
     let mut checks = vec![wrangler_check(project), node_check(sh, project)];
-    checks.push(auth_check());
+    let mut auth = auth_check();
+    // Without credentials no bucket's lock is read: said in the one
+    // warning of them, not again per bucket.
+    let unchecked = unchecked_locks(project);
+    if auth.status != Status::Ok && !unchecked.is_empty() {
+        auth.detail = format!(
+            "{}, and the offsite lock of {} is not checked",
+            auth.detail,
+            unchecked.join(", ")
+        );
+    }
+    checks.push(auth);
     checks.extend(config_checks(project));
     checks.extend(settings_check(project));
     checks.extend(identity_checks(project));
@@ -218,15 +229,7 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
             env.name
         );
         if !credentials {
-            checks.push(check(
-                "offsite lock",
-                Status::Warn,
-                format!(
-                    "{}: r2://{} not checked, no Cloudflare credentials",
-                    env.name, offsite.bucket
-                ),
-                None,
-            ));
+            // [`unchecked_locks`], in the auth warning.
             continue;
         }
         let listing = project
@@ -269,6 +272,23 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// The buckets whose lock [`lock_checks`] cannot read for want of
+/// credentials, as `ENV's r2://BUCKET`; empty with credentials.
+fn unchecked_locks(project: &Project) -> Vec<String> {
+    let (Ok(envs), Ok(settings)) = (project.environments(), project.settings()) else {
+        return Vec::new();
+    };
+    if auth_check().status == Status::Ok {
+        return Vec::new();
+    }
+    { envs.iter() }
+        .filter_map(|env| {
+            let offsite = settings.env(&env.name).offsite?;
+            Some(format!("{}'s r2://{}", env.name, offsite.bucket))
+        })
+        .collect()
 }
 
 /// Where `wrangler login` keeps its OAuth token, if it exists.
