@@ -570,6 +570,51 @@ fn an_old_backup_that_rounded_an_integer_beyond_2_53_says_so_once_verified() {
     );
 }
 
+/// The same old backup, never verified by this version: its manifest
+/// records no integers beyond 2^53, so the restore plan said nothing of
+/// the rounded id, though the restore reads every statement of the dump
+/// before its plan. It says `ROUNDED?` from that read, as after a verify,
+/// and records nothing in the manifest (a dry run writes nothing).
+#[test]
+fn an_old_backup_that_rounded_an_integer_beyond_2_53_says_so_in_the_restore_plan_unverified() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(sb.backups().join(OLD_WIDE_BACKUP), OLD_WIDE_BACKUP_SQL).unwrap();
+    let manifest = sb
+        .backups()
+        .join("backup-local-20261202-2147.manifest.json");
+    std::fs::write(&manifest, OLD_WIDE_BACKUP_MANIFEST).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(sb.backups(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let plan = sb.xtask(&[
+        "restore",
+        OLD_WIDE_BACKUP,
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+        "--json",
+    ]);
+    plan.assert_ok();
+    assert!(
+        plan.stderr.contains("ROUNDED?") && plan.stderr.contains("accounts (1)"),
+        "the restore plan of an unverified old backup holding a rounded id does not say so:\n{}",
+        plan.all()
+    );
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(doc["plan"]["wide_integers"]["accounts"], 1, "{}", plan.stdout);
+    assert!(!plan.all().contains("9007199254740992"), "a row value is printed");
+    assert_eq!(
+        std::fs::read_to_string(&manifest).unwrap(),
+        OLD_WIDE_BACKUP_MANIFEST,
+        "a dry run changed the manifest"
+    );
+}
+
 /// `backup local --table accounts --table encryption_keys`, as 5e4ee68
 /// wrote it (before 424035d recorded a backup of chosen tables' AUTOINCREMENT
 /// counters): account 3 had been deleted, so the source's counter stood at
