@@ -29,6 +29,24 @@ pub const JS_EXACT: u64 = 1 << 53;
 /// which SQLite reads as a REAL too).
 const ROUNDED_PAST_I64: f64 = 9_223_372_036_854_775_808.0;
 
+/// The table of an `INSERT` in the shape D1's exports write, and how many
+/// of its values are integers at or beyond ±[`JS_EXACT`] or REALs of
+/// ±2^63 ([`digest_and_wide`] counts the same once loaded, but for a REAL
+/// column's ±2^63); `None` for any other statement, or a row with none.
+/// Read from the text, for a dump no load has counted.
+pub fn wide_in_insert(sql: &str) -> Option<(String, u64)> {
+    use d1_sql::literal::Value;
+    let row = d1_sql::literal::parse(sql)?;
+    let wide = { row.values.iter() }
+        .filter(|v| match v {
+            Value::Integer(v) => v.unsigned_abs() >= JS_EXACT,
+            Value::Real(f) => f.abs() == ROUNDED_PAST_I64,
+            _ => false,
+        })
+        .count() as u64;
+    (wide > 0).then(|| (row.table().into_owned(), wide))
+}
+
 /// Each table's digest, and what the same read saw on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digests {
@@ -283,6 +301,19 @@ pub fn canonical(out: &mut Vec<u8>, value: ValueRef<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dump's row is read as SQLite reads it: 2^53 and beyond (either
+    /// sign) and D1's `9223372036854776000` (a REAL of 2^63) count, 2^53 - 1,
+    /// a string of digits and `1e+21` do not.
+    #[test]
+    fn the_wide_integers_of_a_dump_row_are_counted_from_its_text() {
+        let row = "INSERT INTO \"t\" (\"a\",\"b\",\"c\",\"d\",\"e\",\"f\") VALUES(\
+                   9007199254740992,-9007199254740992,9007199254740991,\
+                   '9007199254740993',9223372036854776000,1e+21);";
+        assert_eq!(wide_in_insert(row), Some(("t".to_owned(), 3)));
+        assert_eq!(wide_in_insert("INSERT INTO \"t\" VALUES(1,'x');"), None);
+        assert_eq!(wide_in_insert("CREATE TABLE t (a);"), None);
+    }
 
     /// A row set is the same for the same rows in any order, under any
     /// rowids, and differs for one changed value, one row more or less, or

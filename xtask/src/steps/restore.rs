@@ -157,6 +157,11 @@ struct Source {
     /// Without a manifest: the SQL's sha256 and size when the restore
     /// first read it, which every later read must match.
     pinned: Option<(String, u64)>,
+    /// Per table, the integers beyond ±2^53 an export of D1's may have
+    /// rounded: the manifest's record, or, for a manifest an earlier
+    /// version wrote before it kept one, those the survey read in the dump
+    /// (in the survey's pass: none until then).
+    wide_integers: BTreeMap<String, u64>,
 }
 
 /// What a finished restore did, for the drill's log.
@@ -493,11 +498,7 @@ fn plan(
     for why in &renumbered {
         crate::say!("  RENUMBERS    {why}");
     }
-    let wide = source
-        .manifest
-        .as_ref()
-        .and_then(|m| m.wide_integers.as_ref())
-        .filter(|wide| !wide.is_empty());
+    let wide = Some(&source.wide_integers).filter(|wide| !wide.is_empty());
     if let Some(wide) = wide {
         crate::say!(
             "  ROUNDED?     {}",
@@ -755,8 +756,25 @@ fn survey_dump(
     // without a manifest they are the source's; with one, they must be
     // what the manifest says.
     let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
+    // A manifest an earlier version wrote records no integers beyond 2^53
+    // (`Manifest::wide_integers`): they are read in the same pass, but in
+    // the tables it says a native local export wrote exactly.
+    let unrecorded = source
+        .manifest
+        .as_ref()
+        .filter(|m| m.wide_integers.is_none());
+    let mut wide = BTreeMap::<String, u64>::new();
     let (survey, summary) = repair::survey_observing(source.data.open()?, &options, |sql| {
         note_trigger(sql);
+        if let Some(m) = unrecorded
+            && let Some((table, n)) = d1_core::digest::wide_in_insert(sql)
+            && !m
+                .exact_values
+                .as_ref()
+                .is_some_and(|e| e.contains_key(&table))
+        {
+            *wide.entry(table).or_default() += n;
+        }
         summary.statement(sql)
     })
     .and_then(|survey| {
@@ -793,6 +811,9 @@ fn survey_dump(
                     source.file.display(),
                     contradictions.join("; ")
                 );
+            }
+            if m.wide_integers.is_none() {
+                source.wide_integers = wide;
             }
             // The dump's own key, where it shows one: a manifest written
             // before the key rule existed records none.
@@ -1443,6 +1464,7 @@ fn resolve_source(
             encryption_key: None,
             virtual_tables: Vec::new(),
             pinned,
+            wide_integers: BTreeMap::new(),
         });
     }
     let manifest_path = manifest::manifest_path(&file);
@@ -1505,6 +1527,7 @@ fn resolve_source(
         rows: manifest.rows.clone(),
         encryption_key: manifest.encryption_key.clone(),
         virtual_tables: manifest.virtual_table_ddl(),
+        wide_integers: manifest.wide_integers.clone().unwrap_or_default(),
         manifest: Some(manifest),
         pinned: None,
     })

@@ -606,8 +606,15 @@ fn an_old_backup_that_rounded_an_integer_beyond_2_53_says_so_in_the_restore_plan
         plan.all()
     );
     let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    assert_eq!(doc["plan"]["wide_integers"]["accounts"], 1, "{}", plan.stdout);
-    assert!(!plan.all().contains("9007199254740992"), "a row value is printed");
+    assert_eq!(
+        doc["plan"]["wide_integers"]["accounts"], 1,
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.all().contains("9007199254740992"),
+        "a row value is printed"
+    );
     assert_eq!(
         std::fs::read_to_string(&manifest).unwrap(),
         OLD_WIDE_BACKUP_MANIFEST,
