@@ -790,12 +790,16 @@ pub fn missing_report(missing: &[String], dir: &Path, source: &str) -> String {
         "{} applied (recorded in {source}) {} not in {} ({}): this checkout lacks {them}, as a \
          checkout of another branch than the one that applied {them} does, or {} deleted \
          here. To go on with that schema, check out the branch that has {them}; to stay on \
-         this branch, restore a backup taken on this branch.",
+         this branch, restore a backup taken on this branch; if {} deleted on purpose \
+         (a squash), put {them} back (`git log --diff-filter=D -- {}` shows the commit): an \
+         applied migration's file stays as long as the database records it.",
         count(missing.len(), "migration"),
         if one { "is" } else { "are" },
         dir.display(),
         d1_core::wording::listed(missing, "migration"),
         if one { "it was" } else { "they were" },
+        if one { "it was" } else { "they were" },
+        d1_core::wording::shell_word(&dir.display().to_string()),
     )
 }
 
@@ -951,6 +955,22 @@ pub fn restore_advice(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A migration deleted on purpose (a squash) has a way forward too, and
+    /// the command it gives pastes into a shell as it reads.
+    #[test]
+    fn a_missing_migration_is_given_the_way_back_for_a_squash_quoted_for_the_shell() {
+        let report = missing_report(
+            &["0001_init.sql".to_owned()],
+            Path::new("db migrations"),
+            "the database's d1_migrations",
+        );
+        assert!(report.contains("if it was deleted on purpose"), "{report}");
+        assert!(
+            report.contains("`git log --diff-filter=D -- 'db migrations'`"),
+            "{report}"
+        );
+    }
 
     #[test]
     fn pending_is_what_is_not_applied_in_name_order() {
