@@ -1303,8 +1303,10 @@ fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
             match m.git_commit.as_deref() {
                 Some(commit) => format!("Check out the commit the manifest names ({commit})"),
                 // Taken outside git, or before its first commit.
-                None => "The manifest names no commit: check out one whose migrations are those                          the backup was taken with"
-                    .to_owned(),
+                None =>
+                    "The manifest names no commit: check out one whose migrations are those the \
+                         backup was taken with"
+                        .to_owned(),
             }
         );
     }

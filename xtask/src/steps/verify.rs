@@ -744,7 +744,11 @@ impl Shape {
                 assumed_schema = Some(said);
                 Some(sql)
             }
-            Some(m) => Some(migration_sql(ctx.migrations_dir, &m.migrations)?),
+            Some(m) => Some(migration_sql(
+                ctx.migrations_dir,
+                &m.migrations,
+                m.git_commit.as_deref(),
+            )?),
             None => None,
         };
         Self::with_migrations(manifest, data_only, partial, migrations, assumed_schema)
@@ -850,7 +854,7 @@ fn todays_migrations(
             ctx.migrations_dir.display()
         ),
     );
-    Ok((migration_sql(ctx.migrations_dir, &files)?, said))
+    Ok((migration_sql(ctx.migrations_dir, &files, None)?, said))
 }
 
 /// The survey `surveyed` on arrival, or else the file's, made now; `Err`
@@ -1036,7 +1040,19 @@ fn long_checks(
 }
 
 /// The text of each migration a data-only backup was taken at, in order.
-fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+/// `commit` is the one its manifest names, for the way to a missing one.
+fn migration_sql(
+    dir: &Path,
+    names: &[String],
+    commit: Option<&str>,
+) -> Result<Vec<(String, String)>> {
+    let check_out = match commit {
+        Some(commit) => format!("check out the commit its manifest names ({commit})"),
+        // Taken outside git, or before its first commit.
+        None => "its manifest names no commit: check out one that has the migrations it was \
+                 taken at"
+            .to_owned(),
+    };
     if names.is_empty() {
         bail!(
             "the data-only backup records no migrations, so its schema is unknown; verify a full \
@@ -1055,7 +1071,7 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
             if !present.contains(name) {
                 bail!(
                     "the data-only backup was taken at migration {name:?}, which {} does not have; \
-                     check out the commit its manifest names and verify again",
+                     {check_out} and verify again",
                     dir.display()
                 );
             }
@@ -1063,7 +1079,7 @@ fn migration_sql(dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> 
             let text = crate::edge::fsutil::read_text(&path, "migration").with_context(|| {
                 format!(
                     "the data-only backup was taken at migration {name}, which {} does not have; \
-                     check out the commit its manifest names and verify again",
+                     {check_out} and verify again",
                     dir.display()
                 )
             })?;

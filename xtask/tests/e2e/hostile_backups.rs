@@ -176,6 +176,8 @@ fn a_migration_name_with_a_path_is_refused_and_never_opened() {
     });
     let run = sb.xtask(&["verify", arg]);
     assert_failed_with(&run, 2, &["0099_not_here.sql", "does not have"]);
+    // Taken outside git: the way names no commit it does not have.
+    assert_failed_with(&run, 2, &["its manifest names no commit"]);
 
     assert_eq!(decoys.hashes(), before);
     assert_eq!(db_state(&sb), state, "the local D1 changed");

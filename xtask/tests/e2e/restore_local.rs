@@ -1613,7 +1613,9 @@ fn a_clean_restore_refused_for_other_migrations_never_names_an_unknown_commit() 
     let all = run.all();
     assert!(!all.contains("unknown"), "{all}");
     assert!(
-        all.contains("names no commit") && all.contains("restore without --clean"),
+        all.contains(
+            "names no commit: check out one whose migrations are those the backup was taken with"
+        ) && all.contains("restore without --clean"),
         "{all}"
     );
 }
