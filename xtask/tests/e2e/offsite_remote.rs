@@ -1299,3 +1299,51 @@ fn copies_in_the_bucket_used_before_a_rename_are_named_and_fetched_with_bucket()
     assert!(bad.stderr.contains("--bucket"), "{}", bad.all());
     assert_eq!(remote.server.requests().len(), from);
 }
+
+/// prod's short name changed (`vars.APP_ENV` prod -> live, backups.toml's
+/// tables with it), same database. Its copies stay under `prod/`
+/// (`index/prod.json`). `status --env live` shows the offsite copy
+/// (r2://.../prod/...), yet `offsite list --env live` says there are none
+/// and `offsite fetch latest --env live` says nothing of live was uploaded
+/// and points at `--bucket`, though the bucket is the same: a refusal with
+/// no way forward, contradicting status.
+#[test]
+fn copies_uploaded_before_the_short_name_changed_are_listed_and_fetched() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "live"]);
+    assert!(
+        status.stdout.contains(&format!("r2://{BUCKET}/prod/")),
+        "{}",
+        status.all()
+    );
+    let list = remote.xtask(home.path(), &["offsite", "list", "--env", "live"]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains(&name),
+        "status shows the copy offsite, offsite list does not:\n{}",
+        list.all()
+    );
+    let fetch = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "live"]);
+    fetch.assert_ok();
+    assert!(
+        !fetch.all().contains("--bucket"),
+        "the bucket did not change:\n{}",
+        fetch.all()
+    );
+}
