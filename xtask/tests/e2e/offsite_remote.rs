@@ -1347,3 +1347,57 @@ fn copies_uploaded_before_the_short_name_changed_are_listed_and_fetched() {
         fetch.all()
     );
 }
+
+/// After `vars.APP_ENV` prod -> live (same database), `upload latest:live`
+/// of a backup already offsite under `prod/` says where its copy is and
+/// uploads nothing (it was refused as "a backup of prod, not live"), and
+/// `offsite lifecycle --env live` names the copies under `prod/`, which
+/// its rule for `live/` does not reach, and leaves them alone.
+#[test]
+fn after_the_short_name_changed_upload_says_the_copy_is_offsite_and_lifecycle_names_the_old_prefix()
+{
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+    let keys = remote.server.r2_keys(BUCKET);
+
+    for dry in [true, false] {
+        let mut args = vec!["upload", "latest:live"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let up = remote.xtask(home.path(), &args);
+        up.assert_ok();
+        assert!(
+            up.stdout.contains(&format!("r2://{BUCKET}/prod/"))
+                && up.stdout.contains("already offsite"),
+            "{}",
+            up.all()
+        );
+        assert_eq!(remote.server.r2_keys(BUCKET), keys, "nothing is uploaded");
+    }
+
+    let plan = remote.xtask(
+        home.path(),
+        &["offsite", "lifecycle", "--env", "live", "--dry-run"],
+    );
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains("under prod/") && plan.stdout.contains("kept until deleted by hand"),
+        "the plan says nothing of the copies under prod/:\n{}",
+        plan.all()
+    );
+}
