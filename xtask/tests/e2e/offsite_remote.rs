@@ -1401,3 +1401,68 @@ fn after_the_short_name_changed_upload_says_the_copy_is_offsite_and_lifecycle_na
         plan.all()
     );
 }
+
+/// A new machine (no local backup records the old prefix) after
+/// `vars.APP_ENV` prod -> live: `offsite fetch latest --env live` names
+/// `--from-env`, and `--from-env prod` lists and fetches the copies under
+/// `prod/`. A name no key could be under is refused before any request.
+#[test]
+fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let config = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+    for f in sb.backup_files() {
+        std::fs::remove_file(sb.backups().join(f)).unwrap();
+    }
+
+    let lost = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "live"],
+    );
+    assert_eq!(lost.code, Some(2), "{}", lost.all());
+    assert!(lost.stderr.contains("--from-env"), "{}", lost.all());
+
+    let list = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "live", "--from-env", "prod"],
+    );
+    list.assert_ok();
+    assert!(list.stdout.contains(&name), "{}", list.all());
+    let fetch = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "fetch",
+            "latest",
+            "--env",
+            "live",
+            "--from-env",
+            "prod",
+        ],
+    );
+    fetch.assert_ok();
+    assert!(sb.backups().join(&name).is_file(), "{}", fetch.all());
+
+    let from = remote.server.requests().len();
+    let bad = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "live", "--from-env", "../prod"],
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.all());
+    assert!(bad.stderr.contains("--from-env"), "{}", bad.all());
+    assert_eq!(remote.server.requests().len(), from);
+}
