@@ -28,8 +28,8 @@ use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
     Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target,
     check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock,
-    kept_but_expiring, lock_days, lock_rule_name, print_upload_plan, rule_name, rule_names, target,
-    target_in, upload_with,
+    kept_but_expiring, lock_days, lock_rule_name, old_prefixes, print_upload_plan, rule_name,
+    rule_names, target, target_in, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -61,6 +61,11 @@ pub enum OffsiteCommand {
         /// copies went to before backups.toml named another).
         #[arg(long, value_name = "BUCKET")]
         bucket: Option<String>,
+        /// Read also the copies uploaded while the environment had this
+        /// short name (`vars.APP_ENV` changed since), under `<NAME>/`; taken
+        /// only when their manifests name this database and its id.
+        #[arg(long, value_name = "NAME")]
+        from_env: Option<String>,
     },
     /// Download an offsite copy and its manifest into the backup directory.
     Fetch {
@@ -73,6 +78,11 @@ pub enum OffsiteCommand {
         /// one the copies went to before backups.toml named another).
         #[arg(long, value_name = "BUCKET")]
         bucket: Option<String>,
+        /// Read also the copies uploaded while the environment had this
+        /// short name (`vars.APP_ENV` changed since), under `<NAME>/`; taken
+        /// only when their manifests name this database and its id.
+        #[arg(long, value_name = "NAME")]
+        from_env: Option<String>,
     },
     /// Lock the environment's offsite copies against deletion and overwriting until they reach the retention's age.
     Lock {
@@ -115,6 +125,9 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&target, &file)?;
+        if crate::steps::offsite::told_already_offsite(&target, &file, &manifest) {
+            return Ok(());
+        }
         print_upload_plan(&target, &file, &manifest);
         crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
@@ -127,9 +140,15 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
 pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()> {
     let envs = project.environments()?;
     match command {
-        OffsiteCommand::List { env, json, bucket } => {
+        OffsiteCommand::List {
+            env,
+            json,
+            bucket,
+            from_env,
+        } => {
             let env = envs.resolve(env)?;
-            let target = target_in(sh, project, env, bucket.as_deref())?;
+            let mut target = target_in(sh, project, env, bucket.as_deref())?;
+            target.read_from_env(from_env.as_deref())?;
             let index = target
                 .read_indexes()?
                 .unwrap_or_else(|| Index::new(&env.name));
@@ -144,9 +163,11 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             backup,
             env,
             bucket,
+            from_env,
         } => {
             let env = envs.resolve(env)?;
-            let target = target_in(sh, project, env, bucket.as_deref())?;
+            let mut target = target_in(sh, project, env, bucket.as_deref())?;
+            target.read_from_env(from_env.as_deref())?;
             fetch(sh, project, &target, backup)
         }
         OffsiteCommand::Lock {
@@ -358,12 +379,32 @@ fn other_buckets_hint(project: &Project, target: &Target<'_>, which: &str) -> St
             env.name
         )
     };
+    let prefixes = old_prefixes(env, target.bucket(), &project.backup_dir);
     match buckets.as_slice() {
+        [] if !prefixes.is_empty() => format!(
+            "The backups here record copies of {} in this bucket under another prefix ({}: \
+             its short name then), whose index ({}) is missing or lists another database's \
+             copies, so none of them is taken as {}'s. The bucket is the right one.",
+            env.name,
+            prefixes
+                .iter()
+                .map(|p| format!("r2://{}/{p}/", target.bucket()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            prefixes
+                .iter()
+                .map(|p| index_key(p))
+                .collect::<Vec<_>>()
+                .join(", "),
+            env.name
+        ),
         [] => format!(
             "If backups.toml's [{}.offsite] bucket was changed since the copies were uploaded, \
-             name the bucket they went to: {}",
+             name the bucket they went to: {}; if its short name (vars.APP_ENV) was, name the \
+             one it had: `cargo xtask offsite fetch {which} --env {} --from-env OLD_NAME`",
             env.env_name,
-            fetch("BUCKET")
+            fetch("BUCKET"),
+            env.name
         ),
         _ => format!(
             "The backups here record copies of {} in {} (backups.toml's bucket was changed \
@@ -602,6 +643,25 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         "  kept         {} (the index is outside the prefix); other rules are left alone",
         index_key(&env.name)
     );
+    // Copies uploaded under a short name the environment had before
+    // (`vars.APP_ENV` changed) stay under that prefix: its rule, when the
+    // bucket has one, is left as it is (the prefix may be another
+    // environment's now), and this plan says what keeps them.
+    for old in old_prefixes(env, target.bucket(), &target.backup_dir) {
+        let old_rule = rule_name(&old);
+        let kept = match rule_names(&listing).contains(&old_rule) {
+            true => format!("the bucket's rule {old_rule} expires them; it is left as it is"),
+            false => format!(
+                "no rule {old_rule} in the bucket: they are kept until deleted by hand \
+                 (this rule does not reach them)"
+            ),
+        };
+        crate::say!(
+            "  also         copies of {} under {old}/ (uploaded while its short name was \
+             {old}): {kept}",
+            env.name
+        );
+    }
     warn_of_kept_but_expiring(target, days)?;
     let mut steps = Vec::new();
     if present {

@@ -536,6 +536,10 @@ pub struct Target<'a> {
     pub backup_dir: PathBuf,
     /// `[<env>.encryption]` names recipients: only sealed copies go offsite.
     pub encrypts: bool,
+    /// `--from-env NAME` (`offsite list`, `offsite fetch`): a short name
+    /// the environment had before, whose prefix is read too, for a machine
+    /// with no local backup that records it. Never written to.
+    pub from_env: Option<String>,
 }
 
 impl Target<'_> {
@@ -680,7 +684,7 @@ impl Target<'_> {
     /// `own` with the copies of this database listed under its other names.
     fn with_other_names(&self, own: Option<Index>) -> Result<Option<Index>> {
         let mut other: Option<Vec<IndexEntry>> = None;
-        for name in other_names(self.env) {
+        for name in self.other_names() {
             if let Some(index) = self.other_index(&name)? {
                 other.get_or_insert_with(Vec::new).extend(index.backups);
             }
@@ -696,17 +700,33 @@ impl Target<'_> {
         Ok(Some(index))
     }
 
+    /// The other names this environment's database had its copies listed
+    /// under: [`other_names`], then the prefixes of the offsite keys that
+    /// the manifests here of this database record in this bucket, other
+    /// than its own (its short name changed since they were uploaded:
+    /// `vars.APP_ENV` prod -> live leaves them under `prod/`).
+    fn other_names(&self) -> Vec<String> {
+        let mut names = other_names(self.env);
+        names.extend(old_prefixes(self.env, self.bucket(), &self.backup_dir));
+        names.extend(self.from_env.clone());
+        names.retain(|n| n != &self.env.name);
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The index under `name`, another name of this environment's
-    /// database, when its copies are of this database: a qualified name
-    /// (`prod.<db>`) names it; the environment's short name (`prod`) listed
-    /// the copies of the one database it had then, which the manifest of
-    /// its newest copy names. `None` when there is none, or it is another
-    /// database's.
+    /// database, when its copies are of this database: a qualified name of
+    /// this environment (`prod.<db>`) names it; any other name (the
+    /// environment's short name `prod`, which listed the copies of the one
+    /// database it had then, or the short name it had before `vars.APP_ENV`
+    /// changed) is judged by the database the manifest of its newest copy
+    /// names. `None` when there is none, or it is another database's.
     fn other_index(&self, name: &str) -> Result<Option<Index>> {
         let Some(index) = self.read_index_of(name)? else {
             return Ok(None);
         };
-        if name != self.env.env_name {
+        if name == format!("{}.{}", self.env.env_name, self.env.database_name) {
             return Ok(Some(index));
         }
         let Some(newest) = index.backups.first() else {
@@ -717,15 +737,20 @@ impl Target<'_> {
     }
 
     /// The database the manifest of `entry` in the bucket records, when it
-    /// is there and describes that entry's file of this environment.
+    /// is there and describes that entry's file of this environment: under
+    /// its short name, or under an old one with this database's name and id
+    /// ([`Environment::recorded_as`]).
     pub fn database_of(&self, entry: &IndexEntry) -> Result<Option<String>> {
         let Some((_dir, file)) = self.download_private(&entry.manifest_key)? else {
             return Ok(None);
         };
         let expected = manifest::manifest_path(Path::new(&entry.file));
         let m = Manifest::read_as(&file, &file_name(&expected))?;
-        let of_this_env = crate::config::environment::short_name(&m.environment)
+        let of_this_env = (crate::config::environment::short_name(&m.environment)
             == self.env.env_name
+            || self
+                .env
+                .recorded_as(&m.environment, &m.database.name, &m.database.uuid))
             && m.file.name == entry.file;
         Ok(of_this_env.then_some(m.database.name))
     }
@@ -766,6 +791,63 @@ fn other_names(env: &Environment) -> Vec<String> {
         true => vec![env.env_name.clone()],
         false => vec![format!("{}.{}", env.env_name, env.database_name)],
     }
+}
+
+/// Whether `name` is one this tool could have written a key under: parts
+/// of letters, digits, `_` and `-` (the configuration's rule), joined by
+/// `.`.
+fn is_prefix_name(name: &str) -> bool {
+    let plain = |part: &str| {
+        !part.is_empty() && part.len() <= 64 && !part.starts_with('-') && { part.chars() }
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    name.split('.').all(plain)
+}
+
+impl Target<'_> {
+    /// Reads the copies listed under `name` too (`--from-env`), checked
+    /// before any request: a name this tool could have written a key under.
+    pub fn read_from_env(&mut self, name: Option<&str>) -> Result<()> {
+        let Some(name) = name else {
+            return Ok(());
+        };
+        if !is_prefix_name(name) {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "--from-env is {:?}; name the short name (vars.APP_ENV) the environment had \
+                 when its copies were uploaded: letters, digits, `_` and `-` only, as in \
+                 `--from-env prod`. Nothing was run.",
+                name.escape_debug().to_string()
+            );
+        }
+        self.from_env = Some(name.to_owned());
+        Ok(())
+    }
+}
+
+/// The prefixes (`prod`, `prod.<db>`) of the offsite keys in `bucket` that
+/// the manifests in `backup_dir` of `env`'s database record
+/// ([`Environment::recorded_as`]) under another short name: where its
+/// copies went under a short name it had before (`vars.APP_ENV` changed).
+/// Only names this tool could have written a key under.
+pub fn old_prefixes(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = crate::edge::inventory::scan(backup_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            let m = &e.manifest;
+            env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
+        })
+        .filter_map(|e| e.manifest.offsite)
+        .filter(|o| o.bucket == bucket)
+        .filter_map(|o| o.key.split_once('/').map(|(name, _)| name.to_owned()))
+        .filter(|name| {
+            crate::config::environment::short_name(name) != env.env_name && is_prefix_name(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
@@ -817,6 +899,7 @@ pub fn target_in<'a>(
         cmds: project.commands(),
         backup_dir: project.backup_dir.clone(),
         encrypts: !settings.encryption.recipients.is_empty(),
+        from_env: None,
     })
 }
 
@@ -841,7 +924,7 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
         );
     }
     let manifest = Manifest::for_backup(file)?;
-    if manifest.environment != env.name {
+    if manifest.environment != env.name && !of_old_short_name(env, &manifest) {
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} is a backup of {}, not {}: it would land under the wrong prefix. Nothing was uploaded.",
@@ -879,6 +962,45 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
         );
     }
     Ok(manifest)
+}
+
+/// Whether `manifest` is of `env`'s database under a short name the
+/// environment had before (`vars.APP_ENV` prod -> live, the same database
+/// name and id: [`Environment::recorded_as`]). Such a backup is uploaded
+/// under the environment's prefix now, unless it is offsite already
+/// ([`already_offsite_under_old_name`]).
+fn of_old_short_name(env: &Environment, manifest: &Manifest) -> bool {
+    crate::config::environment::short_name(&manifest.environment) != env.env_name
+        && env.recorded_as(
+            &manifest.environment,
+            &manifest.database.name,
+            &manifest.database.uuid,
+        )
+}
+
+/// Says where the copy of a backup taken under the environment's old short
+/// name already is in this bucket (under that name's prefix, where `offsite
+/// list` and `offsite fetch` find it), when it is: `true`, and no second
+/// copy is uploaded.
+pub fn told_already_offsite(target: &Target<'_>, file: &Path, manifest: &Manifest) -> bool {
+    let Some(copy) = { manifest.offsite.as_ref() }.filter(|o| {
+        of_old_short_name(target.env, manifest)
+            && o.bucket == target.bucket()
+            && !target.is_own_key(&o.key)
+    }) else {
+        return false;
+    };
+    let env = &target.env.name;
+    crate::say!(
+        "{} is a backup of {env} taken while its short name was {}: it is already offsite, in \
+         r2://{}/{} (`cargo xtask offsite list --env {env}` lists it, and `offsite fetch` \
+         fetches it). Nothing was uploaded.",
+        file.display(),
+        manifest.environment,
+        copy.bucket,
+        copy.key,
+    );
+    true
 }
 
 pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
@@ -961,6 +1083,9 @@ impl Kept {
 pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
     let env = target.env;
     let mut manifest = checked_manifest(target, file)?;
+    if told_already_offsite(target, file, &manifest) {
+        return Ok(());
+    }
     print_upload_plan(target, file, &manifest);
     let key = object_key(&env.name, manifest.created_at, &manifest.file.name);
     let manifest_path = manifest::manifest_path(file);
