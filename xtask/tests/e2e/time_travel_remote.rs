@@ -746,3 +746,90 @@ fn status_still_names_a_time_travel_restore_of_prod_after_a_second_database_is_a
         status.all()
     );
 }
+
+/// atkCF: prod's short name changed (`vars.APP_ENV` prod -> live), the
+/// database the same (same name, same id), as a team does when it renames
+/// its environments. prod's backups stay live's (`status`, `latest:live`),
+/// but a Time Travel restore of qbtime_db_prod journaled under `prod` the
+/// day before is gone from `status --env live`: "last Time Travel restore
+/// none", and its migrations line says they are known from the backup,
+/// although the database was taken back after it. The restore itself, by
+/// the new name, still needs the typed name and prints its undo.
+#[test]
+fn a_time_travel_restore_of_prod_is_still_told_after_prods_short_name_changed() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let before = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Later Co");
+    remote.backup_prod(home.path());
+    restore_prod_at_bookmark(&remote, home.path(), "prod", &before).assert_ok();
+
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "live"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.contains("last Time Travel restore"))
+        .unwrap_or_else(|| panic!("{}", status.all()));
+    assert!(
+        !line.trim_end().ends_with("none"),
+        "the Time Travel restore of {PROD} journaled under `prod` is forgotten once prod is \
+         called live:\n{}",
+        status.all()
+    );
+    assert!(
+        status
+            .stdout
+            .contains("a Time Travel restore came after that backup"),
+        "status says {PROD}'s migrations are known from a backup a Time Travel restore came \
+         after:\n{}",
+        status.all()
+    );
+
+    // Under its new name it is still production: --yes is never enough,
+    // and the restore prints the way back by the new name.
+    let now = bookmark_now_of(&remote, home.path(), "live");
+    let yes = remote.xtask(
+        home.path(),
+        &["time-travel", "restore", "live", "--bookmark", &now, "--yes"],
+    );
+    yes.assert_refused(&format!("--confirm {PROD}"));
+    let run = restore_prod_at_bookmark(&remote, home.path(), "live", &now);
+    run.assert_ok();
+    assert_eq!(undo_command(&run)[2], "live", "{}", run.all());
+}
+
+/// `time-travel restore ENV --bookmark B --confirm qbtime_db_prod`.
+fn restore_prod_at_bookmark(remote: &Remote, home: &Path, env: &str, bookmark: &str) -> Run {
+    remote.xtask(
+        home,
+        &[
+            "time-travel",
+            "restore",
+            env,
+            "--bookmark",
+            bookmark,
+            "--confirm",
+            PROD,
+        ],
+    )
+}
+
+/// `time-travel info ENV --json`'s bookmark.
+fn bookmark_now_of(remote: &Remote, home: &Path, env: &str) -> String {
+    let run = remote.xtask(home, &["time-travel", "info", env, "--json"]);
+    run.assert_ok();
+    let json: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    json["bookmark"].as_str().unwrap().to_owned()
+}
