@@ -426,6 +426,7 @@ impl<'a> RestorePlan<'a> {
                 "started_at": started,
                 "environment": env.name,
                 "database": env.database_name,
+                "database_id": env.database_id,
                 "status": status,
                 "restore_to": target,
                 "bookmark_before": current,

@@ -213,6 +213,10 @@ pub struct TimeTravelRestore {
     /// it has a bookmark's shape.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bookmark_before: Option<String>,
+    /// The `database_id` the restore went to (absent in older journals):
+    /// the same database under another short name is still this one.
+    #[serde(skip)]
+    pub database_id: Option<String>,
 }
 
 impl TimeTravelRestore {
@@ -295,12 +299,14 @@ pub fn last_time_travel(journal: &str) -> Journal {
             let database = field("database")
                 .filter(|d| d1_core::names::is_printable(d))
                 .unwrap_or_default();
+            let database_id = field("database_id").filter(|d| d1_core::names::is_printable(d));
             last.insert(
                 (env, database),
                 TimeTravelRestore {
                     at,
                     status,
                     bookmark_before,
+                    database_id,
                 },
             );
         }
@@ -310,9 +316,10 @@ pub fn last_time_travel(journal: &str) -> Journal {
 
 /// One environment's state, from its backups on disk (`entries`, those
 /// `Environment::recorded_as` names it in) and the logs.
+/// `database` is its `database_name` and `database_id`.
 pub fn environment_status(
     env: &str,
-    database: &str,
+    (database, database_id): (&str, &str),
     entries: &[Entry],
     max_age: Option<Span>,
     drills: &BTreeMap<String, Drill>,
@@ -365,14 +372,20 @@ pub fn environment_status(
         }
     });
     // Of this database, under whichever name its environment had then
-    // (`prod`, or `prod.<db>` once it had several), as
-    // `Environment::recorded_as` reads a name; a line without a database
-    // (an older journal) by its name alone.
+    // (`prod`, or `prod.<db>` once it had several, or another short name
+    // with the same `database_id`), as `Environment::recorded_as` reads a
+    // backup; a line without a database (an older journal) by its name
+    // alone.
     use crate::config::environment::short_name;
     let last_time_travel_restore = { journal.iter() }
-        .filter(|((e, db), _)| match db.is_empty() {
+        .filter(|((e, db), t)| match db.is_empty() {
             true => e == env,
-            false => short_name(e) == short_name(env) && db == database,
+            false => {
+                db == database
+                    && (short_name(e) == short_name(env)
+                        || (!database_id.is_empty() && { t.database_id.as_deref() }
+                            .is_some_and(|id| id.eq_ignore_ascii_case(database_id))))
+            }
         })
         .map(|(_, t)| t)
         .max_by_key(|t| DateTime::parse_from_rfc3339(&t.at).ok())
@@ -587,7 +600,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 .collect();
             let status = environment_status(
                 &env.name,
-                &env.database_name,
+                (&env.database_name, &env.database_id),
                 &mine,
                 settings.max_age,
                 &drills,
@@ -995,9 +1008,9 @@ not json
         let now = Utc::now();
         let max = Some(d1_core::span::parse("26h").unwrap());
         // No backup at all: stale only when a max_age is declared.
-        let s = environment_status("prod", "db", &[], max, &none, &BTreeMap::new(), now);
+        let s = environment_status("prod", ("db", ""), &[], max, &none, &BTreeMap::new(), now);
         assert!(s.stale && s.newest_verified.is_none());
-        let s = environment_status("local", "db", &[], None, &none, &BTreeMap::new(), now);
+        let s = environment_status("local", ("db", ""), &[], None, &none, &BTreeMap::new(), now);
         assert!(!s.stale);
         assert!(
             s.render()
@@ -1008,7 +1021,15 @@ not json
     /// prod's status with no backup, drill or Time Travel recorded.
     fn prod_without_backups() -> EnvStatus {
         let none = BTreeMap::new();
-        environment_status("prod", "db", &[], None, &none, &BTreeMap::new(), Utc::now())
+        environment_status(
+            "prod",
+            ("db", ""),
+            &[],
+            None,
+            &none,
+            &BTreeMap::new(),
+            Utc::now(),
+        )
     }
 
     #[test]
@@ -1060,6 +1081,7 @@ not json
             at: at.to_owned(),
             status: "done".to_owned(),
             bookmark_before: None,
+            database_id: None,
         };
         let before = restore("2026-10-31T09:00:00Z");
         assert_eq!(
