@@ -558,3 +558,42 @@ fn a_drill_interrupted_during_its_app_checks_stops_and_logs_no_failure() {
         log_text(&remote.sb)
     );
 }
+
+/// atkCF: prod's short name changed (`vars.APP_ENV` prod -> live), the
+/// database the same (same name, same id). Its backups stay live's, but
+/// the drill of one of them, logged from `prod` the day before, is gone
+/// from `status --env live`: "last drill none recorded", as if the
+/// backups of that database had never been rehearsed.
+#[test]
+fn a_drill_of_prods_backup_is_still_told_after_prods_short_name_changed() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["drill", "--to", "local", "--yes"])
+        .assert_ok();
+
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "live"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.contains("last drill"))
+        .unwrap_or_else(|| panic!("{}", status.all()));
+    assert!(
+        line.contains(&backup),
+        "the drill of {backup}, logged from `prod`, is forgotten once prod is called live:\n{}",
+        status.all()
+    );
+}
