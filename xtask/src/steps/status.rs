@@ -643,17 +643,26 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 offsite_behind: offsite_behind(env, &settings, &mine, now),
                 retired_keys: retired_keys(project, env, &settings.encryption.recipients),
                 // A drill of a backup of another database (the environment's
-                // binding was moved since) is not this database's.
-                last_drill: status.last_drill.clone().filter(|d| {
-                    !{ entries.iter() }.any(|e| {
-                        e.manifest.file.name == d.backup
-                            && !env.recorded_as(
-                                &e.manifest.environment,
-                                &e.manifest.database.name,
-                                &e.manifest.database.uuid,
-                            )
+                // binding was moved since) is not this database's; one of a
+                // backup of this database logged under another short name
+                // (APP_ENV renamed) is.
+                last_drill: { status.last_drill.iter() }
+                    .filter(|d| {
+                        !{ entries.iter() }.any(|e| {
+                            e.manifest.file.name == d.backup
+                                && !env.recorded_as(
+                                    &e.manifest.environment,
+                                    &e.manifest.database.name,
+                                    &e.manifest.database.uuid,
+                                )
+                        })
                     })
-                }),
+                    .chain(
+                        { drills.values() }
+                            .filter(|d| mine.iter().any(|e| e.manifest.file.name == d.backup)),
+                    )
+                    .max_by(|a, b| a.date.cmp(&b.date))
+                    .cloned(),
                 ..status
             }
         })
