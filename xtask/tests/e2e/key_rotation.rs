@@ -51,6 +51,7 @@ struct Rotated {
     sb: Sandbox,
     keys: tempfile::TempDir,
     old: String,
+    new: String,
     backups: [String; 3],
 }
 
@@ -75,6 +76,7 @@ fn rotated() -> Rotated {
         sb,
         keys,
         old,
+        new,
         backups: [a, b, c],
     }
 }
@@ -405,5 +407,47 @@ fn status_names_kept_sealed_backups_once_encryption_is_turned_off() {
         "{sealed} is kept and only {old} opens it, but with encryption turned off status says \
          nothing of it:\n{}",
         status.all()
+    );
+}
+
+/// atkCF: after a rotation to [new], the backup sealed to the retired key
+/// alone is restored with the old identity (`--identity old.agekey`), as
+/// the recovery of an older state needs. The safety backup taken first is
+/// sealed to today's recipients, [new], which the old identity does not
+/// open; yet the way back printed names the old identity: run as printed,
+/// it fails, in the middle of a recovery. It must name an identity that
+/// opens the safety backup, or say which one is needed.
+#[test]
+fn the_way_back_after_restoring_a_retired_keys_backup_names_an_identity_that_opens_it() {
+    let r = rotated();
+    let old_key = r.keys.path().join("old.agekey");
+    let old_key = old_key.to_str().unwrap();
+    let run = r.sb.xtask(&[
+        "restore",
+        &r.backups[0],
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--identity",
+        old_key,
+    ]);
+    run.assert_ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("to go back, restore it: "))
+        .unwrap_or_else(|| panic!("no way back printed:\n{}", run.all()));
+    let command = line.split("to go back, restore it: cargo xtask ").nth(1).unwrap();
+    assert!(
+        !command.contains(old_key),
+        "the way back names the retired identity, which does not open the safety backup \
+         (sealed to today's recipients):\n{}",
+        run.all()
+    );
+    assert!(
+        command.contains("--identity KEYFILE") && line.contains(&r.new),
+        "the way back does not say which identity opens the safety backup:\n{}",
+        run.all()
     );
 }
