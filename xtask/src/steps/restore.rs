@@ -624,10 +624,30 @@ fn report(
         target.name
     );
     if let Some(file) = &restored.safety_backup {
+        // The safety backup is sealed to the target's recipients today,
+        // which the identity that opened the source (a retired key's
+        // backup) may not be the key of: then the way back names the
+        // recipients whose identity it needs, not that one.
+        let recipients = Manifest::for_backup(file)
+            .map(|m| m.sealed_to().to_vec())
+            .unwrap_or_default();
+        let opens = |id: &Path| {
+            { project.age().recipients_of(id) }
+                .is_ok_and(|keys| keys.iter().any(|k| recipients.contains(k)))
+        };
+        let identity = { args.identity.path() }.filter(|id| recipients.is_empty() || opens(id));
+        let mut advice = crate::steps::migrations::restore_advice(file, target, "it", identity);
+        if let (Some(_), None, false) = (args.identity.path(), identity, recipients.is_empty()) {
+            let _ = write!(
+                advice,
+                "; it is sealed to {} today, and the identity this restore was given is not \
+                 the key of any of them",
+                recipients.join(", "),
+            );
+        }
         crate::say!(
-            "The safety backup taken before the restore is {}; {}",
+            "The safety backup taken before the restore is {}; {advice}",
             file.display(),
-            crate::steps::migrations::restore_advice(file, target, "it", args.identity.path())
         );
     }
     print_checklist(
