@@ -1466,3 +1466,46 @@ fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
     assert!(bad.stderr.contains("--from-env"), "{}", bad.all());
     assert_eq!(remote.server.requests().len(), from);
 }
+
+/// atkCF: the project moved to another Cloudflare account (`account_id` in
+/// wrangler.toml names it) while prod's offsite copies stay in the bucket
+/// of the account they were uploaded to. wrangler turns every 404 of an
+/// R2 object read into "The specified key does not exist", so `offsite
+/// list` and `offsite fetch`, asked of the new account, which does not
+/// hold the bucket, say nothing was ever uploaded (exit 0 for list): in
+/// a disaster, the operator is told there are no offsite copies. They
+/// must fail, naming the bucket and the account they looked in.
+#[test]
+fn offsite_reads_in_another_account_never_say_nothing_was_uploaded() {
+    let (remote, home) = remote();
+    remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    let other = "fedcba9876543210fedcba9876543210";
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "compatibility_date = \"2026-04-01\"",
+        &format!("compatibility_date = \"2026-04-01\"\naccount_id = \"{other}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let fresh = tempfile::tempdir().unwrap();
+    for args in [
+        &["offsite", "list", "--env", "prod"][..],
+        &["offsite", "fetch", "latest", "--env", "prod"][..],
+    ] {
+        let run = remote.xtask(fresh.path(), args);
+        assert_ne!(run.code, Some(0), "{args:?}:\n{}", run.all());
+        assert!(
+            !run.all().contains("No offsite copies") && !run.all().contains("nothing was uploaded"),
+            "{args:?} says nothing was uploaded, in an account that does not hold the bucket:\n{}",
+            run.all()
+        );
+        assert!(
+            run.all().contains(BUCKET) && run.all().contains(other),
+            "{args:?} does not name the bucket and the account it looked in:\n{}",
+            run.all()
+        );
+    }
+}
