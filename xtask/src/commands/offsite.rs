@@ -149,9 +149,13 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             let env = envs.resolve(env)?;
             let mut target = target_in(sh, project, env, bucket.as_deref())?;
             target.read_from_env(from_env.as_deref())?;
-            let index = target
-                .read_indexes()?
-                .unwrap_or_else(|| Index::new(&env.name));
+            let index = match target.read_indexes()? {
+                Some(index) => index,
+                None => {
+                    target.check_bucket_reachable()?;
+                    Index::new(&env.name)
+                }
+            };
             if *json {
                 crate::out::data(&serde_json::to_string_pretty(&index)?);
             } else {
@@ -309,6 +313,7 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
 fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
     let Some(found) = target.find_entry(which)? else {
+        target.check_bucket_reachable()?;
         // As a name missing from an index is: no such backup to fetch.
         crate::stop!(
             crate::exit::Exit::CouldNotRun,

@@ -628,6 +628,35 @@ impl Target<'_> {
         Ok(lock_rules(&listing))
     }
 
+    /// With no index found, that the bucket is there in the account
+    /// wrangler reads (one read-only request: its lock rules). wrangler
+    /// says "The specified key does not exist" for every 404 of an object
+    /// read, a bucket this account does not hold or cannot reach too (the
+    /// project moved to another Cloudflare account): without this, list and
+    /// fetch would say nothing was ever uploaded.
+    pub fn check_bucket_reachable(&self) -> Result<()> {
+        let account = match &self.env.account_id {
+            Some(id) => format!("account {id} (the configuration's account_id)"),
+            None => match std::env::var("CLOUDFLARE_ACCOUNT_ID") {
+                Ok(id) if d1_core::names::is_printable(&id) && !id.is_empty() => {
+                    format!("account {id} (CLOUDFLARE_ACCOUNT_ID)")
+                }
+                _ => "the account wrangler uses".to_owned(),
+            },
+        };
+        self.locks().map(drop).map_err(|e| {
+            e.context(format!(
+                "no index of {1}'s offsite copies was found in r2://{0}, and the bucket itself \
+                 cannot be read in {account}: the copies may well be there. If the \
+                 project moved to another Cloudflare account, read them with the account that \
+                 holds the bucket (`account_id` in wrangler.toml, or CLOUDFLARE_ACCOUNT_ID when \
+                 it names none); if the bucket was renamed, give its name with --bucket",
+                self.bucket(),
+                self.env.name
+            ))
+        })
+    }
+
     /// Downloads `key` into a private temporary directory, not the backup
     /// directory: for reads that must leave no trace there (a dry run's).
     pub fn download_private(&self, key: &str) -> Result<Option<(PrivateDir, PathBuf)>> {
