@@ -438,7 +438,10 @@ fn the_way_back_after_restoring_a_retired_keys_backup_names_an_identity_that_ope
         .lines()
         .find(|l| l.contains("to go back, restore it: "))
         .unwrap_or_else(|| panic!("no way back printed:\n{}", run.all()));
-    let command = line.split("to go back, restore it: cargo xtask ").nth(1).unwrap();
+    let command = line
+        .split("to go back, restore it: cargo xtask ")
+        .nth(1)
+        .unwrap();
     assert!(
         !command.contains(old_key),
         "the way back names the retired identity, which does not open the safety backup \

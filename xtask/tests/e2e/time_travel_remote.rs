@@ -802,7 +802,14 @@ fn a_time_travel_restore_of_prod_is_still_told_after_prods_short_name_changed() 
     let now = bookmark_now_of(&remote, home.path(), "live");
     let yes = remote.xtask(
         home.path(),
-        &["time-travel", "restore", "live", "--bookmark", &now, "--yes"],
+        &[
+            "time-travel",
+            "restore",
+            "live",
+            "--bookmark",
+            &now,
+            "--yes",
+        ],
     );
     yes.assert_refused(&format!("--confirm {PROD}"));
     let run = restore_prod_at_bookmark(&remote, home.path(), "live", &now);
