@@ -1509,3 +1509,58 @@ fn offsite_reads_in_another_account_never_say_nothing_was_uploaded() {
         );
     }
 }
+
+/// After `vars.APP_ENV` prod -> live (same database), the copy under
+/// `prod/` that the local manifest records is gone from the bucket (the
+/// bucket's rule for `prod/` expired it, or someone deleted it). `upload
+/// latest:live` must not say it is "already offsite" and upload nothing
+/// on the local record alone: that leaves the backup with no offsite copy
+/// while the tool says it has one. It uploads it under `live/`.
+#[test]
+fn after_the_short_name_changed_a_copy_gone_from_the_old_prefix_is_uploaded_again() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+    for key in remote.server.r2_keys(BUCKET) {
+        if key.starts_with("prod/") {
+            wrangler_delete(&remote, home.path(), &key).assert_ok();
+        }
+    }
+    assert!(
+        !remote
+            .server
+            .r2_keys(BUCKET)
+            .iter()
+            .any(|k| k.starts_with("prod/"))
+    );
+
+    let up = remote.xtask(home.path(), &["upload", "latest:live"]);
+    up.assert_ok();
+    assert!(
+        !up.stdout.contains("already offsite"),
+        "the copy under prod/ is gone, yet upload says it is offsite:\n{}",
+        up.all()
+    );
+    assert!(
+        remote
+            .server
+            .r2_keys(BUCKET)
+            .iter()
+            .any(|k| k.starts_with("live/") && k.ends_with(&name)),
+        "nothing was uploaded under live/:\n{}",
+        up.all()
+    );
+}
