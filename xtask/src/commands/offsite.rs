@@ -125,7 +125,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&target, &file)?;
-        if crate::steps::offsite::told_already_offsite(&target, &file, &manifest) {
+        if crate::steps::offsite::told_already_offsite(&target, &file, &manifest)? {
             return Ok(());
         }
         print_upload_plan(&target, &file, &manifest);

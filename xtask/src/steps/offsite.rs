@@ -1010,15 +1010,32 @@ fn of_old_short_name(env: &Environment, manifest: &Manifest) -> bool {
 /// Says where the copy of a backup taken under the environment's old short
 /// name already is in this bucket (under that name's prefix, where `offsite
 /// list` and `offsite fetch` find it), when it is: `true`, and no second
-/// copy is uploaded.
-pub fn told_already_offsite(target: &Target<'_>, file: &Path, manifest: &Manifest) -> bool {
+/// copy is uploaded. The local manifest's record is not enough: the copy's
+/// manifest must be in the bucket, this backup's, and an index read for
+/// this environment must list the copy (a rule for the old prefix expires
+/// copies, and anyone may delete them); else it is uploaded under the
+/// environment's prefix now.
+pub fn told_already_offsite(target: &Target<'_>, file: &Path, manifest: &Manifest) -> Result<bool> {
     let Some(copy) = { manifest.offsite.as_ref() }.filter(|o| {
         of_old_short_name(target.env, manifest)
             && o.bucket == target.bucket()
             && !target.is_own_key(&o.key)
     }) else {
-        return false;
+        return Ok(false);
     };
+    let ours = manifest::manifest_path(file);
+    let Some(there) = target.download(&copy.manifest_key, &file_name(&ours))? else {
+        return Ok(false);
+    };
+    if !Kept::SameBackup.takes(&ours, there.path())? {
+        return Ok(false);
+    }
+    let listed = target
+        .read_indexes()?
+        .is_some_and(|index| index.backups.iter().any(|e| e.key == copy.key));
+    if !listed {
+        return Ok(false);
+    }
     let env = &target.env.name;
     crate::say!(
         "{} is a backup of {env} taken while its short name was {}: it is already offsite, in \
@@ -1029,7 +1046,7 @@ pub fn told_already_offsite(target: &Target<'_>, file: &Path, manifest: &Manifes
         copy.bucket,
         copy.key,
     );
-    true
+    Ok(true)
 }
 
 pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) {
@@ -1112,7 +1129,7 @@ impl Kept {
 pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
     let env = target.env;
     let mut manifest = checked_manifest(target, file)?;
-    if told_already_offsite(target, file, &manifest) {
+    if told_already_offsite(target, file, &manifest)? {
         return Ok(());
     }
     print_upload_plan(target, file, &manifest);
