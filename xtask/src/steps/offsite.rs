@@ -1030,8 +1030,9 @@ pub fn told_already_offsite(target: &Target<'_>, file: &Path, manifest: &Manifes
     if !Kept::SameBackup.takes(&ours, there.path())? {
         return Ok(false);
     }
-    let listed = target
-        .read_indexes()?
+    // An index that cannot be read (planted, or of a later version) does
+    // not list it: the upload goes on under this environment's prefix.
+    let listed = { target.read_indexes().ok().flatten() }
         .is_some_and(|index| index.backups.iter().any(|e| e.key == copy.key));
     if !listed {
         return Ok(false);
