@@ -1564,3 +1564,62 @@ fn after_the_short_name_changed_a_copy_gone_from_the_old_prefix_is_uploaded_agai
         up.all()
     );
 }
+
+/// After `vars.APP_ENV` prod -> live (same database), `index/prod.json`
+/// gets a newer entry that is not this database's (a new environment
+/// named prod uploads there now, or someone wrote it). The copies of live
+/// under `prod/` that the backups here record are still live's: `offsite
+/// list --env live` lists them and `offsite fetch` fetches them; the
+/// whole index was dropped for its newest entry.
+#[test]
+fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entry_of_another_database()
+ {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+    std::fs::write(&config, text).unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod]", "[live]")
+        .replace("[prod.", "[live.");
+    std::fs::write(&settings, text).unwrap();
+    let raw = remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
+    let mut index: Value = serde_json::from_slice(&raw).unwrap();
+    let mut planted = index["backups"][0].clone();
+    for field in ["key", "manifest_key"] {
+        let v = planted[field]
+            .as_str()
+            .unwrap()
+            .replace(name.trim_end_matches(".sql"), "zz-other");
+        planted[field] = Value::String(v);
+    }
+    planted["file"] = Value::String("zz-other.sql".to_owned());
+    index["backups"].as_array_mut().unwrap().insert(0, planted);
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            "index/prod.json",
+            serde_json::to_string(&index).unwrap().as_bytes(),
+        )
+        .unwrap();
+
+    let list = remote.xtask(home.path(), &["offsite", "list", "--env", "live"]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains(&name) && !list.stdout.contains("zz-other"),
+        "{}",
+        list.all()
+    );
+    std::fs::remove_file(remote.sb.backups().join(&name)).unwrap();
+    let fetch = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "live"]);
+    fetch.assert_ok();
+    assert!(remote.sb.backups().join(&name).is_file(), "{}", fetch.all());
+}
