@@ -761,8 +761,17 @@ impl Target<'_> {
         let Some(newest) = index.backups.first() else {
             return Ok(None);
         };
-        let ours = self.database_of(newest)?.as_deref() == Some(&self.env.database_name);
-        Ok(ours.then_some(index))
+        if self.database_of(newest)?.as_deref() == Some(&self.env.database_name) {
+            return Ok(Some(index));
+        }
+        // The newest is another database's (the old short name is another
+        // environment's now, or someone wrote it there): the copies the
+        // backups here of this database record under it are still ours
+        // (a fetch checks each one's manifest all the same).
+        let recorded = recorded_keys(self.env, self.bucket(), &self.backup_dir);
+        let mut index = index;
+        index.backups.retain(|e| recorded.contains(&e.key));
+        Ok((!index.backups.is_empty()).then_some(index))
     }
 
     /// The database the manifest of `entry` in the bucket records, when it
@@ -860,7 +869,22 @@ impl Target<'_> {
 /// copies went under a short name it had before (`vars.APP_ENV` changed).
 /// Only names this tool could have written a key under.
 pub fn old_prefixes(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = crate::edge::inventory::scan(backup_dir)
+    let mut names: Vec<String> = recorded_keys(env, bucket, backup_dir)
+        .into_iter()
+        .filter_map(|key| key.split_once('/').map(|(name, _)| name.to_owned()))
+        .filter(|name| {
+            crate::config::environment::short_name(name) != env.env_name && is_prefix_name(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The offsite keys in `bucket` that the manifests in `backup_dir` of
+/// `env`'s database ([`Environment::recorded_as`]) record.
+fn recorded_keys(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<String> {
+    crate::edge::inventory::scan(backup_dir)
         .unwrap_or_default()
         .into_iter()
         .filter(|e| {
@@ -869,14 +893,8 @@ pub fn old_prefixes(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<S
         })
         .filter_map(|e| e.manifest.offsite)
         .filter(|o| o.bucket == bucket)
-        .filter_map(|o| o.key.split_once('/').map(|(name, _)| name.to_owned()))
-        .filter(|name| {
-            crate::config::environment::short_name(name) != env.env_name && is_prefix_name(name)
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+        .map(|o| o.key)
+        .collect()
 }
 
 pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
