@@ -791,8 +791,9 @@ pub fn missing_report(missing: &[String], dir: &Path, source: &str) -> String {
          checkout of another branch than the one that applied {them} does, or {} deleted \
          here. To go on with that schema, check out the branch that has {them}; to stay on \
          this branch, restore a backup taken on this branch; if {} deleted on purpose \
-         (a squash), put {them} back (`git log --diff-filter=D -- {}` shows the commit): an \
-         applied migration's file stays as long as the database records it.",
+         (a squash), put {them} back (`git log --diff-filter=D -- {}` shows the commit) and \
+         take out the file that replaced {them}, which would run again on a database that has \
+         {them}: an applied migration's file stays as long as the database records it.",
         count(missing.len(), "migration"),
         if one { "is" } else { "are" },
         dir.display(),
