@@ -158,15 +158,14 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
     let watched = Arc::clone(&deadline);
     // Rows a schema statement makes (`CREATE TABLE … AS` a query) live in
     // memory: at most STATEMENT_MEMORY more than the process held.
-    let ceiling = crate::room::peak_resident_bytes().map(|peak| peak + STATEMENT_MEMORY);
+    let ceiling = crate::room::MemoryCeiling::above_own_peak(STATEMENT_MEMORY);
     db.progress_handler(
         1000,
         Some(move || {
             let deadline = watched.lock().unwrap_or_else(PoisonError::into_inner);
             crate::interrupt::received().is_some()
                 || deadline.is_some_and(|d| Instant::now() > d)
-                || ceiling
-                    .is_some_and(|c| crate::room::peak_resident_bytes().is_none_or(|peak| peak > c))
+                || ceiling.is_some_and(|c| c.passed())
         }),
     )?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;

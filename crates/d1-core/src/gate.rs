@@ -168,7 +168,7 @@ struct State {
     /// How long a statement may run, when not STATEMENT_SECONDS (tests).
     budget_seconds: Option<u64>,
     /// While an FTS5 command runs: the most memory the process may hold.
-    memory_ceiling: Option<u64>,
+    memory_ceiling: Option<crate::room::MemoryCeiling>,
     /// The first action denied in the statement being prepared.
     denied: Option<String>,
     /// The statement writes `sqlite_schema`.
@@ -271,9 +271,7 @@ impl Gate {
                     state.interrupted = Some(format!("interrupted by signal {signal}"));
                     return true;
                 }
-                if let Some(ceiling) = state.memory_ceiling
-                    && crate::room::peak_resident_bytes().is_none_or(|peak| peak > ceiling)
-                {
+                if state.memory_ceiling.is_some_and(|ceiling| ceiling.passed()) {
                     state.interrupted = Some(command_memory_refusal());
                     return true;
                 }
@@ -571,10 +569,9 @@ impl Gate {
     /// its memory statistics, which this build turns off for speed.)
     fn bounded(&self, run: impl FnOnce() -> Outcome) -> Outcome {
         let in_memory = self.db.path().is_none_or(str::is_empty);
-        let ceiling = crate::room::peak_resident_bytes().map(|peak| {
-            let own = if in_memory { self.growth_room() } else { 0 };
-            peak.saturating_add(COMMAND_MEMORY).saturating_add(own)
-        });
+        let own = if in_memory { self.growth_room() } else { 0 };
+        let ceiling =
+            crate::room::MemoryCeiling::above_own_peak(COMMAND_MEMORY.saturating_add(own));
         let temp_store = || {
             self.db
                 .query_row("PRAGMA temp_store", [], |r| r.get::<_, i64>(0))
@@ -617,7 +614,7 @@ impl Gate {
         }
     }
 
-    fn set_memory_ceiling(&self, ceiling: Option<u64>) {
+    fn set_memory_ceiling(&self, ceiling: Option<crate::room::MemoryCeiling>) {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

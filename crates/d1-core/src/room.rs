@@ -1,7 +1,8 @@
-//! What the machine has room for: the two questions of the operating
-//! system that the core asks, answered for the edges too. The gate tells
-//! its own bound on a load's growth from a full disk by the first, and
-//! bounds the memory of an FTS5 command by the second.
+//! What the machine has room for: the questions of the operating system
+//! that the core asks, answered for the edges too. The gate tells its own
+//! bound on a load's growth from a full disk by the first, and bounds the
+//! memory of an FTS5 command (and of a schema statement) by a
+//! [`MemoryCeiling`].
 
 use std::path::Path;
 
@@ -48,4 +49,65 @@ pub fn peak_resident_bytes() -> Option<u64> {
     } else {
         max << 10
     })
+}
+
+/// The most memory this process has held since its own program started:
+/// `VmHWM` of `/proc/self/status` on Linux, elsewhere
+/// [`peak_resident_bytes`]. Unlike that figure, never what the process held
+/// before `exec`: Linux seeds `ru_maxrss` at `exec` with the high-water
+/// mark of the program it replaced, which for `cargo xtask` is cargo's (cargo
+/// runs a binary by replacing itself with it) and under a test harness the
+/// harness's.
+pub fn own_peak_resident_bytes() -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return peak_resident_bytes();
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib << 10)
+}
+
+/// How much memory this process may come to hold: `more` than its own peak
+/// so far. Checked often, so by the one system call of
+/// [`peak_resident_bytes`] whenever that figure tells the process's own
+/// peak past the ceiling, which it does unless the program this process
+/// replaced held more than the ceiling; then by the slower
+/// [`own_peak_resident_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryCeiling {
+    bytes: u64,
+    /// `ru_maxrss` (the larger of the inherited and the own peak) is below
+    /// the ceiling, so it passes the ceiling exactly when the own peak does.
+    by_rusage: bool,
+}
+
+impl MemoryCeiling {
+    /// `more` bytes above this process's own peak so far; `None` when the
+    /// peak cannot be told.
+    pub fn above_own_peak(more: u64) -> Option<Self> {
+        let bytes = own_peak_resident_bytes()?.saturating_add(more);
+        let counted = peak_resident_bytes()?;
+        Some(Self {
+            bytes,
+            by_rusage: counted <= bytes,
+        })
+    }
+
+    /// Whether the process has held more than the ceiling (or its memory
+    /// can no longer be told).
+    pub fn passed(&self) -> bool {
+        let peak = if self.by_rusage {
+            peak_resident_bytes()
+        } else {
+            own_peak_resident_bytes()
+        };
+        peak.is_none_or(|peak| peak > self.bytes)
+    }
 }
