@@ -364,14 +364,9 @@ fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<
 /// reads it; else the `--bucket` for a bucket renamed since.
 fn other_buckets_hint(project: &Project, target: &Target<'_>, which: &str) -> String {
     let env = target.env;
-    let mut buckets: Vec<String> = inventory::scan(&project.backup_dir)
-        .unwrap_or_default()
+    let mut buckets: Vec<String> = crate::steps::offsite::recorded_copies(env, &project.backup_dir)
         .into_iter()
-        .filter(|e| {
-            let m = &e.manifest;
-            env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
-        })
-        .filter_map(|e| e.manifest.offsite.map(|o| o.bucket))
+        .map(|o| o.bucket)
         // Only a name R2 takes: it is pasted into a command.
         .filter(|b| b != target.bucket() && check_bucket_name(b).is_ok())
         .collect();

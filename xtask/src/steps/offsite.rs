@@ -884,6 +884,16 @@ pub fn old_prefixes(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<S
 /// The offsite keys in `bucket` that the manifests in `backup_dir` of
 /// `env`'s database ([`Environment::recorded_as`]) record.
 fn recorded_keys(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<String> {
+    recorded_copies(env, backup_dir)
+        .into_iter()
+        .filter(|o| o.bucket == bucket)
+        .map(|o| o.key)
+        .collect()
+}
+
+/// The offsite copies, in any bucket, that the manifests in `backup_dir`
+/// of `env`'s database ([`Environment::recorded_as`]) record.
+pub fn recorded_copies(env: &Environment, backup_dir: &Path) -> Vec<manifest::OffsiteCopy> {
     crate::edge::inventory::scan(backup_dir)
         .unwrap_or_default()
         .into_iter()
@@ -892,8 +902,6 @@ fn recorded_keys(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<Stri
             env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
         })
         .filter_map(|e| e.manifest.offsite)
-        .filter(|o| o.bucket == bucket)
-        .map(|o| o.key)
         .collect()
 }
 
