@@ -463,17 +463,7 @@ fn prod_whose_short_name_changed_still_restores_its_backups_with_the_typed_name(
     let home = tempfile::tempdir().unwrap();
     let name = remote.backup_prod(home.path());
     execute_file(&remote.db, "UPDATE customers SET name = 'oops';");
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    remote.sb.rename_prod_to_live();
 
     // status counts the backup of the same database as live's.
     let status = remote.xtask(home.path(), &["status", "--env", "live"]);

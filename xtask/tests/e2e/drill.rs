@@ -573,17 +573,7 @@ fn a_drill_of_prods_backup_is_still_told_after_prods_short_name_changed() {
         .xtask(home.path(), &["drill", "--to", "local", "--yes"])
         .assert_ok();
 
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    remote.sb.rename_prod_to_live();
 
     let status = remote.xtask(home.path(), &["status", "--env", "live"]);
     let line = status

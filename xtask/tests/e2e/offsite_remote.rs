@@ -1314,17 +1314,7 @@ fn copies_uploaded_before_the_short_name_changed_are_listed_and_fetched() {
     remote
         .xtask(home.path(), &["upload", &name, "--env", "prod"])
         .assert_ok();
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    remote.sb.rename_prod_to_live();
 
     let status = remote.xtask(home.path(), &["status", "--env", "live"]);
     assert!(
@@ -1361,17 +1351,7 @@ fn after_the_short_name_changed_upload_says_the_copy_is_offsite_and_lifecycle_na
     remote
         .xtask(home.path(), &["upload", &name, "--env", "prod"])
         .assert_ok();
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    remote.sb.rename_prod_to_live();
     let keys = remote.server.r2_keys(BUCKET);
 
     for dry in [true, false] {
@@ -1414,17 +1394,7 @@ fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
     remote
         .xtask(home.path(), &["upload", &name, "--env", "prod"])
         .assert_ok();
-    let config = sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    sb.rename_prod_to_live();
     for f in sb.backup_files() {
         std::fs::remove_file(sb.backups().join(f)).unwrap();
     }
@@ -1523,17 +1493,7 @@ fn after_the_short_name_changed_a_copy_gone_from_the_old_prefix_is_uploaded_agai
     remote
         .xtask(home.path(), &["upload", &name, "--env", "prod"])
         .assert_ok();
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    remote.sb.rename_prod_to_live();
     for key in remote.server.r2_keys(BUCKET) {
         if key.starts_with("prod/") {
             wrangler_delete(&remote, home.path(), &key).assert_ok();
@@ -1579,17 +1539,7 @@ fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entr
     remote
         .xtask(home.path(), &["upload", &name, "--env", "prod"])
         .assert_ok();
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
-    std::fs::write(&config, text).unwrap();
-    let settings = remote.sb.path().join("backups.toml");
-    let text = std::fs::read_to_string(&settings)
-        .unwrap()
-        .replace("[prod]", "[live]")
-        .replace("[prod.", "[live.");
-    std::fs::write(&settings, text).unwrap();
+    remote.sb.rename_prod_to_live();
     let raw = remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
     let mut index: Value = serde_json::from_slice(&raw).unwrap();
     let mut planted = index["backups"][0].clone();

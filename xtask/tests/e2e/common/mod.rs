@@ -104,6 +104,23 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// prod's short name changed, the same database: `vars.APP_ENV` "prod"
+    /// -> "live" in wrangler.toml, and backups.toml's `[prod]` tables
+    /// renamed with it, as a team renaming its environment does.
+    pub fn rename_prod_to_live(&self) {
+        let config = self.path().join("wrangler.toml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("APP_ENV = \"prod\"", "APP_ENV = \"live\"");
+        std::fs::write(&config, text).unwrap();
+        let settings = self.path().join("backups.toml");
+        let text = std::fs::read_to_string(&settings)
+            .unwrap()
+            .replace("[prod]", "[live]")
+            .replace("[prod.", "[live.");
+        std::fs::write(&settings, text).unwrap();
+    }
+
     pub fn backups(&self) -> PathBuf {
         self.path().join("backups")
     }
