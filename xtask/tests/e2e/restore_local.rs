@@ -1619,3 +1619,31 @@ fn a_clean_restore_refused_for_other_migrations_never_names_an_unknown_commit() 
         "{all}"
     );
 }
+
+/// A year of migrations leaves a schema of a hundred tables: a restore
+/// refused for a target that is not empty named every one of them, a
+/// screenful of names before the fix. It names a few, then how many more,
+/// as every list of names in a message does.
+#[test]
+fn a_restore_refused_for_a_target_with_many_tables_names_a_few_and_counts_the_rest() {
+    let (sb, name) = sandbox_with_a_backup();
+    let tables: String = (1..=60)
+        .map(|i| format!("CREATE TABLE feature_{i} (id INTEGER PRIMARY KEY);\n"))
+        .collect();
+    sb.execute_sql(&tables);
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    run.assert_refused("is not empty");
+    let named = (1..=60)
+        .filter(|i| {
+            run.stderr.contains(&format!("feature_{i},"))
+                || run.stderr.contains(&format!("feature_{i})"))
+        })
+        .count();
+    assert!(
+        named <= 10,
+        "{named} of the tables are named:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("more tables"), "{}", run.stderr);
+}
