@@ -1875,7 +1875,7 @@ fn guard_target_state(
         "{} is not empty (tables: {}); {how} needs a database with no tables. {fix}. Nothing was \
          done.",
         target.database_name,
-        names.join(", ")
+        d1_core::wording::listed(&names, "tables")
     )
 }
 
