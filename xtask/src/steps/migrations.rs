@@ -853,9 +853,14 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Result<Op
 /// before it, then the file fixed and applied again) starts a new record
 /// at the first backup that sees it applied again.
 pub fn record_on_this_machine(project: &Project, env: &Environment) -> Result<Option<Record>> {
+    Ok(record_in(&inventory::scan(&project.backup_dir)?, env))
+}
+
+/// [`record_on_this_machine`] from the backups `scanned` (the directory
+/// read once, by a command that reads it for more than this).
+pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Record> {
     let now = chrono::Utc::now();
-    let mut entries: Vec<_> = inventory::scan(&project.backup_dir)?
-        .into_iter()
+    let mut entries: Vec<_> = { scanned.iter() }
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
@@ -885,16 +890,16 @@ pub fn record_on_this_machine(project: &Project, env: &Environment) -> Result<Op
     }
     let sources: BTreeSet<&String> = sha256.values().map(|(_, file)| file).collect();
     let (Some(first), Some(oldest)) = (sources.iter().next(), sources.iter().min()) else {
-        return Ok(None);
+        return None;
     };
     let source = match sources.len() {
         1 => first.to_string(),
         n => format!("{n} verified backups of {}, the oldest {oldest}", env.name),
     };
-    Ok(Some(Record {
+    Some(Record {
         sha256: sha256.into_iter().map(|(k, (v, _))| (k, v)).collect(),
         source,
-    }))
+    })
 }
 
 /// Writes into the backup lock that migrations are being applied to

@@ -639,9 +639,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                         Some(pending(applied, &files))
                     })
                     .unwrap_or_default(),
-                restore_warnings: restore_warnings(project, env, &settings, &status),
+                restore_warnings: restore_warnings(project, &entries, env, &settings, &status),
                 offsite_behind: offsite_behind(env, &settings, &mine, now),
-                retired_keys: retired_keys(project, env, &settings.encryption.recipients),
+                retired_keys: retired_keys(&entries, env, &settings.encryption.recipients),
                 // A drill of a backup of another database (the environment's
                 // binding was moved since) is not this database's; one of a
                 // backup of this database logged under another short name
@@ -781,6 +781,7 @@ fn offsite_behind(
 /// their identities).
 fn restore_warnings(
     project: &Project,
+    entries: &[inventory::Entry],
     env: &crate::config::environment::Environment,
     settings: &crate::config::settings::EnvSettings,
     status: &EnvStatus,
@@ -808,8 +809,7 @@ fn restore_warnings(
             env.name
         ));
     }
-    // A directory that cannot be read has stopped `status` already.
-    if let Ok(Some(record)) = crate::steps::migrations::record_on_this_machine(project, env) {
+    if let Some(record) = crate::steps::migrations::record_in(entries, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report, missing_report};
         let dir = project.config_dir.join(&env.migrations_dir);
         let applied: Vec<String> = record.sha256.keys().cloned().collect();
@@ -847,14 +847,14 @@ fn restore_warnings(
 /// them (a key thrown away once the newest backup is sealed to today's
 /// recipients would leave them unreadable).
 fn retired_keys(
-    project: &Project,
+    entries: &[inventory::Entry],
     env: &crate::config::environment::Environment,
     named: &[String],
 ) -> Option<String> {
     // With none named (encryption turned off, or backups sealed with
     // --encrypt-to), every key a kept backup is sealed to is one the
     // configuration does not name.
-    let retired = retired_only(project, env, named);
+    let retired = retired_only(entries, env, named);
     if retired.is_empty() {
         return None;
     }
@@ -891,29 +891,25 @@ fn retired_keys(
 /// The backups of `env` kept here that are sealed only to recipients not in
 /// `named` (today's), newest first, with those recipients.
 fn retired_only(
-    project: &Project,
+    entries: &[inventory::Entry],
     env: &crate::config::environment::Environment,
     named: &[String],
 ) -> Vec<(String, Vec<String>)> {
-    // `status` has read the directory already: an error there stopped it.
-    {
-        crate::edge::inventory::scan(&project.backup_dir)
-            .unwrap_or_default()
-            .into_iter()
-    }
-    .filter(|e| {
-        env.recorded_as(
-            &e.manifest.environment,
-            &e.manifest.database.name,
-            &e.manifest.database.uuid,
-        )
-    })
-    .filter_map(|e| {
-        let to = e.manifest.sealed_to().to_vec();
-        (!to.is_empty() && !to.iter().any(|r| named.contains(r)))
-            .then(|| (e.manifest.file.name.clone(), to))
-    })
-    .collect()
+    entries
+        .iter()
+        .filter(|e| {
+            env.recorded_as(
+                &e.manifest.environment,
+                &e.manifest.database.name,
+                &e.manifest.database.uuid,
+            )
+        })
+        .filter_map(|e| {
+            let to = e.manifest.sealed_to().to_vec();
+            (!to.is_empty() && !to.iter().any(|r| named.contains(r)))
+                .then(|| (e.manifest.file.name.clone(), to))
+        })
+        .collect()
 }
 
 /// Why `status` fails, per environment: stale, or its newest backup bad.
