@@ -24,7 +24,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
     MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
-    plan, record_for, record_on_this_machine,
+    plan, record_for,
 };
 use d1_core::wording::count;
 
@@ -204,9 +204,15 @@ fn check(sh: &Shell, project: &Project, only: Option<&str>) -> Result<()> {
         Some(word) => vec![envs.resolve(word)?],
         None => envs.iter().collect(),
     };
+    // Without an environment named, each is compared with this machine's
+    // backups only: the directory is read once for all of them.
+    let scanned = match only {
+        Some(_) => None,
+        None => Some(crate::edge::inventory::scan(&project.backup_dir)?),
+    };
     let mut failures = Vec::new();
     for env in chosen {
-        if let Some(report) = check_env(sh, project, env, only.is_some())? {
+        if let Some(report) = check_env(sh, project, env, scanned.as_deref())? {
             failures.push(format!("{}: {report}", env.name));
         }
     }
@@ -218,19 +224,20 @@ fn check(sh: &Shell, project: &Project, only: Option<&str>) -> Result<()> {
 
 /// One environment of `migrate --check`: the report of its edited
 /// migrations, or `None` when none was edited or there is nothing to compare
-/// with. A `named` environment is reached (its d1_migrations, its bucket);
-/// without one the check reads only this machine's files.
+/// with. A named environment (`scanned` is `None`) is reached (its
+/// d1_migrations, its bucket); without one the check reads only this
+/// machine's files, the backups `scanned` from its directory.
 fn check_env(
     sh: &Shell,
     project: &Project,
     env: &Environment,
-    named: bool,
+    scanned: Option<&[crate::edge::inventory::Entry]>,
 ) -> Result<Option<String>> {
+    let named = scanned.is_none();
     let dir = project.config_dir.join(&env.migrations_dir);
-    let record = if named {
-        record_for(sh, project, env)?
-    } else {
-        record_on_this_machine(project, env)?
+    let record = match scanned {
+        None => record_for(sh, project, env)?,
+        Some(entries) => crate::steps::migrations::record_in(entries, env),
     };
     // The target's names, when one was named and answers.
     let target = named.then(|| target_names(sh, project, env)).flatten();
