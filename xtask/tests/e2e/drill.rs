@@ -587,3 +587,29 @@ fn a_drill_of_prods_backup_is_still_told_after_prods_short_name_changed() {
         status.all()
     );
 }
+
+#[test]
+fn a_drill_with_no_from_after_prods_short_name_changed_names_the_production_environment() {
+    let sb = Sandbox::new();
+    sb.rename_prod_to_live();
+
+    for args in [
+        &["drill", "--to", "local", "--yes"][..],
+        &["drill", "--to", "local", "--dry-run"][..],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("no `prod` environment") && run.stderr.contains("--from live"),
+            "a drill with no --from, prod being called live, should say prod is gone and name \
+             --from live, not an unknown `prod` the user never typed ({args:?}):\n{}",
+            run.all()
+        );
+        assert!(
+            !run.stdout.contains("restore"),
+            "nothing runs: {}",
+            run.all()
+        );
+    }
+    assert!(log_rows(&sb).is_empty(), "{}", log_text(&sb));
+}
