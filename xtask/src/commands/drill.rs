@@ -59,9 +59,10 @@ pub struct DrillArgs {
     /// Where to rehearse: staging (the runbook's) or local.
     #[arg(long = "to", value_name = "ENV", default_value = "staging")]
     pub to: String,
-    /// The environment whose backup is rehearsed.
-    #[arg(long, value_name = "ENV", default_value = "prod")]
-    pub from: String,
+    /// The environment whose backup is rehearsed [default: prod; without a `prod` environment,
+    /// the drill names the production environment to pass instead].
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
     /// Rehearse this backup (a name that `list` prints, a path or `latest:ENV`) instead of the newest good one.
     #[arg(long, value_name = "BACKUP")]
     pub backup: Option<String>,
@@ -240,7 +241,10 @@ struct Drill<'a> {
 impl<'a> Drill<'a> {
     fn prepare(project: &Project, envs: &'a Environments, args: &DrillArgs) -> Result<Self> {
         let target = envs.resolve(&args.to)?;
-        let from = envs.resolve(&args.from)?;
+        let from = match args.from.as_deref() {
+            Some(word) => envs.resolve(word)?,
+            None => default_from(envs)?,
+        };
         if target.is_production() {
             crate::stop!(
                 crate::exit::Exit::Refused,
@@ -368,6 +372,43 @@ impl<'a> Drill<'a> {
 }
 
 /// The restore a drill runs: `restore --replace` of the backup into the target.
+/// The environment a drill without `--from` rehearses: `prod`. A
+/// configuration without one (prod's short name changed, say to `live`)
+/// is refused, naming the production environments to pass as `--from`:
+/// the drill does not pick one of them by itself.
+fn default_from(envs: &Environments) -> Result<&Environment> {
+    let defines = |word: &str| {
+        envs.iter()
+            .any(|e| e.env_name == word || e.wrangler_env.as_deref() == Some(word))
+    };
+    if defines("prod") {
+        return envs.resolve("prod");
+    }
+    let mut production: Vec<&str> = envs
+        .iter()
+        .filter(|e| e.is_production())
+        .map(|e| e.env_name.as_str())
+        .collect();
+    production.dedup();
+    let way = match production.as_slice() {
+        [] => "pass --from ENV, the environment whose backup to rehearse".to_owned(),
+        [one] => format!("its production environment is `{one}`: pass --from {one}"),
+        many => format!(
+            "its production environments are {}: pass --from with the one to rehearse",
+            many.iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "a drill without --from rehearses prod's backup, but the configuration has no `prod` \
+         environment; {way}. The configuration defines: {}. Nothing was run.",
+        envs.describe()
+    )
+}
+
 fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreArgs {
     RestoreArgs {
         json: false,
