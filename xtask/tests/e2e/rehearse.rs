@@ -287,8 +287,26 @@ fn an_interrupted_rehearsal_reports_the_running_step_as_interrupted_not_failed()
 
 #[test]
 fn an_interrupted_rehearsal_says_interrupted_in_its_json() {
-    use std::io::{BufRead, Read};
     let sb = Sandbox::new();
+    let (status, stdout, log) = json_rehearsal_interrupted_at(&sb, "== rehearse: migrate");
+    assert_eq!(status, Some(130), "{stdout}\n{log}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let steps = doc["result"]["steps"].as_array().unwrap();
+    let migrate = steps.iter().find(|s| s["name"] == "migrate").unwrap();
+    assert_eq!(migrate["outcome"], "interrupted", "{stdout}");
+    assert!(
+        steps.iter().all(|s| s["outcome"] != "fail"),
+        "a step reported failed:\n{stdout}"
+    );
+    assert_eq!(doc["result"]["ok"], false, "{stdout}");
+    // A monitor reads why from the document alone, not the exit code.
+    assert_eq!(doc["result"]["interrupted"], "migrate", "{stdout}");
+}
+
+/// `rehearse --from empty --json`, sent one SIGINT once a line of its
+/// stderr contains `needle`: its exit code, stdout and stderr.
+fn json_rehearsal_interrupted_at(sb: &Sandbox, needle: &str) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, Read};
     let mut child = sb
         .xtask_command(&["rehearse", "--from", "empty", "--json"])
         .stdout(std::process::Stdio::piped())
@@ -310,26 +328,42 @@ fn an_interrupted_rehearsal_says_interrupted_in_its_json() {
             "ended early:\n{seen}"
         );
         seen.push_str(&line);
-        if line.contains("== rehearse: migrate") {
+        if line.contains(needle) {
             break;
         }
     }
     // SAFETY: kill(2) on our own child, which has not been waited for.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let mut rest = String::new();
-    let _ = stderr.read_to_string(&mut rest);
+    let _ = stderr.read_to_string(&mut seen);
     let status = child.wait().unwrap();
-    let stdout = out.join().unwrap();
-    assert_eq!(status.code(), Some(130), "{stdout}\n{seen}{rest}");
-    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    (status.code(), out.join().unwrap(), seen)
+}
+
+/// Ctrl-C once every step had passed (while the rehearsal prints its
+/// summary and removes its files) exited 130 with a document saying
+/// `ok: true, interrupted: null`: a monitor reading the document saw a
+/// passed rehearsal that its exit code called interrupted. They agree.
+#[test]
+fn a_rehearsal_interrupted_after_its_last_step_says_so_in_its_json_as_its_exit_code_does() {
+    let sb = Sandbox::new();
+    let (status, stdout, log) =
+        json_rehearsal_interrupted_at(&sb, "Rehearsal of the remote cycle, offline");
+    let doc: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}\n{log}"));
     let steps = doc["result"]["steps"].as_array().unwrap();
-    let migrate = steps.iter().find(|s| s["name"] == "migrate").unwrap();
-    assert_eq!(migrate["outcome"], "interrupted", "{stdout}");
-    assert!(
-        steps.iter().all(|s| s["outcome"] != "fail"),
-        "a step reported failed:\n{stdout}"
-    );
-    assert_eq!(doc["result"]["ok"], false, "{stdout}");
-    // A monitor reads why from the document alone, not the exit code.
-    assert_eq!(doc["result"]["interrupted"], "migrate", "{stdout}");
+    assert!(steps.iter().all(|s| s["outcome"] == "pass"), "{doc}");
+    match status {
+        Some(0) => assert_eq!(doc["result"]["ok"], true, "{doc}\n{log}"),
+        Some(130) => {
+            assert_eq!(
+                doc["result"]["ok"], false,
+                "exit 130 with a document saying ok:\n{doc}\n{log}"
+            );
+            assert_eq!(
+                doc["result"]["interrupted"], "after the last step",
+                "{doc}\n{log}"
+            );
+        }
+        other => panic!("exit {other:?}:\n{doc}\n{log}"),
+    }
 }
