@@ -121,12 +121,9 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let results = run_cycle(project, args, &steps, &vars, dir)?;
     // The cycle stops at the first failure or interrupt: it passed if
     // every step ran and passed.
-    let ok = results.len() == steps.len() && results.iter().all(|r| r.1 == Outcome::Pass);
+    let passed = results.len() == steps.len() && results.iter().all(|r| r.1 == Outcome::Pass);
     print_summary(&from, &steps, &results);
-    if args.json {
-        crate::out::json(&json_report(&from, &steps, &results, ok));
-    }
-    match (ok, interrupted_at(&steps, &results)) {
+    match (passed, interrupted_at(&steps, &results)) {
         (true, _) => crate::say!("Every step passed."),
         // main says which signal, and exits 130, 143 or 129.
         (false, Some((name, true))) => {
@@ -142,6 +139,14 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     }
     drop(server);
     drop(cleanup);
+    // The document's verdict is taken once all of it is done: an interrupt
+    // after the last step passed (during the summary or the clean-up) makes
+    // main exit 130, 143 or 129, and the document says so too.
+    let after_last = passed && crate::edge::signals::received().is_some();
+    let ok = passed && !after_last;
+    if args.json {
+        crate::out::json(&json_report(&from, &steps, &results, ok, after_last));
+    }
     Ok(ok)
 }
 
@@ -438,9 +443,19 @@ fn interrupted_at(steps: &[Step], results: &[StepResult]) -> Option<(&'static st
         .then(|| (steps[results.len()].name, false))
 }
 
+/// What `--json`'s `interrupted` says of an interrupt once every step had passed.
+const AFTER_LAST: &str = "after the last step";
+
 /// `--json`: the plan (the steps), each step's outcome, and the step an
-/// interrupt stopped the cycle at (`interrupted`, null when none did).
-fn json_report(from: &From, steps: &[Step], results: &[StepResult], ok: bool) -> serde_json::Value {
+/// interrupt stopped the cycle at (`interrupted`, null when none did,
+/// [`AFTER_LAST`] when it came once every step had passed).
+fn json_report(
+    from: &From,
+    steps: &[Step],
+    results: &[StepResult],
+    ok: bool,
+    after_last: bool,
+) -> serde_json::Value {
     serde_json::json!({
         "command": "rehearse",
         "dry_run": false,
@@ -453,7 +468,9 @@ fn json_report(from: &From, steps: &[Step], results: &[StepResult], ok: bool) ->
         },
         "result": {
             "ok": ok,
-            "interrupted": interrupted_at(steps, results).map(|(name, _)| name),
+            "interrupted": interrupted_at(steps, results)
+                .map(|(name, _)| name)
+                .or(after_last.then_some(AFTER_LAST)),
             "steps": steps.iter().enumerate().map(|(i, s)| match results.get(i) {
                 Some((_, outcome, seconds)) => serde_json::json!({
                     "name": s.name,
