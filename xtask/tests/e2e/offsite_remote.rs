@@ -1437,6 +1437,53 @@ fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
     assert_eq!(remote.server.requests().len(), from);
 }
 
+/// `offsite fetch --env staging --from-env prod`, staging sharing prod's
+/// bucket: the index under `prod/` is prod's database's. The fetch said
+/// nothing of staging had been uploaded and suggested `--from-env
+/// OLD_NAME`, the very flag given. It says the copies under that prefix
+/// are another database's, naming it, and fetches nothing.
+#[test]
+fn a_fetch_from_env_whose_copies_are_another_databases_says_so_by_database_name() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    let settings = sb.path().join("backups.toml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("\n[staging.offsite]\nbucket = \"qbtime-d1-backups\"\n");
+    std::fs::write(&settings, text).unwrap();
+    let before = sb.backup_files();
+
+    let fetch = remote.xtask(
+        home.path(),
+        &[
+            "offsite",
+            "fetch",
+            "latest",
+            "--env",
+            "staging",
+            "--from-env",
+            "prod",
+        ],
+    );
+    assert_eq!(fetch.code, Some(2), "{}", fetch.all());
+    assert!(
+        fetch.stderr.contains("qbtime_db_prod")
+            && fetch.stderr.contains("another database")
+            && fetch.stderr.contains(&format!("r2://{BUCKET}/prod/")),
+        "the fetch does not say the copies under prod/ are another database's:\n{}",
+        fetch.all()
+    );
+    assert!(
+        !fetch.stderr.contains("--from-env OLD_NAME") && !fetch.stderr.contains("been uploaded"),
+        "the fetch suggests the flag it was given, or says nothing was uploaded:\n{}",
+        fetch.all()
+    );
+    assert_eq!(sb.backup_files(), before, "nothing is fetched");
+}
+
 /// atkCF: the project moved to another Cloudflare account (`account_id` in
 /// wrangler.toml names it) while prod's offsite copies stay in the bucket
 /// of the account they were uploaded to. wrangler turns every 404 of an
