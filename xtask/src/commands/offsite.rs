@@ -313,6 +313,26 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
 fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<IndexEntry> {
     let env = target.env;
     let Some(found) = target.find_entry(which)? else {
+        // `--from-env NAME` named a prefix another database's copies are
+        // under: say whose, not that nothing was uploaded (and not to give
+        // the flag given).
+        if let Some((name, database)) = target.from_env_of_another()? {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "--from-env {name}: the copies under r2://{}/{name}/ ({}) are another \
+                 database's ({}), not {}'s, so none of them is fetched as {}'s. If {} had \
+                 another short name (vars.APP_ENV) when its copies were uploaded, give that one. \
+                 Nothing was fetched.",
+                target.bucket(),
+                index_key(&name),
+                database
+                    .as_deref()
+                    .unwrap_or("its newest copy's manifest is gone"),
+                env.database_name,
+                env.name,
+                env.name
+            );
+        }
         target.check_bucket_reachable()?;
         // As a name missing from an index is: no such backup to fetch.
         crate::stop!(

@@ -793,6 +793,37 @@ impl Target<'_> {
         Ok(of_this_env.then_some(m.database.name))
     }
 
+    /// With `--from-env NAME` given: the database whose copies NAME's
+    /// index lists when that is another database (the name its newest
+    /// copy's manifest records; `None` when that manifest is gone or its
+    /// name would not print as itself), so that a fetch finding none of
+    /// this database's copies says whose they are. `Ok(None)` without
+    /// `--from-env`, without an index under NAME, or when it is this
+    /// database's.
+    pub fn from_env_of_another(&self) -> Result<Option<(String, Option<String>)>> {
+        let Some(name) = self.from_env.as_deref().filter(|n| *n != self.env.name) else {
+            return Ok(None);
+        };
+        let Some(index) = self.read_index_of(name)? else {
+            return Ok(None);
+        };
+        let Some(newest) = index.backups.first() else {
+            return Ok(None);
+        };
+        let Some((_dir, file)) = self.download_private(&newest.manifest_key)? else {
+            return Ok(Some((name.to_owned(), None)));
+        };
+        let expected = manifest::manifest_path(Path::new(&newest.file));
+        let database = Manifest::read_as(&file, &file_name(&expected))?
+            .database
+            .name;
+        if database == self.env.database_name {
+            return Ok(None);
+        }
+        let database = Some(database).filter(|d| d1_core::names::is_printable(d));
+        Ok(Some((name.to_owned(), database)))
+    }
+
     fn read_index_of(&self, name: &str) -> Result<Option<Index>> {
         let Some((_dir, file)) = self.download_private(&index_key(name))? else {
             return Ok(None);
