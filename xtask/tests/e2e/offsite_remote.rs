@@ -1382,6 +1382,50 @@ fn after_the_short_name_changed_upload_says_the_copy_is_offsite_and_lifecycle_na
     );
 }
 
+/// After `vars.APP_ENV` prod -> live, `offsite lock --env live` locks
+/// `live/` only; its plan said nothing of the copies still under `prod/`,
+/// which its rule does not reach. It names them as lifecycle's plan does,
+/// with whether a lock rule of the bucket reaches them, and writes nothing
+/// there.
+#[test]
+fn after_the_short_name_changed_lock_names_the_copies_under_the_old_prefix() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    remote.sb.rename_prod_to_live();
+
+    let plan = remote.xtask(
+        home.path(),
+        &["offsite", "lock", "--env", "live", "--dry-run"],
+    );
+    plan.assert_ok();
+    let line = plan
+        .stdout
+        .lines()
+        .find(|l| l.contains("under prod/"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the plan says nothing of the copies under prod/:\n{}",
+                plan.all()
+            )
+        });
+    assert!(
+        line.contains("not locked"),
+        "the plan does not say the copies under prod/ are not locked:\n{}",
+        plan.all()
+    );
+    assert!(
+        !plan
+            .stdout
+            .lines()
+            .any(|l| l.contains("npx wrangler") && l.contains(" prod/")),
+        "the plan writes a rule for prod/:\n{}",
+        plan.all()
+    );
+}
+
 /// A new machine (no local backup records the old prefix) after
 /// `vars.APP_ENV` prod -> live: `offsite fetch latest --env live` names
 /// `--from-env`, and `--from-env prod` lists and fetches the copies under
