@@ -799,6 +799,31 @@ impl LockPlan {
         for other in rules.iter().filter(|r| !is_our_lock(&env.name, &r.name)) {
             crate::say!("  left alone   {}", other.describe());
         }
+        // Copies uploaded under a short name the environment had before
+        // (`vars.APP_ENV` changed) stay under that prefix, which this rule
+        // does not reach: said as lifecycle's plan says it, nothing written.
+        for old in old_prefixes(env, target.bucket(), &target.backup_dir) {
+            let under = format!("{old}/");
+            let locked: Vec<&str> = rules
+                .iter()
+                .filter(|r| r.enabled && r.covers(&under))
+                .map(|r| r.name.as_str())
+                .collect();
+            let kept = match locked.as_slice() {
+                [] => "no lock rule in the bucket reaches them: they are not locked (this rule \
+                       does not reach them)"
+                    .to_owned(),
+                names => format!(
+                    "the bucket's lock rule {} reaches them; it is left as it is",
+                    names.join(", ")
+                ),
+            };
+            crate::say!(
+                "  also         copies of {} under {under} (uploaded while its short name was \
+                 {old}): {kept}",
+                env.name
+            );
+        }
     }
 
     /// The bucket lists the rule, as added.
