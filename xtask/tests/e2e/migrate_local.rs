@@ -833,3 +833,30 @@ fn the_plan_names_a_year_of_applied_migrations_gone_in_one_bounded_line() {
     );
     assert!(run.all().contains("and 20 more"), "{}", run.all());
 }
+
+/// A row a team inserted by hand into d1_migrations, with no file ever:
+/// the refusal explained it only as another branch's or a deleted file's.
+/// It gives the way for a row with no file too: add a file of that name,
+/// or delete the row after checking, in words that quote no row value but
+/// the name.
+#[test]
+fn a_migration_recorded_by_hand_with_no_file_ever_is_given_a_way_forward() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO d1_migrations (name) VALUES ('0900_hand_fix.sql');");
+    for args in [
+        &["migrate", "local", "--yes"][..],
+        &["migrate", "local", "--check"][..],
+    ] {
+        let run = sb.xtask(args);
+        assert_ne!(run.code, Some(0), "{args:?}:\n{}", run.all());
+        let all = run.all();
+        assert!(
+            all.contains("0900_hand_fix.sql")
+                && all.contains("by hand")
+                && all.contains("add a file of that name")
+                && all.contains("delete its row from d1_migrations"),
+            "{args:?}: no way for a migration recorded by hand with no file:\n{all}"
+        );
+    }
+}
