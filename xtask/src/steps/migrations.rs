@@ -793,7 +793,10 @@ pub fn missing_report(missing: &[String], dir: &Path, source: &str) -> String {
          this branch, restore a backup taken on this branch; if {} deleted on purpose \
          (a squash), put {them} back (`git log --diff-filter=D -- {}` shows the commit) and \
          take out the file that replaced {them}, which would run again on a database that has \
-         {them}: an applied migration's file stays as long as the database records it.",
+         {them}: an applied migration's file stays as long as the database records it. If \
+         {} recorded by hand (inserted into d1_migrations, with no file ever), add a file of \
+         {} holding what the database already has, or, after checking that its schema has \
+         nothing of {them}, delete {} from d1_migrations.",
         count(missing.len(), "migration"),
         if one { "is" } else { "are" },
         dir.display(),
@@ -801,6 +804,9 @@ pub fn missing_report(missing: &[String], dir: &Path, source: &str) -> String {
         if one { "it was" } else { "they were" },
         if one { "it was" } else { "they were" },
         d1_core::wording::shell_word(&dir.display().to_string()),
+        if one { "it was" } else { "they were" },
+        if one { "that name" } else { "each name" },
+        if one { "its row" } else { "their rows" },
     )
 }
 
