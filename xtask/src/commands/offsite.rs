@@ -316,7 +316,7 @@ fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<
         // `--from-env NAME` named a prefix another database's copies are
         // under: say whose, not that nothing was uploaded (and not to give
         // the flag given).
-        if let Some((name, database)) = target.from_env_of_another()? {
+        if let Some((name, database)) = target.another_database_under_from_env()? {
             crate::stop!(
                 crate::exit::Exit::CouldNotRun,
                 "--from-env {name}: the copies under r2://{}/{name}/ ({}) are another \

@@ -800,7 +800,7 @@ impl Target<'_> {
     /// this database's copies says whose they are. `Ok(None)` without
     /// `--from-env`, without an index under NAME, or when it is this
     /// database's.
-    pub fn from_env_of_another(&self) -> Result<Option<(String, Option<String>)>> {
+    pub fn another_database_under_from_env(&self) -> Result<Option<(String, Option<String>)>> {
         let Some(name) = self.from_env.as_deref().filter(|n| *n != self.env.name) else {
             return Ok(None);
         };
