@@ -371,25 +371,15 @@ impl<'a> Drill<'a> {
     }
 }
 
-/// The restore a drill runs: `restore --replace` of the backup into the target.
 /// The environment a drill without `--from` rehearses: `prod`. A
 /// configuration without one (prod's short name changed, say to `live`)
 /// is refused, naming the production environments to pass as `--from`:
 /// the drill does not pick one of them by itself.
 fn default_from(envs: &Environments) -> Result<&Environment> {
-    let defines = |word: &str| {
-        envs.iter()
-            .any(|e| e.env_name == word || e.wrangler_env.as_deref() == Some(word))
-    };
-    if defines("prod") {
+    if envs.defines("prod") {
         return envs.resolve("prod");
     }
-    let mut production: Vec<&str> = envs
-        .iter()
-        .filter(|e| e.is_production())
-        .map(|e| e.env_name.as_str())
-        .collect();
-    production.dedup();
+    let production = envs.production_names();
     let way = match production.as_slice() {
         [] => "pass --from ENV, the environment whose backup to rehearse".to_owned(),
         [one] => format!("its production environment is `{one}`: pass --from {one}"),
@@ -409,6 +399,7 @@ fn default_from(envs: &Environments) -> Result<&Environment> {
     )
 }
 
+/// The restore a drill runs: `restore --replace` of the backup into the target.
 fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreArgs {
     RestoreArgs {
         json: false,

@@ -20,7 +20,7 @@ use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::config::settings::Settings;
 use crate::edge::fsutil;
-use crate::edge::inventory;
+use crate::edge::inventory::{self, Latest};
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored;
 use d1_core::manifest::Manifest;
@@ -94,8 +94,8 @@ type Vars = [(&'static str, String); 5];
 
 pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let envs = project.environments()?;
-    let remotes = Remotes::of(&envs)?;
-    let from = choose_source(project, args)?;
+    let remotes = Remotes::of(&envs, args.from.as_deref())?;
+    let from = choose_source(project, args, remotes.prod)?;
     let cleanup = create_dir(project, args)?;
     let dir = &cleanup.dir;
     let server = start_server(project, &remotes, &from, args.identity.path(), dir)?;
@@ -159,18 +159,60 @@ struct Remotes<'a> {
 }
 
 impl<'a> Remotes<'a> {
-    fn of(envs: &'a Environments) -> Result<Self> {
+    fn of(envs: &'a Environments, from: Option<&str>) -> Result<Self> {
         let all: Vec<&Environment> = envs
             .iter()
             .filter(|e| e.location == Location::Remote)
             .collect();
-        let prod = envs.resolve("prod")?;
+        let prod = prod_of(envs, &all, from)?;
         let staging = all
             .iter()
             .copied()
             .find(|e| !e.is_production())
             .context("wrangler.toml has no remote environment besides prod to restore into")?;
         Ok(Remotes { all, prod, staging })
+    }
+}
+
+/// The database that plays prod's part: `prod`. In a configuration with
+/// none (prod's short name changed, say to `live`), the remote production
+/// environment `--from latest:ENV` names, else the only one: the rehearsal
+/// is offline, so taking it writes nothing real. With several and none
+/// named, it is refused, naming them.
+fn prod_of<'a>(
+    envs: &'a Environments,
+    remote: &[&'a Environment],
+    from: Option<&str>,
+) -> Result<&'a Environment> {
+    if envs.defines("prod") {
+        return envs.resolve("prod");
+    }
+    let production: Vec<&Environment> = { remote.iter().copied() }
+        .filter(|e| e.is_production())
+        .collect();
+    let named = { from.and_then(|w| w.strip_prefix("latest:")) }
+        .and_then(|word| envs.resolve(word).ok())
+        .filter(|env| production.iter().any(|p| p.name == env.name));
+    match (named, production.as_slice()) {
+        (Some(env), _) => Ok(env),
+        (None, [env]) => Ok(*env),
+        (None, []) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "a rehearsal plays the remote cycle on prod, but the configuration has no `prod` \
+             environment and no other remote one treated as production. The configuration \
+             defines: {}. Nothing was run.",
+            envs.describe()
+        ),
+        (None, many) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "a rehearsal plays the remote cycle on prod, but the configuration has no `prod` \
+             environment, and its production environments are {}: pass --from latest:ENV with \
+             the one to rehearse. Nothing was run.",
+            { many.iter() }
+                .map(|e| format!("`{}`", e.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -575,25 +617,23 @@ impl From {
     }
 }
 
-fn choose_source(project: &Project, args: &RehearseArgs) -> Result<From> {
-    let scan = || inventory::scan(&project.backup_dir);
+fn choose_source(project: &Project, args: &RehearseArgs, prod: &Environment) -> Result<From> {
+    // `latest` alone is prod's; each `latest` is of the database its
+    // environment names, whatever short name its backups were taken under.
+    let latest = |word: &str| project.resolve_backup(word, Some(&prod.name), Latest::Good);
     Ok(match args.from.as_deref() {
         Some("empty") => From::Empty,
-        Some(word) if word.starts_with("latest") => {
-            let env = match word.strip_prefix("latest:") {
-                Some(name) => project.environments()?.resolve(name)?.name.clone(),
-                None => crate::stop!(
-                    crate::exit::Exit::CouldNotRun,
-                    "give `latest:ENV`, e.g. `latest:prod`"
-                ),
-            };
-            From::Backup(inventory::latest_good(&scan()?, &env)?)
-        }
+        Some(word) if word.starts_with("latest") => From::Backup(latest(word)?),
         Some(path) => From::Backup(PathBuf::from(path)),
-        None => match inventory::latest_good(&scan()?, "prod") {
-            Ok(file) => From::Backup(file),
-            Err(_) => From::Empty,
-        },
+        // No verified backup of prod: the migrations (an unreadable
+        // directory is an error, not an empty prod).
+        None => {
+            inventory::scan(&project.backup_dir)?;
+            match latest("latest") {
+                Ok(file) => From::Backup(file),
+                Err(_) => From::Empty,
+            }
+        }
     })
 }
 

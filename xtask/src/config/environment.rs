@@ -529,6 +529,25 @@ impl Environments {
         self.list.iter()
     }
 
+    /// Whether `word` is an environment of this configuration, by short
+    /// name or wrangler alias.
+    pub fn defines(&self, word: &str) -> bool {
+        self.list
+            .iter()
+            .any(|e| e.env_name == word || e.wrangler_env.as_deref() == Some(word))
+    }
+
+    /// The short names of the environments treated as production
+    /// ([`Environment::is_production`]), each once, in order.
+    pub fn production_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = { self.list.iter() }
+            .filter(|e| e.is_production())
+            .map(|e| e.env_name.as_str())
+            .collect();
+        names.dedup();
+        names
+    }
+
     /// `prod (alias production), staging (alias preview), local`.
     pub fn describe(&self) -> String {
         self.list

@@ -245,6 +245,7 @@ pub(crate) fn sort_newest_first(entries: &mut [Entry]) {
 }
 
 /// The newest whole backup of `env` that passed verification.
+#[cfg(test)]
 pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
     latest_good_of(entries, env, |m| m.environment == env)
 }

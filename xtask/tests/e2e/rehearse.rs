@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use common::remote::Remote;
 use common::*;
 
 #[test]
@@ -366,4 +367,42 @@ fn a_rehearsal_interrupted_after_its_last_step_says_so_in_its_json_as_its_exit_c
         }
         other => panic!("exit {other:?}:\n{doc}\n{log}"),
     }
+}
+
+/// After prod's short name changed (`APP_ENV` prod -> live, the same
+/// database), `rehearse` with no `--from` stopped at an `unknown environment
+/// prod` the user never typed. The rehearsal is offline (nothing real is
+/// written), so the one remote production environment plays prod's part,
+/// from its newest verified backup, taken when it was still called prod.
+#[test]
+fn a_rehearsal_after_prods_short_name_changed_rehearses_the_production_environment() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.backup_prod(home.path());
+    remote.sb.rename_prod_to_live();
+
+    let run = remote.xtask(home.path(), &["rehearse", "--json"]);
+    run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.all()));
+    assert_eq!(doc["result"]["ok"], true, "{doc}");
+    assert_eq!(
+        doc["plan"]["from"],
+        format!("a copy of {backup}"),
+        "the rehearsal starts from live's newest backup, taken as prod's:\n{doc}"
+    );
+    let commands: Vec<&str> = doc["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .collect();
+    assert!(
+        commands[0].starts_with("cargo xtask backup live "),
+        "{commands:?}"
+    );
+    assert!(
+        !commands.iter().any(|c| c.contains(" prod ")),
+        "{commands:?}"
+    );
 }
