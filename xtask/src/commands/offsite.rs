@@ -149,6 +149,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             let env = envs.resolve(env)?;
             let mut target = target_in(sh, project, env, bucket.as_deref())?;
             target.read_from_env(from_env.as_deref())?;
+            refuse_another_database_under_from_env(&target, "listed")?;
             let index = match target.read_indexes()? {
                 Some(index) => index,
                 None => {
@@ -308,6 +309,30 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     Ok(())
 }
 
+/// `--from-env NAME` naming a prefix another database's copies are under
+/// is refused (exit 2): whose they are, not that nothing was uploaded (and
+/// not to give the flag given). `done` is what `list` or `fetch` does.
+fn refuse_another_database_under_from_env(target: &Target<'_>, done: &str) -> Result<()> {
+    let Some((name, database)) = target.another_database_under_from_env()? else {
+        return Ok(());
+    };
+    let env = target.env;
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "--from-env {name}: the copies under r2://{}/{name}/ ({}) are another database's ({}), \
+         not {}'s, so none of them is {done} as {}'s. If {} had another short name \
+         (vars.APP_ENV) when its copies were uploaded, give that one. Nothing was {done}.",
+        target.bucket(),
+        index_key(&name),
+        database
+            .as_deref()
+            .unwrap_or("its newest copy's manifest is gone"),
+        env.database_name,
+        env.name,
+        env.name
+    )
+}
+
 /// The index's entry for `which`, with a file name that stays inside the
 /// backup directory.
 fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<IndexEntry> {
@@ -316,23 +341,7 @@ fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<
         // `--from-env NAME` named a prefix another database's copies are
         // under: say whose, not that nothing was uploaded (and not to give
         // the flag given).
-        if let Some((name, database)) = target.another_database_under_from_env()? {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "--from-env {name}: the copies under r2://{}/{name}/ ({}) are another \
-                 database's ({}), not {}'s, so none of them is fetched as {}'s. If {} had \
-                 another short name (vars.APP_ENV) when its copies were uploaded, give that one. \
-                 Nothing was fetched.",
-                target.bucket(),
-                index_key(&name),
-                database
-                    .as_deref()
-                    .unwrap_or("its newest copy's manifest is gone"),
-                env.database_name,
-                env.name,
-                env.name
-            );
-        }
+        refuse_another_database_under_from_env(target, "fetched")?;
         target.check_bucket_reachable()?;
         // As a name missing from an index is: no such backup to fetch.
         crate::stop!(

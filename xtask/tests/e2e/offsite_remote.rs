@@ -1487,7 +1487,7 @@ fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
 /// OLD_NAME`, the very flag given. It says the copies under that prefix
 /// are another database's, naming it, and fetches nothing.
 #[test]
-fn a_fetch_from_env_whose_copies_are_another_databases_says_so_by_database_name() {
+fn a_list_or_fetch_from_env_whose_copies_are_another_databases_says_so_by_database_name() {
     let (remote, home) = remote();
     let sb = &remote.sb;
     let name = remote.backup_prod(home.path());
@@ -1526,6 +1526,21 @@ fn a_fetch_from_env_whose_copies_are_another_databases_says_so_by_database_name(
         fetch.all()
     );
     assert_eq!(sb.backup_files(), before, "nothing is fetched");
+
+    // Listing that prefix as staging's is refused the same way, not told
+    // as "no offsite copies of staging yet".
+    let list = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "staging", "--from-env", "prod"],
+    );
+    assert_eq!(list.code, Some(2), "{}", list.all());
+    assert!(
+        list.stderr.contains("qbtime_db_prod")
+            && list.stderr.contains("another database")
+            && list.stderr.contains("Nothing was listed"),
+        "the list does not say the copies under prod/ are another database's:\n{}",
+        list.all()
+    );
 }
 
 /// atkCF: the project moved to another Cloudflare account (`account_id` in
