@@ -406,3 +406,29 @@ fn a_rehearsal_after_prods_short_name_changed_rehearses_the_production_environme
         "{commands:?}"
     );
 }
+
+/// `-q` prints nothing but errors and warnings on every command; a
+/// rehearsal runs its steps as children, and passed on each one's whole
+/// transcript (a hundred lines: wrangler's summaries, plans, listings).
+#[test]
+fn a_quiet_rehearsal_prints_nothing_but_warnings() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let source = sb.backups().join(only_backup(&sb));
+
+    let run = sb.xtask(&["-q", "rehearse", "--from", source.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "", "stdout of a quiet rehearsal:\n{}", run.all());
+    let chatter: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("warning: "))
+        .collect();
+    assert!(
+        chatter.is_empty(),
+        "a quiet rehearsal printed {chatter:?}:\n{}",
+        run.all()
+    );
+}
