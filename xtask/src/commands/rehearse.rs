@@ -394,6 +394,13 @@ fn run_cycle(
         if let Some(id) = args.identity.path() {
             cmd.env(stored::IDENTITY_VAR, id);
         }
+        // A step speaks at the rehearsal's level: under -q, nothing but
+        // its errors and warnings (and no listing it prints on stdout).
+        match crate::out::level() {
+            crate::out::Level::Quiet => cmd.arg("--quiet"),
+            crate::out::Level::Verbose => cmd.arg("--verbose"),
+            crate::out::Level::Normal => &mut cmd,
+        };
         cmd.args(step_args(step, dir)?);
         let passed =
             run_marked(cmd, args.json).with_context(|| format!("cannot run {}", exe.display()))?;
@@ -429,7 +436,15 @@ fn run_marked(mut cmd: Command, json: bool) -> std::io::Result<bool> {
             }
         })
     };
-    let out = child.stdout.take().map(|s| relay(Box::new(s), json));
+    // Under -q a step's stdout holds only its listings, which are not what
+    // the rehearsal was asked for: read and dropped.
+    let quiet = crate::out::level() == crate::out::Level::Quiet;
+    let out = child.stdout.take().map(|s| match quiet {
+        false => relay(Box::new(s), json),
+        true => std::thread::spawn(move || {
+            let _ = std::io::copy(&mut { s }, &mut std::io::sink());
+        }),
+    });
     let err = child.stderr.take().map(|s| relay(Box::new(s), true));
     let status = {
         let _guard = crate::edge::signals::GuardingChild::new();

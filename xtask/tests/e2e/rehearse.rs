@@ -420,7 +420,12 @@ fn a_quiet_rehearsal_prints_nothing_but_warnings() {
 
     let run = sb.xtask(&["-q", "rehearse", "--from", source.to_str().unwrap()]);
     run.assert_ok();
-    assert_eq!(run.stdout, "", "stdout of a quiet rehearsal:\n{}", run.all());
+    assert_eq!(
+        run.stdout,
+        "",
+        "stdout of a quiet rehearsal:\n{}",
+        run.all()
+    );
     let chatter: Vec<&str> = run
         .stderr
         .lines()
