@@ -516,3 +516,34 @@ fn diff_show_values_says_the_same_as_text_and_json() {
         json.stdout
     );
 }
+
+/// `-q` prints nothing but errors, warnings and the output asked for:
+/// `keygen`'s is its recipient, which a script takes with
+/// `R=$(cargo xtask -q keygen --out FILE)`; the advice around it printed
+/// under `-q` too, six lines a script had to pick the recipient out of.
+#[test]
+fn quiet_keygen_prints_only_the_recipient() {
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("identity.agekey");
+    let run = sb.xtask(&["-q", "keygen", "--out", key.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(run.stderr, "", "stderr under -q");
+    let recipient = run.stdout.trim_end_matches('\n');
+    assert!(
+        recipient.starts_with("age1") && !recipient.contains(char::is_whitespace),
+        "-q keygen printed more than the recipient:\n{}",
+        run.all()
+    );
+    let identity = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        identity.contains(&format!("public key: {recipient}")),
+        "{identity}"
+    );
+    // Without -q, the advice still comes with it.
+    let key = keys.path().join("second.agekey");
+    let run = sb.xtask(&["keygen", "--out", key.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains("[prod.encryption]"), "{}", run.all());
+    keygen_recipient(&run);
+}
