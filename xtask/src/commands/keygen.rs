@@ -55,13 +55,18 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
     let mut file = fsutil::create_private_file(&args.out)?;
     file.write_all(identity.as_bytes())?;
     file.sync_all()?;
-    crate::data!(
-        "Wrote the identity {} (mode 600). Its recipient, which is public:\n  {recipient}\n\
-         Encrypt an environment's backups to it in backups.toml:\n  \
+    // The recipient is the output asked for (alone under -q, so that
+    // `R=$(cargo xtask -q keygen --out FILE)` takes it); the rest is advice.
+    crate::say!(
+        "Wrote the identity {} (mode 600). Its recipient, which is public:",
+        args.out.display()
+    );
+    crate::data!("{recipient}");
+    crate::say!(
+        "Encrypt an environment's backups to it in backups.toml:\n  \
          [prod.encryption]\n  recipients = [\"{recipient}\"]\n\
          Keep the identity file offline or in a secret store: without it no encrypted backup \
-         can be restored.",
-        args.out.display()
+         can be restored."
     );
     Ok(())
 }
