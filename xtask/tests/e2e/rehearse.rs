@@ -96,7 +96,8 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
 fn a_rehearsal_from_a_missing_backup_is_refused_before_anything_starts() {
     let sb = Sandbox::new();
     let run = sb.xtask(&["rehearse", "--from", "backups/nope.sql"]);
-    run.assert_refused("a rehearsal starts from a backup with a manifest");
+    // Issue 13: a path that does not exist says "no such file".
+    run.assert_refused("no such file: backups/nope.sql");
     assert!(
         !run.stdout.contains("loopback Cloudflare API on"),
         "{}",
@@ -436,4 +437,22 @@ fn a_quiet_rehearsal_prints_nothing_but_warnings() {
         "a quiet rehearsal printed {chatter:?}:\n{}",
         run.all()
     );
+}
+
+/// Issue 13: any name `list` prints is taken by every command that takes a
+/// backup, a bare one resolved in the backup directory. `rehearse --from`
+/// read a bare name as a path from the current directory, and refused it as
+/// "a backup with no manifest".
+#[test]
+fn a_rehearsal_starts_from_a_name_that_list_prints() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let listed = sb.xtask(&["list"]);
+    assert!(listed.stdout.contains(&name), "{}", listed.all());
+
+    let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
+    run.assert_ok();
 }
