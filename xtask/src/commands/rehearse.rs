@@ -31,8 +31,9 @@ const TOKEN: &str = "rehearsal-token-not-a-cloudflare-token";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RehearseArgs {
-    /// What prod starts as: a backup file, `latest:ENV` (that environment's
-    /// newest verified backup), or `empty` (the migrations, no rows).
+    /// What prod starts as: a backup (a name that `list` prints, or a
+    /// path), `latest:ENV` (that environment's newest verified backup), or
+    /// `empty` (the migrations, no rows).
     /// Default: the newest verified prod backup, else `empty`.
     #[arg(long, value_name = "FILE|latest:ENV|empty")]
     pub from: Option<String>,
@@ -635,16 +636,17 @@ impl From {
 fn choose_source(project: &Project, args: &RehearseArgs, prod: &Environment) -> Result<From> {
     // `latest` alone is prod's; each `latest` is of the database its
     // environment names, whatever short name its backups were taken under.
-    let latest = |word: &str| project.resolve_backup(word, Some(&prod.name), Latest::Good);
+    let resolve = |word: &str| project.resolve_backup(word, Some(&prod.name), Latest::Good);
     Ok(match args.from.as_deref() {
         Some("empty") => From::Empty,
-        Some(word) if word.starts_with("latest") => From::Backup(latest(word)?),
-        Some(path) => From::Backup(PathBuf::from(path)),
+        // `latest[:ENV]`, a name that `list` prints, or a path, as every
+        // command takes it.
+        Some(word) => From::Backup(resolve(word)?),
         // No verified backup of prod: the migrations (an unreadable
         // directory is an error, not an empty prod).
         None => {
             inventory::scan(&project.backup_dir)?;
-            match latest("latest") {
+            match resolve("latest") {
                 Ok(file) => From::Backup(file),
                 Err(_) => From::Empty,
             }
