@@ -860,3 +860,30 @@ fn a_migration_recorded_by_hand_with_no_file_ever_is_given_a_way_forward() {
         );
     }
 }
+
+/// Issue 13's grammar ("1 backup", "1 migration"): a table a migration
+/// dropped with its one row was told as "notes (1 rows) is gone".
+#[test]
+fn a_dropped_table_of_one_row_is_told_as_one_row() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_notes.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO notes (body) VALUES ('only');");
+    std::fs::write(
+        sb.path().join("migrations/0006_drop_notes.sql"),
+        "DROP TABLE notes;\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    assert!(
+        run.all().contains("notes (1 row) is gone"),
+        "the dropped table, in the singular:\n{}",
+        run.all()
+    );
+    assert!(!run.all().contains("1 rows"), "{}", run.all());
+}
