@@ -158,7 +158,10 @@ fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, 
                 let table = d1_core::names::shown(table);
                 match now {
                     Some(now) => format!("{table} {before} -> {now} rows"),
-                    None => format!("{table} ({before} rows) is gone"),
+                    None => format!(
+                        "{table} ({}) is gone",
+                        d1_core::wording::count(*before, "row")
+                    ),
                 }
             };
             // Fewer rows in a table that is still there is what a cascade
