@@ -1517,3 +1517,52 @@ fn a_migrations_dir_linked_to_the_checkouts_own_migrations_from_a_subdirectory_s
     );
     run.assert_ok();
 }
+
+/// A `migrations_dir` whose name holds shell syntax (`db $(touch PWNED) m`,
+/// inside the checkout, which the configuration allows) reaches the
+/// refusal of an edited applied migration: its way forward prints
+/// `git log -p -- <dir>/<file>` for the operator to paste, with the path
+/// unquoted, so pasting it runs what the name holds. The refusal of a
+/// missing migration quotes the same directory (`shell_word`); this one
+/// must too. Cause: `xtask/src/steps/migrations.rs`, `edited_report`.
+#[test]
+fn the_git_log_an_edited_migrations_refusal_prints_is_quoted_for_the_shell() {
+    let sb = Sandbox::new();
+    seeded_local_backup(&sb, &[]);
+    let hostile = "db $(touch PWNED) m";
+    std::fs::rename(sb.path().join("migrations"), sb.path().join(hostile)).unwrap();
+    edit_config(&sb, |t| {
+        t.replace(
+            "migrations_dir = \"migrations\"",
+            &format!("migrations_dir = \"{hostile}\""),
+        )
+    });
+    let edited = sb
+        .path()
+        .join(hostile)
+        .join("0002_encryption_keys_and_qbt_tokens.sql");
+    let mut text = std::fs::read_to_string(&edited).unwrap();
+    text.push_str("-- edited after it was applied\n");
+    std::fs::write(&edited, text).unwrap();
+    sb.git(&["add", "-A"]).assert_ok();
+    sb.git(&["commit", "-qm", "migrations"]).assert_ok();
+
+    let run = sb.xtask(&["migrate", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let command = run
+        .stderr
+        .split('`')
+        .find(|part| part.starts_with("git log -p -- "))
+        .unwrap_or_else(|| panic!("no git log command printed:\n{}", run.all()))
+        .to_owned();
+    let pasted = Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(pasted.status.success(), "{command}: {pasted:?}");
+    assert!(
+        !sb.path().join("PWNED").exists(),
+        "pasting the printed `{command}` ran the directory name's command substitution"
+    );
+}
