@@ -770,7 +770,7 @@ pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> St
         d1_core::wording::them(changed.len()),
         changed
             .iter()
-            .map(|e| format!("{}/{}", dir.display(), e.name))
+            .map(|e| d1_core::wording::shell_word(&format!("{}/{}", dir.display(), e.name)))
             .collect::<Vec<_>>()
             .join(" ")
     );
