@@ -984,3 +984,73 @@ fn doctor_checks_the_identity_against_latest_not_a_backup_dated_ahead() {
         run.all()
     );
 }
+
+/// The command between backticks that starts with `start` in `text`.
+fn printed_command(text: &str, start: &str) -> String {
+    text.split('`')
+        .find(|part| part.starts_with(start))
+        .unwrap_or_else(|| panic!("no `{start}…` printed:\n{text}"))
+        .to_owned()
+}
+
+/// `command` pasted into a POSIX shell in `dir`.
+fn pasted(command: &str, dir: &Path) -> std::process::Output {
+    std::process::Command::new("sh")
+        .args(["-c", command])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// A backup directory whose path has a space or shell syntax in it
+/// (`--backup-dir "my backups $(touch PWNED)"`): the refusals of a planted
+/// lock link and of a world-writable directory print `rm PATH` and
+/// `chmod go-w PATH` to paste, with the path unquoted. Pasted, `rm` is
+/// given two wrong paths (and the command substitution runs), the link
+/// stays, and the next run is refused again. Each printed command must be
+/// quoted for the shell (`shell_word`), as the tool's other advice is, and
+/// do what it says. Cause: `xtask/src/edge/fsutil.rs` (the symlink, hard
+/// link and writable-directory refusals).
+#[test]
+fn the_rm_and_chmod_a_backup_directory_refusal_prints_are_quoted_for_the_shell() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    // Outside the checkout, where git has nothing to ignore.
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("my backups $(touch PWNED)");
+    std::fs::create_dir(&dir).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    std::os::unix::fs::symlink(decoys.path("victim"), dir.join(".lock")).unwrap();
+
+    let run = sb.xtask(&["--backup-dir", dir_arg, "backup", "local"]);
+    assert_failed_with(&run, 1, &[".lock", "symbolic link"]);
+    let rm = printed_command(&run.stderr, "rm ");
+    let out = pasted(&rm, outer.path());
+    assert!(
+        !outer.path().join("PWNED").exists(),
+        "pasting `{rm}` ran the path's command substitution"
+    );
+    assert!(out.status.success(), "`{rm}` failed: {out:?}");
+    assert!(
+        std::fs::symlink_metadata(dir.join(".lock")).is_err(),
+        "`{rm}` did not remove the link"
+    );
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = sb.xtask(&["--backup-dir", dir_arg, "backup", "local"]);
+    assert_failed_with(&run, 3, &["writable by other users"]);
+    let chmod = printed_command(&run.stderr, "chmod ");
+    let out = pasted(&chmod, outer.path());
+    assert!(
+        !outer.path().join("PWNED").exists(),
+        "pasting `{chmod}` ran the path's command substitution"
+    );
+    assert!(out.status.success(), "`{chmod}` failed: {out:?}");
+    sb.xtask(&["--backup-dir", dir_arg, "backup", "local"])
+        .assert_ok();
+    assert_eq!(decoys.hashes(), before, "a file outside was changed");
+}
