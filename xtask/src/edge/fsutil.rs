@@ -73,7 +73,7 @@ pub fn refuse_shared_dir(dir: &Path) -> Result<()> {
                  `chmod go-w {}` if the directory is yours alone. Its mode was left unchanged; \
                  nothing was done.",
                 dir.display(),
-                dir.display()
+                d1_core::wording::shell_word(&dir.display().to_string())
             );
         }
     }
@@ -127,7 +127,7 @@ pub fn open_no_follow_shared(options: &mut OpenOptions, path: &Path, what: &str)
                 "{what}{} is a symbolic link; this tool never follows one there. Remove the link \
              (`rm {}`) and run the command again; its target was left untouched.",
                 path.display(),
-                path.display()
+                d1_core::wording::shell_word(&path.display().to_string())
             )
         }
         Err(e) => Err(e).with_context(|| format!("cannot open {what}{}", path.display())),
@@ -244,7 +244,7 @@ fn only_name(file: &File, path: &Path, what: &str) -> Result<()> {
              file that also has a name elsewhere. Remove this name (`rm {}`) and run the command \
              again; the file was left untouched.",
             path.display(),
-            path.display()
+            d1_core::wording::shell_word(&path.display().to_string())
         );
     }
     Ok(())
