@@ -1054,3 +1054,100 @@ fn the_rm_and_chmod_a_backup_directory_refusal_prints_are_quoted_for_the_shell()
         .assert_ok();
     assert_eq!(decoys.hashes(), before, "a file outside was changed");
 }
+
+/// The words a printed `cargo xtask …` command gives cargo when pasted
+/// into a POSIX shell in `dir` (cargo replaced by a function that prints
+/// them, one a line).
+fn cargo_words(command: &str, dir: &Path) -> Vec<String> {
+    let out = pasted(
+        &format!("cargo() {{ printf '%s\\n' \"$@\"; }}; {command}"),
+        dir,
+    );
+    assert!(out.status.success(), "`{command}`: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The backup directory's path reaches the `cargo xtask verify PATH` that
+/// `restore latest:local` (no verified backup) and `prune` (a backup whose
+/// file no longer matches its record) print to paste, unquoted: with a
+/// space or shell syntax in the path (`--backup-dir "b $(touch PWNED)"`)
+/// the pasted command runs the substitution and gives verify the wrong
+/// words. The restore plan's and offsite fetch's `verify` already quote
+/// it. Cause: `xtask/src/edge/inventory.rs` (`latest`'s refusal) and
+/// `xtask/src/commands/prune.rs`; the upload's refusal and the
+/// interrupted verification's message (`steps/offsite.rs`,
+/// `steps/backup.rs`) are the same line.
+#[test]
+fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("b $(touch PWNED)");
+    std::fs::create_dir(&dir).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    sb.xtask(&["--backup-dir", dir_arg, "backup", "local"])
+        .assert_ok();
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sql"))
+        .unwrap();
+    let expected = vec![
+        "xtask".to_owned(),
+        "verify".to_owned(),
+        file.to_str().unwrap().to_owned(),
+    ];
+
+    // prune: the file no longer matches its record.
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"-- appended\n");
+    std::fs::write(&file, &bytes).unwrap();
+    let run = sb.xtask(&[
+        "--backup-dir",
+        dir_arg,
+        "prune",
+        "--env",
+        "local",
+        "--dry-run",
+    ]);
+    let verify = printed_command(&run.stderr, "cargo xtask verify ");
+    assert_eq!(
+        cargo_words(&verify, outer.path()),
+        expected,
+        "prune's `{verify}`"
+    );
+    assert!(
+        !outer.path().join("PWNED").exists(),
+        "prune's `{verify}` ran it"
+    );
+
+    // restore latest: the newest backup is not verified.
+    let manifest = file.with_extension("manifest.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["verification"] = Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let run = sb.xtask(&[
+        "--backup-dir",
+        dir_arg,
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--dry-run",
+    ]);
+    let verify = printed_command(&run.stderr, "cargo xtask verify ");
+    assert_eq!(
+        cargo_words(&verify, outer.path()),
+        expected,
+        "latest's `{verify}`"
+    );
+    assert!(
+        !outer.path().join("PWNED").exists(),
+        "latest's `{verify}` ran it"
+    );
+}
