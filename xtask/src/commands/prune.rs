@@ -275,7 +275,7 @@ fn candidates(
                         "{} is recorded as verified, but {why}: it is not counted as verified; \
                          run `cargo xtask verify {}` to see",
                         entries[i].manifest.file.name,
-                        entries[i].file.display()
+                        d1_core::wording::shell_word(&entries[i].file.display().to_string())
                     ),
                 ));
                 candidate.good = false;

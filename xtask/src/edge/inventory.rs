@@ -285,7 +285,7 @@ pub fn latest_good_of(
             "no full backup of {env} has passed verification (the newest, {}, is {why}); check \
              it with `cargo xtask verify {}` or take a new one with `cargo xtask backup {env}`",
             newest.file.display(),
-            newest.file.display()
+            d1_core::wording::shell_word(&newest.file.display().to_string())
         ),
     }
 }

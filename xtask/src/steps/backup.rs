@@ -1432,7 +1432,7 @@ fn verify_new_backup(
         "{} was written, but its verification did not finish: it stays unverified and will \
          not be chosen as `latest`; run `cargo xtask verify {}`",
         file_name(file),
-        file.display()
+        d1_core::wording::shell_word(&file.display().to_string())
     ));
     let report =
         crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
@@ -1442,7 +1442,7 @@ fn verify_new_backup(
             "{} was written, but verifying it could not run: it stays unverified and will not be \
              chosen as `latest`; run `cargo xtask verify {}` once the cause is fixed",
             file.display(),
-            file.display()
+            d1_core::wording::shell_word(&file.display().to_string())
         ))
     })?;
     report.print(true);

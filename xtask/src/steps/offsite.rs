@@ -1024,7 +1024,7 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
             crate::exit::Exit::Refused,
             "{} has not passed verification; run `cargo xtask verify {}` first. Nothing was uploaded.",
             file.display(),
-            file.display()
+            d1_core::wording::shell_word(&file.display().to_string())
         );
     }
     if let Err(differs) = fsutil::check_recorded(file, &manifest.file)? {
