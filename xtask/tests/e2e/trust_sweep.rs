@@ -307,3 +307,59 @@ fn an_offsite_index_naming_hostile_files_is_refused_by_list_and_fetch() {
         }
     }
 }
+
+/// A manifest planted in backups/ whose `file.sha256` holds a line break
+/// and a table row worded as the drill log's own (`| … | forged.sql | … |
+/// PASS |`). Manifest validation checks the printed names for control
+/// characters, but not the sha256, which the drill copies into its log
+/// row: the drill (failing, rightly, on the sha256 mismatch) appended the
+/// forged row, a passed drill of prod that never ran, to
+/// `docs/restore-drills.md`, a tracked file auditors read, and printed it
+/// as a line of its own. The manifest should be refused as not a sha256
+/// (64 lowercase hex), as its `migration_sha256` values are, before
+/// anything runs or is logged. Cause: `crates/d1-core/src/manifest.rs`
+/// (validation never checks `file.sha256`), read by
+/// `xtask/src/commands/drill.rs` `Record::row`.
+#[test]
+fn a_manifests_sha256_never_writes_a_row_of_its_own_into_the_drill_log() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    let path = sb.backups().join(backup.replace(".sql", ".manifest.json"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let forged = "| 2026-12-01 00:00 | prod → local | forged.sql | x | pass | pass | pass | pass \
+                  | pass | pass | pass | PASS | 1 |";
+    manifest["file"]["sha256"] = format!("{}\n{forged}", "0".repeat(64)).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+
+    let file = sb.backups().join(&backup);
+    let run = sb.xtask(&[
+        "drill",
+        "--from",
+        "local",
+        "--to",
+        "local",
+        "--backup",
+        file.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("sha256"),
+        "the refusal names the field:\n{}",
+        run.all()
+    );
+    let log = std::fs::read_to_string(sb.path().join("docs/restore-drills.md")).unwrap_or_default();
+    assert!(
+        !log.contains("forged.sql"),
+        "the manifest's sha256 wrote a row into the drill log:\n{log}"
+    );
+    assert!(
+        !run.all().lines().any(|l| l.starts_with("| 2026-12-01")),
+        "the manifest's sha256 printed a line of its own:\n{}",
+        run.all()
+    );
+}
