@@ -253,6 +253,7 @@ impl Manifest {
     pub fn validate(&self, stored_as: &str) -> Result<()> {
         self.check_format()?;
         self.check_names(stored_as)?;
+        self.check_digests()?;
         self.check_recipients()?;
         self.check_sealed_as_named()?;
         // A `created_at` after now (a clock that ran fast, or this one set
@@ -455,6 +456,22 @@ impl Manifest {
         for r in self.sealed_to() {
             if crate::sealed::check_recipient(r).is_err() {
                 bail!("sealed.recipients holds a value that is no age recipient");
+            }
+        }
+        Ok(())
+    }
+
+    /// `file.sha256` (and a sealed file's plaintext sha256) are what this
+    /// tool writes, 64 lowercase hex digits: they are printed and copied
+    /// into the drill log's row, where a line break or a `|` would make a
+    /// line or a row of their own.
+    fn check_digests(&self) -> Result<()> {
+        let sealed = self.sealed.as_ref().map(|s| s.plaintext_sha256.as_str());
+        for (field, value) in std::iter::once(("file.sha256", self.file.sha256.as_str()))
+            .chain(sealed.map(|v| ("sealed.plaintext_sha256", v)))
+        {
+            if !crate::names::is_sha256_hex(value) {
+                bail!("its {field} is not a sha256 (64 lowercase hex digits)");
             }
         }
         Ok(())
@@ -870,10 +887,11 @@ mod tests {
     }
 
     fn sample(file: &str) -> Manifest {
+        let sha = "a".repeat(64);
         let text = format!(
             r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
             "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
-            "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"x"}},
+            "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"{sha}"}},
             "rows":{{}},"statements":0,"migrations":["0001_init.sql"],"encryption_key":null,"wrangler_version":null,
             "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
         );
@@ -883,7 +901,7 @@ mod tests {
     #[test]
     fn the_sql_a_backup_holds_is_the_plaintext_of_a_sealed_file() {
         let mut m = sample("backup-prod-20261124-1200.sql");
-        assert_eq!(m.sql_digest(), ("x", 1));
+        assert_eq!(m.sql_digest(), ("a".repeat(64).as_str(), 1));
         m.file.name = "backup-prod-20261124-1200.sql.zst".to_owned();
         m.sealed = Some(Sealed {
             format: "zstd".to_owned(),

@@ -163,10 +163,11 @@ mod tests {
     use d1_core::manifest::OffsiteCopy;
 
     fn sample(file: &str) -> Manifest {
+        let sha = "a".repeat(64);
         let text = format!(
             r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
             "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
-            "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"x"}},
+            "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"{sha}"}},
             "rows":{{}},"statements":0,"migrations":["0001_init.sql"],"encryption_key":null,"wrangler_version":null,
             "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
         );
