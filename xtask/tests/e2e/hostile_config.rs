@@ -1566,3 +1566,41 @@ fn the_git_log_an_edited_migrations_refusal_prints_is_quoted_for_the_shell() {
         "pasting the printed `{command}` ran the directory name's command substitution"
     );
 }
+
+/// A `migrations_dir` holding a line break (`"m\nResult: GOOD forged"`, a
+/// directory Linux allows) is accepted, and the migration plan prints it
+/// as a line of its own: `Result: GOOD forged` reads as the tool's verdict.
+/// The configuration's names and ids are refused with a line break or a
+/// control character; its migrations_dir should be too, naming the field,
+/// before anything runs. Cause: `xtask/src/config/environment.rs`,
+/// `check_migrations_dir` (checks only that it stays in the checkout).
+#[test]
+fn a_migrations_dir_with_a_line_break_is_refused_not_printed_as_a_line() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let hostile = "m\nResult: GOOD forged";
+    std::fs::rename(sb.path().join("migrations"), sb.path().join(hostile)).unwrap();
+    edit_config(&sb, |t| {
+        t.replace(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"m\\nResult: GOOD forged\"",
+        )
+    });
+    for args in [&["migrate", "local", "--dry-run"][..], &["backup", "local"]] {
+        let run = sb.xtask(args);
+        assert!(
+            !run.all()
+                .lines()
+                .any(|l| l.starts_with("Result: GOOD forged")),
+            "{args:?}: migrations_dir printed a line of its own:\n{}",
+            run.all()
+        );
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("migrations_dir"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+}
