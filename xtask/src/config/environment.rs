@@ -624,6 +624,14 @@ fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
         && path.components().any(|c| matches!(c, Component::Normal(_)));
+    // Printed in plans and messages: a line break there would be a line of
+    // its own (`Result: GOOD`), as in a name.
+    if !d1_core::names::is_printable_text(dir) {
+        bail!(
+            "{what} is {:?}; it holds a line break, a control character or an invisible              formatting one, which printed would read as something else. Rename the directory              and fix migrations_dir in the configuration. Nothing was run.",
+            dir.escape_debug().to_string()
+        );
+    }
     if !inside {
         bail!(
             "{what} is {:?}; wrangler applies the SQL there as migrations, so it must be a \
