@@ -782,3 +782,47 @@ fn a_pages_deploy_command_run_under_nohup_outlives_the_terminal() {
         run.all()
     );
 }
+
+/// A branch name is chosen by whoever pushes it, and git allows `;` and
+/// `$` in one (`preview/a;touch${IFS}PWNED` passes `git check-ref-format`).
+/// deploy refuses a `--branch` other than the one checked out, and tells
+/// the operator to paste `git switch BRANCH`, with the name unquoted:
+/// pasted, it runs what follows the `;`. It must be quoted for the shell,
+/// as every printed command is. Cause: `xtask/src/commands/deploy.rs`,
+/// `check_checkout`.
+#[test]
+fn the_git_switch_a_deploy_refusal_prints_is_quoted_for_the_shell() {
+    let sb = Sandbox::new();
+    sb.git(&["add", "-A"]).assert_ok();
+    sb.git(&["commit", "-qm", "init"]).assert_ok();
+    let branch = "preview/a;touch${IFS}PWNED";
+    assert!(
+        sb.git(&["check-ref-format", "--branch", branch]).ok,
+        "git takes it"
+    );
+    let run = sb.xtask(&["deploy", "staging", "--branch", branch, "--dry-run"]);
+    assert!(!run.ok, "{}", run.all());
+    let switch = run
+        .stderr
+        .split('`')
+        .find(|p| p.starts_with("git switch "))
+        .unwrap_or_else(|| panic!("no git switch printed:\n{}", run.all()))
+        .to_owned();
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("git() {{ printf '%s\\n' \"$@\"; }}; {switch}"),
+        ])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(
+        !sb.path().join("PWNED").exists(),
+        "pasting `{switch}` ran what follows the `;`"
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("switch\n{branch}\n"),
+        "`{switch}`"
+    );
+}
