@@ -152,8 +152,9 @@ pub fn check_checkout(branch: &str, checked_out: Option<&str>) -> Result<()> {
             Exit::Refused,
             "--branch {branch} is not the branch checked out here ({}): the deploy would publish \
              this checkout's files, and apply its migrations, as {branch}. Check out {branch} \
-             first (`git switch {branch}`). Nothing was done.",
-            checked_out.map_or_else(|| "HEAD is detached".to_owned(), |b| b.to_owned())
+             first (`git switch {}`). Nothing was done.",
+            checked_out.map_or_else(|| "HEAD is detached".to_owned(), |b| b.to_owned()),
+            d1_core::wording::shell_word(branch)
         );
     }
     Ok(())
