@@ -1678,3 +1678,51 @@ fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entr
     let fetch = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "live"]);
     fetch.assert_ok();
 }
+
+/// The commands `offsite fetch` prints for an encrypted copy are whole: an
+/// operator who pastes them (FILE and ENV filled in) needs the identity for
+/// both, so `--identity FILE` is inside each command, not after it.
+#[test]
+fn a_fetched_encrypted_copy_is_told_with_commands_that_carry_the_identity() {
+    let (remote, home) = remote();
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    remote
+        .xtask(
+            home.path(),
+            &["backup", "prod", "--encrypt-to", &recipient, "--upload"],
+        )
+        .assert_ok();
+    let sb = &remote.sb;
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    let fetched = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod"],
+    );
+    fetched.assert_ok();
+    let commands: Vec<&str> = fetched
+        .stdout
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("cargo xtask "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{}", fetched.stdout);
+    for command in &commands {
+        assert!(
+            command.contains("--identity FILE"),
+            "`{command}` lacks the identity:\n{}",
+            fetched.stdout
+        );
+    }
+    // The verify command, pasted with FILE filled in, runs and passes.
+    let verify: Vec<String> = commands[0]
+        .trim_start_matches("cargo xtask ")
+        .replace("FILE", key.to_str().unwrap())
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    let args: Vec<&str> = verify.iter().map(String::as_str).collect();
+    remote.xtask(home.path(), &args).assert_ok();
+}
