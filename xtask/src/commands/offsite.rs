@@ -547,24 +547,25 @@ fn download_checked(
 
 fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, claimed: bool) {
     let pasted = d1_core::wording::shell_word(&dest.display().to_string());
+    // An encrypted copy needs the identity to be verified or restored: it
+    // goes inside each command, so that a pasted command is whole.
+    let identity = if manifest.is_age_sealed() {
+        " --identity FILE"
+    } else {
+        ""
+    };
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          It is unverified here{}: it is not `latest` until it passes verification on this \
          machine.\n\
-         Check it with `cargo xtask verify {}`{}; restore it with `cargo xtask restore {} --to ENV` (ENV being where it goes).",
+         Check it with `cargo xtask verify {pasted}{identity}`; restore it with `cargo xtask \
+         restore {pasted} --to ENV{identity}` (ENV being where it goes).",
         dest.display(),
         if claimed {
             " (the verification its manifest in the bucket records is not taken on trust)"
         } else {
             ""
         },
-        pasted,
-        if manifest.is_age_sealed() {
-            " --identity FILE"
-        } else {
-            ""
-        },
-        pasted
     );
 }
 
