@@ -857,3 +857,44 @@ fn migrate_ignores_an_editors_lock_file_as_wrangler_does() {
         run.stdout
     );
 }
+
+/// D1's import names the statement that failed and quotes its start, the
+/// row's values with it. A failed remote restore says which statement and
+/// why, never what it held: not by default, and not with -v either.
+#[test]
+fn a_failed_remote_load_never_quotes_the_failing_rows_values() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let dump = std::fs::read_to_string(&file).unwrap();
+    let hand = home.path().join("by-hand.sql");
+    std::fs::write(
+        &hand,
+        format!(
+            "{dump}\nINSERT INTO companies (id, name) VALUES ('SECRET-ROW-VALUE-7', 'Acme private');\n"
+        ),
+    )
+    .unwrap();
+    for level in [None, Some("-v")] {
+        let mut args: Vec<&str> = level.into_iter().collect();
+        args.extend([
+            "restore",
+            hand.to_str().unwrap(),
+            "--no-manifest",
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+        ]);
+        let run = remote.xtask(home.path(), &args);
+        run.assert_refused("the safety backup taken before it is");
+        assert!(import_requests(&remote) > 0, "{}", run.all());
+        for value in ["SECRET-ROW-VALUE-7", "Acme private"] {
+            assert!(
+                !run.all().contains(value),
+                "{level:?}: a row's value in the output:\n{}",
+                run.all()
+            );
+        }
+    }
+}
