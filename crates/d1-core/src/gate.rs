@@ -950,6 +950,46 @@ pub const RAISE_NOT_SHOWN: &str = "a trigger's RAISE refused the statement (its 
 pub const CONSTRAINT_NOT_SHOWN: &str = "a constraint or a trigger's RAISE refused the statement \
      (its message is not shown: a RAISE may quote a row's values)";
 
+/// What is said in place of the start of a failed statement that D1's
+/// import quotes: an INSERT's start holds the row's values.
+pub const STATEMENT_TEXT_NOT_SHOWN: &str = "(its text is not shown: it may hold a row's values)";
+
+/// `text` with the start of a failed statement that D1's import quotes
+/// (`Statement 41 failed: INSERT INTO companies … VALUES ('…', …);`, one
+/// line) left out of every line that has it: what follows `failed` is
+/// replaced by [`STATEMENT_TEXT_NOT_SHOWN`]. The statement's number stays.
+pub fn without_statement_texts(text: &str) -> std::borrow::Cow<'_, str> {
+    fn quoted_at(line: &str) -> Option<usize> {
+        let mut from = 0;
+        while let Some(at) = line[from..].find("Statement ") {
+            let rest = &line[from + at + "Statement ".len()..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            if digits > 0 && rest[digits..].starts_with(" failed:") {
+                return Some(line.len() - rest.len() + digits + " failed".len());
+            }
+            from += at + "Statement ".len();
+        }
+        None
+    }
+    if !text.lines().any(|l| quoted_at(l).is_some()) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        match quoted_at(body) {
+            Some(cut) => {
+                out.push_str(&body[..cut]);
+                out.push(' ');
+                out.push_str(STATEMENT_TEXT_NOT_SHOWN);
+                out.push_str(&line[body.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out.into()
+}
+
 /// `text`, wrangler's report of a failed statement, local (`✘ [ERROR]
 /// <message>: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_<KIND>)`),
 /// remote (`✘ [ERROR] A request to the Cloudflare API (…) failed.`, a
@@ -2596,5 +2636,23 @@ mod tests {
         g.db().execute_batch("PRAGMA foreign_key_check;").unwrap();
         g.db().execute_batch("COMMIT").unwrap();
         assert!(g.db().execute_batch("ATTACH 'x.db' AS o").is_err());
+    }
+    #[test]
+    fn a_failed_statement_d1_quotes_is_named_without_its_text() {
+        let said = "  🌀 Processed 40 queries.\n  🌀 Statement 41 failed: INSERT INTO companies (id,name) VALUES ('secret-value','x');\n✘ [ERROR] datatype mismatch";
+        let shown = without_statement_texts(said);
+        assert!(!shown.contains("secret-value"), "{shown}");
+        assert!(
+            shown.contains(&format!("Statement 41 failed {STATEMENT_TEXT_NOT_SHOWN}\n")),
+            "{shown}"
+        );
+        assert!(shown.contains("Processed 40 queries.") && shown.ends_with("datatype mismatch"));
+        for kept in [
+            "Statement failed: x",
+            "Statement 4 was fine",
+            "no statement here",
+        ] {
+            assert_eq!(without_statement_texts(kept), kept);
+        }
     }
 }

@@ -891,6 +891,11 @@ fn printed_on_failure(printed: &str) -> Option<String> {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(d1_core::gate::without_raise_messages)
+            .map(|t| {
+                d1_core::gate::without_statement_texts(&t)
+                    .into_owned()
+                    .into()
+            })
             .collect();
         return Some(match texts.is_empty() {
             true => format!(
@@ -1012,6 +1017,8 @@ fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<St
         let line = String::from_utf8_lossy(&raw);
         let line = crate::out::strip_ansi(line.trim_end_matches(['\n', '\r']));
         let line = redactor.line(&line).into_owned();
+        // D1's import quotes the start of the statement that failed: a row.
+        let line = d1_core::gate::without_statement_texts(&line).into_owned();
         // From wrangler's first error on, its lines are held and shown
         // together at the end: a trigger's message, which may quote a row
         // over several lines, is known only once its code is read.
