@@ -2846,6 +2846,19 @@ mod tests {
             "{e}"
         );
     }
+    #[test]
+    fn one_dropped_sqlite_sequence_statement_is_told_in_the_singular() {
+        let dump = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n\
+                    INSERT INTO t VALUES(1,'a');\n\
+                    DELETE FROM sqlite_sequence;\n";
+        let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let said: Vec<&str> = survey.findings.iter().map(|f| f.message.as_str()).collect();
+        assert!(
+            said.iter()
+                .any(|m| m.starts_with("1 statement about sqlite_sequence,")),
+            "{said:?}"
+        );
+    }
 }
 
 /// rvBD: the unistr rewrite held to SQLite's own `unistr()`.
