@@ -813,9 +813,9 @@ impl<'a> Surveyor<'a> {
             survey.findings.push(Finding {
                 line: 0,
                 message: format!(
-                    "{} statements about sqlite_sequence, but no table uses AUTOINCREMENT, so a new \
+                    "{} about sqlite_sequence, but no table uses AUTOINCREMENT, so a new \
                      database has no sqlite_sequence; dropped",
-                    survey.sequence_statements
+                    crate::wording::count(survey.sequence_statements, "statement")
                 ),
                 repaired: true,
             });
