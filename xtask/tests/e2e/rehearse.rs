@@ -456,3 +456,37 @@ fn a_rehearsal_starts_from_a_name_that_list_prints() {
     let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
     run.assert_ok();
 }
+
+/// `rehearse --serve` prints `export NAME='VALUE'` lines to paste, with
+/// the value put between single quotes as it is: a backup directory whose
+/// path holds a `'` (`it's backups`, or a `'$(…)'` planted where the
+/// directory is named) ends the quotes early, and the pasted line sets a
+/// wrong directory or runs what follows. Each value is quoted for the
+/// shell, as every printed command is.
+#[test]
+fn a_served_rehearsal_prints_exports_that_a_shell_reads_back_whatever_the_backup_directory() {
+    let sb = Sandbox::new();
+    let backup_dir = sb.path().join("it's backups");
+    std::fs::create_dir(&backup_dir).unwrap();
+    let mut cmd = sb.xtask_command(&["rehearse", "--serve", "--from", "empty"]);
+    cmd.env("QBTIME_BACKUP_DIR", &backup_dir);
+    let run = interrupt_once_printed(cmd, "Press Ctrl-C to stop");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("export QBTIME_BACKUP_DIR="))
+        .unwrap_or_else(|| panic!("no backup directory export:\n{}", run.all()))
+        .trim()
+        .to_owned();
+    let read_back = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{line}\nprintf %s \"$QBTIME_BACKUP_DIR\""))
+        .output()
+        .unwrap();
+    let value = String::from_utf8_lossy(&read_back.stdout);
+    assert!(
+        value.starts_with(&format!("{}/.rehearsal-", backup_dir.display())),
+        "pasted, {line:?} sets QBTIME_BACKUP_DIR to {value:?} (stderr: {})",
+        String::from_utf8_lossy(&read_back.stderr)
+    );
+}
