@@ -346,7 +346,7 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
     for (name, value) in vars {
         // What --serve is asked for, pasted as it is: the loopback's own
         // token, not a Cloudflare one (never redacted by its name).
-        crate::data!("  export {name}='{value}'");
+        crate::data!("  export {name}={}", d1_core::wording::shell_word(value));
     }
     crate::say!(
         "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
