@@ -1604,3 +1604,33 @@ fn a_migrations_dir_with_a_line_break_is_refused_not_printed_as_a_line() {
     }
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
+
+/// The refusal of a `migrations_dir` holding a control character read
+/// `an invisible              formatting one, ... Rename the directory
+///              and fix ...`: its source line lost the `\` that joins a
+/// Rust string's lines, so each break became fourteen spaces. It reads as
+/// one sentence, and names the directory as written (`"m\tx"`), not
+/// escaped twice (`"m\\tx"`).
+#[test]
+fn a_migrations_dir_refusal_for_a_control_character_reads_as_a_sentence() {
+    let sb = Sandbox::new();
+    edit_config(&sb, |t| {
+        t.replace(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"m\\tx\"",
+        )
+    });
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let said = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("migrations_dir"))
+        .unwrap_or_else(|| panic!("no refusal naming migrations_dir:\n{}", run.all()));
+    assert!(
+        said.contains("an invisible formatting one")
+            && !said.contains("  ")
+            && said.contains(r#"is "m\tx";"#),
+        "{said}"
+    );
+}
