@@ -628,8 +628,10 @@ fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
     // its own (`Result: GOOD`), as in a name.
     if !d1_core::names::is_printable_text(dir) {
         bail!(
-            "{what} is {:?}; it holds a line break, a control character or an invisible              formatting one, which printed would read as something else. Rename the directory              and fix migrations_dir in the configuration. Nothing was run.",
-            dir.escape_debug().to_string()
+            "{what} is {:?}; it holds a line break, a control character or an invisible \
+             formatting one, which printed would read as something else. Rename the directory \
+             and fix migrations_dir in the configuration. Nothing was run.",
+            dir
         );
     }
     if !inside {
