@@ -1726,3 +1726,80 @@ fn a_fetched_encrypted_copy_is_told_with_commands_that_carry_the_identity() {
     let args: Vec<&str> = verify.iter().map(String::as_str).collect();
     remote.xtask(home.path(), &args).assert_ok();
 }
+
+/// After `vars.APP_ENV` prod -> live, `prod/` may hold a newer copy of
+/// another database (the short name is another environment's now, or
+/// someone wrote there). The copies the backups here of live's database
+/// record under `prod/` are still live's: `offsite list --env live` shows
+/// them, and so did `--from-env prod`, until it was refused outright
+/// ("none of them is listed as live's") whenever the newest copy under
+/// the prefix was another database's. It lists live's recorded copies, as
+/// the list without `--from-env` does.
+#[test]
+fn a_list_from_env_whose_newest_copy_is_another_databases_still_lists_the_copies_recorded_here() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    remote.sb.rename_prod_to_live();
+    // A newer copy of another database, listed first under prod/.
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    let ours = index["backups"][0].clone();
+    let manifest_key = ours["manifest_key"].as_str().unwrap().to_owned();
+    let mut manifest: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, &manifest_key).unwrap()).unwrap();
+    // The same minute's second backup (`-2`), a second later.
+    let second = |text: &str| {
+        text.replacen(".sql", "-2.sql", 1)
+            .replacen(".manifest.json", "-2.manifest.json", 1)
+    };
+    let later = |text: &str| {
+        let at = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        (at + chrono::Duration::seconds(1))
+            .to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    };
+    let mut other = ours.clone();
+    for field in ["file", "key", "manifest_key"] {
+        other[field] = Value::from(second(ours[field].as_str().unwrap()));
+    }
+    for field in ["created_at", "uploaded_at"] {
+        other[field] = Value::from(later(ours[field].as_str().unwrap()));
+    }
+    manifest["database"]["name"] = Value::from("qbtime_db_other");
+    manifest["file"]["name"] = other["file"].clone();
+    manifest["created_at"] = other["created_at"].clone();
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            other["manifest_key"].as_str().unwrap(),
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+    index["backups"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, other.clone());
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+
+    let plain = remote.xtask(home.path(), &["offsite", "list", "--env", "live"]);
+    plain.assert_ok();
+    assert!(plain.stdout.contains(&name), "{}", plain.all());
+    let list = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "live", "--from-env", "prod"],
+    );
+    list.assert_ok();
+    assert!(
+        list.stdout.contains(&name),
+        "live's copy recorded here under prod/ is not listed:\n{}",
+        list.all()
+    );
+}
