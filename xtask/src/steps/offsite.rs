@@ -799,7 +799,7 @@ impl Target<'_> {
     /// name would not print as itself), so that a fetch finding none of
     /// this database's copies says whose they are. `Ok(None)` without
     /// `--from-env`, without an index under NAME, or when it is this
-    /// database's.
+    /// database's or lists a copy the backups here record as this one's.
     pub fn another_database_under_from_env(&self) -> Result<Option<(String, Option<String>)>> {
         let Some(name) = self.from_env.as_deref().filter(|n| *n != self.env.name) else {
             return Ok(None);
@@ -818,6 +818,13 @@ impl Target<'_> {
             .database
             .name;
         if database == self.env.database_name {
+            return Ok(None);
+        }
+        // The copies the backups here of this database record under NAME
+        // are still its own, whoever's the newest is: they are listed and
+        // fetched ([`Target::other_index`]), not refused.
+        let recorded = recorded_keys(self.env, self.bucket(), &self.backup_dir);
+        if index.backups.iter().any(|e| recorded.contains(&e.key)) {
             return Ok(None);
         }
         let database = Some(database).filter(|d| d1_core::names::is_printable(d));

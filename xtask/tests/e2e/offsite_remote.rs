@@ -1802,4 +1802,6 @@ fn a_list_from_env_whose_newest_copy_is_another_databases_still_lists_the_copies
         "live's copy recorded here under prod/ is not listed:\n{}",
         list.all()
     );
+    let theirs = other["file"].as_str().unwrap();
+    assert!(!list.stdout.contains(theirs), "{}", list.all());
 }
