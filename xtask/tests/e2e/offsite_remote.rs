@@ -1805,3 +1805,73 @@ fn a_list_from_env_whose_newest_copy_is_another_databases_still_lists_the_copies
     let theirs = other["file"].as_str().unwrap();
     assert!(!list.stdout.contains(theirs), "{}", list.all());
 }
+
+/// `offsite fetch` of a backup whose file is here but whose manifest the
+/// bucket holds damaged is refused with `cargo xtask verify PATH
+/// --no-manifest` to paste; the path was printed as it is, so a backup
+/// directory with a `'` or a space in its path (`--backup-dir`) made the
+/// pasted command a syntax error or a verify of another file. It is quoted
+/// for the shell, as every printed command is.
+#[test]
+fn a_fetch_refused_for_a_damaged_offsite_manifest_prints_a_verify_that_works_when_pasted() {
+    use std::os::unix::fs::PermissionsExt;
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", &name, "--env", "prod"])
+        .assert_ok();
+    // The file alone, in a backup directory whose path needs quoting.
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("it's backups");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy(remote.sb.backups().join(&name), dir.join(&name)).unwrap();
+    // The bucket's manifest records another sha256.
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    let manifest_key = index["backups"][0]["manifest_key"].as_str().unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, manifest_key).unwrap()).unwrap();
+    manifest["file"]["sha256"] = Value::from("0".repeat(64));
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            manifest_key,
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+
+    let fetch = remote.xtask(
+        home.path(),
+        &[
+            "--backup-dir",
+            dir.to_str().unwrap(),
+            "offsite",
+            "fetch",
+            &name,
+            "--env",
+            "prod",
+        ],
+    );
+    assert_eq!(fetch.code, Some(3), "{}", fetch.all());
+    let command = fetch
+        .stderr
+        .split('`')
+        .find(|part| part.starts_with("cargo xtask verify "))
+        .unwrap_or_else(|| panic!("no verify printed:\n{}", fetch.all()))
+        .to_owned();
+    // What the shell reads as the path: the word after `verify`.
+    let words = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("set -- {command}\nprintf %s \"$4\""))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&words.stdout),
+        dir.join(&name).display().to_string(),
+        "pasted, `{command}` does not verify the file (stderr: {})",
+        String::from_utf8_lossy(&words.stderr)
+    );
+}
