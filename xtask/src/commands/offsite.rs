@@ -285,7 +285,7 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
                 target.bucket(),
                 entry.manifest_key,
                 dest.display(),
-                dest.display()
+                d1_core::wording::shell_word(&dest.display().to_string())
             );
         }
         (sha256, bytes)
