@@ -851,19 +851,20 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Result<Op
     )
 }
 
-/// The record of the verified backups on this machine: for each migration,
-/// the sha256 the oldest one recorded since it was last seen unapplied
-/// (what was applied is what was first recorded). A newer manifest that
-/// leaves a migration out, or records it otherwise, cannot whitewash an
-/// edit: the older record stands. A migration rolled back (a restore to
-/// before it, then the file fixed and applied again) starts a new record
-/// at the first backup that sees it applied again.
+/// The record of the verified backups on this machine ([`record_in`] of
+/// the backup directory, read here).
 pub fn record_on_this_machine(project: &Project, env: &Environment) -> Result<Option<Record>> {
     Ok(record_in(&inventory::scan(&project.backup_dir)?, env))
 }
 
-/// [`record_on_this_machine`] from the backups `scanned` (the directory
-/// read once, by a command that reads it for more than this).
+/// The record of the verified backups of `env` among those `scanned` (the
+/// directory read once, by a command that reads it for more than this):
+/// for each migration, the sha256 the oldest one recorded since it was
+/// last seen unapplied (what was applied is what was first recorded). A
+/// newer manifest that leaves a migration out, or records it otherwise,
+/// cannot whitewash an edit: the older record stands. A migration rolled
+/// back (a restore to before it, then the file fixed and applied again)
+/// starts a new record at the first backup that sees it applied again.
 pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Record> {
     let now = chrono::Utc::now();
     let mut entries: Vec<_> = { scanned.iter() }
