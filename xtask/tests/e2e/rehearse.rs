@@ -490,3 +490,33 @@ fn a_served_rehearsal_prints_exports_that_a_shell_reads_back_whatever_the_backup
         String::from_utf8_lossy(&read_back.stderr)
     );
 }
+
+/// A quiet rehearsal whose step fails names the step that failed, on the
+/// channel `-q` does not silence: the cycle's headers and its summary are
+/// said (silenced), so a quiet job's log held the step's own error alone,
+/// with nothing saying it was the rehearsal's migrate that failed, nor
+/// that the steps after it did not run.
+#[test]
+fn a_quiet_rehearsal_whose_step_fails_names_the_step() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    // A pending migration that fails when the rehearsal's migrate applies it.
+    std::fs::write(
+        sb.path().join("migrations").join("0099_broken.sql"),
+        "INSERT INTO no_such_table VALUES (1);\n",
+    )
+    .unwrap();
+
+    let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains("migrate step failed")),
+        "a quiet rehearsal that failed does not say which step:\n{}",
+        run.all()
+    );
+}
