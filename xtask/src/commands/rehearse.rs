@@ -133,7 +133,19 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
         (false, Some((name, false))) => crate::say!(
             "Interrupted before the {name} step; it and the steps after it did not run."
         ),
-        (false, None) => crate::say!("A step failed; its output is above."),
+        (false, None) => {
+            crate::say!("A step failed; its output is above.");
+            // Under -q the headers and the summary are silenced: the step's
+            // own error alone would not say it was the rehearsal's, nor
+            // which step, nor that the rest did not run.
+            let failed = { results.iter() }.find(|r| r.1 == Outcome::Fail);
+            if let (crate::out::Level::Quiet, Some((name, ..))) = (crate::out::level(), failed) {
+                crate::out::error(&format!(
+                    "the rehearsal's {name} step failed (its error is above); the steps after \
+                     it did not run"
+                ));
+            }
+        }
     }
     if cleanup.keep {
         crate::say!("The rehearsal's files are in {}.", dir.display());
