@@ -267,11 +267,7 @@ impl<'a> Drill<'a> {
                 file.display()
             )
         })?;
-        if !from.recorded_as(
-            &manifest.environment,
-            &manifest.database.name,
-            &manifest.database.uuid,
-        ) {
+        if !from.records(&manifest) {
             crate::stop!(
                 crate::exit::Exit::Refused,
                 "{} is a backup of {}, not {}; pass --from {}",

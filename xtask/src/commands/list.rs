@@ -51,17 +51,7 @@ pub struct Row {
 pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>) -> Vec<Row> {
     entries
         .iter()
-        .filter(|e| {
-            envs.is_none_or(|envs| {
-                { envs.iter() }.any(|env| {
-                    env.recorded_as(
-                        &e.manifest.environment,
-                        &e.manifest.database.name,
-                        &e.manifest.database.uuid,
-                    )
-                })
-            })
-        })
+        .filter(|e| envs.is_none_or(|envs| { envs.iter() }.any(|env| env.records(&e.manifest))))
         .map(|e| {
             let m = &e.manifest;
             let mode = if m.tables.is_empty() {

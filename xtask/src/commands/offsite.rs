@@ -495,13 +495,7 @@ fn fetched_manifest(
 ) -> Result<Manifest> {
     let env = target.env;
     let manifest = Manifest::read_as(manifest_file, &file_name(dest_manifest))?;
-    if manifest.file.name != entry.file
-        || !env.recorded_as(
-            &manifest.environment,
-            &manifest.database.name,
-            &manifest.database.uuid,
-        )
-    {
+    if manifest.file.name != entry.file || !env.records(&manifest) {
         bail!(
             "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); nothing was fetched",
             target.bucket(),

@@ -157,11 +157,9 @@ fn backups(
             refused.join("; ")
         );
     }
-    let (ours, theirs): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
-        let m = &e.manifest;
-        envs.iter()
-            .any(|d| d.recorded_as(&m.environment, &m.database.name, &m.database.uuid))
-    });
+    let (ours, theirs): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| envs.iter().any(|d| d.records(&e.manifest)));
     if say_left_alone && only.is_none() && !theirs.is_empty() {
         let databases: BTreeSet<String> = theirs
             .iter()
@@ -184,13 +182,7 @@ fn backups(
     }
     Ok(ours
         .into_iter()
-        .filter(|e| {
-            let m = &e.manifest;
-            only.is_none_or(|dbs| {
-                dbs.iter()
-                    .any(|d| d.recorded_as(&m.environment, &m.database.name, &m.database.uuid))
-            })
-        })
+        .filter(|e| only.is_none_or(|dbs| dbs.iter().any(|d| d.records(&e.manifest))))
         .map(|entry| Judgeable {
             database: envs.database_of(
                 &entry.manifest.environment,

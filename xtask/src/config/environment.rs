@@ -97,6 +97,12 @@ impl Environment {
         self.binding == word || self.database_name == word
     }
 
+    /// [`Environment::recorded_as`] of the short name, database and id a
+    /// manifest records: whether its backup is this database's.
+    pub fn records(&self, m: &d1_core::manifest::Manifest) -> bool {
+        self.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
+    }
+
     /// Whether a backup whose manifest records environment `name` and
     /// database `database` is of this database: of this environment,
     /// whatever number of databases it had then (recorded by the short name

@@ -268,9 +268,7 @@ impl Project {
                 }
                 Err(e) => return Err(Exit::CouldNotRun.error(e)),
             };
-            let found = self.latest_recorded_as(&env.name, latest, |m| {
-                env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
-            });
+            let found = self.latest_recorded_as(&env.name, latest, |m| env.records(m));
             // None found, but backups of this database under its old name:
             // say so, and the way forward, not only "take one".
             return found.map_err(|e| {

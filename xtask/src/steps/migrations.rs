@@ -871,13 +871,7 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
         // Only a whole backup saw every applied migration: one of chosen
         // tables or of the schema holds no d1_migrations rows, and its empty
         // record would let an edit through (and be carried forward).
-        .filter(|e| {
-            env.recorded_as(
-                &e.manifest.environment,
-                &e.manifest.database.name,
-                &e.manifest.database.uuid,
-            )
-        })
+        .filter(|e| env.records(&e.manifest))
         .filter(|e| e.is_verified_good() && e.is_whole())
         // One dated after now is no newer record than those taken since
         // (a clock that ran fast, or a planted 2099 manifest).

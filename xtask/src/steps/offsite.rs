@@ -786,9 +786,7 @@ impl Target<'_> {
         let m = Manifest::read_as(&file, &file_name(&expected))?;
         let of_this_env = (crate::config::environment::short_name(&m.environment)
             == self.env.env_name
-            || self
-                .env
-                .recorded_as(&m.environment, &m.database.name, &m.database.uuid))
+            || self.env.records(&m))
             && m.file.name == entry.file;
         Ok(of_this_env.then_some(m.database.name))
     }
@@ -935,10 +933,7 @@ pub fn recorded_copies(env: &Environment, backup_dir: &Path) -> Vec<manifest::Of
     crate::edge::inventory::scan(backup_dir)
         .unwrap_or_default()
         .into_iter()
-        .filter(|e| {
-            let m = &e.manifest;
-            env.recorded_as(&m.environment, &m.database.name, &m.database.uuid)
-        })
+        .filter(|e| env.records(&e.manifest))
         .filter_map(|e| e.manifest.offsite)
         .collect()
 }
@@ -1064,11 +1059,7 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
 /// ([`already_offsite_under_old_name`]).
 fn of_old_short_name(env: &Environment, manifest: &Manifest) -> bool {
     crate::config::environment::short_name(&manifest.environment) != env.env_name
-        && env.recorded_as(
-            &manifest.environment,
-            &manifest.database.name,
-            &manifest.database.uuid,
-        )
+        && env.records(manifest)
 }
 
 /// Says where the copy of a backup taken under the environment's old short
@@ -1409,11 +1400,7 @@ pub fn newest_manifest(
         return Ok(None);
     };
     let manifest = Manifest::read_as(&file, &file_name(&expected))?;
-    let ours = env.recorded_as(
-        &manifest.environment,
-        &manifest.database.name,
-        &manifest.database.uuid,
-    );
+    let ours = env.records(&manifest);
     if !ours && !target.is_own_key(&entry.key) && manifest.file.name == entry.file {
         // The newest copy listed under the environment's other name is
         // the other database's: none of this one's is offsite.

@@ -1817,7 +1817,7 @@ fn backed_up_before(
         .iter()
         .filter(|e| {
             let o = &e.manifest;
-            target.recorded_as(&o.environment, &o.database.name, &o.database.uuid)
+            target.records(o)
                 && o.database.uuid.eq_ignore_ascii_case(&target.database_id)
                 && o.created_at < m.created_at
         })

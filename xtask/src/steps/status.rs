@@ -589,13 +589,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .map(|env| {
             let settings = settings.env(&env.env_name);
             let mine: Vec<Entry> = { entries.iter() }
-                .filter(|e| {
-                    env.recorded_as(
-                        &e.manifest.environment,
-                        &e.manifest.database.name,
-                        &e.manifest.database.uuid,
-                    )
-                })
+                .filter(|e| env.records(&e.manifest))
                 .cloned()
                 .collect();
             let status = environment_status(
@@ -648,14 +642,8 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 // (APP_ENV renamed) is.
                 last_drill: { status.last_drill.iter() }
                     .filter(|d| {
-                        !{ entries.iter() }.any(|e| {
-                            e.manifest.file.name == d.backup
-                                && !env.recorded_as(
-                                    &e.manifest.environment,
-                                    &e.manifest.database.name,
-                                    &e.manifest.database.uuid,
-                                )
-                        })
+                        !{ entries.iter() }
+                            .any(|e| e.manifest.file.name == d.backup && !env.records(&e.manifest))
                     })
                     .chain(
                         { drills.values() }
@@ -897,13 +885,7 @@ fn retired_only(
 ) -> Vec<(String, Vec<String>)> {
     entries
         .iter()
-        .filter(|e| {
-            env.recorded_as(
-                &e.manifest.environment,
-                &e.manifest.database.name,
-                &e.manifest.database.uuid,
-            )
-        })
+        .filter(|e| env.records(&e.manifest))
         .filter_map(|e| {
             let to = e.manifest.sealed_to().to_vec();
             (!to.is_empty() && !to.iter().any(|r| named.contains(r)))

@@ -872,10 +872,7 @@ fn a_manifest_fetched_beside_a_file_already_here_must_describe_that_file() {
 #[test]
 fn an_upload_run_again_after_a_verify_reads_the_backup_object_back_once() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     let file = remote.sb.backups().join(&name);
     remote
         .xtask(home.path(), &["verify", file.to_str().unwrap()])
@@ -1045,10 +1042,7 @@ fn a_fetch_for_a_database_added_after_an_upload_does_not_succeed_with_the_other_
 #[test]
 fn a_fetch_of_a_name_not_offsite_reads_the_index_once() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     let from = remote.server.requests().len();
     let fetch = remote.xtask(
         home.path(),
@@ -1089,10 +1083,7 @@ fn a_fetch_of_a_name_not_offsite_reads_the_index_once() {
 #[test]
 fn an_index_entry_uploaded_at_the_end_of_time_is_refused_not_a_panic() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     let key = "index/prod.json";
     let mut index: Value =
         serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
@@ -1124,10 +1115,7 @@ fn an_index_entry_uploaded_at_the_end_of_time_is_refused_not_a_panic() {
 #[test]
 fn a_retention_count_too_large_for_a_date_is_refused_naming_backups_toml_not_a_panic() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     let settings = remote.sb.path().join("backups.toml");
     let text = std::fs::read_to_string(&settings).unwrap();
     assert!(text.contains("keep_monthly = 12\n"), "{text}");
@@ -1203,10 +1191,7 @@ fn an_upload_interrupted_after_its_put_says_what_the_bucket_keeps() {
 #[test]
 fn copies_in_the_bucket_used_before_a_rename_are_named_and_fetched_with_bucket() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     let sb = &remote.sb;
     let settings = sb.path().join("backups.toml");
     let text = std::fs::read_to_string(&settings).unwrap();
@@ -1310,10 +1295,7 @@ fn copies_in_the_bucket_used_before_a_rename_are_named_and_fetched_with_bucket()
 #[test]
 fn copies_uploaded_before_the_short_name_changed_are_listed_and_fetched() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     remote.sb.rename_prod_to_live();
 
     let status = remote.xtask(home.path(), &["status", "--env", "live"]);
@@ -1347,10 +1329,7 @@ fn copies_uploaded_before_the_short_name_changed_are_listed_and_fetched() {
 fn after_the_short_name_changed_upload_says_the_copy_is_offsite_and_lifecycle_names_the_old_prefix()
 {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     remote.sb.rename_prod_to_live();
     let keys = remote.server.r2_keys(BUCKET);
 
@@ -1390,10 +1369,7 @@ fn after_the_short_name_changed_upload_says_the_copy_is_offsite_and_lifecycle_na
 #[test]
 fn after_the_short_name_changed_lock_names_the_copies_under_the_old_prefix() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     remote.sb.rename_prod_to_live();
 
     let plan = remote.xtask(
@@ -1434,10 +1410,7 @@ fn after_the_short_name_changed_lock_names_the_copies_under_the_old_prefix() {
 fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
     let (remote, home) = remote();
     let sb = &remote.sb;
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     sb.rename_prod_to_live();
     for f in sb.backup_files() {
         std::fs::remove_file(sb.backups().join(f)).unwrap();
@@ -1490,10 +1463,7 @@ fn a_new_machine_reads_the_copies_under_the_old_short_name_with_from_env() {
 fn a_list_or_fetch_from_env_whose_copies_are_another_databases_says_so_by_database_name() {
     let (remote, home) = remote();
     let sb = &remote.sb;
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     let settings = sb.path().join("backups.toml");
     let mut text = std::fs::read_to_string(&settings).unwrap();
     text.push_str("\n[staging.offsite]\nbucket = \"qbtime-d1-backups\"\n");
@@ -1595,10 +1565,7 @@ fn offsite_reads_in_another_account_never_say_nothing_was_uploaded() {
 #[test]
 fn after_the_short_name_changed_a_copy_gone_from_the_old_prefix_is_uploaded_again() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     remote.sb.rename_prod_to_live();
     for key in remote.server.r2_keys(BUCKET) {
         if key.starts_with("prod/") {
@@ -1641,10 +1608,7 @@ fn after_the_short_name_changed_a_copy_gone_from_the_old_prefix_is_uploaded_agai
 fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entry_of_another_database()
  {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     remote.sb.rename_prod_to_live();
     let raw = remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
     let mut index: Value = serde_json::from_slice(&raw).unwrap();
@@ -1738,10 +1702,7 @@ fn a_fetched_encrypted_copy_is_told_with_commands_that_carry_the_identity() {
 #[test]
 fn a_list_from_env_whose_newest_copy_is_another_databases_still_lists_the_copies_recorded_here() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     remote.sb.rename_prod_to_live();
     // A newer copy of another database, listed first under prod/.
     let key = "index/prod.json";
@@ -1816,10 +1777,7 @@ fn a_list_from_env_whose_newest_copy_is_another_databases_still_lists_the_copies
 fn a_fetch_refused_for_a_damaged_offsite_manifest_prints_a_verify_that_works_when_pasted() {
     use std::os::unix::fs::PermissionsExt;
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home.path());
     // The file alone, in a backup directory whose path needs quoting.
     let outside = tempfile::tempdir().unwrap();
     let dir = outside.path().join("it's backups");

@@ -123,6 +123,15 @@ impl Remote {
 
     /// [`Remote::backup_prod`] into the bucket `qbtime-d1-backups`, with
     /// `offsite lock` set on prod's prefix, as prod's bucket should be.
+    /// [`Remote::backup_prod`], then `upload NAME --env prod`: prod's
+    /// newest backup, offsite. Returns its name.
+    pub fn backup_and_upload_prod(&self, home: &Path) -> String {
+        let name = self.backup_prod(home);
+        self.xtask(home, &["upload", &name, "--env", "prod"])
+            .assert_ok();
+        name
+    }
+
     pub fn backup_prod_under_a_bucket_lock(&self, home: &Path) -> String {
         self.server.add_bucket("qbtime-d1-backups");
         let name = self.backup_prod(home);
