@@ -145,6 +145,7 @@ fn main() -> ExitCode {
     };
     let command = command_words(&matches);
     out::init(cli.output.level(), cli.task.prints_json());
+    let typed = typed_globals(&matches);
     // A dry run is asked for its plan: with -q too, the plan is printed.
     out::set_plan_asked(asks_for_a_dry_run(&matches));
     if let Err(err) = refuse_flags_that_do_nothing(&cli, &matches) {
@@ -179,7 +180,7 @@ fn main() -> ExitCode {
         Task::Verify(_) | Task::Diff(_) => Exit::CouldNotRun,
         _ => Exit::Failure,
     };
-    let result = run(cli);
+    let result = run(cli, &typed);
     // Everything the command held has been dropped (and so cleaned up) here.
     if let Some(signal) = signals::received() {
         let code = signals::exit_code(signal);
@@ -257,6 +258,24 @@ fn asks_for_a_dry_run(matches: &clap::ArgMatches) -> bool {
 }
 
 /// The command's words, as typed: `prune`, `offsite list`.
+/// Which global options were typed on the command line (`config`,
+/// `backup_dir`, `database`), not taken from the environment.
+fn typed_globals(matches: &clap::ArgMatches) -> Vec<&'static str> {
+    ["config", "backup_dir", "database"]
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .collect()
+}
+
+/// The tool's command names and their aliases (`backup`, `time-travel`).
+fn command_names() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn command_words(matches: &clap::ArgMatches) -> String {
     let mut words = Vec::new();
     let mut at = matches;
@@ -363,9 +382,13 @@ fn resolve_env(
     Ok(chosen.map(|dbs| dbs.into_iter().cloned().collect()))
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, typed: &[&str]) -> anyhow::Result<ExitCode> {
     let sh = xshell::Shell::new()?;
     let project = Project::resolve(&cli.project)?;
+    out::set_typed_globals(
+        project.globals_to_paste(&cli.project, typed),
+        command_names(),
+    );
     sh.change_dir(&project.config_dir);
     match &cli.task {
         Task::Backup(args) => backup::run_each(&sh, &project, args).map(|_| ExitCode::SUCCESS),

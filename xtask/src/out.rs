@@ -32,7 +32,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// How much the operator asked to see.
@@ -95,6 +95,86 @@ pub fn set_plan_asked(asked: bool) {
 pub fn init(level: Level, json: bool) {
     LEVEL.store(level as u8, Ordering::Relaxed);
     JSON.store(json, Ordering::Relaxed);
+}
+
+/// The global options typed on this command line (`--backup-dir DIR`,
+/// `--config PATH`, `--database NAME`), and the tool's command names: a
+/// `cargo xtask COMMAND` printed for the user to paste carries them, so
+/// that pasted it reaches the same backups, configuration and database as
+/// the run that printed it. From the environment (`QBTIME_BACKUP_DIR`)
+/// they need not: the shell that pastes has them too.
+static TYPED: OnceLock<Typed> = OnceLock::new();
+
+struct Typed {
+    globals: Vec<(&'static str, String)>,
+    commands: Vec<String>,
+}
+
+pub fn set_typed_globals(globals: Vec<(&'static str, String)>, commands: Vec<String>) {
+    let _ = TYPED.set(Typed { globals, commands });
+}
+
+/// `text` with the typed global options after each `cargo xtask` that
+/// names one of the tool's commands, but for those that refuse one
+/// ([`takes_global`]).
+fn with_typed_globals<'t>(
+    text: &'t str,
+    globals: &[(&'static str, String)],
+    commands: &[String],
+) -> Cow<'t, str> {
+    const PREFIX: &str = "cargo xtask ";
+    if globals.is_empty() || !text.contains(PREFIX) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find(PREFIX) {
+        let after = &rest[at + PREFIX.len()..];
+        out.push_str(&rest[..at + PREFIX.len()]);
+        let word = after
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .next()
+            .unwrap_or_default();
+        if commands.iter().any(|c| c == word) {
+            let command = after.split(['`', '\n']).next().unwrap_or_default();
+            for (flag, value) in globals
+                .iter()
+                .filter(|(f, _)| takes_global(f, word, command))
+            {
+                out.push_str(flag);
+                out.push(' ');
+                out.push_str(&d1_core::wording::shell_word(value));
+                out.push(' ');
+            }
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Whether `command` (its words, from its name `word`) takes the global
+/// option `flag`: those that would do nothing there are refused
+/// (`main::backup_dir_flag_used`, `main::database_flag_used`).
+fn takes_global(flag: &str, word: &str, command: &str) -> bool {
+    let names_env = || command.contains("latest:") || command.contains("live:");
+    match flag {
+        "--backup-dir" => !matches!(word, "keygen" | "hooks" | "completions"),
+        "--database" => match word {
+            "doctor" | "keygen" | "hooks" | "completions" => false,
+            "verify" | "diff" => names_env(),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// `text` as the user pastes it here (see [`TYPED`]).
+fn pasteable(text: &str) -> Cow<'_, str> {
+    match TYPED.get() {
+        Some(t) => with_typed_globals(text, &t.globals, &t.commands),
+        None => Cow::Borrowed(text),
+    }
 }
 
 pub fn level() -> Level {
@@ -205,7 +285,7 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
 /// or terminal is not worth failing a backup.
 fn write_line(to_stderr: bool, text: &str) {
-    write_redacted(to_stderr, text, crate::redact::text, false);
+    write_redacted(to_stderr, &pasteable(text), crate::redact::text, false);
 }
 
 /// Writes a line redacted by `redact`, line by line: no rule's reach
@@ -286,7 +366,14 @@ pub fn detail_args(args: fmt::Arguments<'_>) {
 /// `prefix`, on the stream it was printed on: marked, so that a command it
 /// prints is not taken for one to paste here.
 pub fn relayed(to_stderr: bool, prefix: &str, line: &str) {
-    write_line(to_stderr, &format!("{prefix}{line}"));
+    // Its commands are the other process's, not to paste with this one's
+    // global options.
+    write_redacted(
+        to_stderr,
+        &format!("{prefix}{line}"),
+        crate::redact::text,
+        false,
+    );
 }
 
 /// A command's requested output (a listing, a JSON document): always
@@ -294,12 +381,44 @@ pub fn relayed(to_stderr: bool, prefix: &str, line: &str) {
 pub fn data(text: &str) {
     // Secrets go, but not by name: a name there is a field's, a table's or
     // a column's (see `redact::values`).
-    write_redacted(false, text, crate::redact::values, true);
+    write_redacted(false, &pasteable(text), crate::redact::values, true);
 }
 
 /// A JSON document on stdout, pretty-printed.
 pub fn json(value: &serde_json::Value) {
-    data(&serde_json::to_string_pretty(value).expect("a JSON value serializes"));
+    let value = match TYPED.get() {
+        Some(t) if !t.globals.is_empty() => {
+            let mut value = value.clone();
+            pasteable_strings(&mut value, &|text| {
+                with_typed_globals(text, &t.globals, &t.commands)
+            });
+            Cow::Owned(value)
+        }
+        _ => Cow::Borrowed(value),
+    };
+    let text = serde_json::to_string_pretty(&*value).expect("a JSON value serializes");
+    write_redacted(false, &text, crate::redact::values, true);
+}
+
+/// Every string in `value` made pasteable by `paste`, before it is
+/// serialized: a quote the shell needs is no JSON escape.
+fn pasteable_strings(value: &mut serde_json::Value, paste: &dyn Fn(&str) -> Cow<'_, str>) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Cow::Owned(changed) = paste(text) {
+                *text = changed;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| pasteable_strings(v, paste));
+        }
+        serde_json::Value::Object(fields) => {
+            fields
+                .values_mut()
+                .for_each(|v| pasteable_strings(v, paste));
+        }
+        _ => {}
+    }
 }
 
 /// A question asked at the terminal, on stderr, without a line end: the
@@ -324,7 +443,7 @@ pub fn error(text: &str) {
 pub fn failure(command: &str, text: &str, exit_code: u8) {
     error(text);
     if json_mode() && !STDOUT_USED.load(Ordering::Relaxed) {
-        json(&failure_document(command, text, exit_code));
+        json(&failure_document(command, &pasteable(text), exit_code));
     }
 }
 
@@ -587,6 +706,94 @@ pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn typed(text: &str, globals: &[(&'static str, &str)]) -> String {
+        let globals: Vec<(&'static str, String)> =
+            globals.iter().map(|(f, v)| (*f, (*v).to_owned())).collect();
+        let commands: Vec<String> = ["backup", "verify", "keygen", "time-travel"]
+            .map(str::to_owned)
+            .to_vec();
+        with_typed_globals(text, &globals, &commands).into_owned()
+    }
+
+    #[test]
+    fn a_printed_command_carries_the_typed_global_options_quoted() {
+        assert_eq!(
+            typed(
+                "take one with `cargo xtask backup prod`; then `cargo xtask verify latest:prod`",
+                &[("--backup-dir", "my backups"), ("--database", "DB")]
+            ),
+            "take one with `cargo xtask --backup-dir 'my backups' --database DB backup prod`; \
+             then `cargo xtask --backup-dir 'my backups' --database DB verify latest:prod`"
+        );
+        // The way back after a failed step is printed without backticks.
+        assert_eq!(
+            typed(
+                "to go back: cargo xtask time-travel restore prod",
+                &[("--config", "../w.toml")]
+            ),
+            "to go back: cargo xtask --config ../w.toml time-travel restore prod"
+        );
+    }
+
+    #[test]
+    fn only_the_tools_commands_get_them_and_keygen_never_gets_a_backup_dir() {
+        let globals = [("--config", "c.toml"), ("--backup-dir", "b")];
+        assert_eq!(
+            typed("`cargo xtask keygen --out F`", &globals),
+            "`cargo xtask --config c.toml keygen --out F`"
+        );
+        for untouched in [
+            "Run cargo xtask inside a qbtime checkout",
+            "cargo xtask backupx",
+            "`cargo xtask --backup-dir b verify F`",
+        ] {
+            assert_eq!(typed(untouched, &globals), untouched);
+        }
+        assert_eq!(
+            typed("`cargo xtask verify F`", &[]),
+            "`cargo xtask verify F`"
+        );
+    }
+
+    #[test]
+    fn a_database_is_never_carried_where_it_would_be_refused() {
+        let globals = [("--database", "DB")];
+        assert_eq!(
+            typed(
+                "`cargo xtask verify F`, or `cargo xtask verify latest:prod`",
+                &globals
+            ),
+            "`cargo xtask verify F`, or `cargo xtask --database DB verify latest:prod`"
+        );
+        assert_eq!(
+            typed("`cargo xtask keygen --out F`", &globals),
+            "`cargo xtask keygen --out F`"
+        );
+    }
+
+    #[test]
+    fn a_json_documents_strings_carry_them_without_breaking_its_escapes() {
+        let mut doc = serde_json::json!({
+            "error": "take one with `cargo xtask backup prod`",
+            "steps": [{"command": "cargo xtask verify F"}],
+            "rows": 3,
+        });
+        pasteable_strings(&mut doc, &|t| {
+            with_typed_globals(
+                t,
+                &[("--backup-dir", "it's".to_owned())],
+                &["backup".to_owned(), "verify".to_owned()],
+            )
+        });
+        let text = serde_json::to_string(&doc).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back["steps"][0]["command"],
+            r"cargo xtask --backup-dir 'it'\''s' verify F"
+        );
+        assert_eq!(back["rows"], 3);
+    }
 
     fn s(secs: f64) -> Duration {
         Duration::from_secs_f64(secs)

@@ -86,7 +86,7 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
     let now = Utc::now();
     let rows = rows(&scan(backup_dir)?, envs, now);
     if json {
-        crate::out::data(&serde_json::to_string_pretty(&rows)?);
+        crate::out::json(&serde_json::to_value(&rows)?);
         return Ok(());
     }
     if rows.is_empty() {

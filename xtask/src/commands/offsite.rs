@@ -158,7 +158,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
                 }
             };
             if *json {
-                crate::out::data(&serde_json::to_string_pretty(&index)?);
+                crate::out::json(&serde_json::to_value(&index)?);
             } else {
                 print_list(&target, &index, Utc::now());
             }

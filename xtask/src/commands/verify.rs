@@ -53,8 +53,8 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
     match result {
         Ok(report) => {
             if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => crate::out::data(&text),
+                match serde_json::to_value(&report) {
+                    Ok(value) => crate::out::json(&value),
                     Err(e) => crate::out::error(&e.to_string()),
                 }
             } else {

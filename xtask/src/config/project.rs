@@ -56,6 +56,50 @@ pub struct Project {
 }
 
 impl Project {
+    /// The global options of `typed` (ids: `config`, `backup_dir`,
+    /// `database`) that a command printed for the user to paste must carry
+    /// to reach what this run reached, with the values as typed: those that
+    /// change it. A `--config` naming the configuration the checkout would
+    /// be found by anyway, or a `--backup-dir` naming its default
+    /// directory, is left off, as noise.
+    pub fn globals_to_paste(
+        &self,
+        args: &ProjectArgs,
+        typed: &[&str],
+    ) -> Vec<(&'static str, String)> {
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        let found_anyway = || {
+            let cwd = std::env::current_dir().ok()?;
+            let config = default_config(&find_checkout(&cwd)?).ok()?;
+            Some(same(&config, &self.config))
+        };
+        let mut globals = Vec::new();
+        if let Some(config) = args.config.as_deref().filter(|_| typed.contains(&"config"))
+            && found_anyway() != Some(true)
+        {
+            globals.push(("--config", config.to_string_lossy().into_owned()));
+        }
+        if let Some(dir) = args
+            .backup_dir
+            .as_deref()
+            .filter(|_| typed.contains(&"backup_dir"))
+            && !same(&self.backup_dir, &self.config_dir.join("backups"))
+        {
+            globals.push(("--backup-dir", dir.to_string_lossy().into_owned()));
+        }
+        if let Some(database) = args
+            .database
+            .as_ref()
+            .filter(|_| typed.contains(&"database"))
+        {
+            globals.push(("--database", database.clone()));
+        }
+        globals
+    }
+
     pub fn resolve(args: &ProjectArgs) -> Result<Project> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let config = match &args.config {

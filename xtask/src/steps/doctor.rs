@@ -64,7 +64,7 @@ fn check(
 pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
     let report = report(sh, project);
     if args.json {
-        crate::out::data(&serde_json::to_string_pretty(&report)?);
+        crate::out::json(&serde_json::to_value(&report)?);
     } else {
         // `-q` (a scheduled job): only what is wrong, and nothing at all
         // when everything is in place.

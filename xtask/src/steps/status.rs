@@ -673,7 +673,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
                 "environments": all,
             }),
         };
-        crate::out::data(&serde_json::to_string_pretty(&report)?);
+        crate::out::json(&serde_json::to_value(&report)?);
     } else {
         // `-q` (a scheduled job): only the environments that are not ok.
         let quiet = crate::out::level() == crate::out::Level::Quiet;

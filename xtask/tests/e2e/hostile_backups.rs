@@ -719,7 +719,7 @@ fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
     script
         .args(["-qec", &line.join(" "), "/dev/null"])
         .current_dir(sb.path())
-        .env("WRANGLER_SEND_METRICS", "false")
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -1097,8 +1097,11 @@ fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "sql"))
         .unwrap();
+    // The directory was typed, so the command carries it too.
     let expected = vec![
         "xtask".to_owned(),
+        "--backup-dir".to_owned(),
+        dir_arg.to_owned(),
         "verify".to_owned(),
         file.to_str().unwrap().to_owned(),
     ];
@@ -1115,7 +1118,7 @@ fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
         "local",
         "--dry-run",
     ]);
-    let verify = printed_command(&run.stderr, "cargo xtask verify ");
+    let verify = printed_command(&run.stderr, "cargo xtask --backup-dir ");
     assert_eq!(
         cargo_words(&verify, outer.path()),
         expected,
@@ -1140,7 +1143,7 @@ fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
         "local",
         "--dry-run",
     ]);
-    let verify = printed_command(&run.stderr, "cargo xtask verify ");
+    let verify = printed_command(&run.stderr, "cargo xtask --backup-dir ");
     assert_eq!(
         cargo_words(&verify, outer.path()),
         expected,
@@ -1150,4 +1153,171 @@ fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
         !outer.path().join("PWNED").exists(),
         "latest's `{verify}` ran it"
     );
+}
+
+/// Every command the tool prints to paste, across a day of everyday runs
+/// and refusals, with a backup directory whose path holds a space, a `'`
+/// and a command substitution (`b $(touch PWNED) it's`): pasted into a
+/// POSIX shell, none runs the substitution, and each word that names the
+/// directory names it whole (the path, or a file under it). The tests
+/// above pin one command each; this one is the class, so a command added
+/// later that forgets `shell_word` fails here.
+#[test]
+fn every_command_printed_to_paste_names_an_odd_backup_directory_as_one_word() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("b $(touch PWNED) it's");
+    std::fs::create_dir(&dir).unwrap();
+    let dir_arg = dir.to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--backup-dir", dir_arg.as_str()];
+        all.extend_from_slice(args);
+        sb.xtask(&all)
+    };
+
+    let mut printed = String::new();
+    let mut keep = |r: Run| {
+        printed.push_str(&r.all());
+        printed.push('\n');
+    };
+    keep(run(&["backup", "local"]));
+    for args in [
+        &["status"][..],
+        &["list"],
+        &["verify", "latest:local"],
+        &["restore", "latest:local", "--to", "local", "--dry-run"],
+        &["restore", "latest:local", "--to", "local"],
+        &["prune", "--env", "local", "--dry-run"],
+        &["migrate", "--check"],
+        &["upload", "latest", "--env", "local"],
+        &["diff", "latest:local", "live:local"],
+        &["drill", "--from", "local", "--dry-run"],
+        &["doctor"],
+    ] {
+        keep(run(args));
+    }
+    // The same backup, unverified, then changed after its manifest.
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sql"))
+        .unwrap();
+    let manifest = file.with_extension("manifest.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["verification"] = Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    for args in [
+        &["status"][..],
+        &["restore", "latest:local", "--to", "local", "--dry-run"],
+        &["upload", "latest", "--env", "local"],
+    ] {
+        keep(run(args));
+    }
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"-- appended\n");
+    std::fs::write(&file, &bytes).unwrap();
+    for args in [
+        &["status"][..],
+        &["verify", file.to_str().unwrap()],
+        &["prune", "--env", "local", "--dry-run"],
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "local",
+            "--dry-run",
+        ],
+    ] {
+        keep(run(args));
+    }
+    // A planted lock link, then a directory others can write to.
+    let _ = std::fs::remove_file(dir.join(".lock"));
+    std::os::unix::fs::symlink(outer.path().join("victim"), dir.join(".lock")).unwrap();
+    keep(run(&["backup", "local"]));
+    std::fs::remove_file(dir.join(".lock")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    keep(run(&["backup", "local"]));
+    keep(run(&["status"]));
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let commands = pasteable_commands(&printed);
+    let naming_dir: Vec<&String> = commands.iter().filter(|c| c.contains("PWNED")).collect();
+    assert!(
+        naming_dir.len() >= 5,
+        "too few printed commands name the backup directory to judge: {commands:#?}\n{printed}"
+    );
+    let dir_text = dir.to_str().unwrap();
+    for command in naming_dir {
+        let words = pasted_words(command, sb.path());
+        assert!(
+            !sb.path().join("PWNED").exists() && !outer.path().join("PWNED").exists(),
+            "pasting `{command}` ran the path's command substitution"
+        );
+        for word in words.iter().filter(|w| w.contains("PWNED")) {
+            assert!(
+                word == dir_text || word.starts_with(&format!("{dir_text}/")),
+                "pasting `{command}` gives the word {word:?}, not the backup directory {dir_text:?} \
+                 or a file in it: {words:?}"
+            );
+        }
+    }
+    // The directory was typed, not set in the environment: a printed
+    // `cargo xtask …` carries it, or pasted it would read the default one.
+    for command in commands.iter().filter(|c| c.starts_with("cargo xtask ")) {
+        let words = pasted_words(command, sb.path());
+        let refuses_it = ["keygen", "hooks", "completions"]
+            .iter()
+            .any(|c| words.contains(&(*c).to_owned()));
+        let carried = words
+            .windows(2)
+            .any(|w| w[0] == "--backup-dir" && w[1] == dir_text);
+        assert_eq!(
+            carried, !refuses_it,
+            "`{command}` and the typed --backup-dir: {words:?}"
+        );
+    }
+}
+
+/// The programs whose commands the tool prints for a user to paste.
+const PASTED_PROGRAMS: &[&str] = &["cargo", "rm", "chmod", "git", "export", "mv", "ls", "cat"];
+
+/// Every span between backticks in `text` that starts with one of
+/// [`PASTED_PROGRAMS`].
+fn pasteable_commands(text: &str) -> Vec<String> {
+    let mut commands: Vec<String> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| {
+            PASTED_PROGRAMS
+                .iter()
+                .any(|p| span.starts_with(&format!("{p} ")))
+        })
+        .map(str::to_owned)
+        .collect();
+    commands.sort();
+    commands.dedup();
+    commands
+}
+
+/// The words `command` gives its program when pasted into a POSIX shell in
+/// `dir`: each program is replaced by a function that prints its words,
+/// one a line (`export NAME=VALUE` prints `NAME=VALUE`).
+fn pasted_words(command: &str, dir: &Path) -> Vec<String> {
+    let functions: String = PASTED_PROGRAMS
+        .iter()
+        .filter(|p| **p != "export")
+        .map(|p| format!("{p}() {{ printf '%s\\n' \"$@\"; }}; "))
+        .collect();
+    let command = command.replacen("export ", "printf '%s\\n' ", 1);
+    let out = pasted(&format!("{functions}{command}"), dir);
+    assert!(out.status.success(), "`{command}`: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -1817,13 +1817,14 @@ fn a_fetch_refused_for_a_damaged_offsite_manifest_prints_a_verify_that_works_whe
     let command = fetch
         .stderr
         .split('`')
-        .find(|part| part.starts_with("cargo xtask verify "))
+        .find(|part| part.starts_with("cargo xtask ") && part.contains(" verify "))
         .unwrap_or_else(|| panic!("no verify printed:\n{}", fetch.all()))
         .to_owned();
-    // What the shell reads as the path: the word after `verify`.
+    // What the shell reads as the path: the word after `verify` (the
+    // typed --backup-dir DIR before it).
     let words = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("set -- {command}\nprintf %s \"$4\""))
+        .arg(format!("set -- {command}\nprintf %s \"$6\""))
         .output()
         .unwrap();
     assert_eq!(

@@ -940,3 +940,63 @@ fn a_data_only_backup_of_chosen_tables_is_quiet_with_q_on_a_healthy_day() {
         run.stderr
     );
 }
+
+/// A backup directory typed on the command line (`--backup-dir DIR`, not
+/// `QBTIME_BACKUP_DIR`): the commands a run prints for the user to paste
+/// carry it, so pasted they reach the same backups. Before, `status` said
+/// the newest backup was unverified and printed `cargo xtask verify NAME`,
+/// which pasted looked for NAME in the default `backups/` and said there
+/// was no such file; `--json`'s copy of an error carries it too.
+#[test]
+fn a_command_printed_under_a_typed_backup_dir_pasted_reaches_the_same_backups() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = elsewhere.path().join("nightly");
+    let dir_arg = dir.to_str().unwrap();
+    sb.xtask(&["--backup-dir", dir_arg, "backup", "local"])
+        .assert_ok();
+    let backup = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".sql"))
+        .unwrap();
+    let manifest = dir.join(backup.replace(".sql", ".manifest.json"));
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["verification"] = Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let run = sb.xtask(&["--backup-dir", dir_arg, "status"]);
+    let verify = run
+        .all()
+        .split('`')
+        .find(|s| s.starts_with("cargo xtask ") && s.contains(" verify "))
+        .unwrap_or_else(|| panic!("status printed no verify:\n{}", run.all()))
+        .to_owned();
+    // Pasted into a shell where `cargo xtask` is this xtask.
+    let script = format!(
+        "cargo() {{ shift; {} \"$@\"; }}; {verify}",
+        d1_core::wording::shell_word(env!("CARGO_BIN_EXE_xtask"))
+    );
+    let pasted = Run::from_output(
+        sb.sandboxed(Command::new("sh"), &["-c", &script])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        pasted.ok && pasted.all().contains("GOOD"),
+        "`{verify}`, pasted, did not verify {backup} in {dir_arg}:\n{}",
+        pasted.all()
+    );
+
+    // The same under --json: the error document's command carries it.
+    let run = sb.xtask(&["--backup-dir", dir_arg, "verify", "latest:prod", "--json"]);
+    let doc: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    let error = doc["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("`cargo xtask --backup-dir {dir_arg} backup prod`")),
+        "{doc}"
+    );
+}

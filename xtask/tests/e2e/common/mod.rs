@@ -183,15 +183,15 @@ impl Sandbox {
     }
 
     /// `cmd` (the xtask, or a program that runs it, as `setpriv` does) with
-    /// `--config` for this sandbox, `args`, and no Cloudflare credentials.
+    /// this sandbox's configuration (`QBTIME_WRANGLER_CONFIG`, as a shell
+    /// that pastes a printed command has it too), `args`, and no Cloudflare
+    /// credentials.
     pub fn sandboxed(&self, mut cmd: Command, args: &[&str]) -> Command {
-        cmd.arg("--config")
-            .arg(self.path().join("wrangler.toml"))
-            .args(args)
+        cmd.args(args)
             .current_dir(self.path())
             .env("WRANGLER_SEND_METRICS", "false")
             .env_remove("QBTIME_BACKUP_DIR")
-            .env_remove("QBTIME_WRANGLER_CONFIG")
+            .env("QBTIME_WRANGLER_CONFIG", self.path().join("wrangler.toml"))
             .env_remove("CLOUDFLARE_API_TOKEN")
             .env_remove("CLOUDFLARE_ACCOUNT_ID")
             .env_remove("CLOUDFLARE_API_BASE_URL");
