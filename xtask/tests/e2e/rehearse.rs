@@ -520,3 +520,43 @@ fn a_quiet_rehearsal_whose_step_fails_names_the_step() {
         run.all()
     );
 }
+
+/// `restore` of a backup whose manifest records a failed verification
+/// warns that it failed (even with `-q`); a rehearsal loaded it into its
+/// prod with no word, and its cycle then passed as if over good data.
+#[test]
+fn a_rehearsal_from_a_backup_that_failed_its_verification_warns_as_restore_does() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let mut m = manifest_for(&sb, &name);
+    m["verification"]["outcome"] = "bad".into();
+    m["verification"]["failed"] = serde_json::json!(["rows: differ"]);
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let restore = sb.xtask(&[
+        "-q",
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    let warning = restore
+        .stderr
+        .lines()
+        .find(|l| l.contains("failed its verification"))
+        .unwrap_or_else(|| panic!("restore does not warn:\n{}", restore.all()))
+        .to_owned();
+
+    let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
+    assert!(
+        run.stderr.lines().any(|l| l == warning),
+        "the rehearsal does not warn as restore does ({warning}):\n{}",
+        run.all()
+    );
+}
