@@ -723,6 +723,7 @@ fn load_prod(
                     file.display()
                 );
             }
+            crate::steps::restore::warn_if_failed_verification(file, &manifest);
             let source = stored::Source::for_file(file, identity, &project.age())?;
             let options = repair::Options {
                 virtual_tables: manifest.virtual_table_ddl(),

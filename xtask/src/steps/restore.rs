@@ -2018,27 +2018,37 @@ fn plan_verification(out: &mut String, s: &Source, m: &Manifest) {
         return;
     };
     let at = v.verified_at.format("%Y-%m-%d %H:%M UTC");
-    if v.is_good() {
+    let Some(failed) = failed_checks(m) else {
         let _ = writeln!(out, "  verified     GOOD, {at}");
         return;
-    }
-    // The checks by name: what they found is the file's, not the plan's.
+    };
+    let _ = writeln!(out, "  verified     BAD, {at}: failed {failed}");
+    warn_if_failed_verification(&s.file, m);
+}
+
+/// The names of the checks the backup's last verification failed, as its
+/// manifest records them, shown as one list; `None` when it passed or
+/// never ran. By name only: what they found is the file's, not a message's.
+fn failed_checks(m: &Manifest) -> Option<String> {
+    let v = m.verification.as_ref().filter(|v| !v.is_good())?;
     let failed: Vec<&str> = v
         .failed
         .iter()
         .map(|f| f.split(':').next().unwrap_or_default().trim())
         .collect();
-    let _ = writeln!(
-        out,
-        "  verified     BAD, {at}: failed {}",
-        d1_core::names::shown(&failed.join(", "))
-    );
-    crate::warn!(
-        "{} failed its verification ({}): a restore of it may not give back the database it \
-         was taken from; `cargo xtask list` names the good backups",
-        s.file.display(),
-        d1_core::names::shown(&failed.join(", "))
-    );
+    Some(d1_core::names::shown(&failed.join(", ")).to_string())
+}
+
+/// The warning (even with `-q`) that a backup about to be loaded, by
+/// `restore` or as a rehearsal's prod, failed its last verification.
+pub(crate) fn warn_if_failed_verification(file: &Path, m: &Manifest) {
+    if let Some(failed) = failed_checks(m) {
+        crate::warn!(
+            "{} failed its verification ({failed}): a restore of it may not give back the \
+             database it was taken from; `cargo xtask list` names the good backups",
+            file.display(),
+        );
+    }
 }
 
 /// The plan's lines on the backup and its manifest.
