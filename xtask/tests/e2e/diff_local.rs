@@ -571,3 +571,67 @@ fn a_diff_dry_run_refuses_an_encrypted_side_without_an_identity_as_the_run_does(
     );
     assert!(dry.stderr.contains("typo.agekey"), "{}", dry.all());
 }
+
+/// `diff A live:ENV --table nosuch` exported the live database and only
+/// then said that neither side has such a table (exit 2). The backup's
+/// manifest and the migrations already say which tables there can be:
+/// a table in neither is refused before anything runs against a database,
+/// the dry run too.
+#[test]
+fn a_diff_of_an_unknown_table_is_refused_before_the_live_database_is_exported() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    for dry in [false, true] {
+        let mut args = vec!["diff", "latest:local", "live:local", "--table", "nosuch"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr
+                .contains("--table nosuch: neither side has such a table"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert!(
+            !run.all().contains("Exporting"),
+            "{args:?} exported the live database before refusing:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// A table that a migration added after the backup is in the live
+/// database and not in the backup: `--table` on it is not refused as
+/// unknown, and the diff shows it on the live side only.
+#[test]
+fn a_diff_of_a_table_that_a_later_migration_added_shows_it_on_the_live_side() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    std::fs::write(
+        sb.path().join("migrations/0005_ledger_notes.sql"),
+        "CREATE TABLE ledger_notes (id INTEGER PRIMARY KEY, note TEXT);\n\
+         INSERT INTO ledger_notes (note) VALUES ('first');\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    let run = sb.xtask(&[
+        "diff",
+        "latest:local",
+        "live:local",
+        "--table",
+        "ledger_notes",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.contains("+ table ledger_notes added")
+            && run.stdout.contains("the table is only in b"),
+        "{}",
+        run.all()
+    );
+}
