@@ -84,6 +84,7 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
         resolve_side(project, &envs, &args.a)?,
         resolve_side(project, &envs, &args.b)?,
     ];
+    check_tables_known(project, &sides, &args.tables)?;
     print_plan(project, &sides, args);
     // What the run refuses before it reads anything, the dry run refuses
     // too: an encrypted backup without an identity, an identity file
@@ -149,6 +150,74 @@ fn check_tables(tables: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a `--table` that neither side can have, before anything runs
+/// against a database (a live side's export included) and in the dry run
+/// too. What a side can have is known without reading a database: a
+/// backup's tables from its manifest, a live side's from its migrations
+/// run in memory, so a table a later migration added is taken though the
+/// backup lacks it (the diff shows it on one side). When a side's tables
+/// cannot be known so (a backup without a manifest or of data only, a
+/// migration that does not run here), or no side is a backup, the check
+/// waits for the loaded sides, as before.
+fn check_tables_known(project: &Project, sides: &[Side<'_>; 2], tables: &[String]) -> Result<()> {
+    if tables.is_empty() || !sides.iter().any(|s| matches!(s, Side::Backup(_))) {
+        return Ok(());
+    }
+    let mut known = BTreeSet::new();
+    for side in sides {
+        let Some(of_side) = tables_known(project, side) else {
+            return Ok(());
+        };
+        known.extend(of_side);
+    }
+    let missing: Vec<&str> = { tables.iter() }
+        .filter(|t| d1_core::names::as_sqlite_finds(known.iter().map(String::as_str), t).is_none())
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(no_such_tables(&missing, known.iter().map(String::as_str)))
+}
+
+/// The tables a side can have, known without reading a database (see
+/// [`check_tables_known`]); `None` when they cannot be.
+fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> {
+    match side {
+        Side::Backup(file) => {
+            if !manifest::manifest_path(file).is_file() {
+                return None;
+            }
+            // A manifest that cannot be read is refused by the load, in its words.
+            let m = Manifest::for_backup(file).ok()?;
+            if m.mode == "data-only" {
+                return None;
+            }
+            Some(m.rows.into_keys().chain(m.tables).collect())
+        }
+        Side::Live(env) => {
+            let dir = project.config_dir.join(&env.migrations_dir);
+            let names = crate::steps::migrations::migration_files(&dir).ok()?;
+            let migrations = crate::steps::migrations::read_migrations(&dir, &names).ok()?;
+            let (tables, _) = crate::steps::migrations::schema_created_by(&migrations).ok()?;
+            Some(tables.into_keys().filter(|t| !is_internal(t)).collect())
+        }
+    }
+}
+
+/// The refusal of `--table`s that neither side has, naming the tables.
+fn no_such_tables<'a>(missing: &[&str], known: impl Iterator<Item = &'a str>) -> anyhow::Error {
+    Exit::CouldNotRun.error(anyhow::anyhow!(
+        "--table {}: neither side has such a table; the tables are: {}",
+        missing
+            .iter()
+            .map(|t| shown(t))
+            .collect::<Vec<_>>()
+            .join(", "),
+        known.map(shown).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// A side as the operator named it: `live:ENV`, or a backup.
@@ -910,16 +979,8 @@ pub fn compare(
                 .filter(|(k, _)| k == "table")
                 .map(|(_, n)| n.as_str())
                 .collect();
-            crate::stop!(
-                Exit::CouldNotRun,
-                "--table {}: neither side has such a table; the tables are: {}",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                known.into_iter().collect::<Vec<_>>().join(", ")
-            );
+            let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Err(no_such_tables(&missing, known.into_iter()));
         }
     }
     let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t.eq_ignore_ascii_case(table)));
