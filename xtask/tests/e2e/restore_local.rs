@@ -1647,3 +1647,50 @@ fn a_restore_refused_for_a_target_with_many_tables_names_a_few_and_counts_the_re
     );
     assert!(run.stderr.contains("more tables"), "{}", run.stderr);
 }
+
+/// A dump of no manifest whose rows break a constraint (a key given
+/// twice) cannot be loaded: SQLite refuses it whatever the target holds.
+/// Each attempt took a safety backup of the target and only then failed
+/// its load: seven attempts left seven identical safety backups. It is
+/// refused before the safety backup, and nothing is written.
+#[test]
+fn a_dump_whose_rows_cannot_load_is_refused_before_the_safety_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let mut sql = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let dup = sql
+        .lines()
+        .find(|l| {
+            l.starts_with("INSERT INTO \"companies\"") || l.starts_with("INSERT INTO companies")
+        })
+        .unwrap_or_else(|| panic!("no companies row in the dump"))
+        .to_owned();
+    sql.push_str(&dup);
+    sql.push('\n');
+    let dump = sb.path().join("hand.sql");
+    std::fs::write(&dump, sql).unwrap();
+    let before = sb.backup_files();
+    for _ in 0..2 {
+        let run = sb.xtask(&[
+            "restore",
+            dump.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            "--no-manifest",
+        ]);
+        assert_ne!(run.code, Some(0), "{}", run.all());
+        assert!(
+            run.stderr
+                .contains("UNIQUE constraint failed: companies.id")
+                && run.stderr.contains("no safety backup was taken"),
+            "{}",
+            run.all()
+        );
+    }
+    assert_eq!(sb.backup_files(), before, "safety backups were taken");
+}
