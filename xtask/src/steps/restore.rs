@@ -470,6 +470,9 @@ fn plan(
     // A new database has nothing to lose.
     let safety_backup =
         new.is_none() && (target.location == Location::Remote || !inspected.existing.is_empty());
+    if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
+        trial_load(&source, &survey, &options)?;
+    }
     print_plan(&PlanView {
         repository: project.plan_line(),
         source: &source,
@@ -938,6 +941,36 @@ fn preflight(
         },
     )?;
     Ok(preflight.triggers())
+}
+
+/// A dump without a manifest, which no verification vouches for, loaded
+/// whole into a scratch database first, as the load will run it, when a
+/// safety backup is to be taken: a row that SQLite refuses whatever the
+/// target holds (a key given twice, a broken foreign key) is refused here,
+/// before the safety backup, rather than at each attempt after a new one.
+/// Without a safety backup a failed load costs nothing (it is all or
+/// nothing), so a restore into an empty database loads once. `--clean`
+/// loads into the migrations' schema, which the preflight judges; it is
+/// not tried here.
+fn trial_load(source: &Source, survey: &repair::Survey, options: &repair::Options) -> Result<()> {
+    let scratch = crate::edge::wrangler::PrivateDir::create("restore-trial")?;
+    let db = scratch.path().join("trial.sqlite");
+    let tried = std::fs::File::create(&db)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            let mut loader = local_d1::Loader::open(&db)?;
+            loader.load(source.open_for_load()?, survey, options)?;
+            loader.commit()
+        });
+    tried.with_context(|| {
+        format!(
+            "{} cannot be loaded: it has no manifest, so it was first loaded into a scratch \
+             database, which refused it; nothing ran against the target and no safety backup \
+             was taken",
+            source.file.display()
+        )
+    })?;
+    Ok(())
 }
 
 /// The plan, as `--json` prints it.
