@@ -361,3 +361,37 @@ fn prune_never_deletes_another_projects_backups_in_a_shared_backup_directory() {
         plan.all()
     );
 }
+
+/// A year of backups gives a dry run of a thousand lines, one per backup,
+/// with no total but "N would be deleted": it ends with what each
+/// environment keeps and deletes, and under `-q` that line is all it
+/// prints (as restic's forget lists each snapshot, then the counts).
+#[test]
+fn a_dry_run_ends_with_what_each_environment_keeps_and_deletes() {
+    let sb = Sandbox::new();
+    backups_aged(
+        &sb,
+        &[(40, ""), (12, ""), (11, ""), (10, ""), (9, ""), (2, "")],
+    );
+    let run = sb.xtask(&["prune", "--dry-run"]);
+    run.assert_ok();
+    let deleted = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  delete"))
+        .count();
+    let kept = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  keep"))
+        .count();
+    let counts = format!("local: keep {kept}, delete {deleted}");
+    assert!(
+        run.stdout.lines().any(|l| l == counts),
+        "no {counts:?}:\n{}",
+        run.stdout
+    );
+    let quiet = sb.xtask(&["-q", "prune", "--dry-run"]);
+    quiet.assert_ok();
+    assert_eq!(quiet.stdout, format!("{counts}\n"), "{}", quiet.all());
+}
