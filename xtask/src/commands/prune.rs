@@ -69,11 +69,23 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         doomed,
         decisions,
         said,
+        counts,
     } = judge(&policies, &entries);
+    // A quiet dry run prints the counts alone (a year of backups is a
+    // thousand lines), not the plan that other quiet dry runs print.
+    let counts_only = args.dry_run && crate::out::level() == crate::out::Level::Quiet;
     for (warning, line) in &said {
         match warning {
             true => crate::warn!("{line}"),
+            false if counts_only => {}
             false => crate::say!("{line}"),
+        }
+    }
+    // After a line per backup, what each environment keeps and deletes.
+    if !counts.is_empty() && !args.json {
+        match counts_only {
+            true => crate::data!("{counts}"),
+            false => crate::say!("{counts}"),
         }
     }
     let report = |deleted: usize| {
@@ -87,11 +99,17 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         }
     };
     if doomed.is_empty() {
-        crate::say!("Nothing to delete.");
+        if !counts_only {
+            crate::say!("Nothing to delete.");
+        }
         report(0);
         return Ok(());
     }
     if args.dry_run {
+        if counts_only {
+            report(0);
+            return Ok(());
+        }
         crate::say!(
             "Dry run: {} would be deleted; nothing was.",
             count(doomed.len(), "backup")
@@ -283,6 +301,8 @@ struct Judged<'a> {
     doomed: Vec<&'a Entry>,
     decisions: Vec<serde_json::Value>,
     said: Vec<(bool, String)>,
+    /// `prod: keep 62, delete 448; staging: …`, or empty with no backups.
+    counts: String,
 }
 
 /// Decides, and says per database its policy and each backup's verdict.
@@ -293,6 +313,7 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
     let verdicts = decide_all(policies, &backups, now);
     let mut doomed: Vec<&Entry> = Vec::new();
     let mut decisions = Vec::new();
+    let mut counts = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
     for env in envs_seen {
         match policies.get(env).filter(|p| !p.is_empty()) {
@@ -312,9 +333,14 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
             .map(|e| e.entry.manifest.file.name.chars().count())
             .max()
             .unwrap_or(0);
+        let (mut kept, mut deleted) = (0, 0);
         for (entry, verdict) in entries.iter().zip(&verdicts) {
             if entry.database != *env {
                 continue;
+            }
+            match verdict {
+                Some(reasons) if reasons.is_empty() => deleted += 1,
+                _ => kept += 1,
             }
             let entry = &entry.entry;
             let name = &entry.manifest.file.name;
@@ -341,11 +367,13 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                 "reasons": if verdict.is_none() { vec!["no rule".to_owned()] } else { reasons },
             }));
         }
+        counts.push(format!("{env}: keep {kept}, delete {deleted}"));
     }
     Judged {
         doomed,
         decisions,
         said,
+        counts: counts.join("; "),
     }
 }
 
