@@ -1694,3 +1694,46 @@ fn a_dump_whose_rows_cannot_load_is_refused_before_the_safety_backup() {
     }
     assert_eq!(sb.backup_files(), before, "safety backups were taken");
 }
+
+/// verify named a failing statement "statement 25" where a restore of the
+/// same dump named it "repaired statement 39" (it counted `--replace`'s
+/// drops): the operator could not tell they were one statement. Both name
+/// it the same way, by its number among the repaired dump's statements.
+#[test]
+fn verify_and_restore_name_a_failing_statement_by_the_same_number() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let mut sql = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let dup = sql
+        .lines()
+        .find(|l| l.starts_with("INSERT INTO \"companies\""))
+        .unwrap_or_else(|| panic!("no companies row in the dump"))
+        .to_owned();
+    sql.push_str(&dup);
+    sql.push('\n');
+    let dump = sb.path().join("hand.sql");
+    std::fs::write(&dump, sql).unwrap();
+    let path = dump.to_str().unwrap();
+    let named = |text: &str| -> String {
+        let at = text
+            .find("repaired statement ")
+            .unwrap_or_else(|| panic!("no repaired statement named:\n{text}"));
+        text[at..].split(" (").next().unwrap().to_owned()
+    };
+    let verify = sb.xtask(&["verify", path, "--no-manifest"]);
+    assert_eq!(verify.code, Some(1), "{}", verify.all());
+    let restore = sb.xtask(&[
+        "restore",
+        path,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--no-manifest",
+    ]);
+    assert_ne!(restore.code, Some(0), "{}", restore.all());
+    assert_eq!(named(&verify.all()), named(&restore.all()));
+}
