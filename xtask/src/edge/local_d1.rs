@@ -347,6 +347,10 @@ pub struct Loader {
     db: d1_core::gate::Gate,
     file: PathBuf,
     pub statements: u64,
+    /// The repaired dump's statements run, without this tool's own (the
+    /// drops of `--replace`): a failing one is named by this number, as
+    /// verify names it.
+    repaired: u64,
 }
 
 /// Makes a local D1's database file (with its `-wal` and `-shm`) and the
@@ -418,6 +422,7 @@ impl Loader {
             db,
             file: file.to_path_buf(),
             statements: 0,
+            repaired: 0,
         })
     }
 
@@ -484,6 +489,7 @@ impl Loader {
         let mut loading = Loading {
             runner: d1_core::gate::Runner::new(&self.db),
             statements: &mut self.statements,
+            repaired: &mut self.repaired,
         };
         d1_core::repair::write_piped(reader, survey, options, &mut loading)
     }
@@ -493,6 +499,7 @@ impl Loader {
 struct Loading<'l> {
     runner: d1_core::gate::Runner<'l>,
     statements: &'l mut u64,
+    repaired: &'l mut u64,
 }
 
 impl d1_core::repair::Sink for Loading<'_> {
@@ -505,12 +512,13 @@ impl d1_core::repair::Sink for Loading<'_> {
             return Ok(());
         }
         *self.statements += 1;
+        *self.repaired += 1;
         crate::out::count_one();
         // Name the statement, never its values: they are customer data.
         self.runner.run_checked(sql).with_context(|| {
             format!(
                 "repaired statement {} ({}) failed; the local database was left unchanged",
-                self.statements,
+                self.repaired,
                 d1_core::statement::describe(sql)
             )
         })

@@ -1371,7 +1371,7 @@ impl repair::Sink for Loading<'_> {
         };
         if self.failures.len() < 5 {
             self.failures.push(format!(
-                "statement {} ({}): {failure}",
+                "repaired statement {} ({}): {failure}",
                 self.statements,
                 statement::describe(sql),
             ));
