@@ -560,3 +560,28 @@ fn a_rehearsal_from_a_backup_that_failed_its_verification_warns_as_restore_does(
         run.all()
     );
 }
+
+/// A rehearsal needs no Cloudflare account, whatever credentials the
+/// operator's shell holds. wrangler prefers a Global API Key
+/// (`CLOUDFLARE_API_KEY` with `CLOUDFLARE_EMAIL`) over
+/// `CLOUDFLARE_API_TOKEN`: a shell that had them set sent the operator's
+/// real key to the loopback instead of its token, so every rehearsal failed
+/// at its first step with "Cloudflare refused the API token: check
+/// CLOUDFLARE_API_TOKEN".
+#[test]
+fn a_rehearsal_passes_in_a_shell_that_holds_a_global_api_key() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.xtask_command(&["-q", "rehearse", "--from", "empty"]);
+    cmd.env(
+        "CLOUDFLARE_API_KEY",
+        "0123456789abcdef0123456789abcdef01234",
+    )
+    .env("CLOUDFLARE_EMAIL", "operator@example.com");
+    let run = Run::from_output(cmd.output().unwrap());
+    run.assert_ok();
+    assert!(
+        !run.all().contains("0123456789abcdef"),
+        "the key was printed:\n{}",
+        run.all()
+    );
+}
