@@ -93,6 +93,16 @@ impl Outcome {
 /// The variables that point this tool's commands at the loopback API.
 type Vars = [(&'static str, String); 5];
 
+/// A Global API Key, which wrangler prefers to `CLOUDFLARE_API_TOKEN` (the
+/// deprecated names too): left in a step's environment, it would be sent to
+/// the loopback in place of its token, and every step refused.
+const GLOBAL_KEY_VARS: [&str; 4] = [
+    "CLOUDFLARE_API_KEY",
+    "CLOUDFLARE_EMAIL",
+    "CF_API_KEY",
+    "CF_EMAIL",
+];
+
 pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let envs = project.environments()?;
     let remotes = Remotes::of(&envs, args.from.as_deref())?;
@@ -360,6 +370,7 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
         // token, not a Cloudflare one (never redacted by its name).
         crate::data!("  export {name}={}", d1_core::wording::shell_word(value));
     }
+    crate::data!("  unset {}", GLOBAL_KEY_VARS.join(" "));
     crate::say!(
         "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
          cargo xtask restore latest:{p} --to {s} --replace --yes\n  \
@@ -403,6 +414,9 @@ fn run_cycle(
         cmd.current_dir(&project.config_dir);
         for (name, value) in vars {
             cmd.env(name, value);
+        }
+        for name in GLOBAL_KEY_VARS {
+            cmd.env_remove(name);
         }
         if let Some(id) = args.identity.path() {
             cmd.env(stored::IDENTITY_VAR, id);
