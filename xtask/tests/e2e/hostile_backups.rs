@@ -1321,3 +1321,31 @@ fn pasted_words(command: &str, dir: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// `backups/` made a symbolic link to a directory out of the checkout (a
+/// bigger disk): git, asked about it, answers "not a git repository" (exit
+/// 128), and the refusal said "git cannot be run … install git or put it on
+/// PATH", though git is installed and ran. The refusal stands (nothing is
+/// written), with git's own answer and the place the link leads to.
+#[test]
+fn a_backup_directory_linked_out_of_the_checkout_is_refused_without_blaming_a_missing_git() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), sb.backups()).unwrap();
+
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        !run.stderr.contains("install git"),
+        "git is installed:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("not a git repository")
+            && run.stderr.contains(&elsewhere.path().display().to_string()),
+        "the refusal says neither git's answer nor where the link leads:\n{}",
+        run.all()
+    );
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
