@@ -32,7 +32,12 @@ pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
     let Some(existing) = dir.ancestors().find(|p| p.is_dir()) else {
         return Ok(None);
     };
-    let output = git(sh, existing, ["rev-parse", "--show-toplevel"]).output();
+    // git's refusal (exit 128: "not a git repository", "dubious
+    // ownership") is its answer, read below; only a git that cannot be
+    // started is an `Err`.
+    let output = git(sh, existing, ["rev-parse", "--show-toplevel"])
+        .ignore_status()
+        .output();
     let why = match output {
         Ok(output) if output.status.success() => {
             // The path as git prints it, bytes and all (a checkout's path
@@ -54,12 +59,25 @@ pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
     let checkout = { existing.ancestors() }.find(|p| p.join(".git").symlink_metadata().is_ok());
     match checkout {
         None => Ok(None),
-        Some(top) => Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-            "{} is a git checkout, but git does not say whether backups stay out of it: {}. \
-             Nothing was written",
-            top.display(),
-            d1_core::names::shown(&why)
-        ))),
+        Some(top) => {
+            // A directory (or a link on its way) that leads out of the
+            // checkout: git was asked where it leads.
+            let leads = match (existing.canonicalize(), top.canonicalize()) {
+                (Ok(real), Ok(top_real)) if !real.starts_with(&top_real) => format!(
+                    " ({} leads out of the checkout, to {}: to keep backups there, name it \
+                     with --backup-dir or QBTIME_BACKUP_DIR instead of the link)",
+                    d1_core::names::shown(&existing.display().to_string()),
+                    d1_core::names::shown(&real.display().to_string())
+                ),
+                _ => String::new(),
+            };
+            Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+                "{} is a git checkout, but git does not say whether backups stay out of it: \
+                 {}{leads}. Nothing was written",
+                top.display(),
+                d1_core::names::shown(&why)
+            )))
+        }
     }
 }
 
