@@ -735,6 +735,33 @@ fn doctor_without_credentials_warns_of_them_once() {
     );
 }
 
+/// A Global API Key (`CLOUDFLARE_API_KEY` with `CLOUDFLARE_EMAIL`) is a
+/// credential wrangler uses, before any `CLOUDFLARE_API_TOKEN`, and the
+/// backups count it as one; `doctor` said "no Cloudflare credentials:
+/// remote ones will not [work]" on a machine whose remote backups work.
+#[test]
+fn doctor_counts_a_global_api_key_as_credentials() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.xtask_command(&["doctor"]);
+    cmd.env(
+        "CLOUDFLARE_API_KEY",
+        "0123456789abcdef0123456789abcdef01234",
+    )
+    .env("CLOUDFLARE_EMAIL", "operator@example.com")
+    // Nothing leaves this machine: the lock check asks a closed port.
+    .env("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4");
+    let run = Run::from_output(cmd.output().unwrap());
+    let auth = { run.stdout.lines() }
+        .find(|l| l.contains(" auth "))
+        .unwrap_or_else(|| panic!("no auth line:\n{}", run.all()));
+    assert!(
+        auth.starts_with("[ok") && auth.contains("CLOUDFLARE_API_KEY"),
+        "{auth}\n{}",
+        run.all()
+    );
+    assert!(!run.all().contains("0123456789abcdef"), "{}", run.all());
+}
+
 /// atkAS: a `backups.toml` that every backup refuses (a table naming no
 /// environment: a typo) leaves `doctor` saying all is well. doctor reads
 /// the file only for its offsite lock check, and skips that check, silently,
