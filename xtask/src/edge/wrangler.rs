@@ -844,6 +844,16 @@ const SHOWN_ON_FAILURE: usize = 40;
 /// `purpose` is the invocation's (it names the bucket of an R2 call).
 fn known_failure(said: &str, purpose: &str) -> Option<String> {
     if said.contains("Authentication error") || said.contains("[code: 10000]") {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL") {
+            return Some(
+                "Cloudflare refused the Global API Key, which wrangler uses before any \
+                 CLOUDFLARE_API_TOKEN: check CLOUDFLARE_API_KEY and CLOUDFLARE_EMAIL (or unset \
+                 them to use the token) and CLOUDFLARE_ACCOUNT_ID; `cargo xtask doctor` checks \
+                 them"
+                    .to_owned(),
+            );
+        }
         return Some(
             "Cloudflare refused the API token: check CLOUDFLARE_API_TOKEN (not expired or \
              revoked, with the D1 and R2 permissions the README lists) and \

@@ -181,8 +181,27 @@ fn node_check(sh: &Shell, project: &Project) -> Check {
 }
 
 fn auth_check() -> Check {
-    let token = std::env::var_os("CLOUDFLARE_API_TOKEN").is_some_and(|v| !v.is_empty());
-    let account = std::env::var_os("CLOUDFLARE_ACCOUNT_ID").is_some_and(|v| !v.is_empty());
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let token = set("CLOUDFLARE_API_TOKEN");
+    let account = set("CLOUDFLARE_ACCOUNT_ID");
+    // wrangler takes a Global API Key before a token.
+    if set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL") {
+        let detail = format!(
+            "CLOUDFLARE_API_KEY and CLOUDFLARE_EMAIL are set (a Global API Key, values not \
+             shown), which wrangler uses{}{}",
+            if token {
+                " instead of CLOUDFLARE_API_TOKEN"
+            } else {
+                ""
+            },
+            if account {
+                "; CLOUDFLARE_ACCOUNT_ID is set"
+            } else {
+                "; CLOUDFLARE_ACCOUNT_ID is not, so wrangler will look the account up"
+            }
+        );
+        return check("auth", Status::Ok, detail, None);
+    }
     if token {
         let detail = if account {
             "CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set (values not shown)"
