@@ -585,3 +585,60 @@ fn a_rehearsal_passes_in_a_shell_that_holds_a_global_api_key() {
         run.all()
     );
 }
+
+/// A rehearsal serves a copy of prod (decrypted, when the backup was
+/// sealed) on 127.0.0.1, where every local user, and every process of the
+/// machine, can connect. Its API token was a constant written in this
+/// repository's source, so anyone who read the source could query the
+/// copy while it ran (`rehearse --serve` runs for hours). Each rehearsal's
+/// token is its own: the one in the source is refused.
+#[test]
+fn a_served_rehearsal_refuses_a_token_anyone_could_read_in_the_source() {
+    use std::io::{BufRead, Read, Write};
+    let sb = Sandbox::new();
+    let mut child = sb
+        .xtask_command(&["rehearse", "--serve", "--from", "empty"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut base = None;
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if let Some((_, value)) = line.trim().split_once("export CLOUDFLARE_API_BASE_URL=") {
+            base = Some(value.trim_matches('\'').to_owned());
+        }
+        if line.contains("Press Ctrl-C to stop") {
+            break;
+        }
+    }
+    let base = base.unwrap_or_else(|| panic!("no base URL export:\n{seen}"));
+    let rest = base.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /{path}/accounts/0000000000000000000000000000cafe/d1/database HTTP/1.1\r\n\
+         Host: {host}\r\nAuthorization: Bearer rehearsal-token-not-a-cloudflare-token\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let _ = child.wait();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        !status.contains(" 200 "),
+        "the source's token lists the rehearsal's databases: {status}\n{answer}"
+    );
+}
