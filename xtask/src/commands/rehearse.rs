@@ -27,7 +27,20 @@ use d1_core::manifest::Manifest;
 use d1_core::repair;
 
 const ACCOUNT: &str = "0000000000000000000000000000cafe";
-const TOKEN: &str = "rehearsal-token-not-a-cloudflare-token";
+/// The start of each rehearsal's API token; the rest is random, so that
+/// no other local user can query the copy of prod it serves on 127.0.0.1.
+const TOKEN_PREFIX: &str = "rehearsal-token-";
+
+/// A token of this rehearsal's own: 32 random bytes from the kernel.
+fn fresh_token() -> Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the rehearsal's API token")?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{TOKEN_PREFIX}{hex}"))
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RehearseArgs {
@@ -109,10 +122,11 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let from = choose_source(project, args, remotes.prod)?;
     let cleanup = create_dir(project, args)?;
     let dir = &cleanup.dir;
-    let server = start_server(project, &remotes, &from, args.identity.path(), dir)?;
+    let token = fresh_token()?;
+    let server = start_server(project, &remotes, &from, args.identity.path(), dir, &token)?;
     let settings = project.settings()?;
     let buckets = add_buckets(&server, &settings, &remotes);
-    let vars = loopback_vars(project, &server, dir);
+    let vars = loopback_vars(project, &server, dir, &token);
     announce(&server, &remotes, &from, &buckets, dir);
     if args.serve {
         serve(&vars, &remotes, dir);
@@ -286,6 +300,7 @@ fn start_server(
     from: &From,
     identity: Option<&Path>,
     dir: &Path,
+    token: &str,
 ) -> Result<Server> {
     let mut databases = Vec::new();
     for env in &remotes.all {
@@ -303,7 +318,7 @@ fn start_server(
     }
     Server::start(Config {
         account_id: ACCOUNT.to_owned(),
-        api_token: TOKEN.to_owned(),
+        api_token: token.to_owned(),
         databases,
     })
 }
@@ -322,10 +337,10 @@ fn add_buckets(server: &Server, settings: &Settings, remotes: &Remotes) -> Vec<S
     buckets
 }
 
-fn loopback_vars(project: &Project, server: &Server, dir: &Path) -> Vars {
+fn loopback_vars(project: &Project, server: &Server, dir: &Path, token: &str) -> Vars {
     [
         ("CLOUDFLARE_API_BASE_URL", server.api_base_url()),
-        ("CLOUDFLARE_API_TOKEN", TOKEN.to_owned()),
+        ("CLOUDFLARE_API_TOKEN", token.to_owned()),
         ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT.to_owned()),
         (
             "QBTIME_BACKUP_DIR",
