@@ -338,12 +338,12 @@ impl DbState {
     pub fn import(
         &mut self,
         text: &ScriptText,
-        fail_after: Option<usize>,
+        fault: &script::IngestFault,
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportDone, ScriptError> {
         self.notice_outside_writes();
         let size_before = self.file_size().unwrap_or(0);
-        let stats = script::run_script(&mut self.conn, text, fail_after, progress)?;
+        let stats = script::run_script(&mut self.conn, text, fault, progress)?;
         self.advance(stats.changes);
         let size_after = self.file_size().unwrap_or(0);
         Ok(ImportDone {
@@ -454,7 +454,7 @@ mod tests {
         let done = db
             .import(
                 &text("CREATE TABLE t (x); INSERT INTO t VALUES (1);"),
-                None,
+                &script::IngestFault::default(),
                 &mut |_| {},
             )
             .unwrap();
@@ -465,14 +465,20 @@ mod tests {
         let e = db
             .import(
                 &text("INSERT INTO t VALUES (2); SELECT * FROM nope;"),
-                None,
+                &script::IngestFault::default(),
                 &mut |_| {},
             )
             .unwrap_err();
         assert_eq!(e.message, "no such table: nope: SQLITE_ERROR");
         assert_eq!(db.current_bookmark(), done.final_bookmark);
         // Even an import that changes nothing moves the bookmark.
-        let again = db.import(&text("SELECT 1;"), None, &mut |_| {}).unwrap();
+        let again = db
+            .import(
+                &text("SELECT 1;"),
+                &script::IngestFault::default(),
+                &mut |_| {},
+            )
+            .unwrap();
         assert!(again.final_bookmark > done.final_bookmark);
     }
 
@@ -565,7 +571,9 @@ mod tests {
         let outside = db.current_bookmark();
         assert_ne!(outside, empty);
         let text = ScriptText::new(b"INSERT INTO t VALUES (2);".to_vec()).unwrap();
-        let imported = db.import(&text, None, &mut |_| {}).unwrap();
+        let imported = db
+            .import(&text, &script::IngestFault::default(), &mut |_| {})
+            .unwrap();
         assert_eq!(rows(&db), [1, 2]);
 
         // An outside write not yet noticed is the state a restore undoes.

@@ -23,6 +23,11 @@ pub struct Faults {
     /// if it has fewer). The import is rolled back like any failed import,
     /// so the database is left exactly as it was.
     pub ingest_fail_after: Option<usize>,
+    /// Every import started from now on fails at its first statement whose
+    /// text holds this, as D1 fails a statement: named by its number and
+    /// quoted from its start ("Statement N failed: INSERT …"), the row's
+    /// values with it. Rolled back like any failed import.
+    pub ingest_fail_at_statement_with: Option<String>,
     /// Every `POST .../time_travel/restore` is answered with this HTTP
     /// status and a Cloudflare API error (code 7500), and restores nothing:
     /// the database and its bookmark stay as they were.

@@ -296,7 +296,7 @@ fn run_job(
     state: &Mutex<DbState>,
     job: &ImportJob,
     file: &tempfile::TempPath,
-    (fail_after, loses): (Option<usize>, Option<String>),
+    (fault, loses): (crate::script::IngestFault, Option<String>),
 ) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let whole = |message: String| ScriptError {
@@ -308,7 +308,7 @@ fn run_job(
             .map_err(|e| whole(format!("d1-loopback could not read the upload: {e}")))?;
         let text = ScriptText::new(bytes).map_err(whole)?;
         let mut db = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let done = db.import(&text, fail_after, &mut |n| job.progressed(n))?;
+        let done = db.import(&text, &fault, &mut |n| job.progressed(n))?;
         if let Some(table) = &loses {
             db.lose_rows(table);
         }
@@ -345,7 +345,13 @@ fn start_job(ctx: &Ctx<'_>, db: &Database, imports: &mut Imports, upload_at: usi
     });
     let file = Arc::clone(&upload.path);
     let faults = ctx.shared.faults();
-    let injected = (faults.ingest_fail_after, faults.ingest_loses_table);
+    let injected = (
+        crate::script::IngestFault {
+            after: faults.ingest_fail_after,
+            at_statement_with: faults.ingest_fail_at_statement_with,
+        },
+        faults.ingest_loses_table,
+    );
     let state = db.state_handle();
     let spawned = std::thread::Builder::new()
         .name("d1-loopback-import".into())

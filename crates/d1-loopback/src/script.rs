@@ -91,14 +91,12 @@ pub(crate) struct ScriptError {
 
 /// Runs every statement of `text` in one transaction.
 ///
-/// `fail_after`, from [`crate::Faults::ingest_fail_after`], stops the run
-/// with an injected error once that many statements have run, or at the end
-/// of the file if it has fewer. `progress` is told how many statements have
-/// run, now and then.
+/// `fault`, from [`crate::Faults`], stops the run with an injected error.
+/// `progress` is told how many statements have run, now and then.
 pub(crate) fn run_script(
     conn: &mut Connection,
     text: &ScriptText,
-    fail_after: Option<usize>,
+    fault: &IngestFault,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScriptStats, ScriptError> {
     let setup_err = |e: rusqlite::Error| ScriptError {
@@ -143,7 +141,7 @@ pub(crate) fn run_script(
     }))
     .map_err(setup_err)?;
 
-    let outcome = run_statements(conn, text, fail_after, &refused, progress);
+    let outcome = run_statements(conn, text, fault, &refused, progress);
     let removed = conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
 
     let stats = match outcome.and_then(|stats| removed.map(|()| stats).map_err(setup_err)) {
@@ -224,7 +222,7 @@ unsafe fn last_error(db: *mut ffi::sqlite3, code: i32) -> String {
 fn run_statements(
     conn: &Connection,
     text: &ScriptText,
-    fail_after: Option<usize>,
+    fault: &IngestFault,
     refused: &Mutex<Option<String>>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScriptStats, ScriptError> {
@@ -236,7 +234,8 @@ fn run_statements(
         last_row_id: conn.last_insert_rowid(),
         duration_ms: 0.0,
     };
-    let fail_after = fail_after.map(|n| n as u64);
+    let fail_after = fault.after.map(|n| n as u64);
+    let fail_at = fault.at_statement_with.as_deref().map(str::as_bytes);
     let total_before = conn.total_changes();
     let bytes = &text.0;
     // SAFETY: the handle is only used while `conn` is borrowed, and by this
@@ -261,6 +260,16 @@ fn run_statements(
             unsafe { ffi::sqlite3_finalize(stmt) };
             return Err(injected(stats.statements));
         }
+        if fail_at.is_some_and(|at| statement_text.windows(at.len()).any(|w| w == at)) {
+            // SAFETY: `stmt` is a statement prepared above, finalized once.
+            unsafe { ffi::sqlite3_finalize(stmt) };
+            return Err(ScriptError {
+                message: "a fault injected by d1-loopback (Faults::ingest_fail_at_statement_with)"
+                    .to_owned(),
+                statement: Some((number, excerpt(statement_text))),
+                statements_run: stats.statements,
+            });
+        }
         // SAFETY: `db` is open and `stmt` was prepared on it above.
         if let Some(message) = unsafe { step_and_finalize(db, stmt, &mut stats.rows_read) } {
             return Err(ScriptError {
@@ -274,7 +283,7 @@ fn run_statements(
             progress(number);
         }
     }
-    if fail_after.is_some() {
+    if fault.after.is_some() {
         return Err(injected(stats.statements));
     }
     stats.changes = conn.total_changes() - total_before;
@@ -282,6 +291,15 @@ fn run_statements(
     stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     progress(stats.statements);
     Ok(stats)
+}
+
+/// The faults an import runs under (see [`crate::Faults`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IngestFault {
+    /// [`crate::Faults::ingest_fail_after`].
+    pub after: Option<usize>,
+    /// [`crate::Faults::ingest_fail_at_statement_with`].
+    pub at_statement_with: Option<String>,
 }
 
 /// The failure `Faults::ingest_fail_after` injects after `run` statements.
@@ -402,7 +420,11 @@ mod tests {
         fail_after: Option<usize>,
     ) -> Result<ScriptStats, ScriptError> {
         let text = ScriptText::new(sql.as_bytes().to_vec()).unwrap();
-        run_script(c, &text, fail_after, &mut |_| {})
+        let fault = IngestFault {
+            after: fail_after,
+            ..IngestFault::default()
+        };
+        run_script(c, &text, &fault, &mut |_| {})
     }
 
     fn count(c: &Connection, sql: &str) -> i64 {
@@ -512,6 +534,26 @@ mod tests {
         // The refusal does not outlive the run.
         run(&mut c, "INSERT INTO t VALUES (1);").unwrap();
         c.execute_batch("BEGIN; COMMIT;").unwrap();
+    }
+
+    #[test]
+    fn a_fault_at_a_statement_fails_there_quoting_it_as_d1_does() {
+        let mut c = conn();
+        run(&mut c, "CREATE TABLE t (x);").unwrap();
+        let fault = IngestFault {
+            at_statement_with: Some("'marked'".to_owned()),
+            ..IngestFault::default()
+        };
+        let text = ScriptText::new(
+            b"INSERT INTO t VALUES (1);\nINSERT INTO t VALUES ('marked');\nINSERT INTO t VALUES (3);"
+                .to_vec(),
+        )
+        .unwrap();
+        let e = run_script(&mut c, &text, &fault, &mut |_| {}).unwrap_err();
+        let (number, quoted) = e.statement.unwrap();
+        assert_eq!(number, 2);
+        assert!(quoted.contains("'marked'"), "{quoted}");
+        assert_eq!(count(&c, "SELECT count(*) FROM t"), 0, "rolled back");
     }
 
     #[test]

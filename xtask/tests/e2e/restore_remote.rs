@@ -860,7 +860,9 @@ fn migrate_ignores_an_editors_lock_file_as_wrangler_does() {
 
 /// D1's import names the statement that failed and quotes its start, the
 /// row's values with it. A failed remote restore says which statement and
-/// why, never what it held: not by default, and not with -v either.
+/// why, never what it held: not by default, and not with -v either. The
+/// row loads in SQLite (a dump without a manifest is tried in a scratch
+/// database first); D1, here the loopback's fault, fails at it.
 #[test]
 fn a_failed_remote_load_never_quotes_the_failing_rows_values() {
     let remote = Remote::new("");
@@ -871,10 +873,14 @@ fn a_failed_remote_load_never_quotes_the_failing_rows_values() {
     std::fs::write(
         &hand,
         format!(
-            "{dump}\nINSERT INTO companies (id, name) VALUES ('SECRET-ROW-VALUE-7', 'Acme private');\n"
+            "{dump}\nINSERT INTO companies (id, name) VALUES (7007, 'SECRET-ROW-VALUE-7 Acme private');\n"
         ),
     )
     .unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        ingest_fail_at_statement_with: Some("SECRET-ROW-VALUE-7".to_owned()),
+        ..Default::default()
+    });
     for level in [None, Some("-v")] {
         let mut args: Vec<&str> = level.into_iter().collect();
         args.extend([
