@@ -1349,3 +1349,64 @@ fn a_backup_directory_linked_out_of_the_checkout_is_refused_without_blaming_a_mi
     );
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
+
+/// A manifest in the backup directory names its backup `file.name`; the
+/// manifest check holds it to a plain, printable file name that contains
+/// `.sql` and is beside it, which `backup-local-…-0918.sql $(touch PWNED)`
+/// is. `status` names such a backup, unverified or bad, in the
+/// `cargo xtask verify NAME` it prints to paste, unquoted: pasted, the
+/// command substitution runs and verify is given the wrong words. Every
+/// command status prints is quoted (`shell_word`), as the rest of the
+/// tool's advice is. Cause: `xtask/src/steps/status.rs`.
+#[test]
+fn a_backup_name_planted_in_a_manifest_is_quoted_in_the_commands_status_prints() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let dir = sb.path().join("backups");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sql"))
+        .unwrap();
+    let manifest = file.with_extension("manifest.json");
+    let name = format!(
+        "{} $(touch PWNED)",
+        file.file_name().unwrap().to_str().unwrap()
+    );
+    std::fs::rename(&file, dir.join(&name)).unwrap();
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["file"]["name"] = Value::from(name.as_str());
+    m["verification"] = Value::Null;
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+
+    let mut printed = sb.xtask(&["status"]).all();
+    // The same backup, changed after its manifest: bad.
+    let mut bytes = std::fs::read(dir.join(&name)).unwrap();
+    bytes.extend_from_slice(b"-- appended\n");
+    std::fs::write(dir.join(&name), &bytes).unwrap();
+    printed.push_str(&sb.xtask(&["status"]).all());
+
+    let verifies: Vec<String> = pasteable_commands(&printed)
+        .into_iter()
+        .filter(|c| c.starts_with("cargo xtask verify "))
+        .collect();
+    // Unverified, then bad: one command each, the same words.
+    assert!(
+        printed.matches("`cargo xtask verify ").count() >= 2 && !verifies.is_empty(),
+        "status printed too few `cargo xtask verify` to judge: {verifies:#?}\n{printed}"
+    );
+    for command in &verifies {
+        let words = pasted_words(command, sb.path());
+        assert!(
+            !sb.path().join("PWNED").exists(),
+            "pasting `{command}` ran the backup name's command substitution"
+        );
+        assert_eq!(
+            words,
+            ["xtask", "verify", name.as_str()],
+            "pasting `{command}` does not give verify the backup's name as one word"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 use crate::common;
 
 use std::fs::File;
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -999,4 +1000,76 @@ fn a_command_printed_under_a_typed_backup_dir_pasted_reaches_the_same_backups() 
         error.contains(&format!("`cargo xtask --backup-dir {dir_arg} backup prod`")),
         "{doc}"
     );
+}
+
+/// `--backup-dir backups` or `--config wrangler.toml` typed to override
+/// `QBTIME_BACKUP_DIR` or `QBTIME_WRANGLER_CONFIG` set in the shell (a
+/// nightly job's, left exported): the run reads the checkout's own, and
+/// the commands it prints leave the option off as noise, since it names
+/// the default. Pasted in that shell, they read the environment's other
+/// directory or configuration instead: `restore`'s "take one with
+/// `cargo xtask backup local`" writes the backup elsewhere, and the restore
+/// run again still finds none. An option typed over the environment is
+/// carried, default or not. Cause: `Project::globals_to_paste`.
+#[test]
+fn an_option_typed_over_the_environment_is_carried_even_when_it_names_the_default() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other_dir = elsewhere.path().join("nightly");
+    let other_config = elsewhere.path().join("wrangler.toml");
+    std::fs::copy(sb.path().join("wrangler.toml"), &other_config).unwrap();
+    let own_config = sb.path().join("wrangler.toml");
+    let cases: [(&str, &str, &str, &Path); 2] = [
+        (
+            "--backup-dir",
+            "backups",
+            "QBTIME_BACKUP_DIR",
+            other_dir.as_path(),
+        ),
+        (
+            "--config",
+            own_config.to_str().unwrap(),
+            "QBTIME_WRANGLER_CONFIG",
+            other_config.as_path(),
+        ),
+    ];
+    for (flag, value, var, set) in cases {
+        let restore = Run::from_output(
+            sb.xtask_command(&[flag, value, "restore", "latest:local", "--to", "local"])
+                .env(var, set)
+                .output()
+                .unwrap(),
+        );
+        let take = restore
+            .all()
+            .split('`')
+            .find(|s| s.starts_with("cargo xtask ") && s.contains(" backup local"))
+            .unwrap_or_else(|| panic!("restore printed no backup:\n{}", restore.all()))
+            .to_owned();
+        // Pasted into the same shell, where `cargo xtask` is this xtask.
+        let script = format!(
+            "cargo() {{ shift; {} \"$@\"; }}; {take}",
+            d1_core::wording::shell_word(env!("CARGO_BIN_EXE_xtask"))
+        );
+        let pasted = Run::from_output(
+            sb.sandboxed(Command::new("sh"), &["-c", &script])
+                .env(var, set)
+                .output()
+                .unwrap(),
+        );
+        pasted.assert_ok();
+        let wrote_here = std::fs::read_dir(sb.path().join("backups"))
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
+        assert!(
+            wrote_here,
+            "`{take}` (run with {flag} {value} over {var}={}), pasted, did not write its \
+             backup into the backup directory the run read:\n{}",
+            set.display(),
+            pasted.all()
+        );
+        let _ = std::fs::remove_dir_all(sb.path().join("backups"));
+    }
 }
