@@ -61,7 +61,9 @@ impl Project {
     /// to reach what this run reached, with the values as typed: those that
     /// change it. A `--config` naming the configuration the checkout would
     /// be found by anyway, or a `--backup-dir` naming its default
-    /// directory, is left off, as noise.
+    /// directory, is left off, as noise; but not when it was typed over its
+    /// environment variable (`QBTIME_WRANGLER_CONFIG`, `QBTIME_BACKUP_DIR`),
+    /// which the shell that pastes has too and would reach instead.
     pub fn globals_to_paste(
         &self,
         args: &ProjectArgs,
@@ -71,7 +73,13 @@ impl Project {
             (Ok(a), Ok(b)) => a == b,
             _ => a == b,
         };
+        // The option's environment variable, set: without the option, a
+        // pasted command reads that, not the default.
+        let overrides = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
         let found_anyway = || {
+            if overrides("QBTIME_WRANGLER_CONFIG") {
+                return Some(false);
+            }
             let cwd = std::env::current_dir().ok()?;
             let config = default_config(&find_checkout(&cwd)?).ok()?;
             Some(same(&config, &self.config))
@@ -86,7 +94,8 @@ impl Project {
             .backup_dir
             .as_deref()
             .filter(|_| typed.contains(&"backup_dir"))
-            && !same(&self.backup_dir, &self.config_dir.join("backups"))
+            && (overrides("QBTIME_BACKUP_DIR")
+                || !same(&self.backup_dir, &self.config_dir.join("backups")))
         {
             globals.push(("--backup-dir", dir.to_string_lossy().into_owned()));
         }

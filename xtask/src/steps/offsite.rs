@@ -1317,7 +1317,7 @@ fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> R
                 file.display(),
                 target.bucket(),
                 target.env.name,
-                file_name(file),
+                d1_core::wording::shell_word(&file_name(file)),
                 target.env.name
             );
         }

@@ -710,8 +710,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             crate::warn!(
                 "{}'s newest backup, {file}, was never verified (its verification did not \
                  run or did not finish), so `latest` passes it over; check it with `cargo xtask \
-                 verify {file}`",
-                s.environment
+                 verify {}`",
+                s.environment,
+                d1_core::wording::shell_word(file)
             );
         }
     }
@@ -927,7 +928,7 @@ fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
              newest verified one until a good backup is taken",
             s.environment,
             s.newest_is_bad.as_deref().unwrap_or("?"),
-            s.newest_is_bad.as_deref().unwrap_or("?")
+            d1_core::wording::shell_word(s.newest_is_bad.as_deref().unwrap_or("?"))
         ));
     }
 }
