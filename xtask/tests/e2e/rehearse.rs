@@ -642,3 +642,74 @@ fn a_served_rehearsal_refuses_a_token_anyone_could_read_in_the_source() {
         "the source's token lists the rehearsal's databases: {status}\n{answer}"
     );
 }
+
+/// A rehearsal run with `--backup-dir DIR` typed: its steps run with the
+/// rehearsal's own backup directory (`QBTIME_BACKUP_DIR`), never DIR. But
+/// the commands it prints were given DIR as if to paste against the real
+/// backups: `--serve`'s "export these and run" lines read `cargo xtask
+/// --backup-dir DIR backup prod`, which pasted after the exports overrides
+/// the exported rehearsal directory and writes the loopback's prod into
+/// the real backups (where `latest:prod` then finds it), though the run
+/// says "never to the real ones"; the step headers and `--json`'s
+/// `plan.steps[].command` name a `--backup-dir` the step never had. A
+/// rehearsal's commands are its own, printed as they run.
+#[test]
+fn a_rehearsals_commands_never_carry_the_typed_backup_dir_to_the_real_backups() {
+    let sb = Sandbox::new();
+    let outside = tempfile::tempdir().unwrap();
+    let real = outside.path().join("real backups");
+    std::fs::create_dir(&real).unwrap();
+    let real_arg = real.to_str().unwrap();
+    let run = interrupt_once_printed(
+        sb.xtask_command(&[
+            "--backup-dir",
+            real_arg,
+            "rehearse",
+            "--serve",
+            "--from",
+            "empty",
+        ]),
+        "Press Ctrl-C to stop",
+    );
+    let commands: Vec<&str> = { run.stdout.lines().chain(run.stderr.lines()) }
+        .map(str::trim)
+        .filter(|l| l.starts_with("cargo xtask "))
+        .collect();
+    assert!(
+        commands.len() >= 3,
+        "too few commands to judge:\n{}",
+        run.all()
+    );
+    for command in commands {
+        assert!(
+            !command.contains("--backup-dir"),
+            "`{command}`, pasted after the exports, reaches the real backups, not the \
+             rehearsal's:\n{}",
+            run.all()
+        );
+    }
+
+    let run = sb.xtask(&[
+        "--backup-dir",
+        real_arg,
+        "rehearse",
+        "--from",
+        "empty",
+        "--json",
+    ]);
+    run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
+    let steps = doc["plan"]["steps"].as_array().cloned().unwrap_or_default();
+    assert!(!steps.is_empty(), "{doc}");
+    for step in steps {
+        let command = step["command"].as_str().unwrap_or_default();
+        assert!(
+            command.starts_with("cargo xtask ") && !command.contains("--backup-dir"),
+            "the step ran with the rehearsal's backup directory, not as {command:?}"
+        );
+    }
+    for header in run.stderr.lines().filter(|l| l.starts_with("== rehearse:")) {
+        assert!(!header.contains("--backup-dir"), "{header}");
+    }
+}
