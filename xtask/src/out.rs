@@ -324,6 +324,17 @@ pub fn say_args(args: fmt::Arguments<'_>) {
     }
 }
 
+/// As `say!`, for a line whose commands are run otherwise than this one
+/// (a rehearsal's steps, and what it tells to run against its loopback,
+/// all with its own backup directory): printed as they run, without this
+/// run's typed global options ([`TYPED`]), which would send them to the
+/// real backups.
+pub fn say_as_run(text: &str) {
+    if !quiet() || PLAN_ASKED.load(Ordering::Relaxed) {
+        write_redacted(json_mode(), text, crate::redact::text, false);
+    }
+}
+
 #[doc(hidden)]
 pub fn note_args(args: fmt::Arguments<'_>) {
     if !quiet() {
@@ -382,6 +393,13 @@ pub fn data(text: &str) {
     // Secrets go, but not by name: a name there is a field's, a table's or
     // a column's (see `redact::values`).
     write_redacted(false, &pasteable(text), crate::redact::values, true);
+}
+
+/// As [`json`], for a document whose commands are run otherwise than this
+/// one (see [`say_as_run`]).
+pub fn json_as_run(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).expect("a JSON value serializes");
+    write_redacted(false, &text, crate::redact::values, true);
 }
 
 /// A JSON document on stdout, pretty-printed.

@@ -182,7 +182,7 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let after_last = passed && crate::edge::signals::received().is_some();
     let ok = passed && !after_last;
     if args.json {
-        crate::out::json(&json_report(&from, &steps, &results, ok, after_last));
+        crate::out::json_as_run(&json_report(&from, &steps, &results, ok, after_last));
     }
     Ok(ok)
 }
@@ -386,7 +386,7 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
         crate::data!("  export {name}={}", d1_core::wording::shell_word(value));
     }
     crate::data!("  unset {}", GLOBAL_KEY_VARS.join(" "));
-    crate::say!(
+    crate::out::say_as_run(&format!(
         "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
          cargo xtask restore latest:{p} --to {s} --replace --yes\n  \
          cargo xtask time-travel info {p}\n\
@@ -395,7 +395,7 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
         p = remotes.prod.name,
         s = remotes.staging.name,
         db = remotes.prod.database_name,
-    );
+    ));
     while crate::edge::signals::received().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -419,11 +419,11 @@ fn run_cycle(
         if crate::edge::signals::received().is_some() {
             break;
         }
-        crate::say!(
+        crate::out::say_as_run(&format!(
             "\n== rehearse: {} (cargo xtask {})",
             step.name,
             step.args.join(" ")
-        );
+        ));
         let started = Instant::now();
         let mut cmd = Command::new(&exe);
         cmd.current_dir(&project.config_dir);
