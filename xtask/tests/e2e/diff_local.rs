@@ -635,3 +635,56 @@ fn a_diff_of_a_table_that_a_later_migration_added_shows_it_on_the_live_side() {
         run.all()
     );
 }
+
+/// A table's name is the database's: SQLite takes any text, `cargo xtask
+/// backup prod` too. With `--backup-dir DIR` typed, every printed line and
+/// every string of a `--json` document has the typed options put after
+/// each `cargo xtask COMMAND` in it, table names included: `diff` reports
+/// the table `cargo xtask --backup-dir DIR backup prod`, which the
+/// database does not have (unchanged, in its text; in `--json`, the
+/// `table` a script looks up). A listing names what the database holds,
+/// as it is; only the tool's own advice carries the options.
+#[test]
+fn a_table_named_like_a_command_is_listed_as_it_is_under_a_typed_backup_dir() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql(
+        "CREATE TABLE \"cargo xtask backup prod\" (id INTEGER PRIMARY KEY);\n\
+         INSERT INTO \"cargo xtask backup prod\" VALUES (1);\n",
+    );
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("nightly");
+    let dir_arg = dir.to_str().unwrap();
+    sb.xtask(&["--backup-dir", dir_arg, "backup", "local"])
+        .assert_ok();
+    sb.execute_sql("INSERT INTO \"cargo xtask backup prod\" VALUES (2);\n");
+
+    let run = sb.xtask(&[
+        "--backup-dir",
+        dir_arg,
+        "diff",
+        "latest:local",
+        "live:local",
+    ]);
+    assert!(
+        run.all().contains("cargo xtask backup prod") && !run.all().contains("--backup-dir"),
+        "diff does not name the table as the database has it:\n{}",
+        run.all()
+    );
+    let run = sb.xtask(&[
+        "--backup-dir",
+        dir_arg,
+        "diff",
+        "latest:local",
+        "live:local",
+        "--json",
+    ]);
+    let doc: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    let text = doc.to_string();
+    assert!(
+        text.contains("\"cargo xtask backup prod\"") && !text.contains("--backup-dir"),
+        "diff --json does not name the table as the database has it: {doc:#}"
+    );
+}
