@@ -116,11 +116,14 @@ pub fn set_typed_globals(globals: Vec<(&'static str, String)>, commands: Vec<Str
 
 /// `text` with the typed global options after each `cargo xtask` that
 /// names one of the tool's commands, but for those that refuse one
-/// ([`takes_global`]).
+/// ([`takes_global`]). With `quoted_only`, only a command between
+/// backticks is one to paste: elsewhere `cargo xtask backup prod` may be
+/// data (a table's name in a diff, a quoted lock record), never changed.
 fn with_typed_globals<'t>(
     text: &'t str,
     globals: &[(&'static str, String)],
     commands: &[String],
+    quoted_only: bool,
 ) -> Cow<'t, str> {
     const PREFIX: &str = "cargo xtask ";
     if globals.is_empty() || !text.contains(PREFIX) {
@@ -130,12 +133,13 @@ fn with_typed_globals<'t>(
     let mut rest = text;
     while let Some(at) = rest.find(PREFIX) {
         let after = &rest[at + PREFIX.len()..];
+        let quoted = rest[..at].ends_with('`');
         out.push_str(&rest[..at + PREFIX.len()]);
         let word = after
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
             .next()
             .unwrap_or_default();
-        if commands.iter().any(|c| c == word) {
+        if (quoted || !quoted_only) && commands.iter().any(|c| c == word) {
             let command = after.split(['`', '\n']).next().unwrap_or_default();
             for (flag, value) in globals
                 .iter()
@@ -169,11 +173,22 @@ fn takes_global(flag: &str, word: &str, command: &str) -> bool {
     }
 }
 
-/// `text` as the user pastes it here (see [`TYPED`]).
+/// `text` as the user pastes it here (see [`TYPED`]): its commands
+/// between backticks carry the typed global options.
 fn pasteable(text: &str) -> Cow<'_, str> {
     match TYPED.get() {
-        Some(t) => with_typed_globals(text, &t.globals, &t.commands),
+        Some(t) => with_typed_globals(text, &t.globals, &t.commands, true),
         None => Cow::Borrowed(text),
+    }
+}
+
+/// `text`, a command or lines of commands printed to paste without
+/// backticks around them (a way back on a line of its own), carrying the
+/// typed global options as a quoted one does (see [`TYPED`]).
+pub fn to_paste(text: String) -> String {
+    match TYPED.get() {
+        Some(t) => with_typed_globals(&text, &t.globals, &t.commands, false).into_owned(),
+        None => text,
     }
 }
 
@@ -408,7 +423,7 @@ pub fn json(value: &serde_json::Value) {
         Some(t) if !t.globals.is_empty() => {
             let mut value = value.clone();
             pasteable_strings(&mut value, &|text| {
-                with_typed_globals(text, &t.globals, &t.commands)
+                with_typed_globals(text, &t.globals, &t.commands, true)
             });
             Cow::Owned(value)
         }
@@ -731,7 +746,7 @@ mod tests {
         let commands: Vec<String> = ["backup", "verify", "keygen", "time-travel"]
             .map(str::to_owned)
             .to_vec();
-        with_typed_globals(text, &globals, &commands).into_owned()
+        with_typed_globals(text, &globals, &commands, true).into_owned()
     }
 
     #[test]
@@ -744,13 +759,18 @@ mod tests {
             "take one with `cargo xtask --backup-dir 'my backups' --database DB backup prod`; \
              then `cargo xtask --backup-dir 'my backups' --database DB verify latest:prod`"
         );
-        // The way back after a failed step is printed without backticks.
+        // A way back printed without backticks is marked to paste.
+        let globals = vec![("--config", "../w.toml".to_owned())];
+        let commands = vec!["time-travel".to_owned()];
+        let way_back = "to go back: cargo xtask time-travel restore prod";
         assert_eq!(
-            typed(
-                "to go back: cargo xtask time-travel restore prod",
-                &[("--config", "../w.toml")]
-            ),
+            with_typed_globals(way_back, &globals, &commands, false),
             "to go back: cargo xtask --config ../w.toml time-travel restore prod"
+        );
+        // Unquoted and unmarked, it may be data: a table's name.
+        assert_eq!(
+            with_typed_globals(way_back, &globals, &commands, true),
+            way_back
         );
     }
 
@@ -794,7 +814,7 @@ mod tests {
     fn a_json_documents_strings_carry_them_without_breaking_its_escapes() {
         let mut doc = serde_json::json!({
             "error": "take one with `cargo xtask backup prod`",
-            "steps": [{"command": "cargo xtask verify F"}],
+            "steps": [{"fix": "run `cargo xtask verify F`"}],
             "rows": 3,
         });
         pasteable_strings(&mut doc, &|t| {
@@ -802,13 +822,14 @@ mod tests {
                 t,
                 &[("--backup-dir", "it's".to_owned())],
                 &["backup".to_owned(), "verify".to_owned()],
+                true,
             )
         });
         let text = serde_json::to_string(&doc).unwrap();
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
-            back["steps"][0]["command"],
-            r"cargo xtask --backup-dir 'it'\''s' verify F"
+            back["steps"][0]["fix"],
+            r"run `cargo xtask --backup-dir 'it'\''s' verify F`"
         );
         assert_eq!(back["rows"], 3);
     }

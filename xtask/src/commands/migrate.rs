@@ -190,7 +190,7 @@ fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, 
         }
         Err(e) => crate::warn!(
             "the rows of {} were not counted after the migrations ({e:#}); compare with the \
-             pre-migration backup: cargo xtask diff {} live:{}",
+             pre-migration backup: `cargo xtask diff {} live:{}`",
             env.database_name,
             d1_core::wording::shell_word(&file.display().to_string()),
             env.name

@@ -487,10 +487,12 @@ impl<'a> RestorePlan<'a> {
         // The undo first: it must reach the operator even if the journal
         // cannot, and with -q too (it is this command's result).
         crate::data!(
-            "Restored {} to bookmark {target}.\nTo undo it:\n  cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
+            "Restored {} to bookmark {target}.\nTo undo it:\n  {}",
             env.database_name,
-            env.name,
-            env.database_name
+            crate::out::to_paste(format!(
+                "cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
+                env.name, env.database_name
+            ))
         );
         record(
             "done",

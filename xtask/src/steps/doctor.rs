@@ -242,7 +242,7 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
             continue;
         };
         let fix = format!(
-            "cargo xtask offsite lock --env {} --dry-run shows the rule, then the same without \
+            "`cargo xtask offsite lock --env {} --dry-run` shows the rule, then the same without \
              --dry-run sets it (a lock costs the space it holds: README, \"Locks: copies a \
              leaked token cannot delete\")",
             env.name

@@ -952,11 +952,11 @@ pub fn restore_advice(
             " (KEYFILE: the identity file of one of its recipients)",
         ),
     };
-    format!(
+    crate::out::to_paste(format!(
         "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}{identity}{keyfile}",
         d1_core::wording::shell_word(&file.display().to_string()),
         env.name
-    )
+    ))
 }
 
 #[cfg(test)]
