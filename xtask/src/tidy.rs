@@ -3,6 +3,7 @@
 //!
 //! - `crates/d1-core` is pure: it spawns no process, prints nothing and
 //!   reads no environment variable;
+//! - only the edges start a process (`xtask/src/edge/`);
 //! - a command never reaches into another command; steps, edges and the
 //!   configuration never reach into a command; edges never reach into steps;
 //! - the modules of the xtask, and those of the core, import each other
@@ -173,6 +174,31 @@ fn only_out_prints() {
             assert!(
                 !code.contains(word),
                 "{module} uses `{word}`: print through `out` (say!, warn!, out::prompt, ...)"
+            );
+        }
+    }
+}
+
+/// The edges are the only code that starts a process: a command or a step
+/// says what to run, and an edge runs it (under the signal handling, the
+/// hangup shield and the process-tree cleanup that live there).
+#[test]
+fn only_the_edges_start_processes() {
+    let xtask = modules(&workspace().join("xtask/src"));
+    assert!(
+        xtask.contains_key("edge::wrangler"),
+        "the modules were not found"
+    );
+    for (module, source) in &xtask {
+        if module.starts_with("edge::") || module == "edge" {
+            continue;
+        }
+        let code = product_code(source);
+        for word in ["Command::new", ".spawn()", "cmd!("] {
+            assert!(
+                !code.contains(word),
+                "{module} uses `{word}`: only xtask/src/edge starts a process; move the start \
+                 into an edge and call it"
             );
         }
     }
