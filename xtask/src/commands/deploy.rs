@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use xshell::Shell;
 
 use crate::config::environment::{Environment, Environments};
@@ -433,20 +433,7 @@ fn pages_deploy(sh: &Shell, project: &Project, branch: &str) -> Result<()> {
             "Pages deploy: {} (from {DEPLOY_COMMAND_VAR})",
             crate::redact::text(&command.to_string_lossy())
         );
-        let mut deploy = std::process::Command::new("sh");
-        deploy
-            .arg("-c")
-            .arg(&command)
-            .current_dir(&project.config_dir);
-        // Under `nohup`: a Node.js command would die of the job's SIGHUP.
-        // In a group of its own it misses a Ctrl-C too: passed on to it.
-        let mut child = crate::edge::signals::shield_from_hangup(&mut deploy)
-            .spawn()
-            .context("cannot start sh")?;
-        let status = crate::edge::signals::wait_passing_signals(&mut child)
-            .context("waiting for the Pages deploy")?;
-        anyhow::ensure!(status.success(), "the Pages deploy failed ({status})");
-        return Ok(());
+        return crate::edge::child::pages_deploy_command(&command, &project.config_dir);
     }
     project
         .wrangler(sh)?

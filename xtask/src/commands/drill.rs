@@ -185,46 +185,6 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     rehearsal.log(project)
 }
 
-/// `cmd`'s output, as [`std::process::Command::output`] gives it, while
-/// an interrupt is passed on to it ([`crate::edge::signals::wait_passing_signals`]):
-/// an app check must not wait for its app after the drill was stopped.
-fn output_passing_signals(
-    cmd: &mut std::process::Command,
-) -> std::io::Result<std::process::Output> {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let read = |stream: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut stream) = stream {
-                let _ = stream.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = read(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let stderr = read(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let status = crate::edge::signals::wait_passing_signals(&mut child)?;
-    Ok(std::process::Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
-}
-
 /// A drill, resolved and checked before anything runs: where from and to,
 /// the backup and its manifest, the app checks, and the restore it runs.
 struct Drill<'a> {
@@ -721,15 +681,14 @@ impl AppChecks {
             return Err(format!("{method} {path}: not run: interrupted"));
         }
         let url = format!("{}{path}", self.base);
-        let mut check = std::process::Command::new(project.node());
-        check
-            .arg(project.tool_root.join("scripts/app-check.mjs"))
-            .args([method, url.as_str()])
-            .env("QBTIME_DEVOPS_TOKEN", &self.token)
-            .stdin(std::process::Stdio::null());
-        // Under `nohup`, as wrangler: Node.js would die of the job's SIGHUP.
-        let output = output_passing_signals(crate::edge::signals::shield(&mut check))
-            .map_err(|e| format!("{method} {path}: cannot run node: {e}"))?;
+        let output = crate::edge::child::app_check(
+            &project.node(),
+            &project.tool_root.join("scripts/app-check.mjs"),
+            method,
+            &url,
+            &self.token,
+        )
+        .map_err(|e| format!("{method} {path}: cannot run node: {e}"))?;
         // The app may echo the Authorization header it was sent: every
         // string in its reply is redacted before anything quotes it.
         crate::redact::hold(&self.token);

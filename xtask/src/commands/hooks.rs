@@ -4,7 +4,7 @@
 //! command that applies it with a backup first.
 
 use anyhow::{Context, Result};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::config::project::Project;
 use crate::edge::git;
@@ -82,10 +82,7 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
             );
         }
     }
-    cmd!(sh, "git -C {top} config core.hooksPath {HOOKS_DIR}")
-        .quiet()
-        .run()
-        .context("cannot set core.hooksPath")?;
+    git::set_hooks_path(sh, &top)?;
     // Read back as git reads it: a setting git reads first (a worktree's
     // own config) would leave ours set and never run.
     let runs = match git::hooks_dir(sh, &top) {

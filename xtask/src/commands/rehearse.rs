@@ -9,8 +9,8 @@
 //! rehearsal's backups live in its own directory under `backups/`, which is
 //! removed afterwards unless `--keep`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -425,27 +425,30 @@ fn run_cycle(
             step.args.join(" ")
         ));
         let started = Instant::now();
-        let mut cmd = Command::new(&exe);
-        cmd.current_dir(&project.config_dir);
-        for (name, value) in vars {
-            cmd.env(name, value);
-        }
-        for name in GLOBAL_KEY_VARS {
-            cmd.env_remove(name);
-        }
+        let mut set: Vec<(&str, &OsStr)> = vars
+            .iter()
+            .map(|(name, value)| (*name, OsStr::new(value)))
+            .collect();
         if let Some(id) = args.identity.path() {
-            cmd.env(stored::IDENTITY_VAR, id);
+            set.push((stored::IDENTITY_VAR, id.as_os_str()));
         }
         // A step speaks at the rehearsal's level: under -q, nothing but
         // its errors and warnings (and no listing it prints on stdout).
-        match crate::out::level() {
-            crate::out::Level::Quiet => cmd.arg("--quiet"),
-            crate::out::Level::Verbose => cmd.arg("--verbose"),
-            crate::out::Level::Normal => &mut cmd,
+        let mut step_argv = match crate::out::level() {
+            crate::out::Level::Quiet => vec!["--quiet".to_owned()],
+            crate::out::Level::Verbose => vec!["--verbose".to_owned()],
+            crate::out::Level::Normal => Vec::new(),
         };
-        cmd.args(step_args(step, dir)?);
-        let passed =
-            run_marked(cmd, args.json).with_context(|| format!("cannot run {}", exe.display()))?;
+        step_argv.extend(step_args(step, dir)?);
+        let step_run = crate::edge::child::StepRun {
+            exe: &exe,
+            dir: &project.config_dir,
+            set: &set,
+            remove: &GLOBAL_KEY_VARS,
+            args: &step_argv,
+        };
+        let passed = crate::edge::child::run_marked(&step_run, args.json)
+            .with_context(|| format!("cannot run {}", exe.display()))?;
         let outcome = match passed {
             true => Outcome::Pass,
             false if crate::edge::signals::received().is_some() => Outcome::Interrupted,
@@ -457,45 +460,6 @@ fn run_cycle(
         }
     }
     Ok(results)
-}
-
-/// What a step prints is the rehearsal's, about the loopback's databases:
-/// each line is passed on marked, so that none reads as a command to paste
-/// (its "To undo it: cargo xtask time-travel restore prod …" would act on
-/// the real prod). Under `--json`, stdout carries the one document, so the
-/// step's stdout goes to stderr. Returns whether the step succeeded.
-fn run_marked(mut cmd: Command, json: bool) -> std::io::Result<bool> {
-    use std::io::BufRead;
-    const MARK: &str = "  rehearsal | ";
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let relay = |stream: Box<dyn std::io::Read + Send>, to_stderr: bool| {
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stream).split(b'\n') {
-                let Ok(line) = line else { break };
-                crate::out::relayed(to_stderr, MARK, &String::from_utf8_lossy(&line));
-            }
-        })
-    };
-    // Under -q a step's stdout holds only its listings, which are not what
-    // the rehearsal was asked for: read and dropped.
-    let quiet = crate::out::level() == crate::out::Level::Quiet;
-    let out = child.stdout.take().map(|s| match quiet {
-        false => relay(Box::new(s), json),
-        true => std::thread::spawn(move || {
-            let _ = std::io::copy(&mut { s }, &mut std::io::sink());
-        }),
-    });
-    let err = child.stderr.take().map(|s| relay(Box::new(s), true));
-    let status = {
-        let _guard = crate::edge::signals::GuardingChild::new();
-        crate::edge::signals::wait_passing_signals(&mut child)?
-    };
-    for thread in [out, err].into_iter().flatten() {
-        let _ = thread.join();
-    }
-    Ok(status.success())
 }
 
 /// The step's arguments, with [`BOOKMARK`] replaced by the bookmark it stands for.

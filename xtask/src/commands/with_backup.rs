@@ -66,7 +66,7 @@ pub fn with_backup(
         "`{shown}` was started and may have changed {}; the backup taken before it is {taken}",
         env.database_name
     ));
-    let status = match run_passing_signals(program, rest) {
+    let status = match crate::edge::child::run_passing_signals(program, rest) {
         Ok(status) => status,
         Err(e) => {
             // As a shell does: a command that cannot be started is 127.
@@ -123,22 +123,6 @@ fn startable(program: &str) -> Startable {
         }
     }
     found
-}
-
-/// Runs the command and waits for it; SIGINT or SIGTERM sent to this
-/// process (by `kill`, systemd, a CI timeout: not only a terminal's Ctrl-C,
-/// which reaches the whole group) is passed on to it, and its own outcome
-/// is what is reported.
-fn run_passing_signals(
-    program: &str,
-    rest: &[String],
-) -> std::io::Result<std::process::ExitStatus> {
-    let _guard = crate::edge::signals::GuardingChild::new();
-    let mut command = std::process::Command::new(program);
-    command.args(rest);
-    // Under `nohup`: a Node.js command would die of the job's SIGHUP.
-    let mut child = crate::edge::signals::shield_from_hangup(&mut command).spawn()?;
-    crate::edge::signals::wait_passing_signals(&mut child)
 }
 
 /// The code a shell would report for a finished command: its own, or 128

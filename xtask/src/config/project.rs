@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::config::environment::{CONFIG_FILES, Environments, config_present};
 use crate::config::settings::{SETTINGS_FILE, Settings};
@@ -436,17 +436,7 @@ fn install_wrangler(sh: &Shell, root: &Path) -> Result<()> {
         "wrangler is not installed: running `npm ci` in {} (one time, about a minute)",
         root.display()
     );
-    let _dir = sh.push_dir(root);
-    // Errors only: under a system Node older than 22, npm warns
-    // EBADENGINE for each package of wrangler's that asks for Node 22,
-    // about twenty lines that read like a failure. wrangler never runs on
-    // that Node: it runs on the Node 22 that this `npm ci` installs
-    // (`edge::node`).
-    cmd!(sh, "{npm} ci --no-audit --no-fund --loglevel=error")
-        .quiet()
-        .run()
-        .context("`npm ci` failed; fix the error above, then run this again")?;
-    Ok(())
+    crate::edge::node::npm_ci(sh, &npm, root)
 }
 
 pub fn package_version(package_json: &Path) -> Option<String> {

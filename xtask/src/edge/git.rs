@@ -233,6 +233,15 @@ pub fn hooks_dir(sh: &Shell, top: &Path) -> Option<(PathBuf, String)> {
     ))
 }
 
+/// Sets `core.hooksPath` to [`HOOKS_DIR`] in the repository at `top`.
+pub fn set_hooks_path(sh: &Shell, top: &Path) -> Result<()> {
+    cmd!(sh, "git -C {top} config core.hooksPath {HOOKS_DIR}")
+        .quiet()
+        .run()
+        .context("cannot set core.hooksPath")?;
+    Ok(())
+}
+
 /// The hooks in `dir` git would run: its executable files, links to them
 /// included, not git's `*.sample`s.
 pub fn hooks_in(dir: &Path) -> Vec<String> {

@@ -4,6 +4,7 @@
 //! only through these.
 
 pub mod arriving;
+pub mod child;
 pub mod confirm;
 pub mod fsutil;
 pub mod git;

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result};
+use xshell::{Shell, cmd};
+
 /// The checkout this binary was built in; only a fallback for
 /// [`Project::tool_root`] and for tests, never the repository acted on.
 pub fn build_root() -> PathBuf {
@@ -20,4 +23,29 @@ pub fn node_at(tool_root: &Path) -> PathBuf {
     } else {
         PathBuf::from("node")
     }
+}
+
+/// `npm ci` in `root`, which installs the pinned wrangler and Node.
+pub fn npm_ci(sh: &Shell, npm: &Path, root: &Path) -> Result<()> {
+    let _dir = sh.push_dir(root);
+    // Errors only: under a system Node older than 22, npm warns
+    // EBADENGINE for each package of wrangler's that asks for Node 22,
+    // about twenty lines that read like a failure. wrangler never runs on
+    // that Node: it runs on the Node 22 that this `npm ci` installs
+    // ([`node_at`]).
+    cmd!(sh, "{npm} ci --no-audit --no-fund --loglevel=error")
+        .quiet()
+        .run()
+        .context("`npm ci` failed; fix the error above, then run this again")?;
+    Ok(())
+}
+
+/// What `node --version` prints, with `bin` first in its `PATH` (where
+/// the pinned Node's own tools are).
+pub fn version(sh: &Shell, node: &Path, bin: &Path) -> xshell::Result<String> {
+    cmd!(sh, "{node} --version")
+        .env("PATH", crate::edge::wrangler::path_with_first(bin))
+        .quiet()
+        .ignore_stderr()
+        .read()
 }

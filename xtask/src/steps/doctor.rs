@@ -10,11 +10,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::Serialize;
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::config::project::Project;
 use crate::edge::git::{self, Ignored};
-use crate::edge::wrangler::path_with_first;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
@@ -147,11 +146,7 @@ const NODE_MIN: (u32, u32) = (22, 12);
 
 fn node_check(sh: &Shell, project: &Project) -> Check {
     let node = project.node();
-    let version = cmd!(sh, "{node} --version")
-        .env("PATH", path_with_first(&project.node_bin()))
-        .quiet()
-        .ignore_stderr()
-        .read();
+    let version = crate::edge::node::version(sh, &node, &project.node_bin());
     let fix =
         "run `npm ci`: it installs the pinned Node (the npm package `node`) into node_modules";
     match version {
