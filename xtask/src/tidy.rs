@@ -8,7 +8,9 @@
 //!   configuration never reach into a command; edges never reach into steps;
 //! - the modules of the xtask, and those of the core, import each other
 //!   without a cycle;
-//! - the loopback stand-in for Cloudflare is used by `rehearse` alone.
+//! - the loopback stand-in for Cloudflare is used by `rehearse` alone;
+//! - the README's "Layout" names every module of the core and of each
+//!   room of the xtask in that room's row.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -277,4 +279,40 @@ fn only_rehearse_uses_the_loopback_stand_in() {
         "the loopback is the stand-in for Cloudflare: the product reaches Cloudflare through \
          wrangler, and only `rehearse` starts the stand-in"
     );
+}
+
+/// The README's "Layout" is the map a newcomer reads: each room's row names
+/// every module in it (as `` `name` ``; a command also as its verb,
+/// `` `with-backup` ``), so a module added without a word there fails.
+#[test]
+fn the_readme_layout_names_every_module_in_its_room() {
+    let root = workspace();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("\n## Layout\n")
+        .expect("README has a Layout section");
+    let layout = &readme[start + 1..];
+    let layout = &layout[..layout.find("\n## ").unwrap_or(layout.len())];
+    for (room, dir) in [
+        ("crates/d1-core/", "crates/d1-core/src"),
+        ("xtask/src/commands/", "xtask/src/commands"),
+        ("xtask/src/steps/", "xtask/src/steps"),
+        ("xtask/src/edge/", "xtask/src/edge"),
+        ("xtask/src/config/", "xtask/src/config"),
+    ] {
+        let row = layout
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{room}`")))
+            .unwrap_or_else(|| panic!("README's Layout has no row for `{room}`"));
+        let modules = modules(&root.join(dir));
+        assert!(modules.len() > 3, "{dir}: the modules were not found");
+        for module in modules.keys().filter(|m| !m.is_empty()) {
+            let verb = module.replace('_', "-");
+            assert!(
+                row.contains(&format!("`{module}`")) || row.contains(&format!("`{verb}`")),
+                "{dir}/{module}.rs is not named in the README's Layout row for `{room}`: say \
+                 there what it holds, as `{module}`"
+            );
+        }
+    }
 }
