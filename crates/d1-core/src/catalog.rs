@@ -138,6 +138,19 @@ impl Catalog {
             .collect()
     }
 
+    /// Those of `tables` whose `CREATE TABLE` says `AUTOINCREMENT` (in any
+    /// case): the tables that may have a counter in `sqlite_sequence`.
+    pub fn autoincrement_tables<'a>(&self, tables: &'a [String]) -> Vec<&'a String> {
+        let ddl = self.create_statements();
+        tables
+            .iter()
+            .filter(|t| {
+                ddl.get(*t)
+                    .is_some_and(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+            })
+            .collect()
+    }
+
     /// `CREATE TABLE` statements by table name.
     pub fn create_statements(&self) -> BTreeMap<String, String> {
         self.objects

@@ -582,9 +582,33 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// An SQL string literal, single-quoted with inner quotes doubled.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_literal_reads_back_as_its_text() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for text in [
+            "",
+            "plain",
+            "it's",
+            "''",
+            "a'); DROP TABLE t; --",
+            "\"x\"",
+            "é\n",
+        ] {
+            let back: String = db
+                .query_row(&format!("SELECT {}", quote_literal(text)), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(back, text);
+        }
+    }
 
     #[test]
     fn rows_as_values_are_told_from_queries_whatever_the_strings_say() {

@@ -1519,7 +1519,7 @@ fn literal(value: ValueRef<'_>) -> String {
         ValueRef::Null => "NULL".to_owned(),
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(r) => format!("{r:?}"),
-        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
+        ValueRef::Text(t) => d1_core::statement::quote_literal(&String::from_utf8_lossy(t)),
         ValueRef::Blob(b) => format!("X'{}'", d1_core::names::hex(b)),
     };
     let text = crate::redact::text(&text);

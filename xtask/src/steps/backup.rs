@@ -563,21 +563,13 @@ impl Schema<'_> {
         if args.tables.is_empty() {
             return Ok(None);
         }
-        let ddl = catalog.create_statements();
-        let counted: Vec<&String> = scope
-            .data_tables
-            .iter()
-            .filter(|t| {
-                ddl.get(*t)
-                    .is_some_and(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
-            })
-            .collect();
+        let counted = catalog.autoincrement_tables(&scope.data_tables);
         if args.schema_only || counted.is_empty() {
             return Ok(None);
         }
         let names: Vec<String> = counted
             .iter()
-            .map(|t| format!("'{}'", t.replace('\'', "''")))
+            .map(|t| d1_core::statement::quote_literal(t))
             .collect();
         let json = self.reader().query(
             "read the chosen tables' AUTOINCREMENT counters (read-only)",
@@ -625,8 +617,8 @@ impl Schema<'_> {
             .iter()
             .map(|k| {
                 format!(
-                    "SELECT '{}' AS name, count(*) = coalesce(max(rowid), 0) AS dense FROM {}",
-                    k.table.replace('\'', "''"),
+                    "SELECT {} AS name, count(*) = coalesce(max(rowid), 0) AS dense FROM {}",
+                    d1_core::statement::quote_literal(&k.table),
                     d1_core::statement::quote_ident(&k.table)
                 )
             })
