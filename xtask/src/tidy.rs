@@ -288,6 +288,33 @@ fn the_cycle_finder_finds_a_cycle() {
 }
 
 #[test]
+fn the_import_finder_sees_through_grouped_imports() {
+    let all: BTreeMap<String, String> = [
+        "commands",
+        "commands::backup",
+        "commands::restore",
+        "steps::lock",
+        "edge::git",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), String::new()))
+    .collect();
+    let found = |code: &str| imports(code, &all).into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        found("use crate::commands::{restore::Plan, backup};"),
+        ["commands::backup", "commands::restore"]
+    );
+    assert_eq!(
+        found("use crate::{\n    edge::git,\n    steps::{lock::Lock},\n};"),
+        ["edge::git", "steps::lock"]
+    );
+    assert_eq!(
+        found("crate::commands::restore::run()"),
+        ["commands::restore"]
+    );
+}
+
+#[test]
 fn only_rehearse_uses_the_loopback_stand_in() {
     let xtask = modules(&workspace().join("xtask/src"));
     let users: Vec<&String> = xtask
