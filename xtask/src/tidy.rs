@@ -67,20 +67,54 @@ fn product_code(source: &str) -> String {
         .join("\n")
 }
 
+/// The paths a `use` tree (or a plain path) starting at `text` names, its
+/// groups spread out: `a::{b, c::{d}}` is `a::b` and `a::c::d`.
+fn paths(text: &str) -> Vec<String> {
+    let text = text.trim_start();
+    let head: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    let rest = text[head.len()..].trim_start();
+    let Some(group) = rest.strip_prefix('{') else {
+        return vec![head];
+    };
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (k, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..k]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..k]);
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .flat_map(paths)
+        .map(|tail| format!("{head}{tail}"))
+        .collect()
+}
+
 /// The modules of `all` that `code` names through `crate::…`.
 fn imports(code: &str, all: &BTreeMap<String, String>) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for (i, _) in code.match_indices("crate::") {
-        let path: String = code[i + "crate::".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-            .collect();
-        let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
-        if let Some(k) = (1..=parts.len())
-            .rev()
-            .find(|&k| all.contains_key(&parts[..k].join("::")))
-        {
-            found.insert(parts[..k].join("::"));
+        for path in paths(&code[i + "crate::".len()..]) {
+            let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+            if let Some(k) = (1..=parts.len())
+                .rev()
+                .find(|&k| all.contains_key(&parts[..k].join("::")))
+            {
+                found.insert(parts[..k].join("::"));
+            }
         }
     }
     found
