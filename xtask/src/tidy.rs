@@ -206,10 +206,19 @@ fn only_out_prints() {
             continue;
         }
         let code = product_code(source);
-        for word in ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("] {
+        for word in [
+            "println!",
+            "eprintln!",
+            "print!(",
+            "eprint!(",
+            "dbg!(",
+            "io::stdout()",
+            "io::stderr()",
+        ] {
             assert!(
                 !code.contains(word),
-                "{module} uses `{word}`: print through `out` (say!, warn!, out::prompt, ...)"
+                "{} uses `{word}`: print through `out` (say!, warn!, out::prompt, ...)",
+                if module.is_empty() { "main" } else { module }
             );
         }
     }
