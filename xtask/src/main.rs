@@ -156,13 +156,7 @@ fn main() -> ExitCode {
     if let Task::Completions { shell } = cli.task {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
-        // A closed pipe (`| head`) is not an error worth a panic; a full
-        // disk leaves a script that is not whole: not a success.
-        let mut stdout = std::io::stdout();
-        out::note_stdout_write(
-            std::io::Write::write_all(&mut stdout, &script)
-                .and_then(|()| std::io::Write::flush(&mut stdout)),
-        );
+        out::raw(&script);
         if let Some(why) = out::stdout_lost() {
             let code = Exit::Failure.code();
             out::failure(&command, &stdout_lost_message(&why, true), code);

@@ -69,6 +69,15 @@ pub fn note_stdout_write(result: std::io::Result<()>) {
     }
 }
 
+/// Bytes written to stdout as they are, neither redacted nor marked: a
+/// shell's completion script. A closed pipe (`| head`) is not an error
+/// worth a panic; a full disk leaves a script that is not whole: not a
+/// success ([`stdout_lost`]).
+pub fn raw(bytes: &[u8]) {
+    let mut stdout = std::io::stdout();
+    note_stdout_write(stdout.write_all(bytes).and_then(|()| stdout.flush()));
+}
+
 /// Why the output asked for could not be written, if it could not: `main`
 /// ends the command with an error then, never with 0.
 pub fn stdout_lost() -> Option<String> {
