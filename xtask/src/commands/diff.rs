@@ -857,7 +857,9 @@ fn render_table(out: &mut String, t: &TableDiff) {
             }
             let _ = writeln!(out, "{}", shown(&line));
         }
-        if c.count > c.sample.len() as u64 {
+        // With no row shown (a table on one side has no key), the count
+        // on the table's line is all there is: nothing is "more".
+        if !c.sample.is_empty() && c.count > c.sample.len() as u64 {
             let _ = writeln!(
                 out,
                 "    ... and {} more {what}",
