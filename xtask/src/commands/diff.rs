@@ -197,12 +197,32 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
             }
             Some(m.rows.into_keys().chain(m.tables).collect())
         }
+        // A live database can hold tables no migration makes (made by
+        // hand, or by the app): the migrations are not all it can have. A
+        // local D1's file says what it has, read without an export; a
+        // remote one is known only once read.
         Side::Live(env) => {
+            let file = crate::edge::local_d1::existing_file(&project.config_dir, env);
+            if env.location != crate::config::environment::Location::Local {
+                return None;
+            }
             let dir = project.config_dir.join(&env.migrations_dir);
             let names = crate::steps::migrations::migration_files(&dir).ok()?;
             let migrations = crate::steps::migrations::read_migrations(&dir, &names).ok()?;
             let (tables, _) = crate::steps::migrations::schema_created_by(&migrations).ok()?;
-            Some(tables.into_keys().filter(|t| !is_internal(t)).collect())
+            let mut known: BTreeSet<String> = tables.into_keys().collect();
+            if let Some(file) = file {
+                let answer = crate::edge::local_d1::query_json(
+                    &file,
+                    "SELECT name FROM sqlite_master WHERE type = 'table'",
+                )
+                .ok()?;
+                let rows = answer.get(0)?.get("results")?.as_array()?;
+                for row in rows {
+                    known.insert(row.get("name")?.as_str()?.to_owned());
+                }
+            }
+            Some(known.into_iter().filter(|t| !is_internal(t)).collect())
         }
     }
 }
