@@ -1691,6 +1691,13 @@ fn a_dump_whose_rows_cannot_load_is_refused_before_the_safety_backup() {
             "{}",
             run.all()
         );
+        // The loader's words are about the scratch database, not the
+        // operator's local one, which nothing touched.
+        assert!(
+            !run.stderr.contains("the local database was left unchanged"),
+            "{}",
+            run.all()
+        );
     }
     assert_eq!(sb.backup_files(), before, "safety backups were taken");
 }
