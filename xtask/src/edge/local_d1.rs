@@ -351,6 +351,9 @@ pub struct Loader {
     /// drops of `--replace`): a failing one is named by this number, as
     /// verify names it.
     repaired: u64,
+    /// A scratch database (restore's trial load): its failures say nothing
+    /// of the operator's local database, which it is not.
+    scratch: bool,
 }
 
 /// Makes a local D1's database file (with its `-wal` and `-shm`) and the
@@ -423,7 +426,16 @@ impl Loader {
             file: file.to_path_buf(),
             statements: 0,
             repaired: 0,
+            scratch: false,
         })
+    }
+
+    /// [`Loader::open`] for a scratch database of this tool's own, whose
+    /// failures are worded as the scratch's, not the local database's.
+    pub fn open_scratch(file: &Path) -> Result<Loader> {
+        let mut loader = Loader::open(file)?;
+        loader.scratch = true;
+        Ok(loader)
     }
 
     /// Runs a statement this tool built (a `--replace` drop), outside the
@@ -451,7 +463,7 @@ impl Loader {
         self.db
             .db()
             .execute_batch("COMMIT")
-            .map_err(commit_failed)?;
+            .map_err(|e| commit_failed(e, self.scratch))?;
         Ok(self.statements)
     }
 }
@@ -459,9 +471,17 @@ impl Loader {
 /// Why a load's `COMMIT` failed, from SQLite's code: the deferred
 /// foreign-key check, or a write the disk had no room for (a full disk, a
 /// file-size limit: SQLite says "disk I/O error").
-fn commit_failed(e: rusqlite::Error) -> anyhow::Error {
+fn commit_failed(e: rusqlite::Error, scratch: bool) -> anyhow::Error {
     let why = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) if scratch => {
+            "the dump breaks a foreign key"
+        }
         Some(rusqlite::ErrorCode::ConstraintViolation) => "the restore broke a foreign key",
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) if scratch => {
+            "the scratch database could not be written: the temporary directory's disk is full, \
+             or a file-size limit (`ulimit -f`) stopped the write; free space there, or set \
+             TMPDIR to a directory with room, and run this again"
+        }
         Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
             "the local database could not be written: its disk is full, or a file-size limit \
              (`ulimit -f`) stopped the write; free space where it lives (`.wrangler/state`) and \
@@ -469,7 +489,12 @@ fn commit_failed(e: rusqlite::Error) -> anyhow::Error {
         }
         _ => "the restore could not be committed",
     };
-    anyhow::Error::new(e).context(format!("{why}; the local database was left unchanged"))
+    match scratch {
+        true => anyhow::Error::new(e).context(why),
+        false => {
+            anyhow::Error::new(e).context(format!("{why}; the local database was left unchanged"))
+        }
+    }
 }
 
 impl Loader {
@@ -490,6 +515,7 @@ impl Loader {
             runner: d1_core::gate::Runner::new(&self.db),
             statements: &mut self.statements,
             repaired: &mut self.repaired,
+            scratch: self.scratch,
         };
         d1_core::repair::write_piped(reader, survey, options, &mut loading)
     }
@@ -500,6 +526,7 @@ struct Loading<'l> {
     runner: d1_core::gate::Runner<'l>,
     statements: &'l mut u64,
     repaired: &'l mut u64,
+    scratch: bool,
 }
 
 impl d1_core::repair::Sink for Loading<'_> {
@@ -516,8 +543,12 @@ impl d1_core::repair::Sink for Loading<'_> {
         crate::out::count_one();
         // Name the statement, never its values: they are customer data.
         self.runner.run_checked(sql).with_context(|| {
+            let left = match self.scratch {
+                true => "",
+                false => "; the local database was left unchanged",
+            };
             format!(
-                "repaired statement {} ({}) failed; the local database was left unchanged",
+                "repaired statement {} ({}) failed{left}",
                 self.repaired,
                 d1_core::statement::describe(sql)
             )

@@ -958,7 +958,7 @@ fn trial_load(source: &Source, survey: &repair::Survey, options: &repair::Option
     let tried = std::fs::File::create(&db)
         .map_err(anyhow::Error::from)
         .and_then(|_| {
-            let mut loader = local_d1::Loader::open(&db)?;
+            let mut loader = local_d1::Loader::open_scratch(&db)?;
             loader.load(source.open_for_load()?, survey, options)?;
             loader.commit()
         });
