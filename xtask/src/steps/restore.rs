@@ -417,51 +417,22 @@ fn plan(
     };
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, target, mode, &catalog)?;
-    // A backup of chosen tables, some AUTOINCREMENT, whose manifest has no
-    // counters: an earlier version's, before it recorded them.
-    let uncounted =
-        source.manifest.as_ref().is_some_and(|m| {
-            m.sequences.is_none() && !m.tables.is_empty() && m.mode != "schema-only"
-        }) && schema
-            .iter()
-            .any(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"));
+    let uncounted = uncounted_sequences(&source, &schema);
     let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
     // The triggers the dump creates: as its statements read, and as SQLite
     // made them in the preflight.
     triggers.extend(preflight(&source, &survey, &options)?);
-    // The schema the target has afterwards: the migrations' for `--clean`,
-    // else the backup's own (`--replace` drops the rest), and its triggers
-    // that cannot run there.
-    let after = match mode {
-        Mode::Clean => crate::steps::migrations::schema_sql_of(
-            &project.config_dir.join(&target.migrations_dir),
-        )?,
-        _ => source
-            .virtual_tables
-            .iter()
-            .map(|vt| vt.sql.clone())
-            .chain(schema)
-            .collect(),
-    };
+    let after = schema_after(project, target, mode, &source, schema)?;
     let (stuck, fts_rebuilt) =
         d1_core::catalog::restored_otherwise(&after, &source.virtual_tables)?;
-    // A new database has no migrations_dir of its own yet: it is the
-    // backup's database's, as the binding printed for it says.
-    let migrations_of = source
-        .environment
-        .as_deref()
-        .and_then(|env| envs.resolve(env).ok())
-        .filter(|_| new.is_some())
-        .unwrap_or(target);
-    let migrations_dir = project.config_dir.join(&migrations_of.migrations_dir);
+    let migrations_dir = migrations_dir_for(project, envs, &source, target, new);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
-    let has_migrations_table = existing
-        .iter()
-        .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
-    let drops_migrations_table = mode == Mode::Replace && has_migrations_table;
-    // Dropped by --replace, or never there (an empty database).
-    let no_migrations_table = drops_migrations_table || !has_migrations_table;
-    let pending_after = pending_after(&source, mode, &migrations_dir, no_migrations_table);
+    let pending_after = pending_after(
+        &source,
+        mode,
+        &migrations_dir,
+        no_migrations_table_after(&existing, mode),
+    );
     let inspected = Inspected {
         catalog,
         existing,
@@ -489,25 +460,7 @@ fn plan(
         stuck: &stuck,
         uncounted,
     });
-    for why in &fts_rebuilt {
-        crate::say!("  REBUILT      {why}");
-    }
-    let renumbered: Vec<String> = source
-        .manifest
-        .iter()
-        .flat_map(|m| m.rowids_renumbered.iter().flatten())
-        .map(|(table, triggers)| crate::steps::backup::renumbered_said(table, triggers))
-        .collect();
-    for why in &renumbered {
-        crate::say!("  RENUMBERS    {why}");
-    }
-    let wide = Some(&source.wide_integers).filter(|wide| !wide.is_empty());
-    if let Some(wide) = wide {
-        crate::say!(
-            "  ROUNDED?     {}",
-            crate::steps::backup::wide_integers_said(wide)
-        );
-    }
+    let renumbered = print_plan_notes(&source, &fts_rebuilt);
     let mut json = plan_json(
         &source,
         target,
@@ -516,26 +469,7 @@ fn plan(
         &inspected,
         safety_backup,
     );
-    json["breaks"] = stuck
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "table": t.table,
-                "statement": t.statement,
-                "triggers": t.triggers,
-                "error": t.error,
-            })
-        })
-        .collect();
-    json["rebuilt"] = serde_json::json!(fts_rebuilt);
-    json["wide_integers"] = serde_json::json!(wide.cloned().unwrap_or_default());
-    json["renumbered"] = serde_json::json!(
-        source
-            .manifest
-            .as_ref()
-            .and_then(|m| m.rowids_renumbered.clone())
-            .unwrap_or_default()
-    );
+    add_plan_notes(&mut json, &source, &stuck, &fts_rebuilt);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         if args.json {
@@ -560,6 +494,124 @@ fn plan(
         fts_rebuilt,
         renumbered,
     }))
+}
+
+/// A backup of chosen tables, some AUTOINCREMENT, whose manifest has no
+/// counters: an earlier version's, before it recorded them.
+fn uncounted_sequences(source: &Source, schema: &[String]) -> bool {
+    source
+        .manifest
+        .as_ref()
+        .is_some_and(|m| m.sequences.is_none() && !m.tables.is_empty() && m.mode != "schema-only")
+        && schema
+            .iter()
+            .any(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+}
+
+/// Whether the target has no `d1_migrations` table after the restore:
+/// dropped by `--replace`, or never there (an empty database).
+fn no_migrations_table_after(existing: &[(String, String)], mode: Mode) -> bool {
+    let has_migrations_table = existing
+        .iter()
+        .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
+    let drops_migrations_table = mode == Mode::Replace && has_migrations_table;
+    drops_migrations_table || !has_migrations_table
+}
+
+/// The schema the target has afterwards: the migrations' for `--clean`,
+/// else the backup's own (`--replace` drops the rest), whose triggers that
+/// cannot run there the plan names.
+fn schema_after(
+    project: &Project,
+    target: &Environment,
+    mode: Mode,
+    source: &Source,
+    schema: Vec<String>,
+) -> Result<Vec<String>> {
+    Ok(match mode {
+        Mode::Clean => crate::steps::migrations::schema_sql_of(
+            &project.config_dir.join(&target.migrations_dir),
+        )?,
+        _ => source
+            .virtual_tables
+            .iter()
+            .map(|vt| vt.sql.clone())
+            .chain(schema)
+            .collect(),
+    })
+}
+
+/// The migrations directory the restored database is judged by: a new
+/// database has none of its own yet, so it is the backup's database's, as
+/// the binding printed for it says.
+fn migrations_dir_for(
+    project: &Project,
+    envs: &Environments,
+    source: &Source,
+    target: &Environment,
+    new: Option<&NewDatabase>,
+) -> PathBuf {
+    let migrations_of = source
+        .environment
+        .as_deref()
+        .and_then(|env| envs.resolve(env).ok())
+        .filter(|_| new.is_some())
+        .unwrap_or(target);
+    project.config_dir.join(&migrations_of.migrations_dir)
+}
+
+/// The plan's last lines: FTS tables rebuilt, rowids renumbered and wide
+/// integers a backup rounded. Returns the renumbered tables, as said.
+fn print_plan_notes(source: &Source, fts_rebuilt: &[String]) -> Vec<String> {
+    for why in fts_rebuilt {
+        crate::say!("  REBUILT      {why}");
+    }
+    let renumbered: Vec<String> = source
+        .manifest
+        .iter()
+        .flat_map(|m| m.rowids_renumbered.iter().flatten())
+        .map(|(table, triggers)| crate::steps::backup::renumbered_said(table, triggers))
+        .collect();
+    for why in &renumbered {
+        crate::say!("  RENUMBERS    {why}");
+    }
+    if !source.wide_integers.is_empty() {
+        crate::say!(
+            "  ROUNDED?     {}",
+            crate::steps::backup::wide_integers_said(&source.wide_integers)
+        );
+    }
+    renumbered
+}
+
+/// The same notes in `--json`'s plan: `breaks`, `rebuilt`,
+/// `wide_integers`, `renumbered`.
+fn add_plan_notes(
+    json: &mut serde_json::Value,
+    source: &Source,
+    stuck: &[d1_core::catalog::StuckTrigger],
+    fts_rebuilt: &[String],
+) {
+    json["breaks"] = stuck
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "table": t.table,
+                "statement": t.statement,
+                "triggers": t.triggers,
+                "error": t.error,
+            })
+        })
+        .collect();
+    json["rebuilt"] = serde_json::json!(fts_rebuilt);
+    json["wide_integers"] = serde_json::json!(source.wide_integers);
+    json["renumbered"] = serde_json::json!(
+        source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.rowids_renumbered.clone())
+            .unwrap_or_default()
+    );
 }
 
 /// `--json`'s one document: the plan, and what the restore did.
@@ -720,45 +772,7 @@ fn survey_dump(
     BTreeMap<String, String>,
     Vec<String>,
 )> {
-    let (known_tables, known_triggers) = if mode == Mode::Clean {
-        // The schema `migrations apply` is about to make.
-        schema_from_migrations(&project.config_dir.join(&target.migrations_dir))?
-    } else {
-        (catalog.create_statements(), BTreeMap::new())
-    };
-    // A clean restore without a manifest has no record of virtual tables;
-    // the migrations make them, and an external-content FTS5 index, whose
-    // rows the dump fills with its triggers held off, is rebuilt from them
-    // (else, after a hand `--no-schema` export, searches find nothing).
-    let virtual_tables = match (mode, &source.manifest) {
-        (Mode::Clean, None) => known_tables
-            .iter()
-            .filter_map(|(name, sql)| VirtualTable::from_sql(name, sql))
-            .filter(|vt| {
-                matches!(
-                    vt.content,
-                    d1_core::catalog::VirtualContent::External { .. }
-                )
-            })
-            .collect(),
-        _ => source.virtual_tables.clone(),
-    };
-    let options = repair::Options {
-        virtual_tables,
-        data_into_existing_schema: mode == Mode::Clean,
-        known_tables,
-        known_triggers,
-        chosen_tables: source
-            .manifest
-            .as_ref()
-            .map(|m| m.tables.clone())
-            .unwrap_or_default(),
-        sequences: source
-            .manifest
-            .as_ref()
-            .and_then(|m| m.sequences.clone())
-            .unwrap_or_default(),
-    };
+    let options = repair_options(project, source, target, mode, catalog)?;
     let settings = project.settings()?;
     // The dump's triggers, by name, and every statement of its schema, read
     // in the survey's pass.
@@ -807,11 +821,36 @@ fn survey_dump(
         Ok((survey, summary.finish(&options.known_tables)?))
     })
     .with_context(|| format!("reading {}", source.file.display()))?;
+    check_surveyed(
+        source,
+        mode,
+        &project.config_dir.join(&target.migrations_dir),
+        (survey.statements, creates),
+        summary,
+        wide,
+        settings.app.encryption_key.is_some(),
+    )?;
+    Ok((options, survey, triggers, schema))
+}
+
+/// What the survey found, held against the source: a dump that is empty is
+/// refused; one with a manifest must be what it describes (its wide
+/// integers and key taken where an older manifest records none); one
+/// without takes its rows and key from the dump.
+fn check_surveyed(
+    source: &mut Source,
+    mode: Mode,
+    migrations_dir: &Path,
+    (statements, creates): (u64, usize),
+    summary: dump::DumpSummary,
+    wide: BTreeMap<String, u64>,
+    key_configured: bool,
+) -> Result<()> {
     // An export that wrote nothing, or only its header (wrangler's first
     // line; `sqlite3 mistyped.db .dump`'s PRAGMA, BEGIN and COMMIT): loaded,
     // it would replace the target with nothing. Without a manifest there is
     // no record that an empty database was what was backed up.
-    let empty = survey.statements == 0
+    let empty = statements == 0
         || (source.manifest.is_none() && creates == 0 && summary.rows.values().sum::<u64>() == 0);
     if empty {
         crate::stop!(
@@ -823,7 +862,7 @@ fn survey_dump(
     }
     match &source.manifest {
         Some(m) => {
-            let contradictions = m.contradictions(&summary, settings.app.encryption_key.is_some());
+            let contradictions = m.contradictions(&summary, key_configured);
             if !contradictions.is_empty() {
                 crate::stop!(
                     crate::exit::Exit::Refused,
@@ -846,14 +885,63 @@ fn survey_dump(
         }
         None => {
             if mode == Mode::Clean {
-                let dir = project.config_dir.join(&target.migrations_dir);
-                guard_dump_migrations(&source.file, &summary.migrations, &dir)?;
+                guard_dump_migrations(&source.file, &summary.migrations, migrations_dir)?;
             }
             source.rows = summary.rows;
             source.encryption_key = summary.encryption_key;
         }
     }
-    Ok((options, survey, triggers, schema))
+    Ok(())
+}
+
+/// The repair options for restoring `source` into `target` by `mode`: the
+/// schema it goes into, its virtual tables, chosen tables and counters.
+fn repair_options(
+    project: &Project,
+    source: &Source,
+    target: &Environment,
+    mode: Mode,
+    catalog: &Catalog,
+) -> Result<repair::Options> {
+    let (known_tables, known_triggers) = if mode == Mode::Clean {
+        // The schema `migrations apply` is about to make.
+        schema_from_migrations(&project.config_dir.join(&target.migrations_dir))?
+    } else {
+        (catalog.create_statements(), BTreeMap::new())
+    };
+    // A clean restore without a manifest has no record of virtual tables;
+    // the migrations make them, and an external-content FTS5 index, whose
+    // rows the dump fills with its triggers held off, is rebuilt from them
+    // (else, after a hand `--no-schema` export, searches find nothing).
+    let virtual_tables = match (mode, &source.manifest) {
+        (Mode::Clean, None) => known_tables
+            .iter()
+            .filter_map(|(name, sql)| VirtualTable::from_sql(name, sql))
+            .filter(|vt| {
+                matches!(
+                    vt.content,
+                    d1_core::catalog::VirtualContent::External { .. }
+                )
+            })
+            .collect(),
+        _ => source.virtual_tables.clone(),
+    };
+    Ok(repair::Options {
+        virtual_tables,
+        data_into_existing_schema: mode == Mode::Clean,
+        known_tables,
+        known_triggers,
+        chosen_tables: source
+            .manifest
+            .as_ref()
+            .map(|m| m.tables.clone())
+            .unwrap_or_default(),
+        sequences: source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.sequences.clone())
+            .unwrap_or_default(),
+    })
 }
 
 /// Refuses a backup whose dump creates a trigger that its migrations do
