@@ -272,21 +272,7 @@ fn restore(
             &target.local_id,
         ))?;
     }
-    let doing = crate::edge::lock::Doing::Loading {
-        env: target.name.clone(),
-        backup: file_name(&source.file).to_string(),
-        safety: safety.as_deref().map(|f| file_name(f).to_string()),
-    };
-    let underway = crate::steps::lock::told(&doing, project);
-    lock.record(doing)?;
-    if target.location == Location::Remote {
-        // Once wrangler has handed D1 the file, an interrupt no longer
-        // stops the import; a database this restore created stays either way.
-        crate::edge::signals::changed(match new.as_deref().and_then(NewDatabase::left_in_place) {
-            Some(left) => format!("{underway}; {left}"),
-            None => underway,
-        });
-    }
+    record_loading(project, &lock, &loading, new.as_deref())?;
     loading.load(survey, options, inspected)?;
     let restored_from = |state: &str| {
         format!(
@@ -310,6 +296,48 @@ fn restore(
     report(
         project, envs, args, source, target, new, &restored, &content,
     )?;
+    warn_after_restore(&planned, target);
+    if args.json {
+        let database_id = new.then_some(target.database_id.as_str());
+        let result = result_json(&restored, &content, database_id);
+        print_json(false, planned.json, result);
+    }
+    Ok(Some(restored))
+}
+
+/// The load about to start, recorded in the lock (what another run or a
+/// later one is told) and, for a remote target, as what an interrupt now
+/// leaves.
+fn record_loading(
+    project: &Project,
+    lock: &crate::edge::lock::BackupLock,
+    loading: &Loading<'_>,
+    new: Option<&NewDatabase>,
+) -> Result<()> {
+    let (target, source) = (loading.target, loading.source);
+    let doing = crate::edge::lock::Doing::Loading {
+        env: target.name.clone(),
+        backup: file_name(&source.file).to_string(),
+        safety: loading.safety.as_deref().map(|f| file_name(f).to_string()),
+    };
+    let underway = crate::steps::lock::told(&doing, project);
+    lock.record(doing)?;
+    if target.location == Location::Remote {
+        // Once wrangler has handed D1 the file, an interrupt no longer
+        // stops the import; a database this restore created stays either way.
+        crate::edge::signals::changed(match new.and_then(NewDatabase::left_in_place) {
+            Some(left) => format!("{underway}; {left}"),
+            None => underway,
+        });
+    }
+    Ok(())
+}
+
+/// What a finished restore warns of: migrations pending again, triggers
+/// that cannot run, FTS tables rebuilt, rowids renumbered, virtual tables
+/// a backup could not hold whole.
+fn warn_after_restore(planned: &Planned, target: &Environment) {
+    let source = &planned.source;
     if let Some(then) = pending_again(&planned.pending_after, target) {
         crate::warn!("{} now has {then}", target.database_name);
     }
@@ -331,12 +359,6 @@ fn restore(
             );
         }
     }
-    if args.json {
-        let database_id = new.then_some(target.database_id.as_str());
-        let result = result_json(&restored, &content, database_id);
-        print_json(false, planned.json, result);
-    }
-    Ok(Some(restored))
 }
 
 /// A restore's plan, made and printed before anything changes.
