@@ -1565,32 +1565,7 @@ fn resolve_source(
     target: &Environment,
     args: &RestoreArgs,
 ) -> Result<Source> {
-    // `--database` picks the target; a qualified `latest:ENV.DB` names its
-    // own database, and one that is not the target's is refused by the
-    // binding guard, naming both.
-    let qualified = args.source.strip_prefix("latest:").is_some_and(|name| {
-        project.environments().is_ok_and(|envs| {
-            envs.iter()
-                .any(|e| e.name == name && e.databases_in_env > 1)
-        })
-    });
-    let unpicked;
-    let source_project = match qualified {
-        true => {
-            unpicked = Project {
-                database: None,
-                ..project.clone()
-            };
-            &unpicked
-        }
-        false => project,
-    };
-    let file = source_project.resolve_backup(
-        &args.source,
-        // A new database has no backups of its own: `latest:ENV` says whose.
-        (!target.is_new).then_some(target.name.as_str()),
-        crate::edge::inventory::Latest::Good,
-    )?;
+    let file = backup_file(project, target, args)?;
     let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
     // A header no backup has (thousands of stanzas, each tried on every
     // read) is refused before age reads it.
@@ -1653,36 +1628,7 @@ fn resolve_source(
         );
     }
     if let Some(sealed) = &manifest.sealed {
-        let (sha256, bytes) = match data.plaintext_digest_up_to(sealed.plaintext_bytes)? {
-            Ok(digest) => digest,
-            Err(e) if data.is_unopened(&sealed.recipients) => return Err(e),
-            Err(_) => crate::stop!(
-                crate::exit::Exit::Refused,
-                "{} cannot be decrypted and decompressed to its end with a key of the recipients \
-                 its manifest records: it was written damaged, cut short, or sealed to others; \
-                 refusing to restore it.",
-                file.display()
-            ),
-        };
-        if bytes > sealed.plaintext_bytes {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "{} decodes to more SQL than the {} bytes its manifest records (read no \
-                 further); refusing to restore it.",
-                file.display(),
-                sealed.plaintext_bytes
-            );
-        }
-        if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "{} decodes to {bytes} bytes of SQL with sha256 {sha256}, but its manifest records \
-                 {} bytes with sha256 {}; refusing to restore it.",
-                file.display(),
-                sealed.plaintext_bytes,
-                sealed.plaintext_sha256
-            );
-        }
+        check_sealed_plaintext(&file, &data, sealed)?;
     }
     warn_if_latest_is_a_safety_backup(&args.source, &manifest);
     Ok(Source {
@@ -1696,6 +1642,77 @@ fn resolve_source(
         manifest: Some(manifest),
         pinned: None,
     })
+}
+
+/// A sealed backup must decrypt and decompress to the SQL its manifest
+/// records, byte for byte, with a key of the recipients it names.
+fn check_sealed_plaintext(
+    file: &Path,
+    data: &stored::Source,
+    sealed: &d1_core::manifest::Sealed,
+) -> Result<()> {
+    let (sha256, bytes) = match data.plaintext_digest_up_to(sealed.plaintext_bytes)? {
+        Ok(digest) => digest,
+        Err(e) if data.is_unopened(&sealed.recipients) => return Err(e),
+        Err(_) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} cannot be decrypted and decompressed to its end with a key of the recipients \
+             its manifest records: it was written damaged, cut short, or sealed to others; \
+             refusing to restore it.",
+            file.display()
+        ),
+    };
+    if bytes > sealed.plaintext_bytes {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} decodes to more SQL than the {} bytes its manifest records (read no \
+             further); refusing to restore it.",
+            file.display(),
+            sealed.plaintext_bytes
+        );
+    }
+    if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} decodes to {bytes} bytes of SQL with sha256 {sha256}, but its manifest records \
+             {} bytes with sha256 {}; refusing to restore it.",
+            file.display(),
+            sealed.plaintext_bytes,
+            sealed.plaintext_sha256
+        );
+    }
+    Ok(())
+}
+
+/// Where the backup to restore is (a path, a name `list` prints,
+/// `latest:ENV`).
+fn backup_file(project: &Project, target: &Environment, args: &RestoreArgs) -> Result<PathBuf> {
+    // `--database` picks the target; a qualified `latest:ENV.DB` names its
+    // own database, and one that is not the target's is refused by the
+    // binding guard, naming both.
+    let qualified = args.source.strip_prefix("latest:").is_some_and(|name| {
+        project.environments().is_ok_and(|envs| {
+            envs.iter()
+                .any(|e| e.name == name && e.databases_in_env > 1)
+        })
+    });
+    let unpicked;
+    let source_project = match qualified {
+        true => {
+            unpicked = Project {
+                database: None,
+                ..project.clone()
+            };
+            &unpicked
+        }
+        false => project,
+    };
+    source_project.resolve_backup(
+        &args.source,
+        // A new database has no backups of its own: `latest:ENV` says whose.
+        (!target.is_new).then_some(target.name.as_str()),
+        crate::edge::inventory::Latest::Good,
+    )
 }
 
 /// Only a backup taken from production may go into production.
