@@ -354,42 +354,8 @@ pub fn environment_status(
         .filter(|e| e.manifest.created_at > now)
         .map(|e| e.manifest.file.name.clone())
         .collect();
-    let newest_verified = newest.map(|e| {
-        let age_seconds = (now - e.manifest.created_at).num_seconds().max(0);
-        Newest {
-            file: e.manifest.file.name.clone(),
-            created_at: e.manifest.created_at,
-            age_seconds,
-            offsite: e
-                .manifest
-                .offsite
-                .as_ref()
-                .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
-            applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
-            taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
-            sealed_to: e.manifest.sealed_to().to_vec(),
-            age_shown: age_shown(age_seconds, e.manifest.created_at, max_age.as_ref()),
-        }
-    });
-    // Of this database, under whichever name its environment had then
-    // (`prod`, or `prod.<db>` once it had several, or another short name
-    // with the same `database_id`), as `Environment::recorded_as` reads a
-    // backup; a line without a database (an older journal) by its name
-    // alone.
-    use crate::config::environment::short_name;
-    let last_time_travel_restore = { journal.iter() }
-        .filter(|((e, db), t)| match db.is_empty() {
-            true => e == env,
-            false => {
-                db == database
-                    && (short_name(e) == short_name(env)
-                        || (!database_id.is_empty() && { t.database_id.as_deref() }
-                            .is_some_and(|id| id.eq_ignore_ascii_case(database_id))))
-            }
-        })
-        .map(|(_, t)| t)
-        .max_by_key(|t| DateTime::parse_from_rfc3339(&t.at).ok())
-        .cloned();
+    let newest_verified = newest.map(|e| newest_shown(e, max_age.as_ref(), now));
+    let last_time_travel_restore = last_restore_of(journal, env, (database, database_id));
     EnvStatus {
         environment: env.to_owned(),
         database: database.to_owned(),
@@ -413,6 +379,54 @@ pub fn environment_status(
         pending_migrations: None,
         lacking_migrations: Vec::new(),
     }
+}
+
+/// What the report says of `newest`, the newest verified backup.
+fn newest_shown(newest: &Entry, max_age: Option<&Span>, now: DateTime<Utc>) -> Newest {
+    let e = newest;
+    let age_seconds = (now - e.manifest.created_at).num_seconds().max(0);
+    Newest {
+        file: e.manifest.file.name.clone(),
+        created_at: e.manifest.created_at,
+        age_seconds,
+        offsite: e
+            .manifest
+            .offsite
+            .as_ref()
+            .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
+        applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
+        taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
+        sealed_to: e.manifest.sealed_to().to_vec(),
+        age_shown: age_shown(age_seconds, e.manifest.created_at, max_age),
+    }
+}
+
+/// The last Time Travel restore in `journal` of `env`'s database (its
+/// `database_name` and `database_id`).
+fn last_restore_of(
+    journal: &Journal,
+    env: &str,
+    (database, database_id): (&str, &str),
+) -> Option<TimeTravelRestore> {
+    // Of this database, under whichever name its environment had then
+    // (`prod`, or `prod.<db>` once it had several, or another short name
+    // with the same `database_id`), as `Environment::recorded_as` reads a
+    // backup; a line without a database (an older journal) by its name
+    // alone.
+    use crate::config::environment::short_name;
+    { journal.iter() }
+        .filter(|((e, db), t)| match db.is_empty() {
+            true => e == env,
+            false => {
+                db == database
+                    && (short_name(e) == short_name(env)
+                        || (!database_id.is_empty() && { t.database_id.as_deref() }
+                            .is_some_and(|id| id.eq_ignore_ascii_case(database_id))))
+            }
+        })
+        .map(|(_, t)| t)
+        .max_by_key(|t| DateTime::parse_from_rfc3339(&t.at).ok())
+        .cloned()
 }
 
 impl EnvStatus {
@@ -441,21 +455,7 @@ impl EnvStatus {
             Some(d) => format!("{} UTC → {}, {} ({})", d.date, d.to, d.result, d.backup),
             None => "none recorded".to_owned(),
         };
-        let time_travel = match &self.last_time_travel_restore {
-            // As every other time here, to the minute; the journal's own
-            // text when it is not a time.
-            Some(t) => {
-                let at = match chrono::DateTime::parse_from_rfc3339(&t.at) {
-                    Ok(at) => at
-                        .with_timezone(&Utc)
-                        .format("%Y-%m-%d %H:%M UTC")
-                        .to_string(),
-                    Err(_) => t.at.clone(),
-                };
-                format!("{at} ({})", t.told(&self.environment))
-            }
-            None => "none".to_owned(),
-        };
+        let time_travel = self.time_travel_shown();
         let lock = match &self.offsite_lock {
             Some(lock) => format!("  offsite lock              {lock}\n"),
             None => String::new(),
@@ -467,7 +467,56 @@ impl EnvStatus {
             }
             (None, None) => String::new(),
         };
-        let migrations = match self.pending_migrations.as_deref() {
+        let migrations = self.migrations_line();
+        let retired = match &self.retired_keys {
+            Some(told) => format!("  retired keys              {told}\n"),
+            None => String::new(),
+        };
+        format!(
+            "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}{migrations}  offsite                   \
+             {offsite}\n{lock}{retired}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
+            self.environment, self.database
+        )
+    }
+
+    /// The last Time Travel restore, as every other time here, to the
+    /// minute; the journal's own text when it is not a time.
+    fn time_travel_shown(&self) -> String {
+        match &self.last_time_travel_restore {
+            Some(t) => {
+                let at = match chrono::DateTime::parse_from_rfc3339(&t.at) {
+                    Ok(at) => at
+                        .with_timezone(&Utc)
+                        .format("%Y-%m-%d %H:%M UTC")
+                        .to_string(),
+                    Err(_) => t.at.clone(),
+                };
+                format!("{at} ({})", t.told(&self.environment))
+            }
+            None => "none".to_owned(),
+        }
+    }
+
+    /// The migrations line (none when there is nothing to say), with the
+    /// migrations the newest backup records that this checkout lacks.
+    fn migrations_line(&self) -> String {
+        let migrations = self.pending_line();
+        match self.lacking_migrations.as_slice() {
+            [] => migrations,
+            _ if migrations.is_empty() => migrations,
+            lacking => format!(
+                "{}; that backup also records {} as applied, which this checkout lacks \
+                 (another branch's, or deleted here)\n",
+                migrations.trim_end(),
+                d1_core::wording::listed(lacking, "migration"),
+            ),
+        }
+    }
+
+    /// What the migrations line says of the migrations pending as of the
+    /// newest backup, or why they are unknown.
+    fn pending_line(&self) -> String {
+        match self.pending_migrations.as_deref() {
             None => match &self.migrations_unknown {
                 Some(why) => format!(
                     "  migrations                unknown: {why} (`cargo xtask migrate {} --check` \
@@ -508,26 +557,7 @@ impl EnvStatus {
                 self.environment,
                 d1_core::wording::them(names.len())
             ),
-        };
-        let migrations = match self.lacking_migrations.as_slice() {
-            [] => migrations,
-            _ if migrations.is_empty() => migrations,
-            lacking => format!(
-                "{}; that backup also records {} as applied, which this checkout lacks \
-                 (another branch's, or deleted here)\n",
-                migrations.trim_end(),
-                d1_core::wording::listed(lacking, "migration"),
-            ),
-        };
-        let retired = match &self.retired_keys {
-            Some(told) => format!("  retired keys              {told}\n"),
-            None => String::new(),
-        };
-        format!(
-            "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}{migrations}  offsite                   \
-             {offsite}\n{lock}{retired}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
-            self.environment, self.database
-        )
+        }
     }
 }
 
@@ -546,6 +576,56 @@ fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
     }
 }
 
+/// What the logs on disk say: each environment's last drill, each
+/// database's last Time Travel restore and each bucket's last offsite lock.
+struct Logs {
+    drills: BTreeMap<String, Drill>,
+    journal: Journal,
+    locks: BTreeMap<(String, String), (String, i64, String)>,
+}
+
+impl Logs {
+    /// Reads the drill log, the Time Travel journal (judging a restore
+    /// against the one running now, if any) and the offsite lock journal.
+    fn read(project: &Project) -> Logs {
+        let drills = last_drills(&read_journal(
+            &project.config_dir.join(crate::edge::journals::DRILL_LOG),
+        ));
+        let running = crate::steps::lock::time_travel_running(&project.backup_dir);
+        let journal: Journal = last_time_travel(&read_journal(
+            &project
+                .backup_dir
+                .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
+        ))
+        .into_iter()
+        .map(|((env, db), t)| {
+            let t = t.judged(&env, running.as_deref());
+            ((env, db), t)
+        })
+        .collect();
+        let locks = crate::steps::offsite::last_locks(&read_journal(
+            &project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
+        ));
+        Logs {
+            drills,
+            journal,
+            locks,
+        }
+    }
+}
+
+/// A journal's text: none when it is absent, and none with a warning
+/// saying why when it cannot be read.
+fn read_journal(path: &std::path::Path) -> String {
+    if std::fs::symlink_metadata(path).is_err() {
+        return String::new();
+    }
+    crate::edge::fsutil::read_own_text(path, "journal").unwrap_or_else(|e| {
+        crate::warn!("{e:#}");
+        String::new()
+    })
+}
+
 /// Prints every environment's state; `Ok(false)` when one is stale.
 pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let envs = project.environments()?;
@@ -554,105 +634,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let settings = project.settings()?;
     let entries = inventory::scan(&project.backup_dir)?;
-    // A journal that cannot be read is reported as none, with the reason.
-    let read = |path: std::path::PathBuf| {
-        if std::fs::symlink_metadata(&path).is_err() {
-            return String::new();
-        }
-        crate::edge::fsutil::read_own_text(&path, "journal").unwrap_or_else(|e| {
-            crate::warn!("{e:#}");
-            String::new()
-        })
-    };
-    let drills = last_drills(&read(
-        project.config_dir.join(crate::edge::journals::DRILL_LOG),
-    ));
-    let running = crate::steps::lock::time_travel_running(&project.backup_dir);
-    let journal: Journal = last_time_travel(&read(
-        project
-            .backup_dir
-            .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
-    ))
-    .into_iter()
-    .map(|((env, db), t)| {
-        let t = t.judged(&env, running.as_deref());
-        ((env, db), t)
-    })
-    .collect();
-    let locks = crate::steps::offsite::last_locks(&read(
-        project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
-    ));
+    let logs = Logs::read(project);
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
         .iter()
         .filter(|env| only.as_ref().is_none_or(|names| names.contains(&env.name)))
         .map(|env| {
             let settings = settings.env(&env.env_name);
-            let mine: Vec<Entry> = { entries.iter() }
-                .filter(|e| env.records(&e.manifest))
-                .cloned()
-                .collect();
-            let status = environment_status(
-                &env.name,
-                (&env.database_name, &env.database_id),
-                &mine,
-                settings.max_age,
-                &drills,
-                &journal,
-                now,
-            );
-            let applied = status
-                .newest_verified
-                .as_ref()
-                .and_then(|n| n.applied_migrations.as_deref());
-            // The newest verified backup, of a database this environment's
-            // name had before (the id in the configuration changed since).
-            let of_previous_database = { status.newest_verified.as_ref() }
-                .and_then(|n| mine.iter().find(|e| e.manifest.file.name == n.file))
-                .map(|e| e.manifest.database.uuid.clone())
-                .filter(|id| !id.is_empty() && !id.eq_ignore_ascii_case(&env.database_id));
-            EnvStatus {
-                of_previous_database,
-                offsite_lock: settings.offsite.as_ref().map(|o| {
-                    lock_line(&o.bucket, locks.get(&(env.name.clone(), o.bucket.clone())))
-                }),
-                pending_migrations: applied
-                    .filter(|_| status.migrations_unknown.is_none())
-                    .and_then(|applied| {
-                        let files = migration_files(&project.config_dir.join(&env.migrations_dir));
-                        files
-                            .map_err(|e| crate::detail!("no migrations line: {e:#}"))
-                            .ok()
-                            .map(|files| pending(&files, applied))
-                    }),
-                lacking_migrations: applied
-                    .filter(|_| status.migrations_unknown.is_none())
-                    .and_then(|applied| {
-                        let files = migration_files(&project.config_dir.join(&env.migrations_dir));
-                        let files = files.ok()?;
-                        Some(pending(applied, &files))
-                    })
-                    .unwrap_or_default(),
-                restore_warnings: restore_warnings(project, &entries, env, &settings, &status),
-                offsite_behind: offsite_behind(env, &settings, &mine, now),
-                retired_keys: retired_keys(&entries, env, &settings.encryption.recipients),
-                // A drill of a backup of another database (the environment's
-                // binding was moved since) is not this database's; one of a
-                // backup of this database logged under another short name
-                // (APP_ENV renamed) is.
-                last_drill: { status.last_drill.iter() }
-                    .filter(|d| {
-                        !{ entries.iter() }
-                            .any(|e| e.manifest.file.name == d.backup && !env.records(&e.manifest))
-                    })
-                    .chain(
-                        { drills.values() }
-                            .filter(|d| mine.iter().any(|e| e.manifest.file.name == d.backup)),
-                    )
-                    .max_by(|a, b| a.date.cmp(&b.date))
-                    .cloned(),
-                ..status
-            }
+            status_of(project, env, &settings, &entries, &logs, now)
         })
         .collect();
     let stale: Vec<&EnvStatus> = { all.iter() }
@@ -664,8 +653,123 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     // refuses it, and so does the check.
     let shared = crate::edge::fsutil::refuse_shared_dir(&project.backup_dir).err();
     let ok = stale.is_empty() && bad.is_empty() && shared.is_none();
-    if args.json {
-        let report = match &shared {
+    print_report(&all, ok, shared.as_ref(), args.json)?;
+    say_failures(&stale, &bad);
+    if let Some(e) = &shared {
+        crate::out::error(&format!("{e:#}"));
+    }
+    warn_each(&all);
+    Ok(ok)
+}
+
+/// One environment's state: `environment_status` of its backups, with
+/// what the configuration, this checkout's migrations and every backup on
+/// disk (`entries`) add to it.
+fn status_of(
+    project: &Project,
+    env: &crate::config::environment::Environment,
+    settings: &crate::config::settings::EnvSettings,
+    entries: &[Entry],
+    logs: &Logs,
+    now: DateTime<Utc>,
+) -> EnvStatus {
+    let mine: Vec<Entry> = { entries.iter() }
+        .filter(|e| env.records(&e.manifest))
+        .cloned()
+        .collect();
+    let status = environment_status(
+        &env.name,
+        (&env.database_name, &env.database_id),
+        &mine,
+        settings.max_age,
+        &logs.drills,
+        &logs.journal,
+        now,
+    );
+    let applied = status
+        .newest_verified
+        .as_ref()
+        .and_then(|n| n.applied_migrations.as_deref());
+    // The newest verified backup, of a database this environment's
+    // name had before (the id in the configuration changed since).
+    let of_previous_database = { status.newest_verified.as_ref() }
+        .and_then(|n| mine.iter().find(|e| e.manifest.file.name == n.file))
+        .map(|e| e.manifest.database.uuid.clone())
+        .filter(|id| !id.is_empty() && !id.eq_ignore_ascii_case(&env.database_id));
+    EnvStatus {
+        of_previous_database,
+        offsite_lock: settings.offsite.as_ref().map(|o| {
+            lock_line(
+                &o.bucket,
+                logs.locks.get(&(env.name.clone(), o.bucket.clone())),
+            )
+        }),
+        pending_migrations: applied
+            .filter(|_| status.migrations_unknown.is_none())
+            .and_then(|applied| {
+                let files = migration_files(&project.config_dir.join(&env.migrations_dir));
+                files
+                    .map_err(|e| crate::detail!("no migrations line: {e:#}"))
+                    .ok()
+                    .map(|files| pending(&files, applied))
+            }),
+        lacking_migrations: applied
+            .filter(|_| status.migrations_unknown.is_none())
+            .and_then(|applied| {
+                let files = migration_files(&project.config_dir.join(&env.migrations_dir));
+                let files = files.ok()?;
+                Some(pending(applied, &files))
+            })
+            .unwrap_or_default(),
+        restore_warnings: restore_warnings(project, entries, env, settings, &status),
+        offsite_behind: offsite_behind(env, settings, &mine, now),
+        retired_keys: retired_keys(entries, env, &settings.encryption.recipients),
+        last_drill: last_drill(
+            env,
+            status.last_drill.as_ref(),
+            entries,
+            &mine,
+            &logs.drills,
+        ),
+        ..status
+    }
+}
+
+/// The last drill of this database. A drill of a backup of another
+/// database (the environment's binding was moved since) is not this
+/// database's, though logged under `env`'s name (`by_name`); one of a
+/// backup of this database (`mine`) logged under another short name
+/// (APP_ENV renamed) is.
+fn last_drill(
+    env: &crate::config::environment::Environment,
+    by_name: Option<&Drill>,
+    entries: &[Entry],
+    mine: &[Entry],
+    drills: &BTreeMap<String, Drill>,
+) -> Option<Drill> {
+    by_name
+        .into_iter()
+        .filter(|d| {
+            !{ entries.iter() }
+                .any(|e| e.manifest.file.name == d.backup && !env.records(&e.manifest))
+        })
+        .chain(
+            { drills.values() }.filter(|d| mine.iter().any(|e| e.manifest.file.name == d.backup)),
+        )
+        .max_by(|a, b| a.date.cmp(&b.date))
+        .cloned()
+}
+
+/// Prints the report: as JSON, or each environment's lines (under `-q`, a
+/// scheduled job, only the environments that are not ok).
+fn print_report(
+    all: &[EnvStatus],
+    ok: bool,
+    shared: Option<&anyhow::Error>,
+    json: bool,
+) -> Result<()> {
+    if json {
+        let report = match shared {
             None => serde_json::json!({ "ok": ok, "environments": all }),
             Some(e) => serde_json::json!({
                 "ok": ok,
@@ -675,7 +779,6 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         };
         crate::out::json(&serde_json::to_value(&report)?);
     } else {
-        // `-q` (a scheduled job): only the environments that are not ok.
         let quiet = crate::out::level() == crate::out::Level::Quiet;
         for status in all.iter().filter(|s| {
             !quiet || s.stale || s.of_previous_database.is_some() || s.newest_is_bad.is_some()
@@ -683,11 +786,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             crate::data!("{}", status.render());
         }
     }
-    say_failures(&stale, &bad);
-    if let Some(e) = &shared {
-        crate::out::error(&format!("{e:#}"));
-    }
-    for s in &all {
+    Ok(())
+}
+
+/// Warns, environment by environment, of what is not a failure but wants
+/// a look: a restore that would fail, offsite copies fallen behind,
+/// backups dated ahead of the clock, a newest backup never verified.
+fn warn_each(all: &[EnvStatus]) {
+    for s in all {
         for why in &s.restore_warnings {
             crate::warn!("{}: {why}", s.environment);
         }
@@ -716,7 +822,6 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             );
         }
     }
-    Ok(ok)
 }
 
 /// Whether `env`'s offsite copies have fallen behind: its bucket is set,
