@@ -302,82 +302,19 @@ fn verify_at(
     arrival: OnArrival,
 ) -> Result<(Report, Option<Gate>)> {
     let mut run = Progress::new(file);
-    run.checks.push(file_check(file, manifest)?);
-    run.phase("sha256");
-    if let Some(sealed) = manifest.and_then(|m| m.sealed.as_ref()) {
-        if run.checks.iter().any(|c| c.status == Status::Fail) {
-            // A compressed or encrypted file that is not the one written
-            // cannot be read further with any meaning.
-            return Ok((run.finish(), None));
-        }
-        run.checks.push(plaintext_check(file, source, sealed)?);
-        run.phase("plaintext");
-        if run.checks.iter().any(|c| c.status == Status::Fail) {
-            // SQL that is not the one written (longer, cut short, behind a
-            // header no backup has) is not read again to load it.
-            return Ok((run.finish(), None));
-        }
-    }
-    let head = source.head()?;
-    if let Err(e) = dump::check_looks_like_sql(&head) {
-        run.checks.push(fail("format", format!("{e:#}")));
+    if !check_file(&mut run, file, source, manifest)? {
         return Ok((run.finish(), None));
     }
-
-    let mut shape = Shape::of(manifest, ctx)?;
-    if let (None, Some(kept)) = (manifest, &keep) {
-        shape.options.virtual_tables = kept.virtual_tables.to_vec();
-    }
-    let file_checked = !run.checks.iter().any(|c| c.status == Status::Fail);
-    let surveyed = arrival
-        .surveyed
-        .filter(|(options, _)| file_checked && manifest.is_some() && *options == shape.options);
-    let on_arrival = surveyed.is_some();
-    let survey = match survey_unless(surveyed, source, &shape.options)? {
-        Ok(s) => s,
-        // A Ctrl-C while the dump is read is no finding about it.
-        Err(e) if stops_verification(&e) => return Err(e),
-        Err(e) => {
-            run.checks.push(fail(
-                "statements",
-                format!("the dump cannot be read: {e:#}"),
-            ));
-            return Ok((run.finish(), None));
-        }
-    };
-    if survey.statements == 0 {
-        // Every export holds at least its first line; restore refuses this.
-        run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
+    let Some((shape, survey, on_arrival)) = survey_checked(
+        &mut run,
+        source,
+        manifest,
+        ctx,
+        keep.as_ref(),
+        arrival.surveyed,
+    )?
+    else {
         return Ok((run.finish(), None));
-    }
-    let survey = if manifest.is_none() && keep.is_none() && survey.is_data_only() {
-        shape = Shape::of_data_only_export(ctx)?;
-        match survey_data_only_export(source, ctx, &shape.options)? {
-            Ok((survey, migrations_differ)) => {
-                if let Some(differs) = migrations_differ {
-                    shape.assumed_schema = Some(fail(
-                        "schema",
-                        format!(
-                            "taken with other migrations than {} holds, by its d1_migrations \
-                             rows: {differs}; `restore --clean` refuses it. Verify it with the \
-                             migrations of that time checked out",
-                            ctx.migrations_dir.display()
-                        ),
-                    ));
-                }
-                survey
-            }
-            Err(e) if stops_verification(&e) => return Err(e),
-            Err(e) => {
-                run.checks.push(fail(
-                    "statements",
-                    format!("the dump cannot be read: {e:#}"),
-                ));
-                return Ok((run.finish(), None));
-            }
-        }
-    } else {
-        survey
     };
     run.phase("survey");
     run.findings.clone_from(&survey.findings);
@@ -417,6 +354,149 @@ fn verify_at(
     ));
     run.checks.push(restorable);
     run.checks.extend(shape.assumed_schema.clone());
+    let (committed, digests) = check_load(
+        &mut run,
+        (&db, scratch.as_ref()),
+        keep.is_some(),
+        (manifest, ctx, &shape),
+        arrival.source_rows,
+    )?;
+    drop(scratch);
+    let report = Report {
+        content: digests.tables,
+        wide_integers: digests.wide_integers,
+        ..run.finish()
+    };
+    Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+/// The checks of the file itself: its size and sha256, its plaintext when
+/// it is sealed, and that it reads as SQL. `false` when it cannot be read
+/// further with any meaning, the failing check in `run`.
+fn check_file(
+    run: &mut Progress,
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+) -> Result<bool> {
+    run.checks.push(file_check(file, manifest)?);
+    run.phase("sha256");
+    if let Some(sealed) = manifest.and_then(|m| m.sealed.as_ref()) {
+        if run.checks.iter().any(|c| c.status == Status::Fail) {
+            // A compressed or encrypted file that is not the one written
+            // cannot be read further with any meaning.
+            return Ok(false);
+        }
+        run.checks.push(plaintext_check(file, source, sealed)?);
+        run.phase("plaintext");
+        if run.checks.iter().any(|c| c.status == Status::Fail) {
+            // SQL that is not the one written (longer, cut short, behind a
+            // header no backup has) is not read again to load it.
+            return Ok(false);
+        }
+    }
+    let head = source.head()?;
+    if let Err(e) = dump::check_looks_like_sql(&head) {
+        run.checks.push(fail("format", format!("{e:#}")));
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The dump's survey, the shape of its load, and whether the survey is the
+/// one made on arrival (`surveyed`, used only when it stands for this file
+/// under these options). `None` when the dump cannot be read or holds
+/// nothing, the failing check in `run`.
+fn survey_checked(
+    run: &mut Progress,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+    keep: Option<&Kept<'_>>,
+    surveyed: Option<(repair::Options, repair::Survey)>,
+) -> Result<Option<(Shape, repair::Survey, bool)>> {
+    let mut shape = Shape::of(manifest, ctx)?;
+    if let (None, Some(kept)) = (manifest, keep) {
+        shape.options.virtual_tables = kept.virtual_tables.to_vec();
+    }
+    let file_checked = !run.checks.iter().any(|c| c.status == Status::Fail);
+    let surveyed = surveyed
+        .filter(|(options, _)| file_checked && manifest.is_some() && *options == shape.options);
+    let on_arrival = surveyed.is_some();
+    let Some(survey) = readable(run, survey_unless(surveyed, source, &shape.options)?)? else {
+        return Ok(None);
+    };
+    if survey.statements == 0 {
+        // Every export holds at least its first line; restore refuses this.
+        run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
+        return Ok(None);
+    }
+    let (shape, survey) = if manifest.is_none() && keep.is_none() && survey.is_data_only() {
+        match readable(run, survey_as_data_only_export(source, ctx)?)? {
+            Some(reshaped) => reshaped,
+            None => return Ok(None),
+        }
+    } else {
+        (shape, survey)
+    };
+    Ok(Some((shape, survey, on_arrival)))
+}
+
+/// A survey's outcome: `None` when the dump cannot be read, the failing
+/// check in `run`; an error when the verification stops.
+fn readable<T>(run: &mut Progress, survey: Result<T>) -> Result<Option<T>> {
+    match survey {
+        Ok(survey) => Ok(Some(survey)),
+        // A Ctrl-C while the dump is read is no finding about it.
+        Err(e) if stops_verification(&e) => Err(e),
+        Err(e) => {
+            run.checks.push(fail(
+                "statements",
+                format!("the dump cannot be read: {e:#}"),
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// A data-only export with no manifest, surveyed again in the shape it
+/// loads in, on today's migrations: a failing schema check when its own
+/// `d1_migrations` rows record others. `Err` inside when the dump cannot be
+/// read.
+fn survey_as_data_only_export(
+    source: &Source,
+    ctx: &Workspace<'_>,
+) -> Result<Result<(Shape, repair::Survey)>> {
+    let mut shape = Shape::of_data_only_export(ctx)?;
+    let surveyed = survey_data_only_export(source, ctx, &shape.options)?;
+    Ok(surveyed.map(|(survey, migrations_differ)| {
+        if let Some(differs) = migrations_differ {
+            shape.assumed_schema = Some(fail(
+                "schema",
+                format!(
+                    "taken with other migrations than {} holds, by its d1_migrations \
+                     rows: {differs}; `restore --clean` refuses it. Verify it with the \
+                     migrations of that time checked out",
+                    ctx.migrations_dir.display()
+                ),
+            ));
+        }
+        (shape, survey)
+    }))
+}
+
+/// The checks of the loaded database `db` (its file `scratch`, if any),
+/// pushed onto `run`: foreign keys, rows, triggers, integrity, the audit
+/// chain, the content, and a native export's rows against its source
+/// (`source_rows`). Whether the load was committed (always tried when the
+/// database is kept), and the content digests.
+fn check_load(
+    run: &mut Progress,
+    (db, scratch): (&Scratch, Option<&TempFile>),
+    kept: bool,
+    (manifest, ctx, shape): (Option<&Manifest>, &Workspace<'_>, &Shape),
+    source_rows: Option<BTreeMap<String, String>>,
+) -> Result<(bool, d1_core::digest::Digests)> {
     // A backup of chosen tables too: a restore leaves only its tables
     // (into an empty database, or `--replace`, which drops the rest), with
     // D1's foreign keys enforced, so a reference to a table it does not
@@ -435,15 +515,15 @@ fn verify_at(
     // run side by side: the integrity check on this connection, the audit
     // chain and the content digests on another. Otherwise the transaction
     // cannot commit, and they run one after the other in it.
-    let committed = (keep.is_some() || foreign_keys.status != Status::Fail) && commit(&db)?;
-    let on_disk = scratch.as_ref().map(TempFile::path).filter(|_| committed);
-    let (integrity, read) = long_checks(&db, on_disk, ctx, manifest, shape.data_only);
+    let committed = (kept || foreign_keys.status != Status::Fail) && commit(db)?;
+    let on_disk = scratch.map(TempFile::path).filter(|_| committed);
+    let (integrity, read) = long_checks(db, on_disk, ctx, manifest, shape.data_only);
     let (audit, (content, digests)) = read?;
     run.phase("integrity, audit chain and content");
     // A native export is held to the database it was read from: no check
     // of the dump can see a value it wrote wrongly, since every one reads
     // the same load.
-    let source = match arrival.source_rows {
+    let source = match source_rows {
         Some(source) if content.status != Status::Fail => {
             let load =
                 d1_core::digest::row_sets(db.db.db(), digests.tables.keys().map(String::as_str))?;
@@ -455,13 +535,7 @@ fn verify_at(
     run.checks
         .extend([integrity?, foreign_keys, rows, triggers, content, audit]);
     run.checks.extend(source);
-    drop(scratch);
-    let report = Report {
-        content: digests.tables,
-        wide_integers: digests.wide_integers,
-        ..run.finish()
-    };
-    Ok((report, (keep.is_some() && committed).then_some(db.db)))
+    Ok((committed, digests))
 }
 
 const NOT_A_DUMP: &str =
