@@ -969,9 +969,52 @@ pub fn compare(
     counters: bool,
 ) -> Result<Diff> {
     let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
-    // `--table post` is the table `Post`, as SQLite reads names.
+    let spelt = spelt_as_found(only, &oa, &ob)?;
+    let only = spelt.as_deref();
+    let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t.eq_ignore_ascii_case(table)));
+    let mut diff = Diff {
+        values_shown: show_values,
+        schema: schema_changes(conn, &oa, &ob, wanted)?,
+        ..Diff::default()
+    };
+    let tables: BTreeSet<&String> = oa
+        .iter()
+        .chain(ob.iter())
+        .filter(|((kind, name), (_, sql))| {
+            kind == "table"
+                && wanted(name)
+                && !sql.as_deref().is_some_and(|s| {
+                    d1_core::statement::strip_keyword(s, "CREATE")
+                        .is_some_and(|r| d1_core::statement::strip_keyword(r, "VIRTUAL").is_some())
+                })
+        })
+        .map(|((_, name), _)| name)
+        .collect();
+    for table in tables {
+        crate::edge::signals::check()?;
+        let has = |o: &Objects| o.contains_key(&("table".to_owned(), table.clone()));
+        let sides = [has(&oa), has(&ob)];
+        diff.tables.push(table_diff(
+            conn,
+            table,
+            sides,
+            content,
+            show_values,
+            counters,
+        )?);
+    }
+    Ok(diff)
+}
+
+/// The tables `only` names, each as SQLite finds it on either side
+/// (`--table post` is the table `Post`); an error naming those on neither.
+fn spelt_as_found(
+    only: Option<&[String]>,
+    oa: &Objects,
+    ob: &Objects,
+) -> Result<Option<Vec<String>>> {
     let spelt: Option<Vec<String>> = only.map(|only| {
-        let tables = [&oa, &ob]
+        let tables = [oa, ob]
             .into_iter()
             .flat_map(|o| o.keys())
             .filter(|(kind, _)| kind == "table")
@@ -984,12 +1027,11 @@ pub fn compare(
             })
             .collect()
     });
-    let only = spelt.as_deref();
-    if let Some(only) = only {
+    if let Some(only) = spelt.as_deref() {
         let missing: Vec<&String> = only
             .iter()
             .filter(|t| {
-                ![&oa, &ob]
+                ![oa, ob]
                     .iter()
                     .any(|o| o.contains_key(&("table".to_owned(), (*t).clone())))
             })
@@ -1005,11 +1047,18 @@ pub fn compare(
             return Err(no_such_tables(&missing, known.into_iter()));
         }
     }
-    let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t.eq_ignore_ascii_case(table)));
-    let mut diff = Diff {
-        values_shown: show_values,
-        ..Diff::default()
-    };
+    Ok(spelt)
+}
+
+/// The objects added, removed or changed from `a` to `b`, of the tables
+/// `wanted`; a changed table with its column changes.
+fn schema_changes(
+    conn: &rusqlite::Connection,
+    oa: &Objects,
+    ob: &Objects,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<SchemaChange>> {
+    let mut schema = Vec::new();
     let keys: BTreeSet<&(String, String)> = oa.keys().chain(ob.keys()).collect();
     for key in keys {
         let (kind, name) = key;
@@ -1032,7 +1081,7 @@ pub fn compare(
                 ))
             })
             .transpose()?;
-        diff.schema.push(SchemaChange {
+        schema.push(SchemaChange {
             kind: kind.clone(),
             name: name.clone(),
             table,
@@ -1040,64 +1089,59 @@ pub fn compare(
             columns,
         });
     }
-    let tables: BTreeSet<&String> = oa
-        .iter()
-        .chain(ob.iter())
-        .filter(|((kind, name), (_, sql))| {
-            kind == "table"
-                && wanted(name)
-                && !sql.as_deref().is_some_and(|s| {
-                    d1_core::statement::strip_keyword(s, "CREATE")
-                        .is_some_and(|r| d1_core::statement::strip_keyword(r, "VIRTUAL").is_some())
-                })
-        })
-        .map(|((_, name), _)| name)
-        .collect();
-    for table in tables {
-        crate::edge::signals::check()?;
-        let has = |o: &Objects| o.contains_key(&("table".to_owned(), table.clone()));
-        let (in_a, in_b) = (has(&oa), has(&ob));
-        let count = |schema: &str| -> Result<u64> {
-            conn.query_row(
-                &format!("SELECT count(*) FROM {schema}.{}", quote_ident(table)),
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n.max(0) as u64)
-            .with_context(|| format!("counting the rows of {} on side {schema}", shown(table)))
-        };
-        let mut t = TableDiff {
-            table: table.clone(),
-            rows: [
-                in_a.then(|| count("a")).transpose()?,
-                in_b.then(|| count("b")).transpose()?,
-            ],
-            ..TableDiff::default()
-        };
-        if in_a && in_b && counters {
-            t.counter = [counter(conn, "a", table)?, counter(conn, "b", table)?];
-        }
-        if in_a && in_b {
-            let same_digest = content[0]
-                .get(table)
-                .is_some_and(|d| content[1].get(table) == Some(d));
-            if !same_digest {
-                rows(conn, &mut t, show_values)?;
-            } else {
-                t.key = key_of(&columns(conn, "a", table)?);
-            }
-        } else {
-            t.note = Some(format!(
-                "the table is only in {}",
-                if in_a { "a" } else { "b" }
-            ));
-            // Every row of a table on one side only is added or removed.
-            t.added.count = t.rows[1].unwrap_or(0);
-            t.removed.count = t.rows[0].unwrap_or(0);
-        }
-        diff.tables.push(t);
+    Ok(schema)
+}
+
+/// How `table` differs from `a` to `b`, on the sides it is in
+/// (`[in_a, in_b]`): its rows counted, and on both sides its rows compared
+/// unless their digests in `content` are equal.
+fn table_diff(
+    conn: &rusqlite::Connection,
+    table: &str,
+    [in_a, in_b]: [bool; 2],
+    content: [&BTreeMap<String, String>; 2],
+    show_values: bool,
+    counters: bool,
+) -> Result<TableDiff> {
+    let count = |schema: &str| -> Result<u64> {
+        conn.query_row(
+            &format!("SELECT count(*) FROM {schema}.{}", quote_ident(table)),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n.max(0) as u64)
+        .with_context(|| format!("counting the rows of {} on side {schema}", shown(table)))
+    };
+    let mut t = TableDiff {
+        table: table.to_owned(),
+        rows: [
+            in_a.then(|| count("a")).transpose()?,
+            in_b.then(|| count("b")).transpose()?,
+        ],
+        ..TableDiff::default()
+    };
+    if in_a && in_b && counters {
+        t.counter = [counter(conn, "a", table)?, counter(conn, "b", table)?];
     }
-    Ok(diff)
+    if in_a && in_b {
+        let same_digest = content[0]
+            .get(table)
+            .is_some_and(|d| content[1].get(table) == Some(d));
+        if !same_digest {
+            rows(conn, &mut t, show_values)?;
+        } else {
+            t.key = key_of(&columns(conn, "a", table)?);
+        }
+    } else {
+        t.note = Some(format!(
+            "the table is only in {}",
+            if in_a { "a" } else { "b" }
+        ));
+        // Every row of a table on one side only is added or removed.
+        t.added.count = t.rows[1].unwrap_or(0);
+        t.removed.count = t.rows[0].unwrap_or(0);
+    }
+    Ok(t)
 }
 
 /// A table's AUTOINCREMENT counter on one side (`None`: none is kept).
