@@ -678,74 +678,102 @@ impl Wrangler {
             );
         }
         if !status.success() {
-            if said.iter().any(|l| l.contains(NO_CREDENTIALS)) || captured.contains(NO_CREDENTIALS)
-            {
-                return Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-                    "wrangler has no Cloudflare credentials to {}{}: set CLOUDFLARE_API_TOKEN (and \
-                     CLOUDFLARE_ACCOUNT_ID) in the environment, or run `npx wrangler login` at a \
-                     terminal; `cargo xtask doctor` checks them",
-                    invocation.purpose,
-                    invocation
-                        .database()
-                        .filter(|db| !invocation.purpose.contains(db.as_str()))
-                        .map(|db| format!(" (of {db})"))
-                        .unwrap_or_default()
-                )));
-            }
-            let mut message = format!(
-                "wrangler failed ({status}) while trying to {}",
-                invocation.purpose
-            );
-            if said.iter().any(|l| l.contains("EMFILE")) || captured.contains("EMFILE") {
-                message.push_str(&format!(
-                    ": it ran out of open files (EMFILE). The open-files limit is {}; wrangler \
-                     and workerd need more: raise it (`ulimit -n 4096`) and run this again",
-                    open_files_limit()
-                ));
-            }
-            let all_said = format!("{}\n{captured}", said.join("\n"));
-            if let Some(hint) = known_failure(&all_said, &invocation.purpose) {
-                message.push_str(": ");
-                message.push_str(&hint);
-            }
-            // `--json` mode puts wrangler's error on stdout.
-            let stdout = matches!(sink, Sink::Capture)
-                .then(|| self.redactor.line(captured.trim()).into_owned());
-            if let Some(shown) = stdout.as_deref().and_then(printed_on_failure) {
-                message.push_str(": ");
-                message.push_str(&shown);
-            }
-            if !live {
-                // What wrangler said, kept until now: the error is printed
-                // with it. Its "Logs were written to" names a directory
-                // that is deleted when this call returns. A trigger's
-                // message is left out, over as many lines as it takes.
-                let told = said.join("\n");
-                let told = d1_core::gate::without_raise_messages(&told);
-                let shown: Vec<&str> = told
-                    .lines()
-                    .filter(|l| !l.trim().is_empty() && !is_log_path_line(l))
-                    .collect();
-                let skip = shown.len().saturating_sub(SHOWN_ON_FAILURE);
-                if !shown.is_empty() {
-                    message.push_str("; wrangler said:");
-                    for line in &shown[skip..] {
-                        message.push_str("\n  ");
-                        message.push_str(line.trim_end());
-                    }
-                }
-            }
-            return Err(anyhow::Error::new(Failed {
-                message,
-                said,
-                stdout,
-            }));
+            return Err(self.failure(invocation, status, said, &captured, sink, live));
         }
         // Every call's time at -v, reads included (a backup's schema and
         // bookmark reads come before its export).
         crate::detail!("  {}", took(invocation, started));
         Ok(captured)
     }
+
+    /// The error of a wrangler run that failed (`status`): what it was
+    /// trying to do, a hint for a failure known by what it printed (`said`
+    /// on standard error, `captured` on standard output), and, unless its
+    /// lines were shown `live`, its last lines.
+    fn failure(
+        &self,
+        invocation: &Invocation,
+        status: std::process::ExitStatus,
+        said: Vec<String>,
+        captured: &str,
+        sink: Sink,
+        live: bool,
+    ) -> anyhow::Error {
+        if said.iter().any(|l| l.contains(NO_CREDENTIALS)) || captured.contains(NO_CREDENTIALS) {
+            return no_credentials(invocation);
+        }
+        let mut message = format!(
+            "wrangler failed ({status}) while trying to {}",
+            invocation.purpose
+        );
+        if said.iter().any(|l| l.contains("EMFILE")) || captured.contains("EMFILE") {
+            message.push_str(&format!(
+                ": it ran out of open files (EMFILE). The open-files limit is {}; wrangler \
+                 and workerd need more: raise it (`ulimit -n 4096`) and run this again",
+                open_files_limit()
+            ));
+        }
+        let all_said = format!("{}\n{captured}", said.join("\n"));
+        if let Some(hint) = known_failure(&all_said, &invocation.purpose) {
+            message.push_str(": ");
+            message.push_str(&hint);
+        }
+        // `--json` mode puts wrangler's error on stdout.
+        let stdout =
+            matches!(sink, Sink::Capture).then(|| self.redactor.line(captured.trim()).into_owned());
+        if let Some(shown) = stdout.as_deref().and_then(printed_on_failure) {
+            message.push_str(": ");
+            message.push_str(&shown);
+        }
+        if !live {
+            // What wrangler said, kept until now: the error is printed with it.
+            message.push_str(&said_for_error(&said));
+        }
+        anyhow::Error::new(Failed {
+            message,
+            said,
+            stdout,
+        })
+    }
+}
+
+/// The error of a run wrangler refused for want of Cloudflare credentials:
+/// what it was trying to do, of which database, and how to give them.
+fn no_credentials(invocation: &Invocation) -> anyhow::Error {
+    crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+        "wrangler has no Cloudflare credentials to {}{}: set CLOUDFLARE_API_TOKEN (and \
+         CLOUDFLARE_ACCOUNT_ID) in the environment, or run `npx wrangler login` at a \
+         terminal; `cargo xtask doctor` checks them",
+        invocation.purpose,
+        invocation
+            .database()
+            .filter(|db| !invocation.purpose.contains(db.as_str()))
+            .map(|db| format!(" (of {db})"))
+            .unwrap_or_default()
+    ))
+}
+
+/// What wrangler `said` before it failed, for its error: its last lines.
+/// Its "Logs were written to" names a directory that is deleted when the
+/// call returns. A trigger's message is left out, over as many lines as it
+/// takes.
+fn said_for_error(said: &[String]) -> String {
+    let told = said.join("\n");
+    let told = d1_core::gate::without_raise_messages(&told);
+    let shown: Vec<&str> = told
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !is_log_path_line(l))
+        .collect();
+    let skip = shown.len().saturating_sub(SHOWN_ON_FAILURE);
+    let mut message = String::new();
+    if !shown.is_empty() {
+        message.push_str("; wrangler said:");
+        for line in &shown[skip..] {
+            message.push_str("\n  ");
+            message.push_str(line.trim_end());
+        }
+    }
+    message
 }
 
 /// This process's open-files limit (`ulimit -n`), as a word.
