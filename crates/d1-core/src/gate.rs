@@ -1298,6 +1298,9 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
     {
         state.writes_virtual = true;
     }
+    if let Some(verdict) = judge_dump_schema(state, ctx.action) {
+        return verdict;
+    }
     match ctx.action {
         AuthAction::Select => {
             state.queries += 1;
@@ -1308,22 +1311,10 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
         // A dump holds its rows as values; a recursive WITH makes rows of
         // its own, without end if it likes. (A view or a trigger may hold
         // one: it is not run when created.)
-        AuthAction::Recursive => {
-            Err("a recursive WITH makes rows of its own; a dump holds its rows as values".to_owned())
-        }
-        AuthAction::Read { table_name, .. } if is_internal_table(table_name) => Err(format!(
-            "it reads {table_name}, SQLite's own state, which no dump may read"
-        )),
-        AuthAction::Read { table_name, .. } if is_own(table_name) => {
-            state.reads_own = true;
-            Ok(())
-        }
-        AuthAction::Read { table_name, .. } => {
-            state
-                .reads_other
-                .get_or_insert_with(|| table_name.to_owned());
-            not_reserved(table_name)
-        }
+        AuthAction::Recursive => Err(
+            "a recursive WITH makes rows of its own; a dump holds its rows as values".to_owned(),
+        ),
+        AuthAction::Read { table_name, .. } => judge_dump_read(state, table_name),
         AuthAction::Insert { table_name } => {
             if is_schema_table(table_name) {
                 state.schema_write = true;
@@ -1352,6 +1343,34 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
         AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
             judge_row_change(state, ctx, table_name)
         }
+        other => judge_dump_other(other),
+    }
+}
+
+/// A read of `table_name` by an untrusted statement: of its own rows
+/// (noted), of another table (the first noted), never of SQLite's own
+/// state nor of a table D1 reserves.
+fn judge_dump_read(state: &mut State, table_name: &str) -> Result<(), String> {
+    if is_internal_table(table_name) {
+        Err(format!(
+            "it reads {table_name}, SQLite's own state, which no dump may read"
+        ))
+    } else if is_own(table_name) {
+        state.reads_own = true;
+        Ok(())
+    } else {
+        state
+            .reads_other
+            .get_or_insert_with(|| table_name.to_owned());
+        not_reserved(table_name)
+    }
+}
+
+/// The rule for the schema a dump makes (tables, views, indexes, triggers,
+/// virtual tables) and the drops a repair adds: `None` when the action is
+/// none of those, left to [`judge_dump`].
+fn judge_dump_schema(state: &mut State, action: AuthAction<'_>) -> Option<Result<(), String>> {
+    Some(match action {
         AuthAction::CreateTable { table_name }
         | AuthAction::CreateView {
             view_name: table_name,
@@ -1368,8 +1387,7 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             table_name,
         } => {
             state.ddl = true;
-            not_reserved(name)?;
-            not_reserved(table_name)
+            not_reserved(name).and_then(|()| not_reserved(table_name))
         }
         AuthAction::CreateVtable {
             table_name,
@@ -1389,6 +1407,14 @@ fn judge_dump(state: &mut State, ctx: &AuthContext<'_>) -> Result<(), String> {
             state.ddl = true;
             Ok(())
         }
+        _ => return None,
+    })
+}
+
+/// The rule for what else an untrusted statement may ask: a pragma a dump
+/// runs; no transaction control, no temporary object, nothing else.
+fn judge_dump_other(action: AuthAction<'_>) -> Result<(), String> {
+    match action {
         AuthAction::Pragma { pragma_name, .. } => {
             if DUMP_PRAGMAS
                 .iter()
