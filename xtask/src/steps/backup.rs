@@ -279,17 +279,10 @@ fn take(
     let names = BackupNames::new(&project.backup_dir, &env.name, started, request.format)
         .encrypted_to(request.recipients.clone())
         .uploaded_to(request.upload.clone());
-    guard_git(sh, project, &names)?;
-    fsutil::refuse_shared_dir(&project.backup_dir)?;
-    // The backups there are read before anything runs: a directory this
-    // version cannot judge (a newer version wrote to it) stops the backup
-    // here, not after the export, when its migration record is read.
-    crate::edge::inventory::scan(&project.backup_dir)?;
+    guard_backup_dir(sh, project, &names)?;
 
     let cmds = project.commands();
-    // Local D1 is exported from its SQLite file, unless --via-wrangler.
-    let local_file = (env.location == Location::Local && !args.via_wrangler)
-        .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id));
+    let local_file = local_sqlite_file(project, env, args);
     if args.dry_run && !project.wrangler_installed() {
         dry_run_without_wrangler(project, args, env, &names, &cmds, local_file.as_deref());
         return Ok(None);
@@ -316,15 +309,7 @@ fn take(
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
-    // Said at every verbosity: a restore of this backup will not have it.
-    for vt in &scope.virtual_tables {
-        if let Some(why) = vt.lost_by_a_backup() {
-            crate::warn!(
-                "{} is {why} (README, FTS5)",
-                d1_core::names::shown(&vt.name)
-            );
-        }
-    }
+    warn_lost_virtual_tables(&scope);
     let bookmark = early.finish_or(&source)?;
     let sequences = source.sequences(args, (&catalog, &scope))?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
@@ -332,7 +317,6 @@ fn take(
         crate::warn!("{}", renumbered_said(table, triggers));
     }
 
-    let age = project.age();
     let taken = Taken {
         request: &request,
         started,
@@ -341,19 +325,93 @@ fn take(
         sequences,
         rowids_renumbered,
     };
-    let (file, manifest, manifest_path, mut stored) = write(
+    let (file, manifest_path) = write_verified(
         sh,
         project,
         args,
         &taken,
         (&names, holding),
-        &source,
-        &catalog,
+        (&source, &catalog),
+    )?;
+    if request.upload.is_some() {
+        crate::steps::offsite::upload(sh, project, env, &file, holding)?;
+    }
+    drop(lock);
+    if args.json {
+        print_json_written(env, args, (&names, &plan), (&file, &manifest_path))?;
+    }
+    Ok(Some(file))
+}
+
+/// The SQLite file local D1 is exported from, unless `--via-wrangler`;
+/// `None` for a remote database.
+fn local_sqlite_file(project: &Project, env: &Environment, args: &BackupArgs) -> Option<PathBuf> {
+    (env.location == Location::Local && !args.via_wrangler)
+        .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id))
+}
+
+/// `--json`: the plan, with the backup written (`file`) and its manifest
+/// as read back from `manifest_path`.
+fn print_json_written(
+    env: &Environment,
+    args: &BackupArgs,
+    (names, plan): (&BackupNames, &Plan),
+    (file, manifest_path): (&Path, &Path),
+) -> Result<()> {
+    let manifest = Manifest::read(manifest_path)?;
+    let written = Some((file, manifest_path, &manifest));
+    crate::out::json(&plan_json(env, args, names, plan, written));
+    Ok(())
+}
+
+/// Refuses a backup into a directory git would commit or others can write
+/// to. The backups there are read before anything runs: a directory this
+/// version cannot judge (a newer version wrote to it) stops the backup
+/// here, not after the export, when its migration record is read.
+fn guard_backup_dir(sh: &Shell, project: &Project, names: &BackupNames) -> Result<()> {
+    guard_git(sh, project, names)?;
+    fsutil::refuse_shared_dir(&project.backup_dir)?;
+    crate::edge::inventory::scan(&project.backup_dir)?;
+    Ok(())
+}
+
+/// Warns of each virtual table in `scope` a restore of this backup will
+/// not have; said at every verbosity.
+fn warn_lost_virtual_tables(scope: &ExportScope) {
+    for vt in &scope.virtual_tables {
+        if let Some(why) = vt.lost_by_a_backup() {
+            crate::warn!(
+                "{} is {why} (README, FTS5)",
+                d1_core::names::shown(&vt.name)
+            );
+        }
+    }
+}
+
+/// Writes the backup `taken` and verifies it as it was written: its file
+/// and its manifest's path.
+fn write_verified(
+    sh: &Shell,
+    project: &Project,
+    args: &BackupArgs,
+    taken: &Taken<'_>,
+    (names, lock): (&BackupNames, &BackupLock),
+    (source, catalog): (&Schema<'_>, &Catalog),
+) -> Result<(PathBuf, PathBuf)> {
+    let age = project.age();
+    let (file, manifest, manifest_path, mut stored) = write(
+        sh,
+        project,
+        args,
+        taken,
+        (names, lock),
+        source,
+        catalog,
         &age,
     )?;
     verify_new_backup(
         project,
-        env,
+        source.env,
         &file,
         (&stored.source(&file)?, std::mem::take(&mut stored.arrival)),
         manifest,
@@ -364,16 +422,7 @@ fn take(
             d1_export: source.local_file.is_none(),
         },
     )?;
-    if request.upload.is_some() {
-        crate::steps::offsite::upload(sh, project, env, &file, holding)?;
-    }
-    drop(lock);
-    if args.json {
-        let manifest = Manifest::read(&manifest_path)?;
-        let written = Some((file.as_path(), manifest_path.as_path(), &manifest));
-        crate::out::json(&plan_json(env, args, &names, &plan, written));
-    }
-    Ok(Some(file))
+    Ok((file, manifest_path))
 }
 
 /// Ends a dry run once its plan is printed: nothing was written.
