@@ -233,97 +233,17 @@ fn names_an_env_key(name: &str) -> bool {
 /// value is the next word, or what a quote opened up to its closing quote
 /// on the same line (the quotes stay).
 fn redact_assignments(text: &str) -> Option<String> {
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let bytes = text.as_bytes();
-    let skip_blanks = |mut at: usize| {
-        while bytes.get(at) == Some(&b' ') {
-            at += 1;
-        }
-        at
-    };
-    let name_before = |end: usize| -> &str {
-        let start = text[..end]
-            .char_indices()
-            .rev()
-            .take_while(|&(_, c)| is_name(c))
-            .last()
-            .map_or(end, |(j, _)| j);
-        &text[start..end]
-    };
     let mut out = String::new();
     let mut at = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // A quote opened before the name (`'PGPASSWORD=a b'`, as a shell
-        // quotes the whole word) holds the value up to its close.
-        let mut opened: Option<u8> = None;
-        let (secret, value, user) = match bytes[i] {
-            b'=' => {
-                // `NAME=value`, `NAME = value`.
-                let mut end = i;
-                while end > 0 && bytes[end - 1] == b' ' {
-                    end -= 1;
-                }
-                let name = name_before(end);
-                let before = end - name.len();
-                opened = (before > 0)
-                    .then(|| bytes[before - 1])
-                    .filter(|q| matches!(q, b'\'' | b'"'));
-                (
-                    names_a_secret(name) || names_an_env_key(name),
-                    skip_blanks(i + 1),
-                    false,
-                )
-            }
-            b':' if i > 0 && bytes[i - 1] == b'"' => {
-                // `"name": "value"` (JSON).
-                let name = text[..i - 1]
-                    .rfind('"')
-                    .map_or("", |open| &text[open + 1..i - 1]);
-                (names_a_secret(name), skip_blanks(i + 1), false)
-            }
-            b':' if bytes.get(i + 1) == Some(&b' ') => {
-                // A header: a name with `-` (`X-Auth-Key`), or one of the
-                // few that say nothing of a secret; not prose ("token: missing").
-                let name = name_before(i);
-                let lower = name.to_ascii_lowercase();
-                let secret = (name.contains('-') && names_a_secret(name))
-                    || SECRET_HEADERS.contains(&lower.as_str());
-                (secret, skip_blanks(i + 1), false)
-            }
-            b' ' if i > 0 && bytes[i - 1] != b' ' => {
-                // `--password value`, and curl's `-u user:password`.
-                let name = name_before(i);
-                let flag = name.starts_with('-');
-                let user = flag && matches!(name, "-u" | "--user" | "--proxy-user");
-                (
-                    flag && (user || names_a_secret(name)),
-                    skip_blanks(i + 1),
-                    user,
-                )
-            }
-            _ => (false, i + 1, false),
-        };
-        if !secret || value >= bytes.len() {
+        let Some(secret) = secret_at(text, i).filter(|s| s.value < bytes.len()) else {
             i += 1;
             continue;
-        }
-        // The value: quoted up to its closing quote on this line (the
-        // quotes kept), or the next word.
-        let (mut start, end) = match (opened, bytes[value]) {
-            (Some(quote), _) => (value, quoted_end(text, value, quote)),
-            (None, quote @ (b'\'' | b'"')) => (value + 1, quoted_end(text, value + 1, quote)),
-            _ => {
-                let end = text[value..]
-                    .find(|c: char| {
-                        c.is_whitespace()
-                            || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
-                    })
-                    .map_or(text.len(), |e| value + e);
-                (value, end)
-            }
         };
-        if user {
+        let (mut start, end) = value_span(text, secret.value, secret.opened);
+        if secret.user {
             // The user stays; the password after its colon goes.
             match text[start..end].find(':') {
                 Some(colon) => start += colon + 1,
@@ -345,6 +265,106 @@ fn redact_assignments(text: &str) -> Option<String> {
     }
     out.push_str(&text[at..]);
     Some(out)
+}
+
+/// Where a credential's value starts, after the name that introduces it.
+struct SecretAt {
+    /// The value's first byte (past the blanks).
+    value: usize,
+    /// `-u user:password`: only what follows the colon is the secret.
+    user: bool,
+    /// A quote opened before the name (`'PGPASSWORD=a b'`, as a shell
+    /// quotes the whole word), which holds the value up to its close.
+    opened: Option<u8>,
+}
+
+/// The credential introduced at byte `i` of `text` (an `=`, a `:` or the
+/// blank after a flag), if the name before it says it is one.
+fn secret_at(text: &str, i: usize) -> Option<SecretAt> {
+    let bytes = text.as_bytes();
+    let mut opened: Option<u8> = None;
+    let (secret, user) = match bytes[i] {
+        b'=' => {
+            // `NAME=value`, `NAME = value`.
+            let mut end = i;
+            while end > 0 && bytes[end - 1] == b' ' {
+                end -= 1;
+            }
+            let name = name_before(text, end);
+            let before = end - name.len();
+            opened = (before > 0)
+                .then(|| bytes[before - 1])
+                .filter(|q| matches!(q, b'\'' | b'"'));
+            (names_a_secret(name) || names_an_env_key(name), false)
+        }
+        b':' if i > 0 && bytes[i - 1] == b'"' => {
+            // `"name": "value"` (JSON).
+            let name = text[..i - 1]
+                .rfind('"')
+                .map_or("", |open| &text[open + 1..i - 1]);
+            (names_a_secret(name), false)
+        }
+        b':' if bytes.get(i + 1) == Some(&b' ') => {
+            // A header: a name with `-` (`X-Auth-Key`), or one of the
+            // few that say nothing of a secret; not prose ("token: missing").
+            let name = name_before(text, i);
+            let lower = name.to_ascii_lowercase();
+            let secret = (name.contains('-') && names_a_secret(name))
+                || SECRET_HEADERS.contains(&lower.as_str());
+            (secret, false)
+        }
+        b' ' if i > 0 && bytes[i - 1] != b' ' => {
+            // `--password value`, and curl's `-u user:password`.
+            let name = name_before(text, i);
+            let flag = name.starts_with('-');
+            let user = flag && matches!(name, "-u" | "--user" | "--proxy-user");
+            (flag && (user || names_a_secret(name)), user)
+        }
+        _ => (false, false),
+    };
+    secret.then(|| SecretAt {
+        value: skip_blanks(bytes, i + 1),
+        user,
+        opened,
+    })
+}
+
+/// The value that starts at `value`: quoted up to its closing quote on
+/// this line (the quotes kept, and a quote `opened` before its name holds
+/// it), or the next word.
+fn value_span(text: &str, value: usize, opened: Option<u8>) -> (usize, usize) {
+    match (opened, text.as_bytes()[value]) {
+        (Some(quote), _) => (value, quoted_end(text, value, quote)),
+        (None, quote @ (b'\'' | b'"')) => (value + 1, quoted_end(text, value + 1, quote)),
+        _ => {
+            let end = text[value..]
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
+                })
+                .map_or(text.len(), |e| value + e);
+            (value, end)
+        }
+    }
+}
+
+/// The first byte from `at` on that is not a blank.
+fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    at
+}
+
+/// The name (letters, digits, `_` and `-`) that ends at `end`.
+fn name_before(text: &str, end: usize) -> &str {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let start = text[..end]
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_name(c))
+        .last()
+        .map_or(end, |(j, _)| j);
+    &text[start..end]
 }
 
 /// Replaces the user and password of every `scheme://user:password@host`.
