@@ -120,24 +120,7 @@ const FLAG_VARIABLES: [&str; 3] = [
 ];
 
 fn main() -> ExitCode {
-    // First: a signal before this takes the default action (see
-    // `signals::install`).
-    signals::install();
-    for name in FLAG_VARIABLES {
-        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
-            // SAFETY: no other thread runs yet; nothing reads the
-            // environment meanwhile.
-            unsafe { std::env::remove_var(name) };
-        }
-    }
-    // A file-size limit (`ulimit -f`, a full quota) must make writes fail
-    // with an error we report and clean up after, not kill the process
-    // mid-write. Children (wrangler, age) inherit the ignored signal.
-    #[cfg(unix)]
-    // SAFETY: called before any thread starts; SIG_IGN is a valid disposition.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    prepare_process();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -154,15 +137,7 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     if let Task::Completions { shell } = cli.task {
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
-        out::raw(&script);
-        if let Some(why) = out::stdout_lost() {
-            let code = Exit::Failure.code();
-            out::failure(&command, &stdout_lost_message(&why, true), code);
-            return ExitCode::from(code);
-        }
-        return ExitCode::SUCCESS;
+        return print_completions(shell, &command);
     }
     // Every run, not only those that start wrangler, removes the logs of
     // runs that were killed.
@@ -177,23 +152,73 @@ fn main() -> ExitCode {
     let result = run(cli, &typed);
     // Everything the command held has been dropped (and so cleaned up) here.
     if let Some(signal) = signals::received() {
-        let code = signals::exit_code(signal);
-        // Stopped after a change that stays: say what it is, not that
-        // nothing happened.
-        let after = match signals::what_changed() {
-            Some(changed) => redact::text(&changed),
-            None if signals::was_left_told() => "the backup lock keeps what it was doing: \
-                the next run says what the database may hold and the way back"
-                .to_owned(),
-            None => "the next run starts clean".to_owned(),
-        };
-        out::failure(
-            &command,
-            &format!("{}; {after}", signals::Interrupted(signal)),
-            code,
-        );
+        return interrupted(signal, &command);
+    }
+    exit_with(result, unmarked, &command)
+}
+
+/// Readies the process before anything else runs, while no other thread
+/// does: a signal before this takes the default action (see
+/// `signals::install`), a flag's variable set but empty is unset, and a
+/// file-size limit fails writes instead of killing the process.
+fn prepare_process() {
+    signals::install();
+    for name in FLAG_VARIABLES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: no other thread runs yet; nothing reads the
+            // environment meanwhile.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
+    // A file-size limit (`ulimit -f`, a full quota) must make writes fail
+    // with an error we report and clean up after, not kill the process
+    // mid-write. Children (wrangler, age) inherit the ignored signal.
+    #[cfg(unix)]
+    // SAFETY: called before any thread starts; SIG_IGN is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// `completions`: prints the script for `shell`; a failure when stdout
+/// did not take it whole.
+fn print_completions(shell: clap_complete::Shell, command: &str) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
+    out::raw(&script);
+    if let Some(why) = out::stdout_lost() {
+        let code = Exit::Failure.code();
+        out::failure(command, &stdout_lost_message(&why, true), code);
         return ExitCode::from(code);
     }
+    ExitCode::SUCCESS
+}
+
+/// The exit of a command stopped by `signal`, saying what stays changed
+/// after it.
+fn interrupted(signal: i32, command: &str) -> ExitCode {
+    let code = signals::exit_code(signal);
+    // Stopped after a change that stays: say what it is, not that
+    // nothing happened.
+    let after = match signals::what_changed() {
+        Some(changed) => redact::text(&changed),
+        None if signals::was_left_told() => "the backup lock keeps what it was doing: \
+            the next run says what the database may hold and the way back"
+            .to_owned(),
+        None => "the next run starts clean".to_owned(),
+    };
+    out::failure(
+        command,
+        &format!("{}; {after}", signals::Interrupted(signal)),
+        code,
+    );
+    ExitCode::from(code)
+}
+
+/// The exit of a command that ran to its end with `result`: its error
+/// said (exit `unmarked` when the error names none), and output lost on
+/// the way to stdout said too.
+fn exit_with(result: anyhow::Result<ExitCode>, unmarked: Exit, command: &str) -> ExitCode {
     let lost = out::stdout_lost();
     match result {
         Ok(code) if code == ExitCode::SUCCESS => match lost {
@@ -201,7 +226,7 @@ fn main() -> ExitCode {
             // own success would be a lie to the script that reads it.
             Some(why) => {
                 let code = unmarked.code();
-                out::failure(&command, &stdout_lost_message(&why, true), code);
+                out::failure(command, &stdout_lost_message(&why, true), code);
                 ExitCode::from(code)
             }
             None => code,
@@ -216,7 +241,7 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let code = Exit::of(&err).unwrap_or(unmarked).code();
-            out::failure(&command, &redact::text(&format!("{err:#}")), code);
+            out::failure(command, &redact::text(&format!("{err:#}")), code);
             if let Some(why) = lost {
                 out::error(&stdout_lost_message(&why, false));
             }
