@@ -421,20 +421,7 @@ impl<'a> RestorePlan<'a> {
         let journal = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
         let started = Utc::now();
         let record = |status: &str, extra: serde_json::Value| {
-            let mut entry = serde_json::json!({
-                "at": Utc::now(),
-                "started_at": started,
-                "environment": env.name,
-                "database": env.database_name,
-                "database_id": env.database_id,
-                "status": status,
-                "restore_to": target,
-                "bookmark_before": current,
-            });
-            if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
-                map.extend(more);
-            }
-            crate::edge::fsutil::append_json_line(&journal, &entry, "the Time Travel journal")
+            self.journal_line(&journal, started, status, extra)
         };
         record("started", serde_json::json!({}))?;
         // Told by the next run if this one is killed (the lock), or now if
@@ -451,30 +438,7 @@ impl<'a> RestorePlan<'a> {
         crate::edge::signals::changed(underway);
         let result = match wrangler.run_json(restore) {
             Ok(r) => r,
-            Err(e)
-                if e.chain()
-                    .any(|c| c.is::<crate::edge::signals::Interrupted>()) =>
-            {
-                // wrangler was stopped with its request sent: D1 may have
-                // made the restore. Not "failed": unknown.
-                let why = format!(
-                    "interrupted while wrangler waited for D1's answer: D1 applies a restore \
-                     whole or not at all, and may have made this one. `cargo xtask time-travel \
-                     info {}` shows where the database is; restoring to bookmark {current} \
-                     undoes it",
-                    env.name
-                );
-                let _ = record("interrupted", serde_json::json!({ "error": why }));
-                return Err(e.context(why));
-            }
-            Err(e) => {
-                let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
-                return Err(e.context(format!(
-                    "the Time Travel restore of {} failed; D1 applies it whole or not at all. \
-                     It was at bookmark {current} before",
-                    env.database_name
-                )));
-            }
+            Err(e) => return Err(self.failed(e, record)),
         };
         // Printed in a command to paste: only a bookmark's shape is taken
         // from the answer; otherwise the bookmark read before the restore.
@@ -504,6 +468,68 @@ impl<'a> RestorePlan<'a> {
             env.database_name
         ));
         lock.settled()
+    }
+
+    /// Appends a line to the Time Travel journal (`journal`): this restore,
+    /// started at `started`, now at `status`, with `extra` fields.
+    fn journal_line(
+        &self,
+        journal: &std::path::Path,
+        started: DateTime<Utc>,
+        status: &str,
+        extra: serde_json::Value,
+    ) -> Result<()> {
+        let RestorePlan {
+            env,
+            target,
+            current,
+            ..
+        } = self;
+        let mut entry = serde_json::json!({
+            "at": Utc::now(),
+            "started_at": started,
+            "environment": env.name,
+            "database": env.database_name,
+            "database_id": env.database_id,
+            "status": status,
+            "restore_to": target,
+            "bookmark_before": current,
+        });
+        if let (Some(map), serde_json::Value::Object(more)) = (entry.as_object_mut(), extra) {
+            map.extend(more);
+        }
+        crate::edge::fsutil::append_json_line(journal, &entry, "the Time Travel journal")
+    }
+
+    /// The error of a restore wrangler did not finish, journaled (`record`)
+    /// as interrupted, when D1 may have made it, or as failed.
+    fn failed(
+        &self,
+        e: anyhow::Error,
+        record: impl Fn(&str, serde_json::Value) -> Result<()>,
+    ) -> anyhow::Error {
+        let RestorePlan { env, current, .. } = self;
+        if e.chain()
+            .any(|c| c.is::<crate::edge::signals::Interrupted>())
+        {
+            // wrangler was stopped with its request sent: D1 may have
+            // made the restore. Not "failed": unknown.
+            let why = format!(
+                "interrupted while wrangler waited for D1's answer: D1 applies a restore \
+                 whole or not at all, and may have made this one. `cargo xtask time-travel \
+                 info {}` shows where the database is; restoring to bookmark {current} \
+                 undoes it",
+                env.name
+            );
+            let _ = record("interrupted", serde_json::json!({ "error": why }));
+            return e.context(why);
+        }
+        let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
+        e.context(format!(
+            "the Time Travel restore of {} failed; D1 applies it whole or not at all. \
+             It was at bookmark {current} before",
+            env.database_name
+        ))
     }
 
     /// After the restore: the database answers a read-only query.
