@@ -1234,33 +1234,13 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         manifest_key: manifest_key.clone(),
         uploaded_at: now,
     });
-    let staged = TempFile::create(target.backup_dir.join(format!(
-        ".{}.{}.upload.partial",
-        manifest.file.name,
-        std::process::id()
-    )))?;
-    fsutil::rewrite_no_follow(staged.path(), manifest.to_json()?.as_bytes())?;
-    target
-        .put_checked(staged.path(), &manifest_key, Kept::SameBackup)
-        .map_err(failed)?;
-
-    // With no expiry configured nothing expires: a century stands for that.
-    let days = expire_days(&target.env.env_name, &target.offsite, &target.policy).unwrap_or(36_500);
-    let mut index = target
-        .read_index()
-        .map_err(failed)?
-        .unwrap_or_else(|| Index::new(&env.name));
-    index.record(
-        index_entry(&manifest, key.clone(), manifest_key, now),
-        now,
-        days,
-    );
-    let mut text = serde_json::to_string_pretty(&index)?;
-    text.push('\n');
-    fsutil::rewrite_no_follow(staged.path(), text.as_bytes())?;
-    target
-        .put_checked(staged.path(), &index_key(&env.name), Kept::Never)
-        .map_err(failed)?;
+    let staged = put_manifest(target, &manifest, &manifest_key, failed)?;
+    put_index(
+        target,
+        (&manifest, key.clone(), manifest_key, now),
+        staged.path(),
+        failed,
+    )?;
     crate::edge::signals::changed(format!(
         "r2://{}/{key} holds this backup's copy and the index lists it, but {} does not \
          record it yet: the next {again} records it",
@@ -1278,6 +1258,53 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         file.display(),
         target.bucket()
     );
+    Ok(())
+}
+
+/// Puts `manifest` (recording its offsite copy) at `manifest_key`, written
+/// through a file staged in the backup directory, which is returned for
+/// the index; R2's errors are told by `failed`.
+fn put_manifest(
+    target: &Target<'_>,
+    manifest: &Manifest,
+    manifest_key: &str,
+    failed: impl Fn(anyhow::Error) -> anyhow::Error,
+) -> Result<TempFile> {
+    let staged = TempFile::create(target.backup_dir.join(format!(
+        ".{}.{}.upload.partial",
+        manifest.file.name,
+        std::process::id()
+    )))?;
+    fsutil::rewrite_no_follow(staged.path(), manifest.to_json()?.as_bytes())?;
+    target
+        .put_checked(staged.path(), manifest_key, Kept::SameBackup)
+        .map_err(failed)?;
+    Ok(staged)
+}
+
+/// Records the copy of `manifest`'s backup (its `key` and `manifest_key`,
+/// uploaded at `now`) in the environment's offsite index, written through
+/// `staged` and put back; R2's errors are told by `failed`.
+fn put_index(
+    target: &Target<'_>,
+    (manifest, key, manifest_key, now): (&Manifest, String, String, DateTime<Utc>),
+    staged: &Path,
+    failed: impl Fn(anyhow::Error) -> anyhow::Error,
+) -> Result<()> {
+    let env = target.env;
+    // With no expiry configured nothing expires: a century stands for that.
+    let days = expire_days(&env.env_name, &target.offsite, &target.policy).unwrap_or(36_500);
+    let mut index = target
+        .read_index()
+        .map_err(&failed)?
+        .unwrap_or_else(|| Index::new(&env.name));
+    index.record(index_entry(manifest, key, manifest_key, now), now, days);
+    let mut text = serde_json::to_string_pretty(&index)?;
+    text.push('\n');
+    fsutil::rewrite_no_follow(staged, text.as_bytes())?;
+    target
+        .put_checked(staged, &index_key(&env.name), Kept::Never)
+        .map_err(failed)?;
     Ok(())
 }
 
