@@ -10,7 +10,9 @@
 //!   without a cycle;
 //! - the loopback stand-in for Cloudflare is used by `rehearse` alone;
 //! - the README's "Layout" names every module of the core and of each
-//!   room of the xtask in that room's row.
+//!   room of the xtask in that room's row;
+//! - no function grows past about 80 lines, but those listed in
+//!   [`LONG_FUNCTIONS`], which may not grow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -407,4 +409,126 @@ fn the_readme_layout_names_every_module_in_its_room() {
             );
         }
     }
+}
+
+/// The functions of `code` (product code, see [`product_code`]), by name,
+/// with their length in lines from `fn` to the closing brace.
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let mut head = line.trim_start();
+        for prefix in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "const ",
+            "async ",
+            "unsafe ",
+        ] {
+            head = head.strip_prefix(prefix).unwrap_or(head);
+        }
+        let Some(rest) = head.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut depth = 0i64;
+        let mut opened = false;
+        for (j, body) in lines[i..].iter().enumerate() {
+            let mut chars = body.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    // A string or char literal's braces are not the code's.
+                    '"' => {
+                        while let Some(s) = chars.next() {
+                            match s {
+                                '\\' => {
+                                    chars.next();
+                                }
+                                '"' => break,
+                                _ => {}
+                            }
+                        }
+                    }
+                    '\'' if chars.peek() == Some(&'{') || chars.peek() == Some(&'}') => {
+                        chars.next();
+                    }
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth == 0 {
+                out.push((name, j + 1));
+                break;
+            }
+            // A declaration without a body (a trait's).
+            if !opened && body.trim_end().ends_with(';') {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Functions still past about 80 lines, at their length when this rule
+/// came (each to split in turn, or to keep where splitting would hide more
+/// than it shows): none may grow, and no other may join them.
+const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
+    ("xtask::commands::migrate", "run", 87),
+    ("xtask::commands::prune", "run", 95),
+    ("xtask::config::project", "resolve", 95),
+    ("xtask::edge::inventory", "scan_all", 88),
+    ("xtask::steps::doctor", "identity_checks", 91),
+    ("xtask::steps::doctor", "backup_dir_checks", 94),
+    ("xtask::steps::restore", "restore", 103),
+    ("xtask::steps::restore", "plan", 107),
+    ("xtask::steps::restore", "guard_same_database", 101),
+    ("d1_core::catalog", "fts_kept_in", 94),
+    ("d1_core::checks", "audit_chain_check", 90),
+    ("d1_core::fk_actions", "side_writes", 86),
+];
+
+#[test]
+fn no_function_grows_past_about_eighty_lines() {
+    const ABOUT_EIGHTY: usize = 85;
+    let mut long = Vec::new();
+    for (root, prefix) in [("xtask/src", "xtask"), ("crates/d1-core/src", "d1_core")] {
+        for (module, source) in modules(&workspace().join(root)) {
+            let module = match module.is_empty() {
+                true => prefix.to_owned(),
+                false => format!("{prefix}::{module}"),
+            };
+            for (name, length) in function_lengths(&product_code(&source)) {
+                let allowed = LONG_FUNCTIONS
+                    .iter()
+                    .find(|(m, f, _)| *m == module && *f == name)
+                    .map_or(ABOUT_EIGHTY, |(_, _, n)| *n);
+                if length > allowed {
+                    long.push(format!("(\"{module}\", \"{name}\", {length}),"));
+                }
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions past about {ABOUT_EIGHTY} lines (issue 15: split them into named steps):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn function_lengths_count_from_fn_to_its_closing_brace() {
+    let code =
+        "fn a() {\n    let s = \"}\";\n    if x { y }\n}\npub fn b(x: u8) -> u8 {\n    x\n}\n";
+    assert_eq!(
+        function_lengths(code),
+        [("a".to_owned(), 4), ("b".to_owned(), 3)]
+    );
 }
