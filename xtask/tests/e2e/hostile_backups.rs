@@ -1055,22 +1055,6 @@ fn the_rm_and_chmod_a_backup_directory_refusal_prints_are_quoted_for_the_shell()
     assert_eq!(decoys.hashes(), before, "a file outside was changed");
 }
 
-/// The words a printed `cargo xtask …` command gives cargo when pasted
-/// into a POSIX shell in `dir` (cargo replaced by a function that prints
-/// them, one a line).
-fn cargo_words(command: &str, dir: &Path) -> Vec<String> {
-    let out = pasted(
-        &format!("cargo() {{ printf '%s\\n' \"$@\"; }}; {command}"),
-        dir,
-    );
-    assert!(out.status.success(), "`{command}`: {out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The backup directory's path reaches the `cargo xtask verify PATH` that
 /// `restore latest:local` (no verified backup) and `prune` (a backup whose
 /// file no longer matches its record) print to paste, unquoted: with a
@@ -1120,7 +1104,7 @@ fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
     ]);
     let verify = printed_command(&run.stderr, "cargo xtask --backup-dir ");
     assert_eq!(
-        cargo_words(&verify, outer.path()),
+        pasted_words(&verify, outer.path()),
         expected,
         "prune's `{verify}`"
     );
@@ -1145,7 +1129,7 @@ fn the_cargo_xtask_verify_a_refusal_prints_is_quoted_for_the_shell() {
     ]);
     let verify = printed_command(&run.stderr, "cargo xtask --backup-dir ");
     assert_eq!(
-        cargo_words(&verify, outer.path()),
+        pasted_words(&verify, outer.path()),
         expected,
         "latest's `{verify}`"
     );

@@ -452,7 +452,7 @@ fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
     assert!(
         doctor
             .stdout
-            .contains("fix: cargo xtask offsite lock --env prod --dry-run")
+            .contains("fix: `cargo xtask offsite lock --env prod --dry-run`")
             && doctor.stdout.contains(section),
         "{}",
         doctor.stdout
