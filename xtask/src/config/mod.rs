@@ -64,4 +64,133 @@ mod tests {
         assert!(!shown.contains("sk_live"), "{shown}");
         assert!(shown.contains("expected a boolean"), "{shown}");
     }
+
+    /// A seeded mutation fuzz of the configuration readers (see
+    /// crates/d1-core/tests/fuzz_hostile.rs): `wrangler.toml`, `.jsonc` and
+    /// `backups.toml`, mutated, give an error or a success, never a panic,
+    /// in well under a second, and no error quotes a secret kept in
+    /// `[vars]`. `FUZZ_ITERATIONS` runs it longer by hand.
+    #[test]
+    fn hostile_configurations_neither_panic_nor_hang_nor_quote_a_secret() {
+        use super::environment::{Environments, Format};
+        use super::settings::Settings;
+        const WRANGLER_TOML: &str = include_str!("../../../wrangler.toml");
+        const BACKUPS_TOML: &str = include_str!("../../../backups.toml");
+        const SECRET: &str = "\n[vars]\nSTRIPE_SECRET_KEY = \"sk_live_51Hsecret\"\n";
+        const JSONC: &str = r#"// c
+            { "name": "qbtime", /* c */ "vars": { "APP_ENV": "local", "K": "sk_live_51Hsecret" },
+              "d1_databases": [{ "binding": "DB", "database_name": "qbtime_db_local",
+                "database_id": "00000000-0000-4000-8000-000000000000", "migrations_dir": "migrations" }],
+              "env": { "production": { "vars": { "APP_ENV": "prod" },
+                "d1_databases": [{ "binding": "DB", "database_name": "qbtime_db_prod",
+                  "database_id": "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "migrations_dir": "migrations", }] } },
+            }"#;
+        const PIECES: &[&str] = &[
+            "\"",
+            "'",
+            "[",
+            "]",
+            "{",
+            "}",
+            "=",
+            ",",
+            "\n",
+            "\r\n",
+            "#",
+            "//",
+            "/*",
+            "*/",
+            "\\",
+            "\u{feff}",
+            "\0",
+            "é",
+            "\u{202e}",
+            "[[d1_databases]]",
+            "[env.x]",
+            "99999999999999999999",
+            "\"\"\"",
+            "'''",
+            "\"mode\": 1, \"mode\": 2,",
+            "APP_ENV = \"prod\"\n",
+        ];
+        let seeds: Vec<String> = vec![
+            format!("{WRANGLER_TOML}{SECRET}"),
+            BACKUPS_TOML.to_owned(),
+            JSONC.to_owned(),
+        ];
+        let mut state: u64 = std::env::var("FUZZ_SEED")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0x5eed_c0f1);
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n.max(1) as u64) as usize
+        };
+        let iterations: usize = std::env::var("FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(600);
+        for case in 0..iterations {
+            let mut text: Vec<char> = seeds[next(seeds.len())].chars().collect();
+            for _ in 0..1 + next(5) {
+                let at = next(text.len() + 1);
+                match next(6) {
+                    0 => text.truncate(at),
+                    1 => {
+                        let end = (at + next(40)).min(text.len());
+                        text.drain(at..end);
+                    }
+                    2 => {
+                        let depth = 1 + next(12_000);
+                        let (open, close) = if next(2) == 0 { ('[', ']') } else { ('{', '}') };
+                        let nested: String = std::iter::repeat_n(open, depth)
+                            .chain(std::iter::once('1'))
+                            .chain(std::iter::repeat_n(close, depth))
+                            .collect();
+                        text.splice(at..at, nested.chars());
+                    }
+                    _ => {
+                        let piece = PIECES[next(PIECES.len())];
+                        text.splice(at..at, piece.chars());
+                    }
+                }
+            }
+            let text: String = text.into_iter().collect();
+            let started = std::time::Instant::now();
+            let outcome = std::panic::catch_unwind(|| {
+                let mut errors = Vec::new();
+                for format in [Format::Toml, Format::Jsonc] {
+                    if let Err(e) = Environments::parse_as(&text, format) {
+                        errors.push(format!("{e:#}"));
+                    }
+                }
+                match Settings::parse(&text) {
+                    Ok(settings) => {
+                        if let Ok(envs) = Environments::parse_as(WRANGLER_TOML, Format::Toml) {
+                            if let Err(e) = settings.resolved(&envs) {
+                                errors.push(format!("{e:#}"));
+                            }
+                        }
+                    }
+                    Err(e) => errors.push(format!("{e:#}")),
+                }
+                errors
+            });
+            let took = started.elapsed();
+            let errors = outcome.unwrap_or_else(|_| panic!("case {case} panicked on {text:?}"));
+            assert!(
+                took < std::time::Duration::from_secs(1),
+                "case {case} took {took:?} on {} bytes",
+                text.len()
+            );
+            for e in errors {
+                assert!(
+                    !e.contains("sk_live"),
+                    "case {case}: an error quotes a secret: {e}"
+                );
+            }
+        }
+    }
 }
