@@ -2222,6 +2222,37 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_that_starts_inside_a_row_value_is_refused_without_quoting_it() {
+        // A quote lost in row 1 ends the statement inside row 2's value:
+        // the next statement starts with the rest of that value, which is
+        // customer data and must not be named as the statement's kind.
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n\
+            INSERT INTO \"t\" VALUES(1,'a'');\n\
+            INSERT INTO \"t\" VALUES(2,'x; Correcthorsebattery staple');\n\
+            INSERT INTO \"t\" VALUES(3,'b'');\n";
+        let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let e = format!("{:#}", survey.ensure_repairable().unwrap_err());
+        assert!(e.contains("line 4"), "{e}");
+        assert!(!e.to_ascii_lowercase().contains("correcthorse"), "{e}");
+        for f in &survey.findings {
+            assert!(
+                !f.message.to_ascii_lowercase().contains("correcthorse"),
+                "{f:?}"
+            );
+        }
+        // A real statement's kind is still named.
+        let survey = survey_of_one("UPDATE t SET v = 1;");
+        let e = format!("{:#}", survey.ensure_repairable().unwrap_err());
+        assert!(e.contains("an UPDATE statement"), "{e}");
+    }
+
+    fn survey_of_one(statement: &str) -> Survey {
+        let dump = format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n{statement}\n");
+        survey(dump.as_bytes(), &Options::default()).unwrap()
+    }
+
+    #[test]
     fn a_dump_with_more_schema_than_any_d1_database_is_not_held_whole() {
         let default = "x".repeat(15 << 20);
         let dump: String = (0..6)

@@ -668,6 +668,14 @@ mod tests {
             "an INSERT into customers"
         );
         assert_eq!(describe("SELECT 'secret', 2 FROM t;"), "SELECT … 2");
+        // A statement that starts inside a row value (a quote lost before
+        // it) is not named by its words, which are customer data.
+        let fragment = describe("Correcthorsebattery staple');");
+        assert!(
+            !fragment.to_ascii_lowercase().contains("correcthorse"),
+            "{fragment}"
+        );
+        assert!(!fragment.contains("staple"), "{fragment}");
         assert_eq!(
             describe("INSERT INTO \"x\nResult: GOOD\" VALUES(1);"),
             "an INSERT into x\\u{a}Result: GOOD"
