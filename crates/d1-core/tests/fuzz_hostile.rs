@@ -127,7 +127,7 @@ fn mutate(rng: &mut Random, seeds: &[&[u8]]) -> Vec<u8> {
                 data.truncate(at);
                 data.extend_from_slice(&tail);
             }
-            3 | 4 | 5 => {
+            3..=5 => {
                 let piece = PIECES[rng.below(PIECES.len())];
                 data.splice(at..at, piece.iter().copied());
             }
