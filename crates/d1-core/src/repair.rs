@@ -392,7 +392,9 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
             }
         }
         "CREATE" => classify_create(s, word_len),
-        "" => Kind::Rejected("a statement that does not start with a keyword".into()),
+        other if !statement::starts_a_statement(other) => {
+            Kind::Rejected(statement::NOT_A_STATEMENT.into())
+        }
         other => Kind::Rejected(
             format!(
                 "{} {other} statement: a dump only creates tables and inserts rows",

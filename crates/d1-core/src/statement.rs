@@ -392,12 +392,54 @@ pub fn insert_target(sql: &str) -> Option<String> {
     split_insert(sql).map(|(table, _)| table)
 }
 
+/// Whether `word` is one SQLite starts a statement with (any case). A
+/// statement that starts with any other word is no statement a dump
+/// writes: most often one that starts inside a row's value, because a
+/// quote before it was lost, so its words are customer data.
+pub fn starts_a_statement(word: &str) -> bool {
+    const KEYWORDS: [&str; 24] = [
+        "ALTER",
+        "ANALYZE",
+        "ATTACH",
+        "BEGIN",
+        "COMMIT",
+        "CREATE",
+        "DELETE",
+        "DETACH",
+        "DROP",
+        "END",
+        "EXPLAIN",
+        "INSERT",
+        "PRAGMA",
+        "REINDEX",
+        "RELEASE",
+        "REPLACE",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "SELECT",
+        "UPDATE",
+        "VACUUM",
+        "VALUES",
+        "WITH",
+        "UPSERT",
+    ];
+    KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k))
+}
+
+/// What names a statement that does not start with an SQL keyword
+/// ([`starts_a_statement`]), in place of its words.
+pub const NOT_A_STATEMENT: &str = "a statement that does not start with a keyword";
+
 /// Names a statement for an error message without its values, which are
-/// customer data: `an INSERT into customers`, or its first three words.
+/// customer data: `an INSERT into customers`, or its first three words
+/// when it starts with an SQL keyword ([`NOT_A_STATEMENT`] otherwise).
 pub fn describe(sql: &str) -> String {
     let described = insert_target(sql)
         .map(|t| format!("an INSERT into {t}"))
         .unwrap_or_else(|| {
+            if !starts_a_statement(leading_word(sql)) {
+                return NOT_A_STATEMENT.to_owned();
+            }
             // A word holding a string literal (`SELECT 'x'`) is left out.
             let words = sql.split_whitespace().take(3);
             let words = words.map(|w| if w.contains('\'') { "…" } else { w });
