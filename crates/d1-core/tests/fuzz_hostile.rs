@@ -221,12 +221,20 @@ impl Sink for Count {
 }
 
 /// Values of the seed dump that must never appear in an error.
-const ROW_VALUES: &[&str] = &["SECRETVALUE", "O''Brien", "argon2id", "line1"];
+const ROW_VALUES: &[&str] = &[
+    "SECRETVALUE",
+    "O''Brien",
+    "argon2id",
+    "line1",
+    "example.com",
+];
 
 fn no_row_values(kind: &str, message: &str) {
     for value in ROW_VALUES {
         assert!(
-            !message.contains(value),
+            !message
+                .to_ascii_lowercase()
+                .contains(&value.to_ascii_lowercase()),
             "{kind}: an error quotes a row value ({value}): {message}"
         );
     }

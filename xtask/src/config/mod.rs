@@ -168,10 +168,9 @@ mod tests {
                 }
                 match Settings::parse(&text) {
                     Ok(settings) => {
-                        if let Ok(envs) = Environments::parse_as(WRANGLER_TOML, Format::Toml) {
-                            if let Err(e) = settings.resolved(&envs) {
-                                errors.push(format!("{e:#}"));
-                            }
+                        let envs = Environments::parse_as(WRANGLER_TOML, Format::Toml).unwrap();
+                        if let Err(e) = settings.resolved(&envs) {
+                            errors.push(format!("{e:#}"));
                         }
                     }
                     Err(e) => errors.push(format!("{e:#}")),
