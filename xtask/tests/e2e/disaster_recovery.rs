@@ -573,3 +573,50 @@ fn replace_prod_database(remote: &Remote, home: &std::path::Path) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A migration broke the database; the operator restores the backup
+/// `migrate` took just before applying it. The restore must not end by
+/// telling a tired operator to run `cargo xtask migrate`, as if the
+/// pending migration were one the backup merely predates: it is the very
+/// one being undone, and `migrate` would apply it again as it is.
+#[test]
+fn undoing_a_bad_migration_by_its_pre_migration_backup_does_not_advise_applying_it_again() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let bad = "0005_rename_every_customer.sql";
+    std::fs::write(
+        sb.path().join("migrations").join(bad),
+        "UPDATE customers SET name = 'oops';",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let pre_migration = only_backup(&sb);
+    let run = sb.xtask(&[
+        "restore",
+        &pre_migration,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let oops = sb.query("SELECT name FROM customers WHERE name = 'oops'");
+    assert!(oops[0].is_empty(), "the migration is undone: {oops:?}");
+    // The plan's `then` line and the warning at the end both name the
+    // migration; neither may read as plain advice to apply it.
+    let all = run.all();
+    let said: Vec<&str> = all.lines().filter(|l| l.contains(bad)).collect();
+    assert!(said.len() >= 2, "the plan and the end name {bad}:\n{all}");
+    for line in said {
+        assert!(
+            !line.contains("(`cargo xtask migrate local` applies it)"),
+            "advises re-applying the migration being undone: {line}"
+        );
+        assert!(
+            line.contains("was taken by `migrate` just before applying it")
+                && line.contains("would apply it again"),
+            "does not say the backup undoes {bad}: {line}"
+        );
+    }
+}
