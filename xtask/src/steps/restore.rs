@@ -2452,6 +2452,10 @@ struct PendingAfter {
     /// target that had one: it is dropped, and every migration reads as
     /// pending.
     record_dropped: bool,
+    /// Of `names`, those `migrate` took this backup just before applying
+    /// (its reason, `pre-migration: …`): a restore of it is most likely
+    /// undoing them, and `migrate` would apply them again as they are.
+    undone: Vec<String>,
 }
 
 /// The migrations pending once the backup is loaded: the target gets the
@@ -2486,11 +2490,19 @@ fn pending_after(
         (false, None) => return PendingAfter::default(),
     };
     match crate::steps::migrations::migration_files(dir) {
-        Ok(files) => PendingAfter {
-            names: crate::steps::migrations::pending(&files, applied),
-            none_recorded,
-            record_dropped,
-        },
+        Ok(files) => {
+            let names = crate::steps::migrations::pending(&files, applied);
+            let undone = crate::steps::status::migrations_taken_before(m.reason.as_deref())
+                .into_iter()
+                .filter(|n| names.contains(n))
+                .collect();
+            PendingAfter {
+                names,
+                none_recorded,
+                record_dropped,
+                undone,
+            }
+        }
         Err(e) => {
             crate::detail!("which migrations are pending after the restore is not known: {e:#}");
             PendingAfter::default()
@@ -2525,6 +2537,21 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
              restore a full backup, or record in d1_migrations the ones the schema has",
             names.len(),
             names.join(", ")
+        ));
+    }
+    if !pending.undone.is_empty() {
+        let undone = &pending.undone;
+        let it = d1_core::wording::them(undone.len());
+        return Some(format!(
+            "{} pending, which the backup predates: {}. This backup was taken by `migrate` just \
+             before applying {it} ({}): if {it} broke the database, fix or remove {it} in the \
+             migrations directory first, as `cargo xtask migrate {env}` would apply {it} again \
+             as {} {}",
+            d1_core::wording::count(names.len(), "migration"),
+            names.join(", "),
+            undone.join(", "),
+            if undone.len() == 1 { "it" } else { "they" },
+            if undone.len() == 1 { "is" } else { "are" },
         ));
     }
     let how = match target.is_new {

@@ -182,7 +182,7 @@ fn migrations_unknown(
 
 /// The migrations a pre-migration backup's reason names (`pre-migration:
 /// 0005_a.sql, 0006_b.sql (why)`); none for any other reason.
-fn migrations_taken_before(reason: Option<&str>) -> Vec<String> {
+pub(crate) fn migrations_taken_before(reason: Option<&str>) -> Vec<String> {
     let Some(names) = reason.and_then(|r| r.strip_prefix("pre-migration: ")) else {
         return Vec::new();
     };
