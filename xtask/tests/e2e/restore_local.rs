@@ -1744,3 +1744,32 @@ fn verify_and_restore_name_a_failing_statement_by_the_same_number() {
     assert_ne!(restore.code, Some(0), "{}", restore.all());
     assert_eq!(named(&verify.all()), named(&restore.all()));
 }
+
+/// A tired operator restoring over a live database must be told, before
+/// anything runs, that what was written to it after the backup was taken
+/// is not in the backup: it leaves the target, and only the safety backup
+/// keeps it. The plan's `manifest` line gives the backup's time, but
+/// nothing says what that time costs.
+#[test]
+fn a_replace_plan_says_the_writes_made_since_the_backup_leave_the_target() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql("UPDATE customers SET name = 'written after the backup';");
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
+    run.assert_ok();
+    let since = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("since"))
+        .unwrap_or_else(|| panic!("no `since` line:\n{}", run.stdout));
+    assert!(
+        since.contains("written to qbtime_db_local after")
+            && since.contains("only the safety backup keeps"),
+        "{since}"
+    );
+    // Row values are never quoted.
+    assert!(
+        !run.all().contains("written after the backup"),
+        "{}",
+        run.all()
+    );
+}
