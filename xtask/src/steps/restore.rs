@@ -2364,6 +2364,7 @@ fn plan_load(out: &mut String, p: &PlanView<'_>) {
             "none: the target is an empty local database".to_owned()
         }
     );
+    plan_since(out, p);
     let _ = writeln!(
         out,
         "  key          {}",
@@ -2565,6 +2566,40 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
         d1_core::wording::count(names.len(), "migration"),
         names.join(", "),
     ))
+}
+
+/// The plan's line on what a replace costs: whatever was written to the
+/// target after the backup was taken is not in it, so it leaves the
+/// target (the safety backup keeps it); remotely, Time Travel can go back
+/// to a moment instead, keeping the freshest state.
+fn plan_since(out: &mut String, p: &PlanView<'_>) {
+    let Some(m) = p.source.manifest.as_ref() else {
+        return;
+    };
+    if !p.safety_backup || p.mode != Mode::Replace {
+        return;
+    }
+    let t = p.target;
+    let age = (chrono::Utc::now() - m.created_at).num_seconds().max(0);
+    let _ = write!(
+        out,
+        "  since        anything written to {} after {} ({} ago, when the backup was taken) is not \
+         in it and leaves {}; only the safety backup keeps it",
+        t.database_name,
+        m.created_at.format("%Y-%m-%d %H:%M UTC"),
+        d1_core::wording::age(age),
+        t.database_name
+    );
+    if t.location == crate::config::environment::Location::Remote {
+        let _ = write!(
+            out,
+            ". For the freshest state, D1 Time Travel goes back to a moment instead: \
+             `cargo xtask time-travel restore {} --at TIME --dry-run`, TIME (RFC 3339) a moment \
+             before the damage",
+            t.name
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// The plan's lines on the repairs the dump needs.
