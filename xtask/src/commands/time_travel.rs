@@ -233,9 +233,12 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         );
         plan.current = now;
     }
+    // What is applied now, so that a migration the restore takes back (the
+    // one that broke the database, often) is told apart afterwards.
+    let applied_before = applied_migrations(sh, project, env).ok();
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
-    say_pending_again(sh, project, env);
+    say_pending_again(sh, project, env, applied_before.as_deref());
     Ok(())
 }
 
@@ -273,37 +276,76 @@ fn migrations_after(
 /// pending again: the database's `d1_migrations` went back with it. Says
 /// which migrations are pending, and how to apply them; one pending
 /// before the restore too (never applied) is among them, as only the
-/// database afterwards is read. A failure to read them is a warning, as
-/// the restore itself is done.
-fn say_pending_again(sh: &Shell, project: &Project, env: &Environment) {
+/// database afterwards is read. A migration the restore took back (applied
+/// in `applied_before`, pending now) may be what broke the database: then
+/// the way on is to fix it first, not to apply it again as it is. A failure
+/// to read them is a warning, as the restore itself is done.
+fn say_pending_again(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    applied_before: Option<&[String]>,
+) {
     let dir = project.config_dir.join(&env.migrations_dir);
     let pending = migration_files(&dir).and_then(|files| {
         let applied = applied_migrations(sh, project, env)?;
         Ok(pending(&files, &applied))
     });
-    match pending {
-        Ok(names) if names.is_empty() => crate::detail!(
+    let names = match pending {
+        Ok(names) => names,
+        Err(e) => {
+            return crate::warn!(
+                "could not read which migrations {} has applied after the restore ({e:#}); \
+                 `cargo xtask migrate {} --dry-run` lists any that are pending again",
+                env.database_name,
+                env.name
+            );
+        }
+    };
+    if names.is_empty() {
+        return crate::detail!(
             "{} has every migration in {} applied",
             env.database_name,
             dir.display()
-        ),
-        Ok(names) => crate::warn!(
-            "{} has {} pending after the restore (applied after the time it went back to, \
-             or never applied): {}. Apply {} with `cargo xtask migrate {}`, or undo this \
-             restore with the command above",
+        );
+    }
+    let taken_back: Vec<String> = names
+        .iter()
+        .filter(|n| applied_before.is_some_and(|before| before.contains(n)))
+        .cloned()
+        .collect();
+    if taken_back.is_empty() {
+        return crate::warn!(
+            "{} has {} pending after the restore ({}): {}. Apply {} with `cargo xtask migrate \
+             {}`, or undo this restore with the command above",
             env.database_name,
             count(names.len(), "migration"),
+            match applied_before {
+                Some(_) => "not applied before it either",
+                None => "applied after the time it went back to, or never applied",
+            },
             d1_core::wording::listed(&names, "migration"),
             d1_core::wording::them(names.len()),
             env.name
-        ),
-        Err(e) => crate::warn!(
-            "could not read which migrations {} has applied after the restore ({e:#}); \
-             `cargo xtask migrate {} --dry-run` lists any that are pending again",
-            env.database_name,
-            env.name
-        ),
+        );
     }
+    let it = d1_core::wording::them(taken_back.len());
+    let (they, are) = match taken_back.len() {
+        1 => ("it", "is"),
+        _ => ("they", "are"),
+    };
+    crate::warn!(
+        "{} has {} pending after the restore: {}. The restore took back {} ({}), applied \
+         after the time it went back to: if {they} broke the database, fix or remove {it} in \
+         the migrations directory first, as `cargo xtask migrate {}` would apply {it} again as \
+         {they} {are}; or undo this restore with the command above",
+        env.database_name,
+        count(names.len(), "migration"),
+        d1_core::wording::listed(&names, "migration"),
+        count(taken_back.len(), "migration"),
+        taken_back.join(", "),
+        env.name,
+    )
 }
 
 /// A Time Travel restore: the database, the bookmark it goes back to (of

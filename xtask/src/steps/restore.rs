@@ -2543,16 +2543,18 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
     if !pending.undone.is_empty() {
         let undone = &pending.undone;
         let it = d1_core::wording::them(undone.len());
+        let (they, are) = match undone.len() {
+            1 => ("it", "is"),
+            _ => ("they", "are"),
+        };
         return Some(format!(
             "{} pending, which the backup predates: {}. This backup was taken by `migrate` just \
-             before applying {it} ({}): if {it} broke the database, fix or remove {it} in the \
+             before applying {it} ({}): if {they} broke the database, fix or remove {it} in the \
              migrations directory first, as `cargo xtask migrate {env}` would apply {it} again \
-             as {} {}",
+             as {they} {are}",
             d1_core::wording::count(names.len(), "migration"),
             names.join(", "),
             undone.join(", "),
-            if undone.len() == 1 { "it" } else { "they" },
-            if undone.len() == 1 { "is" } else { "are" },
         ));
     }
     let how = match target.is_new {

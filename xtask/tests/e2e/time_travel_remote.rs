@@ -69,6 +69,43 @@ fn apply_on_prod(remote: &Remote, name: &str) -> rusqlite::Result<String> {
     )
 }
 
+#[test]
+fn a_migration_pending_before_a_time_travel_restore_too_is_told_as_pending() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let before = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Oops Co");
+    // Written, never applied: the restore does not take it back.
+    let waiting = "0005_company_notes.sql";
+    std::fs::write(
+        remote.sb.path().join("migrations").join(waiting),
+        "ALTER TABLE companies ADD COLUMN notes TEXT;",
+    )
+    .unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &before,
+            "--confirm",
+            PROD,
+        ],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: {PROD} has 1 migration pending after the restore (not applied before it \
+             either): {waiting}. Apply it with `cargo xtask migrate prod`"
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("took back"), "{}", run.all());
+}
+
 /// `time-travel restore prod --at AT`, confirmed.
 fn restore_prod_at(remote: &Remote, home: &Path, at: &str) -> Run {
     remote.xtask(
@@ -169,8 +206,10 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     // The migration went back with the database, and the restore says so.
     assert!(
         run.stderr.contains(&format!(
-            "warning: {PROD} has 1 migration pending after the restore (applied after the time \
-             it went back to, or never applied): {later}. Apply it with `cargo xtask migrate prod`"
+            "warning: {PROD} has 1 migration pending after the restore: {later}. The restore \
+             took back 1 migration ({later}), applied after the time it went back to: if it \
+             broke the database, fix or remove it in the migrations directory first, as `cargo \
+             xtask migrate prod` would apply it again as it is"
         )),
         "{}",
         run.all()
