@@ -82,18 +82,7 @@ fn a_migration_pending_before_a_time_travel_restore_too_is_told_as_pending() {
         "ALTER TABLE companies ADD COLUMN notes TEXT;",
     )
     .unwrap();
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--bookmark",
-            &before,
-            "--confirm",
-            PROD,
-        ],
-    );
+    let run = restore_prod_to(&remote, home.path(), &before);
     run.assert_ok();
     assert!(
         run.stderr.contains(&format!(
@@ -104,6 +93,22 @@ fn a_migration_pending_before_a_time_travel_restore_too_is_told_as_pending() {
         run.all()
     );
     assert!(!run.stderr.contains("took back"), "{}", run.all());
+}
+
+/// `time-travel restore prod --bookmark BOOKMARK`, confirmed.
+fn restore_prod_to(remote: &Remote, home: &Path, bookmark: &str) -> Run {
+    remote.xtask(
+        home,
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            bookmark,
+            "--confirm",
+            PROD,
+        ],
+    )
 }
 
 /// `time-travel restore prod --at AT`, confirmed.
@@ -165,18 +170,7 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     let later = "0005_company_notes.sql";
     apply_on_prod(&remote, later).unwrap();
 
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--bookmark",
-            &before,
-            "--confirm",
-            PROD,
-        ],
-    );
+    let run = restore_prod_to(&remote, home.path(), &before);
     run.assert_ok();
     let names = companies(&remote.db);
     assert!(names.contains(&"Kept Co".to_owned()), "{names:?}");
@@ -435,18 +429,7 @@ fn a_failed_restore_says_so_is_journaled_and_changes_nothing() {
         ..Default::default()
     });
 
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--bookmark",
-            &old,
-            "--confirm",
-            PROD,
-        ],
-    );
+    let run = restore_prod_to(&remote, home.path(), &old);
     run.assert_refused("the Time Travel restore of qbtime_db_prod failed");
     assert!(
         !run.stdout.contains("To undo it"),
