@@ -216,16 +216,7 @@ fn restore(
     let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
         return Ok(None);
     };
-    let Planned {
-        source,
-        cmds,
-        wrangler,
-        local_file,
-        inspected,
-        options,
-        survey,
-        ..
-    } = &planned;
+    let (source, access, inspected) = (&planned.source, &planned.access, &planned.inspected);
     confirm::require(
         target,
         &args.confirm,
@@ -237,19 +228,19 @@ fn restore(
     let created;
     let target = match new.as_deref_mut() {
         Some(n) => {
-            created = n.create(wrangler)?;
+            created = n.create(&access.wrangler)?;
             &created
         }
         None => target,
     };
     // The target as it is now, under the lock: unchanged since the plan,
     // and the schema its safety backup is taken by.
-    let reader = planned.target_reader(target);
+    let reader = access.reader(target);
     let now = (new.is_none())
         .then(|| guard_unchanged(&reader, inspected, target))
         .transpose()?;
-    let local_file = match planned.fast_local {
-        true => Some(ready_local_file(local_file.clone(), args.mode())?),
+    let local_file = match access.fast_local {
+        true => Some(ready_local_file(access.local_file.clone(), args.mode())?),
         false => None,
     };
     let safety = match (planned.safety_backup, now) {
@@ -257,35 +248,21 @@ fn restore(
         _ => None,
     };
     let loading = Loading {
-        wrangler,
-        cmds,
+        wrangler: &access.wrangler,
+        cmds: &access.cmds,
         target,
         source,
         mode: args.mode(),
         local_file: local_file.as_deref(),
         safety: &safety,
     };
-    // Private before a row goes in, however it is loaded.
-    if target.location == Location::Local {
-        local_d1::make_private(&local_d1::database_file(
-            &project.config_dir,
-            &target.local_id,
-        ))?;
-    }
+    make_local_private(project, target)?;
     record_loading(project, &lock, &loading, new.as_deref())?;
-    loading.load(survey, options, inspected)?;
-    let restored_from = |state: &str| {
-        format!(
-            "{} was restored from {}; {state}{}",
-            target.database_name,
-            file_name(&source.file),
-            loading.named_safety()
-        )
-    };
-    crate::edge::signals::changed(restored_from("its check did not finish"));
+    loading.load(&planned.survey, &planned.options, inspected)?;
+    crate::edge::signals::changed(loading.restored("its check did not finish"));
     drop(lock);
     let (counts, content) = loading.check(project)?;
-    crate::edge::signals::changed(restored_from("it was checked"));
+    crate::edge::signals::changed(loading.restored("it was checked"));
 
     let restored = Restored {
         safety_backup: safety,
@@ -303,6 +280,18 @@ fn restore(
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
+}
+
+/// A local target's D1 file, made private before a row goes in, however
+/// it is loaded.
+fn make_local_private(project: &Project, target: &Environment) -> Result<()> {
+    if target.location == Location::Local {
+        local_d1::make_private(&local_d1::database_file(
+            &project.config_dir,
+            &target.local_id,
+        ))?;
+    }
+    Ok(())
 }
 
 /// The load about to start, recorded in the lock (what another run or a
@@ -364,13 +353,7 @@ fn warn_after_restore(planned: &Planned, target: &Environment) {
 /// A restore's plan, made and printed before anything changes.
 struct Planned {
     source: Source,
-    cmds: Commands,
-    wrangler: Wrangler,
-    /// A fast local restore, straight into the local D1 file.
-    fast_local: bool,
-    local_file: PathBuf,
-    /// The target was read from its file, not through wrangler.
-    read_from_file: bool,
+    access: TargetAccess,
     inspected: Inspected,
     options: repair::Options,
     survey: repair::Survey,
@@ -387,24 +370,67 @@ struct Planned {
     renumbered: Vec<String>,
 }
 
-impl Planned {
-    /// Reads the target the way the plan read it.
-    fn target_reader<'a>(&'a self, target: &'a Environment) -> TargetReader<'a> {
-        let through = (&self.wrangler, &self.cmds, target);
-        target_reader(self.read_from_file, &self.local_file, through)
-    }
+/// How a restore reaches its target: through wrangler, or (a fast local
+/// restore) straight through its local D1 file.
+struct TargetAccess {
+    cmds: Commands,
+    wrangler: Wrangler,
+    /// A fast local restore, straight into the local D1 file.
+    fast_local: bool,
+    local_file: PathBuf,
+    /// The target is read from its file, not through wrangler.
+    read_from_file: bool,
 }
 
-/// The target, read from its local D1 file (a fast local restore) or
-/// through wrangler.
-fn target_reader<'a>(
-    read_from_file: bool,
-    local_file: &Path,
-    (wrangler, cmds, target): (&'a Wrangler, &'a Commands, &'a Environment),
-) -> TargetReader<'a> {
-    match read_from_file {
-        true => TargetReader::File(local_file.to_path_buf()),
-        false => TargetReader::Wrangler(wrangler, cmds, target),
+impl TargetAccess {
+    fn new(
+        sh: &Shell,
+        project: &Project,
+        args: &RestoreArgs,
+        target: &Environment,
+        new: Option<&NewDatabase>,
+    ) -> Result<TargetAccess> {
+        let cmds = match new {
+            Some(n) => n.cmds.clone(),
+            None => project.commands(),
+        };
+        let wrangler = project.wrangler(sh)?;
+        let fast_local = target.location == Location::Local && !args.via_wrangler;
+        let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
+        // A fast local restore reads the target from its file, as it loads it.
+        let read_from_file = fast_local && local_file.is_file();
+        Ok(TargetAccess {
+            cmds,
+            wrangler,
+            fast_local,
+            local_file,
+            read_from_file,
+        })
+    }
+
+    /// The target, read from its local D1 file (a fast local restore) or
+    /// through wrangler, the same way each time.
+    fn reader<'a>(&'a self, target: &'a Environment) -> TargetReader<'a> {
+        match self.read_from_file {
+            true => TargetReader::File(self.local_file.clone()),
+            false => TargetReader::Wrangler(&self.wrangler, &self.cmds, target),
+        }
+    }
+
+    /// The target's catalog and the objects in it, as the plan finds them.
+    fn read(
+        &self,
+        args: &RestoreArgs,
+        target: &Environment,
+        new: Option<&NewDatabase>,
+    ) -> Result<(Catalog, Vec<(String, String)>)> {
+        // A local D1 that has no file yet is empty: reading it through wrangler
+        // would make it, which a plan (a dry run's) never does.
+        let local_absent = target.location == Location::Local && !self.local_file.is_file();
+        match local_absent && new.is_none() {
+            true => Ok((Catalog::default(), Vec::new())),
+            false => read_target(args, (target, &self.reader(target)), &self.wrangler, new),
+        }
     }
 }
 
@@ -420,23 +446,9 @@ fn plan(
 ) -> Result<Option<Planned>> {
     let mode = args.mode();
     let mut source = check_source(project, envs, target, args, new.is_some())?;
-    let cmds = match new {
-        Some(n) => n.cmds.clone(),
-        None => project.commands(),
-    };
-    let wrangler = project.wrangler(sh)?;
-    let fast_local = target.location == Location::Local && !args.via_wrangler;
-    let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
-    // A fast local restore reads the target from its file, as it loads it.
-    let read_from_file = fast_local && local_file.is_file();
-    let target_reader = target_reader(read_from_file, &local_file, (&wrangler, &cmds, target));
-    // A local D1 that has no file yet is empty: reading it through wrangler
-    // would make it, which a plan (a dry run's) never does.
-    let local_absent = target.location == Location::Local && !local_file.is_file();
-    let (catalog, existing) = match local_absent && new.is_none() {
-        true => (Catalog::default(), Vec::new()),
-        false => read_target(args, (target, &target_reader), &wrangler, new)?,
-    };
+    let access = TargetAccess::new(sh, project, args, target, new)?;
+    let target_reader = access.reader(target);
+    let (catalog, existing) = access.read(args, target, new)?;
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, target, mode, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
@@ -449,20 +461,14 @@ fn plan(
         d1_core::catalog::restored_otherwise(&after, &source.virtual_tables)?;
     let migrations_dir = migrations_dir_for(project, envs, &source, target, new);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
-    let pending_after = pending_after(
-        &source,
-        mode,
-        &migrations_dir,
-        no_migrations_table_after(&existing, mode),
-    );
+    let none_after = no_migrations_table_after(&existing, mode);
+    let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
     let inspected = Inspected {
         catalog,
         existing,
         key_check,
     };
-    // A new database has nothing to lose.
-    let safety_backup =
-        new.is_none() && (target.location == Location::Remote || !inspected.existing.is_empty());
+    let safety_backup = takes_safety_backup(target, new, &inspected.existing);
     if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
         trial_load(&source, &survey, &options)?;
     }
@@ -474,9 +480,9 @@ fn plan(
         existing: &inspected.existing,
         survey: &survey,
         safety_backup,
-        fast_local,
+        fast_local: access.fast_local,
         key_check: &inspected.key_check,
-        cmds: &cmds,
+        cmds: &access.cmds,
         new,
         pending_after: &pending_after,
         stuck: &stuck,
@@ -493,19 +499,12 @@ fn plan(
     );
     add_plan_notes(&mut json, &source, &stuck, &fts_rebuilt);
     if args.dry_run {
-        crate::say!("Dry run: nothing was changed.");
-        if args.json {
-            print_json(true, json, serde_json::Value::Null);
-        }
+        end_dry_run(args, json);
         return Ok(None);
     }
     Ok(Some(Planned {
         source,
-        cmds,
-        wrangler,
-        fast_local,
-        local_file,
-        read_from_file,
+        access,
         inspected,
         options,
         survey,
@@ -516,6 +515,25 @@ fn plan(
         fts_rebuilt,
         renumbered,
     }))
+}
+
+/// Whether the restore takes a safety backup of the target first: of a
+/// remote one, or a local one with something in it. A new database has
+/// nothing to lose.
+fn takes_safety_backup(
+    target: &Environment,
+    new: Option<&NewDatabase>,
+    existing: &[(String, String)],
+) -> bool {
+    new.is_none() && (target.location == Location::Remote || !existing.is_empty())
+}
+
+/// A dry run stops after its plan: nothing was changed.
+fn end_dry_run(args: &RestoreArgs, json: serde_json::Value) {
+    crate::say!("Dry run: nothing was changed.");
+    if args.json {
+        print_json(true, json, serde_json::Value::Null);
+    }
 }
 
 /// A backup of chosen tables, some AUTOINCREMENT, whose manifest has no
@@ -1175,6 +1193,17 @@ impl Loading<'_> {
         }
     }
 
+    /// What the target now is, once loaded: restored from the backup, in
+    /// `state`, and the safety backup that was taken before.
+    fn restored(&self, state: &str) -> String {
+        format!(
+            "{} was restored from {}; {state}{}",
+            self.target.database_name,
+            file_name(&self.source.file),
+            self.named_safety()
+        )
+    }
+
     /// `--replace`'s drops, `--clean`'s migrations, then the rows: all or
     /// nothing.
     fn load(
@@ -1588,24 +1617,7 @@ fn resolve_source(
         .map_err(crate::exit::could_not_run)?;
 
     if args.no_manifest {
-        let environment = match &args.source_env {
-            Some(name) => Some(envs.resolve(name)?.name.clone()),
-            None => None,
-        };
-        // The rows and the key are counted from the dump in the survey's
-        // pass; what the load reads must be what was read now.
-        let pinned = Some(data.plaintext_digest()?);
-        return Ok(Source {
-            file,
-            data,
-            manifest: None,
-            environment,
-            rows: BTreeMap::new(),
-            encryption_key: None,
-            virtual_tables: Vec::new(),
-            pinned,
-            wide_integers: BTreeMap::new(),
-        });
+        return source_without_manifest(file, data, envs, args);
     }
     let manifest_path = manifest::manifest_path(&file);
     // Whatever is there (a FIFO, a link) is read, or refused, as a
@@ -1641,6 +1653,34 @@ fn resolve_source(
         wide_integers: manifest.wide_integers.clone().unwrap_or_default(),
         manifest: Some(manifest),
         pinned: None,
+    })
+}
+
+/// A backup restored with `--no-manifest`: its environment is the one
+/// `--source-env` names, if any, and what it holds is read from the dump.
+fn source_without_manifest(
+    file: PathBuf,
+    data: stored::Source,
+    envs: &Environments,
+    args: &RestoreArgs,
+) -> Result<Source> {
+    let environment = match &args.source_env {
+        Some(name) => Some(envs.resolve(name)?.name.clone()),
+        None => None,
+    };
+    // The rows and the key are counted from the dump in the survey's
+    // pass; what the load reads must be what was read now.
+    let pinned = Some(data.plaintext_digest()?);
+    Ok(Source {
+        file,
+        data,
+        manifest: None,
+        environment,
+        rows: BTreeMap::new(),
+        encryption_key: None,
+        virtual_tables: Vec::new(),
+        pinned,
+        wide_integers: BTreeMap::new(),
     })
 }
 
@@ -1875,76 +1915,7 @@ fn guard_same_database(
         return Ok(());
     }
     if ours {
-        let said = args.previous_database_id.as_deref();
-        let elsewhere = envs
-            .iter()
-            .find(|e| !e.database_id.is_empty() && e.database_id.eq_ignore_ascii_case(&db.uuid));
-        if let Some(other) = elsewhere {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to restore into {} (production, database id {}): the backup's manifest \
-                 says database {:?} with id {:?}, which this configuration gives {} ({}). It is \
-                 not production's database. Nothing was done.",
-                target.database_name,
-                target.database_id,
-                db.name,
-                db.uuid,
-                other.name,
-                other.database_name
-            );
-        }
-        if let Some(before) = backed_up_before(backup_dir, target, m)? {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to restore into {} (production, database id {}): the backup is of {} \
-                 ({}) with id {:?}, taken {}, after {} was already backed up as production's \
-                 database with the configured id ({}). So it is not the database production \
-                 replaced: it is another (another checkout's or account's production sharing \
-                 this backup directory, or a manifest edited by hand), and \
-                 --previous-database-id does not take it. Restore it into a database of its \
-                 own with `--to new:NAME`. Nothing was done.",
-                target.database_name,
-                target.database_id,
-                db.name,
-                m.environment,
-                db.uuid,
-                m.created_at.format("%Y-%m-%d %H:%M UTC"),
-                target.database_name,
-                before
-            );
-        }
-        match said {
-            Some(id) if id.eq_ignore_ascii_case(&db.uuid) => return Ok(()),
-            Some(id) => crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to restore into {} (production, database id {}): \
-                 --previous-database-id {} is not the id the backup's manifest records ({:?}). \
-                 Nothing was done.",
-                target.database_name,
-                target.database_id,
-                d1_core::names::shown(id),
-                db.uuid
-            ),
-            None => crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to restore into {} (production, database id {}): the backup is of {} \
-                 ({}) with id {:?}, taken {}, another D1 database than the one the \
-                 configuration now gives it. Only if production's database was replaced after \
-                 that (deleted, and created again under this name) and {:?} was its id, say \
-                 that this backup is of the one replaced: add --previous-database-id {} (with \
-                 --confirm {}). A backup of another checkout's or account's production is not \
-                 one: restore it with `--to new:NAME`. Nothing was done.",
-                target.database_name,
-                target.database_id,
-                db.name,
-                m.environment,
-                db.uuid,
-                m.created_at.format("%Y-%m-%d %H:%M UTC"),
-                db.uuid,
-                d1_core::wording::shell_word(&db.uuid),
-                d1_core::wording::shell_word(&target.database_name)
-            ),
-        }
+        return guard_replaced_database(m, target, args, envs, backup_dir);
     }
     crate::stop!(
         crate::exit::Exit::Refused,
@@ -1962,6 +1933,91 @@ fn guard_same_database(
         target.database_name,
         target.database_name
     )
+}
+
+/// A backup of production's environment and database name, with another
+/// id than the one configured now: it goes there only if it is of the
+/// database production replaced, as `--previous-database-id` says, and no
+/// other environment has its id, and no backup of the database configured
+/// now was taken before it.
+fn guard_replaced_database(
+    m: &Manifest,
+    target: &Environment,
+    args: &RestoreArgs,
+    envs: &Environments,
+    backup_dir: &Path,
+) -> Result<()> {
+    let db = &m.database;
+    let said = args.previous_database_id.as_deref();
+    let elsewhere = envs
+        .iter()
+        .find(|e| !e.database_id.is_empty() && e.database_id.eq_ignore_ascii_case(&db.uuid));
+    if let Some(other) = elsewhere {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup's manifest \
+             says database {:?} with id {:?}, which this configuration gives {} ({}). It is \
+             not production's database. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            db.name,
+            db.uuid,
+            other.name,
+            other.database_name
+        );
+    }
+    if let Some(before) = backed_up_before(backup_dir, target, m)? {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup is of {} \
+             ({}) with id {:?}, taken {}, after {} was already backed up as production's \
+             database with the configured id ({}). So it is not the database production \
+             replaced: it is another (another checkout's or account's production sharing \
+             this backup directory, or a manifest edited by hand), and \
+             --previous-database-id does not take it. Restore it into a database of its \
+             own with `--to new:NAME`. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            db.name,
+            m.environment,
+            db.uuid,
+            m.created_at.format("%Y-%m-%d %H:%M UTC"),
+            target.database_name,
+            before
+        );
+    }
+    match said {
+        Some(id) if id.eq_ignore_ascii_case(&db.uuid) => Ok(()),
+        Some(id) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): \
+             --previous-database-id {} is not the id the backup's manifest records ({:?}). \
+             Nothing was done.",
+            target.database_name,
+            target.database_id,
+            d1_core::names::shown(id),
+            db.uuid
+        ),
+        None => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup is of {} \
+             ({}) with id {:?}, taken {}, another D1 database than the one the \
+             configuration now gives it. Only if production's database was replaced after \
+             that (deleted, and created again under this name) and {:?} was its id, say \
+             that this backup is of the one replaced: add --previous-database-id {} (with \
+             --confirm {}). A backup of another checkout's or account's production is not \
+             one: restore it with `--to new:NAME`. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            db.name,
+            m.environment,
+            db.uuid,
+            m.created_at.format("%Y-%m-%d %H:%M UTC"),
+            db.uuid,
+            d1_core::wording::shell_word(&db.uuid),
+            d1_core::wording::shell_word(&target.database_name)
+        ),
+    }
 }
 
 /// The name of a backup in `backup_dir` of `target`'s database with its
