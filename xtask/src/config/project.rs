@@ -111,43 +111,7 @@ impl Project {
 
     pub fn resolve(args: &ProjectArgs) -> Result<Project> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let config = match &args.config {
-            Some(p) => cwd.join(p),
-            None => {
-                let Some(root) = find_checkout(&cwd) else {
-                    crate::stop!(
-                        crate::exit::Exit::CouldNotRun,
-                        "cannot find the repository to act on: no directory from {} upwards \
-                         holds Cargo.toml with xtask/, or package.json with a wrangler \
-                         configuration (wrangler.toml, wrangler.jsonc or wrangler.json). Run \
-                         cargo xtask inside a qbtime checkout, or pass --config PATH",
-                        cwd.display()
-                    );
-                };
-                default_config(&root)?
-            }
-        };
-        if std::fs::metadata(&config).is_ok_and(|m| !m.is_file()) {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "the wrangler configuration {} is not a regular file (a pipe, a device or a \
-                 directory?); this tool reads only a regular file there. Put the configuration's \
-                 own file in its place, or pass --config PATH",
-                config.display()
-            );
-        }
-        if !config.is_file() {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "the wrangler configuration {:?} does not exist; pass --config PATH (or \
-                 QBTIME_WRANGLER_CONFIG){}",
-                config.to_string_lossy(),
-                match args.config.as_ref().map(|p| p.to_string_lossy()) {
-                    Some(p) if p.trim() != p => ", without the white space at its end",
-                    _ => "",
-                }
-            );
-        }
+        let config = config_file(&cwd, args)?;
         // The configuration's directory is the one its path names, as
         // wrangler takes it: a `wrangler.toml` that is a link to a file
         // elsewhere (git stores links) is read, but migrations, the local
@@ -167,34 +131,7 @@ impl Project {
             .or_else(|| find_checkout(&cwd))
             .unwrap_or_else(|| config_dir.clone());
         let tool_root = tools_for(&root)?;
-        let backup_dir = match &args.backup_dir {
-            Some(p) => {
-                // A space at either end is a paste mistake (`"backups "`):
-                // taken as it is, it names a directory with no backups, and
-                // every command would say there are none.
-                let text = p.to_string_lossy();
-                if text.trim() != text {
-                    crate::stop!(
-                        crate::exit::Exit::CouldNotRun,
-                        "the backup directory {:?} (--backup-dir, or QBTIME_BACKUP_DIR) begins or \
-                         ends with white space; give it without. Nothing was run.",
-                        text
-                    );
-                }
-                cwd.join(p)
-            }
-            None => config_dir.join("backups"),
-        };
-        // Every command reads or writes there: a file in its place is bad
-        // input for all of them, not "no backups".
-        if backup_dir.exists() && !backup_dir.is_dir() {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "the backup directory {} is not a directory; give --backup-dir a directory (or a \
-                 path to create)",
-                backup_dir.display()
-            );
-        }
+        let backup_dir = backup_dir(&cwd, args, &config_dir)?;
         Ok(Project {
             root,
             tool_root,
@@ -358,6 +295,83 @@ impl Project {
     pub fn wrangler_version(&self) -> Option<String> {
         package_version(&self.tool_root.join("node_modules/wrangler/package.json"))
     }
+}
+
+/// The wrangler configuration to act on: `--config`, or the one of the
+/// checkout the current directory is in; a regular file that exists.
+fn config_file(cwd: &Path, args: &ProjectArgs) -> Result<PathBuf> {
+    let config = match &args.config {
+        Some(p) => cwd.join(p),
+        None => {
+            let Some(root) = find_checkout(cwd) else {
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "cannot find the repository to act on: no directory from {} upwards \
+                     holds Cargo.toml with xtask/, or package.json with a wrangler \
+                     configuration (wrangler.toml, wrangler.jsonc or wrangler.json). Run \
+                     cargo xtask inside a qbtime checkout, or pass --config PATH",
+                    cwd.display()
+                );
+            };
+            default_config(&root)?
+        }
+    };
+    if std::fs::metadata(&config).is_ok_and(|m| !m.is_file()) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the wrangler configuration {} is not a regular file (a pipe, a device or a \
+             directory?); this tool reads only a regular file there. Put the configuration's \
+             own file in its place, or pass --config PATH",
+            config.display()
+        );
+    }
+    if !config.is_file() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the wrangler configuration {:?} does not exist; pass --config PATH (or \
+             QBTIME_WRANGLER_CONFIG){}",
+            config.to_string_lossy(),
+            match args.config.as_ref().map(|p| p.to_string_lossy()) {
+                Some(p) if p.trim() != p => ", without the white space at its end",
+                _ => "",
+            }
+        );
+    }
+    Ok(config)
+}
+
+/// The backup directory: `--backup-dir`, or `backups` beside the
+/// configuration; a directory, or a path to create.
+fn backup_dir(cwd: &Path, args: &ProjectArgs, config_dir: &Path) -> Result<PathBuf> {
+    let backup_dir = match &args.backup_dir {
+        Some(p) => {
+            // A space at either end is a paste mistake (`"backups "`):
+            // taken as it is, it names a directory with no backups, and
+            // every command would say there are none.
+            let text = p.to_string_lossy();
+            if text.trim() != text {
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "the backup directory {:?} (--backup-dir, or QBTIME_BACKUP_DIR) begins or \
+                     ends with white space; give it without. Nothing was run.",
+                    text
+                );
+            }
+            cwd.join(p)
+        }
+        None => config_dir.join("backups"),
+    };
+    // Every command reads or writes there: a file in its place is bad
+    // input for all of them, not "no backups".
+    if backup_dir.exists() && !backup_dir.is_dir() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the backup directory {} is not a directory; give --backup-dir a directory (or a \
+             path to create)",
+            backup_dir.display()
+        );
+    }
+    Ok(backup_dir)
 }
 
 /// Whether a backup or side argument stands for an environment's database
