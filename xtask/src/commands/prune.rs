@@ -74,20 +74,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     // A quiet dry run prints the counts alone (a year of backups is a
     // thousand lines), not the plan that other quiet dry runs print.
     let counts_only = args.dry_run && crate::out::level() == crate::out::Level::Quiet;
-    for (warning, line) in &said {
-        match warning {
-            true => crate::warn!("{line}"),
-            false if counts_only => {}
-            false => crate::say!("{line}"),
-        }
-    }
-    // After a line per backup, what each environment keeps and deletes.
-    if !counts.is_empty() && !args.json {
-        match counts_only {
-            true => crate::data!("{counts}"),
-            false => crate::say!("{counts}"),
-        }
-    }
+    print_judged(&said, &counts, counts_only, args.json);
     let report = |deleted: usize| {
         if args.json {
             crate::out::json(&serde_json::json!({
@@ -123,12 +110,6 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     // since the plan was printed (and confirmed) would change it.
     let now = backups(project, &envs, only, false)?;
     let again = judge(&self::policies(&envs, &rules, &now, args), &now);
-    let names = |doomed: &[&Entry]| -> Vec<String> {
-        doomed
-            .iter()
-            .map(|e| e.manifest.file.name.clone())
-            .collect()
-    };
     if names(&again.doomed) != names(&doomed) {
         crate::stop!(
             crate::exit::Exit::Refused,
@@ -145,6 +126,34 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     );
     report(doomed.len());
     Ok(())
+}
+
+/// Each backup's verdict (its warnings even when quiet), then what each
+/// environment keeps and deletes; with `counts_only`, the counts alone,
+/// as data.
+fn print_judged(said: &[(bool, String)], counts: &str, counts_only: bool, json: bool) {
+    for (warning, line) in said {
+        match warning {
+            true => crate::warn!("{line}"),
+            false if counts_only => {}
+            false => crate::say!("{line}"),
+        }
+    }
+    // After a line per backup, what each environment keeps and deletes.
+    if !counts.is_empty() && !json {
+        match counts_only {
+            true => crate::data!("{counts}"),
+            false => crate::say!("{counts}"),
+        }
+    }
+}
+
+/// The file names of the backups to delete, to compare two judgements.
+fn names(doomed: &[&Entry]) -> Vec<String> {
+    doomed
+        .iter()
+        .map(|e| e.manifest.file.name.clone())
+        .collect()
 }
 
 /// A backup, and the database it is judged under
