@@ -6,7 +6,7 @@
 //! when any check fails. No check prints a secret: credentials are reported
 //! by where they come from, never by value.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -452,57 +452,80 @@ fn identity_checks(project: &Project) -> Vec<Check> {
         // Past the newest: one of each other set of recipients.
         if envs.contains(&env) {
             if open(entry).is_err() {
-                checks.push(check(
-                    "identity",
-                    Status::Warn,
-                    format!(
-                        "{} ({}) does not open {name}, a backup of {env} kept here, sealed to {}",
-                        crate::edge::stored::IDENTITY_VAR,
-                        identity.display(),
-                        to.join(", ")
-                    ),
-                    Some(
-                        "keep the identity of one of those recipients while such backups are kept",
-                    ),
-                ));
+                checks.push(older_backup_unopened(&identity, env, &name, &to));
             }
             continue;
         }
         envs.push(env);
-        let opened = open(entry);
-        checks.push(match opened {
-            Ok(_) => check(
-                "identity",
-                Status::Ok,
-                format!("{} opens {env}'s newest encrypted backup, {name}", crate::edge::stored::IDENTITY_VAR),
-                None,
-            ),
-            // A warning: backups need only the recipients, and the one
-            // holding prod's key alone may run doctor.
-            Err(e) => check(
-                "identity",
-                Status::Warn,
-                format!(
-                    "{} ({}) does not open {env}'s newest encrypted backup, {name}: {}",
-                    crate::edge::stored::IDENTITY_VAR,
-                    identity.display(),
-                    format!("{e:#}")
-                        .lines()
-                        .map(str::trim)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-                Some("point QBTIME_AGE_IDENTITY at the identity of a recipient the backups were sealed to (their manifests name them)"),
-            ),
-        });
+        checks.push(newest_backup_check(&identity, env, &name, open(entry)));
     }
     checks
 }
 
+/// An older backup of `env`, sealed to another set of recipients, that the
+/// identity does not open.
+fn older_backup_unopened(identity: &Path, env: &str, name: &str, to: &[String]) -> Check {
+    check(
+        "identity",
+        Status::Warn,
+        format!(
+            "{} ({}) does not open {name}, a backup of {env} kept here, sealed to {}",
+            crate::edge::stored::IDENTITY_VAR,
+            identity.display(),
+            to.join(", ")
+        ),
+        Some("keep the identity of one of those recipients while such backups are kept"),
+    )
+}
+
+/// Whether the identity opens `env`'s newest encrypted backup.
+fn newest_backup_check<T>(identity: &Path, env: &str, name: &str, opened: Result<T>) -> Check {
+    match opened {
+        Ok(_) => check(
+            "identity",
+            Status::Ok,
+            format!(
+                "{} opens {env}'s newest encrypted backup, {name}",
+                crate::edge::stored::IDENTITY_VAR
+            ),
+            None,
+        ),
+        // A warning: backups need only the recipients, and the one
+        // holding prod's key alone may run doctor.
+        Err(e) => check(
+            "identity",
+            Status::Warn,
+            format!(
+                "{} ({}) does not open {env}'s newest encrypted backup, {name}: {}",
+                crate::edge::stored::IDENTITY_VAR,
+                identity.display(),
+                format!("{e:#}")
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Some(
+                "point QBTIME_AGE_IDENTITY at the identity of a recipient the backups were sealed to (their manifests name them)",
+            ),
+        ),
+    }
+}
+
 fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
     let dir = &project.backup_dir;
+    let mut checks = vec![ignored_check(sh, dir), tracked_check(sh, dir)];
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        checks.push(permissions_check(dir, &meta));
+    }
+    checks
+}
+
+/// Whether git ignores a backup written to `dir`.
+fn ignored_check(sh: &Shell, dir: &Path) -> Check {
     let probe = dir.join("backup-doctor-probe.sql");
-    let ignored = match git::check_ignored(sh, &probe) {
+    match git::check_ignored(sh, &probe) {
         Ok(Ignored::Yes) => check(
             "backups",
             Status::Ok,
@@ -522,8 +545,12 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
             Some("add the backup directory to .gitignore"),
         ),
         Err(e) => check("backups", Status::Fail, format!("{e:#}"), None),
-    };
-    let tracked = match git::tracked_backups(sh, dir) {
+    }
+}
+
+/// Whether git tracks a backup file in `dir`.
+fn tracked_check(sh: &Shell, dir: &Path) -> Check {
+    match git::tracked_backups(sh, dir) {
         Ok(files) if files.is_empty() => check(
             "tracked",
             Status::Ok,
@@ -537,61 +564,65 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
             Some("`git rm --cached <file>` each of them, and purge history if pushed"),
         ),
         Err(e) => check("tracked", Status::Fail, format!("{e:#}"), None),
-    };
-    let mut checks = vec![ignored, tracked];
-    #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(dir) {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        // The rule every backup applies: a directory others can write to is
-        // refused there, so it fails here, not a warning that passes.
-        // The mode is the owner's; this user must be able to list, enter
-        // and write in it, as every backup does (another operator's 0700
-        // directory is private, and useless to this one).
-        let usable = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-            .ok()
-            // SAFETY: a NUL-terminated path; access() only reads it.
-            .is_some_and(
-                |c| unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK | libc::X_OK) } == 0,
-            );
-        checks.push(if !usable {
-            check(
-                "permissions",
-                Status::Fail,
-                format!(
-                    "{} is mode {mode:o}, and this user cannot read and write in it: its \
-                     backups are private to the user who took them",
-                    dir.display()
-                ),
-                Some("run as the user who owns the backup directory, or pass --backup-dir a directory of your own"),
-            )
-        } else if let Err(e) = crate::edge::fsutil::refuse_shared_dir(dir) {
-            check(
-                "permissions",
-                Status::Fail,
-                format!("{e:#}"),
-                Some("chmod 700 the backup directory, or pass --backup-dir a new path"),
-            )
-        } else if mode & 0o077 == 0 {
-            check(
-                "permissions",
-                Status::Ok,
-                format!("{} is mode {mode:o}", dir.display()),
-                None,
-            )
-        } else {
-            check(
-                "permissions",
-                Status::Warn,
-                format!(
-                    "{} is mode {mode:o}: other users can list it",
-                    dir.display()
-                ),
-                Some("chmod 700 the backup directory (the tool never changes the mode of a directory it did not create)"),
-            )
-        });
     }
-    checks
+}
+
+/// Whether this user can use `dir`, and others cannot.
+#[cfg(unix)]
+fn permissions_check(dir: &Path, meta: &std::fs::Metadata) -> Check {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    // The rule every backup applies: a directory others can write to is
+    // refused there, so it fails here, not a warning that passes.
+    // The mode is the owner's; this user must be able to list, enter
+    // and write in it, as every backup does (another operator's 0700
+    // directory is private, and useless to this one).
+    let usable = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .ok()
+        // SAFETY: a NUL-terminated path; access() only reads it.
+        .is_some_and(
+            |c| unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK | libc::X_OK) } == 0,
+        );
+    if !usable {
+        check(
+            "permissions",
+            Status::Fail,
+            format!(
+                "{} is mode {mode:o}, and this user cannot read and write in it: its \
+                 backups are private to the user who took them",
+                dir.display()
+            ),
+            Some(
+                "run as the user who owns the backup directory, or pass --backup-dir a directory of your own",
+            ),
+        )
+    } else if let Err(e) = crate::edge::fsutil::refuse_shared_dir(dir) {
+        check(
+            "permissions",
+            Status::Fail,
+            format!("{e:#}"),
+            Some("chmod 700 the backup directory, or pass --backup-dir a new path"),
+        )
+    } else if mode & 0o077 == 0 {
+        check(
+            "permissions",
+            Status::Ok,
+            format!("{} is mode {mode:o}", dir.display()),
+            None,
+        )
+    } else {
+        check(
+            "permissions",
+            Status::Warn,
+            format!(
+                "{} is mode {mode:o}: other users can list it",
+                dir.display()
+            ),
+            Some(
+                "chmod 700 the backup directory (the tool never changes the mode of a directory it did not create)",
+            ),
+        )
+    }
 }
 
 fn hooks_check(sh: &Shell, project: &Project) -> Check {
