@@ -575,76 +575,92 @@ fn fts_kept_in(
             .collect();
         let shown = crate::names::shown(&vt.name);
         match &vt.content {
-            VirtualContent::Contentless => {
-                let mut by: BTreeMap<(&str, &'static str), Vec<String>> = BTreeMap::new();
-                for (trigger, table, sql) in &keeping {
-                    let head = TriggerHead::of(sql);
-                    if !head.body.contains("'delete'") {
-                        continue;
-                    }
-                    let statement = match head.event {
-                        "delete" => "DELETE from",
-                        "insert" => "INSERT into",
-                        _ => "UPDATE of",
-                    };
-                    by.entry((table.as_str(), statement))
-                        .or_default()
-                        .push(trigger.clone());
-                }
-                for ((table, statement), triggers) in by {
-                    stuck.push(StuckTrigger {
-                        table: table.to_owned(),
-                        statement,
-                        triggers,
-                        error: format!(
-                            "database disk image is malformed (SQLITE_CORRUPT_VTAB): {shown}, \
-                             a contentless FTS5 table, comes back empty and holds none of the \
-                             rows they delete from it"
-                        ),
-                        index_comes_back_empty: true,
-                    });
-                }
-            }
+            VirtualContent::Contentless => stuck.extend(contentless_stuck(&shown, &keeping)),
             VirtualContent::External { table } => {
-                // An index kept partial: an INSERT trigger that indexes
-                // only some rows (a WHEN clause), or a trigger on another
-                // event that takes rows out (`'delete'`) without putting
-                // their new values back (a soft delete). One that
-                // re-indexes a changed row, WHEN or not, keeps it whole.
-                let partial: Vec<String> = keeping
-                    .iter()
-                    .filter(|(_, _, sql)| {
-                        let head = TriggerHead::of(sql);
-                        match head.event {
-                            "insert" => head.when,
-                            "update" => {
-                                head.body.contains("'delete'") && !head.body.contains("new.")
-                            }
-                            _ => false,
-                        }
-                    })
-                    .map(|(trigger, _, _)| crate::names::shown(trigger).into_owned())
-                    .collect();
-                if !partial.is_empty() {
-                    said.push(format!(
-                        "{shown} is rebuilt from every row of {}, but {} {} only the rows {} \
-                         WHEN clause admits (a row deleted softly): the restored index may \
-                         find rows the app's did not. Index it again as the app does",
-                        crate::names::shown(table),
-                        partial.join(", "),
-                        if partial.len() == 1 {
-                            "indexes"
-                        } else {
-                            "index"
-                        },
-                        if partial.len() == 1 { "its" } else { "their" },
-                    ));
-                }
+                said.extend(external_kept_partial(&shown, table, &keeping));
             }
             _ => {}
         }
     }
     Ok((stuck, said))
+}
+
+/// The statements that fail once `shown`, a contentless FTS5 table, comes
+/// back empty: each of the `keeping` triggers that deletes from it.
+fn contentless_stuck(shown: &str, keeping: &[&(String, String, String)]) -> Vec<StuckTrigger> {
+    let mut stuck = Vec::new();
+    let mut by: BTreeMap<(&str, &'static str), Vec<String>> = BTreeMap::new();
+    for (trigger, table, sql) in keeping {
+        let head = TriggerHead::of(sql);
+        if !head.body.contains("'delete'") {
+            continue;
+        }
+        let statement = match head.event {
+            "delete" => "DELETE from",
+            "insert" => "INSERT into",
+            _ => "UPDATE of",
+        };
+        by.entry((table.as_str(), statement))
+            .or_default()
+            .push(trigger.clone());
+    }
+    for ((table, statement), triggers) in by {
+        stuck.push(StuckTrigger {
+            table: table.to_owned(),
+            statement,
+            triggers,
+            error: format!(
+                "database disk image is malformed (SQLITE_CORRUPT_VTAB): {shown}, \
+                 a contentless FTS5 table, comes back empty and holds none of the \
+                 rows they delete from it"
+            ),
+            index_comes_back_empty: true,
+        });
+    }
+    stuck
+}
+
+/// What is said of `shown`, an external-content FTS5 table rebuilt from
+/// every row of `table`, when some of the `keeping` triggers index only
+/// some rows.
+fn external_kept_partial(
+    shown: &str,
+    table: &str,
+    keeping: &[&(String, String, String)],
+) -> Option<String> {
+    // An index kept partial: an INSERT trigger that indexes
+    // only some rows (a WHEN clause), or a trigger on another
+    // event that takes rows out (`'delete'`) without putting
+    // their new values back (a soft delete). One that
+    // re-indexes a changed row, WHEN or not, keeps it whole.
+    let partial: Vec<String> = keeping
+        .iter()
+        .filter(|(_, _, sql)| {
+            let head = TriggerHead::of(sql);
+            match head.event {
+                "insert" => head.when,
+                "update" => head.body.contains("'delete'") && !head.body.contains("new."),
+                _ => false,
+            }
+        })
+        .map(|(trigger, _, _)| crate::names::shown(trigger).into_owned())
+        .collect();
+    if partial.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{shown} is rebuilt from every row of {}, but {} {} only the rows {} \
+         WHEN clause admits (a row deleted softly): the restored index may \
+         find rows the app's did not. Index it again as the app does",
+        crate::names::shown(table),
+        partial.join(", "),
+        if partial.len() == 1 {
+            "indexes"
+        } else {
+            "index"
+        },
+        if partial.len() == 1 { "its" } else { "their" },
+    ))
 }
 
 /// The most VDBE instructions a statement of [`stuck_triggers`] may compile
