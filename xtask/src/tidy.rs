@@ -483,7 +483,6 @@ fn function_lengths(code: &str) -> Vec<(String, usize)> {
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("xtask::commands::migrate", "run", 87),
     ("xtask::edge::inventory", "scan_all", 88),
-    ("d1_core::checks", "audit_chain_check", 90),
     ("d1_core::fk_actions", "side_writes", 86),
 ];
 

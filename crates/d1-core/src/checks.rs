@@ -441,22 +441,7 @@ pub fn row_check(
             });
         }
     }
-    // Rows the manifest does not account for: a manifest that records
-    // fewer tables (or none) must not pass for the backup.
-    for (table, got) in tables_with_rows(db)? {
-        // Rows of chosen tables are loaded on the migrations' schema, whose
-        // seeds in the other tables stay, as in a restore (atkAN).
-        let seeded = data_only && !m.tables.is_empty() && !m.tables.contains(&table);
-        let checked = statement::rows_are_checked(&table)
-            && !(data_only && table == statement::MIGRATIONS_TABLE)
-            && !seeded;
-        if checked && !m.rows.contains_key(&table) {
-            wrong.push(format!(
-                "{table}: {}, which the manifest does not record",
-                crate::wording::count(got, "row")
-            ));
-        }
-    }
+    wrong.extend(unrecorded_rows(db, m, data_only)?);
     match as_loaded(db, m, data_only, key) {
         Ok(loaded) => wrong.extend(m.contradictions(&loaded, key.is_some())),
         // A d1_migrations or key table of another shape than wrangler's
@@ -479,6 +464,31 @@ pub fn row_check(
     } else {
         fail("rows", wrong.join("; "))
     })
+}
+
+/// Rows the manifest does not account for: a manifest that records
+/// fewer tables (or none) must not pass for the backup.
+fn unrecorded_rows(
+    db: &rusqlite::Connection,
+    m: &Manifest,
+    data_only: bool,
+) -> Result<Vec<String>> {
+    let mut unrecorded = Vec::new();
+    for (table, got) in tables_with_rows(db)? {
+        // Rows of chosen tables are loaded on the migrations' schema, whose
+        // seeds in the other tables stay, as in a restore (atkAN).
+        let seeded = data_only && !m.tables.is_empty() && !m.tables.contains(&table);
+        let checked = statement::rows_are_checked(&table)
+            && !(data_only && table == statement::MIGRATIONS_TABLE)
+            && !seeded;
+        if checked && !m.rows.contains_key(&table) {
+            unrecorded.push(format!(
+                "{table}: {}, which the manifest does not record",
+                crate::wording::count(got, "row")
+            ));
+        }
+    }
+    Ok(unrecorded)
 }
 
 /// One row of the audit log, as the hash rule reads it.
@@ -623,38 +633,10 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
             format!("the app declares no hash chain ([app.audit_chain] in {SETTINGS_FILE})"),
         ));
     };
+    if let Some(refused) = unwalkable_chain(db, rule)? {
+        return Ok(refused);
+    }
     let table = &rule.table;
-    let actual = app::table_columns(db, table)?;
-    if let Some(kind) = crate::catalog::object_kind(db, table)?
-        && actual.is_empty()
-    {
-        return Ok(fail(
-            "audit chain",
-            format!(
-                "{} is a {kind}, not a table of its own rows: the app declares it a hash-chained \
-                 table ([app.audit_chain] in {SETTINGS_FILE}), and a view's rows are whatever its \
-                 query makes",
-                crate::names::shown(table)
-            ),
-        ));
-    }
-    if actual.is_empty() {
-        return Ok(skipped(
-            "audit chain",
-            format!("the backup has no {table} table"),
-        ));
-    }
-    let missing = app::missing_columns(&rule.columns(), &actual);
-    if !missing.is_empty() {
-        return Ok(fail(
-            "audit chain",
-            format!(
-                "{table} does not have the shape [app.audit_chain] declares: it lacks {}; \
-                 fix the declaration in {SETTINGS_FILE} or the table",
-                missing.join(", ")
-            ),
-        ));
-    }
     let mut stmt = db.prepare(&rule.select())?;
     let mut rows = stmt.query([])?;
     let mut walker = ChainWalker::default();
@@ -705,6 +687,44 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
             ),
         ),
     })
+}
+
+/// The audit chain's table as the backup has it, when it cannot be walked:
+/// a view, absent, or lacking a column the rule names.
+fn unwalkable_chain(db: &rusqlite::Connection, rule: &AuditChain) -> Result<Option<Check>> {
+    let table = &rule.table;
+    let actual = app::table_columns(db, table)?;
+    if let Some(kind) = crate::catalog::object_kind(db, table)?
+        && actual.is_empty()
+    {
+        return Ok(Some(fail(
+            "audit chain",
+            format!(
+                "{} is a {kind}, not a table of its own rows: the app declares it a hash-chained \
+                 table ([app.audit_chain] in {SETTINGS_FILE}), and a view's rows are whatever its \
+                 query makes",
+                crate::names::shown(table)
+            ),
+        )));
+    }
+    if actual.is_empty() {
+        return Ok(Some(skipped(
+            "audit chain",
+            format!("the backup has no {table} table"),
+        )));
+    }
+    let missing = app::missing_columns(&rule.columns(), &actual);
+    if !missing.is_empty() {
+        return Ok(Some(fail(
+            "audit chain",
+            format!(
+                "{table} does not have the shape [app.audit_chain] declares: it lacks {}; \
+                 fix the declaration in {SETTINGS_FILE} or the table",
+                missing.join(", ")
+            ),
+        )));
+    }
+    Ok(None)
 }
 
 /// The content check, and the digests it computed.
