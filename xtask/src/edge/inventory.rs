@@ -100,6 +100,13 @@ pub fn scan(dir: &Path) -> Result<Vec<Entry>> {
     Ok(found)
 }
 
+fn is_permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    })
+}
+
 /// The one place that reads the backup directory: every backup whose
 /// manifest reads and whose file is present, newest first, and, apart,
 /// why each manifest that cannot be trusted was refused: one that cannot
@@ -108,13 +115,6 @@ pub fn scan(dir: &Path) -> Result<Vec<Entry>> {
 /// link or not a
 /// regular file, and every manifest of a file that another manifest also
 /// describes (two names for one file, through a hard link).
-fn is_permission_denied(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
-    })
-}
-
 pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
     let mut found = Vec::new();
     let mut refused = Vec::new();
@@ -136,53 +136,9 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
             continue;
         }
         let path = entry.path();
-        // Manifests are written whole (a hidden partial file, renamed): one
-        // that cannot be read or parsed is not this tool's, and is refused
-        // like one that fails validation (a FIFO, a device, a huge file).
-        let m = match Manifest::parse(&path) {
-            Ok(m) => m,
-            // Not this user's to read (a directory it may list but not
-            // enter, another operator's file): not an untrusted manifest.
-            Err(e) if is_permission_denied(&e) => crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "cannot read {}: permission denied. The backups in {} are private to the user \
-                 who took them: run this as that user, or pass --backup-dir",
-                path.display(),
-                dir.display()
-            ),
-            Err(e) => {
-                refused.push(format!(
-                    "{} cannot be read as a manifest and is ignored: {}",
-                    path.display(),
-                    moved_aside(&e)
-                ));
-                continue;
-            }
-        };
-        // A later version has used this directory: which backup is the
-        // newest, or may go, is no longer this version's to say (passed
-        // over, that backup would leave `latest` an older one).
-        if m.is_newer_format() {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "{} was written by a newer version of this tool (manifest format {}; this \
-                 version reads format {}), so this version cannot tell which backup in {} is the \
-                 newest or may be deleted. Update this checkout (`git pull`) and run the command \
-                 again, or pass --backup-dir. Nothing was done.",
-                path.display(),
-                m.format_version,
-                manifest::FORMAT_VERSION,
-                dir.display()
-            );
-        }
-        if let Err(e) = m.validate(&name) {
-            refused.push(format!(
-                "{} cannot be trusted and is ignored: {}",
-                path.display(),
-                moved_aside(&e)
-            ));
+        let Some(m) = trusted_manifest(dir, &path, &name, &mut refused)? else {
             continue;
-        }
+        };
         let file = dir.join(&m.file.name);
         match std::fs::symlink_metadata(&file) {
             Ok(meta) if meta.file_type().is_file() => found.push(Entry {
@@ -202,6 +158,65 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
     refuse_shared_files(&mut found, &mut refused);
     sort_newest_first(&mut found);
     Ok((found, refused))
+}
+
+/// The manifest at `path`, if it can be trusted; if not, why it is refused
+/// goes to `refused`. One that this user may not read, or that a newer
+/// version wrote, stops the command.
+fn trusted_manifest(
+    dir: &Path,
+    path: &Path,
+    name: &str,
+    refused: &mut Vec<String>,
+) -> Result<Option<Manifest>> {
+    // Manifests are written whole (a hidden partial file, renamed): one
+    // that cannot be read or parsed is not this tool's, and is refused
+    // like one that fails validation (a FIFO, a device, a huge file).
+    let m = match Manifest::parse(path) {
+        Ok(m) => m,
+        // Not this user's to read (a directory it may list but not
+        // enter, another operator's file): not an untrusted manifest.
+        Err(e) if is_permission_denied(&e) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "cannot read {}: permission denied. The backups in {} are private to the user \
+             who took them: run this as that user, or pass --backup-dir",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) => {
+            refused.push(format!(
+                "{} cannot be read as a manifest and is ignored: {}",
+                path.display(),
+                moved_aside(&e)
+            ));
+            return Ok(None);
+        }
+    };
+    // A later version has used this directory: which backup is the
+    // newest, or may go, is no longer this version's to say (passed
+    // over, that backup would leave `latest` an older one).
+    if m.is_newer_format() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} was written by a newer version of this tool (manifest format {}; this \
+             version reads format {}), so this version cannot tell which backup in {} is the \
+             newest or may be deleted. Update this checkout (`git pull`) and run the command \
+             again, or pass --backup-dir. Nothing was done.",
+            path.display(),
+            m.format_version,
+            manifest::FORMAT_VERSION,
+            dir.display()
+        );
+    }
+    if let Err(e) = m.validate(name) {
+        refused.push(format!(
+            "{} cannot be trusted and is ignored: {}",
+            path.display(),
+            moved_aside(&e)
+        ));
+        return Ok(None);
+    }
+    Ok(Some(m))
 }
 
 /// Takes out every entry whose file is also another entry's file.
