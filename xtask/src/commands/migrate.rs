@@ -12,7 +12,7 @@
 //! `migrate --check` fails, when `migrations/` no longer holds those
 //! contents ([`edited_migrations`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xshell::Shell;
@@ -20,6 +20,7 @@ use xshell::Shell;
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::lock::BackupLock;
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
@@ -106,33 +107,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     // migration in between would be undone by this one's way back, or
     // would undo it.
     let lock = crate::steps::lock::acquire_lock(project, &format!("migrate {}", env.name))?;
-    let backup_file = if args.no_backup {
-        crate::warn!(
-            "migrating {} without a backup; reason given: {}",
-            env.database_name,
-            args.reason.as_deref().unwrap_or_default()
-        );
-        None
-    } else {
-        // `pre-migration:` first, whatever reason is given: prune keeps a
-        // backup so marked as the migration's undo point.
-        let pending = plan.pending.join(", ");
-        let reason = match &args.reason {
-            Some(given) => format!("pre-migration: {pending} ({given})"),
-            None => format!("pre-migration: {pending}"),
-        };
-        let held = backup::Held {
-            lock: &lock,
-            schema: None,
-            of: env,
-        };
-        backup::run_under(sh, project, &BackupArgs::full(&env.name, reason), held).map_err(|e| {
-            e.context(format!(
-                "the pre-migration backup of {} failed, so no migration was applied",
-                env.database_name
-            ))
-        })?
-    };
+    let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
     let advice = crate::steps::migrations::record_applying(&lock, env, backup_file.as_deref())?;
     apply(sh, project, &plan, &advice)?;
     drop(lock);
@@ -142,6 +117,45 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     }
     report(Some((&plan.pending, backup_file.as_deref())));
     Ok(())
+}
+
+/// The backup migrate takes first, under its lock, as its way back; none
+/// with `--no-backup`, which is warned of.
+fn pre_migration_backup(
+    sh: &Shell,
+    project: &Project,
+    args: &MigrateArgs,
+    env: &Environment,
+    pending: &[String],
+    lock: &BackupLock,
+) -> Result<Option<PathBuf>> {
+    if args.no_backup {
+        crate::warn!(
+            "migrating {} without a backup; reason given: {}",
+            env.database_name,
+            args.reason.as_deref().unwrap_or_default()
+        );
+        Ok(None)
+    } else {
+        // `pre-migration:` first, whatever reason is given: prune keeps a
+        // backup so marked as the migration's undo point.
+        let pending = pending.join(", ");
+        let reason = match &args.reason {
+            Some(given) => format!("pre-migration: {pending} ({given})"),
+            None => format!("pre-migration: {pending}"),
+        };
+        let held = backup::Held {
+            lock,
+            schema: None,
+            of: env,
+        };
+        backup::run_under(sh, project, &BackupArgs::full(&env.name, reason), held).map_err(|e| {
+            e.context(format!(
+                "the pre-migration backup of {} failed, so no migration was applied",
+                env.database_name
+            ))
+        })
+    }
 }
 
 /// Warns (even with -q) of every table the migrations left with fewer rows
