@@ -141,33 +141,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
         .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let writes: Arc<Mutex<Vec<Write>>> = Arc::default();
-    let seen = Arc::clone(&writes);
-    db.authorizer(Some(move |ctx: AuthContext<'_>| {
-        if matches!(
-            ctx.action,
-            AuthAction::Attach { .. } | AuthAction::Detach { .. }
-        ) {
-            return Authorization::Deny;
-        }
-        let mut writes = seen.lock().unwrap_or_else(PoisonError::into_inner);
-        writes.extend(Write::of(&ctx));
-        Authorization::Allow
-    }))?;
-    let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let watched = Arc::clone(&deadline);
-    // Rows a schema statement makes (`CREATE TABLE … AS` a query) live in
-    // memory: at most STATEMENT_MEMORY more than the process held.
-    let ceiling = crate::room::MemoryCeiling::above_own_peak(STATEMENT_MEMORY);
-    db.progress_handler(
-        1000,
-        Some(move || {
-            let deadline = watched.lock().unwrap_or_else(PoisonError::into_inner);
-            crate::interrupt::received().is_some()
-                || deadline.is_some_and(|d| Instant::now() > d)
-                || ceiling.is_some_and(|c| c.passed())
-        }),
-    )?;
+    let (writes, deadline) = watch(&mut db)?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;
     let mut found = Found::default();
     for (name, sql) in pending {
@@ -220,6 +194,46 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
         db.execute_batch("COMMIT")?;
     }
     Ok(found)
+}
+
+/// The writes the statement being prepared codes, as the authorizer sees them.
+type Recorded = Arc<Mutex<Vec<Write>>>;
+
+/// When the statement now running is stopped, if it is.
+type Deadline = Arc<Mutex<Option<Instant>>>;
+
+/// Watches the statements `db` prepares and runs: every write a statement
+/// codes is recorded (one that attaches a database is denied), and one
+/// runs until the deadline set, an interrupt, or its memory ceiling.
+fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
+    let writes: Recorded = Arc::default();
+    let seen = Arc::clone(&writes);
+    db.authorizer(Some(move |ctx: AuthContext<'_>| {
+        if matches!(
+            ctx.action,
+            AuthAction::Attach { .. } | AuthAction::Detach { .. }
+        ) {
+            return Authorization::Deny;
+        }
+        let mut writes = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        writes.extend(Write::of(&ctx));
+        Authorization::Allow
+    }))?;
+    let deadline: Deadline = Arc::default();
+    let watched = Arc::clone(&deadline);
+    // Rows a schema statement makes (`CREATE TABLE … AS` a query) live in
+    // memory: at most STATEMENT_MEMORY more than the process held.
+    let ceiling = crate::room::MemoryCeiling::above_own_peak(STATEMENT_MEMORY);
+    db.progress_handler(
+        1000,
+        Some(move || {
+            let deadline = watched.lock().unwrap_or_else(PoisonError::into_inner);
+            crate::interrupt::received().is_some()
+                || deadline.is_some_and(|d| Instant::now() > d)
+                || ceiling.is_some_and(|c| c.passed())
+        }),
+    )?;
+    Ok((writes, deadline))
 }
 
 /// Whether any statement of `pending` (name, text) may run a foreign key's
