@@ -667,25 +667,7 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         "  kept         {} (the index is outside the prefix); other rules are left alone",
         index_key(&env.name)
     );
-    // Copies uploaded under a short name the environment had before
-    // (`vars.APP_ENV` changed) stay under that prefix: its rule, when the
-    // bucket has one, is left as it is (the prefix may be another
-    // environment's now), and this plan says what keeps them.
-    for old in old_prefixes(env, target.bucket(), &target.backup_dir) {
-        let old_rule = rule_name(&old);
-        let kept = match rule_names(&listing).contains(&old_rule) {
-            true => format!("the bucket's rule {old_rule} expires them; it is left as it is"),
-            false => format!(
-                "no rule {old_rule} in the bucket: they are kept until deleted by hand \
-                 (this rule does not reach them)"
-            ),
-        };
-        crate::say!(
-            "  also         copies of {} under {old}/ (uploaded while its short name was \
-             {old}): {kept}",
-            env.name
-        );
-    }
+    say_old_prefixes(target, &listing);
     warn_of_kept_but_expiring(target, days)?;
     let mut steps = Vec::new();
     if present {
@@ -706,6 +688,29 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
         d1_core::wording::count(days, "day")
     );
     Ok(())
+}
+
+/// Copies uploaded under a short name the environment had before
+/// (`vars.APP_ENV` changed) stay under that prefix: its rule, when the
+/// bucket has one, is left as it is (the prefix may be another
+/// environment's now), and this plan says what keeps them.
+fn say_old_prefixes(target: &Target<'_>, listing: &str) {
+    let env = target.env;
+    for old in old_prefixes(env, target.bucket(), &target.backup_dir) {
+        let old_rule = rule_name(&old);
+        let kept = match rule_names(listing).contains(&old_rule) {
+            true => format!("the bucket's rule {old_rule} expires them; it is left as it is"),
+            false => format!(
+                "no rule {old_rule} in the bucket: they are kept until deleted by hand \
+                 (this rule does not reach them)"
+            ),
+        };
+        crate::say!(
+            "  also         copies of {} under {old}/ (uploaded while its short name was \
+             {old}): {kept}",
+            env.name
+        );
+    }
 }
 
 /// `cargo xtask offsite lock`: one rule, `qbtime-<env>-lock-<days>d`, that
