@@ -276,9 +276,7 @@ fn take(
     let (held, schema) = held.map(|h| (h.lock, h.schema)).unzip();
     let schema = schema.flatten();
     let started = Utc::now();
-    let names = BackupNames::new(&project.backup_dir, &env.name, started, request.format)
-        .encrypted_to(request.recipients.clone())
-        .uploaded_to(request.upload.clone());
+    let names = request.names(&project.backup_dir, started);
     guard_backup_dir(sh, project, &names)?;
 
     let cmds = project.commands();
@@ -482,6 +480,14 @@ struct Request<'e> {
 }
 
 impl<'e> Request<'e> {
+    /// The names of the backup this request writes in `backup_dir`, taken
+    /// at `started`.
+    fn names(&self, backup_dir: &Path, started: DateTime<Utc>) -> BackupNames {
+        BackupNames::new(backup_dir, &self.env.name, started, self.format)
+            .encrypted_to(self.recipients.clone())
+            .uploaded_to(self.upload.clone())
+    }
+
     fn check(project: &Project, args: &BackupArgs, envs: &'e Environments) -> Result<Request<'e>> {
         let env = envs.resolve(&args.env)?;
         for table in &args.tables {
@@ -843,6 +849,25 @@ struct Exported {
     preloaded: Option<crate::steps::verify::Preloaded>,
 }
 
+/// The export's file, whole on disk: synced, the private directory
+/// wrangler wrote through removed, and an encrypted one's age header
+/// checked against its recipients.
+fn written(
+    partial: &TempFile,
+    partial_file: std::fs::File,
+    private: crate::edge::wrangler::PrivateDir,
+    (format, recipients): (Format, usize),
+) -> Result<()> {
+    partial_file.sync_all()?;
+    drop(partial_file);
+    drop(private);
+    fsutil::sync_file(partial.path())?;
+    if format == Format::ZstdAge {
+        stored::check_age_header(partial.path(), recipients)?;
+    }
+    Ok(())
+}
+
 /// Exports into the backup's private temporary file, sealed on the way
 /// when the format says so, and synced; the file is not yet named.
 fn export(
@@ -909,13 +934,7 @@ fn export(
             sealed
         }
     };
-    partial_file.sync_all()?;
-    drop(partial_file);
-    drop(private);
-    fsutil::sync_file(partial.path())?;
-    if format == Format::ZstdAge {
-        stored::check_age_header(partial.path(), recipients.len())?;
-    }
+    written(&partial, partial_file, private, (format, recipients.len()))?;
     Ok((
         partial,
         Exported {
