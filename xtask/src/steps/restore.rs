@@ -2629,15 +2629,18 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
 /// The plan's line on what a replace costs: whatever was written to the
 /// target after the backup was taken is not in it, so it leaves the
 /// target (the safety backup keeps it); remotely, Time Travel can go back
-/// to a moment instead, keeping the freshest state.
+/// to a moment instead, keeping the freshest state. Said of a backup of
+/// the target itself.
 fn plan_since(out: &mut String, p: &PlanView<'_>) {
     let Some(m) = p.source.manifest.as_ref() else {
         return;
     };
-    if !p.safety_backup || p.mode != Mode::Replace {
+    let t = p.target;
+    // Only a backup of the target itself: one of another database replaces
+    // everything, as the plan's other lines say.
+    if !p.safety_backup || p.mode != Mode::Replace || !t.records(m) {
         return;
     }
-    let t = p.target;
     let age = (chrono::Utc::now() - m.created_at).num_seconds().max(0);
     let _ = write!(
         out,

@@ -16,6 +16,52 @@ fn import_requests(remote: &Remote) -> usize {
         .count()
 }
 
+/// The plan's `since` line of a replace, if any.
+fn since_line(run: &Run) -> Option<String> {
+    run.stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("since "))
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_replace_plan_offers_time_travel_for_a_backup_of_the_target_and_no_since_for_another() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let file = file.to_str().unwrap();
+    // Prod's own backup: what prod took after it leaves, and Time Travel
+    // keeps the freshest state.
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file,
+            "--to",
+            "prod",
+            "--replace",
+            "--dry-run",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    run.assert_ok();
+    let since = since_line(&run).unwrap_or_else(|| panic!("no since line:\n{}", run.stdout));
+    assert!(
+        since.contains("anything written to qbtime_db_prod after")
+            && since.contains("`cargo xtask time-travel restore prod --at TIME --dry-run`"),
+        "{since}"
+    );
+    // Into staging, prod's backup replaces everything staging holds: no
+    // line about staging's writes "after" a backup of another database.
+    let run = remote.xtask(
+        home.path(),
+        &["restore", file, "--to", "staging", "--replace", "--dry-run"],
+    );
+    run.assert_ok();
+    assert_eq!(since_line(&run), None, "{}", run.stdout);
+}
+
 #[test]
 fn a_prod_backup_restores_into_staging_through_the_import_api() {
     let remote = Remote::new("");
