@@ -1971,6 +1971,28 @@ impl Plan {
                 crate::steps::offsite::index_key(&names.env)
             ));
         }
+        lines.extend(Plan::export_facts(env, names, local_file));
+        if let Some(reason) = &args.reason {
+            lines.push(format!("reason       {reason}"));
+        }
+        lines
+    }
+
+    /// The plan's facts on the export: what it costs the database, how it
+    /// reads it and how the file is stored.
+    fn export_facts(
+        env: &Environment,
+        names: &BackupNames,
+        local_file: Option<&Path>,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        if env.location == crate::config::environment::Location::Remote {
+            lines.push(format!(
+                "downtime     D1 answers no other query on {} while it exports it: the app's \
+                 requests to it wait or fail until the export ends",
+                env.database_name
+            ));
+        }
         if let Some(file) = local_file {
             lines.push(format!(
                 "export       read from {} (read-only, one transaction), without wrangler: \
@@ -1993,9 +2015,6 @@ impl Plan {
                  the SQL never touches the disk",
                 names.recipients.join(", ")
             )),
-        }
-        if let Some(reason) = &args.reason {
-            lines.push(format!("reason       {reason}"));
         }
         lines
     }

@@ -2421,6 +2421,18 @@ fn plan_load(out: &mut String, p: &PlanView<'_>) {
         }
     );
     plan_since(out, p);
+    if t.location == crate::config::environment::Location::Remote && p.new.is_none() {
+        let _ = writeln!(
+            out,
+            "  downtime     D1 answers no other query on {} while {}the import runs, which \
+             takes it offline: the app's requests to it fail until the restore ends",
+            t.database_name,
+            match p.safety_backup {
+                true => "the safety backup exports it and ",
+                false => "",
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "  key          {}",

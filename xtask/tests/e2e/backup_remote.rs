@@ -26,6 +26,26 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn a_remote_backups_plan_says_d1_answers_no_other_query_while_it_exports() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["backup", "prod", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(
+            "downtime     D1 answers no other query on qbtime_db_prod while it exports it"
+        ),
+        "{}",
+        run.stdout
+    );
+    // A local backup reads the file in a read transaction: the app's local
+    // D1 keeps answering, and nothing is said.
+    let run = remote.xtask(home.path(), &["backup", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(!run.stdout.contains("downtime"), "{}", run.stdout);
+}
+
+#[test]
 fn remote_backup_records_the_bookmark_and_never_shows_the_signed_url() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();

@@ -25,7 +25,7 @@ fn since_line(run: &Run) -> Option<String> {
 }
 
 #[test]
-fn a_replace_plan_offers_time_travel_for_a_backup_of_the_target_and_no_since_for_another() {
+fn a_replace_plan_says_the_downtime_and_offers_time_travel_for_a_backup_of_the_target_only() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let file = remote.sb.backups().join(remote.backup_prod(home.path()));
@@ -51,6 +51,15 @@ fn a_replace_plan_offers_time_travel_for_a_backup_of_the_target_and_no_since_for
         since.contains("anything written to qbtime_db_prod after")
             && since.contains("`cargo xtask time-travel restore prod --at TIME --dry-run`"),
         "{since}"
+    );
+    // And what the restore costs the app while it runs.
+    assert!(
+        run.stdout.contains(
+            "downtime     D1 answers no other query on qbtime_db_prod while the safety backup \
+             exports it and the import runs, which takes it offline"
+        ),
+        "{}",
+        run.stdout
     );
     // Into staging, prod's backup replaces everything staging holds: no
     // line about staging's writes "after" a backup of another database.
