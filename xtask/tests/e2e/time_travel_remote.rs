@@ -852,3 +852,66 @@ fn bookmark_now_of(remote: &Remote, home: &Path, env: &str) -> String {
     let json: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     json["bookmark"].as_str().unwrap().to_owned()
 }
+
+/// An interrupt while the restore reads which migrations are applied (the
+/// read under the lock, just before D1 is asked to restore) stops it there:
+/// nothing is journaled as started, and the operator is not told that the
+/// database "may already be back" at the bookmark, with a restore to run
+/// to undo what never happened.
+#[test]
+fn an_interrupt_while_reading_the_applied_migrations_stops_before_the_restore_starts() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Newer Co");
+    let before = remote.server.requests().len();
+    // A slow API: the interrupt comes while the read waits for its answer.
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let child = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &old,
+                "--confirm",
+                PROD,
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    // With a bookmark, the plan sends no query: the first is the read of
+    // the applied migrations, under the lock.
+    while !remote.server.requests()[before..]
+        .iter()
+        .any(|r| r.ends_with("/query"))
+    {
+        assert!(started.elapsed().as_secs() < 120, "no query was sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: the pid of our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(130), "{all}");
+    assert!(stderr.contains("interrupted by SIGINT"), "{all}");
+    assert!(!stderr.contains("may already be back"), "{all}");
+    assert!(journal(&remote).is_empty(), "nothing was started:\n{all}");
+    assert!(remote.server.time_travel_restores().is_empty(), "{all}");
+    assert!(
+        companies(&remote.db).contains(&"Newer Co".to_owned()),
+        "{all}"
+    );
+}
