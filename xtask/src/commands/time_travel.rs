@@ -235,7 +235,10 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     }
     // What is applied now, so that a migration the restore takes back (the
     // one that broke the database, often) is told apart afterwards.
+    // A failure to read them only leaves the advice vaguer; an interrupt
+    // during the read stops here, before anything is started.
     let applied_before = applied_migrations(sh, project, env).ok();
+    crate::edge::signals::check()?;
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env, applied_before.as_deref());
