@@ -2224,6 +2224,39 @@ mod tests {
     }
 
     #[test]
+    fn a_row_value_that_starts_like_a_transaction_line_is_not_stripped_as_one() {
+        // A quote lost in row 1 ends the statement inside row 2's value,
+        // whose rest starts with a transaction keyword ("end of story"):
+        // the statement that follows, row 3 with it, is no transaction
+        // line, and is not silently removed as one.
+        for value in ["x; end of story", "x; Commit to memory", "x; begin again"] {
+            let dump = format!(
+                "PRAGMA defer_foreign_keys=TRUE;\n\
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n\
+                 INSERT INTO \"t\" VALUES(1,'a'');\n\
+                 INSERT INTO \"t\" VALUES(2,'{value}');\n\
+                 INSERT INTO \"t\" VALUES(3,'b'');\n"
+            );
+            let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+            let e = format!("{:#}", survey.ensure_repairable().unwrap_err());
+            assert!(e.contains("line 4"), "{value}: {e}");
+            assert!(!e.to_ascii_lowercase().contains("story"), "{e}");
+        }
+        // The transaction lines a sqlite3 .dump writes are still stripped.
+        for line in [
+            "BEGIN TRANSACTION;",
+            "BEGIN;",
+            "COMMIT;",
+            "END;",
+            "end transaction;",
+        ] {
+            let dump = format!("{line}\nCREATE TABLE t (id INTEGER PRIMARY KEY);\n");
+            let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+            assert!(survey.ensure_repairable().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
     fn a_statement_that_starts_inside_a_row_value_is_refused_without_quoting_it() {
         // A quote lost in row 1 ends the statement inside row 2's value:
         // the next statement starts with the rest of that value, which is
