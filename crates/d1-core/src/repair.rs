@@ -340,7 +340,7 @@ pub(crate) fn classify(sql: &str) -> Kind {
     if let Some(why) = statement::refused_kind(sql) {
         let word = statement::leading_word(sql);
         let is = |k: &str| word.eq_ignore_ascii_case(k);
-        return if is("BEGIN") || is("COMMIT") || is("END") {
+        return if (is("BEGIN") || is("COMMIT") || is("END")) && is_transaction_line(sql) {
             Kind::TransactionLine
         } else if is("ROLLBACK") {
             Kind::Rollback
@@ -354,6 +354,20 @@ pub(crate) fn classify(sql: &str) -> Kind {
     let word_len = statement::leading_word(s).len();
     let word = s[..word_len].to_ascii_uppercase();
     classify_word(s, &word, word_len)
+}
+
+/// Whether `sql` is a whole transaction line (`BEGIN TRANSACTION;`,
+/// `COMMIT;`, `END;`, `BEGIN IMMEDIATE;`): its keyword and nothing but
+/// transaction words. Other words after the keyword make no transaction
+/// line (most often a statement that starts inside a row's value, a quote
+/// before it lost), which is refused, not stripped.
+fn is_transaction_line(sql: &str) -> bool {
+    let words = statement::skip_trivia(sql).trim_end().trim_end_matches(';');
+    words.split_whitespace().skip(1).all(|w| {
+        ["TRANSACTION", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
+    })
 }
 
 fn is_schema_table(table: &str) -> bool {
