@@ -613,3 +613,66 @@ fn a_drill_with_no_from_after_prods_short_name_changed_names_the_production_envi
     }
     assert!(log_rows(&sb).is_empty(), "{}", log_text(&sb));
 }
+
+/// The drill log as `drill` writes it, with one row per `(date, result)`.
+fn write_drill_log(sb: &Sandbox, rows: &[(String, &str)]) {
+    let mut text = String::from(
+        "# Restore drills\n\n\
+         | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (date, result) in rows {
+        let check = if *result == "PASS" { "pass" } else { "FAIL" };
+        text.push_str(&format!(
+            "| {date} | prod → staging | backup-prod-20260101-0000.sql | ab | pass | {check} | pass | pass | skip | skip | skip | {result} | verify 1.0 |\n"
+        ));
+    }
+    std::fs::create_dir_all(sb.path().join("docs")).unwrap();
+    std::fs::write(sb.path().join("docs/restore-drills.md"), text).unwrap();
+}
+
+fn drill_warnings(run: &Run) -> Vec<String> {
+    { run.stderr.lines() }
+        .filter(|l| l.contains("warning") && l.contains("drill"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The runbook asks for a drill each quarter and its result recorded:
+/// `status` reads the record, and says so when the last drill is more
+/// than a quarter old or failed, with the command to run; a recent pass
+/// is no warning.
+#[test]
+fn status_warns_when_the_last_drill_is_overdue_or_failed() {
+    let sb = Sandbox::new();
+    let days_ago = |d: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(d))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+
+    write_drill_log(&sb, &[(days_ago(200), "PASS")]);
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    let warned = drill_warnings(&run);
+    assert!(
+        warned.len() == 1
+            && warned[0].contains("prod")
+            && warned[0].contains("200 days")
+            && warned[0].contains("cargo xtask drill"),
+        "{}",
+        run.all()
+    );
+
+    write_drill_log(&sb, &[(days_ago(200), "PASS"), (days_ago(3), "FAIL")]);
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    let warned = drill_warnings(&run);
+    assert!(
+        warned.len() == 1 && warned[0].contains("FAIL") && warned[0].contains("cargo xtask drill"),
+        "{}",
+        run.all()
+    );
+
+    write_drill_log(&sb, &[(days_ago(3), "PASS")]);
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    assert!(drill_warnings(&run).is_empty(), "{}", run.all());
+}

@@ -1773,3 +1773,31 @@ fn a_replace_plan_says_the_writes_made_since_the_backup_leave_the_target() {
         run.all()
     );
 }
+
+/// `latest` after the damage is often the backup taken by hand of the
+/// damaged state: the plan shows the reason it was taken with, beside its
+/// time, so that the operator sees which backup `latest` is.
+#[test]
+fn a_restore_plan_shows_the_reason_its_backup_was_taken() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql("DELETE FROM report_configs;");
+    backup_named(
+        &sb,
+        &["--reason", "after the bad import, for the postmortem"],
+    );
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    run.assert_ok();
+    assert!(
+        { run.stdout.lines() }.any(|l| l.trim_start().starts_with("reason")
+            && l.contains("after the bad import, for the postmortem")),
+        "{}",
+        run.stdout
+    );
+}
