@@ -2285,6 +2285,11 @@ fn plan_source(out: &mut String, p: &PlanView<'_>) {
                 d1_core::wording::count(tables, "table"),
                 d1_core::wording::count(rows, "row")
             );
+            // `latest` after the damage may be the damaged state, taken by
+            // hand with a reason that says so.
+            if let Some(reason) = m.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                let _ = writeln!(out, "  reason       {}", d1_core::names::shown(reason));
+            }
             if p.target.is_production()
                 && !m.database.uuid.eq_ignore_ascii_case(&p.target.database_id)
             {

@@ -105,6 +105,38 @@ pub struct EnvStatus {
     /// way is no fault, and a scheduled `status -q` stays quiet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retired_keys: Option<String>,
+    /// The runbook's quarterly drill is due: the last drill of this
+    /// environment's backups failed, or passed more than
+    /// [`DRILL_EVERY_DAYS`] ago. A warning, even with `-q`; an environment
+    /// never drilled gets none (a fresh project would be warned daily).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill_due: Option<String>,
+}
+
+/// A quarter, and a little: the runbook asks for a drill each quarter.
+pub const DRILL_EVERY_DAYS: i64 = 92;
+
+/// Why the drill is due, from the last drill's result and date.
+fn drill_due(env: &str, drill: Option<&Drill>, now: DateTime<Utc>) -> Option<String> {
+    let d = drill?;
+    let rerun =
+        format!("`cargo xtask drill --from {env} --dry-run` shows the plan, and `--yes` runs it");
+    if d.result != "PASS" {
+        return Some(format!(
+            "the last restore drill of its backups, {} UTC → {}, ended {}: no drill since \
+             shows that its backups restore; {rerun}",
+            d.date, d.to, d.result
+        ));
+    }
+    let at = chrono::NaiveDateTime::parse_from_str(&d.date, "%Y-%m-%d %H:%M").ok()?;
+    let days = (now.naive_utc() - at).num_days();
+    (days > DRILL_EVERY_DAYS).then(|| {
+        format!(
+            "the last restore drill of its backups passed {} UTC, {days} days ago; the runbook \
+             asks for one each quarter: {rerun}",
+            d.date
+        )
+    })
 }
 
 /// An environment's newest verified full backup.
@@ -373,6 +405,7 @@ pub fn environment_status(
         restore_warnings: Vec::new(),
         offsite_behind: None,
         retired_keys: None,
+        drill_due: None,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
         offsite_lock: None,
@@ -724,13 +757,23 @@ fn status_of(
         restore_warnings: restore_warnings(project, entries, env, settings, &status),
         offsite_behind: offsite_behind(env, settings, &mine, now),
         retired_keys: retired_keys(entries, env, &settings.encryption.recipients),
-        last_drill: last_drill(
-            env,
-            status.last_drill.as_ref(),
-            entries,
-            &mine,
-            &logs.drills,
-        ),
+        ..status_with_drill(env, status, entries, &mine, &logs.drills, now)
+    }
+}
+
+/// `status` with the last drill of this database, and whether one is due.
+fn status_with_drill(
+    env: &crate::config::environment::Environment,
+    status: EnvStatus,
+    entries: &[Entry],
+    mine: &[Entry],
+    drills: &BTreeMap<String, Drill>,
+    now: DateTime<Utc>,
+) -> EnvStatus {
+    let last = last_drill(env, status.last_drill.as_ref(), entries, mine, drills);
+    EnvStatus {
+        drill_due: drill_due(&env.name, last.as_ref(), now),
+        last_drill: last,
         ..status
     }
 }
@@ -798,6 +841,9 @@ fn warn_each(all: &[EnvStatus]) {
             crate::warn!("{}: {why}", s.environment);
         }
         if let Some(why) = &s.offsite_behind {
+            crate::warn!("{}: {why}", s.environment);
+        }
+        if let Some(why) = &s.drill_due {
             crate::warn!("{}: {why}", s.environment);
         }
         if let Some(file) = s.dated_ahead.first() {
