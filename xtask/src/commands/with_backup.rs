@@ -2,11 +2,12 @@
 //! backup, then the command; the runbook's "back up before every bulk
 //! operation".
 
+use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::steps::backup::{self, BackupArgs};
 use anyhow::{Context, Result};
 use d1_core::wording::shell_words;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use xshell::Shell;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -79,11 +80,25 @@ pub fn with_backup(
     };
     if !status.success() {
         crate::out::error(&format!(
-            "`{shown}` failed ({status}); the backup taken before it is {taken}"
+            "`{shown}` failed ({status}); the backup taken before it is {taken}{}",
+            file.as_deref()
+                .map_or_else(String::new, |f| way_back(f, env))
         ));
         return Ok(std::process::ExitCode::from(shell_code(status)));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// What to do after the command failed partway: see what it changed, and
+/// put the database back as it was before it, after a look at the plan.
+fn way_back(file: &Path, env: &Environment) -> String {
+    let file = d1_core::wording::shell_word(&file.display().to_string());
+    format!(
+        ". If it changed {} partway, `cargo xtask diff {file} live:{}` shows what it changed, \
+         and `cargo xtask restore {file} --to {} --replace --dry-run` plans putting it back as it \
+         was before it",
+        env.database_name, env.name, env.name
+    )
 }
 
 /// Whether a command can be started.

@@ -604,9 +604,13 @@ fn undoing_a_bad_migration_by_its_pre_migration_backup_does_not_advise_applying_
     let oops = sb.query("SELECT name FROM customers WHERE name = 'oops'");
     assert!(oops[0].is_empty(), "the migration is undone: {oops:?}");
     // The plan's `then` line and the warning at the end both name the
-    // migration; neither may read as plain advice to apply it.
+    // migration as pending; neither may read as plain advice to apply it.
+    // (The plan's `reason` line names it too, as the backup's reason.)
     let all = run.all();
-    let said: Vec<&str> = all.lines().filter(|l| l.contains(bad)).collect();
+    let said: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains(bad) && l.contains("pending"))
+        .collect();
     assert!(said.len() >= 2, "the plan and the end name {bad}:\n{all}");
     for line in said {
         assert!(

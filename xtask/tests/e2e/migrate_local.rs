@@ -110,6 +110,29 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
         "{}",
         run.stderr
     );
+    // With the way back: the restore's plan it names, pasted, runs.
+    let restore = run
+        .stderr
+        .split('`')
+        .find(|c| c.starts_with("cargo xtask restore "))
+        .unwrap_or_else(|| panic!("no restore to paste:\n{}", run.stderr));
+    assert!(
+        restore.ends_with("--to local --replace --dry-run"),
+        "{restore}"
+    );
+    assert!(
+        run.stderr.contains("live:local` shows what it changed"),
+        "{}",
+        run.stderr
+    );
+    let words: Vec<&str> = restore.split_whitespace().skip(2).collect();
+    let plan = sb.xtask(&words);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains("Dry run: nothing was changed."),
+        "{}",
+        plan.all()
+    );
 
     // When the backup cannot be taken, the command does not run.
     std::fs::remove_file(&marker).unwrap();
