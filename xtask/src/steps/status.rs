@@ -107,8 +107,10 @@ pub struct EnvStatus {
     pub retired_keys: Option<String>,
     /// The runbook's quarterly drill is due: the last drill of this
     /// environment's backups failed, or passed more than
-    /// [`DRILL_EVERY_DAYS`] ago. A warning, even with `-q`; an environment
-    /// never drilled gets none (a fresh project would be warned daily).
+    /// [`DRILL_EVERY_DAYS`] ago; or production was never drilled and has
+    /// kept backups longer than that. A warning, even with `-q`; a fresh
+    /// project, or an environment other than production never drilled,
+    /// gets none (it would be warned daily).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_due: Option<String>,
 }
@@ -116,11 +118,29 @@ pub struct EnvStatus {
 /// A quarter, and a little: the runbook asks for a drill each quarter.
 pub const DRILL_EVERY_DAYS: i64 = 92;
 
-/// Why the drill is due, from the last drill's result and date.
-fn drill_due(env: &str, drill: Option<&Drill>, now: DateTime<Utc>) -> Option<String> {
-    let d = drill?;
-    let rerun =
-        format!("`cargo xtask drill --from {env} --dry-run` shows the plan, and `--yes` runs it");
+/// Why the drill is due, from the last drill's result and date; or, for
+/// production never drilled, from the age of its oldest backup here
+/// (`oldest`): backups kept a quarter without a drill are the runbook's
+/// "guess".
+fn drill_due(
+    env: &crate::config::environment::Environment,
+    drill: Option<&Drill>,
+    oldest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let rerun = format!(
+        "`cargo xtask drill --from {} --dry-run` shows the plan, and `--yes` runs it",
+        env.name
+    );
+    let Some(d) = drill else {
+        let days = (now - oldest?).num_days();
+        return (env.is_production() && days > DRILL_EVERY_DAYS).then(|| {
+            format!(
+                "no restore drill of its backups is recorded, and the oldest here is {days} days \
+                 old; the runbook asks for one each quarter: {rerun}"
+            )
+        });
+    };
     if d.result != "PASS" {
         return Some(format!(
             "the last restore drill of its backups, {} UTC → {}, ended {}: no drill since \
@@ -772,7 +792,12 @@ fn status_with_drill(
 ) -> EnvStatus {
     let last = last_drill(env, status.last_drill.as_ref(), entries, mine, drills);
     EnvStatus {
-        drill_due: drill_due(&env.name, last.as_ref(), now),
+        drill_due: drill_due(
+            env,
+            last.as_ref(),
+            mine.iter().map(|e| e.manifest.created_at).min(),
+            now,
+        ),
         last_drill: last,
         ..status
     }

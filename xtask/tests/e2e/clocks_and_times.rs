@@ -14,18 +14,7 @@ use serde_json::Value;
 /// this machine at that time would have named and recorded it; returns the
 /// copy's file name.
 fn copy_taken_at(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    let name = format!("backup-local-{}.sql", at.format("%Y%m%d-%H%M"));
-    std::fs::copy(sb.backups().join(backup), sb.backups().join(&name)).unwrap();
-    let mut m: Value = manifest_for(sb, backup);
-    m["created_at"] = at.to_rfc3339().into();
-    m["file"]["name"] = name.clone().into();
-    let stem = name.split(".sql").next().unwrap();
-    std::fs::write(
-        sb.backups().join(format!("{stem}.manifest.json")),
-        serde_json::to_string_pretty(&m).unwrap(),
-    )
-    .unwrap();
-    name
+    common::copy_taken_at(sb, backup, "local", at, |_| {})
 }
 
 /// The plan of `restore latest:local --to local --replace`: which backup

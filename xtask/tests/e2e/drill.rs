@@ -676,3 +676,50 @@ fn status_warns_when_the_last_drill_is_overdue_or_failed() {
     let run = sb.xtask(&["status", "--env", "prod"]);
     assert!(drill_warnings(&run).is_empty(), "{}", run.all());
 }
+
+/// A copy of the local backup `backup`, recorded as prod's taken `days`
+/// ago; its file name.
+fn as_prods_backup_of(sb: &Sandbox, backup: &str, days: i64) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    copy_taken_at(sb, backup, "prod", at, |m| {
+        m["environment"] = "prod".into();
+        m["database"]["name"] = "qbtime_db_prod".into();
+    })
+}
+
+/// Production's backups kept a quarter with no drill ever recorded are
+/// the runbook's "guess": `status` says so, with the command; a project
+/// younger than that, or an environment other than production, is not
+/// nagged.
+#[test]
+fn status_warns_when_production_kept_backups_a_quarter_and_was_never_drilled() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let local = only_backup(&sb);
+    let young = as_prods_backup_of(&sb, &local, 10);
+    let run = sb.xtask(&["status"]);
+    assert!(drill_warnings(&run).is_empty(), "{}", run.all());
+
+    as_prods_backup_of(&sb, &local, 100);
+    let run = sb.xtask(&["status"]);
+    let warned = drill_warnings(&run);
+    assert!(
+        warned.len() == 1
+            && warned[0].contains("prod: no restore drill of its backups is recorded")
+            && warned[0].contains("100 days old")
+            && warned[0].contains("`cargo xtask drill --from prod --dry-run`"),
+        "{}",
+        run.all()
+    );
+    // A drill recorded since, passed, ends it.
+    write_drill_log(
+        &sb,
+        &[(
+            chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
+            "PASS",
+        )],
+    );
+    let run = sb.xtask(&["status"]);
+    assert!(drill_warnings(&run).is_empty(), "{young}: {}", run.all());
+}

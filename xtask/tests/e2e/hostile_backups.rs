@@ -66,13 +66,8 @@ fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) {
 /// would see an old one, returning the copy's name and manifest path.
 fn older_copy(sb: &Sandbox, backup: &str, days: i64) -> (String, PathBuf) {
     let created = chrono::Utc::now() - chrono::Duration::days(days);
-    let name = format!("backup-local-{}.sql", created.format("%Y%m%d-%H%M"));
-    std::fs::copy(sb.backups().join(backup), sb.backups().join(&name)).unwrap();
-    let mut m = manifest_for(sb, backup);
-    m["created_at"] = created.to_rfc3339().into();
-    m["file"]["name"] = name.clone().into();
+    let name = copy_taken_at(sb, backup, "local", created, |_| {});
     let path = manifest_file(sb, stem(&name));
-    write_json(&path, &m);
     (name, path)
 }
 

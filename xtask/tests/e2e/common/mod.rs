@@ -467,6 +467,31 @@ pub fn manifest_for(sb: &Sandbox, backup_name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Copies `backup` and its manifest to a backup of `env` taken at `at`, as
+/// a run at that time would have named and recorded it; `edit` changes
+/// its manifest further. Returns the copy's file name.
+pub fn copy_taken_at(
+    sb: &Sandbox,
+    backup: &str,
+    env: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let name = format!("backup-{env}-{}.sql", at.format("%Y%m%d-%H%M"));
+    std::fs::copy(sb.backups().join(backup), sb.backups().join(&name)).unwrap();
+    let mut m = manifest_for(sb, backup);
+    m["created_at"] = at.to_rfc3339().into();
+    m["file"]["name"] = name.clone().into();
+    edit(&mut m);
+    let stem = name.split(".sql").next().unwrap();
+    std::fs::write(
+        sb.backups().join(format!("{stem}.manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    name
+}
+
 /// A sandbox whose migrations are applied and hold the rows `seed`, and a
 /// run of `args` (a `migrate local`) once the migration `sql` is added:
 /// the migration fails, exit 1, which this asserts.
