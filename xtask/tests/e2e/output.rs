@@ -547,3 +547,132 @@ fn quiet_keygen_prints_only_the_recipient() {
     assert!(run.stdout.contains("[prod.encryption]"), "{}", run.all());
     keygen_recipient(&run);
 }
+
+/// The everyday backup says what it did, the result and the file; the
+/// repository (already named by the backup directory inside it) and the
+/// manifest's path (next to the backup, under its name) are only for `-v`.
+/// A repository line that tells more (wrangler borrowed from another
+/// checkout) stays.
+#[test]
+fn a_routine_backup_leaves_the_repository_and_manifest_lines_to_verbose() {
+    let borrowing = sandbox_after_first_backup();
+    let run = borrowing.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("repository: ") && run.stdout.contains("(wrangler and scripts from "),
+        "a backup borrowing wrangler from another checkout no longer says so:\n{}",
+        run.all()
+    );
+    let sb = Sandbox::new().into_checkout();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let root = sb.path().canonicalize().unwrap();
+    assert!(
+        !run.stdout.contains("repository: ") && !run.stdout.contains("  manifest: "),
+        "a routine backup printed the repository or manifest line:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("into {}", root.join("backups").display()))
+            && run.stdout.contains("Backup written: ")
+            && run.stdout.contains("Result: GOOD"),
+        "{}",
+        run.all()
+    );
+    let verbose = sb.xtask(&["-v", "backup", "local"]);
+    verbose.assert_ok();
+    assert!(
+        verbose
+            .stdout
+            .contains(&format!("repository: {}\n", root.display()))
+            && verbose.stdout.contains("  manifest: "),
+        "-v lost the repository or manifest line:\n{}",
+        verbose.all()
+    );
+}
+
+/// `status` tells an environment nothing has been done to (no backup, no
+/// drill, no Time Travel restore) in one line, not four of "none" and
+/// "-"; `-v` shows its full block.
+#[test]
+fn status_tells_an_unused_environment_in_one_line_and_verbose_in_full() {
+    let sb = sandbox_after_first_backup();
+    let run = sb.xtask(&["status"]);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("staging (qbtime_db_staging)"))
+        .unwrap_or_else(|| panic!("no staging line:\n{}", run.all()));
+    assert!(
+        lines[at].contains("no verified backup") && lines[at].contains("(no max_age)"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        lines.get(at + 1).is_none_or(|next| !next.starts_with(' ')),
+        "an unused staging still takes a block:\n{}",
+        run.all()
+    );
+    // prod has a max_age and an offsite bucket: its block stays, STALE.
+    assert!(
+        run.stdout
+            .contains("newest verified backup    none (max 26h): STALE")
+            && run.stdout.contains("offsite lock              not locked"),
+        "{}",
+        run.all()
+    );
+    // local has a backup: its block stays.
+    assert!(
+        run.stdout.contains("migrations                all applied"),
+        "{}",
+        run.all()
+    );
+    let verbose = sb.xtask(&["-v", "status"]);
+    assert!(
+        verbose
+            .stdout
+            .contains("staging (qbtime_db_staging)\n  newest verified backup    none (no max_age)"),
+        "-v lost staging's block:\n{}",
+        verbose.all()
+    );
+}
+
+/// `verify` of a good backup reads as passing: a finding restore repairs
+/// is not a paragraph by default, and the per-phase timings are for `-v`.
+#[test]
+fn verify_of_a_good_backup_reads_as_passing_and_verbose_shows_findings_and_timings() {
+    let sb = sandbox_after_first_backup();
+    let file = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql"))
+        .unwrap();
+    let path = sb.backups().join(&file);
+    let run = sb.xtask(&["verify", path.to_str().unwrap()]);
+    run.assert_ok();
+    let restorable = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("[pass] d1-restorable"))
+        .unwrap_or_else(|| panic!("{}", run.all()));
+    assert!(
+        !restorable.contains("would refuse as it stands") && restorable.contains("restore repairs"),
+        "the passing d1-restorable line reads as a refusal: {restorable}"
+    );
+    assert!(
+        !run.stdout.contains("D1 restorability findings") && !run.stdout.contains("  seconds: "),
+        "verify of a good backup printed its findings or timings by default:\n{}",
+        run.all()
+    );
+    let verbose = sb.xtask(&["-v", "verify", path.to_str().unwrap()]);
+    verbose.assert_ok();
+    assert!(
+        verbose.stdout.contains("D1 restorability findings:")
+            && verbose.stdout.contains("created after it")
+            && verbose.stdout.contains("  seconds: sha256 "),
+        "-v lost the findings or timings:\n{}",
+        verbose.all()
+    );
+}
