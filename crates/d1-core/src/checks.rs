@@ -50,8 +50,11 @@ pub fn restorable_check(findings: &[Finding]) -> Check {
             "d1-restorable",
             match findings.len() {
                 0 => "nothing D1 would refuse".to_owned(),
-                1 => "1 thing D1 would refuse as it stands; restore repairs it".to_owned(),
-                n => format!("{n} things D1 would refuse as they stand; restore repairs each"),
+                1 => "restorable: restore repairs the 1 thing D1 refuses in the export as written"
+                    .to_owned(),
+                n => format!(
+                    "restorable: restore repairs the {n} things D1 refuses in the export as written"
+                ),
             },
         )
     } else {

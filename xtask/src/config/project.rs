@@ -157,6 +157,17 @@ impl Project {
         line
     }
 
+    /// Whether [`Project::plan_line`] tells more than a path under `dir`
+    /// does: `dir` is outside the repository, or the configuration or
+    /// wrangler come from elsewhere. A routine backup, whose first line
+    /// names its backup directory, prints the repository only then (and
+    /// with `-v`).
+    pub fn plan_line_tells_more_than(&self, dir: &Path) -> bool {
+        !dir.starts_with(&self.root)
+            || default_config(&self.root).ok().as_ref() != Some(&self.config)
+            || self.tool_root != self.root
+    }
+
     /// The environments of the wrangler configuration, with `--database`.
     pub fn environments(&self) -> Result<Environments> {
         let envs = Environments::load(&self.config)?.picking(self.database.clone());

@@ -754,10 +754,11 @@ impl Schema<'_> {
         if args.dry_run || crate::out::verbose() {
             crate::say!("{plan}");
         } else {
-            // A real run says what it does in two lines (one, for another
-            // task, which named the repository); --dry-run or -v show the
-            // whole plan with every wrangler command.
-            if !args.for_a_task {
+            // A real run says what it does in one line (the repository too
+            // when the backup directory does not name it, and not for
+            // another task, which named it); --dry-run or -v show the whole
+            // plan with every wrangler command.
+            if !args.for_a_task && project.plan_line_tells_more_than(&names.dir) {
                 crate::say!("{}", project.plan_line());
             }
             // The file's name is known once it is claimed (another backup of
@@ -1323,12 +1324,15 @@ fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
         )
     };
     crate::say!(
-        "Backup written: {}\n  {}, sha256 {}, {holds}\n  manifest: {}",
+        "Backup written: {}\n  {}, sha256 {}, {holds}",
         file.display(),
         d1_core::wording::size(manifest.file.bytes),
         manifest.file.sha256,
-        manifest_path.display()
     );
+    // Next to the backup, under its name: only -v names it.
+    if crate::out::verbose() {
+        crate::say!("  manifest: {}", manifest_path.display());
+    }
     if let Some(sealed) = &manifest.sealed {
         crate::say!(
             "  stored as {}: the SQL inside is {}, sha256 {}",

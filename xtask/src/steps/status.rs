@@ -483,7 +483,42 @@ fn last_restore_of(
 }
 
 impl EnvStatus {
+    /// Nothing was ever done to it here: no backup at all (verified, bad or
+    /// unverified), no drill, no Time Travel restore, no offsite lock to
+    /// tell, and it fails nothing.
+    fn unused(&self) -> bool {
+        self.newest_verified.is_none()
+            && !self.stale
+            && self.newest_is_bad.is_none()
+            && self.newest_unverified.is_none()
+            && self.dated_ahead.is_empty()
+            && self.of_previous_database.is_none()
+            && self.last_drill.is_none()
+            && self.last_time_travel_restore.is_none()
+            && self.offsite_lock.is_none()
+            && self.retired_keys.is_none()
+            && self.pending_migrations.is_none()
+            && self.migrations_unknown.is_none()
+            && self.restore_warnings.is_empty()
+            && self.drill_due.is_none()
+    }
+
+    /// Its lines; an unused environment's in one (its full block with `-v`).
     fn render(&self) -> String {
+        if self.unused() && !crate::out::verbose() {
+            let freshness = match &self.max_age {
+                None => "(no max_age)".to_owned(),
+                Some(max) => format!("(max {max})"),
+            };
+            return format!(
+                "{} ({})  no verified backup, drill or Time Travel restore yet {freshness}\n",
+                self.environment, self.database
+            );
+        }
+        self.render_block()
+    }
+
+    fn render_block(&self) -> String {
         let backup = match &self.newest_verified {
             None => "none".to_owned(),
             Some(n) => format!("{}, {} old", n.file, n.age_shown),
@@ -1177,8 +1212,13 @@ not json
         let s = environment_status("local", ("db", ""), &[], None, &none, &BTreeMap::new(), now);
         assert!(!s.stale);
         assert!(
-            s.render()
+            s.render_block()
                 .contains("newest verified backup    none (no max_age)")
+        );
+        // Unused: one line, which still says so.
+        assert_eq!(
+            s.render(),
+            "local (db)  no verified backup, drill or Time Travel restore yet (no max_age)\n"
         );
     }
 

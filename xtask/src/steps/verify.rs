@@ -140,6 +140,11 @@ impl Report {
             if self.good { "Verified" } else { "Checked" },
             self.file.display()
         );
+        // Findings restore repairs, on a good backup, are not the
+        // operator's to act on: listed with -v (and in --json).
+        let verbose = crate::out::verbose();
+        let findings_shown = !self.findings.is_empty()
+            && (verbose || !self.good || self.findings.iter().any(|f| !f.repaired));
         for c in self.checks.iter().filter(|c| c.status != Status::Warn) {
             let tag = match c.status {
                 Status::Pass => "pass",
@@ -147,20 +152,28 @@ impl Report {
                 Status::Skipped => "skip",
                 Status::Warn => unreachable!("warnings are printed apart"),
             };
-            let _ = writeln!(out, "  [{tag}] {:<16} {}", c.name, c.shown());
+            let hint = match self.findings.len() {
+                _ if findings_shown || c.name != "d1-restorable" => "",
+                0 => "",
+                1 => " (-v lists it)",
+                _ => " (-v lists them)",
+            };
+            let _ = writeln!(out, "  [{tag}] {:<16} {}{hint}", c.name, c.shown());
         }
-        if !self.findings.is_empty() {
+        if findings_shown {
             let _ = writeln!(out, "  D1 restorability findings:");
             for f in &self.findings {
                 let _ = writeln!(out, "    {f}");
             }
         }
-        let phases: Vec<String> = self
-            .phases
-            .iter()
-            .map(|(name, s)| format!("{name} {s:.2}"))
-            .collect();
-        let _ = writeln!(out, "  seconds: {}", phases.join(", "));
+        if verbose {
+            let phases: Vec<String> = self
+                .phases
+                .iter()
+                .map(|(name, s)| format!("{name} {s:.2}"))
+                .collect();
+            let _ = writeln!(out, "  seconds: {}", phases.join(", "));
+        }
         let _ = writeln!(out, "Result: {} ({:.1} s)", self.verdict(), self.seconds);
         out
     }

@@ -315,9 +315,10 @@ fn the_binary_acts_on_the_checkout_it_is_run_in_not_the_one_it_was_built_in() {
     let run = Run::from_output(out);
     run.assert_ok();
     let root = clone_b.path().canonicalize().unwrap();
+    // A routine backup names the checkout by its backup directory.
     assert!(
         run.stdout
-            .contains(&format!("repository: {}\n", root.display())),
+            .contains(&format!("into {}\n", root.join("backups").display())),
         "the plan names clone B:\n{}",
         run.stdout
     );

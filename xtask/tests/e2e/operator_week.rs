@@ -29,7 +29,7 @@ fn ctrl_c_while_a_new_backup_is_verified_says_it_stays_unverified() {
          WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)
          INSERT INTO notes SELECT x, printf('%.*c', 200, 'n') || x FROM c;",
     );
-    let run = interrupt_once_printed(sb.xtask_command(&["backup", "local"]), "  manifest: ");
+    let run = interrupt_once_printed(sb.xtask_command(&["backup", "local"]), "Backup written: ");
     assert_eq!(run.code, Some(130), "{}", run.all());
     let name = only_backup(&sb);
     assert!(
