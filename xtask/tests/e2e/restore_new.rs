@@ -613,3 +613,59 @@ fn after_prod_is_moved_to_a_restored_database_status_does_not_give_it_the_old_on
         "status gives qbtime_db_restored the drill of {old}, a backup of qbtime_db_prod:\n{json:#}"
     );
 }
+
+/// The runbook's clean restore starts from a data-only backup. Taken to a
+/// new database, it was refused with "Restore it with --clean"; with
+/// `--clean` it was refused again ("--clean is not for a new database: it
+/// restores with the backup's own schema into an empty database (the
+/// default)"), which sends the operator back to the first refusal. Each
+/// refusal must name a way this backup can take, and neither creates a
+/// database.
+#[test]
+fn a_data_only_backup_taken_to_a_new_database_is_told_a_way_in_not_sent_in_a_circle() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote
+        .xtask(home.path(), &["backup", "prod", "--data-only"])
+        .assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = file.to_str().unwrap();
+
+    let plain = restore_new(
+        &remote,
+        home.path(),
+        file,
+        "qbtime_db_fresh",
+        &["--dry-run"],
+    );
+    let clean = restore_new(
+        &remote,
+        home.path(),
+        file,
+        "qbtime_db_fresh",
+        &["--clean", "--dry-run"],
+    );
+    assert_eq!(plain.code, Some(3), "{}", plain.all());
+    assert_eq!(clean.code, Some(2), "{}", clean.all());
+    for run in [&plain, &clean] {
+        // Advice to add --clean to a command that refuses --clean.
+        assert!(
+            !run.stderr.contains("Restore it with --clean"),
+            "the refusal sends the operator to --clean, which new:NAME refuses:\n{}",
+            run.stderr
+        );
+        // The way that works: create it, bind it, restore there --clean.
+        assert!(
+            run.stderr
+                .contains("npx wrangler d1 create qbtime_db_fresh"),
+            "the refusal names no way in for a data-only backup:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("--clean") && run.stderr.contains("a full backup"),
+            "the refusal names neither the clean path nor a full backup:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(create_requests(&remote), 0, "a refusal creates nothing");
+}
