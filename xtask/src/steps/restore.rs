@@ -778,17 +778,34 @@ fn check_source(
 ) -> Result<Source> {
     let mode = args.mode();
     if new && mode != Mode::IntoEmpty {
+        // The way in for --clean must not be `--to new:NAME` again: a
+        // data-only backup is refused there without --clean.
+        let way = if mode == Mode::Clean {
+            format!(
+                "For the migrations-then-rows path, create the database (`npx wrangler d1 create \
+                 {name}`), bind it to an environment in the wrangler configuration and restore \
+                 there with --clean; or restore a full backup to new:{name} without --clean",
+                name = target.database_name
+            )
+        } else {
+            format!(
+                "A new database has nothing to replace: restore a full backup to new:{} without \
+                 --{}",
+                target.database_name,
+                mode.name()
+            )
+        };
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
-            "--{} is not for a new database: it restores with the backup's own schema into an \
-             empty database (the default). Nothing was done.",
+            "--{} is not for a new database: --to new:NAME creates the database and loads a full \
+             backup with its own schema. {way}. Nothing was done.",
             mode.name()
         );
     }
     let source = resolve_source(project, envs, target, args)?;
     guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
-    guard_backup_scope(&source, mode, args.partial)?;
+    guard_backup_scope(&source, target, mode, args.partial, new)?;
     if mode == Mode::Clean {
         let dir = project.config_dir.join(&target.migrations_dir);
         guard_same_migrations(&source, &dir)?;
@@ -1436,7 +1453,13 @@ impl Source {
 /// Whole-database backups restore as they are. A backup of chosen tables, or
 /// of the schema only, would leave the target without the rest of its data,
 /// so it needs `--partial`; a data-only backup is what `--clean` expects.
-fn guard_backup_scope(source: &Source, mode: Mode, partial: bool) -> Result<()> {
+fn guard_backup_scope(
+    source: &Source,
+    target: &Environment,
+    mode: Mode,
+    partial: bool,
+    new: bool,
+) -> Result<()> {
     let Some(m) = &source.manifest else {
         return Ok(());
     };
@@ -1451,6 +1474,21 @@ fn guard_backup_scope(source: &Source, mode: Mode, partial: bool) -> Result<()> 
     }
     // Its rows go into tables it does not create: `--replace` drops them
     // all, and an empty target has none, so `--partial` cannot help.
+    if whole && m.mode == "data-only" && new {
+        // `--to new:NAME` takes no --clean: advising it would send the
+        // operator back here.
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a data-only backup: it creates no table, and --to new:NAME loads a backup \
+             with its own schema. Restore a full backup to new:{name} instead (`cargo xtask \
+             list` shows each backup's mode), or take the runbook's clean path: create the \
+             database (`npx wrangler d1 create {name}`), bind it to an environment in the \
+             wrangler configuration, and restore this backup there with --clean, which applies \
+             the migrations and loads the rows. Nothing was done.",
+            source.file.display(),
+            name = target.database_name
+        )
+    }
     if whole && m.mode == "data-only" {
         crate::stop!(
             crate::exit::Exit::Refused,
