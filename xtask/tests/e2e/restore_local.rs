@@ -1801,3 +1801,58 @@ fn a_restore_plan_shows_the_reason_its_backup_was_taken() {
         run.stdout
     );
 }
+
+/// The runbook: after a restore, "confirm the encryption key in that
+/// environment matches the one in force when the backup was taken —
+/// otherwise ... every company will need to reconnect". The key refusal
+/// said "Restore with the right DATA_ENCRYPTION_KEY in place", but the
+/// check reads the target's `encryption_keys` table, not the secret: an
+/// operator who set the secret and ran the command again met the same
+/// refusal. And with `--accept-key-change` the checklist said only that
+/// every company will reconnect, not how to avoid it. Both must name what
+/// is compared and the key the environment's secret has to become.
+#[test]
+fn a_key_refusal_says_what_it_compares_and_which_key_the_secret_must_become() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    let file = backup(&source, &[]);
+    let path = file.to_str().unwrap();
+    let target = Sandbox::new();
+    target.apply_migrations();
+    target.execute_sql(
+        "INSERT INTO encryption_keys (key_id, fingerprint) VALUES ('dek-other', 'sha256:9999');",
+    );
+    let run = target.xtask(&["restore", path, "--to", "local", "--replace", "--yes"]);
+    run.assert_refused("will not decrypt");
+    assert!(
+        !run.stderr.contains("in place, or pass --accept-key-change"),
+        "the refusal advises a secret change its check cannot see:\n{}",
+        run.stderr
+    );
+    for want in [
+        "encryption_keys",
+        "DATA_ENCRYPTION_KEY secret to dek-2026-01",
+    ] {
+        assert!(run.stderr.contains(want), "{want:?} in:\n{}", run.stderr);
+    }
+    let run = target.xtask(&[
+        "restore",
+        path,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--accept-key-change",
+    ]);
+    run.assert_ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("[!] encryption key"))
+        .unwrap_or_else(|| panic!("no key line in:\n{}", run.stdout));
+    assert!(
+        line.contains("DATA_ENCRYPTION_KEY secret to dek-2026-01"),
+        "the checklist does not say which key the environment's secret must become:\n{line}"
+    );
+}
