@@ -1424,10 +1424,16 @@ fn check_keys(
 ) -> Result<KeyCheck> {
     let settings = project.settings()?;
     let target_key = target_key(target_reader, catalog, settings.app.encryption_key.as_ref())?;
+    let table = settings
+        .app
+        .encryption_key
+        .as_ref()
+        .map_or("", |rule| rule.table.as_str());
     compare_keys(
         source.encryption_key.as_ref(),
         target_key.as_ref(),
         args.accept_key_change,
+        table,
     )
 }
 
@@ -2179,6 +2185,9 @@ pub enum KeyCheck {
     AcceptedChange {
         backup: String,
         target: String,
+        /// The backup's key id: the key the environment's secret must
+        /// become for the restored rows to decrypt.
+        backup_key_id: String,
     },
 }
 
@@ -2186,6 +2195,7 @@ pub fn compare_keys(
     backup: Option<&KeyFingerprint>,
     target: Option<&KeyFingerprint>,
     accept: bool,
+    table: &str,
 ) -> Result<KeyCheck> {
     match (backup, target) {
         (_, None) => Ok(KeyCheck::TargetHasNone),
@@ -2196,10 +2206,12 @@ pub fn compare_keys(
         (Some(b), Some(t)) if accept => Ok(KeyCheck::AcceptedChange {
             backup: b.fingerprint.clone(),
             target: t.fingerprint.clone(),
+            backup_key_id: b.key_id.clone(),
         }),
         (Some(b), Some(t)) => Err(crate::exit::Exit::Refused.error(KeyRefusal {
             backup: b.clone(),
             target: t.clone(),
+            table: d1_core::names::shown(table).to_string(),
         })),
     }
 }
@@ -2212,20 +2224,26 @@ pub fn compare_keys(
 pub struct KeyRefusal {
     backup: KeyFingerprint,
     target: KeyFingerprint,
+    /// The target's table the key in force was read from.
+    table: String,
 }
 
 impl std::fmt::Display for KeyRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "refusing to restore: the backup was taken under data-encryption key {} ({}), \
-             but the target has key {} ({}) in force. Warning from the runbook: {KEY_WARNING}. \
-             Restore with the right DATA_ENCRYPTION_KEY in place, or pass --accept-key-change \
-             if that is intended. Nothing was done.",
-            self.backup.key_id,
+            "refusing to restore: the backup was taken under data-encryption key {b} ({}), \
+             but the target's {} table records key {t} ({}) in force. Warning from the runbook: \
+             {KEY_WARNING}. This check reads that table, not the environment's secret, so \
+             changing the secret does not change its answer. To use these rows under {b}, pass \
+             --accept-key-change and set this environment's DATA_ENCRYPTION_KEY secret to {b}'s \
+             key (from where the keys are kept) before the app uses them; otherwise restore a \
+             backup taken under {t}. Nothing was done.",
             self.backup.fingerprint,
-            self.target.key_id,
-            self.target.fingerprint
+            self.table,
+            self.target.fingerprint,
+            b = self.backup.key_id,
+            t = self.target.key_id,
         )
     }
 }
@@ -2484,7 +2502,7 @@ fn plan_load(out: &mut String, p: &PlanView<'_>) {
             KeyCheck::TargetHasNone =>
                 "the target records no key yet; nothing to compare".to_owned(),
             KeyCheck::BackupHasNone => "the backup records no key; nothing to compare".to_owned(),
-            KeyCheck::AcceptedChange { backup, target } =>
+            KeyCheck::AcceptedChange { backup, target, .. } =>
                 format!("CHANGES from {target} to {backup} (--accept-key-change): {KEY_WARNING}"),
         }
     );
@@ -3146,9 +3164,11 @@ fn print_checklist(
         KeyCheck::Same(f) => {
             crate::say!("  [x] encryption key: the target's key in force is the backup's ({f})")
         }
-        KeyCheck::AcceptedChange { .. } => {
-            crate::say!("  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}")
-        }
+        KeyCheck::AcceptedChange { backup_key_id, .. } => crate::say!(
+            "  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}, unless you set \
+             this environment's DATA_ENCRYPTION_KEY secret to {backup_key_id}'s key (from where \
+             the keys are kept) before the app uses these rows"
+        ),
         _ => match &app.encryption_key {
             None => {}
             // A backup of chosen tables may not hold the key's table.
@@ -3216,24 +3236,36 @@ mod tests {
 
     #[test]
     fn a_different_key_is_refused_with_the_runbooks_warning() {
-        let err = compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), false)
-            .unwrap_err()
-            .to_string();
+        let err = compare_keys(
+            Some(&key("sha256:a")),
+            Some(&key("sha256:b")),
+            false,
+            "keys",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("will not decrypt"), "{err}");
         assert!(err.contains("--accept-key-change"), "{err}");
         assert_eq!(
-            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), true).unwrap(),
+            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:b")), true, "keys").unwrap(),
             KeyCheck::AcceptedChange {
                 backup: "sha256:a".into(),
-                target: "sha256:b".into()
+                target: "sha256:b".into(),
+                backup_key_id: key("sha256:a").key_id,
             }
         );
         assert_eq!(
-            compare_keys(Some(&key("sha256:a")), Some(&key("sha256:a")), false).unwrap(),
+            compare_keys(
+                Some(&key("sha256:a")),
+                Some(&key("sha256:a")),
+                false,
+                "keys"
+            )
+            .unwrap(),
             KeyCheck::Same("sha256:a".into())
         );
         assert_eq!(
-            compare_keys(Some(&key("x")), None, false).unwrap(),
+            compare_keys(Some(&key("x")), None, false, "keys").unwrap(),
             KeyCheck::TargetHasNone
         );
     }
