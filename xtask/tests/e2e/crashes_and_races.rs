@@ -703,3 +703,45 @@ fn a_sigterm_blocked_at_start_is_taken_once_the_handler_is_installed() {
         );
     }
 }
+
+/// An operator whose restore into prod was interrupted during the load
+/// (or whose terminal closed) runs the same command again. D1 may have
+/// finished the first import: the second run's safety backup then holds
+/// the backup's own rows, and its "to go back" names that, so following it
+/// brings back nothing of what the database held before. The re-run must
+/// say the target already held the backup's rows and name the safety
+/// backup from before the earlier restore.
+#[test]
+fn a_restore_run_again_after_its_load_landed_names_the_undo_point_from_before_it() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source.xtask(&["backup", "local"]).assert_ok();
+    let file = source.backups().join(only_backup(&source));
+    let file = file.to_str().unwrap();
+
+    let target = Sandbox::new();
+    target.apply_migrations();
+    target.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Before', 'qbt-9', 'UTC');",
+    );
+    let restore = ["restore", file, "--to", "local", "--replace", "--yes"];
+    target.xtask(&restore).assert_ok();
+    let first_safety = only_backup(&target);
+
+    // The same command again: the first one's load had landed.
+    let run = target.xtask(&restore);
+    run.assert_ok();
+    assert!(
+        run.all().contains("already held"),
+        "the re-run does not say the target already held the backup's rows:\n{}",
+        run.all()
+    );
+    let stem = first_safety.trim_end_matches(".sql");
+    assert!(
+        run.all().contains(stem),
+        "the re-run names only its own safety backup (the backup's rows) as the way back, not \
+         {first_safety}, taken before the earlier restore:\n{}",
+        run.all()
+    );
+}
