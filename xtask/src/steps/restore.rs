@@ -700,6 +700,64 @@ fn guard_unchanged(
     Ok(now)
 }
 
+/// How a restore's safety backup states its reason; the rest is the
+/// backup's file name.
+const SAFETY_REASON: &str = "safety backup before restoring ";
+
+/// A safety backup with the very rows of the backup restored: the target
+/// already held them, because an earlier restore of it landed (an
+/// interrupted load that D1 finished, a closed terminal). Its "to go
+/// back" then brings back nothing of before, so the safety backup taken
+/// before that earlier restore is named: the newest older one of the same
+/// database whose rows are not the backup's.
+fn warn_if_already_held(
+    project: &Project,
+    source: &Source,
+    target: &Environment,
+    safety: &Path,
+    identity: Option<&Path>,
+) {
+    let Some(wanted) = source.manifest.as_ref().and_then(|m| m.content.as_ref()) else {
+        return;
+    };
+    let Ok(held) = Manifest::for_backup(safety) else {
+        return;
+    };
+    if held.content.as_ref() != Some(wanted) {
+        return;
+    }
+    let earlier = crate::edge::inventory::scan(&project.backup_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| {
+            let m = &e.manifest;
+            e.file != safety
+                && m.environment == held.environment
+                && m.database.name == held.database.name
+                && m.created_at < held.created_at
+                && m.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(SAFETY_REASON))
+                && m.content.as_ref().is_some_and(|c| c != wanted)
+        });
+    let before = match earlier {
+        Some(e) => format!(
+            ": the newest older safety backup whose rows are not the backup's is {}; {}",
+            e.file.display(),
+            crate::steps::migrations::restore_advice(&e.file, target, "it", identity)
+        ),
+        None => String::new(),
+    };
+    crate::warn!(
+        "{} already held every row of {} before this run (its safety backup equals the \
+         backup), so this run changed no row, and that safety backup brings back nothing \
+         older. If an earlier restore of it landed (an interrupted load D1 finished), what \
+         the database held before it is in that restore's safety backup{before}",
+        target.database_name,
+        file_name(&source.file)
+    );
+}
+
 /// What the restore did, and the checklist of what was checked.
 #[allow(clippy::too_many_arguments)]
 fn report(
@@ -744,6 +802,7 @@ fn report(
             "The safety backup taken before the restore is {}; {advice}",
             file.display(),
         );
+        warn_if_already_held(project, source, target, file, identity);
     }
     print_checklist(
         &project.settings()?.app,
@@ -1168,7 +1227,7 @@ fn take_safety_backup(
     (lock, schema, target): (&BackupLock, Catalog, &Environment),
 ) -> Result<Option<PathBuf>> {
     crate::say!("Taking a safety backup of {} first.", target.database_name);
-    let reason = format!("safety backup before restoring {}", file_name(&source.file));
+    let reason = format!("{SAFETY_REASON}{}", file_name(&source.file));
     let args = BackupArgs {
         accept_broken_data: true,
         ..BackupArgs::full(&target.name, reason)
