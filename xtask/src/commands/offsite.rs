@@ -529,11 +529,13 @@ fn download_checked(
     if sha256 != manifest.file.sha256 || bytes != manifest.file.bytes {
         bail!(
             "r2://{}/{} is {bytes} bytes with sha256 {sha256}, but its manifest records {} bytes \
-             with sha256 {}: the offsite copy is damaged; nothing was kept",
+             with sha256 {}: the offsite copy is damaged; nothing was kept. `cargo xtask offsite \
+             list --env {}` names the other copies to fetch",
             target.bucket(),
             entry.key,
             manifest.file.bytes,
-            manifest.file.sha256
+            manifest.file.sha256,
+            target.env.name
         );
     }
     Ok((data, sha256, bytes))

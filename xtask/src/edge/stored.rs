@@ -597,8 +597,9 @@ impl Source {
         if self.is_unopened(&recipients) {
             crate::exit::could_not_run(e.context(format!(
                 "{} is sealed to {to}, and no identity given (--identity, {IDENTITY_VAR}) is the \
-                 key of one of them: give the identity file of one of those recipients",
-                path.display()
+                 key of one of them{}: give the identity file of one of those recipients",
+                path.display(),
+                self.identity_given()
             )))
         } else {
             e.context(SealedToOthers(format!(
@@ -731,6 +732,27 @@ impl Source {
     /// the file is at fault: damaged, cut short, or resealed to others
     /// than its manifest records. A file that is not encrypted is always
     /// at fault.
+    /// The identity file given and the recipients it holds the keys of
+    /// (public keys), for an error saying it opens none of a file's.
+    fn identity_given(&self) -> String {
+        let Source::File {
+            identity: Some(identity),
+            age,
+            ..
+        } = self
+        else {
+            return String::new();
+        };
+        match age.recipients_of(identity) {
+            Ok(keys) if !keys.is_empty() => format!(
+                " ({} holds the key of {})",
+                identity.display(),
+                keys.join(", ")
+            ),
+            _ => format!(" ({} was given)", identity.display()),
+        }
+    }
+
     pub fn is_unopened(&self, recorded: &[String]) -> bool {
         let Source::File {
             format: Format::ZstdAge,

@@ -732,8 +732,7 @@ fn warn_if_already_held(
         .find(|e| {
             let m = &e.manifest;
             e.file != safety
-                && m.environment == held.environment
-                && m.database.name == held.database.name
+                && target.records(m)
                 && m.created_at < held.created_at
                 && m.reason
                     .as_deref()
@@ -2850,9 +2849,21 @@ fn print_binding(
         &target.database_id,
         from.map_or("migrations", |e| e.migrations_dir.as_str()),
     );
+    let place = match from {
+        Some(e) => format!(
+            ". To move {} onto it, put it in place of {}'s entry{}, then deploy the app so \
+             that it reads the new binding",
+            e.name,
+            e.database_name,
+            match &e.wrangler_env {
+                Some(w) => format!(" under [env.{w}] (there, [[env.{w}.d1_databases]])"),
+                None => " at the top level".to_owned(),
+            }
+        ),
+        None => " (under [env.NAME] for an environment)".to_owned(),
+    };
     let text = format!(
-        "To use {}, add its binding to {} (under [env.NAME] for an environment); the \
-         configuration was not changed:\n{snippet}",
+        "To use {}, add its binding to {}; the configuration was not changed{place}:\n{snippet}",
         target.database_name,
         file_name(&project.config)
     );

@@ -386,3 +386,41 @@ fn an_encrypted_backup_sealed_to_a_stranger_is_bad_for_the_recorded_recipients_i
     assert!(run.all().contains("BAD"), "{}", run.all());
     assert_eq!(outcome(&sb, &name), "bad", "{}", run.all());
 }
+
+/// A tired operator passes the wrong key file (a colleague's, last
+/// quarter's): the refusal names the file given and the recipient it
+/// holds the key of, next to the recipients the backup is sealed to, so
+/// that the mistake shows; nothing runs and the local D1 is unchanged.
+#[test]
+fn the_wrong_identity_is_refused_naming_the_file_given_and_whose_key_it_holds() {
+    let (sb, keys, _key, recipient, name) = sealed_backup();
+    let other_key = keys.path().join("last quarter.agekey");
+    let other = keygen_recipient(&sb.xtask(&["keygen", "--out", other_key.to_str().unwrap()]));
+    let before = sb.live_row_counts();
+    let identity = format!("--identity={}", other_key.display());
+    for args in [
+        vec!["verify", name.as_str(), identity.as_str()],
+        vec![
+            "restore",
+            &name,
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            &identity,
+        ],
+    ] {
+        let run = sb.xtask(&args);
+        run.assert_refused(&format!("is sealed to {recipient}"));
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr.contains(&format!(
+                "({} holds the key of {other})",
+                other_key.display()
+            )),
+            "{}",
+            run.all()
+        );
+    }
+    assert_eq!(sb.live_row_counts(), before, "the local D1 changed");
+}

@@ -1834,3 +1834,35 @@ fn a_fetch_refused_for_a_damaged_offsite_manifest_prints_a_verify_that_works_whe
         String::from_utf8_lossy(&words.stderr)
     );
 }
+
+/// A copy damaged in the bucket is refused whole, and the refusal says
+/// where the other copies are listed, the way on for an operator whose
+/// local backups are gone.
+#[test]
+fn a_damaged_offsite_copy_is_refused_naming_where_the_other_copies_are_listed() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    std::fs::remove_file(sb.backups().join(&name)).unwrap();
+    std::fs::remove_file(sb.backups().join(name.replace(".sql", ".manifest.json"))).unwrap();
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.ends_with(&name))
+        .expect("the backup was uploaded");
+    remote
+        .server
+        .r2_put_object(BUCKET, &key, b"PRAGMA defer_foreign_keys=TRUE;\n")
+        .unwrap();
+
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    run.assert_refused(
+        "the offsite copy is damaged; nothing was kept. `cargo xtask offsite list --env prod` \
+         names the other copies to fetch",
+    );
+    assert!(!sb.backups().join(&name).exists(), "{}", run.all());
+}

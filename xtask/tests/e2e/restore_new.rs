@@ -134,6 +134,15 @@ fn a_prod_backup_restores_into_a_new_database_and_its_binding_is_printed() {
         .to_owned();
     // The content check exported the new database and compared every row.
     assert!(run.stderr.contains("[x] content"), "{}", run.stderr);
+    // Where the binding goes to move prod onto it, and what then.
+    assert!(
+        run.stderr.contains(
+            "To move prod onto it, put it in place of qbtime_db_prod's entry under \
+             [env.production] (there, [[env.production.d1_databases]]), then deploy the app"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains(&format!(
             "[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"qbtime_db_restored\"\n\
