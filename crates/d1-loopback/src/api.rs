@@ -517,6 +517,15 @@ fn post_query(ctx: &Ctx<'_>) -> Reply {
         }
         Some(_) => return Reply::cf_error(400, 7400, "\"params\" must be an array"),
     };
+    if let Some(text) = ctx.shared.faults().query_fail_with
+        && sql.contains(&text)
+    {
+        return Reply::cf_error(
+            400,
+            7500,
+            "a fault injected by d1-loopback (Faults::query_fail_with): SQLITE_ERROR",
+        );
+    }
     match ctx.database().lock().query(sql, &params) {
         Ok(outcome) => Reply::cf_ok(outcome.results),
         Err(e) => Reply::cf_error(400, 7500, e.0),

@@ -28,6 +28,10 @@ pub struct Faults {
     /// quoted from its start ("Statement N failed: INSERT …"), the row's
     /// values with it. Rolled back like any failed import.
     pub ingest_fail_at_statement_with: Option<String>,
+    /// Every `/query` request whose SQL holds this text (what `wrangler d1
+    /// migrations apply` and `d1 execute --command` send) fails as D1 fails
+    /// a statement, answered 400 with code 7500, and changes nothing.
+    pub query_fail_with: Option<String>,
     /// Every `POST .../time_travel/restore` is answered with this HTTP
     /// status and a Cloudflare API error (code 7500), and restores nothing:
     /// the database and its bookmark stay as they were.

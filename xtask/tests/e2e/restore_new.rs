@@ -627,9 +627,9 @@ fn after_prod_is_moved_to_a_restored_database_status_does_not_give_it_the_old_on
 /// new database, it was refused with "Restore it with --clean"; with
 /// `--clean` it was refused again ("--clean is not for a new database: it
 /// restores with the backup's own schema into an empty database (the
-/// default)"), which sends the operator back to the first refusal. Each
-/// refusal must name a way this backup can take, and neither creates a
-/// database.
+/// default)"), which sends the operator back to the first refusal. The
+/// refusal without `--clean` names `--clean` with new:NAME, which takes
+/// it, and creates nothing.
 #[test]
 fn a_data_only_backup_taken_to_a_new_database_is_told_a_way_in_not_sent_in_a_circle() {
     let remote = Remote::new("");
@@ -647,6 +647,14 @@ fn a_data_only_backup_taken_to_a_new_database_is_told_a_way_in_not_sent_in_a_cir
         "qbtime_db_fresh",
         &["--dry-run"],
     );
+    assert_eq!(plain.code, Some(3), "{}", plain.all());
+    assert!(
+        plain.stderr.contains("--to new:qbtime_db_fresh --clean"),
+        "the refusal does not name --clean with new:NAME as the way in:\n{}",
+        plain.stderr
+    );
+    assert_eq!(create_requests(&remote), 0, "a refusal creates nothing");
+    // The way it names is taken.
     let clean = restore_new(
         &remote,
         home.path(),
@@ -654,27 +662,289 @@ fn a_data_only_backup_taken_to_a_new_database_is_told_a_way_in_not_sent_in_a_cir
         "qbtime_db_fresh",
         &["--clean", "--dry-run"],
     );
-    assert_eq!(plain.code, Some(3), "{}", plain.all());
-    assert_eq!(clean.code, Some(2), "{}", clean.all());
-    for run in [&plain, &clean] {
-        // Advice to add --clean to a command that refuses --clean.
-        assert!(
-            !run.stderr.contains("Restore it with --clean"),
-            "the refusal sends the operator to --clean, which new:NAME refuses:\n{}",
-            run.stderr
+    clean.assert_ok();
+    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+}
+
+/// A data-only backup of prod, taken as `backup prod --data-only`.
+fn data_only_prod_backup(remote: &Remote, home: &std::path::Path) -> String {
+    remote
+        .xtask(home, &["backup", "prod", "--data-only"])
+        .assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    file.to_str().unwrap().to_owned()
+}
+
+/// Every table, index, trigger and view of a SQLite file but D1's own.
+fn schema(db: &std::path::Path) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql NOT NULL \
+             AND name NOT IN ('d1_migrations', 'sqlite_sequence') \
+             AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY type, name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn migrations_recorded(db: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM d1_migrations ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The runbook's clean restore into a brand-new database, in one command:
+/// `restore DATA-ONLY --to new:NAME --clean` creates the database, applies
+/// the migrations of the backup's database through wrangler (here kept in
+/// db/migrations, which the private configuration wrangler runs with must
+/// name), loads the rows, checks them and prints the binding.
+#[test]
+fn a_data_only_backup_restores_clean_into_a_new_database_through_its_migrations() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = config_text(&remote)
+        .replace("binding = \"DB\"", "binding = \"QBTIME_DB\"")
+        .replace(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"db/migrations\"",
         );
-        // The way that works: create it, bind it, restore there --clean.
-        assert!(
-            run.stderr
-                .contains("npx wrangler d1 create qbtime_db_fresh"),
-            "the refusal names no way in for a data-only backup:\n{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("--clean") && run.stderr.contains("a full backup"),
-            "the refusal names neither the clean path nor a full backup:\n{}",
-            run.stderr
-        );
+    std::fs::write(&config, &text).unwrap();
+    std::fs::create_dir(remote.sb.path().join("db")).unwrap();
+    std::fs::rename(
+        remote.sb.path().join("migrations"),
+        remote.sb.path().join("db/migrations"),
+    )
+    .unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--yes", "--json"],
+    );
+    run.assert_ok();
+    let path = remote
+        .server
+        .database_path("qbtime_db_fresh")
+        .expect("the database was created");
+    assert_eq!(create_requests(&remote), 1);
+    assert_eq!(schema(&path), schema(&remote.db), "the migrations' schema");
+    assert_eq!(counts(&path), counts(&remote.db), "rows equal prod's");
+    let mut files: Vec<String> = std::fs::read_dir(remote.sb.path().join("db/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(migrations_recorded(&path), files);
+
+    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|db| db["name"] == "qbtime_db_fresh")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // wrangler applied them: `migrations apply` queries the database.
+    assert!(
+        remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("POST ") && r.ends_with(&format!("/{id}/query"))),
+        "{:#?}",
+        remote.server.requests()
+    );
+    assert!(run.stderr.contains("[x] content"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "[[d1_databases]]\nbinding = \"QBTIME_DB\"\ndatabase_name = \"qbtime_db_fresh\"\n\
+             database_id = \"{id}\"\nmigrations_dir = \"db/migrations\""
+        )),
+        "{}",
+        run.stderr
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["plan"]["mode"], "clean");
+    assert_eq!(doc["plan"]["target"]["new"], true);
+    assert_eq!(doc["result"]["database_id"], id.as_str());
+    // The configuration is untouched, and wrangler made no migrations
+    // directory of its own anywhere in the project.
+    assert_eq!(config_text(&remote), text);
+    assert!(!remote.sb.path().join("migrations").exists());
+    assert!(
+        remote.server.unhandled().is_empty(),
+        "{:?}",
+        remote.server.unhandled()
+    );
+}
+
+#[test]
+fn a_clean_dry_run_into_a_new_database_plans_the_create_the_migrations_and_the_load() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    let databases = remote.server.database_names();
+    let requests = |remote: &Remote| {
+        remote
+            .server
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/query") || r.contains("/import"))
+            .count()
+    };
+    let before = requests(&remote);
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--dry-run"],
+    );
+    run.assert_ok();
+    for line in [
+        "target       new:qbtime_db_fresh -> qbtime_db_fresh (remote D1, a new database",
+        "first        npx wrangler d1 create qbtime_db_fresh (in the account",
+        "mode         clean",
+        "first        npx wrangler d1 migrations apply qbtime_db_fresh --remote",
+        "loads        the dump's ",
+        "Dry run: nothing was changed.",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in:\n{}", run.stdout);
     }
-    assert_eq!(create_requests(&remote), 0, "a refusal creates nothing");
+    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+    assert_eq!(requests(&remote), before, "nor queries or imports anything");
+    assert_eq!(remote.server.database_names(), databases);
+}
+
+/// `--clean` loads the rows into the schema today's migrations make: a
+/// data-only backup taken at other migrations is refused before a new
+/// database is created for it, as it is for an existing one; a full
+/// backup, which brings its own schema, is told to drop --clean.
+#[test]
+fn a_clean_restore_into_a_new_database_is_refused_before_the_create_when_it_cannot_fit() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_extra.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let databases = remote.server.database_names();
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--yes"],
+    );
+    run.assert_refused("the backup was taken with migrations [");
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(create_requests(&remote), 0, "nothing was created");
+    assert_eq!(remote.server.database_names(), databases);
+    std::fs::remove_file(remote.sb.path().join("migrations/0005_extra.sql")).unwrap();
+
+    let full = prod_backup_among(&remote, home.path());
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &full,
+        "qbtime_db_fresh",
+        &["--clean", "--yes"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("without --clean") && !run.stderr.contains("d1 create"),
+        "a full backup with --clean is not told to drop it:\n{}",
+        run.stderr
+    );
+    assert_eq!(create_requests(&remote), 0, "nothing was created");
+}
+
+/// `backup prod` beside the backups already taken: its file.
+fn prod_backup_among(remote: &Remote, home: &std::path::Path) -> String {
+    let before = remote.sb.backup_files();
+    remote.xtask(home, &["backup", "prod"]).assert_ok();
+    let taken: Vec<String> = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sql") && !before.contains(f))
+        .collect();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let file = remote.sb.backups().join(&taken[0]);
+    file.to_str().unwrap().to_owned()
+}
+
+/// D1 refuses a migration (here the last one's record of itself) while
+/// `migrations apply` runs on the new database: the restore stops before
+/// any row is loaded, leaves the database and says how to delete it.
+#[test]
+fn a_failed_migrations_apply_leaves_the_new_database_named_and_loads_no_row() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    remote.server.set_faults(d1_loopback::Faults {
+        query_fail_with: Some("0004_audit_log.sql".to_owned()),
+        ..Default::default()
+    });
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--yes"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("applying migrations to qbtime_db_fresh failed, so no rows were loaded"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the new D1 database qbtime_db_fresh (id ")
+            && run
+                .stderr
+                .contains("was left in place and nothing was deleted")
+            && run
+                .stderr
+                .contains("delete it with `npx wrangler d1 delete qbtime_db_fresh"),
+        "{}",
+        run.stderr
+    );
+    let path = remote
+        .server
+        .database_path("qbtime_db_fresh")
+        .expect("the new database was not deleted");
+    assert!(
+        !remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.contains("/import")),
+        "rows were loaded: {:#?}",
+        remote.server.requests()
+    );
+    for (table, rows) in counts(&path) {
+        if table != "d1_migrations" && table != "sqlite_sequence" {
+            assert_eq!(rows, 0, "{table} has rows");
+        }
+    }
 }
