@@ -13,7 +13,7 @@
 //! binding is printed for the operator to add. A restore that fails after
 //! the database was created leaves it in place and says how to delete it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -31,6 +31,11 @@ pub struct NewDatabase {
     /// Commands against the private configuration.
     pub cmds: Commands,
     config: PathBuf,
+    /// The migrations directory `migrations apply` takes, by its absolute
+    /// path: wrangler resolves a relative one against the private
+    /// configuration's directory, where there is none (and, asked nothing,
+    /// it would make an empty one there and apply nothing).
+    migrations_dir: Option<PathBuf>,
     /// Whether `wrangler d1 create` was run (it may have created the
     /// database even when it failed).
     attempted: bool,
@@ -104,6 +109,7 @@ impl NewDatabase {
             target,
             location: location.map(str::to_owned),
             config,
+            migrations_dir: None,
             attempted: false,
             delete,
             delete_in,
@@ -119,11 +125,36 @@ impl NewDatabase {
 
     fn write_config(&self) -> Result<()> {
         let id = Some(self.target.database_id.as_str()).filter(|id| !id.is_empty());
+        let database = id.map(|id| (id, self.migrations_dir.as_deref()));
         std::fs::write(
             &self.config,
-            private_config(self.database_name(), id, self.target.account_id.as_deref()),
+            private_config(
+                self.database_name(),
+                database,
+                self.target.account_id.as_deref(),
+            )?,
         )
         .with_context(|| format!("cannot write {}", self.config.display()))
+    }
+
+    /// The migrations the new database is judged by, and that `restore
+    /// --clean` applies to it: the backup's database's directory. Named by
+    /// its absolute path, in the target and the private configuration.
+    fn migrate_from(&mut self, dir: &Path) -> Result<()> {
+        let dir = std::path::absolute(dir)
+            .with_context(|| format!("cannot make {} absolute", dir.display()))?;
+        self.target.migrations_dir = dir
+            .to_str()
+            .with_context(|| {
+                format!(
+                    "the migrations directory {} is not UTF-8, which wrangler's configuration \
+                     cannot name; nothing was created",
+                    dir.display()
+                )
+            })?
+            .to_owned();
+        self.migrations_dir = Some(dir);
+        self.write_config()
     }
 
     /// Refuses (exit 3) when the account already has a database of this
@@ -142,8 +173,10 @@ impl NewDatabase {
         Ok(())
     }
 
-    /// Creates the database and returns the target with its id.
-    pub fn create(&mut self, wrangler: &Wrangler) -> Result<Environment> {
+    /// Creates the database and returns the target with its id and the
+    /// migrations directory it is judged by ([`NewDatabase::migrate_from`]).
+    pub fn create(&mut self, wrangler: &Wrangler, migrations_dir: &Path) -> Result<Environment> {
+        self.migrate_from(migrations_dir)?;
         crate::say!("Creating the D1 database {}.", self.database_name());
         self.attempted = true;
         // Interrupted from here on, the database may stay: the operator is
@@ -207,8 +240,14 @@ impl NewDatabase {
 
 /// The private configuration wrangler is given: the account, if the
 /// project's configuration names one, and the database once its id is
-/// known. The name and account are checked (letters, digits, `_`, `-`).
-fn private_config(name: &str, id: Option<&str>, account: Option<&str>) -> String {
+/// known, with the absolute migrations directory `migrations apply` takes.
+/// The name and account are checked (letters, digits, `_`, `-`); the
+/// directory is quoted as a TOML string (JSON's escapes are TOML's).
+fn private_config(
+    name: &str,
+    database: Option<(&str, Option<&Path>)>,
+    account: Option<&str>,
+) -> Result<String> {
     let quote = |s: &str| serde_json::Value::from(s).to_string();
     let mut out = String::from(
         "# Written by `cargo xtask restore --to new:`; removed when the restore ends.\n",
@@ -216,14 +255,20 @@ fn private_config(name: &str, id: Option<&str>, account: Option<&str>) -> String
     if let Some(account) = account {
         out.push_str(&format!("account_id = {}\n", quote(account)));
     }
-    if let Some(id) = id {
+    if let Some((id, migrations_dir)) = database {
         out.push_str(&format!(
             "\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = {}\ndatabase_id = {}\n",
             quote(name),
             quote(id)
         ));
+        if let Some(dir) = migrations_dir {
+            let dir = dir
+                .to_str()
+                .with_context(|| format!("{} is not UTF-8", dir.display()))?;
+            out.push_str(&format!("migrations_dir = {}\n", quote(dir)));
+        }
     }
-    out
+    Ok(out)
 }
 
 /// The uuid of the database called `name` in `wrangler d1 list --json`.
@@ -438,15 +483,24 @@ mod tests {
 
     #[test]
     fn the_private_configuration_names_the_account_and_then_the_database() {
-        let before = private_config("db_new", None, Some("acct"));
+        let before = private_config("db_new", None, Some("acct")).unwrap();
         assert!(before.contains("account_id = \"acct\""), "{before}");
         assert!(!before.contains("d1_databases"), "{before}");
-        let after = private_config("db_new", Some("u-1"), None);
+        let after = private_config("db_new", Some(("u-1", None)), None).unwrap();
         let envs = envs(&after);
         let local = envs.resolve("local").unwrap();
         assert_eq!(
             (local.database_name.as_str(), local.database_id.as_str()),
             ("db_new", "u-1")
+        );
+        // The migrations directory by its absolute path, quoted whatever
+        // it holds.
+        let dir = Path::new("/srv/my \"app\"/db/migrations");
+        let clean = private_config("db_new", Some(("u-1", Some(dir))), None).unwrap();
+        let parsed = toml::from_str::<toml::Table>(&clean).unwrap();
+        assert_eq!(
+            parsed["d1_databases"][0]["migrations_dir"].as_str(),
+            dir.to_str()
         );
     }
 

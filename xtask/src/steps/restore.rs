@@ -228,7 +228,7 @@ fn restore(
     let created;
     let target = match new.as_deref_mut() {
         Some(n) => {
-            created = n.create(&access.wrangler)?;
+            created = n.create(&access.wrangler, &planned.migrations_dir)?;
             &created
         }
         None => target,
@@ -361,6 +361,9 @@ struct Planned {
     json: serde_json::Value,
     /// The migrations pending once the backup is loaded.
     pending_after: PendingAfter,
+    /// The migrations directory the restored database is judged by (and,
+    /// for `--clean`, made by): see [`migrations_dir_for`].
+    migrations_dir: PathBuf,
     /// The triggers that cannot run once it is loaded.
     stuck: Vec<StuckTrigger>,
     /// FTS5 tables rebuilt otherwise than their triggers keep them.
@@ -445,21 +448,19 @@ fn plan(
     new: Option<&NewDatabase>,
 ) -> Result<Option<Planned>> {
     let mode = args.mode();
-    let mut source = check_source(project, envs, target, args, new.is_some())?;
+    let (mut source, migrations_dir) = check_source(project, envs, target, args, new.is_some())?;
     let access = TargetAccess::new(sh, project, args, target, new)?;
-    let target_reader = access.reader(target);
     let (catalog, existing) = access.read(args, target, new)?;
     let (options, survey, mut triggers, schema) =
-        survey_dump(project, &mut source, target, mode, &catalog)?;
+        survey_dump(project, &mut source, &migrations_dir, mode, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
-    let key_check = check_keys(project, args, &source, &target_reader, &catalog)?;
+    let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
     // The triggers the dump creates: as its statements read, and as SQLite
     // made them in the preflight.
     triggers.extend(preflight(&source, &survey, &options)?);
-    let after = schema_after(project, target, mode, &source, schema)?;
+    let after = schema_after(&migrations_dir, mode, &source, schema)?;
     let (stuck, fts_rebuilt) =
         d1_core::catalog::restored_otherwise(&after, &source.virtual_tables)?;
-    let migrations_dir = migrations_dir_for(project, envs, &source, target, new);
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
@@ -484,6 +485,7 @@ fn plan(
         key_check: &inspected.key_check,
         cmds: &access.cmds,
         new,
+        migrations_dir: &migrations_dir,
         pending_after: &pending_after,
         stuck: &stuck,
         uncounted,
@@ -511,6 +513,7 @@ fn plan(
         safety_backup,
         json,
         pending_after,
+        migrations_dir,
         stuck,
         fts_rebuilt,
         renumbered,
@@ -562,16 +565,13 @@ fn no_migrations_table_after(existing: &[(String, String)], mode: Mode) -> bool 
 /// else the backup's own (`--replace` drops the rest), whose triggers that
 /// cannot run there the plan names.
 fn schema_after(
-    project: &Project,
-    target: &Environment,
+    migrations_dir: &Path,
     mode: Mode,
     source: &Source,
     schema: Vec<String>,
 ) -> Result<Vec<String>> {
     Ok(match mode {
-        Mode::Clean => crate::steps::migrations::schema_sql_of(
-            &project.config_dir.join(&target.migrations_dir),
-        )?,
+        Mode::Clean => crate::steps::migrations::schema_sql_of(migrations_dir)?,
         _ => source
             .virtual_tables
             .iter()
@@ -581,21 +581,22 @@ fn schema_after(
     })
 }
 
-/// The migrations directory the restored database is judged by: a new
-/// database has none of its own yet, so it is the backup's database's, as
-/// the binding printed for it says.
+/// The migrations directory the restored database is judged by (and
+/// `--clean` makes its schema with): a new database has none of its own
+/// yet, so it is the backup's database's, as the binding printed for it
+/// says.
 fn migrations_dir_for(
     project: &Project,
     envs: &Environments,
     source: &Source,
     target: &Environment,
-    new: Option<&NewDatabase>,
+    new: bool,
 ) -> PathBuf {
     let migrations_of = source
         .environment
         .as_deref()
         .and_then(|env| envs.resolve(env).ok())
-        .filter(|_| new.is_some())
+        .filter(|_| new)
         .unwrap_or(target);
     project.config_dir.join(&migrations_of.migrations_dir)
 }
@@ -826,50 +827,56 @@ fn report(
 
 /// The backup to restore, read and checked against the target before the
 /// target is read: its environment, its binding, its scope and, for
-/// `--clean`, its migrations.
+/// `--clean`, its migrations. Returns it and the migrations directory the
+/// restored database is judged by ([`migrations_dir_for`]).
 fn check_source(
     project: &Project,
     envs: &Environments,
     target: &Environment,
     args: &RestoreArgs,
     new: bool,
-) -> Result<Source> {
+) -> Result<(Source, PathBuf)> {
     let mode = args.mode();
-    if new && mode != Mode::IntoEmpty {
-        // The way in for --clean must not be `--to new:NAME` again: a
-        // data-only backup is refused there without --clean.
-        let way = if mode == Mode::Clean {
-            format!(
-                "For the migrations-then-rows path, create the database (`npx wrangler d1 create \
-                 {name}`), bind it to an environment in the wrangler configuration and restore \
-                 there with --clean; or restore a full backup to new:{name} without --clean",
-                name = target.database_name
-            )
-        } else {
-            format!(
-                "A new database has nothing to replace: restore a full backup to new:{} without \
-                 --{}",
-                target.database_name,
-                mode.name()
-            )
-        };
+    if new && mode == Mode::Replace {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
-            "--{} is not for a new database: --to new:NAME creates the database and loads a full \
-             backup with its own schema. {way}. Nothing was done.",
-            mode.name()
+            "--replace is not for a new database: it has nothing to replace. Restore a full \
+             backup to new:{name} without --replace, or a data-only one with --clean. Nothing \
+             was done.",
+            name = target.database_name
         );
     }
     let source = resolve_source(project, envs, target, args)?;
+    if new && mode == Mode::Clean {
+        guard_clean_new_scope(&source, target)?;
+    }
     guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, target, mode, args.partial, new)?;
+    let dir = migrations_dir_for(project, envs, &source, target, new);
     if mode == Mode::Clean {
-        let dir = project.config_dir.join(&target.migrations_dir);
         guard_same_migrations(&source, &dir)?;
         guard_applied_migrations_unchanged(&source, &dir)?;
     }
-    Ok(source)
+    Ok((source, dir))
+}
+
+/// `--to new:NAME --clean` takes a data-only backup: the migrations make
+/// the schema and the backup brings the rows. A backup that brings its own
+/// schema (full, schema-only) goes in without --clean.
+fn guard_clean_new_scope(source: &Source, target: &Environment) -> Result<()> {
+    let Some(m) = source.manifest.as_ref().filter(|m| m.mode != "data-only") else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{} is a {} backup: it brings its own schema, and --clean is for a data-only backup, \
+         whose rows go into the schema the migrations make. Restore it to new:{} without \
+         --clean. Nothing was done.",
+        source.file.display(),
+        m.mode,
+        target.database_name
+    )
 }
 
 /// The repair the dump needs, surveyed in one pass over the dump; without
@@ -878,7 +885,7 @@ fn check_source(
 fn survey_dump(
     project: &Project,
     source: &mut Source,
-    target: &Environment,
+    migrations_dir: &Path,
     mode: Mode,
     catalog: &Catalog,
 ) -> Result<(
@@ -887,7 +894,7 @@ fn survey_dump(
     BTreeMap<String, String>,
     Vec<String>,
 )> {
-    let options = repair_options(project, source, target, mode, catalog)?;
+    let options = repair_options(source, migrations_dir, mode, catalog)?;
     let settings = project.settings()?;
     // The dump's triggers, by name, and every statement of its schema, read
     // in the survey's pass.
@@ -939,7 +946,7 @@ fn survey_dump(
     check_surveyed(
         source,
         mode,
-        &project.config_dir.join(&target.migrations_dir),
+        migrations_dir,
         (survey.statements, creates),
         summary,
         wide,
@@ -1012,15 +1019,14 @@ fn check_surveyed(
 /// The repair options for restoring `source` into `target` by `mode`: the
 /// schema it goes into, its virtual tables, chosen tables and counters.
 fn repair_options(
-    project: &Project,
     source: &Source,
-    target: &Environment,
+    migrations_dir: &Path,
     mode: Mode,
     catalog: &Catalog,
 ) -> Result<repair::Options> {
     let (known_tables, known_triggers) = if mode == Mode::Clean {
         // The schema `migrations apply` is about to make.
-        schema_from_migrations(&project.config_dir.join(&target.migrations_dir))?
+        schema_from_migrations(migrations_dir)?
     } else {
         (catalog.create_statements(), BTreeMap::new())
     };
@@ -1539,16 +1545,13 @@ fn guard_backup_scope(
     // Its rows go into tables it does not create: `--replace` drops them
     // all, and an empty target has none, so `--partial` cannot help.
     if whole && m.mode == "data-only" && new {
-        // `--to new:NAME` takes no --clean: advising it would send the
-        // operator back here.
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{} is a data-only backup: it creates no table, and --to new:NAME loads a backup \
-             with its own schema. Restore a full backup to new:{name} instead (`cargo xtask \
-             list` shows each backup's mode), or take the runbook's clean path: create the \
-             database (`npx wrangler d1 create {name}`), bind it to an environment in the \
-             wrangler configuration, and restore this backup there with --clean, which applies \
-             the migrations and loads the rows. Nothing was done.",
+            "{} is a data-only backup: it creates no table, and without --clean a new database \
+             gets the backup's own schema. Take the runbook's clean path, `--to new:{name} \
+             --clean`, which creates the database, applies the migrations of the database the \
+             backup was taken from and loads the rows into them; or restore a full backup to \
+             new:{name} (`cargo xtask list` shows each backup's mode). Nothing was done.",
             source.file.display(),
             name = target.database_name
         )
@@ -2176,12 +2179,10 @@ fn guard_target_state(
     };
     // --replace takes only a whole backup; --clean is for a data-only one.
     let fix = match mode {
-        // `--to new:NAME` is no way in: it refuses --clean, and restores
-        // with the backup's own schema, which a data-only backup lacks.
         Mode::Clean => {
-            "Restore it into a database with no tables: create one (`npx wrangler d1 create \
-             NAME`), bind it to an environment in the wrangler configuration and restore there, \
-             or empty this one first; a whole backup can replace this one with --replace"
+            "Restore it into a database with no tables: a new one, which `--to new:NAME --clean` \
+             creates and migrates, or this one emptied first; a whole backup can replace this \
+             one with --replace"
         }
         _ => {
             "Use --replace to drop them and load the backup in one step (a safety backup is \
@@ -2320,6 +2321,8 @@ struct PlanView<'a> {
     key_check: &'a KeyCheck,
     cmds: &'a Commands,
     new: Option<&'a NewDatabase>,
+    /// See [`migrations_dir_for`].
+    migrations_dir: &'a Path,
     pending_after: &'a PendingAfter,
     stuck: &'a [StuckTrigger],
     /// See `plan`: a backup of chosen tables that records no counters.
@@ -2517,9 +2520,27 @@ fn plan_target(out: &mut String, p: &PlanView<'_>) {
             );
         }
     }
-    if p.mode == Mode::Clean {
-        let _ = writeln!(out, "  first        {}", p.cmds.migrations_apply(t));
+    plan_migrations(out, p);
+}
+
+/// The plan's line on `--clean`'s `migrations apply`. A new database's
+/// private configuration names the migrations directory by its absolute
+/// path: the operator is shown which one.
+fn plan_migrations(out: &mut String, p: &PlanView<'_>) {
+    if p.mode != Mode::Clean {
+        return;
     }
+    let apply = p.cmds.migrations_apply(p.target);
+    let _ = match p.new {
+        Some(_) => writeln!(
+            out,
+            "  first        {} (the migrations in {}, of the database the backup was taken \
+             from)",
+            apply.without_config(),
+            p.migrations_dir.display()
+        ),
+        None => writeln!(out, "  first        {apply}"),
+    };
 }
 
 /// The plan's lines on the safety backup, the key and the load.

@@ -925,7 +925,7 @@ fn a_failed_migrations_apply_leaves_the_new_database_named_and_loads_no_row() {
                 .contains("was left in place and nothing was deleted")
             && run
                 .stderr
-                .contains("delete it with `npx wrangler d1 delete qbtime_db_fresh"),
+                .contains("npx wrangler d1 delete qbtime_db_fresh --config "),
         "{}",
         run.stderr
     );
