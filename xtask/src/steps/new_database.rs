@@ -32,9 +32,10 @@ pub struct NewDatabase {
     pub cmds: Commands,
     config: PathBuf,
     /// The migrations directory `migrations apply` takes, by its absolute
-    /// path: wrangler resolves a relative one against the private
-    /// configuration's directory, where there is none (and, asked nothing,
-    /// it would make an empty one there and apply nothing).
+    /// path: wrangler resolves a relative one (and the default,
+    /// `migrations`) against the private configuration's directory, where
+    /// there is none, and `migrations apply` stops with "No migrations
+    /// present at …".
     migrations_dir: Option<PathBuf>,
     /// Whether `wrangler d1 create` was run (it may have created the
     /// database even when it failed).
