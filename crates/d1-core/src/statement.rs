@@ -397,33 +397,7 @@ pub fn insert_target(sql: &str) -> Option<String> {
 /// writes: most often one that starts inside a row's value, because a
 /// quote before it was lost, so its words are customer data.
 pub fn starts_a_statement(word: &str) -> bool {
-    const KEYWORDS: [&str; 24] = [
-        "ALTER",
-        "ANALYZE",
-        "ATTACH",
-        "BEGIN",
-        "COMMIT",
-        "CREATE",
-        "DELETE",
-        "DETACH",
-        "DROP",
-        "END",
-        "EXPLAIN",
-        "INSERT",
-        "PRAGMA",
-        "REINDEX",
-        "RELEASE",
-        "REPLACE",
-        "ROLLBACK",
-        "SAVEPOINT",
-        "SELECT",
-        "UPDATE",
-        "VACUUM",
-        "VALUES",
-        "WITH",
-        "UPSERT",
-    ];
-    KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k))
+    d1_sql::statements::starts_a_statement(word)
 }
 
 /// What names a statement that does not start with an SQL keyword

@@ -15,6 +15,15 @@ pub fn them(n: usize) -> &'static str {
     if n == 1 { "it" } else { "them" }
 }
 
+/// The subject and its verb "to be" for `n` things: "it is", "they are".
+pub fn they_are(n: usize) -> (&'static str, &'static str) {
+    if n == 1 {
+        ("it", "is")
+    } else {
+        ("they", "are")
+    }
+}
+
 /// The first `n` of `items` joined with `; `, and how many more there are:
 /// a plan line that names 220 tables stays one a person can read.
 pub fn first_of(items: &[String], n: usize) -> String {

@@ -298,6 +298,17 @@ impl EndFinder {
 /// Any other `;` is inside a string or a trigger body, and asking SQLite
 /// about it would only cost time.
 fn could_follow_a_statement(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';')
+    {
+        return true;
+    }
+    let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+    starts_a_statement(&rest[..len])
+}
+
+/// Whether `word` is one SQLite starts a statement with (any case).
+pub fn starts_a_statement(word: &str) -> bool {
     const STARTS: &[&str] = &[
         "ALTER",
         "ANALYZE",
@@ -323,13 +334,6 @@ fn could_follow_a_statement(rest: &str) -> bool {
         "VALUES",
         "WITH",
     ];
-    let rest = rest.trim_start();
-    if rest.is_empty() || rest.starts_with("--") || rest.starts_with("/*") || rest.starts_with(';')
-    {
-        return true;
-    }
-    let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-    let word = &rest[..len];
     STARTS.iter().any(|k| k.eq_ignore_ascii_case(word))
 }
 

@@ -333,10 +333,7 @@ fn say_pending_again(
         );
     }
     let it = d1_core::wording::them(taken_back.len());
-    let (they, are) = match taken_back.len() {
-        1 => ("it", "is"),
-        _ => ("they", "are"),
-    };
+    let (they, are) = d1_core::wording::they_are(taken_back.len());
     crate::warn!(
         "{} has {} pending after the restore: {}. The restore took back {} ({}), applied \
          after the time it went back to: if {they} broke the database, fix or remove {it} in \

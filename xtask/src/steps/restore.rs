@@ -2751,10 +2751,7 @@ fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String>
     if !pending.undone.is_empty() {
         let undone = &pending.undone;
         let it = d1_core::wording::them(undone.len());
-        let (they, are) = match undone.len() {
-            1 => ("it", "is"),
-            _ => ("they", "are"),
-        };
+        let (they, are) = d1_core::wording::they_are(undone.len());
         return Some(format!(
             "{} pending, which the backup predates: {}. This backup was taken by `migrate` just \
              before applying {it} ({}): if {they} broke the database, fix or remove {it} in the \

@@ -302,20 +302,7 @@ fn a_name_the_configuration_binds_another_database_as_is_refused() {
 fn a_backup_of_a_database_bound_otherwise_can_go_into_a_new_one() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = config_text(&remote)
-        .replace("binding = \"DB\"", "binding = \"QBTIME_DB\"")
-        .replace(
-            "migrations_dir = \"migrations\"",
-            "migrations_dir = \"db/migrations\"",
-        );
-    std::fs::write(&config, text).unwrap();
-    std::fs::create_dir(remote.sb.path().join("db")).unwrap();
-    std::fs::rename(
-        remote.sb.path().join("migrations"),
-        remote.sb.path().join("db/migrations"),
-    )
-    .unwrap();
+    bind_as_qbtime_db_with_migrations_in_db(&remote);
     let file = prod_backup(&remote, home.path());
     let run = restore_new(
         &remote,
@@ -702,6 +689,25 @@ fn migrations_recorded(db: &std::path::Path) -> Vec<String> {
         .unwrap()
 }
 
+/// Binds prod's database as `QBTIME_DB` and moves the migrations to
+/// `db/migrations`, as a project may; returns the configuration's text.
+fn bind_as_qbtime_db_with_migrations_in_db(remote: &Remote) -> String {
+    let text = config_text(remote)
+        .replace("binding = \"DB\"", "binding = \"QBTIME_DB\"")
+        .replace(
+            "migrations_dir = \"migrations\"",
+            "migrations_dir = \"db/migrations\"",
+        );
+    std::fs::write(remote.sb.path().join("wrangler.toml"), &text).unwrap();
+    std::fs::create_dir(remote.sb.path().join("db")).unwrap();
+    std::fs::rename(
+        remote.sb.path().join("migrations"),
+        remote.sb.path().join("db/migrations"),
+    )
+    .unwrap();
+    text
+}
+
 /// The runbook's clean restore into a brand-new database, in one command:
 /// `restore DATA-ONLY --to new:NAME --clean` creates the database, applies
 /// the migrations of the backup's database through wrangler (here kept in
@@ -711,20 +717,7 @@ fn migrations_recorded(db: &std::path::Path) -> Vec<String> {
 fn a_data_only_backup_restores_clean_into_a_new_database_through_its_migrations() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = config_text(&remote)
-        .replace("binding = \"DB\"", "binding = \"QBTIME_DB\"")
-        .replace(
-            "migrations_dir = \"migrations\"",
-            "migrations_dir = \"db/migrations\"",
-        );
-    std::fs::write(&config, &text).unwrap();
-    std::fs::create_dir(remote.sb.path().join("db")).unwrap();
-    std::fs::rename(
-        remote.sb.path().join("migrations"),
-        remote.sb.path().join("db/migrations"),
-    )
-    .unwrap();
+    let text = bind_as_qbtime_db_with_migrations_in_db(&remote);
     let file = data_only_prod_backup(&remote, home.path());
 
     let run = restore_new(

@@ -82,7 +82,7 @@ fn a_migration_pending_before_a_time_travel_restore_too_is_told_as_pending() {
         "ALTER TABLE companies ADD COLUMN notes TEXT;",
     )
     .unwrap();
-    let run = restore_prod_to(&remote, home.path(), &before);
+    let run = restore_prod_at_bookmark(&remote, home.path(), "prod", &before);
     run.assert_ok();
     assert!(
         run.stderr.contains(&format!(
@@ -93,22 +93,6 @@ fn a_migration_pending_before_a_time_travel_restore_too_is_told_as_pending() {
         run.all()
     );
     assert!(!run.stderr.contains("took back"), "{}", run.all());
-}
-
-/// `time-travel restore prod --bookmark BOOKMARK`, confirmed.
-fn restore_prod_to(remote: &Remote, home: &Path, bookmark: &str) -> Run {
-    remote.xtask(
-        home,
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--bookmark",
-            bookmark,
-            "--confirm",
-            PROD,
-        ],
-    )
 }
 
 /// `time-travel restore prod --at AT`, confirmed.
@@ -170,7 +154,7 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
     let later = "0005_company_notes.sql";
     apply_on_prod(&remote, later).unwrap();
 
-    let run = restore_prod_to(&remote, home.path(), &before);
+    let run = restore_prod_at_bookmark(&remote, home.path(), "prod", &before);
     run.assert_ok();
     let names = companies(&remote.db);
     assert!(names.contains(&"Kept Co".to_owned()), "{names:?}");
@@ -429,7 +413,7 @@ fn a_failed_restore_says_so_is_journaled_and_changes_nothing() {
         ..Default::default()
     });
 
-    let run = restore_prod_to(&remote, home.path(), &old);
+    let run = restore_prod_at_bookmark(&remote, home.path(), "prod", &old);
     run.assert_refused("the Time Travel restore of qbtime_db_prod failed");
     assert!(
         !run.stdout.contains("To undo it"),
@@ -501,27 +485,7 @@ fn a_restore_done_while_a_sigterm_came_is_not_journaled_as_failed() {
     let old = bookmark_now(&remote, home.path());
     add_company(&remote.db, "Newer Co");
     // A slow API: the restore is done at once, its answer comes 3 s later.
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(3000),
-        ..Default::default()
-    });
-    let child = remote
-        .xtask_command(
-            home.path(),
-            &[
-                "time-travel",
-                "restore",
-                "prod",
-                "--bookmark",
-                &old,
-                "--confirm",
-                PROD,
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = slow_restore_to(&remote, home.path(), &old);
     let started = std::time::Instant::now();
     while !time_travel_requests(&remote)
         .iter()
@@ -845,6 +809,32 @@ fn restore_prod_at_bookmark(remote: &Remote, home: &Path, env: &str, bookmark: &
     )
 }
 
+/// `time-travel restore prod --bookmark BOOKMARK`, confirmed, started
+/// against an API that answers each request 3 s late, its output piped.
+fn slow_restore_to(remote: &Remote, home: &Path, bookmark: &str) -> std::process::Child {
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    remote
+        .xtask_command(
+            home,
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                bookmark,
+                "--confirm",
+                PROD,
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `time-travel info ENV --json`'s bookmark.
 fn bookmark_now_of(remote: &Remote, home: &Path, env: &str) -> String {
     let run = remote.xtask(home, &["time-travel", "info", env, "--json"]);
@@ -866,27 +856,7 @@ fn an_interrupt_while_reading_the_applied_migrations_stops_before_the_restore_st
     add_company(&remote.db, "Newer Co");
     let before = remote.server.requests().len();
     // A slow API: the interrupt comes while the read waits for its answer.
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(3000),
-        ..Default::default()
-    });
-    let child = remote
-        .xtask_command(
-            home.path(),
-            &[
-                "time-travel",
-                "restore",
-                "prod",
-                "--bookmark",
-                &old,
-                "--confirm",
-                PROD,
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = slow_restore_to(&remote, home.path(), &old);
     let started = std::time::Instant::now();
     // With a bookmark, the plan sends no query: the first is the read of
     // the applied migrations, under the lock.
