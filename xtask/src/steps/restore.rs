@@ -872,10 +872,15 @@ fn guard_clean_new_scope(source: &Source, target: &Environment) -> Result<()> {
         crate::exit::Exit::CouldNotRun,
         "{} is a {} backup: it brings its own schema, and --clean is for a data-only backup, \
          whose rows go into the schema the migrations make. Restore it to new:{} without \
-         --clean. Nothing was done.",
+         --clean{}. Nothing was done.",
         source.file.display(),
         m.mode,
-        target.database_name
+        target.database_name,
+        if m.mode == "schema-only" {
+            " and with --partial, for a database with its tables and no rows"
+        } else {
+            ""
+        }
     )
 }
 
@@ -1520,6 +1525,66 @@ impl Source {
     }
 }
 
+/// A schema-only backup holds no rows, and `--clean` loads only rows: even
+/// with `--partial` it would load nothing. (Into a new database
+/// [`guard_clean_new_scope`] tells it first.)
+fn refuse_a_schema_only_backup_with_clean(
+    source: &Source,
+    m: &Manifest,
+    target: &Environment,
+    mode: Mode,
+) -> Result<()> {
+    if m.mode == "schema-only" && mode == Mode::Clean {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a schema-only backup: it holds no rows, and --clean loads only rows into the \
+             schema the migrations make, so it would load nothing. To make the schema, `cargo \
+             xtask migrate {}` applies the migrations; to restore the backup's own schema, \
+             restore it --replace --partial. Nothing was done.",
+            source.file.display(),
+            target.name
+        )
+    }
+    Ok(())
+}
+
+/// A whole data-only backup in a mode that cannot use it: each refusal
+/// names the way that can.
+fn refuse_a_data_only_backup_without_clean(
+    source: &Source,
+    m: &Manifest,
+    target: &Environment,
+    mode: Mode,
+    new: bool,
+) -> Result<()> {
+    // Its rows go into tables it does not create: `--replace` drops them
+    // all, and an empty target has none, so `--partial` cannot help.
+    if m.tables.is_empty() && m.mode == "data-only" && new {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a data-only backup: it creates no table, and without --clean a new database \
+             gets the backup's own schema. Take the runbook's clean path, `--to new:{name} \
+             --clean`, which creates the database, applies the migrations of the database the \
+             backup was taken from and loads the rows into them; or restore a full backup to \
+             new:{name} (`cargo xtask list` shows each backup's mode). Nothing was done.",
+            source.file.display(),
+            name = target.database_name
+        )
+    }
+    if m.tables.is_empty() && m.mode == "data-only" {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a data-only backup: it creates no table, so restoring it --{} would load its \
+             rows into tables the target does not have then. Restore it with --clean, which \
+             applies the migrations to a database with no tables and loads the rows into \
+             them. Nothing was done.",
+            source.file.display(),
+            mode.name()
+        )
+    }
+    Ok(())
+}
+
 /// Whole-database backups restore as they are. A backup of chosen tables, or
 /// of the schema only, would leave the target without the rest of its data,
 /// so it needs `--partial`; a data-only backup is what `--clean` expects.
@@ -1539,45 +1604,30 @@ fn guard_backup_scope(
         "data-only" => whole && mode == Mode::Clean,
         _ => false,
     };
+    refuse_a_schema_only_backup_with_clean(source, m, target, mode)?;
     if fits || partial {
         return Ok(());
     }
-    // Its rows go into tables it does not create: `--replace` drops them
-    // all, and an empty target has none, so `--partial` cannot help.
-    if whole && m.mode == "data-only" && new {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "{} is a data-only backup: it creates no table, and without --clean a new database \
-             gets the backup's own schema. Take the runbook's clean path, `--to new:{name} \
-             --clean`, which creates the database, applies the migrations of the database the \
-             backup was taken from and loads the rows into them; or restore a full backup to \
-             new:{name} (`cargo xtask list` shows each backup's mode). Nothing was done.",
-            source.file.display(),
-            name = target.database_name
-        )
-    }
-    if whole && m.mode == "data-only" {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "{} is a data-only backup: it creates no table, so restoring it --{} would load its \
-             rows into tables the target does not have then. Restore it with --clean, which \
-             applies the migrations to a database with no tables and loads the rows into \
-             them. Nothing was done.",
-            source.file.display(),
-            mode.name()
-        )
-    }
+    refuse_a_data_only_backup_without_clean(source, m, target, mode, new)?;
     let what = if whole {
         format!("a {} backup", m.mode)
     } else {
         format!("a {} backup of only {}", m.mode, m.tables.join(", "))
     };
+    let leaves = match mode {
+        Mode::IntoEmpty if m.mode == "schema-only" => {
+            "restored, the database would have its tables and no rows".to_owned()
+        }
+        Mode::IntoEmpty => "restored, the database would hold only those tables".to_owned(),
+        _ => format!(
+            "restoring it --{} would leave the target without the rest of its data",
+            mode.name()
+        ),
+    };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "{} is {what}; restoring it --{} would leave the target without the rest of its data. \
-         Pass --partial if that is what you want. Nothing was done.",
+        "{} is {what}; {leaves}. Pass --partial if that is what you want. Nothing was done.",
         source.file.display(),
-        mode.name()
     )
 }
 

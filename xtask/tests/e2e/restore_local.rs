@@ -273,6 +273,36 @@ fn a_schema_only_restore_says_no_migration_is_recorded_as_applied() {
     );
 }
 
+/// A schema-only backup holds no rows: `--clean`, which loads only rows, was
+/// told it "would leave the target without the rest of its data" and sent to
+/// `--partial`, which would then load nothing; into an empty database it was
+/// told the target would lose "the rest of its data", which it never had.
+#[test]
+fn a_schema_only_backup_is_told_what_clean_and_an_empty_database_would_get() {
+    let source = source_sandbox();
+    let file = backup(&source, &["--schema-only"]);
+    let target = target_sandbox();
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", file.to_str().unwrap(), "--to", "local", "--yes"];
+        args.extend_from_slice(extra);
+        target.xtask(&args)
+    };
+    // Even --partial would load nothing with --clean.
+    for clean in [&["--clean"][..], &["--clean", "--partial"]] {
+        let run = restore(clean);
+        run.assert_refused("it holds no rows, and --clean loads only rows");
+        assert!(
+            run.stderr.contains("`cargo xtask migrate local`"),
+            "{}",
+            run.stderr
+        );
+    }
+    let empty = restore(&[]);
+    empty.assert_refused("the database would have its tables and no rows. Pass --partial");
+    let tables = "SELECT name FROM sqlite_schema WHERE type = 'table'";
+    assert!(target.query(tables)[0].is_empty());
+}
+
 #[test]
 fn replace_takes_a_safety_backup_and_swaps_the_data_in_one_step() {
     let source = source_sandbox();
