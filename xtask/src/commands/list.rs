@@ -132,7 +132,36 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
     for line in d1_core::wording::table(header, &cells, right) {
         crate::data!("{line}");
     }
+    if crate::out::verbose() {
+        print_reasons(&rows);
+    }
     Ok(())
+}
+
+/// `list -v`: why each backup was taken, as its manifest says (a safety
+/// backup's restore, a migration, a `with-backup` command). Manifest text
+/// is anyone's: shown escaped, and cut at a line's length.
+fn print_reasons(rows: &[Row]) {
+    const LONGEST: usize = 120;
+    let cells: Vec<[String; 2]> = rows
+        .iter()
+        .filter_map(|r| {
+            let reason = r.reason.as_deref().filter(|r| !r.trim().is_empty())?;
+            let shown = d1_core::names::shown(reason);
+            let mut cut: String = shown.chars().take(LONGEST).collect();
+            if shown.chars().count() > LONGEST {
+                cut.push('…');
+            }
+            Some([r.file.clone(), cut])
+        })
+        .collect();
+    if cells.is_empty() {
+        return;
+    }
+    crate::data!("");
+    for line in d1_core::wording::table(["backup", "reason"], &cells, [false, false]) {
+        crate::data!("{line}");
+    }
 }
 
 #[cfg(test)]

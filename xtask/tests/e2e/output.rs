@@ -14,6 +14,14 @@ fn sandbox_after_first_backup() -> Sandbox {
     sb
 }
 
+/// The file name of the sandbox's first backup.
+fn first_backup(sb: &Sandbox) -> String {
+    sb.backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql"))
+        .unwrap()
+}
+
 #[test]
 fn quiet_prints_nothing_on_a_successful_backup_and_still_writes_it() {
     let sb = Sandbox::new();
@@ -644,11 +652,7 @@ fn status_tells_an_unused_environment_in_one_line_and_verbose_in_full() {
 #[test]
 fn verify_of_a_good_backup_reads_as_passing_and_verbose_shows_findings_and_timings() {
     let sb = sandbox_after_first_backup();
-    let file = sb
-        .backup_files()
-        .into_iter()
-        .find(|f| f.ends_with(".sql"))
-        .unwrap();
+    let file = first_backup(&sb);
     let path = sb.backups().join(&file);
     let run = sb.xtask(&["verify", path.to_str().unwrap()]);
     run.assert_ok();
@@ -674,5 +678,34 @@ fn verify_of_a_good_backup_reads_as_passing_and_verbose_shows_findings_and_timin
             && verbose.stdout.contains("  seconds: sha256 "),
         "-v lost the findings or timings:\n{}",
         verbose.all()
+    );
+}
+
+/// `list` said a backup was a safety or pre-migration one but never why it
+/// was taken; the manifest's reason is there with `-v` only, cut at a
+/// line's length. (A reason holding a line break or an escape is refused
+/// with its manifest by the trust boundary.)
+#[test]
+fn list_verbose_says_why_each_backup_was_taken() {
+    let sb = sandbox_after_first_backup();
+    let first = first_backup(&sb);
+    let at = chrono::Utc::now() - chrono::Duration::hours(2);
+    let copy = copy_taken_at(&sb, &first, "local", at, |m| {
+        m["reason"] = format!("before the {} import", "x".repeat(300)).into();
+    });
+    let plain = sb.xtask(&["list"]);
+    plain.assert_ok();
+    assert!(plain.stdout.contains(&copy), "{}", plain.stdout);
+    assert!(
+        !plain.stdout.contains("reason") && !plain.stdout.contains("before the"),
+        "{}",
+        plain.stdout
+    );
+    let verbose = sb.xtask(&["-v", "list"]);
+    verbose.assert_ok();
+    let line = verbose.stdout_line_with("before the");
+    assert!(
+        line.starts_with(&copy) && line.ends_with('…') && line.chars().count() < 200,
+        "{line}"
     );
 }

@@ -1865,11 +1865,7 @@ fn a_key_refusal_says_what_it_compares_and_which_key_the_secret_must_become() {
         "--accept-key-change",
     ]);
     run.assert_ok();
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("[!] encryption key"))
-        .unwrap_or_else(|| panic!("no key line in:\n{}", run.stdout));
+    let line = run.stdout_line_with("[!] encryption key");
     assert!(
         line.contains("DATA_ENCRYPTION_KEY secret to dek-2026-01"),
         "the checklist does not say which key the environment's secret must become:\n{line}"

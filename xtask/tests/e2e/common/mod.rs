@@ -73,6 +73,16 @@ impl Run {
         );
         self
     }
+
+    /// The first line of stdout holding `needle`; fails the test, showing
+    /// stdout, when none does.
+    #[track_caller]
+    pub fn stdout_line_with(&self, needle: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in stdout:\n{}", self.all()))
+    }
 }
 
 impl Sandbox {
