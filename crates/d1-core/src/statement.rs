@@ -414,13 +414,66 @@ pub fn describe(sql: &str) -> String {
             if !starts_a_statement(leading_word(sql)) {
                 return NOT_A_STATEMENT.to_owned();
             }
-            // A word holding a string literal (`SELECT 'x'`) is left out.
-            let words = sql.split_whitespace().take(3);
-            let words = words.map(|w| if w.contains('\'') { "…" } else { w });
-            words.collect::<Vec<_>>().join(" ")
+            keyword_words(sql)
         });
     // It names the dump's tables, which may hold any character.
     crate::names::shown(&described).into_owned()
+}
+
+/// The words that say what kind of statement `sql` is (`DELETE FROM`,
+/// `CREATE UNIQUE INDEX`, `UPDATE`): its leading keywords, then, after
+/// `CREATE`/`DROP`/`ALTER` and the kind of object, the object's name. A
+/// statement that starts inside a row value can start with a keyword
+/// (`update your password now`), so no other word is named: the words after
+/// a DML keyword may be customer data.
+fn keyword_words(sql: &str) -> String {
+    const SHAPE: [&str; 20] = [
+        "OR",
+        "REPLACE",
+        "IGNORE",
+        "ABORT",
+        "FAIL",
+        "ROLLBACK",
+        "INTO",
+        "FROM",
+        "UNIQUE",
+        "TEMP",
+        "TEMPORARY",
+        "VIRTUAL",
+        "TABLE",
+        "INDEX",
+        "VIEW",
+        "TRIGGER",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "DISTINCT",
+    ];
+    const NAMED_AFTER: [&str; 5] = ["TABLE", "INDEX", "VIEW", "TRIGGER", "EXISTS"];
+    let first = leading_word(sql);
+    let ddl = ["CREATE", "DROP", "ALTER"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k));
+    let mut kept = vec![first.to_owned()];
+    let mut rest = &skip_trivia(sql)[first.len()..];
+    loop {
+        let word = leading_word(rest);
+        if !word.is_empty() && SHAPE.iter().any(|k| word.eq_ignore_ascii_case(k)) {
+            kept.push(word.to_owned());
+            rest = &skip_trivia(rest)[word.len()..];
+            continue;
+        }
+        let last = kept.last().map_or("", String::as_str);
+        if ddl && NAMED_AFTER.iter().any(|k| last.eq_ignore_ascii_case(k)) {
+            let named = skip_trivia(rest);
+            if let Some((schema, name, _)) =
+                qualified_name(named).filter(|_| !named.starts_with('\''))
+            {
+                kept.push(schema.map_or(name.clone(), |s| format!("{s}.{name}")));
+            }
+        }
+        return kept.join(" ");
+    }
 }
 
 /// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
@@ -683,7 +736,27 @@ mod tests {
             describe("INSERT INTO \"customers\" VALUES(1,'secret');"),
             "an INSERT into customers"
         );
-        assert_eq!(describe("SELECT 'secret', 2 FROM t;"), "SELECT … 2");
+        assert_eq!(describe("SELECT 'secret', 2 FROM t;"), "SELECT");
+        assert_eq!(describe("DELETE FROM accounts;"), "DELETE FROM");
+        assert_eq!(
+            describe("CREATE UNIQUE INDEX IF NOT EXISTS \"by email\"(email);"),
+            "CREATE UNIQUE INDEX IF NOT EXISTS by email"
+        );
+        assert_eq!(describe("create table notes(id)"), "create table notes");
+        assert_eq!(describe("DROP VIEW v;"), "DROP VIEW v");
+        // A row value a lost quote turned into a statement can start with
+        // a keyword: the words after it are not named.
+        for fragment in [
+            "update your password now');",
+            "delete from my list', 2);",
+            "with love, Ann');",
+            "select Hunter2 please",
+        ] {
+            let said = describe(fragment);
+            for word in ["your", "my", "love", "Hunter2", "Ann"] {
+                assert!(!said.contains(word), "{fragment}: {said}");
+            }
+        }
         // A statement that starts inside a row value (a quote lost before
         // it) is not named by its words, which are customer data.
         let fragment = describe("Correcthorsebattery staple');");
