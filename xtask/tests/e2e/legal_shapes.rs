@@ -1135,3 +1135,32 @@ fn a_migration_failing_on_an_unnamed_check_is_told_as_such() {
         run.all()
     );
 }
+
+#[test]
+fn a_backup_of_a_database_with_an_rtree_table_is_refused_naming_it_and_the_way_round() {
+    // Local D1 creates R*Tree tables (wrangler's own export then refuses the
+    // whole database). The backup was written, its own check failed, and it
+    // said the manifest it had just written "cannot be trusted" (exit 2,
+    // "fetch the backup again"); restore then found no backup and said to
+    // take one: a loop with no way out.
+    let sb = sandbox_with_migration(
+        "CREATE VIRTUAL TABLE boxes USING rtree(id, min_x, max_x);\n\
+         CREATE TABLE plain (id INTEGER PRIMARY KEY);\n",
+    );
+    sb.execute_sql("INSERT INTO boxes VALUES (1, 0.5, 2.5);\nINSERT INTO plain VALUES (1);");
+
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let all = run.all();
+    assert!(
+        all.contains("boxes") && all.contains("rtree") && all.contains("--table"),
+        "{all}"
+    );
+    assert!(!all.contains("cannot be trusted"), "{all}");
+    assert!(sql_backups(&sb).is_empty(), "{:?}", sb.backup_files());
+    assert!(!all.contains("0.5") && !all.contains("2.5"), "{all}");
+
+    // The way round it names: the other tables, by name.
+    sb.xtask(&["backup", "local", "--table", "plain"])
+        .assert_ok();
+}
