@@ -294,6 +294,7 @@ fn take(
     };
     let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
+    refuse_unknown_virtual_tables(&scope)?;
     if args.dry_run {
         return Ok(dry_run_done(env, args, &names, &plan));
     }
@@ -307,6 +308,7 @@ fn take(
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
+    refuse_unknown_virtual_tables(&scope)?;
     warn_lost_virtual_tables(&scope);
     let bookmark = early.finish_or(&source)?;
     let sequences = source.sequences(args, (&catalog, &scope))?;
@@ -371,6 +373,29 @@ fn guard_backup_dir(sh: &Shell, project: &Project, names: &BackupNames) -> Resul
     fsutil::refuse_shared_dir(&project.backup_dir)?;
     crate::edge::inventory::scan(&project.backup_dir)?;
     Ok(())
+}
+
+/// Refuses, before anything is written, a backup whose `scope` holds a
+/// virtual table of a module other than FTS5 (local D1 creates R*Tree
+/// tables): no restore can recreate it, and a backup of it would fail its
+/// own check. The other tables can be backed up by name.
+fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
+    let Some(vt) = scope
+        .virtual_tables
+        .iter()
+        .find(|vt| vt.content == VirtualContent::Unknown)
+    else {
+        return Ok(());
+    };
+    Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+        "{} is a virtual table of the module {}, which this tool cannot back up or restore \
+         (only FTS5 tables; wrangler's `d1 export` refuses the whole database): nothing was \
+         written. Back up the other tables by name with `--table NAME`, once for each, and \
+         keep {}'s rows some other way (README, FTS5)",
+        d1_core::names::shown(&vt.name),
+        d1_core::names::shown(&vt.module),
+        d1_core::names::shown(&vt.name),
+    )))
 }
 
 /// Warns of each virtual table in `scope` a restore of this backup will
