@@ -313,9 +313,7 @@ fn take(
     let bookmark = early.finish_or(&source)?;
     let sequences = source.sequences(args, (&catalog, &scope))?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
-    for (table, triggers) in rowids_renumbered.iter().flatten() {
-        crate::warn!("{}", renumbered_said(table, triggers));
-    }
+    warn_renumbered(rowids_renumbered.as_ref());
 
     let taken = Taken {
         request: &request,
@@ -396,6 +394,14 @@ fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
         d1_core::names::shown(&vt.module),
         d1_core::names::shown(&vt.name),
     )))
+}
+
+/// Warns of each table whose rowids a restore of this backup renumbers
+/// ([`renumbered_said`]).
+fn warn_renumbered(renumbered: Option<&BTreeMap<String, Vec<String>>>) {
+    for (table, triggers) in renumbered.into_iter().flatten() {
+        crate::warn!("{}", renumbered_said(table, triggers));
+    }
 }
 
 /// Warns of each virtual table in `scope` a restore of this backup will
