@@ -723,3 +723,32 @@ fn status_warns_when_production_kept_backups_a_quarter_and_was_never_drilled() {
     let run = sb.xtask(&["status"]);
     assert!(drill_warnings(&run).is_empty(), "{young}: {}", run.all());
 }
+
+/// A drill record's date is text in a committed file: one written by a
+/// machine whose clock ran a year ahead, or garbled in a merge, is no
+/// proof of a recent drill. `status` warned of the quarter-old pass
+/// before it, and fell silent once such a row was logged after it (a
+/// future date is never more than a quarter old; a date that does not
+/// parse was taken as no drill to judge): it says the record's date
+/// cannot be right, with the command to drill again.
+#[test]
+fn status_is_not_silenced_by_a_drill_record_dated_in_the_future_or_not_a_date() {
+    let sb = Sandbox::new();
+    let at = |d: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(d))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    for bad in [at(-365), "2026-13-45 99:99".to_owned(), "soon".to_owned()] {
+        write_drill_log(&sb, &[(at(200), "PASS"), (bad.clone(), "PASS")]);
+        let run = sb.xtask(&["status", "--env", "prod"]);
+        let warned = drill_warnings(&run);
+        assert!(
+            warned.len() == 1
+                && warned[0].contains(&bad)
+                && warned[0].contains("cargo xtask drill --from prod"),
+            "a PASS dated {bad:?} silenced the overdue drill:\n{}",
+            run.all()
+        );
+    }
+}
