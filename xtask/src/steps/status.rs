@@ -148,7 +148,21 @@ fn drill_due(
             d.date, d.to, d.result
         ));
     }
-    let at = chrono::NaiveDateTime::parse_from_str(&d.date, "%Y-%m-%d %H:%M").ok()?;
+    // The date is text in a committed file: one that is no date, or later
+    // than now (written by a clock running ahead), proves no recent drill.
+    let at = chrono::NaiveDateTime::parse_from_str(&d.date, "%Y-%m-%d %H:%M").ok();
+    let Some(at) = at.filter(|at| *at <= now.naive_utc() + chrono::Duration::days(1)) else {
+        return Some(format!(
+            "the last restore drill of its backups is recorded as passed on {:?}, which is {} \
+             ({}), so no record shows when its backups last restored; {rerun}",
+            d.date,
+            match at {
+                Some(_) => "later than now",
+                None => "not a date as `YYYY-MM-DD HH:MM`",
+            },
+            crate::edge::journals::DRILL_LOG
+        ));
+    };
     let days = (now.naive_utc() - at).num_days();
     (days > DRILL_EVERY_DAYS).then(|| {
         format!(
