@@ -361,3 +361,35 @@ fn latest_refusing_a_verified_backup_dated_after_now_does_not_call_it_unverified
         plan.all()
     );
 }
+
+/// A backup named by its file, dated after this machine's clock (the one
+/// that took it ran fast): the replace plan's `since` line said writes
+/// made after that time (in the future) leave the target, "0s ago, when
+/// the backup was taken": an operator reads that nothing written is lost.
+/// When it was really taken is unknown, and the plan must say so.
+#[test]
+fn a_replace_plan_of_a_backup_dated_after_now_does_not_say_it_was_taken_just_now() {
+    let (sb, first) = sandbox_with_a_backup();
+    let ahead = copy_taken_at(
+        &sb,
+        &first,
+        chrono::Utc::now() + chrono::Duration::minutes(50),
+    );
+    let file = sb.backups().join(&ahead);
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    run.assert_ok();
+    let since = { run.stdout.lines() }
+        .find(|l| l.trim_start().starts_with("since"))
+        .unwrap_or_else(|| panic!("no `since` line:\n{}", run.stdout));
+    assert!(
+        !since.contains("0s ago") && since.contains("after this machine's clock"),
+        "{since}"
+    );
+}
