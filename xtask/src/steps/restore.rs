@@ -2840,15 +2840,22 @@ fn plan_since(out: &mut String, p: &PlanView<'_>) {
     if !p.safety_backup || p.mode != Mode::Replace || !t.records(m) {
         return;
     }
-    let age = (chrono::Utc::now() - m.created_at).num_seconds().max(0);
+    let now = chrono::Utc::now();
+    // Dated after the clock, it was taken at an unknown time: "0s ago"
+    // would read as nothing written being lost.
+    let taken = match d1_core::wording::dated_ahead(m.created_at, now) {
+        Some(ahead) => format!("the backup was taken (it is {ahead}: when is unknown)"),
+        None => format!(
+            "{} ({} ago, when the backup was taken)",
+            m.created_at.format("%Y-%m-%d %H:%M UTC"),
+            d1_core::wording::age((now - m.created_at).num_seconds())
+        ),
+    };
     let _ = write!(
         out,
-        "  since        anything written to {} after {} ({} ago, when the backup was taken) is not \
-         in it and leaves {}; only the safety backup keeps it",
-        t.database_name,
-        m.created_at.format("%Y-%m-%d %H:%M UTC"),
-        d1_core::wording::age(age),
-        t.database_name
+        "  since        anything written to {} after {taken} is not in it and leaves {}; only the \
+         safety backup keeps it",
+        t.database_name, t.database_name
     );
     if t.location == crate::config::environment::Location::Remote {
         let _ = write!(
