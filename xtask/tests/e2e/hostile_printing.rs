@@ -81,3 +81,47 @@ fn verify_never_prints_a_manifests_row_counts_table_names_as_they_are() {
     );
     assert_nothing_forged(&run);
 }
+
+/// A reason is often text from elsewhere (`--reason "$(git log -1
+/// --format=%s)"` in a deploy script, a commit message anyone may write;
+/// `with-backup`'s command typed over several lines). The manifest records
+/// it on one line, but `backup --dry-run`'s plan printed it as given: a line
+/// break forged a plan line, an escape code reached the terminal. Printed
+/// or recorded, it stays on one line, and its backup stays usable.
+#[test]
+fn a_reason_with_a_line_break_or_an_escape_code_keeps_its_backup_usable() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "true\nexit 0"]);
+    run.assert_ok();
+    let list = sb.xtask(&["list", "--env", "local"]);
+    assert!(
+        list.ok && !list.all().contains("refus") && list.stdout.contains("before task"),
+        "with-backup's own backup was refused for its reason:\n{}",
+        list.all()
+    );
+    let run = sb.xtask(&["backup", "local", "--dry-run", "--reason", HOSTILE]);
+    assert_nothing_forged(&run);
+    sb.xtask(&["backup", "local", "--reason", HOSTILE])
+        .assert_ok();
+    let list = sb.xtask(&["list", "--env", "local"]);
+    list.assert_ok();
+    assert_nothing_forged(&list);
+    assert!(
+        !list.all().contains("refus") && !list.all().contains("untrusted"),
+        "a backup this tool took was refused for its own reason:\n{}",
+        list.all()
+    );
+    assert_eq!(
+        sb.backup_files()
+            .iter()
+            .filter(|f| f.ends_with(".sql"))
+            .count(),
+        2
+    );
+    for f in sb.backup_files().iter().filter(|f| f.ends_with(".sql")) {
+        let run = sb.xtask(&["restore", f, "--to", "local", "--replace", "--dry-run"]);
+        run.assert_ok();
+        assert_nothing_forged(&run);
+    }
+}
