@@ -133,7 +133,7 @@ fn pre_migration_backup(
         crate::warn!(
             "migrating {} without a backup; reason given: {}",
             env.database_name,
-            args.reason.as_deref().unwrap_or_default()
+            backup::recorded_reason(args.reason.as_deref().unwrap_or_default())
         );
         Ok(None)
     } else {

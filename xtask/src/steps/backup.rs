@@ -158,6 +158,12 @@ pub fn parse_reason(text: &str) -> Result<String, String> {
     }
 }
 
+/// A reason as the manifest records it and the plan prints it: on one line
+/// (no line break or escape code of text from elsewhere), with no secret.
+pub fn recorded_reason(reason: &str) -> String {
+    crate::redact::text(&d1_core::names::on_one_line(reason))
+}
+
 pub fn mode_name(mode: ExportMode) -> &'static str {
     match mode {
         ExportMode::Full => "full",
@@ -1289,10 +1295,7 @@ fn new_manifest(
         // A manifest holds no unprintable characters (`Manifest::validate`),
         // and no secret: `list --json` prints it, and an upload copies it
         // in clear beside an encrypted backup.
-        reason: args
-            .reason
-            .as_ref()
-            .map(|r| crate::redact::text(&d1_core::names::on_one_line(r))),
+        reason: args.reason.as_deref().map(recorded_reason),
         verification: None,
         offsite: None,
         content: None,
@@ -2008,7 +2011,7 @@ impl Plan {
         }
         lines.extend(Plan::export_facts(env, names, local_file));
         if let Some(reason) = &args.reason {
-            lines.push(format!("reason       {reason}"));
+            lines.push(format!("reason       {}", recorded_reason(reason)));
         }
         lines
     }
