@@ -941,3 +941,86 @@ fn a_failed_migrations_apply_leaves_the_new_database_named_and_loads_no_row() {
         }
     }
 }
+
+/// Ctrl-C (SIGINT to the whole process group, as a terminal sends it)
+/// while `migrations apply` runs on the database `--clean` created: no
+/// import was started, and wrangler applies each migration as its own
+/// query, so some may be applied. The error said the load's outcome, "D1
+/// ends an import it was given on its own, whole or not at all, so
+/// qbtime_db_fresh holds either all of the backup or what it held before":
+/// an operator reads that the new database may hold the whole backup. It
+/// says the migrations were being applied and no row was loaded, with the
+/// database left and how to delete it. Nothing outside the backup
+/// directory changed, and the configuration is untouched.
+#[test]
+fn ctrl_c_during_a_clean_restores_migrations_says_no_row_was_loaded() {
+    use std::os::unix::process::CommandExt;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let decoys = common::decoys::Decoys::plant(remote.sb.path());
+    let before = decoys.hashes();
+    let file = data_only_prod_backup(&remote, home.path());
+    let config = config_text(&remote);
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(1500),
+        ..Default::default()
+    });
+    let mut child = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "restore",
+                &file,
+                "--to",
+                "new:qbtime_db_fresh",
+                "--clean",
+                "--yes",
+            ],
+        )
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let from = remote.server.requests().len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // The new database's first query: `migrations apply`.
+    while !remote.server.requests()[from..]
+        .iter()
+        .any(|r| r.ends_with("/query"))
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before the apply"
+        );
+        assert!(std::time::Instant::now() < deadline, "no migrations apply");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let group = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: the process group of our own child, not yet reaped.
+    unsafe { libc::kill(-group, libc::SIGINT) };
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    remote.server.set_faults(d1_loopback::Faults::default());
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(
+        !remote.server.requests()[from..]
+            .iter()
+            .any(|r| r.contains("/import")),
+        "the premise: no import was started"
+    );
+    assert!(
+        !run.stderr.contains("holds either all of the backup")
+            && run
+                .stderr
+                .contains("applying the migrations to qbtime_db_fresh")
+            && run.stderr.contains("no row of the backup was loaded")
+            && run
+                .stderr
+                .contains("npx wrangler d1 delete qbtime_db_fresh"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(decoys.hashes(), before);
+    assert_eq!(config_text(&remote), config);
+}
