@@ -257,8 +257,13 @@ fn restore(
         safety: &safety,
     };
     make_local_private(project, target)?;
-    record_loading(project, &lock, &loading, new.as_deref())?;
-    loading.load(&planned.survey, &planned.options, inspected)?;
+    let on_import = record_loading(project, &lock, &loading, new.as_deref())?;
+    loading.load(
+        &planned.survey,
+        &planned.options,
+        inspected,
+        on_import.as_deref(),
+    )?;
     crate::edge::signals::changed(loading.restored("its check did not finish"));
     drop(lock);
     let (counts, content) = loading.check(project)?;
@@ -296,13 +301,15 @@ fn make_local_private(project: &Project, target: &Environment) -> Result<()> {
 
 /// The load about to start, recorded in the lock (what another run or a
 /// later one is told) and, for a remote target, as what an interrupt now
-/// leaves.
+/// leaves. `--clean` first applies the migrations, each its own query:
+/// an interrupt then leaves some applied and no row loaded, and the
+/// import's outcome, returned, is what an interrupt leaves once they are.
 fn record_loading(
     project: &Project,
     lock: &crate::edge::lock::BackupLock,
     loading: &Loading<'_>,
     new: Option<&NewDatabase>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let (target, source) = (loading.target, loading.source);
     let doing = crate::edge::lock::Doing::Loading {
         env: target.name.clone(),
@@ -314,12 +321,24 @@ fn record_loading(
     if target.location == Location::Remote {
         // Once wrangler has handed D1 the file, an interrupt no longer
         // stops the import; a database this restore created stays either way.
-        crate::edge::signals::changed(match new.and_then(NewDatabase::left_in_place) {
-            Some(left) => format!("{underway}; {left}"),
-            None => underway,
+        let left = new.and_then(NewDatabase::left_in_place);
+        let with_left = |what: String| match &left {
+            Some(left) => format!("{what}; {left}"),
+            None => what,
+        };
+        let on_import = with_left(underway);
+        crate::edge::signals::changed(match loading.mode {
+            Mode::Clean => with_left(format!(
+                "applying the migrations to {}: wrangler applies each as its own query, so some \
+                 of them may be applied, and no row of the backup was loaded{}",
+                target.database_name,
+                loading.named_safety()
+            )),
+            _ => on_import.clone(),
         });
+        return Ok(Some(on_import));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// What a finished restore warns of: migrations pending again, triggers
@@ -1292,11 +1311,14 @@ impl Loading<'_> {
 
     /// `--replace`'s drops, `--clean`'s migrations, then the rows: all or
     /// nothing.
+    /// `on_import`: what an interrupt leaves once the migrations are
+    /// applied ([`record_loading`]).
     fn load(
         &self,
         survey: &repair::Survey,
         options: &repair::Options,
         inspected: &Inspected,
+        on_import: Option<&str>,
     ) -> Result<()> {
         let (target, source, mode) = (self.target, self.source, self.mode);
         let drops = if mode == Mode::Replace {
@@ -1314,6 +1336,9 @@ impl Loading<'_> {
                         self.named_safety()
                     ))
                 })?;
+            if let Some(left) = on_import {
+                crate::edge::signals::changed(left.to_owned());
+            }
         }
         let loading = self.local_file.map(|_| {
             crate::out::Activity::counting(
