@@ -1024,3 +1024,57 @@ fn ctrl_c_during_a_clean_restores_migrations_says_no_row_was_loaded() {
     assert_eq!(decoys.hashes(), before);
     assert_eq!(config_text(&remote), config);
 }
+
+/// A dump without a manifest, restored `--clean` into a new database with
+/// no `--source-env`, says nothing of which database's migrations make its
+/// schema. The new database's own default, `migrations/`, was taken: with
+/// the project's migrations in db/migrations the restore stopped with
+/// "cannot read .../migrations: No such file or directory", naming no way
+/// on; with a stale `migrations/` directory beside them, it judged the dump
+/// by that. It is refused, naming --source-env; with it, the plan applies
+/// that environment's migrations.
+#[test]
+fn a_clean_restore_of_a_dump_without_a_manifest_into_a_new_database_asks_for_source_env() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    bind_as_qbtime_db_with_migrations_in_db(&remote);
+    let file = data_only_prod_backup(&remote, home.path());
+    let copy = remote.sb.path().join("handmade.sql");
+    std::fs::copy(&file, &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+    let plain = ["--no-manifest", "--clean", "--dry-run"];
+    let run = restore_new(&remote, home.path(), copy, "qbtime_db_fresh", &plain);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("--source-env") && !run.stderr.contains("os error"),
+        "{}",
+        run.all()
+    );
+    std::fs::create_dir(remote.sb.path().join("migrations")).unwrap();
+    std::fs::write(
+        remote.sb.path().join("migrations/0001_other.sql"),
+        "CREATE TABLE other(x);\n",
+    )
+    .unwrap();
+    let run = restore_new(&remote, home.path(), copy, "qbtime_db_fresh", &plain);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("--source-env"), "{}", run.all());
+    let named = [
+        "--no-manifest",
+        "--source-env",
+        "prod",
+        "--clean",
+        "--dry-run",
+    ];
+    let run = restore_new(&remote, home.path(), copy, "qbtime_db_fresh", &named);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "the migrations in {}",
+            remote.sb.path().join("db/migrations").display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(create_requests(&remote), 0);
+}
