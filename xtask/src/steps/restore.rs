@@ -868,6 +868,7 @@ fn check_source(
     let source = resolve_source(project, envs, target, args)?;
     if new && mode == Mode::Clean {
         guard_clean_new_scope(&source, target)?;
+        guard_clean_new_migrations_known(&source, target)?;
     }
     guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
@@ -900,6 +901,24 @@ fn guard_clean_new_scope(source: &Source, target: &Environment) -> Result<()> {
         } else {
             ""
         }
+    )
+}
+
+/// `--to new:NAME --clean` applies the migrations of the database the
+/// backup was taken from ([`migrations_dir_for`]): a dump without a
+/// manifest names none unless `--source-env` does, and the new database's
+/// default `migrations/` may be no database's, or another's.
+fn guard_clean_new_migrations_known(source: &Source, target: &Environment) -> Result<()> {
+    if source.manifest.is_some() || source.environment.is_some() {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{} has no manifest to say which database it was taken from, so which migrations make \
+         the schema its rows go into is unknown: name that database's environment with \
+         --source-env ENV, whose migrations_dir is applied to new:{}. Nothing was done.",
+        source.file.display(),
+        target.database_name
     )
 }
 
