@@ -1078,3 +1078,60 @@ fn a_clean_restore_of_a_dump_without_a_manifest_into_a_new_database_asks_for_sou
     );
     assert_eq!(create_requests(&remote), 0);
 }
+
+/// A backup recorded under a short name prod no longer has (`APP_ENV`
+/// renamed from `prod` to `live`) is still prod's database's: every other
+/// command finds it so, by its database's name and id. `--to new:NAME
+/// --clean` looked its migrations up by the recorded name alone, found no
+/// environment, and took the new database's default `migrations/`:
+/// "cannot read .../migrations", with the project's migrations in
+/// db/migrations. It applies the migrations of the database the backup
+/// was taken from.
+#[test]
+fn a_clean_restore_into_a_new_database_finds_the_migrations_of_a_renamed_environment() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let text = bind_as_qbtime_db_with_migrations_in_db(&remote);
+    let file = data_only_prod_backup(&remote, home.path());
+    std::fs::write(
+        remote.sb.path().join("wrangler.toml"),
+        text.replace("APP_ENV = \"prod\"", "APP_ENV = \"live\""),
+    )
+    .unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let renamed = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("[prod", "[live");
+    std::fs::write(&settings, renamed).unwrap();
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--dry-run"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "the migrations in {}",
+            remote.sb.path().join("db/migrations").display()
+        )),
+        "{}",
+        run.all()
+    );
+    // The binding printed after it is the one prod's database has.
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--yes"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("binding = \"QBTIME_DB\"")
+            && run.stdout.contains("migrations_dir = \"db/migrations\""),
+        "{}",
+        run.all()
+    );
+}
