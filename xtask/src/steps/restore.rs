@@ -611,13 +611,21 @@ fn migrations_dir_for(
     target: &Environment,
     new: bool,
 ) -> PathBuf {
-    let migrations_of = source
-        .environment
-        .as_deref()
-        .and_then(|env| envs.resolve(env).ok())
+    let migrations_of = source_environment(envs, source)
         .filter(|_| new)
         .unwrap_or(target);
     project.config_dir.join(&migrations_of.migrations_dir)
+}
+
+/// The environment of the database the backup was taken from: by the
+/// manifest's database, as every "whose backup is this?" goes (a short
+/// name renamed since still finds it); else by the name `--source-env`
+/// gave.
+fn source_environment<'e>(envs: &'e Environments, source: &Source) -> Option<&'e Environment> {
+    match &source.manifest {
+        Some(m) => envs.iter().find(|e| e.records(m)),
+        None => (source.environment.as_deref()).and_then(|env| envs.resolve(env).ok()),
+    }
 }
 
 /// The plan's last lines: FTS tables rebuilt, rowids renumbered and wide
@@ -2957,10 +2965,7 @@ fn print_binding(
     target: &Environment,
     json: bool,
 ) -> Result<()> {
-    let from = source
-        .environment
-        .as_deref()
-        .and_then(|env| envs.resolve(env).ok());
+    let from = source_environment(envs, source);
     let snippet = new_database::binding_snippet(
         crate::config::environment::Format::of(&project.config)?,
         from.map_or("DB", |e| e.binding.as_str()),
