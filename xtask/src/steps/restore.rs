@@ -258,12 +258,7 @@ fn restore(
     };
     make_local_private(project, target)?;
     let on_import = record_loading(project, &lock, &loading, new.as_deref())?;
-    loading.load(
-        &planned.survey,
-        &planned.options,
-        inspected,
-        on_import.as_deref(),
-    )?;
+    loading.load(&planned.survey, &planned.options, inspected, on_import)?;
     crate::edge::signals::changed(loading.restored("its check did not finish"));
     drop(lock);
     let (counts, content) = loading.check(project)?;
@@ -1345,7 +1340,7 @@ impl Loading<'_> {
         survey: &repair::Survey,
         options: &repair::Options,
         inspected: &Inspected,
-        on_import: Option<&str>,
+        on_import: Option<String>,
     ) -> Result<()> {
         let (target, source, mode) = (self.target, self.source, self.mode);
         let drops = if mode == Mode::Replace {
@@ -1364,7 +1359,7 @@ impl Loading<'_> {
                     ))
                 })?;
             if let Some(left) = on_import {
-                crate::edge::signals::changed(left.to_owned());
+                crate::edge::signals::changed(left);
             }
         }
         let loading = self.local_file.map(|_| {
