@@ -88,7 +88,10 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     }
     match (&args.no_backup, &args.reason) {
         (true, Some(reason)) => {
-            crate::say!("  backup       SKIPPED (--no-backup), reason: {reason}")
+            crate::say!(
+                "  backup       SKIPPED (--no-backup), reason: {}",
+                backup::recorded_reason(reason)
+            )
         }
         _ => crate::say!(
             "  backup       a full backup of {} first; nothing is applied if it fails",

@@ -104,9 +104,14 @@ fn a_reason_with_a_line_break_or_an_escape_code_keeps_its_backup_usable() {
     assert_nothing_forged(&run);
     sb.xtask(&["backup", "local", "--reason", HOSTILE])
         .assert_ok();
-    let list = sb.xtask(&["list", "--env", "local"]);
+    let list = sb.xtask(&["-v", "list", "--env", "local"]);
     list.assert_ok();
     assert_nothing_forged(&list);
+    assert!(
+        list.stdout.contains("forged: Result: SAME"),
+        "-v lists the reason:\n{}",
+        list.stdout
+    );
     assert!(
         !list.all().contains("refus") && !list.all().contains("untrusted"),
         "a backup this tool took was refused for its own reason:\n{}",
@@ -124,4 +129,27 @@ fn a_reason_with_a_line_break_or_an_escape_code_keeps_its_backup_usable() {
         run.assert_ok();
         assert_nothing_forged(&run);
     }
+}
+
+/// `migrate --no-backup` warns with the reason given, printed as a backup's
+/// manifest records one: on one line, with no escape code.
+#[test]
+fn migrate_without_a_backup_warns_with_its_reason_on_one_line() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&[
+        "migrate",
+        "local",
+        "--no-backup",
+        "--reason",
+        HOSTILE,
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert_nothing_forged(&run);
+    assert!(
+        run.stderr.contains("without a backup; reason given: x")
+            && run.stderr.contains("forged: Result: SAME"),
+        "{}",
+        run.all()
+    );
 }
