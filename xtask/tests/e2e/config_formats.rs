@@ -645,7 +645,7 @@ fn two_databases_backed_up(sb: &Sandbox) -> String {
 /// is then taken out of the configuration (moved to another project), and
 /// local has DB alone again. A backup of ANALYTICS (recorded
 /// `local.analytics_local`) now matches no database, so restore's
-/// `guard_same_binding` (steps/restore.rs, the `let Some(from) = ... else
+/// `guard_same_binding` (steps/restore/guards.rs, the `let Some(from) = ... else
 /// { return Ok(()) }`) lets it through: `restore <ANALYTICS's backup> --to
 /// local --replace --yes` replaces DB's tables with the analytics events
 /// table. It must be refused (exit 3), as it was while ANALYTICS was
@@ -797,7 +797,7 @@ fn a_backup_of_db_and_then_analytics_alone(sb: &Sandbox) -> String {
 /// manifest's database: a backup of DB recorded `local` (taken while local
 /// had DB alone) is, once DB is taken out again and ANALYTICS is local's
 /// only database (named `local` once more), ANALYTICS's backup to
-/// `guard_same_binding` (steps/restore.rs:1502), whose `from` is then
+/// `guard_same_binding` (steps/restore/guards.rs), whose `from` is then
 /// ANALYTICS itself. `restore <DB's backup> --to local --replace --yes`
 /// replaces ANALYTICS's events table with DB's tables. It must be refused
 /// (exit 3), as the same backup recorded `local.qbtime_db_local` is.
@@ -848,7 +848,7 @@ fn the_database_left_alone_is_never_called_backed_up_by_the_other_ones_backup() 
 /// `guard_source_environment` lets it past its first check as recorded
 /// under the target's earlier name, "its database's name and id then
 /// checked as any other's"; but `guard_same_database`
-/// (steps/restore.rs:1550) still demands `m.environment == target.name`
+/// (steps/restore/guards.rs) still demands `m.environment == target.name`
 /// and refuses it (exit 3, "which is not production's database") although
 /// its database name and id are production's. The one verified backup of
 /// production's DB cannot be restored into it: here only as a dry run,

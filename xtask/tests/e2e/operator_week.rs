@@ -98,7 +98,7 @@ fn status_gives_a_stale_backups_age_that_can_be_compared_with_max_age() {
 /// characters each, where the README promises that "a message that names
 /// tables, triggers or migrations names the first ten and then how many
 /// more". `-v`, the full plan, still names them all.
-/// Cause: `print_plan`'s replace lines (xtask/src/steps/restore.rs, the
+/// Cause: `print_plan`'s replace lines (xtask/src/steps/restore/plan_text.rs, the
 /// `drops` and `LOSES` lines) join every name instead of using
 /// `d1_core::wording::listed`.
 #[test]

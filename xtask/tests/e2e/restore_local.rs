@@ -1330,7 +1330,7 @@ fn clone_with_backups_of(source: &Sandbox) -> Sandbox {
 /// new local D1 database (its SQLite file, WAL and miniflare's metadata
 /// and cache files under `.wrangler/state`): the plan reads the target
 /// through `wrangler d1 execute --local`, which creates it
-/// (xtask/src/steps/restore.rs `plan`: `read_from_file` is false when the
+/// (xtask/src/steps/restore/mod.rs `plan`: `read_from_file` is false when the
 /// file does not exist, so `read_catalog` goes through wrangler).
 #[test]
 fn a_dry_run_into_a_fresh_local_d1_creates_no_database() {
@@ -1377,7 +1377,7 @@ fn companies_backup_beside_an_empty_local_d1() -> (Sandbox, std::path::PathBuf) 
 /// fails with `table companies already exists`. Neither the plan nor the
 /// end says so (no `then` line, no warning), as they do for `--replace
 /// --partial` and for a schema-only backup
-/// (xtask/src/steps/restore.rs `pending_after`: `record_dropped` needs
+/// (xtask/src/steps/restore/plan_text.rs `pending_after`: `record_dropped` needs
 /// `drops_migrations_table`, true only for `--replace` over a target that
 /// had the table; an empty target has none to drop, yet ends without it).
 #[test]
@@ -1423,7 +1423,7 @@ fn a_partial_restore_into_an_empty_database_says_every_migration_is_pending() {
 }
 
 /// atkAT: the after-restore checklist of a one-table backup says
-/// "content: 1 tables" (xtask/src/steps/restore.rs:590 has no singular;
+/// "content: 1 tables" (xtask/src/steps/restore/mod.rs, `report`, has no singular;
 /// the row-count line above it says "1 table").
 #[test]
 fn the_checklist_counts_one_table_in_the_singular() {

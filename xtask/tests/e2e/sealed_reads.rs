@@ -217,7 +217,7 @@ fn a_drill_of_a_backup_resealed_to_a_stranger_is_a_logged_failed_drill() {
 /// records does not open is BAD for verify and refused by restore (exit 3,
 /// a guard's refusal), and the message should say the file is not sealed
 /// as its manifest says. Nothing may change in the local D1.
-/// Cause: `restore::Source::read` (xtask/src/steps/restore.rs) reads the
+/// Cause: `restore::Source::read` (xtask/src/steps/restore/) reads the
 /// head of the dump (`data.head()?`) before it looks at the manifest's
 /// recipients, and `Source::unopened` (xtask/src/edge/stored.rs) words
 /// every "no identity matched" as a wrong key, marked only when it is one.

@@ -1,0 +1,271 @@
+//! The checks after the load: rows per table and content digests
+//! against the manifest, and the printed checklist.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::target::KeyCheck;
+use super::{KEY_WARNING, Mode, Source};
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::edge::fsutil::TempFile;
+use crate::edge::reader::DatabaseReader as TargetReader;
+use crate::edge::stored;
+use crate::edge::wrangler::{Commands, ExportMode, Wrangler};
+use d1_core::dump;
+use d1_core::gate;
+use d1_core::statement;
+
+/// A content check's outcome: `None` when the backup records no digests,
+/// else the number of tables equal, or what differs.
+pub(super) type Content = Option<Result<usize, Vec<String>>>;
+
+/// The restored tables' content digests against the backup's. A local
+/// target is read from its file; a remote one is exported again and loaded,
+/// as verify loads a backup, and the rows of each table in that export are
+/// returned too.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_content(
+    project: &Project,
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    mode: Mode,
+    local_file: Option<&Path>,
+) -> Result<(Content, Option<BTreeMap<String, u64>>)> {
+    let Some(expected) = content_checked(source, mode) else {
+        return Ok((None, None));
+    };
+    if expected.is_empty() {
+        // Nothing recorded to compare with is not a content check passed.
+        return Ok((None, None));
+    }
+    let mut exported = None;
+    let mut expected = expected;
+    let found = match local_file {
+        Some(file) => {
+            let db = gate::Gate::reading(file)?;
+            d1_core::digest::tables(db.db(), expected.keys().map(String::as_str))?
+        }
+        None => {
+            crate::say!(
+                "Exporting {} again to compare its content with the backup's.",
+                target.database_name
+            );
+            // wrangler writes by name: into a directory only this user can enter.
+            let private = crate::edge::wrangler::PrivateDir::create("check")?;
+            let temp = TempFile::create(private.path().join("export.sql"))?;
+            let tables: Vec<String> = expected.keys().cloned().collect();
+            wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
+            let settings = project.settings()?;
+            let migrations_dir = project.config_dir.join(&target.migrations_dir);
+            let ctx = crate::steps::verify::Workspace {
+                migrations_dir: &migrations_dir,
+                app: &settings.app,
+                scratch_dir: &project.backup_dir,
+            };
+            let export = stored::Source::for_file(temp.path(), None, &project.age())?;
+            let report = crate::steps::verify::verify(temp.path(), &export, None, &ctx)?;
+            uncomparable_through_d1s_export(source, &mut expected);
+            // The export holds every row of the tables it names: one INSERT
+            // each, as wrangler writes them.
+            let rows = dump::summarize(export.open()?, &BTreeMap::new(), None)?.rows;
+            // A table the export lacks is not counted here: the count
+            // query, or the content check, says it is missing.
+            exported = Some(
+                tables
+                    .into_iter()
+                    .filter_map(|t| rows.get(&t).map(|n| (t, *n)))
+                    .collect(),
+            );
+            report.content
+        }
+    };
+    if expected.is_empty() {
+        // Nothing left to compare is not a content check passed.
+        return Ok((None, exported));
+    }
+    let differ = d1_core::digest::differences(&expected, &found);
+    let content = Some(if differ.is_empty() {
+        Ok(expected.len())
+    } else {
+        Err(differ)
+    });
+    Ok((content, exported))
+}
+
+/// Takes out of `expected` the tables whose values a D1 export writes
+/// otherwise than the backup holds them (`Manifest::exact_values`), and
+/// says so: their rows were counted, their content cannot be compared
+/// through D1's export.
+pub(super) fn uncomparable_through_d1s_export(
+    source: &Source,
+    expected: &mut BTreeMap<String, String>,
+) {
+    let Some(exact) = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.exact_values.as_ref())
+    else {
+        return;
+    };
+    let tables: Vec<String> = exact
+        .iter()
+        .filter(|(t, _)| expected.remove(*t).is_some())
+        .map(|(t, n)| {
+            format!(
+                "{} ({})",
+                t.escape_debug(),
+                d1_core::wording::count(*n as usize, "value")
+            )
+        })
+        .collect();
+    if !tables.is_empty() {
+        crate::warn!(
+            "content of {} not compared: the backup holds values exactly that D1's export \
+             writes otherwise (integers beyond 2^53 and the like, see the README's \"Local \
+             backups without wrangler\"); their rows were counted",
+            tables.join(", ")
+        );
+    }
+}
+
+/// The content digests a restore is checked against: the manifest's, for
+/// the tables whose rows are checked; `None` when it records none.
+pub(super) fn content_checked(source: &Source, mode: Mode) -> Option<BTreeMap<String, String>> {
+    let recorded = source.manifest.as_ref()?.content.as_ref()?;
+    Some(
+        recorded
+            .iter()
+            .filter(|(t, _)| statement::rows_are_checked(t))
+            .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+            .map(|(t, d)| (t.clone(), d.clone()))
+            .collect(),
+    )
+}
+
+/// The tables whose rows a restore counts, and how many each should hold.
+pub(super) fn counted(source: &Source, mode: Mode) -> Vec<(&String, &u64)> {
+    source
+        .rows
+        .iter()
+        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+        .filter(|(t, _)| statement::rows_are_checked(t))
+        .collect()
+}
+
+/// A table, the rows the source has, and the rows found on the target.
+pub type TableCount = (String, u64, u64);
+
+/// Row counts on the target, compared with the source's; the second list
+/// names the tables that differ. A local target the fast path loaded is
+/// counted in its file, read-only, without starting wrangler and workerd
+/// (about 6 s): the file is the one wrangler's local D1 reads (the tests
+/// read the restored rows back through wrangler). A remote target whose
+/// content check exported every counted table (`exported`) is counted in
+/// that export; otherwise a read-only query counts it.
+pub(super) fn check_rows(
+    (wrangler, cmds): (&Wrangler, &Commands),
+    target: &Environment,
+    source: &Source,
+    mode: Mode,
+    (local_file, exported): (Option<&Path>, Option<BTreeMap<String, u64>>),
+) -> Result<(Vec<TableCount>, Vec<String>)> {
+    let expected = counted(source, mode);
+    if expected.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let covered = |e: &BTreeMap<String, u64>| expected.iter().all(|(t, _)| e.contains_key(*t));
+    if let Some(exported) = exported.filter(covered) {
+        return compare_counts(&expected, |_, table| Ok(exported[table]));
+    }
+    let reader = match local_file {
+        Some(file) => TargetReader::File(file.to_path_buf()),
+        None => TargetReader::Wrangler(wrangler, cmds, target),
+    };
+    let tables: Vec<&str> = expected.iter().map(|(t, _)| t.as_str()).collect();
+    let counts = reader.row_counts("count the restored rows (read-only)", &tables)?;
+    compare_counts(&expected, |i, _| Ok(counts[i]))
+}
+
+/// Each counted table's expected rows against `found(i, table)`; the
+/// second list names the tables that differ.
+pub(super) fn compare_counts(
+    expected: &[(&String, &u64)],
+    found: impl Fn(usize, &str) -> Result<u64>,
+) -> Result<(Vec<TableCount>, Vec<String>)> {
+    let mut counts = Vec::new();
+    let mut wrong = Vec::new();
+    for (i, (table, want)) in expected.iter().enumerate() {
+        let got = found(i, table)?;
+        if got != **want {
+            wrong.push(format!(
+                "{}: expected {want}, found {got}",
+                d1_core::names::shown(table)
+            ));
+        }
+        counts.push(((*table).clone(), **want, got));
+    }
+    Ok((counts, wrong))
+}
+
+/// The runbook's after-restore checklist: the checks of what the app
+/// declares in `backups.toml` (its key, its audit chain, its endpoints),
+/// and the row counts.
+pub(super) fn print_checklist(
+    app: &d1_core::app::AppRules,
+    key: &KeyCheck,
+    counts: &[TableCount],
+    has_manifest: bool,
+) {
+    crate::say!("After-restore checklist (the runbook's; [x] = checked automatically):");
+    match key {
+        KeyCheck::Same(f) => {
+            crate::say!("  [x] encryption key: the target's key in force is the backup's ({f})")
+        }
+        KeyCheck::AcceptedChange { backup_key_id, .. } => crate::say!(
+            "  [!] encryption key: CHANGED by --accept-key-change; {KEY_WARNING}, unless you set \
+             this environment's DATA_ENCRYPTION_KEY secret to {backup_key_id}'s key (from where \
+             the keys are kept) before the app uses these rows"
+        ),
+        _ => match &app.encryption_key {
+            None => {}
+            // A backup of chosen tables may not hold the key's table.
+            Some(rule) if counts.iter().any(|(table, _, _)| *table == rule.table) => crate::say!(
+                "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
+                 force when the backup was taken (its fingerprint is in the restored {} table)",
+                d1_core::names::shown(&rule.table)
+            ),
+            Some(rule) => crate::say!(
+                "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
+                 force when the backup was taken (the backup does not hold {}, so nothing here \
+                 records it)",
+                d1_core::names::shown(&rule.table)
+            ),
+        },
+    }
+    let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
+    if has_manifest {
+        crate::say!(
+            "  [x] row counts: {}, {}, equal to the backup's manifest",
+            d1_core::wording::count(counts.len(), "table"),
+            d1_core::wording::count(total, "row")
+        );
+    } else {
+        crate::say!(
+            "  [ ] row counts: {}, {}; no manifest, so compared with the dump's INSERTs only",
+            d1_core::wording::count(counts.len(), "table"),
+            d1_core::wording::count(total, "row")
+        );
+    }
+    if let Some(drill) = &app.drill {
+        if app.audit_chain.is_some() {
+            crate::say!("  [ ] audit chain: GET {} as a DevOps account", drill.audit);
+        }
+        crate::say!("  [ ] sign-in: sign in as a known account");
+        crate::say!("  [ ] reports: run a report by hand");
+    }
+}

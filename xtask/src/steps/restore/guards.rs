@@ -1,0 +1,669 @@
+//! The guards on the backup against its target: its environment, its
+//! binding, its database, its scope and its migrations, and the triggers
+//! that could not run; the warnings about a safety backup restored or
+//! already held.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{Mode, RestoreArgs, Source};
+use crate::config::environment::{Environment, Environments};
+use crate::config::project::Project;
+use crate::edge::manifest_file::ManifestFile;
+use d1_core::manifest::Manifest;
+use d1_core::names::file_name;
+
+/// How a restore's safety backup states its reason; the rest is the
+/// backup's file name.
+pub(super) const SAFETY_REASON: &str = "safety backup before restoring ";
+
+/// A safety backup with the very rows of the backup restored: the target
+/// already held them, because an earlier restore of it landed (an
+/// interrupted load that D1 finished, a closed terminal). Its "to go
+/// back" then brings back nothing of before, so the safety backup taken
+/// before that earlier restore is named: the newest older one of the same
+/// database whose rows are not the backup's.
+pub(super) fn warn_if_already_held(
+    project: &Project,
+    source: &Source,
+    target: &Environment,
+    safety: &Path,
+    identity: Option<&Path>,
+) {
+    let Some(wanted) = source.manifest.as_ref().and_then(|m| m.content.as_ref()) else {
+        return;
+    };
+    let Ok(held) = Manifest::for_backup(safety) else {
+        return;
+    };
+    if held.content.as_ref() != Some(wanted) {
+        return;
+    }
+    let earlier = crate::edge::inventory::scan(&project.backup_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| {
+            let m = &e.manifest;
+            e.file != safety
+                && target.records(m)
+                && m.created_at < held.created_at
+                && m.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(SAFETY_REASON))
+                && m.content.as_ref().is_some_and(|c| c != wanted)
+        });
+    let before = match earlier {
+        Some(e) => format!(
+            ": the newest older safety backup whose rows are not the backup's is {}; {}",
+            e.file.display(),
+            crate::steps::migrations::restore_advice(&e.file, target, "it", identity)
+        ),
+        None => String::new(),
+    };
+    crate::warn!(
+        "{} already held every row of {} before this run (its safety backup equals the \
+         backup), so this run changed no row, and that safety backup brings back nothing \
+         older. If an earlier restore of it landed (an interrupted load D1 finished), what \
+         the database held before it is in that restore's safety backup{before}",
+        target.database_name,
+        file_name(&source.file)
+    );
+}
+
+/// `--to new:NAME --clean` takes a data-only backup: the migrations make
+/// the schema and the backup brings the rows. A backup that brings its own
+/// schema (full, schema-only) goes in without --clean.
+pub(super) fn guard_clean_new_scope(source: &Source, target: &Environment) -> Result<()> {
+    let Some(m) = source.manifest.as_ref().filter(|m| m.mode != "data-only") else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{} is a {} backup: it brings its own schema, and --clean is for a data-only backup, \
+         whose rows go into the schema the migrations make. Restore it to new:{} without \
+         --clean{}. Nothing was done.",
+        source.file.display(),
+        m.mode,
+        target.database_name,
+        if m.mode == "schema-only" {
+            " and with --partial, for a database with its tables and no rows"
+        } else {
+            ""
+        }
+    )
+}
+
+/// `--to new:NAME --clean` applies the migrations of the database the
+/// backup was taken from ([`super::source::migrations_dir_for`]): a dump without a
+/// manifest names none unless `--source-env` does, and the new database's
+/// default `migrations/` may be no database's, or another's.
+pub(super) fn guard_clean_new_migrations_known(
+    source: &Source,
+    target: &Environment,
+) -> Result<()> {
+    if source.manifest.is_some() || source.environment.is_some() {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{} has no manifest to say which database it was taken from, so which migrations make \
+         the schema its rows go into is unknown: name that database's environment with \
+         --source-env ENV, whose migrations_dir is applied to new:{}. Nothing was done.",
+        source.file.display(),
+        target.database_name
+    )
+}
+
+/// Refuses a backup whose dump creates a trigger that its migrations do
+/// not: a trigger runs on every later write that matches it, long after
+/// this restore and its checks, so a planted one (every new account made
+/// an admin) would outlive them. The reference is the migrations the
+/// backup records as applied, run in memory from the target's
+/// `migrations_dir`. A dump without a manifest is not this tool's backup,
+/// so its own triggers are named in a warning instead. A clean restore
+/// loads no DDL from the dump and is not concerned.
+pub(super) fn guard_triggers(
+    source: &Source,
+    (target, dir): (&Environment, &Path),
+    mode: Mode,
+    triggers: &BTreeMap<String, String>,
+) -> Result<()> {
+    if triggers.is_empty() || mode == Mode::Clean {
+        return Ok(());
+    }
+    let applied = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.applied_migrations());
+    let foreign = match crate::steps::migrations::foreign_triggers(applied, dir, triggers) {
+        Ok(foreign) => foreign,
+        Err(e) => {
+            // The migrations are this repository's own: one this tool
+            // cannot run in SQLite is its limit, not the backup's fault.
+            crate::warn!(
+                "the triggers {} creates were not checked against its migrations ({e:#}); check \
+                 them before going on: {}",
+                source.file.display(),
+                crate::steps::migrations::trigger_names(triggers.keys())
+            );
+            return Ok(());
+        }
+    };
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let names = crate::steps::migrations::trigger_names(&foreign);
+    if source.manifest.is_none() {
+        crate::warn!(
+            "{} creates triggers that no migration in {} creates: {names}. They will run on \
+             later writes to {}; check them before going on.",
+            source.file.display(),
+            dir.display(),
+            target.database_name
+        );
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} creates triggers that the migrations it records as applied do not create (or \
+         create otherwise): {names}. A trigger runs on every later write it matches, after this \
+         restore's checks, so this backup is refused; if the trigger is meant, it belongs in a \
+         migration. Nothing was done.",
+        source.file.display()
+    )
+}
+
+/// A schema-only backup holds no rows, and `--clean` loads only rows: even
+/// with `--partial` it would load nothing. (Into a new database
+/// [`guard_clean_new_scope`] tells it first.)
+pub(super) fn refuse_a_schema_only_backup_with_clean(
+    source: &Source,
+    m: &Manifest,
+    target: &Environment,
+    mode: Mode,
+) -> Result<()> {
+    if m.mode == "schema-only" && mode == Mode::Clean {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a schema-only backup: it holds no rows, and --clean loads only rows into the \
+             schema the migrations make, so it would load nothing. To make the schema, `cargo \
+             xtask migrate {}` applies the migrations; to restore the backup's own schema, \
+             restore it --replace --partial. Nothing was done.",
+            source.file.display(),
+            target.name
+        )
+    }
+    Ok(())
+}
+
+/// A whole data-only backup in a mode that cannot use it: each refusal
+/// names the way that can.
+pub(super) fn refuse_a_data_only_backup_without_clean(
+    source: &Source,
+    m: &Manifest,
+    target: &Environment,
+    mode: Mode,
+    new: bool,
+) -> Result<()> {
+    // Its rows go into tables it does not create: `--replace` drops them
+    // all, and an empty target has none, so `--partial` cannot help.
+    if m.tables.is_empty() && m.mode == "data-only" && new {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a data-only backup: it creates no table, and without --clean a new database \
+             gets the backup's own schema. Take the runbook's clean path, `--to new:{name} \
+             --clean`, which creates the database, applies the migrations of the database the \
+             backup was taken from and loads the rows into them; or restore a full backup to \
+             new:{name} (`cargo xtask list` shows each backup's mode). Nothing was done.",
+            source.file.display(),
+            name = target.database_name
+        )
+    }
+    if m.tables.is_empty() && m.mode == "data-only" {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} is a data-only backup: it creates no table, so restoring it --{} would load its \
+             rows into tables the target does not have then. Restore it with --clean, which \
+             applies the migrations to a database with no tables and loads the rows into \
+             them. Nothing was done.",
+            source.file.display(),
+            mode.name()
+        )
+    }
+    Ok(())
+}
+
+/// Whole-database backups restore as they are. A backup of chosen tables, or
+/// of the schema only, would leave the target without the rest of its data,
+/// so it needs `--partial`; a data-only backup is what `--clean` expects.
+pub(super) fn guard_backup_scope(
+    source: &Source,
+    target: &Environment,
+    mode: Mode,
+    partial: bool,
+    new: bool,
+) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let whole = m.tables.is_empty();
+    let fits = match m.mode.as_str() {
+        "full" => whole,
+        "data-only" => whole && mode == Mode::Clean,
+        _ => false,
+    };
+    refuse_a_schema_only_backup_with_clean(source, m, target, mode)?;
+    if fits || partial {
+        return Ok(());
+    }
+    refuse_a_data_only_backup_without_clean(source, m, target, mode, new)?;
+    let what = if whole {
+        format!("a {} backup", m.mode)
+    } else {
+        format!("a {} backup of only {}", m.mode, m.tables.join(", "))
+    };
+    let leaves = match mode {
+        Mode::IntoEmpty if m.mode == "schema-only" => {
+            "restored, the database would have its tables and no rows".to_owned()
+        }
+        Mode::IntoEmpty => "restored, the database would hold only those tables".to_owned(),
+        _ => format!(
+            "restoring it --{} would leave the target without the rest of its data",
+            mode.name()
+        ),
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} is {what}; {leaves}. Pass --partial if that is what you want. Nothing was done.",
+        source.file.display(),
+    )
+}
+
+/// `--clean` loads rows into the schema of today's migrations/; refuse when
+/// the backup was taken at another set of migrations, where the rows'
+/// columns may not line up.
+pub(super) fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let files = crate::steps::migrations::migration_files(dir)?;
+    if m.migrations != files && !m.rows_go_on_todays_migrations() {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "the backup was taken with migrations [{}], but {} now holds [{}]; --clean would load \
+             its rows into a different schema. {} or restore without --clean. Nothing was done.",
+            m.migrations.join(", "),
+            dir.display(),
+            files.join(", "),
+            match m.git_commit.as_deref() {
+                Some(commit) => format!("Check out the commit the manifest names ({commit})"),
+                // Taken outside git, or before its first commit.
+                None =>
+                    "The manifest names no commit: check out one whose migrations are those the \
+                         backup was taken with"
+                        .to_owned(),
+            }
+        );
+    }
+    Ok(())
+}
+
+/// [`guard_same_migrations`] for a dump without a manifest: its own
+/// `d1_migrations` rows (a data-only export carries them) say which
+/// migrations made the schema its rows came from. A later migration that
+/// made a table and seeded it would otherwise be emptied by `--clean`,
+/// which empties every table before the rows load, and a dropped or
+/// renamed column would not line up. A dump with no such rows tells
+/// nothing, and goes by the tables it fills.
+pub(super) fn guard_dump_migrations(file: &Path, recorded: &[String], dir: &Path) -> Result<()> {
+    let files = crate::steps::migrations::migration_files(dir)?;
+    if let Some(differs) = crate::steps::migrations::dump_records_others(recorded, &files) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} was taken with other migrations than {} holds, by its d1_migrations rows: {}. \
+             --clean would load its rows into a different schema. Check out the migrations of \
+             that time, or restore it into a database made by them. Nothing was done.",
+            file.display(),
+            dir.display(),
+            differs
+        );
+    }
+    Ok(())
+}
+
+/// `--clean` rebuilds the schema from `migrations/`; refuse (exit 3) when a
+/// migration the backup had applied now has other contents there (its
+/// manifest's `migration_sha256`), which would build another schema than
+/// the one the rows came from.
+pub(super) fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()> {
+    let Some(m) = &source.manifest else {
+        return Ok(());
+    };
+    let Some(record) = &m.migration_sha256 else {
+        return Ok(());
+    };
+    let edited = crate::steps::migrations::edited_migrations(
+        record,
+        &m.migrations,
+        &crate::steps::migrations::digests(dir, &m.migrations),
+    );
+    if !edited.is_empty() {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore {} --clean: {} Or restore it with --replace, which keeps the \
+             backup's own schema. Nothing was done.",
+            source.file.display(),
+            crate::steps::migrations::edited_report(&edited, dir, &m.file.name)
+        );
+    }
+    Ok(())
+}
+
+/// Finds the source file and its facts, and checks it against its manifest.
+/// `latest` after a restore is often the safety backup that restore took:
+/// restoring it again puts back the state from before. Said, so that an
+/// operator repeating a restore by `latest` sees which backup it is.
+pub(super) fn warn_if_latest_is_a_safety_backup(source: &str, manifest: &Manifest) {
+    let reason = manifest.reason.as_deref().unwrap_or("");
+    if source.starts_with("latest") && reason.starts_with("safety backup") {
+        crate::warn!(
+            "{source} is {}, the safety backup taken at {} ({}): restoring it puts back what \
+             the target held before that restore. To restore another backup, name its file.",
+            manifest.file.name,
+            manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
+            reason.escape_debug()
+        );
+    }
+}
+
+/// Only a backup taken from production may go into production.
+pub(super) fn guard_source_environment(
+    source: &Source,
+    target: &Environment,
+    args: &RestoreArgs,
+    envs: &Environments,
+    backup_dir: &Path,
+) -> Result<()> {
+    if let Some(id) = &args.previous_database_id {
+        let moved = target.is_production()
+            && (source.manifest.as_ref())
+                .is_some_and(|m| !m.database.uuid.eq_ignore_ascii_case(&target.database_id));
+        if !moved {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "--previous-database-id {} would do nothing here: it is for a backup of \
+                 production's previous database (its manifest's id differs from the configured \
+                 database_id of {}), restored into production. Nothing was done.",
+                d1_core::names::shown(id),
+                target.database_name
+            );
+        }
+    }
+    if !target.is_production() {
+        return Ok(());
+    }
+    // Recorded under the name the target had when it was taken (before a
+    // second database was added, or after one was taken out); its
+    // database's name and id are then checked as any other's.
+    let recorded_as_target = |env: &str| {
+        env == target.name
+            || (source.manifest.as_ref())
+                .is_some_and(|m| target.recorded_as(env, &m.database.name, &m.database.uuid))
+    };
+    match source.environment.as_deref() {
+        Some(env) if recorded_as_target(env) => match &source.manifest {
+            Some(m) => guard_same_database(m, target, args, envs, backup_dir),
+            None => Ok(()),
+        },
+        Some(env) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a backup of {env} into {} (production): only backups taken from \
+             production may go there. Nothing was done.",
+            target.database_name
+        ),
+        None if args.no_manifest => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a dump of unknown origin into {} (production): if it was taken from \
+             production, say so with --source-env {} (and --confirm {}). Nothing was done.",
+            target.database_name,
+            target.name,
+            target.database_name
+        ),
+        None => {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "the backup's environment is unknown; refusing to restore it into production"
+            )
+        }
+    }
+}
+
+/// A backup of one of an environment's databases goes only into the
+/// database with the same binding (the same database in every
+/// environment): a backup of `ANALYTICS` never replaces `DB`, in any
+/// environment, whatever `--database` picked for the target.
+pub(super) fn guard_same_binding(
+    source: &Source,
+    target: &Environment,
+    envs: &Environments,
+) -> Result<()> {
+    // A new database has no binding yet: the one printed for it afterwards
+    // is the backup's own.
+    if target.is_new {
+        return Ok(());
+    }
+    // A backup taken while its environment had another number of
+    // databases is recorded under another name: its database's name says
+    // which it is now (`Environment::recorded_as`).
+    let database = source.manifest.as_ref().map(|m| m.database.name.as_str());
+    let id = source
+        .manifest
+        .as_ref()
+        .map_or("", |m| m.database.uuid.as_str());
+    let Some(from) = source.environment.as_deref().and_then(|name| {
+        envs.iter().find(|e| match database {
+            Some(database) => e.recorded_as(name, database, id),
+            None => e.name == name,
+        })
+    }) else {
+        // Of no database configured now, in any environment: one taken out
+        // of the configuration, or another project's (a shared backup
+        // directory), is another database, with another schema; only a
+        // new database (above) takes it.
+        if let (Some(name), Some(database)) = (source.environment.as_deref(), database)
+            && database != target.database_name
+        {
+            if let Some(note) = target.renamed_from(database, id) {
+                crate::stop!(
+                    crate::exit::Exit::Refused,
+                    "refusing to restore a backup of {database} (recorded as {name}) into {} ({}): \
+                     {note}. Nothing was done.",
+                    target.name,
+                    target.database_name
+                );
+            }
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to restore a backup of {database} (recorded as {name}) into {} ({}): \
+                 {database} is not defined by this configuration (another project's or \
+                 checkout's database sharing this backup directory, or one taken out of the \
+                 configuration), so it is another database, with another schema. Restore it \
+                 with the configuration that defines it, or into a database of its own with \
+                 `--to new:NAME`. Nothing was done.",
+                target.name,
+                target.database_name
+            );
+        }
+        return Ok(());
+    };
+    if from.binding != target.binding {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore a backup of {} ({}, binding {}) into {} ({}, binding {}): it is \
+             another database, with another schema. Restore it into the database with binding {} \
+             (--database {}). Nothing was done.",
+            from.name,
+            from.database_name,
+            from.binding,
+            target.name,
+            target.database_name,
+            target.binding,
+            from.binding,
+            from.binding,
+        );
+    }
+    Ok(())
+}
+
+/// A backup going to production must say, in every field, that it was
+/// taken from production's database: its environment, and its database's
+/// name and id. A manifest relabelled by hand changes one and not the rest.
+/// Production's database replaced by a new one under the same name (the
+/// old one deleted after an incident, the new id in the configuration)
+/// keeps its backups, recorded with the old id: they go into the new one
+/// when the operator says that id (`--previous-database-id`), besides the
+/// typed name; never an id another environment of this configuration has,
+/// and never a backup taken after one of the database now configured: that
+/// one's database was still production's somewhere (another checkout's or
+/// account's, sharing the backup directory) when ours already was, so it is
+/// not the one replaced.
+pub(super) fn guard_same_database(
+    m: &Manifest,
+    target: &Environment,
+    args: &RestoreArgs,
+    envs: &Environments,
+    backup_dir: &Path,
+) -> Result<()> {
+    let db = &m.database;
+    let ours = target.recorded_as(&m.environment, &db.name, &db.uuid);
+    if ours && db.uuid.eq_ignore_ascii_case(&target.database_id) {
+        return Ok(());
+    }
+    if ours {
+        return guard_replaced_database(m, target, args, envs, backup_dir);
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to restore into {} (production, database id {}): the backup's manifest says \
+         environment {:?}, database {:?} with id {:?}, which is not production's database. Only \
+         a backup taken from {} may go there. If this is production's backup from before its \
+         binding was moved to {}, restore it into a database of its own with `--to new:NAME` \
+         and move the binding to that one (README, \"Into a brand-new database\"); otherwise \
+         restore it into the environment it came from. Nothing was done.",
+        target.database_name,
+        target.database_id,
+        m.environment,
+        db.name,
+        db.uuid,
+        target.database_name,
+        target.database_name
+    )
+}
+
+/// A backup of production's environment and database name, with another
+/// id than the one configured now: it goes there only if it is of the
+/// database production replaced, as `--previous-database-id` says, and no
+/// other environment has its id, and no backup of the database configured
+/// now was taken before it.
+pub(super) fn guard_replaced_database(
+    m: &Manifest,
+    target: &Environment,
+    args: &RestoreArgs,
+    envs: &Environments,
+    backup_dir: &Path,
+) -> Result<()> {
+    let db = &m.database;
+    let said = args.previous_database_id.as_deref();
+    let elsewhere = envs
+        .iter()
+        .find(|e| !e.database_id.is_empty() && e.database_id.eq_ignore_ascii_case(&db.uuid));
+    if let Some(other) = elsewhere {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup's manifest \
+             says database {:?} with id {:?}, which this configuration gives {} ({}). It is \
+             not production's database. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            db.name,
+            db.uuid,
+            other.name,
+            other.database_name
+        );
+    }
+    if let Some(before) = backed_up_before(backup_dir, target, m)? {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup is of {} \
+             ({}) with id {:?}, taken {}, after {} was already backed up as production's \
+             database with the configured id ({}). So it is not the database production \
+             replaced: it is another (another checkout's or account's production sharing \
+             this backup directory, or a manifest edited by hand), and \
+             --previous-database-id does not take it. Restore it into a database of its \
+             own with `--to new:NAME`. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            db.name,
+            m.environment,
+            db.uuid,
+            m.created_at.format("%Y-%m-%d %H:%M UTC"),
+            target.database_name,
+            before
+        );
+    }
+    match said {
+        Some(id) if id.eq_ignore_ascii_case(&db.uuid) => Ok(()),
+        Some(id) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): \
+             --previous-database-id {} is not the id the backup's manifest records ({:?}). \
+             Nothing was done.",
+            target.database_name,
+            target.database_id,
+            d1_core::names::shown(id),
+            db.uuid
+        ),
+        None => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore into {} (production, database id {}): the backup is of {} \
+             ({}) with id {:?}, taken {}, another D1 database than the one the \
+             configuration now gives it. Only if production's database was replaced after \
+             that (deleted, and created again under this name) and {:?} was its id, say \
+             that this backup is of the one replaced: add --previous-database-id {} (with \
+             --confirm {}). A backup of another checkout's or account's production is not \
+             one: restore it with `--to new:NAME`. Nothing was done.",
+            target.database_name,
+            target.database_id,
+            db.name,
+            m.environment,
+            db.uuid,
+            m.created_at.format("%Y-%m-%d %H:%M UTC"),
+            db.uuid,
+            d1_core::wording::shell_word(&db.uuid),
+            d1_core::wording::shell_word(&target.database_name)
+        ),
+    }
+}
+
+/// The name of a backup in `backup_dir` of `target`'s database with its
+/// configured id, taken before `m` was: the database `m` records was then
+/// not yet replaced by it.
+pub(super) fn backed_up_before(
+    backup_dir: &Path,
+    target: &Environment,
+    m: &Manifest,
+) -> Result<Option<String>> {
+    let (entries, _) = crate::edge::inventory::scan_all(backup_dir)?;
+    Ok(entries
+        .iter()
+        .filter(|e| {
+            let o = &e.manifest;
+            target.records(o)
+                && o.database.uuid.eq_ignore_ascii_case(&target.database_id)
+                && o.created_at < m.created_at
+        })
+        .min_by_key(|e| e.manifest.created_at)
+        .map(|e| e.manifest.file.name.clone()))
+}

@@ -1,0 +1,454 @@
+//! The load, once the plan is confirmed and the lock held: the safety
+//! backup, the local D1 file or wrangler, and the statements that drop
+//! what `--replace` replaces.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use xshell::Shell;
+
+use super::check::{Content, TableCount, check_content, check_rows};
+use super::guards::SAFETY_REASON;
+use super::target::Inspected;
+use super::{Mode, Source};
+use crate::config::environment::Environment;
+use crate::config::project::Project;
+use crate::edge::fsutil::TempFile;
+use crate::edge::local_d1;
+use crate::edge::lock::BackupLock;
+use crate::edge::wrangler::{Commands, Wrangler};
+use crate::steps::backup::{self, BackupArgs};
+use d1_core::catalog::Catalog;
+use d1_core::names::file_name;
+use d1_core::repair::{self, Sink};
+use d1_core::statement::quote_ident;
+
+/// The local D1 file a fast local restore loads, checked: no other
+/// process holds it, and it exists unless `--clean`'s migrations make it.
+pub(super) fn ready_local_file(file: PathBuf, mode: Mode) -> Result<PathBuf> {
+    if file.is_file() {
+        local_d1::ensure_unheld(&file)?;
+    } else if mode != Mode::Clean {
+        // A clean restore's `migrations apply` creates it.
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the local D1 database file {} does not exist; nothing was done",
+            file.display()
+        );
+    }
+    Ok(file)
+}
+
+/// The safety backup of the target, under the restore's lock; the restore
+/// does not start without it.
+pub(super) fn take_safety_backup(
+    sh: &Shell,
+    project: &Project,
+    source: &Source,
+    (lock, schema, target): (&BackupLock, Catalog, &Environment),
+) -> Result<Option<PathBuf>> {
+    crate::say!("Taking a safety backup of {} first.", target.database_name);
+    let reason = format!("{SAFETY_REASON}{}", file_name(&source.file));
+    let args = BackupArgs {
+        accept_broken_data: true,
+        ..BackupArgs::full(&target.name, reason)
+    };
+    let held = backup::Held {
+        lock,
+        schema: Some(schema),
+        of: target,
+    };
+    backup::run_under(sh, project, &args, held).map_err(|e| {
+        e.context(format!(
+            "the safety backup of {} failed, so the restore did not start; nothing was changed",
+            target.database_name
+        ))
+    })
+}
+
+/// The load and its checks, once the plan is confirmed and the lock held.
+pub(super) struct Loading<'a> {
+    pub(super) wrangler: &'a Wrangler,
+    pub(super) cmds: &'a Commands,
+    pub(super) target: &'a Environment,
+    pub(super) source: &'a Source,
+    pub(super) mode: Mode,
+    /// The local D1 file, for a fast local restore.
+    pub(super) local_file: Option<&'a Path>,
+    /// The safety backup, which every error after it names.
+    pub(super) safety: &'a Option<PathBuf>,
+}
+
+impl Loading<'_> {
+    /// What the load leaves if this run dies in its middle, and the way
+    /// back: written into the lock before the load, so that the next run
+    /// says it.
+    pub(super) fn named_safety(&self) -> String {
+        match self.safety {
+            Some(file) => format!("; the safety backup taken before it is {}", file.display()),
+            None => String::new(),
+        }
+    }
+
+    /// What the target now is, once loaded: restored from the backup, in
+    /// `state`, and the safety backup that was taken before.
+    pub(super) fn restored(&self, state: &str) -> String {
+        format!(
+            "{} was restored from {}; {state}{}",
+            self.target.database_name,
+            file_name(&self.source.file),
+            self.named_safety()
+        )
+    }
+
+    /// `--replace`'s drops, `--clean`'s migrations, then the rows: all or
+    /// nothing.
+    /// `on_import`: what an interrupt leaves once the migrations are
+    /// applied ([`super::record_loading`]).
+    pub(super) fn load(
+        &self,
+        survey: &repair::Survey,
+        options: &repair::Options,
+        inspected: &Inspected,
+        on_import: Option<String>,
+    ) -> Result<()> {
+        let (target, source, mode) = (self.target, self.source, self.mode);
+        let drops = if mode == Mode::Replace {
+            drop_statements(&inspected.existing, &inspected.catalog)
+        } else {
+            Vec::new()
+        };
+        if mode == Mode::Clean {
+            self.wrangler
+                .run(&self.cmds.migrations_apply(target))
+                .map_err(|e| {
+                    e.context(format!(
+                        "applying migrations to {} failed, so no rows were loaded{}",
+                        target.database_name,
+                        self.named_safety()
+                    ))
+                })?;
+            if let Some(left) = on_import {
+                crate::edge::signals::changed(left);
+            }
+        }
+        let loading = self.local_file.map(|_| {
+            crate::out::Activity::counting(
+                format!("loading into {}", target.database_name),
+                Some(survey.statements),
+            )
+        });
+        let loaded = match self.local_file {
+            Some(file) => load_local(file, source, survey, options, &drops),
+            None => load_with_wrangler(
+                self.wrangler,
+                self.cmds,
+                target,
+                source,
+                survey,
+                options,
+                &drops,
+            ),
+        };
+        drop(loading);
+        if let Err(e) = loaded {
+            let state = if mode == Mode::Clean {
+                "the migrations were applied but no rows were loaded: the target has the schema only"
+            } else {
+                "the load is all-or-nothing, so the target is as it was"
+            };
+            return Err(e.context(format!(
+                "the restore failed; {state}{}",
+                self.named_safety()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The restored rows against the manifest (or the dump), then the
+    /// content against the backup's digests. A remote target is exported
+    /// once for its content, and its rows are counted in that export when
+    /// it holds every counted table, rather than by a query that starts
+    /// wrangler again.
+    pub(super) fn check(&self, project: &Project) -> Result<(Vec<TableCount>, Content)> {
+        // A local D1 file that `--via-wrangler`'s import created is made
+        // private now (one that was there already, before the load).
+        if let Some(file) = local_d1::existing_file(&project.config_dir, self.target) {
+            local_d1::make_private(&file)?;
+        }
+        let (content, exported) = self.content(project)?;
+        let counts = self.counts(exported)?;
+        if let Some(differ) = content.as_ref().and_then(|c| c.as_ref().err()) {
+            bail!(
+                "the restored content does not match the backup's: {}{}",
+                differ.join("; "),
+                self.named_safety()
+            );
+        }
+        Ok((counts, content))
+    }
+
+    /// The target's rows counted table by table; refused when they differ
+    /// from the manifest's, warned about when there is none.
+    fn counts(&self, exported: Option<BTreeMap<String, u64>>) -> Result<Vec<TableCount>> {
+        let (target, source, mode) = (self.target, self.source, self.mode);
+        let (counts, wrong) = check_rows(
+            (self.wrangler, self.cmds),
+            target,
+            source,
+            mode,
+            (self.local_file, exported),
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the restore ran, but its check failed{}",
+                self.named_safety()
+            ))
+        })?;
+        if !wrong.is_empty() {
+            if source.manifest.is_some() {
+                bail!(
+                    "the restored rows do not match the backup's manifest: {}{}",
+                    wrong.join("; "),
+                    self.named_safety()
+                );
+            }
+            // Without a manifest the expectation is one row per INSERT, which
+            // a hand-made dump need not meet: it is said, not guessed at.
+            crate::warn!(
+                "the restored tables hold another number of rows than the dump has INSERT \
+                 statements, and no manifest records the counts: {}. An INSERT of several \
+                 rows, or a REPLACE or INSERT OR IGNORE over a row already in, does that; \
+                 compare with the dump if you did not expect it",
+                wrong.join("; ")
+            );
+        }
+        Ok(counts)
+    }
+
+    fn content(&self, project: &Project) -> Result<(Content, Option<BTreeMap<String, u64>>)> {
+        // A local D1 is read from its file, however it was loaded (through
+        // wrangler too): a wrangler export would write some values D1's way.
+        let file = self
+            .local_file
+            .map(Path::to_path_buf)
+            .or_else(|| local_d1::existing_file(&project.config_dir, self.target));
+        check_content(
+            project,
+            self.wrangler,
+            self.cmds,
+            self.target,
+            self.source,
+            self.mode,
+            file.as_deref(),
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the restore ran, but its content check failed{}",
+                self.named_safety()
+            ))
+        })
+    }
+}
+
+/// The fast local path: straight into the local D1's SQLite file.
+pub(super) fn load_local(
+    file: &Path,
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+    drops: &[String],
+) -> Result<()> {
+    let mut loader = local_d1::Loader::open(file)?;
+    for sql in drops {
+        loader.tool_statement(sql)?;
+    }
+    loader.load(source.open_for_load()?, survey, options)?;
+    let ran = loader.commit()?;
+    crate::say!(
+        "{}",
+        loaded_line(survey.statements, ran, &file.display().to_string())
+    );
+    Ok(())
+}
+
+/// The end of a local load, counting as the plan and the manifest do: the
+/// dump's statements, and the number run only where it differs (the
+/// repair's own, the drops of `--replace`, less the pragmas it leaves out).
+pub(super) fn loaded_line(dumps: u64, ran: u64, into: &str) -> String {
+    let count = |n| d1_core::wording::count(n, "statement");
+    match ran == dumps {
+        true => format!("Loaded the dump's {} into {into}.", count(dumps)),
+        false => format!(
+            "Loaded the dump's {} into {into} ({ran} run, with the repair's own and the drops).",
+            count(dumps)
+        ),
+    }
+}
+
+/// One repaired file, run by `wrangler d1 execute --file`, which D1 applies
+/// all-or-nothing.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn load_with_wrangler(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    target: &Environment,
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+    drops: &[String],
+) -> Result<()> {
+    // wrangler reads the file by name, more than once: it lives in a
+    // directory only this user can enter, so nobody can swap it between
+    // the SQL gate's preflight and the import.
+    let private = crate::edge::wrangler::PrivateDir::create("restore")?;
+    let partial = private.path().join(format!("restore-{}.sql", target.name));
+    let (_temp, file) = TempFile::create_open(partial.clone())?;
+    let mut writer = FileSink(BufWriter::new(file));
+    // The drops must be deferred too, and come before the repair's own lines.
+    writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;
+    for sql in drops {
+        writer.statement(sql)?;
+    }
+    repair::write(source.open_for_load()?, survey, options, &mut writer)?;
+    writer.0.flush()?;
+    drop(writer);
+    wrangler.run(&cmds.execute_file(target, &partial))
+}
+
+/// `DROP` statements for `--replace`: triggers and views, then tables with
+/// every referencing table before the table it references, because D1
+/// enforces foreign keys and SQLite cannot check a key whose table is gone.
+pub(super) fn drop_statements(existing: &[(String, String)], catalog: &Catalog) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ["trigger", "view"] {
+        for (k, name) in existing {
+            if k == kind {
+                out.push(format!(
+                    "DROP {} IF EXISTS {};",
+                    kind.to_uppercase(),
+                    quote_ident(name)
+                ));
+            }
+        }
+    }
+    let tables: Vec<&str> = existing
+        .iter()
+        .filter(|(k, _)| k == "table")
+        .map(|(_, n)| n.as_str())
+        .collect();
+    for name in children_first(&tables, &catalog.create_statements()) {
+        out.push(format!("DROP TABLE IF EXISTS {};", quote_ident(&name)));
+    }
+    out
+}
+
+/// Orders tables so that each comes before every table it references,
+/// reading the references with SQLite from the tables' DDL. Cycles are
+/// broken in the given order.
+pub(super) fn children_first(tables: &[&str], ddl: &BTreeMap<String, String>) -> Vec<String> {
+    let mut references: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // The DDL is the target's, read back from it: it runs under the gate.
+    if let Ok(gate) = d1_core::gate::Gate::memory() {
+        for t in tables {
+            if let Some(sql) = ddl
+                .get(*t)
+                .filter(|s| !s.to_ascii_uppercase().contains("VIRTUAL TABLE"))
+            {
+                let _ = gate.run(sql);
+            }
+        }
+        let db = gate.db();
+        for t in tables {
+            let refs = db
+                .prepare(&format!(
+                    "PRAGMA foreign_key_list(\"{}\")",
+                    t.replace('"', "\"\"")
+                ))
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get::<_, String>(2))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_default();
+            references.insert(t, refs);
+        }
+    }
+    // A table may go once no remaining table references it.
+    let mut remaining: Vec<&str> = tables.to_vec();
+    let mut order = Vec::new();
+    while !remaining.is_empty() {
+        let referenced_by_others = |t: &str| {
+            remaining.iter().any(|other| {
+                *other != t
+                    && references
+                        .get(other)
+                        .is_some_and(|r| r.iter().any(|x| x == t))
+            })
+        };
+        let pick = remaining
+            .iter()
+            .position(|t| !referenced_by_others(t))
+            .unwrap_or(0);
+        order.push(remaining.remove(pick).to_owned());
+    }
+    order
+}
+
+pub(super) struct FileSink(BufWriter<File>);
+
+impl repair::Sink for FileSink {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        crate::edge::signals::check()?;
+        self.0.write_all(sql.as_bytes())?;
+        self.0.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_drops_triggers_and_views_then_referencing_tables_first() {
+        let existing: Vec<(String, String)> = [
+            ("table", "keys"),
+            ("table", "accounts"),
+            ("trigger", "t"),
+            ("table", "members"),
+            ("view", "v"),
+            ("table", "solo"),
+        ]
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
+        let ddl = BTreeMap::from([
+            (
+                "keys".to_owned(),
+                "CREATE TABLE keys(id TEXT PRIMARY KEY)".to_owned(),
+            ),
+            (
+                "accounts".to_owned(),
+                "CREATE TABLE accounts(id INTEGER PRIMARY KEY, k TEXT REFERENCES keys(id))"
+                    .to_owned(),
+            ),
+            (
+                "members".to_owned(),
+                "CREATE TABLE members(a INTEGER REFERENCES accounts(id))".to_owned(),
+            ),
+            ("solo".to_owned(), "CREATE TABLE solo(x)".to_owned()),
+        ]);
+        let tables = ["keys", "accounts", "members", "solo"];
+        assert_eq!(
+            children_first(&tables, &ddl),
+            ["members", "accounts", "keys", "solo"]
+        );
+        let drops = drop_statements(&existing, &Catalog::default());
+        assert_eq!(drops[0], "DROP TRIGGER IF EXISTS \"t\";");
+        assert_eq!(drops[1], "DROP VIEW IF EXISTS \"v\";");
+        assert_eq!(drops.len(), 6);
+    }
+}

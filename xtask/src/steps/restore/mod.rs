@@ -1,0 +1,701 @@
+//! Restoring a backup: load it into a database, with every guard checked
+//! before anything runs. The `restore` command runs it; `drill` restores
+//! into a scratch database through it.
+//!
+//! The plan is always printed first: the source and its manifest, the
+//! target, the mode, what will be dropped, the safety backup, and every
+//! repair made to the dump. `--dry-run` stops there. Then, in order: the
+//! confirmation, the safety backup of the target, (for `--clean`) the
+//! migrations, the load, and the checks against the manifest.
+//!
+//! Every refusal happens before the first statement that changes a
+//! database: a changed or truncated file, a backup from another environment
+//! aimed at production, a missing confirmation, a target that is not empty,
+//! or a data-encryption key that differs from the backup's.
+//!
+//! `--to new:NAME` restores into a database created first (see
+//! `new_database`): no safety backup, no reading of the target before it
+//! exists, and the binding printed at the end.
+
+mod check;
+mod guards;
+mod load;
+mod plan_text;
+mod source;
+mod target;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::config::environment::{Environment, Environments, Location};
+use crate::config::project::Project;
+use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::local_d1;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::reader::DatabaseReader as TargetReader;
+use crate::edge::stored;
+use crate::edge::wrangler::{Commands, Wrangler};
+use crate::steps::new_database::NewDatabase;
+use check::print_checklist;
+use d1_core::catalog::{Catalog, StuckTrigger, VirtualTable};
+use d1_core::dump::KeyFingerprint;
+use d1_core::manifest::Manifest;
+use d1_core::names::file_name;
+use d1_core::repair;
+use guards::{guard_triggers, warn_if_already_held};
+use load::{Loading, ready_local_file, take_safety_backup};
+use plan_text::{
+    PendingAfter, PlanView, add_plan_notes, pending_after, pending_again, plan_json, print_binding,
+    print_plan, print_plan_notes, stuck_trigger,
+};
+use source::{check_source, preflight, survey_dump, trial_load};
+use target::{Inspected, check_keys, guard_unchanged, read_target};
+
+pub use check::TableCount;
+pub(crate) use plan_text::warn_if_failed_verification;
+pub use target::{KeyCheck, KeyRefusal};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup: a name that `list` prints, a path, `latest` (the target environment's newest verified backup) or `latest:ENV`.
+    pub source: String,
+    /// The environment to restore into: prod, staging or local; or new:NAME,
+    /// a D1 database this restore creates (the configuration is not edited).
+    #[arg(long = "to", value_name = "ENV|new:NAME")]
+    pub to: String,
+    /// With --to new:NAME: the primary location hint for the new database.
+    #[arg(long, value_name = "HINT", value_parser = crate::steps::new_database::LOCATION_HINTS)]
+    pub location: Option<String>,
+    /// With --to new:NAME: create it in this remote environment's Cloudflare
+    /// account (needed when the environments are in different accounts).
+    #[arg(long, value_name = "ENV")]
+    pub account_of: Option<String>,
+    /// Load into a database with no tables (the default).
+    #[arg(long, conflicts_with_all = ["replace", "clean"])]
+    pub into_empty: bool,
+    /// Drop the target's tables, views and triggers, then load, all in one step.
+    #[arg(long, conflicts_with = "clean")]
+    pub replace: bool,
+    /// The runbook's brand-new-database path: `migrations apply`, then load the rows only.
+    #[arg(long)]
+    pub clean: bool,
+    /// Restore a dump that has no manifest (a hand export, a sqlite3 .dump).
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// With --no-manifest: the environment the dump came from.
+    #[arg(long, value_name = "ENV", requires = "no_manifest")]
+    pub source_env: Option<String>,
+    /// Into production whose D1 database was replaced (deleted and created
+    /// again under the same name, its new id in the configuration): the id
+    /// of the database the backup was taken from, as its manifest records.
+    #[arg(long, value_name = "ID", conflicts_with = "no_manifest")]
+    pub previous_database_id: Option<String>,
+    /// Restore even though the backup's data-encryption key differs from the target's.
+    #[arg(long)]
+    pub accept_key_change: bool,
+    /// Restore a backup of chosen tables, or of the schema only, knowing the
+    /// target keeps nothing else (with --replace) or gets nothing else.
+    #[arg(long)]
+    pub partial: bool,
+    /// For --to local: load through `wrangler d1 execute --file` instead of the fast path.
+    #[arg(long)]
+    pub via_wrangler: bool,
+    #[command(flatten)]
+    pub identity: stored::IdentityArg,
+    /// Print the plan (with --dry-run) or the result as one JSON document on
+    /// stdout (fields in the README); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    IntoEmpty,
+    Replace,
+    Clean,
+}
+
+impl RestoreArgs {
+    fn mode(&self) -> Mode {
+        if self.replace {
+            Mode::Replace
+        } else if self.clean {
+            Mode::Clean
+        } else {
+            Mode::IntoEmpty
+        }
+    }
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::IntoEmpty => "into-empty",
+            Mode::Replace => "replace",
+            Mode::Clean => "clean",
+        }
+    }
+}
+
+/// The runbook's warning for a restore under another key.
+pub const KEY_WARNING: &str = "the encryption key in force where the data lands is not the one in \
+force when the backup was taken: stored QuickBooks Time tokens, client secrets and MFA secrets will \
+not decrypt, and every company will need to reconnect";
+
+/// Where the source's facts come from.
+#[derive(Debug, Clone)]
+struct Source {
+    file: PathBuf,
+    /// The backup's SQL, decompressed and decrypted as it is read.
+    data: stored::Source,
+    manifest: Option<Manifest>,
+    /// The environment the backup was taken from, when known.
+    environment: Option<String>,
+    /// Rows per table and the key, from the manifest or counted from the dump
+    /// (in the survey's pass: empty until then).
+    rows: BTreeMap<String, u64>,
+    encryption_key: Option<KeyFingerprint>,
+    virtual_tables: Vec<VirtualTable>,
+    /// Without a manifest: the SQL's sha256 and size when the restore
+    /// first read it, which every later read must match.
+    pinned: Option<(String, u64)>,
+    /// Per table, the integers beyond ±2^53 an export of D1's may have
+    /// rounded: the manifest's record, or, for a manifest an earlier
+    /// version wrote before it kept one, those the survey read in the dump
+    /// (in the survey's pass: none until then).
+    wide_integers: BTreeMap<String, u64>,
+}
+
+/// What a finished restore did, for the drill's log.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The backup taken of the target first, if one was.
+    pub safety_backup: Option<PathBuf>,
+    /// Per table: rows in the backup, rows found on the target afterwards.
+    pub counts: Vec<TableCount>,
+    pub key_check: KeyCheck,
+}
+
+/// Restores a backup; `Ok(None)` for a dry run.
+pub fn run(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<Option<Restored>> {
+    let envs = project.environments()?;
+    let mut new = NewDatabase::from_target(
+        &envs,
+        &project.commands(),
+        &args.to,
+        args.account_of.as_deref(),
+        args.location.as_deref(),
+    )?;
+    if new.is_none() && (args.location.is_some() || args.account_of.is_some()) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--location and --account-of are for a database the restore creates (--to new:NAME); \
+             `{}` exists already. Nothing was done.",
+            args.to
+        );
+    }
+    let restored = restore(sh, project, &envs, args, new.as_mut());
+    // Whatever failed after the database was created, it stays, and the
+    // operator is told how to delete it.
+    match new.as_ref().and_then(NewDatabase::left_in_place) {
+        Some(left) => restored.map_err(|e| e.context(left)),
+        None => restored,
+    }
+}
+
+fn restore(
+    sh: &Shell,
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    mut new: Option<&mut NewDatabase>,
+) -> Result<Option<Restored>> {
+    let target = match &new {
+        Some(n) => &n.target.clone(),
+        None => envs.resolve(&args.to)?,
+    };
+    confirm::check_named(target, &args.confirm)?;
+    let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
+        return Ok(None);
+    };
+    let (source, access, inspected) = (&planned.source, &planned.access, &planned.inspected);
+    confirm::require(
+        target,
+        &args.confirm,
+        &format!("restore {} into", file_name(&source.file)),
+    )?;
+
+    // From here to the end, no backup or other restore can run in between.
+    let lock = crate::steps::lock::acquire_lock(project, &format!("restore into {}", target.name))?;
+    let created;
+    let target = match new.as_deref_mut() {
+        Some(n) => {
+            created = n.create(&access.wrangler, &planned.migrations_dir)?;
+            &created
+        }
+        None => target,
+    };
+    // The target as it is now, under the lock: unchanged since the plan,
+    // and the schema its safety backup is taken by.
+    let reader = access.reader(target);
+    let now = (new.is_none())
+        .then(|| guard_unchanged(&reader, inspected, target))
+        .transpose()?;
+    let local_file = match access.fast_local {
+        true => Some(ready_local_file(access.local_file.clone(), args.mode())?),
+        false => None,
+    };
+    let safety = match (planned.safety_backup, now) {
+        (true, Some(schema)) => take_safety_backup(sh, project, source, (&lock, schema, target))?,
+        _ => None,
+    };
+    let loading = Loading {
+        wrangler: &access.wrangler,
+        cmds: &access.cmds,
+        target,
+        source,
+        mode: args.mode(),
+        local_file: local_file.as_deref(),
+        safety: &safety,
+    };
+    make_local_private(project, target)?;
+    let on_import = record_loading(project, &lock, &loading, new.as_deref())?;
+    loading.load(&planned.survey, &planned.options, inspected, on_import)?;
+    crate::edge::signals::changed(loading.restored("its check did not finish"));
+    drop(lock);
+    let (counts, content) = loading.check(project)?;
+    crate::edge::signals::changed(loading.restored("it was checked"));
+
+    let restored = Restored {
+        safety_backup: safety,
+        counts,
+        key_check: inspected.key_check.clone(),
+    };
+    let new = new.is_some();
+    report(
+        project, envs, args, source, target, new, &restored, &content,
+    )?;
+    warn_after_restore(&planned, target);
+    if args.json {
+        let database_id = new.then_some(target.database_id.as_str());
+        let result = result_json(&restored, &content, database_id);
+        print_json(false, planned.json, result);
+    }
+    Ok(Some(restored))
+}
+
+/// A local target's D1 file, made private before a row goes in, however
+/// it is loaded.
+fn make_local_private(project: &Project, target: &Environment) -> Result<()> {
+    if target.location == Location::Local {
+        local_d1::make_private(&local_d1::database_file(
+            &project.config_dir,
+            &target.local_id,
+        ))?;
+    }
+    Ok(())
+}
+
+/// The load about to start, recorded in the lock (what another run or a
+/// later one is told) and, for a remote target, as what an interrupt now
+/// leaves. `--clean` first applies the migrations, each its own query:
+/// an interrupt then leaves some applied and no row loaded, and the
+/// import's outcome, returned, is what an interrupt leaves once they are.
+fn record_loading(
+    project: &Project,
+    lock: &crate::edge::lock::BackupLock,
+    loading: &Loading<'_>,
+    new: Option<&NewDatabase>,
+) -> Result<Option<String>> {
+    let (target, source) = (loading.target, loading.source);
+    let doing = crate::edge::lock::Doing::Loading {
+        env: target.name.clone(),
+        backup: file_name(&source.file).to_string(),
+        safety: loading.safety.as_deref().map(|f| file_name(f).to_string()),
+    };
+    let underway = crate::steps::lock::told(&doing, project);
+    lock.record(doing)?;
+    if target.location == Location::Remote {
+        // Once wrangler has handed D1 the file, an interrupt no longer
+        // stops the import; a database this restore created stays either way.
+        let left = new.and_then(NewDatabase::left_in_place);
+        let with_left = |what: String| match &left {
+            Some(left) => format!("{what}; {left}"),
+            None => what,
+        };
+        let on_import = with_left(underway);
+        crate::edge::signals::changed(match loading.mode {
+            Mode::Clean => with_left(format!(
+                "applying the migrations to {}: wrangler applies each as its own query, so some \
+                 of them may be applied, and no row of the backup was loaded{}",
+                target.database_name,
+                loading.named_safety()
+            )),
+            _ => on_import.clone(),
+        });
+        return Ok(Some(on_import));
+    }
+    Ok(None)
+}
+
+/// What a finished restore warns of: migrations pending again, triggers
+/// that cannot run, FTS tables rebuilt, rowids renumbered, virtual tables
+/// a backup could not hold whole.
+fn warn_after_restore(planned: &Planned, target: &Environment) {
+    let source = &planned.source;
+    if let Some(then) = pending_again(&planned.pending_after, target) {
+        crate::warn!("{} now has {then}", target.database_name);
+    }
+    for stuck in &planned.stuck {
+        crate::warn!(
+            "in {}, {}",
+            target.database_name,
+            stuck_trigger(stuck, source)
+        );
+    }
+    for why in planned.fts_rebuilt.iter().chain(&planned.renumbered) {
+        crate::warn!("{why}");
+    }
+    for vt in &source.virtual_tables {
+        if let Some(why) = vt.lost_by_a_backup() {
+            crate::warn!(
+                "{} was not restored whole: it is {why}",
+                d1_core::names::shown(&vt.name)
+            );
+        }
+    }
+}
+
+/// A restore's plan, made and printed before anything changes.
+struct Planned {
+    source: Source,
+    access: TargetAccess,
+    inspected: Inspected,
+    options: repair::Options,
+    survey: repair::Survey,
+    safety_backup: bool,
+    json: serde_json::Value,
+    /// The migrations pending once the backup is loaded.
+    pending_after: PendingAfter,
+    /// The migrations directory the restored database is judged by (and,
+    /// for `--clean`, made by): see [`source::migrations_dir_for`].
+    migrations_dir: PathBuf,
+    /// The triggers that cannot run once it is loaded.
+    stuck: Vec<StuckTrigger>,
+    /// FTS5 tables rebuilt otherwise than their triggers keep them.
+    fts_rebuilt: Vec<String>,
+    /// Tables whose rows come back renumbered, while triggers keep their
+    /// rowids elsewhere (as the backup's manifest records).
+    renumbered: Vec<String>,
+}
+
+/// How a restore reaches its target: through wrangler, or (a fast local
+/// restore) straight through its local D1 file.
+struct TargetAccess {
+    cmds: Commands,
+    wrangler: Wrangler,
+    /// A fast local restore, straight into the local D1 file.
+    fast_local: bool,
+    local_file: PathBuf,
+    /// The target is read from its file, not through wrangler.
+    read_from_file: bool,
+}
+
+impl TargetAccess {
+    fn new(
+        sh: &Shell,
+        project: &Project,
+        args: &RestoreArgs,
+        target: &Environment,
+        new: Option<&NewDatabase>,
+    ) -> Result<TargetAccess> {
+        let cmds = match new {
+            Some(n) => n.cmds.clone(),
+            None => project.commands(),
+        };
+        let wrangler = project.wrangler(sh)?;
+        let fast_local = target.location == Location::Local && !args.via_wrangler;
+        let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
+        // A fast local restore reads the target from its file, as it loads it.
+        let read_from_file = fast_local && local_file.is_file();
+        Ok(TargetAccess {
+            cmds,
+            wrangler,
+            fast_local,
+            local_file,
+            read_from_file,
+        })
+    }
+
+    /// The target, read from its local D1 file (a fast local restore) or
+    /// through wrangler, the same way each time.
+    fn reader<'a>(&'a self, target: &'a Environment) -> TargetReader<'a> {
+        match self.read_from_file {
+            true => TargetReader::File(self.local_file.clone()),
+            false => TargetReader::Wrangler(&self.wrangler, &self.cmds, target),
+        }
+    }
+
+    /// The target's catalog and the objects in it, as the plan finds them.
+    fn read(
+        &self,
+        args: &RestoreArgs,
+        target: &Environment,
+        new: Option<&NewDatabase>,
+    ) -> Result<(Catalog, Vec<(String, String)>)> {
+        // A local D1 that has no file yet is empty: reading it through wrangler
+        // would make it, which a plan (a dry run's) never does.
+        let local_absent = target.location == Location::Local && !self.local_file.is_file();
+        match local_absent && new.is_none() {
+            true => Ok((Catalog::default(), Vec::new())),
+            false => read_target(args, (target, &self.reader(target)), &self.wrangler, new),
+        }
+    }
+}
+
+/// Checks the backup, reads the target, surveys the repair and prints the
+/// plan; `None` for a dry run, which stops there.
+fn plan(
+    sh: &Shell,
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    target: &Environment,
+    new: Option<&NewDatabase>,
+) -> Result<Option<Planned>> {
+    let mode = args.mode();
+    let (mut source, migrations_dir) = check_source(project, envs, target, args, new.is_some())?;
+    let access = TargetAccess::new(sh, project, args, target, new)?;
+    let (catalog, existing) = access.read(args, target, new)?;
+    let (options, survey, mut triggers, schema) =
+        survey_dump(project, &mut source, &migrations_dir, mode, &catalog)?;
+    let uncounted = uncounted_sequences(&source, &schema);
+    let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
+    // The triggers the dump creates: as its statements read, and as SQLite
+    // made them in the preflight.
+    triggers.extend(preflight(&source, &survey, &options)?);
+    let after = schema_after(&migrations_dir, mode, &source, schema)?;
+    let (stuck, fts_rebuilt) =
+        d1_core::catalog::restored_otherwise(&after, &source.virtual_tables)?;
+    guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
+    let none_after = no_migrations_table_after(&existing, mode);
+    let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
+    let inspected = Inspected {
+        catalog,
+        existing,
+        key_check,
+    };
+    let safety_backup = takes_safety_backup(target, new, &inspected.existing);
+    if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
+        trial_load(&source, &survey, &options)?;
+    }
+    print_plan(&PlanView {
+        repository: project.plan_line(),
+        source: &source,
+        target,
+        mode,
+        existing: &inspected.existing,
+        survey: &survey,
+        safety_backup,
+        fast_local: access.fast_local,
+        key_check: &inspected.key_check,
+        cmds: &access.cmds,
+        new,
+        migrations_dir: &migrations_dir,
+        pending_after: &pending_after,
+        stuck: &stuck,
+        uncounted,
+    });
+    let renumbered = print_plan_notes(&source, &fts_rebuilt);
+    let mut json = plan_json(
+        &source,
+        target,
+        args,
+        new.is_some(),
+        &inspected,
+        safety_backup,
+    );
+    add_plan_notes(&mut json, &source, &stuck, &fts_rebuilt);
+    if args.dry_run {
+        end_dry_run(args, json);
+        return Ok(None);
+    }
+    Ok(Some(Planned {
+        source,
+        access,
+        inspected,
+        options,
+        survey,
+        safety_backup,
+        json,
+        pending_after,
+        migrations_dir,
+        stuck,
+        fts_rebuilt,
+        renumbered,
+    }))
+}
+
+/// Whether the restore takes a safety backup of the target first: of a
+/// remote one, or a local one with something in it. A new database has
+/// nothing to lose.
+fn takes_safety_backup(
+    target: &Environment,
+    new: Option<&NewDatabase>,
+    existing: &[(String, String)],
+) -> bool {
+    new.is_none() && (target.location == Location::Remote || !existing.is_empty())
+}
+
+/// A dry run stops after its plan: nothing was changed.
+fn end_dry_run(args: &RestoreArgs, json: serde_json::Value) {
+    crate::say!("Dry run: nothing was changed.");
+    if args.json {
+        print_json(true, json, serde_json::Value::Null);
+    }
+}
+
+/// A backup of chosen tables, some AUTOINCREMENT, whose manifest has no
+/// counters: an earlier version's, before it recorded them.
+fn uncounted_sequences(source: &Source, schema: &[String]) -> bool {
+    source
+        .manifest
+        .as_ref()
+        .is_some_and(|m| m.sequences.is_none() && !m.tables.is_empty() && m.mode != "schema-only")
+        && schema
+            .iter()
+            .any(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+}
+
+/// Whether the target has no `d1_migrations` table after the restore:
+/// dropped by `--replace`, or never there (an empty database).
+fn no_migrations_table_after(existing: &[(String, String)], mode: Mode) -> bool {
+    let has_migrations_table = existing
+        .iter()
+        .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
+    let drops_migrations_table = mode == Mode::Replace && has_migrations_table;
+    drops_migrations_table || !has_migrations_table
+}
+
+/// The schema the target has afterwards: the migrations' for `--clean`,
+/// else the backup's own (`--replace` drops the rest), whose triggers that
+/// cannot run there the plan names.
+fn schema_after(
+    migrations_dir: &Path,
+    mode: Mode,
+    source: &Source,
+    schema: Vec<String>,
+) -> Result<Vec<String>> {
+    Ok(match mode {
+        Mode::Clean => crate::steps::migrations::schema_sql_of(migrations_dir)?,
+        _ => source
+            .virtual_tables
+            .iter()
+            .map(|vt| vt.sql.clone())
+            .chain(schema)
+            .collect(),
+    })
+}
+
+/// `--json`'s one document: the plan, and what the restore did.
+fn print_json(dry_run: bool, plan: serde_json::Value, result: serde_json::Value) {
+    crate::out::json(&serde_json::json!({
+        "command": "restore",
+        "dry_run": dry_run,
+        "plan": plan,
+        "result": result,
+    }));
+}
+
+/// `--json`'s result: the safety backup, the rows per table and whether
+/// the content was checked.
+fn result_json(
+    restored: &Restored,
+    content: &Option<Result<usize, Vec<String>>>,
+    database_id: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "safety_backup": restored.safety_backup,
+        "tables": restored.counts.iter().map(|(table, expected, found)| serde_json::json!({
+            "table": table, "expected": expected, "found": found,
+        })).collect::<Vec<_>>(),
+        "content_checked": matches!(content, Some(Ok(_))),
+        "database_id": database_id,
+    })
+}
+
+/// What the restore did, and the checklist of what was checked.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    project: &Project,
+    envs: &Environments,
+    args: &RestoreArgs,
+    source: &Source,
+    target: &Environment,
+    new: bool,
+    restored: &Restored,
+    content: &Option<Result<usize, Vec<String>>>,
+) -> Result<()> {
+    crate::say!(
+        "Restored {} into {} ({}).",
+        file_name(&source.file),
+        target.database_name,
+        target.name
+    );
+    if let Some(file) = &restored.safety_backup {
+        // The safety backup is sealed to the target's recipients today,
+        // which the identity that opened the source (a retired key's
+        // backup) may not be the key of: then the way back names the
+        // recipients whose identity it needs, not that one.
+        let recipients = Manifest::for_backup(file)
+            .map(|m| m.sealed_to().to_vec())
+            .unwrap_or_default();
+        let opens = |id: &Path| {
+            { project.age().recipients_of(id) }
+                .is_ok_and(|keys| keys.iter().any(|k| recipients.contains(k)))
+        };
+        let identity = { args.identity.path() }.filter(|id| recipients.is_empty() || opens(id));
+        let mut advice = crate::steps::migrations::restore_advice(file, target, "it", identity);
+        if let (Some(_), None, false) = (args.identity.path(), identity, recipients.is_empty()) {
+            let _ = write!(
+                advice,
+                "; it is sealed to {} today, and the identity this restore was given is not \
+                 the key of any of them",
+                recipients.join(", "),
+            );
+        }
+        crate::say!(
+            "The safety backup taken before the restore is {}; {advice}",
+            file.display(),
+        );
+        warn_if_already_held(project, source, target, file, identity);
+    }
+    print_checklist(
+        &project.settings()?.app,
+        &restored.key_check,
+        &restored.counts,
+        source.manifest.is_some(),
+    );
+    match content {
+        Some(Ok(tables)) => crate::say!(
+            "  [x] content: {}, every row equal to the backup's, by content digest",
+            d1_core::wording::count(*tables, "table")
+        ),
+        _ => crate::say!(
+            "  [ ] content: the backup records no content digests; only row counts were compared"
+        ),
+    }
+    if new {
+        print_binding(project, envs, source, target, args.json)?;
+    }
+    Ok(())
+}

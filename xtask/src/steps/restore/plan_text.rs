@@ -1,0 +1,707 @@
+//! The printed plan: the source, the target, the migrations, the load,
+//! the repairs and notes, the `--json` plan, the migrations pending
+//! afterwards, and the binding printed for a new database.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::source::source_environment;
+use super::target::{Inspected, KeyCheck};
+use super::{KEY_WARNING, Mode, RestoreArgs, Source};
+use crate::config::environment::{Environment, Environments};
+use crate::config::project::Project;
+use crate::edge::wrangler::Commands;
+use crate::steps::new_database::{self, NewDatabase};
+use d1_core::catalog::StuckTrigger;
+use d1_core::manifest::Manifest;
+use d1_core::names::file_name;
+use d1_core::repair;
+
+/// The plan's last lines: FTS tables rebuilt, rowids renumbered and wide
+/// integers a backup rounded. Returns the renumbered tables, as said.
+pub(super) fn print_plan_notes(source: &Source, fts_rebuilt: &[String]) -> Vec<String> {
+    for why in fts_rebuilt {
+        crate::say!("  REBUILT      {why}");
+    }
+    let renumbered: Vec<String> = source
+        .manifest
+        .iter()
+        .flat_map(|m| m.rowids_renumbered.iter().flatten())
+        .map(|(table, triggers)| crate::steps::backup::renumbered_said(table, triggers))
+        .collect();
+    for why in &renumbered {
+        crate::say!("  RENUMBERS    {why}");
+    }
+    if !source.wide_integers.is_empty() {
+        crate::say!(
+            "  ROUNDED?     {}",
+            crate::steps::backup::wide_integers_said(&source.wide_integers)
+        );
+    }
+    renumbered
+}
+
+/// The same notes in `--json`'s plan: `breaks`, `rebuilt`,
+/// `wide_integers`, `renumbered`.
+pub(super) fn add_plan_notes(
+    json: &mut serde_json::Value,
+    source: &Source,
+    stuck: &[d1_core::catalog::StuckTrigger],
+    fts_rebuilt: &[String],
+) {
+    json["breaks"] = stuck
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "table": t.table,
+                "statement": t.statement,
+                "triggers": t.triggers,
+                "error": t.error,
+            })
+        })
+        .collect();
+    json["rebuilt"] = serde_json::json!(fts_rebuilt);
+    json["wide_integers"] = serde_json::json!(source.wide_integers);
+    json["renumbered"] = serde_json::json!(
+        source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.rowids_renumbered.clone())
+            .unwrap_or_default()
+    );
+}
+
+/// The plan, as `--json` prints it.
+pub(super) fn plan_json(
+    source: &Source,
+    target: &Environment,
+    args: &RestoreArgs,
+    new: bool,
+    inspected: &Inspected,
+    safety_backup: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "source": source.file,
+        "source_environment": source.environment,
+        "target": {
+            "environment": target.name,
+            "database": target.database_name,
+            "location": target.location.to_string(),
+            "new": new,
+            "location_hint": args.location,
+        },
+        "mode": args.mode().name(),
+        "existing_objects": inspected.existing.len(),
+        "safety_backup": safety_backup,
+    })
+}
+
+pub(super) struct PlanView<'a> {
+    pub(super) repository: String,
+    pub(super) source: &'a Source,
+    pub(super) target: &'a Environment,
+    pub(super) mode: Mode,
+    pub(super) existing: &'a [(String, String)],
+    pub(super) survey: &'a repair::Survey,
+    pub(super) safety_backup: bool,
+    pub(super) fast_local: bool,
+    pub(super) key_check: &'a KeyCheck,
+    pub(super) cmds: &'a Commands,
+    pub(super) new: Option<&'a NewDatabase>,
+    /// See [`super::source::migrations_dir_for`].
+    pub(super) migrations_dir: &'a Path,
+    pub(super) pending_after: &'a PendingAfter,
+    pub(super) stuck: &'a [StuckTrigger],
+    /// See `plan`: a backup of chosen tables that records no counters.
+    pub(super) uncounted: bool,
+}
+
+pub(super) fn print_plan(p: &PlanView<'_>) {
+    let mut out = String::from("Restore plan\n");
+    let _ = writeln!(out, "  {}", p.repository);
+    plan_source(&mut out, p);
+    plan_target(&mut out, p);
+    plan_load(&mut out, p);
+    plan_repairs(&mut out, p);
+    crate::say!("{out}");
+}
+
+/// The plan's line on the backup's last verification, as its manifest
+/// records it; a backup that failed it is restored with a warning.
+pub(super) fn plan_verification(out: &mut String, s: &Source, m: &Manifest) {
+    let Some(v) = &m.verification else {
+        let _ = writeln!(
+            out,
+            "  verified     never (`cargo xtask verify {}` checks it first)",
+            d1_core::wording::shell_word(&s.file.display().to_string())
+        );
+        return;
+    };
+    let at = v.verified_at.format("%Y-%m-%d %H:%M UTC");
+    let Some(failed) = failed_checks(m) else {
+        let _ = writeln!(out, "  verified     GOOD, {at}");
+        return;
+    };
+    let _ = writeln!(out, "  verified     BAD, {at}: failed {failed}");
+    warn_if_failed_verification(&s.file, m);
+}
+
+/// The names of the checks the backup's last verification failed, as its
+/// manifest records them, shown as one list; `None` when it passed or
+/// never ran. By name only: what they found is the file's, not a message's.
+pub(super) fn failed_checks(m: &Manifest) -> Option<String> {
+    let v = m.verification.as_ref().filter(|v| !v.is_good())?;
+    let failed: Vec<&str> = v
+        .failed
+        .iter()
+        .map(|f| f.split(':').next().unwrap_or_default().trim())
+        .collect();
+    Some(d1_core::names::shown(&failed.join(", ")).to_string())
+}
+
+/// The warning (even with `-q`) that a backup about to be loaded, by
+/// `restore` or as a rehearsal's prod, failed its last verification.
+pub(crate) fn warn_if_failed_verification(file: &Path, m: &Manifest) {
+    if let Some(failed) = failed_checks(m) {
+        crate::warn!(
+            "{} failed its verification ({failed}): a restore of it may not give back the \
+             database it was taken from; `cargo xtask list` names the good backups",
+            file.display(),
+        );
+    }
+}
+
+/// The plan's lines on the backup and its manifest.
+pub(super) fn plan_source(out: &mut String, p: &PlanView<'_>) {
+    let s = p.source;
+    let _ = writeln!(out, "  source       {}", s.file.display());
+    match &s.manifest {
+        Some(m) => {
+            // Counted as the backup and its verify count them.
+            let (tables, rows) = m.checked_rows();
+            let _ = writeln!(
+                out,
+                "  manifest     {} backup of {} ({}), taken {}, {}, {}; sha256 and size match",
+                m.mode,
+                m.database.name,
+                m.environment,
+                m.created_at.format("%Y-%m-%d %H:%M UTC"),
+                d1_core::wording::count(tables, "table"),
+                d1_core::wording::count(rows, "row")
+            );
+            // `latest` after the damage may be the damaged state, taken by
+            // hand with a reason that says so.
+            if let Some(reason) = m.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                let _ = writeln!(out, "  reason       {}", d1_core::names::shown(reason));
+            }
+            if p.target.is_production()
+                && !m.database.uuid.eq_ignore_ascii_case(&p.target.database_id)
+            {
+                let _ = writeln!(
+                    out,
+                    "  replaced     a backup of {}'s REPLACED database (id {:?}), not of the one now \
+                     configured (id {}): --previous-database-id says production's database was \
+                     deleted and created again under this name after this backup",
+                    m.database.name, m.database.uuid, p.target.database_id
+                );
+            }
+            plan_verification(out, s, m);
+            if let Some(sequences) = m.sequences.as_ref().filter(|s| !s.is_empty()) {
+                let listed: Vec<String> = sequences
+                    .iter()
+                    .map(|(table, seq)| format!("{} {seq}", d1_core::names::shown(table)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  counters     {} (AUTOINCREMENT, as the manifest records them; set after \
+                     the rows, never below what they make them)",
+                    listed.join(", ")
+                );
+            } else if p.uncounted {
+                // A backup of chosen tables written before their counters
+                // were recorded: the export leaves `sqlite_sequence` out.
+                let _ = writeln!(
+                    out,
+                    "  counters     not recorded (an earlier version of this tool took this \
+                     backup of chosen tables before it recorded their AUTOINCREMENT counters): \
+                     each is set from the rows, so an id deleted before the backup, above the \
+                     highest kept, may be given again to a new row"
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  manifest     none (--no-manifest): skipped the sha256 and size check, the source-environment \
+                 check{}, and the virtual-table records; row counts are checked against the dump itself",
+                if s.environment.is_some() {
+                    " (you stated the source environment)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+}
+
+/// The plan's lines on the target, the mode and what goes first.
+pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
+    let t = p.target;
+    let _ = writeln!(
+        out,
+        "  target       {} -> {} ({} D1{})",
+        t.name,
+        t.database_name,
+        t.location,
+        if p.new.is_some() {
+            ", a new database; no database of that name exists in the account"
+        } else {
+            ""
+        }
+    );
+    if let Some(n) = p.new {
+        let _ = writeln!(
+            out,
+            "  first        {} (in the account {}; wrangler runs with a private \
+             configuration, removed when the restore ends)",
+            n.cmds
+                .d1_create(&t.database_name, n.location.as_deref())
+                .without_config(),
+            t.account_id
+                .as_deref()
+                .unwrap_or("of CLOUDFLARE_ACCOUNT_ID or `wrangler login`")
+        );
+    }
+    let _ = writeln!(out, "  mode         {}", p.mode.name());
+    if p.mode == Mode::Replace && !p.existing.is_empty() {
+        let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  drops        {}",
+            crate::out::listed(&names, "object")
+        );
+        // Tables the backup does not have are not replaced: their rows are
+        // gone afterwards (a backup from before the migration that made them).
+        let lost = lost_tables(p.existing, p.survey, p.source);
+        if !lost.is_empty() {
+            let it = d1_core::wording::them(lost.len());
+            let why = match p.source.manifest.as_ref().filter(|m| !m.tables.is_empty()) {
+                Some(m) => format!(
+                    "it holds chosen tables only ({})",
+                    d1_core::names::shown(&m.tables.join(", "))
+                ),
+                None => format!("taken before the migration that made {it}?"),
+            };
+            let _ = writeln!(
+                out,
+                "  LOSES        {} and every row in {it}: the backup does not have {it} ({why}); \
+                 afterwards the database has the backup's schema, and `cargo xtask migrate` \
+                 lists what is pending again",
+                crate::out::listed(
+                    &lost
+                        .iter()
+                        .map(|t| format!("table {}", d1_core::names::shown(t)))
+                        .collect::<Vec<_>>(),
+                    "table"
+                ),
+            );
+        }
+    }
+    plan_migrations(out, p);
+}
+
+/// The plan's line on `--clean`'s `migrations apply`. A new database's
+/// private configuration names the migrations directory by its absolute
+/// path: the operator is shown which one.
+pub(super) fn plan_migrations(out: &mut String, p: &PlanView<'_>) {
+    if p.mode != Mode::Clean {
+        return;
+    }
+    let apply = p.cmds.migrations_apply(p.target);
+    let _ = match p.new {
+        Some(_) => writeln!(
+            out,
+            "  first        {} (the migrations in {}, of the database the backup was taken \
+             from)",
+            apply.without_config(),
+            p.migrations_dir.display()
+        ),
+        None => writeln!(out, "  first        {apply}"),
+    };
+}
+
+/// The plan's lines on the safety backup, the key and the load.
+pub(super) fn plan_load(out: &mut String, p: &PlanView<'_>) {
+    let t = p.target;
+    let _ = writeln!(
+        out,
+        "  safety       {}",
+        if p.safety_backup {
+            format!(
+                "a full backup of {} is taken first; the restore stops if it fails",
+                t.database_name
+            )
+        } else if p.new.is_some() {
+            "none: the database is new, so there is nothing on it to lose".to_owned()
+        } else {
+            "none: the target is an empty local database".to_owned()
+        }
+    );
+    plan_since(out, p);
+    if t.location == crate::config::environment::Location::Remote && p.new.is_none() {
+        let _ = writeln!(
+            out,
+            "  downtime     D1 answers no other query on {} while {}the import runs, which \
+             takes it offline: the app's requests to it fail until the restore ends",
+            t.database_name,
+            match p.safety_backup {
+                true => "the safety backup exports it and ",
+                false => "",
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  key          {}",
+        match p.key_check {
+            KeyCheck::Same(f) => format!("backup and target both use {f}"),
+            KeyCheck::TargetHasNone =>
+                "the target records no key yet; nothing to compare".to_owned(),
+            KeyCheck::BackupHasNone => "the backup records no key; nothing to compare".to_owned(),
+            KeyCheck::AcceptedChange { backup, target, .. } =>
+                format!("CHANGES from {target} to {backup} (--accept-key-change): {KEY_WARNING}"),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  loads        the dump's {}, repaired, {}",
+        d1_core::wording::count(p.survey.statements, "statement"),
+        if p.fast_local {
+            "straight into the local D1's SQLite file in one transaction (refused while another process has it open)"
+        } else {
+            "as one file through `wrangler d1 execute --file`, all or nothing"
+        }
+    );
+    if let Some(then) = pending_again(p.pending_after, p.target) {
+        let _ = writeln!(out, "  then         {then}");
+    }
+    for stuck in p.stuck {
+        let _ = writeln!(out, "  BREAKS       {}", stuck_trigger(stuck, p.source));
+    }
+}
+
+/// The target's tables that `--replace` drops and the backup does not
+/// make again: their rows are gone afterwards.
+pub(super) fn lost_tables<'a>(
+    existing: &'a [(String, String)],
+    survey: &repair::Survey,
+    source: &Source,
+) -> Vec<&'a str> {
+    existing
+        .iter()
+        .filter(|(kind, name)| {
+            kind == "table"
+                && !name.starts_with("sqlite_")
+                && !survey.creates_table(name)
+                // A virtual table and its shadow tables are remade.
+                && !source
+                    .virtual_tables
+                    .iter()
+                    .any(|vt| *name == vt.name || name.starts_with(&format!("{}_", vt.name)))
+        })
+        .map(|(_, name)| name.as_str())
+        .collect()
+}
+
+/// A trigger the restore leaves unable to run, and why: said in the plan
+/// and again after the restore.
+pub(super) fn stuck_trigger(stuck: &StuckTrigger, source: &Source) -> String {
+    if stuck.index_comes_back_empty {
+        return format!(
+            "{stuck}, until the app indexes every row again (no backup carries a contentless \
+             index)"
+        );
+    }
+    let chosen = source
+        .manifest
+        .as_ref()
+        .is_some_and(|m| !m.tables.is_empty());
+    format!(
+        "{stuck}; the backup brings it back without what it names{}",
+        match chosen {
+            true =>
+                " (a backup of chosen tables holds their triggers, not the tables those write to)",
+            false => ", as the database it was taken from had it",
+        }
+    )
+}
+
+/// The migrations pending once the backup is loaded.
+#[derive(Debug, Default)]
+pub(super) struct PendingAfter {
+    names: Vec<String>,
+    /// A schema-only backup: the target gets its tables, `d1_migrations`
+    /// among them, but no rows, so every migration reads as pending
+    /// although the schema already has what they make.
+    none_recorded: bool,
+    /// A backup of chosen tables without `d1_migrations`, replacing a
+    /// target that had one: it is dropped, and every migration reads as
+    /// pending.
+    record_dropped: bool,
+    /// Of `names`, those `migrate` took this backup just before applying
+    /// (its reason, `pre-migration: …`): a restore of it is most likely
+    /// undoing them, and `migrate` would apply them again as they are.
+    undone: Vec<String>,
+}
+
+/// The migrations pending once the backup is loaded: the target gets the
+/// backup's `d1_migrations`, so those in `dir` that it had not applied
+/// are pending; after a schema-only backup, all of them. None for
+/// `--clean`, which applies today's migrations first (and refuses a backup
+/// taken at others), or without a manifest, or for chosen tables without
+/// `d1_migrations` (the target keeps its own rows), unless the target has
+/// none afterwards (`no_migrations_table`: `--replace` drops it, or an
+/// empty database never had it): then all of them.
+pub(super) fn pending_after(
+    source: &Source,
+    mode: Mode,
+    dir: &Path,
+    no_migrations_table: bool,
+) -> PendingAfter {
+    let Some(m) = source.manifest.as_ref().filter(|_| mode != Mode::Clean) else {
+        return PendingAfter::default();
+    };
+    let none_recorded = m.mode == "schema-only"
+        && (m.tables.is_empty()
+            || m.tables
+                .iter()
+                .any(|t| t == d1_core::statement::MIGRATIONS_TABLE));
+    let record_dropped = !none_recorded
+        && m.applied_migrations().is_none()
+        && !m.tables.is_empty()
+        && no_migrations_table;
+    let applied: &[String] = match (none_recorded || record_dropped, m.applied_migrations()) {
+        (true, _) => &[],
+        (false, Some(applied)) => applied,
+        (false, None) => return PendingAfter::default(),
+    };
+    match crate::steps::migrations::migration_files(dir) {
+        Ok(files) => {
+            let names = crate::steps::migrations::pending(&files, applied);
+            let undone = crate::steps::status::migrations_taken_before(m.reason.as_deref())
+                .into_iter()
+                .filter(|n| names.contains(n))
+                .collect();
+            PendingAfter {
+                names,
+                none_recorded,
+                record_dropped,
+                undone,
+            }
+        }
+        Err(e) => {
+            crate::detail!("which migrations are pending after the restore is not known: {e:#}");
+            PendingAfter::default()
+        }
+    }
+}
+
+/// Says which migrations the restore leaves pending, if any.
+pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Option<String> {
+    let names = &pending.names;
+    if names.is_empty() {
+        return None;
+    }
+    let them = d1_core::wording::them(names.len());
+    let env = if target.is_new { "ENV" } else { &target.name };
+    if pending.record_dropped {
+        return Some(format!(
+            "no migration recorded as applied: the target has no d1_migrations afterwards \
+             (--replace drops it, or it never had one), and this backup of chosen tables does not \
+             carry it, so all {} ({}) read as pending. `cargo \
+             xtask migrate {env}` would apply {them} onto the restored tables, and fail; restore \
+             a full backup to get the rest of the database back",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    if pending.none_recorded {
+        return Some(format!(
+            "no migration recorded as applied: a schema-only backup carries no d1_migrations \
+             rows, so all {} ({}) read as pending although the schema was restored. `cargo \
+             xtask migrate {env}` would apply {them} again onto tables that exist, and fail; \
+             restore a full backup, or record in d1_migrations the ones the schema has",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    if !pending.undone.is_empty() {
+        let undone = &pending.undone;
+        let it = d1_core::wording::them(undone.len());
+        let (they, are) = d1_core::wording::they_are(undone.len());
+        return Some(format!(
+            "{} pending, which the backup predates: {}. This backup was taken by `migrate` just \
+             before applying {it} ({}): if {they} broke the database, fix or remove {it} in the \
+             migrations directory first, as `cargo xtask migrate {env}` would apply {it} again \
+             as {they} {are}",
+            d1_core::wording::count(names.len(), "migration"),
+            names.join(", "),
+            undone.join(", "),
+        ));
+    }
+    let how = match target.is_new {
+        true => format!(
+            "`cargo xtask migrate ENV` applies {them} once an environment's binding names it"
+        ),
+        false => format!("`cargo xtask migrate {}` applies {them}", target.name),
+    };
+    Some(format!(
+        "{} pending, which the backup predates: {} ({how})",
+        d1_core::wording::count(names.len(), "migration"),
+        names.join(", "),
+    ))
+}
+
+/// The plan's line on what a replace costs: whatever was written to the
+/// target after the backup was taken is not in it, so it leaves the
+/// target (the safety backup keeps it); remotely, Time Travel can go back
+/// to a moment instead, keeping the freshest state. Said of a backup of
+/// the target itself.
+pub(super) fn plan_since(out: &mut String, p: &PlanView<'_>) {
+    let Some(m) = p.source.manifest.as_ref() else {
+        return;
+    };
+    let t = p.target;
+    // Only a backup of the target itself: one of another database replaces
+    // everything, as the plan's other lines say.
+    if !p.safety_backup || p.mode != Mode::Replace || !t.records(m) {
+        return;
+    }
+    let now = chrono::Utc::now();
+    // Dated after the clock, it was taken at an unknown time: "0s ago"
+    // would read as nothing written being lost.
+    let taken = match d1_core::wording::dated_ahead(m.created_at, now) {
+        Some(ahead) => format!("the backup was taken (it is {ahead}: when is unknown)"),
+        None => format!(
+            "{} ({} ago, when the backup was taken)",
+            m.created_at.format("%Y-%m-%d %H:%M UTC"),
+            d1_core::wording::age((now - m.created_at).num_seconds())
+        ),
+    };
+    let _ = write!(
+        out,
+        "  since        anything written to {} after {taken} is not in it and leaves {}; only the \
+         safety backup keeps it",
+        t.database_name, t.database_name
+    );
+    if t.location == crate::config::environment::Location::Remote {
+        let _ = write!(
+            out,
+            ". For the freshest state, D1 Time Travel goes back to a moment instead: \
+             `cargo xtask time-travel restore {} --at TIME --dry-run`, TIME (RFC 3339) a moment \
+             before the damage",
+            t.name
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The plan's lines on the repairs the dump needs.
+pub(super) fn plan_repairs(out: &mut String, p: &PlanView<'_>) {
+    let mut repairs: Vec<String> = p.survey.repairs.iter().map(|r| r.to_string()).collect();
+    for (line, table, bytes) in &p.survey.oversized {
+        repairs.push(format!(
+            "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
+        ));
+    }
+    if p.new.is_some() {
+        let _ = writeln!(
+            out,
+            "  then         the binding snippet with the new id; the configuration is not edited, \
+             and a failed restore leaves the new database in place"
+        );
+    }
+    if repairs.is_empty() {
+        let _ = writeln!(out, "  repairs      none needed");
+    } else {
+        for (i, r) in repairs.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}{r}",
+                if i == 0 {
+                    "repairs      "
+                } else {
+                    "             "
+                }
+            );
+        }
+    }
+}
+
+/// The binding to add to the configuration to use the new database, in
+/// the configuration's format, with the binding and migrations directory of
+/// the database the backup was taken from (when the configuration has it).
+/// It is what the operator asked for, so `-q` shows it too; with `--json`
+/// the document carries the id and this goes to stderr.
+pub(super) fn print_binding(
+    project: &Project,
+    envs: &Environments,
+    source: &Source,
+    target: &Environment,
+    json: bool,
+) -> Result<()> {
+    let from = source_environment(envs, source);
+    let snippet = new_database::binding_snippet(
+        crate::config::environment::Format::of(&project.config)?,
+        from.map_or("DB", |e| e.binding.as_str()),
+        &target.database_name,
+        &target.database_id,
+        from.map_or("migrations", |e| e.migrations_dir.as_str()),
+    );
+    let place = match from {
+        Some(e) => format!(
+            ". To move {} onto it, put it in place of {}'s entry{}, then deploy the app so \
+             that it reads the new binding",
+            e.name,
+            e.database_name,
+            match &e.wrangler_env {
+                Some(w) => format!(" under [env.{w}] (there, [[env.{w}.d1_databases]])"),
+                None => " at the top level".to_owned(),
+            }
+        ),
+        None => " (under [env.NAME] for an environment)".to_owned(),
+    };
+    let text = format!(
+        "To use {}, add its binding to {}; the configuration was not changed{place}:\n{snippet}",
+        target.database_name,
+        file_name(&project.config)
+    );
+    if json {
+        crate::say!("{text}");
+    } else {
+        crate::data!("{text}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_told_which_environment_to_migrate_it_through() {
+        let new = Environment::new_database("db_x", None);
+        assert_eq!(pending_again(&PendingAfter::default(), &new), None);
+        let one = PendingAfter {
+            names: vec!["0005_a.sql".to_owned()],
+            ..PendingAfter::default()
+        };
+        assert_eq!(
+            pending_again(&one, &new).unwrap(),
+            "1 migration pending, which the backup predates: 0005_a.sql (`cargo xtask migrate \
+             ENV` applies it once an environment's binding names it)"
+        );
+    }
+}

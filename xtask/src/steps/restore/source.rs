@@ -1,0 +1,548 @@
+//! The backup a restore reads: choosing it (a name, a path, `latest`),
+//! reading it with or without a manifest, and checking it against the
+//! target before the target is read; the survey of the repair it needs,
+//! the preflight and the trial load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::guards::{
+    guard_applied_migrations_unchanged, guard_backup_scope, guard_clean_new_migrations_known,
+    guard_clean_new_scope, guard_dump_migrations, guard_same_binding, guard_same_migrations,
+    guard_source_environment, warn_if_latest_is_a_safety_backup,
+};
+use super::{Mode, RestoreArgs, Source};
+use crate::config::environment::{Environment, Environments};
+use crate::config::project::Project;
+use crate::edge::fsutil;
+use crate::edge::local_d1;
+use crate::edge::manifest_file::ManifestFile;
+use crate::edge::stored;
+use d1_core::catalog::{Catalog, VirtualTable};
+use d1_core::dump;
+use d1_core::manifest::{self, Manifest};
+use d1_core::repair;
+use d1_core::statement;
+
+/// The migrations directory the restored database is judged by (and
+/// `--clean` makes its schema with): a new database has none of its own
+/// yet, so it is the backup's database's, as the binding printed for it
+/// says.
+pub(super) fn migrations_dir_for(
+    project: &Project,
+    envs: &Environments,
+    source: &Source,
+    target: &Environment,
+    new: bool,
+) -> PathBuf {
+    let migrations_of = source_environment(envs, source)
+        .filter(|_| new)
+        .unwrap_or(target);
+    project.config_dir.join(&migrations_of.migrations_dir)
+}
+
+/// The environment of the database the backup was taken from: by the
+/// manifest's database, as every "whose backup is this?" goes (a short
+/// name renamed since still finds it); else by the name `--source-env`
+/// gave.
+pub(super) fn source_environment<'e>(
+    envs: &'e Environments,
+    source: &Source,
+) -> Option<&'e Environment> {
+    match &source.manifest {
+        Some(m) => envs.iter().find(|e| e.records(m)),
+        None => (source.environment.as_deref()).and_then(|env| envs.resolve(env).ok()),
+    }
+}
+
+/// The backup to restore, read and checked against the target before the
+/// target is read: its environment, its binding, its scope and, for
+/// `--clean`, its migrations. Returns it and the migrations directory the
+/// restored database is judged by ([`migrations_dir_for`]).
+pub(super) fn check_source(
+    project: &Project,
+    envs: &Environments,
+    target: &Environment,
+    args: &RestoreArgs,
+    new: bool,
+) -> Result<(Source, PathBuf)> {
+    let mode = args.mode();
+    if new && mode == Mode::Replace {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--replace is not for a new database: it has nothing to replace. Restore a full \
+             backup to new:{name} without --replace, or a data-only one with --clean. Nothing \
+             was done.",
+            name = target.database_name
+        );
+    }
+    let source = resolve_source(project, envs, target, args)?;
+    if new && mode == Mode::Clean {
+        guard_clean_new_scope(&source, target)?;
+        guard_clean_new_migrations_known(&source, target)?;
+    }
+    guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
+    guard_same_binding(&source, target, envs)?;
+    guard_backup_scope(&source, target, mode, args.partial, new)?;
+    let dir = migrations_dir_for(project, envs, &source, target, new);
+    if mode == Mode::Clean {
+        guard_same_migrations(&source, &dir)?;
+        guard_applied_migrations_unchanged(&source, &dir)?;
+    }
+    Ok((source, dir))
+}
+
+/// The repair the dump needs, surveyed in one pass over the dump; without
+/// a manifest, the same pass counts the rows and reads the key in force.
+#[allow(clippy::type_complexity)]
+pub(super) fn survey_dump(
+    project: &Project,
+    source: &mut Source,
+    migrations_dir: &Path,
+    mode: Mode,
+    catalog: &Catalog,
+) -> Result<(
+    repair::Options,
+    repair::Survey,
+    BTreeMap<String, String>,
+    Vec<String>,
+)> {
+    let options = repair_options(source, migrations_dir, mode, catalog)?;
+    let settings = project.settings()?;
+    // The dump's triggers, by name, and every statement of its schema, read
+    // in the survey's pass.
+    let mut triggers = BTreeMap::new();
+    let mut schema = Vec::new();
+    let mut creates = 0usize;
+    let mut note_trigger = |sql: &str| {
+        let created = statement::created_object(sql);
+        creates += usize::from(created.is_some());
+        if created.is_some() {
+            schema.push(sql.to_owned());
+        }
+        if let Some(("trigger", name)) = created {
+            triggers.insert(name, sql.to_owned());
+        }
+    };
+    // The rows and the key are counted from the dump, in the survey's pass:
+    // without a manifest they are the source's; with one, they must be
+    // what the manifest says.
+    let mut summary = dump::Summarizer::new(settings.app.encryption_key.as_ref());
+    // A manifest an earlier version wrote records no integers beyond 2^53
+    // (`Manifest::wide_integers`): they are read in the same pass, but in
+    // the tables it says a native local export wrote exactly.
+    let unrecorded = source
+        .manifest
+        .as_ref()
+        .filter(|m| m.wide_integers.is_none());
+    let mut wide = BTreeMap::<String, u64>::new();
+    let (survey, summary) = repair::survey_observing(source.data.open()?, &options, |sql| {
+        note_trigger(sql);
+        if let Some(m) = unrecorded
+            && let Some((table, n)) = d1_core::digest::wide_in_insert(sql)
+            && !m
+                .exact_values
+                .as_ref()
+                .is_some_and(|e| e.contains_key(&table))
+        {
+            *wide.entry(table).or_default() += n;
+        }
+        summary.statement(sql)
+    })
+    .and_then(|survey| {
+        // A data-only export has no CREATE TABLE: the rows it reports by
+        // content (the key in force) are read in the schema they go into,
+        // the migrations' or the target's (a dump's own CREATE wins).
+        Ok((survey, summary.finish(&options.known_tables)?))
+    })
+    .with_context(|| format!("reading {}", source.file.display()))?;
+    check_surveyed(
+        source,
+        mode,
+        migrations_dir,
+        (survey.statements, creates),
+        summary,
+        wide,
+        settings.app.encryption_key.is_some(),
+    )?;
+    Ok((options, survey, triggers, schema))
+}
+
+/// What the survey found, held against the source: a dump that is empty is
+/// refused; one with a manifest must be what it describes (its wide
+/// integers and key taken where an older manifest records none); one
+/// without takes its rows and key from the dump.
+pub(super) fn check_surveyed(
+    source: &mut Source,
+    mode: Mode,
+    migrations_dir: &Path,
+    (statements, creates): (u64, usize),
+    summary: dump::DumpSummary,
+    wide: BTreeMap<String, u64>,
+    key_configured: bool,
+) -> Result<()> {
+    // An export that wrote nothing, or only its header (wrangler's first
+    // line; `sqlite3 mistyped.db .dump`'s PRAGMA, BEGIN and COMMIT): loaded,
+    // it would replace the target with nothing. Without a manifest there is
+    // no record that an empty database was what was backed up.
+    let empty = statements == 0
+        || (source.manifest.is_none() && creates == 0 && summary.rows.values().sum::<u64>() == 0);
+    if empty {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} creates no table and holds no row (it is empty, or only a header, blanks and \
+             comments): it is not a dump of a database. Nothing was done.",
+            source.file.display()
+        );
+    }
+    match &source.manifest {
+        Some(m) => {
+            let contradictions = m.contradictions(&summary, key_configured);
+            if !contradictions.is_empty() {
+                crate::stop!(
+                    crate::exit::Exit::Refused,
+                    "refusing to restore {}: its manifest does not describe it ({}). The manifest \
+                     was changed after the backup was taken (or, for the key, [app.encryption_key] \
+                     in backups.toml was since). Nothing was written. `cargo xtask verify` the \
+                     file, or restore it with --no-manifest to go by the dump alone.",
+                    source.file.display(),
+                    contradictions.join("; ")
+                );
+            }
+            if m.wide_integers.is_none() {
+                source.wide_integers = wide;
+            }
+            // The dump's own key, where it shows one: a manifest written
+            // before the key rule existed records none.
+            if summary.encryption_key.is_some() {
+                source.encryption_key = summary.encryption_key;
+            }
+        }
+        None => {
+            if mode == Mode::Clean {
+                guard_dump_migrations(&source.file, &summary.migrations, migrations_dir)?;
+            }
+            source.rows = summary.rows;
+            source.encryption_key = summary.encryption_key;
+        }
+    }
+    Ok(())
+}
+
+/// The repair options for restoring `source` into `target` by `mode`: the
+/// schema it goes into, its virtual tables, chosen tables and counters.
+pub(super) fn repair_options(
+    source: &Source,
+    migrations_dir: &Path,
+    mode: Mode,
+    catalog: &Catalog,
+) -> Result<repair::Options> {
+    let (known_tables, known_triggers) = if mode == Mode::Clean {
+        // The schema `migrations apply` is about to make.
+        schema_from_migrations(migrations_dir)?
+    } else {
+        (catalog.create_statements(), BTreeMap::new())
+    };
+    // A clean restore without a manifest has no record of virtual tables;
+    // the migrations make them, and an external-content FTS5 index, whose
+    // rows the dump fills with its triggers held off, is rebuilt from them
+    // (else, after a hand `--no-schema` export, searches find nothing).
+    let virtual_tables = match (mode, &source.manifest) {
+        (Mode::Clean, None) => known_tables
+            .iter()
+            .filter_map(|(name, sql)| VirtualTable::from_sql(name, sql))
+            .filter(|vt| {
+                matches!(
+                    vt.content,
+                    d1_core::catalog::VirtualContent::External { .. }
+                )
+            })
+            .collect(),
+        _ => source.virtual_tables.clone(),
+    };
+    Ok(repair::Options {
+        virtual_tables,
+        data_into_existing_schema: mode == Mode::Clean,
+        known_tables,
+        known_triggers,
+        chosen_tables: source
+            .manifest
+            .as_ref()
+            .map(|m| m.tables.clone())
+            .unwrap_or_default(),
+        sequences: source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.sequences.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// Every refusal the repair and the SQL gate can make, made now: nothing
+/// has run against the target yet, not even the safety backup or
+/// `--clean`'s migrations.
+pub(super) fn preflight(
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+) -> Result<BTreeMap<String, String>> {
+    survey.ensure_repairable().with_context(|| {
+        format!(
+            "{} cannot be restored to D1; nothing was done",
+            source.file.display()
+        )
+    })?;
+    let mut preflight = repair::Preflight::new(options)?;
+    // Read as the load will read it: a file changed since it was checked
+    // is refused here, before the safety backup or anything else runs.
+    repair::write_piped(source.open_for_load()?, survey, options, &mut preflight).with_context(
+        || {
+            format!(
+                "{} cannot be loaded; nothing was done",
+                source.file.display()
+            )
+        },
+    )?;
+    Ok(preflight.triggers())
+}
+
+/// A dump without a manifest, which no verification vouches for, loaded
+/// whole into a scratch database first, as the load will run it, when a
+/// safety backup is to be taken: a row that SQLite refuses whatever the
+/// target holds (a key given twice, a broken foreign key) is refused here,
+/// before the safety backup, rather than at each attempt after a new one.
+/// Without a safety backup a failed load costs nothing (it is all or
+/// nothing), so a restore into an empty database loads once. `--clean`
+/// loads into the migrations' schema, which the preflight judges; it is
+/// not tried here.
+pub(super) fn trial_load(
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+) -> Result<()> {
+    let scratch = crate::edge::wrangler::PrivateDir::create("restore-trial")?;
+    let db = scratch.path().join("trial.sqlite");
+    let tried = std::fs::File::create(&db)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            let mut loader = local_d1::Loader::open_scratch(&db)?;
+            loader.load(source.open_for_load()?, survey, options)?;
+            loader.commit()
+        });
+    tried.with_context(|| {
+        format!(
+            "{} cannot be loaded: it has no manifest, so it was first loaded into a scratch \
+             database, which refused it; nothing ran against the target and no safety backup \
+             was taken",
+            source.file.display()
+        )
+    })?;
+    Ok(())
+}
+
+impl Source {
+    /// The SQL for loading, hashed as it is read and refused at its end
+    /// unless it is the SQL the manifest records or, without a manifest,
+    /// the SQL the restore first read and surveyed: a file changed between
+    /// the plan and the load never reaches the target.
+    pub(super) fn open_for_load(&self) -> Result<Box<dyn std::io::BufRead + Send>> {
+        match &self.manifest {
+            Some(m) => {
+                let (sha256, bytes) = m.sql_digest();
+                self.data.open_checked(sha256, bytes)
+            }
+            None => match &self.pinned {
+                Some((sha256, bytes)) => self.data.open_checked(sha256, *bytes),
+                None => self.data.open(),
+            },
+        }
+    }
+}
+
+/// The `CREATE TABLE` and `CREATE TRIGGER` statements that applying `dir`'s
+/// migrations makes. A clean restore needs them (the tables name a split
+/// row's columns, the triggers are held off while the rows load): one that
+/// does not run here stops it, before anything runs.
+pub(super) fn schema_from_migrations(
+    dir: &Path,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    use crate::steps::migrations::{migration_files, read_migrations, schema_created_by};
+    schema_created_by(&read_migrations(dir, &migration_files(dir)?)?).context(
+        "a clean restore loads the rows into the schema the migrations make, holding their \
+         triggers off, so it must know that schema; restore a full backup with --replace \
+         instead. Nothing was done",
+    )
+}
+
+pub(super) fn resolve_source(
+    project: &Project,
+    envs: &Environments,
+    target: &Environment,
+    args: &RestoreArgs,
+) -> Result<Source> {
+    let file = backup_file(project, target, args)?;
+    let data = stored::Source::for_file(&file, args.identity.path(), &project.age())?;
+    // A header no backup has (thousands of stanzas, each tried on every
+    // read) is refused before age reads it.
+    if d1_core::sealed::Format::of(&file) == d1_core::sealed::Format::ZstdAge
+        && let Err(e) = stored::age_stanzas(&file)
+    {
+        crate::stop!(crate::exit::Exit::Refused, "{e:#}; refusing to restore it.");
+    }
+    // One that the key of a recipient its manifest records does not open
+    // (sealed to others, or damaged) is refused, as the whole read below
+    // refuses it; a key that is none of theirs is bad input (exit 2).
+    let head = data
+        .head()
+        .map_err(|e| match e.downcast_ref::<stored::SealedToOthers>() {
+            Some(_) => crate::exit::Exit::Refused.error(e.context("refusing to restore it")),
+            None => e,
+        })?;
+    dump::check_looks_like_sql(&head)
+        .with_context(|| format!("{}", file.display()))
+        .map_err(crate::exit::could_not_run)?;
+
+    if args.no_manifest {
+        return source_without_manifest(file, data, envs, args);
+    }
+    let manifest_path = manifest::manifest_path(&file);
+    // Whatever is there (a FIFO, a link) is read, or refused, as a
+    // manifest: it is not a missing one.
+    if std::fs::symlink_metadata(&manifest_path).is_err() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 .dump, \
+             pass --no-manifest (the plan lists the checks that skips)",
+            file.display(),
+            manifest_path.display()
+        );
+    }
+    let manifest = Manifest::for_backup(&file)?;
+    if let Err(differs) = fsutil::check_recorded(&file, &manifest.file)? {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} does not match its manifest: {differs}. Refusing to restore it.",
+            file.display()
+        );
+    }
+    if let Some(sealed) = &manifest.sealed {
+        check_sealed_plaintext(&file, &data, sealed)?;
+    }
+    warn_if_latest_is_a_safety_backup(&args.source, &manifest);
+    Ok(Source {
+        file,
+        data,
+        environment: Some(manifest.environment.clone()),
+        rows: manifest.rows.clone(),
+        encryption_key: manifest.encryption_key.clone(),
+        virtual_tables: manifest.virtual_table_ddl(),
+        wide_integers: manifest.wide_integers.clone().unwrap_or_default(),
+        manifest: Some(manifest),
+        pinned: None,
+    })
+}
+
+/// A backup restored with `--no-manifest`: its environment is the one
+/// `--source-env` names, if any, and what it holds is read from the dump.
+pub(super) fn source_without_manifest(
+    file: PathBuf,
+    data: stored::Source,
+    envs: &Environments,
+    args: &RestoreArgs,
+) -> Result<Source> {
+    let environment = match &args.source_env {
+        Some(name) => Some(envs.resolve(name)?.name.clone()),
+        None => None,
+    };
+    // The rows and the key are counted from the dump in the survey's
+    // pass; what the load reads must be what was read now.
+    let pinned = Some(data.plaintext_digest()?);
+    Ok(Source {
+        file,
+        data,
+        manifest: None,
+        environment,
+        rows: BTreeMap::new(),
+        encryption_key: None,
+        virtual_tables: Vec::new(),
+        pinned,
+        wide_integers: BTreeMap::new(),
+    })
+}
+
+/// A sealed backup must decrypt and decompress to the SQL its manifest
+/// records, byte for byte, with a key of the recipients it names.
+pub(super) fn check_sealed_plaintext(
+    file: &Path,
+    data: &stored::Source,
+    sealed: &d1_core::manifest::Sealed,
+) -> Result<()> {
+    let (sha256, bytes) = match data.plaintext_digest_up_to(sealed.plaintext_bytes)? {
+        Ok(digest) => digest,
+        Err(e) if data.is_unopened(&sealed.recipients) => return Err(e),
+        Err(_) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} cannot be decrypted and decompressed to its end with a key of the recipients \
+             its manifest records: it was written damaged, cut short, or sealed to others; \
+             refusing to restore it.",
+            file.display()
+        ),
+    };
+    if bytes > sealed.plaintext_bytes {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} decodes to more SQL than the {} bytes its manifest records (read no \
+             further); refusing to restore it.",
+            file.display(),
+            sealed.plaintext_bytes
+        );
+    }
+    if bytes != sealed.plaintext_bytes || sha256 != sealed.plaintext_sha256 {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} decodes to {bytes} bytes of SQL with sha256 {sha256}, but its manifest records \
+             {} bytes with sha256 {}; refusing to restore it.",
+            file.display(),
+            sealed.plaintext_bytes,
+            sealed.plaintext_sha256
+        );
+    }
+    Ok(())
+}
+
+/// Where the backup to restore is (a path, a name `list` prints,
+/// `latest:ENV`).
+pub(super) fn backup_file(
+    project: &Project,
+    target: &Environment,
+    args: &RestoreArgs,
+) -> Result<PathBuf> {
+    // `--database` picks the target; a qualified `latest:ENV.DB` names its
+    // own database, and one that is not the target's is refused by the
+    // binding guard, naming both.
+    let qualified = args.source.strip_prefix("latest:").is_some_and(|name| {
+        project.environments().is_ok_and(|envs| {
+            envs.iter()
+                .any(|e| e.name == name && e.databases_in_env > 1)
+        })
+    });
+    let unpicked;
+    let source_project = match qualified {
+        true => {
+            unpicked = Project {
+                database: None,
+                ..project.clone()
+            };
+            &unpicked
+        }
+        false => project,
+    };
+    source_project.resolve_backup(
+        &args.source,
+        // A new database has no backups of its own: `latest:ENV` says whose.
+        (!target.is_new).then_some(target.name.as_str()),
+        crate::edge::inventory::Latest::Good,
+    )
+}
