@@ -731,6 +731,48 @@ mod tests {
     }
 
     #[test]
+    fn a_row_value_that_reads_like_ddl_does_not_name_its_next_word() {
+        // A row value a lost quote turned into a statement can start with
+        // CREATE/DROP/ALTER and a kind of object: the word after it is
+        // customer data, not an object's name.
+        for fragment in [
+            "Drop table reservation for Ann Smith', 4);",
+            "alter table Hunter2 seating please');",
+            "Create index cards for Hunter2');",
+            "create view Hunter2 from the hill', 1);",
+            "create trigger Hunter2 warnings');",
+            "create table if not exists Hunter2 is my password');",
+        ] {
+            let said = describe(fragment);
+            for word in ["reservation", "Hunter2", "cards"] {
+                assert!(!said.contains(word), "{fragment}: {said}");
+            }
+        }
+        // A real statement still names its object.
+        assert_eq!(describe("DROP TABLE bookings;"), "DROP TABLE bookings");
+        assert_eq!(
+            describe("ALTER TABLE bookings ADD COLUMN x;"),
+            "ALTER TABLE bookings"
+        );
+        assert_eq!(
+            describe("CREATE INDEX by_day ON bookings(day);"),
+            "CREATE INDEX by_day"
+        );
+        assert_eq!(
+            describe("CREATE TRIGGER t AFTER INSERT ON b BEGIN SELECT 1; END;"),
+            "CREATE TRIGGER t"
+        );
+        assert_eq!(
+            describe("CREATE VIEW \"v w\" AS SELECT 1;"),
+            "CREATE VIEW v w"
+        );
+        assert_eq!(
+            describe("CREATE TABLE IF NOT EXISTS t (id);"),
+            "CREATE TABLE IF NOT EXISTS t"
+        );
+    }
+
+    #[test]
     fn a_statement_is_described_without_values_or_raw_names() {
         assert_eq!(
             describe("INSERT INTO \"customers\" VALUES(1,'secret');"),

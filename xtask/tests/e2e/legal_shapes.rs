@@ -1164,3 +1164,30 @@ fn a_backup_of_a_database_with_an_rtree_table_is_refused_naming_it_and_the_way_r
     sb.xtask(&["backup", "local", "--table", "plain"])
         .assert_ok();
 }
+
+/// SQLite takes a module's name as any name: quoted (`USING "fts5"`), in
+/// any case, after a line break (a migration formatted by a tool). Such an
+/// FTS5 table is FTS5: its backup is not refused as "another module", and
+/// it comes back searchable.
+#[test]
+fn an_fts5_table_declared_with_a_quoted_or_wrapped_module_name_backs_up_and_restores() {
+    for shape in [
+        "CREATE VIRTUAL TABLE notes_fts USING \"fts5\"(title, body);\n",
+        "CREATE VIRTUAL TABLE notes_fts using FTS5(title, body);\n",
+        "CREATE VIRTUAL TABLE notes_fts USING\n  fts5(title, body);\n",
+        "CREATE VIRTUAL TABLE notes_fts\nUSING fts5(title, body);\n",
+    ] {
+        let sb = sandbox_with_migration(shape);
+        sb.execute_sql_with_wrangler("INSERT INTO notes_fts VALUES ('hello', 'running');");
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        assert!(
+            !run.all().contains("another module") && !run.all().contains("module this tool"),
+            "{shape}: {}",
+            run.all()
+        );
+        restore_replacing(&sb, "latest:local").assert_ok();
+        let rows = sb.query("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'running'");
+        assert_eq!(rows[0].len(), 1, "{shape}: the row is found again");
+    }
+}
