@@ -902,20 +902,40 @@ pub fn module_arguments(sql: &str) -> Vec<String> {
     parse_using(sql).map(|(_, args)| args).unwrap_or_default()
 }
 
+/// The module's name (unquoted) of `CREATE VIRTUAL TABLE [IF NOT EXISTS]
+/// [schema.]name USING module ...`, and what follows it.
+fn using_module(sql: &str) -> Option<(String, &str)> {
+    use crate::statement::{leading_word, qualified_name, skip_trivia};
+    let mut rest = sql;
+    for word in ["CREATE", "VIRTUAL", "TABLE"] {
+        rest = keyword(rest, word)?;
+    }
+    if let Some(after) = keyword(rest, "IF") {
+        rest = keyword(keyword(after, "NOT")?, "EXISTS")?;
+    }
+    let (_, _, after_name) = qualified_name(skip_trivia(rest))?;
+    let after_using = keyword(after_name, "USING")?;
+    let (_, module, after) = qualified_name(skip_trivia(after_using))?;
+    return Some((module, after));
+
+    fn keyword<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+        let found = leading_word(text);
+        found
+            .eq_ignore_ascii_case(word)
+            .then(|| &skip_trivia(text)[found.len()..])
+    }
+}
+
 /// Splits `CREATE VIRTUAL TABLE x USING module(arg, arg, ...)` into the
 /// module name and its top-level arguments.
 fn parse_using(sql: &str) -> Option<(String, Vec<String>)> {
-    let upper = sql.to_ascii_uppercase();
-    let at = upper.find(" USING ")? + " USING ".len();
-    let rest = sql[at..].trim_start();
-    let open = rest.find('(');
-    let module = rest[..open.unwrap_or(rest.len())]
-        .trim()
-        .to_ascii_lowercase();
-    let Some(open) = open else {
+    // SQLite takes the module's name as any name: quoted (`USING "fts5"`),
+    // in any case, after any white space or comment.
+    let (module, rest) = using_module(sql)?;
+    let module = module.to_ascii_lowercase();
+    let Some(body) = crate::statement::skip_trivia(rest).strip_prefix('(') else {
         return Some((module, Vec::new()));
     };
-    let body = &rest[open + 1..];
     let mut args = Vec::new();
     let mut current = String::new();
     let mut depth = 0usize;
