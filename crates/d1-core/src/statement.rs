@@ -466,14 +466,33 @@ fn keyword_words(sql: &str) -> String {
         let last = kept.last().map_or("", String::as_str);
         if ddl && NAMED_AFTER.iter().any(|k| last.eq_ignore_ascii_case(k)) {
             let named = skip_trivia(rest);
-            if let Some((schema, name, _)) =
-                qualified_name(named).filter(|_| !named.starts_with('\''))
+            if let Some((schema, name, _)) = qualified_name(named)
+                .filter(|_| !named.starts_with('\''))
+                .filter(|(_, _, after)| goes_on_as_ddl(after))
             {
                 kept.push(schema.map_or(name.clone(), |s| format!("{s}.{name}")));
             }
         }
         return kept.join(" ");
     }
+}
+
+/// Whether `after`, the text after an object's name in `CREATE`/`DROP`/
+/// `ALTER` + its kind + the name, goes on as such a statement does: it ends,
+/// or opens a column list, or goes on with a keyword of that statement. A
+/// row value that reads `Drop table reservation for Ann` does not, and its
+/// word after `table` is customer data.
+fn goes_on_as_ddl(after: &str) -> bool {
+    const NEXT: [&str; 12] = [
+        "ON", "AS", "BEFORE", "AFTER", "INSTEAD", "INSERT", "UPDATE", "DELETE", "RENAME", "ADD",
+        "DROP", "USING",
+    ];
+    let rest = skip_trivia(after);
+    if rest.is_empty() || rest.starts_with(';') || rest.starts_with('(') {
+        return true;
+    }
+    let word = leading_word(rest);
+    NEXT.iter().any(|k| word.eq_ignore_ascii_case(k))
 }
 
 /// Splits `INSERT [OR x] INTO [schema.]table rest` into the table, unquoted,
