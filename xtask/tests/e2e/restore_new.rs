@@ -1135,3 +1135,43 @@ fn a_clean_restore_into_a_new_database_finds_the_migrations_of_a_renamed_environ
         run.all()
     );
 }
+
+/// A backup whose manifest names a database no environment has now (prod
+/// moved to another database since; a backup from another checkout)
+/// says, like a dump without a manifest, nothing of which migrations make
+/// its schema. `--to new:NAME --clean` took the new database's default
+/// `migrations/` ("cannot read .../migrations", with the project's in
+/// db/migrations), and `--source-env` was not asked for. It asks for
+/// `--source-env`, or applies the migrations of the environment named.
+#[test]
+fn a_clean_restore_into_a_new_database_of_a_backup_of_no_configured_database_asks_for_source_env() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let text = bind_as_qbtime_db_with_migrations_in_db(&remote);
+    let file = data_only_prod_backup(&remote, home.path());
+    assert!(text.contains("\"qbtime_db_prod\""), "{text}");
+    std::fs::write(
+        remote.sb.path().join("wrangler.toml"),
+        text.replace("\"qbtime_db_prod\"", "\"qbtime_db_prod_v2\""),
+    )
+    .unwrap();
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--dry-run"],
+    );
+    let migrations_in_db = format!(
+        "the migrations in {}",
+        remote.sb.path().join("db/migrations").display()
+    );
+    assert!(
+        !run.all().contains("os error")
+            && ((run.code == Some(2) && run.stderr.contains("--source-env"))
+                || (run.ok && run.stdout.contains(&migrations_in_db))),
+        "{}",
+        run.all()
+    );
+    assert_eq!(create_requests(&remote), 0);
+}
