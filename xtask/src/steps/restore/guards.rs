@@ -97,14 +97,31 @@ pub(super) fn guard_clean_new_scope(source: &Source, target: &Environment) -> Re
 
 /// `--to new:NAME --clean` applies the migrations of the database the
 /// backup was taken from ([`super::source::migrations_dir_for`]): a dump without a
-/// manifest names none unless `--source-env` does, and the new database's
-/// default `migrations/` may be no database's, or another's.
+/// manifest names none unless `--source-env` does, a manifest may name a
+/// database no environment of the configuration names now (`known` is
+/// whether one was found), and the new database's default `migrations/`
+/// may be no database's, or another's.
 pub(super) fn guard_clean_new_migrations_known(
     source: &Source,
     target: &Environment,
+    known: bool,
 ) -> Result<()> {
-    if source.manifest.is_some() || source.environment.is_some() {
+    if known {
         return Ok(());
+    }
+    if let Some(m) = &source.manifest {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{}'s manifest records the database {} ({}), which no environment of the \
+             configuration names now, so which migrations make the schema its rows go into is \
+             unknown. Put that database back in the configuration, or restore the file with \
+             --no-manifest --source-env ENV, naming the environment whose migrations it was \
+             taken at; their migrations_dir is applied to new:{}. Nothing was done.",
+            source.file.display(),
+            d1_core::names::shown(&m.database.name),
+            d1_core::names::shown(&m.environment),
+            target.database_name
+        )
     }
     crate::stop!(
         crate::exit::Exit::CouldNotRun,

@@ -81,7 +81,8 @@ pub(super) fn check_source(
     let source = resolve_source(project, envs, target, args)?;
     if new && mode == Mode::Clean {
         guard_clean_new_scope(&source, target)?;
-        guard_clean_new_migrations_known(&source, target)?;
+        let known = source_environment(envs, &source).is_some();
+        guard_clean_new_migrations_known(&source, target, known)?;
     }
     guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
