@@ -87,6 +87,10 @@ pub enum Doing {
         backup: String,
         #[serde(default)]
         safety: Option<String>,
+        /// `--clean`'s `migrations apply` first: no row is loaded yet, and
+        /// some migrations may be applied.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        migrations_first: bool,
     },
     /// Applying migrations to environment `env`'s database, after taking
     /// the pre-migration backup `backup` (a file in the backup directory),
@@ -558,6 +562,7 @@ mod tests {
             env: "staging".into(),
             backup: "backup-prod-x.sql".into(),
             safety: Some("backup-staging-y.sql".into()),
+            migrations_first: false,
         };
         lock.record(doing.clone()).unwrap();
         // The holder dies: its file is left as it was, unlocked.

@@ -61,12 +61,17 @@ pub fn told(doing: &Doing, project: &Project) -> String {
             env: name,
             backup,
             safety,
+            migrations_first,
         } => {
             let Some(env) = env(name) else {
                 return UNKNOWN.to_owned();
             };
             let db = &env.database_name;
             let left = match env.location {
+                _ if *migrations_first => format!(
+                    "the migrations are applied first, each as its own query, so some of them \
+                     may be applied to {db}, and no row of the backup was loaded"
+                ),
                 Location::Remote => format!(
                     "D1 ends an import it was given on its own, whole or not at all, so {db} \
                      holds either all of the backup or what it held before"

@@ -40,6 +40,19 @@ fn spawn_in_group(sb: &Sandbox, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Waits until `done`; panics after two minutes, or if `child` ends first.
+fn wait_until(child: &mut Child, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended before {what}"
+        );
+        assert!(Instant::now() < deadline, "no {what} after two minutes");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// SIGKILL to the child's whole group (the xtask and whatever it started).
 fn kill_group(child: &mut Child) {
     let group = -(child.id() as i32);
@@ -743,5 +756,51 @@ fn a_restore_run_again_after_its_load_landed_names_the_undo_point_from_before_it
         "the re-run names only its own safety backup (the backup's rows) as the way back, not \
          {first_safety}, taken before the earlier restore:\n{}",
         run.all()
+    );
+}
+
+/// A `--clean` restore killed while wrangler applies the migrations (each
+/// its own query) recorded "loading" in the lock, so the next run was
+/// told a load that did not finish is undone, whole: some migrations may
+/// be applied, and no row was loaded. The lock says so until the
+/// migrations are applied.
+#[test]
+fn a_clean_restore_killed_while_it_applies_the_migrations_is_told_as_such_by_the_next_run() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source
+        .xtask(&["backup", "local", "--data-only"])
+        .assert_ok();
+    let backup = source.backups().join(only_backup(&source));
+    let sb = Sandbox::new();
+    let mut restore = spawn_in_group(
+        &sb,
+        &[
+            "restore",
+            backup.to_str().unwrap(),
+            "--to",
+            "local",
+            "--clean",
+            "--yes",
+        ],
+    );
+    let lock = sb.backups().join(".lock");
+    wait_until(
+        &mut restore,
+        "the migrations apply recorded in the lock",
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("\"migrations_first\":true")),
+    );
+    kill_group(&mut restore);
+    let next = sb.xtask(&["backup", "local"]);
+    assert!(
+        next.stderr.contains("gone without releasing it")
+            && next
+                .stderr
+                .contains("some of them may be applied to qbtime_db_local")
+            && next.stderr.contains("no row of the backup was loaded")
+            && !next.stderr.contains("undone, whole"),
+        "{}",
+        next.all()
     );
 }

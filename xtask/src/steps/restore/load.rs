@@ -106,14 +106,14 @@ impl Loading<'_> {
 
     /// `--replace`'s drops, `--clean`'s migrations, then the rows: all or
     /// nothing.
-    /// `on_import`: what an interrupt leaves once the migrations are
-    /// applied ([`super::record_loading`]).
+    /// `underway`: what the lock and an interrupt tell once the migrations
+    /// are applied ([`super::record_loading`]).
     pub(super) fn load(
         &self,
         survey: &repair::Survey,
         options: &repair::Options,
         inspected: &Inspected,
-        on_import: Option<String>,
+        underway: super::Underway<'_>,
     ) -> Result<()> {
         let (target, source, mode) = (self.target, self.source, self.mode);
         let drops = if mode == Mode::Replace {
@@ -131,10 +131,8 @@ impl Loading<'_> {
                         self.named_safety()
                     ))
                 })?;
-            if let Some(left) = on_import {
-                crate::edge::signals::changed(left);
-            }
         }
+        underway.migrations_applied()?;
         let loading = self.local_file.map(|_| {
             crate::out::Activity::counting(
                 format!("loading into {}", target.database_name),

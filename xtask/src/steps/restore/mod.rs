@@ -268,8 +268,8 @@ fn restore(
         safety: &safety,
     };
     make_local_private(project, target)?;
-    let on_import = record_loading(project, &lock, &loading, new.as_deref())?;
-    loading.load(&planned.survey, &planned.options, inspected, on_import)?;
+    let underway = record_loading(project, &lock, &loading, new.as_deref())?;
+    loading.load(&planned.survey, &planned.options, inspected, underway)?;
     crate::edge::signals::changed(loading.restored("its check did not finish"));
     drop(lock);
     let (counts, content) = loading.check(project)?;
@@ -308,22 +308,30 @@ fn make_local_private(project: &Project, target: &Environment) -> Result<()> {
 /// The load about to start, recorded in the lock (what another run or a
 /// later one is told) and, for a remote target, as what an interrupt now
 /// leaves. `--clean` first applies the migrations, each its own query:
-/// an interrupt then leaves some applied and no row loaded, and the
-/// import's outcome, returned, is what an interrupt leaves once they are.
-fn record_loading(
+/// until they are, the lock and an interrupt tell that some may be applied
+/// and no row was loaded; [`Underway::migrations_applied`] then tells the
+/// load.
+fn record_loading<'l>(
     project: &Project,
-    lock: &crate::edge::lock::BackupLock,
+    lock: &'l crate::edge::lock::BackupLock,
     loading: &Loading<'_>,
     new: Option<&NewDatabase>,
-) -> Result<Option<String>> {
+) -> Result<Underway<'l>> {
     let (target, source) = (loading.target, loading.source);
-    let doing = crate::edge::lock::Doing::Loading {
+    let doing = |migrations_first| crate::edge::lock::Doing::Loading {
         env: target.name.clone(),
         backup: file_name(&source.file).to_string(),
         safety: loading.safety.as_deref().map(|f| file_name(f).to_string()),
+        migrations_first,
     };
-    let underway = crate::steps::lock::told(&doing, project);
-    lock.record(doing)?;
+    let clean = loading.mode == Mode::Clean;
+    let underway = crate::steps::lock::told(&doing(false), project);
+    lock.record(doing(clean))?;
+    let mut then = Underway {
+        lock,
+        loading: clean.then(|| doing(false)),
+        on_import: None,
+    };
     if target.location == Location::Remote {
         // Once wrangler has handed D1 the file, an interrupt no longer
         // stops the import; a database this restore created stays either way.
@@ -333,18 +341,40 @@ fn record_loading(
             None => what,
         };
         let on_import = with_left(underway);
-        crate::edge::signals::changed(match loading.mode {
-            Mode::Clean => with_left(format!(
+        crate::edge::signals::changed(match clean {
+            true => with_left(format!(
                 "applying the migrations to {}: wrangler applies each as its own query, so some \
                  of them may be applied, and no row of the backup was loaded{}",
                 target.database_name,
                 loading.named_safety()
             )),
-            _ => on_import.clone(),
+            false => on_import.clone(),
         });
-        return Ok(Some(on_import));
+        then.on_import = clean.then_some(on_import);
     }
-    Ok(None)
+    Ok(then)
+}
+
+/// What the lock and an interrupt are to tell once `--clean`'s migrations
+/// are applied and its rows start to load ([`record_loading`]).
+struct Underway<'l> {
+    lock: &'l crate::edge::lock::BackupLock,
+    loading: Option<crate::edge::lock::Doing>,
+    on_import: Option<String>,
+}
+
+impl Underway<'_> {
+    /// The migrations are applied: the lock, and an interrupt, now tell the
+    /// load.
+    fn migrations_applied(self) -> Result<()> {
+        if let Some(doing) = self.loading {
+            self.lock.record(doing)?;
+        }
+        if let Some(left) = self.on_import {
+            crate::edge::signals::changed(left);
+        }
+        Ok(())
+    }
 }
 
 /// What a finished restore warns of: migrations pending again, triggers
