@@ -91,7 +91,7 @@ pub fn stdout_lost() -> Option<String> {
         .clone()
 }
 
-/// Whether the command was asked for its plan (`--dry-run`): its [`say!`]
+/// Whether the command was asked for its plan (`--dry-run`): its [`say!`](crate::say!)
 /// lines are that plan, printed with `-q` too.
 static PLAN_ASKED: AtomicBool = AtomicBool::new(false);
 

@@ -10,7 +10,7 @@
 //! afterwards would go unseen. Every backup's manifest records the sha256
 //! of each applied migration (`migration_sha256`); `migrate` refuses, and
 //! `migrate --check` fails, when `migrations/` no longer holds those
-//! contents ([`edited_migrations`]).
+//! contents ([`edited_migrations`](crate::steps::migrations::edited_migrations)).
 
 use std::path::{Path, PathBuf};
 

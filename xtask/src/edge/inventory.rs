@@ -265,7 +265,7 @@ pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
     latest_good_of(entries, env, |m| m.environment == env)
 }
 
-/// [`latest_good`] of the backups whose manifest `is_of` the database
+/// `latest_good` of the backups whose manifest `is_of` the database
 /// `env` names (`Environment::recorded_as`).
 pub fn latest_good_of(
     entries: &[Entry],
@@ -342,7 +342,7 @@ pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
     latest_any_of(entries, env, |m| m.environment == env)
 }
 
-/// [`latest_any`] of the backups whose manifest `is_of` the database `env`
+/// `latest_any` of the backups whose manifest `is_of` the database `env`
 /// names (`Environment::recorded_as`).
 pub fn latest_any_of(
     entries: &[Entry],

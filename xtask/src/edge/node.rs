@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 /// The checkout this binary was built in; only a fallback for
-/// [`Project::tool_root`] and for tests, never the repository acted on.
+/// `Project::tool_root` and for tests, never the repository acted on.
 pub fn build_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -1,6 +1,6 @@
 //! Offsite copies in R2: where each copy and the index go, the lifecycle
 //! and lock rules that keep them, and the upload that every backup with an
-//! [<env>.offsite] table ends with. The `offsite` command's verbs (list,
+//! `[<env>.offsite]` table ends with. The `offsite` command's verbs (list,
 //! fetch, lifecycle, lock) are in `commands/offsite.rs`.
 
 use crate::config::environment::Environment;
@@ -1056,7 +1056,7 @@ pub fn checked_manifest(target: &Target<'_>, file: &Path) -> Result<Manifest> {
 /// environment had before (`vars.APP_ENV` prod -> live, the same database
 /// name and id: [`Environment::recorded_as`]). Such a backup is uploaded
 /// under the environment's prefix now, unless it is offsite already
-/// ([`already_offsite_under_old_name`]).
+/// (`already_offsite_under_old_name`).
 fn of_old_short_name(env: &Environment, manifest: &Manifest) -> bool {
     crate::config::environment::short_name(&manifest.environment) != env.env_name
         && env.records(manifest)
