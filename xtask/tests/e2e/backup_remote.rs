@@ -339,3 +339,36 @@ fn a_download_cut_between_two_statements_is_caught_as_incomplete() {
     );
     assert_eq!(remote.sb.backup_files(), [".lock"]);
 }
+
+/// prod has an FTS5 table, so `backup prod` names every other table,
+/// index and view to wrangler with `--table`; one of them is called
+/// `-x` (a name SQLite takes quoted). The user ran `cargo xtask backup
+/// prod`: it failed with wrangler's "Unknown arguments: x", and no remote
+/// backup of prod could be taken at all. wrangler's argument parser read
+/// `--table -x` as a flag `-x`, not as the table's name. It should back up
+/// the table like any other, and a restore bring its rows back.
+#[test]
+fn a_remote_backup_with_fts5_keeps_a_table_whose_name_starts_with_a_dash() {
+    let remote = Remote::new(
+        "CREATE VIRTUAL TABLE customer_search USING fts5(name);\n\
+         INSERT INTO customer_search (rowid, name) SELECT id, name FROM customers;\n\
+         CREATE TABLE \"-x\" (id INTEGER PRIMARY KEY, v TEXT);\n\
+         CREATE INDEX \"--index\" ON \"-x\" (v);\n\
+         INSERT INTO \"-x\" VALUES (1, 'a'), (2, 'b');",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["rows"]["-x"], 2, "{m:#}");
+    let dump = std::fs::read_to_string(remote.sb.backups().join(&name)).unwrap();
+    assert!(dump.contains("CREATE INDEX \"--index\""), "{dump}");
+    remote
+        .xtask(
+            home.path(),
+            &["restore", &name, "--to", "staging", "--replace", "--yes"],
+        )
+        .assert_ok();
+    assert_eq!(counts(&remote.staging)["-x"], 2);
+}
