@@ -133,9 +133,10 @@ impl Commands {
             ExportMode::SchemaOnly => args.push("--no-data".into()),
             ExportMode::DataOnly => args.push("--no-schema".into()),
         }
+        // `--table=NAME`, one argument: wrangler's parser reads a separate
+        // value that starts with `-` (a table called `-x`) as a flag.
         for table in tables {
-            args.push("--table".into());
-            args.push(table.into());
+            args.push(format!("--table={table}").into());
         }
         args.push("-y".into());
         Invocation {
@@ -1473,17 +1474,15 @@ mod tests {
                 "--output",
                 "o.sql",
                 "--no-schema",
-                "--table",
-                "a",
-                "--table",
-                "b c",
+                "--table=a",
+                "--table=b c",
                 "-y"
             ]
         );
         assert_eq!(
             inv.to_string(),
             "npx wrangler d1 export qbtime_db_local --config w.toml --local --output o.sql \
-             --no-schema --table a --table 'b c' -y"
+             --no-schema --table=a '--table=b c' -y"
         );
         let schema = cmds.export(
             envs.resolve("local").unwrap(),
