@@ -92,3 +92,30 @@ fn a_backup_against_live_prod_reports_what_changed_and_a_failed_export_changes_n
     assert_eq!(snapshot(&remote.sb), kept);
     assert_eq!(std::fs::read(&remote.db).unwrap(), prod_before);
 }
+
+/// prod and the local D1 hold the same rows in a column with no type (which
+/// keeps the type each value is given): 1.0 (a REAL) and -0.0. The user
+/// took a local backup (which keeps each value exactly) and ran `cargo
+/// xtask diff BACKUP live:prod --table k`: "DIFFERENT", 2 rows changed, exit
+/// 1, though prod holds exactly what the backup holds. D1's export of prod
+/// writes 1.0 as `1` (an INTEGER once loaded) and -0.0 as `0`, so the live
+/// side the diff loads is not prod. It should not report the export's own
+/// rewriting as a change in the database.
+#[test]
+fn a_local_backup_against_live_prod_does_not_report_whole_reals_the_export_rewrote() {
+    let rows = "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+                INSERT INTO k VALUES (1, 1.0), (2, -0.0), (3, 'x');";
+    let remote = Remote::new(rows);
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(rows);
+    remote.sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&remote.sb);
+    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "prod holds what the backup holds, yet:\n{}",
+        run.all()
+    );
+}
