@@ -29,7 +29,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::environment::{Environment, Environments};
+use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
@@ -351,6 +351,7 @@ fn compare_sides(args: &DiffArgs, a: Loaded, b: Loaded) -> Result<Diff> {
         [&a.content, &b.content],
         args.show_values,
         a.counters_kept && b.counters_kept,
+        a.js_numbers || b.js_numbers,
     );
     drop(activity);
     let mut diff = diff?;
@@ -372,6 +373,9 @@ struct Loaded {
     /// Whether the side holds its tables' AUTOINCREMENT counters: not a
     /// database exported now with `--table` (wrangler leaves them out).
     counters_kept: bool,
+    /// Whether the side is a remote database exported now: D1's export
+    /// writes every number as JavaScript does (`1.0` as `1`, `-0.0` as `0`).
+    js_numbers: bool,
     /// The loading connection, kept open while its database is in memory.
     _held: Option<d1_core::gate::Gate>,
 }
@@ -440,6 +444,7 @@ fn load_side(
         content: report.content,
         chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
         counters_kept: matches!(side, Side::Backup(_)) || args.tables.is_empty(),
+        js_numbers: matches!(side, Side::Live(env) if env.location == Location::Remote),
         _held: held,
     })
 }
@@ -967,6 +972,7 @@ pub fn compare(
     content: [&BTreeMap<String, String>; 2],
     show_values: bool,
     counters: bool,
+    js_numbers: bool,
 ) -> Result<Diff> {
     let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
     let spelt = spelt_as_found(only, &oa, &ob)?;
@@ -1001,6 +1007,7 @@ pub fn compare(
             content,
             show_values,
             counters,
+            js_numbers,
         )?);
     }
     Ok(diff)
@@ -1102,6 +1109,7 @@ fn table_diff(
     content: [&BTreeMap<String, String>; 2],
     show_values: bool,
     counters: bool,
+    js_numbers: bool,
 ) -> Result<TableDiff> {
     let count = |schema: &str| -> Result<u64> {
         conn.query_row(
@@ -1128,7 +1136,7 @@ fn table_diff(
             .get(table)
             .is_some_and(|d| content[1].get(table) == Some(d));
         if !same_digest {
-            rows(conn, &mut t, show_values)?;
+            rows(conn, &mut t, show_values, js_numbers)?;
         } else {
             t.key = key_of(&columns(conn, "a", table)?);
         }
@@ -1188,8 +1196,23 @@ fn rowid_name(cols: &[Column]) -> Option<&'static str> {
         .find(|r| !cols.iter().any(|c| c.0.eq_ignore_ascii_case(r)))
 }
 
+/// A number as D1's export writes it, through a JavaScript number; `None`
+/// for any other value.
+fn as_js_number(v: ValueRef<'_>) -> Option<f64> {
+    match v {
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Real(r) => Some(r),
+        _ => None,
+    }
+}
+
 /// Rows added, removed and changed in one table both sides have.
-fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Result<()> {
+fn rows(
+    conn: &rusqlite::Connection,
+    t: &mut TableDiff,
+    show_values: bool,
+    js_numbers: bool,
+) -> Result<()> {
     let (ca, cb) = (columns(conn, "a", &t.table)?, columns(conn, "b", &t.table)?);
     let (ka, kb) = (key_of(&ca), key_of(&cb));
     if ka != kb || ka.is_empty() {
@@ -1230,7 +1253,8 @@ fn rows(conn: &rusqlite::Connection, t: &mut TableDiff, show_values: bool) -> Re
         ));
         return rows_by_values(conn, t, &ca, show_values);
     }
-    let q = KeyMatch::new(&t.table, ka, show_values);
+    let mut q = KeyMatch::new(&t.table, ka, show_values);
+    q.js_numbers = js_numbers;
     // Columns in both, other than the key: what a changed row is judged by.
     let common: Vec<String> = ca
         .iter()
@@ -1372,6 +1396,9 @@ struct KeyMatch {
     /// The join condition between `x` (in a) and `y` (in b).
     on: String,
     show_values: bool,
+    /// A side was exported by D1, which writes numbers as JavaScript does:
+    /// two numbers it writes alike are not told apart (see `changed`).
+    js_numbers: bool,
 }
 
 impl KeyMatch {
@@ -1395,6 +1422,7 @@ impl KeyMatch {
             key_cols,
             on,
             show_values,
+            js_numbers: false,
         }
     }
 
@@ -1474,6 +1502,7 @@ impl KeyMatch {
             key,
             on,
             show_values,
+            js_numbers,
             ..
         } = self;
         // SQL holds 0.0 = -0.0, two doubles of other bits: a REAL zero may
@@ -1506,6 +1535,12 @@ impl KeyMatch {
             }
             let at = key.len() + n + 2 * i;
             Ok(match (row.get_ref(at)?, row.get_ref(at + 1)?) {
+                // D1's export writes a whole REAL as an integer and -0.0 as
+                // 0, and rounds an integer to a double: the database may
+                // hold the other side's value, so such a pair is the same.
+                (x @ (ValueRef::Real(_) | ValueRef::Integer(_)), y) if *js_numbers => {
+                    as_js_number(x) != as_js_number(y)
+                }
                 (ValueRef::Real(x), ValueRef::Real(y)) if x == y => x.to_bits() != y.to_bits(),
                 _ => true,
             })
@@ -1615,7 +1650,7 @@ mod tests {
         }
         let conn = d1_core::gate::comparison(&uris[0], &uris[1]).unwrap();
         let none = BTreeMap::new();
-        compare(&conn, only, [&none, &none], show_values, true).unwrap()
+        compare(&conn, only, [&none, &none], show_values, true, false).unwrap()
     }
 
     fn table<'d>(diff: &'d Diff, name: &str) -> &'d TableDiff {
