@@ -372,3 +372,32 @@ fn a_remote_backup_with_fts5_keeps_a_table_whose_name_starts_with_a_dash() {
         .assert_ok();
     assert_eq!(counts(&remote.staging)["-x"], 2);
 }
+
+/// As above, with names wrangler's parser could read otherwise once given
+/// as `--table=NAME`: an `=`, a name that is a wrangler flag, spaces and
+/// quotes, digits, unicode. Each table's rows are in the backup.
+#[test]
+fn a_remote_backup_with_fts5_keeps_tables_named_like_flags_and_values() {
+    let names = [
+        "a=b", "=", "--local", "--table", "-y", "x y", "it's", "\"q\"", "1", "true", "é表",
+    ];
+    let mut sql = String::from(
+        "CREATE VIRTUAL TABLE customer_search USING fts5(name);\n\
+         INSERT INTO customer_search (rowid, name) SELECT id, name FROM customers;\n",
+    );
+    for n in names {
+        let q = format!("\"{}\"", n.replace('"', "\"\""));
+        sql.push_str(&format!(
+            "CREATE TABLE {q} (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO {q} VALUES (1, 'a'), (2, 'b');\n"
+        ));
+    }
+    let remote = Remote::new(&sql);
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    for n in names {
+        assert_eq!(m["rows"][n], 2, "{n}: {m:#}");
+    }
+}

@@ -119,3 +119,65 @@ fn a_local_backup_against_live_prod_does_not_report_whole_reals_the_export_rewro
         run.all()
     );
 }
+
+/// As above, but the whole REAL is the row's key, in a key column with no
+/// type: `k (k PRIMARY KEY, v)` holding 1.0. prod holds exactly what the
+/// backup holds; D1's export writes the key as `1`, an INTEGER once loaded.
+/// The diff should not report the row as removed and added.
+#[test]
+fn a_local_backup_against_live_prod_does_not_report_a_whole_real_key_the_export_rewrote() {
+    let rows = "CREATE TABLE k (k PRIMARY KEY, v TEXT);\n\
+                INSERT INTO k VALUES (1.0, 'a'), (2.5, 'b');";
+    let remote = Remote::new(rows);
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(rows);
+    remote.sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&remote.sb);
+    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "prod holds what the backup holds, yet:\n{}",
+        run.all()
+    );
+}
+
+/// The diff against live:prod must still report a REAL that really changed
+/// (1.5 to 1), a text '1' against an integer 1, and NULL against 0; the
+/// text, `--json` and `--show-values` agree, and the exit code is 1.
+#[test]
+fn a_local_backup_against_live_prod_still_reports_numbers_that_really_changed() {
+    let rows = "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+                INSERT INTO k VALUES (1, 1.5), (2, '1'), (3, NULL), (4, 1.0);";
+    let remote = Remote::new(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+         INSERT INTO k VALUES (1, 1), (2, 1), (3, 0), (4, 1);",
+    );
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(rows);
+    remote.sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&remote.sb);
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "diff",
+            &backup,
+            "live:prod",
+            "--table",
+            "k",
+            "--json",
+            "--show-values",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.all().contains("\"count\": 3"), "{}", run.all());
+    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.all().contains("0 added, 0 removed, 3 changed"),
+        "{}",
+        run.all()
+    );
+}
