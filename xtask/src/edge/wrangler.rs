@@ -134,9 +134,19 @@ impl Commands {
             ExportMode::DataOnly => args.push("--no-schema".into()),
         }
         // `--table=NAME`, one argument: wrangler's parser reads a separate
-        // value that starts with `-` (a table called `-x`) as a flag.
+        // value that starts with `-` (a table called `-x`) as a flag. After
+        // `=` it strips one pair of quotes around the value (a table called
+        // `"q"` would be exported as `q`), so such a name gets one more pair.
         for table in tables {
-            args.push(format!("--table={table}").into());
+            let first = table.chars().next();
+            let quoted = matches!(first, Some('"' | '\'')) && table.chars().last() == first;
+            args.push(
+                match quoted {
+                    true => format!("--table=\"{table}\""),
+                    false => format!("--table={table}"),
+                }
+                .into(),
+            );
         }
         args.push("-y".into());
         Invocation {
@@ -1491,6 +1501,27 @@ mod tests {
             &[],
         );
         assert!(argv(&schema).contains(&"--no-data".to_owned()));
+        // wrangler strips one pair of quotes after `=`: such a name gets one
+        // more, and only such a name.
+        let quoted = cmds.export(
+            envs.resolve("local").unwrap(),
+            Path::new("o"),
+            ExportMode::Full,
+            &["\"q\"".into(), "'".into(), "'a\"".into(), "it's".into()],
+        );
+        let tables: Vec<String> = argv(&quoted)
+            .into_iter()
+            .filter(|a| a.starts_with("--table"))
+            .collect();
+        assert_eq!(
+            tables,
+            [
+                "--table=\"\"q\"\"",
+                "--table=\"'\"",
+                "--table='a\"",
+                "--table=it's"
+            ]
+        );
     }
 
     #[test]
