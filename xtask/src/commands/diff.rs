@@ -1253,8 +1253,7 @@ fn rows(
         ));
         return rows_by_values(conn, t, &ca, show_values);
     }
-    let mut q = KeyMatch::new(&t.table, ka, show_values);
-    q.js_numbers = js_numbers;
+    let q = KeyMatch::new(&t.table, ka, show_values, js_numbers);
     // Columns in both, other than the key: what a changed row is judged by.
     let common: Vec<String> = ca
         .iter()
@@ -1402,17 +1401,24 @@ struct KeyMatch {
 }
 
 impl KeyMatch {
-    fn new(table: &str, key_cols: Vec<String>, show_values: bool) -> KeyMatch {
+    fn new(table: &str, key_cols: Vec<String>, show_values: bool, js_numbers: bool) -> KeyMatch {
         let key: Vec<String> = key_cols.iter().map(|k| quote_ident(k)).collect();
         // Keys match by type and bytes, never by the column's own collation
         // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
-        // `1.0`); the first term lets SQLite use the key's index.
+        // `1.0`); the first term lets SQLite use the key's index. Against
+        // D1's export a key 1.0 is written `1`: two equal numbers match
+        // whatever their type (a key is unique by `=`, so only one can).
         let on = key
             .iter()
             .map(|k| {
-                format!(
-                    "y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND typeof(y.{k}) IS typeof(x.{k})"
-                )
+                let same_type = match js_numbers {
+                    true => format!(
+                        "(typeof(y.{k}) IS typeof(x.{k}) OR (typeof(y.{k}) IN ('integer', 'real') \
+                         AND typeof(x.{k}) IN ('integer', 'real')))"
+                    ),
+                    false => format!("typeof(y.{k}) IS typeof(x.{k})"),
+                };
+                format!("y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND {same_type}")
             })
             .collect::<Vec<_>>()
             .join(" AND ");
@@ -1422,7 +1428,7 @@ impl KeyMatch {
             key_cols,
             on,
             show_values,
-            js_numbers: false,
+            js_numbers,
         }
     }
 
