@@ -433,3 +433,28 @@ fn the_fix_a_refused_table_list_advises_is_taken() {
         run.all()
     );
 }
+
+/// `backup local --via-wrangler --table NAME` for names wrangler's parser
+/// could read otherwise: within quotes, with `=`, starting with a dash. The
+/// backup holds each named table's rows.
+#[test]
+fn a_via_wrangler_backup_of_named_tables_keeps_names_within_quotes_or_with_a_dash() {
+    let sb = seeded();
+    let names = ["\"q\"", "'r'", "a=b", "-x"];
+    let mut sql = String::new();
+    for n in names {
+        let q = format!("\"{}\"", n.replace('"', "\"\""));
+        sql.push_str(&format!(
+            "CREATE TABLE {q} (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO {q} VALUES (1, 'a'), (2, 'b');\n"
+        ));
+    }
+    sb.execute_sql(&sql);
+    let mut args = vec!["backup", "local", "--via-wrangler"];
+    let flags: Vec<String> = names.iter().map(|n| format!("--table={n}")).collect();
+    args.extend(flags.iter().map(String::as_str));
+    sb.xtask(&args).assert_ok();
+    let m = manifest_for(&sb, &only_backup(&sb));
+    for n in names {
+        assert_eq!(m["rows"][n], 2, "{n}: {m:#}");
+    }
+}
