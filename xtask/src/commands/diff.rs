@@ -351,7 +351,7 @@ fn compare_sides(args: &DiffArgs, a: Loaded, b: Loaded) -> Result<Diff> {
         [&a.content, &b.content],
         args.show_values,
         a.counters_kept && b.counters_kept,
-        a.js_numbers || b.js_numbers,
+        [a.js_numbers, b.js_numbers],
     );
     drop(activity);
     let mut diff = diff?;
@@ -965,14 +965,16 @@ fn column_changes(a: &[Column], b: &[Column]) -> ColumnChanges {
 /// Compares the databases attached as `a` and `b` on `conn` (see
 /// [`d1_core::gate::comparison`]), on `only` tables when given. `content`
 /// holds each side's table digests: a table whose digests are equal is the
-/// same without reading a row.
+/// same without reading a row. `js_numbers`: which side D1 exported now,
+/// writing every number as JavaScript does (`1.0` as `1`, an integer beyond
+/// ±2^53 rounded): two numbers it writes alike are not told apart.
 pub fn compare(
     conn: &rusqlite::Connection,
     only: Option<&[String]>,
     content: [&BTreeMap<String, String>; 2],
     show_values: bool,
     counters: bool,
-    js_numbers: bool,
+    js_numbers: [bool; 2],
 ) -> Result<Diff> {
     let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
     let spelt = spelt_as_found(only, &oa, &ob)?;
@@ -1109,7 +1111,7 @@ fn table_diff(
     content: [&BTreeMap<String, String>; 2],
     show_values: bool,
     counters: bool,
-    js_numbers: bool,
+    js_numbers: [bool; 2],
 ) -> Result<TableDiff> {
     let count = |schema: &str| -> Result<u64> {
         conn.query_row(
@@ -1206,12 +1208,21 @@ fn as_js_number(v: ValueRef<'_>) -> Option<f64> {
     }
 }
 
+/// `v`, an integer beyond ±2^53, rounded to a double as D1's export writes
+/// it; any other value as it is.
+fn rounded_key(v: &str) -> String {
+    format!(
+        "(CASE WHEN typeof({v}) = 'integer' AND ({v} > 9007199254740992 OR {v} < -9007199254740992) \
+         THEN CAST(CAST({v} AS REAL) AS INTEGER) ELSE {v} END)"
+    )
+}
+
 /// Rows added, removed and changed in one table both sides have.
 fn rows(
     conn: &rusqlite::Connection,
     t: &mut TableDiff,
     show_values: bool,
-    js_numbers: bool,
+    js_numbers: [bool; 2],
 ) -> Result<()> {
     let (ca, cb) = (columns(conn, "a", &t.table)?, columns(conn, "b", &t.table)?);
     let (ka, kb) = (key_of(&ca), key_of(&cb));
@@ -1401,7 +1412,19 @@ struct KeyMatch {
 }
 
 impl KeyMatch {
-    fn new(table: &str, key_cols: Vec<String>, show_values: bool, js_numbers: bool) -> KeyMatch {
+    /// `js`: which side D1 exported (see [`compare`]).
+    fn new(table: &str, key_cols: Vec<String>, show_values: bool, js: [bool; 2]) -> KeyMatch {
+        let js_numbers = js[0] || js[1];
+        // The other side's integer key beyond ±2^53 as D1's export would
+        // have written it, rounded to a double, when only one side is D1's.
+        let rounded = |alias: &str, k: &str| -> String {
+            let v = format!("{alias}.{k}");
+            match js {
+                [false, true] if alias == "x" => rounded_key(&v),
+                [true, false] if alias == "y" => rounded_key(&v),
+                _ => v,
+            }
+        };
         let key: Vec<String> = key_cols.iter().map(|k| quote_ident(k)).collect();
         // Keys match by type and bytes, never by the column's own collation
         // (`NOCASE` would pair `Alice` with `alice`) or affinity (`1` and
@@ -1411,14 +1434,15 @@ impl KeyMatch {
         let on = key
             .iter()
             .map(|k| {
+                let (x, y) = (rounded("x", k), rounded("y", k));
                 let same_type = match js_numbers {
                     true => format!(
-                        "(typeof(y.{k}) IS typeof(x.{k}) OR (typeof(y.{k}) IN ('integer', 'real') \
-                         AND typeof(x.{k}) IN ('integer', 'real')))"
+                        "(typeof({y}) IS typeof({x}) OR (typeof({y}) IN ('integer', 'real') \
+                         AND typeof({x}) IN ('integer', 'real')))"
                     ),
-                    false => format!("typeof(y.{k}) IS typeof(x.{k})"),
+                    false => format!("typeof({y}) IS typeof({x})"),
                 };
-                format!("y.{k} IS x.{k} AND y.{k} IS x.{k} COLLATE BINARY AND {same_type}")
+                format!("{y} IS {x} AND {y} IS {x} COLLATE BINARY AND {same_type}")
             })
             .collect::<Vec<_>>()
             .join(" AND ");
@@ -1656,7 +1680,7 @@ mod tests {
         }
         let conn = d1_core::gate::comparison(&uris[0], &uris[1]).unwrap();
         let none = BTreeMap::new();
-        compare(&conn, only, [&none, &none], show_values, true, false).unwrap()
+        compare(&conn, only, [&none, &none], show_values, true, [false; 2]).unwrap()
     }
 
     fn table<'d>(diff: &'d Diff, name: &str) -> &'d TableDiff {

@@ -195,11 +195,16 @@ fn a_local_backup_against_live_prod_does_not_report_a_big_integer_key_the_export
     remote.sb.execute_sql(rows);
     remote.sb.xtask(&["backup", "local"]).assert_ok();
     let backup = only_backup(&remote.sb);
-    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "prod holds what the backup holds, yet:\n{}",
-        run.all()
-    );
+    for sides in [
+        [backup.as_str(), "live:prod"],
+        ["live:prod", backup.as_str()],
+    ] {
+        let run = remote.xtask(home.path(), &["diff", sides[0], sides[1], "--table", "k"]);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "prod holds what the backup holds, yet:\n{}",
+            run.all()
+        );
+    }
 }
