@@ -220,3 +220,59 @@ fn status_calls_a_killed_time_travel_restore_stopped_while_another_run_holds_the
         );
     }
 }
+
+/// The loading record's `migrations_first` (a `--clean` restore applying
+/// the migrations): of the wrong type, or on a migrating record, the record
+/// is not read; on an environment the configuration does not name, nothing
+/// is told; absent (an older lock), the load is told as before.
+#[test]
+fn a_stale_lock_with_a_forged_migrations_first_is_told_only_as_written_by_this_tool() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let cases = [
+        (
+            serde_json::json!({ "kind": "loading", "env": "staging", "backup": "b.sql",
+                                "migrations_first": "yes" }),
+            "does not read",
+        ),
+        (
+            serde_json::json!({ "kind": "migrating", "env": "staging", "migrations_first": true }),
+            "does not read",
+        ),
+        (
+            serde_json::json!({ "kind": "loading", "env": "nosuch", "backup": "b.sql",
+                                "migrations_first": true }),
+            "this configuration does not name",
+        ),
+        (
+            serde_json::json!({ "kind": "loading", "env": "staging", "backup": "b.sql",
+                                "migrations_first": true }),
+            "some of them may be applied to qbtime_db_staging, and no row of the backup was loaded",
+        ),
+        (
+            serde_json::json!({ "kind": "loading", "env": "staging", "backup": "b.sql" }),
+            "holds either all of the backup or what it held before",
+        ),
+    ];
+    for (doing, told) in cases {
+        plant_stale_lock(
+            &sb,
+            serde_json::json!({
+                "pid": 999_999,
+                "started_at": started_an_hour_ago(),
+                "command": "restore into staging",
+                "doing": doing,
+            }),
+        );
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        assert!(run.stderr.contains(told), "{doing}: {}", run.all());
+        if !told.contains("some of them") {
+            assert!(
+                !run.stderr.contains("some of them may be applied"),
+                "{doing}: {}",
+                run.all()
+            );
+        }
+    }
+}
