@@ -93,6 +93,31 @@ fn a_backup_against_live_prod_reports_what_changed_and_a_failed_export_changes_n
     assert_eq!(std::fs::read(&remote.db).unwrap(), prod_before);
 }
 
+/// prod holding `prod` (after the migrations), and a local backup of the
+/// local D1 holding `local`: the remote, its wrangler home, and the
+/// backup's name.
+fn prod_and_a_local_backup(prod: &str, local: &str) -> (Remote, tempfile::TempDir, String) {
+    let remote = Remote::new(prod);
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(local);
+    remote.sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&remote.sb);
+    (remote, home, backup)
+}
+
+/// `diff A B --table k` exits 0: prod holds what the backup holds.
+#[track_caller]
+fn diff_says_the_same(remote: &Remote, home: &std::path::Path, [a, b]: [&str; 2]) {
+    let run = remote.xtask(home, &["diff", a, b, "--table", "k"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "prod holds what the backup holds, yet:\n{}",
+        run.all()
+    );
+}
+
 /// prod and the local D1 hold the same rows in a column with no type (which
 /// keeps the type each value is given): 1.0 (a REAL) and -0.0. The user
 /// took a local backup (which keeps each value exactly) and ran `cargo
@@ -105,19 +130,8 @@ fn a_backup_against_live_prod_reports_what_changed_and_a_failed_export_changes_n
 fn a_local_backup_against_live_prod_does_not_report_whole_reals_the_export_rewrote() {
     let rows = "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
                 INSERT INTO k VALUES (1, 1.0), (2, -0.0), (3, 'x');";
-    let remote = Remote::new(rows);
-    let home = tempfile::tempdir().unwrap();
-    remote.sb.apply_migrations();
-    remote.sb.execute_sql(rows);
-    remote.sb.xtask(&["backup", "local"]).assert_ok();
-    let backup = only_backup(&remote.sb);
-    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "prod holds what the backup holds, yet:\n{}",
-        run.all()
-    );
+    let (remote, home, backup) = prod_and_a_local_backup(rows, rows);
+    diff_says_the_same(&remote, home.path(), [&backup, "live:prod"]);
 }
 
 /// As above, but the whole REAL is the row's key, in a key column with no
@@ -128,19 +142,8 @@ fn a_local_backup_against_live_prod_does_not_report_whole_reals_the_export_rewro
 fn a_local_backup_against_live_prod_does_not_report_a_whole_real_key_the_export_rewrote() {
     let rows = "CREATE TABLE k (k PRIMARY KEY, v TEXT);\n\
                 INSERT INTO k VALUES (1.0, 'a'), (2.5, 'b');";
-    let remote = Remote::new(rows);
-    let home = tempfile::tempdir().unwrap();
-    remote.sb.apply_migrations();
-    remote.sb.execute_sql(rows);
-    remote.sb.xtask(&["backup", "local"]).assert_ok();
-    let backup = only_backup(&remote.sb);
-    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "prod holds what the backup holds, yet:\n{}",
-        run.all()
-    );
+    let (remote, home, backup) = prod_and_a_local_backup(rows, rows);
+    diff_says_the_same(&remote, home.path(), [&backup, "live:prod"]);
 }
 
 /// The diff against live:prod must still report a REAL that really changed
@@ -150,15 +153,11 @@ fn a_local_backup_against_live_prod_does_not_report_a_whole_real_key_the_export_
 fn a_local_backup_against_live_prod_still_reports_numbers_that_really_changed() {
     let rows = "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
                 INSERT INTO k VALUES (1, 1.5), (2, '1'), (3, NULL), (4, 1.0);";
-    let remote = Remote::new(
+    let (remote, home, backup) = prod_and_a_local_backup(
         "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
          INSERT INTO k VALUES (1, 1), (2, 1), (3, 0), (4, 1);",
+        rows,
     );
-    let home = tempfile::tempdir().unwrap();
-    remote.sb.apply_migrations();
-    remote.sb.execute_sql(rows);
-    remote.sb.xtask(&["backup", "local"]).assert_ok();
-    let backup = only_backup(&remote.sb);
     let run = remote.xtask(
         home.path(),
         &[
@@ -189,22 +188,11 @@ fn a_local_backup_against_live_prod_still_reports_numbers_that_really_changed() 
 fn a_local_backup_against_live_prod_does_not_report_a_big_integer_key_the_export_rounded() {
     let rows = "CREATE TABLE k (id INTEGER PRIMARY KEY, v TEXT);\n\
                 INSERT INTO k VALUES (9007199254740993, 'a'), (2, 'b');";
-    let remote = Remote::new(rows);
-    let home = tempfile::tempdir().unwrap();
-    remote.sb.apply_migrations();
-    remote.sb.execute_sql(rows);
-    remote.sb.xtask(&["backup", "local"]).assert_ok();
-    let backup = only_backup(&remote.sb);
+    let (remote, home, backup) = prod_and_a_local_backup(rows, rows);
     for sides in [
         [backup.as_str(), "live:prod"],
         ["live:prod", backup.as_str()],
     ] {
-        let run = remote.xtask(home.path(), &["diff", sides[0], sides[1], "--table", "k"]);
-        assert_eq!(
-            run.code,
-            Some(0),
-            "prod holds what the backup holds, yet:\n{}",
-            run.all()
-        );
+        diff_says_the_same(&remote, home.path(), sides);
     }
 }

@@ -18,6 +18,20 @@ fn plant_stale_lock(sb: &Sandbox, fields: serde_json::Value) {
     .unwrap();
 }
 
+/// A lock left by a `restore into staging` that died an hour ago while
+/// `doing` what it recorded.
+fn plant_stale_restore_into_staging(sb: &Sandbox, doing: &serde_json::Value) {
+    plant_stale_lock(
+        sb,
+        serde_json::json!({
+            "pid": 999_999,
+            "started_at": started_an_hour_ago(),
+            "command": "restore into staging",
+            "doing": doing,
+        }),
+    );
+}
+
 fn started_an_hour_ago() -> String {
     (chrono::Utc::now() - chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -124,15 +138,7 @@ fn a_stale_lock_never_offers_another_environments_backup_as_the_way_back() {
         }),
         serde_json::json!({ "kind": "migrating", "env": "staging", "backup": local }),
     ] {
-        plant_stale_lock(
-            &sb,
-            serde_json::json!({
-                "pid": 999_999,
-                "started_at": started_an_hour_ago(),
-                "command": "restore into staging",
-                "doing": doing,
-            }),
-        );
+        plant_stale_restore_into_staging(&sb, &doing);
         let run = sb.xtask(&["backup", "local"]);
         run.assert_ok();
         assert!(
@@ -255,15 +261,7 @@ fn a_stale_lock_with_a_forged_migrations_first_is_told_only_as_written_by_this_t
         ),
     ];
     for (doing, told) in cases {
-        plant_stale_lock(
-            &sb,
-            serde_json::json!({
-                "pid": 999_999,
-                "started_at": started_an_hour_ago(),
-                "command": "restore into staging",
-                "doing": doing,
-            }),
-        );
+        plant_stale_restore_into_staging(&sb, &doing);
         let run = sb.xtask(&["backup", "local"]);
         run.assert_ok();
         assert!(run.stderr.contains(told), "{doing}: {}", run.all());
