@@ -140,16 +140,19 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
 
 /// `list -v`: why each backup was taken, as its manifest says (a safety
 /// backup's restore, a migration, a `with-backup` command). Manifest text
-/// is anyone's: shown escaped, and cut at a line's length.
+/// is anyone's: printed as every reason is ([`recorded_reason`]: on one
+/// line, secrets redacted), cut at a line's length (120 characters).
+///
+/// [`recorded_reason`]: crate::steps::backup::recorded_reason
 fn print_reasons(rows: &[Row]) {
     const LONGEST: usize = 120;
     let cells: Vec<[String; 2]> = rows
         .iter()
         .filter_map(|r| {
             let reason = r.reason.as_deref().filter(|r| !r.trim().is_empty())?;
-            let shown = d1_core::names::shown(reason);
+            let shown = crate::steps::backup::recorded_reason(reason);
             let mut cut: String = shown.chars().take(LONGEST).collect();
-            if shown.chars().count() > LONGEST {
+            if shown.chars().nth(LONGEST).is_some() {
                 cut.push('…');
             }
             Some([r.file.clone(), cut])

@@ -394,7 +394,7 @@ fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
     Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
         "{} is a virtual table of the module {}, which this tool cannot back up or restore \
          (only FTS5 tables; wrangler's `d1 export` refuses the whole database): nothing was \
-         written. Back up the other tables by name with `--table NAME`, once for each, and \
+         written. Back up the other tables by name with `--table=NAME`, once for each, and \
          keep {}'s rows some other way (README, FTS5)",
         d1_core::names::shown(&vt.name),
         d1_core::names::shown(&vt.module),

@@ -684,14 +684,20 @@ fn verify_of_a_good_backup_reads_as_passing_and_verbose_shows_findings_and_timin
 /// `list` said a backup was a safety or pre-migration one but never why it
 /// was taken; the manifest's reason is there with `-v` only, cut at a
 /// line's length. (A reason holding a line break or an escape is refused
-/// with its manifest by the trust boundary.)
+/// with its manifest by the trust boundary.) A reason is free text, not a
+/// name: it is printed as the plan prints it, an emoji's invisible joiner
+/// as U+FFFD as on every line, never as an escape that the cut could split.
 #[test]
 fn list_verbose_says_why_each_backup_was_taken() {
     let sb = sandbox_after_first_backup();
     let first = first_backup(&sb);
     let at = chrono::Utc::now() - chrono::Duration::hours(2);
     let copy = copy_taken_at(&sb, &first, "local", at, |m| {
-        m["reason"] = format!("before the {} import", "x".repeat(300)).into();
+        let reason = format!(
+            "before the \u{1f469}\u{200d}\u{1f4bb} {} import",
+            "x".repeat(300)
+        );
+        m["reason"] = reason.into();
     });
     let plain = sb.xtask(&["list"]);
     plain.assert_ok();
@@ -707,5 +713,9 @@ fn list_verbose_says_why_each_backup_was_taken() {
     assert!(
         line.starts_with(&copy) && line.ends_with('…') && line.chars().count() < 200,
         "{line}"
+    );
+    assert!(
+        line.contains("before the \u{1f469}\u{fffd}\u{1f4bb} xxx") && !line.contains("\\u{"),
+        "the reason is not shown as the plan shows it:\n{line}"
     );
 }
