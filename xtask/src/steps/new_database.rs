@@ -159,19 +159,34 @@ impl NewDatabase {
     }
 
     /// Refuses (exit 3) when the account already has a database of this
-    /// name; read-only, so a dry run does it too.
+    /// name; read-only, so a dry run does it too. The refusal says when it
+    /// was created, and how to delete it if it is what an earlier restore
+    /// into it left: the tool cannot tell that from someone else's database
+    /// of the same name, so it deletes nothing.
     pub fn ensure_absent(&self, wrangler: &Wrangler) -> Result<()> {
         let listed = wrangler.run_json(&self.cmds.d1_list())?;
-        if let Some(id) = uuid_of(&listed, self.database_name()) {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to create {}: the account already has a D1 database of that name (id \
-                 {id}). Pick another name for new:, or restore into the existing database \
-                 through an environment of the configuration. Nothing was created.",
-                self.database_name()
-            );
-        }
-        Ok(())
+        let Some(db) = listed_database(&listed, self.database_name()) else {
+            return Ok(());
+        };
+        let id = db.get("uuid").and_then(|id| id.as_str()).unwrap_or("?");
+        let created = db
+            .get("created_at")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.as_str()?).ok())
+            .map(|t| {
+                let t = t.with_timezone(&chrono::Utc);
+                format!(", created {}", t.format("%Y-%m-%d %H:%M UTC"))
+            })
+            .unwrap_or_default();
+        let name = self.database_name();
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to create {name}: the account already has a D1 database of that name (id \
+             {id}{created}). Pick another name for new:, or restore into the existing database \
+             through an environment of the configuration. If it is what an earlier `restore \
+             --to new:{name}` left when it was interrupted or failed (that run printed its id), \
+             delete it with `{}` and run again. Nothing was created.",
+            self.delete_command()
+        );
     }
 
     /// Creates the database and returns the target with its id and the
@@ -214,14 +229,19 @@ impl NewDatabase {
         }
     }
 
+    /// The command that deletes the new database, in its account.
+    fn delete_command(&self) -> String {
+        match &self.delete_in {
+            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={account} {}", self.delete),
+            None => self.delete.to_string(),
+        }
+    }
+
     /// What a failure after `create` must add: the database is left where
     /// it is, and how to delete it.
     pub fn left_in_place(&self) -> Option<String> {
         let name = self.database_name();
-        let delete = match &self.delete_in {
-            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={account} {}", self.delete),
-            None => self.delete.to_string(),
-        };
+        let delete = self.delete_command();
         if !self.attempted {
             None
         } else if self.target.database_id.is_empty() {
@@ -274,11 +294,15 @@ fn private_config(
 
 /// The uuid of the database called `name` in `wrangler d1 list --json`.
 fn uuid_of(listed: &serde_json::Value, name: &str) -> Option<String> {
+    listed_database(listed, name).and_then(|db| db.get("uuid")?.as_str().map(str::to_owned))
+}
+
+/// The database `name` in `wrangler d1 list --json`'s answer.
+fn listed_database<'a>(listed: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     listed
         .as_array()?
         .iter()
         .find(|db| db.get("name").and_then(|n| n.as_str()) == Some(name))
-        .and_then(|db| db.get("uuid")?.as_str().map(str::to_owned))
 }
 
 /// The binding an operator adds to the configuration to use the new

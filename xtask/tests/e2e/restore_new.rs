@@ -461,7 +461,9 @@ fn an_interrupt_as_the_new_database_is_created_says_it_was_left_and_how_to_delet
 /// deletes it, which a failed load gives
 /// (`a_failed_import_leaves_the_new_database_and_says_how_to_delete_it`):
 /// the signal's message replaces the error that carried them. Running the
-/// same command again is refused, as the name is taken.
+/// same command again is refused, as the name is taken, and said no more
+/// than "pick another name": the refusal now says when the database was
+/// created and how to delete it if it is the earlier run's leftover.
 #[test]
 fn an_interrupted_load_into_a_new_database_names_it_and_how_to_delete_it() {
     let remote = Remote::new("");
@@ -496,6 +498,28 @@ fn an_interrupted_load_into_a_new_database_names_it_and_how_to_delete_it() {
             .contains("npx wrangler d1 delete qbtime_db_restored"),
         "the interrupted restore does not say how to delete the database it created:\n{}",
         run.all()
+    );
+
+    let again = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_restored",
+        &["--yes"],
+    );
+    again.assert_refused(&format!(
+        "already has a D1 database of that name (id {id}, created "
+    ));
+    assert!(
+        again
+            .stderr
+            .contains("npx wrangler d1 delete qbtime_db_restored"),
+        "the re-run does not say how to delete the leftover:\n{}",
+        again.all()
+    );
+    assert!(
+        remote.server.database_path("qbtime_db_restored").is_some(),
+        "the re-run deleted the database"
     );
 }
 
