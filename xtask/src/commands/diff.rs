@@ -373,8 +373,9 @@ struct Loaded {
     /// Whether the side holds its tables' AUTOINCREMENT counters: not a
     /// database exported now with `--table` (wrangler leaves them out).
     counters_kept: bool,
-    /// Whether the side is a remote database exported now: D1's export
-    /// writes every number as JavaScript does (`1.0` as `1`, `-0.0` as `0`).
+    /// Whether D1's export wrote the side (a remote database exported now,
+    /// or a backup of one): it writes every number as JavaScript does
+    /// (`1.0` as `1`, `-0.0` as `0`).
     js_numbers: bool,
     /// The loading connection, kept open while its database is in memory.
     _held: Option<d1_core::gate::Gate>,
@@ -407,6 +408,7 @@ fn load_side(
         manifest,
         migrations,
         virtual_tables,
+        exported_by_d1,
     } = match side {
         Side::Backup(file) => locate_backup(&envs, file)?,
         Side::Live(env) => export_live(sh, project, private, name, env, args)?,
@@ -444,7 +446,7 @@ fn load_side(
         content: report.content,
         chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
         counters_kept: matches!(side, Side::Backup(_)) || args.tables.is_empty(),
-        js_numbers: matches!(side, Side::Live(env) if env.location == Location::Remote),
+        js_numbers: exported_by_d1,
         _held: held,
     })
 }
@@ -458,6 +460,9 @@ struct Located {
     migrations: String,
     /// A live side's virtual tables, recreated as a backup's would be.
     virtual_tables: Vec<d1_core::catalog::VirtualTable>,
+    /// Whether D1's export wrote the file (a remote database's), which
+    /// writes every number as JavaScript does (`1.0` as `1`, `-0.0` as `0`).
+    exported_by_d1: bool,
 }
 
 /// A backup side: the file, with its manifest when it has one.
@@ -475,12 +480,19 @@ fn locate_backup(envs: &Environments, file: &Path) -> Result<Located> {
         .as_ref()
         .and_then(|m| envs.resolve(&m.environment).ok())
         .map_or("migrations".to_owned(), |e| e.migrations_dir.clone());
+    // A backup of a remote database was written by D1's export.
+    let remote = manifest.as_ref().is_some_and(|m| {
+        envs.iter()
+            .find(|e| e.records(m))
+            .is_some_and(|e| e.location == Location::Remote)
+    });
     Ok(Located {
         file: file.to_path_buf(),
         label: file.display().to_string(),
         manifest,
         migrations,
         virtual_tables: Vec::new(),
+        exported_by_d1: remote,
     })
 }
 
@@ -517,6 +529,7 @@ fn export_live(
             true => scope.virtual_tables,
             false => Vec::new(),
         },
+        exported_by_d1: env.location == Location::Remote,
     })
 }
 

@@ -134,6 +134,22 @@ fn a_local_backup_against_live_prod_does_not_report_whole_reals_the_export_rewro
     diff_says_the_same(&remote, home.path(), [&backup, "live:prod"]);
 }
 
+/// As above, against a backup of prod rather than prod now: D1's export
+/// wrote that backup, so it holds 1.0 as `1` and -0.0 as `0` as well, and
+/// the diff of the two backups reported both rows changed.
+#[test]
+fn a_local_backup_against_a_backup_of_prod_does_not_report_whole_reals_the_export_rewrote() {
+    let rows = "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+                INSERT INTO k VALUES (1, 1.0), (2, -0.0), (3, 'x');";
+    let (remote, home, backup) = prod_and_a_local_backup(rows, rows);
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let of_prod = { remote.sb.backup_files().into_iter() }
+        .find(|f| f.starts_with("backup-prod-") && f.ends_with(".sql"))
+        .unwrap_or_else(|| panic!("no backup of prod: {:?}", remote.sb.backup_files()));
+    diff_says_the_same(&remote, home.path(), [&backup, &of_prod]);
+    diff_says_the_same(&remote, home.path(), [&of_prod, &backup]);
+}
+
 /// As above, but the whole REAL is the row's key, in a key column with no
 /// type: `k (k PRIMARY KEY, v)` holding 1.0. prod holds exactly what the
 /// backup holds; D1's export writes the key as `1`, an INTEGER once loaded.
