@@ -649,6 +649,11 @@ pub struct TableDiff {
     pub key: Vec<String>,
     /// Why rows were not compared one by one, if they were not.
     pub note: Option<String>,
+    /// Whether the rows were matched by all their values (the key holds
+    /// NULL), as the note says: compared all the same, so the note alone
+    /// is no difference.
+    #[serde(skip)]
+    pub matched_by_values: bool,
     /// The AUTOINCREMENT counter on each side, when both sides keep them:
     /// the id the next new row is given follows it, so two sides alike row
     /// for row still differ if it moved (a row added, then deleted).
@@ -698,7 +703,7 @@ impl TableDiff {
     fn differs(&self) -> bool {
         self.rows[0] != self.rows[1]
             || self.added.count + self.removed.count + self.changed.count > 0
-            || self.note.is_some()
+            || (self.note.is_some() && !self.matched_by_values)
             || self.counter_moved()
     }
 
@@ -1275,7 +1280,9 @@ fn rows(
             "the key ({shown}) holds NULL in some rows, which names no row: rows are matched by \
              all their values"
         ));
-        return rows_by_values(conn, t, &ca, show_values);
+        t.matched_by_values = true;
+        let js = js_numbers[0] || js_numbers[1];
+        return rows_by_values(conn, t, &ca, show_values, js);
     }
     let q = KeyMatch::new(&t.table, ka, show_values, js_numbers);
     // Columns in both, other than the key: what a changed row is judged by.
@@ -1303,12 +1310,14 @@ fn rows(
 /// Each side is read once to count, and again only to sample the first
 /// differing rows, in linear time, by nothing but its columns (either side
 /// may be `WITHOUT ROWID`). Samples are shown by the table's own key (and
-/// their values only with `--show-values`).
+/// their values only with `--show-values`). `js`: a side was written by
+/// D1's export, so numbers are hashed as it writes them ([`row_hash`]).
 fn rows_by_values(
     conn: &rusqlite::Connection,
     t: &mut TableDiff,
     cols: &[Column],
     show_values: bool,
+    js: bool,
 ) -> Result<()> {
     let table = quote_ident(&t.table);
     let all = cols
@@ -1331,7 +1340,7 @@ fn rows_by_values(
     let mut seen: std::collections::HashMap<[u8; 32], [u64; 2]> = std::collections::HashMap::new();
     for (side, schema) in ["a", "b"].into_iter().enumerate() {
         read(schema, &mut |row| {
-            seen.entry(row_hash(row, cols.len())?).or_default()[side] += 1;
+            seen.entry(row_hash(row, cols.len(), js)?).or_default()[side] += 1;
             Ok(true)
         })?;
     }
@@ -1352,7 +1361,7 @@ fn rows_by_values(
             continue;
         }
         read(["a", "b"][from], &mut |row| {
-            let hash = row_hash(row, cols.len())?;
+            let hash = row_hash(row, cols.len(), js)?;
             if more.remove(&hash).is_some() {
                 let mut s = RowSample {
                     key: Vec::new(),
@@ -1379,12 +1388,19 @@ fn rows_by_values(
 }
 
 /// A row's first `n` values hashed by their canonical form (type and bytes,
-/// [`d1_core::digest::canonical`]).
-fn row_hash(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<[u8; 32]> {
+/// [`d1_core::digest::canonical`]). With `js`, each number is hashed as the
+/// double D1's export writes it as (`1.0` and `1` alike, `-0.0` as `0`, an
+/// integer beyond ±2^53 rounded), as [`as_js_number`] compares them.
+fn row_hash(row: &rusqlite::Row<'_>, n: usize, js: bool) -> rusqlite::Result<[u8; 32]> {
     use sha2::Digest as _;
     let mut form = Vec::new();
     for i in 0..n {
-        d1_core::digest::canonical(&mut form, row.get_ref(i)?);
+        let v = row.get_ref(i)?;
+        match as_js_number(v).filter(|_| js) {
+            // `+ 0.0` makes -0.0 into 0.0.
+            Some(f) => d1_core::digest::canonical(&mut form, ValueRef::Real(f + 0.0)),
+            None => d1_core::digest::canonical(&mut form, v),
+        }
     }
     Ok(sha2::Sha256::digest(&form).into())
 }

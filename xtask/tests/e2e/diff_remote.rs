@@ -150,6 +150,28 @@ fn a_local_backup_against_a_backup_of_prod_does_not_report_whole_reals_the_expor
     diff_says_the_same(&remote, home.path(), [&of_prod, &backup]);
 }
 
+/// As above, in a table whose key holds NULL, whose rows are matched by all
+/// their values: the row holding 1.0 was reported removed, and the one
+/// holding `1` (as the export wrote it) added.
+#[test]
+fn a_local_backup_against_live_prod_does_not_report_rows_matched_by_values_the_export_rewrote() {
+    let rows = "CREATE TABLE k (id PRIMARY KEY, u);\n\
+                INSERT INTO k VALUES (NULL, 1.0), (2, -0.0), (3.0, 'x');";
+    let (remote, home, backup) = prod_and_a_local_backup(rows, rows);
+    diff_says_the_same(&remote, home.path(), [&backup, "live:prod"]);
+    // A number that really changed is still a row removed and one added.
+    let changed = "CREATE TABLE k (id PRIMARY KEY, u);\n\
+                   INSERT INTO k VALUES (NULL, 1.5), (2, -0.0), (3.0, 'x');";
+    let (remote, home, backup) = prod_and_a_local_backup(changed, rows);
+    let run = remote.xtask(home.path(), &["diff", &backup, "live:prod", "--table", "k"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.all().contains("1 added, 1 removed, 0 changed"),
+        "{}",
+        run.all()
+    );
+}
+
 /// As above, but the whole REAL is the row's key, in a key column with no
 /// type: `k (k PRIMARY KEY, v)` holding 1.0. prod holds exactly what the
 /// backup holds; D1's export writes the key as `1`, an INTEGER once loaded.
