@@ -693,7 +693,7 @@ fn has_trigger(schema: &[String]) -> bool {
 /// views and triggers, whatever their order. One that SQLite will not make
 /// here (a shadow table its virtual table made, `sqlite_sequence`) is left
 /// out. It cannot attach a file, a statement on it may compile to at most
-/// [`MOST_INSTRUCTIONS`], and no value may be longer than D1 allows.
+/// 250,000 instructions (`MOST_INSTRUCTIONS`), and no value may be longer than D1 allows.
 pub fn schema_copy(schema: &[String]) -> rusqlite::Result<rusqlite::Connection> {
     let kinds: Vec<(&str, &str)> = schema
         .iter()

@@ -31,7 +31,7 @@ const ROUNDED_PAST_I64: f64 = 9_223_372_036_854_775_808.0;
 
 /// The table of an `INSERT` in the shape D1's exports write, and how many
 /// of its values are integers at or beyond ±[`JS_EXACT`] or REALs of
-/// ±2^63 ([`digest_and_wide`] counts the same once loaded, but for a REAL
+/// ±2^63 (`digest_and_wide` counts the same once loaded, but for a REAL
 /// column's ±2^63); `None` for any other statement, or a row with none.
 /// Read from the text, for a dump no load has counted.
 pub fn wide_in_insert(sql: &str) -> Option<(String, u64)> {

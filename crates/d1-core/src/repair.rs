@@ -4,7 +4,7 @@
 //! A `wrangler d1 export` does not always re-import (workers-sdk #5683), a
 //! `sqlite3 .dump` never does, and a row over 100 KB exports as a statement
 //! D1 refuses. The repair is a pure transformation over two passes of the
-//! dump: [`survey`] reads it once and decides every [`Repair`]; [`write`]
+//! dump: [`survey`] reads it once and decides every [`Repair`]; [`write()`]
 //! reads it again and emits the repaired statements in a safe order:
 //!
 //! 1. `PRAGMA defer_foreign_keys=TRUE;`
@@ -1107,11 +1107,11 @@ pub fn write(
     Ok(rows.splits)
 }
 
-/// [`write`], with the reading, splitting and repairing on a thread of its
+/// [`write()`], with the reading, splitting and repairing on a thread of its
 /// own ([`statement::pipe`]), so that on a machine with a core to spare it
 /// runs while `sink` (which stays on this thread) executes what came
 /// before: a load spends about a third of its time there. `sink` sees the
-/// same statements in the same order as [`write`] gives it, and the result
+/// same statements in the same order as [`write()`] gives it, and the result
 /// is the same: the sink's first error, else the repair's.
 pub fn write_piped(
     reader: impl BufRead + Send,

@@ -133,7 +133,7 @@ impl Candidate {
 /// What a backup is the undo point of, as its manifest's reason says, in a
 /// word: `pre-migration` (also an older deploy's `pre-deploy migration:`),
 /// `safety` (a restore's), or `before task` (`with-backup`'s). `list` shows
-/// it, and prune keeps such a backup at least [`PROTECTED_FLOOR`].
+/// it, and prune keeps such a backup at least seven days (`PROTECTED_FLOOR`).
 pub fn undo_point(manifest: &Manifest) -> Option<&'static str> {
     let reason = manifest.reason.as_deref().unwrap_or("");
     [
