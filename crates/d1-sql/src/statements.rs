@@ -5,7 +5,7 @@
 //! (`sqlite3_complete`), never with a home-made tokenizer: a `;` inside a
 //! string, a comment or a trigger body does not end a statement, and SQLite is
 //! the authority on that. A row of a D1 dump (a statement that starts a line
-//! with `INSERT INTO `) is read by [`Completeness`], complete.c's state
+//! with `INSERT INTO `) is read by `Completeness`, complete.c's state
 //! machine in Rust, which a test holds to `sqlite3_complete`'s answers.
 
 use std::io::BufRead;
