@@ -38,8 +38,9 @@ use d1_core::names::file_name;
 pub struct UploadArgs {
     /// A backup: a name that `list` prints, a path, `latest` (the environment's newest verified full backup) or `latest:ENV`.
     pub backup: String,
-    /// The environment whose bucket and prefix the copy goes to (the ENV of
-    /// `latest:ENV` when not given).
+    /// The environment whose bucket and prefix the copy goes to (when not
+    /// given: the ENV of `latest:ENV`, or the environment whose database
+    /// the backup's manifest records).
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
     /// Print what would be uploaded, and upload nothing.
@@ -111,17 +112,18 @@ pub enum OffsiteCommand {
 /// `cargo xtask upload`.
 pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
     let envs = project.environments()?;
-    let named = match (&args.env, args.backup.strip_prefix("latest:")) {
-        (Some(env), _) => env.as_str(),
-        (None, Some(env)) => env,
-        (None, None) => crate::stop!(
-            crate::exit::Exit::CouldNotRun,
-            "name the environment whose bucket the copy goes to: --env ENV, or `latest:ENV` as \
-             the backup. Nothing was uploaded."
-        ),
+    let (env, file) = match (args.env.as_deref(), args.backup.strip_prefix("latest:")) {
+        (Some(named), _) | (None, Some(named)) => {
+            let env = envs.resolve(named)?;
+            let file =
+                project.resolve_backup(&args.backup, Some(&env.name), inventory::Latest::Good)?;
+            (env, file)
+        }
+        (None, None) => {
+            let file = project.resolve_backup(&args.backup, None, inventory::Latest::Good)?;
+            (upload_environment(&envs, &file)?, file)
+        }
     };
-    let env = envs.resolve(named)?;
-    let file = project.resolve_backup(&args.backup, Some(&env.name), inventory::Latest::Good)?;
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&target, &file)?;
@@ -134,6 +136,27 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
     }
     let lock = crate::steps::lock::acquire_lock(project, &format!("upload {}", env.name))?;
     upload_with(&target, &file, &lock)
+}
+
+/// The environment a backup named without `--env` is uploaded for: the one
+/// whose database its manifest records (as every "whose backup is this?"
+/// goes), which `checked_manifest` holds it to again before the upload.
+fn upload_environment<'e>(
+    envs: &'e crate::config::environment::Environments,
+    file: &Path,
+) -> Result<&'e crate::config::environment::Environment> {
+    let m = Manifest::for_backup(file).map_err(|e| crate::exit::Exit::CouldNotRun.error(e))?;
+    match envs.iter().find(|e| e.records(&m)) {
+        Some(env) => Ok(env),
+        None => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{}'s manifest records the database {}, which no environment of the configuration \
+             names, so whose bucket its copy goes to is unknown: name the environment with --env \
+             ENV. Nothing was uploaded.",
+            file.display(),
+            d1_core::names::shown(&m.database.name)
+        ),
+    }
 }
 
 /// `cargo xtask offsite ...`.

@@ -763,6 +763,37 @@ fn an_upload_never_puts_plain_sql_offsite_for_an_environment_set_to_encrypt() {
     assert_eq!(run.code, Some(3), "{}", run.all());
 }
 
+/// `upload NAME`, a name `list` prints, needed `--env ENV` though the
+/// backup's manifest says whose it is: the copy goes to the bucket of the
+/// environment whose database the manifest records. A manifest naming no
+/// database of the configuration is refused, and nothing is uploaded.
+#[test]
+fn an_upload_of_a_named_backup_goes_to_the_bucket_of_the_environment_it_was_taken_from() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    let manifest = remote
+        .sb
+        .backups()
+        .join(name.replace(".sql", ".manifest.json"));
+    let kept = std::fs::read(&manifest).unwrap();
+    let mut m: Value = serde_json::from_slice(&kept).unwrap();
+    m["database"]["name"] = "qbtime_db_elsewhere".into();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let run = remote.xtask(home.path(), &["upload", &name]);
+    run.assert_refused("no environment of the configuration names");
+    assert!(run.stderr.contains("--env ENV"), "{}", run.all());
+    assert!(remote.server.r2_keys(BUCKET).is_empty());
+
+    std::fs::write(&manifest, kept).unwrap();
+    remote.xtask(home.path(), &["upload", &name]).assert_ok();
+    let keys = remote.server.r2_keys(BUCKET);
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("prod/") && k.ends_with(&name)),
+        "{keys:?}"
+    );
+}
+
 #[test]
 fn a_fetch_over_a_backup_whose_manifest_is_gone_never_says_it_is_here() {
     use std::os::unix::fs::PermissionsExt;
