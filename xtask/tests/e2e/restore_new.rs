@@ -1199,3 +1199,59 @@ fn a_clean_restore_into_a_new_database_of_a_backup_of_no_configured_database_ask
     );
     assert_eq!(create_requests(&remote), 0);
 }
+
+/// The runbook's hand export (`wrangler d1 export --remote --no-schema`)
+/// of a prod whose schema drifted from its migrations (a column added by
+/// hand, a table the app made itself): its rows name a column and a table
+/// that `migrations apply` never makes, so the clean restore into a new
+/// database could only fail at the load, after the create. It is refused
+/// before the create (the dry run too), naming the table and the column,
+/// never quoting a row.
+#[test]
+fn a_clean_restore_into_a_new_database_of_rows_the_migrations_have_no_place_for_is_refused_before_the_create()
+ {
+    let remote = Remote::new(
+        "ALTER TABLE customers ADD COLUMN nickname TEXT;\n\
+         UPDATE customers SET nickname = 'secret-nick';\n\
+         CREATE TABLE made_by_app (id INTEGER PRIMARY KEY, note TEXT);\n\
+         INSERT INTO made_by_app VALUES (1, 'secret-note');\n",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.path().join("data.sql");
+    let mut export = d1_loopback::pinned_wrangler_command(&common::repo_root());
+    export.current_dir(remote.sb.path()).args([
+        "d1",
+        "export",
+        "qbtime_db_prod",
+        "--env",
+        "production",
+        "--remote",
+        "--no-schema",
+        "-y",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    let out = Run::from_output(remote.with_api(&mut export, home.path()).output().unwrap());
+    out.assert_ok();
+    let file = file.to_str().unwrap();
+    let databases = remote.server.database_names();
+    let hand = ["--clean", "--no-manifest", "--source-env", "prod"];
+    for last in ["--dry-run", "--yes"] {
+        let mut more = hand.to_vec();
+        more.push(last);
+        let run = restore_new(&remote, home.path(), file, "qbtime_db_fresh", &more);
+        assert!(!run.ok, "{last} should be refused:\n{}", run.all());
+        assert!(
+            run.stderr.contains("customers") && run.stderr.contains("nickname"),
+            "{last}: the refusal names the table and the column:\n{}",
+            run.all()
+        );
+        assert!(
+            !run.all().contains("secret-"),
+            "{last}: a row value was quoted:\n{}",
+            run.all()
+        );
+        assert_eq!(create_requests(&remote), 0, "{last}: nothing was created");
+        assert_eq!(remote.server.database_names(), databases);
+    }
+}
