@@ -1007,6 +1007,10 @@ pub struct Preflight {
     /// not changed since: a row with the same table and columns is judged
     /// by it as it was (the statement cache would hand back the same one).
     judged_row: Option<String>,
+    /// With `data_into_existing_schema`: the tables of the schema the rows
+    /// go into, which is then the target's whole schema (`--clean` needs a
+    /// target with no tables, and `migrations apply` makes these).
+    whole_schema: Option<Vec<String>>,
 }
 
 impl Preflight {
@@ -1032,6 +1036,8 @@ impl Preflight {
             gate,
             statements: 0,
             judged_row: None,
+            whole_schema: { options.data_into_existing_schema }
+                .then(|| options.known_tables.keys().cloned().collect()),
         })
     }
 }
@@ -1071,9 +1077,38 @@ impl Sink for Preflight {
                 self.statements,
                 crate::statement::describe(sql)
             ),
+            crate::gate::Outcome::Failed(e) if self.has_no_place(sql, &e) => anyhow::bail!(
+                "repaired statement {} ({}) has no place in the schema the migrations make: \
+                 {e}. The rows were taken from a database whose schema is not its migrations' \
+                 (a table or a column made outside them)",
+                self.statements,
+                crate::statement::describe(sql)
+            ),
             // A statement SQLite cannot prepare here (its table exists only
             // in the target) is judged again when it runs.
             crate::gate::Outcome::Ran | crate::gate::Outcome::Failed(_) => Ok(()),
+        }
+    }
+}
+
+impl Preflight {
+    /// Whether `sql`, a row that failed here with `e`, goes into a table or
+    /// a column that the whole schema it is loaded into does not have: it
+    /// would fail in the target too, after everything before the load ran.
+    /// A table of that schema that SQLite could not make here (a module it
+    /// lacks) is not judged, nor `sqlite_sequence`, which D1's own
+    /// `d1_migrations` makes.
+    fn has_no_place(&self, sql: &str, e: &rusqlite::Error) -> bool {
+        let (Some(tables), Some(row)) = (&self.whole_schema, self.gate.row(sql)) else {
+            return false;
+        };
+        let table = row.table();
+        let known = tables.iter().any(|t| t.eq_ignore_ascii_case(&table));
+        let message = e.to_string();
+        if message.starts_with("no such table") {
+            !known && !table.eq_ignore_ascii_case("sqlite_sequence")
+        } else {
+            known && message.contains("has no column named")
         }
     }
 }
