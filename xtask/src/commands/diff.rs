@@ -1243,6 +1243,14 @@ fn rows(
     js_numbers: [bool; 2],
 ) -> Result<()> {
     let (ca, cb) = (columns(conn, "a", &t.table)?, columns(conn, "b", &t.table)?);
+    let js = js_numbers[0] || js_numbers[1];
+    // No export writes the rowid of a table with no key, so each side's
+    // rows are numbered as they were loaded: one row deleted would shift
+    // every later one. Its rows are matched by all their values.
+    if !has_key(&ca) && !has_key(&cb) {
+        let why = "the table has no key, and no export keeps its rowids";
+        return by_values(conn, t, [&ca, &cb], why.to_owned(), show_values, js);
+    }
     let (ka, kb) = (key_of(&ca), key_of(&cb));
     if ka != kb || ka.is_empty() {
         t.key = kb;
@@ -1263,26 +1271,11 @@ fn rows(
     // row: such rows are matched by all their values, as many of each on
     // either side, added or removed, never changed.
     if key_holds_null(conn, &t.table, &ka)? {
-        let names = |cols: &[Column]| {
-            let mut names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
-            names.sort();
-            names
-        };
-        let shown = ka.join(", ");
-        if names(&ca) != names(&cb) {
-            t.note = Some(format!(
-                "rows not compared: the key ({shown}) holds NULL in some rows, and the columns \
-                 changed"
-            ));
-            return Ok(());
-        }
-        t.note = Some(format!(
-            "the key ({shown}) holds NULL in some rows, which names no row: rows are matched by \
-             all their values"
-        ));
-        t.matched_by_values = true;
-        let js = js_numbers[0] || js_numbers[1];
-        return rows_by_values(conn, t, &ca, show_values, js);
+        let why = format!(
+            "the key ({}) holds NULL in some rows, which names no row",
+            ka.join(", ")
+        );
+        return by_values(conn, t, [&ca, &cb], why, show_values, js);
     }
     let q = KeyMatch::new(&t.table, ka, show_values, js_numbers);
     // Columns in both, other than the key: what a changed row is judged by.
@@ -1304,7 +1297,38 @@ fn rows(
     q.changed(conn, &common, &mut t.changed)
 }
 
-/// Rows added and removed in a table whose key holds NULL: each row is
+/// Whether a table with these columns declares a key (a `PRIMARY KEY`).
+fn has_key(cols: &[Column]) -> bool {
+    cols.iter().any(|c| c.4 > 0)
+}
+
+/// A table whose rows no key names (`why`): matched by all their values
+/// ([`rows_by_values`]) when both sides have the same columns, and a note
+/// says so; not compared otherwise.
+fn by_values(
+    conn: &rusqlite::Connection,
+    t: &mut TableDiff,
+    [ca, cb]: [&[Column]; 2],
+    why: String,
+    show_values: bool,
+    js: bool,
+) -> Result<()> {
+    let names = |cols: &[Column]| {
+        let mut names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
+        names.sort();
+        names
+    };
+    if names(ca) != names(cb) {
+        t.note = Some(format!("rows not compared: {why}, and the columns changed"));
+        return Ok(());
+    }
+    t.note = Some(format!("{why}: rows are matched by all their values"));
+    t.matched_by_values = true;
+    rows_by_values(conn, t, ca, show_values, js)
+}
+
+/// Rows added and removed in a table whose rows no key names (it has
+/// none, or it holds NULL): each row is
 /// hashed by its values (type and bytes, as everywhere in a diff), and a
 /// row counts as added as many times as `b` holds it more often than `a`.
 /// Each side is read once to count, and again only to sample the first
@@ -1357,7 +1381,9 @@ fn rows_by_values(
             .map(|(h, n)| (*h, n[from] - n[1 - from]))
             .collect();
         into.count = more.values().sum();
-        if into.count == 0 {
+        // A table with no key shows a row only by its values: without
+        // `--show-values`, the count is all there is.
+        if into.count == 0 || (key.is_empty() && !show_values) {
             continue;
         }
         read(["a", "b"][from], &mut |row| {
@@ -1821,7 +1847,7 @@ mod tests {
     }
 
     #[test]
-    fn tables_without_a_key_by_rowid_and_composite_keys_in_key_order() {
+    fn tables_without_a_key_by_their_values_and_composite_keys_in_key_order() {
         let a = "CREATE TABLE log(msg TEXT); INSERT INTO log VALUES('x'),('y');
             CREATE TABLE m(b INT, a INT, v, PRIMARY KEY(a, b)) WITHOUT ROWID;
             INSERT INTO m VALUES(1,1,'p'),(2,1,'q');";
@@ -1829,10 +1855,13 @@ mod tests {
             CREATE TABLE m(b INT, a INT, v, PRIMARY KEY(a, b)) WITHOUT ROWID;
             INSERT INTO m VALUES(1,1,'p'),(2,1,'r'),(1,2,'s');";
         let diff = diff_of(a, b, None, false);
+        // No export keeps a keyless table's rowids: its rows are matched
+        // by their values, and with no key to show them by, only counted.
         let log = table(&diff, "log");
-        assert_eq!(log.key, ["rowid"]);
-        assert_eq!(keys(&log.added), ["rowid=3"]);
-        assert_eq!(keys(&log.changed), ["rowid=2"]);
+        assert!(log.key.is_empty(), "{log:?}");
+        let counts = [&log.added, &log.removed, &log.changed].map(|c| c.count);
+        assert_eq!(counts, [2, 1, 0], "{log:?}");
+        assert!(log.added.sample.is_empty() && log.removed.sample.is_empty());
         let m = table(&diff, "m");
         assert_eq!(m.key, ["a", "b"]);
         assert_eq!(keys(&m.changed), ["a=1,b=2"]);
