@@ -485,13 +485,11 @@ impl Rehearsal {
                 };
                 self.key_skipped = match r.key_check {
                     KeyCheck::Same(_) | KeyCheck::AcceptedChange { .. } => None,
-                    KeyCheck::TargetHasNone if project.settings()?.app.encryption_key.is_none() => {
-                        Some(
-                            "the key check needs the app's key rule, [app.encryption_key] in \
+                    KeyCheck::NoRule => Some(
+                        "the key check needs the app's key rule, [app.encryption_key] in \
                              backups.toml"
-                                .to_owned(),
-                        )
-                    }
+                            .to_owned(),
+                    ),
                     KeyCheck::TargetHasNone => Some(format!(
                         "the key check had nothing to compare: {} records no data-encryption key \
                          in force",

@@ -124,10 +124,18 @@ fn another_apps_audit_log_is_not_qbtimes_chain_and_blocks_nothing() {
             .contains("declares no hash chain"),
         "{chain}"
     );
-    restore_replacing(&sb, "latest:local").assert_ok();
+    let restored = restore_replacing(&sb, "latest:local");
+    restored.assert_ok();
     assert_eq!(
         sb.query("SELECT count(*) AS n FROM audit_log")[0][0]["n"],
         1
+    );
+    // With no key rule, the plan's key line says so, not that the target
+    // "records no key yet".
+    let key = restored.stdout_line_with("  key  ");
+    assert!(
+        key.contains("the app declares no data-encryption key ([app.encryption_key]"),
+        "{key}"
     );
 }
 

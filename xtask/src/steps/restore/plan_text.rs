@@ -370,6 +370,11 @@ pub(super) fn plan_load(out: &mut String, p: &PlanView<'_>) {
             KeyCheck::TargetHasNone =>
                 "the target records no key yet; nothing to compare".to_owned(),
             KeyCheck::BackupHasNone => "the backup records no key; nothing to compare".to_owned(),
+            KeyCheck::NoRule => format!(
+                "the app declares no data-encryption key ([app.encryption_key] in {}); nothing \
+                 to compare",
+                crate::config::settings::SETTINGS_FILE
+            ),
             KeyCheck::AcceptedChange { backup, target, .. } =>
                 format!("CHANGES from {target} to {backup} (--accept-key-change): {KEY_WARNING}"),
         }

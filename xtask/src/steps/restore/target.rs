@@ -92,6 +92,9 @@ pub(super) fn check_keys(
     catalog: &Catalog,
 ) -> Result<KeyCheck> {
     let settings = project.settings()?;
+    if settings.app.encryption_key.is_none() {
+        return Ok(KeyCheck::NoRule);
+    }
     let target_key = target_key(target_reader, catalog, settings.app.encryption_key.as_ref())?;
     let table = settings
         .app
@@ -201,6 +204,9 @@ pub enum KeyCheck {
     TargetHasNone,
     /// The backup recorded no key.
     BackupHasNone,
+    /// The app declares no data-encryption key (`[app.encryption_key]` in
+    /// backups.toml): there is none to compare.
+    NoRule,
     AcceptedChange {
         backup: String,
         target: String,
