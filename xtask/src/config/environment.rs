@@ -285,6 +285,10 @@ impl Format {
 #[derive(Debug, Clone)]
 pub struct Environments {
     list: Vec<Environment>,
+    /// Each `[env.NAME]` section with no `d1_databases` of its own, as
+    /// (NAME, its short name): wrangler inherits none from the top level,
+    /// so such an environment has no database here.
+    without_databases: Vec<(String, String)>,
     /// `--database BINDING|NAME`: which database of an environment with
     /// several a command means.
     pick: Option<String>,
@@ -313,15 +317,25 @@ impl Environments {
     pub fn parse_as(text: &str, format: Format) -> Result<Environments> {
         let raw = read_raw(text, format)?;
         let mut list = top_level_environments(&raw)?;
+        let mut without_databases = Vec::new();
         for (env_name, section) in &raw.env {
-            list.extend(section_environments(&raw, env_name, section)?);
+            let databases = section_environments(&raw, env_name, section)?;
+            if databases.is_empty() {
+                let name = section.app_env().unwrap_or(env_name);
+                without_databases.push((env_name.clone(), name.to_owned()));
+            }
+            list.extend(databases);
         }
         if list.is_empty() {
             bail!("no [[d1_databases]] are configured; add one per environment");
         }
         refuse_shared_databases(&list)?;
         refuse_name_clashes(&list)?;
-        Ok(Environments { list, pick: None })
+        Ok(Environments {
+            list,
+            without_databases,
+            pick: None,
+        })
     }
 
     /// The same environments, with `--database BINDING|NAME` applied.
@@ -442,11 +456,7 @@ impl Environments {
     fn named(&self, word: &str) -> Result<Vec<&Environment>> {
         let all: Vec<_> = self.list.iter().filter(|e| e.in_env(word)).collect();
         if all.is_empty() {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "unknown environment `{word}`; the wrangler configuration defines: {}",
-                self.describe()
-            );
+            return Err(self.unknown(word));
         }
         Ok(all)
     }
@@ -456,12 +466,30 @@ impl Environments {
     pub fn env_name(&self, word: &str) -> Result<String> {
         match self.list.iter().find(|e| e.in_env(word) || e.name == word) {
             Some(e) => Ok(e.env_name.clone()),
-            None => crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "unknown environment `{word}`; the wrangler configuration defines: {}",
-                self.describe()
-            ),
+            None => Err(self.unknown(word)),
         }
+    }
+
+    /// The error for a `word` that names no environment with a database
+    /// (exit 2): a section the configuration has without `d1_databases` of
+    /// its own is named as such, since wrangler does not inherit them.
+    fn unknown(&self, word: &str) -> anyhow::Error {
+        let defines = self.describe();
+        let bare = self
+            .without_databases
+            .iter()
+            .find(|(env, name)| env == word || name == word);
+        crate::exit::Exit::CouldNotRun.error(match bare {
+            Some((env, _)) => anyhow::anyhow!(
+                "environment `{word}` ([env.{env}]) has no d1_databases of its own: wrangler \
+                 does not inherit the top level's into an environment, so add its database \
+                 under [env.{env}] (`npx wrangler d1 … --env {env}` has none either). The \
+                 environments with a database: {defines}"
+            ),
+            None => anyhow::anyhow!(
+                "unknown environment `{word}`; the wrangler configuration defines: {defines}"
+            ),
+        })
     }
 
     /// The environment whose account a database that `restore --to
@@ -1164,6 +1192,33 @@ mod tests {
         assert!(err.contains("prod (alias production)"), "{err}");
         assert!(err.contains("staging (alias preview)"), "{err}");
         assert!(err.contains("local"), "{err}");
+    }
+
+    #[test]
+    fn an_environment_with_no_databases_of_its_own_is_named_as_such() {
+        // wrangler inherits `vars` per environment and `d1_databases` never:
+        // `[env.production]` with only its vars has no database.
+        let envs = Environments::parse(
+            r#"
+            [[d1_databases]]
+            binding = "DB"
+            database_name = "app_local"
+            database_id = "local"
+            [env.production.vars]
+            APP_ENV = "prod"
+            "#,
+        )
+        .unwrap();
+        for word in ["prod", "production"] {
+            let err = format!("{:#}", envs.resolve(word).unwrap_err());
+            assert!(
+                err.contains("([env.production]) has no d1_databases of its own")
+                    && err.contains("add its database under [env.production]"),
+                "{err}"
+            );
+        }
+        let err = envs.resolve("prdo").unwrap_err().to_string();
+        assert!(err.contains("unknown environment `prdo`"), "{err}");
     }
 
     #[test]
