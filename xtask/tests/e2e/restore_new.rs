@@ -1255,3 +1255,60 @@ fn a_clean_restore_into_a_new_database_of_rows_the_migrations_have_no_place_for_
         assert_eq!(remote.server.database_names(), databases);
     }
 }
+
+/// `--clean` loads a data-only dump's rows into the schema the migrations
+/// make, which the restore knows before anything runs. A dump with rows
+/// for a table the migrations do not make (its `CREATE TABLE` dropped, as
+/// `--clean` drops all of a dump's DDL), or for a column they do not give
+/// a table, passed the preflight: the new database was created, the
+/// migrations applied, and the import then failed (`no such table`),
+/// leaving a database to delete by hand. It is refused before the create,
+/// naming the table and not the row's values.
+#[test]
+fn a_clean_restore_of_rows_the_migrations_schema_cannot_hold_is_refused_before_the_create() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    let good = std::fs::read_to_string(&file).unwrap();
+    let databases = remote.server.database_names();
+    for (what, extra, named) in [
+        (
+            "a table the migrations do not make",
+            "CREATE TABLE planted(x);\nINSERT INTO \"planted\" VALUES('zq-row-value');\n",
+            "planted",
+        ),
+        (
+            "a column the migrations do not give",
+            "INSERT INTO \"accounts\" (\"planted_col\") VALUES('zq-row-value');\n",
+            "accounts",
+        ),
+    ] {
+        let copy = remote.sb.path().join("handmade.sql");
+        std::fs::write(&copy, format!("{good}{extra}")).unwrap();
+        let run = restore_new(
+            &remote,
+            home.path(),
+            copy.to_str().unwrap(),
+            "qbtime_db_fresh",
+            &["--no-manifest", "--source-env", "prod", "--clean", "--yes"],
+        );
+        assert!(!run.ok, "{what}: restored\n{}", run.all());
+        assert_eq!(
+            create_requests(&remote),
+            0,
+            "{what}: a database was created\n{}",
+            run.all()
+        );
+        assert_eq!(remote.server.database_names(), databases, "{what}");
+        assert!(
+            run.stderr.contains(named) && run.stderr.contains("nothing was done"),
+            "{what}: the refusal does not name {named}\n{}",
+            run.all()
+        );
+        assert!(
+            !run.all().contains("zq-row-value"),
+            "{what}: a value printed\n{}",
+            run.all()
+        );
+    }
+}
