@@ -153,3 +153,36 @@ fn migrate_without_a_backup_warns_with_its_reason_on_one_line() {
         run.all()
     );
 }
+
+/// `list -v` cuts a manifest's reason at 120 characters, and the line was
+/// redacted after the cut: a secret that straddled the cut (in a manifest
+/// written on another machine, or before its reason was redacted) lost its
+/// end, and what was left of it, most of the token, was printed as it is.
+/// The reason is redacted before it is cut.
+#[test]
+fn list_v_never_prints_part_of_a_secret_cut_off_in_a_reason() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let token = "zqTOKEN0123456789abcdefghijklmnopqrstuvwxyz";
+    // Recorded as it is: this run holds no such secret.
+    let reason = format!("{}{token}", "x".repeat(100));
+    sb.xtask(&["backup", "local", "--reason", &reason])
+        .assert_ok();
+    let list = Run::from_output(
+        sb.xtask_command(&["-v", "list", "--env", "local"])
+            .env("CLOUDFLARE_API_TOKEN", token)
+            .output()
+            .unwrap(),
+    );
+    list.assert_ok();
+    assert!(
+        list.stdout.contains("xxxxxxxxxx"),
+        "-v lists no reason:\n{}",
+        list.stdout
+    );
+    assert!(
+        !list.all().contains(&token[..12]),
+        "part of the token was printed:\n{}",
+        list.all()
+    );
+}
