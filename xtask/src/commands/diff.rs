@@ -649,9 +649,9 @@ pub struct TableDiff {
     pub key: Vec<String>,
     /// Why rows were not compared one by one, if they were not.
     pub note: Option<String>,
-    /// Whether the rows were matched by all their values (the key holds
-    /// NULL), as the note says: compared all the same, so the note alone
-    /// is no difference.
+    /// Whether the rows were matched by all their values (the table has no
+    /// key, or its key holds NULL), as the note says: compared all the
+    /// same, so the note alone is no difference.
     #[serde(skip)]
     pub matched_by_values: bool,
     /// The AUTOINCREMENT counter on each side, when both sides keep them:
