@@ -910,3 +910,39 @@ fn a_dropped_table_of_one_row_is_told_as_one_row() {
     );
     assert!(!run.all().contains("1 rows"), "{}", run.all());
 }
+
+/// `restore --clean` of a data-only backup after an applied migration was
+/// edited is refused, and its way forward must be one that restores it: it
+/// advised `--replace`, which a data-only backup (it creates no table) is
+/// refused with, telling the operator to use `--clean`, a loop.
+#[test]
+fn the_edited_migration_refusal_of_a_data_only_clean_restore_gives_no_way_that_is_refused() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme');");
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let name = only_backup(&sb);
+    let edited = "0002_encryption_keys_and_qbt_tokens.sql";
+    edit_migration(&sb, edited);
+
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--clean", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains(edited), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Add a new migration, don't edit an applied one"),
+        "{}",
+        run.stderr
+    );
+    // The advice it gives must not be refused in turn.
+    let replace = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
+    assert_eq!(replace.code, Some(3), "{}", replace.all());
+    assert!(
+        !run.stderr.contains("restore it with --replace"),
+        "a data-only backup cannot restore --replace (it is refused: {}), yet the refusal \
+         advises it: {}",
+        replace.stderr,
+        run.stderr
+    );
+    assert!(run.stderr.contains("full backup"), "{}", run.stderr);
+}
