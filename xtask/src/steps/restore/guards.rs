@@ -367,10 +367,18 @@ pub(super) fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) ->
         &crate::steps::migrations::digests(dir, &m.migrations),
     );
     if !edited.is_empty() {
+        // A data-only backup creates no table, so `--replace` refuses it:
+        // the way that keeps a backup's own schema is then a full backup.
+        let other_way = if m.tables.is_empty() && m.mode == "data-only" {
+            "Or restore a full backup of that time with --replace, which keeps its own schema \
+             (`cargo xtask list` shows each backup's mode): this data-only backup creates no \
+             table."
+        } else {
+            "Or restore it with --replace, which keeps the backup's own schema."
+        };
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to restore {} --clean: {} Or restore it with --replace, which keeps the \
-             backup's own schema. Nothing was done.",
+            "refusing to restore {} --clean: {} {other_way} Nothing was done.",
             source.file.display(),
             crate::steps::migrations::edited_report(&edited, dir, &m.file.name)
         );
