@@ -946,3 +946,47 @@ fn the_edited_migration_refusal_of_a_data_only_clean_restore_gives_no_way_that_i
     );
     assert!(run.stderr.contains("full backup"), "{}", run.stderr);
 }
+
+/// A rebase onto a branch that took the migration's number: the developer
+/// renumbers it (`git mv 0004_… 0005_…`), the applied file is gone and its
+/// copy would run again. The refusal names the git command that shows the
+/// commit; git's log reports a rename as a rename, not a deletion, so
+/// `--diff-filter=D` printed nothing at all.
+#[test]
+fn the_git_log_a_missing_migrations_refusal_prints_shows_a_migration_renumbered_in_a_rebase() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.git(&["add", "-A"]).assert_ok();
+    sb.git(&["commit", "-qm", "the app"]).assert_ok();
+    sb.git(&[
+        "mv",
+        "migrations/0004_audit_log.sql",
+        "migrations/0005_audit_log.sql",
+    ])
+    .assert_ok();
+    sb.git(&["commit", "-qm", "renumber after the rebase"])
+        .assert_ok();
+
+    let run = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains("0004_audit_log.sql"), "{}", run.stderr);
+    let command = run
+        .stderr
+        .split('`')
+        .find(|part| part.starts_with("git log --diff-filter"))
+        .unwrap_or_else(|| panic!("no git log command printed:\n{}", run.all()))
+        .to_owned();
+    let pasted = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(pasted.status.success(), "{command}: {pasted:?}");
+    let shown = String::from_utf8_lossy(&pasted.stdout);
+    assert!(
+        shown.contains("renumber after the rebase") && shown.contains("0004_audit_log.sql"),
+        "`{command}`, pasted as the refusal says, shows no commit that took 0004_audit_log.sql \
+         out: {shown:?}"
+    );
+}
