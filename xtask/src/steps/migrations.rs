@@ -790,8 +790,9 @@ pub fn missing_report(missing: &[String], dir: &Path, source: &str) -> String {
         "{} applied (recorded in {source}) {} not in {} ({}): this checkout lacks {them}, as a \
          checkout of another branch than the one that applied {them} does, or {} deleted \
          here. To go on with that schema, check out the branch that has {them}; to stay on \
-         this branch, restore a backup taken on this branch; if {} deleted on purpose \
-         (a squash), put {them} back (`git log --diff-filter=D -- {}` shows the commit) and \
+         this branch, restore a backup taken on this branch; if {} deleted or renamed on \
+         purpose (a squash, a renumbering after a rebase), put {them} back (`git log \
+         --diff-filter=DR --name-status -- {}` shows the commit and the file's new name) and \
          take out the file that replaced {them}, which would run again on a database that has \
          {them}: an applied migration's file stays as long as the database records it. If \
          {} recorded by hand (inserted into d1_migrations, with no file ever), add a file of \
@@ -972,9 +973,12 @@ mod tests {
             Path::new("db migrations"),
             "the database's d1_migrations",
         );
-        assert!(report.contains("if it was deleted on purpose"), "{report}");
         assert!(
-            report.contains("`git log --diff-filter=D -- 'db migrations'`"),
+            report.contains("if it was deleted or renamed on purpose"),
+            "{report}"
+        );
+        assert!(
+            report.contains("`git log --diff-filter=DR --name-status -- 'db migrations'`"),
             "{report}"
         );
     }
