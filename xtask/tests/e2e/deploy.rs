@@ -504,6 +504,48 @@ fn the_pre_push_hook_warns_about_a_new_migration_and_lets_the_push_through() {
     assert!(run.stderr.contains("skips the backup"), "{}", run.stderr);
 }
 
+/// A migration renumbered after a rebase onto a branch that took its number
+/// (`git mv 0005_more.sql 0006_more.sql`) is a new migration to wrangler,
+/// which applies it again on every database that applied 0005_more.sql; git
+/// logs the change as a rename, so the hook (which listed only added files)
+/// pushed it without a word.
+#[cfg(unix)]
+#[test]
+fn the_pre_push_hook_warns_about_a_migration_renumbered_after_a_rebase() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let origin = tempfile::tempdir().unwrap();
+    let bare = std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .current_dir(origin.path())
+        .output()
+        .unwrap();
+    assert!(bare.status.success(), "{bare:?}");
+    sb.git(&["remote", "add", "origin", origin.path().to_str().unwrap()])
+        .assert_ok();
+    std::fs::write(
+        sb.path().join("migrations/0005_more.sql"),
+        "CREATE TABLE more_things(id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
+    sb.git(&["add", "wrangler.toml", "migrations", "scripts"])
+        .assert_ok();
+    sb.git(&["commit", "-q", "-m", "start"]).assert_ok();
+    sb.git(&["push", "-q", "origin", "main"]).assert_ok();
+
+    sb.git(&["mv", "migrations/0005_more.sql", "migrations/0006_more.sql"])
+        .assert_ok();
+    sb.git(&["commit", "-q", "-m", "renumber after the rebase"])
+        .assert_ok();
+    let run = sb.git(&["push", "-q", "origin", "main"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("  migrations/0006_more.sql"),
+        "the push of a renumbered migration, which wrangler applies again, warned of nothing: {}",
+        run.stderr
+    );
+}
+
 #[test]
 fn on_a_fresh_runner_the_record_comes_from_the_offsite_manifest_and_an_edit_is_refused() {
     let remote = Remote::new("");
