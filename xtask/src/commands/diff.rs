@@ -355,6 +355,9 @@ fn compare_sides(args: &DiffArgs, a: Loaded, b: Loaded) -> Result<Diff> {
     );
     drop(activity);
     let mut diff = diff?;
+    if a.data_only || b.data_only {
+        without_migrations_table(&mut diff);
+    }
     diff.a = a.label.clone();
     diff.b = b.label.clone();
     drop(conn);
@@ -377,8 +380,28 @@ struct Loaded {
     /// or a backup of one): it writes every number as JavaScript does
     /// (`1.0` as `1`, `-0.0` as `0`).
     js_numbers: bool,
+    /// Whether the side is a data-only backup, loaded into its migrations'
+    /// schema: without wrangler's `d1_migrations`, whose rows it skips.
+    data_only: bool,
     /// The loading connection, kept open while its database is in memory.
     _held: Option<d1_core::gate::Gate>,
+}
+
+/// A comparison with a data-only backup leaves `d1_migrations` out: its
+/// load makes the migrations' schema, which wrangler's `d1_migrations` is
+/// not part of, so the table read as only on the other side although the
+/// backup holds its rows (its manifest records the migrations applied).
+fn without_migrations_table(diff: &mut Diff) {
+    let ours = |t: &str| t.eq_ignore_ascii_case("d1_migrations");
+    let before = diff.tables.len() + diff.schema.len();
+    diff.tables.retain(|t| !ours(&t.table));
+    diff.schema.retain(|c| !ours(&c.table));
+    if diff.tables.len() + diff.schema.len() != before {
+        crate::note!(
+            "a data-only backup loads into its migrations' schema, without d1_migrations: \
+             that table is not compared (its manifest records the migrations applied)"
+        );
+    }
 }
 
 impl Loaded {
@@ -438,6 +461,7 @@ fn load_side(
     drop(activity);
     let (report, gate) = loaded?;
     let gate = loaded_as_verify_loads(name, &label, &report, gate)?;
+    let manifest_data_only = manifest.as_ref().is_some_and(|m| m.mode == "data-only");
     // A file is attached again by the comparison; memory lives with its connection.
     let held = uri.contains("mode=memory").then_some(gate);
     Ok(Loaded {
@@ -447,6 +471,7 @@ fn load_side(
         chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
         counters_kept: matches!(side, Side::Backup(_)) || args.tables.is_empty(),
         js_numbers: exported_by_d1,
+        data_only: manifest_data_only,
         _held: held,
     })
 }
