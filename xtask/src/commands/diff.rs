@@ -2070,4 +2070,372 @@ mod tests {
             .expect("the diff ends with a result (it failed: no such column: rowid)");
         assert_eq!(counts, (0, 1));
     }
+
+    /// A property test: random pairs of tables, `b` made from `a` by random
+    /// inserts, deletes and updates, the diff's counts checked against an
+    /// oracle computed here from the rows each side holds. Seeded; set
+    /// `DIFF_ORACLE_CASES` to run more.
+    mod oracle {
+        use super::*;
+        use rusqlite::types::Value;
+
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                // xorshift64*
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            }
+            fn below(&mut self, n: usize) -> usize {
+                (self.next() % n as u64) as usize
+            }
+            fn chance(&mut self, percent: u64) -> bool {
+                self.next() % 100 < percent
+            }
+        }
+
+        const P53: i64 = 1 << 53;
+
+        fn value(rng: &mut Rng, small: bool) -> Value {
+            let ints = [
+                0,
+                1,
+                -1,
+                2,
+                42,
+                i64::MAX,
+                i64::MIN,
+                i64::MAX - 1,
+                P53,
+                P53 + 1,
+                P53 - 1,
+                -P53,
+                -P53 - 1,
+                P53 + 2,
+            ];
+            let reals = [
+                0.0,
+                -0.0,
+                1.0,
+                1.5,
+                -2.5,
+                1e308,
+                -1e308,
+                9007199254740992.0,
+                9.223372036854776e18,
+                -9.223372036854776e18,
+                0.1,
+                2.0,
+                1e20,
+            ];
+            let texts = [
+                "", "a", "A", "1", "1.0", "0", "é", "日本", "😀", "alice", "Alice", "a\0b", " ",
+            ];
+            let blobs: [&[u8]; 5] = [b"", b"\0", b"1", b"alice", b"\xff\xfe"];
+            let pick = |rng: &mut Rng, n: usize| {
+                if small {
+                    rng.below(n.min(4))
+                } else {
+                    rng.below(n)
+                }
+            };
+            match rng.below(5) {
+                0 => Value::Null,
+                1 => Value::Integer(if !small && rng.chance(20) {
+                    rng.next() as i64 >> rng.below(64)
+                } else {
+                    ints[pick(rng, ints.len())]
+                }),
+                2 => Value::Real(reals[pick(rng, reals.len())]),
+                3 => Value::Text(texts[pick(rng, texts.len())].to_owned()),
+                _ => Value::Blob(blobs[pick(rng, blobs.len())].to_vec()),
+            }
+        }
+
+        /// Table shapes: the CREATE statement and which columns are the key
+        /// (empty: none). Three columns each.
+        const SHAPES: [(&str, &[usize]); 8] = [
+            ("CREATE TABLE t(c0, c1, c2)", &[]),
+            ("CREATE TABLE t(c0 TEXT, c1 INTEGER, c2 REAL)", &[]),
+            ("CREATE TABLE t(id INTEGER PRIMARY KEY, c1, c2)", &[0]),
+            ("CREATE TABLE t(k1, k2, v, PRIMARY KEY(k1, k2))", &[0, 1]),
+            ("CREATE TABLE t(k TEXT PRIMARY KEY, v1, v2)", &[0]),
+            ("CREATE TABLE t(k PRIMARY KEY, v1, v2) WITHOUT ROWID", &[0]),
+            (
+                "CREATE TABLE t(k1 INTEGER, v, k2 TEXT, PRIMARY KEY(k2, k1)) WITHOUT ROWID",
+                &[2, 0],
+            ),
+            (
+                "CREATE TABLE t(k TEXT COLLATE NOCASE PRIMARY KEY, v1 NUMERIC, v2)",
+                &[0],
+            ),
+        ];
+
+        /// A number as D1's export writes it: through a double, then read
+        /// back by SQLite (a whole number in range as an integer).
+        fn jsify(v: Value) -> Value {
+            let f = match v {
+                Value::Integer(i) => i as f64,
+                Value::Real(r) => r,
+                other => return other,
+            };
+            if f.fract() == 0.0 && (-9.223372036854776e18..9.223372036854776e18).contains(&f) {
+                Value::Integer(f as i64)
+            } else {
+                Value::Real(f)
+            }
+        }
+
+        /// A value's identity: type and bytes; with `js`, numbers as the
+        /// double JavaScript holds (-0 as 0).
+        fn ident(v: &Value, js: bool) -> Vec<u8> {
+            let mut out = Vec::new();
+            let num = match v {
+                Value::Integer(i) if js => Some(*i as f64),
+                Value::Real(r) if js => Some(*r),
+                _ => None,
+            };
+            match num {
+                Some(f) => {
+                    out.push(b'#');
+                    out.extend_from_slice(&(f + 0.0).to_bits().to_be_bytes());
+                }
+                None => d1_core::digest::canonical(&mut out, ValueRef::from(v)),
+            }
+            out
+        }
+
+        fn read(path: &std::path::Path) -> Vec<Vec<Value>> {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let mut stmt = conn.prepare("SELECT * FROM t").unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        }
+
+        /// Added, removed, changed, as the oracle counts them.
+        fn expected(
+            a: &[Vec<Value>],
+            b: &[Vec<Value>],
+            key: &[usize],
+            js: bool,
+        ) -> (u64, u64, u64) {
+            let row_id = |r: &Vec<Value>| r.iter().map(|v| ident(v, js)).collect::<Vec<_>>();
+            let null_key = a
+                .iter()
+                .chain(b)
+                .any(|r| key.iter().any(|&k| r[k] == Value::Null));
+            if key.is_empty() || null_key {
+                let mut n: BTreeMap<Vec<Vec<u8>>, [i64; 2]> = BTreeMap::new();
+                for (side, rows) in [a, b].into_iter().enumerate() {
+                    for r in rows {
+                        n.entry(row_id(r)).or_default()[side] += 1;
+                    }
+                }
+                let added = n.values().map(|c| (c[1] - c[0]).max(0) as u64).sum();
+                let removed = n.values().map(|c| (c[0] - c[1]).max(0) as u64).sum();
+                return (added, removed, 0);
+            }
+            let key_id = |r: &Vec<Value>| key.iter().map(|&k| ident(&r[k], js)).collect::<Vec<_>>();
+            let rest = |r: &Vec<Value>| {
+                (0..r.len())
+                    .filter(|i| !key.contains(i))
+                    .map(|i| ident(&r[i], js))
+                    .collect::<Vec<_>>()
+            };
+            let bm: BTreeMap<_, _> = b.iter().map(|r| (key_id(r), rest(r))).collect();
+            let am: BTreeMap<_, _> = a.iter().map(|r| (key_id(r), rest(r))).collect();
+            assert_eq!(am.len(), a.len(), "keys of a are distinct");
+            assert_eq!(bm.len(), b.len(), "keys of b are distinct");
+            let added = bm.keys().filter(|k| !am.contains_key(*k)).count() as u64;
+            let removed = am.keys().filter(|k| !bm.contains_key(*k)).count() as u64;
+            let changed = am
+                .iter()
+                .filter(|(k, v)| bm.get(*k).is_some_and(|w| w != *v))
+                .count() as u64;
+            (added, removed, changed)
+        }
+
+        /// One case; `None` if it made no sense (keys alike as JS numbers).
+        fn case(rng: &mut Rng, dir: &std::path::Path) -> Option<String> {
+            let (create, key) = SHAPES[rng.below(SHAPES.len())];
+            let small_keys = rng.chance(70);
+            let n = rng.below(12);
+            let mut rows: Vec<Vec<Value>> = (0..n)
+                .map(|_| {
+                    (0..3)
+                        .map(|i| value(rng, key.contains(&i) && small_keys))
+                        .collect()
+                })
+                .collect();
+            if key.is_empty() && !rows.is_empty() && rng.chance(50) {
+                let r = rows[rng.below(rows.len())].clone();
+                rows.push(r);
+            }
+            let mut brows = rows.clone();
+            for _ in 0..rng.below(5) {
+                match rng.below(5) {
+                    0 if !brows.is_empty() => {
+                        let i = rng.below(brows.len());
+                        brows.remove(i);
+                    }
+                    1 | 2 if !brows.is_empty() => {
+                        let i = rng.below(brows.len());
+                        let c = rng.below(3);
+                        brows[i][c] = value(rng, key.contains(&c) && small_keys);
+                    }
+                    3 if !brows.is_empty() => {
+                        let r = brows[rng.below(brows.len())].clone();
+                        brows.push(r);
+                    }
+                    _ => brows.push(
+                        (0..3)
+                            .map(|i| value(rng, key.contains(&i) && small_keys))
+                            .collect(),
+                    ),
+                }
+            }
+            // Which side D1's export wrote.
+            let js = match rng.below(6) {
+                0 => [true, false],
+                1 => [false, true],
+                2 => [true, true],
+                _ => [false, false],
+            };
+            let mut paths = Vec::new();
+            for (side, rows) in [("a", &rows), ("b", &brows)] {
+                let path = dir.join(format!("{side}.sqlite"));
+                let _ = std::fs::remove_file(&path);
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                conn.execute_batch(&format!(
+                    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; {create}"
+                ))
+                .unwrap();
+                let js_side = js[(side == "b") as usize];
+                for r in rows.iter() {
+                    let r: Vec<Value> = r
+                        .iter()
+                        .cloned()
+                        .map(|v| if js_side { jsify(v) } else { v })
+                        .collect();
+                    let _ = conn.execute(
+                        "INSERT OR IGNORE INTO t VALUES(?1, ?2, ?3)",
+                        rusqlite::params_from_iter(r),
+                    );
+                }
+                drop(conn);
+                paths.push(path);
+            }
+            let (ra, rb) = (read(&paths[0]), read(&paths[1]));
+            let any_js = js[0] || js[1];
+            // A side D1 exported holds only numbers as it writes them (not a
+            // rowid SQLite gave a NULL key here).
+            for (rows, js_side) in [(&ra, js[0]), (&rb, js[1])] {
+                if js_side && rows.iter().flatten().any(|v| jsify(v.clone()) != *v) {
+                    return None;
+                }
+            }
+            if any_js && !key.is_empty() {
+                for rows in [&ra, &rb] {
+                    let ids: BTreeSet<_> = rows
+                        .iter()
+                        .map(|r| key.iter().map(|&k| ident(&r[k], true)).collect::<Vec<_>>())
+                        .collect();
+                    if ids.len() != rows.len() {
+                        return None;
+                    }
+                }
+            }
+            let want = expected(&ra, &rb, key, any_js);
+            let uri = |p: &std::path::Path| format!("{}?mode=ro", file_uri(p));
+            let none = BTreeMap::new();
+            let show = rng.chance(50);
+            let conn = d1_core::gate::comparison(&uri(&paths[0]), &uri(&paths[1])).unwrap();
+            let diff = compare(&conn, None, [&none, &none], show, true, js).unwrap();
+            let t = table(&diff, "t");
+            let got = (t.added.count, t.removed.count, t.changed.count);
+            let about = || {
+                format!(
+                    "{create}; js {js:?}\n a: {ra:?}\n b: {rb:?}\n want (added, removed, changed) {want:?}, got {got:?}\n{}",
+                    diff.render()
+                )
+            };
+            if got != want || t.rows != [Some(ra.len() as u64), Some(rb.len() as u64)] {
+                return Some(about());
+            }
+            if (want == (0, 0, 0) && ra.len() == rb.len()) != diff.identical() {
+                return Some(format!("identical() is {}: {}", diff.identical(), about()));
+            }
+            // A side against itself is identical, as D1 wrote it or not.
+            let conn = d1_core::gate::comparison(&uri(&paths[0]), &uri(&paths[0])).unwrap();
+            let same = compare(&conn, None, [&none, &none], show, true, [js[0]; 2]).unwrap();
+            if !same.identical() {
+                return Some(format!(
+                    "a side against itself differs: {}\n{}",
+                    about(),
+                    same.render()
+                ));
+            }
+            None
+        }
+
+        /// D1's export writes an integer key near 2^63 as
+        /// `9223372036854776000`, which SQLite reads as the REAL 2^63; the
+        /// other side's integer rounded to a double must match it, not be
+        /// cut back to the integer 2^63 - 1 (a row removed and one added).
+        #[test]
+        fn a_key_near_2_63_matches_the_real_d1_wrote_for_it() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut uris = Vec::new();
+            for (name, k) in [("a", "9223372036854775807"), ("b", "9223372036854776000")] {
+                let path = dir.path().join(format!("{name}.sqlite"));
+                rusqlite::Connection::open(&path)
+                    .unwrap()
+                    .execute_batch(&format!(
+                        "CREATE TABLE t(k PRIMARY KEY, v); INSERT INTO t VALUES({k}, 'x');"
+                    ))
+                    .unwrap();
+                uris.push(format!("{}?mode=ro", file_uri(&path)));
+            }
+            let none = BTreeMap::new();
+            for (ua, ub, js) in [
+                (&uris[0], &uris[1], [false, true]),
+                (&uris[1], &uris[0], [true, false]),
+            ] {
+                let conn = d1_core::gate::comparison(ua, ub).unwrap();
+                let diff = compare(&conn, None, [&none, &none], false, true, js).unwrap();
+                assert!(diff.identical(), "{js:?}: {}", diff.render());
+            }
+        }
+
+        #[test]
+        fn the_diff_counts_rows_as_an_oracle_does_on_random_tables() {
+            let cases: usize = std::env::var("DIFF_ORACLE_CASES")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1500);
+            let seed: u64 = std::env::var("DIFF_ORACLE_SEED")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0x5EED_D1FF);
+            let dir = tempfile::tempdir().unwrap();
+            let mut rng = Rng(seed);
+            let mut failures = Vec::new();
+            for _ in 0..cases {
+                if let Some(f) = case(&mut rng, dir.path()) {
+                    failures.push(f);
+                }
+            }
+            assert!(
+                failures.is_empty(),
+                "{} of {cases} cases wrong; the first:\n{}",
+                failures.len(),
+                failures[..failures.len().min(3)].join("\n\n")
+            );
+        }
+    }
 }
