@@ -1252,11 +1252,14 @@ fn as_js_number(v: ValueRef<'_>) -> Option<f64> {
 }
 
 /// `v`, an integer beyond ±2^53, rounded to a double as D1's export writes
-/// it; any other value as it is.
+/// it; any other value as it is. The double stays a REAL: SQLite compares
+/// it exactly with the integer D1 wrote (`9007199254740992`) or the REAL
+/// it wrote beyond 2^63 - 1 (`9223372036854776000`), which a cast back to
+/// INTEGER (clamped to 2^63 - 1) would miss.
 fn rounded_key(v: &str) -> String {
     format!(
         "(CASE WHEN typeof({v}) = 'integer' AND ({v} > 9007199254740992 OR {v} < -9007199254740992) \
-         THEN CAST(CAST({v} AS REAL) AS INTEGER) ELSE {v} END)"
+         THEN CAST({v} AS REAL) ELSE {v} END)"
     )
 }
 
