@@ -2243,13 +2243,18 @@ mod tests {
                 let removed = n.values().map(|c| (c[0] - c[1]).max(0) as u64).sum();
                 return (added, removed, 0);
             }
-            let key_id = |r: &Vec<Value>| key.iter().map(|&k| ident(&r[k], js)).collect::<Vec<_>>();
-            let rest = |r: &Vec<Value>| {
-                (0..r.len())
-                    .filter(|i| !key.contains(i))
-                    .map(|i| ident(&r[i], js))
+            // A key 0.0 is the key -0.0 (SQLite's `=`): the same row, its
+            // key's bits changed.
+            let zero = |v: &Value| match v {
+                Value::Real(r) => Value::Real(r + 0.0),
+                v => v.clone(),
+            };
+            let key_id = |r: &Vec<Value>| {
+                key.iter()
+                    .map(|&k| ident(&zero(&r[k]), js))
                     .collect::<Vec<_>>()
             };
+            let rest = |r: &Vec<Value>| r.iter().map(|v| ident(v, js)).collect::<Vec<_>>();
             let bm: BTreeMap<_, _> = b.iter().map(|r| (key_id(r), rest(r))).collect();
             let am: BTreeMap<_, _> = a.iter().map(|r| (key_id(r), rest(r))).collect();
             assert_eq!(am.len(), a.len(), "keys of a are distinct");
@@ -2413,6 +2418,27 @@ mod tests {
                 let diff = compare(&conn, None, [&none, &none], false, true, js).unwrap();
                 assert!(diff.identical(), "{js:?}: {}", diff.render());
             }
+        }
+
+        /// A REAL key -0.0 is the key 0.0 to SQLite, so the rows match;
+        /// but its bits changed, and a diff that saw nothing else called
+        /// the two sides identical.
+        #[test]
+        fn a_key_changed_from_minus_zero_to_zero_is_a_change() {
+            let t = "CREATE TABLE t(k PRIMARY KEY, v) WITHOUT ROWID;";
+            let diff = diff_of(
+                &format!("{t} INSERT INTO t VALUES(-0.0, 'x');"),
+                &format!("{t} INSERT INTO t VALUES(0.0, 'x');"),
+                None,
+                false,
+            );
+            assert!(!diff.identical(), "{}", diff.render());
+            assert_eq!(
+                super::table(&diff, "t").changed.count,
+                1,
+                "{}",
+                diff.render()
+            );
         }
 
         #[test]
