@@ -1306,10 +1306,11 @@ fn rows(
         return by_values(conn, t, [&ca, &cb], why, show_values, js);
     }
     let q = KeyMatch::new(&t.table, ka, show_values, js_numbers);
-    // Columns in both, other than the key: what a changed row is judged by.
+    // Columns in both: what a changed row is judged by. The key too: rows
+    // matched by a REAL key 0.0 = -0.0 still differ in its bits.
     let common: Vec<String> = ca
         .iter()
-        .filter(|c| cb.iter().any(|d| d.0 == c.0) && !q.key_cols.contains(&c.0))
+        .filter(|c| cb.iter().any(|d| d.0 == c.0))
         .map(|c| c.0.clone())
         .collect();
     // Removed: in a, no row with its key in b. Added: the other way.
