@@ -1417,7 +1417,12 @@ fn rows_by_values(
         }
         read(["a", "b"][from], &mut |row| {
             let hash = row_hash(row, cols.len(), js)?;
-            if more.remove(&hash).is_some() {
+            // A row held more often on this side is shown as many times.
+            if let Some(n) = more.get_mut(&hash) {
+                *n -= 1;
+                if *n == 0 {
+                    more.remove(&hash);
+                }
                 let mut s = RowSample {
                     key: Vec::new(),
                     columns: Vec::new(),
