@@ -2537,6 +2537,59 @@ mod tests {
             assert!(!diff.render().contains("more"), "{}", diff.render());
         }
 
+        /// Against D1's export, a change that is no JavaScript rewrite of
+        /// a number is a change, in a value or a key, keyed or not.
+        #[test]
+        fn a_side_d1_wrote_hides_no_change_but_a_number_rewrite() {
+            let pairs = [
+                ("1.5", "1"),
+                ("'1'", "1"),
+                ("NULL", "0"),
+                ("X'31'", "'1'"),
+                ("9007199254740993", "9007199254740994"),
+                ("0.1", "0.30000000000000004"),
+            ];
+            let shapes = [
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v)",
+                "CREATE TABLE t(v, w)",
+                "CREATE TABLE t(v PRIMARY KEY, w) WITHOUT ROWID",
+            ];
+            let dir = tempfile::tempdir().unwrap();
+            let none = BTreeMap::new();
+            for (x, y) in pairs {
+                for shape in shapes {
+                    // A key WITHOUT ROWID is never NULL.
+                    if x == "NULL" && shape.contains("WITHOUT") {
+                        continue;
+                    }
+                    let mut uris = Vec::new();
+                    for (name, v) in [("a", x), ("b", y)] {
+                        let path = dir.path().join(format!("{name}.sqlite"));
+                        let _ = std::fs::remove_file(&path);
+                        let second = if shape.contains("(v, w)") { "1" } else { "'k'" };
+                        let sql = match shape.contains("id INTEGER") {
+                            true => format!("{shape}; INSERT INTO t VALUES(1, {v});"),
+                            false => format!("{shape}; INSERT INTO t VALUES({v}, {second});"),
+                        };
+                        rusqlite::Connection::open(&path)
+                            .unwrap()
+                            .execute_batch(&sql)
+                            .unwrap();
+                        uris.push(format!("{}?mode=ro", file_uri(&path)));
+                    }
+                    for js in [[false, true], [true, false], [true, true]] {
+                        let conn = d1_core::gate::comparison(&uris[0], &uris[1]).unwrap();
+                        let diff = compare(&conn, None, [&none, &none], false, true, js).unwrap();
+                        assert!(
+                            !diff.identical(),
+                            "{x} -> {y} in {shape}, D1 wrote {js:?}: {}",
+                            diff.render()
+                        );
+                    }
+                }
+            }
+        }
+
         #[test]
         fn the_diff_counts_rows_as_an_oracle_does_on_random_tables() {
             let cases: usize = std::env::var("DIFF_ORACLE_CASES")
