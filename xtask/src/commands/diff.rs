@@ -1418,11 +1418,7 @@ fn rows_by_values(
         read(["a", "b"][from], &mut |row| {
             let hash = row_hash(row, cols.len(), js)?;
             // A row held more often on this side is shown as many times.
-            if let Some(n) = more.get_mut(&hash) {
-                *n -= 1;
-                if *n == 0 {
-                    more.remove(&hash);
-                }
+            if take_one(&mut more, &hash) {
                 let mut s = RowSample {
                     key: Vec::new(),
                     columns: Vec::new(),
@@ -1445,6 +1441,18 @@ fn rows_by_values(
         })?;
     }
     Ok(())
+}
+
+/// Whether `more` counts `hash` still, counting one off.
+fn take_one(more: &mut std::collections::HashMap<[u8; 32], u64>, hash: &[u8; 32]) -> bool {
+    match more.get_mut(hash) {
+        Some(1) => more.remove(hash).is_some(),
+        Some(n) => {
+            *n -= 1;
+            true
+        }
+        None => false,
+    }
 }
 
 /// A row's first `n` values hashed by their canonical form (type and bytes,
