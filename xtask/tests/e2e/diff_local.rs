@@ -790,3 +790,35 @@ fn a_data_only_backup_and_a_full_backup_of_the_same_rows_are_the_same() {
         assert!(run.stdout.contains("Result: the same"), "{}", run.stdout);
     }
 }
+
+/// The comparison leaves d1_migrations out when a side is a data-only
+/// backup: a migration applied to the live database after the backup was
+/// taken (a table added, empty) must still show, as the backup is loaded
+/// on the migrations its manifest records, not on today's.
+#[test]
+fn a_migration_applied_after_a_data_only_backup_is_a_difference() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local", "--data-only"]).assert_ok();
+    let data_only = only_backup(&sb);
+    std::fs::write(
+        sb.path().join("migrations/0005_flags.sql"),
+        "CREATE TABLE flags(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n",
+    )
+    .unwrap();
+    sb.wrangler(&["d1", "migrations", "apply", "qbtime_db_local", "--local"])
+        .assert_ok();
+    let run = sb.xtask(&["diff", &data_only, "live:local"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a migration applied since the backup was taken:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("Result: DIFFERENT") && run.stdout.contains("flags"),
+        "{}",
+        run.all()
+    );
+}
