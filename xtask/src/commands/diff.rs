@@ -1390,10 +1390,10 @@ fn rows_by_values(
         anyhow::Ok(())
     };
     // How many of each distinct row each side holds.
-    let mut seen: std::collections::HashMap<[u8; 32], [u64; 2]> = std::collections::HashMap::new();
+    let counts = RowCounts::new()?;
     for (side, schema) in ["a", "b"].into_iter().enumerate() {
         read(schema, &mut |row| {
-            seen.entry(row_hash(row, cols.len(), js)?).or_default()[side] += 1;
+            counts.add(side, &row_hash(row, cols.len(), js)?)?;
             Ok(true)
         })?;
     }
@@ -1403,22 +1403,21 @@ fn rows_by_values(
         .filter_map(|k| cols.iter().position(|c| &c.0 == k))
         .collect();
     let key = t.key.clone();
+    // Both counts first: sampling one side counts its rows off.
+    t.removed.count = counts.surplus(0)?;
+    t.added.count = counts.surplus(1)?;
     for (from, into) in [(0, &mut t.removed), (1, &mut t.added)] {
-        let mut more: std::collections::HashMap<[u8; 32], u64> = seen
-            .iter()
-            .filter(|(_, n)| n[from] > n[1 - from])
-            .map(|(h, n)| (*h, n[from] - n[1 - from]))
-            .collect();
-        into.count = more.values().sum();
         // A table with no key shows a row only by its values: without
         // `--show-values`, the count is all there is.
         if into.count == 0 || (key.is_empty() && !show_values) {
             continue;
         }
+        let mut left = into.count;
         read(["a", "b"][from], &mut |row| {
             let hash = row_hash(row, cols.len(), js)?;
             // A row held more often on this side is shown as many times.
-            if take_one(&mut more, &hash) {
+            if counts.take_one(from, &hash)? {
+                left -= 1;
                 let mut s = RowSample {
                     key: Vec::new(),
                     columns: Vec::new(),
@@ -1437,21 +1436,64 @@ fn rows_by_values(
                 }
                 into.sample.push(s);
             }
-            Ok(into.sample.len() < SAMPLE && !more.is_empty())
+            Ok(into.sample.len() < SAMPLE && left > 0)
         })?;
     }
     Ok(())
 }
 
-/// Whether `more` counts `hash` still, counting one off.
-fn take_one(more: &mut std::collections::HashMap<[u8; 32], u64>, hash: &[u8; 32]) -> bool {
-    match more.get_mut(hash) {
-        Some(1) => more.remove(hash).is_some(),
-        Some(n) => {
-            *n -= 1;
-            true
-        }
-        None => false,
+/// How many of each distinct row (by [`row_hash`]) each side holds, kept
+/// in a scratch SQLite file of its own in a private directory, so that
+/// memory stays flat however many rows a table without a key has (a hash
+/// map of them held 180 MB for a million rows). Only hashes are kept,
+/// never a row's values; the file goes with the directory.
+struct RowCounts {
+    db: rusqlite::Connection,
+    _dir: crate::edge::wrangler::PrivateDir,
+}
+
+impl RowCounts {
+    fn new() -> Result<RowCounts> {
+        let dir = crate::edge::wrangler::PrivateDir::create("diff-rows")?;
+        let db = rusqlite::Connection::open(dir.path().join("counts.sqlite"))
+            .context("opening the diff's scratch count of rows")?;
+        db.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192;
+             CREATE TABLE counts (h BLOB PRIMARY KEY, n0 INTEGER NOT NULL DEFAULT 0,
+                                  n1 INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+             BEGIN;",
+        )
+        .context("making the diff's scratch count of rows")?;
+        Ok(RowCounts { db, _dir: dir })
+    }
+
+    /// One more row of `side` (0: a, 1: b) with this hash.
+    fn add(&self, side: usize, hash: &[u8; 32]) -> Result<()> {
+        let sql = [
+            "INSERT INTO counts (h, n0) VALUES (?1, 1) ON CONFLICT (h) DO UPDATE SET n0 = n0 + 1",
+            "INSERT INTO counts (h, n1) VALUES (?1, 1) ON CONFLICT (h) DO UPDATE SET n1 = n1 + 1",
+        ][side];
+        self.db.prepare_cached(sql)?.execute([&hash[..]])?;
+        Ok(())
+    }
+
+    /// How many rows `side` holds more of than the other, over all rows.
+    fn surplus(&self, side: usize) -> Result<u64> {
+        let sql = [
+            "SELECT coalesce(sum(n0 - n1), 0) FROM counts WHERE n0 > n1",
+            "SELECT coalesce(sum(n1 - n0), 0) FROM counts WHERE n1 > n0",
+        ][side];
+        Ok(self.db.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Whether `side` still holds more rows with this hash than the other,
+    /// counting one off.
+    fn take_one(&self, side: usize, hash: &[u8; 32]) -> Result<bool> {
+        let sql = [
+            "UPDATE counts SET n0 = n0 - 1 WHERE h = ?1 AND n0 > n1",
+            "UPDATE counts SET n1 = n1 - 1 WHERE h = ?1 AND n1 > n0",
+        ][side];
+        Ok(self.db.prepare_cached(sql)?.execute([&hash[..]])? == 1)
     }
 }
 

@@ -168,7 +168,8 @@ impl NewDatabase {
         let Some(db) = listed_database(&listed, self.database_name()) else {
             return Ok(());
         };
-        let id = db.get("uuid").and_then(|id| id.as_str()).unwrap_or("?");
+        // The API's answer: shown escaped, as any name read from elsewhere.
+        let id = d1_core::names::shown(db.get("uuid").and_then(|id| id.as_str()).unwrap_or("?"));
         let created = db
             .get("created_at")
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.as_str()?).ok())
