@@ -921,7 +921,9 @@ fn render_table(out: &mut String, t: &TableDiff) {
             if !s.values.is_empty() {
                 let values: Vec<String> =
                     s.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                let _ = write!(line, ": {}", values.join("; "));
+                // A row of a table with no key is shown by its values alone.
+                let after = if s.key.is_empty() { "" } else { ": " };
+                let _ = write!(line, "{after}{}", values.join("; "));
             }
             let _ = writeln!(out, "{}", shown(&line));
         }
@@ -1446,9 +1448,14 @@ fn rows_by_values(
 /// in a scratch SQLite file of its own in a private directory, so that
 /// memory stays flat however many rows a table without a key has (a hash
 /// map of them held 180 MB for a million rows). Only hashes are kept,
-/// never a row's values; the file goes with the directory.
+/// never a row's values, and each keyed with this run's own random key:
+/// a row of few possible values (a flag, a small id) cannot be guessed
+/// back from its hash by whoever reads the file, an encrypted backup's
+/// rows included. The file goes with the directory (`db` is closed first:
+/// fields drop in order).
 struct RowCounts {
     db: rusqlite::Connection,
+    key: [u8; 32],
     _dir: crate::edge::wrangler::PrivateDir,
 }
 
@@ -1464,7 +1471,24 @@ impl RowCounts {
              BEGIN;",
         )
         .context("making the diff's scratch count of rows")?;
-        Ok(RowCounts { db, _dir: dir })
+        let mut key = [0u8; 32];
+        {
+            use std::io::Read as _;
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut key))
+                .context("cannot read /dev/urandom for the diff's scratch count of rows")?;
+        }
+        Ok(RowCounts { db, key, _dir: dir })
+    }
+
+    /// `hash` as the file keeps it: keyed with this run's key.
+    fn stored(&self, hash: &[u8; 32]) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::new()
+            .chain_update(self.key)
+            .chain_update(hash)
+            .finalize()
+            .into()
     }
 
     /// One more row of `side` (0: a, 1: b) with this hash.
@@ -1473,7 +1497,10 @@ impl RowCounts {
             "INSERT INTO counts (h, n0) VALUES (?1, 1) ON CONFLICT (h) DO UPDATE SET n0 = n0 + 1",
             "INSERT INTO counts (h, n1) VALUES (?1, 1) ON CONFLICT (h) DO UPDATE SET n1 = n1 + 1",
         ][side];
-        self.db.prepare_cached(sql)?.execute([&hash[..]])?;
+        self.db
+            .prepare_cached(sql)?
+            .execute([&self.stored(hash)[..]])
+            .context("counting rows in the diff's scratch file (is TMPDIR full?)")?;
         Ok(())
     }
 
@@ -1493,7 +1520,11 @@ impl RowCounts {
             "UPDATE counts SET n0 = n0 - 1 WHERE h = ?1 AND n0 > n1",
             "UPDATE counts SET n1 = n1 - 1 WHERE h = ?1 AND n1 > n0",
         ][side];
-        Ok(self.db.prepare_cached(sql)?.execute([&hash[..]])? == 1)
+        let taken = self
+            .db
+            .prepare_cached(sql)?
+            .execute([&self.stored(hash)[..]]);
+        Ok(taken.context("sampling rows from the diff's scratch file (is TMPDIR full?)")? == 1)
     }
 }
 

@@ -800,6 +800,20 @@ fn a_row_deleted_from_a_table_with_no_key_is_one_row_removed_not_every_later_row
         [0, 1, 0],
         "one row was deleted:\n{doc:#}"
     );
+    // With --show-values the row is shown by its values, there being no key.
+    let run = sb.xtask(&[
+        "diff",
+        &before,
+        "live:local",
+        "--table",
+        "events",
+        "--show-values",
+    ]);
+    assert!(
+        run.stdout.contains("    removed  kind: 'b'; at: 2\n"),
+        "{}",
+        run.all()
+    );
     // The same rows in the same order, and a duplicate row kept: the same.
     sb.xtask(&["backup", "local"]).assert_ok();
     let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "events"]);

@@ -186,7 +186,9 @@ fn a_prod_backup_restores_into_a_new_database_and_its_binding_is_printed() {
         "qbtime_db_restored",
         &["--yes"],
     );
-    run.assert_refused(&format!("already has a D1 database of that name (id {id})"));
+    run.assert_refused(&format!(
+        "already has a D1 database of that name (id {id}, created "
+    ));
     assert_eq!(create_requests(&remote), 1);
     assert_eq!(dump_of(&path), before);
 }
