@@ -1471,13 +1471,7 @@ impl RowCounts {
              BEGIN;",
         )
         .context("making the diff's scratch count of rows")?;
-        let mut key = [0u8; 32];
-        {
-            use std::io::Read as _;
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut key))
-                .context("cannot read /dev/urandom for the diff's scratch count of rows")?;
-        }
+        let key = crate::edge::fsutil::random_key("the diff's scratch count of rows")?;
         Ok(RowCounts { db, key, _dir: dir })
     }
 

@@ -33,11 +33,7 @@ const TOKEN_PREFIX: &str = "rehearsal-token-";
 
 /// A token of this rehearsal's own: 32 random bytes from the kernel.
 fn fresh_token() -> Result<String> {
-    use std::io::Read as _;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for the rehearsal's API token")?;
+    let bytes = crate::edge::fsutil::random_key("the rehearsal's API token")?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!("{TOKEN_PREFIX}{hex}"))
 }

@@ -579,6 +579,17 @@ impl Drop for TempFile {
     }
 }
 
+/// 32 random bytes from the kernel, for `what` (named in the error).
+pub fn random_key(what: &str) -> anyhow::Result<[u8; 32]> {
+    use anyhow::Context as _;
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .with_context(|| format!("cannot read /dev/urandom for {what}"))?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
