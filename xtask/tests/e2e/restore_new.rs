@@ -1176,9 +1176,22 @@ fn a_clean_restore_into_a_new_database_of_a_backup_of_no_configured_database_ask
     let text = bind_as_qbtime_db_with_migrations_in_db(&remote);
     let file = data_only_prod_backup(&remote, home.path());
     assert!(text.contains("\"qbtime_db_prod\""), "{text}");
+    // The configuration moves prod to another database (and gives staging
+    // other migrations): no environment names the manifest's database now.
     std::fs::write(
         remote.sb.path().join("wrangler.toml"),
-        text.replace("\"qbtime_db_prod\"", "\"qbtime_db_prod_v2\""),
+        text.replace("\"qbtime_db_prod\"", "\"qbtime_db_prod_v2\"")
+            .replace(
+                "database_id = \"5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c\"\nmigrations_dir = \"db/migrations\"",
+                "database_id = \"5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c\"\nmigrations_dir = \"staging-migrations\"",
+            ),
+    )
+    .unwrap();
+    let staging_dir = remote.sb.path().join("staging-migrations");
+    std::fs::create_dir(&staging_dir).unwrap();
+    std::fs::write(
+        staging_dir.join("0001_other.sql"),
+        "CREATE TABLE other (id INTEGER);\n",
     )
     .unwrap();
     let run = restore_new(
@@ -1188,17 +1201,108 @@ fn a_clean_restore_into_a_new_database_of_a_backup_of_no_configured_database_ask
         "qbtime_db_fresh",
         &["--clean", "--dry-run"],
     );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("add --source-env ENV"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("os error"), "{}", run.all());
+
+    // --source-env beside the manifest names whose migrations and binding
+    // the new database gets; the manifest's checks still hold.
+    let said = ["--clean", "--source-env", "prod"];
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &[&said[..], &["--dry-run"]].concat(),
+    );
+    run.assert_ok();
     let migrations_in_db = format!(
         "the migrations in {}",
         remote.sb.path().join("db/migrations").display()
     );
+    assert!(run.stdout.contains(&migrations_in_db), "{}", run.stdout);
+    assert_eq!(create_requests(&remote), 0);
+
+    // Named wrongly (another environment's migrations): refused by the
+    // manifest's record of its migrations, before anything is created.
+    let wrong = ["--clean", "--source-env", "staging", "--yes"];
+    let run = restore_new(&remote, home.path(), &file, "qbtime_db_fresh", &wrong);
+    assert!(!run.ok && run.code != Some(0), "{}", run.all());
+    assert!(run.stderr.contains("migrations"), "{}", run.stderr);
+    assert_eq!(create_requests(&remote), 0);
+
+    // Into an existing database the flag would override the manifest's own
+    // record: refused, nothing run.
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            &file,
+            "--to",
+            "staging",
+            "--clean",
+            "--source-env",
+            "prod",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
-        !run.all().contains("os error")
-            && ((run.code == Some(2) && run.stderr.contains("--source-env"))
-                || (run.ok && run.stdout.contains(&migrations_in_db))),
+        run.stderr.contains("only for --to new:NAME"),
+        "{}",
+        run.stderr
+    );
+
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &[&said[..], &["--yes"]].concat(),
+    );
+    run.assert_ok();
+    let path = remote
+        .server
+        .database_path("qbtime_db_fresh")
+        .expect("the database was created");
+    assert_eq!(create_requests(&remote), 1);
+    assert_eq!(schema(&path), schema(&remote.db), "the migrations' schema");
+    assert_eq!(counts(&path), counts(&remote.db), "rows equal prod's");
+    assert!(
+        run.all().contains("binding = \"QBTIME_DB\""),
         "{}",
         run.all()
     );
+}
+
+/// `--source-env` beside a manifest whose database an environment records
+/// would do nothing or contradict the manifest: refused, nothing created.
+#[test]
+fn source_env_beside_a_manifest_that_names_its_environment_is_refused() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    for env in ["prod", "staging"] {
+        let run = restore_new(
+            &remote,
+            home.path(),
+            &file,
+            "qbtime_db_fresh",
+            &["--clean", "--source-env", env, "--yes"],
+        );
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr
+                .contains("manifest records that it was taken from prod")
+                && run.stderr.contains("drop --source-env"),
+            "{}",
+            run.stderr
+        );
+    }
     assert_eq!(create_requests(&remote), 0);
 }
 

@@ -114,9 +114,10 @@ pub(super) fn guard_clean_new_migrations_known(
             crate::exit::Exit::CouldNotRun,
             "{}'s manifest records the database {} ({}), which no environment of the \
              configuration names now, so which migrations make the schema its rows go into is \
-             unknown. Put that database back in the configuration, or restore the file with \
-             --no-manifest --source-env ENV, naming the environment whose migrations it was \
-             taken at; their migrations_dir is applied to new:{}. Nothing was done.",
+             unknown. Put that database back in the configuration, or add --source-env ENV, \
+             naming the environment whose migrations it was taken at; their migrations_dir is \
+             applied to new:{}, and the manifest's record of its migrations must match them. \
+             Nothing was done.",
             source.file.display(),
             d1_core::names::shown(&m.database.name),
             d1_core::names::shown(&m.environment),

@@ -86,8 +86,10 @@ pub struct RestoreArgs {
     /// Restore a dump that has no manifest (a hand export, a sqlite3 .dump).
     #[arg(long)]
     pub no_manifest: bool,
-    /// With --no-manifest: the environment the dump came from.
-    #[arg(long, value_name = "ENV", requires = "no_manifest")]
+    /// With --no-manifest: the environment the dump came from; with --to
+    /// new:NAME, also for a backup whose manifest records a database no
+    /// environment names now (whose migrations and binding it gets).
+    #[arg(long, value_name = "ENV")]
     pub source_env: Option<String>,
     /// Into production whose D1 database was replaced (deleted and created
     /// again under the same name, its new id in the configuration): the id
@@ -160,6 +162,10 @@ struct Source {
     manifest: Option<Manifest>,
     /// The environment the backup was taken from, when known.
     environment: Option<String>,
+    /// The environment `--source-env` names for a backup whose manifest
+    /// records a database no environment names now, restored into a new
+    /// database: whose migrations and binding it gets.
+    said_environment: Option<String>,
     /// Rows per table and the key, from the manifest or counted from the dump
     /// (in the survey's pass: empty until then).
     rows: BTreeMap<String, u64>,

@@ -46,15 +46,57 @@ pub(super) fn migrations_dir_for(
 /// The environment of the database the backup was taken from: by the
 /// manifest's database, as every "whose backup is this?" goes (a short
 /// name renamed since still finds it); else by the name `--source-env`
-/// gave.
+/// gave (for a manifest, only where no environment records its database:
+/// [`said_beside_manifest`]).
 pub(super) fn source_environment<'e>(
     envs: &'e Environments,
     source: &Source,
 ) -> Option<&'e Environment> {
+    let said = |name: Option<&str>| name.and_then(|env| envs.resolve(env).ok());
     match &source.manifest {
-        Some(m) => envs.iter().find(|e| e.records(m)),
-        None => (source.environment.as_deref()).and_then(|env| envs.resolve(env).ok()),
+        Some(m) => (envs.iter().find(|e| e.records(m)))
+            .or_else(|| said(source.said_environment.as_deref())),
+        None => said(source.environment.as_deref()),
     }
+}
+
+/// `--source-env` beside a manifest: taken only where it says what the
+/// manifest cannot, whose migrations and binding a new database gets when
+/// no environment names the database the manifest records now (the
+/// configuration moved it). Where an environment records it, the manifest
+/// already says; into an existing database, the source-environment guards
+/// judge the manifest's own record, which a flag never overrides.
+fn said_beside_manifest(
+    envs: &Environments,
+    source: &Source,
+    said: &str,
+    new: bool,
+) -> Result<String> {
+    let m = source.manifest.as_ref().expect("a manifest");
+    if let Some(env) = envs.iter().find(|e| e.records(m)) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{}'s manifest records that it was taken from {} ({}): drop --source-env {}, which is \
+             for a dump without a manifest, or one whose database no environment names now. \
+             Nothing was done.",
+            source.file.display(),
+            env.name,
+            d1_core::names::shown(&m.database.name),
+            d1_core::names::shown(said)
+        );
+    }
+    if !new {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--source-env {} beside {}'s manifest names whose migrations and binding a new \
+             database gets: it is only for --to new:NAME. Into an existing database, a backup \
+             is judged by the database its manifest records ({}). Nothing was done.",
+            d1_core::names::shown(said),
+            source.file.display(),
+            d1_core::names::shown(&m.database.name)
+        );
+    }
+    Ok(envs.resolve(said)?.name.clone())
 }
 
 /// The backup to restore, read and checked against the target before the
@@ -78,7 +120,14 @@ pub(super) fn check_source(
             name = target.database_name
         );
     }
-    let source = resolve_source(project, envs, target, args)?;
+    let mut source = resolve_source(project, envs, target, args)?;
+    if let Some(said) = args
+        .source_env
+        .as_deref()
+        .filter(|_| source.manifest.is_some())
+    {
+        source.said_environment = Some(said_beside_manifest(envs, &source, said, new)?);
+    }
     if new && mode == Mode::Clean {
         guard_clean_new_scope(&source, target)?;
         let known = source_environment(envs, &source).is_some();
@@ -436,6 +485,7 @@ pub(super) fn resolve_source(
         file,
         data,
         environment: Some(manifest.environment.clone()),
+        said_environment: None,
         rows: manifest.rows.clone(),
         encryption_key: manifest.encryption_key.clone(),
         virtual_tables: manifest.virtual_table_ddl(),
@@ -465,6 +515,7 @@ pub(super) fn source_without_manifest(
         data,
         manifest: None,
         environment,
+        said_environment: None,
         rows: BTreeMap::new(),
         encryption_key: None,
         virtual_tables: Vec::new(),
