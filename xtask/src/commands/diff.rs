@@ -1977,6 +1977,56 @@ mod tests {
         assert_eq!(keys(&m.added), ["a=2,b=1"]);
     }
 
+    /// hlpDN: the result line said "keys only" when no key was printed:
+    /// the rows of a table with no key are only counted without
+    /// `--show-values`. It says what was printed: keys, counts, or both,
+    /// and names `--show-values` only when it would print more.
+    #[test]
+    fn the_result_line_says_whether_keys_or_only_counts_were_printed() {
+        let keyless = "CREATE TABLE log(msg TEXT); INSERT INTO log VALUES('x'),('y');";
+        let keyed = "CREATE TABLE m(id INTEGER PRIMARY KEY, v); INSERT INTO m VALUES(1,'p');";
+        let result = |a: &str, b: &str| {
+            let text = diff_of(a, b, None, false).render();
+            text.lines().last().unwrap().to_owned()
+        };
+        let log_b = "CREATE TABLE log(msg TEXT); INSERT INTO log VALUES('x'),('z');";
+        let m_b = "CREATE TABLE m(id INTEGER PRIMARY KEY, v); INSERT INTO m VALUES(1,'q');";
+        let hint = "--show-values prints the rows' values)";
+        assert_eq!(
+            result(keyless, log_b),
+            format!("Result: DIFFERENT (rows counted only; {hint}")
+        );
+        assert_eq!(
+            result(keyed, m_b),
+            format!("Result: DIFFERENT (keys only; {hint}")
+        );
+        assert_eq!(
+            result(&format!("{keyless}{keyed}"), &format!("{log_b}{m_b}")),
+            format!(
+                "Result: DIFFERENT (keys only, and rows matched by their values counted only; {hint}"
+            )
+        );
+        // A NULL key is printed as a key: the row's other values are not.
+        let null_key = "CREATE TABLE u(email TEXT PRIMARY KEY, v); INSERT INTO u VALUES(NULL,1);";
+        assert_eq!(
+            result(
+                null_key,
+                &format!("{null_key} INSERT INTO u VALUES(NULL,2);")
+            ),
+            format!("Result: DIFFERENT (keys only; {hint}")
+        );
+        // Only the schema, or a table on one side only: no row to print.
+        let indexed = format!("{keyed} CREATE INDEX m_v ON m(v);");
+        assert_eq!(result(keyed, &indexed), "Result: DIFFERENT");
+        assert_eq!(
+            result(keyed, &format!("{keyed}{keyless}")),
+            "Result: DIFFERENT"
+        );
+        // With --show-values, no parenthesis.
+        let shown = diff_of(keyless, log_b, None, true).render();
+        assert!(shown.ends_with("Result: DIFFERENT"), "{shown}");
+    }
+
     #[test]
     fn a_key_that_changed_only_in_case_or_type_is_a_change() {
         // A key column's own collation (NOCASE) or affinity must not make

@@ -800,6 +800,15 @@ fn a_row_deleted_from_a_table_with_no_key_is_one_row_removed_not_every_later_row
         [0, 1, 0],
         "one row was deleted:\n{doc:#}"
     );
+    // Without it the row is only counted, and the result line says so.
+    let run = sb.xtask(&["diff", &before, "live:local", "--table", "events"]);
+    assert!(
+        run.stdout.contains(
+            "Result: DIFFERENT (rows counted only; --show-values prints the rows' values)"
+        ),
+        "{}",
+        run.all()
+    );
     // With --show-values the row is shown by its values, there being no key.
     let run = sb.xtask(&[
         "diff",
