@@ -831,9 +831,33 @@ impl Diff {
             "Result: DIFFERENT"
         });
         if !self.values_shown && !self.identical() {
-            out.push_str(" (keys only; --show-values prints the rows' values)");
+            out.push_str(self.what_was_printed());
         }
         out
+    }
+
+    /// What the rows' lines above held without `--show-values`: keys, or
+    /// for rows matched by their values with no key, only counts. Empty
+    /// when no row was printed or counted that `--show-values` would show
+    /// (only the schema, a table on one side only, an AUTOINCREMENT counter).
+    fn what_was_printed(&self) -> &'static str {
+        let differ = || self.tables.iter().filter(|t| t.differs());
+        let changes = |t: &'_ TableDiff| {
+            [&t.added, &t.removed, &t.changed].map(|c| (c.count, c.sample.len()))
+        };
+        let keys = differ().any(|t| changes(t).iter().any(|&(_, sampled)| sampled > 0));
+        let counted = differ().any(|t| {
+            t.matched_by_values && changes(t).iter().any(|&(n, sampled)| n > 0 && sampled == 0)
+        });
+        match (keys, counted) {
+            (true, false) => " (keys only; --show-values prints the rows' values)",
+            (false, true) => " (rows counted only; --show-values prints the rows' values)",
+            (true, true) => {
+                " (keys only, and rows matched by their values counted only; \
+                 --show-values prints the rows' values)"
+            }
+            (false, false) => "",
+        }
     }
 
     /// The schema's changes, one line each, a changed table's columns under it.
