@@ -1871,3 +1871,72 @@ fn a_key_refusal_says_what_it_compares_and_which_key_the_secret_must_become() {
         "the checklist does not say which key the environment's secret must become:\n{line}"
     );
 }
+
+/// The words of a command printed to paste (single quotes as
+/// `shell_word` writes them), less its leading `npx wrangler`.
+fn pasted_wrangler_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in command.chars() {
+        match c {
+            '\'' => (quoted, any) = (!quoted, true),
+            ' ' if !quoted => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            c => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    assert_eq!(words[..2], ["npx", "wrangler"], "{command}");
+    words.split_off(2)
+}
+
+/// hlpDN: no export carries `sqlite_stat1` (D1 reserves `sqlite_` names),
+/// so a restored database has no planner statistics. The restore says to
+/// run `PRAGMA optimize` with a command that can be pasted as printed,
+/// runs nothing itself, and `-q` prints no such advice.
+#[test]
+fn a_restore_advises_pragma_optimize_with_a_command_that_fills_sqlite_stat1() {
+    let (source, name) = sandbox_with_a_backup();
+    let file = source.backups().join(&name);
+    let file = file.to_str().unwrap();
+
+    let quiet = Sandbox::new();
+    let run = quiet.xtask(&["-q", "restore", file, "--to", "local", "--yes"]);
+    run.assert_ok();
+    assert!(!run.all().contains("PRAGMA optimize"), "{}", run.all());
+
+    let target = Sandbox::new();
+    let run = target.xtask(&["restore", file, "--to", "local", "--yes"]);
+    run.assert_ok();
+    let line = run.stdout_line_with("PRAGMA optimize");
+    assert!(line.contains("sqlite_stat1"), "{line}");
+    let command = line
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `command` in: {line}"));
+    let words = pasted_wrangler_words(command);
+    assert_eq!(
+        words[..3],
+        ["d1", "execute", "qbtime_db_local"],
+        "{command}"
+    );
+    assert!(words.contains(&"--local".to_owned()), "{command}");
+    assert!(!words.contains(&"--remote".to_owned()), "{command}");
+    // The restore ran nothing: no statistics yet.
+    let stat = "SELECT count(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'";
+    assert_eq!(target.query(stat)[0][0]["n"], 0);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    target.wrangler(&words).assert_ok();
+    let rows = target.query_with_wrangler("SELECT count(*) AS n FROM sqlite_stat1");
+    assert!(
+        rows[0][0]["n"].as_u64().is_some_and(|n| n > 0),
+        "PRAGMA optimize filled no statistics: {rows:?}"
+    );
+}
