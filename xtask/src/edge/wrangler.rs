@@ -78,6 +78,10 @@ impl Invocation {
     }
 }
 
+/// What a restored database is advised to run: D1 keeps no statistics
+/// an export carries (`sqlite_stat1` is reserved).
+pub const OPTIMIZE: &str = "PRAGMA optimize";
+
 /// What narrows an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportMode {
@@ -415,9 +419,19 @@ impl Commands {
     /// environment `env` (the top level's without one). Never run by the
     /// tool: printed for an operator, after `restore --to new:` failed.
     pub fn d1_delete(&self, name: &str, env: Option<&str>) -> Invocation {
+        Invocation {
+            purpose: format!("delete the D1 database {name}"),
+            args: self.d1_by_name("delete", name, env),
+        }
+    }
+
+    /// `d1 <verb> NAME --config C [--env E]`, for a database the
+    /// configuration need not name (wrangler finds a remote one by name in
+    /// the environment's account).
+    fn d1_by_name(&self, verb: &str, name: &str, env: Option<&str>) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![
             "d1".into(),
-            "delete".into(),
+            verb.into(),
             name.into(),
             "--config".into(),
             self.config.clone().into(),
@@ -425,8 +439,29 @@ impl Commands {
         if let Some(env) = env {
             args.extend(["--env".into(), env.into()]);
         }
+        args
+    }
+
+    /// `PRAGMA optimize` on `env`'s database: it runs ANALYZE where the
+    /// planner needs it, filling `sqlite_stat1`, which no export carries.
+    /// Never run by the tool: printed for an operator after a restore.
+    pub fn optimize(&self, env: &Environment) -> Invocation {
+        let mut args = self.d1(&["execute"], env, true);
+        args.extend(["--command".into(), OPTIMIZE.into()]);
         Invocation {
-            purpose: format!("delete the D1 database {name}"),
+            purpose: format!("optimize {} ({})", env.database_name, env.location),
+            args,
+        }
+    }
+
+    /// As [`Commands::optimize`], for the remote database `name` that no
+    /// configuration names (`restore --to new:`), in the account of the
+    /// wrangler environment `env`.
+    pub fn optimize_by_name(&self, name: &str, env: Option<&str>) -> Invocation {
+        let mut args = self.d1_by_name("execute", name, env);
+        args.extend(["--remote".into(), "--command".into(), OPTIMIZE.into()]);
+        Invocation {
+            purpose: format!("optimize {name} (remote)"),
             args,
         }
     }

@@ -44,6 +44,9 @@ pub struct NewDatabase {
     /// environment whose account it is in, since wrangler takes a
     /// configuration's `account_id` before `CLOUDFLARE_ACCOUNT_ID`.
     delete: Invocation,
+    /// How an operator runs `PRAGMA optimize` on it once restored, in the
+    /// same account.
+    optimize: Invocation,
     /// When no configuration names the account, wrangler creates the
     /// database in `CLOUDFLARE_ACCOUNT_ID`'s (or the token's only one):
     /// the advice pins that id, so that it is not pasted into a shell set
@@ -96,7 +99,9 @@ impl NewDatabase {
         let account = envs.account_for_new(account_of)?;
         let target = Environment::new_database(name, account.and_then(|e| e.account_id.clone()));
         let named_by = account.filter(|e| e.account_id.is_some());
-        let delete = project.d1_delete(name, named_by.and_then(|e| e.wrangler_env.as_deref()));
+        let wrangler_env = named_by.and_then(|e| e.wrangler_env.as_deref());
+        let delete = project.d1_delete(name, wrangler_env);
+        let optimize = project.optimize_by_name(name, wrangler_env);
         let delete_in = match named_by {
             Some(_) => None,
             None => std::env::var("CLOUDFLARE_ACCOUNT_ID")
@@ -113,6 +118,7 @@ impl NewDatabase {
             migrations_dir: None,
             attempted: false,
             delete,
+            optimize,
             delete_in,
             _dir: dir,
         };
@@ -232,9 +238,20 @@ impl NewDatabase {
 
     /// The command that deletes the new database, in its account.
     fn delete_command(&self) -> String {
+        self.in_its_account(&self.delete)
+    }
+
+    /// The command that runs `PRAGMA optimize` on the new database.
+    pub fn optimize_command(&self) -> String {
+        self.in_its_account(&self.optimize)
+    }
+
+    /// `command`, with the account it must run in pinned when no
+    /// configuration names it.
+    fn in_its_account(&self, command: &Invocation) -> String {
         match &self.delete_in {
-            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={account} {}", self.delete),
-            None => self.delete.to_string(),
+            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={account} {command}"),
+            None => command.to_string(),
         }
     }
 
@@ -478,6 +495,11 @@ mod tests {
         // CLOUDFLARE_ACCOUNT_ID: the advice names the environment whose
         // account the database was created in.
         let delete = "`npx wrangler d1 delete db_x --config w.toml --env production`";
+        assert_eq!(
+            new.optimize_command(),
+            "npx wrangler d1 execute db_x --config w.toml --env production --remote \
+             --command 'PRAGMA optimize'"
+        );
         let failed = new.left_in_place().unwrap();
         assert!(
             failed.contains(&format!("{delete} deletes it if it does")),
@@ -504,6 +526,12 @@ mod tests {
         assert!(
             failed.contains("`CLOUDFLARE_ACCOUNT_ID=acct9 npx wrangler d1 delete db_x"),
             "{failed}"
+        );
+        // hlpDN: the advice to optimize it once restored, in that account too.
+        assert_eq!(
+            new.optimize_command(),
+            "CLOUDFLARE_ACCOUNT_ID=acct9 npx wrangler d1 execute db_x --config w.toml --remote \
+             --command 'PRAGMA optimize'"
         );
     }
 

@@ -286,10 +286,13 @@ fn restore(
         counts,
         key_check: inspected.key_check.clone(),
     };
+    let optimize = match new.as_deref() {
+        Some(n) => n.optimize_command(),
+        None => project.commands().optimize(target).to_string(),
+    };
     let new = new.is_some();
-    report(
-        project, envs, args, source, target, new, &restored, &content,
-    )?;
+    let done = (&restored, &content, optimize.as_str());
+    report(project, envs, args, source, target, new, done)?;
     warn_after_restore(&planned, target);
     if args.json {
         let database_id = new.then_some(target.database_id.as_str());
@@ -678,8 +681,7 @@ fn report(
     source: &Source,
     target: &Environment,
     new: bool,
-    restored: &Restored,
-    content: &Option<Result<usize, Vec<String>>>,
+    (restored, content, optimize): (&Restored, &Option<Result<usize, Vec<String>>>, &str),
 ) -> Result<()> {
     crate::say!(
         "Restored {} into {} ({}).",
@@ -730,6 +732,11 @@ fn report(
             "  [ ] content: the backup records no content digests; only row counts were compared"
         ),
     }
+    crate::say!(
+        "  [ ] query plans: no export carries sqlite_stat1 (the planner's statistics, a name D1 \
+         reserves), so the restored database has none: run `{optimize}` (PRAGMA optimize runs \
+         ANALYZE where it helps)"
+    );
     if new {
         print_binding(project, envs, source, target, args.json)?;
     }
