@@ -151,6 +151,21 @@ fn a_prod_backup_restores_into_a_new_database_and_its_binding_is_printed() {
         "{}",
         run.stderr
     );
+    // hlpDN: PRAGMA optimize is advised for the new database by name, in
+    // its account (as the delete command is), and not run: it has no
+    // statistics yet.
+    let optimize = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("[ ] query plans"))
+        .unwrap_or_else(|| panic!("no query plans line:\n{}", run.stderr));
+    assert!(
+        optimize.contains("npx wrangler d1 execute qbtime_db_restored --config ")
+            && optimize.contains(" --remote --command 'PRAGMA optimize'`"),
+        "{optimize}"
+    );
+    let stat = "SELECT count(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'";
+    assert_eq!(query_file(&path, stat)[0][0]["n"], 0);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["plan"]["target"]["new"], true);
     assert_eq!(doc["plan"]["safety_backup"], false);
