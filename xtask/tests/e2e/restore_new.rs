@@ -1433,3 +1433,31 @@ fn a_clean_restore_of_rows_the_migrations_schema_cannot_hold_is_refused_before_t
         );
     }
 }
+
+/// In a pipe, the export of the new database that the content check reads
+/// says how much has arrived, as a backup's download does, not only how
+/// long it has run.
+#[test]
+fn the_export_again_of_a_new_database_says_the_bytes_it_has_received() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    let size = std::fs::metadata(&file).unwrap().len();
+    // The export back takes about eight seconds: past the first progress line.
+    remote.server.set_faults(d1_loopback::Faults {
+        download_bytes_per_sec: Some(size / 8 + 1),
+        ..Default::default()
+    });
+    let run = restore_new(&remote, home.path(), &file, "qbtime_db_fresh", &["--yes"]);
+    run.assert_ok();
+    let lines: Vec<&str> = (run.stderr.lines())
+        .filter(|l| l.contains("… wrangler: export qbtime_db_fresh"))
+        .collect();
+    assert!(!lines.is_empty(), "{}", run.stderr);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" s): ") && l.contains("B/s")),
+        "{lines:#?}"
+    );
+}

@@ -59,7 +59,8 @@ pub(super) fn check_content(
             let private = crate::edge::wrangler::PrivateDir::create("check")?;
             let temp = TempFile::create(private.path().join("export.sql"))?;
             let tables: Vec<String> = expected.keys().cloned().collect();
-            wrangler.run(&cmds.export(target, temp.path(), ExportMode::Full, &tables))?;
+            let export = cmds.export(target, temp.path(), ExportMode::Full, &tables);
+            wrangler.run_watching(&export, Some(temp.path()))?;
             let settings = project.settings()?;
             let migrations_dir = project.config_dir.join(&target.migrations_dir);
             let ctx = crate::steps::verify::Workspace {
