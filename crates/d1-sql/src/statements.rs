@@ -9,6 +9,7 @@
 //! machine in Rust, which a test holds to `sqlite3_complete`'s answers.
 
 use std::io::BufRead;
+use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
 
@@ -65,55 +66,10 @@ impl Iterator for Statements<'_> {
         let mut start = 0;
         let mut finder = EndFinder::Ask { asks: 0 };
         loop {
-            if self.pos >= self.buf.len() {
-                self.buf.clear();
-                self.pos = 0;
-                match read_line_at_most(&mut *self.reader, &mut self.buf, MAX_STATEMENT) {
-                    Ok(0) => {
-                        self.done = true;
-                        if sql.trim().is_empty() || only_comments(&sql) {
-                            return None;
-                        }
-                        // Statements pasted from the D1 console often end
-                        // without their `;`: say so, and how to go on, but
-                        // load nothing, since a file cut short looks alike.
-                        if is_complete_in(&mut self.c_text, sql.trim_end(), ";") {
-                            return Some(Err(anyhow::anyhow!(
-                                "the dump ends inside an unterminated statement starting on line \
-                                 {start}: it lacks the `;` that ends a statement, so the file may be \
-                                 truncated; if it is whole, add `;` at its end and run this again"
-                            )));
-                        }
-                        return Some(Err(anyhow::anyhow!(
-                            "the dump ends inside an unterminated statement starting on line {start}; \
-                             the file is probably truncated"
-                        )));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        self.done = true;
-                        let line = self.line + 1;
-                        return Some(
-                            Err(e).with_context(|| format!("reading line {line} of the dump")),
-                        );
-                    }
-                }
-                self.line += 1;
-                if self.line == 1
-                    && let Some(wide) = wide_text(self.buf.as_bytes())
-                {
-                    self.done = true;
-                    return Some(Err(anyhow::anyhow!("reading line 1 of the dump: {wide}")));
-                }
-                if self.buf.ends_with('\n') {
-                    self.crlf_before = self.buf.ends_with("\r\n");
-                }
-                // A byte order mark an editor put before the first line
-                // (Notepad's UTF-8) is not SQL: SQLite and D1 would refuse
-                // the first statement for it.
-                if self.line == 1 && self.buf.starts_with('\u{feff}') {
-                    self.pos = '\u{feff}'.len_utf8();
-                }
+            if self.pos >= self.buf.len()
+                && let ControlFlow::Break(ended) = self.read_line(&sql, start)
+            {
+                return ended;
             }
             let chunk = &self.buf[self.pos..];
             if sql.is_empty() {
@@ -159,24 +115,93 @@ impl Iterator for Statements<'_> {
                 finder = EndFinder::Ask { asks: 0 };
                 continue;
             }
-            // A last line with no line break at all (as Notepad saves it)
-            // counts as ending the way the statements before it did: not
-            // as the lines inside it, which are a trigger's own text when
-            // a migration saved in CRLF made it (atkAF).
-            let crlf = match self.buf.ends_with('\n') {
-                true => self.crlf_before,
-                false => self.ended_crlf.unwrap_or(self.crlf_before),
-            };
-            self.ended_crlf = Some(crlf);
-            let trimmed_len = sql.trim_end().len();
-            sql.truncate(trimmed_len);
-            let trimmed_start = sql.len() - sql.trim_start().len();
-            sql.drain(..trimmed_start);
-            return Some(Ok(Statement {
-                line: start,
-                sql,
-                crlf,
-            }));
+            return Some(Ok(self.ended(sql, start)));
+        }
+    }
+}
+
+impl Statements<'_> {
+    /// Reads the next line into `buf`; `Break` with what `next` returns
+    /// when there is none (the dump's end, with `sql` from line `start`
+    /// still open or not) or it cannot be read.
+    fn read_line(&mut self, sql: &str, start: usize) -> ControlFlow<Option<Result<Statement>>> {
+        self.buf.clear();
+        self.pos = 0;
+        match read_line_at_most(&mut *self.reader, &mut self.buf, MAX_STATEMENT) {
+            Ok(0) => {
+                self.done = true;
+                if sql.trim().is_empty() || only_comments(sql) {
+                    return ControlFlow::Break(None);
+                }
+                return ControlFlow::Break(Some(Err(self.unterminated(sql, start))));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.done = true;
+                let line = self.line + 1;
+                return ControlFlow::Break(Some(
+                    Err(e).with_context(|| format!("reading line {line} of the dump")),
+                ));
+            }
+        }
+        self.line += 1;
+        if self.line == 1
+            && let Some(wide) = wide_text(self.buf.as_bytes())
+        {
+            self.done = true;
+            return ControlFlow::Break(Some(Err(anyhow::anyhow!(
+                "reading line 1 of the dump: {wide}"
+            ))));
+        }
+        if self.buf.ends_with('\n') {
+            self.crlf_before = self.buf.ends_with("\r\n");
+        }
+        // A byte order mark an editor put before the first line
+        // (Notepad's UTF-8) is not SQL: SQLite and D1 would refuse
+        // the first statement for it.
+        if self.line == 1 && self.buf.starts_with('\u{feff}') {
+            self.pos = '\u{feff}'.len_utf8();
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The dump ended inside the statement `sql`, from line `start`.
+    fn unterminated(&mut self, sql: &str, start: usize) -> anyhow::Error {
+        // Statements pasted from the D1 console often end without their
+        // `;`: say so, and how to go on, but load nothing, since a file cut
+        // short looks alike.
+        if is_complete_in(&mut self.c_text, sql.trim_end(), ";") {
+            return anyhow::anyhow!(
+                "the dump ends inside an unterminated statement starting on line {start}: it \
+                 lacks the `;` that ends a statement, so the file may be truncated; if it is \
+                 whole, add `;` at its end and run this again"
+            );
+        }
+        anyhow::anyhow!(
+            "the dump ends inside an unterminated statement starting on line {start}; the file \
+             is probably truncated"
+        )
+    }
+
+    /// The statement `sql`, from line `start`, which the current line ended.
+    fn ended(&mut self, mut sql: String, start: usize) -> Statement {
+        // A last line with no line break at all (as Notepad saves it)
+        // counts as ending the way the statements before it did: not
+        // as the lines inside it, which are a trigger's own text when
+        // a migration saved in CRLF made it (atkAF).
+        let crlf = match self.buf.ends_with('\n') {
+            true => self.crlf_before,
+            false => self.ended_crlf.unwrap_or(self.crlf_before),
+        };
+        self.ended_crlf = Some(crlf);
+        let trimmed_len = sql.trim_end().len();
+        sql.truncate(trimmed_len);
+        let trimmed_start = sql.len() - sql.trim_start().len();
+        sql.drain(..trimmed_start);
+        Statement {
+            line: start,
+            sql,
+            crlf,
         }
     }
 }
