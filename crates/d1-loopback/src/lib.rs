@@ -109,6 +109,7 @@ mod util;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -181,6 +182,10 @@ pub(crate) struct Shared {
     r2: Mutex<r2::Store>,
     /// Where spooled request bodies (import uploads, R2 objects) are kept.
     spool_dir: tempfile::TempDir,
+    /// The bytes of files (R2 objects) read to be sent so far: what a
+    /// client that stops reading early was sent, give or take the
+    /// socket's buffers.
+    file_bytes_sent: Arc<AtomicU64>,
     /// Import threads, joined when the server stops.
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -274,6 +279,7 @@ impl Server {
             faults: Mutex::default(),
             r2: Mutex::default(),
             spool_dir,
+            file_bytes_sent: Arc::default(),
             threads: Mutex::default(),
         });
         let http = Arc::new(http);
@@ -312,6 +318,13 @@ impl Server {
     /// Every request received so far, as `METHOD /path?query`, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.log().requests.clone()
+    }
+
+    /// The bytes of R2 objects sent so far, counted as they are read to be
+    /// sent: a client that stops reading an object early is not counted
+    /// the rest of it (give or take the socket's buffers).
+    pub fn r2_bytes_sent(&self) -> u64 {
+        self.shared.file_bytes_sent.load(Ordering::SeqCst)
     }
 
     /// Puts `faults` in force for every request from now on.
@@ -442,7 +455,7 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
         if let Some(ms) = shared.faults().response_delay_ms {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        respond(incoming, reply);
+        respond(incoming, reply, &shared.file_bytes_sent);
     }
 }
 
@@ -498,7 +511,7 @@ fn answer(shared: &Shared, read: std::io::Result<Request>, line: String) -> Repl
 }
 
 /// Sends the reply with its headers.
-fn respond(incoming: tiny_http::Request, reply: Reply) {
+fn respond(incoming: tiny_http::Request, reply: Reply, file_bytes_sent: &Arc<AtomicU64>) {
     let mut headers = Vec::with_capacity(reply.headers.len() + 1);
     if !reply
         .headers
@@ -521,8 +534,14 @@ fn respond(incoming: tiny_http::Request, reply: Reply) {
         // A file is sent with its length, not chunked, as R2 sends
         // objects.
         Some((file, len)) => incoming.respond(
-            tiny_http::Response::new(status, headers, file, usize::try_from(len).ok(), None)
-                .with_chunked_threshold(usize::MAX),
+            tiny_http::Response::new(
+                status,
+                headers,
+                Counted(file, Arc::clone(file_bytes_sent)),
+                usize::try_from(len).ok(),
+                None,
+            )
+            .with_chunked_threshold(usize::MAX),
         ),
         None => {
             let len = reply.body.len();
@@ -539,4 +558,15 @@ fn respond(incoming: tiny_http::Request, reply: Reply) {
             ))
         }
     };
+}
+
+/// A reader that adds what it reads to a count.
+struct Counted<R>(R, Arc<AtomicU64>);
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
 }

@@ -1897,3 +1897,79 @@ fn a_damaged_offsite_copy_is_refused_naming_where_the_other_copies_are_listed() 
     );
     assert!(!sb.backups().join(&name).exists(), "{}", run.all());
 }
+
+/// An object far larger than anything this tool puts there (160 MB).
+const HUGE: usize = 160 << 20;
+
+/// Of a huge object, what the tool may let wrangler read before it stops:
+/// the 64 MiB a text it reads may hold, with room for the socket's buffers.
+const READ_AT_MOST: u64 = 96 << 20;
+
+/// The offsite index is anyone's to write who holds the bucket's token
+/// (the scheduled job's `Object Read & Write`): a huge one was downloaded
+/// whole, into the temporary directory (often memory), by every `offsite
+/// list`, `fetch` and nightly `upload`, and only then refused as over the
+/// 64 MiB an index may be. wrangler is stopped once it has written more.
+#[test]
+fn a_huge_offsite_index_is_not_downloaded_past_what_an_index_may_hold() {
+    let (remote, home) = remote();
+    remote
+        .server
+        .r2_put_object(BUCKET, "index/prod.json", &vec![b' '; HUGE])
+        .unwrap();
+    let before = remote.server.r2_bytes_sent();
+
+    let run = remote.xtask(home.path(), &["offsite", "list", "--env", "prod"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("index/prod.json"), "{}", run.all());
+    assert!(!run.all().contains(TOKEN), "{}", run.all());
+    let sent = remote.server.r2_bytes_sent() - before;
+    assert!(
+        sent < READ_AT_MOST,
+        "{sent} bytes of the index were read:\n{}",
+        run.all()
+    );
+}
+
+/// A backup object larger than its manifest records (someone replaced it)
+/// was downloaded whole into `backups/` before its size was compared: a
+/// huge one fills the disk the backups are on. The download stops past
+/// the size the manifest records, nothing is kept, and the refusal says
+/// the copy is larger than its manifest records.
+#[test]
+fn a_fetched_copy_larger_than_its_manifest_is_not_downloaded_whole() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    std::fs::remove_file(sb.backups().join(&name)).unwrap();
+    std::fs::remove_file(sb.backups().join(name.replace(".sql", ".manifest.json"))).unwrap();
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.ends_with(&name))
+        .expect("the backup was uploaded");
+    remote
+        .server
+        .r2_put_object(BUCKET, &key, &vec![b'-'; HUGE])
+        .unwrap();
+    let before = remote.server.r2_bytes_sent();
+
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    run.assert_refused("is larger than its manifest records");
+    run.assert_refused("nothing was kept");
+    let sent = remote.server.r2_bytes_sent() - before;
+    assert!(
+        sent < READ_AT_MOST,
+        "{sent} bytes of the copy were read:\n{}",
+        run.all()
+    );
+    let left: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|f| f.contains(&name) || f.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}\n{}", run.all());
+    assert!(!run.all().contains(TOKEN), "{}", run.all());
+}
