@@ -20,13 +20,13 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::config::settings::{SETTINGS_FILE, check_bucket_name};
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::fsutil;
+use crate::edge::fsutil::{self, TEXT_LIMIT};
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target,
+    Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target, TooLarge,
     check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock,
     kept_but_expiring, lock_days, lock_rule_name, old_prefixes, print_upload_plan, rule_name,
     rule_names, target, target_in, upload_with,
@@ -499,7 +499,7 @@ fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result
 /// The entry's manifest, downloaded from the bucket.
 fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<Download> {
     target
-        .download(&entry.manifest_key, "manifest")?
+        .download(&entry.manifest_key, "manifest", TEXT_LIMIT)?
         .with_context(|| {
             format!(
                 "the manifest r2://{}/{} is missing",
@@ -541,7 +541,22 @@ fn download_checked(
     entry: &IndexEntry,
     manifest: &Manifest,
 ) -> Result<(Download, String, u64)> {
-    let data = target.download(&entry.key, &entry.file)?.with_context(|| {
+    let downloaded = target.download(&entry.key, &entry.file, manifest.file.bytes);
+    if let Some(too_large) = downloaded
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<TooLarge>())
+    {
+        bail!(
+            "{} is larger than its manifest records ({} bytes): the offsite copy is damaged or \
+             was replaced. wrangler was stopped there; nothing was kept. `cargo xtask offsite \
+             list --env {}` names the other copies to fetch",
+            too_large.object,
+            manifest.file.bytes,
+            target.env.name
+        );
+    }
+    let data = downloaded?.with_context(|| {
         format!(
             "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched",
             target.bucket(),

@@ -490,6 +490,9 @@ pub struct Wrangler {
     timeout: Duration,
     /// Runs beside another wrangler call, which alone shows its progress.
     background: bool,
+    /// The most bytes any file wrangler writes may hold (`RLIMIT_FSIZE`):
+    /// past it, its writes fail (Node ignores `SIGXFSZ`) and it stops.
+    max_file: Option<u64>,
 }
 
 /// The default limit on one wrangler invocation.
@@ -527,6 +530,17 @@ impl Wrangler {
             redactor,
             timeout: DEFAULT_TIMEOUT,
             background: false,
+            max_file: None,
+        }
+    }
+
+    /// The same wrangler writing no file larger than `bytes`: an object
+    /// read from a bucket (anyone's to write who holds its token) is then
+    /// never downloaded further than the caller can take.
+    pub fn writing_at_most(self, bytes: u64) -> Wrangler {
+        Wrangler {
+            max_file: Some(bytes),
+            ..self
         }
     }
 
@@ -582,6 +596,9 @@ impl Wrangler {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::edge::signals::shield(&mut cmd);
+        if let Some(bytes) = self.max_file {
+            limit_file_size(&mut cmd, bytes);
+        }
         cmd
     }
 
@@ -1126,6 +1143,29 @@ fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<St
 /// file and renames it, and ignores an entry whose source has changed.
 pub fn node_compile_cache(bin_dir: &Path) -> PathBuf {
     bin_dir.join("..").join(".cache").join("node-compile-cache")
+}
+
+/// Has `cmd`'s files hold at most `bytes` bytes each (the soft
+/// `RLIMIT_FSIZE`, which the child inherits).
+fn limit_file_size(cmd: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getrlimit(2) and setrlimit(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            limit.rlim_cur = limit.rlim_max.min(bytes as libc::rlim_t);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// `PATH` with `dir` in front, so that the pinned Node toolchain wins.

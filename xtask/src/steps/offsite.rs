@@ -6,7 +6,7 @@
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::config::settings::{Offsite, SETTINGS_FILE};
-use crate::edge::fsutil::{self, TempFile};
+use crate::edge::fsutil::{self, TEXT_LIMIT, TempFile};
 use crate::edge::lock::BackupLock;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
@@ -526,6 +526,29 @@ impl Drop for Download {
     }
 }
 
+/// An object in the bucket larger than the read of it could take: wrangler
+/// was stopped soon past it, and nothing of it was kept.
+#[derive(Debug)]
+pub struct TooLarge {
+    /// `r2://bucket/key`.
+    pub object: String,
+    /// The most bytes the read took.
+    pub most: u64,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} holds more than the {} bytes this read takes, more than this tool ever puts \
+             there: the object was replaced. wrangler was stopped, and nothing of it was kept",
+            self.object, self.most
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
 /// What an offsite command needs: the environment, its bucket, wrangler.
 pub struct Target<'a> {
     pub env: &'a Environment,
@@ -551,24 +574,40 @@ impl Target<'_> {
     /// in the backup directory (on its filesystem, so that the file can be
     /// moved into place); `None` when it does not exist. wrangler writes
     /// only inside that new directory, never to a name in the backup
-    /// directory itself, which a link could have taken.
-    pub fn download(&self, key: &str, label: &str) -> Result<Option<Download>> {
+    /// directory itself, which a link could have taken. An object of more
+    /// than `most` bytes is a [`TooLarge`] error: the bucket is anyone's to
+    /// write who holds its token, and wrangler is stopped soon past it.
+    pub fn download(&self, key: &str, label: &str, most: u64) -> Result<Option<Download>> {
         fsutil::create_private_dir(&self.backup_dir)?;
         let download = Download::create(
             self.backup_dir
                 .join(format!(".{label}.{}.download.partial", std::process::id())),
         )?;
         // wrangler writes its own file mode; make it private before use.
-        if self.wrangler.run_unless_missing(&self.cmds.r2_get(
-            self.bucket(),
-            key,
-            download.path(),
-        ))? {
+        if self.get_within(key, download.path(), most)? {
             fsutil::make_private(download.path())?;
             Ok(Some(download))
         } else {
             Ok(None)
         }
+    }
+
+    /// `wrangler r2 object get` into `file`, which may hold no more than
+    /// `most` bytes; `Ok(false)` when the object does not exist. wrangler
+    /// writes no file past the larger of `most` and the 64 MiB a text this
+    /// tool reads may hold (its own files, such as Node's compile cache,
+    /// stay under that), then its write fails and it stops.
+    fn get_within(&self, key: &str, file: &Path, most: u64) -> Result<bool> {
+        let wrangler = { self.wrangler.clone() }.writing_at_most(most.max(TEXT_LIMIT) + 1);
+        let got = wrangler.run_unless_missing(&self.cmds.r2_get(self.bucket(), key, file));
+        let held = std::fs::symlink_metadata(file).map_or(0, |m| m.len());
+        if held > most {
+            return Err(anyhow::Error::new(TooLarge {
+                object: format!("r2://{}/{key}", self.bucket()),
+                most,
+            }));
+        }
+        got
     }
 
     /// Uploads `file`, then downloads it again and compares. A PUT that
@@ -582,7 +621,7 @@ impl Target<'_> {
             .run(&self.cmds.r2_put(self.bucket(), key, file));
         let (sha256, bytes) = fsutil::sha256_file(file)?;
         // A PUT that failed keeps its own error, whatever the read after it.
-        let back = match (put, self.download(key, &file_name(file))) {
+        let back = match (put, self.download(key, &file_name(file), bytes)) {
             (Ok(()), read) => read?,
             (Err(e), Ok(Some(there))) if kept.takes(file, there.path())? => {
                 crate::say!(
@@ -659,13 +698,12 @@ impl Target<'_> {
 
     /// Downloads `key` into a private temporary directory, not the backup
     /// directory: for reads that must leave no trace there (a dry run's).
+    /// It is a text this tool reads (an index, a manifest): one of more
+    /// than the 64 MiB such a text may hold is a [`TooLarge`] error.
     pub fn download_private(&self, key: &str) -> Result<Option<(PrivateDir, PathBuf)>> {
         let dir = PrivateDir::create("offsite-read")?;
         let file = dir.path().join("object");
-        if self
-            .wrangler
-            .run_unless_missing(&self.cmds.r2_get(self.bucket(), key, &file))?
-        {
+        if self.get_within(key, &file, TEXT_LIMIT)? {
             fsutil::make_private(&file)?;
             Ok(Some((dir, file)))
         } else {
@@ -1079,7 +1117,7 @@ pub fn told_already_offsite(target: &Target<'_>, file: &Path, manifest: &Manifes
         return Ok(false);
     };
     let ours = manifest::manifest_path(file);
-    let Some(there) = target.download(&copy.manifest_key, &file_name(&ours))? else {
+    let Some(there) = target.download(&copy.manifest_key, &file_name(&ours), TEXT_LIMIT)? else {
         return Ok(false);
     };
     if !Kept::SameBackup.takes(&ours, there.path())? {
@@ -1323,17 +1361,28 @@ fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> R
         (manifest_key, manifest_path.as_path(), Kept::SameBackup),
         (key, file, Kept::SameBytes),
     ] {
-        let Some(there) = target.download(key, &file_name(ours))? else {
-            continue;
+        // One larger than ours, or than a manifest may be, is not ours.
+        let there = match target.download(key, &file_name(ours), most_of(ours)?) {
+            Ok(None) => continue,
+            Ok(Some(there)) => Some(there),
+            Err(e) if e.is::<TooLarge>() => None,
+            Err(e) => return Err(e),
         };
-        if matches!(kept, Kept::SameBackup) && kept.takes(ours, there.path())? {
+        let ours_there = |kept: Kept| match &there {
+            Some(there) => kept.takes(ours, there.path()),
+            None => Ok(false),
+        };
+        if matches!(kept, Kept::SameBackup) && ours_there(kept)? {
             // This backup's own manifest, which an upload puts after the
             // bytes it read back and checked: the bytes are ours too, and
             // are not downloaded again for nothing.
             return Ok(());
         }
-        let ours_cut_short = matches!(kept, Kept::SameBytes) && starts(ours, there.path())?;
-        if !ours_cut_short && !kept.takes(ours, there.path())? {
+        let ours_cut_short = match &there {
+            Some(there) => matches!(kept, Kept::SameBytes) && starts(ours, there.path())?,
+            None => false,
+        };
+        if !ours_cut_short && !ours_there(kept)? {
             crate::stop!(
                 crate::exit::Exit::Refused,
                 "refusing to upload {}: r2://{}/{key} already holds another backup of that name \
@@ -1350,6 +1399,14 @@ fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> R
         }
     }
     Ok(())
+}
+
+/// The most bytes an object in the bucket that is `ours` (this backup, or
+/// its manifest) can hold: its size.
+fn most_of(ours: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(ours)
+        .with_context(|| format!("cannot read {}", ours.display()))?
+        .len())
 }
 
 /// Whether the file `part` holds the first bytes of `whole` (all of them
