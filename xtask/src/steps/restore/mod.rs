@@ -286,10 +286,7 @@ fn restore(
         counts,
         key_check: inspected.key_check.clone(),
     };
-    let optimize = match new.as_deref() {
-        Some(n) => n.optimize_command(),
-        None => project.commands().optimize(target).to_string(),
-    };
+    let optimize = optimize_command(project, target, new.as_deref());
     let new = new.is_some();
     let done = (&restored, &content, optimize.as_str());
     report(project, envs, args, source, target, new, done)?;
@@ -300,6 +297,15 @@ fn restore(
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
+}
+
+/// The `PRAGMA optimize` the after-restore checklist gives to paste: for a
+/// new database, by its name in its account.
+fn optimize_command(project: &Project, target: &Environment, new: Option<&NewDatabase>) -> String {
+    match new {
+        Some(n) => n.optimize_command(),
+        None => project.commands().optimize(target).to_string(),
+    }
 }
 
 /// A local target's D1 file, made private before a row goes in, however
