@@ -1973,3 +1973,31 @@ fn a_fetched_copy_larger_than_its_manifest_is_not_downloaded_whole() {
     assert!(left.is_empty(), "{left:?}\n{}", run.all());
     assert!(!run.all().contains(TOKEN), "{}", run.all());
 }
+
+/// rvDP: an upload interrupted after it put the manifest (which records
+/// the copy, so it is longer than the local one, which does not yet) was
+/// refused when run again: the manifest in the bucket was bounded by the
+/// local manifest's size, so "a manifest of the same backup" read as
+/// larger than ours, "another backup of that name".
+#[test]
+fn an_upload_interrupted_after_its_manifest_put_goes_through_when_run_again() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    let run = interrupt_once_printed(
+        remote.xtask_command(home.path(), &["upload", &name, "--env", "prod"]),
+        "manifest.json reads back",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let local = std::fs::read_to_string(
+        remote
+            .sb
+            .backups()
+            .join(name.replace(".sql", ".manifest.json")),
+    )
+    .unwrap();
+    assert!(!local.contains("\"offsite\""), "{local}");
+
+    let again = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    again.assert_ok();
+    assert!(!again.all().contains("another backup"), "{}", again.all());
+}

@@ -1461,3 +1461,55 @@ fn the_export_again_of_a_new_database_says_the_bytes_it_has_received() {
         "{lines:#?}"
     );
 }
+
+/// rvDP: `--source-env` beside a manifest whose database no environment
+/// names now was taken whatever the manifest says it was taken from: a
+/// staging backup (staging's database renamed since) restored to a new
+/// database `--source-env prod` got prod's migrations and binding, and the
+/// advice to move prod onto it; only production's backups go there. The
+/// flag may say which environment's database it is now, never another
+/// environment than the manifest's.
+#[test]
+fn source_env_beside_a_manifest_never_names_another_environment_than_the_manifests() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::copy(&remote.db, &remote.staging).unwrap();
+    remote
+        .xtask(home.path(), &["backup", "staging", "--data-only"])
+        .assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let file = file.to_str().unwrap();
+    let text = config_text(&remote);
+    assert!(text.contains("\"qbtime_db_staging\""), "{text}");
+    std::fs::write(
+        remote.sb.path().join("wrangler.toml"),
+        text.replace("\"qbtime_db_staging\"", "\"qbtime_db_staging_v2\""),
+    )
+    .unwrap();
+
+    let run = restore_new(
+        &remote,
+        home.path(),
+        file,
+        "qbtime_db_fresh",
+        &["--clean", "--source-env", "prod", "--yes"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("taken from staging") && run.stderr.contains("--source-env staging"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("To move prod onto it"), "{}", run.all());
+    assert_eq!(create_requests(&remote), 0);
+
+    // Its own environment's name is taken: staging's migrations and binding.
+    let run = restore_new(
+        &remote,
+        home.path(),
+        file,
+        "qbtime_db_fresh",
+        &["--clean", "--source-env", "staging", "--dry-run"],
+    );
+    run.assert_ok();
+}
