@@ -621,7 +621,13 @@ impl Target<'_> {
             .run(&self.cmds.r2_put(self.bucket(), key, file));
         let (sha256, bytes) = fsutil::sha256_file(file)?;
         // A PUT that failed keeps its own error, whatever the read after it.
-        let back = match (put, self.download(key, &file_name(file), bytes)) {
+        // A manifest of the same backup kept under a lock may be longer
+        // than this one: bounded as any manifest is.
+        let most = match kept {
+            Kept::SameBackup => bytes.max(TEXT_LIMIT),
+            _ => bytes,
+        };
+        let back = match (put, self.download(key, &file_name(file), most)) {
             (Ok(()), read) => read?,
             (Err(e), Ok(Some(there))) if kept.takes(file, there.path())? => {
                 crate::say!(
@@ -1361,8 +1367,14 @@ fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> R
         (manifest_key, manifest_path.as_path(), Kept::SameBackup),
         (key, file, Kept::SameBytes),
     ] {
-        // One larger than ours, or than a manifest may be, is not ours.
-        let there = match target.download(key, &file_name(ours), most_of(ours)?) {
+        // Data larger than ours is not ours. A manifest of the same backup
+        // may be longer than ours (the copy an interrupted upload recorded
+        // in it, a verification): bounded as any manifest is.
+        let most = match kept {
+            Kept::SameBackup => TEXT_LIMIT,
+            _ => most_of(ours)?,
+        };
+        let there = match target.download(key, &file_name(ours), most) {
             Ok(None) => continue,
             Ok(Some(there)) => Some(there),
             Err(e) if e.is::<TooLarge>() => None,
@@ -1401,8 +1413,8 @@ fn refuse_another_backup(target: &Target<'_>, file: &Path, keys: [&str; 2]) -> R
     Ok(())
 }
 
-/// The most bytes an object in the bucket that is `ours` (this backup, or
-/// its manifest) can hold: its size.
+/// The most bytes an object in the bucket that is `ours` (this backup's
+/// data) can hold: its size.
 fn most_of(ours: &Path) -> Result<u64> {
     Ok(std::fs::metadata(ours)
         .with_context(|| format!("cannot read {}", ours.display()))?

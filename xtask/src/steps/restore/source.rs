@@ -96,7 +96,46 @@ fn said_beside_manifest(
             d1_core::names::shown(&m.database.name)
         );
     }
-    Ok(envs.resolve(said)?.name.clone())
+    let env = envs.resolve(said)?;
+    guard_said_is_the_manifests(envs, source, env)?;
+    Ok(env.name.clone())
+}
+
+/// The environment `--source-env` names beside a manifest says which
+/// database its environment has now, never which environment it was taken
+/// from: that is the manifest's. Another one than the environment the
+/// manifest records is refused while an environment has that name, and
+/// production always (only production's backups go there).
+fn guard_said_is_the_manifests(
+    envs: &Environments,
+    source: &Source,
+    said: &Environment,
+) -> Result<()> {
+    let m = source.manifest.as_ref().expect("a manifest");
+    let recorded = crate::config::environment::short_name(&m.environment);
+    let its_own = envs.iter().find(|e| e.env_name == recorded);
+    if said.env_name == recorded || (its_own.is_none() && !said.is_production()) {
+        return Ok(());
+    }
+    let way = match its_own {
+        Some(e) => format!("name that one (--source-env {})", e.name),
+        None => "put that environment back in the configuration, and name it".to_owned(),
+    };
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{}'s manifest records that it was taken from {}, not {}: --source-env names the \
+         environment the backup was taken from, whose database has moved, never another one{}. \
+         To give the new database that environment's migrations and binding, {way}. Nothing \
+         was done.",
+        source.file.display(),
+        d1_core::names::shown(&m.environment),
+        said.name,
+        if said.is_production() {
+            " (only production's backups may become production's database)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The backup to restore, read and checked against the target before the
