@@ -752,3 +752,61 @@ fn status_is_not_silenced_by_a_drill_record_dated_in_the_future_or_not_a_date() 
         );
     }
 }
+
+/// atkDQ: the drill log is a committed file, edited by hand and merged.
+/// One whose last row has lost its line break (an editor set not to end
+/// files with one, a merge, a disk that filled during the last append)
+/// got the next drill's row glued onto that line: `status` reads a row
+/// only when it has the table's 15 cells, so it passed over the glued
+/// line and still reported the row before as the last drill. A drill that
+/// failed was then told as a recent pass, and `status` kept quiet. The
+/// drill's row must start on a line of its own, whatever the log's last
+/// line.
+#[test]
+fn a_failed_drill_logged_after_a_row_without_its_line_break_is_told_by_status() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    // The backup's bytes changed since it was verified (same size): the
+    // drill's verify calls it BAD, and the drill fails.
+    let path = sb.backups().join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+    std::fs::write(&path, &bytes).unwrap();
+    // A recent pass, its row without the final line break.
+    let recent = (chrono::Utc::now() - chrono::Duration::days(3))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    std::fs::create_dir_all(sb.path().join("docs")).unwrap();
+    std::fs::write(
+        sb.path().join("docs/restore-drills.md"),
+        format!(
+            "# Restore drills\n\n\
+             | date (UTC) | from → to | backup | sha256 | verify | restore | rows | key | audit chain | sign-in | report | result | seconds |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
+             | {recent} | local → local | {name} | ab | pass | pass | pass | skip | skip | skip | skip | PASS | verify 1.0 |"
+        ),
+    )
+    .unwrap();
+
+    let run = sb.xtask(&[
+        "drill", "--from", "local", "--to", "local", "--backup", &name, "--yes",
+    ]);
+    assert_eq!(run.code, Some(1), "the drill should fail:\n{}", run.all());
+    let log = log_text(&sb);
+    let run = sb.xtask(&["status", "--env", "local"]);
+    let warned = drill_warnings(&run);
+    assert!(
+        warned.len() == 1 && warned[0].contains("FAIL"),
+        "status does not tell the failed drill:\n{}\n{log}",
+        run.all()
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("| ") && l.contains("| FAIL |") && !l.contains(&recent)),
+        "the failed drill's row is not on a line of its own:\n{log}"
+    );
+}
