@@ -294,7 +294,10 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// created private when missing, never through a link. A file that also has
 /// another name (a hard-link snapshot of its directory) is not written
 /// through: the name gets a file of its own, holding the old text and
-/// `text`, and the other name keeps what it had.
+/// `text`, and the other name keeps what it had. A file whose last line
+/// has no line break (a hand edit, a merge, a disk that filled during the
+/// last append) gets one first: `text` starts a line of its own, never
+/// glued onto that one, where the reader of its lines would pass it over.
 pub fn append_to_own_file(path: &Path, text: &str, what: &str) -> Result<()> {
     use std::io::Write;
     let mut options = OpenOptions::new();
@@ -315,12 +318,36 @@ pub fn append_to_own_file(path: &Path, text: &str, what: &str) -> Result<()> {
                 TEXT_LIMIT >> 20
             );
         }
+        if old.last().is_some_and(|&b| b != b'\n') {
+            old.push(b'\n');
+        }
         old.extend_from_slice(text.as_bytes());
         return replace_file(path, &old);
     }
+    let text = match ends_unterminated(&file, path)? {
+        true => format!("\n{text}"),
+        false => text.to_owned(),
+    };
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {what} {}", path.display()))
+}
+
+/// Whether the open `file` is not empty and its last byte is no line
+/// break.
+fn ends_unterminated(file: &File, path: &Path) -> Result<bool> {
+    use std::os::unix::fs::FileExt as _;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(last[0] != b'\n')
 }
 
 /// Appends one JSON line to a private journal (`what` names it in errors),
@@ -714,6 +741,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_appended_line_never_joins_a_last_line_without_its_line_break() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("time-travel.jsonl");
+        append_json_line(&journal, &serde_json::json!({"a": 1}), "the journal").unwrap();
+        assert_eq!(fs::read_to_string(&journal).unwrap(), "{\"a\":1}\n");
+        // A line cut short (a disk that filled) or edited without its break.
+        fs::write(&journal, "{\"a\":1}\n{\"cut").unwrap();
+        append_json_line(&journal, &serde_json::json!({"b": 2}), "the journal").unwrap();
+        let text = fs::read_to_string(&journal).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"cut\n{\"b\":2}\n");
+    }
+
     #[cfg(unix)]
     #[test]
     fn nothing_is_written_through_a_planted_link() {
@@ -742,8 +782,9 @@ mod tests {
         assert!(make_private(&hard).is_err());
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
         // A journal with another name gets a file of its own instead.
-        append_to_own_file(&hard, " and more", "the journal").unwrap();
-        assert_eq!(fs::read_to_string(&hard).unwrap(), "precious and more");
+        // (Its last line had no line break: the text starts a line.)
+        append_to_own_file(&hard, "and more\n", "the journal").unwrap();
+        assert_eq!(fs::read_to_string(&hard).unwrap(), "precious\nand more\n");
         assert_eq!(link_count(&File::open(&hard).unwrap(), &hard).unwrap(), 1);
         append_to_own_file(&link, "x", "the journal").unwrap_err();
         assert_eq!(
