@@ -514,3 +514,40 @@ fn a_manifest_ignored_for_its_bytes_is_told_to_be_moved_aside_once() {
     );
     assert_eq!(said.matches("move it aside").count(), 1, "{}", run.all());
 }
+
+/// atkDQ: the Time Travel journal records the `database_id` each restore
+/// went to. After prod's database was made again under the same name (a
+/// new id in `wrangler.toml`), a restore of the old database that was
+/// killed before it finished was still told as prod's: "the database may
+/// or may not be back", with `time-travel restore prod --bookmark <the old
+/// database's bookmark>` to paste as the way back, which would take the
+/// new database to a bookmark of another. A journal line whose id is not
+/// the configuration's is another database's restore.
+#[test]
+fn status_never_offers_another_databases_bookmark_as_prods_way_back() {
+    let sb = Sandbox::new();
+    let bookmark = "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683";
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    let line = serde_json::json!({
+        "at": (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339(),
+        "started_at": (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339(),
+        "environment": "prod",
+        "database": "qbtime_db_prod",
+        "database_id": "11111111-2222-4333-8444-555555555555",
+        "status": "started",
+        "restore_to": bookmark,
+        "bookmark_before": bookmark,
+    });
+    std::fs::write(sb.backups().join("time-travel.jsonl"), format!("{line}\n")).unwrap();
+    for args in [
+        &["status", "--env", "prod"][..],
+        &["status", "--env", "prod", "--json"],
+    ] {
+        let run = sb.xtask(args);
+        assert!(
+            !run.all().contains(bookmark),
+            "status offers the old database's bookmark as prod's way back:\n{}",
+            run.all()
+        );
+    }
+}
