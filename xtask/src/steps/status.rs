@@ -479,16 +479,23 @@ fn last_restore_of(
     // (`prod`, or `prod.<db>` once it had several, or another short name
     // with the same `database_id`), as `Environment::recorded_as` reads a
     // backup; a line without a database (an older journal) by its name
-    // alone.
+    // alone. A line that records another `database_id` than the
+    // configuration's is of another database of that name (made again
+    // since): its bookmark is no way back for this one.
     use crate::config::environment::short_name;
+    let same_id = |t: &TimeTravelRestore| {
+        { t.database_id.as_deref() }.map(|id| id.eq_ignore_ascii_case(database_id))
+    };
     { journal.iter() }
         .filter(|((e, db), t)| match db.is_empty() {
             true => e == env,
+            false if database_id.is_empty() => db == database && short_name(e) == short_name(env),
             false => {
                 db == database
-                    && (short_name(e) == short_name(env)
-                        || (!database_id.is_empty() && { t.database_id.as_deref() }
-                            .is_some_and(|id| id.eq_ignore_ascii_case(database_id))))
+                    && match same_id(t) {
+                        Some(same) => same,
+                        None => short_name(e) == short_name(env),
+                    }
             }
         })
         .map(|(_, t)| t)
