@@ -804,3 +804,61 @@ fn a_clean_restore_killed_while_it_applies_the_migrations_is_told_as_such_by_the
         next.all()
     );
 }
+
+/// atkDR: a Time Travel restore of prod interrupted (Ctrl-C) after D1 got
+/// its request, which D1 made; the tired operator runs the same command
+/// again. The re-run's plan and its "To undo it" name the bookmark the
+/// database was at after the interrupted restore (its rows as of the
+/// target already), and the bookmark from before it, the only way back to
+/// the writes the first restore dropped, is printed nowhere: it is left in
+/// the journal, under a `done` line that status shows instead.
+#[test]
+fn a_time_travel_restore_run_again_after_an_interrupted_one_names_the_bookmark_from_before_both() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = prod_bookmark(&remote, home.path());
+    {
+        let conn = rusqlite::Connection::open(&remote.db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute(
+            "INSERT INTO companies (name, timezone) VALUES ('Newer Co', 'UTC')",
+            [],
+        )
+        .unwrap();
+    }
+    let before = prod_bookmark(&remote, home.path());
+    let mut restore = slow_time_travel_restore(&remote, home.path(), &old);
+    wait_for_request(&remote, &mut restore, 0, |r| {
+        r.contains("/time_travel/restore")
+    });
+    // SAFETY: kill(2) on the group our own child leads (Ctrl-C).
+    unsafe { libc::kill(-(restore.id() as i32), libc::SIGINT) };
+    let status = restore.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    remote.server.set_faults(d1_loopback::Faults::default());
+    assert_ne!(
+        prod_bookmark(&remote, home.path()),
+        before,
+        "the premise: D1 made the interrupted restore"
+    );
+
+    let again = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &old,
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    again.assert_ok();
+    assert!(
+        again.all().contains(&before),
+        "the re-run never names bookmark {before}, prod's before the interrupted restore, \
+         which alone brings back the writes it dropped:\n{}",
+        again.all()
+    );
+}
