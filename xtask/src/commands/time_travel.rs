@@ -238,11 +238,65 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     // A failure to read them only leaves the advice vaguer; an interrupt
     // during the read stops here, before anything is started.
     let applied_before = applied_migrations(sh, project, env).ok();
+    plan.earlier = unsettled_restore(project, env).filter(|(_, b)| *b != plan.current);
+    if let Some((at, bookmark)) = &plan.earlier {
+        crate::warn!(
+            "the Time Travel restore of {} started at {at} stopped before D1 answered, and D1 may              have made it: {} was at bookmark {bookmark} before it. This restore's undo goes              back to where that one left it; bookmark {bookmark} brings back the writes from              before both",
+            env.name,
+            env.database_name
+        );
+    }
     crate::edge::signals::check()?;
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env, applied_before.as_deref());
     Ok(())
+}
+
+/// The earliest Time Travel restore of `env`'s database, in the journal,
+/// whose outcome is unknown (its last line `started`: killed; or
+/// `interrupted`) with none done since: when it started, and the bookmark
+/// the database was at before it (in D1's shape, as it is printed in a
+/// command to paste). A restore run again after it goes back to where it
+/// left the database, and that bookmark alone brings back the writes from
+/// before both.
+fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, String)> {
+    let path = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
+    let journal = crate::edge::fsutil::read_own_text(&path, "Time Travel journal").ok()?;
+    // When it started, as the journal writes it, and the bookmark before it.
+    let mut earliest: Option<(String, String)> = None;
+    let entries =
+        { journal.lines() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    for entry in entries {
+        let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+        let ours = field("environment") == env.name
+            && match entry["database_id"].as_str() {
+                Some(id) => id == env.database_id,
+                None => field("database") == env.database_name,
+            };
+        let (status, started) = (field("status"), field("started_at"));
+        match status.as_str() {
+            _ if !ours => {}
+            "started" | "interrupted" if earliest.is_none() => {
+                let before = field("bookmark_before");
+                if d1_core::names::is_bookmark(&before)
+                    && DateTime::parse_from_rfc3339(&started).is_ok()
+                {
+                    earliest = Some((started, before));
+                }
+            }
+            // Made: what came before is settled.
+            "done" => earliest = None,
+            // Not made: that run is no longer unknown.
+            "failed" if earliest.as_ref().is_some_and(|(at, _)| *at == started) => earliest = None,
+            _ => {}
+        }
+    }
+    let (started, before) = earliest?;
+    let at = DateTime::parse_from_rfc3339(&started)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at.to_rfc3339_opts(SecondsFormat::Secs, true), before))
 }
 
 /// The migrations applied to `env` after `at`, by `d1_migrations`'
@@ -360,6 +414,10 @@ struct RestorePlan<'a> {
     /// restore takes back (their schema and their `d1_migrations` rows),
     /// or why they could not be read.
     undone: Option<std::result::Result<Vec<String>, String>>,
+    /// An earlier restore of this database whose outcome is unknown
+    /// (interrupted, or killed) with nothing settled since: when it
+    /// started, and the bookmark the database was at before it.
+    earlier: Option<(String, String)>,
 }
 
 impl<'a> RestorePlan<'a> {
@@ -394,6 +452,7 @@ impl<'a> RestorePlan<'a> {
             current,
             restore,
             undone,
+            earlier: None,
         })
     }
 
@@ -405,6 +464,7 @@ impl<'a> RestorePlan<'a> {
             current,
             restore,
             undone,
+            ..
         } = self;
         crate::say!("Time Travel restore plan");
         crate::say!("  {}", project.plan_line());
@@ -492,17 +552,31 @@ impl<'a> RestorePlan<'a> {
             .to_owned();
         // The undo first: it must reach the operator even if the journal
         // cannot, and with -q too (it is this command's result).
+        let undo = |bookmark: &str| {
+            crate::out::to_paste(format!(
+                "cargo xtask time-travel restore {} --bookmark {bookmark} --confirm {}",
+                env.name, env.database_name
+            ))
+        };
         crate::data!(
             "Restored {} to bookmark {target}.\nTo undo it:\n  {}",
             env.database_name,
-            crate::out::to_paste(format!(
-                "cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
-                env.name, env.database_name
-            ))
+            undo(&previous)
         );
+        if let Some((at, before)) = &self.earlier {
+            crate::data!(
+                "To go back to before the restore started at {at}, which stopped unfinished:\n  {}",
+                undo(before)
+            );
+        }
+        let earlier = self.earlier.as_ref().map(|(_, b)| b.as_str());
         record(
             "done",
-            serde_json::json!({ "previous_bookmark": previous, "response": result }),
+            serde_json::json!({
+                "previous_bookmark": previous,
+                "response": result,
+                "bookmark_before_unfinished": earlier,
+            }),
         )?;
         // Journaled done: the check that follows is no restore underway.
         crate::edge::signals::changed(format!(
