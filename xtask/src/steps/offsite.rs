@@ -549,6 +549,35 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// An object that is not this upload's, under a key a bucket lock keeps:
+/// no upload of this backup can replace it until the lock's retention ends,
+/// so running the upload again is no way on; a new backup, which goes under
+/// a key of its own, is.
+#[derive(Debug)]
+pub struct KeptByALock {
+    /// `r2://bucket/key`.
+    pub object: String,
+    /// The lock rule that keeps it, described.
+    pub rule: String,
+    /// The environment whose backup it is.
+    pub env: String,
+}
+
+impl std::fmt::Display for KeptByALock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} does not hold this backup's copy whole, and the bucket's lock rule ({}) keeps \
+             it: no upload of this backup can replace it until that retention ends. Take a new backup \
+             (`cargo xtask backup {}`), which goes under a key of its own, and upload that; \
+             `offsite list` does not list the object kept",
+            self.object, self.rule, self.env
+        )
+    }
+}
+
+impl std::error::Error for KeptByALock {}
+
 /// What an offsite command needs: the environment, its bucket, wrangler.
 pub struct Target<'a> {
     pub env: &'a Environment,
@@ -639,6 +668,7 @@ impl Target<'_> {
                 crate::detail!("  the PUT over it failed: {e:#}");
                 return Ok(());
             }
+            (Err(e), Ok(Some(_))) => return Err(self.kept_by_a_lock(key).unwrap_or(e)),
             (Err(e), _) => return Err(e),
         };
         let back = match back {
@@ -651,18 +681,35 @@ impl Target<'_> {
         };
         let (got_sha, got_bytes) = fsutil::sha256_file(back.path())?;
         if got_sha != sha256 || got_bytes != bytes {
-            bail!(
+            let e = anyhow::anyhow!(
                 "r2://{}/{key} holds {got_bytes} bytes with sha256 {got_sha}, but {} is {bytes} \
                  bytes with sha256 {sha256}: the upload did not arrive whole",
                 self.bucket(),
                 file.display()
             );
+            return Err(match self.kept_by_a_lock(key) {
+                Some(locked) => locked.context(e.to_string()),
+                None => e,
+            });
         }
         crate::say!(
             "  checked: r2://{}/{key} reads back as {bytes} bytes, sha256 {sha256}",
             self.bucket()
         );
         Ok(())
+    }
+
+    /// A [`KeptByALock`] error when an enabled lock rule of the bucket
+    /// reaches `key`, whose object is not this upload's: no PUT replaces
+    /// it until the rule's retention ends. `None` when none does, or the
+    /// rules cannot be read (the caller's own error is then the one told).
+    fn kept_by_a_lock(&self, key: &str) -> Option<anyhow::Error> {
+        let rule = self.locks().ok()?.into_iter().find(|r| r.covers(key))?;
+        Some(anyhow::Error::new(KeptByALock {
+            object: format!("r2://{}/{key}", self.bucket()),
+            rule: rule.describe(),
+            env: self.env.name.clone(),
+        }))
     }
 
     /// The bucket's lock rules, read with wrangler.
@@ -1226,6 +1273,23 @@ impl Kept {
     }
 }
 
+/// An upload's failure, with what is left and the way on: run it again
+/// once R2 answers, or, for an object a bucket lock keeps, what that error
+/// says.
+fn upload_failed(e: anyhow::Error, file: &Path, name: &str, env: &str) -> anyhow::Error {
+    let what = format!(
+        "the offsite copy of {} failed; the local backup is kept and is not marked offsite",
+        file.display()
+    );
+    if e.chain().any(|c| c.is::<KeptByALock>()) {
+        return e.context(what);
+    }
+    e.context(format!(
+        "{what} (copy it once R2 answers: `cargo xtask upload {} --env {env}`)",
+        d1_core::wording::shell_word(name)
+    ))
+}
+
 pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Result<()> {
     let env = target.env;
     let mut manifest = checked_manifest(target, file)?;
@@ -1236,15 +1300,7 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     let key = object_key(&env.name, manifest.created_at, &manifest.file.name);
     let manifest_path = manifest::manifest_path(file);
     let manifest_key = object_key(&env.name, manifest.created_at, &file_name(&manifest_path));
-    let failed = |e: anyhow::Error| {
-        e.context(format!(
-            "the offsite copy of {} failed; the local backup is kept and is not marked offsite \
-             (copy it once R2 answers: `cargo xtask upload {} --env {}`)",
-            file.display(),
-            d1_core::wording::shell_word(&manifest.file.name),
-            env.name
-        ))
-    };
+    let failed = |e: anyhow::Error| upload_failed(e, file, &manifest.file.name, &env.name);
 
     refuse_another_backup(target, file, [&key, &manifest_key]).map_err(failed)?;
     // An interrupt from the first PUT on leaves an object in the bucket

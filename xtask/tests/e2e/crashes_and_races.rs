@@ -862,3 +862,33 @@ fn a_time_travel_restore_run_again_after_an_interrupted_one_names_the_bookmark_f
         again.all()
     );
 }
+
+/// Under a bucket lock, a copy R2 stored cut short (wrangler said "Upload
+/// complete") stays under its key until the lock's retention ends: no
+/// upload of that backup can replace it. Both the upload that found it and
+/// every re-run say so, and give the way on (a new backup, which goes
+/// under a key of its own), never "copy it once R2 answers", which no wait
+/// makes true.
+#[test]
+fn an_upload_whose_locked_copy_was_stored_cut_short_says_to_take_a_new_backup() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let name = remote.backup_prod_under_a_bucket_lock(home.path());
+    remote.server.set_faults(d1_loopback::Faults {
+        r2_put_truncate_to: Some(100),
+        ..Default::default()
+    });
+    let first = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let again = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    for run in [&first, &again] {
+        assert!(!run.ok, "{}", run.all());
+        assert!(
+            run.stderr.contains("cargo xtask backup prod")
+                && !run.stderr.contains("once R2 answers"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(manifest_for(&remote.sb, &name)["offsite"].is_null());
+}
