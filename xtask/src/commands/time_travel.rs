@@ -212,6 +212,9 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let wrangler = project.wrangler(sh)?;
     let cmds = project.commands();
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
+    // Told before the plan is confirmed, and in a dry run.
+    plan.earlier = unsettled_restore(project, env).filter(|(_, b)| *b != plan.current);
+    warn_unsettled(env, plan.earlier.as_ref());
     plan.print(project);
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -238,19 +241,34 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     // A failure to read them only leaves the advice vaguer; an interrupt
     // during the read stops here, before anything is started.
     let applied_before = applied_migrations(sh, project, env).ok();
-    plan.earlier = unsettled_restore(project, env).filter(|(_, b)| *b != plan.current);
-    if let Some((at, bookmark)) = &plan.earlier {
-        crate::warn!(
-            "the Time Travel restore of {} started at {at} stopped before D1 answered, and D1 may              have made it: {} was at bookmark {bookmark} before it. This restore's undo goes              back to where that one left it; bookmark {bookmark} brings back the writes from              before both",
-            env.name,
-            env.database_name
-        );
+    // Read again under the lock: told again only if it is not what the
+    // plan told.
+    let earlier = unsettled_restore(project, env).filter(|(_, b)| *b != plan.current);
+    if earlier != plan.earlier {
+        warn_unsettled(env, earlier.as_ref());
     }
+    plan.earlier = earlier;
     crate::edge::signals::check()?;
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env, applied_before.as_deref());
     Ok(())
+}
+
+/// Warns of an earlier restore of `env`'s database whose outcome is
+/// unknown ([`unsettled_restore`]): when it started, and the bookmark
+/// from before it.
+fn warn_unsettled(env: &Environment, earlier: Option<&(String, String)>) {
+    if let Some((at, bookmark)) = earlier {
+        crate::warn!(
+            "the Time Travel restore of {} started at {at} stopped before D1 answered, and D1 \
+             may have made it: {} was at bookmark {bookmark} before it. This restore's undo \
+             goes back to where that one left it; bookmark {bookmark} brings back the database \
+             as it was before both, and discards every write made since {at}",
+            env.name,
+            env.database_name
+        );
+    }
 }
 
 /// The earliest Time Travel restore of `env`'s database, in the journal,
@@ -271,7 +289,7 @@ fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, St
         let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
         let ours = field("environment") == env.name
             && match entry["database_id"].as_str() {
-                Some(id) => id == env.database_id,
+                Some(id) => id.eq_ignore_ascii_case(&env.database_id),
                 None => field("database") == env.database_name,
             };
         let (status, started) = (field("status"), field("started_at"));
@@ -279,9 +297,13 @@ fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, St
             _ if !ours => {}
             "started" | "interrupted" if earliest.is_none() => {
                 let before = field("bookmark_before");
-                if d1_core::names::is_bookmark(&before)
-                    && DateTime::parse_from_rfc3339(&started).is_ok()
-                {
+                // Older than Time Travel's 30 days, D1 could not restore
+                // to it; dated ahead, no run of this clock wrote it.
+                let within = DateTime::parse_from_rfc3339(&started).is_ok_and(|t| {
+                    let age = Utc::now().signed_duration_since(t);
+                    age >= -Duration::minutes(5) && age <= Duration::days(30)
+                });
+                if d1_core::names::is_bookmark(&before) && within {
                     earliest = Some((started, before));
                 }
             }
@@ -552,23 +574,7 @@ impl<'a> RestorePlan<'a> {
             .to_owned();
         // The undo first: it must reach the operator even if the journal
         // cannot, and with -q too (it is this command's result).
-        let undo = |bookmark: &str| {
-            crate::out::to_paste(format!(
-                "cargo xtask time-travel restore {} --bookmark {bookmark} --confirm {}",
-                env.name, env.database_name
-            ))
-        };
-        crate::data!(
-            "Restored {} to bookmark {target}.\nTo undo it:\n  {}",
-            env.database_name,
-            undo(&previous)
-        );
-        if let Some((at, before)) = &self.earlier {
-            crate::data!(
-                "To go back to before the restore started at {at}, which stopped unfinished:\n  {}",
-                undo(before)
-            );
-        }
+        self.say_undo(&previous);
         let earlier = self.earlier.as_ref().map(|(_, b)| b.as_str());
         record(
             "done",
@@ -584,6 +590,35 @@ impl<'a> RestorePlan<'a> {
             env.database_name
         ));
         lock.settled()
+    }
+
+    /// The commands that undo the restore, now back from bookmark
+    /// `previous`, on stdout (this command's result, with -q too): its own
+    /// undo, and the way back to before an earlier restore whose outcome
+    /// was unknown.
+    fn say_undo(&self, previous: &str) {
+        let RestorePlan { env, target, .. } = self;
+        let undo = crate::out::to_paste(format!(
+            "cargo xtask time-travel restore {} --bookmark {previous} --confirm {}",
+            env.name, env.database_name
+        ));
+        crate::data!(
+            "Restored {} to bookmark {target}.\nTo undo it:\n  {undo}",
+            env.database_name
+        );
+        // Its bookmark is read from the journal, which is only a file in
+        // the backup directory: the command shows its plan, to be
+        // confirmed, rather than run at once.
+        if let Some((at, before)) = &self.earlier {
+            crate::data!(
+                "To go back to before the restore started at {at}, which stopped unfinished \
+                 (every write since then is discarded; its plan asks to be confirmed):\n  {}",
+                crate::out::to_paste(format!(
+                    "cargo xtask time-travel restore {} --bookmark {before}",
+                    env.name
+                ))
+            );
+        }
     }
 
     /// Appends a line to the Time Travel journal (`journal`): this restore,

@@ -175,6 +175,11 @@ impl LockRule {
         self.enabled && (prefix.starts_with(&self.prefix) || self.prefix.starts_with(prefix))
     }
 
+    /// Whether the rule keeps the object `key`.
+    pub fn holds(&self, key: &str) -> bool {
+        self.enabled && key.starts_with(&self.prefix)
+    }
+
     pub fn describe(&self) -> String {
         let held = match &self.retention {
             Retention::Days(d) => {
@@ -668,7 +673,12 @@ impl Target<'_> {
                 crate::detail!("  the PUT over it failed: {e:#}");
                 return Ok(());
             }
-            (Err(e), Ok(Some(_))) => return Err(self.kept_by_a_lock(key).unwrap_or(e)),
+            (Err(e), Ok(Some(_))) => {
+                return Err(match self.kept_by_a_lock(key, kept) {
+                    Some(locked) => locked.context(format!("the PUT over it failed: {e:#}")),
+                    None => e,
+                });
+            }
             (Err(e), _) => return Err(e),
         };
         let back = match back {
@@ -687,7 +697,7 @@ impl Target<'_> {
                 self.bucket(),
                 file.display()
             );
-            return Err(match self.kept_by_a_lock(key) {
+            return Err(match self.kept_by_a_lock(key, kept) {
                 Some(locked) => locked.context(e.to_string()),
                 None => e,
             });
@@ -700,11 +710,16 @@ impl Target<'_> {
     }
 
     /// A [`KeptByALock`] error when an enabled lock rule of the bucket
-    /// reaches `key`, whose object is not this upload's: no PUT replaces
-    /// it until the rule's retention ends. `None` when none does, or the
-    /// rules cannot be read (the caller's own error is then the one told).
-    fn kept_by_a_lock(&self, key: &str) -> Option<anyhow::Error> {
-        let rule = self.locks().ok()?.into_iter().find(|r| r.covers(key))?;
+    /// holds `key`, whose object is not this upload's backup or manifest
+    /// (`kept`; an index, rewritten by every upload, is no backup's): no
+    /// PUT replaces it until the rule's retention ends. `None` when none
+    /// does, or the rules cannot be read (the caller's own error is then
+    /// the one told).
+    fn kept_by_a_lock(&self, key: &str, kept: Kept) -> Option<anyhow::Error> {
+        if matches!(kept, Kept::Never) {
+            return None;
+        }
+        let rule = self.locks().ok()?.into_iter().find(|r| r.holds(key))?;
         Some(anyhow::Error::new(KeptByALock {
             object: format!("r2://{}/{key}", self.bucket()),
             rule: rule.describe(),
@@ -1873,6 +1888,25 @@ mod tests {
         assert!(!is_our_lock("prod", "qbtime-prod-lock-ninety"));
         assert!(!is_our_lock("prod", "qbtime-staging-lock-90d"));
         assert!(!is_our_lock("prod", "legal-hold"));
+    }
+
+    /// A rule keeps the objects under its prefix; one whose prefix is a
+    /// longer name that starts with the key reaches other objects, not it.
+    #[test]
+    fn a_lock_rule_holds_only_the_keys_under_its_prefix() {
+        let rule = |prefix: &str, enabled: bool| LockRule {
+            name: "r".into(),
+            enabled,
+            prefix: prefix.into(),
+            retention: Retention::Indefinite,
+        };
+        let key = "prod/2026/12/backup-prod-20261203-2245.sql";
+        assert!(rule("prod/", true).holds(key));
+        assert!(rule("", true).holds(key));
+        assert!(!rule("prod/", false).holds(key));
+        assert!(!rule("staging/", true).holds(key));
+        let longer = rule(&format!("{key}.manifest.json"), true);
+        assert!(longer.covers(key) && !longer.holds(key));
     }
 
     /// What wrangler 4.86 prints (4.164 prints the same labels).

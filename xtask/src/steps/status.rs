@@ -342,9 +342,11 @@ pub fn last_drills(log: &str) -> BTreeMap<String, Drill> {
     last
 }
 
-/// Time Travel restores by the environment name and the database the
-/// journal recorded (empty when a line has none).
-pub type Journal = BTreeMap<(String, String), TimeTravelRestore>;
+/// Time Travel restores by the environment name, the database and the
+/// database id the journal recorded (each empty when a line has none; the
+/// id in lower case): the last line of one database never hides the last
+/// of another of the same name.
+pub type Journal = BTreeMap<(String, String, String), TimeTravelRestore>;
 
 /// The last Time Travel restore of each database, from the journal.
 pub fn last_time_travel(journal: &str) -> Journal {
@@ -366,8 +368,12 @@ pub fn last_time_travel(journal: &str) -> Journal {
                 .filter(|d| d1_core::names::is_printable(d))
                 .unwrap_or_default();
             let database_id = field("database_id").filter(|d| d1_core::names::is_printable(d));
+            let id = database_id
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             last.insert(
-                (env, database),
+                (env, database, id),
                 TimeTravelRestore {
                     at,
                     status,
@@ -487,7 +493,7 @@ fn last_restore_of(
         { t.database_id.as_deref() }.map(|id| id.eq_ignore_ascii_case(database_id))
     };
     { journal.iter() }
-        .filter(|((e, db), t)| match db.is_empty() {
+        .filter(|((e, db, _), t)| match db.is_empty() {
             true => e == env,
             false if database_id.is_empty() => db == database && short_name(e) == short_name(env),
             false => {
@@ -707,9 +713,9 @@ impl Logs {
                 .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
         ))
         .into_iter()
-        .map(|((env, db), t)| {
+        .map(|((env, db, id), t)| {
             let t = t.judged(&env, running.as_deref());
-            ((env, db), t)
+            ((env, db, id), t)
         })
         .collect();
         let locks = crate::steps::offsite::last_locks(&read_journal(
@@ -1207,7 +1213,7 @@ mod tests {
 not json
 {"at":"2026-11-02T00:00:00Z","environment":"staging","status":"failed"}"#;
         let last = last_time_travel(journal);
-        let of = |env: &str| &last[&(env.to_owned(), String::new())];
+        let of = |env: &str| &last[&(env.to_owned(), String::new(), String::new())];
         assert_eq!(of("prod").status, "done");
         assert_eq!(of("prod").at, "2026-11-01T00:00:05Z");
         assert_eq!(of("staging").status, "failed");
@@ -1220,6 +1226,19 @@ not json
             r#"{"at":"2026-11-03T00:00:00Z","environment":"prod","status":"verified GOOD"}"#
         );
         assert_eq!(last_time_travel(&forged), last);
+    }
+
+    /// A later line of another database of that name (the old one,
+    /// restored from a checkout of an older configuration) never hides the
+    /// last line of the configured one's (rvDS).
+    #[test]
+    fn another_databases_later_line_never_hides_the_configured_ones_unfinished_restore() {
+        let journal = r#"{"at":"2026-11-01T00:00:00Z","environment":"prod","database":"db","database_id":"X","status":"started","bookmark_before":"00000001-00000002-00004e5f-0123456789abcdef0123456789abcdef"}
+{"at":"2026-11-02T00:00:00Z","environment":"prod","database":"db","database_id":"Y","status":"done"}"#;
+        let last = last_time_travel(journal);
+        let ours = last_restore_of(&last, "prod", ("db", "x")).expect("the configured one's");
+        assert_eq!(ours.status, "started");
+        assert_eq!(ours.database_id.as_deref(), Some("X"));
     }
 
     #[test]

@@ -842,19 +842,22 @@ fn a_time_travel_restore_run_again_after_an_interrupted_one_names_the_bookmark_f
         "the premise: D1 made the interrupted restore"
     );
 
-    let again = remote.xtask(
-        home.path(),
-        &[
-            "time-travel",
-            "restore",
-            "prod",
-            "--bookmark",
-            &old,
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    );
+    // The dry run, before anything is confirmed, tells it already.
+    let args = ["time-travel", "restore", "prod", "--bookmark", &old];
+    let dry = remote.xtask(home.path(), &[&args[..], &["--dry-run"]].concat());
+    dry.assert_ok();
+    assert!(dry.stderr.contains(&before), "{}", dry.all());
+    let confirmed = [&args[..], &["--confirm", "qbtime_db_prod"]].concat();
+    let again = remote.xtask(home.path(), &confirmed);
     again.assert_ok();
+    // Its bookmark is read from a file in backups/: the command to paste
+    // shows its plan, to be confirmed, never runs at once.
+    let back = format!("cargo xtask time-travel restore prod --bookmark {before}");
+    assert!(
+        again.stdout.lines().any(|l| l.trim() == back),
+        "{}",
+        again.stdout
+    );
     assert!(
         again.all().contains(&before),
         "the re-run never names bookmark {before}, prod's before the interrupted restore, \
