@@ -213,7 +213,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let cmds = project.commands();
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
     // Told before the plan is confirmed, and in a dry run.
-    plan.earlier = unsettled_restore(project, env).filter(|(_, b)| *b != plan.current);
+    plan.earlier = earlier_restore(project, env, &plan.current);
     warn_unsettled(env, plan.earlier.as_ref());
     plan.print(project);
     if args.dry_run {
@@ -243,9 +243,16 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let applied_before = applied_migrations(sh, project, env).ok();
     // Read again under the lock: told again only if it is not what the
     // plan told.
-    let earlier = unsettled_restore(project, env).filter(|(_, b)| *b != plan.current);
+    let earlier = earlier_restore(project, env, &plan.current);
     if earlier != plan.earlier {
-        warn_unsettled(env, earlier.as_ref());
+        match &earlier {
+            Some(_) => warn_unsettled(env, earlier.as_ref()),
+            None => crate::warn!(
+                "the earlier Time Travel restore of {} told above has settled since the plan \
+                 read the journal: its bookmark is no way back now",
+                env.name
+            ),
+        }
     }
     plan.earlier = earlier;
     crate::edge::signals::check()?;
@@ -253,6 +260,21 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env, applied_before.as_deref());
     Ok(())
+}
+
+/// [`unsettled_restore`], unless a restore of `env` is running now (its
+/// `started` line is no unknown outcome) or its bookmark is the database's
+/// `current` one (no way back at all).
+fn earlier_restore(
+    project: &Project,
+    env: &Environment,
+    current: &str,
+) -> Option<(String, String)> {
+    let running = crate::steps::lock::time_travel_running(&project.backup_dir);
+    if running.as_deref() == Some(env.name.as_str()) {
+        return None;
+    }
+    unsettled_restore(project, env).filter(|(_, b)| !b.eq_ignore_ascii_case(current))
 }
 
 /// Warns of an earlier restore of `env`'s database whose outcome is

@@ -895,3 +895,41 @@ fn an_upload_whose_locked_copy_was_stored_cut_short_says_to_take_a_new_backup() 
     }
     assert!(manifest_for(&remote.sb, &name)["offsite"].is_null());
 }
+
+/// rvDT: while a Time Travel restore of prod is still running (its lock
+/// says so), its journal line `started` is no restore that stopped
+/// unfinished: a dry run made meanwhile does not warn of it, nor offer its
+/// bookmark as a way back.
+#[test]
+fn a_restore_still_running_is_not_told_as_one_that_stopped_unfinished() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = prod_bookmark(&remote, home.path());
+    let mut restore = slow_time_travel_restore(&remote, home.path(), &old);
+    wait_for_request(&remote, &mut restore, 0, |r| {
+        r.contains("/time_travel/restore")
+    });
+    // Held where it is, alive, its lock and its `started` line in place.
+    // SAFETY: kill(2) on the group our own child leads.
+    unsafe { libc::kill(-(restore.id() as i32), libc::SIGSTOP) };
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let dry = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &old,
+            "--dry-run",
+        ],
+    );
+    let still_running = restore.try_wait().unwrap().is_none();
+    kill_group(&mut restore);
+    assert!(still_running, "the premise: the first restore was running");
+    assert!(
+        !dry.stderr.contains("stopped before D1 answered"),
+        "{}",
+        dry.all()
+    );
+}
