@@ -891,6 +891,73 @@ fn a_manifest_fetched_beside_a_file_already_here_must_describe_that_file() {
     );
 }
 
+/// A `prune` killed between deleting a backup and its manifest leaves the
+/// manifest alone. Fetching that backup back from the bucket must bring
+/// the file back beside it, not refuse "move it aside first"; a manifest
+/// there that records another file is still refused, and left as it was.
+#[test]
+fn a_fetch_brings_back_the_file_a_killed_prune_left_only_the_manifest_of() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    let sb = &remote.sb;
+    let file = sb.backups().join(&name);
+    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+    let original = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let kept = std::fs::read(&manifest).unwrap();
+
+    let fetched = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    fetched.assert_ok();
+    assert_eq!(
+        std::fs::read(&file).ok().as_deref(),
+        Some(original.as_slice()),
+        "the file is not back:\n{}",
+        fetched.all()
+    );
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        kept,
+        "the manifest here, this backup's own, was replaced"
+    );
+    let listed = list_json(&remote, home.path());
+    assert!(
+        listed
+            .iter()
+            .any(|b| b["file"].as_str().is_some_and(|f| f.ends_with(&name))),
+        "list does not show the fetched backup: {listed:?}"
+    );
+
+    // A manifest there of another file (another sha256): refused, kept.
+    std::fs::remove_file(&file).unwrap();
+    let mut other: Value = serde_json::from_slice(&kept).unwrap();
+    other["file"]["sha256"] = Value::String("ab".repeat(32));
+    let other = serde_json::to_vec_pretty(&other).unwrap();
+    std::fs::write(&manifest, &other).unwrap();
+    let refused = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    assert!(
+        !refused.ok,
+        "fetched beside another file's manifest:\n{}",
+        refused.all()
+    );
+    assert!(
+        refused.stderr.contains("move it aside"),
+        "the refusal does not say what to do:\n{}",
+        refused.all()
+    );
+    assert!(
+        !file.exists(),
+        "a file was written beside another file's manifest"
+    );
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        other,
+        "the manifest there was changed"
+    );
+}
+
 /// rvAN: `upload` reads the keys it is about to put, to refuse another
 /// machine's backup of the same name (atkAV). Run again on a backup whose
 /// manifest a `verify` has changed since its upload, the manifest under
