@@ -270,7 +270,11 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     fsutil::create_private_dir(&project.backup_dir)?;
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;
-    let here = already_here(&dest, &dest_manifest, &entry)?;
+    let here = match already_here(&dest, &dest_manifest, &entry)? {
+        Here::Manifest => return fetch_beside_its_manifest(project, target, &entry, &dest),
+        Here::File => true,
+        Here::Nothing => false,
+    };
     if here && dest_manifest.exists() {
         crate::say!(
             "{} is already here, identical to the offsite copy.",
@@ -329,6 +333,56 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
         );
     }
     print_fetched(&dest, bytes, &sha256, &manifest, claimed.is_some());
+    Ok(())
+}
+
+/// Fetches the file of a backup whose manifest is here without it
+/// ([`Here::Manifest`]). The download is checked against that manifest,
+/// which is kept as it is: it is this machine's record of the backup, and
+/// it records the same file as the offsite copy.
+fn fetch_beside_its_manifest(
+    project: &Project,
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    dest: &Path,
+) -> Result<()> {
+    let dest_manifest = manifest::manifest_path(dest);
+    let kept = Manifest::read_as(&dest_manifest, &file_name(&dest_manifest))?;
+    if !target.env.records(&kept) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} records a backup of {} (database {}), not of {} ({}); move it aside first. \
+             Nothing was fetched.",
+            dest_manifest.display(),
+            kept.environment,
+            kept.database.name,
+            target.env.name,
+            target.env.database_name
+        );
+    }
+    crate::say!(
+        "{} is here without its backup (a prune stopped between deleting the two, or the file \
+         was moved): fetching r2://{}/{} beside it",
+        dest_manifest.display(),
+        target.bucket(),
+        entry.key
+    );
+    let (data, sha256, bytes) = download_checked(target, entry, &kept)?;
+    fsutil::sync_file(data.path())?;
+    fsutil::rename_no_clobber(data.path(), dest)
+        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+    fsutil::sync_dir(&project.backup_dir);
+    let identity = if kept.is_age_sealed() {
+        " --identity FILE"
+    } else {
+        ""
+    };
+    crate::say!(
+        "Fetched {} ({bytes} bytes, sha256 {sha256}), the file its manifest here records; the \
+         manifest is kept as it was.\nCheck it with `cargo xtask verify {}{identity}`.",
+        dest.display(),
+        d1_core::wording::shell_word(&dest.display().to_string())
+    );
     Ok(())
 }
 
@@ -472,20 +526,41 @@ fn other_buckets_hint(project: &Project, target: &Target<'_>, which: &str) -> St
     }
 }
 
-/// `true` when the backup's file is already here, identical (its manifest
-/// may be missing); an error when something else is in its place.
-fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<bool> {
+/// What of the backup is already here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Here {
+    /// Neither the file nor its manifest.
+    Nothing,
+    /// The file, identical to the offsite copy (its manifest may be missing).
+    File,
+    /// Only its manifest, recording this very file (name, sha256, size): a
+    /// `prune` stopped between deleting the two, or the file was moved.
+    Manifest,
+}
+
+/// What of `entry` is here; an error when something else is in its place.
+fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<Here> {
     if !dest.exists() && dest_manifest.exists() {
+        let name = file_name(dest_manifest);
+        let recorded = Manifest::read_as(dest_manifest, &name).ok();
+        if recorded.is_some_and(|m| {
+            m.file.name == entry.file
+                && m.file.sha256 == entry.sha256
+                && m.file.bytes == entry.bytes
+        }) {
+            return Ok(Here::Manifest);
+        }
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{} exists without its backup; move it aside first. Nothing was fetched.",
+            "{} exists without its backup, and does not record the offsite copy (its sha256 or \
+             size differs, or it cannot be read); move it aside first. Nothing was fetched.",
             dest_manifest.display()
         );
     }
     if dest.exists() {
         let (sha256, _) = fsutil::sha256_file(dest)?;
         if sha256 == entry.sha256 {
-            return Ok(true);
+            return Ok(Here::File);
         }
         crate::stop!(
             crate::exit::Exit::Refused,
@@ -493,7 +568,7 @@ fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result
             dest.display()
         );
     }
-    Ok(false)
+    Ok(Here::Nothing)
 }
 
 /// The entry's manifest, downloaded from the bucket.
