@@ -754,6 +754,52 @@ mod tests {
         assert_eq!(text, "{\"a\":1}\n{\"cut\n{\"b\":2}\n");
     }
 
+    /// fxDU: appenders at once (two terminals, the scheduled job and an
+    /// operator) each checked the last byte and then wrote: a blank line
+    /// (which splits the drill log's table) or two records on one line.
+    #[test]
+    fn appends_at_once_leave_one_record_on_each_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("time-travel.jsonl");
+        for round in 0..200 {
+            // Its last line without its break: each appender would add one.
+            fs::write(&journal, "{\"cut").unwrap();
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                for n in 0..8 {
+                    let (journal, start) = (&journal, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        append_to_own_file(journal, &format!("r{n}\n"), "the journal").unwrap();
+                    });
+                }
+            });
+            let text = fs::read_to_string(&journal).unwrap();
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines.sort();
+            let mut want = vec!["{\"cut".to_owned()];
+            want.extend((0..8).map(|n| format!("r{n}")));
+            assert_eq!(lines, want, "round {round}:\n{text:?}");
+        }
+    }
+
+    /// fxDU: a journal already past what its readers read is not appended
+    /// to: the record would be one nobody reads. The error names the file
+    /// and the fix, and the file is left as it was.
+    #[test]
+    fn an_append_to_a_journal_past_the_readers_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("time-travel.jsonl");
+        let file = File::create(&journal).unwrap();
+        file.set_len(TEXT_LIMIT + 1).unwrap();
+        let err = append_json_line(&journal, &serde_json::json!({"a": 1}), "the journal")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&journal.display().to_string()), "{err}");
+        assert!(err.contains("move it aside"), "{err}");
+        assert_eq!(fs::metadata(&journal).unwrap().len(), TEXT_LIMIT + 1);
+    }
+
     #[cfg(unix)]
     #[test]
     fn nothing_is_written_through_a_planted_link() {

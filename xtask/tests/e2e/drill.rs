@@ -810,3 +810,42 @@ fn a_failed_drill_logged_after_a_row_without_its_line_break_is_told_by_status() 
         "the failed drill's row is not on a line of its own:\n{log}"
     );
 }
+
+/// fxDU: a drill row cut inside a character (a drill killed mid-append, a
+/// disk that filled) left the log non-UTF-8, and `status` then read no
+/// drill at all: the failed drill before it went untold. Only the cut line
+/// is passed over, and status says one was.
+#[test]
+fn status_still_reads_the_drill_log_when_one_line_was_cut_inside_a_character() {
+    let sb = Sandbox::new();
+    let days_ago = |d: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(d))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    write_drill_log(&sb, &[(days_ago(3), "FAIL")]);
+    let path = sb.path().join("docs/restore-drills.md");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // "→" is E2 86 92: cut after its first two bytes, then the line break
+    // the next append puts first.
+    bytes.extend_from_slice(format!("| {} | prod ", days_ago(1)).as_bytes());
+    bytes.extend_from_slice(&[0xE2, 0x86]);
+    bytes.push(b'\n');
+    std::fs::write(&path, bytes).unwrap();
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    let warned = drill_warnings(&run);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("FAIL") && w.contains("cargo xtask drill")),
+        "the failed drill before the cut line is not told:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("docs/restore-drills.md")
+            && run.stderr.contains("line 6")
+            && run.stderr.contains("not UTF-8"),
+        "status does not say that line 6 of the drill log was passed over:\n{}",
+        run.all()
+    );
+}

@@ -885,3 +885,73 @@ fn an_interrupt_while_reading_the_applied_migrations_stops_before_the_restore_st
         "{all}"
     );
 }
+
+/// fxDU: a Time Travel journal padded past the 64 MiB its readers read
+/// turned the warning of an unsettled earlier restore off without a word,
+/// and a restore then ran, its journal lines written where no reader
+/// would read them. The dry run says the journal cannot be read, naming
+/// it and the fix; the restore is refused before D1 is asked anything,
+/// and the journal is left as it was.
+#[test]
+fn a_journal_past_its_readers_limit_is_told_and_no_restore_runs_unjournaled() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let before = bookmark_now(&remote, home.path());
+    let path = remote.sb.backups().join("time-travel.jsonl");
+    std::fs::create_dir_all(remote.sb.backups()).unwrap();
+    let line = serde_json::json!({
+        "at": chrono::Utc::now().to_rfc3339(),
+        "started_at": chrono::Utc::now().to_rfc3339(),
+        "environment": "prod",
+        "database": PROD,
+        "database_id": PROD_UUID,
+        "status": "started",
+        "restore_to": before,
+        "bookmark_before": before,
+    });
+    let mut text = format!("{line}\n").into_bytes();
+    text.resize((64 << 20) + 10, b' ');
+    text.push(b'\n');
+    std::fs::write(&path, &text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let dry = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &before,
+            "--dry-run",
+        ],
+    );
+    assert!(
+        dry.stderr.contains("time-travel.jsonl")
+            && dry.stderr.contains("larger than 64 MiB")
+            && dry.stderr.contains("move it aside"),
+        "the dry run does not say the journal could not be read:\n{}",
+        dry.all()
+    );
+    let requests = time_travel_requests(&remote).len();
+    let run = restore_prod_at_bookmark(&remote, home.path(), "prod", &before);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("time-travel.jsonl") && run.stderr.contains("move it aside"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !time_travel_requests(&remote)[requests..]
+            .iter()
+            .any(|r| r.contains("/time_travel/restore")),
+        "a restore ran that its journal could not record:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        text,
+        "the journal was changed"
+    );
+}
