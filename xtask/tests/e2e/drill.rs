@@ -849,3 +849,35 @@ fn status_still_reads_the_drill_log_when_one_line_was_cut_inside_a_character() {
         run.all()
     );
 }
+
+/// fxDU: a drill log past the 64 MiB `status` reads took a drill's row
+/// where no reader would read it, after the drill had replaced its
+/// target. The drill is refused before anything runs, naming the log and
+/// the fix, and the log is left as it was.
+#[test]
+fn a_drill_its_log_has_no_room_to_record_is_not_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let path = remote.sb.path().join("docs/restore-drills.md");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len((64 << 20) + 1).unwrap();
+    let state = remote.sb.path().join(".wrangler");
+    assert!(!state.exists(), "no local D1 yet");
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("docs/restore-drills.md")
+            && run.stderr.contains("nothing was done")
+            && run.stderr.contains("Move it aside"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !state.exists(),
+        "the drill restored into local D1:\n{}",
+        run.all()
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), (64 << 20) + 1);
+}
