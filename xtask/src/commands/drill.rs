@@ -141,14 +141,14 @@ impl Record {
     }
 }
 
-/// Appends a row to the drill log, creating it with its header.
+/// Appends a row to the drill log, creating it with its header (decided
+/// under the append's lock: two drills at once write one header).
 pub fn append_log(path: &Path, record: &Record) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let header = if path.exists() { "" } else { LOG_HEADER };
-    let text = format!("{header}{}\n", record.row());
-    crate::edge::fsutil::append_to_own_file(path, &text, "the drill log")
+    let text = format!("{}\n", record.row());
+    crate::edge::fsutil::append_record(path, LOG_HEADER, &text, "the drill log")
 }
 
 pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
@@ -158,6 +158,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     // to, before anything is logged: a machine's problem, not a failed
     // rehearsal of the backup.
     crate::edge::fsutil::refuse_shared_dir(&project.backup_dir)?;
+    // A drill its log has no room to record is not run (a dry run says so).
+    crate::edge::fsutil::check_room(&project.config_dir.join(DRILL_LOG), "the drill log")?;
     if !args.dry_run {
         let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
         crate::steps::backup::refuse_unless_ignored(sh, project, &[lock], "drill")?;

@@ -843,6 +843,11 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
     let rules = target.locks()?;
     let steps = plan.steps(target, &rules);
     plan.print(target, &rules);
+    // A lock its journal has no room to record is not set.
+    fsutil::check_room(
+        &target.backup_dir.join(LOCK_JOURNAL),
+        "the offsite lock journal",
+    )?;
     let steps: Vec<&Invocation> = steps.iter().collect();
     if !confirm_and_run(
         target,

@@ -216,6 +216,12 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     plan.earlier = earlier_restore(project, env, &plan.current);
     warn_unsettled(env, plan.earlier.as_ref());
     plan.print(project);
+    // A restore its journal has no room to record is not run: the journal
+    // holds its way back. A dry run says so too.
+    crate::edge::fsutil::check_room(
+        &project.backup_dir.join(TIME_TRAVEL_JOURNAL),
+        "the Time Travel journal",
+    )?;
     if args.dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());
@@ -302,11 +308,11 @@ fn warn_unsettled(env: &Environment, earlier: Option<&(String, String)>) {
 /// before both.
 fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, String)> {
     let path = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
-    let journal = crate::edge::fsutil::read_own_text(&path, "Time Travel journal").ok()?;
+    let journal = read_journal(&path, env)?;
     // When it started, as the journal writes it, and the bookmark before it.
     let mut earliest: Option<(String, String)> = None;
     let entries =
-        { journal.lines() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        { journal.iter() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
     for entry in entries {
         let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
         let ours = field("environment") == env.name
@@ -341,6 +347,26 @@ fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, St
         .ok()?
         .with_timezone(&Utc);
     Some((at.to_rfc3339_opts(SecondsFormat::Secs, true), before))
+}
+
+/// The Time Travel journal's lines (none when it is absent), for telling
+/// an unsettled restore of `env`: one that cannot be read is said to be,
+/// naming it and the fix, never passed over in silence.
+fn read_journal(path: &std::path::Path, env: &Environment) -> Option<Vec<String>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Some(Vec::new());
+    }
+    match crate::edge::fsutil::read_own_lines(path, "Time Travel journal") {
+        Ok(lines) => Some(lines.lines),
+        Err(e) => {
+            crate::warn!(
+                "cannot tell whether an earlier Time Travel restore of {} stopped unfinished: \
+                 {e:#}",
+                env.name
+            );
+            None
+        }
+    }
 }
 
 /// The migrations applied to `env` after `at`, by `d1_migrations`'

@@ -137,10 +137,10 @@ fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool
     let path = project
         .backup_dir
         .join(crate::edge::journals::TIME_TRAVEL_JOURNAL);
-    let Ok(journal) = fsutil::read_own_text(&path, "Time Travel journal") else {
+    let Ok(journal) = fsutil::read_own_lines(&path, "Time Travel journal") else {
         return false;
     };
-    let last = { journal.lines().rev() }
+    let last = { journal.lines.iter().rev() }
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .find(|entry| entry["environment"] == env.name.as_str());
     d1_core::names::is_bookmark(to)

@@ -730,15 +730,25 @@ impl Logs {
 }
 
 /// A journal's text: none when it is absent, and none with a warning
-/// saying why when it cannot be read.
+/// saying why when it cannot be read. A line that is not UTF-8 text (an
+/// append cut inside a character) is passed over with a warning naming
+/// it; the other lines are read.
 fn read_journal(path: &std::path::Path) -> String {
     if std::fs::symlink_metadata(path).is_err() {
         return String::new();
     }
-    crate::edge::fsutil::read_own_text(path, "journal").unwrap_or_else(|e| {
-        crate::warn!("{e:#}");
-        String::new()
-    })
+    match crate::edge::fsutil::read_own_lines(path, "journal") {
+        Ok(lines) => {
+            if let Some(warning) = lines.skipped_warning(path) {
+                crate::warn!("{warning}");
+            }
+            lines.text()
+        }
+        Err(e) => {
+            crate::warn!("{e:#}");
+            String::new()
+        }
+    }
 }
 
 /// Prints every environment's state; `Ok(false)` when one is stale.
