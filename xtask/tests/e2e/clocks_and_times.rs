@@ -393,3 +393,52 @@ fn a_replace_plan_of_a_backup_dated_after_now_does_not_say_it_was_taken_just_now
         "{since}"
     );
 }
+
+/// atkDV: every upload rewrites the offsite index and drops the entries
+/// whose `uploaded_at` is more than the lifecycle rule's days (372 for
+/// prod) before this machine's clock. A laptop whose clock runs a year
+/// ahead (a year typed wrong, a VM restored with a bad RTC) uploads once:
+/// measured by its clock, every copy the scheduled job uploaded is past the
+/// rule, and the index loses them all, though R2, which counts by its own
+/// clock, keeps them. `offsite list` no longer shows them, `offsite fetch
+/// NAME` cannot find them, and `offsite fetch latest` has only the
+/// laptop's copy, which it passes over as dated ahead once its clock is
+/// right. The test sets the index's uploads back a year instead of this
+/// machine's clock forward: the same gap between the two clocks.
+#[test]
+fn an_upload_by_a_clock_a_year_ahead_never_drops_the_indexs_copies() {
+    use common::remote::*;
+    const BUCKET: &str = "qbtime-d1-backups";
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let first = remote.backup_and_upload_prod(home.path());
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    let year_back = chrono::Utc::now() - chrono::Duration::days(400);
+    for entry in index["backups"].as_array_mut().unwrap() {
+        entry["uploaded_at"] = year_back.to_rfc3339().into();
+    }
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+
+    let run = remote.xtask(home.path(), &["backup", "prod", "--upload"]);
+    run.assert_ok();
+    let listed = remote.xtask(home.path(), &["offsite", "list", "--env", "prod"]);
+    listed.assert_ok();
+    assert!(
+        listed.stdout.contains(&first),
+        "the upload by a clock 400 days past the index's uploads dropped {first}, whose copy \
+         R2 still holds, from the index:\n{}\n{}",
+        run.all(),
+        listed.all()
+    );
+    assert!(
+        run.stderr.contains("clock") && run.stderr.contains("index"),
+        "the upload must say it kept the index's entries for this machine's clock:\n{}",
+        run.all()
+    );
+}
