@@ -430,14 +430,24 @@ impl Index {
     }
 
     /// Adds or replaces the entry for a file, and drops the entries that the
-    /// lifecycle rule has expired by `now`.
-    pub fn record(&mut self, entry: IndexEntry, now: DateTime<Utc>, expire_days: i64) {
+    /// lifecycle rule has expired by `now`. R2 counts a copy's age by its
+    /// own clock: when `now` is the rule's days or more after every other
+    /// upload the index records (this clock ahead, or theirs behind, or no
+    /// upload for that long), this clock alone is no proof that any copy is
+    /// gone, so none is dropped, and `false` says so; the next upload,
+    /// within the rule's days of this one, drops them.
+    pub fn record(&mut self, entry: IndexEntry, now: DateTime<Utc>, expire_days: i64) -> bool {
+        let rule = Duration::days(expire_days);
         self.backups.retain(|e| e.file != entry.file);
+        let newest = self.backups.iter().map(|e| e.uploaded_at).max();
+        let witnessed = newest.is_none_or(|t| now - t < rule);
         self.backups.push(entry);
-        self.backups
-            .retain(|e| now - e.uploaded_at < Duration::days(expire_days));
+        if witnessed {
+            self.backups.retain(|e| now - e.uploaded_at < rule);
+        }
         self.backups
             .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+        witnessed
     }
 
     /// A file by name, or `latest`: the newest whole copy verified good.
@@ -1413,7 +1423,16 @@ fn put_index(
         .read_index()
         .map_err(&failed)?
         .unwrap_or_else(|| Index::new(&env.name));
-    index.record(index_entry(manifest, key, manifest_key, now), now, days);
+    if !index.record(index_entry(manifest, key, manifest_key, now), now, days) {
+        crate::warn!(
+            "this machine's clock ({}) is {} or more after every other upload the offsite index \
+             of {} records: no entry was dropped from the index for the lifecycle rule, as R2 \
+             counts a copy's age by its own clock. Check this machine's clock",
+            now.format("%Y-%m-%d %H:%M UTC"),
+            d1_core::wording::count(days, "day"),
+            env.name
+        );
+    }
     let mut text = serde_json::to_string_pretty(&index)?;
     text.push('\n');
     fsutil::rewrite_no_follow(staged, text.as_bytes())?;
@@ -1831,6 +1850,32 @@ mod tests {
         index.record(entry("b.sql", 3, true, true), at(4), 2);
         let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
         assert_eq!(files, ["d.sql", "c.sql", "b.sql"]);
+    }
+
+    /// atkDV: an upload by a clock a year ahead of every upload the index
+    /// records drops none of them (R2 counts their age by its own clock),
+    /// and says so; one within the rule's days of them drops as before.
+    #[test]
+    fn an_upload_a_year_after_every_other_drops_nothing_from_the_index() {
+        let mut index = Index::new("prod");
+        for day in 1..=10 {
+            let file = format!("backup-prod-202611{day:02}-0300.sql");
+            assert!(index.record(entry(&file, day, true, true), at(day), 372));
+        }
+        let fast = at(11) + Duration::days(400);
+        let mut ahead = entry("backup-prod-20271215-0300.sql", 11, true, true);
+        (ahead.created_at, ahead.uploaded_at) = (fast, fast);
+        assert!(!index.record(ahead, fast, 372), "the gap is told");
+        assert_eq!(index.backups.len(), 11, "{:?}", index.backups);
+        assert!(index.find("backup-prod-20261110-0300.sql").is_ok());
+        // The next upload within the rule's days of one the index has drops
+        // the expired ones, as always.
+        let mut index = Index::new("prod");
+        index.record(entry("a.sql", 1, true, true), at(1), 2);
+        index.record(entry("b.sql", 2, true, true), at(2), 2);
+        assert!(index.record(entry("c.sql", 3, true, true), at(3), 2));
+        let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(files, ["c.sql", "b.sql"]);
     }
 
     #[test]
