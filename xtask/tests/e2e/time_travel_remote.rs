@@ -955,3 +955,59 @@ fn a_journal_past_its_readers_limit_is_told_and_no_restore_runs_unjournaled() {
         "the journal was changed"
     );
 }
+
+/// rvDW: a Time Travel restore of prod killed while D1 worked on it (its
+/// journal line stays `started`), and prod renamed `live` since. `status`
+/// still tells it by the database id the journal records; the next
+/// restore of that database, run as `live`, did not warn of it nor name
+/// the bookmark from before it: the warning went by the short name alone.
+#[test]
+fn a_restore_after_a_killed_one_warns_of_it_after_prods_short_name_changed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let before = "00000002-00000000-00000000-ffadacd0df6fcafbe4e5cdfdc899d44d";
+    let started = chrono::Utc::now() - chrono::Duration::hours(1);
+    let line = serde_json::json!({
+        "at": started,
+        "started_at": started,
+        "environment": "prod",
+        "database": PROD,
+        "database_id": PROD_UUID,
+        "status": "started",
+        "restore_to": "00000001-00000000-00000000-49755e4b9618ee7937b2ba62733a1175",
+        "bookmark_before": before,
+    });
+    let backups = remote.sb.backups();
+    std::fs::create_dir_all(&backups).unwrap();
+    let journal = backups.join("time-travel.jsonl");
+    std::fs::write(&journal, format!("{line}\n")).unwrap();
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600)).unwrap();
+    remote.sb.rename_prod_to_live();
+    let status = remote.xtask(home.path(), &["status", "--env", "live"]);
+    assert!(
+        status.stdout.contains("stopped") && status.stdout.contains(before),
+        "the premise: status tells it by its database id:\n{}",
+        status.all()
+    );
+
+    let now = bookmark_now_of(&remote, home.path(), "live");
+    let dry = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "live",
+            "--bookmark",
+            &now,
+            "--dry-run",
+        ],
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stderr.contains("stopped before D1 answered") && dry.stderr.contains(before),
+        "the killed restore of {PROD}, journaled under `prod`, is not told once prod is \
+         called live:\n{}",
+        dry.all()
+    );
+}
