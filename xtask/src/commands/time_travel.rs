@@ -315,11 +315,13 @@ fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, St
         { journal.iter() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
     for entry in entries {
         let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
-        let ours = field("environment") == env.name
-            && match entry["database_id"].as_str() {
-                Some(id) => id.eq_ignore_ascii_case(&env.database_id),
-                None => field("database") == env.database_name,
-            };
+        // By the database id the line records, as `status` reads it (a
+        // restore journaled under a short name renamed since is still
+        // this database's); a line without one by its names.
+        let ours = match entry["database_id"].as_str() {
+            Some(id) => id.eq_ignore_ascii_case(&env.database_id),
+            None => field("environment") == env.name && field("database") == env.database_name,
+        };
         let (status, started) = (field("status"), field("started_at"));
         match status.as_str() {
             _ if !ours => {}
