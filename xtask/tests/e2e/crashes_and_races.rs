@@ -864,6 +864,15 @@ fn a_time_travel_restore_run_again_after_an_interrupted_one_names_the_bookmark_f
          which alone brings back the writes it dropped:\n{}",
         again.all()
     );
+    // The `done` line records it.
+    let journal = std::fs::read_to_string(remote.sb.backups().join("time-travel.jsonl")).unwrap();
+    let done: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(done["status"], "done", "{journal}");
+    assert_eq!(
+        done["bookmark_before_unfinished"],
+        before.as_str(),
+        "{journal}"
+    );
 }
 
 /// Under a bucket lock, a copy R2 stored cut short (wrangler said "Upload
@@ -888,6 +897,9 @@ fn an_upload_whose_locked_copy_was_stored_cut_short_says_to_take_a_new_backup() 
         assert!(!run.ok, "{}", run.all());
         assert!(
             run.stderr.contains("cargo xtask backup prod")
+                && run
+                    .stderr
+                    .contains("the bucket's lock rule (qbtime-prod-lock")
                 && !run.stderr.contains("once R2 answers"),
             "{}",
             run.stderr
