@@ -555,9 +555,10 @@ impl std::fmt::Display for TooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} holds more than the {} bytes this read takes, more than this tool ever puts \
-             there: the object was replaced. wrangler was stopped, and nothing of it was kept",
-            self.object, self.most
+            "{} holds more than the {} this read takes, more than this tool ever puts there: \
+             the object was replaced. wrangler was stopped, and nothing of it was kept",
+            self.object,
+            d1_core::wording::size(self.most)
         )
     }
 }

@@ -1989,6 +1989,8 @@ fn a_huge_offsite_index_is_not_downloaded_past_what_an_index_may_hold() {
     let run = remote.xtask(home.path(), &["offsite", "list", "--env", "prod"]);
     assert!(!run.ok, "{}", run.all());
     assert!(run.stderr.contains("index/prod.json"), "{}", run.all());
+    // Sizes read as sizes (the README's rule), not 67108864 bytes.
+    assert!(run.stderr.contains("67.1 MB"), "{}", run.all());
     assert!(!run.all().contains(TOKEN), "{}", run.all());
     let sent = remote.server.r2_bytes_sent() - before;
     assert!(
