@@ -906,6 +906,30 @@ mod tests {
         }
     }
 
+    /// rvDX: the room check passed a journal the append then refuses (a
+    /// symbolic link, a directory): the operation ran and was recorded
+    /// nowhere. It is refused before, naming the file; a missing one has
+    /// room.
+    #[cfg(unix)]
+    #[test]
+    fn the_room_check_refuses_a_journal_the_append_would_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("offsite-locks.jsonl");
+        check_room(&journal, "the offsite lock journal").unwrap();
+        let decoy = dir.path().join("decoy");
+        fs::write(&decoy, "kept\n").unwrap();
+        std::os::unix::fs::symlink(&decoy, &journal).unwrap();
+        let err = check_room(&journal, "the offsite lock journal")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(err.contains(&journal.display().to_string()), "{err}");
+        fs::remove_file(&journal).unwrap();
+        fs::create_dir(&journal).unwrap();
+        assert!(check_room(&journal, "the offsite lock journal").is_err());
+        assert_eq!(fs::read_to_string(&decoy).unwrap(), "kept\n");
+    }
+
     /// fxDU: a journal already past what its readers read is not appended
     /// to: the record would be one nobody reads. The error names the file
     /// and the fix, and the file is left as it was.

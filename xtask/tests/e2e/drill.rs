@@ -881,3 +881,45 @@ fn a_drill_its_log_has_no_room_to_record_is_not_run() {
     );
     assert_eq!(std::fs::metadata(&path).unwrap().len(), (64 << 20) + 1);
 }
+
+/// rvDX: a drill log that is a symbolic link (planted, or committed as one)
+/// passed the room check, so the drill ran and restored into its target,
+/// and only then was its row refused ("a symbolic link; this tool never
+/// follows one"): a drill that ran and is recorded nowhere. It is refused
+/// before anything runs, naming the link and the fix, and the file the
+/// link leads to is left as it was.
+#[test]
+fn a_drill_whose_log_is_a_symbolic_link_is_not_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let decoy = home.path().join("decoy.md");
+    std::fs::write(&decoy, "not the drill log\n").unwrap();
+    let path = remote.sb.path().join("docs/restore-drills.md");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&decoy, &path).unwrap();
+    let state = remote.sb.path().join(".wrangler");
+    assert!(!state.exists(), "no local D1 yet");
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("docs/restore-drills.md") && run.stderr.contains("symbolic link"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !state.exists(),
+        "the drill restored into local D1 though its log is a link it will not write:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&decoy).unwrap(),
+        "not the drill log\n"
+    );
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
