@@ -444,15 +444,20 @@ fn refuse_past_limit(path: &Path, len: u64, what: &str, so: &str) -> Result<()> 
 }
 
 /// Refuses, before an operation the tool records in `path` starts, a file
-/// that has no room left for its record ([`RECORD_ROOM`]): the operation
-/// would run and then not be recorded. A file that is not there has room.
+/// its record could not be appended to: one with no room left for it
+/// ([`RECORD_ROOM`]), or one the append refuses (a symbolic link, a
+/// directory, a FIFO). The operation would run and then not be recorded.
+/// A file that is not there has room.
 pub fn check_room(path: &Path, what: &str) -> Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => {
-            refuse_past_limit(path, meta.len() + RECORD_ROOM, what, "nothing was done")
-        }
-        _ => Ok(()),
+    if fs::symlink_metadata(path).is_err() {
+        return Ok(());
     }
+    let file = open_no_follow_shared(OpenOptions::new().read(true), path, what)?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {what} {}", path.display()))?
+        .len();
+    refuse_past_limit(path, len + RECORD_ROOM, what, "nothing was done")
 }
 
 /// Whether the open `file` is not empty and its last byte is no line
