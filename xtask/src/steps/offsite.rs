@@ -1879,6 +1879,33 @@ mod tests {
         assert_eq!(files, ["c.sql", "b.sql"]);
     }
 
+    /// rvDX: the clock a year ahead uploads a second time: its first upload
+    /// is no witness that the copies before the gap are gone. They are
+    /// kept until uploads have gone on for the rule's days past the gap.
+    #[test]
+    fn a_second_upload_a_year_after_the_others_drops_nothing_either() {
+        let mut index = Index::new("prod");
+        for day in 1..=10 {
+            let file = format!("backup-prod-202611{day:02}-0300.sql");
+            assert!(index.record(entry(&file, day, true, true), at(day), 372));
+        }
+        let fast = at(11) + Duration::days(400);
+        for (n, hours) in [0, 6, 30].into_iter().enumerate() {
+            let t = fast + Duration::hours(hours);
+            let mut ahead = entry(&format!("backup-prod-fast-{n}.sql"), 11, true, true);
+            (ahead.created_at, ahead.uploaded_at) = (t, t);
+            assert!(!index.record(ahead, t, 372), "the gap is told, upload {n}");
+            assert_eq!(index.backups.len(), 11 + n, "{:?}", index.backups);
+        }
+        // Uploads that went on for the rule's days past the gap: the copies
+        // before it are gone by any clock.
+        let later = fast + Duration::days(372);
+        let mut last = entry("backup-prod-later.sql", 11, true, true);
+        (last.created_at, last.uploaded_at) = (later, later);
+        index.record(last, later, 372);
+        assert!(index.find("backup-prod-20261110-0300.sql").is_err());
+    }
+
     #[test]
     fn rule_names_are_read_from_wranglers_listing() {
         let listing = "Listing lifecycle rules for bucket 'b'...\n\

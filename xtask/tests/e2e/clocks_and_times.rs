@@ -442,3 +442,50 @@ fn an_upload_by_a_clock_a_year_ahead_never_drops_the_indexs_copies() {
         run.all()
     );
 }
+
+/// rvDX: the laptop whose clock runs a year ahead uploads twice (a second
+/// backup that day): its first upload is the "witness" of the second, so
+/// the second dropped every copy the scheduled job uploaded from the
+/// index, though R2, which counts by its own clock, still holds them.
+/// Uploads before a gap of the rule's days are kept until uploads have gone
+/// on for the rule's days past it.
+#[test]
+fn a_second_upload_by_a_clock_a_year_ahead_never_drops_the_indexs_copies() {
+    use common::remote::*;
+    const BUCKET: &str = "qbtime-d1-backups";
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let first = remote.backup_and_upload_prod(home.path());
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    let year_back = chrono::Utc::now() - chrono::Duration::days(400);
+    for entry in index["backups"].as_array_mut().unwrap() {
+        entry["uploaded_at"] = year_back.to_rfc3339().into();
+    }
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+
+    remote
+        .xtask(home.path(), &["backup", "prod", "--upload"])
+        .assert_ok();
+    let run = remote.xtask(home.path(), &["backup", "prod", "--upload"]);
+    run.assert_ok();
+    let listed = remote.xtask(home.path(), &["offsite", "list", "--env", "prod"]);
+    listed.assert_ok();
+    assert!(
+        listed.stdout.contains(&first),
+        "the second upload by a clock 400 days past the index's uploads dropped {first}, whose \
+         copy R2 still holds, from the index:\n{}\n{}",
+        run.all(),
+        listed.all()
+    );
+    assert!(
+        run.stderr.contains("clock") && run.stderr.contains("index"),
+        "the second upload must say it kept the index's entries for this machine's clock:\n{}",
+        run.all()
+    );
+}
