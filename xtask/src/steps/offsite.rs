@@ -431,20 +431,39 @@ impl Index {
 
     /// Adds or replaces the entry for a file, and drops the entries that the
     /// lifecycle rule has expired by `now`. R2 counts a copy's age by its
-    /// own clock: when `now` is the rule's days or more after every other
-    /// upload the index records (this clock ahead, or theirs behind, or no
-    /// upload for that long), this clock alone is no proof that any copy is
-    /// gone, so none is dropped, and `false` says so; the next upload,
-    /// within the rule's days of this one, drops them.
+    /// own clock: walking back from `now`, the uploads each within the
+    /// rule's days of the next are this clock's timeline; one before a gap
+    /// of more than the rule's days (this clock ahead, or theirs behind, or
+    /// no upload for that long) is not known to be past the rule by this
+    /// clock alone, nor by an earlier upload of the same clock, so none
+    /// there is dropped, and `false` says so (for the first upload past the
+    /// gap). Once uploads have gone on for the rule's days past the gap,
+    /// they are past it by any clock.
     pub fn record(&mut self, entry: IndexEntry, now: DateTime<Utc>, expire_days: i64) -> bool {
         let rule = Duration::days(expire_days);
-        self.backups.retain(|e| e.file != entry.file);
-        let newest = self.backups.iter().map(|e| e.uploaded_at).max();
-        let witnessed = newest.is_none_or(|t| now - t < rule);
-        self.backups.push(entry);
-        if witnessed {
-            self.backups.retain(|e| now - e.uploaded_at < rule);
+        // The uploads the index records up to now (the replaced one's too),
+        // newest first: this clock's timeline reaches back to `since`, the
+        // oldest no more than the rule's days before the next (or now).
+        let mut times: Vec<DateTime<Utc>> = { self.backups.iter() }
+            .map(|e| e.uploaded_at)
+            .filter(|t| *t <= now)
+            .collect();
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        let mut since = now;
+        for t in times {
+            if since - t > rule {
+                break;
+            }
+            since = t;
         }
+        self.backups.retain(|e| e.file != entry.file);
+        // Before a gap no upload of this timeline has yet outlasted.
+        let shielded = |e: &IndexEntry| e.uploaded_at < since && now - since < rule;
+        let expired = |e: &IndexEntry| now - e.uploaded_at >= rule;
+        // Told by the first upload past the gap, not by each one after it.
+        let witnessed = since < now || !self.backups.iter().any(|e| expired(e) && shielded(e));
+        self.backups.push(entry);
+        self.backups.retain(|e| !expired(e) || shielded(e));
         self.backups
             .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
         witnessed
@@ -1426,12 +1445,14 @@ fn put_index(
         .unwrap_or_else(|| Index::new(&env.name));
     if !index.record(index_entry(manifest, key, manifest_key, now), now, days) {
         crate::warn!(
-            "this machine's clock ({}) is {} or more after every other upload the offsite index \
-             of {} records: no entry was dropped from the index for the lifecycle rule, as R2 \
-             counts a copy's age by its own clock. Check this machine's clock",
+            "this machine's clock ({}) is more than {} past uploads the offsite index of {} \
+             records, with no upload between: they were not dropped from the index for the \
+             lifecycle rule, as R2 counts a copy's age by its own clock (they are once uploads \
+             have gone on for {} past that gap). Check this machine's clock",
             now.format("%Y-%m-%d %H:%M UTC"),
             d1_core::wording::count(days, "day"),
-            env.name
+            env.name,
+            d1_core::wording::count(days, "day"),
         );
     }
     let mut text = serde_json::to_string_pretty(&index)?;
@@ -1894,7 +1915,8 @@ mod tests {
             let t = fast + Duration::hours(hours);
             let mut ahead = entry(&format!("backup-prod-fast-{n}.sql"), 11, true, true);
             (ahead.created_at, ahead.uploaded_at) = (t, t);
-            assert!(!index.record(ahead, t, 372), "the gap is told, upload {n}");
+            // Told once, by the first upload past the gap.
+            assert_eq!(index.record(ahead, t, 372), n > 0, "upload {n}");
             assert_eq!(index.backups.len(), 11 + n, "{:?}", index.backups);
         }
         // Uploads that went on for the rule's days past the gap: the copies
