@@ -271,7 +271,7 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;
     let here = match already_here(&dest, &dest_manifest, &entry)? {
-        Here::Manifest => return fetch_beside_its_manifest(project, target, &entry, &dest),
+        Here::Manifest(kept) => return fetch_beside(project, target, &entry, (&dest, &kept)),
         Here::File => true,
         Here::Nothing => false,
     };
@@ -340,15 +340,14 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
 /// ([`Here::Manifest`]). The download is checked against that manifest,
 /// which is kept as it is: it is this machine's record of the backup, and
 /// it records the same file as the offsite copy.
-fn fetch_beside_its_manifest(
+fn fetch_beside(
     project: &Project,
     target: &Target<'_>,
     entry: &IndexEntry,
-    dest: &Path,
+    (dest, kept): (&Path, &Manifest),
 ) -> Result<()> {
     let dest_manifest = manifest::manifest_path(dest);
-    let kept = Manifest::read_as(&dest_manifest, &file_name(&dest_manifest))?;
-    if !target.env.records(&kept) {
+    if !target.env.records(kept) {
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} records a backup of {} (database {}), not of {} ({}); move it aside first. \
@@ -367,16 +366,12 @@ fn fetch_beside_its_manifest(
         target.bucket(),
         entry.key
     );
-    let (data, sha256, bytes) = download_checked(target, entry, &kept)?;
+    let (data, sha256, bytes) = download_checked(target, entry, kept)?;
     fsutil::sync_file(data.path())?;
     fsutil::rename_no_clobber(data.path(), dest)
         .with_context(|| format!("cannot move the download to {}", dest.display()))?;
     fsutil::sync_dir(&project.backup_dir);
-    let identity = if kept.is_age_sealed() {
-        " --identity FILE"
-    } else {
-        ""
-    };
+    let identity = identity_arg(kept);
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}), the file its manifest here records; the \
          manifest is kept as it was.\nCheck it with `cargo xtask verify {}{identity}`.",
@@ -527,7 +522,6 @@ fn other_buckets_hint(project: &Project, target: &Target<'_>, which: &str) -> St
 }
 
 /// What of the backup is already here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Here {
     /// Neither the file nor its manifest.
     Nothing,
@@ -535,20 +529,20 @@ enum Here {
     File,
     /// Only its manifest, recording this very file (name, sha256, size): a
     /// `prune` stopped between deleting the two, or the file was moved.
-    Manifest,
+    Manifest(Box<Manifest>),
 }
 
 /// What of `entry` is here; an error when something else is in its place.
 fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<Here> {
     if !dest.exists() && dest_manifest.exists() {
         let name = file_name(dest_manifest);
-        let recorded = Manifest::read_as(dest_manifest, &name).ok();
-        if recorded.is_some_and(|m| {
+        let recorded = Manifest::read_as(dest_manifest, &name).ok().filter(|m| {
             m.file.name == entry.file
                 && m.file.sha256 == entry.sha256
                 && m.file.bytes == entry.bytes
-        }) {
-            return Ok(Here::Manifest);
+        });
+        if let Some(recorded) = recorded {
+            return Ok(Here::Manifest(Box::new(recorded)));
         }
         crate::stop!(
             crate::exit::Exit::Refused,
@@ -654,15 +648,20 @@ fn download_checked(
     Ok((data, sha256, bytes))
 }
 
-fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, claimed: bool) {
-    let pasted = d1_core::wording::shell_word(&dest.display().to_string());
-    // An encrypted copy needs the identity to be verified or restored: it
-    // goes inside each command, so that a pasted command is whole.
-    let identity = if manifest.is_age_sealed() {
+/// What a pasted `verify` or `restore` of the backup needs beside its
+/// file: an encrypted copy needs the identity, inside each command, so
+/// that a pasted command is whole.
+fn identity_arg(manifest: &Manifest) -> &'static str {
+    if manifest.is_age_sealed() {
         " --identity FILE"
     } else {
         ""
-    };
+    }
+}
+
+fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, claimed: bool) {
+    let pasted = d1_core::wording::shell_word(&dest.display().to_string());
+    let identity = identity_arg(manifest);
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          It is unverified here{}: it is not `latest` until it passes verification on this \
