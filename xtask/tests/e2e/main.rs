@@ -37,6 +37,7 @@ mod hostile_private_files;
 mod hostile_sealed;
 mod key_rotation;
 mod legal_shapes;
+mod lesser_commands;
 mod local_export;
 mod migrate_local;
 mod offsite_remote;

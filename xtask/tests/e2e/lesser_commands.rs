@@ -1,0 +1,221 @@
+//! The commands that got less attention than backup and restore, attacked
+//! by someone who can write any file they read (the tracked hooks, the
+//! wrangler configuration): `hooks install` and `deploy`. Each hostile run
+//! leaves the files outside the tool's own directories as they were.
+
+use crate::common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::decoys::Decoys;
+use common::remote::*;
+use common::*;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn hooks_path(sb: &Sandbox) -> String {
+    sb.git(&["config", "--get", "core.hooksPath"])
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+/// `hooks install` makes the tracked hooks executable. A hook that git
+/// checks out as a symbolic link (git stores links, so a pull request can
+/// make `scripts/git-hooks/pre-commit` one) led that `chmod` out of the
+/// checkout: a private file elsewhere (an age identity, mode 600) was made
+/// 755, readable by everyone, and git was then pointed at it. The same
+/// through `scripts/git-hooks` itself linked to a directory outside. Both
+/// are refused (exit 3), with nothing changed: the file's mode, its
+/// contents, and core.hooksPath.
+#[test]
+fn hooks_install_never_changes_a_file_outside_the_checkout_through_a_linked_hook() {
+    let sb = Sandbox::new();
+    let decoys = Decoys::plant(sb.path());
+    let identity = decoys.outside("victim");
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let hook = sb.path().join("scripts/git-hooks/pre-commit");
+    std::fs::remove_file(&hook).unwrap();
+    std::os::unix::fs::symlink(&identity, &hook).unwrap();
+    let before = decoys.hashes();
+
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("scripts/git-hooks/pre-commit") && run.stderr.contains("link"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(mode(&identity), 0o600, "the file outside was made readable");
+    assert_eq!(hooks_path(&sb), "", "changed though refused");
+    assert_eq!(decoys.hashes(), before);
+
+    // The hooks directory itself linked out of the checkout.
+    let hooks = sb.path().join("scripts/git-hooks");
+    let elsewhere = decoys.outside("nested");
+    for name in ["pre-commit", "pre-push"] {
+        let file = elsewhere.join(name);
+        std::fs::write(&file, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::remove_dir_all(&hooks).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &hooks).unwrap();
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    for name in ["pre-commit", "pre-push"] {
+        assert_eq!(
+            mode(&elsewhere.join(name)),
+            0o600,
+            "{name} outside was changed"
+        );
+    }
+    assert_eq!(hooks_path(&sb), "", "changed though refused");
+}
+
+/// A tracked hook checked out without its executable bit (a `chmod` lost
+/// in a zip download) is made executable only for those who can read it:
+/// a private one stays private.
+#[test]
+fn hooks_install_makes_a_private_hook_executable_without_making_it_readable_to_others() {
+    let sb = Sandbox::new();
+    let hook = sb.path().join("scripts/git-hooks/pre-push");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o600)).unwrap();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    assert_eq!(mode(&hook), 0o700);
+    assert_eq!(hooks_path(&sb), "scripts/git-hooks");
+}
+
+/// prod's deploy, as the workflow's line runs it.
+const DEPLOY_PROD: &str = "deploy prod --branch main --confirm qbtime_db_prod";
+
+/// The deploy as the workflow runs it, the Pages deploy replaced by a
+/// command that writes `deployed.log` (a real one needs Cloudflare).
+fn deploy(remote: &Remote, home: &Path, args: &[&str]) -> Run {
+    let mut all: Vec<&str> = DEPLOY_PROD.split(' ').collect();
+    all.extend_from_slice(args);
+    let mut cmd = remote.xtask_command(home, &all);
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    Run::from_output(cmd.output().unwrap())
+}
+
+/// Changes wrangler.toml's `pages_build_output_dir` from `from` to `to`.
+fn move_output_dir(sb: &Sandbox, from: &str, to: &str) {
+    let config = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("pages_build_output_dir = {from:?}"),
+        &format!("pages_build_output_dir = {to:?}"),
+    );
+    std::fs::write(&config, text).unwrap();
+}
+
+/// `wrangler pages deploy` publishes every file in the configuration's
+/// `pages_build_output_dir` on a public site (only `node_modules`, `.git`
+/// and the top `.wrangler` left out), following symbolic links. Set to
+/// `.` (or `backups`, or a `dist` with a link into `backups/`), the deploy
+/// published every backup, with every row, at
+/// `https://<branch>.<project>.pages.dev/backups/…`. Such a deploy is
+/// refused (exit 2) before anything runs, its dry run too, naming the
+/// setting; nothing is deployed, and the database is left alone.
+#[test]
+fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_checkout() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let deployed = sb.path().join("deployed.log");
+    let refused = |how: &str, args: &[&str]| {
+        let run = deploy(&remote, home.path(), args);
+        assert_eq!(run.code, Some(2), "{how}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("pages_build_output_dir"),
+            "{how}:\n{}",
+            run.all()
+        );
+        assert!(!deployed.exists(), "{how}: deployed");
+        assert!(
+            !run.stdout.contains("doctor"),
+            "{how}: ran first:\n{}",
+            run.all()
+        );
+    };
+
+    move_output_dir(sb, "dist", ".");
+    refused("the checkout", &[]);
+    refused("the checkout, dry run", &["--dry-run"]);
+    move_output_dir(sb, ".", "backups");
+    refused("the backup directory", &[]);
+    move_output_dir(sb, "backups", "../outside");
+    refused("a directory outside", &[]);
+    move_output_dir(sb, "../outside", "dist");
+
+    // dist itself a link out of the checkout; then a link inside it that
+    // leads into backups/.
+    let dist = sb.path().join("dist");
+    std::os::unix::fs::symlink(decoys.outside("nested"), &dist).unwrap();
+    refused("dist linked out of the checkout", &[]);
+    std::fs::remove_file(&dist).unwrap();
+    std::fs::create_dir(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
+    std::os::unix::fs::symlink("../backups", dist.join("assets")).unwrap();
+    refused("a link in dist into backups/", &[]);
+
+    // The build's own directory deploys.
+    std::fs::remove_file(dist.join("assets")).unwrap();
+    deploy(&remote, home.path(), &[]).assert_ok();
+    assert!(deployed.exists());
+    assert_eq!(decoys.hashes(), before);
+}
+
+/// `wrangler pages deploy` takes no `--config`: it reads the first
+/// `wrangler.json`, `wrangler.jsonc` or `wrangler.toml` from its directory
+/// upwards, and follows a `.wrangler/deploy/config.json` there to another
+/// configuration, whose `pages_build_output_dir` nothing here checked (a
+/// build tool writes that file; so can anyone who can write the checkout).
+/// The deploy is refused (exit 2) before anything runs, naming the file.
+/// So is a deploy run with `--config` naming another file than the one
+/// the Pages deploy reads.
+#[test]
+fn a_deploy_never_publishes_what_another_configuration_than_its_own_names() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let redirect = sb.path().join(".wrangler/deploy");
+    std::fs::create_dir_all(&redirect).unwrap();
+    std::fs::write(
+        sb.path().join("pages.toml"),
+        "name = \"qbtime\"\npages_build_output_dir = \".\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        redirect.join("config.json"),
+        "{\"configPath\": \"../../pages.toml\"}\n",
+    )
+    .unwrap();
+    let run = deploy(&remote, home.path(), &[]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains(".wrangler/deploy/config.json"),
+        "{}",
+        run.all()
+    );
+    assert!(!sb.path().join("deployed.log").exists());
+
+    std::fs::remove_dir_all(sb.path().join(".wrangler/deploy")).unwrap();
+
+    // This run reads checked.toml; the Pages deploy reads wrangler.toml.
+    let checked = sb.path().join("checked.toml");
+    std::fs::copy(sb.path().join("wrangler.toml"), &checked).unwrap();
+    move_output_dir(sb, "dist", ".");
+    let mut dry_run: Vec<&str> = DEPLOY_PROD.split(' ').collect();
+    dry_run.push("--dry-run");
+    let mut cmd = remote.xtask_command(home.path(), &dry_run);
+    cmd.env("QBTIME_WRANGLER_CONFIG", &checked);
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("wrangler.toml"), "{}", run.all());
+}
