@@ -3,6 +3,8 @@
 //! pre-push warns when the pushed commits add a migration, and names the
 //! command that applies it with a backup first.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result};
 use xshell::Shell;
 
@@ -35,24 +37,9 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
             project.config_dir.display()
         )
     })?;
-    for name in HOOKS {
-        let hook = top.join(HOOKS_DIR).join(name);
-        if !hook.is_file() {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
-                hook.display()
-            );
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mut perms = std::fs::metadata(&hook)?.permissions();
-            if perms.mode() & 0o111 == 0 {
-                perms.set_mode(perms.mode() | 0o755);
-                std::fs::set_permissions(&hook, perms)?;
-            }
-        }
+    let hooks = tracked_hooks(&top)?;
+    for hook in &hooks {
+        make_executable(hook)?;
     }
     // Setting core.hooksPath turns off every hook git runs now: another
     // hooks path (husky's `.husky`), or the hooks in `.git/hooks`. That is
@@ -106,5 +93,51 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
          export header, or a SQLite database file) is now refused, and a push that adds a \
          migration is warned to apply it with `cargo xtask migrate ENV`."
     );
+    Ok(())
+}
+
+/// The tracked hooks, each as the file it is: refused (before anything is
+/// changed) when one is missing, or when a symbolic link (the hook, or a
+/// directory on its way; git stores links) leads it out of the checkout,
+/// where the `chmod` below and git's hooks would reach a file of no commit
+/// (an identity made readable by everyone, a hook someone else writes).
+fn tracked_hooks(top: &Path) -> Result<Vec<PathBuf>> {
+    let checkout = top.canonicalize()?;
+    let mut files = Vec::new();
+    for name in HOOKS {
+        let hook = top.join(HOOKS_DIR).join(name);
+        if !hook.is_file() {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
+                hook.display()
+            );
+        }
+        let real = hook.canonicalize()?;
+        if !real.starts_with(&checkout) {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "{} leads out of the checkout through a symbolic link, to {}: installing would \
+                 make that file executable and have git run it as a hook. Put the tracked hooks \
+                 back (`git checkout -- {HOOKS_DIR}`, or remove the link). Nothing was changed.",
+                hook.display(),
+                d1_core::names::shown(&real.to_string_lossy())
+            );
+        }
+        files.push(real);
+    }
+    Ok(files)
+}
+
+/// Makes a hook executable by those who can read it, and no one else: a
+/// hook checked out private stays private.
+fn make_executable(hook: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = std::fs::metadata(hook)?.permissions();
+    let mode = perms.mode();
+    if mode & 0o111 == 0 {
+        perms.set_mode(mode | 0o100 | ((mode & 0o444) >> 2));
+        std::fs::set_permissions(hook, perms)?;
+    }
     Ok(())
 }
