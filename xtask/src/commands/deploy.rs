@@ -160,6 +160,90 @@ pub fn check_checkout(branch: &str, checked_out: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The file by which wrangler's Pages deploy follows a build tool to
+/// another configuration, looked for from its directory upwards.
+const PAGES_REDIRECT: &str = ".wrangler/deploy/config.json";
+
+/// Refuses, before anything runs, a Pages deploy that would publish what
+/// no one meant to: `wrangler pages deploy` takes no `--config`, so it
+/// must find this run's configuration itself (the first `wrangler.json`,
+/// `wrangler.jsonc` or `wrangler.toml` from its directory upwards, with no
+/// redirect to another); and it publishes every file under
+/// `pages_build_output_dir`, following links, on a public site, so that
+/// directory must be the checkout's and reach neither the backups nor the
+/// local D1's state. Checked whichever command deploys
+/// ([`DEPLOY_COMMAND_VAR`] too), so that the tests see what a real deploy
+/// would be refused.
+fn check_pages_source(project: &Project, envs: &Environments) -> Result<()> {
+    use crate::config::environment::CONFIG_FILES;
+    use crate::edge::fsutil;
+    let dir = &project.config_dir;
+    let shown = |p: &Path| d1_core::names::shown(&p.to_string_lossy()).into_owned();
+    let read = fsutil::first_upward(dir, &CONFIG_FILES);
+    if read.as_deref() != Some(project.config.as_path()) {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "`wrangler pages deploy` takes no --config: it reads {}, not {}, which this deploy \
+             checked. Deploy with the configuration it reads (a wrangler.json, wrangler.jsonc or \
+             wrangler.toml in {} or a directory above; the first found is taken). Nothing was run.",
+            read.as_deref()
+                .map_or_else(|| "no configuration".to_owned(), shown),
+            shown(&project.config),
+            shown(dir)
+        );
+    }
+    if let Some(redirect) = fsutil::first_upward(dir, &[PAGES_REDIRECT]) {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "{} sends `wrangler pages deploy` to another configuration than {}, which this \
+             deploy checked: remove it (a build tool writes it). Nothing was run.",
+            shown(&redirect),
+            shown(&project.config)
+        );
+    }
+    let Some(out) = envs.pages_output_dir()? else {
+        return Ok(());
+    };
+    let root = project.root.canonicalize()?;
+    let backups = project.backup_dir.canonicalize().ok();
+    let state = dir.join(".wrangler").canonicalize().ok();
+    // Not built yet (not there): wrangler says so, and publishes nothing.
+    let Ok(built) = dir.join(out).canonicalize() else {
+        return Ok(());
+    };
+    let private = |real: &Path| {
+        if let Some(b) = backups.as_ref().filter(|b| real.starts_with(b)) {
+            Some(format!("the backup directory {}", shown(b)))
+        } else if let Some(s) = state.as_ref().filter(|s| real.starts_with(s)) {
+            Some(format!("the local D1 state {}", shown(s)))
+        } else if !real.starts_with(&root) {
+            Some(format!("files outside the checkout {}", shown(&root)))
+        } else {
+            // A link out of the build (`dist/up -> ..`) would publish the
+            // checkout's ignored files: `.env`, an identity.
+            (!real.starts_with(&built)).then(|| format!("files outside {}", shown(&built)))
+        }
+    };
+    // Not built yet (not there): wrangler says so, and publishes nothing.
+    if let Some((entry, real)) =
+        fsutil::first_reaching(&dir.join(out), &["node_modules", ".git"], |real| {
+            private(real).is_some()
+        })
+    {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "the Pages deploy would publish {} on a public site: {} under \
+             pages_build_output_dir ({}) is {}. Point pages_build_output_dir at the build's own \
+             directory (such as `dist`), with no link out of it. Nothing was run.",
+            private(&real).unwrap_or_default(),
+            shown(&entry),
+            d1_core::names::shown(out),
+            shown(&real)
+        );
+    }
+    Ok(())
+}
+
 /// What every step of one deploy needs.
 struct Deploy<'a> {
     sh: &'a Shell,
@@ -185,6 +269,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     };
     check_branch(env, &branch)?;
     check_checkout(&branch, checked_out.as_deref())?;
+    check_pages_source(project, &envs)?;
     let deploy = Deploy {
         sh,
         project,

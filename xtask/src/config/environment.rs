@@ -292,6 +292,8 @@ pub struct Environments {
     /// `--database BINDING|NAME`: which database of an environment with
     /// several a command means.
     pick: Option<String>,
+    /// The top level's `pages_build_output_dir`, as written.
+    pages_output_dir: Option<serde_json::Value>,
 }
 
 impl Environments {
@@ -335,7 +337,36 @@ impl Environments {
             list,
             without_databases,
             pick: None,
+            pages_output_dir: raw.pages_build_output_dir,
         })
+    }
+
+    /// The directory `wrangler pages deploy` publishes, as the
+    /// configuration's `pages_build_output_dir` names it (`None`: it names
+    /// none): every file under it goes on a public site. Refused unless it
+    /// is a directory of the checkout named relative to the configuration,
+    /// without `..`: never `.`, the checkout with its backups, nor one
+    /// outside it.
+    pub fn pages_output_dir(&self) -> Result<Option<&str>> {
+        let Some(value) = &self.pages_output_dir else {
+            return Ok(None);
+        };
+        match value.as_str() {
+            Some(dir)
+                if names_a_directory_inside(dir) && d1_core::names::is_printable_text(dir) =>
+            {
+                Ok(Some(dir))
+            }
+            _ => crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "pages_build_output_dir is {}: `wrangler pages deploy` publishes every file \
+                 under it on a public site, so it must be the build's own directory in this \
+                 checkout (such as `dist`), named relative to the configuration, without `..` \
+                 (`.` would publish the backups). Fix pages_build_output_dir in the \
+                 configuration. Nothing was run.",
+                d1_core::names::shown(&value.to_string())
+            ),
+        }
     }
 
     /// The same environments, with `--database BINDING|NAME` applied.
@@ -651,13 +682,7 @@ fn check_id(what: &str, id: &str) -> Result<()> {
 /// apply` runs unjudged: a directory of the checkout, named relative to the
 /// configuration, never one outside it (absolute, or through `..`).
 fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
-    use std::path::Component;
-    let path = Path::new(dir);
-    let inside = !dir.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-        && path.components().any(|c| matches!(c, Component::Normal(_)));
+    let inside = names_a_directory_inside(dir);
     // Printed in plans and messages: a line break there would be a line of
     // its own (`Result: GOOD`), as in a name.
     if !d1_core::names::is_printable_text(dir) {
@@ -677,6 +702,18 @@ fn check_migrations_dir(what: &str, dir: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `dir` names a directory below the one it is relative to: not
+/// empty, not absolute, without `..`, and not that directory itself (`.`).
+fn names_a_directory_inside(dir: &str) -> bool {
+    use std::path::Component;
+    let path = Path::new(dir);
+    !dir.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && path.components().any(|c| matches!(c, Component::Normal(_)))
 }
 
 impl Environment {
@@ -1050,6 +1087,7 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
 
 #[derive(Deserialize)]
 struct RawConfig {
+    pages_build_output_dir: Option<serde_json::Value>,
     #[serde(flatten)]
     top: RawSection,
     #[serde(default)]

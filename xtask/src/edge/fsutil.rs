@@ -532,6 +532,54 @@ pub fn resolve_inside(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The first of `names` that is a file in `dir` or a directory above it,
+/// each name looked for all the way up before the next: how wrangler finds
+/// a configuration it is given no `--config` for (a `wrangler.json` above
+/// before a `wrangler.toml` here).
+pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names
+        .iter()
+        .find_map(|name| dir.ancestors().map(|d| d.join(name)).find(|p| p.is_file()))
+}
+
+/// The first path a walk of `dir` that follows symbolic links (as
+/// `wrangler pages deploy` walks what it publishes; names in `skip` passed
+/// over) reaches whose real path `reaches` holds: the path walked (`dir`
+/// itself, or an entry under it) and its real path. Each real directory
+/// is walked once, so a link cycle ends.
+pub fn first_reaching(
+    dir: &Path,
+    skip: &[&str],
+    reaches: impl Fn(&Path) -> bool,
+) -> Option<(PathBuf, PathBuf)> {
+    let real_if = |path: &Path| {
+        let real = path.canonicalize().ok()?;
+        reaches(&real).then(|| (path.to_path_buf(), real))
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        if let Some(found) = real_if(&dir) {
+            return Some(found);
+        }
+        if !dir.canonicalize().is_ok_and(|real| seen.insert(real)) {
+            continue;
+        }
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if skip.iter().any(|s| entry.file_name() == *s) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Some(found) = real_if(&path) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
 /// An exclusive lock on a directory itself (`flock` on the directory),
 /// released on drop. It adds no file to the directory.
 pub struct DirLock {
@@ -747,6 +795,45 @@ pub fn random_key(what: &str) -> anyhow::Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As wrangler looks for a configuration it is given no `--config`
+    /// for: each name all the way up before the next.
+    #[test]
+    fn first_upward_takes_a_name_above_before_the_next_name_here() {
+        let top = tempfile::tempdir().unwrap();
+        let here = top.path().join("app");
+        fs::create_dir(&here).unwrap();
+        fs::write(here.join("wrangler.toml"), "").unwrap();
+        let names = ["wrangler.json", "wrangler.toml"];
+        assert_eq!(
+            first_upward(&here, &names),
+            Some(here.join("wrangler.toml"))
+        );
+        fs::write(top.path().join("wrangler.json"), "").unwrap();
+        assert_eq!(
+            first_upward(&here, &names),
+            Some(top.path().join("wrangler.json"))
+        );
+    }
+
+    /// A walk that follows links finds what a link leads to, and ends on a
+    /// link cycle.
+    #[test]
+    fn first_reaching_follows_links_and_ends_on_a_cycle() {
+        let top = tempfile::tempdir().unwrap();
+        let (dist, private) = (top.path().join("dist"), top.path().join("private"));
+        fs::create_dir_all(dist.join("a")).unwrap();
+        fs::create_dir(&private).unwrap();
+        fs::write(private.join("secret"), "").unwrap();
+        std::os::unix::fs::symlink("..", dist.join("a").join("loop")).unwrap();
+        let private = private.canonicalize().unwrap();
+        let inside = |real: &Path| real.starts_with(&private);
+        assert_eq!(first_reaching(&dist, &[], inside), None);
+        std::os::unix::fs::symlink(&private, dist.join("a").join("p")).unwrap();
+        let (entry, _) = first_reaching(&dist, &[], inside).unwrap();
+        assert!(entry.ends_with("p"), "{entry:?}");
+        assert_eq!(first_reaching(&dist, &["a"], inside), None);
+    }
 
     #[test]
     fn rename_no_clobber_refuses_an_existing_name() {
