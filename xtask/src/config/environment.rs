@@ -1663,4 +1663,34 @@ mod tests {
         assert_eq!(envs.resolve("local").unwrap().database_id, "real-id");
         assert_eq!(envs.resolve("preview").unwrap().local_id, "STAGE");
     }
+
+    /// What `wrangler pages deploy` publishes must be a directory of the
+    /// checkout: never `.` (the checkout, backups and all), nor one
+    /// outside it.
+    #[test]
+    fn the_pages_output_dir_is_a_directory_inside_the_checkout() {
+        let with = |line: &str| Environments::parse(&format!("{line}\n{CONFIG}")).unwrap();
+        assert_eq!(with("").pages_output_dir().unwrap(), None);
+        for good in ["dist", "./dist", "public/build"] {
+            let envs = with(&format!("pages_build_output_dir = {good:?}"));
+            assert_eq!(envs.pages_output_dir().unwrap(), Some(good));
+        }
+        for bad in [
+            "\".\"",
+            "\"./\"",
+            "\"\"",
+            "\"/srv/www\"",
+            "\"../x\"",
+            "\"dist/..\"",
+            "5",
+        ] {
+            let envs = with(&format!("pages_build_output_dir = {bad}"));
+            let e = envs.pages_output_dir().unwrap_err();
+            assert_eq!(
+                crate::exit::Exit::of(&e),
+                Some(crate::exit::Exit::CouldNotRun),
+                "{bad}"
+            );
+        }
+    }
 }
