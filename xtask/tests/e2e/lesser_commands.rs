@@ -219,3 +219,47 @@ fn a_deploy_never_publishes_what_another_configuration_than_its_own_names() {
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.stderr.contains("wrangler.toml"), "{}", run.all());
 }
+
+/// `wrangler pages deploy` publishes `pages_build_output_dir`: with none
+/// set, or with that directory not built, it fails, but only after the
+/// migrations ran and the backup was taken. Such a deploy by wrangler is
+/// refused (exit 2) before anything runs, its dry run too, naming the
+/// setting and the fix; nothing runs against the database.
+#[test]
+fn a_deploy_with_nothing_to_publish_is_refused_before_its_migrations() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let by_wrangler = |args: &[&str]| {
+        let mut all: Vec<&str> = DEPLOY_PROD.split(' ').collect();
+        all.extend_from_slice(args);
+        let mut cmd = remote.xtask_command(home.path(), &all);
+        cmd.env_remove("QBTIME_PAGES_DEPLOY");
+        Run::from_output(cmd.output().unwrap())
+    };
+    let refused = |how: &str, needle: &str| {
+        for args in [&[][..], &["--dry-run"]] {
+            let run = by_wrangler(args);
+            assert_eq!(run.code, Some(2), "{how} {args:?}:\n{}", run.all());
+            assert!(run.stderr.contains(needle), "{how}:\n{}", run.all());
+            assert!(
+                !run.stdout.contains("doctor") && !run.all().contains("Migrations to be applied"),
+                "{how}: ran first:\n{}",
+                run.all()
+            );
+            assert!(!sb.path().join("backups").exists(), "{how}: backed up");
+        }
+    };
+    refused("dist not built", "build the site first");
+    let config = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("pages_build_output_dir = \"dist\"\n", ""),
+    )
+    .unwrap();
+    refused(
+        "no pages_build_output_dir",
+        "names no pages_build_output_dir",
+    );
+}
