@@ -201,14 +201,40 @@ fn check_pages_source(project: &Project, envs: &Environments) -> Result<()> {
             shown(&project.config)
         );
     }
+    check_pages_output(project, envs)
+}
+
+/// Refuses a `pages_build_output_dir` that would publish the backups, the
+/// local D1's state or files outside the build (see [`check_pages_source`]),
+/// and, when wrangler deploys, one that is not set or not built.
+fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
+    let dir = &project.config_dir;
+    let shown = |p: &Path| d1_core::names::shown(&p.to_string_lossy()).into_owned();
+    // Another command deploys ([`DEPLOY_COMMAND_VAR`]): what it publishes
+    // is its own; wrangler's must be there before the migrations run.
+    let by_wrangler = std::env::var_os(DEPLOY_COMMAND_VAR).is_none_or(|c| c.is_empty());
     let Some(out) = envs.pages_output_dir()? else {
+        if by_wrangler {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{} names no pages_build_output_dir, so `wrangler pages deploy` would fail after                  the migrations ran. Set it to the build's own directory (such as `dist`).                  Nothing was run.",
+                shown(&project.config)
+            );
+        }
         return Ok(());
     };
     let root = project.root.canonicalize()?;
     let backups = project.backup_dir.canonicalize().ok();
     let state = dir.join(".wrangler").canonicalize().ok();
-    // Not built yet (not there): wrangler says so, and publishes nothing.
     let Ok(built) = dir.join(out).canonicalize() else {
+        if by_wrangler {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "pages_build_output_dir ({}) is not there: build the site first, or `wrangler \
+                 pages deploy` would fail after the migrations ran. Nothing was run.",
+                d1_core::names::shown(out)
+            );
+        }
         return Ok(());
     };
     let private = |real: &Path| {
@@ -224,9 +250,8 @@ fn check_pages_source(project: &Project, envs: &Environments) -> Result<()> {
             (!real.starts_with(&built)).then(|| format!("files outside {}", shown(&built)))
         }
     };
-    // Not built yet (not there): wrangler says so, and publishes nothing.
     if let Some((entry, real)) =
-        fsutil::first_reaching(&dir.join(out), &["node_modules", ".git"], |real| {
+        crate::edge::fsutil::first_reaching(&dir.join(out), &["node_modules", ".git"], |real| {
             private(real).is_some()
         })
     {
