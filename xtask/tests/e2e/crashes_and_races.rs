@@ -875,6 +875,100 @@ fn a_time_travel_restore_run_again_after_an_interrupted_one_names_the_bookmark_f
     );
 }
 
+/// fxDZ: the next run tells a killed Time Travel restore, its way back
+/// included, only when the journal's last line for its database is that
+/// restore's `started`; that line was looked up by the environment's short
+/// name. With two configurations sharing a backup directory, each with a
+/// `prod` of its own database, a restore of the other `prod` journaled
+/// since hid this one's undo, and the other's killed restore was told, its
+/// undo bookmark too, as one of this `prod`'s database. The lines are
+/// matched by the database id they record, as the unfinished-restore
+/// warning matches them.
+#[test]
+fn a_killed_time_travel_restore_is_told_by_its_database_not_another_configurations_prod() {
+    let (sb, _) = sandbox_with_a_backup();
+    let (to, undo) = (bookmark("0001"), bookmark("0000"));
+    let line = |id: &str, db: &str, status: &str, to: &str, undo: &str| {
+        serde_json::json!({
+            "at": "2026-11-30T10:00:00Z",
+            "started_at": "2026-11-30T10:00:00Z",
+            "environment": "prod",
+            "database": db,
+            "database_id": id,
+            "status": status,
+            "restore_to": to,
+            "bookmark_before": undo,
+        })
+    };
+    let other = |status: &str, to: &str, undo: &str| {
+        line(
+            "0f0f0f0f-1111-4222-8333-444444444444",
+            "other_db_prod",
+            status,
+            to,
+            undo,
+        )
+    };
+    let ours = |status: &str, to: &str, undo: &str| {
+        line(
+            common::remote::PROD_UUID,
+            "qbtime_db_prod",
+            status,
+            to,
+            undo,
+        )
+    };
+    // Each case: the journal, and whether the lock's bookmarks are this
+    // prod's way back.
+    let cases = [
+        // This prod's restore killed; the other prod's restored since.
+        (
+            [
+                ours("started", &to, &undo),
+                other("done", &bookmark("0003"), &bookmark("0002")),
+            ],
+            true,
+        ),
+        // The other prod's restore killed, after this one's was done.
+        (
+            [
+                ours("done", &bookmark("0003"), &bookmark("0002")),
+                other("started", &to, &undo),
+            ],
+            false,
+        ),
+    ];
+    for (lines, told) in cases {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(sb.backups().join("time-travel.jsonl"), &text).unwrap();
+        std::fs::write(
+            sb.backups().join(".lock"),
+            serde_json::json!({
+                "pid": 999_999,
+                "started_at": "2026-11-30T10:00:00Z",
+                "command": "time-travel restore prod",
+                "doing": { "kind": "time_travel", "env": "prod", "to": to, "undo": undo },
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        let said = &run.stderr;
+        assert!(
+            said.contains("restoring qbtime_db_prod by Time Travel"),
+            "the premise: the stale lock is told\n{}",
+            run.all()
+        );
+        assert_eq!(
+            said.contains("may already be back there") && said.contains(&undo),
+            told,
+            "journal:\n{text}told:\n{}",
+            run.all()
+        );
+    }
+}
+
 /// Under a bucket lock, a copy R2 stored cut short (wrangler said "Upload
 /// complete") stays under its key until the lock's retention ends: no
 /// upload of that backup can replace it. Both the upload that found it and

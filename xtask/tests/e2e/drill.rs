@@ -923,3 +923,203 @@ fn a_drill_whose_log_is_a_symbolic_link_is_not_run() {
             .is_symlink()
     );
 }
+
+/// `cmd`'s output, once it ends; one still running after two minutes (a
+/// drill waiting for ever) is killed and fails the test. `started` is
+/// called while it runs.
+fn ended(cmd: &mut std::process::Command, started: impl FnOnce(&mut std::process::Child)) -> Run {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    started(&mut child);
+    let status = ended_within(&mut child, std::time::Duration::from_secs(120));
+    let stderr = stderr.join().unwrap();
+    let Some(status) = status else {
+        panic!(
+            "still waiting two minutes on:\n{}",
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Run::from_output(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr,
+    })
+}
+
+/// The drill log, written with one earlier record: its path and bytes.
+fn drill_log_with_a_record(sb: &Sandbox) -> (std::path::PathBuf, Vec<u8>) {
+    let path = sb.path().join("docs/restore-drills.md");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text = b"# Restore drills\n\nan earlier record\n".to_vec();
+    std::fs::write(&path, &text).unwrap();
+    (path, text)
+}
+
+/// A hold on `path`'s append lock (`flock`), as another process appending
+/// to it, or one stuck, keeps it, until it is dropped.
+fn held(path: &std::path::Path) -> std::fs::File {
+    let held = std::fs::File::open(path).unwrap();
+    held.lock().unwrap();
+    held
+}
+
+/// That `run`, a drill into local D1, was refused before anything ran,
+/// saying each of `says`.
+fn assert_not_run(remote: &Remote, run: &Run, says: &[&str]) {
+    assert!(!run.ok, "{}", run.all());
+    for said in says {
+        assert!(run.stderr.contains(said), "{said}:\n{}", run.all());
+    }
+    assert!(
+        !remote.sb.path().join(".wrangler").exists(),
+        "the drill restored into local D1 though its log could not take its row:\n{}",
+        run.all()
+    );
+}
+
+/// fxDZ: the append to the drill log waited for its lock without a bound:
+/// a drill log another process held locked (another account's drill, a
+/// process stuck) made the drill run, restore into its target, and then
+/// wait for ever. It is refused before anything runs, naming the log, that
+/// another process holds it, and the fix; the log is left as it was.
+#[test]
+fn a_drill_whose_log_another_process_holds_locked_is_not_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let (path, text) = drill_log_with_a_record(&remote.sb);
+    let _held = held(&path);
+    let run = ended(
+        &mut remote.xtask_command(home.path(), &["drill", "--to", "local", "--yes"]),
+        |_| {},
+    );
+    assert_not_run(
+        &remote,
+        &run,
+        &["docs/restore-drills.md", "another process", "lsof"],
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), text);
+}
+
+/// fxDZ: a drill log locked by another process after the drill's room
+/// check (while it runs): the drill has run, its record cannot be written.
+/// It waits for the lock a bounded time, then says the drill ran, how it
+/// went, that its record could not be written and why, and gives its row
+/// to append; it exits 1. The log is left as it was.
+#[test]
+fn a_drill_whose_log_is_locked_while_it_runs_says_it_ran_and_was_not_recorded() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.backup_prod(home.path());
+    let (path, text) = drill_log_with_a_record(&remote.sb);
+    let mut hold = None;
+    let run = ended(
+        &mut remote.xtask_command(home.path(), &["drill", "--yes"]),
+        |child| {
+            // The restore into staging has started: the room check is
+            // behind it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !remote
+                .server
+                .requests()
+                .iter()
+                .any(|r| r.contains(STAGING_UUID))
+            {
+                assert!(child.try_wait().unwrap().is_none(), "the drill ended first");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no request for staging"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            hold = Some(held(&path));
+        },
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(
+        counts(&remote.staging),
+        counts(&remote.db),
+        "the premise: the drill ran"
+    );
+    for said in [
+        "ran",
+        "PASSED",
+        "could not be recorded",
+        "docs/restore-drills.md",
+        "another process",
+    ] {
+        assert!(run.stderr.contains(said), "{said}:\n{}", run.all());
+    }
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("| 2") && l.contains(&backup)),
+        "the row to append is not given:\n{}",
+        run.all()
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), text);
+}
+
+/// A drill into local D1 run where docs/, the drill log's directory, is
+/// `mounted` over ([`xtask_with_mounted`]); None where that cannot be done.
+fn drill_with_its_log_on(remote: &Remote, home: &std::path::Path, mounted: Mounted) -> Option<Run> {
+    let cmd = xtask_with_mounted(&remote.sb.path().join("docs"), mounted)?;
+    let mut cmd = remote
+        .sb
+        .sandboxed(cmd, &["drill", "--to", "local", "--yes"]);
+    remote.with_api(&mut cmd, home);
+    Some(Run::from_output(cmd.output().unwrap()))
+}
+
+/// fxDZ: a drill log on a read-only file system passed the room check: the
+/// drill ran, restored into its target, and then could not write its row.
+/// It is refused before anything runs, naming the log and the fix, and
+/// the log is left as it was.
+#[test]
+fn a_drill_whose_log_is_on_a_read_only_file_system_is_not_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let (path, text) = drill_log_with_a_record(&remote.sb);
+    let Some(run) = drill_with_its_log_on(&remote, home.path(), Mounted::ReadOnly) else {
+        return;
+    };
+    assert_not_run(
+        &remote,
+        &run,
+        &["docs/restore-drills.md", "read-only", "nothing was done"],
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), text);
+}
+
+/// fxDZ: a drill log on a full disk: the drill ran, restored into its
+/// target, and then its row could not be written. It is refused before
+/// anything runs, naming the log, the space left and the fix.
+#[test]
+fn a_drill_whose_log_has_no_free_space_left_is_not_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    std::fs::create_dir_all(remote.sb.path().join("docs")).unwrap();
+    let Some(run) = drill_with_its_log_on(&remote, home.path(), Mounted::Full) else {
+        return;
+    };
+    assert_not_run(
+        &remote,
+        &run,
+        &["docs/restore-drills.md", "free", "nothing was done"],
+    );
+}

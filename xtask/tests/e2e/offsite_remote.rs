@@ -471,14 +471,7 @@ fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
     assert!(remote.server.r2_object(BUCKET, &key).is_none());
     remote.server.r2_put_object(BUCKET, &key, &bytes).unwrap();
 
-    let lock = [
-        "offsite",
-        "lock",
-        "--env",
-        "prod",
-        "--confirm",
-        "qbtime_db_prod",
-    ];
+    let lock = LOCK_PROD;
     for _ in 0..2 {
         remote.xtask(home.path(), &lock).assert_ok();
         let rules = lock_rules_of(&remote);
@@ -580,6 +573,63 @@ fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
     let rules = lock_rules_of(&remote);
     assert_eq!(rules.len(), 1, "{rules:?}");
     assert_eq!(rules[0]["id"], "qbtime-prod-lock-90d");
+}
+
+/// fxDZ: `offsite lock` sets a rule R2 keeps until the objects have aged
+/// (it cannot be taken back), and then records it in its journal. A
+/// journal the record could not be appended to, a symbolic link (to a
+/// decoy) or one on a read-only file system, refuses the lock before
+/// anything is asked of R2: no rule is set, and the decoy is left as it
+/// was. The read-only one was not seen: the lock was set, then not
+/// recorded.
+#[test]
+fn an_offsite_lock_whose_journal_cannot_take_its_record_locks_nothing() {
+    let (remote, home) = remote();
+    let backups = remote.sb.backups();
+    std::fs::create_dir_all(&backups).unwrap();
+    let journal = backups.join("offsite-locks.jsonl");
+    let decoy = home.path().join("decoy.jsonl");
+    std::fs::write(&decoy, "not the lock journal\n").unwrap();
+    std::os::unix::fs::symlink(&decoy, &journal).unwrap();
+    let lock = LOCK_PROD;
+    let locked = || {
+        remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PUT") && r.ends_with("/lock"))
+            || !lock_rules_of(&remote).is_empty()
+    };
+    let run = remote.xtask(home.path(), &lock);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("offsite-locks.jsonl") && run.stderr.contains("symbolic link"),
+        "{}",
+        run.all()
+    );
+    assert!(!locked(), "{:?}", remote.server.requests());
+    assert_eq!(
+        std::fs::read_to_string(&decoy).unwrap(),
+        "not the lock journal\n"
+    );
+
+    std::fs::remove_file(&journal).unwrap();
+    let Some(cmd) = xtask_with_mounted(&backups, Mounted::ReadOnly) else {
+        return;
+    };
+    let mut cmd = remote.sb.sandboxed(cmd, &lock);
+    remote.with_api(&mut cmd, home.path());
+    let run = Run::from_output(cmd.output().unwrap());
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("offsite-locks.jsonl")
+            && run.stderr.contains("read-only")
+            && run.stderr.contains("nothing was done"),
+        "{}",
+        run.all()
+    );
+    assert!(!locked(), "{:?}", remote.server.requests());
+    assert!(!journal.exists());
 }
 
 fn refused_again(remote: &Remote, home: &std::path::Path, key: &str) -> bool {

@@ -692,17 +692,8 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
         let _ = stdout.read_to_string(&mut rest);
         rest
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("still running a minute after one SIGINT:\n{seen}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let Some(status) = ended_within(&mut child, std::time::Duration::from_secs(60)) else {
+        panic!("still running a minute after one SIGINT:\n{seen}");
     };
     seen.push_str(&rest.join().unwrap());
     Run::from_output(std::process::Output {
@@ -710,6 +701,26 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
         stdout: seen.into_bytes(),
         stderr: stderr.join().unwrap(),
     })
+}
+
+/// `child`'s exit status once it ends; None if it still runs after
+/// `limit`, when it is killed.
+pub fn ended_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// `restore BACKUP --to local --replace --yes` in `sb`: a backup's name,
@@ -806,4 +817,44 @@ pub fn another_project() -> Sandbox {
         .wrangler(&["d1", "migrations", "apply", "other_db_local", "--local"])
         .assert_ok();
     other
+}
+
+/// What [`xtask_with_mounted`] mounts over a directory.
+#[derive(Debug, Clone, Copy)]
+pub enum Mounted {
+    /// The directory itself, read-only: a file system mounted `ro`.
+    ReadOnly,
+    /// A tmpfs of 128 KiB, filled: a full disk.
+    Full,
+}
+
+/// The xtask run in a mount namespace of its own, made with `unshare` in
+/// an unprivileged user namespace (no root needed; the files stay this
+/// user's), where `dir` is `mounted` over. The mount ends with the run;
+/// the directory outside it is as it was. Give it the sandbox's arguments
+/// with [`Sandbox::sandboxed`]. None, said on stderr, where user
+/// namespaces are not allowed.
+pub fn xtask_with_mounted(dir: &Path, mounted: Mounted) -> Option<Command> {
+    let allowed = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !allowed {
+        eprintln!("unshare cannot make a user namespace here: nothing to check");
+        return None;
+    }
+    let script = match mounted {
+        Mounted::ReadOnly => {
+            r#"mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@""#
+        }
+        Mounted::Full => {
+            r#"mount -t tmpfs -o size=128k tmpfs "$0" && { head -c 1M /dev/zero > "$0/fill" 2>/dev/null; exec "$@"; }"#
+        }
+    };
+    wrangler_bin();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+        .arg(dir)
+        .arg(env!("CARGO_BIN_EXE_xtask"));
+    Some(cmd)
 }

@@ -12,6 +12,15 @@ use super::*;
 pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "loopback-api-token-0123456789";
 pub const PROD_UUID: &str = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+/// `offsite lock` of prod, confirmed.
+pub const LOCK_PROD: [&str; 6] = [
+    "offsite",
+    "lock",
+    "--env",
+    "prod",
+    "--confirm",
+    "qbtime_db_prod",
+];
 pub const STAGING_UUID: &str = "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c";
 
 /// A sandbox, and a loopback "Cloudflare" serving qbtime_db_prod from a
@@ -135,15 +144,7 @@ impl Remote {
     pub fn backup_prod_under_a_bucket_lock(&self, home: &Path) -> String {
         self.server.add_bucket("qbtime-d1-backups");
         let name = self.backup_prod(home);
-        let lock = [
-            "offsite",
-            "lock",
-            "--env",
-            "prod",
-            "--confirm",
-            "qbtime_db_prod",
-        ];
-        self.xtask(home, &lock).assert_ok();
+        self.xtask(home, &LOCK_PROD).assert_ok();
         name
     }
 
