@@ -555,7 +555,9 @@ impl Rehearsal {
             .seconds
             .push(("total", self.started.elapsed().as_secs_f64()));
         let log = project.config_dir.join(DRILL_LOG);
-        append_log(&log, &self.record)?;
+        if let Err(e) = append_log(&log, &self.record) {
+            return Err(self.not_recorded(&log, &e));
+        }
         crate::say!(
             "Drill recorded in {}:\n{}",
             log.display(),
@@ -605,6 +607,22 @@ impl Rehearsal {
         }
         crate::say!("The restore drill passed. Commit {DRILL_LOG} to keep the record.");
         Ok(())
+    }
+
+    /// The error of a drill that ran and whose row could not be appended
+    /// to `log` (`e`): how it went, why, and the row to append by hand.
+    /// Exit 1, whether it passed or not: its record is missing.
+    fn not_recorded(&self, log: &Path, e: &anyhow::Error) -> anyhow::Error {
+        let went = match self.failures.is_empty() {
+            true => "PASSED".to_owned(),
+            false => format!("FAILED ({})", self.failures.join("; ")),
+        };
+        crate::exit::Exit::Failure.error(anyhow::anyhow!(
+            "the restore drill ran and {went}, but it could not be recorded: {e:#}\nIts row, to \
+             append to {} by hand once that is fixed (then commit it):\n{}",
+            log.display(),
+            self.record.row()
+        ))
     }
 }
 

@@ -413,12 +413,49 @@ fn open_locked_for_append(path: &Path, what: &str) -> Result<File> {
             .append(true)
             .mode(PRIVATE_FILE_MODE);
         let file = open_no_follow_shared(&mut options, path, what)?;
-        file.lock()
-            .with_context(|| format!("cannot lock {what} {}", path.display()))?;
+        if !lock_within(&file, path, what, LOCK_WAIT)? {
+            bail!(held_elsewhere(path, what, "the record was not written"));
+        }
         if is_at(&file, path) {
             return Ok(file);
         }
     }
+}
+
+/// How long an append waits for another to let go of the file: far longer
+/// than any append holds it, so a lock held past it is held by something
+/// else (a process stuck, another account's).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Takes the exclusive lock (`flock`) on the open `file`, waiting at most
+/// `wait` for another process to let go of it: whether it was taken.
+fn lock_within(file: &File, path: &Path, what: &str, wait: std::time::Duration) -> Result<bool> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {what} {}", path.display()));
+            }
+        }
+    }
+}
+
+/// Why `what` at `path` was not appended to: another process held its
+/// lock past [`LOCK_WAIT`]; `so` says what was left undone.
+fn held_elsewhere(path: &Path, what: &str, so: &str) -> String {
+    let quoted = d1_core::wording::shell_word(&path.display().to_string());
+    format!(
+        "{what} {} is locked by another process, which did not let go of it in {} seconds (no \
+         append of this tool's takes that long: a process stuck, or another account's, holds \
+         it), so {so}. `lsof {quoted}` names that process: let it finish, or stop it.",
+        path.display(),
+        LOCK_WAIT.as_secs()
+    )
 }
 
 /// Room a record of the tool's needs in a file it appends to: far more
@@ -444,20 +481,129 @@ fn refuse_past_limit(path: &Path, len: u64, what: &str, so: &str) -> Result<()> 
 }
 
 /// Refuses, before an operation the tool records in `path` starts, a file
-/// its record could not be appended to: one with no room left for it
-/// ([`RECORD_ROOM`]), or one the append refuses (a symbolic link, a
-/// directory, a FIFO). The operation would run and then not be recorded.
-/// A file that is not there has room.
+/// its record could not be appended to, so that the operation does not
+/// run and then go unrecorded: one with no room left under its readers'
+/// limit ([`RECORD_ROOM`]); one the append refuses (a symbolic link, a
+/// directory, a FIFO); one this user may not write, or on a read-only file
+/// system; one another process holds locked past [`LOCK_WAIT`] (exit 4);
+/// and one on a file system without [`RECORD_ROOM`] free. A file that is
+/// not there is checked as its creation would be, in the nearest directory
+/// there is. The file is left as it was: it is opened, never written.
 pub fn check_room(path: &Path, what: &str) -> Result<()> {
-    if fs::symlink_metadata(path).is_err() {
-        return Ok(());
+    const SO: &str = "nothing was done";
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return check_new_room(path, what),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {what} {}; {SO}", path.display()));
+        }
+        Ok(_) => {}
     }
     let file = open_no_follow_shared(OpenOptions::new().read(true), path, what)?;
     let len = file
         .metadata()
         .with_context(|| format!("cannot read {what} {}", path.display()))?
         .len();
-    refuse_past_limit(path, len + RECORD_ROOM, what, "nothing was done")
+    refuse_past_limit(path, len + RECORD_ROOM, what, SO)?;
+    let file = open_no_follow_shared(OpenOptions::new().read(true).append(true), path, what)
+        .map_err(|e| not_writable(e, path, what, path))?;
+    if !lock_within(&file, path, what, LOCK_WAIT)? {
+        crate::stop!(
+            crate::exit::Exit::LockHeld,
+            "{} Then run the command again.",
+            held_elsewhere(path, what, SO)
+        );
+    }
+    refuse_full(path, path, what)
+}
+
+/// [`check_room`] for a file not there yet: the nearest directory there
+/// is (the append creates the ones missing) must be one this user may
+/// create files in, on a file system with room.
+fn check_new_room(path: &Path, what: &str) -> Result<()> {
+    let dir = { path.ancestors().skip(1) }
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .find(|d| fs::metadata(d).is_ok())
+        .unwrap_or(Path::new("/"));
+    let name = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    // SAFETY: `name` is a NUL-terminated path; faccessat only reads it.
+    let may = unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            libc::W_OK | libc::X_OK,
+            libc::AT_EACCESS,
+        )
+    };
+    if may != 0 {
+        let e = anyhow::Error::new(io::Error::last_os_error());
+        return Err(not_writable(e, path, what, dir));
+    }
+    refuse_full(path, dir, what)
+}
+
+/// The refusal of `what` at `path` when opening it (or, for one not there,
+/// creating a file in `at`) to append failed with `e`: a read-only file
+/// system and a file this user may not write are said so, with the fix.
+fn not_writable(e: anyhow::Error, path: &Path, what: &str, at: &Path) -> anyhow::Error {
+    let errno = { e.chain() }.find_map(|c| c.downcast_ref::<io::Error>()?.raw_os_error());
+    let quoted = d1_core::wording::shell_word(&at.display().to_string());
+    let (why, fix) = match errno {
+        Some(libc::EROFS) => (
+            format!("{} is on a read-only file system", at.display()),
+            "Remount that file system read-write".to_owned(),
+        ),
+        Some(libc::EACCES | libc::EPERM) if at == path => (
+            "this user may not write it".to_owned(),
+            format!("Make it writable (`chmod u+w {quoted}`), or run as its owner"),
+        ),
+        Some(libc::EACCES | libc::EPERM) => (
+            format!("this user may not create files in {}", at.display()),
+            format!("Make that directory writable (`chmod u+w {quoted}`), or run as its owner"),
+        ),
+        _ => {
+            return e.context(format!(
+                "{what} {} cannot take a record; nothing was done",
+                path.display()
+            ));
+        }
+    };
+    anyhow::anyhow!(
+        "{what} {} cannot take a record: {why}, so the operation it records would run and \
+         then go unrecorded; nothing was done. {fix}, then run the command again.",
+        path.display()
+    )
+}
+
+/// Refuses `what` at `path` when the file system holding `at` (the file,
+/// or the directory it is to be created in) has less than [`RECORD_ROOM`]
+/// free ([`short_of_room`]): a full disk, where the record would be cut
+/// short or not written. One whose free space cannot be told passes: the
+/// append says what fails.
+fn refuse_full(path: &Path, at: &Path, what: &str) -> Result<()> {
+    let Some(free) = short_of_room(d1_core::room::available_bytes(at)) else {
+        return Ok(());
+    };
+    bail!(
+        "{what} {} cannot take a record: the file system it is on has {free} bytes free, less \
+         than the {} KiB a record is given, so the operation it records would run and then go \
+         unrecorded; nothing was done. Free space there, then run the command again.",
+        path.display(),
+        RECORD_ROOM >> 10
+    )
+}
+
+/// The bytes `free` on a file system (to this user), if they are fewer
+/// than [`RECORD_ROOM`]: none when a record has room, or the free space
+/// cannot be told.
+fn short_of_room(free: Option<u64>) -> Option<u64> {
+    free.filter(|free| *free < RECORD_ROOM)
 }
 
 /// Whether the open `file` is not empty and its last byte is no line
@@ -1020,6 +1166,107 @@ mod tests {
         fs::create_dir(&journal).unwrap();
         assert!(check_room(&journal, "the offsite lock journal").is_err());
         assert_eq!(fs::read_to_string(&decoy).unwrap(), "kept\n");
+    }
+
+    /// fxDZ: an append waited for the lock without a bound: another
+    /// process holding it (one stuck, another account's) kept a drill that
+    /// had run waiting for ever. The wait ends, and says why, naming the
+    /// file and how to find the holder.
+    #[test]
+    fn the_wait_for_a_lock_another_process_holds_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("restore-drills.md");
+        fs::write(&log, "a record\n").unwrap();
+        let holder = File::open(&log).unwrap();
+        holder.lock().unwrap();
+        let file = File::open(&log).unwrap();
+        let wait = std::time::Duration::from_millis(200);
+        assert!(!lock_within(&file, &log, "the drill log", wait).unwrap());
+        let said = held_elsewhere(&log, "the drill log", "the record was not written");
+        assert!(
+            said.contains(&log.display().to_string())
+                && said.contains("another process")
+                && said.contains("the record was not written")
+                && said.contains("lsof "),
+            "{said}"
+        );
+        drop(holder);
+        assert!(lock_within(&file, &log, "the drill log", wait).unwrap());
+    }
+
+    /// fxDZ: the room check opens the file to append, takes its lock and
+    /// reads the free space: a file that passes is left byte for byte as
+    /// it was, its time of change too; one not there is not made.
+    #[test]
+    fn the_room_check_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("offsite-locks.jsonl");
+        fs::write(&journal, "{\"a\":1}\n{\"cut").unwrap();
+        let before = fs::metadata(&journal).unwrap();
+        check_room(&journal, "the offsite lock journal").unwrap();
+        let after = fs::metadata(&journal).unwrap();
+        assert_eq!(fs::read(&journal).unwrap(), b"{\"a\":1}\n{\"cut");
+        assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+        let missing = dir.path().join("new/time-travel.jsonl");
+        check_room(&missing, "the Time Travel journal").unwrap();
+        assert!(!dir.path().join("new").exists());
+    }
+
+    /// fxDZ: a file system with less free than a record is given is
+    /// refused (a full disk cut the record short after the operation had
+    /// run); one whose free space cannot be told is left to the append.
+    #[test]
+    fn a_file_system_with_less_free_than_a_record_is_short_of_room() {
+        assert_eq!(short_of_room(Some(RECORD_ROOM - 1)), Some(RECORD_ROOM - 1));
+        assert_eq!(short_of_room(Some(0)), Some(0));
+        assert_eq!(short_of_room(Some(RECORD_ROOM)), None);
+        assert_eq!(short_of_room(Some(u64::MAX)), None);
+        assert_eq!(short_of_room(None), None);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(d1_core::room::available_bytes(dir.path()).is_some());
+    }
+
+    /// fxDZ: a file that cannot be appended to, read-only, on a read-only
+    /// file system, or not there in a directory this user may not write,
+    /// is refused before the operation, naming it and the fix. Root
+    /// writes either way: the refusal is checked on the errors the open
+    /// gives, and, run as another user, on files made so.
+    #[test]
+    fn a_file_this_user_may_not_append_to_is_refused_naming_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("restore-drills.md");
+        let error = |errno| anyhow::Error::new(io::Error::from_raw_os_error(errno));
+        let said = |e: anyhow::Error, at: &Path| {
+            format!("{:#}", not_writable(e, &log, "the drill log", at))
+        };
+        let read_only = said(error(libc::EROFS), &log);
+        assert!(read_only.contains("read-only file system"), "{read_only}");
+        let file = said(error(libc::EACCES), &log);
+        assert!(file.contains("chmod u+w"), "{file}");
+        let parent = said(error(libc::EACCES), dir.path());
+        assert!(parent.contains("may not create files in"), "{parent}");
+        for text in [read_only, file, parent] {
+            assert!(
+                text.contains(&log.display().to_string()) && text.contains("nothing was done"),
+                "{text}"
+            );
+        }
+        // SAFETY: geteuid only reads this process's user id.
+        if unsafe { libc::geteuid() } == 0 {
+            return;
+        }
+        fs::write(&log, "a record\n").unwrap();
+        fs::set_permissions(&log, fs::Permissions::from_mode(0o444)).unwrap();
+        let err = check_room(&log, "the drill log").unwrap_err();
+        assert!(format!("{err:#}").contains("chmod u+w"), "{err:#}");
+        fs::remove_file(&log).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
+        let err = check_room(&log, "the drill log").unwrap_err();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            format!("{err:#}").contains("may not create files in"),
+            "{err:#}"
+        );
     }
 
     /// fxDU: a journal already past what its readers read is not appended
