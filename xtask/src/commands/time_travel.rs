@@ -213,8 +213,12 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let cmds = project.commands();
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
     // Told before the plan is confirmed, and in a dry run.
-    plan.earlier = earlier_restore(project, env, &plan.current);
-    warn_unsettled(env, plan.earlier.as_ref());
+    let told = earlier_restore(project, env, &plan.current);
+    match &told {
+        Ok(earlier) => warn_unsettled(env, earlier.as_ref()),
+        Err(why) => crate::warn!("{why}"),
+    }
+    plan.earlier = told.clone().unwrap_or_default();
     plan.print(project);
     // A restore its journal has no room to record is not run: the journal
     // holds its way back. A dry run says so too.
@@ -247,20 +251,21 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     // A failure to read them only leaves the advice vaguer; an interrupt
     // during the read stops here, before anything is started.
     let applied_before = applied_migrations(sh, project, env).ok();
-    // Read again under the lock: told again only if it is not what the
-    // plan told.
+    // Read again under the lock: told only what the plan did not tell.
     let earlier = earlier_restore(project, env, &plan.current);
-    if earlier != plan.earlier {
-        match &earlier {
-            Some(_) => warn_unsettled(env, earlier.as_ref()),
-            None => crate::warn!(
-                "the earlier Time Travel restore of {} told above has settled since the plan \
-                 read the journal: its bookmark is no way back now",
-                env.name
-            ),
-        }
+    match news(&told, &earlier) {
+        Some(News::Unsettled(earlier)) => warn_unsettled(env, Some(earlier)),
+        Some(News::Settled) => crate::warn!(
+            "the earlier Time Travel restore of {} told above has settled since the plan read \
+             the journal: its bookmark is no way back now",
+            env.name
+        ),
+        Some(News::Unreadable(why)) => crate::warn!("{why}"),
+        None => {}
     }
-    plan.earlier = earlier;
+    if let Ok(earlier) = earlier {
+        plan.earlier = earlier;
+    }
     crate::edge::signals::check()?;
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
@@ -268,19 +273,46 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the Time Travel journal says of an earlier restore of a database
+/// whose outcome is unknown: when it started and the bookmark before it
+/// (none when there is no such restore), or, when the journal cannot be
+/// read, the warning that says so, naming it and the fix.
+type Earlier = std::result::Result<Option<(String, String)>, String>;
+
 /// [`unsettled_restore`], unless a restore of `env` is running now (its
 /// `started` line is no unknown outcome) or its bookmark is the database's
 /// `current` one (no way back at all).
-fn earlier_restore(
-    project: &Project,
-    env: &Environment,
-    current: &str,
-) -> Option<(String, String)> {
+fn earlier_restore(project: &Project, env: &Environment, current: &str) -> Earlier {
     let running = crate::steps::lock::time_travel_running(&project.backup_dir);
     if running.as_deref() == Some(env.name.as_str()) {
-        return None;
+        return Ok(None);
     }
-    unsettled_restore(project, env).filter(|(_, b)| !b.eq_ignore_ascii_case(current))
+    Ok(unsettled_restore(project, env)?.filter(|(_, b)| !b.eq_ignore_ascii_case(current)))
+}
+
+/// What the journal read again under the lock adds to what the plan's
+/// read of it told.
+#[derive(Debug, PartialEq)]
+enum News<'a> {
+    /// An earlier restore, unsettled, that the plan did not tell.
+    Unsettled(&'a (String, String)),
+    /// The earlier restore the plan told has settled since.
+    Settled,
+    /// The journal cannot be read now: why.
+    Unreadable(&'a str),
+}
+
+/// The [`News`] in the journal read again (`now`) beside the plan's read
+/// (`then`), if any. A journal that could not be read then either has been
+/// told of once, and is not told again.
+fn news<'a>(then: &Earlier, now: &'a Earlier) -> Option<News<'a>> {
+    match (then, now) {
+        (Ok(then), Ok(now)) if then == now => None,
+        (_, Ok(Some(earlier))) => Some(News::Unsettled(earlier)),
+        (Ok(_), Ok(None)) => Some(News::Settled),
+        (Err(_), Ok(None)) | (Err(_), Err(_)) => None,
+        (Ok(_), Err(why)) => Some(News::Unreadable(why)),
+    }
 }
 
 /// Warns of an earlier restore of `env`'s database whose outcome is
@@ -306,7 +338,7 @@ fn warn_unsettled(env: &Environment, earlier: Option<&(String, String)>) {
 /// command to paste). A restore run again after it goes back to where it
 /// left the database, and that bookmark alone brings back the writes from
 /// before both.
-fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, String)> {
+fn unsettled_restore(project: &Project, env: &Environment) -> Earlier {
     let path = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
     let journal = read_journal(&path, env)?;
     // When it started, as the journal writes it, and the bookmark before it.
@@ -315,13 +347,7 @@ fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, St
         { journal.iter() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
     for entry in entries {
         let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
-        // By the database id the line records, as `status` reads it (a
-        // restore journaled under a short name renamed since is still
-        // this database's); a line without one by its names.
-        let ours = match entry["database_id"].as_str() {
-            Some(id) => id.eq_ignore_ascii_case(&env.database_id),
-            None => field("environment") == env.name && field("database") == env.database_name,
-        };
+        let ours = crate::steps::lock::journal_line_is_of(&entry, env);
         let (status, started) = (field("status"), field("started_at"));
         match status.as_str() {
             _ if !ours => {}
@@ -344,30 +370,26 @@ fn unsettled_restore(project: &Project, env: &Environment) -> Option<(String, St
             _ => {}
         }
     }
-    let (started, before) = earliest?;
-    let at = DateTime::parse_from_rfc3339(&started)
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at.to_rfc3339_opts(SecondsFormat::Secs, true), before))
+    Ok(earliest.and_then(|(started, before)| {
+        let at = DateTime::parse_from_rfc3339(&started).ok()?;
+        let at = at.with_timezone(&Utc);
+        Some((at.to_rfc3339_opts(SecondsFormat::Secs, true), before))
+    }))
 }
 
 /// The Time Travel journal's lines (none when it is absent), for telling
-/// an unsettled restore of `env`: one that cannot be read is said to be,
-/// naming it and the fix, never passed over in silence.
-fn read_journal(path: &std::path::Path, env: &Environment) -> Option<Vec<String>> {
+/// an unsettled restore of `env`: one that cannot be read is said to be
+/// (the warning, naming it and the fix), never passed over in silence.
+fn read_journal(path: &std::path::Path, env: &Environment) -> Result<Vec<String>, String> {
     if std::fs::symlink_metadata(path).is_err() {
-        return Some(Vec::new());
+        return Ok(Vec::new());
     }
     match crate::edge::fsutil::read_own_lines(path, "Time Travel journal") {
-        Ok(lines) => Some(lines.lines),
-        Err(e) => {
-            crate::warn!(
-                "cannot tell whether an earlier Time Travel restore of {} stopped unfinished: \
-                 {e:#}",
-                env.name
-            );
-            None
-        }
+        Ok(lines) => Ok(lines.lines),
+        Err(e) => Err(format!(
+            "cannot tell whether an earlier Time Travel restore of {} stopped unfinished: {e:#}",
+            env.name
+        )),
     }
 }
 
@@ -774,6 +796,32 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    /// fxDZ: a journal that cannot be read was warned of at the plan and
+    /// again under the lock; and one the plan read, with an unfinished
+    /// restore, that cannot be read under the lock was told as a restore
+    /// settled since. Each is told once, and as what it is.
+    #[test]
+    fn the_journal_read_again_under_the_lock_tells_only_what_is_new() {
+        let restore = ("2026-11-24T09:00:00Z".to_owned(), "b".to_owned());
+        let unreadable: Earlier = Err("cannot tell".to_owned());
+        let (none, some): (Earlier, Earlier) = (Ok(None), Ok(Some(restore.clone())));
+        assert_eq!(news(&unreadable, &unreadable), None);
+        assert_eq!(news(&unreadable, &none), None);
+        assert_eq!(news(&unreadable, &some), Some(News::Unsettled(&restore)));
+        assert_eq!(news(&none, &none), None);
+        assert_eq!(news(&some, &some), None);
+        assert_eq!(news(&none, &some), Some(News::Unsettled(&restore)));
+        assert_eq!(news(&some, &none), Some(News::Settled));
+        assert_eq!(
+            news(&some, &unreadable),
+            Some(News::Unreadable("cannot tell"))
+        );
+        assert_eq!(
+            news(&none, &unreadable),
+            Some(News::Unreadable("cannot tell"))
+        );
     }
 
     #[test]

@@ -128,11 +128,11 @@ pub fn told(doing: &Doing, project: &Project) -> String {
     }
 }
 
-/// Whether the Time Travel journal's last line for `env` is a restore of
-/// it to bookmark `to` from bookmark `undo` that started and never ended
-/// (or ended interrupted, its outcome unknown),
-/// each a bookmark in D1's shape: a Time Travel restore journals that line
-/// before it writes the lock.
+/// Whether the Time Travel journal's last line for `env`'s database
+/// ([`journal_line_is_of`]) is a restore of it to bookmark `to` from
+/// bookmark `undo` that started and never ended (or ended interrupted, its
+/// outcome unknown), each a bookmark in D1's shape: a Time Travel restore
+/// journals that line before it writes the lock.
 fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool {
     let path = project
         .backup_dir
@@ -142,7 +142,7 @@ fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool
     };
     let last = { journal.lines.iter().rev() }
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|entry| entry["environment"] == env.name.as_str());
+        .find(|entry| journal_line_is_of(entry, env));
     d1_core::names::is_bookmark(to)
         && d1_core::names::is_bookmark(undo)
         && last.is_some_and(|entry| {
@@ -152,6 +152,22 @@ fn journaled(project: &Project, env: &Environment, to: &str, undo: &str) -> bool
                 && entry["restore_to"] == to
                 && entry["bookmark_before"] == undo
         })
+}
+
+/// Whether the Time Travel journal's line `entry` is of `env`'s database:
+/// by the database id it records, as `status` reads it (a restore
+/// journaled under a short name renamed since is still this database's,
+/// and one of another configuration's environment of the same name is
+/// not); a line without one (an older version's) by its environment and
+/// database names.
+pub fn journal_line_is_of(entry: &serde_json::Value, env: &Environment) -> bool {
+    match entry["database_id"].as_str() {
+        Some(id) => id.eq_ignore_ascii_case(&env.database_id),
+        None => {
+            entry["environment"] == env.name.as_str()
+                && entry["database"] == env.database_name.as_str()
+        }
+    }
 }
 
 /// The environment named `name` in the configuration, or the new database
