@@ -1039,3 +1039,114 @@ fn a_restore_still_running_is_not_told_as_one_that_stopped_unfinished() {
         dry.all()
     );
 }
+
+/// A Time Travel restore that D1 made but whose `done` line the journal
+/// could not take (another process held the journal's lock past the
+/// append's bound): the restore's undo is on stdout, and the error says
+/// the restore was made and not recorded, not only that a file could not
+/// be written, which reads as if nothing happened.
+#[test]
+fn a_time_travel_restore_whose_done_line_cannot_be_written_says_it_was_made() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = prod_bookmark(&remote, home.path());
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let mut restore = remote
+        .xtask_command(
+            home.path(),
+            &[
+                "time-travel",
+                "restore",
+                "prod",
+                "--bookmark",
+                &old,
+                "--confirm",
+                "qbtime_db_prod",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_request(&remote, &mut restore, 0, |r| {
+        r.contains("/time_travel/restore")
+    });
+    // Its `started` line is written: the `done` one meets the held lock.
+    let journal = remote.sb.path().join("backups/time-travel.jsonl");
+    let held = std::fs::File::open(&journal).unwrap();
+    held.lock().unwrap();
+    let run = Run::from_output(restore.wait_with_output().unwrap());
+    drop(held);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stdout.contains("To undo it"), "{}", run.all());
+    assert!(
+        run.stderr.contains("was restored to bookmark")
+            && run
+                .stderr
+                .contains("could not be recorded in the Time Travel journal"),
+        "{}",
+        run.all()
+    );
+}
+
+/// The same for `offsite lock`: a bucket lock rule set and read back, but
+/// not journaled (the journal's lock held past the append's bound), is
+/// told as set and not recorded, not only as a file that could not be
+/// written: the rule cannot be taken back, and the operator must know it
+/// is there.
+#[test]
+fn an_offsite_lock_whose_journal_line_cannot_be_written_says_the_rule_is_set() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let remote = Remote::new("");
+    remote.server.add_bucket("qbtime-d1-backups");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let journal = remote.sb.path().join("backups/offsite-locks.jsonl");
+    std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&journal)
+        .unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    let mut lock = remote
+        .xtask_command(home.path(), &common::remote::LOCK_PROD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_request(&remote, &mut lock, 0, |r| {
+        r.starts_with("PUT ") && r.contains("/lock")
+    });
+    let held = std::fs::File::open(&journal).unwrap();
+    held.lock().unwrap();
+    let run = Run::from_output(lock.wait_with_output().unwrap());
+    drop(held);
+    assert!(!run.ok, "{}", run.all());
+    assert_eq!(
+        remote
+            .server
+            .r2_lock("qbtime-d1-backups")
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the premise: the rule was set"
+    );
+    assert!(
+        run.stderr.contains("the lock rule qbtime-prod-lock")
+            && run.stderr.contains("is set on r2://qbtime-d1-backups")
+            && run
+                .stderr
+                .contains("could not be recorded in the offsite lock journal"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(std::fs::read(&journal).unwrap(), b"");
+}
