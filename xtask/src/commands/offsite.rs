@@ -858,13 +858,20 @@ fn lock(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> Resul
         return Ok(());
     }
     plan.read_back(target)?;
-    plan.journal(target)?;
-    let LockPlan { rule, prefix, days } = plan;
+    let LockPlan { rule, prefix, days } = &plan;
+    plan.journal(target).with_context(|| {
+        format!(
+            "the lock rule {rule} is set on r2://{} (read back; objects under {prefix} cannot be \
+             deleted until {} old), but it could not be recorded in the offsite lock journal",
+            target.bucket(),
+            d1_core::wording::count(*days, "day")
+        )
+    })?;
     crate::say!(
         "Locked: objects under r2://{}/{prefix} cannot be deleted or overwritten until {} old \
          (rule {rule}, read back).",
         target.bucket(),
-        d1_core::wording::count(days, "day")
+        d1_core::wording::count(*days, "day")
     );
     Ok(())
 }

@@ -655,7 +655,14 @@ impl<'a> RestorePlan<'a> {
                 "response": result,
                 "bookmark_before_unfinished": earlier,
             }),
-        )?;
+        )
+        .with_context(|| {
+            format!(
+                "{} was restored to bookmark {target} (its undo is above), but that could not be \
+                 recorded in the Time Travel journal",
+                env.database_name
+            )
+        })?;
         // Journaled done: the check that follows is no restore underway.
         crate::edge::signals::changed(format!(
             "{} is back at bookmark {target}; restoring to bookmark {previous} undoes it",
