@@ -840,6 +840,66 @@ fn doctor_says_when_the_identity_in_force_opens_none_of_the_backups() {
     );
 }
 
+/// atkEC: `QBTIME_AGE_IDENTITY` naming a file that is no identity (a note,
+/// a missing path) made doctor try it on every encrypted backup and say
+/// the identity "does not open" each, quoting the file's problem inside
+/// (the path three times in a line) under a fix about recipients; and an
+/// identity others can read was a `warning:` line above the report while
+/// its check said `ok`. The file's problem is told once, with its fix.
+#[test]
+fn doctor_tells_an_unusable_identity_file_once_with_its_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let recipient = keygen_recipient(&sb.xtask(&["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&sb, "local", &recipient);
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let doctor = |identity: &std::path::Path| {
+        Run::from_output(
+            sb.xtask_command(&["doctor"])
+                .env("QBTIME_AGE_IDENTITY", identity)
+                .output()
+                .unwrap(),
+        )
+    };
+    let note = keys.path().join("note.txt");
+    std::fs::write(&note, "the key is in the vault\n").unwrap();
+    std::fs::set_permissions(&note, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for file in [note, keys.path().join("missing.txt")] {
+        let run = doctor(&file);
+        let lines: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.contains("identity"))
+            .collect();
+        let told = lines.join("\n");
+        assert!(
+            lines.len() == 2 && lines[0].starts_with("[warn] identity"),
+            "one warning and its fix:\n{}",
+            run.all()
+        );
+        assert!(!told.contains("does not open"), "never tried:\n{told}");
+        assert_eq!(
+            told.matches(&*file.to_string_lossy()).count(),
+            1,
+            "the file is named once:\n{told}"
+        );
+        assert!(told.contains("cargo xtask keygen"), "{told}");
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = doctor(&key);
+    assert!(!run.stderr.contains("warning:"), "{}", run.all());
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("[warn] identity")
+            && l.contains("mode 644")
+            && l.contains("chmod 600")),
+        "{}",
+        run.all()
+    );
+}
+
 /// `hooks install` sets `core.hooksPath`, which turns off every hook git
 /// runs now: husky's `.husky` (a Pages app's usual lint hooks), or hooks in
 /// `.git/hooks`. It refuses that without a word (exit 3, naming them and
@@ -1020,6 +1080,47 @@ fn doctor_says_the_hooks_are_installed_only_when_git_runs_them() {
     let (status, check) = hooks(&sb);
     assert_eq!(status, "warn", "git runs .husky's hooks, not ours: {check}");
     assert!(check.contains(".husky"), "{check}");
+}
+
+/// atkEC: `core.hooksPath` set by hand to `scripts/git-hooks` while a
+/// hook there (or the directory itself) is a symbolic link out of the
+/// checkout: git runs a file of no commit, which `hooks install` refuses,
+/// yet doctor's `hooks` check said `ok`. It fails, naming the link and
+/// the fix.
+#[test]
+fn doctor_fails_the_hooks_when_a_link_leads_them_out_of_the_checkout() {
+    let sb = Sandbox::new();
+    let outside = tempfile::tempdir().unwrap();
+    sb.git(&["config", "core.hooksPath", "scripts/git-hooks"])
+        .assert_ok();
+    let hooks = |sb: &Sandbox| {
+        let run = sb.xtask(&["doctor", "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "hooks")
+            .unwrap()
+            .clone();
+        (run.code, check)
+    };
+    assert_eq!(hooks(&sb).1["status"], "ok");
+    let elsewhere = outside.path().join("pre-commit");
+    std::fs::write(&elsewhere, "#!/bin/sh\nexit 0\n").unwrap();
+    let hook = sb.path().join("scripts/git-hooks/pre-commit");
+    std::fs::remove_file(&hook).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &hook).unwrap();
+    let (code, check) = hooks(&sb);
+    assert_eq!(check["status"], "fail", "{check}");
+    assert_ne!(code, Some(0), "{check}");
+    let text = check.to_string();
+    assert!(
+        text.contains("scripts/git-hooks/pre-commit")
+            && text.contains("link")
+            && text.contains("git checkout -- scripts/git-hooks"),
+        "{text}"
+    );
 }
 
 /// A `core.hooksPath` written `~user/…` (git expands it, as it does `~/`)
