@@ -10,7 +10,7 @@ use xshell::Shell;
 
 use crate::config::project::Project;
 use crate::edge::git;
-use crate::edge::git::{HOOKS, HOOKS_DIR};
+use crate::edge::git::{HOOKS_DIR, HooksProblem};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HooksCommand {
@@ -97,36 +97,29 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
 }
 
 /// The tracked hooks, each as the file it is: refused (before anything is
-/// changed) when one is missing, or when a symbolic link (the hook, or a
-/// directory on its way; git stores links) leads it out of the checkout,
-/// where the `chmod` below and git's hooks would reach a file of no commit
-/// (an identity made readable by everyone, a hook someone else writes).
+/// changed) when one is missing, or when a symbolic link leads it out of
+/// the checkout, where the `chmod` below and git's hooks would reach a
+/// file of no commit (an identity made readable by everyone, a hook
+/// someone else writes).
 fn tracked_hooks(top: &Path) -> Result<Vec<PathBuf>> {
-    let checkout = top.canonicalize()?;
-    let mut files = Vec::new();
-    for name in HOOKS {
-        let hook = top.join(HOOKS_DIR).join(name);
-        if !hook.is_file() {
+    match git::tracked_hooks(top)? {
+        Ok(files) => Ok(files),
+        Err(problem) => {
+            let (exit, also) = match problem {
+                HooksProblem::Missing(_) => (crate::exit::Exit::CouldNotRun, ""),
+                HooksProblem::LeadsOut { .. } => (
+                    crate::exit::Exit::Refused,
+                    ", and installing would make it executable",
+                ),
+            };
             crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "{} is missing; restore it with `git checkout -- {HOOKS_DIR}`",
-                hook.display()
-            );
+                exit,
+                "{}{also}; {}. Nothing was changed.",
+                problem.what(),
+                problem.fix()
+            )
         }
-        let real = hook.canonicalize()?;
-        if !real.starts_with(&checkout) {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "{} leads out of the checkout through a symbolic link, to {}: installing would \
-                 make that file executable and have git run it as a hook. Put the tracked hooks \
-                 back (`git checkout -- {HOOKS_DIR}`, or remove the link). Nothing was changed.",
-                hook.display(),
-                d1_core::names::shown(&real.to_string_lossy())
-            );
-        }
-        files.push(real);
     }
-    Ok(files)
 }
 
 /// Makes a hook executable by those who can read it, and no one else: a

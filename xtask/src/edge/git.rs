@@ -263,6 +263,60 @@ pub fn hooks_in(dir: &Path) -> Vec<String> {
     found
 }
 
+/// What keeps the tracked hooks of a checkout from being the hooks git
+/// runs: one is missing, or a symbolic link (the hook, or a directory on
+/// its way; git stores links, so a pull request can make one) leads it out
+/// of the checkout, to a file of no commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HooksProblem {
+    Missing(PathBuf),
+    LeadsOut { hook: PathBuf, to: PathBuf },
+}
+
+impl HooksProblem {
+    /// What is wrong, naming the hook.
+    pub fn what(&self) -> String {
+        match self {
+            HooksProblem::Missing(hook) => format!("{} is missing", hook.display()),
+            HooksProblem::LeadsOut { hook, to } => format!(
+                "{} leads out of the checkout through a symbolic link, to {}: git would run \
+                 that file as a hook",
+                hook.display(),
+                d1_core::names::shown(&to.to_string_lossy())
+            ),
+        }
+    }
+
+    /// The fix.
+    pub fn fix(&self) -> String {
+        match self {
+            HooksProblem::Missing(_) => format!("restore it with `git checkout -- {HOOKS_DIR}`"),
+            HooksProblem::LeadsOut { .. } => format!(
+                "put the tracked hooks back (`git checkout -- {HOOKS_DIR}`, or remove the link)"
+            ),
+        }
+    }
+}
+
+/// The tracked hooks of the checkout at `top`, each as the file it is, or
+/// the first thing wrong with them ([`HooksProblem`]).
+pub fn tracked_hooks(top: &Path) -> Result<std::result::Result<Vec<PathBuf>, HooksProblem>> {
+    let checkout = top.canonicalize()?;
+    let mut files = Vec::new();
+    for name in HOOKS {
+        let hook = top.join(HOOKS_DIR).join(name);
+        if !hook.is_file() {
+            return Ok(Err(HooksProblem::Missing(hook)));
+        }
+        let real = hook.canonicalize()?;
+        if !real.starts_with(&checkout) {
+            return Ok(Err(HooksProblem::LeadsOut { hook, to: real }));
+        }
+        files.push(real);
+    }
+    Ok(Ok(files))
+}
+
 /// Whether `dir` is the checkout at `top`'s own hooks directory,
 /// [`HOOKS_DIR`], however it is spelled (`./scripts/git-hooks`, an
 /// absolute path, a link).

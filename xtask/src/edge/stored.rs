@@ -861,25 +861,60 @@ pub fn check_identity_given(identity: Option<&Path>) -> Result<()> {
     }
 }
 
-/// Refuses an identity file that is missing, is not a regular file (a
-/// FIFO, left by a secret manager's process substitution, would block age
-/// for ever; a link to a device would never end) or is not text, and warns
-/// when others can read it. Its lines are secrets from here on: a key with
-/// a typo must not be printed by age's error either.
+/// Refuses an identity file that cannot be used (see
+/// [`identity_file_mode`]), and warns, once a run, when others can read it.
 fn check_identity_file(path: &Path) -> Result<()> {
-    let what = "age identity file";
-    if !path.exists() {
-        refuse_key_for_a_path(&path.to_string_lossy())?;
-    }
-    let refused = |e: anyhow::Error| {
+    let mode = identity_file_mode(path).map_err(|e| {
         e.context(format!(
-            "the {what} {} cannot be used: pass a regular file that holds the \
+            "the age identity file {} cannot be used: pass a regular file that holds the \
              AGE-SECRET-KEY-... line (a key kept in a secret manager: write it to a file of \
              mode 600 first)",
             path.display()
         ))
-    };
-    let text = crate::edge::fsutil::read_text(path, what).map_err(refused)?;
+    })?;
+    if let Some(mode) = mode.filter(|m| m & 0o077 != 0)
+        && first_told(path)
+    {
+        crate::warn!("{}", shared_identity(path, mode));
+    }
+    Ok(())
+}
+
+/// Whether an identity file's mode is told here for the first time this
+/// run: every encrypted backup a command opens checks the same file, and
+/// one warning of it is enough (`doctor` tells it as a check).
+pub fn first_told(path: &Path) -> bool {
+    static TOLD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut told = TOLD.lock().unwrap_or_else(|e| e.into_inner());
+    if told.iter().any(|p| p == path) {
+        return false;
+    }
+    told.push(path.to_path_buf());
+    true
+}
+
+/// What an identity file others can read is told, and the fix.
+pub fn shared_identity(path: &Path, mode: u32) -> String {
+    format!(
+        "the identity file {} is mode {mode:o}: others can read the key that decrypts every \
+         backup; chmod 600 it",
+        path.display()
+    )
+}
+
+/// An identity file's mode (`None` where there are none), or why it
+/// cannot be used: it is missing, is not a regular file (a FIFO, left by a
+/// secret manager's process substitution, would block age for ever; a
+/// link to a device would never end), is not text, holds a public key, or
+/// holds a line that is no `AGE-SECRET-KEY-…` (what age reads; a
+/// comment aside). Its lines are secrets from here on: a key with a typo
+/// must not be printed by age's error either.
+pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
+    let what = "age identity file";
+    if !path.exists() {
+        refuse_key_for_a_path(&path.to_string_lossy())?;
+    }
+    let text = crate::edge::fsutil::read_text(path, what)?;
     text.lines()
         .map(str::trim)
         .filter(|l| !l.starts_with('#'))
@@ -899,23 +934,25 @@ fn check_identity_file(path: &Path) -> Result<()> {
             path.display()
         );
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| refused(e.into()))?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            crate::warn!(
-                "the identity file {} is mode {mode:o}: others can read the key that \
-                 decrypts every backup; chmod 600 it",
-                path.display()
-            );
-        }
+    if keys.is_empty() || keys.iter().any(|k| !k.starts_with("AGE-SECRET-KEY-")) {
+        bail!(
+            "the {what} {} is not an age identity: {}",
+            path.display(),
+            if keys.is_empty() {
+                "it holds no AGE-SECRET-KEY-… line"
+            } else {
+                "a line in it that is no comment is not an AGE-SECRET-KEY-… key"
+            }
+        );
     }
-    Ok(())
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        Some(std::fs::metadata(path)?.permissions().mode() & 0o777)
+    };
+    #[cfg(not(unix))]
+    let mode = None;
+    Ok(mode)
 }
 
 /// Whether `text` is an age recipient (a public key), not an identity.

@@ -414,6 +414,12 @@ fn identity_checks(project: &Project) -> Vec<Check> {
     else {
         return Vec::new();
     };
+    // The file itself first, told once: a file that is no identity opens
+    // no backup, and trying each would say so of each.
+    let mut checks = match identity_file_check(&identity) {
+        Ok(checks) => checks,
+        Err(unusable) => return vec![unusable],
+    };
     let entries = match crate::edge::inventory::scan(&project.backup_dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -430,7 +436,6 @@ fn identity_checks(project: &Project) -> Vec<Check> {
     // recipients they are sealed to (a rotation leaves two or three): one
     // the identity does not open is told, and the key it needs.
     let mut sets: Vec<(&str, Vec<String>)> = Vec::new();
-    let mut checks = Vec::new();
     let now = chrono::Utc::now();
     let open = |entry: &crate::edge::inventory::Entry| {
         crate::edge::stored::Source::for_file(&entry.file, Some(&identity), &project.age())
@@ -460,6 +465,36 @@ fn identity_checks(project: &Project) -> Vec<Check> {
         checks.push(newest_backup_check(&identity, env, &name, open(entry)));
     }
     checks
+}
+
+/// What is wrong with the identity file itself: one that cannot be used
+/// (the error), or one others can read (a warning, which the backups'
+/// opening then does not repeat).
+fn identity_file_check(identity: &Path) -> Result<Vec<Check>, Check> {
+    let var = crate::edge::stored::IDENTITY_VAR;
+    match crate::edge::stored::identity_file_mode(identity) {
+        Ok(Some(mode)) if mode & 0o077 != 0 => {
+            crate::edge::stored::first_told(identity);
+            Ok(vec![check(
+                "identity",
+                Status::Warn,
+                format!(
+                    "{var}: {}",
+                    crate::edge::stored::shared_identity(identity, mode)
+                ),
+                None,
+            )])
+        }
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => Err(check(
+            "identity",
+            Status::Warn,
+            format!("{var} cannot be used, so no encrypted backup was tried: {e:#}"),
+            Some(
+                "point QBTIME_AGE_IDENTITY at the identity file `cargo xtask keygen` wrote (a regular file of mode 600 holding its AGE-SECRET-KEY-1… line)",
+            ),
+        )),
+    }
 }
 
 /// An older backup of `env`, sealed to another set of recipients, that the
@@ -642,6 +677,17 @@ fn hooks_check(sh: &Shell, project: &Project) -> Check {
         )),
         None => Some("git runs no hooks: core.hooksPath is set empty".to_owned()),
     };
+    // Ours, but one of them a link out of the checkout (set by hand:
+    // `hooks install` refuses it): git runs a file of no commit.
+    if runs.is_none() {
+        match git::tracked_hooks(&top) {
+            Ok(Ok(_)) => {}
+            Ok(Err(problem)) => {
+                return check("hooks", Status::Fail, problem.what(), Some(&problem.fix()));
+            }
+            Err(e) => return check("hooks", Status::Fail, format!("{e:#}"), None),
+        }
+    }
     match runs {
         None => check(
             "hooks",
