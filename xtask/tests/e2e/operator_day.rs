@@ -1062,3 +1062,19 @@ fn an_option_typed_over_the_environment_is_carried_even_when_it_names_the_defaul
         let _ = std::fs::remove_dir_all(sb.path().join("backups"));
     }
 }
+
+/// atkEC: a `--backup-dir` with a typo (`bakups`) names a directory that
+/// does not exist; `list` said "No backups in …/bakups." as of an empty
+/// one, and the operator took the backups as gone. It says the directory
+/// does not exist.
+#[test]
+fn list_of_a_backup_directory_that_does_not_exist_says_so() {
+    let (sb, _) = sandbox_with_a_backup();
+    let run = sb.xtask(&["list", "--backup-dir", "bakups"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("bakups") && run.stdout.contains("does not exist"),
+        "{}",
+        run.all()
+    );
+}
