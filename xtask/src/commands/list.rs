@@ -90,6 +90,15 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
         return Ok(());
     }
     if rows.is_empty() {
+        // A typo in --backup-dir names no directory: not an empty one.
+        if !backup_dir.exists() {
+            crate::data!(
+                "No backups: {} does not exist (check --backup-dir or QBTIME_BACKUP_DIR; the \
+                 first backup creates it).",
+                backup_dir.display()
+            );
+            return Ok(());
+        }
         match envs {
             Some(envs) => crate::data!(
                 "No backups of {} in {}.",
