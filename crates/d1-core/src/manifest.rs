@@ -1015,6 +1015,31 @@ mod tests {
         }
     }
 
+    /// fxDY: `created_at` is the minute the backup's name says, in UTC,
+    /// as a backup run names its file from the same instant: a manifest
+    /// dated otherwise would be ordered (`latest`, prune) by one time and
+    /// listed by another.
+    #[test]
+    fn created_at_is_the_minute_in_the_backups_name() {
+        let mut m = sample("backup-prod-20261124-1200-2.sql");
+        let stored_as = "backup-prod-20261124-1200-2.manifest.json";
+        for honest in ["2026-11-24T12:00:00Z", "2026-11-24T12:00:59.999999999Z"] {
+            m.created_at = honest.parse().unwrap();
+            m.validate(stored_as).unwrap();
+        }
+        for other in [
+            "2026-11-24T12:01:00Z",
+            "2026-11-24T11:59:59Z",
+            "2026-11-25T12:00:00Z",
+            // 12:00 in another zone is 11:00 UTC.
+            "2026-11-24T12:00:00+01:00",
+        ] {
+            m.created_at = other.parse().unwrap();
+            let err = m.validate(stored_as).unwrap_err().to_string();
+            assert!(err.contains("20261124-1200"), "{other}: {err}");
+        }
+    }
+
     /// The environment a manifest claims is the one in its backup's name:
     /// a staging backup relabelled prod is not prod's to judge or prune.
     #[test]

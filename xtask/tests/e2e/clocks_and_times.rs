@@ -9,25 +9,13 @@ use crate::common;
 use common::decoys::Decoys;
 use common::*;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Copies `backup` and its manifest to a backup taken at `at`, as a run on
 /// this machine at that time would have named and recorded it; returns the
 /// copy's file name.
 fn copy_taken_at(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) -> String {
     common::copy_taken_at(sb, backup, "local", at, |_| {})
-}
-
-/// The plan of `restore latest:local --to local --replace`: which backup
-/// `latest` is.
-fn plan_of_latest(sb: &Sandbox) -> Run {
-    sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ])
 }
 
 /// A laptop whose clock ran 40 minutes fast took a backup (within the hour
@@ -84,6 +72,94 @@ fn the_backup_taken_after_the_clock_was_set_back_is_latest_and_never_pruned() {
         prune.all()
     );
     assert_eq!(decoys.hashes(), before, "a decoy outside backups/ changed");
+}
+
+/// `minutes` pass: every backup's date moves that far back, and its name
+/// with it, as this machine's clock moving on would leave them. A record
+/// of another backup by name (`taken_after`) follows that backup's rename.
+/// Returns each old name's new one.
+fn time_passes(sb: &Sandbox, minutes: i64) -> BTreeMap<String, String> {
+    let manifests: Vec<Value> = { sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".manifest.json"))
+        .map(|n| serde_json::from_str(&std::fs::read_to_string(sb.backups().join(n)).unwrap()))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let at = |m: &Value| {
+        let at: chrono::DateTime<chrono::Utc> = m["created_at"].as_str().unwrap().parse().unwrap();
+        at - chrono::Duration::minutes(minutes)
+    };
+    let file = |m: &Value| m["file"]["name"].as_str().unwrap().to_owned();
+    // backup-local-YYYYMMDD-HHMM, then `-N` and the extension as they were.
+    let renamed: BTreeMap<String, String> = { manifests.iter() }
+        .map(|m| {
+            let rest = &file(m)["backup-local-YYYYMMDD-HHMM".len()..];
+            let moved = format!("backup-local-{}{rest}", at(m).format("%Y%m%d-%H%M"));
+            (file(m), moved)
+        })
+        .collect();
+    for mut m in manifests {
+        let (was, moved) = (file(&m), &renamed[&file(&m)]);
+        std::fs::remove_file(sb.backups().join(was.replace(".sql", ".manifest.json"))).unwrap();
+        std::fs::rename(sb.backups().join(&was), sb.backups().join(moved)).unwrap();
+        m["created_at"] = at(&m).to_rfc3339().into();
+        m["file"]["name"] = moved.as_str().into();
+        let records = m.get_mut("taken_after").and_then(Value::as_array_mut);
+        for earlier in records.into_iter().flatten() {
+            let named = earlier["file"].as_str().unwrap().to_owned();
+            earlier["file"] = renamed.get(&named).unwrap_or(&named).as_str().into();
+        }
+        write_manifest(sb, &m);
+    }
+    renamed
+}
+
+/// fxDY: the backup taken 40 minutes before a fast clock's backup's date
+/// is passed over only until that date: once the clock reaches it, the
+/// fast clock's backup (taken first, holding none of the rows written
+/// since) is `latest` again, status's newest verified backup, and the
+/// day's backup prune keeps, and prune deletes the one taken after it.
+/// The backup taken after it must stay the newer one for good.
+#[test]
+fn a_backup_taken_after_one_dated_ahead_stays_newer_once_that_date_has_passed() {
+    let (sb, first) = sandbox_with_a_backup();
+    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let ahead = copy_taken_at(&sb, &first, fast);
+    sb.execute_sql(
+        "INSERT INTO companies (name, timezone) VALUES ('Written After The Clock Fix', 'UTC');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let taken: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".sql") && *n != first && *n != ahead)
+        .collect();
+    assert_eq!(taken.len(), 1, "{:?}", sb.backup_files());
+
+    let renamed = time_passes(&sb, 45);
+    let (ahead, taken) = (&renamed[&ahead], &renamed[&taken[0]]);
+    let plan = plan_of_latest(&sb);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains(taken.as_str()) && !plan.all().contains(&format!("is {ahead}")),
+        "45 minutes on, `restore latest` must still restore {taken}, taken after {ahead} (whose \
+         fast clock dated it 40 minutes ahead) and the only one with the rows written since:\n{}",
+        plan.all()
+    );
+    let status = sb.xtask(&["status", "--env", "local", "--json"]);
+    let report: Value =
+        serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", status.all()));
+    let local = &report["environments"][0];
+    assert_eq!(
+        local["newest_verified"]["file"],
+        taken.as_str(),
+        "status judges by {taken}, the newest:\n{}",
+        status.all()
+    );
+    let prune = sb.xtask(&["prune", "--keep-within", "0d", "--keep-daily", "1", "--yes"]);
+    prune.assert_ok();
+    assert!(
+        sb.backups().join(taken).exists(),
+        "prune deleted {taken}, the newest backup, for {ahead}, taken before it:\n{}",
+        prune.all()
+    );
 }
 
 /// `--at` with more digits than a 64-bit number holds is bad input (exit

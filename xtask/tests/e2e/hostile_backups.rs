@@ -389,6 +389,37 @@ fn a_staging_backup_relabelled_prod_is_refused_for_prod() {
     assert_eq!(decoys.hashes(), before);
 }
 
+/// fxDY: a manifest's `created_at` is what orders backups (`latest`,
+/// prune, status), and its backup's name, made from the same instant
+/// (UTC, to the minute), is what `list` and prune's plan show. A copy of
+/// yesterday's backup whose manifest was edited to say it was taken a
+/// moment ago is `latest` today while its name says yesterday: it must be
+/// refused as it is read, like a manifest whose environment is not its
+/// name's.
+#[test]
+fn a_manifest_dated_otherwise_than_its_backups_name_is_refused() {
+    let (sb, name) = sandbox_with_a_backup();
+    let (yesterday, _) = older_copy(&sb, &name, 1);
+    edit_manifest(&sb, &yesterday, |m| {
+        m["created_at"] = chrono::Utc::now().to_rfc3339().into();
+    });
+    let listed = sb.xtask(&["list"]);
+    assert!(
+        listed.stderr.contains("cannot be trusted") && !listed.stdout.contains(&yesterday),
+        "{}",
+        listed.all()
+    );
+    let plan = plan_of_latest(&sb);
+    assert!(
+        plan.stdout.contains(&name) && !plan.stdout.contains(&yesterday),
+        "`latest` is {name}, not {yesterday}, whose manifest says it was taken after it:\n{}",
+        plan.all()
+    );
+    let path = sb.backups().join(&yesterday);
+    let verify = sb.xtask(&["verify", path.to_str().unwrap()]);
+    assert_failed_with(&verify, 2, &["cannot be trusted", "YYYYMMDD-HHMM"]);
+}
+
 #[test]
 fn a_lock_file_planted_as_a_symbolic_link_is_refused_and_its_target_untouched() {
     let sb = Sandbox::new();
@@ -588,14 +619,7 @@ fn a_manifest_from_the_future_is_never_latest() {
     let age = |file: &str| rows.iter().find(|r| r["file"] == file).unwrap()["age_seconds"].clone();
     assert_eq!(age(&future), Value::Null, "{json}");
     assert!(age(&name).as_i64().is_some_and(|s| s >= 0), "{json}");
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     plan.assert_ok();
     assert!(
         plan.stdout.contains(&name) && !plan.stdout.contains(&future),
@@ -945,14 +969,7 @@ fn doctor_checks_the_identity_against_latest_not_a_backup_dated_ahead() {
         .into_iter()
         .find(|n| n.ends_with(".sql.zst.age") && *n != ahead)
         .expect("today's encrypted backup");
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     assert!(
         plan.all().contains(&format!("latest:local is {latest}")),
         "{}",

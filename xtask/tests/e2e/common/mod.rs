@@ -493,13 +493,32 @@ pub fn copy_taken_at(
     m["created_at"] = at.to_rfc3339().into();
     m["file"]["name"] = name.clone().into();
     edit(&mut m);
+    write_manifest(sb, &m);
+    name
+}
+
+/// Writes the manifest `m` beside the backup it names, in the sandbox.
+pub fn write_manifest(sb: &Sandbox, m: &Value) {
+    let name = m["file"]["name"].as_str().unwrap();
     let stem = name.split(".sql").next().unwrap();
     std::fs::write(
         sb.backups().join(format!("{stem}.manifest.json")),
-        serde_json::to_string_pretty(&m).unwrap(),
+        serde_json::to_string_pretty(m).unwrap(),
     )
     .unwrap();
-    name
+}
+
+/// The plan of `restore latest:local --to local --replace`: which backup
+/// `latest` is.
+pub fn plan_of_latest(sb: &Sandbox) -> Run {
+    sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ])
 }
 
 /// A sandbox whose migrations are applied and hold the rows `seed`, and a
