@@ -15,6 +15,7 @@
 //! | the checks of a loaded backup: integrity, rows, content, the audit chain | [`checks`] |
 //! | the manifest, as a validated type | [`manifest`] |
 //! | time spans and ages (retention, `--max-age`) | [`span`] |
+//! | which of a database's backups is the newer | [`order`] |
 //! | what prune keeps, and why | [`retention`] |
 //! | a backup's stored form: plain, zstd, zstd+age | [`sealed`] |
 //! | the room left on a file system and in memory | [`room`] |
@@ -34,6 +35,7 @@ pub mod interrupt;
 pub mod manifest;
 pub mod names;
 pub mod one_pass;
+pub mod order;
 pub mod repair;
 pub mod retention;
 pub mod room;

@@ -98,6 +98,23 @@ pub struct Manifest {
     /// and what those triggers kept then names other rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rowids_renumbered: Option<BTreeMap<String, Vec<String>>>,
+    /// The backups of this environment and database that were there when
+    /// this one was taken, dated after the clock that took it (one that
+    /// ran fast, or this one set back): this backup was taken after them,
+    /// and ranks above them once that clock passes their dates
+    /// ([`crate::order`]). Written only when there were any; an earlier
+    /// version reads past it, as serde does any field it does not know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken_after: Vec<TakenAfter>,
+}
+
+/// A backup another was taken after, by its file's name and the sha256
+/// its manifest records: a record counts only for that file, so none can
+/// be made for a backup before it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakenAfter {
+    pub file: String,
+    pub sha256: String,
 }
 
 /// The highest AUTOINCREMENT counter a manifest may record: set, it must
@@ -338,12 +355,48 @@ impl Manifest {
         // the time, so `prod` cannot claim `backup-prod-eu-…`.
         let named = format!("backup-{}-", self.environment);
         let stem = stored_as.strip_suffix(MANIFEST_SUFFIX).unwrap_or(stored_as);
-        if self.environment.is_empty() || !stem.strip_prefix(&named).is_some_and(is_stamp) {
+        let stamp =
+            { stem.strip_prefix(&named) }.filter(|s| !self.environment.is_empty() && is_stamp(s));
+        let Some(stamp) = stamp else {
             bail!(
                 "it says it is a backup of {:?}, but its name is not {named}YYYYMMDD-HHMM, as \
                  the name of every backup of that environment is",
                 self.environment
             );
+        };
+        // The time is in the name too, made from the same instant (UTC, to
+        // the minute): one that says otherwise would have the backup
+        // ordered (`latest`, prune) by one time and shown by another.
+        let minute = self.created_at.format("%Y%m%d-%H%M").to_string();
+        if stamp[..13] != minute {
+            bail!(
+                "it says it was taken at {} UTC, but its name says {} (YYYYMMDD-HHMM, UTC), \
+                 the minute every backup's name is given when it is taken",
+                self.created_at.format("%Y-%m-%d %H:%M:%S"),
+                &stamp[..13]
+            );
+        }
+        self.check_taken_after(&named)
+    }
+
+    /// Each backup it records taking after is named as a backup of its
+    /// environment, not itself, with a sha256: the names are looked up in
+    /// the backup directory and the index, and may be printed.
+    fn check_taken_after(&self, named: &str) -> Result<()> {
+        for t in &self.taken_after {
+            let ours = crate::names::is_plain_file_name(&t.file)
+                && t.file != self.file.name
+                && stamp_in_backup_name(&t.file).is_some()
+                && t.file
+                    .strip_prefix(named)
+                    .is_some_and(|rest| rest.split('.').next().is_some_and(is_stamp));
+            if !ours || !crate::names::is_sha256_hex(&t.sha256) {
+                bail!(
+                    "its taken_after records something other than another backup of {:?} by \
+                     name (`{named}YYYYMMDD-HHMM`) and sha256 (64 lowercase hex digits)",
+                    self.environment
+                );
+            }
         }
         Ok(())
     }
@@ -1007,12 +1060,57 @@ mod tests {
     /// pass it over.
     #[test]
     fn a_manifest_dated_after_now_is_valid() {
-        let mut m = sample("backup-prod-20261124-1200.sql");
         for ahead in [chrono::Duration::minutes(30), chrono::Duration::days(2)] {
-            m.created_at = chrono::Utc::now() + ahead;
-            m.validate("backup-prod-20261124-1200.manifest.json")
-                .unwrap();
+            let at = chrono::Utc::now() + ahead;
+            let stem = format!("backup-prod-{}", at.format("%Y%m%d-%H%M"));
+            let mut m = sample(&format!("{stem}.sql"));
+            m.created_at = at;
+            m.validate(&format!("{stem}{MANIFEST_SUFFIX}")).unwrap();
         }
+    }
+
+    /// fxDY: `taken_after` names other backups of the manifest's own
+    /// environment, each with a sha256; anything else is refused as the
+    /// manifest is read. A record of a backup that is not there is valid:
+    /// it is the order that passes it over ([`crate::order`]).
+    #[test]
+    fn taken_after_names_other_backups_of_its_environment() {
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        let sha = "b".repeat(64);
+        let record = |file: &str, sha256: &str| TakenAfter {
+            file: file.to_owned(),
+            sha256: sha256.to_owned(),
+        };
+        let stored_as = "backup-prod-20261124-1200.manifest.json";
+        for file in [
+            "backup-prod-20261124-1240.sql",
+            "backup-prod-20261125-0000-2.sql.zst.age",
+        ] {
+            m.taken_after = vec![record(file, &sha)];
+            m.validate(stored_as).unwrap();
+        }
+        for (file, sha256) in [
+            ("backup-prod-20261124-1200.sql", sha.as_str()),
+            ("backup-staging-20261124-1240.sql", &sha),
+            ("backup-prod-eu-20261124-1240.sql", &sha),
+            ("../backup-prod-20261124-1240.sql", &sha),
+            ("backup-prod-20261124-1240.sql\n", &sha),
+            ("backup-prod-20261124-1240.manifest.json", &sha),
+            ("backup-prod-20261124-1240.sql", "B"),
+        ] {
+            m.taken_after = vec![record(file, sha256)];
+            let err = m.validate(stored_as).unwrap_err().to_string();
+            assert!(err.contains("taken_after"), "{file}: {err}");
+        }
+    }
+
+    /// A manifest without `taken_after` (every one an earlier version
+    /// wrote) reads as recording none, and one with none writes none.
+    #[test]
+    fn taken_after_is_absent_unless_there_is_one() {
+        let m = sample("backup-prod-20261124-1200.sql");
+        assert!(m.taken_after.is_empty());
+        assert!(!m.to_json().unwrap().contains("taken_after"));
     }
 
     /// fxDY: `created_at` is the minute the backup's name says, in UTC,

@@ -14,7 +14,8 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, TakenAfter};
+use crate::order::{self, Dated};
 use crate::span::{self, Span};
 
 /// How long protected backups are kept when `keep_within` is not set.
@@ -106,7 +107,7 @@ impl fmt::Display for Policy {
 }
 
 /// What prune knows of one backup.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Candidate {
     pub created_at: DateTime<Utc>,
     /// A full backup of the whole database.
@@ -117,6 +118,12 @@ pub struct Candidate {
     /// manifest's reason says so: `pre-migration:`, `safety backup`,
     /// `before:`, or an older deploy's `pre-deploy migration:`).
     pub protected: bool,
+    /// Its file's name and recorded sha256, and the backups dated after
+    /// it that it was taken after: what places it among the others
+    /// ([`order::newest_first`]).
+    pub file: String,
+    pub sha256: String,
+    pub taken_after: Vec<TakenAfter>,
 }
 
 impl Candidate {
@@ -126,6 +133,21 @@ impl Candidate {
             whole: manifest.is_whole(),
             good: manifest.is_verified_good(),
             protected: undo_point(manifest).is_some(),
+            file: manifest.file.name.clone(),
+            sha256: manifest.file.sha256.clone(),
+            taken_after: manifest.taken_after.clone(),
+        }
+    }
+
+    /// As the order sees it: every candidate [`decide`] is given is of
+    /// one database.
+    fn dated(&self) -> Dated<'_> {
+        Dated {
+            created_at: self.created_at,
+            file: &self.file,
+            sha256: &self.sha256,
+            of: ("", ""),
+            taken_after: &self.taken_after,
         }
     }
 }
@@ -239,17 +261,10 @@ pub fn decide(
     keep
 }
 
-/// The candidates' positions, newest first; ties broken by position, for a
-/// stable answer.
+/// The candidates' positions, newest first ([`order::newest_first`]).
 fn newest_first(candidates: &[Candidate]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| {
-        candidates[b]
-            .created_at
-            .cmp(&candidates[a].created_at)
-            .then(a.cmp(&b))
-    });
-    order
+    let dated: Vec<Dated<'_>> = candidates.iter().map(Candidate::dated).collect();
+    order::newest_first(&dated)
 }
 
 /// The rules by age: `keep_within`, and the window of protected backups.
@@ -391,7 +406,7 @@ mod tests {
             created_at: at(when),
             whole: true,
             good: true,
-            protected: false,
+            ..Candidate::default()
         }
     }
 
@@ -451,6 +466,39 @@ mod tests {
             "{reasons:?}"
         );
         assert!(reasons[0].is_empty(), "{reasons:?}");
+    }
+
+    /// fxDY: once the clock passes the date of the backup a fast clock
+    /// took, the backup taken after it (which records it) is still the
+    /// newest, and its day's; the fast clock's is judged as the older.
+    #[test]
+    fn a_backup_taken_after_one_dated_ahead_stays_the_newest_once_its_date_has_passed() {
+        let mut fast = full("2026-11-24T12:40:00Z");
+        (fast.file, fast.sha256) = ("backup-prod-20261124-1240.sql".into(), "a".repeat(64));
+        let mut after = full("2026-11-24T12:00:00Z");
+        after.file = "backup-prod-20261124-1200.sql".into();
+        after.taken_after = vec![TakenAfter {
+            file: fast.file.clone(),
+            sha256: fast.sha256.clone(),
+        }];
+        let cs = [full("2026-11-24T11:00:00Z"), fast, after];
+        let p = policy(Some("0d"), Some(1), None, None);
+        for now in ["2026-11-24T12:20:00Z", "2026-11-24T12:45:00Z"] {
+            let reasons = decide(&p, &cs, at(now));
+            assert!(reasons[2].contains(&Reason::Newest), "{now}: {reasons:?}");
+            assert!(
+                reasons[2].contains(&Reason::Daily("2026-11-24".into())),
+                "{now}: {reasons:?}"
+            );
+            assert!(reasons[0].is_empty(), "{now}: {reasons:?}");
+        }
+        // Dated ahead, it is kept; once its date has passed, it is older
+        // than the newest and the day's, and goes.
+        assert_eq!(
+            decide(&p, &cs, at("2026-11-24T12:20:00Z"))[1],
+            BTreeSet::from([Reason::Ahead])
+        );
+        assert!(decide(&p, &cs, at("2026-11-24T12:45:00Z"))[1].is_empty());
     }
 
     #[test]

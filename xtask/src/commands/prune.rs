@@ -250,14 +250,14 @@ fn policies(
 }
 
 /// Each backup as retention judges it. A manifest's "verified" is only a
-/// record: per database, newest first, the file of each whole backup
-/// recorded as verified is checked against its manifest (size, then
-/// sha256) until one matches, and one that does not is not counted as
-/// verified. So the backup kept as "the newest verified" is one whose bytes
-/// are still those that were verified, and a damaged or replaced newer file
-/// cannot let the last intact one be deleted. Every older one is checked
-/// by its size, so a file cut short is not kept as its day's, week's or
-/// month's backup in place of an intact one.
+/// record: per database, newest first (as `latest` orders them), the file
+/// of each whole backup recorded as verified is checked against its
+/// manifest (size, then sha256) until one matches, and one that does not
+/// is not counted as verified. So the backup kept as "the newest verified"
+/// is one whose bytes are still those that were verified, and a damaged or
+/// replaced newer file cannot let the last intact one be deleted. Every
+/// older one is checked by its size, so a file cut short is not kept as its
+/// day's, week's or month's backup in place of an intact one.
 fn candidates(
     entries: &[Judgeable],
     now: DateTime<Utc>,
@@ -268,8 +268,7 @@ fn candidates(
         .map(|e| (e.database.clone(), Candidate::of(&e.entry.manifest)))
         .collect();
     let entries: Vec<&Entry> = entries.iter().map(|e| &e.entry).collect();
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(entries[i].manifest.created_at));
+    let order = inventory::newest_first(entries.iter().map(|e| &e.manifest));
     let mut settled: BTreeSet<String> = BTreeSet::new();
     for i in order {
         let (env, candidate) = &mut backups[i];

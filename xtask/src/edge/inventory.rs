@@ -250,13 +250,18 @@ fn refuse_shared_files(found: &mut Vec<Entry>, refused: &mut Vec<String>) {
     }
 }
 
-pub(crate) fn sort_newest_first(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| {
-        b.manifest
-            .created_at
-            .cmp(&a.manifest.created_at)
-            .then_with(|| b.file.cmp(&a.file))
-    });
+/// Newest first, as [`d1_core::order`] places them: by date, and each
+/// backup above the backups dated after it that it was taken after.
+pub(crate) fn sort_newest_first(entries: &mut Vec<Entry>) {
+    let order = newest_first(entries.iter().map(|e| &e.manifest));
+    let mut taken: Vec<Option<Entry>> = entries.drain(..).map(Some).collect();
+    entries.extend(order.into_iter().filter_map(|i| taken[i].take()));
+}
+
+/// The positions of `manifests`' backups, newest first ([`d1_core::order`]).
+pub fn newest_first<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Vec<usize> {
+    let dated: Vec<_> = manifests.map(d1_core::order::Dated::of_manifest).collect();
+    d1_core::order::newest_first(&dated)
 }
 
 /// The newest whole backup of `env` that passed verification.
@@ -276,19 +281,12 @@ pub fn latest_good_of(
         .iter()
         .filter(|e| is_of(&e.manifest) && e.is_whole())
         .collect();
-    let (chosen, passed_over) = newest_verified(&whole, chrono::Utc::now());
+    let now = chrono::Utc::now();
+    let (chosen, passed_over) = newest_verified(&whole, now);
     if let Some(chosen) = chosen {
-        // Passing over a newer backup is said, never done quietly.
-        for (newer, why) in passed_over {
-            crate::warn!(
-                "latest:{env} is {}: the newer {} is {why} and is passed over",
-                chosen.manifest.file.name,
-                newer.manifest.file.name,
-            );
-        }
+        say_chosen(env, (&whole, chosen), &passed_over, now);
         return Ok(chosen.file.clone());
     }
-    let now = chrono::Utc::now();
     let verified_ahead =
         { passed_over.iter() }.find(|(e, _)| e.is_verified_good() && dated_ahead(e, now).is_some());
     if let Some((newest, why)) = verified_ahead {
@@ -355,23 +353,45 @@ pub fn latest_any_of(
         .collect();
     let chosen = whole.iter().find(|e| dated_ahead(e, now).is_none());
     let ahead: Vec<(&Entry, String)> = { whole.iter() }
+        .take_while(|e| dated_ahead(e, now).is_some())
         .filter_map(|e| Some((*e, dated_ahead(e, now)?)))
         .collect();
     match chosen {
         Some(chosen) => {
-            for (newer, why) in ahead {
-                crate::warn!(
-                    "latest:{env} is {}: the newer {} is {why} and is passed over",
-                    chosen.manifest.file.name,
-                    newer.manifest.file.name
-                );
-            }
+            say_chosen(env, (&whole, chosen), &ahead, now);
             Ok(chosen.file.clone())
         }
         None => match ahead.first() {
             Some((newest, why)) => Err(all_ahead(env, newest, why)),
             None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
         },
+    }
+}
+
+/// Says which backup `latest:ENV` is, `chosen` of `whole` (newest
+/// first), when it passes over a newer one (`passed_over`, with why):
+/// passing one over is never done quietly. A backup dated after now that
+/// ranks below `chosen` (a backup taken since recorded it,
+/// [`d1_core::order`]) is named too: its date still says a clock is wrong.
+fn say_chosen(
+    env: &str,
+    (whole, chosen): (&[&Entry], &Entry),
+    passed_over: &[(&Entry, String)],
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let name = &chosen.manifest.file.name;
+    for (newer, why) in passed_over {
+        crate::warn!(
+            "latest:{env} is {name}: the newer {} is {why} and is passed over",
+            newer.manifest.file.name,
+        );
+    }
+    let below = { whole.iter() }.skip_while(|e| !std::ptr::eq(**e, chosen));
+    for (e, why) in below.filter_map(|e| Some((e, dated_ahead(e, now)?))) {
+        crate::warn!(
+            "latest:{env} is {name}, taken after {}, which is {why}",
+            e.manifest.file.name,
+        );
     }
 }
 

@@ -1239,12 +1239,52 @@ fn record(
         exact_values: (!stored.exact_values.is_empty()).then(|| stored.exact_values.clone()),
         sequences: taken.sequences.clone(),
         rowids_renumbered: taken.rowids_renumbered.clone(),
+        taken_after: taken_after_ahead(project, env)?,
         ..new_manifest(env, args, taken.scope, summary)
     };
     let manifest_path = recorded_or_removed(file, || write_manifest(file, &manifest))?;
     fsutil::sync_dir(&project.backup_dir);
     say_written(file, &manifest, &manifest_path);
     Ok((manifest, manifest_path))
+}
+
+/// The backups of `env`'s database here dated after now (by a clock that
+/// ran fast, or this one set back), which the backup now recorded was
+/// taken after: its manifest records them, so that it stays the newer
+/// once the clock passes their dates ([`d1_core::order`]). They are told.
+fn taken_after_ahead(project: &Project, env: &Environment) -> Result<Vec<manifest::TakenAfter>> {
+    let now = Utc::now();
+    let ahead: Vec<_> = crate::edge::inventory::scan(&project.backup_dir)?
+        .into_iter()
+        .filter(|e| {
+            let m = &e.manifest;
+            m.environment == env.name && m.database.name == env.database_name
+        })
+        .filter_map(|e| {
+            Some((
+                d1_core::wording::dated_ahead(e.manifest.created_at, now)?,
+                e,
+            ))
+        })
+        .collect();
+    // Newest first: the first is the newest of them.
+    if let Some((why, newest)) = ahead.first() {
+        let others = match ahead.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        crate::warn!(
+            "{}{others} is {why}: this backup, taken after it, records it in its manifest and \
+             stays the newer once the clock passes that date. Check both clocks",
+            newest.manifest.file.name
+        );
+    }
+    Ok({ ahead.into_iter() }
+        .map(|(_, e)| manifest::TakenAfter {
+            file: e.manifest.file.name,
+            sha256: e.manifest.file.sha256,
+        })
+        .collect())
 }
 
 /// The manifest's fields that follow from the request and the dump alone;
@@ -1306,6 +1346,7 @@ fn new_manifest(
         wide_integers: Some(Default::default()),
         sequences: None,
         rowids_renumbered: None,
+        taken_after: Vec::new(),
     }
 }
 

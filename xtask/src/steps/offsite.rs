@@ -12,7 +12,7 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::wrangler::{Commands, PrivateDir, Wrangler};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, Duration, Utc};
-use d1_core::manifest::{self, Manifest, OffsiteCopy};
+use d1_core::manifest::{self, Manifest, OffsiteCopy, TakenAfter};
 use d1_core::names::file_name;
 use d1_core::retention::Policy;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,9 @@ pub fn kept_but_expiring(
             whole: e.whole,
             good: e.verified == "good",
             protected: false,
+            file: e.file.clone(),
+            sha256: e.sha256.clone(),
+            taken_after: e.taken_after.clone(),
         })
         .collect();
     decide(policy, &candidates, now)
@@ -365,6 +368,38 @@ pub struct IndexEntry {
     pub whole: bool,
     /// `good`, `bad` or `unverified`, when uploaded.
     pub verified: String,
+    /// Its manifest's `taken_after`: the copies dated after it that it
+    /// ranks above ([`d1_core::order`]). Absent when there are none, and
+    /// from an index an earlier version wrote or rewrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken_after: Vec<TakenAfter>,
+}
+
+impl IndexEntry {
+    fn dated(&self) -> d1_core::order::Dated<'_> {
+        d1_core::order::Dated {
+            created_at: self.created_at,
+            file: &self.file,
+            sha256: &self.sha256,
+            // An index is of one environment's database.
+            of: ("", ""),
+            taken_after: &self.taken_after,
+        }
+    }
+}
+
+/// The positions of `entries`, newest first, as `latest` orders backups
+/// ([`d1_core::order`]).
+fn newest_first(entries: &[IndexEntry]) -> Vec<usize> {
+    let dated: Vec<_> = entries.iter().map(IndexEntry::dated).collect();
+    d1_core::order::newest_first(&dated)
+}
+
+/// `entries` in the order of [`newest_first`].
+fn sort_newest_first(entries: &mut Vec<IndexEntry>) {
+    let order = newest_first(entries);
+    let mut taken: Vec<Option<IndexEntry>> = entries.drain(..).map(Some).collect();
+    entries.extend(order.into_iter().filter_map(|i| taken[i].take()));
 }
 
 impl Index {
@@ -402,6 +437,17 @@ impl Index {
                 bail!(
                     "its entry for {:?} is dated after the year 9999, which this tool never \
                      writes",
+                    e.file.escape_debug().to_string()
+                );
+            }
+            // As a manifest's: names, each with a sha256.
+            if !{ e.taken_after.iter() }.all(|t| {
+                d1_core::names::is_plain_file_name(&t.file)
+                    && d1_core::names::is_sha256_hex(&t.sha256)
+            }) {
+                bail!(
+                    "its entry for {:?} records taken_after something other than a backup's \
+                     file name and sha256",
                     e.file.escape_debug().to_string()
                 );
             }
@@ -464,8 +510,7 @@ impl Index {
         let witnessed = since < now || !self.backups.iter().any(|e| expired(e) && shielded(e));
         self.backups.push(entry);
         self.backups.retain(|e| !expired(e) || shielded(e));
-        self.backups
-            .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+        sort_newest_first(&mut self.backups);
         witnessed
     }
 
@@ -476,10 +521,10 @@ impl Index {
             // lists them in; one dated after now is passed over, as
             // `latest` passes over a local one.
             let now = Utc::now();
-            let mut good: Vec<&IndexEntry> = { self.backups.iter() }
+            let good: Vec<&IndexEntry> = { newest_first(&self.backups).into_iter() }
+                .map(|i| &self.backups[i])
                 .filter(|e| e.whole && e.verified == "good")
                 .collect();
-            good.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
             for ahead in &good {
                 if let Some(why) = d1_core::wording::dated_ahead(ahead.created_at, now) {
                     crate::warn!("offsite latest passes over {}: it is {why}", ahead.file);
@@ -859,9 +904,7 @@ impl Target<'_> {
         }
         let mut index = own.unwrap_or_else(|| Index::new(&self.env.name));
         index.backups.extend(other.unwrap_or_default());
-        index
-            .backups
-            .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+        sort_newest_first(&mut index.backups);
         Ok(Some(index))
     }
 
@@ -1584,6 +1627,7 @@ fn index_entry(
             "unverified"
         }
         .to_owned(),
+        taken_after: manifest.taken_after.clone(),
     }
 }
 
@@ -1671,11 +1715,12 @@ mod tests {
             created_at: at(day),
             uploaded_at: at(day),
             bytes: 1,
-            sha256: "x".into(),
+            sha256: "a".repeat(64),
             format: "zstd+age".into(),
             mode: "full".into(),
             whole,
             verified: if good { "good" } else { "bad" }.into(),
+            taken_after: Vec::new(),
         }
     }
 
@@ -1801,6 +1846,25 @@ mod tests {
             let err = index(hostile).check("prod").unwrap_err().to_string();
             assert!(err.contains("control character"), "{err}");
         }
+        // `taken_after` as a manifest's: a file name with a sha256.
+        let record = |file: &str, sha256: String| IndexEntry {
+            taken_after: vec![TakenAfter {
+                file: file.into(),
+                sha256,
+            }],
+            ..good.clone()
+        };
+        index(record("backup-prod-20261124-0340.sql", "b".repeat(64)))
+            .check("prod")
+            .unwrap();
+        for hostile in [
+            record("../backup-prod-20261124-0340.sql", "b".repeat(64)),
+            record("backup-prod-20261124-0340.sql\nforged", "b".repeat(64)),
+            record("backup-prod-20261124-0340.sql", "B".into()),
+        ] {
+            let err = index(hostile).check("prod").unwrap_err().to_string();
+            assert!(err.contains("taken_after"), "{err}");
+        }
     }
 
     #[test]
@@ -1872,6 +1936,38 @@ mod tests {
         index.record(entry("b.sql", 3, true, true), at(4), 2);
         let files: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
         assert_eq!(files, ["d.sql", "c.sql", "b.sql"]);
+    }
+
+    /// fxDY: the copy of a backup taken after a fast clock's (its
+    /// manifest's `taken_after`, carried into the index) is offsite
+    /// `latest` once the clock passes the fast one's date, and the index
+    /// lists it first; a record whose sha256 is not that copy's changes
+    /// nothing.
+    #[test]
+    fn offsite_latest_is_the_copy_taken_after_one_dated_ahead() {
+        let mut fast = entry("backup-prod-20261105-0340.sql", 5, true, true);
+        fast.created_at += Duration::minutes(40);
+        let mut after = entry("backup-prod-20261105-0300.sql", 5, true, true);
+        after.taken_after = vec![TakenAfter {
+            file: fast.file.clone(),
+            sha256: fast.sha256.clone(),
+        }];
+        let mut index = Index::new("prod");
+        index.record(
+            entry("backup-prod-20261101-0300.sql", 1, true, true),
+            at(1),
+            30,
+        );
+        index.record(fast, at(5), 30);
+        index.record(after.clone(), at(5), 30);
+        assert_eq!(index.find("latest").unwrap().file, after.file);
+        assert_eq!(index.backups[0].file, after.file);
+        after.taken_after[0].sha256 = "f".repeat(64);
+        index.record(after, at(5), 30);
+        assert_eq!(
+            index.find("latest").unwrap().file,
+            "backup-prod-20261105-0340.sql"
+        );
     }
 
     /// atkDV: an upload by a clock a year ahead of every upload the index

@@ -412,8 +412,7 @@ pub fn environment_status(
         (Some(_), None) => true,
         (Some(max), Some(e)) => !max.holds(e.manifest.created_at, now),
     };
-    // The newest by date that is not dated after now, as `latest` reads
-    // them.
+    // The newest that is not dated after now, as `latest` orders them.
     let newest_by_date = whole.iter().find(|e| e.manifest.created_at <= now);
     let newest_is_bad = newest_by_date
         .filter(|e| matches!(e.verified(), "bad" | "damaged"))
@@ -979,9 +978,9 @@ fn offsite_behind(
     now: DateTime<Utc>,
 ) -> Option<String> {
     let offsite = settings.offsite.as_ref()?;
+    // `mine` is newest first, as `latest` orders them.
     let newest = { mine.iter() }
-        .filter(|e| e.is_verified_good() && e.is_whole() && e.manifest.created_at <= now)
-        .max_by_key(|e| e.manifest.created_at)?;
+        .find(|e| e.is_verified_good() && e.is_whole() && e.manifest.created_at <= now)?;
     if newest.manifest.offsite.is_some() {
         return None;
     }

@@ -113,6 +113,32 @@ fn time_passes(sb: &Sandbox, minutes: i64) -> BTreeMap<String, String> {
     renamed
 }
 
+/// A backup copied as taken by a clock 40 minutes fast, then one taken
+/// (after a row was written) with this machine's clock, then 45 minutes
+/// passed: the sandbox and the two backups' names, fast clock's first.
+fn taken_after_a_fast_clock() -> (Sandbox, String, String) {
+    let (sb, first) = sandbox_with_a_backup();
+    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let ahead = copy_taken_at(&sb, &first, fast);
+    sb.execute_sql(
+        "INSERT INTO companies (name, timezone) VALUES ('Written After The Clock Fix', 'UTC');",
+    );
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    assert!(
+        backup.stderr.contains(&ahead) && backup.stderr.contains("after this machine's clock"),
+        "the backup says it was taken after {ahead}, dated ahead:\n{}",
+        backup.all()
+    );
+    let taken: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".sql") && *n != first && *n != ahead)
+        .collect();
+    assert_eq!(taken.len(), 1, "{:?}", sb.backup_files());
+    let renamed = time_passes(&sb, 45);
+    let (ahead, taken) = (renamed[&ahead].clone(), renamed[&taken[0]].clone());
+    (sb, ahead, taken)
+}
+
 /// fxDY: the backup taken 40 minutes before a fast clock's backup's date
 /// is passed over only until that date: once the clock reaches it, the
 /// fast clock's backup (taken first, holding none of the rows written
@@ -121,20 +147,7 @@ fn time_passes(sb: &Sandbox, minutes: i64) -> BTreeMap<String, String> {
 /// The backup taken after it must stay the newer one for good.
 #[test]
 fn a_backup_taken_after_one_dated_ahead_stays_newer_once_that_date_has_passed() {
-    let (sb, first) = sandbox_with_a_backup();
-    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
-    let ahead = copy_taken_at(&sb, &first, fast);
-    sb.execute_sql(
-        "INSERT INTO companies (name, timezone) VALUES ('Written After The Clock Fix', 'UTC');",
-    );
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let taken: Vec<String> = { sb.backup_files().into_iter() }
-        .filter(|n| n.ends_with(".sql") && *n != first && *n != ahead)
-        .collect();
-    assert_eq!(taken.len(), 1, "{:?}", sb.backup_files());
-
-    let renamed = time_passes(&sb, 45);
-    let (ahead, taken) = (&renamed[&ahead], &renamed[&taken[0]]);
+    let (sb, ahead, taken) = taken_after_a_fast_clock();
     let plan = plan_of_latest(&sb);
     plan.assert_ok();
     assert!(
@@ -156,9 +169,65 @@ fn a_backup_taken_after_one_dated_ahead_stays_newer_once_that_date_has_passed() 
     let prune = sb.xtask(&["prune", "--keep-within", "0d", "--keep-daily", "1", "--yes"]);
     prune.assert_ok();
     assert!(
-        sb.backups().join(taken).exists(),
+        sb.backups().join(&taken).exists(),
         "prune deleted {taken}, the newest backup, for {ahead}, taken before it:\n{}",
         prune.all()
+    );
+}
+
+/// fxDY: a record of the backup taken after counts only for the file it
+/// names with the sha256 it records, and only for a backup dated after
+/// the one recording it: another file's sha256 changes nothing (dates
+/// decide), a record back (the fast clock's manifest recording the one
+/// taken after it) cannot make a cycle, thousands of records of names no
+/// backup has (of any length) are read past, and a record naming a path
+/// has its manifest refused as it is read.
+#[test]
+fn a_record_of_a_backup_taken_after_counts_only_for_that_file() {
+    let (sb, ahead, taken) = taken_after_a_fast_clock();
+    let latest = |sb: &Sandbox| {
+        let plan = plan_of_latest(sb);
+        plan.assert_ok();
+        plan.stdout
+    };
+    let record = manifest_for(&sb, &taken)["taken_after"][0].clone();
+    assert_eq!(record["file"], ahead.as_str());
+    edit_manifest(&sb, &taken, |m| {
+        m["taken_after"][0]["sha256"] = "0".repeat(64).into();
+    });
+    assert!(
+        latest(&sb).contains(&ahead),
+        "another file's sha256 counted"
+    );
+
+    let sha = manifest_for(&sb, &taken)["file"]["sha256"].clone();
+    edit_manifest(&sb, &taken, |m| m["taken_after"][0] = record.clone());
+    edit_manifest(&sb, &ahead, |m| {
+        m["taken_after"] = serde_json::json!([{"file": taken, "sha256": sha}]);
+    });
+    assert!(latest(&sb).contains(&taken), "a record back counted");
+
+    let long = format!("backup-local-20261204-1200-{}.sql", "9".repeat(5000));
+    edit_manifest(&sb, &taken, |m| {
+        let records = m["taken_after"].as_array_mut().unwrap();
+        for i in 0..5000 {
+            let file = format!("backup-local-20261204-1200-{i}.sql");
+            records.push(serde_json::json!({"file": file, "sha256": "1".repeat(64)}));
+        }
+        records.push(serde_json::json!({"file": long, "sha256": "1".repeat(64)}));
+    });
+    assert!(latest(&sb).contains(&taken), "thousands of records");
+    sb.xtask(&["prune", "--keep-within", "0d", "--dry-run"])
+        .assert_ok();
+
+    edit_manifest(&sb, &taken, |m| {
+        m["taken_after"][0]["file"] = format!("../{ahead}").into();
+    });
+    let list = sb.xtask(&["list"]);
+    assert!(
+        list.stderr.contains("taken_after") && !list.stdout.contains(&taken),
+        "{}",
+        list.all()
     );
 }
 

@@ -55,13 +55,6 @@ fn write_json(path: &Path, value: &Value) {
     std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
 }
 
-/// Edits the manifest beside `backup` in place.
-fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) {
-    let mut m = manifest_for(sb, backup);
-    edit(&mut m);
-    write_json(&manifest_file(sb, stem(backup)), &m);
-}
-
 /// Copies `backup` and its manifest to a backup of `days` ago, as prune
 /// would see an old one, returning the copy's name and manifest path.
 fn older_copy(sb: &Sandbox, backup: &str, days: i64) -> (String, PathBuf) {
@@ -600,10 +593,13 @@ fn a_manifest_from_the_future_is_never_latest() {
     // object fetched) would be `latest` for ever and keep `status` fresh
     // while the backup job had stopped: it is passed over, saying so.
     let (sb, name) = sandbox_with_a_backup();
-    let (future, _) = older_copy(&sb, &name, 1);
-    edit_manifest(&sb, &future, |m| {
-        m["created_at"] = "2099-01-01T00:00:00Z".into();
-    });
+    let future = copy_taken_at(
+        &sb,
+        &name,
+        "local",
+        "2099-01-01T00:00:00Z".parse().unwrap(),
+        |_| {},
+    );
     let run = sb.xtask(&["list"]);
     run.assert_ok();
     let line = run.stdout.lines().find(|l| l.contains(&future));
@@ -945,15 +941,11 @@ fn doctor_checks_the_identity_against_latest_not_a_backup_dated_ahead() {
             .expect("an encrypted backup")
     };
 
-    // Sealed to B, then moved to yesterday's name and dated 2099.
+    // Sealed to B, then moved to a name of 2099 and dated then.
     sb.xtask(&["backup", "local", "--encrypt-to", &recipient_b])
         .assert_ok();
     let first = sealed(&sb);
-    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
-    let ahead = format!(
-        "backup-local-{}.sql.zst.age",
-        yesterday.format("%Y%m%d-%H%M")
-    );
+    let ahead = "backup-local-20990101-0000.sql.zst.age".to_owned();
     let mut m = manifest_for(&sb, &first);
     m["created_at"] = "2099-01-01T00:00:00Z".into();
     m["file"]["name"] = ahead.clone().into();

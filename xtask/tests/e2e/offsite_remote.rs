@@ -1860,15 +1860,18 @@ fn a_list_from_env_whose_newest_copy_is_another_databases_still_lists_the_copies
     let manifest_key = ours["manifest_key"].as_str().unwrap().to_owned();
     let mut manifest: Value =
         serde_json::from_slice(&remote.server.r2_object(BUCKET, &manifest_key).unwrap()).unwrap();
-    // The same minute's second backup (`-2`), a second later.
+    // The same minute's second backup (`-2`), up to a second later (its
+    // name's minute is its date's).
     let second = |text: &str| {
         text.replacen(".sql", "-2.sql", 1)
             .replacen(".manifest.json", "-2.manifest.json", 1)
     };
     let later = |text: &str| {
-        let at = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        use chrono::Timelike;
+        let at = chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let minute_end = at.with_second(59).unwrap().with_nanosecond(999_999_999);
         (at + chrono::Duration::seconds(1))
-            .to_utc()
+            .min(minute_end.unwrap())
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
     };
     let mut other = ours.clone();

@@ -230,12 +230,7 @@ fn status_fails_on_a_stale_environment_and_passes_on_a_fresh_one() {
     std::fs::remove_file(&later).unwrap();
 
     // The backup job "stopped" two hours ago: status fails, naming the fix.
-    let path = sb.backups().join(name.replace(".sql", ".manifest.json"));
-    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["created_at"] = (chrono::Utc::now() - chrono::Duration::hours(2))
-        .to_rfc3339()
-        .into();
-    std::fs::write(&path, m.to_string()).unwrap();
+    redate(&sb, &name, chrono::Utc::now() - chrono::Duration::hours(2));
     let run = sb.xtask(&["status"]);
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stdout.contains("(max 1h): STALE"), "{}", run.stdout);

@@ -6,7 +6,6 @@
 use crate::common;
 
 use common::*;
-use serde_json::Value;
 
 /// atkBM: the operator pressed Ctrl-C while `backup local` was verifying
 /// the backup it had just written ("Backup written: …" was already on the
@@ -69,12 +68,11 @@ fn status_gives_a_stale_backups_age_that_can_be_compared_with_max_age() {
         "[local]\nmax_age = \"26h\"\n",
     )
     .unwrap();
-    let path = sb.backups().join(name.replace(".sql", ".manifest.json"));
-    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["created_at"] = (chrono::Utc::now() - chrono::Duration::minutes(27 * 60 + 10))
-        .to_rfc3339()
-        .into();
-    std::fs::write(&path, m.to_string()).unwrap();
+    redate(
+        &sb,
+        &name,
+        chrono::Utc::now() - chrono::Duration::minutes(27 * 60 + 10),
+    );
 
     let run = sb.xtask(&["status", "--env", "local"]);
     assert_eq!(run.code, Some(1), "{}", run.all());
@@ -173,13 +171,11 @@ fn status_in_the_first_hour_past_max_age_gives_an_age_past_it() {
             format!("[local]\nmax_age = \"{max}\"\n"),
         )
         .unwrap();
-        let path = sb.backups().join(name.replace(".sql", ".manifest.json"));
-        let mut m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        m["created_at"] = (chrono::Utc::now() - chrono::Duration::minutes(minutes))
-            .to_rfc3339()
-            .into();
-        std::fs::write(&path, m.to_string()).unwrap();
+        redate(
+            &sb,
+            &name,
+            chrono::Utc::now() - chrono::Duration::minutes(minutes),
+        );
 
         let run = sb.xtask(&["status", "--env", "local"]);
         assert_eq!(run.code, Some(1), "{}", run.all());

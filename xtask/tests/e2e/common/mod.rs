@@ -497,6 +497,34 @@ pub fn copy_taken_at(
     name
 }
 
+/// Moves `backup` and its manifest to a backup taken at `at` (another
+/// minute), named and dated as a run at that time would have left it;
+/// returns its new name.
+pub fn redate(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let env = manifest_for(sb, backup)["environment"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let name = copy_taken_at(sb, backup, &env, at, |_| {});
+    assert_ne!(name, backup, "redated to its own minute");
+    let stem = backup.split(".sql").next().unwrap();
+    std::fs::remove_file(sb.backups().join(backup)).unwrap();
+    std::fs::remove_file(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
+    name
+}
+
+/// Edits the manifest beside `backup` in place.
+pub fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) {
+    let mut m = manifest_for(sb, backup);
+    edit(&mut m);
+    let stem = backup.split(".sql").next().unwrap();
+    std::fs::write(
+        sb.backups().join(format!("{stem}.manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+}
+
 /// Writes the manifest `m` beside the backup it names, in the sandbox.
 pub fn write_manifest(sb: &Sandbox, m: &Value) {
     let name = m["file"]["name"].as_str().unwrap();
