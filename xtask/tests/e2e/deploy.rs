@@ -868,3 +868,63 @@ fn the_git_switch_a_deploy_refusal_prints_is_quoted_for_the_shell() {
         "`{switch}`"
     );
 }
+
+/// rvEF: the check of what the Pages deploy publishes ran before the
+/// deploy's own backup, and judged only what was there: on a fresh runner
+/// (no `backups/` yet) a link in `dist` to `../backups`, or a backup
+/// directory inside `dist` (`QBTIME_BACKUP_DIR=dist/backups`), passed it,
+/// and the backup the deploy then took was published with the site. And a
+/// `node_modules` or `.git` under a dot-directory (`dist/.well-known/`),
+/// which wrangler publishes (its `**/node_modules` passes over dot
+/// directories), was passed over as wrangler's own. Each is refused (exit
+/// 2) before anything runs; the build's own `dist` deploys.
+#[test]
+fn a_deploy_never_publishes_the_backup_it_takes_nor_what_wrangler_does_not_leave_out() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let sb = &remote.sb;
+    let dist = sb.path().join("dist");
+    std::fs::create_dir(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
+    let args = ["prod", "--branch", "main", "--confirm", "qbtime_db_prod"];
+    let refused = |how: &str, run: Run| {
+        assert_eq!(run.code, Some(2), "{how}:\n{}", run.all());
+        assert!(!deployed(&remote), "{how}: deployed:\n{}", run.all());
+        assert!(
+            !run.stdout.contains("Backup written"),
+            "{how}: backed up:\n{}",
+            run.all()
+        );
+    };
+
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("id.txt"), "private\n").unwrap();
+    let hidden = dist.join(".well-known");
+    std::fs::create_dir(&hidden).unwrap();
+    std::os::unix::fs::symlink(outside.path(), hidden.join("node_modules")).unwrap();
+    refused(
+        "dist/.well-known/node_modules out of the checkout",
+        deploy(&remote, home.path(), &args),
+    );
+    std::fs::remove_dir_all(&hidden).unwrap();
+
+    assert!(!sb.path().join("backups").exists());
+    std::os::unix::fs::symlink("../backups", dist.join("assets")).unwrap();
+    refused(
+        "a link in dist to backups/, not made yet",
+        deploy(&remote, home.path(), &args),
+    );
+    std::fs::remove_file(dist.join("assets")).unwrap();
+
+    let mut cmd = remote.xtask_command(home.path(), &[&["deploy"][..], &args].concat());
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log")
+        .env("QBTIME_BACKUP_DIR", dist.join("backups"));
+    refused(
+        "a backup directory inside dist, not made yet",
+        Run::from_output(cmd.output().unwrap()),
+    );
+
+    deploy(&remote, home.path(), &args).assert_ok();
+    assert!(deployed(&remote));
+}
