@@ -217,14 +217,18 @@ fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
         if by_wrangler {
             crate::stop!(
                 Exit::CouldNotRun,
-                "{} names no pages_build_output_dir, so `wrangler pages deploy` would fail after                  the migrations ran. Set it to the build's own directory (such as `dist`).                  Nothing was run.",
+                "{} names no pages_build_output_dir, so `wrangler pages deploy` would fail after \
+                 the migrations ran. Set it to the build's own directory (such as `dist`). \
+                 Nothing was run.",
                 shown(&project.config)
             );
         }
         return Ok(());
     };
     let root = project.root.canonicalize()?;
-    let backups = project.backup_dir.canonicalize().ok();
+    // Where the backup directory is, or will be: this deploy's own backup
+    // makes it on a fresh runner, after this check.
+    let backups = crate::edge::fsutil::real_path_to_be(&project.backup_dir);
     let state = dir.join(".wrangler").canonicalize().ok();
     let Ok(built) = dir.join(out).canonicalize() else {
         if by_wrangler {
@@ -250,12 +254,35 @@ fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
             (!real.starts_with(&built)).then(|| format!("files outside {}", shown(&built)))
         }
     };
-    if let Some((entry, real)) =
-        crate::edge::fsutil::first_reaching(&dir.join(out), &["node_modules", ".git"], |real| {
-            private(real).is_some()
-        })
-    {
+    // Whatever the walk reaches is in the build (else refused below): a
+    // backup directory to be made in it is published once made.
+    if let Some(b) = backups.as_ref().filter(|b| b.starts_with(&built)) {
         crate::stop!(
+            Exit::CouldNotRun,
+            "the Pages deploy would publish the backup directory {} on a public site: it is \
+             under pages_build_output_dir ({}), and this deploy's backup is written there. Keep \
+             the backups out of the build (--backup-dir, QBTIME_BACKUP_DIR). Nothing was run.",
+            shown(b),
+            d1_core::names::shown(out)
+        );
+    }
+    refuse_reaching(&dir.join(out), out, private)
+}
+
+/// Refuses the walk of `walked` (`pages_build_output_dir`, named `out`)
+/// as `wrangler pages deploy` walks it, when an entry reaches what
+/// `private` names, or leads nowhere.
+fn refuse_reaching(
+    walked: &Path,
+    out: &str,
+    private: impl Fn(&Path) -> Option<String>,
+) -> Result<()> {
+    let shown = |p: &Path| d1_core::names::shown(&p.to_string_lossy()).into_owned();
+    let found = crate::edge::fsutil::first_reaching(walked, pages_leaves_out, |real| {
+        private(real).is_some()
+    });
+    match found {
+        Some((entry, Some(real))) => crate::stop!(
             Exit::CouldNotRun,
             "the Pages deploy would publish {} on a public site: {} under \
              pages_build_output_dir ({}) is {}. Point pages_build_output_dir at the build's own \
@@ -264,9 +291,30 @@ fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
             shown(&entry),
             d1_core::names::shown(out),
             shown(&real)
-        );
+        ),
+        Some((entry, None)) => crate::stop!(
+            Exit::CouldNotRun,
+            "{} under pages_build_output_dir ({}) leads nowhere (a symbolic link to nothing \
+             there yet): `wrangler pages deploy` would fail on it after the migrations ran, or \
+             publish what this deploy makes there (its backup). Remove the link, or rebuild the \
+             site. Nothing was run.",
+            shown(&entry),
+            d1_core::names::shown(out)
+        ),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Whether `wrangler pages deploy` leaves out the entry at `rel` under
+/// `pages_build_output_dir`: a `node_modules` or `.git` (its
+/// `**/node_modules` and `**/.git`), but not one under a directory whose
+/// name starts with a dot (`.well-known/node_modules`), which its `**`
+/// does not pass through, so it publishes that.
+fn pages_leaves_out(rel: &Path) -> bool {
+    let mut parts: Vec<_> = rel.iter().map(|p| p.to_string_lossy()).collect();
+    let last = parts.pop();
+    matches!(last.as_deref(), Some("node_modules" | ".git"))
+        && !parts.iter().any(|p| p.starts_with('.'))
 }
 
 /// What every step of one deploy needs.
@@ -574,6 +622,24 @@ fn failed(env: &Environment, step: Step, e: anyhow::Error, advice: Option<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As wrangler's `**/node_modules` and `**/.git`, whose `**` passes
+    /// through no directory named with a leading dot.
+    #[test]
+    fn pages_leaves_out_what_wrangler_leaves_out_and_no_more() {
+        for left_out in ["node_modules", "a/b/node_modules", ".git", "a/.git"] {
+            assert!(pages_leaves_out(Path::new(left_out)), "{left_out}");
+        }
+        for published in [
+            ".well-known/node_modules",
+            "a/.b/.git",
+            "node_modules.txt",
+            "a/git",
+            ".env",
+        ] {
+            assert!(!pages_leaves_out(Path::new(published)), "{published}");
+        }
+    }
 
     #[test]
     fn prod_deploys_the_production_branch_only_and_nothing_else_does() {

@@ -689,18 +689,22 @@ pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 }
 
 /// The first path a walk of `dir` that follows symbolic links (as
-/// `wrangler pages deploy` walks what it publishes; names in `skip` passed
-/// over) reaches whose real path `reaches` holds: the path walked (`dir`
-/// itself, or an entry under it) and its real path. Each real directory
-/// is walked once, so a link cycle ends.
+/// `wrangler pages deploy` walks what it publishes) reaches whose real
+/// path `reaches` holds, or whose real path cannot be told (a link that
+/// leads nowhere yet, on which that walk fails; `None`): the path walked
+/// (`dir` itself, or an entry under it) and its real path. An entry whose
+/// path relative to `dir` `skip` holds is passed over, after its real path
+/// is told, as wrangler passes over what it leaves out. Each real
+/// directory is walked once, so a link cycle ends.
 pub fn first_reaching(
     dir: &Path,
-    skip: &[&str],
+    skip: impl Fn(&Path) -> bool,
     reaches: impl Fn(&Path) -> bool,
-) -> Option<(PathBuf, PathBuf)> {
-    let real_if = |path: &Path| {
-        let real = path.canonicalize().ok()?;
-        reaches(&real).then(|| (path.to_path_buf(), real))
+) -> Option<(PathBuf, Option<PathBuf>)> {
+    let top = dir;
+    let real_if = |path: &Path| match path.canonicalize() {
+        Ok(real) => reaches(&real).then(|| (path.to_path_buf(), Some(real))),
+        Err(_) => Some((path.to_path_buf(), None)),
     };
     let mut seen = std::collections::HashSet::new();
     let mut dirs = vec![dir.to_path_buf()];
@@ -712,10 +716,13 @@ pub fn first_reaching(
             continue;
         }
         for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if skip.iter().any(|s| entry.file_name() == *s) {
+            let path = entry.path();
+            if path.canonicalize().is_err() {
+                return Some((path, None));
+            }
+            if skip(path.strip_prefix(top).unwrap_or(&path)) {
                 continue;
             }
-            let path = entry.path();
             if path.is_dir() {
                 dirs.push(path);
             } else if let Some(found) = real_if(&path) {
@@ -724,6 +731,25 @@ pub fn first_reaching(
         }
     }
     None
+}
+
+/// The real path `path` has, or will have once made: that of the nearest
+/// directory above it that is there, with the rest of it after (a `..`
+/// in the rest taking off the name before it, as creating it does).
+pub fn real_path_to_be(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let there = path.ancestors().find(|d| fs::metadata(d).is_ok())?;
+    let mut real = there.canonicalize().ok()?;
+    for part in path.strip_prefix(there).ok()?.components() {
+        match part {
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::Normal(name) => real.push(name),
+            _ => {}
+        }
+    }
+    Some(real)
 }
 
 /// An exclusive lock on a directory itself (`flock` on the directory),
@@ -963,7 +989,8 @@ mod tests {
     }
 
     /// A walk that follows links finds what a link leads to, and ends on a
-    /// link cycle.
+    /// link cycle; a link that leads nowhere is found, its real path
+    /// unknown, even where the walk passes over its name.
     #[test]
     fn first_reaching_follows_links_and_ends_on_a_cycle() {
         let top = tempfile::tempdir().unwrap();
@@ -974,11 +1001,37 @@ mod tests {
         std::os::unix::fs::symlink("..", dist.join("a").join("loop")).unwrap();
         let private = private.canonicalize().unwrap();
         let inside = |real: &Path| real.starts_with(&private);
-        assert_eq!(first_reaching(&dist, &[], inside), None);
+        let none = |_: &Path| false;
+        assert_eq!(first_reaching(&dist, none, inside), None);
         std::os::unix::fs::symlink(&private, dist.join("a").join("p")).unwrap();
-        let (entry, _) = first_reaching(&dist, &[], inside).unwrap();
+        let (entry, real) = first_reaching(&dist, none, inside).unwrap();
         assert!(entry.ends_with("p"), "{entry:?}");
-        assert_eq!(first_reaching(&dist, &["a"], inside), None);
+        assert_eq!(real, Some(private.clone()));
+        assert_eq!(first_reaching(&dist, |p| p == Path::new("a"), inside), None);
+        std::os::unix::fs::symlink("../nowhere", dist.join("gone")).unwrap();
+        let skip_gone = |p: &Path| p == Path::new("gone");
+        assert_eq!(
+            first_reaching(&dist, skip_gone, inside),
+            Some((dist.join("gone"), None))
+        );
+    }
+
+    /// A path not made yet has the real path its nearest directory there
+    /// gives it.
+    #[test]
+    fn the_real_path_of_a_directory_not_made_yet_is_its_parents() {
+        let top = tempfile::tempdir().unwrap();
+        let real = top.path().canonicalize().unwrap();
+        fs::create_dir(top.path().join("dist")).unwrap();
+        std::os::unix::fs::symlink("dist", top.path().join("site")).unwrap();
+        assert_eq!(
+            real_path_to_be(&top.path().join("site/new/backups")),
+            Some(real.join("dist/new/backups"))
+        );
+        assert_eq!(
+            real_path_to_be(&top.path().join("x/../dist/b")),
+            Some(real.join("dist/b"))
+        );
     }
 
     #[test]
