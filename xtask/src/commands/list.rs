@@ -90,8 +90,9 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
         return Ok(());
     }
     if rows.is_empty() {
-        // A typo in --backup-dir names no directory: not an empty one.
-        if !backup_dir.exists() {
+        // A typo in --backup-dir names no directory: not an empty one
+        // (one that cannot be looked at is not said to be missing).
+        if matches!(backup_dir.try_exists(), Ok(false)) {
             crate::data!(
                 "No backups: {} does not exist (check --backup-dir or QBTIME_BACKUP_DIR; the \
                  first backup creates it).",
