@@ -1,26 +1,121 @@
 //! `cargo xtask rehearse`: the whole remote cycle offline, through the real
 //! wrangler's `--remote` code paths against the loopback API that the xtask
 //! starts itself, over a copy of a backup; the real backups are untouched.
+//!
+//! A whole rehearsal is about 45 wrangler starts, so the tests that check
+//! different things of the same run on the same set-up share that run
+//! (made once per test process, read-only to them); a test that needs a
+//! set-up of its own (an interrupt, a kill, a failing step) runs its own.
 
 use crate::common;
+
+use std::sync::OnceLock;
 
 use common::remote::Remote;
 use common::*;
 
+/// A seeded sandbox's local backup, and one `rehearse --from PATH --json`
+/// of it: a whole cycle (about 45 wrangler starts), run once per test
+/// process for the tests that each check something else of that same run.
+/// With `--json` every line a plain run prints is on stderr instead of
+/// stdout (the steps' own output included), so `Run::all` holds the same
+/// lines. The sandbox is gone by the time a test reads this.
+struct RehearsalOfABackup {
+    run: Run,
+    /// The backup's manifest.
+    manifest: serde_json::Value,
+    /// backups/'s files before the rehearsal and after it.
+    files: (Vec<String>, Vec<String>),
+    /// The backup's bytes before the rehearsal and after it.
+    source: (Vec<u8>, Vec<u8>),
+}
+
+fn rehearsal_of_a_backup() -> &'static RehearsalOfABackup {
+    static RUN: OnceLock<RehearsalOfABackup> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let (sb, name) = sandbox_with_a_backup();
+        let before = sb.backup_files();
+        let source = sb.backups().join(&name);
+        let bytes = std::fs::read(&source).unwrap();
+        let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap(), "--json"]);
+        RehearsalOfABackup {
+            run,
+            manifest: manifest_for(&sb, &name),
+            files: (before, sb.backup_files()),
+            source: (bytes, std::fs::read(&source).unwrap()),
+        }
+    })
+}
+
+/// A seeded sandbox's local backup whose manifest records a failed
+/// verification, `list`, `restore`'s warning of it, and one quiet
+/// rehearsal from the name `list` prints (`-q rehearse --from NAME`): run
+/// once per test process for the tests that read different things of it.
+struct QuietRehearsalFromAName {
+    name: String,
+    listed: Run,
+    restore: Run,
+    run: Run,
+}
+
+fn quiet_rehearsal_from_a_name() -> &'static QuietRehearsalFromAName {
+    static RUN: OnceLock<QuietRehearsalFromAName> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let (sb, name) = sandbox_with_a_backup();
+        let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
+        let mut m = manifest_for(&sb, &name);
+        m["verification"]["outcome"] = "bad".into();
+        m["verification"]["failed"] = serde_json::json!(["rows: differ"]);
+        std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+        let listed = sb.xtask(&["list"]);
+        // A backup's name has no space.
+        let dry_run = format!("-q restore {name} --to local --replace --dry-run");
+        let restore = sb.xtask(&dry_run.split(' ').collect::<Vec<_>>());
+        let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
+        QuietRehearsalFromAName {
+            name,
+            listed,
+            restore,
+            run,
+        }
+    })
+}
+
+/// A Global API Key for wrangler, as an operator's shell may hold one.
+const GLOBAL_API_KEY: [(&str, &str); 2] = [
+    (
+        "CLOUDFLARE_API_KEY",
+        "0123456789abcdef0123456789abcdef01234",
+    ),
+    ("CLOUDFLARE_EMAIL", "operator@example.com"),
+];
+
+/// One `rehearse --from empty --json` run as an operator's shell may run
+/// it: `--backup-dir` typed (a directory outside the sandbox) and a Global
+/// API Key set ([`GLOBAL_API_KEY`]); once per test process, for the tests
+/// that read different things of it.
+fn rehearsal_from_an_operators_shell() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let sb = Sandbox::new();
+        let outside = tempfile::tempdir().unwrap();
+        let real = outside.path().join("real backups");
+        std::fs::create_dir(&real).unwrap();
+        let args = ["--backup-dir", real.to_str().unwrap()];
+        let mut cmd = sb.xtask_command(&args);
+        cmd.args(["rehearse", "--from", "empty", "--json"])
+            .envs(GLOBAL_API_KEY);
+        Run::from_output(cmd.output().unwrap())
+    })
+}
+
 #[test]
 fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = only_backup(&sb);
-    let before = sb.backup_files();
-    let source = sb.backups().join(&name);
-    let bytes = std::fs::read(&source).unwrap();
+    let shared = rehearsal_of_a_backup();
+    let run = &shared.run;
 
     // With --json, stdout is one document and everything for people,
     // the steps' own output included, is on stderr.
-    let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap(), "--json"]);
     run.assert_ok();
     let doc: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
@@ -65,7 +160,7 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
     }
     assert!(summary.contains("Every step passed."), "{summary}");
     // The cycle's prod held the backup's rows: its own backup counted them.
-    let m = manifest_for(&sb, &name);
+    let m = &shared.manifest;
     // As every summary counts them: not sqlite_sequence's bookkeeping.
     let counted: Vec<u64> = m["rows"]
         .as_object()
@@ -86,8 +181,8 @@ fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
     );
 
     // The real backups are as they were, and the rehearsal left nothing.
-    assert_eq!(sb.backup_files(), before);
-    assert_eq!(std::fs::read(&source).unwrap(), bytes);
+    assert_eq!(shared.files.1, shared.files.0);
+    assert_eq!(shared.source.1, shared.source.0);
     // No Cloudflare credentials were given, and none were needed.
     assert!(!run.all().contains("CLOUDFLARE_API_TOKEN is not set"));
 }
@@ -156,13 +251,8 @@ fn a_served_rehearsal_prints_exports_that_work_when_pasted() {
 /// had. A command a rehearsal prints must not act on the real prod.
 #[test]
 fn a_rehearsal_prints_no_pasteable_command_that_acts_on_the_real_prod() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let source = sb.backups().join(only_backup(&sb));
-
-    let run = sb.xtask(&["rehearse", "--from", source.to_str().unwrap()]);
+    // What a plain run prints, on stdout and stderr: the same lines.
+    let run = &rehearsal_of_a_backup().run;
     run.assert_ok();
     let all = run.all();
     let pasteable: Vec<&str> = all
@@ -229,9 +319,13 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
             .collect()
     };
 
-    // A kept rehearsal's directory is the operator's: it stays.
-    let kept = sb.xtask(&["rehearse", "--from", "empty", "--keep"]);
-    kept.assert_ok();
+    // A kept rehearsal's directory is the operator's: it stays (stopped
+    // at its first step: what it ran does not matter here).
+    let kept = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--from", "empty", "--keep"]),
+        "== rehearse: backup",
+    );
+    assert_eq!(kept.code, Some(130), "{}", kept.all());
     let kept_dirs = rehearsal_dirs(&sb);
     assert_eq!(kept_dirs.len(), 1, "{kept_dirs:?}");
 
@@ -255,8 +349,13 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
     child.wait().unwrap();
     assert_eq!(rehearsal_dirs(&sb).len(), 2, "{:?}", rehearsal_dirs(&sb));
 
-    let next = sb.xtask(&["rehearse", "--from", "empty"]);
-    next.assert_ok();
+    // The next one removes it as it starts (it is stopped at its first step,
+    // and removes its own directory then).
+    let next = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--from", "empty"]),
+        "== rehearse: backup",
+    );
+    assert_eq!(next.code, Some(130), "{}", next.all());
     assert_eq!(
         rehearsal_dirs(&sb),
         kept_dirs,
@@ -413,13 +512,8 @@ fn a_rehearsal_after_prods_short_name_changed_rehearses_the_production_environme
 /// transcript (a hundred lines: wrangler's summaries, plans, listings).
 #[test]
 fn a_quiet_rehearsal_prints_nothing_but_warnings() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let source = sb.backups().join(only_backup(&sb));
-
-    let run = sb.xtask(&["-q", "rehearse", "--from", source.to_str().unwrap()]);
+    // Its backup's failed verification is one warning it prints.
+    let run = &quiet_rehearsal_from_a_name().run;
     run.assert_ok();
     assert_eq!(
         run.stdout,
@@ -445,16 +539,11 @@ fn a_quiet_rehearsal_prints_nothing_but_warnings() {
 /// "a backup with no manifest".
 #[test]
 fn a_rehearsal_starts_from_a_name_that_list_prints() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = only_backup(&sb);
-    let listed = sb.xtask(&["list"]);
-    assert!(listed.stdout.contains(&name), "{}", listed.all());
+    let shared = quiet_rehearsal_from_a_name();
+    let listed = &shared.listed;
+    assert!(listed.stdout.contains(&shared.name), "{}", listed.all());
 
-    let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
-    run.assert_ok();
+    shared.run.assert_ok();
 }
 
 /// `rehearse --serve` prints `export NAME='VALUE'` lines to paste, with
@@ -526,26 +615,8 @@ fn a_quiet_rehearsal_whose_step_fails_names_the_step() {
 /// prod with no word, and its cycle then passed as if over good data.
 #[test]
 fn a_rehearsal_from_a_backup_that_failed_its_verification_warns_as_restore_does() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let name = only_backup(&sb);
-    let manifest = sb.backups().join(name.replace(".sql", ".manifest.json"));
-    let mut m = manifest_for(&sb, &name);
-    m["verification"]["outcome"] = "bad".into();
-    m["verification"]["failed"] = serde_json::json!(["rows: differ"]);
-    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
-
-    let restore = sb.xtask(&[
-        "-q",
-        "restore",
-        &name,
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let shared = quiet_rehearsal_from_a_name();
+    let restore = &shared.restore;
     let warning = restore
         .stderr
         .lines()
@@ -553,7 +624,7 @@ fn a_rehearsal_from_a_backup_that_failed_its_verification_warns_as_restore_does(
         .unwrap_or_else(|| panic!("restore does not warn:\n{}", restore.all()))
         .to_owned();
 
-    let run = sb.xtask(&["-q", "rehearse", "--from", &name]);
+    let run = &shared.run;
     assert!(
         run.stderr.lines().any(|l| l == warning),
         "the rehearsal does not warn as restore does ({warning}):\n{}",
@@ -570,17 +641,10 @@ fn a_rehearsal_from_a_backup_that_failed_its_verification_warns_as_restore_does(
 /// CLOUDFLARE_API_TOKEN".
 #[test]
 fn a_rehearsal_passes_in_a_shell_that_holds_a_global_api_key() {
-    let sb = Sandbox::new();
-    let mut cmd = sb.xtask_command(&["-q", "rehearse", "--from", "empty"]);
-    cmd.env(
-        "CLOUDFLARE_API_KEY",
-        "0123456789abcdef0123456789abcdef01234",
-    )
-    .env("CLOUDFLARE_EMAIL", "operator@example.com");
-    let run = Run::from_output(cmd.output().unwrap());
+    let run = rehearsal_from_an_operators_shell();
     run.assert_ok();
     assert!(
-        !run.all().contains("0123456789abcdef"),
+        !run.all().contains(GLOBAL_API_KEY[0].1),
         "the key was printed:\n{}",
         run.all()
     );
@@ -689,14 +753,8 @@ fn a_rehearsals_commands_never_carry_the_typed_backup_dir_to_the_real_backups() 
         );
     }
 
-    let run = sb.xtask(&[
-        "--backup-dir",
-        real_arg,
-        "rehearse",
-        "--from",
-        "empty",
-        "--json",
-    ]);
+    // The same, run (once for these tests) with a Global API Key set too.
+    let run = rehearsal_from_an_operators_shell();
     run.assert_ok();
     let doc: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", run.stdout));
