@@ -1100,10 +1100,7 @@ fn copies_uploaded_before_a_second_database_was_added_are_still_found_and_fetche
 /// A prod whose one database has a copy offsite (under `prod/`), then a
 /// second database (`analytics_prod`) added to it: returns the copy's name.
 fn split_after_an_upload(remote: &Remote, home: &std::path::Path) -> String {
-    let name = remote.backup_prod(home);
-    remote
-        .xtask(home, &["upload", &name, "--env", "prod"])
-        .assert_ok();
+    let name = remote.backup_and_upload_prod(home);
     let config = remote.sb.path().join("wrangler.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(

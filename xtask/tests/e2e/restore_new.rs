@@ -662,11 +662,8 @@ fn after_prod_is_moved_to_a_restored_database_status_does_not_give_it_the_old_on
 fn a_data_only_backup_taken_to_a_new_database_is_told_a_way_in_not_sent_in_a_circle() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote
-        .xtask(home.path(), &["backup", "prod", "--data-only"])
-        .assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
-    let file = file.to_str().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    let file = file.as_str();
 
     let plain = restore_new(
         &remote,
@@ -696,10 +693,8 @@ fn a_data_only_backup_taken_to_a_new_database_is_told_a_way_in_not_sent_in_a_cir
 
 /// A data-only backup of prod, taken as `backup prod --data-only`.
 fn data_only_prod_backup(remote: &Remote, home: &std::path::Path) -> String {
-    remote
-        .xtask(home, &["backup", "prod", "--data-only"])
-        .assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let name = remote.backup_prod_with(home, &["--data-only"]);
+    let file = remote.sb.backups().join(name);
     file.to_str().unwrap().to_owned()
 }
 

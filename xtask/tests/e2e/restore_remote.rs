@@ -850,10 +850,8 @@ fn a_clean_restore_accepts_the_same_unpadded_migrations_in_wranglers_order() {
 fn a_data_only_backup_into_a_database_with_only_an_empty_migrations_table_has_a_way_in() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    remote
-        .xtask(home.path(), &["backup", "prod", "--data-only"])
-        .assert_ok();
-    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let name = remote.backup_prod_with(home.path(), &["--data-only"]);
+    let file = remote.sb.backups().join(name);
     // As `wrangler d1 migrations list --remote` leaves a new database.
     rusqlite::Connection::open(&remote.staging)
         .unwrap()

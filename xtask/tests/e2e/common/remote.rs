@@ -97,32 +97,25 @@ impl Remote {
     /// under test): returns its file name. On a fresh remote (no request
     /// served yet, nothing in backups/) the first test process's run of
     /// the real `backup prod` is kept, keyed on everything it depends on
-    /// (prod's and staging's bytes, the loopback's faults and buckets, the
-    /// sandbox's wrangler.toml, backups.toml and migrations/), and a later
-    /// remote made alike gets a copy of its backups/ instead: the same
-    /// bytes, as if taken a little earlier. Otherwise the real command runs.
+    /// (see [`Remote::fresh_key`]), and a later remote made alike gets a
+    /// copy of its backups/ instead: the same bytes, as if taken a little
+    /// earlier. Otherwise the real command runs.
     pub fn backup_prod(&self, home: &Path) -> String {
+        self.backup_prod_with(home, &[])
+    }
+
+    /// [`Remote::backup_prod`] with `flags` after `backup prod` (as
+    /// `--data-only`), kept and copied the same way.
+    pub fn backup_prod_with(&self, home: &Path, flags: &[&str]) -> String {
+        let step = [&["backup", "prod"], flags].concat();
         let real = || {
-            self.xtask(home, &["backup", "prod"]).assert_ok();
+            self.xtask(home, &step).assert_ok();
         };
-        if self.server.requests().is_empty() && self.sb.backup_files().is_empty() {
-            let read = |p: &Path| sha256_hex(&std::fs::read(p).unwrap_or_default());
-            let from = format!(
-                "backup of prod {} staging {} faults {:?} buckets {:?}",
-                read(&self.db),
-                read(&self.staging),
-                self.server.faults(),
-                self.server.r2_buckets()
-            );
-            let key = template::key(
-                self.sb.path(),
-                &from,
-                &["backup", "prod"],
-                &["backups.toml"],
-            );
-            template::made_once(&key, &self.sb.backups(), real);
-        } else {
-            real();
+        match self.fresh_key(&step) {
+            Some(key) => {
+                template::made_once(&key, &self.sb.backups(), real);
+            }
+            None => real(),
         }
         let name = only_backup(&self.sb);
         let m = manifest_for(&self.sb, &name);
@@ -130,17 +123,109 @@ impl Remote {
         name
     }
 
-    /// [`Remote::backup_prod`] into the bucket `qbtime-d1-backups`, with
-    /// `offsite lock` set on prod's prefix, as prod's bucket should be.
-    /// [`Remote::backup_prod`], then `upload NAME --env prod`: prod's
-    /// newest backup, offsite. Returns its name.
-    pub fn backup_and_upload_prod(&self, home: &Path) -> String {
-        let name = self.backup_prod(home);
-        self.xtask(home, &["upload", &name, "--env", "prod"])
-            .assert_ok();
-        name
+    /// The key of taking `step` on this remote, when it is fresh (no
+    /// request served yet, nothing in backups/): everything the step's
+    /// result depends on (prod's and staging's bytes, the loopback's faults
+    /// and its buckets with their objects, lock and lifecycle rules, the
+    /// sandbox's wrangler.toml, backups.toml and migrations/). `None` when
+    /// the remote is not fresh.
+    fn fresh_key(&self, step: &[&str]) -> Option<String> {
+        if !self.server.requests().is_empty() || !self.sb.backup_files().is_empty() {
+            return None;
+        }
+        let read = |p: &Path| sha256_hex(&std::fs::read(p).unwrap_or_default());
+        let mut from = format!(
+            "backup of prod {} staging {} faults {:?}",
+            read(&self.db),
+            read(&self.staging),
+            self.server.faults(),
+        );
+        for bucket in self.server.r2_buckets() {
+            from.push_str(&format!(
+                " bucket {bucket} lock {} lifecycle {}",
+                self.server.r2_lock(&bucket),
+                self.server.r2_lifecycle(&bucket)
+            ));
+            for key in self.server.r2_keys(&bucket) {
+                let bytes = self.server.r2_object(&bucket, &key).unwrap_or_default();
+                from.push_str(&format!(" object {key:?} {}", sha256_hex(&bytes)));
+            }
+        }
+        Some(template::key(
+            self.sb.path(),
+            &from,
+            step,
+            &["backups.toml"],
+        ))
     }
 
+    /// [`Remote::backup_prod`], then `upload NAME --env prod`: prod's
+    /// newest backup, offsite, for a test to start from (not the upload
+    /// under test). Returns its name. As for `backup_prod`, on a fresh
+    /// remote the first test process's real runs are kept (backups/, and
+    /// every object in the loopback's buckets), and a later remote made
+    /// alike gets copies instead: its backups/ as they were left, and the
+    /// same objects put in its buckets (as an upload without headers puts
+    /// them, a little later). Otherwise the real commands run.
+    pub fn backup_and_upload_prod(&self, home: &Path) -> String {
+        let real = || {
+            let name = self.backup_prod(home);
+            self.xtask(home, &["upload", &name, "--env", "prod"])
+                .assert_ok();
+        };
+        let step = ["backup", "prod", "then upload NAME --env prod"];
+        let Some(key) = self.fresh_key(&step) else {
+            real();
+            return only_backup(&self.sb);
+        };
+        let kept = tempfile::tempdir().unwrap();
+        let mut here = false;
+        template::made_once(&key, kept.path(), || {
+            here = true;
+            real();
+            self.keep_backups_and_objects(kept.path());
+        });
+        if !here {
+            self.copy_backups_and_objects(kept.path());
+        }
+        only_backup(&self.sb)
+    }
+
+    /// Writes backups/ (and its permission bits) and every R2 object under
+    /// `dir`, for [`Remote::copy_backups_and_objects`].
+    fn keep_backups_and_objects(&self, dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        copy_dir(&self.sb.backups(), &dir.join("backups"));
+        let mode = std::fs::metadata(self.sb.backups()).unwrap().permissions();
+        std::fs::write(dir.join("backups.mode"), mode.mode().to_string()).unwrap();
+        let mut objects: Vec<(String, String, Vec<u8>)> = Vec::new();
+        for bucket in self.server.r2_buckets() {
+            for key in self.server.r2_keys(&bucket) {
+                let bytes = self.server.r2_object(&bucket, &key).unwrap();
+                objects.push((bucket.clone(), key, bytes));
+            }
+        }
+        let json = serde_json::to_vec(&objects).unwrap();
+        std::fs::write(dir.join("objects.json"), json).unwrap();
+    }
+
+    /// The backups/ and R2 objects that [`Remote::keep_backups_and_objects`]
+    /// wrote under `dir`, copied into this remote.
+    fn copy_backups_and_objects(&self, dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        copy_dir(&dir.join("backups"), &self.sb.backups());
+        let mode = std::fs::read_to_string(dir.join("backups.mode")).unwrap();
+        let mode = std::fs::Permissions::from_mode(mode.parse().unwrap());
+        std::fs::set_permissions(self.sb.backups(), mode).unwrap();
+        let json = std::fs::read(dir.join("objects.json")).unwrap();
+        let objects: Vec<(String, String, Vec<u8>)> = serde_json::from_slice(&json).unwrap();
+        for (bucket, key, bytes) in objects {
+            self.server.r2_put_object(&bucket, &key, &bytes).unwrap();
+        }
+    }
+
+    /// [`Remote::backup_prod`] into the bucket `qbtime-d1-backups`, with
+    /// `offsite lock` set on prod's prefix, as prod's bucket should be.
     pub fn backup_prod_under_a_bucket_lock(&self, home: &Path) -> String {
         self.server.add_bucket("qbtime-d1-backups");
         let name = self.backup_prod(home);
