@@ -160,6 +160,11 @@ pub fn check_checkout(branch: &str, checked_out: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// A path as messages show it (control characters and the like escaped).
+fn shown(path: &Path) -> String {
+    d1_core::names::shown(&path.to_string_lossy()).into_owned()
+}
+
 /// The file by which wrangler's Pages deploy follows a build tool to
 /// another configuration, looked for from its directory upwards.
 const PAGES_REDIRECT: &str = ".wrangler/deploy/config.json";
@@ -178,7 +183,6 @@ fn check_pages_source(project: &Project, envs: &Environments) -> Result<()> {
     use crate::config::environment::CONFIG_FILES;
     use crate::edge::fsutil;
     let dir = &project.config_dir;
-    let shown = |p: &Path| d1_core::names::shown(&p.to_string_lossy()).into_owned();
     let read = fsutil::first_upward(dir, &CONFIG_FILES);
     if read.as_deref() != Some(project.config.as_path()) {
         crate::stop!(
@@ -209,7 +213,6 @@ fn check_pages_source(project: &Project, envs: &Environments) -> Result<()> {
 /// and, when wrangler deploys, one that is not set or not built.
 fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
     let dir = &project.config_dir;
-    let shown = |p: &Path| d1_core::names::shown(&p.to_string_lossy()).into_owned();
     // Another command deploys ([`DEPLOY_COMMAND_VAR`]): what it publishes
     // is its own; wrangler's must be there before the migrations run.
     let by_wrangler = std::env::var_os(DEPLOY_COMMAND_VAR).is_none_or(|c| c.is_empty());
@@ -277,7 +280,6 @@ fn refuse_reaching(
     out: &str,
     private: impl Fn(&Path) -> Option<String>,
 ) -> Result<()> {
-    let shown = |p: &Path| d1_core::names::shown(&p.to_string_lossy()).into_owned();
     let found = crate::edge::fsutil::first_reaching(walked, pages_leaves_out, |real| {
         private(real).is_some()
     });
