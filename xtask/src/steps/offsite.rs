@@ -1938,6 +1938,40 @@ mod tests {
         assert_eq!(files, ["d.sql", "c.sql", "b.sql"]);
     }
 
+    /// fxEG: as a manifest's, an entry's created_at is the minute (UTC)
+    /// its file's name says, and the name says one: an entry dated
+    /// otherwise (with its objects where that date puts them) would be
+    /// ordered (`latest`) by one time and listed by another, and refuses
+    /// the index, as its other bad entries do.
+    #[test]
+    fn an_index_entry_dated_otherwise_than_its_name_is_refused() {
+        let entry_of = |name: &str, created_at: DateTime<Utc>| {
+            let manifest = file_name(&manifest::manifest_path(Path::new(name)));
+            IndexEntry {
+                created_at,
+                key: object_key("prod", created_at, name),
+                manifest_key: object_key("prod", created_at, &manifest),
+                ..entry(name, 24, true, true)
+            }
+        };
+        let index = |e: IndexEntry| Index {
+            backups: vec![e],
+            ..Index::new("prod")
+        };
+        let name = "backup-prod-20261124-0300-2.sql.zst.age";
+        let late = at(24) + Duration::seconds(59);
+        index(entry_of(name, late)).check("prod").unwrap();
+        for hostile in [
+            entry_of(name, at(24) + Duration::minutes(40)),
+            entry_of(name, at(25)),
+            entry_of(name, at(24) - Duration::seconds(1)),
+            entry_of("backup-prod-handmade.sql", at(24)),
+        ] {
+            let err = index(hostile).check("prod").unwrap_err().to_string();
+            assert!(err.contains("its name"), "{err}");
+        }
+    }
+
     /// fxDY: the copy of a backup taken after a fast clock's (its
     /// manifest's `taken_after`, carried into the index) is offsite
     /// `latest` once the clock passes the fast one's date, and the index

@@ -231,6 +231,29 @@ fn a_record_of_a_backup_taken_after_counts_only_for_that_file() {
     );
 }
 
+/// fxEG: a restore into local ran while the clock was 40 minutes fast,
+/// so its safety backup is dated ahead; its load landed, the clock was set
+/// right, and the same restore is run again. Its safety backup holds the
+/// backup's rows and was taken after the first one (it records it): the
+/// warning must name the first one, from before the earlier restore, as
+/// the way back, though it is dated after the second.
+#[test]
+fn a_restore_run_again_names_the_safety_backup_a_fast_clock_took_before_it() {
+    let (_source, target, restore, first_safety) = restored_over_a_row();
+    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let first_safety = redate(&target, &first_safety, fast);
+    let run = target.xtask(&restore.iter().map(String::as_str).collect::<Vec<_>>());
+    run.assert_ok();
+    // The backup run names it too, as dated ahead: the warning must.
+    let said = run.all();
+    let way_back = said.split("whose rows are not the backup's is ").nth(1);
+    assert!(
+        way_back.is_some_and(|w| w.split(';').next().unwrap().ends_with(&first_safety)),
+        "the re-run does not name {first_safety}, the safety backup taken before the earlier \
+         restore (dated ahead by a fast clock), as the way back:\n{said}"
+    );
+}
+
 /// `--at` with more digits than a 64-bit number holds is bad input (exit
 /// 2, README "Exit codes"), refused naming `--at` and the forms it takes,
 /// as `--at garbage` is. Today it is exit 1 with "the number is too large:

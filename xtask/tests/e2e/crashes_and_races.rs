@@ -726,24 +726,10 @@ fn a_sigterm_blocked_at_start_is_taken_once_the_handler_is_installed() {
 /// backup from before the earlier restore.
 #[test]
 fn a_restore_run_again_after_its_load_landed_names_the_undo_point_from_before_it() {
-    let source = Sandbox::new();
-    source.apply_migrations();
-    source.execute_sql(SEED_SQL);
-    source.xtask(&["backup", "local"]).assert_ok();
-    let file = source.backups().join(only_backup(&source));
-    let file = file.to_str().unwrap();
-
-    let target = Sandbox::new();
-    target.apply_migrations();
-    target.execute_sql(
-        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Before', 'qbt-9', 'UTC');",
-    );
-    let restore = ["restore", file, "--to", "local", "--replace", "--yes"];
-    target.xtask(&restore).assert_ok();
-    let first_safety = only_backup(&target);
+    let (_source, target, restore, first_safety) = restored_over_a_row();
 
     // The same command again: the first one's load had landed.
-    let run = target.xtask(&restore);
+    let run = target.xtask(&restore.iter().map(String::as_str).collect::<Vec<_>>());
     run.assert_ok();
     assert!(
         run.all().contains("already held"),

@@ -328,22 +328,109 @@ fn another_checkouts_prod_backup_taken_after_ours_never_goes_into_prod_by_the_pr
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let ours = remote.backup_prod(home.path());
-    // The other checkout's prod: a database of the same name, another id,
-    // backed up into the same directory later.
+    let (theirs, theirs_id) = back_up_another_checkouts_prod(&remote, home.path(), &ours);
+
+    let base = [
+        "restore",
+        &theirs,
+        "--to",
+        "prod",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    let refused = remote.xtask(home.path(), &base);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        !refused.stderr.contains("--previous-database-id ")
+            || refused.stderr.contains("does not take it"),
+        "the refusal offers --previous-database-id for a backup that is not prod's replaced \
+         database:\n{}",
+        refused.all()
+    );
+    assert!(
+        refused.stderr.contains("--to new:NAME"),
+        "{}",
+        refused.all()
+    );
+    assert_not_the_replaced_database(&remote, home.path(), (&theirs, &theirs_id), &ours);
+}
+
+/// fxEG: as above, but our backup was taken by a clock 40 minutes fast:
+/// theirs, taken after it by a right clock, is dated before it and
+/// records it (`taken_after`). Ours was still taken first, so their
+/// database was never the one ours replaced: the flag must not take it.
+#[test]
+fn another_checkouts_prod_backup_taken_after_our_fast_clocks_never_goes_into_prod() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let ours = remote.backup_prod(home.path());
+    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let ours = redate(&remote.sb, &ours, fast);
+    let (theirs, theirs_id) = back_up_another_checkouts_prod(&remote, home.path(), &ours);
+    assert_eq!(
+        manifest_for(&remote.sb, &theirs)["taken_after"][0]["file"],
+        ours.as_str()
+    );
+    assert_not_the_replaced_database(&remote, home.path(), (&theirs, &theirs_id), &ours);
+}
+
+/// `restore THEIRS --to prod --previous-database-id THEIRS_ID` is refused
+/// (exit 3) naming `ours`, the backup of prod's database taken before it.
+fn assert_not_the_replaced_database(
+    remote: &Remote,
+    home: &std::path::Path,
+    (theirs, theirs_id): (&str, &str),
+    ours: &str,
+) {
+    let run = remote.xtask(
+        home,
+        &[
+            "restore",
+            theirs,
+            "--to",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+            "--previous-database-id",
+            theirs_id,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(3),
+        "{theirs}, taken after {ours}, is taken as the database prod replaced:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains(ours),
+        "names our earlier backup:\n{}",
+        run.all()
+    );
+}
+
+/// Another checkout's prod, a database of the same name with another id,
+/// backed up into the same directory after `ours`: its backup's name and
+/// its database's id. Prod's database is then that other one.
+fn back_up_another_checkouts_prod(
+    remote: &Remote,
+    home: &std::path::Path,
+    ours: &str,
+) -> (String, String) {
     let bare = tempfile::tempdir().unwrap();
     wrangler_in(
-        &remote,
-        home.path(),
+        remote,
+        home,
         bare.path(),
         &["d1", "delete", "qbtime_db_prod", "-y"],
     );
     wrangler_in(
-        &remote,
-        home.path(),
+        remote,
+        home,
         bare.path(),
         &["d1", "create", "qbtime_db_prod"],
     );
-    let listed = remote.wrangler_json(home.path(), &["d1", "list", "--json"]);
+    let listed = remote.wrangler_json(home, &["d1", "list", "--json"]);
     let theirs_id = listed
         .as_array()
         .unwrap()
@@ -370,7 +457,7 @@ fn another_checkouts_prod_backup_taken_after_ours_never_goes_into_prod_by_the_pr
     )
     .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    remote.xtask(home, &["backup", "prod"]).assert_ok();
     std::fs::write(&config, &original).unwrap();
     let theirs = remote
         .sb
@@ -382,38 +469,7 @@ fn another_checkouts_prod_backup_taken_after_ours_never_goes_into_prod_by_the_pr
         manifest_for(&remote.sb, &theirs)["database"]["uuid"],
         theirs_id
     );
-
-    let base = [
-        "restore",
-        &theirs,
-        "--to",
-        "prod",
-        "--confirm",
-        "qbtime_db_prod",
-    ];
-    let refused = remote.xtask(home.path(), &base);
-    assert_eq!(refused.code, Some(3), "{}", refused.all());
-    assert!(
-        !refused.stderr.contains("--previous-database-id ")
-            || refused.stderr.contains("does not take it"),
-        "the refusal offers --previous-database-id for a backup that is not prod's replaced \
-         database:\n{}",
-        refused.all()
-    );
-    assert!(
-        refused.stderr.contains("--to new:NAME"),
-        "{}",
-        refused.all()
-    );
-    let mut flagged: Vec<&str> = base.to_vec();
-    flagged.extend(["--previous-database-id", &theirs_id, "--dry-run"]);
-    let run = remote.xtask(home.path(), &flagged);
-    assert_eq!(run.code, Some(3), "{}", run.all());
-    assert!(
-        run.stderr.contains(&ours),
-        "names our earlier backup:\n{}",
-        run.all()
-    );
+    (theirs, theirs_id)
 }
 
 /// The refusal's advice is a command to paste: the id it names comes from

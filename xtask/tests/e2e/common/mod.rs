@@ -513,6 +513,29 @@ pub fn redate(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) -> 
     name
 }
 
+/// A backup of the seed rows restored over a database holding another row
+/// (`--replace --yes`): the source and target sandboxes, the restore's
+/// arguments, and the safety backup it took.
+pub fn restored_over_a_row() -> (Sandbox, Sandbox, Vec<String>, String) {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source.xtask(&["backup", "local"]).assert_ok();
+    let file = source.backups().join(only_backup(&source));
+    let file = file.to_str().unwrap();
+
+    let target = Sandbox::new();
+    target.apply_migrations();
+    target.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Before', 'qbt-9', 'UTC');",
+    );
+    let restore = ["restore", file, "--to", "local", "--replace", "--yes"];
+    target.xtask(&restore).assert_ok();
+    let safety = only_backup(&target);
+    let restore = restore.iter().map(|a| (*a).to_owned()).collect();
+    (source, target, restore, safety)
+}
+
 /// Edits the manifest beside `backup` in place.
 pub fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) {
     let mut m = manifest_for(sb, backup);
