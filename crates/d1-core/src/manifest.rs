@@ -229,6 +229,23 @@ pub fn stamp_in_backup_name(name: &str) -> Option<&str> {
         .map(|stamp| &stamp[..13])
 }
 
+/// Refuses a backup dated (`created_at`) otherwise than the minute its
+/// name says (`stamp`, `YYYYMMDD-HHMM`, UTC): the name is made from the
+/// same instant when it is taken, and one that says otherwise would have
+/// the backup ordered (`latest`, prune) by one time and shown by another.
+/// `what` is what says the date: "it", "its entry for …".
+pub fn check_named_minute(what: &str, stamp: &str, created_at: DateTime<Utc>) -> Result<()> {
+    let minute = created_at.format("%Y%m%d-%H%M").to_string();
+    if stamp != minute {
+        bail!(
+            "{what} says it was taken at {} UTC, but its name says {stamp} (YYYYMMDD-HHMM, \
+             UTC), the minute every backup's name is given when it is taken",
+            created_at.format("%Y-%m-%d %H:%M:%S"),
+        );
+    }
+    Ok(())
+}
+
 /// `backups/backup-prod-20261123-2230.sql` -> `backups/backup-prod-20261123-2230.manifest.json`.
 pub fn manifest_path(backup: &Path) -> PathBuf {
     let name = backup
@@ -364,18 +381,7 @@ impl Manifest {
                 self.environment
             );
         };
-        // The time is in the name too, made from the same instant (UTC, to
-        // the minute): one that says otherwise would have the backup
-        // ordered (`latest`, prune) by one time and shown by another.
-        let minute = self.created_at.format("%Y%m%d-%H%M").to_string();
-        if stamp[..13] != minute {
-            bail!(
-                "it says it was taken at {} UTC, but its name says {} (YYYYMMDD-HHMM, UTC), \
-                 the minute every backup's name is given when it is taken",
-                self.created_at.format("%Y-%m-%d %H:%M:%S"),
-                &stamp[..13]
-            );
-        }
+        check_named_minute("it", &stamp[..13], self.created_at)?;
         self.check_taken_after(&named)
     }
 

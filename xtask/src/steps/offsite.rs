@@ -440,6 +440,16 @@ impl Index {
                     e.file.escape_debug().to_string()
                 );
             }
+            // As a manifest's: dated the minute its name says (the key's
+            // year and month are checked below).
+            let file = e.file.escape_debug().to_string();
+            let Some(stamp) = manifest::stamp_in_backup_name(&e.file) else {
+                bail!(
+                    "its entry for {file:?}: its name is not backup-<env>-YYYYMMDD-HHMM, as the \
+                     name of every backup this tool uploads is"
+                );
+            };
+            manifest::check_named_minute(&format!("its entry for {file:?}"), stamp, e.created_at)?;
             // As a manifest's: names, each with a sha256.
             if !{ e.taken_after.iter() }.all(|t| {
                 d1_core::names::is_plain_file_name(&t.file)

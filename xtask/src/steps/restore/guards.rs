@@ -41,14 +41,17 @@ pub(super) fn warn_if_already_held(
     if held.content.as_ref() != Some(wanted) {
         return;
     }
+    // Newest first ([`d1_core::order`]): the backups after the safety
+    // backup just taken were taken before it, whatever their dates say (a
+    // clock that ran fast dated one after it; it records that one).
     let earlier = crate::edge::inventory::scan(&project.backup_dir)
         .unwrap_or_default()
         .into_iter()
+        .skip_while(|e| e.file.file_name() != safety.file_name())
+        .skip(1)
         .find(|e| {
             let m = &e.manifest;
-            e.file != safety
-                && target.records(m)
-                && m.created_at < held.created_at
+            target.records(m)
                 && m.reason
                     .as_deref()
                     .is_some_and(|r| r.starts_with(SAFETY_REASON))
@@ -674,22 +677,24 @@ pub(super) fn guard_replaced_database(
 }
 
 /// The name of a backup in `backup_dir` of `target`'s database with its
-/// configured id, taken before `m` was: the database `m` records was then
-/// not yet replaced by it.
+/// configured id, taken before `m` was (the earliest): the database `m`
+/// records was then not yet replaced by it. Taken before is as `latest`
+/// orders backups ([`d1_core::order`]), not by date alone: a backup taken
+/// after one a fast clock dated ahead records it, and was taken after it.
 pub(super) fn backed_up_before(
     backup_dir: &Path,
     target: &Environment,
     m: &Manifest,
 ) -> Result<Option<String>> {
     let (entries, _) = crate::edge::inventory::scan_all(backup_dir)?;
-    Ok(entries
-        .iter()
-        .filter(|e| {
-            let o = &e.manifest;
-            target.records(o)
-                && o.database.uuid.eq_ignore_ascii_case(&target.database_id)
-                && o.created_at < m.created_at
-        })
-        .min_by_key(|e| e.manifest.created_at)
-        .map(|e| e.manifest.file.name.clone()))
+    // `m` is placed among them (last: it may be one of them, or not here).
+    let manifests: Vec<&Manifest> = { entries.iter() }.map(|e| &e.manifest).chain([m]).collect();
+    let order = crate::edge::inventory::newest_first(manifests.iter().copied());
+    Ok({ order.into_iter() }
+        .skip_while(|&i| i != entries.len())
+        .skip(1)
+        .map(|i| manifests[i])
+        .filter(|o| target.records(o) && o.database.uuid.eq_ignore_ascii_case(&target.database_id))
+        .last()
+        .map(|o| o.file.name.clone()))
 }
