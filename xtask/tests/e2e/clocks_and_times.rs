@@ -89,11 +89,12 @@ fn time_passes(sb: &Sandbox, minutes: i64) -> BTreeMap<String, String> {
         at - chrono::Duration::minutes(minutes)
     };
     let file = |m: &Value| m["file"]["name"].as_str().unwrap().to_owned();
-    // backup-local-YYYYMMDD-HHMM, then `-N` and the extension as they were.
+    // backup-<env>-YYYYMMDD-HHMM, then `-N` and the extension as they were.
     let renamed: BTreeMap<String, String> = { manifests.iter() }
         .map(|m| {
-            let rest = &file(m)["backup-local-YYYYMMDD-HHMM".len()..];
-            let moved = format!("backup-local-{}{rest}", at(m).format("%Y%m%d-%H%M"));
+            let named = format!("backup-{}-", m["environment"].as_str().unwrap());
+            let rest = &file(m)[named.len() + "YYYYMMDD-HHMM".len()..];
+            let moved = format!("{named}{}{rest}", at(m).format("%Y%m%d-%H%M"));
             (file(m), moved)
         })
         .collect();
@@ -252,6 +253,56 @@ fn a_restore_run_again_names_the_safety_backup_a_fast_clock_took_before_it() {
         "the re-run does not name {first_safety}, the safety backup taken before the earlier \
          restore (dated ahead by a fast clock), as the way back:\n{said}"
     );
+}
+
+/// fxEG: offsite as locally: a prod backup copied as taken by a clock 40
+/// minutes fast, then one taken after it (recording it), both uploaded
+/// once 45 minutes have passed. On a new machine, `offsite fetch latest`
+/// fetches the one taken after, not the fast clock's, now dated before
+/// this machine's clock and after the other.
+#[test]
+fn offsite_latest_is_the_copy_taken_after_one_dated_ahead_once_that_date_has_passed() {
+    use common::remote::*;
+    let remote = Remote::new("");
+    remote.server.add_bucket("qbtime-d1-backups");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let first = remote.backup_prod(home.path());
+    let fast = chrono::Utc::now() + chrono::Duration::minutes(40);
+    let ahead = redate(sb, &first, fast);
+    execute_file(
+        &remote.db,
+        "INSERT INTO companies (name, timezone) VALUES ('Written After The Clock Fix', 'UTC');",
+    );
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let taken = only_other_backup(sb, &ahead);
+    let renamed = time_passes(sb, 45);
+    let (ahead, taken) = (&renamed[&ahead], &renamed[&taken]);
+    for name in [ahead, taken] {
+        { remote.xtask(home.path(), &["upload", name, "--env", "prod"]) }.assert_ok();
+    }
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    let fetch = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", "latest", "--env", "prod"],
+    );
+    fetch.assert_ok();
+    assert_eq!(
+        only_backup(sb),
+        *taken,
+        "offsite latest is not {taken}, taken after {ahead}, whose fast clock dated it 40 \
+         minutes ahead:\n{}",
+        fetch.all()
+    );
+}
+
+/// The one `.sql` backup in the sandbox other than `other`.
+fn only_other_backup(sb: &Sandbox, other: &str) -> String {
+    let found: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".sql") && n != other)
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", sb.backup_files());
+    found[0].clone()
 }
 
 /// `--at` with more digits than a 64-bit number holds is bad input (exit
