@@ -846,6 +846,8 @@ fn doctor_says_when_the_identity_in_force_opens_none_of_the_backups() {
 /// (the path three times in a line) under a fix about recipients; and an
 /// identity others can read was a `warning:` line above the report while
 /// its check said `ok`. The file's problem is told once, with its fix.
+/// EH: a directory there was called "a pipe or a device?" and told to be
+/// moved aside, above a fix line that said to point the variable elsewhere.
 #[test]
 fn doctor_tells_an_unusable_identity_file_once_with_its_fix() {
     use std::os::unix::fs::PermissionsExt;
@@ -867,7 +869,9 @@ fn doctor_tells_an_unusable_identity_file_once_with_its_fix() {
     let note = keys.path().join("note.txt");
     std::fs::write(&note, "the key is in the vault\n").unwrap();
     std::fs::set_permissions(&note, std::fs::Permissions::from_mode(0o600)).unwrap();
-    for file in [note, keys.path().join("missing.txt")] {
+    let folder = keys.path().join("keys.d");
+    std::fs::create_dir(&folder).unwrap();
+    for file in [note, keys.path().join("missing.txt"), folder.clone()] {
         let run = doctor(&file);
         let lines: Vec<&str> = run
             .stdout
@@ -887,6 +891,10 @@ fn doctor_tells_an_unusable_identity_file_once_with_its_fix() {
             "the file is named once:\n{told}"
         );
         assert!(told.contains("cargo xtask keygen"), "{told}");
+        assert!(!told.contains("Move it aside"), "one fix, not two:\n{told}");
+        if file == folder {
+            assert!(told.contains("is a directory"), "{told}");
+        }
     }
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = doctor(&key);
