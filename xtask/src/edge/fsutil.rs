@@ -277,14 +277,40 @@ fn regular(file: &File, path: &Path, what: &str) -> Result<()> {
     let meta = file
         .metadata()
         .with_context(|| format!("cannot read {what}{}", path.display()))?;
-    if !meta.is_file() {
+    if let Some(kind) = not_regular(&meta) {
         bail!(
-            "{what}{} is not a regular file (a pipe or a device?); this tool reads and writes \
-             only regular files there. Move it aside and run the command again.",
+            "{what}{} is not a regular file ({kind}); this tool reads and writes only regular \
+             files there. Move it aside and run the command again.",
             path.display()
         );
     }
     Ok(())
+}
+
+/// What a file that is not a regular file is, for an error: `None` for a
+/// regular file.
+pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a pipe");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return Some("a device");
+        }
+    }
+    Some("neither a file nor a directory")
 }
 
 /// Refuses a file that has another name too (a hard link): `O_NOFOLLOW`

@@ -914,6 +914,15 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
     if !path.exists() {
         refuse_key_for_a_path(&path.to_string_lossy())?;
     }
+    // A directory is told as what it is, with no fix of its own: the
+    // caller's (point the variable or `--identity` at the key file) is the
+    // one; moving it aside, as for a file in the backup directory, is not.
+    if let Some(kind) = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| crate::edge::fsutil::not_regular(&m))
+    {
+        bail!("the {what} {} is {kind}, not a file", path.display());
+    }
     let text = crate::edge::fsutil::read_text(path, what)?;
     text.lines()
         .map(str::trim)
