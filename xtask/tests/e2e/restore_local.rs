@@ -1940,3 +1940,62 @@ fn a_restore_advises_pragma_optimize_with_a_command_that_fills_sqlite_stat1() {
         "PRAGMA optimize filled no statistics: {rows:?}"
     );
 }
+
+/// The lines of a run that tell the target already held the backup's rows.
+fn already_held(run: &Run) -> Vec<String> {
+    run.all()
+        .lines()
+        .filter(|l| l.contains("already held"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// EH: `backup local` then `restore latest:local` is a developer's normal
+/// round trip. It said, as a warning of three sentences, that the database
+/// held the rows, that the safety backup brings back nothing older, and
+/// what to do if an earlier restore had landed, of which there was none.
+/// It is one line now, no warning, and the way back is still named.
+#[test]
+fn a_restore_of_the_backup_just_taken_says_in_one_line_that_no_row_changed() {
+    let (sb, _) = sandbox_with_a_backup();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    let told = already_held(&run);
+    assert!(
+        told.len() == 1 && told[0].contains("changed no row"),
+        "one line that no row changed:\n{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("warning:"), "{}", run.all());
+    assert!(!run.all().contains("earlier restore"), "{}", run.all());
+    assert!(
+        run.stdout.contains("to go back, restore it"),
+        "{}",
+        run.all()
+    );
+}
+
+/// EH: a safety backup that an earlier restore of other rows took is no
+/// way back for a restore of the backup just taken: it was named as the
+/// undo point of an earlier restore that never was.
+#[test]
+fn a_restore_of_the_backup_just_taken_names_no_safety_backup_of_another_restore() {
+    let (sb, first) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('One', 'qbt-1', 'UTC');",
+    );
+    restore_replacing(&sb, &first).assert_ok();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Two', 'qbt-2', 'UTC');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    let told = already_held(&run);
+    assert!(
+        told.len() == 1 && told[0].contains("changed no row"),
+        "one line that no row changed:\n{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("warning:"), "{}", run.all());
+}
