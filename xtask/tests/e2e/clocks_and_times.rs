@@ -247,7 +247,7 @@ fn a_restore_run_again_names_the_safety_backup_a_fast_clock_took_before_it() {
     run.assert_ok();
     // The backup run names it too, as dated ahead: the warning must.
     let said = run.all();
-    let way_back = said.split("whose rows are not the backup's is ").nth(1);
+    let way_back = said.split("taken before that restore is ").nth(1);
     assert!(
         way_back.is_some_and(|w| w.split(';').next().unwrap().ends_with(&first_safety)),
         "the re-run does not name {first_safety}, the safety backup taken before the earlier \

@@ -20,11 +20,11 @@ use d1_core::names::file_name;
 pub(super) const SAFETY_REASON: &str = "safety backup before restoring ";
 
 /// A safety backup with the very rows of the backup restored: the target
-/// already held them, because an earlier restore of it landed (an
-/// interrupted load that D1 finished, a closed terminal). Its "to go
-/// back" then brings back nothing of before, so the safety backup taken
-/// before that earlier restore is named: the newest older one of the same
-/// database whose rows are not the backup's.
+/// already held them. Most often it is a backup just taken of it, and one
+/// line says no row changed. When an earlier restore of these rows landed
+/// (an interrupted load that D1 finished, a closed terminal), this run's
+/// "to go back" brings back nothing of before, so a warning names the
+/// safety backup taken before that earlier restore.
 pub(super) fn warn_if_already_held(
     project: &Project,
     source: &Source,
@@ -41,38 +41,56 @@ pub(super) fn warn_if_already_held(
     if held.content.as_ref() != Some(wanted) {
         return;
     }
-    // Newest first ([`d1_core::order`]): the backups after the safety
-    // backup just taken were taken before it, whatever their dates say (a
-    // clock that ran fast dated one after it; it records that one).
-    let earlier = crate::edge::inventory::scan(&project.backup_dir)
-        .unwrap_or_default()
-        .into_iter()
+    let (database, backup) = (&target.database_name, file_name(&source.file));
+    match safety_before_an_earlier_restore(project, source, target, safety, wanted) {
+        None => crate::say!(
+            "{database} already held every row of {backup}: this restore changed no row."
+        ),
+        Some(earlier) => crate::warn!(
+            "{database} already held every row of {backup} before this run: an earlier restore \
+             of them landed (an interrupted load D1 finished), so this run's safety backup \
+             brings back nothing older. The safety backup taken before that restore \
+             is {}; {}",
+            earlier.display(),
+            crate::steps::migrations::restore_advice(&earlier, target, "it", identity)
+        ),
+    }
+}
+
+/// The safety backup an earlier restore of the rows `wanted` took, when
+/// that restore is what left them in the target: going back from this
+/// run's safety backup (newest first, as [`d1_core::order`] has it: one a
+/// fast clock dated after it was taken before it), past the target's
+/// backups that hold these rows, the first that does not is a safety
+/// backup taken before restoring this backup, or another of these rows.
+/// Anything else (a backup of other rows, another restore's safety
+/// backup) means the rows came otherwise: a backup just taken of them.
+fn safety_before_an_earlier_restore(
+    project: &Project,
+    source: &Source,
+    target: &Environment,
+    safety: &Path,
+    wanted: &BTreeMap<String, String>,
+) -> Option<std::path::PathBuf> {
+    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let of_these_rows = |name: &str| {
+        name == file_name(&source.file)
+            || entries
+                .iter()
+                .any(|e| file_name(&e.file) == name && e.manifest.content.as_ref() == Some(wanted))
+    };
+    let before = entries
+        .iter()
         .skip_while(|e| e.file.file_name() != safety.file_name())
         .skip(1)
-        .find(|e| {
-            let m = &e.manifest;
-            target.records(m)
-                && m.reason
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with(SAFETY_REASON))
-                && m.content.as_ref().is_some_and(|c| c != wanted)
-        });
-    let before = match earlier {
-        Some(e) => format!(
-            ": the newest older safety backup whose rows are not the backup's is {}; {}",
-            e.file.display(),
-            crate::steps::migrations::restore_advice(&e.file, target, "it", identity)
-        ),
-        None => String::new(),
-    };
-    crate::warn!(
-        "{} already held every row of {} before this run (its safety backup equals the \
-         backup), so this run changed no row, and that safety backup brings back nothing \
-         older. If an earlier restore of it landed (an interrupted load D1 finished), what \
-         the database held before it is in that restore's safety backup{before}",
-        target.database_name,
-        file_name(&source.file)
-    );
+        .filter(|e| target.records(&e.manifest))
+        .find(|e| e.manifest.content.as_ref() != Some(wanted))?;
+    let restored = before
+        .manifest
+        .reason
+        .as_deref()?
+        .strip_prefix(SAFETY_REASON)?;
+    (before.manifest.content.is_some() && of_these_rows(restored)).then(|| before.file.clone())
 }
 
 /// `--to new:NAME --clean` takes a data-only backup: the migrations make
