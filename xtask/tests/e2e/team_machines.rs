@@ -336,3 +336,71 @@ fn status_names_a_migration_the_newest_backup_records_and_this_checkout_lacks() 
         status.all()
     );
 }
+
+/// EH: cargo's alias runs the xtask in the directory it was typed in, so a
+/// relative `--backup-dir` or `QBTIME_BACKUP_DIR` is taken from there, as
+/// every command line tool takes a relative path. From a subdirectory of
+/// the checkout, the output named the directory `<here>/../kept`, and the
+/// command it printed to paste carried `--backup-dir ../kept`, which from
+/// any other directory reaches another one.
+#[test]
+fn a_relative_backup_dir_is_taken_from_the_current_directory_and_shown_resolved() {
+    use std::io::Write;
+    let sb = Sandbox::new().into_checkout();
+    sb.apply_migrations();
+    let root = sb.path().canonicalize().unwrap();
+    {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join(".gitignore"))
+    }
+    .unwrap()
+    .write_all(b"/kept/\n/empty/\n")
+    .unwrap();
+    let app = root.join("app");
+    std::fs::create_dir(&app).unwrap();
+    let kept = root.join("kept");
+    let from_app = |args: &[&str], var: Option<&str>| {
+        let mut cmd = sb.xtask_in_checkout_from(&app, args);
+        if let Some(dir) = var {
+            cmd.env("QBTIME_BACKUP_DIR", dir);
+        }
+        Run::from_output(cmd.output().unwrap())
+    };
+
+    let backup = from_app(&["backup", "local", "--backup-dir", "../kept"], None);
+    backup.assert_ok();
+    assert!(
+        backup
+            .stdout
+            .contains(&format!("into {}\n", kept.display())),
+        "the backup directory is not shown as the one it resolved to, {}:\n{}",
+        kept.display(),
+        backup.all()
+    );
+    assert!(!backup.all().contains("/../"), "{}", backup.all());
+    let list = from_app(&["list"], Some("../kept"));
+    list.assert_ok();
+    assert!(list.stdout.contains("backup-local-"), "{}", list.all());
+
+    let run = from_app(
+        &[
+            "restore",
+            "latest:local",
+            "--to",
+            "local",
+            "--backup-dir",
+            "../empty",
+            "--dry-run",
+        ],
+        None,
+    );
+    let empty = root.join("empty");
+    assert!(
+        run.stderr
+            .contains(&format!("--backup-dir {} backup local", empty.display())),
+        "the command to paste does not carry the directory it resolved to, {}:\n{}",
+        empty.display(),
+        run.all()
+    );
+}

@@ -173,17 +173,28 @@ impl Sandbox {
     /// The xtask run in this sandbox as an operator runs it in a checkout:
     /// no `--config`, so it finds the wrangler configuration itself.
     pub fn xtask_in_checkout(&self, args: &[&str]) -> Run {
+        Run::from_output(
+            self.xtask_in_checkout_from(self.path(), args)
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// The xtask run as [`Sandbox::xtask_in_checkout`] runs it, from `dir`
+    /// (a directory of the checkout), as cargo's alias runs it where it
+    /// was typed.
+    pub fn xtask_in_checkout_from(&self, dir: &Path, args: &[&str]) -> Command {
         wrangler_bin();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args)
-            .current_dir(self.path())
+            .current_dir(dir)
             .env("WRANGLER_SEND_METRICS", "false")
             .env_remove("QBTIME_BACKUP_DIR")
             .env_remove("QBTIME_WRANGLER_CONFIG")
             .env_remove("CLOUDFLARE_API_TOKEN")
             .env_remove("CLOUDFLARE_ACCOUNT_ID")
             .env_remove("CLOUDFLARE_API_BASE_URL");
-        Run::from_output(cmd.output().unwrap())
+        cmd
     }
 
     /// The xtask binary, pointed at this sandbox, with no Cloudflare credentials.
