@@ -1,7 +1,7 @@
 //! Where things are: the repository, its wrangler configuration, the backup
 //! directory, and the pinned wrangler in `node_modules`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xshell::Shell;
@@ -25,7 +25,9 @@ pub struct ProjectArgs {
         value_name = "PATH"
     )]
     pub config: Option<PathBuf>,
-    /// Where backups and their manifests are kept.
+    /// Where backups and their manifests are kept [default: backups/ beside
+    /// the wrangler configuration]. A relative path is taken from the
+    /// current directory, and shown resolved.
     #[arg(long, global = true, env = "QBTIME_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Which D1 database, by binding or database name, when an environment
@@ -58,8 +60,8 @@ pub struct Project {
 impl Project {
     /// The global options of `typed` (ids: `config`, `backup_dir`,
     /// `database`) that a command printed for the user to paste must carry
-    /// to reach what this run reached, with the values as typed: those that
-    /// change it. A `--config` naming the configuration the checkout would
+    /// to reach what this run reached, with the values as typed (the backup
+    /// directory as it was resolved): those that change it. A `--config` naming the configuration the checkout would
     /// be found by anyway, or a `--backup-dir` naming its default
     /// directory, is left off, as noise; but not when it was typed over its
     /// environment variable (`QBTIME_WRANGLER_CONFIG`, `QBTIME_BACKUP_DIR`),
@@ -90,14 +92,15 @@ impl Project {
         {
             globals.push(("--config", config.to_string_lossy().into_owned()));
         }
-        if let Some(dir) = args
-            .backup_dir
-            .as_deref()
-            .filter(|_| typed.contains(&"backup_dir"))
+        // The directory reached, not the path typed: a relative one, pasted
+        // in another directory, would reach another.
+        if args.backup_dir.is_some()
+            && typed.contains(&"backup_dir")
             && (overrides("QBTIME_BACKUP_DIR")
                 || !same(&self.backup_dir, &self.config_dir.join("backups")))
         {
-            globals.push(("--backup-dir", dir.to_string_lossy().into_owned()));
+            let dir = self.backup_dir.to_string_lossy().into_owned();
+            globals.push(("--backup-dir", dir));
         }
         if let Some(database) = args
             .database
@@ -368,7 +371,7 @@ fn backup_dir(cwd: &Path, args: &ProjectArgs, config_dir: &Path) -> Result<PathB
                     text
                 );
             }
-            cwd.join(p)
+            from_cwd(cwd, p)
         }
         None => config_dir.join("backups"),
     };
@@ -383,6 +386,33 @@ fn backup_dir(cwd: &Path, args: &ProjectArgs, config_dir: &Path) -> Result<PathB
         );
     }
     Ok(backup_dir)
+}
+
+/// `path` taken from `cwd`, as every command line tool takes a relative
+/// path (cargo's alias runs the xtask where it was typed), and shown as
+/// the directory it reaches: without `.`, and without the `..` that climb
+/// out of `cwd`, which has no symbolic link in it (the system gives the
+/// path it is at). A `..` after a name of `path` stays: that name may be a
+/// link, and `..` then leads out of where the link leads.
+fn from_cwd(cwd: &Path, path: &Path) -> PathBuf {
+    let mut resolved = cwd.to_path_buf();
+    let mut named = false;
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if !named => {
+                resolved.pop();
+            }
+            Component::Normal(_) | Component::ParentDir => {
+                named = true;
+                resolved.push(part);
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                resolved.push(part);
+            }
+        }
+    }
+    resolved
 }
 
 /// Whether a backup or side argument stands for an environment's database
@@ -473,6 +503,18 @@ pub fn package_version(package_json: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_backup_dir_is_resolved_from_the_current_directory() {
+        let cwd = Path::new("/repo/app");
+        let at = |p: &str| from_cwd(cwd, Path::new(p));
+        assert_eq!(at("../kept"), Path::new("/repo/kept"));
+        assert_eq!(at("./kept/."), Path::new("/repo/app/kept"));
+        assert_eq!(at("../../x"), Path::new("/x"));
+        assert_eq!(at("/srv/backups"), Path::new("/srv/backups"));
+        // After a name, which may be a link, `..` is left to the system.
+        assert_eq!(at("link/../kept"), Path::new("/repo/app/link/../kept"));
+    }
 
     #[test]
     fn latest_and_live_stand_alone_or_name_an_environment_after_a_colon() {
