@@ -1073,3 +1073,28 @@ fn list_of_a_backup_directory_that_does_not_exist_says_so() {
         run.all()
     );
 }
+
+/// EH: `status` on a fresh clone, with no backup yet, exits 1 because prod
+/// has a max_age: the error says why (no backup of prod, and its max_age)
+/// and the command that takes one; `--env local` checks local alone and
+/// passes.
+#[test]
+fn status_on_a_fresh_clone_says_prod_has_no_backup_and_the_command_that_takes_one() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["status"]);
+    let told = [
+        "prod has no verified full backup",
+        "max_age",
+        "`cargo xtask backup prod`",
+    ];
+    let missing: Vec<&str> = told
+        .into_iter()
+        .filter(|t| !run.stderr.contains(t))
+        .collect();
+    assert!(
+        run.code == Some(1) && missing.is_empty(),
+        "exit 1, saying {missing:?}:\n{}",
+        run.all()
+    );
+    sb.xtask(&["status", "--env", "local"]).assert_ok();
+}
