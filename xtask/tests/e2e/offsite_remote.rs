@@ -1758,14 +1758,21 @@ fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entr
     let raw = remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
     let mut index: Value = serde_json::from_slice(&raw).unwrap();
     let mut planted = index["backups"][0].clone();
+    // Named and dated a minute after ours, as an upload of it would be.
+    let ours: chrono::DateTime<chrono::Utc> =
+        planted["created_at"].as_str().unwrap().parse().unwrap();
+    let at = ours + chrono::Duration::minutes(1);
+    let place = |t: chrono::DateTime<chrono::Utc>| t.format("%Y/%m/backup-prod-%Y%m%d-%H%M");
+    let other = format!("backup-prod-{}", at.format("%Y%m%d-%H%M"));
     for field in ["key", "manifest_key"] {
         let v = planted[field]
             .as_str()
             .unwrap()
-            .replace(name.trim_end_matches(".sql"), "zz-other");
+            .replace(&place(ours).to_string(), &place(at).to_string());
         planted[field] = Value::String(v);
     }
-    planted["file"] = Value::String("zz-other.sql".to_owned());
+    planted["file"] = Value::String(format!("{other}.sql"));
+    planted["created_at"] = Value::String(at.to_rfc3339());
     index["backups"].as_array_mut().unwrap().insert(0, planted);
     remote
         .server
@@ -1779,7 +1786,7 @@ fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entr
     let list = remote.xtask(home.path(), &["offsite", "list", "--env", "live"]);
     list.assert_ok();
     assert!(
-        list.stdout.contains(&name) && !list.stdout.contains("zz-other"),
+        list.stdout.contains(&name) && !list.stdout.contains(&other),
         "{}",
         list.all()
     );
