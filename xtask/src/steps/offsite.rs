@@ -1982,6 +1982,41 @@ mod tests {
         }
     }
 
+    /// EI: an index lists each file once (an upload replaces its entry).
+    /// One that lists a file many times, each entry recording that file
+    /// (`taken_after`) and dated a nanosecond apart, had every record
+    /// count for every later entry: 20,000 entries (9 MB) took `latest`'s
+    /// order 100 seconds and gigabytes, and an index of the 64 MiB read
+    /// would never finish (offsite list, fetch, the scheduled upload). An
+    /// index listing a file twice is refused, naming it.
+    #[test]
+    fn an_index_listing_a_file_twice_is_refused() {
+        let name = "backup-prod-20261124-0300.sql";
+        let mut first = entry(name, 24, true, true);
+        first.manifest_key = object_key(
+            "prod",
+            first.created_at,
+            "backup-prod-20261124-0300.manifest.json",
+        );
+        first.taken_after = vec![TakenAfter {
+            file: name.to_owned(),
+            sha256: first.sha256.clone(),
+        }];
+        let mut second = first.clone();
+        second.created_at += Duration::nanoseconds(1);
+        let index = Index {
+            backups: vec![first.clone()],
+            ..Index::new("prod")
+        };
+        index.check("prod").unwrap();
+        let twice = Index {
+            backups: vec![first, second],
+            ..Index::new("prod")
+        };
+        let err = twice.check("prod").unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains("twice"), "{err}");
+    }
+
     /// fxDY: the copy of a backup taken after a fast clock's (its
     /// manifest's `taken_after`, carried into the index) is offsite
     /// `latest` once the clock passes the fast one's date, and the index

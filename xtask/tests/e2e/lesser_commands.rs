@@ -171,6 +171,64 @@ fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_chec
     assert_eq!(decoys.hashes(), before);
 }
 
+/// EI: `wrangler pages deploy` judges each path it walks, not each
+/// directory: in `dist/a/node_modules -> ../../backups` with `dist/.b ->
+/// a`, it leaves out `a/node_modules` but publishes `.b/node_modules/…`
+/// (its `**/node_modules` passes through no dot-directory), every backup.
+/// The deploy's check walked each real directory once, so when it reached
+/// `a` first it never looked under `.b`, and the deploy went ahead. It is
+/// refused (exit 2) before anything runs, naming the backup directory,
+/// whichever of the two the directory lists first.
+#[test]
+fn a_deploy_never_publishes_the_backups_through_a_directory_linked_under_a_dot_directory() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let backups = sb.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    std::fs::set_permissions(&backups, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(backups.join("secret.sql"), "INSERT INTO users VALUES(1);\n").unwrap();
+    let dist = sb.path().join("dist");
+    // Both orders of making them, under several names: a directory lists
+    // its entries in an order of its own.
+    let layouts = [
+        ("a", ".b"),
+        ("z", ".a"),
+        ("site", ".well-known"),
+        ("m", ".n"),
+    ];
+    for (real, alias) in layouts {
+        for alias_first in [false, true] {
+            let how = format!("dist/{real}/node_modules, dist/{alias} -> {real} ({alias_first})");
+            let _ = std::fs::remove_dir_all(&dist);
+            std::fs::create_dir(&dist).unwrap();
+            std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
+            if alias_first {
+                std::os::unix::fs::symlink(real, dist.join(alias)).unwrap();
+            }
+            std::fs::create_dir(dist.join(real)).unwrap();
+            std::os::unix::fs::symlink("../../backups", dist.join(real).join("node_modules"))
+                .unwrap();
+            if !alias_first {
+                std::os::unix::fs::symlink(real, dist.join(alias)).unwrap();
+            }
+            let run = deploy(&remote, home.path(), &["--dry-run"]);
+            assert_eq!(run.code, Some(2), "{how}:\n{}", run.all());
+            assert!(
+                run.stderr.contains("the backup directory")
+                    && run.stderr.contains(&format!("{alias}/node_modules")),
+                "{how}:\n{}",
+                run.all()
+            );
+            assert!(!sb.path().join("deployed.log").exists(), "{how}: deployed");
+        }
+    }
+    // Without the link under the dot-directory, wrangler leaves the
+    // `node_modules` out, and so does the check.
+    std::fs::remove_file(dist.join(".n")).unwrap();
+    deploy(&remote, home.path(), &["--dry-run"]).assert_ok();
+}
+
 /// `wrangler pages deploy` takes no `--config`: it reads the first
 /// `wrangler.json`, `wrangler.jsonc` or `wrangler.toml` from its directory
 /// upwards, and follows a `.wrangler/deploy/config.json` there to another
