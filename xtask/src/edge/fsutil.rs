@@ -1,5 +1,6 @@
 //! File-system steps that keep backups private and never half-written.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -720,8 +721,11 @@ pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 /// leads nowhere yet, on which that walk fails; `None`): the path walked
 /// (`dir` itself, or an entry under it) and its real path. An entry whose
 /// path relative to `dir` `skip` holds is passed over, after its real path
-/// is told, as wrangler passes over what it leaves out. Each real
-/// directory is walked once, so a link cycle ends.
+/// is told, as wrangler passes over what it leaves out. A real directory
+/// is walked once for each set of its entries `skip` passes over: reached
+/// again by another path (a link) that passes over others, or none
+/// (wrangler's `**/node_modules` passes through no dot-directory), it is
+/// walked again, as wrangler walks paths; a link cycle still ends.
 pub fn first_reaching(
     dir: &Path,
     skip: impl Fn(&Path) -> bool,
@@ -738,17 +742,24 @@ pub fn first_reaching(
         if let Some(found) = real_if(&dir) {
             return Some(found);
         }
-        if !dir.canonicalize().is_ok_and(|real| seen.insert(real)) {
+        let Ok(real) = dir.canonicalize() else {
+            continue;
+        };
+        let entries: Vec<PathBuf> = { fs::read_dir(&dir).into_iter().flatten().flatten() }
+            .map(|entry| entry.path())
+            .collect();
+        if let Some(nowhere) = entries.iter().find(|path| path.canonicalize().is_err()) {
+            return Some((nowhere.clone(), None));
+        }
+        let (skipped, walked): (Vec<PathBuf>, Vec<PathBuf>) =
+            { entries.into_iter() }.partition(|path| skip(path.strip_prefix(top).unwrap_or(path)));
+        let skipped: BTreeSet<std::ffi::OsString> = { skipped.iter() }
+            .filter_map(|p| Some(p.file_name()?.to_owned()))
+            .collect();
+        if !seen.insert((real, skipped)) {
             continue;
         }
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.canonicalize().is_err() {
-                return Some((path, None));
-            }
-            if skip(path.strip_prefix(top).unwrap_or(&path)) {
-                continue;
-            }
+        for path in walked {
             if path.is_dir() {
                 dirs.push(path);
             } else if let Some(found) = real_if(&path) {
