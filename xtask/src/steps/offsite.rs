@@ -417,7 +417,17 @@ impl Index {
                 self.environment.escape_debug().to_string()
             );
         }
+        let mut listed = std::collections::HashSet::new();
         for e in &self.backups {
+            // An upload replaces a file's entry: an index listing one twice
+            // is not this tool's, and would have `latest`'s order judge
+            // every record of it against every entry (quadratic).
+            if !listed.insert(e.file.as_str()) {
+                bail!(
+                    "it lists {:?} twice, where an upload replaces a file's entry",
+                    e.file.escape_debug().to_string()
+                );
+            }
             // Its name is printed and looked up in the backup directory.
             let printed = [&e.format, &e.mode, &e.verified, &e.sha256];
             if !d1_core::names::is_plain_file_name(&e.file)
