@@ -229,6 +229,100 @@ fn a_deploy_never_publishes_the_backups_through_a_directory_linked_under_a_dot_d
     deploy(&remote, home.path(), &["--dry-run"]).assert_ok();
 }
 
+/// EJ: the check above judges where each entry of the build leads, so a
+/// file in `dist` that is itself a backup passed, its real path in
+/// `dist`, and was published: a hard link to a backup or its manifest
+/// (the same file under another name), or a copy (`cp
+/// backups/backup-prod-….sql dist/`), an encrypted backup, a manifest.
+/// Each is refused (exit 2) before anything runs, its dry run too, naming
+/// the file relative to the checkout, why, and the fix, and never what it
+/// holds; nothing is backed up, migrated or deployed, and the backups and
+/// decoys are left as they were. What wrangler leaves out
+/// (`dist/node_modules`) is not published, so not judged: that build
+/// deploys.
+#[test]
+fn a_deploy_never_publishes_a_backup_hard_linked_or_copied_into_the_build() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let decoys = Decoys::plant(sb.path());
+    let name = remote.backup_prod(home.path());
+    let stem = name.trim_end_matches(".sql");
+    // The deploy's own backup, for the migration pending, is encrypted
+    // and uploaded: its dry run checks it can be.
+    remote.server.add_bucket("qbtime-d1-backups");
+    let key = home.path().join("key.txt");
+    let keygen = remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]);
+    encrypt_backups_of(sb, "prod", &keygen_recipient(&keygen));
+    let backups = || -> Vec<(String, String)> {
+        { sb.backup_files().into_iter() }
+            .map(|f| {
+                let sha = sha256_hex(&std::fs::read(sb.backups().join(&f)).unwrap());
+                (f, sha)
+            })
+            .collect()
+    };
+    let before = (decoys.hashes(), backups());
+    let dist = sb.path().join("dist");
+    std::fs::create_dir_all(dist.join("assets")).unwrap();
+    std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
+    let refused = |file: &str, why: &str| {
+        let path = dist.join(file);
+        for args in [&["--dry-run"][..], &[]] {
+            let run = deploy(&remote, home.path(), args);
+            assert_eq!(run.code, Some(2), "{file} {args:?}:\n{}", run.all());
+            assert!(
+                run.stderr.contains(&format!("dist/{file} "))
+                    && run.stderr.contains(why)
+                    && run.stderr.contains("Remove it from pages_build_output_dir"),
+                "{file}:\n{}",
+                run.all()
+            );
+            assert!(!run.all().contains("INSERT INTO"), "{}", run.all());
+            assert!(
+                !run.stdout.contains("doctor"),
+                "{file}: ran:\n{}",
+                run.all()
+            );
+        }
+        std::fs::remove_file(path).unwrap();
+        assert!(!sb.path().join("deployed.log").exists(), "{file}: deployed");
+        assert_eq!(counts(&remote.db)["d1_migrations"], 3, "{file}: migrated");
+        assert_eq!((decoys.hashes(), backups()), before, "{file}");
+    };
+
+    let manifest = format!("{stem}.manifest.json");
+    std::fs::hard_link(sb.backups().join(&name), dist.join("data.bin")).unwrap();
+    refused("data.bin", "hard link");
+    std::fs::hard_link(sb.backups().join(&manifest), dist.join("assets/m.json")).unwrap();
+    refused("assets/m.json", "hard link");
+    // Copies, under names a backup or its manifest has.
+    for copy in [
+        name.clone(),
+        "backup-prod-20261130-1200.sql.age".to_owned(),
+        format!("assets/{manifest}"),
+        "export.sql.zst".to_owned(),
+    ] {
+        let from = sb.backups().join(if copy.ends_with(".json") {
+            &manifest
+        } else {
+            &name
+        });
+        std::fs::copy(from, dist.join(&copy)).unwrap();
+        refused(&copy, "named as");
+    }
+
+    // wrangler leaves out node_modules: a hard link there is not published.
+    std::fs::create_dir(dist.join("node_modules")).unwrap();
+    std::fs::hard_link(
+        sb.backups().join(&name),
+        dist.join("node_modules").join(&name),
+    )
+    .unwrap();
+    deploy(&remote, home.path(), &["--dry-run"]).assert_ok();
+    assert_eq!((decoys.hashes(), backups()), before);
+}
+
 /// `wrangler pages deploy` takes no `--config`: it reads the first
 /// `wrangler.json`, `wrangler.jsonc` or `wrangler.toml` from its directory
 /// upwards, and follows a `.wrangler/deploy/config.json` there to another
