@@ -269,41 +269,99 @@ fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
             d1_core::names::shown(out)
         );
     }
-    refuse_reaching(&dir.join(out), out, private)
+    // A file of the backup directory hard linked into the build has its
+    // real path there: it is told by its device and inode.
+    let in_backups = backups
+        .as_deref()
+        .map(crate::edge::fsutil::file_ids)
+        .unwrap_or_default();
+    let walked = Published {
+        dir: dir.join(out),
+        out,
+        root: &root,
+        in_backups,
+    };
+    walked.refuse_reaching(private)
 }
 
-/// Refuses the walk of `walked` (`pages_build_output_dir`, named `out`)
-/// as `wrangler pages deploy` walks it, when an entry reaches what
-/// `private` names, or leads nowhere.
-fn refuse_reaching(
-    walked: &Path,
-    out: &str,
-    private: impl Fn(&Path) -> Option<String>,
-) -> Result<()> {
-    let found = crate::edge::fsutil::first_reaching(walked, pages_leaves_out, |real| {
-        private(real).is_some()
-    });
-    match found {
-        Some((entry, Some(real))) => crate::stop!(
+/// `pages_build_output_dir`, as the Pages deploy publishes it.
+struct Published<'a> {
+    /// The directory walked.
+    dir: PathBuf,
+    /// Its name in the configuration.
+    out: &'a str,
+    /// The checkout, which the refusals name files from.
+    root: &'a Path,
+    /// The device and inode of each file in the backup directory.
+    in_backups: std::collections::HashSet<(u64, u64)>,
+}
+
+impl Published<'_> {
+    /// Refuses the walk of the directory as `wrangler pages deploy` walks
+    /// it, when an entry reaches what `private` names, is a backup
+    /// ([`Published::backup`]), or leads nowhere.
+    fn refuse_reaching(&self, private: impl Fn(&Path) -> Option<String>) -> Result<()> {
+        let out = self.out;
+        let found =
+            crate::edge::fsutil::first_reaching(&self.dir, pages_leaves_out, |entry, real| {
+                private(real).is_some() || self.backup(entry, real).is_some()
+            });
+        let Some((entry, real)) = found else {
+            return Ok(());
+        };
+        let Some(real) = real else {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{} under pages_build_output_dir ({}) leads nowhere (a symbolic link to nothing \
+                 there yet): `wrangler pages deploy` would fail on it after the migrations ran, \
+                 or publish what this deploy makes there (its backup). Remove the link, or \
+                 rebuild the site. Nothing was run.",
+                shown(&entry),
+                d1_core::names::shown(out)
+            );
+        };
+        if let Some(what) = private(&real) {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "the Pages deploy would publish {what} on a public site: {} under \
+                 pages_build_output_dir ({}) is {}. Point pages_build_output_dir at the build's \
+                 own directory (such as `dist`), with no link out of it. Nothing was run.",
+                shown(&entry),
+                d1_core::names::shown(out),
+                shown(&real)
+            );
+        }
+        crate::stop!(
             Exit::CouldNotRun,
-            "the Pages deploy would publish {} on a public site: {} under \
-             pages_build_output_dir ({}) is {}. Point pages_build_output_dir at the build's own \
-             directory (such as `dist`), with no link out of it. Nothing was run.",
-            private(&real).unwrap_or_default(),
-            shown(&entry),
-            d1_core::names::shown(out),
-            shown(&real)
-        ),
-        Some((entry, None)) => crate::stop!(
-            Exit::CouldNotRun,
-            "{} under pages_build_output_dir ({}) leads nowhere (a symbolic link to nothing \
-             there yet): `wrangler pages deploy` would fail on it after the migrations ran, or \
-             publish what this deploy makes there (its backup). Remove the link, or rebuild the \
-             site. Nothing was run.",
-            shown(&entry),
+            "the Pages deploy would publish a backup on a public site: {} {}. Remove it from \
+             pages_build_output_dir ({}), where no backup belongs. Nothing was run.",
+            shown(entry.strip_prefix(self.root).unwrap_or(&entry)),
+            self.backup(&entry, &real).unwrap_or_default(),
             d1_core::names::shown(out)
-        ),
-        None => Ok(()),
+        )
+    }
+
+    /// Why the file at `entry` under the build, whose real path is `real`,
+    /// is a backup, when it is one: a hard link to a file in the backup
+    /// directory, or a file named as a backup or a manifest (published
+    /// under that name, or linked to one). Its contents are never read.
+    fn backup(&self, entry: &Path, real: &Path) -> Option<&'static str> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(real).ok().filter(|m| m.is_file())?;
+        if self.in_backups.contains(&(meta.dev(), meta.ino())) {
+            return Some(
+                "is a hard link to a file in the backup directory (the same file, whatever its \
+                 name)",
+            );
+        }
+        let named = [entry, real]
+            .iter()
+            .filter_map(|path| path.file_name())
+            .any(|name| crate::edge::git::named_as_backup(&name.to_string_lossy()));
+        named.then_some(
+            "is named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age) or a backup's \
+             manifest (backup-<env>-YYYYMMDD-HHMM.manifest.json)",
+        )
     }
 }
 

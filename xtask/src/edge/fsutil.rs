@@ -716,8 +716,9 @@ pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 }
 
 /// The first path a walk of `dir` that follows symbolic links (as
-/// `wrangler pages deploy` walks what it publishes) reaches whose real
-/// path `reaches` holds, or whose real path cannot be told (a link that
+/// `wrangler pages deploy` walks what it publishes) reaches that `reaches`
+/// holds, given the path and its real path, or whose real path cannot be
+/// told (a link that
 /// leads nowhere yet, on which that walk fails; `None`): the path walked
 /// (`dir` itself, or an entry under it) and its real path. An entry whose
 /// path relative to `dir` `skip` holds is passed over, after its real path
@@ -729,11 +730,11 @@ pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 pub fn first_reaching(
     dir: &Path,
     skip: impl Fn(&Path) -> bool,
-    reaches: impl Fn(&Path) -> bool,
+    reaches: impl Fn(&Path, &Path) -> bool,
 ) -> Option<(PathBuf, Option<PathBuf>)> {
     let top = dir;
     let real_if = |path: &Path| match path.canonicalize() {
-        Ok(real) => reaches(&real).then(|| (path.to_path_buf(), Some(real))),
+        Ok(real) => reaches(path, &real).then(|| (path.to_path_buf(), Some(real))),
         Err(_) => Some((path.to_path_buf(), None)),
     };
     let mut seen = std::collections::HashSet::new();
@@ -768,6 +769,27 @@ pub fn first_reaching(
         }
     }
     None
+}
+
+/// The device and inode of each regular file under `dir`, in its
+/// directories too, links not followed: what a hard link to one of them
+/// has. None for a directory that is not there or cannot be read.
+pub fn file_ids(dir: &Path) -> std::collections::HashSet<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut ids = std::collections::HashSet::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => dirs.push(entry.path()),
+                Ok(meta) if meta.is_file() => {
+                    ids.insert((meta.dev(), meta.ino()));
+                }
+                _ => {}
+            }
+        }
+    }
+    ids
 }
 
 /// The real path `path` has, or will have once made: that of the nearest
@@ -1037,7 +1059,7 @@ mod tests {
         fs::write(private.join("secret"), "").unwrap();
         std::os::unix::fs::symlink("..", dist.join("a").join("loop")).unwrap();
         let private = private.canonicalize().unwrap();
-        let inside = |real: &Path| real.starts_with(&private);
+        let inside = |_: &Path, real: &Path| real.starts_with(&private);
         let none = |_: &Path| false;
         assert_eq!(first_reaching(&dist, none, inside), None);
         std::os::unix::fs::symlink(&private, dist.join("a").join("p")).unwrap();

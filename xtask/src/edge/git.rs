@@ -160,6 +160,33 @@ pub const BACKUP_NAME_GLOBS: &[&str] = &[
     "**/*.sql.zst.age",
 ];
 
+/// Whether a file called `name` is a backup or a backup's manifest by its
+/// name: one of [`BACKUP_NAME_GLOBS`], or `backup-<env>-YYYYMMDD-HHMM[-N]`
+/// with the manifest's suffix, as this tool names them.
+pub fn named_as_backup(name: &str) -> bool {
+    use d1_core::manifest::{MANIFEST_SUFFIX, stamp_in_backup_name};
+    let manifest = name
+        .strip_suffix(MANIFEST_SUFFIX)
+        .is_some_and(|stem| stamp_in_backup_name(&format!("{stem}.sql")).is_some());
+    manifest
+        || BACKUP_NAME_GLOBS
+            .iter()
+            .any(|glob| matches_glob(glob.trim_start_matches("**/"), name))
+}
+
+/// Whether `name` matches `glob`, whose `*` stands for any run of
+/// characters.
+fn matches_glob(glob: &str, name: &str) -> bool {
+    match glob.split_once('*') {
+        None => glob == name,
+        Some((head, rest)) => name.strip_prefix(head).is_some_and(|tail| {
+            { tail.char_indices().map(|(i, _)| i) }
+                .chain([tail.len()])
+                .any(|i| matches_glob(rest, &tail[i..]))
+        }),
+    }
+}
+
 /// The commit the repository is at, with `-dirty` when it has changes.
 pub fn describe_commit(sh: &Shell, dir: &Path) -> Option<String> {
     let top = work_tree(sh, dir).ok().flatten()?;
@@ -324,5 +351,38 @@ pub fn is_ours(top: &Path, dir: &Path) -> bool {
     match (dir.canonicalize(), top.join(HOOKS_DIR).canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the pre-commit hook refuses by name, and a backup's manifest;
+    /// not a site's own files.
+    #[test]
+    fn a_backup_or_its_manifest_is_told_by_its_name_and_a_sites_files_are_not() {
+        for backup in [
+            "backup-prod-20261130-1200.sql",
+            "backup-prod-20261130-1200-2.sql.zst.age",
+            "backup-staging-20261130-1200.sql.gz",
+            "backup-prod-20261130-1200.manifest.json",
+            "backup-prod.analytics-20261130-1200-3.manifest.json",
+            "by-hand.sql.age",
+            "export.sql.zst",
+        ] {
+            assert!(named_as_backup(backup), "{backup}");
+        }
+        for site in [
+            "index.html",
+            "schema.sql",
+            "backup-guide.html",
+            "backup-notes.manifest.json",
+            "site.webmanifest",
+            "sql.age",
+            "a.sql.zst.txt",
+        ] {
+            assert!(!named_as_backup(site), "{site}");
+        }
     }
 }
