@@ -370,6 +370,10 @@ mod tests {
             "backup-prod.analytics-20261130-1200-3.manifest.json",
             "by-hand.sql.age",
             "export.sql.zst",
+            // In any case: on a case-insensitive file system, the same name.
+            "BACKUP-PROD-20261130-1200.SQL",
+            "Export.Sql.Zst",
+            "backup-prod-20261130-1200.MANIFEST.JSON",
         ] {
             assert!(named_as_backup(backup), "{backup}");
         }

@@ -239,7 +239,8 @@ fn a_deploy_never_publishes_the_backups_through_a_directory_linked_under_a_dot_d
 /// holds; nothing is backed up, migrated or deployed, and the backups and
 /// decoys are left as they were. What wrangler leaves out
 /// (`dist/node_modules`) is not published, so not judged: that build
-/// deploys.
+/// deploys. EK: a hard link to the local D1's SQLite file is refused the
+/// same way, and a backup's name in another case (`BACKUP-….SQL`) too.
 #[test]
 fn a_deploy_never_publishes_a_backup_hard_linked_or_copied_into_the_build() {
     let remote = Remote::with_migrations("", 3);
@@ -296,12 +297,20 @@ fn a_deploy_never_publishes_a_backup_hard_linked_or_copied_into_the_build() {
     refused("data.bin", "hard link");
     std::fs::hard_link(sb.backups().join(&manifest), dist.join("assets/m.json")).unwrap();
     refused("assets/m.json", "hard link");
-    // Copies, under names a backup or its manifest has.
+    // EK: the local D1's own SQLite file, hard linked: its real path is in
+    // the build too, and it holds the local database's rows.
+    sb.execute_sql("CREATE TABLE IF NOT EXISTS deploy_probe(x);");
+    std::fs::hard_link(sb.local_d1_file(), dist.join("assets/db.bin")).unwrap();
+    refused("assets/db.bin", "hard link to a file of the local D1 state");
+    // Copies, under names a backup or its manifest has, in any case (EK:
+    // on a case-insensitive file system, and to a reader, the same name).
     for copy in [
         name.clone(),
         "backup-prod-20261130-1200.sql.age".to_owned(),
         format!("assets/{manifest}"),
         "export.sql.zst".to_owned(),
+        "BACKUP-PROD-20261130-1200.SQL".to_owned(),
+        "assets/Backup-prod-20261130-1200.Manifest.JSON".to_owned(),
     ] {
         let from = sb.backups().join(if copy.ends_with(".json") {
             &manifest
