@@ -269,17 +269,20 @@ fn check_pages_output(project: &Project, envs: &Environments) -> Result<()> {
             d1_core::names::shown(out)
         );
     }
-    // A file of the backup directory hard linked into the build has its
-    // real path there: it is told by its device and inode.
-    let in_backups = backups
-        .as_deref()
-        .map(crate::edge::fsutil::file_ids)
-        .unwrap_or_default();
+    // A file of the backup directory or of the local D1 state hard linked
+    // into the build has its real path there: it is told by its device
+    // and inode.
+    let ids = |d: &Option<PathBuf>| {
+        { d.as_deref() }
+            .map(crate::edge::fsutil::file_ids)
+            .unwrap_or_default()
+    };
     let walked = Published {
         dir: dir.join(out),
         out,
         root: &root,
-        in_backups,
+        in_backups: ids(&backups),
+        in_state: ids(&state),
     };
     walked.refuse_reaching(private)
 }
@@ -294,17 +297,20 @@ struct Published<'a> {
     root: &'a Path,
     /// The device and inode of each file in the backup directory.
     in_backups: std::collections::HashSet<(u64, u64)>,
+    /// The device and inode of each file of the local D1 state.
+    in_state: std::collections::HashSet<(u64, u64)>,
 }
 
 impl Published<'_> {
     /// Refuses the walk of the directory as `wrangler pages deploy` walks
-    /// it, when an entry reaches what `private` names, is a backup
-    /// ([`Published::backup`]), or leads nowhere.
+    /// it, when an entry reaches what `private` names, is a backup or a
+    /// file of the local D1 state ([`Published::backup_or_state`]), or
+    /// leads nowhere.
     fn refuse_reaching(&self, private: impl Fn(&Path) -> Option<String>) -> Result<()> {
         let out = self.out;
         let found =
             crate::edge::fsutil::first_reaching(&self.dir, pages_leaves_out, |entry, real| {
-                private(real).is_some() || self.backup(entry, real).is_some()
+                private(real).is_some() || self.backup_or_state(entry, real).is_some()
             });
         let Some((entry, real)) = found else {
             return Ok(());
@@ -331,37 +337,49 @@ impl Published<'_> {
                 shown(&real)
             );
         }
+        let (what, why) = self.backup_or_state(&entry, &real).unwrap_or_default();
         crate::stop!(
             Exit::CouldNotRun,
-            "the Pages deploy would publish a backup on a public site: {} {}. Remove it from \
-             pages_build_output_dir ({}), where no backup belongs. Nothing was run.",
+            "the Pages deploy would publish {what} on a public site: {} {why}. Remove it from \
+             pages_build_output_dir ({}), where no backup or local database belongs. Nothing \
+             was run.",
             shown(entry.strip_prefix(self.root).unwrap_or(&entry)),
-            self.backup(&entry, &real).unwrap_or_default(),
             d1_core::names::shown(out)
         )
     }
 
-    /// Why the file at `entry` under the build, whose real path is `real`,
-    /// is a backup, when it is one: a hard link to a file in the backup
-    /// directory, or a file named as a backup or a manifest (published
-    /// under that name, or linked to one). Its contents are never read.
-    fn backup(&self, entry: &Path, real: &Path) -> Option<&'static str> {
+    /// What the file at `entry` under the build, whose real path is
+    /// `real`, is and why, when it is a backup or the local D1 state: a
+    /// hard link to a file in the backup directory or of the local D1
+    /// state, or a file named as a backup or a manifest (published under
+    /// that name, or linked to one). Its contents are never read.
+    fn backup_or_state(&self, entry: &Path, real: &Path) -> Option<(&'static str, &'static str)> {
         use std::os::unix::fs::MetadataExt as _;
         let meta = std::fs::metadata(real).ok().filter(|m| m.is_file())?;
-        if self.in_backups.contains(&(meta.dev(), meta.ino())) {
-            return Some(
+        let id = (meta.dev(), meta.ino());
+        if self.in_backups.contains(&id) {
+            return Some((
+                "a backup",
                 "is a hard link to a file in the backup directory (the same file, whatever its \
                  name)",
-            );
+            ));
+        }
+        if self.in_state.contains(&id) {
+            return Some((
+                "the local D1 state",
+                "is a hard link to a file of the local D1 state under .wrangler (the same file, \
+                 whatever its name)",
+            ));
         }
         let named = [entry, real]
             .iter()
             .filter_map(|path| path.file_name())
             .any(|name| crate::edge::git::named_as_backup(&name.to_string_lossy()));
-        named.then_some(
-            "is named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age) or a backup's \
-             manifest (backup-<env>-YYYYMMDD-HHMM.manifest.json)",
-        )
+        named.then_some((
+            "a backup",
+            "is named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age, in any case) or a \
+             backup's manifest (backup-<env>-YYYYMMDD-HHMM.manifest.json)",
+        ))
     }
 }
 

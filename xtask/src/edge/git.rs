@@ -162,9 +162,11 @@ pub const BACKUP_NAME_GLOBS: &[&str] = &[
 
 /// Whether a file called `name` is a backup or a backup's manifest by its
 /// name: one of [`BACKUP_NAME_GLOBS`], or `backup-<env>-YYYYMMDD-HHMM[-N]`
-/// with the manifest's suffix, as this tool names them.
+/// with the manifest's suffix, as this tool names them; in any case (ASCII),
+/// as a case-insensitive file system and a reader take it.
 pub fn named_as_backup(name: &str) -> bool {
     use d1_core::manifest::{MANIFEST_SUFFIX, stamp_in_backup_name};
+    let name = &name.to_ascii_lowercase();
     let manifest = name
         .strip_suffix(MANIFEST_SUFFIX)
         .is_some_and(|stem| stamp_in_backup_name(&format!("{stem}.sql")).is_some());
