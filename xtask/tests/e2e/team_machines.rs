@@ -404,3 +404,42 @@ fn a_relative_backup_dir_is_taken_from_the_current_directory_and_shown_resolved(
         run.all()
     );
 }
+
+/// A relative `--config`, typed in a subdirectory, is carried into the
+/// commands printed to paste as the configuration it reached: pasted in any
+/// other directory, `--config ../alt/wrangler.toml` reaches another file,
+/// or none.
+#[test]
+fn a_relative_config_is_carried_into_commands_to_paste_as_the_file_it_reached() {
+    let sb = Sandbox::new().into_checkout();
+    let root = sb.path().canonicalize().unwrap();
+    let alt = root.join("alt");
+    std::fs::create_dir(&alt).unwrap();
+    std::fs::copy(root.join("wrangler.toml"), alt.join("wrangler.toml")).unwrap();
+    let app = root.join("app");
+    std::fs::create_dir(&app).unwrap();
+    let run = Run::from_output(
+        sb.xtask_in_checkout_from(
+            &app,
+            &[
+                "restore",
+                "latest:local",
+                "--to",
+                "local",
+                "--config",
+                "../alt/wrangler.toml",
+                "--dry-run",
+            ],
+        )
+        .output()
+        .unwrap(),
+    );
+    let reached = alt.join("wrangler.toml");
+    assert!(
+        run.stderr
+            .contains(&format!("--config {} backup local", reached.display())),
+        "the command to paste does not carry the configuration it reached, {}:\n{}",
+        reached.display(),
+        run.all()
+    );
+}
