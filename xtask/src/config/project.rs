@@ -60,9 +60,11 @@ pub struct Project {
 impl Project {
     /// The global options of `typed` (ids: `config`, `backup_dir`,
     /// `database`) that a command printed for the user to paste must carry
-    /// to reach what this run reached, with the values as typed (the backup
-    /// directory as it was resolved): those that change it. A `--config` naming the configuration the checkout would
-    /// be found by anyway, or a `--backup-dir` naming its default
+    /// to reach what this run reached (the configuration and the backup
+    /// directory as the absolute paths they resolved to, which reach the
+    /// same from any directory; `--database` as typed): those that change
+    /// it. A `--config` naming the configuration the checkout would be
+    /// found by anyway, or a `--backup-dir` naming its default
     /// directory, is left off, as noise; but not when it was typed over its
     /// environment variable (`QBTIME_WRANGLER_CONFIG`, `QBTIME_BACKUP_DIR`),
     /// which the shell that pastes has too and would reach instead.
@@ -87,13 +89,11 @@ impl Project {
             Some(same(&config, &self.config))
         };
         let mut globals = Vec::new();
-        if let Some(config) = args.config.as_deref().filter(|_| typed.contains(&"config"))
-            && found_anyway() != Some(true)
-        {
-            globals.push(("--config", config.to_string_lossy().into_owned()));
+        // The file and the directory reached, not the paths typed: a
+        // relative one, pasted in another directory, would reach another.
+        if args.config.is_some() && typed.contains(&"config") && found_anyway() != Some(true) {
+            globals.push(("--config", self.config.to_string_lossy().into_owned()));
         }
-        // The directory reached, not the path typed: a relative one, pasted
-        // in another directory, would reach another.
         if args.backup_dir.is_some()
             && typed.contains(&"backup_dir")
             && (overrides("QBTIME_BACKUP_DIR")
