@@ -178,7 +178,8 @@ fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_chec
 /// The deploy's check walked each real directory once, so when it reached
 /// `a` first it never looked under `.b`, and the deploy went ahead. It is
 /// refused (exit 2) before anything runs, naming the backup directory,
-/// whichever of the two the directory lists first.
+/// whichever of the two the directory lists first, and however deep under
+/// the linked directory the `node_modules` is.
 #[test]
 fn a_deploy_never_publishes_the_backups_through_a_directory_linked_under_a_dot_directory() {
     let remote = Remote::new("");
@@ -197,17 +198,22 @@ fn a_deploy_never_publishes_the_backups_through_a_directory_linked_under_a_dot_d
         ("site", ".well-known"),
         ("m", ".n"),
     ];
-    for (real, alias) in layouts {
+    // The `node_modules` right under the linked directory, or deeper
+    // (`a/b/node_modules`: `a` itself has none, and looks the same by
+    // either path).
+    let depths = [("", "../../backups"), ("b/", "../../../backups")];
+    for ((real, alias), (below, up)) in layouts.into_iter().flat_map(|l| depths.map(|d| (l, d))) {
         for alias_first in [false, true] {
-            let how = format!("dist/{real}/node_modules, dist/{alias} -> {real} ({alias_first})");
+            let how =
+                format!("dist/{real}/{below}node_modules, dist/{alias} -> {real} ({alias_first})");
             let _ = std::fs::remove_dir_all(&dist);
             std::fs::create_dir(&dist).unwrap();
             std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
             if alias_first {
                 std::os::unix::fs::symlink(real, dist.join(alias)).unwrap();
             }
-            std::fs::create_dir(dist.join(real)).unwrap();
-            std::os::unix::fs::symlink("../../backups", dist.join(real).join("node_modules"))
+            std::fs::create_dir_all(dist.join(real).join(below)).unwrap();
+            std::os::unix::fs::symlink(up, dist.join(real).join(below).join("node_modules"))
                 .unwrap();
             if !alias_first {
                 std::os::unix::fs::symlink(real, dist.join(alias)).unwrap();
@@ -216,7 +222,7 @@ fn a_deploy_never_publishes_the_backups_through_a_directory_linked_under_a_dot_d
             assert_eq!(run.code, Some(2), "{how}:\n{}", run.all());
             assert!(
                 run.stderr.contains("the backup directory")
-                    && run.stderr.contains(&format!("{alias}/node_modules")),
+                    && run.stderr.contains(&format!("{alias}/{below}node_modules")),
                 "{how}:\n{}",
                 run.all()
             );
