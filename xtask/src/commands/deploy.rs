@@ -308,10 +308,12 @@ impl Published<'_> {
     /// leads nowhere.
     fn refuse_reaching(&self, private: impl Fn(&Path) -> Option<String>) -> Result<()> {
         let out = self.out;
-        let found =
-            crate::edge::fsutil::first_reaching(&self.dir, pages_leaves_out, |entry, real| {
-                private(real).is_some() || self.backup_or_state(entry, real).is_some()
-            });
+        let found = crate::edge::fsutil::first_reaching(
+            &self.dir,
+            pages_leaves_out,
+            through_a_dot_directory,
+            |entry, real| private(real).is_some() || self.backup_or_state(entry, real).is_some(),
+        );
         let Some((entry, real)) = found else {
             return Ok(());
         };
@@ -389,10 +391,16 @@ impl Published<'_> {
 /// name starts with a dot (`.well-known/node_modules`), which its `**`
 /// does not pass through, so it publishes that.
 fn pages_leaves_out(rel: &Path) -> bool {
-    let mut parts: Vec<_> = rel.iter().map(|p| p.to_string_lossy()).collect();
-    let last = parts.pop();
+    let last = rel.file_name().map(|n| n.to_string_lossy());
     matches!(last.as_deref(), Some("node_modules" | ".git"))
-        && !parts.iter().any(|p| p.starts_with('.'))
+        && !rel.parent().is_some_and(through_a_dot_directory)
+}
+
+/// Whether the path `rel` under `pages_build_output_dir` goes through a
+/// directory whose name starts with a dot: below it, wrangler leaves out
+/// nothing (see [`pages_leaves_out`]).
+fn through_a_dot_directory(rel: &Path) -> bool {
+    rel.iter().any(|p| p.to_string_lossy().starts_with('.'))
 }
 
 /// What every step of one deploy needs.

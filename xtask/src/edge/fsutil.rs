@@ -1,6 +1,5 @@
 //! File-system steps that keep backups private and never half-written.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -722,14 +721,17 @@ pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 /// leads nowhere yet, on which that walk fails; `None`): the path walked
 /// (`dir` itself, or an entry under it) and its real path. An entry whose
 /// path relative to `dir` `skip` holds is passed over, after its real path
-/// is told, as wrangler passes over what it leaves out. A real directory
-/// is walked once for each set of its entries `skip` passes over: reached
-/// again by another path (a link) that passes over others, or none
-/// (wrangler's `**/node_modules` passes through no dot-directory), it is
-/// walked again, as wrangler walks paths; a link cycle still ends.
-pub fn first_reaching(
+/// is told, as wrangler passes over what it leaves out. `scope` tells,
+/// of a directory's path relative to `dir`, what decides which entries
+/// `skip` passes over anywhere below it (for wrangler, whether the path
+/// went through a dot-directory, which its `**/node_modules` does not
+/// pass): a real directory is walked once for each scope it is reached
+/// in, by one path or another (a link), as wrangler walks paths, so a
+/// link cycle still ends.
+pub fn first_reaching<S: Eq + std::hash::Hash>(
     dir: &Path,
     skip: impl Fn(&Path) -> bool,
+    scope: impl Fn(&Path) -> S,
     reaches: impl Fn(&Path, &Path) -> bool,
 ) -> Option<(PathBuf, Option<PathBuf>)> {
     let top = dir;
@@ -746,21 +748,17 @@ pub fn first_reaching(
         let Ok(real) = dir.canonicalize() else {
             continue;
         };
+        let rel = |path: &Path| path.strip_prefix(top).unwrap_or(path).to_path_buf();
+        if !seen.insert((real, scope(&rel(&dir)))) {
+            continue;
+        }
         let entries: Vec<PathBuf> = { fs::read_dir(&dir).into_iter().flatten().flatten() }
             .map(|entry| entry.path())
             .collect();
         if let Some(nowhere) = entries.iter().find(|path| path.canonicalize().is_err()) {
             return Some((nowhere.clone(), None));
         }
-        let (skipped, walked): (Vec<PathBuf>, Vec<PathBuf>) =
-            { entries.into_iter() }.partition(|path| skip(path.strip_prefix(top).unwrap_or(path)));
-        let skipped: BTreeSet<std::ffi::OsString> = { skipped.iter() }
-            .filter_map(|p| Some(p.file_name()?.to_owned()))
-            .collect();
-        if !seen.insert((real, skipped)) {
-            continue;
-        }
-        for path in walked {
+        for path in entries.into_iter().filter(|path| !skip(&rel(path))) {
             if path.is_dir() {
                 dirs.push(path);
             } else if let Some(found) = real_if(&path) {
@@ -1061,16 +1059,19 @@ mod tests {
         let private = private.canonicalize().unwrap();
         let inside = |_: &Path, real: &Path| real.starts_with(&private);
         let none = |_: &Path| false;
-        assert_eq!(first_reaching(&dist, none, inside), None);
+        assert_eq!(first_reaching(&dist, none, |_| (), inside), None);
         std::os::unix::fs::symlink(&private, dist.join("a").join("p")).unwrap();
-        let (entry, real) = first_reaching(&dist, none, inside).unwrap();
+        let (entry, real) = first_reaching(&dist, none, |_| (), inside).unwrap();
         assert!(entry.ends_with("p"), "{entry:?}");
         assert_eq!(real, Some(private.clone()));
-        assert_eq!(first_reaching(&dist, |p| p == Path::new("a"), inside), None);
+        assert_eq!(
+            first_reaching(&dist, |p| p == Path::new("a"), |_| (), inside),
+            None
+        );
         std::os::unix::fs::symlink("../nowhere", dist.join("gone")).unwrap();
         let skip_gone = |p: &Path| p == Path::new("gone");
         assert_eq!(
-            first_reaching(&dist, skip_gone, inside),
+            first_reaching(&dist, skip_gone, |_| (), inside),
             Some((dist.join("gone"), None))
         );
     }
