@@ -305,48 +305,45 @@ impl Published<'_> {
     /// Refuses the walk of the directory as `wrangler pages deploy` walks
     /// it, when an entry reaches what `private` names, is a backup or a
     /// file of the local D1 state ([`Published::backup_or_state`]), or
-    /// leads nowhere.
+    /// leads nowhere. Each entry is judged once, and the refusal says what
+    /// that judgement found.
     fn refuse_reaching(&self, private: impl Fn(&Path) -> Option<String>) -> Result<()> {
-        let out = self.out;
+        let out = d1_core::names::shown(self.out);
         let found = crate::edge::fsutil::first_reaching(
             &self.dir,
             pages_leaves_out,
             through_a_dot_directory,
-            |entry, real| private(real).is_some() || self.backup_or_state(entry, real).is_some(),
+            |entry, real| match private(real) {
+                Some(what) => Some((
+                    what,
+                    format!("leads to {}", shown(real)),
+                    "Point pages_build_output_dir at the build's own directory (such as \
+                     `dist`), with no link out of it.",
+                )),
+                None => self.backup_or_state(entry, real).map(|(what, why)| {
+                    let fix = "Remove it from pages_build_output_dir, where no backup or local \
+                               database belongs.";
+                    (what.to_owned(), why, fix)
+                }),
+            },
         );
-        let Some((entry, real)) = found else {
+        let Some((entry, why)) = found else {
             return Ok(());
         };
-        let Some(real) = real else {
+        let entry = shown(entry.strip_prefix(self.root).unwrap_or(&entry));
+        let Some((what, why, fix)) = why else {
             crate::stop!(
                 Exit::CouldNotRun,
-                "{} under pages_build_output_dir ({}) leads nowhere (a symbolic link to nothing \
-                 there yet): `wrangler pages deploy` would fail on it after the migrations ran, \
-                 or publish what this deploy makes there (its backup). Remove the link, or \
-                 rebuild the site. Nothing was run.",
-                shown(&entry),
-                d1_core::names::shown(out)
+                "{entry} under pages_build_output_dir ({out}) leads nowhere (a symbolic link to \
+                 nothing there yet): `wrangler pages deploy` would fail on it after the \
+                 migrations ran, or publish what this deploy makes there (its backup). Remove \
+                 the link, or rebuild the site. Nothing was run."
             );
         };
-        if let Some(what) = private(&real) {
-            crate::stop!(
-                Exit::CouldNotRun,
-                "the Pages deploy would publish {what} on a public site: {} under \
-                 pages_build_output_dir ({}) is {}. Point pages_build_output_dir at the build's \
-                 own directory (such as `dist`), with no link out of it. Nothing was run.",
-                shown(&entry),
-                d1_core::names::shown(out),
-                shown(&real)
-            );
-        }
-        let (what, why) = self.backup_or_state(&entry, &real).unwrap_or_default();
         crate::stop!(
             Exit::CouldNotRun,
-            "the Pages deploy would publish {what} on a public site: {} {why}. Remove it from \
-             pages_build_output_dir ({}), where no backup or local database belongs. Nothing \
-             was run.",
-            shown(entry.strip_prefix(self.root).unwrap_or(&entry)),
-            d1_core::names::shown(out)
+            "the Pages deploy would publish {what} on a public site: {entry} under \
+             pages_build_output_dir ({out}) {why}. {fix} Nothing was run."
         )
     }
 
@@ -355,7 +352,7 @@ impl Published<'_> {
     /// hard link to a file in the backup directory or of the local D1
     /// state, or a file named as a backup or a manifest (published under
     /// that name, or linked to one). Its contents are never read.
-    fn backup_or_state(&self, entry: &Path, real: &Path) -> Option<(&'static str, &'static str)> {
+    fn backup_or_state(&self, entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         use std::os::unix::fs::MetadataExt as _;
         let meta = std::fs::metadata(real).ok().filter(|m| m.is_file())?;
         let id = (meta.dev(), meta.ino());
@@ -363,24 +360,35 @@ impl Published<'_> {
             return Some((
                 "a backup",
                 "is a hard link to a file in the backup directory (the same file, whatever its \
-                 name)",
+                 name)"
+                    .to_owned(),
             ));
         }
         if self.in_state.contains(&id) {
             return Some((
                 "the local D1 state",
                 "is a hard link to a file of the local D1 state under .wrangler (the same file, \
-                 whatever its name)",
+                 whatever its name)"
+                    .to_owned(),
             ));
         }
-        let named = [entry, real]
-            .iter()
-            .filter_map(|path| path.file_name())
-            .any(|name| crate::edge::git::named_as_backup(&name.to_string_lossy()));
-        named.then_some((
+        let named = |path: &Path| {
+            path.file_name()
+                .is_some_and(|name| crate::edge::git::named_as_backup(&name.to_string_lossy()))
+        };
+        let is = if named(entry) {
+            "is".to_owned()
+        } else if named(real) {
+            format!("leads to {}, which is", shown(real))
+        } else {
+            return None;
+        };
+        Some((
             "a backup",
-            "is named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age, in any case) or a \
-             backup's manifest (backup-<env>-YYYYMMDD-HHMM.manifest.json)",
+            format!(
+                "{is} named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age, in any case) or \
+                 a backup's manifest (backup-<env>-YYYYMMDD-HHMM.manifest.json)"
+            ),
         ))
     }
 }

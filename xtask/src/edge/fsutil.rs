@@ -715,28 +715,28 @@ pub fn first_upward(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 }
 
 /// The first path a walk of `dir` that follows symbolic links (as
-/// `wrangler pages deploy` walks what it publishes) reaches that `reaches`
-/// holds, given the path and its real path, or whose real path cannot be
-/// told (a link that
-/// leads nowhere yet, on which that walk fails; `None`): the path walked
-/// (`dir` itself, or an entry under it) and its real path. An entry whose
-/// path relative to `dir` `skip` holds is passed over, after its real path
-/// is told, as wrangler passes over what it leaves out. `scope` tells,
-/// of a directory's path relative to `dir`, what decides which entries
-/// `skip` passes over anywhere below it (for wrangler, whether the path
-/// went through a dot-directory, which its `**/node_modules` does not
-/// pass): a real directory is walked once for each scope it is reached
-/// in, by one path or another (a link), as wrangler walks paths, so a
-/// link cycle still ends.
-pub fn first_reaching<S: Eq + std::hash::Hash>(
+/// `wrangler pages deploy` walks what it publishes) reaches for which
+/// `reaches`, given the path and its real path, says why (`Some(why)`),
+/// or whose real path cannot be told (a link that leads nowhere yet, on
+/// which that walk fails; `None`): the path walked (`dir` itself, or an
+/// entry under it) and the why. An entry whose path relative to `dir`
+/// `skip` holds is passed over, after its real path is told, as wrangler
+/// passes over what it leaves out. `scope` tells, of a directory's path
+/// relative to `dir`, what decides which entries `skip` passes over
+/// anywhere below it (for wrangler, whether the path went through a
+/// dot-directory, which its `**/node_modules` does not pass): a real
+/// directory is walked once for each scope it is reached in, by one path
+/// or another (a link), as wrangler walks paths, so a link cycle still
+/// ends.
+pub fn first_reaching<S: Eq + std::hash::Hash, T>(
     dir: &Path,
     skip: impl Fn(&Path) -> bool,
     scope: impl Fn(&Path) -> S,
-    reaches: impl Fn(&Path, &Path) -> bool,
-) -> Option<(PathBuf, Option<PathBuf>)> {
+    reaches: impl Fn(&Path, &Path) -> Option<T>,
+) -> Option<(PathBuf, Option<T>)> {
     let top = dir;
     let real_if = |path: &Path| match path.canonicalize() {
-        Ok(real) => reaches(path, &real).then(|| (path.to_path_buf(), Some(real))),
+        Ok(real) => reaches(path, &real).map(|why| (path.to_path_buf(), Some(why))),
         Err(_) => Some((path.to_path_buf(), None)),
     };
     let mut seen = std::collections::HashSet::new();
@@ -1057,7 +1057,7 @@ mod tests {
         fs::write(private.join("secret"), "").unwrap();
         std::os::unix::fs::symlink("..", dist.join("a").join("loop")).unwrap();
         let private = private.canonicalize().unwrap();
-        let inside = |_: &Path, real: &Path| real.starts_with(&private);
+        let inside = |_: &Path, real: &Path| real.starts_with(&private).then(|| real.to_owned());
         let none = |_: &Path| false;
         assert_eq!(first_reaching(&dist, none, |_| (), inside), None);
         std::os::unix::fs::symlink(&private, dist.join("a").join("p")).unwrap();

@@ -336,6 +336,15 @@ fn a_deploy_never_publishes_a_backup_hard_linked_or_copied_into_the_build() {
     .unwrap();
     deploy(&remote, home.path(), &["--dry-run"]).assert_ok();
     assert_eq!((decoys.hashes(), backups()), before);
+    // But a link to a copy there is: the message says the name is the
+    // link's target's, not the page's.
+    let copied = "node_modules/backup-prod-20261130-1200.sql";
+    std::fs::copy(sb.backups().join(&name), dist.join(copied)).unwrap();
+    std::os::unix::fs::symlink(copied, dist.join("page.txt")).unwrap();
+    refused(
+        "page.txt",
+        "backup-prod-20261130-1200.sql, which is named as a backup",
+    );
 }
 
 /// `wrangler pages deploy` takes no `--config`: it reads the first
