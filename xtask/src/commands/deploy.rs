@@ -316,7 +316,12 @@ impl Published<'_> {
             |entry, real| match private(real) {
                 Some(what) => Some((
                     what,
-                    format!("leads to {}", shown(real)),
+                    // A link leads there; a directory of the build is it.
+                    format!(
+                        "{} {}",
+                        if entry == real { "is" } else { "leads to" },
+                        shown(real)
+                    ),
                     "Point pages_build_output_dir at the build's own directory (such as \
                      `dist`), with no link out of it.",
                 )),
@@ -330,20 +335,26 @@ impl Published<'_> {
         let Some((entry, why)) = found else {
             return Ok(());
         };
-        let entry = shown(entry.strip_prefix(self.root).unwrap_or(&entry));
+        // The entry, from the checkout when it is in it.
+        let at = if entry == self.dir {
+            format!("pages_build_output_dir ({out})")
+        } else {
+            let shown = shown(entry.strip_prefix(self.root).unwrap_or(&entry));
+            format!("{shown} under pages_build_output_dir ({out})")
+        };
         let Some((what, why, fix)) = why else {
             crate::stop!(
                 Exit::CouldNotRun,
-                "{entry} under pages_build_output_dir ({out}) leads nowhere (a symbolic link to \
-                 nothing there yet): `wrangler pages deploy` would fail on it after the \
-                 migrations ran, or publish what this deploy makes there (its backup). Remove \
-                 the link, or rebuild the site. Nothing was run."
+                "{at} leads nowhere (a symbolic link to nothing there yet): `wrangler pages \
+                 deploy` would fail on it after the migrations ran, or publish what this deploy \
+                 makes there (its backup). Remove the link, or rebuild the site. Nothing was \
+                 run."
             );
         };
         crate::stop!(
             Exit::CouldNotRun,
-            "the Pages deploy would publish {what} on a public site: {entry} under \
-             pages_build_output_dir ({out}) {why}. {fix} Nothing was run."
+            "the Pages deploy would publish {what} on a public site: {at} {why}. {fix} Nothing \
+             was run."
         )
     }
 

@@ -128,14 +128,10 @@ fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_chec
     let before = decoys.hashes();
     remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
     let deployed = sb.path().join("deployed.log");
-    let refused = |how: &str, args: &[&str]| {
+    let refused_saying = |how: &str, args: &[&str], says: &str| {
         let run = deploy(&remote, home.path(), args);
         assert_eq!(run.code, Some(2), "{how}:\n{}", run.all());
-        assert!(
-            run.stderr.contains("pages_build_output_dir"),
-            "{how}:\n{}",
-            run.all()
-        );
+        assert!(run.stderr.contains(says), "{how}:\n{}", run.all());
         assert!(!deployed.exists(), "{how}: deployed");
         assert!(
             !run.stdout.contains("doctor"),
@@ -143,13 +139,23 @@ fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_chec
             run.all()
         );
     };
+    let refused = |how: &str, args: &[&str]| refused_saying(how, args, "pages_build_output_dir");
 
     move_output_dir(sb, "dist", ".");
     refused("the checkout", &[]);
     refused("the checkout, dry run", &["--dry-run"]);
     move_output_dir(sb, ".", "backups");
     refused("the backup directory", &[]);
-    move_output_dir(sb, "backups", "../outside");
+    // A directory of the build is what it names; a link leads there.
+    std::fs::create_dir(sb.backups().join("site")).unwrap();
+    move_output_dir(sb, "backups", "backups/site");
+    refused_saying(
+        "a directory in the backup directory",
+        &[],
+        "pages_build_output_dir (backups/site) is ",
+    );
+    std::fs::remove_dir(sb.backups().join("site")).unwrap();
+    move_output_dir(sb, "backups/site", "../outside");
     refused("a directory outside", &[]);
     move_output_dir(sb, "../outside", "dist");
 
@@ -157,12 +163,20 @@ fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_chec
     // leads into backups/.
     let dist = sb.path().join("dist");
     std::os::unix::fs::symlink(decoys.outside("nested"), &dist).unwrap();
-    refused("dist linked out of the checkout", &[]);
+    refused_saying(
+        "dist linked out of the checkout",
+        &[],
+        "pages_build_output_dir (dist) leads to ",
+    );
     std::fs::remove_file(&dist).unwrap();
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
     std::os::unix::fs::symlink("../backups", dist.join("assets")).unwrap();
-    refused("a link in dist into backups/", &[]);
+    refused_saying(
+        "a link in dist into backups/",
+        &[],
+        "dist/assets under pages_build_output_dir (dist) leads to ",
+    );
 
     // The build's own directory deploys.
     std::fs::remove_file(dist.join("assets")).unwrap();
