@@ -37,6 +37,17 @@ fn a_tracked_backup_is_refused_and_named() {
     );
     assert!(run.stderr.contains("git rm --cached"));
     assert!(!sb.backups().exists());
+    // Named in another case (as a case-insensitive file system or a
+    // rename by hand leaves it), an encrypted one: the same backup.
+    sb.git(&["rm", "-q", "--cached", "old/backup-prod-20260101-0000.sql"])
+        .assert_ok();
+    let upper = "old/BACKUP-PROD-20260101-0000.SQL.AGE";
+    std::fs::write(sb.path().join(upper), "age-encryption.org/v1\n").unwrap();
+    sb.git(&["add", "-f", upper]).assert_ok();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_refused("git already tracks backup files");
+    assert!(run.stderr.contains(upper), "{}", run.stderr);
+    assert!(!sb.backups().exists());
 }
 
 #[test]
@@ -282,6 +293,20 @@ fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
     let refused = attempt("ops/backup-prod-20260101-0000.sql", b"-- nothing");
     assert!(!refused.ok);
     assert!(refused.stderr.contains("its name is a backup's"));
+    // In any case: an encrypted backup has no header to catch it by.
+    for name in [
+        "ops/BACKUP-PROD-20260101-0000.SQL.AGE",
+        "ops/Export.Sql.Zst",
+        "tests/fixtures/Backup-prod-20260101-0000.sql",
+    ] {
+        let refused = attempt(name, b"age-encryption.org/v1\n");
+        assert!(!refused.ok, "{name} was committed");
+        assert!(
+            refused.stderr.contains(name) && refused.stderr.contains("name is a"),
+            "{name}:\n{}",
+            refused.stderr
+        );
+    }
     // In migrations/ too, where .gitignore lets *.sql through.
     let refused = attempt("migrations/backup-prod-20260101-0000.sql", b"-- nothing");
     assert!(!refused.ok);
