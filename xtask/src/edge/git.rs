@@ -136,7 +136,7 @@ pub fn tracked_backups(sh: &Shell, backup_dir: &Path) -> Result<Vec<String>> {
     };
     let mut specs: Vec<String> = BACKUP_NAME_GLOBS
         .iter()
-        .map(|g| format!(":(glob){g}"))
+        .map(|g| format!(":(glob,icase){g}"))
         .collect();
     specs.push(backup_dir.display().to_string());
     let args = ["ls-files", "-z", "--full-name", "--"].map(str::to_owned);
