@@ -646,28 +646,37 @@ fn slow_time_travel_restore(
     home: &std::path::Path,
     bookmark: &str,
 ) -> std::process::Child {
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(3000),
-        ..Default::default()
-    });
-    remote
-        .xtask_command(
-            home,
-            &[
-                "time-travel",
-                "restore",
-                "prod",
-                "--bookmark",
-                bookmark,
-                "--confirm",
-                "qbtime_db_prod",
-            ],
-        )
+    slow_time_travel_restore_command(remote, home, bookmark)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
         .unwrap()
+}
+
+/// The command of a Time Travel restore of prod to `bookmark`, with every
+/// loopback answer from now on delayed by 3 s.
+fn slow_time_travel_restore_command(
+    remote: &Remote,
+    home: &std::path::Path,
+    bookmark: &str,
+) -> std::process::Command {
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(3000),
+        ..Default::default()
+    });
+    remote.xtask_command(
+        home,
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            bookmark,
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    )
 }
 
 /// A SIGTERM in the first moments of the process, before its handler is
@@ -1036,23 +1045,7 @@ fn a_time_travel_restore_whose_done_line_cannot_be_written_says_it_was_made() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let old = prod_bookmark(&remote, home.path());
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(3000),
-        ..Default::default()
-    });
-    let mut restore = remote
-        .xtask_command(
-            home.path(),
-            &[
-                "time-travel",
-                "restore",
-                "prod",
-                "--bookmark",
-                &old,
-                "--confirm",
-                "qbtime_db_prod",
-            ],
-        )
+    let mut restore = slow_time_travel_restore_command(&remote, home.path(), &old)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1084,15 +1084,7 @@ fn hooks_install_says_when_the_hooks_path_it_would_override_is_global() {
 fn doctor_says_the_hooks_are_installed_only_when_git_runs_them() {
     let sb = Sandbox::new();
     let hooks = |sb: &Sandbox| {
-        let run = sb.xtask(&["doctor", "--json"]);
-        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-        let check = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "hooks")
-            .unwrap()
-            .clone();
+        let (_, check) = doctor_hooks_check(sb);
         (
             check["status"].as_str().unwrap().to_owned(),
             check.to_string(),
@@ -1115,6 +1107,20 @@ fn doctor_says_the_hooks_are_installed_only_when_git_runs_them() {
     assert!(check.contains(".husky"), "{check}");
 }
 
+/// `doctor --json`'s exit code and its `hooks` check.
+fn doctor_hooks_check(sb: &Sandbox) -> (Option<i32>, serde_json::Value) {
+    let run = sb.xtask(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hooks")
+        .unwrap()
+        .clone();
+    (run.code, check)
+}
+
 /// atkEC: `core.hooksPath` set by hand to `scripts/git-hooks` while a
 /// hook there (or the directory itself) is a symbolic link out of the
 /// checkout: git runs a file of no commit, which `hooks install` refuses,
@@ -1126,18 +1132,7 @@ fn doctor_fails_the_hooks_when_a_link_leads_them_out_of_the_checkout() {
     let outside = tempfile::tempdir().unwrap();
     sb.git(&["config", "core.hooksPath", "scripts/git-hooks"])
         .assert_ok();
-    let hooks = |sb: &Sandbox| {
-        let run = sb.xtask(&["doctor", "--json"]);
-        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-        let check = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "hooks")
-            .unwrap()
-            .clone();
-        (run.code, check)
-    };
+    let hooks = doctor_hooks_check;
     assert_eq!(hooks(&sb).1["status"], "ok");
     let elsewhere = outside.path().join("pre-commit");
     std::fs::write(&elsewhere, "#!/bin/sh\nexit 0\n").unwrap();
