@@ -6,10 +6,12 @@
 # line per wrangler start; wrangler itself is the real, pinned one).
 #
 #   scripts/bench/test-suite.sh [TARGET...]     # e.g. e2e xtask:bin d1-loopback:loopback
+#   scripts/bench/test-suite.sh e2e/restore_local e2e/deploy
 #
 # The end-to-end tests are one binary per crate (xtask's `e2e`, the
-# loopback's `loopback`); the slowest-tests list below names each test by
-# its module, so one area's share shows there.
+# loopback's `loopback`); `TARGET/AREA` runs one area (a module) of such a
+# binary alone, so its share is measured on its own. The slowest-tests
+# list below names each test by its module.
 # With no argument it runs every target of the workspace. The figures
 # depend on the machine's load: the load average is printed with them.
 # The slowest single tests follow (libtest's --report-time, which stable
@@ -37,11 +39,13 @@ printf '%-34s %8s %8s %6s %s\n' target wall_s cpu_s calls result
 total_wall=0 total_cpu=0 total_calls=0
 for t in "${targets[@]}"; do
     case "$t" in *:*) pkg="${t%%:*}" name="${t#*:}" ;; *) pkg=xtask name="$t" ;; esac
+    area=()
+    case "$name" in */*) area=("${name#*/}::") name="${name%%/*}" ;; esac
     case "$name" in lib) sel=(--lib) ;; bin) sel=(--bin "$pkg") ;; *) sel=(--test "$name") ;; esac
     : >"$work/calls"
     if QBTIME_COUNT_FILE="$work/calls" NODE_OPTIONS="--require $work/count.js" \
         RUSTC_BOOTSTRAP=1 /usr/bin/time -f '%e %U %S' -o "$work/time" \
-        cargo test -p "$pkg" "${sel[@]}" -- -Z unstable-options --report-time >"$work/out" 2>&1; then
+        cargo test -p "$pkg" "${sel[@]}" -- "${area[@]}" -Z unstable-options --report-time >"$work/out" 2>&1; then
         result=ok
     else
         result=FAILED
@@ -50,7 +54,7 @@ for t in "${targets[@]}"; do
     read -r wall user sys < <(tail -1 "$work/time")
     cpu=$(echo "$user + $sys" | bc)
     calls=$(wc -l <"$work/calls")
-    printf '%-34s %8s %8s %6s %s\n' "$pkg:$name" "$wall" "$cpu" "$calls" "$result"
+    printf '%-34s %8s %8s %6s %s\n' "$t" "$wall" "$cpu" "$calls" "$result"
     [ "$result" = ok ] || tail -30 "$work/out"
     sed -n 's/^test \(.*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\2 '"$pkg:$name"' \1/p' "$work/out" >>"$work/tests"
     total_wall=$(echo "$total_wall + $wall" | bc)
