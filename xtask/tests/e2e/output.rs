@@ -647,6 +647,30 @@ fn status_tells_an_unused_environment_in_one_line_and_verbose_in_full() {
     );
 }
 
+/// FB: an environment whose backup was never taken read `none (max 26h):
+/// STALE` in status, an age it does not have. Its line says plainly that
+/// no backup was taken yet, and the command that takes one.
+#[test]
+fn status_says_plainly_that_no_backup_was_taken_yet_and_how_to_take_one() {
+    let sb = Sandbox::new();
+    for run in [sb.xtask(&["status"]), sb.xtask(&["-v", "status"])] {
+        let line = run
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("prod (qbtime_db_prod)"))
+            .find(|l| l.starts_with("  newest verified backup"))
+            .unwrap_or_else(|| panic!("no prod block:\n{}", run.all()));
+        assert!(
+            line.contains("no backup taken yet")
+                && line.contains("`cargo xtask backup prod`")
+                && !line.contains("STALE"),
+            "{line}\n{}",
+            run.all()
+        );
+        assert_eq!(run.code, Some(1), "{}", run.all());
+    }
+}
+
 /// `verify` of a good backup reads as passing: a finding restore repairs
 /// is not a paragraph by default, and the per-phase timings are for `-v`.
 #[test]
