@@ -529,6 +529,15 @@ impl EnvStatus {
             && self.drill_due.is_none()
     }
 
+    /// No full backup of it was ever taken here (verified, bad,
+    /// unverified or dated ahead): it has no age to give.
+    fn none_taken(&self) -> bool {
+        self.newest_verified.is_none()
+            && self.newest_is_bad.is_none()
+            && self.newest_unverified.is_none()
+            && self.dated_ahead.is_empty()
+    }
+
     /// Its lines; an unused environment's in one (its full block with `-v`).
     fn render(&self) -> String {
         if self.unused() && !crate::out::verbose() {
@@ -550,6 +559,10 @@ impl EnvStatus {
             Some(n) => format!("{}, {} old", n.file, n.age_shown),
         };
         let freshness = match (&self.max_age, self.stale) {
+            _ if self.none_taken() => format!(
+                "(no backup taken yet; take one with `cargo xtask backup {}`)",
+                self.environment
+            ),
             _ if self.of_previous_database.is_some() => {
                 "(of the database it had before): STALE".to_owned()
             }
@@ -1260,10 +1273,10 @@ not json
         assert!(s.stale && s.newest_verified.is_none());
         let s = environment_status("local", ("db", ""), &[], None, &none, &BTreeMap::new(), now);
         assert!(!s.stale);
-        assert!(
-            s.render_block()
-                .contains("newest verified backup    none (no max_age)")
-        );
+        assert!(s.render_block().contains(
+            "newest verified backup    none (no backup taken yet; take one with \
+                 `cargo xtask backup local`)"
+        ));
         // Unused: one line, which still says so.
         assert_eq!(
             s.render(),

@@ -623,10 +623,10 @@ fn status_tells_an_unused_environment_in_one_line_and_verbose_in_full() {
         "an unused staging still takes a block:\n{}",
         run.all()
     );
-    // prod has a max_age and an offsite bucket: its block stays, STALE.
+    // prod has a max_age and an offsite bucket: its block stays.
     assert!(
         run.stdout
-            .contains("newest verified backup    none (max 26h): STALE")
+            .contains("newest verified backup    none (no backup taken yet")
             && run.stdout.contains("offsite lock              not locked"),
         "{}",
         run.all()
@@ -641,7 +641,7 @@ fn status_tells_an_unused_environment_in_one_line_and_verbose_in_full() {
     assert!(
         verbose
             .stdout
-            .contains("staging (qbtime_db_staging)\n  newest verified backup    none (no max_age)"),
+            .contains("staging (qbtime_db_staging)\n  newest verified backup    none (no backup"),
         "-v lost staging's block:\n{}",
         verbose.all()
     );
