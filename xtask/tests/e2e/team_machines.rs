@@ -405,6 +405,51 @@ fn a_relative_backup_dir_is_taken_from_the_current_directory_and_shown_resolved(
     );
 }
 
+/// FB: a relative `QBTIME_BACKUP_DIR` (or `QBTIME_WRANGLER_CONFIG`) set
+/// only in the environment was left out of the commands printed to paste:
+/// the shell has the variable, but pasted in another directory it reaches
+/// another directory. They carry the path it resolved to, as a relative
+/// `--backup-dir` or `--config` does.
+#[test]
+fn a_relative_backup_dir_from_the_environment_is_carried_resolved_into_commands_to_paste() {
+    let sb = Sandbox::new().into_checkout();
+    let root = sb.path().canonicalize().unwrap();
+    let app = root.join("app");
+    std::fs::create_dir(&app).unwrap();
+    let alt = root.join("alt");
+    std::fs::create_dir(&alt).unwrap();
+    std::fs::copy(root.join("wrangler.toml"), alt.join("wrangler.toml")).unwrap();
+    let restore = ["restore", "latest:local", "--to", "local", "--dry-run"];
+    let run = Run::from_output(
+        sb.xtask_in_checkout_from(&app, &restore)
+            .env("QBTIME_BACKUP_DIR", "../empty")
+            .output()
+            .unwrap(),
+    );
+    let empty = root.join("empty");
+    assert!(
+        run.stderr
+            .contains(&format!("--backup-dir {} backup local", empty.display())),
+        "the command to paste does not carry the directory it resolved to, {}:\n{}",
+        empty.display(),
+        run.all()
+    );
+    let run = Run::from_output(
+        sb.xtask_in_checkout_from(&app, &restore)
+            .env("QBTIME_WRANGLER_CONFIG", "../alt/wrangler.toml")
+            .output()
+            .unwrap(),
+    );
+    let reached = alt.join("wrangler.toml");
+    assert!(
+        run.stderr
+            .contains(&format!("--config {} backup local", reached.display())),
+        "the command to paste does not carry the configuration it reached, {}:\n{}",
+        reached.display(),
+        run.all()
+    );
+}
+
 /// A relative `--config`, typed in a subdirectory, is carried into the
 /// commands printed to paste as the configuration it reached: pasted in any
 /// other directory, `--config ../alt/wrangler.toml` reaches another file,
