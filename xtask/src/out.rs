@@ -111,7 +111,8 @@ pub fn init(level: Level, json: bool) {
 /// `cargo xtask COMMAND` printed for the user to paste carries them, so
 /// that pasted it reaches the same backups, configuration and database as
 /// the run that printed it. From the environment (`QBTIME_BACKUP_DIR`)
-/// they need not: the shell that pastes has them too.
+/// they need not, the shell that pastes has them too; but a relative one
+/// is carried, as the path it resolved to ([`crate::config::project::Project::globals_to_paste`]).
 static TYPED: OnceLock<Typed> = OnceLock::new();
 
 struct Typed {

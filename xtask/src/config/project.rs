@@ -67,7 +67,9 @@ impl Project {
     /// found by anyway, or a `--backup-dir` naming its default
     /// directory, is left off, as noise; but not when it was typed over its
     /// environment variable (`QBTIME_WRANGLER_CONFIG`, `QBTIME_BACKUP_DIR`),
-    /// which the shell that pastes has too and would reach instead.
+    /// which the shell that pastes has too and would reach instead. One
+    /// set only in its variable is left off too (the shell has it), unless
+    /// it is relative: pasted elsewhere, it would reach another.
     pub fn globals_to_paste(
         &self,
         args: &ProjectArgs,
@@ -88,17 +90,27 @@ impl Project {
             let config = default_config(&find_checkout(&cwd)?).ok()?;
             Some(same(&config, &self.config))
         };
+        // Typed, it is carried unless it is noise; from its variable, the
+        // shell that pastes has that too, but a relative path there,
+        // pasted in another directory, reaches another.
+        let carried = |id: &str, given: Option<&PathBuf>, noise: &dyn Fn() -> bool| match given {
+            None => false,
+            Some(_) if typed.contains(&id) => !noise(),
+            Some(path) => path.is_relative(),
+        };
         let mut globals = Vec::new();
-        // The file and the directory reached, not the paths typed: a
+        // The file and the directory reached, not the paths given: a
         // relative one, pasted in another directory, would reach another.
-        if args.config.is_some() && typed.contains(&"config") && found_anyway() != Some(true) {
+        if carried("config", args.config.as_ref(), &|| {
+            found_anyway() == Some(true)
+        }) {
             globals.push(("--config", self.config.to_string_lossy().into_owned()));
         }
-        if args.backup_dir.is_some()
-            && typed.contains(&"backup_dir")
-            && (overrides("QBTIME_BACKUP_DIR")
-                || !same(&self.backup_dir, &self.config_dir.join("backups")))
-        {
+        let default_dir = || {
+            !overrides("QBTIME_BACKUP_DIR")
+                && same(&self.backup_dir, &self.config_dir.join("backups"))
+        };
+        if carried("backup_dir", args.backup_dir.as_ref(), &default_dir) {
             let dir = self.backup_dir.to_string_lossy().into_owned();
             globals.push(("--backup-dir", dir));
         }
