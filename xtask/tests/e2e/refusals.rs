@@ -933,6 +933,47 @@ fn doctor_tells_an_unusable_identity_file_once_with_its_fix() {
     );
 }
 
+/// FB: `verify --identity DIR` said "the age identity file DIR cannot be
+/// used: pass a regular file ...: the age identity file DIR is a
+/// directory, not a file", the path twice. A file that cannot be used is
+/// named once, with what it is and the fix.
+#[test]
+fn verify_names_an_unusable_identity_file_once_with_what_it_is_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let (sb, backup) = sandbox_with_a_backup();
+    let keys = tempfile::tempdir().unwrap();
+    let note = keys.path().join("note.txt");
+    std::fs::write(&note, "the key is in the vault\n").unwrap();
+    std::fs::set_permissions(&note, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let folder = keys.path().join("keys.d");
+    std::fs::create_dir(&folder).unwrap();
+    let path = sb.backups().join(&backup);
+    for (file, what) in [
+        (folder, "is a directory"),
+        (note, "is not an age identity"),
+        (keys.path().join("missing.txt"), "No such file"),
+    ] {
+        let run = sb.xtask(&[
+            "verify",
+            path.to_str().unwrap(),
+            "--identity",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert_eq!(
+            run.stderr.matches(&*file.to_string_lossy()).count(),
+            1,
+            "the file is named once:\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains(what) && run.stderr.contains("pass --identity"),
+            "what it is ({what}) and the fix:\n{}",
+            run.all()
+        );
+    }
+}
+
 /// `hooks install` sets `core.hooksPath`, which turns off every hook git
 /// runs now: husky's `.husky` (a Pages app's usual lint hooks), or hooks in
 /// `.git/hooks`. It refuses that without a word (exit 3, naming them and
