@@ -864,13 +864,13 @@ pub fn check_identity_given(identity: Option<&Path>) -> Result<()> {
 /// Refuses an identity file that cannot be used (see
 /// [`identity_file_mode`]), and warns, once a run, when others can read it.
 fn check_identity_file(path: &Path) -> Result<()> {
+    // What is wrong names the file; the fix follows it, not a second name.
     let mode = identity_file_mode(path).map_err(|e| {
-        e.context(format!(
-            "the age identity file {} cannot be used: pass a regular file that holds the \
+        anyhow::anyhow!(
+            "{e:#}; pass --identity (or {IDENTITY_VAR}) a regular file that holds the \
              AGE-SECRET-KEY-... line (a key kept in a secret manager: write it to a file of \
-             mode 600 first)",
-            path.display()
-        ))
+             mode 600 first)"
+        )
     })?;
     if let Some(mode) = mode.filter(|m| m & 0o077 != 0)
         && first_told(path)
