@@ -1999,3 +1999,50 @@ fn a_restore_of_the_backup_just_taken_names_no_safety_backup_of_another_restore(
     );
     assert!(!run.stderr.contains("warning:"), "{}", run.all());
 }
+
+/// FB: a restore run again after its load landed named the safety backup
+/// the earlier restore took as the way back; once that file was pruned,
+/// the re-run said only that no row changed, and its own safety backup
+/// (the backup's rows) was the one way back it gave. The database held
+/// other rows after the backup was taken (a backup of it says so), so it
+/// warns, and names the newest backup of it from before those rows.
+#[test]
+fn a_restore_run_again_after_its_safety_backup_was_pruned_names_the_newest_earlier_backup() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source.xtask(&["backup", "local"]).assert_ok();
+    let file = source.backups().join(only_backup(&source));
+    let file = file.to_str().unwrap();
+
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Before', 'qbt-9', 'UTC');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = only_backup(&sb);
+    let restore = ["restore", file, "--to", "local", "--replace", "--yes"];
+    sb.xtask(&restore).assert_ok();
+    // The earlier restore's safety backup, pruned (by hand here).
+    let safety = sql_backups(&sb).into_iter().find(|f| *f != before).unwrap();
+    let stem = safety.split(".sql").next().unwrap().to_owned();
+    std::fs::remove_file(sb.backups().join(&safety)).unwrap();
+    std::fs::remove_file(sb.backups().join(format!("{stem}.manifest.json"))).unwrap();
+
+    let run = sb.xtask(&restore);
+    run.assert_ok();
+    let told = already_held(&run).join("\n");
+    assert!(
+        !told.contains("changed no row") && run.stderr.contains("warning:"),
+        "the re-run says only that no row changed:\n{}",
+        run.all()
+    );
+    let named = before.split(".sql").next().unwrap();
+    assert!(
+        run.stderr.contains(named) && run.stderr.contains("no longer"),
+        "the re-run does not name {before}, the newest backup from before the earlier \
+         restore, its safety backup gone:\n{}",
+        run.all()
+    );
+}
