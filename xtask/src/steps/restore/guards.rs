@@ -24,7 +24,8 @@ pub(super) const SAFETY_REASON: &str = "safety backup before restoring ";
 /// line says no row changed. When an earlier restore of these rows landed
 /// (an interrupted load that D1 finished, a closed terminal), this run's
 /// "to go back" brings back nothing of before, so a warning names the
-/// safety backup taken before that earlier restore.
+/// safety backup taken before that earlier restore; or, that one gone
+/// (pruned), the newest backup of the target here from before those rows.
 pub(super) fn warn_if_already_held(
     project: &Project,
     source: &Source,
@@ -42,36 +43,63 @@ pub(super) fn warn_if_already_held(
         return;
     }
     let (database, backup) = (&target.database_name, file_name(&source.file));
-    match safety_before_an_earlier_restore(project, source, target, safety, wanted) {
-        None => crate::say!(
+    let landed = "an earlier restore of them landed (an interrupted load D1 finished)";
+    let nothing_older = "so this run's safety backup brings back nothing older";
+    let advice =
+        |file: &Path| crate::steps::migrations::restore_advice(file, target, "it", identity);
+    match held_before(project, source, target, safety, wanted) {
+        HeldBefore::Own => crate::say!(
             "{database} already held every row of {backup}: this restore changed no row."
         ),
-        Some(earlier) => crate::warn!(
-            "{database} already held every row of {backup} before this run: an earlier restore \
-             of them landed (an interrupted load D1 finished), so this run's safety backup \
-             brings back nothing older. The safety backup taken before that restore \
-             is {}; {}",
+        HeldBefore::Restored(earlier) => crate::warn!(
+            "{database} already held every row of {backup} before this run: {landed}, \
+             {nothing_older}. The safety backup taken before that restore is {}; {}",
             earlier.display(),
-            crate::steps::migrations::restore_advice(&earlier, target, "it", identity)
+            advice(&earlier)
+        ),
+        HeldBefore::SafetyGone(newest) => crate::warn!(
+            "{database} already held every row of {backup} before this run, and other rows \
+             after {backup} was taken: {landed}, and the safety backup it took is no longer in \
+             {} (pruned?), {nothing_older}. The newest backup of {} here from before those \
+             rows is {}; {}",
+            project.backup_dir.display(),
+            target.name,
+            newest.display(),
+            advice(&newest)
         ),
     }
 }
 
-/// The safety backup an earlier restore of the rows `wanted` took, when
-/// that restore is what left them in the target: going back from this
-/// run's safety backup (newest first, as [`d1_core::order`] has it: one a
-/// fast clock dated after it was taken before it), past the target's
-/// backups that hold these rows, the first that does not is a safety
-/// backup taken before restoring this backup, or another of these rows.
-/// Anything else (a backup of other rows, another restore's safety
-/// backup) means the rows came otherwise: a backup just taken of them.
-fn safety_before_an_earlier_restore(
+/// Where the rows `wanted`, which the target held before this run, came
+/// from, as the backups here tell.
+enum HeldBefore {
+    /// The target's own: a backup just taken of them, or nothing says
+    /// otherwise.
+    Own,
+    /// An earlier restore of them, and the safety backup it took.
+    Restored(std::path::PathBuf),
+    /// An earlier restore whose safety backup is gone (pruned): the target
+    /// held other rows after the backup restored was taken. The newest
+    /// backup of it here from before those rows.
+    SafetyGone(std::path::PathBuf),
+}
+
+/// Going back from this run's safety backup (newest first, as
+/// [`d1_core::order`] has it: one a fast clock dated after it was taken
+/// before it; all of the target's, when it is missing from the listing),
+/// past the target's backups that hold these rows, the first that does
+/// not is a safety backup taken before restoring this backup, or another
+/// of these rows: the earlier restore's. Another restore's safety backup,
+/// or a backup of other rows, is no such undo point; but a whole backup
+/// of other rows taken after the backup restored says they came back
+/// since, by a restore whose safety backup is no longer here.
+fn held_before(
     project: &Project,
     source: &Source,
     target: &Environment,
     safety: &Path,
     wanted: &BTreeMap<String, String>,
-) -> Option<std::path::PathBuf> {
+) -> HeldBefore {
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
     let of_these_rows = |name: &str| {
         name == file_name(&source.file)
@@ -79,18 +107,29 @@ fn safety_before_an_earlier_restore(
                 .iter()
                 .any(|e| file_name(&e.file) == name && e.manifest.content.as_ref() == Some(wanted))
     };
-    let before = entries
+    let from = { entries.iter() }
+        .position(|e| e.file.file_name() == safety.file_name())
+        .map_or(0, |at| at + 1);
+    let Some(before) = entries[from..]
         .iter()
-        .skip_while(|e| e.file.file_name() != safety.file_name())
-        .skip(1)
-        .filter(|e| target.records(&e.manifest))
-        .find(|e| e.manifest.content.as_ref() != Some(wanted))?;
-    let restored = before
-        .manifest
-        .reason
-        .as_deref()?
-        .strip_prefix(SAFETY_REASON)?;
-    (before.manifest.content.is_some() && of_these_rows(restored)).then(|| before.file.clone())
+        .filter(|e| target.records(&e.manifest) && e.file.file_name() != safety.file_name())
+        .find(|e| e.manifest.content.as_ref() != Some(wanted))
+    else {
+        return HeldBefore::Own;
+    };
+    let restored =
+        { before.manifest.reason.as_deref() }.and_then(|r| r.strip_prefix(SAFETY_REASON));
+    if before.manifest.content.is_some() && restored.is_some_and(of_these_rows) {
+        return HeldBefore::Restored(before.file.clone());
+    }
+    let taken = source.manifest.as_ref().map(|m| m.created_at);
+    let since = before.is_whole()
+        && before.manifest.content.is_some()
+        && taken.is_some_and(|t| before.manifest.created_at > t);
+    match since {
+        true => HeldBefore::SafetyGone(before.file.clone()),
+        false => HeldBefore::Own,
+    }
 }
 
 /// `--to new:NAME --clean` takes a data-only backup: the migrations make
