@@ -159,6 +159,65 @@ fn a_stale_lock_never_offers_another_environments_backup_as_the_way_back() {
     }
 }
 
+/// FB: a restore into local killed while loading left a lock naming its
+/// safety backup, which was pruned before the next run. The next run said
+/// only that it "is not a backup in backups/ now", and gave no way back:
+/// it names the newest backup of local that is here, with its command, or
+/// says plainly that there is none.
+#[test]
+fn a_stale_locks_way_back_gone_names_the_newest_backup_of_that_environment_here() {
+    let (sb, kept) = sandbox_with_a_backup();
+    let doing = serde_json::json!({
+        "kind": "loading",
+        "env": "local",
+        "backup": "backup-staging-20261201-0300.sql",
+        "safety": "backup-local-20261201-0305.sql",
+    });
+    let lock = |doing: &serde_json::Value| {
+        plant_stale_lock(
+            &sb,
+            serde_json::json!({
+                "pid": 999_999,
+                "started_at": started_an_hour_ago(),
+                "command": "restore into local",
+                "doing": doing,
+            }),
+        );
+    };
+    lock(&doing);
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let told = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("gone without releasing it"))
+        .unwrap_or_else(|| panic!("the stale lock is not reported:\n{}", run.all()))
+        .to_owned();
+    let stem = kept.split(".sql").next().unwrap();
+    assert!(
+        told.contains("not a backup in")
+            && told.contains(stem)
+            && told.contains("cargo xtask restore")
+            && told.contains("--to local"),
+        "the way back gone, {kept}, the newest backup of local here, is not named:\n{told}"
+    );
+
+    // No backup of local here at all: said plainly.
+    for file in sb.backup_files() {
+        if file.starts_with("backup-local-") {
+            std::fs::remove_file(sb.backups().join(file)).unwrap();
+        }
+    }
+    lock(&doing);
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("no verified backup of local is here"),
+        "{}",
+        run.all()
+    );
+}
+
 /// rvAN: a Time Travel run writes its `started` line (environment,
 /// `restore_to`, `bookmark_before`) to backups/time-travel.jsonl before it
 /// records the same bookmarks in the lock. A lock whose bookmarks have
