@@ -189,7 +189,9 @@ fn environment(project: &Project, name: &str) -> Option<Environment> {
 /// a whole backup of `env` in the backup directory now (a regular file,
 /// whose manifest is valid, names it and says it is `env`'s: a restore's
 /// safety backup and a pre-migration backup are of the database they
-/// protect); else that it is not there.
+/// protect); else that it is not there, and the newest verified backup of
+/// `env` that is (older than the one recorded: a run that took the lock
+/// since would have told this lock), or that there is none.
 fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> String {
     use crate::edge::manifest_file::ManifestFile as _;
     let path = project.backup_dir.join(file);
@@ -200,9 +202,28 @@ fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> St
     match ours {
         true => crate::steps::migrations::restore_advice(&path, env, which, None),
         false => format!(
-            "{which} it recorded is not a backup in {} now",
-            project.backup_dir.display()
+            "{which}, which it recorded, is not a backup in {} now; {}",
+            project.backup_dir.display(),
+            newest_way_back(project, env)
         ),
+    }
+}
+
+/// The newest verified whole backup of `env` here (what `latest:ENV`
+/// restores), with the command that restores it; or that there is none.
+fn newest_way_back(project: &Project, env: &Environment) -> String {
+    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
+        .filter(|e| e.is_whole() && env.records(&e.manifest))
+        .collect();
+    match crate::edge::inventory::newest_verified(&whole, chrono::Utc::now()).0 {
+        Some(e) => format!(
+            "the newest verified backup of {} here is {}; {}",
+            env.name,
+            d1_core::names::file_name(&e.file),
+            crate::steps::migrations::restore_advice(&e.file, env, "that", None)
+        ),
+        None => format!("no verified backup of {} is here to go back to", env.name),
     }
 }
 
