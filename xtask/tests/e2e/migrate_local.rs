@@ -47,6 +47,23 @@ fn migrate_takes_a_backup_then_applies_the_pending_migrations() {
     )));
 }
 
+/// `.wrangler` as a link to a directory out of the checkout (which git
+/// would commit): wrangler applied the pending migration to the local D1
+/// there, another checkout's. It is refused before anything is applied.
+#[test]
+fn migrate_local_refuses_a_wrangler_directory_linked_out_of_the_checkout() {
+    let sb = one_pending();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = elsewhere.path().join(".wrangler");
+    std::fs::rename(sb.path().join(".wrangler"), &state).unwrap();
+    std::os::unix::fs::symlink(&state, sb.path().join(".wrangler")).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
+    let applied = sb.query("SELECT count(*) FROM d1_migrations");
+    assert_eq!(applied[0][0]["count(*)"], 3, "a migration was applied there");
+}
+
 #[test]
 fn no_backup_needs_a_reason_and_prints_it() {
     let sb = one_pending();

@@ -1113,6 +1113,36 @@ fn a_local_d1_file_that_is_a_link_is_refused_and_its_target_unchanged() {
     assert_eq!(mode_of(&decoy), 0o644, "the decoy's mode was changed");
 }
 
+/// `.wrangler` as a link to a directory out of the checkout (`.wrangler/`
+/// in .gitignore matches a directory, not a link, so a pull request can
+/// commit one): the local D1 file under it is another checkout's, and the
+/// restore wrote the rows there. It is refused; that database is unchanged.
+#[test]
+fn a_wrangler_directory_linked_out_of_the_checkout_is_refused_and_its_target_unchanged() {
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    let target = target_sandbox();
+    target.apply_migrations();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = elsewhere.path().join(".wrangler");
+    std::fs::rename(target.path().join(".wrangler"), &state).unwrap();
+    std::os::unix::fs::symlink(&state, target.path().join(".wrangler")).unwrap();
+    assert!(
+        !target.git(&["check-ignore", "-q", ".wrangler"]).ok,
+        "git would commit the link"
+    );
+    let before = target.live_row_counts();
+    let run = restore_replacing(&target, file.to_str().unwrap());
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
+    assert!(run.stderr.contains(".wrangler"), "{}", run.stderr);
+    assert_eq!(
+        target.live_row_counts(),
+        before,
+        "the other checkout's local D1 was written"
+    );
+}
+
 /// An empty file (a `sqlite3 .dump > by-hand.sql` that failed, an export
 /// that wrote nothing) is not a dump: `verify --no-manifest` calls it good
 /// today, and `restore --no-manifest --replace --yes` drops every table,
