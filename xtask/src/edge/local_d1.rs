@@ -356,26 +356,50 @@ pub struct Loader {
     scratch: bool,
 }
 
+/// Refuses a symbolic link on the way from the configuration's directory
+/// to a local D1 file (`.wrangler`, `.wrangler/state`, … down to the
+/// directory holding it): the rows of a restore, or the migrations wrangler
+/// applies, would land in the local D1 wherever it points (another
+/// checkout's). `.wrangler/` in .gitignore matches a directory, not a link,
+/// so a pull request can commit `.wrangler` as one.
+pub fn refuse_linked_state(file: &Path) -> Result<()> {
+    for dir in file.ancestors().skip(1) {
+        refuse_link(dir)?;
+        if dir.file_name() == Some(std::ffi::OsStr::new(".wrangler")) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `path` when it is a symbolic link (of the local D1 state).
+fn refuse_link(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "the local D1 state {} is a symbolic link: a restore would write the rows \
+             wherever it points. Nothing was written; remove it (or the whole \
+             .wrangler/state directory) and run again.",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Makes a local D1's database file (with its `-wal` and `-shm`) and the
 /// directory holding it this user's alone, as a backup is: wrangler and
 /// workerd create them under the umask, readable by every local user, and
 /// a restore puts staging's or production's rows there. A link in their
-/// place is refused, never followed: the rows would land wherever it points.
+/// place, or on the way to them ([`refuse_linked_state`]), is refused,
+/// never followed: the rows would land wherever it points.
 pub fn make_private(file: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    refuse_linked_state(file)?;
     let tighten = |path: &Path, dir: bool, mode: u32| -> Result<()> {
+        refuse_link(path)?;
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return Ok(());
         };
-        if meta.file_type().is_symlink() {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "the local D1 state {} is a symbolic link: a restore would write the rows \
-                 wherever it points. Nothing was written; remove it (or the whole \
-                 .wrangler/state directory) and run again.",
-                path.display()
-            );
-        }
         let kind_ok = if dir { meta.is_dir() } else { meta.is_file() };
         if kind_ok && meta.permissions().mode() & 0o7777 != mode {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(

@@ -392,6 +392,14 @@ pub struct MigrationPlan<'e> {
 /// Reads the target's applied migrations and refuses (exit 3) when one of
 /// them has changed in `migrations/` since it was applied.
 pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
+    // wrangler would apply them wherever a link on the way to the local D1
+    // leads, and the plan would describe that database.
+    if env.location == crate::config::environment::Location::Local {
+        local_d1::refuse_linked_state(&local_d1::database_file(
+            &project.config_dir,
+            &env.local_id,
+        ))?;
+    }
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
