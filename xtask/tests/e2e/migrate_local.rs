@@ -61,7 +61,10 @@ fn migrate_local_refuses_a_wrangler_directory_linked_out_of_the_checkout() {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
     let applied = sb.query("SELECT count(*) FROM d1_migrations");
-    assert_eq!(applied[0][0]["count(*)"], 3, "a migration was applied there");
+    assert_eq!(
+        applied[0][0]["count(*)"], 3,
+        "a migration was applied there"
+    );
 }
 
 #[test]
