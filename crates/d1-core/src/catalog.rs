@@ -117,6 +117,31 @@ impl Catalog {
             .collect()
     }
 
+    /// The tables SQLite takes for a shadow table of an FTS5 table by their
+    /// name (`docs_content` beside `docs`) that the FTS5 table does not make
+    /// itself (its content is `''` or another table, or `columnsize=0`), each
+    /// with that FTS5 table: an app's own table, created before the FTS5
+    /// table, which no export carries (shadow tables are left out) and to
+    /// which D1 allows no write. SQLite matches the names in any case.
+    pub fn tables_taken_for_shadow_tables(&self) -> Vec<(String, String)> {
+        let fts5: Vec<VirtualTable> = { self.virtual_tables().into_iter() }
+            .filter(|v| v.module == "fts5")
+            .collect();
+        let taken = |o: &SchemaObject| {
+            let name = o.name.to_ascii_lowercase();
+            fts5.iter().find_map(|v| {
+                let suffix = name
+                    .strip_prefix(&v.name.to_ascii_lowercase())?
+                    .strip_prefix('_')?;
+                (!v.makes_shadow_table(suffix)).then(|| (o.name.clone(), v.name.clone()))
+            })
+        };
+        { self.objects.iter() }
+            .filter(|o| o.kind == "table" && o.table_kind.as_deref() == Some("shadow"))
+            .filter_map(taken)
+            .collect()
+    }
+
     /// The `CREATE TABLE` statements a whole export writes, in its order:
     /// every table's but SQLite's own and those D1 reserves.
     pub fn exported_tables(&self) -> Vec<(String, String)> {
@@ -853,6 +878,21 @@ impl VirtualTable {
         is_virtual(&o).then(|| VirtualTable::from_object(&o))
     }
 
+    /// Whether this FTS5 table makes its shadow table `<name>_<suffix>`
+    /// (`suffix` in lower case): `data`, `idx` and `config` always,
+    /// `content` unless its content is `''` or another table, `docsize`
+    /// unless `columnsize=0`.
+    fn makes_shadow_table(&self, suffix: &str) -> bool {
+        match suffix {
+            "data" | "idx" | "config" => true,
+            "content" => matches!(self.content, VirtualContent::Internal { .. }),
+            "docsize" => {
+                fts_option(&module_arguments(&self.sql), "columnsize").as_deref() != Some("0")
+            }
+            _ => false,
+        }
+    }
+
     /// What a backup cannot carry of this table, and what a restore then
     /// holds, if it cannot carry all of it: said after the table's name.
     pub fn lost_by_a_backup(&self) -> Option<&'static str> {
@@ -1508,6 +1548,64 @@ mod tests {
             {"schema": "temp", "name": "notes", "type": "view"}
         ]);
         Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap()
+    }
+
+    #[test]
+    fn an_apps_table_named_as_a_shadow_table_its_fts5_table_does_not_make_is_told() {
+        // Each table: its name, its kind in `PRAGMA table_list`, its DDL.
+        let tables = [
+            (
+                "Docs_Content",
+                "shadow",
+                "CREATE TABLE Docs_Content(id INTEGER PRIMARY KEY, body)",
+            ),
+            (
+                "docs",
+                "virtual",
+                "CREATE VIRTUAL TABLE docs USING fts5(body, content='')",
+            ),
+            (
+                "docs_data",
+                "shadow",
+                "CREATE TABLE 'docs_data'(id INTEGER PRIMARY KEY, block)",
+            ),
+            (
+                "docs_docsize",
+                "shadow",
+                "CREATE TABLE 'docs_docsize'(id INTEGER PRIMARY KEY, sz)",
+            ),
+            ("slim_docsize", "shadow", "CREATE TABLE slim_docsize(x)"),
+            (
+                "slim",
+                "virtual",
+                "CREATE VIRTUAL TABLE slim USING fts5(a, columnsize = '0')",
+            ),
+            (
+                "slim_content",
+                "shadow",
+                "CREATE TABLE 'slim_content'(id INTEGER PRIMARY KEY, c0)",
+            ),
+        ];
+        let master: Vec<_> = { tables.iter() }
+            .map(|(n, _, sql)| json!({"type": "table", "name": n, "tbl_name": n, "sql": sql}))
+            .collect();
+        let list: Vec<_> = { tables.iter() }
+            .map(|(n, kind, _)| json!({"schema": "main", "name": n, "type": kind}))
+            .collect();
+        let catalog =
+            Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap();
+        assert_eq!(
+            catalog.tables_taken_for_shadow_tables(),
+            [
+                ("Docs_Content".to_owned(), "docs".to_owned()),
+                ("slim_docsize".to_owned(), "slim".to_owned())
+            ]
+        );
+        assert!(
+            super::tests::catalog()
+                .tables_taken_for_shadow_tables()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -316,6 +316,7 @@ fn take(
     };
     refuse_unknown_virtual_tables(&scope)?;
     warn_lost_virtual_tables(&scope);
+    warn_tables_taken_for_shadow_tables(&catalog);
     let bookmark = early.finish_or(&source)?;
     let sequences = source.sequences(args, (&catalog, &scope))?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
@@ -420,6 +421,24 @@ fn warn_lost_virtual_tables(scope: &ExportScope) {
                 d1_core::names::shown(&vt.name)
             );
         }
+    }
+}
+
+/// Warns of each table of the app's that SQLite takes for an FTS5 table's
+/// shadow table by its name: no export carries its rows. Said at every
+/// verbosity.
+fn warn_tables_taken_for_shadow_tables(catalog: &Catalog) {
+    for (table, fts5) in catalog.tables_taken_for_shadow_tables() {
+        crate::warn!(
+            "{} is not in this backup, nor any of its rows: SQLite takes it for a shadow table \
+             of the FTS5 table {} by its name, so no export carries it (and D1 allows no write \
+             to it). Give it another name: drop {}, rename it (ALTER TABLE … RENAME TO …, in a \
+             statement of its own), and create {} again (README, FTS5)",
+            d1_core::names::shown(&table),
+            d1_core::names::shown(&fts5),
+            d1_core::names::shown(&fts5),
+            d1_core::names::shown(&fts5),
+        );
     }
 }
 
