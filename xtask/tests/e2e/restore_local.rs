@@ -173,6 +173,38 @@ fn round_trip_through_wrangler_execute_file_is_identical_too() {
     assert_eq!(mode_of(db.parent().unwrap()), 0o700);
 }
 
+/// A row's text holding `BEGIN TRANSACTION;` (a note quoting SQL):
+/// `wrangler d1 execute --local --file` removes the first
+/// `BEGIN TRANSACTION;` and the first `COMMIT;` of the whole file, in row
+/// values too, before it runs it. The restore through it loaded other
+/// values than the backup's (in another row as well), and only its content
+/// check said so afterwards, the target changed. It is refused before the
+/// load, and the target keeps its rows.
+#[test]
+fn a_restore_through_wrangler_never_loads_rows_wrangler_rewrites() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "INSERT INTO companies (name) VALUES ('run COMMIT; then');\n\
+         INSERT INTO companies (name) VALUES ('a BEGIN TRANSACTION; b COMMIT; c');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let names = || sb.query("SELECT name FROM companies ORDER BY id");
+    let before = names();
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--via-wrangler",
+    ]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("BEGIN TRANSACTION"), "{}", run.all());
+    assert_eq!(names(), before, "wrangler loaded other values");
+}
+
 fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
