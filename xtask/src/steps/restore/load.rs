@@ -314,7 +314,43 @@ pub(super) fn load_with_wrangler(
     repair::write(source.open_for_load()?, survey, options, &mut writer)?;
     writer.0.flush()?;
     drop(writer);
+    if target.location == crate::config::environment::Location::Local {
+        refuse_what_local_wrangler_rewrites(&partial, target)?;
+    }
     wrangler.run(&cmds.execute_file(target, &partial))
+}
+
+/// `wrangler d1 execute --local --file` (workers-sdk's d1-trimmer) removes
+/// the first `BEGIN TRANSACTION;` and the first `COMMIT;` of a file that
+/// holds `BEGIN TRANSACTION` anywhere, row values included, before it runs
+/// it: such a file would load other values than the backup's. Remote D1's
+/// import takes the file as it is.
+fn refuse_what_local_wrangler_rewrites(file: &Path, target: &Environment) -> Result<()> {
+    use std::io::Read;
+    const MARK: &[u8] = b"BEGIN TRANSACTION";
+    let mut reader = File::open(file)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut seen: Vec<u8> = Vec::new();
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        seen.extend_from_slice(&chunk[..n]);
+        if seen.windows(MARK.len()).any(|w| w == MARK) {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "the backup holds the text `BEGIN TRANSACTION` (in a row's value or a name): \
+                 `wrangler d1 execute --local --file` removes the first `BEGIN TRANSACTION;` \
+                 and the first `COMMIT;` of the whole file, values included, before it runs \
+                 it, so --via-wrangler would load other values than the backup's into {}. \
+                 Nothing was loaded; restore without --via-wrangler, which loads the local D1 \
+                 exactly.",
+                target.database_name
+            );
+        }
+        seen.drain(..seen.len() - (MARK.len() - 1).min(seen.len()));
+    }
 }
 
 /// `DROP` statements for `--replace`: triggers and views, then tables with
