@@ -1123,3 +1123,30 @@ fn a_drill_whose_log_has_no_free_space_left_is_not_run() {
         &["docs/restore-drills.md", "free", "nothing was done"],
     );
 }
+
+/// `docs` committed as a link to a directory out of the checkout (git
+/// stores links): the drill ran, restored into its target, and wrote its
+/// row into `restore-drills.md` wherever the link led (created there, or
+/// appended to another project's log). It is refused before anything runs,
+/// naming the log; nothing is written where the link leads.
+#[test]
+fn a_drill_whose_log_directory_is_a_link_out_of_the_checkout_is_not_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), remote.sb.path().join("docs")).unwrap();
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    assert_not_run(
+        &remote,
+        &run,
+        &["docs", "symbolic link", "Nothing was done"],
+    );
+    assert!(
+        std::fs::read_dir(elsewhere.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "the drill wrote where the link leads"
+    );
+}
