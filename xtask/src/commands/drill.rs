@@ -158,8 +158,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     // to, before anything is logged: a machine's problem, not a failed
     // rehearsal of the backup.
     crate::edge::fsutil::refuse_shared_dir(&project.backup_dir)?;
-    // A drill its log has no room to record is not run (a dry run says so).
-    crate::edge::fsutil::check_room(&project.config_dir.join(DRILL_LOG), "the drill log")?;
+    // A drill its log has no room to record is not run (a dry run says so),
+    // nor one whose log would go out of the checkout.
+    let log = project.config_dir.join(DRILL_LOG);
+    crate::edge::fsutil::refuse_dir_out_of_checkout(&log, &project.root, "the drill log")?;
+    crate::edge::fsutil::check_room(&log, "the drill log")?;
     if !args.dry_run {
         let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
         crate::steps::backup::refuse_unless_ignored(sh, project, &[lock], "drill")?;

@@ -542,6 +542,31 @@ pub fn check_room(path: &Path, what: &str) -> Result<()> {
     refuse_full(path, path, what)
 }
 
+/// Refuses `path` (a record the checkout keeps, such as the drill log)
+/// when its directory leads out of the checkout `root` through a symbolic
+/// link (`docs` committed as one: git stores links), so that it is never
+/// created or appended to wherever that leads. Exit 2.
+pub fn refuse_dir_out_of_checkout(path: &Path, root: &Path, what: &str) -> Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    if let (Ok(real), Ok(home)) = (dir.canonicalize(), root.canonicalize())
+        && !real.starts_with(&home)
+    {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{what} {} is in {}, a symbolic link out of the checkout {}, to {}: its record \
+             would be written there; nothing was done. Make {} a directory of the checkout.",
+            path.display(),
+            dir.display(),
+            home.display(),
+            real.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// [`check_room`] for a file not there yet: the nearest directory there
 /// is (the append creates the ones missing) must be one this user may
 /// create files in, on a file system with room.

@@ -1140,7 +1140,7 @@ fn a_drill_whose_log_directory_is_a_link_out_of_the_checkout_is_not_run() {
     assert_not_run(
         &remote,
         &run,
-        &["docs", "symbolic link", "Nothing was done"],
+        &["docs", "symbolic link", "nothing was done"],
     );
     assert!(
         std::fs::read_dir(elsewhere.path())
