@@ -928,3 +928,71 @@ fn a_deploy_never_publishes_the_backup_it_takes_nor_what_wrangler_does_not_leave
     deploy(&remote, home.path(), &args).assert_ok();
     assert!(deployed(&remote));
 }
+
+/// The backup lock held by this test process, its record naming `command`
+/// as another terminal's run writes it.
+fn hold_backup_lock(sb: &Sandbox, command: &str) -> std::fs::File {
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "started_at": "2026-12-04T10:00:00Z",
+        "command": command,
+    });
+    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
+    let lock = std::fs::File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    lock
+}
+
+/// rvFA1: a deploy worked out its pending migrations before it took the
+/// backup lock, and with none pending took no lock at all. While another
+/// terminal's `migrate prod` held it, the deploy printed a plan read from
+/// the database that run was changing ("pending 0004…", then failed at its
+/// backup), and once that run's migration had landed it published the site
+/// with nothing locked, whatever the other run did next. The deploy takes
+/// the lock before it reads the pending migrations: refused (exit 4), it
+/// prints no plan, takes no backup and publishes nothing.
+#[test]
+fn a_deploy_while_another_run_holds_the_backup_lock_prints_no_plan_and_publishes_nothing() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let args = ["prod", "--branch", "main", "--confirm", "qbtime_db_prod"];
+    let lock = hold_backup_lock(&remote.sb, "migrate prod");
+    let refused = |run: &Run, applied: u64| {
+        assert_eq!(run.code, Some(4), "{}", run.all());
+        assert!(
+            run.stderr.contains("another backup or restore is running")
+                && run.stderr.contains("`migrate prod`"),
+            "{}",
+            run.all()
+        );
+        for plan in ["pending ", "Deploy plan", "Nothing to migrate"] {
+            assert!(
+                !run.stdout.contains(plan),
+                "{plan:?} printed:\n{}",
+                run.all()
+            );
+        }
+        assert!(!deployed(&remote), "published under another run's lock");
+        assert_eq!(remote.sb.backup_files(), [".lock"]);
+        assert_eq!(requests_to(&remote, "/export"), 0, "no backup was started");
+        assert_eq!(counts(&remote.db)["d1_migrations"], applied);
+    };
+    // 0004 is pending when the other run started.
+    refused(&deploy(&remote, home.path(), &args), 3);
+    // The other run's migration lands while it still holds the lock.
+    let migration =
+        std::fs::read_to_string(remote.sb.path().join("migrations/0004_audit_log.sql")).unwrap();
+    query_file(
+        &remote.db,
+        &format!("{migration}\nINSERT INTO d1_migrations (name) VALUES ('0004_audit_log.sql');"),
+    );
+    refused(&deploy(&remote, home.path(), &args), 4);
+    // Released, the deploy reads the database as that run left it.
+    drop(lock);
+    let run = deploy(&remote, home.path(), &args);
+    run.assert_ok();
+    assert!(run.stdout.contains("Nothing to migrate"), "{}", run.all());
+    assert!(deployed(&remote));
+}
