@@ -2,8 +2,9 @@
 //! `.github/workflows/deploy.yml` runs it, so that no deploy can migrate a
 //! database without a backup first.
 //!
-//! The steps, in order ([`steps`]): `doctor`; the pending migrations (which
-//! refuses an edited applied migration); when there are any, a full backup,
+//! The steps, in order ([`steps`]): `doctor`; the backup lock, held through
+//! the Pages deploy, then the pending migrations (which refuses an edited
+//! applied migration); when there are any, a full backup,
 //! encrypted, verified and uploaded offsite; `migrate` with that backup as
 //! its pre-migration backup; the Pages deploy; `status` (reported: a
 //! runner holds no backups but this run's). Nothing pending
@@ -19,6 +20,7 @@ use xshell::Shell;
 use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::lock::BackupLock;
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, UploadWhen};
 use crate::steps::doctor::{self, DoctorArgs};
@@ -457,6 +459,10 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     deploy.doctor()?;
     let cmds = project.commands();
     crate::steps::identity::check(&project.wrangler(sh)?, &cmds, deploy.env, "deploy to it")?;
+    // Taken before the pending migrations are read: a restore or migrate
+    // in another terminal would otherwise change the database between the
+    // plan and the run. A dry run takes none, as no dry run does.
+    let lock = (!args.dry_run).then(|| deploy.lock()).transpose()?;
     let plan = deploy.pending_migrations()?;
     deploy.refuse_siblings_pending(&envs)?;
     if !plan.pending.is_empty() {
@@ -471,7 +477,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
         return Ok(());
     }
     confirm::require(deploy.env, &args.confirm, "migrate and deploy")?;
-    let backup_file = deploy.run_steps(&plan, &planned[2..])?;
+    let lock = lock.expect("a deploy that is not a dry run holds the backup lock");
+    let backup_file = deploy.run_steps(&plan, &planned[2..], lock)?;
     deploy.print_done(&plan, backup_file.as_deref());
     Ok(())
 }
@@ -489,6 +496,16 @@ impl Deploy<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// The backup lock, held from before the pending migrations are read
+    /// through the Pages deploy, so that the plan printed is the one run
+    /// and the site published is for the schema it read: while it is held
+    /// no restore or migration can change the database.
+    fn lock(&self) -> Result<BackupLock> {
+        let task = format!("deploy {}", self.env.name);
+        crate::steps::lock::acquire_lock(self.project, &task)
+            .map_err(|e| failed(self.env, Step::Pending, e, None))
     }
 
     /// Step 2: the pending migrations (which refuses an edited applied one).
@@ -580,27 +597,24 @@ impl Deploy<'_> {
 
     /// Runs the steps after the plan, in order; the first failure stops the
     /// deploy with the way back from the backup taken so far. Returns that
-    /// backup.
-    fn run_steps(&self, plan: &MigrationPlan<'_>, steps: &[Step]) -> Result<Option<PathBuf>> {
+    /// backup. The backup lock ([`Deploy::lock`]) is released once the
+    /// Pages deploy is done.
+    fn run_steps(
+        &self,
+        plan: &MigrationPlan<'_>,
+        steps: &[Step],
+        lock: BackupLock,
+    ) -> Result<Option<PathBuf>> {
         let mut backup_file = None;
-        // The backup lock, held from the backup through the migration, as
-        // `migrate` holds it: nothing may restore or migrate in between.
-        let mut lock = None;
+        let mut lock = Some(lock);
         for &step in steps {
             let advice = backup_file
                 .as_deref()
                 .map(|f| restore_commands(f, self.env));
-            if step == Step::Backup {
-                let task = format!("deploy {}", self.env.name);
-                lock = Some(
-                    crate::steps::lock::acquire_lock(self.project, &task)
-                        .map_err(|e| failed(self.env, step, e, None))?,
-                );
-            }
             if let Err(e) = self.run_step(step, plan, &mut backup_file, lock.as_ref()) {
                 return Err(failed(self.env, step, e, advice.as_deref()));
             }
-            if step == Step::Migrate {
+            if step == Step::PagesDeploy {
                 lock = None;
             }
         }
@@ -624,15 +638,16 @@ impl Deploy<'_> {
         step: Step,
         plan: &MigrationPlan<'_>,
         backup_file: &mut Option<PathBuf>,
-        lock: Option<&crate::edge::lock::BackupLock>,
+        lock: Option<&BackupLock>,
     ) -> Result<()> {
         let env = self.env;
+        let held = || lock.expect("the deploy holds the backup lock until its Pages deploy");
         match step {
             Step::Doctor | Step::Pending => Ok(()),
             Step::Backup => {
                 let backup = self.backup_args(plan);
                 let held = backup::Held {
-                    lock: lock.expect("the deploy took the backup lock for its backup"),
+                    lock: held(),
                     schema: None,
                     of: env,
                 };
@@ -640,15 +655,16 @@ impl Deploy<'_> {
                     .map(|file| *backup_file = file)
             }
             Step::Migrate => {
-                if let Some(lock) = lock {
-                    crate::steps::migrations::record_applying(lock, env, backup_file.as_deref())?;
-                }
+                crate::steps::migrations::record_applying(held(), env, backup_file.as_deref())?;
                 crate::steps::migrations::apply(
                     self.sh,
                     self.project,
                     plan,
                     "see below for the way back",
-                )
+                )?;
+                // Applied: a kill during the Pages deploy leaves no record
+                // of migrations underway.
+                held().settled()
             }
             Step::PagesDeploy => pages_deploy(self.sh, self.project, &self.branch),
             // The runner holds only this run's backups (the scheduled
