@@ -1129,3 +1129,148 @@ fn an_offsite_lock_whose_journal_line_cannot_be_written_says_the_rule_is_set() {
     );
     assert_eq!(std::fs::read(&journal).unwrap(), b"");
 }
+
+/// The prune of these tests: the newest backup of the day is kept, every
+/// older one deleted.
+fn prune_to_one(sb: &Sandbox) -> Run {
+    sb.xtask(&[crate::output::KEEP_ONE_LOCAL, &["--yes"]].concat())
+}
+
+/// SIGSTOP, or SIGCONT, to the child alone.
+fn signal(child: &Child, signal: libc::c_int) {
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+/// Whether process `pid` holds a shared lock (`flock`) on the file whose
+/// inode is `ino`, as /proc/locks lists it.
+fn holds_shared_lock(pid: u32, ino: u64) -> bool {
+    let (pid, ino) = (pid.to_string(), ino.to_string());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .any(|f| {
+            f.len() > 5
+                && f[1] == "FLOCK"
+                && f[3] == "READ"
+                && f[4] == pid
+                && f[5].rsplit(':').next() == Some(ino.as_str())
+        })
+}
+
+/// rvFA2: readers of a backup took no lock, so prune in another terminal
+/// deleted a backup that a `verify` was loading, with its manifest: the
+/// verify read the whole file through its open handle, then failed (exit
+/// 2, "cannot read the manifest"), its verdict lost with the backup. A
+/// backup being read is kept by prune, which says so and deletes the rest;
+/// the next prune, with no reader, deletes it. A copy of it outside the
+/// backup directory is never touched.
+#[test]
+fn a_prune_while_verify_reads_a_backup_keeps_that_backup_and_deletes_the_rest() {
+    let (sb, read) = big_sandbox_with_a_backup();
+    let name = d1_file_name(&read);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let unread = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && *f != name)
+        .unwrap();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let decoy = sb.path().join("by-hand.sql");
+    std::fs::copy(&read, &decoy).unwrap();
+    let bytes = std::fs::read(&read).unwrap();
+
+    let mut verify = sb
+        .xtask_command(&["verify", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_file(&sb, &mut verify, ".verify-");
+    // Held in the middle of its load while prune runs.
+    signal(&verify, libc::SIGSTOP);
+    let prune = prune_to_one(&sb);
+    signal(&verify, libc::SIGCONT);
+    let verify = Run::from_output(verify.wait_with_output().unwrap());
+
+    prune.assert_ok();
+    assert!(
+        prune.stderr.contains(&format!("kept {name}")) && prune.stderr.contains("being read"),
+        "{}",
+        prune.all()
+    );
+    assert!(
+        prune
+            .stdout
+            .contains("Deleted 1 backup and their manifests"),
+        "{}",
+        prune.all()
+    );
+    verify.assert_ok();
+    assert!(verify.stdout.contains("Result: GOOD"), "{}", verify.all());
+    let left = sb.backup_files();
+    let manifest = name.replace(".sql", ".manifest.json");
+    assert!(
+        left.contains(&name) && left.contains(&manifest) && !left.contains(&unread),
+        "{left:?}"
+    );
+    assert_eq!(std::fs::read(&read).unwrap(), bytes);
+    assert_eq!(manifest_for(&sb, &name)["verification"]["outcome"], "good");
+
+    // No one reads it now: the next prune deletes it, and only it.
+    prune_to_one(&sb).assert_ok();
+    assert!(
+        !sb.backup_files().contains(&name),
+        "{:?}",
+        sb.backup_files()
+    );
+    assert_eq!(std::fs::read(&decoy).unwrap(), bytes, "the copy outside");
+}
+
+/// The same for a restore: the backup it planned from is kept until it is
+/// loaded, instead of deleted between the plan and the load (the restore
+/// then took its safety backup and failed with "cannot read …: No such
+/// file or directory").
+#[test]
+fn a_prune_while_restore_reads_its_backup_leaves_it_for_the_restore_to_load() {
+    let (sb, read) = big_sandbox_with_a_backup();
+    let name = d1_file_name(&read);
+    let rows = sb.query("SELECT count(*) AS n FROM notifications");
+    sb.execute_sql("DELETE FROM notifications;");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&read).unwrap());
+
+    let mut restore = sb
+        .xtask_command(&["restore", &name, "--to", "local", "--replace", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = restore.id();
+    wait_until(&mut restore, "a shared lock on the backup it reads", || {
+        holds_shared_lock(pid, ino)
+    });
+    signal(&restore, libc::SIGSTOP);
+    let prune = prune_to_one(&sb);
+    signal(&restore, libc::SIGCONT);
+    let restore = Run::from_output(restore.wait_with_output().unwrap());
+
+    assert!(
+        prune.code == Some(0) && prune.stderr.contains(&format!("kept {name}")),
+        "{}",
+        prune.all()
+    );
+    restore.assert_ok();
+    assert_eq!(sb.query("SELECT count(*) AS n FROM notifications"), rows);
+    prune_to_one(&sb).assert_ok();
+    assert!(
+        !sb.backup_files().contains(&name),
+        "{:?}",
+        sb.backup_files()
+    );
+}
+
+/// The file name of a path in the backup directory.
+fn d1_file_name(path: &std::path::Path) -> String {
+    path.file_name().unwrap().to_str().unwrap().to_owned()
+}

@@ -117,7 +117,7 @@ fn no_ansi_escape_reaches_a_pipe_even_when_wrangler_fails_in_colour() {
 }
 
 /// A prune of local that keeps only the newest backup.
-const KEEP_ONE_LOCAL: &[&str] = &[
+pub(crate) const KEEP_ONE_LOCAL: &[&str] = &[
     "prune",
     "--env",
     "local",

@@ -395,3 +395,48 @@ fn a_dry_run_ends_with_what_each_environment_keeps_and_deletes() {
     quiet.assert_ok();
     assert_eq!(quiet.stdout, format!("{counts}\n"), "{}", quiet.all());
 }
+
+/// A backup file another process holds a shared lock on (a reader: a
+/// verify, a restore, or anything else that takes one) is kept and named,
+/// the others are deleted, and `--json` counts only what was; an
+/// exclusive lock on a backup prune keeps anyway changes nothing. The
+/// next prune, the lock gone, deletes it.
+#[test]
+fn a_backup_being_read_is_kept_by_prune_named_and_not_counted_as_deleted() {
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(12, ""), (11, "")]);
+    let read = File::open(sb.backups().join(&names[0])).unwrap();
+    read.lock_shared().unwrap();
+    let newest = File::open(sb.backups().join(&names[2])).unwrap();
+    newest.lock().unwrap();
+    let args = [
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "1h",
+        "--keep-daily",
+        "1",
+        "--yes",
+        "--json",
+    ];
+    let run = sb.xtask(&args);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains(&format!("kept {} this time: it is being read", names[0])),
+        "{}",
+        run.all()
+    );
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["deleted"], 1, "{}", run.all());
+    assert_eq!(present(&sb), [names[0].clone(), names[2].clone()]);
+    assert!(
+        sb.backups()
+            .join(names[0].replace(".sql", ".manifest.json"))
+            .exists()
+    );
+    drop((read, newest));
+    sb.xtask(&args).assert_ok();
+    assert_eq!(present(&sb), [names[2].clone()]);
+}
