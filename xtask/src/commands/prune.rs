@@ -119,12 +119,9 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             project.backup_dir.display()
         );
     }
-    delete(&project.backup_dir, &doomed)?;
-    crate::say!(
-        "Deleted {} and their manifests.",
-        count(doomed.len(), "backup")
-    );
-    report(doomed.len());
+    let deleted = delete(&project.backup_dir, &doomed)?;
+    crate::say!("Deleted {} and their manifests.", count(deleted, "backup"));
+    report(deleted);
     Ok(())
 }
 
@@ -388,10 +385,11 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
 /// Deletes each backup and its manifest. Only paths resolved inside the
 /// backup directory are deleted, each a regular file there, not a link to
 /// somewhere else; all of them are checked before the first is deleted.
-/// An interrupt stops it between two backups; what was deleted is
+/// One that a run is reading is kept, saying so ([`fsutil::lock_for_removal`]).
+/// Returns how many were deleted. An interrupt stops it between two backups; what was deleted is
 /// recorded for main to say ([`signals::changed`]), never "the next run
 /// starts clean".
-fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
+fn delete(dir: &Path, doomed: &[&Entry]) -> Result<usize> {
     let mut paths = Vec::new();
     for entry in doomed {
         let file = fsutil::resolve_inside(dir, &entry.manifest.file.name)?;
@@ -413,19 +411,33 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<()> {
     };
     // Nothing deleted yet: the next run does start clean.
     signals::check()?;
-    for (deleted, (file, manifest)) in paths.into_iter().enumerate() {
+    let mut deleted = 0;
+    for (file, manifest) in paths {
         if signals::received().is_some() {
             break;
         }
+        // A run reading it (verify, restore, diff, drill) holds its shared
+        // lock: it is left for a later prune.
+        let Some(_removing) = fsutil::lock_for_removal(&file) else {
+            crate::warn!(
+                "kept {} this time: it is being read by another run (a verify, restore, diff or \
+                 drill; `lsof {}` names it); the next prune deletes it",
+                d1_core::names::file_name(&file),
+                d1_core::wording::shell_word(&file.display().to_string())
+            );
+            continue;
+        };
         // The file goes first: a manifest without its file is ignored, a
         // file without its manifest would look like someone else's.
         std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
-        signals::changed(said(deleted + 1));
+        deleted += 1;
+        signals::changed(said(deleted));
         std::fs::remove_file(&manifest)
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     fsutil::sync_dir(dir);
-    signals::check()
+    signals::check()?;
+    Ok(deleted)
 }
 
 /// `--yes`, or `yes` typed at a terminal; never wrangler's kind of default.

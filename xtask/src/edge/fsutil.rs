@@ -439,7 +439,7 @@ fn open_locked_for_append(path: &Path, what: &str) -> Result<File> {
             .append(true)
             .mode(PRIVATE_FILE_MODE);
         let file = open_no_follow_shared(&mut options, path, what)?;
-        if !lock_within(&file, path, what, LOCK_WAIT)? {
+        if !lock_within(&file, path, what, LOCK_WAIT, false)? {
             bail!(held_elsewhere(path, what, "the record was not written"));
         }
         if is_at(&file, path) {
@@ -453,12 +453,23 @@ fn open_locked_for_append(path: &Path, what: &str) -> Result<File> {
 /// else (a process stuck, another account's).
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Takes the exclusive lock (`flock`) on the open `file`, waiting at most
-/// `wait` for another process to let go of it: whether it was taken.
-fn lock_within(file: &File, path: &Path, what: &str, wait: std::time::Duration) -> Result<bool> {
+/// Takes the exclusive lock (`flock`) on the open `file`, or a shared one,
+/// waiting at most `wait` for another process to let go of it: whether it
+/// was taken.
+fn lock_within(
+    file: &File,
+    path: &Path,
+    what: &str,
+    wait: std::time::Duration,
+    shared: bool,
+) -> Result<bool> {
     let deadline = std::time::Instant::now() + wait;
     loop {
-        match file.try_lock() {
+        let tried = match shared {
+            true => file.try_lock_shared(),
+            false => file.try_lock(),
+        };
+        match tried {
             Ok(()) => return Ok(true),
             Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -469,6 +480,68 @@ fn lock_within(file: &File, path: &Path, what: &str, wait: std::time::Duration) 
             }
         }
     }
+}
+
+/// A shared lock (`flock`) on a backup file this run reads, held until the
+/// file returned is closed: prune takes the exclusive one, without waiting,
+/// before it deletes a backup ([`lock_for_removal`]), and leaves a backup
+/// being read for a later run. `None` when the file cannot be opened, or
+/// locked on its file system: the read itself then says what is wrong, as
+/// it did. A file deleted as it was opened is refused, nothing read from
+/// it.
+pub fn hold_for_reading(path: &Path) -> Result<Option<File>> {
+    let Ok(file) = open_regular(path, "") else {
+        return Ok(None);
+    };
+    match lock_within(&file, path, "", LOCK_WAIT, true) {
+        Ok(true) => {}
+        Ok(false) => crate::stop!(
+            crate::exit::Exit::LockHeld,
+            "{} is locked by another process, which did not let go of it in {} seconds (prune \
+             holds it only while it deletes it): `lsof {}` names that process. Nothing was read \
+             from it.",
+            path.display(),
+            LOCK_WAIT.as_secs(),
+            d1_core::wording::shell_word(&path.display().to_string())
+        ),
+        Err(_) => return Ok(None),
+    }
+    use std::os::unix::fs::MetadataExt as _;
+    let same = |named: fs::Metadata| {
+        file.metadata()
+            .is_ok_and(|open| open.dev() == named.dev() && open.ino() == named.ino())
+    };
+    if !fs::metadata(path).is_ok_and(same) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} was deleted as this run opened it (a prune in another terminal?): nothing was \
+             read from it. `cargo xtask list` shows the backups there are.",
+            path.display()
+        );
+    }
+    Ok(Some(file))
+}
+
+/// The exclusive lock on a backup file prune is about to delete, held
+/// while the guard lives, taken without waiting: `None` while a run reading
+/// the file holds its shared lock ([`hold_for_reading`]). A file that
+/// cannot be opened or locked gives a guard that holds nothing: its removal
+/// then says what is wrong, as it did.
+pub fn lock_for_removal(path: &Path) -> Option<Removing> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    let Ok(file) = open_no_follow_shared(&mut options, path, "") else {
+        return Some(Removing { _file: None });
+    };
+    match file.try_lock() {
+        Err(fs::TryLockError::WouldBlock) => None,
+        _ => Some(Removing { _file: Some(file) }),
+    }
+}
+
+/// See [`lock_for_removal`].
+pub struct Removing {
+    _file: Option<File>,
 }
 
 /// Why `what` at `path` was not appended to: another process held its
@@ -532,7 +605,7 @@ pub fn check_room(path: &Path, what: &str) -> Result<()> {
     refuse_past_limit(path, len + RECORD_ROOM, what, SO)?;
     let file = open_no_follow_shared(OpenOptions::new().read(true).append(true), path, what)
         .map_err(|e| not_writable(e, path, what, path))?;
-    if !lock_within(&file, path, what, LOCK_WAIT)? {
+    if !lock_within(&file, path, what, LOCK_WAIT, false)? {
         crate::stop!(
             crate::exit::Exit::LockHeld,
             "{} Then run the command again.",
@@ -1319,7 +1392,7 @@ mod tests {
         holder.lock().unwrap();
         let file = File::open(&log).unwrap();
         let wait = std::time::Duration::from_millis(200);
-        assert!(!lock_within(&file, &log, "the drill log", wait).unwrap());
+        assert!(!lock_within(&file, &log, "the drill log", wait, false).unwrap());
         let said = held_elsewhere(&log, "the drill log", "the record was not written");
         assert!(
             said.contains(&log.display().to_string())
@@ -1329,7 +1402,7 @@ mod tests {
             "{said}"
         );
         drop(holder);
-        assert!(lock_within(&file, &log, "the drill log", wait).unwrap());
+        assert!(lock_within(&file, &log, "the drill log", wait, false).unwrap());
     }
 
     /// fxDZ: the room check opens the file to append, takes its lock and

@@ -512,6 +512,9 @@ pub enum Source {
         format: Format,
         identity: Option<PathBuf>,
         age: Age,
+        /// The shared lock that keeps prune from deleting the file while
+        /// this source lives ([`crate::edge::fsutil::hold_for_reading`]).
+        _held: Option<Arc<File>>,
     },
     /// Compressed plaintext held in memory (a backup just sealed).
     Memory(Arc<Vec<u8>>),
@@ -526,6 +529,7 @@ impl Source {
             format: Format::Sql,
             identity: None,
             age: Age::new(Path::new(".")),
+            _held: None,
         }
     }
 
@@ -536,6 +540,7 @@ impl Source {
             format: Format::Zstd,
             identity: None,
             age: Age::new(Path::new(".")),
+            _held: None,
         }
     }
 
@@ -568,6 +573,7 @@ impl Source {
             format,
             identity,
             age: age.clone(),
+            _held: crate::edge::fsutil::hold_for_reading(path)?.map(Arc::new),
         })
     }
 
@@ -639,6 +645,7 @@ impl Source {
                 format,
                 identity,
                 age,
+                ..
             } => (path, *format, identity, age),
         };
         let file = crate::edge::fsutil::open_regular(path, "")?;
