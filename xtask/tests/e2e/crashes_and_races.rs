@@ -226,10 +226,18 @@ fn a_backup_killed_before_its_manifest_leaves_no_unlisted_backup_file() {
 /// the migration fails (`database is locked`) or lands before the restore
 /// replaces every table, and migrate then points at the pre-migration
 /// backup, which would undo the other restore. While migrate applies, the
-/// lock must still be held, so the restore is refused with exit 4 naming it.
+/// lock must still be held, so the restore is refused with exit 4 naming
+/// it, and changes nothing: not a row of the database, not a file of the
+/// backup directory (no safety backup, nothing left behind). Migrate is
+/// held still (SIGSTOP to its process group) once its wrangler applies the
+/// migration, so the restore meets it there whatever the timing, and then
+/// finishes.
 #[test]
 fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
     let (sb, old) = big_sandbox_with_a_backup();
+    // Rows the backup has and the database no longer: a restore that ran
+    // would bring them back.
+    sb.execute_sql("DELETE FROM notifications WHERE id % 2 = 0;");
     std::fs::write(
         sb.path().join("migrations/0005_extra.sql"),
         "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nINSERT INTO extra VALUES (42);\n",
@@ -239,49 +247,94 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
         .xtask_command(&["migrate", "local", "--yes"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
-    // Once the pre-migration backup is verified, migrate starts wrangler to
-    // apply the migration.
-    let mut stdout = std::io::BufReader::new(migrate.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let n = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-        assert!(
-            n > 0,
-            "migrate ended before its backup was verified:\n{seen}"
-        );
-        seen.push_str(&line);
-        if line.starts_with("Result:") {
-            break;
-        }
-    }
+    let pid = migrate.id();
+    wait_until(&mut migrate, "wrangler applying the migration", || {
+        group_runs(pid, "d1 migrations apply")
+    });
+    signal_group(&migrate, libc::SIGSTOP);
+    let (rows, files) = (every_row(&sb), sb.backup_files());
+
     let restore = restore_replacing(&sb, old.to_str().unwrap());
-    let rest = {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
-        rest
-    };
-    let status = migrate.wait().unwrap();
-    let mut stderr = String::new();
-    let _ = std::io::Read::read_to_string(&mut migrate.stderr.take().unwrap(), &mut stderr);
-    let migrate_said = format!("{seen}{rest}\n{stderr}");
-    assert_eq!(
-        restore.code,
-        Some(4),
-        "a restore ran while migrate applied its migration to the same database (migrate: \
-         {status}):\nrestore:\n{}\nmigrate:\n{migrate_said}",
-        restore.all()
+    let (rows_after, files_after) = (every_row(&sb), sb.backup_files());
+    signal_group(&migrate, libc::SIGCONT);
+    let migrated = Run::from_output(migrate.wait_with_output().unwrap());
+
+    assert_eq!(restore.code, Some(4), "{}", restore.all());
+    let holder = format!(
+        "another backup or restore is running in {} (pid {} (`migrate local`, started ",
+        sb.backups().display(),
+        pid
     );
     assert!(
-        restore.stderr.contains("migrate local"),
-        "{}",
-        restore.stderr
+        restore.stderr.contains(&holder)
+            && restore
+                .stderr
+                .contains("wait for it to finish, then run this again"),
+        "the refusal names neither the migrate holding the lock nor what to do:\n{}",
+        restore.all()
     );
-    assert!(status.success(), "{migrate_said}");
+    // It printed its plan, and then nothing of a run: no safety backup,
+    // no load.
+    assert!(restore.stdout.contains("Restore plan"), "{}", restore.all());
+    for done in ["Taking a safety backup", "Backup written", "Restored"] {
+        assert!(
+            !restore.all().contains(done),
+            "{done:?}:\n{}",
+            restore.all()
+        );
+    }
+    assert!(rows_after == rows, "the refused restore changed rows");
+    assert_eq!(files_after, files, "the refused restore changed backups/");
+    migrated.assert_ok();
     let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_extra.sql'");
-    assert_eq!(applied[0].len(), 1, "{migrate_said}");
+    assert_eq!(applied[0].len(), 1, "{}", migrated.all());
+}
+
+/// SIGSTOP, or SIGCONT, to the child's whole process group (the xtask and
+/// the wrangler it started).
+fn signal_group(child: &Child, signal: libc::c_int) {
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), signal) }, 0);
+}
+
+/// Whether a process of the process group `group` runs a command line
+/// holding `words`.
+fn group_runs(group: u32, words: &str) -> bool {
+    let group = group.to_string();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        // After the command's name in parentheses: state, parent, group.
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        let in_group = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.split_whitespace().nth(2) == Some(group.as_str()));
+        in_group
+            && std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(words)
+            })
+    })
+}
+
+/// Every row of every table of the local D1, with its schema: what a run
+/// that changed nothing leaves as it was.
+fn every_row(sb: &Sandbox) -> Vec<Vec<serde_json::Value>> {
+    let schema = "SELECT type, name, sql FROM sqlite_master ORDER BY name";
+    let tables = sb.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' \
+         ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name",
+    );
+    let each = tables[0]
+        .iter()
+        .map(|t| format!("SELECT * FROM \"{}\"", t["name"].as_str().unwrap()));
+    sb.query(
+        &std::iter::once(schema.to_owned())
+            .chain(each)
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// A restore into a remote database killed while D1 imports its file (a
