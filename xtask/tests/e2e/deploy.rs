@@ -996,3 +996,97 @@ fn a_deploy_while_another_run_holds_the_backup_lock_prints_no_plan_and_publishes
     assert!(run.stdout.contains("Nothing to migrate"), "{}", run.all());
     assert!(deployed(&remote));
 }
+
+/// FC: the deploy told a backup in the build by its name or its inode
+/// alone, so a plain copy under another name was published: the local
+/// D1's SQLite file copied to `dist/data.bin`, `dist/app.sqlite` or
+/// `dist/assets/x.db`, its write-ahead log beside it, a backup's dump
+/// saved as `dist/notes.txt`, compressed or encrypted as backups are and
+/// renamed. Each is told by its first bytes and refused (exit 2) before
+/// wrangler runs, naming the file from the checkout and the fix, and
+/// never printing what it holds; a build of HTML, JavaScript and images
+/// deploys.
+#[test]
+fn a_deploy_never_publishes_a_copy_of_a_database_or_a_backup_under_another_name() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let dump = sb.backups().join(remote.backup_prod(home.path()));
+    let key = home.path().join("key.txt");
+    let keygen = remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]);
+    encrypt_backups_of(sb, "prod", &keygen_recipient(&keygen));
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let sealed = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .map(|f| sb.backups().join(f))
+        .unwrap();
+    sb.execute_sql("CREATE TABLE IF NOT EXISTS deploy_probe(x);");
+    let local = sb.local_d1_file();
+    let dist = sb.path().join("dist");
+    std::fs::create_dir_all(dist.join("assets")).unwrap();
+    std::fs::write(dist.join("index.html"), "<h1>qbtime</h1>\n").unwrap();
+    std::fs::write(dist.join("assets/app.js"), "const rows = [];\n").unwrap();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+    std::fs::write(dist.join("assets/logo.png"), png).unwrap();
+    let args = ["prod", "--branch", "main", "--confirm", "qbtime_db_prod"];
+    let refused = |file: &str, bytes: &[u8], why: &str| {
+        std::fs::write(dist.join(file), bytes).unwrap();
+        for dry in [&["--dry-run"][..], &[]] {
+            let run = deploy(&remote, home.path(), &[&args[..], dry].concat());
+            let told = [
+                &format!("dist/{file} "),
+                why,
+                "Remove it from pages_build_output_dir",
+            ];
+            assert!(
+                run.code == Some(2) && told.iter().all(|t| run.stderr.contains(t)),
+                "{file} {dry:?}:\n{}",
+                run.all()
+            );
+            // Refused before wrangler ran (doctor is its first step), and
+            // what the file holds is never printed.
+            let ran = run.stdout.contains("doctor") || deployed(&remote);
+            assert!(!ran && !run.all().contains("INSERT INTO"), "{}", run.all());
+        }
+        std::fs::remove_file(dist.join(file)).unwrap();
+    };
+
+    let database = std::fs::read(&local).unwrap();
+    for copy in ["data.bin", "app.sqlite", "assets/x.db"] {
+        refused(copy, &database, "SQLite database");
+    }
+    // A write-ahead log, as SQLite keeps beside the database while it is
+    // open (copied then): the rows written last are in it.
+    let scratch = tempfile::tempdir().unwrap();
+    let db = scratch.path().join("d1.sqlite");
+    std::fs::copy(&local, &db).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    { conn.execute_batch("CREATE TABLE wal_probe(x); INSERT INTO wal_probe VALUES ('row');") }
+        .unwrap();
+    let wal = std::fs::read(scratch.path().join("d1.sqlite-wal")).unwrap();
+    refused("data.bin-wal", &wal, "write-ahead log");
+    drop(conn);
+
+    let plain = std::fs::read(&dump).unwrap();
+    refused("notes.txt", &plain, "SQL dump");
+    // With a byte order mark and a blank line first, as an editor saves
+    // it; the reader still restores it.
+    refused(
+        "notes.txt",
+        &[&b"\xef\xbb\xbf\n"[..], &plain].concat(),
+        "SQL dump",
+    );
+    let sqlite_dump = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t(x);\n\
+                       INSERT INTO t VALUES(1);\nCOMMIT;\n";
+    refused("assets/data.txt", sqlite_dump.as_bytes(), "SQL dump");
+    refused(
+        "blob.bin",
+        &zstd::encode_all(&plain[..], 3).unwrap(),
+        "SQL dump",
+    );
+    refused("download.bin", &std::fs::read(&sealed).unwrap(), "age");
+
+    deploy(&remote, home.path(), &args).assert_ok();
+    assert!(deployed(&remote));
+}
