@@ -264,6 +264,60 @@ pub fn check_looks_like_sql(head: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// What a file holds, told by its first bytes whatever its name, when it
+/// is a database or a backup (see [`held_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// A SQLite database file, such as the local D1's.
+    Database,
+    /// A SQLite write-ahead log (`-wal`): a database's latest pages.
+    WriteAheadLog,
+    /// A SQLite rollback journal (`-journal`): a database's pages as they
+    /// were before a write.
+    Journal,
+    /// An age-encrypted file, as an encrypted backup is.
+    Encrypted,
+    /// A zstd-compressed file: what it holds is in its plaintext's head.
+    Compressed,
+    /// A SQL dump: its first statement is the one `wrangler d1 export`
+    /// (and `backup local`) writes, or it starts as `sqlite3 .dump` does.
+    Dump,
+}
+
+/// What a file whose first bytes are `head` holds, when it is a database
+/// or a backup whatever its name: SQLite's header, a write-ahead log's or
+/// a rollback journal's, age's, zstd's, or a dump's first statements as
+/// this tool's reader splits them (after a byte order mark or blank
+/// lines). A few hundred bytes are enough; a dump's first statement cut
+/// short by them is not told.
+pub fn held_by(head: &[u8]) -> Option<Held> {
+    const WAL: [[u8; 4]; 2] = [[0x37, 0x7f, 0x06, 0x82], [0x37, 0x7f, 0x06, 0x83]];
+    const JOURNAL: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    if head.starts_with(b"SQLite format 3\0") {
+        return Some(Held::Database);
+    }
+    if WAL.iter().any(|magic| head.starts_with(magic)) {
+        return Some(Held::WriteAheadLog);
+    }
+    if head.starts_with(&JOURNAL) {
+        return Some(Held::Journal);
+    }
+    if head.starts_with(b"age-encryption.org/")
+        || head.starts_with(b"-----BEGIN AGE ENCRYPTED FILE")
+    {
+        return Some(Held::Encrypted);
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Some(Held::Compressed);
+    }
+    let mut statements = Statements::new(head).map_while(Result::ok);
+    let mut next = || statements.next().map(|s| s.sql.to_ascii_uppercase());
+    let first = next()?;
+    let dump = first == D1_EXPORT_HEADER.to_ascii_uppercase()
+        || (first == "PRAGMA FOREIGN_KEYS=OFF;" && next()?.as_str() == "BEGIN TRANSACTION;");
+    dump.then_some(Held::Dump)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +413,61 @@ mod tests {
         let err = check_looks_like_sql(b"SQLite format 3\0rest").unwrap_err();
         assert!(err.to_string().contains("sqlite3 FILE .dump"));
         check_looks_like_sql(D1_EXPORT_HEADER.as_bytes()).unwrap();
+    }
+
+    /// A database, its log or journal, an encrypted or compressed file and
+    /// a dump are told by their first bytes; a site's files are not.
+    #[test]
+    fn what_a_file_holds_is_told_by_its_first_bytes() {
+        let cases: [(&[u8], Option<Held>); 12] = [
+            (b"SQLite format 3\0\x10\0", Some(Held::Database)),
+            (
+                &[0x37, 0x7f, 0x06, 0x82, 0, 0x2d],
+                Some(Held::WriteAheadLog),
+            ),
+            (
+                &[0x37, 0x7f, 0x06, 0x83, 0, 0x2d],
+                Some(Held::WriteAheadLog),
+            ),
+            (
+                &[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7, 0],
+                Some(Held::Journal),
+            ),
+            (
+                b"age-encryption.org/v1\n-> X25519 x\n",
+                Some(Held::Encrypted),
+            ),
+            (
+                b"-----BEGIN AGE ENCRYPTED FILE-----\n",
+                Some(Held::Encrypted),
+            ),
+            (&[0x28, 0xb5, 0x2f, 0xfd, 0x24], Some(Held::Compressed)),
+            (
+                b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\n",
+                Some(Held::Dump),
+            ),
+            (
+                b"\xef\xbb\xbf\r\n\n  pragma DEFER_FOREIGN_KEYS=true;\n",
+                Some(Held::Dump),
+            ),
+            (
+                b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCOMMIT;\n",
+                Some(Held::Dump),
+            ),
+            (b"PRAGMA foreign_keys=OFF;\nSELECT 1;\n", None),
+            (b"PRAGMA defer_foreign_keys=TRUE", None),
+        ];
+        for (head, held) in cases {
+            assert_eq!(held_by(head), held, "{:?}", String::from_utf8_lossy(head));
+        }
+        for site in [
+            &b"<!doctype html><h1>qbtime</h1>\n"[..],
+            b"const rows = []; // PRAGMA defer_foreign_keys=TRUE;\n",
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+            b"\xff\xd8\xff\xe0\0\x10JFIF",
+            b"",
+        ] {
+            assert_eq!(held_by(site), None, "{:?}", String::from_utf8_lossy(site));
+        }
     }
 }

@@ -394,7 +394,7 @@ impl Published<'_> {
         } else if named(real) {
             format!("leads to {}, which is", shown(real))
         } else {
-            return None;
+            return held(entry, real);
         };
         Some((
             "a backup",
@@ -404,6 +404,49 @@ impl Published<'_> {
             ),
         ))
     }
+}
+
+/// What the file at `entry` under the build, whose real path is `real`,
+/// is and why, when its first bytes say it is a database or a backup
+/// whatever its name ([`crate::edge::stored::held_in`]): a copy of the
+/// local D1's SQLite file, its write-ahead log or journal, or a backup's
+/// dump, compressed or encrypted as backups are. Only those few bytes are
+/// read, and never printed.
+fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
+    use d1_core::dump::Held;
+    let (held, compressed) = crate::edge::stored::held_in(real)?;
+    let (what, kind) = match held {
+        Held::Database => (
+            "a SQLite database",
+            "a SQLite database file, as the local D1's is",
+        ),
+        Held::WriteAheadLog => (
+            "a SQLite database's latest rows",
+            "a SQLite write-ahead log (a database's -wal), which holds its latest rows",
+        ),
+        Held::Journal => (
+            "a SQLite database's rows",
+            "a SQLite rollback journal (a database's -journal), which holds its rows",
+        ),
+        Held::Encrypted => ("an encrypted backup", "encrypted with age, as a backup is"),
+        Held::Dump => (
+            "a backup",
+            "a SQL dump (its first statements are a D1 export's or a sqlite3 .dump's)",
+        ),
+        // Told by what it unpacks to, never returned itself.
+        Held::Compressed => return None,
+    };
+    let is = match entry == real {
+        true => "is".to_owned(),
+        false => format!("leads to {}, which is", shown(real)),
+    };
+    let packed = if compressed {
+        "zstd-compressed; unpacked, it is "
+    } else {
+        ""
+    };
+    let why = format!("{is} {packed}{kind}, told by its first bytes whatever its name");
+    Some((what, why))
 }
 
 /// Whether `wrangler pages deploy` leaves out the entry at `rel` under

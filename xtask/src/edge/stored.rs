@@ -503,6 +503,33 @@ impl Drop for Removal {
     }
 }
 
+/// How many of a file's first bytes [`held_in`] reads: a dump's first
+/// statements after a byte order mark and a few blank lines.
+const HEAD: u64 = 512;
+
+/// What the file at `path` holds when it is a database or a backup,
+/// whatever its name, told by its first bytes
+/// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
+/// told by its first bytes unpacked, as a `.sql.zst` renamed is). `None`
+/// for any other file, and for one that cannot be read or unpacked.
+pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
+    use d1_core::dump::{Held, held_by};
+    use std::io::{Seek as _, SeekFrom};
+    let head = |reader: &mut dyn Read| {
+        let mut head = Vec::with_capacity(HEAD as usize);
+        reader.take(HEAD).read_to_end(&mut head).ok().map(|_| head)
+    };
+    let mut file = crate::edge::fsutil::open_regular(path, "").ok()?;
+    match held_by(&head(&mut file)?)? {
+        Held::Compressed => {
+            file.seek(SeekFrom::Start(0)).ok()?;
+            let plain = head(&mut zstd::stream::read::Decoder::new(file).ok()?)?;
+            Some((held_by(&plain).filter(|h| *h != Held::Compressed)?, true))
+        }
+        held => Some((held, false)),
+    }
+}
+
 /// Where a backup's SQL is read from, whatever its stored form.
 #[derive(Debug, Clone)]
 pub enum Source {
