@@ -1439,9 +1439,8 @@ mod tests {
 
     /// fxDZ: a file that cannot be appended to, read-only, on a read-only
     /// file system, or not there in a directory this user may not write,
-    /// is refused before the operation, naming it and the fix. Root
-    /// writes either way: the refusal is checked on the errors the open
-    /// gives, and, run as another user, on files made so.
+    /// is refused before the operation, naming it and the fix (here on the
+    /// errors the open gives; on real files below).
     #[test]
     fn a_file_this_user_may_not_append_to_is_refused_naming_the_fix() {
         let dir = tempfile::tempdir().unwrap();
@@ -1462,10 +1461,22 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// fxDZ, on real files: a drill log made read-only, and one to be
+    /// made in a directory this user may not write to, are refused naming
+    /// the fix. Root writes either way, so run as root the test runs
+    /// itself again as `nobody` ([`passes_as_nobody`]).
+    #[test]
+    fn a_file_made_read_only_or_in_a_directory_made_read_only_is_refused_naming_the_fix() {
         // SAFETY: geteuid only reads this process's user id.
         if unsafe { libc::geteuid() } == 0 {
-            return;
+            let name =
+                "a_file_made_read_only_or_in_a_directory_made_read_only_is_refused_naming_the_fix";
+            return passes_as_nobody(name);
         }
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("restore-drills.md");
         fs::write(&log, "a record\n").unwrap();
         fs::set_permissions(&log, fs::Permissions::from_mode(0o444)).unwrap();
         let err = check_room(&log, "the drill log").unwrap_err();
@@ -1477,6 +1488,33 @@ mod tests {
         assert!(
             format!("{err:#}").contains("may not create files in"),
             "{err:#}"
+        );
+    }
+
+    /// Runs the test `name` of this module in a test process of its own,
+    /// as the user `nobody` (65534), with a temporary directory of its
+    /// own, and asserts that it ran and passed. This test binary is copied
+    /// there first, since the target directory may be one only root can
+    /// reach.
+    fn passes_as_nobody(name: &str) {
+        use std::os::unix::process::CommandExt as _;
+        const NOBODY: u32 = 65534;
+        let home = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(home.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+        let exe = home.path().join("tests");
+        fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let run = std::process::Command::new(&exe)
+            .args(["--exact", &format!("{module}::{name}"), "--test-threads=1"])
+            .env("TMPDIR", home.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&run.stdout) + String::from_utf8_lossy(&run.stderr);
+        assert!(
+            run.status.success() && said.contains("1 passed"),
+            "as nobody:\n{said}"
         );
     }
 
