@@ -962,14 +962,41 @@ fn a_dump_outside_the_backup_directory_needs_its_manifest_or_says_so() {
     assert!(target.query("SELECT name FROM sqlite_master")[0].is_empty());
 }
 
+/// The size of a SQLite write-ahead log's header: a log longer than this
+/// holds a frame, a page a write transaction wrote.
+const WAL_HEADER: u64 = 32;
+
+/// Stops `child` (SIGSTOP) and waits until it is stopped, or has ended
+/// (left for `wait`): whether it is stopped.
+fn stop(child: &std::process::Child) -> bool {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) and waitid(2) on our own child, not waited for yet;
+    // WNOWAIT leaves an end to `wait`, and a zeroed siginfo_t is valid.
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT;
+        assert_eq!(
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags),
+            0
+        );
+        info.si_code == libc::CLD_STOPPED
+    }
+}
+
+/// SIGINT while the load is writing: the restore is stopped as soon as
+/// the target's write-ahead log holds a page of the load's transaction
+/// (the safety backup only reads the file, so the load is the only
+/// writer), and the signal is sent while it is stopped, so it lands with
+/// the load under way whatever the machine's load; nothing is timed.
 #[test]
 fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
-    use std::time::{Duration, Instant};
+    use std::os::unix::process::CommandExt as _;
     let target = target_sandbox();
     target.apply_migrations();
     target.execute_sql("INSERT INTO companies (name) VALUES ('keep me');");
     let before = local_state(&target);
-    // A dump long enough to be interrupted while it loads.
+    // A dump long enough that its load writes pages before it commits.
     let dump = target.path().join("bulk.sql");
     let mut text = String::from(
         "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE bulk (id INTEGER PRIMARY KEY, v TEXT);\n",
@@ -986,43 +1013,63 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
         std::path::PathBuf::from(name)
     };
     let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        wal_size() <= WAL_HEADER,
+        "the log holds pages before the restore"
+    );
 
-    let child = target
-        .xtask_command(&[
-            "restore",
-            dump.to_str().unwrap(),
-            "--to",
-            "local",
-            "--replace",
-            "--no-manifest",
-            "--yes",
-        ])
+    let mut cmd = target.xtask_command(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--no-manifest",
+        "--yes",
+    ]);
+    // SIGINT as a terminal's Ctrl-C sends it, handled: a test run from a
+    // script's `cmd &` starts with it ignored, which the xtask keeps.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        })
+    };
+    let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The safety backup is taken, then the load writes to the file's WAL.
-    let started = Instant::now();
-    let mut wal_then = None;
+    let pid = child.id() as libc::pid_t;
+    // Looked at only while it is stopped: the page seen is what it has
+    // written when the signal is sent.
     loop {
-        let safety_taken = target
-            .backup_files()
-            .iter()
-            .any(|f| f.starts_with("backup-local-") && f.ends_with(".sql"));
-        match wal_then {
-            None if safety_taken => wal_then = Some(wal_size()),
-            Some(size) if wal_size() > size => break,
-            _ => {}
+        if !stop(&child) {
+            let run = Run::from_output(child.wait_with_output().unwrap());
+            panic!(
+                "the restore ended before its load wrote a page:\n{}",
+                run.all()
+            );
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the restore never started loading"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+        if wal_size() > WAL_HEADER {
+            break;
+        }
+        // SAFETY: kill(2) on our own child, not waited for yet.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    // SAFETY: kill(2) on our own child, which has not been waited for.
+    assert!(
+        { target.backup_files().into_iter() }
+            .any(|f| f.starts_with("backup-local-") && f.ends_with(".sql")),
+        "the load wrote before the safety backup was taken: {:?}",
+        target.backup_files()
+    );
+    // SAFETY: kill(2) on our own child, stopped and not waited for: the
+    // SIGINT is pending until it runs on.
     unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        libc::kill(pid, libc::SIGINT);
+        libc::kill(pid, libc::SIGCONT);
     }
     let run = Run::from_output(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(130), "{}", run.all());
