@@ -67,6 +67,30 @@ fn migrate_local_refuses_a_wrangler_directory_linked_out_of_the_checkout() {
     );
 }
 
+/// rvF2: the local D1 file itself a link (`git add -f` of the path, which
+/// the database id names): wrangler applied the migration wherever it led.
+#[test]
+fn migrate_local_refuses_a_local_d1_file_linked_elsewhere() {
+    let sb = one_pending();
+    let file = sb.local_d1_file();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let moved = elsewhere.path().join("other.sqlite");
+    std::fs::rename(&file, &moved).unwrap();
+    for end in ["-wal", "-shm"] {
+        let beside = |f: &std::path::Path| format!("{}{end}", f.display());
+        let _ = std::fs::rename(beside(&file), beside(&moved));
+    }
+    std::os::unix::fs::symlink(&moved, &file).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
+    let applied = sb.query("SELECT count(*) FROM d1_migrations");
+    assert_eq!(
+        applied[0][0]["count(*)"], 3,
+        "a migration was applied there"
+    );
+}
+
 #[test]
 fn no_backup_needs_a_reason_and_prints_it() {
     let sb = one_pending();

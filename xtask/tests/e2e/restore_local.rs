@@ -191,6 +191,7 @@ fn a_restore_through_wrangler_never_loads_rows_wrangler_rewrites() {
     sb.xtask(&["backup", "local"]).assert_ok();
     let names = || sb.query("SELECT name FROM companies ORDER BY id");
     let before = names();
+    let files = sb.backup_files();
     let run = sb.xtask(&[
         "restore",
         "latest:local",
@@ -203,6 +204,8 @@ fn a_restore_through_wrangler_never_loads_rows_wrangler_rewrites() {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("BEGIN TRANSACTION"), "{}", run.all());
     assert_eq!(names(), before, "wrangler loaded other values");
+    // rvF3: refused with the plan, before its safety backup was taken.
+    assert_eq!(sb.backup_files(), files, "{}", run.all());
 }
 
 fn set_mode(path: &std::path::Path, mode: u32) {
@@ -1211,6 +1214,7 @@ fn a_wrangler_directory_linked_out_of_the_checkout_is_refused_and_its_target_unc
         "git would commit the link"
     );
     let before = target.live_row_counts();
+    let files = target.backup_files();
     let run = restore_replacing(&target, file.to_str().unwrap());
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
@@ -1220,6 +1224,9 @@ fn a_wrangler_directory_linked_out_of_the_checkout_is_refused_and_its_target_unc
         before,
         "the other checkout's local D1 was written"
     );
+    // rvF1: refused before anything read through the link, so no safety
+    // backup of the other checkout's rows became `latest:local` here.
+    assert_eq!(target.backup_files(), files, "{}", run.all());
 }
 
 /// An empty file (a `sqlite3 .dump > by-hand.sql` that failed, an export
