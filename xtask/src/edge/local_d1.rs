@@ -357,13 +357,13 @@ pub struct Loader {
 }
 
 /// Refuses a symbolic link on the way from the configuration's directory
-/// to a local D1 file (`.wrangler`, `.wrangler/state`, … down to the
-/// directory holding it): the rows of a restore, or the migrations wrangler
+/// to a local D1 file (`.wrangler`, `.wrangler/state`, … down to the file
+/// itself): the rows of a restore, or the migrations wrangler
 /// applies, would land in the local D1 wherever it points (another
 /// checkout's). `.wrangler/` in .gitignore matches a directory, not a link,
 /// so a pull request can commit `.wrangler` as one.
 pub fn refuse_linked_state(file: &Path) -> Result<()> {
-    for dir in file.ancestors().skip(1) {
+    for dir in file.ancestors() {
         refuse_link(dir)?;
         if dir.file_name() == Some(std::ffi::OsStr::new(".wrangler")) {
             break;
@@ -377,9 +377,9 @@ fn refuse_link(path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "the local D1 state {} is a symbolic link: a restore would write the rows \
-             wherever it points. Nothing was written; remove it (or the whole \
-             .wrangler/state directory) and run again.",
+            "the local D1 state {} is a symbolic link: this command would read or write \
+             the local D1 wherever it points (another checkout's). Nothing was done; remove \
+             it (or the whole .wrangler/state directory) and run again.",
             path.display()
         );
     }

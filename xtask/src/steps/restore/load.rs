@@ -320,14 +320,50 @@ pub(super) fn load_with_wrangler(
     wrangler.run(&cmds.execute_file(target, &partial))
 }
 
-/// `wrangler d1 execute --local --file` (workers-sdk's d1-trimmer) removes
-/// the first `BEGIN TRANSACTION;` and the first `COMMIT;` of a file that
-/// holds `BEGIN TRANSACTION` anywhere, row values included, before it runs
-/// it: such a file would load other values than the backup's. Remote D1's
-/// import takes the file as it is.
+/// What `wrangler d1 execute --local --file` (workers-sdk's d1-trimmer)
+/// looks for: in a file that holds it anywhere, row values included, it
+/// removes the first `BEGIN TRANSACTION;` and the first `COMMIT;` before it
+/// runs the file, which then loads other values than the backup's. Remote
+/// D1's import takes the file as it is.
+pub(super) const LOCAL_WRANGLER_TRIMS: &str = "BEGIN TRANSACTION";
+
+/// Stops a `--via-wrangler` restore into the local D1 `target` of a
+/// backup whose statements hold [`LOCAL_WRANGLER_TRIMS`]; `loaded` says
+/// what was done by then.
+pub(super) fn refuse_local_wrangler_rewrite(target: &Environment, loaded: &str) -> Result<()> {
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "the backup holds the text `BEGIN TRANSACTION` (in a row's value or a name): \
+         `wrangler d1 execute --local --file` removes the first `BEGIN TRANSACTION;` \
+         and the first `COMMIT;` of the whole file, values included, before it runs \
+         it, so --via-wrangler would load other values than the backup's into {}. \
+         {loaded}; restore without --via-wrangler, which loads the local D1 exactly.",
+        target.database_name
+    )
+}
+
+/// [`refuse_local_wrangler_rewrite`] for `--replace`'s drops, which go in
+/// the same file, named as the target's tables are.
+pub(super) fn refuse_drops_local_wrangler_rewrites(
+    local_wrangler: Option<&Environment>,
+    mode: Mode,
+    inspected: &Inspected,
+) -> Result<()> {
+    let Some(target) = local_wrangler.filter(|_| mode == Mode::Replace) else {
+        return Ok(());
+    };
+    let drops = drop_statements(&inspected.existing, &inspected.catalog);
+    match drops.iter().any(|sql| sql.contains(LOCAL_WRANGLER_TRIMS)) {
+        true => refuse_local_wrangler_rewrite(target, "Nothing was done"),
+        false => Ok(()),
+    }
+}
+
+/// The file about to be run, read once more for [`LOCAL_WRANGLER_TRIMS`]
+/// (the plan judged its statements): what wrangler will be handed.
 fn refuse_what_local_wrangler_rewrites(file: &Path, target: &Environment) -> Result<()> {
     use std::io::Read;
-    const MARK: &[u8] = b"BEGIN TRANSACTION";
+    const MARK: &[u8] = LOCAL_WRANGLER_TRIMS.as_bytes();
     let mut reader = File::open(file)?;
     let mut chunk = vec![0u8; 1 << 20];
     let mut seen: Vec<u8> = Vec::new();
@@ -338,16 +374,7 @@ fn refuse_what_local_wrangler_rewrites(file: &Path, target: &Environment) -> Res
         }
         seen.extend_from_slice(&chunk[..n]);
         if seen.windows(MARK.len()).any(|w| w == MARK) {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "the backup holds the text `BEGIN TRANSACTION` (in a row's value or a name): \
-                 `wrangler d1 execute --local --file` removes the first `BEGIN TRANSACTION;` \
-                 and the first `COMMIT;` of the whole file, values included, before it runs \
-                 it, so --via-wrangler would load other values than the backup's into {}. \
-                 Nothing was loaded; restore without --via-wrangler, which loads the local D1 \
-                 exactly.",
-                target.database_name
-            );
+            refuse_local_wrangler_rewrite(target, "Nothing was loaded")?;
         }
         seen.drain(..seen.len() - (MARK.len() - 1).min(seen.len()));
     }

@@ -41,7 +41,7 @@ use crate::edge::stored;
 use crate::edge::wrangler::{Commands, Wrangler};
 use crate::steps::new_database::NewDatabase;
 use check::print_checklist;
-use d1_core::catalog::{Catalog, StuckTrigger, VirtualTable};
+use d1_core::catalog::{Catalog, StuckTrigger, VirtualTable, restored_otherwise};
 use d1_core::dump::KeyFingerprint;
 use d1_core::manifest::Manifest;
 use d1_core::names::file_name;
@@ -470,6 +470,11 @@ impl TargetAccess {
         let wrangler = project.wrangler(sh)?;
         let fast_local = target.location == Location::Local && !args.via_wrangler;
         let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
+        // Before anything reads the target through a link on the way to
+        // it (its safety backup would be of another checkout's rows).
+        if target.location == Location::Local {
+            local_d1::refuse_linked_state(&local_file)?;
+        }
         // A fast local restore reads the target from its file, as it loads it.
         let read_from_file = fast_local && local_file.is_file();
         Ok(TargetAccess {
@@ -479,6 +484,11 @@ impl TargetAccess {
             local_file,
             read_from_file,
         })
+    }
+
+    /// The target, when `wrangler d1 execute --local` is to load it.
+    fn local_wrangler<'t>(&self, target: &'t Environment) -> Option<&'t Environment> {
+        (target.location == Location::Local && !self.fast_local).then_some(target)
     }
 
     /// The target, read from its local D1 file (a fast local restore) or
@@ -525,12 +535,11 @@ fn plan(
         survey_dump(project, &mut source, &migrations_dir, mode, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
-    // The triggers the dump creates: as its statements read, and as SQLite
-    // made them in the preflight.
-    triggers.extend(preflight(&source, &survey, &options)?);
+    // The dump's triggers, as its statements read and as SQLite made them.
+    let local_wrangler = access.local_wrangler(target);
+    triggers.extend(preflight(&source, &survey, &options, local_wrangler)?);
     let after = schema_after(&migrations_dir, mode, &source, schema)?;
-    let (stuck, fts_rebuilt) =
-        d1_core::catalog::restored_otherwise(&after, &source.virtual_tables)?;
+    let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
@@ -539,6 +548,7 @@ fn plan(
         existing,
         key_check,
     };
+    load::refuse_drops_local_wrangler_rewrites(local_wrangler, mode, &inspected)?;
     let safety_backup = takes_safety_backup(target, new, &inspected.existing);
     if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
         trial_load(&source, &survey, &options)?;

@@ -372,10 +372,14 @@ pub(super) fn repair_options(
 /// Every refusal the repair and the SQL gate can make, made now: nothing
 /// has run against the target yet, not even the safety backup or
 /// `--clean`'s migrations.
+/// `local_wrangler` is the target when `wrangler d1 execute --local` is to
+/// run the load: a statement it would rewrite is refused here too
+/// ([`super::load::LOCAL_WRANGLER_TRIMS`]).
 pub(super) fn preflight(
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
+    local_wrangler: Option<&Environment>,
 ) -> Result<BTreeMap<String, String>> {
     survey.ensure_repairable().with_context(|| {
         format!(
@@ -383,7 +387,10 @@ pub(super) fn preflight(
             source.file.display()
         )
     })?;
-    let mut preflight = repair::Preflight::new(options)?;
+    let mut preflight = Watching {
+        sink: repair::Preflight::new(options)?,
+        trimmed: false,
+    };
     // Read as the load will read it: a file changed since it was checked
     // is refused here, before the safety backup or anything else runs.
     repair::write_piped(source.open_for_load()?, survey, options, &mut preflight).with_context(
@@ -394,7 +401,24 @@ pub(super) fn preflight(
             )
         },
     )?;
-    Ok(preflight.triggers())
+    if let Some(target) = local_wrangler.filter(|_| preflight.trimmed) {
+        super::load::refuse_local_wrangler_rewrite(target, "Nothing was done")?;
+    }
+    Ok(preflight.sink.triggers())
+}
+
+/// The preflight's sink, which also notes a statement holding what
+/// wrangler's local execute rewrites.
+struct Watching {
+    sink: repair::Preflight,
+    trimmed: bool,
+}
+
+impl repair::Sink for Watching {
+    fn statement(&mut self, sql: &str) -> Result<()> {
+        self.trimmed |= sql.contains(super::load::LOCAL_WRANGLER_TRIMS);
+        self.sink.statement(sql)
+    }
 }
 
 /// A dump without a manifest, which no verification vouches for, loaded
