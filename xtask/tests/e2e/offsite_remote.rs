@@ -2127,3 +2127,68 @@ fn an_upload_interrupted_after_its_manifest_put_goes_through_when_run_again() {
     again.assert_ok();
     assert!(again.stdout.contains("Offsite: "), "{}", again.all());
 }
+
+/// FE: the index forgets a copy by backups.toml's rule, not by the bucket's.
+/// prod's lifecycle rule was set at 372 days; then the operator trims the
+/// local retention (keep_weekly and keep_monthly taken out: 30 days). The
+/// next scheduled upload dropped every copy older than 30 days from the
+/// index, though R2 keeps each for a year: `offsite list` no longer shows
+/// it and `offsite fetch` of it says it is not among the offsite copies,
+/// and nothing lists a bucket but the index.
+#[test]
+fn a_shortened_retention_never_makes_the_index_forget_copies_the_bucket_still_keeps() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    let month_old = prod_copy_aged(&remote, &name, 40);
+    let weeks_old = prod_copy_aged(&remote, &name, 20);
+    let lifecycle = "offsite lifecycle --env prod --confirm qbtime_db_prod";
+    remote
+        .xtask(home.path(), &lifecycle.split(' ').collect::<Vec<_>>())
+        .assert_ok();
+    for copy in [&month_old, &weeks_old] {
+        remote
+            .xtask(home.path(), &["upload", copy, "--env", "prod"])
+            .assert_ok();
+    }
+    // As if each had been uploaded when it was taken.
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    for entry in index["backups"].as_array_mut().unwrap() {
+        entry["uploaded_at"] = entry["created_at"].clone();
+    }
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+    let settings = remote.sb.path().join("backups.toml");
+    let trimmed: String = std::fs::read_to_string(&settings)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("keep_weekly = 12") && !l.starts_with("keep_monthly = 12"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&settings, trimmed).unwrap();
+
+    let upload = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    upload.assert_ok();
+    std::fs::remove_file(remote.sb.backups().join(&month_old)).unwrap();
+    std::fs::remove_file(
+        remote
+            .sb
+            .backups()
+            .join(month_old.replace(".sql", ".manifest.json")),
+    )
+    .unwrap();
+    let fetch = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", &month_old, "--env", "prod"],
+    );
+    assert!(
+        fetch.ok && remote.sb.backups().join(&month_old).is_file(),
+        "R2 keeps {month_old} for the 372 days of its lifecycle rule, but the upload dropped it \
+         from the index by the 30 days backups.toml says now, and it cannot be fetched:\n{}\n{}",
+        upload.all(),
+        fetch.all()
+    );
+}
