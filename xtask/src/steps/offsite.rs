@@ -534,6 +534,14 @@ impl Index {
         witnessed
     }
 
+    /// Whether [`Index::record`] of `entry` would drop another entry.
+    pub fn would_drop(&self, entry: &IndexEntry, now: DateTime<Utc>, expire_days: i64) -> bool {
+        let mut after = self.clone();
+        after.record(entry.clone(), now, expire_days);
+        { self.backups.iter() }
+            .any(|e| e.file != entry.file && after.backups.iter().all(|a| a.file != e.file))
+    }
+
     /// A file by name, or `latest`: the newest whole copy verified good.
     pub fn find(&self, which: &str) -> Result<&IndexEntry> {
         if which == "latest" {
@@ -585,6 +593,48 @@ impl Index {
             })
             .map_err(|e| crate::exit::Exit::CouldNotRun.error(e))
     }
+}
+
+/// The days standing for "never expires": a century.
+const NO_EXPIRY: i64 = 36_500;
+
+/// The days after upload at which the bucket's lifecycle rules delete
+/// every object under `prefix` (the shortest enabled rule over all of it),
+/// read from `wrangler r2 bucket lifecycle list`'s output (`name:`,
+/// `enabled:`, `prefix:` and `action: Expire objects after N days` lines);
+/// `None` when no rule does.
+pub fn expiry_days(listing: &str, prefix: &str) -> Option<i64> {
+    // (enabled, prefix, days) of each rule, in the order listed.
+    let mut rules: Vec<(bool, String, Option<f64>)> = Vec::new();
+    for line in listing.lines().map(crate::out::strip_ansi) {
+        let Some((label, value)) = line.trim_start().split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if label == "name" {
+            rules.push((true, String::new(), None));
+        }
+        let Some(rule) = rules.last_mut() else {
+            continue;
+        };
+        match label {
+            "enabled" => rule.0 = value == "Yes",
+            "prefix" if value != "(all prefixes)" => rule.1 = value.to_owned(),
+            "action" => {
+                rule.2 = { value.split(", ") }.find_map(|a| {
+                    let days = a.strip_prefix("Expire objects after ")?;
+                    days.strip_suffix(" days")?.parse().ok()
+                });
+            }
+            _ => {}
+        }
+    }
+    { rules.into_iter() }
+        .filter(|(enabled, under, _)| *enabled && prefix.starts_with(under.as_str()))
+        .filter_map(|(_, _, days)| days.filter(|d: &f64| d.is_finite() && *d >= 0.0))
+        // A part day holds as long as the next whole day.
+        .map(|d| (d.ceil() as i64).max(1))
+        .min()
 }
 
 /// The rule names in `wrangler r2 bucket lifecycle list`'s output.
@@ -857,6 +907,16 @@ impl Target<'_> {
                 self.env.name
             ))
         })
+    }
+
+    /// How many days after upload the bucket's lifecycle rules delete every
+    /// copy under this environment's prefix ([`expiry_days`]); `None` when
+    /// no rule does, or the rules cannot be read (a token not allowed to):
+    /// then no copy is known to be gone.
+    fn expiry_in_bucket(&self) -> Option<i64> {
+        let read = self.cmds.r2_lifecycle_list(self.bucket());
+        let listing = self.wrangler.run_captured(&read).ok()?;
+        expiry_days(&listing, &format!("{}/", self.env.name))
     }
 
     /// Downloads `key` into a private temporary directory, not the backup
@@ -1500,13 +1560,21 @@ fn put_index(
     failed: impl Fn(anyhow::Error) -> anyhow::Error,
 ) -> Result<()> {
     let env = target.env;
-    // With no expiry configured nothing expires: a century stands for that.
-    let days = expire_days(&env.env_name, &target.offsite, &target.policy).unwrap_or(36_500);
+    let configured =
+        expire_days(&env.env_name, &target.offsite, &target.policy).unwrap_or(NO_EXPIRY);
     let mut index = target
         .read_index()
         .map_err(&failed)?
         .unwrap_or_else(|| Index::new(&env.name));
-    if !index.record(index_entry(manifest, key, manifest_key, now), now, days) {
+    let entry = index_entry(manifest, key, manifest_key, now);
+    // R2 deletes a copy by the rule set in the bucket, which backups.toml
+    // may no longer say (a retention shortened since, a rule never set):
+    // an entry is dropped only by that rule, read when one would go.
+    let days = match index.would_drop(&entry, now, configured) {
+        false => configured,
+        true => target.expiry_in_bucket().unwrap_or(NO_EXPIRY),
+    };
+    if !index.record(entry, now, days) {
         crate::warn!(
             "this machine's clock ({}) is more than {} past uploads the offsite index of {} \
              records, with no upload between: they were not dropped from the index for the \
@@ -2121,6 +2189,36 @@ mod tests {
                        name:     other\n";
         assert_eq!(rule_names(listing), ["qbtime-prod-expire", "other"]);
         assert!(rule_names("There are no lifecycle rules for bucket 'b'.").is_empty());
+    }
+
+    #[test]
+    fn the_index_drops_copies_by_the_buckets_expiry_rule() {
+        let listing = "\u{1b}[37mname:\u{1b}[39m     \u{1b}[90mqbtime-prod-expire\u{1b}[39m\n\
+                       enabled:  Yes\nprefix:   prod/\naction:   Expire objects after 372 days\n\n\
+                       name:     off\nenabled:  No\nprefix:   (all prefixes)\n\
+                       action:   Expire objects after 1 days\n\n\
+                       name:     staging\nenabled:  Yes\nprefix:   staging/\n\
+                       action:   Expire objects after 7 days\n\n\
+                       name:     ia\nenabled:  Yes\nprefix:   (all prefixes)\n\
+                       action:   Transition to Infrequent Access after 30 days\n";
+        assert_eq!(expiry_days(listing, "prod/"), Some(372));
+        assert_eq!(expiry_days(listing, "staging/"), Some(7));
+        assert_eq!(expiry_days(listing, "local/"), None);
+        let half = "name: a\nenabled: Yes\nprefix: (all prefixes)\n\
+                    action: Abort incomplete multipart uploads after 1 days, \
+                    Expire objects after 30.5 days";
+        assert_eq!(expiry_days(half, "prod/"), Some(31));
+        assert_eq!(expiry_days("There are no lifecycle rules.", "prod/"), None);
+        // An entry goes only when a rule would drop it.
+        let mut index = Index::new("prod");
+        for day in [1, 8, 15] {
+            let file = format!("backup-prod-202611{day:02}-0000.sql");
+            index.record(entry(&file, day, true, true), at(day), 30);
+        }
+        let next = entry("backup-prod-20261120-0000.sql", 20, true, true);
+        assert!(!index.would_drop(&next, at(20), 30));
+        assert!(index.would_drop(&next, at(20), 10));
+        assert_eq!(index.backups.len(), 3);
     }
 
     fn policy() -> Policy {
