@@ -929,21 +929,6 @@ fn a_deploy_never_publishes_the_backup_it_takes_nor_what_wrangler_does_not_leave
     assert!(deployed(&remote));
 }
 
-/// The backup lock held by this test process, its record naming `command`
-/// as another terminal's run writes it.
-fn hold_backup_lock(sb: &Sandbox, command: &str) -> std::fs::File {
-    std::fs::create_dir_all(sb.backups()).unwrap();
-    let record = serde_json::json!({
-        "pid": std::process::id(),
-        "started_at": "2026-12-04T10:00:00Z",
-        "command": command,
-    });
-    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
-    let lock = std::fs::File::open(sb.backups().join(".lock")).unwrap();
-    lock.try_lock().unwrap();
-    lock
-}
-
 /// rvFA1: a deploy worked out its pending migrations before it took the
 /// backup lock, and with none pending took no lock at all. While another
 /// terminal's `migrate prod` held it, the deploy printed a plan read from

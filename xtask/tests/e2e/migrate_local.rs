@@ -47,6 +47,56 @@ fn migrate_takes_a_backup_then_applies_the_pending_migrations() {
     )));
 }
 
+/// FF: migrate read its plan before it took the backup lock, and with
+/// nothing pending took no lock at all. While another terminal's restore
+/// held it, `migrate local --yes` printed a plan read from the database
+/// that run was changing, then stopped at the lock; once that run's
+/// migration had landed it printed "up to date" with nothing locked. It
+/// takes the lock before it reads the plan: refused (exit 4), it prints no
+/// plan, takes no backup and applies nothing. A dry run takes no lock.
+#[test]
+fn a_migrate_while_another_run_holds_the_backup_lock_prints_no_plan_and_applies_nothing() {
+    let sb = one_pending();
+    let lock = hold_backup_lock(&sb, "restore into local");
+    let applied = |sb: &Sandbox| sb.query("SELECT name FROM d1_migrations")[0].len();
+    let refused = |run: &Run, before: usize| {
+        assert_eq!(run.code, Some(4), "{}", run.all());
+        assert!(
+            run.stderr.contains("another backup or restore is running")
+                && run.stderr.contains("`restore into local`"),
+            "{}",
+            run.all()
+        );
+        for plan in ["Migration plan", "pending "] {
+            assert!(
+                !run.stdout.contains(plan),
+                "{plan:?} printed:\n{}",
+                run.all()
+            );
+        }
+        assert_eq!(sb.backup_files(), [".lock"]);
+        assert_eq!(applied(&sb), before);
+    };
+    // 0004 is pending when the other run started.
+    refused(&sb.xtask(&["migrate", "local", "--yes"]), 3);
+    let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("pending      0004_audit_log.sql"),
+        "{}",
+        dry.all()
+    );
+    // The other run's migration lands while it still holds the lock.
+    sb.apply_migrations();
+    refused(&sb.xtask(&["migrate", "local", "--yes"]), 4);
+    // Released, migrate reads the database as that run left it.
+    drop(lock);
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("pending      none"), "{}", run.all());
+    assert_eq!(sb.backup_files(), [".lock"]);
+}
+
 /// `.wrangler` as a link to a directory out of the checkout (which git
 /// would commit): wrangler applied the pending migration to the local D1
 /// there, another checkout's. It is refused before anything is applied.

@@ -939,3 +939,18 @@ pub fn xtask_with_mounted(dir: &Path, mounted: Mounted) -> Option<Command> {
         .arg(env!("CARGO_BIN_EXE_xtask"));
     Some(cmd)
 }
+
+/// The backup lock held by this test process, its record naming `command`
+/// as another terminal's run writes it.
+pub fn hold_backup_lock(sb: &Sandbox, command: &str) -> std::fs::File {
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "started_at": "2026-12-04T10:00:00Z",
+        "command": command,
+    });
+    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
+    let lock = std::fs::File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    lock
+}
