@@ -74,6 +74,13 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     // Before the applied migrations are read: with another database's id,
     // the plan would describe that database.
     crate::steps::identity::check(&project.wrangler(sh)?, &cmds, env, "migrate it")?;
+    // Held from before the plan is read to the last migration: the plan
+    // printed is the one applied, and a restore or another migration in
+    // between would be undone by this one's way back, or would undo it. A
+    // dry run takes none, as no dry run does.
+    let lock = (!args.dry_run)
+        .then(|| crate::steps::lock::acquire_lock(project, &format!("migrate {}", env.name)))
+        .transpose()?;
     let plan = plan(sh, project, env)?;
     plan.print(project);
     let report = |applied: Option<(&[String], Option<&Path>)>| {
@@ -105,11 +112,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
         return Ok(());
     }
     confirm::require(env, &args.confirm, "apply migrations to")?;
-
-    // Held from the backup to the last migration: a restore or another
-    // migration in between would be undone by this one's way back, or
-    // would undo it.
-    let lock = crate::steps::lock::acquire_lock(project, &format!("migrate {}", env.name))?;
+    let lock = lock.expect("a migrate that is not a dry run holds the backup lock");
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
     let advice = crate::steps::migrations::record_applying(&lock, env, backup_file.as_deref())?;
     apply(sh, project, &plan, &advice)?;

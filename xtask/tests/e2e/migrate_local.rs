@@ -22,7 +22,7 @@ fn migrate_takes_a_backup_then_applies_the_pending_migrations() {
     let sb = one_pending();
     let run = sb.xtask(&["migrate", "local"]);
     run.assert_refused("--yes");
-    assert!(!sb.backups().exists(), "refused before the backup");
+    assert_eq!(sb.backup_files(), [".lock"], "refused before the backup");
 
     let run = sb.xtask(&["migrate", "local", "--yes"]);
     run.assert_ok();
@@ -869,7 +869,7 @@ fn a_pipe_in_place_of_an_applied_migration_is_refused_by_name_before_anything_ru
     run.assert_refused("0002_encryption_keys_and_qbt_tokens.sql");
     assert!(run.stderr.contains("not a regular file"), "{}", run.all());
     assert!(!run.all().contains("applied      5 of 4"), "{}", run.all());
-    assert!(!sb.backups().exists(), "refused before the backup");
+    assert_eq!(sb.backup_files(), [".lock"], "refused before the backup");
     let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
     assert_eq!(applied[0].len(), 4, "nothing applied");
 }

@@ -296,7 +296,11 @@ fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
 
     let run = remote.xtask(home.path(), &["migrate", "prod", "--yes"]);
     run.assert_refused("--confirm qbtime_db_prod");
-    assert!(!remote.sb.backups().exists());
+    assert_eq!(
+        remote.sb.backup_files(),
+        [".lock"],
+        "refused before the backup"
+    );
 
     let run = remote.xtask(
         home.path(),
