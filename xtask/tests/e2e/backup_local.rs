@@ -458,3 +458,36 @@ fn a_via_wrangler_backup_of_named_tables_keeps_names_within_quotes_or_with_a_das
         assert_eq!(m["rows"][n], 2, "{n}: {m:#}");
     }
 }
+
+/// FF: `.wrangler` committed as a link to a directory out of the checkout
+/// (git stores links): `backup local` read the local D1 there, another
+/// checkout's, and wrote it to backups/ as this project's local backup;
+/// `diff … live:local` compared with it. Both are refused (exit 3) before
+/// anything is read, naming the link; the backup writes nothing.
+#[test]
+fn reading_a_local_d1_through_a_wrangler_directory_linked_out_of_the_checkout_is_refused() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme');");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let taken = sb.backup_files();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = elsewhere.path().join(".wrangler");
+    std::fs::rename(sb.path().join(".wrangler"), &state).unwrap();
+    std::os::unix::fs::symlink(&state, sb.path().join(".wrangler")).unwrap();
+    for args in [
+        &["backup", "local"][..],
+        &["backup", "local", "--via-wrangler"],
+        &["diff", "latest:local", "live:local"],
+        &["diff", "latest:local", "live:local", "--dry-run"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("is a symbolic link"),
+            "{args:?}: {}",
+            run.all()
+        );
+        assert_eq!(sb.backup_files(), taken, "{args:?} wrote to backups/");
+    }
+}
