@@ -248,9 +248,12 @@ fn resolve_side<'e>(project: &Project, envs: &'e Environments, word: &str) -> Re
             Exit::CouldNotRun,
             "`live` needs an environment: give live:prod, live:staging or live:local"
         ),
-        Some(EnvWord::Named(env)) => Ok(Side::Live(
-            envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?,
-        )),
+        Some(EnvWord::Named(env)) => {
+            let env = envs.resolve(env).map_err(|e| Exit::CouldNotRun.error(e))?;
+            // Before its plan, which reads a local D1's tables from its file.
+            crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;
+            Ok(Side::Live(env))
+        }
         None => Ok(Side::Backup(project.resolve_backup(
             word,
             None,

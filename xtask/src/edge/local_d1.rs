@@ -372,6 +372,22 @@ pub fn refuse_linked_state(file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`refuse_linked_state`] for `env`'s local D1, whether the tool reads its
+/// file or wrangler does; nothing for a remote database. Every command that
+/// reads or writes a local D1 checks here first: a backup or a diff read
+/// through such a link would label another checkout's rows as this one's.
+pub fn refuse_linked_env(
+    config_dir: &Path,
+    env: &crate::config::environment::Environment,
+) -> Result<()> {
+    match env.location {
+        crate::config::environment::Location::Local => {
+            refuse_linked_state(&database_file(config_dir, &env.local_id))
+        }
+        crate::config::environment::Location::Remote => Ok(()),
+    }
+}
+
 /// Refuses `path` when it is a symbolic link (of the local D1 state).
 fn refuse_link(path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {

@@ -546,6 +546,7 @@ impl<'e> Request<'e> {
 
     fn check(project: &Project, args: &BackupArgs, envs: &'e Environments) -> Result<Request<'e>> {
         let env = envs.resolve(&args.env)?;
+        crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;
         for table in &args.tables {
             if table.trim().is_empty() || table.contains('\0') {
                 crate::stop!(

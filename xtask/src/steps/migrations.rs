@@ -394,12 +394,7 @@ pub struct MigrationPlan<'e> {
 pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
     // wrangler would apply them wherever a link on the way to the local D1
     // leads, and the plan would describe that database.
-    if env.location == crate::config::environment::Location::Local {
-        local_d1::refuse_linked_state(&local_d1::database_file(
-            &project.config_dir,
-            &env.local_id,
-        ))?;
-    }
+    local_d1::refuse_linked_env(&project.config_dir, env)?;
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
