@@ -230,3 +230,59 @@ fn every_command_run_outside_a_checkout_is_bad_input() {
     let wrong = disagreements(run, rows);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// FF: a run refused at the backup lock named the other run and what to
+/// do, but never said what it had left, even after a restore had printed a
+/// plan of the tables it would drop. Each run refused there says plainly
+/// that nothing was changed; the drill, whose verify has recorded its
+/// verdict in the backup's manifest by then, says that instead, and that
+/// nothing was restored.
+#[test]
+fn a_run_refused_at_the_backup_lock_says_what_it_changed() {
+    let (sb, name) = sandbox_with_a_backup();
+    let stem = name.split(".sql").next().unwrap();
+    let manifest = format!("{stem}.manifest.json");
+    let lock = hold_backup_lock(&sb, "backup staging");
+    let refused = |args: &[&str]| {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(4), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("another backup or restore is running"),
+            "{args:?}: {}",
+            run.all()
+        );
+        run
+    };
+    let restore = ["restore", &name, "--to", "local", "--replace", "--yes"];
+    for args in [
+        &["backup", "local"][..],
+        &restore,
+        &["with-backup", "local", "--", "true"],
+        &["migrate", "local", "--yes"],
+    ] {
+        let run = refused(args);
+        assert!(
+            run.stderr.contains("Nothing was changed."),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    assert!(refused(&restore).stdout.contains("Restore plan"));
+    // The manifest is rewritten by a rename: a new inode is a new write.
+    let inode = || {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(sb.backups().join(&manifest))
+            .unwrap()
+            .ino()
+    };
+    let before = inode();
+    let run = refused(&["drill", "--from", "local", "--to", "local", "--yes"]);
+    assert_ne!(before, inode(), "the drill's verify records its verdict");
+    assert!(!run.stderr.contains("Nothing was changed"), "{}", run.all());
+    assert!(
+        run.stderr.contains(&manifest) && run.stderr.contains("Nothing was restored"),
+        "{}",
+        run.all()
+    );
+    drop(lock);
+}
