@@ -463,11 +463,20 @@ impl Rehearsal {
     fn restore(&mut self, sh: &Shell, project: &Project, drill: &Drill) -> Result<()> {
         let t = Instant::now();
         let restored = restore::run(sh, project, &drill.restore_args);
-        if let Err(e) = &restored
-            && (crate::exit::Exit::of(e) == Some(crate::exit::Exit::LockHeld)
-                || crate::edge::signals::received().is_some())
-        {
-            return restored.map(|_| ());
+        if let Err(e) = &restored {
+            // The verify before it has recorded its verdict: not nothing.
+            if let Some(held) = crate::exit::find::<crate::edge::lock::HeldElsewhere>(e) {
+                return Err(held.saying_left(format!(
+                    "Nothing was restored and no drill was logged; its verify recorded its \
+                     verdict in {}.",
+                    drill.manifest_path.display()
+                )));
+            }
+            if crate::exit::Exit::of(e) == Some(crate::exit::Exit::LockHeld)
+                || crate::edge::signals::received().is_some()
+            {
+                return restored.map(|_| ());
+            }
         }
         self.record
             .seconds

@@ -233,6 +233,43 @@ fn is_our_command(command: &str) -> bool {
     }
 }
 
+/// The refusal (exit 4) of a run that found the lock held by another: it
+/// names the holder and what to do, and says what the refused run left.
+/// Every command takes the lock before it changes anything, so that is
+/// "Nothing was changed." unless a caller that did more first says what
+/// ([`HeldElsewhere::saying_left`]).
+#[derive(Debug, Clone)]
+pub struct HeldElsewhere {
+    dir: String,
+    who: String,
+    lock: String,
+    left: String,
+}
+
+impl HeldElsewhere {
+    /// The same refusal, saying `left` of what the run left instead.
+    pub fn saying_left(&self, left: String) -> anyhow::Error {
+        let held = HeldElsewhere {
+            left,
+            ..self.clone()
+        };
+        crate::exit::Exit::LockHeld.error(held)
+    }
+}
+
+impl std::fmt::Display for HeldElsewhere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "another backup or restore is running in {} ({}); wait for it to finish, then run \
+             this again (lock: {}). {}",
+            self.dir, self.who, self.lock, self.left
+        )
+    }
+}
+
+impl std::error::Error for HeldElsewhere {}
+
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct BackupLock {
@@ -302,13 +339,13 @@ impl BackupLock {
                     Some(h) => format!("{}{}", h.who(), h.elsewhere(repository)),
                     None => "another process".to_owned(),
                 };
-                crate::stop!(
-                    crate::exit::Exit::LockHeld,
-                    "another backup or restore is running in {} ({who}); \
-                     wait for it to finish, then run this again (lock: {})",
-                    dir.display(),
-                    path.display()
-                );
+                let held = HeldElsewhere {
+                    dir: dir.display().to_string(),
+                    who,
+                    lock: path.display().to_string(),
+                    left: "Nothing was changed.".to_owned(),
+                };
+                return Err(crate::exit::Exit::LockHeld.error(held));
             }
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
