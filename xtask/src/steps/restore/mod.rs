@@ -472,9 +472,7 @@ impl TargetAccess {
         let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
         // Before anything reads the target through a link on the way to
         // it (its safety backup would be of another checkout's rows).
-        if target.location == Location::Local {
-            local_d1::refuse_linked_state(&local_file)?;
-        }
+        local_d1::refuse_linked_env(&project.config_dir, target)?;
         // A fast local restore reads the target from its file, as it loads it.
         let read_from_file = fast_local && local_file.is_file();
         Ok(TargetAccess {
