@@ -1608,6 +1608,45 @@ mod tests {
         );
     }
 
+    /// With FTS5 tables `docs` and `docs_x`, `docs_x_data` is `docs_x`'s
+    /// shadow table, not an app's table taken for one of `docs`'s: only
+    /// FTS5's shadow names count, and a name an FTS5 table makes is never
+    /// an app's.
+    #[test]
+    fn a_shadow_table_of_an_fts5_table_named_after_another_is_not_an_apps() {
+        let mut tables = vec![
+            (
+                "docs".to_owned(),
+                "virtual",
+                "CREATE VIRTUAL TABLE docs USING fts5(body)",
+            ),
+            (
+                "docs_x".to_owned(),
+                "virtual",
+                "CREATE VIRTUAL TABLE docs_x USING fts5(body, content='')",
+            ),
+            ("docs_x_content".to_owned(), "shadow", "CREATE TABLE t(x)"),
+        ];
+        for shadow in ["data", "idx", "config", "content", "docsize"] {
+            tables.push((format!("docs_{shadow}"), "shadow", "CREATE TABLE t(x)"));
+            if shadow != "content" {
+                tables.push((format!("docs_x_{shadow}"), "shadow", "CREATE TABLE t(x)"));
+            }
+        }
+        let master: Vec<_> = { tables.iter() }
+            .map(|(n, _, sql)| json!({"type": "table", "name": n, "tbl_name": n, "sql": sql}))
+            .collect();
+        let list: Vec<_> = { tables.iter() }
+            .map(|(n, kind, _)| json!({"schema": "main", "name": n, "type": kind}))
+            .collect();
+        let catalog =
+            Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap();
+        assert_eq!(
+            catalog.tables_taken_for_shadow_tables(),
+            [("docs_x_content".to_owned(), "docs_x".to_owned())]
+        );
+    }
+
     #[test]
     fn virtual_tables_and_where_their_rows_live() {
         let vts = catalog().virtual_tables();

@@ -213,10 +213,7 @@ fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> St
 /// restores), with the command that restores it; or that there is none.
 fn newest_way_back(project: &Project, env: &Environment) -> String {
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
-    let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
-        .filter(|e| e.is_whole() && env.records(&e.manifest))
-        .collect();
-    match crate::edge::inventory::newest_verified(&whole, chrono::Utc::now()).0 {
+    match newest_way_back_among(&entries, env, None) {
         Some(e) => format!(
             "the newest verified backup of {} here is {}; {}",
             env.name,
@@ -225,6 +222,18 @@ fn newest_way_back(project: &Project, env: &Environment) -> String {
         ),
         None => format!("no verified backup of {} is here to go back to", env.name),
     }
+}
+
+/// Of `entries`, the newest verified whole backup of `env`.
+fn newest_way_back_among<'a>(
+    entries: &'a [crate::edge::inventory::Entry],
+    env: &Environment,
+    _restoring: Option<&str>,
+) -> Option<&'a crate::edge::inventory::Entry> {
+    let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
+        .filter(|e| e.is_whole() && env.records(&e.manifest))
+        .collect();
+    crate::edge::inventory::newest_verified(&whole, chrono::Utc::now()).0
 }
 
 /// `name`, if it is one plain word (letters, digits, `._-`) of at most
@@ -413,6 +422,42 @@ mod tests {
         if let Ok(boot) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
             assert_eq!(this_machine(), format!("boot {}", boot.trim()));
         }
+    }
+
+    /// The way back told for a killed restore is never the backup it was
+    /// loading, nor one of the same rows (`restore latest:prod --to prod`
+    /// with its safety backup pruned): restoring either brings back
+    /// nothing of before.
+    #[test]
+    fn the_way_back_from_a_killed_restore_is_not_the_backup_it_loaded() {
+        use crate::edge::inventory::tests::entry;
+        let prod =
+            crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
+                .unwrap()
+                .resolve("prod")
+                .unwrap()
+                .clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries = vec![
+            entry("prod", "full", 20, Some("good")),
+            entry("prod", "full", 10, Some("good")),
+            entry("prod", "full", 0, Some("good")),
+        ];
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.file = dir.path().join(e.file.file_name().unwrap());
+            std::fs::write(&e.file, "x").unwrap();
+            e.manifest.database.name = prod.database_name.clone();
+            e.manifest.database.uuid = prod.database_id.clone();
+            let rows = if i < 2 { "same" } else { "before" };
+            e.manifest.content = Some([("t".to_owned(), rows.to_owned())].into());
+        }
+        let name = |e: Option<&crate::edge::inventory::Entry>| {
+            e.map(|e| d1_core::names::file_name(&e.file))
+        };
+        let newest = newest_way_back_among(&entries, &prod, None);
+        assert_eq!(name(newest).as_deref(), Some("backup-prod-20.sql"));
+        let back = newest_way_back_among(&entries, &prod, Some("backup-prod-20.sql"));
+        assert_eq!(name(back).as_deref(), Some("backup-prod-0.sql"));
     }
 
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,

@@ -47,7 +47,9 @@ pub(super) fn warn_if_already_held(
     let nothing_older = "so this run's safety backup brings back nothing older";
     let advice =
         |file: &Path| crate::steps::migrations::restore_advice(file, target, "it", identity);
-    match held_before(project, source, target, safety, wanted) {
+    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let taken = source.manifest.as_ref().map(|m| m.created_at);
+    match held_before(&entries, (&backup, taken), target, safety, wanted) {
         HeldBefore::Own => crate::say!(
             "{database} already held every row of {backup}: this restore changed no row."
         ),
@@ -72,6 +74,7 @@ pub(super) fn warn_if_already_held(
 
 /// Where the rows `wanted`, which the target held before this run, came
 /// from, as the backups here tell.
+#[derive(Debug)]
 enum HeldBefore {
     /// The target's own: a backup just taken of them, or nothing says
     /// otherwise.
@@ -93,16 +96,17 @@ enum HeldBefore {
 /// or a backup of other rows, is no such undo point; but a whole backup
 /// of other rows taken after the backup restored says they came back
 /// since, by a restore whose safety backup is no longer here.
+/// `source` is the backup restored: its file name and when it was taken.
 fn held_before(
-    project: &Project,
-    source: &Source,
+    entries: &[crate::edge::inventory::Entry],
+    source: (&str, Option<chrono::DateTime<chrono::Utc>>),
     target: &Environment,
     safety: &Path,
     wanted: &BTreeMap<String, String>,
 ) -> HeldBefore {
-    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let (source_name, taken) = source;
     let of_these_rows = |name: &str| {
-        name == file_name(&source.file)
+        name == source_name
             || entries
                 .iter()
                 .any(|e| file_name(&e.file) == name && e.manifest.content.as_ref() == Some(wanted))
@@ -122,7 +126,6 @@ fn held_before(
     if before.manifest.content.is_some() && restored.is_some_and(of_these_rows) {
         return HeldBefore::Restored(before.file.clone());
     }
-    let taken = source.manifest.as_ref().map(|m| m.created_at);
     let since = before.is_whole()
         && before.manifest.content.is_some()
         && taken.is_some_and(|t| before.manifest.created_at > t);
@@ -754,4 +757,43 @@ pub(super) fn backed_up_before(
         .filter(|o| target.records(o) && o.database.uuid.eq_ignore_ascii_case(&target.database_id))
         .last()
         .map(|o| o.file.name.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::inventory::tests::entry;
+
+    /// A `--table` or data-only backup of the target, taken after an
+    /// earlier restore of these rows, is not the first backup of other
+    /// rows: it holds part of the database. The safety backup that earlier
+    /// restore took is still named, where "changed no row" was said.
+    #[test]
+    fn a_partial_backup_is_not_the_target_before_an_earlier_restore() {
+        let prod = Environments::parse(include_str!("../../../../wrangler.toml"))
+            .unwrap()
+            .resolve("prod")
+            .unwrap()
+            .clone();
+        let wanted: BTreeMap<String, String> = [("t".to_owned(), "restored".to_owned())].into();
+        let mut entries = vec![
+            entry("prod", "full", 60, Some("good")),
+            entry("prod", "data-only", 50, Some("good")),
+            entry("prod", "full", 40, Some("good")),
+            entry("staging", "full", 0, Some("good")),
+        ];
+        for (e, rows) in entries.iter_mut().zip(["restored", "part", "before", "x"]) {
+            e.manifest.database.name = prod.database_name.clone();
+            e.manifest.database.uuid = prod.database_id.clone();
+            e.manifest.content = Some([("t".to_owned(), rows.to_owned())].into());
+        }
+        entries[2].manifest.reason = Some(format!("{SAFETY_REASON}backup-staging-0.sql"));
+        let source = ("backup-staging-0.sql", Some(entries[3].manifest.created_at));
+        let safety = entries[0].file.clone();
+        let held = held_before(&entries, source, &prod, &safety, &wanted);
+        assert!(
+            matches!(&held, HeldBefore::Restored(f) if *f == entries[2].file),
+            "{held:?}"
+        );
+    }
 }
