@@ -127,14 +127,18 @@ impl Catalog {
         let fts5: Vec<VirtualTable> = { self.virtual_tables().into_iter() }
             .filter(|v| v.module == "fts5")
             .collect();
+        // The one FTS5 table whose shadow table the name is, if any: a
+        // shadow name holds no `_`, so `docs_x_data` is `docs_x`'s, never
+        // `docs`'s (`x_data` is no shadow name).
         let taken = |o: &SchemaObject| {
             let name = o.name.to_ascii_lowercase();
-            fts5.iter().find_map(|v| {
+            let (v, suffix) = fts5.iter().find_map(|v| {
                 let suffix = name
                     .strip_prefix(&v.name.to_ascii_lowercase())?
                     .strip_prefix('_')?;
-                (!v.makes_shadow_table(suffix)).then(|| (o.name.clone(), v.name.clone()))
-            })
+                FTS5_SHADOW_TABLES.contains(&suffix).then_some((v, suffix))
+            })?;
+            (!v.makes_shadow_table(suffix)).then(|| (o.name.clone(), v.name.clone()))
         };
         { self.objects.iter() }
             .filter(|o| o.kind == "table" && o.table_kind.as_deref() == Some("shadow"))
@@ -694,6 +698,9 @@ fn external_kept_partial(
 /// would otherwise take minutes to compile (rvAE).
 const MOST_INSTRUCTIONS: i32 = 250_000;
 
+/// The names an FTS5 table gives its shadow tables, after its own and `_`.
+const FTS5_SHADOW_TABLES: [&str; 5] = ["data", "idx", "config", "content", "docsize"];
+
 /// [`StuckTrigger`]s of the schema `schema` makes (its `CREATE` statements,
 /// as [`schema_sql`] gives them or as a dump holds them): virtual tables
 /// are made first, then the other tables, then indexes, views and
@@ -879,7 +886,7 @@ impl VirtualTable {
     }
 
     /// Whether this FTS5 table makes its shadow table `<name>_<suffix>`
-    /// (`suffix` in lower case): `data`, `idx` and `config` always,
+    /// (`suffix` one of [`FTS5_SHADOW_TABLES`]): `data`, `idx` and `config` always,
     /// `content` unless its content is `''` or another table, `docsize`
     /// unless `columnsize=0`.
     fn makes_shadow_table(&self, suffix: &str) -> bool {

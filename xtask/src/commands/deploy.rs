@@ -364,7 +364,8 @@ impl Published<'_> {
     /// `real`, is and why, when it is a backup or the local D1 state: a
     /// hard link to a file in the backup directory or of the local D1
     /// state, or a file named as a backup or a manifest (published under
-    /// that name, or linked to one). Its contents are never read.
+    /// that name, or linked to one); else what its first bytes tell
+    /// ([`held`]), the only part of it read, never printed.
     fn backup_or_state(&self, entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         use std::os::unix::fs::MetadataExt as _;
         let meta = std::fs::metadata(real).ok().filter(|m| m.is_file())?;

@@ -5,7 +5,7 @@
 //! database and passed verification. A backup that failed verification stays
 //! on disk, marked bad, and is never chosen.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -26,6 +26,15 @@ impl Entry {
     /// A backup of the whole database (not `--table`, not schema- or data-only).
     pub fn is_whole(&self) -> bool {
         self.manifest.is_whole()
+    }
+
+    /// Whether this is the backup named `name`, or one of its rows: its
+    /// manifest records `content`, the content digest of `name`'s. Going
+    /// back to either from a restore of `name` brings back nothing of
+    /// before it.
+    pub fn is_of_rows(&self, name: &str, content: Option<&BTreeMap<String, String>>) -> bool {
+        d1_core::names::file_name(&self.file) == name
+            || content.is_some_and(|c| self.manifest.content.as_ref() == Some(c))
     }
 
     /// `good`, `bad` or `unverified`, as the manifest records; `damaged`

@@ -507,10 +507,16 @@ impl Drop for Removal {
 /// statements after a byte order mark and a few blank lines.
 const HEAD: u64 = 512;
 
+/// How many of a zstd-compressed file's first bytes [`held_in`] hands the
+/// decoder to unpack [`HEAD`] bytes: a frame's header and its first block,
+/// which zstd unpacks whole, and which is at most 128 KiB.
+const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
+
 /// What the file at `path` holds when it is a database or a backup,
 /// whatever its name, told by its first bytes
 /// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
-/// told by its first bytes unpacked, as a `.sql.zst` renamed is). `None`
+/// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
+/// [`ZSTD_HEAD`] of them read). `None`
 /// for any other file, and for one that cannot be read or unpacked.
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
@@ -523,7 +529,7 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     match held_by(&head(&mut file)?)? {
         Held::Compressed => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            let plain = head(&mut zstd::stream::read::Decoder::new(file).ok()?)?;
+            let plain = head(&mut zstd::stream::read::Decoder::new(file.take(ZSTD_HEAD)).ok()?)?;
             Some((held_by(&plain).filter(|h| *h != Held::Compressed)?, true))
         }
         held => Some((held, false)),
@@ -1111,6 +1117,27 @@ impl Drop for Decrypting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compressed dump whose first block hardly compresses (a table of
+    /// random text) is still told by its first bytes unpacked: the bound
+    /// on what is read holds its whole first block.
+    #[test]
+    fn a_compressed_dump_is_told_whatever_its_first_block_holds() {
+        let mut plain = b"PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO t VALUES('".to_vec();
+        let mut x: u64 = 7;
+        for _ in 0..300_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            plain.push(b'a' + (x >> 59) as u8);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        let packed = zstd::stream::encode_all(&plain[..], 3).unwrap();
+        assert!(packed.len() > 100_000, "{}", packed.len());
+        std::fs::write(&path, packed).unwrap();
+        assert_eq!(held_in(&path), Some((d1_core::dump::Held::Dump, true)));
+    }
 
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).

@@ -428,12 +428,27 @@ fn warn_lost_virtual_tables(scope: &ExportScope) {
 /// shadow table by its name: no export carries its rows. Said at every
 /// verbosity.
 fn warn_tables_taken_for_shadow_tables(catalog: &Catalog) {
+    let virtual_tables = catalog.virtual_tables();
     for (table, fts5) in catalog.tables_taken_for_shadow_tables() {
+        // Its content= table: its 'rebuild' reads a table the backup lacks.
+        let its_content = virtual_tables.iter().any(|v| {
+            v.name == fts5
+                && matches!(&v.content, VirtualContent::External { table: t }
+                    if t.eq_ignore_ascii_case(&table))
+        });
+        let bad = match its_content {
+            true => format!(
+                "; it is {}'s content= table, which its 'rebuild' reads, so every backup is \
+                 BAD until it is renamed",
+                d1_core::names::shown(&fts5),
+            ),
+            false => String::new(),
+        };
         crate::warn!(
             "{} is not in this backup, nor any of its rows: SQLite takes it for a shadow table \
              of the FTS5 table {} by its name, so no export carries it (and D1 allows no write \
-             to it). Give it another name: drop {}, rename it (ALTER TABLE … RENAME TO …, in a \
-             statement of its own), and create {} again (README, FTS5)",
+             to it){bad}. Give it another name: drop {}, rename it (ALTER TABLE … RENAME TO …, \
+             in a statement of its own), and create {} again (README, FTS5)",
             d1_core::names::shown(&table),
             d1_core::names::shown(&fts5),
             d1_core::names::shown(&fts5),

@@ -84,7 +84,12 @@ pub fn told(doing: &Doing, project: &Project) -> String {
                 None => String::new(),
                 Some(safety) => format!(
                     "; {}",
-                    way_back(project, &env, safety, "the safety backup taken before it")
+                    way_back(
+                        project,
+                        &env,
+                        (safety, Some(backup)),
+                        "the safety backup taken before it"
+                    )
                 ),
             };
             let backup = one_word(backup).unwrap_or("a backup");
@@ -95,7 +100,7 @@ pub fn told(doing: &Doing, project: &Project) -> String {
                 return UNKNOWN.to_owned();
             };
             let advice = match backup {
-                Some(file) => way_back(project, &env, file, "the pre-migration backup"),
+                Some(file) => way_back(project, &env, (file, None), "the pre-migration backup"),
                 None => "no backup was taken (--no-backup)".to_owned(),
             };
             format!(
@@ -191,8 +196,14 @@ fn environment(project: &Project, name: &str) -> Option<Environment> {
 /// safety backup and a pre-migration backup are of the database they
 /// protect); else that it is not there, and the newest verified backup of
 /// `env` that is (older than the one recorded: a run that took the lock
-/// since would have told this lock), or that there is none.
-fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> String {
+/// since would have told this lock), or that there is none. `restoring`
+/// is the backup a killed restore was loading, never named as the way back.
+fn way_back(
+    project: &Project,
+    env: &Environment,
+    (file, restoring): (&str, Option<&str>),
+    which: &str,
+) -> String {
     use crate::edge::manifest_file::ManifestFile as _;
     let path = project.backup_dir.join(file);
     let ours = d1_core::names::is_plain_file_name(file)
@@ -204,16 +215,17 @@ fn way_back(project: &Project, env: &Environment, file: &str, which: &str) -> St
         false => format!(
             "{which}, which it recorded, is not a backup in {} now; {}",
             project.backup_dir.display(),
-            newest_way_back(project, env)
+            newest_way_back(project, env, restoring)
         ),
     }
 }
 
 /// The newest verified whole backup of `env` here (what `latest:ENV`
-/// restores), with the command that restores it; or that there is none.
-fn newest_way_back(project: &Project, env: &Environment) -> String {
+/// restores) but `restoring` and its rows ([`newest_way_back_among`]),
+/// with the command that restores it; or that there is none.
+fn newest_way_back(project: &Project, env: &Environment, restoring: Option<&str>) -> String {
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
-    match newest_way_back_among(&entries, env, None) {
+    match newest_way_back_among(&entries, env, restoring) {
         Some(e) => format!(
             "the newest verified backup of {} here is {}; {}",
             env.name,
@@ -224,14 +236,22 @@ fn newest_way_back(project: &Project, env: &Environment) -> String {
     }
 }
 
-/// Of `entries`, the newest verified whole backup of `env`.
+/// Of `entries`, the newest verified whole backup of `env` that is not
+/// `restoring` (the backup a killed restore was loading, by its file name)
+/// nor of its rows ([`crate::edge::inventory::Entry::is_of_rows`]): going
+/// back to either brings back nothing of before that restore.
 fn newest_way_back_among<'a>(
     entries: &'a [crate::edge::inventory::Entry],
     env: &Environment,
-    _restoring: Option<&str>,
+    restoring: Option<&str>,
 ) -> Option<&'a crate::edge::inventory::Entry> {
+    let loaded = restoring.map(|name| {
+        let e = { entries.iter() }.find(|e| d1_core::names::file_name(&e.file) == name);
+        (name, e.and_then(|e| e.manifest.content.as_ref()))
+    });
     let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
         .filter(|e| e.is_whole() && env.records(&e.manifest))
+        .filter(|e| !loaded.is_some_and(|(name, content)| e.is_of_rows(name, content)))
         .collect();
     crate::edge::inventory::newest_verified(&whole, chrono::Utc::now()).0
 }

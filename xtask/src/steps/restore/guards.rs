@@ -92,10 +92,11 @@ enum HeldBefore {
 /// before it; all of the target's, when it is missing from the listing),
 /// past the target's backups that hold these rows, the first that does
 /// not is a safety backup taken before restoring this backup, or another
-/// of these rows: the earlier restore's. Another restore's safety backup,
-/// or a backup of other rows, is no such undo point; but a whole backup
-/// of other rows taken after the backup restored says they came back
-/// since, by a restore whose safety backup is no longer here.
+/// of these rows: the earlier restore's. A backup of part of the target
+/// (`--table`, data- or schema-only) is passed over. Another restore's
+/// safety backup, or a backup of other rows, is no such undo point; but a
+/// whole backup of other rows taken after the backup restored says they
+/// came back since, by a restore whose safety backup is no longer here.
 /// `source` is the backup restored: its file name and when it was taken.
 fn held_before(
     entries: &[crate::edge::inventory::Entry],
@@ -106,10 +107,8 @@ fn held_before(
 ) -> HeldBefore {
     let (source_name, taken) = source;
     let of_these_rows = |name: &str| {
-        name == source_name
-            || entries
-                .iter()
-                .any(|e| file_name(&e.file) == name && e.manifest.content.as_ref() == Some(wanted))
+        name == source_name || { entries.iter() }
+            .any(|e| file_name(&e.file) == name && e.is_of_rows(source_name, Some(wanted)))
     };
     let from = { entries.iter() }
         .position(|e| e.file.file_name() == safety.file_name())
@@ -117,7 +116,8 @@ fn held_before(
     let Some(before) = entries[from..]
         .iter()
         .filter(|e| target.records(&e.manifest) && e.file.file_name() != safety.file_name())
-        .find(|e| e.manifest.content.as_ref() != Some(wanted))
+        .filter(|e| e.is_whole())
+        .find(|e| !e.is_of_rows(source_name, Some(wanted)))
     else {
         return HeldBefore::Own;
     };
