@@ -28,13 +28,13 @@ impl Entry {
         self.manifest.is_whole()
     }
 
-    /// Whether this is the backup named `name`, or one of its rows: its
-    /// manifest records `content`, the content digest of `name`'s. Going
-    /// back to either from a restore of `name` brings back nothing of
+    /// Whether this is the backup `file` (the same path: one restored from
+    /// another directory may share its name), or one of its rows: its
+    /// manifest records `content`, the content digest of `file`'s. Going
+    /// back to either from a restore of `file` brings back nothing of
     /// before it.
-    pub fn is_of_rows(&self, name: &str, content: Option<&BTreeMap<String, String>>) -> bool {
-        d1_core::names::file_name(&self.file) == name
-            || content.is_some_and(|c| self.manifest.content.as_ref() == Some(c))
+    pub fn is_of_rows(&self, file: &Path, content: Option<&BTreeMap<String, String>>) -> bool {
+        self.file == file || content.is_some_and(|c| self.manifest.content.as_ref() == Some(c))
     }
 
     /// `good`, `bad` or `unverified`, as the manifest records; `damaged`

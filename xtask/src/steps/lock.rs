@@ -245,13 +245,11 @@ fn newest_way_back_among<'a>(
     env: &Environment,
     restoring: Option<&str>,
 ) -> Option<&'a crate::edge::inventory::Entry> {
-    let loaded = restoring.map(|name| {
-        let e = { entries.iter() }.find(|e| d1_core::names::file_name(&e.file) == name);
-        (name, e.and_then(|e| e.manifest.content.as_ref()))
-    });
+    let loaded = restoring
+        .and_then(|name| { entries.iter() }.find(|e| d1_core::names::file_name(&e.file) == name));
     let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
         .filter(|e| e.is_whole() && env.records(&e.manifest))
-        .filter(|e| !loaded.is_some_and(|(name, content)| e.is_of_rows(name, content)))
+        .filter(|e| !loaded.is_some_and(|l| e.is_of_rows(&l.file, l.manifest.content.as_ref())))
         .collect();
     crate::edge::inventory::newest_verified(&whole, chrono::Utc::now()).0
 }

@@ -49,7 +49,7 @@ pub(super) fn warn_if_already_held(
         |file: &Path| crate::steps::migrations::restore_advice(file, target, "it", identity);
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
     let taken = source.manifest.as_ref().map(|m| m.created_at);
-    match held_before(&entries, (&backup, taken), target, safety, wanted) {
+    match held_before(&entries, (&source.file, taken), target, safety, wanted) {
         HeldBefore::Own => crate::say!(
             "{database} already held every row of {backup}: this restore changed no row."
         ),
@@ -97,18 +97,19 @@ enum HeldBefore {
 /// safety backup, or a backup of other rows, is no such undo point; but a
 /// whole backup of other rows taken after the backup restored says they
 /// came back since, by a restore whose safety backup is no longer here.
-/// `source` is the backup restored: its file name and when it was taken.
+/// `source` is the backup restored: its path and when it was taken.
 fn held_before(
     entries: &[crate::edge::inventory::Entry],
-    source: (&str, Option<chrono::DateTime<chrono::Utc>>),
+    source: (&Path, Option<chrono::DateTime<chrono::Utc>>),
     target: &Environment,
     safety: &Path,
     wanted: &BTreeMap<String, String>,
 ) -> HeldBefore {
-    let (source_name, taken) = source;
+    let (source_file, taken) = source;
+    let source_name = file_name(source_file);
     let of_these_rows = |name: &str| {
         name == source_name || { entries.iter() }
-            .any(|e| file_name(&e.file) == name && e.is_of_rows(source_name, Some(wanted)))
+            .any(|e| file_name(&e.file) == name && e.is_of_rows(source_file, Some(wanted)))
     };
     let from = { entries.iter() }
         .position(|e| e.file.file_name() == safety.file_name())
@@ -117,7 +118,7 @@ fn held_before(
         .iter()
         .filter(|e| target.records(&e.manifest) && e.file.file_name() != safety.file_name())
         .filter(|e| e.is_whole())
-        .find(|e| !e.is_of_rows(source_name, Some(wanted)))
+        .find(|e| !e.is_of_rows(source_file, Some(wanted)))
     else {
         return HeldBefore::Own;
     };
@@ -762,7 +763,35 @@ pub(super) fn backed_up_before(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::inventory::Entry;
     use crate::edge::inventory::tests::entry;
+
+    /// The repository's prod, the content digest of the rows "restored",
+    /// and backups of prod's database: each of `mode`, taken `minutes` in,
+    /// of the rows named.
+    fn prod_backups(
+        backups: &[(&str, i64, &str)],
+    ) -> (Environment, BTreeMap<String, String>, Vec<Entry>) {
+        let prod = Environments::parse(include_str!("../../../../wrangler.toml"))
+            .unwrap()
+            .resolve("prod")
+            .unwrap()
+            .clone();
+        let entries = { backups.iter() }
+            .map(|&(mode, minutes, rows)| {
+                let mut e = entry("prod", mode, minutes, Some("good"));
+                e.manifest.database.name = prod.database_name.clone();
+                e.manifest.database.uuid = prod.database_id.clone();
+                e.manifest.content = Some([("t".to_owned(), rows.to_owned())].into());
+                e
+            })
+            .collect();
+        (
+            prod,
+            [("t".to_owned(), "restored".to_owned())].into(),
+            entries,
+        )
+    }
 
     /// A `--table` or data-only backup of the target, taken after an
     /// earlier restore of these rows, is not the first backup of other
@@ -770,29 +799,39 @@ mod tests {
     /// restore took is still named, where "changed no row" was said.
     #[test]
     fn a_partial_backup_is_not_the_target_before_an_earlier_restore() {
-        let prod = Environments::parse(include_str!("../../../../wrangler.toml"))
-            .unwrap()
-            .resolve("prod")
-            .unwrap()
-            .clone();
-        let wanted: BTreeMap<String, String> = [("t".to_owned(), "restored".to_owned())].into();
-        let mut entries = vec![
-            entry("prod", "full", 60, Some("good")),
-            entry("prod", "data-only", 50, Some("good")),
-            entry("prod", "full", 40, Some("good")),
-            entry("staging", "full", 0, Some("good")),
-        ];
-        for (e, rows) in entries.iter_mut().zip(["restored", "part", "before", "x"]) {
-            e.manifest.database.name = prod.database_name.clone();
-            e.manifest.database.uuid = prod.database_id.clone();
-            e.manifest.content = Some([("t".to_owned(), rows.to_owned())].into());
-        }
+        let (prod, wanted, mut entries) = prod_backups(&[
+            ("full", 60, "restored"),
+            ("data-only", 50, "part"),
+            ("full", 40, "before"),
+        ]);
+        entries.push(entry("staging", "full", 0, Some("good")));
         entries[2].manifest.reason = Some(format!("{SAFETY_REASON}backup-staging-0.sql"));
-        let source = ("backup-staging-0.sql", Some(entries[3].manifest.created_at));
+        let source = (
+            Path::new("b/backup-staging-0.sql"),
+            Some(entries[3].manifest.created_at),
+        );
         let safety = entries[0].file.clone();
         let held = held_before(&entries, source, &prod, &safety, &wanted);
         assert!(
             matches!(&held, HeldBefore::Restored(f) if *f == entries[2].file),
+            "{held:?}"
+        );
+    }
+
+    /// A backup restored from another directory may have the file name of
+    /// a backup of the target here (both taken in the same minute): that
+    /// one, of other rows and taken after it, is still the newest backup
+    /// from before them, named where its safety backup is gone.
+    #[test]
+    fn a_backup_here_named_as_the_one_restored_from_elsewhere_is_not_it() {
+        let (prod, wanted, entries) =
+            prod_backups(&[("full", 60, "restored"), ("full", 40, "before")]);
+        let elsewhere = Path::new("elsewhere").join(file_name(&entries[1].file));
+        let taken = entries[1].manifest.created_at - chrono::Duration::seconds(30);
+        let safety = entries[0].file.clone();
+        let held = held_before(&entries, (&elsewhere, Some(taken)), &prod, &safety, &wanted);
+        assert!(
+            matches!(&held, HeldBefore::SafetyGone(f) if *f == entries[1].file),
             "{held:?}"
         );
     }
