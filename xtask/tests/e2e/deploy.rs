@@ -937,6 +937,28 @@ fn a_deploy_never_publishes_the_backup_it_takes_nor_what_wrangler_does_not_leave
 /// with nothing locked, whatever the other run did next. The deploy takes
 /// the lock before it reads the pending migrations: refused (exit 4), it
 /// prints no plan, takes no backup and publishes nothing.
+/// A deploy refused for its confirmation, with no terminal to ask (prod's
+/// `--yes`, staging without one), is refused before the backup lock, the
+/// doctor and the plan: it creates no backups/ and prints no plan.
+#[test]
+fn a_deploy_without_its_confirmation_is_refused_before_the_lock_and_the_plan() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let run = deploy(&remote, home.path(), &["prod", "--branch", "main", "--yes"]);
+    run.assert_refused("--confirm qbtime_db_prod");
+    for plan in ["pending ", "Deploy plan", "doctor:"] {
+        assert!(
+            !run.stdout.contains(plan),
+            "{plan:?} printed:\n{}",
+            run.all()
+        );
+    }
+    assert!(!remote.sb.backups().exists(), "refused before the lock");
+    assert!(!deployed(&remote));
+    assert_eq!(counts(&remote.db)["d1_migrations"], 3);
+}
+
 #[test]
 fn a_deploy_while_another_run_holds_the_backup_lock_prints_no_plan_and_publishes_nothing() {
     let remote = Remote::with_migrations("", 3);

@@ -17,12 +17,29 @@ fn one_pending() -> Sandbox {
     sb
 }
 
+/// With nothing pending a migrate still needs its confirmation, as a
+/// deploy does: a command line that passes on a day with nothing to apply
+/// must not be one refused the day a migration is pending. Refused before
+/// the backup lock and the plan, with no terminal to ask.
+#[test]
+fn a_migrate_without_its_confirmation_is_refused_before_anything_with_nothing_pending() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&["migrate", "local"]);
+    run.assert_refused("--yes");
+    assert!(!sb.backups().exists(), "refused before the backup lock");
+    assert!(!run.stdout.contains("Migration plan"), "{}", run.all());
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    sb.xtask(&["migrate", "local", "--dry-run"]).assert_ok();
+}
+
 #[test]
 fn migrate_takes_a_backup_then_applies_the_pending_migrations() {
     let sb = one_pending();
     let run = sb.xtask(&["migrate", "local"]);
     run.assert_refused("--yes");
-    assert_eq!(sb.backup_files(), [".lock"], "refused before the backup");
+    assert!(!sb.backups().exists(), "refused before the backup lock");
+    assert!(!run.stdout.contains("Migration plan"), "{}", run.all());
 
     let run = sb.xtask(&["migrate", "local", "--yes"]);
     run.assert_ok();

@@ -705,6 +705,34 @@ fn verify_of_a_good_backup_reads_as_passing_and_verbose_shows_findings_and_timin
     );
 }
 
+/// `list --json` printed a manifest's reason as the manifest holds it,
+/// while `list -v` redacts it: a manifest not written by this version, or
+/// planted, can carry a credential by name in its reason. Both redact it
+/// the same way.
+#[test]
+fn list_json_redacts_a_reason_as_list_verbose_does() {
+    let sb = sandbox_after_first_backup();
+    let first = first_backup(&sb);
+    let at = chrono::Utc::now() - chrono::Duration::hours(2);
+    let secret = "s3cr3tT0kenValue123456789";
+    copy_taken_at(&sb, &first, "local", at, |m| {
+        m["reason"] = format!("rerun with CLOUDFLARE_API_TOKEN={secret} set").into();
+    });
+    let verbose = sb.xtask(&["-v", "list"]);
+    verbose.assert_ok();
+    let json = sb.xtask(&["list", "--json"]);
+    json.assert_ok();
+    for run in [&verbose, &json] {
+        assert!(!run.all().contains(secret), "{}", run.all());
+        assert!(
+            run.stdout
+                .contains("rerun with CLOUDFLARE_API_TOKEN=[REDACTED]"),
+            "{}",
+            run.all()
+        );
+    }
+}
+
 /// `list` said a backup was a safety or pre-migration one but never why it
 /// was taken; the manifest's reason is there with `-v` only, cut at a
 /// line's length. (A reason holding a line break or an escape is refused
