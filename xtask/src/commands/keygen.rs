@@ -55,6 +55,9 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
     let mut file = fsutil::create_private_file(&args.out)?;
     file.write_all(identity.as_bytes())?;
     file.sync_all()?;
+    // Its directory entry too: a crash must not lose the only key to the
+    // backups that will be encrypted to its recipient.
+    fsutil::sync_dir(out.parent().expect("checked above to be a directory"));
     // The recipient is the output asked for (alone under -q, so that
     // `R=$(cargo xtask -q keygen --out FILE)` takes it); the rest is advice.
     crate::say!(
