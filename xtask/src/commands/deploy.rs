@@ -482,6 +482,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let env = envs.resolve(&args.env)?;
     // Before anything else, a dry run included (as migrate).
     confirm::check_named(env, &args.confirm)?;
+    // Without a terminal, a deploy that will not be confirmed is refused
+    // here, before the doctor, the lock and the plan.
+    if !args.dry_run {
+        confirm::check_unasked(env, &args.confirm, "migrate and deploy")?;
+    }
     let checked_out = crate::edge::git::current_branch(sh, &project.config_dir);
     let branch = match &args.branch {
         Some(branch) => branch.clone(),

@@ -70,6 +70,12 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     // Before anything else, whatever is pending: a command line the day's
     // empty plan passes must not be one a pending migration refuses.
     confirm::check_named(env, &args.confirm)?;
+    // Without a terminal, a run that will not be confirmed is refused here,
+    // before the lock and the plan, with or without a migration pending (as
+    // a deploy); a dry run needs no confirmation.
+    if !args.dry_run {
+        confirm::check_unasked(env, &args.confirm, "apply migrations to")?;
+    }
     let cmds = project.commands();
     // Before the applied migrations are read: with another database's id,
     // the plan would describe that database.

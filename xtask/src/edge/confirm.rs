@@ -82,6 +82,17 @@ pub fn check_named(env: &Environment, args: &ConfirmArgs) -> Result<()> {
     }
 }
 
+/// Refuses (exit 3) what [`require`] would refuse with no terminal to
+/// ask, before the backup lock and the plan: a mistaken run in a script
+/// leaves no `backups/` and prints no plan. On a terminal it does nothing:
+/// the name is asked by [`require`] later, under the lock.
+pub fn check_unasked(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> {
+    match decide(env, args, std::io::stdin().is_terminal(), what) {
+        Decision::Refused(message) => crate::stop!(crate::exit::Exit::Refused, "{message}"),
+        _ => Ok(()),
+    }
+}
+
 /// Applies [`decide`], asking at the terminal when it says so.
 pub fn require(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();

@@ -261,7 +261,7 @@ fn json_documents_for_migrate_plan_and_result() {
     assert!(std::path::Path::new(backup).is_file(), "{backup}");
     assert!(sb.live_row_counts().contains_key("extra"));
 
-    let again = json_of(&sb.xtask(&["migrate", "local", "--json"]));
+    let again = json_of(&sb.xtask(&["migrate", "local", "--yes", "--json"]));
     assert_eq!(again["plan"]["pending"], serde_json::json!([]));
     assert_eq!(again["result"]["applied"], serde_json::json!([]));
     // A dry run with nothing to do has a null result, as every dry run.

@@ -138,7 +138,7 @@ fn every_json_document_lost_to_a_full_disk_is_not_exit_zero() {
         ],
         vec!["prune", "--env", "local", "--dry-run", "--json"],
         vec!["doctor", "--json"],
-        vec!["migrate", "local", "--json"],
+        vec!["migrate", "local", "--yes", "--json"],
     ];
     for args in commands {
         let full = std::fs::OpenOptions::new()
