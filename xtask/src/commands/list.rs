@@ -74,7 +74,9 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
                     Some(copy) => format!("r2://{}/{}", copy.bucket, copy.key),
                     None => "no".to_owned(),
                 },
-                reason: m.reason.clone(),
+                // Redacted as `list -v` prints it, names and all: a
+                // manifest not written here can hold a credential.
+                reason: m.reason.as_deref().map(crate::redact::text),
                 undo_point,
                 sealed_to: m.sealed_to().to_vec(),
             }
