@@ -489,5 +489,39 @@ fn reading_a_local_d1_through_a_wrangler_directory_linked_out_of_the_checkout_is
             run.all()
         );
         assert_eq!(sb.backup_files(), taken, "{args:?} wrote to backups/");
+        // rvG1: the way out removes the link alone; `rm -r .wrangler/state`
+        // would go through it and delete the other checkout's local D1.
+        let link = sb.path().join(".wrangler");
+        assert!(
+            run.stderr.contains(&format!("rm {}", link.display()))
+                && !run.stderr.contains("the whole .wrangler/state directory"),
+            "{args:?}: {}",
+            run.all()
+        );
     }
+}
+
+/// rvG5: the local D1's write-ahead log committed as a link (its name is
+/// the database file's, `-wal` added): SQLite reads and rewrites the log
+/// wherever it leads. A backup refuses it, and what it leads to is left
+/// as it was.
+#[test]
+fn a_local_d1_write_ahead_log_that_is_a_link_is_refused_and_what_it_leads_to_unchanged() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let taken = sb.backup_files();
+    let decoy = tempfile::tempdir().unwrap();
+    let target = decoy.path().join("notes.txt");
+    std::fs::write(&target, "not a write-ahead log\n").unwrap();
+    let wal = format!("{}-wal", sb.local_d1_file().display());
+    let _ = std::fs::remove_file(&wal);
+    std::os::unix::fs::symlink(&target, &wal).unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("is a symbolic link"), "{}", run.all());
+    assert_eq!(sb.backup_files(), taken, "a backup was written");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "not a write-ahead log\n"
+    );
 }

@@ -124,9 +124,19 @@ fn migrate_local_refuses_a_wrangler_directory_linked_out_of_the_checkout() {
     let state = elsewhere.path().join(".wrangler");
     std::fs::rename(sb.path().join(".wrangler"), &state).unwrap();
     std::os::unix::fs::symlink(&state, sb.path().join(".wrangler")).unwrap();
+    let files = sb.backup_files();
     let run = sb.xtask(&["migrate", "local", "--yes"]);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("the local D1 state"), "{}", run.stderr);
+    // rvG3: refused before the backup lock, which would make backups/.lock.
+    assert_eq!(sb.backup_files(), files, "{}", run.all());
+    // rvG4: `--check` reads no applied migration through the link.
+    let check = sb.xtask(&["migrate", "--check", "local"]);
+    assert!(
+        check.all().contains("is a symbolic link"),
+        "{}",
+        check.all()
+    );
     let applied = sb.query("SELECT count(*) FROM d1_migrations");
     assert_eq!(
         applied[0][0]["count(*)"], 3,
