@@ -76,6 +76,9 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     if !args.dry_run {
         confirm::check_unasked(env, &args.confirm, "apply migrations to")?;
     }
+    // Before the lock: wrangler would apply them wherever a link on the
+    // way to the local D1 leads.
+    crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;
     let cmds = project.commands();
     // Before the applied migrations are read: with another database's id,
     // the plan would describe that database.

@@ -369,6 +369,12 @@ pub fn refuse_linked_state(file: &Path) -> Result<()> {
             break;
         }
     }
+    // SQLite reads and rewrites these beside the file, by its name.
+    for end in ["-wal", "-shm", "-journal"] {
+        let mut beside = file.as_os_str().to_owned();
+        beside.push(end);
+        refuse_link(Path::new(&beside))?;
+    }
     Ok(())
 }
 
@@ -394,9 +400,12 @@ fn refuse_link(path: &Path) -> Result<()> {
         crate::stop!(
             crate::exit::Exit::Refused,
             "the local D1 state {} is a symbolic link: this command would read or write \
-             the local D1 wherever it points (another checkout's). Nothing was done; remove \
-             it (or the whole .wrangler/state directory) and run again.",
-            path.display()
+             the local D1 wherever it points (another checkout's). Nothing was done. Remove \
+             the link alone, `rm {}` (never `rm -r` through it, nor a directory under it: \
+             that deletes what it leads to), and run again; wrangler makes a new local D1 \
+             here.",
+            path.display(),
+            d1_core::wording::shell_word(&path.display().to_string())
         );
     }
     Ok(())

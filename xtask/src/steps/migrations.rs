@@ -339,6 +339,9 @@ fn is_never_counted(table: &str) -> bool {
 /// for the rows at once, and "no such table" means none.
 pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> Result<Vec<String>> {
     const PURPOSE: &str = "read the applied migrations (read-only)";
+    // Through a link on the way to the local D1 they would be another
+    // checkout's, and the plan would describe that database.
+    local_d1::refuse_linked_env(&project.config_dir, env)?;
     let rows = format!(
         "SELECT name FROM {} ORDER BY id",
         statement::MIGRATIONS_TABLE
@@ -392,9 +395,6 @@ pub struct MigrationPlan<'e> {
 /// Reads the target's applied migrations and refuses (exit 3) when one of
 /// them has changed in `migrations/` since it was applied.
 pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
-    // wrangler would apply them wherever a link on the way to the local D1
-    // leads, and the plan would describe that database.
-    local_d1::refuse_linked_env(&project.config_dir, env)?;
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;

@@ -467,7 +467,11 @@ fn newest_shown(newest: &Entry, max_age: Option<&Span>, now: DateTime<Utc>) -> N
             .as_ref()
             .map(|c| format!("r2://{}/{}", c.bucket, c.key)),
         applied_migrations: e.manifest.applied_migrations().map(<[String]>::to_vec),
-        taken_before: migrations_taken_before(e.manifest.reason.as_deref()),
+        // From the reason, which a manifest not written here may have
+        // filled: redacted as `list --json` prints a reason.
+        taken_before: { migrations_taken_before(e.manifest.reason.as_deref()).into_iter() }
+            .map(|name| crate::redact::text(&name))
+            .collect(),
         sealed_to: e.manifest.sealed_to().to_vec(),
         age_shown: age_shown(age_seconds, e.manifest.created_at, max_age),
     }

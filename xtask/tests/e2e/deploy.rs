@@ -929,17 +929,9 @@ fn a_deploy_never_publishes_the_backup_it_takes_nor_what_wrangler_does_not_leave
     assert!(deployed(&remote));
 }
 
-/// rvFA1: a deploy worked out its pending migrations before it took the
-/// backup lock, and with none pending took no lock at all. While another
-/// terminal's `migrate prod` held it, the deploy printed a plan read from
-/// the database that run was changing ("pending 0004…", then failed at its
-/// backup), and once that run's migration had landed it published the site
-/// with nothing locked, whatever the other run did next. The deploy takes
-/// the lock before it reads the pending migrations: refused (exit 4), it
-/// prints no plan, takes no backup and publishes nothing.
 /// A deploy refused for its confirmation, with no terminal to ask (prod's
-/// `--yes`, staging without one), is refused before the backup lock, the
-/// doctor and the plan: it creates no backups/ and prints no plan.
+/// `--yes`), is refused before the backup lock, the doctor and the plan:
+/// it creates no backups/ and prints no plan.
 #[test]
 fn a_deploy_without_its_confirmation_is_refused_before_the_lock_and_the_plan() {
     let remote = Remote::with_migrations("", 3);
@@ -959,6 +951,14 @@ fn a_deploy_without_its_confirmation_is_refused_before_the_lock_and_the_plan() {
     assert_eq!(counts(&remote.db)["d1_migrations"], 3);
 }
 
+/// rvFA1: a deploy worked out its pending migrations before it took the
+/// backup lock, and with none pending took no lock at all. While another
+/// terminal's `migrate prod` held it, the deploy printed a plan read from
+/// the database that run was changing ("pending 0004…", then failed at its
+/// backup), and once that run's migration had landed it published the site
+/// with nothing locked, whatever the other run did next. The deploy takes
+/// the lock before it reads the pending migrations: refused (exit 4), it
+/// prints no plan, takes no backup and publishes nothing.
 #[test]
 fn a_deploy_while_another_run_holds_the_backup_lock_prints_no_plan_and_publishes_nothing() {
     let remote = Remote::with_migrations("", 3);
