@@ -56,6 +56,10 @@ pub struct Faults {
     /// lock add|remove|set` sends) is answered with this HTTP status and a
     /// Cloudflare API error (code 10001), and changes no rule.
     pub r2_lock_put_status: Option<u16>,
+    /// Every `GET .../r2/buckets/{bucket}/lifecycle` (what `wrangler r2
+    /// bucket lifecycle list` sends) is answered with this HTTP status and
+    /// a Cloudflare API error (code 10001): a token allowed objects only.
+    pub r2_lifecycle_get_status: Option<u16>,
     /// Every import that succeeds then deletes every row of this table
     /// before it reports success: an import that silently loses a table's
     /// rows, which only a check of what was restored catches.

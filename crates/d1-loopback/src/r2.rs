@@ -553,6 +553,9 @@ pub(crate) fn get_bucket(ctx: &Ctx<'_>) -> Reply {
 
 /// `GET /accounts/{account}/r2/buckets/{bucket}/lifecycle`.
 pub(crate) fn get_lifecycle(ctx: &Ctx<'_>) -> Reply {
+    if let Some(status) = ctx.shared.faults().r2_lifecycle_get_status {
+        return internal_error(status);
+    }
     match ctx.shared.r2().buckets.get(bucket_param(ctx)) {
         Some(bucket) => Reply::cf_ok(json!({ "rules": bucket.lifecycle_rules })),
         None => no_such_bucket(),

@@ -2191,4 +2191,22 @@ fn a_shortened_retention_never_makes_the_index_forget_copies_the_bucket_still_ke
         upload.all(),
         fetch.all()
     );
+    // rvG6: rules the token may not read (one allowed objects only) drop
+    // nothing, and the upload says why the index keeps every copy.
+    remote.server.set_faults(Faults {
+        r2_lifecycle_get_status: Some(403),
+        ..Faults::default()
+    });
+    let blind = remote.xtask(home.path(), &["upload", &name, "--env", "prod"]);
+    remote.server.set_faults(Faults::default());
+    blind.assert_ok();
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    assert!(
+        index.to_string().contains(&month_old)
+            && blind.stderr.contains("lifecycle rules")
+            && blind.stderr.contains("keeps every copy"),
+        "{}",
+        blind.all()
+    );
 }
