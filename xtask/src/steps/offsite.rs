@@ -911,11 +911,21 @@ impl Target<'_> {
 
     /// How many days after upload the bucket's lifecycle rules delete every
     /// copy under this environment's prefix ([`expiry_days`]); `None` when
-    /// no rule does, or the rules cannot be read (a token not allowed to):
-    /// then no copy is known to be gone.
+    /// no rule does, or the rules cannot be read (a token not allowed to,
+    /// which is said): then no copy is known to be gone.
     fn expiry_in_bucket(&self) -> Option<i64> {
         let read = self.cmds.r2_lifecycle_list(self.bucket());
-        let listing = self.wrangler.run_captured(&read).ok()?;
+        let Ok(listing) = self.wrangler.run_captured(&read) else {
+            crate::warn!(
+                "the lifecycle rules of r2://{} cannot be read with this token (one allowed \
+                 objects only?), so the offsite index of {} keeps every copy it lists: \
+                 `offsite list` may show copies R2 has deleted since. A token that may read \
+                 the bucket's settings lets the index drop them",
+                self.bucket(),
+                self.env.name
+            );
+            return None;
+        };
         expiry_days(&listing, &format!("{}/", self.env.name))
     }
 
