@@ -1593,14 +1593,7 @@ mod tests {
                 "CREATE TABLE 'slim_content'(id INTEGER PRIMARY KEY, c0)",
             ),
         ];
-        let master: Vec<_> = { tables.iter() }
-            .map(|(n, _, sql)| json!({"type": "table", "name": n, "tbl_name": n, "sql": sql}))
-            .collect();
-        let list: Vec<_> = { tables.iter() }
-            .map(|(n, kind, _)| json!({"schema": "main", "name": n, "type": kind}))
-            .collect();
-        let catalog =
-            Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap();
+        let catalog = listed(&tables);
         assert_eq!(
             catalog.tables_taken_for_shadow_tables(),
             [
@@ -1613,6 +1606,21 @@ mod tests {
                 .tables_taken_for_shadow_tables()
                 .is_empty()
         );
+    }
+
+    /// The catalog of `tables` (name, `PRAGMA table_list`'s type, SQL), as
+    /// wrangler answers sqlite_master and the table list.
+    fn listed<N: AsRef<str>>(tables: &[(N, &str, &str)]) -> Catalog {
+        let master: Vec<_> = { tables.iter() }
+            .map(|(n, _, sql)| {
+                let n = n.as_ref();
+                json!({"type": "table", "name": n, "tbl_name": n, "sql": sql})
+            })
+            .collect();
+        let list: Vec<_> = { tables.iter() }
+            .map(|(n, kind, _)| json!({"schema": "main", "name": n.as_ref(), "type": kind}))
+            .collect();
+        Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap()
     }
 
     /// With FTS5 tables `docs` and `docs_x`, `docs_x_data` is `docs_x`'s
@@ -1640,14 +1648,7 @@ mod tests {
                 tables.push((format!("docs_x_{shadow}"), "shadow", "CREATE TABLE t(x)"));
             }
         }
-        let master: Vec<_> = { tables.iter() }
-            .map(|(n, _, sql)| json!({"type": "table", "name": n, "tbl_name": n, "sql": sql}))
-            .collect();
-        let list: Vec<_> = { tables.iter() }
-            .map(|(n, kind, _)| json!({"schema": "main", "name": n, "type": kind}))
-            .collect();
-        let catalog =
-            Catalog::from_wrangler_json(&json!([{"results": master}, {"results": list}])).unwrap();
+        let catalog = listed(&tables);
         assert_eq!(
             catalog.tables_taken_for_shadow_tables(),
             [("docs_x_content".to_owned(), "docs_x".to_owned())]

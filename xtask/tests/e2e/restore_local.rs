@@ -2124,18 +2124,9 @@ fn a_restore_of_the_backup_just_taken_names_no_safety_backup_of_another_restore(
 /// warns, and names the newest backup of it from before those rows.
 #[test]
 fn a_restore_run_again_after_its_safety_backup_was_pruned_names_the_newest_earlier_backup() {
-    let source = Sandbox::new();
-    source.apply_migrations();
-    source.execute_sql(SEED_SQL);
-    source.xtask(&["backup", "local"]).assert_ok();
+    let (source, sb) = seed_backup_and_a_row();
     let file = source.backups().join(only_backup(&source));
     let file = file.to_str().unwrap();
-
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(
-        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Before', 'qbt-9', 'UTC');",
-    );
     sb.xtask(&["backup", "local"]).assert_ok();
     let before = only_backup(&sb);
     let restore = ["restore", file, "--to", "local", "--replace", "--yes"];

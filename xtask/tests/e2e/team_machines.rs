@@ -420,33 +420,35 @@ fn a_relative_backup_dir_from_the_environment_is_carried_resolved_into_commands_
     std::fs::create_dir(&alt).unwrap();
     std::fs::copy(root.join("wrangler.toml"), alt.join("wrangler.toml")).unwrap();
     let restore = ["restore", "latest:local", "--to", "local", "--dry-run"];
-    let run = Run::from_output(
-        sb.xtask_in_checkout_from(&app, &restore)
-            .env("QBTIME_BACKUP_DIR", "../empty")
-            .output()
-            .unwrap(),
+    // With `var` set to the relative `value` alone, the command to paste
+    // carries `option` as the absolute path it reached.
+    let carried = |var: &str, value: &str, option: &str, reached: std::path::PathBuf| {
+        let run = Run::from_output(
+            sb.xtask_in_checkout_from(&app, &restore)
+                .env(var, value)
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("{option} {} backup local", reached.display())),
+            "the command to paste does not carry {option} as {}:\n{}",
+            reached.display(),
+            run.all()
+        );
+    };
+    carried(
+        "QBTIME_BACKUP_DIR",
+        "../empty",
+        "--backup-dir",
+        root.join("empty"),
     );
-    let empty = root.join("empty");
-    assert!(
-        run.stderr
-            .contains(&format!("--backup-dir {} backup local", empty.display())),
-        "the command to paste does not carry the directory it resolved to, {}:\n{}",
-        empty.display(),
-        run.all()
-    );
-    let run = Run::from_output(
-        sb.xtask_in_checkout_from(&app, &restore)
-            .env("QBTIME_WRANGLER_CONFIG", "../alt/wrangler.toml")
-            .output()
-            .unwrap(),
-    );
-    let reached = alt.join("wrangler.toml");
-    assert!(
-        run.stderr
-            .contains(&format!("--config {} backup local", reached.display())),
-        "the command to paste does not carry the configuration it reached, {}:\n{}",
-        reached.display(),
-        run.all()
+    let config = alt.join("wrangler.toml");
+    carried(
+        "QBTIME_WRANGLER_CONFIG",
+        "../alt/wrangler.toml",
+        "--config",
+        config,
     );
 }
 

@@ -524,22 +524,29 @@ pub fn redate(sb: &Sandbox, backup: &str, at: chrono::DateTime<chrono::Utc>) -> 
     name
 }
 
-/// A backup of the seed rows restored over a database holding another row
-/// (`--replace --yes`): the source and target sandboxes, the restore's
-/// arguments, and the safety backup it took.
-pub fn restored_over_a_row() -> (Sandbox, Sandbox, Vec<String>, String) {
+/// A sandbox whose only backup holds the seed rows, and another whose
+/// local D1 holds one other row (no backup yet): the source and the
+/// target of a restore over a row.
+pub fn seed_backup_and_a_row() -> (Sandbox, Sandbox) {
     let source = Sandbox::new();
     source.apply_migrations();
     source.execute_sql(SEED_SQL);
     source.xtask(&["backup", "local"]).assert_ok();
-    let file = source.backups().join(only_backup(&source));
-    let file = file.to_str().unwrap();
-
     let target = Sandbox::new();
     target.apply_migrations();
     target.execute_sql(
         "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Before', 'qbt-9', 'UTC');",
     );
+    (source, target)
+}
+
+/// A backup of the seed rows restored over a database holding another row
+/// (`--replace --yes`): the source and target sandboxes, the restore's
+/// arguments, and the safety backup it took.
+pub fn restored_over_a_row() -> (Sandbox, Sandbox, Vec<String>, String) {
+    let (source, target) = seed_backup_and_a_row();
+    let file = source.backups().join(only_backup(&source));
+    let file = file.to_str().unwrap();
     let restore = ["restore", file, "--to", "local", "--replace", "--yes"];
     target.xtask(&restore).assert_ok();
     let safety = only_backup(&target);
