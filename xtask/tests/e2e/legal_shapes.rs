@@ -130,6 +130,44 @@ fn a_table_sqlite_takes_for_an_fts5_shadow_table_is_said_to_be_left_out_of_the_b
     );
 }
 
+/// The same table as the FTS5 table's own content table
+/// (`content='docs_content'`): no export carries it, and the restore's
+/// `'rebuild'` of `docs` reads it, so the backup is BAD. The warning says
+/// so, naming both tables, and the backup does not call itself good.
+#[test]
+fn a_table_taken_for_a_shadow_table_that_is_its_fts5_tables_content_is_said_to_make_every_backup_bad()
+ {
+    let sb = sandbox_with_migration(
+        "CREATE TABLE docs_content (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO docs_content (body) VALUES ('one'), ('two');\n\
+         CREATE VIRTUAL TABLE docs USING fts5(body, content='docs_content', content_rowid='id');\n",
+    );
+    let backup = sb.xtask(&["-q", "backup", "local"]);
+    let warning = backup
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning: docs_content is not in this backup"))
+        .unwrap_or_else(|| panic!("no warning names docs_content:\n{}", backup.all()));
+    assert!(
+        warning.contains(
+            "it is docs's content= table, which its 'rebuild' reads, so every backup is BAD \
+             until it is renamed"
+        ),
+        "the warning does not say every backup is BAD: {warning}"
+    );
+    assert_eq!(
+        backup.code,
+        Some(1),
+        "a backup that cannot rebuild docs is no failure:\n{}",
+        backup.all()
+    );
+    assert!(
+        backup.stderr.contains("failed verification"),
+        "the backup was not called bad:\n{}",
+        backup.all()
+    );
+}
+
 #[test]
 fn a_fresh_backup_of_a_database_with_fts5_equals_the_live_database() {
     // diff loads the backup with its manifest (FTS5 tables recreated) and
