@@ -186,3 +186,54 @@ fn list_v_never_prints_part_of_a_secret_cut_off_in_a_reason() {
         list.all()
     );
 }
+
+/// `status --json` reads the migrations a pre-migration backup was taken
+/// before from its manifest's reason (`taken_before_migrations`), and a
+/// manifest not written here (another machine's, an older version's) may
+/// hold a credential there, by name, where `--json`'s own redaction (by
+/// value alone) would pass it on. It is redacted as `list --json` redacts
+/// a reason; and a reason holding an escape code and a line break is
+/// refused with its manifest, never printed. Either way the output is JSON
+/// a monitor can parse.
+#[test]
+fn status_json_never_prints_a_secret_or_an_escape_code_from_a_manifests_reason() {
+    let (sb, name) = sandbox_with_a_backup();
+    let token = "zqTOKEN0123456789abcdefghijklmnop";
+    edit_manifest(&sb, &name, |m| {
+        m["reason"] = serde_json::json!(format!(
+            "pre-migration: 0005_x.sql, CLOUDFLARE_API_TOKEN={token} (deploy)"
+        ));
+    });
+    let run = sb.xtask(&["status", "--env", "local", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("status --json is no JSON ({e}):\n{}", run.all()));
+    let taken_before = &json["environments"][0]["newest_verified"]["taken_before_migrations"];
+    assert_eq!(
+        taken_before[0], "0005_x.sql",
+        "the reason was not read:\n{}",
+        run.stdout
+    );
+    assert!(
+        !run.all().contains(&token[..12]),
+        "the token in the reason was printed:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        taken_before[1], "CLOUDFLARE_API_TOKEN=[REDACTED]",
+        "{}",
+        run.stdout
+    );
+
+    edit_manifest(&sb, &name, |m| {
+        m["reason"] = serde_json::json!(format!("pre-migration: 0005_x.sql, {HOSTILE}"));
+    });
+    let run = sb.xtask(&["status", "--env", "local", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .unwrap_or_else(|e| panic!("status --json is no JSON ({e}):\n{}", run.all()));
+    assert_nothing_forged(&run);
+    assert!(
+        !run.all().contains("forged: Result: SAME"),
+        "the reason was printed:\n{}",
+        run.all()
+    );
+}
