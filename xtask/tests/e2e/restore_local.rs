@@ -994,7 +994,6 @@ fn stop(child: &std::process::Child) -> bool {
 /// the load under way whatever the machine's load; nothing is timed.
 #[test]
 fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
-    use std::os::unix::process::CommandExt as _;
     let target = target_sandbox();
     target.apply_migrations();
     target.execute_sql("INSERT INTO companies (name) VALUES ('keep me');");
@@ -1021,25 +1020,18 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
         "the log holds pages before the restore"
     );
 
-    let mut cmd = target.xtask_command(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--replace",
-        "--no-manifest",
-        "--yes",
-    ]);
-    // SIGINT as a terminal's Ctrl-C sends it, handled: a test run from a
-    // script's `cmd &` starts with it ignored, which the xtask keeps.
-    // SAFETY: signal(2) is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            Ok(())
-        })
-    };
-    let child = cmd
+    // SIGINT as a terminal's Ctrl-C sends it, handled (at its default
+    // here, see `common::SIGINT_AT_ITS_DEFAULT`).
+    let child = target
+        .xtask_command(&[
+            "restore",
+            dump.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--no-manifest",
+            "--yes",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

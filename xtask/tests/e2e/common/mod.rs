@@ -860,6 +860,34 @@ pub fn sql_backups(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+/// SIGINT at its default in this test process, before any test runs, and
+/// so in every child it starts (an ignored signal stays ignored across
+/// fork and exec). Started from a script's `cargo test … &`, it is
+/// ignored (POSIX: a non-interactive shell's background job ignores
+/// SIGINT), and a test's Ctrl-C to the xtask would then be no Ctrl-C:
+/// it runs on until the test gives up, or passes for another reason. A
+/// test that means a job started ignoring it says so
+/// ([`as_a_job_ignoring`]).
+// SAFETY: a function in the initializers' array runs once, before main,
+// on the one thread there is then; it calls signal(2) only.
+#[used]
+#[cfg_attr(
+    any(target_os = "macos", target_os = "ios"),
+    unsafe(link_section = "__DATA,__mod_init_func")
+)]
+#[cfg_attr(
+    not(any(target_os = "macos", target_os = "ios")),
+    unsafe(link_section = ".init_array")
+)]
+static SIGINT_AT_ITS_DEFAULT: extern "C" fn() = sigint_at_its_default;
+
+extern "C" fn sigint_at_its_default() {
+    // SAFETY: signal(2) on a signal no handler of this process is set for.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
 /// `cmd` started as a shell starts a job: in a process group of its own
 /// (so the test can signal the whole job, as a terminal or a shell does),
 /// with `ignoring` ignored from the start, as `nohup` leaves SIGHUP and a
