@@ -1037,25 +1037,7 @@ fn a_deploy_never_publishes_a_copy_of_a_database_or_a_backup_under_another_name(
     std::fs::write(dist.join("assets/logo.png"), png).unwrap();
     let args = ["prod", "--branch", "main", "--confirm", "qbtime_db_prod"];
     let refused = |file: &str, bytes: &[u8], why: &str| {
-        std::fs::write(dist.join(file), bytes).unwrap();
-        for dry in [&["--dry-run"][..], &[]] {
-            let run = deploy(&remote, home.path(), &[&args[..], dry].concat());
-            let told = [
-                &format!("dist/{file} "),
-                why,
-                "Remove it from pages_build_output_dir",
-            ];
-            assert!(
-                run.code == Some(2) && told.iter().all(|t| run.stderr.contains(t)),
-                "{file} {dry:?}:\n{}",
-                run.all()
-            );
-            // Refused before wrangler ran (doctor is its first step), and
-            // what the file holds is never printed.
-            let ran = run.stdout.contains("doctor") || deployed(&remote);
-            assert!(!ran && !run.all().contains("INSERT INTO"), "{}", run.all());
-        }
-        std::fs::remove_file(dist.join(file)).unwrap();
+        refused_in_the_build(&remote, home.path(), file, bytes, why, &["INSERT INTO"]);
     };
 
     let database = std::fs::read(&local).unwrap();
@@ -1096,4 +1078,237 @@ fn a_deploy_never_publishes_a_copy_of_a_database_or_a_backup_under_another_name(
 
     deploy(&remote, home.path(), &args).assert_ok();
     assert!(deployed(&remote));
+}
+
+/// A prod deploy with 0004 pending, of a site built in `dist` (HTML,
+/// JavaScript, CSS, JSON, a schema shipped for its docs, a page that shows
+/// what an identity looks like), after a plain `backup prod`: returns the
+/// remote, its HOME (with prod's identity at `key.txt`) and that backup's
+/// dump.
+fn a_site_with_a_migration_pending() -> (Remote, tempfile::TempDir, Vec<u8>) {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    let dump = std::fs::read(remote.sb.backups().join(remote.backup_prod(home.path()))).unwrap();
+    encrypted_offsite(&remote, home.path());
+    let dist = remote.sb.path().join("dist");
+    for (file, text) in [
+        ("index.html", "<!doctype html><h1>qbtime</h1>\n"),
+        (
+            "assets/app.js",
+            "const rows = []; // INSERT INTO t VALUES(1);\n",
+        ),
+        ("assets/style.css", "/* site */\nbody { margin: 0; }\n"),
+        ("data.json", "{\"rows\": [[1, \"a\"]]}\n"),
+        (
+            "docs/schema.sql",
+            "-- The app's schema, for the docs.\nCREATE TABLE t(id INTEGER PRIMARY KEY, name \
+             TEXT);\nCREATE INDEX t_name ON t(name);\n",
+        ),
+        (
+            "docs/keys.html",
+            "<p>An identity file holds a line AGE-SECRET-KEY-1... after # public key: age1...\n",
+        ),
+        (
+            ".well-known/security.txt",
+            "Contact: mailto:security@example.com\n",
+        ),
+    ] {
+        let path = dist.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    (remote, home, dump)
+}
+
+const PROD_DEPLOY: [&str; 5] = ["prod", "--branch", "main", "--confirm", "qbtime_db_prod"];
+
+/// With `bytes` at `dist/<file>`, the deploy (and its dry run) is refused
+/// (exit 2) naming the file, `why` and the fix, before anything ran: no
+/// doctor, no backup, no migration, no Pages deploy; and none of
+/// `never_printed` (a key, row values) is in its output. The file is
+/// removed after.
+#[track_caller]
+fn refused_in_the_build(
+    remote: &Remote,
+    home: &Path,
+    file: &str,
+    bytes: &[u8],
+    why: &str,
+    never_printed: &[&str],
+) {
+    let path = remote.sb.path().join("dist").join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let before = counts(&remote.db);
+    for dry in [&["--dry-run"][..], &[]] {
+        let run = deploy(remote, home, &[&PROD_DEPLOY[..], dry].concat());
+        let told = [
+            &format!("dist/{file} "),
+            why,
+            "Remove it from pages_build_output_dir",
+        ];
+        assert!(
+            run.code == Some(2) && told.iter().all(|t| run.stderr.contains(t)),
+            "{file} {dry:?}:\n{}",
+            run.all()
+        );
+        let ran = run.stdout.contains("doctor") || run.stdout.contains("Backup written");
+        assert!(!ran && !deployed(remote), "{file}: ran:\n{}", run.all());
+        assert_eq!(counts(&remote.db), before, "{file}: migrated");
+        for secret in never_printed {
+            assert!(!run.all().contains(secret), "{file}: printed {secret:?}");
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// The site deploys as far as its dry run: nothing in it was refused.
+fn the_site_deploys(remote: &Remote, home: &Path) {
+    let run = deploy(remote, home, &[&PROD_DEPLOY[..], &["--dry-run"]].concat());
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Dry run: nothing was changed"),
+        "{}",
+        run.all()
+    );
+}
+
+fn utf16(text: &[u8], big_endian: bool) -> Vec<u8> {
+    let text = String::from_utf8_lossy(text);
+    let units = std::iter::once(0xfeff).chain(text.encode_utf16());
+    units
+        .flat_map(|u| match big_endian {
+            true => u.to_be_bytes(),
+            false => u.to_le_bytes(),
+        })
+        .collect()
+}
+
+/// FG 1: an age identity (the tool's own secret, as `keygen` writes it)
+/// copied into the build under any name was published. It is refused
+/// under any name, with its comment lines or without, with CRLF and a byte
+/// order mark, saved as UTF-16 (Windows PowerShell's `>`), and a plugin
+/// identity too; the refusal never prints the key. One encrypted with a
+/// passphrase (armored) is refused as age-encrypted. A page that only
+/// shows what an identity looks like deploys.
+#[test]
+fn a_deploy_never_publishes_an_age_identity_under_any_name() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let identity = std::fs::read_to_string(home.join("key.txt")).unwrap();
+    let key = { identity.lines() }
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let refused = |file: &str, bytes: &[u8], why: &str| {
+        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+    };
+    refused("key.txt", identity.as_bytes(), "age identity");
+    refused(
+        "assets/app.cfg",
+        format!("{key}\n").as_bytes(),
+        "age identity",
+    );
+    let windows = format!("\u{feff}{}", identity.replace('\n', "\r\n"));
+    refused("k", windows.as_bytes(), "age identity");
+    refused(
+        "favicon.ico",
+        &utf16(identity.as_bytes(), false),
+        "age identity",
+    );
+    let plugin = "# recipient: age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t\n\
+                  AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCV0NA\n";
+    refused("plugin.txt", plugin.as_bytes(), "age identity");
+
+    // Under a passphrase (`age -p -a`), by the age package the tool runs.
+    let mut node = std::process::Command::new("node");
+    node.current_dir(repo_root())
+        .args(["--input-type=module", "-e"])
+        .arg(
+            "import { Encrypter, armor } from 'age-encryption';\n\
+             const e = new Encrypter(); e.setPassphrase('correct horse'); e.setScryptWorkFactor(10);\n\
+             process.stdout.write(armor.encode(await e.encrypt(process.argv[1])));",
+        )
+        .arg(&identity);
+    let sealed = node.output().unwrap();
+    assert!(sealed.status.success(), "{sealed:?}");
+    refused("identity.age.txt", &sealed.stdout, "encrypted with age");
+
+    the_site_deploys(&remote, home);
+}
+
+/// A dump at `dist/<file>` is refused as [`refused_in_the_build`] says,
+/// printing none of its statements or rows.
+#[track_caller]
+fn dump_refused(remote: &Remote, home: &Path, file: &str, bytes: &[u8]) {
+    let rows = ["INSERT", "VALUES(", "d1_migrations"];
+    refused_in_the_build(remote, home, file, bytes, "SQL dump", &rows);
+}
+
+/// FG 2: a backup's dump saved as UTF-16 (Windows PowerShell's `>`
+/// writes it, with a byte order mark), either byte order, was published:
+/// the check read it as no SQL. The tool's reader refuses UTF-16 (it names
+/// the conversion), but the file is still every row of the database; it is
+/// refused, compressed too.
+#[test]
+fn a_deploy_never_publishes_a_dump_saved_as_utf16() {
+    let (remote, home, dump) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let refused = |file: &str, bytes: &[u8]| dump_refused(&remote, home, file, bytes);
+    refused("notes.txt", &utf16(&dump, false));
+    refused("assets/export.dat", &utf16(&dump, true));
+    let packed = zstd::encode_all(&utf16(&dump, false)[..], 3).unwrap();
+    refused("blob.bin", &packed);
+    the_site_deploys(&remote, home);
+}
+
+/// FG 3: a dump with a comment or blank lines before its first statement,
+/// or whose first statement is not an export's header (the header cut
+/// off, a hand-made dump of `CREATE TABLE` and `INSERT INTO` rows, rows
+/// alone) was published. A file of SQL statements that inserts rows is
+/// refused; the site's HTML, JavaScript, CSS, JSON and a schema file of
+/// `CREATE` statements alone deploy.
+#[test]
+fn a_deploy_never_publishes_a_dump_behind_a_comment_or_without_its_header() {
+    let (remote, home, dump) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let refused = |file: &str, bytes: &[u8]| dump_refused(&remote, home, file, bytes);
+    let with = |before: &str| [before.as_bytes(), &dump].concat();
+    refused("a.txt", &with("/* prod, before the migration */\n"));
+    refused("b.txt", &with("-- prod\n\n\n-- taken by hand\n"));
+    refused("c.txt", &with("/* a\n   b */ -- c\n\r\n"));
+    let text = String::from_utf8(dump.clone()).unwrap();
+    let headless = text.split_once('\n').unwrap().1;
+    assert!(headless.starts_with("CREATE TABLE"), "{headless:.40}");
+    refused("d.txt", headless.as_bytes());
+    let by_hand = "CREATE TABLE accounts(id INTEGER PRIMARY KEY, email TEXT);\n\
+                   INSERT INTO accounts VALUES(1,'someone@example.com');\n";
+    refused("assets/e.sql", by_hand.as_bytes());
+    let rows = "BEGIN;\nINSERT INTO \"accounts\" (\"id\",\"email\") VALUES(1,'a@example.com');\n";
+    refused("f", rows.as_bytes());
+    the_site_deploys(&remote, home);
+}
+
+/// FG 4: wrangler's local secrets (`.dev.vars`, `.dev.vars.<env>`) and
+/// `.env` files in the build were published (`wrangler pages deploy`
+/// leaves out no dotfile). Each is refused by its name, whatever it holds,
+/// and never printed.
+#[test]
+fn a_deploy_never_publishes_wranglers_local_secrets_or_an_env_file() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let vars = b"CLOUDFLARE_API_TOKEN=s3cr3t-t0ken\nQBT_CLIENT_SECRET=hunter2\n";
+    for file in [
+        ".dev.vars",
+        ".dev.vars.staging",
+        ".env",
+        ".env.production",
+        "assets/.env.local",
+        ".well-known/.dev.vars",
+    ] {
+        let never = ["s3cr3t-t0ken", "hunter2"];
+        refused_in_the_build(&remote, home, file, vars, "secrets", &never);
+    }
+    the_site_deploys(&remote, home);
 }
