@@ -14,7 +14,9 @@ use anyhow::{Context, Result, bail};
 use crate::app::KeyRecord;
 use crate::statement::{
     MIGRATIONS_TABLE, Statements, created_object, insert_target, is_never_restored,
+    is_rows_as_values, leading_word, skip_trivia,
 };
+use d1_sql::statements::Wide;
 /// What a dump contains, counted from the dump itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DumpSummary {
@@ -265,7 +267,7 @@ pub fn check_looks_like_sql(head: &[u8]) -> Result<()> {
 }
 
 /// What a file holds, told by its first bytes whatever its name, when it
-/// is a database or a backup (see [`held_by`]).
+/// is a database, a backup or a secret (see [`held_by`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Held {
     /// A SQLite database file, such as the local D1's.
@@ -275,21 +277,26 @@ pub enum Held {
     /// A SQLite rollback journal (`-journal`): a database's pages as they
     /// were before a write.
     Journal,
-    /// An age-encrypted file, as an encrypted backup is.
+    /// An age-encrypted file, as an encrypted backup is (and an identity
+    /// encrypted with a passphrase).
     Encrypted,
     /// A zstd-compressed file: what it holds is in its plaintext's head.
     Compressed,
     /// A SQL dump: its first statement is the one `wrangler d1 export`
-    /// (and `backup local`) writes, or it starts as `sqlite3 .dump` does.
+    /// (and `backup local`) writes, it starts as `sqlite3 .dump` does, or
+    /// it is statements of SQL that insert rows.
     Dump,
+    /// An age identity: a secret key (`AGE-SECRET-KEY-…`, as `keygen`
+    /// writes it) or a plugin's (`AGE-PLUGIN-…`), which opens backups.
+    Identity,
 }
 
-/// What a file whose first bytes are `head` holds, when it is a database
-/// or a backup whatever its name: SQLite's header, a write-ahead log's or
-/// a rollback journal's, age's, zstd's, or a dump's first statements as
-/// this tool's reader splits them (after a byte order mark or blank
-/// lines). A few hundred bytes are enough; a dump's first statement cut
-/// short by them is not told.
+/// What a file whose first bytes are `head` holds, when it is a database,
+/// a backup or a secret whatever its name: SQLite's header, a write-ahead
+/// log's or a rollback journal's, age's, zstd's; else, read as text
+/// (UTF-8, or UTF-16 or UTF-32 as [`Wide`] tells it), an age identity
+/// ([`holds_an_identity`]) or a dump ([`is_a_dump`]). A few KiB are
+/// enough; what lies past them is not told.
 pub fn held_by(head: &[u8]) -> Option<Held> {
     const WAL: [[u8; 4]; 2] = [[0x37, 0x7f, 0x06, 0x82], [0x37, 0x7f, 0x06, 0x83]];
     const JOURNAL: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
@@ -310,12 +317,108 @@ pub fn held_by(head: &[u8]) -> Option<Held> {
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Some(Held::Compressed);
     }
-    let mut statements = Statements::new(head).map_while(Result::ok);
-    let mut next = || statements.next().map(|s| s.sql.to_ascii_uppercase());
-    let first = next()?;
-    let dump = first == D1_EXPORT_HEADER.to_ascii_uppercase()
-        || (first == "PRAGMA FOREIGN_KEYS=OFF;" && next()?.as_str() == "BEGIN TRANSACTION;");
-    dump.then_some(Held::Dump)
+    let text = match Wide::of(head) {
+        Some(wide) => std::borrow::Cow::Owned(wide.decode(head)),
+        // Up to the first byte that is not UTF-8: a head cut inside a
+        // character, or text followed by binary data.
+        None => String::from_utf8_lossy(match std::str::from_utf8(head) {
+            Ok(_) => head,
+            Err(e) => &head[..e.valid_up_to()],
+        }),
+    };
+    if holds_an_identity(&text) {
+        return Some(Held::Identity);
+    }
+    is_a_dump(&text).then_some(Held::Dump)
+}
+
+/// Whether `text` holds an age identity, anywhere: `AGE-SECRET-KEY-`
+/// (X25519's, or another kind's such as `AGE-SECRET-KEY-PQ-`) or
+/// `AGE-PLUGIN-<NAME>-`, then `1` and the key in upper-case Bech32, as
+/// `age` reads it (58 characters for a secret key, more than 6 for a
+/// plugin's). What only shows the shape (`AGE-SECRET-KEY-1...`) is not one.
+pub fn holds_an_identity(text: &str) -> bool {
+    const BECH32: &[u8] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
+    let key_at = |at: usize| {
+        let token = text[at..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || "-._+".contains(c)))
+            .next()
+            .unwrap_or_default();
+        let Some((hrp, data)) = token.rsplit_once('1') else {
+            return false;
+        };
+        let least = if hrp.starts_with("AGE-SECRET-KEY-") {
+            58
+        } else {
+            7
+        };
+        hrp.ends_with('-') && data.len() >= least && data.bytes().all(|b| BECH32.contains(&b))
+    };
+    ["AGE-SECRET-KEY-", "AGE-PLUGIN-"]
+        .iter()
+        .any(|prefix| text.match_indices(prefix).any(|(at, _)| key_at(at)))
+}
+
+/// Whether `text` starts as a dump, by its statements as this tool's
+/// reader splits them (after a byte order mark, blank lines and comments):
+/// the first is the one `wrangler d1 export` writes, or the first two are
+/// `sqlite3 .dump`'s; or each starts as a dump's statements do
+/// ([`starts_as_a_dump_statement`]) up to one that inserts rows as
+/// values. A schema of `CREATE` statements alone is not a dump, nor is a
+/// site's HTML, JavaScript, CSS, JSON or prose.
+pub fn is_a_dump(text: &str) -> bool {
+    let mut statements = { Statements::new(text.as_bytes()).map_while(Result::ok) }
+        .map(|s| skip_trivia(&s.sql).to_owned());
+    let Some(first) = statements.next() else {
+        return false;
+    };
+    let is = |sql: &str, wanted: &str| sql.eq_ignore_ascii_case(wanted);
+    if is(&first, D1_EXPORT_HEADER) {
+        return true;
+    }
+    let second = statements.next();
+    if is(&first, "PRAGMA foreign_keys=OFF;")
+        && second
+            .as_deref()
+            .is_some_and(|s| is(s, "BEGIN TRANSACTION;"))
+    {
+        return true;
+    }
+    { std::iter::once(first).chain(second).chain(statements) }
+        .take_while(|sql| starts_as_a_dump_statement(sql))
+        .any(|sql| is_rows_as_values(&sql))
+}
+
+/// Whether `sql` starts as a dump's statements do, by its first two words:
+/// `PRAGMA x`, `BEGIN` (`TRANSACTION`…), `CREATE TABLE` (`INDEX`, `VIEW`,
+/// `TRIGGER`…), `DROP TABLE`…, `DELETE FROM`, `INSERT INTO` (`OR`),
+/// `REPLACE INTO`; prose that starts with one of those verbs does not.
+fn starts_as_a_dump_statement(sql: &str) -> bool {
+    let first = leading_word(sql);
+    let rest = skip_trivia(&skip_trivia(sql)[first.len()..]);
+    let second = leading_word(rest).to_ascii_uppercase();
+    let then = |words: &[&str]| words.contains(&second.as_str());
+    match first.to_ascii_uppercase().as_str() {
+        "PRAGMA" => !second.is_empty(),
+        "BEGIN" => {
+            rest.starts_with(';') || then(&["TRANSACTION", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"])
+        }
+        "CREATE" => then(&[
+            "TABLE",
+            "INDEX",
+            "UNIQUE",
+            "VIEW",
+            "TRIGGER",
+            "TEMP",
+            "TEMPORARY",
+            "VIRTUAL",
+        ]),
+        "DROP" => then(&["TABLE", "INDEX", "VIEW", "TRIGGER"]),
+        "DELETE" => then(&["FROM"]),
+        "INSERT" => then(&["INTO", "OR"]),
+        "REPLACE" => then(&["INTO"]),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -419,7 +522,7 @@ mod tests {
     /// a dump are told by their first bytes; a site's files are not.
     #[test]
     fn what_a_file_holds_is_told_by_its_first_bytes() {
-        let cases: [(&[u8], Option<Held>); 12] = [
+        let cases: [(&[u8], Option<Held>); 13] = [
             (b"SQLite format 3\0\x10\0", Some(Held::Database)),
             (
                 &[0x37, 0x7f, 0x06, 0x82, 0, 0x2d],
@@ -439,6 +542,11 @@ mod tests {
             ),
             (
                 b"-----BEGIN AGE ENCRYPTED FILE-----\n",
+                Some(Held::Encrypted),
+            ),
+            // An identity under a passphrase, as `age -p` writes it.
+            (
+                b"age-encryption.org/v1\n-> scrypt c2FsdA 18\n",
                 Some(Held::Encrypted),
             ),
             (&[0x28, 0xb5, 0x2f, 0xfd, 0x24], Some(Held::Compressed)),
@@ -468,6 +576,86 @@ mod tests {
             b"",
         ] {
             assert_eq!(held_by(site), None, "{:?}", String::from_utf8_lossy(site));
+        }
+    }
+
+    const KEY: &str = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+
+    fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+        let units = std::iter::once(0xfeff).chain(text.encode_utf16());
+        let bytes = |u: u16| match big_endian {
+            true => u.to_be_bytes(),
+            false => u.to_le_bytes(),
+        };
+        units.flat_map(bytes).collect()
+    }
+
+    /// An age identity is told wherever it is in the text, as a key: what
+    /// only shows its shape is not one.
+    #[test]
+    fn an_age_identity_is_told_by_its_key_not_by_its_shape() {
+        let keygen = format!("# created: 2026-12-04T21:00:00Z\n# public key: age1x\n{KEY}\n");
+        let plugin = "AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCV0NA\n";
+        let pq = format!("AGE-SECRET-KEY-PQ-1{}\n", &KEY[16..]);
+        for text in [
+            keygen.clone(),
+            format!("{KEY}\n"),
+            format!("\u{feff}{}", keygen.replace('\n', "\r\n")),
+            format!("const k = \"{KEY}\";"),
+            plugin.to_owned(),
+            pq,
+        ] {
+            assert_eq!(held_by(text.as_bytes()), Some(Held::Identity), "{text}");
+        }
+        for wide in [utf16(&keygen, false), utf16(&keygen, true)] {
+            assert_eq!(held_by(&wide), Some(Held::Identity));
+        }
+        for shape in [
+            "<p>AGE-SECRET-KEY-1... after # public key: age1...</p>",
+            &KEY[..40],
+            "AGE-PLUGIN-YUBIKEY-1QYQ",
+            &KEY.to_ascii_lowercase(),
+            "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEB",
+        ] {
+            assert_eq!(held_by(shape.as_bytes()), None, "{shape}");
+        }
+    }
+
+    /// A dump is told after comments and blank lines, in UTF-16 or UTF-32,
+    /// and without an export's header when its statements insert rows; a
+    /// schema, a site's files and prose are not dumps.
+    #[test]
+    fn a_dump_is_told_by_its_statements_whatever_comes_first() {
+        let export =
+            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\nINSERT INTO \"t\" VALUES(1);\n";
+        let headless = &export[export.find('\n').unwrap() + 1..];
+        let wide32: Vec<u8> = { "\u{feff}".chars().chain(export.chars()) }
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        for dump in [
+            format!("/* prod */\n{export}").into_bytes(),
+            format!("-- a\n\n/* b\n c */ -- d\r\n{export}").into_bytes(),
+            utf16(export, false),
+            utf16(export, true),
+            wide32,
+            headless.as_bytes().to_vec(),
+            b"BEGIN;\nINSERT INTO t (a) VALUES(1);\n".to_vec(),
+            b"insert or replace into t values ('x');".to_vec(),
+            b"DROP TABLE IF EXISTS t;\nCREATE TABLE t(x);\nREPLACE INTO t VALUES(1);".to_vec(),
+        ] {
+            let text = String::from_utf8_lossy(&dump).into_owned();
+            assert_eq!(held_by(&dump), Some(Held::Dump), "{text:?}");
+        }
+        for not in [
+            "-- The schema.\nCREATE TABLE t(x);\nCREATE INDEX i ON t(x);\n",
+            "CREATE TABLE t(x);\nINSERT INTO t SELECT 1;\n",
+            "Create a table; then INSERT INTO t VALUES(1);\n",
+            "Begin here; INSERT INTO t VALUES(1);\n",
+            "body { margin: 0; }\n/* INSERT INTO t VALUES(1); */\n",
+            "{\"sql\": \"INSERT INTO t VALUES(1);\"}\n",
+            "SELECT 1; INSERT INTO t VALUES(1);\n",
+        ] {
+            assert_eq!(held_by(not.as_bytes()), None, "{not:?}");
         }
     }
 }

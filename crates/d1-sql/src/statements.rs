@@ -250,22 +250,76 @@ fn read_line_at_most(
 
 /// What is wrong with a dump's first line when it is UTF-16 or UTF-32
 /// text (Windows PowerShell's `>` writes UTF-16, with a byte order mark),
-/// told with the conversion that undoes it; `None` for any other text. A
-/// line without a mark is told by the NUL bytes between its ASCII
-/// characters (valid UTF-8, which no D1 dump starts with).
+/// told with the conversion that undoes it; `None` for any other text.
 fn wide_text(line: &[u8]) -> Option<String> {
-    let encoding = match line {
-        [0xff, 0xfe, 0, 0, ..] | [0, 0, 0xfe, 0xff, ..] => "UTF-32",
-        [0xff, 0xfe, ..] | [0xfe, 0xff, ..] => "UTF-16",
-        [a, 0, 0, 0, ..] | [0, 0, 0, a, ..] if a.is_ascii_graphic() => "UTF-32",
-        [a, 0, b, 0, ..] | [0, a, 0, b, ..] if a.is_ascii_graphic() && b.is_ascii() => "UTF-16",
-        _ => return None,
-    };
+    let encoding = Wide::of(line)?.name();
     Some(format!(
         "it is {encoding} text, not the UTF-8 every D1 dump is (saved by Windows PowerShell's \
          `>`, or an editor set to {encoding}?); convert it, e.g. `iconv -f {encoding} -t UTF-8 \
          FILE > NEW.sql`"
     ))
+}
+
+/// Text in UTF-16 or UTF-32, in either byte order, which no D1 dump is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wide {
+    Utf16Le,
+    Utf16Be,
+    Utf32Le,
+    Utf32Be,
+}
+
+impl Wide {
+    /// The encoding of text whose first bytes are `head`, when it is wide:
+    /// told by its byte order mark, or without one by the NUL bytes
+    /// between its first ASCII characters (valid UTF-8, which no D1 dump
+    /// starts with).
+    pub fn of(head: &[u8]) -> Option<Wide> {
+        Some(match head {
+            [0xff, 0xfe, 0, 0, ..] => Wide::Utf32Le,
+            [0, 0, 0xfe, 0xff, ..] => Wide::Utf32Be,
+            [0xff, 0xfe, ..] => Wide::Utf16Le,
+            [0xfe, 0xff, ..] => Wide::Utf16Be,
+            [a, 0, 0, 0, ..] if a.is_ascii_graphic() => Wide::Utf32Le,
+            [0, 0, 0, a, ..] if a.is_ascii_graphic() => Wide::Utf32Be,
+            [a, 0, b, 0, ..] if a.is_ascii_graphic() && b.is_ascii() => Wide::Utf16Le,
+            [0, a, 0, b, ..] if a.is_ascii_graphic() && b.is_ascii() => Wide::Utf16Be,
+            _ => return None,
+        })
+    }
+
+    /// Its name, as `iconv` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wide::Utf16Le | Wide::Utf16Be => "UTF-16",
+            Wide::Utf32Le | Wide::Utf32Be => "UTF-32",
+        }
+    }
+
+    /// `bytes` decoded, without its byte order mark, up to the first unit
+    /// that is not a character (a head cut inside one ends there).
+    pub fn decode(self, bytes: &[u8]) -> String {
+        let text: String = match self {
+            Wide::Utf16Le | Wide::Utf16Be => {
+                let units = bytes.chunks_exact(2).map(|u| match self {
+                    Wide::Utf16Le => u16::from_le_bytes([u[0], u[1]]),
+                    _ => u16::from_be_bytes([u[0], u[1]]),
+                });
+                char::decode_utf16(units).map_while(Result::ok).collect()
+            }
+            Wide::Utf32Le | Wide::Utf32Be => { bytes.chunks_exact(4) }
+                .map(|u| match self {
+                    Wide::Utf32Le => u32::from_le_bytes([u[0], u[1], u[2], u[3]]),
+                    _ => u32::from_be_bytes([u[0], u[1], u[2], u[3]]),
+                })
+                .map_while(char::from_u32)
+                .collect(),
+        };
+        match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        }
+    }
 }
 
 /// How many `;` of one statement are checked with `sqlite3_complete` (in C,

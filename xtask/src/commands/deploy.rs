@@ -306,7 +306,7 @@ struct Published<'a> {
 impl Published<'_> {
     /// Refuses the walk of the directory as `wrangler pages deploy` walks
     /// it, when an entry reaches what `private` names, is a backup or a
-    /// file of the local D1 state ([`Published::backup_or_state`]), or
+    /// file of the local D1 state or a secret ([`Published::private_file`]), or
     /// leads nowhere. Each entry is judged once, and the refusal says what
     /// that judgement found.
     fn refuse_reaching(&self, private: impl Fn(&Path) -> Option<String>) -> Result<()> {
@@ -327,9 +327,9 @@ impl Published<'_> {
                     "Point pages_build_output_dir at the build's own directory (such as \
                      `dist`), with no link out of it.",
                 )),
-                None => self.backup_or_state(entry, real).map(|(what, why)| {
-                    let fix = "Remove it from pages_build_output_dir, where no backup or local \
-                               database belongs.";
+                None => self.private_file(entry, real).map(|(what, why)| {
+                    let fix = "Remove it from pages_build_output_dir, where no backup, database \
+                               or secret belongs.";
                     (what.to_owned(), why, fix)
                 }),
             },
@@ -361,12 +361,13 @@ impl Published<'_> {
     }
 
     /// What the file at `entry` under the build, whose real path is
-    /// `real`, is and why, when it is a backup or the local D1 state: a
-    /// hard link to a file in the backup directory or of the local D1
-    /// state, or a file named as a backup or a manifest (published under
-    /// that name, or linked to one); else what its first bytes tell
-    /// ([`held`]), the only part of it read, never printed.
-    fn backup_or_state(&self, entry: &Path, real: &Path) -> Option<(&'static str, String)> {
+    /// `real`, is and why, when it is a backup, the local D1 state or a
+    /// secret: a hard link to a file in the backup directory or of the
+    /// local D1 state, a file named as a backup or a manifest, or as
+    /// secrets are ([`named_as_secrets`]; published under that name, or
+    /// linked to one); else what its first bytes tell ([`held`]), the only
+    /// part of it read, never printed.
+    fn private_file(&self, entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         use std::os::unix::fs::MetadataExt as _;
         let meta = std::fs::metadata(real).ok().filter(|m| m.is_file())?;
         let id = (meta.dev(), meta.ino());
@@ -390,11 +391,24 @@ impl Published<'_> {
             path.file_name()
                 .is_some_and(|name| crate::edge::git::named_as_backup(&name.to_string_lossy()))
         };
-        let is = if named(entry) {
-            "is".to_owned()
-        } else if named(real) {
-            format!("leads to {}, which is", shown(real))
-        } else {
+        let is = |named: &dyn Fn(&Path) -> bool| {
+            if named(entry) {
+                Some("is".to_owned())
+            } else {
+                named(real).then(|| format!("leads to {}, which is", shown(real)))
+            }
+        };
+        if let Some(is) = is(&|path| path.file_name().is_some_and(named_as_secrets)) {
+            return Some((
+                "a secrets file",
+                format!(
+                    "{is} named as wrangler's local secrets (.dev.vars, .dev.vars.<env>) or an \
+                     environment file (.env, .env.<name>, .envrc) is, in any case, which hold \
+                     secrets"
+                ),
+            ));
+        }
+        let Some(is) = is(&named) else {
             return held(entry, real);
         };
         Some((
@@ -408,11 +422,11 @@ impl Published<'_> {
 }
 
 /// What the file at `entry` under the build, whose real path is `real`,
-/// is and why, when its first bytes say it is a database or a backup
-/// whatever its name ([`crate::edge::stored::held_in`]): a copy of the
-/// local D1's SQLite file, its write-ahead log or journal, or a backup's
-/// dump, compressed or encrypted as backups are. Only those few bytes are
-/// read, and never printed.
+/// is and why, when its first bytes say it is a database, a backup or a
+/// secret whatever its name ([`crate::edge::stored::held_in`]): a copy of
+/// the local D1's SQLite file, its write-ahead log or journal, a backup's
+/// dump, compressed or encrypted as backups are, or an age identity. Only
+/// those few KiB are read, and never printed.
 fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     use d1_core::dump::Held;
     let (held, compressed) = crate::edge::stored::held_in(real)?;
@@ -429,10 +443,19 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
             "a SQLite database's rows",
             "a SQLite rollback journal (a database's -journal), which holds its rows",
         ),
-        Held::Encrypted => ("an encrypted backup", "encrypted with age, as a backup is"),
+        Held::Encrypted => (
+            "an age-encrypted file",
+            "encrypted with age, as an encrypted backup (or an identity under a passphrase) is",
+        ),
         Held::Dump => (
             "a backup",
-            "a SQL dump (its first statements are a D1 export's or a sqlite3 .dump's)",
+            "a SQL dump (its first statements are a D1 export's or a sqlite3 .dump's, or SQL \
+             that inserts rows; in UTF-8, UTF-16 or UTF-32)",
+        ),
+        Held::Identity => (
+            "an age identity",
+            "an age identity (a secret key, as `cargo xtask keygen` writes it), which opens every \
+             backup encrypted to it",
         ),
         // Told by what it unpacks to, never returned itself.
         Held::Compressed => return None,
@@ -448,6 +471,19 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     };
     let why = format!("{is} {packed}{kind}, told by its first bytes whatever its name");
     Some((what, why))
+}
+
+/// Whether `name` is a file of secrets by its name, in any case: wrangler's
+/// local secrets (`.dev.vars`, `.dev.vars.<env>`), which `wrangler dev`
+/// reads, or an environment file (`.env`, `.env.<name>`, direnv's
+/// `.envrc`). A site has no use for one, and `wrangler pages deploy`
+/// publishes it as any other file.
+fn named_as_secrets(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    [".dev.vars", ".env"].iter().any(|base| {
+        name.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }) || name == ".envrc"
 }
 
 /// Whether `wrangler pages deploy` leaves out the entry at `rel` under
@@ -808,6 +844,30 @@ mod tests {
             ".env",
         ] {
             assert!(!pages_leaves_out(Path::new(published)), "{published}");
+        }
+    }
+
+    #[test]
+    fn secrets_files_are_told_by_their_names_in_any_case() {
+        for secrets in [
+            ".dev.vars",
+            ".dev.vars.staging",
+            ".env",
+            ".ENV",
+            ".env.production",
+            ".env.local",
+            ".envrc",
+        ] {
+            assert!(named_as_secrets(secrets.as_ref()), "{secrets}");
+        }
+        for site in [
+            "env.js",
+            ".envelope",
+            "dev.vars",
+            ".dev.variables",
+            ".well-known",
+        ] {
+            assert!(!named_as_secrets(site.as_ref()), "{site}");
         }
     }
 

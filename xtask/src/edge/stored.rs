@@ -504,16 +504,17 @@ impl Drop for Removal {
 }
 
 /// How many of a file's first bytes [`held_in`] reads: a dump's first
-/// statements after a byte order mark and a few blank lines.
-const HEAD: u64 = 512;
+/// statements after a byte order mark, comments and blank lines, in UTF-16
+/// too; an identity file's comment lines and keys.
+const HEAD: u64 = 4 * 1024;
 
 /// How many of a zstd-compressed file's first bytes [`held_in`] hands the
 /// decoder to unpack [`HEAD`] bytes: a frame's header and its first block,
 /// which zstd unpacks whole, and which is at most 128 KiB.
 const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
 
-/// What the file at `path` holds when it is a database or a backup,
-/// whatever its name, told by its first bytes
+/// What the file at `path` holds when it is a database, a backup or an
+/// age identity, whatever its name, told by its first bytes
 /// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
 /// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
 /// [`ZSTD_HEAD`] of them read). `None`
