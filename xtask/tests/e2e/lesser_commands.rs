@@ -88,6 +88,42 @@ fn hooks_install_makes_a_private_hook_executable_without_making_it_readable_to_o
     assert_eq!(hooks_path(&sb), "scripts/git-hooks");
 }
 
+/// `keygen --out` took any path git ignores, and `*.agekey` is ignored
+/// everywhere: the identity that opens every encrypted backup was written
+/// into the Pages build (`dist/prod.agekey`), which `deploy` then publishes
+/// on a public site (its check of the build looks for backups and
+/// databases, not keys), or beside the backups it opens, in the backup
+/// directory that a shared directory or a copy of it hands to whoever has
+/// the backups. Both are refused (exit 3), through a link to them too,
+/// with nothing written.
+#[test]
+fn keygen_never_writes_the_identity_into_the_published_build_or_beside_the_backups() {
+    let sb = Sandbox::new();
+    let dist = sb.path().join("dist");
+    std::fs::create_dir(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<html></html>\n").unwrap();
+    let backups = sb.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    std::fs::set_permissions(&backups, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("dist", sb.path().join("keys")).unwrap();
+    for (out, needle) in [
+        ("dist/prod.agekey", "pages_build_output_dir"),
+        ("keys/prod.agekey", "pages_build_output_dir"),
+        ("backups/prod.agekey", "backup directory"),
+    ] {
+        let run = sb.xtask(&["keygen", "--out", out]);
+        assert_eq!(run.code, Some(3), "{out}:\n{}", run.all());
+        run.assert_refused(needle);
+        assert!(run.stderr.contains("Nothing was written"), "{}", run.all());
+        assert!(!sb.path().join(out).exists(), "{out} was written");
+    }
+    assert!(!dist.join("prod.agekey").exists());
+    // Elsewhere in the checkout, ignored, it is still written.
+    let run = sb.xtask(&["keygen", "--out", "prod.agekey"]);
+    run.assert_ok();
+    assert!(sb.path().join("prod.agekey").exists());
+}
+
 /// prod's deploy, as the workflow's line runs it.
 const DEPLOY_PROD: &str = "deploy prod --branch main --confirm qbtime_db_prod";
 
