@@ -20,12 +20,46 @@ pub struct KeygenArgs {
     pub out: PathBuf,
 }
 
+/// Why `out` (absolute), wherever links lead it, is no place for an
+/// identity although git ignores it: under `pages_build_output_dir`, which
+/// `deploy` publishes on a public site, or in the backup directory, beside
+/// the backups it opens (a shared or copied backup directory hands it over
+/// with them).
+fn published_or_beside_backups(project: &Project, out: &Path) -> Option<String> {
+    let real = fsutil::real_path_to_be(out)?;
+    let backups = fsutil::real_path_to_be(&project.backup_dir);
+    if backups.is_some_and(|b| real.starts_with(b)) {
+        return Some(format!(
+            "it is in the backup directory {}, beside the backups it opens: whoever has a copy of \
+             that directory would have the key to every encrypted backup in it",
+            project.backup_dir.display()
+        ));
+    }
+    let envs = project.environments().ok()?;
+    let built = envs.pages_output_dir().ok()??;
+    let published = fsutil::real_path_to_be(&project.config_dir.join(built))?;
+    real.starts_with(&published).then(|| {
+        format!(
+            "it is under pages_build_output_dir ({built}), which `cargo xtask deploy` publishes \
+             on a public site, every file in it"
+        )
+    })
+}
+
 /// `cargo xtask keygen --out FILE`. A path that git would take (inside a
 /// work tree and not ignored) is refused: the identity decrypts every
 /// backup, and one `git add .` would commit it.
 pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
     let out = std::path::absolute(&args.out)
         .with_context(|| format!("cannot resolve {}", args.out.display()))?;
+    if let Some(why) = published_or_beside_backups(project, &out) {
+        crate::stop!(
+            Exit::Refused,
+            "refusing to write the age identity to {}: {why}. Write it outside the repository \
+             (say ~/secure/qbtime-backups.agekey) or in a secret store. Nothing was written.",
+            args.out.display()
+        );
+    }
     if check_ignored(sh, &out)? == Ignored::No {
         crate::stop!(
             Exit::Refused,
