@@ -88,6 +88,30 @@ fn hooks_install_makes_a_private_hook_executable_without_making_it_readable_to_o
     assert_eq!(hooks_path(&sb), "scripts/git-hooks");
 }
 
+/// `hooks install` refused over the hooks git already runs (a
+/// `.git/hooks/pre-commit`), saying "Nothing was changed", after it had
+/// made the tracked hooks executable: a hook checked out without its
+/// executable bit was left 0755, a change git shows as the hook's mode
+/// changed. A refusal changes no hook's mode.
+#[test]
+fn hooks_install_refused_over_the_hooks_git_runs_leaves_the_tracked_hooks_as_they_were() {
+    let sb = Sandbox::new();
+    let ours = sb.path().join("scripts/git-hooks/pre-commit");
+    std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let theirs = sb.path().join(".git/hooks/pre-commit");
+    std::fs::write(&theirs, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    run.assert_refused("Nothing was changed");
+    assert_eq!(mode(&ours), 0o644, "the refusal changed the hook's mode");
+    assert_eq!(hooks_path(&sb), "", "changed though refused");
+    // Installed with --replace, it is made executable.
+    sb.xtask(&["hooks", "install", "--replace"]).assert_ok();
+    assert_eq!(mode(&ours), 0o755);
+}
+
 /// `keygen --out` took any path git ignores, and `*.agekey` is ignored
 /// everywhere: the identity that opens every encrypted backup was written
 /// into the Pages build (`dist/prod.agekey`), which `deploy` then publishes
