@@ -38,9 +38,6 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
         )
     })?;
     let hooks = tracked_hooks(&top)?;
-    for hook in &hooks {
-        make_executable(hook)?;
-    }
     // Setting core.hooksPath turns off every hook git runs now: another
     // hooks path (husky's `.husky`), or the hooks in `.git/hooks`. That is
     // never done without a word.
@@ -68,6 +65,11 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
                 d1_core::names::shown(&dir.to_string_lossy())
             );
         }
+    }
+    // Only once nothing is refused: a refusal changes nothing, a hook's
+    // mode included.
+    for hook in &hooks {
+        make_executable(hook)?;
     }
     git::set_hooks_path(sh, &top)?;
     // Read back as git reads it: a setting git reads first (a worktree's
