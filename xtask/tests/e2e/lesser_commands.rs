@@ -112,6 +112,46 @@ fn hooks_install_refused_over_the_hooks_git_runs_leaves_the_tracked_hooks_as_the
     assert_eq!(mode(&ours), 0o755);
 }
 
+/// The pre-commit hook told a dump by its name or its first bytes, and a
+/// compressed one only by a backup's name: a compressed backup copied
+/// under another name (`ops/prod.zst`), or a hand export gzipped as
+/// `prod.sql.gz`, was committed with every row, its bytes only packed. A
+/// zstd-compressed file (as every compressed backup is) and a gzip one
+/// that unpacks to a dump are refused; a gzip one of anything else is not.
+#[test]
+fn the_pre_commit_hook_refuses_a_compressed_dump_whatever_its_name() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read(sb.backups().join(name)).unwrap();
+    // As `backup --compress` stores it.
+    let packed = zstd::stream::encode_all(&dump[..], 3).unwrap();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let gzip = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("gzip")
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().unwrap().stdout
+    };
+    let commit = |path: &str, content: &[u8]| sb.try_commit(path, content);
+    for (path, content, why) in [
+        ("ops/prod.zst", packed, "zstd"),
+        ("ops/prod.sql.gz", gzip(&dump), "gzip"),
+    ] {
+        let run = commit(path, &content);
+        assert!(!run.ok, "{path} was committed:\n{}", run.all());
+        assert!(
+            run.stderr.contains(path) && run.stderr.contains(why),
+            "{path}:\n{}",
+            run.all()
+        );
+    }
+    commit("site/notes.txt.gz", &gzip(b"release notes\n")).assert_ok();
+}
+
 /// `keygen --out` took any path git ignores, and `*.agekey` is ignored
 /// everywhere: the identity that opens every encrypted backup was written
 /// into the Pages build (`dist/prod.agekey`), which `deploy` then publishes

@@ -271,18 +271,7 @@ fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
         "scripts/git-hooks"
     );
 
-    let attempt = |path: &str, content: &[u8]| -> Run {
-        let full = sb.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(&full, content).unwrap();
-        sb.git(&["add", "-f", path]).assert_ok();
-        let run = sb.git(&["commit", "-q", "-m", "try"]);
-        if !run.ok {
-            sb.git(&["reset", "-q"]).assert_ok();
-            std::fs::remove_file(&full).unwrap();
-        }
-        run
-    };
+    let attempt = |path: &str, content: &[u8]| sb.try_commit(path, content);
     let refused = attempt("backups/anything.txt", b"hello");
     assert!(!refused.ok);
     assert!(

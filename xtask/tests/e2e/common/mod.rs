@@ -131,6 +131,22 @@ impl Sandbox {
         std::fs::write(&settings, text).unwrap();
     }
 
+    /// Writes `content` to `path`, stages it (ignored or not) and commits,
+    /// as the hooks see a commit; a refused commit is unstaged and its file
+    /// removed, for the next attempt.
+    pub fn try_commit(&self, path: &str, content: &[u8]) -> Run {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, content).unwrap();
+        self.git(&["add", "-f", path]).assert_ok();
+        let run = self.git(&["commit", "-q", "-m", "try"]);
+        if !run.ok {
+            self.git(&["reset", "-q"]).assert_ok();
+            std::fs::remove_file(&full).unwrap();
+        }
+        run
+    }
+
     pub fn backups(&self) -> PathBuf {
         self.path().join("backups")
     }
