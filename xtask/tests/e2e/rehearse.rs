@@ -364,6 +364,47 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
     );
 }
 
+/// A backup directory shared by two machines (a team's, on a network
+/// share): a rehearsal's directory there whose pid runs on no process here
+/// was removed as a killed one's, though its rehearsal may run on the
+/// other machine, whose loopback then lost its databases mid-cycle. Its
+/// directory records the machine it runs on, and one from another machine
+/// is left, and named, never removed; one of this machine whose run is
+/// gone still is.
+#[test]
+fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
+    let sb = Sandbox::new();
+    let backups = sb.backups();
+    std::fs::create_dir(&backups).unwrap();
+    std::fs::set_permissions(
+        &backups,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    // No process here has this pid.
+    let elsewhere = backups.join(".rehearsal-20261204-090000-2147483000");
+    std::fs::create_dir_all(elsewhere.join("backups")).unwrap();
+    std::fs::write(elsewhere.join("prod.sqlite"), "its loopback's prod").unwrap();
+    std::fs::write(
+        elsewhere.join(".removed-when-done"),
+        "boot 00000000-1111-2222-3333-444444444444",
+    )
+    .unwrap();
+
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--from", "empty"]),
+        "== rehearse: backup",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let said = run.all();
+    let named = said.contains(".rehearsal-20261204-090000-2147483000");
+    let kept = elsewhere.join("prod.sqlite").exists();
+    assert!(
+        kept && named && said.contains("another machine"),
+        "kept {kept}:\n{said}"
+    );
+}
+
 /// A rehearsal interrupted while a step runs stops that step, which then
 /// exits non-zero: the summary said it FAILed (`--json`: `"fail"`) and
 /// "A step failed", so a monitor saw a failed migrate, not an interrupted
