@@ -263,8 +263,10 @@ fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
     let keep = args.keep || args.serve;
     if !keep {
         // Marks the directory as one to remove: a run killed before its
-        // cleanup leaves it for the next rehearsal to remove.
-        std::fs::write(dir.join(UNKEPT), "")?;
+        // cleanup leaves it for the next rehearsal on this machine to
+        // remove (its pid names no process on another one sharing the
+        // backup directory).
+        std::fs::write(dir.join(UNKEPT), crate::edge::lock::this_machine())?;
     }
     Ok(Cleanup { dir, keep })
 }
@@ -283,9 +285,34 @@ fn remove_killed_rehearsals(backup_dir: &Path) {
             let rest = name.strip_prefix(".rehearsal-")?;
             rest.rsplit('-').next()?.parse().ok()
         },
-        |path, _| std::fs::symlink_metadata(path.join(UNKEPT)).is_ok_and(|m| m.is_file()),
+        |path, _| removable_here(path),
         "rehearsal",
     );
+}
+
+/// Whether a rehearsal's directory whose pid runs on no process here is
+/// one to remove: marked so ([`UNKEPT`]) by a rehearsal on this machine
+/// (or by a version that did not say which). One marked on another
+/// machine sharing the backup directory may be of a rehearsal running
+/// there: it is left, and named.
+fn removable_here(path: &Path) -> bool {
+    use std::io::Read as _;
+    let marker = path.join(UNKEPT);
+    if !std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut on = String::new();
+    let read = std::fs::File::open(&marker).and_then(|f| f.take(256).read_to_string(&mut on));
+    let on = on.trim();
+    if read.is_ok() && (on.is_empty() || on == crate::edge::lock::this_machine()) {
+        return true;
+    }
+    crate::note!(
+        "left {}: a rehearsal on another machine sharing this backup directory made it, and may \
+         still run there; remove it once none does",
+        path.display()
+    );
+    false
 }
 
 /// Creates a SQLite file per remote database, prod's loaded from `from`,
