@@ -333,3 +333,108 @@ fn a_stale_lock_with_a_forged_migrations_first_is_told_only_as_written_by_this_t
         }
     }
 }
+
+/// A lock left by `restore into local` that died an hour ago while
+/// `doing` what it recorded.
+fn plant_stale_restore_into_local(sb: &Sandbox, doing: &serde_json::Value) {
+    plant_stale_lock(
+        sb,
+        serde_json::json!({
+            "pid": 999_999,
+            "started_at": started_an_hour_ago(),
+            "command": "restore into local",
+            "doing": doing,
+        }),
+    );
+}
+
+/// The line that tells the stale lock.
+fn stale_lock_told(run: &Run) -> String {
+    run.stderr
+        .lines()
+        .find(|l| l.contains("gone without releasing it"))
+        .unwrap_or_else(|| panic!("the stale lock is not reported:\n{}", run.all()))
+        .to_owned()
+}
+
+/// GB: the lock records the safety backup by its file name only. The
+/// file under that name now is another (the dead run's pruned, and a new
+/// backup given its name; or the directory rewritten): its manifest is
+/// valid and of local, so the next run names it as "the safety backup
+/// taken before it", which it is not. The lock records the sha256 its
+/// manifest gave the file (`file.sha256`, as a manifest's `taken_after`
+/// names a backup), and the file under the name is that one or no way back.
+#[test]
+fn a_stale_locks_safety_backup_is_the_file_it_recorded_not_another_under_its_name() {
+    let (sb, kept) = sandbox_with_a_backup();
+    let taken = sha256_hex(b"the safety backup the dead run took, since pruned");
+    assert_ne!(manifest_for(&sb, &kept)["file"]["sha256"], taken.as_str());
+    plant_stale_restore_into_local(
+        &sb,
+        &serde_json::json!({
+            "kind": "loading",
+            "env": "local",
+            "backup": "backup-staging-20261201-0300.sql",
+            "safety": kept,
+            "safety_sha256": taken,
+        }),
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let told = stale_lock_told(&run);
+    assert!(
+        told.contains("the safety backup taken before it, which it recorded, is not a backup in"),
+        "{kept}, another file than the safety backup the lock recorded, is not said to be \
+         gone:\n{told}"
+    );
+    assert!(
+        !told.contains("to go back, restore the safety backup taken before it"),
+        "{kept} is named as the safety backup taken before the killed restore:\n{told}"
+    );
+}
+
+/// GB: the way back from a killed restore is never the backup it loaded
+/// nor one of its rows; the backup it loaded was found by its file name.
+/// That name now holds another backup (the one loaded moved to another
+/// name by hand, or pruned and a new backup given the name): the next run
+/// leaves out the other backup and offers one of the rows it loaded,
+/// whose restore brings back nothing of before. The backup loaded is
+/// found by the sha256 the lock records.
+#[test]
+fn a_stale_locks_way_back_finds_the_backup_it_loaded_by_its_sha256_not_its_name() {
+    let (sb, loaded) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Later', 'qbt-8', 'UTC');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newer = sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.starts_with("backup-local-") && f.ends_with(".sql") && *f != loaded)
+        .expect("a second backup of local");
+    let sha256 = manifest_for(&sb, &loaded)["file"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    plant_stale_restore_into_local(
+        &sb,
+        &serde_json::json!({
+            "kind": "loading",
+            "env": "local",
+            "backup": newer,
+            "backup_sha256": sha256,
+            "safety": "backup-local-20261201-0305.sql",
+        }),
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let told = stale_lock_told(&run);
+    assert!(
+        told.contains(&format!(
+            "the newest verified backup of local here is {newer}"
+        )) && told.contains("cargo xtask restore")
+            && !told.contains(&loaded),
+        "the way back is not {newer} (now under the name the lock recorded), or is {loaded}, \
+         the rows the killed restore loaded:\n{told}"
+    );
+}
