@@ -81,24 +81,35 @@ pub fn this_machine() -> String {
 pub enum Doing {
     /// Loading the file named `backup` into environment `env`'s database,
     /// after taking the safety backup `safety` (a file in the backup
-    /// directory) of it.
+    /// directory) of it. Each file is also recorded by the sha256 its
+    /// manifest gives it (`file.sha256`, as a manifest's `taken_after`
+    /// names a backup), where it has one: a file given its name since (the
+    /// one recorded pruned, a new backup of the same minute) is another.
+    /// Absent in records written before they were, which name by name only.
     Loading {
         env: String,
         backup: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_sha256: Option<String>,
         #[serde(default)]
         safety: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        safety_sha256: Option<String>,
         /// `--clean`'s `migrations apply` first: no row is loaded yet, and
         /// some migrations may be applied.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         migrations_first: bool,
     },
     /// Applying migrations to environment `env`'s database, after taking
-    /// the pre-migration backup `backup` (a file in the backup directory),
+    /// the pre-migration backup `backup` (a file in the backup directory,
+    /// and the sha256 its manifest gives it, as for [`Doing::Loading`]),
     /// unless `--no-backup`.
     Migrating {
         env: String,
         #[serde(default)]
         backup: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_sha256: Option<String>,
     },
     /// Restoring environment `env`'s database by Time Travel to bookmark
     /// `to`; bookmark `undo` was its state before.
@@ -111,6 +122,14 @@ pub enum Doing {
     /// or by hand).
     #[serde(skip)]
     Unread,
+}
+
+/// The sha256 the manifest beside the backup `file` gives it, as a lock
+/// records the file ([`Doing::Loading`]); `None` without a valid one.
+pub fn sha256_of(file: &Path) -> Option<String> {
+    use crate::edge::manifest_file::ManifestFile as _;
+    let manifest = d1_core::manifest::Manifest::for_backup(file).ok()?;
+    Some(manifest.file.sha256)
 }
 
 /// The backup file a run is about to give its final name: the name, and
@@ -598,7 +617,9 @@ mod tests {
         let doing = Doing::Loading {
             env: "staging".into(),
             backup: "backup-prod-x.sql".into(),
+            backup_sha256: Some("a".repeat(64)),
             safety: Some("backup-staging-y.sql".into()),
+            safety_sha256: Some("b".repeat(64)),
             migrations_first: false,
         };
         lock.record(doing.clone()).unwrap();

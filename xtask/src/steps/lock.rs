@@ -60,26 +60,15 @@ pub fn told(doing: &Doing, project: &Project) -> String {
         Doing::Loading {
             env: name,
             backup,
+            backup_sha256,
             safety,
+            safety_sha256,
             migrations_first,
         } => {
             let Some(env) = env(name) else {
                 return UNKNOWN.to_owned();
             };
-            let db = &env.database_name;
-            let left = match env.location {
-                _ if *migrations_first => format!(
-                    "the migrations are applied first, each as its own query, so some of them \
-                     may be applied to {db}, and no row of the backup was loaded"
-                ),
-                Location::Remote => format!(
-                    "D1 ends an import it was given on its own, whole or not at all, so {db} \
-                     holds either all of the backup or what it held before"
-                ),
-                Location::Local => {
-                    format!("a load that did not finish is undone, whole, when {db} is next opened")
-                }
-            };
+            let left = left_by_a_load(&env, *migrations_first);
             let back = match safety {
                 None => String::new(),
                 Some(safety) => format!(
@@ -87,20 +76,31 @@ pub fn told(doing: &Doing, project: &Project) -> String {
                     way_back(
                         project,
                         &env,
-                        (safety, Some(backup)),
+                        (safety, safety_sha256.as_deref()),
+                        Some((backup, backup_sha256.as_deref())),
                         "the safety backup taken before it"
                     )
                 ),
             };
             let backup = one_word(backup).unwrap_or("a backup");
-            format!("loading {backup} into {db}: {left}{back}")
+            format!("loading {backup} into {}: {left}{back}", env.database_name)
         }
-        Doing::Migrating { env: name, backup } => {
+        Doing::Migrating {
+            env: name,
+            backup,
+            backup_sha256,
+        } => {
             let Some(env) = env(name) else {
                 return UNKNOWN.to_owned();
             };
             let advice = match backup {
-                Some(file) => way_back(project, &env, (file, None), "the pre-migration backup"),
+                Some(file) => way_back(
+                    project,
+                    &env,
+                    (file, backup_sha256.as_deref()),
+                    None,
+                    "the pre-migration backup",
+                ),
                 None => "no backup was taken (--no-backup)".to_owned(),
             };
             format!(
@@ -130,6 +130,25 @@ pub fn told(doing: &Doing, project: &Project) -> String {
             }
         }
         Doing::Unread => "something this version does not read from its record".to_owned(),
+    }
+}
+
+/// What a load into `env` that did not finish leaves in its database
+/// ([`Doing::Loading`]).
+fn left_by_a_load(env: &Environment, migrations_first: bool) -> String {
+    let db = &env.database_name;
+    match env.location {
+        _ if migrations_first => format!(
+            "the migrations are applied first, each as its own query, so some of them may be \
+             applied to {db}, and no row of the backup was loaded"
+        ),
+        Location::Remote => format!(
+            "D1 ends an import it was given on its own, whole or not at all, so {db} holds \
+             either all of the backup or what it held before"
+        ),
+        Location::Local => {
+            format!("a load that did not finish is undone, whole, when {db} is next opened")
+        }
     }
 }
 
@@ -190,26 +209,37 @@ fn environment(project: &Project, name: &str) -> Option<Environment> {
         .cloned()
 }
 
-/// The command that restores the backup named `file` into `env`, if it is
-/// a whole backup of `env` in the backup directory now (a regular file,
+/// A backup file a lock records: its name, and the sha256 its manifest
+/// gave it when the record was written (`None` in a record written before
+/// it was, or of a file without a manifest).
+type Recorded<'a> = (&'a str, Option<&'a str>);
+
+/// The command that restores the backup `file` into `env`, if it is a
+/// whole backup of `env` in the backup directory now (a regular file,
 /// whose manifest is valid, names it and says it is `env`'s: a restore's
 /// safety backup and a pre-migration backup are of the database they
-/// protect); else that it is not there, and the newest verified backup of
-/// `env` that is (older than the one recorded: a run that took the lock
-/// since would have told this lock), or that there is none. `restoring`
-/// is the backup a killed restore was loading, never named as the way back.
+/// protect), the very one recorded (its manifest gives it the sha256 the
+/// record does, where the record has one); else that it is not there, and
+/// the newest verified backup of `env` that is (older than the one
+/// recorded: a run that took the lock since would have told this lock),
+/// or that there is none. `restoring` is the backup a killed restore was
+/// loading, never named as the way back.
 fn way_back(
     project: &Project,
     env: &Environment,
-    (file, restoring): (&str, Option<&str>),
+    (file, sha256): Recorded<'_>,
+    restoring: Option<Recorded<'_>>,
     which: &str,
 ) -> String {
     use crate::edge::manifest_file::ManifestFile as _;
     let path = project.backup_dir.join(file);
     let ours = d1_core::names::is_plain_file_name(file)
         && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
-        && d1_core::manifest::Manifest::for_backup(&path)
-            .is_ok_and(|m| m.environment == env.name && m.is_whole());
+        && d1_core::manifest::Manifest::for_backup(&path).is_ok_and(|m| {
+            m.environment == env.name
+                && m.is_whole()
+                && sha256.is_none_or(|sha| m.file.sha256 == sha)
+        });
     match ours {
         true => crate::steps::migrations::restore_advice(&path, env, which, None),
         false => format!(
@@ -223,7 +253,11 @@ fn way_back(
 /// The newest verified whole backup of `env` here (what `latest:ENV`
 /// restores) but `restoring` and its rows ([`newest_way_back_among`]),
 /// with the command that restores it; or that there is none.
-fn newest_way_back(project: &Project, env: &Environment, restoring: Option<&str>) -> String {
+fn newest_way_back(
+    project: &Project,
+    env: &Environment,
+    restoring: Option<Recorded<'_>>,
+) -> String {
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
     match newest_way_back_among(&entries, env, restoring) {
         Some(e) => format!(
@@ -237,16 +271,21 @@ fn newest_way_back(project: &Project, env: &Environment, restoring: Option<&str>
 }
 
 /// Of `entries`, the newest verified whole backup of `env` that is not
-/// `restoring` (the backup a killed restore was loading, by its file name)
+/// `restoring` (the backup a killed restore was loading: by the sha256 its
+/// manifest records where the lock recorded one, else by its file name)
 /// nor of its rows ([`crate::edge::inventory::Entry::is_of_rows`]): going
 /// back to either brings back nothing of before that restore.
 fn newest_way_back_among<'a>(
     entries: &'a [crate::edge::inventory::Entry],
     env: &Environment,
-    restoring: Option<&str>,
+    restoring: Option<Recorded<'_>>,
 ) -> Option<&'a crate::edge::inventory::Entry> {
-    let loaded = restoring
-        .and_then(|name| { entries.iter() }.find(|e| d1_core::names::file_name(&e.file) == name));
+    let loaded = restoring.and_then(|(name, sha256)| {
+        entries.iter().find(|e| match sha256 {
+            Some(sha) => e.manifest.file.sha256 == sha,
+            None => d1_core::names::file_name(&e.file) == name,
+        })
+    });
     let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
         .filter(|e| e.is_whole() && env.records(&e.manifest))
         .filter(|e| !loaded.is_some_and(|l| e.is_of_rows(&l.file, l.manifest.content.as_ref())))
@@ -463,7 +502,9 @@ mod tests {
         ];
         for (i, e) in entries.iter_mut().enumerate() {
             e.file = dir.path().join(e.file.file_name().unwrap());
-            std::fs::write(&e.file, "x").unwrap();
+            // One byte each, of its own: three files, three sha256s.
+            std::fs::write(&e.file, ["x", "y", "z"][i]).unwrap();
+            e.manifest.file.sha256 = fsutil::sha256_file(&e.file).unwrap().0;
             e.manifest.database.name = prod.database_name.clone();
             e.manifest.database.uuid = prod.database_id.clone();
             let rows = if i < 2 { "same" } else { "before" };
@@ -474,8 +515,15 @@ mod tests {
         };
         let newest = newest_way_back_among(&entries, &prod, None);
         assert_eq!(name(newest).as_deref(), Some("backup-prod-20.sql"));
-        let back = newest_way_back_among(&entries, &prod, Some("backup-prod-20.sql"));
+        let back = newest_way_back_among(&entries, &prod, Some(("backup-prod-20.sql", None)));
         assert_eq!(name(back).as_deref(), Some("backup-prod-0.sql"));
+        // The backup loaded is the one whose manifest records the sha256
+        // the lock does, whatever file has its name now: here the oldest,
+        // so the newest is the way back.
+        let oldest = &entries[2].manifest.file.sha256;
+        let loaded = Some(("backup-prod-20.sql", Some(oldest.as_str())));
+        let back = newest_way_back_among(&entries, &prod, loaded);
+        assert_eq!(name(back).as_deref(), Some("backup-prod-20.sql"));
     }
 
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,

@@ -923,6 +923,7 @@ pub fn record_applying(
     lock.record(crate::edge::lock::Doing::Migrating {
         env: env.name.clone(),
         backup: backup.map(|f| d1_core::names::file_name(f).to_string()),
+        backup_sha256: backup.and_then(crate::edge::lock::sha256_of),
     })?;
     Ok(advice)
 }

@@ -333,10 +333,13 @@ fn record_loading<'l>(
     new: Option<&NewDatabase>,
 ) -> Result<Underway<'l>> {
     let (target, source) = (loading.target, loading.source);
+    let safety_sha256 = { loading.safety.as_deref() }.and_then(crate::edge::lock::sha256_of);
     let doing = |migrations_first| crate::edge::lock::Doing::Loading {
         env: target.name.clone(),
         backup: file_name(&source.file).to_string(),
+        backup_sha256: source.manifest.as_ref().map(|m| m.file.sha256.clone()),
         safety: loading.safety.as_deref().map(|f| file_name(f).to_string()),
+        safety_sha256: safety_sha256.clone(),
         migrations_first,
     };
     let clean = loading.mode == Mode::Clean;
