@@ -18,18 +18,24 @@ fn plant_stale_lock(sb: &Sandbox, fields: serde_json::Value) {
     .unwrap();
 }
 
-/// A lock left by a `restore into staging` that died an hour ago while
-/// `doing` what it recorded.
-fn plant_stale_restore_into_staging(sb: &Sandbox, doing: &serde_json::Value) {
+/// A lock left by a run of `command` that died an hour ago while `doing`
+/// what it recorded.
+fn plant_stale_run(sb: &Sandbox, command: &str, doing: &serde_json::Value) {
     plant_stale_lock(
         sb,
         serde_json::json!({
             "pid": 999_999,
             "started_at": started_an_hour_ago(),
-            "command": "restore into staging",
+            "command": command,
             "doing": doing,
         }),
     );
+}
+
+/// A lock left by a `restore into staging` that died an hour ago while
+/// `doing` what it recorded.
+fn plant_stale_restore_into_staging(sb: &Sandbox, doing: &serde_json::Value) {
+    plant_stale_run(sb, "restore into staging", doing);
 }
 
 fn started_an_hour_ago() -> String {
@@ -337,15 +343,7 @@ fn a_stale_lock_with_a_forged_migrations_first_is_told_only_as_written_by_this_t
 /// A lock left by `restore into local` that died an hour ago while
 /// `doing` what it recorded.
 fn plant_stale_restore_into_local(sb: &Sandbox, doing: &serde_json::Value) {
-    plant_stale_lock(
-        sb,
-        serde_json::json!({
-            "pid": 999_999,
-            "started_at": started_an_hour_ago(),
-            "command": "restore into local",
-            "doing": doing,
-        }),
-    );
+    plant_stale_run(sb, "restore into local", doing);
 }
 
 /// The line that tells the stale lock.
@@ -437,4 +435,77 @@ fn a_stale_locks_way_back_finds_the_backup_it_loaded_by_its_sha256_not_its_name(
         "the way back is not {newer} (now under the name the lock recorded), or is {loaded}, \
          the rows the killed restore loaded:\n{told}"
     );
+}
+
+/// GB: a lock left by a run for one environment told a run for another
+/// the way back for the first: a planted `restore into prod` whose safety
+/// backup is "gone" has a `backup staging` print the newest verified
+/// backup of prod and `cargo xtask restore … --to prod --replace --confirm
+/// qbtime_db_prod`, a rollback of production the lock chose. A run tells
+/// the way back for its own environment only; of another's it says whose
+/// the record is, and that its way back is not told here.
+#[test]
+fn a_stale_lock_for_one_environment_tells_a_run_for_another_no_way_back() {
+    let remote = common::remote::Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let prod = remote.backup_prod(home.path());
+    let doing = serde_json::json!({
+        "kind": "loading",
+        "env": "prod",
+        "backup": "backup-staging-20261201-0300.sql",
+        "safety": "backup-prod-20261201-0305.sql",
+    });
+    plant_stale_run(&remote.sb, "restore into prod", &doing);
+    let run = remote.xtask(home.path(), &["backup", "staging"]);
+    run.assert_ok();
+    let told = stale_lock_told(&run);
+    assert!(
+        told.contains("into qbtime_db_prod") && told.contains("no way back is told"),
+        "the record is not told as prod's, with no way back:\n{told}"
+    );
+    assert!(
+        !run.all().contains("--to prod") && !run.all().contains(&prod),
+        "a lock of a run for prod has a run for staging offer a restore into prod:\n{}",
+        run.all()
+    );
+}
+
+/// GB: the record names an environment, and the lock a command; a planted
+/// lock pairs `restore into staging` with a load into local, so that a
+/// run for local tells it, and names the newest verified backup of local
+/// as the way back for a run that was not local's. A record its own
+/// command does not name is not one this tool wrote: no way back is told.
+#[test]
+fn a_stale_lock_whose_record_its_command_does_not_name_tells_no_way_back() {
+    let (sb, kept) = sandbox_with_a_backup();
+    let stem = kept.split(".sql").next().unwrap().to_owned();
+    for (command, doing) in [
+        (
+            "restore into staging",
+            serde_json::json!({
+                "kind": "loading",
+                "env": "local",
+                "backup": "backup-staging-20261201-0300.sql",
+                "safety": "backup-local-20261201-0305.sql",
+            }),
+        ),
+        (
+            "backup local",
+            serde_json::json!({
+                "kind": "migrating",
+                "env": "local",
+                "backup": "backup-local-20261201-0305.sql",
+            }),
+        ),
+    ] {
+        plant_stale_run(&sb, command, &doing);
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        let told = stale_lock_told(&run);
+        assert!(
+            !told.contains(&stem) && !told.contains("cargo xtask restore"),
+            "a record of local under `{command}` has the next run offer {kept}:\n{told}"
+        );
+        assert!(told.contains("no way back is told"), "{told}");
+    }
 }
