@@ -124,6 +124,41 @@ pub enum Doing {
     Unread,
 }
 
+impl Doing {
+    /// The environment the record names; `None` for one unread.
+    pub fn env(&self) -> Option<&str> {
+        match self {
+            Doing::Loading { env, .. }
+            | Doing::Migrating { env, .. }
+            | Doing::TimeTravel { env, .. } => Some(env),
+            Doing::Unread => None,
+        }
+    }
+
+    /// Whether `command`, as a lock records its run's, is the one that
+    /// writes this record, for the environment it names: `restore into
+    /// ENV` a load, `migrate ENV` or `deploy ENV` migrations, `time-travel
+    /// restore ENV` a Time Travel restore.
+    pub fn is_written_by(&self, command: &str) -> bool {
+        let by: &[&str] = match self {
+            Doing::Loading { .. } => &["restore into"],
+            Doing::Migrating { .. } => &["migrate", "deploy"],
+            Doing::TimeTravel { .. } => &["time-travel restore"],
+            Doing::Unread => &[],
+        };
+        let env = self.env().unwrap_or_default();
+        by.iter().any(|run| command == format!("{run} {env}"))
+    }
+}
+
+/// The environment a run is for, by the command a lock records of it
+/// (`backup staging`, `restore into new:qbtime-copy`); `None` for
+/// `prune`, which is for none, and for a command of another shape.
+pub fn command_environment(command: &str) -> Option<&str> {
+    let (_, env) = command.rsplit_once(' ')?;
+    is_our_command(command).then_some(env)
+}
+
 /// The sha256 the manifest beside the backup `file` gives it, as a lock
 /// records the file ([`Doing::Loading`]); `None` without a valid one.
 pub fn sha256_of(file: &Path) -> Option<String> {
@@ -666,7 +701,10 @@ mod tests {
             "restore x.sql --to prod",
         ] {
             assert!(!is_our_command(theirs), "{theirs}");
+            assert_eq!(command_environment(theirs), None, "{theirs}");
         }
+        assert_eq!(command_environment("restore into staging"), Some("staging"));
+        assert_eq!(command_environment("prune"), None);
     }
 
     #[cfg(unix)]

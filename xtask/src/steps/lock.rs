@@ -20,8 +20,13 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
     let (lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
     if let Some(stale) = &stale {
-        match stale.holder.as_ref().and_then(|h| h.doing.as_ref()) {
-            Some(doing) => crate::warn!("{stale}; when it stopped it was {}", told(doing, project)),
+        let record = { stale.holder.as_ref() }.and_then(|h| Some((h, h.doing.as_ref()?)));
+        match record {
+            Some((dead, doing)) => {
+                let reader = Reader::Next { dead, command };
+                let told = told_to(doing, project, reader);
+                crate::warn!("{stale}; when it stopped it was {told}")
+            }
             None => crate::warn!("{stale}"),
         }
     }
@@ -44,15 +49,32 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     Ok(lock)
 }
 
+/// What this run is doing, as the next run would tell it if this one
+/// were killed ([`told_to`]), its way back included.
+pub fn told(doing: &Doing, project: &Project) -> String {
+    told_to(doing, project, Reader::Writer)
+}
+
+/// Whom a lock's record is told to ([`told_to`]).
+#[derive(Debug, Clone, Copy)]
+enum Reader<'a> {
+    /// The run that writes it, of its own step.
+    Writer,
+    /// A later run (`command`: `backup staging`, `prune`, …) that found
+    /// it left by `dead`, a run gone.
+    Next { dead: &'a Holder, command: &'a str },
+}
+
 /// What a run was doing when it stopped, and the way back, in this tool's
 /// words: the environment is looked up in the configuration (its database
 /// named from there), a backup file to go back to must be a whole backup of
 /// that environment in the backup directory ([`way_back`]), bookmarks must
 /// be the Time Travel journal's ([`journaled`]), and a name is repeated
-/// only if it is one plain word. What
+/// only if it is one plain word. The way back is told only where
+/// [`withheld`] does not say why not. What
 /// does not check out is not repeated: the lock is a file anyone who can
 /// write the backup directory may have written.
-pub fn told(doing: &Doing, project: &Project) -> String {
+fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> String {
     const UNKNOWN: &str = "working on a database this configuration does not name; nothing \
                            more is told";
     let env = |name: &str| environment(project, name);
@@ -69,9 +91,10 @@ pub fn told(doing: &Doing, project: &Project) -> String {
                 return UNKNOWN.to_owned();
             };
             let left = left_by_a_load(&env, *migrations_first);
-            let back = match safety {
-                None => String::new(),
-                Some(safety) => format!(
+            let back = match (safety, withheld(reader, doing, &env)) {
+                (_, Some(why)) => format!("; {why}"),
+                (None, None) => String::new(),
+                (Some(safety), None) => format!(
                     "; {}",
                     way_back(
                         project,
@@ -93,15 +116,16 @@ pub fn told(doing: &Doing, project: &Project) -> String {
             let Some(env) = env(name) else {
                 return UNKNOWN.to_owned();
             };
-            let advice = match backup {
-                Some(file) => way_back(
+            let advice = match (backup, withheld(reader, doing, &env)) {
+                (_, Some(why)) => why,
+                (Some(file), None) => way_back(
                     project,
                     &env,
                     (file, backup_sha256.as_deref()),
                     None,
                     "the pre-migration backup",
                 ),
-                None => "no backup was taken (--no-backup)".to_owned(),
+                (None, None) => "no backup was taken (--no-backup)".to_owned(),
             };
             format!(
                 "applying migrations to {}, some of which may be applied; {advice}",
@@ -116,20 +140,67 @@ pub fn told(doing: &Doing, project: &Project) -> String {
             let Some(env) = env(name).filter(|e| e.location == Location::Remote) else {
                 return UNKNOWN.to_owned();
             };
-            let db = &env.database_name;
-            match journaled(project, &env, to, undo) {
-                true => format!(
-                    "restoring {db} by Time Travel to bookmark {to}: it may already be back \
-                     there; restoring to bookmark {undo} undoes it"
-                ),
-                false => format!(
-                    "restoring {db} by Time Travel (the bookmarks it recorded are not the Time \
-                     Travel journal's; `cargo xtask time-travel info {}` shows where it is now)",
-                    env.name
-                ),
-            }
+            let withheld = withheld(reader, doing, &env);
+            told_time_travel(project, &env, (to, undo), withheld)
         }
         Doing::Unread => "something this version does not read from its record".to_owned(),
+    }
+}
+
+/// A Time Travel restore of `env`'s database to bookmark `to`, from
+/// bookmark `undo` ([`Doing::TimeTravel`]), told with the bookmark that
+/// undoes it if the journal says so ([`journaled`]) and it is not
+/// `withheld` ([`withheld`]).
+fn told_time_travel(
+    project: &Project,
+    env: &Environment,
+    (to, undo): (&str, &str),
+    withheld: Option<String>,
+) -> String {
+    let db = &env.database_name;
+    let info = format!("cargo xtask time-travel info {}", env.name);
+    if let Some(why) = withheld {
+        return format!("restoring {db} by Time Travel; {why} (`{info}` shows where it is now)");
+    }
+    match journaled(project, env, to, undo) {
+        true => format!(
+            "restoring {db} by Time Travel to bookmark {to}: it may already be back there; \
+             restoring to bookmark {undo} undoes it"
+        ),
+        false => format!(
+            "restoring {db} by Time Travel (the bookmarks it recorded are not the Time Travel \
+             journal's; `{info}` shows where it is now)"
+        ),
+    }
+}
+
+/// Why the way back from `doing`, a record of `env`'s, is not told to
+/// `reader`, in the words told instead; `None` when it is. A run's own
+/// record is told to it whole. Found stale, it is the word of a file anyone
+/// who can write the backup directory may have written, so its way back is
+/// told only where that record is one this tool writes for the command its
+/// lock records (`restore into ENV` a load into ENV, …: a lock pairing a
+/// load into prod with `restore into staging` is not), and only to a run
+/// for that same environment: a lock left (or planted) by a run for prod
+/// never has a `backup staging` hand its operator a restore into prod.
+fn withheld(reader: Reader<'_>, doing: &Doing, env: &Environment) -> Option<String> {
+    let Reader::Next { dead, command } = reader else {
+        return None;
+    };
+    if !doing.is_written_by(&dead.command) {
+        return Some(
+            "no way back is told: the command its lock records is not the run that writes \
+             such a record"
+                .to_owned(),
+        );
+    }
+    match crate::edge::lock::command_environment(command) {
+        Some(this) if this == env.name => None,
+        _ => Some(format!(
+            "no way back is told to a run that is not for {} (this one is `{command}`); \
+             `cargo xtask list` lists the backups here",
+            env.name
+        )),
     }
 }
 

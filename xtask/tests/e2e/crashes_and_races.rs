@@ -932,9 +932,14 @@ fn a_time_travel_restore_run_again_after_an_interrupted_one_names_the_bookmark_f
 /// undo bookmark too, as one of this `prod`'s database. The lines are
 /// matched by the database id they record, as the unfinished-restore
 /// warning matches them.
+/// The next run is one for prod: a stale lock's way back is told to a run
+/// for its own environment only.
 #[test]
 fn a_killed_time_travel_restore_is_told_by_its_database_not_another_configurations_prod() {
-    let (sb, _) = sandbox_with_a_backup();
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    std::fs::create_dir_all(sb.backups()).unwrap();
     let (to, undo) = (bookmark("0001"), bookmark("0000"));
     let line = |id: &str, db: &str, status: &str, to: &str, undo: &str| {
         serde_json::json!({
@@ -1000,7 +1005,7 @@ fn a_killed_time_travel_restore_is_told_by_its_database_not_another_configuratio
             .to_string(),
         )
         .unwrap();
-        let run = sb.xtask(&["backup", "local"]);
+        let run = remote.xtask(home.path(), &["backup", "prod"]);
         run.assert_ok();
         let said = &run.stderr;
         assert!(
