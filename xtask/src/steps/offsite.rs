@@ -200,56 +200,99 @@ impl LockRule {
     }
 }
 
-/// The rules in `wrangler r2 bucket lock list`'s output: blocks of
-/// `name:`, `enabled:`, `prefix:` and `condition:` lines (the same in
-/// wrangler 4.86 and 4.164). A condition this cannot read counts as
-/// indefinite, so an unknown lock is never taken for a shorter one.
-pub fn lock_rules(listing: &str) -> Vec<LockRule> {
-    let mut rules: Vec<LockRule> = Vec::new();
+/// One rule of `wrangler r2 bucket lifecycle list` or `wrangler r2 bucket
+/// lock list`. Both print each rule as a block of labelled lines (wrangler's
+/// `formatLabelledValues`, the same in 4.86 and 4.164): `name:`,
+/// `enabled:`, `prefix:`, and one saying what the rule does, `action:` for
+/// a lifecycle rule and `condition:` for a lock. Lines before the first
+/// `name:` ("Listing lifecycle rules for bucket ...", "There are no lock
+/// rules ...") belong to no rule.
+#[derive(Debug)]
+struct ListedRule {
+    name: String,
+    enabled: bool,
+    /// Empty for every object in the bucket (`(all prefixes)`).
+    prefix: String,
+    /// The `action:` of a lifecycle rule (`Expire objects after 372 days`,
+    /// several joined by `, `) or the `condition:` of a lock (`after 372
+    /// days`, `on 2027-01-01`, `indefinitely`); empty when there is none.
+    does: String,
+}
+
+impl ListedRule {
+    /// The days after upload at which a lifecycle rule deletes objects
+    /// (`Expire objects after N days` among its actions); a part day holds
+    /// as long as the next whole day, and 0 days as 1.
+    fn expire_days(&self) -> Option<i64> {
+        { self.does.split(", ") }
+            .find_map(|a| {
+                let days = a.strip_prefix("Expire objects after ")?;
+                days.strip_suffix(" days")?.parse::<f64>().ok()
+            })
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .map(|d| (d.ceil() as i64).max(1))
+    }
+
+    /// How long a lock rule keeps objects. A condition this cannot read
+    /// counts as indefinite, so an unknown lock is never taken for a
+    /// shorter one.
+    fn retention(&self) -> Retention {
+        let days = { self.does.strip_prefix("after ") }
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|d| d.parse::<f64>().ok());
+        match (days, self.does.strip_prefix("on ")) {
+            // A part day holds as long as the next whole day.
+            (Some(d), _) => Retention::Days(d.ceil() as i64),
+            (None, Some(date)) => Retention::Until(date.trim().to_owned()),
+            _ => Retention::Indefinite,
+        }
+    }
+}
+
+/// The rules of a `wrangler r2 bucket lifecycle list` or `wrangler r2
+/// bucket lock list` output, in the order listed ([`ListedRule`]).
+fn listed_rules(listing: &str) -> Vec<ListedRule> {
+    let mut rules: Vec<ListedRule> = Vec::new();
     for line in listing.lines().map(crate::out::strip_ansi) {
         let Some((label, value)) = line.trim_start().split_once(':') else {
             continue;
         };
         let value = value.trim();
-        match label {
-            "name" => rules.push(LockRule {
+        if label == "name" {
+            rules.push(ListedRule {
                 name: value.to_owned(),
                 enabled: true,
                 prefix: String::new(),
-                retention: Retention::Indefinite,
-            }),
-            "enabled" => {
-                if let Some(rule) = rules.last_mut() {
-                    rule.enabled = value == "Yes";
-                }
-            }
-            "prefix" => {
-                if let Some(rule) = rules.last_mut() {
-                    rule.prefix = if value == "(all prefixes)" {
-                        String::new()
-                    } else {
-                        value.to_owned()
-                    };
-                }
-            }
-            "condition" => {
-                if let Some(rule) = rules.last_mut() {
-                    let days = value
-                        .strip_prefix("after ")
-                        .and_then(|v| v.split_whitespace().next())
-                        .and_then(|d| d.parse::<f64>().ok());
-                    rule.retention = match (days, value.strip_prefix("on ")) {
-                        // A part day holds as long as the next whole day.
-                        (Some(d), _) => Retention::Days(d.ceil() as i64),
-                        (None, Some(date)) => Retention::Until(date.trim().to_owned()),
-                        _ => Retention::Indefinite,
-                    };
-                }
-            }
+                does: String::new(),
+            });
+            continue;
+        }
+        let Some(rule) = rules.last_mut() else {
+            continue;
+        };
+        match label {
+            "enabled" => rule.enabled = value == "Yes",
+            "prefix" if value == "(all prefixes)" => rule.prefix = String::new(),
+            "prefix" => rule.prefix = value.to_owned(),
+            "action" | "condition" => rule.does = value.to_owned(),
             _ => {}
         }
     }
     rules
+}
+
+/// The rules in `wrangler r2 bucket lock list`'s output
+/// ([`listed_rules`]), each held as its condition says
+/// ([`ListedRule::retention`]).
+pub fn lock_rules(listing: &str) -> Vec<LockRule> {
+    { listed_rules(listing).into_iter() }
+        .map(|rule| LockRule {
+            retention: rule.retention(),
+            name: rule.name,
+            enabled: rule.enabled,
+            prefix: rule.prefix,
+        })
+        .collect()
 }
 
 /// How long the enabled rules that hold every object under `prefix` keep
@@ -600,53 +643,19 @@ const NO_EXPIRY: i64 = 36_500;
 
 /// The days after upload at which the bucket's lifecycle rules delete
 /// every object under `prefix` (the shortest enabled rule over all of it),
-/// read from `wrangler r2 bucket lifecycle list`'s output (`name:`,
-/// `enabled:`, `prefix:` and `action: Expire objects after N days` lines);
-/// `None` when no rule does.
+/// read from `wrangler r2 bucket lifecycle list`'s output ([`listed_rules`],
+/// [`ListedRule::expire_days`]); `None` when no rule does.
 pub fn expiry_days(listing: &str, prefix: &str) -> Option<i64> {
-    // (enabled, prefix, days) of each rule, in the order listed.
-    let mut rules: Vec<(bool, String, Option<f64>)> = Vec::new();
-    for line in listing.lines().map(crate::out::strip_ansi) {
-        let Some((label, value)) = line.trim_start().split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if label == "name" {
-            rules.push((true, String::new(), None));
-        }
-        let Some(rule) = rules.last_mut() else {
-            continue;
-        };
-        match label {
-            "enabled" => rule.0 = value == "Yes",
-            "prefix" if value != "(all prefixes)" => rule.1 = value.to_owned(),
-            "action" => {
-                rule.2 = { value.split(", ") }.find_map(|a| {
-                    let days = a.strip_prefix("Expire objects after ")?;
-                    days.strip_suffix(" days")?.parse().ok()
-                });
-            }
-            _ => {}
-        }
-    }
-    { rules.into_iter() }
-        .filter(|(enabled, under, _)| *enabled && prefix.starts_with(under.as_str()))
-        .filter_map(|(_, _, days)| days.filter(|d: &f64| d.is_finite() && *d >= 0.0))
-        // A part day holds as long as the next whole day.
-        .map(|d| (d.ceil() as i64).max(1))
+    { listed_rules(listing).into_iter() }
+        .filter(|rule| rule.enabled && prefix.starts_with(rule.prefix.as_str()))
+        .filter_map(|rule| rule.expire_days())
         .min()
 }
 
 /// The rule names in `wrangler r2 bucket lifecycle list`'s output.
 pub fn rule_names(listing: &str) -> Vec<String> {
-    listing
-        .lines()
-        .map(crate::out::strip_ansi)
-        .filter_map(|line| {
-            line.trim_start()
-                .strip_prefix("name:")
-                .map(|v| v.trim().to_owned())
-        })
+    { listed_rules(listing).into_iter() }
+        .map(|rule| rule.name)
         .collect()
 }
 
@@ -2334,6 +2343,18 @@ mod tests {
         // A condition this cannot read is taken as the longest lock.
         let odd = lock_rules("name: x\nenabled: Yes\nprefix: p/\ncondition: after a while\n");
         assert_eq!(odd[0].retention, Retention::Indefinite);
+    }
+
+    /// wrangler prints a lock of one day as `after 1 day` and a lifecycle
+    /// rule with no action as `(none)` (`formatLockCondition`,
+    /// `tableFromLifecycleRulesResponse` in 4.164).
+    #[test]
+    fn a_one_day_lock_and_a_rule_with_no_action_are_read_as_wrangler_prints_them() {
+        let lock = "name:       day\nenabled:    Yes\nprefix:     prod/\ncondition:  after 1 day\n";
+        assert_eq!(lock_rules(lock)[0].retention, Retention::Days(1));
+        let lifecycle = "name:     ia\nenabled:  Yes\nprefix:   (all prefixes)\naction:   (none)\n";
+        assert_eq!(rule_names(lifecycle), ["ia"]);
+        assert_eq!(expiry_days(lifecycle, "prod/"), None);
     }
 
     #[test]
