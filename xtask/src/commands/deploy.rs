@@ -516,13 +516,10 @@ struct Deploy<'a> {
 pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
-    // Before anything else, a dry run included (as migrate).
-    confirm::check_named(env, &args.confirm)?;
-    // Without a terminal, a deploy that will not be confirmed is refused
-    // here, before the doctor, the lock and the plan.
-    if !args.dry_run {
-        confirm::check_unasked(env, &args.confirm, "migrate and deploy")?;
-    }
+    // Before anything else, a dry run included (as migrate). Without a
+    // terminal, a deploy that will not be confirmed is refused here, before
+    // the doctor, the lock and the plan.
+    confirm::check_given(env, &args.confirm, args.dry_run, "migrate and deploy")?;
     let checked_out = crate::edge::git::current_branch(sh, &project.config_dir);
     let branch = match &args.branch {
         Some(branch) => branch.clone(),

@@ -69,13 +69,10 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     )?;
     // Before anything else, whatever is pending: a command line the day's
     // empty plan passes must not be one a pending migration refuses.
-    confirm::check_named(env, &args.confirm)?;
     // Without a terminal, a run that will not be confirmed is refused here,
     // before the lock and the plan, with or without a migration pending (as
-    // a deploy); a dry run needs no confirmation.
-    if !args.dry_run {
-        confirm::check_unasked(env, &args.confirm, "apply migrations to")?;
-    }
+    // a deploy).
+    confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")?;
     // Before the lock: wrangler would apply them wherever a link on the
     // way to the local D1 leads.
     crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;

@@ -82,11 +82,24 @@ pub fn check_named(env: &Environment, args: &ConfirmArgs) -> Result<()> {
     }
 }
 
+/// Refuses (exit 3), before anything else, what the command line alone
+/// refuses: a `--confirm` naming another database ([`check_named`]), a dry
+/// run included, and, for a run that is not one, what [`require`] would
+/// refuse with no terminal to ask ([`check_unasked`]).
+pub fn check_given(env: &Environment, args: &ConfirmArgs, dry_run: bool, what: &str) -> Result<()> {
+    check_named(env, args)?;
+    // A dry run needs no confirmation.
+    if !dry_run {
+        check_unasked(env, args, what)?;
+    }
+    Ok(())
+}
+
 /// Refuses (exit 3) what [`require`] would refuse with no terminal to
 /// ask, before the backup lock and the plan: a mistaken run in a script
 /// leaves no `backups/` and prints no plan. On a terminal it does nothing:
 /// the name is asked by [`require`] later, under the lock.
-pub fn check_unasked(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> {
+fn check_unasked(env: &Environment, args: &ConfirmArgs, what: &str) -> Result<()> {
     match decide(env, args, std::io::stdin().is_terminal(), what) {
         Decision::Refused(message) => crate::stop!(crate::exit::Exit::Refused, "{message}"),
         _ => Ok(()),
