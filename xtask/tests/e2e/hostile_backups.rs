@@ -722,58 +722,20 @@ fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
 /// terminal: `script` gives it one.
 #[test]
 fn prune_deletes_nothing_when_the_backups_changed_while_it_asked() {
-    use std::io::{Read, Write};
     let (sb, newest) = sandbox_with_a_backup();
     let (old, _) = older_copy(&sb, &newest, 40);
-    let cmd = sb.xtask_command(&["prune", "--keep-within", "1h", "--keep-daily", "0"]);
-    let line: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| format!("'{}'", a.to_str().unwrap()))
-        .collect();
-    let mut script = std::process::Command::new("script");
-    script
-        .args(["-qec", &line.join(" "), "/dev/null"])
-        .current_dir(sb.path())
-        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = script.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let asked = loop {
-        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(bytes) => seen.extend(bytes),
-            Err(_) => break false,
-        }
-        if String::from_utf8_lossy(&seen).contains("Type yes") {
-            break true;
-        }
-    };
+    let mut prune = InATerminal::start(&sb, &["prune", "--keep-within", "1h", "--keep-daily", "0"]);
     assert!(
-        asked,
+        prune.prints("Type yes"),
         "prune did not ask:\n{}",
-        String::from_utf8_lossy(&seen)
+        prune.seen()
     );
-    assert!(String::from_utf8_lossy(&seen).contains(&format!("delete  {old}")));
+    assert!(prune.seen().contains(&format!("delete  {old}")));
     // Another old backup arrives while the operator reads the plan.
     let (another, _) = older_copy(&sb, &newest, 30);
-    child.stdin.as_mut().unwrap().write_all(b"yes\n").unwrap();
-    let status = child.wait().unwrap();
-    while let Ok(bytes) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
-        seen.extend(bytes);
-    }
-    let out = String::from_utf8_lossy(&seen);
-    assert_eq!(status.code(), Some(3), "{out}");
+    prune.answer("yes");
+    let (code, out) = prune.end();
+    assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("changed while prune waited"), "{out}");
     for name in [&newest, &old, &another] {
         assert!(

@@ -1005,3 +1005,85 @@ pub fn hold_backup_lock(sb: &Sandbox, command: &str) -> std::fs::File {
     lock.try_lock().unwrap();
     lock
 }
+
+/// The xtask run with a terminal (`script` gives it one), so that it asks
+/// its questions: what it prints is read as it comes, and it is answered
+/// on its stdin. Its stdout and stderr both go to the terminal.
+pub struct InATerminal {
+    child: std::process::Child,
+    printed: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl InATerminal {
+    pub fn start(sb: &Sandbox, args: &[&str]) -> InATerminal {
+        use std::io::Read as _;
+        let cmd = sb.xtask_command(args);
+        let line: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| format!("'{}'", a.to_str().unwrap()))
+            .collect();
+        let mut child = Command::new("script")
+            .args(["-qec", &line.join(" "), "/dev/null"])
+            .current_dir(sb.path())
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, printed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        InATerminal {
+            child,
+            printed,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Whether it prints `needle` within a minute; `false` as soon as it
+    /// ends without having printed it.
+    pub fn prints(&mut self, needle: &str) -> bool {
+        loop {
+            if self.seen().contains(needle) {
+                return true;
+            }
+            match self
+                .printed
+                .recv_timeout(std::time::Duration::from_secs(60))
+            {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// What it has printed so far.
+    pub fn seen(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+
+    /// Types `line` and Enter.
+    pub fn answer(&mut self, line: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// Its exit code and all it printed, once it ends.
+    pub fn end(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        while let Ok(bytes) = self.printed.recv_timeout(std::time::Duration::from_secs(5)) {
+            self.seen.extend(bytes);
+        }
+        (status.code(), self.seen())
+    }
+}
