@@ -276,9 +276,13 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
         "the refusal names neither the migrate holding the lock nor what to do:\n{}",
         restore.all()
     );
-    // It printed its plan, and then nothing of a run: no safety backup,
-    // no load.
-    assert!(restore.stdout.contains("Restore plan"), "{}", restore.all());
+    // It printed no plan (one read while migrate changes the database),
+    // and nothing of a run: no safety backup, no load.
+    assert!(
+        !restore.stdout.contains("Restore plan"),
+        "{}",
+        restore.all()
+    );
     for done in ["Taking a safety backup", "Backup written", "Restored"] {
         assert!(
             !restore.all().contains(done),
@@ -291,6 +295,81 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
     migrated.assert_ok();
     let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_extra.sql'");
     assert_eq!(applied[0].len(), 1, "{}", migrated.all());
+}
+
+/// A restore on a terminal while another run holds the backup lock: the
+/// operator is told so before any plan is printed or the database name is
+/// asked, as by migrate and deploy. It used to print its plan and ask for
+/// the name, and only then, the name typed, say that the lock was held.
+#[test]
+fn a_restore_on_a_terminal_asks_nothing_while_another_run_holds_the_lock() {
+    let (sb, name) = sandbox_with_a_backup();
+    let lock = hold_backup_lock(&sb, "backup staging");
+    let mut restore = InATerminal::start(&sb, &["restore", &name, "--to", "local", "--replace"]);
+    let asked = restore.prints("Type the database name");
+    if asked {
+        restore.answer("qbtime_db_local");
+    }
+    let (code, out) = restore.end();
+    drop(lock);
+    assert!(
+        !asked,
+        "it asked for the name with the lock held elsewhere:\n{out}"
+    );
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.contains("another backup or restore is running")
+            && out.contains("Nothing was changed."),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Restore plan"),
+        "a plan read without the lock:\n{out}"
+    );
+}
+
+/// Two operators restore into one database at once. The first reads the
+/// plan and is asked for the database name; while the question is open the
+/// second run is refused (exit 4, naming the first), prints no plan and
+/// takes no safety backup; the first, answered, restores the plan it
+/// printed. It used to ask before taking the lock, so the second restored
+/// while the first was asking, and the first then ran a plan read before
+/// the second's restore, over it.
+#[test]
+fn a_second_restore_while_the_first_asks_is_refused_and_the_first_runs_its_plan() {
+    let (sb, name) = sandbox_with_a_backup();
+    let files = sb.backup_files();
+    let mut first = InATerminal::start(&sb, &["restore", &name, "--to", "local", "--replace"]);
+    assert!(
+        first.prints("Type the database name"),
+        "the restore did not ask:\n{}",
+        first.seen()
+    );
+    let second = restore_replacing(&sb, &name);
+    let taken_meanwhile = sb.backup_files();
+    first.answer("qbtime_db_local");
+    let (code, out) = first.end();
+
+    assert_eq!(second.code, Some(4), "{}", second.all());
+    assert!(
+        second.stderr.contains("(`restore into local`, started "),
+        "the refusal does not name the restore waiting for its answer:\n{}",
+        second.all()
+    );
+    assert!(!second.stdout.contains("Restore plan"), "{}", second.all());
+    assert_eq!(
+        taken_meanwhile, files,
+        "the second restore took a safety backup"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let safety: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql") && !files.contains(f))
+        .collect();
+    assert_eq!(
+        safety.len(),
+        1,
+        "one safety backup, the first's: {safety:?}\n{out}"
+    );
 }
 
 /// SIGSTOP, or SIGCONT, to the child's whole process group (the xtask and
