@@ -6,7 +6,9 @@
 //! target, the mode, what will be dropped, the safety backup, and every
 //! repair made to the dump. `--dry-run` stops there. Then, in order: the
 //! confirmation, the safety backup of the target, (for `--clean`) the
-//! migrations, the load, and the checks against the manifest.
+//! migrations, the load, and the checks against the manifest. A run that
+//! is not a dry run holds the backup lock from before the plan to the end
+//! of the load, the confirmation asked under it.
 //!
 //! Every refusal happens before the first statement that changes a
 //! database: a changed or truncated file, a backup from another environment
@@ -230,6 +232,7 @@ fn restore(
         None => envs.resolve(&args.to)?,
     };
     confirm::check_named(target, &args.confirm)?;
+    let lock = lock_before_the_plan(project, target, args.dry_run)?;
     let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
         return Ok(None);
     };
@@ -239,9 +242,7 @@ fn restore(
         &args.confirm,
         &format!("restore {} into", file_name(&source.file)),
     )?;
-
-    // From here to the end, no backup or other restore can run in between.
-    let lock = crate::steps::lock::acquire_lock(project, &format!("restore into {}", target.name))?;
+    let lock = lock.expect("a restore that is not a dry run holds the backup lock");
     let created;
     let target = match new.as_deref_mut() {
         Some(n) => {
@@ -297,6 +298,25 @@ fn restore(
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
+}
+
+/// The backup lock a restore holds from before its plan reads the target
+/// to the end of the load, as migrate and deploy hold theirs: no backup,
+/// migration or other restore runs between the plan printed and confirmed
+/// and the run, and a run another holds the lock for is refused before a
+/// plan is printed or the database name asked. A dry run takes none, as
+/// no dry run does. A link on the way to a local target is refused first,
+/// before the lock (as migrate refuses it) and before anything reads the
+/// target through it (its safety backup would be of another checkout's
+/// rows).
+fn lock_before_the_plan(
+    project: &Project,
+    target: &Environment,
+    dry_run: bool,
+) -> Result<Option<crate::edge::lock::BackupLock>> {
+    local_d1::refuse_linked_env(&project.config_dir, target)?;
+    let task = format!("restore into {}", target.name);
+    { (!dry_run).then(|| crate::steps::lock::acquire_lock(project, &task)) }.transpose()
 }
 
 /// The `PRAGMA optimize` the after-restore checklist gives to paste: for a
@@ -473,9 +493,6 @@ impl TargetAccess {
         let wrangler = project.wrangler(sh)?;
         let fast_local = target.location == Location::Local && !args.via_wrangler;
         let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
-        // Before anything reads the target through a link on the way to
-        // it (its safety backup would be of another checkout's rows).
-        local_d1::refuse_linked_env(&project.config_dir, target)?;
         // A fast local restore reads the target from its file, as it loads it.
         let read_from_file = fast_local && local_file.is_file();
         Ok(TargetAccess {
