@@ -508,12 +508,14 @@ mod tests {
     }
 
     /// A Time Travel restore is running only by a lock its holder wrote on
-    /// this machine, since it booted, and while its process lives: a lock
-    /// copied from a CI container, whose pid 1 lives on every machine, or
-    /// one that does not name its machine, is no run here.
+    /// this machine, since it booted, in this pid namespace, and while its
+    /// process lives: a lock copied from a CI container, whose pid 1 lives
+    /// on every machine, one of a container on this boot (its pids are
+    /// not ours), one left before a restart, or one that does not name
+    /// its machine, is no run here.
     #[test]
     fn a_time_travel_restore_runs_only_by_a_lock_written_on_this_machine() {
-        use crate::edge::lock::{Doing, Holder, LOCK_FILE, this_machine};
+        use crate::edge::lock::{Doing, Holder, LOCK_FILE};
         let dir = tempfile::tempdir().unwrap();
         let lock = |pid: u32, machine: Option<String>| {
             let holder = Holder {
@@ -536,20 +538,26 @@ mod tests {
             .unwrap();
             time_travel_running(dir.path())
         };
+        let read = |file: &str| std::fs::read_to_string(file).unwrap().trim().to_owned();
+        let host = read("/proc/sys/kernel/hostname");
+        let boot = read("/proc/sys/kernel/random/boot_id");
+        let ns: String = { std::fs::read_link("/proc/self/ns/pid").unwrap() }
+            .to_string_lossy()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let at =
+            |boot: &str, ns: &str| Some(format!("host {host}\nboot {boot}\npid-namespace {ns}"));
         let me = std::process::id();
-        assert_eq!(lock(me, Some(this_machine())), Some("prod".to_owned()));
-        assert_eq!(
-            lock(u32::MAX, Some(this_machine())),
-            None,
-            "its run is gone"
-        );
+        assert_eq!(lock(me, at(&boot, &ns)), Some("prod".to_owned()));
+        assert_eq!(lock(u32::MAX, at(&boot, &ns)), None, "its run is gone");
+        let before = "00000000-0000-0000-0000-000000000000";
+        assert_eq!(lock(me, at(before, &ns)), None, "left before a restart");
+        assert_eq!(lock(me, at(&boot, "1")), None, "a container's");
         assert_eq!(lock(1, Some("ci-runner-7 0f3c".to_owned())), None);
         assert_eq!(lock(1, None), None);
-        // This boot, by the kernel's id where it has one: a host name
-        // that changes under a live run changes nothing.
-        if let Ok(boot) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-            assert_eq!(this_machine(), format!("boot {}", boot.trim()));
-        }
+        // An older version's record of this boot is read as it was.
+        assert_eq!(lock(me, Some(format!("boot {boot}"))), Some("prod".into()));
     }
 
     /// The way back told for a killed restore is never the backup it was

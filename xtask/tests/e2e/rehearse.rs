@@ -364,32 +364,64 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
     );
 }
 
-/// A backup directory shared by two machines (a team's, on a network
-/// share): a rehearsal's directory there whose pid runs on no process here
-/// was removed as a killed one's, though its rehearsal may run on the
-/// other machine, whose loopback then lost its databases mid-cycle. Its
-/// directory records the machine it runs on, and one from another machine
-/// is left, and named, never removed; one of this machine whose run is
-/// gone still is.
-#[test]
-fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
-    let sb = Sandbox::new();
+/// This machine as a rehearsal's directory records it: its host name, the
+/// kernel's id of this boot and this process's pid namespace, a line each
+/// (`boot` given to say another).
+fn machine_here(boot: Option<&str>) -> String {
+    let read = |file: &str| std::fs::read_to_string(file).unwrap().trim().to_owned();
+    let host = read("/proc/sys/kernel/hostname");
+    let boot = boot.map_or_else(|| read("/proc/sys/kernel/random/boot_id"), str::to_owned);
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns: String = ns
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!("host {host}\nboot {boot}\npid-namespace {ns}")
+}
+
+/// backups/ made private, as the xtask makes it, with a rehearsal's
+/// directory `name` in it holding a loopback's prod and the marker
+/// `marker` says.
+fn plant_rehearsal(sb: &Sandbox, name: &str, marker: &str) -> std::path::PathBuf {
     let backups = sb.backups();
-    std::fs::create_dir(&backups).unwrap();
+    std::fs::create_dir_all(&backups).unwrap();
     std::fs::set_permissions(
         &backups,
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
+    let dir = backups.join(name);
+    std::fs::create_dir_all(dir.join("backups")).unwrap();
+    std::fs::write(dir.join("prod.sqlite"), "its loopback's prod").unwrap();
+    std::fs::write(dir.join(".removed-when-done"), marker).unwrap();
+    dir
+}
+
+/// A backup directory shared by two machines (a team's, on a network
+/// share): a rehearsal's directory there whose pid runs on no process here
+/// was removed as a killed one's, though its rehearsal may run on the
+/// other machine, whose loopback then lost its databases mid-cycle. Its
+/// directory records the machine it runs on, and one from another machine
+/// (another host; or a container on this one, whose pids are not ours,
+/// pid 1 included) is left, and named, with the way to remove it by hand.
+#[test]
+fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
+    let sb = Sandbox::new();
     // No process here has this pid.
-    let elsewhere = backups.join(".rehearsal-20261204-090000-2147483000");
-    std::fs::create_dir_all(elsewhere.join("backups")).unwrap();
-    std::fs::write(elsewhere.join("prod.sqlite"), "its loopback's prod").unwrap();
-    std::fs::write(
-        elsewhere.join(".removed-when-done"),
-        "boot 00000000-1111-2222-3333-444444444444",
-    )
-    .unwrap();
+    let other_host = plant_rehearsal(
+        &sb,
+        ".rehearsal-20261204-090000-2147483000",
+        "host ci-runner-7\nboot 00000000-1111-2222-3333-444444444444\npid-namespace 4026531836",
+    );
+    // A container on this very boot: its pid 1 is its own.
+    let here = machine_here(None);
+    let (host_and_boot, _) = here.rsplit_once('\n').unwrap();
+    let container = plant_rehearsal(
+        &sb,
+        ".rehearsal-20261204-090001-1",
+        &format!("{host_and_boot}\npid-namespace 1"),
+    );
 
     let run = interrupt_once_printed(
         sb.xtask_command(&["rehearse", "--from", "empty"]),
@@ -397,12 +429,51 @@ fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
     );
     assert_eq!(run.code, Some(130), "{}", run.all());
     let said = run.all();
-    let named = said.contains(".rehearsal-20261204-090000-2147483000");
-    let kept = elsewhere.join("prod.sqlite").exists();
-    assert!(
-        kept && named && said.contains("another machine"),
-        "kept {kept}:\n{said}"
+    for dir in [&other_host, &container] {
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let note = said.lines().find(|l| l.contains(name)).unwrap_or("");
+        let kept = dir.join("prod.sqlite").exists();
+        assert!(
+            kept && note.contains("another machine") && note.contains("`rm -rf -- "),
+            "kept {kept}, {name}:\n{said}"
+        );
+    }
+}
+
+/// A rehearsal killed by a restart of its machine (a crash, a power loss,
+/// a reboot: the common way one is killed) left its decrypted copy of
+/// prod for good: its directory recorded the boot it ran in, and every
+/// later rehearsal took another boot for another machine, and said one
+/// may still run there. A directory made on this host before it last
+/// booted is a dead run's, whatever its pid names now (pid 1 lives), and
+/// is removed, saying so; one from an older version that records no
+/// machine is still removed once its pid is gone.
+#[test]
+fn a_rehearsal_killed_by_a_restart_of_this_machine_leaves_no_copy_of_prod_after_the_next_one() {
+    let sb = Sandbox::new();
+    let rebooted = plant_rehearsal(
+        &sb,
+        ".rehearsal-20261204-080000-1",
+        &machine_here(Some("00000000-0000-0000-0000-000000000000")),
     );
+    let older = plant_rehearsal(&sb, ".rehearsal-20261204-080001-2147483001", "");
+
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--from", "empty"]),
+        "== rehearse: backup",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let said = run.all();
+    let note = said
+        .lines()
+        .find(|l| l.contains(".rehearsal-20261204-080000-1"))
+        .unwrap_or("");
+    assert!(
+        !rebooted.exists() && note.contains("removed") && note.contains("booted"),
+        "the copy of prod a rehearsal killed by a restart left is still there:\n{said}"
+    );
+    assert!(!older.exists(), "{said}");
+    assert!(!said.contains("another machine"), "{said}");
 }
 
 /// A rehearsal interrupted while a step runs stops that step, which then
