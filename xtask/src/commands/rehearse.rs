@@ -263,10 +263,12 @@ fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
     let keep = args.keep || args.serve;
     if !keep {
         // Marks the directory as one to remove: a run killed before its
-        // cleanup leaves it for the next rehearsal on this machine to
-        // remove (its pid names no process on another one sharing the
-        // backup directory).
-        std::fs::write(dir.join(UNKEPT), crate::edge::lock::this_machine())?;
+        // cleanup leaves it for the next rehearsal to remove, once it is
+        // gone. The mark says where it runs (host, boot, pid namespace):
+        // its pid names no process on another machine sharing the backup
+        // directory, nor in a container, nor after a restart.
+        let here = crate::edge::machine::Machine::here();
+        std::fs::write(dir.join(UNKEPT), here.record())?;
     }
     Ok(Cleanup { dir, keep })
 }
@@ -275,9 +277,10 @@ fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
 const UNKEPT: &str = ".removed-when-done";
 
 /// Removes the directories of rehearsals that were killed (SIGKILL, the
-/// OOM killer) before they removed them: each holds a copy of the backup
-/// it started from, prod's rows included. A directory kept (`--keep`,
-/// `--serve`), or whose rehearsal still runs, stays.
+/// OOM killer, a crash or a restart of the machine) before they removed
+/// them: each holds a copy of the backup it started from, prod's rows
+/// included. A directory kept (`--keep`, `--serve`), or whose rehearsal
+/// still runs or may (on another machine), stays.
 fn remove_killed_rehearsals(backup_dir: &Path) {
     crate::edge::wrangler::remove_dirs_of_killed_runs(
         backup_dir,
@@ -285,34 +288,59 @@ fn remove_killed_rehearsals(backup_dir: &Path) {
             let rest = name.strip_prefix(".rehearsal-")?;
             rest.rsplit('-').next()?.parse().ok()
         },
-        |path, _| removable_here(path),
+        |path, _, pid| ended(path, pid),
         "rehearsal",
     );
 }
 
-/// Whether a rehearsal's directory whose pid runs on no process here is
-/// one to remove: marked so ([`UNKEPT`]) by a rehearsal on this machine
-/// (or by a version that did not say which). One marked on another
-/// machine sharing the backup directory may be of a rehearsal running
-/// there: it is left, and named.
-fn removable_here(path: &Path) -> bool {
+/// How the rehearsal (pid `pid`) whose directory is `path` ended, if it
+/// did and its directory is one to remove (marked so, [`UNKEPT`]): killed
+/// on this machine (this boot, this pid namespace: its pid is gone), or
+/// stopped by a restart of this host (it ran before the host last booted,
+/// whatever its pid names now). A mark of an older version, which says no
+/// machine, goes by the pid alone. One made on another host sharing the
+/// backup directory, or in another container on this one, may be of a
+/// rehearsal running there: it is left, and named with the way to remove
+/// it by hand.
+fn ended(path: &Path, pid: u32) -> Option<&'static str> {
+    use crate::edge::machine::{Machine, Run};
     use std::io::Read as _;
     let marker = path.join(UNKEPT);
     if !std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
-        return false;
+        return None;
     }
     let mut on = String::new();
-    let read = std::fs::File::open(&marker).and_then(|f| f.take(256).read_to_string(&mut on));
-    let on = on.trim();
-    if read.is_ok() && (on.is_empty() || on == crate::edge::lock::this_machine()) {
-        return true;
+    let read = std::fs::File::open(&marker).and_then(|f| f.take(1024).read_to_string(&mut on));
+    let (machine, run) = match read {
+        Ok(_) if on.trim().is_empty() => (Machine::default(), Run::by_pid(pid)),
+        Ok(_) => {
+            let machine = Machine::read(&on);
+            let run = machine.run(pid);
+            (machine, run)
+        }
+        Err(_) => (Machine::default(), Run::Elsewhere),
+    };
+    match run {
+        Run::Alive => None,
+        Run::Killed => Some(crate::edge::wrangler::KILLED),
+        Run::StoppedByRestart => Some(
+            "that a restart of this machine stopped (a crash, a power loss or a reboot: it ran \
+             before this machine last booted)",
+        ),
+        Run::Elsewhere => {
+            crate::note!(
+                "left {}: a rehearsal on another machine sharing this backup directory, or in \
+                 another container on this one, made it{}, and may still run there; once none \
+                 does, remove it with `rm -rf -- {}`",
+                path.display(),
+                { machine.host() }
+                    .map(|h| format!(" (its mark names host {h})"))
+                    .unwrap_or_default(),
+                d1_core::wording::shell_word(&path.display().to_string())
+            );
+            None
+        }
     }
-    crate::note!(
-        "left {}: a rehearsal on another machine sharing this backup directory made it, and may \
-         still run there; remove it once none does",
-        path.display()
-    );
-    false
 }
 
 /// Creates a SQLite file per remote database, prod's loaded from `from`,

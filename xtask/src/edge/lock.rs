@@ -42,9 +42,11 @@ pub struct Holder {
         deserialize_with = "read_or_none"
     )]
     pub placing: Option<Placing>,
-    /// The boot of the machine the holder ran on, as [`this_machine`] names
-    /// it: its pid says nothing of a process on another machine (a CI
-    /// container's backup directory copied to a laptop), nor after a reboot.
+    /// The host, boot and pid namespace the holder ran in, as
+    /// [`crate::edge::machine::Machine::record`] writes them: its pid says
+    /// nothing of a process on another machine (a CI container's backup
+    /// directory copied to a laptop), in a container on this boot, nor
+    /// after a reboot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
     /// The repository the holder ran from: a backup directory shared by
@@ -53,24 +55,6 @@ pub struct Holder {
     /// written before it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
-}
-
-/// This boot of this machine, as a lock records it: the kernel's id of
-/// the boot where it tells one (a pid names another process after a
-/// reboot; a host name can change under a live run), else the host name.
-pub fn this_machine() -> String {
-    if let Ok(boot) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-        return format!("boot {}", boot.trim());
-    }
-    let mut name = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at
-    // most that many bytes.
-    let ok = unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } == 0;
-    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    match ok {
-        true => format!("host {}", String::from_utf8_lossy(&name[..end])),
-        false => "host unknown".to_owned(),
-    }
 }
 
 /// What a lock's holder was doing that a kill would leave half-told.
@@ -426,7 +410,7 @@ impl BackupLock {
             command: command.to_owned(),
             doing: None,
             placing: None,
-            machine: Some(this_machine()),
+            machine: Some(crate::edge::machine::Machine::here().record()),
             // Canonical, so that another run names the checkout alike
             // whichever path (a symlink) each was started through.
             repository: std::fs::canonicalize(repository)

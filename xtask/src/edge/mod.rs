@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod journals;
 pub mod local_d1;
 pub mod lock;
+pub mod machine;
 pub mod manifest_file;
 pub mod node;
 pub mod processes;

@@ -1290,28 +1290,24 @@ fn remove_stale_private_dirs(temp: &Path) {
     remove_dirs_of_killed_runs(
         temp,
         private_dir_owner,
-        |_, meta| {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::MetadataExt;
-                // SAFETY: getuid(2) has no preconditions.
-                meta.uid() == unsafe { libc::getuid() }
-            }
-            #[cfg(not(unix))]
-            true
+        |_, meta, pid| {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid(2) has no preconditions.
+            let ours = meta.uid() == unsafe { libc::getuid() };
+            (ours && !crate::edge::machine::pid_exists(pid)).then_some(KILLED)
         },
         "run",
     );
 }
 
-/// Removes the directories in `dir` that runs killed with SIGKILL left
-/// behind: each named with its run's pid (`pid_of`), a real directory (no
-/// link) that `removable` accepts, whose process is gone. `whose` names
-/// the run in the note that says so.
+/// Removes the directories in `dir` that runs killed before their end
+/// left behind: each named with its run's pid (`pid_of`), a real directory
+/// (no link) of a run that `ended` tells is over, with how (`that was
+/// killed`). `whose` names the run in the note that says so.
 pub fn remove_dirs_of_killed_runs(
     dir: &Path,
     pid_of: impl Fn(&str) -> Option<u32>,
-    removable: impl Fn(&Path, &std::fs::Metadata) -> bool,
+    ended: impl Fn(&Path, &std::fs::Metadata, u32) -> Option<&'static str>,
     whose: &str,
 ) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -1322,24 +1318,27 @@ pub fn remove_dirs_of_killed_runs(
         let Some(pid) = name.to_str().and_then(&pid_of) else {
             continue;
         };
-        if pid == std::process::id() || process_exists(pid) {
+        if pid == std::process::id() {
             continue;
         }
         let path = entry.path();
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        if !meta.is_dir() || !removable(&path, &meta) {
+        let Some(how) = meta.is_dir().then(|| ended(&path, &meta, pid)).flatten() else {
             continue;
-        }
+        };
         if std::fs::remove_dir_all(&path).is_ok() {
             crate::note!(
-                "removed {}, left by an earlier {whose} (pid {pid}) that was killed",
+                "removed {}, left by an earlier {whose} (pid {pid}) {how}",
                 path.display()
             );
         }
     }
 }
+
+/// How a run is told to have ended when its process is gone.
+pub const KILLED: &str = "that was killed";
 
 /// The pid in `qbtime-xtask-<label>-<pid>-<n>-<nanos>`.
 fn private_dir_owner(name: &str) -> Option<u32> {
@@ -1348,24 +1347,6 @@ fn private_dir_owner(name: &str) -> Option<u32> {
     let _nanos: i64 = fields.next()?.parse().ok()?;
     let _n: u32 = fields.next()?.parse().ok()?;
     fields.next()?.parse().ok()
-}
-
-/// Whether a process with this id exists (it may belong to someone else).
-fn process_exists(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return false;
-        };
-        // SAFETY: kill(2) with signal 0 only checks for the process.
-        let alive = unsafe { libc::kill(pid, 0) } == 0;
-        alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
-    }
 }
 
 #[cfg(test)]
@@ -1496,7 +1477,7 @@ mod tests {
             let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
-        assert!(process_exists(std::process::id()));
+        assert!(crate::edge::machine::pid_exists(std::process::id()));
     }
 
     #[test]

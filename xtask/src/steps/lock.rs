@@ -398,7 +398,7 @@ fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if name.starts_with('.')
             && name.ends_with(".partial")
-            && owner(&name).is_some_and(|pid| !is_alive(pid))
+            && owner(&name).is_some_and(|pid| !crate::edge::machine::pid_exists(pid))
         {
             found.push(dir.join(name));
         }
@@ -420,32 +420,25 @@ fn owner(name: &str) -> Option<u32> {
 
 /// The environment whose Time Travel restore a live run is doing now, by
 /// the backup lock in `dir`: its holder ran on this machine since it last
-/// booted (a lock that does not say so, copied from another machine or
-/// written by hand, is no run here), its process exists, and its record
-/// says so.
+/// booted, in this pid namespace (a lock that does not say so, copied
+/// from another machine, left by a container on this boot or written by
+/// hand, is no run here: its pid names no process of ours), its process
+/// exists, and its record says so.
 /// Read, never locked: `status` must not make a run that starts meanwhile
 /// find the lock taken.
 pub fn time_travel_running(dir: &Path) -> Option<String> {
     let text =
         crate::edge::fsutil::read_own_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
     let holder: crate::edge::lock::Holder = serde_json::from_str(&text).ok()?;
-    let here = holder.machine == Some(crate::edge::lock::this_machine());
+    let machine = crate::edge::machine::Machine::read(holder.machine.as_deref()?);
     match holder.doing {
-        Some(crate::edge::lock::Doing::TimeTravel { env, .. }) if here && is_alive(holder.pid) => {
+        Some(crate::edge::lock::Doing::TimeTravel { env, .. })
+            if machine.run(holder.pid) == crate::edge::machine::Run::Alive =>
+        {
             Some(env)
         }
         _ => None,
     }
-}
-
-/// Whether a process with this pid exists (this one included).
-fn is_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only asks whether the process exists.
-    let answer = unsafe { libc::kill(pid, 0) };
-    answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The backup file a dead run named and was killed before recording: the
@@ -503,8 +496,6 @@ mod tests {
         ] {
             assert_eq!(owner(name), pid, "{name}");
         }
-        assert!(is_alive(std::process::id()));
-        assert!(!is_alive(u32::MAX));
     }
 
     /// A Time Travel restore is running only by a lock its holder wrote on

@@ -1,0 +1,217 @@
+//! Where a run ran, as a record it leaves in the backup directory (the
+//! backup lock, a rehearsal's directory) says it, and what the pid such a
+//! record names tells here.
+//!
+//! A pid names a process only in the pid namespace of the boot it was
+//! taken in: after a restart it names another process or none, on another
+//! host it names nothing here, and in a container on this boot (its own
+//! pid namespace) it names another process than ours of that number. A
+//! record therefore says the host's name, the kernel's id of the boot and
+//! the pid namespace, a line each:
+//!
+//! ```text
+//! host build-7
+//! boot 4f0c…
+//! pid-namespace 4026531836
+//! ```
+//!
+//! Older versions wrote `boot ID` alone (or `host NAME` where the kernel
+//! tells no boot); those read as the part they say.
+
+/// The host, boot and pid namespace a run ran in; each absent where it
+/// could not be read, or a record does not say it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Machine {
+    host: Option<String>,
+    boot: Option<String>,
+    pid_namespace: Option<u64>,
+}
+
+/// What the run a record names is, judged here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// Its process exists: it may still run.
+    Alive,
+    /// It ran here (this boot, this pid namespace), and its process is gone.
+    Killed,
+    /// It ran on this host before it last booted (a crash, a power loss, a
+    /// reboot stopped it): gone, whatever its pid names now.
+    StoppedByRestart,
+    /// It ran on another host, or in another pid namespace on this boot
+    /// (a container): its pid says nothing here, and it may still run.
+    Elsewhere,
+}
+
+impl Run {
+    /// What a run of this boot and pid namespace is, by its pid: a record
+    /// that says no machine (an older version's) is read so too.
+    pub fn by_pid(pid: u32) -> Run {
+        Run::alive_or_killed(pid_exists(pid))
+    }
+
+    fn alive_or_killed(alive: bool) -> Run {
+        if alive { Run::Alive } else { Run::Killed }
+    }
+}
+
+impl Machine {
+    /// This host, this boot and this process's pid namespace.
+    pub fn here() -> Machine {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok();
+        let namespace = std::fs::read_link("/proc/self/ns/pid").ok();
+        Machine {
+            host: host_name(),
+            boot: boot.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()),
+            pid_namespace: namespace.and_then(|n| {
+                let n = n.to_str()?.strip_prefix("pid:[")?.strip_suffix(']')?;
+                n.parse().ok()
+            }),
+        }
+    }
+
+    /// A record's text, as [`Machine::record`] writes it (or an older
+    /// version did); a line of another shape says nothing.
+    pub fn read(text: &str) -> Machine {
+        let mut machine = Machine::default();
+        for line in text.lines() {
+            match line.trim().split_once(' ') {
+                Some(("host", name)) => machine.host = Some(name.to_owned()),
+                Some(("boot", id)) => machine.boot = Some(id.to_owned()),
+                Some(("pid-namespace", n)) => machine.pid_namespace = n.parse().ok(),
+                _ => {}
+            }
+        }
+        machine
+    }
+
+    /// The record's text: a line for each of host, boot and pid namespace
+    /// known.
+    pub fn record(&self) -> String {
+        let host = self.host.as_ref().map(|h| format!("host {h}"));
+        let boot = self.boot.as_ref().map(|b| format!("boot {b}"));
+        let namespace = self.pid_namespace.map(|n| format!("pid-namespace {n}"));
+        { [host, boot, namespace].into_iter().flatten() }
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The host's name, where it prints as itself (a record is a file
+    /// anyone able to write the backup directory may have written).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref().filter(|h| {
+            !h.is_empty()
+                && h.len() <= 253
+                && d1_core::names::is_printable(h)
+                && !h.contains(['`', '\''])
+        })
+    }
+
+    /// What the run with `pid` that recorded this is, judged here.
+    pub fn run(&self, pid: u32) -> Run {
+        self.run_seen_from(&Machine::here(), pid_exists(pid))
+    }
+
+    /// What the run that recorded this is, seen from `here`, where a
+    /// process of its pid exists or not (`alive`).
+    fn run_seen_from(&self, here: &Machine, alive: bool) -> Run {
+        let by_pid = Run::alive_or_killed(alive);
+        let same_host = self.host.is_some() && self.host == here.host;
+        match (&self.boot, &here.boot) {
+            (Some(then), Some(now)) if then == now => {
+                match (self.pid_namespace, here.pid_namespace) {
+                    (Some(then), Some(now)) if then != now => Run::Elsewhere,
+                    (Some(_), Some(_)) => by_pid,
+                    // An older record, of this boot alone: read as it was.
+                    _ if self.host.is_none() || same_host => by_pid,
+                    _ => Run::Elsewhere,
+                }
+            }
+            (Some(_), Some(_)) if same_host => Run::StoppedByRestart,
+            (Some(_), Some(_)) => Run::Elsewhere,
+            // No boot to compare (a kernel that tells none): the host.
+            _ if same_host => by_pid,
+            _ => Run::Elsewhere,
+        }
+    }
+}
+
+/// Whether a process with this pid exists here (it may belong to someone
+/// else, or be this one).
+pub fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks for the process.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// This host's name, as gethostname(2) tells it.
+fn host_name() -> Option<String> {
+    let mut name = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let ok = unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } == 0;
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    let name = String::from_utf8_lossy(&name[..end]).trim().to_owned();
+    (ok && !name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(host: &str, boot: &str, namespace: u64) -> Machine {
+        Machine {
+            host: Some(host.to_owned()),
+            boot: Some(boot.to_owned()),
+            pid_namespace: Some(namespace),
+        }
+    }
+
+    /// A run's pid is asked only of one of this boot and pid namespace: one
+    /// of this host before its restart is gone whatever its pid names now;
+    /// another host's, or a container's on this boot, is told as elsewhere.
+    #[test]
+    fn a_runs_pid_is_asked_only_in_its_own_boot_and_pid_namespace() {
+        let here = at("vm", "b2", 7);
+        for alive in [true, false] {
+            let by_pid = Run::alive_or_killed(alive);
+            let seen = |m: &Machine| m.run_seen_from(&here, alive);
+            assert_eq!(seen(&at("vm", "b2", 7)), by_pid);
+            // A host renamed under a live run is still this boot's.
+            assert_eq!(seen(&at("renamed", "b2", 7)), by_pid);
+            assert_eq!(seen(&at("vm", "b1", 7)), Run::StoppedByRestart);
+            assert_eq!(seen(&at("ci-7", "b1", 7)), Run::Elsewhere);
+            assert_eq!(seen(&at("vm", "b2", 9)), Run::Elsewhere);
+            assert_eq!(seen(&at("container", "b2", 9)), Run::Elsewhere);
+            // Older records: a boot alone, a host alone.
+            assert_eq!(seen(&Machine::read("boot b2")), by_pid);
+            assert_eq!(seen(&Machine::read("boot b1")), Run::Elsewhere);
+            assert_eq!(seen(&Machine::read("host vm")), by_pid);
+            assert_eq!(seen(&Machine::read("host ci-7")), Run::Elsewhere);
+            assert_eq!(seen(&Machine::read("ci-runner-7 0f3c")), Run::Elsewhere);
+            let no_boot = Machine {
+                boot: None,
+                ..here.clone()
+            };
+            assert_eq!(
+                Machine::read("host vm").run_seen_from(&no_boot, alive),
+                by_pid
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written_and_a_hostile_host_is_not_repeated() {
+        let here = Machine::here();
+        assert_eq!(Machine::read(&here.record()), here);
+        assert_eq!(here.run(std::process::id()), Run::Alive);
+        assert_eq!(here.run(u32::MAX), Run::Killed);
+        for hostile in ["a\u{1b}[2Jb", "\u{202e}tsoh", "a`rm -rf x`", "it's"] {
+            let m = Machine::read(&format!("host {hostile}"));
+            assert_eq!(m.host(), None, "{hostile:?}");
+        }
+        assert_eq!(Machine::read("host ci-7").host(), Some("ci-7"));
+    }
+}
