@@ -266,10 +266,12 @@ fn emit_table_schema(
         // not anchored: the pattern may match anywhere in the statement.
         // SQLite's dump adds `IF NOT EXISTS` to tables whose name was
         // quoted, and `dumpSql` follows suit.
+        let lossless = options.lossless;
         if sql.contains("CREATE TABLE '") || sql.contains("CREATE TABLE \"") {
-            emit(format!("CREATE TABLE IF NOT EXISTS {};", js_substring_from(sql, 13)).as_bytes())?;
+            let sql = format!("CREATE TABLE IF NOT EXISTS {}", js_substring_from(sql, 13));
+            emit(&terminated(&sql, lossless))?;
         } else {
-            emit(format!("{sql};").as_bytes())?;
+            emit(&terminated(sql, lossless))?;
         }
     }
     Ok(true)
@@ -292,10 +294,38 @@ fn emit_late_schema(
         let name: String = row.get(0)?;
         let sql: String = row.get(1)?;
         if is_listed(options, &name) {
-            emit(format!("{sql};").as_bytes())?;
+            emit(&terminated(&sql, options.lossless))?;
         }
     }
     Ok(())
+}
+
+/// A schema object's statement: its text and `;`, as D1 writes it. SQLite
+/// keeps the text of a WITHOUT ROWID or STRICT table, an index or a view up
+/// to a `--` comment written before its `;` (D1 without the line break), so
+/// that D1's `;` lands inside the comment, and the statement runs into the
+/// next one or never ends. `lossless` puts the `;` on a line of its own
+/// there, which loads as the same object (SQLite keeps the line break of a
+/// table's or an index's text, and a backup of it writes these bytes again).
+fn terminated(sql: &str, lossless: bool) -> Vec<u8> {
+    let mut statement = format!("{sql};").into_bytes();
+    if lossless && !is_complete(&statement) {
+        statement.truncate(sql.len());
+        statement.extend_from_slice(b"\n;");
+    }
+    statement
+}
+
+/// `sqlite3_complete`: whether `sql` ends with a `;` that ends a statement
+/// (not one inside a string, a comment or a trigger's body).
+fn is_complete(sql: &[u8]) -> bool {
+    // A NUL would end the text early; SQLite's schema holds none.
+    let Ok(text) = std::ffi::CString::new(sql) else {
+        return true;
+    };
+    // SAFETY: `text` is a NUL-terminated string that outlives the call,
+    // which only reads it.
+    unsafe { rusqlite::ffi::sqlite3_complete(text.as_ptr()) != 0 }
 }
 
 /// Emits one `INSERT` per row of `table`, naming the columns as wrangler
@@ -784,6 +814,13 @@ mod tests {
         assert!(!is_sqlite_stat("sqlite_sequence"));
     }
 
+    /// The first column of every row `sql` returns.
+    fn first_column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
     fn db(sql: &str) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(sql).unwrap();
@@ -869,13 +906,7 @@ mod tests {
             "{dump}"
         );
         let back = db(&dump.replace("PRAGMA defer_foreign_keys=TRUE;", ""));
-        let values: Vec<f64> = back
-            .prepare("SELECT x FROM t")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let values: Vec<f64> = first_column(&back, "SELECT x FROM t");
         assert_eq!(values, [f64::INFINITY, f64::NEG_INFINITY]);
     }
 
@@ -933,6 +964,37 @@ mod tests {
             })
             .unwrap();
         assert_eq!((kind.as_str(), hex.as_str()), ("text", "610062"));
+    }
+
+    /// A table, an index and a view whose text ends in a `--` comment, as
+    /// D1 keeps them: D1's bytes end each with a `;` inside the comment; a
+    /// lossless dump puts it on a line of its own, and loads.
+    #[test]
+    fn a_statement_ending_in_a_line_comment_ends_in_a_lossless_dump() {
+        let conn = db("CREATE TABLE s (k TEXT PRIMARY KEY) WITHOUT ROWID;\n\
+             CREATE INDEX s_k ON s (k);\nCREATE VIEW v AS SELECT k FROM s;\n\
+             PRAGMA writable_schema = ON;\n\
+             UPDATE sqlite_schema SET sql = sql || ' -- note; END';\n\
+             PRAGMA writable_schema = OFF;");
+        let dump = |lossless| {
+            let options = DumpOptions {
+                lossless,
+                ..DumpOptions::default()
+            };
+            dump_sql(&conn, &options).unwrap()
+        };
+        let d1 = dump(false);
+        assert!(d1.contains("WITHOUT ROWID -- note; END;\n"), "{d1}");
+        let exact = dump(true);
+        assert_eq!(exact.replace(" END\n;", " END;"), d1);
+        let copy = db(&exact);
+        let objects: Vec<String> = first_column(&copy, "SELECT sql FROM sqlite_schema");
+        assert_eq!(objects.len(), 3, "{objects:?}");
+        assert!(
+            objects
+                .iter()
+                .all(|sql| sql.trim_end().ends_with("-- note; END"))
+        );
     }
 
     #[test]
