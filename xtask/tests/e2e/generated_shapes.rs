@@ -428,3 +428,42 @@ fn a_diff_of_two_backups_tells_negative_zero_from_zero() {
         diff.all()
     );
 }
+
+/// prod holds a view whose text ends in a `--` comment (a `schema.sql`
+/// whose `;` stood on the line after the comment): D1 keeps the comment
+/// without its line break, and its export writes the view last, as
+/// `... -- soft-deleted rows hidden;`, whose `;` is inside the comment.
+/// `cargo xtask backup prod` cannot read that export, and fails, but said
+/// "the file is probably truncated": the operator takes it for a transfer
+/// cut short and runs it again, night after night, and prod has no backup.
+/// It should say that the file is whole, which line's comment holds the
+/// `;`, and what to do.
+#[test]
+fn a_remote_backup_of_a_view_ending_in_a_line_comment_says_why_its_export_cannot_be_read() {
+    let (remote, _home, backup) = remote_backup_of(
+        "CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
+         CREATE VIEW live_shifts AS\n  SELECT id FROM shifts\n  \
+         WHERE deleted_at IS NULL -- soft-deleted rows hidden\n;",
+    );
+    assert_eq!(backup.code, Some(1), "{}", backup.all());
+    let error = backup
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(!error.contains("truncated"), "{}", backup.all());
+    assert!(
+        error.contains("ends in a `--` comment that holds the `;`")
+            && error.contains("the file is whole")
+            && error.contains("recreate it without the comment at its end"),
+        "{}",
+        backup.all()
+    );
+    // The line D1's export ends the view on, counted as the error counts.
+    let export = common::remote::dump_of(&remote.db);
+    let line = 1 + export
+        .lines()
+        .position(|l| l.ends_with("-- soft-deleted rows hidden;"))
+        .expect("D1's export puts the `;` inside the comment");
+    assert!(error.contains(&format!("line {line} ends in")), "{error}");
+}
