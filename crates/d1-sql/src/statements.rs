@@ -170,6 +170,17 @@ impl Statements<'_> {
         // Statements pasted from the D1 console often end without their
         // `;`: say so, and how to go on, but load nothing, since a file cut
         // short looks alike.
+        if let Some(line) = self.semicolon_in_a_line_comment(sql, start) {
+            return anyhow::anyhow!(
+                "the dump ends inside an unterminated statement starting on line {start}: line \
+                 {line} ends in a `--` comment that holds the `;` meant to end it, so the \
+                 statement runs on to the dump's end; the file is whole. D1's export (and \
+                 `wrangler d1 export`) writes a CREATE TABLE, INDEX or VIEW whose text ends in \
+                 such a comment so: recreate it without the comment at its end (in a \
+                 migration), then back up again; `cargo xtask backup local` writes it so that \
+                 it loads"
+            );
+        }
         if is_complete_in(&mut self.c_text, sql.trim_end(), ";") {
             return anyhow::anyhow!(
                 "the dump ends inside an unterminated statement starting on line {start}: it \
@@ -181,6 +192,23 @@ impl Statements<'_> {
             "the dump ends inside an unterminated statement starting on line {start}; the file \
              is probably truncated"
         )
+    }
+
+    /// The line of `sql` (which starts on line `start`) whose `;`, the
+    /// first at a line's end, lies inside a `--` comment: the one that
+    /// would have ended the statement on a line of its own. Only that
+    /// first line is asked, once, so a long dump is read in linear time.
+    fn semicolon_in_a_line_comment(&mut self, sql: &str, start: usize) -> Option<usize> {
+        let mut end = 0;
+        for (i, line) in sql.split_inclusive('\n').enumerate() {
+            end += line.len();
+            let text = line.trim_end();
+            if text.ends_with(';') {
+                let before = &sql[..end - line.len() + text.len() - 1];
+                return is_complete_in(&mut self.c_text, before, "\n;").then_some(start + i);
+            }
+        }
+        None
     }
 
     /// The statement `sql`, from line `start`, which the current line ended.
@@ -883,6 +911,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    /// D1's export of an index (then of a view) whose text ends in a `--`
+    /// comment: its `;` is in the comment, and the dump never ends. The
+    /// error names the comment's line, not a truncation; a `;` at a line's
+    /// end inside a string still reads as a file cut short.
+    #[test]
+    fn a_semicolon_inside_a_line_comment_is_named_not_taken_for_a_truncation() {
+        let unterminated = |dump: &str| {
+            Statements::new(dump.as_bytes())
+                .collect::<Result<Vec<_>>>()
+                .unwrap_err()
+                .to_string()
+        };
+        let err = unterminated(
+            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\n\
+             CREATE INDEX i ON t(x) -- by x;\nCREATE VIEW v AS\n  SELECT x FROM t -- all;",
+        );
+        assert!(
+            err.contains("starting on line 3: line 3 ends in a `--` comment"),
+            "{err}"
+        );
+        assert!(!err.contains("truncated"), "{err}");
+        let err = unterminated("SELECT 1;\nCREATE VIEW v AS\n  SELECT 'a -- b;\n  x");
         assert!(err.contains("truncated"), "{err}");
     }
 
