@@ -444,6 +444,15 @@ pub fn starts_a_statement(word: &str) -> bool {
     STARTS.iter().any(|k| k.eq_ignore_ascii_case(word))
 }
 
+/// Whether a schema object's text `sql` ends inside a `--` comment, as D1
+/// keeps one written with its `;` on the next line: D1's export then writes
+/// `sql;`, whose `;` the comment holds, so that the statement runs into the
+/// next one.
+pub fn ends_in_a_line_comment(sql: &str) -> bool {
+    let mut buf = Vec::new();
+    !is_complete_in(&mut buf, sql, ";") && is_complete_in(&mut buf, sql, "\n;")
+}
+
 /// SQLite's verdict: does `before` + `part` end with a complete statement?
 /// The text is copied into `buf` to NUL-terminate it.
 fn is_complete_in(buf: &mut Vec<u8>, before: &str, part: &str) -> bool {
@@ -937,6 +946,23 @@ mod tests {
         assert!(!err.contains("truncated"), "{err}");
         let err = unterminated("SELECT 1;\nCREATE VIEW v AS\n  SELECT 'a -- b;\n  x");
         assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn a_text_ending_in_a_line_comment_is_told_from_one_ending_otherwise() {
+        assert!(ends_in_a_line_comment("CREATE INDEX i ON t(x) -- by x"));
+        assert!(ends_in_a_line_comment(
+            "CREATE VIEW v AS\n  SELECT 1 -- one; two"
+        ));
+        for whole in [
+            "CREATE INDEX i ON t(x)",
+            "CREATE INDEX i ON t(x) -- by x\n",
+            "CREATE VIEW v AS SELECT '--' /* -- */",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; -- x\nEND",
+            "CREATE VIEW v AS SELECT 'open -- ",
+        ] {
+            assert!(!ends_in_a_line_comment(whole), "{whole}");
+        }
     }
 
     #[test]

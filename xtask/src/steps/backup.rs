@@ -1872,14 +1872,31 @@ fn check_complete(
         .difference(&summary.created)
         .map(|(kind, name)| format!("{kind} {name}"))
         .collect();
-    if !missing.is_empty() {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.join(", ");
+    // D1's export of an object whose text ends in a `--` comment runs the
+    // next statement into it: the file is whole, the schema is the cause.
+    let commented = catalog
+        .objects
+        .iter()
+        .find(|o| { o.sql.as_deref() }.is_some_and(d1_sql::statements::ends_in_a_line_comment));
+    if let Some(o) = commented {
         bail!(
-            "the export is incomplete: it lacks {} that the database has; the download or write \
-             was probably cut short (a full disk?). Nothing was kept in backups/.",
-            missing.join(", ")
+            "the export lacks {missing} that the database has: {} {} ends in a `--` comment, \
+             which holds the `;` the export writes after it, so the next statement runs into \
+             it, and the file is whole: recreate it without the comment at its end (in a \
+             migration), then back up again; `cargo xtask backup local` writes it so that it \
+             loads. Nothing was kept in backups/.",
+            o.kind,
+            o.name
         );
     }
-    Ok(())
+    bail!(
+        "the export is incomplete: it lacks {missing} that the database has; the download or \
+         write was probably cut short (a full disk?). Nothing was kept in backups/."
+    );
 }
 
 /// Moves the finished export to the first free backup name. Never replaces
