@@ -621,6 +621,111 @@ mod tests {
         }
     }
 
+    /// An identity is told anywhere in the head, after bytes that are not
+    /// UTF-8 too: a Latin-1 notes file, a key appended to a binary file,
+    /// text then a byte of binary. A dump is still told by the text before
+    /// such a byte.
+    #[test]
+    fn an_age_identity_after_a_byte_that_is_not_utf8_is_told() {
+        let latin1 = [&b"# cl\xe9 de sauvegarde\n"[..], KEY.as_bytes(), b"\n"].concat();
+        let png = [&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], KEY.as_bytes()].concat();
+        let after_binary = [&b"notes\n\xff\xfe\x00\x01"[..], b"\n", KEY.as_bytes()].concat();
+        for head in [latin1, png, after_binary] {
+            let text = String::from_utf8_lossy(&head).into_owned();
+            assert_eq!(held_by(&head), Some(Held::Identity), "{text:?}");
+        }
+        let dump = [
+            &b"PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO t VALUES('caf"[..],
+            b"\xc3",
+        ]
+        .concat();
+        assert_eq!(held_by(&dump), Some(Held::Dump));
+        let not = [&b"# cl\xe9\n"[..], &KEY.as_bytes()[..40]].concat();
+        assert_eq!(held_by(&not), None);
+    }
+
+    /// A dump without a header whose first row is longer than the head
+    /// is told by that row's start, once it has reached `VALUES(`: the
+    /// head cuts it off. A cut-off statement that has not, or that is not
+    /// rows as values, is not a dump.
+    #[test]
+    fn a_dump_whose_head_cuts_off_its_first_row_is_told() {
+        let long = "a".repeat(5000);
+        let cut = |text: String| text.as_bytes()[..4096].to_vec();
+        for dump in [
+            cut(format!(
+                "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\
+                 INSERT INTO notes VALUES(1,'{long}');\nINSERT INTO notes VALUES(2,'x');\n"
+            )),
+            cut(format!(
+                "INSERT INTO \"notes\" (\"id\",\"body\") VALUES(1,'{long}');\n"
+            )),
+            cut(format!(
+                "-- rows\nBEGIN;\nreplace into [notes] values (1, '{long}');\n"
+            )),
+            b"CREATE TABLE t(x);\nINSERT OR IGNORE INTO main.t(x)\nVALUES\n(".to_vec(),
+        ] {
+            let text = String::from_utf8_lossy(&dump[..dump.len().min(120)]).into_owned();
+            assert_eq!(held_by(&dump), Some(Held::Dump), "{text:?}");
+        }
+        for not in [
+            format!("CREATE TABLE t(x);\nINSERT INTO t SELECT '{long}'"),
+            "CREATE TABLE t(x);\nINSERT INTO t VALUES".to_owned(),
+            "CREATE TABLE t(x);\nINSERT INTO t (x".to_owned(),
+            format!("SELECT 1;\nINSERT INTO t VALUES(1,'{long}'"),
+            format!("Insert into the form values (your name, '{long}'"),
+            "PRAGMA defer_foreign_keys=TRUE".to_owned(),
+        ] {
+            assert_eq!(
+                held_by(not.as_bytes()),
+                None,
+                "{:?}",
+                &not[..not.len().min(120)]
+            );
+        }
+    }
+
+    /// UTF-16 or UTF-32 without a byte order mark is told by the NUL
+    /// bytes between its ASCII characters when it starts with a line
+    /// break too; binary data that starts with one is not text.
+    #[test]
+    fn wide_text_without_a_mark_is_told_when_it_starts_with_a_line_break() {
+        let wide = |text: &str, width: usize, big: bool| -> Vec<u8> {
+            text.chars()
+                .flat_map(|c| {
+                    let c = c as u32;
+                    let bytes = match big {
+                        true => c.to_be_bytes().to_vec(),
+                        false => c.to_le_bytes().to_vec(),
+                    };
+                    match big {
+                        true => bytes[4 - width..].to_vec(),
+                        false => bytes[..width].to_vec(),
+                    }
+                })
+                .collect()
+        };
+        let keyfile = format!("\r\n{KEY}\r\n");
+        let dump =
+            "\nPRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n";
+        for (width, big) in [(2, false), (2, true), (4, false), (4, true)] {
+            assert_eq!(held_by(&wide(&keyfile, width, big)), Some(Held::Identity));
+            assert_eq!(held_by(&wide(dump, width, big)), Some(Held::Dump));
+            assert_eq!(
+                held_by(&wide(&format!("\t {dump}"), width, big)),
+                Some(Held::Dump)
+            );
+        }
+        for binary in [
+            &b"\n\0\x01\0\x02\0\x03\0"[..],
+            b"\n\0\0\0\x9a\0\0\0",
+            b"\r\0\n\0",
+            b"\n\0",
+        ] {
+            assert_eq!(Wide::of(binary), None, "{binary:?}");
+        }
+    }
+
     /// A dump is told after comments and blank lines, in UTF-16 or UTF-32,
     /// and without an export's header when its statements insert rows; a
     /// schema, a site's files and prose are not dumps.

@@ -1184,6 +1184,16 @@ fn utf16(text: &[u8], big_endian: bool) -> Vec<u8> {
         .collect()
 }
 
+/// The identity file `keygen` wrote in `home`, and its key's line.
+fn the_identity(home: &Path) -> (String, String) {
+    let identity = std::fs::read_to_string(home.join("key.txt")).unwrap();
+    let key = { identity.lines() }
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    (identity, key)
+}
+
 /// FG 1: an age identity (the tool's own secret, as `keygen` writes it)
 /// copied into the build under any name was published. It is refused
 /// under any name, with its comment lines or without, with CRLF and a byte
@@ -1195,11 +1205,7 @@ fn utf16(text: &[u8], big_endian: bool) -> Vec<u8> {
 fn a_deploy_never_publishes_an_age_identity_under_any_name() {
     let (remote, home, _) = a_site_with_a_migration_pending();
     let home = home.path();
-    let identity = std::fs::read_to_string(home.join("key.txt")).unwrap();
-    let key = { identity.lines() }
-        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
-        .unwrap()
-        .to_owned();
+    let (identity, key) = the_identity(home);
     let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
     let refused = |file: &str, bytes: &[u8], why: &str| {
         refused_in_the_build(&remote, home, file, bytes, why, &secret);
@@ -1310,5 +1316,33 @@ fn a_deploy_never_publishes_wranglers_local_secrets_or_an_env_file() {
         let never = ["s3cr3t-t0ken", "hunter2"];
         refused_in_the_build(&remote, home, file, vars, "secrets", &never);
     }
+    the_site_deploys(&remote, home);
+}
+
+/// rvH: an identity after a byte that is not UTF-8 (a Latin-1 notes
+/// file, a key appended to an image) was published: the check read the
+/// text only up to that byte. So was a dump without its header whose
+/// first row is longer than the 4 KiB read (a large TEXT or JSON value),
+/// and one in UTF-16 without a byte order mark that starts with a line
+/// break. Each is refused, printing neither the key nor a row.
+#[test]
+fn a_deploy_never_publishes_an_identity_after_a_byte_that_is_not_utf8_nor_a_dump_cut_by_its_head() {
+    let (remote, home, dump) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let latin1 = [&b"# cl\xe9 de sauvegarde\n"[..], key.as_bytes(), b"\n"].concat();
+    refused_in_the_build(&remote, home, "notes.txt", &latin1, "age identity", &secret);
+    let png = [&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], key.as_bytes()].concat();
+    refused_in_the_build(&remote, home, "logo.png", &png, "age identity", &secret);
+    let rows = format!(
+        "CREATE TABLE accounts(id INTEGER PRIMARY KEY, notes TEXT);\n\
+         INSERT INTO accounts VALUES(1,'{}');\nINSERT INTO accounts VALUES(2,'b');\n",
+        "a".repeat(5000)
+    );
+    dump_refused(&remote, home, "rows.txt", rows.as_bytes());
+    let text = format!("\r\n{}", String::from_utf8(dump).unwrap());
+    let bare: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    dump_refused(&remote, home, "export.txt", &bare);
     the_site_deploys(&remote, home);
 }
