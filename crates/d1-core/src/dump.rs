@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::app::KeyRecord;
 use crate::statement::{
-    MIGRATIONS_TABLE, Statements, created_object, insert_target, is_never_restored,
-    is_rows_as_values, leading_word, skip_trivia,
+    MIGRATIONS_TABLE, Statements, column_list, created_object, insert_target, is_never_restored,
+    is_rows_as_values, leading_word, skip_trivia, split_insert, strip_keyword,
 };
 use d1_sql::statements::Wide;
 /// What a dump contains, counted from the dump itself.
@@ -317,19 +317,24 @@ pub fn held_by(head: &[u8]) -> Option<Held> {
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Some(Held::Compressed);
     }
-    let text = match Wide::of(head) {
+    let wide = Wide::of(head);
+    // An identity is looked for in the whole head, whatever bytes come
+    // before it (a Latin-1 notes file, a key appended to an image).
+    let text = match wide {
         Some(wide) => std::borrow::Cow::Owned(wide.decode(head)),
-        // Up to the first byte that is not UTF-8: a head cut inside a
-        // character, or text followed by binary data.
-        None => String::from_utf8_lossy(match std::str::from_utf8(head) {
-            Ok(_) => head,
-            Err(e) => &head[..e.valid_up_to()],
-        }),
+        None => String::from_utf8_lossy(head),
     };
     if holds_an_identity(&text) {
         return Some(Held::Identity);
     }
-    is_a_dump(&text).then_some(Held::Dump)
+    // A dump, up to the first byte that is not UTF-8: a head cut inside a
+    // character, or text followed by binary data.
+    let text = match (wide, std::str::from_utf8(head)) {
+        (Some(_), _) => &text,
+        (None, Ok(text)) => text,
+        (None, Err(e)) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    is_a_dump(text).then_some(Held::Dump)
 }
 
 /// Whether `text` holds an age identity, anywhere: `AGE-SECRET-KEY-`
@@ -364,29 +369,43 @@ pub fn holds_an_identity(text: &str) -> bool {
 /// the first is the one `wrangler d1 export` writes, or the first two are
 /// `sqlite3 .dump`'s; or each starts as a dump's statements do
 /// ([`starts_as_a_dump_statement`]) up to one that inserts rows as
-/// values. A schema of `CREATE` statements alone is not a dump, nor is a
-/// site's HTML, JavaScript, CSS, JSON or prose.
+/// values, or up to the end of `text` inside one that has reached its
+/// values ([`starts_rows_as_values`]: a head that cuts off a long row). A
+/// schema of `CREATE` statements alone is not a dump, nor is a site's
+/// HTML, JavaScript, CSS, JSON or prose.
 pub fn is_a_dump(text: &str) -> bool {
-    let mut statements = { Statements::new(text.as_bytes()).map_while(Result::ok) }
-        .map(|s| skip_trivia(&s.sql).to_owned());
-    let Some(first) = statements.next() else {
+    let mut reader = Statements::new(text.as_bytes());
+    let mut first = String::new();
+    for (n, statement) in reader.by_ref().map_while(Result::ok).enumerate() {
+        let sql = skip_trivia(&statement.sql);
+        let is = |sql: &str, wanted: &str| sql.eq_ignore_ascii_case(wanted);
+        match n {
+            0 if is(sql, D1_EXPORT_HEADER) => return true,
+            0 => first = sql.to_owned(),
+            1 if is(&first, "PRAGMA foreign_keys=OFF;") && is(sql, "BEGIN TRANSACTION;") => {
+                return true;
+            }
+            _ => {}
+        }
+        if !starts_as_a_dump_statement(sql) {
+            return false;
+        }
+        if is_rows_as_values(sql) {
+            return true;
+        }
+    }
+    reader.cut_off().is_some_and(starts_rows_as_values)
+}
+
+/// Whether `sql`, a statement that the text ends inside, has reached its
+/// rows: `INSERT` (`OR …`) or `REPLACE`, `INTO name`, its columns if it
+/// names them, then `VALUES (`.
+fn starts_rows_as_values(sql: &str) -> bool {
+    let Some((_, rest)) = split_insert(skip_trivia(sql)) else {
         return false;
     };
-    let is = |sql: &str, wanted: &str| sql.eq_ignore_ascii_case(wanted);
-    if is(&first, D1_EXPORT_HEADER) {
-        return true;
-    }
-    let second = statements.next();
-    if is(&first, "PRAGMA foreign_keys=OFF;")
-        && second
-            .as_deref()
-            .is_some_and(|s| is(s, "BEGIN TRANSACTION;"))
-    {
-        return true;
-    }
-    { std::iter::once(first).chain(second).chain(statements) }
-        .take_while(|sql| starts_as_a_dump_statement(sql))
-        .any(|sql| is_rows_as_values(&sql))
+    let rest = column_list(rest).map_or(rest, |(_, after)| after);
+    strip_keyword(rest, "VALUES").is_some_and(|rest| skip_trivia(rest).starts_with('('))
 }
 
 /// Whether `sql` starts as a dump's statements do, by its first two words:

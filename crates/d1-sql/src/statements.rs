@@ -37,6 +37,8 @@ pub struct Statements<'a> {
     crlf_before: bool,
     /// How the line that ended the last statement ended, once one has.
     ended_crlf: Option<bool>,
+    /// The statement the text ended inside, once that is told.
+    cut_off: Option<String>,
     done: bool,
 }
 
@@ -50,8 +52,17 @@ impl<'a> Statements<'a> {
             c_text: Vec::new(),
             crlf_before: false,
             ended_crlf: None,
+            cut_off: None,
             done: false,
         }
+    }
+
+    /// The statement the text ended inside, without its `;`, once the
+    /// last item has said so ("the dump ends inside an unterminated
+    /// statement"): in a file's head cut off at a length, the statement
+    /// the cut fell in.
+    pub fn cut_off(&self) -> Option<&str> {
+        self.cut_off.as_deref()
     }
 }
 
@@ -133,6 +144,7 @@ impl Statements<'_> {
                 if sql.trim().is_empty() || only_comments(sql) {
                     return ControlFlow::Break(None);
                 }
+                self.cut_off = Some(sql.to_owned());
                 return ControlFlow::Break(Some(Err(self.unterminated(sql, start))));
             }
             Ok(_) => {}
@@ -301,7 +313,8 @@ impl Wide {
     /// The encoding of text whose first bytes are `head`, when it is wide:
     /// told by its byte order mark, or without one by the NUL bytes
     /// between its first ASCII characters (valid UTF-8, which no D1 dump
-    /// starts with).
+    /// starts with): after a first printable one, or, when it starts with
+    /// a space or a line break, over its first units ([`Wide::bare`]).
     pub fn of(head: &[u8]) -> Option<Wide> {
         Some(match head {
             [0xff, 0xfe, 0, 0, ..] => Wide::Utf32Le,
@@ -312,8 +325,36 @@ impl Wide {
             [0, 0, 0, a, ..] if a.is_ascii_graphic() => Wide::Utf32Be,
             [a, 0, b, 0, ..] if a.is_ascii_graphic() && b.is_ascii() => Wide::Utf16Le,
             [0, a, 0, b, ..] if a.is_ascii_graphic() && b.is_ascii() => Wide::Utf16Be,
-            _ => return None,
+            _ => return Wide::bare(head),
         })
+    }
+
+    /// Text without a byte order mark told by its first units (up to
+    /// 16), as many as are ASCII text (a printable character, a space, a
+    /// tab or a line break, the unit's other bytes NUL): at least 4 of
+    /// them, one of them printable. Binary data with a NUL after its first
+    /// byte is not text so told.
+    fn bare(head: &[u8]) -> Option<Wide> {
+        let told = |wide: &Wide| {
+            let (width, at) = match wide {
+                Wide::Utf16Le => (2, 0),
+                Wide::Utf16Be => (2, 1),
+                Wide::Utf32Le => (4, 0),
+                Wide::Utf32Be => (4, 3),
+            };
+            let ascii = |unit: &&[u8]| {
+                let c = unit[at];
+                (c.is_ascii_graphic() || b" \t\r\n".contains(&c)) && { unit.iter().enumerate() }
+                    .all(|(i, b)| i == at || *b == 0)
+            };
+            let units: Vec<&[u8]> = { head.chunks_exact(width).take(16) }
+                .take_while(ascii)
+                .collect();
+            units.len() >= 4 && units.iter().any(|u| u[at].is_ascii_graphic())
+        };
+        { [Wide::Utf32Le, Wide::Utf32Be, Wide::Utf16Le, Wide::Utf16Be] }
+            .into_iter()
+            .find(told)
     }
 
     /// Its name, as `iconv` takes it.
