@@ -372,6 +372,10 @@ mod tests {
             "backup-prod.analytics-20261130-1200-3.manifest.json",
             "by-hand.sql.age",
             "export.sql.zst",
+            "prod.sql.gz",
+            "prod.sql.bz2",
+            "prod.sql.xz",
+            "prod.sql.zip",
             // In any case: on a case-insensitive file system, the same name.
             "BACKUP-PROD-20261130-1200.SQL",
             "Export.Sql.Zst",
@@ -387,8 +391,35 @@ mod tests {
             "site.webmanifest",
             "sql.age",
             "a.sql.zst.txt",
+            "fonts.tar.xz",
+            "notes.txt.gz",
         ] {
             assert!(!named_as_backup(site), "{site}");
+        }
+    }
+
+    /// The pre-commit hook refuses every name of [`BACKUP_NAME_GLOBS`]:
+    /// the hook, a shell script, cannot read the list, so each of its
+    /// names is a pattern of the hook's.
+    #[test]
+    fn the_pre_commit_hook_refuses_every_backup_name() {
+        let hook = include_str!("../../../scripts/git-hooks/pre-commit");
+        let patterns: Vec<&str> = { hook.lines() }
+            .filter_map(|line| line.trim().split_once(')'))
+            .flat_map(|(patterns, _)| patterns.split('|'))
+            .collect();
+        for glob in BACKUP_NAME_GLOBS {
+            let name = glob.trim_start_matches("**/");
+            // `backup-*` at the top too, where `*/` matches nothing.
+            let top = format!("*/{name}");
+            let wanted = match name.starts_with('*') {
+                true => vec![name],
+                false => vec![name, top.as_str()],
+            };
+            assert!(
+                wanted.iter().all(|w| patterns.contains(w)),
+                "the pre-commit hook does not refuse {glob}"
+            );
         }
     }
 }

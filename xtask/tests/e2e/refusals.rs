@@ -347,6 +347,59 @@ fn the_pre_commit_hook_refuses_backups_by_name_and_by_content() {
     attempt("README.txt", b"hello").assert_ok();
 }
 
+/// rvH: the pre-commit hook let through a dump with a comment line
+/// (`-- prod`, `/* */`) or blank lines before its header, which the tool
+/// reads as a dump, and a compressed dump named `*.sql.gz`, `*.sql.bz2`,
+/// `*.sql.xz` or `*.sql.zip` (an xz or bzip2 file the hook cannot look
+/// into). Each is refused, naming the file; a comment before a schema
+/// alone, and a compressed file not named as SQL, commit.
+#[test]
+fn the_pre_commit_hook_refuses_a_dump_behind_comments_and_a_compressed_dump_by_its_name() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let export = "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE a(x);\nINSERT INTO a VALUES(1);\n";
+    for (path, before) in [
+        ("notes/a.txt", "-- prod\n"),
+        ("notes/b.txt", "/* prod */\n"),
+        (
+            "notes/c.txt",
+            "\n\n-- prod, 2026-12-04\r\n\n/* taken\n   by hand */ -- x\n",
+        ),
+        ("notes/d.sql", "-- a\n-- b\n/**/\n"),
+    ] {
+        let run = sb.try_commit(path, format!("{before}{export}").as_bytes());
+        assert!(
+            !run.ok && run.stderr.contains(path) && run.stderr.contains("export header"),
+            "{path} was committed:\n{}",
+            run.all()
+        );
+    }
+    let sqlite3 = "-- sqlite3\nPRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCOMMIT;\n";
+    let run = sb.try_commit("notes/e.txt", sqlite3.as_bytes());
+    assert!(
+        !run.ok && run.stderr.contains("sqlite3 .dump header"),
+        "{}",
+        run.all()
+    );
+    for path in [
+        "ops/prod.sql.xz",
+        "ops/Prod.SQL.BZ2",
+        "ops/export.sql.gz",
+        "ops/export.sql.zip",
+    ] {
+        let run = sb.try_commit(path, b"\xfd7zXZ\0 packed bytes");
+        assert!(
+            !run.ok && run.stderr.contains(path) && run.stderr.contains("name is a"),
+            "{path} was committed:\n{}",
+            run.all()
+        );
+    }
+    sb.try_commit("docs/schema.sql", b"-- The schema.\nCREATE TABLE a(x);\n")
+        .assert_ok();
+    sb.try_commit("site/fonts.tar.xz", b"\xfd7zXZ\0 packed bytes")
+        .assert_ok();
+}
+
 /// atkO: every backup refuses a backup directory that others can write to
 /// (mode 777 here), but doctor called it a warning, "other users can list
 /// it", and ended "everything a backup needs is in place" with exit 0; so
