@@ -414,8 +414,9 @@ impl Published<'_> {
         Some((
             "a backup",
             format!(
-                "{is} named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age, in any case) or \
-                 a backup's manifest (backup-<env>-YYYYMMDD-HHMM.manifest.json)"
+                "{is} named as a backup is (backup-*.sql…, *.sql.zst, *.sql.age, *.sql.gz, \
+                 *.sql.bz2, *.sql.xz, *.sql.zip, in any case) or a backup's manifest \
+                 (backup-<env>-YYYYMMDD-HHMM.manifest.json)"
             ),
         ))
     }

@@ -150,7 +150,8 @@ pub fn tracked_backups(sh: &Shell, backup_dir: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// File names that are backups wherever they are. The pre-commit hook
+/// File names that are backups wherever they are: a dump, compressed or
+/// encrypted as this tool stores it or by hand. The pre-commit hook
 /// (`scripts/git-hooks/pre-commit`) refuses the same names.
 pub const BACKUP_NAME_GLOBS: &[&str] = &[
     "**/backup-*.sql",
@@ -158,6 +159,10 @@ pub const BACKUP_NAME_GLOBS: &[&str] = &[
     "**/*.sql.zst",
     "**/*.sql.age",
     "**/*.sql.zst.age",
+    "**/*.sql.gz",
+    "**/*.sql.bz2",
+    "**/*.sql.xz",
+    "**/*.sql.zip",
 ];
 
 /// Whether a file called `name` is a backup or a backup's manifest by its
