@@ -38,6 +38,27 @@ fn plant_stale_restore_into_staging(sb: &Sandbox, doing: &serde_json::Value) {
     plant_stale_run(sb, "restore into staging", doing);
 }
 
+/// A sandbox with one backup of prod (its name is returned), and a lock
+/// left by a run of `command` killed while it loaded a backup of staging
+/// into prod, after taking the safety backup `safety` (`None`: that backup
+/// of prod, there and whole).
+fn a_killed_load_into_prod(
+    command: &str,
+    safety: Option<&str>,
+) -> (common::remote::Remote, tempfile::TempDir, String) {
+    let remote = common::remote::Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let prod = remote.backup_prod(home.path());
+    let doing = serde_json::json!({
+        "kind": "loading",
+        "env": "prod",
+        "backup": "backup-staging-20261201-0300.sql",
+        "safety": safety.unwrap_or(&prod),
+    });
+    plant_stale_run(&remote.sb, command, &doing);
+    (remote, home, prod)
+}
+
 fn started_an_hour_ago() -> String {
     (chrono::Utc::now() - chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -446,16 +467,8 @@ fn a_stale_locks_way_back_finds_the_backup_it_loaded_by_its_sha256_not_its_name(
 /// the record is, and that its way back is not told here.
 #[test]
 fn a_stale_lock_for_one_environment_tells_a_run_for_another_no_way_back() {
-    let remote = common::remote::Remote::new("");
-    let home = tempfile::tempdir().unwrap();
-    let prod = remote.backup_prod(home.path());
-    let doing = serde_json::json!({
-        "kind": "loading",
-        "env": "prod",
-        "backup": "backup-staging-20261201-0300.sql",
-        "safety": "backup-prod-20261201-0305.sql",
-    });
-    plant_stale_run(&remote.sb, "restore into prod", &doing);
+    let gone = Some("backup-prod-20261201-0305.sql");
+    let (remote, home, prod) = a_killed_load_into_prod("restore into prod", gone);
     let run = remote.xtask(home.path(), &["backup", "staging"]);
     run.assert_ok();
     let told = stale_lock_told(&run);
@@ -508,4 +521,42 @@ fn a_stale_lock_whose_record_its_command_does_not_name_tells_no_way_back() {
         );
         assert!(told.contains("no way back is told"), "{told}");
     }
+}
+
+/// GJ: a killed `restore into prod` whose safety backup is there, and a
+/// `backup staging` (a cron job) and a `backup local` run before anyone
+/// runs a command for prod. Each is told the way back is not for it; the
+/// record was ended by the first, so the `backup prod` after them was told
+/// nothing at all: the way back was printed nowhere. A run for another
+/// environment keeps the record for the next, and the first run for prod
+/// is told it, the safety backup and the restore into prod; once: the run
+/// after that finds the lock released clean.
+#[test]
+fn a_stale_locks_way_back_is_kept_for_the_first_run_for_its_environment() {
+    let (remote, home, prod) = a_killed_load_into_prod("restore into prod", None);
+    for env in ["staging", "local"] {
+        let run = remote.xtask(home.path(), &["backup", env]);
+        run.assert_ok();
+        let told = stale_lock_told(&run);
+        assert!(
+            told.contains("into qbtime_db_prod") && told.contains("kept for the next run for prod"),
+            "`backup {env}` is not told the record is kept for prod:\n{told}"
+        );
+        assert!(!run.all().contains("--to prod"), "{}", run.all());
+    }
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    let told = stale_lock_told(&next);
+    assert!(
+        told.contains(&prod) && told.contains("--to prod"),
+        "the first run for prod is not told the way back:\n{}",
+        next.all()
+    );
+    let after = remote.xtask(home.path(), &["backup", "prod"]);
+    after.assert_ok();
+    assert!(
+        !after.all().contains("gone without releasing it"),
+        "the record is told again:\n{}",
+        after.all()
+    );
 }
