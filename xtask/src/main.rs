@@ -203,8 +203,8 @@ fn interrupted(signal: i32, command: &str) -> ExitCode {
     let after = match signals::what_changed() {
         Some(changed) => redact::text(&changed),
         None if signals::was_left_told() => "the backup lock keeps what it was doing: \
-            the next run says what the database may hold, and a run for the same environment \
-            the way back"
+            the next run says what the database may hold, and the first run for the same \
+            environment the way back (a run for another keeps it for that one)"
             .to_owned(),
         None => "the next run starts clean".to_owned(),
     };

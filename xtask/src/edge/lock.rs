@@ -55,7 +55,22 @@ pub struct Holder {
     /// written before it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
+    /// Records of runs gone that a run found in a stale lock and did not
+    /// tell whole, their way back being for another environment than its
+    /// own ([`BackupLock::keep`]): kept, their `placing` dealt with, for a
+    /// later run, the first one for that environment. At most
+    /// [`MOST_KEPT`]; absent in records written before it was (a version
+    /// that does not read it passes over it, and tells none of them).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "read_kept"
+    )]
+    pub kept: Vec<Holder>,
 }
+
+/// How many records of runs gone a lock keeps ([`Holder::kept`]).
+pub const MOST_KEPT: usize = 4;
 
 /// What a lock's holder was doing that a kill would leave half-told.
 /// Names are of environments and of files in the backup directory, and
@@ -201,7 +216,37 @@ fn read_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Placing
     Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
+/// The records kept ([`Holder::kept`]) that read as records, at most
+/// [`MOST_KEPT`], as [`Holder::kept_as`] keeps them; anything else is none.
+fn read_kept<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Holder>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    let records = match value {
+        Some(serde_json::Value::Array(records)) => records,
+        _ => return Ok(Vec::new()),
+    };
+    Ok({ records.into_iter() }
+        .filter_map(|v| serde_json::from_value::<Holder>(v).ok())
+        .map(Holder::kept_as)
+        .take(MOST_KEPT)
+        .collect())
+}
+
 impl Holder {
+    /// This record as a lock keeps it for a later run: without the file
+    /// it was placing (the run that found it removed that file, or left
+    /// it as not that run's), the records it kept (kept beside it), nor
+    /// the machine it ran on: it is of a run known gone, never read as one
+    /// still running ([`crate::steps::lock::time_travel_running`]) when
+    /// its pid names another process since.
+    pub fn kept_as(self) -> Holder {
+        Holder {
+            placing: None,
+            machine: None,
+            kept: Vec::new(),
+            ..self
+        }
+    }
+
     /// `pid N (`command`, started T)`, with the command and the time only
     /// if they have the shapes this tool writes: a command of a few plain
     /// words that starts with one of its own (`restore into staging`), a
@@ -411,6 +456,7 @@ impl BackupLock {
             doing: None,
             placing: None,
             machine: Some(crate::edge::machine::Machine::here().record()),
+            kept: Vec::new(),
             // Canonical, so that another run names the checkout alike
             // whichever path (a symlink) each was started through.
             repository: std::fs::canonicalize(repository)
@@ -447,6 +493,20 @@ impl BackupLock {
         self.write(&self.holder)
     }
 
+    /// Keeps in the lock the records of runs gone that this run found and
+    /// whose way back it did not tell, being for another environment
+    /// ([`Holder::kept`]): written now, so that a kill of this run leaves
+    /// them to the next with its own, and written back in the place of this
+    /// run's on a clean release, so that the next run finds them as the
+    /// lock its first one left.
+    pub fn keep(&mut self, records: Vec<Holder>) -> Result<()> {
+        self.holder.kept = { records.into_iter() }
+            .map(Holder::kept_as)
+            .take(MOST_KEPT)
+            .collect();
+        self.write(&self.holder)
+    }
+
     /// Writes into the lock the backup file about to be given its name
     /// (`None` once its manifest is written), so that the next run, finding
     /// the lock stale, removes that file if it was left without one.
@@ -480,7 +540,19 @@ impl Drop for BackupLock {
             return;
         }
         // Emptying the file marks a clean release; the kernel drops the lock
-        // when the file is closed.
+        // when the file is closed. Records kept for a later run are written
+        // back instead, the first as the lock its run left, keeping the
+        // others: the next run finds them as stale as this one did.
+        let mut kept = std::mem::take(&mut self.holder.kept).into_iter();
+        if let Some(first) = kept.next() {
+            let back = Holder {
+                kept: kept.collect(),
+                ..first
+            };
+            if self.write(&back).is_ok() {
+                return;
+            }
+        }
         let _ = self.file.set_len(0);
         let _ = self.file.sync_all();
     }
@@ -491,12 +563,12 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     serde_json::from_str(&read_small(file)).ok()
 }
 
-/// The lock file's text, as much as a holder's line can be (4 KiB): a
-/// file grown (or planted) larger is not a holder this tool wrote, and is
-/// not read into memory whole.
+/// The lock file's text, as much as a holder's line can be (16 KiB, its
+/// own record and [`MOST_KEPT`] kept): a file grown (or planted) larger is
+/// not a holder this tool wrote, and is not read into memory whole.
 fn read_small(file: &mut File) -> String {
     let mut bytes = Vec::new();
-    let _ = Read::take(&mut *file, 4096).read_to_end(&mut bytes);
+    let _ = Read::take(&mut *file, 16 * 1024).read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -534,6 +606,7 @@ mod tests {
             placing: None,
             machine: None,
             repository: Some(repository.to_owned()),
+            kept: Vec::new(),
         };
         let here = Path::new("/repo");
         assert!(
@@ -615,6 +688,7 @@ mod tests {
             placing: None,
             machine: None,
             repository: None,
+            kept: Vec::new(),
         };
         std::fs::write(
             dir.path().join(LOCK_FILE),
@@ -656,6 +730,85 @@ mod tests {
         let holder = stale.expect("stale lock reported").holder.unwrap();
         assert_eq!(holder.doing, Some(doing));
         assert!(holder.who().contains("(`restore into staging`, started "));
+    }
+
+    /// GJ: records kept for a later run ([`BackupLock::keep`]) are in the
+    /// lock while this run holds it, so a kill of this run leaves them to
+    /// the next beside its own; a clean release writes them back as the
+    /// lock their runs left, without the file one was placing nor the
+    /// machine it ran on; a release with none kept empties the lock.
+    #[test]
+    fn records_kept_outlive_the_run_that_keeps_them_killed_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        let dead = |pid: u32, env: &str| Holder {
+            pid,
+            started_at: "2026-11-23T10:00:00Z".into(),
+            command: format!("migrate {env}"),
+            doing: Some(Doing::Migrating {
+                env: env.into(),
+                backup: Some(format!("backup-{env}-20261123-0959.sql")),
+                backup_sha256: None,
+            }),
+            placing: Some(Placing {
+                name: format!("backup-{env}-20261123-1000.sql"),
+                device: 1,
+                inode: 2,
+                size: 3,
+            }),
+            machine: Some(crate::edge::machine::Machine::here().record()),
+            repository: None,
+            kept: Vec::new(),
+        };
+        let records = vec![dead(7, "prod"), dead(8, "staging")];
+        let take = |command: &str| BackupLock::acquire(dir.path(), command, Path::new("/repo"));
+        let (mut lock, _) = take("backup local").unwrap();
+        lock.keep(records.clone()).unwrap();
+        lock.placing(None).unwrap();
+        // Killed: the file is left as it was, unlocked.
+        let text = std::fs::read_to_string(&path).unwrap();
+        drop(lock);
+        std::fs::write(&path, &text).unwrap();
+        let (lock, stale) = take("backup local").unwrap();
+        let holder = stale.unwrap().holder.unwrap();
+        assert_eq!(holder.command, "backup local");
+        let kept: Vec<Holder> = records.into_iter().map(Holder::kept_as).collect();
+        assert_eq!(holder.kept, kept);
+        assert!(
+            kept.iter()
+                .all(|h| h.placing.is_none() && h.machine.is_none())
+        );
+        drop(lock);
+        let (mut lock, stale) = take("backup local").unwrap();
+        assert_eq!(stale, None, "a release keeping none empties the lock");
+        lock.keep(kept.clone()).unwrap();
+        drop(lock);
+        // Released clean: the first record is the lock, keeping the other.
+        let (_lock, stale) = take("backup prod").unwrap();
+        let holder = stale.unwrap().holder.unwrap();
+        assert_eq!(holder.pid, 7);
+        assert_eq!(holder.kept, kept[1..]);
+    }
+
+    /// Records kept that do not read as records are none, and at most
+    /// [`MOST_KEPT`] are read, none of them keeping more.
+    #[test]
+    fn records_kept_are_read_as_records_and_few() {
+        let one = r#"{"pid":7,"started_at":"x","command":"backup prod","kept":[{"pid":9,"started_at":"x","command":"prune"}]}"#;
+        let text = format!(
+            r#"{{"pid":1,"started_at":"x","command":"prune","kept":[{},"rm -rf /",{one},{one},{one},{one}]}}"#,
+            "{}"
+        );
+        let holder: Holder = serde_json::from_str(&text).unwrap();
+        assert_eq!(holder.kept.len(), MOST_KEPT);
+        assert!(holder.kept.iter().all(|h| h.pid == 7 && h.kept.is_empty()));
+        let text = r#"{"pid":1,"started_at":"x","command":"prune","kept":"all of them"}"#;
+        assert!(
+            serde_json::from_str::<Holder>(text)
+                .unwrap()
+                .kept
+                .is_empty()
+        );
     }
 
     /// atkAU: a record in a shape this version does not write is not

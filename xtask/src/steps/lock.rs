@@ -9,25 +9,22 @@ use anyhow::{Context, Result};
 use crate::config::environment::{Environment, Location};
 use crate::config::project::Project;
 use crate::edge::fsutil;
-use crate::edge::lock::{BackupLock, Doing, Holder};
+use crate::edge::lock::{BackupLock, Doing, Holder, StaleLock};
 
 /// Takes the backup directory's lock (creating the directory, private),
 /// reporting a stale lock, and removing the unfinished files that runs now
 /// gone left there: a killed backup's, a killed verify's (which takes no
 /// lock), and a backup file its killed run never wrote a manifest for.
-/// A file of a run still alive is left alone.
+/// A file of a run still alive is left alone. The records of runs gone
+/// whose way back is for another environment are kept in the lock for a
+/// later run ([`tell_stale`]).
 pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
-    let (lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
+    let (mut lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
     if let Some(stale) = &stale {
-        let record = { stale.holder.as_ref() }.and_then(|h| Some((h, h.doing.as_ref()?)));
-        match record {
-            Some((dead, doing)) => {
-                let reader = Reader::Next { dead, command };
-                let told = told_to(doing, project, reader);
-                crate::warn!("{stale}; when it stopped it was {told}")
-            }
-            None => crate::warn!("{stale}"),
+        let kept = tell_stale(stale, project, command);
+        if !kept.is_empty() {
+            lock.keep(kept)?;
         }
     }
     for leftover in leftover_partials(&project.backup_dir)? {
@@ -49,10 +46,37 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     Ok(lock)
 }
 
+/// Warns of the stale lock, and of each record of a run gone it holds: its
+/// own holder's, and those it kept ([`crate::edge::lock::Holder::kept`]).
+/// Returns the records whose way back is not told to the run of `command`,
+/// being for another environment, to keep for a later one.
+fn tell_stale(stale: &StaleLock, project: &Project, command: &str) -> Vec<Holder> {
+    let Some(holder) = stale.holder.as_ref() else {
+        crate::warn!("{stale}");
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    for dead in std::iter::once(holder).chain(&holder.kept) {
+        let gone = StaleLock {
+            holder: Some(dead.clone()),
+        };
+        let Some(doing) = dead.doing.as_ref() else {
+            crate::warn!("{gone}");
+            continue;
+        };
+        let (told, keep) = told_to(doing, project, Reader::Next { dead, command });
+        crate::warn!("{gone}; when it stopped it was {told}");
+        if keep {
+            kept.push(dead.clone());
+        }
+    }
+    kept
+}
+
 /// What this run is doing, as the next run would tell it if this one
 /// were killed ([`told_to`]), its way back included.
 pub fn told(doing: &Doing, project: &Project) -> String {
-    told_to(doing, project, Reader::Writer)
+    told_to(doing, project, Reader::Writer).0
 }
 
 /// Whom a lock's record is told to ([`told_to`]).
@@ -71,12 +95,14 @@ enum Reader<'a> {
 /// that environment in the backup directory ([`way_back`]), bookmarks must
 /// be the Time Travel journal's ([`journaled`]), and a name is repeated
 /// only if it is one plain word. The way back is told only where
-/// [`withheld`] does not say why not. What
+/// [`withheld`] does not say why not; with whether the record is kept for
+/// a later run, the first for its environment. What
 /// does not check out is not repeated: the lock is a file anyone who can
 /// write the backup directory may have written.
-fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> String {
+fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> (String, bool) {
     const UNKNOWN: &str = "working on a database this configuration does not name; nothing \
                            more is told";
+    let unknown = || (UNKNOWN.to_owned(), false);
     let env = |name: &str| environment(project, name);
     match doing {
         Doing::Loading {
@@ -88,25 +114,24 @@ fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> String {
             migrations_first,
         } => {
             let Some(env) = env(name) else {
-                return UNKNOWN.to_owned();
+                return unknown();
             };
             let left = left_by_a_load(&env, *migrations_first);
-            let back = match (safety, withheld(reader, doing, &env)) {
-                (_, Some(why)) => format!("; {why}"),
-                (None, None) => String::new(),
-                (Some(safety), None) => format!(
-                    "; {}",
-                    way_back(
-                        project,
-                        &env,
-                        (safety, safety_sha256.as_deref()),
-                        Some((backup, backup_sha256.as_deref())),
-                        "the safety backup taken before it"
-                    )
-                ),
-            };
+            let withheld = withheld(reader, doing, &env, safety.is_some());
+            let (back, kept) = or_withheld(withheld, || {
+                let safety = safety.as_deref()?;
+                Some(way_back(
+                    project,
+                    &env,
+                    (safety, safety_sha256.as_deref()),
+                    Some((backup, backup_sha256.as_deref())),
+                    "the safety backup taken before it",
+                ))
+            });
+            let back = back.map(|b| format!("; {b}")).unwrap_or_default();
             let backup = one_word(backup).unwrap_or("a backup");
-            format!("loading {backup} into {}: {left}{back}", env.database_name)
+            let db = &env.database_name;
+            (format!("loading {backup} into {db}: {left}{back}"), kept)
         }
         Doing::Migrating {
             env: name,
@@ -114,23 +139,24 @@ fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> String {
             backup_sha256,
         } => {
             let Some(env) = env(name) else {
-                return UNKNOWN.to_owned();
+                return unknown();
             };
-            let advice = match (backup, withheld(reader, doing, &env)) {
-                (_, Some(why)) => why,
-                (Some(file), None) => way_back(
-                    project,
-                    &env,
-                    (file, backup_sha256.as_deref()),
-                    None,
-                    "the pre-migration backup",
-                ),
-                (None, None) => "no backup was taken (--no-backup)".to_owned(),
-            };
-            format!(
-                "applying migrations to {}, some of which may be applied; {advice}",
-                env.database_name
-            )
+            let withheld = withheld(reader, doing, &env, backup.is_some());
+            let (advice, kept) = or_withheld(withheld, || {
+                Some(match backup {
+                    Some(file) => way_back(
+                        project,
+                        &env,
+                        (file, backup_sha256.as_deref()),
+                        None,
+                        "the pre-migration backup",
+                    ),
+                    None => "no backup was taken (--no-backup)".to_owned(),
+                })
+            });
+            let db = &env.database_name;
+            let told = format!("applying migrations to {db}, some of which may be applied");
+            (format!("{told}; {}", advice.unwrap_or_default()), kept)
         }
         Doing::TimeTravel {
             env: name,
@@ -138,12 +164,17 @@ fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> String {
             undo,
         } => {
             let Some(env) = env(name).filter(|e| e.location == Location::Remote) else {
-                return UNKNOWN.to_owned();
+                return unknown();
             };
-            let withheld = withheld(reader, doing, &env);
-            told_time_travel(project, &env, (to, undo), withheld)
+            let withheld = withheld(reader, doing, &env, true);
+            let kept = withheld.as_ref().is_some_and(|w| w.kept);
+            let said = withheld.map(|w| w.said);
+            (told_time_travel(project, &env, (to, undo), said), kept)
         }
-        Doing::Unread => "something this version does not read from its record".to_owned(),
+        Doing::Unread => (
+            "something this version does not read from its record".to_owned(),
+            false,
+        ),
     }
 }
 
@@ -174,6 +205,25 @@ fn told_time_travel(
     }
 }
 
+/// A way back not told ([`withheld`]): the words told instead, and
+/// whether the record is kept for a later run.
+struct Withheld {
+    said: String,
+    kept: bool,
+}
+
+/// The way back `told` gives, or the words `withheld` tells instead; with
+/// whether the record is kept for a later run.
+fn or_withheld(
+    withheld: Option<Withheld>,
+    told: impl FnOnce() -> Option<String>,
+) -> (Option<String>, bool) {
+    match withheld {
+        Some(why) => (Some(why.said), why.kept),
+        None => (told(), false),
+    }
+}
+
 /// Why the way back from `doing`, a record of `env`'s, is not told to
 /// `reader`, in the words told instead; `None` when it is. A run's own
 /// record is told to it whole. Found stale, it is the word of a file anyone
@@ -183,24 +233,40 @@ fn told_time_travel(
 /// load into prod with `restore into staging` is not), and only to a run
 /// for that same environment: a lock left (or planted) by a run for prod
 /// never has a `backup staging` hand its operator a restore into prod.
-fn withheld(reader: Reader<'_>, doing: &Doing, env: &Environment) -> Option<String> {
+/// A record of the first kind is told by no run, and not kept; one of
+/// another environment's that has a way back (`back`) is kept for a later
+/// run, so that the first run for that environment tells it.
+fn withheld(reader: Reader<'_>, doing: &Doing, env: &Environment, back: bool) -> Option<Withheld> {
     let Reader::Next { dead, command } = reader else {
         return None;
     };
     if !doing.is_written_by(&dead.command) {
-        return Some(
-            "no way back is told: the command its lock records is not the run that writes \
-             such a record"
+        return Some(Withheld {
+            said: "no way back is told: the command its lock records is not the run that \
+                   writes such a record"
                 .to_owned(),
-        );
+            kept: false,
+        });
     }
+    let name = &env.name;
+    // A new database a restore was creating has no way back to keep.
+    let back = back && !name.starts_with("new:");
+    let kept = match back {
+        true => format!(
+            "; the lock keeps the record: its way back is kept for the next run for {name}, \
+             which tells it (`cargo xtask backup {name}` is one)"
+        ),
+        false => String::new(),
+    };
     match crate::edge::lock::command_environment(command) {
         Some(this) if this == env.name => None,
-        _ => Some(format!(
-            "no way back is told to a run that is not for {} (this one is `{command}`); \
-             `cargo xtask list` lists the backups here",
-            env.name
-        )),
+        _ => Some(Withheld {
+            said: format!(
+                "no way back is told to a run that is not for {name} (this one is \
+                 `{command}`){kept}; `cargo xtask list` lists the backups here"
+            ),
+            kept: back,
+        }),
     }
 }
 
@@ -521,6 +587,7 @@ mod tests {
                 placing: None,
                 machine,
                 repository: None,
+                kept: Vec::new(),
             };
             std::fs::write(
                 dir.path().join(LOCK_FILE),

@@ -560,3 +560,59 @@ fn a_stale_locks_way_back_is_kept_for_the_first_run_for_its_environment() {
         after.all()
     );
 }
+
+/// GJ: a record whose lock's command does not write it (a planted
+/// `restore into staging` beside a load into prod) is withheld from every
+/// run, and not kept: the run for prod after a `backup staging` is told
+/// nothing of it, and offers no restore into prod.
+#[test]
+fn a_stale_lock_whose_record_its_command_does_not_name_is_not_kept() {
+    let (remote, home, _) = a_killed_load_into_prod("restore into staging", None);
+    let staging = remote.xtask(home.path(), &["backup", "staging"]);
+    staging.assert_ok();
+    assert!(stale_lock_told(&staging).contains("no way back is told"));
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    assert!(
+        !next.all().contains("gone without releasing it") && !next.all().contains("--to prod"),
+        "a record its lock's command does not write is kept:\n{}",
+        next.all()
+    );
+}
+
+/// GJ: the run that keeps a record for prod is killed in turn (a
+/// `backup staging` stopped by the OOM killer): its lock holds the record
+/// it kept beside its own, and the next run, for prod, is told both, the
+/// way back included.
+#[test]
+fn a_record_kept_by_a_run_killed_in_turn_is_told_to_the_next_run_for_its_environment() {
+    let (remote, home, prod) = a_killed_load_into_prod("restore into prod", None);
+    let lock = remote.sb.backups().join(".lock");
+    let dead: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    plant_stale_lock(
+        &remote.sb,
+        serde_json::json!({
+            "pid": 999_998,
+            "started_at": started_an_hour_ago(),
+            "command": "backup staging",
+            "kept": [dead],
+        }),
+    );
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    assert!(
+        next.stderr.contains("pid 999998 (`backup staging`"),
+        "{}",
+        next.all()
+    );
+    let told = next
+        .stderr
+        .lines()
+        .find(|l| l.contains("pid 999999 (`restore into prod`"));
+    assert!(
+        told.is_some_and(|t| t.contains(&prod) && t.contains("--to prod")),
+        "the record kept is not told:\n{}",
+        next.all()
+    );
+}
