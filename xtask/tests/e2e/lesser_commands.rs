@@ -553,3 +553,38 @@ fn a_deploy_with_nothing_to_publish_is_refused_before_its_migrations() {
         "names no pages_build_output_dir",
     );
 }
+
+/// A keygen whose write of the identity fails part-way (a full disk, an
+/// I/O error; here a file-size limit, `ulimit -f 0`, under which every
+/// write to a file fails with EFBIG) leaves no file at all: a partial
+/// identity at `--out` would be refused by the rerun as "may be the only
+/// key to older backups". The rerun at the same path then writes it.
+#[test]
+fn keygen_whose_write_fails_leaves_nothing_and_the_rerun_writes_the_identity() {
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let out = keys.path().join("prod.agekey");
+    let mut limited = std::process::Command::new("sh");
+    limited.args([
+        "-c",
+        "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_xtask"),
+    ]);
+    let run = Run::from_output(
+        sb.sandboxed(limited, &["keygen", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let left: Vec<_> = std::fs::read_dir(keys.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", run.all());
+    let rerun = sb.xtask(&["keygen", "--out", out.to_str().unwrap()]);
+    rerun.assert_ok();
+    assert!(keygen_recipient(&rerun).starts_with("age1"));
+    let identity = std::fs::read_to_string(&out).unwrap();
+    assert!(identity.contains("AGE-SECRET-KEY-1"), "no identity written");
+    assert_eq!(mode(&out) & 0o777, 0o600);
+}
