@@ -86,12 +86,13 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
         );
     }
     let (identity, recipient) = project.age().keygen()?;
-    let mut file = fsutil::create_private_file(&args.out)?;
-    file.write_all(identity.as_bytes())?;
-    file.sync_all()?;
-    // Its directory entry too: a crash must not lose the only key to the
-    // backups that will be encrypted to its recipient.
-    fsutil::sync_dir(out.parent().expect("checked above to be a directory"));
+    write_identity(&out, &identity).with_context(|| {
+        format!(
+            "cannot write the age identity to {}; free space on its disk (or fix the error) and \
+             run keygen again. Nothing was left at that path",
+            args.out.display()
+        )
+    })?;
     // The recipient is the output asked for (alone under -q, so that
     // `R=$(cargo xtask -q keygen --out FILE)` takes it); the rest is advice.
     crate::say!(
@@ -105,5 +106,39 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
          Keep the identity file offline or in a secret store: without it no encrypted backup \
          can be restored."
     );
+    Ok(())
+}
+
+/// Writes `identity` to `out`, which must not exist, whole or not at all:
+/// into a private temporary file beside it (mode 600 from its creation),
+/// synced, then linked to `out` without writing over anything there. A
+/// write that fails part-way (a full disk, an I/O error) removes the
+/// temporary file, so no partial identity is left for the rerun to refuse
+/// as possibly the only key to older backups.
+fn write_identity(out: &Path, identity: &str) -> Result<()> {
+    let dir = out.parent().expect("checked to be a directory");
+    let hidden = format!(
+        ".{}.{}.partial",
+        d1_core::names::file_name(out),
+        std::process::id()
+    );
+    let (temp, mut file) = fsutil::TempFile::create_open(dir.join(hidden))?;
+    file.write_all(identity.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    // A link never replaces a name that exists; the temporary name goes
+    // when `temp` is dropped.
+    std::fs::hard_link(temp.path(), out).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!("{} appeared meanwhile and was left as it is", out.display())
+        } else {
+            format!("cannot link it to {}: {e}", out.display())
+        };
+        anyhow::anyhow!(why)
+    })?;
+    drop(temp);
+    // Its directory entry too: a crash must not lose the only key to the
+    // backups that will be encrypted to its recipient.
+    fsutil::sync_dir(dir);
     Ok(())
 }
