@@ -829,6 +829,75 @@ fn doctor_counts_a_global_api_key_as_credentials() {
     assert!(!run.all().contains("0123456789abcdef"), "{}", run.all());
 }
 
+/// `doctor`'s auth line for `vars` (names and values), the lock check
+/// pointed at a closed port, and the whole output, which must hold none
+/// of the values.
+fn doctor_auth_line(vars: &[(&str, &str)]) -> String {
+    let sb = Sandbox::new();
+    let mut cmd = sb.xtask_command(&["doctor"]);
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    // Nothing leaves this machine: the lock check asks a closed port.
+    cmd.env("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4");
+    let run = Run::from_output(cmd.output().unwrap());
+    for (_, value) in vars {
+        assert!(
+            !run.all().contains(value),
+            "a value was printed:\n{}",
+            run.all()
+        );
+    }
+    { run.stdout.lines() }
+        .find(|l| l.contains(" auth "))
+        .unwrap_or_else(|| panic!("no auth line:\n{}", run.all()))
+        .to_owned()
+}
+
+/// wrangler also reads its credentials under their older names
+/// (`CF_API_TOKEN`; `CF_API_KEY` with `CF_EMAIL`, the Global API Key),
+/// each when the `CLOUDFLARE_` name is not set, and takes a Global API
+/// Key before any token. `doctor` read the `CLOUDFLARE_` names alone: it
+/// said "no Cloudflare credentials" with only `CF_API_TOKEN` set, and
+/// "CLOUDFLARE_API_TOKEN is set" where wrangler uses a Global API Key
+/// given as `CF_API_KEY` and `CF_EMAIL`.
+#[test]
+fn doctor_reports_the_credentials_wrangler_uses_under_their_older_names_too() {
+    let auth = doctor_auth_line(&[("CF_API_TOKEN", "tok-0123456789abcdef-secret")]);
+    assert!(
+        auth.starts_with("[ok") && auth.contains("CF_API_TOKEN"),
+        "{auth}"
+    );
+    let auth = doctor_auth_line(&[
+        ("CLOUDFLARE_API_TOKEN", "tok-0123456789abcdef-secret"),
+        ("CF_API_KEY", "0123456789abcdef0123456789abcdef01234"),
+        ("CF_EMAIL", "operator@example.com"),
+    ]);
+    assert!(
+        auth.starts_with("[ok")
+            && auth.contains("CF_API_KEY")
+            && auth.contains("CF_EMAIL")
+            && auth.contains("Global API Key")
+            && auth.contains("instead of CLOUDFLARE_API_TOKEN"),
+        "{auth}"
+    );
+    // A name of each kind: wrangler reads each variable on its own.
+    let auth = doctor_auth_line(&[
+        (
+            "CLOUDFLARE_API_KEY",
+            "0123456789abcdef0123456789abcdef01234",
+        ),
+        ("CF_EMAIL", "operator@example.com"),
+        ("CF_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
+    ]);
+    assert!(
+        auth.starts_with("[ok")
+            && auth.contains("CLOUDFLARE_API_KEY and CF_EMAIL")
+            && auth.contains("CF_ACCOUNT_ID is set"),
+        "{auth}"
+    );
+}
+
 /// atkAS: a `backups.toml` that every backup refuses (a table naming no
 /// environment: a typo) leaves `doctor` saying all is well. doctor reads
 /// the file only for its offsite lock check, and skips that check, silently,
