@@ -875,15 +875,84 @@ struct Failed {
     stdout: Option<String>,
 }
 
+/// The credentials wrangler takes from the environment, by the names of
+/// the variables that hold them (never their values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvAuth {
+    /// A Global API Key and its account's email, which wrangler takes
+    /// before any token.
+    GlobalKey {
+        key: &'static str,
+        email: &'static str,
+    },
+    /// An API token.
+    Token(&'static str),
+}
+
+/// The variable wrangler reads for `name`, as the pinned wrangler's
+/// `getEnvironmentVariableFactory` does: `name` when it is set at all
+/// (empty too), else its older name `deprecated`; `None` when the one
+/// read is unset or empty (wrangler tests it for truth).
+fn wrangler_var(
+    get: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    name: &'static str,
+    deprecated: &'static str,
+) -> Option<&'static str> {
+    let read = if get(name).is_some() {
+        name
+    } else {
+        deprecated
+    };
+    get(read).is_some_and(|v| !v.is_empty()).then_some(read)
+}
+
+/// [`EnvAuth`] as wrangler chooses it from the variables `get` gives: a
+/// Global API Key (`CLOUDFLARE_API_KEY` and `CLOUDFLARE_EMAIL`, or their
+/// older names `CF_API_KEY` and `CF_EMAIL`) before a token
+/// (`CLOUDFLARE_API_TOKEN`, or `CF_API_TOKEN`); `None`: wrangler's own
+/// login, if any.
+fn env_auth_from(get: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<EnvAuth> {
+    let key = wrangler_var(get, "CLOUDFLARE_API_KEY", "CF_API_KEY");
+    let email = wrangler_var(get, "CLOUDFLARE_EMAIL", "CF_EMAIL");
+    if let (Some(key), Some(email)) = (key, email) {
+        return Some(EnvAuth::GlobalKey { key, email });
+    }
+    env_token_from(get).map(EnvAuth::Token)
+}
+
+/// The variable wrangler would take an API token from, were no Global API
+/// Key set.
+fn env_token_from(get: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<&'static str> {
+    wrangler_var(get, "CLOUDFLARE_API_TOKEN", "CF_API_TOKEN")
+}
+
+/// [`env_auth_from`] of this process's environment, which wrangler inherits.
+pub fn env_auth() -> Option<EnvAuth> {
+    env_auth_from(&|name| std::env::var_os(name))
+}
+
+/// The variable an API token would be taken from, were no Global API Key set.
+pub fn env_token() -> Option<&'static str> {
+    env_token_from(&|name| std::env::var_os(name))
+}
+
+/// The variable wrangler takes the account id from (`CLOUDFLARE_ACCOUNT_ID`,
+/// or its older name `CF_ACCOUNT_ID`), if one is set.
+pub fn env_account_id() -> Option<&'static str> {
+    wrangler_var(
+        &|name| std::env::var_os(name),
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CF_ACCOUNT_ID",
+    )
+}
+
 /// Whether wrangler is given its credentials in the environment
-/// (`CLOUDFLARE_API_TOKEN`, or `CLOUDFLARE_API_KEY` with
-/// `CLOUDFLARE_EMAIL`). Only then may two wranglers run at once: with a
+/// ([`env_auth`]). Only then may two wranglers run at once: with a
 /// `wrangler login`, each refreshes an expired token on its own, with no
 /// lock, and the one that loses the race can end the login
 /// (cloudflare/workers-sdk#15089).
 pub fn credentials_in_environment() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    set("CLOUDFLARE_API_TOKEN") || (set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL"))
+    env_auth().is_some()
 }
 
 /// Whether `e` is wrangler exiting non-zero with an error line whose
@@ -935,22 +1004,19 @@ const SHOWN_ON_FAILURE: usize = 40;
 /// `purpose` is the invocation's (it names the bucket of an R2 call).
 fn known_failure(said: &str, purpose: &str) -> Option<String> {
     if said.contains("Authentication error") || said.contains("[code: 10000]") {
-        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        if set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL") {
-            return Some(
+        if let Some(EnvAuth::GlobalKey { key, email }) = env_auth() {
+            return Some(format!(
                 "Cloudflare refused the Global API Key, which wrangler uses before any \
-                 CLOUDFLARE_API_TOKEN: check CLOUDFLARE_API_KEY and CLOUDFLARE_EMAIL (or unset \
-                 them to use the token) and CLOUDFLARE_ACCOUNT_ID; `cargo xtask doctor` checks \
-                 them"
-                    .to_owned(),
-            );
+                 CLOUDFLARE_API_TOKEN: check {key} and {email} (or unset them to use the token) \
+                 and CLOUDFLARE_ACCOUNT_ID; `cargo xtask doctor` checks them"
+            ));
         }
-        return Some(
-            "Cloudflare refused the API token: check CLOUDFLARE_API_TOKEN (not expired or \
-             revoked, with the D1 and R2 permissions the README lists) and \
-             CLOUDFLARE_ACCOUNT_ID; `cargo xtask doctor` checks them"
-                .to_owned(),
-        );
+        let token = env_token().unwrap_or("CLOUDFLARE_API_TOKEN");
+        return Some(format!(
+            "Cloudflare refused the API token: check {token} (not expired or revoked, with the \
+             D1 and R2 permissions the README lists) and CLOUDFLARE_ACCOUNT_ID; `cargo xtask \
+             doctor` checks them"
+        ));
     }
     if said.contains("The specified bucket does not exist") {
         let bucket = purpose
@@ -1351,6 +1417,57 @@ fn private_dir_owner(name: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    /// wrangler's choice among the variables `set` (empty ones included).
+    fn chosen(set: &[(&str, &str)]) -> Option<EnvAuth> {
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        super::env_auth_from(&|name| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.into()))
+    }
+
+    #[test]
+    fn wrangler_takes_a_global_api_key_before_a_token_under_either_name() {
+        use EnvAuth::*;
+        assert_eq!(chosen(&[]), None);
+        assert_eq!(
+            chosen(&[("CF_API_TOKEN", "t")]),
+            Some(Token("CF_API_TOKEN"))
+        );
+        assert_eq!(
+            chosen(&[("CLOUDFLARE_API_TOKEN", "t"), ("CF_API_TOKEN", "u")]),
+            Some(Token("CLOUDFLARE_API_TOKEN"))
+        );
+        // Set at all, the current name is the one read: empty, no token.
+        assert_eq!(
+            chosen(&[("CLOUDFLARE_API_TOKEN", ""), ("CF_API_TOKEN", "u")]),
+            None
+        );
+        assert_eq!(
+            chosen(&[
+                ("CLOUDFLARE_API_TOKEN", "t"),
+                ("CF_API_KEY", "k"),
+                ("CF_EMAIL", "e")
+            ]),
+            Some(GlobalKey {
+                key: "CF_API_KEY",
+                email: "CF_EMAIL"
+            })
+        );
+        assert_eq!(
+            chosen(&[("CLOUDFLARE_API_KEY", "k"), ("CF_EMAIL", "e")]),
+            Some(GlobalKey {
+                key: "CLOUDFLARE_API_KEY",
+                email: "CF_EMAIL"
+            })
+        );
+        // A key without its email is no credential; the token is taken.
+        assert_eq!(
+            chosen(&[("CF_API_KEY", "k"), ("CF_API_TOKEN", "t")]),
+            Some(Token("CF_API_TOKEN"))
+        );
+    }
+
     #[test]
     fn the_failures_an_unattended_job_meets_are_named_with_what_to_do() {
         let token = known_failure(

@@ -176,35 +176,27 @@ fn node_check(sh: &Shell, project: &Project) -> Check {
 }
 
 fn auth_check() -> Check {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let token = set("CLOUDFLARE_API_TOKEN");
-    let account = set("CLOUDFLARE_ACCOUNT_ID");
-    // wrangler takes a Global API Key before a token.
-    if set("CLOUDFLARE_API_KEY") && set("CLOUDFLARE_EMAIL") {
-        let detail = format!(
-            "CLOUDFLARE_API_KEY and CLOUDFLARE_EMAIL are set (a Global API Key, values not \
-             shown), which wrangler uses{}{}",
-            if token {
-                " instead of CLOUDFLARE_API_TOKEN"
-            } else {
-                ""
-            },
-            if account {
-                "; CLOUDFLARE_ACCOUNT_ID is set"
-            } else {
-                "; CLOUDFLARE_ACCOUNT_ID is not, so wrangler will look the account up"
-            }
-        );
-        return check("auth", Status::Ok, detail, None);
-    }
-    if token {
-        let detail = if account {
-            "CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set (values not shown)"
-        } else {
-            "CLOUDFLARE_API_TOKEN is set (value not shown); CLOUDFLARE_ACCOUNT_ID is not, \
-             so wrangler will look the account up"
-        };
-        return check("auth", Status::Ok, detail, None);
+    use crate::edge::wrangler::{EnvAuth, env_account_id, env_auth, env_token};
+    let account = match env_account_id() {
+        Some(name) => format!("; {name} is set"),
+        None => "; CLOUDFLARE_ACCOUNT_ID is not, so wrangler will look the account up".to_owned(),
+    };
+    // As wrangler chooses: a Global API Key before a token, each under its
+    // `CLOUDFLARE_` name or, when that is not set, its older `CF_` one.
+    match env_auth() {
+        Some(EnvAuth::GlobalKey { key, email }) => {
+            let instead = env_token().map_or_else(String::new, |t| format!(" instead of {t}"));
+            let detail = format!(
+                "{key} and {email} are set (a Global API Key, values not shown), which wrangler \
+                 uses{instead}{account}"
+            );
+            return check("auth", Status::Ok, detail, None);
+        }
+        Some(EnvAuth::Token(token)) => {
+            let detail = format!("{token} is set (value not shown){account}");
+            return check("auth", Status::Ok, detail, None);
+        }
+        None => {}
     }
     if let Some(file) = oauth_config_file() {
         return check(
