@@ -324,6 +324,111 @@ fn with_backup_passes_sigterm_on_to_its_command() {
     assert!(stderr.contains("SIGTERM"), "{stderr}");
 }
 
+/// Whether process `pid` waits for a `flock` (a `->` line of /proc/locks).
+fn waits_for_a_flock(pid: u32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = pid.to_string();
+    locks.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.get(1) == Some(&"->") && words.get(5) == Some(&pid.as_str())
+    })
+}
+
+/// Whether a thread of process `pid` waits to write to a full pipe.
+fn waits_to_write_a_pipe(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write"))
+    })
+}
+
+/// Fills the pipe `w` writes to, whose reader reads nothing meanwhile, so
+/// that the next write to it waits.
+fn fill_pipe(w: &mut std::io::PipeWriter) {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let fd = w.as_raw_fd();
+    // SAFETY: fcntl(2) and ioctl(2) on a pipe this test owns.
+    let (size, queued) = unsafe {
+        let mut queued: libc::c_int = 0;
+        assert!(libc::ioctl(fd, libc::FIONREAD, &mut queued) == 0);
+        (libc::fcntl(fd, libc::F_GETPIPE_SZ), queued)
+    };
+    let free = usize::try_from(size - queued).unwrap();
+    w.write_all(&vec![b'.'; free]).unwrap();
+}
+
+/// Polls `ready` for up to a minute.
+#[track_caller]
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(started.elapsed().as_secs() < 60, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A SIGTERM that reaches with-backup once its backup is past its last
+/// interrupt check started the command anyway, and passed it the signal:
+/// a bulk operation begun after the operator asked to stop. Here the
+/// signal comes while with-backup waits to write to its standard output (a
+/// full pipe), once the backup has recorded its verification (its
+/// standard output, where it says so). The command
+/// is now never started; the exit says the backup was taken and the
+/// command was not run.
+#[test]
+fn with_backup_never_starts_its_command_after_a_sigterm_that_came_once_the_backup_was_done() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = sb.backup_files();
+    // The backup directory's lock, which the backup takes to update its
+    // manifest after verifying it: held until the pipe is full.
+    let dir = File::open(sb.backups()).unwrap();
+    dir.lock().unwrap();
+    let (mut r, mut w) = std::io::pipe().unwrap();
+    let marker = sb.path().join("the-command-ran");
+    let touch = format!("touch '{}'", marker.display());
+    let child = sb
+        .xtask_command(&["with-backup", "local", "--", "sh", "-c", &touch])
+        .stdout(w.try_clone().unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    wait_until("the backup waits for the lock", || waits_for_a_flock(id));
+    fill_pipe(&mut w);
+    drop(w);
+    drop(dir);
+    wait_until("with-backup waits to write", || waits_to_write_a_pipe(id));
+    let marker_before_signal = marker.exists();
+    let pid = libc::pid_t::try_from(id).unwrap();
+    // SAFETY: the pid of our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let drain = std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
+    let out = child.wait_with_output().unwrap();
+    drain.join().unwrap().unwrap();
+    let (status, stderr) = (out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(!marker_before_signal, "the command ran before the signal");
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(!marker.exists(), "the command ran after SIGTERM:\n{stderr}");
+    assert!(
+        stderr.contains("was not run") && !stderr.contains("was started"),
+        "{stderr}"
+    );
+    // The backup was taken, verified, and the exit names it.
+    let files = sb.backup_files();
+    let new: Vec<&String> = files.iter().filter(|f| !before.contains(f)).collect();
+    assert_eq!(new.len(), 2, "{files:?}\n{stderr}");
+    let taken = new.iter().find(|f| f.ends_with(".sql")).unwrap();
+    assert!(stderr.contains(taken.as_str()), "{stderr}");
+    assert_eq!(
+        manifest_for(&sb, taken)["verification"]["outcome"],
+        "good",
+        "{stderr}"
+    );
+}
+
 /// `scripts/scheduled-backup.sh -q` promises "nothing on a good day, so a
 /// cron mail means something is wrong" (README, The scheduled backup), and
 /// cron mails standard error too. The script runs `cargo xtask -q …`, not
