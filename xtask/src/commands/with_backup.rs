@@ -63,6 +63,16 @@ pub fn with_backup(
     let taken = file
         .as_deref()
         .map_or_else(|| "none".into(), |f| f.display().to_string());
+    // A SIGINT or SIGTERM that came once the backup was past its own
+    // checks (while it recorded its verification, or said it was taken):
+    // the operator asked to stop, so a command that may change the
+    // database is not started, to be passed the signal.
+    if let Some(signal) = crate::edge::signals::received() {
+        crate::edge::signals::changed(format!(
+            "the backup {taken} was taken, and `{shown}` was not run"
+        ));
+        return Err(crate::edge::signals::Interrupted(signal).into());
+    }
     crate::edge::signals::changed(format!(
         "`{shown}` was started and may have changed {}; the backup taken before it is {taken}",
         env.database_name
