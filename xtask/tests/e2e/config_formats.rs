@@ -971,3 +971,59 @@ fn backups_of_a_renamed_local_database_are_refused_naming_the_rename_and_the_way
     );
     assert_eq!(sb.live_row_counts(), before, "nothing was loaded");
 }
+
+/// The new backups in `sb` since `before`, by database (the manifests'
+/// `database.name`), and the reasons they record.
+fn new_backups_by_database(sb: &Sandbox, before: &[String]) -> Vec<(String, String)> {
+    let mut taken: Vec<(String, String)> = { sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql") && !before.contains(f))
+        .map(|f| {
+            let m = manifest_for(sb, &f);
+            let name = m["database"]["name"].as_str().unwrap().to_owned();
+            (name, m["reason"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    taken.sort();
+    taken
+}
+
+/// `with-backup ENV -- COMMAND` runs a command that may change any of the
+/// environment's databases: with two, it was refused unless `--database`
+/// picked one, and with `--database DB` it backed up DB alone before a
+/// command that may change ANALYTICS too, saying nothing of it. Now
+/// `with-backup local` backs up each of local's databases first, as
+/// `backup local` does, and a `--database` that leaves one out is told,
+/// naming the databases not backed up.
+#[test]
+fn with_backup_backs_up_every_database_of_the_environment_and_warns_of_those_left_out() {
+    let sb = Sandbox::new();
+    two_databases_backed_up(&sb);
+    let before = sb.backup_files();
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 0"]);
+    run.assert_ok();
+    let taken = new_backups_by_database(&sb, &before);
+    let names: Vec<&str> = taken.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["analytics_local", "qbtime_db_local"],
+        "{}",
+        run.all()
+    );
+    assert!(
+        taken.iter().all(|(_, r)| r == "before: sh -c 'exit 0'"),
+        "{taken:?}"
+    );
+    let before = sb.backup_files();
+    let picked: Vec<&str> = { "with-backup local --database DB -- sh -c".split(' ') }
+        .chain(["exit 0"])
+        .collect();
+    let run = sb.xtask(&picked);
+    run.assert_ok();
+    let taken = new_backups_by_database(&sb, &before);
+    assert_eq!(taken.len(), 1, "{taken:?}\n{}", run.all());
+    assert_eq!(taken[0].0, "qbtime_db_local");
+    let warning = { run.stderr.lines() }
+        .find(|l| l.starts_with("warning:") && l.contains("analytics_local"))
+        .unwrap_or_else(|| panic!("no warning naming analytics_local:\n{}", run.all()));
+    assert!(warning.contains("not backed up"), "{warning}");
+}
