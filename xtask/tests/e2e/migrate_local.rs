@@ -277,7 +277,10 @@ fn an_interrupted_with_backup_names_its_backup_not_a_clean_start() {
             "--",
             "sh",
             "-c",
-            "echo started; sleep 30",
+            // Printed as `started` by the command alone: the `Running:`
+            // line, which shows the command, comes before it starts, and
+            // a SIGINT then stops with-backup before the command starts.
+            "echo st''arted; sleep 30",
         ]),
         "started",
     );
