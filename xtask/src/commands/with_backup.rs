@@ -28,7 +28,10 @@ pub fn with_backup(
     args: &WithBackupArgs,
 ) -> Result<std::process::ExitCode> {
     let envs = project.environments()?;
-    let env = envs.resolve(&args.env)?;
+    // Every database the command may change: all of the environment's
+    // (`backup ENV`'s rule), unless `--database` or a qualified name picks
+    // one, which is then told.
+    let targets = envs.databases(&args.env)?;
     let shown = shell_words(&args.command);
     let (program, rest) = args.command.split_first().context("no command given")?;
     match startable(program) {
@@ -52,51 +55,132 @@ pub fn with_backup(
             return Ok(std::process::ExitCode::from(126));
         }
     }
+    warn_of_databases_left_out(project, &envs, &targets, &shown);
     // `before:` first, whatever reason is given: prune keeps a backup so
     // marked as the task's undo point.
     let reason = format!("before: {}", args.reason.as_deref().unwrap_or(&shown));
-    let file: Option<PathBuf> = backup::run(sh, project, &BackupArgs::full(&env.name, reason))
-        .map_err(|e| e.context(format!("the backup failed, so `{shown}` was not run")))?;
-    if let Some(file) = &file {
-        crate::say!("Backup taken: {}. Running: {shown}", file.display());
+    let backups = take_backups(sh, project, &targets, &reason, &shown)?;
+    let taken = named(&backups);
+    // "the backup taken before it is X", or "the backups … are X, Y".
+    let before_it = match backups.len() {
+        0 | 1 => format!("the backup taken before it is {taken}"),
+        _ => format!("the backups taken before it are {taken}"),
+    };
+    if !backups.is_empty() {
+        crate::say!("Backup taken: {taken}. Running: {shown}");
     }
-    let taken = file
-        .as_deref()
-        .map_or_else(|| "none".into(), |f| f.display().to_string());
     // A SIGINT or SIGTERM that came once the backup was past its own
     // checks (while it recorded its verification, or said it was taken):
     // the operator asked to stop, so a command that may change the
     // database is not started, to be passed the signal.
     if let Some(signal) = crate::edge::signals::received() {
-        crate::edge::signals::changed(format!(
-            "the backup {taken} was taken, and `{shown}` was not run"
-        ));
+        crate::edge::signals::changed(format!("backup taken: {taken}; `{shown}` was not run"));
         return Err(crate::edge::signals::Interrupted(signal).into());
     }
+    let databases: Vec<&str> = targets.iter().map(|e| e.database_name.as_str()).collect();
     crate::edge::signals::changed(format!(
-        "`{shown}` was started and may have changed {}; the backup taken before it is {taken}",
-        env.database_name
+        "`{shown}` was started and may have changed {}; {before_it}",
+        databases.join(", ")
     ));
     let status = match crate::edge::child::run_passing_signals(program, rest) {
         Ok(status) => status,
         Err(e) => {
             // As a shell does: a command that cannot be started is 127.
             crate::out::error(&format!(
-                "cannot start `{shown}`: {e}; check the program name and PATH. \
-                 The backup taken before it is {taken}"
+                "cannot start `{shown}`: {e}; check the program name and PATH; \
+                 {before_it}"
             ));
             return Ok(std::process::ExitCode::from(127));
         }
     };
     if !status.success() {
-        crate::out::error(&format!(
-            "`{shown}` failed ({status}); the backup taken before it is {taken}{}",
-            file.as_deref()
-                .map_or_else(String::new, |f| way_back(f, env))
-        ));
+        let back: String = { backups.iter() }
+            .map(|(f, env)| way_back(f, env))
+            .collect();
+        crate::out::error(&format!("`{shown}` failed ({status}); {before_it}{back}"));
         return Ok(std::process::ExitCode::from(shell_code(status)));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A full backup of each of `targets`, in order, each file with its
+/// database. The first failure stops the rest, and the command is not run;
+/// the backups already taken stay, and are named.
+fn take_backups<'a>(
+    sh: &Shell,
+    project: &Project,
+    targets: &[&'a Environment],
+    reason: &str,
+    shown: &str,
+) -> Result<Vec<(PathBuf, &'a Environment)>> {
+    if targets.len() > 1 {
+        let names: Vec<&str> = targets.iter().map(|e| e.name.as_str()).collect();
+        crate::say!(
+            "`{}` has {} D1 databases, which `{shown}` may change; each gets its own backup \
+             first: {}",
+            targets[0].env_name,
+            targets.len(),
+            names.join(", ")
+        );
+    }
+    let mut backups = Vec::new();
+    for env in targets {
+        let args = BackupArgs::full(&env.name, reason.to_owned());
+        let file = backup::run(sh, project, &args).map_err(|e| {
+            let kept = match backups.is_empty() {
+                true => String::new(),
+                false => format!("; the backups taken stay: {}", named(&backups)),
+            };
+            e.context(format!(
+                "the backup of {} failed, so `{shown}` was not run{kept}",
+                env.name
+            ))
+        })?;
+        backups.extend(file.map(|f| (f, *env)));
+    }
+    Ok(backups)
+}
+
+/// The backups' files, comma-separated; `none` for none.
+fn named(backups: &[(PathBuf, &Environment)]) -> String {
+    if backups.is_empty() {
+        return "none".to_owned();
+    }
+    let files: Vec<String> = { backups.iter() }
+        .map(|(f, _)| f.display().to_string())
+        .collect();
+    files.join(", ")
+}
+
+/// Warns when `--database` or a qualified name picked one of several
+/// databases of the environment: the command may change the others too,
+/// and they are not backed up before it.
+fn warn_of_databases_left_out(
+    project: &Project,
+    envs: &crate::config::environment::Environments,
+    targets: &[&Environment],
+    shown: &str,
+) {
+    let [picked] = targets else { return };
+    let left: Vec<String> = { envs.siblings(picked) }
+        .map(|e| format!("{} (binding {})", e.database_name, e.binding))
+        .collect();
+    if left.is_empty() {
+        return;
+    }
+    let how = match &project.database {
+        Some(pick) => format!("--database {pick}"),
+        None => format!("`{}`", picked.name),
+    };
+    crate::warn!(
+        "{how} picks {} alone, so {} of `{}` {} not backed up before `{shown}`, which may \
+         change them too; `with-backup {}` without --database backs up each of them first",
+        picked.database_name,
+        left.join(", "),
+        picked.env_name,
+        if left.len() == 1 { "is" } else { "are" },
+        picked.env_name
+    );
 }
 
 /// What to do after the command failed partway: see what it changed, and
