@@ -34,26 +34,8 @@ pub fn with_backup(
     let targets = envs.databases(&args.env)?;
     let shown = shell_words(&args.command);
     let (program, rest) = args.command.split_first().context("no command given")?;
-    match startable(program) {
-        Startable::Yes => {}
-        // As a shell does: a command not found is 127, one found but not
-        // executable 126; and no backup is taken for a command that
-        // cannot run.
-        Startable::Missing => {
-            crate::out::error(&format!(
-                "cannot start `{shown}`: no such program (a path, or a name on PATH); check the \
-                 program name and PATH. No backup was taken"
-            ));
-            return Ok(std::process::ExitCode::from(127));
-        }
-        Startable::NotExecutable => {
-            crate::out::error(&format!(
-                "cannot start `{shown}`: permission denied ({program} is there but not an \
-                 executable file; `chmod +x` it, or run it through its interpreter). No backup \
-                 was taken"
-            ));
-            return Ok(std::process::ExitCode::from(126));
-        }
+    if let Some(code) = unstartable(program, &shown) {
+        return Ok(code);
     }
     warn_of_databases_left_out(project, &envs, &targets, &shown);
     // `before:` first, whatever reason is given: prune keeps a backup so
@@ -67,7 +49,12 @@ pub fn with_backup(
         _ => format!("the backups taken before it are {taken}"),
     };
     if !backups.is_empty() {
-        crate::say!("Backup taken: {taken}. Running: {shown}");
+        let label = if backups.len() > 1 {
+            "Backups"
+        } else {
+            "Backup"
+        };
+        crate::say!("{label} taken: {taken}. Running: {shown}");
     }
     // A SIGINT or SIGTERM that came once the backup was past its own
     // checks (while it recorded its verification, or said it was taken):
@@ -172,15 +159,46 @@ fn warn_of_databases_left_out(
         Some(pick) => format!("--database {pick}"),
         None => format!("`{}`", picked.name),
     };
+    let (verb, them) = match left.len() {
+        1 => ("is", "it"),
+        _ => ("are", "them"),
+    };
     crate::warn!(
-        "{how} picks {} alone, so {} of `{}` {} not backed up before `{shown}`, which may \
-         change them too; `with-backup {}` without --database backs up each of them first",
+        "{how} picks {} alone, so {} of `{}` {verb} not backed up before `{shown}`, which may \
+         change {them} too; `with-backup {}` without --database backs up every database of `{}` \
+         first",
         picked.database_name,
         left.join(", "),
         picked.env_name,
-        if left.len() == 1 { "is" } else { "are" },
+        picked.env_name,
         picked.env_name
     );
+}
+
+/// The exit code for a command that cannot be started, told before any
+/// backup is taken; `None` when it can be.
+fn unstartable(program: &str, shown: &str) -> Option<std::process::ExitCode> {
+    match startable(program) {
+        Startable::Yes => None,
+        // As a shell does: a command not found is 127, one found but not
+        // executable 126; and no backup is taken for a command that
+        // cannot run.
+        Startable::Missing => {
+            crate::out::error(&format!(
+                "cannot start `{shown}`: no such program (a path, or a name on PATH); check the \
+                 program name and PATH. No backup was taken"
+            ));
+            Some(std::process::ExitCode::from(127))
+        }
+        Startable::NotExecutable => {
+            crate::out::error(&format!(
+                "cannot start `{shown}`: permission denied ({program} is there but not an \
+                 executable file; `chmod +x` it, or run it through its interpreter). No backup \
+                 was taken"
+            ));
+            Some(std::process::ExitCode::from(126))
+        }
+    }
 }
 
 /// What to do after the command failed partway: see what it changed, and
