@@ -1118,3 +1118,95 @@ fn a_trigger_over_views_doubling_at_each_level_is_judged_by_verify_in_bounded_ti
     assert!(run.code == Some(0) || run.code == Some(1), "{}", run.all());
     assert!(run.stdout.contains("Result:"), "{}", run.all());
 }
+
+/// Hand-made wrangler exports of a database whose index (then WITHOUT
+/// ROWID table) was created with a `--` comment before its `;`: D1 keeps
+/// the comment, without its line break, so `wrangler d1 export` writes
+/// `... -- comment;` and the next statement runs into the object's.
+fn exports_ending_in_a_line_comment() -> [(&'static str, String); 2] {
+    let shifts = "PRAGMA defer_foreign_keys=TRUE;\n\
+        CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
+        INSERT INTO \"shifts\" VALUES(1,'hidden');\n";
+    [
+        (
+            "index shifts_live ends in a `--` comment",
+            format!(
+                "{shifts}CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL \
+                 -- live rows only;\nCREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n"
+            ),
+        ),
+        (
+            "table notes ends in a `--` comment",
+            format!(
+                "{shifts}CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT) WITHOUT ROWID \
+                 -- keyed by id;\nINSERT INTO \"notes\" VALUES(1,'hidden');\n"
+            ),
+        ),
+    ]
+}
+
+/// The error of a run that failed over an object whose text ends in a
+/// `--` comment: it names the object, says the file is whole and what to
+/// do, and quotes no row value.
+#[track_caller]
+fn names_the_commented_object(run: &Run, object: &str) {
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    for said in [
+        object,
+        "the file is whole",
+        "recreate it without the comment at its end",
+    ] {
+        assert!(error.contains(said), "{said:?} unsaid: {}", run.all());
+    }
+    assert!(
+        !run.all().contains("hidden"),
+        "a value was quoted: {}",
+        run.all()
+    );
+}
+
+/// `restore FILE --to local --no-manifest --yes` of such an export into an
+/// empty local D1 (loaded straight into it), and `--replace` over prod's
+/// data (loaded into a scratch database first), and `verify FILE
+/// --no-manifest`: each failed with a bare "syntax error" naming only the
+/// first words of the statement. Each must name the object and the way
+/// out, and leave the target and files outside backups/ as they were.
+#[test]
+fn a_wrangler_export_whose_object_ends_in_a_line_comment_is_refused_naming_it() {
+    let empty = Sandbox::new();
+    empty.execute_sql("SELECT 1");
+    let empty_file = empty.local_d1_file();
+    let empty_before = sha256_hex(&std::fs::read(&empty_file).unwrap());
+    let sb = seeded();
+    let target = export(&sb);
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    for (object, text) in exports_ending_in_a_line_comment() {
+        let dump = dump_file(&sb, "export.sql", &text);
+        let into_empty = ["restore", &dump, "--to", "local", "--no-manifest", "--yes"];
+        names_the_commented_object(&empty.xtask(&into_empty), object);
+        let replace = [&into_empty[..5], &["--replace", "--yes"]].concat();
+        let run = sb.xtask(&replace);
+        names_the_commented_object(&run, object);
+        assert!(
+            run.stderr.contains("nothing ran against the target"),
+            "{}",
+            run.all()
+        );
+        names_the_commented_object(&sb.xtask(&["verify", &dump, "--no-manifest"]), object);
+        assert_eq!(decoys.hashes(), before, "{object}: a file outside changed");
+    }
+    let now = sha256_hex(&std::fs::read(&empty_file).unwrap());
+    assert_eq!(now, empty_before, "the empty target changed");
+    assert_eq!(export(&sb), target, "the target changed");
+    for sb in [&empty, &sb] {
+        assert!(
+            sb.backup_files().iter().all(|f| f == ".lock"),
+            "{:?}",
+            sb.backup_files()
+        );
+    }
+}
