@@ -553,6 +553,30 @@ pub fn created_object(sql: &str) -> Option<(&'static str, String)> {
     created_object_and_rest(sql).map(|(kind, name, _)| (kind, name))
 }
 
+/// Why a statement of a dump failed, when it is a table, index or view
+/// whose text ends in a `--` comment holding the `;` written after it, so
+/// that the next statement ran into it
+/// ([`d1_sql::statements::runs_into_the_next`]): the object and the way
+/// out ([`ends_in_a_line_comment`]), never a value.
+pub fn ran_into_a_commented_object(sql: &str) -> Option<String> {
+    let object = d1_sql::statements::runs_into_the_next(sql)?;
+    let (kind, name) = created_object(object)?;
+    Some(ends_in_a_line_comment(kind, &name))
+}
+
+/// Says that the `kind` object `name` ends in a `--` comment, so that an
+/// export of it (D1's, `wrangler d1 export`'s) runs the next statement
+/// into it, though the file is whole, and how to recreate it.
+pub fn ends_in_a_line_comment(kind: &str, name: &str) -> String {
+    format!(
+        "{kind} {} ends in a `--` comment, which holds the `;` the export writes after it, so \
+         the next statement runs into it, and the file is whole: recreate it without the \
+         comment at its end (in a migration), then back up again; `cargo xtask backup local` \
+         writes it so that it loads",
+        crate::names::shown(name)
+    )
+}
+
 /// Whether a `CREATE TABLE` fills its table from a query (`AS SELECT`).
 pub fn creates_from_select(sql: &str) -> bool {
     created_object_and_rest(sql)
@@ -678,6 +702,28 @@ pub fn quote_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A WITHOUT ROWID table the next INSERT ran into is named, with the
+    /// way out, and the INSERT's values are not; a failed statement of any
+    /// other kind is given no such cause.
+    #[test]
+    fn an_object_the_next_statement_ran_into_is_named_without_its_values() {
+        let told = ran_into_a_commented_object(
+            "CREATE TABLE \"notes\"(id PRIMARY KEY) WITHOUT ROWID -- by id;\n\
+             INSERT INTO \"notes\" VALUES('secret');",
+        )
+        .unwrap();
+        assert!(
+            told.starts_with("table notes ends in a `--` comment"),
+            "{told}"
+        );
+        assert!(told.contains("recreate it without the comment"), "{told}");
+        assert!(!told.contains("secret"), "{told}");
+        assert_eq!(
+            ran_into_a_commented_object("INSERT INTO t VALUES(1 -- x;\n);"),
+            None
+        );
+    }
 
     #[test]
     fn a_quoted_literal_reads_back_as_its_text() {

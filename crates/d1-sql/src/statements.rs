@@ -494,6 +494,27 @@ pub fn ends_in_a_line_comment(sql: &str) -> bool {
     !is_complete_in(&mut buf, sql, ";") && is_complete_in(&mut buf, sql, "\n;")
 }
 
+/// The text of the schema object that `sql`, a statement as [`Statements`]
+/// read it, starts with, when that text ends in a `--` comment
+/// ([`ends_in_a_line_comment`]) holding the `;` written after it, so that
+/// the next statement, on a later line, ran into it: `CREATE INDEX i ON
+/// t(x) -- by x;` and a `CREATE TABLE` on the next line read as one.
+pub fn runs_into_the_next(sql: &str) -> Option<&str> {
+    let mut end = 0;
+    for line in sql.split_inclusive('\n') {
+        end += line.len();
+        let text = line.trim_end();
+        let next = &sql[end..];
+        if text.ends_with(';') && !next.trim().is_empty() && could_follow_a_statement(next) {
+            let object = &sql[..end - line.len() + text.len() - 1];
+            if ends_in_a_line_comment(object) {
+                return Some(object);
+            }
+        }
+    }
+    None
+}
+
 /// SQLite's verdict: does `before` + `part` end with a complete statement?
 /// The text is copied into `buf` to NUL-terminate it.
 fn is_complete_in(buf: &mut Vec<u8>, before: &str, part: &str) -> bool {
@@ -1003,6 +1024,33 @@ mod tests {
             "CREATE VIEW v AS SELECT 'open -- ",
         ] {
             assert!(!ends_in_a_line_comment(whole), "{whole}");
+        }
+    }
+
+    /// An index, then a table, whose text ends in a `--` comment, as
+    /// D1's export writes them, read as one statement with the next: the
+    /// object is told; a `;` in a comment inside a table's columns, or in a
+    /// trigger's body, is not taken for one.
+    #[test]
+    fn an_object_the_next_statement_ran_into_is_told() {
+        let index = "CREATE INDEX i ON t(x) -- by x";
+        let table = "CREATE TABLE u(a, b) WITHOUT ROWID -- keyed; by a";
+        for (object, next) in [
+            (index, "CREATE TABLE v(y);"),
+            (table, "INSERT INTO u VALUES(1,2);"),
+        ] {
+            let read = split(&format!("{object};\n{next}\n"));
+            assert_eq!(read.len(), 1, "{read:?}");
+            assert_eq!(runs_into_the_next(&read[0].sql), Some(object));
+        }
+        for whole in [
+            "CREATE TABLE t(\n  a INT, -- first;\n  b INT\n);",
+            "CREATE TABLE t(\n  a INT -- first;\n);",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  SELECT 1; -- x;\n  SELECT 2;\nEND;",
+            "INSERT INTO t VALUES('a -- b;\nCREATE TABLE c(d);');",
+            "CREATE INDEX i ON t(x);",
+        ] {
+            assert_eq!(runs_into_the_next(whole), None, "{whole}");
         }
     }
 

@@ -596,8 +596,12 @@ impl d1_core::repair::Sink for Loading<'_> {
                 true => "",
                 false => "; the local database was left unchanged",
             };
+            // A table, index or view the next statement ran into: say why.
+            let cause = d1_core::statement::ran_into_a_commented_object(sql)
+                .map(|told| format!(": {told}"))
+                .unwrap_or_default();
             format!(
-                "repaired statement {} ({}) failed{left}",
+                "repaired statement {} ({}) failed{left}{cause}",
                 self.repaired,
                 d1_core::statement::describe(sql)
             )

@@ -1884,13 +1884,8 @@ fn check_complete(
         .find(|o| { o.sql.as_deref() }.is_some_and(d1_sql::statements::ends_in_a_line_comment));
     if let Some(o) = commented {
         bail!(
-            "the export lacks {missing} that the database has: {} {} ends in a `--` comment, \
-             which holds the `;` the export writes after it, so the next statement runs into \
-             it, and the file is whole: recreate it without the comment at its end (in a \
-             migration), then back up again; `cargo xtask backup local` writes it so that it \
-             loads. Nothing was kept in backups/.",
-            o.kind,
-            o.name
+            "the export lacks {missing} that the database has: {}. Nothing was kept in backups/.",
+            d1_core::statement::ends_in_a_line_comment(&o.kind, &o.name)
         );
     }
     bail!(

@@ -1457,8 +1457,12 @@ impl repair::Sink for Loading<'_> {
             Outcome::Failed(e) => gate::without_values(&e),
         };
         if self.failures.len() < 5 {
+            // A table, index or view the next statement ran into: say why.
+            let cause = statement::ran_into_a_commented_object(sql)
+                .map(|told| format!("{told}: "))
+                .unwrap_or_default();
             self.failures.push(format!(
-                "repaired statement {} ({}): {failure}",
+                "repaired statement {} ({}): {cause}{failure}",
                 self.statements,
                 statement::describe(sql),
             ));
