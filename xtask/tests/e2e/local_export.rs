@@ -499,3 +499,34 @@ fn objects_whose_sql_ends_in_a_line_comment_back_up_restore_and_back_up_again_al
         assert_same_bytes(&again, native.as_bytes(), "a backup of the restore");
     }
 }
+
+/// A 9 MiB BLOB, which a local D1 holds (written to its SQLite file; D1
+/// itself holds a row to 2 MB): its line in the export, 18 MiB of hex, is
+/// longer than any this tool reads back, and `cargo xtask backup local`
+/// fails. The error began "reading the export wrangler wrote", though
+/// wrangler did not run: the native export (the default, without
+/// `--via-wrangler`) wrote the file from the SQLite file. It must name
+/// what wrote it.
+#[test]
+fn a_native_export_that_cannot_be_read_back_is_not_blamed_on_wrangler() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    execute_file(
+        &sb.local_d1_file(),
+        "CREATE TABLE photos (id INTEGER PRIMARY KEY, jpeg BLOB);\n\
+         INSERT INTO photos VALUES (1, zeroblob(9437184));",
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(error.contains("a line longer than 16 MiB"), "{}", run.all());
+    assert!(!error.contains("wrangler wrote"), "{}", run.all());
+    assert!(
+        error.contains("the native export of the local D1's SQLite file"),
+        "{}",
+        run.all()
+    );
+    assert!(sql_backups(&sb).is_empty(), "{:?}", sb.backup_files());
+}
