@@ -1193,10 +1193,11 @@ fn count_and_hash(
 ) -> Result<(dump::DumpSummary, (String, u64))> {
     let (summary, facts) = match arrived {
         Some(arrived) => {
-            check_head(&arrived.head)?;
+            // Only wrangler writes through the FIFO an export arrives by.
+            check_head(&arrived.head, WrittenBy::Wrangler)?;
             let summary = arrived
                 .summary
-                .context("reading the export wrangler wrote")?;
+                .with_context(|| format!("reading {}", WrittenBy::Wrangler.export()))?;
             let plaintext = (arrived.sha256, arrived.bytes);
             let facts = match &stored.sealed {
                 None => plaintext,
@@ -1811,6 +1812,8 @@ pub fn time_travel_bookmark(wrangler: &Wrangler, info: &Invocation) -> Result<St
         .context("`wrangler d1 time-travel info --json` returned no D1 bookmark")
 }
 
+/// Reads back the native export of a local D1's SQLite file, the one
+/// export that does not arrive through a FIFO.
 fn summarize(
     source: &Source,
     catalog: &Catalog,
@@ -1818,22 +1821,43 @@ fn summarize(
     mode: ExportMode,
     key: Option<&d1_core::app::KeyRecord>,
 ) -> Result<dump::DumpSummary> {
-    check_head(&source.head()?)?;
+    check_head(&source.head()?, WrittenBy::Native)?;
     let summary = dump::summarize(source.open()?, &catalog.create_statements(), key)
-        .context("reading the export wrangler wrote")?;
+        .with_context(|| format!("reading {}", WrittenBy::Native.export()))?;
     Ok(in_scope(summary, scope, mode))
 }
 
+/// What wrote a backup's export, as its errors name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WrittenBy {
+    /// `wrangler d1 export`: a remote backup, or a local one `--via-wrangler`.
+    Wrangler,
+    /// The native export of a local D1's SQLite file, without wrangler.
+    Native,
+}
+
+impl WrittenBy {
+    /// The export's file, named by what wrote it.
+    fn export(self) -> &'static str {
+        match self {
+            WrittenBy::Wrangler => "the export wrangler wrote",
+            WrittenBy::Native => {
+                "the native export of the local D1's SQLite file (written without wrangler; \
+                 `--via-wrangler` has wrangler write it)"
+            }
+        }
+    }
+}
+
 /// Refuses an export that is empty, or does not start as a D1 export does.
-fn check_head(head: &[u8]) -> Result<()> {
+fn check_head(head: &[u8], by: WrittenBy) -> Result<()> {
+    let export = by.export();
     if head.is_empty() {
-        bail!("wrangler reported success but wrote an empty export");
+        bail!("{export} is empty, though its writer reported success");
     }
     dump::check_looks_like_sql(head)?;
     if !head.starts_with(dump::D1_EXPORT_HEADER.as_bytes()) {
-        bail!(
-            "wrangler wrote a file that does not start with the D1 export header; it is kept out of backups/"
-        );
+        bail!("{export} does not start with the D1 export header; it is kept out of backups/");
     }
     Ok(())
 }
@@ -2216,6 +2240,27 @@ impl fmt::Display for Plan {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// An empty export, or one without D1's header, is blamed on what wrote
+    /// it: wrangler, or the native export, which never ran wrangler.
+    #[test]
+    fn an_export_without_the_d1_header_names_what_wrote_it() {
+        let said = |head: &[u8], by| format!("{:#}", check_head(head, by).unwrap_err());
+        for head in [&b""[..], b"CREATE TABLE t(x);\n"] {
+            let wranglers = said(head, WrittenBy::Wrangler);
+            assert!(
+                wranglers.starts_with("the export wrangler wrote "),
+                "{wranglers}"
+            );
+            let native = said(head, WrittenBy::Native);
+            assert!(
+                native.starts_with("the native export of the local D1's"),
+                "{native}"
+            );
+            assert!(!native.contains("wrangler wrote"), "{native}");
+        }
+        assert!(check_head(b"PRAGMA defer_foreign_keys=TRUE;\n", WrittenBy::Native).is_ok());
+    }
 
     #[test]
     fn a_backup_whose_manifest_cannot_be_written_is_removed_and_said() {
