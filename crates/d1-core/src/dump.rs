@@ -704,6 +704,35 @@ mod tests {
         }
     }
 
+    /// An identity is told in the head read as UTF-8 too when the head
+    /// also reads as wide text: units of ASCII with NUL bytes before it
+    /// (tabs then a letter, as UTF-32; letters as UTF-16) do not hide the
+    /// key after them.
+    #[test]
+    fn an_age_identity_after_text_that_reads_as_wide_is_told() {
+        let tabs = b"\t\0\0\0\t\0\0\0\t\0\0\0A\0\0\0\n";
+        let lines = b"\n\0\0\0\n\0\0\0\n\0\0\0;\0\0\0\n";
+        for before in [&tabs[..], lines, b"A\0B\0C\0D\0\n"] {
+            let head = [before, KEY.as_bytes(), b"\n"].concat();
+            assert!(Wide::of(&head).is_some(), "{before:?}");
+            assert_eq!(held_by(&head), Some(Held::Identity), "{before:?}");
+        }
+    }
+
+    /// A file that is whole in the head is not told a dump by a statement
+    /// it ends inside: a site's query template (`VALUES (?, ?)` with no
+    /// `;`) is not one. Only a head cut from a longer file is.
+    #[test]
+    fn a_whole_file_that_ends_inside_an_insert_is_not_a_dump() {
+        for template in [
+            "INSERT INTO users (name, email) VALUES (?, ?)",
+            "-- queries\nINSERT INTO users (name, email) VALUES (:name, :email)\n",
+            "CREATE TABLE t(x);\nINSERT INTO t VALUES ($1",
+        ] {
+            assert_eq!(held_by(template.as_bytes()), None, "{template:?}");
+        }
+    }
+
     /// UTF-16 or UTF-32 without a byte order mark is told by the NUL
     /// bytes between its ASCII characters when it starts with a line
     /// break too; binary data that starts with one is not text.

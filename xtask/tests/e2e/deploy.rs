@@ -1112,6 +1112,10 @@ fn a_site_with_a_migration_pending() -> (Remote, tempfile::TempDir, Vec<u8>) {
             ".well-known/security.txt",
             "Contact: mailto:security@example.com\n",
         ),
+        (
+            "queries/add_user.sql",
+            "INSERT INTO users (name, email) VALUES (?, ?)",
+        ),
     ] {
         let path = dist.join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -1324,7 +1328,10 @@ fn a_deploy_never_publishes_wranglers_local_secrets_or_an_env_file() {
 /// text only up to that byte. So was a dump without its header whose
 /// first row is longer than the 4 KiB read (a large TEXT or JSON value),
 /// and one in UTF-16 without a byte order mark that starts with a line
-/// break. Each is refused, printing neither the key nor a row.
+/// break. Each is refused, printing neither the key nor a row; so is an
+/// identity after units of ASCII with NUL bytes (which read as UTF-32).
+/// The site deploys, with its query template that ends inside an
+/// `INSERT` (a whole file, not a head cut off).
 #[test]
 fn a_deploy_never_publishes_an_identity_after_a_byte_that_is_not_utf8_nor_a_dump_cut_by_its_head() {
     let (remote, home, dump) = a_site_with_a_migration_pending();
@@ -1335,6 +1342,16 @@ fn a_deploy_never_publishes_an_identity_after_a_byte_that_is_not_utf8_nor_a_dump
     refused_in_the_build(&remote, home, "notes.txt", &latin1, "age identity", &secret);
     let png = [&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], key.as_bytes()].concat();
     refused_in_the_build(&remote, home, "logo.png", &png, "age identity", &secret);
+    let tabs = b"\t\0\0\0\t\0\0\0\t\0\0\0A\0\0\0\n";
+    let after_tabs = [&tabs[..], key.as_bytes(), b"\n"].concat();
+    refused_in_the_build(
+        &remote,
+        home,
+        "tabs.txt",
+        &after_tabs,
+        "age identity",
+        &secret,
+    );
     let rows = format!(
         "CREATE TABLE accounts(id INTEGER PRIMARY KEY, notes TEXT);\n\
          INSERT INTO accounts VALUES(1,'{}');\nINSERT INTO accounts VALUES(2,'b');\n",
