@@ -294,10 +294,11 @@ pub enum Held {
 /// What a file whose first bytes are `head` holds, when it is a database,
 /// a backup or a secret whatever its name: SQLite's header, a write-ahead
 /// log's or a rollback journal's, age's, zstd's; else, read as text
-/// (UTF-8, or UTF-16 or UTF-32 as [`Wide`] tells it), an age identity
-/// ([`holds_an_identity`]) or a dump ([`is_a_dump`]). A few KiB are
-/// enough; what lies past them is not told.
-pub fn held_by(head: &[u8]) -> Option<Held> {
+/// (UTF-8, and UTF-16 or UTF-32 too when [`Wide`] tells it), an age
+/// identity ([`holds_an_identity`]) or a dump ([`is_a_dump`]). `cut`:
+/// the file is longer than `head`, so a statement `head` ends inside was
+/// cut off by it. A few KiB are enough; what lies past them is not told.
+pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
     const WAL: [[u8; 4]; 2] = [[0x37, 0x7f, 0x06, 0x82], [0x37, 0x7f, 0x06, 0x83]];
     const JOURNAL: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
     if head.starts_with(b"SQLite format 3\0") {
@@ -317,24 +318,30 @@ pub fn held_by(head: &[u8]) -> Option<Held> {
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Some(Held::Compressed);
     }
-    let wide = Wide::of(head);
+    // Read as wide text too when its first units tell it, never only so:
+    // a few units of ASCII with NUL bytes (`\t\0\0\0…`) would hide what
+    // the UTF-8 text after them holds.
+    let wide = Wide::of(head).map(|wide| wide.decode(head));
     // An identity is looked for in the whole head, whatever bytes come
     // before it (a Latin-1 notes file, a key appended to an image).
-    let text = match wide {
-        Some(wide) => std::borrow::Cow::Owned(wide.decode(head)),
-        None => String::from_utf8_lossy(head),
-    };
-    if holds_an_identity(&text) {
+    let lossy = String::from_utf8_lossy(head);
+    if [Some(&*lossy), wide.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(holds_an_identity)
+    {
         return Some(Held::Identity);
     }
     // A dump, up to the first byte that is not UTF-8: a head cut inside a
     // character, or text followed by binary data.
-    let text = match (wide, std::str::from_utf8(head)) {
-        (Some(_), _) => &text,
-        (None, Ok(text)) => text,
-        (None, Err(e)) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
     };
-    is_a_dump(text).then_some(Held::Dump)
+    let dump = [Some(utf8), wide.as_deref()].into_iter().flatten();
+    { dump }
+        .any(|text| is_a_dump(text, cut))
+        .then_some(Held::Dump)
 }
 
 /// Whether `text` holds an age identity, anywhere: `AGE-SECRET-KEY-`
@@ -369,11 +376,13 @@ pub fn holds_an_identity(text: &str) -> bool {
 /// the first is the one `wrangler d1 export` writes, or the first two are
 /// `sqlite3 .dump`'s; or each starts as a dump's statements do
 /// ([`starts_as_a_dump_statement`]) up to one that inserts rows as
-/// values, or up to the end of `text` inside one that has reached its
-/// values ([`starts_rows_as_values`]: a head that cuts off a long row). A
-/// schema of `CREATE` statements alone is not a dump, nor is a site's
+/// values, or, when `cut` (`text` is the head of a longer file, which
+/// cut off a long row), up to the end of `text` inside one that has
+/// reached its values ([`starts_rows_as_values`]). A whole file that ends
+/// inside such a statement (a query template, `VALUES (?, ?)`) is not a
+/// dump, nor is a schema of `CREATE` statements alone, nor a site's
 /// HTML, JavaScript, CSS, JSON or prose.
-pub fn is_a_dump(text: &str) -> bool {
+pub fn is_a_dump(text: &str, cut: bool) -> bool {
     let mut reader = Statements::new(text.as_bytes());
     let mut first = String::new();
     for (n, statement) in reader.by_ref().map_while(Result::ok).enumerate() {
@@ -394,7 +403,7 @@ pub fn is_a_dump(text: &str) -> bool {
             return true;
         }
     }
-    reader.cut_off().is_some_and(starts_rows_as_values)
+    cut && reader.cut_off().is_some_and(starts_rows_as_values)
 }
 
 /// Whether `sql`, a statement that the text ends inside, has reached its
@@ -585,7 +594,12 @@ mod tests {
             (b"PRAGMA defer_foreign_keys=TRUE", None),
         ];
         for (head, held) in cases {
-            assert_eq!(held_by(head), held, "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(
+                held_by(head, false),
+                held,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
         for site in [
             &b"<!doctype html><h1>qbtime</h1>\n"[..],
@@ -594,7 +608,12 @@ mod tests {
             b"\xff\xd8\xff\xe0\0\x10JFIF",
             b"",
         ] {
-            assert_eq!(held_by(site), None, "{:?}", String::from_utf8_lossy(site));
+            assert_eq!(
+                held_by(site, false),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(site)
+            );
         }
     }
 
@@ -624,10 +643,14 @@ mod tests {
             plugin.to_owned(),
             pq,
         ] {
-            assert_eq!(held_by(text.as_bytes()), Some(Held::Identity), "{text}");
+            assert_eq!(
+                held_by(text.as_bytes(), false),
+                Some(Held::Identity),
+                "{text}"
+            );
         }
         for wide in [utf16(&keygen, false), utf16(&keygen, true)] {
-            assert_eq!(held_by(&wide), Some(Held::Identity));
+            assert_eq!(held_by(&wide, false), Some(Held::Identity));
         }
         for shape in [
             "<p>AGE-SECRET-KEY-1... after # public key: age1...</p>",
@@ -636,7 +659,7 @@ mod tests {
             &KEY.to_ascii_lowercase(),
             "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEB",
         ] {
-            assert_eq!(held_by(shape.as_bytes()), None, "{shape}");
+            assert_eq!(held_by(shape.as_bytes(), false), None, "{shape}");
         }
     }
 
@@ -651,16 +674,16 @@ mod tests {
         let after_binary = [&b"notes\n\xff\xfe\x00\x01"[..], b"\n", KEY.as_bytes()].concat();
         for head in [latin1, png, after_binary] {
             let text = String::from_utf8_lossy(&head).into_owned();
-            assert_eq!(held_by(&head), Some(Held::Identity), "{text:?}");
+            assert_eq!(held_by(&head, false), Some(Held::Identity), "{text:?}");
         }
         let dump = [
             &b"PRAGMA defer_foreign_keys=TRUE;\nINSERT INTO t VALUES('caf"[..],
             b"\xc3",
         ]
         .concat();
-        assert_eq!(held_by(&dump), Some(Held::Dump));
+        assert_eq!(held_by(&dump, true), Some(Held::Dump));
         let not = [&b"# cl\xe9\n"[..], &KEY.as_bytes()[..40]].concat();
-        assert_eq!(held_by(&not), None);
+        assert_eq!(held_by(&not, true), None);
     }
 
     /// A dump without a header whose first row is longer than the head
@@ -685,7 +708,7 @@ mod tests {
             b"CREATE TABLE t(x);\nINSERT OR IGNORE INTO main.t(x)\nVALUES\n(".to_vec(),
         ] {
             let text = String::from_utf8_lossy(&dump[..dump.len().min(120)]).into_owned();
-            assert_eq!(held_by(&dump), Some(Held::Dump), "{text:?}");
+            assert_eq!(held_by(&dump, true), Some(Held::Dump), "{text:?}");
         }
         for not in [
             format!("CREATE TABLE t(x);\nINSERT INTO t SELECT '{long}'"),
@@ -696,7 +719,7 @@ mod tests {
             "PRAGMA defer_foreign_keys=TRUE".to_owned(),
         ] {
             assert_eq!(
-                held_by(not.as_bytes()),
+                held_by(not.as_bytes(), true),
                 None,
                 "{:?}",
                 &not[..not.len().min(120)]
@@ -715,7 +738,7 @@ mod tests {
         for before in [&tabs[..], lines, b"A\0B\0C\0D\0\n"] {
             let head = [before, KEY.as_bytes(), b"\n"].concat();
             assert!(Wide::of(&head).is_some(), "{before:?}");
-            assert_eq!(held_by(&head), Some(Held::Identity), "{before:?}");
+            assert_eq!(held_by(&head, false), Some(Held::Identity), "{before:?}");
         }
     }
 
@@ -729,7 +752,9 @@ mod tests {
             "-- queries\nINSERT INTO users (name, email) VALUES (:name, :email)\n",
             "CREATE TABLE t(x);\nINSERT INTO t VALUES ($1",
         ] {
-            assert_eq!(held_by(template.as_bytes()), None, "{template:?}");
+            assert_eq!(held_by(template.as_bytes(), false), None, "{template:?}");
+            let cut = held_by(template.as_bytes(), true);
+            assert_eq!(cut, Some(Held::Dump), "{template:?}");
         }
     }
 
@@ -757,10 +782,13 @@ mod tests {
         let dump =
             "\nPRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n";
         for (width, big) in [(2, false), (2, true), (4, false), (4, true)] {
-            assert_eq!(held_by(&wide(&keyfile, width, big)), Some(Held::Identity));
-            assert_eq!(held_by(&wide(dump, width, big)), Some(Held::Dump));
             assert_eq!(
-                held_by(&wide(&format!("\t {dump}"), width, big)),
+                held_by(&wide(&keyfile, width, big), false),
+                Some(Held::Identity)
+            );
+            assert_eq!(held_by(&wide(dump, width, big), false), Some(Held::Dump));
+            assert_eq!(
+                held_by(&wide(&format!("\t {dump}"), width, big), false),
                 Some(Held::Dump)
             );
         }
@@ -797,7 +825,7 @@ mod tests {
             b"DROP TABLE IF EXISTS t;\nCREATE TABLE t(x);\nREPLACE INTO t VALUES(1);".to_vec(),
         ] {
             let text = String::from_utf8_lossy(&dump).into_owned();
-            assert_eq!(held_by(&dump), Some(Held::Dump), "{text:?}");
+            assert_eq!(held_by(&dump, false), Some(Held::Dump), "{text:?}");
         }
         for not in [
             "-- The schema.\nCREATE TABLE t(x);\nCREATE INDEX i ON t(x);\n",
@@ -808,7 +836,7 @@ mod tests {
             "{\"sql\": \"INSERT INTO t VALUES(1);\"}\n",
             "SELECT 1; INSERT INTO t VALUES(1);\n",
         ] {
-            assert_eq!(held_by(not.as_bytes()), None, "{not:?}");
+            assert_eq!(held_by(not.as_bytes(), false), None, "{not:?}");
         }
     }
 }

@@ -518,20 +518,25 @@ const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
 /// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
 /// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
 /// [`ZSTD_HEAD`] of them read). `None`
-/// for any other file, and for one that cannot be read or unpacked.
+/// for any other file, and for one that cannot be read or unpacked. One
+/// byte past [`HEAD`] is read to know whether the head is the whole file
+/// (then a statement it ends inside was not cut off by it).
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
-    let head = |reader: &mut dyn Read| {
-        let mut head = Vec::with_capacity(HEAD as usize);
-        reader.take(HEAD).read_to_end(&mut head).ok().map(|_| head)
+    let held = |reader: &mut dyn Read| {
+        let mut head = Vec::with_capacity(HEAD as usize + 1);
+        reader.take(HEAD + 1).read_to_end(&mut head).ok()?;
+        let cut = head.len() as u64 > HEAD;
+        head.truncate(HEAD as usize);
+        Some(held_by(&head, cut))
     };
     let mut file = crate::edge::fsutil::open_regular(path, "").ok()?;
-    match held_by(&head(&mut file)?)? {
+    match held(&mut file)?? {
         Held::Compressed => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            let plain = head(&mut zstd::stream::read::Decoder::new(file.take(ZSTD_HEAD)).ok()?)?;
-            Some((held_by(&plain).filter(|h| *h != Held::Compressed)?, true))
+            let plain = held(&mut zstd::stream::read::Decoder::new(file.take(ZSTD_HEAD)).ok()?)?;
+            Some((plain.filter(|h| *h != Held::Compressed)?, true))
         }
         held => Some((held, false)),
     }
