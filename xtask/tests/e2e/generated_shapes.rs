@@ -429,25 +429,28 @@ fn a_diff_of_two_backups_tells_negative_zero_from_zero() {
     );
 }
 
-/// The error of a backup that failed (exit 1) for a statement whose text
-/// ends in a `--` comment, having said `cause` of it, that the file is
-/// whole, and what to do, and taken it for no truncation.
+/// The error of a backup of `remote`'s prod that failed (exit 1) for an
+/// object whose text ends in a `--` comment, having named it (`cause`)
+/// and the way out, blamed no truncation, download or disk, and kept
+/// nothing in backups/ (no file marked BAD, no manifest).
 #[track_caller]
-fn failed_over_a_comment<'r>(backup: &'r Run, cause: &str) -> &'r str {
+fn failed_over_a_comment<'r>(
+    remote: &common::remote::Remote,
+    backup: &'r Run,
+    cause: &str,
+) -> &'r str {
     assert_eq!(backup.code, Some(1), "{}", backup.all());
     let error = { backup.stderr.lines() }
         .find(|l| l.starts_with("error:"))
         .unwrap_or_default();
-    for wrong in ["truncated", "cut short", "full disk"] {
+    for wrong in ["truncated", "cut short", "full disk", "syntax error"] {
         assert!(!error.contains(wrong), "{}", backup.all());
     }
-    for said in [
-        cause,
-        "the file is whole",
-        "recreate it without the comment at its end",
-    ] {
+    for said in [cause, "recreate it without the comment at its end"] {
         assert!(error.contains(said), "{said:?} unsaid: {}", backup.all());
     }
+    let kept = remote.sb.backup_files();
+    assert!(kept.iter().all(|f| f.starts_with('.')), "{kept:?}");
     error
 }
 
@@ -458,8 +461,7 @@ fn failed_over_a_comment<'r>(backup: &'r Run, cause: &str) -> &'r str {
 /// `cargo xtask backup prod` cannot read that export, and fails, but said
 /// "the file is probably truncated": the operator takes it for a transfer
 /// cut short and runs it again, night after night, and prod has no backup.
-/// It should say that the file is whole, which line's comment holds the
-/// `;`, and what to do.
+/// It should name the view and what to do.
 #[test]
 fn a_remote_backup_of_a_view_ending_in_a_line_comment_says_why_its_export_cannot_be_read() {
     let (remote, _home, backup) = remote_backup_of(
@@ -467,14 +469,7 @@ fn a_remote_backup_of_a_view_ending_in_a_line_comment_says_why_its_export_cannot
          CREATE VIEW live_shifts AS\n  SELECT id FROM shifts\n  \
          WHERE deleted_at IS NULL -- soft-deleted rows hidden\n;",
     );
-    let error = failed_over_a_comment(&backup, "ends in a `--` comment that holds the `;`");
-    // The line D1's export ends the view on, counted as the error counts.
-    let export = common::remote::dump_of(&remote.db);
-    let line = 1 + export
-        .lines()
-        .position(|l| l.ends_with("-- soft-deleted rows hidden;"))
-        .expect("D1's export puts the `;` inside the comment");
-    assert!(error.contains(&format!("line {line} ends in")), "{error}");
+    failed_over_a_comment(&remote, &backup, "view live_shifts ends in a `--` comment");
 }
 
 /// prod holds an index whose text ends in a `--` comment, without its line
@@ -488,12 +483,33 @@ fn a_remote_backup_of_a_view_ending_in_a_line_comment_says_why_its_export_cannot
 /// cause, and the way out.
 #[test]
 fn a_remote_backup_of_an_index_ending_in_a_line_comment_names_it_not_a_full_disk() {
-    let (_remote, _home, backup) = remote_backup_of(
+    let (remote, _home, backup) = remote_backup_of(
         "CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
          CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL -- live rows only\n;\n\
          PRAGMA writable_schema = ON;\n\
          UPDATE sqlite_schema SET sql = rtrim(sql, char(10)) WHERE name = 'shifts_live';\n\
          PRAGMA writable_schema = OFF;",
     );
-    failed_over_a_comment(&backup, "index shifts_live ends in a `--` comment");
+    failed_over_a_comment(&remote, &backup, "index shifts_live ends in a `--` comment");
+}
+
+/// prod holds a WITHOUT ROWID table with rows whose text ends in a `--`
+/// comment. D1's export writes `... WITHOUT ROWID -- keyed;` and the
+/// table's first INSERT runs into it: no object goes missing, so the
+/// backup was written, its manifest recording no rows, and its
+/// verification failed with a syntax error "expected 1, but the table is
+/// missing", the file marked BAD, as if it were corrupt. It should name
+/// the table and the way out, and keep nothing.
+#[test]
+fn a_remote_backup_of_a_table_with_rows_ending_in_a_line_comment_names_it_not_a_bad_file() {
+    let (remote, _home, backup) = remote_backup_of(
+        "CREATE TABLE sessions (token TEXT PRIMARY KEY, account_id INTEGER) WITHOUT ROWID \
+         -- keyed\n;\n\
+         INSERT INTO sessions VALUES ('t0',1),('t1',2);\n\
+         PRAGMA writable_schema = ON;\n\
+         UPDATE sqlite_schema SET sql = rtrim(sql, char(10)) WHERE name = 'sessions';\n\
+         PRAGMA writable_schema = OFF;",
+    );
+    let error = failed_over_a_comment(&remote, &backup, "table sessions ends in a `--` comment");
+    assert!(!error.contains("t0") && !error.contains("t1"), "{error}");
 }
