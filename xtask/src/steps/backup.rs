@@ -300,7 +300,7 @@ fn take(
     };
     let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
-    refuse_unknown_virtual_tables(&scope)?;
+    refuse_unexportable(&catalog, &scope, args.mode(), local_file.is_some())?;
     if args.dry_run {
         return Ok(dry_run_done(env, args, &names, &plan));
     }
@@ -314,7 +314,7 @@ fn take(
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
-    refuse_unknown_virtual_tables(&scope)?;
+    refuse_unexportable(&catalog, &scope, args.mode(), local_file.is_some())?;
     warn_lost_virtual_tables(&scope);
     warn_tables_taken_for_shadow_tables(&catalog);
     let bookmark = early.finish_or(&source)?;
@@ -380,6 +380,19 @@ fn guard_backup_dir(sh: &Shell, project: &Project, names: &BackupNames) -> Resul
     Ok(())
 }
 
+/// Refuses, before anything is exported, a backup that no export could
+/// hold or that D1's export (not `native`) would write so that it cannot
+/// be loaded.
+fn refuse_unexportable(
+    catalog: &Catalog,
+    scope: &ExportScope,
+    mode: ExportMode,
+    native: bool,
+) -> Result<()> {
+    refuse_unknown_virtual_tables(scope)?;
+    refuse_commented_objects(catalog, scope, mode, native)
+}
+
 /// Refuses, before anything is written, a backup whose `scope` holds a
 /// virtual table of a module other than FTS5 (local D1 creates R*Tree
 /// tables): no restore can recreate it, and a backup of it would fail its
@@ -401,6 +414,40 @@ fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
         d1_core::names::shown(&vt.module),
         d1_core::names::shown(&vt.name),
     )))
+}
+
+/// Refuses, before anything is exported, a backup through D1's export
+/// (remote, or `--via-wrangler`) whose tables, indexes or views include one
+/// whose text ends in a `--` comment: the export writes `... -- comment;`,
+/// whose `;` the comment holds, so that the next statement runs into the
+/// object (a table's first row into its CREATE), or the file never ends,
+/// and no such export loads. The native export of a local D1 writes the `;`
+/// on a line of its own; a data-only export writes no CREATE.
+fn refuse_commented_objects(
+    catalog: &Catalog,
+    scope: &ExportScope,
+    mode: ExportMode,
+    native: bool,
+) -> Result<()> {
+    if native || mode == ExportMode::DataOnly {
+        return Ok(());
+    }
+    let exported = scope.expected_objects(catalog);
+    let Some(o) = catalog.objects.iter().find(|o| {
+        exported.contains(&(o.kind.clone(), o.name.clone())) && { o.sql.as_deref() }
+            .is_some_and(d1_sql::statements::ends_in_a_line_comment)
+    }) else {
+        return Ok(());
+    };
+    bail!(
+        "{} {} ends in a `--` comment, which holds the `;` D1's export writes after it, so the \
+         next statement runs into it (or the file never ends) and no export of this database \
+         can be loaded or verified, however whole the download: recreate it without the \
+         comment at its end (in a migration), then back up again; `cargo xtask backup local` \
+         writes it so that it loads. Nothing was exported.",
+        o.kind,
+        d1_core::names::shown(&o.name)
+    )
 }
 
 /// Warns of each table whose rowids a restore of this backup renumbers
@@ -1900,18 +1947,6 @@ fn check_complete(
         return Ok(());
     }
     let missing = missing.join(", ");
-    // D1's export of an object whose text ends in a `--` comment runs the
-    // next statement into it: the file is whole, the schema is the cause.
-    let commented = catalog
-        .objects
-        .iter()
-        .find(|o| { o.sql.as_deref() }.is_some_and(d1_sql::statements::ends_in_a_line_comment));
-    if let Some(o) = commented {
-        bail!(
-            "the export lacks {missing} that the database has: {}. Nothing was kept in backups/.",
-            d1_core::statement::ends_in_a_line_comment(&o.kind, &o.name)
-        );
-    }
     bail!(
         "the export is incomplete: it lacks {missing} that the database has; the download or \
          write was probably cut short (a full disk?). Nothing was kept in backups/."
