@@ -985,18 +985,20 @@ mod tests {
         assert!(err.contains("truncated"), "{err}");
     }
 
+    /// The error of reading `dump`, which must fail.
+    fn unterminated(dump: &str) -> String {
+        Statements::new(dump.as_bytes())
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err()
+            .to_string()
+    }
+
     /// D1's export of an index (then of a view) whose text ends in a `--`
     /// comment: its `;` is in the comment, and the dump never ends. The
     /// error names the comment's line, not a truncation; a `;` at a line's
     /// end inside a string still reads as a file cut short.
     #[test]
     fn a_semicolon_inside_a_line_comment_is_named_not_taken_for_a_truncation() {
-        let unterminated = |dump: &str| {
-            Statements::new(dump.as_bytes())
-                .collect::<Result<Vec<_>>>()
-                .unwrap_err()
-                .to_string()
-        };
         let err = unterminated(
             "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\n\
              CREATE INDEX i ON t(x) -- by x;\nCREATE VIEW v AS\n  SELECT x FROM t -- all;",
@@ -1008,6 +1010,31 @@ mod tests {
         assert!(!err.contains("truncated"), "{err}");
         let err = unterminated("SELECT 1;\nCREATE VIEW v AS\n  SELECT 'a -- b;\n  x");
         assert!(err.contains("truncated"), "{err}");
+    }
+
+    /// A dump cut short inside the statement after a line whose `;` lies
+    /// in a `--` comment is not told that it is whole, only that the line
+    /// may be the cause and that it may be cut short; one that ends on such
+    /// a line, as D1's export of an object last in it does, is.
+    #[test]
+    fn a_dump_cut_short_after_a_semicolon_in_a_comment_is_not_called_whole() {
+        for cut in [
+            "SELECT 1;\nCREATE INDEX i ON t(x) -- by x;\nINSERT INTO t VALUES(1,\n",
+            "SELECT 1;\nCREATE INDEX i ON t(x) -- by x;\nINSERT INTO t VALUES('a;\n",
+        ] {
+            let err = unterminated(cut);
+            assert!(err.contains("line 2 ends in a `--` comment"), "{err}");
+            assert!(!err.contains("whole"), "{err}");
+            assert!(err.contains("truncated"), "{err}");
+        }
+        for whole in [
+            "SELECT 1;\nCREATE INDEX i ON t(x) -- by x;\n",
+            "SELECT 1;\nCREATE INDEX i ON t(x) -- by x;\nCREATE VIEW v AS\n  SELECT x FROM t -- x;",
+        ] {
+            let err = unterminated(whole);
+            assert!(err.contains("line 2 ends in a `--` comment"), "{err}");
+            assert!(err.contains("the file is whole"), "{err}");
+        }
     }
 
     #[test]
