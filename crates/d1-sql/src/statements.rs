@@ -182,7 +182,8 @@ impl Statements<'_> {
         // Statements pasted from the D1 console often end without their
         // `;`: say so, and how to go on, but load nothing, since a file cut
         // short looks alike.
-        if let Some(line) = self.semicolon_in_a_line_comment(sql, start) {
+        let commented = self.semicolon_in_a_line_comment(sql, start);
+        if let Some((line, true)) = commented {
             return anyhow::anyhow!(
                 "the dump ends inside an unterminated statement starting on line {start}: line \
                  {line} ends in a `--` comment that holds the `;` meant to end it, so the \
@@ -191,6 +192,16 @@ impl Statements<'_> {
                  such a comment so: recreate it without the comment at its end (in a \
                  migration), then back up again; `cargo xtask backup local` writes it so that \
                  it loads"
+            );
+        }
+        if let Some((line, false)) = commented {
+            return anyhow::anyhow!(
+                "the dump ends inside an unterminated statement starting on line {start}: line \
+                 {line} ends in a `--` comment that holds a `;`, so the statement runs on past \
+                 it. If that `;` was meant to end it (D1's export, and `wrangler d1 export`, \
+                 writes a CREATE TABLE, INDEX or VIEW whose text ends in such a comment so), \
+                 recreate the object without the comment at its end (in a migration), then back \
+                 up again; otherwise the file is probably truncated"
             );
         }
         if is_complete_in(&mut self.c_text, sql.trim_end(), ";") {
@@ -208,16 +219,25 @@ impl Statements<'_> {
 
     /// The line of `sql` (which starts on line `start`) whose `;`, the
     /// first at a line's end, lies inside a `--` comment: the one that
-    /// would have ended the statement on a line of its own. Only that
-    /// first line is asked, once, so a long dump is read in linear time.
-    fn semicolon_in_a_line_comment(&mut self, sql: &str, start: usize) -> Option<usize> {
+    /// would have ended the statement on a line of its own; and whether the
+    /// file is whole, as far as can be told: whether `sql`'s last line ends
+    /// so too, as D1's export of such an object last in it does (a file cut
+    /// short inside a later statement ends otherwise). Only those two
+    /// lines are asked, once each, so a long dump is read in linear time.
+    fn semicolon_in_a_line_comment(&mut self, sql: &str, start: usize) -> Option<(usize, bool)> {
         let mut end = 0;
         for (i, line) in sql.split_inclusive('\n').enumerate() {
             end += line.len();
             let text = line.trim_end();
             if text.ends_with(';') {
                 let before = &sql[..end - line.len() + text.len() - 1];
-                return is_complete_in(&mut self.c_text, before, "\n;").then_some(start + i);
+                if !is_complete_in(&mut self.c_text, before, "\n;") {
+                    return None;
+                }
+                let last = sql.trim_end();
+                let whole = { last.strip_suffix(';') }
+                    .is_some_and(|before| is_complete_in(&mut self.c_text, before, "\n;"));
+                return Some((start + i, whole));
             }
         }
         None
