@@ -162,11 +162,9 @@ mod tests {
     use super::*;
 
     fn at(host: &str, boot: &str, namespace: u64) -> Machine {
-        Machine {
-            host: Some(host.to_owned()),
-            boot: Some(boot.to_owned()),
-            pid_namespace: Some(namespace),
-        }
+        Machine::read(&format!(
+            "host {host}\nmachine m-{host}\nboot {boot}\npid-namespace {namespace}"
+        ))
     }
 
     /// A run's pid is asked only of one of this boot and pid namespace: one
@@ -191,6 +189,15 @@ mod tests {
             assert_eq!(seen(&Machine::read("host vm")), by_pid);
             assert_eq!(seen(&Machine::read("host ci-7")), Run::Elsewhere);
             assert_eq!(seen(&Machine::read("ci-runner-7 0f3c")), Run::Elsewhere);
+            // Another machine of the same host name (`ubuntu`, `raspberrypi`,
+            // a compose file's fixed `hostname:`), booted otherwise: its
+            // machine id tells it apart; a record without one (an older
+            // version's, a container with no machine id) is not taken for
+            // this machine's.
+            let twin = "host vm\nmachine m-twin\nboot b1\npid-namespace 7";
+            assert_eq!(seen(&Machine::read(twin)), Run::Elsewhere);
+            let unsaid = "host vm\nboot b1\npid-namespace 7";
+            assert_eq!(seen(&Machine::read(unsaid)), Run::Elsewhere);
             let no_boot = Machine {
                 boot: None,
                 ..here.clone()

@@ -364,12 +364,16 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
     );
 }
 
-/// This machine as a rehearsal's directory records it: its host name, the
-/// kernel's id of this boot and this process's pid namespace, a line each
-/// (`boot` given to say another).
+/// This machine as a rehearsal's directory records it: its host name, its
+/// machine id, the kernel's id of this boot and this process's pid
+/// namespace, a line each (`boot` given to say another).
 fn machine_here(boot: Option<&str>) -> String {
     let read = |file: &str| std::fs::read_to_string(file).unwrap().trim().to_owned();
     let host = read("/proc/sys/kernel/hostname");
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/var/lib/dbus/machine-id"))
+        .expect("this test needs a machine id");
+    let id = id.trim();
     let boot = boot.map_or_else(|| read("/proc/sys/kernel/random/boot_id"), str::to_owned);
     let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let ns: String = ns
@@ -377,7 +381,7 @@ fn machine_here(boot: Option<&str>) -> String {
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
-    format!("host {host}\nboot {boot}\npid-namespace {ns}")
+    format!("host {host}\nmachine {id}\nboot {boot}\npid-namespace {ns}")
 }
 
 /// backups/ made private, as the xtask makes it, with a rehearsal's
@@ -405,6 +409,10 @@ fn plant_rehearsal(sb: &Sandbox, name: &str, marker: &str) -> std::path::PathBuf
 /// directory records the machine it runs on, and one from another machine
 /// (another host; or a container on this one, whose pids are not ours,
 /// pid 1 included) is left, and named, with the way to remove it by hand.
+/// So is one from another machine of this host name (`ubuntu`,
+/// `raspberrypi`, a compose file's fixed `hostname:`) booted otherwise: it
+/// was taken for this host's before its restart, and removed under the
+/// rehearsal running there.
 #[test]
 fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
     let sb = Sandbox::new();
@@ -422,6 +430,17 @@ fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
         ".rehearsal-20261204-090001-1",
         &format!("{host_and_boot}\npid-namespace 1"),
     );
+    // Another machine named as this one, with its own machine id and boot.
+    let host = here.lines().next().unwrap();
+    let (_, pid_namespace) = here.rsplit_once('\n').unwrap();
+    let namesake = plant_rehearsal(
+        &sb,
+        ".rehearsal-20261204-090002-1",
+        &format!(
+            "{host}\nmachine 0123456789abcdef0123456789abcdef\n\
+             boot 00000000-1111-2222-3333-555555555555\n{pid_namespace}"
+        ),
+    );
 
     let run = interrupt_once_printed(
         sb.xtask_command(&["rehearse", "--from", "empty"]),
@@ -429,7 +448,7 @@ fn a_rehearsal_never_removes_the_directory_of_one_running_on_another_machine() {
     );
     assert_eq!(run.code, Some(130), "{}", run.all());
     let said = run.all();
-    for dir in [&other_host, &container] {
+    for dir in [&other_host, &container, &namesake] {
         let name = dir.file_name().unwrap().to_str().unwrap();
         let note = said.lines().find(|l| l.contains(name)).unwrap_or("");
         let kept = dir.join("prod.sqlite").exists();
