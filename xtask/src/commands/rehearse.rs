@@ -264,9 +264,9 @@ fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
     if !keep {
         // Marks the directory as one to remove: a run killed before its
         // cleanup leaves it for the next rehearsal to remove, once it is
-        // gone. The mark says where it runs (host, boot, pid namespace):
-        // its pid names no process on another machine sharing the backup
-        // directory, nor in a container, nor after a restart.
+        // gone. The mark says where it runs (host, machine id, boot, pid
+        // namespace): its pid names no process on another machine sharing
+        // the backup directory, nor in a container, nor after a restart.
         let here = crate::edge::machine::Machine::here();
         std::fs::write(dir.join(UNKEPT), here.record())?;
     }
@@ -296,12 +296,14 @@ fn remove_killed_rehearsals(backup_dir: &Path) {
 /// How the rehearsal (pid `pid`) whose directory is `path` ended, if it
 /// did and its directory is one to remove (marked so, [`UNKEPT`]): killed
 /// on this machine (this boot, this pid namespace: its pid is gone), or
-/// stopped by a restart of this host (it ran before the host last booted,
-/// whatever its pid names now). A mark of an older version, which says no
-/// machine, goes by the pid alone. One made on another host sharing the
-/// backup directory, or in another container on this one, may be of a
-/// rehearsal running there: it is left, and named with the way to remove
-/// it by hand.
+/// stopped by a restart of this machine (it ran before this machine last
+/// booted, whatever its pid names now: its mark says this host name and
+/// this machine id). A mark of an older version, which says nothing of
+/// where it ran, goes by the pid alone. One made on another machine
+/// sharing the backup directory (a namesake host included), or in another
+/// container on this one, or whose mark does not tell it from this
+/// machine (no machine id), may be of a rehearsal running there: it is
+/// left, and named with the way to remove it by hand.
 fn ended(path: &Path, pid: u32) -> Option<&'static str> {
     use crate::edge::machine::{Machine, Run};
     use std::io::Read as _;
@@ -328,10 +330,15 @@ fn ended(path: &Path, pid: u32) -> Option<&'static str> {
              before this machine last booted)",
         ),
         Run::Elsewhere => {
+            let unsure = if machine.says_machine_id() {
+                ""
+            } else {
+                " (its mark says no machine id, so it is not told from this machine)"
+            };
             crate::note!(
                 "left {}: a rehearsal on another machine sharing this backup directory, or in \
-                 another container on this one, made it{}, and may still run there; once none \
-                 does, remove it with `rm -rf -- {}`",
+                 another container on this one, made it{}{unsure}, and may still run there; \
+                 once none does, remove it with `rm -rf -- {}`",
                 path.display(),
                 { machine.host() }
                     .map(|h| format!(" (its mark names host {h})"))

@@ -6,23 +6,30 @@
 //! taken in: after a restart it names another process or none, on another
 //! host it names nothing here, and in a container on this boot (its own
 //! pid namespace) it names another process than ours of that number. A
-//! record therefore says the host's name, the kernel's id of the boot and
+//! record therefore says the host's name, its machine's id (one derived
+//! from `/etc/machine-id`, [`record_id`]), the kernel's id of the boot and
 //! the pid namespace, a line each:
 //!
 //! ```text
 //! host build-7
+//! machine 3d12…
 //! boot 4f0c…
 //! pid-namespace 4026531836
 //! ```
 //!
-//! Older versions wrote `boot ID` alone (or `host NAME` where the kernel
-//! tells no boot); those read as the part they say.
+//! A host name alone does not tell a machine (`ubuntu`, `raspberrypi`, a
+//! compose file's fixed `hostname:`): a run of another boot is taken for
+//! one a restart of this machine stopped only where its host name and
+//! machine id are this machine's. Older versions wrote no machine id,
+//! `boot ID` alone or `host NAME` where the kernel tells no boot; those
+//! read as the part they say.
 
-/// The host, boot and pid namespace a run ran in; each absent where it
-/// could not be read, or a record does not say it.
+/// The host, machine, boot and pid namespace a run ran in; each absent
+/// where it could not be read, or a record does not say it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Machine {
     host: Option<String>,
+    machine_id: Option<String>,
     boot: Option<String>,
     pid_namespace: Option<u64>,
 }
@@ -34,11 +41,13 @@ pub enum Run {
     Alive,
     /// It ran here (this boot, this pid namespace), and its process is gone.
     Killed,
-    /// It ran on this host before it last booted (a crash, a power loss, a
-    /// reboot stopped it): gone, whatever its pid names now.
+    /// It ran on this machine (its host name and machine id) before it
+    /// last booted (a crash, a power loss, a reboot stopped it): gone,
+    /// whatever its pid names now.
     StoppedByRestart,
     /// It ran on another host, or in another pid namespace on this boot
-    /// (a container): its pid says nothing here, and it may still run.
+    /// (a container), or its record does not tell it from this machine (no
+    /// machine id): its pid says nothing here, and it may still run.
     Elsewhere,
 }
 
@@ -55,12 +64,13 @@ impl Run {
 }
 
 impl Machine {
-    /// This host, this boot and this process's pid namespace.
+    /// This host, this machine, this boot and this process's pid namespace.
     pub fn here() -> Machine {
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok();
         let namespace = std::fs::read_link("/proc/self/ns/pid").ok();
         Machine {
             host: host_name(),
+            machine_id: machine_id(),
             boot: boot.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()),
             pid_namespace: namespace.and_then(|n| {
                 let n = n.to_str()?.strip_prefix("pid:[")?.strip_suffix(']')?;
@@ -76,6 +86,7 @@ impl Machine {
         for line in text.lines() {
             match line.trim().split_once(' ') {
                 Some(("host", name)) => machine.host = Some(name.to_owned()),
+                Some(("machine", id)) => machine.machine_id = Some(id.to_owned()),
                 Some(("boot", id)) => machine.boot = Some(id.to_owned()),
                 Some(("pid-namespace", n)) => machine.pid_namespace = n.parse().ok(),
                 _ => {}
@@ -84,13 +95,14 @@ impl Machine {
         machine
     }
 
-    /// The record's text: a line for each of host, boot and pid namespace
-    /// known.
+    /// The record's text: a line for each of host, machine, boot and pid
+    /// namespace known.
     pub fn record(&self) -> String {
         let host = self.host.as_ref().map(|h| format!("host {h}"));
+        let id = self.machine_id.as_ref().map(|m| format!("machine {m}"));
         let boot = self.boot.as_ref().map(|b| format!("boot {b}"));
         let namespace = self.pid_namespace.map(|n| format!("pid-namespace {n}"));
-        { [host, boot, namespace].into_iter().flatten() }
+        { [host, id, boot, namespace].into_iter().flatten() }
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -106,6 +118,11 @@ impl Machine {
         })
     }
 
+    /// Whether the record says a machine id.
+    pub fn says_machine_id(&self) -> bool {
+        self.machine_id.is_some()
+    }
+
     /// What the run with `pid` that recorded this is, judged here.
     pub fn run(&self, pid: u32) -> Run {
         self.run_seen_from(&Machine::here(), pid_exists(pid))
@@ -116,6 +133,12 @@ impl Machine {
     fn run_seen_from(&self, here: &Machine, alive: bool) -> Run {
         let by_pid = Run::alive_or_killed(alive);
         let same_host = self.host.is_some() && self.host == here.host;
+        // Of another boot, only a record that says this host name and this
+        // machine id is this machine's: a host name alone is shared by
+        // many machines, and one taken for this one would have its live
+        // run's directory removed.
+        let same_machine =
+            same_host && self.machine_id.is_some() && self.machine_id == here.machine_id;
         match (&self.boot, &here.boot) {
             (Some(then), Some(now)) if then == now => {
                 match (self.pid_namespace, here.pid_namespace) {
@@ -126,10 +149,12 @@ impl Machine {
                     _ => Run::Elsewhere,
                 }
             }
-            (Some(_), Some(_)) if same_host => Run::StoppedByRestart,
+            (Some(_), Some(_)) if same_machine => Run::StoppedByRestart,
             (Some(_), Some(_)) => Run::Elsewhere,
-            // No boot to compare (a kernel that tells none): the host.
-            _ if same_host => by_pid,
+            // No boot to compare (a kernel that tells none): the machine,
+            // or, where neither says a machine id, the host.
+            _ if same_machine => by_pid,
+            _ if same_host && self.machine_id.is_none() && here.machine_id.is_none() => by_pid,
             _ => Run::Elsewhere,
         }
     }
@@ -144,6 +169,39 @@ pub fn pid_exists(pid: u32) -> bool {
     // SAFETY: kill(2) with signal 0 only checks for the process.
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// This machine's id, as systemd (`/etc/machine-id`) or D-Bus
+/// (`/var/lib/dbus/machine-id`) keeps it (set once when the system is
+/// installed; none in many containers), as a record says it: not itself,
+/// which systemd asks be kept confidential, but an id derived from it for
+/// this tool alone ([`RECORD_ID`]), as `sd_id128_get_machine_app_specific`
+/// derives one.
+fn machine_id() -> Option<String> {
+    ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .into_iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .map(|id| id.trim().to_owned())
+        .find(|id| is_machine_id(id))
+        .map(|id| record_id(&id))
+}
+
+/// What the tool's records derive from a machine id.
+pub const RECORD_ID: &str = "qbtime xtask: the machine a run ran on";
+
+/// The id a record says for the machine whose id is `machine_id`: the
+/// first half of HMAC-SHA256 keyed by it, of [`RECORD_ID`], as hex.
+pub fn record_id(machine_id: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(machine_id.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(RECORD_ID.as_bytes());
+    d1_core::names::hex(&mac.finalize().into_bytes()[..16])
+}
+
+/// 32 hex digits, a machine id's form.
+fn is_machine_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// This host's name, as gethostname(2) tells it.
@@ -186,7 +244,9 @@ mod tests {
             // Older records: a boot alone, a host alone.
             assert_eq!(seen(&Machine::read("boot b2")), by_pid);
             assert_eq!(seen(&Machine::read("boot b1")), Run::Elsewhere);
-            assert_eq!(seen(&Machine::read("host vm")), by_pid);
+            // A host alone does not tell this machine from a namesake.
+            assert_eq!(seen(&Machine::read("host vm")), Run::Elsewhere);
+            assert_eq!(seen(&Machine::read("host vm\nmachine m-vm")), by_pid);
             assert_eq!(seen(&Machine::read("host ci-7")), Run::Elsewhere);
             assert_eq!(seen(&Machine::read("ci-runner-7 0f3c")), Run::Elsewhere);
             // Another machine of the same host name (`ubuntu`, `raspberrypi`,
@@ -202,10 +262,16 @@ mod tests {
                 boot: None,
                 ..here.clone()
             };
-            assert_eq!(
-                Machine::read("host vm").run_seen_from(&no_boot, alive),
-                by_pid
-            );
+            let seen_unbooted = |m: &str| Machine::read(m).run_seen_from(&no_boot, alive);
+            assert_eq!(seen_unbooted("host vm\nmachine m-vm"), by_pid);
+            assert_eq!(seen_unbooted("host vm\nmachine m-twin"), Run::Elsewhere);
+            assert_eq!(seen_unbooted("host vm"), Run::Elsewhere);
+            let nothing_but_hosts = Machine {
+                machine_id: None,
+                ..no_boot.clone()
+            };
+            let host_alone = Machine::read("host vm").run_seen_from(&nothing_but_hosts, alive);
+            assert_eq!(host_alone, by_pid);
         }
     }
 
@@ -213,6 +279,17 @@ mod tests {
     fn a_record_reads_back_as_written_and_a_hostile_host_is_not_repeated() {
         let here = Machine::here();
         assert_eq!(Machine::read(&here.record()), here);
+        // The machine id is kept to this machine: a record says an id
+        // derived from it, never it.
+        let id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+        let id = id.trim();
+        if is_machine_id(id) {
+            assert!(
+                here.record()
+                    .contains(&format!("machine {}", record_id(id)))
+            );
+            assert!(!here.record().contains(id), "{}", here.record());
+        }
         assert_eq!(here.run(std::process::id()), Run::Alive);
         assert_eq!(here.run(u32::MAX), Run::Killed);
         for hostile in ["a\u{1b}[2Jb", "\u{202e}tsoh", "a`rm -rf x`", "it's"] {
