@@ -958,3 +958,39 @@ fn a_failed_remote_load_never_quotes_the_failing_rows_values() {
         }
     }
 }
+
+/// A remote restore run with no terminal and without its confirmation
+/// (`--yes`, or `--confirm` for prod: a script's or a cron job's mistake)
+/// took the backup lock and read the target's plan through wrangler
+/// against Cloudflare, and only then refused (exit 3). It is refused first,
+/// as migrate and deploy refuse: no request reaches the target's account,
+/// no plan is printed, and a run holding the lock does not turn the
+/// refusal into "another run holds the lock".
+#[test]
+fn a_remote_restore_without_its_confirmation_is_refused_before_the_lock_and_wrangler() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let file = file.to_str().unwrap();
+    let before = remote.server.requests().len();
+    // Another run holds the backup lock meanwhile.
+    let lock = std::fs::File::create(remote.sb.backups().join(".lock")).unwrap();
+    lock.lock().unwrap();
+    for (to, fix) in [("staging", "--yes"), ("prod", "--confirm qbtime_db_prod")] {
+        let run = remote.xtask(home.path(), &["restore", file, "--to", to, "--replace"]);
+        assert_eq!(run.code, Some(3), "{to}:\n{}", run.all());
+        run.assert_refused(fix);
+        assert!(
+            !run.stdout.contains("qbtime_db_"),
+            "{to}: a plan:\n{}",
+            run.all()
+        );
+        let requests = remote.server.requests();
+        assert_eq!(
+            requests.len(),
+            before,
+            "{to}: wrangler reached the account: {:?}",
+            &requests[before..]
+        );
+    }
+}
