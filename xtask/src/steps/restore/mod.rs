@@ -231,7 +231,7 @@ fn restore(
         Some(n) => &n.target.clone(),
         None => envs.resolve(&args.to)?,
     };
-    confirm::check_named(target, &args.confirm)?;
+    check_confirmation_given(target, args, new.is_some())?;
     let lock = lock_before_the_plan(project, target, args.dry_run)?;
     let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
         return Ok(None);
@@ -298,6 +298,22 @@ fn restore(
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
+}
+
+/// Refuses (exit 3) a `--confirm` naming another database, a dry run
+/// included, and, for a restore whose plan reads its target through
+/// wrangler against the account (a remote target, or a new database),
+/// what the confirmation would refuse with no terminal to ask: as migrate
+/// and deploy refuse, before the backup lock and any request. A local
+/// target's plan reads local files alone: it goes on, so that a restore
+/// with no backup to restore says which backup to take first, and its
+/// confirmation is asked (or refused) after its plan.
+fn check_confirmation_given(target: &Environment, args: &RestoreArgs, new: bool) -> Result<()> {
+    if new || target.location == Location::Remote {
+        confirm::check_given(target, &args.confirm, args.dry_run, "restore a backup into")
+    } else {
+        confirm::check_named(target, &args.confirm)
+    }
 }
 
 /// The backup lock a restore holds from before its plan reads the target
