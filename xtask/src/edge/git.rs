@@ -409,11 +409,31 @@ mod tests {
     #[test]
     fn the_pre_commit_hook_refuses_every_backup_name() {
         let hook = include_str!("../../../scripts/git-hooks/pre-commit");
+        assert_eq!(unrefused_globs(hook), Vec::<&str>::new());
+    }
+
+    /// A glob taken out of the hook's `backup_name`, the function that
+    /// refuses, is missed, though another `case` of the hook (the one for
+    /// migrations/, which refuses nothing of it) holds it.
+    #[test]
+    fn a_glob_the_hooks_backup_name_lost_is_missed_wherever_else_it_is() {
+        let hook = include_str!("../../../scripts/git-hooks/pre-commit");
+        let lost = hook.replacen("|*.sql.age|", "|", 1).replacen(
+            "migrations/backup-*)",
+            "migrations/backup-*|*.sql.age)",
+            1,
+        );
+        assert_ne!(lost, hook);
+        assert_eq!(unrefused_globs(&lost), vec!["**/*.sql.age"]);
+    }
+
+    /// The globs of [`BACKUP_NAME_GLOBS`] the hook's text does not refuse.
+    fn unrefused_globs(hook: &str) -> Vec<&'static str> {
         let patterns: Vec<&str> = { hook.lines() }
             .filter_map(|line| line.trim().split_once(')'))
             .flat_map(|(patterns, _)| patterns.split('|'))
             .collect();
-        for glob in BACKUP_NAME_GLOBS {
+        let refused = |glob: &str| {
             let name = glob.trim_start_matches("**/");
             // `backup-*` at the top too, where `*/` matches nothing.
             let top = format!("*/{name}");
@@ -421,10 +441,10 @@ mod tests {
                 true => vec![name],
                 false => vec![name, top.as_str()],
             };
-            assert!(
-                wanted.iter().all(|w| patterns.contains(w)),
-                "the pre-commit hook does not refuse {glob}"
-            );
-        }
+            wanted.iter().all(|w| patterns.contains(w))
+        };
+        { BACKUP_NAME_GLOBS.iter().copied() }
+            .filter(|glob| !refused(glob))
+            .collect()
     }
 }
