@@ -425,11 +425,19 @@ mod tests {
         );
         assert_ne!(lost, hook);
         assert_eq!(unrefused_globs(&lost), vec!["**/*.sql.age"]);
+        let renamed = hook.replacen("backup_name() {", "backup_name_of() {", 1);
+        assert_eq!(unrefused_globs(&renamed), BACKUP_NAME_GLOBS.to_vec());
     }
 
-    /// The globs of [`BACKUP_NAME_GLOBS`] the hook's text does not refuse.
+    /// The globs of [`BACKUP_NAME_GLOBS`] the hook's `backup_name`
+    /// function (from `backup_name() {` to the `}` that closes it, at the
+    /// start of a line), which every name is refused by, does not list in
+    /// a `case` pattern; all of them where the hook has no such function.
     fn unrefused_globs(hook: &str) -> Vec<&'static str> {
-        let patterns: Vec<&str> = { hook.lines() }
+        let body = { hook.split_once("\nbackup_name() {\n") }
+            .and_then(|(_, rest)| rest.split_once("\n}\n"))
+            .map_or("", |(body, _)| body);
+        let patterns: Vec<&str> = { body.lines() }
             .filter_map(|line| line.trim().split_once(')'))
             .flat_map(|(patterns, _)| patterns.split('|'))
             .collect();
