@@ -554,6 +554,76 @@ fn a_deploy_with_nothing_to_publish_is_refused_before_its_migrations() {
     );
 }
 
+/// `keygen --out OUT` under a file-size limit of 0 (`ulimit -f 0`), under
+/// which every write to a file fails with EFBIG, as on a full disk.
+fn keygen_whose_write_fails(sb: &Sandbox, out: &Path) -> Run {
+    let mut limited = std::process::Command::new("sh");
+    limited.args([
+        "-c",
+        "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_xtask"),
+    ]);
+    Run::from_output(
+        sb.sandboxed(limited, &["keygen", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// What `run` returns, and the name of every file created in (or moved
+/// into) `dir` while it ran, in order: inotify queues each creation,
+/// however briefly the file lived.
+fn names_created_in(dir: &Path, run: impl FnOnce() -> Run) -> (Run, Vec<String>) {
+    use std::os::unix::ffi::OsStrExt;
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    assert!(
+        fd >= 0,
+        "inotify_init1: {}",
+        std::io::Error::last_os_error()
+    );
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    let watch = libc::IN_CREATE | libc::IN_MOVED_TO;
+    let wd = unsafe { libc::inotify_add_watch(fd, c_dir.as_ptr(), watch) };
+    assert!(
+        wd >= 0,
+        "inotify_add_watch: {}",
+        std::io::Error::last_os_error()
+    );
+    let result = run();
+    let mut names = Vec::new();
+    let mut buf = [0u8; 1 << 14];
+    let head = std::mem::size_of::<libc::inotify_event>();
+    loop {
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let Ok(n) = usize::try_from(n) else { break };
+        if n == 0 {
+            break;
+        }
+        let mut at = 0;
+        while at < n {
+            let event: libc::inotify_event =
+                unsafe { std::ptr::read_unaligned(buf.as_ptr().add(at).cast()) };
+            assert_eq!(event.mask & libc::IN_Q_OVERFLOW, 0, "inotify overflowed");
+            let name = &buf[at + head..at + head + event.len as usize];
+            let name = name.split(|&b| b == 0).next().unwrap();
+            names.push(String::from_utf8_lossy(name).into_owned());
+            at += head + event.len as usize;
+        }
+    }
+    unsafe { libc::close(fd) };
+    (result, names)
+}
+
 /// A keygen whose write of the identity fails part-way (a full disk, an
 /// I/O error; here a file-size limit, `ulimit -f 0`, under which every
 /// write to a file fails with EFBIG) leaves no file at all: a partial
@@ -564,22 +634,9 @@ fn keygen_whose_write_fails_leaves_nothing_and_the_rerun_writes_the_identity() {
     let sb = Sandbox::new();
     let keys = tempfile::tempdir().unwrap();
     let out = keys.path().join("prod.agekey");
-    let mut limited = std::process::Command::new("sh");
-    limited.args([
-        "-c",
-        "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\"",
-        env!("CARGO_BIN_EXE_xtask"),
-    ]);
-    let run = Run::from_output(
-        sb.sandboxed(limited, &["keygen", "--out", out.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
+    let run = keygen_whose_write_fails(&sb, &out);
     assert_ne!(run.code, Some(0), "{}", run.all());
-    let left: Vec<_> = std::fs::read_dir(keys.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left = names_in(keys.path());
     assert!(left.is_empty(), "left behind: {left:?}\n{}", run.all());
     let rerun = sb.xtask(&["keygen", "--out", out.to_str().unwrap()]);
     rerun.assert_ok();
@@ -587,4 +644,38 @@ fn keygen_whose_write_fails_leaves_nothing_and_the_rerun_writes_the_identity() {
     let identity = std::fs::read_to_string(&out).unwrap();
     assert!(identity.contains("AGE-SECRET-KEY-1"), "no identity written");
     assert_eq!(mode(&out) & 0o777, 0o600);
+}
+
+/// keygen creates no file in `--out`'s directory but `--out` itself, not
+/// even for a moment: a temporary name beside it (`.prod.agekey.PID.partial`)
+/// would hold the whole identity while it lived, and a second Ctrl-C, a
+/// SIGKILL or a power cut would leave it at a name git's check of `--out`
+/// never covered, for `git add .` to commit. So neither a run that writes
+/// the identity nor one whose write fails creates any other name, and the
+/// failing one names its error and says nothing was left.
+#[test]
+fn keygen_creates_no_file_but_out_in_its_directory() {
+    let sb = Sandbox::new();
+    let keys = tempfile::tempdir().unwrap();
+    let out = keys.path().join("prod.agekey");
+    let (run, created) = names_created_in(keys.path(), || {
+        sb.xtask(&["keygen", "--out", out.to_str().unwrap()])
+    });
+    run.assert_ok();
+    assert_eq!(created, ["prod.agekey"], "{}", run.all());
+    assert_eq!(names_in(keys.path()), ["prod.agekey"]);
+    assert_eq!(mode(&out) & 0o777, 0o600);
+
+    let full = tempfile::tempdir().unwrap();
+    let out = full.path().join("prod.agekey");
+    let (run, created) = names_created_in(full.path(), || keygen_whose_write_fails(&sb, &out));
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        created.iter().all(|name| name == "prod.agekey"),
+        "created {created:?}\n{}",
+        run.all()
+    );
+    assert!(names_in(full.path()).is_empty(), "{}", run.all());
+    assert!(run.stderr.contains("File too large"), "{}", run.all());
+    assert!(run.stderr.contains("Nothing was left at"), "{}", run.all());
 }
