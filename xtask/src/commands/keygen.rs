@@ -86,13 +86,7 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
         );
     }
     let (identity, recipient) = project.age().keygen()?;
-    write_identity(&out, &identity).with_context(|| {
-        format!(
-            "cannot write the age identity to {}; free space on its disk (or fix the error) and \
-             run keygen again. Nothing was left at that path",
-            args.out.display()
-        )
-    })?;
+    write_identity(&out, &identity)?;
     // The recipient is the output asked for (alone under -q, so that
     // `R=$(cargo xtask -q keygen --out FILE)` takes it); the rest is advice.
     crate::say!(
@@ -109,36 +103,81 @@ pub fn run(sh: &Shell, project: &Project, args: &KeygenArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes `identity` to `out`, which must not exist, whole or not at all:
-/// into a private temporary file beside it (mode 600 from its creation),
-/// synced, then linked to `out` without writing over anything there. A
-/// write that fails part-way (a full disk, an I/O error) removes the
-/// temporary file, so no partial identity is left for the rerun to refuse
-/// as possibly the only key to older backups.
+/// Writes `identity` to `out`, which must not exist: `out` itself is
+/// created (never over a file, never through a link) with mode 600 from its
+/// creation, written, and synced with its directory. A write that fails (a
+/// full disk, an I/O error) removes it, this run's own new file, so that no
+/// partial identity is left for the rerun to refuse as possibly the only
+/// key to older backups. No other name is ever created beside it: a kill
+/// mid-write (SIGKILL, a power cut) can leave a partial identity only at
+/// `out`, a path already checked to be ignored by git and out of the
+/// published build and the backup directory.
 fn write_identity(out: &Path, identity: &str) -> Result<()> {
-    let dir = out.parent().expect("checked to be a directory");
-    let hidden = format!(
-        ".{}.{}.partial",
-        d1_core::names::file_name(out),
-        std::process::id()
-    );
-    let (temp, mut file) = fsutil::TempFile::create_open(dir.join(hidden))?;
-    file.write_all(identity.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    // A link never replaces a name that exists; the temporary name goes
-    // when `temp` is dropped.
-    std::fs::hard_link(temp.path(), out).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!("{} appeared meanwhile and was left as it is", out.display())
-        } else {
-            format!("cannot link it to {}: {e}", out.display())
+    let shown = out.display();
+    let mut file = match fsutil::create_private_file(out) {
+        Ok(file) => file,
+        Err(e) if io_kind(&e) == Some(std::io::ErrorKind::AlreadyExists) => crate::stop!(
+            Exit::Refused,
+            "{shown} appeared while keygen ran and was left as it is; keygen never writes over a \
+             file (an identity there may be the only key to older backups). Choose a new path. \
+             Nothing was written."
+        ),
+        Err(e) => anyhow::bail!(
+            "cannot create the age identity {shown}: {e:#}. Fix that and run keygen again. \
+             Nothing was written."
+        ),
+    };
+    if let Err(e) = file
+        .write_all(identity.as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        drop(file);
+        let left = match std::fs::remove_file(out) {
+            Ok(()) => "Nothing was left at that path.".to_owned(),
+            Err(gone) => format!(
+                "The partial identity left there could not be removed ({gone}): delete it \
+                 (`rm {}`) before you run keygen again.",
+                d1_core::wording::shell_word(&shown.to_string())
+            ),
         };
-        anyhow::anyhow!(why)
-    })?;
-    drop(temp);
+        anyhow::bail!(
+            "cannot write the age identity to {shown}: {e}. Fix that (a full disk: free space on \
+             it) and run keygen again. {left}"
+        );
+    }
     // Its directory entry too: a crash must not lose the only key to the
     // backups that will be encrypted to its recipient.
-    fsutil::sync_dir(dir);
+    fsutil::sync_dir(out.parent().expect("checked to be a directory"));
     Ok(())
+}
+
+/// The kind of the I/O error behind `e`, if one is.
+fn io_kind(e: &anyhow::Error) -> Option<std::io::ErrorKind> {
+    e.chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that appears at `--out` after keygen looked is refused and
+    /// left as it is, and the message says so, not that nothing was left
+    /// at that path.
+    #[test]
+    fn an_out_that_appeared_meanwhile_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prod.agekey");
+        std::fs::write(&out, "older key").unwrap();
+        let err = write_identity(&out, "AGE-SECRET-KEY-1NEW").unwrap_err();
+        let message = format!("{err:#}");
+        assert_eq!(Exit::of(&err), Some(Exit::Refused), "{message}");
+        assert!(message.contains("appeared while keygen ran"), "{message}");
+        assert!(message.contains("left as it is"), "{message}");
+        assert!(!message.contains("Nothing was left"), "{message}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "older key");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
 }
