@@ -790,6 +790,150 @@ mod tests {
         assert_eq!(holder.kept, kept[1..]);
     }
 
+    /// A record of a `migrate ENV` killed at `started_at`, as a run for
+    /// another environment keeps it.
+    fn gone(pid: u32, env: &str, started_at: &str) -> Holder {
+        Holder {
+            pid,
+            started_at: started_at.into(),
+            command: format!("migrate {env}"),
+            doing: Some(Doing::Migrating {
+                env: env.into(),
+                backup: Some(format!("backup-{env}-20261123-0959.sql")),
+                backup_sha256: Some("a".repeat(64)),
+            }),
+            placing: None,
+            machine: None,
+            repository: Some("/srv/qbtime".into()),
+            kept: Vec::new(),
+        }
+    }
+
+    /// The lock in `dir`, read as the next run reads it.
+    fn lock_in(dir: &Path) -> Holder {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap()).unwrap()
+    }
+
+    /// GP: over [`MOST_KEPT`], the newest records (by when their runs
+    /// started) are kept, whatever order they are found in: the oldest is
+    /// the one dropped.
+    #[test]
+    fn over_the_most_kept_the_newest_records_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut lock, _) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
+        let records: Vec<Holder> = { 0..6u32 }
+            .map(|i| gone(10 + i, "prod", &format!("2026-11-23T1{i}:00:00Z")))
+            .collect();
+        lock.keep(records).unwrap();
+        let mut pids: Vec<u32> = lock_in(dir.path()).kept.iter().map(|h| h.pid).collect();
+        pids.sort();
+        assert_eq!(pids, [12, 13, 14, 15]);
+    }
+
+    /// GP: a record is kept only in the shapes this tool writes: a command
+    /// of its own, a time in RFC 3339. Anything else is not carried from
+    /// lock to lock.
+    #[test]
+    fn only_records_of_this_tools_shape_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut lock, _) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
+        let good = gone(7, "prod", "2026-11-23T10:00:00Z");
+        let theirs = Holder {
+            command: "migrate prod; run rm -rf /".into(),
+            ..gone(8, "prod", "2026-11-23T10:00:00Z")
+        };
+        let untimed = gone(9, "prod", "an hour ago");
+        lock.keep(vec![theirs, good, untimed]).unwrap();
+        let pids: Vec<u32> = lock_in(dir.path()).kept.iter().map(|h| h.pid).collect();
+        assert_eq!(pids, [7]);
+    }
+
+    /// GP: a lock keeping records stays small enough for an older version
+    /// to read (it reads 4 KiB), with this run's own record, what it is
+    /// doing and the file it is placing: a record's long planted fields
+    /// (a repository of 100 KiB, a name of 5 KB) are not copied, and the
+    /// oldest records are dropped until it fits. Over what the next run
+    /// reads, the lock would read as no holder at all, and a kill of this
+    /// run would lose its own record.
+    #[test]
+    fn a_lock_keeping_records_stays_small_whatever_they_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut lock, _) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
+        let long = |pid: u32, minute: u32| Holder {
+            repository: Some(format!("/{}", "r".repeat(100 * 1024))),
+            ..gone(pid, "prod", &format!("2026-11-23T10:{minute:02}:00Z"))
+        };
+        let named = Holder {
+            doing: Some(Doing::Loading {
+                env: "prod".into(),
+                backup: "b".repeat(5000),
+                backup_sha256: None,
+                safety: Some("backup-prod-20261123-0959.sql".into()),
+                safety_sha256: None,
+                migrations_first: false,
+            }),
+            command: "restore into prod".into(),
+            ..gone(6, "prod", "2026-11-23T10:59:00Z")
+        };
+        lock.keep(vec![long(1, 1), long(2, 2), named, long(3, 3), long(4, 4)])
+            .unwrap();
+        lock.record(Doing::Migrating {
+            env: "local".into(),
+            backup: Some("backup-local-20261123-1100.sql".into()),
+            backup_sha256: Some("c".repeat(64)),
+        })
+        .unwrap();
+        let file = dir.path().join("backup-local-20261123-1100.sql");
+        std::fs::write(&file, "x").unwrap();
+        let placing = Placing::of("backup-local-20261123-1100.sql", &file).unwrap();
+        lock.placing(Some(placing)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert!(text.len() <= 3584, "{} bytes", text.len());
+        let holder = lock_in(dir.path());
+        assert_eq!(holder.command, "backup local");
+        assert!(holder.doing.is_some() && holder.placing.is_some());
+        assert!(!holder.kept.is_empty(), "a record of a plain size is kept");
+        assert!(holder.kept.iter().all(|h| h.pid != 6), "{text}");
+        drop(lock);
+        // This run's own record is long (a deep checkout): the oldest
+        // records kept are dropped to make room, the newest kept.
+        let deep = format!("/{}", "d/".repeat(1200));
+        let (mut lock, _) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new(&deep)).unwrap();
+        let records: Vec<Holder> = { 0..4u32 }
+            .map(|i| gone(20 + i, "prod", &format!("2026-11-23T1{i}:00:00Z")))
+            .collect();
+        lock.keep(records).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        let pids: Vec<u32> = lock_in(dir.path()).kept.iter().map(|h| h.pid).collect();
+        assert!(!pids.is_empty() && pids.len() < 4, "{pids:?}: {text}");
+        assert!(pids.contains(&23) && !pids.contains(&20), "{pids:?}");
+    }
+
+    /// GP: a record kept and written back on a clean release is told as a
+    /// record kept from a killed run, not as a lock its run just left: the
+    /// run before released it cleanly.
+    #[test]
+    fn a_record_kept_is_told_as_kept_not_as_a_fresh_stale_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut lock, _) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
+        lock.keep(vec![gone(7, "prod", "2026-11-23T10:00:00Z")])
+            .unwrap();
+        drop(lock);
+        let (_lock, stale) =
+            BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
+        let told = stale.unwrap().to_string();
+        assert_eq!(
+            told,
+            "a record kept from a run of `migrate prod` (pid 7, started \
+             2026-11-23T10:00:00Z), which was killed"
+        );
+    }
+
     /// Records kept that do not read as records are none, and at most
     /// [`MOST_KEPT`] are read, none of them keeping more.
     #[test]

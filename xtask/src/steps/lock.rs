@@ -663,6 +663,74 @@ mod tests {
         assert_eq!(name(back).as_deref(), Some("backup-prod-20.sql"));
     }
 
+    /// A project of this checkout's configuration, its backups in `dir`.
+    fn project(dir: &Path) -> Project {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        Project {
+            root: root.to_owned(),
+            tool_root: root.to_owned(),
+            config: root.join("wrangler.toml"),
+            config_dir: root.to_owned(),
+            backup_dir: dir.to_owned(),
+            database: None,
+        }
+    }
+
+    /// GP: a run for another environment keeps every genuine record of a
+    /// half-done step of prod's, whether or not it has a way back: a killed
+    /// `migrate prod --no-backup`, or a load into prod that took no safety
+    /// backup, leaves prod half-done all the same, and the next run for
+    /// prod must be told so. The run for prod itself keeps nothing.
+    #[test]
+    fn a_half_done_record_of_another_environment_is_kept_with_or_without_a_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let migrating = |backup: Option<&str>| Doing::Migrating {
+            env: "prod".into(),
+            backup: backup.map(str::to_owned),
+            backup_sha256: None,
+        };
+        let loading = |safety: Option<&str>| Doing::Loading {
+            env: "prod".into(),
+            backup: "backup-staging-20261201-0300.sql".into(),
+            backup_sha256: None,
+            safety: safety.map(str::to_owned),
+            safety_sha256: None,
+            migrations_first: true,
+        };
+        for (command, doing) in [
+            ("migrate prod", migrating(None)),
+            (
+                "migrate prod",
+                migrating(Some("backup-prod-20261201-0259.sql")),
+            ),
+            ("restore into prod", loading(None)),
+            (
+                "restore into prod",
+                loading(Some("backup-prod-20261201-0259.sql")),
+            ),
+        ] {
+            let dead = Holder {
+                pid: 7,
+                started_at: "2026-12-01T03:00:00Z".into(),
+                command: command.into(),
+                doing: Some(doing.clone()),
+                placing: None,
+                machine: None,
+                repository: None,
+                kept: Vec::new(),
+            };
+            let next = |command| Reader::Next {
+                dead: &dead,
+                command,
+            };
+            let (told, kept) = told_to(&doing, &project, next("backup staging"));
+            assert!(kept, "`{command}` is not kept by a run for staging: {told}");
+            let (told, kept) = told_to(&doing, &project, next("backup prod"));
+            assert!(!kept, "`{command}` is kept by a run for prod: {told}");
+        }
+    }
+
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,
     /// a directory even) is not this tool's, and is never removed; one of
     /// a run gone is, and one of a run alive is not.

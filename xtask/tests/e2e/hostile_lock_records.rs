@@ -616,3 +616,38 @@ fn a_record_kept_by_a_run_killed_in_turn_is_told_to_the_next_run_for_its_environ
         next.all()
     );
 }
+
+/// GP: a `migrate prod --no-backup` killed half-way, then a cron `backup
+/// staging`: prod may hold some of the migrations, and there is no backup
+/// to go back to. The record was kept only with a way back, so the
+/// `backup staging` ended it and the next run for prod was told nothing.
+/// Every genuine record of another environment is kept: the run for prod
+/// is told some migrations may be applied, with no backup taken.
+#[test]
+fn a_killed_migration_of_prod_with_no_backup_is_kept_for_the_next_run_for_prod() {
+    let remote = common::remote::Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let doing = serde_json::json!({"kind": "migrating", "env": "prod", "backup": null});
+    plant_stale_run(&remote.sb, "migrate prod", &doing);
+    let staging = remote.xtask(home.path(), &["backup", "staging", "-q"]);
+    staging.assert_ok();
+    assert!(
+        staging.stderr.contains("kept for the next run for prod"),
+        "`backup staging` does not keep the record for prod:\n{}",
+        staging.all()
+    );
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    let told = next
+        .stderr
+        .lines()
+        .find(|l| l.contains("pid 999999"))
+        .unwrap_or_else(|| panic!("the run for prod is told nothing:\n{}", next.all()))
+        .to_owned();
+    assert!(
+        told.contains("applying migrations to qbtime_db_prod")
+            && told.contains("may be applied")
+            && told.contains("--no-backup"),
+        "{told}"
+    );
+}
