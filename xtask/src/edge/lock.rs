@@ -67,10 +67,26 @@ pub struct Holder {
         deserialize_with = "read_kept"
     )]
     pub kept: Vec<Holder>,
+    /// Whether this is a record a run kept ([`Holder::kept_as`]), not the
+    /// lock of the run it names: the lock it is read from was released
+    /// clean, or left by the run that kept it, and the record is told as
+    /// kept from a killed run, not as a lock just left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub was_kept: bool,
 }
 
 /// How many records of runs gone a lock keeps ([`Holder::kept`]).
 pub const MOST_KEPT: usize = 4;
+
+/// How long a lock keeping records may be when it keeps them, this run's
+/// own record with them: an older version reads 4 KiB of it, and this run
+/// may still add what it is doing and the file it is placing (its own
+/// names, a few hundred bytes), so the lock stays under about 3.5 KiB.
+const MOST_KEPT_BYTES: usize = 3 * 1024;
+
+/// The longest name (an environment, a file, a sha256, a bookmark, a
+/// time) a record kept may hold: this tool's are far shorter.
+const LONGEST_KEPT_NAME: usize = 128;
 
 /// What a lock's holder was doing that a kill would leave half-told.
 /// Names are of environments and of files in the backup directory, and
@@ -132,6 +148,32 @@ impl Doing {
             | Doing::TimeTravel { env, .. } => Some(env),
             Doing::Unread => None,
         }
+    }
+
+    /// Whether every name the record holds is at most
+    /// [`LONGEST_KEPT_NAME`] long, as this tool's are.
+    fn is_short(&self) -> bool {
+        let names = match self {
+            Doing::Loading {
+                env,
+                backup,
+                backup_sha256,
+                safety,
+                safety_sha256,
+                ..
+            } => vec![Some(env), Some(backup), backup_sha256.as_ref()]
+                .into_iter()
+                .chain([safety.as_ref(), safety_sha256.as_ref()])
+                .collect(),
+            Doing::Migrating {
+                env,
+                backup,
+                backup_sha256,
+            } => vec![Some(env), backup.as_ref(), backup_sha256.as_ref()],
+            Doing::TimeTravel { env, to, undo } => vec![Some(env), Some(to), Some(undo)],
+            Doing::Unread => Vec::new(),
+        };
+        { names.into_iter().flatten() }.all(|name| name.len() <= LONGEST_KEPT_NAME)
     }
 
     /// Whether `command`, as a lock records its run's, is the one that
@@ -226,7 +268,7 @@ fn read_kept<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Holder>, D::E
     };
     Ok({ records.into_iter() }
         .filter_map(|v| serde_json::from_value::<Holder>(v).ok())
-        .map(Holder::kept_as)
+        .filter_map(Holder::kept_as)
         .take(MOST_KEPT)
         .collect())
 }
@@ -234,17 +276,32 @@ fn read_kept<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Holder>, D::E
 impl Holder {
     /// This record as a lock keeps it for a later run: without the file
     /// it was placing (the run that found it removed that file, or left
-    /// it as not that run's), the records it kept (kept beside it), nor
-    /// the machine it ran on: it is of a run known gone, never read as one
-    /// still running ([`crate::steps::lock::time_travel_running`]) when
-    /// its pid names another process since.
-    pub fn kept_as(self) -> Holder {
-        Holder {
+    /// it as not that run's), the records it kept (kept beside it), the
+    /// repository it ran from (no run is refused by it), nor the machine
+    /// it ran on: it is of a run known gone, never read as one still
+    /// running ([`crate::steps::lock::time_travel_running`]) when its pid
+    /// names another process since. `None` for a record of another shape
+    /// than this tool writes (a command not its own, a time not in RFC
+    /// 3339, a name longer than [`LONGEST_KEPT_NAME`]): it is not carried
+    /// from lock to lock, nor lets the lock grow past what a run reads.
+    pub fn kept_as(self) -> Option<Holder> {
+        let ours = is_our_command(&self.command)
+            && self.started_at.len() <= LONGEST_KEPT_NAME
+            && self.started().is_some()
+            && self.doing.as_ref().is_none_or(Doing::is_short);
+        ours.then(|| Holder {
             placing: None,
             machine: None,
+            repository: None,
             kept: Vec::new(),
+            was_kept: true,
             ..self
-        }
+        })
+    }
+
+    /// When the run started, if its record says so in RFC 3339.
+    fn started(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+        chrono::DateTime::parse_from_rfc3339(&self.started_at).ok()
     }
 
     /// `pid N (`command`, started T)`, with the command and the time only
@@ -256,12 +313,26 @@ impl Holder {
         if is_our_command(&self.command) {
             about.push(format!("`{}`", self.command));
         }
-        if chrono::DateTime::parse_from_rfc3339(&self.started_at).is_ok() {
+        if self.started().is_some() {
             about.push(format!("started {}", self.started_at));
         }
         match about.is_empty() {
             true => format!("pid {}", self.pid),
             false => format!("pid {} ({})", self.pid, about.join(", ")),
+        }
+    }
+
+    /// `a run of `command` (pid N, started T)`, for a record kept
+    /// ([`Holder::was_kept`]), with the command and the time only if they
+    /// have the shapes this tool writes, as [`Holder::who`].
+    fn kept_run(&self) -> String {
+        let started = match self.started() {
+            Some(_) => format!(", started {}", self.started_at),
+            None => String::new(),
+        };
+        match is_our_command(&self.command) {
+            true => format!("a run of `{}` (pid {}{started})", self.command, self.pid),
+            false => format!("a run (pid {}{started})", self.pid),
         }
     }
 
@@ -457,6 +528,7 @@ impl BackupLock {
             placing: None,
             machine: Some(crate::edge::machine::Machine::here().record()),
             kept: Vec::new(),
+            was_kept: false,
             // Canonical, so that another run names the checkout alike
             // whichever path (a symlink) each was started through.
             repository: std::fs::canonicalize(repository)
@@ -494,17 +566,33 @@ impl BackupLock {
     }
 
     /// Keeps in the lock the records of runs gone that this run found and
-    /// whose way back it did not tell, being for another environment
+    /// did not tell whole, being for another environment
     /// ([`Holder::kept`]): written now, so that a kill of this run leaves
     /// them to the next with its own, and written back in the place of this
     /// run's on a clean release, so that the next run finds them as the
-    /// lock its first one left.
-    pub fn keep(&mut self, records: Vec<Holder>) -> Result<()> {
-        self.holder.kept = { records.into_iter() }
-            .map(Holder::kept_as)
-            .take(MOST_KEPT)
+    /// lock its first one left. Only records of this tool's shape are kept
+    /// ([`Holder::kept_as`]), the newest (by when their runs started) first,
+    /// at most [`MOST_KEPT`], and the oldest dropped until the lock, with
+    /// this run's own record, is at most [`MOST_KEPT_BYTES`] long. Returns,
+    /// for each of `records`, whether it is kept: decided before any run
+    /// is told that it is.
+    pub fn keep(&mut self, records: &[Holder]) -> Result<Vec<bool>> {
+        let mut kept: Vec<(usize, Holder)> = { records.iter().cloned().enumerate() }
+            .filter_map(|(i, record)| Some((i, record.kept_as()?)))
             .collect();
-        self.write(&self.holder)
+        kept.sort_by_key(|(_, record)| std::cmp::Reverse(record.started()));
+        kept.truncate(MOST_KEPT);
+        loop {
+            self.holder.kept = kept.iter().map(|(_, record)| record.clone()).collect();
+            if kept.is_empty() || serde_json::to_string(&self.holder)?.len() <= MOST_KEPT_BYTES {
+                break;
+            }
+            kept.pop();
+        }
+        self.write(&self.holder)?;
+        Ok((0..records.len())
+            .map(|i| kept.iter().any(|(k, _)| *k == i))
+            .collect())
     }
 
     /// Writes into the lock the backup file about to be given its name
@@ -577,6 +665,9 @@ impl std::fmt::Display for StaleLock {
     /// `steps::lock`, which checks it against the configuration first.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.holder {
+            Some(h) if h.was_kept => {
+                write!(f, "a record kept from {}, which was killed", h.kept_run())
+            }
             Some(h) => write!(
                 f,
                 "{} held the backup lock and is gone without releasing it",
@@ -607,6 +698,7 @@ mod tests {
             machine: None,
             repository: Some(repository.to_owned()),
             kept: Vec::new(),
+            was_kept: false,
         };
         let here = Path::new("/repo");
         assert!(
@@ -689,6 +781,7 @@ mod tests {
             machine: None,
             repository: None,
             kept: Vec::new(),
+            was_kept: false,
         };
         std::fs::write(
             dir.path().join(LOCK_FILE),
@@ -759,11 +852,12 @@ mod tests {
             machine: Some(crate::edge::machine::Machine::here().record()),
             repository: None,
             kept: Vec::new(),
+            was_kept: false,
         };
         let records = vec![dead(7, "prod"), dead(8, "staging")];
         let take = |command: &str| BackupLock::acquire(dir.path(), command, Path::new("/repo"));
         let (mut lock, _) = take("backup local").unwrap();
-        lock.keep(records.clone()).unwrap();
+        lock.keep(&records).unwrap();
         lock.placing(None).unwrap();
         // Killed: the file is left as it was, unlocked.
         let text = std::fs::read_to_string(&path).unwrap();
@@ -772,7 +866,7 @@ mod tests {
         let (lock, stale) = take("backup local").unwrap();
         let holder = stale.unwrap().holder.unwrap();
         assert_eq!(holder.command, "backup local");
-        let kept: Vec<Holder> = records.into_iter().map(Holder::kept_as).collect();
+        let kept: Vec<Holder> = records.into_iter().filter_map(Holder::kept_as).collect();
         assert_eq!(holder.kept, kept);
         assert!(
             kept.iter()
@@ -781,7 +875,7 @@ mod tests {
         drop(lock);
         let (mut lock, stale) = take("backup local").unwrap();
         assert_eq!(stale, None, "a release keeping none empties the lock");
-        lock.keep(kept.clone()).unwrap();
+        lock.keep(&kept).unwrap();
         drop(lock);
         // Released clean: the first record is the lock, keeping the other.
         let (_lock, stale) = take("backup prod").unwrap();
@@ -806,6 +900,7 @@ mod tests {
             machine: None,
             repository: Some("/srv/qbtime".into()),
             kept: Vec::new(),
+            was_kept: false,
         }
     }
 
@@ -825,7 +920,7 @@ mod tests {
         let records: Vec<Holder> = { 0..6u32 }
             .map(|i| gone(10 + i, "prod", &format!("2026-11-23T1{i}:00:00Z")))
             .collect();
-        lock.keep(records).unwrap();
+        lock.keep(&records).unwrap();
         let mut pids: Vec<u32> = lock_in(dir.path()).kept.iter().map(|h| h.pid).collect();
         pids.sort();
         assert_eq!(pids, [12, 13, 14, 15]);
@@ -845,7 +940,7 @@ mod tests {
             ..gone(8, "prod", "2026-11-23T10:00:00Z")
         };
         let untimed = gone(9, "prod", "an hour ago");
-        lock.keep(vec![theirs, good, untimed]).unwrap();
+        lock.keep(&[theirs, good, untimed]).unwrap();
         let pids: Vec<u32> = lock_in(dir.path()).kept.iter().map(|h| h.pid).collect();
         assert_eq!(pids, [7]);
     }
@@ -878,23 +973,26 @@ mod tests {
             command: "restore into prod".into(),
             ..gone(6, "prod", "2026-11-23T10:59:00Z")
         };
-        lock.keep(vec![long(1, 1), long(2, 2), named, long(3, 3), long(4, 4)])
+        lock.keep(&[long(1, 1), long(2, 2), named, long(3, 3), long(4, 4)])
             .unwrap();
+        let size = || std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
         lock.record(Doing::Migrating {
             env: "local".into(),
             backup: Some("backup-local-20261123-1100.sql".into()),
             backup_sha256: Some("c".repeat(64)),
         })
         .unwrap();
+        assert!(size().len() <= 3584, "{} bytes", size().len());
+        assert!(lock_in(dir.path()).doing.is_some());
         let file = dir.path().join("backup-local-20261123-1100.sql");
         std::fs::write(&file, "x").unwrap();
         let placing = Placing::of("backup-local-20261123-1100.sql", &file).unwrap();
         lock.placing(Some(placing)).unwrap();
-        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        let text = size();
         assert!(text.len() <= 3584, "{} bytes", text.len());
         let holder = lock_in(dir.path());
         assert_eq!(holder.command, "backup local");
-        assert!(holder.doing.is_some() && holder.placing.is_some());
+        assert!(holder.placing.is_some());
         assert!(!holder.kept.is_empty(), "a record of a plain size is kept");
         assert!(holder.kept.iter().all(|h| h.pid != 6), "{text}");
         drop(lock);
@@ -906,7 +1004,7 @@ mod tests {
         let records: Vec<Holder> = { 0..4u32 }
             .map(|i| gone(20 + i, "prod", &format!("2026-11-23T1{i}:00:00Z")))
             .collect();
-        lock.keep(records).unwrap();
+        lock.keep(&records).unwrap();
         let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
         let pids: Vec<u32> = lock_in(dir.path()).kept.iter().map(|h| h.pid).collect();
         assert!(!pids.is_empty() && pids.len() < 4, "{pids:?}: {text}");
@@ -921,7 +1019,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut lock, _) =
             BackupLock::acquire(dir.path(), "backup local", Path::new("/repo")).unwrap();
-        lock.keep(vec![gone(7, "prod", "2026-11-23T10:00:00Z")])
+        lock.keep(&[gone(7, "prod", "2026-11-23T10:00:00Z")])
             .unwrap();
         drop(lock);
         let (_lock, stale) =
@@ -938,7 +1036,7 @@ mod tests {
     /// [`MOST_KEPT`] are read, none of them keeping more.
     #[test]
     fn records_kept_are_read_as_records_and_few() {
-        let one = r#"{"pid":7,"started_at":"x","command":"backup prod","kept":[{"pid":9,"started_at":"x","command":"prune"}]}"#;
+        let one = r#"{"pid":7,"started_at":"2026-11-23T10:00:00Z","command":"backup prod","kept":[{"pid":9,"started_at":"2026-11-23T09:00:00Z","command":"prune"}]}"#;
         let text = format!(
             r#"{{"pid":1,"started_at":"x","command":"prune","kept":[{},"rm -rf /",{one},{one},{one},{one}]}}"#,
             "{}"

@@ -22,10 +22,7 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
     let (mut lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
     if let Some(stale) = &stale {
-        let kept = tell_stale(stale, project, command);
-        if !kept.is_empty() {
-            lock.keep(kept)?;
-        }
+        tell_stale(stale, project, command, &mut lock)?;
     }
     for leftover in leftover_partials(&project.backup_dir)? {
         crate::warn!(
@@ -47,30 +44,84 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
 }
 
 /// Warns of the stale lock, and of each record of a run gone it holds: its
-/// own holder's, and those it kept ([`crate::edge::lock::Holder::kept`]).
-/// Returns the records whose way back is not told to the run of `command`,
-/// being for another environment, to keep for a later one.
-fn tell_stale(stale: &StaleLock, project: &Project, command: &str) -> Vec<Holder> {
+/// own holder's, and those it kept ([`crate::edge::lock::Holder::kept`]),
+/// once each. The records not told whole to the run of `command`, being
+/// for another environment, are kept in `lock` for a later one
+/// ([`BackupLock::keep`]), which decides which before any is told kept.
+fn tell_stale(
+    stale: &StaleLock,
+    project: &Project,
+    command: &str,
+    lock: &mut BackupLock,
+) -> Result<()> {
+    for warning in stale_told(stale, project, command, lock)? {
+        crate::warn!("{warning}");
+    }
+    Ok(())
+}
+
+/// The warnings [`tell_stale`] prints, having kept in `lock` what it keeps.
+fn stale_told(
+    stale: &StaleLock,
+    project: &Project,
+    command: &str,
+    lock: &mut BackupLock,
+) -> Result<Vec<String>> {
     let Some(holder) = stale.holder.as_ref() else {
-        crate::warn!("{stale}");
-        return Vec::new();
+        return Ok(vec![stale.to_string()]);
     };
-    let mut kept = Vec::new();
-    for dead in std::iter::once(holder).chain(&holder.kept) {
+    let records: Vec<&Holder> = std::iter::once(holder).chain(&holder.kept).collect();
+    let told: Vec<Option<(String, bool)>> = { records.iter() }
+        .map(|dead| {
+            let doing = dead.doing.as_ref()?;
+            Some(told_to(doing, project, Reader::Next { dead, command }))
+        })
+        .collect();
+    let wanted: Vec<Holder> = { records.iter().zip(&told) }
+        .filter(|(_, told)| told.as_ref().is_some_and(|(_, keep)| *keep))
+        .map(|(dead, _)| (*dead).clone())
+        .collect();
+    let mut kept = match wanted.is_empty() {
+        true => Vec::new(),
+        false => lock.keep(&wanted)?,
+    }
+    .into_iter();
+    let mut warnings = Vec::new();
+    for (dead, told) in records.into_iter().zip(told) {
         let gone = StaleLock {
             holder: Some(dead.clone()),
         };
-        let Some(doing) = dead.doing.as_ref() else {
-            crate::warn!("{gone}");
+        let Some((told, keep)) = told else {
+            warnings.push(gone.to_string());
             continue;
         };
-        let (told, keep) = told_to(doing, project, Reader::Next { dead, command });
-        crate::warn!("{gone}; when it stopped it was {told}");
-        if keep {
-            kept.push(dead.clone());
-        }
+        let kept = match keep {
+            true => kept_or_dropped(dead, kept.next().unwrap_or(false)),
+            false => String::new(),
+        };
+        warnings.push(format!("{gone}; when it stopped it was {told}{kept}"));
     }
-    kept
+    Ok(warnings)
+}
+
+/// What becomes of `dead`'s record, one [`withheld`] keeps for a later
+/// run: `kept` in the lock ([`BackupLock::keep`]), or dropped.
+fn kept_or_dropped(dead: &Holder, kept: bool) -> String {
+    let env = dead.doing.as_ref().and_then(Doing::env).unwrap_or_default();
+    match kept {
+        true => format!(
+            "; the record is kept for the next run for {env} (`cargo xtask backup {env}` is \
+             one), which tells it"
+        ),
+        false if dead.clone().kept_as().is_none() => {
+            "; the record is not kept: it is not in the shape this tool writes".to_owned()
+        }
+        false => format!(
+            "; the record is not kept: the lock keeps at most {} records of runs gone, the \
+             newest, and has no room for this older one, so no later run tells it",
+            crate::edge::lock::MOST_KEPT
+        ),
+    }
 }
 
 /// What this run is doing, as the next run would tell it if this one
@@ -234,8 +285,11 @@ fn or_withheld(
 /// for that same environment: a lock left (or planted) by a run for prod
 /// never has a `backup staging` hand its operator a restore into prod.
 /// A record of the first kind is told by no run, and not kept; one of
-/// another environment's that has a way back (`back`) is kept for a later
-/// run, so that the first run for that environment tells it.
+/// another environment's is kept for a later run, so that the first run
+/// for that environment tells what the database may hold, and the way
+/// back where `back` says there is one: a `migrate prod --no-backup`
+/// killed half-way leaves prod half-migrated all the same. A load into a
+/// new database is not kept: no run but that restore is for it.
 fn withheld(reader: Reader<'_>, doing: &Doing, env: &Environment, back: bool) -> Option<Withheld> {
     let Reader::Next { dead, command } = reader else {
         return None;
@@ -249,23 +303,20 @@ fn withheld(reader: Reader<'_>, doing: &Doing, env: &Environment, back: bool) ->
         });
     }
     let name = &env.name;
-    // A new database a restore was creating has no way back to keep.
-    let back = back && !name.starts_with("new:");
-    let kept = match back {
+    let said = match back {
         true => format!(
-            "; the lock keeps the record: its way back is kept for the next run for {name}, \
-             which tells it (`cargo xtask backup {name}` is one)"
+            "no way back is told to a run that is not for {name} (this one is `{command}`); \
+             `cargo xtask list` lists the backups here"
         ),
-        false => String::new(),
+        false => "it took no backup of its database before it, so there is no way back to \
+                  tell"
+            .to_owned(),
     };
     match crate::edge::lock::command_environment(command) {
         Some(this) if this == env.name => None,
         _ => Some(Withheld {
-            said: format!(
-                "no way back is told to a run that is not for {name} (this one is \
-                 `{command}`){kept}; `cargo xtask list` lists the backups here"
-            ),
-            kept: back,
+            said,
+            kept: !name.starts_with("new:"),
         }),
     }
 }
@@ -588,6 +639,7 @@ mod tests {
                 machine,
                 repository: None,
                 kept: Vec::new(),
+                was_kept: false,
             };
             std::fs::write(
                 dir.path().join(LOCK_FILE),
@@ -719,6 +771,7 @@ mod tests {
                 machine: None,
                 repository: None,
                 kept: Vec::new(),
+                was_kept: false,
             };
             let next = |command| Reader::Next {
                 dead: &dead,
@@ -729,6 +782,51 @@ mod tests {
             let (told, kept) = told_to(&doing, &project, next("backup prod"));
             assert!(!kept, "`{command}` is kept by a run for prod: {told}");
         }
+    }
+
+    /// GP: five records of killed runs for prod, found by a run for
+    /// staging: the lock keeps four, the newest, and each is told whether
+    /// it is kept, decided before it is told; the oldest is told it is
+    /// dropped, never that the lock keeps it.
+    #[test]
+    fn a_record_the_lock_has_no_room_for_is_told_dropped_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let dead = |pid: u32, hour: u32| Holder {
+            pid,
+            started_at: format!("2026-12-01T0{hour}:00:00Z"),
+            command: "migrate prod".into(),
+            doing: Some(Doing::Migrating {
+                env: "prod".into(),
+                backup: None,
+                backup_sha256: None,
+            }),
+            placing: None,
+            machine: None,
+            repository: None,
+            kept: Vec::new(),
+            was_kept: false,
+        };
+        let stale = StaleLock {
+            holder: Some(Holder {
+                kept: vec![dead(11, 1), dead(12, 2), dead(13, 3), dead(14, 4)],
+                ..dead(10, 0)
+            }),
+        };
+        let (mut lock, _) = BackupLock::acquire(dir.path(), "backup staging", dir.path()).unwrap();
+        let told = stale_told(&stale, &project, "backup staging", &mut lock).unwrap();
+        assert_eq!(told.len(), 5, "{told:#?}");
+        let dropped = told.iter().find(|t| t.contains("pid 10 ")).unwrap();
+        assert!(
+            dropped.contains("not kept") && !dropped.contains("is kept for"),
+            "{dropped}"
+        );
+        for t in told.iter().filter(|t| !t.contains("pid 10 ")) {
+            assert!(t.contains("kept for the next run for prod"), "{t}");
+        }
+        drop(lock);
+        let text = std::fs::read_to_string(dir.path().join(crate::edge::lock::LOCK_FILE)).unwrap();
+        assert!(!text.contains("\"pid\":10,"), "{text}");
     }
 
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,
