@@ -225,22 +225,14 @@ impl Statements<'_> {
     /// short inside a later statement ends otherwise). Only those two
     /// lines are asked, once each, so a long dump is read in linear time.
     fn semicolon_in_a_line_comment(&mut self, sql: &str, start: usize) -> Option<(usize, bool)> {
-        let mut end = 0;
-        for (i, line) in sql.split_inclusive('\n').enumerate() {
-            end += line.len();
-            let text = line.trim_end();
-            if text.ends_with(';') {
-                let before = &sql[..end - line.len() + text.len() - 1];
-                if !is_complete_in(&mut self.c_text, before, "\n;") {
-                    return None;
-                }
-                let last = sql.trim_end();
-                let whole = { last.strip_suffix(';') }
-                    .is_some_and(|before| is_complete_in(&mut self.c_text, before, "\n;"));
-                return Some((start + i, whole));
-            }
+        let (i, before, _) = lines_ending_in_a_semicolon(sql).next()?;
+        if !is_complete_in(&mut self.c_text, before, "\n;") {
+            return None;
         }
-        None
+        let last = sql.trim_end();
+        let whole = { last.strip_suffix(';') }
+            .is_some_and(|before| is_complete_in(&mut self.c_text, before, "\n;"));
+        Some((start + i, whole))
     }
 
     /// The statement `sql`, from line `start`, which the current line ended.
@@ -520,19 +512,27 @@ pub fn ends_in_a_line_comment(sql: &str) -> bool {
 /// the next statement, on a later line, ran into it: `CREATE INDEX i ON
 /// t(x) -- by x;` and a `CREATE TABLE` on the next line read as one.
 pub fn runs_into_the_next(sql: &str) -> Option<&str> {
+    lines_ending_in_a_semicolon(sql)
+        .find(|(_, object, next)| {
+            !next.trim().is_empty()
+                && could_follow_a_statement(next)
+                && ends_in_a_line_comment(object)
+        })
+        .map(|(_, object, _)| object)
+}
+
+/// Each line of `sql` that ends in a `;` (before trailing blanks): its
+/// index, the text of `sql` before that `;`, and the text after the line.
+fn lines_ending_in_a_semicolon(sql: &str) -> impl Iterator<Item = (usize, &str, &str)> {
     let mut end = 0;
-    for line in sql.split_inclusive('\n') {
-        end += line.len();
-        let text = line.trim_end();
-        let next = &sql[end..];
-        if text.ends_with(';') && !next.trim().is_empty() && could_follow_a_statement(next) {
-            let object = &sql[..end - line.len() + text.len() - 1];
-            if ends_in_a_line_comment(object) {
-                return Some(object);
-            }
-        }
-    }
-    None
+    sql.split_inclusive('\n')
+        .enumerate()
+        .filter_map(move |(i, line)| {
+            end += line.len();
+            let text = line.trim_end();
+            let before = &sql[..end - line.len() + text.len()];
+            Some((i, before.strip_suffix(';')?, &sql[end..]))
+        })
 }
 
 /// SQLite's verdict: does `before` + `part` end with a complete statement?
