@@ -372,6 +372,120 @@ fn a_second_restore_while_the_first_asks_is_refused_and_the_first_runs_its_plan(
     );
 }
 
+/// A sandbox with a backup taken now and a copy of it dated 40 days ago,
+/// which [`crate::output::KEEP_ONE_LOCAL`] deletes; returns the copy's name.
+fn sandbox_with_an_old_backup() -> (Sandbox, String) {
+    let (sb, newest) = sandbox_with_a_backup();
+    let old = copy_taken_at(
+        &sb,
+        &newest,
+        "local",
+        chrono::Utc::now() - chrono::Duration::days(40),
+        |_| {},
+    );
+    (sb, old)
+}
+
+/// A prune on a terminal while another run holds the backup lock is told
+/// so before it prints a plan or asks: it used to print its plan and ask
+/// "Delete 1 backup?", and only then, answered, say the lock was held.
+#[test]
+fn a_prune_on_a_terminal_asks_nothing_while_another_run_holds_the_lock() {
+    let (sb, old) = sandbox_with_an_old_backup();
+    let held = sb.backups_held();
+    let lock = hold_backup_lock(&sb, "backup local");
+    let mut prune = InATerminal::start(&sb, crate::output::KEEP_ONE_LOCAL);
+    let asked = prune.prints("Type yes");
+    if asked {
+        prune.answer("yes");
+    }
+    let (code, out) = prune.end();
+    drop(lock);
+    assert!(!asked, "it asked with the lock held elsewhere:\n{out}");
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.contains("(`backup local`, started ") && out.contains("Nothing was changed."),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&format!("delete  {old}")),
+        "a plan read without the lock:\n{out}"
+    );
+    assert_eq!(sb.backups_held(), held);
+}
+
+/// prune judges the backups and asks under the backup lock: while its
+/// question is open, a backup, a second prune and a restore are refused
+/// (exit 4, naming the prune) and change nothing in backups/ nor the
+/// database, and a dry run (which takes no lock) still prints its plan;
+/// answered, the prune deletes the plan it printed. It used to ask before
+/// taking the lock, so any of them ran while it asked.
+#[test]
+fn runs_while_prune_asks_are_refused_and_prune_deletes_the_plan_it_showed() {
+    let (sb, old) = sandbox_with_an_old_backup();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let (decoyed, rows) = (decoys.hashes(), every_row(&sb));
+    let mut prune = InATerminal::start(&sb, crate::output::KEEP_ONE_LOCAL);
+    assert!(
+        prune.prints("Type yes"),
+        "prune did not ask:\n{}",
+        prune.seen()
+    );
+    assert!(
+        prune.seen().contains(&format!("delete  {old}")),
+        "{}",
+        prune.seen()
+    );
+    let held = sb.backups_held();
+    let newest = only_backup_but(&sb, &old);
+    let others = [
+        sb.xtask(&["backup", "local"]),
+        sb.xtask(&[crate::output::KEEP_ONE_LOCAL, &["--yes"]].concat()),
+        restore_replacing(&sb, &newest),
+    ];
+    let dry_run = sb.xtask(&[crate::output::KEEP_ONE_LOCAL, &["--dry-run"]].concat());
+    let held_meanwhile = sb.backups_held();
+    prune.answer("yes");
+    let (code, out) = prune.end();
+
+    for other in &others {
+        assert_eq!(other.code, Some(4), "{}", other.all());
+        assert!(
+            other.stderr.contains("(`prune`, started ")
+                && other.stderr.contains("Nothing was changed."),
+            "the refusal does not name the prune waiting for its answer:\n{}",
+            other.all()
+        );
+    }
+    assert_eq!(held_meanwhile, held, "backups/ changed while prune asked");
+    assert_eq!(
+        every_row(&sb),
+        rows,
+        "the database changed while prune asked"
+    );
+    assert_eq!(decoys.hashes(), decoyed);
+    dry_run.assert_ok();
+    assert!(
+        dry_run.stdout.contains(&format!("delete  {old}")) && dry_run.stdout.contains("Dry run"),
+        "{}",
+        dry_run.all()
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Deleted 1 backup"), "{out}");
+    let left: Vec<String> = { sb.backups_held().into_keys() }
+        .filter(|f| f.ends_with(".sql"))
+        .collect();
+    assert_eq!(left, [newest], "{out}");
+}
+
+/// The one backup in backups/ other than `other`.
+fn only_backup_but(sb: &Sandbox, other: &str) -> String {
+    let mut sql = { sb.backup_files().into_iter() }.filter(|f| f.ends_with(".sql") && f != other);
+    let one = sql.next().unwrap();
+    assert_eq!(sql.next(), None);
+    one
+}
+
 /// SIGSTOP, or SIGCONT, to the child's whole process group (the xtask and
 /// the wrangler it started).
 fn signal_group(child: &Child, signal: libc::c_int) {

@@ -1011,3 +1011,127 @@ fn a_restore_after_a_killed_one_warns_of_it_after_prods_short_name_changed() {
         dry.all()
     );
 }
+
+/// A Time Travel restore reads its plan and asks for the database name
+/// under the backup lock: while its question is open, a backup of prod and
+/// a second restore are refused (exit 4, naming it), restore nothing and
+/// change neither backups/ nor the journal, and a dry run (which takes no
+/// lock) still prints its plan; answered, it restores the plan it showed.
+/// It used to ask before taking the lock, so both ran while it asked.
+#[test]
+fn runs_while_a_time_travel_restore_asks_are_refused_and_it_restores_its_plan() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let old = bookmark_now(&remote, home);
+    add_company(&remote.db, "Newer Co");
+    let args = ["time-travel", "restore", "prod", "--bookmark", &old];
+    let mut first = InATerminal::of(remote.xtask_command(home, &args));
+    assert!(
+        first.prints("Type the database name"),
+        "the restore did not ask:\n{}",
+        first.seen()
+    );
+    let state = |remote: &Remote| {
+        let restores = remote.server.time_travel_restores().len();
+        (
+            remote.sb.backups_held(),
+            journal(remote),
+            companies(&remote.db),
+            restores,
+        )
+    };
+    let before = state(&remote);
+    let others = [
+        remote.xtask(home, &["backup", "prod"]),
+        remote.xtask(home, &[&args[..], &["--confirm", PROD]].concat()),
+    ];
+    let dry_run = remote.xtask(home, &[&args[..], &["--dry-run"]].concat());
+    let meanwhile = state(&remote);
+    first.answer(PROD);
+    let (code, out) = first.end();
+
+    for other in &others {
+        assert_eq!(other.code, Some(4), "{}", other.all());
+        assert!(
+            other
+                .stderr
+                .contains("(`time-travel restore prod`, started ")
+                && other.stderr.contains("Nothing was changed."),
+            "the refusal does not name the restore waiting for its answer:\n{}",
+            other.all()
+        );
+    }
+    assert_eq!(
+        meanwhile, before,
+        "something changed while the restore asked"
+    );
+    dry_run.assert_ok();
+    assert!(
+        dry_run.stdout.contains("Time Travel restore plan") && dry_run.stdout.contains("Dry run"),
+        "{}",
+        dry_run.all()
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(remote.server.time_travel_restores().len(), 1, "{out}");
+    assert!(
+        !companies(&remote.db).contains(&"Newer Co".to_owned()),
+        "{out}"
+    );
+    let statuses: Vec<Value> = journal(&remote)
+        .iter()
+        .map(|l| l["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["started", "done"], "{out}");
+}
+
+/// A Time Travel restore while another run holds the backup lock is told
+/// so before it reads a plan or asks: it used to read its plan from D1,
+/// print it and ask for the name first. Without a terminal and without
+/// --confirm, it is refused (exit 3) before the lock and before any
+/// request, as a restore is: it used to read its plan from D1 first.
+#[test]
+fn a_time_travel_restore_asks_and_reads_nothing_it_cannot_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let old = bookmark_now(&remote, home);
+    let args = ["time-travel", "restore", "prod", "--bookmark", &old];
+    let requests = remote.server.requests().len();
+
+    let unconfirmed = remote.xtask(home, &args);
+    unconfirmed.assert_refused("--confirm qbtime_db_prod");
+    assert_eq!(unconfirmed.code, Some(3), "{}", unconfirmed.all());
+    assert!(
+        !unconfirmed.stdout.contains("Time Travel restore plan"),
+        "{}",
+        unconfirmed.all()
+    );
+    assert!(
+        !remote.sb.backups().join(".lock").exists(),
+        "it took the backup lock"
+    );
+
+    let lock = hold_backup_lock(&remote.sb, "backup prod");
+    let mut restore = InATerminal::of(remote.xtask_command(home, &args));
+    let asked = restore.prints("Type the database name");
+    if asked {
+        restore.answer(PROD);
+    }
+    let (code, out) = restore.end();
+    drop(lock);
+    assert!(!asked, "it asked with the lock held elsewhere:\n{out}");
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.contains("(`backup prod`, started ") && out.contains("Nothing was changed."),
+        "{out}"
+    );
+    assert!(!out.contains("Time Travel restore plan"), "{out}");
+    assert_eq!(
+        remote.server.requests().len(),
+        requests,
+        "a restore that could not run reached D1: {:?}",
+        &remote.server.requests()[requests..]
+    );
+    assert!(journal(&remote).is_empty());
+}

@@ -163,6 +163,18 @@ impl Sandbox {
         names
     }
 
+    /// Every file in backups/ but the lock, with its sha256: a backup
+    /// taken, deleted or changed shows.
+    pub fn backups_held(&self) -> std::collections::BTreeMap<String, String> {
+        { self.backup_files().into_iter() }
+            .filter(|name| name != ".lock")
+            .map(|name| {
+                let bytes = std::fs::read(self.backups().join(&name)).unwrap_or_default();
+                (name, sha256_hex(&bytes))
+            })
+            .collect()
+    }
+
     pub fn git(&self, args: &[&str]) -> Run {
         let out = Command::new("git")
             .args(args)
@@ -1017,15 +1029,21 @@ pub struct InATerminal {
 
 impl InATerminal {
     pub fn start(sb: &Sandbox, args: &[&str]) -> InATerminal {
+        InATerminal::of(sb.xtask_command(args))
+    }
+
+    /// `cmd` (the xtask, with its arguments and environment, as
+    /// `Remote::xtask_command` gives it) run with a terminal, in its
+    /// directory.
+    pub fn of(cmd: Command) -> InATerminal {
         use std::io::Read as _;
-        let cmd = sb.xtask_command(args);
         let line: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
             .map(|a| format!("'{}'", a.to_str().unwrap()))
             .collect();
         let mut child = Command::new("script")
             .args(["-qec", &line.join(" "), "/dev/null"])
-            .current_dir(sb.path())
+            .current_dir(cmd.get_current_dir().unwrap())
             .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
