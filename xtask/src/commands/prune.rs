@@ -2,7 +2,8 @@
 //!
 //! What to keep is decided by the core (`d1_core::retention`, restic's
 //! policy with three guards); deleting is this thin edge around it, under
-//! the backup lock.
+//! the backup lock, which is taken before the plan is read and held while
+//! the question is asked (a dry run takes none).
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -63,6 +64,11 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .collect();
     let chosen = envs.chosen(args.env.as_deref())?;
     let only = chosen.as_deref();
+    // Held from before the plan is read to the last deletion, the question
+    // asked under it: no backup, restore or other prune runs between the
+    // plan shown and the deletion. A dry run takes none.
+    let _lock = { (!args.dry_run).then(|| crate::steps::lock::acquire_lock(project, "prune")) }
+        .transpose()?;
     let entries = backups(project, &envs, only, true)?;
     let policies = policies(&envs, &rules, &entries, args);
     let Judged {
@@ -105,17 +111,17 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         return Ok(());
     }
     confirm(args.yes, doomed.len())?;
-    let _lock = crate::steps::lock::acquire_lock(project, "prune")?;
-    // Judged again under the lock: a backup taken, verified or damaged
-    // since the plan was printed (and confirmed) would change it.
+    // Judged again once confirmed: what takes no backup lock (a verify
+    // recording its verdict, a file copied in or damaged by hand) may
+    // have changed the plan while the question was open.
     let now = backups(project, &envs, only, false)?;
     let again = judge(&self::policies(&envs, &rules, &now, args), &now);
     if names(&again.doomed) != names(&doomed) {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "the backups in {} changed while prune waited for its lock or its confirmation, \
-             and with them what the policy deletes. Nothing was deleted; run prune again to see \
-             the new plan.",
+            "the backups in {} changed while prune waited for its confirmation (a verify's \
+             verdict, or a file copied in or changed by hand), and with them what the policy \
+             deletes. Nothing was deleted; run prune again to see the new plan.",
             project.backup_dir.display()
         );
     }

@@ -4,7 +4,9 @@
 //! A Time Travel restore replaces the whole database with its state at a
 //! bookmark. Before it runs, the plan names the database, the bookmark it
 //! goes back to, and the bookmark it is at now, which undoes it; `--dry-run`
-//! stops there. Production needs its database name typed (or `--confirm`),
+//! stops there. A run that is not a dry run holds the backup lock from
+//! before the plan to the end of the restore, the name asked under it.
+//! Production needs its database name typed (or `--confirm`),
 //! other environments `--yes` when there is no terminal: wrangler's own
 //! prompt is never relied on (with `--json` it does not ask at all). The
 //! bookmarks before and after are appended to `backups/time-travel.jsonl`
@@ -207,8 +209,16 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     if let Some(b) = &args.bookmark {
         check_bookmark(b)?;
     }
-    // Before wrangler reads anything, a dry run included.
-    confirm::check_named(env, &args.confirm)?;
+    // Before the lock and before wrangler reads anything: a --confirm
+    // naming another database, a dry run included, and what no terminal
+    // can be asked.
+    confirm::check_given(env, &args.confirm, args.dry_run, "Time Travel restore")?;
+    // Held from before the plan is read to the end of the restore, the
+    // name asked under it: no backup, restore or migrate runs between the
+    // plan shown and the restore. A dry run takes none.
+    let task = format!("time-travel restore {}", env.name);
+    let lock = { (!args.dry_run).then(|| crate::steps::lock::acquire_lock(project, &task)) }
+        .transpose()?;
     let wrangler = project.wrangler(sh)?;
     let cmds = project.commands();
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
@@ -218,7 +228,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         Ok(earlier) => warn_unsettled(env, earlier.as_ref()),
         Err(why) => crate::warn!("{why}"),
     }
-    plan.earlier = told.clone().unwrap_or_default();
+    plan.earlier = told.unwrap_or_default();
     plan.print(project);
     // A restore its journal has no room to record is not run: the journal
     // holds its way back. A dry run says so too.
@@ -231,12 +241,11 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         return Ok(());
     }
     confirm::require(env, &args.confirm, "Time Travel restore")?;
-
-    let lock =
-        crate::steps::lock::acquire_lock(project, &format!("time-travel restore {}", env.name))?;
-    // The bookmark that undoes the restore is the database's now, under
-    // the lock: the app may have written since the plan read it, and a way
-    // back to the plan's would lose those writes.
+    let lock = lock.expect("a Time Travel restore that is not a dry run holds the backup lock");
+    // The bookmark that undoes the restore is the database's now: the app
+    // may have written since the plan read it (the lock keeps only this
+    // tool's runs out), and a way back to the plan's would lose those
+    // writes.
     let now = backup::time_travel_bookmark(&wrangler, &cmds.time_travel_info(env))?;
     if now != plan.current {
         crate::say!(
@@ -251,21 +260,6 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     // A failure to read them only leaves the advice vaguer; an interrupt
     // during the read stops here, before anything is started.
     let applied_before = applied_migrations(sh, project, env).ok();
-    // Read again under the lock: told only what the plan did not tell.
-    let earlier = earlier_restore(project, env, &plan.current);
-    match news(&told, &earlier) {
-        Some(News::Unsettled(earlier)) => warn_unsettled(env, Some(earlier)),
-        Some(News::Settled) => crate::warn!(
-            "the earlier Time Travel restore of {} told above has settled since the plan read \
-             the journal: its bookmark is no way back now",
-            env.name
-        ),
-        Some(News::Unreadable(why)) => crate::warn!("{why}"),
-        None => {}
-    }
-    if let Ok(earlier) = earlier {
-        plan.earlier = earlier;
-    }
     crate::edge::signals::check()?;
     plan.apply(project, &wrangler, &lock)?;
     plan.check_answers(&wrangler, &cmds)?;
@@ -288,31 +282,6 @@ fn earlier_restore(project: &Project, env: &Environment, current: &str) -> Earli
         return Ok(None);
     }
     Ok(unsettled_restore(project, env)?.filter(|(_, b)| !b.eq_ignore_ascii_case(current)))
-}
-
-/// What the journal read again under the lock adds to what the plan's
-/// read of it told.
-#[derive(Debug, PartialEq)]
-enum News<'a> {
-    /// An earlier restore, unsettled, that the plan did not tell.
-    Unsettled(&'a (String, String)),
-    /// The earlier restore the plan told has settled since.
-    Settled,
-    /// The journal cannot be read now: why.
-    Unreadable(&'a str),
-}
-
-/// The [`News`] in the journal read again (`now`) beside the plan's read
-/// (`then`), if any. A journal that could not be read then either has been
-/// told of once, and is not told again.
-fn news<'a>(then: &Earlier, now: &'a Earlier) -> Option<News<'a>> {
-    match (then, now) {
-        (Ok(then), Ok(now)) if then == now => None,
-        (_, Ok(Some(earlier))) => Some(News::Unsettled(earlier)),
-        (Ok(_), Ok(None)) => Some(News::Settled),
-        (Err(_), Ok(None)) | (Err(_), Err(_)) => None,
-        (Ok(_), Err(why)) => Some(News::Unreadable(why)),
-    }
 }
 
 /// Warns of an earlier restore of `env`'s database whose outcome is
@@ -803,32 +772,6 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
-    }
-
-    /// fxDZ: a journal that cannot be read was warned of at the plan and
-    /// again under the lock; and one the plan read, with an unfinished
-    /// restore, that cannot be read under the lock was told as a restore
-    /// settled since. Each is told once, and as what it is.
-    #[test]
-    fn the_journal_read_again_under_the_lock_tells_only_what_is_new() {
-        let restore = ("2026-11-24T09:00:00Z".to_owned(), "b".to_owned());
-        let unreadable: Earlier = Err("cannot tell".to_owned());
-        let (none, some): (Earlier, Earlier) = (Ok(None), Ok(Some(restore.clone())));
-        assert_eq!(news(&unreadable, &unreadable), None);
-        assert_eq!(news(&unreadable, &none), None);
-        assert_eq!(news(&unreadable, &some), Some(News::Unsettled(&restore)));
-        assert_eq!(news(&none, &none), None);
-        assert_eq!(news(&some, &some), None);
-        assert_eq!(news(&none, &some), Some(News::Unsettled(&restore)));
-        assert_eq!(news(&some, &none), Some(News::Settled));
-        assert_eq!(
-            news(&some, &unreadable),
-            Some(News::Unreadable("cannot tell"))
-        );
-        assert_eq!(
-            news(&none, &unreadable),
-            Some(News::Unreadable("cannot tell"))
-        );
     }
 
     #[test]
