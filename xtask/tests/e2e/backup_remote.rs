@@ -401,3 +401,47 @@ fn a_remote_backup_with_fts5_keeps_tables_named_like_flags_and_values() {
         assert_eq!(m["rows"][n], 2, "{n}: {m:#}");
     }
 }
+
+/// The pinned wrangler reads `CLOUDFLARE_API_TOKEN` whenever it is set,
+/// empty too, and `CF_API_TOKEN` only when it is not set at all: with
+/// `CLOUDFLARE_API_TOKEN=""` next to a good `CF_API_TOKEN` a remote backup
+/// has no credentials. The error said "set CLOUDFLARE_API_TOKEN", to an
+/// operator who had set a token; it should say that the empty variable is
+/// why `CF_API_TOKEN` is ignored, and never show the token.
+#[test]
+fn an_empty_cloudflare_api_token_is_named_as_why_cf_api_token_is_ignored() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = remote.xtask_command(home.path(), &["backup", "prod"]);
+    cmd.env("CLOUDFLARE_API_TOKEN", "")
+        .env("CF_API_TOKEN", TOKEN);
+    let run = Run::from_output(cmd.output().unwrap());
+    run.assert_refused("CLOUDFLARE_API_TOKEN is set but empty");
+    assert!(
+        run.stderr.contains("CF_API_TOKEN is ignored")
+            && run.stderr.contains("unset CLOUDFLARE_API_TOKEN"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains(TOKEN), "{}", run.all());
+    assert!(
+        remote.sb.backup_files().iter().all(|f| f == ".lock"),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+
+    // Unset, the older name is read, as wrangler does: the same backup works.
+    let mut cmd = remote.xtask_command(home.path(), &["backup", "prod"]);
+    cmd.env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_ACCOUNT_ID")
+        .env("CF_API_TOKEN", TOKEN)
+        .env("CF_ACCOUNT_ID", ACCOUNT);
+    let run = Run::from_output(cmd.output().unwrap());
+    run.assert_ok();
+    assert!(!run.all().contains(TOKEN), "{}", run.all());
+    assert!(
+        remote.sb.backup_files().iter().any(|f| f.ends_with(".sql")),
+        "{:?}",
+        remote.sb.backup_files()
+    );
+}

@@ -833,25 +833,37 @@ fn doctor_counts_a_global_api_key_as_credentials() {
 /// pointed at a closed port, and the whole output, which must hold none
 /// of the values.
 fn doctor_auth_line(vars: &[(&str, &str)]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    doctor_auth_line_in(home.path(), vars)
+}
+
+/// [`doctor_auth_line`] with `home` as HOME (where `wrangler login` keeps
+/// its credentials).
+fn doctor_auth_line_in(home: &std::path::Path, vars: &[(&str, &str)]) -> String {
     let sb = Sandbox::new();
     let mut cmd = sb.xtask_command(&["doctor"]);
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"));
     for (name, value) in vars {
         cmd.env(name, value);
     }
     // Nothing leaves this machine: the lock check asks a closed port.
     cmd.env("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4");
     let run = Run::from_output(cmd.output().unwrap());
-    for (_, value) in vars {
+    for (_, value) in vars.iter().filter(|(_, v)| !v.is_empty()) {
         assert!(
             !run.all().contains(value),
             "a value was printed:\n{}",
             run.all()
         );
     }
-    { run.stdout.lines() }
-        .find(|l| l.contains(" auth "))
-        .unwrap_or_else(|| panic!("no auth line:\n{}", run.all()))
-        .to_owned()
+    // The auth line, and its `fix:` line if it has one.
+    let mut lines = run.stdout.lines().skip_while(|l| !l.contains(" auth "));
+    let auth = { lines.next() }.unwrap_or_else(|| panic!("no auth line:\n{}", run.all()));
+    match lines.next().map(str::trim_start) {
+        Some(fix) if fix.starts_with("fix:") => format!("{auth} {fix}"),
+        _ => auth.to_owned(),
+    }
 }
 
 /// wrangler also reads its credentials under their older names
@@ -896,6 +908,87 @@ fn doctor_reports_the_credentials_wrangler_uses_under_their_older_names_too() {
             && auth.contains("CF_ACCOUNT_ID is set"),
         "{auth}"
     );
+}
+
+/// The pinned wrangler reads a credential's `CLOUDFLARE_` name whenever it
+/// is set, empty too (`getEnvironmentVariableFactory`: `name in
+/// process.env`), and its older `CF_` name only when the other is not set
+/// at all. With `CLOUDFLARE_API_TOKEN=""` next to `CF_API_TOKEN=…` it
+/// takes no token, and doctor said only "no Cloudflare credentials",
+/// leaving the operator to wonder why the token they set is not used;
+/// with both set it did not say that `CF_API_TOKEN` is ignored.
+/// HOME, the variables, how doctor's auth line starts and what it says.
+type AuthCase<'a> = (
+    &'a std::path::Path,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    &'a [&'a str],
+);
+
+#[test]
+fn doctor_says_which_variable_wrangler_reads_and_why_the_other_is_ignored() {
+    let token = "tok-0123456789abcdef-secret";
+    let login = tempfile::tempdir().unwrap();
+    let config = login.path().join(".config/.wrangler/config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("default.toml"),
+        "oauth_token = \"oauth-0123456789abcdef\"\n",
+    )
+    .unwrap();
+    let none = tempfile::tempdir().unwrap();
+    let account = "0123456789abcdef0123456789abcdef";
+    let cases: [AuthCase; 4] = [
+        (
+            none.path(),
+            &[("CLOUDFLARE_API_TOKEN", ""), ("CF_API_TOKEN", token)],
+            "[warn",
+            &[
+                "CLOUDFLARE_API_TOKEN is set but empty",
+                "CF_API_TOKEN is ignored",
+                "unset CLOUDFLARE_API_TOKEN",
+            ],
+        ),
+        (
+            none.path(),
+            &[
+                ("CLOUDFLARE_API_TOKEN", token),
+                ("CF_API_TOKEN", "tok-other-fedcba9876543210"),
+            ],
+            "[ok",
+            &["CLOUDFLARE_API_TOKEN is set", "CF_API_TOKEN is ignored"],
+        ),
+        // The account id alike: an empty one is no id, and wrangler looks
+        // the account up.
+        (
+            none.path(),
+            &[
+                ("CF_API_TOKEN", token),
+                ("CLOUDFLARE_ACCOUNT_ID", ""),
+                ("CF_ACCOUNT_ID", account),
+            ],
+            "[ok",
+            &[
+                "CF_API_TOKEN is set",
+                "CLOUDFLARE_ACCOUNT_ID is set but empty",
+                "CF_ACCOUNT_ID is ignored",
+            ],
+        ),
+        // With a `wrangler login`, the empty token sends wrangler to it.
+        (
+            login.path(),
+            &[("CLOUDFLARE_API_TOKEN", ""), ("CF_API_TOKEN", token)],
+            "[warn",
+            &["CF_API_TOKEN is ignored", "wrangler login"],
+        ),
+    ];
+    for (home, vars, start, says) in cases {
+        let auth = doctor_auth_line_in(home, vars);
+        assert!(
+            auth.starts_with(start) && says.iter().all(|s| auth.contains(s)),
+            "{vars:?}: {auth}"
+        );
+    }
 }
 
 /// atkAS: a `backups.toml` that every backup refuses (a table naming no

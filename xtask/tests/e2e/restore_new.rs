@@ -1508,3 +1508,50 @@ fn source_env_beside_a_manifest_never_names_another_environment_than_the_manifes
     );
     run.assert_ok();
 }
+
+/// With the account given only under wrangler's older name
+/// `CF_ACCOUNT_ID` (which wrangler reads when `CLOUDFLARE_ACCOUNT_ID` is
+/// not set), and no `account_id` in the configuration, the new database is
+/// made in that account, but the advice to delete it after a failed load
+/// did not pin the account, as it does for `CLOUDFLARE_ACCOUNT_ID`: pasted
+/// in a shell set for another account, it acts there.
+#[test]
+fn the_advice_pins_an_account_given_as_cf_account_id() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    remote.server.set_faults(d1_loopback::Faults {
+        ingest_fail_after: Some(20),
+        ..Default::default()
+    });
+    let mut cmd = remote.xtask_command(
+        home.path(),
+        &["restore", &file, "--to", "new:qbtime_db_broken", "--yes"],
+    );
+    cmd.env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_ACCOUNT_ID")
+        .env("CF_API_TOKEN", TOKEN)
+        .env("CF_ACCOUNT_ID", ACCOUNT);
+    let run = Run::from_output(cmd.output().unwrap());
+    run.assert_refused("the new D1 database qbtime_db_broken (id ");
+    assert!(
+        remote.server.database_path("qbtime_db_broken").is_some(),
+        "wrangler read CF_ACCOUNT_ID and made the database in that account:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "delete it with `CLOUDFLARE_ACCOUNT_ID={ACCOUNT} npx wrangler d1 delete \
+             qbtime_db_broken"
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all()
+            .contains(&format!("(in the account {ACCOUNT} (CF_ACCOUNT_ID);")),
+        "the plan names the account and where it is read from:\n{}",
+        run.all()
+    );
+    assert!(!run.all().contains(TOKEN), "{}", run.all());
+}
