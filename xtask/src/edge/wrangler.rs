@@ -803,10 +803,16 @@ impl Wrangler {
 /// The error of a run wrangler refused for want of Cloudflare credentials:
 /// what it was trying to do, of which database, and how to give them.
 fn no_credentials(invocation: &Invocation) -> anyhow::Error {
+    // A token under the older name that an empty current one hides is
+    // what the operator meant to give: said, with its fix.
+    let fix = match hidden_credential() {
+        Some((note, fix)) => format!("{note}: {fix}"),
+        None => "set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID) in the environment, or \
+                 run `npx wrangler login` at a terminal"
+            .to_owned(),
+    };
     crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-        "wrangler has no Cloudflare credentials to {}{}: set CLOUDFLARE_API_TOKEN (and \
-         CLOUDFLARE_ACCOUNT_ID) in the environment, or run `npx wrangler login` at a \
-         terminal; `cargo xtask doctor` checks them",
+        "wrangler has no Cloudflare credentials to {}{}: {fix}; `cargo xtask doctor` checks them",
         invocation.purpose,
         invocation
             .database()
@@ -889,21 +895,83 @@ pub enum EnvAuth {
     Token(&'static str),
 }
 
-/// The variable wrangler reads for `name`, as the pinned wrangler's
-/// `getEnvironmentVariableFactory` does: `name` when it is set at all
-/// (empty too), else its older name `deprecated`; `None` when the one
-/// read is unset or empty (wrangler tests it for truth).
-fn wrangler_var(
-    get: &dyn Fn(&str) -> Option<std::ffi::OsString>,
-    name: &'static str,
-    deprecated: &'static str,
-) -> Option<&'static str> {
-    let read = if get(name).is_some() {
-        name
-    } else {
-        deprecated
+/// What wrangler reads a variable through: this process's environment
+/// (which wrangler inherits), or a stand-in in tests.
+type Getter<'a> = &'a dyn Fn(&str) -> Option<std::ffi::OsString>;
+
+/// A variable wrangler reads under a current and an older, deprecated name.
+type Names = (&'static str, &'static str);
+
+/// An API token.
+pub const TOKEN_VARS: Names = ("CLOUDFLARE_API_TOKEN", "CF_API_TOKEN");
+/// A Global API Key, and the email of its account.
+const KEY_VARS: Names = ("CLOUDFLARE_API_KEY", "CF_API_KEY");
+const EMAIL_VARS: Names = ("CLOUDFLARE_EMAIL", "CF_EMAIL");
+/// The account every command acts in.
+const ACCOUNT_VARS: Names = ("CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID");
+
+/// One credential variable as the pinned wrangler reads it: by names
+/// only, never its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The name wrangler reads.
+    pub name: &'static str,
+    /// Whether its value is empty: wrangler then takes nothing from the
+    /// environment for it (it tests the value for truth), and does not
+    /// look at the other name either.
+    pub empty: bool,
+    /// The other name, when it is set too: wrangler ignores it.
+    pub ignored: Option<&'static str>,
+}
+
+impl EnvVar {
+    /// The name wrangler takes a value from, if it takes one.
+    fn used(&self) -> Option<&'static str> {
+        (!self.empty).then_some(self.name)
+    }
+
+    /// What an operator must be told of it: a value wrangler does not take
+    /// (an empty one, or one under the name it does not read).
+    pub fn note(&self) -> Option<String> {
+        match (self.empty, self.ignored) {
+            (true, Some(other)) => Some(format!(
+                "{} is set but empty, so {other} is ignored (wrangler reads {other} only when {} \
+                 is not set at all)",
+                self.name, self.name
+            )),
+            (true, None) => Some(format!(
+                "{} is set but empty, which wrangler takes as not given",
+                self.name
+            )),
+            (false, Some(other)) => Some(format!(
+                "{other} is ignored: wrangler reads {}, which is set",
+                self.name
+            )),
+            (false, None) => None,
+        }
+    }
+}
+
+/// The one place this tool decides which variable wrangler reads, as the
+/// pinned wrangler's `getEnvironmentVariableFactory` does (`name in
+/// process.env`): the current name whenever it is set at all, empty too,
+/// else the older one; `None` when neither is set.
+fn env_var_from(get: Getter<'_>, (name, deprecated): Names) -> Option<EnvVar> {
+    let (read, other) = match get(name) {
+        Some(_) => (name, deprecated),
+        None => (deprecated, name),
     };
-    get(read).is_some_and(|v| !v.is_empty()).then_some(read)
+    let value = get(read)?;
+    Some(EnvVar {
+        name: read,
+        empty: value.is_empty(),
+        ignored: (read == name && get(other).is_some()).then_some(other),
+    })
+}
+
+/// [`env_var_from`] of this process's environment, which wrangler inherits.
+fn env_var(names: Names) -> Option<EnvVar> {
+    env_var_from(&|name| std::env::var_os(name), names)
 }
 
 /// [`EnvAuth`] as wrangler chooses it from the variables `get` gives: a
@@ -911,19 +979,15 @@ fn wrangler_var(
 /// older names `CF_API_KEY` and `CF_EMAIL`) before a token
 /// (`CLOUDFLARE_API_TOKEN`, or `CF_API_TOKEN`); `None`: wrangler's own
 /// login, if any.
-fn env_auth_from(get: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<EnvAuth> {
-    let key = wrangler_var(get, "CLOUDFLARE_API_KEY", "CF_API_KEY");
-    let email = wrangler_var(get, "CLOUDFLARE_EMAIL", "CF_EMAIL");
+fn env_auth_from(get: Getter<'_>) -> Option<EnvAuth> {
+    let key = env_var_from(get, KEY_VARS).and_then(|v| v.used());
+    let email = env_var_from(get, EMAIL_VARS).and_then(|v| v.used());
     if let (Some(key), Some(email)) = (key, email) {
         return Some(EnvAuth::GlobalKey { key, email });
     }
-    env_token_from(get).map(EnvAuth::Token)
-}
-
-/// The variable wrangler would take an API token from, were no Global API
-/// Key set.
-fn env_token_from(get: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<&'static str> {
-    wrangler_var(get, "CLOUDFLARE_API_TOKEN", "CF_API_TOKEN")
+    env_var_from(get, TOKEN_VARS)
+        .and_then(|v| v.used())
+        .map(EnvAuth::Token)
 }
 
 /// [`env_auth_from`] of this process's environment, which wrangler inherits.
@@ -933,17 +997,67 @@ pub fn env_auth() -> Option<EnvAuth> {
 
 /// The variable an API token would be taken from, were no Global API Key set.
 pub fn env_token() -> Option<&'static str> {
-    env_token_from(&|name| std::env::var_os(name))
+    env_var(TOKEN_VARS).and_then(|v| v.used())
 }
 
-/// The variable wrangler takes the account id from (`CLOUDFLARE_ACCOUNT_ID`,
-/// or its older name `CF_ACCOUNT_ID`), if one is set.
+/// The account wrangler takes from the environment: the variable it reads
+/// (`CLOUDFLARE_ACCOUNT_ID`, or its older name `CF_ACCOUNT_ID`) and the id.
+/// Not a secret (it is in every dashboard URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvAccount {
+    pub name: &'static str,
+    /// Letters, digits, `-` and `_` only, as wrangler requires (it refuses
+    /// any other before a request): safe to print and to paste in a shell.
+    pub id: String,
+}
+
+fn env_account_from(get: Getter<'_>) -> Option<EnvAccount> {
+    let name = env_var_from(get, ACCOUNT_VARS)?.used()?;
+    let id = get(name)?.into_string().ok()?;
+    id.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        .then_some(EnvAccount { name, id })
+}
+
+/// [`env_account_from`] of this process's environment: the account a
+/// command acts in when the configuration names none.
+pub fn env_account() -> Option<EnvAccount> {
+    env_account_from(&|name| std::env::var_os(name))
+}
+
+/// The variable wrangler takes the account id from, if one is set and
+/// not empty (an id wrangler refuses too).
 pub fn env_account_id() -> Option<&'static str> {
-    wrangler_var(
-        &|name| std::env::var_os(name),
-        "CLOUDFLARE_ACCOUNT_ID",
-        "CF_ACCOUNT_ID",
-    )
+    env_var(ACCOUNT_VARS).and_then(|v| v.used())
+}
+
+/// What an operator must be told of the credential variables: each one
+/// wrangler does not take (see [`EnvVar::note`]), token first.
+pub fn env_notes() -> Vec<String> {
+    [TOKEN_VARS, KEY_VARS, EMAIL_VARS, ACCOUNT_VARS]
+        .into_iter()
+        .filter_map(|names| env_var(names)?.note())
+        .collect()
+}
+
+/// The credential whose empty `CLOUDFLARE_` name hides a value under its
+/// older name (`CLOUDFLARE_API_TOKEN=""` next to `CF_API_TOKEN=…`), with
+/// no credentials in the environment: its [`EnvVar::note`] and the fix.
+pub fn hidden_credential() -> Option<(String, String)> {
+    if env_auth().is_some() {
+        return None;
+    }
+    [TOKEN_VARS, KEY_VARS, EMAIL_VARS]
+        .into_iter()
+        .filter_map(env_var)
+        .find(|v| v.empty && v.ignored.is_some())
+        .and_then(|v| {
+            let fix = format!(
+                "unset {} (wrangler then reads {}), or set it to the value",
+                v.name, v.ignored?
+            );
+            Some((v.note()?, fix))
+        })
 }
 
 /// Whether wrangler is given its credentials in the environment
@@ -1417,13 +1531,97 @@ fn private_dir_owner(name: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    /// wrangler's choice among the variables `set` (empty ones included).
+    /// A stand-in environment holding the variables `set` (empty ones
+    /// included).
+    fn env_of<'a>(set: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| set.iter().find(|(n, _)| *n == name).map(|(_, v)| v.into())
+    }
+
+    /// wrangler's choice among the variables `set`.
     fn chosen(set: &[(&str, &str)]) -> Option<EnvAuth> {
-        let set: Vec<(String, String)> = set
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect();
-        super::env_auth_from(&|name| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.into()))
+        super::env_auth_from(&env_of(set))
+    }
+
+    /// Every combination of a current and an older name, each unset, set
+    /// but empty, or set, as the pinned wrangler's
+    /// `getEnvironmentVariableFactory` reads them (`name in process.env`,
+    /// then the value tested for truth).
+    #[test]
+    fn a_variable_is_read_under_its_current_name_whenever_that_is_set_empty_too() {
+        let read = |name, empty, ignored| {
+            Some(EnvVar {
+                name,
+                empty,
+                ignored,
+            })
+        };
+        let (new, old) = ("CLOUDFLARE_API_TOKEN", "CF_API_TOKEN");
+        // The variables set, and how wrangler reads them.
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<EnvVar>);
+        let cases: [Case; 9] = [
+            (&[], None),
+            (&[(old, "")], read(old, true, None)),
+            (&[(old, "u")], read(old, false, None)),
+            (&[(new, "")], read(new, true, None)),
+            (&[(new, ""), (old, "")], read(new, true, Some(old))),
+            (&[(new, ""), (old, "u")], read(new, true, Some(old))),
+            (&[(new, "t")], read(new, false, None)),
+            (&[(new, "t"), (old, "")], read(new, false, Some(old))),
+            (&[(new, "t"), (old, "u")], read(new, false, Some(old))),
+        ];
+        for (set, expected) in cases {
+            let got = super::env_var_from(&env_of(set), TOKEN_VARS);
+            assert_eq!(got, expected, "{set:?}");
+            // Only a non-empty value is taken.
+            let token = got.and_then(|v| v.used());
+            assert_eq!(chosen(set), token.map(EnvAuth::Token), "{set:?}");
+        }
+    }
+
+    #[test]
+    fn what_wrangler_does_not_take_is_said_by_name_and_why() {
+        let note = |set: &[(&str, &str)]| {
+            super::env_var_from(&env_of(set), TOKEN_VARS).and_then(|v| v.note())
+        };
+        let hidden = note(&[("CLOUDFLARE_API_TOKEN", ""), ("CF_API_TOKEN", "s3cr3t")]).unwrap();
+        assert_eq!(
+            hidden,
+            "CLOUDFLARE_API_TOKEN is set but empty, so CF_API_TOKEN is ignored (wrangler reads \
+             CF_API_TOKEN only when CLOUDFLARE_API_TOKEN is not set at all)"
+        );
+        let shadowed = note(&[("CLOUDFLARE_API_TOKEN", "t"), ("CF_API_TOKEN", "s3cr3t")]).unwrap();
+        assert_eq!(
+            shadowed,
+            "CF_API_TOKEN is ignored: wrangler reads CLOUDFLARE_API_TOKEN, which is set"
+        );
+        let empty = note(&[("CLOUDFLARE_API_TOKEN", "")]).unwrap();
+        assert!(empty.contains("set but empty"), "{empty}");
+        assert_eq!(note(&[("CF_API_TOKEN", "s3cr3t")]), None);
+        assert_eq!(note(&[]), None);
+    }
+
+    /// The account id, read alike, and only one wrangler accepts.
+    #[test]
+    fn the_account_is_read_as_wrangler_reads_it() {
+        let account = |set: &[(&str, &str)]| {
+            super::env_account_from(&env_of(set)).map(|a| format!("{}={}", a.name, a.id))
+        };
+        assert_eq!(account(&[]), None);
+        assert_eq!(
+            account(&[("CF_ACCOUNT_ID", "acct_1-x")]).as_deref(),
+            Some("CF_ACCOUNT_ID=acct_1-x")
+        );
+        assert_eq!(
+            account(&[("CLOUDFLARE_ACCOUNT_ID", "a1"), ("CF_ACCOUNT_ID", "b2")]).as_deref(),
+            Some("CLOUDFLARE_ACCOUNT_ID=a1")
+        );
+        // Set but empty: no id, and wrangler looks the account up.
+        assert_eq!(
+            account(&[("CLOUDFLARE_ACCOUNT_ID", ""), ("CF_ACCOUNT_ID", "b2")]),
+            None
+        );
+        // One wrangler refuses ("Invalid account ID") is none to pin.
+        assert_eq!(account(&[("CF_ACCOUNT_ID", "a1; rm -rf ~")]), None);
     }
 
     #[test]
@@ -1465,6 +1663,25 @@ mod tests {
         assert_eq!(
             chosen(&[("CF_API_KEY", "k"), ("CF_API_TOKEN", "t")]),
             Some(Token("CF_API_TOKEN"))
+        );
+        // An empty current name hides the older one, for the key and the
+        // email as for the token.
+        assert_eq!(
+            chosen(&[
+                ("CLOUDFLARE_API_KEY", ""),
+                ("CF_API_KEY", "k"),
+                ("CF_EMAIL", "e"),
+                ("CF_API_TOKEN", "t")
+            ]),
+            Some(Token("CF_API_TOKEN"))
+        );
+        assert_eq!(
+            chosen(&[
+                ("CLOUDFLARE_API_KEY", "k"),
+                ("CLOUDFLARE_EMAIL", ""),
+                ("CF_EMAIL", "e")
+            ]),
+            None
         );
     }
 

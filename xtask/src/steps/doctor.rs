@@ -175,11 +175,17 @@ fn node_check(sh: &Shell, project: &Project) -> Check {
     }
 }
 
+/// Which credentials wrangler will use, by the names of the variables
+/// that hold them (never their values), and each variable it does not take
+/// and why: an empty `CLOUDFLARE_` name hides its older `CF_` one.
 fn auth_check() -> Check {
-    use crate::edge::wrangler::{EnvAuth, env_account_id, env_auth, env_token};
-    let account = match env_account_id() {
-        Some(name) => format!("; {name} is set"),
-        None => "; CLOUDFLARE_ACCOUNT_ID is not, so wrangler will look the account up".to_owned(),
+    use crate::edge::wrangler::{EnvAuth, env_account_id, env_auth, env_notes, env_token};
+    let notes: String = env_notes().iter().map(|n| format!("; {n}")).collect();
+    let said = match env_account_id() {
+        Some(name) => format!("; {name} is set{notes}"),
+        None => {
+            format!("; no account id is set, so wrangler will look the account up{notes}")
+        }
     };
     // As wrangler chooses: a Global API Key before a token, each under its
     // `CLOUDFLARE_` name or, when that is not set, its older `CF_` one.
@@ -188,30 +194,58 @@ fn auth_check() -> Check {
             let instead = env_token().map_or_else(String::new, |t| format!(" instead of {t}"));
             let detail = format!(
                 "{key} and {email} are set (a Global API Key, values not shown), which wrangler \
-                 uses{instead}{account}"
+                 uses{instead}{said}"
             );
-            return check("auth", Status::Ok, detail, None);
+            check("auth", Status::Ok, detail, None)
         }
         Some(EnvAuth::Token(token)) => {
-            let detail = format!("{token} is set (value not shown){account}");
-            return check("auth", Status::Ok, detail, None);
+            let detail = format!("{token} is set (value not shown), which wrangler uses{said}");
+            check("auth", Status::Ok, detail, None)
         }
-        None => {}
+        None => login_check(&said, &notes),
     }
-    if let Some(file) = oauth_config_file() {
-        return check(
+}
+
+/// [`auth_check`] with no credentials in the environment: wrangler's own
+/// login, if any. A value an empty variable hides is a warning either way.
+/// `said`: the account and the `notes`.
+fn login_check(said: &str, notes: &str) -> Check {
+    let hidden = crate::edge::wrangler::hidden_credential();
+    let fix = hidden.as_ref().map(|(_, fix)| fix.as_str());
+    match (oauth_config_file(), fix) {
+        (Some(file), None) => check(
             "auth",
             Status::Ok,
-            format!("wrangler login credentials found in {}", file.display()),
+            format!(
+                "wrangler login credentials found in {}{said}",
+                file.display()
+            ),
             None,
-        );
+        ),
+        (Some(file), Some(fix)) => check(
+            "auth",
+            Status::Warn,
+            format!(
+                "wrangler uses the `wrangler login` credentials in {}{said}",
+                file.display()
+            ),
+            Some(fix),
+        ),
+        (None, fix) => check(
+            "auth",
+            Status::Warn,
+            format!("no Cloudflare credentials: local backups work, remote ones will not{notes}"),
+            Some(fix.unwrap_or(
+                "set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID), or run `npx wrangler login`",
+            )),
+        ),
     }
-    check(
-        "auth",
-        Status::Warn,
-        "no Cloudflare credentials: local backups work, remote ones will not",
-        Some("set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID), or run `npx wrangler login`"),
-    )
+}
+
+/// Whether wrangler has credentials: in the environment, or a `wrangler
+/// login`.
+fn has_credentials() -> bool {
+    crate::edge::wrangler::credentials_in_environment() || oauth_config_file().is_some()
 }
 
 /// For each environment with an offsite bucket: whether the bucket's lock
@@ -222,7 +256,7 @@ fn lock_checks(sh: &Shell, project: &Project) -> Vec<Check> {
     let (Ok(envs), Ok(settings)) = (project.environments(), project.settings()) else {
         return Vec::new();
     };
-    let credentials = auth_check().status == Status::Ok;
+    let credentials = has_credentials();
     let mut checks = Vec::new();
     for env in envs.iter() {
         let Some(offsite) = settings.env(&env.name).offsite else {
@@ -286,7 +320,7 @@ fn unchecked_locks(project: &Project) -> Vec<String> {
     let (Ok(envs), Ok(settings)) = (project.environments(), project.settings()) else {
         return Vec::new();
     };
-    if auth_check().status == Status::Ok {
+    if has_credentials() {
         return Vec::new();
     }
     { envs.iter() }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::config::environment::{Environment, Environments, Format, check_new_database_name};
-use crate::edge::wrangler::{Commands, Invocation, PrivateDir, Wrangler};
+use crate::edge::wrangler::{Commands, EnvAccount, Invocation, PrivateDir, Wrangler};
 
 /// The location hints `wrangler d1 create --location` accepts.
 pub const LOCATION_HINTS: [&str; 6] = ["weur", "eeur", "apac", "oc", "wnam", "enam"];
@@ -48,10 +48,10 @@ pub struct NewDatabase {
     /// same account.
     optimize: Invocation,
     /// When no configuration names the account, wrangler creates the
-    /// database in `CLOUDFLARE_ACCOUNT_ID`'s (or the token's only one):
-    /// the advice pins that id, so that it is not pasted into a shell set
-    /// for another account. Not a secret (it is in every dashboard URL).
-    delete_in: Option<String>,
+    /// database in `CLOUDFLARE_ACCOUNT_ID`'s (or `CF_ACCOUNT_ID`'s, read
+    /// as wrangler reads it; or the token's only one): the advice pins that
+    /// id, so that it is not pasted into a shell set for another account.
+    delete_in: Option<EnvAccount>,
     _dir: PrivateDir,
 }
 
@@ -104,9 +104,7 @@ impl NewDatabase {
         let optimize = project.optimize_by_name(name, wrangler_env);
         let delete_in = match named_by {
             Some(_) => None,
-            None => std::env::var("CLOUDFLARE_ACCOUNT_ID")
-                .ok()
-                .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())),
+            None => crate::edge::wrangler::env_account(),
         };
         let dir = PrivateDir::create("new-database")?;
         let config = dir.path().join("wrangler.toml");
@@ -246,11 +244,19 @@ impl NewDatabase {
         self.in_its_account(&self.optimize)
     }
 
+    /// The account wrangler takes from the environment, when no
+    /// configuration names one: the one the database is created in.
+    pub fn account_from_env(&self) -> Option<&EnvAccount> {
+        self.delete_in.as_ref()
+    }
+
     /// `command`, with the account it must run in pinned when no
     /// configuration names it.
     fn in_its_account(&self, command: &Invocation) -> String {
+        // `CLOUDFLARE_ACCOUNT_ID` even for an id read as `CF_ACCOUNT_ID`:
+        // wrangler reads it before the older name.
         match &self.delete_in {
-            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={account} {command}"),
+            Some(account) => format!("CLOUDFLARE_ACCOUNT_ID={} {command}", account.id),
             None => command.to_string(),
         }
     }
@@ -521,7 +527,10 @@ mod tests {
             .unwrap();
         new.attempted = true;
         // As read from CLOUDFLARE_ACCOUNT_ID when the restore began.
-        new.delete_in = Some("acct9".to_owned());
+        new.delete_in = Some(EnvAccount {
+            name: "CF_ACCOUNT_ID",
+            id: "acct9".to_owned(),
+        });
         let failed = new.left_in_place().unwrap();
         assert!(
             failed.contains("`CLOUDFLARE_ACCOUNT_ID=acct9 npx wrangler d1 delete db_x"),

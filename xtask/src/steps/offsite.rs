@@ -898,11 +898,9 @@ impl Target<'_> {
     pub fn check_bucket_reachable(&self) -> Result<()> {
         let account = match &self.env.account_id {
             Some(id) => format!("account {id} (the configuration's account_id)"),
-            None => match std::env::var("CLOUDFLARE_ACCOUNT_ID") {
-                Ok(id) if d1_core::names::is_printable(&id) && !id.is_empty() => {
-                    format!("account {id} (CLOUDFLARE_ACCOUNT_ID)")
-                }
-                _ => "the account wrangler uses".to_owned(),
+            None => match crate::edge::wrangler::env_account() {
+                Some(read) => format!("account {} ({})", read.id, read.name),
+                None => "the account wrangler uses".to_owned(),
             },
         };
         self.locks().map(drop).map_err(|e| {

@@ -847,8 +847,10 @@ fn doctor_auth_line_in(home: &std::path::Path, vars: &[(&str, &str)]) -> String 
     for (name, value) in vars {
         cmd.env(name, value);
     }
-    // Nothing leaves this machine: the lock check asks a closed port.
-    cmd.env("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4");
+    // Nothing leaves this machine: the lock check asks a closed port, and
+    // so would a login's refresh.
+    cmd.env("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4")
+        .env("WRANGLER_TOKEN_URL", "http://127.0.0.1:9/oauth2/token");
     let run = Run::from_output(cmd.output().unwrap());
     for (_, value) in vars.iter().filter(|(_, v)| !v.is_empty()) {
         assert!(
@@ -933,7 +935,7 @@ fn doctor_says_which_variable_wrangler_reads_and_why_the_other_is_ignored() {
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
         config.join("default.toml"),
-        "oauth_token = \"oauth-0123456789abcdef\"\n",
+        "oauth_token = \"oauth-0123456789abcdef\"\nexpiration_time = \"2999-01-01T00:00:00.000Z\"\n",
     )
     .unwrap();
     let none = tempfile::tempdir().unwrap();

@@ -269,9 +269,13 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
             n.cmds
                 .d1_create(&t.database_name, n.location.as_deref())
                 .without_config(),
-            t.account_id
-                .as_deref()
-                .unwrap_or("of CLOUDFLARE_ACCOUNT_ID or `wrangler login`")
+            match (&t.account_id, n.account_from_env()) {
+                (Some(id), _) => id.clone(),
+                (None, Some(read)) => format!("{} ({})", read.id, read.name),
+                (None, None) => "that `wrangler login` or the token gives (CLOUDFLARE_ACCOUNT_ID \
+                                 is not set)"
+                    .to_owned(),
+            }
         );
     }
     let _ = writeln!(out, "  mode         {}", p.mode.name());
