@@ -219,9 +219,8 @@ impl Sandbox {
             .env("WRANGLER_SEND_METRICS", "false")
             .env_remove("QBTIME_BACKUP_DIR")
             .env_remove("QBTIME_WRANGLER_CONFIG")
-            .env_remove("CLOUDFLARE_API_TOKEN")
-            .env_remove("CLOUDFLARE_ACCOUNT_ID")
             .env_remove("CLOUDFLARE_API_BASE_URL");
+        without_credentials(&mut cmd);
         cmd
     }
 
@@ -241,9 +240,8 @@ impl Sandbox {
             .env("WRANGLER_SEND_METRICS", "false")
             .env_remove("QBTIME_BACKUP_DIR")
             .env("QBTIME_WRANGLER_CONFIG", self.path().join("wrangler.toml"))
-            .env_remove("CLOUDFLARE_API_TOKEN")
-            .env_remove("CLOUDFLARE_ACCOUNT_ID")
             .env_remove("CLOUDFLARE_API_BASE_URL");
+        without_credentials(&mut cmd);
         cmd
     }
 
@@ -261,6 +259,7 @@ impl Sandbox {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_LOG_PATH", &log_dir)
             .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("CF_API_TOKEN")
             .output()
             .unwrap();
         Run::from_output(out)
@@ -1104,4 +1103,23 @@ impl InATerminal {
         }
         (status.code(), self.seen())
     }
+}
+
+/// Removes from `cmd` every variable wrangler reads Cloudflare credentials
+/// from (both its names and the older `CF_` ones), so that a tester's own
+/// environment never reaches a test: a test that wants one sets it again.
+pub fn without_credentials(cmd: &mut Command) -> &mut Command {
+    for name in [
+        "CLOUDFLARE_API_TOKEN",
+        "CF_API_TOKEN",
+        "CLOUDFLARE_API_KEY",
+        "CF_API_KEY",
+        "CLOUDFLARE_EMAIL",
+        "CF_EMAIL",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CF_ACCOUNT_ID",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd
 }
