@@ -513,3 +513,84 @@ fn a_remote_backup_of_a_table_with_rows_ending_in_a_line_comment_names_it_not_a_
     let error = failed_over_a_comment(&remote, &backup, "table sessions ends in a `--` comment");
     assert!(!error.contains("t0") && !error.contains("t1"), "{error}");
 }
+
+/// prod holding the index of `a_remote_backup_of_an_index_ending_in_a_line_comment_names_it_not_a_full_disk`.
+const PROD_WITH_A_COMMENTED_INDEX: &str = "CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
+     CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL -- live rows only\n;\n\
+     PRAGMA writable_schema = ON;\n\
+     UPDATE sqlite_schema SET sql = rtrim(sql, char(10)) WHERE name = 'shifts_live';\n\
+     PRAGMA writable_schema = OFF;";
+
+/// The way out a remote backup's refusal of an object ending in a `--`
+/// comment gives must be one that runs: the migration that recreates the
+/// object applied with `migrate --no-backup` (its reason and prod's typed
+/// confirmation), once Time Travel's bookmark now is noted.
+#[track_caller]
+fn says_the_way_that_works(run: &Run) {
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    for said in [
+        "cargo xtask time-travel info prod",
+        "cargo xtask migrate prod --no-backup --reason \"",
+        "--confirm qbtime_db_prod",
+    ] {
+        assert!(error.contains(said), "{said:?} unsaid: {}", run.all());
+    }
+}
+
+/// prod holds an index whose text ends in a `--` comment, and the user
+/// wrote the migration that recreates it without the comment, as the
+/// refusal of `backup prod` said. `cargo xtask migrate prod` refused it:
+/// its pre-migration backup is refused for the same index, and said to
+/// "recreate it ... in a migration, then back up again", which is what it
+/// was asked to do and cannot. It should name a way that works (`migrate
+/// --no-backup --reason` with prod's confirmation, after noting Time
+/// Travel's bookmark), and that way should apply the migration, after
+/// which `backup prod` works.
+#[test]
+fn a_migrate_refused_by_its_pre_migration_backup_over_a_commented_index_gives_a_way_that_works() {
+    let remote = common::remote::Remote::new(PROD_WITH_A_COMMENTED_INDEX);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_shifts_live.sql"),
+        "DROP INDEX shifts_live;\n\
+         CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL;\n",
+    )
+    .unwrap();
+    let confirm = ["--confirm", "qbtime_db_prod"];
+    let migrate = remote.xtask(home.path(), &[&["migrate", "prod"][..], &confirm].concat());
+    failed_over_a_comment(
+        &remote,
+        &migrate,
+        "index shifts_live ends in a `--` comment",
+    );
+    says_the_way_that_works(&migrate);
+    assert_eq!(common::remote::counts(&remote.db)["d1_migrations"], 4);
+
+    remote
+        .xtask(home.path(), &["time-travel", "info", "prod"])
+        .assert_ok();
+    let reason = ["--no-backup", "--reason", "recreate shifts_live"];
+    let args = [&["migrate", "prod"][..], &reason, &confirm].concat();
+    remote.xtask(home.path(), &args).assert_ok();
+    assert_eq!(common::remote::counts(&remote.db)["d1_migrations"], 5);
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+}
+
+/// `with-backup prod` backs up through the same refusal: it too should
+/// name the way that works, and run nothing.
+#[test]
+fn a_with_backup_refused_over_a_commented_index_gives_a_way_that_works() {
+    let remote = common::remote::Remote::new(PROD_WITH_A_COMMENTED_INDEX);
+    let home = tempfile::tempdir().unwrap();
+    let marker = remote.sb.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let run = remote.xtask(
+        home.path(),
+        &["with-backup", "prod", "--", "sh", "-c", &touch],
+    );
+    failed_over_a_comment(&remote, &run, "index shifts_live ends in a `--` comment");
+    says_the_way_that_works(&run);
+    assert!(!marker.exists(), "the command ran: {}", run.all());
+}
