@@ -300,7 +300,7 @@ fn take(
     };
     let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
-    refuse_unexportable(&catalog, &scope, args.mode(), local_file.is_some())?;
+    refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
     if args.dry_run {
         return Ok(dry_run_done(env, args, &names, &plan));
     }
@@ -314,7 +314,7 @@ fn take(
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
-    refuse_unexportable(&catalog, &scope, args.mode(), local_file.is_some())?;
+    refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
     warn_lost_virtual_tables(&scope);
     warn_tables_taken_for_shadow_tables(&catalog);
     let bookmark = early.finish_or(&source)?;
@@ -384,13 +384,13 @@ fn guard_backup_dir(sh: &Shell, project: &Project, names: &BackupNames) -> Resul
 /// hold or that D1's export (not `native`) would write so that it cannot
 /// be loaded.
 fn refuse_unexportable(
-    catalog: &Catalog,
-    scope: &ExportScope,
+    env: &Environment,
+    (catalog, scope): (&Catalog, &ExportScope),
     mode: ExportMode,
     native: bool,
 ) -> Result<()> {
     refuse_unknown_virtual_tables(scope)?;
-    refuse_commented_objects(catalog, scope, mode, native)
+    refuse_commented_objects(env, (catalog, scope), mode, native)
 }
 
 /// Refuses, before anything is written, a backup whose `scope` holds a
@@ -422,10 +422,11 @@ fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
 /// whose `;` the comment holds, so that the next statement runs into the
 /// object (a table's first row into its CREATE), or the file never ends,
 /// and no such export loads. The native export of a local D1 writes the `;`
-/// on a line of its own; a data-only export writes no CREATE.
+/// on a line of its own; a data-only export writes no CREATE. The way out
+/// is said for `env` ([`commented_object_way_out`]).
 fn refuse_commented_objects(
-    catalog: &Catalog,
-    scope: &ExportScope,
+    env: &Environment,
+    (catalog, scope): (&Catalog, &ExportScope),
     mode: ExportMode,
     native: bool,
 ) -> Result<()> {
@@ -442,11 +443,35 @@ fn refuse_commented_objects(
     bail!(
         "{} {} ends in a `--` comment, which holds the `;` D1's export writes after it, so the \
          next statement runs into it (or the file never ends) and no export of this database \
-         can be loaded or verified, however whole the download: recreate it without the \
-         comment at its end (in a migration), then back up again; `cargo xtask backup local` \
-         writes it so that it loads. Nothing was exported.",
+         can be loaded or verified, however whole the download: {}. Nothing was exported.",
         o.kind,
-        d1_core::names::shown(&o.name)
+        d1_core::names::shown(&o.name),
+        commented_object_way_out(env, &o.kind)
+    )
+}
+
+/// How to recreate a `kind` object of `env` without the comment at its
+/// end. A local D1 is backed up natively. A remote one cannot be backed up
+/// through D1's export until the object is recreated, and `migrate`'s own
+/// pre-migration backup (as `with-backup`'s and `deploy`'s) is refused the
+/// same way: its way back is Time Travel's bookmark, noted first, and the
+/// migration is applied with `--no-backup`, which takes a reason and the
+/// typed confirmation (the database's name, which every environment takes).
+fn commented_object_way_out(env: &Environment, kind: &str) -> String {
+    if env.location == Location::Local {
+        return "back up without --via-wrangler (`cargo xtask backup local`), whose export \
+                writes it so that it loads, or recreate it without the comment at its end (in a \
+                migration), then back up again"
+            .to_owned();
+    }
+    let (name, db) = (&env.name, &env.database_name);
+    format!(
+        "recreate it without the comment at its end in a migration; as no backup of {db} can be \
+         taken until then (a migrate's pre-migration backup is refused the same way), note the \
+         bookmark `cargo xtask time-travel info {name}` prints (the way back: `cargo xtask \
+         time-travel restore {name} --bookmark BOOKMARK`), apply the migration with `cargo xtask \
+         migrate {name} --no-backup --reason \"recreate the {kind} without its trailing comment\" \
+         --confirm {db}`, then back up again"
     )
 }
 
