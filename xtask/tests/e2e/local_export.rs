@@ -500,6 +500,48 @@ fn objects_whose_sql_ends_in_a_line_comment_back_up_restore_and_back_up_again_al
     }
 }
 
+/// A local D1 holds an index whose text ends in a `--` comment (a
+/// `schema.sql` run with `wrangler d1 execute --file`), and the user asked
+/// for `cargo xtask backup local --via-wrangler`: wrangler's export would
+/// write `... -- live rows only;`, which cannot be loaded. It is refused
+/// before anything is exported (exit 1), naming the index and the way out
+/// (the native export, without --via-wrangler), with no backup left in
+/// backups/ and no file outside it changed; the native backup then works.
+#[test]
+fn a_via_wrangler_backup_of_an_index_ending_in_a_line_comment_is_refused_naming_it() {
+    let sb = Sandbox::new();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let planted = decoys.hashes();
+    sb.apply_migrations();
+    sb.execute_sql_with_wrangler(
+        "CREATE TABLE shifts (id INTEGER PRIMARY KEY, starts TEXT, deleted_at TEXT);\n\
+         CREATE INDEX shifts_live ON shifts (starts) WHERE deleted_at IS NULL -- live rows only\n;\n",
+    );
+    sb.execute_sql("INSERT INTO shifts (starts) VALUES ('09:00');");
+
+    let run = sb.xtask(&["backup", "local", "--via-wrangler"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    for said in [
+        "index shifts_live ends in a `--` comment",
+        "back up without --via-wrangler",
+        "Nothing was exported",
+    ] {
+        assert!(error.contains(said), "{said:?} unsaid: {}", run.all());
+    }
+    for wrong in ["truncated", "cut short", "syntax error", "09:00"] {
+        assert!(!error.contains(wrong), "{wrong:?} said: {}", run.all());
+    }
+    let kept = sb.backup_files();
+    assert!(kept.iter().all(|f| f.starts_with('.')), "{kept:?}");
+    assert_eq!(decoys.hashes(), planted, "a file outside backups/ changed");
+
+    sb.xtask(&["backup", "local"]).assert_ok();
+    assert_eq!(sb.xtask(&["verify", &only_backup(&sb)]).code, Some(0));
+}
+
 /// A 9 MiB BLOB, which a local D1 holds (written to its SQLite file; D1
 /// itself holds a row to 2 MB): its line in the export, 18 MiB of hex, is
 /// longer than any this tool reads back, and `cargo xtask backup local`
