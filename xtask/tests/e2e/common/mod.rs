@@ -1123,3 +1123,24 @@ pub fn without_credentials(cmd: &mut Command) -> &mut Command {
     }
     cmd
 }
+
+/// The error of a backup (or a task's) that failed (exit 1) for an object
+/// whose text ends in a `--` comment, having said each of `said`, blamed
+/// no truncation, download or disk, and kept nothing in `sb`'s backups/
+/// (no file marked BAD, no manifest).
+#[track_caller]
+pub fn refused_over_a_comment<'r>(sb: &Sandbox, run: &'r Run, said: &[&str]) -> &'r str {
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    for wrong in ["truncated", "cut short", "full disk", "syntax error"] {
+        assert!(!error.contains(wrong), "{wrong:?} said: {}", run.all());
+    }
+    for said in said {
+        assert!(error.contains(said), "{said:?} unsaid: {}", run.all());
+    }
+    let kept = sb.backup_files();
+    assert!(kept.iter().all(|f| f.starts_with('.')), "{kept:?}");
+    error
+}
