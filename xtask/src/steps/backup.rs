@@ -178,7 +178,8 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
 /// directory; nothing is recorded. `diff`'s live side. A local D1 whose
 /// SQLite file `local_file` names is read from that file, as `backup
 /// local` reads it (its values exactly, where wrangler's export would
-/// change them).
+/// change them). Through D1's export, an object it would write so that
+/// the file cannot be read is refused first, as a backup refuses it.
 pub fn export_now(
     wrangler: &Wrangler,
     cmds: &crate::edge::wrangler::Commands,
@@ -192,8 +193,17 @@ pub fn export_now(
         Some(file) => DatabaseReader::File(file.to_path_buf()),
         None => DatabaseReader::Wrangler(wrangler, cmds, env),
     };
-    let scope = ExportScope::plan(&reader.catalog("read the schema (read-only)")?, tables)
-        .map_err(crate::exit::could_not_run)?;
+    let catalog = reader.catalog("read the schema (read-only)")?;
+    let scope = ExportScope::plan(&catalog, tables).map_err(crate::exit::could_not_run)?;
+    // As a backup would be, before D1's export runs: the file it would
+    // write cannot be read.
+    refuse_commented_objects(
+        env,
+        (&catalog, &scope),
+        ExportMode::Full,
+        local_file.is_some(),
+    )
+    .map_err(crate::exit::could_not_run)?;
     match local_file {
         Some(file) => {
             let out = fsutil::create_private_file(output)?;

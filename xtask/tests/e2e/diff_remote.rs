@@ -7,6 +7,12 @@ use crate::common;
 use common::remote::Remote;
 use common::*;
 
+/// How many exports the loopback has been asked for.
+fn exports(remote: &Remote) -> usize {
+    let requests = remote.server.requests();
+    requests.iter().filter(|q| q.contains("/export")).count()
+}
+
 /// Every file in backups/ with its bytes.
 fn snapshot(sb: &Sandbox) -> Vec<(String, Vec<u8>)> {
     sb.backup_files()
@@ -35,13 +41,6 @@ fn a_backup_against_live_prod_reports_what_changed_and_a_failed_export_changes_n
     drop(conn);
     let prod_before = std::fs::read(&remote.db).unwrap();
     let kept = snapshot(&remote.sb);
-    let exports = |r: &Remote| {
-        r.server
-            .requests()
-            .iter()
-            .filter(|q| q.contains("/export"))
-            .count()
-    };
     let exports_before = exports(&remote);
 
     let run = remote.xtask(home.path(), &["diff", &backup, "live:prod"]);
@@ -263,13 +262,6 @@ fn a_diff_with_live_prod_holding_a_view_ending_in_a_line_comment_names_it_before
     )
     .unwrap();
     drop(conn);
-    let exports = |r: &Remote| {
-        r.server
-            .requests()
-            .iter()
-            .filter(|q| q.contains("/export"))
-            .count()
-    };
     let exports_before = exports(&remote);
     let kept = snapshot(&remote.sb);
 
