@@ -994,3 +994,58 @@ fn a_remote_restore_without_its_confirmation_is_refused_before_the_lock_and_wran
         );
     }
 }
+
+/// A local backup of a database whose WITHOUT ROWID table, plain table,
+/// index and view end in a `--` comment (`backup local` writes each `;` on
+/// a line of its own), restored into staging: the restore's check exports
+/// staging again through D1's export, which writes `... -- comment;`. It
+/// exports only the restored tables, by name (no index or view), and the
+/// first row that runs into a table's `CREATE` is still read as that
+/// table's: the row counts and the content are checked and equal, and
+/// the restore says nothing of a comment.
+#[test]
+fn a_restore_into_staging_of_objects_ending_in_a_line_comment_checks_their_content() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    sb.apply_migrations();
+    sb.execute_sql_with_wrangler(
+        "CREATE TABLE sessions (token TEXT PRIMARY KEY, account_id INTEGER) WITHOUT ROWID \
+         -- keyed by token\n;\n\
+         CREATE TABLE shifts (id INTEGER PRIMARY KEY, starts TEXT, deleted_at TEXT) -- shifts\n;\n\
+         CREATE INDEX shifts_live ON shifts (starts) WHERE deleted_at IS NULL -- live rows only\n;\n\
+         CREATE VIEW live_shifts AS\n  SELECT id, starts FROM shifts\n  \
+         WHERE deleted_at IS NULL -- soft-deleted rows hidden\n;\n",
+    );
+    sb.execute_sql(
+        "INSERT INTO sessions VALUES ('t1', 1), ('t0', 2);\n\
+         INSERT INTO shifts (starts, deleted_at) VALUES ('09:00', NULL), ('10:00', 'x');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(sb));
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--yes",
+        ],
+    );
+    run.assert_ok();
+    for checked in [
+        "[x] row counts: 12 tables, 8 rows",
+        "[x] content: 12 tables",
+    ] {
+        assert!(
+            run.stdout.contains(checked),
+            "{checked:?} unsaid: {}",
+            run.all()
+        );
+    }
+    assert!(!run.all().contains("comment"), "{}", run.all());
+    assert_eq!(counts(&remote.staging)["sessions"], 2);
+    assert_eq!(counts(&remote.staging)["shifts"], 2);
+}
