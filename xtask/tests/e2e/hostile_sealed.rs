@@ -424,3 +424,55 @@ fn the_wrong_identity_is_refused_naming_the_file_given_and_whose_key_it_holds() 
     }
     assert_eq!(sb.live_row_counts(), before, "the local D1 changed");
 }
+
+/// The memory this machine has available, as `/proc/meminfo` says.
+fn memory_available() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = { info.lines() }
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib << 10
+}
+
+/// A zstd bomb of real rows, sealed to the public recipient: a few MB
+/// that decode to more SQL than the machine has memory (rows of 90 KB
+/// values, each a legal D1 statement), its manifest recording that size.
+/// An encrypted backup is verified in a scratch database in memory, which
+/// the gate lets grow up to D1's 10 GB: verify read all of it, then loaded
+/// it until the kernel killed it. It is refused before a byte of it is
+/// read, naming the backup, its size, the memory and what to do. (Its
+/// sha256 is not worked out here: no run that refuses it reads that far,
+/// and one that does not is killed long before.)
+#[test]
+fn a_sealed_bomb_of_real_rows_larger_than_memory_is_refused_before_it_is_read() {
+    let (sb, _keys, key, recipient, name) = sealed_backup();
+    let file = sb.backups().join(&name);
+    let sql = plaintext(&key, &file);
+    let row = format!("INSERT INTO t VALUES('{}');\n", "x".repeat(90_000));
+    let block = row.repeat(11);
+    let frame = zstd::encode_all(block.as_bytes(), 19).unwrap();
+    let head = [&sql[..], b"CREATE TABLE t(v TEXT);\n"].concat();
+    let blocks = (memory_available() + (1 << 30)) / block.len() as u64 + 1;
+    let mut compressed = zstd::encode_all(&head[..], 3).unwrap();
+    for _ in 0..blocks {
+        compressed.extend_from_slice(&frame);
+    }
+    assert!(compressed.len() < 64 << 20, "{} bytes", compressed.len());
+    let sealed = seal(&recipient, &compressed, 0);
+    forge(&sb, &name, &sealed, |m| {
+        m["sealed"]["plaintext_bytes"] = (head.len() as u64 + blocks * block.len() as u64).into();
+    });
+    let identity = format!("--identity={}", key.display());
+
+    let (run, killed) = within(&sb, &["verify", &name, &identity], 20);
+    assert!(!killed, "verify still ran after 20 s:\n{}", run.all());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    run.assert_refused(&name);
+    run.assert_refused("memory");
+    assert_ne!(outcome(&sb, &name), "bad", "{}", run.all());
+}

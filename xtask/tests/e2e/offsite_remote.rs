@@ -1990,19 +1990,25 @@ fn a_fetch_refused_for_a_damaged_offsite_manifest_prints_a_verify_that_works_whe
     );
 }
 
+/// A backup of prod taken, uploaded, and then gone from `backups/` with
+/// its manifest: its name.
+fn uploaded_and_gone_here(remote: &Remote, home: &std::path::Path) -> String {
+    let name = remote.backup_prod(home);
+    remote.xtask(home, &["upload", "latest:prod"]).assert_ok();
+    let backups = remote.sb.backups();
+    std::fs::remove_file(backups.join(&name)).unwrap();
+    std::fs::remove_file(backups.join(name.replace(".sql", ".manifest.json"))).unwrap();
+    name
+}
+
 /// A copy damaged in the bucket is refused whole, and the refusal says
 /// where the other copies are listed, the way on for an operator whose
 /// local backups are gone.
 #[test]
 fn a_damaged_offsite_copy_is_refused_naming_where_the_other_copies_are_listed() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", "latest:prod"])
-        .assert_ok();
+    let name = uploaded_and_gone_here(&remote, home.path());
     let sb = &remote.sb;
-    std::fs::remove_file(sb.backups().join(&name)).unwrap();
-    std::fs::remove_file(sb.backups().join(name.replace(".sql", ".manifest.json"))).unwrap();
     let key = remote
         .server
         .r2_keys(BUCKET)
@@ -2065,13 +2071,7 @@ fn a_huge_offsite_index_is_not_downloaded_past_what_an_index_may_hold() {
 #[test]
 fn a_fetched_copy_larger_than_its_manifest_is_not_downloaded_whole() {
     let (remote, home) = remote();
-    let name = remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", "latest:prod"])
-        .assert_ok();
-    let sb = &remote.sb;
-    std::fs::remove_file(sb.backups().join(&name)).unwrap();
-    std::fs::remove_file(sb.backups().join(name.replace(".sql", ".manifest.json"))).unwrap();
+    let name = uploaded_and_gone_here(&remote, home.path());
     let key = remote
         .server
         .r2_keys(BUCKET)
@@ -2093,11 +2093,60 @@ fn a_fetched_copy_larger_than_its_manifest_is_not_downloaded_whole() {
         "{sent} bytes of the copy were read:\n{}",
         run.all()
     );
+    nothing_kept_of(&remote.sb, &name, &run);
+}
+
+/// Nothing of `name` (and no partial download) is left in `backups/`,
+/// and `run` never showed the token.
+fn nothing_kept_of(sb: &Sandbox, name: &str, run: &Run) {
     let left: Vec<String> = { sb.backup_files().into_iter() }
-        .filter(|f| f.contains(&name) || f.contains("partial"))
+        .filter(|f| f.contains(name) || f.contains("partial"))
         .collect();
     assert!(left.is_empty(), "{left:?}\n{}", run.all());
     assert!(!run.all().contains(TOKEN), "{}", run.all());
+}
+
+/// A manifest in the bucket is anyone's to write who holds its token, and
+/// its `file.bytes` was the whole bound on the backup's download: one that
+/// records more than this tool can ever have uploaded (wrangler puts at
+/// most 300 MiB in one object) let a copy of any size be downloaded into
+/// `backups/` before it was compared. It is refused before the backup is
+/// read at all, naming the object, the sizes and what to do.
+#[test]
+fn a_fetch_whose_manifest_records_more_than_any_upload_puts_reads_nothing_of_the_copy() {
+    let (remote, home) = remote();
+    let name = uploaded_and_gone_here(&remote, home.path());
+    let keys = remote.server.r2_keys(BUCKET);
+    let key = { keys.iter() }.find(|k| k.ends_with(&name)).unwrap();
+    let manifest_key = { keys.iter() }
+        .find(|k| k.ends_with(&name.replace(".sql", ".manifest.json")))
+        .unwrap();
+    let copy = vec![b'-'; HUGE];
+    remote.server.r2_put_object(BUCKET, key, &copy).unwrap();
+    let mut offsite: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, manifest_key).unwrap()).unwrap();
+    offsite["file"]["bytes"] = Value::from(400u64 << 20);
+    offsite["file"]["sha256"] = Value::String(sha256_hex(&copy));
+    let forged = serde_json::to_string_pretty(&offsite).unwrap();
+    remote
+        .server
+        .r2_put_object(BUCKET, manifest_key, forged.as_bytes())
+        .unwrap();
+    let before = remote.server.r2_bytes_sent();
+
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    run.assert_refused(&format!(
+        "r2://{BUCKET}/{manifest_key} records a copy of 419.4 MB"
+    ));
+    run.assert_refused("314.6 MB");
+    run.assert_refused("nothing was fetched");
+    let sent = remote.server.r2_bytes_sent() - before;
+    assert!(
+        sent < (1 << 20),
+        "{sent} bytes were read for a copy no upload can have put:\n{}",
+        run.all()
+    );
+    nothing_kept_of(&remote.sb, &name, &run);
 }
 
 /// rvDP: an upload interrupted after it put the manifest (which records
