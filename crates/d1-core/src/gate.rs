@@ -154,6 +154,12 @@ struct Growth {
     read: std::cell::Cell<u64>,
     /// When `read` reaches this, the bound is raised.
     next: std::cell::Cell<u64>,
+    /// For a database held in memory: the most it may hold, and what a
+    /// statement that would grow it further fails with
+    /// ([`Gate::hold_in_memory_to`]).
+    memory: std::cell::OnceCell<(u64, String)>,
+    /// That bound is below the gate's own, so it is what stops a statement.
+    memory_binds: std::cell::Cell<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -297,6 +303,8 @@ impl Gate {
             page_size: pragma("page_size")?,
             read: 0.into(),
             next: 0.into(),
+            memory: std::cell::OnceCell::new(),
+            memory_binds: false.into(),
         };
         let gate = Gate { db, state, growth };
         gate.read(0)?;
@@ -341,11 +349,33 @@ impl Gate {
             return Ok(());
         }
         g.next.set(read + (1 << 20));
-        let room = GROWTH_FLOOR.saturating_add(read.saturating_mul(GROWTH_PER_BYTE));
-        let pages = (g.base_pages + room / g.page_size)
+        self.bound()
+    }
+
+    /// Sets the bound on the database's growth: the gate's, for the SQL
+    /// read so far, or the memory it is held to, whichever is lower.
+    fn bound(&self) -> rusqlite::Result<()> {
+        let g = &self.growth;
+        let room = GROWTH_FLOOR.saturating_add(g.read.get().saturating_mul(GROWTH_PER_BYTE));
+        let gates = (g.base_pages + room / g.page_size)
             .min((D1_DATABASE_LIMIT / g.page_size).max(g.base_pages));
+        let memory = { g.memory.get() }.map(|(most, _)| (most / g.page_size).max(g.base_pages));
+        g.memory_binds.set(memory.is_some_and(|m| m < gates));
+        let pages = memory.map_or(gates, |m| m.min(gates));
         self.db
             .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+    }
+
+    /// Holds a database in memory to `most` bytes, whatever the SQL read
+    /// would allow: a statement that would grow it further fails as SQLite
+    /// fails on a full disk (`SQLITE_FULL`, which
+    /// [`crate::checks::environmental`] tells from a finding about the
+    /// SQL), with `told` as its message. The gate's own bound lets a dump
+    /// of real rows grow its database up to D1's 10 GB, which in memory is
+    /// more than most machines hold. Set once; later calls are ignored.
+    pub fn hold_in_memory_to(&self, most: u64, told: String) -> rusqlite::Result<()> {
+        let _ = self.growth.memory.set((most, told));
+        self.bound()
     }
 
     /// Whether the file system that holds the database has `bytes` free
@@ -370,6 +400,14 @@ impl Gate {
             matches!(ran, Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull));
         if !full {
             return None;
+        }
+        if let Some((_, told)) =
+            { self.growth.memory.get() }.filter(|_| self.growth.memory_binds.get())
+        {
+            return Some(Outcome::Failed(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some(told.clone()),
+            )));
         }
         // The statement is undone, so the database is back to its size
         // before it: the bound, not the disk, stopped it when the disk has

@@ -63,15 +63,28 @@ pub fn own_peak_resident_bytes() -> Option<u64> {
         return peak_resident_bytes();
     }
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+    kib_field(&status, "VmHWM:")
+}
+
+/// The bytes of a `NAME: N kB` line of a `/proc` file.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let kib: u64 = { text.lines() }
+        .find_map(|line| line.strip_prefix(name))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()?;
     Some(kib << 10)
+}
+
+/// The memory the machine can still give without swapping:
+/// `MemAvailable` of `/proc/meminfo`. `None` when it cannot be told (not
+/// Linux). A cgroup's limit (a container's) is not read: what it holds
+/// counts the page cache, which the kernel gives back.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    kib_field(&info, "MemAvailable:")
 }
 
 /// How much memory this process may come to hold: `more` than its own peak

@@ -26,7 +26,7 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, Retention, Target, TooLarge,
+    Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, OBJECT_LIMIT, Retention, Target, TooLarge,
     check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock,
     kept_but_expiring, lock_days, lock_rule_name, old_prefixes, print_upload_plan, rule_name,
     rule_names, target, target_in, upload_with,
@@ -317,7 +317,7 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
         }
         (sha256, bytes)
     } else {
-        let (data, sha256, bytes) = download_checked(target, &entry, &manifest)?;
+        let (data, sha256, bytes) = download_checked(target, &entry, (&manifest, None))?;
         fsutil::sync_file(data.path())?;
         fsutil::rename_no_clobber(data.path(), &dest)
             .with_context(|| format!("cannot move the download to {}", dest.display()))?;
@@ -366,7 +366,7 @@ fn fetch_beside(
         target.bucket(),
         entry.key
     );
-    let (data, sha256, bytes) = download_checked(target, entry, kept)?;
+    let (data, sha256, bytes) = download_checked(target, entry, (kept, Some(&dest_manifest)))?;
     fsutil::sync_file(data.path())?;
     fsutil::rename_no_clobber(data.path(), dest)
         .with_context(|| format!("cannot move the download to {}", dest.display()))?;
@@ -603,13 +603,74 @@ fn fetched_manifest(
     Ok(manifest)
 }
 
+/// Why a copy of `bytes` is not to be downloaded at all into a file
+/// system with `free` bytes free, if it is not.
+#[derive(Debug, PartialEq, Eq)]
+enum NoDownload {
+    /// More than any upload of this tool puts in one object.
+    NoUploadPutsIt,
+    /// More than the backup directory's file system has free.
+    NoRoom(u64),
+}
+
+fn no_download(bytes: u64, free: Option<u64>) -> Option<NoDownload> {
+    if bytes > OBJECT_LIMIT {
+        return Some(NoDownload::NoUploadPutsIt);
+    }
+    // One whose free space cannot be told is left to the download.
+    free.filter(|free| *free < bytes).map(NoDownload::NoRoom)
+}
+
+/// Refuses, before a byte of it is read, the copy `entry` names when its
+/// manifest (found at `manifest_at`) records more than any upload of this
+/// tool can have put, or more than `backups/` has room for: the manifest's
+/// size is the whole bound on the download, and a manifest in the bucket
+/// is anyone's to write who holds its token.
+fn refuse_no_download(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    manifest_at: &str,
+    bytes: u64,
+) -> Result<()> {
+    let size = d1_core::wording::size;
+    let dir = &target.backup_dir;
+    match no_download(bytes, d1_core::room::available_bytes(dir)) {
+        None => Ok(()),
+        Some(NoDownload::NoUploadPutsIt) => bail!(
+            "{manifest_at} records a copy of {} (r2://{}/{}), more than the {} (300 MiB) \
+             wrangler puts in one object, which is how this tool uploads: no upload of this tool \
+             wrote it, so the bucket's copy was replaced; nothing was fetched. `cargo xtask \
+             offsite list --env {}` names the other copies to fetch",
+            size(bytes),
+            target.bucket(),
+            entry.key,
+            size(OBJECT_LIMIT),
+            target.env.name
+        ),
+        Some(NoDownload::NoRoom(free)) => bail!(
+            "r2://{}/{} is {} (as {manifest_at} records), and the file system holding {} has {} \
+             free; nothing was fetched. Free space there, then fetch again",
+            target.bucket(),
+            entry.key,
+            size(bytes),
+            dir.display(),
+            size(free)
+        ),
+    }
+}
+
 /// The backup from the bucket, with its SHA-256 and size, which match its
-/// manifest.
+/// manifest: the one here at `manifest_here`, or else the bucket's.
 fn download_checked(
     target: &Target<'_>,
     entry: &IndexEntry,
-    manifest: &Manifest,
+    (manifest, manifest_here): (&Manifest, Option<&Path>),
 ) -> Result<(Download, String, u64)> {
+    let manifest_at = manifest_here.map_or_else(
+        || format!("r2://{}/{}", target.bucket(), entry.manifest_key),
+        |here| here.display().to_string(),
+    );
+    refuse_no_download(target, entry, &manifest_at, manifest.file.bytes)?;
     let downloaded = target.download(&entry.key, &entry.file, manifest.file.bytes);
     if let Some(too_large) = downloaded
         .as_ref()
@@ -996,5 +1057,28 @@ impl LockPlan {
             }),
             "the offsite lock journal",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy is downloaded only when an upload can have put it and the
+    /// backup directory's file system has room for all of it.
+    #[test]
+    fn a_copy_past_any_upload_or_the_free_space_is_not_downloaded() {
+        let most = 300 << 20;
+        assert_eq!(no_download(most, Some(most)), None);
+        assert_eq!(no_download(most, None), None);
+        assert_eq!(
+            no_download(most + 1, Some(u64::MAX)),
+            Some(NoDownload::NoUploadPutsIt)
+        );
+        assert_eq!(
+            no_download(most, Some(most - 1)),
+            Some(NoDownload::NoRoom(most - 1))
+        );
+        assert_eq!(no_download(0, Some(0)), None);
     }
 }

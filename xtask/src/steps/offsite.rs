@@ -21,6 +21,13 @@ use xshell::Shell;
 
 pub const INDEX_VERSION: u32 = 1;
 
+/// The most one object this tool uploads may hold: it puts each with one
+/// `wrangler r2 object put`, which refuses a file over 300 MiB
+/// (wrangler's `MAX_UPLOAD_SIZE_BYTES`; it has no multipart put). A
+/// manifest in the bucket that records a larger copy was not written by an
+/// upload of this tool.
+pub const OBJECT_LIMIT: u64 = 300 << 20;
+
 /// `prod/2026/11/backup-prod-20261124-0300.sql.zst.age`.
 pub fn object_key(env: &str, created_at: DateTime<Utc>, file: &str) -> String {
     format!("{env}/{}/{file}", created_at.format("%Y/%m"))

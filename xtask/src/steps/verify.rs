@@ -283,6 +283,13 @@ pub struct Kept<'a> {
     pub virtual_tables: &'a [d1_core::catalog::VirtualTable],
 }
 
+impl Kept<'_> {
+    /// Whether the database is held in memory.
+    fn in_memory(&self) -> bool {
+        self.uri.contains("mode=memory")
+    }
+}
+
 /// Verifies one backup as [`verify`] does, loading it into the scratch
 /// database `keep` names, which the caller owns and deletes (`diff`
 /// compares two of them). The load runs with foreign keys unenforced, so
@@ -314,6 +321,7 @@ fn verify_at(
     keep: Option<Kept<'_>>,
     arrival: OnArrival,
 ) -> Result<(Report, Option<Gate>)> {
+    refuse_unloadable(file, source, manifest, (ctx, keep.as_ref(), &arrival))?;
     let mut run = Progress::new(file);
     if !check_file(&mut run, file, source, manifest)? {
         return Ok((run.finish(), None));
@@ -381,6 +389,110 @@ fn verify_at(
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+/// The share of the memory available when a scratch database in memory
+/// is opened that it may hold: half, the rest left to the checks that read
+/// it and to the machine.
+const MEMORY_SHARE: u64 = 2;
+
+/// The most a scratch database in memory may hold here, and the memory
+/// available it is a share of; `None` when the memory cannot be told.
+fn memory_room() -> Option<(u64, u64)> {
+    #[cfg(test)]
+    if let Some(available) = tests::MEMORY_AVAILABLE.with(std::cell::Cell::get) {
+        return Some((available / MEMORY_SHARE, available));
+    }
+    let available = d1_core::room::available_memory()?;
+    Some((available / MEMORY_SHARE, available))
+}
+
+/// What a statement that would grow a scratch database in memory past
+/// `most` fails with.
+fn memory_told((most, available): (u64, u64)) -> String {
+    let size = d1_core::wording::size;
+    format!(
+        "the scratch database in memory reached {}, half the {} of memory available when it \
+         was opened. {MEMORY_FIX}",
+        size(most),
+        size(available)
+    )
+}
+
+/// What to do when a scratch database in memory has no room.
+const MEMORY_FIX: &str = "A sealed backup is verified in memory, so that its SQL never touches \
+                          the disk; free memory (close other programs) or verify it on a machine \
+                          with more";
+
+/// [`refuse_past_room`] for the backup `file` read from `source`, loaded
+/// where `keep` says (else in memory when its SQL never touches the disk),
+/// unless it was preloaded as it arrived: that load, held to the same
+/// room as it grew, is done, and itself takes the memory or the space a
+/// look now would find short.
+fn refuse_unloadable(
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    (ctx, keep, arrival): (&Workspace<'_>, Option<&Kept<'_>>, &OnArrival),
+) -> Result<()> {
+    if arrival.preloaded.is_some() {
+        return Ok(());
+    }
+    let in_memory = keep.map_or(!source.plaintext_is_on_disk(), Kept::in_memory);
+    let sql = manifest
+        .and_then(|m| m.sealed.as_ref())
+        .map(|s| s.plaintext_bytes);
+    refuse_past_room(file, sql, in_memory, ctx.scratch_dir)
+}
+
+/// Refuses, before a byte of it is read, a compressed or encrypted backup
+/// whose `sql` bytes, as its manifest records, are more than its scratch database
+/// has room for: the memory a scratch database in memory may hold
+/// ([`memory_room`]), or the free space of `scratch_dir`. Loading it would
+/// end with the process killed for memory, or a full disk. A zstd bomb of
+/// real rows is a few MB that decode to gigabytes of legal SQL, and
+/// anyone who can write the backup directory or the bucket can seal one
+/// to the public recipients with a manifest that agrees with it.
+fn refuse_past_room(
+    file: &Path,
+    sql: Option<u64>,
+    in_memory: bool,
+    scratch_dir: &Path,
+) -> Result<()> {
+    let Some(sql) = sql else {
+        return Ok(());
+    };
+    let size = d1_core::wording::size;
+    let refused = match in_memory {
+        true => memory_room()
+            .filter(|(most, _)| sql > *most)
+            .map(|(most, available)| {
+                format!(
+                    "more than the {} a scratch database in memory may hold here (half the {} of \
+                 memory available). {MEMORY_FIX}",
+                    size(most),
+                    size(available)
+                )
+            }),
+        false => d1_core::room::available_bytes(scratch_dir)
+            .filter(|free| sql > *free)
+            .map(|free| {
+                format!(
+                    "more than the {} free in {}, where its scratch database is loaded; free \
+                     space there, then verify again",
+                    size(free),
+                    scratch_dir.display()
+                )
+            }),
+    };
+    match refused {
+        None => Ok(()),
+        Some(why) => Err(crate::exit::could_not_run(anyhow::anyhow!(
+            "{} holds {} of SQL, as its manifest records: {why}. Nothing of it was read",
+            file.display(),
+            size(sql)
+        ))),
+    }
 }
 
 /// The checks of the file itself: its size and sha256, its plaintext when
@@ -1197,6 +1309,7 @@ struct Scratch {
 impl Scratch {
     /// A scratch database where `storage` says.
     fn open(storage: Storage<'_>, foreign_keys: bool) -> Result<Scratch> {
+        let storage_of = storage;
         let (db, storage) = match storage {
             Storage::Kept(kept) => (
                 // A URI the caller made in its private directory.
@@ -1208,11 +1321,7 @@ impl Scratch {
                 format!(
                     "PRAGMA cache_size=-{}; PRAGMA temp_store={};",
                     kept.cache_kib,
-                    if kept.uri.contains("mode=memory") {
-                        "MEMORY"
-                    } else {
-                        "FILE"
-                    }
+                    if kept.in_memory() { "MEMORY" } else { "FILE" }
                 ),
             ),
             Storage::File(path) => (
@@ -1232,6 +1341,15 @@ impl Scratch {
             ),
         };
         let db = Gate::new(db).context("cannot set up the scratch database")?;
+        let in_memory = match storage_of {
+            Storage::Memory => true,
+            Storage::Kept(kept) => kept.in_memory(),
+            Storage::File(_) => false,
+        };
+        if let Some(room) = memory_room().filter(|_| in_memory) {
+            db.hold_in_memory_to(room.0, memory_told(room))
+                .context("cannot set up the scratch database")?;
+        }
         db.db()
             .execute_batch(&format!(
                 "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; {storage}
@@ -1477,30 +1595,47 @@ impl repair::Sink for Loading<'_> {
 mod tests {
     use super::*;
 
-    fn verify_text(dump: &str, manifest: Option<&Manifest>) -> Report {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("backup-local-20261124-1200.sql");
-        std::fs::write(&file, dump).unwrap();
-        let migrations = dir.path().join("migrations");
+    /// `f` given a workspace in `dir`, with the repository's app rules.
+    fn in_workspace<T>(dir: &Path, f: impl FnOnce(&Workspace<'_>) -> T) -> T {
+        let migrations = dir.join("migrations");
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backups.toml"),
         )
         .unwrap();
         let app = crate::config::settings::Settings::parse(&text).unwrap().app;
-        let workspace = Workspace {
+        f(&Workspace {
             migrations_dir: &migrations,
             app: &app,
-            scratch_dir: dir.path(),
-        };
-        let on_disk = verify(&file, &Source::plain(&file), manifest, &workspace).unwrap();
+            scratch_dir: dir,
+        })
+    }
+
+    fn verify_text(dump: &str, manifest: Option<&Manifest>) -> Report {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-local-20261124-1200.sql");
+        std::fs::write(&file, dump).unwrap();
+        in_workspace(dir.path(), |workspace| {
+            verify_both_ways(&file, dump, manifest, workspace)
+        })
+    }
+
+    /// The dump in `file` verified on disk and held in memory, to the same
+    /// verdicts: the report on disk.
+    fn verify_both_ways(
+        file: &Path,
+        dump: &str,
+        manifest: Option<&Manifest>,
+        workspace: &Workspace<'_>,
+    ) -> Report {
+        let on_disk = verify(file, &Source::plain(file), manifest, workspace).unwrap();
         // The same dump held compressed in memory (as a new encrypted backup
         // is) is verified in an in-memory scratch database, to the same verdicts.
         let compressed = zstd::encode_all(dump.as_bytes(), 3).unwrap();
         let in_memory = verify(
-            &file,
+            file,
             &Source::Memory(std::sync::Arc::new(compressed)),
             manifest,
-            &workspace,
+            workspace,
         )
         .unwrap();
         let verdicts = |r: &Report| -> Vec<(&'static str, Status)> {
@@ -1508,6 +1643,79 @@ mod tests {
         };
         assert_eq!(verdicts(&on_disk), verdicts(&in_memory));
         on_disk
+    }
+
+    thread_local! {
+        /// The memory available, as a test sets it ([`memory_room`]).
+        pub static MEMORY_AVAILABLE: std::cell::Cell<Option<u64>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// A zstd bomb of real rows (54 MB of legal SQL in 60 KB), held in
+    /// memory as a sealed backup's SQL is, on a machine with 64 MiB of
+    /// memory available: its scratch database in memory stops at half of
+    /// that, and the verification could not run (the backup is not judged
+    /// bad), naming the memory and the fix. The gate alone let it grow to
+    /// D1's 10 GB.
+    #[test]
+    fn a_bomb_of_real_rows_verified_in_memory_stops_at_the_memory_it_may_hold() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-local-20261124-1200.sql.zst.age");
+        let row = format!("INSERT INTO t VALUES('{}');\n", "x".repeat(90_000));
+        let mut bomb = zstd::Encoder::new(Vec::new(), 3).unwrap();
+        bomb.write_all(b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(v TEXT);\n")
+            .unwrap();
+        for _ in 0..600 {
+            bomb.write_all(row.as_bytes()).unwrap();
+        }
+        let bomb = bomb.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        MEMORY_AVAILABLE.with(|m| m.set(Some(64 << 20)));
+        let source = Source::Memory(std::sync::Arc::new(bomb));
+        let verified = in_workspace(dir.path(), |ws| verify(&file, &source, None, ws));
+        MEMORY_AVAILABLE.with(|m| m.set(None));
+        let Err(e) = verified else {
+            panic!("the load went on past the memory it may hold")
+        };
+        let said = format!("{e:#}");
+        assert!(
+            said.contains("the scratch database in memory reached 33.6 MB, half the 67.1 MB"),
+            "{said}"
+        );
+        assert!(said.contains("verify it on a machine with more"), "{said}");
+    }
+
+    /// A sealed backup whose SQL, as its manifest records, is more than
+    /// its scratch database has room for is refused before it is read:
+    /// in memory, past the share of memory it may hold; on disk, past the
+    /// free space.
+    #[test]
+    fn a_backup_whose_sql_has_no_room_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup-local-20261124-1200.sql.zst.age");
+        MEMORY_AVAILABLE.with(|m| m.set(Some(64 << 20)));
+        let memory = refuse_past_room(&file, Some((32 << 20) + 1), true, dir.path());
+        let fits = refuse_past_room(&file, Some(32 << 20), true, dir.path());
+        MEMORY_AVAILABLE.with(|m| m.set(None));
+        let said = format!("{:#}", memory.unwrap_err());
+        assert!(
+            said.contains("holds 33.6 MB of SQL, as its manifest records"),
+            "{said}"
+        );
+        assert!(
+            said.contains("half the 67.1 MB of memory available"),
+            "{said}"
+        );
+        assert!(said.contains("Nothing of it was read"), "{said}");
+        fits.unwrap();
+        let disk = refuse_past_room(&file, Some(u64::MAX), false, dir.path());
+        let said = format!("{:#}", disk.unwrap_err());
+        assert!(
+            said.contains("free space there, then verify again"),
+            "{said}"
+        );
+        refuse_past_room(&file, None, true, dir.path()).unwrap();
     }
 
     #[test]
