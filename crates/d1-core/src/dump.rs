@@ -641,7 +641,9 @@ mod tests {
             format!("\u{feff}{}", keygen.replace('\n', "\r\n")),
             format!("const k = \"{KEY}\";"),
             plugin.to_owned(),
-            pq,
+            pq.clone(),
+            KEY.to_ascii_lowercase(),
+            format!("k = '{}'", pq.to_ascii_lowercase()),
         ] {
             assert_eq!(
                 held_by(text.as_bytes(), false),
@@ -656,8 +658,11 @@ mod tests {
             "<p>AGE-SECRET-KEY-1... after # public key: age1...</p>",
             &KEY[..40],
             "AGE-PLUGIN-YUBIKEY-1QYQ",
-            &KEY.to_ascii_lowercase(),
             "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEB",
+            "<p>age-secret-key-1... after # public key: age1...</p>",
+            &KEY.to_ascii_lowercase()[..40],
+            "AGE-SECRET-KEY-1gfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpq4egaex",
+            "age-plugin-yubikey-1qyq3z6w5qxsqz8awmcv0na",
         ] {
             assert_eq!(held_by(shape.as_bytes(), false), None, "{shape}");
         }

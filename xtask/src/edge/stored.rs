@@ -1145,6 +1145,32 @@ mod tests {
         assert_eq!(held_in(&path), Some((d1_core::dump::Held::Dump, true)));
     }
 
+    /// An identity is told wherever it is in a file, past the head and
+    /// across every boundary a reader could read the file in (a key cut in
+    /// two by one is still told); a key made invalid by the character after
+    /// it is not told at any of them, nor is a large file with no key.
+    #[test]
+    fn an_identity_is_told_wherever_it_is_in_a_file() {
+        use d1_core::dump::Held;
+        const KEY: &str =
+            "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.js");
+        for boundary in [4096usize, 64 << 10, 256 << 10, 1 << 20, 2 << 20] {
+            for back in [0, 1, 7, 16, 40, 73, 74, 75, 200] {
+                let at = boundary - back;
+                let padding = vec![b' '; at];
+                for (after, held) in [("\n", Some((Held::Identity, false))), ("B\n", None)] {
+                    let bytes = [&padding[..], KEY.as_bytes(), after.as_bytes()].concat();
+                    std::fs::write(&path, bytes).unwrap();
+                    assert_eq!(held_in(&path), held, "{at} {after:?}");
+                }
+            }
+        }
+        std::fs::write(&path, vec![b'x'; 3 << 20]).unwrap();
+        assert_eq!(held_in(&path), None);
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]

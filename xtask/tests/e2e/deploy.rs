@@ -1363,3 +1363,130 @@ fn a_deploy_never_publishes_an_identity_after_a_byte_that_is_not_utf8_nor_a_dump
     dump_refused(&remote, home, "export.txt", &bare);
     the_site_deploys(&remote, home);
 }
+
+/// HE 1: an age identity in lower case (`age-secret-key-1…`) was
+/// published: Bech32 is case-insensitive as a whole, and rage (the Rust
+/// age) reads such a key as the same identity (its Bech32 compares the
+/// key's prefix in any case); the key is the same secret either way. It
+/// is refused as one in upper case is, under any name, never printed. A
+/// page that shows only the shape in lower case deploys.
+#[test]
+fn a_deploy_never_publishes_an_age_identity_in_lower_case() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (identity, key) = the_identity(home);
+    let lower = key.to_ascii_lowercase();
+    let body = &lower["age-secret-key-1".len()..][..20];
+    let upper = body.to_ascii_uppercase();
+    let secret = [body, &upper, "age-secret-key-1"];
+    let refused = |file: &str, bytes: &[u8]| {
+        refused_in_the_build(&remote, home, file, bytes, "age identity", &secret);
+    };
+    refused("key.txt", identity.to_ascii_lowercase().as_bytes());
+    refused(
+        "assets/app.js",
+        format!("const k = \"{lower}\";\n").as_bytes(),
+    );
+    refused("k", &utf16(format!("{lower}\r\n").as_bytes(), false));
+    let shape = "<p>age-keygen writes a line age-secret-key-1… (or age-secret-key-1...)\n";
+    std::fs::write(remote.sb.path().join("dist/docs/lower.html"), shape).unwrap();
+    the_site_deploys(&remote, home);
+}
+
+/// A made-up PEM body: base64 as a key's is, no key of anyone's.
+const PEM_BODY: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDHe3v9q8Xb2pLr\n\
+                        0Zk1vS4mT7YwN2hJ5cF8uQ3aE6rD9gK1oP4sW7zB0xV2nM5jL8tRfQ2aZ6yU1cH3";
+
+/// The parts of [`PEM_BODY`] no refusal prints.
+const PEM_NEVER_PRINTED: [&str; 2] = ["MIIEvQIBADANBgkq", "0Zk1vS4mT7YwN2hJ"];
+
+/// `label`'s PEM block around [`PEM_BODY`], its lines ended by `eol`.
+fn pem(label: &str, eol: &str) -> String {
+    let body = PEM_BODY.replace('\n', eol);
+    format!("-----BEGIN {label}-----{eol}{body}{eol}-----END {label}-----{eol}")
+}
+
+/// HE 2: a PEM private key in the build (a TLS key, an SSH key, a
+/// service account's key in a JSON file) was published. Each kind is
+/// refused, under any name, with LF or CRLF, inside a JSON string (`\n`
+/// escaped) and encrypted (PKCS#8's `ENCRYPTED PRIVATE KEY`, the legacy
+/// `Proc-Type: 4,ENCRYPTED` header), naming the file and the fix, never
+/// printing the key. A public key, a certificate and a page that shows
+/// only the markers deploy.
+#[test]
+fn a_deploy_never_publishes_a_pem_private_key() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let refused = |file: &str, text: &str| {
+        let never = PEM_NEVER_PRINTED;
+        refused_in_the_build(&remote, home, file, text.as_bytes(), "private key", &never);
+    };
+    refused("server.key", &pem("PRIVATE KEY", "\n"));
+    refused("assets/rsa.pem", &pem("RSA PRIVATE KEY", "\r\n"));
+    refused("ec.txt", &pem("EC PRIVATE KEY", "\n"));
+    refused(".ssh/id_ed25519", &pem("OPENSSH PRIVATE KEY", "\n"));
+    refused("k.p8", &pem("ENCRYPTED PRIVATE KEY", "\n"));
+    let legacy = pem("RSA PRIVATE KEY", "\n").replacen(
+        "-----\n",
+        "-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n",
+        1,
+    );
+    refused("legacy.pem", &legacy);
+    let json = pem("PRIVATE KEY", "\\n");
+    refused(
+        "config/service-account.json",
+        &format!("{{\"type\": \"service_account\", \"private_key\": \"{json}\"}}\n"),
+    );
+
+    let dist = remote.sb.path().join("dist");
+    std::fs::write(dist.join("public.pem"), pem("PUBLIC KEY", "\n")).unwrap();
+    std::fs::write(dist.join("cert.pem"), pem("CERTIFICATE", "\n")).unwrap();
+    let shape = "<pre>-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----</pre>\n\
+                 <p>Paste -----BEGIN RSA PRIVATE KEY----- &lt;your key here&gt;</p>\n";
+    std::fs::write(dist.join("docs/tls.html"), shape).unwrap();
+    the_site_deploys(&remote, home);
+}
+
+/// `text` after `at` bytes of JavaScript comments.
+fn after_padding(at: usize, text: &str) -> Vec<u8> {
+    let line = "// the site's bundle, a line of it\n";
+    let mut padding = line.repeat(at / line.len() + 1);
+    padding.truncate(at);
+    [padding.as_bytes(), text.as_bytes()].concat()
+}
+
+/// `bytes` at `dist/<file>` is refused as an age identity, printing no
+/// part of `key`.
+#[track_caller]
+fn identity_refused(remote: &Remote, home: &Path, key: &str, file: &str, bytes: &[u8]) {
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    refused_in_the_build(remote, home, file, bytes, "age identity", &secret);
+}
+
+/// HE 3: only the first 4 KiB of each file were read, so a secret after
+/// them (a key pasted at the end of a bundle, a notes file) was published.
+/// Each file is read whole: an identity or a PEM private key is refused
+/// wherever it is, across the boundaries a reader would read the file in
+/// too, in UTF-16 as well. A large bundle with no secret deploys.
+#[test]
+fn a_deploy_never_publishes_a_secret_past_the_first_4_kib() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let identity = |file: &str, bytes: &[u8]| identity_refused(&remote, home, &key, file, bytes);
+    let line = format!("const k = \"{key}\";\n");
+    identity("assets/app.js", &after_padding(8 * 1024, &line));
+    for boundary in [4096, 64 << 10, 256 << 10, 1 << 20] {
+        identity("big.txt", &after_padding(boundary - 40, &line));
+    }
+    let wide = utf16(&after_padding(6 * 1024, &line), false);
+    identity("wide.txt", &wide);
+    let key = pem("PRIVATE KEY", "\n");
+    let never = PEM_NEVER_PRINTED;
+    let notes = after_padding((3 << 20) + 17, &key);
+    refused_in_the_build(&remote, home, "notes.txt", &notes, "private key", &never);
+
+    let bundle = after_padding(12 << 20, "export {};\n");
+    std::fs::write(remote.sb.path().join("dist/assets/vendor.js"), bundle).unwrap();
+    the_site_deploys(&remote, home);
+}
