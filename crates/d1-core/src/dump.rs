@@ -287,15 +287,19 @@ pub enum Held {
     /// it is statements of SQL that insert rows.
     Dump,
     /// An age identity: a secret key (`AGE-SECRET-KEY-…`, as `keygen`
-    /// writes it) or a plugin's (`AGE-PLUGIN-…`), which opens backups.
+    /// writes it, or in lower case) or a plugin's (`AGE-PLUGIN-…`), which
+    /// opens backups.
     Identity,
+    /// A PEM private key (`-----BEGIN … PRIVATE KEY-----` and its body): a
+    /// TLS, SSH or signing key.
+    PrivateKey,
 }
 
 /// What a file whose first bytes are `head` holds, when it is a database,
 /// a backup or a secret whatever its name: SQLite's header, a write-ahead
 /// log's or a rollback journal's, age's, zstd's; else, read as text
-/// (UTF-8, and UTF-16 or UTF-32 too when [`Wide`] tells it), an age
-/// identity ([`holds_an_identity`]) or a dump ([`is_a_dump`]). `cut`:
+/// (UTF-8, and UTF-16 or UTF-32 too when [`Wide`] tells it), a secret
+/// ([`secret_in`]) or a dump ([`is_a_dump`]). `cut`:
 /// the file is longer than `head`, so a statement `head` ends inside was
 /// cut off by it. A few KiB are enough; what lies past them is not told.
 pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
@@ -322,15 +326,18 @@ pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
     // a few units of ASCII with NUL bytes (`\t\0\0\0…`) would hide what
     // the UTF-8 text after them holds.
     let wide = Wide::of(head).map(|wide| wide.decode(head));
-    // An identity is looked for in the whole head, whatever bytes come
-    // before it (a Latin-1 notes file, a key appended to an image).
-    let lossy = String::from_utf8_lossy(head);
-    if [Some(&*lossy), wide.as_deref()]
+    // A secret is looked for in the whole head, whatever bytes come
+    // before it (a Latin-1 notes file, a key appended to an image); in a
+    // head cut off from its file, not in its last bytes, where what looks
+    // like a key may be the start of a longer word that is none: the file
+    // read whole tells it.
+    let tail = if cut { CUT_TAIL } else { 0 };
+    let secret = [Some(head), wide.as_deref().map(str::as_bytes)]
         .into_iter()
         .flatten()
-        .any(holds_an_identity)
-    {
-        return Some(Held::Identity);
+        .find_map(|text| secret_in(text, text.len().saturating_sub(tail)));
+    if secret.is_some() {
+        return secret;
     }
     // A dump, up to the first byte that is not UTF-8: a head cut inside a
     // character, or text followed by binary data.
@@ -344,31 +351,112 @@ pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
         .then_some(Held::Dump)
 }
 
-/// Whether `text` holds an age identity, anywhere: `AGE-SECRET-KEY-`
+/// How many of a cut head's last bytes [`held_by`] looks for no secret's
+/// start in: more than an age identity is long (77 characters for a
+/// post-quantum one).
+const CUT_TAIL: usize = 128;
+
+/// The secret `text` holds, read as ASCII (any other byte parts words),
+/// when it starts before its byte `before`: an age identity
+/// ([`identity_at`]) or a PEM private key ([`private_key_at`]). What
+/// follows `before` is read only as the end of a secret that starts
+/// before it: a file read in pieces hands each piece with the start of
+/// the next, and looks in the next for what starts after `before`.
+pub fn secret_in(text: &[u8], before: usize) -> Option<Held> {
+    let before = before.min(text.len());
+    (0..before).find_map(|at| match text[at] {
+        b'A' | b'a' if identity_at(&text[at..]) => Some(Held::Identity),
+        b'-' if private_key_at(&text[at..]) => Some(Held::PrivateKey),
+        _ => None,
+    })
+}
+
+/// `text` of a wide encoding read as ASCII, a byte a unit: its ASCII
+/// character, or NUL for any other, so that a unit's offset is the
+/// byte's (what [`secret_in`] reads of wide text).
+pub fn wide_as_ascii(wide: Wide, text: &[u8]) -> Vec<u8> {
+    let (width, at) = wide.unit();
+    let ascii = |unit: &[u8]| {
+        let others = unit.iter().enumerate().filter(|(i, _)| *i != at);
+        let c = unit[at];
+        match c.is_ascii() && others.into_iter().all(|(_, b)| *b == 0) {
+            true => c,
+            false => 0,
+        }
+    };
+    text.chunks_exact(width).map(ascii).collect()
+}
+
+/// Whether `text` starts with an age identity: `AGE-SECRET-KEY-`
 /// (X25519's, or another kind's such as `AGE-SECRET-KEY-PQ-`) or
 /// `AGE-PLUGIN-<NAME>-`, then `1` and the key in upper-case Bech32, as
 /// `age` reads it (58 characters for a secret key, more than 6 for a
-/// plugin's). What only shows the shape (`AGE-SECRET-KEY-1...`) is not one.
-pub fn holds_an_identity(text: &str) -> bool {
+/// plugin's); or a secret key all in lower case (`age-secret-key-1…`),
+/// which rage reads as the same key (Bech32 is case-insensitive as a
+/// whole). What only shows the shape (`AGE-SECRET-KEY-1...`) is not one.
+pub fn identity_at(text: &[u8]) -> bool {
     const BECH32: &[u8] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
-    let key_at = |at: usize| {
-        let token = text[at..]
-            .split(|c: char| !(c.is_ascii_alphanumeric() || "-._+".contains(c)))
-            .next()
-            .unwrap_or_default();
-        let Some((hrp, data)) = token.rsplit_once('1') else {
-            return false;
-        };
-        let least = if hrp.starts_with("AGE-SECRET-KEY-") {
-            58
-        } else {
-            7
-        };
-        hrp.ends_with('-') && data.len() >= least && data.bytes().all(|b| BECH32.contains(&b))
+    // The prefix first: the word after it is read only then.
+    let lower = text.starts_with(b"age-secret-key-");
+    let least = match text {
+        _ if lower || text.starts_with(b"AGE-SECRET-KEY-") => 58,
+        _ if text.starts_with(b"AGE-PLUGIN-") => 7,
+        _ => return false,
     };
-    ["AGE-SECRET-KEY-", "AGE-PLUGIN-"]
+    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-._+".contains(b);
+    let end = text.iter().position(|b| !word(b)).unwrap_or(text.len());
+    let token = &text[..end];
+    let Some(one) = token.iter().rposition(|b| *b == b'1') else {
+        return false;
+    };
+    let (hrp, data) = (&token[..one], &token[one + 1..]);
+    let bech32 = |b: &u8| match lower {
+        true => !b.is_ascii_uppercase() && BECH32.contains(&b.to_ascii_uppercase()),
+        false => BECH32.contains(b),
+    };
+    let one_case = !lower || !hrp.iter().any(u8::is_ascii_uppercase);
+    hrp.ends_with(b"-") && one_case && data.len() >= least && data.iter().all(bech32)
+}
+
+/// Whether `text` starts with a PEM private key: `-----BEGIN `, a label
+/// that names one (`PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`,
+/// `OPENSSH PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`, `PGP PRIVATE KEY
+/// BLOCK`…), `-----`, then after line breaks (or `\n` escaped in a
+/// string, as a JSON service account holds one) a header line (the legacy
+/// `Proc-Type: 4,ENCRYPTED`) or at least 20 characters of base64: a page
+/// that shows only the markers (`...`, `<your key here>`) holds none. A
+/// public key or a certificate is no secret.
+pub fn private_key_at(text: &[u8]) -> bool {
+    let Some(rest) = text.strip_prefix(b"-----BEGIN ") else {
+        return false;
+    };
+    let label_len = rest.iter().take(40).position(|b| *b == b'-');
+    let Some((label, rest)) = label_len.map(|n| rest.split_at(n)) else {
+        return false;
+    };
+    let named = label.windows(11).any(|w| w == b"PRIVATE KEY")
+        && label
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b" 0123456789".contains(b));
+    let Some(mut body) = rest.strip_prefix(b"-----").filter(|_| named) else {
+        return false;
+    };
+    loop {
+        body = match body {
+            [b' ' | b'\t' | b'\r' | b'\n', rest @ ..] => rest,
+            [b'\\', rest @ ..] if rest.starts_with(b"\\") => rest,
+            [b'\\', b'n' | b'r', rest @ ..] => rest,
+            _ => break,
+        };
+    }
+    let header = body
         .iter()
-        .any(|prefix| text.match_indices(prefix).any(|(at, _)| key_at(at)))
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'));
+    if header.is_some_and(|n| n > 0 && body[n..].starts_with(b": ")) {
+        return true;
+    }
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || b"+/".contains(b);
+    body.iter().take(20).filter(|b| base64(b)).count() == 20
 }
 
 /// Whether `text` starts as a dump, by its statements as this tool's
@@ -666,6 +754,72 @@ mod tests {
         ] {
             assert_eq!(held_by(shape.as_bytes(), false), None, "{shape}");
         }
+    }
+
+    /// A PEM private key of each kind is told, with LF or CRLF, escaped in
+    /// a JSON string, encrypted, in UTF-16; a public key, a certificate
+    /// and what shows only the markers are not.
+    #[test]
+    fn a_pem_private_key_is_told_by_its_body_not_by_its_markers() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDHe3v9q8Xb2pLr";
+        let pem = |label: &str, eol: &str| {
+            format!("-----BEGIN {label}-----{eol}{body}{eol}-----END {label}-----{eol}")
+        };
+        for label in [
+            "PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "EC PRIVATE KEY",
+            "DSA PRIVATE KEY",
+            "OPENSSH PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+        ] {
+            for text in [
+                pem(label, "\n"),
+                pem(label, "\r\n"),
+                format!("{{\"private_key\": \"{}\"}}", pem(label, "\\n")),
+                format!("k = '{}'", pem(label, "\\\\n")),
+            ] {
+                let head = text.as_bytes();
+                assert_eq!(held_by(head, false), Some(Held::PrivateKey), "{text}");
+            }
+            assert_eq!(
+                held_by(&utf16(&pem(label, "\n"), true), false),
+                Some(Held::PrivateKey)
+            );
+        }
+        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n";
+        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF";
+        for text in [legacy, pgp] {
+            assert_eq!(held_by(text.as_bytes(), false), Some(Held::PrivateKey));
+        }
+        for text in [
+            pem("PUBLIC KEY", "\n"),
+            pem("RSA PUBLIC KEY", "\n"),
+            pem("CERTIFICATE", "\n"),
+            pem("CERTIFICATE REQUEST", "\n"),
+            "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n".to_owned(),
+            "-----BEGIN PRIVATE KEY----- <your key here>".to_owned(),
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQ...\n".to_owned(),
+            "<p>Paste your -----BEGIN RSA PRIVATE KEY----- block here</p>".to_owned(),
+            format!("-----BEGIN private key-----\n{body}\n"),
+        ] {
+            assert_eq!(held_by(text.as_bytes(), false), None, "{text}");
+        }
+    }
+
+    /// A secret that starts at or past `before` is left to the next
+    /// piece, one before it is told whole from what follows.
+    #[test]
+    fn a_secret_is_told_when_it_starts_before_the_bound() {
+        let text = format!("{}{KEY}\n", " ".repeat(100));
+        assert_eq!(secret_in(text.as_bytes(), 101), Some(Held::Identity));
+        assert_eq!(secret_in(text.as_bytes(), 100), None);
+        assert_eq!(secret_in(text.as_bytes(), 1 << 20), Some(Held::Identity));
+        let wide = utf16(&text, false);
+        let ascii = wide_as_ascii(Wide::Utf16Le, &wide);
+        assert_eq!(ascii.len(), text.len() + 1);
+        assert_eq!(secret_in(&ascii, 102), Some(Held::Identity));
+        assert_eq!(secret_in(&ascii, 101), None);
     }
 
     /// An identity is told anywhere in the head, after bytes that are not

@@ -348,12 +348,7 @@ impl Wide {
     /// byte is not text so told.
     fn bare(head: &[u8]) -> Option<Wide> {
         let told = |wide: &Wide| {
-            let (width, at) = match wide {
-                Wide::Utf16Le => (2, 0),
-                Wide::Utf16Be => (2, 1),
-                Wide::Utf32Le => (4, 0),
-                Wide::Utf32Be => (4, 3),
-            };
+            let (width, at) = wide.unit();
             let ascii = |unit: &&[u8]| {
                 let c = unit[at];
                 (c.is_ascii_graphic() || b" \t\r\n".contains(&c)) && { unit.iter().enumerate() }
@@ -367,6 +362,17 @@ impl Wide {
         { [Wide::Utf32Le, Wide::Utf32Be, Wide::Utf16Le, Wide::Utf16Be] }
             .into_iter()
             .find(told)
+    }
+
+    /// How many bytes a unit has, and which of them holds an ASCII
+    /// character (its other bytes NUL).
+    pub fn unit(self) -> (usize, usize) {
+        match self {
+            Wide::Utf16Le => (2, 0),
+            Wide::Utf16Be => (2, 1),
+            Wide::Utf32Le => (4, 0),
+            Wide::Utf32Be => (4, 3),
+        }
     }
 
     /// Its name, as `iconv` takes it.

@@ -423,11 +423,12 @@ impl Published<'_> {
 }
 
 /// What the file at `entry` under the build, whose real path is `real`,
-/// is and why, when its first bytes say it is a database, a backup or a
-/// secret whatever its name ([`crate::edge::stored::held_in`]): a copy of
-/// the local D1's SQLite file, its write-ahead log or journal, a backup's
-/// dump, compressed or encrypted as backups are, or an age identity. Only
-/// those few KiB are read, and never printed.
+/// is and why, when what it holds says it is a database, a backup or a
+/// secret whatever its name ([`crate::edge::stored::held_in`]): by its
+/// first bytes, a copy of the local D1's SQLite file, its write-ahead log
+/// or journal, a backup's dump, compressed or encrypted as backups are;
+/// anywhere in it, an age identity or a PEM private key. Nothing read is
+/// printed.
 fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     use d1_core::dump::Held;
     let (held, compressed) = crate::edge::stored::held_in(real)?;
@@ -458,6 +459,11 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
             "an age identity (a secret key, as `cargo xtask keygen` writes it), which opens every \
              backup encrypted to it",
         ),
+        Held::PrivateKey => (
+            "a private key",
+            "a PEM private key (-----BEGIN … PRIVATE KEY-----: a TLS, SSH or signing key), which \
+             no public site may hold",
+        ),
         // Told by what it unpacks to, never returned itself.
         Held::Compressed => return None,
     };
@@ -470,7 +476,11 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     } else {
         ""
     };
-    let why = format!("{is} {packed}{kind}, told by its first bytes whatever its name");
+    let told = match held {
+        Held::Identity | Held::PrivateKey => "told by what it holds",
+        _ => "told by its first bytes",
+    };
+    let why = format!("{is} {packed}{kind}, {told} whatever its name");
     Some((what, why))
 }
 

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use d1_core::names::hex;
 pub use d1_core::sealed::{Format, check_recipient};
+use d1_sql::statements::Wide;
 
 /// zstd's default level: about 5× on SQL dumps, at hundreds of MB/s.
 const ZSTD_LEVEL: i32 = 3;
@@ -503,9 +504,10 @@ impl Drop for Removal {
     }
 }
 
-/// How many of a file's first bytes [`held_in`] reads: a dump's first
-/// statements after a byte order mark, comments and blank lines, in UTF-16
-/// too; an identity file's comment lines and keys.
+/// How many of a file's first bytes [`held_in`] tells a database, a backup
+/// or a dump by: a dump's first statements after a byte order mark,
+/// comments and blank lines, in UTF-16 too (a secret is looked for in
+/// the whole file).
 const HEAD: u64 = 4 * 1024;
 
 /// How many of a zstd-compressed file's first bytes [`held_in`] hands the
@@ -513,32 +515,85 @@ const HEAD: u64 = 4 * 1024;
 /// which zstd unpacks whole, and which is at most 128 KiB.
 const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
 
-/// What the file at `path` holds when it is a database, a backup or an
-/// age identity, whatever its name, told by its first bytes
+/// What the file at `path` holds when it is a database, a backup or a
+/// secret, whatever its name: told by its first bytes
 /// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
 /// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
-/// [`ZSTD_HEAD`] of them read). `None`
-/// for any other file, and for one that cannot be read or unpacked. One
-/// byte past [`HEAD`] is read to know whether the head is the whole file
-/// (then a statement it ends inside was not cut off by it).
+/// [`ZSTD_HEAD`] of them read); else a secret anywhere in it
+/// ([`secret_in_file`]). `None` for any other file, and for one that
+/// cannot be read or unpacked. One byte past [`HEAD`] is read to know
+/// whether the head is the whole file (then a statement it ends inside
+/// was not cut off by it).
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
-    let held = |reader: &mut dyn Read| {
+    let read_head = |reader: &mut dyn Read| {
         let mut head = Vec::with_capacity(HEAD as usize + 1);
         reader.take(HEAD + 1).read_to_end(&mut head).ok()?;
         let cut = head.len() as u64 > HEAD;
         head.truncate(HEAD as usize);
-        Some(held_by(&head, cut))
+        Some((head, cut))
     };
     let mut file = crate::edge::fsutil::open_regular(path, "").ok()?;
-    match held(&mut file)?? {
-        Held::Compressed => {
+    let (head, cut) = read_head(&mut file)?;
+    match held_by(&head, cut) {
+        Some(Held::Compressed) => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            let plain = held(&mut zstd::stream::read::Decoder::new(file.take(ZSTD_HEAD)).ok()?)?;
+            let unpacked = zstd::stream::read::Decoder::new(file.take(ZSTD_HEAD)).ok()?;
+            let (plain, cut) = read_head(&mut { unpacked })?;
+            let plain = held_by(&plain, cut);
             Some((plain.filter(|h| *h != Held::Compressed)?, true))
         }
-        held => Some((held, false)),
+        Some(held) => Some((held, false)),
+        None if cut => {
+            file.seek(SeekFrom::Start(0)).ok()?;
+            let wide = Wide::of(&head);
+            Some((secret_in_file(&mut file, wide)?, false))
+        }
+        None => None,
+    }
+}
+
+/// The most of a file [`secret_in_file`] reads: what `wrangler pages
+/// deploy` publishes of one (it refuses a larger file, and publishes
+/// nothing).
+const PAGES_FILE_LIMIT: u64 = 25 * 1024 * 1024;
+
+/// How many bytes [`secret_in_file`] looks for a secret's start in at a
+/// time.
+const PIECE: usize = 256 * 1024;
+
+/// How many bytes past a piece [`secret_in_file`] reads with it, so that a
+/// secret that starts in the piece and runs past its end is read whole
+/// (the next piece starts where it ended): more than any key is long, in
+/// UTF-32 too; a multiple of 4, so that a wide file's units stay whole.
+const OVERLAP: usize = 4 * 1024;
+
+/// The secret that `file`, from where it is read, holds anywhere in its
+/// first [`PAGES_FILE_LIMIT`] bytes ([`d1_core::dump::secret_in`]), in
+/// `wide` text too when its head is: read in pieces of [`PIECE`] bytes,
+/// each with the [`OVERLAP`] after it, so a key cut in two by a piece's
+/// end is still told. `None` too when it cannot be read.
+fn secret_in_file(file: &mut File, wide: Option<Wide>) -> Option<d1_core::dump::Held> {
+    use d1_core::dump::{secret_in, wide_as_ascii};
+    let mut reader = file.take(PAGES_FILE_LIMIT);
+    let mut window = Vec::with_capacity(PIECE + OVERLAP);
+    loop {
+        let want = PIECE + OVERLAP - window.len();
+        let got = (&mut reader)
+            .take(want as u64)
+            .read_to_end(&mut window)
+            .ok()?;
+        let last = got < want;
+        let piece = if last { window.len() } else { PIECE };
+        let found = secret_in(&window, piece).or_else(|| {
+            let wide = wide?;
+            secret_in(&wide_as_ascii(wide, &window), piece / wide.unit().0)
+        });
+        if found.is_some() || last {
+            return found;
+        }
+        window.drain(..piece);
     }
 }
 
@@ -1169,6 +1224,16 @@ mod tests {
         }
         std::fs::write(&path, vec![b'x'; 3 << 20]).unwrap();
         assert_eq!(held_in(&path), None);
+        let far = |text: &str| [&vec![b' '; 300 << 10][..], text.as_bytes()].concat();
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n";
+        std::fs::write(&path, far(pem)).unwrap();
+        assert_eq!(held_in(&path), Some((Held::PrivateKey, false)));
+        let utf16 = |bytes: Vec<u8>| -> Vec<u8> {
+            let units = bytes.iter().flat_map(|b| [*b, 0]);
+            [0xff, 0xfe].into_iter().chain(units).collect()
+        };
+        std::fs::write(&path, utf16(far(KEY))).unwrap();
+        assert_eq!(held_in(&path), Some((Held::Identity, false)));
     }
 
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
