@@ -364,8 +364,19 @@ const CUT_TAIL: usize = 128;
 /// the next, and looks in the next for what starts after `before`.
 pub fn secret_in(text: &[u8], before: usize) -> Option<Held> {
     let before = before.min(text.len());
+    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-._+".contains(b);
+    // Where the word read last ends: each byte is read once to find it,
+    // so a file of one long word is read in linear time.
+    let mut end = 0;
     (0..before).find_map(|at| match text[at] {
-        b'A' | b'a' if identity_at(&text[at..]) => Some(Held::Identity),
+        b'A' | b'a' => {
+            if end <= at {
+                end = { text[at..].iter() }
+                    .position(|b| !word(b))
+                    .map_or(text.len(), |n| at + n);
+            }
+            identity_at(&text[at..end]).then_some(Held::Identity)
+        }
         b'-' if private_key_at(&text[at..]) => Some(Held::PrivateKey),
         _ => None,
     })
@@ -387,25 +398,26 @@ pub fn wide_as_ascii(wide: Wide, text: &[u8]) -> Vec<u8> {
     text.chunks_exact(width).map(ascii).collect()
 }
 
-/// Whether `text` starts with an age identity: `AGE-SECRET-KEY-`
+/// Whether `token`, a word (letters, digits, `-._+`) from where it is
+/// looked at to its end, is an age identity: `AGE-SECRET-KEY-`
 /// (X25519's, or another kind's such as `AGE-SECRET-KEY-PQ-`) or
 /// `AGE-PLUGIN-<NAME>-`, then `1` and the key in upper-case Bech32, as
 /// `age` reads it (58 characters for a secret key, more than 6 for a
 /// plugin's); or a secret key all in lower case (`age-secret-key-1…`),
 /// which rage reads as the same key (Bech32 is case-insensitive as a
-/// whole). What only shows the shape (`AGE-SECRET-KEY-1...`) is not one.
-pub fn identity_at(text: &[u8]) -> bool {
+/// whole). What only shows the shape (`AGE-SECRET-KEY-1...`) is not one,
+/// nor is a word longer than any key (it is not read: a file of
+/// `AGE-PLUGIN-` over and over is read in linear time).
+pub fn identity_at(token: &[u8]) -> bool {
     const BECH32: &[u8] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
-    // The prefix first: the word after it is read only then.
-    let lower = text.starts_with(b"age-secret-key-");
-    let least = match text {
-        _ if lower || text.starts_with(b"AGE-SECRET-KEY-") => 58,
-        _ if text.starts_with(b"AGE-PLUGIN-") => 7,
+    const LONGEST: usize = 2048;
+    let lower = token.starts_with(b"age-secret-key-");
+    let least = match token {
+        _ if token.len() > LONGEST => return false,
+        _ if lower || token.starts_with(b"AGE-SECRET-KEY-") => 58,
+        _ if token.starts_with(b"AGE-PLUGIN-") => 7,
         _ => return false,
     };
-    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-._+".contains(b);
-    let end = text.iter().position(|b| !word(b)).unwrap_or(text.len());
-    let token = &text[..end];
     let Some(one) = token.iter().rposition(|b| *b == b'1') else {
         return false;
     };
@@ -804,6 +816,22 @@ mod tests {
             format!("-----BEGIN private key-----\n{body}\n"),
         ] {
             assert_eq!(held_by(text.as_bytes(), false), None, "{text}");
+        }
+    }
+
+    /// A file of prefixes over and over, or of one word, is read in
+    /// linear time, and holds no key.
+    #[test]
+    fn a_file_of_key_prefixes_is_no_key_and_read_at_once() {
+        for prefix in [
+            "AGE-PLUGIN-",
+            "AGE-SECRET-KEY-1",
+            "-----BEGIN PRIVATE KEY-----",
+        ] {
+            let text = prefix.repeat((8 << 20) / prefix.len());
+            let at = std::time::Instant::now();
+            assert_eq!(secret_in(text.as_bytes(), text.len()), None, "{prefix}");
+            assert!(at.elapsed() < std::time::Duration::from_secs(2), "{prefix}");
         }
     }
 
