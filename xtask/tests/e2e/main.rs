@@ -45,6 +45,7 @@ mod operator_day;
 mod operator_week;
 mod orm_schemas;
 mod output;
+mod oversized_values;
 mod prune_local;
 mod readme_claims;
 mod readme_contract;
