@@ -45,6 +45,13 @@ pub const D1_STATEMENT_LIMIT: i32 = 100_000;
 /// D1 refuses a string, BLOB or row larger than 2 MB.
 pub const D1_VALUE_LIMIT: i32 = 2_000_000;
 
+/// What is said of a value or a row over [`D1_VALUE_LIMIT`] (local D1
+/// holds one; D1 does not), after what holds it: why no restore can load
+/// it, and the fix.
+pub const OVER_D1_VALUE_LIMIT: &str = "over D1's limit of 2,000,000 bytes on a string, BLOB \
+     or row (local D1 holds more; D1 does not), so no restore can load it into D1. Shrink the \
+     value or move it out of D1 (into R2, say, keeping its key in the row)";
+
 /// The only pragmas a dump may run.
 pub const DUMP_PRAGMAS: &[&str] = &["defer_foreign_keys"];
 

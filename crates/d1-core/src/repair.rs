@@ -1736,7 +1736,17 @@ impl Splitter {
             )
         })?;
         let columns = listed.unwrap_or(known);
-        let values = self.evaluate(values_sql, line)?;
+        // SQLite reads a BLOB literal over its value limit as NULL, without
+        // an error: one over D1's is refused here, before it is read.
+        let blob = crate::statement::largest_blob_literal(values_sql);
+        if blob > crate::gate::D1_VALUE_LIMIT as usize {
+            let what = format!("a BLOB of {}", crate::wording::size(blob as u64));
+            return Err(held_over_the_value_limit(line, &table, &what));
+        }
+        let values = self
+            .evaluate(values_sql, line)
+            .map_err(|e| over_the_value_limit(e, line, &table))?;
+        refuse_a_row_over_the_value_limit(&values, line, &table)?;
         if values.len() != columns.len() {
             bail!(
                 "line {line}: the INSERT into {} has {} values for {} columns",
@@ -1876,6 +1886,49 @@ enum Cell {
     Value(Value),
     /// Text that is not UTF-8, as its bytes.
     TextBytes(Vec<u8>),
+}
+
+/// `e`, or, when SQLite stopped it as "string or blob too big", that line
+/// `line`'s INSERT into `table` holds a value D1 cannot hold.
+fn over_the_value_limit(e: anyhow::Error, line: usize, table: &str) -> anyhow::Error {
+    let too_big = e
+        .chain()
+        .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
+        .any(|s| s.sqlite_error_code() == Some(rusqlite::ErrorCode::TooBig));
+    match too_big {
+        true => held_over_the_value_limit(line, table, "a string or BLOB"),
+        false => e,
+    }
+}
+
+/// That line `line`'s INSERT into `table` holds `what`, over D1's limit.
+fn held_over_the_value_limit(line: usize, table: &str, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "line {line}: the INSERT into {} holds {what}, {}; then take the backup again",
+        crate::names::shown(table),
+        crate::gate::OVER_D1_VALUE_LIMIT
+    )
+}
+
+/// Refuses line `line`'s row of `table` when its strings and BLOBs alone
+/// add up to more than D1 holds in a row (each may be under the limit).
+fn refuse_a_row_over_the_value_limit(values: &[Cell], line: usize, table: &str) -> Result<()> {
+    let bytes: usize = values
+        .iter()
+        .map(|v| match v {
+            Cell::Value(Value::Text(t)) => t.len(),
+            Cell::Value(Value::Blob(b)) | Cell::TextBytes(b) => b.len(),
+            Cell::Value(_) => 0,
+        })
+        .sum();
+    if bytes > crate::gate::D1_VALUE_LIMIT as usize {
+        let what = format!(
+            "a row of {} of strings and BLOBs",
+            crate::wording::size(bytes as u64)
+        );
+        return Err(held_over_the_value_limit(line, table, &what));
+    }
+    Ok(())
 }
 
 /// The statements that build value `i` in the side table, in pieces under
@@ -2616,6 +2669,47 @@ mod tests {
             statements: 2
         }));
         assert!(out.iter().all(|s| !s.contains("_cf_KV")));
+    }
+
+    #[test]
+    fn a_value_or_a_row_over_d1s_two_megabytes_is_refused_naming_its_table_and_line() {
+        let prefix = "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT, data BLOB);\n\
+                      INSERT INTO \"notes\" VALUES(1,'first',NULL);\n";
+        let text = "HIDDEN".repeat(400_000);
+        let half = "HIDDEN".repeat(200_000);
+        for (what, row, said) in [
+            ("a string", format!("'{text}',NULL"), "a string or BLOB,"),
+            (
+                "a BLOB",
+                format!("NULL,X'{}'", "ab".repeat(2_400_000)),
+                "2.4 MB",
+            ),
+            (
+                "a row",
+                format!("'{half}',X'{}'", "ab".repeat(900_000)),
+                "2.1 MB",
+            ),
+        ] {
+            let dump = format!("{prefix}INSERT INTO \"notes\" VALUES(2,{row});\n");
+            let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+            let e = write(
+                dump.as_bytes(),
+                &survey,
+                &Options::default(),
+                &mut Vec::new(),
+            )
+            .expect_err(what);
+            let e = format!("{e:#}");
+            assert!(
+                e.starts_with("line 3: the INSERT into notes holds"),
+                "{what}: {e}"
+            );
+            assert!(
+                e.contains(said) && e.contains("2,000,000 bytes"),
+                "{what}: {e}"
+            );
+            assert!(!e.contains("HIDDEN") && !e.contains("abab"), "{what}: {e}");
+        }
     }
 
     #[test]

@@ -690,6 +690,56 @@ fn read_identifier(text: &str) -> Option<(String, &str)> {
 pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 
 /// An SQL identifier, double-quoted with inner quotes doubled.
+/// The bytes of the largest BLOB literal (`X'…'`) in `sql`, read as
+/// SQLite's tokenizer reads it: not inside a string, a quoted name or a
+/// comment, and not the end of a longer word.
+pub fn largest_blob_literal(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let (mut i, mut largest) = (0, 0);
+    while i < b.len() {
+        i = match (b[i], b.get(i + 1)) {
+            (b'x' | b'X', Some(b'\'')) if i == 0 || !is_word_byte(b[i - 1]) => {
+                let end = past_quoted(b, i + 1);
+                largest = largest.max(end.saturating_sub(i + 3) / 2);
+                end
+            }
+            (b'\'' | b'"' | b'`', _) => past_quoted(b, i),
+            (b'[', _) => past(b, i + 1, b"]"),
+            (b'-', Some(b'-')) => past(b, i + 2, b"\n"),
+            (b'/', Some(b'*')) => past(b, i + 2, b"*/"),
+            _ => i + 1,
+        };
+    }
+    largest
+}
+
+/// Where the token quoted by `b[i]` ends (past its closing quote; a quote
+/// doubled inside is one of its characters), or the end of `b`.
+fn past_quoted(b: &[u8], i: usize) -> usize {
+    let quote = b[i];
+    let mut at = i + 1;
+    loop {
+        match b[at..].iter().position(|&c| c == quote) {
+            None => return b.len(),
+            Some(k) if b.get(at + k + 1) == Some(&quote) => at += k + 2,
+            Some(k) => return at + k + 1,
+        }
+    }
+}
+
+/// Past the first `close` at or after `from`, or the end of `b`.
+fn past(b: &[u8], from: usize, close: &[u8]) -> usize {
+    let from = from.min(b.len());
+    { b[from..].windows(close.len()) }
+        .position(|w| w == close)
+        .map_or(b.len(), |k| from + k + close.len())
+}
+
+/// A byte that continues a word (a name, a keyword, a number) to SQLite.
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -702,6 +752,24 @@ pub fn quote_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_blob_literal_is_read_as_sqlites_tokenizer_reads_it() {
+        for (sql, bytes) in [
+            ("VALUES(1,X'00ff',x'aabbcc')", 3),
+            ("VALUES(X'')", 0),
+            // Inside a string, a name or a comment, or the end of a word,
+            // it is none.
+            ("VALUES('it''s X''aabbcc''', 1)", 0),
+            ("VALUES(\"X'aabb\", [X'aabb], `X'aabb`) -- X'aabb\n", 0),
+            ("VALUES(/* X'aabb' */ maX'aabb')", 0),
+            ("VALUES('a''', X'aabb', 'X''')", 2),
+            // One left open runs to the end, as SQLite reads it.
+            ("VALUES(X'aabbcc", 2),
+        ] {
+            assert_eq!(super::largest_blob_literal(sql), bytes, "{sql}");
+        }
+    }
 
     /// A WITHOUT ROWID table the next INSERT ran into is named, with the
     /// way out, and the INSERT's values are not; a failed statement of any

@@ -175,6 +175,18 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
     Ok(db)
 }
 
+/// The values and rows of `tables` in the local database `file` that are
+/// over D1's 2 MB ([`d1_core::value_limit`]), read without changing it.
+pub fn over_the_value_limit(
+    file: &Path,
+    tables: &[String],
+) -> Result<Vec<d1_core::value_limit::Oversized>> {
+    let read = open_read_only(file).and_then(|db| {
+        d1_core::value_limit::over_the_limit(&db, tables).map_err(anyhow::Error::from)
+    });
+    read.map_err(|e| said_of_the_machine(file, e))
+}
+
 /// Runs read-only statements against the local database file and answers
 /// in the shape `wrangler d1 execute --json` does: one `{"results": [...]}`
 /// per statement.

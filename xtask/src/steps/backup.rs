@@ -289,8 +289,7 @@ fn take(
     if let Some(read) = &held {
         read.check_same_database(env)?;
     }
-    let (held, schema) = held.map(|h| (h.lock, h.schema)).unzip();
-    let schema = schema.flatten();
+    let (held, schema) = (held.as_ref().map(|h| h.lock), held.and_then(|h| h.schema));
     let started = Utc::now();
     let names = request.names(&project.backup_dir, started);
     guard_backup_dir(sh, project, &names)?;
@@ -311,6 +310,7 @@ fn take(
     let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
+    refuse_values_over_the_limit(project, env, args, &scope)?;
     if args.dry_run {
         return Ok(dry_run_done(env, args, &names, &plan));
     }
@@ -483,6 +483,39 @@ fn commented_object_way_out(env: &Environment, kind: &str) -> String {
          migrate {name} --no-backup --reason \"recreate the {kind} without its trailing comment\" \
          --confirm {db}`, then back up again"
     )
+}
+
+/// Refuses, before anything is written, a backup of local D1 whose rows
+/// hold a string, BLOB or row over D1's 2 MB (local D1 holds one, D1 does
+/// not): every load of such a dump fails, so the backup would be written
+/// only to fail its own check. Whatever exports it (natively or with
+/// `--via-wrangler`), the local D1's file is read. A remote D1 holds none.
+fn refuse_values_over_the_limit(
+    project: &Project,
+    env: &Environment,
+    args: &BackupArgs,
+    scope: &ExportScope,
+) -> Result<()> {
+    let file = crate::edge::local_d1::database_file(&project.config_dir, &env.local_id);
+    if env.location != Location::Local || args.schema_only || !file.is_file() {
+        return Ok(());
+    }
+    let found = crate::edge::local_d1::over_the_value_limit(&file, &scope.data_tables)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let said: Vec<String> = found.iter().map(|o| o.said()).collect();
+    Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+        "{} cannot be backed up: {}: {} {}, or back up the other tables by name with \
+         `--table=NAME`, once for each; then back up again. Nothing was written.",
+        env.name,
+        d1_core::wording::first_of(&said, d1_core::wording::NAMES_SHOWN),
+        match found.len() {
+            1 => "it is",
+            _ => "each is",
+        },
+        d1_core::gate::OVER_D1_VALUE_LIMIT
+    )))
 }
 
 /// Warns of each table whose rowids a restore of this backup renumbers

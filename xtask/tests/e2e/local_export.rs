@@ -536,10 +536,11 @@ fn a_via_wrangler_backup_of_an_index_ending_in_a_line_comment_is_refused_naming_
 /// A 9 MiB BLOB, which a local D1 holds (written to its SQLite file; D1
 /// itself holds a row to 2 MB): its line in the export, 18 MiB of hex, is
 /// longer than any this tool reads back, and `cargo xtask backup local`
-/// fails. The error began "reading the export wrangler wrote", though
+/// failed. The error began "reading the export wrangler wrote", though
 /// wrangler did not run: the native export (the default, without
-/// `--via-wrangler`) wrote the file from the SQLite file. It must name
-/// what wrote it.
+/// `--via-wrangler`) wrote the file from the SQLite file. Such a value is
+/// now refused before any export runs (`oversized_values`), naming its
+/// column, and the refusal blames no export either.
 #[test]
 fn a_native_export_that_cannot_be_read_back_is_not_blamed_on_wrangler() {
     let sb = Sandbox::new();
@@ -550,16 +551,16 @@ fn a_native_export_that_cannot_be_read_back_is_not_blamed_on_wrangler() {
          INSERT INTO photos VALUES (1, zeroblob(9437184));",
     );
     let run = sb.xtask(&["backup", "local"]);
-    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(run.code, Some(2), "{}", run.all());
     let error = { run.stderr.lines() }
         .find(|l| l.starts_with("error:"))
         .unwrap_or_default();
-    assert!(error.contains("a line longer than 16 MiB"), "{}", run.all());
-    assert!(!error.contains("wrangler wrote"), "{}", run.all());
     assert!(
-        error.contains("the native export of the local D1's SQLite file"),
+        error.contains("photos.jpeg holds a value of 9.4 MB"),
         "{}",
         run.all()
     );
+    assert!(!error.contains("wrangler wrote"), "{}", run.all());
+    assert!(!error.contains("native export"), "{}", run.all());
     assert!(sql_backups(&sb).is_empty(), "{:?}", sb.backup_files());
 }

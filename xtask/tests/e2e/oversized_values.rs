@@ -92,6 +92,39 @@ fn a_local_backup_of_values_over_two_megabytes_is_refused_before_anything_is_wri
     let lengths = sb.query("SELECT length(body) AS n FROM notes WHERE id = 2");
     assert_eq!(lengths[0][0]["n"], 2_500_000);
     sb.xtask(&["backup", "local", "--table=small"]).assert_ok();
+
+    // A restore into it stops at its safety backup, before it changes
+    // anything.
+    let before = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
+    let run = restore_made(&sb, "CREATE TABLE t(x);\nINSERT INTO \"t\" VALUES(1);\n");
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("notes.body holds a value of 2.5 MB"),
+        "{}",
+        run.all()
+    );
+    let after = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
+    assert_eq!(after, before, "the local D1 changed");
+}
+
+#[test]
+fn a_value_just_under_the_limit_backs_up_and_restores() {
+    // 1,990,000 bytes of text: D1 holds it, so the backup must not be
+    // refused, and it comes back whole.
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations/0005_shape.sql"), SHAPE).unwrap();
+    sb.apply_migrations();
+    sb.execute_sql_with_wrangler("INSERT INTO notes VALUES (1, hex(randomblob(995000)));");
+    let probe = "SELECT id, length(body) AS n, body FROM notes";
+    let before = sb.query(probe);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+
+    let target = Sandbox::new();
+    std::fs::write(target.path().join("migrations/0005_shape.sql"), SHAPE).unwrap();
+    let restore = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
+    restore.assert_ok();
+    assert_eq!(target.query(probe), before, "{}", restore.all());
 }
 
 const PREFIX: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
@@ -154,6 +187,16 @@ fn verify_of_a_dump_holding_a_value_over_two_megabytes_names_its_table_and_line(
     }
 }
 
+/// `restore DUMP --to local --no-manifest --replace --yes` of a dump
+/// made by hand holding `text`.
+fn restore_made(sb: &Sandbox, text: &str) -> Run {
+    let file = sb.path().join("made.sql");
+    std::fs::write(&file, text).unwrap();
+    let file = file.to_str().unwrap();
+    let flags = ["--no-manifest", "--replace", "--yes"];
+    sb.xtask(&[&["restore", file, "--to", "local"][..], &flags].concat())
+}
+
 #[test]
 fn restore_of_a_dump_holding_a_value_over_two_megabytes_names_it_and_changes_nothing() {
     let sb = Sandbox::new();
@@ -161,11 +204,7 @@ fn restore_of_a_dump_holding_a_value_over_two_megabytes_names_it_and_changes_not
     let target = sb.local_d1_file();
     let before = sha256_hex(&std::fs::read(&target).unwrap());
     for (what, text) in oversized_dumps() {
-        let file = sb.path().join("made.sql");
-        std::fs::write(&file, text).unwrap();
-        let file = file.to_str().unwrap();
-        let flags = ["--no-manifest", "--replace", "--yes"];
-        let run = sb.xtask(&[&["restore", file, "--to", "local"][..], &flags].concat());
+        let run = restore_made(&sb, &text);
         assert!(!run.ok, "{what}: restore ran\n{}", run.all());
         assert!(
             run.stderr.contains("nothing was done"),

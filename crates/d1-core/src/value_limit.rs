@@ -1,0 +1,149 @@
+//! Values a database holds that D1 cannot: a string or BLOB, or a row's
+//! strings and BLOBs together, over [`D1_VALUE_LIMIT`]. Local D1
+//! (miniflare's SQLite) holds them; D1 refuses them, and so does every
+//! load of a dump this tool runs, so a backup holding one can never be
+//! restored.
+
+use rusqlite::Connection;
+
+use crate::catalog::is_stored_table;
+use crate::gate::D1_VALUE_LIMIT;
+use crate::statement::quote_ident;
+
+/// One place over the limit: a column's largest value, or (no `column`)
+/// a row whose values are each within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversized {
+    pub table: String,
+    pub column: Option<String>,
+    /// The largest such value or row, in bytes of strings and BLOBs.
+    pub bytes: u64,
+}
+
+impl Oversized {
+    /// `notes.body holds a value of 2.5 MB`, never the value.
+    pub fn said(&self) -> String {
+        let table = crate::names::shown(&self.table);
+        let size = crate::wording::size(self.bytes);
+        match &self.column {
+            Some(column) => format!(
+                "{table}.{} holds a value of {size}",
+                crate::names::shown(column)
+            ),
+            None => format!("a row of {table} holds {size} of strings and BLOBs"),
+        }
+    }
+}
+
+/// The columns of `tables` (stored tables only; a virtual table's rows are
+/// its shadow tables') whose largest string or BLOB is over the limit, and
+/// the tables with a row whose strings and BLOBs add up to more, though
+/// none is. One scan of each table; `octet_length` and `typeof` read a
+/// value's size from its record's header, not the value.
+pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Vec<Oversized>> {
+    let mut found = Vec::new();
+    for table in tables {
+        if !is_stored_table(db, table)? {
+            continue;
+        }
+        let columns: Vec<String> = db
+            .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?
+            .query_map([], |row| row.get(1))?
+            .collect::<rusqlite::Result<_>>()?;
+        if columns.is_empty() {
+            continue;
+        }
+        let sizes: Vec<String> = { columns.iter() }
+            .map(|c| {
+                let c = quote_ident(c);
+                format!("iif(typeof({c}) IN ('text', 'blob'), octet_length({c}), 0)")
+            })
+            .collect();
+        let maxima: Vec<String> = sizes.iter().map(|s| format!("max({s})")).collect();
+        let sql = format!(
+            "SELECT {}, max({}) FROM {}",
+            maxima.join(", "),
+            sizes.join(" + "),
+            quote_ident(table)
+        );
+        let largest: Vec<i64> = db.query_row(&sql, [], |row| {
+            (0..=columns.len())
+                .map(|i| Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0)))
+                .collect()
+        })?;
+        found.extend(oversized(table, &columns, &largest));
+    }
+    Ok(found)
+}
+
+/// What [`over_the_limit`] reads from one table's largest values (one a
+/// column, then the largest row's sum).
+fn oversized(table: &str, columns: &[String], largest: &[i64]) -> Vec<Oversized> {
+    let over = |bytes: i64| bytes > i64::from(D1_VALUE_LIMIT);
+    let mut found: Vec<Oversized> = { columns.iter().zip(largest) }
+        .filter(|(_, bytes)| over(**bytes))
+        .map(|(column, bytes)| Oversized {
+            table: table.to_owned(),
+            column: Some(column.clone()),
+            bytes: *bytes as u64,
+        })
+        .collect();
+    let row = largest[columns.len()];
+    if found.is_empty() && over(row) {
+        found.push(Oversized {
+            table: table.to_owned(),
+            column: None,
+            bytes: row as u64,
+        });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE notes(id INTEGER PRIMARY KEY, \"the body\" TEXT, n REAL);
+             CREATE TABLE files(id INTEGER PRIMARY KEY, data BLOB);
+             CREATE TABLE pairs(id INTEGER PRIMARY KEY, a TEXT, b BLOB);
+             CREATE TABLE fine(id INTEGER PRIMARY KEY, a TEXT, b BLOB);
+             CREATE VIEW v AS SELECT * FROM notes;
+             INSERT INTO notes VALUES (1, 'short', 1.5), (2, hex(randomblob(1000001)), 2.5);
+             INSERT INTO files VALUES (1, randomblob(2000001)), (2, NULL);
+             INSERT INTO pairs VALUES (1, hex(randomblob(500000)), randomblob(1000001));
+             INSERT INTO fine VALUES (1, hex(randomblob(500000)), randomblob(999990));",
+        )
+        .unwrap();
+        db
+    }
+
+    #[test]
+    fn names_each_column_and_row_over_the_limit_and_nothing_within_it() {
+        let tables = ["notes", "files", "pairs", "fine", "v", "gone"].map(String::from);
+        let found = over_the_limit(&db(), &tables).unwrap();
+        let said: Vec<String> = found.iter().map(Oversized::said).collect();
+        assert_eq!(
+            said,
+            [
+                "notes.the body holds a value of 2.0 MB",
+                "files.data holds a value of 2.0 MB",
+                "a row of pairs holds 2.0 MB of strings and BLOBs",
+            ]
+        );
+        assert_eq!(found[0].bytes, 2_000_002);
+        assert_eq!(found[2].bytes, 2_000_001);
+    }
+
+    #[test]
+    fn a_value_of_exactly_the_limit_is_within_it() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE t(a BLOB, b TEXT); INSERT INTO t VALUES (zeroblob(2000000), NULL);",
+        )
+        .unwrap();
+        assert_eq!(over_the_limit(&db, &["t".to_owned()]).unwrap(), []);
+    }
+}
