@@ -1555,3 +1555,40 @@ fn the_advice_pins_an_account_given_as_cf_account_id() {
     );
     assert!(!run.all().contains(TOKEN), "{}", run.all());
 }
+
+/// The backup of `restore_remote::remote_with_a_commented_backup`
+/// (objects ending in a `--` comment, one holding `*/`) restored into a
+/// new database: as into staging, the plan (a dry run's, which creates
+/// nothing, too) says per object that its comment is written as a `/* */`
+/// one or dropped, and the new database keeps no text ending in a `--`
+/// comment, so that it can be backed up once an environment binds it.
+#[test]
+fn a_restore_into_a_new_database_closes_trailing_line_comments() {
+    use crate::restore_remote::{CLOSED_COMMENTS, object_sql, remote_with_a_commented_backup};
+    let (remote, home, file) = remote_with_a_commented_backup();
+    let file = file.as_str();
+    let name = "qbtime_db_restored";
+    let dry = restore_new(&remote, home.path(), file, name, &["--yes", "--dry-run"]);
+    dry.assert_ok();
+    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+    let run = restore_new(&remote, home.path(), file, name, &["--yes"]);
+    run.assert_ok();
+    for said in CLOSED_COMMENTS {
+        for run in [&dry, &run] {
+            assert!(run.stdout.contains(said), "{said:?} unsaid: {}", run.all());
+        }
+    }
+    let sql = object_sql(&remote.server.database_path(name).unwrap());
+    assert_eq!(sql.len(), 3, "{sql:?}");
+    for (object, text) in &sql {
+        let text = text.trim_end();
+        assert!(
+            !d1_sql::statements::ends_in_a_line_comment(text),
+            "{object}: {text}"
+        );
+    }
+    assert!(
+        sql["shifts_live"].ends_with("/* live rows only */"),
+        "{sql:?}"
+    );
+}

@@ -1049,3 +1049,118 @@ fn a_restore_into_staging_of_objects_ending_in_a_line_comment_checks_their_conte
     assert_eq!(counts(&remote.staging)["sessions"], 2);
     assert_eq!(counts(&remote.staging)["shifts"], 2);
 }
+
+/// A local D1 whose WITHOUT ROWID table, index and view end in a `--`
+/// comment (a `schema.sql` run with `wrangler d1 execute --file`), the
+/// view's holding `*/`, with rows, and its `backup local` (which writes
+/// each `;` on a line of its own), beside a remote: returns the remote, a
+/// home for its runs and the backup's path.
+pub(crate) fn remote_with_a_commented_backup() -> (Remote, tempfile::TempDir, String) {
+    let remote = Remote::new("");
+    let sb = &remote.sb;
+    sb.apply_migrations();
+    sb.execute_sql_with_wrangler(
+        "CREATE TABLE sessions (token TEXT PRIMARY KEY, account_id INTEGER) WITHOUT ROWID \
+         -- keyed by token\n;\n\
+         CREATE TABLE shifts (id INTEGER PRIMARY KEY, starts TEXT, deleted_at TEXT);\n\
+         CREATE INDEX shifts_live ON shifts (starts) WHERE deleted_at IS NULL -- live rows only\n;\n\
+         CREATE VIEW live_shifts AS\n  SELECT id, starts FROM shifts\n  \
+         WHERE deleted_at IS NULL -- hides */ soft-deleted rows\n;\n",
+    );
+    sb.execute_sql(
+        "INSERT INTO sessions VALUES ('tok-alpha-7', 1), ('tok-beta-8', 2);\n\
+         INSERT INTO shifts (starts, deleted_at) VALUES ('09:17', NULL), ('10:43', 'gone-5');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(sb));
+    let file = file.to_str().unwrap().to_owned();
+    (remote, tempfile::tempdir().unwrap(), file)
+}
+
+/// What the plan says of each object of [`remote_with_a_commented_backup`]
+/// restored into a remote database.
+pub(crate) const CLOSED_COMMENTS: [&str; 3] = [
+    "writes the `--` comment at the end of table sessions as a `/* */` comment",
+    "writes the `--` comment at the end of index shifts_live as a `/* */` comment",
+    "drops the `--` comment at the end of view live_shifts",
+];
+
+/// Each object's text, as the database `db` keeps it, by name.
+pub(crate) fn object_sql(db: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let rows = query_file(
+        db,
+        "SELECT name, sql FROM sqlite_master \
+           WHERE name IN ('sessions', 'shifts_live', 'live_shifts')",
+    );
+    { rows[0].iter() }
+        .map(|r| {
+            let (name, sql) = (r["name"].as_str().unwrap(), r["sql"].as_str().unwrap());
+            (name.to_owned(), sql.trim_end().to_owned())
+        })
+        .collect()
+}
+
+/// The backup of [`remote_with_a_commented_backup`] restored into
+/// staging succeeded, and D1 kept each object's text with its `--`
+/// comment at the end: from then on every backup of staging was refused
+/// over it, though the restore's plan said nothing. The plan now says,
+/// per object (kind and name, no value), that its comment is written as a
+/// `/* */` one, or dropped when it holds `*/`; a dry run changes nothing;
+/// the restore keeps them so, its checks pass, and `backup staging` is
+/// then GOOD.
+#[test]
+fn a_restore_into_staging_closes_trailing_line_comments_so_staging_can_be_backed_up() {
+    let (remote, home, file) = remote_with_a_commented_backup();
+    let file = file.as_str();
+    let (staging, imports) = (dump_of(&remote.staging), import_requests(&remote));
+    let values = ["tok-alpha-7", "tok-beta-8", "09:17", "10:43", "gone-5"];
+
+    let args = ["restore", file, "--to", "staging", "--yes"];
+    let dry = remote.xtask(home.path(), &[&args[..], &["--dry-run"]].concat());
+    dry.assert_ok();
+    for said in CLOSED_COMMENTS {
+        assert!(dry.stdout.contains(said), "{said:?} unsaid: {}", dry.all());
+    }
+    assert_eq!(
+        dump_of(&remote.staging),
+        staging,
+        "a dry run changed staging"
+    );
+    assert_eq!(import_requests(&remote), imports);
+
+    let run = remote.xtask(home.path(), &args);
+    run.assert_ok();
+    for said in CLOSED_COMMENTS {
+        assert!(run.stdout.contains(said), "{said:?} unsaid: {}", run.all());
+    }
+    assert!(
+        run.stdout.contains("[x] content: 12 tables"),
+        "{}",
+        run.all()
+    );
+    for value in values {
+        assert!(!run.all().contains(value), "{value} said: {}", run.all());
+    }
+    let sql = object_sql(&remote.staging);
+    assert!(
+        sql["sessions"].ends_with("WITHOUT ROWID /* keyed by token */"),
+        "{sql:?}"
+    );
+    assert!(
+        sql["shifts_live"].ends_with("IS NULL /* live rows only */"),
+        "{sql:?}"
+    );
+    assert!(
+        sql["live_shifts"].ends_with("WHERE deleted_at IS NULL"),
+        "{sql:?}"
+    );
+    assert_eq!(counts(&remote.staging)["sessions"], 2);
+
+    let before = remote.sb.backup_files();
+    let backup = remote.xtask(home.path(), &["backup", "staging"]);
+    backup.assert_ok();
+    let taken = new_backups(&remote, &before);
+    assert_eq!(taken.len(), 1, "{taken:?}: {}", backup.all());
+    let m = manifest_for(&remote.sb, &taken[0]);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+}
