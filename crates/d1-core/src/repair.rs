@@ -70,6 +70,13 @@ pub struct Options {
     /// dump leaves out (the manifest's `sequences`). Set after the rows,
     /// never lower than the rows make them.
     pub sequences: BTreeMap<String, i64>,
+    /// Write a table's, index's or view's `--` comment at the end of its
+    /// text as a `/* */` one, or drop it when it holds `*/`
+    /// ([`d1_sql::statements::close_line_comment`]): D1 keeps an object's
+    /// text as written, and its export writes `;` right after it, inside
+    /// such a comment, so that no backup of a remote database holding one
+    /// can be taken. A local one is backed up natively, which copes.
+    pub close_line_comments: bool,
 }
 
 impl Options {
@@ -156,6 +163,14 @@ pub enum Repair {
     /// written by hand), created after all rows like every trigger, so
     /// they do not fire on those rows.
     TriggersAfterRows { names: Vec<String> },
+    /// A schema object whose text ends in a `--` comment, written with it
+    /// as a `/* */` one, or without it (`dropped`: it held `*/`):
+    /// [`Options::close_line_comments`].
+    ClosedLineComment {
+        kind: String,
+        name: String,
+        dropped: bool,
+    },
 }
 
 impl fmt::Display for Repair {
@@ -222,6 +237,22 @@ impl Repair {
                 "creates every trigger after the rows, so these, which the file creates before \
                  rows it inserts, do not fire on them (what they would write is not restored): {}",
                 crate::wording::first_of(names, 5)
+            ),
+            Repair::ClosedLineComment {
+                kind,
+                name,
+                dropped,
+            } => write!(
+                f,
+                "{} the `--` comment at the end of {kind} {name}{}, so that D1's export (a \
+                 backup) of the restored database loads: that comment would hold the `;` the \
+                 export writes after it",
+                if *dropped { "drops" } else { "writes" },
+                if *dropped {
+                    " (it holds `*/` or nothing, which a `/* */` comment cannot)"
+                } else {
+                    " as a `/* */` comment"
+                }
             ),
         }
     }
@@ -899,6 +930,39 @@ impl<'a> Surveyor<'a> {
         survey
             .repairs
             .extend(options.virtual_tables.iter().map(recreated_virtual_table));
+        if options.close_line_comments {
+            let schema = { survey.tables.iter().map(|(_, sql)| sql) }.chain(&survey.late_schema);
+            let closed: Vec<Repair> = schema.filter_map(|sql| closed_line_comment(sql)).collect();
+            survey.repairs.extend(closed);
+        }
+    }
+}
+
+/// The repair of a schema statement of the dump (`CREATE ...;`) whose text
+/// ends in a `--` comment ([`Options::close_line_comments`]).
+fn closed_line_comment(sql: &str) -> Option<Repair> {
+    let closed = closed_text(sql)?;
+    let (kind, name) = statement::created_object(sql)?;
+    Some(Repair::ClosedLineComment {
+        kind: kind.to_owned(),
+        name,
+        dropped: matches!(closed, d1_sql::statements::ClosedComment::Dropped(_)),
+    })
+}
+
+/// A schema statement's text (`sql` without its `;`), its `--` comment at
+/// the end closed, if it ends in one.
+fn closed_text(sql: &str) -> Option<d1_sql::statements::ClosedComment> {
+    let text = sql.trim_end().strip_suffix(';')?.trim_end();
+    d1_sql::statements::close_line_comment(text)
+}
+
+/// A schema statement as the repair writes it: with
+/// [`Options::close_line_comments`], its `--` comment at the end closed.
+fn schema_statement<'s>(sql: Cow<'s, str>, options: &Options) -> Cow<'s, str> {
+    match closed_text(&sql).filter(|_| options.close_line_comments) {
+        Some(closed) => Cow::Owned(format!("{};", closed.text())),
+        None => sql,
     }
 }
 
@@ -1199,7 +1263,7 @@ fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Res
         }
     }
     for (_, sql) in &survey.tables {
-        sink.statement(&normalise(sql, survey.endings()))?;
+        sink.statement(&schema_statement(normalise(sql, survey.endings()), options))?;
     }
     for vt in &options.virtual_tables {
         if !options.data_into_existing_schema {
@@ -1337,7 +1401,7 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
         }
     }
     for sql in others.into_iter().chain(triggers) {
-        sink.statement(&normalise(sql, survey.endings()))?;
+        sink.statement(&schema_statement(normalise(sql, survey.endings()), options))?;
     }
     if options.data_into_existing_schema {
         for sql in options.known_triggers.values() {
@@ -2836,6 +2900,77 @@ mod tests {
             },
         );
         assert!(!plain.iter().any(|s| s.contains("TRIGGER")), "{plain:#?}");
+    }
+
+    /// A native backup's objects ending in a `--` comment (each `;` on a
+    /// line of its own): with `close_line_comments` (a remote target),
+    /// each is written with its comment as a `/* */` one, or without one
+    /// holding `*/`, and listed for the plan by kind and name; SQLite then
+    /// keeps texts that end otherwise. Without it, the text is unchanged.
+    #[test]
+    fn trailing_line_comments_are_closed_for_a_remote_target_only() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+                    CREATE TABLE s (k TEXT PRIMARY KEY) WITHOUT ROWID -- by key\n;\n\
+                    INSERT INTO \"s\" VALUES('row-value -- not a comment');\n\
+                    CREATE INDEX i ON s (k) -- sorted\n;\n\
+                    CREATE VIEW v AS SELECT k FROM s -- hides */ nothing\n;\n";
+        let closed = Options {
+            close_line_comments: true,
+            ..Options::default()
+        };
+        let (survey, out, _) = repair(dump, &closed);
+        let listed: Vec<String> = { survey.repairs.iter() }
+            .map(|r| r.to_string())
+            .filter(|r| r.contains("comment"))
+            .collect();
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+        assert!(
+            listed[0].starts_with("writes the `--` comment at the end of table s as a `/* */`")
+        );
+        assert!(
+            listed[1].starts_with("writes the `--` comment at the end of index i as a `/* */`")
+        );
+        assert!(
+            listed[2].starts_with("drops the `--` comment at the end of view v (it holds `*/`")
+        );
+        assert!(
+            listed.iter().all(|r| !r.contains("row-value")),
+            "{listed:#?}"
+        );
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &out {
+            db.execute_batch(sql).unwrap();
+        }
+        let kept: Vec<String> = { db.prepare("SELECT sql FROM sqlite_master ORDER BY name") }
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "CREATE INDEX i ON s (k) /* sorted */",
+                "CREATE TABLE s (k TEXT PRIMARY KEY) WITHOUT ROWID /* by key */",
+                "CREATE VIEW v AS SELECT k FROM s",
+            ]
+        );
+        assert!(
+            out.iter()
+                .any(|s| s.contains("'row-value -- not a comment'"))
+        );
+
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert!(
+            !survey
+                .repairs
+                .iter()
+                .any(|r| r.to_string().contains("comment"))
+        );
+        assert!(
+            out.contains(&"CREATE INDEX i ON s (k) -- sorted\n;".to_owned()),
+            "{out:#?}"
+        );
     }
 
     #[test]

@@ -512,6 +512,59 @@ pub fn ends_in_a_line_comment(sql: &str) -> bool {
     !is_complete_in(&mut buf, sql, ";") && is_complete_in(&mut buf, sql, "\n;")
 }
 
+/// A schema object's text that ended in a `--` comment, rewritten by
+/// [`close_line_comment`] so that a `;` written after it ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClosedComment {
+    /// The comment written as a `/* */` one: `-- note` as `/* note */`.
+    Block(String),
+    /// The text without the comment, which held `*/` (the end of a
+    /// `/* */` comment) or nothing.
+    Dropped(String),
+}
+
+impl ClosedComment {
+    /// The object's text, rewritten.
+    pub fn text(&self) -> &str {
+        match self {
+            ClosedComment::Block(text) | ClosedComment::Dropped(text) => text,
+        }
+    }
+}
+
+/// `sql`, a schema object's text (without its `;`) that ends in a `--`
+/// comment ([`ends_in_a_line_comment`]), with that comment written as a
+/// `/* */` one, or dropped when it holds `*/` or nothing, so that D1 keeps
+/// a text its export can end with `;`. The comment starts at the first
+/// `--` of the last line that SQLite reads outside any string, name or
+/// comment: where a `;` would end the statement. `None` for a text that
+/// does not end in a `--` comment, or (never seen) one the rewrite would
+/// not leave whole.
+pub fn close_line_comment(sql: &str) -> Option<ClosedComment> {
+    if !ends_in_a_line_comment(sql) {
+        return None;
+    }
+    let mut buf = Vec::new();
+    let line = sql.rfind('\n').map_or(0, |i| i + 1);
+    let start = { sql[line..].match_indices("--") }
+        .map(|(i, _)| line + i)
+        .find(|&i| is_complete_in(&mut buf, &sql[..i], ";"))?;
+    let note = sql[start + 2..].trim();
+    let closed = if note.is_empty() || note.contains("*/") {
+        // A `--` comment on the line before is closed in turn.
+        let before = sql[..start].trim_end();
+        let text =
+            close_line_comment(before).map_or_else(|| before.to_owned(), |c| c.text().to_owned());
+        ClosedComment::Dropped(text)
+    } else {
+        let before = sql[..start].trim_end_matches([' ', '\t']);
+        let space = if before.ends_with('\n') { "" } else { " " };
+        ClosedComment::Block(format!("{before}{space}/* {note} */"))
+    };
+    let text = closed.text();
+    (is_complete_in(&mut buf, text, ";") && !ends_in_a_line_comment(text)).then_some(closed)
+}
+
 /// The text of the schema object that `sql`, a statement as [`Statements`]
 /// read it, starts with, when that text ends in a `--` comment
 /// ([`ends_in_a_line_comment`]) holding the `;` written after it, so that
@@ -1077,6 +1130,58 @@ mod tests {
             "CREATE VIEW v AS SELECT 'open -- ",
         ] {
             assert!(!ends_in_a_line_comment(whole), "{whole}");
+        }
+    }
+
+    #[test]
+    fn a_trailing_line_comment_is_closed_or_dropped() {
+        let block = |sql: &str| match close_line_comment(sql) {
+            Some(ClosedComment::Block(text)) => text,
+            other => panic!("{sql:?}: {other:?}"),
+        };
+        assert_eq!(
+            block("CREATE INDEX i ON t(x) -- by x"),
+            "CREATE INDEX i ON t(x) /* by x */"
+        );
+        // The first `--` outside a string or a name starts it; the rest
+        // of the line is its text.
+        assert_eq!(
+            block("CREATE VIEW v AS\n  SELECT '--', \"a--b\" FROM t --note -- more"),
+            "CREATE VIEW v AS\n  SELECT '--', \"a--b\" FROM t /* note -- more */"
+        );
+        assert_eq!(
+            block("CREATE TABLE t (a) WITHOUT ROWID -- one\n-- two"),
+            "CREATE TABLE t (a) WITHOUT ROWID -- one\n/* two */"
+        );
+        assert_eq!(
+            block("CREATE VIEW v AS SELECT 1 /* -- */ -- ü; ok"),
+            "CREATE VIEW v AS SELECT 1 /* -- */ /* ü; ok */"
+        );
+        for (sql, left) in [
+            (
+                "CREATE VIEW v AS SELECT 1 -- hides */ rows",
+                "CREATE VIEW v AS SELECT 1",
+            ),
+            ("CREATE INDEX i ON t(x) --", "CREATE INDEX i ON t(x)"),
+            ("CREATE INDEX i ON t(x)\n--  \r", "CREATE INDEX i ON t(x)"),
+            (
+                "CREATE INDEX i ON t(x) -- by x\n-- not */ this",
+                "CREATE INDEX i ON t(x) /* by x */",
+            ),
+        ] {
+            assert_eq!(
+                close_line_comment(sql),
+                Some(ClosedComment::Dropped(left.to_owned())),
+                "{sql:?}"
+            );
+        }
+        for whole in [
+            "CREATE INDEX i ON t(x)",
+            "CREATE INDEX i ON t(x) -- by x\n",
+            "CREATE VIEW v AS SELECT '--' /* -- */",
+            "CREATE VIEW v AS SELECT 'open -- ",
+        ] {
+            assert_eq!(close_line_comment(whole), None, "{whole}");
         }
     }
 

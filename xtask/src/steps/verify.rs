@@ -988,6 +988,7 @@ impl Shape {
             sequences: manifest
                 .and_then(|m| m.sequences.clone())
                 .unwrap_or_default(),
+            close_line_comments: false,
         };
         Ok(Shape {
             data_only,

@@ -998,11 +998,11 @@ fn a_remote_restore_without_its_confirmation_is_refused_before_the_lock_and_wran
 /// A local backup of a database whose WITHOUT ROWID table, plain table,
 /// index and view end in a `--` comment (`backup local` writes each `;` on
 /// a line of its own), restored into staging: the restore's check exports
-/// staging again through D1's export, which writes `... -- comment;`. It
-/// exports only the restored tables, by name (no index or view), and the
-/// first row that runs into a table's `CREATE` is still read as that
-/// table's: the row counts and the content are checked and equal, and
-/// the restore says nothing of a comment.
+/// staging again through D1's export (only the restored tables, by name),
+/// and the row counts and the content are checked and equal. The restore
+/// writes each comment D1 would keep at the end of an object's text as a
+/// `/* */` one (the plain table's SQLite does not keep), and says so, so
+/// that the export writes no `... -- comment;`.
 #[test]
 fn a_restore_into_staging_of_objects_ending_in_a_line_comment_checks_their_content() {
     let remote = Remote::new("");
@@ -1045,7 +1045,22 @@ fn a_restore_into_staging_of_objects_ending_in_a_line_comment_checks_their_conte
             run.all()
         );
     }
-    assert!(!run.all().contains("comment"), "{}", run.all());
+    let closed = |object: &str| {
+        format!("writes the `--` comment at the end of {object} as a `/* */` comment")
+    };
+    for object in ["table sessions", "index shifts_live", "view live_shifts"] {
+        assert!(run.stdout.contains(&closed(object)), "{}", run.all());
+    }
+    assert!(
+        !run.stdout.contains(&closed("table shifts")),
+        "{}",
+        run.all()
+    );
+    let sql = object_sql(&remote.staging);
+    assert!(
+        sql["live_shifts"].ends_with("/* soft-deleted rows hidden */"),
+        "{sql:?}"
+    );
     assert_eq!(counts(&remote.staging)["sessions"], 2);
     assert_eq!(counts(&remote.staging)["shifts"], 2);
 }

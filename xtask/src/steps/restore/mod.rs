@@ -561,12 +561,12 @@ fn plan(
     target: &Environment,
     new: Option<&NewDatabase>,
 ) -> Result<Option<Planned>> {
-    let mode = args.mode();
+    let into @ (mode, _) = (args.mode(), target);
     let (mut source, migrations_dir) = check_source(project, envs, target, args, new.is_some())?;
     let access = TargetAccess::new(sh, project, args, target, new)?;
     let (catalog, existing) = access.read(args, target, new)?;
     let (options, survey, mut triggers, schema) =
-        survey_dump(project, &mut source, &migrations_dir, mode, &catalog)?;
+        survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
     // The dump's triggers, as its statements read and as SQLite made them.

@@ -14,7 +14,7 @@ use super::guards::{
     guard_source_environment, warn_if_latest_is_a_safety_backup,
 };
 use super::{Mode, RestoreArgs, Source};
-use crate::config::environment::{Environment, Environments};
+use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::fsutil;
 use crate::edge::local_d1;
@@ -190,7 +190,7 @@ pub(super) fn survey_dump(
     project: &Project,
     source: &mut Source,
     migrations_dir: &Path,
-    mode: Mode,
+    (mode, target): (Mode, &Environment),
     catalog: &Catalog,
 ) -> Result<(
     repair::Options,
@@ -198,7 +198,7 @@ pub(super) fn survey_dump(
     BTreeMap<String, String>,
     Vec<String>,
 )> {
-    let options = repair_options(source, migrations_dir, mode, catalog)?;
+    let options = repair_options(source, migrations_dir, (mode, target), catalog)?;
     let settings = project.settings()?;
     // The dump's triggers, by name, and every statement of its schema, read
     // in the survey's pass.
@@ -321,11 +321,15 @@ pub(super) fn check_surveyed(
 }
 
 /// The repair options for restoring `source` into `target` by `mode`: the
-/// schema it goes into, its virtual tables, chosen tables and counters.
+/// schema it goes into, its virtual tables, chosen tables and counters,
+/// and, for a remote target (a new database too), every `--` comment at
+/// the end of an object's text closed, so that D1's export of it loads. A
+/// local target keeps the text as written: its backups, native, cope, and
+/// a backup of it is the backup restored, byte for byte.
 pub(super) fn repair_options(
     source: &Source,
     migrations_dir: &Path,
-    mode: Mode,
+    (mode, target): (Mode, &Environment),
     catalog: &Catalog,
 ) -> Result<repair::Options> {
     let (known_tables, known_triggers) = if mode == Mode::Clean {
@@ -366,6 +370,7 @@ pub(super) fn repair_options(
             .as_ref()
             .and_then(|m| m.sequences.clone())
             .unwrap_or_default(),
+        close_line_comments: target.location == Location::Remote,
     })
 }
 
