@@ -1914,6 +1914,35 @@ mod tests {
         assert!(shown.contains("Result: DIFFERENT"), "{shown}");
     }
 
+    /// A restore into D1 writes an object's trailing `--` comment as a
+    /// `/* */` one, or drops it when it holds `*/`, so that D1's export of
+    /// the database can end it with `;`: a backup and the database restored
+    /// from it hold the same schema, and diff says so.
+    #[test]
+    fn a_trailing_comment_a_restore_closed_is_no_schema_change() {
+        let backup = "CREATE TABLE k(id TEXT PRIMARY KEY, v) WITHOUT ROWID -- keyed by id
+            ;
+            CREATE INDEX k_v ON k(v) -- by value
+            ;
+            CREATE VIEW kv AS SELECT * FROM k -- ends */ here
+            ;";
+        let restored = "CREATE TABLE k(id TEXT PRIMARY KEY, v) WITHOUT ROWID /* keyed by id */;
+            CREATE INDEX k_v ON k(v) /* by value */;
+            CREATE VIEW kv AS SELECT * FROM k;";
+        let diff = diff_of(backup, restored, None, false);
+        assert!(diff.schema.is_empty(), "{}", diff.render());
+        assert!(diff.identical(), "{}", diff.render());
+
+        let edited = "CREATE TABLE k(id TEXT PRIMARY KEY, v) WITHOUT ROWID /* keyed by v */;
+            CREATE INDEX k_v ON k(v, id) /* by value */;
+            CREATE VIEW kv AS SELECT * FROM k;";
+        let edits = diff_of(backup, edited, None, false);
+        let changes: Vec<(&str, &str)> = { edits.schema.iter() }
+            .map(|c| (c.name.as_str(), c.change))
+            .collect();
+        assert_eq!(changes, [("k_v", "changed"), ("k", "changed")]);
+    }
+
     #[test]
     fn schema_and_rows_added_removed_and_changed_by_key() {
         let after = "CREATE TABLE t(id INTEGER PRIMARY KEY, email TEXT, n, phone TEXT);
