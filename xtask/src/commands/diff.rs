@@ -993,6 +993,19 @@ fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
     Ok(out)
 }
 
+/// An object's text as a restore into D1 writes it: without the blanks
+/// after its last token (SQLite keeps those of a `;` written on the next
+/// line, D1 does not), and with a trailing `--` comment closed as a `/* */`
+/// one, or dropped ([`d1_sql::statements::close_line_comment`]), so that a
+/// backup's object and the one its restore wrote are the same schema.
+fn as_restored(sql: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+    let sql = sql.as_deref()?.trim_end();
+    Some(match d1_sql::statements::close_line_comment(sql) {
+        Some(closed) => std::borrow::Cow::Owned(closed.text().to_owned()),
+        None => std::borrow::Cow::Borrowed(sql),
+    })
+}
+
 /// SQLite's, D1's and the repair's own objects, never compared.
 fn is_internal(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
@@ -1151,7 +1164,7 @@ fn schema_changes(
         let change = match (sa, sb) {
             (None, Some(_)) => "added",
             (Some(_), None) => "removed",
-            (Some(x), Some(y)) if x.1 != y.1 => "changed",
+            (Some(x), Some(y)) if as_restored(&x.1) != as_restored(&y.1) => "changed",
             _ => continue,
         };
         let columns = (kind == "table" && change == "changed")
