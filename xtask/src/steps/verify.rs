@@ -1685,6 +1685,14 @@ mod tests {
             "{said}"
         );
         assert!(said.contains("verify it on a machine with more"), "{said}");
+        // Only what applies: no disk filled, and no other cause to fix.
+        for wrong in [
+            "full disk",
+            "file-size limit",
+            "Free space or fix the cause",
+        ] {
+            assert!(!said.contains(wrong), "{wrong:?} in: {said}");
+        }
     }
 
     /// A sealed backup whose SQL, as its manifest records, is more than

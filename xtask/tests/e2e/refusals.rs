@@ -1511,3 +1511,91 @@ fn hooks_install_under_an_empty_worktree_hooks_path_is_not_installed() {
         run.all()
     );
 }
+
+/// HI: `deploy` refuses a PEM private key anywhere in a site's file, but
+/// the pre-commit hook let one be committed: a TLS key (PKCS#8 or RSA,
+/// with the legacy `Proc-Type` header too), an OpenSSH key, a service
+/// account's JSON holding one as a string. The hook now refuses them by
+/// deploy's rule (key material must follow the marker), naming the file and
+/// the fix, never printing the key; a public key, a certificate and a
+/// README showing only the markers still commit.
+#[test]
+fn the_pre_commit_hook_refuses_a_pem_private_key_by_its_body() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    sb.git(&["commit", "-q", "--allow-empty", "-m", "base"])
+        .assert_ok();
+    // Built from halves, so that no key stands in this file.
+    let begin = |label: &str| format!("-----BEGIN {label}-----");
+    let end = |label: &str| format!("-----END {label}-----");
+    let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    let block = |label: &str| format!("{}\n{body}\nAbCd==\n{}\n", begin(label), end(label));
+    let refused = [
+        ("tls/server.key", block("PRIVATE KEY")),
+        ("deploy/id_ed25519", block("OPENSSH PRIVATE KEY")),
+        (
+            "legacy.pem",
+            format!(
+                "{}\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A\n\n{body}\n",
+                begin("RSA PRIVATE KEY")
+            ),
+        ),
+        (
+            "service-account.json",
+            format!(
+                "{{\"type\": \"service_account\", \"private_key\": \"{}\\n{body}\\n{}\\n\"}}\n",
+                begin("PRIVATE KEY"),
+                end("PRIVATE KEY")
+            ),
+        ),
+    ];
+    let allowed = [
+        ("tls/server.pub", block("PUBLIC KEY")),
+        ("tls/server.crt", block("CERTIFICATE")),
+        (
+            "SETUP.md",
+            format!(
+                "Put the key in tls/ (never commit it):\n\n{}\n...\n{}\n\nor {} <your key here>\n",
+                begin("PRIVATE KEY"),
+                end("PRIVATE KEY"),
+                begin("RSA PRIVATE KEY")
+            ),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (file, text) in refused.iter().chain(allowed.iter()) {
+        let path = sb.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        sb.git(&["add", "-f", "--", file]).assert_ok();
+        let commit = sb.git(&["commit", "-q", "-m", file]);
+        let should = allowed.iter().any(|(f, _)| f == file);
+        if commit.ok != should {
+            wrong.push(format!(
+                "{file}: committed {}:\n{}",
+                commit.ok,
+                commit.all()
+            ));
+        }
+        if commit.ok {
+            sb.git(&["reset", "-q", "--soft", "HEAD~1"]);
+        } else {
+            let said = commit.all();
+            for part in [
+                &format!("{file}: it holds a PEM private key"),
+                "git rm --cached",
+                "outside the repository",
+            ] {
+                if !said.contains(part) {
+                    wrong.push(format!("{file}: no {part:?} in:\n{said}"));
+                }
+            }
+            if said.contains(body) || said.contains("Proc-Type") {
+                wrong.push(format!("{file}: the key was printed:\n{said}"));
+            }
+        }
+        sb.git(&["rm", "-q", "--cached", "--", file]);
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
