@@ -145,8 +145,15 @@ pub fn environmental(e: &rusqlite::Error) -> bool {
 }
 
 /// Turns an environmental SQLite error into [`CouldNotRun`], naming what
-/// was being done.
+/// was being done: a database in memory at its bound
+/// ([`crate::gate::held_to_memory`]) is said as its message says, with
+/// its own fix, not as a disk or a limit that might be the cause.
 pub fn could_not_run(e: rusqlite::Error, doing: &str) -> anyhow::Error {
+    if let Some(told) = crate::gate::held_to_memory(&e) {
+        return anyhow::Error::new(CouldNotRun(format!(
+            "the scratch database failed while {doing}: {told} (the backup itself was not judged)"
+        )));
+    }
     anyhow::Error::new(CouldNotRun(format!(
         "the scratch database failed while {doing}: {e} (a full disk, a file-size limit, \
          permissions or memory; the backup itself was not judged). Free space or fix the cause, \

@@ -137,6 +137,25 @@ pub const STATEMENT_SECONDS: u64 = 120;
 /// seconds an `INSERT … SELECT` over a join or of `zeroblob`s writes tens
 /// of gigabytes.
 const GROWTH_FLOOR: u64 = 64 << 20;
+
+/// The extended code of the error a statement fails with when it would
+/// grow a database held in memory past its bound
+/// ([`Gate::hold_in_memory_to`]): `SQLITE_FULL`, so that it is told as
+/// the machine's, not the SQL's, with a code of its own no SQLite error
+/// has ([`held_to_memory`]).
+const HELD_TO_MEMORY: std::ffi::c_int = rusqlite::ffi::SQLITE_FULL | (0xd1 << 8);
+
+/// What a statement that failed at its database's bound in memory
+/// ([`Gate::hold_in_memory_to`]) was told: the whole message, with the
+/// fix, which no other cause applies to.
+pub fn held_to_memory(e: &rusqlite::Error) -> Option<&str> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, Some(told)) if f.extended_code == HELD_TO_MEMORY => {
+            Some(told)
+        }
+        _ => None,
+    }
+}
 const GROWTH_PER_BYTE: u64 = 16;
 const D1_DATABASE_LIMIT: u64 = 10_000_000_000;
 
@@ -412,7 +431,10 @@ impl Gate {
             { self.growth.memory.get() }.filter(|_| self.growth.memory_binds.get())
         {
             return Some(Outcome::Failed(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                rusqlite::ffi::Error {
+                    code: rusqlite::ErrorCode::DiskFull,
+                    extended_code: HELD_TO_MEMORY,
+                },
                 Some(told.clone()),
             )));
         }
