@@ -519,8 +519,8 @@ const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
 /// secret, whatever its name: told by its first bytes
 /// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
 /// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
-/// [`ZSTD_HEAD`] of them read); else a secret anywhere in it
-/// ([`secret_in_file`]). `None` for any other file, and for one that
+/// [`ZSTD_HEAD`] of them read); else a secret anywhere in it, unpacked
+/// too ([`secret_in_file`]). `None` for any other file, and for one that
 /// cannot be read or unpacked. One byte past [`HEAD`] is read to know
 /// whether the head is the whole file (then a statement it ends inside
 /// was not cut off by it).
@@ -539,16 +539,26 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     match held_by(&head, cut) {
         Some(Held::Compressed) => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            let unpacked = zstd::stream::read::Decoder::new(file.take(ZSTD_HEAD)).ok()?;
+            let unpacked = zstd::stream::read::Decoder::new((&file).take(ZSTD_HEAD)).ok()?;
             let (plain, cut) = read_head(&mut { unpacked })?;
-            let plain = held_by(&plain, cut);
-            Some((plain.filter(|h| *h != Held::Compressed)?, true))
+            let held = match held_by(&plain, cut) {
+                Some(Held::Compressed) => return None,
+                Some(held) => held,
+                // A secret past the head, or in its last bytes: the whole
+                // stream unpacked is read, as a plain file is.
+                None if cut => {
+                    file.seek(SeekFrom::Start(0)).ok()?;
+                    let unpacked = zstd::stream::read::Decoder::new(&file).ok()?;
+                    secret_in_file(unpacked, Wide::of(&plain))?
+                }
+                None => return None,
+            };
+            Some((held, true))
         }
         Some(held) => Some((held, false)),
         None if cut => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            let wide = Wide::of(&head);
-            Some((secret_in_file(&mut file, wide)?, false))
+            Some((secret_in_file(&file, Wide::of(&head))?, false))
         }
         None => None,
     }
@@ -569,22 +579,23 @@ const PIECE: usize = 256 * 1024;
 /// UTF-32 too; a multiple of 4, so that a wide file's units stay whole.
 const OVERLAP: usize = 4 * 1024;
 
-/// The secret that `file`, from where it is read, holds anywhere in its
-/// first [`PAGES_FILE_LIMIT`] bytes ([`d1_core::dump::secret_in`]), in
-/// `wide` text too when its head is: read in pieces of [`PIECE`] bytes,
-/// each with the [`OVERLAP`] after it, so a key cut in two by a piece's
-/// end is still told. `None` too when it cannot be read.
-fn secret_in_file(file: &mut File, wide: Option<Wide>) -> Option<d1_core::dump::Held> {
+/// The secret that `file` (a file from where it is read, or a compressed
+/// one's stream unpacked) holds anywhere in its first [`PAGES_FILE_LIMIT`]
+/// bytes ([`d1_core::dump::secret_in`]), in `wide` text too when its head
+/// is: read in pieces of [`PIECE`] bytes, each with the [`OVERLAP`] after
+/// it, so a key cut in two by a piece's end is still told. What was read
+/// before a read fails (a stream that cannot be unpacked further) is
+/// looked in too. A stream that unpacks to more is told by its first
+/// [`PAGES_FILE_LIMIT`] bytes: what it holds past them is not read.
+fn secret_in_file(file: impl Read, wide: Option<Wide>) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{secret_in, wide_as_ascii};
     let mut reader = file.take(PAGES_FILE_LIMIT);
     let mut window = Vec::with_capacity(PIECE + OVERLAP);
     loop {
         let want = PIECE + OVERLAP - window.len();
-        let got = (&mut reader)
-            .take(want as u64)
-            .read_to_end(&mut window)
-            .ok()?;
-        let last = got < want;
+        let had = window.len();
+        let read = (&mut reader).take(want as u64).read_to_end(&mut window);
+        let last = read.is_err() || window.len() - had < want;
         let piece = if last { window.len() } else { PIECE };
         let found = secret_in(&window, piece).or_else(|| {
             let wide = wide?;
