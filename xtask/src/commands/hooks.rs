@@ -1,5 +1,6 @@
 //! `cargo xtask hooks install`: point git at the tracked hooks in
-//! `scripts/git-hooks/`: pre-commit refuses a commit that adds a backup;
+//! `scripts/git-hooks/`: pre-commit refuses a commit that adds a backup,
+//! or made while git holds an age identity or a PEM private key;
 //! pre-push warns when the pushed commits add a migration, and names the
 //! command that applies it with a backup first.
 
@@ -92,8 +93,9 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
     }
     crate::say!(
         "Installed: core.hooksPath = {HOOKS_DIR}. A commit that adds a backup (by name, by the D1 \
-         export header, or a SQLite database file) is now refused, and a push that adds a \
-         migration is warned to apply it with `cargo xtask migrate ENV`."
+         export header, or a SQLite database file), or made while git holds a secret key (an age \
+         identity, a PEM private key), is now refused, and a push that adds a migration is \
+         warned to apply it with `cargo xtask migrate ENV`."
     );
     Ok(())
 }
@@ -135,4 +137,78 @@ fn make_executable(hook: &Path) -> Result<()> {
         std::fs::set_permissions(hook, perms)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The pre-commit hook's program that tells a PEM private key (`awk`,
+    /// in the shell script) says what `deploy`'s rule says
+    /// ([`d1_core::dump::private_key_at`]) of every text here: keys of
+    /// each kind and shape, and texts that only show the markers.
+    #[test]
+    fn the_pre_commit_hook_tells_a_private_key_as_deploy_does() {
+        use d1_core::dump::{Held, secret_in};
+        let hook = include_str!("../../../scripts/git-hooks/pre-commit");
+        let program = { hook.split_once("\npem_key='") }
+            .and_then(|(_, rest)| rest.split_once("\n'\n"))
+            .map(|(program, _)| program)
+            .expect("the hook's pem_key program");
+        // Built from halves, so that no key stands in this file.
+        let begin = |label: &str| ["-----BEGIN ", label, "-----"].concat();
+        let b64 = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+        let mut texts = Vec::new();
+        for label in [
+            "PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "EC PRIVATE KEY",
+            "OPENSSH PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+            "PGP PRIVATE KEY BLOCK",
+            "PUBLIC KEY",
+            "CERTIFICATE",
+            "private key",
+            "A VERY LONG LABEL THAT NAMES A PRIVATE KEY AT LAST",
+        ] {
+            for body in [
+                format!("\n{b64}\n"),
+                format!("\r\n\r\n{b64}\r\n"),
+                format!("\\n{b64}\\n"),
+                format!("\\\\n{b64}"),
+                format!(" {b64}"),
+                "\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n".to_owned(),
+                "\nVersion: GnuPG v2\n\nlQOYBF\n".to_owned(),
+                "\n...\n".to_owned(),
+                " <your key here>\n".to_owned(),
+                "\nMIIEvQ...\n".to_owned(),
+                "\n\n\n".to_owned(),
+                format!("\n\n{}\n{b64}\n", begin("PUBLIC KEY")),
+            ] {
+                texts.push(format!("{}{body}", begin(label)));
+                texts.push(format!("x = \"-{}{body}\"\n", begin(label)));
+            }
+        }
+        let mut told = [0, 0];
+        let mut differ = Vec::new();
+        for text in &texts {
+            let deploy = secret_in(text.as_bytes(), text.len()) == Some(Held::PrivateKey);
+            let mut awk = std::process::Command::new("awk")
+                .arg(program)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            awk.stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let hook = awk.wait().unwrap().success();
+            told[usize::from(deploy)] += 1;
+            if hook != deploy {
+                differ.push(format!("{text:?}: deploy {deploy}, hook {hook}"));
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
+        assert!(told[0] > 20 && told[1] > 20, "{told:?}");
+    }
 }
