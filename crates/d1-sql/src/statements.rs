@@ -1175,6 +1175,21 @@ mod tests {
                 "{sql:?}"
             );
         }
+        // Only SQLite's blanks end a name: a no-break or ideographic space
+        // is part of one (`flag\u{a0}` is not `flag`), and is kept.
+        for sql in [
+            "CREATE VIEW v AS SELECT k FROM t WHERE flag = flag\u{a0} -- */",
+            "CREATE UNIQUE INDEX u ON t(k) WHERE flag\u{3000} --",
+            "CREATE VIEW v AS SELECT 1 AS a\u{2028}\n--",
+        ] {
+            let kept = &sql[..sql.rfind("--").unwrap()];
+            let kept = kept.trim_end_matches([' ', '\n']);
+            assert_eq!(
+                close_line_comment(sql),
+                Some(ClosedComment::Dropped(kept.to_owned())),
+                "{sql:?}"
+            );
+        }
         for whole in [
             "CREATE INDEX i ON t(x)",
             "CREATE INDEX i ON t(x) -- by x\n",

@@ -1949,6 +1949,24 @@ mod tests {
         let edited = "CREATE TABLE k(id TEXT PRIMARY KEY, v) WITHOUT ROWID /* keyed by v */;
             CREATE INDEX k_v ON k(v, id) /* by value */;
             CREATE VIEW kv AS SELECT * FROM k;";
+        // A no-break space ends no name in SQLite: `flag\u{a0}` is another
+        // column than `flag`, and a view comparing them another view.
+        let nbsp = |v: &str| {
+            format!(
+                "CREATE TABLE t(k, flag, \"flag\u{a0}\"); CREATE VIEW v AS SELECT k FROM t {v};"
+            )
+        };
+        let renamed = diff_of(
+            &nbsp("WHERE flag = flag\u{a0}"),
+            &nbsp("WHERE flag = flag"),
+            None,
+            false,
+        );
+        let changes: Vec<(&str, &str)> = { renamed.schema.iter() }
+            .map(|c| (c.name.as_str(), c.change))
+            .collect();
+        assert_eq!(changes, [("v", "changed")]);
+
         let edits = diff_of(backup, edited, None, false);
         let changes: Vec<(&str, &str)> = { edits.schema.iter() }
             .map(|c| (c.name.as_str(), c.change))
