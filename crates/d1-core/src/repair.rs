@@ -953,7 +953,8 @@ fn closed_line_comment(sql: &str) -> Option<Repair> {
 /// A schema statement's text (`sql` without its `;`), its `--` comment at
 /// the end closed, if it ends in one.
 fn closed_text(sql: &str) -> Option<d1_sql::statements::ClosedComment> {
-    let text = sql.trim_end().strip_suffix(';')?.trim_end();
+    use d1_sql::statements::without_trailing_blanks;
+    let text = without_trailing_blanks(without_trailing_blanks(sql).strip_suffix(';')?);
     d1_sql::statements::close_line_comment(text)
 }
 

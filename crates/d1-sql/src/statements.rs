@@ -552,7 +552,7 @@ pub fn close_line_comment(sql: &str) -> Option<ClosedComment> {
     let note = sql[start + 2..].trim();
     let closed = if note.is_empty() || note.contains("*/") {
         // A `--` comment on the line before is closed in turn.
-        let before = sql[..start].trim_end();
+        let before = without_trailing_blanks(&sql[..start]);
         let text =
             close_line_comment(before).map_or_else(|| before.to_owned(), |c| c.text().to_owned());
         ClosedComment::Dropped(text)
@@ -563,6 +563,14 @@ pub fn close_line_comment(sql: &str) -> Option<ClosedComment> {
     };
     let text = closed.text();
     (is_complete_in(&mut buf, text, ";") && !ends_in_a_line_comment(text)).then_some(closed)
+}
+
+/// `sql` without the blanks SQLite's tokenizer skips (space, tab, line
+/// feed, form feed, carriage return) at its end. Not Rust's `trim_end`,
+/// which takes Unicode spaces too: SQLite reads every byte over 0x7f as
+/// part of a name, so `flag\u{a0}` is another name than `flag`.
+pub fn without_trailing_blanks(sql: &str) -> &str {
+    sql.trim_end_matches([' ', '\t', '\n', '\x0c', '\r'])
 }
 
 /// The text of the schema object that `sql`, a statement as [`Statements`]

@@ -999,7 +999,7 @@ fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
 /// one, or dropped ([`d1_sql::statements::close_line_comment`]), so that a
 /// backup's object and the one its restore wrote are the same schema.
 fn as_restored(sql: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
-    let sql = sql.as_deref()?.trim_end();
+    let sql = d1_sql::statements::without_trailing_blanks(sql.as_deref()?);
     Some(match d1_sql::statements::close_line_comment(sql) {
         Some(closed) => std::borrow::Cow::Owned(closed.text().to_owned()),
         None => std::borrow::Cow::Borrowed(sql),
