@@ -26,6 +26,7 @@ mod fault_matrix;
 mod generated_shapes;
 mod hostile_backup_dir_reads;
 mod hostile_backups;
+mod hostile_bucket_records;
 mod hostile_config;
 mod hostile_dumps;
 mod hostile_lock_records;

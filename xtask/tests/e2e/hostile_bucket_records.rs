@@ -1,0 +1,175 @@
+//! What a hostile offsite bucket can plant, read through the real
+//! wrangler's `r2` commands against the loopback API: anyone holding the
+//! scheduled job's object token can write any object there, an index entry
+//! marked verified good and a manifest of its own making included.
+
+use crate::common;
+
+use common::decoys::Decoys;
+use common::remote::*;
+use common::*;
+use serde_json::Value;
+
+const BUCKET: &str = "qbtime-d1-backups";
+
+/// A loopback prod with its bucket, and a HOME for the runs.
+fn remote() -> (Remote, tempfile::TempDir) {
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    (remote, tempfile::tempdir().unwrap())
+}
+
+/// The sha256 of each migration in the sandbox's `migrations/`, by name.
+fn migration_shas(sb: &Sandbox) -> std::collections::BTreeMap<String, String> {
+    let dir = sb.path().join("migrations");
+    { std::fs::read_dir(&dir).unwrap() }
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, sha256_hex(&std::fs::read(&p).unwrap()))
+        })
+        .collect()
+}
+
+/// Plants in prod's bucket an index whose one entry, `file`, is marked
+/// verified good, and a manifest for it made from `real` (a manifest this
+/// tool wrote) by `edit`; no backup object. Returns the manifest's key.
+fn plant_entry(
+    remote: &Remote,
+    real: &Value,
+    file: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let stem = [".sql.zst.age", ".sql.zst", ".sql"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))
+        .unwrap();
+    let month = created_at.format("%Y/%m");
+    let key = format!("prod/{month}/{file}");
+    let manifest_key = format!("prod/{month}/{stem}.manifest.json");
+    let at = created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut manifest = real.clone();
+    manifest["file"]["name"] = Value::from(file);
+    manifest["created_at"] = Value::from(at.as_str());
+    let object = manifest.as_object_mut().unwrap();
+    object.remove("offsite");
+    object.remove("taken_after");
+    edit(&mut manifest);
+    let index = serde_json::json!({
+        "format_version": 1,
+        "environment": "prod",
+        "backups": [{
+            "file": file,
+            "key": key,
+            "manifest_key": manifest_key,
+            "created_at": at,
+            "uploaded_at": at,
+            "bytes": manifest["file"]["bytes"],
+            "sha256": manifest["file"]["sha256"],
+            "format": "sql",
+            "mode": "full",
+            "whole": true,
+            "verified": "good",
+        }],
+    });
+    for (k, v) in [
+        (&manifest_key, &manifest),
+        (&"index/prod.json".to_owned(), &index),
+    ] {
+        remote
+            .server
+            .r2_put_object(BUCKET, k, &serde_json::to_vec(v).unwrap())
+            .unwrap();
+    }
+    manifest_key
+}
+
+/// The minute ten minutes ago, as a backup's name and date carry it.
+fn ten_minutes_ago() -> (String, chrono::DateTime<chrono::Utc>) {
+    use chrono::{DurationRound, TimeDelta};
+    let at = (chrono::Utc::now() - TimeDelta::minutes(10))
+        .duration_trunc(TimeDelta::minutes(1))
+        .unwrap();
+    (at.format("%Y%m%d-%H%M").to_string(), at)
+}
+
+/// On a fresh machine (backups/ empty, a CI runner) the migration record
+/// came from the newest verified offsite copy's manifest, picked by the
+/// index's own `verified: good` claim. A planted index entry and a
+/// manifest with made-up `migration_sha256`, with no backup object at all,
+/// made `migrate` refuse the real migrations as edited (exit 3), and the
+/// runner's new backup carried the planted record forward, so it outlived
+/// the planted objects. A record read from the bucket is now told, not
+/// obeyed, and never carried into a new backup.
+#[test]
+fn a_planted_offsite_record_neither_blocks_migrate_nor_enters_a_new_backup() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    let name = remote.backup_prod(home.path());
+    let real = manifest_for(sb, &name);
+    let (stamp, at) = ten_minutes_ago();
+    let planted = format!("backup-prod-{stamp}.sql");
+    let manifest_key = plant_entry(&remote, &real, &planted, at, |m| {
+        for sha in m["migration_sha256"].as_object_mut().unwrap().values_mut() {
+            *sha = Value::from("ab".repeat(32));
+        }
+    });
+    // A CI runner: the checkout without backups/, and a new migration.
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.path().join("migrations/0005_after_the_plant.sql"),
+        "CREATE TABLE after_the_plant(id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let object = format!("r2://{BUCKET}/{manifest_key}");
+
+    let check = remote.xtask(home.path(), &["migrate", "prod", "--check"]);
+    assert_eq!(check.code, Some(0), "{}", check.all());
+    assert!(
+        check.stderr.contains(&object),
+        "the warning names the object:\n{}",
+        check.all()
+    );
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains(&object) && run.stderr.contains("not carried"),
+        "the warning names the object and says what is done with it:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("add a new migration"),
+        "the warning gives the fix for a real edit:\n{}",
+        run.all()
+    );
+    let tables: i64 = rusqlite::Connection::open(&remote.db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'after_the_plant'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "the new migration was not applied");
+    // The pre-migration backup records the files as they are, not the
+    // planted record.
+    let taken = only_backup(sb);
+    let recorded = manifest_for(sb, &taken)["migration_sha256"].clone();
+    let shas = migration_shas(sb);
+    for (migration, sha) in recorded.as_object().unwrap() {
+        assert_eq!(
+            sha.as_str(),
+            shas.get(migration).map(String::as_str),
+            "{migration}"
+        );
+    }
+    assert!(!recorded.as_object().unwrap().is_empty());
+    assert_eq!(decoys.hashes(), before);
+}
