@@ -25,7 +25,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs};
 use crate::steps::migrations::{
     MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
-    plan, record_for,
+    plan, record_for, told_if_from_bucket,
 };
 use d1_core::wording::count;
 
@@ -275,6 +275,7 @@ fn check_env(
     };
     let current = digests(&dir, &applied);
     let edited = edited_or_missing(&applied, &current, record.as_ref());
+    let (edited, told) = told_if_from_bucket(edited, record.as_ref(), &dir, env);
     let unrecorded = applied
         .iter()
         .filter(|n| record.as_ref().is_none_or(|r| !r.sha256.contains_key(*n)))
@@ -296,6 +297,14 @@ fn check_env(
                 String::new()
             }
         );
+        if told > 0 {
+            crate::say!(
+                "{}: {} {} from the bucket's record only (warned above): not a failure",
+                env.name,
+                count(told, "migration"),
+                if told == 1 { "differs" } else { "differ" }
+            );
+        }
         Ok(None)
     } else {
         let report = edited_report(&edited, &dir, &source);

@@ -1648,9 +1648,10 @@ fn say_rewritten(lossless: &d1_dump::Lossless) {
 }
 
 /// The sha256 of each applied migration as `migrations/` holds it now,
-/// except where the environment's previous verified backup recorded one:
-/// that is what was applied, so an edit made since is warned about, not
-/// recorded as the original.
+/// except where the environment's previous verified backup on this machine
+/// recorded one: that is what was applied, so an edit made since is warned
+/// about, not recorded as the original. A record read from the bucket is
+/// compared with (a difference is warned about), never carried.
 fn migration_record(
     sh: &Shell,
     project: &Project,
@@ -1663,7 +1664,10 @@ fn migration_record(
     if let Some(previous) = &previous {
         let edited =
             crate::steps::migrations::edited_migrations(&previous.sha256, applied, &current);
-        if !edited.is_empty() {
+        if previous.from_bucket {
+            // Told, and not carried (below); a file gone is not recorded.
+            crate::steps::migrations::told_if_from_bucket(edited, Some(previous), &dir, env);
+        } else if !edited.is_empty() {
             crate::warn!(
                 "this backup records the migrations as they were applied, not as {} \
                  holds them now: {}",
@@ -1672,9 +1676,13 @@ fn migration_record(
             );
         }
     }
+    // A record read from the bucket is anyone's with its token to write:
+    // carried forward, a planted one would outlive the planted objects.
     Ok(crate::steps::migrations::carried_record(
         applied,
-        previous.as_ref().map(|p| &p.sha256),
+        { previous.as_ref() }
+            .filter(|p| !p.from_bucket)
+            .map(|p| &p.sha256),
         &current,
     ))
 }

@@ -12,6 +12,7 @@ use crate::exit::Exit;
 use anyhow::{Context, Result};
 use d1_core::statement;
 use d1_core::wording::count;
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use xshell::Shell;
@@ -436,7 +437,76 @@ pub fn edited_since_applied(
         None => format!("{}'s d1_migrations", env.database_name),
     };
     let edited = edited_or_missing(applied, &current, record.as_ref());
+    let (edited, _) = told_if_from_bucket(edited, record.as_ref(), dir, env);
     Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, &source)))
+}
+
+/// Of `edited` ([`edited_or_missing`]), those to refuse, and how many
+/// were only warned about: with a `record` read from the bucket, an
+/// applied migration whose file differs from it is told
+/// ([`bucket_edit_warning`]), not refused, since anyone holding the
+/// bucket's object token can write that record. One gone from `dir` is
+/// refused all the same: that needs no record.
+pub fn told_if_from_bucket(
+    edited: Vec<EditedMigration>,
+    record: Option<&Record>,
+    dir: &Path,
+    env: &Environment,
+) -> (Vec<EditedMigration>, usize) {
+    let Some(record) = record.filter(|r| r.from_bucket) else {
+        return (edited, 0);
+    };
+    let (changed, refused): (Vec<EditedMigration>, Vec<EditedMigration>) =
+        edited.into_iter().partition(|e| e.now.is_some());
+    if !changed.is_empty() {
+        warn_once(&bucket_edit_warning(&changed, dir, record, env));
+    }
+    (refused, changed.len())
+}
+
+/// Warns `text` unless this run has warned it already: `migrate` reads
+/// the record for its plan and again for its pre-migration backup.
+fn warn_once(text: &str) {
+    static TOLD: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let fresh = TOLD
+        .lock()
+        .map_or(true, |mut told| told.insert(text.to_owned()));
+    if fresh {
+        crate::warn!("{text}");
+    }
+}
+
+/// What an applied migration that differs from the record read from the
+/// bucket (`record.source`, `r2://bucket/key`) is told as: where the record
+/// came from, that it is not obeyed, and the fix for either cause.
+pub fn bucket_edit_warning(
+    changed: &[EditedMigration],
+    dir: &Path,
+    record: &Record,
+    env: &Environment,
+) -> String {
+    format!(
+        "{} already applied in {} {} from the record read from {} ({}). No verified backup of          {} on this machine records them, and that object is anyone's to write who holds the          bucket's object token, so this is not a refusal, and its record is not carried into a          new backup. If an applied migration was edited, add a new migration instead: put {}          back as {} (`git log -p -- {}` shows the edit) and make the change in a new migration          file. If none was, that object was not written by this tool's backups: find who wrote          it (a leaked token?); a verified backup of {} on this machine (`cargo xtask backup {}`)          is the record from then on.",
+        count(changed.len(), "migration"),
+        dir.display(),
+        if changed.len() == 1 {
+            "differs"
+        } else {
+            "differ"
+        },
+        record.source,
+        changed_lines(changed),
+        env.name,
+        d1_core::wording::them(changed.len()),
+        if changed.len() == 1 {
+            "it was"
+        } else {
+            "they were"
+        },
+        changed_paths(changed, dir),
+        env.name,
+        env.name,
+    )
 }
 
 /// The applied migrations whose contents differ from the record, and those
@@ -750,17 +820,6 @@ pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> St
     if changed.is_empty() {
         return missing.unwrap_or_default();
     }
-    let lines: Vec<String> = changed
-        .iter()
-        .map(|e| {
-            format!(
-                "{} (applied as sha256 {}, now {})",
-                e.name,
-                short(&e.recorded),
-                short(e.now.as_deref().unwrap_or_default())
-            )
-        })
-        .collect();
     let report = format!(
         "{} already applied changed in {} since it was applied ({}; recorded in {source}). D1 \
          records migrations by name only, so the change would never reach the database, and a \
@@ -769,18 +828,39 @@ pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> St
          a new migration file.",
         count(changed.len(), "migration"),
         dir.display(),
-        lines.join("; "),
+        changed_lines(&changed),
         d1_core::wording::them(changed.len()),
-        changed
-            .iter()
-            .map(|e| d1_core::wording::shell_word(&format!("{}/{}", dir.display(), e.name)))
-            .collect::<Vec<_>>()
-            .join(" ")
+        changed_paths(&changed, dir)
     );
     match missing {
         Some(missing) => format!("{report} {missing}"),
         None => report,
     }
+}
+
+/// `0001_a.sql (applied as sha256 …, now …); …`.
+fn changed_lines<E: Borrow<EditedMigration>>(changed: &[E]) -> String {
+    let lines: Vec<String> = { changed.iter().map(Borrow::borrow) }
+        .map(|e: &EditedMigration| {
+            format!(
+                "{} (applied as sha256 {}, now {})",
+                e.name,
+                short(&e.recorded),
+                short(e.now.as_deref().unwrap_or_default())
+            )
+        })
+        .collect();
+    lines.join("; ")
+}
+
+/// The files of `changed` in `dir`, each quoted for the shell.
+fn changed_paths<E: Borrow<EditedMigration>>(changed: &[E], dir: &Path) -> String {
+    { changed.iter().map(Borrow::borrow) }
+        .map(|e: &EditedMigration| {
+            d1_core::wording::shell_word(&format!("{}/{}", dir.display(), e.name))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Applied migrations (as `source` records) that `dir` does not hold: this
@@ -823,6 +903,11 @@ fn short(sha: &str) -> &str {
 pub struct Record {
     pub sha256: BTreeMap<String, String>,
     pub source: String,
+    /// Read from the environment's bucket (this machine holds no verified
+    /// backup of it): anyone holding the bucket's object token can write
+    /// it, so an edit it shows is warned about, not refused
+    /// ([`told_if_from_bucket`]), and it is never carried into a new backup.
+    pub from_bucket: bool,
 }
 
 /// The record of what was applied: the newest verified backup's on this
@@ -839,9 +924,11 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Result<Op
     }
     Ok(
         match crate::steps::offsite::newest_manifest(sh, project, env) {
-            Ok(Some((manifest, source))) => manifest
-                .migration_sha256
-                .map(|sha256| Record { sha256, source }),
+            Ok(Some((manifest, source))) => manifest.migration_sha256.map(|sha256| Record {
+                sha256,
+                source,
+                from_bucket: true,
+            }),
             Ok(None) => None,
             Err(e) => {
                 crate::warn!(
@@ -904,6 +991,7 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
     Some(Record {
         sha256: sha256.into_iter().map(|(k, (v, _))| (k, v)).collect(),
         source,
+        from_bucket: false,
     })
 }
 
