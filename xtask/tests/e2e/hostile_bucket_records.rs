@@ -173,3 +173,72 @@ fn a_planted_offsite_record_neither_blocks_migrate_nor_enters_a_new_backup() {
     assert!(!recorded.as_object().unwrap().is_empty());
     assert_eq!(decoys.hashes(), before);
 }
+
+/// Puts `entry` first in prod's index in the bucket.
+fn plant_in_index(remote: &Remote, entry: Value) {
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    index["backups"].as_array_mut().unwrap().insert(0, entry);
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+}
+
+/// The real copy's index entry, renamed `file` (its key too), and its
+/// object copied under that key: what anyone with the bucket's token can
+/// put there. Its manifest key is left to what `manifest_of` gives.
+fn copy_named(remote: &Remote, file: &str, manifest_of: &str) -> Value {
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    let real = index["backups"][0].clone();
+    let real_key = real["key"].as_str().unwrap();
+    let dir = &real_key[..real_key.rfind('/').unwrap() + 1];
+    let mut entry = real.clone();
+    entry["file"] = Value::from(file);
+    entry["key"] = Value::from(format!("{dir}{file}"));
+    entry["manifest_key"] = Value::from(format!("{dir}{manifest_of}"));
+    let bytes = remote.server.r2_object(BUCKET, real_key).unwrap();
+    remote
+        .server
+        .r2_put_object(BUCKET, &format!("{dir}{file}"), &bytes)
+        .unwrap();
+    entry
+}
+
+/// `manifest_path` cut a name at its first `.sql`, and the index's and the
+/// manifest's name checks took `backup-prod-A.sql-B.sql` for a backup of
+/// the minute B: its manifest is the real `backup-prod-A.manifest.json`.
+/// Fetched beside the real backup, it was written into backups/ as a
+/// second file of that manifest (or, on a machine without the real one,
+/// took its manifest's name). A backup's name is exactly
+/// `backup-<env>-<stamp>` and one of the extensions the tool writes.
+#[test]
+fn a_fetched_name_that_runs_on_past_sql_cannot_take_a_real_backups_manifest() {
+    let (remote, home) = remote();
+    let name = remote.backup_and_upload_prod(home.path());
+    let stem = name.strip_suffix(".sql").unwrap();
+    let stamp = &stem[stem.len() - 13..];
+    let planted = format!("{name}-{stamp}.sql");
+    let entry = copy_named(&remote, &planted, &format!("{stem}.manifest.json"));
+    plant_in_index(&remote, entry);
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = (decoys.hashes(), remote.sb.backup_files());
+
+    let run = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", &planted, "--env", "prod"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("r2://{BUCKET}/index/prod.json"))
+            && run.stderr.contains(&planted)
+            && run.stderr.contains("backup-<env>-YYYYMMDD-HHMM"),
+        "the refusal names the index, the entry and what a backup's name is:\n{}",
+        run.all()
+    );
+    assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
+}
