@@ -213,20 +213,45 @@ fn is_stamp(text: &str) -> bool {
         && (b.len() == 13 || b[13] == b'-' && digits(&b[14..]))
 }
 
-/// The time in the name a backup run gives its file, `YYYYMMDD-HHMM`, when
-/// `name` is such a name: `backup-<env>-YYYYMMDD-HHMM[-N]` and one of the
-/// backup file extensions. `None` for any other name (a hand dump copied
-/// in, `backup-local-handmade.sql`).
-pub fn stamp_in_backup_name(name: &str) -> Option<&str> {
-    let stem = [".sql", ".sql.zst", ".sql.zst.age"]
-        .iter()
-        .find_map(|ext| name.strip_suffix(ext))?;
+/// The extensions of the files a backup run writes (`Format::extension`:
+/// plain, zstd, zstd then age), longest first.
+pub const BACKUP_EXTENSIONS: [&str; 3] = [".sql.zst.age", ".sql.zst", ".sql"];
+
+/// A name a backup run gives its file, read ([`backup_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupName<'a> {
+    /// `prod`, or `prod.<database>`.
+    pub env: &'a str,
+    /// `YYYYMMDD-HHMM`, without a `-N`.
+    pub stamp: &'a str,
+    /// The name without its extension, which its manifest's name shares.
+    pub stem: &'a str,
+}
+
+/// `name` read as the name a backup run gives its file, when it is exactly
+/// one: `backup-<env>-YYYYMMDD-HHMM[-N]` and one of [`BACKUP_EXTENSIONS`],
+/// nothing more (`backup-prod-A.sql-B.sql` is not one: its manifest would
+/// be the real `backup-prod-A`'s). `None` for any other name (a hand dump
+/// copied in, `backup-local-handmade.sql`). The one rule for a backup's
+/// name, local or offsite.
+pub fn backup_name(name: &str) -> Option<BackupName<'_>> {
+    let stem = { BACKUP_EXTENSIONS.iter() }.find_map(|ext| name.strip_suffix(ext))?;
     let rest = stem.strip_prefix("backup-")?;
-    rest.match_indices('-')
-        .map(|(i, _)| i)
+    let (env, stamp) = { rest.match_indices('-').map(|(i, _)| i) }
         .filter(|&i| i > 0)
-        .find_map(|i| Some(&rest[i + 1..]).filter(|tail| is_stamp(tail)))
-        .map(|stamp| &stamp[..13])
+        .map(|i| (&rest[..i], &rest[i + 1..]))
+        .find(|(_, tail)| is_stamp(tail))?;
+    Some(BackupName {
+        env,
+        stamp: &stamp[..13],
+        stem,
+    })
+}
+
+/// The time in the name a backup run gives its file, `YYYYMMDD-HHMM`, when
+/// `name` is such a name ([`backup_name`]).
+pub fn stamp_in_backup_name(name: &str) -> Option<&str> {
+    backup_name(name).map(|b| b.stamp)
 }
 
 /// Refuses a backup dated (`created_at`) otherwise than the minute its
@@ -247,12 +272,18 @@ pub fn check_named_minute(what: &str, stamp: &str, created_at: DateTime<Utc>) ->
 }
 
 /// `backups/backup-prod-20261123-2230.sql` -> `backups/backup-prod-20261123-2230.manifest.json`.
+/// A name that ends in one of [`BACKUP_EXTENSIONS`] loses exactly that
+/// (so `X.sql-Y.sql` has its own manifest, not `X`'s); any other is cut at
+/// its first `.sql` (`dump.sql.gz`).
 pub fn manifest_path(backup: &Path) -> PathBuf {
     let name = backup
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let stem = name.split(".sql").next().unwrap_or(&name);
+    let stem = { BACKUP_EXTENSIONS.iter() }
+        .find_map(|ext| name.strip_suffix(ext))
+        .or_else(|| name.split(".sql").next())
+        .unwrap_or(&name);
     backup.with_file_name(format!("{stem}{MANIFEST_SUFFIX}"))
 }
 
@@ -356,7 +387,7 @@ impl Manifest {
         }
         let own = manifest_path(Path::new(name));
         if !crate::names::is_plain_file_name(name)
-            || !name.contains(".sql")
+            || !BACKUP_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
             || own.file_name() != Some(std::ffi::OsStr::new(stored_as))
         {
             bail!(
@@ -392,10 +423,7 @@ impl Manifest {
         for t in &self.taken_after {
             let ours = crate::names::is_plain_file_name(&t.file)
                 && t.file != self.file.name
-                && stamp_in_backup_name(&t.file).is_some()
-                && t.file
-                    .strip_prefix(named)
-                    .is_some_and(|rest| rest.split('.').next().is_some_and(is_stamp));
+                && backup_name(&t.file).is_some_and(|b| b.env == self.environment);
             if !ours || !crate::names::is_sha256_hex(&t.sha256) {
                 bail!(
                     "its taken_after records something other than another backup of {:?} by \
@@ -943,6 +971,54 @@ mod tests {
         ] {
             assert_eq!(stamp_in_backup_name(name), stamp, "{name}");
         }
+    }
+
+    /// A name that runs on past its first `.sql` is no backup's name, and
+    /// has its own manifest path: not the manifest of the backup it starts
+    /// as. A qualified environment whose database starts with `sql` keeps
+    /// its own manifest too.
+    #[test]
+    fn a_backups_name_is_exactly_its_stem_and_one_extension() {
+        let named = |name| backup_name(name).map(|b| (b.env, b.stamp, b.stem));
+        assert_eq!(
+            named("backup-prod.sqlite_db-20261123-2230-2.sql.zst.age"),
+            Some((
+                "prod.sqlite_db",
+                "20261123-2230",
+                "backup-prod.sqlite_db-20261123-2230-2"
+            ))
+        );
+        let run_on = "backup-prod-20261123-2230.sql-20261201-0100.sql";
+        assert_eq!(
+            manifest_path(Path::new(run_on)),
+            Path::new("backup-prod-20261123-2230.sql-20261201-0100.manifest.json")
+        );
+        assert_eq!(
+            manifest_path(Path::new("backup-prod.sqlite_db-20261123-2230.sql")),
+            Path::new("backup-prod.sqlite_db-20261123-2230.manifest.json")
+        );
+        // Any other name is cut at its first `.sql`, as before.
+        assert_eq!(
+            manifest_path(Path::new("dump.sql.gz")),
+            Path::new("dump.manifest.json")
+        );
+        for other in [
+            "backup-prod-20261123-2230.sql.gz",
+            "backup-prod-20261123-2230.sqlx",
+        ] {
+            assert_eq!(backup_name(other), None, "{other}");
+        }
+        // Its manifest is refused: the name is no backup of "prod".
+        let mut m = sample("backup-prod-20261123-2230.sql");
+        m.file.name = run_on.to_owned();
+        assert!(
+            m.validate("backup-prod-20261123-2230.manifest.json")
+                .is_err()
+        );
+        assert!(
+            m.validate("backup-prod-20261123-2230.sql-20261201-0100.manifest.json")
+                .is_err()
+        );
     }
 
     fn sample(file: &str) -> Manifest {

@@ -438,6 +438,40 @@ impl IndexEntry {
     }
 }
 
+/// Refuses an entry whose file is not named as a backup of `env` (or of
+/// one of `older`, [`names_env`]) is, or dated otherwise than the minute
+/// its name says, as a manifest's is (the key's year and month are checked
+/// with its key).
+fn check_entry_name(e: &IndexEntry, env: &str, older: &[String]) -> Result<()> {
+    let file = e.file.escape_debug().to_string();
+    let Some(named) = manifest::backup_name(&e.file).filter(|b| names_env(b.env, env, older))
+    else {
+        bail!(
+            "its entry for {file:?}: its name is not backup-<env>-YYYYMMDD-HHMM[-N] and \
+             .sql, .sql.zst or .sql.zst.age with <env> {env} (or a name {env} had before), \
+             as the name of every backup of {env} this tool uploads is"
+        );
+    };
+    manifest::check_named_minute(
+        &format!("its entry for {file:?}"),
+        named.stamp,
+        e.created_at,
+    )
+}
+
+/// Whether `named`, the environment in a backup's name, may stand in the
+/// index of `env`: `env` itself, one of `older` (names its database is
+/// known to have had), or a short name `env`'s database had before,
+/// unknown here (`vars.APP_ENV` changed: a copy of `prod` uploaded again
+/// under `live/`), which then has the same database part as `env` (none,
+/// or the same `.<database>`).
+fn names_env(named: &str, env: &str, older: &[String]) -> bool {
+    let database = |name: &str| name.split_once('.').map(|(_, db)| db.to_owned());
+    named == env
+        || older.iter().any(|o| o == named)
+        || (!named.is_empty() && database(named) == database(env))
+}
+
 /// The positions of `entries`, newest first, as `latest` orders backups
 /// ([`d1_core::order`]).
 fn newest_first(entries: &[IndexEntry]) -> Vec<usize> {
@@ -459,7 +493,14 @@ impl Index {
     /// manifest beside it). An index in the bucket may have been written
     /// by anyone who can write there; without this, it could send a fetch,
     /// a migration record or `latest` to another environment's objects.
-    pub fn check(&self, env: &str) -> Result<()> {
+    ///
+    /// `older` are other names this environment's
+    /// database is known to have had (the target's, [`Target::other_names`]):
+    /// an entry's file is exactly `backup-<name>-<stamp>` and a backup's
+    /// extension ([`manifest::backup_name`]), its name the index's, one of
+    /// `older`, or another short name (one the environment may have had
+    /// before, unknown here) of the index's database part.
+    pub fn check_with(&self, env: &str, older: &[String]) -> Result<()> {
         manifest::check_format_version("index", self.format_version, INDEX_VERSION)?;
         if self.environment != env {
             bail!(
@@ -500,16 +541,7 @@ impl Index {
                     e.file.escape_debug().to_string()
                 );
             }
-            // As a manifest's: dated the minute its name says (the key's
-            // year and month are checked below).
-            let file = e.file.escape_debug().to_string();
-            let Some(stamp) = manifest::stamp_in_backup_name(&e.file) else {
-                bail!(
-                    "its entry for {file:?}: its name is not backup-<env>-YYYYMMDD-HHMM, as the \
-                     name of every backup this tool uploads is"
-                );
-            };
-            manifest::check_named_minute(&format!("its entry for {file:?}"), stamp, e.created_at)?;
+            check_entry_name(e, env, older)?;
             // As a manifest's: names, each with a sha256.
             if !{ e.taken_after.iter() }.all(|t| {
                 d1_core::names::is_plain_file_name(&t.file)
@@ -1130,7 +1162,7 @@ impl Target<'_> {
             false => "is not an offsite index this tool wrote",
         };
         index
-            .check(name)
+            .check_with(name, &self.other_names())
             .with_context(|| not(why))
             .map_err(|e| bad.error(e))?;
         Ok(Some(index))
@@ -1910,14 +1942,14 @@ mod tests {
             backups: vec![e],
             ..Index::new("prod")
         };
-        index(good.clone()).check("prod").unwrap();
+        index(good.clone()).check_with("prod", &[]).unwrap();
         let staging = Index {
             environment: "staging".into(),
             ..index(good.clone())
         };
         assert!(
             staging
-                .check("prod")
+                .check_with("prod", &[])
                 .unwrap_err()
                 .to_string()
                 .contains("\"staging\"")
@@ -1936,7 +1968,10 @@ mod tests {
                 ..good.clone()
             },
         ] {
-            let err = index(hostile).check("prod").unwrap_err().to_string();
+            let err = index(hostile)
+                .check_with("prod", &[])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("where this tool puts prod's copies"), "{err}");
         }
         // A name with a path or a line break (it is printed, and looked up
@@ -1955,7 +1990,10 @@ mod tests {
                 ..good.clone()
             },
         ] {
-            let err = index(hostile).check("prod").unwrap_err().to_string();
+            let err = index(hostile)
+                .check_with("prod", &[])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("control character"), "{err}");
         }
         // `taken_after` as a manifest's: a file name with a sha256.
@@ -1967,14 +2005,17 @@ mod tests {
             ..good.clone()
         };
         index(record("backup-prod-20261124-0340.sql", "b".repeat(64)))
-            .check("prod")
+            .check_with("prod", &[])
             .unwrap();
         for hostile in [
             record("../backup-prod-20261124-0340.sql", "b".repeat(64)),
             record("backup-prod-20261124-0340.sql\nforged", "b".repeat(64)),
             record("backup-prod-20261124-0340.sql", "B".into()),
         ] {
-            let err = index(hostile).check("prod").unwrap_err().to_string();
+            let err = index(hostile)
+                .check_with("prod", &[])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("taken_after"), "{err}");
         }
     }
@@ -2072,14 +2113,17 @@ mod tests {
         };
         let name = "backup-prod-20261124-0300-2.sql.zst.age";
         let late = at(24) + Duration::seconds(59);
-        index(entry_of(name, late)).check("prod").unwrap();
+        index(entry_of(name, late)).check_with("prod", &[]).unwrap();
         for hostile in [
             entry_of(name, at(24) + Duration::minutes(40)),
             entry_of(name, at(25)),
             entry_of(name, at(24) - Duration::seconds(1)),
             entry_of("backup-prod-handmade.sql", at(24)),
         ] {
-            let err = index(hostile).check("prod").unwrap_err().to_string();
+            let err = index(hostile)
+                .check_with("prod", &[])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("its name"), "{err}");
         }
     }
@@ -2110,12 +2154,12 @@ mod tests {
             backups: vec![first.clone()],
             ..Index::new("prod")
         };
-        index.check("prod").unwrap();
+        index.check_with("prod", &[]).unwrap();
         let twice = Index {
             backups: vec![first, second],
             ..Index::new("prod")
         };
-        let err = twice.check("prod").unwrap_err().to_string();
+        let err = twice.check_with("prod", &[]).unwrap_err().to_string();
         assert!(err.contains(name) && err.contains("twice"), "{err}");
     }
 
@@ -2203,6 +2247,28 @@ mod tests {
         (last.created_at, last.uploaded_at) = (later, later);
         index.record(last, later, 372);
         assert!(index.find("backup-prod-20261110-0300.sql").is_err());
+    }
+
+    /// An entry's name carries the index's environment, a name its
+    /// database is known to have had, or another short name of the same
+    /// database part; a name running on past `.sql` carries none.
+    #[test]
+    fn an_entrys_name_carries_the_indexs_environment() {
+        let older = ["prod".to_owned()];
+        assert!(names_env("live", "live", &[]));
+        assert!(names_env("prod", "live", &older));
+        assert!(names_env("prod", "live", &[]), "a short name unknown here");
+        assert!(names_env("prod.db", "live.db", &[]));
+        assert!(!names_env("prod-20261123-2230.sql", "prod", &[]));
+        assert!(!names_env("prod.other", "live.db", &[]));
+        assert!(!names_env("", "prod", &[]));
+        let mut index = Index::new("prod");
+        let file = "backup-prod-20261101-0300.sql-20261101-0300.sql";
+        let mut run_on = entry(file, 1, true, true);
+        run_on.manifest_key = object_key("prod", at(1), "backup-prod-20261101-0300.manifest.json");
+        index.backups.push(run_on);
+        let err = index.check_with("prod", &[]).unwrap_err().to_string();
+        assert!(err.contains("backup-<env>-YYYYMMDD-HHMM"), "{err}");
     }
 
     #[test]
