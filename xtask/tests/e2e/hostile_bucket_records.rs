@@ -242,3 +242,48 @@ fn a_fetched_name_that_runs_on_past_sql_cannot_take_a_real_backups_manifest() {
     );
     assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
 }
+
+/// An index entry's name never had its `<env>` compared with anything
+/// known, and a manifest's environment was any string when its database
+/// name and id were prod's: `backup-prоd-…` (a Cyrillic `о`) planted in
+/// prod's index, with a manifest of "prоd", was fetched into backups/ as
+/// a backup of prod, printed as one. An environment is named by the
+/// configuration's rule (letters, digits, `_` and `-`).
+#[test]
+fn a_look_alike_environment_in_an_offsite_entry_is_refused() {
+    let (remote, home) = remote();
+    let name = remote.backup_and_upload_prod(home.path());
+    let real = manifest_for(&remote.sb, &name);
+    let planted = name.replacen("prod", "pr\u{043e}d", 1);
+    let stem = planted.strip_suffix(".sql").unwrap();
+    let entry = copy_named(&remote, &planted, &format!("{stem}.manifest.json"));
+    let mut manifest = real.clone();
+    manifest["environment"] = Value::from("pr\u{043e}d");
+    manifest["file"]["name"] = Value::from(planted.as_str());
+    manifest.as_object_mut().unwrap().remove("offsite");
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            entry["manifest_key"].as_str().unwrap(),
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+    plant_in_index(&remote, entry);
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = (decoys.hashes(), remote.sb.backup_files());
+
+    let run = remote.xtask(
+        home.path(),
+        &["offsite", "fetch", &planted, "--env", "prod"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("r2://{BUCKET}/index/prod.json"))
+            && run.stderr.contains("backup-<env>-YYYYMMDD-HHMM"),
+        "the refusal names the index and what a backup's name is:\n{}",
+        run.all()
+    );
+    assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
+}
