@@ -401,15 +401,18 @@ impl Manifest {
         // would have its backup judged, chosen and pruned as that one's.
         // `backup-<env>-YYYYMMDD-HHMM[-N]`: the whole rest of the name is
         // the time, so `prod` cannot claim `backup-prod-eu-…`.
+        // An environment is named by the configuration's rule, so that no
+        // name can look like another (`prоd` with a Cyrillic `о`).
         let named = format!("backup-{}-", self.environment);
         let stem = stored_as.strip_suffix(MANIFEST_SUFFIX).unwrap_or(stored_as);
-        let stamp =
-            { stem.strip_prefix(&named) }.filter(|s| !self.environment.is_empty() && is_stamp(s));
+        let stamp = { stem.strip_prefix(&named) }
+            .filter(|s| crate::names::is_environment_name(&self.environment) && is_stamp(s));
         let Some(stamp) = stamp else {
             bail!(
                 "it says it is a backup of {:?}, but its name is not {named}YYYYMMDD-HHMM, as \
-                 the name of every backup of that environment is",
-                self.environment
+                 the name of every backup of that environment is, or that is no environment's \
+                 name (ASCII letters, digits, `_` and `-`, as the configuration's)",
+                self.environment.escape_debug().to_string()
             );
         };
         check_named_minute("it", &stamp[..13], self.created_at)?;
@@ -1236,6 +1239,9 @@ mod tests {
             ("prod", "backup-prod-1234567é1234"),
             ("prod", "backup-prod-20261124é123"),
             ("prod", "backup-prod-20261124-1200-"),
+            // A look-alike (a Cyrillic о) is no environment's name.
+            ("pr\u{43e}d", "backup-pr\u{43e}d-20261124-1200"),
+            ("prod.", "backup-prod.-20261124-1200"),
         ] {
             let mut m = sample(&format!("{name}.sql"));
             m.environment = env.to_owned();

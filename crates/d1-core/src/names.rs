@@ -14,6 +14,27 @@ pub fn is_plain_file_name(name: &str) -> bool {
         && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
 }
 
+/// A name from the configuration (an environment's short name, a database
+/// name): ASCII letters, digits, `_` and `-` only (D1's own rule for
+/// database names), at most 64, not starting with `-`. Such names become
+/// file names and R2 keys, and none can look like another (no `prоd` with
+/// a Cyrillic `о`).
+pub fn is_config_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && !name.starts_with('-') && { name.chars() }
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An environment's name as this tool records it in a manifest, a
+/// backup's name or an R2 prefix: its short name (`prod`), or the short
+/// name and a database of it (`prod.qbtime_db_prod`), each a
+/// [`is_config_name`].
+pub fn is_environment_name(name: &str) -> bool {
+    match name.split_once('.') {
+        Some((short, database)) => is_config_name(short) && is_config_name(database),
+        None => is_config_name(name),
+    }
+}
+
 /// The name among `names` that SQLite takes `name` for: itself, else the
 /// one equal to it with ASCII letters in any case (`post` is `Post`).
 pub fn as_sqlite_finds<'a>(

@@ -116,8 +116,11 @@ impl Environment {
     /// same name and id are the same database, which no other environment
     /// of a configuration can share.
     /// Every "whose backup is this?" in the tool is this call.
+    /// A recorded name that is no environment's by the configuration's
+    /// rule (`prоd` with a Cyrillic `о`) is none of its.
     pub fn recorded_as(&self, name: &str, database: &str, id: &str) -> bool {
-        self.database_name == database
+        d1_core::names::is_environment_name(name)
+            && self.database_name == database
             && (self.env_name == short_name(name)
                 || (!id.is_empty() && self.database_id.eq_ignore_ascii_case(id)))
     }
@@ -640,13 +643,7 @@ fn describe_databases(list: &[&Environment]) -> String {
 /// letters, digits, `_` and `-` only (D1's own rule for database names),
 /// so that no configuration can steer a path or forge a line of output.
 fn check_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !ok {
+    if !d1_core::names::is_config_name(name) {
         bail!(
             "{what} is {:?}; names may hold only letters, digits, `_` and `-` (at most 64), \
              because they become file names and R2 keys. Rename it in the configuration.",

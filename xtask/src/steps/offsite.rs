@@ -467,9 +467,8 @@ fn check_entry_name(e: &IndexEntry, env: &str, older: &[String]) -> Result<()> {
 /// or the same `.<database>`).
 fn names_env(named: &str, env: &str, older: &[String]) -> bool {
     let database = |name: &str| name.split_once('.').map(|(_, db)| db.to_owned());
-    named == env
-        || older.iter().any(|o| o == named)
-        || (!named.is_empty() && database(named) == database(env))
+    d1_core::names::is_environment_name(named)
+        && (named == env || older.iter().any(|o| o == named) || database(named) == database(env))
 }
 
 /// The positions of `entries`, newest first, as `latest` orders backups
@@ -1182,17 +1181,6 @@ fn other_names(env: &Environment) -> Vec<String> {
     }
 }
 
-/// Whether `name` is one this tool could have written a key under: parts
-/// of letters, digits, `_` and `-` (the configuration's rule), joined by
-/// `.`.
-fn is_prefix_name(name: &str) -> bool {
-    let plain = |part: &str| {
-        !part.is_empty() && part.len() <= 64 && !part.starts_with('-') && { part.chars() }
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    name.split('.').all(plain)
-}
-
 impl Target<'_> {
     /// Reads the copies listed under `name` too (`--from-env`), checked
     /// before any request: a name this tool could have written a key under.
@@ -1200,7 +1188,7 @@ impl Target<'_> {
         let Some(name) = name else {
             return Ok(());
         };
-        if !is_prefix_name(name) {
+        if !d1_core::names::is_environment_name(name) {
             crate::stop!(
                 crate::exit::Exit::CouldNotRun,
                 "--from-env is {:?}; name the short name (vars.APP_ENV) the environment had \
@@ -1224,7 +1212,8 @@ pub fn old_prefixes(env: &Environment, bucket: &str, backup_dir: &Path) -> Vec<S
         .into_iter()
         .filter_map(|key| key.split_once('/').map(|(name, _)| name.to_owned()))
         .filter(|name| {
-            crate::config::environment::short_name(name) != env.env_name && is_prefix_name(name)
+            crate::config::environment::short_name(name) != env.env_name
+                && d1_core::names::is_environment_name(name)
         })
         .collect();
     names.sort();
@@ -2262,6 +2251,7 @@ mod tests {
         assert!(!names_env("prod-20261123-2230.sql", "prod", &[]));
         assert!(!names_env("prod.other", "live.db", &[]));
         assert!(!names_env("", "prod", &[]));
+        assert!(!names_env("pr\u{43e}d", "prod", &[]), "a look-alike");
         let mut index = Index::new("prod");
         let file = "backup-prod-20261101-0300.sql-20261101-0300.sql";
         let mut run_on = entry(file, 1, true, true);
