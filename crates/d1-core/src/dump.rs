@@ -768,6 +768,33 @@ mod tests {
         }
     }
 
+    /// An age identity that punctuation ends (a full stop, a comma, `_`,
+    /// `+`, `-`) is told, in either case, as the pre-commit hook's grep
+    /// tells it; a letter or a digit right after the key makes a longer
+    /// word that is none.
+    #[test]
+    fn an_age_identity_that_punctuation_ends_is_told() {
+        let lower = KEY.to_ascii_lowercase();
+        for key in [KEY, &lower] {
+            for end in [".", "_", "+", "-", ",", ".\n", "._x", "-more1word"] {
+                let text = format!("Your key: {key}{end}");
+                assert_eq!(
+                    held_by(text.as_bytes(), false),
+                    Some(Held::Identity),
+                    "{text}"
+                );
+            }
+            for end in ["B", "b", "0", "Z9", "I."] {
+                let text = format!("Your key: {key}{end}\n");
+                assert_eq!(held_by(text.as_bytes(), false), None, "{text}");
+            }
+        }
+        let short = format!("{}.\n", &KEY[..60]);
+        assert_eq!(held_by(short.as_bytes(), false), None);
+        let long = format!("{KEY}.{}\n", "x".repeat(4096));
+        assert_eq!(held_by(long.as_bytes(), false), Some(Held::Identity));
+    }
+
     /// A PEM private key of each kind is told, with LF or CRLF, escaped in
     /// a JSON string, encrypted, in UTF-16; a public key, a certificate
     /// and what shows only the markers are not.

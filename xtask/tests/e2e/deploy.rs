@@ -1246,6 +1246,36 @@ fn a_deploy_never_publishes_an_age_identity_under_any_name() {
     the_site_deploys(&remote, home);
 }
 
+/// rvHJ: an age identity that punctuation ends (`Your key: AGE-SECRET-KEY-1….`,
+/// or in lower case) was published, though the pre-commit hook's grep
+/// refuses it: it is refused, naming the file, never printing the key,
+/// with nothing run.
+#[test]
+fn a_deploy_never_publishes_an_age_identity_that_punctuation_ends() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let body = &key["AGE-SECRET-KEY-1".len()..];
+    let lower = key.to_ascii_lowercase();
+    let body_lower = body.to_ascii_lowercase();
+    let secret = [&body[..20], &body_lower[..20], "AGE-SECRET-KEY"];
+    for (file, text) in [
+        ("notes.txt", format!("Your key: {key}.\n")),
+        ("assets/app.js", format!("// {lower}.\nconst k = 1;\n")),
+        ("readme.md", format!("{key}_old and more\n")),
+    ] {
+        refused_in_the_build(
+            &remote,
+            home,
+            file,
+            text.as_bytes(),
+            "age identity",
+            &secret,
+        );
+    }
+    the_site_deploys(&remote, home);
+}
+
 /// A dump at `dist/<file>` is refused as [`refused_in_the_build`] says,
 /// printing none of its statements or rows.
 #[track_caller]
