@@ -399,35 +399,50 @@ pub fn wide_as_ascii(wide: Wide, text: &[u8]) -> Vec<u8> {
 }
 
 /// Whether `token`, a word (letters, digits, `-._+`) from where it is
-/// looked at to its end, is an age identity: `AGE-SECRET-KEY-`
+/// looked at to its end, starts with an age identity: `AGE-SECRET-KEY-`
 /// (X25519's, or another kind's such as `AGE-SECRET-KEY-PQ-`) or
 /// `AGE-PLUGIN-<NAME>-`, then `1` and the key in upper-case Bech32, as
 /// `age` reads it (58 characters for a secret key, more than 6 for a
 /// plugin's); or a secret key all in lower case (`age-secret-key-1…`),
 /// which rage reads as the same key (Bech32 is case-insensitive as a
-/// whole). What only shows the shape (`AGE-SECRET-KEY-1...`) is not one,
-/// nor is a word longer than any key (it is not read: a file of
-/// `AGE-PLUGIN-` over and over is read in linear time).
+/// whole). The key is the longest run of Bech32 after the `1`: what
+/// follows it in the word is punctuation (`Your key: AGE-SECRET-KEY-1….`
+/// holds one), while a letter or a digit right after it makes a longer
+/// word that is none. What only shows the shape (`AGE-SECRET-KEY-1...`)
+/// is not one, nor is a key longer than any (its first bytes only are
+/// read: a file of `AGE-PLUGIN-` over and over is read in linear time).
 pub fn identity_at(token: &[u8]) -> bool {
     const BECH32: &[u8] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
     const LONGEST: usize = 2048;
+    const HRP_LONGEST: usize = 128;
     let lower = token.starts_with(b"age-secret-key-");
     let least = match token {
-        _ if token.len() > LONGEST => return false,
         _ if lower || token.starts_with(b"AGE-SECRET-KEY-") => 58,
         _ if token.starts_with(b"AGE-PLUGIN-") => 7,
         _ => return false,
     };
-    let Some(one) = token.iter().rposition(|b| *b == b'1') else {
-        return false;
-    };
-    let (hrp, data) = (&token[..one], &token[one + 1..]);
+    let whole = token.len() <= LONGEST;
+    let token = &token[..token.len().min(LONGEST)];
     let bech32 = |b: &u8| match lower {
         true => !b.is_ascii_uppercase() && BECH32.contains(&b.to_ascii_uppercase()),
         false => BECH32.contains(b),
     };
-    let one_case = !lower || !hrp.iter().any(u8::is_ascii_uppercase);
-    hrp.ends_with(b"-") && one_case && data.len() >= least && data.iter().all(bech32)
+    // The `1` ends a part that ends with `-`, in the word's first bytes
+    // (a plugin's name is short): one that a key follows is the
+    // identity's.
+    let key_after = |one: usize| {
+        let (hrp, data) = (&token[..one], &token[one + 1..]);
+        let run = data.iter().position(|b| !bech32(b));
+        let ends = match run {
+            Some(n) => !data[n].is_ascii_alphanumeric(),
+            None => whole,
+        };
+        let one_case = !lower || !hrp.iter().any(u8::is_ascii_uppercase);
+        one_case && ends && run.unwrap_or(data.len()) >= least
+    };
+    (1..token.len().min(HRP_LONGEST))
+        .filter(|&i| token[i] == b'1' && token[i - 1] == b'-')
+        .any(key_after)
 }
 
 /// Whether `text` starts with a PEM private key: `-----BEGIN `, a label
@@ -784,7 +799,7 @@ mod tests {
                     "{text}"
                 );
             }
-            for end in ["B", "b", "0", "Z9", "I."] {
+            for end in ["B", "b", "1", "I.", "O"] {
                 let text = format!("Your key: {key}{end}\n");
                 assert_eq!(held_by(text.as_bytes(), false), None, "{text}");
             }
