@@ -689,7 +689,6 @@ fn read_identifier(text: &str) -> Option<(String, &str)> {
 /// wrangler's migration bookkeeping table.
 pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 
-/// An SQL identifier, double-quoted with inner quotes doubled.
 /// The bytes of the largest BLOB literal (`X'…'`) in `sql`, read as
 /// SQLite's tokenizer reads it: not inside a string, a quoted name or a
 /// comment, and not the end of a longer word.
@@ -740,6 +739,7 @@ fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 
+/// An SQL identifier, double-quoted with inner quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
