@@ -219,3 +219,58 @@ fn restore_of_a_dump_holding_a_value_over_two_megabytes_names_it_and_changes_not
         );
     }
 }
+
+/// rvHJ: the refusal's way out is the task's: a migrate's pre-migration
+/// backup and a restore's safety backup take no `--table`, so neither is
+/// told to back up tables by name; each is told to shrink or move the
+/// value first (the shape of the UPDATE, naming its table and column,
+/// quoting no value), a migrate also that `--no-backup --reason` applies
+/// it without one, a restore that its target's safety backup cannot be
+/// taken. Nothing is applied, restored or written.
+#[test]
+fn a_task_whose_local_backup_is_refused_for_a_value_over_two_megabytes_is_told_its_own_way_out() {
+    let sb = oversized_local();
+    let starts = value_starts(&sb);
+    std::fs::write(
+        sb.path().join("migrations/0006_more.sql"),
+        "CREATE TABLE more (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let told = |what: &str, run: &Run, named: &[&str]| {
+        let all = run.all();
+        assert_eq!(run.code, Some(2), "{what}\n{all}");
+        for named in [
+            &["notes.body", "UPDATE", "--local", "qbtime_db_local"][..],
+            named,
+        ]
+        .concat()
+        {
+            assert!(all.contains(named), "{what}: {named:?} not named\n{all}");
+        }
+        assert!(!all.contains("--table"), "{what}: told --table\n{all}");
+        for start in &starts {
+            assert!(
+                !all.contains(start.as_str()),
+                "{what}: a value quoted\n{all}"
+            );
+        }
+        assert!(
+            sb.backup_files().iter().all(|f| f == ".lock"),
+            "{what}: {:?}",
+            sb.backup_files()
+        );
+    };
+    let before = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
+
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    told("migrate", &run, &["--no-backup --reason"]);
+    let applied = sb.query("SELECT count(*) AS n FROM d1_migrations WHERE name = '0006_more.sql'");
+    assert_eq!(applied[0][0]["n"], 0, "applied:\n{}", run.all());
+
+    let run = restore_made(&sb, "CREATE TABLE t(x);\nINSERT INTO \"t\" VALUES(1);\n");
+    told("restore", &run, &["safety backup", "cannot be taken"]);
+    assert!(!run.all().contains("--no-backup"), "{}", run.all());
+
+    let after = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
+    assert_eq!(after, before, "the local D1 changed");
+}
