@@ -506,16 +506,75 @@ fn refuse_values_over_the_limit(
     }
     let said: Vec<String> = found.iter().map(|o| o.said()).collect();
     Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-        "{} cannot be backed up: {}: {} {}, or back up the other tables by name with \
-         `--table=NAME`, once for each; then back up again. Nothing was written.",
+        "{} cannot be backed up: {}: {} {}{}. Nothing was written.",
         env.name,
         d1_core::wording::first_of(&said, d1_core::wording::NAMES_SHOWN),
         match found.len() {
             1 => "it is",
             _ => "each is",
         },
-        d1_core::gate::OVER_D1_VALUE_LIMIT
+        d1_core::gate::OVER_D1_VALUE_LIMIT,
+        oversized_way_out(env, args, &found[0]),
     )))
+}
+
+/// The way past [`refuse_values_over_the_limit`], which ends its sentence
+/// on the value's fix: a backup of its own backs up the other tables by
+/// name; one a task takes (a migrate's pre-migration backup, a restore's
+/// safety backup, with-backup's) takes no `--table`, so it is told to
+/// shrink or move the value in local D1 first, by the shape of the
+/// UPDATE that does (naming the table and column, never a value), and a
+/// migrate that `--no-backup` applies it without one.
+fn oversized_way_out(
+    env: &Environment,
+    args: &BackupArgs,
+    first: &d1_core::value_limit::Oversized,
+) -> String {
+    if !args.for_a_task {
+        return ", or back up the other tables by name with `--table=NAME`, once for each; then \
+                back up again"
+            .to_owned();
+    }
+    let table = d1_core::names::shown(&first.table);
+    let update = match &first.column {
+        Some(column) => {
+            let column = d1_core::names::shown(column);
+            format!(
+                "UPDATE {table} SET {column} = <a smaller value, or its key in R2> WHERE \
+                 length(CAST({column} AS BLOB)) > 2000000"
+            )
+        }
+        None => format!(
+            "UPDATE {table} SET <one of its columns> = <a smaller value, or its key in R2> \
+             WHERE <that row>"
+        ),
+    };
+    let first_in_local = format!(
+        " in local D1 first (`npx wrangler d1 execute {} --local --command \"{update}\"`, \
+         for each)",
+        env.database_name
+    );
+    let name = &env.name;
+    if args
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("pre-migration:"))
+    {
+        format!(
+            "{first_in_local}, then migrate again; or apply the migrations without a backup: \
+             `cargo xtask migrate {name} --no-backup --reason \"the backup is refused for a \
+             value over 2 MB\"`"
+        )
+    } else if args.accept_broken_data {
+        // Only a restore's safety backup accepts broken data.
+        format!(
+            "{first_in_local}, then restore again: the safety backup of {} cannot be taken \
+             while it holds one, and a restore does not start without it",
+            env.database_name
+        )
+    } else {
+        format!("{first_in_local}, then run again")
+    }
 }
 
 /// Warns of each table whose rowids a restore of this backup renumbers
