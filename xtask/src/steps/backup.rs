@@ -518,6 +518,27 @@ fn refuse_values_over_the_limit(
     )))
 }
 
+/// The wrangler command, to paste, whose UPDATE shrinks `first`'s value in
+/// the local D1 `database`: its shape, naming the table and column, never
+/// a value.
+fn shrink_command(database: &str, first: &d1_core::value_limit::Oversized) -> String {
+    let table = d1_core::names::shown(&first.table);
+    let update = match &first.column {
+        Some(column) => {
+            let column = d1_core::names::shown(column);
+            format!(
+                "UPDATE {table} SET {column} = <a smaller value, or its key in R2> WHERE \
+                 length(CAST({column} AS BLOB)) > 2000000"
+            )
+        }
+        None => format!(
+            "UPDATE {table} SET <one of its columns> = <a smaller value, or its key in R2> \
+             WHERE <that row>"
+        ),
+    };
+    format!("npx wrangler d1 execute {database} --local --command \"{update}\"")
+}
+
 /// The way past [`refuse_values_over_the_limit`], which ends its sentence
 /// on the value's fix: a backup of its own backs up the other tables by
 /// name; one a task takes (a migrate's pre-migration backup, a restore's
@@ -535,24 +556,9 @@ fn oversized_way_out(
                 back up again"
             .to_owned();
     }
-    let table = d1_core::names::shown(&first.table);
-    let update = match &first.column {
-        Some(column) => {
-            let column = d1_core::names::shown(column);
-            format!(
-                "UPDATE {table} SET {column} = <a smaller value, or its key in R2> WHERE \
-                 length(CAST({column} AS BLOB)) > 2000000"
-            )
-        }
-        None => format!(
-            "UPDATE {table} SET <one of its columns> = <a smaller value, or its key in R2> \
-             WHERE <that row>"
-        ),
-    };
     let first_in_local = format!(
-        " in local D1 first (`npx wrangler d1 execute {} --local --command \"{update}\"`, \
-         for each)",
-        env.database_name
+        " in local D1 first (`{}`, for each)",
+        shrink_command(&env.database_name, first)
     );
     let name = &env.name;
     if args
