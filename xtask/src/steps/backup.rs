@@ -2438,6 +2438,58 @@ mod tests {
         assert!(check_head(b"PRAGMA defer_foreign_keys=TRUE;\n", WrittenBy::Native).is_ok());
     }
 
+    /// The command a task's refusal over a value past 2 MB gives to paste
+    /// reads back, as a shell reads it, as the UPDATE of that table and
+    /// column, word for word, whatever the names hold (a space, a quote,
+    /// `$(…)`: a hostile backup restored into local D1 names them), and
+    /// runs nothing.
+    #[test]
+    fn the_shrink_command_reads_back_as_its_words_whatever_the_names() {
+        use d1_core::statement::quote_ident;
+        for (table, column) in [
+            ("notes", "body"),
+            ("x$(touch pwned)", "the body"),
+            ("a'b", "c\"d"),
+            ("t`touch pwned`", "-v; touch pwned"),
+        ] {
+            let first = d1_core::value_limit::Oversized {
+                table: table.to_owned(),
+                column: Some(column.to_owned()),
+                bytes: 2_500_000,
+            };
+            let command = shrink_command("qbtime_db_local", &first);
+            let dir = tempfile::tempdir().unwrap();
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("set -- {command}; printf '%s\\0' \"$@\"")])
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let printed = String::from_utf8(out.stdout).unwrap();
+            let words: Vec<String> = { printed.split('\0') }
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let (t, c) = (quote_ident(table), quote_ident(column));
+            let update = format!(
+                "UPDATE {t} SET {c} = <a smaller value, or its key in R2> WHERE \
+                 length(CAST({c} AS BLOB)) > 2000000"
+            );
+            let want = [
+                "npx",
+                "wrangler",
+                "d1",
+                "execute",
+                "qbtime_db_local",
+                "--local",
+                "--command",
+                &update,
+            ];
+            assert_eq!(words, want, "{command}");
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{command} ran something: {left:?}");
+        }
+    }
+
     #[test]
     fn a_backup_whose_manifest_cannot_be_written_is_removed_and_said() {
         let dir = tempfile::tempdir().unwrap();
