@@ -520,12 +520,14 @@ fn refuse_values_over_the_limit(
 
 /// The wrangler command, to paste, whose UPDATE shrinks `first`'s value in
 /// the local D1 `database`: its shape, naming the table and column, never
-/// a value.
+/// a value; the names quoted in SQL, and the whole quoted for the shell,
+/// since a hostile backup restored into local D1 names them.
 fn shrink_command(database: &str, first: &d1_core::value_limit::Oversized) -> String {
-    let table = d1_core::names::shown(&first.table);
+    use d1_core::statement::quote_ident;
+    let table = quote_ident(&first.table);
     let update = match &first.column {
         Some(column) => {
-            let column = d1_core::names::shown(column);
+            let column = quote_ident(column);
             format!(
                 "UPDATE {table} SET {column} = <a smaller value, or its key in R2> WHERE \
                  length(CAST({column} AS BLOB)) > 2000000"
@@ -536,7 +538,19 @@ fn shrink_command(database: &str, first: &d1_core::value_limit::Oversized) -> St
              WHERE <that row>"
         ),
     };
-    format!("npx wrangler d1 execute {database} --local --command \"{update}\"")
+    let words = [
+        "npx",
+        "wrangler",
+        "d1",
+        "execute",
+        database,
+        "--local",
+        "--command",
+    ];
+    let command = d1_core::wording::shell_words(&[&words[..], &[update.as_str()]].concat());
+    // A name that does not print as itself is shown escaped, inside the
+    // quotes, which no escape opens.
+    d1_core::names::shown(&command).into_owned()
 }
 
 /// The way past [`refuse_values_over_the_limit`], which ends its sentence
