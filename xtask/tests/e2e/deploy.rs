@@ -577,6 +577,14 @@ fn on_a_fresh_runner_an_edit_against_the_offsite_record_is_warned_about_naming_i
             "the warning names the file, the offsite record and the fix:\n{}",
             run.all()
         );
+        let warning = { run.stderr.lines() }
+            .find(|l| l.contains("not a refusal"))
+            .unwrap_or_default();
+        assert!(
+            !warning.is_empty() && !warning.contains("  "),
+            "the warning reads as one sentence after another:\n{}",
+            run.all()
+        );
     };
     let run = remote.xtask(
         home.path(),
