@@ -486,7 +486,14 @@ pub fn bucket_edit_warning(
     env: &Environment,
 ) -> String {
     format!(
-        "{} already applied in {} {} from the record read from {} ({}). No verified backup of          {} on this machine records them, and that object is anyone's to write who holds the          bucket's object token, so this is not a refusal, and its record is not carried into a          new backup. If an applied migration was edited, add a new migration instead: put {}          back as {} (`git log -p -- {}` shows the edit) and make the change in a new migration          file. If none was, that object was not written by this tool's backups: find who wrote          it (a leaked token?); a verified backup of {} on this machine (`cargo xtask backup {}`)          is the record from then on.",
+        "{} already applied in {} {} from the record read from {} ({}). No verified backup of \
+         {} on this machine records them, and that object is anyone's to write who holds the \
+         bucket's object token, so this is not a refusal, and its record is not carried into a \
+         new backup. If an applied migration was edited, add a new migration instead: put {} \
+         back as {} (`git log -p -- {}` shows the edit) and make the change in a new migration \
+         file. If none was, that object was not written by this tool's backups: find who wrote \
+         it (a leaked token?); a verified backup of {} on this machine (`cargo xtask backup {}`) \
+         is the record from then on.",
         count(changed.len(), "migration"),
         dir.display(),
         if changed.len() == 1 {
