@@ -1101,17 +1101,23 @@ fn copies_uploaded_before_a_second_database_was_added_are_still_found_and_fetche
 /// second database (`analytics_prod`) added to it: returns the copy's name.
 fn split_after_an_upload(remote: &Remote, home: &std::path::Path) -> String {
     let name = remote.backup_and_upload_prod(home);
-    let config = remote.sb.path().join("wrangler.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(
-        "\n[[env.production.d1_databases]]\nbinding = \"ANALYTICS\"\n\
-         database_name = \"analytics_prod\"\n\
-         database_id = \"9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1\"\n\
-         migrations_dir = \"migrations\"\n",
-    );
-    std::fs::write(&config, text).unwrap();
+    add_analytics_to_prod(remote);
     name
 }
+
+/// Adds a second database (`analytics_prod`) to prod's section of
+/// wrangler.toml: prod's first database is `<short>.qbtime_db_prod` then.
+fn add_analytics_to_prod(remote: &Remote) {
+    let config = remote.sb.path().join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(ANALYTICS_PROD);
+    std::fs::write(&config, text).unwrap();
+}
+
+const ANALYTICS_PROD: &str = "\n[[env.production.d1_databases]]\nbinding = \"ANALYTICS\"\n\
+     database_name = \"analytics_prod\"\n\
+     database_id = \"9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7ca1\"\n\
+     migrations_dir = \"migrations\"\n";
 
 /// rvAR: `offsite list` of a database added to prod after an upload
 /// (f80e374, `Target::read_indexes`) merges in `index/prod.json`, which
@@ -2258,4 +2264,68 @@ fn a_shortened_retention_never_makes_the_index_forget_copies_the_bucket_still_ke
         "{}",
         blind.all()
     );
+}
+
+/// `vars.APP_ENV` prod -> live and a second database added: the database
+/// is `live.qbtime_db_prod`. A backup taken as `prod` before (never
+/// uploaded, same database name and id) is its own, and `upload` puts it
+/// under `live.qbtime_db_prod/` with its name `backup-prod-…`; the index
+/// the upload wrote was then refused as "not an offsite index this tool
+/// wrote" (exit 2), by every `offsite list`, `offsite fetch latest` and
+/// upload of the database, a fresh machine's recovery too.
+#[test]
+fn a_backup_from_before_the_short_name_changed_and_a_database_was_added_is_uploaded_listed_and_fetched()
+ {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote.sb.rename_prod_to_live();
+    add_analytics_to_prod(&remote);
+    uploaded_listed_and_fetched(&remote, home.path(), &name, "live.qbtime_db_prod");
+}
+
+/// The reverse: a backup taken as `prod.qbtime_db_prod` while prod had two
+/// databases, then `vars.APP_ENV` prod -> live and the second database
+/// taken out: it is `live`'s, uploaded under `live/`, and listed and
+/// fetched from there.
+#[test]
+fn a_backup_from_before_the_short_name_changed_and_a_database_was_taken_out_is_uploaded_listed_and_fetched()
+ {
+    let (remote, home) = remote();
+    let config = remote.sb.path().join("wrangler.toml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    add_analytics_to_prod(&remote);
+    { remote.xtask(home.path(), &["backup", "prod.qbtime_db_prod"]) }.assert_ok();
+    let name = only_backup(&remote.sb);
+    assert!(name.starts_with("backup-prod.qbtime_db_prod-"), "{name}");
+    std::fs::write(&config, before).unwrap();
+    remote.sb.rename_prod_to_live();
+    uploaded_listed_and_fetched(&remote, home.path(), &name, "live");
+}
+
+/// `upload latest:<env>` of `name` puts it under `<env>/`; on a machine
+/// with no backups left, `offsite list` lists it and `offsite fetch
+/// latest` fetches it, and it verifies.
+fn uploaded_listed_and_fetched(remote: &Remote, home: &std::path::Path, name: &str, env: &str) {
+    let up = remote.xtask(home, &["upload", &format!("latest:{env}")]);
+    up.assert_ok();
+    let keys = remote.server.r2_keys(BUCKET);
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{env}/")) && k.ends_with(name)),
+        "{}",
+        up.all()
+    );
+    let sb = &remote.sb;
+    for f in sb.backup_files() {
+        std::fs::remove_file(sb.backups().join(f)).unwrap();
+    }
+    let list = remote.xtask(home, &["offsite", "list", "--env", env]);
+    list.assert_ok();
+    assert!(list.stdout.contains(name), "{}", list.all());
+    let fetch = remote.xtask(home, &["offsite", "fetch", "latest", "--env", env]);
+    fetch.assert_ok();
+    assert!(sb.backups().join(name).is_file(), "{}", fetch.all());
+    remote
+        .xtask(home, &["verify", &format!("latest:{env}")])
+        .assert_ok();
 }
