@@ -35,6 +35,19 @@ pub fn is_environment_name(name: &str) -> bool {
     }
 }
 
+/// Whether `recorded`, an environment's name as a manifest, a backup's
+/// name or an offsite index entry records it ([`is_environment_name`]),
+/// may be of database `database`: a short name (`prod`, recorded while its
+/// environment had one database), or one qualified by `database` itself
+/// (`prod.qbtime_db_prod`), never by another. The short part is not
+/// judged here: `vars.APP_ENV` may have changed since.
+pub fn may_name_database(recorded: &str, database: &str) -> bool {
+    is_environment_name(recorded)
+        && recorded
+            .split_once('.')
+            .is_none_or(|(_, named)| named == database)
+}
+
 /// The name among `names` that SQLite takes `name` for: itself, else the
 /// one equal to it with ASCII letters in any case (`post` is `Post`).
 pub fn as_sqlite_finds<'a>(
@@ -186,6 +199,18 @@ pub fn file_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recorded name may be a database's when short or qualified by it,
+    /// never by another, and only in ASCII.
+    #[test]
+    fn a_recorded_name_is_short_or_qualified_by_its_database() {
+        assert!(may_name_database("prod", "db"));
+        assert!(may_name_database("live.db", "db"));
+        assert!(!may_name_database("prod.other", "db"));
+        assert!(!may_name_database("pr\u{43e}d", "db"));
+        assert!(!may_name_database("prod.", "db"));
+        assert!(!may_name_database("prod.db.db", "db"));
+    }
 
     #[test]
     fn foreign_text_is_put_on_one_line() {

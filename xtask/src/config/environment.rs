@@ -117,9 +117,11 @@ impl Environment {
     /// of a configuration can share.
     /// Every "whose backup is this?" in the tool is this call.
     /// A recorded name that is no environment's by the configuration's
-    /// rule (`prоd` with a Cyrillic `о`) is none of its.
+    /// rule (`prоd` with a Cyrillic `о`), or that is qualified by another
+    /// database, is none of its ([`d1_core::names::may_name_database`], the
+    /// rule an offsite index's entries are held to as well).
     pub fn recorded_as(&self, name: &str, database: &str, id: &str) -> bool {
-        d1_core::names::is_environment_name(name)
+        d1_core::names::may_name_database(name, &self.database_name)
             && self.database_name == database
             && (self.env_name == short_name(name)
                 || (!id.is_empty() && self.database_id.eq_ignore_ascii_case(id)))

@@ -442,9 +442,10 @@ impl IndexEntry {
 /// one of `older`, [`names_env`]) is, or dated otherwise than the minute
 /// its name says, as a manifest's is (the key's year and month are checked
 /// with its key).
-fn check_entry_name(e: &IndexEntry, env: &str, older: &[String]) -> Result<()> {
+fn check_entry_name(e: &IndexEntry, env: &str, database: &str, older: &[String]) -> Result<()> {
     let file = e.file.escape_debug().to_string();
-    let Some(named) = manifest::backup_name(&e.file).filter(|b| names_env(b.env, env, older))
+    let Some(named) =
+        manifest::backup_name(&e.file).filter(|b| names_env(b.env, env, database, older))
     else {
         bail!(
             "its entry for {file:?}: its name is not backup-<env>-YYYYMMDD-HHMM[-N] and \
@@ -460,15 +461,19 @@ fn check_entry_name(e: &IndexEntry, env: &str, older: &[String]) -> Result<()> {
 }
 
 /// Whether `named`, the environment in a backup's name, may stand in the
-/// index of `env`: `env` itself, one of `older` (names its database is
-/// known to have had), or a short name `env`'s database had before,
-/// unknown here (`vars.APP_ENV` changed: a copy of `prod` uploaded again
-/// under `live/`), which then has the same database part as `env` (none,
-/// or the same `.<database>`).
-fn names_env(named: &str, env: &str, older: &[String]) -> bool {
-    let database = |name: &str| name.split_once('.').map(|(_, db)| db.to_owned());
+/// index of `env`, of database `database`: `env` itself, one of `older`
+/// (names its database is known to have had), or any name a backup this
+/// tool uploads under `env/` can have: one its manifest records
+/// ([`crate::config::environment::Environment::recorded_as`]), a short
+/// name or one qualified by `database`
+/// ([`d1_core::names::may_name_database`], the one rule for both), as
+/// after `vars.APP_ENV` changed (`prod` -> `live`, a copy of `prod` or
+/// `prod.<database>` uploaded again under `live/` or `live.<database>/`).
+fn names_env(named: &str, env: &str, database: &str, older: &[String]) -> bool {
     d1_core::names::is_environment_name(named)
-        && (named == env || older.iter().any(|o| o == named) || database(named) == database(env))
+        && (named == env
+            || older.iter().any(|o| o == named)
+            || d1_core::names::may_name_database(named, database))
 }
 
 /// The positions of `entries`, newest first, as `latest` orders backups
@@ -497,9 +502,9 @@ impl Index {
     /// database is known to have had (the target's, [`Target::other_names`]):
     /// an entry's file is exactly `backup-<name>-<stamp>` and a backup's
     /// extension ([`manifest::backup_name`]), its name the index's, one of
-    /// `older`, or another short name (one the environment may have had
-    /// before, unknown here) of the index's database part.
-    pub fn check_with(&self, env: &str, older: &[String]) -> Result<()> {
+    /// `older`, or any other an upload of `database` can give it
+    /// ([`names_env`]).
+    pub fn check_with(&self, env: &str, database: &str, older: &[String]) -> Result<()> {
         manifest::check_format_version("index", self.format_version, INDEX_VERSION)?;
         if self.environment != env {
             bail!(
@@ -540,7 +545,7 @@ impl Index {
                     e.file.escape_debug().to_string()
                 );
             }
-            check_entry_name(e, env, older)?;
+            check_entry_name(e, env, database, older)?;
             // As a manifest's: names, each with a sha256.
             if !{ e.taken_after.iter() }.all(|t| {
                 d1_core::names::is_plain_file_name(&t.file)
@@ -1161,7 +1166,7 @@ impl Target<'_> {
             false => "is not an offsite index this tool wrote",
         };
         index
-            .check_with(name, &self.other_names())
+            .check_with(name, &self.env.database_name, &self.other_names())
             .with_context(|| not(why))
             .map_err(|e| bad.error(e))?;
         Ok(Some(index))
@@ -1931,14 +1936,16 @@ mod tests {
             backups: vec![e],
             ..Index::new("prod")
         };
-        index(good.clone()).check_with("prod", &[]).unwrap();
+        index(good.clone())
+            .check_with("prod", "qbtime_db_prod", &[])
+            .unwrap();
         let staging = Index {
             environment: "staging".into(),
             ..index(good.clone())
         };
         assert!(
             staging
-                .check_with("prod", &[])
+                .check_with("prod", "qbtime_db_prod", &[])
                 .unwrap_err()
                 .to_string()
                 .contains("\"staging\"")
@@ -1958,7 +1965,7 @@ mod tests {
             },
         ] {
             let err = index(hostile)
-                .check_with("prod", &[])
+                .check_with("prod", "qbtime_db_prod", &[])
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("where this tool puts prod's copies"), "{err}");
@@ -1980,7 +1987,7 @@ mod tests {
             },
         ] {
             let err = index(hostile)
-                .check_with("prod", &[])
+                .check_with("prod", "qbtime_db_prod", &[])
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("control character"), "{err}");
@@ -1994,7 +2001,7 @@ mod tests {
             ..good.clone()
         };
         index(record("backup-prod-20261124-0340.sql", "b".repeat(64)))
-            .check_with("prod", &[])
+            .check_with("prod", "qbtime_db_prod", &[])
             .unwrap();
         for hostile in [
             record("../backup-prod-20261124-0340.sql", "b".repeat(64)),
@@ -2002,7 +2009,7 @@ mod tests {
             record("backup-prod-20261124-0340.sql", "B".into()),
         ] {
             let err = index(hostile)
-                .check_with("prod", &[])
+                .check_with("prod", "qbtime_db_prod", &[])
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("taken_after"), "{err}");
@@ -2102,7 +2109,9 @@ mod tests {
         };
         let name = "backup-prod-20261124-0300-2.sql.zst.age";
         let late = at(24) + Duration::seconds(59);
-        index(entry_of(name, late)).check_with("prod", &[]).unwrap();
+        index(entry_of(name, late))
+            .check_with("prod", "qbtime_db_prod", &[])
+            .unwrap();
         for hostile in [
             entry_of(name, at(24) + Duration::minutes(40)),
             entry_of(name, at(25)),
@@ -2110,7 +2119,7 @@ mod tests {
             entry_of("backup-prod-handmade.sql", at(24)),
         ] {
             let err = index(hostile)
-                .check_with("prod", &[])
+                .check_with("prod", "qbtime_db_prod", &[])
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("its name"), "{err}");
@@ -2143,12 +2152,15 @@ mod tests {
             backups: vec![first.clone()],
             ..Index::new("prod")
         };
-        index.check_with("prod", &[]).unwrap();
+        index.check_with("prod", "qbtime_db_prod", &[]).unwrap();
         let twice = Index {
             backups: vec![first, second],
             ..Index::new("prod")
         };
-        let err = twice.check_with("prod", &[]).unwrap_err().to_string();
+        let err = twice
+            .check_with("prod", "qbtime_db_prod", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(name) && err.contains("twice"), "{err}");
     }
 
@@ -2239,25 +2251,41 @@ mod tests {
     }
 
     /// An entry's name carries the index's environment, a name its
-    /// database is known to have had, or another short name of the same
-    /// database part; a name running on past `.sql` carries none.
+    /// database is known to have had, or any short name or one qualified
+    /// by the index's database (every name an upload can give it, after
+    /// `vars.APP_ENV` changed and a database was added or taken out); a
+    /// name running on past `.sql`, qualified by another database, or not
+    /// ASCII carries none.
     #[test]
     fn an_entrys_name_carries_the_indexs_environment() {
         let older = ["prod".to_owned()];
-        assert!(names_env("live", "live", &[]));
-        assert!(names_env("prod", "live", &older));
-        assert!(names_env("prod", "live", &[]), "a short name unknown here");
-        assert!(names_env("prod.db", "live.db", &[]));
-        assert!(!names_env("prod-20261123-2230.sql", "prod", &[]));
-        assert!(!names_env("prod.other", "live.db", &[]));
-        assert!(!names_env("", "prod", &[]));
-        assert!(!names_env("pr\u{43e}d", "prod", &[]), "a look-alike");
+        assert!(names_env("live", "live", "db", &[]));
+        assert!(names_env("prod", "live", "db", &older));
+        assert!(
+            names_env("prod", "live", "db", &[]),
+            "a short name unknown here"
+        );
+        assert!(names_env("prod.db", "live.db", "db", &[]));
+        assert!(names_env("prod", "live.db", "db", &[]), "a database added");
+        assert!(
+            names_env("prod.db", "live", "db", &[]),
+            "a database taken out"
+        );
+        assert!(!names_env("prod-20261123-2230.sql", "prod", "db", &[]));
+        assert!(!names_env("prod.other", "live.db", "db", &[]));
+        assert!(!names_env("prod.other", "live", "db", &[]));
+        assert!(!names_env("", "prod", "db", &[]));
+        assert!(!names_env("pr\u{43e}d", "prod", "db", &[]), "a look-alike");
+        assert!(!names_env("pr\u{43e}d.db", "live.db", "db", &[]));
         let mut index = Index::new("prod");
         let file = "backup-prod-20261101-0300.sql-20261101-0300.sql";
         let mut run_on = entry(file, 1, true, true);
         run_on.manifest_key = object_key("prod", at(1), "backup-prod-20261101-0300.manifest.json");
         index.backups.push(run_on);
-        let err = index.check_with("prod", &[]).unwrap_err().to_string();
+        let err = index
+            .check_with("prod", "qbtime_db_prod", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("backup-<env>-YYYYMMDD-HHMM"), "{err}");
     }
 
