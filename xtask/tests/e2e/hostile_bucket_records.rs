@@ -224,20 +224,30 @@ fn a_fetched_name_that_runs_on_past_sql_cannot_take_a_real_backups_manifest() {
     let planted = format!("{name}-{stamp}.sql");
     let entry = copy_named(&remote, &planted, &format!("{stem}.manifest.json"));
     plant_in_index(&remote, entry);
+    fetch_is_refused_naming_the_index(&remote, home.path(), &planted, &[&planted]);
+}
+
+/// `offsite fetch PLANTED --env prod` refused as bad input (exit 2), naming
+/// prod's index, what a backup's name is, and each of `said`, with the
+/// decoys and backups/ as they were.
+#[track_caller]
+fn fetch_is_refused_naming_the_index(
+    remote: &Remote,
+    home: &std::path::Path,
+    planted: &str,
+    said: &[&str],
+) {
     let decoys = Decoys::plant(remote.sb.path());
     let before = (decoys.hashes(), remote.sb.backup_files());
 
-    let run = remote.xtask(
-        home.path(),
-        &["offsite", "fetch", &planted, "--env", "prod"],
-    );
+    let run = remote.xtask(home, &["offsite", "fetch", planted, "--env", "prod"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
         run.stderr
             .contains(&format!("r2://{BUCKET}/index/prod.json"))
-            && run.stderr.contains(&planted)
+            && said.iter().all(|s| run.stderr.contains(s))
             && run.stderr.contains("backup-<env>-YYYYMMDD-HHMM"),
-        "the refusal names the index, the entry and what a backup's name is:\n{}",
+        "the refusal names the index, {said:?} and what a backup's name is:\n{}",
         run.all()
     );
     assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
@@ -270,20 +280,5 @@ fn a_look_alike_environment_in_an_offsite_entry_is_refused() {
         )
         .unwrap();
     plant_in_index(&remote, entry);
-    let decoys = Decoys::plant(remote.sb.path());
-    let before = (decoys.hashes(), remote.sb.backup_files());
-
-    let run = remote.xtask(
-        home.path(),
-        &["offsite", "fetch", &planted, "--env", "prod"],
-    );
-    assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(
-        run.stderr
-            .contains(&format!("r2://{BUCKET}/index/prod.json"))
-            && run.stderr.contains("backup-<env>-YYYYMMDD-HHMM"),
-        "the refusal names the index and what a backup's name is:\n{}",
-        run.all()
-    );
-    assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
+    fetch_is_refused_naming_the_index(&remote, home.path(), &planted, &[]);
 }
