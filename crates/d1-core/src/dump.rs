@@ -734,6 +734,11 @@ mod tests {
 
     const KEY: &str = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
 
+    /// A post-quantum key and a plugin's identity, their checksums right.
+    const PQ: &str =
+        "AGE-SECRET-KEY-PQ-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ0HGUHW";
+    const PLUGIN: &str = "AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCVY82PC7";
+
     fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
         let units = std::iter::once(0xfeff).chain(text.encode_utf16());
         let bytes = |u: u16| match big_endian {
@@ -748,14 +753,14 @@ mod tests {
     #[test]
     fn an_age_identity_is_told_by_its_key_not_by_its_shape() {
         let keygen = format!("# created: 2026-12-04T21:00:00Z\n# public key: age1x\n{KEY}\n");
-        let plugin = "AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCV0NA\n";
-        let pq = format!("AGE-SECRET-KEY-PQ-1{}\n", &KEY[16..]);
+        let plugin = format!("{PLUGIN}\n");
+        let pq = format!("{PQ}\n");
         for text in [
             keygen.clone(),
             format!("{KEY}\n"),
             format!("\u{feff}{}", keygen.replace('\n', "\r\n")),
             format!("const k = \"{KEY}\";"),
-            plugin.to_owned(),
+            plugin,
             pq.clone(),
             KEY.to_ascii_lowercase(),
             format!("k = '{}'", pq.to_ascii_lowercase()),
@@ -778,6 +783,11 @@ mod tests {
             &KEY.to_ascii_lowercase()[..40],
             "AGE-SECRET-KEY-1gfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpyysjzgfpq4egaex",
             "age-plugin-yubikey-1qyq3z6w5qxsqz8awmcv0na",
+            "AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCV0NA",
+            &format!("AGE-SECRET-KEY-1{}", "X".repeat(58)),
+            &format!("AGE-SECRET-KEY-PQ-1{}", &KEY[16..]),
+            &KEY.replace("4EGAEX", "4EGAEQ"),
+            &KEY.replace("SJZGFPQ", "SJZGFPP"),
         ] {
             assert_eq!(held_by(shape.as_bytes(), false), None, "{shape}");
         }
@@ -785,12 +795,13 @@ mod tests {
 
     /// An age identity that punctuation ends (a full stop, a comma, `_`,
     /// `+`, `-`) is told, in either case, as the pre-commit hook's grep
-    /// tells it; a letter or a digit right after the key makes a longer
-    /// word that is none.
+    /// tells it; so is one a letter or a digit follows, Bech32 or not
+    /// (`B`, `I`, `O`, `1`): the key is the run's start its checksum
+    /// verifies.
     #[test]
-    fn an_age_identity_that_punctuation_ends_is_told() {
+    fn an_age_identity_that_punctuation_or_a_letter_ends_is_told() {
         let lower = KEY.to_ascii_lowercase();
-        for key in [KEY, &lower] {
+        for key in [KEY, &lower, PQ, PLUGIN] {
             for end in [".", "_", "+", "-", ",", ".\n", "._x", "-more1word"] {
                 let text = format!("Your key: {key}{end}");
                 assert_eq!(
@@ -799,15 +810,52 @@ mod tests {
                     "{text}"
                 );
             }
-            for end in ["B", "b", "1", "I.", "O"] {
+            for end in ["B", "b", "1", "I.", "O", "Q", "q", "QQQQQQ7"] {
                 let text = format!("Your key: {key}{end}\n");
-                assert_eq!(held_by(text.as_bytes(), false), None, "{text}");
+                let held = held_by(text.as_bytes(), false);
+                assert_eq!(held, Some(Held::Identity), "{text}");
             }
         }
         let short = format!("{}.\n", &KEY[..60]);
         assert_eq!(held_by(short.as_bytes(), false), None);
         let long = format!("{KEY}.{}\n", "x".repeat(4096));
         assert_eq!(held_by(long.as_bytes(), false), Some(Held::Identity));
+    }
+
+    /// An age identity a line break wraps (LF, CRLF, `\n` or `\r\n`
+    /// escaped in a JSON or JS string), once or more, is told when the
+    /// run before each break is shorter than a key: the checksum tells it.
+    /// A placeholder or a key with a character changed, wrapped or not, is
+    /// none, nor are lines that only start as a key.
+    #[test]
+    fn an_age_identity_a_line_break_wraps_is_told() {
+        let lower = KEY.to_ascii_lowercase();
+        for key in [KEY, &lower, PQ, PLUGIN] {
+            for eol in ["\n", "\r\n", "\\n", "\\r\\n"] {
+                let one = key.find("-1").unwrap() + 2;
+                for at in [one, 30, 40, key.len() - 1] {
+                    let text = format!("k = \"{}{eol}{}\";\n", &key[..at], &key[at..]);
+                    let held = held_by(text.as_bytes(), false);
+                    assert_eq!(held, Some(Held::Identity), "{text}");
+                }
+                let twice = format!("{}{eol}{}{eol}{}", &key[..25], &key[25..45], &key[45..]);
+                let held = held_by(twice.as_bytes(), false);
+                assert_eq!(held, Some(Held::Identity), "{twice}");
+            }
+        }
+        let typo = KEY.replace("SJZGFPQ", "SJZGFPP");
+        let placeholder = format!("AGE-SECRET-KEY-1{}", "X".repeat(58));
+        for key in [&typo, &placeholder, "AGE-SECRET-KEY-1..."] {
+            for text in [
+                format!("{key}\n"),
+                format!("{}\n{}\n", &key[..30], &key[30..]),
+                format!("{}\\n{}\n", &key[..17], &key[17..]),
+            ] {
+                assert_eq!(held_by(text.as_bytes(), false), None, "{text}");
+            }
+        }
+        let lines = format!("{}\nQQQQ\nqqqq\n{}\n", &KEY[..40], &KEY[40..]);
+        assert_eq!(held_by(lines.as_bytes(), false), None, "{lines}");
     }
 
     /// A PEM private key of each kind is told, with LF or CRLF, escaped in
@@ -874,6 +922,8 @@ mod tests {
         for prefix in [
             "AGE-PLUGIN-",
             "AGE-SECRET-KEY-1",
+            "AGE-SECRET-KEY-1QQ\n",
+            "AGE-PLUGIN-X-1Q\\n",
             "-----BEGIN PRIVATE KEY-----",
         ] {
             let text = prefix.repeat((8 << 20) / prefix.len());

@@ -1234,7 +1234,7 @@ fn a_deploy_never_publishes_an_age_identity_under_any_name() {
         "age identity",
     );
     let plugin = "# recipient: age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t\n\
-                  AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCV0NA\n";
+                  AGE-PLUGIN-YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCVY82PC7\n";
     refused("plugin.txt", plugin.as_bytes(), "age identity");
 
     // Under a passphrase (`age -p -a`), by the age package the tool runs.
@@ -1281,6 +1281,50 @@ fn a_deploy_never_publishes_an_age_identity_that_punctuation_ends() {
             &secret,
         );
     }
+    the_site_deploys(&remote, home);
+}
+
+/// HL: an age identity a letter ends (`…EXb`, `…EXB`: `B`, `I`, `O` and
+/// `b` are no Bech32 in that case) or that a line break wraps (a JSON or
+/// minified file wrapping at a column, with LF or CRLF, or `\n` escaped in
+/// a JS string) was published: the scan wanted exactly the key's run of
+/// Bech32 with no letter after it. Each is refused by the key's checksum,
+/// naming the file, never printing the key, with nothing run. A
+/// placeholder of 58 `X`s (refused before) and a key with one character
+/// changed deploy.
+#[test]
+fn a_deploy_never_publishes_an_age_identity_a_letter_ends_or_a_line_break_wraps() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let (head, tail) = key.split_at(40);
+    let lower = key.to_ascii_lowercase();
+    let minified = format!("var a=1;var k=\"{head}\n{tail}\";var b=2;\n");
+    for (file, text) in [
+        ("notes.txt", format!("Your key: {key}b\n")),
+        ("readme.md", format!("{key}B and more\n")),
+        ("assets/app.js", format!("// {lower}B\nconst k = 1;\n")),
+        ("keys.txt", format!("{key}IO\n")),
+        ("data.json", format!("{{\"k\": \"{head}\\n{tail}\"}}\n")),
+        ("assets/min.js", minified),
+        ("wrapped.txt", format!("{head}\r\n{tail}\r\n")),
+        ("short.txt", format!("{}\n{}\n", &key[..17], &key[17..])),
+    ] {
+        identity_refused(&remote, home, &key, file, text.as_bytes());
+    }
+
+    let dist = remote.sb.path().join("dist");
+    let placeholder = format!("<pre>AGE-SECRET-KEY-1{}</pre>\n", "X".repeat(58));
+    std::fs::write(dist.join("docs/placeholder.html"), placeholder).unwrap();
+    let at = 30;
+    let changed = match key.as_bytes()[at] {
+        b'Q' => 'P',
+        _ => 'Q',
+    };
+    let typo = format!("{}{changed}{}", &key[..at], &key[at + 1..]);
+    std::fs::write(dist.join("docs/typo.txt"), format!("{typo}\n")).unwrap();
+    let wrapped_typo = format!("{}\n{}\n", &typo[..40], &typo[40..]);
+    std::fs::write(dist.join("docs/typo2.txt"), wrapped_typo).unwrap();
     the_site_deploys(&remote, home);
 }
 
