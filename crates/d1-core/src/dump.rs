@@ -364,19 +364,8 @@ const CUT_TAIL: usize = 128;
 /// the next, and looks in the next for what starts after `before`.
 pub fn secret_in(text: &[u8], before: usize) -> Option<Held> {
     let before = before.min(text.len());
-    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-._+".contains(b);
-    // Where the word read last ends: each byte is read once to find it,
-    // so a file of one long word is read in linear time.
-    let mut end = 0;
     (0..before).find_map(|at| match text[at] {
-        b'A' | b'a' => {
-            if end <= at {
-                end = { text[at..].iter() }
-                    .position(|b| !word(b))
-                    .map_or(text.len(), |n| at + n);
-            }
-            identity_at(&text[at..end]).then_some(Held::Identity)
-        }
+        b'A' | b'a' if identity_at(&text[at..]) => Some(Held::Identity),
         b'-' if private_key_at(&text[at..]) => Some(Held::PrivateKey),
         _ => None,
     })
@@ -398,51 +387,109 @@ pub fn wide_as_ascii(wide: Wide, text: &[u8]) -> Vec<u8> {
     text.chunks_exact(width).map(ascii).collect()
 }
 
-/// Whether `token`, a word (letters, digits, `-._+`) from where it is
-/// looked at to its end, starts with an age identity: `AGE-SECRET-KEY-`
-/// (X25519's, or another kind's such as `AGE-SECRET-KEY-PQ-`) or
-/// `AGE-PLUGIN-<NAME>-`, then `1` and the key in upper-case Bech32, as
-/// `age` reads it (58 characters for a secret key, more than 6 for a
-/// plugin's); or a secret key all in lower case (`age-secret-key-1…`),
-/// which rage reads as the same key (Bech32 is case-insensitive as a
-/// whole). The key is the longest run of Bech32 after the `1`: what
-/// follows it in the word is punctuation (`Your key: AGE-SECRET-KEY-1….`
-/// holds one), while a letter or a digit right after it makes a longer
-/// word that is none. What only shows the shape (`AGE-SECRET-KEY-1...`)
-/// is not one, nor is a key longer than any (its first bytes only are
-/// read: a file of `AGE-PLUGIN-` over and over is read in linear time).
-pub fn identity_at(token: &[u8]) -> bool {
-    const BECH32: &[u8] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
+/// Whether `text`, from where it is looked at, starts with an age
+/// identity: `AGE-SECRET-KEY-` (X25519's, or another kind's such as
+/// `AGE-SECRET-KEY-PQ-`) or `AGE-PLUGIN-<NAME>-`, then `1` and a key in
+/// upper-case Bech32 whose checksum verifies (BIP 173, as `age`, rage and
+/// the age package encode every identity, a plugin's too; BIP 350's
+/// Bech32m is taken as well), 58 characters at least for a secret key
+/// (an X25519 or a post-quantum one is 58), 7 for a plugin's; or a secret
+/// key all in lower case (`age-secret-key-1…`), which rage reads as the
+/// same key (Bech32 is case-insensitive as a whole). The key is the start
+/// of the run of Bech32 after the `1` whose checksum verifies, so what
+/// follows it does not matter (`Your key: AGE-SECRET-KEY-1….`, `…EXb`),
+/// while what only shows the shape (`AGE-SECRET-KEY-1...`, 58 `X`s) or a
+/// key with a character changed is none. A run a line break wraps (LF,
+/// CRLF, or `\n`, `\r\n` escaped in a JSON or JS string) goes on after
+/// it when it is shorter than a key (a secret key's 58; a plugin's has no
+/// one length) and Bech32 follows. Only its first 2048 bytes are read, the
+/// checksum kept as each character is: a file of `AGE-PLUGIN-` over and
+/// over is read in linear time.
+pub fn identity_at(text: &[u8]) -> bool {
     const LONGEST: usize = 2048;
     const HRP_LONGEST: usize = 128;
-    let lower = token.starts_with(b"age-secret-key-");
-    let least = match token {
-        _ if lower || token.starts_with(b"AGE-SECRET-KEY-") => 58,
-        _ if token.starts_with(b"AGE-PLUGIN-") => 7,
+    let lower = text.starts_with(b"age-secret-key-");
+    let (least, wraps) = match text {
+        _ if lower || text.starts_with(b"AGE-SECRET-KEY-") => (58, 58),
+        _ if text.starts_with(b"AGE-PLUGIN-") => (7, LONGEST),
         _ => return false,
     };
-    let whole = token.len() <= LONGEST;
-    let token = &token[..token.len().min(LONGEST)];
-    let bech32 = |b: &u8| match lower {
-        true => !b.is_ascii_uppercase() && BECH32.contains(&b.to_ascii_uppercase()),
-        false => BECH32.contains(b),
-    };
+    let text = &text[..text.len().min(LONGEST)];
+    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-._+".contains(b);
+    let hrp_end = { text.iter().take(HRP_LONGEST) }
+        .position(|b| !word(b))
+        .unwrap_or(text.len().min(HRP_LONGEST));
     // The `1` ends a part that ends with `-`, in the word's first bytes
     // (a plugin's name is short): one that a key follows is the
     // identity's.
     let key_after = |one: usize| {
-        let (hrp, data) = (&token[..one], &token[one + 1..]);
-        let run = data.iter().position(|b| !bech32(b));
-        let ends = match run {
-            Some(n) => !data[n].is_ascii_alphanumeric(),
-            None => whole,
-        };
+        let (hrp, data) = (&text[..one], &text[one + 1..]);
         let one_case = !lower || !hrp.iter().any(u8::is_ascii_uppercase);
-        one_case && ends && run.unwrap_or(data.len()) >= least
+        one_case && bech32_key(hrp, data, lower, least, wraps)
     };
-    (1..token.len().min(HRP_LONGEST))
-        .filter(|&i| token[i] == b'1' && token[i - 1] == b'-')
+    (1..hrp_end)
+        .filter(|&i| text[i] == b'1' && text[i - 1] == b'-')
         .any(key_after)
+}
+
+/// Whether `data` starts with a key of `hrp`, as [`identity_at`] reads
+/// it: at least `least` Bech32 characters ([`bech32_run`]) whose checksum
+/// with `hrp` verifies. A run shorter than `least` is told from the
+/// characters alone, before the checksum of `hrp` is reckoned.
+fn bech32_key(hrp: &[u8], data: &[u8], lower: bool, least: usize, wraps: usize) -> bool {
+    const BECH32M: u32 = 0x2bc8_30a3;
+    if bech32_run(data, lower, wraps).nth(least - 1).is_none() {
+        return false;
+    }
+    let hrp = hrp.iter().map(u8::to_ascii_lowercase);
+    let expanded = { hrp.clone().map(|c| c >> 5) }
+        .chain([0])
+        .chain(hrp.map(|c| c & 31));
+    let mut checksum = expanded.map(usize::from).fold(1, bech32_step);
+    bech32_run(data, lower, wraps).enumerate().any(|(n, v)| {
+        checksum = bech32_step(checksum, v);
+        n + 1 >= least && (checksum == 1 || checksum == BECH32M)
+    })
+}
+
+/// The values of the run of Bech32 characters `data` starts with, all
+/// `lower` case or all upper, read on after a line break (LF, CRLF, or
+/// `\n`, `\r\n` escaped in a string) that Bech32 follows while fewer
+/// than `wraps` are read.
+fn bech32_run(data: &[u8], lower: bool, wraps: usize) -> impl Iterator<Item = usize> + '_ {
+    const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let value = move |b: u8| match b.is_ascii_uppercase() == lower && b.is_ascii_alphabetic() {
+        true => None,
+        false => BECH32.iter().position(|c| *c == b.to_ascii_lowercase()),
+    };
+    let (mut at, mut read) = (0, 0);
+    std::iter::from_fn(move || {
+        let rest = &data[at.min(data.len())..];
+        let eol = [&b"\r\n"[..], b"\n", b"\\r\\n", b"\\n"]
+            .into_iter()
+            .find(|eol| read < wraps && rest.starts_with(eol))
+            .map_or(0, <[u8]>::len);
+        let v = rest.get(eol).and_then(|b| value(*b))?;
+        (at, read) = (at + eol + 1, read + 1);
+        Some(v)
+    })
+}
+
+/// One step of Bech32's checksum (BIP 173's polymod): `checksum` after
+/// the 5-bit `value`.
+fn bech32_step(checksum: u32, value: usize) -> u32 {
+    const GENERATOR: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
+    let top = checksum >> 25;
+    let next = ((checksum & 0x1ff_ffff) << 5) ^ value as u32;
+    (0..5)
+        .filter(|i| top >> i & 1 == 1)
+        .fold(next, |c, i| c ^ GENERATOR[i])
 }
 
 /// Whether `text` starts with a PEM private key: `-----BEGIN `, a label
@@ -845,7 +892,8 @@ mod tests {
         }
         let typo = KEY.replace("SJZGFPQ", "SJZGFPP");
         let placeholder = format!("AGE-SECRET-KEY-1{}", "X".repeat(58));
-        for key in [&typo, &placeholder, "AGE-SECRET-KEY-1..."] {
+        let shape = "AGE-SECRET-KEY-1... is the line age-keygen writes";
+        for key in [&typo, &placeholder, shape] {
             for text in [
                 format!("{key}\n"),
                 format!("{}\n{}\n", &key[..30], &key[30..]),

@@ -1213,8 +1213,9 @@ mod tests {
 
     /// An identity is told wherever it is in a file, past the head and
     /// across every boundary a reader could read the file in (a key cut in
-    /// two by one is still told); a key made invalid by the character after
-    /// it is not told at any of them, nor is a large file with no key.
+    /// two by one is still told), whatever follows it (its checksum tells
+    /// where it ends); a key with a character changed is not told at any
+    /// of them, nor is a large file with no key.
     #[test]
     fn an_identity_is_told_wherever_it_is_in_a_file() {
         use d1_core::dump::Held;
@@ -1222,12 +1223,16 @@ mod tests {
             "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.js");
+        let typo = KEY.replace("Q4EGAEX", "P4EGAEX");
+        let told = Some((Held::Identity, false));
         for boundary in [4096usize, 64 << 10, 256 << 10, 1 << 20, 2 << 20] {
             for back in [0, 1, 7, 16, 40, 73, 74, 75, 200] {
                 let at = boundary - back;
                 let padding = vec![b' '; at];
-                for (after, held) in [("\n", Some((Held::Identity, false))), ("B\n", None)] {
-                    let bytes = [&padding[..], KEY.as_bytes(), after.as_bytes()].concat();
+                for (key, after, held) in
+                    [(KEY, "\n", told), (KEY, "B\n", told), (&typo, "\n", None)]
+                {
+                    let bytes = [&padding[..], key.as_bytes(), after.as_bytes()].concat();
                     std::fs::write(&path, bytes).unwrap();
                     assert_eq!(held_in(&path), held, "{at} {after:?}");
                 }
@@ -1253,8 +1258,8 @@ mod tests {
     /// A secret in a zstd-compressed file is told wherever it is unpacked:
     /// in the last bytes of the head (which a head cut off from its file
     /// does not look for a secret's start in), past the head, and across
-    /// the pieces the unpacked stream is read in; a key made invalid by
-    /// the character after it is not told at any of them.
+    /// the pieces the unpacked stream is read in, whatever follows it; a
+    /// key with a character changed is not told at any of them.
     #[test]
     fn a_secret_is_told_wherever_it_is_in_a_compressed_file() {
         use d1_core::dump::Held;
@@ -1262,16 +1267,19 @@ mod tests {
             "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.js.zst");
-        let packed = |at: usize, after: &str| {
-            let bytes = [&vec![b' '; at][..], KEY.as_bytes(), after.as_bytes()].concat();
+        let typo = KEY.replace("Q4EGAEX", "P4EGAEX");
+        let packed = |key: &str, at: usize, after: &str| {
+            let bytes = [&vec![b' '; at][..], key.as_bytes(), after.as_bytes()].concat();
             zstd::stream::encode_all(&bytes[..], 3).unwrap()
         };
         let rest = " ".repeat(2000);
         for at in [0, 1000, 3970, 4000, 4050, 5000, 300 << 10, 3 << 20] {
             for more in ["", &rest] {
-                std::fs::write(&path, packed(at, &format!("\n{more}"))).unwrap();
+                std::fs::write(&path, packed(KEY, at, &format!("\n{more}"))).unwrap();
                 assert_eq!(held_in(&path), Some((Held::Identity, true)), "{at}");
-                std::fs::write(&path, packed(at, &format!("B\n{more}"))).unwrap();
+                std::fs::write(&path, packed(KEY, at, &format!("B\n{more}"))).unwrap();
+                assert_eq!(held_in(&path), Some((Held::Identity, true)), "{at}");
+                std::fs::write(&path, packed(&typo, at, &format!("\n{more}"))).unwrap();
                 assert_eq!(held_in(&path), None, "{at}");
             }
         }
