@@ -554,11 +554,19 @@ fn the_pre_commit_hook_refuses_an_age_identity_in_any_form_or_place() {
         "AGE-SECRET-",
         "KEY-PQ-1QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE"
     );
+    let plugin = concat!("AGE-PLUGIN-", "YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCVY82PC7");
+    // HL: a plugin's identity, and a key a line break wraps (CRLF, or
+    // `\n` escaped in a JSON string) with fewer than 40 characters on
+    // its first line, are refused too.
+    let (head, tail) = identity.split_at(40);
     let mut committed = Vec::new();
     for (file, text) in [
         ("notes.txt", format!("# created: today\n{pq}\n")),
         (".envrc", format!("export QBTIME_AGE_IDENTITY={identity}\n")),
         ("migrations/NOTES.md", format!("{identity}\n")),
+        ("plugin.txt", format!("{plugin}\n")),
+        ("wrapped.txt", format!("{head}\r\n{tail}\r\n")),
+        ("key.json", format!("{{\"k\": \"{head}\\n{tail}\"}}\n")),
     ] {
         let path = sb.path().join(file);
         std::fs::write(&path, text).unwrap();
