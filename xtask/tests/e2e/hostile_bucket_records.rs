@@ -282,3 +282,155 @@ fn a_look_alike_environment_in_an_offsite_entry_is_refused() {
     plant_in_index(&remote, entry);
     fetch_is_refused_naming_the_index(&remote, home.path(), &planted, &[]);
 }
+
+/// One bad entry (here a name qualified by another database, its object
+/// copied beside the real one's) in prod's index made the whole index
+/// "not an offsite index this tool wrote": `offsite list`, `offsite fetch
+/// latest` and every upload refused (exit 2), and no command repaired it,
+/// so anyone with the bucket's token stopped every offsite recovery with
+/// one line. The entry is set aside: the list shows the good copies and
+/// warns of it (the index, its position, why, the fix), `--json` carries
+/// it under `set_aside`, `fetch latest` fetches the good copy, a fetch of
+/// the planted name is refused naming it, and the next upload writes the
+/// index without it (its dry run says it would), removing no object.
+#[test]
+fn a_bad_index_entry_beside_a_good_copy_is_set_aside_not_the_whole_index() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let sb = &remote.sb;
+    let name = remote.backup_and_upload_prod(home);
+    let stem = name.strip_suffix(".sql").unwrap();
+    let stamp = &stem[stem.len() - 13..];
+    let planted = format!("backup-prod.qbtime_db_other-{stamp}.sql");
+    let entry = copy_named(&remote, &planted, &format!("{stem}.manifest.json"));
+    plant_in_index(&remote, entry);
+    let index_object = format!("r2://{BUCKET}/index/prod.json");
+
+    let list = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains(&name) && !list.stdout.contains(&planted),
+        "{}",
+        list.all()
+    );
+    assert!(
+        list.stderr.contains(&index_object)
+            && list.stderr.contains("entry 1")
+            && list.stderr.contains(&planted)
+            && list.stderr.contains("set aside")
+            && list.stderr.contains("backup-<env>-YYYYMMDD-HHMM")
+            && list.stderr.contains("cargo xtask upload"),
+        "the warning names the index, the entry, why and the fix:\n{}",
+        list.all()
+    );
+    let json = remote.xtask(home, &["offsite", "list", "--env", "prod", "--json"]);
+    json.assert_ok();
+    let listed: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!(listed["backups"][0]["file"], name.as_str());
+    let aside = &listed["set_aside"][0];
+    assert_eq!(aside["position"], 1, "{listed:#}");
+    assert_eq!(aside["file"], planted.as_str(), "{listed:#}");
+    assert_eq!(aside["index"], index_object.as_str(), "{listed:#}");
+    assert!(aside["reason"].as_str().unwrap().contains("backup-<env>"));
+
+    let dry = remote.xtask(home, &["upload", "latest:prod", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("entry 1") && dry.stdout.contains("drop"),
+        "the dry run says the upload drops the entry from the index:\n{}",
+        dry.all()
+    );
+
+    // A fresh machine: fetch latest takes the good copy only.
+    for f in sb.backup_files() {
+        std::fs::remove_file(sb.backups().join(f)).unwrap();
+    }
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let fetch = remote.xtask(home, &["offsite", "fetch", "latest", "--env", "prod"]);
+    fetch.assert_ok();
+    let manifest = format!("{stem}.manifest.json");
+    let held: Vec<String> = sb.backups_held().into_keys().collect();
+    assert_eq!(held, [manifest.clone(), name.clone()], "{}", fetch.all());
+    assert_eq!(decoys.hashes(), before);
+    let refused = remote.xtask(home, &["offsite", "fetch", &planted, "--env", "prod"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    assert!(
+        [
+            &index_object,
+            &planted,
+            "entry 1",
+            "set aside",
+            "backup-<env>-YYYYMMDD-HHMM"
+        ]
+        .iter()
+        .all(|s| refused.stderr.contains(*s)),
+        "the refusal names the entry, the index and why:\n{}",
+        refused.all()
+    );
+    let held: Vec<String> = sb.backups_held().into_keys().collect();
+    assert_eq!(held, [manifest, name.clone()], "{}", refused.all());
+    assert_eq!(decoys.hashes(), before);
+
+    let keys = remote.server.r2_keys(BUCKET);
+    let up = remote.xtask(home, &["backup", "prod", "--upload"]);
+    up.assert_ok();
+    assert!(
+        up.all().contains(&index_object)
+            && up.all().contains("entry 1")
+            && up.all().contains("without"),
+        "the upload says it wrote the index without the entry:\n{}",
+        up.all()
+    );
+    let index = remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
+    let index = String::from_utf8(index).unwrap();
+    assert!(
+        !index.contains(&planted) && index.contains(&name),
+        "{index}"
+    );
+    let after = remote.server.r2_keys(BUCKET);
+    assert!(
+        keys.iter().all(|k| after.contains(k)),
+        "an object was removed: {keys:?} then {after:?}"
+    );
+    let again = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    again.assert_ok();
+    assert!(!again.stderr.contains("set aside"), "{}", again.all());
+}
+
+/// An index that is not JSON is still refused as a whole, by `offsite
+/// list`, `offsite fetch latest` and an upload (exit 2), naming it, and
+/// nothing is written to backups/ or outside it.
+#[test]
+fn an_index_that_is_not_json_is_still_refused_as_a_whole() {
+    let (remote, home) = remote();
+    let home = home.path();
+    remote.backup_and_upload_prod(home);
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            "index/prod.json",
+            b"{\"format_version\": 1, \"backups\": [",
+        )
+        .unwrap();
+    let decoys = Decoys::plant(remote.sb.path());
+    let before = (decoys.hashes(), remote.sb.backup_files());
+    for args in [
+        &["offsite", "list", "--env", "prod"][..],
+        &["offsite", "fetch", "latest", "--env", "prod"][..],
+        &["upload", "latest:prod", "--dry-run"][..],
+    ] {
+        let run = remote.xtask(home, args);
+        assert_eq!(run.code, Some(2), "{args:?}\n{}", run.all());
+        assert!(
+            run.stderr
+                .contains(&format!("r2://{BUCKET}/index/prod.json"))
+                && run.stderr.contains("not an offsite index this tool wrote"),
+            "{args:?}\n{}",
+            run.all()
+        );
+    }
+    assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
+}
