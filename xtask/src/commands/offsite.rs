@@ -131,6 +131,17 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
             return Ok(());
         }
         print_upload_plan(&target, &file, &manifest);
+        // The index is read as the upload reads it: one it would refuse is
+        // refused here, and entries it would drop are said.
+        if let Some(index) = target.read_index()?
+            && !index.set_aside.is_empty()
+        {
+            crate::say!(
+                "  drops        from the index what is set aside in it ({}: see the warnings); \
+                 no object is removed",
+                index.set_aside_positions()
+            );
+        }
         crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
     }
@@ -181,7 +192,11 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
                 }
             };
             if *json {
-                crate::out::json(&serde_json::to_value(&index)?);
+                // The entries set aside too, which the bucket's index is
+                // never written back with.
+                let mut value = serde_json::to_value(&index)?;
+                value["set_aside"] = serde_json::to_value(&index.set_aside)?;
+                crate::out::json(&value);
             } else {
                 print_list(&target, &index, Utc::now());
             }

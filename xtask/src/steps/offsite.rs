@@ -401,6 +401,11 @@ pub struct Index {
     pub environment: String,
     /// Newest first.
     pub backups: Vec<IndexEntry>,
+    /// The entries read from the bucket that were set aside
+    /// ([`Index::read`]): never listed, fetched or `latest`, and never
+    /// written back.
+    #[serde(skip)]
+    pub set_aside: Vec<SetAside>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -438,26 +443,168 @@ impl IndexEntry {
     }
 }
 
-/// Refuses an entry whose file is not named as a backup of `env` (or of
-/// one of `older`, [`names_env`]) is, or dated otherwise than the minute
-/// its name says, as a manifest's is (the key's year and month are checked
-/// with its key).
-fn check_entry_name(e: &IndexEntry, env: &str, database: &str, older: &[String]) -> Result<()> {
-    let file = e.file.escape_debug().to_string();
+/// The environment an index is read for: its name, its database's name,
+/// and the other names that database is known to have had.
+pub type Of<'a> = (&'a str, &'a str, &'a [String]);
+
+/// An index as it is in the bucket, its entries not yet read: an index
+/// not of this shape is not one this tool wrote, as a whole.
+#[derive(Deserialize)]
+struct RawIndex {
+    format_version: u32,
+    environment: String,
+    backups: Vec<serde_json::Value>,
+}
+
+/// An entry of an index in the bucket that is not one this tool writes,
+/// set aside by [`Index::read`]. `offsite list --json` prints each under
+/// `set_aside`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetAside {
+    /// The index it is in, `r2://bucket/index/<env>.json`.
+    pub index: String,
+    /// Its place in the index's list, from 1.
+    pub position: usize,
+    /// Its file's name, when it is a plain name that prints as itself
+    /// (`null` otherwise: it is never printed).
+    pub file: Option<String>,
+    /// Its file's name as the index has it, to tell a fetch of it.
+    #[serde(skip)]
+    raw_file: Option<String>,
+    /// Why it was set aside.
+    pub reason: String,
+}
+
+impl SetAside {
+    /// `entry 2 (backup-prod-….sql)`, the name only when it prints as itself.
+    fn described(&self) -> String {
+        match &self.file {
+            Some(file) => format!("entry {} ({file})", self.position),
+            None => format!(
+                "entry {} (a name that is not printed as it is)",
+                self.position
+            ),
+        }
+    }
+}
+
+/// Whether a file name from the bucket may be printed: a plain name that
+/// prints as itself, no longer than a file name can be.
+fn shows_as_itself(file: &str) -> bool {
+    d1_core::names::is_plain_file_name(file) && file.len() <= 255
+}
+
+/// For each entry of an index, why it is set aside for naming a file
+/// another entry names too, when it is: an upload replaces a file's entry,
+/// so no index this tool writes lists one twice. Entries alike in every
+/// field are one record: the first is read as any other, the later ones
+/// set aside as repeats. Entries that differ (another digest, size or
+/// date) leave which is the copy's unknown: each of them is set aside,
+/// the file's name refused, and the index's other entries kept. (Every
+/// record of a file counted against every entry of it in `latest`'s
+/// order: 20,000 of one file took it 100 seconds and gigabytes.)
+fn repeated(entries: &[serde_json::Value]) -> Vec<Option<String>> {
+    let mut by_file: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(file) = e.get("file").and_then(|f| f.as_str()) {
+            by_file.entry(file).or_default().push(i);
+        }
+    }
+    let mut verdicts = vec![None; entries.len()];
+    for places in by_file.values().filter(|p| p.len() > 1) {
+        let first = &entries[places[0]];
+        if places.iter().all(|&i| entries[i] == *first) {
+            for &i in &places[1..] {
+                verdicts[i] = Some(format!(
+                    "it repeats entry {} word for word (an upload replaces a file's entry)",
+                    places[0] + 1
+                ));
+            }
+            continue;
+        }
+        for &i in places {
+            verdicts[i] = Some(format!(
+                "the index lists its file twice or more ({} entries), with different records \
+                 (digest, size or date), so which is the copy's is unknown and none of them is \
+                 taken (an upload replaces a file's entry)",
+                places.len()
+            ));
+        }
+    }
+    verdicts
+}
+
+/// The entry `value`, when it is one this tool writes into the index of
+/// `of` ([`check_entry`]); else why it is not.
+fn entry_from(value: serde_json::Value, of: Of<'_>) -> std::result::Result<IndexEntry, String> {
+    let entry: IndexEntry = serde_json::from_value(value).map_err(|e| {
+        // serde's words for a missing field name only the field; any other
+        // would quote the value, which is not printed.
+        let said = e.to_string();
+        match said.strip_prefix("missing field ") {
+            Some(field) if d1_core::names::is_printable(field) && field.len() < 40 => {
+                format!("it has no {field}, which every entry this tool writes has")
+            }
+            _ => "a field of it is not of the kind this tool writes (a number, a date, a \
+                  name)"
+                .to_owned(),
+        }
+    })?;
+    check_entry(&entry, of).map_err(|e| e.to_string())?;
+    Ok(entry)
+}
+
+/// Refuses an entry that is not one this tool writes into the index of
+/// `env`: a file named otherwise than a backup of `env` (or of one of
+/// `older`, [`names_env`]) is, or dated otherwise than the minute its name
+/// says, as a manifest's is; a name or printed field that holds a control
+/// character; a date past the year 9999; a `taken_after` of anything but
+/// backups' names and digests; objects elsewhere than where this tool puts
+/// `env`'s copies (`<env>/YYYY/MM/<file>` and the manifest beside it):
+/// anyone who can write to the bucket could otherwise send a fetch, a
+/// migration record or `latest` to another environment's objects.
+fn check_entry(e: &IndexEntry, (env, database, older): Of<'_>) -> Result<()> {
+    // Its name is printed and looked up in the backup directory.
+    let printed = [&e.format, &e.mode, &e.verified, &e.sha256];
+    if !d1_core::names::is_plain_file_name(&e.file)
+        || printed.iter().any(|v| !d1_core::names::is_printable(v))
+    {
+        bail!("its name is not a backup file name, or it holds a control character");
+    }
+    // This tool writes RFC 3339 times, whose years have four digits; a
+    // later one is no upload, and no date to count from.
+    if [e.created_at, e.uploaded_at]
+        .iter()
+        .any(|t| t.year() > 9999)
+    {
+        bail!("it is dated after the year 9999, which this tool never writes");
+    }
     let Some(named) =
         manifest::backup_name(&e.file).filter(|b| names_env(b.env, env, database, older))
     else {
         bail!(
-            "its entry for {file:?}: its name is not backup-<env>-YYYYMMDD-HHMM[-N] and \
-             .sql, .sql.zst or .sql.zst.age with <env> {env} (or a name {env} had before), \
-             as the name of every backup of {env} this tool uploads is"
+            "its name is not backup-<env>-YYYYMMDD-HHMM[-N] and .sql, .sql.zst or .sql.zst.age \
+             with <env> {env} (or a name {env} had before), as the name of every backup of \
+             {env} this tool uploads is"
         );
     };
-    manifest::check_named_minute(
-        &format!("its entry for {file:?}"),
-        named.stamp,
-        e.created_at,
-    )
+    manifest::check_named_minute("it", named.stamp, e.created_at)?;
+    // As a manifest's: names, each with a sha256.
+    if !{ e.taken_after.iter() }.all(|t| {
+        d1_core::names::is_plain_file_name(&t.file) && d1_core::names::is_sha256_hex(&t.sha256)
+    }) {
+        bail!("it records taken_after something other than a backup's file name and sha256");
+    }
+    let manifest = file_name(&manifest::manifest_path(Path::new(&e.file)));
+    if e.key != object_key(env, e.created_at, &e.file)
+        || e.manifest_key != object_key(env, e.created_at, &manifest)
+    {
+        bail!(
+            "it names its objects elsewhere than {env}/YYYY/MM/ (its date's) under its own name \
+             and its manifest's, where this tool puts {env}'s copies"
+        );
+    }
+    Ok(())
 }
 
 /// Whether `named`, the environment in a backup's name, may stand in the
@@ -491,86 +638,84 @@ fn sort_newest_first(entries: &mut Vec<IndexEntry>) {
 }
 
 impl Index {
-    /// Refuses an index that is not `env`'s as this tool writes it: one
-    /// for another environment, or an entry whose objects are not where
-    /// this tool puts `env`'s copies (`<env>/YYYY/MM/<file>` and the
-    /// manifest beside it). An index in the bucket may have been written
-    /// by anyone who can write there; without this, it could send a fetch,
-    /// a migration record or `latest` to another environment's objects.
-    ///
-    /// `older` are other names this environment's
-    /// database is known to have had (the target's, [`Target::other_names`]):
-    /// an entry's file is exactly `backup-<name>-<stamp>` and a backup's
-    /// extension ([`manifest::backup_name`]), its name the index's, one of
-    /// `older`, or any other an upload of `database` can give it
-    /// ([`names_env`]).
-    pub fn check_with(&self, env: &str, database: &str, older: &[String]) -> Result<()> {
-        manifest::check_format_version("index", self.format_version, INDEX_VERSION)?;
-        if self.environment != env {
+    /// The index `text`, read from `object` (`r2://bucket/index/<env>.json`)
+    /// for `env` of database `database` (`older`: other names it is known
+    /// to have had, [`Target::other_names`]). An index that is not JSON of
+    /// this shape, of another format, or another environment's is refused
+    /// as a whole; in one that is, each entry that is not one this tool
+    /// writes ([`check_entry`], [`repeated`], or one whose fields do not
+    /// read) is set aside ([`SetAside`]): never listed, fetched or
+    /// `latest`, and not written back by the next upload. One bad line (a
+    /// bug, anyone who holds the bucket's token) thus no longer stops every
+    /// list, fetch and upload.
+    pub fn read(text: &str, object: &str, (env, database, older): Of<'_>) -> Result<Index> {
+        let raw: RawIndex = serde_json::from_str(text)?;
+        manifest::check_format_version("index", raw.format_version, INDEX_VERSION)?;
+        if raw.environment != env {
             bail!(
                 "it is the index of environment {:?}, not {env}",
-                self.environment.escape_debug().to_string()
+                raw.environment.escape_debug().to_string()
             );
         }
-        let mut listed = std::collections::HashSet::new();
-        for e in &self.backups {
-            // An upload replaces a file's entry: an index listing one twice
-            // is not this tool's, and would have `latest`'s order judge
-            // every record of it against every entry (quadratic).
-            if !listed.insert(e.file.as_str()) {
-                bail!(
-                    "it lists {:?} twice, where an upload replaces a file's entry",
-                    e.file.escape_debug().to_string()
-                );
-            }
-            // Its name is printed and looked up in the backup directory.
-            let printed = [&e.format, &e.mode, &e.verified, &e.sha256];
-            if !d1_core::names::is_plain_file_name(&e.file)
-                || printed.iter().any(|v| !d1_core::names::is_printable(v))
-            {
-                bail!(
-                    "its entry {:?} is not a backup file name, or holds a control character",
-                    e.file.escape_debug().to_string()
-                );
-            }
-            // This tool writes RFC 3339 times, whose years have four
-            // digits; a later one is no upload, and no date to count from.
-            if [e.created_at, e.uploaded_at]
-                .iter()
-                .any(|t| t.year() > 9999)
-            {
-                bail!(
-                    "its entry for {:?} is dated after the year 9999, which this tool never \
-                     writes",
-                    e.file.escape_debug().to_string()
-                );
-            }
-            check_entry_name(e, env, database, older)?;
-            // As a manifest's: names, each with a sha256.
-            if !{ e.taken_after.iter() }.all(|t| {
-                d1_core::names::is_plain_file_name(&t.file)
-                    && d1_core::names::is_sha256_hex(&t.sha256)
-            }) {
-                bail!(
-                    "its entry for {:?} records taken_after something other than a backup's \
-                     file name and sha256",
-                    e.file.escape_debug().to_string()
-                );
-            }
-            let manifest = file_name(&manifest::manifest_path(Path::new(&e.file)));
-            let key = object_key(env, e.created_at, &e.file);
-            let manifest_key = object_key(env, e.created_at, &manifest);
-            if e.key != key || e.manifest_key != manifest_key {
-                bail!(
-                    "its entry for {:?} names the objects {:?} and {:?}, not {key} and \
-                     {manifest_key}, where this tool puts {env}'s copies",
-                    e.file.escape_debug().to_string(),
-                    e.key.escape_debug().to_string(),
-                    e.manifest_key.escape_debug().to_string()
-                );
+        let mut index = Index::new(env);
+        let mut verdicts = repeated(&raw.backups);
+        for (i, value) in raw.backups.into_iter().enumerate() {
+            let raw_file = value
+                .get("file")
+                .and_then(|f| f.as_str())
+                .map(str::to_owned);
+            let read = match verdicts[i].take() {
+                Some(why) => Err(why),
+                None => entry_from(value, (env, database, older)),
+            };
+            match read {
+                Ok(entry) => index.backups.push(entry),
+                Err(reason) => index.set_aside.push(SetAside {
+                    index: object.to_owned(),
+                    position: i + 1,
+                    file: raw_file
+                        .as_deref()
+                        .filter(|f| shows_as_itself(f))
+                        .map(str::to_owned),
+                    raw_file,
+                    reason,
+                }),
             }
         }
-        Ok(())
+        Ok(index)
+    }
+
+    /// Refuses an index that is not `env`'s as this tool writes it, or
+    /// that has an entry [`Index::read`] sets aside (the first, named).
+    #[cfg(test)]
+    pub fn check_with(&self, env: &str, database: &str, older: &[String]) -> Result<()> {
+        let text = serde_json::to_string(self)?;
+        let index = Index::read(&text, "r2://b/index/x.json", (env, database, older))?;
+        match index.set_aside.first() {
+            Some(a) => bail!(
+                "its entry {} ({:?}): {}",
+                a.position,
+                a.raw_file
+                    .as_deref()
+                    .unwrap_or_default()
+                    .escape_debug()
+                    .to_string(),
+                a.reason
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The positions of the entries set aside, for a message: `entry 2,
+    /// entry 5`, the first ten and how many more.
+    pub fn set_aside_positions(&self) -> String {
+        let mut told: Vec<String> = { self.set_aside.iter().take(10) }
+            .map(|a| format!("entry {}", a.position))
+            .collect();
+        if self.set_aside.len() > 10 {
+            told.push(format!("{} more", self.set_aside.len() - 10));
+        }
+        told.join(", ")
     }
 
     pub fn new(env: &str) -> Index {
@@ -578,6 +723,7 @@ impl Index {
             format_version: INDEX_VERSION,
             environment: env.to_owned(),
             backups: Vec::new(),
+            set_aside: Vec::new(),
         }
     }
 
@@ -667,6 +813,21 @@ impl Index {
                 });
         }
         let name = file_name(Path::new(which));
+        if let Some(aside) = { self.set_aside.iter() }
+            .find(|a| [which, name.as_str()].contains(&a.raw_file.as_deref().unwrap_or_default()))
+            .filter(|_| self.backups.iter().all(|e| e.file != name))
+        {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "{} is {} of {}, set aside: {}. It is not fetched; `cargo xtask offsite list \
+                 --env {}` shows the copies that can be. Nothing was fetched.",
+                d1_core::names::shown(&name),
+                aside.described(),
+                aside.index,
+                aside.reason,
+                self.environment
+            );
+        }
         self.backups
             .iter()
             .find(|e| e.file == name)
@@ -1033,17 +1194,21 @@ impl Target<'_> {
 
     /// `own` with the copies of this database listed under its other names.
     fn with_other_names(&self, own: Option<Index>) -> Result<Option<Index>> {
-        let mut other: Option<Vec<IndexEntry>> = None;
+        let mut other: Option<(Vec<IndexEntry>, Vec<SetAside>)> = None;
         for name in self.other_names() {
             if let Some(index) = self.other_index(&name)? {
-                other.get_or_insert_with(Vec::new).extend(index.backups);
+                let (entries, aside) = other.get_or_insert_with(Default::default);
+                entries.extend(index.backups);
+                aside.extend(index.set_aside);
             }
         }
         if own.is_none() && other.is_none() {
             return Ok(None);
         }
         let mut index = own.unwrap_or_else(|| Index::new(&self.env.name));
-        index.backups.extend(other.unwrap_or_default());
+        let (other, aside) = other.unwrap_or_default();
+        index.backups.extend(other);
+        index.set_aside.extend(aside);
         sort_newest_first(&mut index.backups);
         Ok(Some(index))
     }
@@ -1157,19 +1322,62 @@ impl Target<'_> {
         let bad = crate::exit::Exit::CouldNotRun;
         let text =
             crate::edge::fsutil::read_text(&file, "offsite index").map_err(|e| bad.error(e))?;
-        let not = |what: &str| format!("r2://{}/{} {what}", self.bucket(), index_key(name));
-        let index: Index = serde_json::from_str(&text)
-            .with_context(|| not("is not an offsite index this tool wrote"))
-            .map_err(|e| bad.error(e))?;
-        let why = match index.format_version > INDEX_VERSION {
-            true => "cannot be read by this version",
-            false => "is not an offsite index this tool wrote",
-        };
-        index
-            .check_with(name, &self.env.database_name, &self.other_names())
-            .with_context(|| not(why))
-            .map_err(|e| bad.error(e))?;
+        let object = format!("r2://{}/{}", self.bucket(), index_key(name));
+        let older = self.other_names();
+        let index =
+            Index::read(&text, &object, (name, &self.env.database_name, &older)).map_err(|e| {
+                // Read again only to say why: a later format is told as such.
+                let later = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("format_version")?.as_u64())
+                    .is_some_and(|v| v > u64::from(INDEX_VERSION));
+                let why = match later {
+                    true => "cannot be read by this version",
+                    false => "is not an offsite index this tool wrote",
+                };
+                bad.error(e.context(format!("{object} {why}")))
+            })?;
+        warn_set_aside(&index, &self.env.name);
         Ok(Some(index))
+    }
+}
+
+/// Warns once (per index a command reads) of each entry of `index` set
+/// aside (the first ten, then how many more), naming the index, the
+/// entry's place, why, and the fix: an upload of `env` writes its own
+/// index without them; another name's index is left as it is.
+fn warn_set_aside(index: &Index, env: &str) {
+    static TOLD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Some(object) = index.set_aside.first().map(|a| a.index.clone()) else {
+        return;
+    };
+    if let Ok(mut told) = TOLD.lock() {
+        if told.contains(&object) {
+            return;
+        }
+        told.push(object.clone());
+    }
+    let fix = match object.ends_with(&format!("/{}", index_key(env))) {
+        true => format!(
+            "the next upload of {env} (`cargo xtask upload latest:{env}`, or a `cargo xtask \
+             backup {env} --upload`) writes the index without it, and removes no object from \
+             the bucket"
+        ),
+        false => format!("uploads of {env} do not write this index; it is left as it is"),
+    };
+    for aside in index.set_aside.iter().take(10) {
+        crate::warn!(
+            "{object}: {} is set aside: {}. It is not listed, fetched or taken as latest; {fix}",
+            aside.described(),
+            aside.reason
+        );
+    }
+    if index.set_aside.len() > 10 {
+        crate::warn!(
+            "{object}: {} more entries are set aside (`cargo xtask offsite list --env {env} \
+             --json` gives each under set_aside); {fix}",
+            index.set_aside.len() - 10
+        );
     }
 }
 
@@ -1642,6 +1850,15 @@ fn put_index(
     target
         .put_checked(staged, &index_key(&env.name), Kept::Never)
         .map_err(failed)?;
+    if !index.set_aside.is_empty() {
+        crate::say!(
+            "The index r2://{}/{} was written without what was set aside in it ({}: see the \
+             warnings); no object in the bucket was removed.",
+            target.bucket(),
+            index_key(&env.name),
+            index.set_aside_positions()
+        );
+    }
     Ok(())
 }
 
@@ -2162,6 +2379,103 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(name) && err.contains("twice"), "{err}");
+    }
+
+    /// A well-formed index keeps its good entries and sets the others
+    /// aside, each with its place and why: a file listed twice with
+    /// different records (another digest) loses both, one repeated word
+    /// for word keeps its first, an entry whose fields do not read is set
+    /// aside without quoting them, and a name that would not print as
+    /// itself is not given. An index of another environment or a later
+    /// format is still refused whole.
+    #[test]
+    fn an_index_sets_aside_its_bad_entries_and_keeps_the_others() {
+        let of = |day: u32| {
+            let name = format!("backup-prod-202611{day:02}-0300.sql");
+            let mut e = entry(&name, day, true, true);
+            e.manifest_key = object_key(
+                "prod",
+                at(day),
+                &format!("backup-prod-202611{day:02}-0300.manifest.json"),
+            );
+            serde_json::to_value(e).unwrap()
+        };
+        let mut other_digest = of(2);
+        other_digest["sha256"] = "b".repeat(64).into();
+        let mut unreadable = of(4);
+        unreadable["bytes"] = "many".into();
+        let mut no_sha = of(5);
+        no_sha.as_object_mut().unwrap().remove("sha256");
+        let mut hostile = of(6);
+        hostile["file"] = "backup-prod-20261106-0300.sql\n[pass]".into();
+        let backups = vec![
+            of(1),
+            of(2),
+            other_digest,
+            of(3),
+            of(3),
+            unreadable,
+            no_sha,
+            hostile,
+        ];
+        let text = serde_json::json!({
+            "format_version": 1, "environment": "prod", "backups": backups,
+        })
+        .to_string();
+        let index = Index::read(&text, "r2://b/index/prod.json", ("prod", "db", &[])).unwrap();
+        let kept: Vec<&str> = index.backups.iter().map(|e| e.file.as_str()).collect();
+        assert_eq!(
+            kept,
+            [
+                "backup-prod-20261101-0300.sql",
+                "backup-prod-20261103-0300.sql"
+            ]
+        );
+        let aside: Vec<(usize, Option<&str>)> = { index.set_aside.iter() }
+            .map(|a| (a.position, a.file.as_deref()))
+            .collect();
+        assert_eq!(
+            aside,
+            [
+                (2, Some("backup-prod-20261102-0300.sql")),
+                (3, Some("backup-prod-20261102-0300.sql")),
+                (5, Some("backup-prod-20261103-0300.sql")),
+                (6, Some("backup-prod-20261104-0300.sql")),
+                (7, Some("backup-prod-20261105-0300.sql")),
+                (8, None),
+            ]
+        );
+        let why: Vec<&str> = index.set_aside.iter().map(|a| a.reason.as_str()).collect();
+        assert!(
+            why[0].contains("different records") && why[1] == why[0],
+            "{why:?}"
+        );
+        assert!(why[2].contains("repeats entry 4"), "{why:?}");
+        assert!(!why[3].contains("many"), "{why:?}");
+        assert!(why[4].contains("sha256"), "{why:?}");
+        assert!(why[5].contains("control character"), "{why:?}");
+        assert_eq!(
+            index.set_aside_positions(),
+            "entry 2, entry 3, entry 5, entry 6, entry 7, entry 8"
+        );
+        // Never latest, and a fetch of one is refused naming it.
+        assert_eq!(index.find("latest").unwrap().file, kept[1]);
+        let err = index
+            .find("backup-prod-20261102-0300.sql")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("set aside") && err.contains("entry 2"),
+            "{err}"
+        );
+        // Refused whole: another environment's, a later format, not JSON.
+        for whole in [
+            text.replace("\"environment\":\"prod\"", "\"environment\":\"staging\""),
+            text.replace("\"format_version\":1", "\"format_version\":2"),
+            "[".to_owned(),
+        ] {
+            assert!(Index::read(&whole, "r2://b/index/prod.json", ("prod", "db", &[])).is_err());
+        }
     }
 
     /// fxDY: the copy of a backup taken after a fast clock's (its

@@ -244,9 +244,11 @@ fn a_manifest_linked_to_a_file_outside_the_backups_is_never_written_through() {
 
 /// atkBO (held): an offsite index someone else rewrote, its newest entry's
 /// name holding a line break, an escape, a bidi override, `../` or 5,000
-/// characters. `offsite list` and `offsite fetch latest` refuse it without
-/// printing a control character of it, and nothing outside backups/ is
-/// written.
+/// characters. `offsite list` and `offsite fetch latest` set that entry
+/// aside (they refused the whole index, until one bad entry no longer
+/// stopped every recovery): the list shows the real copy, the fetch takes
+/// it, neither prints a control character of the name, and nothing
+/// outside backups/ is written.
 #[test]
 fn an_offsite_index_naming_hostile_files_is_refused_by_list_and_fetch() {
     let remote = Remote::new("");
@@ -291,7 +293,16 @@ fn an_offsite_index_naming_hostile_files_is_refused_by_list_and_fetch() {
             &["offsite", "fetch", "latest", "--env", "prod"][..],
         ] {
             let run = remote.xtask(home.path(), args);
-            assert!(!run.ok, "{args:?} took {file:?}:\n{}", run.all());
+            assert!(
+                run.ok && run.stderr.contains("entry 1") && run.stderr.contains("set aside"),
+                "{args:?} did not set {file:?} aside:\n{}",
+                run.all()
+            );
+            assert!(
+                args[1] != "list" || run.stdout.contains(&name),
+                "{args:?} does not list the real copy:\n{}",
+                run.all()
+            );
             let all = run.all();
             assert!(
                 !all.contains('\u{1b}') && !all.contains('\u{202e}') && !all.contains("\n  [pass]"),
