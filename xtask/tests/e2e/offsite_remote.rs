@@ -1670,6 +1670,28 @@ fn a_list_or_fetch_from_env_whose_copies_are_another_databases_says_so_by_databa
     );
 }
 
+/// prod's backup, taken and uploaded to its bucket.
+fn uploaded_prod() -> (Remote, tempfile::TempDir) {
+    let (remote, home) = remote();
+    remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    (remote, home)
+}
+
+/// `run` of `args`, a read of a bucket it could not read, failed and never
+/// said that nothing was uploaded.
+#[track_caller]
+fn failed_saying_something_was_uploaded(args: &[&str], run: &Run) {
+    assert_ne!(run.code, Some(0), "{args:?}:\n{}", run.all());
+    assert!(
+        !run.all().contains("No offsite copies") && !run.all().contains("nothing was uploaded"),
+        "{args:?} says nothing was uploaded, in an account or bucket it cannot read:\n{}",
+        run.all()
+    );
+}
+
 /// atkCF: the project moved to another Cloudflare account (`account_id` in
 /// wrangler.toml names it) while prod's offsite copies stay in the bucket
 /// of the account they were uploaded to. wrangler turns every 404 of an
@@ -1680,11 +1702,7 @@ fn a_list_or_fetch_from_env_whose_copies_are_another_databases_says_so_by_databa
 /// must fail, naming the bucket and the account they looked in.
 #[test]
 fn offsite_reads_in_another_account_never_say_nothing_was_uploaded() {
-    let (remote, home) = remote();
-    remote.backup_prod(home.path());
-    remote
-        .xtask(home.path(), &["upload", "latest:prod"])
-        .assert_ok();
+    let (remote, _home) = uploaded_prod();
     let other = "fedcba9876543210fedcba9876543210";
     let config = remote.sb.path().join("wrangler.toml");
     let text = std::fs::read_to_string(&config).unwrap().replace(
@@ -1699,12 +1717,7 @@ fn offsite_reads_in_another_account_never_say_nothing_was_uploaded() {
         &["offsite", "fetch", "latest", "--env", "prod"][..],
     ] {
         let run = remote.xtask(fresh.path(), args);
-        assert_ne!(run.code, Some(0), "{args:?}:\n{}", run.all());
-        assert!(
-            !run.all().contains("No offsite copies") && !run.all().contains("nothing was uploaded"),
-            "{args:?} says nothing was uploaded, in an account that does not hold the bucket:\n{}",
-            run.all()
-        );
+        failed_saying_something_was_uploaded(args, &run);
         assert!(
             run.all().contains(BUCKET) && run.all().contains(other),
             "{args:?} does not name the bucket and the account it looked in:\n{}",
@@ -2334,4 +2347,51 @@ fn uploaded_listed_and_fetched(remote: &Remote, home: &std::path::Path, name: &s
     remote
         .xtask(home, &["verify", &format!("latest:{env}")])
         .assert_ok();
+}
+
+/// The account wrangler reads from the environment under the older name
+/// `CF_ACCOUNT_ID` (no `account_id` in wrangler.toml, `CLOUDFLARE_ACCOUNT_ID`
+/// unset) is one that does not hold the bucket; and, in the right account,
+/// `--bucket` names a bucket that is not there. `offsite list` and `offsite
+/// fetch` fail, never saying nothing was uploaded, naming the bucket, the
+/// account they looked in and the variable it came from.
+#[test]
+fn offsite_reads_in_the_account_of_cf_account_id_or_of_an_unknown_bucket_name_both() {
+    let (remote, _home) = uploaded_prod();
+    let other = "fedcba9876543210fedcba9876543210";
+    let fresh = tempfile::tempdir().unwrap();
+    let kept = remote.sb.backup_files();
+    // Who reads: another account under CF_ACCOUNT_ID, or the right one
+    // (the harness's CLOUDFLARE_ACCOUNT_ID) asked for a bucket not there.
+    let readers = [
+        (Some(other), BUCKET, "CF_ACCOUNT_ID"),
+        (None, "no-such-bucket", "CLOUDFLARE_ACCOUNT_ID"),
+    ];
+    let reads: [&[&str]; 2] = [&["offsite", "list"], &["offsite", "fetch", "latest"]];
+    let cases = readers
+        .into_iter()
+        .flat_map(|reader| reads.map(|read| (read, reader)));
+    for (read, (account, bucket, variable)) in cases {
+        let args = [read, &["--env", "prod", "--bucket", bucket]].concat();
+        let args = args.as_slice();
+        let mut cmd = remote.xtask_command(fresh.path(), args);
+        if let Some(account) = account {
+            cmd.env_remove("CLOUDFLARE_ACCOUNT_ID")
+                .env("CF_ACCOUNT_ID", account);
+        }
+        let run = Run::from_output(cmd.output().unwrap());
+        failed_saying_something_was_uploaded(args, &run);
+        let id = account.unwrap_or(ACCOUNT);
+        for said in [
+            format!("r2://{bucket}"),
+            format!("cannot be read in account {id} ({variable})"),
+        ] {
+            assert!(
+                run.all().contains(&said),
+                "{args:?}: {said:?} unsaid:\n{}",
+                run.all()
+            );
+        }
+        assert_eq!(remote.sb.backup_files(), kept, "{args:?} changed backups/");
+    }
 }
