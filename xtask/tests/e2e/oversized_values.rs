@@ -274,3 +274,37 @@ fn a_task_whose_local_backup_is_refused_for_a_value_over_two_megabytes_is_told_i
     let after = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
     assert_eq!(after, before, "the local D1 changed");
 }
+
+/// `with-backup local -- COMMAND` whose backup is refused for a value over
+/// D1's 2 MB (exit 2): the command is not run, the refusal says so and
+/// names the value's table and column with the UPDATE that shrinks it,
+/// quoting no value, and nothing is written to backups/.
+#[test]
+fn a_with_backup_whose_backup_is_refused_for_a_value_over_two_megabytes_runs_nothing() {
+    let sb = oversized_local();
+    let starts = value_starts(&sb);
+    let marker = sb.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let before = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", &touch]);
+    let all = run.all();
+    assert_eq!(run.code, Some(2), "{all}");
+    assert!(!marker.exists(), "the command ran:\n{all}");
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    for said in ["was not run", "notes.body", "UPDATE"] {
+        assert!(error.contains(said), "{said:?} unsaid:\n{all}");
+    }
+    assert!(!all.contains("Running:"), "{all}");
+    for start in &starts {
+        assert!(!all.contains(start.as_str()), "a value quoted:\n{all}");
+    }
+    assert!(
+        sb.backup_files().iter().all(|f| f == ".lock"),
+        "{:?}",
+        sb.backup_files()
+    );
+    let after = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
+    assert_eq!(after, before, "the local D1 changed");
+}
