@@ -26,6 +26,9 @@ fn deploy(remote: &Remote, home: &Path, args: &[&str]) -> Run {
     Run::from_output(cmd.output().unwrap())
 }
 
+/// prod deployed from main, confirmed by its database's name.
+const PROD_FROM_MAIN: &[&str] = &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"];
+
 fn deployed(remote: &Remote) -> bool {
     remote.sb.path().join("deployed.log").exists()
 }
@@ -203,11 +206,7 @@ fn nothing_to_migrate_takes_no_backup_and_goes_straight_to_the_deploy() {
     // No encryption and no bucket: a deploy with nothing to migrate needs neither.
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let run = deploy(
-        &remote,
-        home.path(),
-        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
-    );
+    let run = deploy(&remote, home.path(), PROD_FROM_MAIN);
     run.assert_ok();
     in_order(
         &run.stdout,
@@ -245,11 +244,7 @@ fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restorin
     )
     .unwrap();
     let before = dump_of(&remote.db);
-    let run = deploy(
-        &remote,
-        home.path(),
-        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
-    );
+    let run = deploy(&remote, home.path(), PROD_FROM_MAIN);
     assert_eq!(run.code, Some(1), "{}", run.all());
     let name = remote
         .sb
@@ -390,11 +385,7 @@ fn an_edited_applied_migration_is_refused_by_migrate_restore_clean_the_check_and
     assert_eq!(counts(&remote.db)["d1_migrations"], 4);
 
     // So does the deploy, before its backup, and nothing is deployed.
-    let run = deploy(
-        &remote,
-        home.path(),
-        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
-    );
+    let run = deploy(&remote, home.path(), PROD_FROM_MAIN);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.stderr
@@ -727,11 +718,7 @@ fn a_prod_deploy_from_a_feature_checkout_is_refused_whatever_branch_it_names() {
         .sb
         .git(&["checkout", "-q", "-b", "feature/new-report"])
         .assert_ok();
-    let run = deploy(
-        &remote,
-        home.path(),
-        &["prod", "--branch", "main", "--confirm", "qbtime_db_prod"],
-    );
+    let run = deploy(&remote, home.path(), PROD_FROM_MAIN);
     assert_eq!(
         run.code,
         Some(3),
@@ -1569,4 +1556,35 @@ fn a_deploy_never_publishes_a_secret_past_the_first_4_kib() {
     let bundle = after_padding(12 << 20, "export {};\n");
     std::fs::write(remote.sb.path().join("dist/assets/vendor.js"), bundle).unwrap();
     the_site_deploys(&remote, home);
+}
+
+/// prod holds an index whose text ends in a `--` comment, and the
+/// migration that recreates it without the comment is pending. The
+/// deploy's pre-deploy backup is refused over that index: the deploy stops
+/// there, publishing nothing and applying nothing, and the way out it
+/// prints is migrate's (`migrate prod --no-backup --reason` with prod's
+/// confirmation, once Time Travel's bookmark is noted), not a deploy retried.
+#[test]
+fn a_deploy_whose_backup_is_refused_over_a_commented_index_publishes_nothing_and_says_migrate() {
+    use crate::generated_shapes::{PROD_WITH_A_COMMENTED_INDEX, says_the_way_that_works};
+    let remote = Remote::new(PROD_WITH_A_COMMENTED_INDEX);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_shifts_live.sql"),
+        "DROP INDEX shifts_live;\n\
+         CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL;\n",
+    )
+    .unwrap();
+    let before = dump_of(&remote.db);
+    let run = deploy(&remote, home.path(), PROD_FROM_MAIN);
+    says_the_way_that_works(&remote, &run);
+    assert!(!deployed(&remote), "published:\n{}", run.all());
+    assert!(!run.all().contains("Pages deploy: echo"), "{}", run.all());
+    assert_eq!(counts(&remote.db)["d1_migrations"], 4);
+    assert_eq!(dump_of(&remote.db), before, "prod changed");
+    assert!(
+        remote.server.r2_keys(BUCKET).is_empty(),
+        "something uploaded"
+    );
 }

@@ -503,7 +503,7 @@ fn a_remote_backup_of_a_table_with_rows_ending_in_a_line_comment_names_it_not_a_
 }
 
 /// prod holding the index of `a_remote_backup_of_an_index_ending_in_a_line_comment_names_it_not_a_full_disk`.
-const PROD_WITH_A_COMMENTED_INDEX: &str = "CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
+pub(crate) const PROD_WITH_A_COMMENTED_INDEX: &str = "CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
      CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL -- live rows only\n;\n\
      PRAGMA writable_schema = ON;\n\
      UPDATE sqlite_schema SET sql = rtrim(sql, char(10)) WHERE name = 'shifts_live';\n\
@@ -514,7 +514,7 @@ const PROD_WITH_A_COMMENTED_INDEX: &str = "CREATE TABLE shifts (id INTEGER PRIMA
 /// object applied with `migrate --no-backup` (its reason and prod's typed
 /// confirmation), once Time Travel's bookmark now is noted.
 #[track_caller]
-fn says_the_way_that_works(remote: &common::remote::Remote, run: &Run) {
+pub(crate) fn says_the_way_that_works(remote: &common::remote::Remote, run: &Run) {
     refused_over_a_comment(
         &remote.sb,
         run,
