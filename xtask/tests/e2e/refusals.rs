@@ -1607,3 +1607,95 @@ fn the_pre_commit_hook_refuses_a_pem_private_key_by_its_body() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The lines of `doctor`'s report that warn of (or fail on) something
+/// naming `what`, each with the fix line after it.
+fn doctor_lines_naming(run: &Run, what: &str) -> String {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let mut said = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let flagged = line.starts_with("[warn]") || line.starts_with("[FAIL]");
+        if flagged && line.contains(what) {
+            said.push_str(line);
+            said.push('\n');
+            if let Some(fix) = lines.get(i + 1).filter(|l| l.contains("fix:")) {
+                said.push_str(fix);
+                said.push('\n');
+            }
+        }
+    }
+    said
+}
+
+/// An account id wrangler refuses before any request ("Account IDs may
+/// only contain alphanumeric characters, hyphens, and underscores"): under
+/// `CLOUDFLARE_ACCOUNT_ID` (a value pasted with its quotes, or a line
+/// break), under `CF_ACCOUNT_ID`, or as wrangler.toml's `account_id`.
+/// `doctor` warns of the variable (fails on the file, which the tool
+/// refuses to read), naming it and the fix, never printing the value (a
+/// token pasted there by mistake is one); an
+/// id wrangler takes, 32 hex digits or not, is not warned of.
+#[test]
+fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() {
+    let sb = Sandbox::new();
+    let doctor = |vars: &[(&str, &str)]| {
+        let mut cmd = sb.xtask_command(&["doctor"]);
+        cmd.env_remove("CLOUDFLARE_ACCOUNT_ID")
+            .env_remove("CF_ACCOUNT_ID");
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        Run::from_output(cmd.output().unwrap())
+    };
+    for (name, value) in [
+        (
+            "CLOUDFLARE_ACCOUNT_ID",
+            "\"0123456789abcdef0123456789abcdef\"",
+        ),
+        (
+            "CLOUDFLARE_ACCOUNT_ID",
+            "0123456789abcdef0123456789abcdef\n",
+        ),
+        ("CF_ACCOUNT_ID", "0123456789abcdef 0123456789abcdef"),
+    ] {
+        let run = doctor(&[(name, value)]);
+        let said = doctor_lines_naming(&run, name);
+        assert!(
+            said.starts_with("[warn]") && said.contains("fix:"),
+            "{name}={value:?} not warned of, with a fix:\n{}",
+            run.all()
+        );
+        assert!(
+            said.contains("letters, digits"),
+            "{name}={value:?}: the fix does not say what an id holds:\n{said}"
+        );
+        assert!(
+            !run.all().contains(value.trim_matches('"').trim()),
+            "{name}={value:?}: a value printed:\n{}",
+            run.all()
+        );
+    }
+    for value in ["0123456789abcdef0123456789abcdef", "acct_1-x"] {
+        let run = doctor(&[("CLOUDFLARE_ACCOUNT_ID", value)]);
+        assert_eq!(
+            doctor_lines_naming(&run, "ACCOUNT_ID"),
+            "",
+            "{value:?}, which wrangler takes, is warned of:\n{}",
+            run.all()
+        );
+    }
+
+    // Held already: wrangler.toml's account_id is refused by the tool
+    // itself, and doctor fails naming it.
+    let config = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "name = \"qbtime\"",
+        "name = \"qbtime\"\naccount_id = \"0123456789abcdef 0123456789abcdef\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = doctor(&[]);
+    assert!(!run.ok, "{}", run.all());
+    let said = doctor_lines_naming(&run, "account_id");
+    assert!(said.starts_with("[FAIL] config"), "{}", run.all());
+    assert!(said.contains("letters, digits"), "{said}");
+}
