@@ -1179,3 +1179,67 @@ fn a_restore_into_staging_closes_trailing_line_comments_so_staging_can_be_backed
     let m = manifest_for(&remote.sb, &taken[0]);
     assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
 }
+
+/// `restore --dry-run --json` of [`remote_with_a_commented_backup`] into
+/// staging: the plan's document had no repairs, so a script never learned
+/// that each object's `--` comment is rewritten. `plan.repairs` lists each
+/// repair as the text plan does (`said`, the same line), with what it is
+/// (`repair`) and the object's kind and name, no value; staging unchanged.
+#[test]
+fn a_json_restore_plan_lists_its_repairs_as_the_text_plan_says_them() {
+    let (remote, home, file) = remote_with_a_commented_backup();
+    let (staging, imports) = (dump_of(&remote.staging), import_requests(&remote));
+    let args = [
+        "restore",
+        &file,
+        "--to",
+        "staging",
+        "--yes",
+        "--dry-run",
+        "--json",
+    ];
+    let run = remote.xtask(home.path(), &args);
+    run.assert_ok();
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    let repairs = doc["plan"]["repairs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plan.repairs: {doc}"));
+    let objects = [
+        ("table", "sessions", false),
+        ("index", "shifts_live", false),
+        ("view", "live_shifts", true),
+    ];
+    // Every repair, these and the others of the backup (its tables put
+    // before their rows), is the text plan's line.
+    for repair in repairs {
+        let said = repair["said"].as_str().unwrap_or_default();
+        assert!(
+            !said.is_empty() && run.stderr.contains(&format!("  {said}\n")),
+            "the text plan does not say {said:?}:\n{}",
+            run.all()
+        );
+    }
+    let closed: Vec<&serde_json::Value> = { repairs.iter() }
+        .filter(|r| r["repair"] == "closed_line_comment")
+        .collect();
+    assert_eq!(closed.len(), objects.len(), "{repairs:#?}");
+    for ((repair, (kind, name, dropped)), text) in
+        closed.into_iter().zip(objects).zip(CLOSED_COMMENTS)
+    {
+        assert_eq!(repair["kind"], kind, "{repair}");
+        assert_eq!(repair["name"], name, "{repair}");
+        assert_eq!(repair["dropped"], dropped, "{repair}");
+        let said = repair["said"].as_str().unwrap_or_default();
+        assert!(said.starts_with(text), "{text:?} is not {said:?}");
+    }
+    for value in ["tok-alpha-7", "tok-beta-8", "09:17", "gone-5"] {
+        assert!(!run.all().contains(value), "{value} said: {}", run.all());
+    }
+    assert_eq!(
+        dump_of(&remote.staging),
+        staging,
+        "a dry run changed staging"
+    );
+    assert_eq!(import_requests(&remote), imports);
+}
