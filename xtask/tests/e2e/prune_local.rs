@@ -440,3 +440,40 @@ fn a_backup_being_read_is_kept_by_prune_named_and_not_counted_as_deleted() {
     sb.xtask(&args).assert_ok();
     assert_eq!(present(&sb), [names[2].clone()]);
 }
+
+/// Another run holds the backup lock (a backup, say). `prune` with no
+/// terminal and no `--yes` would need a question it cannot ask: it is
+/// refused as such (exit 3, "pass --yes"), not told to wait for the lock
+/// (exit 4), and deletes nothing; a dry run takes no lock and prints the
+/// plan; `prune --yes` still waits on the lock (exit 4).
+#[test]
+fn a_prune_that_cannot_ask_is_refused_for_that_before_the_lock_and_a_dry_run_takes_none() {
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(40, ""), (20, ""), (12, ""), (2, "")]);
+    let before = present(&sb);
+    let lock = hold_backup_lock(&sb, "backup prod");
+
+    let run = sb.xtask(&["prune"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("--yes"), "{}", run.all());
+    assert!(
+        !run.all().contains("backup prod"),
+        "told of the lock:\n{}",
+        run.all()
+    );
+    assert_eq!(present(&sb), before);
+
+    let dry = sb.xtask(&["prune", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains(&format!("delete  {}", names[0])),
+        "{}",
+        dry.all()
+    );
+    assert_eq!(present(&sb), before);
+
+    let run = sb.xtask(&["prune", "--yes"]);
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    assert_eq!(present(&sb), before);
+    drop(lock);
+}
