@@ -1025,6 +1025,21 @@ pub fn env_account() -> Option<EnvAccount> {
     env_account_from(&|name| std::env::var_os(name))
 }
 
+/// The variable wrangler takes the account id from when it holds one
+/// wrangler refuses before any request ("Account IDs may only contain
+/// alphanumeric characters, hyphens, and underscores": a value pasted with
+/// its quotes, a space or a line break). 32 hex digits are not required:
+/// wrangler takes `acct_1-x` too.
+fn env_account_refused_from(get: Getter<'_>) -> Option<&'static str> {
+    let name = env_var_from(get, ACCOUNT_VARS)?.used()?;
+    env_account_from(get).is_none().then_some(name)
+}
+
+/// [`env_account_refused_from`] of this process's environment.
+pub fn env_account_refused() -> Option<&'static str> {
+    env_account_refused_from(&|name| std::env::var_os(name))
+}
+
 /// The variable wrangler takes the account id from, if one is set and
 /// not empty (an id wrangler refuses too).
 pub fn env_account_id() -> Option<&'static str> {
@@ -1622,6 +1637,36 @@ mod tests {
         );
         // One wrangler refuses ("Invalid account ID") is none to pin.
         assert_eq!(account(&[("CF_ACCOUNT_ID", "a1; rm -rf ~")]), None);
+    }
+
+    /// The variable holding an id wrangler refuses, and only then.
+    #[test]
+    fn an_account_id_wrangler_refuses_is_told_by_its_variable() {
+        let refused = |set: &[(&str, &str)]| super::env_account_refused_from(&env_of(set));
+        for id in [
+            "\"0123456789abcdef0123456789abcdef\"",
+            "abc\n",
+            "a b",
+            "a.b",
+            "a/b",
+        ] {
+            assert_eq!(
+                refused(&[("CLOUDFLARE_ACCOUNT_ID", id)]),
+                Some("CLOUDFLARE_ACCOUNT_ID"),
+                "{id:?}"
+            );
+        }
+        assert_eq!(refused(&[("CF_ACCOUNT_ID", "a b")]), Some("CF_ACCOUNT_ID"));
+        for id in ["0123456789abcdef0123456789abcdef", "acct_1-x", "ABC"] {
+            assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", id)]), None, "{id:?}");
+        }
+        // Not set, set but empty, or only under the name wrangler ignores.
+        assert_eq!(refused(&[]), None);
+        assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", "")]), None);
+        assert_eq!(
+            refused(&[("CLOUDFLARE_ACCOUNT_ID", "ok"), ("CF_ACCOUNT_ID", "a b")]),
+            None
+        );
     }
 
     #[test]

@@ -111,12 +111,17 @@ pub fn report(sh: &Shell, project: &Project) -> Report {
         );
     }
     checks.push(auth);
+    let account = account_check(project);
+    let account_refused = account.is_some();
+    checks.extend(account);
     checks.extend(config_checks(project));
     checks.extend(settings_check(project));
     checks.extend(identity_checks(project));
     checks.extend(backup_dir_checks(sh, project));
     checks.push(hooks_check(sh, project));
-    checks.extend(lock_checks(sh, project));
+    if !account_refused {
+        checks.extend(lock_checks(sh, project));
+    }
     let ok = checks.iter().all(|c| c.status != Status::Fail);
     Report { ok, checks }
 }
@@ -204,6 +209,44 @@ fn auth_check() -> Check {
         }
         None => login_check(&said, &notes),
     }
+}
+
+/// A warning when the account id in the environment is one wrangler
+/// refuses before any request (`Invalid account ID`): every remote
+/// command then fails where the configuration names no `account_id`. The
+/// variable is named, never its value (a token pasted there by mistake
+/// would be one); no bucket's lock is read with it, and that is said.
+fn account_check(project: &Project) -> Option<Check> {
+    let name = crate::edge::wrangler::env_account_refused()?;
+    let unchecked: Vec<String> = { project.environments().ok() }
+        .zip(project.settings().ok())
+        .map(|(envs, settings)| {
+            { envs.iter() }
+                .filter_map(|env| {
+                    let offsite = settings.env(&env.name).offsite?;
+                    Some(format!("{}'s r2://{}", env.name, offsite.bucket))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let locks = match unchecked.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; the offsite lock of {} is not checked",
+            unchecked.join(", ")
+        ),
+    };
+    let detail = format!(
+        "{name} holds a value (not shown) that wrangler refuses as an account id: one holds only \
+         letters, digits, `-` and `_`, so every remote command fails where the configuration \
+         names no account_id{locks}"
+    );
+    let fix = format!(
+        "set {name} to the account id alone, as the dashboard's URL shows it (letters, digits, \
+         `-` and `_`: no quotes, spaces or line breaks), or unset it and set account_id in \
+         wrangler.toml"
+    );
+    Some(check("account", Status::Warn, detail, Some(&fix)))
 }
 
 /// [`auth_check`] with no credentials in the environment: wrangler's own
