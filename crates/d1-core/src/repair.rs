@@ -131,8 +131,11 @@ impl Options {
     }
 }
 
-/// One change the repair makes, as the restore plan lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One change the repair makes, as the restore plan lists it. Serialized
+/// (`restore --json`'s `plan.repairs`) as an object whose `repair` names
+/// the variant in snake case, with its fields.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "repair", rename_all = "snake_case")]
 pub enum Repair {
     /// Table DDL moved ahead of all rows because a table references one
     /// created after it: (table, referenced table).

@@ -613,7 +613,7 @@ fn plan(
         &inspected,
         safety_backup,
     );
-    add_plan_notes(&mut json, &source, &stuck, &fts_rebuilt);
+    add_plan_notes(&mut json, (&source, &survey), &stuck, &fts_rebuilt);
     if args.dry_run {
         end_dry_run(args, json);
         return Ok(None);

@@ -44,10 +44,10 @@ pub(super) fn print_plan_notes(source: &Source, fts_rebuilt: &[String]) -> Vec<S
 }
 
 /// The same notes in `--json`'s plan: `breaks`, `rebuilt`,
-/// `wide_integers`, `renumbered`.
+/// `wide_integers`, `renumbered`; and the `repairs` ([`repairs_json`]).
 pub(super) fn add_plan_notes(
     json: &mut serde_json::Value,
-    source: &Source,
+    (source, survey): (&Source, &repair::Survey),
     stuck: &[d1_core::catalog::StuckTrigger],
     fts_rebuilt: &[String],
 ) {
@@ -62,6 +62,7 @@ pub(super) fn add_plan_notes(
             })
         })
         .collect();
+    json["repairs"] = repairs_json(survey);
     json["rebuilt"] = serde_json::json!(fts_rebuilt);
     json["wide_integers"] = serde_json::json!(source.wide_integers);
     json["renumbered"] = serde_json::json!(
@@ -617,14 +618,42 @@ pub(super) fn plan_since(out: &mut String, p: &PlanView<'_>) {
     let _ = writeln!(out);
 }
 
+/// The repairs the dump needs, each as `--json`'s `plan.repairs` lists it
+/// (`{repair, ..., said}`) and its line in the text plan (`said`).
+fn repairs(survey: &repair::Survey) -> Vec<(serde_json::Value, String)> {
+    let mut repairs: Vec<(serde_json::Value, String)> = { survey.repairs.iter() }
+        .map(|r| (serde_json::to_value(r).unwrap_or_default(), r.to_string()))
+        .collect();
+    for (line, table, bytes) in &survey.oversized {
+        let said = format!(
+            "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
+        );
+        let listed = serde_json::json!({
+            "repair": "split_insert",
+            "table": table,
+            "line": line,
+            "bytes": bytes,
+        });
+        repairs.push((listed, said));
+    }
+    repairs
+}
+
+/// `--json`'s `plan.repairs`: [`repairs`], each with its text-plan line.
+fn repairs_json(survey: &repair::Survey) -> serde_json::Value {
+    { repairs(survey).into_iter() }
+        .map(|(mut listed, said)| {
+            listed["said"] = said.into();
+            listed
+        })
+        .collect()
+}
+
 /// The plan's lines on the repairs the dump needs.
 pub(super) fn plan_repairs(out: &mut String, p: &PlanView<'_>) {
-    let mut repairs: Vec<String> = p.survey.repairs.iter().map(|r| r.to_string()).collect();
-    for (line, table, bytes) in &p.survey.oversized {
-        repairs.push(format!(
-            "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
-        ));
-    }
+    let repairs: Vec<String> = { repairs(p.survey).into_iter() }
+        .map(|(_, said)| said)
+        .collect();
     if p.new.is_some() {
         let _ = writeln!(
             out,
