@@ -3,10 +3,12 @@
 //! What to keep is decided by the core (`d1_core::retention`, restic's
 //! policy with three guards); deleting is this thin edge around it, under
 //! the backup lock, which is taken before the plan is read and held while
-//! the question is asked (a dry run takes none).
+//! the question is asked (a dry run takes none, nor a run with no `--yes`
+//! and no terminal, which is refused before it deletes anything).
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -64,11 +66,13 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .collect();
     let chosen = envs.chosen(args.env.as_deref())?;
     let only = chosen.as_deref();
-    // Held from before the plan is read to the last deletion, the question
-    // asked under it: no backup, restore or other prune runs between the
-    // plan shown and the deletion. A dry run takes none.
-    let _lock = { (!args.dry_run).then(|| crate::steps::lock::acquire_lock(project, "prune")) }
-        .transpose()?;
+    // Held from the plan's reading to the last deletion, the question
+    // asked under it: nothing runs between the plan shown and the deletion.
+    // None for a dry run, nor a run with no `--yes` and no terminal, which
+    // [`confirm`] refuses (exit 3) if it would delete, whoever holds it.
+    let deletes = !args.dry_run && (args.yes || std::io::stdin().is_terminal());
+    let _lock =
+        { deletes.then(|| crate::steps::lock::acquire_lock(project, "prune")) }.transpose()?;
     let entries = backups(project, &envs, only, true)?;
     let policies = policies(&envs, &rules, &entries, args);
     let Judged {
@@ -448,7 +452,7 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<usize> {
 
 /// `--yes`, or `yes` typed at a terminal; never wrangler's kind of default.
 fn confirm(yes: bool, n: usize) -> Result<()> {
-    use std::io::{BufRead, IsTerminal};
+    use std::io::BufRead;
     if yes {
         return Ok(());
     }
