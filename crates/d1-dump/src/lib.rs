@@ -125,10 +125,11 @@ pub struct DumpCounts {
 pub fn dump_statements(conn: &Connection, options: &DumpOptions) -> Result<Vec<String>, DumpError> {
     let mut out = Vec::new();
     in_read_transaction(conn, |conn| {
-        dump_each(conn, options, &mut |statement: &[u8]| {
+        let mut emit = |statement: &[u8]| {
             out.push(String::from_utf8_lossy(statement).into_owned());
             Ok(())
-        })
+        };
+        dump_each(conn, options, &mut emit, &mut ())
     })?;
     Ok(out)
 }
@@ -151,16 +152,40 @@ pub fn write_dump(
     options: &DumpOptions,
     out: &mut impl Write,
 ) -> Result<DumpCounts, DumpError> {
+    write_dump_watched(conn, options, out, &mut ())
+}
+
+/// Sees each row [`write_dump_watched`] writes, as it is written, so that
+/// a caller can judge the values in the dump's own pass over them rather
+/// than reading the database again.
+pub trait Watch {
+    /// Before a table's rows: its name, and its columns in their order.
+    fn table(&mut self, _table: &str, _columns: &[String]) {}
+    /// One row of the table last named, its values in column order.
+    fn row(&mut self, _values: &[ValueRef<'_>]) {}
+}
+
+/// Watches nothing.
+impl Watch for () {}
+
+/// [`write_dump`], showing `watch` every row as it is written.
+pub fn write_dump_watched(
+    conn: &Connection,
+    options: &DumpOptions,
+    out: &mut impl Write,
+    watch: &mut dyn Watch,
+) -> Result<DumpCounts, DumpError> {
     in_read_transaction(conn, |conn| {
         let mut first = true;
-        dump_each(conn, options, &mut |statement: &[u8]| {
+        let mut emit = |statement: &[u8]| {
             if !first {
                 out.write_all(b"\n")?;
             }
             first = false;
             out.write_all(statement)?;
             Ok(())
-        })
+        };
+        dump_each(conn, options, &mut emit, watch)
     })
 }
 
@@ -186,6 +211,7 @@ fn dump_each(
     conn: &Connection,
     options: &DumpOptions,
     emit: &mut Emit<'_>,
+    watch: &mut dyn Watch,
 ) -> Result<DumpCounts, DumpError> {
     let mut counts = DumpCounts::default();
     let mut emit = |statement: &[u8]| {
@@ -209,7 +235,7 @@ fn dump_each(
         if options.no_data {
             continue;
         }
-        let (n, rewritten) = dump_rows(conn, table, options.lossless, &mut emit)?;
+        let (n, rewritten) = dump_rows(conn, table, (options.lossless, watch), &mut emit)?;
         rows.push((table.clone(), n));
         if rewritten > 0 {
             counts.lossless.rewritten.push((table.clone(), rewritten));
@@ -331,11 +357,11 @@ fn is_complete(sql: &[u8]) -> bool {
 /// Emits one `INSERT` per row of `table`, naming the columns as wrangler
 /// 4.94 and later do: `INSERT INTO "t" ("a","b") VALUES(...);`. Returns
 /// the number of rows, and how many values `lossless` wrote otherwise than
-/// D1 does.
+/// D1 does; `watch` sees each row's values.
 fn dump_rows(
     conn: &Connection,
     table: &str,
-    lossless: bool,
+    (lossless, watch): (bool, &mut dyn Watch),
     emit: &mut dyn FnMut(&[u8]) -> Result<(), DumpError>,
 ) -> Result<(u64, u64), DumpError> {
     let (columns, types): (Vec<String>, Vec<String>) = {
@@ -357,23 +383,28 @@ fn dump_rows(
     );
     let mut stmt = conn.prepare(&select)?;
     let width = stmt.column_count();
+    watch.table(table, &columns[..width.min(columns.len())]);
     let mut rows = stmt.query([])?;
     let mut line = Vec::with_capacity(4096);
     let (mut n, mut rewritten) = (0, 0);
     while let Some(row) = rows.next()? {
         line.clear();
         line.extend_from_slice(prefix.as_bytes());
-        for (i, &keeps_type) in keeps_type.iter().enumerate().take(width) {
+        let values = { 0..width.min(keeps_type.len()) }
+            .map(|i| row.get_ref(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, (&value, &keeps_type)) in values.iter().zip(&keeps_type).enumerate() {
             if i > 0 {
                 line.push(b',');
             }
             let exact = lossless.then_some(keeps_type);
-            if write_cell(&mut line, row.get_ref(i)?, exact) {
+            if write_cell(&mut line, value, exact) {
                 rewritten += 1;
             }
         }
         line.extend_from_slice(b");");
         emit(&line)?;
+        watch.row(&values);
         n += 1;
     }
     Ok((n, rewritten))
@@ -819,6 +850,42 @@ mod tests {
         let mut stmt = conn.prepare(sql).unwrap();
         let rows = stmt.query_map([], |r| r.get(0)).unwrap();
         rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_watch_sees_each_table_written_and_its_rows_values_in_order() {
+        #[derive(Default)]
+        struct Seen(Vec<String>);
+        impl Watch for Seen {
+            fn table(&mut self, table: &str, columns: &[String]) {
+                self.0.push(format!("{table}({})", columns.join(",")));
+            }
+            fn row(&mut self, values: &[ValueRef<'_>]) {
+                self.0.push(format!("{values:?}"));
+            }
+        }
+        let conn = db(
+            "CREATE TABLE a (x, \"y z\"); INSERT INTO a VALUES (1, 'one'), (NULL, X'00'); \
+             CREATE TABLE b (y); CREATE TABLE c (w); INSERT INTO c VALUES (2.5);",
+        );
+        let options = DumpOptions {
+            tables: vec!["a".to_owned(), "b".to_owned()],
+            ..DumpOptions::default()
+        };
+        let (mut seen, mut watched) = (Seen::default(), Vec::new());
+        let counts = write_dump_watched(&conn, &options, &mut watched, &mut seen).unwrap();
+        assert_eq!(
+            seen.0,
+            [
+                "a(x,y z)",
+                "[Integer(1), Text([111, 110, 101])]",
+                "[Null, Blob([0])]",
+                "b(y)"
+            ]
+        );
+        let mut unwatched = Vec::new();
+        assert_eq!(write_dump(&conn, &options, &mut unwatched).unwrap(), counts);
+        assert_eq!(watched, unwatched);
     }
 
     fn db(sql: &str) -> Connection {

@@ -275,6 +275,28 @@ fn answer_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 pub struct Exported {
     pub counts: d1_dump::DumpCounts,
     pub row_sets: Option<std::collections::BTreeMap<String, String>>,
+    /// The values and rows it wrote over D1's 2 MB, found as it wrote
+    /// them ([`d1_core::value_limit::Tally`]): what
+    /// [`over_the_value_limit`] would find, without reading the database
+    /// again. With any, the row sets are not read: the backup is refused.
+    pub oversized: Vec<d1_core::value_limit::Oversized>,
+}
+
+/// Tallies, table by table, the values a dump writes against D1's 2 MB.
+#[derive(Default)]
+struct Tallies(Vec<d1_core::value_limit::Tally>);
+
+impl d1_dump::Watch for Tallies {
+    fn table(&mut self, table: &str, columns: &[String]) {
+        self.0
+            .push(d1_core::value_limit::Tally::new(table, columns));
+    }
+
+    fn row(&mut self, values: &[rusqlite::types::ValueRef<'_>]) {
+        if let Some(tally) = self.0.last_mut() {
+            tally.row(values);
+        }
+    }
 }
 
 pub fn export(
@@ -304,7 +326,8 @@ fn export_within(
         lossless: true,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, StopOnSignal(out));
-    let counts = d1_dump::write_dump(&txn, &options, &mut out)
+    let mut tallies = Tallies::default();
+    let counts = d1_dump::write_dump_watched(&txn, &options, &mut out, &mut tallies)
         .map_err(anyhow::Error::from)
         .and_then(|counts| Ok(out.flush().map(|()| counts)?))
         .map_err(|e| match crate::edge::fsutil::disk_full(&e) {
@@ -316,11 +339,12 @@ fn export_within(
                 file.display()
             )),
         })?;
+    let oversized: Vec<_> = tallies.0.iter().flat_map(|t| t.found()).collect();
     // A data-only backup is loaded into the migrations' schema, whose
     // columns may stand otherwise than the database's: its digests would
     // differ, values and all equal.
     let row_sets = match mode {
-        ExportMode::Full => Some(
+        ExportMode::Full if oversized.is_empty() => Some(
             d1_core::digest::row_sets(
                 &txn,
                 { counts.rows.iter() }
@@ -332,7 +356,11 @@ fn export_within(
         _ => None,
     };
     drop(txn);
-    Ok(Exported { counts, row_sets })
+    Ok(Exported {
+        counts,
+        row_sets,
+        oversized,
+    })
 }
 
 /// A writer that fails once SIGINT or SIGTERM has come, so that a long

@@ -310,7 +310,7 @@ fn take(
     let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
-    refuse_values_over_the_limit(project, env, args, &scope)?;
+    refuse_values_over_the_limit(project, env, args, (&scope, local_file.is_some()))?;
     if args.dry_run {
         return Ok(dry_run_done(env, args, &names, &plan));
     }
@@ -488,24 +488,41 @@ fn commented_object_way_out(env: &Environment, kind: &str) -> String {
 /// Refuses, before anything is written, a backup of local D1 whose rows
 /// hold a string, BLOB or row over D1's 2 MB (local D1 holds one, D1 does
 /// not): every load of such a dump fails, so the backup would be written
-/// only to fail its own check. Whatever exports it (natively or with
-/// `--via-wrangler`), the local D1's file is read. A remote D1 holds none.
+/// only to fail its own check. Exported with `--via-wrangler`, or for a
+/// dry run, the local D1's file is read here. The native export (`native`)
+/// finds them in its own pass over the values instead, and the backup is
+/// refused ([`values_over_the_limit`]) before its file is named or
+/// recorded, the private file it wrote removed. A remote D1 holds none.
 fn refuse_values_over_the_limit(
     project: &Project,
     env: &Environment,
     args: &BackupArgs,
-    scope: &ExportScope,
+    (scope, native): (&ExportScope, bool),
 ) -> Result<()> {
     let file = crate::edge::local_d1::database_file(&project.config_dir, &env.local_id);
     if env.location != Location::Local || args.schema_only || !file.is_file() {
         return Ok(());
     }
-    let found = crate::edge::local_d1::over_the_value_limit(&file, &scope.data_tables)?;
-    if found.is_empty() {
+    if native && !args.dry_run {
         return Ok(());
     }
+    let found = crate::edge::local_d1::over_the_value_limit(&file, &scope.data_tables)?;
+    match found.is_empty() {
+        true => Ok(()),
+        false => Err(values_over_the_limit(env, args, &found)),
+    }
+}
+
+/// The refusal of a backup of local D1 that holds the values and rows
+/// `found` (not empty), over D1's 2 MB: naming each place, never a value,
+/// and the way past it for this backup ([`oversized_way_out`]).
+fn values_over_the_limit(
+    env: &Environment,
+    args: &BackupArgs,
+    found: &[d1_core::value_limit::Oversized],
+) -> anyhow::Error {
     let said: Vec<String> = found.iter().map(|o| o.said()).collect();
-    Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+    crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
         "{} cannot be backed up: {}: {} {}{}. Nothing was written.",
         env.name,
         d1_core::wording::first_of(&said, d1_core::wording::NAMES_SHOWN),
@@ -515,7 +532,7 @@ fn refuse_values_over_the_limit(
         },
         d1_core::gate::OVER_D1_VALUE_LIMIT,
         oversized_way_out(env, args, &found[0]),
-    )))
+    ))
 }
 
 /// The wrangler command, to paste, whose UPDATE shrinks `first`'s value in
@@ -1169,6 +1186,11 @@ fn export(
                 (&partial, &mut partial_file),
                 (format, recipients, age),
             )?;
+            // Found in the export's own pass: the private file it wrote
+            // is removed, unnamed and unrecorded.
+            if !exported.oversized.is_empty() {
+                return Err(values_over_the_limit(env, args, &exported.oversized));
+            }
             native = exported;
             sealed
         }
@@ -1667,6 +1689,12 @@ fn export_local_file(
     let exported = crate::edge::local_d1::export(file, mode, tables, out)
         .map_err(|e| no_room_said(e, partial.path()))?;
     drop(activity);
+    if !exported.oversized.is_empty() {
+        return Ok(Native {
+            oversized: exported.oversized,
+            ..Native::default()
+        });
+    }
     crate::say!(
         "  exported {} from its SQLite file, without wrangler ({:.1} s)",
         env.database_name,
@@ -1676,6 +1704,7 @@ fn export_local_file(
     Ok(Native {
         exact_values: exported.counts.lossless.rewritten.into_iter().collect(),
         source_rows: exported.row_sets,
+        oversized: Vec::new(),
     })
 }
 
@@ -1686,6 +1715,9 @@ struct Native {
     exact_values: BTreeMap<String, u64>,
     /// See [`crate::steps::verify::OnArrival::source_rows`].
     source_rows: Option<BTreeMap<String, String>>,
+    /// The values and rows over D1's 2 MB it wrote, for which the backup
+    /// is refused ([`crate::edge::local_d1::Exported::oversized`]).
+    oversized: Vec<d1_core::value_limit::Oversized>,
 }
 
 /// `e`, said as a full disk where it is one, naming the directory of

@@ -539,8 +539,9 @@ fn a_via_wrangler_backup_of_an_index_ending_in_a_line_comment_is_refused_naming_
 /// failed. The error began "reading the export wrangler wrote", though
 /// wrangler did not run: the native export (the default, without
 /// `--via-wrangler`) wrote the file from the SQLite file. Such a value is
-/// now refused before any export runs (`oversized_values`), naming its
-/// column, and the refusal blames no export either.
+/// now found in the native export's own pass and refused before the
+/// backup is named (`oversized_values`), naming its column, and the
+/// refusal blames no export either.
 #[test]
 fn a_native_export_that_cannot_be_read_back_is_not_blamed_on_wrangler() {
     let sb = Sandbox::new();
