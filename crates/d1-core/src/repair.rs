@@ -2739,6 +2739,43 @@ mod tests {
         assert!(out.iter().all(|s| !s.contains("_cf_KV")));
     }
 
+    /// A row is over D1's limit by its record (the header's varints and
+    /// every value's bytes), not by its strings and BLOBs alone.
+    #[test]
+    fn a_row_whose_record_is_over_two_megabytes_is_refused_though_its_strings_are_not() {
+        let dump = |text: usize, last: &str| {
+            format!(
+                "CREATE TABLE wide(a TEXT, b INTEGER, c INTEGER, d);\n\
+                 INSERT INTO \"wide\" VALUES('{}',9000000000000000000,\
+                 -9000000000000000000,{last});\n",
+                "x".repeat(text)
+            )
+        };
+        let written = |dump: &str| {
+            let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+            write(
+                dump.as_bytes(),
+                &survey,
+                &Options::default(),
+                &mut Vec::new(),
+            )
+        };
+        // A header of 8 bytes (its size, a text's 4, three of 1), two
+        // 8-byte integers, and a real of 8 or the integer 0 of none.
+        for (text, last) in [(1_999_970, "1.5"), (1_999_977, "0")] {
+            let e = written(&dump(text, last)).expect_err("a record over the limit was written");
+            let e = format!("{e:#}");
+            assert!(
+                e.starts_with("line 2: the INSERT into wide holds a row of")
+                    && e.contains("2,000,000 bytes"),
+                "{text}: {e}"
+            );
+            assert!(!e.contains("xxxx"), "{e}");
+        }
+        // A record of exactly the limit is within it.
+        written(&dump(1_999_976, "0")).unwrap();
+    }
+
     #[test]
     fn a_value_or_a_row_over_d1s_two_megabytes_is_refused_naming_its_table_and_line() {
         let prefix = "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT, data BLOB);\n\

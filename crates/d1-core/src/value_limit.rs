@@ -190,6 +190,57 @@ mod tests {
         assert_eq!(found[2].bytes, 2_000_001);
     }
 
+    /// That of `tables`, only `wide` is over the limit, at `column` by
+    /// `bytes`.
+    fn assert_only(db: &Connection, tables: [&str; 2], (column, bytes): (Option<&str>, u64)) {
+        let found = over_the_limit(db, &tables.map(String::from)).unwrap();
+        let wide = Oversized {
+            table: "wide".to_owned(),
+            column: column.map(str::to_owned),
+            bytes,
+        };
+        assert_eq!(found, [wide]);
+    }
+
+    /// D1's 2,000,000 bytes bound a row as SQLite stores it (its record:
+    /// the header's varints and each value's bytes), not its strings and
+    /// BLOBs alone: a row of 1,999,970 bytes of text, two 8-byte integers
+    /// and a real is a record of 2,000,002 bytes.
+    #[test]
+    fn a_row_whose_record_is_over_the_limit_though_its_strings_are_not_is_named() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE wide(a TEXT, b INTEGER, c INTEGER, d REAL);
+             INSERT INTO wide VALUES (hex(randomblob(999985)), 9000000000000000000,
+                                      -9000000000000000000, 1.5);
+             CREATE TABLE under(a TEXT, b INTEGER, c INTEGER, d REAL);
+             INSERT INTO under VALUES (hex(randomblob(999984)), 9000000000000000000,
+                                       -9000000000000000000, 0.5);",
+        )
+        .unwrap();
+        assert_only(&db, ["wide", "under"], (None, 2_000_002));
+    }
+
+    /// D1 holds text as UTF-8: a local file in UTF-16 is measured as D1
+    /// would hold its text, not as it stores it.
+    #[test]
+    fn text_is_measured_in_utf8_in_a_utf16_database() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "PRAGMA encoding = 'UTF-16le';
+             CREATE TABLE wide(a TEXT);
+             CREATE TABLE ascii(a TEXT);",
+        )
+        .unwrap();
+        // 2.1 MB in UTF-8, 1.4 MB in UTF-16.
+        db.execute("INSERT INTO wide VALUES (?1)", ["\u{4e2d}".repeat(700_000)])
+            .unwrap();
+        // 1.2 MB in UTF-8, 2.4 MB in UTF-16.
+        db.execute("INSERT INTO ascii VALUES (?1)", ["a".repeat(1_200_000)])
+            .unwrap();
+        assert_only(&db, ["wide", "ascii"], (Some("a"), 2_100_000));
+    }
+
     #[test]
     fn a_tally_of_each_row_finds_what_the_scan_finds() {
         let db = db();

@@ -18,9 +18,7 @@ const SHAPE: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
 /// row of two 1.2 MB values (each legal, the row not), `small` a row D1
 /// holds.
 fn oversized_local() -> Sandbox {
-    let sb = Sandbox::new();
-    std::fs::write(sb.path().join("migrations/0005_shape.sql"), SHAPE).unwrap();
-    sb.apply_migrations();
+    let sb = with_shape(SHAPE);
     sb.execute_sql_with_wrangler(
         "INSERT INTO notes VALUES (1, 'short');\n\
          INSERT INTO notes VALUES (2, hex(randomblob(1250000)));\n\
@@ -28,6 +26,14 @@ fn oversized_local() -> Sandbox {
          INSERT INTO pairs VALUES (1, hex(randomblob(600000)), randomblob(1200000));\n\
          INSERT INTO small VALUES (1, 'kept');",
     );
+    sb
+}
+
+/// A local D1 with the tables `shape` creates, as a migration.
+fn with_shape(shape: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations/0005_shape.sql"), shape).unwrap();
+    sb.apply_migrations();
     sb
 }
 
@@ -111,9 +117,7 @@ fn a_local_backup_of_values_over_two_megabytes_is_refused_before_anything_is_wri
 fn a_value_just_under_the_limit_backs_up_and_restores() {
     // 1,990,000 bytes of text: D1 holds it, so the backup must not be
     // refused, and it comes back whole.
-    let sb = Sandbox::new();
-    std::fs::write(sb.path().join("migrations/0005_shape.sql"), SHAPE).unwrap();
-    sb.apply_migrations();
+    let sb = with_shape(SHAPE);
     sb.execute_sql_with_wrangler("INSERT INTO notes VALUES (1, hex(randomblob(995000)));");
     let probe = "SELECT id, length(body) AS n, body FROM notes";
     let before = sb.query(probe);
@@ -307,4 +311,30 @@ fn a_with_backup_whose_backup_is_refused_for_a_value_over_two_megabytes_runs_not
     );
     let after = sha256_hex(&std::fs::read(sb.local_d1_file()).unwrap());
     assert_eq!(after, before, "the local D1 changed");
+}
+
+/// A row D1 refuses though no string or BLOB in it is over the limit, nor
+/// its strings and BLOBs together: D1's 2,000,000 bytes bound the row as
+/// SQLite stores it (1,999,970 bytes of text, two 8-byte integers, a real
+/// and an 8-byte header: 2,000,002). The backup's check counted only the
+/// text, passed it, and its own verification failed after the export.
+#[test]
+fn a_local_backup_of_a_row_over_two_megabytes_by_its_numbers_is_refused_before_anything_is_written()
+{
+    let sb = with_shape("CREATE TABLE wide (a TEXT, b INTEGER, c INTEGER, d REAL);\n");
+    sb.execute_sql_with_wrangler(
+        "INSERT INTO wide VALUES (hex(randomblob(999985)), 9000000000000000000, \
+         -9000000000000000000, 1.5);",
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    let all = run.all();
+    assert_eq!(run.code, Some(2), "{all}");
+    for named in ["a row of wide", "2,000,000 bytes", "out of D1"] {
+        assert!(all.contains(named), "{named:?} not named\n{all}");
+    }
+    assert!(
+        sb.backup_files().iter().all(|f| f == ".lock"),
+        "{:?}",
+        sb.backup_files()
+    );
 }
