@@ -1978,21 +1978,19 @@ fn held_over_the_value_limit(line: usize, table: &str, what: &str) -> anyhow::Er
     )
 }
 
-/// Refuses line `line`'s row of `table` when its strings and BLOBs alone
-/// add up to more than D1 holds in a row (each may be under the limit).
+/// Refuses line `line`'s row of `table` when its record, as SQLite (and
+/// D1) stores it, is over D1's limit, though no value in it is
+/// ([`crate::value_limit::record_bytes`]).
 fn refuse_a_row_over_the_value_limit(values: &[Cell], line: usize, table: &str) -> Result<()> {
-    let bytes: usize = values
-        .iter()
-        .map(|v| match v {
-            Cell::Value(Value::Text(t)) => t.len(),
-            Cell::Value(Value::Blob(b)) | Cell::TextBytes(b) => b.len(),
-            Cell::Value(_) => 0,
-        })
-        .sum();
-    if bytes > crate::gate::D1_VALUE_LIMIT as usize {
+    use crate::value_limit::Stored;
+    let bytes = crate::value_limit::record_bytes(values.iter().map(|v| match v {
+        Cell::Value(v) => Stored::of(v.into()),
+        Cell::TextBytes(b) => Stored::Text(b.len() as u64),
+    }));
+    if bytes > crate::gate::D1_VALUE_LIMIT as u64 {
         let what = format!(
-            "a row of {} of strings and BLOBs",
-            crate::wording::size(bytes as u64)
+            "a row of {} as SQLite stores it",
+            crate::wording::size(bytes)
         );
         return Err(held_over_the_value_limit(line, table, &what));
     }

@@ -1,8 +1,9 @@
-//! Values a database holds that D1 cannot: a string or BLOB, or a row's
-//! strings and BLOBs together, over [`D1_VALUE_LIMIT`]. Local D1
-//! (miniflare's SQLite) holds them; D1 refuses them, and so does every
-//! load of a dump this tool runs, so a backup holding one can never be
-//! restored.
+//! Values a database holds that D1 cannot: a string or BLOB, or a row,
+//! over [`D1_VALUE_LIMIT`]. Local D1 (miniflare's SQLite) holds them; D1
+//! refuses them, and so does every load of a dump this tool runs, so a
+//! backup holding one can never be restored. A row is measured as SQLite
+//! stores it, its record ([`record_bytes`]), which is what SQLite's
+//! length limit bounds; text as D1 holds it, in UTF-8.
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -17,7 +18,7 @@ use crate::statement::quote_ident;
 pub struct Oversized {
     pub table: String,
     pub column: Option<String>,
-    /// The largest such value or row, in bytes of strings and BLOBs.
+    /// The largest such value, or the largest row's record, in bytes.
     pub bytes: u64,
 }
 
@@ -31,17 +32,101 @@ impl Oversized {
                 "{table}.{} holds a value of {size}",
                 crate::names::shown(column)
             ),
-            None => format!("a row of {table} holds {size} of strings and BLOBs"),
+            None => format!("a row of {table} is {size} as SQLite stores it"),
         }
     }
 }
 
+/// A value as SQLite's record format holds it, for [`record_bytes`]: text
+/// by its bytes in UTF-8 (D1's encoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Null,
+    Integer(i64),
+    Real,
+    Text(u64),
+    Blob(u64),
+}
+
+impl Stored {
+    /// `value`, as D1 would hold it.
+    pub fn of(value: ValueRef<'_>) -> Stored {
+        match value {
+            ValueRef::Null => Stored::Null,
+            ValueRef::Integer(i) => Stored::Integer(i),
+            ValueRef::Real(_) => Stored::Real,
+            ValueRef::Text(t) => Stored::Text(t.len() as u64),
+            ValueRef::Blob(b) => Stored::Blob(b.len() as u64),
+        }
+    }
+
+    /// Its serial type, and the bytes of its body.
+    fn serial(self) -> (u64, u64) {
+        match self {
+            Stored::Null => (0, 0),
+            Stored::Integer(0) => (8, 0),
+            Stored::Integer(1) => (9, 0),
+            Stored::Integer(i) => match i {
+                -0x80..=0x7f => (1, 1),
+                -0x8000..=0x7fff => (2, 2),
+                -0x80_0000..=0x7f_ffff => (3, 3),
+                -0x8000_0000..=0x7fff_ffff => (4, 4),
+                -0x8000_0000_0000..=0x7fff_ffff_ffff => (5, 6),
+                _ => (6, 8),
+            },
+            Stored::Real => (7, 8),
+            Stored::Text(n) => (2 * n + 13, n),
+            Stored::Blob(n) => (2 * n + 12, n),
+        }
+    }
+}
+
+/// The bytes of SQLite's varint for `v`.
+fn varint_bytes(v: u64) -> u64 {
+    let bits = 64 - u64::from(v.leading_zeros());
+    match bits {
+        0..=56 => bits.div_ceil(7).max(1),
+        _ => 9,
+    }
+}
+
+/// The record's header, `serial` bytes of serial types and its own size
+/// before them (as `OP_MakeRecord` counts it).
+fn header_bytes(serial: u64) -> u64 {
+    match serial {
+        0..=126 => serial + 1,
+        _ => {
+            let own = varint_bytes(serial);
+            serial + own + u64::from(own < varint_bytes(serial + own))
+        }
+    }
+}
+
+/// The bytes of the record SQLite makes of a row of `values`: its header
+/// (its size, then each value's serial type, as varints) and each value's
+/// body (an integer 0 to 8 bytes by its value, a real 8, text and BLOBs
+/// their length). SQLite's length limit, which D1 sets to
+/// [`D1_VALUE_LIMIT`], bounds it. An `INTEGER PRIMARY KEY` is counted as
+/// held in the record, which it is not (it is the rowid): at most 9 bytes
+/// more than SQLite's own count.
+pub fn record_bytes(values: impl IntoIterator<Item = Stored>) -> u64 {
+    let (serial, body) = { values.into_iter() }
+        .map(|v| {
+            let (serial, body) = v.serial();
+            (varint_bytes(serial), body)
+        })
+        .fold((0, 0), |(s, b), (vs, vb)| (s + vs, b + vb));
+    header_bytes(serial) + body
+}
+
 /// The columns of `tables` (stored tables only; a virtual table's rows are
 /// its shadow tables') whose largest string or BLOB is over the limit, and
-/// the tables with a row whose strings and BLOBs add up to more, though
-/// none is. One scan of each table; `octet_length` and `typeof` read a
-/// value's size from its record's header, not the value.
+/// the tables with a row whose record is, though none of its values is.
+/// One scan of each table. In a UTF-8 database (local D1's), by SQL alone:
+/// `octet_length` and `typeof` read a value's size from its record's
+/// header, not the value; in another, text is read to be measured in UTF-8.
 pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Vec<Oversized>> {
+    let encoding: String = db.query_row("PRAGMA encoding", [], |row| row.get(0))?;
     let mut found = Vec::new();
     for table in tables {
         if !is_stored_table(db, table)? {
@@ -54,39 +139,95 @@ pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Ve
         if columns.is_empty() {
             continue;
         }
-        let sizes: Vec<String> = { columns.iter() }
-            .map(|c| {
-                let c = quote_ident(c);
-                format!("iif(typeof({c}) IN ('text', 'blob'), octet_length({c}), 0)")
-            })
-            .collect();
-        let maxima: Vec<String> = sizes.iter().map(|s| format!("max({s})")).collect();
-        let sql = format!(
-            "SELECT {}, max({}) FROM {}",
-            maxima.join(", "),
-            sizes.join(" + "),
-            quote_ident(table)
-        );
-        let largest: Vec<i64> = db.query_row(&sql, [], |row| {
-            (0..=columns.len())
-                .map(|i| Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0)))
-                .collect()
-        })?;
+        let largest = match encoding.as_str() {
+            "UTF-8" => largest_by_sql(db, table, &columns)?,
+            _ => largest_by_reading(db, table, columns.len())?,
+        };
         found.extend(oversized(table, &columns, &largest));
     }
     Ok(found)
 }
 
+/// Each column's largest string or BLOB, then the largest record, in a
+/// UTF-8 database: the record of [`record_bytes`], in SQL.
+fn largest_by_sql(db: &Connection, table: &str, columns: &[String]) -> rusqlite::Result<Vec<u64>> {
+    let varint = |x: &str| {
+        format!(
+            "(CASE WHEN {x} <= 127 THEN 1 WHEN {x} <= 16383 THEN 2 WHEN {x} <= 2097151 THEN 3 \
+             WHEN {x} <= 268435455 THEN 4 ELSE 5 END)"
+        )
+    };
+    let (mut sizes, mut serials, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    for c in columns {
+        let c = quote_ident(c);
+        let is_bytes = format!("typeof({c}) IN ('text', 'blob')");
+        sizes.push(format!("iif({is_bytes}, octet_length({c}), 0)"));
+        serials.push(format!(
+            "iif({is_bytes}, {}, 1)",
+            varint(&format!("(2 * octet_length({c}) + 13)"))
+        ));
+        bodies.push(format!(
+            "(CASE typeof({c}) WHEN 'text' THEN octet_length({c}) WHEN 'blob' THEN \
+             octet_length({c}) WHEN 'real' THEN 8 WHEN 'integer' THEN (CASE WHEN {c} IN (0, 1) \
+             THEN 0 WHEN {c} BETWEEN -128 AND 127 THEN 1 WHEN {c} BETWEEN -32768 AND 32767 THEN 2 \
+             WHEN {c} BETWEEN -8388608 AND 8388607 THEN 3 WHEN {c} BETWEEN -2147483648 AND \
+             2147483647 THEN 4 WHEN {c} BETWEEN -140737488355328 AND 140737488355327 THEN 6 \
+             ELSE 8 END) ELSE 0 END)"
+        ));
+    }
+    let inner: Vec<String> = { sizes.iter().enumerate() }
+        .map(|(i, s)| format!("{s} AS s{i}"))
+        .collect();
+    let maxima: Vec<String> = (0..sizes.len()).map(|i| format!("max(s{i})")).collect();
+    // The header's own size, as header_bytes counts it for fewer than
+    // 2,097,152 bytes of serial types (a row has at most 32,767 columns).
+    let sql = format!(
+        "SELECT {}, max(body + serial + (CASE WHEN serial <= 126 THEN 1 WHEN serial <= 16381 \
+         THEN 2 ELSE 3 END)) FROM (SELECT {}, {} AS serial, {} AS body FROM {})",
+        maxima.join(", "),
+        inner.join(", "),
+        serials.join(" + "),
+        bodies.join(" + "),
+        quote_ident(table)
+    );
+    db.query_row(&sql, [], |row| {
+        (0..=columns.len())
+            .map(|i| Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64))
+            .collect()
+    })
+}
+
+/// [`largest_by_sql`] in a database of another encoding (UTF-16), where
+/// `octet_length` counts text in that encoding: each row is read, and its
+/// text measured as SQLite hands it over, in UTF-8.
+fn largest_by_reading(db: &Connection, table: &str, width: usize) -> rusqlite::Result<Vec<u64>> {
+    let mut largest = vec![0u64; width + 1];
+    let mut statement = db.prepare(&format!("SELECT * FROM {}", quote_ident(table)))?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(width);
+        for (i, most) in largest.iter_mut().take(width).enumerate() {
+            let value = Stored::of(row.get_ref(i)?);
+            if let Stored::Text(n) | Stored::Blob(n) = value {
+                *most = (*most).max(n);
+            }
+            values.push(value);
+        }
+        largest[width] = largest[width].max(record_bytes(values));
+    }
+    Ok(largest)
+}
+
 /// What [`over_the_limit`] reads from one table's largest values (one a
-/// column, then the largest row's sum).
-fn oversized(table: &str, columns: &[String], largest: &[i64]) -> Vec<Oversized> {
-    let over = |bytes: i64| bytes > i64::from(D1_VALUE_LIMIT);
+/// column, then the largest record).
+fn oversized(table: &str, columns: &[String], largest: &[u64]) -> Vec<Oversized> {
+    let over = |bytes: u64| bytes > D1_VALUE_LIMIT as u64;
     let mut found: Vec<Oversized> = { columns.iter().zip(largest) }
         .filter(|(_, bytes)| over(**bytes))
         .map(|(column, bytes)| Oversized {
             table: table.to_owned(),
             column: Some(column.clone()),
-            bytes: *bytes as u64,
+            bytes: *bytes,
         })
         .collect();
     let row = largest[columns.len()];
@@ -94,7 +235,7 @@ fn oversized(table: &str, columns: &[String], largest: &[i64]) -> Vec<Oversized>
         found.push(Oversized {
             table: table.to_owned(),
             column: None,
-            bytes: row as u64,
+            bytes: row,
         });
     }
     found
@@ -111,9 +252,10 @@ pub fn value_size(value: ValueRef<'_>) -> u64 {
 }
 
 /// What one row counts against [`D1_VALUE_LIMIT`], from its values in
-/// column order: [`over_the_limit`]'s measure of a row, in Rust.
+/// column order: its record, [`record_bytes`], as [`over_the_limit`]
+/// measures a row.
 pub fn row_size(values: &[ValueRef<'_>]) -> u64 {
-    values.iter().map(|v| value_size(*v)).sum()
+    record_bytes(values.iter().map(|v| Stored::of(*v)))
 }
 
 /// [`over_the_limit`] of one table, taken row by row from values read for
@@ -124,7 +266,7 @@ pub struct Tally {
     table: String,
     columns: Vec<String>,
     /// Each column's largest value, then the largest row.
-    largest: Vec<i64>,
+    largest: Vec<u64>,
 }
 
 impl Tally {
@@ -140,9 +282,9 @@ impl Tally {
     pub fn row(&mut self, values: &[ValueRef<'_>]) {
         let n = self.columns.len();
         for (largest, value) in self.largest[..n].iter_mut().zip(values) {
-            *largest = (*largest).max(value_size(*value) as i64);
+            *largest = (*largest).max(value_size(*value));
         }
-        self.largest[n] = self.largest[n].max(row_size(values) as i64);
+        self.largest[n] = self.largest[n].max(row_size(values));
     }
 
     /// The table's columns and row over the limit, as [`over_the_limit`]
@@ -183,11 +325,11 @@ mod tests {
             [
                 "notes.the body holds a value of 2.0 MB",
                 "files.data holds a value of 2.0 MB",
-                "a row of pairs holds 2.0 MB of strings and BLOBs",
+                "a row of pairs is 2.0 MB as SQLite stores it",
             ]
         );
         assert_eq!(found[0].bytes, 2_000_002);
-        assert_eq!(found[2].bytes, 2_000_001);
+        assert_eq!(found[2].bytes, 2_000_009);
     }
 
     /// That of `tables`, only `wide` is over the limit, at `column` by
@@ -263,13 +405,76 @@ mod tests {
         assert_eq!(found.len(), 3);
     }
 
+    /// A value of exactly the limit is within it, but not its row: SQLite
+    /// (D1, and every load this tool runs) bounds the record, header
+    /// included. A record of exactly the limit is within it.
     #[test]
-    fn a_value_of_exactly_the_limit_is_within_it() {
+    fn a_record_of_exactly_the_limit_is_within_it() {
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch(
-            "CREATE TABLE t(a BLOB, b TEXT); INSERT INTO t VALUES (zeroblob(2000000), NULL);",
+            "CREATE TABLE t(a BLOB, b TEXT); INSERT INTO t VALUES (zeroblob(1999994), NULL);
+             CREATE TABLE u(a BLOB, b TEXT); INSERT INTO u VALUES (zeroblob(2000000), NULL);",
         )
         .unwrap();
-        assert_eq!(over_the_limit(&db, &["t".to_owned()]).unwrap(), []);
+        assert_eq!(
+            over_the_limit(&db, &["t".to_owned(), "u".to_owned()]).unwrap(),
+            [Oversized {
+                table: "u".to_owned(),
+                column: None,
+                bytes: 2_000_006,
+            }]
+        );
+    }
+
+    /// [`record_bytes`] is what SQLite's length limit bounds: a row of its
+    /// count is stored under a limit of that many bytes, and refused under
+    /// one byte less. Values of each size of integer, reals, text, BLOBs
+    /// and NULLs, in rows of few and of many columns (a header over 126
+    /// bytes).
+    #[test]
+    fn record_bytes_is_what_sqlites_length_limit_bounds() {
+        use rusqlite::limits::Limit;
+        use rusqlite::types::Value;
+        let integers = [
+            0i64,
+            1,
+            -1,
+            127,
+            -129,
+            40_000,
+            -9_000_000,
+            1 << 40,
+            i64::MIN,
+        ];
+        let mut values: Vec<Value> = integers.iter().map(|i| Value::Integer(*i)).collect();
+        values.extend([
+            Value::Real(1.5),
+            Value::Null,
+            Value::Text("\u{4e2d}x".repeat(50)),
+            Value::Blob(vec![7; 9000]),
+            Value::Text(String::new()),
+        ]);
+        for width in [values.len(), 200] {
+            let row: Vec<Value> = values.iter().cycle().take(width).cloned().collect();
+            let bytes = record_bytes(row.iter().map(|v| Stored::of(v.into())));
+            for (limit, stored) in [(bytes, true), (bytes - 1, false)] {
+                let db = Connection::open_in_memory().unwrap();
+                let columns: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
+                db.execute_batch(&format!("CREATE TABLE t({});", columns.join(", ")))
+                    .unwrap();
+                db.set_limit(Limit::SQLITE_LIMIT_LENGTH, limit as i32)
+                    .unwrap();
+                let marks = vec!["?"; width].join(", ");
+                let done = db.execute(
+                    &format!("INSERT INTO t VALUES ({marks})"),
+                    rusqlite::params_from_iter(&row),
+                );
+                assert_eq!(
+                    done.is_ok(),
+                    stored,
+                    "{width} columns, limit {limit}: {done:?}"
+                );
+            }
+        }
     }
 }
