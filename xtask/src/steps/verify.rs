@@ -2129,6 +2129,30 @@ mod tests {
         }
     }
 
+    /// A dump holding a value, or a row, over D1's 2,000,000 bytes: no
+    /// restore loads it, so `d1-restorable` fails beside `statements`
+    /// (it said `[pass] restorable` next to the `[FAIL]`).
+    #[test]
+    fn a_value_or_row_over_two_megabytes_is_not_restorable() {
+        let prefix = "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT, data BLOB);\n\
+                      INSERT INTO \"notes\" VALUES(1,'first',NULL);\n";
+        for row in [
+            format!("'{}',NULL", "x".repeat(2_100_000)),
+            format!("'{}',X'{}'", "x".repeat(1_100_000), "ab".repeat(1_000_000)),
+        ] {
+            let dump = format!("{prefix}INSERT INTO \"notes\" VALUES(2,{row});\n");
+            let report = verify_text(&dump, None);
+            assert_eq!(status(&report, "statements"), Status::Fail);
+            assert_eq!(
+                status(&report, "d1-restorable"),
+                Status::Fail,
+                "{}",
+                report.render()
+            );
+            assert!(!report.render().contains("[pass] d1-restorable"));
+        }
+    }
+
     #[test]
     fn a_chain_table_of_another_shape_than_declared_fails_with_the_reason() {
         let dump = "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT, hash TEXT);\n\
