@@ -367,12 +367,9 @@ fn verify_at(
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
-    run.checks.push(statements_check(
-        &loaded,
-        &db,
-        survey.statements,
-        as_it_arrived,
-    ));
+    let statements = statements_check(&loaded, &db, survey.statements, as_it_arrived);
+    let restorable = restorable_unless_over_the_limit(restorable, &statements);
+    run.checks.push(statements);
     run.checks.push(restorable);
     run.checks.extend(shape.assumed_schema.clone());
     let (committed, digests) = check_load(
@@ -1169,6 +1166,25 @@ fn load(
     match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
         loaded => Ok(loaded),
+    }
+}
+
+/// `restorable`, failed when the `statements` check failed for a value or
+/// a row over D1's 2,000,000 bytes (said by the repair, or by SQLite's
+/// length limit, which the load keeps at D1's): no restore loads it, so
+/// the list never shows it restorable beside that failure.
+fn restorable_unless_over_the_limit(restorable: Check, statements: &Check) -> Check {
+    let over = statements.status == Status::Fail
+        && (statements.detail.contains(gate::OVER_D1_VALUE_LIMIT)
+            || statements.detail.contains("string or blob too big"));
+    match over {
+        true => fail(
+            "d1-restorable",
+            "a value or a row over D1's 2,000,000 bytes (see statements): no restore can load \
+             it into D1"
+                .to_owned(),
+        ),
+        false => restorable,
     }
 }
 
