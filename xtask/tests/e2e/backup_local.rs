@@ -525,3 +525,35 @@ fn a_local_d1_write_ahead_log_that_is_a_link_is_refused_and_what_it_leads_to_unc
         "not a write-ahead log\n"
     );
 }
+
+/// `--table` naming a table whose name holds a line break or a tab (D1
+/// accepts one) is refused before anything is exported: a manifest lists
+/// its tables and refuses a control character in them, so such a backup
+/// could never be restored or listed. A full backup holds that table.
+#[test]
+fn a_chosen_table_whose_name_holds_a_control_character_is_refused_before_the_export() {
+    let sb = Sandbox::new();
+    sb.execute_sql(
+        "CREATE TABLE \"new\nline\" (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE \"tab\there\" (id INTEGER PRIMARY KEY);
+         INSERT INTO \"new\nline\" VALUES (1, 'a');",
+    );
+    for name in ["new\nline", "tab\there"] {
+        let run = sb.xtask(&["backup", "local", "--table", name]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("control character"), "{}", run.all());
+        assert!(run.stderr.contains("full backup"), "{}", run.all());
+        assert!(
+            !run.stderr.contains(name),
+            "the name is shown escaped, never raw:\n{}",
+            run.all()
+        );
+        assert!(
+            sb.backup_files().iter().all(|f| f.starts_with('.')),
+            "nothing is left in backups/: {:?}",
+            sb.backup_files()
+        );
+    }
+    // The way out said: a full backup of that database.
+    sb.xtask(&["backup", "local"]).assert_ok();
+}

@@ -1777,6 +1777,7 @@ fn a_restore_refused_for_a_target_with_many_tables_names_a_few_and_counts_the_re
         run.stderr
     );
     assert!(run.stderr.contains("more tables"), "{}", run.stderr);
+    assert!(!run.stderr.contains("tabless"), "{}", run.stderr);
 }
 
 /// A dump of no manifest whose rows break a constraint (a key given
@@ -2148,4 +2149,155 @@ fn a_restore_run_again_after_its_safety_backup_was_pruned_names_the_newest_earli
          restore, its safety backup gone:\n{}",
         run.all()
     );
+}
+
+/// FTS5 tables whose settings a migration and the app changed: a rank
+/// function, secure-delete and automerge, kept in their `_config` shadow
+/// tables, which no export carries.
+const FTS_SETTINGS_MIGRATION: &str = r#"
+CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+CREATE VIRTUAL TABLE notes_fts USING fts5(note, tag UNINDEXED);
+CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
+"#;
+
+const FTS_SETTINGS: &str = r#"
+INSERT INTO notes_fts(notes_fts, rank) VALUES('rank', 'bm25(10.0, 5.0)');
+INSERT INTO docs_fts(docs_fts, rank) VALUES('secure-delete', 1);
+INSERT INTO docs_fts(docs_fts, rank) VALUES('automerge', 2);
+INSERT INTO docs(id, body) VALUES (1, 'alpha beta'), (2, 'gamma');
+INSERT INTO docs_fts(docs_fts) VALUES('rebuild');
+INSERT INTO notes_fts(note, tag) VALUES ('hello world', 't1');
+"#;
+
+fn fts_settings(sb: &Sandbox) -> Vec<Vec<String>> {
+    sb.query(
+        "SELECT k, v FROM notes_fts_config WHERE k <> 'version' ORDER BY k; \
+         SELECT k, v FROM docs_fts_config WHERE k <> 'version' ORDER BY k",
+    )
+    .iter()
+    .map(|rows| {
+        rows.iter()
+            .map(|r| format!("{}={}", r["k"], r["v"]))
+            .collect()
+    })
+    .collect()
+}
+
+fn fts_settings_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_fts.sql"),
+        FTS_SETTINGS_MIGRATION,
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql(FTS_SETTINGS);
+    sb
+}
+
+#[test]
+fn a_restore_keeps_each_fts5_tables_settings() {
+    let sb = fts_settings_sandbox();
+    let before = fts_settings(&sb);
+    assert_eq!(
+        before,
+        vec![
+            vec![r#""rank"="bm25(10.0, 5.0)""#.to_owned()],
+            vec![
+                r#""automerge"=2"#.to_owned(),
+                r#""secure-delete"=1"#.to_owned()
+            ],
+        ]
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    assert_eq!(fts_settings(&sb), before, "{}", run.all());
+    // The index still answers, ranked by the function kept.
+    let hits = sb.query("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'alpha'");
+    assert_eq!(hits[0].len(), 1);
+}
+
+#[test]
+fn a_manifest_holding_an_fts5_setting_no_restore_may_set_is_refused() {
+    let sb = fts_settings_sandbox();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    sb.execute_sql("INSERT INTO docs(id, body) VALUES (3, 'after the backup');");
+    let before = sb.live_row_counts();
+    for (key, value) in [
+        ("version", serde_json::json!(4)),
+        ("rank'); DROP TABLE docs; --", serde_json::json!(1)),
+        ("automerge", serde_json::json!("x".repeat(5000))),
+    ] {
+        edit_manifest(&sb, &name, |m| {
+            for t in m["virtual_tables"]["tables"].as_array_mut().unwrap() {
+                if t["name"] == "docs_fts" {
+                    t["settings"] = serde_json::json!([{ "key": key, "value": value }]);
+                }
+            }
+        });
+        let run = restore_replacing(&sb, &name);
+        assert_eq!(run.code, Some(2), "{key}: {}", run.all());
+        assert!(run.stderr.contains("docs_fts"), "{}", run.all());
+        assert!(run.stderr.contains("setting"), "{}", run.all());
+        assert_eq!(sb.live_row_counts(), before, "nothing ran");
+    }
+}
+
+/// A restore of the backup just taken, of a database with a contentless
+/// FTS5 table: the restore recreates that table empty, and says so in a
+/// warning; the line before it said that the restore "changed no row".
+#[test]
+fn a_restore_that_empties_a_contentless_index_never_says_it_changed_no_row() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_cl.sql"),
+        "CREATE VIRTUAL TABLE cl USING fts5(x, content='');\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO cl(rowid, x) VALUES (1, 'contentless row');");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("cl was not restored whole"),
+        "{}",
+        run.all()
+    );
+    let told = already_held(&run).join("\n");
+    assert!(!told.contains("changed no row."), "{}", run.all());
+    assert!(
+        told.contains("cl"),
+        "the line names what changed:\n{}",
+        run.all()
+    );
+    let hits = sb.query("SELECT rowid FROM cl WHERE cl MATCH 'contentless'");
+    assert!(hits[0].is_empty(), "the index is empty, as said");
+}
+
+/// After ANALYZE, an export carries sqlite_stat1's rows, which the restore
+/// drops (a name D1 reserves): the checklist said that no export carries
+/// them.
+#[test]
+fn the_checklist_says_the_backups_statistics_are_dropped() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql("ANALYZE;");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    assert!(
+        sql_backups(&sb).iter().any(|f| {
+            std::fs::read_to_string(sb.backups().join(f))
+                .unwrap()
+                .contains("sqlite_stat1")
+        }),
+        "the export carries them"
+    );
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    let line = run.stdout_line_with("query plans");
+    assert!(!line.contains("no export carries"), "{line}");
+    assert!(line.contains("dropped"), "{line}");
+    assert!(line.contains("PRAGMA optimize"), "{line}");
 }
