@@ -847,6 +847,120 @@ pub struct VirtualTable {
     /// The `CREATE VIRTUAL TABLE` statement.
     pub sql: String,
     pub content: VirtualContent,
+    /// An FTS5 table's settings other than `version`, as its `<name>_config`
+    /// shadow table held them when the backup was taken (a rank function,
+    /// secure-delete, automerge...): no export carries that table, and a
+    /// restore sets each again before the rows go in. Empty where none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<FtsSetting>,
+}
+
+/// The settings FTS5 documents as set by `INSERT INTO t(t, rank)
+/// VALUES(key, value)`, each kept in the table's `_config` shadow table.
+pub const FTS5_SETTINGS: [&str; 8] = [
+    "automerge",
+    "crisismerge",
+    "deletemerge",
+    "insttoken",
+    "pgsz",
+    "rank",
+    "secure-delete",
+    "usermerge",
+];
+
+/// The longest text a setting may hold (a rank function and its
+/// arguments): a longer one is no setting this tool wrote.
+pub const FTS5_SETTING_TEXT_MAX: usize = 1024;
+
+/// One FTS5 setting: a key of [`FTS5_SETTINGS`] and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FtsSetting {
+    pub key: String,
+    pub value: FtsSettingValue,
+}
+
+/// A setting's value, as `_config` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FtsSettingValue {
+    Integer(i64),
+    Text(String),
+}
+
+impl FtsSetting {
+    /// The setting read from a `_config` row (`k`, `v` as wrangler's JSON
+    /// gives them), or why it cannot be carried: a key FTS5 does not
+    /// document as settable, or a value that is neither an integer nor a
+    /// short printable text.
+    pub fn from_row(key: &str, value: &serde_json::Value) -> Result<FtsSetting> {
+        let value = match value {
+            serde_json::Value::Number(n) => n.as_i64().map(FtsSettingValue::Integer),
+            serde_json::Value::String(t) => Some(FtsSettingValue::Text(t.clone())),
+            _ => None,
+        }
+        .with_context(|| {
+            format!(
+                "its setting {} holds a value that is neither an integer nor a text",
+                crate::names::shown(key)
+            )
+        })?;
+        let setting = FtsSetting {
+            key: key.to_owned(),
+            value,
+        };
+        setting.check()?;
+        Ok(setting)
+    }
+
+    /// Refuses a setting no restore may set: a key outside
+    /// [`FTS5_SETTINGS`], or a text longer than [`FTS5_SETTING_TEXT_MAX`]
+    /// or holding a control character.
+    pub fn check(&self) -> Result<()> {
+        if !FTS5_SETTINGS.contains(&self.key.as_str()) {
+            bail!(
+                "its setting {} is none FTS5 documents as settable ({})",
+                crate::names::shown(&self.key),
+                FTS5_SETTINGS.join(", ")
+            );
+        }
+        if let FtsSettingValue::Text(t) = &self.value
+            && (t.len() > FTS5_SETTING_TEXT_MAX || t.chars().any(char::is_control))
+        {
+            bail!(
+                "its setting {} holds a text of {} bytes{}, no value of an FTS5 setting (at most \
+                 {FTS5_SETTING_TEXT_MAX} printable bytes)",
+                self.key,
+                t.len(),
+                match t.chars().any(char::is_control) {
+                    true => " with a control character",
+                    false => "",
+                }
+            );
+        }
+        Ok(())
+    }
+
+    /// The statement that sets it on the FTS5 table `table`.
+    pub fn statement(&self, table: &str) -> String {
+        let name = crate::statement::quote_ident(table);
+        let value = match &self.value {
+            FtsSettingValue::Integer(n) => n.to_string(),
+            FtsSettingValue::Text(t) => crate::statement::quote_literal(t),
+        };
+        format!(
+            "INSERT INTO {name}({name}, rank) VALUES({}, {value});",
+            crate::statement::quote_literal(&self.key)
+        )
+    }
+
+    /// The query that reads `table`'s settings from its `_config` shadow
+    /// table, `version` (which the table's creation writes) left out.
+    pub fn query(table: &str) -> String {
+        format!(
+            "SELECT k, v FROM {} WHERE k <> 'version' ORDER BY k",
+            crate::statement::quote_ident(&format!("{table}_config"))
+        )
+    }
 }
 
 /// Where a full-text table's rows live, which decides how a restore rebuilds it.
@@ -900,6 +1014,16 @@ impl VirtualTable {
         }
     }
 
+    /// Whether it keeps settings in a `_config` shadow table: an FTS5
+    /// table (an fts5vocab table has none).
+    pub fn keeps_settings(&self) -> bool {
+        self.module.eq_ignore_ascii_case("fts5")
+            && !matches!(
+                self.content,
+                VirtualContent::Derived | VirtualContent::Unknown
+            )
+    }
+
     /// What a backup cannot carry of this table, and what a restore then
     /// holds, if it cannot carry all of it: said after the table's name.
     pub fn lost_by_a_backup(&self) -> Option<&'static str> {
@@ -940,6 +1064,7 @@ impl VirtualTable {
             module,
             sql,
             content,
+            settings: Vec::new(),
         }
     }
 }

@@ -491,6 +491,7 @@ impl Manifest {
                     vt.name
                 );
             }
+            check_fts_settings(vt)?;
             if let VirtualContent::Internal { table } = &vt.content
                 && *table != format!("{}_content", vt.name)
             {
@@ -937,6 +938,28 @@ impl Cursor<'_> {
     }
 }
 
+/// Refuses a virtual table entry's settings that no restore may set: any
+/// on a table that keeps none, a key twice, or one [`FtsSetting::check`]
+/// refuses. A restore runs each as a statement, so nothing else may pass.
+fn check_fts_settings(vt: &crate::catalog::VirtualTable) -> Result<()> {
+    let name = crate::names::shown(&vt.name);
+    if !vt.settings.is_empty() && !vt.keeps_settings() {
+        bail!("its virtual table {name} records settings, which only an FTS5 table keeps");
+    }
+    for (i, setting) in vt.settings.iter().enumerate() {
+        setting
+            .check()
+            .with_context(|| format!("its virtual table {name} is refused"))?;
+        if vt.settings[..i].iter().any(|s| s.key == setting.key) {
+            bail!(
+                "its virtual table {name} records the setting {} twice",
+                setting.key
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1062,6 +1085,7 @@ mod tests {
                 content: VirtualContent::Internal {
                     table: format!("{name}_content"),
                 },
+                settings: Vec::new(),
             }],
         });
         m

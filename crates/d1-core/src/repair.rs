@@ -986,6 +986,14 @@ fn recreated_virtual_table(vt: &VirtualTable) -> Repair {
         }
         VirtualContent::Unknown => "unknown module: recreated empty".to_owned(),
     };
+    let keys: Vec<&str> = vt.settings.iter().map(|s| s.key.as_str()).collect();
+    let how = match keys.is_empty() {
+        true => how,
+        false => format!(
+            "{how}; its settings ({}) are set again before its rows go in",
+            keys.join(", ")
+        ),
+    };
     Repair::RecreatedVirtualTable {
         name: vt.name.clone(),
         how,
@@ -1273,6 +1281,11 @@ fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Res
         if !options.data_into_existing_schema {
             // Otherwise `migrations apply` created it.
             sink.statement(&normalise(&vt.sql, survey.endings()))?;
+        }
+        // Before any row: secure-delete, for one, holds only for what is
+        // written after it.
+        for setting in &vt.settings {
+            sink.statement(&setting.statement(&vt.name))?;
         }
         if let Some(ddl) = staging_ddl(vt) {
             sink.statement(&ddl)?;
@@ -3065,12 +3078,14 @@ mod tests {
             content: VirtualContent::Internal {
                 table: "notes_fts_content".into(),
             },
+            settings: Vec::new(),
         };
         let ext = VirtualTable {
             name: "notes_ext".into(),
             module: "fts5".into(),
             sql: "CREATE VIRTUAL TABLE notes_ext USING fts5(body, content='notes', content_rowid='id')".into(),
             content: VirtualContent::External { table: "notes".into() },
+            settings: Vec::new(),
         };
         let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
             CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\

@@ -320,14 +320,14 @@ fn take(
         .then(|| crate::steps::lock::acquire_lock(project, &task))
         .transpose()?;
     let holding = held.or(lock.as_ref()).expect("the backup lock is held");
-    let (catalog, scope) = match bootstrap {
+    let (catalog, mut scope) = match bootstrap {
         true => source.bootstrap(args)?,
         false => (catalog, scope),
     };
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
-    warn_lost_virtual_tables(&scope);
-    warn_tables_taken_for_shadow_tables(&catalog);
+    warn_left_out(&catalog, &scope);
     let bookmark = early.finish_or(&source)?;
+    source.read_fts_settings(&mut scope)?;
     let sequences = source.sequences(args, (&catalog, &scope))?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
     warn_renumbered(rowids_renumbered.as_ref());
@@ -622,6 +622,13 @@ fn warn_renumbered(renumbered: Option<&BTreeMap<String, Vec<String>>>) {
     }
 }
 
+/// What the backup leaves out, said before it is taken: virtual tables
+/// no export holds whole, and tables taken for shadow tables.
+fn warn_left_out(catalog: &Catalog, scope: &ExportScope) {
+    warn_lost_virtual_tables(scope);
+    warn_tables_taken_for_shadow_tables(catalog);
+}
+
 /// Warns of each virtual table in `scope` a restore of this backup will
 /// not have; said at every verbosity.
 fn warn_lost_virtual_tables(scope: &ExportScope) {
@@ -888,6 +895,50 @@ impl Schema<'_> {
                 self.cmds.time_travel_info(self.env),
             )
         })
+    }
+
+    /// Each FTS5 table's settings (a rank function, secure-delete, ...),
+    /// which its `_config` shadow table keeps and no export carries, into
+    /// the scope's virtual tables, for the manifest to record and a restore
+    /// to set again. One read-only query of a statement per table, only
+    /// when there is one. A setting no restore could set is refused here,
+    /// before anything is written, naming it.
+    fn read_fts_settings(&self, scope: &mut ExportScope) -> Result<()> {
+        let tables: Vec<usize> = { scope.virtual_tables.iter().enumerate() }
+            .filter(|(_, vt)| vt.keeps_settings())
+            .map(|(i, _)| i)
+            .collect();
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let sql: Vec<String> = { tables.iter() }
+            .map(|i| d1_core::catalog::FtsSetting::query(&scope.virtual_tables[*i].name))
+            .collect();
+        let json = self.reader().query(
+            "read the FTS5 tables' settings (read-only)",
+            &sql.join("; "),
+        )?;
+        for (n, i) in tables.into_iter().enumerate() {
+            let vt = &mut scope.virtual_tables[i];
+            let rows = json
+                .pointer(&format!("/{n}/results"))
+                .and_then(|r| r.as_array())
+                .with_context(|| format!("reading {}_config gave no rows", vt.name))?;
+            vt.settings = { rows.iter() }
+                .map(|r| {
+                    let key = r.get("k").and_then(|k| k.as_str()).unwrap_or_default();
+                    let value = r.get("v").unwrap_or(&serde_json::Value::Null);
+                    d1_core::catalog::FtsSetting::from_row(key, value)
+                })
+                .collect::<Result<_>>()
+                .map_err(|e| {
+                    crate::exit::Exit::CouldNotRun.error(e.context(format!(
+                        "the FTS5 table {} cannot be backed up whole: nothing was written",
+                        d1_core::names::shown(&vt.name)
+                    )))
+                })?;
+        }
+        Ok(())
     }
 
     /// A backup of chosen tables with rows: the `sqlite_sequence` counters
