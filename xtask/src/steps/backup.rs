@@ -400,7 +400,31 @@ fn refuse_unexportable(
     native: bool,
 ) -> Result<()> {
     refuse_unknown_virtual_tables(scope)?;
+    refuse_unprintable_chosen_tables(scope)?;
     refuse_commented_objects(env, (catalog, scope), mode, native)
+}
+
+/// Refuses, before anything is exported, a backup of chosen tables one of
+/// which is named with a control or invisible character (D1 accepts a table
+/// `"new<LF>line"`): the manifest lists the chosen tables, and a manifest
+/// holding such a character is refused (printed, it would read as
+/// something else), so the backup could never be restored or listed. A
+/// full backup lists no table and holds that one.
+fn refuse_unprintable_chosen_tables(scope: &ExportScope) -> Result<()> {
+    let Some((i, name)) =
+        { scope.chosen.iter().enumerate() }.find(|(_, t)| !d1_core::names::is_printable(t))
+    else {
+        return Ok(());
+    };
+    Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+        "--table {} (table {} of {} chosen) is named with a control character (a line \
+         break, a tab) or an invisible one: a backup's manifest lists its tables and holds no \
+         such character, so no backup of chosen tables can name it: nothing was written. \
+         Take a full backup (without --table), which holds that table",
+        d1_core::names::shown(name),
+        i + 1,
+        scope.chosen.len(),
+    )))
 }
 
 /// Refuses, before anything is written, a backup whose `scope` holds a
