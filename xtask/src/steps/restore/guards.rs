@@ -51,7 +51,8 @@ pub(super) fn warn_if_already_held(
     let taken = source.manifest.as_ref().map(|m| m.created_at);
     match held_before(&entries, (&source.file, taken), target, safety, wanted) {
         HeldBefore::Own => crate::say!(
-            "{database} already held every row of {backup}: this restore changed no row."
+            "{database} already held every row of {backup}: {}",
+            changed_no_row(source)
         ),
         HeldBefore::Restored(earlier) => crate::warn!(
             "{database} already held every row of {backup} before this run: {landed}, \
@@ -68,6 +69,24 @@ pub(super) fn warn_if_already_held(
             target.name,
             newest.display(),
             advice(&newest)
+        ),
+    }
+}
+
+/// That a restore of rows the target already held changed none, but for
+/// the virtual tables the backup could not hold whole (a contentless FTS5
+/// index, recreated empty), which it names: the warning after says why.
+fn changed_no_row(source: &Source) -> String {
+    let lost: Vec<String> = { source.virtual_tables.iter() }
+        .filter(|vt| vt.lost_by_a_backup().is_some())
+        .map(|vt| d1_core::names::shown(&vt.name).into_owned())
+        .collect();
+    match lost.is_empty() {
+        true => "this restore changed no row.".to_owned(),
+        false => format!(
+            "this restore changed no row of its tables, but recreated {} empty (see the \
+             warning below).",
+            d1_core::wording::listed(&lost, "virtual table")
         ),
     }
 }

@@ -783,9 +783,9 @@ fn report(
         ),
     }
     crate::say!(
-        "  [ ] query plans: no export carries sqlite_stat1 (the planner's statistics, a name D1 \
-         reserves), so the restored database has none: run `{optimize}` (PRAGMA optimize runs \
-         ANALYZE where it helps)"
+        "  [ ] query plans: no restore loads sqlite_stat1 (the planner's statistics, a name D1 \
+         reserves; a backup's rows of it, there after an ANALYZE, are dropped), so the restored \
+         database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it helps)"
     );
     if new {
         print_binding(project, envs, source, target, args.json)?;

@@ -157,7 +157,7 @@ pub(super) fn guard_target_state(
         "{} is not empty (tables: {}); {how} needs a database with no tables. {fix}. Nothing was \
          done.",
         target.database_name,
-        d1_core::wording::listed(&names, "tables")
+        d1_core::wording::listed(&names, "table")
     )
 }
 
