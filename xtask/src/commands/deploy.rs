@@ -22,7 +22,7 @@ use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::lock::BackupLock;
 use crate::exit::Exit;
-use crate::steps::backup::{self, BackupArgs, UploadWhen};
+use crate::steps::backup::{self, BackupArgs, TakenFor, UploadWhen};
 use crate::steps::doctor::{self, DoctorArgs};
 use crate::steps::migrations::MigrationPlan;
 use crate::steps::status::{self, StatusArgs};
@@ -719,6 +719,7 @@ impl Deploy<'_> {
         let mut backup = BackupArgs::full(
             &self.env.name,
             format!("pre-migration: {} (deploy)", plan.pending.join(", ")),
+            TakenFor::Migration,
         );
         backup.require_encryption = true;
         backup.upload = Some(UploadWhen::Always);

@@ -22,7 +22,7 @@ use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
 use crate::edge::lock::BackupLock;
 use crate::exit::Exit;
-use crate::steps::backup::{self, BackupArgs};
+use crate::steps::backup::{self, BackupArgs, TakenFor};
 use crate::steps::migrations::{
     MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
     plan, record_for, told_if_from_bucket,
@@ -161,7 +161,8 @@ fn pre_migration_backup(
             schema: None,
             of: env,
         };
-        backup::run_under(sh, project, &BackupArgs::full(&env.name, reason), held).map_err(|e| {
+        let args = BackupArgs::full(&env.name, reason, TakenFor::Migration);
+        backup::run_under(sh, project, &args, held).map_err(|e| {
             e.context(format!(
                 "the pre-migration backup of {} failed, so no migration was applied",
                 env.database_name

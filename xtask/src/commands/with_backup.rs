@@ -4,7 +4,7 @@
 
 use crate::config::environment::Environment;
 use crate::config::project::Project;
-use crate::steps::backup::{self, BackupArgs};
+use crate::steps::backup::{self, BackupArgs, TakenFor};
 use anyhow::{Context, Result};
 use d1_core::wording::shell_words;
 use std::path::{Path, PathBuf};
@@ -112,7 +112,7 @@ fn take_backups<'a>(
     }
     let mut backups = Vec::new();
     for env in targets {
-        let args = BackupArgs::full(&env.name, reason.to_owned());
+        let args = BackupArgs::full(&env.name, reason.to_owned(), TakenFor::Command);
         let file = backup::run(sh, project, &args).map_err(|e| {
             let kept = match backups.is_empty() {
                 true => String::new(),

@@ -95,21 +95,47 @@ pub struct BackupArgs {
     /// fresh-clone path of `backup local`); never for backups other tasks take.
     #[arg(skip = true)]
     pub bootstrap_local: bool,
+    /// The task that takes this backup: `backup` itself, or another task
+    /// ([`TakenFor`]).
+    #[arg(skip = TakenFor::Itself)]
+    pub taken_for: TakenFor,
+}
+
+/// The task that takes a backup. Another task than `backup` has already
+/// said which repository it acts on, and its backup takes no `--table`; a
+/// refusal's way out is the task's ([`oversized_way_out`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakenFor {
+    /// `cargo xtask backup`, of its own.
+    Itself,
+    /// A migrate's or a deploy's pre-migration backup.
+    Migration,
+    /// with-backup's, before the command it runs.
+    Command,
+    /// A restore's safety backup of its target: the one backup that is
+    /// taken even when it is a faithful copy of data whose foreign keys or
+    /// audit chain are already broken, since a restore is how such a
+    /// database is repaired, and the safety backup must not stand in its
+    /// way.
+    RestoreSafety,
+}
+
+impl TakenFor {
+    /// Whether another task than `backup` takes it.
+    fn is_a_task(self) -> bool {
+        self != TakenFor::Itself
+    }
+
     /// Whether a backup that is a faithful copy, but of data whose foreign
-    /// keys or audit chain are already broken, still counts as taken. Only a
-    /// restore's safety backup says yes: a restore is how such a database is
-    /// repaired, and the safety backup must not stand in its way.
-    #[arg(skip = false)]
-    pub accept_broken_data: bool,
-    /// Taken by another task (migrate, with-backup, a restore's safety
-    /// backup), which has already said which repository it acts on.
-    #[arg(skip = false)]
-    pub for_a_task: bool,
+    /// keys or audit chain are already broken, still counts as taken.
+    fn accepts_broken_data(self) -> bool {
+        self == TakenFor::RestoreSafety
+    }
 }
 
 impl BackupArgs {
     /// A full backup of `env`, as other tasks take before they change it.
-    pub fn full(env: &str, reason: String) -> BackupArgs {
+    pub fn full(env: &str, reason: String, taken_for: TakenFor) -> BackupArgs {
         BackupArgs {
             env: env.to_owned(),
             schema_only: false,
@@ -124,8 +150,7 @@ impl BackupArgs {
             dry_run: false,
             via_wrangler: false,
             bootstrap_local: false,
-            accept_broken_data: false,
-            for_a_task: true,
+            taken_for,
         }
     }
 
@@ -595,8 +620,9 @@ fn shrink_command(database: &str, first: &d1_core::value_limit::Oversized) -> St
 }
 
 /// The way past [`refuse_values_over_the_limit`], which ends its sentence
-/// on the value's fix: a backup of its own backs up the other tables by
-/// name; one a task takes (a migrate's pre-migration backup, a restore's
+/// on the value's fix, chosen by the task that takes the backup
+/// ([`TakenFor`]): a backup of its own backs up the other tables by
+/// name; one another task takes (a migrate's pre-migration backup, a restore's
 /// safety backup, with-backup's) takes no `--table`, so it is told to
 /// shrink or move the value in local D1 first, by the shape of the
 /// UPDATE that does (naming the table and column, never a value), and a
@@ -606,36 +632,28 @@ fn oversized_way_out(
     args: &BackupArgs,
     first: &d1_core::value_limit::Oversized,
 ) -> String {
-    if !args.for_a_task {
-        return ", or back up the other tables by name with `--table=NAME`, once for each; then \
-                back up again"
-            .to_owned();
-    }
-    let first_in_local = format!(
-        " in local D1 first (`{}`, for each)",
-        shrink_command(&env.database_name, first)
-    );
     let name = &env.name;
-    if args
-        .reason
-        .as_deref()
-        .is_some_and(|r| r.starts_with("pre-migration:"))
-    {
-        format!(
-            "{first_in_local}, then migrate again; or apply the migrations without a backup: \
-             `cargo xtask migrate {name} --no-backup --reason \"the backup is refused for a \
-             value over 2 MB\"`"
-        )
-    } else if args.accept_broken_data {
-        // Only a restore's safety backup accepts broken data.
-        format!(
-            "{first_in_local}, then restore again: the safety backup of {} cannot be taken \
-             while it holds one, and a restore does not start without it",
+    let then = match args.taken_for {
+        TakenFor::Itself => {
+            return ", or back up the other tables by name with `--table=NAME`, once for each; \
+                    then back up again"
+                .to_owned();
+        }
+        TakenFor::Migration => format!(
+            "then migrate again; or apply the migrations without a backup: `cargo xtask migrate \
+             {name} --no-backup --reason \"the backup is refused for a value over 2 MB\"`"
+        ),
+        TakenFor::RestoreSafety => format!(
+            "then restore again: the safety backup of {} cannot be taken while it holds one, \
+             and a restore does not start without it",
             env.database_name
-        )
-    } else {
-        format!("{first_in_local}, then run again")
-    }
+        ),
+        TakenFor::Command => "then run again".to_owned(),
+    };
+    format!(
+        " in local D1 first (`{}`, for each), {then}",
+        shrink_command(&env.database_name, first)
+    )
 }
 
 /// Warns of each table whose rowids a restore of this backup renumbers
@@ -728,7 +746,7 @@ fn write_verified(
         manifest,
         &manifest_path,
         NewBackup {
-            accept_broken_data: args.accept_broken_data,
+            accept_broken_data: args.taken_for.accepts_broken_data(),
             // Written by D1's export (wrangler's), not read from the SQLite file.
             d1_export: source.local_file.is_none(),
         },
@@ -1116,7 +1134,7 @@ impl Schema<'_> {
             // when the backup directory does not name it, and not for
             // another task, which named it); --dry-run or -v show the whole
             // plan with every wrangler command.
-            if !args.for_a_task && project.plan_line_tells_more_than(&names.dir) {
+            if !args.taken_for.is_a_task() && project.plan_line_tells_more_than(&names.dir) {
                 crate::say!("{}", project.plan_line());
             }
             // The file's name is known once it is claimed (another backup of

@@ -20,7 +20,7 @@ use crate::edge::fsutil::TempFile;
 use crate::edge::local_d1;
 use crate::edge::lock::BackupLock;
 use crate::edge::wrangler::{Commands, Wrangler};
-use crate::steps::backup::{self, BackupArgs};
+use crate::steps::backup::{self, BackupArgs, TakenFor};
 use d1_core::catalog::Catalog;
 use d1_core::names::file_name;
 use d1_core::repair::{self, Sink};
@@ -52,10 +52,7 @@ pub(super) fn take_safety_backup(
 ) -> Result<Option<PathBuf>> {
     crate::say!("Taking a safety backup of {} first.", target.database_name);
     let reason = format!("{SAFETY_REASON}{}", file_name(&source.file));
-    let args = BackupArgs {
-        accept_broken_data: true,
-        ..BackupArgs::full(&target.name, reason)
-    };
+    let args = BackupArgs::full(&target.name, reason, TakenFor::RestoreSafety);
     let held = backup::Held {
         lock,
         schema: Some(schema),
