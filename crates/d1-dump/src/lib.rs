@@ -334,24 +334,11 @@ fn emit_late_schema(
 /// there, which loads as the same object (SQLite keeps the line break of a
 /// table's or an index's text, and a backup of it writes these bytes again).
 fn terminated(sql: &str, lossless: bool) -> Vec<u8> {
-    let mut statement = format!("{sql};").into_bytes();
-    if lossless && !is_complete(&statement) {
-        statement.truncate(sql.len());
-        statement.extend_from_slice(b"\n;");
+    let statement = format!("{sql};");
+    if lossless && !d1_sql::statements::is_complete(&statement) {
+        return format!("{sql}\n;").into_bytes();
     }
-    statement
-}
-
-/// `sqlite3_complete`: whether `sql` ends with a `;` that ends a statement
-/// (not one inside a string, a comment or a trigger's body).
-fn is_complete(sql: &[u8]) -> bool {
-    // A NUL would end the text early; SQLite's schema holds none.
-    let Ok(text) = std::ffi::CString::new(sql) else {
-        return true;
-    };
-    // SAFETY: `text` is a NUL-terminated string that outlives the call,
-    // which only reads it.
-    unsafe { rusqlite::ffi::sqlite3_complete(text.as_ptr()) != 0 }
+    statement.into_bytes()
 }
 
 /// Emits one `INSERT` per row of `table`, naming the columns as wrangler

@@ -602,6 +602,14 @@ fn lines_ending_in_a_semicolon(sql: &str) -> impl Iterator<Item = (usize, &str, 
         })
 }
 
+/// SQLite's `sqlite3_complete`: whether `sql` ends with a `;` that ends a
+/// statement (not one inside a string, a comment or a trigger's body). A
+/// text holding a NUL byte, which cannot be handed to SQLite (and which
+/// SQLite's schema never holds), is reported complete.
+pub fn is_complete(sql: &str) -> bool {
+    is_complete_in(&mut Vec::new(), sql, "")
+}
+
 /// SQLite's verdict: does `before` + `part` end with a complete statement?
 /// The text is copied into `buf` to NUL-terminate it.
 fn is_complete_in(buf: &mut Vec<u8>, before: &str, part: &str) -> bool {
@@ -784,13 +792,6 @@ fn only_comments(sql: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// SQLite's own answer, for comparison.
-    fn sqlite3_complete(sql: &str) -> bool {
-        let c = std::ffi::CString::new(sql).unwrap();
-        // SAFETY: `c` is NUL-terminated and outlives the call.
-        unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
-    }
-
     fn endings(text: &str) -> Vec<bool> {
         Statements::new(text.as_bytes())
             .map(|s| s.unwrap().crlf)
@@ -885,7 +886,7 @@ mod tests {
                 .char_indices()
                 .filter(|&(_, c)| c == ';')
                 .map(|(i, _)| i + 1)
-                .find(|&end| sqlite3_complete(&text[..end]));
+                .find(|&end| is_complete(&text[..end]));
             assert_eq!(ours, theirs, "{text:?} cut at {cut}");
         }
     }
