@@ -36,53 +36,23 @@ pub(super) fn check_content(
     mode: Mode,
     local_file: Option<&Path>,
 ) -> Result<(Content, Option<BTreeMap<String, u64>>)> {
-    let Some(expected) = content_checked(source, mode) else {
+    let Some(mut expected) = content_checked(source, mode) else {
         return Ok((None, None));
     };
     if expected.is_empty() {
         // Nothing recorded to compare with is not a content check passed.
         return Ok((None, None));
     }
-    let mut exported = None;
-    let mut expected = expected;
-    let found = match local_file {
+    let (found, exported) = match local_file {
         Some(file) => {
             let db = gate::Gate::reading(file)?;
-            d1_core::digest::tables(db.db(), expected.keys().map(String::as_str))?
+            let found = d1_core::digest::tables(db.db(), expected.keys().map(String::as_str))?;
+            (found, None)
         }
         None => {
-            crate::say!(
-                "Exporting {} again to compare its content with the backup's.",
-                target.database_name
-            );
-            // wrangler writes by name: into a directory only this user can enter.
-            let private = crate::edge::wrangler::PrivateDir::create("check")?;
-            let temp = TempFile::create(private.path().join("export.sql"))?;
-            let tables: Vec<String> = expected.keys().cloned().collect();
-            let export = cmds.export(target, temp.path(), ExportMode::Full, &tables);
-            wrangler.run_watching(&export, Some(temp.path()))?;
-            let settings = project.settings()?;
-            let migrations_dir = project.config_dir.join(&target.migrations_dir);
-            let ctx = crate::steps::verify::Workspace {
-                migrations_dir: &migrations_dir,
-                app: &settings.app,
-                scratch_dir: &project.backup_dir,
-            };
-            let export = stored::Source::for_file(temp.path(), None, &project.age())?;
-            let report = crate::steps::verify::verify(temp.path(), &export, None, &ctx)?;
-            uncomparable_through_d1s_export(source, &mut expected);
-            // The export holds every row of the tables it names: one INSERT
-            // each, as wrangler writes them.
-            let rows = dump::summarize(export.open()?, &BTreeMap::new(), None)?.rows;
-            // A table the export lacks is not counted here: the count
-            // query, or the content check, says it is missing.
-            exported = Some(
-                tables
-                    .into_iter()
-                    .filter_map(|t| rows.get(&t).map(|n| (t, *n)))
-                    .collect(),
-            );
-            report.content
+            let (found, rows) =
+                exported_again(project, (wrangler, cmds), target, source, &mut expected)?;
+            (found, Some(rows))
         }
     };
     if expected.is_empty() {
@@ -96,6 +66,48 @@ pub(super) fn check_content(
         Err(differ)
     });
     Ok((content, exported))
+}
+
+/// The remote target's content digests, read from an export of it taken
+/// again and loaded as verify loads a backup, and the rows of each table in
+/// that export; `expected` loses the tables D1's export cannot compare.
+fn exported_again(
+    project: &Project,
+    (wrangler, cmds): (&Wrangler, &Commands),
+    target: &Environment,
+    source: &Source,
+    expected: &mut BTreeMap<String, String>,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, u64>)> {
+    crate::say!(
+        "Exporting {} again to compare its content with the backup's.",
+        target.database_name
+    );
+    // wrangler writes by name: into a directory only this user can enter.
+    let private = crate::edge::wrangler::PrivateDir::create("check")?;
+    let temp = TempFile::create(private.path().join("export.sql"))?;
+    let tables: Vec<String> = expected.keys().cloned().collect();
+    let export = cmds.export(target, temp.path(), ExportMode::Full, &tables);
+    wrangler.run_watching(&export, Some(temp.path()))?;
+    let settings = project.settings()?;
+    let migrations_dir = project.config_dir.join(&target.migrations_dir);
+    let ctx = crate::steps::verify::Workspace {
+        migrations_dir: &migrations_dir,
+        app: &settings.app,
+        scratch_dir: &project.backup_dir,
+    };
+    let export = stored::Source::for_file(temp.path(), None, &project.age())?;
+    let report = crate::steps::verify::verify(temp.path(), &export, None, &ctx)?;
+    uncomparable_through_d1s_export(source, expected);
+    // The export holds every row of the tables it names: one INSERT each,
+    // as wrangler writes them.
+    let rows = dump::summarize(export.open()?, &BTreeMap::new(), None)?.rows;
+    // A table the export lacks is not counted here: the count query, or
+    // the content check, says it is missing.
+    let exported = tables
+        .into_iter()
+        .filter_map(|t| rows.get(&t).map(|n| (t, *n)))
+        .collect();
+    Ok((report.content, exported))
 }
 
 /// Takes out of `expected` the tables whose values a D1 export writes
