@@ -62,6 +62,7 @@ mod session_review;
 mod silent_flags;
 mod team_machines;
 mod time_travel_remote;
+mod tired_operator;
 mod trust_sweep;
 mod upgrades;
 mod verify_local;

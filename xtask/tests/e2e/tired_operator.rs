@@ -1,0 +1,121 @@
+//! What a tired operator ran into on a local D1 (rvO's review): each test
+//! is one of the things it found, run as the operator ran it.
+
+use crate::common;
+
+use common::*;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Waits (at most a minute) for `file` to exist.
+fn wait_for(file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether the backup lock is released clean: nobody holds it, and its
+/// file says no holder.
+fn assert_lock_released(sb: &Sandbox) {
+    let lock = std::fs::File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().expect("the backup lock is still held");
+    let text = std::fs::read_to_string(sb.backups().join(".lock")).unwrap();
+    assert_eq!(text.trim(), "", "the lock was not released clean");
+}
+
+/// `with-backup local -- CMD` holds the backup lock from before its
+/// backup until CMD ends: a restore started meanwhile in another shell is
+/// refused (exit 4), naming with-backup and its pid, and the database is
+/// untouched. CMD's own `list` runs; its own `backup local`, which takes
+/// the lock, is refused saying with-backup holds it for the command it
+/// runs. The lock is released once CMD ends.
+#[test]
+fn with_backup_holds_the_backup_lock_until_its_command_ends() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Before');");
+    // Waits a minute at most for `go`: a failed test leaves nothing running.
+    let script = "touch running; i=0; while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.1; \
+                  i=$((i+1)); done; \
+                  \"$XT\" list >/dev/null; echo list=$?; \
+                  \"$XT\" backup local 2>nested.err; echo backup=$?";
+    let mut cmd = sb.xtask_command(&["with-backup", "local", "--", "sh", "-c", script]);
+    let child = cmd
+        .env("XT", env!("CARGO_BIN_EXE_xtask"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_for(&sb.path().join("running"));
+    // Changed by the bulk operation after its backup: a restore would lose it.
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('During');");
+    let restore = sb.xtask(&["restore", "latest", "--to", "local", "--replace", "--yes"]);
+    assert_eq!(restore.code, Some(4), "{}", restore.all());
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("pid {pid} (`with-backup local`")),
+        "{}",
+        restore.all()
+    );
+    for refused in [
+        &["migrate", "local", "--yes"][..],
+        &["backup", "local"],
+        &["prune", "--yes"],
+    ] {
+        let run = sb.xtask(refused);
+        assert_eq!(run.code, Some(4), "{refused:?}: {}", run.all());
+    }
+    let names = sb.query("SELECT name FROM companies ORDER BY name");
+    assert!(
+        names.iter().any(|r| r[0] == "During"),
+        "the database was changed under with-backup: {names:?}"
+    );
+    std::fs::write(sb.path().join("go"), "").unwrap();
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    run.assert_ok();
+    assert!(run.stdout.contains("list=0"), "{}", run.all());
+    assert!(run.stdout.contains("backup=4"), "{}", run.all());
+    let nested = std::fs::read_to_string(sb.path().join("nested.err")).unwrap();
+    assert!(
+        nested.contains("`with-backup local`") && nested.contains("run it before or after"),
+        "{nested}"
+    );
+    assert_eq!(sql_backups(&sb).len(), 1, "{:?}", sql_backups(&sb));
+    assert_lock_released(&sb);
+    sb.xtask(&["backup", "local"]).assert_ok();
+}
+
+/// The lock with-backup holds is released when its command fails, and
+/// when a SIGINT stops it.
+#[test]
+fn with_backup_releases_the_backup_lock_when_its_command_fails_or_is_interrupted() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_lock_released(&sb);
+    let run = interrupt_once_printed(
+        sb.xtask_command(&[
+            "with-backup",
+            "local",
+            "--",
+            "sh",
+            "-c",
+            "echo st''arted; sleep 30",
+        ]),
+        "started",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert_lock_released(&sb);
+    sb.xtask(&["restore", "latest", "--to", "local", "--replace", "--yes"])
+        .assert_ok();
+}
