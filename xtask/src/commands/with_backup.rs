@@ -38,10 +38,14 @@ pub fn with_backup(
         return Ok(code);
     }
     warn_of_databases_left_out(project, &envs, &targets, &shown);
+    // Held from before the backup until the command ends: a restore, a
+    // migration or a prune started meanwhile would change the database
+    // under the command, or undo it past the backup taken before it.
+    let lock = crate::steps::lock::acquire_lock(project, &format!("with-backup {}", args.env))?;
     // `before:` first, whatever reason is given: prune keeps a backup so
     // marked as the task's undo point.
     let reason = format!("before: {}", args.reason.as_deref().unwrap_or(&shown));
-    let backups = take_backups(sh, project, &targets, &reason, &shown)?;
+    let backups = take_backups(sh, project, (&targets, &lock), &reason, &shown)?;
     let taken = named(&backups);
     // "the backup taken before it is X", or "the backups … are X, Y".
     let before_it = match backups.len() {
@@ -96,7 +100,7 @@ pub fn with_backup(
 fn take_backups<'a>(
     sh: &Shell,
     project: &Project,
-    targets: &[&'a Environment],
+    (targets, lock): (&[&'a Environment], &crate::edge::lock::BackupLock),
     reason: &str,
     shown: &str,
 ) -> Result<Vec<(PathBuf, &'a Environment)>> {
@@ -113,7 +117,12 @@ fn take_backups<'a>(
     let mut backups = Vec::new();
     for env in targets {
         let args = BackupArgs::full(&env.name, reason.to_owned(), TakenFor::Command);
-        let file = backup::run(sh, project, &args).map_err(|e| {
+        let held = backup::Held {
+            lock,
+            schema: None,
+            of: env,
+        };
+        let file = backup::run_under(sh, project, &args, held).map_err(|e| {
             let kept = match backups.is_empty() {
                 true => String::new(),
                 false => format!("; the backups taken stay: {}", named(&backups)),

@@ -379,7 +379,10 @@ fn is_our_command(command: &str) -> bool {
     };
     match command.split(' ').collect::<Vec<_>>().as_slice() {
         ["prune"] => true,
-        ["backup" | "migrate" | "deploy" | "upload", e]
+        [
+            "backup" | "migrate" | "deploy" | "upload" | "with-backup",
+            e,
+        ]
         | ["restore", "into", e]
         | ["time-travel", "restore", e]
         | ["offsite", "fetch", e] => env(e),
@@ -396,6 +399,9 @@ fn is_our_command(command: &str) -> bool {
 pub struct HeldElsewhere {
     dir: String,
     who: String,
+    /// What to do: wait for the holder, unless this run was started by
+    /// the command a `with-backup` holding the lock runs.
+    advice: String,
     lock: String,
     left: String,
 }
@@ -415,9 +421,8 @@ impl std::fmt::Display for HeldElsewhere {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "another backup or restore is running in {} ({}); wait for it to finish, then run \
-             this again (lock: {}). {}",
-            self.dir, self.who, self.lock, self.left
+            "another backup or restore is running in {} ({}); {} (lock: {}). {}",
+            self.dir, self.who, self.advice, self.lock, self.left
         )
     }
 }
@@ -489,13 +494,14 @@ impl BackupLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = read_holder(&mut file);
-                let who = match holder {
+                let who = match &holder {
                     Some(h) => format!("{}{}", h.who(), h.elsewhere(repository)),
                     None => "another process".to_owned(),
                 };
                 let held = HeldElsewhere {
                     dir: dir.display().to_string(),
                     who,
+                    advice: advice(holder.as_ref()),
                     lock: path.display().to_string(),
                     left: "Nothing was changed.".to_owned(),
                 };
@@ -643,6 +649,34 @@ impl Drop for BackupLock {
         }
         let _ = self.file.set_len(0);
         let _ = self.file.sync_all();
+    }
+}
+
+/// What a run refused by `holder`'s lock is told to do: wait for it and
+/// run again, or, when the holder is a `with-backup` and this run was
+/// started by the command it runs (the holder, on this machine and in this
+/// pid namespace, is an ancestor of this process), run it outside
+/// with-backup, which holds the lock until that command ends: waiting
+/// would wait for itself.
+fn advice(holder: Option<&Holder>) -> String {
+    use crate::edge::machine::{Machine, Run, is_ancestor};
+    let wait = "wait for it to finish, then run this again";
+    let Some(h) = holder.filter(|h| h.command.starts_with("with-backup ")) else {
+        return wait.to_owned();
+    };
+    let env = command_environment(&h.command).unwrap_or("ENV");
+    let here = { h.machine.as_deref() }.is_some_and(|m| Machine::read(m).run(h.pid) == Run::Alive);
+    match here && is_ancestor(h.pid) {
+        true => format!(
+            "this run was started by the command `with-backup {env}` runs, and with-backup holds \
+             the backup lock until that command ends, so a command that takes the lock (backup, \
+             restore, migrate, prune, deploy, offsite fetch) cannot run inside it: run it before \
+             or after with-backup (`cargo xtask migrate {env}` takes its own pre-migration \
+             backup)"
+        ),
+        false => "with-backup holds the backup lock until its command ends: wait for that \
+                  command to finish, then run this again"
+            .to_owned(),
     }
 }
 

@@ -160,6 +160,28 @@ impl Machine {
     }
 }
 
+/// Whether the process `pid` of this pid namespace is an ancestor of this
+/// one (its parent, its parent's parent, …), by the parent each process's
+/// `/proc/PID/stat` names: `false` where that cannot be read.
+pub fn is_ancestor(pid: u32) -> bool {
+    let parent = |of: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{of}/stat")).ok()?;
+        // `PID (COMM) STATE PPID …`: COMM may hold spaces and `)`.
+        let (_, after) = stat.rsplit_once(')')?;
+        after.split_whitespace().nth(1)?.parse().ok()
+    };
+    let mut at = std::process::id();
+    // A chain is far shorter than this; a loop read mid-change ends too.
+    for _ in 0..4096 {
+        match parent(at) {
+            Some(p) if p == pid && p != 0 => return true,
+            Some(p) if p > 1 => at = p,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Whether a process with this pid exists here (it may belong to someone
 /// else, or be this one).
 pub fn pid_exists(pid: u32) -> bool {

@@ -76,7 +76,7 @@ fn with_backup_holds_the_backup_lock_until_its_command_ends() {
     }
     let names = sb.query("SELECT name FROM companies ORDER BY name");
     assert!(
-        names.iter().any(|r| r[0] == "During"),
+        names[0].iter().any(|r| r["name"] == "During"),
         "the database was changed under with-backup: {names:?}"
     );
     std::fs::write(sb.path().join("go"), "").unwrap();
