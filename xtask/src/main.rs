@@ -458,6 +458,21 @@ fn run(cli: Cli, typed: &[&str]) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Each `cargo xtask …` a message gives between backquotes, to paste,
+/// parsed by the command line's own parser: `Err` names the first that
+/// does not parse (a required argument left out, an option misspelled).
+#[cfg(test)]
+pub(crate) fn pasted_commands_parse(message: &str) -> Result<usize, String> {
+    let pasted: Vec<&str> = { message.split('`').skip(1).step_by(2) }
+        .filter(|quoted| quoted.starts_with("cargo xtask "))
+        .collect();
+    for command in &pasted {
+        let words = command.split_whitespace().skip(1);
+        Cli::try_parse_from(words).map_err(|e| format!("`{command}` does not parse: {e}"))?;
+    }
+    Ok(pasted.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1397,4 +1397,15 @@ not json
         s.offsite_lock = Some(lock_line("b-1", None));
         assert!(s.render().contains("offsite lock              not locked"));
     }
+
+    /// The offsite lock line's commands, pasted, run: `offsite lock` needs
+    /// the environment it locks.
+    #[test]
+    fn the_commands_the_offsite_lock_line_gives_parse() {
+        let lock = ("rule".to_owned(), 30, "2026-11-30T00:00:00Z".to_owned());
+        for line in [lock_line("b-1", None), lock_line("b-1", Some(&lock))] {
+            let parsed = crate::pasted_commands_parse(&line).unwrap_or_else(|e| panic!("{e}"));
+            assert!(parsed > 0, "{line}");
+        }
+    }
 }
