@@ -119,3 +119,34 @@ fn with_backup_releases_the_backup_lock_when_its_command_fails_or_is_interrupted
     sb.xtask(&["restore", "latest", "--to", "local", "--replace", "--yes"])
         .assert_ok();
 }
+
+/// A backup directory on a read-only file system (`--backup-dir /ro
+/// backup local`) is told as such, with the fix: a writable directory
+/// given with --backup-dir, or the directory made writable. Exit 2, as a
+/// backup directory that is a file; nothing is written there. (A run as
+/// root writes through `chmod 555`: the directory is mounted read-only
+/// instead, in a user namespace of its own.)
+#[test]
+fn a_read_only_backup_directory_is_told_with_its_fix() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let ro = tempfile::tempdir().unwrap();
+    let Some(cmd) = xtask_with_mounted(ro.path(), Mounted::ReadOnly) else {
+        return;
+    };
+    let dir = ro.path().display().to_string();
+    let run = Run::from_output(
+        sb.sandboxed(cmd, &["--backup-dir", &dir, "backup", "local"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("read-only")
+            && run.stderr.contains("--backup-dir")
+            && run.stderr.contains("Nothing was done"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(std::fs::read_dir(ro.path()).unwrap().count(), 0);
+}
