@@ -150,3 +150,23 @@ fn a_read_only_backup_directory_is_told_with_its_fix() {
     );
     assert_eq!(std::fs::read_dir(ro.path()).unwrap().count(), 0);
 }
+
+/// `migrate local` without a terminal and without --yes is refused even
+/// with nothing pending (a command line that passes today must not be
+/// refused the day a migration is pending), and the refusal says so, and
+/// how to see what is pending, rather than read as if there were
+/// something to apply.
+#[test]
+fn a_migrate_refused_for_its_confirmation_says_it_asks_with_nothing_pending_too() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = sb.xtask(&["migrate", "local"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("whether or not a migration is pending")
+            && run.stderr.contains("`cargo xtask migrate local --dry-run`"),
+        "{}",
+        run.all()
+    );
+    assert!(!sb.backups().exists(), "refused before the backup lock");
+}
