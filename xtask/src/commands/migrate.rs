@@ -57,6 +57,27 @@ pub struct MigrateArgs {
     pub confirm: ConfirmArgs,
 }
 
+/// A refusal for want of a confirmation, saying that migrate asks it
+/// before it reads what is pending, and so whether or not a migration is,
+/// and how to see which are; a `--confirm` naming another database is told
+/// as it is.
+fn asked_with_nothing_pending(
+    e: anyhow::Error,
+    env: &crate::config::environment::Environment,
+    given: &confirm::ConfirmArgs,
+) -> anyhow::Error {
+    if given.confirm.is_some() || crate::exit::Exit::of(&e) != Some(Exit::Refused) {
+        return e;
+    }
+    Exit::Refused.error(anyhow::anyhow!(
+        "{e} migrate asks it before it reads which migrations are pending, so whether or not a \
+         migration is pending: a command line that passes on a day with nothing to apply is \
+         then not refused the day one is; `cargo xtask migrate {} --dry-run` shows what is \
+         pending, and needs no confirmation.",
+        env.name
+    ))
+}
+
 pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     if args.check {
         return check(sh, project, args.env.as_deref());
@@ -72,7 +93,8 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     // Without a terminal, a run that will not be confirmed is refused here,
     // before the lock and the plan, with or without a migration pending (as
     // a deploy).
-    confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")?;
+    confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")
+        .map_err(|e| asked_with_nothing_pending(e, env, &args.confirm))?;
     // Before the lock: wrangler would apply them wherever a link on the
     // way to the local D1 leads.
     crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;
