@@ -693,7 +693,7 @@ impl EnvStatus {
 }
 
 /// The offsite lock line: what `offsite lock` last set and read back.
-fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
+fn lock_line(bucket: &str, env: &str, lock: Option<&(String, i64, String)>) -> String {
     match lock {
         Some((rule, days, at)) => format!(
             "locked: {} after upload (rule {rule} in r2://{bucket}, set and read back {at}; \
@@ -701,8 +701,9 @@ fn lock_line(bucket: &str, lock: Option<&(String, i64, String)>) -> String {
             d1_core::wording::count(*days, "day")
         ),
         None => format!(
-            "not locked: no `cargo xtask offsite lock` recorded here for r2://{bucket} \
-             (`cargo xtask doctor` reads the bucket)"
+            "not locked: no offsite lock recorded here for r2://{bucket} (`cargo xtask \
+             offsite lock --env {env} --dry-run` shows the rule it sets; `cargo xtask doctor` \
+             reads the bucket)"
         ),
     }
 }
@@ -842,6 +843,7 @@ fn status_of(
         offsite_lock: settings.offsite.as_ref().map(|o| {
             lock_line(
                 &o.bucket,
+                &env.name,
                 logs.locks.get(&(env.name.clone(), o.bucket.clone())),
             )
         }),
@@ -1389,12 +1391,12 @@ not json
         );
         let mut s = prod_without_backups();
         assert!(!s.render().contains("offsite lock"), "no bucket, no line");
-        s.offsite_lock = Some(lock_line("b-1", Some(&lock)));
+        s.offsite_lock = Some(lock_line("b-1", "prod", Some(&lock)));
         assert!(
             s.render()
                 .contains("offsite lock              locked: 372 days after upload")
         );
-        s.offsite_lock = Some(lock_line("b-1", None));
+        s.offsite_lock = Some(lock_line("b-1", "prod", None));
         assert!(s.render().contains("offsite lock              not locked"));
     }
 
@@ -1403,7 +1405,10 @@ not json
     #[test]
     fn the_commands_the_offsite_lock_line_gives_parse() {
         let lock = ("rule".to_owned(), 30, "2026-11-30T00:00:00Z".to_owned());
-        for line in [lock_line("b-1", None), lock_line("b-1", Some(&lock))] {
+        for line in [
+            lock_line("b-1", "prod", None),
+            lock_line("b-1", "prod", Some(&lock)),
+        ] {
             let parsed = crate::pasted_commands_parse(&line).unwrap_or_else(|e| panic!("{e}"));
             assert!(parsed > 0, "{line}");
         }
