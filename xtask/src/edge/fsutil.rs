@@ -938,6 +938,25 @@ pub fn rename_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
     fs::remove_file(from)
 }
 
+/// Why a file could not be created or written: a read-only file system,
+/// or permissions that do not let this user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwritable {
+    ReadOnly,
+    Denied,
+}
+
+/// Whether `e` comes from a directory this user cannot write into, and
+/// why; `None` for any other failure.
+pub fn unwritable(e: &anyhow::Error) -> Option<Unwritable> {
+    e.chain()
+        .find_map(|c| match c.downcast_ref::<io::Error>()?.raw_os_error()? {
+            libc::EROFS => Some(Unwritable::ReadOnly),
+            libc::EACCES | libc::EPERM => Some(Unwritable::Denied),
+            _ => None,
+        })
+}
+
 /// Whether `e` comes from a full disk, a full quota, or a file-size limit
 /// (`ulimit -f`, EFBIG): a write that could not be made for want of room.
 pub fn disk_full(e: &anyhow::Error) -> bool {

@@ -478,7 +478,12 @@ impl BackupLock {
             &mut options,
             crate::edge::fsutil::PRIVATE_FILE_MODE,
         );
-        crate::edge::fsutil::open_no_follow_shared(&mut options, path, "the backup lock")
+        crate::edge::fsutil::open_no_follow_shared(&mut options, path, "the backup lock").map_err(
+            |e| match crate::edge::fsutil::unwritable(&e) {
+                Some(why) => unwritable_dir(path, why),
+                None => e,
+            },
+        )
     }
 
     /// Locks the open lock file and writes the holder into it; `None` when
@@ -650,6 +655,28 @@ impl Drop for BackupLock {
         let _ = self.file.set_len(0);
         let _ = self.file.sync_all();
     }
+}
+
+/// The refusal (exit 2, as a backup directory that is a file) of a backup
+/// directory this run cannot write into (`why`: a read-only file system,
+/// or its permissions): which, and the fix.
+fn unwritable_dir(lock: &Path, why: crate::edge::fsutil::Unwritable) -> anyhow::Error {
+    let dir = lock.parent().unwrap_or(lock).display().to_string();
+    let (what, fix) = match why {
+        crate::edge::fsutil::Unwritable::ReadOnly => {
+            ("it is on a read-only file system", "remount it read-write")
+        }
+        crate::edge::fsutil::Unwritable::Denied => (
+            "permission denied",
+            "give this user write permission there (`ls -ld` shows who may write)",
+        ),
+    };
+    crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+        "the backup directory {dir} cannot be written ({what}: its lock {} cannot be opened): \
+         choose a writable directory with --backup-dir DIR (or QBTIME_BACKUP_DIR), or {fix}, \
+         then run the command again. Nothing was done.",
+        lock.display()
+    ))
 }
 
 /// What a run refused by `holder`'s lock is told to do: wait for it and
