@@ -170,3 +170,35 @@ fn a_migrate_refused_for_its_confirmation_says_it_asks_with_nothing_pending_too(
     );
     assert!(!sb.backups().exists(), "refused before the backup lock");
 }
+
+/// `migrate local --check` names the backup whose record it compares with
+/// as the newest verified one, not the oldest its record dates from; and
+/// an applied migration whose file is gone, which no backup records (it
+/// was applied after the last backup), is told as recorded in the
+/// database's d1_migrations alone, not in a backup that predates it.
+#[test]
+fn migrate_check_names_the_backups_that_hold_the_record() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let oldest = only_backup(&sb);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest = sql_backups(&sb).into_iter().find(|b| *b != oldest).unwrap();
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    check.assert_ok();
+    assert!(check.stdout.contains(&newest), "{}", check.all());
+
+    let fifth = sb.path().join("migrations/0005_notes.sql");
+    std::fs::write(&fifth, "CREATE TABLE notes (id INTEGER PRIMARY KEY);\n").unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    std::fs::remove_file(&fifth).unwrap();
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    assert!(
+        check
+            .stderr
+            .contains("applied (recorded in qbtime_db_local's d1_migrations) is not in"),
+        "{}",
+        check.all()
+    );
+}
