@@ -330,7 +330,7 @@ fn check_env(
         }
         Ok(None)
     } else {
-        let report = edited_report(&edited, &dir, &source);
+        let report = edited_report(&edited, &dir, (&source, &env.database_name));
         crate::say!("{}: FAILED: {report}", env.name);
         Ok(Some(report))
     }

@@ -1876,7 +1876,11 @@ fn migration_record(
                 "this backup records the migrations as they were applied, not as {} \
                  holds them now: {}",
                 dir.display(),
-                crate::steps::migrations::edited_report(&edited, &dir, &previous.source)
+                crate::steps::migrations::edited_report(
+                    &edited,
+                    &dir,
+                    (&previous.source, &env.database_name)
+                )
             );
         }
     }

@@ -438,7 +438,8 @@ pub fn edited_since_applied(
     };
     let edited = edited_or_missing(applied, &current, record.as_ref());
     let (edited, _) = told_if_from_bucket(edited, record.as_ref(), dir, env);
-    Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, &source)))
+    let database = env.database_name.as_str();
+    Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, (&source, database))))
 }
 
 /// Of `edited` ([`edited_or_missing`]), those to refuse, and how many
@@ -518,6 +519,10 @@ pub fn bucket_edit_warning(
 
 /// The applied migrations whose contents differ from the record, and those
 /// missing from `migrations/` (recorded as "unknown" when not already named).
+/// The sha256 [`edited_or_missing`] gives an applied migration whose file
+/// is gone and that no backup records.
+const UNRECORDED: &str = "unknown";
+
 pub fn edited_or_missing(
     applied: &[String],
     current: &BTreeMap<String, FileDigest>,
@@ -530,7 +535,7 @@ pub fn edited_or_missing(
         if !edited.iter().any(|e| &e.name == name) {
             edited.push(EditedMigration {
                 name: name.clone(),
-                recorded: "unknown".to_owned(),
+                recorded: UNRECORDED.to_owned(),
                 now: None,
             });
         }
@@ -819,11 +824,31 @@ pub fn carried_record(
 /// Which files changed, against what, and what to do instead; a file
 /// that is gone is told apart ([`missing_report`]): a checkout of another
 /// branch lacks it, which no `git log -p` shows as an edit.
-pub fn edited_report(edited: &[EditedMigration], dir: &Path, source: &str) -> String {
+///
+/// A gone file no backup records (applied since the last one, `recorded`
+/// `unknown`) is told as recorded in `database`'s d1_migrations alone,
+/// never in a backup that predates it.
+pub fn edited_report(
+    edited: &[EditedMigration],
+    dir: &Path,
+    (source, database): (&str, &str),
+) -> String {
     let (changed, missing): (Vec<&EditedMigration>, Vec<&EditedMigration>) =
         edited.iter().partition(|e| e.now.is_some());
-    let missing: Vec<String> = missing.iter().map(|e| e.name.clone()).collect();
-    let missing = (!missing.is_empty()).then(|| missing_report(&missing, dir, source));
+    let (unrecorded, recorded): (Vec<&EditedMigration>, Vec<&EditedMigration>) =
+        missing.iter().partition(|e| e.recorded == UNRECORDED);
+    let names =
+        |of: &[&EditedMigration]| -> Vec<String> { of.iter().map(|e| e.name.clone()).collect() };
+    let alone = format!("{database}'s d1_migrations");
+    let told: Vec<String> = [
+        (names(&recorded), source),
+        (names(&unrecorded), alone.as_str()),
+    ]
+    .into_iter()
+    .filter(|(names, _)| !names.is_empty())
+    .map(|(names, source)| missing_report(&names, dir, source))
+    .collect();
+    let missing = (!told.is_empty()).then(|| told.join(" "));
     if changed.is_empty() {
         return missing.unwrap_or_default();
     }
@@ -991,9 +1016,17 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
     let (Some(first), Some(oldest)) = (sources.iter().next(), sources.iter().min()) else {
         return None;
     };
+    // The newest verified backup carries the record (each backup carries
+    // its predecessor's); where it was first made is said beside it.
+    let newest = entries.last().map(|e| &e.manifest.file.name)?;
     let source = match sources.len() {
-        1 => first.to_string(),
-        n => format!("{n} verified backups of {}, the oldest {oldest}", env.name),
+        1 if *first == newest => first.to_string(),
+        1 => format!("{newest}, whose record of them dates from {first}"),
+        n => format!(
+            "{newest}, whose record of them dates from {n} verified backups of {}, the oldest \
+             {oldest}",
+            env.name
+        ),
     };
     Some(Record {
         sha256: sha256.into_iter().map(|(k, (v, _))| (k, v)).collect(),
@@ -1209,7 +1242,11 @@ mod tests {
             recorded: "b".repeat(64),
             now: Some("c".repeat(64)),
         }];
-        let text = edited_report(&edited, Path::new("migrations"), "backup-prod-1.sql");
+        let text = edited_report(
+            &edited,
+            Path::new("migrations"),
+            ("backup-prod-1.sql", "db"),
+        );
         assert!(
             text.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"),
             "{text}"
@@ -1235,7 +1272,7 @@ mod tests {
         let text = edited_report(
             std::slice::from_ref(&gone),
             Path::new("migrations"),
-            "backup-local-1.sql",
+            ("backup-local-1.sql", "db"),
         );
         for said in [
             "0005_x.sql",
@@ -1255,7 +1292,7 @@ mod tests {
             recorded: "b".repeat(64),
             now: Some("c".repeat(64)),
         };
-        let both = edited_report(&[edited, gone], Path::new("migrations"), "b.sql");
+        let both = edited_report(&[edited, gone], Path::new("migrations"), ("b.sql", "db"));
         assert!(both.contains("0002_b.sql (applied as sha256 bbbbbbbbbbbb, now cccccccccccc)"));
         assert!(both.contains("this checkout lacks it"), "{both}");
     }

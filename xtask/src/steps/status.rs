@@ -1089,7 +1089,7 @@ fn restore_warnings(
                 "a restore of its newest verified backup, {}, is refused when the triggers it \
                  holds are not those the migrations make now, and `migrate` refuses: {}",
                 newest.file,
-                edited_report(&edited, &dir, &record.source)
+                edited_report(&edited, &dir, (&record.source, &env.database_name))
             ));
         }
     }

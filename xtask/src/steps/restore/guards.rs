@@ -464,7 +464,9 @@ pub(super) fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) ->
             crate::exit::Exit::Refused,
             "refusing to restore {} --clean: {} {other_way} Nothing was done.",
             source.file.display(),
-            crate::steps::migrations::edited_report(&edited, dir, &m.file.name)
+            // Each edited one is in the backup's record: none is told as in a
+            // database's d1_migrations alone.
+            crate::steps::migrations::edited_report(&edited, dir, (&m.file.name, &m.file.name))
         );
     }
     Ok(())
