@@ -1,11 +1,17 @@
 //! What a tired operator ran into on a local D1 (rvO's review): each test
-//! is one of the things it found, run as the operator ran it.
+//! is one of the things it found, run as the operator ran it. On a local D1
+//! of a million and a half rows, a step that runs for many seconds says how
+//! it is getting on, and an interrupted restore says what the operator
+//! needs to know: whether anything was restored.
 
 use crate::common;
 
 use common::*;
 
+use std::io::{BufRead, BufReader};
+use std::os::fd::FromRawFd;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Waits (at most a minute) for `file` to exist.
@@ -201,4 +207,144 @@ fn migrate_check_names_the_backups_that_hold_the_record() {
         "{}",
         check.all()
     );
+}
+
+/// A local D1 with a table of a million and a half short rows: enough that
+/// verifying or loading a backup of it runs past the first progress line
+/// (printed after five seconds).
+fn big_local() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000)
+         INSERT INTO notes SELECT x, 'n' || x FROM c;",
+    );
+    sb
+}
+
+/// Runs `cmd` with its stdout and stderr in one pipe, in the order it
+/// wrote them; once a line contains `interrupt_at` (when given), sends it
+/// one SIGINT. Returns its exit code and all it printed. Killed, and the
+/// test failed, when it runs on a minute after the signal (or ten minutes
+/// in all).
+fn merged(mut cmd: Command, interrupt_at: Option<&str>) -> (Option<i32>, String) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors, each owned by one File.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    cmd.stdout(Stdio::from(write.try_clone().unwrap()))
+        .stderr(Stdio::from(write));
+    let mut child = cmd.spawn().unwrap();
+    // The write end is held by the child alone from here: its end is EOF.
+    drop(cmd);
+    let pid = child.id() as libc::pid_t;
+    let needle = interrupt_at.map(str::to_owned);
+    let reader = std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut sent = false;
+        for line in BufReader::new(read).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if !sent && needle.as_deref().is_some_and(|n| line.contains(n)) {
+                // SAFETY: kill(2) on our own child, not yet waited for.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+                sent = true;
+            }
+        }
+        seen
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after ten minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status.code(), reader.join().unwrap())
+}
+
+/// rvO 1: `drill --to local --from local --yes` without a terminal verified
+/// its backup for 35 s with no progress line at all: the plan, then
+/// `Verified … Result: GOOD (35.1 s)`. Its verification prints the
+/// `… verifying (5 s)` lines that `verify` and `backup` print, before the
+/// drill goes on to restore (its safety backup).
+#[test]
+fn a_local_drills_long_verification_prints_progress_lines() {
+    let sb = big_local();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let drill = sb.xtask_command(&["drill", "--from", "local", "--to", "local", "--yes"]);
+    let (code, all) = merged(drill, None);
+    assert_eq!(code, Some(0), "{all}");
+    let restore_starts = all
+        .find("Taking a safety backup")
+        .expect("the drill's restore takes a safety backup");
+    assert!(
+        all[..restore_starts]
+            .lines()
+            .any(|l| l.starts_with("  … verifying") && l.contains(" s)")),
+        "the drill's own verification printed no progress line:\n{all}"
+    );
+}
+
+/// rvO 2: after its last statement is loaded, a verification's checks
+/// (integrity, foreign keys, content digests) ran for many seconds under a
+/// line that said `1500028 of 1500030 statements, …, about 0 s left`. A
+/// progress line never says `about 0 s left`.
+#[test]
+fn no_progress_line_says_about_0_s_left() {
+    let sb = big_local();
+    let (code, all) = merged(sb.xtask_command(&["backup", "local"]), None);
+    assert_eq!(code, Some(0), "{all}");
+    let name = only_backup(&sb);
+    let (code, verified) = merged(sb.xtask_command(&["verify", &name]), None);
+    assert_eq!(code, Some(0), "{verified}");
+    for text in [&all, &verified] {
+        assert!(
+            text.lines().any(|l| l.starts_with("  … verifying")),
+            "no progress line at all:\n{text}"
+        );
+        assert!(
+            !text.contains("about 0 s left"),
+            "a progress line says 0 s are left while the checks run on:\n{text}"
+        );
+    }
+}
+
+/// rvO 3: Ctrl-C while a local restore loaded its rows said only
+/// "stopped, and removed what was unfinished; the next run starts clean";
+/// during its safety backup, only that the safety backup's verification did
+/// not finish. The load is one transaction: the operator is told that
+/// nothing was restored and the database is as it was, and it is.
+#[test]
+fn ctrl_c_during_a_local_restore_says_nothing_was_restored() {
+    let sb = big_local();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    sb.execute_sql("DELETE FROM notes WHERE id <= 10;");
+    let before = sb.live_row_counts();
+    for (at, what) in [
+        ("  … loading into", "its load"),
+        ("Backup written: ", "its safety backup's verification"),
+    ] {
+        let restore = sb.xtask_command(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+        let (code, all) = merged(restore, Some(at));
+        assert_eq!(code, Some(130), "interrupted during {what}:\n{all}");
+        assert!(
+            all.contains("nothing was restored") && all.contains("as it was"),
+            "interrupted during {what}, the message does not say nothing was restored:\n{all}"
+        );
+        assert_eq!(sb.live_row_counts(), before, "interrupted during {what}");
+    }
 }
