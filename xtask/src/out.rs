@@ -604,8 +604,12 @@ pub fn progress_text(
             Unit::Statements => format!(", {rate:.0}/s"),
         });
         if let Some(total) = total.filter(|t| *t > done) {
+            // Under a second left is said as "almost done", never "0 s".
             let eta = Duration::from_secs_f64((total - done) as f64 / rate);
-            text.push_str(&format!(", about {} left", seconds(eta)));
+            text.push_str(&match eta < Duration::from_secs(1) {
+                true => ", almost done".to_owned(),
+                false => format!(", about {} left", seconds(eta)),
+            });
         }
     }
     text
@@ -636,6 +640,22 @@ type Meter = Box<dyn Fn() -> Option<u64> + Send>;
 
 /// The work done by the current [`Activity::counting`]: statements loaded.
 static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What the current activity is doing now when that is no longer what its
+/// measure counts ([`stage`]): its progress line names it instead of a count,
+/// a rate and an ETA.
+static STAGE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Says that the current activity has moved on to `what` (a verification's
+/// checks once its load is done): its progress lines say so, with no count
+/// and no ETA, until the activity ends.
+pub fn stage(what: &str) {
+    *STAGE.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.to_owned());
+}
+
+fn current_stage() -> Option<String> {
+    STAGE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
 
 /// Counts one statement of the current counting activity (the loaders call
 /// it per statement; one relaxed atomic add).
@@ -671,6 +691,7 @@ impl Activity {
 
     fn spawn(label: String, total: Option<u64>, unit: Unit, meter: Option<Meter>) -> Activity {
         let started = Instant::now();
+        *STAGE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // -q shows no progress.
         if quiet() {
             return Activity {
@@ -698,8 +719,13 @@ impl Activity {
                 if !throttle.due(elapsed) {
                     continue;
                 }
-                let measured = meter.as_ref().and_then(|m| m());
-                let text = progress_text(&label, elapsed, measured, total, unit);
+                let text = match current_stage() {
+                    Some(stage) => format!("{label} ({}): {stage}", seconds(elapsed)),
+                    None => {
+                        let measured = meter.as_ref().and_then(|m| m());
+                        progress_text(&label, elapsed, measured, total, unit)
+                    }
+                };
                 let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
                 let mut err = std::io::stderr();
                 if terminal {
@@ -731,6 +757,7 @@ impl Activity {
 impl Drop for Activity {
     fn drop(&mut self) {
         self.stop_thread();
+        *STAGE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 

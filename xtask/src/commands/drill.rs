@@ -417,7 +417,8 @@ impl Rehearsal {
     fn verify(&mut self, project: &Project, drill: &Drill) -> Result<bool> {
         let t = Instant::now();
         let migrations_dir = project.config_dir.join(&drill.from.migrations_dir);
-        let report = crate::steps::verify::verify(
+        let report = crate::steps::verify::verify_shown(
+            format!("verifying {}", file_name(&drill.file)),
             &drill.file,
             &drill.source,
             Some(&drill.manifest),

@@ -1933,13 +1933,18 @@ fn verify_new_backup(
     };
     // Ctrl-C from here on leaves the backup written and unverified: the
     // interrupt's message says so, not that the next run starts clean.
+    // What was said before (a restore's "nothing was restored") still holds.
     let before = crate::edge::signals::what_changed();
-    crate::edge::signals::changed(format!(
+    let unverified = format!(
         "{} was written, but its verification did not finish: it stays unverified and will \
          not be chosen as `latest`; run `cargo xtask verify {}`",
         file_name(file),
         d1_core::wording::shell_word(&file.display().to_string())
-    ));
+    );
+    crate::edge::signals::changed(match &before {
+        Some(before) => format!("{before}; {unverified}"),
+        None => unverified,
+    });
     let report =
         crate::steps::verify::verify_surveyed(file, source, Some(&manifest), &workspace, arrival);
     drop(activity);

@@ -239,6 +239,21 @@ pub fn verify(
     verify_at(file, source, manifest, ctx, None, OnArrival::default()).map(|(report, _)| report)
 }
 
+/// [`verify`] under a progress line labelled `label`, counting the
+/// manifest's statements when there is one: every verification that may run
+/// for long (a drill's, a restore's check of its export) shows its progress
+/// as `verify` and `backup` do.
+pub fn verify_shown(
+    label: String,
+    file: &Path,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+) -> Result<Report> {
+    let _activity = crate::out::Activity::counting(label, manifest.map(|m| m.statements));
+    verify(file, source, manifest, ctx)
+}
+
 /// What a backup's verification can start from, made as the backup's
 /// bytes were written (`edge::arriving`).
 #[derive(Default)]
@@ -353,6 +368,9 @@ fn verify_at(
         (&run.checks, &survey, &shape),
     )?;
     run.phase(["load", "load (during the download)"][usize::from(as_it_arrived)]);
+    // The checks that follow read the whole database again: a phase of
+    // their own on the progress line, not a load "about 0 s" from its end.
+    crate::out::stage("loaded; checking integrity, foreign keys and content");
     // The checks read what the load stored, never run a view of the dump's.
     db.db.only_stored()?;
     // Only a header (`sqlite3 mistyped.db .dump`): with no manifest to say

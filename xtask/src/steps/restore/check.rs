@@ -96,7 +96,8 @@ fn exported_again(
         scratch_dir: &project.backup_dir,
     };
     let export = stored::Source::for_file(temp.path(), None, &project.age())?;
-    let report = crate::steps::verify::verify(temp.path(), &export, None, &ctx)?;
+    let label = format!("verifying the export of {}", target.database_name);
+    let report = crate::steps::verify::verify_shown(label, temp.path(), &export, None, &ctx)?;
     uncomparable_through_d1s_export(source, expected);
     // The export holds every row of the tables it names: one INSERT each,
     // as wrangler writes them.

@@ -51,6 +51,11 @@ pub(super) fn take_safety_backup(
     (lock, schema, target): (&BackupLock, Catalog, &Environment),
 ) -> Result<Option<PathBuf>> {
     crate::say!("Taking a safety backup of {} first.", target.database_name);
+    // Ctrl-C during the safety backup: the restore has not begun.
+    crate::edge::signals::changed(format!(
+        "nothing was restored: {} is as it was",
+        target.database_name
+    ));
     let reason = format!("{SAFETY_REASON}{}", file_name(&source.file));
     let args = BackupArgs::full(&target.name, reason, TakenFor::RestoreSafety);
     let held = backup::Held {
@@ -262,6 +267,7 @@ pub(super) fn load_local(
         loader.tool_statement(sql)?;
     }
     loader.load(source.open_for_load()?, survey, options)?;
+    crate::out::stage("loaded; committing (the foreign-key check, then the write to disk)");
     let ran = loader.commit()?;
     crate::say!(
         "{}",

@@ -386,6 +386,12 @@ fn record_loading<'l>(
         loading: clean.then(|| doing(false)),
         on_import: None,
     };
+    if target.location == Location::Local {
+        crate::edge::signals::changed(local_underway(loading, clean));
+        if clean {
+            then.on_import = Some(loading_local(loading));
+        }
+    }
     if target.location == Location::Remote {
         // Once wrangler has handed D1 the file, an interrupt no longer
         // stops the import; a database this restore created stays either way.
@@ -407,6 +413,38 @@ fn record_loading<'l>(
         then.on_import = clean.then_some(on_import);
     }
     Ok(then)
+}
+
+/// What an interrupt tells of a local restore before its rows load: for
+/// `--clean`, while wrangler applies the migrations (each its own query).
+fn local_underway(loading: &Loading<'_>, clean: bool) -> String {
+    match clean {
+        true => format!(
+            "no row of the backup was loaded; wrangler was applying the migrations to {}, each \
+             as its own query, so some of them may be applied{}",
+            loading.target.database_name,
+            loading.named_safety()
+        ),
+        false => loading_local(loading),
+    }
+}
+
+/// What an interrupt tells of a local restore while its rows load: the
+/// load is one transaction, which an interrupt leaves uncommitted.
+fn loading_local(loading: &Loading<'_>) -> String {
+    let name = &loading.target.database_name;
+    match loading.mode == Mode::Clean {
+        true => format!(
+            "nothing was restored: the load into {name} is one transaction, which did not \
+             commit; the migrations were applied, so {name} has the schema only{}",
+            loading.named_safety()
+        ),
+        false => format!(
+            "nothing was restored: the load into {name} is one transaction, which did not \
+             commit, so {name} is as it was{}",
+            loading.named_safety()
+        ),
+    }
 }
 
 /// What the lock and an interrupt are to tell once `--clean`'s migrations
