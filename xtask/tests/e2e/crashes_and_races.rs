@@ -1526,3 +1526,21 @@ fn a_prune_while_restore_reads_its_backup_leaves_it_for_the_restore_to_load() {
 fn d1_file_name(path: &std::path::Path) -> String {
     path.file_name().unwrap().to_str().unwrap().to_owned()
 }
+
+/// rvO 7: a prune at a terminal answered `y` said only "not confirmed;
+/// nothing was deleted", not that the answer it waits for is `yes`.
+#[test]
+fn a_prune_answered_y_says_to_type_yes_and_deletes_nothing() {
+    let (sb, _old) = sandbox_with_an_old_backup();
+    let held = sb.backups_held();
+    let mut prune = InATerminal::start(&sb, crate::output::KEEP_ONE_LOCAL);
+    assert!(prune.prints("Type yes"), "{}", prune.seen());
+    prune.answer("y");
+    let (code, out) = prune.end();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("nothing was deleted") && out.contains("only `yes` confirms"),
+        "the refusal does not say that only `yes` confirms:\n{out}"
+    );
+    assert_eq!(sb.backups_held(), held);
+}

@@ -355,3 +355,42 @@ fn ctrl_c_during_a_local_restore_says_nothing_was_restored() {
         assert_eq!(sb.live_row_counts(), before, "interrupted during {what}");
     }
 }
+
+/// rvO 7: every backup into a directory outside the repository printed
+/// `note: … is not inside a git work tree, so git cannot pick it up`, a
+/// line with nothing to do about it; `-v` still says it.
+#[test]
+fn a_backup_outside_the_repository_says_git_cannot_pick_it_up_only_with_v() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("backups");
+    let dir = dir.to_str().unwrap();
+    let run = sb.xtask(&["--backup-dir", dir, "backup", "local"]);
+    run.assert_ok();
+    assert!(
+        !run.all().contains("is not inside a git work tree"),
+        "{}",
+        run.all()
+    );
+    let run = sb.xtask(&["-v", "--backup-dir", dir, "backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.all().contains("is not inside a git work tree"),
+        "{}",
+        run.all()
+    );
+}
+
+/// rvO 7: `diff` of two backup files printed `repository: <path>` as a
+/// plan does, though it reads no database of the checkout's.
+#[test]
+fn a_diff_of_two_files_prints_no_repository_line() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let run = sb.xtask(&["diff", &name, &name]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(!run.all().contains("repository:"), "{}", run.all());
+}
