@@ -293,7 +293,11 @@ fn live_read(project: &Project, env: &Environment, args: &DiffArgs) -> String {
 
 /// What each side is.
 fn print_plan(project: &Project, sides: &[Side<'_>; 2], args: &DiffArgs) {
-    crate::say!("{}", project.plan_line());
+    // Which checkout is read matters only for a live side (its
+    // configuration names the database): two files are only themselves.
+    if sides.iter().any(|side| matches!(side, Side::Live(_))) {
+        crate::say!("{}", project.plan_line());
+    }
     for (name, side) in ["a", "b"].iter().zip(sides) {
         match side {
             Side::Backup(file) => crate::say!("{name}: {}", file.display()),

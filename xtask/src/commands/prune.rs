@@ -472,7 +472,8 @@ fn confirm(yes: bool, n: usize) -> Result<()> {
     if line.trim() != "yes" {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "not confirmed; nothing was deleted"
+            "not confirmed: only `yes` confirms; nothing was deleted. Run it again and type \
+             yes, or pass --yes"
         );
     }
     Ok(())

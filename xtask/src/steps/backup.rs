@@ -2107,7 +2107,8 @@ pub fn refuse_unless_ignored(
         match git::check_ignored(sh, path)? {
             Ignored::Yes => {}
             Ignored::NotInRepository => {
-                crate::note!(
+                // Nothing to do about it: said only with -v.
+                crate::detail!(
                     "{} is not inside a git work tree, so git cannot pick it up",
                     project.backup_dir.display()
                 );
