@@ -394,3 +394,25 @@ fn a_diff_of_two_files_prints_no_repository_line() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(!run.all().contains("repository:"), "{}", run.all());
 }
+
+/// rvO 4: `status` on a machine with no Cloudflare credentials said
+/// "prod has no verified full backup … take one with `cargo xtask backup
+/// prod`", which cannot run there (exit 2). It still fails (exit 1) and
+/// says so, and names what gives wrangler credentials.
+#[test]
+fn status_without_credentials_says_a_backup_of_prod_needs_them() {
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = sb.xtask_command(&["status"]);
+    cmd.env("HOME", home.path()).env_remove("XDG_CONFIG_HOME");
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains("`cargo xtask backup prod`")
+            && run.stderr.contains("no Cloudflare credentials")
+            && run.stderr.contains("CLOUDFLARE_API_TOKEN")
+            && run.stderr.contains("wrangler login"),
+        "{}",
+        run.all()
+    );
+}
