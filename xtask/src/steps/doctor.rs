@@ -287,7 +287,7 @@ fn login_check(said: &str, notes: &str) -> Check {
 
 /// Whether wrangler has credentials: in the environment, or a `wrangler
 /// login`.
-fn has_credentials() -> bool {
+pub(crate) fn has_credentials() -> bool {
     crate::edge::wrangler::credentials_in_environment() || oauth_config_file().is_some()
 }
 

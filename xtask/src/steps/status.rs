@@ -796,7 +796,18 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let shared = crate::edge::fsutil::refuse_shared_dir(&project.backup_dir).err();
     let ok = stale.is_empty() && bad.is_empty() && shared.is_none();
     print_report(&all, ok, shared.as_ref(), args.json)?;
-    say_failures(&stale, &bad);
+    // A backup of a remote database needs Cloudflare credentials, which
+    // doctor looks for: without them, say so rather than only the command.
+    let remote: Vec<&str> = { envs.iter() }
+        .filter(|env| env.location == crate::config::environment::Location::Remote)
+        .map(|env| env.name.as_str())
+        .collect();
+    let needs_credentials =
+        |name: &str| match remote.contains(&name) && !crate::steps::doctor::has_credentials() {
+            true => NO_CREDENTIALS,
+            false => "",
+        };
+    say_failures(&stale, &bad, &needs_credentials);
     if let Some(e) = &shared {
         crate::out::error(&format!("{e:#}"));
     }
@@ -1162,28 +1173,44 @@ fn retired_only(
 }
 
 /// Why `status` fails, per environment: stale, or its newest backup bad.
-fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus]) {
+/// What a remote environment's advice to back it up adds when wrangler has
+/// no credentials here (`doctor`'s rule).
+const NO_CREDENTIALS: &str = " (no Cloudflare credentials were found on this machine, so that \
+    backup cannot run here: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or run `npx \
+    wrangler login`; `cargo xtask doctor` checks. `cargo xtask status --env local` checks the \
+    local database alone)";
+
+fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus], needs: &dyn Fn(&str) -> &'static str) {
     for s in stale {
         let max = s.max_age.as_deref().unwrap_or("?");
         if let (Some(id), Some(n)) = (&s.of_previous_database, &s.newest_verified) {
             crate::out::error(&format!(
                 "{}'s newest verified backup, {}, is of the database it had before (id {id}), \
                  not of the one the configuration gives it now: nothing written to that one is \
-                 backed up; take a backup with `cargo xtask backup {}`",
-                s.environment, n.file, s.environment
+                 backed up; take a backup with `cargo xtask backup {}`{}",
+                s.environment,
+                n.file,
+                s.environment,
+                needs(&s.environment)
             ));
             continue;
         }
         match &s.newest_verified {
             Some(n) => crate::out::error(&format!(
                 "{}'s newest verified backup is {} old, older than its max_age {max} in \
-                 {SETTINGS_FILE}; take one with `cargo xtask backup {}` and check the scheduled job",
-                s.environment, n.age_shown, s.environment
+                 {SETTINGS_FILE}; take one with `cargo xtask backup {}`{} and check the \
+                 scheduled job",
+                s.environment,
+                n.age_shown,
+                s.environment,
+                needs(&s.environment)
             )),
             None => crate::out::error(&format!(
                 "{} has no verified full backup, and its max_age in {SETTINGS_FILE} is \
-                 {max}; take one with `cargo xtask backup {}`",
-                s.environment, s.environment
+                 {max}; take one with `cargo xtask backup {}`{}",
+                s.environment,
+                s.environment,
+                needs(&s.environment)
             )),
         }
     }
