@@ -416,3 +416,24 @@ fn status_without_credentials_says_a_backup_of_prod_needs_them() {
         run.all()
     );
 }
+
+/// rvO 4: `drill` and `drill --dry-run` with no backup of prod, on a
+/// machine with no Cloudflare credentials, gave the advice to back prod up
+/// (exit 2) and never mentioned the drill of local D1 that can run there.
+#[test]
+fn a_drill_without_credentials_or_a_prod_backup_names_the_local_drill() {
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    for args in [vec!["drill", "--yes"], vec!["drill", "--dry-run"]] {
+        let mut cmd = sb.xtask_command(&args);
+        cmd.env("HOME", home.path()).env_remove("XDG_CONFIG_HOME");
+        let run = Run::from_output(cmd.output().unwrap());
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("no Cloudflare credentials")
+                && run.stderr.contains("--to local --from local"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+}
