@@ -203,6 +203,24 @@ struct Drill<'a> {
     restore_args: RestoreArgs,
 }
 
+/// `e`, a drill's backup not found, with the drill that can run on a
+/// machine with no Cloudflare credentials (`doctor`'s rule) named, when the
+/// newest backup of a remote environment was asked for: the backup the
+/// error advises cannot be taken there.
+fn with_local_drill_named(e: anyhow::Error, from: &Environment, newest: bool) -> anyhow::Error {
+    let remote = from.location == crate::config::environment::Location::Remote;
+    if !(newest && remote) || crate::steps::doctor::has_credentials() {
+        return e;
+    }
+    e.context(format!(
+        "no backup of {} to rehearse, and no Cloudflare credentials were found on this machine \
+         to take one (set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or run `npx wrangler \
+         login`); `cargo xtask drill --to local --from local` rehearses a backup of the local \
+         database here",
+        from.name
+    ))
+}
+
 impl<'a> Drill<'a> {
     fn prepare(project: &Project, envs: &'a Environments, args: &DrillArgs) -> Result<Self> {
         let target = envs.resolve(&args.to)?;
@@ -220,11 +238,13 @@ impl<'a> Drill<'a> {
         }
         let app = AppChecks::from_env(project.settings()?.app.drill.as_ref())
             .map_err(crate::exit::could_not_run)?;
-        let file = project.resolve_backup(
-            args.backup.as_deref().unwrap_or("latest"),
-            Some(&from.name),
-            inventory::Latest::Good,
-        )?;
+        let file = project
+            .resolve_backup(
+                args.backup.as_deref().unwrap_or("latest"),
+                Some(&from.name),
+                inventory::Latest::Good,
+            )
+            .map_err(|e| with_local_drill_named(e, from, args.backup.is_none()))?;
         let manifest_path = manifest::manifest_path(&file);
         let manifest = Manifest::for_backup(&file).with_context(|| {
             format!(
