@@ -434,3 +434,49 @@ fn an_index_that_is_not_json_is_still_refused_as_a_whole() {
     }
     assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
 }
+
+/// A copy of the real copy's entry with its sha256 changed makes both
+/// entries of that file set aside (which is the copy's is unknown). The
+/// next upload (a scheduled `backup --upload`) wrote the index without
+/// them: the real copy's entry was gone from the index for good. Each
+/// entry set aside is written back as it was read, and still warned of.
+#[test]
+fn an_upload_keeps_the_entries_set_aside_in_the_index_as_they_were() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    let real = index["backups"][0].clone();
+    let mut planted = real.clone();
+    planted["sha256"] = Value::from("0".repeat(64));
+    plant_in_index(&remote, planted.clone());
+
+    let list = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    list.assert_ok();
+    assert!(list.stderr.contains("set aside"), "{}", list.all());
+
+    let up = remote.xtask(home, &["backup", "prod", "--upload"]);
+    up.assert_ok();
+    let after: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    let entries = after["backups"].as_array().unwrap();
+    assert!(
+        entries.contains(&real) && entries.contains(&planted),
+        "the index keeps both entries as they were:\n{}\n{after:#}",
+        up.all()
+    );
+    assert!(
+        entries.iter().any(|e| e["file"] != name.as_str()),
+        "the new copy is recorded too: {after:#}"
+    );
+    let again = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    again.assert_ok();
+    assert!(
+        again.stderr.contains("set aside") && again.stderr.contains(&name),
+        "{}",
+        again.all()
+    );
+}
