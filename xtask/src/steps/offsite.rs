@@ -402,8 +402,8 @@ pub struct Index {
     /// Newest first.
     pub backups: Vec<IndexEntry>,
     /// The entries read from the bucket that were set aside
-    /// ([`Index::read`]): never listed, fetched or `latest`, and never
-    /// written back.
+    /// ([`Index::read`]): never listed, fetched or `latest`, and written
+    /// back by an upload as they were read ([`Index::written`]).
     #[serde(skip)]
     pub set_aside: Vec<SetAside>,
 }
@@ -471,6 +471,13 @@ pub struct SetAside {
     /// Its file's name as the index has it, to tell a fetch of it.
     #[serde(skip)]
     raw_file: Option<String>,
+    /// The entry as the index has it, written back by an upload: this
+    /// tool cannot tell it is no real copy's (a copy of the real entry
+    /// with another digest sets both aside; a name this machine does not
+    /// know as the database's may be another's). `None` for a word for
+    /// word repeat of an earlier entry, which that one stands for.
+    #[serde(skip)]
+    raw: Option<serde_json::Value>,
     /// Why it was set aside.
     pub reason: String,
 }
@@ -489,9 +496,17 @@ impl SetAside {
 }
 
 /// Whether a file name from the bucket may be printed: a plain name that
-/// prints as itself, no longer than a file name can be.
+/// prints as itself, no longer than a file name can be, read as a backup's
+/// name (`backup-<env>-YYYYMMDD-HHMM…`) whose environment is a plain name;
+/// any other words are the bucket writer's, not printed.
 fn shows_as_itself(file: &str) -> bool {
-    d1_core::names::is_plain_file_name(file) && file.len() <= 255
+    d1_core::names::is_plain_file_name(file)
+        && file.len() <= 255
+        && d1_core::manifest::backup_name(file).is_some_and(|b| {
+            b.env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
 }
 
 /// For each entry of an index, why it is set aside for naming a file
@@ -503,7 +518,7 @@ fn shows_as_itself(file: &str) -> bool {
 /// the file's name refused, and the index's other entries kept. (Every
 /// record of a file counted against every entry of it in `latest`'s
 /// order: 20,000 of one file took it 100 seconds and gigabytes.)
-fn repeated(entries: &[serde_json::Value]) -> Vec<Option<String>> {
+fn repeated(entries: &[serde_json::Value]) -> Vec<Option<(String, bool)>> {
     let mut by_file: std::collections::HashMap<&str, Vec<usize>> = Default::default();
     for (i, e) in entries.iter().enumerate() {
         if let Some(file) = e.get("file").and_then(|f| f.as_str()) {
@@ -515,19 +530,25 @@ fn repeated(entries: &[serde_json::Value]) -> Vec<Option<String>> {
         let first = &entries[places[0]];
         if places.iter().all(|&i| entries[i] == *first) {
             for &i in &places[1..] {
-                verdicts[i] = Some(format!(
-                    "it repeats entry {} word for word (an upload replaces a file's entry)",
-                    places[0] + 1
+                verdicts[i] = Some((
+                    format!(
+                        "it repeats entry {} word for word (an upload replaces a file's entry)",
+                        places[0] + 1
+                    ),
+                    true,
                 ));
             }
             continue;
         }
         for &i in places {
-            verdicts[i] = Some(format!(
-                "the index lists its file twice or more ({} entries), with different records \
-                 (digest, size or date), so which is the copy's is unknown and none of them is \
-                 taken (an upload replaces a file's entry)",
-                places.len()
+            verdicts[i] = Some((
+                format!(
+                    "the index lists its file twice or more ({} entries), with different \
+                     records (digest, size or date), so which is the copy's is unknown and none \
+                     of them is taken (an upload replaces a file's entry)",
+                    places.len()
+                ),
+                false,
             ));
         }
     }
@@ -645,7 +666,7 @@ impl Index {
     /// as a whole; in one that is, each entry that is not one this tool
     /// writes ([`check_entry`], [`repeated`], or one whose fields do not
     /// read) is set aside ([`SetAside`]): never listed, fetched or
-    /// `latest`, and not written back by the next upload. One bad line (a
+    /// `latest`, and written back as it was by the next upload. One bad line (a
     /// bug, anyone who holds the bucket's token) thus no longer stops every
     /// list, fetch and upload.
     pub fn read(text: &str, object: &str, (env, database, older): Of<'_>) -> Result<Index> {
@@ -664,13 +685,17 @@ impl Index {
                 .get("file")
                 .and_then(|f| f.as_str())
                 .map(str::to_owned);
-            let read = match verdicts[i].take() {
-                Some(why) => Err(why),
-                None => entry_from(value, (env, database, older)),
+            let (read, raw) = match verdicts[i].take() {
+                Some((why, repeat)) => (Err(why), (!repeat).then_some(value)),
+                None => (
+                    entry_from(value.clone(), (env, database, older)),
+                    Some(value),
+                ),
             };
             match read {
                 Ok(entry) => index.backups.push(entry),
                 Err(reason) => index.set_aside.push(SetAside {
+                    raw,
                     index: object.to_owned(),
                     position: i + 1,
                     file: raw_file
@@ -704,6 +729,23 @@ impl Index {
             ),
             None => Ok(()),
         }
+    }
+
+    /// The index as an upload writes it: its entries, then each entry set
+    /// aside as it was read, but for one naming `recorded`, the file whose
+    /// entry the upload has just recorded (its own record replaces it).
+    pub fn written(&self, recorded: &str) -> Result<String> {
+        let mut value = serde_json::to_value(self)?;
+        if let Some(backups) = value["backups"].as_array_mut() {
+            backups.extend(
+                { self.set_aside.iter() }
+                    .filter(|a| a.raw_file.as_deref() != Some(recorded))
+                    .filter_map(|a| a.raw.clone()),
+            );
+        }
+        let mut text = serde_json::to_string_pretty(&value)?;
+        text.push('\n');
+        Ok(text)
     }
 
     /// The positions of the entries set aside, for a message: `entry 2,
@@ -1344,8 +1386,8 @@ impl Target<'_> {
 
 /// Warns once (per index a command reads) of each entry of `index` set
 /// aside (the first ten, then how many more), naming the index, the
-/// entry's place, why, and the fix: an upload of `env` writes its own
-/// index without them; another name's index is left as it is.
+/// entry's place, why, and what is done: uploads keep them in the index as
+/// they were, never used; how to recover a real copy among them.
 fn warn_set_aside(index: &Index, env: &str) {
     static TOLD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let Some(object) = index.set_aside.first().map(|a| a.index.clone()) else {
@@ -1357,14 +1399,17 @@ fn warn_set_aside(index: &Index, env: &str) {
         }
         told.push(object.clone());
     }
-    let fix = match object.ends_with(&format!("/{}", index_key(env))) {
-        true => format!(
-            "the next upload of {env} (`cargo xtask upload latest:{env}`, or a `cargo xtask \
-             backup {env} --upload`) writes the index without it, and removes no object from \
-             the bucket"
-        ),
+    let kept = match object.ends_with(&format!("/{}", index_key(env))) {
+        true => format!("uploads of {env} keep it in the index as it is"),
         false => format!("uploads of {env} do not write this index; it is left as it is"),
     };
+    let fix = format!(
+        "{kept}, and remove no object. If it is a real copy, its object is at \
+         r2://<bucket>/<env>/YYYY/MM/<file>: re-upload the local backup if this machine still \
+         has it (`cargo xtask upload <file>`), else get the object and its manifest with \
+         `wrangler r2 object get <bucket>/<key> --file backups/<file> --remote` and run \
+         `cargo xtask verify <file>`"
+    );
     for aside in index.set_aside.iter().take(10) {
         crate::warn!(
             "{object}: {} is set aside: {}. It is not listed, fetched or taken as latest; {fix}",
@@ -1825,6 +1870,7 @@ fn put_index(
         .map_err(&failed)?
         .unwrap_or_else(|| Index::new(&env.name));
     let entry = index_entry(manifest, key, manifest_key, now);
+    let recorded = entry.file.clone();
     // R2 deletes a copy by the rule set in the bucket, which backups.toml
     // may no longer say (a retention shortened since, a rule never set):
     // an entry is dropped only by that rule, read when one would go.
@@ -1844,16 +1890,16 @@ fn put_index(
             d1_core::wording::count(days, "day"),
         );
     }
-    let mut text = serde_json::to_string_pretty(&index)?;
-    text.push('\n');
+    let text = index.written(&recorded)?;
     fsutil::rewrite_no_follow(staged, text.as_bytes())?;
     target
         .put_checked(staged, &index_key(&env.name), Kept::Never)
         .map_err(failed)?;
     if !index.set_aside.is_empty() {
         crate::say!(
-            "The index r2://{}/{} was written without what was set aside in it ({}: see the \
-             warnings); no object in the bucket was removed.",
+            "The index r2://{}/{} was written with what was set aside in it kept as it was \
+             ({}: see the warnings), still never listed, fetched or taken as latest; an entry \
+             of the file just uploaded is replaced by its new record.",
             target.bucket(),
             index_key(&env.name),
             index.set_aside_positions()
@@ -2458,6 +2504,24 @@ mod tests {
             index.set_aside_positions(),
             "entry 2, entry 3, entry 5, entry 6, entry 7, entry 8"
         );
+        // An upload writes each back as it was read, but for a word for
+        // word repeat and the one of the file it records anew.
+        let read: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_str(&index.written("backup-prod-20261104-0300.sql").unwrap()).unwrap();
+        let written = written["backups"].as_array().unwrap();
+        assert_eq!(written.len(), 6, "{written:#?}");
+        for i in [1, 2, 6, 7] {
+            assert!(written.contains(&read["backups"][i]), "{i}: {written:#?}");
+        }
+        // A name is printed only when it reads as a backup's.
+        assert!(shows_as_itself("backup-prod.db-20261101-0300.sql.zst"));
+        for words in [
+            "send-the-token-to-me.sql",
+            "backup-pay now-20261101-0300.sql",
+        ] {
+            assert!(!shows_as_itself(words), "{words}");
+        }
         // Never latest, and a fetch of one is refused naming it.
         assert_eq!(index.find("latest").unwrap().file, kept[1]);
         let err = index
