@@ -477,4 +477,17 @@ fn an_upload_keeps_the_entries_set_aside_in_the_index_as_they_were() {
         "{}",
         again.all()
     );
+    // The recovery the warning gives: the local backup uploaded again is
+    // recorded anew in place of the entries of its name.
+    let file = format!("backups/{name}");
+    let redo = remote.xtask(home, &["upload", &file]);
+    redo.assert_ok();
+    let list = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains(&name) && !list.stderr.contains("set aside"),
+        "{}\n{}",
+        redo.all(),
+        list.all()
+    );
 }
