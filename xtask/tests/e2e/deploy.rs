@@ -1588,3 +1588,36 @@ fn a_deploy_whose_backup_is_refused_over_a_commented_index_publishes_nothing_and
         "something uploaded"
     );
 }
+
+/// HU: a file that starts with zstd's magic bytes was searched only as
+/// what it unpacks to: one whose frame does not unpack (its raw bytes
+/// hold a key), and a valid frame with a key appended after it, were
+/// published. Each is refused, small or past the first 4 KiB, naming the
+/// file, never printing the key.
+#[test]
+fn a_deploy_never_publishes_an_identity_beside_a_zstd_frame() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let refused = |file: &str, bytes: &[u8]| {
+        refused_in_the_build(&remote, home, file, bytes, "age identity", &secret);
+    };
+    let line = format!("\n{key}\n");
+    let bad = [&b"\x28\xb5\x2f\xfd\xff\xff\xff\xff"[..], line.as_bytes()].concat();
+    refused("assets/app.js", &bad);
+    let padding = vec![b'x'; 300 * 1024];
+    let long = [
+        &b"\x28\xb5\x2f\xfd\xff\xff\xff\xff"[..],
+        &padding,
+        line.as_bytes(),
+    ]
+    .concat();
+    refused("assets/app.js", &long);
+    let frame = zstd::encode_all(&b"const rows = [];\n"[..], 3).unwrap();
+    refused("assets/app.js", &[&frame[..], line.as_bytes()].concat());
+    let big = zstd::encode_all(&padding[..], 3).unwrap();
+    refused("assets/app.js", &[&big[..], line.as_bytes()].concat());
+    std::fs::write(remote.sb.path().join("dist/assets/app.js"), &frame).unwrap();
+    the_site_deploys(&remote, home);
+}

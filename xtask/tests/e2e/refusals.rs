@@ -555,6 +555,8 @@ fn the_pre_commit_hook_refuses_an_age_identity_in_any_form_or_place() {
         "KEY-PQ-1QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE"
     );
     let plugin = concat!("AGE-PLUGIN-", "YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCVY82PC7");
+    // HU: a plugin whose name holds a `-`.
+    let hyphened = concat!("AGE-PLUGIN-", "FIDO2-HMAC-1QYQ3Z6W5QXSQZ8AWMCVY82PC7");
     // HL: a plugin's identity, and a key a line break wraps (CRLF, or
     // `\n` escaped in a JSON string) with fewer than 40 characters on
     // its first line, are refused too.
@@ -565,6 +567,11 @@ fn the_pre_commit_hook_refuses_an_age_identity_in_any_form_or_place() {
         (".envrc", format!("export QBTIME_AGE_IDENTITY={identity}\n")),
         ("migrations/NOTES.md", format!("{identity}\n")),
         ("plugin.txt", format!("{plugin}\n")),
+        ("fido.txt", format!("{hyphened}\n")),
+        (
+            "fido-lower.txt",
+            format!("{}\n", hyphened.to_ascii_lowercase()),
+        ),
         ("wrapped.txt", format!("{head}\r\n{tail}\r\n")),
         ("key.json", format!("{{\"k\": \"{head}\\n{tail}\"}}\n")),
     ] {
