@@ -519,46 +519,64 @@ const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
 /// secret, whatever its name: told by its first bytes
 /// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
 /// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
-/// [`ZSTD_HEAD`] of them read); else a secret anywhere in it, unpacked
-/// too ([`secret_in_file`]). `None` for any other file, and for one that
-/// cannot be read or unpacked. One byte past [`HEAD`] is read to know
-/// whether the head is the whole file (then a statement it ends inside
-/// was not cut off by it).
+/// [`ZSTD_HEAD`] of them read, [`held_unpacked`]); else a secret anywhere
+/// in it ([`secret_in_file`]). A file with zstd's magic bytes is searched
+/// raw too, whole, as any other file is: one that does not unpack, or
+/// bytes appended after its frame, may hold a key (`true` then only when
+/// what it unpacks to is told). `None` for any other file, and for one
+/// that cannot be read. One byte past [`HEAD`] is read to know whether the
+/// head is the whole file (then a statement it ends inside was not cut off
+/// by it).
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
-    let read_head = |reader: &mut dyn Read| {
-        let mut head = Vec::with_capacity(HEAD as usize + 1);
-        reader.take(HEAD + 1).read_to_end(&mut head).ok()?;
-        let cut = head.len() as u64 > HEAD;
-        head.truncate(HEAD as usize);
-        Some((head, cut))
-    };
     let mut file = crate::edge::fsutil::open_regular(path, "").ok()?;
     let (head, cut) = read_head(&mut file)?;
     match held_by(&head, cut) {
         Some(Held::Compressed) => {
+            if let Some(held) = held_unpacked(&mut file) {
+                return Some((held, true));
+            }
             file.seek(SeekFrom::Start(0)).ok()?;
-            let unpacked = zstd::stream::read::Decoder::new((&file).take(ZSTD_HEAD)).ok()?;
-            let (plain, cut) = read_head(&mut { unpacked })?;
-            let held = match held_by(&plain, cut) {
-                Some(Held::Compressed) => return None,
-                Some(held) => held,
-                // A secret past the head, or in its last bytes: the whole
-                // stream unpacked is read, as a plain file is.
-                None if cut => {
-                    file.seek(SeekFrom::Start(0)).ok()?;
-                    let unpacked = zstd::stream::read::Decoder::new(&file).ok()?;
-                    secret_in_file(unpacked, Wide::of(&plain))?
-                }
-                None => return None,
-            };
-            Some((held, true))
+            Some((secret_in_file(&file, Wide::of(&head))?, false))
         }
         Some(held) => Some((held, false)),
         None if cut => {
             file.seek(SeekFrom::Start(0)).ok()?;
             Some((secret_in_file(&file, Wide::of(&head))?, false))
+        }
+        None => None,
+    }
+}
+
+/// `reader`'s first [`HEAD`] bytes, and whether it holds more; `None`
+/// when they cannot be read (or unpacked).
+fn read_head(reader: &mut dyn Read) -> Option<(Vec<u8>, bool)> {
+    let mut head = Vec::with_capacity(HEAD as usize + 1);
+    reader.take(HEAD + 1).read_to_end(&mut head).ok()?;
+    let cut = head.len() as u64 > HEAD;
+    head.truncate(HEAD as usize);
+    Some((head, cut))
+}
+
+/// What the zstd-compressed `file` holds unpacked, told by its head as
+/// [`held_in`] tells a plain file; `None` when it holds none of those, or
+/// does not unpack (its raw bytes are searched then).
+fn held_unpacked(file: &mut std::fs::File) -> Option<d1_core::dump::Held> {
+    use d1_core::dump::{Held, held_by};
+    use std::io::{Seek as _, SeekFrom};
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let unpacked = zstd::stream::read::Decoder::new((&*file).take(ZSTD_HEAD)).ok()?;
+    let (plain, cut) = read_head(&mut { unpacked })?;
+    match held_by(&plain, cut) {
+        Some(Held::Compressed) => None,
+        Some(held) => Some(held),
+        // A secret past the head, or in its last bytes: the whole
+        // stream unpacked is read, as a plain file is.
+        None if cut => {
+            file.seek(SeekFrom::Start(0)).ok()?;
+            let unpacked = zstd::stream::read::Decoder::new(&*file).ok()?;
+            secret_in_file(unpacked, Wide::of(&plain))
         }
         None => None,
     }
