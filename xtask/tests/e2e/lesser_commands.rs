@@ -150,6 +150,16 @@ fn the_pre_commit_hook_refuses_a_compressed_dump_whatever_its_name() {
         );
     }
     commit("site/notes.txt.gz", &gzip(b"release notes\n")).assert_ok();
+    // HU: an age identity in a gzip file is searched for unpacked too (in
+    // two halves, so that the hook lets this test file itself in).
+    let plugin = concat!("AGE-PLUGIN-", "YUBIKEY-1QYQ3Z6W5QXSQZ8AWMCVY82PC7\n");
+    let run = commit("site/key.txt.gz", &gzip(plugin.as_bytes()));
+    assert!(
+        !run.ok && run.stderr.contains("site/key.txt.gz") && run.stderr.contains("age identity"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains("QYQ3Z6W5"), "{}", run.all());
 }
 
 /// `keygen --out` took any path git ignores, and `*.agekey` is ignored
