@@ -917,6 +917,17 @@ mod tests {
             progress_text("load", s(75.0), Some(1), None, Unit::Statements),
             "load (1m15s): 1 statement, 0/s"
         );
+        // rvO: 1500028 of 1500030 at 74379/s was "about 0 s left" for 19 s.
+        assert_eq!(
+            progress_text(
+                "verifying",
+                s(20.0),
+                Some(1_500_028),
+                Some(1_500_030),
+                Unit::Statements
+            ),
+            "verifying (20 s): 1500028 of 1500030 statements, 75001/s, almost done"
+        );
     }
 
     #[test]
