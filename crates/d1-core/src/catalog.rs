@@ -2025,3 +2025,55 @@ mod tests {
         assert_eq!(fts_option(&args, "content").as_deref(), Some(""));
     }
 }
+
+#[cfg(test)]
+mod fts_setting_tests {
+    use super::*;
+
+    fn setting(key: &str, value: serde_json::Value) -> Result<FtsSetting> {
+        FtsSetting::from_row(key, &value)
+    }
+
+    #[test]
+    fn a_key_is_taken_in_any_case_and_hashsize_is_one() {
+        for (key, value) in [
+            ("Automerge", serde_json::json!(4)),
+            ("PGSZ", serde_json::json!(4096)),
+            ("hashsize", serde_json::json!(2048)),
+            ("Secure-Delete", serde_json::json!(1)),
+            ("RANK", serde_json::json!("bm25(10.0, 'x', NULL, X'00')")),
+        ] {
+            let s = setting(key, value).unwrap_or_else(|e| panic!("{key}: {e:#}"));
+            assert_eq!(s.key, key, "the key is kept as typed");
+        }
+    }
+
+    #[test]
+    fn a_value_fts5_refuses_is_refused() {
+        for (key, value) in [
+            ("pgsz", serde_json::json!(1_000_000_000)),
+            ("pgsz", serde_json::json!(31)),
+            ("usermerge", serde_json::json!(1)),
+            ("usermerge", serde_json::json!(17)),
+            ("automerge", serde_json::json!(65)),
+            ("hashsize", serde_json::json!(0)),
+            ("crisismerge", serde_json::json!(-1)),
+            ("secure-delete", serde_json::json!(-1)),
+            ("insttoken", serde_json::json!("x")),
+            ("deletemerge", serde_json::json!("x")),
+            ("rank", serde_json::json!("x")),
+            ("rank", serde_json::json!("bm25(")),
+            ("rank", serde_json::json!("bm25(1,)")),
+            ("rank", serde_json::json!(5)),
+        ] {
+            let e = setting(key, value.clone()).expect_err(&format!("{key}={value}"));
+            assert!(format!("{e:#}").contains(key), "{e:#}");
+        }
+    }
+
+    #[test]
+    fn an_integer_setting_held_as_text_is_taken_as_its_integer() {
+        let s = setting("automerge", serde_json::json!("4")).unwrap();
+        assert_eq!(s.value, FtsSettingValue::Integer(4));
+    }
+}

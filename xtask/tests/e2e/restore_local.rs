@@ -2219,6 +2219,30 @@ fn a_restore_keeps_each_fts5_tables_settings() {
     assert_eq!(hits[0].len(), 1);
 }
 
+/// FTS5 takes a setting's key in any case and keeps it as typed, and
+/// takes `hashsize` too: the backup carries both, and the restore sets them.
+#[test]
+fn a_backup_keeps_an_fts5_setting_typed_in_any_case_and_hashsize() {
+    let sb = fts_settings_sandbox();
+    sb.execute_sql(
+        "INSERT INTO docs_fts(docs_fts, rank) VALUES('Automerge', 4);\n\
+         INSERT INTO notes_fts(notes_fts, rank) VALUES('hashsize', 2048);",
+    );
+    let before = fts_settings(&sb);
+    assert!(
+        before[1].contains(&r#""Automerge"=4"#.to_owned()),
+        "{before:?}"
+    );
+    assert!(
+        before[0].contains(&r#""hashsize"=2048"#.to_owned()),
+        "{before:?}"
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    assert_eq!(fts_settings(&sb), before, "{}", run.all());
+}
+
 #[test]
 fn a_manifest_holding_an_fts5_setting_no_restore_may_set_is_refused() {
     let sb = fts_settings_sandbox();
@@ -2230,6 +2254,10 @@ fn a_manifest_holding_an_fts5_setting_no_restore_may_set_is_refused() {
         ("version", serde_json::json!(4)),
         ("rank'); DROP TABLE docs; --", serde_json::json!(1)),
         ("automerge", serde_json::json!("x".repeat(5000))),
+        // Values FTS5 refuses, only once the table is loaded.
+        ("pgsz", serde_json::json!(1_000_000_000)),
+        ("usermerge", serde_json::json!(1)),
+        ("rank", serde_json::json!("x")),
     ] {
         edit_manifest(&sb, &name, |m| {
             for t in m["virtual_tables"]["tables"].as_array_mut().unwrap() {
