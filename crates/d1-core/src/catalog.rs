@@ -855,12 +855,14 @@ pub struct VirtualTable {
     pub settings: Vec<FtsSetting>,
 }
 
-/// The settings FTS5 documents as set by `INSERT INTO t(t, rank)
-/// VALUES(key, value)`, each kept in the table's `_config` shadow table.
-pub const FTS5_SETTINGS: [&str; 8] = [
+/// The settings FTS5 takes by `INSERT INTO t(t, rank) VALUES(key, value)`
+/// (SQLite's `fts5ConfigSetValue`, whose key is matched in any case and
+/// kept as typed), each kept in the table's `_config` shadow table.
+pub const FTS5_SETTINGS: [&str; 9] = [
     "automerge",
     "crisismerge",
     "deletemerge",
+    "hashsize",
     "insttoken",
     "pgsz",
     "rank",
@@ -889,13 +891,17 @@ pub enum FtsSettingValue {
 
 impl FtsSetting {
     /// The setting read from a `_config` row (`k`, `v` as wrangler's JSON
-    /// gives them), or why it cannot be carried: a key FTS5 does not
-    /// document as settable, or a value that is neither an integer nor a
-    /// short printable text.
+    /// gives them), or why it cannot be carried: a key FTS5 does not take,
+    /// or a value it would refuse. An integer setting held as a text
+    /// (`'4'`), which FTS5 reads as its number, is taken as that integer.
     pub fn from_row(key: &str, value: &serde_json::Value) -> Result<FtsSetting> {
+        let integer = fts5_setting(key).is_some_and(|k| k != "rank");
         let value = match value {
             serde_json::Value::Number(n) => n.as_i64().map(FtsSettingValue::Integer),
-            serde_json::Value::String(t) => Some(FtsSettingValue::Text(t.clone())),
+            serde_json::Value::String(t) => match t.trim_matches(' ').parse::<i64>() {
+                Ok(n) if integer => Some(FtsSettingValue::Integer(n)),
+                _ => Some(FtsSettingValue::Text(t.clone())),
+            },
             _ => None,
         }
         .with_context(|| {
@@ -913,16 +919,17 @@ impl FtsSetting {
     }
 
     /// Refuses a setting no restore may set: a key outside
-    /// [`FTS5_SETTINGS`], or a text longer than [`FTS5_SETTING_TEXT_MAX`]
-    /// or holding a control character.
+    /// [`FTS5_SETTINGS`] (in any case), a text longer than
+    /// [`FTS5_SETTING_TEXT_MAX`] or holding a control character, or a
+    /// value `fts5ConfigSetValue` refuses. Never quotes the value.
     pub fn check(&self) -> Result<()> {
-        if !FTS5_SETTINGS.contains(&self.key.as_str()) {
+        let Some(key) = fts5_setting(&self.key) else {
             bail!(
-                "its setting {} is none FTS5 documents as settable ({})",
+                "its setting {} is none FTS5 takes ({})",
                 crate::names::shown(&self.key),
                 FTS5_SETTINGS.join(", ")
             );
-        }
+        };
         if let FtsSettingValue::Text(t) = &self.value
             && (t.len() > FTS5_SETTING_TEXT_MAX || t.chars().any(char::is_control))
         {
@@ -935,6 +942,12 @@ impl FtsSetting {
                     true => " with a control character",
                     false => "",
                 }
+            );
+        }
+        if let Some(takes) = refused_value(key, &self.value) {
+            bail!(
+                "its setting {} holds a value FTS5 refuses: {key} takes {takes}",
+                self.key
             );
         }
         Ok(())
@@ -960,6 +973,123 @@ impl FtsSetting {
             "SELECT k, v FROM {} WHERE k <> 'version' ORDER BY k",
             crate::statement::quote_ident(&format!("{table}_config"))
         )
+    }
+}
+
+/// The key of [`FTS5_SETTINGS`] that `key` names, in any case, as FTS5
+/// matches it.
+fn fts5_setting(key: &str) -> Option<&'static str> {
+    FTS5_SETTINGS
+        .into_iter()
+        .find(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// What the setting `key` takes, if `value` is none `fts5ConfigSetValue`
+/// sets: each an integer in a range but `rank`, a function `name(args)`.
+/// An integer outside 32 bits, which SQLite would cut, is refused too.
+fn refused_value(key: &str, value: &FtsSettingValue) -> Option<&'static str> {
+    let (takes, range) = match key {
+        "rank" => {
+            return match value {
+                FtsSettingValue::Text(t) if parses_as_rank(t) => None,
+                _ => Some("a function and its arguments, name(literal, ...)"),
+            };
+        }
+        "pgsz" => ("an integer from 32 to 65536", 32..=65536),
+        "automerge" => ("an integer from 0 to 64", 0..=64),
+        "usermerge" => ("an integer from 2 to 16", 2..=16),
+        "hashsize" => ("an integer of at least 1", 1..=i64::from(i32::MAX)),
+        "deletemerge" => ("an integer", i64::from(i32::MIN)..=i64::from(i32::MAX)),
+        // crisismerge, secure-delete, insttoken
+        _ => ("an integer of at least 0", 0..=i64::from(i32::MAX)),
+    };
+    match value {
+        FtsSettingValue::Integer(n) if range.contains(n) => None,
+        _ => Some(takes),
+    }
+}
+
+/// Whether `text` is a rank function as `fts5ConfigParseRank` reads one:
+/// a bareword, then `(`, SQL literals separated by commas, and `)`, with
+/// spaces between; what follows the `)` is not read.
+fn parses_as_rank(text: &str) -> bool {
+    let b = text.as_bytes();
+    let spaces = |mut i: usize| {
+        while b.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        i
+    };
+    let bare = |c: u8| c >= 0x80 || c.is_ascii_alphanumeric() || c == b'_' || c == 0x1a;
+    let mut i = spaces(0);
+    let name = i;
+    while b.get(i).is_some_and(|c| bare(*c)) {
+        i += 1;
+    }
+    i = spaces(i);
+    if i == name || b.get(i) != Some(&b'(') {
+        return false;
+    }
+    i = spaces(i + 1);
+    if b.get(i) == Some(&b')') {
+        return true;
+    }
+    loop {
+        let Some(end) = rank_literal(b, i) else {
+            return false;
+        };
+        i = spaces(end);
+        match b.get(i) {
+            Some(b')') => return true,
+            Some(b',') => i = spaces(i + 1),
+            _ => return false,
+        }
+    }
+}
+
+/// Where the SQL literal at `b[i..]` ends, as `fts5ConfigSkipLiteral`
+/// reads one: NULL, X'hex', a quoted text, or a number.
+fn rank_literal(b: &[u8], mut i: usize) -> Option<usize> {
+    let start = i;
+    match b.get(i)? {
+        b'n' | b'N' => b
+            .get(i..i + 4)
+            .filter(|w| w.eq_ignore_ascii_case(b"null"))
+            .map(|_| i + 4),
+        b'x' | b'X' => {
+            i += 1;
+            (b.get(i) == Some(&b'\'')).then_some(())?;
+            i += 1;
+            while b.get(i).is_some_and(u8::is_ascii_hexdigit) {
+                i += 1;
+            }
+            (b.get(i) == Some(&b'\'') && (i - start).is_multiple_of(2)).then_some(i + 1)
+        }
+        b'\'' => {
+            i += 1;
+            loop {
+                match b.get(i)? {
+                    b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
+                    b'\'' => return Some(i + 1),
+                    _ => i += 1,
+                }
+            }
+        }
+        _ => {
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                i += 2;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            (i != start).then_some(i)
+        }
     }
 }
 

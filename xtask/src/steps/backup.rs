@@ -352,7 +352,7 @@ fn take(
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
     warn_left_out(&catalog, &scope);
     let bookmark = early.finish_or(&source)?;
-    source.read_fts_settings(&mut scope)?;
+    source.read_fts_settings(&mut scope);
     let sequences = source.sequences(args, (&catalog, &scope))?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
     warn_renumbered(rowids_renumbered.as_ref());
@@ -664,6 +664,59 @@ fn warn_renumbered(renumbered: Option<&BTreeMap<String, Vec<String>>>) {
     }
 }
 
+/// The settings of each FTS5 table of `names` that `read` (the JSON of one
+/// query of a statement per table, or why it failed) holds, and a warning
+/// for each left out: all, if the read failed; any FTS5 would not take
+/// back, named by table and key (its value, which may be any text, never).
+fn fts_settings_read(
+    names: &[&str],
+    read: Result<serde_json::Value>,
+) -> (Vec<Vec<d1_core::catalog::FtsSetting>>, Vec<String>) {
+    const DEFAULTS: &str = "a restore leaves them at their defaults (README, FTS5)";
+    let json = match read {
+        Ok(json) => json,
+        Err(e) => {
+            let warning = format!(
+                "the FTS5 tables' settings could not be read ({e:#}): the backup goes on \
+                 without them, and {DEFAULTS}"
+            );
+            return (vec![Vec::new(); names.len()], vec![warning]);
+        }
+    };
+    let mut warnings = Vec::new();
+    let settings = { names.iter().enumerate() }
+        .map(|(n, name)| {
+            let name = d1_core::names::shown(name);
+            let Some(rows) = json
+                .pointer(&format!("/{n}/results"))
+                .and_then(|r| r.as_array())
+            else {
+                warnings.push(format!(
+                    "the settings of the FTS5 table {name} could not be read: the backup goes \
+                     on without them, and {DEFAULTS}"
+                ));
+                return Vec::new();
+            };
+            { rows.iter() }
+                .filter_map(|r| {
+                    let key = r.get("k").and_then(|k| k.as_str()).unwrap_or_default();
+                    let value = r.get("v").unwrap_or(&serde_json::Value::Null);
+                    d1_core::catalog::FtsSetting::from_row(key, value)
+                        .map_err(|e| {
+                            warnings.push(format!(
+                                "the FTS5 table {name}'s setting {} is left out of the backup \
+                                 ({e:#}): a restore leaves it at its default",
+                                d1_core::names::shown(key)
+                            ))
+                        })
+                        .ok()
+                })
+                .collect()
+        })
+        .collect();
+    (settings, warnings)
+}
+
 /// What the backup leaves out, said before it is taken: virtual tables
 /// no export holds whole, and tables taken for shadow tables.
 fn warn_left_out(catalog: &Catalog, scope: &ExportScope) {
@@ -943,15 +996,16 @@ impl Schema<'_> {
     /// which its `_config` shadow table keeps and no export carries, into
     /// the scope's virtual tables, for the manifest to record and a restore
     /// to set again. One read-only query of a statement per table, only
-    /// when there is one. A setting no restore could set is refused here,
-    /// before anything is written, naming it.
-    fn read_fts_settings(&self, scope: &mut ExportScope) -> Result<()> {
+    /// when there is one. Never fails the backup: a read refused (D1 may
+    /// refuse one of a shadow table) or a setting no restore could set is
+    /// left out with a warning naming the table and the key.
+    fn read_fts_settings(&self, scope: &mut ExportScope) {
         let tables: Vec<usize> = { scope.virtual_tables.iter().enumerate() }
             .filter(|(_, vt)| vt.keeps_settings())
             .map(|(i, _)| i)
             .collect();
         if tables.is_empty() {
-            return Ok(());
+            return;
         }
         let sql: Vec<String> = { tables.iter() }
             .map(|i| d1_core::catalog::FtsSetting::query(&scope.virtual_tables[*i].name))
@@ -959,28 +1013,17 @@ impl Schema<'_> {
         let json = self.reader().query(
             "read the FTS5 tables' settings (read-only)",
             &sql.join("; "),
-        )?;
-        for (n, i) in tables.into_iter().enumerate() {
-            let vt = &mut scope.virtual_tables[i];
-            let rows = json
-                .pointer(&format!("/{n}/results"))
-                .and_then(|r| r.as_array())
-                .with_context(|| format!("reading {}_config gave no rows", vt.name))?;
-            vt.settings = { rows.iter() }
-                .map(|r| {
-                    let key = r.get("k").and_then(|k| k.as_str()).unwrap_or_default();
-                    let value = r.get("v").unwrap_or(&serde_json::Value::Null);
-                    d1_core::catalog::FtsSetting::from_row(key, value)
-                })
-                .collect::<Result<_>>()
-                .map_err(|e| {
-                    crate::exit::Exit::CouldNotRun.error(e.context(format!(
-                        "the FTS5 table {} cannot be backed up whole: nothing was written",
-                        d1_core::names::shown(&vt.name)
-                    )))
-                })?;
+        );
+        let names: Vec<&str> = { tables.iter() }
+            .map(|i| scope.virtual_tables[*i].name.as_str())
+            .collect();
+        let (settings, warnings) = fts_settings_read(&names, json);
+        for warning in warnings {
+            crate::warn!("{warning}");
         }
-        Ok(())
+        for (i, settings) in tables.into_iter().zip(settings) {
+            scope.virtual_tables[i].settings = settings;
+        }
     }
 
     /// A backup of chosen tables with rows: the `sqlite_sequence` counters
@@ -2709,5 +2752,40 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(claimed).unwrap(), "second");
         assert!(!names.partial.exists());
+    }
+
+    /// D1 may refuse to read a shadow table: the backup goes on, warning,
+    /// with no setting of any table.
+    #[test]
+    fn a_settings_read_refused_is_a_warning_and_no_setting() {
+        let refused = Err(anyhow::anyhow!("SQLITE_AUTH: not authorized"));
+        let (settings, warnings) = fts_settings_read(&["a_fts", "b_fts"], refused);
+        assert_eq!(settings, vec![Vec::new(), Vec::new()]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("could not be read"), "{warnings:?}");
+    }
+
+    /// A setting FTS5 would not take back is left out, named by table and
+    /// key, its value never quoted; the others are kept.
+    #[test]
+    fn a_setting_no_restore_could_set_is_left_out_with_a_warning() {
+        let json = serde_json::json!([
+            { "results": [
+                { "k": "Automerge", "v": 4 },
+                { "k": "pgsz", "v": 1_000_000_000 },
+                { "k": "rank", "v": "secret row text" },
+                { "k": "mystery", "v": 1 },
+            ] },
+            {},
+        ]);
+        let (settings, warnings) = fts_settings_read(&["a_fts", "b_fts"], Ok(json));
+        let keys: Vec<&str> = settings[0].iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["Automerge"]);
+        assert!(settings[1].is_empty());
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        for (warning, key) in warnings.iter().zip(["pgsz", "rank", "mystery", "b_fts"]) {
+            assert!(warning.contains(key), "{warning}");
+            assert!(!warning.contains("secret"), "{warning}");
+        }
     }
 }
