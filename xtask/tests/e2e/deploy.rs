@@ -1621,3 +1621,51 @@ fn a_deploy_never_publishes_an_identity_beside_a_zstd_frame() {
     std::fs::write(remote.sb.path().join("dist/assets/app.js"), &frame).unwrap();
     the_site_deploys(&remote, home);
 }
+
+/// HX: a deploy unpacked only zstd, and only one frame of it, read to its
+/// first 25 MiB: a gzip file (an identity gzipped, a backup's dump gzipped
+/// under another name), a zstd frame inside another, or one after a
+/// skippable frame (as pzstd writes) was published with what it holds. A
+/// compressed file is unpacked whatever its form, and one that unpacks
+/// past what a deploy reads is refused, as it cannot be checked. A gzip
+/// asset of text still deploys.
+#[test]
+fn a_deploy_never_publishes_what_gzip_nested_or_large_compression_hides() {
+    let (remote, home, dump) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let refused = |file: &str, bytes: &[u8], why: &str| {
+        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
+        assert!(!hidden, "{file}: the key is in its raw bytes");
+        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+    };
+    let zstd = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
+    // Notes around the key, so that it is packed too (its bytes coded),
+    // not stored as it is.
+    let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
+    let notes = words.collect::<String>();
+    let text = format!("# notes: {notes}\n{key}\n# more: {notes}\n");
+    refused("id.txt.gz", &gzip(text.as_bytes()), "age identity");
+    refused("data.bin", &gzip(&dump), "SQL dump");
+    refused("nested.bin", &zstd(&zstd(text.as_bytes())), "age identity");
+    let deep = (0..3).fold(zstd(text.as_bytes()), |packed, _| zstd(&packed));
+    refused("deep.bin", &deep, "cannot be checked");
+    let mut skipped = b"\x50\x2a\x4d\x18\x04\0\0\0pzst".to_vec();
+    skipped.extend(zstd(text.as_bytes()));
+    refused("app.js", &skipped, "age identity");
+    let large = [vec![b'x'; 26 * 1024 * 1024], text.into_bytes()].concat();
+    refused("large.js.zst", &zstd(&large), "cannot be checked");
+    refused("large.js.gz", &gzip(&large), "cannot be checked");
+    let asset = "const rows = []; // see the docs\n".repeat(400);
+    let path = remote.sb.path().join("dist/assets/app.js.gz");
+    std::fs::write(path, gzip(asset.as_bytes())).unwrap();
+    the_site_deploys(&remote, home);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    packed.write_all(bytes).unwrap();
+    packed.finish().unwrap()
+}
