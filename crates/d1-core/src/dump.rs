@@ -280,8 +280,13 @@ pub enum Held {
     /// An age-encrypted file, as an encrypted backup is (and an identity
     /// encrypted with a passphrase).
     Encrypted,
-    /// A zstd-compressed file: what it holds is in its plaintext's head.
+    /// A zstd-compressed file (its first frame a skippable one too, as
+    /// pzstd writes) or a gzip one: what it holds is in its plaintext's
+    /// head.
     Compressed,
+    /// A compressed file that cannot be checked: it unpacks past what is
+    /// read of it, or holds compressed frames nested too deep.
+    Unchecked,
     /// A SQL dump: its first statement is the one `wrangler d1 export`
     /// (and `backup local`) writes, it starts as `sqlite3 .dump` does, or
     /// it is statements of SQL that insert rows.
@@ -297,7 +302,8 @@ pub enum Held {
 
 /// What a file whose first bytes are `head` holds, when it is a database,
 /// a backup or a secret whatever its name: SQLite's header, a write-ahead
-/// log's or a rollback journal's, age's, zstd's; else, read as text
+/// log's or a rollback journal's, age's, zstd's (a skippable frame's
+/// too) or gzip's; else, read as text
 /// (UTF-8, and UTF-16 or UTF-32 too when [`Wide`] tells it), a secret
 /// ([`secret_in`]) or a dump ([`is_a_dump`]). `cut`:
 /// the file is longer than `head`, so a statement `head` ends inside was
@@ -319,7 +325,8 @@ pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
     {
         return Some(Held::Encrypted);
     }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+    let skippable = head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18];
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || skippable || head.starts_with(&[0x1f, 0x8b]) {
         return Some(Held::Compressed);
     }
     // Read as wide text too when its first units tell it, never only so:

@@ -427,8 +427,8 @@ impl Published<'_> {
 /// secret whatever its name ([`crate::edge::stored::held_in`]): by its
 /// first bytes, a copy of the local D1's SQLite file, its write-ahead log
 /// or journal, a backup's dump, compressed or encrypted as backups are;
-/// anywhere in it, an age identity or a PEM private key. Nothing read is
-/// printed.
+/// anywhere in it, an age identity or a PEM private key; a compressed file
+/// too large or nested too deep to check. Nothing read is printed.
 fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     use d1_core::dump::Held;
     let (held, compressed) = crate::edge::stored::held_in(real)?;
@@ -466,13 +466,22 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         ),
         // Told by what it unpacks to, never returned itself.
         Held::Compressed => return None,
+        Held::Unchecked => ("a compressed file it cannot check", ""),
     };
     let is = match entry == real {
         true => "is".to_owned(),
         false => format!("leads to {}, which is", shown(real)),
     };
+    if held == Held::Unchecked {
+        let why = format!(
+            "{is} compressed (zstd or gzip) and unpacks to more than 25 MiB, or through more \
+             than 3 compressed layers: it cannot be checked for a database, a backup or a \
+             secret. Do not publish a compressed file that large, or check it some other way"
+        );
+        return Some((what, why));
+    }
     let packed = if compressed {
-        "zstd-compressed; unpacked, it is "
+        "compressed (zstd or gzip); unpacked, it is "
     } else {
         ""
     };

@@ -510,23 +510,22 @@ impl Drop for Removal {
 /// the whole file).
 const HEAD: u64 = 4 * 1024;
 
-/// How many of a zstd-compressed file's first bytes [`held_in`] hands the
-/// decoder to unpack [`HEAD`] bytes: a frame's header and its first block,
-/// which zstd unpacks whole, and which is at most 128 KiB.
-const ZSTD_HEAD: u64 = 128 * 1024 + 1024;
+/// How many compressed layers (zstd or gzip, one inside another)
+/// [`held_unpacked`] unpacks: a file nested deeper is told
+/// [`d1_core::dump::Held::Unchecked`].
+const LAYERS: usize = 3;
 
 /// What the file at `path` holds when it is a database, a backup or a
 /// secret, whatever its name: told by its first bytes
-/// ([`d1_core::dump::held_by`]), and whether it is zstd-compressed (then
-/// told by its first bytes unpacked, as a `.sql.zst` renamed is: at most
-/// [`ZSTD_HEAD`] of them read, [`held_unpacked`]); else a secret anywhere
-/// in it ([`secret_in_file`]). A file with zstd's magic bytes is searched
-/// raw too, whole, as any other file is: one that does not unpack, or
-/// bytes appended after its frame, may hold a key (`true` then only when
-/// what it unpacks to is told). `None` for any other file, and for one
-/// that cannot be read. One byte past [`HEAD`] is read to know whether the
-/// head is the whole file (then a statement it ends inside was not cut off
-/// by it).
+/// ([`d1_core::dump::held_by`]), and whether it is compressed, zstd or
+/// gzip (then told by what it unpacks to, as a `.sql.zst` or `.sql.gz`
+/// renamed is, [`held_unpacked`]); else a secret anywhere in it
+/// ([`secret_in_file`]). A compressed file is searched raw too, whole, as
+/// any other file is: one that does not unpack, or bytes appended after
+/// its frame, may hold a key (`true` then only when what it unpacks to is
+/// told). `None` for any other file, and for one that cannot be read. One
+/// byte past [`HEAD`] is read to know whether the head is the whole file
+/// (then a statement it ends inside was not cut off by it).
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
@@ -534,16 +533,16 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     let (head, cut) = read_head(&mut file)?;
     match held_by(&head, cut) {
         Some(Held::Compressed) => {
-            if let Some(held) = held_unpacked(&mut file) {
+            if let Some(held) = held_unpacked(&file, &head) {
                 return Some((held, true));
             }
             file.seek(SeekFrom::Start(0)).ok()?;
-            Some((secret_in_file(&file, Wide::of(&head))?, false))
+            Some((secret_in_file(&mut &file, Wide::of(&head))?, false))
         }
         Some(held) => Some((held, false)),
         None if cut => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            Some((secret_in_file(&file, Wide::of(&head))?, false))
+            Some((secret_in_file(&mut &file, Wide::of(&head))?, false))
         }
         None => None,
     }
@@ -559,26 +558,47 @@ fn read_head(reader: &mut dyn Read) -> Option<(Vec<u8>, bool)> {
     Some((head, cut))
 }
 
-/// What the zstd-compressed `file` holds unpacked, told by its head as
-/// [`held_in`] tells a plain file; `None` when it holds none of those, or
-/// does not unpack (its raw bytes are searched then).
-fn held_unpacked(file: &mut std::fs::File) -> Option<d1_core::dump::Held> {
-    use d1_core::dump::{Held, held_by};
+/// `file` read from its start and unpacked through `layers` (whether
+/// each, outermost first, is gzip; else zstd); `None` when it cannot be.
+fn unpacked<'a>(file: &'a File, layers: &[bool]) -> Option<Box<dyn Read + 'a>> {
     use std::io::{Seek as _, SeekFrom};
-    file.seek(SeekFrom::Start(0)).ok()?;
-    let unpacked = zstd::stream::read::Decoder::new((&*file).take(ZSTD_HEAD)).ok()?;
-    let (plain, cut) = read_head(&mut { unpacked })?;
-    match held_by(&plain, cut) {
-        Some(Held::Compressed) => None,
-        Some(held) => Some(held),
-        // A secret past the head, or in its last bytes: the whole
-        // stream unpacked is read, as a plain file is.
-        None if cut => {
-            file.seek(SeekFrom::Start(0)).ok()?;
-            let unpacked = zstd::stream::read::Decoder::new(&*file).ok()?;
-            secret_in_file(unpacked, Wide::of(&plain))
+    (&*file).seek(SeekFrom::Start(0)).ok()?;
+    let mut reader: Box<dyn Read + 'a> = Box::new(file);
+    for &gzip in layers {
+        reader = match gzip {
+            true => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            false => Box::new(zstd::stream::read::Decoder::new(reader).ok()?),
+        };
+    }
+    Some(reader)
+}
+
+/// What the compressed `file`, whose first bytes are `head`, holds
+/// unpacked, told by its head as [`held_in`] tells a plain file, through
+/// up to [`LAYERS`] compressed layers; `Unchecked` past them, or when it
+/// unpacks to more than [`PAGES_FILE_LIMIT`] bytes and none of those is
+/// told (what lies past them cannot be read). `None` when it holds none of
+/// those, or does not unpack (its raw bytes are searched then).
+fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
+    use d1_core::dump::{Held, held_by};
+    let gzip = |head: &[u8]| head.starts_with(&[0x1f, 0x8b]);
+    let mut layers = vec![gzip(head)];
+    loop {
+        let (plain, cut) = read_head(&mut unpacked(file, &layers)?)?;
+        match held_by(&plain, cut) {
+            Some(Held::Compressed) if layers.len() < LAYERS => layers.push(gzip(&plain)),
+            Some(Held::Compressed) => return Some(Held::Unchecked),
+            Some(held) => return Some(held),
+            // A secret past the head, or in its last bytes: the whole
+            // stream unpacked is read, as a plain file is.
+            None if cut => {
+                let mut stream = unpacked(file, &layers)?;
+                let found = secret_in_file(&mut stream, Wide::of(&plain));
+                let more = stream.read(&mut [0]).is_ok_and(|read| read > 0);
+                return found.or(more.then_some(Held::Unchecked));
+            }
+            None => return None,
         }
-        None => None,
     }
 }
 
@@ -605,7 +625,7 @@ const OVERLAP: usize = 4 * 1024;
 /// before a read fails (a stream that cannot be unpacked further) is
 /// looked in too. A stream that unpacks to more is told by its first
 /// [`PAGES_FILE_LIMIT`] bytes: what it holds past them is not read.
-fn secret_in_file(file: impl Read, wide: Option<Wide>) -> Option<d1_core::dump::Held> {
+fn secret_in_file(file: &mut dyn Read, wide: Option<Wide>) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{secret_in, wide_as_ascii};
     let mut reader = file.take(PAGES_FILE_LIMIT);
     let mut window = Vec::with_capacity(PIECE + OVERLAP);
