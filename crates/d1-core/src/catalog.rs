@@ -2206,4 +2206,23 @@ mod fts_setting_tests {
         let s = setting("automerge", serde_json::json!("4")).unwrap();
         assert_eq!(s.value, FtsSettingValue::Integer(4));
     }
+
+    /// rvR: a manifest written before the integer rule recorded a setting
+    /// stored as text (`'4'`) as a text; FTS5 reads it as its number, so
+    /// its restore is not refused.
+    #[test]
+    fn an_older_manifests_integer_setting_recorded_as_text_is_taken() {
+        for text in ["4", " 4 "] {
+            let s = FtsSetting {
+                key: "automerge".to_owned(),
+                value: FtsSettingValue::Text(text.to_owned()),
+            };
+            s.check().unwrap_or_else(|e| panic!("{text:?}: {e:#}"));
+        }
+        let s = FtsSetting {
+            key: "automerge".to_owned(),
+            value: FtsSettingValue::Text("65".to_owned()),
+        };
+        assert!(s.check().is_err(), "out of range as a text too");
+    }
 }
