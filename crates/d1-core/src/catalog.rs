@@ -1003,8 +1003,14 @@ fn refused_value(key: &str, value: &FtsSettingValue) -> Option<&'static str> {
         // crisismerge, secure-delete, insttoken
         _ => ("an integer of at least 0", 0..=i64::from(i32::MAX)),
     };
-    match value {
-        FtsSettingValue::Integer(n) if range.contains(n) => None,
+    // A text of an integer, as FTS5 reads one (a manifest written before
+    // integers were recorded as such holds `'4'` as a text).
+    let n = match value {
+        FtsSettingValue::Integer(n) => Some(*n),
+        FtsSettingValue::Text(t) => t.trim_matches(' ').parse().ok(),
+    };
+    match n {
+        Some(n) if range.contains(&n) => None,
         _ => Some(takes),
     }
 }

@@ -284,8 +284,8 @@ pub enum Held {
     /// pzstd writes) or a gzip one: what it holds is in its plaintext's
     /// head.
     Compressed,
-    /// A compressed file that cannot be checked: it unpacks past what is
-    /// read of it, or holds compressed frames nested too deep.
+    /// A compressed file that cannot be checked: it holds compressed
+    /// frames nested too deep.
     Unchecked,
     /// A SQL dump: its first statement is the one `wrangler d1 export`
     /// (and `backup local`) writes, it starts as `sqlite3 .dump` does, or

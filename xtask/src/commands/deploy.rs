@@ -474,9 +474,9 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     };
     if held == Held::Unchecked {
         let why = format!(
-            "{is} compressed (zstd or gzip) and unpacks to more than 25 MiB, or through more \
-             than 3 compressed layers: it cannot be checked for a database, a backup or a \
-             secret. Do not publish a compressed file that large, or check it some other way"
+            "{is} compressed (zstd or gzip) through more than 3 compressed layers: it cannot \
+             be checked for a database, a backup or a secret. Do not publish it, or unpack it \
+             to fewer layers"
         );
         return Some((what, why));
     }

@@ -575,10 +575,9 @@ fn unpacked<'a>(file: &'a File, layers: &[bool]) -> Option<Box<dyn Read + 'a>> {
 
 /// What the compressed `file`, whose first bytes are `head`, holds
 /// unpacked, told by its head as [`held_in`] tells a plain file, through
-/// up to [`LAYERS`] compressed layers; `Unchecked` past them, or when it
-/// unpacks to more than [`PAGES_FILE_LIMIT`] bytes and none of those is
-/// told (what lies past them cannot be read). `None` when it holds none of
-/// those, or does not unpack (its raw bytes are searched then).
+/// up to [`LAYERS`] compressed layers; `Unchecked` past them. Its first
+/// [`PAGES_FILE_LIMIT`] bytes unpacked are searched. `None` when it holds
+/// none of those, or does not unpack (its raw bytes are searched then).
 fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{Held, held_by};
     let gzip = |head: &[u8]| head.starts_with(&[0x1f, 0x8b]);
@@ -589,13 +588,12 @@ fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
             Some(Held::Compressed) if layers.len() < LAYERS => layers.push(gzip(&plain)),
             Some(Held::Compressed) => return Some(Held::Unchecked),
             Some(held) => return Some(held),
-            // A secret past the head, or in its last bytes: the whole
-            // stream unpacked is read, as a plain file is.
+            // A secret past the head, or in its last bytes: the stream
+            // unpacked is read as a plain file is, to its first 25 MiB (an
+            // ordinary asset, a game's data, may unpack past them).
             None if cut => {
                 let mut stream = unpacked(file, &layers)?;
-                let found = secret_in_file(&mut stream, Wide::of(&plain));
-                let more = stream.read(&mut [0]).is_ok_and(|read| read > 0);
-                return found.or(more.then_some(Held::Unchecked));
+                return secret_in_file(&mut stream, Wide::of(&plain));
             }
             None => return None,
         }
