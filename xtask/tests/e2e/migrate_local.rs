@@ -270,20 +270,7 @@ fn with_backup_runs_the_command_only_after_a_good_backup() {
 fn an_interrupted_with_backup_names_its_backup_not_a_clean_start() {
     let sb = Sandbox::new();
     sb.apply_migrations();
-    let run = interrupt_once_printed(
-        sb.xtask_command(&[
-            "with-backup",
-            "local",
-            "--",
-            "sh",
-            "-c",
-            // Printed as `started` by the command alone: the `Running:`
-            // line, which shows the command, comes before it starts, and
-            // a SIGINT then stops with-backup before the command starts.
-            "echo st''arted; sleep 30",
-        ]),
-        "started",
-    );
+    let run = with_backup_interrupted_in_its_command(&sb);
     let stderr = &run.stderr;
     assert_eq!(run.code, Some(130), "{}", run.all());
     assert!(

@@ -109,17 +109,7 @@ fn with_backup_releases_the_backup_lock_when_its_command_fails_or_is_interrupted
     let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 3"]);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert_lock_released(&sb);
-    let run = interrupt_once_printed(
-        sb.xtask_command(&[
-            "with-backup",
-            "local",
-            "--",
-            "sh",
-            "-c",
-            "echo st''arted; sleep 30",
-        ]),
-        "started",
-    );
+    let run = with_backup_interrupted_in_its_command(&sb);
     assert_eq!(run.code, Some(130), "{}", run.all());
     assert_lock_released(&sb);
     sb.xtask(&["restore", "latest", "--to", "local", "--replace", "--yes"])
@@ -265,17 +255,8 @@ fn merged(mut cmd: Command, interrupt_at: Option<&str>) -> (Option<i32>, String)
         }
         seen
     });
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("still running after ten minutes");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = ended_within(&mut child, Duration::from_secs(600)) else {
+        panic!("still running after ten minutes");
     };
     (status.code(), reader.join().unwrap())
 }

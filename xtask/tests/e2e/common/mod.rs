@@ -818,6 +818,23 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
     })
 }
 
+/// `with-backup local` stopped by one SIGINT while its command runs: the
+/// command prints `started`, then sleeps. The `Running:` line, which shows
+/// the command, comes before it starts, so the command's text says it as
+/// `st''arted`: a SIGINT on that line would stop with-backup before the
+/// command starts.
+pub fn with_backup_interrupted_in_its_command(sb: &Sandbox) -> Run {
+    let cmd = sb.xtask_command(&[
+        "with-backup",
+        "local",
+        "--",
+        "sh",
+        "-c",
+        "echo st''arted; sleep 30",
+    ]);
+    interrupt_once_printed(cmd, "started")
+}
+
 /// `child`'s exit status once it ends; None if it still runs after
 /// `limit`, when it is killed.
 pub fn ended_within(
