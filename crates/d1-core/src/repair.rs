@@ -2405,6 +2405,35 @@ mod tests {
     }
 
     #[test]
+    fn a_converted_dump_names_each_object_whose_quoted_cr_lf_turns_into_lf() {
+        // Every line ends in CR LF: converted whole, and a CR LF inside
+        // quotes may be an LF the conversion made or the original's own.
+        let converted = "CREATE TABLE lit(d TEXT DEFAULT 'p\r\nq');\r\n\
+            CREATE TABLE plain(x);\r\n\
+            INSERT INTO \"plain\" VALUES(1);\r\n\
+            INSERT INTO \"notes\" VALUES('a\r\nb');\r\n\
+            INSERT INTO \"notes\" VALUES('c\r\n');\r\n\
+            CREATE TRIGGER tr AFTER INSERT ON lit\r\nBEGIN\r\n  SELECT 'x\r\ny';\r\nEND;\r\n\
+            CREATE VIEW \"v\" AS SELECT 'v\r\r\nw';\r\n";
+        let (survey, _, _) = repair(converted, &Options::default());
+        let said: Vec<String> = survey.repairs.iter().map(|r| r.to_string()).collect();
+        let line = said.iter().find(|r| r.contains("CRLF")).unwrap();
+        for object in ["table lit", "trigger tr", "view v", "2 rows of notes"] {
+            assert!(line.contains(object), "{object}: {line}");
+        }
+        assert!(!line.contains("plain"), "{line}");
+        // Only the line endings of a dump with LF lines too: nothing inside
+        // quotes changes, and nothing is named.
+        let mixed = format!("{converted}INSERT INTO \"plain\" VALUES(2);\n");
+        let (survey, _, _) = repair(&mixed, &Options::default());
+        let said: Vec<String> = survey.repairs.iter().map(|r| r.to_string()).collect();
+        assert!(
+            said.contains(&"turned CRLF line endings into LF".to_owned()),
+            "{said:?}"
+        );
+    }
+
+    #[test]
     fn a_row_value_that_starts_like_a_transaction_line_is_not_stripped_as_one() {
         // A quote lost in row 1 ends the statement inside row 2's value,
         // whose rest starts with a transaction keyword ("end of story"):

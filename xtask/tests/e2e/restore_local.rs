@@ -2329,3 +2329,77 @@ fn the_checklist_says_the_backups_statistics_are_dropped() {
     assert!(line.contains("dropped"), "{line}");
     assert!(line.contains("PRAGMA optimize"), "{line}");
 }
+
+/// HZ: a dump converted to CRLF whole. A CR LF inside a string of the
+/// schema (a DEFAULT, a CHECK, a trigger, a view) turns into LF with the
+/// line endings: right where the conversion made it of an LF, wrong where
+/// the original held that CR LF and the converter kept it (unix2dos, an
+/// editor's "CRLF" that leaves CR LF alone), which no byte tells apart.
+/// The plan named none of them ("turned CRLF line endings into LF").
+/// Both D1's export and `backup` write a row's CR and LF as `char()`, so
+/// no conversion touches a row.
+#[test]
+fn a_dump_converted_to_crlf_names_each_object_whose_quoted_text_the_repair_changes() {
+    let source = Sandbox::new();
+    source.execute_sql_with_wrangler(
+        "CREATE TABLE lit (id INTEGER PRIMARY KEY, d TEXT DEFAULT 'p\r\nq', \
+         c TEXT CHECK (c <> 'r\r\ns'));\n\
+         CREATE TABLE plain (id INTEGER PRIMARY KEY, note TEXT);\n\
+         CREATE TRIGGER tr AFTER INSERT ON lit BEGIN UPDATE lit SET d = d || 'x\r\ny' \
+         WHERE id = new.id; END;\n\
+         CREATE VIEW v AS SELECT 'v\r\nw' AS k;\n\
+         INSERT INTO lit(id, c) VALUES (1, 'raw\r\nrow');\n\
+         INSERT INTO plain VALUES (1, 'one\r\ntwo');\n",
+    );
+    let schema = "SELECT name, hex(sql) AS s FROM sqlite_schema WHERE name IN ('lit', 'tr', 'v') \
+                  ORDER BY name; SELECT hex(d) AS d, hex(c) AS c FROM lit; \
+                  SELECT hex(note) AS n FROM plain";
+    let before = source.query(schema);
+    let file = backup(&source, &[]);
+    let lf = std::fs::read_to_string(&file).unwrap();
+    // sed 's/$/\r/' doubles a CR LF; unix2dos keeps it.
+    let doubled = lf.replace('\n', "\r\n");
+    let kept = lf
+        .replace("\r\n", "\u{0}")
+        .replace('\n', "\r\n")
+        .replace('\u{0}', "\r\n");
+    for (name, text) in [("doubled", doubled), ("kept", kept)] {
+        let dump = source.path().join(format!("{name}.sql"));
+        std::fs::write(&dump, text).unwrap();
+        let target = Sandbox::new();
+        let dry = target.xtask(&[
+            "restore",
+            dump.to_str().unwrap(),
+            "--to",
+            "local",
+            "--no-manifest",
+            "--dry-run",
+        ]);
+        dry.assert_ok();
+        let line = dry.stdout_line_with("repairs");
+        for object in ["table lit", "trigger tr", "view v"] {
+            assert!(
+                line.contains(object),
+                "{name}: {object} not named: {}",
+                dry.all()
+            );
+        }
+        assert!(!line.contains("plain"), "{name}: {}", dry.all());
+        let run = restore_without_manifest(&target, &dump);
+        run.assert_ok();
+        assert!(
+            run.stdout_line_with("repairs").contains("trigger tr"),
+            "{}",
+            run.all()
+        );
+        let after = target.query(schema);
+        // Rows are written with char(): never changed.
+        assert_eq!(after[1], before[1], "{name}");
+        assert_eq!(after[2], before[2], "{name}");
+        if name == "doubled" {
+            assert_eq!(after[0], before[0], "{name}: the schema's CR LF came back");
+        } else {
+            assert_ne!(after[0], before[0], "{name}: undecidable, and said so");
+        }
+    }
+}
