@@ -144,8 +144,12 @@ pub enum Repair {
     },
     /// `BEGIN`/`COMMIT`/`PRAGMA foreign_keys` lines of a `sqlite3 .dump`.
     StrippedTransactionLines { count: usize },
-    /// CRLF line endings turned into LF.
-    NormalisedLineEndings,
+    /// CRLF line endings turned into LF; in a dump converted whole, the
+    /// objects and tables whose quotes held a CR LF, turned into LF too.
+    NormalisedLineEndings {
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        inside_quotes: Vec<String>,
+    },
     /// Statements about tables D1 reserves (`_cf_*`) dropped.
     DroppedReserved { table: String, statements: usize },
     /// A statement over D1's limit split into pieces under it.
@@ -205,7 +209,18 @@ impl Repair {
                 f,
                 "removed {count} BEGIN/COMMIT/PRAGMA foreign_keys lines of a sqlite3 .dump, which D1 rejects"
             ),
-            Repair::NormalisedLineEndings => f.write_str("turned CRLF line endings into LF"),
+            Repair::NormalisedLineEndings { inside_quotes } if inside_quotes.is_empty() => {
+                f.write_str("turned CRLF line endings into LF")
+            }
+            Repair::NormalisedLineEndings { inside_quotes } => write!(
+                f,
+                "turned CRLF line endings into LF, inside quotes too (every line ends in CRLF: \
+                 the file was converted whole), which changes the text of {}: right where the \
+                 conversion made that CR LF of an LF (git's autocrlf, sed), wrong where the \
+                 original held it and the conversion kept it (unix2dos, an editor), which no \
+                 byte tells apart; compare them with the source",
+                crate::wording::first_of(inside_quotes, 10)
+            ),
             Repair::DroppedReserved { table, statements } => write!(
                 f,
                 "dropped {} about {table}, a table name D1 reserves",
@@ -587,6 +602,10 @@ struct Surveyor<'a> {
     /// Statements skipped because the schema already exists.
     skipped: usize,
     first_crlf: Option<usize>,
+    /// What a statement ending in CRLF holds a CR LF inside quotes of: the
+    /// objects it creates, and the statements per table it fills.
+    quoted_crlf: Vec<String>,
+    quoted_crlf_rows: BTreeMap<String, usize>,
     /// Triggers created and not yet followed by a row, with their lines.
     triggers_before_rows: Vec<(String, usize)>,
     /// Triggers the file creates before rows it inserts after them.
@@ -613,6 +632,8 @@ impl<'a> Surveyor<'a> {
             reserved: BTreeMap::new(),
             skipped: 0,
             first_crlf: None,
+            quoted_crlf: Vec::new(),
+            quoted_crlf_rows: BTreeMap::new(),
             triggers_before_rows: Vec::new(),
             moved_triggers: Vec::new(),
             held: 0,
@@ -648,6 +669,9 @@ impl<'a> Surveyor<'a> {
         self.survey.statements += 1;
         let number = self.survey.statements;
         let kind = classify(&sql);
+        if crlf && sql.contains('\r') {
+            self.note_quoted_crlf(&kind, &sql);
+        }
         if sql.len() > STATEMENT_BUDGET && !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
             self.finding(
                 line,
@@ -661,6 +685,32 @@ impl<'a> Surveyor<'a> {
             );
         }
         self.note(kind, line, number, sql);
+    }
+
+    /// A statement ending in CRLF that holds a CR LF inside quotes, which a
+    /// dump converted whole turns into LF with its line endings: the object
+    /// it creates, or the table it fills, for the plan to name.
+    fn note_quoted_crlf(&mut self, kind: &Kind, sql: &str) {
+        if !line_endings_to_lf(sql).contains("\r\n") {
+            return;
+        }
+        let owner = match kind {
+            Kind::Insert(table) => {
+                if self.quoted_crlf_rows.contains_key(table) || self.hold(table.len()) {
+                    *self.quoted_crlf_rows.entry(table.clone()).or_default() += 1;
+                }
+                return;
+            }
+            Kind::CreateTable(name) | Kind::CreateTableAs(name) => format!("table {name}"),
+            Kind::CreateVirtual(name) => format!("virtual table {name}"),
+            _ => match statement::created_object(sql) {
+                Some((kind, name)) => format!("{kind} {name}"),
+                None => statement::first_keyword(sql),
+            },
+        };
+        if self.hold(owner.len()) {
+            self.quoted_crlf.push(owner);
+        }
     }
 
     /// What a statement of this kind means for the repair.
@@ -908,7 +958,18 @@ impl<'a> Surveyor<'a> {
             });
         }
         if survey.crlf {
-            survey.repairs.push(Repair::NormalisedLineEndings);
+            let mut inside_quotes = Vec::new();
+            if survey.endings() == Endings::Crlf {
+                inside_quotes = std::mem::take(&mut self.quoted_crlf);
+                inside_quotes.extend(
+                    { std::mem::take(&mut self.quoted_crlf_rows).into_iter() }.map(|(table, n)| {
+                        format!("{} of {table}", crate::wording::count(n, "row"))
+                    }),
+                );
+            }
+            survey
+                .repairs
+                .push(Repair::NormalisedLineEndings { inside_quotes });
         }
         if survey.unistr_statements > 0 {
             survey.repairs.push(Repair::UnistrRewritten {
@@ -2354,7 +2415,9 @@ mod tests {
                 .repairs
                 .contains(&Repair::StrippedTransactionLines { count: 3 })
         );
-        assert!(survey.repairs.contains(&Repair::NormalisedLineEndings));
+        assert!(survey.repairs.contains(&Repair::NormalisedLineEndings {
+            inside_quotes: Vec::new()
+        }));
         assert!(out.iter().all(|s| !s.contains('\r')));
         assert_eq!(out.len(), 4, "{out:#?}");
         assert_eq!(
@@ -2372,7 +2435,9 @@ mod tests {
             INSERT INTO \"t\" /* a\r\nb */ VALUES(3,\r\n'', '');\r\n\
             INSERT INTO \"t\" VALUES(4,'an LF line', '');\n";
         let (survey, out, _) = repair(dump, &Options::default());
-        assert!(survey.repairs.contains(&Repair::NormalisedLineEndings));
+        assert!(survey.repairs.contains(&Repair::NormalisedLineEndings {
+            inside_quotes: Vec::new()
+        }));
         assert!(survey.findings[0].message.contains("the value's own"));
         assert_eq!(
             out[1..],
