@@ -131,6 +131,22 @@ impl Options {
     }
 }
 
+/// [`Repair::NormalisedLineEndings`] as the plan says it: in a dump
+/// converted whole, with the objects whose quoted CR LF turns into LF.
+fn line_endings_said(inside_quotes: &[String]) -> String {
+    if inside_quotes.is_empty() {
+        return "turned CRLF line endings into LF".to_owned();
+    }
+    format!(
+        "turned CRLF line endings into LF, inside quotes too (every line ends in CRLF: the file \
+         was converted whole), which changes the text of {}: right where the conversion made \
+         that CR LF of an LF (git's autocrlf, sed), wrong where the original held it and the \
+         conversion kept it (unix2dos, an editor), which no byte tells apart; compare them \
+         with the source",
+        crate::wording::first_of(inside_quotes, 10)
+    )
+}
+
 /// One change the repair makes, as the restore plan lists it. Serialized
 /// (`restore --json`'s `plan.repairs`) as an object whose `repair` names
 /// the variant in snake case, with its fields.
@@ -209,18 +225,9 @@ impl Repair {
                 f,
                 "removed {count} BEGIN/COMMIT/PRAGMA foreign_keys lines of a sqlite3 .dump, which D1 rejects"
             ),
-            Repair::NormalisedLineEndings { inside_quotes } if inside_quotes.is_empty() => {
-                f.write_str("turned CRLF line endings into LF")
+            Repair::NormalisedLineEndings { inside_quotes } => {
+                f.write_str(&line_endings_said(inside_quotes))
             }
-            Repair::NormalisedLineEndings { inside_quotes } => write!(
-                f,
-                "turned CRLF line endings into LF, inside quotes too (every line ends in CRLF: \
-                 the file was converted whole), which changes the text of {}: right where the \
-                 conversion made that CR LF of an LF (git's autocrlf, sed), wrong where the \
-                 original held it and the conversion kept it (unix2dos, an editor), which no \
-                 byte tells apart; compare them with the source",
-                crate::wording::first_of(inside_quotes, 10)
-            ),
             Repair::DroppedReserved { table, statements } => write!(
                 f,
                 "dropped {} about {table}, a table name D1 reserves",

@@ -2378,10 +2378,7 @@ fn a_dump_converted_to_crlf_names_each_object_whose_quoted_text_the_repair_chang
     let lf = std::fs::read_to_string(&file).unwrap();
     // sed 's/$/\r/' doubles a CR LF; unix2dos keeps it.
     let doubled = lf.replace('\n', "\r\n");
-    let kept = lf
-        .replace("\r\n", "\u{0}")
-        .replace('\n', "\r\n")
-        .replace('\u{0}', "\r\n");
+    let kept = lf.replace("\r\n", "\u{0}").replace(['\n', '\u{0}'], "\r\n");
     for (name, text) in [("doubled", doubled), ("kept", kept)] {
         let dump = source.path().join(format!("{name}.sql"));
         std::fs::write(&dump, text).unwrap();
