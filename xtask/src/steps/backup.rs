@@ -668,7 +668,7 @@ fn warn_renumbered(renumbered: Option<&BTreeMap<String, Vec<String>>>) {
 /// query of a statement per table, or why it failed) holds, and a warning
 /// for each left out: all, if the read failed; any FTS5 would not take
 /// back, named by table and key (its value, which may be any text, never).
-fn fts_settings_read(
+pub(crate) fn fts_settings_read(
     names: &[&str],
     read: Result<serde_json::Value>,
 ) -> (Vec<Vec<d1_core::catalog::FtsSetting>>, Vec<String>) {

@@ -14,6 +14,7 @@ use crate::edge::fsutil::TempFile;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::stored;
 use crate::edge::wrangler::{Commands, ExportMode, Wrangler};
+use d1_core::catalog::{FtsSetting, FtsSettingValue, VirtualTable};
 use d1_core::dump;
 use d1_core::gate;
 use d1_core::statement;
@@ -161,6 +162,84 @@ pub(super) fn content_checked(source: &Source, mode: Mode) -> Option<BTreeMap<St
     )
 }
 
+/// The restored FTS5 tables' settings against the backup's
+/// ([`VirtualTable::settings`]), each read from the table's `_config` as
+/// the backup reads it and as FTS5 reads it (an integer setting recorded as
+/// a text, `'4'`, is its integer): the number of tables compared, or the
+/// differences, by table and key (never a value). `None` when no FTS5
+/// table is recorded, or the read is refused (D1 may refuse reading a
+/// shadow table), which is said.
+pub(super) fn check_fts_settings(
+    reader: &TargetReader,
+    virtual_tables: &[VirtualTable],
+) -> Option<Result<usize, Vec<String>>> {
+    let tables: Vec<&VirtualTable> = { virtual_tables.iter() }
+        .filter(|vt| vt.keeps_settings())
+        .collect();
+    if tables.is_empty() {
+        return None;
+    }
+    let sql: Vec<String> = { tables.iter() }
+        .map(|vt| FtsSetting::query(&vt.name))
+        .collect();
+    let read = reader.query(
+        "read the restored FTS5 tables' settings (read-only)",
+        &sql.join("; "),
+    );
+    let Ok(json) = read else {
+        crate::warn!(
+            "the restored FTS5 tables' settings could not be read, so they were not compared \
+             with the backup's"
+        );
+        return None;
+    };
+    let names: Vec<&str> = tables.iter().map(|vt| vt.name.as_str()).collect();
+    // A setting FTS5 would not take is left out, as the backup leaves it.
+    let (found, _) = crate::steps::backup::fts_settings_read(&names, Ok(json));
+    let mut differ = Vec::new();
+    for (vt, found) in tables.iter().zip(&found) {
+        let keys = settings_differing(&vt.settings, found);
+        if !keys.is_empty() {
+            differ.push(format!(
+                "FTS5 table {}: setting {} {}",
+                d1_core::names::shown(&vt.name),
+                keys.join(", "),
+                match keys.len() {
+                    1 => "differs from the backup's",
+                    _ => "differ from the backup's",
+                }
+            ));
+        }
+    }
+    Some(if differ.is_empty() {
+        Ok(tables.len())
+    } else {
+        Err(differ)
+    })
+}
+
+/// The keys whose value differs between the backup's settings and those
+/// found (one on one side only included), each read as FTS5 reads it.
+fn settings_differing(recorded: &[FtsSetting], found: &[FtsSetting]) -> Vec<String> {
+    let read = |settings: &[FtsSetting]| -> BTreeMap<String, Option<FtsSetting>> {
+        { settings.iter() }
+            .map(|s| {
+                let value = match &s.value {
+                    FtsSettingValue::Integer(n) => serde_json::json!(n),
+                    FtsSettingValue::Text(t) => serde_json::json!(t),
+                };
+                (s.key.clone(), FtsSetting::from_row(&s.key, &value).ok())
+            })
+            .collect()
+    };
+    let (recorded, found) = (read(recorded), read(found));
+    let keys: std::collections::BTreeSet<&String> = recorded.keys().chain(found.keys()).collect();
+    { keys.into_iter() }
+        .filter(|k| recorded.get(*k) != found.get(*k))
+        .map(|k| d1_core::names::shown(k).into_owned())
+        .collect()
+}
+
 /// The tables whose rows a restore counts, and how many each should hold.
 pub(super) fn counted(source: &Source, mode: Mode) -> Vec<(&String, &u64)> {
     source
@@ -281,5 +360,59 @@ pub(super) fn print_checklist(
         }
         crate::say!("  [ ] sign-in: sign in as a known account");
         crate::say!("  [ ] reports: run a report by hand");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(key: &str, value: FtsSettingValue) -> FtsSetting {
+        FtsSetting {
+            key: key.to_owned(),
+            value,
+        }
+    }
+
+    /// A restored database whose FTS5 setting is not the backup's (changed
+    /// after the load, or never set) fails the check, naming the table and
+    /// the key, never the value; the same settings pass, an integer
+    /// recorded as a text (`'2'`) read as FTS5 reads it.
+    #[test]
+    fn a_restored_fts5_setting_other_than_the_backups_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("restored.sqlite");
+        let db = rusqlite::Connection::open(&file).unwrap();
+        db.execute_batch(
+            "CREATE VIRTUAL TABLE docs USING fts5(body);\n\
+             INSERT INTO docs(docs, rank) VALUES('automerge', 2);\n\
+             INSERT INTO docs(docs, rank) VALUES('rank', 'bm25(10.0)');",
+        )
+        .unwrap();
+        drop(db);
+        let reader = TargetReader::File(file.clone());
+        let mut vt =
+            VirtualTable::from_sql("docs", "CREATE VIRTUAL TABLE docs USING fts5(body)").unwrap();
+        vt.settings = vec![
+            setting("automerge", FtsSettingValue::Text("2".to_owned())),
+            setting("rank", FtsSettingValue::Text("bm25(10.0)".to_owned())),
+        ];
+        let tables = std::slice::from_ref(&vt);
+        assert_eq!(check_fts_settings(&reader, tables), Some(Ok(1)));
+        // Changed afterwards: automerge 8, and a setting the backup lacks.
+        let db = rusqlite::Connection::open(&file).unwrap();
+        db.execute_batch(
+            "INSERT INTO docs(docs, rank) VALUES('automerge', 8);\n\
+             INSERT INTO docs(docs, rank) VALUES('secure-delete', 1);",
+        )
+        .unwrap();
+        drop(db);
+        let differ = check_fts_settings(&reader, tables).unwrap().unwrap_err();
+        assert_eq!(
+            differ,
+            ["FTS5 table docs: setting automerge, secure-delete differ from the backup's"]
+        );
+        // None recorded where none is an FTS5 table's.
+        assert_eq!(check_fts_settings(&reader, &[]), None);
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use xshell::Shell;
 
-use super::check::{Content, TableCount, check_content, check_rows};
+use super::check::{Content, TableCount, check_content, check_fts_settings, check_rows};
 use super::guards::SAFETY_REASON;
 use super::target::Inspected;
 use super::{Mode, Source};
@@ -19,6 +19,7 @@ use crate::config::project::Project;
 use crate::edge::fsutil::TempFile;
 use crate::edge::local_d1;
 use crate::edge::lock::BackupLock;
+use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::wrangler::{Commands, Wrangler};
 use crate::steps::backup::{self, BackupArgs, TakenFor};
 use d1_core::catalog::Catalog;
@@ -188,7 +189,36 @@ impl Loading<'_> {
                 self.named_safety()
             );
         }
+        self.fts_settings(project)?;
         Ok((counts, content))
+    }
+
+    /// The restored FTS5 tables' settings against the manifest's; refused
+    /// when they differ. Without a manifest nothing records them.
+    fn fts_settings(&self, project: &Project) -> Result<()> {
+        if self.source.manifest.is_none() {
+            return Ok(());
+        }
+        let file = { self.local_file.map(Path::to_path_buf) }
+            .or_else(|| local_d1::existing_file(&project.config_dir, self.target));
+        let reader = match file {
+            Some(file) => TargetReader::File(file),
+            None => TargetReader::Wrangler(self.wrangler, self.cmds, self.target),
+        };
+        match check_fts_settings(&reader, &self.source.virtual_tables) {
+            None => {}
+            Some(Ok(tables)) => crate::say!(
+                "FTS5 settings: {}, each as the backup records them (read from their _config \
+                 tables)",
+                d1_core::wording::count(tables, "table")
+            ),
+            Some(Err(differ)) => bail!(
+                "the restored FTS5 settings do not match the backup's: {}{}",
+                differ.join("; "),
+                self.named_safety()
+            ),
+        }
+        Ok(())
     }
 
     /// The target's rows counted table by table; refused when they differ
