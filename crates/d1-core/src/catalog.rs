@@ -2184,6 +2184,38 @@ mod fts_setting_tests {
         }
     }
 
+    /// FTS5 reads an integer setting held as a text as
+    /// `sqlite3_value_numeric_type` does: a text of an integer, within the
+    /// blanks SQLite skips (space, tab, line breaks), is that integer; a
+    /// text of a real (`'4.0'`, `'4e1'`) is no integer to it, so FTS5
+    /// refuses it as a command and ignores it in `_config`, and the table
+    /// runs with the default. The backup takes each as FTS5 does: the
+    /// first as its integer, the second left out (with a warning), which is
+    /// that default.
+    #[test]
+    fn a_text_setting_is_taken_as_fts5_reads_it() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE VIRTUAL TABLE t USING fts5(x)")
+            .unwrap();
+        let fts5_takes = |text: &str| {
+            db.execute("INSERT INTO t(t, rank) VALUES('automerge', ?1)", [text])
+                .is_ok()
+        };
+        for text in ["4", " 4 ", "+4", "\t4\n", "\r\n4\u{c}"] {
+            assert!(fts5_takes(text), "{text:?}");
+            let s = setting("automerge", serde_json::json!(text));
+            let s = s.unwrap_or_else(|e| panic!("{text:?}: {e:#}"));
+            assert_eq!(s.value, FtsSettingValue::Integer(4), "{text:?}");
+        }
+        for text in ["4.0", "4e1", " 40.0 ", "4.", "0x4", "4 x"] {
+            assert!(!fts5_takes(text), "{text:?}");
+            assert!(
+                setting("automerge", serde_json::json!(text)).is_err(),
+                "{text:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_value_fts5_refuses_is_refused() {
         for (key, value) in [
