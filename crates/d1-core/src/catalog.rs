@@ -898,8 +898,8 @@ impl FtsSetting {
         let integer = fts5_setting(key).is_some_and(|k| k != "rank");
         let value = match value {
             serde_json::Value::Number(n) => n.as_i64().map(FtsSettingValue::Integer),
-            serde_json::Value::String(t) => match t.trim_matches(' ').parse::<i64>() {
-                Ok(n) if integer => Some(FtsSettingValue::Integer(n)),
+            serde_json::Value::String(t) => match fts5_integer(t) {
+                Some(n) if integer => Some(FtsSettingValue::Integer(n)),
                 _ => Some(FtsSettingValue::Text(t.clone())),
             },
             _ => None,
@@ -976,6 +976,15 @@ impl FtsSetting {
     }
 }
 
+/// The integer a text setting is to FTS5 (`sqlite3_value_numeric_type`):
+/// the text of an integer within the blanks SQLite skips (space, tab, line
+/// breaks, `\v`, `\f`). `None` for any other text: a real (`'4.0'`,
+/// `'4e1'`) is no integer to FTS5, which then keeps the default.
+fn fts5_integer(text: &str) -> Option<i64> {
+    let blank = |c| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
+    text.trim_matches(blank).parse().ok()
+}
+
 /// The key of [`FTS5_SETTINGS`] that `key` names, in any case, as FTS5
 /// matches it.
 fn fts5_setting(key: &str) -> Option<&'static str> {
@@ -1007,7 +1016,7 @@ fn refused_value(key: &str, value: &FtsSettingValue) -> Option<&'static str> {
     // integers were recorded as such holds `'4'` as a text).
     let n = match value {
         FtsSettingValue::Integer(n) => Some(*n),
-        FtsSettingValue::Text(t) => t.trim_matches(' ').parse().ok(),
+        FtsSettingValue::Text(t) => fts5_integer(t),
     };
     match n {
         Some(n) if range.contains(&n) => None,
