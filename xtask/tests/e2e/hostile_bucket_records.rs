@@ -342,6 +342,21 @@ fn a_bad_index_entry_beside_a_good_copy_is_set_aside_not_the_whole_index() {
         "the dry run says the upload keeps the entry in the index:\n{}",
         dry.all()
     );
+    // `backup --upload --dry-run` says what its upload would, as `upload
+    // --dry-run` does, and puts nothing.
+    let keys = remote.server.r2_keys(BUCKET);
+    let dry = remote.xtask(home, &["backup", "prod", "--upload", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("entry 1")
+            && dry.stdout.contains("keeps")
+            && dry.stderr.contains(&index_object)
+            && dry.stderr.contains(&planted)
+            && dry.stderr.contains("set aside"),
+        "the backup's dry run warns of the entry and says its upload keeps it:\n{}",
+        dry.all()
+    );
+    assert_eq!(remote.server.r2_keys(BUCKET), keys, "{}", dry.all());
 
     // A fresh machine: fetch latest takes the good copy only.
     for f in sb.backup_files() {
@@ -398,8 +413,10 @@ fn a_bad_index_entry_beside_a_good_copy_is_set_aside_not_the_whole_index() {
 }
 
 /// An index that is not JSON is still refused as a whole, by `offsite
-/// list`, `offsite fetch latest` and an upload (exit 2), naming it, and
-/// nothing is written to backups/ or outside it.
+/// list`, `offsite fetch latest`, an upload and a backup's upload, and
+/// their dry runs (exit 2), naming it, and nothing is written to backups/
+/// or outside it. The index is read before anything is put: no upload
+/// puts an object in the bucket (a backup taken first is kept).
 #[test]
 fn an_index_that_is_not_json_is_still_refused_as_a_whole() {
     let (remote, home) = remote();
@@ -415,10 +432,19 @@ fn an_index_that_is_not_json_is_still_refused_as_a_whole() {
         .unwrap();
     let decoys = Decoys::plant(remote.sb.path());
     let before = (decoys.hashes(), remote.sb.backup_files());
+    let bucket = |remote: &Remote| -> Vec<(String, Vec<u8>)> {
+        { remote.server.r2_keys(BUCKET).into_iter() }
+            .map(|k| (k.clone(), remote.server.r2_object(BUCKET, &k).unwrap()))
+            .collect()
+    };
+    let held = bucket(&remote);
     for args in [
         &["offsite", "list", "--env", "prod"][..],
         &["offsite", "fetch", "latest", "--env", "prod"][..],
         &["upload", "latest:prod", "--dry-run"][..],
+        &["upload", "latest:prod"][..],
+        &["backup", "prod", "--upload", "--dry-run"][..],
+        &["backup", "prod", "--upload"][..],
     ] {
         let run = remote.xtask(home, args);
         assert_eq!(run.code, Some(2), "{args:?}\n{}", run.all());
@@ -429,8 +455,16 @@ fn an_index_that_is_not_json_is_still_refused_as_a_whole() {
             "{args:?}\n{}",
             run.all()
         );
+        assert!(
+            bucket(&remote) == held,
+            "{args:?} put an object\n{}",
+            run.all()
+        );
+        if args[0] != "backup" || args.contains(&"--dry-run") {
+            assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
+        }
     }
-    assert_eq!((decoys.hashes(), remote.sb.backup_files()), before);
+    assert_eq!(decoys.hashes(), before.0);
 }
 
 /// A copy of the real copy's entry with its sha256 changed makes both
