@@ -1706,3 +1706,49 @@ fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() 
     assert!(said.starts_with("[FAIL] config"), "{}", run.all());
     assert!(said.contains("letters, digits"), "{said}");
 }
+
+/// wrangler.toml's `account_id` holding what wrangler refuses (a token
+/// pasted there with its `Bearer `, or a long secret of letters and
+/// digits) was printed in the refusal, up to 64 characters of it: the
+/// refusal names the key, the file and the fix, never the value.
+#[test]
+fn an_account_id_wrangler_refuses_is_refused_without_printing_it() {
+    let sb = Sandbox::new();
+    let config = sb.path().join("wrangler.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let secret = "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA";
+    for (value, top) in [
+        (format!("Bearer {secret}"), true),
+        (format!("{secret}{secret}{secret}"), true),
+        (format!("{secret}.{secret}"), false),
+    ] {
+        let text = match top {
+            true => original.replace(
+                "name = \"qbtime\"",
+                &format!("name = \"qbtime\"\naccount_id = \"{value}\""),
+            ),
+            false => original.replace(
+                "[env.production.vars]",
+                &format!("[env.production]\naccount_id = \"{value}\"\n[env.production.vars]"),
+            ),
+        };
+        assert_ne!(text, original);
+        std::fs::write(&config, text).unwrap();
+        for args in [&["doctor"][..], &["backup", "local", "--dry-run"][..]] {
+            let run = sb.xtask(args);
+            assert!(!run.ok, "{args:?} {value:?}\n{}", run.all());
+            assert!(
+                !run.all().contains(&secret[..12]),
+                "{args:?}: the value was printed:\n{}",
+                run.all()
+            );
+            assert!(
+                run.all().contains("account_id")
+                    && run.all().contains("wrangler.toml")
+                    && run.all().contains("wrangler whoami"),
+                "{args:?}: the refusal names the key, the file and the fix:\n{}",
+                run.all()
+            );
+        }
+    }
+}
