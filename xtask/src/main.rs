@@ -529,4 +529,27 @@ mod tests {
             "{help}"
         );
     }
+
+    /// Each `cargo xtask keygen …` the messages give to paste parses:
+    /// `keygen` needs `--out FILE`, and advice without it only fails.
+    #[test]
+    fn the_keygen_commands_messages_give_parse() {
+        let sources = [
+            include_str!("steps/doctor.rs"),
+            include_str!("steps/offsite.rs"),
+            include_str!("edge/stored.rs"),
+            include_str!("commands/deploy.rs"),
+        ];
+        let mut found = 0;
+        for source in sources {
+            for (at, _) in source.match_indices("`cargo xtask keygen") {
+                let rest = &source[at + 1..];
+                let command = &rest[..rest.find('`').unwrap()];
+                assert!(!command.contains('\\'), "split over lines: {command}");
+                found += pasted_commands_parse(&format!("`{command}`"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        assert!(found >= 4, "{found}");
+    }
 }
