@@ -131,17 +131,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
             return Ok(());
         }
         print_upload_plan(&target, &file, &manifest);
-        // The index is read as the upload reads it: one it would refuse is
-        // refused here, and the entries set aside, which it keeps, are said.
-        if let Some(index) = target.read_index()?
-            && !index.set_aside.is_empty()
-        {
-            crate::say!(
-                "  keeps        in the index what is set aside in it as it is ({}: see the \
-                 warnings), never used; no object is removed",
-                index.set_aside_positions()
-            );
-        }
+        crate::steps::offsite::dry_run_index(&target)?;
         crate::say!("Dry run: nothing was uploaded.");
         return Ok(());
     }

@@ -337,7 +337,7 @@ fn take(
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
     refuse_values_over_the_limit(project, env, args, (&scope, local_file.is_some()))?;
     if args.dry_run {
-        return Ok(dry_run_done(env, args, &names, &plan));
+        return dry_run_done((sh, project), &request, args, (&names, &plan));
     }
 
     let task = format!("backup {}", env.name);
@@ -807,18 +807,24 @@ fn write_verified(
     Ok((file, manifest_path))
 }
 
-/// Ends a dry run once its plan is printed: nothing was written.
+/// Ends a dry run once its plan is printed: nothing was written. With
+/// `--upload`, the index is read as the upload reads it
+/// ([`crate::steps::offsite::dry_run_index`]).
 fn dry_run_done(
-    env: &Environment,
+    (sh, project): (&Shell, &Project),
+    request: &Request<'_>,
     args: &BackupArgs,
-    names: &BackupNames,
-    plan: &Plan,
-) -> Option<PathBuf> {
+    (names, plan): (&BackupNames, &Plan),
+) -> Result<Option<PathBuf>> {
+    let env = request.env;
+    if request.upload.is_some() {
+        crate::steps::offsite::dry_run_upload_index(sh, project, env)?;
+    }
     crate::say!("Dry run: nothing was changed.");
     if args.json {
         crate::out::json(&plan_json(env, args, names, plan, None));
     }
-    None
+    Ok(None)
 }
 
 /// How the new backup is stored, and so how to read it back.

@@ -1553,6 +1553,28 @@ pub fn target_in<'a>(
     })
 }
 
+/// For an upload's dry run: the index the upload writes to, read as the
+/// upload reads it before it puts anything. One it would refuse is refused
+/// here, and the entries set aside in it, which the upload keeps, are
+/// warned of and said.
+pub fn dry_run_index(target: &Target<'_>) -> Result<()> {
+    if let Some(index) = target.read_index()?
+        && !index.set_aside.is_empty()
+    {
+        crate::say!(
+            "  keeps        in the index what is set aside in it as it is ({}: see the \
+             warnings), never used; no object is removed",
+            index.set_aside_positions()
+        );
+    }
+    Ok(())
+}
+
+/// [`dry_run_index`] for `backup --upload --dry-run`.
+pub fn dry_run_upload_index(sh: &Shell, project: &Project, env: &Environment) -> Result<()> {
+    dry_run_index(&target(sh, project, env)?)
+}
+
 /// Uploads a backup for a task that holds the backup lock (`backup --upload`).
 pub fn upload(
     sh: &Shell,
@@ -1773,6 +1795,10 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
     let manifest_key = object_key(&env.name, manifest.created_at, &file_name(&manifest_path));
     let failed = |e: anyhow::Error| upload_failed(e, file, &manifest.file.name, &env.name);
 
+    // The index is read first as the last step reads it (again, then, for
+    // what another machine added meanwhile): one it would refuse stops the
+    // upload before anything is put.
+    target.read_index().map_err(failed)?;
     refuse_another_backup(target, file, [&key, &manifest_key]).map_err(failed)?;
     // An interrupt from the first PUT on leaves an object in the bucket
     // that no index lists: main says what is there, not that the next run

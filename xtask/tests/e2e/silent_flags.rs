@@ -355,7 +355,11 @@ fn status_refuses_a_database_flag_no_environment_has() {
 /// `file` take `candidate(1)`, never the first free candidate.
 #[test]
 fn a_dry_run_in_the_minute_of_a_backup_plans_the_name_the_real_run_takes() {
-    let sb = Sandbox::new();
+    // The dry run reads the bucket's index, as its upload would.
+    let remote = common::remote::Remote::new("");
+    remote.server.add_bucket("qbtime-d1-backups");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
     std::fs::write(
@@ -372,7 +376,10 @@ fn a_dry_run_in_the_minute_of_a_backup_plans_the_name_the_real_run_takes() {
             .into_iter()
             .find(|f| f.ends_with(".sql") && !before.contains(f))
             .unwrap();
-        let dry = sb.xtask(&["backup", "local", "--upload", "--dry-run", "--json"]);
+        let dry = remote.xtask(
+            home.path(),
+            &["backup", "local", "--upload", "--dry-run", "--json"],
+        );
         dry.assert_ok();
         let plan: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
         let file = plan["plan"]["file"].as_str().unwrap().to_owned();
