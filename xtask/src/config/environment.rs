@@ -655,6 +655,21 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// An `account_id` goes to wrangler, which takes only letters, digits, `_`
+/// and `-`. Its value is never printed: a token pasted there by mistake is
+/// a secret, and the key and the file name where it is.
+fn check_account(what: &str, account: &str) -> Result<()> {
+    if !d1_core::names::is_config_name(account) {
+        bail!(
+            "{what} is not an account id (its value is not printed: a token pasted there \
+             would be a secret). An account id holds only letters, digits, `_` and `-` (at \
+             most 64): set it to the 32 hex digits `npx wrangler whoami` prints for the \
+             account, or remove it to use CLOUDFLARE_ACCOUNT_ID."
+        );
+    }
+    Ok(())
+}
+
 /// A database id goes into manifests, plans and wrangler's arguments, as
 /// D1 prints it (a UUID): printable, without a line break or an escape code
 /// that would print a line of its own, not an option, and of a length an
@@ -888,7 +903,7 @@ fn top_level_environments(raw: &RawConfig) -> Result<Vec<Environment>> {
     let top_name = raw.top.app_env().unwrap_or("local").to_owned();
     check_name("vars.APP_ENV of the top level", &top_name)?;
     if let Some(account) = &raw.top.account_id {
-        check_name("the top level's account_id", account)?;
+        check_account("the top level's account_id", account)?;
     }
     for db in databases(&raw.top.d1_databases, "the top level")? {
         list.push(Environment::new(
@@ -913,7 +928,7 @@ fn section_environments(
     let name = section.app_env().unwrap_or(env_name).to_owned();
     check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
     if let Some(account) = &section.account_id {
-        check_name(&format!("the account_id of [env.{env_name}]"), account)?;
+        check_account(&format!("the account_id of [env.{env_name}]"), account)?;
     }
     // wrangler inherits `account_id` from the top level.
     let account = section.account_id.as_ref().or(raw.top.account_id.as_ref());
