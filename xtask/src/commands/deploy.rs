@@ -456,7 +456,7 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         ),
         Held::Identity => (
             "an age identity",
-            "an age identity (a secret key, as `cargo xtask keygen` writes it), which opens every \
+            "an age identity (a secret key, as `cargo xtask keygen --out FILE` writes it), which opens every \
              backup encrypted to it",
         ),
         Held::PrivateKey => (

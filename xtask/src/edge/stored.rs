@@ -1086,7 +1086,7 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
         bail!(
             "the {what} {} holds a public key (age1…, a recipient: what backups are sealed to), \
              not the identity that opens them. The identity is the AGE-SECRET-KEY-1… line of \
-             the key file `cargo xtask keygen` wrote (its `# public key:` line is this public \
+             the key file `cargo xtask keygen --out FILE` wrote (its `# public key:` line is this public \
              key); pass that file",
             path.display()
         );
@@ -1137,7 +1137,7 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
         bail!(
             "the age identity given (--identity or {IDENTITY_VAR}) is a public key (age1…, a \
              recipient: what backups are sealed to), not the path of an identity file. Point it \
-             at the key file `cargo xtask keygen` wrote, which holds the AGE-SECRET-KEY-1… line"
+             at the key file `cargo xtask keygen --out FILE` wrote, which holds the AGE-SECRET-KEY-1… line"
         );
     }
     if d1_core::sealed::holds_a_secret_key(given) {

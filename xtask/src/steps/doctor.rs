@@ -560,7 +560,7 @@ fn identity_file_check(identity: &Path) -> Result<Vec<Check>, Check> {
             Status::Warn,
             format!("{var} cannot be used, so no encrypted backup was tried: {e:#}"),
             Some(
-                "point QBTIME_AGE_IDENTITY at the identity file `cargo xtask keygen` wrote (a regular file of mode 600 holding its AGE-SECRET-KEY-1… line)",
+                "point QBTIME_AGE_IDENTITY at the identity file `cargo xtask keygen --out FILE` wrote (a regular file of mode 600 holding its AGE-SECRET-KEY-1… line)",
             ),
         )),
     }

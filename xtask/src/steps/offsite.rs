@@ -1714,8 +1714,9 @@ pub fn print_upload_plan(target: &Target<'_>, file: &Path, manifest: &Manifest) 
     if !manifest.is_age_sealed() && target.env.is_production() {
         crate::warn!(
             "{} is not encrypted, and holds {}: its offsite copy has every row readable to anyone who can \
-             read the bucket. `recipients` in [{}.encryption] of backups.toml encrypts the backups (see \
-             `cargo xtask keygen`)",
+             read the bucket. `recipients` in [{}.encryption] of backups.toml encrypts the backups \
+             (`cargo xtask keygen --out ~/secure/qbtime-backups.agekey` writes an identity \
+             outside the repository and prints the recipient to put there)",
             file.display(),
             target.env.database_name,
             target.env.env_name
