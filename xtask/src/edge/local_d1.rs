@@ -268,7 +268,7 @@ fn answer_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
 /// commits afterwards is not, and neither side waits for the other. A file
 /// in rollback-journal mode would instead make a writer wait until the
 /// dump ends (our busy timeout covers the other direction).
-/// A native export, and with a full one the row sets
+/// A native export, and with a full one that asked for them the row sets
 /// ([`d1_core::digest::row_sets`]) of the tables it wrote, read from the
 /// database in the export's own transaction: what the backup's verification
 /// must find its load holds.
@@ -299,18 +299,21 @@ impl d1_dump::Watch for Tallies {
     }
 }
 
+/// `row_sets`: whether a full export reads its row sets too (a backup's
+/// verification needs them; `diff`'s live side does not, and they are a
+/// second read of every row).
 pub fn export(
     file: &Path,
-    mode: crate::edge::wrangler::ExportMode,
+    (mode, row_sets): (crate::edge::wrangler::ExportMode, bool),
     tables: &[String],
     out: impl std::io::Write,
 ) -> Result<Exported> {
-    export_within(file, mode, tables, out).map_err(|e| said_of_the_machine(file, e))
+    export_within(file, (mode, row_sets), tables, out).map_err(|e| said_of_the_machine(file, e))
 }
 
 fn export_within(
     file: &Path,
-    mode: crate::edge::wrangler::ExportMode,
+    (mode, row_sets): (crate::edge::wrangler::ExportMode, bool),
     tables: &[String],
     out: impl std::io::Write,
 ) -> Result<Exported> {
@@ -344,7 +347,7 @@ fn export_within(
     // columns may stand otherwise than the database's: its digests would
     // differ, values and all equal.
     let row_sets = match mode {
-        ExportMode::Full if oversized.is_empty() => Some(
+        ExportMode::Full if row_sets && oversized.is_empty() => Some(
             d1_core::digest::row_sets(
                 &txn,
                 { counts.rows.iter() }

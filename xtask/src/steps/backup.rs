@@ -233,7 +233,7 @@ pub fn export_now(
         Some(file) => {
             let out = fsutil::create_private_file(output)?;
             let exported =
-                crate::edge::local_d1::export(file, ExportMode::Full, &scope.tables, out)?;
+                crate::edge::local_d1::export(file, (ExportMode::Full, false), &scope.tables, out)?;
             say_rewritten(&exported.counts.lossless);
         }
         None => wrangler.run_watching(
@@ -1828,7 +1828,7 @@ fn export_local_file(
         format!("exporting {} from its SQLite file", env.database_name),
         partial.path().to_path_buf(),
     );
-    let exported = crate::edge::local_d1::export(file, mode, tables, out)
+    let exported = crate::edge::local_d1::export(file, (mode, true), tables, out)
         .map_err(|e| no_room_said(e, partial.path()))?;
     drop(activity);
     if !exported.oversized.is_empty() {
