@@ -1665,6 +1665,47 @@ fn a_deploy_never_publishes_what_gzip_nested_or_large_compression_hides() {
     the_site_deploys(&remote, home);
 }
 
+/// IE 1: a compressed file whose stream stops unpacking with an error (a
+/// byte after a gzip member, a zstd frame after one) was searched only as
+/// its raw bytes: what it had unpacked before the error was thrown away,
+/// so a gzipped identity or dump with a trailing byte, or an identity in a
+/// zstd frame after a gzip member, was published. What was unpacked is
+/// searched, and a stream that stops unpacking is refused as one that
+/// cannot be checked when that holds nothing. An ordinary gzip asset still
+/// deploys.
+#[test]
+fn a_deploy_never_publishes_what_a_compressed_stream_hides_before_an_error() {
+    let (remote, home, dump) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (identity, key) = the_identity(home);
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let refused = |file: &str, bytes: &[u8], why: &str| {
+        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
+        assert!(!hidden, "{file}: the key is in its raw bytes");
+        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+    };
+    let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
+    let notes = words.collect::<String>();
+    let text = format!("# notes: {notes}\n{key}\n# more: {notes}\n");
+    let nul = |packed: Vec<u8>| [packed, vec![0]].concat();
+    refused("id.txt.gz", &nul(gzip(identity.as_bytes())), "age identity");
+    refused("notes.txt.gz", &nul(gzip(text.as_bytes())), "age identity");
+    let after = [
+        gzip(b"const rows = [];\n"),
+        zstd::encode_all(text.as_bytes(), 3).unwrap(),
+    ];
+    refused("app.js.gz", &after.concat(), "cannot be checked");
+    refused(
+        "data.bin",
+        &[gzip(&dump), b"\x01".to_vec()].concat(),
+        "SQL dump",
+    );
+    let asset = "const rows = []; // see the docs\n".repeat(400);
+    let path = remote.sb.path().join("dist/assets/app.js.gz");
+    std::fs::write(path, gzip(asset.as_bytes())).unwrap();
+    the_site_deploys(&remote, home);
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
