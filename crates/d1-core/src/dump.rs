@@ -285,7 +285,7 @@ pub enum Held {
     /// head.
     Compressed,
     /// A compressed file that cannot be checked: it holds compressed
-    /// frames nested too deep.
+    /// frames nested too deep, or stops unpacking before its end.
     Unchecked,
     /// A SQL dump: its first statement is the one `wrangler d1 export`
     /// (and `backup local`) writes, it starts as `sqlite3 .dump` does, or

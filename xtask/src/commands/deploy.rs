@@ -474,9 +474,10 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     };
     if held == Held::Unchecked {
         let why = format!(
-            "{is} compressed (zstd or gzip) through more than 3 compressed layers: it cannot \
-             be checked for a database, a backup or a secret. Do not publish it, or unpack it \
-             to fewer layers"
+            "{is} compressed (zstd or gzip) through more than 3 compressed layers, or stops \
+             unpacking before its end (corrupt or cut short, or bytes after its stream that are \
+             none): it cannot be checked for a database, a backup or a secret. Do not publish \
+             it, or unpack it to fewer layers, or compress it again whole"
         );
         return Some((what, why));
     }

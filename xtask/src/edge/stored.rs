@@ -530,14 +530,23 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
     let mut file = crate::edge::fsutil::open_regular(path, "").ok()?;
-    let (head, cut) = read_head(&mut file)?;
+    let mut read = Noted::new(&mut file);
+    let (head, cut) = read_head(&mut read);
+    if read.failed {
+        return None;
+    }
     match held_by(&head, cut) {
         Some(Held::Compressed) => {
-            if let Some(held) = held_unpacked(&file, &head) {
+            let unpacked = held_unpacked(&file, &head);
+            if let Some(held) = unpacked.filter(|held| *held != Held::Unchecked) {
                 return Some((held, true));
             }
+            // Its raw bytes tell a key appended after its stream before it
+            // is told unchecked.
             file.seek(SeekFrom::Start(0)).ok()?;
-            Some((secret_in_file(&mut &file, Wide::of(&head))?, false))
+            let raw = secret_in_file(&mut &file, Wide::of(&head));
+            raw.map(|held| (held, false))
+                .or(unpacked.map(|held| (held, true)))
         }
         Some(held) => Some((held, false)),
         None if cut => {
@@ -548,14 +557,40 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     }
 }
 
-/// `reader`'s first [`HEAD`] bytes, and whether it holds more; `None`
-/// when they cannot be read (or unpacked).
-fn read_head(reader: &mut dyn Read) -> Option<(Vec<u8>, bool)> {
+/// `reader`'s first [`HEAD`] bytes, and whether it holds more; up to the
+/// first error when one stops the read (a stream that stops unpacking:
+/// what it unpacked before is kept; [`Noted`] tells the error).
+fn read_head(reader: &mut dyn Read) -> (Vec<u8>, bool) {
     let mut head = Vec::with_capacity(HEAD as usize + 1);
-    reader.take(HEAD + 1).read_to_end(&mut head).ok()?;
+    let _ = reader.take(HEAD + 1).read_to_end(&mut head);
     let cut = head.len() as u64 > HEAD;
     head.truncate(HEAD as usize);
-    Some((head, cut))
+    (head, cut)
+}
+
+/// A reader that notes whether a read of it failed (a compressed stream
+/// that stops unpacking: a corrupt or cut frame, bytes after it that are
+/// none).
+struct Noted<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R> Noted<R> {
+    fn new(inner: R) -> Self {
+        Noted {
+            inner,
+            failed: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Noted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf);
+        self.failed |= read.is_err();
+        read
+    }
 }
 
 /// `file` read from its start and unpacked through `layers` (whether
@@ -576,24 +611,32 @@ fn unpacked<'a>(file: &'a File, layers: &[bool]) -> Option<Box<dyn Read + 'a>> {
 /// What the compressed `file`, whose first bytes are `head`, holds
 /// unpacked, told by its head as [`held_in`] tells a plain file, through
 /// up to [`LAYERS`] compressed layers; `Unchecked` past them. Its first
-/// [`PAGES_FILE_LIMIT`] bytes unpacked are searched. `None` when it holds
-/// none of those, or does not unpack (its raw bytes are searched then).
+/// [`PAGES_FILE_LIMIT`] bytes unpacked are searched; what it unpacked
+/// before it stops unpacking (an error) too, and `Unchecked` when that
+/// holds none of those. `None` when it holds none of those (its raw bytes
+/// are searched then, and after `Unchecked`).
 fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{Held, held_by};
     let gzip = |head: &[u8]| head.starts_with(&[0x1f, 0x8b]);
     let mut layers = vec![gzip(head)];
     loop {
-        let (plain, cut) = read_head(&mut unpacked(file, &layers)?)?;
+        let mut stream = Noted::new(unpacked(file, &layers)?);
+        let (plain, cut) = read_head(&mut stream);
+        // A stream that stops unpacking is cut off where it stopped.
+        let cut = cut || stream.failed;
         match held_by(&plain, cut) {
             Some(Held::Compressed) if layers.len() < LAYERS => layers.push(gzip(&plain)),
             Some(Held::Compressed) => return Some(Held::Unchecked),
             Some(held) => return Some(held),
             // A secret past the head, or in its last bytes: the stream
             // unpacked is read as a plain file is, to its first 25 MiB (an
-            // ordinary asset, a game's data, may unpack past them).
+            // ordinary asset, a game's data, may unpack past them). One
+            // that stops unpacking before them, what it unpacked holding
+            // none, cannot be checked: what follows may hold one.
             None if cut => {
-                let mut stream = unpacked(file, &layers)?;
-                return secret_in_file(&mut stream, Wide::of(&plain));
+                let mut stream = Noted::new(unpacked(file, &layers)?);
+                let found = secret_in_file(&mut stream, Wide::of(&plain));
+                return found.or(stream.failed.then_some(Held::Unchecked));
             }
             None => return None,
         }
