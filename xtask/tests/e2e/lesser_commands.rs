@@ -162,6 +162,38 @@ fn the_pre_commit_hook_refuses_a_compressed_dump_whatever_its_name() {
     assert!(!run.all().contains("QYQ3Z6W5"), "{}", run.all());
 }
 
+/// IE 2: the pre-commit hook was bypassed three ways: a staged name that
+/// is a glob (`notes[1].sql`) was read as the committed file it matched
+/// (`notes1.sql`), so the dump was never checked; a symbolic link replaced
+/// by a file (a change of type) was not checked at all; and a zstd file
+/// that starts with a skippable frame (as `pzstd` writes it) was not told
+/// as compressed. Each is refused, naming the file.
+#[test]
+fn the_pre_commit_hook_checks_a_glob_name_a_link_made_a_file_and_a_pzstd_frame() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read(sb.backups().join(name)).unwrap();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let refused = |path: &str, content: &[u8], why: &str| {
+        let run = sb.try_commit(path, content);
+        assert!(!run.ok, "{path} was committed:\n{}", run.all());
+        assert!(
+            run.stderr.contains(&format!("{path}: ")) && run.stderr.contains(why),
+            "{path}:\n{}",
+            run.all()
+        );
+    };
+    sb.try_commit("notes1.sql", b"-- notes\n").assert_ok();
+    refused("notes[1].sql", &dump, "wrangler d1 export header");
+    std::os::unix::fs::symlink("notes1.sql", sb.path().join("ops.sql")).unwrap();
+    sb.git(&["add", "ops.sql"]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "link"]).assert_ok();
+    std::fs::remove_file(sb.path().join("ops.sql")).unwrap();
+    refused("ops.sql", &dump, "wrangler d1 export header");
+    let mut pzstd = b"\x50\x2a\x4d\x18\x04\0\0\0pzst".to_vec();
+    pzstd.extend(zstd::stream::encode_all(&dump[..], 3).unwrap());
+    refused("ops/prod.bin", &pzstd, "zstd");
+}
+
 /// `keygen --out` took any path git ignores, and `*.agekey` is ignored
 /// everywhere: the identity that opens every encrypted backup was written
 /// into the Pages build (`dist/prod.agekey`), which `deploy` then publishes
