@@ -316,7 +316,7 @@ impl Published<'_> {
             pages_leaves_out,
             through_a_dot_directory,
             |entry, real| match private(real) {
-                Some(what) => Some((
+                Some(what) => Some(Ok((
                     what,
                     // A link leads there; a directory of the build is it.
                     format!(
@@ -326,12 +326,16 @@ impl Published<'_> {
                     ),
                     "Point pages_build_output_dir at the build's own directory (such as \
                      `dist`), with no link out of it.",
-                )),
-                None => self.private_file(entry, real).map(|(what, why)| {
-                    let fix = "Remove it from pages_build_output_dir, where no backup, database \
-                               or secret belongs.";
-                    (what.to_owned(), why, fix)
-                }),
+                ))),
+                None => match unreadable(real) {
+                    Some(kind) if entry == real => Some(Err(format!("is {kind}"))),
+                    Some(kind) => Some(Err(format!("leads to {}, which is {kind}", shown(real)))),
+                    None => self.private_file(entry, real).map(|(what, why)| {
+                        let fix = "Remove it from pages_build_output_dir, where no backup, \
+                                   database or secret belongs.";
+                        Ok((what.to_owned(), why, fix))
+                    }),
+                },
             },
         );
         let Some((entry, why)) = found else {
@@ -344,7 +348,7 @@ impl Published<'_> {
             let shown = shown(entry.strip_prefix(self.root).unwrap_or(&entry));
             format!("{shown} under pages_build_output_dir ({out})")
         };
-        let Some((what, why, fix)) = why else {
+        let Some(why) = why else {
             crate::stop!(
                 Exit::CouldNotRun,
                 "{at} leads nowhere (a symbolic link to nothing there yet): `wrangler pages \
@@ -352,6 +356,16 @@ impl Published<'_> {
                  makes there (its backup). Remove the link, or rebuild the site. Nothing was \
                  run."
             );
+        };
+        let (what, why, fix) = match why {
+            Ok(why) => why,
+            Err(is) => crate::stop!(
+                Exit::CouldNotRun,
+                "{at} {is}, which `wrangler pages deploy` cannot read as a file: it would wait on \
+                 it forever or fail, after the backup and the migrations ran. Remove it from \
+                 pages_build_output_dir (or make it readable: chmod a+r), or rebuild the site. \
+                 Nothing was run."
+            ),
         };
         crate::stop!(
             Exit::CouldNotRun,
@@ -420,6 +434,23 @@ impl Published<'_> {
             ),
         ))
     }
+}
+
+/// What the entry of the build whose real path is `real` is when
+/// `wrangler pages deploy` cannot read it as a file: a pipe, a socket or a
+/// device (its read of one waits forever, or fails), or a file this user
+/// may not read. `None` for a directory, and a file it reads.
+fn unreadable(real: &Path) -> Option<String> {
+    let meta = std::fs::metadata(real).ok()?;
+    if meta.is_dir() {
+        return None;
+    }
+    if let Some(kind) = crate::edge::fsutil::not_regular(&meta) {
+        return Some(kind.to_owned());
+    }
+    // A regular file: opening it does not wait.
+    let denied = std::fs::File::open(real).err()?;
+    Some(format!("a file this user cannot read ({denied})"))
 }
 
 /// What the file at `entry` under the build, whose real path is `real`,
