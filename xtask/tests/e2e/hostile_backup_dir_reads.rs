@@ -76,6 +76,25 @@ fn a_manifest_that_is_a_fifo_never_hangs_status_or_list() {
     }
 }
 
+/// IE 4: a manifest whose backup file is a FIFO was ignored with a
+/// warning calling it "not a regular file (a symbolic link?)": the warning
+/// names what it is, a pipe.
+#[test]
+fn a_manifest_whose_file_is_a_fifo_is_ignored_saying_it_is_a_pipe() {
+    let (sb, name) = sandbox_with_a_backup();
+    let file = sb.backups().join(&name);
+    std::fs::remove_file(&file).unwrap();
+    mkfifo(&file);
+    let run = run_or_kill(&sb, &["list"], Duration::from_secs(60)).expect("list blocked");
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(&name) && run.stderr.contains("not a regular file (a pipe)"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("symbolic link"), "{}", run.all());
+}
+
 #[test]
 fn status_never_reports_a_lock_recorded_for_another_bucket() {
     // The operator moved prod to a new bucket in backups.toml; the lock
