@@ -288,7 +288,7 @@ fn regular(file: &File, path: &Path, what: &str) -> Result<()> {
 }
 
 /// What a file that is not a regular file is, for an error: `None` for a
-/// regular file.
+/// regular file (a symbolic link too, from `symlink_metadata`).
 pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
     let kind = meta.file_type();
     if kind.is_file() {
@@ -296,6 +296,9 @@ pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
     }
     if kind.is_dir() {
         return Some("a directory");
+    }
+    if kind.is_symlink() {
+        return Some("a symbolic link");
     }
     #[cfg(unix)]
     {

@@ -155,11 +155,11 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
                 manifest: m,
                 bytes_on_disk: meta.len(),
             }),
-            Ok(_) => refused.push(format!(
-                "{} names {}, which is not a regular file (a symbolic link?); it is ignored: \
-                 move both aside",
+            Ok(meta) => refused.push(format!(
+                "{} names {}, which is not a regular file ({}); it is ignored: move both aside",
                 path.display(),
-                file.display()
+                file.display(),
+                crate::edge::fsutil::not_regular(&meta).unwrap_or("not a file")
             )),
             Err(_) => {} // A manifest whose file is gone is ignored, as always.
         }
