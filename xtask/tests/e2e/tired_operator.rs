@@ -435,3 +435,45 @@ fn a_drill_without_credentials_or_a_prod_backup_names_the_local_drill() {
         );
     }
 }
+
+/// A backup named with a typo, or without its extension, is "no such
+/// file" (exit 2, as before) and names the nearest backups that are there:
+/// at most three, only names a backup run gives, never a file whose name
+/// would print as something else (an escape code), nor one far from what
+/// was typed.
+#[test]
+fn a_near_miss_backup_name_is_told_the_nearest_backups_there() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    let near = "backup-local-20261124-0900.sql.zst";
+    let hostile = "backup-local\u{1b}[2K-20261124-0900.sql.zst";
+    for name in [near, "backup-local-20261124-0930.sql", hostile, "notes.txt"] {
+        std::fs::write(sb.backups().join(name), "x").unwrap();
+    }
+    std::fs::write(sb.backups().join("backup-prod-20250101-0000.sql"), "x").unwrap();
+    for (typed, verb) in [
+        ("backup-local-20261124-0090.sql.zst", "verify"),
+        ("backup-local-20261124-0900", "verify"),
+        ("backup-local-20261124-0900.sql", "restore"),
+    ] {
+        let args: &[&str] = match verb {
+            "restore" => &["restore", typed, "--to", "local", "--yes"],
+            _ => &["verify", typed],
+        };
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr.contains("no such file")
+                && run.stderr.contains(&format!("did you mean {near}")),
+            "{typed}: {}",
+            run.all()
+        );
+        assert!(!run.all().contains('\u{1b}'), "{}", run.all());
+        assert!(!run.all().contains("notes.txt"), "{}", run.all());
+        assert!(!run.all().contains("backup-prod-2025"), "{}", run.all());
+    }
+    // Nothing near: told as before, with no guess.
+    let run = sb.xtask(&["verify", "yesterday.sql"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(!run.stderr.contains("did you mean"), "{}", run.all());
+}
