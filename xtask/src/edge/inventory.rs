@@ -451,9 +451,15 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         );
     }
     if !path.is_file() {
+        let near = nearest_backups(backup_dir, word);
+        let guess = match near.split_last() {
+            None => String::new(),
+            Some((one, [])) => format!("; did you mean {one}?"),
+            Some((last, rest)) => format!("; did you mean {} or {last}?", rest.join(", ")),
+        };
         bail!(
-            "no such file: {word} in the backup directory {}; `cargo xtask list` prints the \
-             names there (for a file elsewhere, give its path, e.g. ./{word})",
+            "no such file: {word} in the backup directory {}{guess}; `cargo xtask list` prints \
+             the names there (for a file elsewhere, give its path, e.g. ./{word})",
             backup_dir.display()
         );
     }
@@ -469,6 +475,57 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// At most three names in `backup_dir` near `word`, a bare name that is
+/// not there: each a name a backup run gives
+/// ([`d1_core::manifest::backup_name`]) that prints as itself, and either
+/// begins with `word` (its extension left off) or is within three edits of
+/// it, by the whole name or by the name without its extension (`.sql` for
+/// `.sql.zst`). Nearest first.
+fn nearest_backups(backup_dir: &Path, word: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(backup_dir) else {
+        return Vec::new();
+    };
+    let stem = |n: &str| d1_core::manifest::backup_name(n).map_or(n.len(), |b| b.stem.len());
+    let typed = { d1_core::manifest::BACKUP_EXTENSIONS.iter() }
+        .find_map(|ext| word.strip_suffix(ext))
+        .unwrap_or(word);
+    let mut near: Vec<(usize, usize, String)> = { entries.flatten() }
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| d1_core::names::is_plain_file_name(n))
+        .filter(|n| {
+            d1_core::manifest::backup_name(n)
+                .is_some_and(|b| d1_core::names::is_environment_name(b.env))
+        })
+        .filter_map(|n| {
+            let whole = edits(word, &n);
+            let by_stem = edits(typed, &n[..stem(&n)]);
+            let prefix = word.len() >= 8 && n.starts_with(word);
+            let d = if prefix { 0 } else { whole.min(by_stem) };
+            (d <= 3).then_some((d, whole, n))
+        })
+        .collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, _, n)| n).collect()
+}
+
+/// The Levenshtein distance between `a` and `b`, by characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Why a manifest is ignored, ending with the fix, said once: the reader's
