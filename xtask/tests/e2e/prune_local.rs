@@ -477,3 +477,69 @@ fn a_prune_that_cannot_ask_is_refused_for_that_before_the_lock_and_a_dry_run_tak
     assert_eq!(present(&sb), before);
     drop(lock);
 }
+
+/// A dry run says of each backup it would delete its size and the rules
+/// that no longer keep it, then the bytes the deletions free; the kept
+/// lines are as before. `--json` gives the same: each deletion's `bytes`
+/// and `why`, and `bytes_freed`.
+#[test]
+fn a_dry_run_says_each_deletions_size_and_rules_and_the_bytes_freed() {
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(40, ""), (12, ""), (9, ""), (2, "")]);
+    let bytes = std::fs::metadata(sb.backups().join(&names[0]))
+        .unwrap()
+        .len();
+    let size = |n: u64| {
+        let kb = n as f64 / 1000.0;
+        match n < 1000 {
+            true => format!("{n} B"),
+            false => format!("{kb:.1} KB"),
+        }
+    };
+    let run = sb.xtask(&["prune", "--dry-run"]);
+    run.assert_ok();
+    // backups.toml: keep_within 7d, keep_daily 3.
+    for gone in &names[..2] {
+        let line = run.stdout_line_with(&format!("delete  {gone}"));
+        assert!(
+            line.contains(&size(bytes))
+                && line.contains("older than keep_within 7d")
+                && line.contains("past keep_daily 3"),
+            "{line}\n{}",
+            run.stdout
+        );
+    }
+    let freed = run.stdout_line_with("would be deleted");
+    assert!(
+        freed.contains(&format!("freeing {}", size(2 * bytes))),
+        "{}",
+        run.stdout
+    );
+    for stays in &names[2..] {
+        let line = run.stdout_line_with(&format!("keep    {stays}"));
+        assert!(!line.contains(&size(bytes)), "{line}");
+    }
+    let json = sb.xtask(&["prune", "--dry-run", "--json"]);
+    json.assert_ok();
+    let v: Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(v["bytes_freed"], 2 * bytes, "{v}");
+    for d in v["backups"].as_array().unwrap() {
+        match d["action"].as_str().unwrap() {
+            "delete" => {
+                assert_eq!(d["bytes"], bytes, "{d}");
+                let why: Vec<&str> = d["why"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w.as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    why,
+                    ["older than keep_within 7d", "past keep_daily 3"],
+                    "{d}"
+                );
+            }
+            _ => assert!(d.get("why").is_none(), "{d}"),
+        }
+    }
+}
