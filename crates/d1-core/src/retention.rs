@@ -344,6 +344,41 @@ fn newest_per_bucket(
     chosen
 }
 
+/// Why no rule of `policy` keeps `deleted`, a backup [`decide`] deletes,
+/// in the rules' words: `older than keep_within 7d`, `past keep_daily 3`
+/// (its day is not among the last 3 kept), `keep_daily keeps NAME for
+/// 2026-11-24` (another of its day is kept), an undo point older than its
+/// window. `judged` is every backup of its database with its reasons.
+pub fn why_deleted<'a>(
+    policy: &Policy,
+    deleted: &Candidate,
+    judged: impl Iterator<Item = (&'a Candidate, &'a BTreeSet<Reason>)> + Clone,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Some(within) = policy.keep_within {
+        why.push(format!("older than keep_within {within}"));
+    }
+    if deleted.protected {
+        why.push(format!("an undo point older than {}", policy.window(now)));
+    }
+    if !deleted.whole {
+        why.push("partial: the calendar rules keep whole backups".to_owned());
+        return why;
+    }
+    let names = ["keep_daily", "keep_weekly", "keep_monthly"];
+    for (name, (count, bucket_of, reason)) in names.into_iter().zip(calendar_rules(policy)) {
+        let Some(count) = count else { continue };
+        let bucket = bucket_of(deleted.created_at);
+        let kept = reason(bucket.clone());
+        match { judged.clone() }.find(|(_, reasons)| reasons.contains(&kept)) {
+            Some((other, _)) => why.push(format!("{name} keeps {} for {bucket}", other.file)),
+            None => why.push(format!("past {name} {count}")),
+        }
+    }
+    why
+}
+
 /// [`decide`] for backups of several environments, each under its own
 /// policy. `None` for a backup whose environment has no rule: it is kept.
 pub fn decide_all(

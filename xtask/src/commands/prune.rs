@@ -21,7 +21,7 @@ use crate::edge::fsutil;
 use crate::edge::inventory::{self, Entry};
 use crate::edge::signals;
 use d1_core::manifest;
-use d1_core::retention::{Candidate, Policy, decide_all};
+use d1_core::retention::{self, Candidate, Policy, decide_all};
 use d1_core::span::{self, Span};
 use d1_core::wording::count;
 
@@ -85,13 +85,14 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     // thousand lines), not the plan that other quiet dry runs print.
     let counts_only = args.dry_run && crate::out::level() == crate::out::Level::Quiet;
     print_judged(&said, &counts, counts_only, args.json);
-    let report = |deleted: usize| {
+    let report = |deleted: usize, bytes_freed: u64| {
         if args.json {
             crate::out::json(&serde_json::json!({
                 "command": "prune",
                 "dry_run": args.dry_run,
                 "backups": decisions,
                 "deleted": deleted,
+                "bytes_freed": bytes_freed,
             }));
         }
     };
@@ -99,19 +100,11 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         if !counts_only {
             crate::say!("Nothing to delete.");
         }
-        report(0);
+        report(0, 0);
         return Ok(());
     }
     if args.dry_run {
-        if counts_only {
-            report(0);
-            return Ok(());
-        }
-        crate::say!(
-            "Dry run: {} would be deleted; nothing was.",
-            count(doomed.len(), "backup")
-        );
-        report(0);
+        report(0, say_dry_run(&doomed, counts_only));
         return Ok(());
     }
     confirm(args.yes, doomed.len())?;
@@ -129,10 +122,28 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             project.backup_dir.display()
         );
     }
-    let deleted = delete(&project.backup_dir, &doomed)?;
-    crate::say!("Deleted {} and their manifests.", count(deleted, "backup"));
-    report(deleted);
+    let (deleted, freed) = delete(&project.backup_dir, &doomed)?;
+    crate::say!(
+        "Deleted {} and their manifests, freeing {}.",
+        count(deleted, "backup"),
+        d1_core::wording::size(freed)
+    );
+    report(deleted, freed);
     Ok(())
+}
+
+/// Ends a dry run: how many backups it would delete and the bytes that
+/// frees (unless `counts_only`), which it returns.
+fn say_dry_run(doomed: &[&Entry], counts_only: bool) -> u64 {
+    let freed: u64 = doomed.iter().map(|e| e.bytes_on_disk).sum();
+    if !counts_only {
+        crate::say!(
+            "Dry run: {} would be deleted, freeing {}; nothing was.",
+            count(doomed.len(), "backup"),
+            d1_core::wording::size(freed)
+        );
+    }
+    freed
 }
 
 /// Each backup's verdict (its warnings even when quiet), then what each
@@ -331,16 +342,7 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
     let mut counts = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
     for env in envs_seen {
-        match policies.get(env).filter(|p| !p.is_empty()) {
-            Some(policy) => said.push((false, format!("{env}: {policy}"))),
-            None => said.push((
-                false,
-                format!(
-                    "{env}: no retention rule in {SETTINGS_FILE} or on the command line; keeping \
-                     every backup"
-                ),
-            )),
-        }
+        said.push((false, policy_line(policies, env)));
         // The reasons start in one column, however long the names.
         let width = entries
             .iter()
@@ -349,7 +351,7 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
             .max()
             .unwrap_or(0);
         let (mut kept, mut deleted) = (0, 0);
-        for (entry, verdict) in entries.iter().zip(&verdicts) {
+        for (i, (entry, verdict)) in entries.iter().zip(&verdicts).enumerate() {
             if entry.database != *env {
                 continue;
             }
@@ -357,11 +359,17 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                 Some(reasons) if reasons.is_empty() => deleted += 1,
                 _ => kept += 1,
             }
-            let entry = &entry.entry;
+            let (candidate, entry) = (&backups[i].1, &entry.entry);
             let name = &entry.manifest.file.name;
+            let mut why = Vec::new();
             match verdict {
                 Some(reasons) if reasons.is_empty() => {
-                    said.push((false, format!("  delete  {name}")));
+                    why = why_deleted((policies, env), &backups, &verdicts, candidate, now);
+                    let size = d1_core::wording::size(entry.bytes_on_disk);
+                    said.push((
+                        false,
+                        format!("  delete  {name:<width$}  ({size}; {})", why.join("; ")),
+                    ));
                     doomed.push(entry);
                 }
                 Some(reasons) => {
@@ -375,12 +383,17 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
             }
             let reasons: Vec<String> = verdict.iter().flatten().map(|r| r.to_string()).collect();
             let keep = verdict.as_ref().is_none_or(|r| !r.is_empty());
-            decisions.push(serde_json::json!({
+            let mut decision = serde_json::json!({
                 "environment": env,
                 "file": entry.manifest.file.name,
                 "action": if keep { "keep" } else { "delete" },
                 "reasons": if verdict.is_none() { vec!["no rule".to_owned()] } else { reasons },
-            }));
+            });
+            if !keep {
+                decision["bytes"] = entry.bytes_on_disk.into();
+                decision["why"] = why.into();
+            }
+            decisions.push(decision);
         }
         counts.push(format!("{env}: keep {kept}, delete {deleted}"));
     }
@@ -392,20 +405,47 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
     }
 }
 
+/// A database's policy, as the plan heads its backups with it.
+fn policy_line(policies: &BTreeMap<String, Policy>, env: &str) -> String {
+    match policies.get(env).filter(|p| !p.is_empty()) {
+        Some(policy) => format!("{env}: {policy}"),
+        None => format!(
+            "{env}: no retention rule in {SETTINGS_FILE} or on the command line; keeping every \
+             backup"
+        ),
+    }
+}
+
+/// Why no rule keeps `deleted` ([`retention::why_deleted`]), judged among
+/// the backups of its database with their verdicts.
+fn why_deleted(
+    (policies, env): (&BTreeMap<String, Policy>, &str),
+    backups: &[(String, Candidate)],
+    verdicts: &[Option<BTreeSet<retention::Reason>>],
+    deleted: &Candidate,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let policy = policies.get(env).cloned().unwrap_or_default();
+    let judged = { backups.iter().zip(verdicts) }
+        .filter(|((e, _), _)| e.as_str() == env)
+        .filter_map(|((_, c), v)| Some((c, v.as_ref()?)));
+    retention::why_deleted(&policy, deleted, judged, now)
+}
+
 /// Deletes each backup and its manifest. Only paths resolved inside the
 /// backup directory are deleted, each a regular file there, not a link to
 /// somewhere else; all of them are checked before the first is deleted.
 /// One that a run is reading is kept, saying so ([`fsutil::lock_for_removal`]).
-/// Returns how many were deleted. An interrupt stops it between two backups; what was deleted is
+/// Returns how many were deleted, and their files' bytes. An interrupt stops it between two backups; what was deleted is
 /// recorded for main to say ([`signals::changed`]), never "the next run
 /// starts clean".
-fn delete(dir: &Path, doomed: &[&Entry]) -> Result<usize> {
+fn delete(dir: &Path, doomed: &[&Entry]) -> Result<(usize, u64)> {
     let mut paths = Vec::new();
     for entry in doomed {
         let file = fsutil::resolve_inside(dir, &entry.manifest.file.name)?;
         let manifest = manifest::manifest_path(&file);
         let manifest = fsutil::resolve_inside(dir, &d1_core::names::file_name(&manifest))?;
-        paths.push((file, manifest));
+        paths.push((file, manifest, entry.bytes_on_disk));
     }
     let planned = paths.len();
     let said = |deleted: usize| match deleted == planned {
@@ -421,8 +461,8 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<usize> {
     };
     // Nothing deleted yet: the next run does start clean.
     signals::check()?;
-    let mut deleted = 0;
-    for (file, manifest) in paths {
+    let (mut deleted, mut freed) = (0, 0);
+    for (file, manifest, bytes) in paths {
         if signals::received().is_some() {
             break;
         }
@@ -441,13 +481,14 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<usize> {
         // file without its manifest would look like someone else's.
         std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
         deleted += 1;
+        freed += bytes;
         signals::changed(said(deleted));
         std::fs::remove_file(&manifest)
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     fsutil::sync_dir(dir);
     signals::check()?;
-    Ok(deleted)
+    Ok((deleted, freed))
 }
 
 /// `--yes`, or `yes` typed at a terminal; never wrangler's kind of default.
