@@ -477,3 +477,30 @@ fn a_near_miss_backup_name_is_told_the_nearest_backups_there() {
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(!run.stderr.contains("did you mean"), "{}", run.all());
 }
+
+/// `with-backup` run again with nothing changed takes a backup holding the
+/// same data as the one before, and says so in one line, naming it; after
+/// a change it says nothing of the kind. Nothing is deleted.
+#[test]
+fn a_backup_holding_the_same_data_as_the_newest_says_so() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Before');");
+    sb.xtask(&["with-backup", "local", "--", "true"])
+        .assert_ok();
+    let first = only_backup(&sb);
+    let again = sb.xtask(&["with-backup", "local", "--", "true"]);
+    again.assert_ok();
+    let all = again.all();
+    let said: Vec<&str> = { all.lines() }
+        .filter(|l| l.contains("same data as"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", again.all());
+    assert!(said[0].contains(&first), "{}", again.all());
+    assert_eq!(sql_backups(&sb).len(), 2, "{:?}", sb.backup_files());
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('After');");
+    let changed = sb.xtask(&["with-backup", "local", "--", "true"]);
+    changed.assert_ok();
+    assert!(!changed.all().contains("same data as"), "{}", changed.all());
+    assert_eq!(sql_backups(&sb).len(), 3, "{:?}", sb.backup_files());
+}
