@@ -2021,6 +2021,9 @@ fn verify_new_backup(
     manifest.record_verification(manifest_path, report.verification())?;
     // Verified, its outcome recorded: nothing unfinished stays.
     crate::edge::signals::changed_back_to(before);
+    if report.good {
+        say_same_data(project, env, &manifest);
+    }
     if !report.good && accept_broken_data && report.is_faithful() {
         crate::warn!(
             "{} is a faithful copy, but the data in {} already fails verification ({}); \
@@ -2054,6 +2057,28 @@ fn verify_new_backup(
         );
     }
     Ok(())
+}
+
+/// Says, in one line, when a backup just verified holds the same data
+/// (its content digests, table by table) as the newest backup of its
+/// database before it: a `with-backup` or `migrate` run again with nothing
+/// changed. Nothing is deleted; prune's rules judge both as any others.
+fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
+    let Some(content) = &new.content else { return };
+    // The backups the inventory refuses are warned of where they are used.
+    let Ok((entries, _)) = crate::edge::inventory::scan_all(&project.backup_dir) else {
+        return;
+    };
+    let newest = { entries.iter().map(|e| &e.manifest) }
+        .filter(|m| env.records(m) && m.file.name != new.file.name)
+        .filter(|m| m.created_at <= new.created_at)
+        .max_by(|a, b| (a.created_at, &a.file.name).cmp(&(b.created_at, &b.file.name)));
+    if let Some(m) = newest.filter(|m| m.mode == new.mode && m.content.as_ref() == Some(content)) {
+        crate::say!(
+            "It holds the same data as {}, the backup before it.",
+            m.file.name
+        );
+    }
 }
 
 /// The names one backup may use, and how it is stored.
