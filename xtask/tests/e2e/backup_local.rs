@@ -557,3 +557,28 @@ fn a_chosen_table_whose_name_holds_a_control_character_is_refused_before_the_exp
     // The way out said: a full backup of that database.
     sb.xtask(&["backup", "local"]).assert_ok();
 }
+
+/// `backup --json`'s `rows` are the tables the text counts ("10 tables"):
+/// SQLite's own `sqlite_sequence` (and `sqlite_stat1`, `_cf_*` when there)
+/// are listed apart, in `internal_rows`. The manifest keeps them all, and
+/// a restore of the backup puts `sqlite_sequence` back as before.
+#[test]
+fn backup_json_lists_sqlites_own_tables_apart_from_the_users() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let run = sb.xtask(&["backup", "local", "--json"]);
+    run.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let rows = v["result"]["rows"].as_object().unwrap();
+    assert!(rows.keys().all(|t| !t.starts_with("sqlite_")), "{rows:?}");
+    let internal = v["result"]["internal_rows"].as_object().unwrap();
+    assert!(internal.contains_key("sqlite_sequence"), "{v}");
+    let backup = only_backup(&sb);
+    let m = manifest_for(&sb, &backup);
+    assert!(m["rows"].get("sqlite_sequence").is_some(), "{m}");
+    let seq = "SELECT name, seq FROM sqlite_sequence ORDER BY name";
+    let before = sb.query(seq);
+    restore_replacing(&sb, &backup).assert_ok();
+    assert_eq!(sb.query(seq), before);
+}
