@@ -2385,6 +2385,9 @@ fn plan_json(
     done: Option<(&Path, &Path, &Manifest)>,
 ) -> serde_json::Value {
     let result = done.map(|(file, manifest_path, m)| {
+        // The tables the text counts; SQLite's own (`sqlite_sequence`) apart.
+        let (rows, internal_rows): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            { m.rows.iter() }.partition(|(t, _)| d1_core::statement::rows_are_checked(t));
         serde_json::json!({
             "file": file,
             "manifest": manifest_path,
@@ -2392,7 +2395,8 @@ fn plan_json(
             "sha256": m.file.sha256,
             "format": names.format.label(),
             "statements": m.statements,
-            "rows": m.rows,
+            "rows": rows,
+            "internal_rows": internal_rows,
             "verification": m.verification.as_ref().map(|v| v.outcome.clone()),
             "offsite": m.offsite.as_ref().map(|o| format!("r2://{}/{}", o.bucket, o.key)),
             "wide_integers": m.wide_integers.clone().unwrap_or_default(),
