@@ -504,3 +504,63 @@ fn a_backup_holding_the_same_data_as_the_newest_says_so() {
     assert!(!changed.all().contains("same data as"), "{}", changed.all());
     assert_eq!(sql_backups(&sb).len(), 3, "{:?}", sb.backup_files());
 }
+
+/// Whether the process `pid` has ended: gone, or a zombie nobody reaped.
+fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// IC: a with-backup killed (SIGKILL, the OOM killer) while its command
+/// still runs leaves that command running; the lock stays held while it
+/// lives: a backup started meanwhile is refused (exit 4) naming the
+/// command's pid, and changes nothing. Once the command ends, the lock is
+/// free (told stale: its with-backup was killed).
+#[test]
+fn a_killed_with_backup_holds_the_lock_while_its_command_still_runs() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let script = "echo $$ > child.pid; i=0; while [ ! -e go ] && [ $i -lt 600 ]; do \
+                  sleep 0.1; i=$((i+1)); done";
+    let mut with_backup = sb
+        .xtask_command(&["with-backup", "local", "--", "sh", "-c", script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = sb.path().join("child.pid");
+    wait_for(&pid_file);
+    std::thread::sleep(Duration::from_millis(200));
+    let child: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    with_backup.kill().unwrap();
+    with_backup.wait().unwrap();
+    assert!(!has_ended(child), "the command ended with its with-backup");
+    let backups = sql_backups(&sb).len();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!("pid {child}")),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("Nothing was changed."), "{}", run.all());
+    assert_eq!(sql_backups(&sb).len(), backups);
+    std::fs::write(sb.path().join("go"), "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_ended(child) {
+        assert!(Instant::now() < deadline, "the command never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("`with-backup local`"), "{}", run.all());
+    assert_eq!(sql_backups(&sb).len(), backups + 1);
+}
