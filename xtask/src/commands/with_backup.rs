@@ -41,7 +41,7 @@ pub fn with_backup(
     // Held from before the backup until the command ends: a restore, a
     // migration or a prune started meanwhile would change the database
     // under the command, or undo it past the backup taken before it.
-    let lock = crate::steps::lock::acquire_lock(project, &format!("with-backup {}", args.env))?;
+    let mut lock = crate::steps::lock::acquire_lock(project, &format!("with-backup {}", args.env))?;
     // `before:` first, whatever reason is given: prune keeps a backup so
     // marked as the task's undo point.
     let reason = format!("before: {}", args.reason.as_deref().unwrap_or(&shown));
@@ -73,7 +73,8 @@ pub fn with_backup(
         "`{shown}` was started and may have changed {}; {before_it}",
         databases.join(", ")
     ));
-    let status = match crate::edge::child::run_passing_signals(program, rest) {
+    let started = |pid: u32| record_running(&mut lock, &shown, pid);
+    let status = match crate::edge::child::run_passing_signals(program, rest, started) {
         Ok(status) => status,
         Err(e) => {
             // As a shell does: a command that cannot be started is 127.
@@ -92,6 +93,17 @@ pub fn with_backup(
         return Ok(std::process::ExitCode::from(shell_code(status)));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Records in the lock the command `shown`, started as process `pid`:
+/// killed, this run leaves the lock held while the command runs.
+fn record_running(lock: &mut crate::edge::lock::BackupLock, shown: &str, pid: u32) {
+    if let Err(e) = lock.running(pid) {
+        crate::warn!(
+            "could not record `{shown}` (pid {pid}) in the backup lock ({e:#}): if this run is \
+             killed, the lock is free while it still runs"
+        );
+    }
 }
 
 /// A full backup of each of `targets`, in order, each file with its

@@ -73,6 +73,23 @@ pub struct Holder {
     /// kept from a killed run, not as a lock just left.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub was_kept: bool,
+    /// The command a `with-backup` holder started, while it runs
+    /// ([`BackupLock::running`]): a with-backup killed (SIGKILL, the OOM
+    /// killer) leaves it running, and the lock counts as held while it
+    /// does, on this machine ([`crate::edge::machine::Machine::process`]).
+    /// Absent in records written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<Running>,
+}
+
+/// A process a holder started ([`Holder::running`]): its pid, and when it
+/// started ([`crate::edge::machine::start_of`]), which tells it from
+/// another process given its pid since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
 }
 
 /// How many records of runs gone a lock keeps ([`Holder::kept`]).
@@ -295,6 +312,7 @@ impl Holder {
             repository: None,
             kept: Vec::new(),
             was_kept: true,
+            running: None,
             ..self
         })
     }
@@ -531,6 +549,19 @@ impl BackupLock {
         let stale = (!previous.trim().is_empty()).then(|| StaleLock {
             holder: serde_json::from_str(&previous).ok(),
         });
+        if let Some(held) = stale
+            .as_ref()
+            .and_then(|s| still_running(s.holder.as_ref()?))
+        {
+            // Its file is left as it is, saying who still runs.
+            let held = HeldElsewhere {
+                dir: dir.display().to_string(),
+                lock: path.display().to_string(),
+                left: "Nothing was changed.".to_owned(),
+                ..held
+            };
+            return Err(crate::exit::Exit::LockHeld.error(held));
+        }
         let holder = Holder {
             pid: std::process::id(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -540,6 +571,7 @@ impl BackupLock {
             machine: Some(crate::edge::machine::Machine::here().record()),
             kept: Vec::new(),
             was_kept: false,
+            running: None,
             // Canonical, so that another run names the checkout alike
             // whichever path (a symlink) each was started through.
             repository: std::fs::canonicalize(repository)
@@ -604,6 +636,15 @@ impl BackupLock {
         Ok((0..records.len())
             .map(|i| kept.iter().any(|(k, _)| *k == i))
             .collect())
+    }
+
+    /// Writes into the lock the command this run (a `with-backup`) started,
+    /// process `pid`, so that the lock counts as held while that command
+    /// runs, even once this run is killed ([`Holder::running`]).
+    pub fn running(&mut self, pid: u32) -> Result<()> {
+        let start = crate::edge::machine::start_of(pid);
+        self.holder.running = Some(Running { pid, start });
+        self.write(&self.holder)
     }
 
     /// Writes into the lock the backup file about to be given its name
@@ -694,17 +735,53 @@ fn advice(holder: Option<&Holder>) -> String {
     let env = command_environment(&h.command).unwrap_or("ENV");
     let here = { h.machine.as_deref() }.is_some_and(|m| Machine::read(m).run(h.pid) == Run::Alive);
     match here && is_ancestor(h.pid) {
-        true => format!(
-            "this run was started by the command `with-backup {env}` runs, and with-backup holds \
-             the backup lock until that command ends, so a command that takes the lock (backup, \
-             restore, migrate, prune, deploy, offsite fetch) cannot run inside it: run it before \
-             or after with-backup (`cargo xtask migrate {env}` takes its own pre-migration \
-             backup)"
-        ),
+        true => nested(env),
         false => "with-backup holds the backup lock until its command ends: wait for that \
                   command to finish, then run this again"
             .to_owned(),
     }
+}
+
+/// The refusal of a run that took the lock from `h`, a `with-backup`
+/// killed while the command it started still runs on this machine (in
+/// this pid namespace, since it booted): the lock counts as held while it
+/// runs. Its directory, lock and what was left are set by the caller.
+fn still_running(h: &Holder) -> Option<HeldElsewhere> {
+    use crate::edge::machine::{Machine, Run, is_ancestor};
+    let running = h.running.as_ref()?;
+    let machine = Machine::read(h.machine.as_deref()?);
+    if machine.process(running.pid, running.start) != Run::Alive {
+        return None;
+    }
+    let env = command_environment(&h.command).unwrap_or("ENV");
+    let advice = match is_ancestor(running.pid) {
+        true => nested(env),
+        false => format!(
+            "with-backup was killed, but the command it started still runs and may change the \
+             database, so the backup lock stays held until it ends: wait for pid {} to finish, \
+             then run this again",
+            running.pid
+        ),
+    };
+    Some(HeldElsewhere {
+        dir: String::new(),
+        who: format!("pid {}, the command {} started", running.pid, h.who()),
+        advice,
+        lock: String::new(),
+        left: String::new(),
+    })
+}
+
+/// The advice to a run refused because the command `with-backup ENV` runs
+/// started it: waiting would wait for itself.
+fn nested(env: &str) -> String {
+    format!(
+        "this run was started by the command `with-backup {env}` runs, and with-backup holds \
+         the backup lock until that command ends, so a command that takes the lock (backup, \
+         restore, migrate, prune, deploy, offsite fetch) cannot run inside it: run it before \
+         or after with-backup (`cargo xtask migrate {env}` takes its own pre-migration \
+         backup)"
+    )
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
@@ -760,6 +837,7 @@ mod tests {
             repository: Some(repository.to_owned()),
             kept: Vec::new(),
             was_kept: false,
+            running: None,
         };
         let here = Path::new("/repo");
         assert!(
@@ -843,6 +921,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            running: None,
         };
         std::fs::write(
             dir.path().join(LOCK_FILE),
@@ -914,6 +993,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            running: None,
         };
         let records = vec![dead(7, "prod"), dead(8, "staging")];
         let take = |command: &str| BackupLock::acquire(dir.path(), command, Path::new("/repo"));
@@ -962,6 +1042,7 @@ mod tests {
             repository: Some("/srv/qbtime".into()),
             kept: Vec::new(),
             was_kept: false,
+            running: None,
         }
     }
 

@@ -128,6 +128,12 @@ impl Machine {
         self.run_seen_from(&Machine::here(), pid_exists(pid))
     }
 
+    /// What the process `pid` that started at `start` ([`start_of`]) of
+    /// the run that recorded this is, judged here ([`is_running`]).
+    pub fn process(&self, pid: u32, start: Option<u64>) -> Run {
+        self.run_seen_from(&Machine::here(), is_running(pid, start))
+    }
+
     /// What the run that recorded this is, seen from `here`, where a
     /// process of its pid exists or not (`alive`).
     fn run_seen_from(&self, here: &Machine, alive: bool) -> Run {
@@ -160,16 +166,44 @@ impl Machine {
     }
 }
 
+/// The fields of `/proc/PID/stat` after the command's name, from its state
+/// on (`STATE PPID … STARTTIME …`); `None` where it cannot be read.
+fn stat_after_comm(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `PID (COMM) STATE PPID …`: COMM may hold spaces and `)`.
+    let (_, after) = stat.rsplit_once(')')?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// When the process `pid` of this pid namespace started, in clock ticks
+/// since this machine booted (`/proc/PID/stat`'s `starttime`): with its
+/// pid, it names one process of this boot, not another given that pid
+/// since. `None` where it cannot be read.
+pub fn start_of(pid: u32) -> Option<u64> {
+    stat_after_comm(pid)?.get(19)?.parse().ok()
+}
+
+/// Whether the process a record names runs here: a process of its pid
+/// exists, is not a zombie (ended, not yet reaped), and started at `start`
+/// where the record says when ([`start_of`]) and `/proc` tells it; a
+/// process of that pid started at another time is another one.
+pub fn is_running(pid: u32, start: Option<u64>) -> bool {
+    if !pid_exists(pid) {
+        return false;
+    }
+    let Some(stat) = stat_after_comm(pid) else {
+        return true;
+    };
+    let zombie = stat.first().is_some_and(|state| state == "Z");
+    let now = stat.get(19).and_then(|s| s.parse::<u64>().ok());
+    !zombie && (start.is_none() || now.is_none() || start == now)
+}
+
 /// Whether the process `pid` of this pid namespace is an ancestor of this
 /// one (its parent, its parent's parent, …), by the parent each process's
 /// `/proc/PID/stat` names: `false` where that cannot be read.
 pub fn is_ancestor(pid: u32) -> bool {
-    let parent = |of: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{of}/stat")).ok()?;
-        // `PID (COMM) STATE PPID …`: COMM may hold spaces and `)`.
-        let (_, after) = stat.rsplit_once(')')?;
-        after.split_whitespace().nth(1)?.parse().ok()
-    };
+    let parent = |of: u32| -> Option<u32> { stat_after_comm(of)?.get(1)?.parse().ok() };
     let mut at = std::process::id();
     // A chain is far shorter than this; a loop read mid-change ends too.
     for _ in 0..4096 {

@@ -640,6 +640,7 @@ mod tests {
                 repository: None,
                 kept: Vec::new(),
                 was_kept: false,
+                running: None,
             };
             std::fs::write(
                 dir.path().join(LOCK_FILE),
@@ -772,6 +773,7 @@ mod tests {
                 repository: None,
                 kept: Vec::new(),
                 was_kept: false,
+                running: None,
             };
             let next = |command| Reader::Next {
                 dead: &dead,
@@ -806,6 +808,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            running: None,
         };
         let stale = StaleLock {
             holder: Some(Holder {
