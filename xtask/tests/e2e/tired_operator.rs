@@ -564,3 +564,51 @@ fn a_killed_with_backup_holds_the_lock_while_its_command_still_runs() {
     assert!(run.stderr.contains("`with-backup local`"), "{}", run.all());
     assert_eq!(sql_backups(&sb).len(), backups + 1);
 }
+
+/// IC: the command with-backup runs may start a locking xtask in another
+/// pid namespace (`docker run … cargo xtask migrate`), where no walk of
+/// /proc finds with-backup among its parents: it is still told that it was
+/// started by with-backup's command and to run before or after it (not to
+/// wait for that command, which waits for it), by what with-backup passes
+/// its command in the environment. Here the namespace is `unshare`'s,
+/// where it runs unprivileged.
+#[test]
+fn a_locking_xtask_in_another_pid_namespace_under_with_backup_is_told_it_is_nested() {
+    let unshare = [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+    ];
+    if !Command::new(unshare[0])
+        .args(&unshare[1..])
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: unshare cannot make a pid namespace here");
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let script = format!(
+        "{} \"$XT\" backup local 2>nested.err; echo backup=$?",
+        unshare.join(" ")
+    );
+    let run = Run::from_output(
+        sb.xtask_command(&["with-backup", "local", "--", "sh", "-c", &script])
+            .env("XT", env!("CARGO_BIN_EXE_xtask"))
+            .output()
+            .unwrap(),
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("backup=4"), "{}", run.all());
+    let nested = std::fs::read_to_string(sb.path().join("nested.err")).unwrap();
+    assert!(
+        nested.contains("`with-backup local`") && nested.contains("run it before or after"),
+        "{nested}"
+    );
+    assert_lock_released(&sb);
+}
