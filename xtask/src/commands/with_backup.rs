@@ -73,8 +73,10 @@ pub fn with_backup(
         "`{shown}` was started and may have changed {}; {before_it}",
         databases.join(", ")
     ));
+    let nesting = lock.nesting();
+    let vars = [(crate::edge::lock::NESTED_ENV, nesting.as_str())];
     let started = |pid: u32| record_running(&mut lock, &shown, pid);
-    let status = match crate::edge::child::run_passing_signals(program, rest, started) {
+    let status = match crate::edge::child::run_passing_signals(program, rest, &vars, started) {
         Ok(status) => status,
         Err(e) => {
             // As a shell does: a command that cannot be started is 127.

@@ -12,15 +12,17 @@ use anyhow::{Context, Result};
 /// Runs the command and waits for it; SIGINT or SIGTERM sent to this
 /// process (by `kill`, systemd, a CI timeout: not only a terminal's Ctrl-C,
 /// which reaches the whole group) is passed on to it, and its own outcome
-/// is what is reported. `started` is given its pid once it runs.
+/// is what is reported. It is given `vars` in its environment, and
+/// `started` is given its pid once it runs.
 pub fn run_passing_signals(
     program: &str,
     rest: &[String],
+    vars: &[(&str, &str)],
     started: impl FnOnce(u32),
 ) -> std::io::Result<ExitStatus> {
     let _guard = crate::edge::signals::GuardingChild::new();
     let mut command = Command::new(program);
-    command.args(rest);
+    command.args(rest).envs(vars.iter().copied());
     // Under `nohup`: a Node.js command would die of the job's SIGHUP.
     let mut child = crate::edge::signals::shield_from_hangup(&mut command).spawn()?;
     started(child.id());

@@ -92,6 +92,14 @@ pub struct Running {
     pub start: Option<u64>,
 }
 
+/// The variable a `with-backup` sets for the command it runs, saying its
+/// lock ([`Holder::nesting`]): a locking run that finds the lock held by
+/// that with-backup and this variable saying it was started by its
+/// command, where no walk of `/proc` can tell (in another pid namespace: a
+/// container, `unshare`), is told to run before or after with-backup, not
+/// to wait for it.
+pub const NESTED_ENV: &str = "QBTIME_WITH_BACKUP_LOCK";
+
 /// How many records of runs gone a lock keeps ([`Holder::kept`]).
 pub const MOST_KEPT: usize = 4;
 
@@ -315,6 +323,19 @@ impl Holder {
             running: None,
             ..self
         })
+    }
+
+    /// What a `with-backup` holding this lock passes the command it runs in
+    /// [`NESTED_ENV`]: its pid and when it started, as the lock records
+    /// them.
+    pub fn nesting(&self) -> String {
+        format!("{}@{}", self.pid, self.started_at)
+    }
+
+    /// Whether this run was started by the command of the `with-backup`
+    /// this lock's holder is, by [`NESTED_ENV`].
+    fn nests_this_run(&self) -> bool {
+        std::env::var(NESTED_ENV).is_ok_and(|v| v == self.nesting())
     }
 
     /// When the run started, if its record says so in RFC 3339.
@@ -647,6 +668,12 @@ impl BackupLock {
         self.write(&self.holder)
     }
 
+    /// What a `with-backup` holding this lock passes the command it runs
+    /// in [`NESTED_ENV`] ([`Holder::nesting`]).
+    pub fn nesting(&self) -> String {
+        self.holder.nesting()
+    }
+
     /// Writes into the lock the backup file about to be given its name
     /// (`None` once its manifest is written), so that the next run, finding
     /// the lock stale, removes that file if it was left without one.
@@ -734,7 +761,7 @@ fn advice(holder: Option<&Holder>) -> String {
     };
     let env = command_environment(&h.command).unwrap_or("ENV");
     let here = { h.machine.as_deref() }.is_some_and(|m| Machine::read(m).run(h.pid) == Run::Alive);
-    match here && is_ancestor(h.pid) {
+    match (here && is_ancestor(h.pid)) || h.nests_this_run() {
         true => nested(env),
         false => "with-backup holds the backup lock until its command ends: wait for that \
                   command to finish, then run this again"
@@ -754,7 +781,7 @@ fn still_running(h: &Holder) -> Option<HeldElsewhere> {
         return None;
     }
     let env = command_environment(&h.command).unwrap_or("ENV");
-    let advice = match is_ancestor(running.pid) {
+    let advice = match is_ancestor(running.pid) || h.nests_this_run() {
         true => nested(env),
         false => format!(
             "with-backup was killed, but the command it started still runs and may change the \
