@@ -832,6 +832,36 @@ mod tests {
         assert!(!text.contains("\"pid\":10,"), "{text}");
     }
 
+    /// IC: a `.….partial` whose pid names a process started after the
+    /// file was last written (its run gone, its pid given to another
+    /// process since) is a leftover all the same; one of a run alive, its
+    /// process started before it wrote the file, is not.
+    #[test]
+    fn an_unfinished_file_whose_pid_was_given_to_a_later_process_is_a_leftover() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut later = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let reused = format!(".backup-prod-20261201-1106.{}.sql.partial", later.id());
+        let alive = format!(
+            ".backup-prod-20261201-1107.{}.sql.partial",
+            std::process::id()
+        );
+        for file in [&reused, &alive] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(&reused));
+        file.unwrap().set_modified(hour_ago).unwrap();
+        let found = leftover_partials(dir.path()).unwrap();
+        let _ = later.kill();
+        let _ = later.wait();
+        assert_eq!(found, [dir.path().join(reused)]);
+    }
+
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,
     /// a directory even) is not this tool's, and is never removed; one of
     /// a run gone is, and one of a run alive is not.
