@@ -199,6 +199,37 @@ pub fn is_running(pid: u32, start: Option<u64>) -> bool {
     !zombie && (start.is_none() || now.is_none() || start == now)
 }
 
+/// Whether the process `pid` of this pid namespace may be the run that
+/// last wrote a file at `written` (a `.….partial` named with its pid): it
+/// runs ([`is_running`]), and it started before then. One started later
+/// is another process given that pid since the run that wrote it ended.
+/// A process started up to [`CLOCK_SLACK`] after is taken as the writer
+/// (the clock may have been stepped since), as is one whose start cannot
+/// be read.
+pub fn may_have_written(pid: u32, written: std::time::SystemTime) -> bool {
+    is_running(pid, None) && started_at(pid).is_none_or(|started| started <= written + CLOCK_SLACK)
+}
+
+/// How far the clock may have been stepped between a file's write and now
+/// without a live run's file being taken for another's
+/// ([`may_have_written`]).
+const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// When the process `pid` started, by the clock: when this machine booted
+/// (`/proc/stat`'s `btime`) and its start after that ([`start_of`]).
+fn started_at(pid: u32) -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let boot: u64 = { stat.lines() }
+        .find_map(|line| line.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf(3) only reads a setting.
+    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let after = std::time::Duration::from_millis(start_of(pid)? * 1000 / ticks.max(1));
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(boot) + after)
+}
+
 /// Whether the process `pid` of this pid namespace is an ancestor of this
 /// one (its parent, its parent's parent, …), by the parent each process's
 /// `/proc/PID/stat` names: `false` where that cannot be read.
@@ -347,6 +378,13 @@ mod tests {
             assert!(!here.record().contains(id), "{}", here.record());
         }
         assert_eq!(here.run(std::process::id()), Run::Alive);
+        // IC: a record whose pid is alive but names a process started at
+        // another time is of another process.
+        let me = std::process::id();
+        let start = start_of(me).expect("this process's start");
+        assert_eq!(here.process(me, Some(start)), Run::Alive);
+        assert_eq!(here.process(me, Some(start + 1)), Run::Killed);
+        assert_eq!(here.process(me, None), Run::Alive);
         assert_eq!(here.run(u32::MAX), Run::Killed);
         for hostile in ["a\u{1b}[2Jb", "\u{202e}tsoh", "a`rm -rf x`", "it's"] {
             let m = Machine::read(&format!("host {hostile}"));

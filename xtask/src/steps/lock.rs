@@ -507,15 +507,24 @@ fn remove(leftover: &Path) -> Result<()> {
 
 /// Unfinished files (`.….partial`) whose run is gone: each name carries
 /// its run's pid (`.verify-<pid>-…`, or `.<name>.<pid>.….partial`). One
-/// whose pid names a live process is another run's, still working; one
-/// with no pid in its name is not this tool's, and is left alone.
+/// whose pid names a live process that started before the file was last
+/// written is another run's, still working
+/// ([`crate::edge::machine::may_have_written`]: one started later was
+/// given the pid since, and a zombie has ended); one with no pid in its
+/// name is not this tool's, and is left alone.
 fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let written = || entry.metadata().and_then(|m| m.modified()).ok();
+        let alive = |pid| match written() {
+            Some(at) => crate::edge::machine::may_have_written(pid, at),
+            None => crate::edge::machine::is_running(pid, None),
+        };
         if name.starts_with('.')
             && name.ends_with(".partial")
-            && owner(&name).is_some_and(|pid| !crate::edge::machine::pid_exists(pid))
+            && owner(&name).is_some_and(|pid| !alive(pid))
         {
             found.push(dir.join(name));
         }
