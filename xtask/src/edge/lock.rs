@@ -935,6 +935,35 @@ mod tests {
         assert_eq!(leftovers.len(), 2, "the lock and the other name only");
     }
 
+    /// IC: a stale with-backup whose command is judged ended here, by its
+    /// pid on this machine, says how it was judged: a clone of this VM
+    /// (the same machine id and boot id, from one running snapshot)
+    /// sharing the backup directory runs processes not seen here.
+    #[test]
+    fn a_stale_with_backup_whose_command_is_judged_ended_names_the_clone_limit() {
+        let holder = Holder {
+            pid: u32::MAX - 1,
+            started_at: "2026-11-23T10:00:00Z".into(),
+            command: "with-backup prod".into(),
+            doing: None,
+            placing: None,
+            machine: Some(crate::edge::machine::Machine::here().record()),
+            repository: None,
+            kept: Vec::new(),
+            was_kept: false,
+            running: Some(Running {
+                pid: u32::MAX - 2,
+                start: None,
+            }),
+        };
+        let told = StaleLock {
+            holder: Some(holder),
+        }
+        .to_string();
+        assert!(told.contains(&format!("pid {}", u32::MAX - 2)), "{told}");
+        assert!(told.contains("clone"), "{told}");
+    }
+
     #[test]
     fn a_lock_file_left_by_a_dead_holder_is_reported_stale() {
         let dir = tempfile::tempdir().unwrap();
