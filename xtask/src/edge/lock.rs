@@ -833,11 +833,25 @@ impl std::fmt::Display for StaleLock {
             Some(h) if h.was_kept => {
                 write!(f, "a record kept from {}, which was killed", h.kept_run())
             }
-            Some(h) => write!(
-                f,
-                "{} held the backup lock and is gone without releasing it",
-                h.who()
-            ),
+            Some(h) => {
+                write!(
+                    f,
+                    "{} held the backup lock and is gone without releasing it",
+                    h.who()
+                )?;
+                match &h.running {
+                    // Judged by its pid here: a clone of this VM (the same
+                    // machine id and boot id) runs processes not seen here.
+                    Some(r) => write!(
+                        f,
+                        "; the command it started (pid {}) is not running on this machine (judged \
+                         by its pid here: a clone of this VM, booted from one running snapshot, \
+                         has its machine id and boot id, and its processes are not seen here)",
+                        r.pid
+                    ),
+                    None => Ok(()),
+                }
+            }
             None => {
                 f.write_str("a previous run held the backup lock and is gone without releasing it")
             }
