@@ -208,6 +208,39 @@ fn a_restore_through_wrangler_never_loads_rows_wrangler_rewrites() {
     assert_eq!(sb.backup_files(), files, "{}", run.all());
 }
 
+/// A restore through wrangler writes the repaired SQL to a file in the
+/// temporary directory first; on a full disk there it stopped midway with
+/// a bare IO error. It is refused with the plan, naming the directory, the
+/// bytes needed and free, and the fix (TMPDIR), before anything ran: the
+/// target's local D1 is still not made.
+#[test]
+fn a_restore_through_wrangler_with_no_room_for_its_file_is_refused_first() {
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    let target = target_sandbox();
+    let tmp = target.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let Some(cmd) = xtask_with_mounted(&tmp, Mounted::Full) else {
+        return;
+    };
+    let args = [
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--yes",
+        "--via-wrangler",
+    ];
+    let mut cmd = target.sandboxed(cmd, &args);
+    cmd.env("TMPDIR", &tmp);
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    for said in [tmp.to_str().unwrap(), "free", "TMPDIR", "nothing was done"] {
+        assert!(run.stderr.contains(said), "{said}:\n{}", run.all());
+    }
+    assert!(target.local_d1_files().is_empty(), "{}", run.all());
+}
+
 fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

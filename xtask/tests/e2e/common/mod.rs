@@ -344,7 +344,7 @@ impl Sandbox {
 
     /// The local D1's SQLite files in the sandbox (not workerd's
     /// `metadata.sqlite`).
-    fn local_d1_files(&self) -> Vec<PathBuf> {
+    pub fn local_d1_files(&self) -> Vec<PathBuf> {
         let dir = self
             .path()
             .join(".wrangler/state/v3/d1/miniflare-D1DatabaseObject");
