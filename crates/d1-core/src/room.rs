@@ -25,6 +25,13 @@ pub fn available_bytes(path: &Path) -> Option<u64> {
     Some(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
 }
 
+/// The bytes `free` on a file system, if they are fewer than the `bytes`
+/// to be written there: `None` when they fit, or the free space cannot be
+/// told (the write itself then says what fails).
+pub fn short_of(bytes: u64, free: Option<u64>) -> Option<u64> {
+    free.filter(|free| *free < bytes)
+}
+
 /// The most memory this process has held (its peak resident set), or
 /// `None` when it cannot be told. SQLite's own count of its heap is off in
 /// this build (`SQLITE_DEFAULT_MEMSTATUS=0`, `.cargo/config.toml`), so

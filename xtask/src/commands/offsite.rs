@@ -623,7 +623,7 @@ fn no_download(bytes: u64, free: Option<u64>) -> Option<NoDownload> {
         return Some(NoDownload::NoUploadPutsIt);
     }
     // One whose free space cannot be told is left to the download.
-    free.filter(|free| *free < bytes).map(NoDownload::NoRoom)
+    d1_core::room::short_of(bytes, free).map(NoDownload::NoRoom)
 }
 
 /// Refuses, before a byte of it is read, the copy `entry` names when its

@@ -730,7 +730,7 @@ fn refuse_full(path: &Path, at: &Path, what: &str) -> Result<()> {
 /// than [`RECORD_ROOM`]: none when a record has room, or the free space
 /// cannot be told.
 fn short_of_room(free: Option<u64>) -> Option<u64> {
-    free.filter(|free| *free < RECORD_ROOM)
+    d1_core::room::short_of(RECORD_ROOM, free)
 }
 
 /// Whether the open `file` is not empty and its last byte is no line

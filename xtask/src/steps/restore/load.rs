@@ -340,7 +340,7 @@ pub(super) fn load_with_wrangler(
     let (_temp, file) = TempFile::create_open(partial.clone())?;
     let mut writer = FileSink(BufWriter::new(file));
     // The drops must be deferred too, and come before the repair's own lines.
-    writer.statement("PRAGMA defer_foreign_keys=TRUE;")?;
+    writer.statement(DEFER_FOREIGN_KEYS)?;
     for sql in drops {
         writer.statement(sql)?;
     }
@@ -351,6 +351,45 @@ pub(super) fn load_with_wrangler(
         refuse_what_local_wrangler_rewrites(&partial, target)?;
     }
     wrangler.run(&cmds.execute_file(target, &partial))
+}
+
+/// The line [`load_with_wrangler`] puts first in its file.
+const DEFER_FOREIGN_KEYS: &str = "PRAGMA defer_foreign_keys=TRUE;";
+
+/// Refuses, before anything runs, a load through wrangler whose file (the
+/// `repaired` bytes of the dump, with `--replace`'s drops and the pragma)
+/// the temporary directory has no room for: it failed midway writing it,
+/// with a bare IO error. None is written unless `through_wrangler`.
+pub(super) fn refuse_no_room_for_file(
+    through_wrangler: bool,
+    repaired: u64,
+    mode: Mode,
+    inspected: &Inspected,
+) -> Result<()> {
+    if !through_wrangler {
+        return Ok(());
+    }
+    let drops = match mode {
+        Mode::Replace => drop_statements(&inspected.existing, &inspected.catalog),
+        _ => Vec::new(),
+    };
+    let bytes = std::iter::once(DEFER_FOREIGN_KEYS)
+        .chain(drops.iter().map(String::as_str))
+        .fold(repaired, |sum, sql| sum + sql.len() as u64 + 1);
+    let dir = std::env::temp_dir();
+    let Some(free) = d1_core::room::short_of(bytes, d1_core::room::available_bytes(&dir)) else {
+        return Ok(());
+    };
+    let size = d1_core::wording::size;
+    Err(crate::exit::could_not_run(anyhow::anyhow!(
+        "the restore writes the repaired SQL ({}, {bytes} bytes) to a file in the temporary \
+         directory {} for `wrangler d1 execute --file`, and the file system holding it has {} \
+         ({free} bytes) free; nothing was done. Free space there, or set TMPDIR to a directory \
+         with room, then restore again",
+        size(bytes),
+        dir.display(),
+        size(free)
+    )))
 }
 
 /// What `wrangler d1 execute --local --file` (workers-sdk's d1-trimmer)

@@ -607,9 +607,8 @@ fn plan(
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
-    // The dump's triggers, as its statements read and as SQLite made them.
     let local_wrangler = access.local_wrangler(target);
-    triggers.extend(preflight(&source, &survey, &options, local_wrangler)?);
+    let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
     let after = schema_after(&migrations_dir, mode, &source, schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
@@ -621,6 +620,7 @@ fn plan(
         key_check,
     };
     load::refuse_drops_local_wrangler_rewrites(local_wrangler, mode, &inspected)?;
+    load::refuse_no_room_for_file(!access.fast_local, repaired, mode, &inspected)?;
     let safety_backup = takes_safety_backup(target, new, &inspected.existing);
     if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
         trial_load(&source, &survey, &options)?;

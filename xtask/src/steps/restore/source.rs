@@ -380,12 +380,17 @@ pub(super) fn repair_options(
 /// `local_wrangler` is the target when `wrangler d1 execute --local` is to
 /// run the load: a statement it would rewrite is refused here too
 /// ([`super::load::LOCAL_WRANGLER_TRIMS`]).
+/// The dump's triggers, as its statements read and as SQLite made them, go
+/// into `triggers`; it returns the bytes of the
+/// repaired SQL as a load through wrangler writes it to its file (drops
+/// and pragma aside).
 pub(super) fn preflight(
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
     local_wrangler: Option<&Environment>,
-) -> Result<BTreeMap<String, String>> {
+    triggers: &mut BTreeMap<String, String>,
+) -> Result<u64> {
     survey.ensure_repairable().with_context(|| {
         format!(
             "{} cannot be restored to D1; nothing was done",
@@ -395,6 +400,7 @@ pub(super) fn preflight(
     let mut preflight = Watching {
         sink: repair::Preflight::new(options)?,
         trimmed: false,
+        bytes: 0,
     };
     // Read as the load will read it: a file changed since it was checked
     // is refused here, before the safety backup or anything else runs.
@@ -409,19 +415,23 @@ pub(super) fn preflight(
     if let Some(target) = local_wrangler.filter(|_| preflight.trimmed) {
         super::load::refuse_local_wrangler_rewrite(target, "Nothing was done")?;
     }
-    Ok(preflight.sink.triggers())
+    triggers.extend(preflight.sink.triggers());
+    Ok(preflight.bytes)
 }
 
 /// The preflight's sink, which also notes a statement holding what
-/// wrangler's local execute rewrites.
+/// wrangler's local execute rewrites, and counts the bytes a load through
+/// wrangler writes (each statement and its line break).
 struct Watching {
     sink: repair::Preflight,
     trimmed: bool,
+    bytes: u64,
 }
 
 impl repair::Sink for Watching {
     fn statement(&mut self, sql: &str) -> Result<()> {
         self.trimmed |= sql.contains(super::load::LOCAL_WRANGLER_TRIMS);
+        self.bytes += sql.len() as u64 + 1;
         self.sink.statement(sql)
     }
 }
