@@ -338,3 +338,33 @@ fn a_local_backup_of_a_row_over_two_megabytes_by_its_numbers_is_refused_before_a
         sb.backup_files()
     );
 }
+
+/// A STORED generated column's value is in the row as SQLite stores it,
+/// though the dump does not carry it: `x || x` of a 1.1 MB `x` is 2.2 MB,
+/// which D1 refuses (the load computes it, and SQLite's length limit, which
+/// D1 sets to 2,000,000 bytes, bounds the value and its record). Local D1
+/// holds it (the real wrangler's local D1 stored even 4 MB here). The size
+/// check read `PRAGMA table_info`, which leaves generated columns out, and
+/// passed it; the backup is refused before anything is written, naming the
+/// column, as for a value the dump carries.
+#[test]
+fn a_local_backup_of_a_stored_generated_value_over_two_megabytes_is_refused_first() {
+    let sb = with_shape(
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, x TEXT, \
+         g TEXT GENERATED ALWAYS AS (x || x) STORED);\n",
+    );
+    sb.execute_sql_with_wrangler("INSERT INTO docs (x) VALUES (hex(randomblob(550000)));");
+    for args in [&["backup", "local"][..], &["backup", "local", "--dry-run"]] {
+        let run = sb.xtask(args);
+        let all = run.all();
+        assert_eq!(run.code, Some(2), "{args:?}\n{all}");
+        for named in ["docs.g", "2,000,000 bytes", "out of D1"] {
+            assert!(all.contains(named), "{args:?}: {named:?} not named\n{all}");
+        }
+        assert!(
+            sb.backup_files().iter().all(|f| f == ".lock"),
+            "{args:?}: {:?}",
+            sb.backup_files()
+        );
+    }
+}
