@@ -368,3 +368,45 @@ fn a_local_backup_of_a_stored_generated_value_over_two_megabytes_is_refused_firs
         );
     }
 }
+
+/// A statement over D1's 100 KB is split into pieces by the restore; a
+/// value over 2 MB cannot be, and verify told it would be ("split into
+/// pieces under it (restore repairs this)") beside the failure. Each is
+/// told its own: the statement that it is split, the value that its row
+/// cannot be restored into D1, with the fix (shorten it, or move it to
+/// R2). Both in `verify` and in `restore --dry-run`.
+#[test]
+fn a_value_over_two_megabytes_is_never_told_it_will_be_split() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let long = "HIDDENVALUE".repeat(14_000);
+    let statement = format!("{PREFIX}INSERT INTO \"notes\" VALUES(2,'{long}',NULL);\n");
+    for (what, text) in oversized_dumps().into_iter().take(2) {
+        let file = sb.path().join("made.sql");
+        std::fs::write(&file, &text).unwrap();
+        let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+        let dry = sb.xtask(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "local",
+            "--no-manifest",
+            "--replace",
+            "--dry-run",
+        ]);
+        for run in [&verify, &dry] {
+            let all = run.all();
+            assert!(!run.ok, "{what}\n{all}");
+            assert!(!all.contains("split"), "{what}: told it is split\n{all}");
+            for said in ["no restore can load it into D1", "R2"] {
+                assert!(all.contains(said), "{what}: {said:?}\n{all}");
+            }
+        }
+    }
+    let file = sb.path().join("made.sql");
+    std::fs::write(&file, &statement).unwrap();
+    let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest", "-v"]);
+    let all = verify.all();
+    assert!(all.contains("split into pieces under it"), "{all}");
+    assert!(!all.contains("no restore can load it"), "{all}");
+}
