@@ -824,15 +824,27 @@ impl<'a> Surveyor<'a> {
             }
             let target = self.staged.get(&table).cloned().unwrap_or(table);
             if sql.len() > STATEMENT_BUDGET {
-                self.finding(
-                    line,
-                    format!(
-                        "a {}-byte INSERT into {target}, over D1's 100 KB statement \
-                         limit; split into pieces under it",
-                        sql.len()
+                let value = crate::statement::largest_value_literal(sql);
+                // A value over D1's 2 MB is no statement a split makes fit.
+                let (said, repaired) = match value > crate::gate::D1_VALUE_LIMIT as usize {
+                    true => (
+                        format!(
+                            "the INSERT into {target} holds a value of {}, {}",
+                            crate::wording::size(value as u64),
+                            crate::gate::OVER_D1_VALUE_LIMIT
+                        ),
+                        false,
                     ),
-                    true,
-                );
+                    false => (
+                        format!(
+                            "a {}-byte INSERT into {target}, over D1's 100 KB statement \
+                             limit; split into pieces under it",
+                            sql.len()
+                        ),
+                        true,
+                    ),
+                };
+                self.finding(line, said, repaired);
                 if self.hold(target.len()) {
                     self.survey
                         .oversized

@@ -693,8 +693,37 @@ pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 /// SQLite's tokenizer reads it: not inside a string, a quoted name or a
 /// comment, and not the end of a longer word.
 pub fn largest_blob_literal(sql: &str) -> usize {
+    largest_literals(sql).0
+}
+
+/// The bytes of the largest value literal in `sql`, a BLOB's
+/// ([`largest_blob_literal`]) or a string's. A string is measured short,
+/// never long: a quote doubled in it is one byte, and so is each `\n` and
+/// `\r`, which a D1 export's `replace('…','\n',char(10))` makes one.
+pub fn largest_value_literal(sql: &str) -> usize {
+    let (blob, text) = largest_literals(sql);
+    blob.max(text)
+}
+
+/// The bytes of a string literal's text, `b` all after its opening quote
+/// (its closing one too, if any), as [`largest_value_literal`] counts them.
+fn string_literal_bytes(b: &[u8]) -> usize {
+    let (mut j, mut n) = (0, 0);
+    while j < b.len() {
+        j += match (b[j], b.get(j + 1)) {
+            (b'\'', Some(b'\'')) | (b'\\', Some(b'n' | b'r')) => 2,
+            (b'\'', _) => break,
+            _ => 1,
+        };
+        n += 1;
+    }
+    n
+}
+
+/// The largest BLOB and string literals of `sql`, in bytes.
+fn largest_literals(sql: &str) -> (usize, usize) {
     let b = sql.as_bytes();
-    let (mut i, mut largest) = (0, 0);
+    let (mut i, mut largest, mut text) = (0, 0, 0);
     while i < b.len() {
         i = match (b[i], b.get(i + 1)) {
             (b'x' | b'X', Some(b'\'')) if i == 0 || !is_word_byte(b[i - 1]) => {
@@ -702,14 +731,19 @@ pub fn largest_blob_literal(sql: &str) -> usize {
                 largest = largest.max(end.saturating_sub(i + 3) / 2);
                 end
             }
-            (b'\'' | b'"' | b'`', _) => past_quoted(b, i),
+            (b'\'', _) => {
+                let end = past_quoted(b, i);
+                text = text.max(string_literal_bytes(&b[i + 1..end]));
+                end
+            }
+            (b'"' | b'`', _) => past_quoted(b, i),
             (b'[', _) => past(b, i + 1, b"]"),
             (b'-', Some(b'-')) => past(b, i + 2, b"\n"),
             (b'/', Some(b'*')) => past(b, i + 2, b"*/"),
             _ => i + 1,
         };
     }
-    largest
+    (largest, text)
 }
 
 /// Where the token quoted by `b[i]` ends (past its closing quote; a quote
