@@ -565,3 +565,39 @@ fn a_native_export_that_cannot_be_read_back_is_not_blamed_on_wrangler() {
     assert!(!error.contains("native export"), "{}", run.all());
     assert!(sql_backups(&sb).is_empty(), "{:?}", sb.backup_files());
 }
+
+/// `cargo xtask backup local --via-wrangler` of a table holding whole
+/// REALs (3.0, 1e15, -0.0) and text that is not valid UTF-8: wrangler's
+/// export writes every number as JavaScript does (`3`, `1000000000000000`,
+/// `0`) and such text as U+FFFD, so the backup holds other values, yet it
+/// was GOOD ("every row equal to the backup's"), exit 0, nothing said. The
+/// local SQLite file is right there: the backup is now held to it (the
+/// `source` check), BAD (exit 1), naming the table that differs and the
+/// native export as the way out. A table of exact values in the same
+/// backup is not named, and the native backup of the same database is GOOD.
+#[test]
+fn a_via_wrangler_backup_that_changes_values_is_bad_naming_the_table() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE m (id INTEGER PRIMARY KEY, x, y BLOB, z TEXT);\n\
+         INSERT INTO m VALUES (1, 3.0, 1e15, CAST(X'FE' AS TEXT)), (2, -0.0, 2.0, 'ok');\n\
+         CREATE TABLE exact (id INTEGER PRIMARY KEY, r REAL, t TEXT);\n\
+         INSERT INTO exact VALUES (1, 2.5, 'fine');",
+    );
+    let run = sb.xtask(&["-v", "backup", "local", "--via-wrangler"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let source = { run.stdout.lines() }
+        .find(|l| l.contains("source"))
+        .unwrap_or_default();
+    assert!(
+        source.contains("[FAIL] source")
+            && source.contains("m: the backup's rows differ")
+            && !source.contains("exact:")
+            && source.contains("without --via-wrangler"),
+        "{}",
+        run.all()
+    );
+    let native = sb.xtask(&["-v", "backup", "local"]);
+    assert_eq!(native.code, Some(0), "{}", native.all());
+}
