@@ -250,6 +250,7 @@ pub fn content_check(
 pub fn source_check(
     content: &BTreeMap<String, String>,
     source: &BTreeMap<String, String>,
+    via_wrangler: bool,
 ) -> Check {
     let short = |d: &str| d.get(..16).unwrap_or(d).to_owned();
     let mut differ: Vec<String> = { source.iter() }
@@ -282,17 +283,32 @@ pub fn source_check(
         true => pass(
             "source",
             format!(
-                "{}, every row equal to the database's own, read in the export's transaction",
-                crate::wording::count(source.len(), "table")
+                "{}, every row equal to the database's own, read {}",
+                crate::wording::count(source.len(), "table"),
+                match via_wrangler {
+                    true => "from its SQLite file after wrangler's export",
+                    false => "in the export's transaction",
+                }
             ),
         ),
         false => fail(
             "source",
-            format!(
-                "the export did not write the database's rows faithfully: {} (a fault of this \
-                 tool's export: take the backup with --via-wrangler meanwhile)",
-                differ.join("; ")
-            ),
+            match via_wrangler {
+                false => format!(
+                    "the export did not write the database's rows faithfully: {} (a fault of this \
+                     tool's export: take the backup with --via-wrangler meanwhile)",
+                    differ.join("; ")
+                ),
+                true => format!(
+                    "wrangler's export did not write the database's rows faithfully: {} (it \
+                     writes every number as JavaScript does, so a whole REAL such as 3.0 or \
+                     -0.0 comes back as the integer 3 or 0 and an integer beyond 2^53 rounded, \
+                     and text that is not valid UTF-8 as U+FFFD; or the database was written to \
+                     during the backup). Back up without \
+                     --via-wrangler: the native export, the default, keeps every value exactly",
+                    differ.join("; ")
+                ),
+            },
         ),
     }
 }
@@ -815,7 +831,7 @@ mod tests {
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
         let source = crate::digest::row_sets(&live, ["t", "u"]).unwrap();
-        let check = source_check(&source, &source);
+        let check = source_check(&source, &source, false);
         assert_eq!(check.status, Status::Pass, "{check:?}");
         assert!(
             check.detail.starts_with("2 tables, every row equal"),
@@ -827,7 +843,7 @@ mod tests {
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
         let content = crate::digest::row_sets(&loaded, ["t", "u"]).unwrap();
-        let check = source_check(&content, &source);
+        let check = source_check(&content, &source, false);
         assert_eq!(check.status, Status::Fail, "{check:?}");
         assert!(
             check
@@ -838,14 +854,14 @@ mod tests {
         assert!(!check.detail.contains("u:"), "{check:?}");
         // A table left out of the backup, and one the database lacks.
         let only_t = BTreeMap::from([("t".to_owned(), source["t"].clone())]);
-        let check = source_check(&only_t, &source);
+        let check = source_check(&only_t, &source, false);
         assert!(
             check
                 .detail
                 .contains("u: in the database, not in the backup"),
             "{check:?}"
         );
-        let check = source_check(&source, &only_t);
+        let check = source_check(&source, &only_t, false);
         assert!(
             check
                 .detail

@@ -374,6 +374,18 @@ fn export_within(
     })
 }
 
+/// The row sets ([`d1_core::digest::row_sets`]) of `tables` in the local
+/// D1 database `file`, read in one transaction.
+pub fn row_sets<'a>(
+    file: &Path,
+    tables: impl IntoIterator<Item = &'a str>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let db = open_read_only(file)?;
+    let txn = db.unchecked_transaction()?;
+    d1_core::digest::row_sets(&txn, tables)
+        .with_context(|| format!("reading the local D1 database {}", file.display()))
+}
+
 /// A writer that fails once SIGINT or SIGTERM has come, so that a long
 /// export stops within a buffer's worth of output.
 struct StopOnSignal<W>(W);

@@ -390,6 +390,25 @@ fn local_sqlite_file(project: &Project, env: &Environment, args: &BackupArgs) ->
         .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id))
 }
 
+/// A full `--via-wrangler` backup of local D1 is held to its SQLite file:
+/// wrangler's export writes numbers as JavaScript does (3.0 as 3, -0.0 as
+/// 0) and text that is not UTF-8 as U+FFFD, which no check of the dump
+/// alone can see.
+fn via_wrangler_source(
+    project: &Project,
+    env: &Environment,
+    args: &BackupArgs,
+) -> Option<crate::steps::verify::SourceRows> {
+    (env.location == Location::Local && args.via_wrangler && args.mode() == ExportMode::Full).then(
+        || {
+            crate::steps::verify::SourceRows::File(crate::edge::local_d1::database_file(
+                &project.config_dir,
+                &env.local_id,
+            ))
+        },
+    )
+}
+
 /// `--json`: the plan, with the backup written (`file`) and its manifest
 /// as read back from `manifest_path`.
 fn print_json_written(
@@ -1520,7 +1539,9 @@ fn write<'a>(
         arrival: crate::steps::verify::OnArrival {
             surveyed: arrived.as_mut().and_then(|a| a.survey.take()),
             preloaded: exported.preloaded,
-            source_rows: exported.native.source_rows,
+            source_rows: { exported.native.source_rows }
+                .map(crate::steps::verify::SourceRows::Read)
+                .or_else(|| via_wrangler_source(project, request.env, args)),
         },
         exact_values: exported.native.exact_values,
     };

@@ -262,10 +262,20 @@ pub struct OnArrival {
     pub surveyed: Option<(repair::Options, repair::Survey)>,
     /// The scratch load, made in one pass as the bytes arrived.
     pub preloaded: Option<Preloaded>,
-    /// A full native export's: the row sets ([`d1_core::digest::row_sets`])
-    /// of the tables it wrote, read from the database in the export's own
-    /// transaction, which the load must hold (the `source` check).
-    pub source_rows: Option<BTreeMap<String, String>>,
+    /// What the load must hold, table by table (the `source` check).
+    pub source_rows: Option<SourceRows>,
+}
+
+/// The rows of the database a full backup of a local D1 was taken from.
+pub enum SourceRows {
+    /// A native export's: the row sets ([`d1_core::digest::row_sets`]) of
+    /// the tables it wrote, read in the export's own transaction.
+    Read(BTreeMap<String, String>),
+    /// `--via-wrangler`'s: the local SQLite file, whose row sets are read
+    /// after the export, for the tables the load holds. wrangler's export
+    /// writes numbers as JavaScript does, which changes whole REALs, and
+    /// text that is not UTF-8.
+    File(PathBuf),
 }
 
 /// [`verify`], starting from what was made of the backup's bytes as they
@@ -635,7 +645,7 @@ fn check_load(
     (db, scratch): (&Scratch, Option<&TempFile>),
     kept: bool,
     (manifest, ctx, shape): (Option<&Manifest>, &Workspace<'_>, &Shape),
-    source_rows: Option<BTreeMap<String, String>>,
+    source_rows: Option<SourceRows>,
 ) -> Result<(bool, d1_core::digest::Digests)> {
     // A backup of chosen tables too: a restore leaves only its tables
     // (into an empty database, or `--replace`, which drops the rest), with
@@ -665,10 +675,14 @@ fn check_load(
     // the same load.
     let source = match source_rows {
         Some(source) if content.status != Status::Fail => {
-            let load =
-                d1_core::digest::row_sets(db.db.db(), digests.tables.keys().map(String::as_str))?;
+            let tables = || digests.tables.keys().map(String::as_str);
+            let load = d1_core::digest::row_sets(db.db.db(), tables())?;
+            let (source, via_wrangler) = match source {
+                SourceRows::Read(rows) => (rows, false),
+                SourceRows::File(file) => (crate::edge::local_d1::row_sets(&file, tables())?, true),
+            };
             run.phase("source");
-            Some(d1_core::checks::source_check(&load, &source))
+            Some(d1_core::checks::source_check(&load, &source, via_wrangler))
         }
         _ => None,
     };

@@ -35,6 +35,32 @@ fn backup_bytes(sb: &Sandbox, args: &[&str]) -> Vec<u8> {
     all.extend_from_slice(args);
     let run = sb.xtask(&all);
     run.assert_ok();
+    taken_away(sb)
+}
+
+/// As [`backup_bytes`], through `--via-wrangler`, of [`with_oddities`]'
+/// database: wrangler's export rounds the integers of odd "values" beyond
+/// 2^53, and the backup is BAD (exit 1, kept), its `source` check naming
+/// that table alone.
+fn rounded_backup_bytes(sb: &Sandbox, args: &[&str]) -> Vec<u8> {
+    let mut all = vec!["backup", "local", "--via-wrangler"];
+    all.extend_from_slice(args);
+    let run = sb.xtask(&all);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let source = { run.stdout.lines() }
+        .find(|l| l.contains("[FAIL] source"))
+        .unwrap_or_default();
+    assert!(
+        source.contains("odd \"values\": the backup's rows differ")
+            && source.matches("rows differ").count() == 1,
+        "{}",
+        run.all()
+    );
+    taken_away(sb)
+}
+
+/// The bytes of the one backup in `sb`, which is removed with its manifest.
+fn taken_away(sb: &Sandbox) -> Vec<u8> {
     let name = only_backup(sb);
     let bytes = std::fs::read(sb.backups().join(&name)).unwrap();
     std::fs::remove_file(sb.backups().join(&name)).unwrap();
@@ -197,7 +223,7 @@ fn chosen_tables_and_fts5_match_the_export_through_wrangler() {
     // wrangler refuses the database as a whole; both paths name every other
     // table and schema object instead, and must then write the same bytes.
     let native = backup_bytes(&sb, &[]);
-    let through_wrangler = backup_bytes(&sb, &["--via-wrangler"]);
+    let through_wrangler = rounded_backup_bytes(&sb, &[]);
     assert_same_bytes(
         &native,
         &exact_odd_integers(&through_wrangler),
@@ -216,11 +242,9 @@ fn chosen_tables_and_fts5_match_the_export_through_wrangler() {
         "odd \"values\"",
     ];
     let native = backup_bytes(&sb, &chosen);
-    let mut via = chosen.to_vec();
-    via.push("--via-wrangler");
     assert_same_bytes(
         &native,
-        &exact_odd_integers(&backup_bytes(&sb, &via)),
+        &exact_odd_integers(&rounded_backup_bytes(&sb, &chosen)),
         "--table",
     );
     let text = String::from_utf8(native).unwrap();
