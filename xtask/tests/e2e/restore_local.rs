@@ -2452,3 +2452,34 @@ fn a_dump_converted_to_crlf_names_each_object_whose_quoted_text_the_repair_chang
         }
     }
 }
+
+/// The backup holds the table `"Widgets"`, the database `widgets` (the
+/// same table to SQLite, whose names are case-insensitive, made again
+/// under another case). The plan of a `--replace` restore said "LOSES
+/// table widgets and every row in it: the backup does not have it", which
+/// it does; the restore brings its rows back. Names are now compared as
+/// SQLite compares them.
+#[test]
+fn a_replace_plan_does_not_lose_a_table_the_backup_has_under_another_case() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE \"Widgets\" (id INTEGER PRIMARY KEY, v TEXT); \
+         INSERT INTO \"Widgets\" VALUES (1, 'a');",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    sb.execute_sql(
+        "DROP TABLE \"Widgets\"; CREATE TABLE widgets (id INTEGER PRIMARY KEY, v TEXT); \
+         INSERT INTO widgets VALUES (2, 'b');",
+    );
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        !run.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("LOSES")),
+        "{}",
+        run.stdout
+    );
+}
