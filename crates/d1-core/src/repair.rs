@@ -341,9 +341,12 @@ pub struct Survey {
 
 impl Survey {
     /// Whether the dump creates the table `name` (a real table, not a
-    /// virtual one).
+    /// virtual one), under any case: SQLite's names are case-insensitive
+    /// (ASCII only).
     pub fn creates_table(&self, name: &str) -> bool {
-        self.tables.iter().any(|(t, _)| t == name)
+        self.tables
+            .iter()
+            .any(|(t, _)| t.eq_ignore_ascii_case(name))
     }
 
     /// Whether the dump is rows only: it creates no table and holds rows

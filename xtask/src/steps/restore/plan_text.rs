@@ -415,11 +415,12 @@ pub(super) fn lost_tables<'a>(
             kind == "table"
                 && !name.starts_with("sqlite_")
                 && !survey.creates_table(name)
-                // A virtual table and its shadow tables are remade.
-                && !source
-                    .virtual_tables
-                    .iter()
-                    .any(|vt| *name == vt.name || name.starts_with(&format!("{}_", vt.name)))
+                // A virtual table and its shadow tables are remade (names
+                // compared as SQLite does, ASCII case-insensitively).
+                && !source.virtual_tables.iter().any(|vt| {
+                    let (name, vt) = (name.to_ascii_lowercase(), vt.name.to_ascii_lowercase());
+                    name == vt || name.starts_with(&format!("{vt}_"))
+                })
         })
         .map(|(_, name)| name.as_str())
         .collect()
