@@ -1755,3 +1755,77 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     packed.write_all(bytes).unwrap();
     packed.finish().unwrap()
 }
+
+/// IA 1–3: a compressed file whose unpacking has no end worth reading (a
+/// bomb: a small gzip of gzip members that unpack to nothing), or a zstd
+/// frame that asks for a window larger than the decoder's limit (`zstd
+/// --long=31`), was published unchecked; a key in the raw bytes of an
+/// inner layer that does not unpack (a corrupt zstd frame, or one after a
+/// skippable frame, inside gzip), or in a truncated gzip file, was not
+/// searched. The deploy ends, refusing each (exit 2, naming the file);
+/// a truncated gzip asset that holds nothing is still published.
+#[test]
+fn a_deploy_refuses_a_compression_bomb_and_searches_a_layer_that_does_not_unpack() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let refused = |file: &str, bytes: &[u8], why: &str| {
+        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
+        assert!(!hidden, "{file}: the key is in its raw bytes");
+        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+    };
+    let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
+    let notes = words.collect::<String>();
+    let text = format!("# notes: {notes}\n{key}\n# more: {notes}\n");
+    // 1. 16 gzip members, each of a million empty gzip members: 300 KiB
+    // that unpack to 320 MiB, which unpack to nothing.
+    let members = gzip(&gzip(b"").repeat(1 << 20));
+    refused("bomb.bin", &members.repeat(16), "cannot be checked");
+    // 2. A corrupt zstd frame, its raw bytes holding the key, gzipped;
+    // the key in a skippable frame before a valid one, gzipped; a
+    // truncated gzip file, and one inside another.
+    let line = format!("# {notes}\n{key}\n");
+    let corrupt = [&b"\x28\xb5\x2f\xfd\xff\xff\xff\xff"[..], line.as_bytes()].concat();
+    refused("corrupt.bin", &gzip(&corrupt), "age identity");
+    let mut skipped = b"\x50\x2a\x4d\x18".to_vec();
+    skipped.extend((line.len() as u32).to_le_bytes());
+    skipped.extend(line.as_bytes());
+    skipped.extend(zstd::encode_all(&b"const rows = [];\n"[..], 3).unwrap());
+    refused("skipped.bin", &gzip(&skipped), "age identity");
+    let truncated = |bytes: &[u8]| bytes[..bytes.len() - 8].to_vec();
+    refused(
+        "cut.js.gz",
+        &truncated(&gzip(text.as_bytes())),
+        "age identity",
+    );
+    let inner = truncated(&gzip(text.as_bytes()));
+    refused("cut2.bin", &gzip(&inner), "age identity");
+    // 3. A frame whose header asks for a 2 GiB window, as `zstd
+    // --long=31` writes: the decoder's default limit refuses it.
+    let mut wide = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    std::io::Write::write_all(&mut wide, text.as_bytes()).unwrap();
+    let mut wide = wide.finish().unwrap();
+    assert_eq!(wide[4] & 0xe0, 0, "a window descriptor follows");
+    wide[5] = (31 - 10) << 3;
+    refused("long.js.zst", &wide, "cannot be checked");
+    refused("long.bin", &gzip(&wide), "cannot be checked");
+    let asset = "const rows = []; // see the docs\n".repeat(400);
+    let path = remote.sb.path().join("dist/assets/cut.js.gz");
+    std::fs::write(path, truncated(&gzip(asset.as_bytes()))).unwrap();
+    the_site_deploys(&remote, home);
+}
+
+/// IA 4: a PEM private key and an age identity in a file saved as
+/// UTF-16LE with a byte order mark are refused as in UTF-8.
+#[test]
+fn a_deploy_never_publishes_a_pem_key_or_an_identity_in_utf16() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let key_pem = pem("PRIVATE KEY", "\r\n");
+    let never = PEM_NEVER_PRINTED;
+    let wide = utf16(key_pem.as_bytes(), false);
+    refused_in_the_build(&remote, home, "k.pem", &wide, "private key", &never);
+    identity_refused(&remote, home, &key, "k.txt", &utf16(key.as_bytes(), false));
+}

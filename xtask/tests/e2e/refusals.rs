@@ -1752,3 +1752,73 @@ fn an_account_id_wrangler_refuses_is_refused_without_printing_it() {
         }
     }
 }
+
+/// IA 4: the pre-commit hook searched a gzip file unpacked for an age
+/// identity only, and no UTF-16 file at all: a PEM private key gzipped,
+/// and a PEM key or an age identity in a file saved as UTF-16LE with a
+/// byte order mark (Windows PowerShell's `>`), were committed. Each is
+/// refused, naming the file and what it holds, never printing the key,
+/// as `deploy` refuses it.
+#[test]
+fn the_pre_commit_hook_refuses_a_key_gzipped_or_in_utf16() {
+    use std::io::Write as _;
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let safe = tempfile::tempdir().unwrap();
+    let key = safe.path().join("qbtime.agekey");
+    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
+        .assert_ok();
+    let identity = std::fs::read_to_string(&key).unwrap();
+    let identity = { identity.lines() }
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    sb.git(&["commit", "-q", "--allow-empty", "-m", "base"])
+        .assert_ok();
+    // Built from halves, so that no key stands in this file.
+    let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    let pem = format!(
+        "{}\r\n{body}\r\nAbCd==\r\n{}\r\n",
+        ["-----BEGIN PRIVATE ", "KEY-----"].concat(),
+        ["-----END PRIVATE ", "KEY-----"].concat()
+    );
+    let gzip = |bytes: &[u8]| {
+        let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        packed.write_all(bytes).unwrap();
+        packed.finish().unwrap()
+    };
+    let utf16 = |text: &str| {
+        let units = std::iter::once(0xfeff).chain(text.encode_utf16());
+        units.flat_map(u16::to_le_bytes).collect::<Vec<u8>>()
+    };
+    let cases = [
+        ("tls/key.pem.gz", gzip(pem.as_bytes()), "PEM private key"),
+        ("tls/key16.pem", utf16(&pem), "PEM private key"),
+        (
+            "notes16.txt",
+            utf16(&format!("{identity}\r\n")),
+            "age identity",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (file, bytes, what) in &cases {
+        let path = sb.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        sb.git(&["add", "-f", "--", file]).assert_ok();
+        let commit = sb.git(&["commit", "-q", "-m", file]);
+        let said = commit.all();
+        if commit.ok {
+            wrong.push(format!("{file}: committed"));
+            sb.git(&["reset", "-q", "--soft", "HEAD~1"]);
+        } else if !said.contains(&format!("{file}: ")) || !said.contains(what) {
+            wrong.push(format!("{file}: not named with {what:?}:\n{said}"));
+        }
+        if said.contains(body) || said.contains(&identity[20..40]) {
+            wrong.push(format!("{file}: the key was printed:\n{said}"));
+        }
+        sb.git(&["rm", "-q", "--cached", "--", file]);
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
