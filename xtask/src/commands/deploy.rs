@@ -459,7 +459,7 @@ fn unreadable(real: &Path) -> Option<String> {
 /// first bytes, a copy of the local D1's SQLite file, its write-ahead log
 /// or journal, a backup's dump, compressed or encrypted as backups are;
 /// anywhere in it, an age identity or a PEM private key; a compressed file
-/// too large or nested too deep to check. Nothing read is printed.
+/// nested too deep, unpacking too much or with too large a window to check. Nothing read is printed.
 fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     use d1_core::dump::Held;
     let (held, compressed) = crate::edge::stored::held_in(real)?;
@@ -505,10 +505,12 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     };
     if held == Held::Unchecked {
         let why = format!(
-            "{is} compressed (zstd or gzip) through more than 3 compressed layers, or stops \
+            "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
              unpacking before its end (corrupt or cut short, or bytes after its stream that are \
-             none): it cannot be checked for a database, a backup or a secret. Do not publish \
-             it, or unpack it to fewer layers, or compress it again whole"
+             none), unpacks past 200 MiB (every layer together), or holds a zstd frame whose \
+             window is past the decoder's limit: it cannot be checked for a database, a backup \
+             or a secret. Do not publish it, or compress it again whole, with fewer layers and \
+             a smaller window"
         );
         return Some((what, why));
     }

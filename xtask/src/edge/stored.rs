@@ -594,15 +594,16 @@ impl<R: Read> Read for Noted<R> {
 }
 
 /// `file` read from its start and unpacked through `layers` (whether
-/// each, outermost first, is gzip; else zstd); `None` when it cannot be.
-fn unpacked<'a>(file: &'a File, layers: &[bool]) -> Option<Box<dyn Read + 'a>> {
+/// each, outermost first, is gzip; else zstd), every reader's bytes
+/// counted against `budget`; `None` when it cannot be.
+fn unpacked<'a>(file: &'a File, layers: &[bool], budget: &'a Budget) -> Option<Box<dyn Read + 'a>> {
     use std::io::{Seek as _, SeekFrom};
     (&*file).seek(SeekFrom::Start(0)).ok()?;
-    let mut reader: Box<dyn Read + 'a> = Box::new(file);
+    let mut reader: Box<dyn Read + 'a> = Box::new(budget.meter(file));
     for &gzip in layers {
         reader = match gzip {
-            true => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-            false => Box::new(zstd::stream::read::Decoder::new(reader).ok()?),
+            true => Box::new(budget.meter(flate2::read::MultiGzDecoder::new(reader))),
+            false => Box::new(budget.meter(zstd::stream::read::Decoder::new(reader).ok()?)),
         };
     }
     Some(reader)
@@ -610,36 +611,112 @@ fn unpacked<'a>(file: &'a File, layers: &[bool]) -> Option<Box<dyn Read + 'a>> {
 
 /// What the compressed `file`, whose first bytes are `head`, holds
 /// unpacked, told by its head as [`held_in`] tells a plain file, through
-/// up to [`LAYERS`] compressed layers; `Unchecked` past them. Its first
-/// [`PAGES_FILE_LIMIT`] bytes unpacked are searched; what it unpacked
-/// before it stops unpacking (an error) too, and `Unchecked` when that
-/// holds none of those. `None` when it holds none of those (its raw bytes
-/// are searched then, and after `Unchecked`).
+/// up to [`LAYERS`] compressed layers; `Unchecked` past them, and when its
+/// readers hand on more than [`UNPACK_LIMIT`] bytes (a bomb) or a zstd
+/// frame asks for a window past the decoder's limit. Its first
+/// [`PAGES_FILE_LIMIT`] bytes unpacked are searched, and each layer above
+/// the last raw too, as the file itself is: a key beside an inner frame is
+/// searched as bytes. What a layer unpacked before it stops unpacking (an
+/// error: corrupt, truncated, bytes after its stream) is searched too, and
+/// `Unchecked` when that holds none of those: what follows may hold one.
+/// `None` when it holds none of those (its raw bytes are searched then,
+/// and after `Unchecked`).
 fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{Held, held_by};
     let gzip = |head: &[u8]| head.starts_with(&[0x1f, 0x8b]);
+    let budget = Budget::new(UNPACK_LIMIT);
     let mut layers = vec![gzip(head)];
-    loop {
-        let mut stream = Noted::new(unpacked(file, &layers)?);
+    let held = loop {
+        let mut stream = Noted::new(unpacked(file, &layers, &budget)?);
         let (plain, cut) = read_head(&mut stream);
         // A stream that stops unpacking is cut off where it stopped.
         let cut = cut || stream.failed;
         match held_by(&plain, cut) {
+            _ if budget.stopped.get() => break None,
             Some(Held::Compressed) if layers.len() < LAYERS => layers.push(gzip(&plain)),
-            Some(Held::Compressed) => return Some(Held::Unchecked),
-            Some(held) => return Some(held),
+            Some(Held::Compressed) => break Some(Held::Unchecked),
+            Some(held) => break Some(held),
             // A secret past the head, or in its last bytes: the stream
             // unpacked is read as a plain file is, to its first 25 MiB (an
             // ordinary asset, a game's data, may unpack past them). One
             // that stops unpacking before them, what it unpacked holding
             // none, cannot be checked: what follows may hold one.
             None if cut => {
-                let mut stream = Noted::new(unpacked(file, &layers)?);
+                let mut stream = Noted::new(unpacked(file, &layers, &budget)?);
                 let found = secret_in_file(&mut stream, Wide::of(&plain));
-                return found.or(stream.failed.then_some(Held::Unchecked));
+                break found.or(stream.failed.then_some(Held::Unchecked));
             }
-            None => return None,
+            None => break None,
         }
+    };
+    let raw = |depth: usize| secret_in_file(&mut *unpacked(file, &layers[..depth], &budget)?, None);
+    match held {
+        None | Some(Held::Unchecked) => { (1..layers.len()).find_map(raw) }
+            .or(held)
+            .or(budget.stopped.get().then_some(Held::Unchecked)),
+        held => held,
+    }
+}
+
+/// The most bytes the readers of one compressed file hand on in
+/// [`held_unpacked`], every layer and every pass over it together (the
+/// file's own bytes included): an ordinary asset, even nested 3 deep,
+/// needs a few times [`PAGES_FILE_LIMIT`]; a bomb (gzip members that
+/// unpack to gzip members that unpack to nothing) needs no end of it.
+const UNPACK_LIMIT: u64 = 8 * PAGES_FILE_LIMIT;
+
+/// What [`held_unpacked`] may still read of a file, and whether it
+/// stopped short of it: past [`UNPACK_LIMIT`], or at a zstd frame whose
+/// window is past the decoder's limit (`zstd --long=31`: 2 GiB of
+/// memory), which it does not unpack.
+struct Budget {
+    left: std::cell::Cell<u64>,
+    stopped: std::cell::Cell<bool>,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            left: limit.into(),
+            stopped: false.into(),
+        }
+    }
+
+    /// `inner`, its bytes counted against this budget.
+    fn meter<R: Read>(&self, inner: R) -> Metered<'_, R> {
+        Metered {
+            inner,
+            budget: self,
+        }
+    }
+}
+
+/// A reader whose bytes are counted against a [`Budget`]; it fails once
+/// the budget is spent.
+struct Metered<'b, R> {
+    inner: R,
+    budget: &'b Budget,
+}
+
+/// The error zstd's decoder reads a frame whose window is past its limit
+/// with (`ZSTD_error_frameParameter_windowTooLarge`).
+const ZSTD_WINDOW_TOO_LARGE: &str = "Frame requires too much memory for decoding";
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf);
+        let left = self.budget.left.get();
+        match &read {
+            Ok(n) if *n as u64 > left => {
+                self.budget.left.set(0);
+                self.budget.stopped.set(true);
+                return Err(io::Error::other("past the bound on what is unpacked"));
+            }
+            Ok(n) => self.budget.left.set(left - *n as u64),
+            Err(e) if e.to_string() == ZSTD_WINDOW_TOO_LARGE => self.budget.stopped.set(true),
+            Err(_) => {}
+        }
+        read
     }
 }
 

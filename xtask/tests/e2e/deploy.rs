@@ -1763,7 +1763,8 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// inner layer that does not unpack (a corrupt zstd frame, or one after a
 /// skippable frame, inside gzip), or in a truncated gzip file, was not
 /// searched. The deploy ends, refusing each (exit 2, naming the file);
-/// a truncated gzip asset that holds nothing is still published.
+/// a truncated gzip asset that holds nothing cannot be checked, and is
+/// refused too; whole, it is published.
 #[test]
 fn a_deploy_refuses_a_compression_bomb_and_searches_a_layer_that_does_not_unpack() {
     let (remote, home, _) = a_site_with_a_migration_pending();
@@ -1778,10 +1779,12 @@ fn a_deploy_refuses_a_compression_bomb_and_searches_a_layer_that_does_not_unpack
     let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
     let notes = words.collect::<String>();
     let text = format!("# notes: {notes}\n{key}\n# more: {notes}\n");
-    // 1. 16 gzip members, each of a million empty gzip members: 300 KiB
-    // that unpack to 320 MiB, which unpack to nothing.
-    let members = gzip(&gzip(b"").repeat(1 << 20));
-    refused("bomb.bin", &members.repeat(16), "cannot be checked");
+    // 1. A zstd skippable frame of 4 GiB, gzipped: 16 gzip members of 20
+    // MiB of zeros after its header, 320 MiB that unpack to nothing.
+    let zeros = gzip(&vec![0; 20 << 20]);
+    let header = gzip(b"\x50\x2a\x4d\x18\xff\xff\xff\xff");
+    let bomb = [header, zeros.repeat(16)].concat();
+    refused("bomb.bin", &bomb, "cannot be checked");
     // 2. A corrupt zstd frame, its raw bytes holding the key, gzipped;
     // the key in a skippable frame before a valid one, gzipped; a
     // truncated gzip file, and one inside another.
@@ -1810,9 +1813,14 @@ fn a_deploy_refuses_a_compression_bomb_and_searches_a_layer_that_does_not_unpack
     wide[5] = (31 - 10) << 3;
     refused("long.js.zst", &wide, "cannot be checked");
     refused("long.bin", &gzip(&wide), "cannot be checked");
+    // A truncated gzip asset that holds nothing in what it unpacks: what
+    // was cut off may have held a key, so it cannot be checked (IE 1).
+    // Whole, it deploys.
     let asset = "const rows = []; // see the docs\n".repeat(400);
+    let cut = truncated(&gzip(asset.as_bytes()));
+    refused("assets/cut.js.gz", &cut, "cannot be checked");
     let path = remote.sb.path().join("dist/assets/cut.js.gz");
-    std::fs::write(path, truncated(&gzip(asset.as_bytes()))).unwrap();
+    std::fs::write(path, gzip(asset.as_bytes())).unwrap();
     the_site_deploys(&remote, home);
 }
 
