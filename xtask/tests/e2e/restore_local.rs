@@ -2483,3 +2483,107 @@ fn a_replace_plan_does_not_lose_a_table_the_backup_has_under_another_case() {
         run.stdout
     );
 }
+
+/// What `wrangler d1 export --local --table ...` writes for tables named
+/// one by one, FTS5 shadow tables among them (a whole export of a database
+/// with an FTS5 table is refused): each shadow table as a plain table with
+/// its rows, and no `CREATE VIRTUAL TABLE`. It has no manifest.
+fn shadow_tables_export(sb: &Sandbox) -> std::path::PathBuf {
+    let run = sb.wrangler(&[
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--table",
+        "docs",
+        "--table",
+        "docs_fts_config",
+        "--table",
+        "notes_fts_content",
+        "--table",
+        "notes_fts_config",
+        "--output",
+        "shadow.sql",
+        "-y",
+    ]);
+    run.assert_ok();
+    let dump = sb.path().join("shadow.sql");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text.contains("'notes_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID"));
+    assert!(!text.contains("CREATE VIRTUAL TABLE"));
+    dump
+}
+
+/// IG: such an export restored into an empty database passed as "repairs
+/// none needed": the shadow tables became plain tables, with no FTS5 table
+/// and no search index, and nothing said so. The plan (the dry run's and
+/// the run's) names them, the FTS5 tables they look like the shadow tables
+/// of, and the backup that carries FTS5 tables; the rows are restored as
+/// the dump says (exit 0).
+#[test]
+fn a_dump_of_fts5_shadow_tables_says_no_fts5_table_is_restored() {
+    let source = fts_settings_sandbox();
+    let dump = shadow_tables_export(&source);
+    let target = Sandbox::new();
+    let dry = target.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--dry-run",
+    ]);
+    let run = restore_without_manifest(&target, &dump);
+    for run in [&dry, &run] {
+        run.assert_ok();
+        let line = run.stdout_line_with("shadow tables");
+        for name in [
+            "notes_fts_content",
+            "notes_fts_config",
+            "docs_fts_config",
+            "FTS5 table notes_fts",
+            "FTS5 table docs_fts",
+            "cargo xtask backup",
+        ] {
+            assert!(line.contains(name), "{name}: {}", run.all());
+        }
+    }
+    let rows = target.query("SELECT count(*) AS n FROM notes_fts_content");
+    assert_eq!(rows[0][0]["n"], 1, "the rows are restored as plain rows");
+}
+
+/// IG: the same export restored `--clean` into a target whose migrations
+/// make the FTS5 tables failed after the migrations ran ("table
+/// notes_fts_content may not be modified"), leaving the schema only. It is
+/// refused before anything runs, naming the table and the fix.
+#[test]
+fn a_clean_restore_writing_into_fts5_shadow_tables_is_refused_before_anything_runs() {
+    let source = fts_settings_sandbox();
+    let dump = shadow_tables_export(&source);
+    let target = Sandbox::new();
+    std::fs::write(
+        target.path().join("migrations/0005_fts.sql"),
+        FTS_SETTINGS_MIGRATION,
+    )
+    .unwrap();
+    let run = target.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--no-manifest",
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    for name in [
+        "notes_fts_content",
+        "FTS5 table notes_fts",
+        "cargo xtask backup",
+    ] {
+        assert!(run.stderr.contains(name), "{name}: {}", run.all());
+    }
+    assert!(run.stderr.contains("Nothing was done"), "{}", run.all());
+    let tables = target.query("SELECT name FROM sqlite_master WHERE name = 'docs'");
+    assert!(tables[0].is_empty(), "the migrations did not run");
+}
