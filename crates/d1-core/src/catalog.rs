@@ -701,6 +701,59 @@ const MOST_INSTRUCTIONS: i32 = 250_000;
 /// The names an FTS5 table gives its shadow tables, after its own and `_`.
 const FTS5_SHADOW_TABLES: [&str; 5] = ["data", "idx", "config", "content", "docsize"];
 
+/// The FTS5 table whose shadow table a dump's plain `CREATE TABLE` looks
+/// like: its name is `<fts5 table>_<shadow>` and its columns are the ones
+/// FTS5 gives that shadow table, as `wrangler d1 export --table` writes a
+/// shadow table named to it (with its rows and no `CREATE VIRTUAL TABLE`).
+/// Restored, it is a plain table: no FTS5 table, no search index.
+pub fn fts5_table_shadowed_by(name: &str, sql: &str) -> Option<String> {
+    let (fts5, suffix) = name.rsplit_once('_')?;
+    let columns: String = { sql.get(sql.find('(')? + 1..sql.rfind(')')?)? }
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let shaped = match suffix.to_ascii_lowercase().as_str() {
+        "data" => columns == "idintegerprimarykey,blockblob",
+        "idx" => columns == "segid,term,pgno,primarykey(segid,term)",
+        "config" => columns == "kprimarykey,v",
+        "docsize" => [
+            "idintegerprimarykey,szblob",
+            "idintegerprimarykey,szblob,origininteger",
+        ]
+        .contains(&columns.as_str()),
+        "content" => columns
+            .strip_prefix("idintegerprimarykey")
+            .is_some_and(|rest| {
+                rest.split(',')
+                    .skip(1)
+                    .enumerate()
+                    .all(|(i, c)| c == format!("c{i}"))
+                    && rest.starts_with(",c0")
+            }),
+        _ => false,
+    };
+    (shaped && !fts5.is_empty()).then(|| fts5.to_owned())
+}
+
+/// The FTS5 table among `virtual_tables` whose shadow table `name` is
+/// (SQLite matches the names in any case): a table D1 allows no write to.
+pub fn fts5_shadow_table_of<'v>(
+    name: &str,
+    virtual_tables: &'v [VirtualTable],
+) -> Option<&'v VirtualTable> {
+    let name = name.to_ascii_lowercase();
+    virtual_tables.iter().find(|v| {
+        v.module.eq_ignore_ascii_case("fts5")
+            && name
+                .strip_prefix(&v.name.to_ascii_lowercase())
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|suffix| {
+                    FTS5_SHADOW_TABLES.contains(&suffix) && v.makes_shadow_table(suffix)
+                })
+    })
+}
+
 /// [`StuckTrigger`]s of the schema `schema` makes (its `CREATE` statements,
 /// as [`schema_sql`] gives them or as a dump holds them): virtual tables
 /// are made first, then the other tables, then indexes, views and
@@ -1540,6 +1593,72 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    /// IG: a plain table shaped as FTS5 makes each shadow table, as
+    /// `wrangler d1 export --table` writes it, names its FTS5 table; an
+    /// app's table merely named like one does not.
+    #[test]
+    fn a_plain_table_shaped_as_an_fts5_shadow_table_names_its_fts5_table() {
+        for (name, sql) in [
+            (
+                "docs_fts_config",
+                "CREATE TABLE IF NOT EXISTS 'docs_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID",
+            ),
+            (
+                "n_content",
+                "CREATE TABLE 'n_content'(id INTEGER PRIMARY KEY, c0, c1)",
+            ),
+            (
+                "n_data",
+                "CREATE TABLE 'n_data'(id INTEGER PRIMARY KEY, block BLOB)",
+            ),
+            (
+                "n_idx",
+                "CREATE TABLE 'n_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID",
+            ),
+            (
+                "n_docsize",
+                "CREATE TABLE 'n_docsize'(id INTEGER PRIMARY KEY, sz BLOB)",
+            ),
+        ] {
+            let fts5 = name.rsplit_once('_').unwrap().0;
+            assert_eq!(
+                fts5_table_shadowed_by(name, sql).as_deref(),
+                Some(fts5),
+                "{name}"
+            );
+        }
+        for (name, sql) in [
+            (
+                "search_history",
+                "CREATE TABLE search_history(k PRIMARY KEY, v)",
+            ),
+            (
+                "app_config",
+                "CREATE TABLE app_config(key TEXT PRIMARY KEY, value TEXT)",
+            ),
+            (
+                "n_content",
+                "CREATE TABLE n_content(id INTEGER PRIMARY KEY, body TEXT)",
+            ),
+            (
+                "n_content",
+                "CREATE TABLE n_content(id INTEGER PRIMARY KEY)",
+            ),
+        ] {
+            assert_eq!(fts5_table_shadowed_by(name, sql), None, "{name}");
+        }
+        let vt = |sql| VirtualTable::from_sql("notes_fts", sql).unwrap();
+        let internal = [vt("CREATE VIRTUAL TABLE notes_fts USING fts5(note)")];
+        let external = [vt(
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(note, content='n')",
+        )];
+        assert!(fts5_shadow_table_of("Notes_FTS_content", &internal).is_some());
+        assert!(fts5_shadow_table_of("notes_fts_content", &external).is_none());
+        assert!(fts5_shadow_table_of("notes_fts_config", &external).is_some());
+        assert!(fts5_shadow_table_of("notes_fts_history", &internal).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -2514,6 +2514,14 @@ fn shadow_tables_export(sb: &Sandbox) -> std::path::PathBuf {
     dump
 }
 
+/// `restore DUMP --to local --no-manifest`, and `extra`.
+fn restore_dump(target: &Sandbox, dump: &std::path::Path, extra: &[&str]) -> Run {
+    let mut args = vec!["restore", dump.to_str().unwrap(), "--to", "local"];
+    args.push("--no-manifest");
+    args.extend_from_slice(extra);
+    target.xtask(&args)
+}
+
 /// IG: such an export restored into an empty database passed as "repairs
 /// none needed": the shadow tables became plain tables, with no FTS5 table
 /// and no search index, and nothing said so. The plan (the dry run's and
@@ -2525,14 +2533,7 @@ fn a_dump_of_fts5_shadow_tables_says_no_fts5_table_is_restored() {
     let source = fts_settings_sandbox();
     let dump = shadow_tables_export(&source);
     let target = Sandbox::new();
-    let dry = target.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--no-manifest",
-        "--dry-run",
-    ]);
+    let dry = restore_dump(&target, &dump, &["--dry-run"]);
     let run = restore_without_manifest(&target, &dump);
     for run in [&dry, &run] {
         run.assert_ok();
@@ -2566,15 +2567,7 @@ fn a_clean_restore_writing_into_fts5_shadow_tables_is_refused_before_anything_ru
         FTS_SETTINGS_MIGRATION,
     )
     .unwrap();
-    let run = target.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--clean",
-        "--no-manifest",
-        "--yes",
-    ]);
+    let run = restore_dump(&target, &dump, &["--clean", "--yes"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     for name in [
         "notes_fts_content",

@@ -609,7 +609,7 @@ fn plan(
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
-    let after = schema_after(&migrations_dir, mode, &source, schema)?;
+    let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
     let none_after = no_migrations_table_after(&existing, mode);
@@ -642,7 +642,7 @@ fn plan(
         stuck: &stuck,
         uncounted,
     });
-    let renumbered = print_plan_notes(&source, &fts_rebuilt);
+    let renumbered = print_plan_notes(&source, &fts_rebuilt, &schema);
     let mut json = plan_json(
         &source,
         target,
@@ -720,7 +720,7 @@ fn schema_after(
     migrations_dir: &Path,
     mode: Mode,
     source: &Source,
-    schema: Vec<String>,
+    schema: &[String],
 ) -> Result<Vec<String>> {
     Ok(match mode {
         Mode::Clean => crate::steps::migrations::schema_sql_of(migrations_dir)?,
@@ -728,7 +728,7 @@ fn schema_after(
             .virtual_tables
             .iter()
             .map(|vt| vt.sql.clone())
-            .chain(schema)
+            .chain(schema.iter().cloned())
             .collect(),
     })
 }

@@ -19,11 +19,19 @@ use d1_core::manifest::Manifest;
 use d1_core::names::file_name;
 use d1_core::repair;
 
-/// The plan's last lines: FTS tables rebuilt, rowids renumbered and wide
-/// integers a backup rounded. Returns the renumbered tables, as said.
-pub(super) fn print_plan_notes(source: &Source, fts_rebuilt: &[String]) -> Vec<String> {
+/// The plan's last lines: FTS tables rebuilt, FTS5 shadow tables restored
+/// as plain tables, rowids renumbered and wide integers a backup rounded.
+/// Returns the renumbered tables, as said.
+pub(super) fn print_plan_notes(
+    source: &Source,
+    fts_rebuilt: &[String],
+    schema: &[String],
+) -> Vec<String> {
     for why in fts_rebuilt {
         crate::say!("  REBUILT      {why}");
+    }
+    if let Some(why) = plain_shadow_tables(source, schema) {
+        crate::say!("  NO FTS5      {why}");
     }
     let renumbered: Vec<String> = source
         .manifest
@@ -41,6 +49,42 @@ pub(super) fn print_plan_notes(source: &Source, fts_rebuilt: &[String]) -> Vec<S
         );
     }
     renumbered
+}
+
+/// The dump's tables that look like the shadow tables of an FTS5 table it
+/// does not create (`wrangler d1 export --table` writes each named shadow
+/// table as a plain table, with its rows and no `CREATE VIRTUAL TABLE`):
+/// they are restored as plain tables, with no FTS5 table and no index.
+fn plain_shadow_tables(source: &Source, schema: &[String]) -> Option<String> {
+    let mut by_fts5 = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for sql in schema {
+        let Some(("table", name)) = d1_core::statement::created_object(sql) else {
+            continue;
+        };
+        let Some(fts5) = d1_core::catalog::fts5_table_shadowed_by(&name, sql) else {
+            continue;
+        };
+        let recorded = { source.virtual_tables.iter() }.any(|v| v.name.eq_ignore_ascii_case(&fts5));
+        if !recorded {
+            by_fts5.entry(fts5).or_default().push(name);
+        }
+    }
+    let shown = d1_core::names::shown;
+    let each: Vec<String> = { by_fts5.iter() }
+        .map(|(fts5, tables)| {
+            let tables: Vec<String> = tables.iter().map(|t| shown(t).to_string()).collect();
+            format!("{} of FTS5 table {}", tables.join(", "), shown(fts5))
+        })
+        .collect();
+    (!each.is_empty()).then(|| {
+        format!(
+            "{}: these look like the shadow tables of FTS5 tables the dump does not create (an \
+             export of tables named one by one, `wrangler d1 export --table`), so they will be \
+             plain tables with their rows, with no FTS5 table and no search index; a backup \
+             that carries FTS5 tables: `cargo xtask backup`",
+            each.join("; ")
+        )
+    })
 }
 
 /// The same notes in `--json`'s plan: `breaks`, `rebuilt`,

@@ -397,6 +397,7 @@ pub(super) fn preflight(
             source.file.display()
         )
     })?;
+    refuse_rows_into_fts5_shadow_tables(source, survey, options)?;
     let mut preflight = Watching {
         sink: repair::Preflight::new(options)?,
         trimmed: false,
@@ -417,6 +418,51 @@ pub(super) fn preflight(
     }
     triggers.extend(preflight.sink.triggers());
     Ok(preflight.bytes)
+}
+
+/// Refuses (exit 2) a dump whose rows go into a shadow table of an FTS5
+/// table of the schema they load into (the migrations', for `--clean`),
+/// which D1 allows no write to: an export of tables named one by one
+/// (`wrangler d1 export --table`) writes FTS5 shadow tables as plain tables.
+/// Else the load fails after the migrations ran, with the schema only left.
+fn refuse_rows_into_fts5_shadow_tables(
+    source: &Source,
+    survey: &repair::Survey,
+    options: &repair::Options,
+) -> Result<()> {
+    // Else the dump makes its own tables: `--replace` drops the target's.
+    if !options.data_into_existing_schema {
+        return Ok(());
+    }
+    let fts5: Vec<VirtualTable> = { options.known_tables.iter() }
+        .filter_map(|(name, sql)| VirtualTable::from_sql(name, sql))
+        .collect();
+    let shown = d1_core::names::shown;
+    let into: Vec<String> = { survey.rows.iter() }
+        .filter(|(_, n)| **n > 0)
+        .filter_map(|(table, _)| {
+            let vt = d1_core::catalog::fts5_shadow_table_of(table, &fts5)?;
+            Some(format!(
+                "{} (of FTS5 table {})",
+                shown(table),
+                shown(&vt.name)
+            ))
+        })
+        .collect();
+    if !into.is_empty() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} cannot be restored here: it writes rows into {}, shadow tables of FTS5 tables \
+             the migrations make, which D1 allows no write to. It looks like an export of \
+             tables named one by one (`wrangler d1 export --table`), which writes FTS5 shadow \
+             tables as plain tables. Nothing was done. Restore a backup `cargo xtask backup` \
+             took, which carries FTS5 tables, or export again without the shadow tables and \
+             fill the FTS5 tables from their rows after the restore.",
+            source.file.display(),
+            into.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The preflight's sink, which also notes a statement holding what
