@@ -1020,10 +1020,14 @@ impl FtsSetting {
     }
 
     /// The query that reads `table`'s settings from its `_config` shadow
-    /// table, `version` (which the table's creation writes) left out.
+    /// table, `version` (which the table's creation writes) left out. A
+    /// REAL (`4000.0`), which FTS5 ignores, is read as NULL: JSON (remote
+    /// wrangler's) would write it `4000`, an integer, so it is left out,
+    /// with its warning, however it is read.
     pub fn query(table: &str) -> String {
         format!(
-            "SELECT k, v FROM {} WHERE k <> 'version' ORDER BY k",
+            "SELECT k, CASE typeof(v) WHEN 'real' THEN NULL ELSE v END AS v FROM {} \
+             WHERE k <> 'version' ORDER BY k",
             crate::statement::quote_ident(&format!("{table}_config"))
         )
     }
