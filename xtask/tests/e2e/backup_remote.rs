@@ -445,3 +445,83 @@ fn an_empty_cloudflare_api_token_is_named_as_why_cf_api_token_is_ignored() {
         remote.sb.backup_files()
     );
 }
+
+/// prod holds whole REALs (3.0, 1e15, -0.0, 1e18) in columns of BLOB
+/// affinity (no declared type, `BLOB`, a STRICT table's `ANY`), where SQLite
+/// keeps them REALs. D1's export writes each through a JavaScript number, as
+/// an integer literal (3, 1000000000000000, 0): a restore brings back
+/// INTEGERs there, and no check of the dump alone can see it. The backup
+/// counts them before the export (a read-only query): it warns, table by
+/// table, records them in its manifest (`whole_reals`), and a restore's
+/// plan says `RETYPED?`. A whole REAL in a REAL column (which turns the
+/// integer back into a REAL), 3.5, and 1e300 or ±2^63 (written with an
+/// exponent, or too big for an INTEGER, so read back as REALs) are not
+/// counted.
+#[test]
+fn a_remote_backup_of_whole_reals_in_untyped_columns_says_a_restore_may_retype_them() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, v, b BLOB, r REAL);\n\
+         INSERT INTO readings VALUES (1, 3.0, 1e15, 2.0), (2, 3.5, -0.0, 4.0), \
+         (3, 1e300, 9223372036854775808.0, 5.0), (4, -9223372036854775808.0, 1e18, 6.0);\n\
+         CREATE TABLE anys (id INTEGER PRIMARY KEY, a ANY) STRICT;\n\
+         INSERT INTO anys VALUES (1, 8.0);",
+    );
+    backup.assert_ok();
+    let warned = |table: &str| {
+        backup
+            .all()
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains(table) && l.contains("whole REAL"))
+    };
+    assert!(
+        warned("readings (4)") && warned("anys (1)"),
+        "the backup did not say its export turned whole REALs into integers:\n{}",
+        backup.all()
+    );
+    assert!(
+        !backup.all().contains("1e15") && !backup.all().contains("1000000000000000"),
+        "{}",
+        backup.all()
+    );
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(
+        m["whole_reals"],
+        serde_json::json!({"anys": 1, "readings": 4}),
+        "{m:#}"
+    );
+    let restore = crate::generated_shapes::restored_to_staging(&remote, home.path());
+    assert!(
+        restore
+            .stdout
+            .lines()
+            .any(|l| l.contains("RETYPED?") && l.contains("readings (4)")),
+        "the restore's plan does not say the backup may hold whole REALs as integers:\n{}",
+        restore.all()
+    );
+    assert_eq!(
+        query_file(
+            &remote.staging,
+            "SELECT typeof(v) AS t FROM readings WHERE id = 1"
+        ),
+        vec![vec![serde_json::json!({"t": "integer"})]],
+        "the premise: a restore brings back an INTEGER where prod holds 3.0"
+    );
+}
+
+/// The control: a remote backup whose REALs come back as they are (3.5 in
+/// an untyped column, 3.0 in a REAL column, '3.0' text) says nothing of
+/// whole REALs, and records none.
+#[test]
+fn a_remote_backup_of_reals_the_export_keeps_says_nothing_of_them() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, v, r REAL, t TEXT);\n\
+         INSERT INTO readings VALUES (1, 3.5, 3.0, '3.0'), (2, 1e300, 1e15, 'x');",
+    );
+    backup.assert_ok();
+    assert!(!backup.all().contains("whole REAL"), "{}", backup.all());
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert!(m.get("whole_reals").is_none(), "{m:#}");
+    let restore = crate::generated_shapes::restored_to_staging(&remote, home.path());
+    assert!(!restore.all().contains("RETYPED?"), "{}", restore.all());
+}
