@@ -407,6 +407,105 @@ pub struct RowidsKept {
     pub rowid: &'static str,
 }
 
+/// The columns of `tables` that keep a whole REAL (3.0, 1e15, -0.0) as a
+/// REAL: those of BLOB affinity (no declared type, `BLOB`), and a STRICT
+/// table's `ANY`. D1's export writes such a value through a JavaScript
+/// number, as an integer literal (3), which they keep as an INTEGER; every
+/// other column turns it back into a REAL, or had made it an INTEGER on
+/// insert. Per table, read on a copy of the schema in memory.
+pub fn columns_keeping_whole_reals(
+    schema: &[String],
+    tables: &[String],
+) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+    use rusqlite::OptionalExtension as _;
+    let copy = schema_copy(schema)?;
+    let mut out = Vec::new();
+    for table in tables {
+        // Only an ordinary table: a virtual table's values are its
+        // module's, and one the copy could not make is none.
+        let strict: Option<bool> = copy
+            .query_row(
+                "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?1 \
+                 AND type = 'table'",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(strict) = strict else {
+            continue;
+        };
+        let columns: Vec<String> = copy
+            .prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")?
+            .query_map([table], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .filter_map(|c| match c {
+                Ok((name, declared)) => {
+                    let declared = declared.to_ascii_uppercase();
+                    let any = strict && declared == "ANY";
+                    (any || blob_affinity(&declared)).then_some(Ok(name))
+                }
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        if !columns.is_empty() {
+            out.push((table.clone(), columns));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a column declared `declared` (upper case) has BLOB affinity,
+/// by SQLite's rules (section 3.1 of "Datatypes In SQLite"), in order.
+fn blob_affinity(declared: &str) -> bool {
+    let has = |s: &str| declared.contains(s);
+    !has("INT")
+        && !has("CHAR")
+        && !has("CLOB")
+        && !has("TEXT")
+        && (has("BLOB") || declared.is_empty())
+}
+
+/// Read-only queries counting, per table, the whole REALs in `columns`
+/// ([`columns_keeping_whole_reals`]) that D1's export writes as integer
+/// literals: those within ±2^63 (beyond, JavaScript's digits are too big
+/// for an INTEGER, and SQLite reads them back as REALs). `c = CAST(c AS
+/// INTEGER)` compares exactly, and the bound keeps CAST from saturating.
+/// Each query is a `UNION ALL` of rows `(name, n)`, kept under
+/// `most_bytes`; a table too big for one alone is a query of its own.
+pub fn whole_reals_queries(columns: &[(String, Vec<String>)], most_bytes: usize) -> Vec<String> {
+    use crate::statement::{quote_ident, quote_literal};
+    let selects = columns.iter().map(|(table, cols)| {
+        let whole: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                let c = quote_ident(c);
+                format!(
+                    "(typeof({c}) = 'real' AND abs({c}) < 9223372036854775808.0 \
+                     AND {c} = CAST({c} AS INTEGER))"
+                )
+            })
+            .collect();
+        format!(
+            "SELECT {} AS name, coalesce(sum({}), 0) AS n FROM {}",
+            quote_literal(table),
+            whole.join(" + "),
+            quote_ident(table)
+        )
+    });
+    let mut queries: Vec<String> = Vec::new();
+    for select in selects {
+        match queries.last_mut() {
+            Some(q) if q.len() + " UNION ALL ".len() + select.len() <= most_bytes => {
+                q.push_str(" UNION ALL ");
+                q.push_str(&select);
+            }
+            _ => queries.push(select),
+        }
+    }
+    queries
+}
+
 /// The [`RowidsKept`] of the schema made by `schema` (its `CREATE`
 /// statements), read on a copy of it in memory.
 pub fn rowids_kept_by_triggers(schema: &[String]) -> rusqlite::Result<Vec<RowidsKept>> {
@@ -1664,6 +1763,60 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn whole_reals_are_counted_in_columns_that_keep_them_and_exactly() {
+        let schema = [
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v, b BLOB, r REAL, n NUMERIC, x TEXT, f FLOATBLOB)".to_owned(),
+            "CREATE TABLE s (a ANY, i INT) STRICT".to_owned(),
+            "CREATE TABLE w (\"we\"\"ird\" , k INTEGER)".to_owned(),
+            "CREATE VIRTUAL TABLE f USING fts5(body)".to_owned(),
+        ];
+        let tables = ["t", "s", "w", "f", "missing"].map(str::to_owned);
+        let columns = columns_keeping_whole_reals(&schema, &tables).unwrap();
+        let named = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            columns,
+            vec![
+                ("t".to_owned(), named(&["v", "b", "f"])),
+                ("s".to_owned(), named(&["a"])),
+                ("w".to_owned(), named(&["we\"ird"])),
+            ]
+        );
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &schema {
+            db.execute(sql, []).unwrap();
+        }
+        db.execute_batch(
+            "INSERT INTO t (v, b) VALUES (3.0, 1e15), (3.5, -0.0), (1e300, 9223372036854775808.0), \
+             (-9223372036854775808.0, 4503599627370497.0), (9223372036854774784.0, 'x'), (7, NULL);
+             INSERT INTO s VALUES (8.0, 1), (8.5, 2);
+             INSERT INTO w VALUES (1e18, 1);",
+        )
+        .unwrap();
+        let count = |most: usize| -> Vec<(String, i64)> {
+            whole_reals_queries(&columns, most)
+                .iter()
+                .flat_map(|q| {
+                    db.prepare(q)
+                        .unwrap()
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .unwrap()
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let want = vec![
+            ("t".to_owned(), 5),
+            ("s".to_owned(), 1),
+            ("w".to_owned(), 1),
+        ];
+        assert_eq!(whole_reals_queries(&columns, 100_000).len(), 1);
+        assert_eq!(count(100_000), want);
+        assert_eq!(whole_reals_queries(&columns, 10).len(), 3);
+        assert_eq!(count(10), want);
+    }
 
     #[test]
     fn fts5_tables_their_triggers_keep_otherwise_than_a_restore_are_told() {

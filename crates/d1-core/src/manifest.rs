@@ -86,6 +86,14 @@ pub struct Manifest {
     /// kept this record (its export may have rounded them unseen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wide_integers: Option<BTreeMap<String, u64>>,
+    /// Per table, how many whole REALs (3.0, 1e15, -0.0) a remote backup
+    /// read, before its export, in columns that keep them as REALs
+    /// ([`crate::catalog::columns_keeping_whole_reals`]): D1's export wrote
+    /// each as an integer, which a restore brings back as an INTEGER.
+    /// Absent where there were none, and from a manifest an earlier
+    /// version wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_reals: Option<BTreeMap<String, u64>>,
     /// A backup of chosen tables: their `sqlite_sequence` counters (the
     /// highest id an AUTOINCREMENT table has ever given), read just before
     /// the export, which leaves them out (D1's, as wrangler's `--table`).
@@ -359,6 +367,17 @@ impl Manifest {
         {
             bail!(
                 "it records integers beyond 2^53 in {}, a table it does not record, or records none there",
+                crate::names::shown(table.0)
+            );
+        }
+        if let Some(table) = self
+            .whole_reals
+            .iter()
+            .flatten()
+            .find(|(t, n)| **n == 0 || !self.rows.contains_key(*t))
+        {
+            bail!(
+                "it records whole REALs in {}, a table it does not record, or records none there",
                 crate::names::shown(table.0)
             );
         }

@@ -353,7 +353,6 @@ fn take(
     warn_left_out(&catalog, &scope);
     let bookmark = early.finish_or(&source)?;
     source.read_fts_settings(&mut scope);
-    let sequences = source.sequences(args, (&catalog, &scope))?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
     warn_renumbered(rowids_renumbered.as_ref());
 
@@ -362,8 +361,9 @@ fn take(
         started,
         bookmark,
         scope: &scope,
-        sequences,
+        sequences: source.sequences(args, (&catalog, &scope))?,
         rowids_renumbered,
+        whole_reals: source.whole_reals(args, (&catalog, &scope))?,
     };
     let (file, manifest_path) = write_verified(
         sh,
@@ -1145,6 +1145,45 @@ impl Schema<'_> {
         Ok((!renumbered.is_empty()).then_some(renumbered))
     }
 
+    /// A remote backup's whole REALs in columns that keep them as REALs
+    /// (`Manifest::whole_reals`), per table: D1's export writes each as
+    /// an integer, said in a warning. Read-only, one query (more only past
+    /// D1's statement limit), only when the schema has such a column.
+    fn whole_reals(
+        &self,
+        args: &BackupArgs,
+        (catalog, scope): (&Catalog, &ExportScope),
+    ) -> Result<Option<BTreeMap<String, u64>>> {
+        if args.schema_only || self.env.location != Location::Remote {
+            return Ok(None);
+        }
+        let columns = d1_core::catalog::columns_keeping_whole_reals(
+            &catalog.schema_statements(),
+            &scope.data_tables,
+        )?;
+        let limit = d1_core::gate::D1_STATEMENT_LIMIT as usize - 1_000;
+        let mut whole = BTreeMap::new();
+        for sql in d1_core::catalog::whole_reals_queries(&columns, limit) {
+            let json = self.reader().query(
+                "count whole REALs the export writes as integers (read-only)",
+                &sql,
+            )?;
+            let rows = json
+                .pointer("/0/results")
+                .and_then(|r| r.as_array())
+                .context("counting whole REALs gave no rows")?;
+            whole.extend(rows.iter().filter_map(|r| {
+                let n = r.get("n")?.as_u64().filter(|n| *n > 0)?;
+                Some((r.get("name")?.as_str()?.to_owned(), n))
+            }));
+        }
+        if whole.is_empty() {
+            return Ok(None);
+        }
+        crate::warn!("{}", whole_reals_said(&whole));
+        Ok(Some(whole))
+    }
+
     /// The schema is read from the local file when there is one; a fresh
     /// clone's first backup has none until wrangler makes it.
     fn reader(&self) -> DatabaseReader<'_> {
@@ -1619,6 +1658,8 @@ struct Taken<'a> {
     sequences: Option<BTreeMap<String, i64>>,
     /// The tables a restore renumbers, by the triggers that keep their rowids.
     rowids_renumbered: Option<BTreeMap<String, Vec<String>>>,
+    /// A remote backup: the whole REALs its export writes as integers.
+    whole_reals: Option<BTreeMap<String, u64>>,
 }
 
 /// Writes the manifest of the backup now named `file` and says what was
@@ -1655,6 +1696,7 @@ fn record(
         exact_values: (!stored.exact_values.is_empty()).then(|| stored.exact_values.clone()),
         sequences: taken.sequences.clone(),
         rowids_renumbered: taken.rowids_renumbered.clone(),
+        whole_reals: taken.whole_reals.clone(),
         taken_after: taken_after_ahead(project, env)?,
         ..new_manifest(env, args, taken.scope, summary)
     };
@@ -1762,6 +1804,7 @@ fn new_manifest(
         wide_integers: Some(Default::default()),
         sequences: None,
         rowids_renumbered: None,
+        whole_reals: None,
         taken_after: Vec::new(),
     }
 }
@@ -1781,6 +1824,24 @@ pub fn wide_integers_said(wide: &BTreeMap<String, u64>) -> String {
          reads the SQLite file and keeps them exactly; of a remote database, Time Travel \
          (`cargo xtask time-travel restore`) brings them back exactly (README, Integers \
          beyond 2^53)",
+        crate::out::listed(&tables, "table")
+    )
+}
+
+/// What whole REALs an export of D1's wrote as integers, per table
+/// (`Manifest::whole_reals`), and what keeps them.
+pub fn whole_reals_said(whole: &BTreeMap<String, u64>) -> String {
+    let tables: Vec<String> = whole
+        .iter()
+        .map(|(t, n)| format!("{} ({n})", d1_core::names::shown(t)))
+        .collect();
+    format!(
+        "whole REALs (such as 3.0) in columns without a type, of type BLOB or a STRICT \
+         table's ANY, in {}: D1's export writes each as an integer (3), so a restore of this \
+         backup brings back an INTEGER there, equal in value. A local backup reads the SQLite \
+         file and keeps them; of a remote database, Time Travel (`cargo xtask time-travel \
+         restore`) brings them back as they were, or declare those columns REAL (README, Whole \
+         REALs in a remote backup)",
         crate::out::listed(&tables, "table")
     )
 }

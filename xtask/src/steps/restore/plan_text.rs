@@ -48,6 +48,16 @@ pub(super) fn print_plan_notes(
             crate::steps::backup::wide_integers_said(&source.wide_integers)
         );
     }
+    let whole_reals = source
+        .manifest
+        .as_ref()
+        .and_then(|m| m.whole_reals.as_ref());
+    if let Some(whole) = whole_reals {
+        crate::say!(
+            "  RETYPED?     {}",
+            crate::steps::backup::whole_reals_said(whole)
+        );
+    }
     renumbered
 }
 
@@ -109,6 +119,13 @@ pub(super) fn add_plan_notes(
     json["repairs"] = repairs_json(survey);
     json["rebuilt"] = serde_json::json!(fts_rebuilt);
     json["wide_integers"] = serde_json::json!(source.wide_integers);
+    json["whole_reals"] = serde_json::json!(
+        source
+            .manifest
+            .as_ref()
+            .and_then(|m| m.whole_reals.clone())
+            .unwrap_or_default()
+    );
     json["renumbered"] = serde_json::json!(
         source
             .manifest
