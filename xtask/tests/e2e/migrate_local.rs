@@ -1101,3 +1101,59 @@ fn the_git_log_a_missing_migrations_refusal_prints_shows_a_migration_renumbered_
          out: {shown:?}"
     );
 }
+
+/// A migration fails in D1 (it drops `notes`, which view `v` reads, then
+/// renames a table: `error in view v: no such table`), with another
+/// pending after it. D1 applies each migration file as one batch, so the
+/// failed one left nothing, and `d1_migrations` lists neither: nothing was
+/// applied by this run. migrate said only "to go back, restore the
+/// pre-migration backup", as if the database were half-migrated. It says
+/// nothing was applied by this run, and still names the backup, without
+/// telling them to restore it first.
+#[test]
+fn a_migration_that_fails_whole_says_nothing_was_applied_and_still_names_the_backup() {
+    let sb = notes_then((
+        "0006_drop_notes.sql",
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nDROP TABLE notes;\n\
+         ALTER TABLE extra RENAME TO extra2;\n",
+    ));
+    sb.execute_sql("CREATE VIEW v AS SELECT body FROM notes;");
+    std::fs::write(
+        sb.path().join("migrations/0007_after.sql"),
+        "CREATE TABLE after_it (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(
+        applied[0].len(),
+        5,
+        "the failed migration left nothing recorded"
+    );
+    let kept = sb.query("SELECT count(*) AS n FROM notes");
+    assert_eq!(
+        kept[0][0]["n"], 2,
+        "the failed migration left nothing applied"
+    );
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("");
+    assert!(
+        error.contains("nothing was applied by this run"),
+        "the error does not say nothing was applied:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains(&only_backup(&sb)),
+        "the pre-migration backup is not named:\n{}",
+        run.all()
+    );
+    assert!(
+        !error.contains("failed; to go back"),
+        "restoring is not the first thing to do:\n{}",
+        run.all()
+    );
+}
