@@ -685,10 +685,7 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
         env.database_name
     ));
     if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
-        return Err(e.context(format!(
-            "applying migrations to {} failed; {advice}",
-            env.database_name
-        )));
+        return Err(e.context(failed_said(sh, project, plan, advice)));
     }
     crate::say!(
         "Applied {} to {}.",
@@ -696,6 +693,27 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
         env.database_name
     );
     Ok(())
+}
+
+/// What a failed `migrations apply` did, and `advice`. D1 applies each
+/// migration file as one batch, so when `d1_migrations` (read again)
+/// still lists none of the pending ones, this run applied nothing: the
+/// backup is still named, but restoring it is not the first thing to do.
+fn failed_said(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &str) -> String {
+    let db = &plan.env.database_name;
+    let applied = applied_migrations(sh, project, plan.env);
+    let none = applied.is_ok_and(|a| !plan.pending.iter().any(|p| a.contains(p)));
+    match plan.pending.first() {
+        Some(first) if none => format!(
+            "applying migrations to {db} failed, and nothing was applied by this run (D1 \
+             applies each migration file as one batch): d1_migrations lists {} and every \
+             migration after it as pending still; fix it and migrate again. Should you need the \
+             way back, {}",
+            d1_core::names::shown(first),
+            advice.strip_prefix("to go back, ").unwrap_or(advice)
+        ),
+        _ => format!("applying migrations to {db} failed; {advice}"),
+    }
 }
 
 /// The digest of each of `names` in `dir`; a name whose file is not there
