@@ -665,3 +665,63 @@ fn a_killed_migration_of_prod_with_no_backup_is_kept_for_the_next_run_for_prod()
         "{told}"
     );
 }
+
+/// The start of process `pid` as `/proc/PID/stat` tells it (field 22),
+/// which anyone may read.
+fn start_of(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A lock left by a `with-backup local` killed an hour ago, on this
+/// machine, whose command still running is said to be process `pid`.
+fn plant_killed_with_backup(sb: &Sandbox, pid: u32) {
+    plant_stale_lock(
+        sb,
+        serde_json::json!({
+            "pid": 999_999,
+            "started_at": started_an_hour_ago(),
+            "command": "with-backup local -- sh",
+            "machine": machine_here(None),
+            "running": {"pid": pid, "start": start_of(pid)},
+        }),
+    );
+}
+
+/// rvU: a planted lock whose command still running is said to be pid 1
+/// (with its real start time) held every locking command off forever, and
+/// told each, pid 1 being an ancestor of every process, that it was
+/// started by with-backup's command ("run it before or after
+/// with-backup"), never to remove the lock. pid 1 is never a command
+/// with-backup started: the lock is stale, and the backup is taken.
+#[test]
+fn a_planted_lock_naming_pid_1_as_with_backups_command_is_stale() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    plant_killed_with_backup(&sb, 1);
+    let run = sb.xtask(&["backup", "local"]);
+    assert!(!run.all().contains("before or after"), "{}", run.all());
+    run.assert_ok();
+    assert!(run.stderr.contains("`with-backup local`"), "{}", run.all());
+}
+
+/// rvU: a record naming a live process as with-backup's command still
+/// running (here an ancestor of the run, started after the record says
+/// with-backup did, as its command would be) refuses the run; the refusal
+/// names the lock and how to tell it is stale, and to remove it then.
+#[test]
+fn a_lock_held_by_with_backups_command_tells_how_to_tell_it_is_stale() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let me = std::process::id();
+    plant_killed_with_backup(&sb, me);
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    let lock = sb.backups().join(".lock");
+    let told = format!(
+        "if pid {me} is not that command (`ps -p {me}` shows it), remove {}",
+        lock.display()
+    );
+    assert!(run.stderr.contains(&told), "{}", run.all());
+}

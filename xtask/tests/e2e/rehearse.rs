@@ -364,33 +364,6 @@ fn a_killed_rehearsal_leaves_no_copy_of_prod_after_the_next_one() {
     );
 }
 
-/// This machine as a rehearsal's directory records it: its host name, the
-/// id the xtask derives from its machine id (HMAC-SHA256 keyed by it, of
-/// the tool's own words, halved: never the machine id itself), the
-/// kernel's id of this boot and this process's pid namespace, a line each
-/// (`boot` given to say another).
-fn machine_here(boot: Option<&str>) -> String {
-    let read = |file: &str| std::fs::read_to_string(file).unwrap().trim().to_owned();
-    let host = read("/proc/sys/kernel/hostname");
-    let id = std::fs::read_to_string("/etc/machine-id")
-        .or_else(|_| std::fs::read_to_string("/var/lib/dbus/machine-id"))
-        .expect("this test needs a machine id");
-    let id = {
-        use hmac::{KeyInit, Mac};
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(id.trim().as_bytes()).unwrap();
-        mac.update(b"qbtime xtask: the machine a run ran on");
-        d1_core::names::hex(&mac.finalize().into_bytes()[..16])
-    };
-    let boot = boot.map_or_else(|| read("/proc/sys/kernel/random/boot_id"), str::to_owned);
-    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
-    let ns: String = ns
-        .to_string_lossy()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    format!("host {host}\nmachine {id}\nboot {boot}\npid-namespace {ns}")
-}
-
 /// backups/ made private, as the xtask makes it, with a rehearsal's
 /// directory `name` in it holding a loopback's prod and the marker
 /// `marker` says.
