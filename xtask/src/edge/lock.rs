@@ -572,12 +572,11 @@ impl BackupLock {
         });
         if let Some(held) = stale
             .as_ref()
-            .and_then(|s| still_running(s.holder.as_ref()?))
+            .and_then(|s| still_running(s.holder.as_ref()?, path))
         {
             // Its file is left as it is, saying who still runs.
             let held = HeldElsewhere {
                 dir: dir.display().to_string(),
-                lock: path.display().to_string(),
                 left: "Nothing was changed.".to_owned(),
                 ..held
             };
@@ -761,7 +760,7 @@ fn advice(holder: Option<&Holder>) -> String {
     };
     let env = command_environment(&h.command).unwrap_or("ENV");
     let here = { h.machine.as_deref() }.is_some_and(|m| Machine::read(m).run(h.pid) == Run::Alive);
-    match (here && is_ancestor(h.pid)) || h.nests_this_run() {
+    match (here && h.pid > 1 && is_ancestor(h.pid)) || h.nests_this_run() {
         true => nested(env),
         false => "with-backup holds the backup lock until its command ends: wait for that \
                   command to finish, then run this again"
@@ -772,29 +771,39 @@ fn advice(holder: Option<&Holder>) -> String {
 /// The refusal of a run that took the lock from `h`, a `with-backup`
 /// killed while the command it started still runs on this machine (in
 /// this pid namespace, since it booted): the lock counts as held while it
-/// runs. Its directory, lock and what was left are set by the caller.
-fn still_running(h: &Holder) -> Option<HeldElsewhere> {
-    use crate::edge::machine::{Machine, Run, is_ancestor};
-    let running = h.running.as_ref()?;
+/// runs. A record (which anyone able to write the backup directory may
+/// have written) naming pid 1, or a process started before the
+/// with-backup that would have started it, names no command it started,
+/// and holds nothing. The refusal says how to tell the lock `path` is
+/// stale and to remove it then. Its directory and what was left are set
+/// by the caller.
+fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
+    use crate::edge::machine::{Machine, Run, is_ancestor, started_after};
+    let running = h.running.as_ref().filter(|r| r.pid > 1)?;
     let machine = Machine::read(h.machine.as_deref()?);
-    if machine.process(running.pid, running.start) != Run::Alive {
+    if machine.process(running.pid, running.start) != Run::Alive
+        || !started_after(running.pid, h.started()?.into())
+    {
         return None;
     }
     let env = command_environment(&h.command).unwrap_or("ENV");
-    let advice = match is_ancestor(running.pid) || h.nests_this_run() {
+    let pid = running.pid;
+    let advice = match is_ancestor(pid) || h.nests_this_run() {
         true => nested(env),
         false => format!(
             "with-backup was killed, but the command it started still runs and may change the \
-             database, so the backup lock stays held until it ends: wait for pid {} to finish, \
-             then run this again",
-            running.pid
+             database, so the backup lock stays held until it ends: wait for pid {pid} to \
+             finish, then run this again"
         ),
     };
     Some(HeldElsewhere {
         dir: String::new(),
-        who: format!("pid {}, the command {} started", running.pid, h.who()),
-        advice,
-        lock: String::new(),
+        who: format!("pid {pid}, the command {} started", h.who()),
+        advice: format!(
+            "{advice}; if pid {pid} is not that command (`ps -p {pid}` shows it), remove {}",
+            path.display()
+        ),
+        lock: path.display().to_string(),
         left: String::new(),
     })
 }

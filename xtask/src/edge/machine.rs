@@ -215,6 +215,13 @@ pub fn may_have_written(pid: u32, written: std::time::SystemTime) -> bool {
 /// ([`may_have_written`]).
 const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Whether the process `pid` started after `then` (by the clock, up to
+/// [`CLOCK_SLACK`] before it, as the clock may have been stepped since),
+/// or its start cannot be read.
+pub fn started_after(pid: u32, then: std::time::SystemTime) -> bool {
+    started_at(pid).is_none_or(|started| started + CLOCK_SLACK >= then)
+}
+
 /// When the process `pid` started, by the clock: when this machine booted
 /// (`/proc/stat`'s `btime`) and its start after that ([`start_of`]).
 fn started_at(pid: u32) -> Option<std::time::SystemTime> {
