@@ -1822,3 +1822,36 @@ fn the_pre_commit_hook_refuses_a_key_gzipped_or_in_utf16() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// rvU: wrangler.toml's `account_id` took any name of letters, digits,
+/// `_` and `-` up to 64 characters, so a Cloudflare API token (40 of
+/// them) or a Global API Key (37 hex digits) pasted there was accepted,
+/// and printed where the account is named (offsite's "account <ID>").
+/// An account id is 32 hex digits: anything else is refused, naming the
+/// key and the file, never the value.
+#[test]
+fn an_account_id_holding_a_token_or_a_global_key_is_refused_without_printing_it() {
+    let sb = Sandbox::new();
+    let config = sb.path().join("wrangler.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    for value in [
+        "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA_b-9Kd2x",
+        "0123456789abcdef0123456789abcdef01234",
+    ] {
+        let text = original.replace(
+            "name = \"qbtime\"",
+            &format!("name = \"qbtime\"\naccount_id = \"{value}\""),
+        );
+        std::fs::write(&config, text).unwrap();
+        for args in [&["doctor"][..], &["backup", "local", "--dry-run"][..]] {
+            let run = sb.xtask(args);
+            assert!(!run.ok, "{args:?} {value:?}\n{}", run.all());
+            assert!(!run.all().contains(value), "{args:?}:\n{}", run.all());
+            assert!(
+                run.all().contains("account_id") && run.all().contains("wrangler.toml"),
+                "{args:?}: the refusal names the key and the file:\n{}",
+                run.all()
+            );
+        }
+    }
+}
