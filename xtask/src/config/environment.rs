@@ -655,16 +655,20 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An `account_id` goes to wrangler, which takes only letters, digits, `_`
-/// and `-`. Its value is never printed: a token pasted there by mistake is
-/// a secret, and the key and the file name where it is.
+/// An `account_id` is a Cloudflare account's id: 32 lowercase hex digits
+/// (what `npx wrangler whoami` prints). Anything else is refused, and its
+/// value is never printed: an API token (40 letters, digits, `_` and `-`)
+/// or a Global API Key (37 hex digits) pasted there by mistake is a
+/// secret; the key and the file name where it is. One accepted is no
+/// secret, and is named where a message names the account.
 fn check_account(what: &str, account: &str) -> Result<()> {
-    if !d1_core::names::is_config_name(account) {
+    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    if account.len() != 32 || !account.chars().all(hex) {
         bail!(
             "{what} is not an account id (its value is not printed: a token pasted there \
-             would be a secret). An account id holds only letters, digits, `_` and `-` (at \
-             most 64): set it to the 32 hex digits `npx wrangler whoami` prints for the \
-             account, or remove it to use CLOUDFLARE_ACCOUNT_ID."
+             would be a secret). An account id is 32 lowercase hex digits: set it to the one \
+             `npx wrangler whoami` prints for the account, or remove it to use \
+             CLOUDFLARE_ACCOUNT_ID."
         );
     }
     Ok(())

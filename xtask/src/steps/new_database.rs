@@ -456,23 +456,32 @@ mod tests {
 
     #[test]
     fn the_account_is_the_one_remote_environments_share_or_the_one_named() {
-        let base = CONFIG.replace("name = \"qbtime\"", "account_id = \"acct1\"");
-        assert_eq!(account(&envs(&base), None).0.as_deref(), Some("acct1"));
+        let base = CONFIG.replace(
+            "name = \"qbtime\"",
+            "account_id = \"00000000000000000000000000000ac1\"",
+        );
+        assert_eq!(
+            account(&envs(&base), None).0.as_deref(),
+            Some("00000000000000000000000000000ac1")
+        );
         assert_eq!(account(&envs(CONFIG), None).0, None);
         let split = base.replace(
             "[env.production.vars]",
-            "[env.production]\naccount_id = \"acct2\"\n[env.production.vars]",
+            "[env.production]\naccount_id = \"00000000000000000000000000000ac2\"\n[env.production.vars]",
         );
         let err = envs(&split).account_for_new(None).unwrap_err().to_string();
         assert!(
-            err.contains("prod: acct2")
-                && err.contains("staging: acct1")
+            err.contains("prod: 00000000000000000000000000000ac2")
+                && err.contains("staging: 00000000000000000000000000000ac1")
                 && err.contains("--account-of"),
             "{err}"
         );
         assert_eq!(
             account(&envs(&split), Some("production")),
-            (Some("acct2".to_owned()), Some("production".to_owned()))
+            (
+                Some("00000000000000000000000000000ac2".to_owned()),
+                Some("production".to_owned())
+            )
         );
         let err = envs(&split)
             .account_for_new(Some("local"))
@@ -486,10 +495,10 @@ mod tests {
     #[test]
     fn the_advice_to_delete_a_database_left_in_place_names_its_account() {
         let split = CONFIG
-            .replace("name = \"qbtime\"", "account_id = \"acct1\"")
+            .replace("name = \"qbtime\"", "account_id = \"00000000000000000000000000000ac1\"")
             .replace(
                 "[env.production.vars]",
-                "[env.production]\naccount_id = \"acct2\"\n[env.production.vars]",
+                "[env.production]\naccount_id = \"00000000000000000000000000000ac2\"\n[env.production.vars]",
             );
         let envs = envs(&split);
         let mut new =

@@ -1704,7 +1704,7 @@ fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() 
     assert!(!run.ok, "{}", run.all());
     let said = doctor_lines_naming(&run, "account_id");
     assert!(said.starts_with("[FAIL] config"), "{}", run.all());
-    assert!(said.contains("letters, digits"), "{said}");
+    assert!(said.contains("32 lowercase hex digits"), "{said}");
 }
 
 /// wrangler.toml's `account_id` holding what wrangler refuses (a token
