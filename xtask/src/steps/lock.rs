@@ -841,34 +841,32 @@ mod tests {
         assert!(!text.contains("\"pid\":10,"), "{text}");
     }
 
-    /// IC: a `.….partial` whose pid names a process started after the
-    /// file was last written (its run gone, its pid given to another
-    /// process since) is a leftover all the same; one of a run alive, its
-    /// process started before it wrote the file, is not.
+    /// rvU: a `.….partial` whose pid names a live process is that run's,
+    /// however long before the process's start (`/proc/stat`'s btime and
+    /// its start, by the clock) it was last written: a clock stepped
+    /// forward, or a container's own btime, would have a live verify's
+    /// scratch database removed as a leftover by a concurrent backup.
     #[test]
-    fn an_unfinished_file_whose_pid_was_given_to_a_later_process_is_a_leftover() {
+    fn an_unfinished_file_of_a_live_process_is_kept_whenever_it_was_written() {
         let dir = tempfile::tempdir().unwrap();
-        let mut later = std::process::Command::new("sleep")
+        let mut live = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
-        let reused = format!(".backup-prod-20261201-1106.{}.sql.partial", later.id());
-        let alive = format!(
-            ".backup-prod-20261201-1107.{}.sql.partial",
-            std::process::id()
+        let file = format!(
+            ".verify-{}-backup-prod-20261201-1106.sqlite.partial",
+            live.id()
         );
-        for file in [&reused, &alive] {
-            std::fs::write(dir.path().join(file), "x").unwrap();
-        }
+        std::fs::write(dir.path().join(&file), "x").unwrap();
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        let file = std::fs::File::options()
+        let opened = std::fs::File::options()
             .write(true)
-            .open(dir.path().join(&reused));
-        file.unwrap().set_modified(hour_ago).unwrap();
+            .open(dir.path().join(&file));
+        opened.unwrap().set_modified(hour_ago).unwrap();
         let found = leftover_partials(dir.path()).unwrap();
-        let _ = later.kill();
-        let _ = later.wait();
-        assert_eq!(found, [dir.path().join(reused)]);
+        let _ = live.kill();
+        let _ = live.wait();
+        assert_eq!(found, Vec::<PathBuf>::new());
     }
 
     /// atkAU: a `.….partial` with no pid in its name (an operator's own,
