@@ -199,20 +199,9 @@ pub fn is_running(pid: u32, start: Option<u64>) -> bool {
     !zombie && (start.is_none() || now.is_none() || start == now)
 }
 
-/// Whether the process `pid` of this pid namespace may be the run that
-/// last wrote a file at `written` (a `.….partial` named with its pid): it
-/// runs ([`is_running`]), and it started before then. One started later
-/// is another process given that pid since the run that wrote it ended.
-/// A process started up to [`CLOCK_SLACK`] after is taken as the writer
-/// (the clock may have been stepped since), as is one whose start cannot
-/// be read.
-pub fn may_have_written(pid: u32, written: std::time::SystemTime) -> bool {
-    is_running(pid, None) && started_at(pid).is_none_or(|started| started <= written + CLOCK_SLACK)
-}
-
-/// How far the clock may have been stepped between a file's write and now
-/// without a live run's file being taken for another's
-/// ([`may_have_written`]).
+/// How far the clock may have been stepped between a with-backup's start
+/// and its command's without the command being taken for another process
+/// ([`started_after`]).
 const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Whether the process `pid` started after `then` (by the clock, up to

@@ -507,21 +507,19 @@ fn remove(leftover: &Path) -> Result<()> {
 
 /// Unfinished files (`.….partial`) whose run is gone: each name carries
 /// its run's pid (`.verify-<pid>-…`, or `.<name>.<pid>.….partial`). One
-/// whose pid names a live process that started before the file was last
-/// written is another run's, still working
-/// ([`crate::edge::machine::may_have_written`]: one started later was
-/// given the pid since, and a zombie has ended); one with no pid in its
-/// name is not this tool's, and is left alone.
+/// whose pid names a live process (not a zombie, which has ended) is
+/// another run's, still working, and is kept whenever it was written: a
+/// process's start by the clock (boot time and its start after it) moves
+/// with a clock stepped forward, or a container's own boot time, and would
+/// have a live run's file removed; one of a pid given to another process
+/// since is kept until that process ends. One with no pid in its name is
+/// not this tool's, and is left alone.
 fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let written = || entry.metadata().and_then(|m| m.modified()).ok();
-        let alive = |pid| match written() {
-            Some(at) => crate::edge::machine::may_have_written(pid, at),
-            None => crate::edge::machine::is_running(pid, None),
-        };
+        let alive = |pid| crate::edge::machine::is_running(pid, None);
         if name.starts_with('.')
             && name.ends_with(".partial")
             && owner(&name).is_some_and(|pid| !alive(pid))
