@@ -544,6 +544,25 @@ pub(crate) mod tests {
     use chrono::{DateTime, Utc};
     use d1_core::manifest::Verification;
 
+    /// rvU: a dangling link or a pipe named like a backup was suggested
+    /// ("did you mean …?"), and so was the typed word itself, a dangling
+    /// link of that name: only regular files are, never what was typed.
+    #[test]
+    fn only_regular_files_other_than_the_word_typed_are_suggested() {
+        let dir = tempfile::tempdir().unwrap();
+        let typed = "backup-local-20261124-0900.sql";
+        let file = "backup-local-20261124-0901.sql";
+        std::fs::write(dir.path().join(file), "x").unwrap();
+        let gone = dir.path().join("gone");
+        std::os::unix::fs::symlink(&gone, dir.path().join(typed)).unwrap();
+        std::os::unix::fs::symlink(&gone, dir.path().join("backup-local-20261124-0902.sql"))
+            .unwrap();
+        let fifo = dir.path().join("backup-local-20261124-0903.sql");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        assert_eq!(nearest_backups(dir.path(), typed), [file]);
+    }
+
     /// The sha256 of the one byte `x`, each test entry's recorded content.
     const ONE_BYTE_SHA256: &str =
         "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
