@@ -478,7 +478,8 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
 }
 
 /// At most three names in `backup_dir` near `word`, a bare name that is
-/// not there: each a name a backup run gives
+/// not there: each a regular file (not a link, a pipe or a directory),
+/// never `word` itself, with a name a backup run gives
 /// ([`d1_core::manifest::backup_name`]) that prints as itself, and either
 /// begins with `word` (its extension left off) or is within three edits of
 /// it, by the whole name or by the name without its extension (`.sql` for
@@ -492,8 +493,10 @@ fn nearest_backups(backup_dir: &Path, word: &str) -> Vec<String> {
         .find_map(|ext| word.strip_suffix(ext))
         .unwrap_or(word);
     let mut near: Vec<(usize, usize, String)> = { entries.flatten() }
+        // A regular file (a link is told as itself, not where it leads).
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| d1_core::names::is_plain_file_name(n))
+        .filter(|n| n != word && d1_core::names::is_plain_file_name(n))
         .filter(|n| {
             d1_core::manifest::backup_name(n)
                 .is_some_and(|b| d1_core::names::is_environment_name(b.env))
