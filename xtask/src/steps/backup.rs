@@ -2142,10 +2142,12 @@ fn verify_new_backup(
     Ok(())
 }
 
-/// Says, in one line, when a backup just verified holds the same data
+/// Says, in one line, when a backup just verified holds the same rows
 /// (its content digests, table by table) as the newest backup of its
 /// database before it: a `with-backup` or `migrate` run again with nothing
-/// changed. Nothing is deleted; prune's rules judge both as any others.
+/// changed. The manifest records no digest of the schema, so an index, a
+/// trigger or a view added since is not seen, and the line says so.
+/// Nothing is deleted; prune's rules judge both as any others.
 fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
     let Some(content) = &new.content else { return };
     // The backups the inventory refuses are warned of where they are used.
@@ -2158,7 +2160,7 @@ fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
         .max_by(|a, b| (a.created_at, &a.file.name).cmp(&(b.created_at, &b.file.name)));
     if let Some(m) = newest.filter(|m| m.mode == new.mode && m.content.as_ref() == Some(content)) {
         crate::say!(
-            "It holds the same data as {}, the backup before it.",
+            "It holds the same rows as {}, the backup before it (the schema is not compared).",
             m.file.name
         );
     }

@@ -479,7 +479,7 @@ fn a_near_miss_backup_name_is_told_the_nearest_backups_there() {
 }
 
 /// `with-backup` run again with nothing changed takes a backup holding the
-/// same data as the one before, and says so in one line, naming it; after
+/// same rows as the one before, and says so in one line, naming it; after
 /// a change it says nothing of the kind. Nothing is deleted.
 #[test]
 fn a_backup_holding_the_same_data_as_the_newest_says_so() {
@@ -493,15 +493,20 @@ fn a_backup_holding_the_same_data_as_the_newest_says_so() {
     again.assert_ok();
     let all = again.all();
     let said: Vec<&str> = { all.lines() }
-        .filter(|l| l.contains("same data as"))
+        .filter(|l| l.contains("same rows as"))
         .collect();
     assert_eq!(said.len(), 1, "{}", again.all());
     assert!(said[0].contains(&first), "{}", again.all());
+    assert!(
+        said[0].contains("schema is not compared"),
+        "{}",
+        again.all()
+    );
     assert_eq!(sql_backups(&sb).len(), 2, "{:?}", sb.backup_files());
     sb.execute_sql("INSERT INTO companies (name) VALUES ('After');");
     let changed = sb.xtask(&["with-backup", "local", "--", "true"]);
     changed.assert_ok();
-    assert!(!changed.all().contains("same data as"), "{}", changed.all());
+    assert!(!changed.all().contains("same rows as"), "{}", changed.all());
     assert_eq!(sql_backups(&sb).len(), 3, "{:?}", sb.backup_files());
 }
 
