@@ -1837,3 +1837,85 @@ fn a_deploy_never_publishes_a_pem_key_or_an_identity_in_utf16() {
     refused_in_the_build(&remote, home, "k.pem", &wide, "private key", &never);
     identity_refused(&remote, home, &key, "k.txt", &utf16(key.as_bytes(), false));
 }
+
+/// IL (rvV): a deploy never looked inside an archive: a tarball of a
+/// backup (`tar czf dist/a.tar.gz backups/prod.sql.zst`), a zip file
+/// holding an identity and a dump, the key file packed with `xz` or
+/// `bzip2`, all were published. A zip (an empty one and a spanned one
+/// too), a tar (plain, or inside gzip or zstd), a 7z, an xz or a bzip2
+/// file is told by its magic bytes and refused, named, as an archive this
+/// deploy does not look inside, with the fix. An ordinary gzip asset, and
+/// a text file that says `ustar`, still deploy. A case whose tool is not
+/// on the machine is skipped, and says so.
+#[test]
+fn a_deploy_refuses_an_archive_it_does_not_look_inside() {
+    let (remote, home, dump) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    let refused = |file: &str, bytes: &[u8]| {
+        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
+        assert!(!hidden, "{file}: the key is in its raw bytes");
+        refused_in_the_build(&remote, home, file, bytes, "does not look inside", &secret);
+    };
+    // The files a careless build packs: a backup, and notes around the key
+    // (so that it is packed too, its bytes coded, not stored as they are).
+    let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
+    let notes = words.collect::<String>();
+    let text = format!("# notes: {notes}\n{key}\n# more: {notes}\n");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("backups")).unwrap();
+    let backup = zstd::encode_all(&dump[..], 3).unwrap();
+    std::fs::write(work.path().join("backups/prod.sql.zst"), &backup).unwrap();
+    std::fs::write(work.path().join("key.txt"), &text).unwrap();
+    std::fs::write(work.path().join("dump.sql"), &dump).unwrap();
+    let packed = |tool: &str, args: &[&str]| -> Option<Vec<u8>> {
+        let run = std::process::Command::new(tool)
+            .args(args)
+            .current_dir(work.path())
+            .output();
+        match run {
+            Ok(out) if out.status.success() => Some(out.stdout),
+            Ok(out) => panic!("{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => {
+                eprintln!("SKIPPED: the {tool} case: {tool} is not on this machine ({e})");
+                None
+            }
+        }
+    };
+    if let Some(tar) = packed("tar", &["cf", "-", "backups/prod.sql.zst"]) {
+        refused("a.tar", &tar);
+        refused("a.tar.gz", &gzip(&tar));
+        refused("a.tar.zst", &zstd::encode_all(&tar[..], 3).unwrap());
+    }
+    if let Some(tgz) = packed("tar", &["czf", "-", "backups/prod.sql.zst"]) {
+        refused("backup.tgz", &tgz);
+    }
+    if let Some(zip) = packed("zip", &["-q", "-9", "-", "key.txt", "dump.sql"]) {
+        refused("b.zip", &zip);
+    }
+    if let Some(xz) = packed("xz", &["-c", "key.txt"]) {
+        refused("key.txt.xz", &xz);
+    }
+    if let Some(bz) = packed("bzip2", &["-c", "key.txt"]) {
+        refused("key.bz2", &bz);
+    }
+    // Made by hand: an empty zip (its end of central directory only), a
+    // spanned zip's first bytes, a 7z's signature header.
+    let mut empty = b"PK\x05\x06".to_vec();
+    empty.extend([0; 18]);
+    refused("empty.zip", &empty);
+    let mut spanned = b"PK\x07\x08PK\x03\x04".to_vec();
+    spanned.extend([0; 40]);
+    refused("part.z01", &spanned);
+    let mut seven = vec![0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4];
+    seven.extend([0x11; 40]);
+    refused("backups.7z", &seven);
+    // Controls: an ordinary gzip asset, and text that says ustar at 257.
+    let asset = "const rows = []; // see the docs\n".repeat(400);
+    let path = remote.sb.path().join("dist/assets/app.js.gz");
+    std::fs::write(path, gzip(asset.as_bytes())).unwrap();
+    let words = format!("{}ustar is a tar format\n", "x".repeat(257));
+    std::fs::write(remote.sb.path().join("dist/formats.txt"), words).unwrap();
+    the_site_deploys(&remote, home);
+}
