@@ -287,6 +287,11 @@ pub enum Held {
     /// A compressed file that cannot be checked: it holds compressed
     /// frames nested too deep, or stops unpacking before its end.
     Unchecked,
+    /// An archive, or a file compressed in a form not unpacked here: zip,
+    /// tar (`ustar` at byte 257), 7z, xz or bzip2, told by its magic
+    /// bytes. What it holds is not looked into. (Brotli has no magic
+    /// bytes: a brotli file is not told.)
+    Archive,
     /// A SQL dump: its first statement is the one `wrangler d1 export`
     /// (and `backup local`) writes, it starts as `sqlite3 .dump` does, or
     /// it is statements of SQL that insert rows.
@@ -303,7 +308,7 @@ pub enum Held {
 /// What a file whose first bytes are `head` holds, when it is a database,
 /// a backup or a secret whatever its name: SQLite's header, a write-ahead
 /// log's or a rollback journal's, age's, zstd's (a skippable frame's
-/// too) or gzip's; else, read as text
+/// too) or gzip's, an archive's ([`is_an_archive`]); else, read as text
 /// (UTF-8, and UTF-16 or UTF-32 too when [`Wide`] tells it), a secret
 /// ([`secret_in`]) or a dump ([`is_a_dump`]). `cut`:
 /// the file is longer than `head`, so a statement `head` ends inside was
@@ -328,6 +333,9 @@ pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
     let skippable = head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18];
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || skippable || head.starts_with(&[0x1f, 0x8b]) {
         return Some(Held::Compressed);
+    }
+    if is_an_archive(head) {
+        return Some(Held::Archive);
     }
     // Read as wide text too when its first units tell it, never only so:
     // a few units of ASCII with NUL bytes (`\t\0\0\0…`) would hide what
@@ -356,6 +364,26 @@ pub fn held_by(head: &[u8], cut: bool) -> Option<Held> {
     { dump }
         .any(|text| is_a_dump(text, cut))
         .then_some(Held::Dump)
+}
+
+/// Whether a file whose first bytes are `head` is an archive or a file
+/// compressed in a form [`held_by`] does not unpack, by its magic bytes:
+/// zip (a local file header, an empty archive's end of central directory,
+/// a spanned archive's marker), 7z, xz, bzip2 (`BZh` and a digit), or a tar (POSIX `ustar\0`
+/// or GNU `ustar  \0` at byte 257).
+fn is_an_archive(head: &[u8]) -> bool {
+    const MAGIC: [&[u8]; 5] = [
+        b"PK\x03\x04",
+        b"PK\x05\x06",
+        b"PK\x07\x08",
+        &[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c],
+        &[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
+    ];
+    let bzip2 = head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit);
+    let tar = head
+        .get(257..)
+        .is_some_and(|at| at.starts_with(b"ustar\0") || at.starts_with(b"ustar  \0"));
+    tar || bzip2 || MAGIC.iter().any(|magic| head.starts_with(magic))
 }
 
 /// How many of a cut head's last bytes [`held_by`] looks for no secret's
@@ -717,6 +745,33 @@ mod tests {
 
     /// A database, its log or journal, an encrypted or compressed file and
     /// a dump are told by their first bytes; a site's files are not.
+    /// An archive, or a file compressed in a form not unpacked, is told by
+    /// its magic bytes; a tar by `ustar` at byte 257 (POSIX and GNU). Text
+    /// that says `ustar` there, or `BZh` without a digit, is not one.
+    #[test]
+    fn an_archive_is_told_by_its_magic_bytes() {
+        let tar = |magic: &[u8]| [&[b'a'; 257][..], magic, &[0; 8]].concat();
+        for head in [
+            &b"PK\x03\x04\x14\0"[..],
+            b"PK\x05\x06\0\0",
+            b"PK\x07\x08PK\x03\x04",
+            &[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4],
+            &[0xfd, b'7', b'z', b'X', b'Z', 0, 0],
+            b"BZh91AY&SY",
+            &tar(b"ustar\x0000"),
+            &tar(b"ustar  \0"),
+        ] {
+            assert_eq!(held_by(head, false), Some(Held::Archive), "{head:?}");
+        }
+        for text in [
+            &tar(b"ustar is a tar format")[..],
+            b"BZh is bzip2's magic",
+            b"PK",
+        ] {
+            assert_eq!(held_by(text, false), None, "{text:?}");
+        }
+    }
+
     #[test]
     fn what_a_file_holds_is_told_by_its_first_bytes() {
         let cases: [(&[u8], Option<Held>); 13] = [

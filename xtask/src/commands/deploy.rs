@@ -459,7 +459,9 @@ fn unreadable(real: &Path) -> Option<String> {
 /// first bytes, a copy of the local D1's SQLite file, its write-ahead log
 /// or journal, a backup's dump, compressed or encrypted as backups are;
 /// anywhere in it, an age identity or a PEM private key; a compressed file
-/// nested too deep, unpacking too much or with too large a window to check. Nothing read is printed.
+/// nested too deep, unpacking too much or with too large a window to check;
+/// an archive (zip, tar, 7z, xz, bzip2), which is not looked inside
+/// ([`archive_why`]). Nothing read is printed.
 fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     use d1_core::dump::Held;
     let (held, compressed) = crate::edge::stored::held_in(real)?;
@@ -498,6 +500,7 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         // Told by what it unpacks to, never returned itself.
         Held::Compressed => return None,
         Held::Unchecked => ("a compressed file it cannot check", ""),
+        Held::Archive => ("an archive it does not look inside", ""),
     };
     let is = match entry == real {
         true => "is".to_owned(),
@@ -514,6 +517,9 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         );
         return Some((what, why));
     }
+    if held == Held::Archive {
+        return Some((what, archive_why(&is, compressed)));
+    }
     let packed = if compressed {
         "compressed (zstd or gzip); unpacked, it is "
     } else {
@@ -525,6 +531,24 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
     };
     let why = format!("{is} {packed}{kind}, {told} whatever its name");
     Some((what, why))
+}
+
+/// Why an archive in the build (`is`: "is", or where a link leads) is
+/// refused: this deploy does not look inside it, and a tarball or zip of
+/// a backups folder is a likely accident; `compressed`: it was found
+/// inside gzip or zstd. The fix, for a site that really serves a download.
+fn archive_why(is: &str, compressed: bool) -> String {
+    let packed = match compressed {
+        true => "compressed (zstd or gzip); unpacked, it is ",
+        false => "",
+    };
+    format!(
+        "{is} {packed}an archive or a compressed file (zip, tar, 7z, xz or bzip2, told by its \
+         magic bytes whatever its name) that this deploy does not look inside: it may hold a \
+         backup, a database or a key (a tarball of backups/ is a likely accident). Do not \
+         publish archives from the build; if the site really serves this download, host it \
+         outside pages_build_output_dir (in R2, say)"
+    )
 }
 
 /// Whether `name` is a file of secrets by its name, in any case: wrangler's

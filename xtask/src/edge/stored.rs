@@ -525,7 +525,9 @@ const LAYERS: usize = 3;
 /// its frame, may hold a key (`true` then only when what it unpacks to is
 /// told). `None` for any other file, and for one that cannot be read. One
 /// byte past [`HEAD`] is read to know whether the head is the whole file
-/// (then a statement it ends inside was not cut off by it).
+/// (then a statement it ends inside was not cut off by it). An archive
+/// (zip, tar, 7z, xz, bzip2; a tar inside gzip or zstd too) is told by its
+/// magic bytes, [`d1_core::dump::Held::Archive`], and not looked inside.
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
