@@ -1796,6 +1796,7 @@ mod tests {
         .unwrap();
         let count = |most: usize| -> Vec<(String, i64)> {
             whole_reals_queries(&columns, most)
+                .queries
                 .iter()
                 .flat_map(|q| {
                     db.prepare(q)
@@ -1812,10 +1813,60 @@ mod tests {
             ("s".to_owned(), 1),
             ("w".to_owned(), 1),
         ];
-        assert_eq!(whole_reals_queries(&columns, 100_000).len(), 1);
+        assert_eq!(whole_reals_queries(&columns, 100_000).queries.len(), 1);
         assert_eq!(count(100_000), want);
-        assert_eq!(whole_reals_queries(&columns, 10).len(), 3);
-        assert_eq!(count(10), want);
+        // Each SELECT fits the cap alone, not all together: split, none left out.
+        let each = columns
+            .iter()
+            .map(|c| whole_reals_queries(&[c.clone()], 100_000).queries[0].len());
+        let alone = each.max().unwrap();
+        let split = whole_reals_queries(&columns, alone);
+        assert!(
+            split.queries.len() > 1 && split.left_out.is_empty(),
+            "{split:?}"
+        );
+        assert_eq!(count(alone), want);
+    }
+
+    /// D1's SQLite refuses a compound SELECT of over 500 terms: each query
+    /// holds at most [`WHOLE_REALS_MOST_SELECTS`] tables, and a table whose
+    /// own SELECT passes the size cap (100 columns of 300-character names)
+    /// is left out, named, not sent as a query too big for D1.
+    #[test]
+    fn whole_reals_queries_are_capped_in_terms_and_a_table_too_wide_is_left_out() {
+        let mut columns: Vec<(String, Vec<String>)> = (0..600)
+            .map(|i| (format!("t{i}"), vec!["v".to_owned()]))
+            .collect();
+        let wide: Vec<String> = (0..100).map(|i| format!("{i:0>300}")).collect();
+        columns.insert(300, ("wide".to_owned(), wide));
+        let most = 90_000;
+        let made = whole_reals_queries(&columns, most);
+        assert!(made.queries.len() >= 2, "{}", made.queries.len());
+        assert_eq!(made.left_out, vec!["wide".to_owned()]);
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for (table, cols) in &columns[..] {
+            if table != "wide" {
+                let cols = cols.join(", ");
+                db.execute_batch(&format!(
+                    "CREATE TABLE {table} ({cols}); INSERT INTO {table} VALUES (2.0);"
+                ))
+                .unwrap();
+            }
+        }
+        let mut counted = 0;
+        for q in &made.queries {
+            assert!(q.len() <= most, "{}", q.len());
+            assert!(q.matches(" UNION ALL ").count() < WHOLE_REALS_MOST_SELECTS);
+            assert!(!q.contains("'wide'"));
+            counted += db
+                .prepare(q)
+                .unwrap()
+                .query_map([], |r| r.get::<_, i64>(1))
+                .unwrap()
+                .map(Result::unwrap)
+                .sum::<i64>();
+        }
+        assert_eq!(counted, 600);
     }
 
     #[test]
