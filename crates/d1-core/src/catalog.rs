@@ -472,8 +472,12 @@ fn blob_affinity(declared: &str) -> bool {
 /// for an INTEGER, and SQLite reads them back as REALs). `c = CAST(c AS
 /// INTEGER)` compares exactly, and the bound keeps CAST from saturating.
 /// Each query is a `UNION ALL` of rows `(name, n)`, kept under
-/// `most_bytes`; a table too big for one alone is a query of its own.
-pub fn whole_reals_queries(columns: &[(String, Vec<String>)], most_bytes: usize) -> Vec<String> {
+/// `most_bytes` and [`WHOLE_REALS_MOST_SELECTS`] terms; a table whose own
+/// SELECT is over `most_bytes` is left out ([`WholeRealsQueries::left_out`]).
+pub fn whole_reals_queries(
+    columns: &[(String, Vec<String>)],
+    most_bytes: usize,
+) -> WholeRealsQueries {
     use crate::statement::{quote_ident, quote_literal};
     let selects = columns.iter().map(|(table, cols)| {
         let whole: Vec<String> = cols
@@ -493,17 +497,41 @@ pub fn whole_reals_queries(columns: &[(String, Vec<String>)], most_bytes: usize)
             quote_ident(table)
         )
     });
-    let mut queries: Vec<String> = Vec::new();
-    for select in selects {
-        match queries.last_mut() {
-            Some(q) if q.len() + " UNION ALL ".len() + select.len() <= most_bytes => {
+    let mut made = WholeRealsQueries::default();
+    let mut terms = 0;
+    for ((table, _), select) in columns.iter().zip(selects) {
+        if select.len() > most_bytes {
+            made.left_out.push(table.clone());
+            continue;
+        }
+        match made.queries.last_mut() {
+            Some(q)
+                if terms < WHOLE_REALS_MOST_SELECTS
+                    && q.len() + " UNION ALL ".len() + select.len() <= most_bytes =>
+            {
                 q.push_str(" UNION ALL ");
                 q.push_str(&select);
+                terms += 1;
             }
-            _ => queries.push(select),
+            _ => {
+                made.queries.push(select);
+                terms = 1;
+            }
         }
     }
-    queries
+    made
+}
+
+/// SQLite refuses a compound SELECT of more than 500 terms
+/// (`SQLITE_MAX_COMPOUND_SELECT`, "too many terms in compound SELECT").
+pub const WHOLE_REALS_MOST_SELECTS: usize = 400;
+
+/// [`whole_reals_queries`]: the queries, and the tables whose own SELECT
+/// alone is over the size cap, which are not counted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WholeRealsQueries {
+    pub queries: Vec<String>,
+    pub left_out: Vec<String>,
 }
 
 /// The [`RowidsKept`] of the schema made by `schema` (its `CREATE`
@@ -1818,7 +1846,7 @@ mod tests {
         // Each SELECT fits the cap alone, not all together: split, none left out.
         let each = columns
             .iter()
-            .map(|c| whole_reals_queries(&[c.clone()], 100_000).queries[0].len());
+            .map(|c| whole_reals_queries(std::slice::from_ref(c), 100_000).queries[0].len());
         let alone = each.max().unwrap();
         let split = whole_reals_queries(&columns, alone);
         assert!(

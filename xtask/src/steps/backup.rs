@@ -1147,8 +1147,10 @@ impl Schema<'_> {
 
     /// A remote backup's whole REALs in columns that keep them as REALs
     /// (`Manifest::whole_reals`), per table: D1's export writes each as
-    /// an integer, said in a warning. Read-only, one query (more only past
-    /// D1's statement limit), only when the schema has such a column.
+    /// an integer, said in a warning. Read-only, one query (more past 400
+    /// tables or D1's statement limit), only when the schema has such a
+    /// column. The count never fails a backup: any error is a warning, and
+    /// nothing is recorded.
     fn whole_reals(
         &self,
         args: &BackupArgs,
@@ -1157,13 +1159,51 @@ impl Schema<'_> {
         if args.schema_only || self.env.location != Location::Remote {
             return Ok(None);
         }
+        let whole = match self.count_whole_reals(catalog, scope) {
+            Ok(whole) => whole,
+            Err(e) => {
+                crate::warn!(
+                    "whole REALs not counted: {e:#}; the backup goes on, and a restore of it \
+                     cannot say whether its export wrote any as integers (README, Whole REALs \
+                     in a remote backup)"
+                );
+                return Ok(None);
+            }
+        };
+        if whole.is_empty() {
+            return Ok(None);
+        }
+        crate::warn!("{}", whole_reals_said(&whole));
+        Ok(Some(whole))
+    }
+
+    /// [`Self::whole_reals`]'s queries, and their counts over zero.
+    fn count_whole_reals(
+        &self,
+        catalog: &Catalog,
+        scope: &ExportScope,
+    ) -> Result<BTreeMap<String, u64>> {
         let columns = d1_core::catalog::columns_keeping_whole_reals(
             &catalog.schema_statements(),
             &scope.data_tables,
         )?;
         let limit = d1_core::gate::D1_STATEMENT_LIMIT as usize - 1_000;
+        let made = d1_core::catalog::whole_reals_queries(&columns, limit);
+        if !made.left_out.is_empty() {
+            let tables: Vec<_> = made
+                .left_out
+                .iter()
+                .map(|t| d1_core::names::shown(t))
+                .collect();
+            crate::warn!(
+                "whole REALs not counted in {}: the query alone would pass D1's statement \
+                 limit; the backup goes on, and a restore of it cannot say whether its export \
+                 wrote any there as integers (README, Whole REALs in a remote backup)",
+                crate::out::listed(&tables, "table")
+            );
+        }
         let mut whole = BTreeMap::new();
-        for sql in d1_core::catalog::whole_reals_queries(&columns, limit) {
+        for sql in made.queries {
             let json = self.reader().query(
                 "count whole REALs the export writes as integers (read-only)",
                 &sql,
@@ -1177,11 +1217,7 @@ impl Schema<'_> {
                 Some((r.get("name")?.as_str()?.to_owned(), n))
             }));
         }
-        if whole.is_empty() {
-            return Ok(None);
-        }
-        crate::warn!("{}", whole_reals_said(&whole));
-        Ok(Some(whole))
+        Ok(whole)
     }
 
     /// The schema is read from the local file when there is one; a fresh
