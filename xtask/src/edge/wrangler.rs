@@ -1623,20 +1623,33 @@ mod tests {
         };
         assert_eq!(account(&[]), None);
         assert_eq!(
-            account(&[("CF_ACCOUNT_ID", "acct_1-x")]).as_deref(),
-            Some("CF_ACCOUNT_ID=acct_1-x")
+            account(&[("CF_ACCOUNT_ID", "0123456789abcdef0123456789abcdef")]).as_deref(),
+            Some("CF_ACCOUNT_ID=0123456789abcdef0123456789abcdef")
         );
         assert_eq!(
-            account(&[("CLOUDFLARE_ACCOUNT_ID", "a1"), ("CF_ACCOUNT_ID", "b2")]).as_deref(),
-            Some("CLOUDFLARE_ACCOUNT_ID=a1")
+            account(&[
+                ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
+                ("CF_ACCOUNT_ID", "fedcba9876543210fedcba9876543210")
+            ])
+            .as_deref(),
+            Some("CLOUDFLARE_ACCOUNT_ID=0123456789abcdef0123456789abcdef")
         );
         // Set but empty: no id, and wrangler looks the account up.
         assert_eq!(
             account(&[("CLOUDFLARE_ACCOUNT_ID", ""), ("CF_ACCOUNT_ID", "b2")]),
             None
         );
-        // One wrangler refuses ("Invalid account ID") is none to pin.
+        // One wrangler refuses ("Invalid account ID") is none to pin, nor
+        // anything but 32 lowercase hex digits: an API token pasted there
+        // is a secret, never printed as the account.
         assert_eq!(account(&[("CF_ACCOUNT_ID", "a1; rm -rf ~")]), None);
+        for id in [
+            "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA_k-9QwEr",
+            "acct_1-x",
+            "0123456789ABCDEF0123456789ABCDEF",
+        ] {
+            assert_eq!(account(&[("CLOUDFLARE_ACCOUNT_ID", id)]), None, "{id:?}");
+        }
     }
 
     /// The variable holding an id wrangler refuses, and only then.
@@ -1649,6 +1662,9 @@ mod tests {
             "a b",
             "a.b",
             "a/b",
+            "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA_k-9QwEr",
+            "acct_1-x",
+            "ABC",
         ] {
             assert_eq!(
                 refused(&[("CLOUDFLARE_ACCOUNT_ID", id)]),
@@ -1657,14 +1673,17 @@ mod tests {
             );
         }
         assert_eq!(refused(&[("CF_ACCOUNT_ID", "a b")]), Some("CF_ACCOUNT_ID"));
-        for id in ["0123456789abcdef0123456789abcdef", "acct_1-x", "ABC"] {
+        for id in ["0123456789abcdef0123456789abcdef"] {
             assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", id)]), None, "{id:?}");
         }
         // Not set, set but empty, or only under the name wrangler ignores.
         assert_eq!(refused(&[]), None);
         assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", "")]), None);
         assert_eq!(
-            refused(&[("CLOUDFLARE_ACCOUNT_ID", "ok"), ("CF_ACCOUNT_ID", "a b")]),
+            refused(&[
+                ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
+                ("CF_ACCOUNT_ID", "a b")
+            ]),
             None
         );
     }

@@ -1664,6 +1664,12 @@ fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() 
             "0123456789abcdef0123456789abcdef\n",
         ),
         ("CF_ACCOUNT_ID", "0123456789abcdef 0123456789abcdef"),
+        // An API token pasted there: wrangler takes it, and it was printed.
+        (
+            "CLOUDFLARE_ACCOUNT_ID",
+            "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA_k-9QwEr",
+        ),
+        ("CF_ACCOUNT_ID", "acct_1-x"),
     ] {
         let run = doctor(&[(name, value)]);
         let said = doctor_lines_naming(&run, name);
@@ -1673,7 +1679,7 @@ fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() 
             run.all()
         );
         assert!(
-            said.contains("letters, digits"),
+            said.contains("32 lowercase hex digits"),
             "{name}={value:?}: the fix does not say what an id holds:\n{said}"
         );
         assert!(
@@ -1682,7 +1688,7 @@ fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() 
             run.all()
         );
     }
-    for value in ["0123456789abcdef0123456789abcdef", "acct_1-x"] {
+    for value in ["0123456789abcdef0123456789abcdef"] {
         let run = doctor(&[("CLOUDFLARE_ACCOUNT_ID", value)]);
         assert_eq!(
             doctor_lines_naming(&run, "ACCOUNT_ID"),
