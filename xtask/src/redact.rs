@@ -16,7 +16,9 @@
 //! any credential a name introduces ([`redact_assignments`]:
 //! `CLOUDFLARE_API_TOKEN=…`, `--password …`, `"api_token": "…"`,
 //! `X-Auth-Key: …`, `Cookie: …`, `-u user:password`). The account id is not
-//! a credential (it is in every dashboard URL) and is left visible.
+//! a credential (it is in every dashboard URL) and is left visible; a value
+//! of `CLOUDFLARE_ACCOUNT_ID` or `CF_ACCOUNT_ID` that is not one (an API
+//! token pasted there) is redacted.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -77,6 +79,15 @@ impl Redactor {
             .iter()
             .filter_map(|name| std::env::var(name).ok())
             .collect();
+        // An account id is no secret, but what is not one (an API token
+        // pasted as CLOUDFLARE_ACCOUNT_ID) may be: wrangler sends it, and
+        // prints it in the URL of its error.
+        secrets.extend(
+            ["CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID"]
+                .iter()
+                .filter_map(|name| std::env::var(name).ok())
+                .filter(|v| !crate::config::environment::is_account_id(v)),
+        );
         secrets.extend(
             HELD.lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -662,8 +662,7 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 /// secret; the key and the file name where it is. One accepted is no
 /// secret, and is named where a message names the account.
 fn check_account(what: &str, account: &str) -> Result<()> {
-    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
-    if account.len() != 32 || !account.chars().all(hex) {
+    if !is_account_id(account) {
         bail!(
             "{what} is not an account id (its value is not printed: a token pasted there \
              would be a secret). An account id is 32 lowercase hex digits: set it to the one \
@@ -672,6 +671,13 @@ fn check_account(what: &str, account: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `account` is a Cloudflare account's id: 32 lowercase hex
+/// digits. wrangler.toml's `account_id` and `CLOUDFLARE_ACCOUNT_ID` alike.
+pub fn is_account_id(account: &str) -> bool {
+    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    account.len() == 32 && account.chars().all(hex)
 }
 
 /// A database id goes into manifests, plans and wrangler's arguments, as

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, is_account_id};
 use crate::redact::Redactor;
 use d1_core::wording::shell_word;
 
@@ -1006,17 +1006,16 @@ pub fn env_token() -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvAccount {
     pub name: &'static str,
-    /// Letters, digits, `-` and `_` only, as wrangler requires (it refuses
-    /// any other before a request): safe to print and to paste in a shell.
+    /// 32 lowercase hex digits ([`is_account_id`]): safe to print and to
+    /// paste in a shell. Any other value (an API token pasted there, which
+    /// wrangler would take) is none, never printed.
     pub id: String,
 }
 
 fn env_account_from(get: Getter<'_>) -> Option<EnvAccount> {
     let name = env_var_from(get, ACCOUNT_VARS)?.used()?;
     let id = get(name)?.into_string().ok()?;
-    id.chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        .then_some(EnvAccount { name, id })
+    is_account_id(&id).then_some(EnvAccount { name, id })
 }
 
 /// [`env_account_from`] of this process's environment: the account a
@@ -1025,11 +1024,10 @@ pub fn env_account() -> Option<EnvAccount> {
     env_account_from(&|name| std::env::var_os(name))
 }
 
-/// The variable wrangler takes the account id from when it holds one
-/// wrangler refuses before any request ("Account IDs may only contain
-/// alphanumeric characters, hyphens, and underscores": a value pasted with
-/// its quotes, a space or a line break). 32 hex digits are not required:
-/// wrangler takes `acct_1-x` too.
+/// The variable wrangler takes the account id from when it holds anything
+/// but an account id, 32 lowercase hex digits: one wrangler refuses before
+/// any request (a value pasted with its quotes, a space or a line break),
+/// or one it takes and sends (an API token pasted there, a secret).
 fn env_account_refused_from(get: Getter<'_>) -> Option<&'static str> {
     let name = env_var_from(get, ACCOUNT_VARS)?.used()?;
     env_account_from(get).is_none().then_some(name)
@@ -1673,9 +1671,8 @@ mod tests {
             );
         }
         assert_eq!(refused(&[("CF_ACCOUNT_ID", "a b")]), Some("CF_ACCOUNT_ID"));
-        for id in ["0123456789abcdef0123456789abcdef"] {
-            assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", id)]), None, "{id:?}");
-        }
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", id)]), None);
         // Not set, set but empty, or only under the name wrangler ignores.
         assert_eq!(refused(&[]), None);
         assert_eq!(refused(&[("CLOUDFLARE_ACCOUNT_ID", "")]), None);

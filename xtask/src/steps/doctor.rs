@@ -211,9 +211,10 @@ fn auth_check() -> Check {
     }
 }
 
-/// A warning when the account id in the environment is one wrangler
-/// refuses before any request (`Invalid account ID`): every remote
-/// command then fails where the configuration names no `account_id`. The
+/// A warning when the account id in the environment is not one (32
+/// lowercase hex digits): wrangler refuses it before any request, or
+/// sends it (an API token pasted there), and every remote command then
+/// fails where the configuration names no `account_id`. The
 /// variable is named, never its value (a token pasted there by mistake
 /// would be one); no bucket's lock is read with it, and that is said.
 fn account_check(project: &Project) -> Option<Check> {
@@ -237,13 +238,13 @@ fn account_check(project: &Project) -> Option<Check> {
         ),
     };
     let detail = format!(
-        "{name} holds a value (not shown) that wrangler refuses as an account id: one holds only \
-         letters, digits, `-` and `_`, so every remote command fails where the configuration \
-         names no account_id{locks}"
+        "{name} holds a value (not shown: an API token pasted there would be a secret) that is \
+         not an account id, 32 lowercase hex digits, so every remote command fails where the \
+         configuration names no account_id{locks}"
     );
     let fix = format!(
-        "set {name} to the account id alone, as the dashboard's URL shows it (letters, digits, \
-         `-` and `_`: no quotes, spaces or line breaks), or unset it and set account_id in \
+        "set {name} to the account id alone, the 32 lowercase hex digits `npx wrangler whoami` \
+         prints (no quotes, spaces or line breaks), or unset it and set account_id in \
          wrangler.toml"
     );
     Some(check("account", Status::Warn, detail, Some(&fix)))

@@ -1640,8 +1640,8 @@ fn doctor_lines_naming(run: &Run, what: &str) -> String {
 /// break), under `CF_ACCOUNT_ID`, or as wrangler.toml's `account_id`.
 /// `doctor` warns of the variable (fails on the file, which the tool
 /// refuses to read), naming it and the fix, never printing the value (a
-/// token pasted there by mistake is one); an
-/// id wrangler takes, 32 hex digits or not, is not warned of.
+/// token pasted there by mistake is one); anything but 32 lowercase hex
+/// digits is warned of, an API token (which wrangler takes) too.
 #[test]
 fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() {
     let sb = Sandbox::new();
@@ -1688,12 +1688,13 @@ fn doctor_warns_of_an_account_id_wrangler_would_refuse_naming_where_it_is_set() 
             run.all()
         );
     }
-    for value in ["0123456789abcdef0123456789abcdef"] {
+    {
+        let value = "0123456789abcdef0123456789abcdef";
         let run = doctor(&[("CLOUDFLARE_ACCOUNT_ID", value)]);
         assert_eq!(
             doctor_lines_naming(&run, "ACCOUNT_ID"),
             "",
-            "{value:?}, which wrangler takes, is warned of:\n{}",
+            "{value:?}, an account id, is warned of:\n{}",
             run.all()
         );
     }
