@@ -677,11 +677,17 @@ fn start_of(pid: u32) -> u64 {
 /// A lock left by a `with-backup local` killed an hour ago, on this
 /// machine, whose command still running is said to be process `pid`.
 fn plant_killed_with_backup(sb: &Sandbox, pid: u32) {
+    plant_killed_with_backup_at(sb, pid, &started_an_hour_ago());
+}
+
+/// [`plant_killed_with_backup`], the record saying with-backup started at
+/// `started_at`.
+fn plant_killed_with_backup_at(sb: &Sandbox, pid: u32, started_at: &str) {
     plant_stale_lock(
         sb,
         serde_json::json!({
             "pid": 999_999,
-            "started_at": started_an_hour_ago(),
+            "started_at": started_at,
             "command": "with-backup local -- sh",
             "machine": machine_here(None),
             "running": {"pid": pid, "start": start_of(pid)},
@@ -725,4 +731,24 @@ fn a_lock_held_by_with_backups_command_tells_how_to_tell_it_is_stale() {
         lock.display()
     );
     assert!(run.stderr.contains(&told), "{}", run.all());
+}
+
+/// rvV: a with-backup's record says when it started by the clock; were the
+/// clock stepped back over 10 minutes after it (an NTP fix, a VM resumed),
+/// its command, still running, started "before" it, and was taken for
+/// another process: the lock was stale and a second run took it while the
+/// command could change the database. The record's time, written by
+/// whoever wrote the record, protects nothing: a live command (pid and
+/// start time as recorded) holds the lock, whatever the clock said.
+#[test]
+fn a_killed_with_backups_command_holds_the_lock_after_the_clock_was_stepped_back() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let me = std::process::id();
+    let ahead = (chrono::Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    plant_killed_with_backup_at(&sb, me, &ahead);
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    assert!(run.stderr.contains(&format!("pid {me}")), "{}", run.all());
 }
