@@ -771,19 +771,18 @@ fn advice(holder: Option<&Holder>) -> String {
 /// The refusal of a run that took the lock from `h`, a `with-backup`
 /// killed while the command it started still runs on this machine (in
 /// this pid namespace, since it booted): the lock counts as held while it
-/// runs. A record (which anyone able to write the backup directory may
-/// have written) naming pid 1, or a process started before the
-/// with-backup that would have started it, names no command it started,
-/// and holds nothing. The refusal says how to tell the lock `path` is
-/// stale and to remove it then. Its directory and what was left are set
-/// by the caller.
+/// runs (by its pid and start time, so a reused pid is not it). A record
+/// (which anyone able to write the backup directory may have written)
+/// naming pid 1 names no command it started, and holds nothing; its
+/// `started_at` is not compared with the command's start by the clock,
+/// which may have been stepped since, and which the record's writer chose.
+/// The refusal says how to tell the lock `path` is stale and to remove it
+/// then. Its directory and what was left are set by the caller.
 fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
-    use crate::edge::machine::{Machine, Run, is_ancestor, started_after};
+    use crate::edge::machine::{Machine, Run, is_ancestor};
     let running = h.running.as_ref().filter(|r| r.pid > 1)?;
     let machine = Machine::read(h.machine.as_deref()?);
-    if machine.process(running.pid, running.start) != Run::Alive
-        || !started_after(running.pid, h.started()?.into())
-    {
+    if machine.process(running.pid, running.start) != Run::Alive {
         return None;
     }
     let env = command_environment(&h.command).unwrap_or("ENV");

@@ -199,33 +199,6 @@ pub fn is_running(pid: u32, start: Option<u64>) -> bool {
     !zombie && (start.is_none() || now.is_none() || start == now)
 }
 
-/// How far the clock may have been stepped between a with-backup's start
-/// and its command's without the command being taken for another process
-/// ([`started_after`]).
-const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Whether the process `pid` started after `then` (by the clock, up to
-/// [`CLOCK_SLACK`] before it, as the clock may have been stepped since),
-/// or its start cannot be read.
-pub fn started_after(pid: u32, then: std::time::SystemTime) -> bool {
-    started_at(pid).is_none_or(|started| started + CLOCK_SLACK >= then)
-}
-
-/// When the process `pid` started, by the clock: when this machine booted
-/// (`/proc/stat`'s `btime`) and its start after that ([`start_of`]).
-fn started_at(pid: u32) -> Option<std::time::SystemTime> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let boot: u64 = { stat.lines() }
-        .find_map(|line| line.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    // SAFETY: sysconf(3) only reads a setting.
-    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
-    let after = std::time::Duration::from_millis(start_of(pid)? * 1000 / ticks.max(1));
-    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(boot) + after)
-}
-
 /// Whether the process `pid` of this pid namespace is an ancestor of this
 /// one (its parent, its parent's parent, …), by the parent each process's
 /// `/proc/PID/stat` names: `false` where that cannot be read.
