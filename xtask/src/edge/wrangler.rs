@@ -1859,6 +1859,37 @@ mod tests {
             .collect()
     }
 
+    /// A live run's private directory is never swept, even where its pid
+    /// names no process here: a run in another pid namespace (a container
+    /// sharing /tmp, `unshare --pid`) has a pid this one cannot see, and
+    /// sweeping its directory took its export's FIFO from under it (the
+    /// backup then hung). The run holds a lock on its directory; a
+    /// directory nobody holds, whose pid is gone, is swept as before.
+    #[test]
+    fn a_private_dir_held_by_a_run_whose_pid_is_not_seen_here_is_never_swept() {
+        let temp = tempfile::tempdir().unwrap();
+        let unseen = (4_000_000..4_194_304)
+            .find(|pid| !crate::edge::machine::pid_exists(*pid))
+            .unwrap();
+        let live = temp
+            .path()
+            .join(format!("qbtime-xtask-export-{unseen}-0-1"));
+        let left = temp
+            .path()
+            .join(format!("qbtime-xtask-export-{unseen}-1-2"));
+        for dir in [&live, &left] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let held = std::fs::File::open(&live).unwrap();
+        held.lock_shared().unwrap();
+        remove_stale_private_dirs(temp.path());
+        assert!(live.is_dir(), "a live run's directory was swept");
+        assert!(!left.exists(), "a killed run's directory was kept");
+        drop(held);
+        remove_stale_private_dirs(temp.path());
+        assert!(!live.exists(), "once let go of, it is swept");
+    }
+
     #[test]
     fn a_private_dir_is_0700_and_its_name_gives_its_owner() {
         let dir = PrivateDir::create("wrangler-logs").unwrap();
