@@ -1373,6 +1373,11 @@ pub fn path_with_first(dir: &Path) -> OsString {
 /// A directory only this user can read, removed on drop.
 pub struct PrivateDir {
     path: PathBuf,
+    /// A shared lock on the directory, held while it exists: a sweep
+    /// ([`remove_dirs_of_killed_runs`]) leaves a directory someone holds,
+    /// whatever its pid says (a run in another pid namespace has a pid
+    /// this one cannot see).
+    _held: Option<std::fs::File>,
 }
 
 /// The prefix of every private temporary directory: `qbtime-xtask-<label>-<pid>-…`.
@@ -1456,7 +1461,9 @@ impl PrivateDir {
             true => e,
             false => crate::exit::Exit::CouldNotRun.error(e.context(unusable("not a directory"))),
         })?;
-        Ok(PrivateDir { path })
+        let held = std::fs::File::open(&path).ok();
+        let held = held.filter(|dir| dir.try_lock_shared().is_ok());
+        Ok(PrivateDir { path, _held: held })
     }
 
     pub fn path(&self) -> &Path {
@@ -1521,6 +1528,9 @@ pub fn remove_dirs_of_killed_runs(
         let Some(how) = meta.is_dir().then(|| ended(&path, &meta, pid)).flatten() else {
             continue;
         };
+        if held_by_a_live_run(&path) {
+            continue;
+        }
         if std::fs::remove_dir_all(&path).is_ok() {
             crate::note!(
                 "removed {}, left by an earlier {whose} (pid {pid}) {how}",
@@ -1528,6 +1538,14 @@ pub fn remove_dirs_of_killed_runs(
             );
         }
     }
+}
+
+/// Whether a live run holds the directory `path` ([`PrivateDir`]'s lock):
+/// its pid may name no process here and it still runs, in another pid
+/// namespace sharing this temporary directory.
+fn held_by_a_live_run(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .is_ok_and(|dir| matches!(dir.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// How a run is told to have ended when its process is gone.
