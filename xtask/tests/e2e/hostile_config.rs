@@ -884,8 +884,15 @@ fn a_backup_run_under_nohup_killed_with_its_process_group_leaves_no_wrangler_run
             })
             .collect()
     };
-    std::thread::sleep(Duration::from_millis(500));
-    let running = left();
+    // wrangler's own node child hears of the xtask's end through its
+    // parent: on a loaded machine that takes more than a moment, so it is
+    // given a while, and must be gone by then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut running = left();
+    while !running.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        running = left();
+    }
     for (pid, _) in &running {
         // SAFETY: kill(2) of a process this test's xtask started.
         unsafe { libc::kill(*pid, libc::SIGKILL) };
