@@ -1159,6 +1159,23 @@ fn refused_in_the_build(
     std::fs::remove_file(&path).unwrap();
 }
 
+/// A file in the build that hides the identity `key` (compressed, packed
+/// in another layer) is refused as [`refused_in_the_build`] says, never
+/// printing a part of the key; its raw bytes must not hold the key, or
+/// the file would be refused for them alone and prove nothing.
+fn hidden_key_refused(
+    remote: &Remote,
+    home: &Path,
+    key: &str,
+    (file, bytes): (&str, &[u8]),
+    why: &str,
+) {
+    let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
+    assert!(!hidden, "{file}: the key is in its raw bytes");
+    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
+    refused_in_the_build(remote, home, file, bytes, why, &secret);
+}
+
 /// The site deploys as far as its dry run: nothing in it was refused.
 fn the_site_deploys(remote: &Remote, home: &Path) {
     let run = deploy(remote, home, &[&PROD_DEPLOY[..], &["--dry-run"]].concat());
@@ -1634,11 +1651,8 @@ fn a_deploy_never_publishes_what_gzip_nested_or_large_compression_hides() {
     let (remote, home, dump) = a_site_with_a_migration_pending();
     let home = home.path();
     let (_, key) = the_identity(home);
-    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
     let refused = |file: &str, bytes: &[u8], why: &str| {
-        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
-        assert!(!hidden, "{file}: the key is in its raw bytes");
-        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+        hidden_key_refused(&remote, home, &key, (file, bytes), why);
     };
     let zstd = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
     // Notes around the key, so that it is packed too (its bytes coded),
@@ -1678,11 +1692,8 @@ fn a_deploy_never_publishes_what_a_compressed_stream_hides_before_an_error() {
     let (remote, home, dump) = a_site_with_a_migration_pending();
     let home = home.path();
     let (identity, key) = the_identity(home);
-    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
     let refused = |file: &str, bytes: &[u8], why: &str| {
-        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
-        assert!(!hidden, "{file}: the key is in its raw bytes");
-        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+        hidden_key_refused(&remote, home, &key, (file, bytes), why);
     };
     let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
     let notes = words.collect::<String>();
@@ -1770,11 +1781,8 @@ fn a_deploy_refuses_a_compression_bomb_and_searches_a_layer_that_does_not_unpack
     let (remote, home, _) = a_site_with_a_migration_pending();
     let home = home.path();
     let (_, key) = the_identity(home);
-    let secret = [&key["AGE-SECRET-KEY-1".len()..][..20], "AGE-SECRET-KEY"];
     let refused = |file: &str, bytes: &[u8], why: &str| {
-        let hidden = bytes.windows(key.len()).any(|w| w == key.as_bytes());
-        assert!(!hidden, "{file}: the key is in its raw bytes");
-        refused_in_the_build(&remote, home, file, bytes, why, &secret);
+        hidden_key_refused(&remote, home, &key, (file, bytes), why);
     };
     let words = (0..600u32).map(|i| format!("w{} ", i.wrapping_mul(2_654_435_761) % 997));
     let notes = words.collect::<String>();

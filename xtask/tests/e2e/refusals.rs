@@ -529,12 +529,7 @@ fn time_travel_and_drill_bad_input_and_refusals_have_their_exit_codes() {
 ///   the backup name), such as `migrations/NOTES.md`.
 #[test]
 fn the_pre_commit_hook_refuses_an_age_identity_in_any_form_or_place() {
-    let sb = Sandbox::new();
-    sb.xtask(&["hooks", "install"]).assert_ok();
-    let safe = tempfile::tempdir().unwrap();
-    let key = safe.path().join("qbtime.agekey");
-    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
-        .assert_ok();
+    let (sb, _safe, key) = a_hooked_sandbox_and_a_key();
     let identity = std::fs::read_to_string(&key)
         .unwrap()
         .lines()
@@ -682,12 +677,7 @@ fn a_remote_command_without_credentials_names_the_database_and_the_fix() {
 /// committed too.
 #[test]
 fn the_pre_commit_hook_refuses_an_identity_whatever_the_file_name_or_case() {
-    let sb = Sandbox::new();
-    sb.xtask(&["hooks", "install"]).assert_ok();
-    let safe = tempfile::tempdir().unwrap();
-    let key = safe.path().join("qbtime.agekey");
-    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
-        .assert_ok();
+    let (sb, _safe, key) = a_hooked_sandbox_and_a_key();
     let identity = std::fs::read_to_string(&key)
         .unwrap()
         .lines()
@@ -1769,12 +1759,7 @@ fn an_account_id_wrangler_refuses_is_refused_without_printing_it() {
 #[test]
 fn the_pre_commit_hook_refuses_a_key_gzipped_or_in_utf16() {
     use std::io::Write as _;
-    let sb = Sandbox::new();
-    sb.xtask(&["hooks", "install"]).assert_ok();
-    let safe = tempfile::tempdir().unwrap();
-    let key = safe.path().join("qbtime.agekey");
-    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
-        .assert_ok();
+    let (sb, _safe, key) = a_hooked_sandbox_and_a_key();
     let identity = std::fs::read_to_string(&key).unwrap();
     let identity = { identity.lines() }
         .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
@@ -1861,4 +1846,17 @@ fn an_account_id_holding_a_token_or_a_global_key_is_refused_without_printing_it(
             );
         }
     }
+}
+
+/// A sandbox with the pre-commit hook installed, and an identity
+/// `keygen` wrote outside it, in the directory returned (kept while it
+/// lives).
+fn a_hooked_sandbox_and_a_key() -> (Sandbox, tempfile::TempDir, std::path::PathBuf) {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let safe = tempfile::tempdir().unwrap();
+    let key = safe.path().join("qbtime.agekey");
+    sb.xtask(&["keygen", "--out", key.to_str().unwrap()])
+        .assert_ok();
+    (sb, safe, key)
 }
