@@ -517,12 +517,10 @@ fn remove(leftover: &Path) -> Result<()> {
 fn leftover_partials(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let alive = |pid| crate::edge::machine::is_running(pid, None);
+        let name = entry?.file_name().to_string_lossy().into_owned();
         if name.starts_with('.')
             && name.ends_with(".partial")
-            && owner(&name).is_some_and(|pid| !alive(pid))
+            && owner(&name).is_some_and(|pid| !crate::edge::machine::is_running(pid, None))
         {
             found.push(dir.join(name));
         }
