@@ -2944,4 +2944,46 @@ mod tests {
             assert!(!warning.contains("secret"), "{warning}");
         }
     }
+
+    /// An export whose pipe wrangler (or a child of it) never closes, with
+    /// the pipe's name gone, fails with its error: the load on arrival,
+    /// whose statements come from that stuck reader, is waited for a
+    /// bounded time and left, never joined for good. The test fails only
+    /// past 60 s, so a loaded machine never makes it flaky.
+    #[test]
+    fn an_export_whose_reader_is_stuck_fails_and_never_hangs() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (told, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let args = BackupArgs::full("prod", "test".to_owned(), TakenFor::Itself);
+            let names = BackupNames::new(dir.path(), "prod", Utc::now(), Format::Sql);
+            let catalog = Catalog {
+                objects: Vec::new(),
+            };
+            let scope = ExportScope::plan(&catalog, &[]).unwrap();
+            let fifo = dir.path().join("export.fifo");
+            let out = std::fs::File::create(dir.path().join("out.sql")).unwrap();
+            let mut kept_open = None;
+            let plan = (&args, &names, &catalog, &scope, None);
+            let result = arrive(out, &fifo, plan, true, || {
+                // wrangler's part: it opens the pipe, writes, fails, and a
+                // child of it keeps the pipe open; its name is gone.
+                let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo)?;
+                pipe.write_all(b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t (x);\n")?;
+                std::fs::remove_file(&fifo)?;
+                kept_open = Some(pipe);
+                bail!("wrangler failed")
+            });
+            let said = result.err().map(|e| format!("{e:#}"));
+            told.send(said).unwrap();
+            // The writer closes only now, after the answer.
+            drop(kept_open);
+        });
+        let said = heard
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the export hung on its stuck reader");
+        let said = said.expect("the export succeeded");
+        assert!(said.contains("wrangler failed"), "{said}");
+    }
 }

@@ -2072,6 +2072,34 @@ mod tests {
         assert!(preload.finish().unwrap().scratch.unwrap().0.is_none());
     }
 
+    /// A load on arrival dropped while its sender lives on (the export's
+    /// reader is stuck for good) stops and gives its scratch database back:
+    /// the drop never waits for a sender that never goes. The test fails
+    /// only past 60 s.
+    #[test]
+    fn a_load_on_arrival_dropped_while_its_sender_lives_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = vec![(
+            "t".to_owned(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY)".to_owned(),
+        )];
+        let (preload, forward) = Preload::start(dir.path(), tables, true).unwrap();
+        let (told, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(preload);
+            told.send(()).unwrap();
+        });
+        heard
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("dropping the load waited for its sender");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        drop(forward);
+    }
+
     /// A trigger no migration creates is named in a warning, and the backup
     /// stays good (restore is what refuses it); one a migration creates,
     /// with the same text, passes.
