@@ -13,8 +13,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -1422,6 +1424,10 @@ impl Scratch {
 /// verification loads the file as always.
 pub struct Preload {
     thread: Option<std::thread::JoinHandle<Preloaded>>,
+    /// Set when the load is dropped unfinished (the export failed): it
+    /// stops at its next look, whether or not its sender is gone, since
+    /// the export's reader holding it may be stuck for good.
+    dropped: Arc<AtomicBool>,
 }
 
 /// What a [`Preload`] made.
@@ -1447,6 +1453,15 @@ const PRELOAD_IN_FLIGHT: usize = 4;
 /// backup's own file needs (more than the load and the download can write
 /// between two looks: a spill of the page cache and the chunks in flight).
 const PRELOAD_RESERVE: u64 = 192 << 20;
+
+/// How often a load on arrival waiting for statements looks whether it was
+/// dropped.
+const PRELOAD_LOOK: Duration = Duration::from_millis(50);
+
+/// How long a dropped load on arrival is waited for before it is left to
+/// end alone (a statement may run long): the export's error is reported,
+/// never turned into a hang.
+const PRELOAD_LEFT_AFTER: Duration = Duration::from_secs(5);
 
 impl Preload {
     /// Starts the load of a dump that creates `tables` (as the schema read
@@ -1476,10 +1491,13 @@ impl Preload {
         let (sender, batches) = sync_channel(PRELOAD_IN_FLIGHT);
         let pass = OnePass::new(&repair::Options::default(), tables);
         let dir = scratch_dir.to_path_buf();
-        let thread = std::thread::spawn(move || Preloaded::load((file, dir), db, pass, batches));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let arrivals = (batches, dropped.clone());
+        let thread = std::thread::spawn(move || Preloaded::load((file, dir), db, pass, arrivals));
         Ok((
             Preload {
                 thread: Some(thread),
+                dropped,
             },
             sender,
         ))
@@ -1492,11 +1510,44 @@ impl Preload {
 }
 
 impl Drop for Preload {
+    /// Stops the load and waits for it at most [`PRELOAD_LEFT_AFTER`]: the
+    /// export's reader, which holds its sender, may be stuck for good (a
+    /// pipe a child of wrangler never closes), and the export's error must
+    /// still be told. A load left so ends alone, its scratch database
+    /// deleted as it ends.
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        self.dropped.store(true, Ordering::Relaxed);
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let waited = Instant::now();
+        while !thread.is_finished() && waited.elapsed() < PRELOAD_LEFT_AFTER {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        match thread.is_finished() {
+            true => drop(thread.join()),
+            false => crate::detail!(
+                "The load of the export as it arrived did not stop within {} s; it is left to \
+                 end alone.",
+                PRELOAD_LEFT_AFTER.as_secs()
+            ),
         }
     }
+}
+
+/// The next batch for a load on arrival; `None` once its sender is gone or
+/// it was dropped (then its sender may never go).
+fn next_batch(
+    (batches, dropped): &(Receiver<statement::Packed>, Arc<AtomicBool>),
+) -> Option<statement::Packed> {
+    while !dropped.load(Ordering::Relaxed) {
+        match batches.recv_timeout(PRELOAD_LOOK) {
+            Ok(batch) => return Some(batch),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+    None
 }
 
 impl Preloaded {
@@ -1510,7 +1561,7 @@ impl Preloaded {
         (file, dir): (Option<TempFile>, PathBuf),
         mut db: Scratch,
         mut pass: OnePass,
-        batches: Receiver<statement::Packed>,
+        arrivals: (Receiver<statement::Packed>, Arc<AtomicBool>),
     ) -> Preloaded {
         let mut loading = Loading {
             runner: gate::Runner::new(&db.db),
@@ -1518,7 +1569,7 @@ impl Preloaded {
             failures: &mut db.failures,
         };
         let (mut stopped, mut low_disk) = (None, false);
-        for batch in batches {
+        while let Some(batch) = next_batch(&arrivals) {
             let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading)? {
                 true if loading.failures.is_empty() => Ok(()),
                 true => bail!("a statement failed"),
@@ -1541,6 +1592,9 @@ impl Preloaded {
             if stopped.is_some() {
                 break;
             }
+        }
+        if stopped.is_none() && arrivals.1.load(Ordering::Relaxed) {
+            stopped = Some("the export failed".to_owned());
         }
         // The dump's end: the triggers the pass held go last.
         if stopped.is_none() {
