@@ -328,6 +328,50 @@ fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
     assert!(run.stdout.contains("up to date"), "{}", run.stdout);
 }
 
+/// The error line of a failed run.
+fn error_line(run: &Run) -> String {
+    run.stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A remote migration whose second statement D1 refuses: wrangler sends
+/// the file and its `d1_migrations` INSERT as one `/query`, which D1 runs
+/// as a batch (all or nothing), so its first statement left nothing and
+/// the file is not recorded. migrate says nothing was applied by this run,
+/// remotely as locally.
+#[test]
+fn a_remote_migration_that_fails_at_its_second_statement_leaves_nothing_and_says_so() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_half.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n",
+    )
+    .unwrap();
+    let before = counts(&remote.db)["d1_migrations"];
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        !counts(&remote.db).contains_key("extra"),
+        "the failed file's first statement was kept"
+    );
+    assert_eq!(counts(&remote.db)["d1_migrations"], before);
+    let error = error_line(&run);
+    assert!(
+        error.contains("nothing was applied by this run")
+            && error.contains("0005_half.sql")
+            && error.contains("fix it and migrate again"),
+        "{}",
+        run.all()
+    );
+}
+
 #[test]
 fn a_database_without_d1_migrations_has_every_migration_pending_after_one_query() {
     // Staging on the loopback is a new, empty database: no d1_migrations.
