@@ -526,6 +526,11 @@ fn post_query(ctx: &Ctx<'_>) -> Reply {
             "a fault injected by d1-loopback (Faults::query_fail_with): SQLITE_ERROR",
         );
     }
+    if let Some((text, status, code, message)) = ctx.shared.faults().query_api_error_with
+        && sql.contains(&text)
+    {
+        return Reply::cf_error(status, code, message);
+    }
     match ctx.database().lock().query(sql, &params) {
         Ok(outcome) => Reply::cf_ok(outcome.results),
         Err(e) => Reply::cf_error(400, 7500, e.0),

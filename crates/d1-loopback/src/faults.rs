@@ -32,6 +32,12 @@ pub struct Faults {
     /// migrations apply` and `d1 execute --command` send) fails as D1 fails
     /// a statement, answered 400 with code 7500, and changes nothing.
     pub query_fail_with: Option<String>,
+    /// Every `/query` request whose SQL holds `.0` is answered with HTTP
+    /// status `.1` and the Cloudflare API error `.2` with message `.3`, and
+    /// changes nothing: a failure that is not the SQL's, such as a token
+    /// Cloudflare refuses (403, code 10000, "Authentication error") while
+    /// the reads before it went through.
+    pub query_api_error_with: Option<(String, u16, u32, String)>,
     /// Every `POST .../time_travel/restore` is answered with this HTTP
     /// status and a Cloudflare API error (code 7500), and restores nothing:
     /// the database and its bookmark stay as they were.

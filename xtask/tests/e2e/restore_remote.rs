@@ -372,6 +372,72 @@ fn a_remote_migration_that_fails_at_its_second_statement_leaves_nothing_and_says
     );
 }
 
+/// `migrate prod` of 0004_audit_log.sql, whose own `/query` Cloudflare
+/// answers with HTTP `status` and API error `code`, `message`, after every
+/// read went through: it fails, nothing is applied, and its error line is
+/// not the migration's ("fix it and migrate again") but says wrangler's
+/// error was not an SQL error from D1. Returns the run.
+fn migrate_failing_not_in_its_sql(status: u16, code: u32, message: &str) -> Run {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        query_api_error_with: Some((
+            "0004_audit_log.sql".to_owned(),
+            status,
+            code,
+            message.to_owned(),
+        )),
+        ..Default::default()
+    });
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(counts(&remote.db)["d1_migrations"], 3);
+    assert!(!counts(&remote.db).contains_key("audit_log"));
+    let error = error_line(&run);
+    assert!(
+        !error.contains("fix it and migrate again"),
+        "told to fix a migration D1 never refused:\n{}",
+        run.all()
+    );
+    assert!(
+        error.contains("not an SQL error from D1")
+            && error.contains("nothing was applied by this run")
+            && error.contains("the migration needs no change"),
+        "{}",
+        run.all()
+    );
+    run
+}
+
+/// Cloudflare refuses the token for the migration's own `/query`: migrate
+/// said "fix it and migrate again", sending the operator to a migration
+/// that is fine. It says wrangler's error was not an SQL error from D1,
+/// names the refused token, and says to fix that and migrate again, the
+/// migration unchanged.
+#[test]
+fn a_remote_migrate_refused_for_its_token_is_not_told_to_fix_the_migration() {
+    let run = migrate_failing_not_in_its_sql(403, 10000, "Authentication error");
+    assert!(
+        run.stderr.contains("Cloudflare refused the API token"),
+        "{}",
+        run.all()
+    );
+}
+
+/// D1 overloaded (a 503 with D1's code 7500 but no SQL error) while the
+/// migration's `/query` is sent: not the migration's fault either.
+#[test]
+fn a_remote_migrate_failing_for_an_overloaded_d1_is_not_told_to_fix_the_migration() {
+    migrate_failing_not_in_its_sql(
+        503,
+        7500,
+        "D1 DB is overloaded. Requests queued for too long.",
+    );
+}
+
 #[test]
 fn a_database_without_d1_migrations_has_every_migration_pending_after_one_query() {
     // Staging on the loopback is a new, empty database: no d1_migrations.
