@@ -1098,6 +1098,37 @@ fn failed_saying(e: &anyhow::Error, needle: &str) -> bool {
     })
 }
 
+/// Whether `e` is wrangler exiting non-zero after printing an SQL error
+/// from D1: a line that ends, as D1's errors do, in SQLite's result code
+/// (`no such table: t: SQLITE_ERROR` locally; remotely the API's note,
+/// followed by ` [code: 7500]`). Anything else (a network failure, a token
+/// Cloudflare refused, D1 unavailable, wrangler stopped or crashing) is
+/// not an error of the SQL it was sent.
+pub fn failed_in_sql(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Failed>().is_some_and(|f| {
+        { f.said.iter().map(String::as_str) }
+            .chain(f.stdout.as_deref())
+            .flat_map(str::lines)
+            .any(|line| ends_in_sqlite_code(&crate::out::strip_ansi(line)))
+    })
+}
+
+/// Whether `line` ends in `: SQLITE_<CODE>`, or in that and ` [code: N]`.
+fn ends_in_sqlite_code(line: &str) -> bool {
+    let line = line.trim_end();
+    let line = match line.rsplit_once(" [code: ") {
+        Some((before, code)) if code.strip_suffix(']').is_some_and(is_digits) => before,
+        _ => line,
+    };
+    line.rsplit_once(": SQLITE_").is_some_and(|(_, code)| {
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+    })
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether `e` is wrangler exiting non-zero after printing, with `--json`,
 /// an error whose text or one of whose notes starts with `prefix`: locally
 /// `{"error":{"text":"no such table: t: SQLITE_ERROR"}}`, remotely the
@@ -1840,6 +1871,28 @@ mod tests {
         ] {
             assert!(!failed_saying(&failed(&[said], None), missing), "{said}");
         }
+    }
+
+    /// D1's SQL errors, as the pinned wrangler prints them locally and
+    /// from the API, are told from a failure that is not the SQL's.
+    #[test]
+    fn an_sql_error_from_d1_is_told_from_other_failures() {
+        for said in [
+            "✘ [ERROR] error in view v: no such table: main.notes: SQLITE_ERROR",
+            "  no such table: no_such_table: SQLITE_ERROR [code: 7500]",
+            "\x1b[31m✘ \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m \x1b[1mUNIQUE constraint failed: t.id: SQLITE_CONSTRAINT\x1b[0m",
+        ] {
+            assert!(failed_in_sql(&failed(&[said], None)), "{said}");
+        }
+        for said in [
+            "  Authentication error [code: 10000]",
+            "  D1 DB is overloaded. Requests queued for too long. [code: 7500]",
+            "✘ [ERROR] fetch failed",
+            "✘ [ERROR] SQLITE_ERROR in a sentence, not at its end",
+        ] {
+            assert!(!failed_in_sql(&failed(&[said], None)), "{said}");
+        }
+        assert!(!failed_in_sql(&anyhow::anyhow!("x: SQLITE_ERROR")));
     }
 
     #[test]

@@ -685,7 +685,8 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
         env.database_name
     ));
     if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
-        return Err(e.context(failed_said(sh, project, plan, advice)));
+        let in_sql = crate::edge::wrangler::failed_in_sql(&e);
+        return Err(e.context(failed_said(sh, project, (plan, in_sql), advice)));
     }
     crate::say!(
         "Applied {} to {}.",
@@ -696,21 +697,41 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
 }
 
 /// What a failed `migrations apply` did, and `advice`. D1 applies each
-/// migration file as one batch, so when `d1_migrations` (read again)
-/// still lists none of the pending ones, this run applied nothing: the
-/// backup is still named, but restoring it is not the first thing to do.
-fn failed_said(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &str) -> String {
+/// migration file as one batch (wrangler sends it with its `d1_migrations`
+/// INSERT as one query, locally and remotely), so when `d1_migrations`
+/// (read again) still lists none of the pending ones, this run applied
+/// nothing: the backup is still named, but restoring it is not the first
+/// thing to do. Then, unless wrangler's error was an SQL error from D1
+/// (`in_sql`), the migration is not what failed (a network failure, a
+/// token Cloudflare refused, D1 unavailable, wrangler itself): they are
+/// told to fix that, not the migration.
+fn failed_said(
+    sh: &Shell,
+    project: &Project,
+    (plan, in_sql): (&MigrationPlan<'_>, bool),
+    advice: &str,
+) -> String {
     let db = &plan.env.database_name;
     let applied = applied_migrations(sh, project, plan.env);
     let none = applied.is_ok_and(|a| !plan.pending.iter().any(|p| a.contains(p)));
+    let way_back = advice.strip_prefix("to go back, ").unwrap_or(advice);
     match plan.pending.first() {
-        Some(first) if none => format!(
+        Some(first) if none && in_sql => format!(
             "applying migrations to {db} failed, and nothing was applied by this run (D1 \
              applies each migration file as one batch): d1_migrations lists {} and every \
              migration after it as pending still; fix it and migrate again. Should you need the \
-             way back, {}",
+             way back, {way_back}",
             d1_core::names::shown(first),
-            advice.strip_prefix("to go back, ").unwrap_or(advice)
+        ),
+        Some(first) if none => format!(
+            "applying migrations to {db} failed, but wrangler's error, below, is not an SQL \
+             error from D1: a network failure, a token Cloudflare refused, D1 unavailable or \
+             wrangler itself. d1_migrations lists {} and every migration after it as pending \
+             still, so nothing was applied by this run, and the migration needs no change for \
+             this error: fix what it names and migrate again (a timeout may be D1's 30 s limit \
+             on one query, which a long migration meets). Should you need the way back, \
+             {way_back}",
+            d1_core::names::shown(first),
         ),
         _ => format!("applying migrations to {db} failed; {advice}"),
     }
