@@ -410,3 +410,42 @@ fn a_value_over_two_megabytes_is_never_told_it_will_be_split() {
     assert!(all.contains("split into pieces under it"), "{all}");
     assert!(!all.contains("no restore can load it"), "{all}");
 }
+
+/// A row over D1's 2 MB whose values each fit (a 1.2 MB string and a 1.1
+/// MB BLOB): verify told it "split into pieces under it" beside the
+/// failure, though no split makes a row smaller. Each of `verify`,
+/// `restore --dry-run` and its `--json` says the row is too big for D1,
+/// with the fix (shrink its values or move them out of D1), and never that
+/// it is split; no value is quoted.
+#[test]
+fn a_row_over_two_megabytes_of_values_that_fit_is_never_told_it_will_be_split() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let (what, text) = oversized_dumps().remove(2);
+    let file = sb.path().join("made.sql");
+    std::fs::write(&file, &text).unwrap();
+    let file = file.to_str().unwrap();
+    let verify = sb.xtask(&["verify", file, "--no-manifest", "-v"]);
+    let restore = [
+        "restore",
+        file,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+    ];
+    let dry = sb.xtask(&[&restore[..], &["--dry-run"]].concat());
+    let json = sb.xtask(&[&restore[..], &["--dry-run", "--json"]].concat());
+    for run in [&verify, &dry, &json] {
+        let all = run.all();
+        assert!(!run.ok, "{what}\n{all}");
+        assert!(!all.contains("split"), "{what}: told it is split\n{all}");
+        for said in ["a row of", "no restore can load it into D1", "R2", "line 4"] {
+            assert!(all.contains(said), "{what}: {said:?}\n{all}");
+        }
+        assert!(
+            !all.contains("HIDDENVALUE") && !all.contains("ababab"),
+            "{what}: a value was quoted"
+        );
+    }
+}
