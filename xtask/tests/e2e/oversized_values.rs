@@ -369,6 +369,34 @@ fn a_local_backup_of_a_stored_generated_value_over_two_megabytes_is_refused_firs
     }
 }
 
+/// A VIRTUAL generated column's value is computed on each read, in no
+/// record: `x || x` of a 1.1 MB `x` is 2.2 MB, which local D1 computes and
+/// D1 refuses on every read of the column (SQLite's length limit), though
+/// the backup loads. The size check read only the columns a record holds,
+/// and passed it; the backup is refused before anything is written, naming
+/// the column, as a STORED one's is.
+#[test]
+fn a_local_backup_of_a_virtual_generated_value_over_two_megabytes_is_refused_first() {
+    let sb = with_shape(
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, x TEXT, \
+         g TEXT GENERATED ALWAYS AS (x || x) VIRTUAL);\n",
+    );
+    sb.execute_sql_with_wrangler("INSERT INTO docs (x) VALUES (hex(randomblob(550000)));");
+    for args in [&["backup", "local"][..], &["backup", "local", "--dry-run"]] {
+        let run = sb.xtask(args);
+        let all = run.all();
+        assert_eq!(run.code, Some(2), "{args:?}\n{all}");
+        for named in ["docs.g", "2,000,000 bytes", "out of D1"] {
+            assert!(all.contains(named), "{args:?}: {named:?} not named\n{all}");
+        }
+        assert!(
+            sb.backup_files().iter().all(|f| f == ".lock"),
+            "{args:?}: {:?}",
+            sb.backup_files()
+        );
+    }
+}
+
 /// A statement over D1's 100 KB is split into pieces by the restore; a
 /// value over 2 MB cannot be, and verify told it would be ("split into
 /// pieces under it (restore repairs this)") beside the failure. Each is
