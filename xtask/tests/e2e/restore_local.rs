@@ -241,6 +241,55 @@ fn a_restore_through_wrangler_with_no_room_for_its_file_is_refused_first() {
     assert!(target.local_d1_files().is_empty(), "{}", run.all());
 }
 
+/// A restore of a dump with no manifest into a local D1 that holds rows
+/// first loads the dump into a scratch database in the temporary
+/// directory (its trial load), before the safety backup; on a full disk
+/// there the scratch database filled, and the restore said the dump
+/// "cannot be loaded", as if it were at fault. It is refused first, as the
+/// file of a restore through wrangler is, naming the directory, the bytes
+/// needed and free, and the fix (TMPDIR): no safety backup is taken, and
+/// the target is unchanged.
+#[test]
+fn a_restore_whose_trial_load_has_no_room_is_refused_first() {
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    let target = source_sandbox();
+    let before = (snapshot(&target), target.backup_files());
+    let tmp = target.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let Some(cmd) = xtask_with_mounted(&tmp, Mounted::Full) else {
+        return;
+    };
+    let args = [
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+        "--yes",
+    ];
+    let mut cmd = target.sandboxed(cmd, &args);
+    cmd.env("TMPDIR", &tmp);
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    for said in [
+        tmp.to_str().unwrap(),
+        "scratch database",
+        "free",
+        "TMPDIR",
+        "nothing was done",
+    ] {
+        assert!(run.stderr.contains(said), "{said}:\n{}", run.all());
+    }
+    assert!(!run.stderr.contains("cannot be loaded"), "{}", run.all());
+    assert!(snapshot(&target) == before.0, "the target changed");
+    let files: Vec<String> = { target.backup_files().into_iter() }
+        .filter(|f| f != ".lock")
+        .collect();
+    assert_eq!(files, before.1, "a safety backup was taken");
+}
+
 fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
