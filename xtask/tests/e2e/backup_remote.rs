@@ -528,7 +528,10 @@ fn a_remote_backup_of_600_untyped_tables_counts_their_whole_reals_and_succeeds()
 
 /// The control: a remote backup whose REALs come back as they are (3.5 in
 /// an untyped column, 3.0 in a REAL column, '3.0' text) says nothing of
-/// whole REALs, and records none.
+/// whole REALs, and records that it counted none (`whole_reals: {}`), which
+/// its manifest left out, as an earlier version's does: "counted, none"
+/// looked like "not counted". A restore's plan says nothing of them, and
+/// its `--json` gives `whole_reals_counted: true`.
 #[test]
 fn a_remote_backup_of_reals_the_export_keeps_says_nothing_of_them() {
     let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
@@ -537,8 +540,60 @@ fn a_remote_backup_of_reals_the_export_keeps_says_nothing_of_them() {
     );
     backup.assert_ok();
     assert!(!backup.all().contains("whole REAL"), "{}", backup.all());
-    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
-    assert!(m.get("whole_reals").is_none(), "{m:#}");
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m.get("whole_reals"), Some(&serde_json::json!({})), "{m:#}");
+    let plan = whole_reals_plan(&remote, home.path(), &name);
+    assert_eq!(plan["whole_reals_counted"], true, "{plan:#}");
+    assert_eq!(plan["whole_reals"], serde_json::json!({}), "{plan:#}");
     let restore = crate::generated_shapes::restored_to_staging(&remote, home.path());
     assert!(!restore.all().contains("RETYPED?"), "{}", restore.all());
+}
+
+/// `restore BACKUP --to staging --dry-run --json`'s plan.
+fn whole_reals_plan(
+    remote: &crate::common::remote::Remote,
+    home: &std::path::Path,
+    name: &str,
+) -> serde_json::Value {
+    let path = remote.sb.backups().join(name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
+    let run = remote.xtask(
+        home,
+        &[&args[..], &["--replace", "--dry-run", "--json"]].concat(),
+    );
+    run.assert_ok();
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    doc["plan"].clone()
+}
+
+/// A remote backup whose manifest an earlier version wrote, with no
+/// `whole_reals` (it recorded them only when there were any; or the count
+/// failed): whether its export turned whole REALs into integers is not
+/// known. Its restore's plan said nothing, as for a backup that counted
+/// none; it says `RETYPED?` that they were not counted, and `--json` gives
+/// `whole_reals_counted: false`. The restore still runs.
+#[test]
+fn a_remote_backup_that_did_not_count_whole_reals_says_so_in_the_restore_plan() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, v);\n\
+         INSERT INTO readings VALUES (1, 3.5);",
+    );
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    edit_manifest(&remote.sb, &name, |m| {
+        m.as_object_mut().unwrap().remove("whole_reals");
+    });
+    let plan = whole_reals_plan(&remote, home.path(), &name);
+    assert_eq!(plan["whole_reals_counted"], false, "{plan:#}");
+    let restore = crate::generated_shapes::restored_to_staging(&remote, home.path());
+    assert!(
+        restore
+            .stdout
+            .lines()
+            .any(|l| l.contains("RETYPED?") && l.contains("not counted")),
+        "{}",
+        restore.all()
+    );
 }
