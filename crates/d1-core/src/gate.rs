@@ -52,6 +52,16 @@ pub const OVER_D1_VALUE_LIMIT: &str = "over D1's limit of 2,000,000 bytes on a s
      or row (local D1 holds more; D1 does not), so no restore can load it into D1. Shrink the \
      value or move it out of D1 (into R2, say, keeping its key in the row)";
 
+/// [`OVER_D1_VALUE_LIMIT`] of a row whose values each fit, not together:
+/// the row itself is too big, and no split of its statement makes it fit.
+pub const OVER_D1_ROW_LIMIT: &str = "over D1's limit of 2,000,000 bytes on a string, BLOB \
+     or row (local D1 holds more; D1 does not), so no restore can load it into D1. The row \
+     itself is too big for D1, its values each within the limit but not together: shrink \
+     them, or move some out of D1 (into R2, say, keeping their keys in the row)";
+
+/// What [`OVER_D1_VALUE_LIMIT`] and [`OVER_D1_ROW_LIMIT`] both say first.
+pub const OVER_D1_LIMIT: &str = "so no restore can load it into D1";
+
 /// The only pragmas a dump may run.
 pub const DUMP_PRAGMAS: &[&str] = &["defer_foreign_keys"];
 
@@ -1559,6 +1569,14 @@ fn action_name(action: &AuthAction<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// verify tells a failure over D1's 2 MB by what both say.
+    #[test]
+    fn a_value_and_a_row_over_the_limit_say_the_same_first() {
+        for said in [OVER_D1_VALUE_LIMIT, OVER_D1_ROW_LIMIT] {
+            assert!(said.contains(OVER_D1_LIMIT), "{said}");
+        }
+    }
 
     #[test]
     fn a_triggers_raise_message_is_never_shown_and_sqlites_own_are() {

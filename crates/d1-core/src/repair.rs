@@ -827,26 +827,7 @@ impl<'a> Surveyor<'a> {
             }
             let target = self.staged.get(&table).cloned().unwrap_or(table);
             if sql.len() > STATEMENT_BUDGET {
-                let value = crate::statement::largest_value_literal(sql);
-                // A value over D1's 2 MB is no statement a split makes fit.
-                let (said, repaired) = match value > crate::gate::D1_VALUE_LIMIT as usize {
-                    true => (
-                        format!(
-                            "the INSERT into {target} holds a value of {}, {}",
-                            crate::wording::size(value as u64),
-                            crate::gate::OVER_D1_VALUE_LIMIT
-                        ),
-                        false,
-                    ),
-                    false => (
-                        format!(
-                            "a {}-byte INSERT into {target}, over D1's 100 KB statement \
-                             limit; split into pieces under it",
-                            sql.len()
-                        ),
-                        true,
-                    ),
-                };
+                let (said, repaired) = oversized_insert_said(sql, &target);
                 self.finding(line, said, repaired);
                 if self.hold(target.len()) {
                     self.survey
@@ -2052,6 +2033,39 @@ enum Cell {
     TextBytes(Vec<u8>),
 }
 
+/// What is said of an INSERT into `target` over D1's 100 KB, and whether
+/// the restore repairs it: a split, unless a value, or its row's values
+/// together (measured short, so never more than its record holds), are
+/// over D1's 2 MB, which no split makes fit.
+fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
+    let limit = crate::gate::D1_VALUE_LIMIT as usize;
+    let value = crate::statement::largest_value_literal(sql);
+    let row = crate::statement::largest_row_literals(sql);
+    let size = |bytes: usize| crate::wording::size(bytes as u64);
+    let over = crate::gate::OVER_D1_VALUE_LIMIT;
+    if value > limit {
+        let said = format!(
+            "the INSERT into {target} holds a value of {}, {over}",
+            size(value)
+        );
+        (said, false)
+    } else if row > limit {
+        let said = format!(
+            "the INSERT into {target} holds a row of at least {}, {}",
+            size(row),
+            crate::gate::OVER_D1_ROW_LIMIT
+        );
+        (said, false)
+    } else {
+        let said = format!(
+            "a {}-byte INSERT into {target}, over D1's 100 KB statement limit; split into \
+             pieces under it",
+            sql.len()
+        );
+        (said, true)
+    }
+}
+
 /// `e`, or, when SQLite stopped it as "string or blob too big", that line
 /// `line`'s INSERT into `table` holds a value D1 cannot hold.
 fn over_the_value_limit(e: anyhow::Error, line: usize, table: &str) -> anyhow::Error {
@@ -2067,10 +2081,14 @@ fn over_the_value_limit(e: anyhow::Error, line: usize, table: &str) -> anyhow::E
 
 /// That line `line`'s INSERT into `table` holds `what`, over D1's limit.
 fn held_over_the_value_limit(line: usize, table: &str, what: &str) -> anyhow::Error {
+    held_over(line, table, what, crate::gate::OVER_D1_VALUE_LIMIT)
+}
+
+/// [`held_over_the_value_limit`], saying `over` of it.
+fn held_over(line: usize, table: &str, what: &str, over: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "line {line}: the INSERT into {} holds {what}, {}; then take the backup again",
+        "line {line}: the INSERT into {} holds {what}, {over}; then take the backup again",
         crate::names::shown(table),
-        crate::gate::OVER_D1_VALUE_LIMIT
     )
 }
 
@@ -2088,7 +2106,12 @@ fn refuse_a_row_over_the_value_limit(values: &[Cell], line: usize, table: &str) 
             "a row of {} as SQLite stores it",
             crate::wording::size(bytes)
         );
-        return Err(held_over_the_value_limit(line, table, &what));
+        return Err(held_over(
+            line,
+            table,
+            &what,
+            crate::gate::OVER_D1_ROW_LIMIT,
+        ));
     }
     Ok(())
 }

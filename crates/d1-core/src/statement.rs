@@ -701,8 +701,17 @@ pub fn largest_blob_literal(sql: &str) -> usize {
 /// never long: a quote doubled in it is one byte, and so is each `\n` and
 /// `\r`, which a D1 export's `replace('…','\n',char(10))` makes one.
 pub fn largest_value_literal(sql: &str) -> usize {
-    let (blob, text) = largest_literals(sql);
+    let (blob, text, _) = largest_literals(sql);
     blob.max(text)
+}
+
+/// The bytes of the value literals of `sql`'s largest row, each measured
+/// as [`largest_value_literal`] measures it, summed over one parenthesised
+/// group at the top level (one row of `VALUES (…), (…)`): the least its
+/// record holds, so a row of values that each fit D1's limit but not
+/// together is told from a statement a split makes fit.
+pub fn largest_row_literals(sql: &str) -> usize {
+    largest_literals(sql).2
 }
 
 /// The bytes of a string literal's text, `b` all after its opening quote
@@ -720,22 +729,30 @@ fn string_literal_bytes(b: &[u8]) -> usize {
     n
 }
 
-/// The largest BLOB and string literals of `sql`, in bytes.
-fn largest_literals(sql: &str) -> (usize, usize) {
+/// The largest BLOB and string literals of `sql`, and the largest sum of
+/// them in one top-level parenthesised group, in bytes.
+fn largest_literals(sql: &str) -> (usize, usize, usize) {
     let b = sql.as_bytes();
     let (mut i, mut largest, mut text) = (0, 0, 0);
+    let mut row = Row::default();
     while i < b.len() {
         i = match (b[i], b.get(i + 1)) {
             (b'x' | b'X', Some(b'\'')) if i == 0 || !is_word_byte(b[i - 1]) => {
                 let end = past_quoted(b, i + 1);
-                largest = largest.max(end.saturating_sub(i + 3) / 2);
+                let bytes = end.saturating_sub(i + 3) / 2;
+                largest = largest.max(bytes);
+                row.value(bytes);
                 end
             }
             (b'\'', _) => {
                 let end = past_quoted(b, i);
-                text = text.max(string_literal_bytes(&b[i + 1..end]));
+                let bytes = string_literal_bytes(&b[i + 1..end]);
+                text = text.max(bytes);
+                row.value(bytes);
                 end
             }
+            (b'(', _) => row.open(i),
+            (b')', _) => row.close(i),
             (b'"' | b'`', _) => past_quoted(b, i),
             (b'[', _) => past(b, i + 1, b"]"),
             (b'-', Some(b'-')) => past(b, i + 2, b"\n"),
@@ -743,7 +760,39 @@ fn largest_literals(sql: &str) -> (usize, usize) {
             _ => i + 1,
         };
     }
-    (largest, text)
+    (largest, text, row.largest)
+}
+
+/// [`largest_literals`]'s count of the values in each top-level group.
+#[derive(Default)]
+struct Row {
+    depth: usize,
+    bytes: usize,
+    largest: usize,
+}
+
+impl Row {
+    fn value(&mut self, bytes: usize) {
+        if self.depth > 0 {
+            self.bytes += bytes;
+            self.largest = self.largest.max(self.bytes);
+        }
+    }
+
+    /// Past the `(` at `i`.
+    fn open(&mut self, i: usize) -> usize {
+        self.depth += 1;
+        i + 1
+    }
+
+    /// Past the `)` at `i`: a group at the top level ends its row.
+    fn close(&mut self, i: usize) -> usize {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 0 {
+            self.bytes = 0;
+        }
+        i + 1
+    }
 }
 
 /// Where the token quoted by `b[i]` ends (past its closing quote; a quote
@@ -802,6 +851,24 @@ mod tests {
             ("VALUES(X'aabbcc", 2),
         ] {
             assert_eq!(super::largest_blob_literal(sql), bytes, "{sql}");
+        }
+    }
+
+    /// A row's literals are summed within its own parentheses (a function
+    /// call's inside them counts to its row), never across rows, nor a
+    /// name's or a comment's parentheses.
+    #[test]
+    fn the_largest_row_sums_the_literals_of_one_row() {
+        for (sql, bytes) in [
+            ("INSERT INTO t VALUES(1,'abc',X'00ff')", 5),
+            (
+                "INSERT INTO t(\"(a\",b) VALUES('ab',replace('cd','\\n',char(10)))",
+                5,
+            ),
+            ("INSERT INTO t VALUES('abcd',X'00'),('ab','c')", 5),
+            ("INSERT INTO t VALUES('a)b') -- ('abcdef')\n", 3),
+        ] {
+            assert_eq!(super::largest_row_literals(sql), bytes, "{sql}");
         }
     }
 

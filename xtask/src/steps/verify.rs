@@ -1209,7 +1209,7 @@ fn load(
 /// the list never shows it restorable beside that failure.
 fn restorable_unless_over_the_limit(restorable: Check, statements: &Check) -> Check {
     let over = statements.status == Status::Fail
-        && (statements.detail.contains(gate::OVER_D1_VALUE_LIMIT)
+        && (statements.detail.contains(gate::OVER_D1_LIMIT)
             || statements.detail.contains("string or blob too big"));
     match over {
         true => fail(
