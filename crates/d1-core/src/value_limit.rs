@@ -132,37 +132,65 @@ pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Ve
         if !is_stored_table(db, table)? {
             continue;
         }
-        let columns = stored_columns(db, table)?;
-        if columns.is_empty() {
+        let columns = measured_columns(db, table)?;
+        if columns.stored.is_empty() {
             continue;
         }
         let largest = match encoding.as_str() {
             "UTF-8" => largest_by_sql(db, table, &columns)?,
             _ => largest_by_reading(db, table, &columns)?,
         };
-        found.extend(oversized(table, &columns, &largest));
+        found.extend(oversized(table, &columns.all(), &largest));
     }
     Ok(found)
 }
 
-/// The columns of `table` its rows' records hold, in order: a STORED
-/// generated column's too (its value is in the record, and D1's limit
-/// bounds it, though a dump does not carry it), which `PRAGMA table_info`
-/// leaves out; not a VIRTUAL one's, which no record holds.
-fn stored_columns(db: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    db.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden IN (0, 3) ORDER BY cid")?
-        .query_map([table], |row| row.get(0))?
-        .collect()
+/// The columns [`over_the_limit`] measures in one table.
+struct Measured {
+    /// Those its rows' records hold, in order: a STORED generated column's
+    /// too (its value is in the record, and D1's limit bounds it, though a
+    /// dump does not carry it), which `PRAGMA table_info` leaves out.
+    stored: Vec<String>,
+    /// Its VIRTUAL generated columns, in no record: each value is computed
+    /// as it is read, and D1's length limit fails a read of one over it (a
+    /// restore loads the row; every read of the column fails).
+    computed: Vec<String>,
 }
 
-/// The tables of `tables` with a STORED generated column: a pass over a
-/// dump's values (a [`Tally`]'s) never sees its values, which the load
-/// computes, so [`over_the_limit`] must read them.
-pub fn with_stored_generated(db: &Connection, tables: &[String]) -> rusqlite::Result<Vec<String>> {
+impl Measured {
+    /// Every measured column: the stored ones, then the computed ones.
+    fn all(&self) -> Vec<String> {
+        self.stored.iter().chain(&self.computed).cloned().collect()
+    }
+}
+
+/// [`Measured`] of `table`.
+fn measured_columns(db: &Connection, table: &str) -> rusqlite::Result<Measured> {
+    let mut columns = Measured {
+        stored: Vec::new(),
+        computed: Vec::new(),
+    };
+    let mut statement = db.prepare(
+        "SELECT name, hidden FROM pragma_table_xinfo(?1) WHERE hidden IN (0, 2, 3) ORDER BY cid",
+    )?;
+    let mut rows = statement.query([table])?;
+    while let Some(row) = rows.next()? {
+        match row.get::<_, i64>(1)? {
+            2 => columns.computed.push(row.get(0)?),
+            _ => columns.stored.push(row.get(0)?),
+        }
+    }
+    Ok(columns)
+}
+
+/// The tables of `tables` with a generated column, STORED or VIRTUAL: a
+/// pass over a dump's values (a [`Tally`]'s) never sees its values, which
+/// the load (or a read) computes, so [`over_the_limit`] must read them.
+pub fn with_generated(db: &Connection, tables: &[String]) -> rusqlite::Result<Vec<String>> {
     let mut found = Vec::new();
     for table in tables {
         let stored: bool = db.query_row(
-            "SELECT count(*) > 0 FROM pragma_table_xinfo(?1) WHERE hidden = 3",
+            "SELECT count(*) > 0 FROM pragma_table_xinfo(?1) WHERE hidden IN (2, 3)",
             [table],
             |row| row.get(0),
         )?;
@@ -173,9 +201,10 @@ pub fn with_stored_generated(db: &Connection, tables: &[String]) -> rusqlite::Re
     Ok(found)
 }
 
-/// Each column's largest string or BLOB, then the largest record, in a
-/// UTF-8 database: the record of [`record_bytes`], in SQL.
-fn largest_by_sql(db: &Connection, table: &str, columns: &[String]) -> rusqlite::Result<Vec<u64>> {
+/// Each column's largest string or BLOB (the stored ones, then the
+/// computed), then the largest record, in a UTF-8 database: the record of
+/// [`record_bytes`], in SQL.
+fn largest_by_sql(db: &Connection, table: &str, columns: &Measured) -> rusqlite::Result<Vec<u64>> {
     let varint = |x: &str| {
         format!(
             "(CASE WHEN {x} <= 127 THEN 1 WHEN {x} <= 16383 THEN 2 WHEN {x} <= 2097151 THEN 3 \
@@ -183,10 +212,15 @@ fn largest_by_sql(db: &Connection, table: &str, columns: &[String]) -> rusqlite:
         )
     };
     let (mut sizes, mut serials, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
-    for c in columns {
+    for c in &columns.all() {
+        let c = quote_ident(c);
+        sizes.push(format!(
+            "iif(typeof({c}) IN ('text', 'blob'), octet_length({c}), 0)"
+        ));
+    }
+    for c in &columns.stored {
         let c = quote_ident(c);
         let is_bytes = format!("typeof({c}) IN ('text', 'blob')");
-        sizes.push(format!("iif({is_bytes}, octet_length({c}), 0)"));
         serials.push(format!(
             "iif({is_bytes}, {}, 1)",
             varint(&format!("(2 * octet_length({c}) + 13)"))
@@ -216,7 +250,7 @@ fn largest_by_sql(db: &Connection, table: &str, columns: &[String]) -> rusqlite:
         quote_ident(table)
     );
     db.query_row(&sql, [], |row| {
-        (0..=columns.len())
+        (0..=sizes.len())
             .map(|i| Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64))
             .collect()
     })
@@ -228,11 +262,12 @@ fn largest_by_sql(db: &Connection, table: &str, columns: &[String]) -> rusqlite:
 fn largest_by_reading(
     db: &Connection,
     table: &str,
-    columns: &[String],
+    columns: &Measured,
 ) -> rusqlite::Result<Vec<u64>> {
-    let width = columns.len();
+    let all = columns.all();
+    let (width, stored) = (all.len(), columns.stored.len());
     let mut largest = vec![0u64; width + 1];
-    let named: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let named: Vec<String> = all.iter().map(|c| quote_ident(c)).collect();
     let mut statement = db.prepare(&format!(
         "SELECT {} FROM {}",
         named.join(", "),
@@ -248,6 +283,7 @@ fn largest_by_reading(
             }
             values.push(value);
         }
+        values.truncate(stored);
         largest[width] = largest[width].max(record_bytes(values));
     }
     Ok(largest)
@@ -351,22 +387,34 @@ mod tests {
     }
 
     /// A STORED generated value is in the record, which D1's limit
-    /// bounds; a VIRTUAL one is in none (`PRAGMA table_info` shows neither).
+    /// bounds; a VIRTUAL one is in none, but D1's limit fails each read of
+    /// it: both are measured (`PRAGMA table_info` shows neither), and a
+    /// VIRTUAL one is not counted in its row (`w`'s 1.1 MB `x` and its
+    /// copy `g` make no row over the limit). In UTF-16 too.
     #[test]
-    fn a_stored_generated_value_is_measured_and_a_virtual_one_is_not() {
-        let db = Connection::open_in_memory().unwrap();
-        db.execute_batch(
-            "CREATE TABLE s(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) STORED);
-             CREATE TABLE v(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) VIRTUAL);
-             INSERT INTO s(x) VALUES (hex(randomblob(550000)));
-             INSERT INTO v(x) VALUES (hex(randomblob(550000)));",
-        )
-        .unwrap();
-        let tables = ["s", "v"].map(String::from);
-        let found = over_the_limit(&db, &tables).unwrap();
-        let said: Vec<String> = found.iter().map(Oversized::said).collect();
-        assert_eq!(said, ["s.g holds a value of 2.2 MB"]);
-        assert_eq!(with_stored_generated(&db, &tables).unwrap(), ["s"]);
+    fn a_generated_value_is_measured_stored_or_virtual() {
+        for encoding in ["UTF-8", "UTF-16le"] {
+            let db = Connection::open_in_memory().unwrap();
+            db.execute_batch(&format!(
+                "PRAGMA encoding = '{encoding}';
+                 CREATE TABLE s(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) STORED);
+                 CREATE TABLE v(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) VIRTUAL);
+                 CREATE TABLE w(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x) VIRTUAL);
+                 INSERT INTO s(x) VALUES (hex(randomblob(550000)));
+                 INSERT INTO v(x) VALUES (hex(randomblob(550000)));
+                 INSERT INTO w(x) VALUES (hex(randomblob(550000)));"
+            ))
+            .unwrap();
+            let tables = ["s", "v", "w"].map(String::from);
+            let found = over_the_limit(&db, &tables).unwrap();
+            let said: Vec<String> = found.iter().map(Oversized::said).collect();
+            assert_eq!(
+                said,
+                ["s.g holds a value of 2.2 MB", "v.g holds a value of 2.2 MB"],
+                "{encoding}"
+            );
+            assert_eq!(with_generated(&db, &tables).unwrap(), ["s", "v", "w"]);
+        }
     }
 
     #[test]

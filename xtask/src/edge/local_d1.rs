@@ -177,17 +177,18 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
 
 /// The values and rows of `tables` in the local database `file` that are
 /// over D1's 2 MB ([`d1_core::value_limit`]), read without changing it.
-/// `generated_only`: only those with a STORED generated column, whose
-/// values no pass over the dump's sees (the native export's tally).
+/// `generated_only`: only those with a generated column (STORED, or
+/// VIRTUAL, computed as it is read), whose values no pass over the dump's
+/// sees (the native export's tally).
 pub fn over_the_value_limit(
     file: &Path,
     tables: &[String],
     generated_only: bool,
 ) -> Result<Vec<d1_core::value_limit::Oversized>> {
-    use d1_core::value_limit::{over_the_limit, with_stored_generated};
+    use d1_core::value_limit::{over_the_limit, with_generated};
     let read = open_read_only(file).and_then(|db| {
         let tables = match generated_only {
-            true => with_stored_generated(&db, tables)?,
+            true => with_generated(&db, tables)?,
             false => tables.to_vec(),
         };
         over_the_limit(&db, &tables).map_err(anyhow::Error::from)

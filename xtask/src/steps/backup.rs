@@ -571,8 +571,8 @@ fn refuse_values_over_the_limit(
     if env.location != Location::Local || args.schema_only || !file.is_file() {
         return Ok(());
     }
-    // The native export tallies what it writes: all but a STORED
-    // generated column's values, which the dump does not carry.
+    // The native export tallies what it writes: all but a generated
+    // column's values (STORED, or VIRTUAL), which the dump does not carry.
     let generated_only = native && !args.dry_run;
     let found =
         crate::edge::local_d1::over_the_value_limit(&file, &scope.data_tables, generated_only)?;
