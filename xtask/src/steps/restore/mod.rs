@@ -623,7 +623,7 @@ fn plan(
     load::refuse_no_room_for_file(!access.fast_local, repaired, mode, &inspected)?;
     let safety_backup = takes_safety_backup(target, new, &inspected.existing);
     if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
-        trial_load(&source, &survey, &options)?;
+        trial_load(&source, &survey, &options, repaired)?;
     }
     print_plan(&PlanView {
         repository: project.plan_line(),

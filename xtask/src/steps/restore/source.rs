@@ -491,11 +491,17 @@ impl repair::Sink for Watching {
 /// nothing), so a restore into an empty database loads once. `--clean`
 /// loads into the migrations' schema, which the preflight judges; it is
 /// not tried here.
+///
+/// `repaired` (the bytes of the SQL it runs) stands for the scratch
+/// database's size: one the temporary directory has no room for is
+/// refused first ([`refuse_no_room_for_trial`]).
 pub(super) fn trial_load(
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
+    repaired: u64,
 ) -> Result<()> {
+    refuse_no_room_for_trial(repaired)?;
     let scratch = crate::edge::wrangler::PrivateDir::create("restore-trial")?;
     let db = scratch.path().join("trial.sqlite");
     let tried = std::fs::File::create(&db)
@@ -514,6 +520,28 @@ pub(super) fn trial_load(
         )
     })?;
     Ok(())
+}
+
+/// Refuses, before anything runs, a trial load whose scratch database (of
+/// about `repaired` bytes, the SQL it loads) the temporary directory has
+/// no room for: it filled the disk there, and the dump was said to be
+/// refused. The rule and words of `load::refuse_no_room_for_file`.
+fn refuse_no_room_for_trial(repaired: u64) -> Result<()> {
+    let dir = std::env::temp_dir();
+    let free = d1_core::room::available_bytes(&dir);
+    let Some(free) = d1_core::room::short_of(repaired, free) else {
+        return Ok(());
+    };
+    let size = d1_core::wording::size;
+    Err(crate::exit::could_not_run(anyhow::anyhow!(
+        "the restore first loads the dump, which has no manifest, into a scratch database in \
+         the temporary directory {} (about the size of its repaired SQL, {}, {repaired} \
+         bytes), and the file system holding it has {} ({free} bytes) free; nothing was done. \
+         Free space there, or set TMPDIR to a directory with room, then restore again",
+        dir.display(),
+        size(repaired),
+        size(free)
+    )))
 }
 
 impl Source {
