@@ -90,8 +90,10 @@ pub struct Manifest {
     /// read, before its export, in columns that keep them as REALs
     /// ([`crate::catalog::columns_keeping_whole_reals`]): D1's export wrote
     /// each as an integer, which a restore brings back as an INTEGER.
-    /// Absent where there were none, and from a manifest an earlier
-    /// version wrote.
+    /// Empty where it counted none; absent where it did not count them (a
+    /// local backup, a schema-only one, a count that failed or left a
+    /// table out) and from a manifest an earlier version wrote, which
+    /// recorded them only where there were any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whole_reals: Option<BTreeMap<String, u64>>,
     /// A backup of chosen tables: their `sqlite_sequence` counters (the

@@ -1149,8 +1149,10 @@ impl Schema<'_> {
     /// (`Manifest::whole_reals`), per table: D1's export writes each as
     /// an integer, said in a warning. Read-only, one query (more past 400
     /// tables or D1's statement limit), only when the schema has such a
-    /// column. The count never fails a backup: any error is a warning, and
-    /// nothing is recorded.
+    /// column. Recorded when counted, empty where there are none, so that
+    /// a reader tells "none" from "not counted". The count never fails a
+    /// backup: any error is a warning, and nothing is recorded; nor is an
+    /// empty count that left a table out.
     fn whole_reals(
         &self,
         args: &BackupArgs,
@@ -1159,8 +1161,8 @@ impl Schema<'_> {
         if args.schema_only || self.env.location != Location::Remote {
             return None;
         }
-        let whole = match self.count_whole_reals(catalog, scope) {
-            Ok(whole) => whole,
+        let (whole, complete) = match self.count_whole_reals(catalog, scope) {
+            Ok(counted) => counted,
             Err(e) => {
                 crate::warn!(
                     "whole REALs not counted: {e:#}; the backup goes on, and a restore of it \
@@ -1171,18 +1173,19 @@ impl Schema<'_> {
             }
         };
         if whole.is_empty() {
-            return None;
+            return complete.then_some(whole);
         }
         crate::warn!("{}", whole_reals_said(&whole));
         Some(whole)
     }
 
-    /// [`Self::whole_reals`]'s queries, and their counts over zero.
+    /// [`Self::whole_reals`]'s queries, their counts over zero, and
+    /// whether every table was counted.
     fn count_whole_reals(
         &self,
         catalog: &Catalog,
         scope: &ExportScope,
-    ) -> Result<BTreeMap<String, u64>> {
+    ) -> Result<(BTreeMap<String, u64>, bool)> {
         let columns = d1_core::catalog::columns_keeping_whole_reals(
             &catalog.schema_statements(),
             &scope.data_tables,
@@ -1202,6 +1205,7 @@ impl Schema<'_> {
                 crate::out::listed(&tables, "table")
             );
         }
+        let complete = made.left_out.is_empty();
         let mut whole = BTreeMap::new();
         for sql in made.queries {
             let json = self.reader().query(
@@ -1217,7 +1221,7 @@ impl Schema<'_> {
                 Some((r.get("name")?.as_str()?.to_owned(), n))
             }));
         }
-        Ok(whole)
+        Ok((whole, complete))
     }
 
     /// The schema is read from the local file when there is one; a fresh

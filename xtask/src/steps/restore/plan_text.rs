@@ -48,17 +48,31 @@ pub(super) fn print_plan_notes(
             crate::steps::backup::wide_integers_said(&source.wide_integers)
         );
     }
-    let whole_reals = source
-        .manifest
-        .as_ref()
-        .and_then(|m| m.whole_reals.as_ref());
-    if let Some(whole) = whole_reals {
-        crate::say!(
-            "  RETYPED?     {}",
-            crate::steps::backup::whole_reals_said(whole)
-        );
+    if let Some(said) = source.manifest.as_ref().and_then(whole_reals_note) {
+        crate::say!("  RETYPED?     {said}");
     }
     renumbered
+}
+
+/// The plan's note of a remote backup's whole REALs
+/// (`Manifest::whole_reals`): those it counted, or that it did not count
+/// them (an earlier version's manifest, which recorded them only where
+/// there were any, or a count that failed); none where it counted none, or
+/// where no count is taken (a local or schema-only backup).
+fn whole_reals_note(manifest: &Manifest) -> Option<String> {
+    match &manifest.whole_reals {
+        Some(whole) if whole.is_empty() => None,
+        Some(whole) => Some(crate::steps::backup::whole_reals_said(whole)),
+        None if manifest.database.location == "remote" && manifest.mode != "schema-only" => Some(
+            "whole REALs not counted: this backup's manifest records no count of them (an \
+                 earlier version recorded them only where there were any, or the count failed), \
+                 so its export may have written a whole REAL (3.0) in a column of BLOB affinity \
+                 as an integer, which the restore brings back as an INTEGER (README, Whole REALs \
+                 in a remote backup)"
+                .to_owned(),
+        ),
+        None => None,
+    }
 }
 
 /// The dump's tables that look like the shadow tables of an FTS5 table it
@@ -98,7 +112,8 @@ fn plain_shadow_tables(source: &Source, schema: &[String]) -> Option<String> {
 }
 
 /// The same notes in `--json`'s plan: `breaks`, `rebuilt`,
-/// `wide_integers`, `renumbered`; and the `repairs` ([`repairs_json`]).
+/// `wide_integers`, `whole_reals` and `whole_reals_counted`, `renumbered`;
+/// and the `repairs` ([`repairs_json`]).
 pub(super) fn add_plan_notes(
     json: &mut serde_json::Value,
     (source, survey): (&Source, &repair::Survey),
@@ -125,6 +140,14 @@ pub(super) fn add_plan_notes(
             .as_ref()
             .and_then(|m| m.whole_reals.clone())
             .unwrap_or_default()
+    );
+    // `whole_reals` is empty both where none were counted and where they
+    // were not counted: this tells them apart.
+    json["whole_reals_counted"] = serde_json::json!(
+        source
+            .manifest
+            .as_ref()
+            .is_some_and(|m| m.whole_reals.is_some())
     );
     json["renumbered"] = serde_json::json!(
         source
