@@ -390,10 +390,11 @@ fn local_sqlite_file(project: &Project, env: &Environment, args: &BackupArgs) ->
         .then(|| crate::edge::local_d1::database_file(&project.config_dir, &env.local_id))
 }
 
-/// A full `--via-wrangler` backup of local D1 is held to its SQLite file:
-/// wrangler's export writes numbers as JavaScript does (3.0 as 3, -0.0 as
-/// 0) and text that is not UTF-8 as U+FFFD, which no check of the dump
-/// alone can see.
+/// A full `--via-wrangler` backup of local D1 (of every table, or of the
+/// tables `--table` names, whose load holds only those) is held to its
+/// SQLite file: wrangler's export writes numbers as JavaScript does (3.0
+/// as 3, -0.0 as 0) and text that is not UTF-8 as U+FFFD, which no check
+/// of the dump alone can see.
 fn via_wrangler_source(
     project: &Project,
     env: &Environment,
