@@ -2563,6 +2563,14 @@ fn shadow_tables_export(sb: &Sandbox) -> std::path::PathBuf {
     dump
 }
 
+/// [`shadow_tables_export`] of [`fts_settings_sandbox`] (kept, as the
+/// dump is in it), and an empty target.
+fn shadow_tables_and_a_target() -> (Sandbox, std::path::PathBuf, Sandbox) {
+    let source = fts_settings_sandbox();
+    let dump = shadow_tables_export(&source);
+    (source, dump, Sandbox::new())
+}
+
 /// `restore DUMP --to local --no-manifest`, and `extra`.
 fn restore_dump(target: &Sandbox, dump: &std::path::Path, extra: &[&str]) -> Run {
     let mut args = vec!["restore", dump.to_str().unwrap(), "--to", "local"];
@@ -2600,6 +2608,57 @@ fn a_dump_of_fts5_shadow_tables_says_no_fts5_table_is_restored() {
     }
     let rows = target.query("SELECT count(*) AS n FROM notes_fts_content");
     assert_eq!(rows[0][0]["n"], 1, "the rows are restored as plain rows");
+}
+
+/// IQ: `--json` had no field for the plan's `NO FTS5` line, so a script
+/// reading the plan never learnt that the shadow tables would be plain
+/// tables with no search index. `plan.no_fts5` lists, per FTS5 table, the
+/// tables the line names, as it names them; `{}` for a dump with none.
+#[test]
+fn a_json_restore_plan_lists_the_no_fts5_tables_as_the_text_plan_says_them() {
+    let (_source, dump, target) = shadow_tables_and_a_target();
+    let text = restore_dump(&target, &dump, &["--dry-run"]);
+    text.assert_ok();
+    let line = text.stdout_line_with("NO FTS5");
+    let json = restore_dump(&target, &dump, &["--dry-run", "--json"]);
+    json.assert_ok();
+    assert!(json.stderr.contains(line), "{}", json.all());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let listed = doc["plan"]["no_fts5"].as_object().unwrap_or_else(|| {
+        panic!("no plan.no_fts5:\n{}", json.stdout);
+    });
+    let mut named = Vec::new();
+    for (fts5, tables) in listed {
+        let tables: Vec<&str> = { tables.as_array().unwrap().iter() }
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        named.push(format!("{} of FTS5 table {fts5}", tables.join(", ")));
+    }
+    assert_eq!(
+        named,
+        [
+            "docs_fts_config of FTS5 table docs_fts",
+            "notes_fts_content, notes_fts_config of FTS5 table notes_fts"
+        ]
+    );
+    let said = line.split(": these look like").next().unwrap();
+    assert_eq!(said.trim_start_matches("  NO FTS5      "), named.join("; "));
+    // A dump of no shadow table says none.
+    let plain = target.path().join("plain.sql");
+    std::fs::write(
+        &plain,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\nINSERT INTO t VALUES (1);\n",
+    )
+    .unwrap();
+    let json = restore_dump(&target, &plain, &["--dry-run", "--json"]);
+    json.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["no_fts5"],
+        serde_json::json!({}),
+        "{}",
+        json.stdout
+    );
 }
 
 /// IG: the same export restored `--clean` into a target whose migrations
