@@ -51,8 +51,8 @@ use d1_core::repair;
 use guards::{guard_triggers, warn_if_already_held};
 use load::{Loading, ready_local_file, take_safety_backup};
 use plan_text::{
-    PendingAfter, PlanView, add_plan_notes, pending_after, pending_again, plan_json, print_binding,
-    print_plan, print_plan_notes, stuck_trigger,
+    PendingAfter, PlanView, pending_after, pending_again, plain_shadow_tables, plan_json,
+    print_binding, print_plan, print_plan_notes, stuck_trigger,
 };
 use source::{check_source, preflight, survey_dump, trial_load};
 use target::{Inspected, check_keys, guard_unchanged, read_target};
@@ -625,7 +625,8 @@ fn plan(
     if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
         trial_load(&source, &survey, &options, repaired)?;
     }
-    print_plan(&PlanView {
+    let no_fts5 = plain_shadow_tables(&source, &schema);
+    let view = PlanView {
         repository: project.plan_line(),
         source: &source,
         target,
@@ -641,17 +642,13 @@ fn plan(
         pending_after: &pending_after,
         stuck: &stuck,
         uncounted,
-    });
-    let renumbered = print_plan_notes(&source, &fts_rebuilt, &schema);
-    let mut json = plan_json(
-        &source,
-        target,
         args,
-        new.is_some(),
-        &inspected,
-        safety_backup,
-    );
-    add_plan_notes(&mut json, (&source, &survey), &stuck, &fts_rebuilt);
+        fts_rebuilt: &fts_rebuilt,
+        no_fts5: &no_fts5,
+    };
+    print_plan(&view);
+    let renumbered = print_plan_notes(&view);
+    let json = plan_json(&view);
     if args.dry_run {
         end_dry_run(args, json);
         return Ok(None);

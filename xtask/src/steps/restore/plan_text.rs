@@ -2,13 +2,14 @@
 //! the repairs and notes, the `--json` plan, the migrations pending
 //! afterwards, and the binding printed for a new database.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
 
 use super::source::source_environment;
-use super::target::{Inspected, KeyCheck};
+use super::target::KeyCheck;
 use super::{KEY_WARNING, Mode, RestoreArgs, Source};
 use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
@@ -22,15 +23,12 @@ use d1_core::repair;
 /// The plan's last lines: FTS tables rebuilt, FTS5 shadow tables restored
 /// as plain tables, rowids renumbered and wide integers a backup rounded.
 /// Returns the renumbered tables, as said.
-pub(super) fn print_plan_notes(
-    source: &Source,
-    fts_rebuilt: &[String],
-    schema: &[String],
-) -> Vec<String> {
-    for why in fts_rebuilt {
+pub(super) fn print_plan_notes(p: &PlanView<'_>) -> Vec<String> {
+    let source = p.source;
+    for why in p.fts_rebuilt {
         crate::say!("  REBUILT      {why}");
     }
-    if let Some(why) = plain_shadow_tables(source, schema) {
+    if let Some(why) = plain_shadow_tables_said(p.no_fts5) {
         crate::say!("  NO FTS5      {why}");
     }
     let renumbered: Vec<String> = source
@@ -75,12 +73,17 @@ fn whole_reals_note(manifest: &Manifest) -> Option<String> {
     }
 }
 
+/// The dump's plain tables that look like an FTS5 table's shadow tables,
+/// by that FTS5 table, each list in the dump's order: the plan's `NO FTS5`
+/// line and `--json`'s `plan.no_fts5`.
+pub(super) type PlainShadowTables = BTreeMap<String, Vec<String>>;
+
 /// The dump's tables that look like the shadow tables of an FTS5 table it
 /// does not create (`wrangler d1 export --table` writes each named shadow
 /// table as a plain table, with its rows and no `CREATE VIRTUAL TABLE`):
 /// they are restored as plain tables, with no FTS5 table and no index.
-fn plain_shadow_tables(source: &Source, schema: &[String]) -> Option<String> {
-    let mut by_fts5 = std::collections::BTreeMap::<String, Vec<String>>::new();
+pub(super) fn plain_shadow_tables(source: &Source, schema: &[String]) -> PlainShadowTables {
+    let mut by_fts5 = PlainShadowTables::new();
     for sql in schema {
         let Some(("table", name)) = d1_core::statement::created_object(sql) else {
             continue;
@@ -93,6 +96,11 @@ fn plain_shadow_tables(source: &Source, schema: &[String]) -> Option<String> {
             by_fts5.entry(fts5).or_default().push(name);
         }
     }
+    by_fts5
+}
+
+/// The plan's `NO FTS5` line on [`plain_shadow_tables`], if any.
+fn plain_shadow_tables_said(by_fts5: &PlainShadowTables) -> Option<String> {
     let shown = d1_core::names::shown;
     let each: Vec<String> = { by_fts5.iter() }
         .map(|(fts5, tables)| {
@@ -111,17 +119,12 @@ fn plain_shadow_tables(source: &Source, schema: &[String]) -> Option<String> {
     })
 }
 
-/// The same notes in `--json`'s plan: `breaks`, `rebuilt`,
+/// The same notes in `--json`'s plan: `breaks`, `rebuilt`, `no_fts5`,
 /// `wide_integers`, `whole_reals` and `whole_reals_counted`, `renumbered`;
 /// and the `repairs` ([`repairs_json`]).
-pub(super) fn add_plan_notes(
-    json: &mut serde_json::Value,
-    (source, survey): (&Source, &repair::Survey),
-    stuck: &[d1_core::catalog::StuckTrigger],
-    fts_rebuilt: &[String],
-) {
-    json["breaks"] = stuck
-        .iter()
+fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
+    let source = p.source;
+    json["breaks"] = { p.stuck.iter() }
         .map(|t| {
             serde_json::json!({
                 "table": t.table,
@@ -131,8 +134,9 @@ pub(super) fn add_plan_notes(
             })
         })
         .collect();
-    json["repairs"] = repairs_json(survey);
-    json["rebuilt"] = serde_json::json!(fts_rebuilt);
+    json["repairs"] = repairs_json(p.survey);
+    json["rebuilt"] = serde_json::json!(p.fts_rebuilt);
+    json["no_fts5"] = serde_json::json!(p.no_fts5);
     json["wide_integers"] = serde_json::json!(source.wide_integers);
     json["whole_reals"] = serde_json::json!(
         source
@@ -158,29 +162,25 @@ pub(super) fn add_plan_notes(
     );
 }
 
-/// The plan, as `--json` prints it.
-pub(super) fn plan_json(
-    source: &Source,
-    target: &Environment,
-    args: &RestoreArgs,
-    new: bool,
-    inspected: &Inspected,
-    safety_backup: bool,
-) -> serde_json::Value {
-    serde_json::json!({
+/// The plan, as `--json` prints it, with its notes ([`add_plan_notes`]).
+pub(super) fn plan_json(p: &PlanView<'_>) -> serde_json::Value {
+    let (source, target) = (p.source, p.target);
+    let mut json = serde_json::json!({
         "source": source.file,
         "source_environment": source.environment,
         "target": {
             "environment": target.name,
             "database": target.database_name,
             "location": target.location.to_string(),
-            "new": new,
-            "location_hint": args.location,
+            "new": p.new.is_some(),
+            "location_hint": p.args.location,
         },
-        "mode": args.mode().name(),
-        "existing_objects": inspected.existing.len(),
-        "safety_backup": safety_backup,
-    })
+        "mode": p.mode.name(),
+        "existing_objects": p.existing.len(),
+        "safety_backup": p.safety_backup,
+    });
+    add_plan_notes(&mut json, p);
+    json
 }
 
 pub(super) struct PlanView<'a> {
@@ -201,6 +201,10 @@ pub(super) struct PlanView<'a> {
     pub(super) stuck: &'a [StuckTrigger],
     /// See `plan`: a backup of chosen tables that records no counters.
     pub(super) uncounted: bool,
+    pub(super) args: &'a RestoreArgs,
+    /// The plan's `REBUILT` lines.
+    pub(super) fts_rebuilt: &'a [String],
+    pub(super) no_fts5: &'a PlainShadowTables,
 }
 
 pub(super) fn print_plan(p: &PlanView<'_>) {
