@@ -2266,12 +2266,7 @@ fn fts_settings(sb: &Sandbox) -> Vec<Vec<String>> {
 }
 
 fn fts_settings_sandbox() -> Sandbox {
-    let sb = Sandbox::new();
-    std::fs::write(
-        sb.path().join("migrations/0005_fts.sql"),
-        FTS_SETTINGS_MIGRATION,
-    )
-    .unwrap();
+    let sb = fts_target();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
     sb.execute_sql(FTS_SETTINGS);
@@ -2537,30 +2532,42 @@ fn a_replace_plan_does_not_lose_a_table_the_backup_has_under_another_case() {
 /// one by one, FTS5 shadow tables among them (a whole export of a database
 /// with an FTS5 table is refused): each shadow table as a plain table with
 /// its rows, and no `CREATE VIRTUAL TABLE`. It has no manifest.
-fn shadow_tables_export(sb: &Sandbox) -> std::path::PathBuf {
-    let run = sb.wrangler(&[
-        "d1",
-        "export",
-        "qbtime_db_local",
-        "--local",
-        "--table",
+pub(crate) fn shadow_tables_export(sb: &Sandbox) -> std::path::PathBuf {
+    let tables = [
         "docs",
-        "--table",
         "docs_fts_config",
-        "--table",
         "notes_fts_content",
-        "--table",
         "notes_fts_config",
-        "--output",
-        "shadow.sql",
-        "-y",
-    ]);
-    run.assert_ok();
-    let dump = sb.path().join("shadow.sql");
+    ];
+    let dump = tables_export(sb, &tables, "shadow.sql");
     let text = std::fs::read_to_string(&dump).unwrap();
     assert!(text.contains("'notes_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID"));
     assert!(!text.contains("CREATE VIRTUAL TABLE"));
     dump
+}
+
+/// `wrangler d1 export --local --table T ...` of `tables`, into `output`
+/// in the sandbox.
+fn tables_export(sb: &Sandbox, tables: &[&str], output: &str) -> std::path::PathBuf {
+    let mut args = vec!["d1", "export", "qbtime_db_local", "--local"];
+    for table in tables {
+        args.extend(["--table", table]);
+    }
+    args.extend(["--output", output, "-y"]);
+    sb.wrangler(&args).assert_ok();
+    sb.path().join(output)
+}
+
+/// An empty target whose migrations make [`FTS_SETTINGS_MIGRATION`]'s
+/// FTS5 tables, not yet applied (for `--clean`).
+fn fts_target() -> Sandbox {
+    let target = Sandbox::new();
+    std::fs::write(
+        target.path().join("migrations/0005_fts.sql"),
+        FTS_SETTINGS_MIGRATION,
+    )
+    .unwrap();
+    target
 }
 
 /// [`shadow_tables_export`] of [`fts_settings_sandbox`] (kept, as the
@@ -2661,6 +2668,41 @@ fn a_json_restore_plan_lists_the_no_fts5_tables_as_the_text_plan_says_them() {
     );
 }
 
+/// IQ: an export of FTS5 shadow tables with no rows (a `_content` and a
+/// `_docsize` of an FTS5 table holding nothing), restored `--clean` into
+/// migrations that make that FTS5 table, loads: `--clean` skips the dump's
+/// `CREATE`s and writes no row into them, so nothing is refused or lost.
+/// But the plan said `NO FTS5` (they "will be plain tables ... with no
+/// FTS5 table"), when the migrations make the FTS5 table and no plain
+/// table is made. It says nothing of them now.
+#[test]
+fn a_clean_restore_of_empty_fts5_shadow_tables_makes_the_fts5_table_and_says_no_no_fts5() {
+    let source = fts_settings_sandbox();
+    source.execute_sql("DELETE FROM notes_fts;");
+    let tables = ["docs", "notes_fts_content", "notes_fts_docsize"];
+    let dump = tables_export(&source, &tables, "empty_shadow.sql");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text.contains("'notes_fts_content'(id INTEGER PRIMARY KEY, c0, c1)"));
+    assert!(!text.contains("INTO \"notes_fts_content\""), "{text}");
+    let target = fts_target();
+    let run = restore_dump(&target, &dump, &["--clean", "--yes", "--json"]);
+    run.assert_ok();
+    assert!(!run.all().contains("NO FTS5"), "{}", run.all());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["no_fts5"],
+        serde_json::json!({}),
+        "{}",
+        run.stdout
+    );
+    let made = target.query(
+        "SELECT sql FROM sqlite_master WHERE name = 'notes_fts'; SELECT count(*) AS n FROM docs",
+    );
+    let sql = made[0][0]["sql"].as_str().unwrap_or_default();
+    assert!(sql.contains("USING fts5"), "{made:?}");
+    assert_eq!(made[1][0]["n"], 2, "the rows of docs are restored");
+}
+
 /// IG: the same export restored `--clean` into a target whose migrations
 /// make the FTS5 tables failed after the migrations ran ("table
 /// notes_fts_content may not be modified"), leaving the schema only. It is
@@ -2669,12 +2711,7 @@ fn a_json_restore_plan_lists_the_no_fts5_tables_as_the_text_plan_says_them() {
 fn a_clean_restore_writing_into_fts5_shadow_tables_is_refused_before_anything_runs() {
     let source = fts_settings_sandbox();
     let dump = shadow_tables_export(&source);
-    let target = Sandbox::new();
-    std::fs::write(
-        target.path().join("migrations/0005_fts.sql"),
-        FTS_SETTINGS_MIGRATION,
-    )
-    .unwrap();
+    let target = fts_target();
     let run = restore_dump(&target, &dump, &["--clean", "--yes"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     for name in [
