@@ -625,7 +625,7 @@ fn plan(
     if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
         trial_load(&source, &survey, &options, repaired)?;
     }
-    let no_fts5 = plain_shadow_tables(&source, &schema);
+    let no_fts5 = plain_shadow_tables(&source, &schema, mode);
     let view = PlanView {
         repository: project.plan_line(),
         source: &source,

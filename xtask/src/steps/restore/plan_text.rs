@@ -82,9 +82,20 @@ pub(super) type PlainShadowTables = BTreeMap<String, Vec<String>>;
 /// does not create (`wrangler d1 export --table` writes each named shadow
 /// table as a plain table, with its rows and no `CREATE VIRTUAL TABLE`):
 /// they are restored as plain tables, with no FTS5 table and no index.
-pub(super) fn plain_shadow_tables(source: &Source, schema: &[String]) -> PlainShadowTables {
+/// None with `--clean`, which makes no table of the dump's: the migrations
+/// make the schema (an FTS5 table among it), and rows into a shadow table
+/// of one are refused before anything runs.
+pub(super) fn plain_shadow_tables(
+    source: &Source,
+    schema: &[String],
+    mode: Mode,
+) -> PlainShadowTables {
     let mut by_fts5 = PlainShadowTables::new();
-    for sql in schema {
+    let dumps_own = match mode {
+        Mode::Clean => &[][..],
+        _ => schema,
+    };
+    for sql in dumps_own {
         let Some(("table", name)) = d1_core::statement::created_object(sql) else {
             continue;
         };
