@@ -2236,7 +2236,7 @@ fn a_restore_run_again_after_its_safety_backup_was_pruned_names_the_newest_earli
 /// FTS5 tables whose settings a migration and the app changed: a rank
 /// function, secure-delete and automerge, kept in their `_config` shadow
 /// tables, which no export carries.
-const FTS_SETTINGS_MIGRATION: &str = r#"
+pub(crate) const FTS_SETTINGS_MIGRATION: &str = r#"
 CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
 CREATE VIRTUAL TABLE notes_fts USING fts5(note, tag UNINDEXED);
 CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
@@ -2265,7 +2265,7 @@ fn fts_settings(sb: &Sandbox) -> Vec<Vec<String>> {
     .collect()
 }
 
-fn fts_settings_sandbox() -> Sandbox {
+pub(crate) fn fts_settings_sandbox() -> Sandbox {
     let sb = fts_target();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
@@ -2560,7 +2560,7 @@ fn tables_export(sb: &Sandbox, tables: &[&str], output: &str) -> std::path::Path
 
 /// An empty target whose migrations make [`FTS_SETTINGS_MIGRATION`]'s
 /// FTS5 tables, not yet applied (for `--clean`).
-fn fts_target() -> Sandbox {
+pub(crate) fn fts_target() -> Sandbox {
     let target = Sandbox::new();
     std::fs::write(
         target.path().join("migrations/0005_fts.sql"),
@@ -2701,6 +2701,33 @@ fn a_clean_restore_of_empty_fts5_shadow_tables_makes_the_fts5_table_and_says_no_
     let sql = made[0][0]["sql"].as_str().unwrap_or_default();
     assert!(sql.contains("USING fts5"), "{made:?}");
     assert_eq!(made[1][0]["n"], 2, "the rows of docs are restored");
+}
+
+/// IQ: a dump without a manifest that creates its own FTS5 table beside
+/// its shadow tables (the export above with `CREATE VIRTUAL TABLE` added
+/// by hand) never gets the `NO FTS5` line, which would be untrue of it:
+/// it is refused before the plan, naming the statement (D1's exports never
+/// write one), into an empty database and `--clean` alike, and nothing
+/// runs (the migrations not applied).
+#[test]
+fn a_dump_creating_its_own_fts5_table_beside_its_shadow_tables_is_refused_not_said_no_fts5() {
+    let (_source, dump, target) = shadow_tables_and_a_target();
+    let own = target.path().join("own_fts5.sql");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let create = "CREATE VIRTUAL TABLE notes_fts USING fts5(note, tag UNINDEXED);";
+    std::fs::write(&own, format!("{create}\n{text}")).unwrap();
+    let clean = fts_target();
+    for (sb, extra) in [
+        (&target, &["--dry-run"][..]),
+        (&clean, &["--clean", "--yes"]),
+    ] {
+        let run = restore_dump(sb, &own, extra);
+        run.assert_refused("creates virtual table notes_fts");
+        assert!(!run.all().contains("NO FTS5"), "{}", run.all());
+        assert!(run.stderr.contains("nothing was done"), "{}", run.all());
+    }
+    let tables = clean.query("SELECT name FROM sqlite_master WHERE name = 'docs'");
+    assert!(tables[0].is_empty(), "the migrations did not run");
 }
 
 /// IG: the same export restored `--clean` into a target whose migrations

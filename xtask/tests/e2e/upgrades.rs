@@ -788,3 +788,79 @@ fn a_backup_this_version_takes_of_2_53_is_never_taken_for_an_earlier_ones() {
         plan.all()
     );
 }
+
+/// IQ: a reviewer held that `--clean`'s refusal of rows into FTS5 shadow
+/// tables (IG) never refuses a backup whose manifest records no virtual
+/// tables: `"virtual_tables": null`, as 66107b4 wrote a manifest of chosen
+/// tables (above), or the field absent. Such a data-only backup of FTS5
+/// shadow tables, with a manifest that describes it, restored `--clean`
+/// into migrations that make the FTS5 tables, is refused before anything
+/// runs, as without a manifest: the refusal reads the dump's rows and the
+/// migrations' FTS5 tables, not the manifest.
+#[test]
+fn a_clean_restore_into_fts5_shadow_tables_is_refused_whatever_the_manifest_records() {
+    use crate::restore_local::{fts_settings_sandbox, fts_target, shadow_tables_export};
+    let source = fts_settings_sandbox();
+    let text: String = { std::fs::read_to_string(shadow_tables_export(&source)).unwrap() }
+        .lines()
+        .filter(|l| !l.starts_with("CREATE"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let name = "backup-local-20261202-0414-5.sql";
+    let manifest = OLD_TABLE_BACKUP_MANIFEST
+        .replace(OLD_TABLE_BACKUP, name)
+        .replace("\"full\"", "\"data-only\"")
+        .replace("1215", &text.len().to_string())
+        .replace(
+            "cef69872af98a58d5c8ce727f699b7a9af6e516649c2fcc6fcd767bdadbc1983",
+            &sha256_hex(text.as_bytes()),
+        )
+        .replace("\"statements\": 4", "\"statements\": 9");
+    let mut manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    for field in ["verification", "content", "sequences"] {
+        manifest.as_object_mut().unwrap().remove(field);
+    }
+    let tables = [
+        "docs",
+        "docs_fts_config",
+        "notes_fts_content",
+        "notes_fts_config",
+    ];
+    manifest["tables"] = serde_json::json!(tables);
+    manifest["rows"] = serde_json::json!(dict(&tables, &[2, 3, 1, 2]));
+    for absent in [false, true] {
+        if absent {
+            manifest.as_object_mut().unwrap().remove("virtual_tables");
+        }
+        let target = fts_target();
+        std::fs::create_dir_all(target.backups()).unwrap();
+        std::fs::write(target.backups().join(name), &text).unwrap();
+        std::fs::write(
+            target
+                .backups()
+                .join(name.replace(".sql", ".manifest.json")),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let private = std::fs::Permissions::from_mode(0o700);
+            std::fs::set_permissions(target.backups(), private).unwrap();
+        }
+        let clean = ["--to", "local", "--clean", "--partial", "--yes"];
+        let run = target.xtask(&[&["restore", name][..], &clean].concat());
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("FTS5 table notes_fts"), "{}", run.all());
+        assert!(run.stderr.contains("Nothing was done"), "{}", run.all());
+        let docs = target.query("SELECT name FROM sqlite_master WHERE name = 'docs'");
+        assert!(docs[0].is_empty(), "the migrations did not run");
+    }
+}
+
+/// `{tables[i]: rows[i]}`.
+fn dict(tables: &[&str], rows: &[u64]) -> serde_json::Map<String, serde_json::Value> {
+    { tables.iter().zip(rows) }
+        .map(|(t, n)| (t.to_string(), (*n).into()))
+        .collect()
+}
