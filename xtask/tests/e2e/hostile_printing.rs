@@ -237,3 +237,64 @@ fn status_json_never_prints_a_secret_or_an_escape_code_from_a_manifests_reason()
         run.all()
     );
 }
+
+/// A word as an operator may paste it by mistake (from a log, a chat): a
+/// colour code, a bell, a carriage return, a right-to-left override and a
+/// line break that starts a forged line.
+const TYPED: &str = "x\u{1b}[31m\u{7}\rY\u{202e}Z\nforged: Result: SAME";
+
+/// What a message that echoes [`TYPED`] shows: each of those characters as
+/// its escape, the rest as typed, on one line.
+const TYPED_SHOWN: &str = "x\\u{1b}[31m\\u{7}\\u{d}Y\\u{202e}Z\\u{a}forged: Result: SAME";
+
+#[test]
+fn a_typed_word_is_echoed_escaped_by_every_message_that_names_it() {
+    let sb = Sandbox::new();
+    let outside = sb.path().join("decoy.txt");
+    std::fs::write(&outside, "decoy").unwrap();
+    let backup_dir = format!("--backup-dir={TYPED}");
+    let database = format!("--database={TYPED}");
+    let new_name = format!("new:{TYPED}");
+    let cases: [&[&str]; 9] = [
+        &["restore", TYPED, "--to", "local"],
+        &["verify", TYPED],
+        &["restore", "latest:local", "--to", TYPED],
+        &["backup", TYPED],
+        &["with-backup", "local", "--", TYPED],
+        &[&database, "backup", "local"],
+        &[&backup_dir, "list"],
+        &["keygen", "--out", TYPED],
+        &["restore", "latest:local", "--to", &new_name],
+    ];
+    for args in cases {
+        let run = sb.xtask(args);
+        assert_nothing_forged(&run);
+        assert!(
+            !run.all().contains('\u{202e}') && !run.all().contains('\u{fffd}'),
+            "{args:?}: the word reached the output unescaped or mangled:\n{}",
+            run.all().escape_debug()
+        );
+        assert!(
+            run.all().contains(TYPED_SHOWN),
+            "{args:?}: the word is not shown as typed, escaped:\n{}",
+            run.all().escape_debug()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "decoy");
+}
+
+#[test]
+fn a_typed_word_clap_refuses_is_echoed_escaped() {
+    let sb = Sandbox::new();
+    let cases: [&[&str]; 3] = [&["list", TYPED], &["hooks", TYPED], &["completions", TYPED]];
+    for args in cases {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert_nothing_forged(&run);
+        assert!(
+            !run.stderr.contains('\u{202e}') && run.stderr.contains(TYPED_SHOWN),
+            "{args:?}: clap's error echoes the word unescaped:\n{}",
+            run.stderr.escape_debug()
+        );
+    }
+}
