@@ -121,10 +121,13 @@ const FLAG_VARIABLES: [&str; 3] = [
 
 fn main() -> ExitCode {
     prepare_process();
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return refused_by_clap(&e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => return refused_by_clap(&e),
     };
     let command = command_words(&matches);
     out::init(cli.output.level(), cli.task.prints_json());
@@ -163,6 +166,13 @@ fn main() -> ExitCode {
 /// file-size limit fails writes instead of killing the process.
 fn prepare_process() {
     signals::install();
+    let typed = std::env::args_os().skip(1);
+    let variables = FLAG_VARIABLES.iter().filter_map(std::env::var_os);
+    out::set_typed_words(
+        typed
+            .chain(variables)
+            .map(|w| w.to_string_lossy().into_owned()),
+    );
     for name in FLAG_VARIABLES {
         if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
             // SAFETY: no other thread runs yet; nothing reads the
@@ -178,6 +188,14 @@ fn prepare_process() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+}
+
+/// How clap's refusal (or its help) is printed: as clap prints it, but a
+/// typed word it echoes (`unexpected argument 'WORD'`) shown escaped
+/// ([`out::typed_shown`]), never with its control characters raw.
+fn refused_by_clap(e: &clap::Error) -> ExitCode {
+    out::clap_said(&e.render().to_string(), e.use_stderr());
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// `completions`: prints the script for `shell`; a failure when stdout

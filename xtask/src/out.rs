@@ -99,6 +99,43 @@ pub fn set_plan_asked(asked: bool) {
     PLAN_ASKED.store(asked, Ordering::Relaxed);
 }
 
+/// The words typed on this command line, and the values of the variables
+/// that stand for a flag, that hold a character [`d1_core::names::shown`]
+/// escapes: a message that echoes one (`no such file: WORD`, `unknown
+/// environment`, a path under `--backup-dir`) shows it escaped, so that a
+/// pasted line break, escape code or bidi override neither forges a line
+/// nor reaches the terminal. A single character alone is left to
+/// [`clean`]: it could be any line break or tab of a message.
+static TYPED_WORDS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Records the typed words ([`TYPED_WORDS`]); main calls this first.
+pub fn set_typed_words(words: impl IntoIterator<Item = String>) {
+    // A word's value is echoed alone too: `--database=NAME`'s NAME,
+    // `latest:ENV`'s ENV.
+    let mut words: Vec<String> = { words.into_iter() }
+        .flat_map(|w| {
+            let value = w.split_once(['=', ':']).map(|(_, v)| v.to_owned());
+            std::iter::once(w).chain(value)
+        })
+        .filter(|w| w.chars().nth(1).is_some() && !d1_core::names::is_printable(w))
+        .collect();
+    // The longest first: one that holds another is shown whole.
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    let _ = TYPED_WORDS.set(words);
+}
+
+/// `text` with each typed word ([`TYPED_WORDS`]) it echoes shown escaped.
+pub fn typed_shown(text: &str) -> Cow<'_, str> {
+    let words = TYPED_WORDS.get().map_or(&[][..], Vec::as_slice);
+    let mut text = Cow::Borrowed(text);
+    for word in words {
+        if text.contains(word.as_str()) {
+            text = Cow::Owned(text.replace(word.as_str(), &d1_core::names::shown(word)));
+        }
+    }
+    text
+}
+
 /// Sets the level and whether stdout carries a JSON document; main calls
 /// this once, from the global flags.
 pub fn init(level: Level, json: bool) {
@@ -310,7 +347,8 @@ pub fn clean(text: &str, to_stderr: bool) -> Cow<'_, str> {
 /// Writes a line (one trailing newline in `text` is dropped); a closed pipe
 /// or terminal is not worth failing a backup.
 fn write_line(to_stderr: bool, text: &str) {
-    write_redacted(to_stderr, &pasteable(text), crate::redact::text, false);
+    let text = pasteable(text);
+    write_redacted(to_stderr, &typed_shown(&text), crate::redact::text, false);
 }
 
 /// Writes a line redacted by `redact`, line by line: no rule's reach
@@ -369,7 +407,7 @@ pub fn note_args(args: fmt::Arguments<'_>) {
 
 #[doc(hidden)]
 pub fn warn_args(args: fmt::Arguments<'_>) {
-    write_line(true, &indented(&format!("warning: {args}")));
+    write_line(true, &indented(&typed_shown(&format!("warning: {args}"))));
 }
 
 /// A warning's or an error's text, every line after its first indented:
@@ -417,7 +455,8 @@ pub fn relayed(to_stderr: bool, prefix: &str, line: &str) {
 pub fn data(text: &str) {
     // Secrets go, but not by name: a name there is a field's, a table's or
     // a column's (see `redact::values`).
-    write_redacted(false, &pasteable(text), crate::redact::values, true);
+    let text = pasteable(text);
+    write_redacted(false, &typed_shown(&text), crate::redact::values, true);
 }
 
 /// As [`json`], for a document whose commands are run otherwise than this
@@ -473,9 +512,21 @@ pub fn prompt(text: &str) {
     let _ = { stderr.write_all(clean(text, true).as_bytes()) }.and_then(|()| stderr.flush());
 }
 
+/// What clap printed (a refusal of the command line, or its help), as it
+/// was, but each typed word it echoes shown escaped ([`typed_shown`]).
+pub fn clap_said(text: &str, to_stderr: bool) {
+    let text = typed_shown(text);
+    if to_stderr {
+        let _ = write!(std::io::stderr(), "{text}");
+    } else {
+        let mut stdout = std::io::stdout();
+        note_stdout_write(write!(stdout, "{text}").and_then(|()| stdout.flush()));
+    }
+}
+
 /// An error line on stderr, shown at every level.
 pub fn error(text: &str) {
-    write_line(true, &indented(&format!("error: {text}")));
+    write_line(true, &indented(&typed_shown(&format!("error: {text}"))));
 }
 
 /// How a command that stopped with an error ends: the error line on
@@ -493,7 +544,7 @@ pub fn failure(command: &str, text: &str, exit_code: u8) {
 fn failure_document(command: &str, text: &str, exit_code: u8) -> serde_json::Value {
     serde_json::json!({
         "command": command,
-        "error": strip_ansi(text),
+        "error": strip_ansi(&typed_shown(text)),
         "exit_code": exit_code,
     })
 }

@@ -867,7 +867,7 @@ pub fn check_new_database_name(name: &str) -> Result<()> {
             "new:{} is not a name D1 accepts for a database: lower-case letters, digits, `_` and \
              `-`, starting with a letter or digit, at most 64 characters (for example \
              new:qbtime_db_restored). Nothing was created.",
-            name.escape_debug()
+            d1_core::names::shown(name)
         );
     }
     Ok(())
