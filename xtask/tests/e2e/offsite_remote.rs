@@ -2395,3 +2395,23 @@ fn offsite_reads_in_the_account_of_cf_account_id_or_of_an_unknown_bucket_name_bo
         assert_eq!(remote.sb.backup_files(), kept, "{args:?} changed backups/");
     }
 }
+
+/// A mistyped name for `offsite fetch` is answered with the near names in
+/// the offsite index, as a mistyped local backup's name is.
+#[test]
+fn a_fetch_of_a_mistyped_name_suggests_the_near_offsite_copies() {
+    let (remote, home) = remote();
+    let name = remote.backup_and_upload_prod(home.path());
+    // One character dropped from its time of day.
+    let at = name.find(".sql").unwrap() - 1;
+    let typo = format!("{}{}", &name[..at], &name[at + 1..]);
+    std::fs::remove_file(remote.sb.backups().join(&name)).unwrap();
+    let fetch = remote.xtask(home.path(), &["offsite", "fetch", &typo, "--env", "prod"]);
+    assert!(!fetch.ok, "{}", fetch.all());
+    assert!(
+        fetch.stderr.contains(&format!("did you mean {name}?")),
+        "no near name suggested for {typo}:\n{}",
+        fetch.all()
+    );
+    assert!(!remote.sb.backups().join(&name).exists());
+}
