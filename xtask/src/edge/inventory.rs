@@ -451,12 +451,7 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         );
     }
     if !path.is_file() {
-        let near = nearest_backups(backup_dir, word);
-        let guess = match near.split_last() {
-            None => String::new(),
-            Some((one, [])) => format!("; did you mean {one}?"),
-            Some((last, rest)) => format!("; did you mean {} or {last}?", rest.join(", ")),
-        };
+        let guess = did_you_mean(&nearest_backups(backup_dir, word));
         bail!(
             "no such file: {word} in the backup directory {}{guess}; `cargo xtask list` prints \
              the names there (for a file elsewhere, give its path, e.g. ./{word})",
@@ -488,14 +483,32 @@ fn nearest_backups(backup_dir: &Path, word: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(backup_dir) else {
         return Vec::new();
     };
+    let files = { entries.flatten() }
+        // A regular file (a link is told as itself, not where it leads).
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok());
+    nearest_names(files, word)
+}
+
+/// `; did you mean A, B or C?` for the `near` names, or nothing.
+pub fn did_you_mean(near: &[String]) -> String {
+    match near.split_last() {
+        None => String::new(),
+        Some((one, [])) => format!("; did you mean {one}?"),
+        Some((last, rest)) => format!("; did you mean {} or {last}?", rest.join(", ")),
+    }
+}
+
+/// At most three of `names` (a backup directory's files, an offsite
+/// index's copies) near `word`, by the rule of [`nearest_backups`]:
+/// never `word` itself, a backup's name that prints as itself, beginning
+/// with `word` or within three edits of it. Nearest first.
+pub fn nearest_names(names: impl Iterator<Item = String>, word: &str) -> Vec<String> {
     let stem = |n: &str| d1_core::manifest::backup_name(n).map_or(n.len(), |b| b.stem.len());
     let typed = { d1_core::manifest::BACKUP_EXTENSIONS.iter() }
         .find_map(|ext| word.strip_suffix(ext))
         .unwrap_or(word);
-    let mut near: Vec<(usize, usize, String)> = { entries.flatten() }
-        // A regular file (a link is told as itself, not where it leads).
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| e.file_name().into_string().ok())
+    let mut near: Vec<(usize, usize, String)> = names
         .filter(|n| n != word && d1_core::names::is_plain_file_name(n))
         .filter(|n| {
             d1_core::manifest::backup_name(n)

@@ -874,8 +874,11 @@ impl Index {
             .iter()
             .find(|e| e.file == name)
             .with_context(|| {
+                let files = self.backups.iter().map(|e| e.file.clone());
+                let guess =
+                    crate::edge::inventory::did_you_mean(&crate::edge::inventory::nearest_names(files, &name));
                 format!(
-                    "{name} is not among the offsite copies of {}; `cargo xtask offsite list --env {}` \
+                    "{name} is not among the offsite copies of {}{guess}; `cargo xtask offsite list --env {}` \
                      shows them",
                     self.environment, self.environment
                 )
