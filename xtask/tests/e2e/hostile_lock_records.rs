@@ -752,3 +752,28 @@ fn a_killed_with_backups_command_holds_the_lock_after_the_clock_was_stepped_back
     assert_eq!(run.code, Some(4), "{}", run.all());
     assert!(run.stderr.contains(&format!("pid {me}")), "{}", run.all());
 }
+
+/// A record naming pid 1 as with-backup's command is stale for that
+/// reason: pid 1 is never taken for a command with-backup started. The
+/// warning says so, not that "the command it started (pid 1) is not
+/// running", which it is (pid 1 always runs).
+#[test]
+fn the_stale_warning_for_a_record_naming_pid_1_says_why_it_is_stale() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    plant_killed_with_backup(&sb, 1);
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        !run.stderr.contains("(pid 1) is not running"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains(
+            "names pid 1 as the command it started, which no command with-backup starts is"
+        ),
+        "{}",
+        run.all()
+    );
+}
