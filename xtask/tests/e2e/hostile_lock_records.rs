@@ -777,3 +777,22 @@ fn the_stale_warning_for_a_record_naming_pid_1_says_why_it_is_stale() {
         run.all()
     );
 }
+
+/// A with-backup's record that holds its command too
+/// (`with-backup local -- sh`) is told by its environment, `local`, in the
+/// advice to a run nested inside it, never as `ENV` or `sh`.
+#[test]
+fn a_run_nested_in_with_backup_is_told_the_environment_with_backup_is_for() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    plant_killed_with_backup(&sb, std::process::id());
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    assert!(
+        run.stderr.contains("`with-backup local` runs")
+            && run.stderr.contains("`cargo xtask migrate local`")
+            && !run.stderr.contains("ENV"),
+        "{}",
+        run.all()
+    );
+}
