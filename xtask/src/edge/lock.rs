@@ -848,6 +848,14 @@ impl std::fmt::Display for StaleLock {
                     h.who()
                 )?;
                 match &h.running {
+                    // pid 1 (the system's init) or 0 is never a command
+                    // with-backup started (`still_running`).
+                    Some(r) if r.pid <= 1 => write!(
+                        f,
+                        "; its record names pid {} as the command it started, which no command \
+                         with-backup starts is, so it holds nothing",
+                        r.pid
+                    ),
                     // Judged by its pid here: a clone of this VM (the same
                     // machine id and boot id) runs processes not seen here.
                     Some(r) => write!(
