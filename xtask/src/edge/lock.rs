@@ -225,6 +225,14 @@ pub fn command_environment(command: &str) -> Option<&str> {
     is_our_command(command).then_some(env)
 }
 
+/// The environment a with-backup's record `command` is for: its word
+/// after `with-backup`, when it is one a lock record may name, whatever
+/// follows it (`with-backup local -- sh` is for `local`, not `sh`).
+fn with_backup_environment(command: &str) -> Option<&str> {
+    let env = command.strip_prefix("with-backup ")?.split(' ').next()?;
+    is_our_command(&format!("with-backup {env}")).then_some(env)
+}
+
 /// The sha256 the manifest beside the backup `file` gives it, as a lock
 /// records the file ([`Doing::Loading`]); `None` without a valid one.
 pub fn sha256_of(file: &Path) -> Option<String> {
@@ -758,7 +766,7 @@ fn advice(holder: Option<&Holder>) -> String {
     let Some(h) = holder.filter(|h| h.command.starts_with("with-backup ")) else {
         return wait.to_owned();
     };
-    let env = command_environment(&h.command).unwrap_or("ENV");
+    let env = with_backup_environment(&h.command).unwrap_or("ENV");
     let here = { h.machine.as_deref() }.is_some_and(|m| Machine::read(m).run(h.pid) == Run::Alive);
     match (here && h.pid > 1 && is_ancestor(h.pid)) || h.nests_this_run() {
         true => nested(env),
@@ -785,7 +793,7 @@ fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
     if machine.process(running.pid, running.start) != Run::Alive {
         return None;
     }
-    let env = command_environment(&h.command).unwrap_or("ENV");
+    let env = with_backup_environment(&h.command).unwrap_or("ENV");
     let pid = running.pid;
     let advice = match is_ancestor(pid) || h.nests_this_run() {
         true => nested(env),
@@ -1311,6 +1319,16 @@ mod tests {
             assert_eq!(command_environment(theirs), None, "{theirs}");
         }
         assert_eq!(command_environment("restore into staging"), Some("staging"));
+        assert_eq!(
+            with_backup_environment("with-backup local -- sh"),
+            Some("local")
+        );
+        assert_eq!(
+            with_backup_environment("with-backup staging"),
+            Some("staging")
+        );
+        assert_eq!(with_backup_environment("with-backup \u{1b}[2J -- sh"), None);
+        assert_eq!(with_backup_environment("backup local"), None);
         assert_eq!(command_environment("prune"), None);
     }
 
