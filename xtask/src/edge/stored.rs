@@ -1450,6 +1450,45 @@ mod tests {
         assert_eq!(held_in(&path), Some((Held::PrivateKey, true)));
     }
 
+    /// An age identity no real key is, whose checksum verifies.
+    const A_KEY: &str =
+        "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut packed = Vec::new();
+        let mut encoder = flate2::read::GzEncoder::new(bytes, flate2::Compression::fast());
+        encoder.read_to_end(&mut packed).unwrap();
+        packed
+    }
+
+    /// IM 1: a compressed file was searched only to its first 25 MiB
+    /// unpacked, so a small `.gz` of 26 MiB of blanks and then a key was
+    /// published. The whole stream is searched (up to the bound on what is
+    /// unpacked), across the edges of the pieces it is read in too; a large
+    /// stream holding none is not refused.
+    #[test]
+    fn a_secret_past_25_mib_unpacked_is_told() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("game.data.gz");
+        let pem = concat!(
+            "-----BEGIN PRIVATE ",
+            "KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+        );
+        let far = 26 << 20;
+        for (at, secret, held) in [
+            (far, A_KEY, Held::Identity),
+            (far - 40, A_KEY, Held::Identity),
+            (far + 1000, pem, Held::PrivateKey),
+        ] {
+            let bytes = [&vec![b' '; at][..], secret.as_bytes(), b"\n"].concat();
+            std::fs::write(&path, gz(&bytes)).unwrap();
+            assert_eq!(held_in(&path), Some((held, true)), "{at}");
+        }
+        std::fs::write(&path, gz(&vec![b' '; far + 1000])).unwrap();
+        assert_eq!(held_in(&path), None);
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]

@@ -1679,6 +1679,44 @@ fn a_deploy_never_publishes_what_gzip_nested_or_large_compression_hides() {
     the_site_deploys(&remote, home);
 }
 
+/// IM 1: a deploy searched only the first 25 MiB of what a compressed
+/// file unpacks to: a gzip file of a few KB holding 26 MiB of blanks and
+/// then an age identity or a PEM private key was published. The whole
+/// stream is searched, so each is refused; an asset that unpacks past 25
+/// MiB holding neither still deploys.
+#[test]
+fn a_deploy_never_publishes_a_secret_past_25_mib_unpacked() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let blanks = vec![b' '; 26 << 20];
+    let hidden = gzip(&[&blanks[..], key.as_bytes(), b"\n"].concat());
+    assert!(hidden.len() < 100 << 10, "{}", hidden.len());
+    hidden_key_refused(
+        &remote,
+        home,
+        &key,
+        ("game.data.gz", &hidden),
+        "age identity",
+    );
+    let pem = concat!(
+        "-----BEGIN PRIVATE ",
+        "KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+    );
+    let packed = gzip(&[&blanks[..], pem.as_bytes()].concat());
+    refused_in_the_build(
+        &remote,
+        home,
+        "game.data.gz",
+        &packed,
+        "private key",
+        &["MIIEvQ"],
+    );
+    let path = remote.sb.path().join("dist/assets/game.data.gz");
+    std::fs::write(path, gzip(&blanks)).unwrap();
+    the_site_deploys(&remote, home);
+}
+
 /// IE 1: a compressed file whose stream stops unpacking with an error (a
 /// byte after a gzip member, a zstd frame after one) was searched only as
 /// its raw bytes: what it had unpacked before the error was thrown away,
