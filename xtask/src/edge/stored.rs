@@ -546,14 +546,17 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
             // Its raw bytes tell a key appended after its stream before it
             // is told unchecked.
             file.seek(SeekFrom::Start(0)).ok()?;
-            let raw = secret_in_file(&mut &file, Wide::of(&head));
+            let raw = secret_in_file(&mut pages_file(&file), Wide::of(&head));
             raw.map(|held| (held, false))
                 .or(unpacked.map(|held| (held, true)))
         }
         Some(held) => Some((held, false)),
         None if cut => {
             file.seek(SeekFrom::Start(0)).ok()?;
-            Some((secret_in_file(&mut &file, Wide::of(&head))?, false))
+            Some((
+                secret_in_file(&mut pages_file(&file), Wide::of(&head))?,
+                false,
+            ))
         }
         None => None,
     }
@@ -615,8 +618,8 @@ fn unpacked<'a>(file: &'a File, layers: &[bool], budget: &'a Budget) -> Option<B
 /// unpacked, told by its head as [`held_in`] tells a plain file, through
 /// up to [`LAYERS`] compressed layers; `Unchecked` past them, and when its
 /// readers hand on more than [`UNPACK_LIMIT`] bytes (a bomb) or a zstd
-/// frame asks for a window past the decoder's limit. Its first
-/// [`PAGES_FILE_LIMIT`] bytes unpacked are searched, and each layer above
+/// frame asks for a window past the decoder's limit. Its whole stream
+/// unpacked is searched (the budget bounds it), and each layer above
 /// the last raw too, as the file itself is: a key beside an inner frame is
 /// searched as bytes. What a layer unpacked before it stops unpacking (an
 /// error: corrupt, truncated, bytes after its stream) is searched too, and
@@ -639,10 +642,12 @@ fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
             Some(Held::Compressed) => break Some(Held::Unchecked),
             Some(held) => break Some(held),
             // A secret past the head, or in its last bytes: the stream
-            // unpacked is read as a plain file is, to its first 25 MiB (an
-            // ordinary asset, a game's data, may unpack past them). One
-            // that stops unpacking before them, what it unpacked holding
-            // none, cannot be checked: what follows may hold one.
+            // unpacked is read as a plain file is, in pieces, to its end
+            // (an ordinary asset, a game's data, may unpack past the 25
+            // MiB a Pages file is, and a key put past them is published
+            // with it), or until the budget is spent (`Unchecked` then).
+            // One that stops unpacking before its end, what it unpacked
+            // holding none, cannot be checked: what follows may hold one.
             None if cut => {
                 let mut stream = Noted::new(unpacked(file, &layers, &budget)?);
                 let found = secret_in_file(&mut stream, Wide::of(&plain));
@@ -664,7 +669,9 @@ fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
 /// [`held_unpacked`], every layer and every pass over it together (the
 /// file's own bytes included): an ordinary asset, even nested 3 deep,
 /// needs a few times [`PAGES_FILE_LIMIT`]; a bomb (gzip members that
-/// unpack to gzip members that unpack to nothing) needs no end of it.
+/// unpack to gzip members that unpack to nothing) needs no end of it. A
+/// stream is searched to its end within it, so one that unpacks past it
+/// cannot be checked, whatever it holds.
 const UNPACK_LIMIT: u64 = 8 * PAGES_FILE_LIMIT;
 
 /// What [`held_unpacked`] may still read of a file, and whether it
@@ -722,10 +729,16 @@ impl<R: Read> Read for Metered<'_, R> {
     }
 }
 
-/// The most of a file [`secret_in_file`] reads: what `wrangler pages
+/// The most of a file [`held_in`] searches raw: what `wrangler pages
 /// deploy` publishes of one (it refuses a larger file, and publishes
-/// nothing).
+/// nothing). What a compressed file unpacks to is searched to its end,
+/// bounded by [`UNPACK_LIMIT`] instead.
 const PAGES_FILE_LIMIT: u64 = 25 * 1024 * 1024;
+
+/// `file`, from where it is, read to [`PAGES_FILE_LIMIT`] at most.
+fn pages_file(file: &File) -> io::Take<&File> {
+    file.take(PAGES_FILE_LIMIT)
+}
 
 /// How many bytes [`secret_in_file`] looks for a secret's start in at a
 /// time.
@@ -737,22 +750,21 @@ const PIECE: usize = 256 * 1024;
 /// UTF-32 too; a multiple of 4, so that a wide file's units stay whole.
 const OVERLAP: usize = 4 * 1024;
 
-/// The secret that `file` (a file from where it is read, or a compressed
-/// one's stream unpacked) holds anywhere in its first [`PAGES_FILE_LIMIT`]
-/// bytes ([`d1_core::dump::secret_in`]), in `wide` text too when its head
-/// is: read in pieces of [`PIECE`] bytes, each with the [`OVERLAP`] after
-/// it, so a key cut in two by a piece's end is still told. What was read
-/// before a read fails (a stream that cannot be unpacked further) is
-/// looked in too. A stream that unpacks to more is told by its first
-/// [`PAGES_FILE_LIMIT`] bytes: what it holds past them is not read.
+/// The secret that `file` (a file from where it is read, to
+/// [`PAGES_FILE_LIMIT`], or a compressed one's stream unpacked, to its
+/// end) holds anywhere ([`d1_core::dump::secret_in`]), in `wide` text too
+/// when its head is: read in pieces of [`PIECE`] bytes, each with the
+/// [`OVERLAP`] after it, so a key cut in two by a piece's end is still
+/// told, holding no more than one piece and its overlap in memory. What
+/// was read before a read fails (a stream that cannot be unpacked
+/// further, or past its budget) is looked in too.
 fn secret_in_file(file: &mut dyn Read, wide: Option<Wide>) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{secret_in, wide_as_ascii};
-    let mut reader = file.take(PAGES_FILE_LIMIT);
     let mut window = Vec::with_capacity(PIECE + OVERLAP);
     loop {
         let want = PIECE + OVERLAP - window.len();
         let had = window.len();
-        let read = (&mut reader).take(want as u64).read_to_end(&mut window);
+        let read = (&mut *file).take(want as u64).read_to_end(&mut window);
         let last = read.is_err() || window.len() - had < want;
         let piece = if last { window.len() } else { PIECE };
         let found = secret_in(&window, piece).or_else(|| {

@@ -1645,7 +1645,7 @@ fn a_deploy_never_publishes_an_identity_beside_a_zstd_frame() {
 /// skippable frame (as pzstd writes) was published with what it holds. A
 /// compressed file is unpacked whatever its form; one nested too deep is
 /// refused, as it cannot be checked. A gzip asset of text, and one that
-/// unpacks past 25 MiB (read to there), still deploy.
+/// unpacks past 25 MiB (read to its end, IM), still deploy.
 #[test]
 fn a_deploy_never_publishes_what_gzip_nested_or_large_compression_hides() {
     let (remote, home, dump) = a_site_with_a_migration_pending();
@@ -1672,7 +1672,7 @@ fn a_deploy_never_publishes_what_gzip_nested_or_large_compression_hides() {
     let path = remote.sb.path().join("dist/assets/app.js.gz");
     std::fs::write(path, gzip(asset.as_bytes())).unwrap();
     // rvR: an ordinary asset that unpacks past 25 MiB (a game's data, an
-    // archive for download) is published; its first 25 MiB are read.
+    // archive for download) is published; it is read to its end (IM).
     let large = vec![b'x'; 26 * 1024 * 1024];
     let path = remote.sb.path().join("dist/assets/game.data.gz");
     std::fs::write(path, gzip(&large)).unwrap();
