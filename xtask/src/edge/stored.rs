@@ -1501,6 +1501,35 @@ mod tests {
         assert_eq!(held_in(&path), None);
     }
 
+    /// IM 2: a gzip file with zeros after its last member (which `gzip -dc`
+    /// reads, saying the trailing zero bytes were ignored) was refused as
+    /// one that cannot be checked. It is read to its end as gzip reads it:
+    /// an asset is not refused, a key in it is; bytes after the zeros that
+    /// are not zeros, or a member after them (which `gzip -dc` calls
+    /// trailing garbage), still cannot be checked.
+    #[test]
+    fn a_gzip_file_with_zeros_after_its_last_member_is_read_as_gzip_reads_it() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.js.gz");
+        let asset = gz("const rows = []; // see the docs\n".repeat(400).as_bytes());
+        let key = gz(format!("{}\n{A_KEY}\n", " ".repeat(5000)).as_bytes());
+        let zeros = vec![0; 4096];
+        let unchecked = Some((Held::Unchecked, true));
+        for (bytes, held) in [
+            (vec![&asset, &zeros[..1]], None),
+            (vec![&asset, &zeros], None),
+            (vec![&asset, &asset, &zeros], None),
+            (vec![&key, &zeros], Some((Held::Identity, true))),
+            (vec![&asset, &zeros, &key], unchecked),
+            (vec![&asset, &zeros, &b"x"[..]], unchecked),
+            (vec![&asset, &zeros, &asset], unchecked),
+        ] {
+            std::fs::write(&path, bytes.concat()).unwrap();
+            assert_eq!(held_in(&path), held, "{}", bytes.len());
+        }
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]

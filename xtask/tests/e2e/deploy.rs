@@ -1755,6 +1755,27 @@ fn a_deploy_never_publishes_what_a_compressed_stream_hides_before_an_error() {
     the_site_deploys(&remote, home);
 }
 
+/// IM 2: a gzip asset with zeros after its last member (valid to `gzip
+/// -dc`, which ignores them) was refused as one that cannot be checked.
+/// It deploys; a key in one is refused, and so is one whose tail holds
+/// bytes that are neither zeros nor a gzip member.
+#[test]
+fn a_deploy_publishes_a_gzip_asset_with_zeros_after_its_last_member() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (identity, key) = the_identity(home);
+    let zeros = vec![0; 1024];
+    let asset = gzip("const rows = []; // see the docs\n".repeat(400).as_bytes());
+    let packed = [gzip(identity.as_bytes()), zeros.clone()].concat();
+    hidden_key_refused(&remote, home, &key, ("id.txt.gz", &packed), "age identity");
+    let garbage = [asset.clone(), zeros.clone(), b"x".to_vec()].concat();
+    let cut = ("assets/cut.js.gz", &garbage[..]);
+    hidden_key_refused(&remote, home, &key, cut, "cannot be checked");
+    let path = remote.sb.path().join("dist/assets/app.js.gz");
+    std::fs::write(path, [asset, zeros].concat()).unwrap();
+    the_site_deploys(&remote, home);
+}
+
 /// IE 3: an entry of the build that is not a file `wrangler pages deploy`
 /// can read was passed over by the deploy's check: a named pipe (its read
 /// waits forever) or a file this user cannot read made the Pages deploy
