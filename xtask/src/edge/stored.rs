@@ -607,11 +607,65 @@ fn unpacked<'a>(file: &'a File, layers: &[bool], budget: &'a Budget) -> Option<B
     let mut reader: Box<dyn Read + 'a> = Box::new(budget.meter(file));
     for &gzip in layers {
         reader = match gzip {
-            true => Box::new(budget.meter(flate2::read::MultiGzDecoder::new(reader))),
+            true => Box::new(budget.meter(Members::new(BufReader::new(reader)))),
             false => Box::new(budget.meter(zstd::stream::read::Decoder::new(reader).ok()?)),
         };
     }
     Some(reader)
+}
+
+/// A gzip stream read member after member as `gzip -dc` reads it: zeros
+/// after the last member end it (as gzip ignores them, a disk image's or
+/// a padded block's tail); a byte after a member that is neither zero nor
+/// the start of another member, or a member after those zeros, is an
+/// error (gzip's "trailing garbage"; what it hides may hold anything).
+struct Members<R> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(input: R) -> Self {
+        Members {
+            member: Some(flate2::bufread::GzDecoder::new(input)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(member) = &mut self.member {
+            let read = member.read(buf)?;
+            if read > 0 || buf.is_empty() {
+                return Ok(read);
+            }
+            // The member ended, its trailer read: what follows it?
+            let mut input = self.member.take().expect("read from").into_inner();
+            match input.fill_buf()?.first() {
+                None => {}
+                Some(0) => zeros_to_the_end(&mut input)?,
+                Some(_) => self.member = Some(flate2::bufread::GzDecoder::new(input)),
+            }
+        }
+        Ok(0)
+    }
+}
+
+/// Reads `input` to its end; an error at a byte that is not zero.
+fn zeros_to_the_end(input: &mut impl BufRead) -> io::Result<()> {
+    loop {
+        let bytes = input.fill_buf()?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if bytes.iter().any(|b| *b != 0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bytes after the zeros that end a gzip stream",
+            ));
+        }
+        let read = bytes.len();
+        input.consume(read);
+    }
 }
 
 /// What the compressed `file`, whose first bytes are `head`, holds
