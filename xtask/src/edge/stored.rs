@@ -1584,6 +1584,33 @@ mod tests {
         }
     }
 
+    /// IM 3: a gzip file of a million empty members (20 MiB, which unpack
+    /// to nothing) was read member by member, each started anew, a deploy
+    /// over one running for minutes. A stream of more members than any
+    /// ordinary file has cannot be checked, and is told so at once; one of
+    /// a few members, and one of bgzip's 64 KiB blocks, are read whole.
+    #[test]
+    fn a_gzip_file_of_a_million_empty_members_cannot_be_checked() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        std::fs::write(&path, gz(b"").repeat(1 << 20)).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(held_in(&path), Some((Held::Unchecked, true)));
+        eprintln!("a million members: {:?}", started.elapsed());
+        let block = "const rows = []; // see the docs\n".repeat(2000);
+        let blocks = gz(block.as_bytes()).repeat(500);
+        std::fs::write(&path, [&blocks, &gz(A_KEY.as_bytes())[..]].concat()).unwrap();
+        assert_eq!(held_in(&path), Some((Held::Identity, true)));
+        std::fs::write(&path, &blocks).unwrap();
+        assert_eq!(held_in(&path), None);
+        let zstd_frames = zstd::encode_all(&b""[..], 3).unwrap().repeat(2 << 20);
+        std::fs::write(&path, zstd_frames).unwrap();
+        let started = std::time::Instant::now();
+        let held = held_in(&path);
+        eprintln!("two million zstd frames: {:?} {held:?}", started.elapsed());
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]

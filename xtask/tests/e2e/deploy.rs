@@ -1776,6 +1776,25 @@ fn a_deploy_publishes_a_gzip_asset_with_zeros_after_its_last_member() {
     the_site_deploys(&remote, home);
 }
 
+/// IM 3: a gzip file of a million empty members (20 MiB, unpacking to
+/// nothing) was published after a deploy read it member by member. A
+/// stream of more members than any ordinary file has cannot be checked,
+/// and is refused; a gzip asset of a few members (`cat a.gz b.gz`) still
+/// deploys.
+#[test]
+fn a_deploy_refuses_a_gzip_file_of_a_million_empty_members() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let (_, key) = the_identity(home);
+    let members = gzip(b"").repeat(1 << 20);
+    let bomb = ("members.bin", &members[..]);
+    hidden_key_refused(&remote, home, &key, bomb, "cannot be checked");
+    let asset = gzip("const rows = []; // see the docs\n".repeat(400).as_bytes());
+    let path = remote.sb.path().join("dist/assets/app.js.gz");
+    std::fs::write(path, asset.repeat(8)).unwrap();
+    the_site_deploys(&remote, home);
+}
+
 /// IE 3: an entry of the build that is not a file `wrangler pages deploy`
 /// can read was passed over by the deploy's check: a named pipe (its read
 /// waits forever) or a file this user cannot read made the Pages deploy
