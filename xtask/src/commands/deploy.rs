@@ -510,9 +510,9 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         let why = format!(
             "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
              unpacking before its end (corrupt or cut short, or bytes after its stream that are \
-             none), unpacks past 200 MiB (every layer together), or holds a zstd frame whose \
-             window is past the decoder's limit: it cannot be checked for a database, a backup \
-             or a secret. Do not publish it, or compress it again whole, with fewer layers and \
+             none), unpacks past 200 MiB (every layer together) or through more than 10,000 \
+             gzip members, or holds a zstd frame whose window is past the decoder's limit: it \
+             cannot be checked for a database, a backup or a secret. Do not publish it, or compress it again whole, with fewer layers and \
              a smaller window"
         );
         return Some((what, why));
