@@ -526,6 +526,28 @@ fn a_remote_backup_of_600_untyped_tables_counts_their_whole_reals_and_succeeds()
     assert_eq!(counted, Some(600), "{}", backup.all());
 }
 
+/// prod holds the INTEGER -9223372036854775808 (i64::MIN) beside a whole
+/// REAL in an untyped column. The count took `abs` of every value, which
+/// fails on that one ("integer overflow"): no whole REAL of any table was
+/// counted, and the backup warned "whole REALs not counted". It counts
+/// them now.
+#[test]
+fn a_remote_backup_holding_i64_min_still_counts_its_whole_reals() {
+    let (_remote, _home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, v);\n\
+         INSERT INTO readings VALUES (1, -9223372036854775808), (2, 3.0), (3, 9223372036854775807);",
+    );
+    backup.assert_ok();
+    let all = backup.all();
+    assert!(!all.contains("not counted"), "{all}");
+    assert!(
+        all.lines().any(|l| l.starts_with("warning:")
+            && l.contains("readings (1)")
+            && l.contains("whole REAL")),
+        "the backup did not count the whole REAL beside i64::MIN:\n{all}"
+    );
+}
+
 /// The control: a remote backup whose REALs come back as they are (3.5 in
 /// an untyped column, 3.0 in a REAL column, '3.0' text) says nothing of
 /// whole REALs, and records that it counted none (`whole_reals: {}`), which
