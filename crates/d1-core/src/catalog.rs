@@ -471,6 +471,9 @@ fn blob_affinity(declared: &str) -> bool {
 /// literals: those within ±2^63 (beyond, JavaScript's digits are too big
 /// for an INTEGER, and SQLite reads them back as REALs). `c = CAST(c AS
 /// INTEGER)` compares exactly, and the bound keeps CAST from saturating.
+/// `abs` is reached only through `CASE` on a REAL: SQL's `AND` evaluates
+/// both sides, and `abs` of the INTEGER -9223372036854775808 fails the
+/// whole query ("integer overflow").
 /// Each query is a `UNION ALL` of rows `(name, n)`, kept under
 /// `most_bytes` and [`WHOLE_REALS_MOST_SELECTS`] terms; a table whose own
 /// SELECT is over `most_bytes` is left out ([`WholeRealsQueries::left_out`]).
@@ -485,8 +488,8 @@ pub fn whole_reals_queries(
             .map(|c| {
                 let c = quote_ident(c);
                 format!(
-                    "(typeof({c}) = 'real' AND abs({c}) < 9223372036854775808.0 \
-                     AND {c} = CAST({c} AS INTEGER))"
+                    "(CASE WHEN typeof({c}) = 'real' THEN abs({c}) < 9223372036854775808.0 \
+                     AND {c} = CAST({c} AS INTEGER) ELSE 0 END)"
                 )
             })
             .collect();
