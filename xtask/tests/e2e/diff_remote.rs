@@ -290,3 +290,50 @@ fn a_diff_with_live_prod_holding_a_view_ending_in_a_line_comment_names_it_before
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stdout.contains("shifts"), "{}", run.all());
 }
+
+/// `diff latest:prod live:prod` of a prod holding `rows`: its output.
+fn a_backup_of_prod_against_live_prod(rows: &str) -> Run {
+    let remote = Remote::new(rows);
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let run = remote.xtask(home.path(), &["diff", "latest:prod", "live:prod"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    run
+}
+
+/// prod holds 1.0 in a column with no type and 9007199254740993 (2^53 + 1);
+/// its backup records both (`whole_reals`, `wide_integers`). `diff` of the
+/// backup against prod said "Result: the same": both sides are D1's
+/// exports, which write 1.0 as `1` and round the integer alike, so a
+/// restore of the backup (which brings back the INTEGER 1) would read the
+/// same too. It should say what it compared and name the table whose
+/// values may differ, never a value.
+#[test]
+fn a_backup_of_prod_holding_whole_reals_is_not_called_the_same_as_prod_unqualified() {
+    let run = a_backup_of_prod_against_live_prod(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+         INSERT INTO k VALUES (1, 1.0), (2, 9007199254740993);",
+    );
+    let result = { run.stdout.lines() }
+        .find(|l| l.starts_with("Result:"))
+        .unwrap_or_else(|| panic!("no result:\n{}", run.all()));
+    assert!(
+        result.contains("as D1's export shows them") && result.contains("may differ"),
+        "{}",
+        run.all()
+    );
+    assert!(result.contains(" k"), "the table is not named: {result}");
+    assert!(!run.all().contains("9007199254740992"), "{}", run.all());
+}
+
+/// The control: values D1's export keeps; the diff says plainly that the
+/// two are the same.
+#[test]
+fn a_backup_of_prod_holding_ordinary_values_is_the_same_as_prod() {
+    let run = a_backup_of_prod_against_live_prod(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+         INSERT INTO k VALUES (1, 1.5), (2, 'x');",
+    );
+    assert!(run.stdout.contains("Result: the same"), "{}", run.all());
+    assert!(!run.all().contains("may differ"), "{}", run.all());
+}

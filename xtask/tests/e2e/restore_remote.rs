@@ -1353,3 +1353,89 @@ fn a_json_restore_plan_lists_its_repairs_as_the_text_plan_says_them() {
     );
     assert_eq!(import_requests(&remote), imports);
 }
+
+/// A restore of prod's own backup into prod, `--replace`: the lines it
+/// prints about the target having held every row, and its content check.
+fn replace_prod_with_its_own_backup(rows: &str) -> (Remote, Run) {
+    let remote = Remote::new(rows);
+    let home = tempfile::tempdir().unwrap();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    run.assert_ok();
+    (remote, run)
+}
+
+/// The line of `run`'s output that holds `needle`.
+#[track_caller]
+fn line_with(run: &Run, needle: &str) -> String {
+    let all = run.all();
+    { all.lines() }
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{}", run.all()))
+        .to_owned()
+}
+
+/// prod holds 1.0 in a column with no type (a REAL there) and
+/// 9007199254740993 (2^53 + 1). The user backed prod up and restored that
+/// backup into prod: "qbtime_db_prod already held every row ... this
+/// restore changed no row" and "[x] content: ... every row equal", though
+/// prod now holds the INTEGER 1 and 9007199254740992. Both sides of those
+/// comparisons are D1's exports, which write 1.0 as `1` and round the
+/// integer alike. The lines should say what was compared, and that the
+/// values the backup records may differ, naming the table, never a value.
+#[test]
+fn a_replace_of_prod_holding_whole_reals_does_not_claim_it_changed_no_row() {
+    let (remote, run) = replace_prod_with_its_own_backup(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+         INSERT INTO k VALUES (1, 1.0), (2, 9007199254740993);",
+    );
+    assert_eq!(
+        query_file(&remote.db, "SELECT typeof(u) AS t FROM k WHERE id = 1"),
+        vec![vec![serde_json::json!({"t": "integer"})]],
+        "the premise: the restore turned prod's 1.0 into an INTEGER"
+    );
+    let held = line_with(&run, "already held every row");
+    assert!(
+        held.contains("as D1's export shows them") && held.contains("may differ"),
+        "{held}"
+    );
+    assert!(held.contains(" k"), "the table is not named: {held}");
+    let content = line_with(&run, "[x] content");
+    assert!(
+        content.contains("as D1's export shows them") && content.contains("may differ"),
+        "{content}"
+    );
+    assert!(
+        !run.all().contains("9007199254740992") && !run.all().contains("1.0"),
+        "a value was printed:\n{}",
+        run.all()
+    );
+}
+
+/// The control: prod holds values D1's export keeps (1.5, text). Its
+/// restore into prod still says plainly that it changed no row.
+#[test]
+fn a_replace_of_prod_holding_ordinary_values_says_it_changed_no_row() {
+    let (_remote, run) = replace_prod_with_its_own_backup(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, u);\n\
+         INSERT INTO k VALUES (1, 1.5), (2, 'x');",
+    );
+    let held = line_with(&run, "already held every row");
+    assert!(
+        held.contains("this restore changed no row") && !held.contains("may differ"),
+        "{held}"
+    );
+    let content = line_with(&run, "[x] content");
+    assert!(!content.contains("may differ"), "{content}");
+}
