@@ -367,6 +367,14 @@ fn compare_sides(args: &DiffArgs, a: Loaded, b: Loaded) -> Result<Diff> {
     }
     diff.a = a.label.clone();
     diff.b = b.label.clone();
+    if a.js_numbers || b.js_numbers {
+        let compared = |t: &String| diff.tables.iter().any(|d| &d.table == t);
+        let alike = { a.written_alike.iter().chain(&b.written_alike) }
+            .filter(|t| compared(t))
+            .cloned()
+            .collect();
+        diff.through_d1_export = Some(alike);
+    }
     drop(conn);
     drop((a, b));
     Ok(diff)
@@ -387,6 +395,10 @@ struct Loaded {
     /// or a backup of one): it writes every number as JavaScript does
     /// (`1.0` as `1`, `-0.0` as `0`).
     js_numbers: bool,
+    /// With `js_numbers`: the tables whose values D1's export may have
+    /// written alike where the database holds others, as the side's
+    /// manifest and read record ([`crate::steps::backup::written_alike_in`]).
+    written_alike: BTreeSet<String>,
     /// Whether the side is a data-only backup, loaded into its migrations'
     /// schema: without wrangler's `d1_migrations`, whose rows it skips.
     data_only: bool,
@@ -469,6 +481,10 @@ fn load_side(
     let (report, gate) = loaded?;
     let gate = loaded_as_verify_loads(name, &label, &report, gate)?;
     let manifest_data_only = manifest.as_ref().is_some_and(|m| m.mode == "data-only");
+    let written_alike = match exported_by_d1 {
+        true => crate::steps::backup::written_alike_in(manifest.as_ref(), &report.wide_integers),
+        false => BTreeSet::new(),
+    };
     // A file is attached again by the comparison; memory lives with its connection.
     let held = uri.contains("mode=memory").then_some(gate);
     Ok(Loaded {
@@ -478,6 +494,7 @@ fn load_side(
         chosen: manifest.filter(|m| !m.tables.is_empty()).map(|m| m.tables),
         counters_kept: matches!(side, Side::Backup(_)) || args.tables.is_empty(),
         js_numbers: exported_by_d1,
+        written_alike,
         data_only: manifest_data_only,
         _held: held,
     })
@@ -648,6 +665,10 @@ pub struct Diff {
     pub schema: Vec<SchemaChange>,
     pub tables: Vec<TableDiff>,
     pub values_shown: bool,
+    /// When a side was read through D1's export, which writes numbers as
+    /// JavaScript does: the tables compared whose values it may have
+    /// written alike where the databases differ (none: `Some` empty).
+    pub through_d1_export: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -780,6 +801,8 @@ impl Diff {
             "a": self.a,
             "b": self.b,
             "identical": self.identical(),
+            "through_d1_export": self.through_d1_export.is_some(),
+            "may_differ": self.through_d1_export.clone().unwrap_or_default(),
             "values_shown": self.values_shown,
             "schema": self.schema,
             "tables": self.tables.iter().map(|t| json!({
@@ -837,6 +860,12 @@ impl Diff {
         } else {
             "Result: DIFFERENT"
         });
+        if let (true, Some(alike)) = (self.identical(), &self.through_d1_export) {
+            let _ = write!(out, " {}", crate::steps::backup::AS_D1_EXPORT_SHOWS);
+            if let Some(differ) = crate::steps::backup::may_differ_said(alike) {
+                let _ = write!(out, "; {differ}");
+            }
+        }
         if !self.values_shown && !self.identical() {
             out.push_str(self.what_was_printed());
         }

@@ -1887,6 +1887,43 @@ pub fn whole_reals_said(whole: &BTreeMap<String, u64>) -> String {
     )
 }
 
+/// What a claim of equality between two reads through D1's export (a
+/// remote database exported now, a backup of one) compared.
+pub const AS_D1_EXPORT_SHOWS: &str = "as D1's export shows them";
+
+/// The tables a backup's `manifest` records values of that D1's export
+/// writes alike where the database holds others (`whole_reals`,
+/// `wide_integers`), with `counted` (integers beyond ±2^53 read now).
+pub fn written_alike_in(
+    manifest: Option<&Manifest>,
+    counted: &BTreeMap<String, u64>,
+) -> std::collections::BTreeSet<String> {
+    let recorded = manifest.map_or([None, None], |m| {
+        [m.whole_reals.as_ref(), m.wide_integers.as_ref()]
+    });
+    { recorded.into_iter().flatten().chain([counted]) }
+        .flat_map(|per_table| per_table.iter())
+        .filter(|(_, n)| **n > 0)
+        .map(|(table, _)| table.clone())
+        .collect()
+}
+
+/// Beside a claim of equality [`AS_D1_EXPORT_SHOWS`]: that the values of
+/// `tables` ([`written_alike_in`]) may differ all the same, naming the
+/// tables, never a value. `None` for no table.
+pub fn may_differ_said(tables: &std::collections::BTreeSet<String>) -> Option<String> {
+    let shown: Vec<String> = { tables.iter() }
+        .map(|t| d1_core::names::shown(t).into_owned())
+        .collect();
+    (!shown.is_empty()).then(|| {
+        format!(
+            "whole REALs or integers beyond ±2^53 in {} may differ in storage class or value all \
+             the same (D1's export writes them alike: README, Equal as D1's export shows them)",
+            crate::out::listed(&shown, "table")
+        )
+    })
+}
+
 /// What a restore of a backup does to a table whose rowids `triggers` keep
 /// ([`Schema::rowids_renumbered`]), and the fix.
 pub fn renumbered_said(table: &str, triggers: &[String]) -> String {

@@ -9,9 +9,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{Mode, RestoreArgs, Source};
-use crate::config::environment::{Environment, Environments};
+use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::manifest_file::ManifestFile;
+use crate::steps::backup::{AS_D1_EXPORT_SHOWS, may_differ_said, written_alike_in};
 use d1_core::manifest::Manifest;
 use d1_core::names::file_name;
 
@@ -49,10 +50,22 @@ pub(super) fn warn_if_already_held(
         |file: &Path| crate::steps::migrations::restore_advice(file, target, "it", identity);
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
     let taken = source.manifest.as_ref().map(|m| m.created_at);
+    // A remote target's safety backup is D1's export, as the backup's
+    // digests are unless it is a local one: what they tell apart.
+    let through_export = target.location == Location::Remote;
+    let may_differ = through_export.then(|| {
+        let mut tables = written_alike_in(source.manifest.as_ref(), &source.wide_integers);
+        tables.extend(written_alike_in(Some(&held), &BTreeMap::new()));
+        may_differ_said(&tables)
+    });
+    let seen = match through_export {
+        true => format!(" {AS_D1_EXPORT_SHOWS}"),
+        false => String::new(),
+    };
     match held_before(&entries, (&source.file, taken), target, safety, wanted) {
         HeldBefore::Own => crate::say!(
-            "{database} already held every row of {backup}: {}",
-            changed_no_row(source)
+            "{database} already held every row of {backup}{seen}: {}",
+            changed_no_row(source, may_differ.flatten().as_deref())
         ),
         HeldBefore::Restored(earlier) => crate::warn!(
             "{database} already held every row of {backup} before this run: {landed}, \
@@ -76,18 +89,29 @@ pub(super) fn warn_if_already_held(
 /// That a restore of rows the target already held changed none, but for
 /// the virtual tables the backup could not hold whole (a contentless FTS5
 /// index, recreated empty), which it names: the warning after says why.
-fn changed_no_row(source: &Source) -> String {
+/// `may_differ` ([`may_differ_said`]): the tables whose values D1's export,
+/// which both sides were read through, writes alike, so that no row changed
+/// only as far as it shows.
+fn changed_no_row(source: &Source, may_differ: Option<&str>) -> String {
     let lost: Vec<String> = { source.virtual_tables.iter() }
         .filter(|vt| vt.lost_by_a_backup().is_some())
         .map(|vt| d1_core::names::shown(&vt.name).into_owned())
         .collect();
-    match lost.is_empty() {
-        true => "this restore changed no row.".to_owned(),
-        false => format!(
-            "this restore changed no row of its tables, but recreated {} empty (see the \
-             warning below).",
+    let recreated = || {
+        format!(
+            "recreated {} empty (see the warning below)",
             d1_core::wording::listed(&lost, "virtual table")
+        )
+    };
+    let shown = "this restore changed none that export shows, but";
+    match (may_differ, lost.is_empty()) {
+        (None, true) => "this restore changed no row.".to_owned(),
+        (None, false) => format!(
+            "this restore changed no row of its tables, but {}.",
+            recreated()
         ),
+        (Some(differ), true) => format!("{shown} {differ}."),
+        (Some(differ), false) => format!("{shown} {differ}; and it {}.", recreated()),
     }
 }
 

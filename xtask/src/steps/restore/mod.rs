@@ -757,6 +757,23 @@ fn result_json(
     })
 }
 
+/// How the content check read a remote target, through D1's export, as
+/// the backup's digests were made (`" as D1's export shows them"`), and
+/// the tables whose values the backup records as ones that export writes
+/// alike (`"; whole REALs … in T may differ …"`); empty for a local one.
+fn content_seen(source: &Source, target: &Environment) -> (String, String) {
+    if target.location != crate::config::environment::Location::Remote {
+        return Default::default();
+    }
+    let tables =
+        crate::steps::backup::written_alike_in(source.manifest.as_ref(), &source.wide_integers);
+    let differ = crate::steps::backup::may_differ_said(&tables);
+    (
+        format!(" {}", crate::steps::backup::AS_D1_EXPORT_SHOWS),
+        differ.map(|d| format!("; {d}")).unwrap_or_default(),
+    )
+}
+
 /// What the restore did, and the checklist of what was checked.
 #[allow(clippy::too_many_arguments)]
 fn report(
@@ -809,10 +826,14 @@ fn report(
         source.manifest.is_some(),
     );
     match content {
-        Some(Ok(tables)) => crate::say!(
-            "  [x] content: {}, every row equal to the backup's, by content digest",
-            d1_core::wording::count(*tables, "table")
-        ),
+        Some(Ok(tables)) => {
+            let (seen, differ) = content_seen(source, target);
+            crate::say!(
+                "  [x] content: {}, every row equal to the backup's{seen}, by content digest\
+                 {differ}",
+                d1_core::wording::count(*tables, "table"),
+            )
+        }
         _ => crate::say!(
             "  [ ] content: the backup records no content digests; only row counts were compared"
         ),
