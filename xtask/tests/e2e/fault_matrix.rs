@@ -297,7 +297,7 @@ fn backup_row_two_at_once_one_refuses_and_they_never_share_a_file() {
 }
 
 /// `restore latest:prod --to prod --replace`, confirmed.
-fn restore_latest_into_prod(remote: &Remote, home: &Path) -> Run {
+pub fn restore_latest_into_prod(remote: &Remote, home: &Path) -> Run {
     remote.xtask(
         home,
         &[

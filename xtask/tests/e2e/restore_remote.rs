@@ -1360,18 +1360,7 @@ fn replace_prod_with_its_own_backup(rows: &str) -> (Remote, Run) {
     let remote = Remote::new(rows);
     let home = tempfile::tempdir().unwrap();
     remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "restore",
-            "latest:prod",
-            "--to",
-            "prod",
-            "--replace",
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    );
+    let run = crate::fault_matrix::restore_latest_into_prod(&remote, home.path());
     run.assert_ok();
     (remote, run)
 }
