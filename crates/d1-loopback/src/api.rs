@@ -634,6 +634,13 @@ fn post_restore(ctx: &Ctx<'_>) -> Reply {
         bookmark: restored.bookmark.clone(),
         previous_bookmark: restored.previous_bookmark.clone(),
     });
+    if let Some(status) = ctx.shared.faults().time_travel_restore_applied_status {
+        return Reply::cf_error(
+            status,
+            7500,
+            "Internal error: a fault injected by d1-loopback after the restore was made",
+        );
+    }
     Reply::cf_ok(Restore {
         bookmark: restored.bookmark,
         previous_bookmark: restored.previous_bookmark,

@@ -23,6 +23,12 @@ pub struct Faults {
     /// if it has fewer). The import is rolled back like any failed import,
     /// so the database is left exactly as it was.
     pub ingest_fail_after: Option<usize>,
+    /// Every import poll (`{"action": "poll"}`) waits for its import to
+    /// end, which applies it (or fails it) as D1 does, then is answered
+    /// with this HTTP status and a Cloudflare API error (code 7500):
+    /// wrangler, which never retries a poll, fails, while D1 went on with
+    /// the import.
+    pub import_poll_status_after_apply: Option<u16>,
     /// Every import started from now on fails at its first statement whose
     /// text holds this, as D1 fails a statement: named by its number and
     /// quoted from its start ("Statement N failed: INSERT …"), the row's
@@ -42,6 +48,11 @@ pub struct Faults {
     /// status and a Cloudflare API error (code 7500), and restores nothing:
     /// the database and its bookmark stay as they were.
     pub time_travel_restore_status: Option<u16>,
+    /// Every `POST .../time_travel/restore` restores the database as asked
+    /// (and is recorded as a restore), then is answered with this HTTP
+    /// status and a Cloudflare API error (code 7500): a restore D1 made
+    /// whose answer was lost (a 524 from Cloudflare's edge, a 5xx).
+    pub time_travel_restore_applied_status: Option<u16>,
     /// Every R2 object upload (`PUT .../r2/buckets/{bucket}/objects/{key}`,
     /// `wrangler r2 object put --remote`) is answered with this HTTP status
     /// and a Cloudflare API error (code 10001, R2's internal error), and

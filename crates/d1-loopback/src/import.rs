@@ -462,9 +462,28 @@ pub(crate) fn import(ctx: &Ctx<'_>) -> Reply {
             };
             // The wait must not block uploads and other imports' polls.
             drop(imports);
+            if let Some(status) = ctx.shared.faults().import_poll_status_after_apply {
+                return applied_then_failed(&job, status);
+            }
             poll_answer(&job, POLL_WAIT)
         }
     }
+}
+
+/// The fault `import_poll_status_after_apply`: waits for `job` to end,
+/// then answers `status` and an API error, as a poll whose answer was lost.
+fn applied_then_failed(job: &ImportJob, status: u16) -> Reply {
+    let progress = job.lock();
+    drop(
+        job.finished
+            .wait_while(progress, |p| p.outcome.is_none())
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    Reply::cf_error(
+        status,
+        7500,
+        "Internal error: a fault injected by d1-loopback after the import ended",
+    )
 }
 
 /// `PUT /__signed/{token}/{filename}`: receives an import file, as a

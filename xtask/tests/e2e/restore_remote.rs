@@ -1428,3 +1428,127 @@ fn a_replace_of_prod_holding_ordinary_values_says_it_changed_no_row() {
     let content = line_with(&run, "[x] content");
     assert!(!content.contains("may differ"), "{content}");
 }
+
+/// A remote sandbox, a home, and a backup of prod taken in it.
+fn prod_and_its_backup() -> (Remote, tempfile::TempDir, std::path::PathBuf) {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    (remote, home, file)
+}
+
+/// `restore BACKUP --to prod --replace`, confirmed.
+fn restore_into_prod(remote: &Remote, home: &std::path::Path, file: &std::path::Path) -> Run {
+    remote.xtask(
+        home,
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    )
+}
+
+/// rvX: wrangler's poll of a running import failed (a 5xx; wrangler never
+/// retries a poll) while D1 went on and applied it. The restore is not
+/// "as it was": it checks prod's content, and says it was restored
+/// despite the error, exiting non-zero.
+#[test]
+fn an_import_applied_whose_poll_failed_is_told_restored_not_as_it_was() {
+    let (remote, home, file) = prod_and_its_backup();
+    let backed_up = counts(&remote.db);
+    // prod moves on after the backup: the restore takes it back.
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.execute(
+        "DELETE FROM companies WHERE id = (SELECT max(id) FROM companies)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert_ne!(counts(&remote.db), backed_up, "the premise: prod changed");
+    remote.server.set_faults(d1_loopback::Faults {
+        import_poll_status_after_apply: Some(500),
+        ..Default::default()
+    });
+    let run = restore_into_prod(&remote, home.path(), &file);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    // The premise: D1 applied it.
+    assert_eq!(counts(&remote.db), backed_up, "{}", run.all());
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(!run.all().contains("as it was"), "{}", run.all());
+    assert!(
+        run.stderr.contains("was restored from") && run.stderr.contains("despite"),
+        "{}",
+        run.all()
+    );
+    assert_safety_backup_named(&remote, &run);
+}
+
+/// rvX: as above, and the check cannot tell (its export fails too): the
+/// outcome is unknown, said so with the way to check and undo, and the
+/// lock keeps the record, so that `status` and the next run tell it.
+#[test]
+fn an_import_whose_poll_failed_and_cannot_be_checked_is_unknown_and_told_later() {
+    let (remote, home, file) = prod_and_its_backup();
+    remote.server.set_faults(d1_loopback::Faults {
+        import_poll_status_after_apply: Some(500),
+        ..Default::default()
+    });
+    // Once the import starts (the safety backup is taken), exports fail.
+    let server = &remote.server;
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = std::time::Instant::now();
+            while !server.requests().iter().any(|r| r.contains("/import")) {
+                assert!(started.elapsed().as_secs() < 300, "no import");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            server.set_faults(d1_loopback::Faults {
+                import_poll_status_after_apply: Some(500),
+                export_api_error: Some("export unavailable".into()),
+                ..Default::default()
+            });
+        });
+        restore_into_prod(&remote, home.path(), &file)
+    });
+    remote.server.set_faults(d1_loopback::Faults::default());
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(!run.all().contains("as it was"), "{}", run.all());
+    assert!(run.stderr.contains("outcome is unknown"), "{}", run.all());
+    let safety = assert_safety_backup_named(&remote, &run);
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status.all().contains("outcome is unknown") && status.all().contains(&safety),
+        "status does not tell the unsettled restore:\n{}",
+        status.all()
+    );
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    assert!(
+        next.stderr.contains("loading ") && next.stderr.contains(&safety),
+        "the next run does not tell it:\n{}",
+        next.all()
+    );
+}
+
+/// rvX: a failure before D1 was handed the file (its upload refused)
+/// still leaves prod as it was, and says so.
+#[test]
+fn an_import_whose_upload_failed_leaves_prod_as_it_was() {
+    let (remote, home, file) = prod_and_its_backup();
+    let before = dump_of(&remote.db);
+    remote.server.set_faults(d1_loopback::Faults {
+        upload_status: Some(500),
+        ..Default::default()
+    });
+    let run = restore_into_prod(&remote, home.path(), &file);
+    run.assert_refused("so the target is as it was");
+    assert_eq!(dump_of(&remote.db), before);
+    assert_safety_backup_named(&remote, &run);
+}
