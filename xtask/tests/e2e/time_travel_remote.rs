@@ -402,14 +402,15 @@ fn a_restore_at_a_time_goes_back_to_the_state_at_that_time() {
 }
 
 #[test]
-fn a_failed_restore_says_so_is_journaled_and_changes_nothing() {
+fn a_refused_restore_says_so_is_journaled_and_changes_nothing() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let old = bookmark_now(&remote, home.path());
     add_company(&remote.db, "Still Here Co");
     let before = dump_of(&remote.db);
+    // A clear refusal (a 4xx): D1 did not make the restore.
     remote.server.set_faults(d1_loopback::Faults {
-        time_travel_restore_status: Some(500),
+        time_travel_restore_status: Some(400),
         ..Default::default()
     });
 
@@ -1134,4 +1135,66 @@ fn a_time_travel_restore_asks_and_reads_nothing_it_cannot_run() {
         &remote.server.requests()[requests..]
     );
     assert!(journal(&remote).is_empty());
+}
+
+/// rvX: D1 made the restore, and its answer was lost (a 524 from
+/// Cloudflare's edge, a 5xx): the restore is not "failed" (D1 applies it
+/// whole or not at all, and may have), but unknown: journaled interrupted,
+/// its undo printed, and where the database is now read back and said.
+#[test]
+fn a_restore_answered_524_after_d1_made_it_is_told_unknown_with_its_undo() {
+    for status in [524, 500] {
+        let remote = Remote::new("");
+        let home = tempfile::tempdir().unwrap();
+        let old = bookmark_now(&remote, home.path());
+        add_company(&remote.db, "Newer Co");
+        let before = bookmark_now(&remote, home.path());
+        remote.server.set_faults(d1_loopback::Faults {
+            time_travel_restore_applied_status: Some(status),
+            ..Default::default()
+        });
+
+        let run = restore_prod_at_bookmark(&remote, home.path(), "prod", &old);
+        remote.server.set_faults(d1_loopback::Faults::default());
+        // The premise: D1 made the restore.
+        assert!(
+            !remote.server.time_travel_restores().is_empty(),
+            "{}",
+            run.all()
+        );
+        assert!(!companies(&remote.db).contains(&"Newer Co".to_owned()));
+        assert_ne!(run.code, Some(0), "{}", run.all());
+        let all = run.all();
+        assert!(
+            !all.contains("restore of qbtime_db_prod failed")
+                && !all.contains("whole or not at all. It was"),
+            "a restore D1 made is told as failed ({status}):\n{all}"
+        );
+        assert!(all.contains("outcome is unknown"), "{status}:\n{all}");
+        // The undo, to paste, and where the database is now.
+        assert!(
+            all.contains(&format!(
+                "cargo xtask time-travel restore prod --bookmark {before}"
+            )),
+            "no undo ({status}):\n{all}"
+        );
+        let now = bookmark_now(&remote, home.path());
+        assert!(
+            all.contains(&format!("now at bookmark {now}")),
+            "{status}:\n{all}"
+        );
+        let lines = journal(&remote);
+        assert_eq!(
+            lines.last().unwrap()["status"],
+            "interrupted",
+            "{status}: {lines:#?}"
+        );
+        let status_run = remote.xtask(home.path(), &["status", "--env", "prod"]);
+        let line = { status_run.stdout.lines() }
+            .find(|l| l.contains("last Time Travel restore"))
+            .unwrap_or_else(|| panic!("{}", status_run.all()))
+            .to_owned();
+        assert!(!line.contains("(failed)"), "{line}");
+        assert!(line.contains(&before), "status gives no way back: {line}");
+    }
 }
