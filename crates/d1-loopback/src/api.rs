@@ -575,7 +575,7 @@ fn post_restore(ctx: &Ctx<'_>) -> Reply {
     if let Some(status) = ctx.shared.faults().time_travel_restore_status {
         return Reply::cf_error(
             status,
-            7500,
+            crate::faults::code_for(status),
             "Time Travel restore failed: a fault injected by d1-loopback",
         );
     }

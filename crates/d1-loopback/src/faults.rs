@@ -45,8 +45,9 @@ pub struct Faults {
     /// the reads before it went through.
     pub query_api_error_with: Option<(String, u16, u32, String)>,
     /// Every `POST .../time_travel/restore` is answered with this HTTP
-    /// status and a Cloudflare API error (code 7500), and restores nothing:
-    /// the database and its bookmark stay as they were.
+    /// status and a Cloudflare API error ([`code_for`]: 7400 and up for a
+    /// refusal, 7500 otherwise), and restores nothing: the database and its
+    /// bookmark stay as they were.
     pub time_travel_restore_status: Option<u16>,
     /// Every `POST .../time_travel/restore` restores the database as asked
     /// (and is recorded as a restore), then is answered with this HTTP
@@ -91,4 +92,14 @@ pub struct Faults {
     /// over a network rather than over 127.0.0.1 (the benchmark's remote
     /// row at a download rate).
     pub download_bytes_per_sec: Option<u64>,
+}
+
+/// The Cloudflare API error code an injected failure of HTTP `status`
+/// carries: D1's 74xx for a refusal (as HTTP's 4xx: 7400 for a 400, 7429
+/// for a 429), its internal error 7500 for anything else.
+pub(crate) fn code_for(status: u16) -> u32 {
+    match status {
+        400..=499 => 7000 + u32::from(status),
+        _ => 7500,
+    }
 }

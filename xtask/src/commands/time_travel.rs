@@ -603,7 +603,7 @@ impl<'a> RestorePlan<'a> {
         crate::edge::signals::changed(underway);
         let result = match wrangler.run_json(restore) {
             Ok(r) => r,
-            Err(e) => return Err(self.failed(e, record)),
+            Err(e) => return Err(self.failed(e, record, wrangler, &project.commands())),
         };
         // Printed in a command to paste: only a bookmark's shape is taken
         // from the answer; otherwise the bookmark read before the restore.
@@ -701,34 +701,72 @@ impl<'a> RestorePlan<'a> {
     }
 
     /// The error of a restore wrangler did not finish, journaled (`record`)
-    /// as interrupted, when D1 may have made it, or as failed.
+    /// as failed when D1 refused it ([`crate::edge::wrangler::failed_refused_by_api`]),
+    /// or else as interrupted: interrupted, or answered otherwise (a 5xx, a
+    /// 524 from Cloudflare's edge, an answer wrangler could not read, none
+    /// at all), D1 may have made it. Then the undo is printed, and where
+    /// the database is now is read back and said.
     fn failed(
         &self,
         e: anyhow::Error,
         record: impl Fn(&str, serde_json::Value) -> Result<()>,
+        wrangler: &Wrangler,
+        cmds: &Commands,
     ) -> anyhow::Error {
         let RestorePlan { env, current, .. } = self;
-        if e.chain()
-            .any(|c| c.is::<crate::edge::signals::Interrupted>())
-        {
-            // wrangler was stopped with its request sent: D1 may have
-            // made the restore. Not "failed": unknown.
-            let why = format!(
-                "interrupted while wrangler waited for D1's answer: D1 applies a restore \
-                 whole or not at all, and may have made this one. `cargo xtask time-travel \
-                 info {}` shows where the database is; restoring to bookmark {current} \
-                 undoes it",
-                env.name
-            );
-            let _ = record("interrupted", serde_json::json!({ "error": why }));
-            return e.context(why);
+        let interrupted = { e.chain() }.any(|c| c.is::<crate::edge::signals::Interrupted>());
+        if !interrupted && crate::edge::wrangler::failed_refused_by_api(&e) {
+            let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
+            return e.context(format!(
+                "the Time Travel restore of {} failed: D1 refused it, and applies a restore \
+                 whole or not at all. It was at bookmark {current} before",
+                env.database_name
+            ));
         }
-        let _ = record("failed", serde_json::json!({ "error": format!("{e:#}") }));
-        e.context(format!(
-            "the Time Travel restore of {} failed; D1 applies it whole or not at all. \
-             It was at bookmark {current} before",
-            env.database_name
-        ))
+        let (how, now) = match interrupted {
+            // wrangler was stopped with its request sent; no other runs.
+            true => (
+                "interrupted while wrangler waited for D1's answer".to_owned(),
+                None,
+            ),
+            false => (
+                "wrangler failed after D1 was asked, with no refusal from it (a 5xx, a 524, \
+                 an answer it could not read, or none)"
+                    .to_owned(),
+                Some(self.where_now(wrangler, cmds)),
+            ),
+        };
+        let undo = crate::out::to_paste(format!(
+            "cargo xtask time-travel restore {} --bookmark {current} --confirm {}",
+            env.name, env.database_name
+        ));
+        let why = format!(
+            "{how}: its outcome is unknown. D1 applies a restore whole or not at all, and may \
+             have made this one{}. `cargo xtask time-travel info {}` shows where the database \
+             is; restoring to bookmark {current} undoes it:\n  {undo}",
+            now.as_deref().unwrap_or_default(),
+            env.name
+        );
+        let _ = record("interrupted", serde_json::json!({ "error": why }));
+        e.context(why)
+    }
+
+    /// Where the database is now, by `time-travel info`, after a restore
+    /// whose outcome is unknown ([`RestorePlan::failed`]).
+    fn where_now(&self, wrangler: &Wrangler, cmds: &Commands) -> String {
+        let RestorePlan { env, current, .. } = self;
+        let db = &env.database_name;
+        match backup::time_travel_bookmark(wrangler, &cmds.time_travel_info(env)) {
+            Ok(now) if now.eq_ignore_ascii_case(current) => format!(
+                " ({db} is now at bookmark {now}, as before it: not made yet, but a restore D1 \
+                 is still working on may land later)"
+            ),
+            Ok(now) => format!(
+                " ({db} is now at bookmark {now}, not {current}: D1 most likely made it, unless \
+                 the app wrote since)"
+            ),
+            Err(e) => format!(" (where {db} is now could not be read: {e:#})"),
+        }
     }
 
     /// After the restore: the database answers a read-only query.

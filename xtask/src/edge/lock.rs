@@ -483,6 +483,9 @@ pub struct BackupLock {
     holder: Holder,
     /// Whether [`BackupLock::record`] wrote what this run is doing.
     told: std::sync::atomic::AtomicBool,
+    /// Whether the record stays when the lock is released
+    /// ([`BackupLock::leave_unsettled`]).
+    unsettled: std::sync::atomic::AtomicBool,
 }
 
 /// What a previous holder that died left behind.
@@ -611,8 +614,17 @@ impl BackupLock {
         file.seek(SeekFrom::Start(0))?;
         file.write_all(serde_json::to_string(&holder)?.as_bytes())?;
         file.sync_all()?;
-        let told = std::sync::atomic::AtomicBool::new(false);
-        Ok(Some((BackupLock { file, holder, told }, stale)))
+        Ok(Some((BackupLock::held(file, holder), stale)))
+    }
+
+    /// The lock held in `file`, its record `holder` written, nothing told.
+    fn held(file: File, holder: Holder) -> BackupLock {
+        BackupLock {
+            file,
+            holder,
+            told: std::sync::atomic::AtomicBool::new(false),
+            unsettled: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Writes into the lock what this run is about to do that a kill would
@@ -634,6 +646,15 @@ impl BackupLock {
     pub fn settled(&self) -> Result<()> {
         self.told.store(false, std::sync::atomic::Ordering::SeqCst);
         self.write(&self.holder)
+    }
+
+    /// Leaves what [`BackupLock::record`] wrote in the lock when it is
+    /// released, as a killed run leaves it: the step's outcome is unknown
+    /// (a remote import wrangler lost track of), and `status` and the next
+    /// run tell it, with its way back.
+    pub fn leave_unsettled(&self) {
+        self.unsettled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Keeps in the lock the records of runs gone that this run found and
@@ -706,9 +727,12 @@ impl Drop for BackupLock {
         // recorded told its operator nothing: what it printed went with the
         // terminal. It leaves the record, as a killed run does, for the
         // next run to say what the database may hold and the way back.
-        if self.told.load(std::sync::atomic::Ordering::SeqCst)
-            && crate::edge::signals::received() == Some(libc::SIGHUP)
-        {
+        let told = self.told.load(std::sync::atomic::Ordering::SeqCst);
+        if told && self.unsettled.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.file.sync_all();
+            return;
+        }
+        if told && crate::edge::signals::received() == Some(libc::SIGHUP) {
             let _ = self.file.sync_all();
             crate::edge::signals::left_told();
             return;

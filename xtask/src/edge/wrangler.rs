@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::config::environment::{Environment, is_account_id};
 use crate::redact::Redactor;
@@ -55,6 +55,16 @@ impl Invocation {
         let word = self.args.get(config.checked_sub(1).filter(|&i| i >= 2)?)?;
         let word = word.to_string_lossy();
         (!word.starts_with('-')).then(|| word.into_owned())
+    }
+
+    /// Whether this is `d1 execute --remote --file`: D1's import, which D1
+    /// goes on with once wrangler has handed it the file.
+    pub fn is_remote_import(&self) -> bool {
+        let has = |word: &str| self.args.iter().any(|a| a == word);
+        self.args.first().is_some_and(|a| a == "d1")
+            && has("execute")
+            && has("--remote")
+            && has("--file")
     }
 
     /// As `Display`, less `--config` and its path: for a command run with
@@ -731,14 +741,23 @@ impl Wrangler {
             crate::edge::signals::check()?;
         }
         if fired {
-            bail!(
-                "wrangler did not finish within {} s while trying to {}, and was stopped. \
-                 Nothing was kept from it. If the database is large and this is expected, \
-                 raise the limit with {TIMEOUT_VAR}=<seconds>; otherwise check Cloudflare's \
-                 status and run this again.",
-                self.timeout.as_secs(),
-                invocation.purpose
-            );
+            // An import wrangler handed D1 goes on without it.
+            let kept = match invocation.is_remote_import() {
+                true => "D1 goes on with an import once it was handed the file",
+                false => "Nothing was kept from it",
+            };
+            return Err(anyhow::Error::new(Failed {
+                message: format!(
+                    "wrangler did not finish within {} s while trying to {}, and was stopped. \
+                     {kept}. If the database is large and this is expected, raise the limit \
+                     with {TIMEOUT_VAR}=<seconds>; otherwise check Cloudflare's status and run \
+                     this again.",
+                    self.timeout.as_secs(),
+                    invocation.purpose
+                ),
+                said,
+                stdout: None,
+            }));
         }
         if !status.success() {
             return Err(self.failure(invocation, status, said, &captured, sink, live));
@@ -879,6 +898,45 @@ struct Failed {
     /// What wrangler printed on standard output when it was captured
     /// (`--json` puts its error there), redacted.
     stdout: Option<String>,
+}
+
+/// Whether the wrangler run that failed with `e` was refused by the
+/// Cloudflare API: it printed the API's error answer (`A request to the
+/// Cloudflare API (…) failed.`) whose error codes are all refusals of the
+/// request itself, D1's 74xx (as HTTP's 4xx: a bad bookmark, a rate limit;
+/// but 7408, a timeout) or 10000 (authentication). wrangler prints no HTTP
+/// status; an internal error (7500), an answer it could not read (a 524's
+/// HTML page), or none at all (a reset) is no refusal: the request may
+/// have been carried out.
+pub fn failed_refused_by_api(e: &anyhow::Error) -> bool {
+    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
+        return false;
+    };
+    let said: Vec<String> = { f.said.iter() }
+        .map(|l| crate::out::strip_ansi(l).into_owned())
+        .collect();
+    if !said
+        .iter()
+        .any(|l| l.contains("A request to the Cloudflare API ("))
+    {
+        return false;
+    }
+    let codes: Vec<u32> = { said.iter() }
+        .flat_map(|l| l.split("[code: ").skip(1))
+        .filter_map(|rest| rest.split(']').next()?.trim().parse().ok())
+        .collect();
+    let refusal = |c: &u32| ((7400..7500).contains(c) && *c != 7408) || *c == 10000;
+    !codes.is_empty() && codes.iter().all(refusal)
+}
+
+/// Whether the wrangler run that failed with `e` printed a line holding
+/// one of `needles` (its own progress lines: `Uploading complete.`).
+pub fn failed_having_said(e: &anyhow::Error, needles: &[&str]) -> bool {
+    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
+        return false;
+    };
+    { f.said.iter().map(|l| crate::out::strip_ansi(l)) }
+        .any(|line| needles.iter().any(|n| line.contains(n)))
 }
 
 /// The credentials wrangler takes from the environment, by the names of

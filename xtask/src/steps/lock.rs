@@ -563,6 +563,25 @@ pub fn time_travel_running(dir: &Path) -> Option<String> {
     }
 }
 
+/// The environment and the record, told as the next run would tell it, of
+/// a restore's load left in the backup lock in `project`'s backup directory
+/// by a run gone ([`BackupLock::leave_unsettled`], or a kill): its outcome
+/// is unknown. Read, never locked, as [`time_travel_running`] reads it.
+pub fn load_left(project: &Project) -> Option<(String, String)> {
+    let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
+    let text = crate::edge::fsutil::read_own_text(&lock, "lock").ok()?;
+    let holder: Holder = serde_json::from_str(&text).ok()?;
+    let machine = crate::edge::machine::Machine::read(holder.machine.as_deref()?);
+    if machine.run(holder.pid) == crate::edge::machine::Run::Alive {
+        return None;
+    }
+    let doing = holder.doing.as_ref()?;
+    let Doing::Loading { env, .. } = doing else {
+        return None;
+    };
+    Some((env.clone(), told(doing, project)))
+}
+
 /// The backup file a dead run named and was killed before recording: the
 /// file it wrote into the lock just before the rename (`placing`: its name,
 /// device, inode and size), if that very file is still there without a

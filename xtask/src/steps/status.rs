@@ -298,9 +298,11 @@ impl TimeTravelRestore {
     /// Its status, and for one `stopped`, what that leaves and the
     /// bookmark that undoes it.
     fn told(&self, env: &str) -> String {
-        if self.status != "stopped" {
-            return self.status.clone();
-        }
+        let what = match self.status.as_str() {
+            "stopped" => "started, and its run stopped before it finished",
+            "interrupted" => "interrupted, or failed after D1 was asked: its outcome is unknown",
+            _ => return self.status.clone(),
+        };
         let undo = match &self.bookmark_before {
             Some(b) => {
                 format!("; `cargo xtask time-travel restore {env} --bookmark {b}` undoes it")
@@ -308,8 +310,8 @@ impl TimeTravelRestore {
             None => String::new(),
         };
         format!(
-            "started, and its run stopped before it finished: the database may or may not be \
-             back (`cargo xtask time-travel info {env}`){undo}"
+            "{what}: the database may or may not be back (`cargo xtask time-travel info \
+             {env}`){undo}"
         )
     }
 }
@@ -812,6 +814,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         crate::out::error(&format!("{e:#}"));
     }
     warn_each(&all);
+    if let Some((env, told)) = crate::steps::lock::load_left(project)
+        .filter(|(env, _)| only.as_ref().is_none_or(|names| names.contains(env)))
+    {
+        crate::warn!(
+            "a restore into {env} stopped and its outcome is unknown (the backup lock keeps its \
+             record, which the next command that takes the lock tells too): it was {told}"
+        );
+    }
     Ok(ok)
 }
 

@@ -74,7 +74,7 @@ pub(super) fn check_content(
 /// that export; `expected` loses the tables D1's export cannot compare.
 fn exported_again(
     project: &Project,
-    (wrangler, cmds): (&Wrangler, &Commands),
+    access: (&Wrangler, &Commands),
     target: &Environment,
     source: &Source,
     expected: &mut BTreeMap<String, String>,
@@ -83,11 +83,32 @@ fn exported_again(
         "Exporting {} again to compare its content with the backup's.",
         target.database_name
     );
+    let tables: Vec<String> = expected.keys().cloned().collect();
+    let (content, rows) = export_verified(project, access, target, &tables)?;
+    uncomparable_through_d1s_export(source, expected);
+    // A table the export lacks is not counted here: the count query, or
+    // the content check, says it is missing.
+    let exported = tables
+        .into_iter()
+        .filter_map(|t| rows.get(&t).map(|n| (t, *n)))
+        .collect();
+    Ok((content, exported))
+}
+
+/// The remote target exported (`tables` of it; all of them when none are
+/// named) and loaded as verify loads a backup: each table's content
+/// digest, and its rows in the export (one INSERT each, as wrangler
+/// writes them).
+fn export_verified(
+    project: &Project,
+    (wrangler, cmds): (&Wrangler, &Commands),
+    target: &Environment,
+    tables: &[String],
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, u64>)> {
     // wrangler writes by name: into a directory only this user can enter.
     let private = crate::edge::wrangler::PrivateDir::create("check")?;
     let temp = TempFile::create(private.path().join("export.sql"))?;
-    let tables: Vec<String> = expected.keys().cloned().collect();
-    let export = cmds.export(target, temp.path(), ExportMode::Full, &tables);
+    let export = cmds.export(target, temp.path(), ExportMode::Full, tables);
     wrangler.run_watching(&export, Some(temp.path()))?;
     let settings = project.settings()?;
     let migrations_dir = project.config_dir.join(&target.migrations_dir);
@@ -99,17 +120,70 @@ fn exported_again(
     let export = stored::Source::for_file(temp.path(), None, &project.age())?;
     let label = format!("verifying the export of {}", target.database_name);
     let report = crate::steps::verify::verify_shown(label, temp.path(), &export, None, &ctx)?;
-    uncomparable_through_d1s_export(source, expected);
-    // The export holds every row of the tables it names: one INSERT each,
-    // as wrangler writes them.
     let rows = dump::summarize(export.open()?, &BTreeMap::new(), None)?.rows;
-    // A table the export lacks is not counted here: the count query, or
-    // the content check, says it is missing.
-    let exported = tables
-        .into_iter()
-        .filter_map(|t| rows.get(&t).map(|n| (t, *n)))
-        .collect();
-    Ok((report.content, exported))
+    Ok((report.content, rows))
+}
+
+/// What a remote target holds after an import wrangler failed to follow
+/// to its end, once D1 may have started it ([`after_failed_import`]).
+pub(super) enum AfterFailure {
+    /// Its content is the backup's: D1 applied the import.
+    Restored,
+    /// Its content is the safety backup's (or, with none taken, it holds
+    /// no row, as an empty target did): D1 did not apply it.
+    Unchanged,
+    /// Neither, or it could not be told: why.
+    Unknown(String),
+}
+
+/// The remote target exported and compared with the backup's content
+/// digests and with the safety backup's (`safety`), after an import
+/// wrangler failed to follow: D1 goes on with an import it was handed, so
+/// its outcome is read, not assumed.
+pub(super) fn after_failed_import(
+    project: &Project,
+    access: (&Wrangler, &Commands),
+    (target, source, mode): (&Environment, &Source, Mode),
+    safety: Option<&Path>,
+) -> AfterFailure {
+    let mut restored = content_checked(source, mode).unwrap_or_default();
+    uncomparable_through_d1s_export(source, &mut restored);
+    let unchanged = safety.map(safety_content).unwrap_or_default();
+    crate::say!(
+        "Exporting {} to find out what it holds after the failure.",
+        target.database_name
+    );
+    let (found, rows) = match export_verified(project, access, target, &[]) {
+        Ok(exported) => exported,
+        Err(e) => return AfterFailure::Unknown(format!("its export failed: {e:#}")),
+    };
+    let matches = |expected: &BTreeMap<String, String>| {
+        !expected.is_empty() && d1_core::digest::differences(expected, &found).is_empty()
+    };
+    // An empty target (a new database, which gets no safety backup, or
+    // one whose safety backup records no table) is unchanged with no row.
+    let empty_as_before = unchanged.is_empty() && rows.values().all(|n| *n == 0);
+    // Both when the backup holds what the target held: nothing differs.
+    match (matches(&restored), matches(&unchanged) || empty_as_before) {
+        (_, true) => AfterFailure::Unchanged,
+        (true, false) => AfterFailure::Restored,
+        (false, false) => AfterFailure::Unknown(
+            "its content matches neither the backup's nor the safety backup's".to_owned(),
+        ),
+    }
+}
+
+/// The content digests the safety backup `file`'s manifest records, for
+/// the tables a D1 export can compare; none when it records none.
+fn safety_content(file: &Path) -> BTreeMap<String, String> {
+    use crate::edge::manifest_file::ManifestFile as _;
+    let Ok(manifest) = d1_core::manifest::Manifest::for_backup(file) else {
+        return BTreeMap::new();
+    };
+    let exact = manifest.exact_values.unwrap_or_default();
+    { manifest.content.unwrap_or_default().into_iter() }
+        .filter(|(t, _)| statement::rows_are_checked(t) && !exact.contains_key(t))
+        .collect()
 }
 
 /// Takes out of `expected` the tables whose values a D1 export writes

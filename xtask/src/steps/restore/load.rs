@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use xshell::Shell;
 
-use super::check::{Content, TableCount, check_content, check_fts_settings, check_rows};
+use super::check::{self, Content, TableCount, check_content, check_fts_settings, check_rows};
 use super::guards::SAFETY_REASON;
 use super::target::Inspected;
 use super::{Mode, Source};
@@ -135,6 +135,7 @@ impl Loading<'_> {
                     ))
                 })?;
         }
+        let (lock, project) = (underway.lock, underway.project);
         underway.migrations_applied()?;
         let loading = self.local_file.map(|_| {
             crate::out::Activity::counting(
@@ -156,6 +157,9 @@ impl Loading<'_> {
         };
         drop(loading);
         if let Err(e) = loaded {
+            if self.local_file.is_none() && import_may_have_started(&e) {
+                return Err(self.after_failure(project, e, lock));
+            }
             let state = if mode == Mode::Clean {
                 "the migrations were applied but no rows were loaded: the target has the schema only"
             } else {
@@ -167,6 +171,71 @@ impl Loading<'_> {
             )));
         }
         Ok(())
+    }
+
+    /// The error of an import wrangler failed to follow once D1 may have
+    /// started it: D1 goes on without wrangler, so what the target holds
+    /// is read ([`check::after_failed_import`]) and said. When it cannot
+    /// be told, the lock keeps its record ([`BackupLock::leave_unsettled`])
+    /// for `status` and the next run, with the way to check and undo.
+    fn after_failure(
+        &self,
+        project: &Project,
+        e: anyhow::Error,
+        lock: &BackupLock,
+    ) -> anyhow::Error {
+        let (target, source) = (self.target, self.source);
+        let db = &target.database_name;
+        let access = (self.wrangler, self.cmds);
+        let outcome = check::after_failed_import(
+            project,
+            access,
+            (target, source, self.mode),
+            self.safety.as_deref(),
+        );
+        let why = match outcome {
+            check::AfterFailure::Restored => {
+                // Done, as far as its content tells: the record is settled.
+                crate::edge::signals::changed(self.restored("despite wrangler's error"));
+                self.restored(
+                    "despite wrangler's error: D1 went on with the import, and its content now \
+                     matches the backup's (its row counts and the after-restore checks did not \
+                     run: `cargo xtask backup` it to check it whole)",
+                )
+            }
+            check::AfterFailure::Unchanged => format!(
+                "the restore failed; the load is all-or-nothing, and D1 did not apply it: an \
+                 export of {db} taken now holds what it held before (the safety backup's \
+                 content, or no row), so it is unchanged{}",
+                self.named_safety()
+            ),
+            check::AfterFailure::Unknown(why) => {
+                lock.leave_unsettled();
+                let file = |f: &Path| crate::out::to_paste(f.display().to_string());
+                let check = format!(
+                    "`cargo xtask diff {} live:{}` tells whether it holds the backup",
+                    file(&source.file),
+                    target.name
+                );
+                let undo = match self.safety {
+                    Some(safety) => format!(
+                        "; `cargo xtask restore {} --to {} --replace --confirm {db}` puts back \
+                         the safety backup taken before it",
+                        file(safety),
+                        target.name
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "the restore failed after D1 was handed the import, and its outcome is \
+                     unknown ({why}): D1 applies an import whole or not at all, so {db} holds \
+                     either all of the backup or what it held before. {check}{undo}. The backup \
+                     lock keeps this for `cargo xtask status` and the next run{}",
+                    self.named_safety()
+                )
+            }
+        };
+        e.context(why)
     }
 
     /// The restored rows against the manifest (or the dump), then the
@@ -282,6 +351,24 @@ impl Loading<'_> {
             ))
         })
     }
+}
+
+/// Whether the remote load that failed with `e` may have started D1's
+/// import: wrangler said it uploaded the file (or found it uploaded), and
+/// no upload failure of its own followed. A failure before (a refused
+/// token, a refused `init`, a failed upload) leaves the target as it was.
+fn import_may_have_started(e: &anyhow::Error) -> bool {
+    use crate::edge::wrangler::failed_having_said;
+    let handed = failed_having_said(e, &["Uploading complete", "File already uploaded"]);
+    let not_uploaded = failed_having_said(
+        e,
+        &[
+            "File could not be uploaded",
+            "File did not upload successfully",
+            "File contents did not upload successfully",
+        ],
+    );
+    handed && !not_uploaded
 }
 
 /// The fast local path: straight into the local D1's SQLite file.

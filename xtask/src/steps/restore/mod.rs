@@ -363,7 +363,7 @@ fn make_local_private(project: &Project, target: &Environment) -> Result<()> {
 /// and no row was loaded; [`Underway::migrations_applied`] then tells the
 /// load.
 fn record_loading<'l>(
-    project: &Project,
+    project: &'l Project,
     lock: &'l crate::edge::lock::BackupLock,
     loading: &Loading<'_>,
     new: Option<&NewDatabase>,
@@ -383,6 +383,7 @@ fn record_loading<'l>(
     lock.record(doing(clean))?;
     let mut then = Underway {
         lock,
+        project,
         loading: clean.then(|| doing(false)),
         on_import: None,
     };
@@ -451,6 +452,8 @@ fn loading_local(loading: &Loading<'_>) -> String {
 /// are applied and its rows start to load ([`record_loading`]).
 struct Underway<'l> {
     lock: &'l crate::edge::lock::BackupLock,
+    /// The project, which a failed import's check reads.
+    project: &'l Project,
     loading: Option<crate::edge::lock::Doing>,
     on_import: Option<String>,
 }
