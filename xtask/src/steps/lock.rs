@@ -753,6 +753,22 @@ mod tests {
         }
     }
 
+    /// The record a run of `command` killed while `doing` left.
+    fn killed(command: &str, doing: &Doing) -> Holder {
+        Holder {
+            pid: 7,
+            started_at: "2026-12-01T03:00:00Z".into(),
+            command: command.into(),
+            doing: Some(doing.clone()),
+            placing: None,
+            machine: None,
+            repository: None,
+            kept: Vec::new(),
+            was_kept: false,
+            running: None,
+        }
+    }
+
     /// GP: a run for another environment keeps every genuine record of a
     /// half-done step of prod's, whether or not it has a way back: a killed
     /// `migrate prod --no-backup`, or a load into prod that took no safety
@@ -787,18 +803,7 @@ mod tests {
                 loading(Some("backup-prod-20261201-0259.sql")),
             ),
         ] {
-            let dead = Holder {
-                pid: 7,
-                started_at: "2026-12-01T03:00:00Z".into(),
-                command: command.into(),
-                doing: Some(doing.clone()),
-                placing: None,
-                machine: None,
-                repository: None,
-                kept: Vec::new(),
-                was_kept: false,
-                running: None,
-            };
+            let dead = killed(command, &doing);
             let next = |command| Reader::Next {
                 dead: &dead,
                 command,
@@ -810,6 +815,42 @@ mod tests {
         }
     }
 
+    /// rvW: a local restore killed as its load committed (the record still
+    /// says "loading") left a database holding either all of the backup or
+    /// what it held before; the next run said the load is undone, whole,
+    /// which a committed load is not. It says both, and how to tell which.
+    #[test]
+    fn a_local_load_killed_as_it_committed_is_told_as_either_with_how_to_tell() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let backup = "backup-local-20261201-0300.sql";
+        std::fs::write(dir.path().join(backup), "x").unwrap();
+        let doing = Doing::Loading {
+            env: "local".into(),
+            backup: backup.into(),
+            backup_sha256: None,
+            safety: None,
+            safety_sha256: None,
+            migrations_first: false,
+        };
+        let dead = killed("restore into local", &doing);
+        let next = Reader::Next {
+            dead: &dead,
+            command: "backup local",
+        };
+        let (told, _) = told_to(&doing, &project, next);
+        let diff = format!(
+            "`cargo xtask diff {} live:local`",
+            dir.path().join(backup).display()
+        );
+        assert!(
+            told.contains("qbtime_db_local holds either all of the backup or what it held before")
+                && told.contains(&diff)
+                && !told.contains("undone, whole, when"),
+            "{told}"
+        );
+    }
+
     /// GP: five records of killed runs for prod, found by a run for
     /// staging: the lock keeps four, the newest, and each is told whether
     /// it is kept, decided before it is told; the oldest is told it is
@@ -818,21 +859,15 @@ mod tests {
     fn a_record_the_lock_has_no_room_for_is_told_dropped_not_kept() {
         let dir = tempfile::tempdir().unwrap();
         let project = project(dir.path());
+        let migrating = Doing::Migrating {
+            env: "prod".into(),
+            backup: None,
+            backup_sha256: None,
+        };
         let dead = |pid: u32, hour: u32| Holder {
             pid,
             started_at: format!("2026-12-01T0{hour}:00:00Z"),
-            command: "migrate prod".into(),
-            doing: Some(Doing::Migrating {
-                env: "prod".into(),
-                backup: None,
-                backup_sha256: None,
-            }),
-            placing: None,
-            machine: None,
-            repository: None,
-            kept: Vec::new(),
-            was_kept: false,
-            running: None,
+            ..killed("migrate prod", &migrating)
         };
         let stale = StaleLock {
             holder: Some(Holder {

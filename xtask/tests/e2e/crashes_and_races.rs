@@ -1544,3 +1544,92 @@ fn a_prune_answered_y_says_to_type_yes_and_deletes_nothing() {
     );
     assert_eq!(sb.backups_held(), held);
 }
+
+/// rvW 2: a local restore killed (`kill -9`, a machine that dies) while it
+/// checks the database it has just loaded. The load had committed, but the
+/// lock was released before the check: the next run said nothing, so no
+/// one was told the database holds the backup, unchecked, nor where the
+/// safety backup is.
+#[test]
+fn a_local_restore_killed_while_it_checks_its_load_is_told_loaded_and_unchecked() {
+    let (sb, backup, mut restore) = a_local_restore_under_way();
+    let lock = sb.backups().join(".lock");
+    wait_until(
+        &mut restore,
+        "the load recorded as in, its check pending",
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("\"checking\":true")),
+    );
+    kill_group(&mut restore);
+    told_loaded_and_unchecked(&sb, &backup);
+}
+
+/// rvW 1: the same restore, its terminal gone (SIGHUP) once its load is
+/// in. The lock kept its record of the load ("loading"), and the next run
+/// said "a load that did not finish is undone, whole, when qbtime_db_local
+/// is next opened": false, the load had committed.
+#[test]
+fn a_local_restore_whose_terminal_closed_after_its_load_is_told_loaded_and_unchecked() {
+    let (sb, backup, mut restore) = a_local_restore_under_way();
+    let out = sb.path().join("restore.out");
+    wait_until(&mut restore, "the load's `Loaded` line", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("Loaded the dump's"))
+    });
+    signal_group(&restore, libc::SIGHUP);
+    let status = restore.wait().unwrap();
+    assert_eq!(status.code(), Some(129), "{status:?}");
+    told_loaded_and_unchecked(&sb, &backup);
+}
+
+/// A local D1 of a hundred thousand notifications (a check long enough to
+/// land a signal in), a backup of it, a row added since, and `restore
+/// BACKUP --to local --replace --yes` started in a process group of its
+/// own, its stdout in `restore.out` in the sandbox.
+fn a_local_restore_under_way() -> (Sandbox, std::path::PathBuf, Child) {
+    let (sb, backup) = big_sandbox_with_a_backup();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('added after the backup');");
+    let out = std::fs::File::create(sb.path().join("restore.out")).unwrap();
+    let restore = sb
+        .xtask_command(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ])
+        .stdout(out)
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    (sb, backup, restore)
+}
+
+/// The next run after a local restore stopped once its load of `backup`
+/// was in: it says the database holds that backup, unchecked, how to
+/// check it, and the safety backup's restore as the way back; never that
+/// the load is undone.
+fn told_loaded_and_unchecked(sb: &Sandbox, backup: &std::path::Path) {
+    let name = d1_file_name(backup);
+    let safety = sb.backups().join(only_backup_but(sb, &name));
+    let next = sb.xtask(&["backup", "local"]);
+    next.assert_ok();
+    let said = &next.stderr;
+    assert!(
+        said.contains(&format!("qbtime_db_local holds {name}, unchecked")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("cargo xtask diff {} live:local", backup.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "restore the safety backup taken before it: cargo xtask restore {} --to local \
+             --replace --yes",
+            safety.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("undone"), "{said}");
+}
