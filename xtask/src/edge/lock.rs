@@ -139,6 +139,13 @@ pub enum Doing {
         /// some migrations may be applied.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         migrations_first: bool,
+        /// The load is in (committed, or D1's import done), and its check
+        /// (rows and content against the backup's) runs: the database holds
+        /// the backup, unchecked. Absent in a record of a load still under
+        /// way, so that an older version reads that one as it always did (and
+        /// this one, a field it does not know, as a record it does not read).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        checking: bool,
     },
     /// Applying migrations to environment `env`'s database, after taking
     /// the pre-migration backup `backup` (a file in the backup directory,
@@ -1065,6 +1072,7 @@ mod tests {
             safety: Some("backup-staging-y.sql".into()),
             safety_sha256: Some("b".repeat(64)),
             migrations_first: false,
+            checking: false,
         };
         lock.record(doing.clone()).unwrap();
         // The holder dies: its file is left as it was, unlocked.
@@ -1229,6 +1237,7 @@ mod tests {
                 safety: Some("backup-prod-20261123-0959.sql".into()),
                 safety_sha256: None,
                 migrations_first: false,
+                checking: false,
             }),
             command: "restore into prod".into(),
             ..gone(6, "prod", "2026-11-23T10:59:00Z")

@@ -156,34 +156,10 @@ fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> (String, boo
     let unknown = || (UNKNOWN.to_owned(), false);
     let env = |name: &str| environment(project, name);
     match doing {
-        Doing::Loading {
-            env: name,
-            backup,
-            backup_sha256,
-            safety,
-            safety_sha256,
-            migrations_first,
-        } => {
-            let Some(env) = env(name) else {
-                return unknown();
-            };
-            let left = left_by_a_load(&env, *migrations_first);
-            let withheld = withheld(reader, doing, &env, safety.is_some());
-            let (back, kept) = or_withheld(withheld, || {
-                let safety = safety.as_deref()?;
-                Some(way_back(
-                    project,
-                    &env,
-                    (safety, safety_sha256.as_deref()),
-                    Some((backup, backup_sha256.as_deref())),
-                    "the safety backup taken before it",
-                ))
-            });
-            let back = back.map(|b| format!("; {b}")).unwrap_or_default();
-            let backup = one_word(backup).unwrap_or("a backup");
-            let db = &env.database_name;
-            (format!("loading {backup} into {db}: {left}{back}"), kept)
-        }
+        Doing::Loading { env: name, .. } => match env(name) {
+            Some(env) => told_load(doing, project, &env, reader),
+            None => unknown(),
+        },
         Doing::Migrating {
             env: name,
             backup,
@@ -227,6 +203,80 @@ fn told_to(doing: &Doing, project: &Project, reader: Reader<'_>) -> (String, boo
             false,
         ),
     }
+}
+
+/// A load into `env`'s database ([`Doing::Loading`], `doing`), told as
+/// [`told_to`] tells it: what the database holds, how to tell, and the
+/// safety backup's restore as the way back.
+fn told_load(
+    doing: &Doing,
+    project: &Project,
+    env: &Environment,
+    reader: Reader<'_>,
+) -> (String, bool) {
+    let Doing::Loading {
+        backup,
+        backup_sha256,
+        safety,
+        safety_sha256,
+        migrations_first,
+        checking,
+        ..
+    } = doing
+    else {
+        unreachable!("told_load is given a load");
+    };
+    let loaded = (backup.as_str(), backup_sha256.as_deref());
+    let withheld = withheld(reader, doing, env, safety.is_some());
+    let (back, kept) = or_withheld(withheld, || {
+        let safety = safety.as_deref()?;
+        Some(way_back(
+            project,
+            env,
+            (safety, safety_sha256.as_deref()),
+            Some(loaded),
+            "the safety backup taken before it",
+        ))
+    });
+    let back = back.map(|b| format!("; {b}")).unwrap_or_default();
+    let diff = diff_with(project, env, loaded);
+    let db = &env.database_name;
+    let told = match (checking, one_word(backup)) {
+        (true, named) => format!(
+            "checking {db}, into which it had loaded {}: {db} holds {}, unchecked{}",
+            named.unwrap_or("a backup"),
+            named.unwrap_or("the backup it loaded"),
+            diff.map(|d| format!(" ({d} compares the two)"))
+                .unwrap_or_default()
+        ),
+        (false, named) => format!(
+            "loading {} into {db}: {}",
+            named.unwrap_or("a backup"),
+            left_by_a_load(env, *migrations_first, diff)
+        ),
+    };
+    (format!("{told}{back}"), kept)
+}
+
+/// The `cargo xtask diff` that compares `env`'s database with the backup
+/// `file` a load recorded: by its path in the backup directory when it is
+/// there, a file of a plain name that is the very one recorded (its
+/// manifest gives it the sha256 the record does, where the record has
+/// one); else with BACKUP for it. `None` for a new database, which no
+/// environment names.
+fn diff_with(project: &Project, env: &Environment, (file, sha256): Recorded<'_>) -> Option<String> {
+    let live = format!("live:{}", one_word(&env.name)?);
+    let path = project.backup_dir.join(file);
+    let there = one_word(file).is_some()
+        && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
+        && sha256.is_none_or(|sha| crate::edge::lock::sha256_of(&path).as_deref() == Some(sha));
+    Some(match there {
+        true => format!(
+            "`cargo xtask diff {} {live}`",
+            d1_core::wording::shell_word(&path.display().to_string())
+        ),
+        false => format!("`cargo xtask diff BACKUP {live}` (BACKUP: the backup it loaded)"),
+    })
 }
 
 /// A Time Travel restore of `env`'s database to bookmark `to`, from
@@ -322,8 +372,12 @@ fn withheld(reader: Reader<'_>, doing: &Doing, env: &Environment, back: bool) ->
 }
 
 /// What a load into `env` that did not finish leaves in its database
-/// ([`Doing::Loading`]).
-fn left_by_a_load(env: &Environment, migrations_first: bool) -> String {
+/// ([`Doing::Loading`]), with `diff`, the command that tells which
+/// ([`diff_with`]). A local load is one transaction: a run stopped before
+/// its `COMMIT` leaves it to be rolled back when the database is next
+/// opened, one stopped in it (or just after, before the record says the
+/// load is in) may have committed it all.
+fn left_by_a_load(env: &Environment, migrations_first: bool, diff: Option<String>) -> String {
     let db = &env.database_name;
     match env.location {
         _ if migrations_first => format!(
@@ -334,9 +388,13 @@ fn left_by_a_load(env: &Environment, migrations_first: bool) -> String {
             "D1 ends an import it was given on its own, whole or not at all, so {db} holds \
              either all of the backup or what it held before"
         ),
-        Location::Local => {
-            format!("a load that did not finish is undone, whole, when {db} is next opened")
-        }
+        Location::Local => format!(
+            "{db} holds either all of the backup or what it held before: the load is one \
+             transaction, which a run stopped as it committed may have committed, and which is \
+             rolled back when {db} is next opened if it did not{}",
+            diff.map(|d| format!("; {d} tells which: no difference means all of the backup"))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -790,6 +848,7 @@ mod tests {
             safety: safety.map(str::to_owned),
             safety_sha256: None,
             migrations_first: true,
+            checking: false,
         };
         for (command, doing) in [
             ("migrate prod", migrating(None)),
@@ -832,6 +891,7 @@ mod tests {
             safety: None,
             safety_sha256: None,
             migrations_first: false,
+            checking: false,
         };
         let dead = killed("restore into local", &doing);
         let next = Reader::Next {

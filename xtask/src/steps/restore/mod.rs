@@ -277,9 +277,7 @@ fn restore(
     make_local_private(project, target)?;
     let underway = record_loading(project, &lock, &loading, new.as_deref())?;
     loading.load(&planned.survey, &planned.options, inspected, underway)?;
-    crate::edge::signals::changed(loading.restored("its check did not finish"));
-    drop(lock);
-    let (counts, content) = loading.check(project)?;
+    let (counts, content) = check_under_lock(project, lock, &loading)?;
     crate::edge::signals::changed(loading.restored("it was checked"));
 
     let restored = Restored {
@@ -317,7 +315,7 @@ fn check_confirmation_given(target: &Environment, args: &RestoreArgs, new: bool)
 }
 
 /// The backup lock a restore holds from before its plan reads the target
-/// to the end of the load, as migrate and deploy hold theirs: no backup,
+/// to the end of the load's check, as migrate and deploy hold theirs: no backup,
 /// migration or other restore runs between the plan printed and confirmed
 /// and the run, and a run another holds the lock for is refused before a
 /// plan is printed or the database name asked. A dry run takes none, as
@@ -356,6 +354,49 @@ fn make_local_private(project: &Project, target: &Environment) -> Result<()> {
     Ok(())
 }
 
+/// What the lock records of `loading`: its target, and the backup loaded
+/// and the safety backup by name and by the sha256 each one's manifest
+/// gives it; `migrations_first` while `--clean`'s migrations apply,
+/// `checking` once the load is in.
+fn recorded(
+    loading: &Loading<'_>,
+    migrations_first: bool,
+    checking: bool,
+) -> crate::edge::lock::Doing {
+    let safety = loading.safety.as_deref();
+    crate::edge::lock::Doing::Loading {
+        env: loading.target.name.clone(),
+        backup: file_name(&loading.source.file).to_string(),
+        backup_sha256: { loading.source.manifest.as_ref() }.map(|m| m.file.sha256.clone()),
+        safety: safety.map(|f| file_name(f).to_string()),
+        safety_sha256: safety.and_then(crate::edge::lock::sha256_of),
+        migrations_first,
+        checking,
+    }
+}
+
+/// The check of a load that is in, under the lock, which says so from now
+/// on ("checking": the database holds the backup, unchecked): a run killed
+/// during the check, or stopped by SIGHUP (its terminal gone, with what it
+/// printed), leaves the next run to say that, how to check it, and the
+/// safety backup's restore. A check that passes settles the record; one
+/// that fails says what it found, and the lock is released as it is on any
+/// other error.
+fn check_under_lock(
+    project: &Project,
+    lock: crate::edge::lock::BackupLock,
+    loading: &Loading<'_>,
+) -> Result<(Vec<TableCount>, check::Content)> {
+    crate::edge::signals::changed(loading.restored("its check did not finish"));
+    { lock.record(recorded(loading, false, true)) }
+        .map_err(|e| e.context(loading.restored("its check did not run")))?;
+    let checked = loading.check(project)?;
+    // Released next, emptied: a record left by a failed write would only
+    // say the check did not end.
+    let _ = lock.settled();
+    Ok(checked)
+}
+
 /// The load about to start, recorded in the lock (what another run or a
 /// later one is told) and, for a remote target, as what an interrupt now
 /// leaves. `--clean` first applies the migrations, each its own query:
@@ -368,16 +409,8 @@ fn record_loading<'l>(
     loading: &Loading<'_>,
     new: Option<&NewDatabase>,
 ) -> Result<Underway<'l>> {
-    let (target, source) = (loading.target, loading.source);
-    let safety_sha256 = { loading.safety.as_deref() }.and_then(crate::edge::lock::sha256_of);
-    let doing = |migrations_first| crate::edge::lock::Doing::Loading {
-        env: target.name.clone(),
-        backup: file_name(&source.file).to_string(),
-        backup_sha256: source.manifest.as_ref().map(|m| m.file.sha256.clone()),
-        safety: loading.safety.as_deref().map(|f| file_name(f).to_string()),
-        safety_sha256: safety_sha256.clone(),
-        migrations_first,
-    };
+    let target = loading.target;
+    let doing = |migrations_first| recorded(loading, migrations_first, false);
     let clean = loading.mode == Mode::Clean;
     let underway = crate::steps::lock::told(&doing(false), project);
     lock.record(doing(clean))?;
