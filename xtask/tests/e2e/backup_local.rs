@@ -338,6 +338,36 @@ fn a_backup_of_chosen_tables_says_so_in_its_first_line() {
     );
 }
 
+/// rvW 3: backups/ on a file system of its own (a USB disk, an NFS mount,
+/// a tmpfs: common for backups). git stops looking for the repository at
+/// a file system's edge, so asked from backups/ it said "not a git
+/// repository", and every backup (a restore's safety backup, a migration's
+/// too) was refused: "… is a git checkout, but git does not say whether
+/// backups stay out of it". Run in a mount namespace of its own
+/// ([`xtask_with_mounted`]), so that no mount outlives the test.
+#[test]
+fn a_backup_directory_on_a_file_system_of_its_own_takes_backups() {
+    let sb = seeded();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    let Some(cmd) = xtask_with_mounted(&sb.backups(), Mounted::Empty) else {
+        return;
+    };
+    let run = Run::from_output(sb.sandboxed(cmd, &["backup", "local"]).output().unwrap());
+    run.assert_ok();
+    assert!(!run.stderr.contains("git does not say"), "{}", run.all());
+    let listed: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        { listed.iter() }.any(|l| l.starts_with("backup-local-") && l.ends_with(".sql")),
+        "no backup in the mount:\n{}",
+        run.all()
+    );
+    assert!(
+        { listed.iter() }.any(|l| l.starts_with("backup-local-") && l.ends_with(".manifest.json")),
+        "no manifest in the mount:\n{}",
+        run.all()
+    );
+}
+
 #[test]
 fn a_hard_link_snapshot_of_the_backup_directory_does_not_stop_the_next_backup() {
     // `cp -al backups backups.2026-12-01`, the cheap snapshot of a

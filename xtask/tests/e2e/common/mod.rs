@@ -986,6 +986,10 @@ pub enum Mounted {
     ReadOnly,
     /// A tmpfs of 128 KiB, filled: a full disk.
     Full,
+    /// An empty tmpfs of 64 MiB, mode 700: a file system of its own (a USB
+    /// disk, an NFS mount). The names in it once the run ends well follow
+    /// its output on stdout, one a line, as `ls` prints them.
+    Empty,
 }
 
 /// The xtask run in a mount namespace of its own, made with `unshare` in
@@ -1010,6 +1014,7 @@ pub fn xtask_with_mounted(dir: &Path, mounted: Mounted) -> Option<Command> {
         Mounted::Full => {
             r#"mount -t tmpfs -o size=128k tmpfs "$0" && { head -c 1M /dev/zero > "$0/fill" 2>/dev/null; exec "$@"; }"#
         }
+        Mounted::Empty => r#"mount -t tmpfs -o size=64m,mode=700 tmpfs "$0" && "$@" && ls "$0""#,
     };
     wrangler_bin();
     let mut cmd = Command::new("unshare");
