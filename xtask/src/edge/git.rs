@@ -82,7 +82,12 @@ pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// `git -C dir ARGS`, with git's own `GIT_DIR` and `GIT_WORK_TREE` left
-/// out: the questions are about the checkout `dir` is in.
+/// out: the questions are about the checkout `dir` is in. git looks for
+/// that checkout across file systems (`GIT_DISCOVERY_ACROSS_FILESYSTEM`):
+/// a backup directory on one of its own inside the checkout (a USB disk,
+/// an NFS mount, a tmpfs), where git would stop at its edge and say "not
+/// a git repository", is in the checkout all the same, and a `git add`
+/// run from the checkout would take its files.
 fn git<'a, A: AsRef<std::ffi::OsStr>>(
     sh: &'a Shell,
     dir: &Path,
@@ -93,6 +98,7 @@ fn git<'a, A: AsRef<std::ffi::OsStr>>(
         .quiet()
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
+        .env("GIT_DISCOVERY_ACROSS_FILESYSTEM", "1")
 }
 
 /// Asks `git check-ignore` whether `path` would be ignored.
