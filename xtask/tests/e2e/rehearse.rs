@@ -882,3 +882,76 @@ fn a_rehearsals_commands_never_carry_the_typed_backup_dir_to_the_real_backups() 
         assert!(!header.contains("--backup-dir"), "{header}");
     }
 }
+
+/// rvW: a rehearsal killed (SIGKILL, the OOM killer) left its directory,
+/// a plain copy of prod (its loopback's databases, and backups decrypted),
+/// until the next *rehearsal*, which may never run: backup, prune, status
+/// and doctor never swept nor mentioned it. Every command that takes the
+/// backup lock, and status and doctor, remove a dead rehearsal's directory
+/// now (as a rehearsal does: only one its mark says is of a run gone),
+/// saying so; one whose rehearsal lives (its pid, or a lock on it) stays,
+/// and status names it; a look-alike outside backups/ is never touched.
+#[test]
+fn a_killed_rehearsals_copy_of_prod_is_removed_by_backup_status_and_doctor() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let here = machine_here(None);
+    let dead_name = |n: u32| format!(".rehearsal-20261204-0700{n:02}-21474830{n:02}");
+    // A rehearsal running: its pid is a live process of ours.
+    let mut running = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let live = plant_rehearsal(
+        &sb,
+        &format!(".rehearsal-20261204-065900-{}", running.id()),
+        &here,
+    );
+    // One whose pid is gone but that a live run holds (its lock).
+    let held = plant_rehearsal(&sb, &dead_name(99), &here);
+    let lock = std::fs::File::open(&held).unwrap();
+    lock.lock_shared().unwrap();
+    // A look-alike outside backups/.
+    let decoy = sb.path().join(dead_name(98));
+    std::fs::create_dir_all(&decoy).unwrap();
+    std::fs::write(decoy.join("prod.sqlite"), "not the backup directory's").unwrap();
+    std::fs::write(decoy.join(".removed-when-done"), &here).unwrap();
+
+    for (n, args) in [
+        (1, &["backup", "local"][..]),
+        (2, &["status"][..]),
+        (3, &["doctor"][..]),
+        (4, &["prune", "--dry-run"][..]),
+    ] {
+        let dead = plant_rehearsal(&sb, &dead_name(n), &here);
+        let run = sb.xtask(args);
+        let said = run.all();
+        let note = said
+            .lines()
+            .find(|l| l.contains(&dead_name(n)))
+            .unwrap_or("");
+        assert!(
+            !dead.exists() && note.contains("removed") && note.contains("killed"),
+            "`{}` left the copy of prod a killed rehearsal left:\n{said}",
+            args.join(" ")
+        );
+        assert!(live.join("prod.sqlite").exists(), "{args:?}: {said}");
+        assert!(held.join("prod.sqlite").exists(), "{args:?}: {said}");
+        if args == ["status"] {
+            let live_name = live.file_name().unwrap().to_str().unwrap();
+            assert!(
+                said.lines()
+                    .any(|l| l.contains(live_name) && l.contains("copy of")),
+                "status does not name the rehearsal directory still there:\n{said}"
+            );
+        }
+    }
+    assert!(decoy.join("prod.sqlite").exists());
+    assert_eq!(
+        std::fs::read_to_string(decoy.join("prod.sqlite")).unwrap(),
+        "not the backup directory's"
+    );
+    drop(lock);
+    running.kill().unwrap();
+    running.wait().unwrap();
+}
