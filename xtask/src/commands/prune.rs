@@ -66,6 +66,8 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         .collect();
     let chosen = envs.chosen(args.env.as_deref())?;
     let only = chosen.as_deref();
+    // A killed rehearsal's copy of prod goes, a dry run's too (no lock).
+    crate::steps::rehearsals::remove_killed(&project.backup_dir);
     // Held from the plan's reading to the last deletion, the question
     // asked under it: nothing runs between the plan shown and the deletion.
     // None for a dry run, nor a run with no `--yes` and no terminal, which

@@ -253,7 +253,7 @@ fn prod_of<'a>(
 /// own `backups/`; removed when the returned guard drops, unless kept.
 fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
     fsutil::create_private_dir(&project.backup_dir)?;
-    remove_killed_rehearsals(&project.backup_dir);
+    crate::steps::rehearsals::remove_killed(&project.backup_dir);
     let dir = project.backup_dir.join(format!(
         ".rehearsal-{}-{}",
         chrono::Utc::now().format("%Y%m%d-%H%M%S"),
@@ -263,91 +263,15 @@ fn create_dir(project: &Project, args: &RehearseArgs) -> Result<Cleanup> {
     let keep = args.keep || args.serve;
     if !keep {
         // Marks the directory as one to remove: a run killed before its
-        // cleanup leaves it for the next rehearsal to remove, once it is
-        // gone. The mark says where it runs (host, machine id, boot, pid
+        // cleanup leaves it for the next rehearsal, or the next run that
+        // takes the backup lock, status, doctor or prune, to remove once it
+        // is gone. The mark says where it runs (host, machine id, boot, pid
         // namespace): its pid names no process on another machine sharing
         // the backup directory, nor in a container, nor after a restart.
         let here = crate::edge::machine::Machine::here();
-        std::fs::write(dir.join(UNKEPT), here.record())?;
+        std::fs::write(dir.join(crate::steps::rehearsals::UNKEPT), here.record())?;
     }
     Ok(Cleanup { dir, keep })
-}
-
-/// In a rehearsal's directory that is removed when it ends (no `--keep`).
-const UNKEPT: &str = ".removed-when-done";
-
-/// Removes the directories of rehearsals that were killed (SIGKILL, the
-/// OOM killer, a crash or a restart of the machine) before they removed
-/// them: each holds a copy of the backup it started from, prod's rows
-/// included. A directory kept (`--keep`, `--serve`), or whose rehearsal
-/// still runs or may (on another machine), stays.
-fn remove_killed_rehearsals(backup_dir: &Path) {
-    crate::edge::wrangler::remove_dirs_of_killed_runs(
-        backup_dir,
-        |name| {
-            let rest = name.strip_prefix(".rehearsal-")?;
-            rest.rsplit('-').next()?.parse().ok()
-        },
-        |path, _, pid| ended(path, pid),
-        "rehearsal",
-    );
-}
-
-/// How the rehearsal (pid `pid`) whose directory is `path` ended, if it
-/// did and its directory is one to remove (marked so, [`UNKEPT`]): killed
-/// on this machine (this boot, this pid namespace: its pid is gone), or
-/// stopped by a restart of this machine (it ran before this machine last
-/// booted, whatever its pid names now: its mark says this host name and
-/// this machine id). A mark of an older version, which says nothing of
-/// where it ran, goes by the pid alone. One made on another machine
-/// sharing the backup directory (a namesake host included), or in another
-/// container on this one, or whose mark does not tell it from this
-/// machine (no machine id), may be of a rehearsal running there: it is
-/// left, and named with the way to remove it by hand.
-fn ended(path: &Path, pid: u32) -> Option<&'static str> {
-    use crate::edge::machine::{Machine, Run};
-    use std::io::Read as _;
-    let marker = path.join(UNKEPT);
-    if !std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
-        return None;
-    }
-    let mut on = String::new();
-    let read = std::fs::File::open(&marker).and_then(|f| f.take(1024).read_to_string(&mut on));
-    let (machine, run) = match read {
-        Ok(_) if on.trim().is_empty() => (Machine::default(), Run::by_pid(pid)),
-        Ok(_) => {
-            let machine = Machine::read(&on);
-            let run = machine.run(pid);
-            (machine, run)
-        }
-        Err(_) => (Machine::default(), Run::Elsewhere),
-    };
-    match run {
-        Run::Alive => None,
-        Run::Killed => Some(crate::edge::wrangler::KILLED),
-        Run::StoppedByRestart => Some(
-            "that a restart of this machine stopped (a crash, a power loss or a reboot: it ran \
-             before this machine last booted)",
-        ),
-        Run::Elsewhere => {
-            let unsure = if machine.says_machine_id() {
-                ""
-            } else {
-                " (its mark says no machine id, so it is not told from this machine)"
-            };
-            crate::note!(
-                "left {}: a rehearsal on another machine sharing this backup directory, or in \
-                 another container on this one, made it{}{unsure}, and may still run there; \
-                 once none does, remove it with `rm -rf -- {}`",
-                path.display(),
-                { machine.host() }
-                    .map(|h| format!(" (its mark names host {h})"))
-                    .unwrap_or_default(),
-                d1_core::wording::shell_word(&path.display().to_string())
-            );
-            None
-        }
-    }
 }
 
 /// Creates a SQLite file per remote database, prod's loaded from `from`,

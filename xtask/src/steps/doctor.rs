@@ -61,6 +61,8 @@ fn check(
 
 /// Runs the checks and prints the report; returns whether every check passed.
 pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
+    // A killed rehearsal's copy of prod goes, as with every sweeping run.
+    crate::steps::rehearsals::remove_killed(&project.backup_dir);
     let report = report(sh, project);
     if args.json {
         crate::out::json(&serde_json::to_value(&report)?);

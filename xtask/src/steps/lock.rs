@@ -15,12 +15,15 @@ use crate::edge::lock::{BackupLock, Doing, Holder, StaleLock};
 /// reporting a stale lock, and removing the unfinished files that runs now
 /// gone left there: a killed backup's, a killed verify's (which takes no
 /// lock), and a backup file its killed run never wrote a manifest for.
-/// A file of a run still alive is left alone. The records of runs gone
+/// A file of a run still alive is left alone, and so is the directory of
+/// a rehearsal still running; a killed one's, a copy of prod, is removed
+/// ([`crate::steps::rehearsals::remove_killed`]). The records of runs gone
 /// whose way back is for another environment are kept in the lock for a
 /// later run ([`tell_stale`]).
 pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     fsutil::create_private_dir(&project.backup_dir)?;
     let (mut lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
+    crate::steps::rehearsals::remove_killed(&project.backup_dir);
     if let Some(stale) = &stale {
         tell_stale(stale, project, command, &mut lock)?;
     }

@@ -8,6 +8,7 @@ pub mod lock;
 pub mod migrations;
 pub mod new_database;
 pub mod offsite;
+pub mod rehearsals;
 pub mod restore;
 pub mod status;
 pub mod verify;

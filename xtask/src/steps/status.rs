@@ -777,6 +777,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .chosen(args.env.as_deref())?
         .map(|dbs| dbs.iter().map(|d| d.name.clone()).collect());
     let settings = project.settings()?;
+    // A killed rehearsal's copy of prod goes; one still there is named.
+    crate::steps::rehearsals::remove_killed(&project.backup_dir);
+    crate::steps::rehearsals::tell_left(&project.backup_dir);
     let entries = inventory::scan(&project.backup_dir)?;
     let logs = Logs::read(project);
     let now = Utc::now();

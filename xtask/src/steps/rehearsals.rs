@@ -1,0 +1,120 @@
+//! The directories rehearsals leave under the backup directory
+//! (`.rehearsal-<stamp>-<pid>`): each holds a plain copy of prod (the
+//! loopback's databases, and backups decrypted), removed when its
+//! rehearsal ends unless kept. One whose rehearsal was killed is removed by
+//! the next run that sweeps ([`remove_killed`]).
+
+use std::path::{Path, PathBuf};
+
+/// In a rehearsal's directory that is removed when it ends (no `--keep`).
+pub const UNKEPT: &str = ".removed-when-done";
+
+/// Removes the directories of rehearsals that were killed (SIGKILL, the
+/// OOM killer, a crash or a restart of the machine) before they removed
+/// them: each holds a copy of the backup it started from, prod's rows
+/// included. A directory kept (`--keep`, `--serve`), or whose rehearsal
+/// still runs or may (on another machine), stays. Run by a rehearsal as it
+/// starts, by every command that takes the backup lock, and by `status`,
+/// `doctor` and `prune`: a rehearsal may never run again, and its copy of
+/// prod must not wait for one.
+pub fn remove_killed(backup_dir: &Path) {
+    crate::edge::wrangler::remove_dirs_of_killed_runs(
+        backup_dir,
+        |name| {
+            let rest = name.strip_prefix(".rehearsal-")?;
+            rest.rsplit('-').next()?.parse().ok()
+        },
+        |path, _, pid| ended(path, pid),
+        "rehearsal",
+    );
+}
+
+/// How the rehearsal (pid `pid`) whose directory is `path` ended, if it
+/// did and its directory is one to remove (marked so, [`UNKEPT`]): killed
+/// on this machine (this boot, this pid namespace: its pid is gone), or
+/// stopped by a restart of this machine (it ran before this machine last
+/// booted, whatever its pid names now: its mark says this host name and
+/// this machine id). A mark of an older version, which says nothing of
+/// where it ran, goes by the pid alone. One made on another machine
+/// sharing the backup directory (a namesake host included), or in another
+/// container on this one, or whose mark does not tell it from this
+/// machine (no machine id), may be of a rehearsal running there: it is
+/// left, and named with the way to remove it by hand.
+fn ended(path: &Path, pid: u32) -> Option<&'static str> {
+    use crate::edge::machine::{Machine, Run};
+    use std::io::Read as _;
+    let marker = path.join(UNKEPT);
+    if !std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut on = String::new();
+    let read = std::fs::File::open(&marker).and_then(|f| f.take(1024).read_to_string(&mut on));
+    let (machine, run) = match read {
+        Ok(_) if on.trim().is_empty() => (Machine::default(), Run::by_pid(pid)),
+        Ok(_) => {
+            let machine = Machine::read(&on);
+            let run = machine.run(pid);
+            (machine, run)
+        }
+        Err(_) => (Machine::default(), Run::Elsewhere),
+    };
+    match run {
+        Run::Alive => None,
+        Run::Killed => Some(crate::edge::wrangler::KILLED),
+        Run::StoppedByRestart => Some(
+            "that a restart of this machine stopped (a crash, a power loss or a reboot: it ran \
+             before this machine last booted)",
+        ),
+        Run::Elsewhere => {
+            let unsure = if machine.says_machine_id() {
+                ""
+            } else {
+                " (its mark says no machine id, so it is not told from this machine)"
+            };
+            crate::note!(
+                "left {}: a rehearsal on another machine sharing this backup directory, or in \
+                 another container on this one, made it{}{unsure}, and may still run there; \
+                 once none does, remove it with `rm -rf -- {}`",
+                path.display(),
+                { machine.host() }
+                    .map(|h| format!(" (its mark names host {h})"))
+                    .unwrap_or_default(),
+                d1_core::wording::shell_word(&path.display().to_string())
+            );
+            None
+        }
+    }
+}
+
+/// The rehearsals' directories still in `backup_dir` (real directories,
+/// no link): kept (`--keep`, `--serve`), or of a rehearsal that runs, or
+/// may, on another machine.
+pub fn left(backup_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(backup_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = { entries.flatten() }
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".rehearsal-"))
+        .filter(|e| std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Says each rehearsal directory still in `backup_dir` ([`left`]), which
+/// holds a copy of prod, and how to remove it once its rehearsal is over.
+pub fn tell_left(backup_dir: &Path) {
+    for dir in left(backup_dir) {
+        let why = match dir.join(UNKEPT).exists() {
+            true => "its rehearsal still runs, here or on another machine sharing this directory",
+            false => "kept with --keep or --serve",
+        };
+        crate::note!(
+            "{} holds a copy of prod from a rehearsal ({why}): once it is no longer needed, \
+             remove it with `rm -rf -- {}`",
+            dir.display(),
+            d1_core::wording::shell_word(&dir.display().to_string())
+        );
+    }
+}
