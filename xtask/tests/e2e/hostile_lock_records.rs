@@ -21,15 +21,19 @@ fn plant_stale_lock(sb: &Sandbox, fields: serde_json::Value) {
 /// A lock left by a run of `command` that died an hour ago while `doing`
 /// what it recorded.
 fn plant_stale_run(sb: &Sandbox, command: &str, doing: &serde_json::Value) {
-    plant_stale_lock(
-        sb,
-        serde_json::json!({
-            "pid": 999_999,
-            "started_at": started_an_hour_ago(),
-            "command": command,
-            "doing": doing,
-        }),
-    );
+    plant_stale_record(sb, command, "doing", doing.clone());
+}
+
+/// A lock left by a run of `command` that died an hour ago, its record
+/// `field` being `value`.
+fn plant_stale_record(sb: &Sandbox, command: &str, field: &str, value: serde_json::Value) {
+    let mut fields = serde_json::json!({
+        "pid": 999_999,
+        "started_at": started_an_hour_ago(),
+        "command": command,
+    });
+    fields[field] = value;
+    plant_stale_lock(sb, fields);
 }
 
 /// A lock left by a `restore into staging` that died an hour ago while
@@ -795,4 +799,152 @@ fn a_run_nested_in_with_backup_is_told_the_environment_with_backup_is_for() {
         "{}",
         run.all()
     );
+}
+
+/// A file's name, device, inode and size, as a lock records a file.
+fn file_record(sb: &Sandbox, name: &str) -> serde_json::Value {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::symlink_metadata(sb.backups().join(name))
+        .or_else(|_| std::fs::symlink_metadata(sb.path().join(name)))
+        .unwrap();
+    serde_json::json!({
+        "name": name, "device": meta.dev(), "inode": meta.ino(), "size": meta.len(),
+    })
+}
+
+/// The lock a run of `command` killed an hour ago left, while it deleted
+/// the backup and the manifest `pruning` records.
+fn plant_killed_prune(sb: &Sandbox, command: &str, pruning: serde_json::Value) {
+    plant_stale_record(sb, command, "pruning", pruning);
+}
+
+/// rvW: a prune killed between a backup's two deletes (its file, then its
+/// manifest) left a manifest with no backup (or, the other way round, a
+/// backup with no manifest) that nothing showed nor removed: the next run
+/// said only that the prune was gone without releasing its lock. A prune
+/// records the pair it deletes in its lock first, and the next run that
+/// takes the lock finishes that delete, saying so: only the very file or
+/// manifest recorded (its device, inode and size), in backups/, whose
+/// partner is gone, and only on a prune's record.
+#[test]
+fn a_prune_killed_between_a_backups_two_deletes_is_finished_by_the_next_run() {
+    let (sb, first) = sandbox_with_a_backup();
+    // The next run that takes the lock, writing no backup of its own
+    // (which may be given the name of the one deleted).
+    let next = ["prune", "--yes"];
+    let manifest_of = |name: &str| name.replace(".sql", ".manifest.json");
+    let pair = |name: &str| {
+        serde_json::json!({
+            "backup": file_record(&sb, name),
+            "manifest": file_record(&sb, &manifest_of(name)),
+        })
+    };
+    let newest = |sb: &Sandbox| {
+        sb.xtask(&["backup", "local"]).assert_ok();
+        let mut sql: Vec<String> = { sb.backup_files().into_iter() }
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        sql.sort_by_key(|n| {
+            std::fs::metadata(sb.backups().join(n))
+                .unwrap()
+                .modified()
+                .unwrap()
+        });
+        sql.pop().unwrap()
+    };
+
+    // Killed between its backup and its manifest: the manifest goes.
+    let record = pair(&first);
+    std::fs::remove_file(sb.backups().join(&first)).unwrap();
+    plant_killed_prune(&sb, "prune", record);
+    let run = sb.xtask(&next);
+    run.assert_ok();
+    let manifest = sb.backups().join(manifest_of(&first));
+    assert!(
+        !manifest.exists()
+            && run
+                .stderr
+                .contains(&format!("removing {}", manifest.display()))
+            && run.stderr.contains("prune"),
+        "the manifest a killed prune left without its backup is still there, or not told:\n{}",
+        run.all()
+    );
+
+    // The other way round: the backup left without its manifest goes.
+    let second = newest(&sb);
+    let record = pair(&second);
+    std::fs::remove_file(sb.backups().join(manifest_of(&second))).unwrap();
+    plant_killed_prune(&sb, "prune", record);
+    let run = sb.xtask(&next);
+    run.assert_ok();
+    let file = sb.backups().join(&second);
+    assert!(
+        !file.exists() && run.stderr.contains(&format!("removing {}", file.display())),
+        "{}",
+        run.all()
+    );
+
+    // Killed before either delete: a whole backup, which stays.
+    let third = newest(&sb);
+    plant_killed_prune(&sb, "prune", pair(&third));
+    sb.xtask(&next).assert_ok();
+    assert!(sb.backups().join(&third).exists());
+    assert!(sb.backups().join(manifest_of(&third)).exists());
+
+    // A manifest given that name since (another inode) stays; so does one
+    // on the word of a record that is not a prune's.
+    let fourth = newest(&sb);
+    let record = pair(&fourth);
+    let manifest = sb.backups().join(manifest_of(&fourth));
+    let copy = sb.path().join("manifest-copy.json");
+    std::fs::copy(&manifest, &copy).unwrap();
+    std::fs::rename(&copy, &manifest).unwrap();
+    std::fs::remove_file(sb.backups().join(&fourth)).unwrap();
+    plant_killed_prune(&sb, "prune", record);
+    sb.xtask(&next);
+    assert!(
+        manifest.exists(),
+        "a manifest not the recorded one was removed"
+    );
+    plant_killed_prune(
+        &sb,
+        "backup local",
+        pair_of_existing(&sb, &manifest_of(&fourth)),
+    );
+    sb.xtask(&next);
+    assert!(
+        manifest.exists(),
+        "a record not a prune's had a manifest removed"
+    );
+
+    // A record naming a manifest outside backups/.
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    std::fs::write(
+        sb.path().join("backup-local-20261201-0100.manifest.json"),
+        "{}",
+    )
+    .unwrap();
+    let outside = serde_json::json!({
+        "backup": {"name": "../backup-local-20261201-0100.sql", "device": 0, "inode": 0, "size": 0},
+        "manifest": file_record(&sb, "backup-local-20261201-0100.manifest.json"),
+    });
+    let mut outside = outside;
+    outside["manifest"]["name"] = "../backup-local-20261201-0100.manifest.json".into();
+    plant_killed_prune(&sb, "prune", outside);
+    sb.xtask(&next);
+    assert!(
+        sb.path()
+            .join("backup-local-20261201-0100.manifest.json")
+            .exists()
+    );
+    assert_eq!(decoys.hashes(), before, "a decoy outside backups/ changed");
+}
+
+/// A record of a pair whose backup is gone and whose manifest is `manifest`.
+fn pair_of_existing(sb: &Sandbox, manifest: &str) -> serde_json::Value {
+    serde_json::json!({
+        "backup": {"name": manifest.replace(".manifest.json", ".sql"), "device": 0, "inode": 0, "size": 0},
+        "manifest": file_record(sb, manifest),
+    })
 }
