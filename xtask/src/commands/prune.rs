@@ -19,6 +19,7 @@ use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::fsutil;
 use crate::edge::inventory::{self, Entry};
+use crate::edge::lock::{BackupLock, Placing, Pruning};
 use crate::edge::signals;
 use d1_core::manifest;
 use d1_core::retention::{self, Candidate, Policy, decide_all};
@@ -73,7 +74,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     // None for a dry run, nor a run with no `--yes` and no terminal, which
     // [`confirm`] refuses (exit 3) if it would delete, whoever holds it.
     let deletes = !args.dry_run && (args.yes || std::io::stdin().is_terminal());
-    let _lock =
+    let lock =
         { deletes.then(|| crate::steps::lock::acquire_lock(project, "prune")) }.transpose()?;
     let entries = backups(project, &envs, only, true)?;
     let policies = policies(&envs, &rules, &entries, args);
@@ -124,7 +125,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
             project.backup_dir.display()
         );
     }
-    let (deleted, freed) = delete(&project.backup_dir, &doomed)?;
+    let (deleted, freed) = delete(&project.backup_dir, &doomed, lock.as_ref())?;
     crate::say!(
         "Deleted {} and their manifests, freeing {}.",
         count(deleted, "backup"),
@@ -441,7 +442,7 @@ fn why_deleted(
 /// Returns how many were deleted, and their files' bytes. An interrupt stops it between two backups; what was deleted is
 /// recorded for main to say ([`signals::changed`]), never "the next run
 /// starts clean".
-fn delete(dir: &Path, doomed: &[&Entry]) -> Result<(usize, u64)> {
+fn delete(dir: &Path, doomed: &[&Entry], lock: Option<&BackupLock>) -> Result<(usize, u64)> {
     let mut paths = Vec::new();
     for entry in doomed {
         let file = fsutil::resolve_inside(dir, &entry.manifest.file.name)?;
@@ -480,7 +481,16 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<(usize, u64)> {
             continue;
         };
         // The file goes first: a manifest without its file is ignored, a
-        // file without its manifest would look like someone else's.
+        // file without its manifest would look like someone else's. The
+        // pair is recorded in the lock first: a kill between the two
+        // leaves the manifest to the next run that takes the lock, which
+        // removes it, saying so.
+        if let Some(lock) = lock {
+            lock.pruning(Some(Pruning {
+                backup: Placing::of(&d1_core::names::file_name(&file), &file)?,
+                manifest: Placing::of(&d1_core::names::file_name(&manifest), &manifest)?,
+            }))?;
+        }
         std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
         deleted += 1;
         freed += bytes;
@@ -489,6 +499,9 @@ fn delete(dir: &Path, doomed: &[&Entry]) -> Result<(usize, u64)> {
             .with_context(|| format!("cannot delete {}", manifest.display()))?;
     }
     fsutil::sync_dir(dir);
+    if let Some(lock) = lock {
+        lock.pruning(None)?;
+    }
     signals::check()?;
     Ok((deleted, freed))
 }

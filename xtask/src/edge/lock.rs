@@ -42,6 +42,15 @@ pub struct Holder {
         deserialize_with = "read_or_none"
     )]
     pub placing: Option<Placing>,
+    /// The backup a `prune` is deleting, its file then its manifest: a
+    /// prune killed between the two leaves one without the other, and the
+    /// next run removes that one, and only it (the very file recorded).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "read_or_none"
+    )]
+    pub pruning: Option<Pruning>,
     /// The host, boot and pid namespace the holder ran in, as
     /// [`crate::edge::machine::Machine::record`] writes them: its pid says
     /// nothing of a process on another machine (a CI container's backup
@@ -285,6 +294,16 @@ impl Placing {
     }
 }
 
+/// A backup a prune is deleting ([`Holder::pruning`]): its file and its
+/// manifest, each by its name and the file itself, read before either is
+/// deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pruning {
+    pub backup: Placing,
+    pub manifest: Placing,
+}
+
 /// A `doing` that does not read as a [`Doing`] is kept as
 /// [`Doing::Unread`]: the next run says a record was left, not what.
 fn read_or_unread<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Doing>, D::Error> {
@@ -292,8 +311,11 @@ fn read_or_unread<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Doing
     Ok(value.map(|v| serde_json::from_value(v).unwrap_or(Doing::Unread)))
 }
 
-/// A `placing` that does not read as a [`Placing`] names nothing.
-fn read_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Placing>, D::Error> {
+/// A `placing` that does not read as a [`Placing`] (a `pruning` as a
+/// [`Pruning`]) names nothing.
+fn read_or_none<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(d)?;
     Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
@@ -331,6 +353,7 @@ impl Holder {
             && self.doing.as_ref().is_none_or(Doing::is_short);
         ours.then(|| Holder {
             placing: None,
+            pruning: None,
             machine: None,
             repository: None,
             kept: Vec::new(),
@@ -606,6 +629,7 @@ impl BackupLock {
             command: command.to_owned(),
             doing: None,
             placing: None,
+            pruning: None,
             machine: Some(crate::edge::machine::Machine::here().record()),
             kept: Vec::new(),
             was_kept: false,
@@ -715,6 +739,17 @@ impl BackupLock {
     pub fn placing(&self, file: Option<Placing>) -> Result<()> {
         self.write(&Holder {
             placing: file,
+            ..self.holder.clone()
+        })
+    }
+
+    /// Writes into the lock the backup a prune is about to delete, its
+    /// file then its manifest (`None` once done), so that the next run,
+    /// finding the lock stale, removes the one a kill left without the
+    /// other.
+    pub fn pruning(&self, backup: Option<Pruning>) -> Result<()> {
+        self.write(&Holder {
+            pruning: backup,
             ..self.holder.clone()
         })
     }
@@ -929,6 +964,7 @@ mod tests {
             command: "backup local".to_owned(),
             doing: None,
             placing: None,
+            pruning: None,
             machine: None,
             repository: Some(repository.to_owned()),
             kept: Vec::new(),
@@ -1016,6 +1052,7 @@ mod tests {
             command: "with-backup prod".into(),
             doing: None,
             placing: None,
+            pruning: None,
             machine: Some(crate::edge::machine::Machine::here().record()),
             repository: None,
             kept: Vec::new(),
@@ -1042,6 +1079,7 @@ mod tests {
             command: "backup prod".into(),
             doing: None,
             placing: None,
+            pruning: None,
             machine: None,
             repository: None,
             kept: Vec::new(),
@@ -1115,6 +1153,7 @@ mod tests {
                 inode: 2,
                 size: 3,
             }),
+            pruning: None,
             machine: Some(crate::edge::machine::Machine::here().record()),
             repository: None,
             kept: Vec::new(),
@@ -1164,6 +1203,7 @@ mod tests {
                 backup_sha256: Some("a".repeat(64)),
             }),
             placing: None,
+            pruning: None,
             machine: None,
             repository: Some("/srv/qbtime".into()),
             kept: Vec::new(),

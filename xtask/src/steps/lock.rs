@@ -43,6 +43,10 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
         );
         remove(&orphan)?;
     }
+    if let Some((half, told)) = dead.and_then(|h| half_pruned(&project.backup_dir, h)) {
+        crate::warn!("removing {}: {told}", half.display());
+        remove(&half)?;
+    }
     Ok(lock)
 }
 
@@ -673,6 +677,48 @@ fn unrecorded_backup(dir: &Path, dead: &Holder) -> Option<PathBuf> {
     (stamped && plain && left).then_some(path)
 }
 
+/// What a prune killed between a backup's two deletes left
+/// ([`crate::edge::lock::Holder::pruning`]): its manifest without the
+/// backup (the file goes first), or the backup without its manifest; with
+/// why it is removed. Only on a prune's record, of a backup name and its
+/// manifest's, plain names in `dir`, and only the very file recorded (its
+/// device, inode and size) whose partner is gone: a whole backup (killed
+/// before either delete), a file given the name since, or anything a
+/// planted record names elsewhere is left.
+fn half_pruned(dir: &Path, dead: &Holder) -> Option<(PathBuf, String)> {
+    let pruning = dead.pruning.as_ref().filter(|_| dead.command == "prune")?;
+    let (backup, manifest) = (&pruning.backup, &pruning.manifest);
+    let paired =
+        d1_core::names::file_name(&d1_core::manifest::manifest_path(Path::new(&backup.name)))
+            == manifest.name;
+    let plain = [&backup.name, &manifest.name]
+        .iter()
+        .all(|n| d1_core::names::is_plain_file_name(n) && n.starts_with("backup-"));
+    if !(paired && plain) {
+        return None;
+    }
+    let meta = |name: &str| std::fs::symlink_metadata(dir.join(name)).ok();
+    let name = &backup.name;
+    let who = dead.who();
+    match (meta(&backup.name), meta(&manifest.name)) {
+        (None, Some(m)) if manifest.is(&m) => Some((
+            dir.join(&manifest.name),
+            format!(
+                "{who} was deleting backup {name} when it was killed, and had deleted its file \
+                 but not this manifest, which records a backup no longer there"
+            ),
+        )),
+        (Some(f), None) if backup.is(&f) => Some((
+            dir.join(name),
+            format!(
+                "{who} was deleting this backup when it was killed, and had deleted its \
+                 manifest but not the file"
+            ),
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +767,7 @@ mod tests {
                     undo: "00000085-0000024c-00004c6d-8e61117bf38d4adb71b3342e9b8e0000".into(),
                 }),
                 placing: None,
+                pruning: None,
                 machine,
                 repository: None,
                 kept: Vec::new(),
@@ -822,6 +869,7 @@ mod tests {
             command: command.into(),
             doing: Some(doing.clone()),
             placing: None,
+            pruning: None,
             machine: None,
             repository: None,
             kept: Vec::new(),
