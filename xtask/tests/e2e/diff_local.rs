@@ -890,3 +890,51 @@ fn a_migration_applied_after_a_data_only_backup_is_a_difference() {
         run.all()
     );
 }
+
+/// SQLite names are case-insensitive, and an export, a migration or an ORM
+/// may respell one: a backup's `User` and the live database's `user` are
+/// one table, their rows compared, not one table removed and another added.
+#[test]
+fn a_table_respelt_in_case_is_compared_not_removed_and_added() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE User (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO User (id, name) VALUES (1, 'ada'), (2, 'bob');\n",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = only_backup(&sb);
+    sb.execute_sql(
+        "DROP TABLE User;\n\
+         CREATE TABLE user (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO user (id, name) VALUES (1, 'ada'), (2, 'bob');\n",
+    );
+    let run = sb.xtask(&["diff", &before, "live:local"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("Result: the same"), "{}", run.all());
+    sb.execute_sql("UPDATE user SET name = 'cy' WHERE id = 2;\n");
+    let run = sb.xtask(&["diff", &before, "live:local", "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let doc: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.all()));
+    let users: Vec<&Value> = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["table"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("user"))
+        })
+        .collect();
+    assert_eq!(users.len(), 1, "one table, compared:\n{doc:#}");
+    assert_eq!(
+        [
+            &users[0]["added"]["count"],
+            &users[0]["removed"]["count"],
+            &users[0]["changed"]["count"]
+        ],
+        [0, 0, 1],
+        "one row changed:\n{doc:#}"
+    );
+}
