@@ -553,6 +553,13 @@ pub fn created_object(sql: &str) -> Option<(&'static str, String)> {
     created_object_and_rest(sql).map(|(kind, name, _)| (kind, name))
 }
 
+/// What a `CREATE` statement writes after the name it creates (`None`: not
+/// such a statement): two texts the same after it create the same object,
+/// whatever the name's spelling or quoting.
+pub fn after_created_name(sql: &str) -> Option<&str> {
+    created_object_and_rest(sql).map(|(_, _, rest)| rest)
+}
+
 /// Why a statement of a dump failed, when it is a table, index or view
 /// whose text ends in a `--` comment holding the `;` written after it, so
 /// that the next statement ran into it

@@ -1026,6 +1026,40 @@ fn objects(conn: &rusqlite::Connection, schema: &str) -> Result<Objects> {
     Ok(out)
 }
 
+/// `b`'s objects, each named as `a` spells it when the names are the same
+/// to SQLite (ASCII case aside: `user` is `a`'s `User`), and so its table:
+/// an export, a migration or an ORM may respell a name, and the table is
+/// then compared, not shown as one removed and another added.
+fn respelt_as(a: &Objects, b: Objects) -> Objects {
+    let spelt = |kind: &str, name: String| -> String {
+        a.keys()
+            .find(|(k, n)| k == kind && n != &name && n.eq_ignore_ascii_case(&name))
+            .map_or(name, |(_, n)| n.clone())
+    };
+    b.into_iter()
+        .map(|((kind, name), (table, sql))| {
+            let name = spelt(&kind, name);
+            let table = spelt("table", table);
+            ((kind, name), (table, sql))
+        })
+        .collect()
+}
+
+/// Whether two texts of one object are the same schema: the same as a
+/// restore writes them, or the same but for the spelling of the name they
+/// create (`CREATE TABLE User (…)` and `CREATE TABLE "user" (…)`).
+fn same_text(a: &Option<String>, b: &Option<String>) -> bool {
+    let (a, b) = (as_restored(a), as_restored(b));
+    a == b
+        || a.zip(b).is_some_and(|(a, b)| {
+            let (a, b) = (
+                d1_core::statement::after_created_name(&a),
+                d1_core::statement::after_created_name(&b),
+            );
+            a.is_some() && a == b
+        })
+}
+
 /// An object's text as a restore into D1 writes it: without the blanks
 /// after its last token (SQLite keeps those of a `;` written on the next
 /// line, D1 does not), and with a trailing `--` comment closed as a `/* */`
@@ -1094,7 +1128,8 @@ pub fn compare(
     counters: bool,
     js_numbers: [bool; 2],
 ) -> Result<Diff> {
-    let (oa, ob) = (objects(conn, "a")?, objects(conn, "b")?);
+    let oa = objects(conn, "a")?;
+    let ob = respelt_as(&oa, objects(conn, "b")?);
     let spelt = spelt_as_found(only, &oa, &ob)?;
     let only = spelt.as_deref();
     let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t.eq_ignore_ascii_case(table)));
@@ -1197,7 +1232,7 @@ fn schema_changes(
         let change = match (sa, sb) {
             (None, Some(_)) => "added",
             (Some(_), None) => "removed",
-            (Some(x), Some(y)) if as_restored(&x.1) != as_restored(&y.1) => "changed",
+            (Some(x), Some(y)) if !same_text(&x.1, &y.1) => "changed",
             _ => continue,
         };
         let columns = (kind == "table" && change == "changed")
