@@ -617,3 +617,40 @@ fn a_locking_xtask_in_another_pid_namespace_under_with_backup_is_told_it_is_nest
     );
     assert_lock_released(&sb);
 }
+
+/// "The backup before it" is the one every other "newest" names
+/// (`d1_core::order::newest_first`): a backup dated after this machine's
+/// clock (its own ran fast) that the new backup records as taken before it.
+/// Picked by date alone, it was passed over as later than the new backup,
+/// and the line named none (or an older backup).
+#[test]
+fn the_same_rows_line_names_the_backup_before_it_in_the_order_latest_uses() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Before');");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let first = only_backup(&sb);
+    let path = sb.backups().join(first.replace(".sql", ".manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Dated two hours ahead, and named for that minute as every backup is.
+    let ahead = chrono::Utc::now() + chrono::Duration::hours(2);
+    let first = format!("backup-local-{}.sql", ahead.format("%Y%m%d-%H%M"));
+    std::fs::rename(
+        sb.backups().join(m["file"]["name"].as_str().unwrap()),
+        sb.backups().join(&first),
+    )
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    m["created_at"] = ahead.to_rfc3339().into();
+    m["file"]["name"] = first.as_str().into();
+    write_manifest(&sb, &m);
+    let again = sb.xtask(&["backup", "local"]);
+    again.assert_ok();
+    let all = again.all();
+    let said: Vec<&str> = { all.lines() }
+        .filter(|l| l.contains("same rows as"))
+        .collect();
+    assert_eq!(said.len(), 1, "{all}");
+    assert!(said[0].contains(&first), "{all}");
+}
