@@ -2232,10 +2232,12 @@ fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
     let Ok((entries, _)) = crate::edge::inventory::scan_all(&project.backup_dir) else {
         return;
     };
+    // Newest first, in the order `latest` uses (d1_core::order): the one
+    // after this backup in it is the backup before it.
     let newest = { entries.iter().map(|e| &e.manifest) }
-        .filter(|m| env.records(m) && m.file.name != new.file.name)
-        .filter(|m| m.created_at <= new.created_at)
-        .max_by(|a, b| (a.created_at, &a.file.name).cmp(&(b.created_at, &b.file.name)));
+        .filter(|m| env.records(m))
+        .skip_while(|m| m.file.name != new.file.name)
+        .nth(1);
     if let Some(m) = newest.filter(|m| m.mode == new.mode && m.content.as_ref() == Some(content)) {
         crate::say!(
             "It holds the same rows as {}, the backup before it (the schema is not compared).",
