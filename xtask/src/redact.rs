@@ -75,9 +75,20 @@ impl Redactor {
     /// A redactor that knows the values of [`SECRET_VARIABLES`] in this
     /// process and every value registered with [`hold`].
     pub fn from_process_env() -> Redactor {
+        let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Redactor::from_variables(|name| std::env::var(name).ok(), held)
+    }
+
+    /// A redactor that knows the values `var` gives [`SECRET_VARIABLES`],
+    /// a value of `CLOUDFLARE_ACCOUNT_ID` or `CF_ACCOUNT_ID` that is not an
+    /// account id, and the `held` values.
+    pub fn from_variables(
+        var: impl Fn(&str) -> Option<String>,
+        held: impl IntoIterator<Item = String>,
+    ) -> Redactor {
         let mut secrets: Vec<String> = SECRET_VARIABLES
             .iter()
-            .filter_map(|name| std::env::var(name).ok())
+            .filter_map(|name| var(name))
             .collect();
         // An account id is no secret, but what is not one (an API token
         // pasted as CLOUDFLARE_ACCOUNT_ID) may be: wrangler sends it, and
@@ -85,15 +96,10 @@ impl Redactor {
         secrets.extend(
             ["CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID"]
                 .iter()
-                .filter_map(|name| std::env::var(name).ok())
+                .filter_map(|name| var(name))
                 .filter(|v| !crate::config::environment::is_account_id(v)),
         );
-        secrets.extend(
-            HELD.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned(),
-        );
+        secrets.extend(held);
         Redactor::with_secrets(secrets)
     }
 
