@@ -551,6 +551,55 @@ fn redact_bearer(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    /// A redactor whose environment holds only `vars`.
+    fn with_vars(vars: &[(&str, &str)]) -> super::Redactor {
+        let vars: Vec<(String, String)> = { vars.iter() }
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        super::Redactor::from_variables(
+            move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            Vec::new(),
+        )
+    }
+
+    /// What is not an account id under `CLOUDFLARE_ACCOUNT_ID` or
+    /// `CF_ACCOUNT_ID` (an API token pasted there, an id in upper case or
+    /// cut short), 8 characters or more, never appears in redacted output.
+    #[test]
+    fn a_value_that_is_not_an_account_id_is_redacted() {
+        let bad = [
+            "s3cretApiTokenPastedAsTheAccount_0123456789",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde",
+            "acct_1-xyz",
+        ];
+        for var in ["CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID"] {
+            for value in bad {
+                let r = with_vars(&[(var, value)]);
+                let line = format!("GET /client/v4/accounts/{value}/d1/database failed");
+                for out in [r.line(&line), r.values(&line)] {
+                    assert!(!out.contains(value), "{var}={value}: {out}");
+                    assert!(out.contains(super::REDACTED), "{var}={value}: {out}");
+                }
+            }
+        }
+    }
+
+    /// An account id (32 lowercase hex digits) is an identifier, not a
+    /// credential, and stays visible, as the README says; a variable not
+    /// set redacts nothing.
+    #[test]
+    fn an_account_id_stays_visible() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let line = format!("GET /client/v4/accounts/{id}/d1/database failed");
+        for var in ["CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID"] {
+            let r = with_vars(&[(var, id)]);
+            assert_eq!(r.line(&line), line, "{var}");
+            assert_eq!(r.values(&line), line, "{var}");
+        }
+        assert_eq!(with_vars(&[]).line(&line), line);
+    }
+
     #[test]
     fn a_password_in_a_url_is_redacted() {
         let line = "cannot reach https://ops:S3cretPassw0rd@app.example.com/api (x)";
