@@ -29,6 +29,13 @@ pub struct Faults {
     /// wrangler, which never retries a poll, fails, while D1 went on with
     /// the import.
     pub import_poll_status_after_apply: Option<u16>,
+    /// Every import started from now on is held, not run, and every import
+    /// poll is answered at once with this HTTP status and a Cloudflare API
+    /// error (code 7500): wrangler, which never retries a poll, fails while
+    /// the import has not yet applied. D1 goes on with an import it was
+    /// handed; here a held import runs when the test says so
+    /// ([`crate::Server::release_held_imports`]), or never.
+    pub import_poll_status_before_apply: Option<u16>,
     /// Every import started from now on fails at its first statement whose
     /// text holds this, as D1 fails a statement: named by its number and
     /// quoted from its start ("Statement N failed: INSERT …"), the row's

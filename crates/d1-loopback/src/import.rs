@@ -84,6 +84,19 @@ pub(crate) struct Imports {
     uploads: Vec<Upload>,
     /// Oldest first.
     jobs: Vec<Arc<ImportJob>>,
+    /// Imports started under `Faults::import_poll_status_before_apply`,
+    /// not yet run.
+    held: Vec<HeldImport>,
+}
+
+/// An import that was started but not run: its run, for
+/// [`Imports::release_held`].
+pub(crate) struct HeldImport(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for HeldImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldImport")
+    }
 }
 
 impl Imports {
@@ -105,6 +118,14 @@ impl Imports {
 
     fn job_at(&self, bookmark: &str) -> Option<&Arc<ImportJob>> {
         self.jobs.iter().rev().find(|j| j.at_bookmark == bookmark)
+    }
+
+    /// The runs of the imports held so far, which the caller starts.
+    pub(crate) fn release_held(&mut self) -> Vec<Box<dyn FnOnce() + Send>> {
+        std::mem::take(&mut self.held)
+            .into_iter()
+            .map(|h| h.0)
+            .collect()
     }
 }
 
@@ -353,20 +374,32 @@ fn start_job(ctx: &Ctx<'_>, db: &Database, imports: &mut Imports, upload_at: usi
         faults.ingest_loses_table,
     );
     let state = db.state_handle();
-    let spawned = std::thread::Builder::new()
-        .name("d1-loopback-import".into())
-        .spawn({
-            let job = Arc::clone(&job);
-            move || run_job(&state, &job, &file, injected)
-        });
-    match spawned {
-        Ok(handle) => ctx.shared.track_thread(handle),
-        Err(e) => return Reply::cf_error(500, 7500, format!("could not start the import: {e}")),
+    let run = {
+        let job = Arc::clone(&job);
+        move || run_job(&state, &job, &file, injected)
+    };
+    if faults.import_poll_status_before_apply.is_some() {
+        imports.held.push(HeldImport(Box::new(run)));
+    } else if let Err(e) = spawn_import(ctx.shared, run) {
+        return Reply::cf_error(500, 7500, format!("could not start the import: {e}"));
     }
     imports.jobs.push(Arc::clone(&job));
     let excess = imports.jobs.len().saturating_sub(KEPT_JOBS);
     imports.jobs.drain(..excess);
     poll_answer(&job, Duration::ZERO)
+}
+
+/// Runs an import's `run` on a thread of its own, joined when the server
+/// stops.
+pub(crate) fn spawn_import(
+    shared: &crate::Shared,
+    run: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = std::thread::Builder::new()
+        .name("d1-loopback-import".into())
+        .spawn(run)?;
+    shared.track_thread(handle);
+    Ok(())
 }
 
 /// The body of a `/import` call.
@@ -464,6 +497,13 @@ pub(crate) fn import(ctx: &Ctx<'_>) -> Reply {
             drop(imports);
             if let Some(status) = ctx.shared.faults().import_poll_status_after_apply {
                 return applied_then_failed(&job, status);
+            }
+            if let Some(status) = ctx.shared.faults().import_poll_status_before_apply {
+                return Reply::cf_error(
+                    status,
+                    7500,
+                    "Internal error: a fault injected by d1-loopback before the import ran",
+                );
             }
             poll_answer(&job, POLL_WAIT)
         }

@@ -341,6 +341,24 @@ impl Server {
         self.shared.faults()
     }
 
+    /// Runs the imports that `Faults::import_poll_status_before_apply`
+    /// held, each on a thread of its own, as D1 goes on with an import
+    /// whose client lost track of it; returns how many. They run under the
+    /// faults they were started with.
+    pub fn release_held_imports(&self) -> usize {
+        let databases: Vec<Arc<Database>> = self.shared.databases().clone();
+        let runs: Vec<_> = { databases.iter() }
+            .flat_map(|db| db.lock_imports().release_held())
+            .collect();
+        let count = runs.len();
+        for run in runs {
+            if let Err(e) = import::spawn_import(&self.shared, run) {
+                panic!("d1-loopback could not start a held import: {e}");
+            }
+        }
+        count
+    }
+
     /// The requests that matched no route and were answered 404.
     pub fn unhandled(&self) -> Vec<String> {
         self.shared.log().unhandled.clone()

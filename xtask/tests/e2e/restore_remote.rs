@@ -1437,6 +1437,30 @@ fn prod_and_its_backup() -> (Remote, tempfile::TempDir, std::path::PathBuf) {
     (remote, home, file)
 }
 
+/// prod changes after its backup (its last company is deleted), so that a
+/// restore of that backup would change it back.
+fn prod_moves_on(remote: &Remote) {
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.execute(
+        "DELETE FROM companies WHERE id = (SELECT max(id) FROM companies)",
+        [],
+    )
+    .unwrap();
+}
+
+/// [`restore_into_prod`] under `faults`, which are lifted after it.
+fn restore_into_prod_under(
+    remote: &Remote,
+    home: &std::path::Path,
+    file: &std::path::Path,
+    faults: d1_loopback::Faults,
+) -> Run {
+    remote.server.set_faults(faults);
+    let run = restore_into_prod(remote, home, file);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    run
+}
+
 /// `restore BACKUP --to prod --replace`, confirmed.
 fn restore_into_prod(remote: &Remote, home: &std::path::Path, file: &std::path::Path) -> Run {
     remote.xtask(
@@ -1463,20 +1487,13 @@ fn an_import_applied_whose_poll_failed_is_told_restored_not_as_it_was() {
     let backed_up = counts(&remote.db);
     // prod moves on after the backup: the restore takes it back.
     remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let conn = rusqlite::Connection::open(&remote.db).unwrap();
-    conn.execute(
-        "DELETE FROM companies WHERE id = (SELECT max(id) FROM companies)",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    prod_moves_on(&remote);
     assert_ne!(counts(&remote.db), backed_up, "the premise: prod changed");
-    remote.server.set_faults(d1_loopback::Faults {
+    let faults = d1_loopback::Faults {
         import_poll_status_after_apply: Some(500),
         ..Default::default()
-    });
-    let run = restore_into_prod(&remote, home.path(), &file);
-    remote.server.set_faults(d1_loopback::Faults::default());
+    };
+    let run = restore_into_prod_under(&remote, home.path(), &file, faults);
     // The premise: D1 applied it.
     assert_eq!(counts(&remote.db), backed_up, "{}", run.all());
     assert_ne!(run.code, Some(0), "{}", run.all());
@@ -1490,6 +1507,64 @@ fn an_import_applied_whose_poll_failed_is_told_restored_not_as_it_was() {
         run.stderr.contains("the safety backup taken before it is"),
         "{}",
         run.all()
+    );
+}
+
+/// wrangler lost an import that D1 had not yet run (its poll answered
+/// 500; D1 goes on with an import it was handed, and may run it after the
+/// export that checks). That export holds what prod held before, but D1
+/// did not report the import's end: the restore must not say D1 did not
+/// apply it, or that prod is unchanged. It says its outcome is unknown and
+/// that the import may still land, with the diff that checks and the
+/// restore that undoes; the lock keeps it, and `status` tells it once the
+/// import has landed.
+#[test]
+fn an_import_lost_before_d1_ran_it_is_unknown_and_may_still_land() {
+    let (remote, home, file) = prod_and_its_backup();
+    let backed_up = counts(&remote.db);
+    prod_moves_on(&remote);
+    let before = counts(&remote.db);
+    assert_ne!(before, backed_up, "the premise: prod changed");
+    let faults = d1_loopback::Faults {
+        import_poll_status_before_apply: Some(500),
+        ..Default::default()
+    };
+    let run = restore_into_prod_under(&remote, home.path(), &file, faults);
+    // The premise: the import had not run when the restore ended.
+    assert_eq!(counts(&remote.db), before, "{}", run.all());
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let all = run.all();
+    for wrong in ["did not apply it", "unchanged", "as it was"] {
+        assert!(!all.contains(wrong), "{wrong:?} said:\n{all}");
+    }
+    assert!(
+        run.stderr.contains("outcome is unknown") && run.stderr.contains("may still land"),
+        "{all}"
+    );
+    assert!(run.stderr.contains("cargo xtask diff"), "{all}");
+    let restored = file.file_name().unwrap().to_str().unwrap();
+    let safety: Vec<String> = { remote.sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql") && f != restored)
+        .collect();
+    assert_eq!(safety.len(), 1, "{safety:?}");
+    assert!(
+        run.stderr.contains("--replace --confirm qbtime_db_prod")
+            && run.stderr.contains(safety[0].as_str()),
+        "the undo is not printed:\n{all}"
+    );
+
+    // D1 then runs the import: prod holds the backup after all.
+    assert_eq!(remote.server.release_held_imports(), 1);
+    let started = std::time::Instant::now();
+    while counts(&remote.db) != backed_up {
+        assert!(started.elapsed().as_secs() < 120, "the import never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status.all().contains("outcome is unknown") && status.all().contains(safety[0].as_str()),
+        "status does not tell the unsettled restore:\n{}",
+        status.all()
     );
 }
 
