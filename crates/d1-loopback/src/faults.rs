@@ -20,8 +20,9 @@ pub struct Faults {
     pub upload_status: Option<u16>,
     /// Every import started from now on fails with an injected error once
     /// this many statements of the file have run (or at the end of the file,
-    /// if it has fewer). The import is rolled back like any failed import,
-    /// so the database is left exactly as it was.
+    /// if it has fewer), which ends, as D1's errors of a statement do, in
+    /// SQLite's result code (`…: SQLITE_ERROR`). The import is rolled back
+    /// like any failed import, so the database is left exactly as it was.
     pub ingest_fail_after: Option<usize>,
     /// Every import poll (`{"action": "poll"}`) waits for its import to
     /// end, which applies it (or fails it) as D1 does, then is answered
@@ -39,7 +40,8 @@ pub struct Faults {
     /// Every import started from now on fails at its first statement whose
     /// text holds this, as D1 fails a statement: named by its number and
     /// quoted from its start ("Statement N failed: INSERT …"), the row's
-    /// values with it. Rolled back like any failed import.
+    /// values with it, its error ending in SQLite's result code. Rolled
+    /// back like any failed import.
     pub ingest_fail_at_statement_with: Option<String>,
     /// Every `/query` request whose SQL holds this text (what `wrangler d1
     /// migrations apply` and `d1 execute --command` send) fails as D1 fails

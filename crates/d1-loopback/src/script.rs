@@ -264,8 +264,10 @@ fn run_statements(
             // SAFETY: `stmt` is a statement prepared above, finalized once.
             unsafe { ffi::sqlite3_finalize(stmt) };
             return Err(ScriptError {
-                message: "a fault injected by d1-loopback (Faults::ingest_fail_at_statement_with)"
-                    .to_owned(),
+                message:
+                    "a fault injected by d1-loopback (Faults::ingest_fail_at_statement_with): \
+                          SQLITE_ERROR"
+                        .to_owned(),
                 statement: Some((number, excerpt(statement_text))),
                 statements_run: stats.statements,
             });
@@ -302,12 +304,13 @@ pub(crate) struct IngestFault {
     pub at_statement_with: Option<String>,
 }
 
-/// The failure `Faults::ingest_fail_after` injects after `run` statements.
+/// The failure `Faults::ingest_fail_after` injects after `run` statements,
+/// ending as D1's errors of a statement do, in SQLite's result code.
 fn injected(run: u64) -> ScriptError {
     ScriptError {
         message: format!(
             "d1-loopback injected failure: the import was stopped after {run} statements \
-             (Faults::ingest_fail_after)"
+             (Faults::ingest_fail_after): SQLITE_ERROR"
         ),
         statement: None,
         statements_run: run,

@@ -929,6 +929,27 @@ pub fn failed_refused_by_api(e: &anyhow::Error) -> bool {
     !codes.is_empty() && codes.iter().all(refusal)
 }
 
+/// Whether the remote import (`d1 execute --remote --file`) that failed
+/// with `e` was told failed by D1 itself: wrangler's error headline
+/// (`✘ [ERROR] …`) is D1's error of a statement, ending in SQLite's result
+/// code (`no such table: main.B: SQLITE_ERROR`). wrangler prints that
+/// headline from a poll D1 answered `status: "error"`, once the import is
+/// over and rolled back. A poll wrangler lost (`A request to the Cloudflare
+/// API (…) failed.` for a 5xx, 429 or 524, `Received a malformed response
+/// from the API`, `fetch failed` for a reset, wrangler stopped at its time
+/// limit) tells nothing of the import's end: D1 may still be running it.
+pub fn failed_import_reported_by_d1(e: &anyhow::Error) -> bool {
+    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
+        return false;
+    };
+    { f.said.iter().map(|l| crate::out::strip_ansi(l)) }.any(|line| {
+        line.split_once("[ERROR]").is_some_and(|(_, message)| {
+            let message = message.trim();
+            !message.starts_with("A request to the Cloudflare API") && ends_in_sqlite_code(message)
+        })
+    })
+}
+
 /// Whether the wrangler run that failed with `e` printed a line holding
 /// one of `needles` (its own progress lines: `Uploading complete.`).
 pub fn failed_having_said(e: &anyhow::Error, needles: &[&str]) -> bool {
@@ -1951,6 +1972,71 @@ mod tests {
             assert!(!failed_in_sql(&failed(&[said], None)), "{said}");
         }
         assert!(!failed_in_sql(&anyhow::anyhow!("x: SQLITE_ERROR")));
+    }
+
+    /// What the pinned wrangler printed for a remote import, up to its
+    /// upload, and `ended` after it.
+    fn import_failed(ended: &[&str]) -> anyhow::Error {
+        let mut said = vec![
+            "▲ [WARNING] ⚠️ This process may take some time, during which your D1 database will be unavailable to serve queries.",
+            "🌀 Executing on remote database qbtime_db_prod (9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d):",
+            "Note: if the execution fails to complete, your DB will return to its original state and you can safely retry.",
+            "├ 🌀 Uploading 9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d-70a1827c6ffe95d01b961986e8b7ffd7.sql",
+            "│ 🌀 Uploading complete.",
+            "🌀 Starting import of 9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d-70a1827c6ffe95d01b961986e8b7ffd7.sql (12629 bytes).",
+        ];
+        said.extend(ended);
+        failed(&said, None)
+    }
+
+    /// An import D1 answered failed (a poll with `status: "error"`) is told
+    /// from one whose end wrangler lost: a poll answered 5xx, 429 or 524, a
+    /// reset, wrangler stopped.
+    #[test]
+    fn an_import_d1_reported_failed_is_told_from_one_wrangler_lost() {
+        for ended in [
+            &[
+                "✘ [ERROR] no such table: main.B: SQLITE_ERROR",
+                "  Processed 2 queries.",
+                "  Statement 3 failed: INSERT INTO orphans VALUES (1, 1);",
+            ][..],
+            &[
+                "\x1b[31m✘ \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m \x1b[1mstatement too long: SQLITE_TOOBIG\x1b[0m",
+            ],
+            &["✘ [ERROR] FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"],
+        ] {
+            assert!(
+                failed_import_reported_by_d1(&import_failed(ended)),
+                "{ended:?}"
+            );
+        }
+        let lost = "✘ [ERROR] A request to the Cloudflare API (/accounts/0123456789abcdef0123456789abcdef/d1/database/9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/import) failed.";
+        for ended in [
+            &[
+                lost,
+                "  Internal error: a fault injected by d1-loopback before the import ran [code: 7500]",
+                "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ][..],
+            // An API error whose note is D1's SQL error: not the import's end.
+            &[lost, "  no such table: t: SQLITE_ERROR [code: 7500]"],
+            &[lost, "  Too many requests [code: 7429]"],
+            &[
+                "✘ [ERROR] Received a malformed response from the API",
+                "  <html><head><title>524 A timeout occurred</title></head>",
+            ],
+            &["✘ [ERROR] fetch failed"],
+            &["✘ [ERROR] Not currently importing anything."],
+            // Stopped at the time limit: nothing after the upload.
+            &[],
+        ] {
+            assert!(
+                !failed_import_reported_by_d1(&import_failed(ended)),
+                "{ended:?}"
+            );
+        }
+        assert!(!failed_import_reported_by_d1(&anyhow::anyhow!(
+            "✘ [ERROR] no such table: main.B: SQLITE_ERROR"
+        )));
     }
 
     #[test]

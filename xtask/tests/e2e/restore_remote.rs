@@ -204,6 +204,15 @@ fn prod_needs_its_name_and_a_failed_import_leaves_prod_unchanged() {
         ],
     );
     run.assert_refused("the safety backup taken before it is");
+    // D1 reported the import failed (its poll answered `status: "error"`):
+    // then, and only then, prod is told unchanged.
+    assert!(
+        run.stderr.contains("D1 reported the import failed")
+            && run.stderr.contains("so it is unchanged")
+            && !run.stderr.contains("outcome is unknown"),
+        "{}",
+        run.all()
+    );
     assert_eq!(
         dump_of(&remote.db),
         before,

@@ -129,8 +129,9 @@ fn export_verified(
 pub(super) enum AfterFailure {
     /// Its content is the backup's: D1 applied the import.
     Restored,
-    /// Its content is the safety backup's (or, with none taken, it holds
-    /// no row, as an empty target did): D1 did not apply it.
+    /// D1 reported the import failed, and its content is the safety
+    /// backup's (or, with none taken, it holds no row, as an empty target
+    /// did): D1 did not apply it.
     Unchanged,
     /// Neither, or it could not be told: why.
     Unknown(String),
@@ -139,12 +140,15 @@ pub(super) enum AfterFailure {
 /// The remote target exported and compared with the backup's content
 /// digests and with the safety backup's (`safety`), after an import
 /// wrangler failed to follow: D1 goes on with an import it was handed, so
-/// its outcome is read, not assumed.
+/// its outcome is read, not assumed. `reported`: D1 itself answered that
+/// the import ended failed ([`crate::edge::wrangler::failed_import_reported_by_d1`]);
+/// otherwise an export holding what the target held before tells only
+/// that the import had not applied yet, as D1 may still be running it.
 pub(super) fn after_failed_import(
     project: &Project,
     access: (&Wrangler, &Commands),
     (target, source, mode): (&Environment, &Source, Mode),
-    safety: Option<&Path>,
+    (safety, reported): (Option<&Path>, bool),
 ) -> AfterFailure {
     let mut restored = content_checked(source, mode).unwrap_or_default();
     uncomparable_through_d1s_export(source, &mut restored);
@@ -165,7 +169,13 @@ pub(super) fn after_failed_import(
     let empty_as_before = unchanged.is_empty() && rows.values().all(|n| *n == 0);
     // Both when the backup holds what the target held: nothing differs.
     match (matches(&restored), matches(&unchanged) || empty_as_before) {
-        (_, true) => AfterFailure::Unchanged,
+        (_, true) if reported => AfterFailure::Unchanged,
+        (_, true) => AfterFailure::Unknown(
+            "an export taken now holds what it held before, but D1 did not report the import's \
+             end: wrangler lost track of it, and D1 may still be running it, so it may still \
+             land"
+                .to_owned(),
+        ),
         (true, false) => AfterFailure::Restored,
         (false, false) => AfterFailure::Unknown(
             "its content matches neither the backup's nor the safety backup's".to_owned(),

@@ -187,11 +187,12 @@ impl Loading<'_> {
         let (target, source) = (self.target, self.source);
         let db = &target.database_name;
         let access = (self.wrangler, self.cmds);
+        let reported = crate::edge::wrangler::failed_import_reported_by_d1(&e);
         let outcome = check::after_failed_import(
             project,
             access,
             (target, source, self.mode),
-            self.safety.as_deref(),
+            (self.safety.as_deref(), reported),
         );
         let why = match outcome {
             check::AfterFailure::Restored => {
@@ -204,9 +205,9 @@ impl Loading<'_> {
                 )
             }
             check::AfterFailure::Unchanged => format!(
-                "the restore failed; the load is all-or-nothing, and D1 did not apply it: an \
-                 export of {db} taken now holds what it held before (the safety backup's \
-                 content, or no row), so it is unchanged{}",
+                "the restore failed; the load is all-or-nothing, and D1 reported the import \
+                 failed and did not apply it: an export of {db} taken now holds what it held \
+                 before (the safety backup's content, or no row), so it is unchanged{}",
                 self.named_safety()
             ),
             check::AfterFailure::Unknown(why) => {
