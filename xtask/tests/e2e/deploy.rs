@@ -1776,6 +1776,60 @@ fn a_deploy_publishes_a_gzip_asset_with_zeros_after_its_last_member() {
     the_site_deploys(&remote, home);
 }
 
+/// A gzip file of `pattern_mib` MiB of text (members of 1 MiB, each
+/// packed once) with, after its first, a member storing `random_mib` MiB
+/// of bytes that do not compress: a file of `random_mib` MiB that unpacks
+/// to their sum, made cheaply.
+fn large_gzip(random_mib: usize, pattern_mib: usize) -> Vec<u8> {
+    use std::io::Read as _;
+    let text = "const rows = []; // see the docs\n".repeat((1 << 20) / 33 + 1);
+    let member = gzip(&text.as_bytes()[..1 << 20]);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise = (0..random_mib << 17).flat_map(|_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state.to_le_bytes()
+    });
+    let noise = noise.collect::<Vec<u8>>();
+    let mut stored = flate2::read::GzEncoder::new(&noise[..], flate2::Compression::none());
+    let mut packed = member.clone();
+    stored.read_to_end(&mut packed).unwrap();
+    packed.extend(member.repeat(pattern_mib - 1));
+    packed
+}
+
+/// rvY 1: the 200 MiB bound on what a compressed file unpacks to counted
+/// the file's own bytes and the pass over its head too, so an ordinary
+/// asset of 20 MiB that unpacks to 190 MiB was refused, told it "unpacks
+/// past 200 MiB" (it does not) and to compress it again with fewer layers
+/// (which cannot help). Only what is unpacked is counted: it deploys. One
+/// that really unpacks past 200 MiB is refused as too large to check,
+/// with a way out that works: move it out of the build, or serve it
+/// uncompressed under 25 MiB.
+#[test]
+fn a_deploy_publishes_a_gzip_asset_unpacking_under_200_mib_and_names_the_way_out_past_it() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let past = large_gzip(20, 185);
+    let path = remote.sb.path().join("dist/assets/big.data.gz");
+    std::fs::write(&path, &past).unwrap();
+    let run = deploy(&remote, home, &[&PROD_DEPLOY[..], &["--dry-run"]].concat());
+    let ways = [
+        "move it out of the build",
+        "R2",
+        "uncompressed, under 25 MiB",
+    ];
+    let said = ways.iter().all(|w| run.stderr.contains(w));
+    assert!(run.code == Some(2) && said, "{}", run.all());
+    assert!(!run.stderr.contains("fewer layers"), "{}", run.all());
+    let why = "unpacks to more than 200 MiB: too large to check";
+    refused_in_the_build(&remote, home, "assets/big.data.gz", &past, why, &[]);
+    let path = remote.sb.path().join("dist/assets/data.json.gz");
+    std::fs::write(path, large_gzip(20, 170)).unwrap();
+    the_site_deploys(&remote, home);
+}
+
 /// IM 3: a gzip file of a million empty members (20 MiB, unpacking to
 /// nothing) was published after a deploy read it member by member. A
 /// stream of more members than any ordinary file has cannot be checked,
