@@ -500,6 +500,7 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         // Told by what it unpacks to, never returned itself.
         Held::Compressed => return None,
         Held::Unchecked => ("a compressed file it cannot check", ""),
+        Held::TooLarge => ("a compressed file too large to check", ""),
         Held::Archive => ("an archive it does not look inside", ""),
     };
     let is = match entry == real {
@@ -510,10 +511,19 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         let why = format!(
             "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
              unpacking before its end (corrupt or cut short, or bytes after its stream that are \
-             none), unpacks past 200 MiB (every layer together) or through more than 10,000 \
-             gzip members, or holds a zstd frame whose window is past the decoder's limit: it \
-             cannot be checked for a database, a backup or a secret. Do not publish it, or compress it again whole, with fewer layers and \
-             a smaller window"
+             none), unpacks through more than 10,000 gzip members, or holds a zstd frame \
+             whose window is past the decoder's limit: it cannot be checked for a database, a \
+             backup or a secret. Do not publish it, or compress it again whole, with fewer \
+             layers and a smaller window"
+        );
+        return Some((what, why));
+    }
+    if held == Held::TooLarge {
+        let why = format!(
+            "{is} compressed (zstd or gzip) and unpacks to more than 200 MiB: too large to check \
+             for a database, a backup or a secret, so it cannot be checked: move it out of the \
+             build (to R2, say, and fetch it from there), or serve it uncompressed, under 25 MiB \
+             (what a Pages file may be), where it is searched whole"
         );
         return Some((what, why));
     }

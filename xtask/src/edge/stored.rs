@@ -540,7 +540,8 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     match held_by(&head, cut) {
         Some(Held::Compressed) => {
             let unpacked = held_unpacked(&file, &head);
-            if let Some(held) = unpacked.filter(|held| *held != Held::Unchecked) {
+            let told = |held: &Held| !matches!(held, Held::Unchecked | Held::TooLarge);
+            if let Some(held) = unpacked.filter(told) {
                 return Some((held, true));
             }
             // Its raw bytes tell a key appended after its stream before it
@@ -604,7 +605,7 @@ impl<R: Read> Read for Noted<R> {
 fn unpacked<'a>(file: &'a File, layers: &[bool], budget: &'a Budget) -> Option<Box<dyn Read + 'a>> {
     use std::io::{Seek as _, SeekFrom};
     (&*file).seek(SeekFrom::Start(0)).ok()?;
-    let mut reader: Box<dyn Read + 'a> = Box::new(budget.meter(file));
+    let mut reader: Box<dyn Read + 'a> = Box::new(file);
     for &gzip in layers {
         reader = match gzip {
             true => Box::new(budget.meter(Members::new(BufReader::new(reader)))),
@@ -686,9 +687,10 @@ fn zeros_to_the_end(input: &mut impl BufRead) -> io::Result<()> {
 
 /// What the compressed `file`, whose first bytes are `head`, holds
 /// unpacked, told by its head as [`held_in`] tells a plain file, through
-/// up to [`LAYERS`] compressed layers; `Unchecked` past them, and when its
-/// readers hand on more than [`UNPACK_LIMIT`] bytes (a bomb) or a zstd
-/// frame asks for a window past the decoder's limit. Its whole stream
+/// up to [`LAYERS`] compressed layers; `Unchecked` past them, and when a
+/// zstd frame asks for a window past the decoder's limit; `TooLarge` when
+/// a layer unpacks past [`UNPACK_LIMIT`] (a bomb, or an asset too large to
+/// search), or every pass together past [`WORK_LIMIT`]. Its whole stream
 /// unpacked is searched (the budget bounds it), and each layer above
 /// the last raw too, as the file itself is: a key beside an inner frame is
 /// searched as bytes. What a layer unpacked before it stops unpacking (an
@@ -699,7 +701,7 @@ fn zeros_to_the_end(input: &mut impl BufRead) -> io::Result<()> {
 fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{Held, held_by};
     let gzip = |head: &[u8]| head.starts_with(&[0x1f, 0x8b]);
-    let budget = Budget::new(UNPACK_LIMIT);
+    let budget = Budget::new(WORK_LIMIT);
     let mut layers = vec![gzip(head)];
     let held = loop {
         let mut stream = Noted::new(unpacked(file, &layers, &budget)?);
@@ -729,28 +731,39 @@ fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
     let raw = |depth: usize| secret_in_file(&mut *unpacked(file, &layers[..depth], &budget)?, None);
     match held {
         None | Some(Held::Unchecked) => { (1..layers.len()).find_map(raw) }
+            .or(budget.too_large.get().then_some(Held::TooLarge))
             .or(held)
             .or(budget.stopped.get().then_some(Held::Unchecked)),
         held => held,
     }
 }
 
-/// The most bytes the readers of one compressed file hand on in
-/// [`held_unpacked`], every layer and every pass over it together (the
-/// file's own bytes included): an ordinary asset, even nested 3 deep,
-/// needs a few times [`PAGES_FILE_LIMIT`]; a bomb (gzip members that
-/// unpack to gzip members that unpack to nothing) needs no end of it. A
-/// stream is searched to its end within it, so one that unpacks past it
-/// cannot be checked, whatever it holds.
+/// The most bytes one layer of a compressed file unpacks to in one pass
+/// of [`held_unpacked`] over it (the file's own bytes, which are not
+/// unpacked, are not counted): an ordinary asset unpacks to a few times
+/// [`PAGES_FILE_LIMIT`]; a bomb (gzip members that unpack to gzip members
+/// that unpack to nothing) to no end. A stream is searched to its end
+/// within it, so one that unpacks past it is too large to check, whatever
+/// it holds (rvY: a 25 MiB asset unpacking to 180 MiB was counted 205).
 const UNPACK_LIMIT: u64 = 8 * PAGES_FILE_LIMIT;
 
-/// What [`held_unpacked`] may still read of a file, and whether it
-/// stopped short of it: past [`UNPACK_LIMIT`], or at a zstd frame whose
-/// window is past the decoder's limit (`zstd --long=31`: 2 GiB of
-/// memory), which it does not unpack.
+/// The most bytes every layer of a compressed file unpacks to in every
+/// pass of [`held_unpacked`] together: an asset unpacking to nearly
+/// [`UNPACK_LIMIT`] inside another layer (whose stream is about the
+/// file's size) is read whole, a pass over its head, one over its stream
+/// and one over the outer layer's; a bomb nested 3 deep, each layer under
+/// [`UNPACK_LIMIT`], is stopped at twice it.
+const WORK_LIMIT: u64 = 2 * UNPACK_LIMIT;
+
+/// What [`held_unpacked`] may still unpack of a file, every layer and
+/// pass together ([`WORK_LIMIT`]), and whether it stopped short of it:
+/// `too_large` past that or a layer past [`UNPACK_LIMIT`]; or at a zstd
+/// frame whose window is past the decoder's limit (`zstd --long=31`: 2
+/// GiB of memory), which it does not unpack.
 struct Budget {
     left: std::cell::Cell<u64>,
     stopped: std::cell::Cell<bool>,
+    too_large: std::cell::Cell<bool>,
 }
 
 impl Budget {
@@ -758,23 +771,36 @@ impl Budget {
         Budget {
             left: limit.into(),
             stopped: false.into(),
+            too_large: false.into(),
         }
     }
 
-    /// `inner`, its bytes counted against this budget.
+    /// `inner`, a layer's stream unpacked, its bytes counted against this
+    /// budget and against [`UNPACK_LIMIT`].
     fn meter<R: Read>(&self, inner: R) -> Metered<'_, R> {
         Metered {
             inner,
             budget: self,
+            handed: 0,
         }
+    }
+
+    /// Once past a bound: every read after fails at once.
+    fn spent(&self) -> io::Error {
+        self.left.set(0);
+        self.stopped.set(true);
+        self.too_large.set(true);
+        io::Error::other("past the bound on what is unpacked")
     }
 }
 
-/// A reader whose bytes are counted against a [`Budget`]; it fails once
-/// the budget is spent.
+/// A layer's stream unpacked whose bytes are counted against a
+/// [`Budget`]; it fails once the budget is spent, or once it has handed
+/// on [`UNPACK_LIMIT`] bytes.
 struct Metered<'b, R> {
     inner: R,
     budget: &'b Budget,
+    handed: u64,
 }
 
 /// The error zstd's decoder reads a frame whose window is past its limit
@@ -783,15 +809,19 @@ const ZSTD_WINDOW_TOO_LARGE: &str = "Frame requires too much memory for decoding
 
 impl<R: Read> Read for Metered<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.budget.too_large.get() {
+            return Err(io::Error::other("past the bound on what is unpacked"));
+        }
         let read = self.inner.read(buf);
         let left = self.budget.left.get();
         match &read {
-            Ok(n) if *n as u64 > left => {
-                self.budget.left.set(0);
-                self.budget.stopped.set(true);
-                return Err(io::Error::other("past the bound on what is unpacked"));
+            Ok(n) if *n as u64 > left || self.handed + *n as u64 > UNPACK_LIMIT => {
+                return Err(self.budget.spent());
             }
-            Ok(n) => self.budget.left.set(left - *n as u64),
+            Ok(n) => {
+                self.handed += *n as u64;
+                self.budget.left.set(left - *n as u64);
+            }
             Err(e) if e.to_string() == ZSTD_WINDOW_TOO_LARGE => self.budget.stopped.set(true),
             Err(_) => {}
         }
