@@ -2037,6 +2037,49 @@ mod tests {
         assert!(!failed_import_reported_by_d1(&anyhow::anyhow!(
             "✘ [ERROR] no such table: main.B: SQLITE_ERROR"
         )));
+}
+
+    /// rvY 2: a lock held on the database, a full disk or an I/O error
+    /// (SQLite's codes that tell the database's state, not the SQL's
+    /// fault) was told as an SQL error, so a correct migration was blamed
+    /// ("fix it and migrate again"). Those codes, in their extended forms
+    /// too, are not the SQL's; the SQL's own are, extended too.
+    #[test]
+    fn a_locked_full_or_failing_database_is_not_an_sql_error() {
+        for code in [
+            "BUSY",
+            "BUSY_SNAPSHOT",
+            "LOCKED",
+            "LOCKED_SHAREDCACHE",
+            "FULL",
+            "IOERR",
+            "IOERR_WRITE",
+            "READONLY",
+            "READONLY_DBMOVED",
+            "CANTOPEN",
+            "NOMEM",
+            "CORRUPT",
+            "NOTADB",
+            "INTERRUPT",
+            "PERM",
+        ] {
+            for said in [
+                format!("✘ [ERROR] database is locked: SQLITE_{code}"),
+                format!("  disk I/O error: SQLITE_{code} [code: 7500]"),
+            ] {
+                assert!(!failed_in_sql(&failed(&[&said], None)), "{said}");
+            }
+        }
+        for code in [
+            "CONSTRAINT_UNIQUE",
+            "CONSTRAINT",
+            "ERROR",
+            "MISMATCH",
+            "TOOBIG",
+        ] {
+            let said = format!("✘ [ERROR] UNIQUE constraint failed: t.id: SQLITE_{code}");
+            assert!(failed_in_sql(&failed(&[&said], None)), "{said}");
+        }
     }
 
     #[test]

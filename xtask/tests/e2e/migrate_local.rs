@@ -1157,3 +1157,45 @@ fn a_migration_that_fails_whole_says_nothing_was_applied_and_still_names_the_bac
         run.all()
     );
 }
+
+/// rvY 2: with the local D1's file locked by another program (`BEGIN
+/// EXCLUSIVE` held on it), wrangler failed a plain `CREATE TABLE`
+/// migration with `database is locked: SQLITE_BUSY`, and migrate said
+/// "fix it and migrate again" of a migration that needs no fix. A lock is
+/// not the SQL's fault: it says the error is not an SQL error from D1,
+/// that nothing was applied, to fix what it names and migrate again; and
+/// it does not both say the migration needs no change and suggest D1's
+/// time limit, which would need one. Once the lock is let go, the same
+/// migration applies.
+#[test]
+fn a_migration_failing_on_a_locked_database_is_not_blamed() {
+    let sb = one_pending();
+    let locker = rusqlite::Connection::open(sb.local_d1_file()).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    let error = { run.stderr.lines() }
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("");
+    assert!(
+        !error.contains("fix it and migrate again") && error.contains("not an SQL error from D1"),
+        "a lock was blamed on the migration:\n{}",
+        run.all()
+    );
+    assert!(
+        error.contains("nothing was applied by this run"),
+        "{}",
+        run.all()
+    );
+    let both = error.contains("needs no change") && error.contains("30 s");
+    assert!(
+        !both,
+        "says both no change and a time limit:\n{}",
+        run.all()
+    );
+    locker.execute_batch("ROLLBACK;").unwrap();
+    drop(locker);
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(applied[0].len(), 4, "{applied:?}");
+}
