@@ -1180,9 +1180,10 @@ fn failed_saying(e: &anyhow::Error, needle: &str) -> bool {
 /// Whether `e` is wrangler exiting non-zero after printing an SQL error
 /// from D1: a line that ends, as D1's errors do, in SQLite's result code
 /// (`no such table: t: SQLITE_ERROR` locally; remotely the API's note,
-/// followed by ` [code: 7500]`). Anything else (a network failure, a token
-/// Cloudflare refused, D1 unavailable, wrangler stopped or crashing) is
-/// not an error of the SQL it was sent.
+/// followed by ` [code: 7500]`), one of the SQL's fault. Anything else (a
+/// network failure, a token Cloudflare refused, D1 unavailable, wrangler
+/// stopped or crashing, the database locked, full or failing, one of
+/// [`STATE_CODES`]) is not an error of the SQL it was sent.
 pub fn failed_in_sql(e: &anyhow::Error) -> bool {
     e.downcast_ref::<Failed>().is_some_and(|f| {
         { f.said.iter().map(String::as_str) }
@@ -1192,7 +1193,8 @@ pub fn failed_in_sql(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Whether `line` ends in `: SQLITE_<CODE>`, or in that and ` [code: N]`.
+/// Whether `line` ends in `: SQLITE_<CODE>`, or in that and ` [code: N]`,
+/// `CODE` one of the SQL's fault (not one of [`STATE_CODES`]).
 fn ends_in_sqlite_code(line: &str) -> bool {
     let line = line.trim_end();
     let line = match line.rsplit_once(" [code: ") {
@@ -1200,9 +1202,32 @@ fn ends_in_sqlite_code(line: &str) -> bool {
         _ => line,
     };
     line.rsplit_once(": SQLITE_").is_some_and(|(_, code)| {
-        !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        let primary = code.split('_').next().unwrap_or(code);
+        !code.is_empty()
+            && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            && !STATE_CODES.contains(&primary)
     })
 }
+
+/// SQLite's result codes (their extended forms too: `BUSY_SNAPSHOT`,
+/// `IOERR_WRITE`) that tell the database's state, not its SQL's fault: a
+/// lock another program holds, a full disk, an I/O error, a file that
+/// cannot be opened or written, memory, corruption, an interrupt. The
+/// same SQL succeeds once that is fixed (rvY: `database is locked:
+/// SQLITE_BUSY` blamed a correct migration).
+const STATE_CODES: &[&str] = &[
+    "BUSY",
+    "LOCKED",
+    "FULL",
+    "IOERR",
+    "READONLY",
+    "CANTOPEN",
+    "NOMEM",
+    "CORRUPT",
+    "NOTADB",
+    "INTERRUPT",
+    "PERM",
+];
 
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
@@ -2046,23 +2071,13 @@ mod tests {
     /// too, are not the SQL's; the SQL's own are, extended too.
     #[test]
     fn a_locked_full_or_failing_database_is_not_an_sql_error() {
-        for code in [
-            "BUSY",
+        let extended = [
             "BUSY_SNAPSHOT",
-            "LOCKED",
             "LOCKED_SHAREDCACHE",
-            "FULL",
-            "IOERR",
             "IOERR_WRITE",
-            "READONLY",
             "READONLY_DBMOVED",
-            "CANTOPEN",
-            "NOMEM",
-            "CORRUPT",
-            "NOTADB",
-            "INTERRUPT",
-            "PERM",
-        ] {
+        ];
+        for code in STATE_CODES.iter().chain(&extended) {
             for said in [
                 format!("✘ [ERROR] database is locked: SQLITE_{code}"),
                 format!("  disk I/O error: SQLITE_{code} [code: 7500]"),

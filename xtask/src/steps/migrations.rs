@@ -725,11 +725,12 @@ fn failed_said(
         ),
         Some(first) if none => format!(
             "applying migrations to {db} failed, but wrangler's error, below, is not an SQL \
-             error from D1: a network failure, a token Cloudflare refused, D1 unavailable or \
-             wrangler itself. d1_migrations lists {} and every migration after it as pending \
-             still, so nothing was applied by this run, and the migration needs no change for \
-             this error: fix what it names and migrate again (a timeout may be D1's 30 s limit \
-             on one query, which a long migration meets). Should you need the way back, \
+             error from D1: a network failure, a token Cloudflare refused, D1 unavailable, the \
+             database locked by another program, full or failing, or wrangler itself. \
+             d1_migrations lists {} and every migration after it as pending still, so nothing \
+             was applied by this run: fix what it names and migrate again. Only a timeout may \
+             be the migration's: D1 limits one query to 30 s, which a long migration meets, \
+             and then it must be split into smaller ones. Should you need the way back, \
              {way_back}",
             d1_core::names::shown(first),
         ),

@@ -414,7 +414,8 @@ fn migrate_failing_not_in_its_sql(status: u16, code: u32, message: &str) -> Run 
     assert!(
         error.contains("not an SQL error from D1")
             && error.contains("nothing was applied by this run")
-            && error.contains("the migration needs no change"),
+            && error.contains("fix what it names and migrate again")
+            && !error.contains("needs no change"),
         "{}",
         run.all()
     );
