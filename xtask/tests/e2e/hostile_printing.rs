@@ -298,3 +298,55 @@ fn a_typed_word_clap_refuses_is_echoed_escaped() {
         );
     }
 }
+
+/// rvY 3: clap echoes fragments of a word (`-q<U+202E>abc`'s flags after
+/// `q`) and one-character words, which the typed words escaped
+/// ([`TYPED_SHOWN`]) do not hold, and its refusal was written as it was:
+/// a bidi override, an OSC title write and a carriage return reached the
+/// terminal raw. None does: no control or bidi character is in stderr.
+#[test]
+fn a_fragment_of_a_word_clap_refuses_never_reaches_the_terminal_raw() {
+    let sb = Sandbox::new();
+    let cases: [&[&str]; 3] = [&["-q\u{202e}abc"], &["-v\u{1b}]0;PWNED\u{7}"], &["\r"]];
+    for args in cases {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        let raw = |c: char| c.is_control() && c != '\n' || ('\u{202a}'..='\u{202e}').contains(&c);
+        assert!(
+            !run.stderr.contains(raw) && !run.stdout.contains(raw),
+            "{args:?}: a control or bidi character reached the terminal:\n{}",
+            run.stderr.escape_debug()
+        );
+        assert!(
+            run.stderr.contains("error:"),
+            "{}",
+            run.stderr.escape_debug()
+        );
+    }
+}
+
+/// rvY 4: a typed word of line breaks alone (`verify --jsn $'\n\n'`) was
+/// among the words shown escaped wherever a message holds them, so
+/// clap's whole refusal was printed as one line, `\u{a}\u{a}` in place
+/// of its blank lines. A word of whitespace alone is left to the
+/// stripping every line gets: the refusal keeps its lines.
+#[test]
+fn a_typed_word_of_line_breaks_never_rewrites_a_message() {
+    let sb = Sandbox::new();
+    for word in ["\n\n", " \n", "\t\t"] {
+        let run = sb.xtask(&["verify", "--jsn", word]);
+        assert_eq!(run.code, Some(2), "{word:?}:\n{}", run.all());
+        assert!(
+            !run.stderr.contains("\\u{a}") && !run.stderr.contains("\\u{9}"),
+            "{word:?}: a message was rewritten:\n{}",
+            run.stderr
+        );
+        let lines = run.stderr.lines().filter(|l| !l.trim().is_empty()).count();
+        assert!(
+            lines >= 3,
+            "{word:?}: the refusal lost its lines:\n{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("--jsn"), "{}", run.stderr);
+    }
+}
