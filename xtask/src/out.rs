@@ -513,9 +513,13 @@ pub fn prompt(text: &str) {
 }
 
 /// What clap printed (a refusal of the command line, or its help), as it
-/// was, but each typed word it echoes shown escaped ([`typed_shown`]).
+/// was, but each typed word it echoes shown escaped ([`typed_shown`]),
+/// and then [`clean`]: clap echoes fragments of a word (`-q<U+202E>abc`'s
+/// flags after `q`) and one-character words, which are no typed word, so
+/// no control or bidi character of them reaches the terminal (rvY 3).
 pub fn clap_said(text: &str, to_stderr: bool) {
-    let text = typed_shown(text);
+    let shown = typed_shown(text);
+    let text = clean(&shown, to_stderr);
     if to_stderr {
         let _ = write!(std::io::stderr(), "{text}");
     } else {
