@@ -105,7 +105,8 @@ pub fn set_plan_asked(asked: bool) {
 /// environment`, a path under `--backup-dir`) shows it escaped, so that a
 /// pasted line break, escape code or bidi override neither forges a line
 /// nor reaches the terminal. A single character alone is left to
-/// [`clean`]: it could be any line break or tab of a message.
+/// [`clean`]: it could be any line break or tab of a message; so is a
+/// word of whitespace alone.
 static TYPED_WORDS: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Records the typed words ([`TYPED_WORDS`]); main calls this first.
@@ -118,6 +119,10 @@ pub fn set_typed_words(words: impl IntoIterator<Item = String>) {
             std::iter::once(w).chain(value)
         })
         .filter(|w| w.chars().nth(1).is_some() && !d1_core::names::is_printable(w))
+        // Whitespace alone (`$'\n\n'`) is any message's blank line or
+        // indent: shown escaped, it rewrote fixed text (rvY 4). What it
+        // holds that could forge a line, [`clean`] strips.
+        .filter(|w| !w.chars().all(char::is_whitespace))
         .collect();
     // The longest first: one that holds another is shown whole.
     words.sort_by_key(|w| std::cmp::Reverse(w.len()));
