@@ -119,30 +119,120 @@ pub fn record_bytes(values: impl IntoIterator<Item = Stored>) -> u64 {
     header_bytes(serial) + body
 }
 
+/// A VIRTUAL generated column SQLite could not compute for some row of
+/// its table (`json_extract` of text that is not JSON, an integer
+/// overflow): its size was not measured, and D1 fails every read of it on
+/// that row as SQLite did here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uncomputed {
+    pub table: String,
+    pub column: String,
+    /// SQLite's message, without anything it quotes
+    /// ([`crate::gate::without_values`]).
+    pub why: String,
+}
+
+impl Uncomputed {
+    /// `vj.g (malformed JSON)`, never a value.
+    pub fn said(&self) -> String {
+        format!(
+            "{}.{} ({})",
+            crate::names::shown(&self.table),
+            crate::names::shown(&self.column),
+            self.why
+        )
+    }
+}
+
+/// What [`over_the_limit`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub oversized: Vec<Oversized>,
+    /// The VIRTUAL generated columns left unmeasured, since some row's
+    /// value could not be computed.
+    pub uncomputed: Vec<Uncomputed>,
+}
+
 /// The columns of `tables` (stored tables only; a virtual table's rows are
 /// its shadow tables') whose largest string or BLOB is over the limit, and
 /// the tables with a row whose record is, though none of its values is.
 /// One scan of each table. In a UTF-8 database (local D1's), by SQL alone:
 /// `octet_length` and `typeof` read a value's size from its record's
 /// header, not the value; in another, text is read to be measured in UTF-8.
-pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Vec<Oversized>> {
+/// A VIRTUAL generated column whose value SQLite cannot compute for some
+/// row is left out of the measure and named ([`Uncomputed`]), not an
+/// error: the rest of the table is measured without it.
+pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Found> {
     let encoding: String = db.query_row("PRAGMA encoding", [], |row| row.get(0))?;
-    let mut found = Vec::new();
+    let mut found = Found::default();
     for table in tables {
         if !is_stored_table(db, table)? {
             continue;
         }
-        let columns = measured_columns(db, table)?;
+        let mut columns = measured_columns(db, table)?;
         if columns.stored.is_empty() {
             continue;
         }
-        let largest = match encoding.as_str() {
-            "UTF-8" => largest_by_sql(db, table, &columns)?,
-            _ => largest_by_reading(db, table, &columns)?,
+        let measure = |columns: &Measured| match encoding.as_str() {
+            "UTF-8" => largest_by_sql(db, table, columns),
+            _ => largest_by_reading(db, table, columns),
         };
-        found.extend(oversized(table, &columns.all(), &largest));
+        let largest = match measure(&columns) {
+            Ok(largest) => largest,
+            Err(e) if columns.computed.is_empty() || !computing_failed(&e) => return Err(e),
+            Err(_) => {
+                found
+                    .uncomputed
+                    .extend(leave_out_uncomputed(db, table, &mut columns)?);
+                measure(&columns)?
+            }
+        };
+        found
+            .oversized
+            .extend(oversized(table, &columns.all(), &largest));
     }
     Ok(found)
+}
+
+/// Whether `e` is SQLite failing to compute a value (a function's error,
+/// `malformed JSON`, `integer overflow`, or one over its length limit), not
+/// the machine failing to read the database.
+fn computing_failed(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::Unknown | ErrorCode::TooBig)
+    )
+}
+
+/// Takes out of `columns` each computed (VIRTUAL generated) column SQLite
+/// fails to compute for some row of `table`, and says why. Any other error
+/// (of the machine's: I/O, a lock, memory) is returned, not taken for one.
+fn leave_out_uncomputed(
+    db: &Connection,
+    table: &str,
+    columns: &mut Measured,
+) -> rusqlite::Result<Vec<Uncomputed>> {
+    let mut left_out = Vec::new();
+    let mut kept = Vec::new();
+    for column in std::mem::take(&mut columns.computed) {
+        let sql = format!(
+            "SELECT max(typeof({})) FROM {}",
+            quote_ident(&column),
+            quote_ident(table)
+        );
+        match db.query_row(&sql, [], |_| Ok(())) {
+            Ok(()) => kept.push(column),
+            Err(e) if !computing_failed(&e) => return Err(e),
+            Err(e) => left_out.push(Uncomputed {
+                table: table.to_owned(),
+                column,
+                why: crate::gate::without_values(&e),
+            }),
+        }
+    }
+    columns.computed = kept;
+    Ok(left_out)
 }
 
 /// The columns [`over_the_limit`] measures in one table.
@@ -386,6 +476,14 @@ mod tests {
         db
     }
 
+    /// A database in memory in `encoding`, made by `sql`.
+    fn in_encoding(encoding: &str, sql: &str) -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(&format!("PRAGMA encoding = '{encoding}'; {sql}"))
+            .unwrap();
+        db
+    }
+
     /// A STORED generated value is in the record, which D1's limit
     /// bounds; a VIRTUAL one is in none, but D1's limit fails each read of
     /// it: both are measured (`PRAGMA table_info` shows neither), and a
@@ -394,19 +492,17 @@ mod tests {
     #[test]
     fn a_generated_value_is_measured_stored_or_virtual() {
         for encoding in ["UTF-8", "UTF-16le"] {
-            let db = Connection::open_in_memory().unwrap();
-            db.execute_batch(&format!(
-                "PRAGMA encoding = '{encoding}';
-                 CREATE TABLE s(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) STORED);
+            let db = in_encoding(
+                encoding,
+                "CREATE TABLE s(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) STORED);
                  CREATE TABLE v(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x || x) VIRTUAL);
                  CREATE TABLE w(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (x) VIRTUAL);
                  INSERT INTO s(x) VALUES (hex(randomblob(550000)));
                  INSERT INTO v(x) VALUES (hex(randomblob(550000)));
-                 INSERT INTO w(x) VALUES (hex(randomblob(550000)));"
-            ))
-            .unwrap();
+                 INSERT INTO w(x) VALUES (hex(randomblob(550000)));",
+            );
             let tables = ["s", "v", "w"].map(String::from);
-            let found = over_the_limit(&db, &tables).unwrap();
+            let found = over_the_limit(&db, &tables).unwrap().oversized;
             let said: Vec<String> = found.iter().map(Oversized::said).collect();
             assert_eq!(
                 said,
@@ -417,10 +513,32 @@ mod tests {
         }
     }
 
+    /// A VIRTUAL generated column SQLite cannot compute for one row
+    /// (`json_extract` of text that is not JSON) is left out and named,
+    /// never a value; the table's other columns are still measured.
+    #[test]
+    fn a_virtual_column_that_cannot_be_computed_is_named_and_the_rest_measured() {
+        for encoding in ["UTF-8", "UTF-16le"] {
+            let db = in_encoding(
+                encoding,
+                "CREATE TABLE vj(id INTEGER PRIMARY KEY, x TEXT);
+                 INSERT INTO vj(x) VALUES ('{\"a\":1}'), ('not json secret');
+                 INSERT INTO vj(x) VALUES (hex(randomblob(550000)));
+                 ALTER TABLE vj ADD COLUMN g TEXT AS (json_extract(x, '$.a')) VIRTUAL;
+                 ALTER TABLE vj ADD COLUMN h TEXT AS (x || x) VIRTUAL;",
+            );
+            let found = over_the_limit(&db, &["vj".to_owned()]).unwrap();
+            let said: Vec<String> = found.oversized.iter().map(Oversized::said).collect();
+            assert_eq!(said, ["vj.h holds a value of 2.2 MB"], "{encoding}");
+            let said: Vec<String> = found.uncomputed.iter().map(Uncomputed::said).collect();
+            assert_eq!(said, ["vj.g (malformed JSON)"], "{encoding}");
+        }
+    }
+
     #[test]
     fn names_each_column_and_row_over_the_limit_and_nothing_within_it() {
         let tables = ["notes", "files", "pairs", "fine", "v", "gone"].map(String::from);
-        let found = over_the_limit(&db(), &tables).unwrap();
+        let found = over_the_limit(&db(), &tables).unwrap().oversized;
         let said: Vec<String> = found.iter().map(Oversized::said).collect();
         assert_eq!(
             said,
@@ -437,7 +555,9 @@ mod tests {
     /// That of `tables`, only `wide` is over the limit, at `column` by
     /// `bytes`.
     fn assert_only(db: &Connection, tables: [&str; 2], (column, bytes): (Option<&str>, u64)) {
-        let found = over_the_limit(db, &tables.map(String::from)).unwrap();
+        let found = over_the_limit(db, &tables.map(String::from))
+            .unwrap()
+            .oversized;
         let wide = Oversized {
             table: "wide".to_owned(),
             column: column.map(str::to_owned),
@@ -503,7 +623,7 @@ mod tests {
             }
             found.extend(tally.found());
         }
-        assert_eq!(found, over_the_limit(&db, &tables).unwrap());
+        assert_eq!(found, over_the_limit(&db, &tables).unwrap().oversized);
         assert_eq!(found.len(), 3);
     }
 
@@ -519,7 +639,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            over_the_limit(&db, &["t".to_owned(), "u".to_owned()]).unwrap(),
+            over_the_limit(&db, &["t".to_owned(), "u".to_owned()])
+                .unwrap()
+                .oversized,
             [Oversized {
                 table: "u".to_owned(),
                 column: None,

@@ -577,9 +577,26 @@ fn refuse_values_over_the_limit(
     let generated_only = native && !args.dry_run;
     let found =
         crate::edge::local_d1::over_the_value_limit(&file, &scope.data_tables, generated_only)?;
-    match found.is_empty() {
+    warn_uncomputed(&found.uncomputed);
+    match found.oversized.is_empty() {
         true => Ok(()),
-        false => Err(values_over_the_limit(env, args, &found)),
+        false => Err(values_over_the_limit(env, args, &found.oversized)),
+    }
+}
+
+/// Warns of each VIRTUAL generated column local D1 cannot compute for some
+/// row: its size is not measured, and D1 fails every read of it on that
+/// row. The backup goes on: its rows are what the database holds, and no
+/// dump carries a generated column's values.
+fn warn_uncomputed(uncomputed: &[d1_core::value_limit::Uncomputed]) {
+    for column in uncomputed {
+        crate::warn!(
+            "{}: a VIRTUAL generated column SQLite cannot compute for some row, so its size \
+             was not checked against D1's 2 MB; D1 fails every read of it (a SELECT naming it, \
+             or *) on that row, as local D1 does, and loading that row fails. The backup goes \
+             on; fix the column's expression or the rows it fails on",
+            column.said()
+        );
     }
 }
 
