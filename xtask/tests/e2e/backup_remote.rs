@@ -572,6 +572,38 @@ fn a_remote_backup_of_reals_the_export_keeps_says_nothing_of_them() {
     assert!(!restore.all().contains("RETYPED?"), "{}", restore.all());
 }
 
+/// prod holds a table too wide to count (its query alone would pass D1's
+/// statement limit: 100 untyped columns of 260-character names) and
+/// another with a whole REAL. The count left the wide table out, warned
+/// so, and recorded the other's count as `whole_reals`, read as a
+/// complete count: a restore would take the wide table for one with none.
+/// A count that left a table out is not recorded (absent, as the manifest
+/// says), the whole REALs it found still warned of.
+#[test]
+fn a_remote_backup_that_left_a_table_out_of_its_whole_reals_count_records_none() {
+    let columns: Vec<String> = (0..100)
+        .map(|i| format!("c{i:03}_{}", "w".repeat(256)))
+        .collect();
+    let sql = format!(
+        "CREATE TABLE wide ({});\nINSERT INTO wide ({}) VALUES (1.0);\n\
+         CREATE TABLE readings (id INTEGER PRIMARY KEY, v);\n\
+         INSERT INTO readings VALUES (1, 3.0);",
+        columns.join(", "),
+        columns[0]
+    );
+    let (remote, _home, backup) = crate::generated_shapes::remote_backup_of(&sql);
+    backup.assert_ok();
+    let all = backup.all();
+    assert!(all.contains("whole REALs not counted in wide"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("readings (1)")),
+        "{all}"
+    );
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert_eq!(m.get("whole_reals"), None, "{m:#}");
+}
+
 /// `restore BACKUP --to staging --dry-run --json`'s plan.
 fn whole_reals_plan(
     remote: &crate::common::remote::Remote,
