@@ -1169,8 +1169,8 @@ impl Schema<'_> {
     /// tables or D1's statement limit), only when the schema has such a
     /// column. Recorded when counted, empty where there are none, so that
     /// a reader tells "none" from "not counted". The count never fails a
-    /// backup: any error is a warning, and nothing is recorded; nor is an
-    /// empty count that left a table out.
+    /// backup: any error is a warning, and nothing is recorded; nor is a
+    /// count that left a table out, though what it found is warned of.
     fn whole_reals(
         &self,
         args: &BackupArgs,
@@ -1190,11 +1190,11 @@ impl Schema<'_> {
                 return None;
             }
         };
-        if whole.is_empty() {
-            return complete.then_some(whole);
+        if !whole.is_empty() {
+            crate::warn!("{}", whole_reals_said(&whole));
         }
-        crate::warn!("{}", whole_reals_said(&whole));
-        Some(whole)
+        // A count that left a table out is not a count of the backup's.
+        complete.then_some(whole)
     }
 
     /// [`Self::whole_reals`]'s queries, their counts over zero, and
