@@ -2752,3 +2752,45 @@ fn a_clean_restore_writing_into_fts5_shadow_tables_is_refused_before_anything_ru
     let tables = target.query("SELECT name FROM sqlite_master WHERE name = 'docs'");
     assert!(tables[0].is_empty(), "the migrations did not run");
 }
+
+/// A local backup and a schema-only one take no count of whole REALs (a
+/// local export writes them exactly; a schema-only one has no rows): the
+/// restore's text plan rightly says nothing of them, but its `--json` gave
+/// `whole_reals_counted: false`, as for a remote backup whose count is
+/// missing. It gives `null` where no count applies.
+#[test]
+fn a_local_or_schema_only_backup_gives_no_whole_reals_count_in_the_json_plan() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for args in [
+        &["backup", "local"][..],
+        &["backup", "local", "--schema-only"],
+    ] {
+        let before = sb.backup_files();
+        sb.xtask(args).assert_ok();
+        let name = { sb.backup_files().into_iter() }
+            .find(|f| f.ends_with(".sql") && !before.contains(f))
+            .unwrap_or_else(|| panic!("{args:?}: no backup written"));
+        let path = sb.backups().join(&name);
+        let restore = [
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+        ];
+        let text = sb.xtask(&[&restore[..], &["--dry-run"]].concat());
+        text.assert_ok();
+        assert!(!text.all().contains("RETYPED?"), "{args:?}\n{}", text.all());
+        let json = sb.xtask(&[&restore[..], &["--dry-run", "--json"]].concat());
+        json.assert_ok();
+        let doc: serde_json::Value = serde_json::from_str(&json.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", json.all()));
+        assert_eq!(
+            doc["plan"].get("whole_reals_counted"),
+            Some(&serde_json::Value::Null),
+            "{args:?}: {:#}",
+            doc["plan"]
+        );
+    }
+}
