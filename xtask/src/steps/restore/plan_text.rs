@@ -61,7 +61,7 @@ fn whole_reals_note(manifest: &Manifest) -> Option<String> {
     match &manifest.whole_reals {
         Some(whole) if whole.is_empty() => None,
         Some(whole) => Some(crate::steps::backup::whole_reals_said(whole)),
-        None if manifest.database.location == "remote" && manifest.mode != "schema-only" => Some(
+        None if whole_reals_are_counted(manifest) => Some(
             "whole REALs not counted: this backup's manifest records no count of them (an \
                  earlier version recorded them only where there were any, or the count failed), \
                  so its export may have written a whole REAL (3.0) in a column of BLOB affinity \
@@ -71,6 +71,13 @@ fn whole_reals_note(manifest: &Manifest) -> Option<String> {
         ),
         None => None,
     }
+}
+
+/// Whether a backup like `manifest`'s takes a count of its whole REALs:
+/// a remote one of rows. A local export writes them exactly, and a
+/// schema-only backup holds none.
+fn whole_reals_are_counted(manifest: &Manifest) -> bool {
+    manifest.database.location == "remote" && manifest.mode != "schema-only"
 }
 
 /// The dump's plain tables that look like an FTS5 table's shadow tables,
@@ -157,13 +164,14 @@ fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
             .unwrap_or_default()
     );
     // `whole_reals` is empty both where none were counted and where they
-    // were not counted: this tells them apart.
-    json["whole_reals_counted"] = serde_json::json!(
-        source
-            .manifest
-            .as_ref()
-            .is_some_and(|m| m.whole_reals.is_some())
-    );
+    // were not counted: this tells them apart, as the text plan does; null
+    // where no count applies (a local or schema-only backup, no manifest),
+    // of which the text plan says nothing.
+    json["whole_reals_counted"] = match source.manifest.as_ref() {
+        Some(m) if m.whole_reals.is_some() => serde_json::json!(true),
+        Some(m) if whole_reals_are_counted(m) => serde_json::json!(false),
+        _ => serde_json::Value::Null,
+    };
     json["renumbered"] = serde_json::json!(
         source
             .manifest
