@@ -2126,6 +2126,36 @@ mod tests {
         assert!(preload.finish().unwrap().scratch.unwrap().0.is_none());
     }
 
+    /// A load on arrival that does not stop within its wait (one long
+    /// statement: the stop flag is looked at between batches) is left to
+    /// end alone; should the process exit first, no Drop deletes its
+    /// scratch file, and `.verify-PID-arriving.sqlite.partial` stayed in
+    /// backups/. Its name is unlinked as it is left (the load goes on
+    /// writing the open file). The stuck load is a thread holding it.
+    #[test]
+    fn a_load_on_arrival_left_to_end_alone_unlinks_its_scratch_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = || -> Vec<std::ffi::OsString> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().contains("arriving"))
+                .collect()
+        };
+        let (mut preload, forward) = Preload::start(dir.path(), Vec::new(), true).unwrap();
+        drop(forward);
+        let loaded = preload.thread.take().unwrap().join().unwrap();
+        assert_eq!(scratch().len(), 1, "the premise: it holds its file");
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        preload.thread = Some(std::thread::spawn(move || {
+            let _ = stuck.recv();
+            loaded
+        }));
+        drop(preload);
+        assert!(scratch().is_empty(), "{:?}", scratch());
+        let _ = release.send(());
+    }
+
     /// A load on arrival dropped while its sender lives on (the export's
     /// reader is stuck for good) stops and gives its scratch database back:
     /// the drop never waits for a sender that never goes. The test fails
