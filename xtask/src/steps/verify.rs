@@ -1428,6 +1428,9 @@ pub struct Preload {
     /// stops at its next look, whether or not its sender is gone, since
     /// the export's reader holding it may be stuck for good.
     dropped: Arc<AtomicBool>,
+    /// Its scratch file, on disk: unlinked if the load is left to end
+    /// alone, since the process may exit before the load's own Drop runs.
+    scratch_path: Option<PathBuf>,
 }
 
 /// What a [`Preload`] made.
@@ -1458,6 +1461,11 @@ const PRELOAD_RESERVE: u64 = 192 << 20;
 /// dropped.
 const PRELOAD_LOOK: Duration = Duration::from_millis(50);
 
+/// Loads on arrival this process started, numbering their scratch files:
+/// one left to end alone deletes its file's name when it ends, which must
+/// not be a later load's.
+static PRELOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How long a dropped load on arrival is waited for before it is left to
 /// end alone (a statement may run long): the export's error is reported,
 /// never turned into a hang.
@@ -1478,8 +1486,9 @@ impl Preload {
         let file = on_disk
             .then(|| {
                 TempFile::create(scratch_dir.join(format!(
-                    ".verify-{}-arriving.sqlite.partial",
-                    std::process::id()
+                    ".verify-{}-{}-arriving.sqlite.partial",
+                    std::process::id(),
+                    PRELOADS.fetch_add(1, Ordering::Relaxed)
                 )))
             })
             .transpose()?;
@@ -1493,11 +1502,13 @@ impl Preload {
         let dir = scratch_dir.to_path_buf();
         let dropped = Arc::new(AtomicBool::new(false));
         let arrivals = (batches, dropped.clone());
+        let scratch_path = file.as_ref().map(|f| f.path().to_path_buf());
         let thread = std::thread::spawn(move || Preloaded::load((file, dir), db, pass, arrivals));
         Ok((
             Preload {
                 thread: Some(thread),
                 dropped,
+                scratch_path,
             },
             sender,
         ))
@@ -1513,8 +1524,9 @@ impl Drop for Preload {
     /// Stops the load and waits for it at most [`PRELOAD_LEFT_AFTER`]: the
     /// export's reader, which holds its sender, may be stuck for good (a
     /// pipe a child of wrangler never closes), and the export's error must
-    /// still be told. A load left so ends alone, its scratch database
-    /// deleted as it ends.
+    /// still be told. A load left so ends alone, its scratch file's name
+    /// unlinked at once (it writes on to the open file; should the process
+    /// exit first, nothing is left in the backup directory).
     fn drop(&mut self) {
         self.dropped.store(true, Ordering::Relaxed);
         let Some(thread) = self.thread.take() else {
@@ -1526,11 +1538,16 @@ impl Drop for Preload {
         }
         match thread.is_finished() {
             true => drop(thread.join()),
-            false => crate::detail!(
-                "The load of the export as it arrived did not stop within {} s; it is left to \
-                 end alone.",
-                PRELOAD_LEFT_AFTER.as_secs()
-            ),
+            false => {
+                if let Some(path) = &self.scratch_path {
+                    let _ = std::fs::remove_file(path);
+                }
+                crate::detail!(
+                    "The load of the export as it arrived did not stop within {} s; it is left \
+                     to end alone, its scratch file removed.",
+                    PRELOAD_LEFT_AFTER.as_secs()
+                )
+            }
         }
     }
 }
@@ -2129,7 +2146,7 @@ mod tests {
     /// A load on arrival that does not stop within its wait (one long
     /// statement: the stop flag is looked at between batches) is left to
     /// end alone; should the process exit first, no Drop deletes its
-    /// scratch file, and `.verify-PID-arriving.sqlite.partial` stayed in
+    /// scratch file, and `.verify-PID-N-arriving.sqlite.partial` stayed in
     /// backups/. Its name is unlinked as it is left (the load goes on
     /// writing the open file). The stuck load is a thread holding it.
     #[test]
