@@ -2062,7 +2062,7 @@ mod tests {
         assert!(!failed_import_reported_by_d1(&anyhow::anyhow!(
             "✘ [ERROR] no such table: main.B: SQLITE_ERROR"
         )));
-}
+    }
 
     /// rvY 2: a lock held on the database, a full disk or an I/O error
     /// (SQLite's codes that tell the database's state, not the SQL's
