@@ -2088,18 +2088,21 @@ mod tests {
         }
     }
 
+    /// The names in `dir` of a load on arrival's scratch files.
+    fn arriving_in(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().contains("arriving"))
+            .collect()
+    }
+
     /// A load on arrival that stops gives its disk space back at once,
     /// while the download goes on: the backup's own file may need it.
     #[test]
     fn a_load_on_arrival_that_stops_deletes_its_scratch_database_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let scratch = || -> Vec<std::ffi::OsString> {
-            std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .filter(|n| n.to_string_lossy().contains("arriving"))
-                .collect()
-        };
+        let scratch = || arriving_in(dir.path());
         let tables = vec![(
             "t".to_owned(),
             "CREATE TABLE t (id INTEGER PRIMARY KEY)".to_owned(),
@@ -2152,13 +2155,7 @@ mod tests {
     #[test]
     fn a_load_on_arrival_left_to_end_alone_unlinks_its_scratch_file() {
         let dir = tempfile::tempdir().unwrap();
-        let scratch = || -> Vec<std::ffi::OsString> {
-            std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .filter(|n| n.to_string_lossy().contains("arriving"))
-                .collect()
-        };
+        let scratch = || arriving_in(dir.path());
         let (mut preload, forward) = Preload::start(dir.path(), Vec::new(), true).unwrap();
         drop(forward);
         let loaded = preload.thread.take().unwrap().join().unwrap();
