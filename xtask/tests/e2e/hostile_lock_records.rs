@@ -870,19 +870,24 @@ fn a_prune_killed_between_a_backups_two_deletes_is_finished_by_the_next_run() {
         run.all()
     );
 
-    // The other way round: the backup left without its manifest goes.
+    // The other way round, a backup without its manifest, is no prune's
+    // leftover: prune deletes the file first. Its manifest was moved aside
+    // by someone after the prune was killed before either delete (rvZ),
+    // and the backup's data stays.
     let second = newest(&sb);
     let record = pair(&second);
-    std::fs::remove_file(sb.backups().join(manifest_of(&second))).unwrap();
+    let aside = sb.path().join("kept-aside.manifest.json");
+    std::fs::rename(sb.backups().join(manifest_of(&second)), &aside).unwrap();
     plant_killed_prune(&sb, "prune", record);
     let run = sb.xtask(&next);
     run.assert_ok();
     let file = sb.backups().join(&second);
     assert!(
-        !file.exists() && run.stderr.contains(&format!("removing {}", file.display())),
-        "{}",
+        file.exists() && !run.stderr.contains(&format!("removing {}", file.display())),
+        "a backup whose manifest was moved aside was deleted:\n{}",
         run.all()
     );
+    std::fs::rename(&aside, sb.backups().join(manifest_of(&second))).unwrap();
 
     // Killed before either delete: a whole backup, which stays.
     let third = newest(&sb);
