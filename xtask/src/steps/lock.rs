@@ -679,8 +679,8 @@ fn unrecorded_backup(dir: &Path, dead: &Holder) -> Option<PathBuf> {
 
 /// What a prune killed between a backup's two deletes left
 /// ([`crate::edge::lock::Holder::pruning`]): its manifest without the
-/// backup (the file goes first), or the backup without its manifest; with
-/// why it is removed. Only on a prune's record, of a backup name and its
+/// backup (the file goes first; a backup without its manifest is never
+/// removed), with why it is removed. Only on a prune's record, of a backup name and its
 /// manifest's, plain names in `dir`, and only the very file recorded (its
 /// device, inode and size) whose partner is gone: a whole backup (killed
 /// before either delete), a file given the name since, or anything a
@@ -708,13 +708,9 @@ fn half_pruned(dir: &Path, dead: &Holder) -> Option<(PathBuf, String)> {
                  but not this manifest, which records a backup no longer there"
             ),
         )),
-        (Some(f), None) if backup.is(&f) => Some((
-            dir.join(name),
-            format!(
-                "{who} was deleting this backup when it was killed, and had deleted its \
-                 manifest but not the file"
-            ),
-        )),
+        // A backup without its manifest is no prune's leftover (it deletes
+        // the file first): the manifest was moved or removed since, by
+        // someone else, and the backup's data stays (rvZ).
         _ => None,
     }
 }
