@@ -2029,6 +2029,10 @@ mod tests {
                 "\x1b[31m✘ \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m \x1b[1mstatement too long: SQLITE_TOOBIG\x1b[0m",
             ],
             &["✘ [ERROR] FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"],
+            // rvZ: D1's report of a failure of its state, not the SQL's,
+            // is D1's report all the same.
+            &["✘ [ERROR] database or disk is full: SQLITE_FULL"],
+            &["✘ [ERROR] database is locked: SQLITE_BUSY [code: 7500]"],
         ] {
             assert!(
                 failed_import_reported_by_d1(&import_failed(ended)),
