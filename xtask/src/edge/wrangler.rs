@@ -945,7 +945,9 @@ pub fn failed_import_reported_by_d1(e: &anyhow::Error) -> bool {
     { f.said.iter().map(|l| crate::out::strip_ansi(l)) }.any(|line| {
         line.split_once("[ERROR]").is_some_and(|(_, message)| {
             let message = message.trim();
-            !message.starts_with("A request to the Cloudflare API") && ends_in_sqlite_code(message)
+            // A code of D1's state (SQLITE_FULL) is D1's report too.
+            !message.starts_with("A request to the Cloudflare API")
+                && sqlite_code_at_end(message).is_some()
         })
     })
 }
@@ -1196,17 +1198,23 @@ pub fn failed_in_sql(e: &anyhow::Error) -> bool {
 /// Whether `line` ends in `: SQLITE_<CODE>`, or in that and ` [code: N]`,
 /// `CODE` one of the SQL's fault (not one of [`STATE_CODES`]).
 fn ends_in_sqlite_code(line: &str) -> bool {
+    sqlite_code_at_end(line).is_some_and(|code| {
+        let primary = code.split('_').next().unwrap_or(code);
+        !STATE_CODES.contains(&primary)
+    })
+}
+
+/// The `CODE` of a `line` that ends in `: SQLITE_<CODE>`, or in that and
+/// ` [code: N]`: SQLite's result code, as D1's errors end, whoever's fault.
+fn sqlite_code_at_end(line: &str) -> Option<&str> {
     let line = line.trim_end();
     let line = match line.rsplit_once(" [code: ") {
         Some((before, code)) if code.strip_suffix(']').is_some_and(is_digits) => before,
         _ => line,
     };
-    line.rsplit_once(": SQLITE_").is_some_and(|(_, code)| {
-        let primary = code.split('_').next().unwrap_or(code);
-        !code.is_empty()
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
-            && !STATE_CODES.contains(&primary)
-    })
+    let (_, code) = line.rsplit_once(": SQLITE_")?;
+    let shaped = !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    shaped.then_some(code)
 }
 
 /// SQLite's result codes (their extended forms too: `BUSY_SNAPSHOT`,
