@@ -1609,6 +1609,14 @@ fn an_import_whose_poll_failed_and_cannot_be_checked_is_unknown_and_told_later()
     assert_ne!(run.code, Some(0), "{}", run.all());
     assert!(!run.all().contains("as it was"), "{}", run.all());
     assert!(run.stderr.contains("outcome is unknown"), "{}", run.all());
+    // rvZ: wrangler prints "Uploading complete." even when its upload's
+    // connection failed, so that D1 was handed the import is not known.
+    assert!(
+        run.stderr.contains("D1 may have been handed the import")
+            && !run.stderr.contains("after D1 was handed the import"),
+        "{}",
+        run.all()
+    );
     // The safety backup: the one backup besides the one restored.
     let restored = file.file_name().unwrap().to_str().unwrap();
     let safety: Vec<String> = { remote.sb.backup_files().into_iter() }
