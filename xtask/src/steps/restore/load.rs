@@ -228,8 +228,10 @@ impl Loading<'_> {
                     None => String::new(),
                 };
                 format!(
-                    "the restore failed after D1 was handed the import, and its outcome is \
-                     unknown ({why}): D1 applies an import whole or not at all, so {db} holds \
+                    "the restore failed once D1 may have been handed the import (wrangler \
+                     says its upload completed even when the upload's connection failed), and \
+                     its outcome is unknown ({why}): D1 applies an import whole or not at all, \
+                     so {db} holds \
                      either all of the backup or what it held before. {check}{undo}. The backup \
                      lock keeps this for `cargo xtask status` and the next run{}",
                     self.named_safety()
