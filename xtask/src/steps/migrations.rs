@@ -728,10 +728,11 @@ fn failed_said(
              error from D1: a network failure, a token Cloudflare refused, D1 unavailable, the \
              database locked by another program, full or failing, or wrangler itself. \
              d1_migrations lists {} and every migration after it as pending still, so nothing \
-             was applied by this run: fix what it names and migrate again. Only a timeout may \
-             be the migration's: D1 limits one query to 30 s, which a long migration meets, \
-             and then it must be split into smaller ones. Should you need the way back, \
-             {way_back}",
+             was applied by this run: fix what it names and migrate again. A timeout, a full \
+             database or one out of memory may be the migration's, by its own size: D1 limits \
+             one query to 30 s and a database to its plan's size, which a long or large \
+             migration meets, and then it must be split into smaller ones or make room. Should \
+             you need the way back, {way_back}",
             d1_core::names::shown(first),
         ),
         _ => format!("applying migrations to {db} failed; {advice}"),
