@@ -934,7 +934,7 @@ mod tests {
         let doing = Doing::Loading {
             env: "local".into(),
             backup: backup.into(),
-            backup_sha256: None,
+            backup_sha256: crate::edge::lock::sha256_of(&dir.path().join(backup)),
             safety: None,
             safety_sha256: None,
             migrations_first: false,
@@ -954,6 +954,38 @@ mod tests {
             told.contains("qbtime_db_local holds either all of the backup or what it held before")
                 && told.contains(&diff)
                 && !told.contains("undone, whole, when"),
+            "{told}"
+        );
+    }
+
+    /// rvZ: a load of a dump with no manifest records no sha256, so a file
+    /// of the same name in the backup directory may be another backup (the
+    /// dump was loaded from elsewhere). The diff that tells is given with
+    /// BACKUP, never naming that file as the one loaded.
+    #[test]
+    fn a_load_with_no_sha256_never_names_a_file_of_its_name_as_the_one_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let backup = "backup-local-20261201-0300.sql";
+        std::fs::write(dir.path().join(backup), "another backup").unwrap();
+        let doing = Doing::Loading {
+            env: "local".into(),
+            backup: backup.into(),
+            backup_sha256: None,
+            safety: None,
+            safety_sha256: None,
+            migrations_first: false,
+            checking: false,
+        };
+        let dead = killed("restore into local", &doing);
+        let next = Reader::Next {
+            dead: &dead,
+            command: "backup local",
+        };
+        let (told, _) = told_to(&doing, &project, next);
+        assert!(
+            told.contains("`cargo xtask diff BACKUP live:local`")
+                && !told.contains(&dir.path().join(backup).display().to_string()),
             "{told}"
         );
     }
