@@ -922,16 +922,15 @@ mod tests {
         }
     }
 
-    /// rvW: a local restore killed as its load committed (the record still
-    /// says "loading") left a database holding either all of the backup or
-    /// what it held before; the next run said the load is undone, whole,
-    /// which a committed load is not. It says both, and how to tell which.
-    #[test]
-    fn a_local_load_killed_as_it_committed_is_told_as_either_with_how_to_tell() {
+    /// What the next `backup local` is told of a load into local killed
+    /// while "loading", which recorded no sha256, of a backup whose file in
+    /// the backup directory (the tempdir returned) holds `contents`: the
+    /// directory, the backup's name, and the text.
+    fn told_of_a_killed_local_load(contents: &str) -> (tempfile::TempDir, String, String) {
         let dir = tempfile::tempdir().unwrap();
         let project = project(dir.path());
         let backup = "backup-local-20261201-0300.sql";
-        std::fs::write(dir.path().join(backup), "x").unwrap();
+        std::fs::write(dir.path().join(backup), contents).unwrap();
         let doing = Doing::Loading {
             env: "local".into(),
             backup: backup.into(),
@@ -947,6 +946,16 @@ mod tests {
             command: "backup local",
         };
         let (told, _) = told_to(&doing, &project, next);
+        (dir, backup.to_owned(), told)
+    }
+
+    /// rvW: a local restore killed as its load committed (the record still
+    /// says "loading") left a database holding either all of the backup or
+    /// what it held before; the next run said the load is undone, whole,
+    /// which a committed load is not. It says both, and how to tell which.
+    #[test]
+    fn a_local_load_killed_as_it_committed_is_told_as_either_with_how_to_tell() {
+        let (_dir, _, told) = told_of_a_killed_local_load("x");
         // No sha256 recorded (a dump with no manifest): BACKUP stands for it.
         let diff = "`cargo xtask diff BACKUP live:local`";
         assert!(
@@ -963,28 +972,10 @@ mod tests {
     /// BACKUP, never naming that file as the one loaded.
     #[test]
     fn a_load_with_no_sha256_never_names_a_file_of_its_name_as_the_one_loaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let project = project(dir.path());
-        let backup = "backup-local-20261201-0300.sql";
-        std::fs::write(dir.path().join(backup), "another backup").unwrap();
-        let doing = Doing::Loading {
-            env: "local".into(),
-            backup: backup.into(),
-            backup_sha256: None,
-            safety: None,
-            safety_sha256: None,
-            migrations_first: false,
-            checking: false,
-        };
-        let dead = killed("restore into local", &doing);
-        let next = Reader::Next {
-            dead: &dead,
-            command: "backup local",
-        };
-        let (told, _) = told_to(&doing, &project, next);
+        let (dir, backup, told) = told_of_a_killed_local_load("another backup");
         assert!(
             told.contains("`cargo xtask diff BACKUP live:local`")
-                && !told.contains(&dir.path().join(backup).display().to_string()),
+                && !told.contains(&dir.path().join(&backup).display().to_string()),
             "{told}"
         );
     }
