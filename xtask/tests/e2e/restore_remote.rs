@@ -1657,3 +1657,90 @@ fn an_import_whose_upload_failed_leaves_prod_as_it_was() {
     assert_eq!(dump_of(&remote.db), before);
     assert_safety_backup_named(&remote, &run);
 }
+
+/// The uploads of import files the loopback was sent so far (`PUT`s to
+/// its signed URLs).
+fn uploads(remote: &Remote) -> usize {
+    { remote.server.requests().into_iter() }
+        .filter(|r| r.starts_with("PUT ") && r.contains("/__signed/"))
+        .count()
+}
+
+/// prod's import of `file` failed once D1 had its file (D1 reported the
+/// failure: `ingest_fail_after`), so that D1 keeps the upload: a retry of
+/// the same restore finds it, and wrangler says "File already uploaded."
+/// and skips the upload. The uploads made by then.
+fn failed_once_leaving_the_upload(
+    remote: &Remote,
+    home: &std::path::Path,
+    file: &std::path::Path,
+) -> usize {
+    let faults = d1_loopback::Faults {
+        ingest_fail_after: Some(20),
+        ..Default::default()
+    };
+    let first = restore_into_prod_under(remote, home, file, faults);
+    assert!(
+        first.stderr.contains("so it is unchanged"),
+        "the premise: {}",
+        first.all()
+    );
+    let uploaded = uploads(remote);
+    assert!(uploaded > 0, "the premise: the file was uploaded");
+    uploaded
+}
+
+/// wrangler skips the upload when D1 already has the file (its `init`
+/// finds the MD5: "File already uploaded. Processing."), as on a retry
+/// after a failed import. The restore goes through that path as through
+/// an upload: prod holds the backup, checked.
+#[test]
+fn a_retry_restores_through_the_file_d1_already_has() {
+    let (remote, home, file) = prod_and_its_backup();
+    let backed_up = counts(&remote.db);
+    prod_moves_on(&remote);
+    let uploaded = failed_once_leaving_the_upload(&remote, home.path(), &file);
+    let run = restore_into_prod(&remote, home.path(), &file);
+    run.assert_ok();
+    assert_eq!(
+        uploads(&remote),
+        uploaded,
+        "the retry uploaded the file again"
+    );
+    assert_eq!(counts(&remote.db), backed_up, "{}", run.all());
+    assert!(run.stdout.contains("Restored "), "{}", run.all());
+}
+
+/// A failure after "File already uploaded." is told as one after
+/// "Uploading complete.": D1 may have been handed the import, so its
+/// outcome is read; here it was lost before D1 ran it, so it is unknown,
+/// may still land, and the lock keeps it for `status`.
+#[test]
+fn a_failure_after_the_file_was_already_uploaded_is_told_as_after_an_upload() {
+    let (remote, home, file) = prod_and_its_backup();
+    prod_moves_on(&remote);
+    let before = counts(&remote.db);
+    let uploaded = failed_once_leaving_the_upload(&remote, home.path(), &file);
+    let faults = d1_loopback::Faults {
+        import_poll_status_before_apply: Some(500),
+        ..Default::default()
+    };
+    let run = restore_into_prod_under(&remote, home.path(), &file, faults);
+    assert_eq!(uploads(&remote), uploaded, "the premise: no upload");
+    assert_eq!(counts(&remote.db), before, "{}", run.all());
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let all = run.all();
+    assert!(!all.contains("as it was"), "{all}");
+    assert!(
+        run.stderr.contains("D1 may have been handed the import")
+            && run.stderr.contains("outcome is unknown")
+            && run.stderr.contains("may still land"),
+        "{all}"
+    );
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status.all().contains("outcome is unknown"),
+        "status does not tell the unsettled restore:\n{}",
+        status.all()
+    );
+}
