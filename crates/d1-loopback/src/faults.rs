@@ -43,6 +43,12 @@ pub struct Faults {
     /// values with it, its error ending in SQLite's result code. Rolled
     /// back like any failed import.
     pub ingest_fail_at_statement_with: Option<String>,
+    /// Every import started from now on fails with this error of D1's
+    /// own, which is no statement's and ends in no SQLite code (workers-sdk
+    /// #7554: "Durable Object's isolate exceeded its memory limit and was
+    /// reset."), and is rolled back: nothing of it applies. Its poll
+    /// answers `status: "error"`, D1's final word on the import.
+    pub import_fails_with: Option<String>,
     /// Every `/query` request whose SQL holds this text (what `wrangler d1
     /// migrations apply` and `d1 execute --command` send) fails as D1 fails
     /// a statement, answered 400 with code 7500, and changes nothing.

@@ -317,7 +317,7 @@ fn run_job(
     state: &Mutex<DbState>,
     job: &ImportJob,
     file: &tempfile::TempPath,
-    (fault, loses): (crate::script::IngestFault, Option<String>),
+    (fault, loses, fails_with): (crate::script::IngestFault, Option<String>, Option<String>),
 ) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let whole = |message: String| ScriptError {
@@ -325,6 +325,10 @@ fn run_job(
             statement: None,
             statements_run: 0,
         };
+        if let Some(message) = fails_with {
+            // D1 rolls the import back: none of it applies.
+            return Err(whole(message));
+        }
         let bytes = std::fs::read(file)
             .map_err(|e| whole(format!("d1-loopback could not read the upload: {e}")))?;
         let text = ScriptText::new(bytes).map_err(whole)?;
@@ -372,6 +376,7 @@ fn start_job(ctx: &Ctx<'_>, db: &Database, imports: &mut Imports, upload_at: usi
             at_statement_with: faults.ingest_fail_at_statement_with,
         },
         faults.ingest_loses_table,
+        faults.import_fails_with,
     );
     let state = db.state_handle();
     let run = {

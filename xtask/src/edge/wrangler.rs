@@ -2041,6 +2041,15 @@ mod tests {
             // is D1's report all the same.
             &["✘ [ERROR] database or disk is full: SQLITE_FULL"],
             &["✘ [ERROR] database is locked: SQLITE_BUSY [code: 7500]"],
+            // #7554: D1's own error, no SQLite code, from a poll answered
+            // `status: "error"`: wrangler's APIError, with its notes.
+            &[
+                "✘ [ERROR] Durable Object's isolate exceeded its memory limit and was reset.",
+                "",
+                "  Processed 0 queries.",
+                "  ",
+                "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ],
         ] {
             assert!(
                 failed_import_reported_by_d1(&import_failed(ended)),
@@ -2061,8 +2070,16 @@ mod tests {
                 "✘ [ERROR] Received a malformed response from the API",
                 "  <html><head><title>524 A timeout occurred</title></head>",
             ],
-            &["✘ [ERROR] fetch failed"],
+            &[
+                "✘ [ERROR] fetch failed",
+                "If you think this is a bug then please create an issue at https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ],
             &["✘ [ERROR] Not currently importing anything."],
+            &[
+                "✘ [ERROR] Received a malformed response from the API",
+                "  <html><head><title>524 A timeout occurred</title></head>",
+                "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ],
             // Stopped at the time limit: nothing after the upload.
             &[],
         ] {

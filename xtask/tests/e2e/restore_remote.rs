@@ -1744,3 +1744,42 @@ fn a_failure_after_the_file_was_already_uploaded_is_told_as_after_an_upload() {
         status.all()
     );
 }
+
+/// What D1 answered for an import that ran out of memory (workers-sdk
+/// #7554), rolled back: an error of its own, with no SQLite code.
+const MEMORY_RESET: &str = "Durable Object's isolate exceeded its memory limit and was reset.";
+
+/// D1 failed the import with an error of its own, no SQLite code (#7554),
+/// its poll answering `status: "error"`: that is D1's final word, not a
+/// poll wrangler lost. The export then decides: prod holds what it held
+/// before, so it is told unchanged, not "may still land", and the lock is
+/// settled (`status` tells no unsettled restore).
+#[test]
+fn an_import_d1_failed_without_an_sqlite_code_is_told_unchanged() {
+    let (remote, home, file) = prod_and_its_backup();
+    prod_moves_on(&remote);
+    let before = dump_of(&remote.db);
+    let faults = d1_loopback::Faults {
+        import_fails_with: Some(MEMORY_RESET.to_owned()),
+        ..Default::default()
+    };
+    let run = restore_into_prod_under(&remote, home.path(), &file, faults);
+    assert_eq!(dump_of(&remote.db), before, "{}", run.all());
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let all = run.all();
+    for wrong in ["outcome is unknown", "may still land"] {
+        assert!(!all.contains(wrong), "{wrong:?} said:\n{all}");
+    }
+    assert!(
+        run.stderr.contains("D1 reported the import failed")
+            && run.stderr.contains("so it is unchanged"),
+        "{all}"
+    );
+    assert_safety_backup_named(&remote, &run);
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        !status.all().contains("outcome is unknown"),
+        "status tells a settled restore as unsettled:\n{}",
+        status.all()
+    );
+}
