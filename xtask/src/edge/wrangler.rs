@@ -930,27 +930,46 @@ pub fn failed_refused_by_api(e: &anyhow::Error) -> bool {
 }
 
 /// Whether the remote import (`d1 execute --remote --file`) that failed
-/// with `e` was told failed by D1 itself: wrangler's error headline
-/// (`✘ [ERROR] …`) is D1's error of a statement, ending in SQLite's result
-/// code (`no such table: main.B: SQLITE_ERROR`). wrangler prints that
-/// headline from a poll D1 answered `status: "error"`, once the import is
-/// over and rolled back. A poll wrangler lost (`A request to the Cloudflare
-/// API (…) failed.` for a 5xx, 429 or 524, `Received a malformed response
-/// from the API`, `fetch failed` for a reset, wrangler stopped at its time
-/// limit) tells nothing of the import's end: D1 may still be running it.
+/// with `e` was told failed by D1 itself, from a poll D1 answered `status:
+/// "error"` once the import was over and rolled back. wrangler then prints
+/// the poll's `errors` as its error headline (`✘ [ERROR] …`) in an
+/// `APIError`, whose notes end in its "If you think this is a bug, please
+/// open an issue" ([`API_ERROR_NOTE`]): D1's error of a statement, ending
+/// in SQLite's result code (`no such table: main.B: SQLITE_ERROR`), or one
+/// of D1's own without a code (workers-sdk #7554: `Durable Object's
+/// isolate exceeded its memory limit and was reset.`). A poll wrangler
+/// lost (`A request to the Cloudflare API (…) failed.` for a 5xx, 429 or
+/// 524, `Received a malformed response from the API`, `fetch failed` for a
+/// reset, D1's refusal of the poll itself such as `Not currently importing
+/// anything.`, wrangler stopped at its time limit) tells nothing of the
+/// import's end: D1 may still be running it.
 pub fn failed_import_reported_by_d1(e: &anyhow::Error) -> bool {
     let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
         return false;
     };
-    { f.said.iter().map(|l| crate::out::strip_ansi(l)) }.any(|line| {
+    let said: Vec<String> = { f.said.iter() }
+        .map(|l| crate::out::strip_ansi(l).into_owned())
+        .collect();
+    let an_api_error = said.iter().any(|l| l.contains(API_ERROR_NOTE));
+    said.iter().any(|line| {
         line.split_once("[ERROR]").is_some_and(|(_, message)| {
             let message = message.trim();
+            let lost = [
+                "A request to the Cloudflare API",
+                "Received a malformed response",
+            ]
+            .iter()
+            .any(|p| message.starts_with(p));
             // A code of D1's state (SQLITE_FULL) is D1's report too.
-            !message.starts_with("A request to the Cloudflare API")
-                && sqlite_code_at_end(message).is_some()
+            !lost && (sqlite_code_at_end(message).is_some() || an_api_error)
         })
     })
 }
+
+/// The note wrangler adds to an error of its `APIError` kind (a poll's
+/// `status: "error"`, an API answer it could not use), which its other
+/// errors (`fetch failed`, a refusal it prints as it is) lack.
+const API_ERROR_NOTE: &str = "If you think this is a bug, please open an issue";
 
 /// Whether the wrangler run that failed with `e` printed a line holding
 /// one of `needles` (its own progress lines: `Uploading complete.`).
