@@ -37,6 +37,12 @@ pub struct Faults {
     /// handed; here a held import runs when the test says so
     /// ([`crate::Server::release_held_imports`]), or never.
     pub import_poll_status_before_apply: Option<u16>,
+    /// Every import started from now on is held, not run, and its polls
+    /// answer `"active"` (each after waiting as for a running import):
+    /// an import D1 was handed and has not ended, which wrangler goes on
+    /// polling. A held import runs when the test says so
+    /// ([`crate::Server::release_held_imports`]), or never.
+    pub import_held: bool,
     /// Every import started from now on fails at its first statement whose
     /// text holds this, as D1 fails a statement: named by its number and
     /// quoted from its start ("Statement N failed: INSERT …"), the row's

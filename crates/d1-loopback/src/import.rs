@@ -84,8 +84,8 @@ pub(crate) struct Imports {
     uploads: Vec<Upload>,
     /// Oldest first.
     jobs: Vec<Arc<ImportJob>>,
-    /// Imports started under `Faults::import_poll_status_before_apply`,
-    /// not yet run.
+    /// Imports started under `Faults::import_poll_status_before_apply` or
+    /// `Faults::import_held`, not yet run.
     held: Vec<HeldImport>,
 }
 
@@ -383,7 +383,7 @@ fn start_job(ctx: &Ctx<'_>, db: &Database, imports: &mut Imports, upload_at: usi
         let job = Arc::clone(&job);
         move || run_job(&state, &job, &file, injected)
     };
-    if faults.import_poll_status_before_apply.is_some() {
+    if faults.import_poll_status_before_apply.is_some() || faults.import_held {
         imports.held.push(HeldImport(Box::new(run)));
     } else if let Err(e) = spawn_import(ctx.shared, run) {
         return Reply::cf_error(500, 7500, format!("could not start the import: {e}"));

@@ -1783,3 +1783,103 @@ fn an_import_d1_failed_without_an_sqlite_code_is_told_unchanged() {
         status.all()
     );
 }
+
+/// `cmd` run, and sent one SIGINT once the loopback has been asked to
+/// poll an import (D1 was handed it; wrangler is following it).
+fn interrupt_once_polling(remote: &Remote, mut cmd: std::process::Command) -> Run {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    let polled = || {
+        { remote.server.requests().into_iter() }
+            .filter(|r| r.contains("/import"))
+            .count()
+            >= 2
+    };
+    let started = std::time::Instant::now();
+    while !polled() {
+        assert!(started.elapsed().as_secs() < 300, "no import was polled");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let Some(status) = ended_within(&mut child, std::time::Duration::from_secs(60)) else {
+        panic!("still running a minute after one SIGINT");
+    };
+    Run::from_output(std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    })
+}
+
+/// Ctrl-C while wrangler follows an import D1 was handed stops wrangler,
+/// not D1: it is told as a failure after the hand-over is (D1 may have
+/// been handed the import, its outcome unknown, with the diff that checks
+/// and the restore that undoes), and the lock keeps it for `status`.
+#[test]
+fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
+    let (remote, home, file) = prod_and_its_backup();
+    let backed_up = counts(&remote.db);
+    prod_moves_on(&remote);
+    remote.server.set_faults(d1_loopback::Faults {
+        import_held: true,
+        ..Default::default()
+    });
+    let cmd = remote.xtask_command(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    let run = interrupt_once_polling(&remote, cmd);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let all = run.all();
+    assert_eq!(run.code, Some(130), "{all}");
+    assert!(run.stderr.contains("interrupted by SIGINT"), "{all}");
+    for wrong in ["starts clean", "as it was"] {
+        assert!(!all.contains(wrong), "{wrong:?} said:\n{all}");
+    }
+    assert!(
+        run.stderr.contains("D1 may have been handed the import")
+            && run.stderr.contains("outcome is unknown")
+            && run.stderr.contains("cargo xtask diff")
+            && run.stderr.contains("--replace --confirm qbtime_db_prod"),
+        "{all}"
+    );
+    // D1 then runs the import: prod holds the backup, and `status` tells
+    // the unsettled restore.
+    assert_eq!(remote.server.release_held_imports(), 1);
+    let started = std::time::Instant::now();
+    while counts(&remote.db) != backed_up {
+        assert!(started.elapsed().as_secs() < 120, "the import never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        status.all().contains("outcome is unknown"),
+        "status does not tell the unsettled restore:\n{}",
+        status.all()
+    );
+}
