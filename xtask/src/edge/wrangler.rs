@@ -737,8 +737,8 @@ impl Wrangler {
         // stops here; one that came as it finished its work leaves that
         // work done, and said so (a Time Travel restore D1 made is no
         // failure): the command stops at its next step.
-        if !status.success() {
-            crate::edge::signals::check()?;
+        if let (false, Some(signal)) = (status.success(), crate::edge::signals::received()) {
+            return Err(stopped(invocation, signal, said));
         }
         if fired {
             // An import wrangler handed D1 goes on without it.
@@ -875,6 +875,28 @@ fn open_files_limit() -> String {
         0 => limit.rlim_cur.to_string(),
         _ => "unknown".to_owned(),
     }
+}
+
+/// The error of a wrangler run that `signal` stopped: [`Interrupted`],
+/// and for a remote import what wrangler had said by then ([`Failed`],
+/// which [`failed_having_said`] reads): whether D1 may have been handed
+/// the import, which goes on without wrangler.
+///
+/// [`Interrupted`]: crate::edge::signals::Interrupted
+fn stopped(invocation: &Invocation, signal: i32, said: Vec<String>) -> anyhow::Error {
+    let interrupted = crate::edge::signals::Interrupted(signal);
+    if !invocation.is_remote_import() {
+        return interrupted.into();
+    }
+    anyhow::Error::new(Failed {
+        message: format!(
+            "wrangler was stopped while trying to {}",
+            invocation.purpose
+        ),
+        said,
+        stdout: None,
+    })
+    .context(interrupted)
 }
 
 /// What wrangler says, without a terminal, when it has no credentials.

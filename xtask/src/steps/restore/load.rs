@@ -136,6 +136,7 @@ impl Loading<'_> {
                 })?;
         }
         let (lock, project) = (underway.lock, underway.project);
+        let left = underway.left.clone();
         underway.migrations_applied()?;
         let loading = self.local_file.map(|_| {
             crate::out::Activity::counting(
@@ -158,7 +159,7 @@ impl Loading<'_> {
         drop(loading);
         if let Err(e) = loaded {
             if self.local_file.is_none() && import_may_have_started(&e) {
-                return Err(self.after_failure(project, e, lock));
+                return Err(self.after_failure(project, e, (lock, left.as_deref())));
             }
             let state = if mode == Mode::Clean {
                 "the migrations were applied but no rows were loaded: the target has the schema only"
@@ -178,20 +179,33 @@ impl Loading<'_> {
     /// is read ([`check::after_failed_import`]) and said. When it cannot
     /// be told, the lock keeps its record ([`BackupLock::leave_unsettled`])
     /// for `status` and the next run, with the way to check and undo.
+    /// Stopped by a signal, it reads nothing and tells the same, with what
+    /// a restore into a database it created leaves in place (`left`).
     fn after_failure(
         &self,
         project: &Project,
         e: anyhow::Error,
-        lock: &BackupLock,
+        (lock, left): (&BackupLock, Option<&str>),
     ) -> anyhow::Error {
-        let (target, source) = (self.target, self.source);
-        let db = &target.database_name;
+        if crate::edge::signals::received().is_some() {
+            // Stopped: D1 goes on with an import it was handed, and nothing
+            // more runs here to read what it did.
+            lock.leave_unsettled();
+            let told =
+                self.outcome_unknown("was stopped", "wrangler was stopped while it followed it");
+            let told = match left {
+                Some(left) => format!("{told}; {left}"),
+                None => told,
+            };
+            crate::edge::signals::changed(told.clone());
+            return e.context(told);
+        }
         let access = (self.wrangler, self.cmds);
         let reported = crate::edge::wrangler::failed_import_reported_by_d1(&e);
         let outcome = check::after_failed_import(
             project,
             access,
-            (target, source, self.mode),
+            (self.target, self.source, self.mode),
             (self.safety.as_deref(), reported),
         );
         let why = match outcome {
@@ -206,39 +220,49 @@ impl Loading<'_> {
             }
             check::AfterFailure::Unchanged => format!(
                 "the restore failed; the load is all-or-nothing, and D1 reported the import \
-                 failed and did not apply it: an export of {db} taken now holds what it held \
+                 failed and did not apply it: an export of {} taken now holds what it held \
                  before (the safety backup's content, or no row), so it is unchanged{}",
+                self.target.database_name,
                 self.named_safety()
             ),
             check::AfterFailure::Unknown(why) => {
                 lock.leave_unsettled();
-                let file = |f: &Path| crate::out::to_paste(f.display().to_string());
-                let check = format!(
-                    "`cargo xtask diff {} live:{}` tells whether it holds the backup",
-                    file(&source.file),
-                    target.name
-                );
-                let undo = match self.safety {
-                    Some(safety) => format!(
-                        "; `cargo xtask restore {} --to {} --replace --confirm {db}` puts back \
-                         the safety backup taken before it",
-                        file(safety),
-                        target.name
-                    ),
-                    None => String::new(),
-                };
-                format!(
-                    "the restore failed once D1 may have been handed the import (wrangler \
-                     says its upload completed even when the upload's connection failed), and \
-                     its outcome is unknown ({why}): D1 applies an import whole or not at all, \
-                     so {db} holds \
-                     either all of the backup or what it held before. {check}{undo}. The backup \
-                     lock keeps this for `cargo xtask status` and the next run{}",
-                    self.named_safety()
-                )
+                self.outcome_unknown("failed", &why)
             }
         };
         e.context(why)
+    }
+
+    /// What a remote restore tells when it `how` (failed, was stopped)
+    /// once D1 may have been handed the import and what D1 did is not
+    /// known (`why`): the diff that tells, the restore that undoes, and
+    /// that the lock keeps it ([`BackupLock::leave_unsettled`]).
+    fn outcome_unknown(&self, how: &str, why: &str) -> String {
+        let (target, source) = (self.target, self.source);
+        let db = &target.database_name;
+        let file = |f: &Path| crate::out::to_paste(f.display().to_string());
+        let check = format!(
+            "`cargo xtask diff {} live:{}` tells whether it holds the backup",
+            file(&source.file),
+            target.name
+        );
+        let undo = match self.safety {
+            Some(safety) => format!(
+                "; `cargo xtask restore {} --to {} --replace --confirm {db}` puts back the \
+                 safety backup taken before it",
+                file(safety),
+                target.name
+            ),
+            None => String::new(),
+        };
+        format!(
+            "the restore {how} once D1 may have been handed the import (wrangler says its \
+             upload completed even when the upload's connection failed), and its outcome is \
+             unknown ({why}): D1 applies an import whole or not at all, so {db} holds either \
+             all of the backup or what it held before. {check}{undo}. The backup lock keeps \
+             this for `cargo xtask status` and the next run{}",
+            self.named_safety()
+        )
     }
 
     /// The restored rows against the manifest (or the dump), then the
@@ -358,11 +382,15 @@ impl Loading<'_> {
 
 /// Whether the remote load that failed with `e` may have started D1's
 /// import: wrangler said it uploaded the file (or found it uploaded), and
-/// no upload failure of its own followed. A failure before (a refused
-/// token, a refused `init`, a failed upload) leaves the target as it was.
+/// no upload failure of its own followed; or, stopped by a signal, that it
+/// had begun the upload (what it printed last may not have reached us). A
+/// failure before (a refused token, a refused `init`, a failed upload)
+/// leaves the target as it was.
 fn import_may_have_started(e: &anyhow::Error) -> bool {
     use crate::edge::wrangler::failed_having_said;
-    let handed = failed_having_said(e, &["Uploading complete", "File already uploaded"]);
+    let stopped = crate::edge::signals::received().is_some();
+    let handed = failed_having_said(e, &["Uploading complete", "File already uploaded"])
+        || (stopped && failed_having_said(e, &["Uploading "]));
     let not_uploaded = failed_having_said(
         e,
         &[

@@ -419,6 +419,7 @@ fn record_loading<'l>(
         project,
         loading: clean.then(|| doing(false)),
         on_import: None,
+        left: None,
     };
     if target.location == Location::Local {
         crate::edge::signals::changed(local_underway(loading, clean));
@@ -445,6 +446,7 @@ fn record_loading<'l>(
             false => on_import.clone(),
         });
         then.on_import = clean.then_some(on_import);
+        then.left = left;
     }
     Ok(then)
 }
@@ -489,6 +491,9 @@ struct Underway<'l> {
     project: &'l Project,
     loading: Option<crate::edge::lock::Doing>,
     on_import: Option<String>,
+    /// What a remote restore into a database it created leaves in place,
+    /// which an interrupt tells whatever else it tells.
+    left: Option<String>,
 }
 
 impl Underway<'_> {
