@@ -651,3 +651,63 @@ fn a_remote_backup_that_did_not_count_whole_reals_says_so_in_the_restore_plan() 
         restore.all()
     );
 }
+
+/// prod holds text that is not UTF-8 (`CAST(x'41ff42' AS TEXT)`, which
+/// SQLite and D1 keep as it is). D1's export decodes it as JavaScript
+/// does, with U+FFFD, and the backup held another value, GOOD and silent.
+/// The backup warns naming the column and the count of rows, never the
+/// value, records it in its manifest (`replaced_text`), and `verify` says
+/// so; valid non-ASCII text (`café`) and plain text are not counted.
+#[test]
+fn a_remote_backup_of_text_that_is_not_utf8_says_its_export_replaced_it() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, title);\n\
+         INSERT INTO notes VALUES (1, CAST(x'41ff42' AS TEXT), 'caf' || char(233)), \
+         (2, CAST(x'c3' AS TEXT), 'plain'), (3, 'ok', CAST(x'80' AS TEXT)), \
+         (4, 'caf' || char(233), 'x');",
+    );
+    backup.assert_ok();
+    let warned = backup.all().lines().any(|l| {
+        l.starts_with("warning:")
+            && l.contains("notes.body (2 rows)")
+            && l.contains("notes.title (1 row)")
+            && l.contains("U+FFFD")
+    });
+    assert!(
+        warned,
+        "the backup did not say D1's export replaced text that is not UTF-8:\n{}",
+        backup.all()
+    );
+    assert!(!backup.all().contains('\u{FFFD}'), "{}", backup.all());
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(
+        m["replaced_text"],
+        serde_json::json!({"notes": {"body": 2, "title": 1}}),
+        "{m:#}"
+    );
+    let verify = remote.xtask(home.path(), &["verify", &name, "--no-record"]);
+    assert!(
+        verify
+            .all()
+            .lines()
+            .any(|l| l.contains("notes.body (2 rows)") && l.contains("U+FFFD")),
+        "verify does not say the backup holds text D1's export replaced:\n{}",
+        verify.all()
+    );
+}
+
+/// Text that is all valid UTF-8, non-ASCII too, is counted as none: the
+/// manifest records `{}` and nothing is warned.
+#[test]
+fn a_remote_backup_of_valid_utf8_text_records_none_replaced() {
+    let (remote, _home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES (1, 'caf' || char(233)), (2, char(128512)), (3, 'plain');",
+    );
+    backup.assert_ok();
+    assert!(!backup.all().contains("U+FFFD"), "{}", backup.all());
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["replaced_text"], serde_json::json!({}), "{m:#}");
+}
