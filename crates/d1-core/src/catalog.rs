@@ -417,6 +417,30 @@ pub fn columns_keeping_whole_reals(
     schema: &[String],
     tables: &[String],
 ) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+    columns_where(schema, tables, |strict, declared| {
+        let declared = declared.to_ascii_uppercase();
+        (strict && declared == "ANY") || blob_affinity(&declared)
+    })
+}
+
+/// Every column of `tables` that an export writes (generated columns are
+/// left out), per table: any of them can hold text, whatever its type.
+pub fn columns_exported(
+    schema: &[String],
+    tables: &[String],
+) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+    columns_where(schema, tables, |_, _| true)
+}
+
+/// The columns of the ordinary tables among `tables` for which `keep`
+/// (whether the table is STRICT, the column's declared type) holds, per
+/// table in order, tables with none left out. Read on a copy of the
+/// schema in memory.
+fn columns_where(
+    schema: &[String],
+    tables: &[String],
+    keep: impl Fn(bool, &str) -> bool,
+) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
     use rusqlite::OptionalExtension as _;
     let copy = schema_copy(schema)?;
     let mut out = Vec::new();
@@ -440,11 +464,7 @@ pub fn columns_keeping_whole_reals(
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?
             .filter_map(|c| match c {
-                Ok((name, declared)) => {
-                    let declared = declared.to_ascii_uppercase();
-                    let any = strict && declared == "ANY";
-                    (any || blob_affinity(&declared)).then_some(Ok(name))
-                }
+                Ok((name, declared)) => keep(strict, &declared).then_some(Ok(name)),
                 Err(e) => Some(Err(e)),
             })
             .collect::<rusqlite::Result<_>>()?;
@@ -500,9 +520,22 @@ pub fn whole_reals_queries(
             quote_ident(table)
         )
     });
+    union_all(
+        columns.iter().map(|(table, _)| table).zip(selects),
+        most_bytes,
+    )
+}
+
+/// `selects` (one per table) joined with `UNION ALL` into queries kept
+/// under `most_bytes` and [`WHOLE_REALS_MOST_SELECTS`] terms; a table
+/// whose own SELECT is over `most_bytes` is left out.
+fn union_all<'a>(
+    selects: impl Iterator<Item = (&'a String, String)>,
+    most_bytes: usize,
+) -> WholeRealsQueries {
     let mut made = WholeRealsQueries::default();
     let mut terms = 0;
-    for ((table, _), select) in columns.iter().zip(selects) {
+    for (table, select) in selects {
         if select.len() > most_bytes {
             made.left_out.push(table.clone());
             continue;
@@ -523,6 +556,93 @@ pub fn whole_reals_queries(
         }
     }
     made
+}
+
+/// Read-only queries reading, in one pass over each table, the bytes (in
+/// hex) of its text values that are not all ASCII, in `columns`
+/// ([`columns_exported`]), for [`not_utf8_counts`] to count those that
+/// are not UTF-8: D1 hands text to JavaScript, which decodes such bytes as
+/// U+FFFD, so its export (and its query API) write another value. No SQL
+/// function of D1's tells UTF-8 from not, and `GLOB` decodes every byte
+/// over 0x7f as a character outside 1 to 0x7f, so the filter passes every
+/// value with such a byte and no ASCII one. Each row is `(name, h)`: the
+/// table, and `i:HEX ` for each such value, `i` the column's place in
+/// `columns`. Split as [`whole_reals_queries`].
+pub fn non_ascii_text_queries(
+    columns: &[(String, Vec<String>)],
+    most_bytes: usize,
+) -> WholeRealsQueries {
+    use crate::statement::{quote_ident, quote_literal};
+    let selects = columns.iter().map(|(table, cols)| {
+        let wanted: Vec<String> = { cols.iter() }
+            .map(|c| non_ascii_text(&quote_ident(c)))
+            .collect();
+        let hexes: Vec<String> = (wanted.iter().zip(cols).enumerate())
+            .map(|(i, (w, c))| {
+                format!(
+                    "CASE WHEN {w} THEN '{i}:' || hex({}) || ' ' ELSE '' END",
+                    quote_ident(c)
+                )
+            })
+            .collect();
+        format!(
+            "SELECT {} AS name, {} AS h FROM {} WHERE {}",
+            quote_literal(table),
+            hexes.join(" || "),
+            quote_ident(table),
+            wanted.join(" OR ")
+        )
+    });
+    union_all(
+        columns.iter().map(|(table, _)| table).zip(selects),
+        most_bytes,
+    )
+}
+
+/// Whether the column `c` (quoted) holds text with a byte over 0x7f.
+fn non_ascii_text(c: &str) -> String {
+    format!("(typeof({c}) = 'text' AND {c} GLOB '*[^' || char(1) || '-' || char(127) || ']*')")
+}
+
+/// Adds to `counts` (per table, per column) the values of one row of
+/// [`non_ascii_text_queries`] whose bytes are not UTF-8. `columns` as
+/// given to it. A value it cannot read is none.
+pub fn not_utf8_counts(
+    columns: &[(String, Vec<String>)],
+    (table, h): (&str, &str),
+    counts: &mut BTreeMap<String, BTreeMap<String, u64>>,
+) {
+    let Some((_, cols)) = columns.iter().find(|(t, _)| t == table) else {
+        return;
+    };
+    for value in h.split_ascii_whitespace() {
+        let Some((i, hex)) = value.split_once(':') else {
+            continue;
+        };
+        let (Some(column), Some(bytes)) =
+            (i.parse().ok().and_then(|i: usize| cols.get(i)), unhex(hex))
+        else {
+            continue;
+        };
+        if std::str::from_utf8(&bytes).is_err() {
+            *counts
+                .entry(table.to_owned())
+                .or_default()
+                .entry(column.clone())
+                .or_default() += 1;
+        }
+    }
+}
+
+/// The bytes `hex` (SQLite's `hex()`, upper case) spells.
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// SQLite refuses a compound SELECT of more than 500 terms

@@ -96,6 +96,15 @@ pub struct Manifest {
     /// recorded them only where there were any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whole_reals: Option<BTreeMap<String, u64>>,
+    /// Per table, per column, how many text values that are not UTF-8 a
+    /// remote backup read before its export: D1 hands text to JavaScript,
+    /// which decodes such bytes as U+FFFD, so its export wrote another
+    /// value, which a restore brings back. Empty where it found none;
+    /// absent where it did not look (a local backup, which keeps them
+    /// exactly, a schema-only one, a read that failed or left a table out)
+    /// and from a manifest an earlier version wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_text: Option<BTreeMap<String, BTreeMap<String, u64>>>,
     /// A backup of chosen tables: their `sqlite_sequence` counters (the
     /// highest id an AUTOINCREMENT table has ever given), read just before
     /// the export, which leaves them out (D1's, as wrangler's `--table`).
@@ -381,6 +390,14 @@ impl Manifest {
             bail!(
                 "it records whole REALs in {}, a table it does not record, or records none there",
                 crate::names::shown(table.0)
+            );
+        }
+        if let Some((table, _)) = { self.replaced_text.iter().flatten() }.find(|(t, columns)| {
+            !self.rows.contains_key(*t) || columns.is_empty() || columns.values().any(|n| *n == 0)
+        }) {
+            bail!(
+                "it records text that is not UTF-8 in {}, a table it does not record, or records none there",
+                crate::names::shown(table)
             );
         }
         self.check_virtual_tables()

@@ -138,6 +138,18 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
             crate::steps::backup::wide_integers_said(&unrecorded)
         );
     }
+    if let Some(replaced) = { manifest.as_ref() }
+        .and_then(|m| m.replaced_text.as_ref())
+        .filter(|r| !r.is_empty())
+    {
+        // The file is D1's export, checked whole; what it lost was lost
+        // before it was written, as its backup recorded.
+        crate::warn!(
+            "{}: {}",
+            d1_core::names::file_name(&file),
+            crate::steps::backup::replaced_text_said(replaced)
+        );
+    }
     if let Some(mut m) = manifest
         && !args.no_record
     {

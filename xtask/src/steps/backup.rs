@@ -318,7 +318,6 @@ fn take(
     let started = Utc::now();
     let names = request.names(&project.backup_dir, started);
     guard_backup_dir(sh, project, &names)?;
-
     let cmds = project.commands();
     let local_file = local_sqlite_file(project, env, args);
     if args.dry_run && !project.wrangler_installed() {
@@ -364,6 +363,7 @@ fn take(
         sequences: source.sequences(args, (&catalog, &scope))?,
         rowids_renumbered,
         whole_reals: source.whole_reals(args, (&catalog, &scope)),
+        replaced_text: source.replaced_text(args, (&catalog, &scope)),
     };
     let (file, manifest_path) = write_verified(
         sh,
@@ -1242,6 +1242,82 @@ impl Schema<'_> {
         Ok((whole, complete))
     }
 
+    /// A remote backup's text values that are not UTF-8
+    /// (`Manifest::replaced_text`), per table and column: D1 hands text to
+    /// JavaScript, which decodes such bytes as U+FFFD, so its export
+    /// writes another value; said in a warning naming the columns and
+    /// counts, never a value. Read-only, one pass over each table's
+    /// non-ASCII text (more queries past 400 tables or D1's statement
+    /// limit). As [`Self::whole_reals`]: never fails a backup, recorded
+    /// only when complete, empty where there are none.
+    fn replaced_text(
+        &self,
+        args: &BackupArgs,
+        (catalog, scope): (&Catalog, &ExportScope),
+    ) -> Option<BTreeMap<String, BTreeMap<String, u64>>> {
+        if args.schema_only || self.env.location != Location::Remote {
+            return None;
+        }
+        match self.count_replaced_text(catalog, scope) {
+            Ok((replaced, complete)) => {
+                if !replaced.is_empty() {
+                    crate::warn!("{}", replaced_text_said(&replaced));
+                }
+                complete.then_some(replaced)
+            }
+            Err(e) => {
+                crate::warn!(
+                    "text that is not UTF-8 not looked for: {e:#}; the backup goes on, and \
+                     cannot say whether its export replaced any with U+FFFD (README, Text that \
+                     is not UTF-8 in a remote backup)"
+                );
+                None
+            }
+        }
+    }
+
+    /// [`Self::replaced_text`]'s queries, the values they found, and
+    /// whether every table was read.
+    #[allow(clippy::type_complexity)]
+    fn count_replaced_text(
+        &self,
+        catalog: &Catalog,
+        scope: &ExportScope,
+    ) -> Result<(BTreeMap<String, BTreeMap<String, u64>>, bool)> {
+        let columns =
+            d1_core::catalog::columns_exported(&catalog.schema_statements(), &scope.data_tables)?;
+        let limit = d1_core::gate::D1_STATEMENT_LIMIT as usize - 1_000;
+        let made = d1_core::catalog::non_ascii_text_queries(&columns, limit);
+        if !made.left_out.is_empty() {
+            let tables: Vec<_> = { made.left_out.iter() }
+                .map(|t| d1_core::names::shown(t))
+                .collect();
+            crate::warn!(
+                "text that is not UTF-8 not looked for in {}: the query alone would pass D1's \
+                 statement limit (README, Text that is not UTF-8 in a remote backup)",
+                crate::out::listed(&tables, "table")
+            );
+        }
+        let mut replaced = BTreeMap::new();
+        for sql in made.queries {
+            let json = self.reader().query(
+                "look for text that is not UTF-8, which the export replaces (read-only)",
+                &sql,
+            )?;
+            let rows = { json.pointer("/0/results").and_then(|r| r.as_array()) }
+                .context("looking for text that is not UTF-8 gave no rows")?;
+            for r in rows {
+                if let (Some(name), Some(h)) = (
+                    r.get("name").and_then(|n| n.as_str()),
+                    r.get("h").and_then(|h| h.as_str()),
+                ) {
+                    d1_core::catalog::not_utf8_counts(&columns, (name, h), &mut replaced);
+                }
+            }
+        }
+        Ok((replaced, made.left_out.is_empty()))
+    }
+
     /// The schema is read from the local file when there is one; a fresh
     /// clone's first backup has none until wrangler makes it.
     fn reader(&self) -> DatabaseReader<'_> {
@@ -1718,6 +1794,9 @@ struct Taken<'a> {
     rowids_renumbered: Option<BTreeMap<String, Vec<String>>>,
     /// A remote backup: the whole REALs its export writes as integers.
     whole_reals: Option<BTreeMap<String, u64>>,
+    /// A remote backup: its text values that are not UTF-8, which its
+    /// export writes with U+FFFD, per table and column.
+    replaced_text: Option<BTreeMap<String, BTreeMap<String, u64>>>,
 }
 
 /// Writes the manifest of the backup now named `file` and says what was
@@ -1755,6 +1834,7 @@ fn record(
         sequences: taken.sequences.clone(),
         rowids_renumbered: taken.rowids_renumbered.clone(),
         whole_reals: taken.whole_reals.clone(),
+        replaced_text: taken.replaced_text.clone(),
         taken_after: taken_after_ahead(project, env)?,
         ..new_manifest(env, args, taken.scope, summary)
     };
@@ -1863,6 +1943,7 @@ fn new_manifest(
         sequences: None,
         rowids_renumbered: None,
         whole_reals: None,
+        replaced_text: None,
         taken_after: Vec::new(),
     }
 }
@@ -1901,6 +1982,33 @@ pub fn whole_reals_said(whole: &BTreeMap<String, u64>) -> String {
          restore`) brings them back as they were, or declare those columns REAL (README, Whole \
          REALs in a remote backup)",
         crate::out::listed(&tables, "table")
+    )
+}
+
+/// What text that is not UTF-8 an export of D1's replaced, per table and
+/// column (`Manifest::replaced_text`), and what keeps it. Names columns
+/// and counts of rows, never a value.
+pub fn replaced_text_said(replaced: &BTreeMap<String, BTreeMap<String, u64>>) -> String {
+    let columns: Vec<String> = { replaced.iter() }
+        .flat_map(|(t, columns)| {
+            columns.iter().map(move |(c, n)| {
+                format!(
+                    "{}.{} ({n} {})",
+                    d1_core::names::shown(t),
+                    d1_core::names::shown(c),
+                    if *n == 1 { "row" } else { "rows" }
+                )
+            })
+        })
+        .collect();
+    format!(
+        "text that is not valid UTF-8 in {}: D1's export decodes it as JavaScript does, with \
+         U+FFFD in place of each bad byte, so this backup holds another value there and a \
+         restore of it brings that back. A local backup reads the SQLite file and keeps the \
+         bytes; of a remote database, Time Travel (`cargo xtask time-travel restore`) brings \
+         them back, or store such values as BLOBs (README, Text that is not UTF-8 in a remote \
+         backup)",
+        crate::out::listed(&columns, "column")
     )
 }
 

@@ -49,6 +49,15 @@ pub(super) fn print_plan_notes(p: &PlanView<'_>) -> Vec<String> {
     if let Some(said) = source.manifest.as_ref().and_then(whole_reals_note) {
         crate::say!("  RETYPED?     {said}");
     }
+    if let Some(replaced) = { source.manifest.as_ref() }
+        .and_then(|m| m.replaced_text.as_ref())
+        .filter(|r| !r.is_empty())
+    {
+        crate::say!(
+            "  REPLACED     {}",
+            crate::steps::backup::replaced_text_said(replaced)
+        );
+    }
     renumbered
 }
 
@@ -138,7 +147,8 @@ fn plain_shadow_tables_said(by_fts5: &PlainShadowTables) -> Option<String> {
 }
 
 /// The same notes in `--json`'s plan: `breaks`, `rebuilt`, `no_fts5`,
-/// `wide_integers`, `whole_reals` and `whole_reals_counted`, `renumbered`;
+/// `wide_integers`, `whole_reals` and `whole_reals_counted`,
+/// `replaced_text`, `renumbered`;
 /// and the `repairs` ([`repairs_json`]).
 fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
     let source = p.source;
@@ -172,6 +182,13 @@ fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
         Some(m) if whole_reals_are_counted(m) => serde_json::json!(false),
         _ => serde_json::Value::Null,
     };
+    // Per table and column, the text a remote backup's export replaced
+    // with U+FFFD (`{}` for none, or where it did not look).
+    json["replaced_text"] = serde_json::json!(
+        { source.manifest.as_ref() }
+            .and_then(|m| m.replaced_text.clone())
+            .unwrap_or_default()
+    );
     json["renumbered"] = serde_json::json!(
         source
             .manifest
