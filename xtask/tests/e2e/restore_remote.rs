@@ -1883,3 +1883,44 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
         status.all()
     );
 }
+
+/// `restore --json` said `content_checked: true` and no more, where the
+/// text report says the check compared the rows "as D1's export shows
+/// them", and names the tables whose values may differ all the same: a
+/// script read a restore into staging as compared exactly. The result
+/// says what it compared through (`content_checked_through`: `"d1_export"`
+/// for a remote target) and those tables (`may_differ`), as `diff --json`
+/// does (`through_d1_export`, `may_differ`); `content_checked` is kept.
+#[test]
+fn a_json_restore_into_a_remote_database_says_its_check_read_through_d1_export() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, v);\n\
+         INSERT INTO readings VALUES (1, 3.0), (2, 'x');\n\
+         CREATE TABLE plain (id INTEGER PRIMARY KEY, t TEXT);\n\
+         INSERT INTO plain VALUES (1, 'a');",
+    );
+    backup.assert_ok();
+    let path = remote.sb.backups().join(only_backup(&remote.sb));
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+            "--json",
+        ],
+    );
+    run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let result = &doc["result"];
+    assert_eq!(result["content_checked"], true, "{doc:#}");
+    assert_eq!(result["content_checked_through"], "d1_export", "{doc:#}");
+    assert_eq!(
+        result["may_differ"],
+        serde_json::json!(["readings"]),
+        "{doc:#}"
+    );
+}
