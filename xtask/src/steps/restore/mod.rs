@@ -292,7 +292,8 @@ fn restore(
     warn_after_restore(&planned, target);
     if args.json {
         let database_id = new.then_some(target.database_id.as_str());
-        let result = result_json(&restored, &content, database_id);
+        let mut result = result_json(&restored, &content, database_id);
+        add_checked_through(&mut result, source, target);
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
@@ -796,6 +797,29 @@ fn result_json(
         "content_checked": matches!(content, Some(Ok(_))),
         "database_id": database_id,
     })
+}
+
+/// What `--json`'s `content_checked` compared through, as the text
+/// report says it: `content_checked_through` (`"d1_export"` for a remote
+/// target, read through D1's export as the backup's digests were made;
+/// `"sqlite_file"` for a local one; `null` when no content was compared)
+/// and `may_differ`, the tables whose values may differ all the same
+/// ([`crate::steps::backup::written_alike_in`]), as `diff --json` has.
+fn add_checked_through(result: &mut serde_json::Value, source: &Source, target: &Environment) {
+    let remote = target.location == crate::config::environment::Location::Remote;
+    let checked = result["content_checked"] == true;
+    result["content_checked_through"] = match (checked, remote) {
+        (false, _) => serde_json::Value::Null,
+        (true, true) => "d1_export".into(),
+        (true, false) => "sqlite_file".into(),
+    };
+    let may_differ = match checked && remote {
+        true => {
+            crate::steps::backup::written_alike_in(source.manifest.as_ref(), &source.wide_integers)
+        }
+        false => Default::default(),
+    };
+    result["may_differ"] = serde_json::json!(may_differ);
 }
 
 /// How the content check read a remote target, through D1's export, as
