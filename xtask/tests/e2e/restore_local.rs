@@ -2233,6 +2233,35 @@ fn a_restore_run_again_after_its_safety_backup_was_pruned_names_the_newest_earli
     );
 }
 
+/// rvAB: `restore BACKUP --to local --replace --yes` run twice, nothing
+/// interrupted, warned that "an earlier restore of them landed (an
+/// interrupted load D1 finished)". The tool cannot tell a restore that ran
+/// to its end from one whose load D1 finished after an interrupt: the
+/// warning claims no interruption (one is named only as one of the two),
+/// and still names the first restore's safety backup as the way back.
+#[test]
+fn a_restore_run_again_with_nothing_interrupted_does_not_say_one_was() {
+    let (_source, sb, restore, safety) = restored_over_a_row();
+    let run = sb.xtask(&restore.iter().map(String::as_str).collect::<Vec<_>>());
+    run.assert_ok();
+    let told = already_held(&run).join("\n");
+    let claimed: Vec<&str> = { told.match_indices("interrupt") }
+        .filter(|(at, _)| !told[..*at].ends_with("or "))
+        .map(|(at, _)| &told[at.saturating_sub(30)..])
+        .collect();
+    assert!(
+        claimed.is_empty(),
+        "the warning says an interruption happened:\n{}",
+        run.all()
+    );
+    let stem = safety.split(".sql").next().unwrap();
+    assert!(
+        told.contains("earlier restore") && told.contains(stem),
+        "the warning no longer names {safety} as the way back:\n{}",
+        run.all()
+    );
+}
+
 /// FTS5 tables whose settings a migration and the app changed: a rank
 /// function, secure-delete and automerge, kept in their `_config` shadow
 /// tables, which no export carries.
