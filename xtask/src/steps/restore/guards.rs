@@ -23,7 +23,8 @@ pub(super) const SAFETY_REASON: &str = "safety backup before restoring ";
 /// A safety backup with the very rows of the backup restored: the target
 /// already held them. Most often it is a backup just taken of it, and one
 /// line says no row changed. When an earlier restore of these rows landed
-/// (an interrupted load that D1 finished, a closed terminal), this run's
+/// (run to its end, or interrupted and its load finished by D1: the
+/// backups here do not tell which, so the warning claims neither), this run's
 /// "to go back" brings back nothing of before, so a warning names the
 /// safety backup taken before that earlier restore; or, that one gone
 /// (pruned), the newest backup of the target here from before those rows.
@@ -44,7 +45,8 @@ pub(super) fn warn_if_already_held(
         return;
     }
     let (database, backup) = (&target.database_name, file_name(&source.file));
-    let landed = "an earlier restore of them landed (an interrupted load D1 finished)";
+    let landed = "an earlier restore of them landed (run to its end, or interrupted and finished \
+                  by D1)";
     let nothing_older = "so this run's safety backup brings back nothing older";
     let advice =
         |file: &Path| crate::steps::migrations::restore_advice(file, target, "it", identity);
