@@ -525,3 +525,59 @@ fn an_upload_keeps_the_entries_set_aside_in_the_index_as_they_were() {
         list.all()
     );
 }
+
+/// rvAB: a manifest in the bucket that fails validation (its sha256 and
+/// size right, but a `migration_sha256` entry not among its `migrations`;
+/// or not JSON at all) was refused as "the manifest
+/// backups/.manifest.NNN.download.partial/object cannot be trusted
+/// … move it aside (or fetch the backup again with `offsite fetch`)": a
+/// temporary path already deleted, and a fetch that meets the same
+/// manifest again. The refusal names the object in the bucket, says
+/// nothing was fetched and points to the other copies; exit 2 as before,
+/// nothing in backups/ but the backup lock, and the decoys as they were.
+#[test]
+fn a_bucket_manifest_that_cannot_be_trusted_is_named_in_the_bucket() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    let name = remote.backup_and_upload_prod(home.path());
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    let manifest_key = index["backups"][0]["manifest_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut planted = manifest_for(sb, &name);
+    planted["migration_sha256"]["9999_not_among_its_migrations.sql"] = Value::from("ab".repeat(32));
+    std::fs::remove_dir_all(sb.backups()).unwrap();
+    std::fs::create_dir(sb.backups()).unwrap();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let object = format!("r2://{BUCKET}/{manifest_key}");
+    for bytes in [
+        serde_json::to_vec(&planted).unwrap(),
+        b"{ not json".to_vec(),
+    ] {
+        { remote.server.r2_put_object(BUCKET, &manifest_key, &bytes) }.unwrap();
+        let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr
+                .contains(&format!("the manifest {object} cannot be trusted"))
+                && run.stderr.contains("othing was fetched")
+                && run.stderr.contains("offsite list --env prod"),
+            "the refusal names {object}, says nothing was fetched and where the other \
+             copies are:\n{}",
+            run.all()
+        );
+        assert!(
+            !run.all().contains(".partial") && !run.all().contains("fetch the backup again"),
+            "the refusal names a temporary file, or a fetch again:\n{}",
+            run.all()
+        );
+        assert_eq!(decoys.hashes(), before);
+        // The backup lock, and nothing else.
+        let written = sb.backup_files();
+        assert!(written.iter().all(|f| f == ".lock"), "{written:?}");
+    }
+}
