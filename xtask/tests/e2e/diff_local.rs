@@ -938,3 +938,61 @@ fn a_table_respelt_in_case_is_compared_not_removed_and_added() {
         "one row changed:\n{doc:#}"
     );
 }
+
+/// An index, trigger or view naming its table in another case or quoting
+/// (`ON "user"` for `User`) names the same table to SQLite: the texts are
+/// the same schema, not a change.
+#[test]
+fn an_object_naming_its_table_respelt_is_no_schema_change() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE User (id INTEGER PRIMARY KEY, name TEXT);\n\
+         CREATE INDEX user_name ON User (name);\n\
+         CREATE TRIGGER user_touch AFTER UPDATE ON User BEGIN SELECT 1; END;\n\
+         CREATE VIEW user_names AS SELECT name FROM User;\n\
+         INSERT INTO User (id, name) VALUES (1, 'ada');\n",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = only_backup(&sb);
+    sb.execute_sql(
+        "DROP INDEX user_name;\n\
+         DROP TRIGGER user_touch;\n\
+         DROP VIEW user_names;\n\
+         CREATE INDEX user_name ON \"user\" (name);\n\
+         CREATE TRIGGER user_touch AFTER UPDATE ON [USER] BEGIN SELECT 1; END;\n\
+         CREATE VIEW user_names AS SELECT name FROM `user`;\n",
+    );
+    let run = sb.xtask(&["diff", &before, "live:local"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("Result: the same"), "{}", run.all());
+    // A real change to the index is still one.
+    sb.execute_sql(
+        "DROP INDEX user_name;\n\
+         CREATE INDEX user_name ON \"user\" (id, name);\n",
+    );
+    let run = sb.xtask(&["diff", &before, "live:local"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("user_name"), "{}", run.all());
+}
+
+/// `--table` names a table as SQLite finds it, ASCII case aside; one that
+/// no side has is refused naming the tables of a near name.
+#[test]
+fn a_diff_table_is_matched_case_insensitively_and_a_near_miss_is_named() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql("UPDATE customers SET name = 'x' WHERE id = 1;\n");
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "CUSTOMERS"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("customers"), "{}", run.all());
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "customer"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("did you mean customers?"),
+        "{}",
+        run.all()
+    );
+}
