@@ -560,6 +560,60 @@ pub fn after_created_name(sql: &str) -> Option<&str> {
     created_object_and_rest(sql).map(|(_, _, rest)| rest)
 }
 
+/// `sql` with every name that `is_table` takes for a table's (SQLite's
+/// fold: ASCII case aside, quoted or bare) written one way, lower case and
+/// bare: an index, trigger or view naming its table `"user"`, `[USER]` or
+/// `User` names the one table, and their texts are then the same. Strings,
+/// blobs and comments are kept as they are.
+pub fn with_table_names_folded(sql: &str, is_table: impl Fn(&str) -> bool) -> String {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut i, mut kept) = (0, 0);
+    while i < b.len() {
+        let end = match b[i] {
+            b'\'' => past_quoted(b, i),
+            b'-' if b.get(i + 1) == Some(&b'-') => past(b, i, b"\n"),
+            b'/' if b.get(i + 1) == Some(&b'*') => past(b, i + 2, b"*/"),
+            b'"' | b'`' | b'[' => {
+                let end = match b[i] {
+                    b'[' => past(b, i, b"]"),
+                    _ => past_quoted(b, i),
+                };
+                fold_name(sql, (i, end), &is_table, (&mut out, &mut kept));
+                end
+            }
+            c if is_word_byte(c) => {
+                let end =
+                    { b[i..].iter().position(|&c| !is_word_byte(c)) }.map_or(b.len(), |k| i + k);
+                fold_name(sql, (i, end), &is_table, (&mut out, &mut kept));
+                end
+            }
+            _ => i + 1,
+        };
+        i = end.max(i + 1);
+    }
+    out.push_str(&sql[kept..]);
+    out
+}
+
+/// Writes the name token `sql[start..end]` folded when it is a table's,
+/// after the text since `kept`.
+fn fold_name(
+    sql: &str,
+    (start, end): (usize, usize),
+    is_table: &impl Fn(&str) -> bool,
+    (out, kept): (&mut String, &mut usize),
+) {
+    let Some((name, _)) = read_identifier(&sql[start..end]) else {
+        return;
+    };
+    if is_table(&name) {
+        out.push_str(&sql[*kept..start]);
+        out.push_str(&name.to_ascii_lowercase());
+        *kept = end;
+    }
+}
+
 /// Why a statement of a dump failed, when it is a table, index or view
 /// whose text ends in a `--` comment holding the `;` written after it, so
 /// that the next statement ran into it
@@ -842,6 +896,18 @@ pub fn quote_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tables_name_is_folded_however_spelt_and_nothing_else() {
+        let is_table = |n: &str| n.eq_ignore_ascii_case("User");
+        let fold = |sql: &str| with_table_names_folded(sql, is_table);
+        let want = "ON user (name) WHERE name <> 'User' -- User\n";
+        for name in ["User", "\"user\"", "[USER]", "`uSeR`"] {
+            let sql = format!("ON {name} (name) WHERE name <> 'User' -- User\n");
+            assert_eq!(fold(&sql), want, "{sql}");
+        }
+        assert_eq!(fold("ON Users (Name)"), "ON Users (Name)");
+    }
 
     #[test]
     fn the_largest_blob_literal_is_read_as_sqlites_tokenizer_reads_it() {

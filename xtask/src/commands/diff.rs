@@ -227,16 +227,30 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
     }
 }
 
-/// The refusal of `--table`s that neither side has, naming the tables.
-fn no_such_tables<'a>(missing: &[&str], known: impl Iterator<Item = &'a str>) -> anyhow::Error {
+/// The refusal of `--table`s that neither side has, naming the tables,
+/// those near a name typed first (within two edits of it, ASCII case aside).
+fn no_such_tables<'a>(
+    missing: &[&str],
+    known: impl Iterator<Item = &'a str> + Clone,
+) -> anyhow::Error {
+    let near: Vec<String> = { known.clone() }
+        .filter(|n| {
+            missing.iter().any(|t| {
+                let (t, n) = (t.to_ascii_lowercase(), n.to_ascii_lowercase());
+                crate::edge::inventory::edits(&t, &n) <= 2
+            })
+        })
+        .map(|n| shown(n).into_owned())
+        .collect();
     Exit::CouldNotRun.error(anyhow::anyhow!(
-        "--table {}: neither side has such a table; the tables are: {}",
+        "--table {}: neither side has such a table; the tables are: {}{}",
         missing
             .iter()
             .map(|t| shown(t))
             .collect::<Vec<_>>()
             .join(", "),
-        known.map(shown).collect::<Vec<_>>().join(", ")
+        known.map(shown).collect::<Vec<_>>().join(", "),
+        crate::edge::inventory::did_you_mean(&near),
     ))
 }
 
@@ -1047,15 +1061,18 @@ fn respelt_as(a: &Objects, b: Objects) -> Objects {
 
 /// Whether two texts of one object are the same schema: the same as a
 /// restore writes them, or the same but for the spelling of the name they
-/// create (`CREATE TABLE User (…)` and `CREATE TABLE "user" (…)`).
-fn same_text(a: &Option<String>, b: &Option<String>) -> bool {
+/// create (`CREATE TABLE User (…)` and `CREATE TABLE "user" (…)`) and of
+/// the tables they name (`ON User` and `ON "user"`), which SQLite reads
+/// alike (`is_table`: a name of a table of either side).
+fn same_text(a: &Option<String>, b: &Option<String>, is_table: &dyn Fn(&str) -> bool) -> bool {
     let (a, b) = (as_restored(a), as_restored(b));
+    let folded = |sql: &str| {
+        d1_core::statement::after_created_name(sql)
+            .map(|rest| d1_core::statement::with_table_names_folded(rest, is_table))
+    };
     a == b
         || a.zip(b).is_some_and(|(a, b)| {
-            let (a, b) = (
-                d1_core::statement::after_created_name(&a),
-                d1_core::statement::after_created_name(&b),
-            );
+            let (a, b) = (folded(&a), folded(&b));
             a.is_some() && a == b
         })
 }
@@ -1206,7 +1223,7 @@ fn spelt_as_found(
                 .map(|(_, n)| n.as_str())
                 .collect();
             let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            return Err(no_such_tables(&missing, known.into_iter()));
+            return Err(no_such_tables(&missing, known.iter().copied()));
         }
     }
     Ok(spelt)
@@ -1222,6 +1239,11 @@ fn schema_changes(
 ) -> Result<Vec<SchemaChange>> {
     let mut schema = Vec::new();
     let keys: BTreeSet<&(String, String)> = oa.keys().chain(ob.keys()).collect();
+    let tables: BTreeSet<String> = { keys.iter() }
+        .filter(|(kind, _)| kind == "table")
+        .map(|(_, name)| name.to_ascii_lowercase())
+        .collect();
+    let is_table = |name: &str| tables.contains(&name.to_ascii_lowercase());
     for key in keys {
         let (kind, name) = key;
         let (sa, sb) = (oa.get(key), ob.get(key));
@@ -1232,7 +1254,7 @@ fn schema_changes(
         let change = match (sa, sb) {
             (None, Some(_)) => "added",
             (Some(_), None) => "removed",
-            (Some(x), Some(y)) if !same_text(&x.1, &y.1) => "changed",
+            (Some(x), Some(y)) if !same_text(&x.1, &y.1, &is_table) => "changed",
             _ => continue,
         };
         let columns = (kind == "table" && change == "changed")

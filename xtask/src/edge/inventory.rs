@@ -527,7 +527,7 @@ pub fn nearest_names(names: impl Iterator<Item = String>, word: &str) -> Vec<Str
 }
 
 /// The Levenshtein distance between `a` and `b`, by characters.
-fn edits(a: &str, b: &str) -> usize {
+pub fn edits(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
