@@ -329,9 +329,16 @@ fn a_local_backup_of_a_row_over_two_megabytes_by_its_numbers_is_refused_before_a
     let run = sb.xtask(&["backup", "local"]);
     let all = run.all();
     assert_eq!(run.code, Some(2), "{all}");
-    for named in ["a row of wide", "2,000,000 bytes", "out of D1"] {
+    for named in [
+        "a row of wide",
+        "2,000,000 bytes",
+        "out of D1",
+        "The row itself is too big",
+        "spread its values across rows or tables",
+    ] {
         assert!(all.contains(named), "{named:?} not named\n{all}");
     }
+    assert!(!all.contains("Shrink the value"), "{all}");
     assert!(
         sb.backup_files().iter().all(|f| f == ".lock"),
         "{:?}",
@@ -504,4 +511,20 @@ fn a_row_over_two_megabytes_of_values_that_fit_is_never_told_it_will_be_split() 
             "{what}: a value was quoted"
         );
     }
+}
+
+/// A value over D1's 2 MB, in a row of its own, is told as a value: shrink
+/// it or move it to R2; no row is said to be too big.
+#[test]
+fn a_local_backup_of_one_value_over_two_megabytes_is_told_to_shrink_or_move_the_value() {
+    let sb = with_shape("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n");
+    sb.execute_sql_with_wrangler("INSERT INTO notes VALUES (1, hex(randomblob(1250000)));");
+    let run = sb.xtask(&["backup", "local"]);
+    let all = run.all();
+    assert_eq!(run.code, Some(2), "{all}");
+    for named in ["notes.body holds a value", "Shrink the value", "out of D1"] {
+        assert!(all.contains(named), "{named:?} not named\n{all}");
+    }
+    assert!(!all.contains("The row itself"), "{all}");
+    assert!(!all.contains("spread its values"), "{all}");
 }
