@@ -56,8 +56,15 @@ pub const OVER_D1_VALUE_LIMIT: &str = "over D1's limit of 2,000,000 bytes on a s
 /// the row itself is too big, and no split of its statement makes it fit.
 pub const OVER_D1_ROW_LIMIT: &str = "over D1's limit of 2,000,000 bytes on a string, BLOB \
      or row (local D1 holds more; D1 does not), so no restore can load it into D1. The row \
-     itself is too big for D1, its values each within the limit but not together: shrink \
-     them, or move some out of D1 (into R2, say, keeping their keys in the row)";
+     itself is too big for D1, its values each within the limit but not together: spread its \
+     values across rows or tables (a side table keyed by the row's key), or move a large value \
+     out of D1 (into R2, say, keeping its key in the row)";
+
+/// [`OVER_D1_VALUE_LIMIT`] of values and rows together: each's fix.
+pub const OVER_D1_VALUE_OR_ROW_LIMIT: &str = "over D1's limit of 2,000,000 bytes on a string, \
+     BLOB or row (local D1 holds more; D1 does not), so no restore can load it into D1. Shrink \
+     a value or move it out of D1 (into R2, say, keeping its key in the row); spread a row too \
+     big whose values each fit across rows or tables, or move a large value of it out of D1";
 
 /// What [`OVER_D1_VALUE_LIMIT`] and [`OVER_D1_ROW_LIMIT`] both say first.
 pub const OVER_D1_LIMIT: &str = "so no restore can load it into D1";
@@ -1573,7 +1580,11 @@ mod tests {
     /// verify tells a failure over D1's 2 MB by what both say.
     #[test]
     fn a_value_and_a_row_over_the_limit_say_the_same_first() {
-        for said in [OVER_D1_VALUE_LIMIT, OVER_D1_ROW_LIMIT] {
+        for said in [
+            OVER_D1_VALUE_LIMIT,
+            OVER_D1_ROW_LIMIT,
+            OVER_D1_VALUE_OR_ROW_LIMIT,
+        ] {
             assert!(said.contains(OVER_D1_LIMIT), "{said}");
         }
     }

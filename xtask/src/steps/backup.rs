@@ -617,9 +617,22 @@ fn values_over_the_limit(
             1 => "it is",
             _ => "each is",
         },
-        d1_core::gate::OVER_D1_VALUE_LIMIT,
+        over_the_limit_said(found),
         oversized_way_out(env, args, &found[0]),
     ))
+}
+
+/// What is over D1's 2 MB in `found`, and its fix: a value's (shrink it,
+/// move it to R2), a row's whose values each fit (spread them across rows
+/// or tables, move one to R2), or both.
+fn over_the_limit_said(found: &[d1_core::value_limit::Oversized]) -> &'static str {
+    use d1_core::gate::{OVER_D1_ROW_LIMIT, OVER_D1_VALUE_LIMIT, OVER_D1_VALUE_OR_ROW_LIMIT};
+    let rows = found.iter().filter(|o| o.column.is_none()).count();
+    match rows {
+        0 => OVER_D1_VALUE_LIMIT,
+        n if n == found.len() => OVER_D1_ROW_LIMIT,
+        _ => OVER_D1_VALUE_OR_ROW_LIMIT,
+    }
 }
 
 /// The wrangler command, to paste, whose UPDATE shrinks `first`'s value in
