@@ -2821,3 +2821,36 @@ fn a_local_or_schema_only_backup_gives_no_whole_reals_count_in_the_json_plan() {
         );
     }
 }
+
+/// The shadow tables of one FTS5 table, named in another case in different
+/// statements (`Notes_fts_data`, `notes_fts_config`), are of one FTS5 table
+/// to SQLite: `plan.no_fts5` has one key for it, named as first written,
+/// and the text plan names it once.
+#[test]
+fn shadow_tables_of_one_fts5_table_named_in_two_cases_are_one_no_fts5_key() {
+    let target = Sandbox::new();
+    let dump = target.path().join("shadows.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE Notes_fts_data (id INTEGER PRIMARY KEY, block BLOB);\n\
+         CREATE TABLE notes_fts_config (k PRIMARY KEY, v) WITHOUT ROWID;\n",
+    )
+    .unwrap();
+    let json = restore_dump(&target, &dump, &["--dry-run", "--json"]);
+    json.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["no_fts5"],
+        serde_json::json!({"Notes_fts": ["Notes_fts_data", "notes_fts_config"]}),
+        "{}",
+        json.stdout
+    );
+    let text = restore_dump(&target, &dump, &["--dry-run"]);
+    text.assert_ok();
+    let line = text.stdout_line_with("NO FTS5");
+    assert!(
+        line.contains("Notes_fts_data, notes_fts_config of FTS5 table Notes_fts:"),
+        "{}",
+        text.all()
+    );
+}
