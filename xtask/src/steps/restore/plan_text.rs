@@ -90,7 +90,8 @@ fn whole_reals_are_counted(manifest: &Manifest) -> bool {
 }
 
 /// The dump's plain tables that look like an FTS5 table's shadow tables,
-/// by that FTS5 table, each list in the dump's order: the plan's `NO FTS5`
+/// by that FTS5 table (ASCII case aside, as SQLite names it; spelt as the
+/// dump first writes it), each list in the dump's order: the plan's `NO FTS5`
 /// line and `--json`'s `plan.no_fts5`.
 pub(super) type PlainShadowTables = BTreeMap<String, Vec<String>>;
 
@@ -120,7 +121,12 @@ pub(super) fn plain_shadow_tables(
         };
         let recorded = { source.virtual_tables.iter() }.any(|v| v.name.eq_ignore_ascii_case(&fts5));
         if !recorded {
-            by_fts5.entry(fts5).or_default().push(name);
+            // One FTS5 table to SQLite, ASCII case aside: keyed as first written.
+            let key = { by_fts5.keys() }
+                .find(|k| k.eq_ignore_ascii_case(&fts5))
+                .cloned()
+                .unwrap_or(fts5);
+            by_fts5.entry(key).or_default().push(name);
         }
     }
     by_fts5
