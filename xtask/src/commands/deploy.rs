@@ -933,6 +933,39 @@ mod tests {
         }
     }
 
+    /// rvZ 1: a compressed file refused because every pass of the check
+    /// together unpacked more than 400 MiB, no layer past 200 MiB, was told
+    /// that it unpacks past 200 MiB. Each refusal names the bound reached,
+    /// and the same way out.
+    #[test]
+    fn a_file_too_large_to_check_is_told_which_bound_it_reached() {
+        use d1_core::dump::Held;
+        let path = Path::new("assets/big.data.gz");
+        let why = |held| held_why(path, path, held, true).unwrap().1;
+        let layer = why(Held::TooLarge);
+        let work = why(Held::TooMuchWork);
+        assert!(
+            layer.contains("a layer of it unpacks to more than 200 MiB"),
+            "{layer}"
+        );
+        assert!(!layer.contains("400 MiB"), "{layer}");
+        let together = "unpack to more than 400 MiB together";
+        assert!(
+            work.contains(together) && !work.contains("more than 200 MiB"),
+            "{work}"
+        );
+        for way in [
+            "move it out of the build",
+            "R2",
+            "uncompressed, under 25 MiB",
+        ] {
+            assert!(
+                layer.contains(way) && work.contains(way),
+                "{way}: {layer}\n{work}"
+            );
+        }
+    }
+
     #[test]
     fn secrets_files_are_told_by_their_names_in_any_case() {
         for secrets in [

@@ -1630,6 +1630,26 @@ mod tests {
         }
     }
 
+    /// rvZ 1: a compressed file refused because every pass of the check
+    /// together unpacked past the bound on the work ([`WORK_LIMIT`]), no
+    /// layer past [`UNPACK_LIMIT`], was told as one whose layer unpacks
+    /// past it. Which bound was reached is told: the layer's, or the
+    /// work's (the bounds given small, the fixture 1 MiB).
+    #[test]
+    fn a_compressed_file_past_the_work_bound_alone_is_told_so_not_as_a_large_layer() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin.gz");
+        let asset = "const rows = []; // see the docs\n".repeat(1 << 15);
+        std::fs::write(&path, gz(asset.as_bytes())).unwrap();
+        let size = asset.len() as u64;
+        let within = |layer, work| held_within(&path, Limits { layer, work });
+        assert_eq!(within(size, 4 * size), None);
+        assert_eq!(within(size - 1, 4 * size), Some((Held::TooLarge, true)));
+        assert_eq!(within(size, size), Some((Held::TooMuchWork, true)));
+        assert_eq!(held_in(&path), None);
+    }
+
     /// IM 3: a gzip file of a million empty members (20 MiB, which unpack
     /// to nothing) was read member by member, each started anew, a deploy
     /// over one running for minutes. A stream of more members than any
