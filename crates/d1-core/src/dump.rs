@@ -287,9 +287,13 @@ pub enum Held {
     /// A compressed file that cannot be checked: it holds compressed
     /// frames nested too deep, or stops unpacking before its end.
     Unchecked,
-    /// A compressed file whose stream unpacks past the bound on what is
-    /// read of it: too large to check, whatever it holds.
+    /// A compressed file a layer of whose stream unpacks past the bound on
+    /// what is read of one layer: too large to check, whatever it holds.
     TooLarge,
+    /// A compressed file whose layers, over every pass of its check,
+    /// unpack past the bound on the work of checking one file, no layer
+    /// past its own bound: too large to check, whatever it holds.
+    TooMuchWork,
     /// An archive, or a file compressed in a form not unpacked here: zip,
     /// tar (`ustar` at byte 257), 7z, xz or bzip2, told by its magic
     /// bytes. What it holds is not looked into. (Brotli has no magic

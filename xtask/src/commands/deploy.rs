@@ -463,8 +463,51 @@ fn unreadable(real: &Path) -> Option<String> {
 /// an archive (zip, tar, 7z, xz, bzip2), which is not looked inside
 /// ([`archive_why`]). Nothing read is printed.
 fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
-    use d1_core::dump::Held;
     let (held, compressed) = crate::edge::stored::held_in(real)?;
+    held_why(entry, real, held, compressed)
+}
+
+/// Why a compressed file that holds `held` cannot be checked, when it
+/// cannot (`is`: "is", or which file the entry leads to): nested too deep
+/// or cut short, or too large to check, with the bound it reached.
+fn unchecked_why(is: &str, held: d1_core::dump::Held) -> Option<String> {
+    use d1_core::dump::Held;
+    if held == Held::Unchecked {
+        let why = format!(
+            "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
+             unpacking before its end (corrupt or cut short, or bytes after its stream that are \
+             none), unpacks through more than 10,000 gzip members, or holds a zstd frame \
+             whose window is past the decoder's limit: it cannot be checked for a database, a \
+             backup or a secret. Do not publish it, or compress it again whole, with fewer \
+             layers and a smaller window"
+        );
+        return Some(why);
+    }
+    let past = match held {
+        Held::TooLarge => "a layer of it unpacks to more than 200 MiB",
+        Held::TooMuchWork => {
+            "its layers, over every pass of the check, unpack to more than 400 MiB together \
+             (no one layer past 200 MiB)"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "{is} compressed (zstd or gzip) and {past}: too large to check for a database, a \
+         backup or a secret, so it cannot be checked: move it out of the build (to R2, say, \
+         and fetch it from there), or serve it uncompressed, under 25 MiB (what a Pages file \
+         may be), where it is searched whole"
+    ))
+}
+
+/// What [`held`] tells of the file at `entry` (real path `real`) that
+/// holds `held`, unpacked when `compressed`.
+fn held_why(
+    entry: &Path,
+    real: &Path,
+    held: d1_core::dump::Held,
+    compressed: bool,
+) -> Option<(&'static str, String)> {
+    use d1_core::dump::Held;
     let (what, kind) = match held {
         Held::Database => (
             "a SQLite database",
@@ -500,31 +543,14 @@ fn held(entry: &Path, real: &Path) -> Option<(&'static str, String)> {
         // Told by what it unpacks to, never returned itself.
         Held::Compressed => return None,
         Held::Unchecked => ("a compressed file it cannot check", ""),
-        Held::TooLarge => ("a compressed file too large to check", ""),
+        Held::TooLarge | Held::TooMuchWork => ("a compressed file too large to check", ""),
         Held::Archive => ("an archive it does not look inside", ""),
     };
     let is = match entry == real {
         true => "is".to_owned(),
         false => format!("leads to {}, which is", shown(real)),
     };
-    if held == Held::Unchecked {
-        let why = format!(
-            "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
-             unpacking before its end (corrupt or cut short, or bytes after its stream that are \
-             none), unpacks through more than 10,000 gzip members, or holds a zstd frame \
-             whose window is past the decoder's limit: it cannot be checked for a database, a \
-             backup or a secret. Do not publish it, or compress it again whole, with fewer \
-             layers and a smaller window"
-        );
-        return Some((what, why));
-    }
-    if held == Held::TooLarge {
-        let why = format!(
-            "{is} compressed (zstd or gzip) and unpacks to more than 200 MiB: too large to check \
-             for a database, a backup or a secret, so it cannot be checked: move it out of the \
-             build (to R2, say, and fetch it from there), or serve it uncompressed, under 25 MiB \
-             (what a Pages file may be), where it is searched whole"
-        );
+    if let Some(why) = unchecked_why(&is, held) {
         return Some((what, why));
     }
     if held == Held::Archive {

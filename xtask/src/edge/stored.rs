@@ -529,6 +529,11 @@ const LAYERS: usize = 3;
 /// (zip, tar, 7z, xz, bzip2; a tar inside gzip or zstd too) is told by its
 /// magic bytes, [`d1_core::dump::Held::Archive`], and not looked inside.
 pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
+    held_within(path, LIMITS)
+}
+
+/// [`held_in`], a compressed file unpacked within `limits`.
+fn held_within(path: &Path, limits: Limits) -> Option<(d1_core::dump::Held, bool)> {
     use d1_core::dump::{Held, held_by};
     use std::io::{Seek as _, SeekFrom};
     let mut file = crate::edge::fsutil::open_regular(path, "").ok()?;
@@ -539,8 +544,9 @@ pub fn held_in(path: &Path) -> Option<(d1_core::dump::Held, bool)> {
     }
     match held_by(&head, cut) {
         Some(Held::Compressed) => {
-            let unpacked = held_unpacked(&file, &head);
-            let told = |held: &Held| !matches!(held, Held::Unchecked | Held::TooLarge);
+            let unpacked = held_unpacked(&file, &head, limits);
+            let told =
+                |held: &Held| !matches!(held, Held::Unchecked | Held::TooLarge | Held::TooMuchWork);
             if let Some(held) = unpacked.filter(told) {
                 return Some((held, true));
             }
@@ -689,8 +695,9 @@ fn zeros_to_the_end(input: &mut impl BufRead) -> io::Result<()> {
 /// unpacked, told by its head as [`held_in`] tells a plain file, through
 /// up to [`LAYERS`] compressed layers; `Unchecked` past them, and when a
 /// zstd frame asks for a window past the decoder's limit; `TooLarge` when
-/// a layer unpacks past [`UNPACK_LIMIT`] (a bomb, or an asset too large to
-/// search), or every pass together past [`WORK_LIMIT`]. Its whole stream
+/// a layer unpacks past `limits.layer` (a bomb, or an asset too large to
+/// search), `TooMuchWork` when every pass together does past
+/// `limits.work` ([`LIMITS`]). Its whole stream
 /// unpacked is searched (the budget bounds it), and each layer above
 /// the last raw too, as the file itself is: a key beside an inner frame is
 /// searched as bytes. What a layer unpacked before it stops unpacking (an
@@ -698,10 +705,10 @@ fn zeros_to_the_end(input: &mut impl BufRead) -> io::Result<()> {
 /// `Unchecked` when that holds none of those: what follows may hold one.
 /// `None` when it holds none of those (its raw bytes are searched then,
 /// and after `Unchecked`).
-fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
+fn held_unpacked(file: &File, head: &[u8], limits: Limits) -> Option<d1_core::dump::Held> {
     use d1_core::dump::{Held, held_by};
     let gzip = |head: &[u8]| head.starts_with(&[0x1f, 0x8b]);
-    let budget = Budget::new(WORK_LIMIT);
+    let budget = Budget::new(limits);
     let mut layers = vec![gzip(head)];
     let held = loop {
         let mut stream = Noted::new(unpacked(file, &layers, &budget)?);
@@ -731,7 +738,7 @@ fn held_unpacked(file: &File, head: &[u8]) -> Option<d1_core::dump::Held> {
     let raw = |depth: usize| secret_in_file(&mut *unpacked(file, &layers[..depth], &budget)?, None);
     match held {
         None | Some(Held::Unchecked) => { (1..layers.len()).find_map(raw) }
-            .or(budget.too_large.get().then_some(Held::TooLarge))
+            .or(budget.past.get())
             .or(held)
             .or(budget.stopped.get().then_some(Held::Unchecked)),
         held => held,
@@ -755,28 +762,45 @@ const UNPACK_LIMIT: u64 = 8 * PAGES_FILE_LIMIT;
 /// [`UNPACK_LIMIT`], is stopped at twice it.
 const WORK_LIMIT: u64 = 2 * UNPACK_LIMIT;
 
+/// The bounds on what [`held_unpacked`] unpacks of a file: `layer`, of
+/// one layer in one pass; `work`, of every layer and pass together.
+#[derive(Clone, Copy)]
+struct Limits {
+    layer: u64,
+    work: u64,
+}
+
+/// The bounds a deploy checks its files within.
+const LIMITS: Limits = Limits {
+    layer: UNPACK_LIMIT,
+    work: WORK_LIMIT,
+};
+
 /// What [`held_unpacked`] may still unpack of a file, every layer and
-/// pass together ([`WORK_LIMIT`]), and whether it stopped short of it:
-/// `too_large` past that or a layer past [`UNPACK_LIMIT`]; or at a zstd
-/// frame whose window is past the decoder's limit (`zstd --long=31`: 2
-/// GiB of memory), which it does not unpack.
+/// pass together (`Limits::work`), and whether it stopped short of it:
+/// `past` the bound reached, `TooMuchWork` past that one or `TooLarge` a
+/// layer past `Limits::layer`; or at a zstd frame whose window is past
+/// the decoder's limit (`zstd --long=31`: 2 GiB of memory), which it
+/// does not unpack.
 struct Budget {
     left: std::cell::Cell<u64>,
+    layer: u64,
     stopped: std::cell::Cell<bool>,
-    too_large: std::cell::Cell<bool>,
+    past: std::cell::Cell<Option<d1_core::dump::Held>>,
 }
 
 impl Budget {
-    fn new(limit: u64) -> Budget {
+    fn new(limits: Limits) -> Budget {
         Budget {
-            left: limit.into(),
+            left: limits.work.into(),
+            layer: limits.layer,
             stopped: false.into(),
-            too_large: false.into(),
+            past: None.into(),
         }
     }
 
     /// `inner`, a layer's stream unpacked, its bytes counted against this
-    /// budget and against [`UNPACK_LIMIT`].
+    /// budget and against its bound on one layer.
     fn meter<R: Read>(&self, inner: R) -> Metered<'_, R> {
         Metered {
             inner,
@@ -785,18 +809,19 @@ impl Budget {
         }
     }
 
-    /// Once past a bound: every read after fails at once.
-    fn spent(&self) -> io::Error {
+    /// Once past a bound (`past`, the one reached): every read after
+    /// fails at once.
+    fn spent(&self, past: d1_core::dump::Held) -> io::Error {
         self.left.set(0);
         self.stopped.set(true);
-        self.too_large.set(true);
+        self.past.set(Some(past));
         io::Error::other("past the bound on what is unpacked")
     }
 }
 
 /// A layer's stream unpacked whose bytes are counted against a
 /// [`Budget`]; it fails once the budget is spent, or once it has handed
-/// on [`UNPACK_LIMIT`] bytes.
+/// on the budget's bound on one layer ([`UNPACK_LIMIT`]).
 struct Metered<'b, R> {
     inner: R,
     budget: &'b Budget,
@@ -809,15 +834,18 @@ const ZSTD_WINDOW_TOO_LARGE: &str = "Frame requires too much memory for decoding
 
 impl<R: Read> Read for Metered<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.budget.too_large.get() {
+        use d1_core::dump::Held;
+        if self.budget.past.get().is_some() {
             return Err(io::Error::other("past the bound on what is unpacked"));
         }
         let read = self.inner.read(buf);
         let left = self.budget.left.get();
         match &read {
-            Ok(n) if *n as u64 > left || self.handed + *n as u64 > UNPACK_LIMIT => {
-                return Err(self.budget.spent());
+            // A layer past its own bound is told so, whatever the work.
+            Ok(n) if self.handed + *n as u64 > self.budget.layer => {
+                return Err(self.budget.spent(Held::TooLarge));
             }
+            Ok(n) if *n as u64 > left => return Err(self.budget.spent(Held::TooMuchWork)),
             Ok(n) => {
                 self.handed += *n as u64;
                 self.budget.left.set(left - *n as u64);
