@@ -535,6 +535,57 @@ mod tests {
         }
     }
 
+    /// rvZ 2: any SQLite error while a VIRTUAL generated column was
+    /// measured was taken for a row's value that cannot be computed, and
+    /// passed over with a warning. Only an error computing a row's value
+    /// (`malformed JSON`, `integer overflow`) is: an expression this
+    /// SQLite cannot compile (a function it lacks, `unknown function`,
+    /// which D1 may have; a column the table does not have) fails the
+    /// measure, naming the column and the fix, never a value.
+    #[test]
+    fn only_a_value_that_cannot_be_computed_is_passed_over_not_an_expression_that_does_not_compile()
+    {
+        let db = db();
+        db.execute_batch(
+            "CREATE TABLE vo(id INTEGER PRIMARY KEY, x INTEGER);
+             INSERT INTO vo(x) VALUES (-5), (-9223372036854775808);
+             ALTER TABLE vo ADD COLUMN g INTEGER AS (abs(x)) VIRTUAL;",
+        )
+        .unwrap();
+        let found = over_the_limit(&db, &["vo".to_owned()]).unwrap();
+        let said: Vec<String> = found.uncomputed.iter().map(Uncomputed::said).collect();
+        assert_eq!(said, ["vo.g (integer overflow)"]);
+        let dir = tempfile::tempdir().unwrap();
+        for (call, why) in [
+            ("app_fn(x)", "unknown function: app_fn()"),
+            ("upper(y)", "no such column: y"),
+        ] {
+            let path = dir.path().join(format!("{}.sqlite", &call[..3]));
+            let made = Connection::open(&path).unwrap();
+            made.execute_batch(&format!(
+                "CREATE TABLE vf(id INTEGER PRIMARY KEY, x TEXT, g TEXT AS (upper(x)) VIRTUAL);
+                 INSERT INTO vf(x) VALUES ('secret value');
+                 PRAGMA writable_schema = ON;
+                 UPDATE sqlite_schema SET sql = replace(sql, 'upper(x)', '{call}')
+                  WHERE name = 'vf';"
+            ))
+            .unwrap();
+            drop(made);
+            let db = Connection::open(&path).unwrap();
+            let e = over_the_limit(&db, &["vf".to_owned()])
+                .unwrap_err()
+                .to_string();
+            let told = [
+                "vf.g",
+                why,
+                "cannot compile",
+                "change the column's expression",
+            ];
+            assert!(told.iter().all(|t| e.contains(t)), "{e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
     #[test]
     fn names_each_column_and_row_over_the_limit_and_nothing_within_it() {
         let tables = ["notes", "files", "pairs", "fine", "v", "gone"].map(String::from);
