@@ -161,7 +161,8 @@ pub struct Found {
 /// header, not the value; in another, text is read to be measured in UTF-8.
 /// A VIRTUAL generated column whose value SQLite cannot compute for some
 /// row is left out of the measure and named ([`Uncomputed`]), not an
-/// error: the rest of the table is measured without it.
+/// error: the rest of the table is measured without it. One whose
+/// expression this SQLite cannot compile is an error naming it.
 pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Found> {
     let encoding: String = db.query_row("PRAGMA encoding", [], |row| row.get(0))?;
     let mut found = Found::default();
@@ -194,9 +195,11 @@ pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Fo
     Ok(found)
 }
 
-/// Whether `e` is SQLite failing to compute a value (a function's error,
-/// `malformed JSON`, `integer overflow`, or one over its length limit), not
-/// the machine failing to read the database.
+/// Whether `e` may be SQLite failing to compute a value (a function's
+/// error, `malformed JSON`, `integer overflow`, or one over its length
+/// limit), not the machine failing to read the database: each computed
+/// column is then tried alone ([`leave_out_uncomputed`]), which tells one
+/// that fails to compile from one that fails on a row.
 fn computing_failed(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode;
     matches!(
@@ -206,7 +209,12 @@ fn computing_failed(e: &rusqlite::Error) -> bool {
 }
 
 /// Takes out of `columns` each computed (VIRTUAL generated) column SQLite
-/// fails to compute for some row of `table`, and says why. Any other error
+/// fails to compute for some row of `table` (an error of a step over its
+/// rows: a function's, `malformed JSON`, `integer overflow`, a value over
+/// SQLite's length limit), and says why. An expression this SQLite cannot
+/// compile (its statement fails to prepare: `unknown function`, which D1
+/// may have and this SQLite lack, a column the table does not have) is
+/// an error naming the column and the fix ([`uncompiled`]); any other
 /// (of the machine's: I/O, a lock, memory) is returned, not taken for one.
 fn leave_out_uncomputed(
     db: &Connection,
@@ -221,7 +229,10 @@ fn leave_out_uncomputed(
             quote_ident(&column),
             quote_ident(table)
         );
-        match db.query_row(&sql, [], |_| Ok(())) {
+        let mut statement = db
+            .prepare(&sql)
+            .map_err(|e| uncompiled(table, &column, e))?;
+        match statement.query_row([], |_| Ok(())) {
             Ok(()) => kept.push(column),
             Err(e) if !computing_failed(&e) => return Err(e),
             Err(e) => left_out.push(Uncomputed {
@@ -233,6 +244,28 @@ fn leave_out_uncomputed(
     }
     columns.computed = kept;
     Ok(left_out)
+}
+
+/// The error of a VIRTUAL generated column `table.column` whose
+/// expression this SQLite cannot compile (`e`, its statement's failure
+/// to prepare): named with the fix, SQLite's reason without anything it
+/// quotes. Its values cannot be measured, so nothing is passed over.
+fn uncompiled(table: &str, column: &str, e: rusqlite::Error) -> rusqlite::Error {
+    let rusqlite::Error::SqliteFailure(code, _) = e else {
+        return e;
+    };
+    let said = format!(
+        "{}.{}: this SQLite ({}) cannot compile the expression of this VIRTUAL generated \
+         column ({}), so its values cannot be measured against D1's 2 MB, and the backup \
+         stops. An unknown function may be one D1 has that this SQLite lacks: change the \
+         column's expression to one this SQLite compiles (ALTER TABLE ... DROP COLUMN, then \
+         ADD COLUMN), or drop the column",
+        crate::names::shown(table),
+        crate::names::shown(column),
+        rusqlite::version(),
+        crate::gate::without_values(&e),
+    );
+    rusqlite::Error::SqliteFailure(code, Some(said))
 }
 
 /// The columns [`over_the_limit`] measures in one table.
@@ -556,9 +589,16 @@ mod tests {
         let said: Vec<String> = found.uncomputed.iter().map(Uncomputed::said).collect();
         assert_eq!(said, ["vo.g (integer overflow)"]);
         let dir = tempfile::tempdir().unwrap();
-        for (call, why) in [
-            ("app_fn(x)", "unknown function: app_fn()"),
-            ("upper(y)", "no such column: y"),
+        // A column the table does not have fails the schema's own load,
+        // before any column is measured: not passed over either.
+        let compiled = ["vf.g", "cannot compile", "change the column's expression"];
+        for (call, why, told) in [
+            ("app_fn(x)", "unknown function: app_fn()", &compiled[..]),
+            (
+                "upper(y)",
+                "no such column: y",
+                &["malformed database schema (vf)"][..],
+            ),
         ] {
             let path = dir.path().join(format!("{}.sqlite", &call[..3]));
             let made = Connection::open(&path).unwrap();
@@ -575,13 +615,7 @@ mod tests {
             let e = over_the_limit(&db, &["vf".to_owned()])
                 .unwrap_err()
                 .to_string();
-            let told = [
-                "vf.g",
-                why,
-                "cannot compile",
-                "change the column's expression",
-            ];
-            assert!(told.iter().all(|t| e.contains(t)), "{e}");
+            assert!(e.contains(why) && told.iter().all(|t| e.contains(t)), "{e}");
             assert!(!e.contains("secret"), "{e}");
         }
     }
