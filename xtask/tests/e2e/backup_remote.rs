@@ -622,6 +622,42 @@ fn whole_reals_plan(
     doc["plan"].clone()
 }
 
+/// rvZ 3: a dump with no manifest (a `wrangler d1 export` of its own,
+/// say) restored to a remote target gave `whole_reals_counted: null`, as
+/// where no count applies; nobody counted its whole REALs, and a remote
+/// export may have written them as integers: `false`. `null` still where
+/// no count applies: a local target, a dump of no rows.
+#[test]
+fn a_dump_with_no_manifest_restored_remotely_gives_whole_reals_not_counted() {
+    let schema = "PRAGMA defer_foreign_keys=TRUE;\n\
+                  CREATE TABLE readings (id INTEGER PRIMARY KEY, v);\n";
+    let remote = crate::common::remote::Remote::new(schema);
+    let home = tempfile::tempdir().unwrap();
+    let plan = |sql: &str, to: &str, partial: &[&str]| {
+        let path = home.path().join("export.sql");
+        std::fs::write(&path, sql).unwrap();
+        let args = [
+            "restore",
+            path.to_str().unwrap(),
+            "--to",
+            to,
+            "--replace",
+            "--no-manifest",
+        ];
+        let args = [&args[..], partial, &["--dry-run", "--json"]].concat();
+        let run = remote.xtask(home.path(), &args);
+        run.assert_ok();
+        let doc: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+        doc["plan"]["whole_reals_counted"].clone()
+    };
+    let rows = format!("{schema}INSERT INTO readings VALUES (1, 3.5);\n");
+    assert_eq!(plan(&rows, "staging", &[]), false, "staging");
+    assert_eq!(plan(&rows, "local", &[]), serde_json::Value::Null, "local");
+    let none = plan(schema, "staging", &["--partial"]);
+    assert_eq!(none, serde_json::Value::Null, "schema only");
+}
+
 /// A remote backup whose manifest an earlier version wrote, with no
 /// `whole_reals` (it recorded them only when there were any; or the count
 /// failed): whether its export turned whole REALs into integers is not
