@@ -181,11 +181,15 @@ fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
     );
     // `whole_reals` is empty both where none were counted and where they
     // were not counted: this tells them apart, as the text plan does; null
-    // where no count applies (a local or schema-only backup, no manifest),
-    // of which the text plan says nothing.
+    // where no count applies (a local or schema-only backup; a dump with
+    // no manifest restored locally, or of no rows), of which the text plan
+    // says nothing. A dump with no manifest restored remotely: nobody
+    // counted, and a remote export may have written them as integers.
+    let remote = p.target.location == crate::config::environment::Location::Remote;
     json["whole_reals_counted"] = match source.manifest.as_ref() {
         Some(m) if m.whole_reals.is_some() => serde_json::json!(true),
         Some(m) if whole_reals_are_counted(m) => serde_json::json!(false),
+        None if remote && source.rows.values().any(|rows| *rows > 0) => serde_json::json!(false),
         _ => serde_json::Value::Null,
     };
     // Per table and column, the text a remote backup's export replaced
