@@ -1633,3 +1633,68 @@ fn told_loaded_and_unchecked(sb: &Sandbox, backup: &std::path::Path) {
     );
     assert!(!said.contains("undone"), "{said}");
 }
+
+/// Whether any process of the process group `group` is left.
+fn group_lives(group: u32) -> bool {
+    group_runs(group, "")
+}
+
+/// rvAA: `migrate local` killed with SIGKILL, the xtask alone (the OOM
+/// killer, `kill -9 PID`), while its wrangler applies a slow migration.
+/// wrangler and its workerd must not run on, unwatched, to commit the
+/// migration later: they are stopped with the xtask, and while one still
+/// lives the next run refuses (the lock held by it, or the database open),
+/// and never tells that "nothing was applied by this run", which the
+/// orphan would then belie. The migration takes about half a minute:
+/// an orphan left to it would still run 5 s after the kill. Once they are gone a run applies it, once.
+#[test]
+fn a_local_migrate_killed_alone_leaves_no_wrangler_applying_behind() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    std::fs::write(
+        sb.path().join("migrations/0005_slow.sql"),
+        "CREATE TABLE slow AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 40000000) SELECT count(*) AS c FROM n;\n",
+    )
+    .unwrap();
+    let mut migrate = spawn_in_group(&sb, &["migrate", "local", "--yes"]);
+    let pid = migrate.id();
+    wait_until(&mut migrate, "workerd applying the migration", || {
+        group_runs(pid, "d1 migrations apply") && group_runs(pid, "workerd")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill(2) of our own, not yet reaped child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    migrate.wait().unwrap();
+    let left = Instant::now() + Duration::from_secs(5);
+
+    let next = sb.xtask(&["migrate", "local", "--yes"]);
+    eprintln!("{}", next.all());
+    while group_lives(pid) && Instant::now() < left {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let orphaned = group_lives(pid);
+    // Whatever the test found, nothing of it is left to run on.
+    // SAFETY: kill(2) of a group of our own; none left is no error here.
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+
+    assert!(
+        !next.all().contains("nothing was applied"),
+        "the next run said nothing was applied while the killed run's wrangler still \
+         applied:\n{}",
+        next.all()
+    );
+    assert!(
+        matches!(next.code, Some(0 | 3 | 4)),
+        "the next run neither migrated nor refused:\n{}",
+        next.all()
+    );
+    assert!(
+        !orphaned,
+        "the killed migrate's wrangler or workerd still ran 5 s later"
+    );
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_slow.sql'");
+    assert_eq!(applied[0].len(), 1, "{applied:?}");
+}
