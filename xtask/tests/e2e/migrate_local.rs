@@ -1206,3 +1206,37 @@ fn a_migration_failing_on_a_locked_database_is_not_blamed() {
     let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
     assert_eq!(applied[0].len(), 4, "{applied:?}");
 }
+
+/// rvAA: a `migrate local` while another process has the local D1 open (a
+/// `wrangler dev`, or a killed run's wrangler still applying) is refused
+/// with exit 3 naming it, as a local restore is, before its backup: that
+/// process could commit beside the migration, or after this run said what
+/// it applied. Nothing is applied and no backup is written.
+#[test]
+fn a_local_migrate_while_another_process_has_the_database_open_is_refused() {
+    let sb = one_pending();
+    let db = sb.local_d1_file();
+    let mut holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$0\"; sleep 30")
+        .arg(&db)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    run.assert_refused("another process has the local D1 database open");
+    assert!(
+        run.stderr.contains(&format!("pid {}", holder.id())),
+        "{}",
+        run.stderr
+    );
+    let backups: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|name| name.starts_with("backup-"))
+        .collect();
+    assert!(backups.is_empty(), "{backups:?}");
+    let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0004_audit_log.sql'");
+    assert!(applied[0].is_empty(), "{applied:?}");
+}
