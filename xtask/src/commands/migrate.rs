@@ -20,6 +20,7 @@ use xshell::Shell;
 use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::local_d1;
 use crate::edge::lock::BackupLock;
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, TakenFor};
@@ -109,6 +110,12 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     let lock = (!args.dry_run)
         .then(|| crate::steps::lock::acquire_lock(project, &format!("migrate {}", env.name)))
         .transpose()?;
+    // Under the lock, as a local restore: a `wrangler dev`, or a killed
+    // run's wrangler still applying, would commit beside this run.
+    if let Some(file) = local_d1::existing_file(&project.config_dir, env).filter(|_| !args.dry_run)
+    {
+        local_d1::ensure_unheld_where_told(&file)?;
+    }
     let plan = plan(sh, project, env)?;
     plan.print(project);
     let report = |applied: Option<(&[String], Option<&Path>)>| {

@@ -140,6 +140,16 @@ pub fn ensure_unheld(file: &Path) -> Result<()> {
     }
 }
 
+/// [`ensure_unheld`] where it can tell (on Linux, or with `lsof`): a
+/// command that wrote the database through wrangler without this check
+/// before (`migrate`) is not refused where it cannot.
+pub fn ensure_unheld_where_told(file: &Path) -> Result<()> {
+    match holders(file) {
+        Some(_) => ensure_unheld(file),
+        None => Ok(()),
+    }
+}
+
 /// Opens the local database file read-only, refusing a file that is not a
 /// SQLite database before anything reads it.
 fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {

@@ -83,10 +83,12 @@ pub struct Holder {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub was_kept: bool,
     /// The command a `with-backup` holder started, while it runs
-    /// ([`BackupLock::running`]): a with-backup killed (SIGKILL, the OOM
-    /// killer) leaves it running, and the lock counts as held while it
-    /// does, on this machine ([`crate::edge::machine::Machine::process`]).
-    /// Absent in records written before it was.
+    /// ([`BackupLock::running`]), or the wrangler another holder started
+    /// for the step it recorded ([`wrangler_started`]): a holder killed
+    /// (SIGKILL, the OOM killer) leaves it running, and the lock counts as
+    /// held while it does, on this machine
+    /// ([`crate::edge::machine::Machine::process`]). Absent in records
+    /// written before it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<Running>,
 }
@@ -244,6 +246,12 @@ pub fn command_environment(command: &str) -> Option<&str> {
 /// The environment a with-backup's record `command` is for: its word
 /// after `with-backup`, when it is one a lock record may name, whatever
 /// follows it (`with-backup local -- sh` is for `local`, not `sh`).
+/// Whether `h` is a `with-backup`'s lock, whose [`Holder::running`] is
+/// the operator's command, not a wrangler.
+fn is_with_backup(h: &Holder) -> bool {
+    with_backup_environment(&h.command).is_some()
+}
+
 fn with_backup_environment(command: &str) -> Option<&str> {
     let env = command.strip_prefix("with-backup ")?.split(' ').next()?;
     is_our_command(&format!("with-backup {env}")).then_some(env)
@@ -663,12 +671,17 @@ impl BackupLock {
     /// finding the lock stale, says it. The new text is written over the old
     /// before the file is cut to its length: a crash in between leaves a
     /// file that is still not empty, so still reported stale.
+    /// Until [`BackupLock::settled`], each wrangler this run starts is
+    /// written into the record too ([`wrangler_started`]).
     pub fn record(&self, doing: Doing) -> Result<()> {
         self.told.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.write(&Holder {
+        let holder = Holder {
             doing: Some(doing),
             ..self.holder.clone()
-        })
+        };
+        self.write(&holder)?;
+        *recording() = Some((self.file.try_clone()?, holder));
+        Ok(())
     }
 
     /// Takes back what [`BackupLock::record`] wrote, once that step is over
@@ -676,6 +689,7 @@ impl BackupLock {
     /// must not leave the next run a record of a step still underway.
     pub fn settled(&self) -> Result<()> {
         self.told.store(false, std::sync::atomic::Ordering::SeqCst);
+        *recording() = None;
         self.write(&self.holder)
     }
 
@@ -755,16 +769,57 @@ impl BackupLock {
     }
 
     fn write(&self, holder: &Holder) -> Result<()> {
-        let text = serde_json::to_string(holder)?;
-        std::os::unix::fs::FileExt::write_all_at(&self.file, text.as_bytes(), 0)?;
-        self.file.set_len(text.len() as u64)?;
-        self.file.sync_all()?;
-        Ok(())
+        // One writer at a time: a wrangler started on another thread
+        // writes its pid into this file too.
+        let _one = recording();
+        write_to(&self.file, holder)
+    }
+}
+
+/// Writes `holder` into the lock `file`.
+fn write_to(file: &File, holder: &Holder) -> Result<()> {
+    let text = serde_json::to_string(holder)?;
+    std::os::unix::fs::FileExt::write_all_at(file, text.as_bytes(), 0)?;
+    file.set_len(text.len() as u64)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The lock of a run while it does what it recorded ([`BackupLock::record`])
+/// and the record written: the lock a wrangler started then is written
+/// into ([`wrangler_started`]). Its guard is also held by every write of a
+/// lock, so that writes from two threads do not interleave.
+static RECORDING: std::sync::Mutex<Option<(File, Holder)>> = std::sync::Mutex::new(None);
+
+fn recording() -> std::sync::MutexGuard<'static, Option<(File, Holder)>> {
+    RECORDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes wrangler's `pid` (and when it started) into the lock of this
+/// run while it does what it recorded (a migration, a load): killed
+/// (SIGKILL, the OOM killer), this run leaves that wrangler, and the
+/// workerd it runs, perhaps still writing to the database for a moment
+/// (it is sent SIGTERM: `signals::shield`), and the lock counts as held
+/// while it lives ([`Holder::running`]), so that no next run works on the
+/// database beside it or tells it that nothing was applied. Best effort:
+/// a lock that cannot be written now is told as the run's own (`-v`).
+pub fn wrangler_started(pid: u32) {
+    let mut recording = recording();
+    let Some((file, holder)) = recording.as_mut() else {
+        return;
+    };
+    holder.running = Some(Running {
+        pid,
+        start: crate::edge::machine::start_of(pid),
+    });
+    if let Err(e) = write_to(file, holder) {
+        crate::detail!("  cannot write wrangler's pid {pid} into the backup lock: {e:#}");
     }
 }
 
 impl Drop for BackupLock {
     fn drop(&mut self) {
+        *recording() = None;
         // A run stopped by SIGHUP (its terminal gone) while it did what it
         // recorded told its operator nothing: what it printed went with the
         // terminal. It leaves the record, as a killed run does, for the
@@ -859,8 +914,10 @@ fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
     if machine.process(running.pid, running.start) != Run::Alive {
         return None;
     }
-    let env = with_backup_environment(&h.command).unwrap_or("ENV");
     let pid = running.pid;
+    let Some(env) = with_backup_environment(&h.command) else {
+        return Some(wrangler_still_running(h, pid, path));
+    };
     let advice = match is_ancestor(pid) || h.nests_this_run() {
         true => nested(env),
         false => format!(
@@ -879,6 +936,25 @@ fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
         lock: path.display().to_string(),
         left: String::new(),
     })
+}
+
+/// [`still_running`] of a run killed while the wrangler it started (`pid`)
+/// for the step it recorded (a migration, a load) still runs: it may yet
+/// change the database (commit the migration), so the lock stays held.
+fn wrangler_still_running(h: &Holder, pid: u32, path: &Path) -> HeldElsewhere {
+    HeldElsewhere {
+        dir: String::new(),
+        who: format!("pid {pid}, the wrangler {} started", h.who()),
+        advice: format!(
+            "that run was killed, but its wrangler still runs and may change the database (a \
+             migration it applies may yet commit), so the backup lock stays held until it ends: \
+             wait for pid {pid} to finish, or stop it (`kill {pid}`), then run this again; if \
+             pid {pid} is not that wrangler (`ps -p {pid}` shows it), remove {}",
+            path.display()
+        ),
+        lock: path.display().to_string(),
+        left: String::new(),
+    }
 }
 
 /// The advice to a run refused because the command `with-backup ENV` runs
@@ -921,7 +997,7 @@ impl std::fmt::Display for StaleLock {
                     "{} held the backup lock and is gone without releasing it",
                     h.who()
                 )?;
-                match &h.running {
+                match h.running.as_ref().filter(|_| is_with_backup(h)) {
                     // pid 1 (the system's init) or 0 is never a command
                     // with-backup started (`still_running`).
                     Some(r) if r.pid <= 1 => write!(

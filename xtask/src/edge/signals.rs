@@ -178,15 +178,16 @@ pub fn install() {
 /// what the terminal or the shell sends the job then reaches the xtask
 /// alone, which ignores it, and not a child that would die of it. An
 /// interrupt the xtask does take still stops the child: the watchdog
-/// stops it by its process id. A SIGKILL sent to the job's group (`timeout
-/// -s KILL`, a CI runner) no longer reaches the child either, and nothing
-/// is left to stop it: on Linux it is sent SIGTERM when the xtask dies
-/// (wrangler's launcher passes that on to wrangler). The kernel sends it
-/// when the thread that started the child ends: each child here is waited
-/// for, or killed, by the code that started it.
+/// stops it by its process id. Whatever the mode, the child dies with the
+/// xtask ([`dies_with_the_xtask`]): a SIGKILL of the xtask alone (`kill -9
+/// PID`, the OOM killer, or one sent to a job's group the child is not
+/// in) must not leave wrangler, and the workerd it runs, writing to a
+/// database with nothing watching it while the next run takes the lock.
 pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
     if SHIELDED.load(SeqCst) {
         own_group(cmd);
+    } else {
+        dies_with_the_xtask(cmd);
     }
     cmd
 }
@@ -194,7 +195,9 @@ pub fn shield(cmd: &mut std::process::Command) -> &mut std::process::Command {
 /// [`shield`] for the operator's own command (`with-backup`), which may
 /// use the terminal: only under `nohup`, which has taken the terminal
 /// from its standard input and output, so that in a process group of its
-/// own it is never stopped for reading or writing one.
+/// own it is never stopped for reading or writing one. Otherwise it is
+/// left to run on when with-backup is killed, as it always was: the lock
+/// counts as held while it runs (`BackupLock::running`).
 pub fn shield_from_hangup(cmd: &mut std::process::Command) -> &mut std::process::Command {
     if HANGUP_IGNORED.load(SeqCst) {
         own_group(cmd);
@@ -206,8 +209,20 @@ pub fn shield_from_hangup(cmd: &mut std::process::Command) -> &mut std::process:
 fn own_group(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
+    dies_with_the_xtask(cmd);
+}
+
+/// On Linux, `cmd` is sent SIGTERM when the xtask dies (wrangler's
+/// launcher passes that on to wrangler, which stops its workerd). The
+/// kernel sends it when the *thread* that started the child ends, not the
+/// process: each child here is started by the code that then waits for
+/// it, or kills it, on that same thread (`Wrangler::spawn_as`, a
+/// background wrangler on the thread it runs on), so that thread outlives
+/// the child but for the xtask's own death.
+fn dies_with_the_xtask(cmd: &mut std::process::Command) {
     #[cfg(target_os = "linux")]
     {
+        use std::os::unix::process::CommandExt;
         let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
         // SAFETY: prctl(2) and getppid(2) only, between fork and exec.
         unsafe {
@@ -223,4 +238,6 @@ fn own_group(cmd: &mut std::process::Command) {
             })
         };
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }

@@ -706,6 +706,7 @@ impl Wrangler {
             .command(invocation, log_dir.path())
             .spawn()
             .with_context(|| format!("cannot start {}", self.bin.display()))?;
+        crate::edge::lock::wrangler_started(child.id());
         let stderr = child.stderr.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let child = Arc::new(Mutex::new(child));
