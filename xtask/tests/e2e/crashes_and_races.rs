@@ -1698,3 +1698,33 @@ fn a_local_migrate_killed_alone_leaves_no_wrangler_applying_behind() {
     let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_slow.sql'");
     assert_eq!(applied[0].len(), 1, "{applied:?}");
 }
+
+/// JE: a remote migrate applied a migration written after its plan was
+/// shown (here while the name is asked): wrangler applies whatever is in
+/// migrations/ when it runs. Refused (exit 3), naming the file; prod's
+/// d1_migrations gains nothing.
+#[test]
+fn a_remote_migrate_refuses_a_migration_added_after_its_plan_was_shown() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    let cmd = remote.xtask_command(home.path(), &["migrate", "prod"]);
+    let mut migrate = InATerminal::of(cmd);
+    assert!(
+        migrate.prints("Type the database name"),
+        "it did not ask:\n{}",
+        migrate.seen()
+    );
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_surprise.sql"),
+        "CREATE TABLE surprise (x);\n",
+    )
+    .unwrap();
+    migrate.answer("qbtime_db_prod");
+    let (code, out) = migrate.end();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("0005_surprise.sql"), "{out}");
+    assert!(!out.contains("Applied "), "{out}");
+    let applied = query_file(&remote.db, "SELECT name FROM d1_migrations");
+    assert_eq!(applied[0].len(), 3, "{applied:?}\n{out}");
+    assert!(!remote.live_counts().contains_key("surprise"), "{out}");
+}

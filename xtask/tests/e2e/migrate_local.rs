@@ -1240,3 +1240,61 @@ fn a_local_migrate_while_another_process_has_the_database_open_is_refused() {
     let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0004_audit_log.sql'");
     assert!(applied[0].is_empty(), "{applied:?}");
 }
+
+/// JE: migrate applied whatever was in migrations/ when wrangler ran, not
+/// the plan it printed and was confirmed: a migration written (or a
+/// pending one edited) after the plan was shown, here while the name is
+/// asked, was applied too, never shown nor analysed, and the run said
+/// "Applied 1 migration". `edit` changes migrations/ at the question; the
+/// run is refused (exit 3) naming `named`, with nothing applied.
+fn changed_after_the_plan_is_refused(edit: impl FnOnce(&std::path::Path), named: &str) {
+    let sb = one_pending();
+    let mut migrate = InATerminal::start(&sb, &["migrate", "local"]);
+    assert!(
+        migrate.prints("Type the database name"),
+        "it did not ask:\n{}",
+        migrate.seen()
+    );
+    assert!(
+        migrate.seen().contains("pending      0004_audit_log.sql"),
+        "{}",
+        migrate.seen()
+    );
+    edit(&sb.path().join("migrations"));
+    migrate.answer("qbtime_db_local");
+    let (code, out) = migrate.end();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains(named), "the file is not named:\n{out}");
+    assert!(out.contains("migrate again"), "the fix is not said:\n{out}");
+    assert!(!out.contains("Applied "), "{out}");
+    let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(applied[0].len(), 3, "{applied:?}\n{out}");
+    let surprise = sb.query("SELECT name FROM sqlite_master WHERE name = 'surprise'");
+    assert!(surprise[0].is_empty(), "{surprise:?}\n{out}");
+}
+
+#[test]
+fn a_migration_added_after_the_plan_was_shown_is_refused_and_nothing_applied() {
+    changed_after_the_plan_is_refused(
+        |dir| {
+            std::fs::write(
+                dir.join("0005_surprise.sql"),
+                "CREATE TABLE surprise (x);\n",
+            )
+            .unwrap()
+        },
+        "0005_surprise.sql",
+    );
+}
+
+#[test]
+fn a_pending_migration_edited_after_the_plan_was_shown_is_refused_and_nothing_applied() {
+    changed_after_the_plan_is_refused(
+        |dir| {
+            let file = dir.join("0004_audit_log.sql");
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(&file, format!("{text}\nCREATE TABLE surprise (x);\n")).unwrap();
+        },
+        "0004_audit_log.sql",
+    );
+}
