@@ -852,7 +852,7 @@ impl Deploy<'_> {
                     .map(|file| *backup_file = file)
             }
             Step::Migrate => {
-                crate::steps::migrations::record_applying(held(), env, backup_file.as_deref())?;
+                crate::steps::migrations::record_applying(held(), plan, backup_file.as_deref())?;
                 crate::steps::migrations::apply(
                     self.sh,
                     self.project,

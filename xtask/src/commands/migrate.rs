@@ -149,14 +149,14 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     confirm::require(env, &args.confirm, "apply migrations to")?;
     let lock = lock.expect("a migrate that is not a dry run holds the backup lock");
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
-    let advice = crate::steps::migrations::record_applying(&lock, env, backup_file.as_deref())?;
-    apply(sh, project, &plan, &advice)?;
+    let advice = crate::steps::migrations::record_applying(&lock, &plan, backup_file.as_deref())?;
+    let applied = apply(sh, project, &plan, &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {
         crate::say!("The pre-migration backup is {}", file.display());
         say_rows_lost(sh, project, env, file, &advice);
     }
-    report(Some((&plan.pending, backup_file.as_deref())));
+    report(Some((&applied, backup_file.as_deref())));
     Ok(())
 }
 

@@ -388,6 +388,10 @@ pub struct MigrationPlan<'e> {
     pub files: Vec<String>,
     pub applied: Vec<String>,
     pub pending: Vec<String>,
+    /// The digest of each pending migration's bytes as the plan read them,
+    /// to refuse an edit made before they are applied
+    /// ([`unchanged_since_planned`]).
+    pub pending_digests: BTreeMap<String, FileDigest>,
     /// What the pending migrations change through foreign key actions
     /// ([`side_writes`]), or why that is not known.
     pub side_writes: Result<d1_core::fk_actions::Found, String>,
@@ -407,6 +411,7 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
         );
     }
     let pending = pending(&files, &applied);
+    let pending_digests = digests(&dir, &pending);
     let side_writes = side_writes(sh, project, env, &dir, &pending).map_err(|e| format!("{e:#}"));
     Ok(MigrationPlan {
         env,
@@ -414,6 +419,7 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
         files,
         applied,
         pending,
+        pending_digests,
         side_writes,
     })
 }
@@ -676,8 +682,15 @@ impl MigrationPlan<'_> {
 }
 
 /// Applies the plan's pending migrations, the pre-migration backup already
-/// taken; a failure carries `advice`, the way back.
-pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &str) -> Result<()> {
+/// taken and [`record_applying`] passed; a failure carries `advice`, the
+/// way back. Returns what d1_migrations gained, read again afterwards, as
+/// the migrations this run applied.
+pub fn apply(
+    sh: &Shell,
+    project: &Project,
+    plan: &MigrationPlan<'_>,
+    advice: &str,
+) -> Result<Vec<String>> {
     let env = plan.env;
     let wrangler = project.wrangler(sh)?;
     crate::edge::signals::changed(format!(
@@ -688,12 +701,80 @@ pub fn apply(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>, advice: &s
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
         return Err(e.context(failed_said(sh, project, (plan, in_sql), advice)));
     }
+    let gained = gained(sh, project, plan);
     crate::say!(
         "Applied {} to {}.",
-        count(plan.pending.len(), "migration"),
+        count(gained.len(), "migration"),
         env.database_name
     );
-    Ok(())
+    Ok(gained)
+}
+
+/// What `plan`'s database's d1_migrations gained by its apply: read again,
+/// warned of (even with -q) when it is not the plan's pending migrations;
+/// the plan's when it cannot be read again, which is warned of too.
+fn gained(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>) -> Vec<String> {
+    let db = &plan.env.database_name;
+    let listed = |names: &[String]| {
+        let shown: Vec<_> = names.iter().map(|n| d1_core::names::shown(n)).collect();
+        d1_core::wording::listed(&shown, "migration")
+    };
+    let gained: Vec<String> = match applied_migrations(sh, project, plan.env) {
+        Ok(now) => now
+            .into_iter()
+            .filter(|n| !plan.applied.contains(n))
+            .collect(),
+        Err(e) => {
+            crate::warn!(
+                "wrangler applied the migrations, but {db}'s d1_migrations could not be read                  again to tell which ({e:#}); the plan's were {}. Run `cargo xtask migrate {}                  --check` to see what it lists.",
+                listed(&plan.pending),
+                plan.env.name
+            );
+            return plan.pending.clone();
+        }
+    };
+    if gained != plan.pending {
+        crate::warn!(
+            "{db}'s d1_migrations gained {}, not the plan's {}: something else applied              migrations meanwhile. Run `cargo xtask migrate {} --check` and read what it lists.",
+            listed(&gained),
+            listed(&plan.pending),
+            plan.env.name
+        );
+    }
+    gained
+}
+
+/// Refuses (exit 3), before anything is applied, when the migrations
+/// directory no longer holds what the plan showed: `wrangler d1 migrations
+/// apply` applies whatever is pending there when it runs, so a migration
+/// added, or a pending one edited or removed, after the plan was shown
+/// would be applied (or not) though never shown, analysed nor confirmed.
+pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<()> {
+    let files = migration_files(&plan.dir)?;
+    let now = pending(&files, &plan.applied);
+    let current = digests(&plan.dir, &plan.pending);
+    let mut changed: Vec<String> = Vec::new();
+    for name in &plan.pending {
+        let shown = d1_core::names::shown(name);
+        match (current.get(name), plan.pending_digests.get(name)) {
+            _ if !now.contains(name) => changed.push(format!("{shown} (removed)")),
+            (Some(now), Some(then)) if now.sha256 == then.sha256 => {}
+            _ => changed.push(format!("{shown} (edited)")),
+        }
+    }
+    for name in now.iter().filter(|n| !plan.pending.contains(n)) {
+        changed.push(format!("{} (new)", d1_core::names::shown(name)));
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    crate::stop!(
+        Exit::Refused,
+        "refusing to apply migrations to {}: {} changed in {} after the plan was shown, so          wrangler would apply what was never shown, analysed nor confirmed. Nothing was          applied: migrate again to see the new plan, and confirm that one.",
+        plan.env.database_name,
+        changed.join(", "),
+        plan.dir.display()
+    )
 }
 
 /// What a failed `migrations apply` did, and `advice`. D1 applies each
@@ -1076,15 +1157,21 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
     })
 }
 
-/// Writes into the backup lock that migrations are being applied to
-/// `env`, with the way back from `backup` (the pre-migration backup, if
-/// one was taken), so that if this run is killed the next run that takes
-/// the lock tells it. Returns that way back.
+/// Writes into the backup lock that `plan`'s migrations are being applied
+/// to its database, with the way back from `backup` (the pre-migration
+/// backup, if one was taken), so that if this run is killed the next run
+/// that takes the lock tells it. Returns that way back. Refuses first
+/// (exit 3), recording nothing, when the migrations directory is no longer
+/// what the plan showed ([`unchanged_since_planned`]).
 pub fn record_applying(
     lock: &crate::edge::lock::BackupLock,
-    env: &Environment,
+    plan: &MigrationPlan<'_>,
     backup: Option<&Path>,
 ) -> Result<String> {
+    // Last, before anything is recorded as underway: what is applied is
+    // what was shown.
+    unchanged_since_planned(plan)?;
+    let env = plan.env;
     let advice = match backup {
         Some(file) => restore_advice(file, env, "the pre-migration backup", None),
         None => "no backup was taken (--no-backup)".to_owned(),
