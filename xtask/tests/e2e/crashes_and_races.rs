@@ -1709,17 +1709,7 @@ fn a_remote_migrate_refuses_a_migration_added_after_its_plan_was_shown() {
     let home = tempfile::tempdir().unwrap();
     let cmd = remote.xtask_command(home.path(), &["migrate", "prod"]);
     let mut migrate = InATerminal::of(cmd);
-    assert!(
-        migrate.prints("Type the database name"),
-        "it did not ask:\n{}",
-        migrate.seen()
-    );
-    std::fs::write(
-        remote.sb.path().join("migrations/0005_surprise.sql"),
-        "CREATE TABLE surprise (x);\n",
-    )
-    .unwrap();
-    migrate.answer("qbtime_db_prod");
+    add_a_migration_at_the_question(&mut migrate, remote.sb.path(), "qbtime_db_prod");
     let (code, out) = migrate.end();
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("0005_surprise.sql"), "{out}");

@@ -2059,3 +2059,24 @@ fn a_deploy_refuses_an_archive_it_does_not_look_inside() {
     std::fs::write(remote.sb.path().join("dist/formats.txt"), words).unwrap();
     the_site_deploys(&remote, home);
 }
+
+/// JE: deploy applies through the same step as migrate: a migration
+/// written after its plan was shown (here while the name is asked) is
+/// refused (exit 3), named; prod gains nothing and Pages is not deployed.
+#[test]
+fn a_deploy_refuses_a_migration_added_after_its_plan_was_shown() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let mut cmd = remote.xtask_command(home.path(), &["deploy", "prod", "--branch", "main"]);
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    let mut run = InATerminal::of(cmd);
+    add_a_migration_at_the_question(&mut run, remote.sb.path(), "qbtime_db_prod");
+    let (code, out) = run.end();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("0005_surprise.sql (new)"), "{out}");
+    assert!(!out.contains("Applied "), "{out}");
+    assert!(!deployed(&remote), "{out}");
+    assert_eq!(counts(&remote.db)["d1_migrations"], 3, "{out}");
+    assert!(!counts(&remote.db).contains_key("surprise"), "{out}");
+}

@@ -1127,6 +1127,23 @@ impl InATerminal {
     }
 }
 
+/// Waits for `run` to ask for the database name, then writes
+/// `migrations/0005_surprise.sql` (`CREATE TABLE surprise`) into
+/// `checkout`, after the plan was shown, and types `name`.
+pub fn add_a_migration_at_the_question(run: &mut InATerminal, checkout: &Path, name: &str) {
+    assert!(
+        run.prints("Type the database name"),
+        "it did not ask:\n{}",
+        run.seen()
+    );
+    std::fs::write(
+        checkout.join("migrations/0005_surprise.sql"),
+        "CREATE TABLE surprise (x);\n",
+    )
+    .unwrap();
+    run.answer(name);
+}
+
 /// Removes from `cmd` every variable wrangler reads Cloudflare credentials
 /// from (both its names and the older `CF_` ones), so that a tester's own
 /// environment never reaches a test: a test that wants one sets it again.
