@@ -1698,6 +1698,33 @@ mod tests {
         assert_eq!(held_in(&path), None);
     }
 
+    /// A zstd stream of many frames, each begun anew, is bounded as gzip
+    /// members are: more than 10,000 frames, skippable ones counted too,
+    /// cannot be checked; 10,000 are read whole, a key in the last told.
+    #[test]
+    fn a_zstd_stream_of_more_frames_than_gzip_members_read_cannot_be_checked() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        let empty = zstd::stream::encode_all(&b""[..], 3).unwrap();
+        let skippable = [0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        let key = zstd::stream::encode_all(A_KEY.as_bytes(), 3).unwrap();
+        let unchecked = Some((Held::Unchecked, true));
+        for (frames, held) in [
+            (empty.repeat(10_001), unchecked),
+            ([&empty[..], &skippable.repeat(10_000)].concat(), unchecked),
+            (
+                [empty.repeat(9_999), key.clone()].concat(),
+                Some((Held::Identity, true)),
+            ),
+            (empty.repeat(10_000), None),
+            ([&empty[..], &skippable.repeat(9_999)].concat(), None),
+        ] {
+            std::fs::write(&path, &frames).unwrap();
+            assert_eq!(held_in(&path), held, "{}", frames.len());
+        }
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]

@@ -1849,6 +1849,36 @@ fn a_deploy_refuses_a_gzip_file_of_a_million_empty_members() {
     the_site_deploys(&remote, home);
 }
 
+/// JB 1: a zstd stream's frames were not bounded as gzip members are: a
+/// file of many empty frames (or skippable ones) was read frame by frame,
+/// each begun anew. More than 10,000 frames cannot be checked, and the file
+/// is refused, named, with the fix; a stream of 10,000 deploys.
+#[test]
+fn a_deploy_refuses_a_zstd_stream_of_more_than_10000_frames() {
+    let (remote, home, _) = a_site_with_a_migration_pending();
+    let home = home.path();
+    let empty = zstd::encode_all(&b""[..], 3).unwrap();
+    let skippable = [0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+    let fix = "compress it again whole";
+    for frames in [
+        empty.repeat(10_001),
+        [&empty[..], &skippable.repeat(10_000)].concat(),
+    ] {
+        refused_in_the_build(
+            &remote,
+            home,
+            "frames.bin",
+            &frames,
+            "cannot be checked",
+            &[],
+        );
+        refused_in_the_build(&remote, home, "frames.bin", &frames, fix, &[]);
+    }
+    let path = remote.sb.path().join("dist/assets/frames.bin");
+    std::fs::write(path, empty.repeat(10_000)).unwrap();
+    the_site_deploys(&remote, home);
+}
+
 /// IE 3: an entry of the build that is not a file `wrangler pages deploy`
 /// can read was passed over by the deploy's check: a named pipe (its read
 /// waits forever) or a file this user cannot read made the Pages deploy
