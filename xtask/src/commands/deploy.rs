@@ -476,8 +476,9 @@ fn unchecked_why(is: &str, held: d1_core::dump::Held) -> Option<String> {
         let why = format!(
             "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
              unpacking before its end (corrupt or cut short, or bytes after its stream that are \
-             none), unpacks through more than 10,000 gzip members, or holds a zstd frame \
-             whose window is past the decoder's limit: it cannot be checked for a database, a \
+             none), unpacks through more than 10,000 gzip members or zstd frames (skippable \
+             ones too), or holds a zstd frame whose window is past the decoder's limit: it \
+             cannot be checked for a database, a \
              backup or a secret. Do not publish it, or compress it again whole, with fewer \
              layers and a smaller window"
         );

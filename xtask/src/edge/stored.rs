@@ -615,7 +615,7 @@ fn unpacked<'a>(file: &'a File, layers: &[bool], budget: &'a Budget) -> Option<B
     for &gzip in layers {
         reader = match gzip {
             true => Box::new(budget.meter(Members::new(BufReader::new(reader)))),
-            false => Box::new(budget.meter(zstd::stream::read::Decoder::new(reader).ok()?)),
+            false => Box::new(budget.meter(Frames::reader(reader).ok()?)),
         };
     }
     Some(reader)
@@ -632,7 +632,8 @@ struct Members<R> {
     count: u32,
 }
 
-/// The most gzip members [`Members`] reads of one stream: each is begun
+/// The most gzip members [`Members`] reads of one stream, and zstd frames
+/// [`Frames`] reads (skippable ones too): each is begun
 /// anew (a decoder of some 40 KiB set up), so a stream of empty ones (20
 /// bytes each, a million in 20 MiB) took minutes to read. `cat a.gz b.gz`
 /// and `pigz` write a few; `bgzip`, one per 64 KiB unpacked, about 3,200
@@ -670,6 +671,60 @@ impl<R: BufRead> Read for Members<R> {
             }
         }
         Ok(0)
+    }
+}
+
+/// A zstd stream's decoder that counts its frames as [`Members`] counts
+/// gzip members: a frame past [`MOST_MEMBERS`] is an error, a skippable
+/// one counted too (each is begun anew, and costs as a member does).
+struct Frames {
+    decoder: zstd::stream::raw::Decoder<'static>,
+    count: u32,
+}
+
+impl Frames {
+    /// `input` read through zstd's decoder, frame after frame.
+    fn reader<R: Read>(input: R) -> io::Result<zstd::stream::zio::Reader<BufReader<R>, Frames>> {
+        let input = BufReader::with_capacity(zstd::zstd_safe::DCtx::in_size(), input);
+        let frames = Frames {
+            decoder: zstd::stream::raw::Decoder::new()?,
+            count: 1,
+        };
+        Ok(zstd::stream::zio::Reader::new(input, frames))
+    }
+}
+
+impl zstd::stream::raw::Operation for Frames {
+    fn run<C: zstd::stream::raw::WriteBuf + ?Sized>(
+        &mut self,
+        input: &mut zstd::stream::raw::InBuffer<'_>,
+        output: &mut zstd::stream::raw::OutBuffer<'_, C>,
+    ) -> io::Result<usize> {
+        self.decoder.run(input, output)
+    }
+
+    fn flush<C: zstd::stream::raw::WriteBuf + ?Sized>(
+        &mut self,
+        output: &mut zstd::stream::raw::OutBuffer<'_, C>,
+    ) -> io::Result<usize> {
+        self.decoder.flush(output)
+    }
+
+    /// A frame ended and another starts.
+    fn reinit(&mut self) -> io::Result<()> {
+        if self.count >= MOST_MEMBERS {
+            return Err(io::Error::other("more zstd frames than are read"));
+        }
+        self.count += 1;
+        self.decoder.reinit()
+    }
+
+    fn finish<C: zstd::stream::raw::WriteBuf + ?Sized>(
+        &mut self,
+        output: &mut zstd::stream::raw::OutBuffer<'_, C>,
+        finished_frame: bool,
+    ) -> io::Result<usize> {
+        self.decoder.finish(output, finished_frame)
     }
 }
 
