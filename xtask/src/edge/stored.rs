@@ -1780,6 +1780,33 @@ mod tests {
         }
     }
 
+    /// JB 2: a log gzipped a line at a time (a member per append) was
+    /// refused past 10,000 members, though what it unpacks to is bounded
+    /// by the budget. Each member or zstd frame is counted against that
+    /// budget instead: 100,000 lines are read whole, a key in the last
+    /// told; a million empty members, or two million skippable frames,
+    /// are still stopped.
+    #[test]
+    fn a_log_gzipped_a_line_at_a_time_is_read_and_a_bomb_of_members_is_not() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log.gz");
+        let line = b"12:00:00 GET /api/time 200 1234\n";
+        let log = gz(line).repeat(100_000);
+        std::fs::write(&path, &log).unwrap();
+        assert_eq!(held_in(&path), None);
+        std::fs::write(&path, [&log[..], &gz(A_KEY.as_bytes())].concat()).unwrap();
+        assert_eq!(held_in(&path), Some((Held::Identity, true)));
+        let frame = zstd::stream::encode_all(&line[..], 3).unwrap();
+        std::fs::write(&path, frame.repeat(100_000)).unwrap();
+        assert_eq!(held_in(&path), None);
+        let skippable = [0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        for bomb in [gz(b"").repeat(1 << 20), skippable.repeat(2 << 20)] {
+            std::fs::write(&path, &bomb).unwrap();
+            assert_ne!(held_in(&path), None);
+        }
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]
