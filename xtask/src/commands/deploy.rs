@@ -476,11 +476,9 @@ fn unchecked_why(is: &str, held: d1_core::dump::Held) -> Option<String> {
         let why = format!(
             "{is} compressed (zstd or gzip) through more than 3 compressed layers, stops \
              unpacking before its end (corrupt or cut short, or bytes after its stream that are \
-             none), unpacks through more than 10,000 gzip members or zstd frames (skippable \
-             ones too), or holds a zstd frame whose window is past the decoder's limit: it \
-             cannot be checked for a database, a \
-             backup or a secret. Do not publish it, or compress it again whole, with fewer \
-             layers and a smaller window"
+             none), or holds a zstd frame whose window is past the decoder's limit: it cannot \
+             be checked for a database, a backup or a secret. Do not publish it, or compress \
+             it again whole, with fewer layers and a smaller window"
         );
         return Some(why);
     }
@@ -488,15 +486,17 @@ fn unchecked_why(is: &str, held: d1_core::dump::Held) -> Option<String> {
         Held::TooLarge => "a layer of it unpacks to more than 200 MiB",
         Held::TooMuchWork => {
             "its layers, over every pass of the check, unpack to more than 400 MiB together \
-             (no one layer past 200 MiB)"
+             (no one layer past 200 MiB; each gzip member or zstd frame counted as 2 KiB \
+             unpacked: a stream of some 200,000 members or frames is one)"
         }
         _ => return None,
     };
     Some(format!(
         "{is} compressed (zstd or gzip) and {past}: too large to check for a database, a \
          backup or a secret, so it cannot be checked: move it out of the build (to R2, say, \
-         and fetch it from there), or serve it uncompressed, under 25 MiB (what a Pages file \
-         may be), where it is searched whole"
+         and fetch it from there), serve it uncompressed, under 25 MiB (what a Pages file \
+         may be), where it is searched whole, or compress it again whole, in fewer members \
+         or frames"
     ))
 }
 

@@ -1849,33 +1849,33 @@ fn a_deploy_refuses_a_gzip_file_of_a_million_empty_members() {
     the_site_deploys(&remote, home);
 }
 
-/// JB 1: a zstd stream's frames were not bounded as gzip members are: a
-/// file of many empty frames (or skippable ones) was read frame by frame,
-/// each begun anew. More than 10,000 frames cannot be checked, and the file
-/// is refused, named, with the fix; a stream of 10,000 deploys.
+/// JB 1, 2: a zstd stream's frames were not bounded as gzip members are:
+/// a file of many empty frames (or skippable ones) was read frame by
+/// frame, each begun anew; and a log gzipped a line at a time was refused
+/// past 10,000 members. Each member or frame is counted against the bound
+/// on what is unpacked: a million frames are too large to check, and the
+/// file is refused, named, with the fix; 100,000 frames, and a log of
+/// 100,000 gzip members, deploy.
 #[test]
-fn a_deploy_refuses_a_zstd_stream_of_more_than_10000_frames() {
+fn a_deploy_refuses_a_zstd_stream_of_a_million_frames_and_publishes_a_log_gzipped_a_line_at_a_time()
+{
     let (remote, home, _) = a_site_with_a_migration_pending();
     let home = home.path();
     let empty = zstd::encode_all(&b""[..], 3).unwrap();
     let skippable = [0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
     let fix = "compress it again whole";
     for frames in [
-        empty.repeat(10_001),
-        [&empty[..], &skippable.repeat(10_000)].concat(),
+        empty.repeat(1 << 20),
+        [&empty[..], &skippable.repeat(1 << 20)].concat(),
     ] {
-        refused_in_the_build(
-            &remote,
-            home,
-            "frames.bin",
-            &frames,
-            "cannot be checked",
-            &[],
-        );
-        refused_in_the_build(&remote, home, "frames.bin", &frames, fix, &[]);
+        let file = ("frames.bin", &frames[..]);
+        refused_in_the_build(&remote, home, file.0, file.1, "too large to check", &[]);
+        refused_in_the_build(&remote, home, file.0, file.1, fix, &[]);
     }
-    let path = remote.sb.path().join("dist/assets/frames.bin");
-    std::fs::write(path, empty.repeat(10_000)).unwrap();
+    let assets = remote.sb.path().join("dist/assets");
+    std::fs::write(assets.join("frames.bin"), empty.repeat(100_000)).unwrap();
+    let log = gzip(b"12:00:00 GET /api/time 200 1234\n").repeat(100_000);
+    std::fs::write(assets.join("app.log.gz"), log).unwrap();
     the_site_deploys(&remote, home);
 }
 
