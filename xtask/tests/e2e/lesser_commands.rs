@@ -162,6 +162,38 @@ fn the_pre_commit_hook_refuses_a_compressed_dump_whatever_its_name() {
     assert!(!run.all().contains("QYQ3Z6W5"), "{}", run.all());
 }
 
+/// JB 3: the pre-commit hook unpacked a staged gzip file without bound: a
+/// bomb (1 MiB that unpacks to 1 GiB) was read whole, twice, and
+/// committed. What it unpacks is bounded at deploy's 200 MiB, and such a
+/// file is refused as too large to check, named, with how to commit it if
+/// it is meant to be; a file outside the repository is unchanged.
+#[test]
+fn the_pre_commit_hook_refuses_a_gzip_bomb_as_too_large_to_check() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let outside = tempfile::tempdir().unwrap();
+    let decoy = outside.path().join("decoy.txt");
+    std::fs::write(&decoy, "decoy\n").unwrap();
+    let mut block = vec![b' '; (1 << 20) - 1];
+    block.push(b'\n');
+    let member = {
+        use std::io::Write as _;
+        let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        packed.write_all(&block).unwrap();
+        packed.finish().unwrap()
+    };
+    let run = sb.try_commit("site/data.bin.gz", &member.repeat(1024));
+    let told = ["site/data.bin.gz", "too large to check", "--no-verify"];
+    assert!(
+        !run.ok && told.iter().all(|t| run.stderr.contains(t)),
+        "{}",
+        run.all()
+    );
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy\n");
+    sb.try_commit("site/small.bin.gz", &member.repeat(8))
+        .assert_ok();
+}
+
 /// IE 2: the pre-commit hook was bypassed three ways: a staged name that
 /// is a glob (`notes[1].sql`) was read as the committed file it matched
 /// (`notes1.sql`), so the dump was never checked; a symbolic link replaced
