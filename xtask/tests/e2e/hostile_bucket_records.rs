@@ -581,3 +581,67 @@ fn a_bucket_manifest_that_cannot_be_trusted_is_named_in_the_bucket() {
         assert!(written.iter().all(|f| f == ".lock"), "{written:?}");
     }
 }
+
+/// A manifest in the bucket read for another purpose than a fetch (here
+/// the newest copy under `--from-env NAME`, read to tell whose copies are
+/// there) that fails validation was refused naming the temporary file it
+/// was downloaded to, already deleted, and "move it aside". The refusal
+/// names the object in the bucket and the other copies, as a fetch's
+/// does; exit 2, the decoys as they were.
+#[test]
+fn a_bucket_manifest_read_for_from_env_that_cannot_be_trusted_is_named_in_the_bucket() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    let name = remote.backup_and_upload_prod(home.path());
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    // The copy listed under the old name `old`, where its objects would be.
+    let mut old = index.clone();
+    old["environment"] = Value::from("old");
+    for field in ["key", "manifest_key"] {
+        let key = index["backups"][0][field].as_str().unwrap();
+        old["backups"][0][field] = Value::from(key.replacen("prod/", "old/", 1));
+    }
+    {
+        remote
+            .server
+            .r2_put_object(BUCKET, "index/old.json", &serde_json::to_vec(&old).unwrap())
+    }
+    .unwrap();
+    let manifest_key = old["backups"][0]["manifest_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut planted = manifest_for(sb, &name);
+    planted["migration_sha256"]["9999_not_among_its_migrations.sql"] = Value::from("ab".repeat(32));
+    {
+        remote.server.r2_put_object(
+            BUCKET,
+            &manifest_key,
+            &serde_json::to_vec(&planted).unwrap(),
+        )
+    }
+    .unwrap();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let object = format!("r2://{BUCKET}/{manifest_key}");
+    let run = remote.xtask(
+        home.path(),
+        &["offsite", "list", "--env", "prod", "--from-env", "old"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("the manifest {object} cannot be trusted"))
+            && run.stderr.contains("offsite list --env prod"),
+        "the refusal names {object} and where the other copies are:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("offsite-read") && !run.all().contains("move it aside"),
+        "the refusal names a temporary file to move aside:\n{}",
+        run.all()
+    );
+    assert_eq!(decoys.hashes(), before);
+}
