@@ -583,11 +583,8 @@ fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<Download
         })
 }
 
-/// The downloaded manifest, validated, describing the entry. One that is
-/// no manifest, or cannot be trusted, is refused (exit 2) naming the object
-/// in the bucket and the other copies, not the temporary file it was
-/// downloaded to (deleted as the command ends), and not a fetch again,
-/// which would meet it again.
+/// The downloaded manifest, validated ([`Target::manifest_from`]),
+/// describing the entry.
 fn fetched_manifest(
     target: &Target<'_>,
     entry: &IndexEntry,
@@ -595,22 +592,11 @@ fn fetched_manifest(
     dest_manifest: &Path,
 ) -> Result<Manifest> {
     let env = target.env;
-    let untrusted = |why: String| {
-        crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-            "the manifest r2://{}/{} cannot be trusted: {why}; nothing was fetched. `cargo \
-             xtask offsite list --env {}` names the other copies to fetch",
-            target.bucket(),
-            entry.manifest_key,
-            env.name
-        ))
-    };
-    let manifest = Manifest::parse(manifest_file).map_err(|e| {
-        untrusted(format!(
-            "it is not a valid backup manifest ({})",
-            e.root_cause()
-        ))
-    })?;
-    { manifest.validate(&file_name(dest_manifest)) }.map_err(|e| untrusted(format!("{e:#}")))?;
+    let manifest = target.manifest_from(
+        &entry.manifest_key,
+        manifest_file,
+        &file_name(dest_manifest),
+    )?;
     if manifest.file.name != entry.file || !env.records(&manifest) {
         bail!(
             "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); nothing was fetched",

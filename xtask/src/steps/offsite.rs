@@ -1200,6 +1200,43 @@ impl Target<'_> {
         }
     }
 
+    /// The manifest `key` of this bucket, downloaded to `file`, parsed and
+    /// validated as stored as `stored_as`. One that is no manifest, or
+    /// cannot be trusted, is refused (exit 2) naming the object in the
+    /// bucket and the other copies, not the temporary file it was
+    /// downloaded to (deleted as the command ends), and not a fetch again,
+    /// which would meet it again.
+    pub fn manifest_from(&self, key: &str, file: &Path, stored_as: &str) -> Result<Manifest> {
+        let untrusted = |why: String| {
+            crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+                "the manifest r2://{}/{key} cannot be trusted: {why}; nothing was fetched. \
+                 `cargo xtask offsite list --env {}` names the other copies to fetch",
+                self.bucket(),
+                self.env.name
+            ))
+        };
+        let manifest = Manifest::parse(file).map_err(|e| {
+            untrusted(format!(
+                "it is not a valid backup manifest ({})",
+                e.root_cause()
+            ))
+        })?;
+        { manifest.validate(stored_as) }.map_err(|e| untrusted(format!("{e:#}")))?;
+        Ok(manifest)
+    }
+
+    /// The manifest of `entry` in this bucket, downloaded into a private
+    /// temporary directory and read as [`Target::manifest_from`] does:
+    /// `None` when it is not there.
+    pub fn entry_manifest(&self, entry: &IndexEntry) -> Result<Option<Manifest>> {
+        let Some((_dir, file)) = self.download_private(&entry.manifest_key)? else {
+            return Ok(None);
+        };
+        let expected = manifest::manifest_path(Path::new(&entry.file));
+        self.manifest_from(&entry.manifest_key, &file, &file_name(&expected))
+            .map(Some)
+    }
+
     /// The entry for `which` (a file name, or `latest`), looked up in this
     /// environment's index and, only when it is not there, in the indexes
     /// of its database's other name ([`Target::read_indexes`]): `None` when
@@ -1308,11 +1345,9 @@ impl Target<'_> {
     /// its short name, or under an old one with this database's name and id
     /// ([`Environment::recorded_as`]).
     pub fn database_of(&self, entry: &IndexEntry) -> Result<Option<String>> {
-        let Some((_dir, file)) = self.download_private(&entry.manifest_key)? else {
+        let Some(m) = self.entry_manifest(entry)? else {
             return Ok(None);
         };
-        let expected = manifest::manifest_path(Path::new(&entry.file));
-        let m = Manifest::read_as(&file, &file_name(&expected))?;
         let of_this_env = (crate::config::environment::short_name(&m.environment)
             == self.env.env_name
             || self.env.records(&m))
@@ -1337,13 +1372,10 @@ impl Target<'_> {
         let Some(newest) = index.backups.first() else {
             return Ok(None);
         };
-        let Some((_dir, file)) = self.download_private(&newest.manifest_key)? else {
+        let Some(manifest) = self.entry_manifest(newest)? else {
             return Ok(Some((name.to_owned(), None)));
         };
-        let expected = manifest::manifest_path(Path::new(&newest.file));
-        let database = Manifest::read_as(&file, &file_name(&expected))?
-            .database
-            .name;
+        let database = manifest.database.name;
         if database == self.env.database_name {
             return Ok(None);
         }
@@ -2078,11 +2110,9 @@ pub fn newest_manifest(
     let Some(entry) = target.find_entry("latest")?.and_then(Result::ok) else {
         return Ok(None);
     };
-    let expected = manifest::manifest_path(Path::new(&entry.file));
-    let Some((_dir, file)) = target.download_private(&entry.manifest_key)? else {
+    let Some(manifest) = target.entry_manifest(&entry)? else {
         return Ok(None);
     };
-    let manifest = Manifest::read_as(&file, &file_name(&expected))?;
     let ours = env.records(&manifest);
     if !ours && !target.is_own_key(&entry.key) && manifest.file.name == entry.file {
         // The newest copy listed under the environment's other name is
