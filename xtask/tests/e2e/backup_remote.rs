@@ -733,6 +733,68 @@ fn a_remote_backup_of_text_that_is_not_utf8_says_its_export_replaced_it() {
     );
 }
 
+/// A remote backup of text that is not UTF-8 restored into a remote
+/// database: the plan says `REPLACED` naming the column (`plan.replaced_text`
+/// in `--json`), and the content check, read through D1's export, which
+/// writes U+FFFD on both sides, called the table equal while its bytes
+/// differ. The table is among those that may differ (`may_differ`, and the
+/// text beside "as D1's export shows them"); a valid one is not.
+#[test]
+fn a_remote_restore_of_text_d1_export_replaced_says_the_table_may_differ() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES (1, CAST(x'41ff42' AS TEXT));\n\
+         CREATE TABLE plain (id INTEGER PRIMARY KEY, t TEXT);\n\
+         INSERT INTO plain VALUES (1, 'a');",
+    );
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    let plan = whole_reals_plan(&remote, home.path(), &name);
+    assert_eq!(
+        plan["replaced_text"],
+        serde_json::json!({"notes": {"body": 1}}),
+        "{plan:#}"
+    );
+    let path = remote.sb.backups().join(&name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
+    let dry = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--dry-run"]].concat(),
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.contains("REPLACED") && l.contains("notes.body (1 row)")),
+        "{}",
+        dry.all()
+    );
+    let run = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--yes", "--json"]].concat(),
+    );
+    run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        doc["result"]["content_checked_through"], "d1_export",
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["result"]["may_differ"],
+        serde_json::json!(["notes"]),
+        "{doc:#}"
+    );
+    let text = remote.xtask(home.path(), &[&args[..], &["--replace", "--yes"]].concat());
+    text.assert_ok();
+    assert!(
+        text.all()
+            .lines()
+            .any(|l| l.contains("may differ") && l.contains("notes") && l.contains("UTF-8")),
+        "{}",
+        text.all()
+    );
+}
+
 /// Text that is all valid UTF-8, non-ASCII too, is counted as none: the
 /// manifest records `{}` and nothing is warned.
 #[test]
