@@ -2031,7 +2031,8 @@ pub const AS_D1_EXPORT_SHOWS: &str = "as D1's export shows them";
 
 /// The tables a backup's `manifest` records values of that D1's export
 /// writes alike where the database holds others (`whole_reals`,
-/// `wide_integers`), with `counted` (integers beyond ±2^53 read now).
+/// `wide_integers`, and `replaced_text`: text that is not UTF-8, written
+/// with U+FFFD), with `counted` (integers beyond ±2^53 read now).
 pub fn written_alike_in(
     manifest: Option<&Manifest>,
     counted: &BTreeMap<String, u64>,
@@ -2039,10 +2040,16 @@ pub fn written_alike_in(
     let recorded = manifest.map_or([None, None], |m| {
         [m.whole_reals.as_ref(), m.wide_integers.as_ref()]
     });
+    let replaced = { manifest.and_then(|m| m.replaced_text.as_ref()) }
+        .into_iter()
+        .flatten()
+        .filter(|(_, columns)| columns.values().any(|n| *n > 0))
+        .map(|(table, _)| table.clone());
     { recorded.into_iter().flatten().chain([counted]) }
         .flat_map(|per_table| per_table.iter())
         .filter(|(_, n)| **n > 0)
         .map(|(table, _)| table.clone())
+        .chain(replaced)
         .collect()
 }
 
@@ -2055,8 +2062,9 @@ pub fn may_differ_said(tables: &std::collections::BTreeSet<String>) -> Option<St
         .collect();
     (!shown.is_empty()).then(|| {
         format!(
-            "whole REALs or integers beyond ±2^53 in {} may differ in storage class or value all \
-             the same (D1's export writes them alike: README, Equal as D1's export shows them)",
+            "whole REALs, integers beyond ±2^53 or text that is not UTF-8 in {} may differ in \
+             storage class or value all the same (D1's export writes them alike: README, Equal \
+             as D1's export shows them)",
             crate::out::listed(&shown, "table")
         )
     })
