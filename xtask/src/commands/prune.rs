@@ -495,8 +495,9 @@ fn delete(dir: &Path, doomed: &[&Entry], lock: Option<&BackupLock>) -> Result<(u
         deleted += 1;
         freed += bytes;
         signals::changed(said(deleted));
-        std::fs::remove_file(&manifest)
-            .with_context(|| format!("cannot delete {}", manifest.display()))?;
+        if let Err(e) = std::fs::remove_file(&manifest) {
+            return Err(manifest_left(&manifest, &file, lock, e));
+        }
     }
     fsutil::sync_dir(dir);
     if let Some(lock) = lock {
@@ -504,6 +505,33 @@ fn delete(dir: &Path, doomed: &[&Entry], lock: Option<&BackupLock>) -> Result<(u
     }
     signals::check()?;
     Ok((deleted, freed))
+}
+
+/// The error of a prune that deleted backup `file` and then could not
+/// delete its `manifest`: the lock keeps the `pruning` record when it is
+/// released ([`BackupLock::leave_pruning`]), as a prune killed there leaves
+/// it, so that the next run that takes the lock removes that manifest, and
+/// the error says so. Without a lock, the manifest is left to the operator.
+fn manifest_left(
+    manifest: &Path,
+    file: &Path,
+    lock: Option<&BackupLock>,
+    e: std::io::Error,
+) -> anyhow::Error {
+    let then = match lock {
+        Some(lock) => {
+            lock.leave_pruning();
+            "the lock keeps its record, and the next run that takes the backup lock (a backup, \
+             a prune, a restore) removes that manifest, saying so"
+        }
+        None => "delete it by hand",
+    };
+    anyhow::anyhow!(
+        "cannot delete {} ({e}) after deleting its backup {}: that manifest is left, recording a \
+         backup no longer there; {then}",
+        manifest.display(),
+        d1_core::names::file_name(file)
+    )
 }
 
 /// `--yes`, or `yes` typed at a terminal; never wrangler's kind of default.

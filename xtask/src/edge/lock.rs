@@ -702,6 +702,16 @@ impl BackupLock {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Leaves the `pruning` record ([`BackupLock::pruning`]) in the lock
+    /// when it is released, as a prune killed between a backup's two
+    /// deletes leaves it: the manifest whose delete failed after its
+    /// backup's stays recorded, and the next run that takes the lock
+    /// removes it, the very file recorded, saying so.
+    pub fn leave_pruning(&self) {
+        self.told.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.leave_unsettled();
+    }
+
     /// Keeps in the lock the records of runs gone that this run found and
     /// did not tell whole, being for another environment
     /// ([`Holder::kept`]): written now, so that a kill of this run leaves

@@ -705,8 +705,9 @@ fn half_pruned(dir: &Path, dead: &Holder) -> Option<(PathBuf, String)> {
         (None, Some(m)) if manifest.is(&m) => Some((
             dir.join(&manifest.name),
             format!(
-                "{who} was deleting backup {name} when it was killed, and had deleted its file \
-                 but not this manifest, which records a backup no longer there"
+                "{who} was deleting backup {name} when it was killed or its delete of this \
+                 manifest failed, and had deleted its file but not this manifest, which records \
+                 a backup no longer there"
             ),
         )),
         // A backup without its manifest is no prune's leftover (it deletes
