@@ -350,3 +350,23 @@ fn a_typed_word_of_line_breaks_never_rewrites_a_message() {
         assert!(run.stderr.contains("--jsn"), "{}", run.stderr);
     }
 }
+
+/// A typed word a `--json` document carries (a `--table` name) is there as
+/// typed, each character that does not print as itself written as a JSON
+/// escape (`\u202e`): none reaches stdout raw, nor mangled into U+FFFD,
+/// and the document reads back to the word typed.
+#[test]
+fn a_typed_word_in_a_json_document_is_escaped_and_reads_back_as_typed() {
+    let sb = Sandbox::new();
+    let args = ["diff", "live:local", "live:local", "--dry-run", "--json"];
+    let run = sb.xtask(&[&args[..], &["--table", TYPED]].concat());
+    run.assert_ok();
+    let raw = |c: char| c == '\u{fffd}' || (c.is_control() && c != '\n') || c == '\u{202e}';
+    assert!(
+        !run.all().contains(raw) && run.stdout.contains("\\u202e"),
+        "the typed --table reached the output raw or mangled:\n{}",
+        run.all().escape_debug()
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["plan"]["tables"][0], TYPED, "{}", run.stdout);
+}
