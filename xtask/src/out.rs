@@ -449,7 +449,7 @@ pub fn relayed(to_stderr: bool, prefix: &str, line: &str) {
     // global options.
     write_redacted(
         to_stderr,
-        &format!("{prefix}{line}"),
+        &typed_shown(&format!("{prefix}{line}")),
         crate::redact::text,
         false,
     );
@@ -467,7 +467,7 @@ pub fn data(text: &str) {
 /// As [`json`], for a document whose commands are run otherwise than this
 /// one (see [`say_as_run`]).
 pub fn json_as_run(value: &serde_json::Value) {
-    let text = serde_json::to_string_pretty(value).expect("a JSON value serializes");
+    let text = json_text(value);
     write_redacted(false, &text, crate::redact::values, true);
 }
 
@@ -483,8 +483,35 @@ pub fn json(value: &serde_json::Value) {
         }
         _ => Cow::Borrowed(value),
     };
-    let text = serde_json::to_string_pretty(&*value).expect("a JSON value serializes");
+    let text = json_text(&value);
     write_redacted(false, &text, crate::redact::values, true);
+}
+
+/// `value` as the pretty JSON text stdout carries, each character that does
+/// not print as itself ([`d1_core::names::unprintable`]) and that
+/// serde_json leaves raw (a bidi override such as U+202E, a zero-width
+/// space, DEL, a C1 control) written as its JSON escape (`\u202e`): the
+/// document reads back as it was, and none reaches the terminal, which
+/// [`clean`] would otherwise see to by making it U+FFFD, a name mangled.
+/// Outside its strings the text holds only ASCII punctuation, spaces and
+/// line breaks, so any such character is in a string.
+fn json_text(value: &serde_json::Value) -> String {
+    let text = serde_json::to_string_pretty(value).expect("a JSON value serializes");
+    let raw = |c: char| c != '\n' && d1_core::names::unprintable(c);
+    if !text.contains(raw) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !raw(c) {
+            out.push(c);
+            continue;
+        }
+        for unit in c.encode_utf16(&mut [0; 2]) {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+    }
+    out
 }
 
 /// Every string in `value` made pasteable by `paste`, before it is
@@ -514,7 +541,8 @@ fn pasteable_strings(value: &mut serde_json::Value, paste: &dyn Fn(&str) -> Cow<
 pub fn prompt(text: &str) {
     use std::io::Write;
     let mut stderr = std::io::stderr().lock();
-    let _ = { stderr.write_all(clean(text, true).as_bytes()) }.and_then(|()| stderr.flush());
+    let text = clean(&typed_shown(text), true).into_owned();
+    let _ = { stderr.write_all(text.as_bytes()) }.and_then(|()| stderr.flush());
 }
 
 /// What clap printed (a refusal of the command line, or its help), as it
