@@ -38,6 +38,9 @@ use crate::util;
 /// D1's limit on the length of SQL text, in bytes.
 pub(crate) const MAX_SQL_LENGTH: i32 = 100_000;
 
+/// D1's limit on the length of a string or BLOB, in bytes.
+pub(crate) const MAX_VALUE_LENGTH: i32 = 2_000_000;
+
 /// How long to wait for another connection's lock before giving up.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
@@ -168,6 +171,9 @@ impl DbState {
         // D1 enforces foreign keys and limits the length of SQL text.
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_LENGTH)?;
+        // And the length of a string or BLOB, made or read (2 MB): past it,
+        // "string or blob too big" (SQLITE_TOOBIG), as D1 answers.
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH)?;
         // Tests may write to the same file; wait for them rather than fail.
         conn.busy_timeout(Duration::from_secs(10))?;
         let data_version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;

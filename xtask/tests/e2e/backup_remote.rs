@@ -809,3 +809,68 @@ fn a_remote_backup_of_valid_utf8_text_records_none_replaced() {
     let m = manifest_for(&remote.sb, &name);
     assert_eq!(m["replaced_text"], serde_json::json!({}), "{m:#}");
 }
+
+/// rvAC 1: prod holds a row with 1.2 MB of valid non-ASCII text (legal:
+/// D1 takes 2 MB) and, in another table, text that is not UTF-8. The look
+/// for such text read each row's values as one hex string, twice their
+/// size: over D1's 2 MB string limit ("string or blob too big"), and that
+/// one failure left every table unread ("not looked for"), nothing
+/// recorded. Each value is read on its own, in pieces under the limit.
+#[test]
+fn a_remote_backup_with_a_row_of_over_a_megabyte_of_non_ascii_text_still_looks_for_text_not_utf8() {
+    let (remote, _home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES (1, replace(hex(zeroblob(600000)), '00', char(233)));\n\
+         CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO names VALUES (1, CAST(x'ff' AS TEXT));",
+    );
+    backup.assert_ok();
+    let all = backup.all();
+    assert!(!all.contains("not looked for"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("names.name (1 row)")),
+        "{all}"
+    );
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert_eq!(
+        m["replaced_text"],
+        serde_json::json!({"names": {"name": 1}}),
+        "{m:#}"
+    );
+}
+
+/// rvAC 1: D1 fails the read of one table's text (here the loopback fails
+/// every query that reads `names`' values). That one failure left every
+/// table unread: notes' text that is not UTF-8 went unsaid. The tables
+/// read are counted and warned of; the one whose read failed is named as
+/// not looked for, and the count, not complete, is not recorded.
+#[test]
+fn a_remote_backup_whose_read_of_one_tables_text_fails_still_counts_the_others() {
+    let remote = Remote::new(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES (1, CAST(x'ff' AS TEXT));\n\
+         CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO names VALUES (1, CAST(x'ff' AS TEXT));",
+    );
+    remote.server.set_faults(d1_loopback::Faults {
+        query_fail_with: Some("'names' AS name, k.".to_owned()),
+        ..Default::default()
+    });
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    let all = backup.all();
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("notes.body (1 row)")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("not UTF-8 not looked for in names")),
+        "{all}"
+    );
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert_eq!(m.get("replaced_text"), None, "{m:#}");
+}
