@@ -548,9 +548,13 @@ fn union_all<'a>(
                 q.push_str(" UNION ALL ");
                 q.push_str(&select);
                 terms += 1;
+                if let Some(tables) = made.tables.last_mut() {
+                    tables.push(table.clone());
+                }
             }
             _ => {
                 made.queries.push(select);
+                made.tables.push(vec![table.clone()]);
                 terms = 1;
             }
         }
@@ -565,32 +569,39 @@ fn union_all<'a>(
 /// U+FFFD, so its export (and its query API) write another value. No SQL
 /// function of D1's tells UTF-8 from not, and `GLOB` decodes every byte
 /// over 0x7f as a character outside 1 to 0x7f, so the filter passes every
-/// value with such a byte and no ASCII one. Each row is `(name, h)`: the
-/// table, and `i:HEX ` for each such value, `i` the column's place in
-/// `columns`. Split as [`whole_reals_queries`].
+/// value with such a byte and no ASCII one. One row per value: `name` (the
+/// table), `i` (the column's place in `columns`) and `h0` to `h3`, its
+/// bytes in hex in pieces of [`NON_ASCII_PIECE`] bytes, each under D1's
+/// 2 MB string limit (a value may hold 2 MB, twice that in hex). Split as
+/// [`whole_reals_queries`].
 pub fn non_ascii_text_queries(
     columns: &[(String, Vec<String>)],
     most_bytes: usize,
 ) -> WholeRealsQueries {
     use crate::statement::{quote_ident, quote_literal};
     let selects = columns.iter().map(|(table, cols)| {
-        let wanted: Vec<String> = { cols.iter() }
-            .map(|c| non_ascii_text(&quote_ident(c)))
-            .collect();
-        let hexes: Vec<String> = (wanted.iter().zip(cols).enumerate())
-            .map(|(i, (w, c))| {
-                format!(
-                    "CASE WHEN {w} THEN '{i}:' || hex({}) || ' ' ELSE '' END",
-                    quote_ident(c)
-                )
+        let value = format!(
+            "CASE k.column1 {} END",
+            { cols.iter().enumerate() }
+                .map(|(i, c)| format!("WHEN {i} THEN {}", quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let keys: Vec<String> = (0..cols.len()).map(|i| format!("({i})")).collect();
+        let pieces: Vec<String> = (0..NON_ASCII_PIECES)
+            .map(|p| {
+                let from = p * NON_ASCII_PIECE + 1;
+                format!("hex(substr(CAST(v AS BLOB), {from}, {NON_ASCII_PIECE})) AS h{p}")
             })
             .collect();
         format!(
-            "SELECT {} AS name, {} AS h FROM {} WHERE {}",
+            "SELECT name, i, {} FROM (SELECT {} AS name, k.column1 AS i, {value} AS v \
+             FROM {} CROSS JOIN (VALUES {}) AS k) WHERE {}",
+            pieces.join(", "),
             quote_literal(table),
-            hexes.join(" || "),
             quote_ident(table),
-            wanted.join(" OR ")
+            keys.join(", "),
+            non_ascii_text("v")
         )
     });
     union_all(
@@ -599,38 +610,41 @@ pub fn non_ascii_text_queries(
     )
 }
 
+/// The bytes of a piece of a value [`non_ascii_text_queries`] reads: in
+/// hex, 1 MB, half D1's string limit.
+pub const NON_ASCII_PIECE: usize = 500_000;
+
+/// The pieces [`non_ascii_text_queries`] reads of a value: D1 holds no
+/// string over 2,000,000 bytes.
+pub const NON_ASCII_PIECES: usize =
+    (crate::gate::D1_VALUE_LIMIT as usize).div_ceil(NON_ASCII_PIECE);
+
 /// Whether the column `c` (quoted) holds text with a byte over 0x7f.
 fn non_ascii_text(c: &str) -> String {
     format!("(typeof({c}) = 'text' AND {c} GLOB '*[^' || char(1) || '-' || char(127) || ']*')")
 }
 
-/// Adds to `counts` (per table, per column) the values of one row of
-/// [`non_ascii_text_queries`] whose bytes are not UTF-8. `columns` as
-/// given to it. A value it cannot read is none.
+/// Adds to `counts` (per table, per column) the value of one row of
+/// [`non_ascii_text_queries`] if its bytes are not UTF-8: the table, the
+/// column's place, and its pieces of hex in order. `columns` as given to
+/// it. A value it cannot read is none.
 pub fn not_utf8_counts(
     columns: &[(String, Vec<String>)],
-    (table, h): (&str, &str),
+    (table, i, hex): (&str, usize, &str),
     counts: &mut BTreeMap<String, BTreeMap<String, u64>>,
 ) {
     let Some((_, cols)) = columns.iter().find(|(t, _)| t == table) else {
         return;
     };
-    for value in h.split_ascii_whitespace() {
-        let Some((i, hex)) = value.split_once(':') else {
-            continue;
-        };
-        let (Some(column), Some(bytes)) =
-            (i.parse().ok().and_then(|i: usize| cols.get(i)), unhex(hex))
-        else {
-            continue;
-        };
-        if std::str::from_utf8(&bytes).is_err() {
-            *counts
-                .entry(table.to_owned())
-                .or_default()
-                .entry(column.clone())
-                .or_default() += 1;
-        }
+    let (Some(column), Some(bytes)) = (cols.get(i), unhex(hex)) else {
+        return;
+    };
+    if std::str::from_utf8(&bytes).is_err() {
+        *counts
+            .entry(table.to_owned())
+            .or_default()
+            .entry(column.clone())
+            .or_default() += 1;
     }
 }
 
@@ -655,6 +669,8 @@ pub const WHOLE_REALS_MOST_SELECTS: usize = 400;
 pub struct WholeRealsQueries {
     pub queries: Vec<String>,
     pub left_out: Vec<String>,
+    /// The tables each query reads, in the order of `queries`.
+    pub tables: Vec<Vec<String>>,
 }
 
 /// The [`RowidsKept`] of the schema made by `schema` (its `CREATE`

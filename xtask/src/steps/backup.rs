@@ -1290,7 +1290,9 @@ impl Schema<'_> {
     }
 
     /// [`Self::replaced_text`]'s queries, the values they found, and
-    /// whether every table was read.
+    /// whether every table was read. A query D1 fails is tried again table
+    /// by table: a table whose own read fails is left out, named in a
+    /// warning, and the others are counted.
     #[allow(clippy::type_complexity)]
     fn count_replaced_text(
         &self,
@@ -1312,23 +1314,69 @@ impl Schema<'_> {
             );
         }
         let mut replaced = BTreeMap::new();
-        for sql in made.queries {
-            let json = self.reader().query(
-                "look for text that is not UTF-8, which the export replaces (read-only)",
-                &sql,
-            )?;
-            let rows = { json.pointer("/0/results").and_then(|r| r.as_array()) }
-                .context("looking for text that is not UTF-8 gave no rows")?;
-            for r in rows {
-                if let (Some(name), Some(h)) = (
-                    r.get("name").and_then(|n| n.as_str()),
-                    r.get("h").and_then(|h| h.as_str()),
-                ) {
-                    d1_core::catalog::not_utf8_counts(&columns, (name, h), &mut replaced);
+        let mut failed = Vec::new();
+        for (sql, tables) in made.queries.iter().zip(&made.tables) {
+            let Err(e) = self.read_non_ascii_text(&columns, sql, &mut replaced) else {
+                continue;
+            };
+            if let [table] = &tables[..] {
+                failed.push((table.clone(), e));
+                continue;
+            }
+            // One table's read failing (say D1's limits) fails the query
+            // of all it joins: read each on its own.
+            for table in tables {
+                let own = { columns.iter() }
+                    .filter(|(t, _)| t == table)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                let one = d1_core::catalog::non_ascii_text_queries(&own, limit);
+                let sql = one.queries.first().context("no query for a table")?;
+                if let Err(e) = self.read_non_ascii_text(&columns, sql, &mut replaced) {
+                    failed.push((table.clone(), e));
                 }
             }
         }
-        Ok((replaced, made.left_out.is_empty()))
+        if let Some((_, e)) = failed.last() {
+            let tables: Vec<_> = { failed.iter() }
+                .map(|(t, _)| d1_core::names::shown(t))
+                .collect();
+            crate::warn!(
+                "text that is not UTF-8 not looked for in {}: {e:#}; the backup goes on, and \
+                 cannot say whether its export replaced any there with U+FFFD (README, Text \
+                 that is not UTF-8 in a remote backup)",
+                crate::out::listed(&tables, "table")
+            );
+        }
+        Ok((replaced, made.left_out.is_empty() && failed.is_empty()))
+    }
+
+    /// Adds to `replaced` the values the read `sql` (of
+    /// [`d1_core::catalog::non_ascii_text_queries`]) finds not UTF-8.
+    fn read_non_ascii_text(
+        &self,
+        columns: &[(String, Vec<String>)],
+        sql: &str,
+        replaced: &mut BTreeMap<String, BTreeMap<String, u64>>,
+    ) -> Result<()> {
+        let json = self.reader().query(
+            "look for text that is not UTF-8, which the export replaces (read-only)",
+            sql,
+        )?;
+        let rows = { json.pointer("/0/results").and_then(|r| r.as_array()) }
+            .context("looking for text that is not UTF-8 gave no rows")?;
+        for r in rows {
+            let hex: String = (0..d1_core::catalog::NON_ASCII_PIECES)
+                .filter_map(|p| r.get(format!("h{p}"))?.as_str())
+                .collect();
+            if let (Some(name), Some(i)) = (
+                r.get("name").and_then(|n| n.as_str()),
+                r.get("i").and_then(|i| i.as_u64()),
+            ) {
+                d1_core::catalog::not_utf8_counts(columns, (name, i as usize, &hex), replaced);
+            }
+        }
+        Ok(())
     }
 
     /// The schema is read from the local file when there is one; a fresh
