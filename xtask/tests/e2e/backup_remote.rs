@@ -840,6 +840,79 @@ fn a_remote_backup_with_a_row_of_over_a_megabyte_of_non_ascii_text_still_looks_f
     );
 }
 
+/// rvAC 2: text with a NUL byte before a byte that is not UTF-8
+/// (`'a' || char(0) || x'ff'`): `GLOB` reads text as a C string, stops at
+/// the NUL and never saw the 0xff, so the backup recorded none (`{}`) and
+/// said nothing. A value with a NUL is read too.
+#[test]
+fn a_remote_backup_of_text_not_utf8_after_a_nul_byte_says_its_export_replaced_it() {
+    let (remote, _home, backup) = crate::generated_shapes::remote_backup_of(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES (1, CAST(x'6100ff' AS TEXT)), (2, CAST(x'610062' AS TEXT));",
+    );
+    // The dump's statements with a NUL D1 refuses, so the backup is BAD
+    // (kept, with its manifest): its warning must still be right.
+    assert_eq!(backup.code, Some(1), "{}", backup.all());
+    let all = backup.all();
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("notes.body (1 row)")),
+        "{all}"
+    );
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert_eq!(
+        m["replaced_text"],
+        serde_json::json!({"notes": {"body": 1}}),
+        "{m:#}"
+    );
+}
+
+/// rvAC 3: a remote backup whose look for text not UTF-8 failed records no
+/// `replaced_text`; its restore's plan gave `replaced_text: {}` and said
+/// nothing, as for a backup that found none. `plan.replaced_text_counted`
+/// tells them apart (`false` here, `true` where it looked), and the text
+/// plan says `REPLACED` "not counted".
+#[test]
+fn a_remote_backup_that_did_not_look_for_text_not_utf8_says_so_in_the_restore_plan() {
+    let remote = Remote::new(
+        "CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO names VALUES (1, 'caf' || char(233));",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let counted = remote.backup_prod(home.path());
+    let plan = whole_reals_plan(&remote, home.path(), &counted);
+    assert_eq!(plan["replaced_text_counted"], true, "{plan:#}");
+    remote.server.set_faults(d1_loopback::Faults {
+        query_fail_with: Some("'names' AS name, k.".to_owned()),
+        ..Default::default()
+    });
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let name = std::fs::read_dir(remote.sb.backups())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".sql") && *n != counted)
+        .max()
+        .unwrap_or_else(|| panic!("no second backup: {}", backup.all()));
+    let plan = whole_reals_plan(&remote, home.path(), &name);
+    assert_eq!(plan["replaced_text_counted"], false, "{plan:#}");
+    let path = remote.sb.backups().join(&name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
+    let run = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--dry-run"]].concat(),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("REPLACED") && l.contains("not counted")),
+        "{}",
+        run.all()
+    );
+}
+
 /// rvAC 1: D1 fails the read of one table's text (here the loopback fails
 /// every query that reads `names`' values). That one failure left every
 /// table unread: notes' text that is not UTF-8 went unsaid. The tables
