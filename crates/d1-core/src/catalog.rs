@@ -619,9 +619,14 @@ pub const NON_ASCII_PIECE: usize = 500_000;
 pub const NON_ASCII_PIECES: usize =
     (crate::gate::D1_VALUE_LIMIT as usize).div_ceil(NON_ASCII_PIECE);
 
-/// Whether the column `c` (quoted) holds text with a byte over 0x7f.
+/// Whether the column `c` (quoted) holds text with a byte over 0x7f, or
+/// a NUL: `GLOB` reads text as a C string and stops at the first NUL, so
+/// a byte after one is read in Rust.
 fn non_ascii_text(c: &str) -> String {
-    format!("(typeof({c}) = 'text' AND {c} GLOB '*[^' || char(1) || '-' || char(127) || ']*')")
+    format!(
+        "(typeof({c}) = 'text' AND ({c} GLOB '*[^' || char(1) || '-' || char(127) || ']*' \
+         OR instr(CAST({c} AS BLOB), x'00') > 0))"
+    )
 }
 
 /// Adds to `counts` (per table, per column) the value of one row of
