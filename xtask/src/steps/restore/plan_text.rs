@@ -49,14 +49,8 @@ pub(super) fn print_plan_notes(p: &PlanView<'_>) -> Vec<String> {
     if let Some(said) = source.manifest.as_ref().and_then(whole_reals_note) {
         crate::say!("  RETYPED?     {said}");
     }
-    if let Some(replaced) = { source.manifest.as_ref() }
-        .and_then(|m| m.replaced_text.as_ref())
-        .filter(|r| !r.is_empty())
-    {
-        crate::say!(
-            "  REPLACED     {}",
-            crate::steps::backup::replaced_text_said(replaced)
-        );
+    if let Some(said) = source.manifest.as_ref().and_then(replaced_text_note) {
+        crate::say!("  REPLACED     {said}");
     }
     renumbered
 }
@@ -76,6 +70,26 @@ fn whole_reals_note(manifest: &Manifest) -> Option<String> {
                  so its export may have written a whole REAL (3.0) in a column of BLOB affinity \
                  as an integer, which the restore brings back as an INTEGER (README, Whole REALs \
                  in a remote backup)"
+                .to_owned(),
+        ),
+        None => None,
+    }
+}
+
+/// The plan's note of a remote backup's text that is not UTF-8
+/// (`Manifest::replaced_text`): what it found, or that it did not look (a
+/// read that failed or left a table out, or an earlier version's
+/// manifest); none where it found none, or where nobody looks (a local or
+/// schema-only backup).
+fn replaced_text_note(manifest: &Manifest) -> Option<String> {
+    match &manifest.replaced_text {
+        Some(replaced) if replaced.is_empty() => None,
+        Some(replaced) => Some(crate::steps::backup::replaced_text_said(replaced)),
+        None if whole_reals_are_counted(manifest) => Some(
+            "text that is not UTF-8 not counted: this backup's manifest records no look for \
+             it (its read failed or left a table out, or an earlier version wrote the \
+             manifest), so its export may have replaced such text with U+FFFD (README, Text \
+             that is not UTF-8 in a remote backup)"
                 .to_owned(),
         ),
         None => None,
@@ -154,7 +168,7 @@ fn plain_shadow_tables_said(by_fts5: &PlainShadowTables) -> Option<String> {
 
 /// The same notes in `--json`'s plan: `breaks`, `rebuilt`, `no_fts5`,
 /// `wide_integers`, `whole_reals` and `whole_reals_counted`,
-/// `replaced_text`, `renumbered`;
+/// `replaced_text` and `replaced_text_counted`, `renumbered`;
 /// and the `repairs` ([`repairs_json`]).
 fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
     let source = p.source;
@@ -193,12 +207,19 @@ fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
         _ => serde_json::Value::Null,
     };
     // Per table and column, the text a remote backup's export replaced
-    // with U+FFFD (`{}` for none, or where it did not look).
+    // with U+FFFD (`{}` for none, or where it did not look), and whether
+    // it looked, as `whole_reals_counted`.
     json["replaced_text"] = serde_json::json!(
         { source.manifest.as_ref() }
             .and_then(|m| m.replaced_text.clone())
             .unwrap_or_default()
     );
+    json["replaced_text_counted"] = match source.manifest.as_ref() {
+        Some(m) if m.replaced_text.is_some() => serde_json::json!(true),
+        Some(m) if whole_reals_are_counted(m) => serde_json::json!(false),
+        None if remote && source.rows.values().any(|rows| *rows > 0) => serde_json::json!(false),
+        _ => serde_json::Value::Null,
+    };
     json["renumbered"] = serde_json::json!(
         source
             .manifest
