@@ -544,6 +544,48 @@ fn a_dry_run_says_each_deletions_size_and_rules_and_the_bytes_freed() {
     }
 }
 
+/// A sandbox holding one backup 40 days old and a newer one, and the
+/// prune that keeps one run under strace with `inject` (its second unlink
+/// is the old backup's manifest); `None` (the test skipped) where strace
+/// is not installed or may not trace.
+fn pruned_under_strace(inject: &str) -> Option<Pruned> {
+    let traced = std::process::Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .status();
+    if !traced.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: strace is not installed, or may not trace here (ptrace refused)");
+        return None;
+    }
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(40, "")]);
+    let manifest = sb
+        .backups()
+        .join(names[0].replace(".sql", ".manifest.json"));
+    let prune = [crate::output::KEEP_ONE_LOCAL, &["--yes"]].concat();
+    let mut strace = std::process::Command::new("strace");
+    strace.args(["-f", "-qq", "-o", "/dev/null", "-e", inject]);
+    strace.arg(env!("CARGO_BIN_EXE_xtask"));
+    let run = Run::from_output(sb.sandboxed(strace, &prune).output().unwrap());
+    Some(Pruned {
+        sb,
+        names,
+        manifest,
+        prune,
+        run,
+    })
+}
+
+/// What [`pruned_under_strace`] left: the sandbox, its backups' names
+/// (oldest first), the old one's manifest, the prune's arguments and its
+/// run.
+struct Pruned {
+    sb: Sandbox,
+    names: Vec<String>,
+    manifest: std::path::PathBuf,
+    prune: Vec<&'static str>,
+    run: Run,
+}
+
 /// rvW: a prune killed (here by strace, at its second unlink: the
 /// manifest of the backup it had just deleted) left that manifest with no
 /// backup, which list, status and the next prune never showed, the next
@@ -551,29 +593,17 @@ fn a_dry_run_says_each_deletions_size_and_rules_and_the_bytes_freed() {
 /// next run that takes the lock finishes that delete, saying so.
 #[test]
 fn a_prune_killed_between_a_backups_file_and_its_manifest_is_finished_by_the_next_run() {
-    let traced = std::process::Command::new("strace")
-        .args(["-qq", "-o", "/dev/null", "true"])
-        .status();
-    if !traced.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: strace is not installed, or may not trace here (ptrace refused)");
+    let Some(Pruned {
+        sb,
+        names,
+        manifest,
+        prune,
+        run: killed,
+    }) = pruned_under_strace("inject=unlink:signal=KILL:when=2")
+    else {
         return;
-    }
-    let sb = Sandbox::new();
-    let names = backups_aged(&sb, &[(40, "")]);
+    };
     let old = &names[0];
-    let manifest = sb.backups().join(old.replace(".sql", ".manifest.json"));
-    let prune = [crate::output::KEEP_ONE_LOCAL, &["--yes"]].concat();
-    let mut strace = std::process::Command::new("strace");
-    strace.args([
-        "-f",
-        "-qq",
-        "-o",
-        "/dev/null",
-        "-e",
-        "inject=unlink:signal=KILL:when=2",
-    ]);
-    strace.arg(env!("CARGO_BIN_EXE_xtask"));
-    let killed = Run::from_output(sb.sandboxed(strace, &prune).output().unwrap());
     assert!(
         !sb.backups().join(old).exists() && manifest.exists(),
         "the prune was not killed between the backup and its manifest:\n{}",
@@ -599,23 +629,17 @@ fn a_prune_killed_between_a_backups_file_and_its_manifest_is_finished_by_the_nex
 /// that takes the lock removes it.
 #[test]
 fn a_prune_that_cannot_delete_a_deleted_backups_manifest_leaves_it_to_the_next_run() {
-    let traced = std::process::Command::new("strace")
-        .args(["-qq", "-o", "/dev/null", "true"])
-        .status();
-    if !traced.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: strace is not installed, or may not trace here (ptrace refused)");
+    let Some(Pruned {
+        sb,
+        names,
+        manifest,
+        prune,
+        run: failed,
+    }) = pruned_under_strace("inject=unlink:error=EIO:when=2")
+    else {
         return;
-    }
-    let sb = Sandbox::new();
-    let names = backups_aged(&sb, &[(40, "")]);
+    };
     let old = &names[0];
-    let manifest = sb.backups().join(old.replace(".sql", ".manifest.json"));
-    let prune = [crate::output::KEEP_ONE_LOCAL, &["--yes"]].concat();
-    let mut strace = std::process::Command::new("strace");
-    strace.args(["-f", "-qq", "-o", "/dev/null"]);
-    strace.args(["-e", "inject=unlink:error=EIO:when=2"]);
-    strace.arg(env!("CARGO_BIN_EXE_xtask"));
-    let failed = Run::from_output(sb.sandboxed(strace, &prune).output().unwrap());
     assert!(
         !failed.ok && !sb.backups().join(old).exists() && manifest.exists(),
         "the manifest's delete did not fail after its backup's:\n{}",
