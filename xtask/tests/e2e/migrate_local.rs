@@ -1298,3 +1298,60 @@ fn a_pending_migration_edited_after_the_plan_was_shown_is_refused_and_nothing_ap
         "0004_audit_log.sql",
     );
 }
+
+/// JL: a run that applied migrations and then failed on one with an error
+/// that is not its SQL's (here the disk full for it: under a file-size
+/// limit, as `ulimit -f`, the third migration's write fails and the local
+/// D1 runtime dies) said only "applying migrations failed; to go back, …".
+/// It must name the files of this run that were applied and stay applied
+/// (d1_migrations read again), the one that failed and was rolled back,
+/// that the cause may be the machine or D1 or the migration's own size,
+/// and what to do next: migrate again once that is fixed, or restore the
+/// pre-migration backup, named.
+#[test]
+fn a_non_sql_failure_after_migrations_applied_names_what_stays_applied() {
+    let sb = one_pending();
+    let dir = sb.path().join("migrations");
+    let notes = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n";
+    std::fs::write(dir.join("0005_notes.sql"), notes).unwrap();
+    let fill = "CREATE TABLE filler (x BLOB);\nINSERT INTO filler VALUES (zeroblob(4000000));\n";
+    std::fs::write(dir.join("0006_fill.sql"), fill).unwrap();
+    let mut limited = std::process::Command::new("sh");
+    limited.args([
+        "-c",
+        "trap '' XFSZ; ulimit -f 2048; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_xtask"),
+    ]);
+    let args = ["migrate", "local", "--yes"];
+    let run = Run::from_output(sb.sandboxed(limited, &args).output().unwrap());
+    assert!(!run.ok, "{}", run.all());
+    let applied = sb.query("SELECT name FROM d1_migrations ORDER BY id");
+    let names: Vec<&str> = { applied[0].iter() }
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"0005_notes.sql") && !names.contains(&"0006_fill.sql"),
+        "{names:?}"
+    );
+    let error = { run.stderr.lines() }
+        .skip_while(|l| !l.starts_with("error:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for said in [
+        "0004_audit_log.sql and 0005_notes.sql were applied by this run and stay applied",
+        "0006_fill.sql failed and was rolled back",
+        "not an SQL error from D1",
+        "its own size",
+        "migrate again",
+    ] {
+        assert!(error.contains(said), "{said:?} not in:\n{}", run.all());
+    }
+    let backup = { sb.backup_files().into_iter() }
+        .find(|name| name.starts_with("backup-"))
+        .expect("a pre-migration backup");
+    assert!(
+        error.contains(&backup),
+        "{backup} not named:\n{}",
+        run.all()
+    );
+}
