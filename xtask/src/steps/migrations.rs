@@ -794,6 +794,11 @@ fn failed_said(
 ) -> String {
     let db = &plan.env.database_name;
     let applied = applied_migrations(sh, project, plan.env);
+    let partly =
+        { applied.as_ref().ok() }.and_then(|now| partly_applied_said(plan, now, in_sql, advice));
+    if let Some(said) = partly {
+        return said;
+    }
     let none = applied.is_ok_and(|a| !plan.pending.iter().any(|p| a.contains(p)));
     let way_back = advice.strip_prefix("to go back, ").unwrap_or(advice);
     match plan.pending.first() {
@@ -818,6 +823,61 @@ fn failed_said(
         ),
         _ => format!("applying migrations to {db} failed; {advice}"),
     }
+}
+
+/// What a failed `migrations apply` that applied some of the plan's
+/// pending migrations did, `now` being d1_migrations read again after it:
+/// which of this run stay applied, which one failed and was rolled back
+/// (wrangler applies one file at a time, each as one batch, and stops at
+/// the first that fails), the cause (the migration's SQL when `in_sql`;
+/// else the machine, D1, or the migration's own size) and the next step.
+/// `None` when this run applied none, or every one, of them.
+fn partly_applied_said(
+    plan: &MigrationPlan<'_>,
+    now: &[String],
+    in_sql: bool,
+    advice: &str,
+) -> Option<String> {
+    let stay: Vec<&String> = plan.pending.iter().filter(|p| now.contains(p)).collect();
+    let failed = plan.pending.iter().find(|p| !now.contains(p))?;
+    if stay.is_empty() {
+        return None;
+    }
+    let shown = |names: &[&String]| {
+        let shown: Vec<_> = names.iter().map(|n| d1_core::names::shown(n)).collect();
+        match shown.split_last() {
+            Some((last, rest))
+                if !rest.is_empty() && shown.len() <= d1_core::wording::NAMES_SHOWN =>
+            {
+                format!("{} and {last}", rest.join(", "))
+            }
+            _ => d1_core::wording::listed(&shown, "migration"),
+        }
+    };
+    let were = if stay.len() == 1 { "was" } else { "were" };
+    let cause = if in_sql {
+        "wrangler's error, below, is an SQL error from D1 in it: fix it".to_owned()
+    } else {
+        "wrangler's error, below, is not an SQL error from D1: the cause is the machine or D1 \
+         (a network failure, a token Cloudflare refused, D1 unavailable, the database locked \
+         by another program, full or failing, or wrangler itself), or the migration itself, by its own \
+         size: D1 limits one query to 30 s and a database to its plan's size, which a long \
+         or large migration meets, and then it must be split into smaller ones or make room. \
+         Fix what it names"
+            .to_owned()
+    };
+    Some(format!(
+        "applying migrations to {} failed part way: {} {were} applied by this run and stay applied \
+         (d1_migrations lists them); then {} failed and was rolled back (D1 applies each \
+         migration file as one batch), and none after it was tried. {cause}, then migrate \
+         again: it applies {} and every migration after it. Or, to go back to before this \
+         run, {}",
+        plan.env.database_name,
+        shown(&stay),
+        d1_core::names::shown(failed),
+        d1_core::names::shown(failed),
+        advice.strip_prefix("to go back, ").unwrap_or(advice),
+    ))
 }
 
 /// The digest of each of `names` in `dir`; a name whose file is not there

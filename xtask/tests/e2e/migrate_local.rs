@@ -1347,7 +1347,7 @@ fn a_non_sql_failure_after_migrations_applied_names_what_stays_applied() {
         assert!(error.contains(said), "{said:?} not in:\n{}", run.all());
     }
     let backup = { sb.backup_files().into_iter() }
-        .find(|name| name.starts_with("backup-"))
+        .find(|name| name.starts_with("backup-") && name.ends_with(".sql"))
         .expect("a pre-migration backup");
     assert!(
         error.contains(&backup),
