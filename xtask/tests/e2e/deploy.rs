@@ -180,6 +180,14 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
     );
     assert!(deployed(&remote));
     assert_eq!(counts(&remote.db)["d1_migrations"], 4);
+    // JL: the line names what d1_migrations gained, not the plan's count.
+    let done = { run.stdout.lines() }
+        .find(|l| l.starts_with("deploy of prod: done"))
+        .unwrap_or("");
+    assert!(
+        done.ends_with(": 0004_audit_log.sql)"),
+        "the done line does not name what d1_migrations gained: {done}"
+    );
 
     let backups: Vec<String> = remote
         .sb
