@@ -675,8 +675,8 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     }
     confirm::require(deploy.env, &args.confirm, "migrate and deploy")?;
     let lock = lock.expect("a deploy that is not a dry run holds the backup lock");
-    let backup_file = deploy.run_steps(&plan, &planned[2..], lock)?;
-    deploy.print_done(&plan, backup_file.as_deref());
+    let (backup_file, applied) = deploy.run_steps(&plan, &planned[2..], lock)?;
+    deploy.print_done(&applied, backup_file.as_deref());
     Ok(())
 }
 
@@ -794,28 +794,31 @@ impl Deploy<'_> {
 
     /// Runs the steps after the plan, in order; the first failure stops the
     /// deploy with the way back from the backup taken so far. Returns that
-    /// backup. The backup lock ([`Deploy::lock`]) is released once the
+    /// backup and the migrations its migrate step applied (what
+    /// d1_migrations gained, read again). The backup lock ([`Deploy::lock`]) is released once the
     /// Pages deploy is done.
     fn run_steps(
         &self,
         plan: &MigrationPlan<'_>,
         steps: &[Step],
         lock: BackupLock,
-    ) -> Result<Option<PathBuf>> {
+    ) -> Result<(Option<PathBuf>, Vec<String>)> {
         let mut backup_file = None;
+        let mut applied = Vec::new();
         let mut lock = Some(lock);
         for &step in steps {
             let advice = backup_file
                 .as_deref()
                 .map(|f| restore_commands(f, self.env));
-            if let Err(e) = self.run_step(step, plan, &mut backup_file, lock.as_ref()) {
+            let done = (&mut backup_file, &mut applied);
+            if let Err(e) = self.run_step(step, plan, done, lock.as_ref()) {
                 return Err(failed(self.env, step, e, advice.as_deref()));
             }
             if step == Step::PagesDeploy {
                 lock = None;
             }
         }
-        Ok(backup_file)
+        Ok((backup_file, applied))
     }
 
     /// The pre-migration backup the deploy takes: full, encrypted, uploaded.
@@ -830,12 +833,13 @@ impl Deploy<'_> {
         backup
     }
 
-    /// One step; the backup step sets `backup_file`.
+    /// One step; the backup step sets `backup_file`, the migrate step
+    /// `applied`.
     fn run_step(
         &self,
         step: Step,
         plan: &MigrationPlan<'_>,
-        backup_file: &mut Option<PathBuf>,
+        (backup_file, applied): (&mut Option<PathBuf>, &mut Vec<String>),
         lock: Option<&BackupLock>,
     ) -> Result<()> {
         let env = self.env;
@@ -854,7 +858,7 @@ impl Deploy<'_> {
             }
             Step::Migrate => {
                 crate::steps::migrations::record_applying(held(), plan, backup_file.as_deref())?;
-                crate::steps::migrations::apply(
+                *applied = crate::steps::migrations::apply(
                     self.sh,
                     self.project,
                     plan,
@@ -887,16 +891,23 @@ impl Deploy<'_> {
         }
     }
 
-    fn print_done(&self, plan: &MigrationPlan<'_>, backup_file: Option<&Path>) {
+    /// The last line: what d1_migrations gained (`applied`), named, and the
+    /// backup taken before it.
+    fn print_done(&self, applied: &[String], backup_file: Option<&Path>) {
         crate::say!(
             "deploy of {}: done ({})",
             self.env.name,
             match backup_file {
-                Some(file) => format!(
-                    "{} applied after the backup {}",
-                    count(plan.pending.len(), "migration"),
-                    d1_core::names::file_name(file)
-                ),
+                Some(file) => {
+                    let shown: Vec<_> = applied.iter().map(|n| d1_core::names::shown(n)).collect();
+                    format!(
+                        "{} applied after the backup {}{}{}",
+                        count(applied.len(), "migration"),
+                        d1_core::names::file_name(file),
+                        if shown.is_empty() { "" } else { ": " },
+                        d1_core::wording::listed(&shown, "migration")
+                    )
+                }
                 None => "nothing to migrate, no backup taken".to_owned(),
             }
         );
