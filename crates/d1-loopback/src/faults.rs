@@ -55,6 +55,11 @@ pub struct Faults {
     /// reset."), and is rolled back: nothing of it applies. Its poll
     /// answers `status: "error"`, D1's final word on the import.
     pub import_fails_with: Option<String>,
+    /// Every `init` of a file D1 already has (its MD5 known, so `init`
+    /// alone starts the import) starts that import, then is answered with
+    /// this HTTP status and a Cloudflare API error (code 7500): an `init`
+    /// answer lost (a 5xx, a 524) after D1 began the import.
+    pub init_status_after_start: Option<u16>,
     /// Every `/query` request whose SQL holds this text (what `wrangler d1
     /// migrations apply` and `d1 execute --command` send) fails as D1 fails
     /// a statement, answered 400 with code 7500, and changes nothing.

@@ -464,7 +464,15 @@ pub(crate) fn import(ctx: &Ctx<'_>) -> Reply {
                 return poll_answer(job, Duration::ZERO);
             }
             if let Some(upload_at) = imports.upload_by_md5(&etag) {
-                return start_job(ctx, db, &mut imports, upload_at);
+                let answer = start_job(ctx, db, &mut imports, upload_at);
+                if let Some(status) = ctx.shared.faults().init_status_after_start {
+                    return Reply::cf_error(
+                        status,
+                        7500,
+                        "Internal error: a fault injected by d1-loopback after the import began",
+                    );
+                }
+                return answer;
             }
             let filename = format!("{}-{etag}.sql", db.uuid);
             let upload_url =

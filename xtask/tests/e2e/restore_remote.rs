@@ -1924,3 +1924,28 @@ fn a_json_restore_into_a_remote_database_says_its_check_read_through_d1_export()
         "{doc:#}"
     );
 }
+
+/// A retry of a file D1 already has: wrangler's `init` alone starts the
+/// import, so when its answer is lost (here a 500 after D1 began it)
+/// wrangler has said only "Checking if file needs uploading", never "File
+/// already uploaded." Yet D1 was handed the import, and ran it: the target
+/// is not told as it was, but restored despite wrangler's error.
+#[test]
+fn a_lost_init_answer_for_a_file_d1_has_is_told_as_handed() {
+    let (remote, home, file) = prod_and_its_backup();
+    prod_moves_on(&remote);
+    let uploaded = failed_once_leaving_the_upload(&remote, home.path(), &file);
+    let faults = d1_loopback::Faults {
+        init_status_after_start: Some(500),
+        ..Default::default()
+    };
+    let run = restore_into_prod_under(&remote, home.path(), &file, faults);
+    assert_eq!(uploads(&remote), uploaded, "the premise: no upload");
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let all = run.all();
+    assert!(!all.contains("as it was"), "{all}");
+    assert!(
+        run.stderr.contains("despite wrangler's error"),
+        "D1 ran the import its init began: {all}"
+    );
+}
