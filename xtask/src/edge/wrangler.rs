@@ -967,12 +967,7 @@ pub fn failed_refused_by_api(e: &anyhow::Error) -> bool {
 /// anything.`, wrangler stopped at its time limit) tells nothing of the
 /// import's end: D1 may still be running it.
 pub fn failed_import_reported_by_d1(e: &anyhow::Error) -> bool {
-    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
-        return false;
-    };
-    let said: Vec<String> = { f.said.iter() }
-        .map(|l| crate::out::strip_ansi(l).into_owned())
-        .collect();
+    let said = said_by_failed(e);
     let an_api_error = said.iter().any(|l| l.contains(API_ERROR_NOTE));
     said.iter().any(|line| {
         line.split_once("[ERROR]").is_some_and(|(_, message)| {
@@ -993,6 +988,17 @@ pub fn failed_import_reported_by_d1(e: &anyhow::Error) -> bool {
 /// `status: "error"`, an API answer it could not use), which its other
 /// errors (`fetch failed`, a refusal it prints as it is) lack.
 const API_ERROR_NOTE: &str = "If you think this is a bug, please open an issue";
+
+/// The lines the wrangler run that failed with `e` printed, in order,
+/// without their colours; none when `e` is no wrangler failure.
+pub fn said_by_failed(e: &anyhow::Error) -> Vec<String> {
+    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
+        return Vec::new();
+    };
+    { f.said.iter() }
+        .map(|l| crate::out::strip_ansi(l).into_owned())
+        .collect()
+}
 
 /// Whether the wrangler run that failed with `e` printed a line holding
 /// one of `needles` (its own progress lines: `Uploading complete.`).

@@ -381,16 +381,28 @@ impl Loading<'_> {
 }
 
 /// Whether the remote load that failed with `e` may have started D1's
-/// import: wrangler said it uploaded the file (or found it uploaded), and
-/// no upload failure of its own followed; or, stopped by a signal, that it
-/// had begun the upload (what it printed last may not have reached us). A
-/// failure before (a refused token, a refused `init`, a failed upload)
+/// import. wrangler's `init` ("Checking if file needs uploading") alone
+/// starts it when D1 already has a file of the same MD5 (a retry), and its
+/// answer may be lost (a 5xx, a 524, a reset, a signal) before wrangler
+/// says "File already uploaded."; so from that line on D1 may have been
+/// handed the import, unless wrangler began an upload ("Uploading <file>",
+/// which `init` asks for only when D1 lacks the file) that never completed
+/// ("Uploading complete." is printed before `ingest` is sent), or one of its
+/// upload failures followed. A failure before `init` (a refused token)
 /// leaves the target as it was.
 fn import_may_have_started(e: &anyhow::Error) -> bool {
-    use crate::edge::wrangler::failed_having_said;
-    let stopped = crate::edge::signals::received().is_some();
-    let handed = failed_having_said(e, &["Uploading complete", "File already uploaded"])
-        || (stopped && failed_having_said(e, &["Uploading "]));
+    use crate::edge::wrangler::{failed_having_said, said_by_failed};
+    let said = said_by_failed(e);
+    let Some(checking) = said
+        .iter()
+        .position(|l| l.contains("Checking if file needs uploading"))
+    else {
+        return false;
+    };
+    let after = &said[checking..];
+    let upload_begun =
+        { after.iter() }.any(|l| l.contains("Uploading ") && !l.contains("Uploading complete"));
+    let upload_completed = after.iter().any(|l| l.contains("Uploading complete"));
     let not_uploaded = failed_having_said(
         e,
         &[
@@ -399,7 +411,7 @@ fn import_may_have_started(e: &anyhow::Error) -> bool {
             "File contents did not upload successfully",
         ],
     );
-    handed && !not_uploaded
+    (!upload_begun || upload_completed) && !not_uploaded
 }
 
 /// The fast local path: straight into the local D1's SQLite file.
