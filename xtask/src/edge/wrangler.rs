@@ -2128,6 +2128,21 @@ mod tests {
                 "  <html><head><title>524 A timeout occurred</title></head>",
                 "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
             ],
+            // rvAC 2: a poll answered with a WAF block page (cli.js's
+            // throwWAFBlockError), with the APIError note: not D1's word.
+            &[
+                "✘ [ERROR] The Cloudflare API responded with a WAF block page instead of the expected JSON response",
+                "  Cloudflare's firewall (WAF) blocked this API request. This is usually a false positive.",
+                "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ],
+            &[
+                "✘ [ERROR] Please verify your account's email address and try again.",
+                "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ],
+            &[
+                "✘ [ERROR] D1 reset before execute completed!",
+                "  If you think this is a bug, please open an issue at: https://github.com/cloudflare/workers-sdk/issues/new/choose",
+            ],
             // Stopped at the time limit: nothing after the upload.
             &[],
         ] {
