@@ -972,17 +972,27 @@ pub fn failed_import_reported_by_d1(e: &anyhow::Error) -> bool {
     said.iter().any(|line| {
         line.split_once("[ERROR]").is_some_and(|(_, message)| {
             let message = message.trim();
-            let lost = [
-                "A request to the Cloudflare API",
-                "Received a malformed response",
-            ]
-            .iter()
-            .any(|p| message.starts_with(p));
+            let lost = WRANGLERS_OWN_HEADLINES
+                .iter()
+                .any(|p| message.starts_with(p));
             // A code of D1's state (SQLITE_FULL) is D1's report too.
             !lost && (sqlite_code_at_end(message).is_some() || an_api_error)
         })
     })
 }
+
+/// The fixed headlines of wrangler's own `APIError`s and `ParseError`s
+/// (cli.js: a request that failed, an answer that was no JSON, a WAF block
+/// page, an unverified email, `D1 reset before execute completed!`): they
+/// carry [`API_ERROR_NOTE`] too, but tell of wrangler's exchange with the
+/// API, not D1's word on the import.
+const WRANGLERS_OWN_HEADLINES: &[&str] = &[
+    "A request to the Cloudflare API",
+    "Received a malformed response",
+    "The Cloudflare API responded with a WAF block page",
+    "Please verify your account's email address",
+    "D1 reset before execute completed",
+];
 
 /// The note wrangler adds to an error of its `APIError` kind (a poll's
 /// `status: "error"`, an API answer it could not use), which its other
