@@ -1576,6 +1576,22 @@ mod tests {
         }
     }
 
+    /// rvAC 5: a hostile manifest's virtual table name is never printed
+    /// raw: a line break in it cannot forge a line of its own.
+    #[test]
+    fn a_virtual_table_name_with_a_line_break_is_not_printed_raw() {
+        let name = "x\nResult: OK";
+        for sql in [
+            format!("CREATE VIRTUAL TABLE \"{name}\" USING fts5(a)"),
+            "CREATE VIRTUAL TABLE y USING fts5(a)".to_owned(),
+        ] {
+            let err = with_virtual(name, &sql)
+                .validate("backup-prod-20261124-1200.manifest.json")
+                .map_or_else(|e| format!("{e:#}"), |()| String::new());
+            assert!(!err.contains('\n'), "{err:?}");
+        }
+    }
+
     #[test]
     fn a_virtual_table_entry_must_hold_its_own_ddl() {
         with_virtual("notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(a)")
