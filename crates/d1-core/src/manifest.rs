@@ -513,31 +513,29 @@ impl Manifest {
         let tables = self.virtual_table_ddl();
         let listed: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
         for (i, vt) in tables.iter().enumerate() {
+            let shown = crate::names::shown(&vt.name);
             if listed[..i].contains(&vt.name.as_str()) {
-                bail!("it lists the virtual table {} twice", vt.name);
+                bail!("it lists the virtual table {shown} twice");
             }
             let (named, module) = check_virtual_table_ddl_module(&vt.sql, &listed)
-                .with_context(|| format!("the DDL of its virtual table {} is refused", vt.name))?;
+                .with_context(|| format!("the DDL of its virtual table {shown} is refused"))?;
             // An fts5vocab table holds nothing of its own, and only it.
             let vocabulary = module.eq_ignore_ascii_case("fts5vocab");
             if named != vt.name
                 || !vt.module.eq_ignore_ascii_case(&module)
                 || vocabulary != (vt.content == VirtualContent::Derived)
             {
-                bail!(
-                    "its virtual table entry {} holds the DDL of another table or module",
-                    vt.name
-                );
+                bail!("its virtual table entry {shown} holds the DDL of another table or module");
             }
             check_fts_settings(vt)?;
+            let own = format!("{}_content", vt.name);
             if let VirtualContent::Internal { table } = &vt.content
-                && *table != format!("{}_content", vt.name)
+                && *table != own
             {
+                let own = crate::names::shown(&own);
                 bail!(
-                    "its virtual table {} keeps its rows in {table:?}, not in its own shadow \
-                     table {}_content",
-                    vt.name,
-                    vt.name
+                    "its virtual table {shown} keeps its rows in {table:?}, not in its own shadow \
+                     table {own}"
                 );
             }
         }
