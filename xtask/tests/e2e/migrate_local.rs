@@ -1166,13 +1166,33 @@ fn a_migration_that_fails_whole_says_nothing_was_applied_and_still_names_the_bac
 /// that nothing was applied, to fix what it names and migrate again; and
 /// it does not both say the migration needs no change and suggest D1's
 /// time limit, which would need one. Once the lock is let go, the same
-/// migration applies.
+/// migration applies. (A migrate now refuses while another process has
+/// the file open, rvAA: the lock is taken once its pre-migration backup's
+/// manifest is written, after that check, while wrangler starts.)
 #[test]
 fn a_migration_failing_on_a_locked_database_is_not_blamed() {
     let sb = one_pending();
+    let child = sb
+        .xtask_command(&["migrate", "local", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let manifest_written = || {
+        std::fs::read_dir(sb.backups()).is_ok_and(|mut entries| {
+            entries.any(|e| {
+                e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
+            })
+        })
+    };
+    while !manifest_written() {
+        assert!(started.elapsed().as_secs() < 120, "no backup was written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let locker = rusqlite::Connection::open(sb.local_d1_file()).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE;").unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    let run = Run::from_output(child.wait_with_output().unwrap());
     assert!(!run.ok, "{}", run.all());
     let error = { run.stderr.lines() }
         .find(|l| l.starts_with("error:"))
