@@ -173,6 +173,33 @@ fn round_trip_through_wrangler_execute_file_is_identical_too() {
     assert_eq!(mode_of(db.parent().unwrap()), 0o700);
 }
 
+/// rvAC: a restore into a local environment `--via-wrangler` checks its
+/// content through `wrangler d1 export --local`, D1's export, not the
+/// SQLite file; its `--json` result said `content_checked_through:
+/// "sqlite_file"`, and its text report no "as D1's export shows them".
+/// Both say what the check read through; a restore without it reads the
+/// file, and says so.
+#[test]
+fn a_local_restore_through_wrangler_says_its_check_read_through_d1_export() {
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    for (via, through) in [(true, "d1_export"), (false, "sqlite_file")] {
+        let target = target_sandbox();
+        let mut args = vec!["restore", file.to_str().unwrap(), "--to", "local"];
+        args.extend(["--yes", "--json"]);
+        if via {
+            args.push("--via-wrangler");
+        }
+        let run = target.xtask(&args);
+        run.assert_ok();
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(doc["result"]["content_checked"], true, "{doc:#}");
+        assert_eq!(doc["result"]["content_checked_through"], through, "{doc:#}");
+        let said = run.stderr.contains("as D1's export shows them");
+        assert_eq!(said, via, "{}", run.all());
+    }
+}
+
 /// A row's text holding `BEGIN TRANSACTION;` (a note quoting SQL):
 /// `wrangler d1 execute --local --file` removes the first
 /// `BEGIN TRANSACTION;` and the first `COMMIT;` of the whole file, in row
