@@ -293,7 +293,7 @@ fn restore(
     if args.json {
         let database_id = new.then_some(target.database_id.as_str());
         let mut result = result_json(&restored, &content, database_id);
-        add_checked_through(&mut result, source, target);
+        add_checked_through(&mut result, source, checked_through_export(args, target));
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
@@ -587,7 +587,7 @@ impl TargetAccess {
             None => project.commands(),
         };
         let wrangler = project.wrangler(sh)?;
-        let fast_local = target.location == Location::Local && !args.via_wrangler;
+        let fast_local = !checked_through_export(args, target);
         let local_file = local_d1::database_file(&project.config_dir, &target.local_id);
         // A fast local restore reads the target from its file, as it loads it.
         let read_from_file = fast_local && local_file.is_file();
@@ -805,15 +805,14 @@ fn result_json(
 /// `"sqlite_file"` for a local one; `null` when no content was compared)
 /// and `may_differ`, the tables whose values may differ all the same
 /// ([`crate::steps::backup::written_alike_in`]), as `diff --json` has.
-fn add_checked_through(result: &mut serde_json::Value, source: &Source, target: &Environment) {
-    let remote = target.location == crate::config::environment::Location::Remote;
+fn add_checked_through(result: &mut serde_json::Value, source: &Source, through_export: bool) {
     let checked = result["content_checked"] == true;
-    result["content_checked_through"] = match (checked, remote) {
+    result["content_checked_through"] = match (checked, through_export) {
         (false, _) => serde_json::Value::Null,
         (true, true) => "d1_export".into(),
         (true, false) => "sqlite_file".into(),
     };
-    let may_differ = match checked && remote {
+    let may_differ = match checked && through_export {
         true => {
             crate::steps::backup::written_alike_in(source.manifest.as_ref(), &source.wide_integers)
         }
@@ -822,12 +821,20 @@ fn add_checked_through(result: &mut serde_json::Value, source: &Source, target: 
     result["may_differ"] = serde_json::json!(may_differ);
 }
 
-/// How the content check read a remote target, through D1's export, as
-/// the backup's digests were made (`" as D1's export shows them"`), and
-/// the tables whose values the backup records as ones that export writes
-/// alike (`"; whole REALs … in T may differ …"`); empty for a local one.
-fn content_seen(source: &Source, target: &Environment) -> (String, String) {
-    if target.location != crate::config::environment::Location::Remote {
+/// Whether the content check read the target through D1's export (a
+/// remote one, or a local one restored `--via-wrangler`, read back through
+/// `wrangler d1 export --local`), not the SQLite file.
+fn checked_through_export(args: &RestoreArgs, target: &Environment) -> bool {
+    target.location == Location::Remote || args.via_wrangler
+}
+
+/// How the content check read a target through D1's export, as the
+/// backup's digests were made (`" as D1's export shows them"`), and the
+/// tables whose values the backup records as ones that export writes
+/// alike (`"; whole REALs … in T may differ …"`); empty for one read from
+/// its SQLite file (`through_export` false).
+fn content_seen(source: &Source, through_export: bool) -> (String, String) {
+    if !through_export {
         return Default::default();
     }
     let tables =
@@ -892,7 +899,7 @@ fn report(
     );
     match content {
         Some(Ok(tables)) => {
-            let (seen, differ) = content_seen(source, target);
+            let (seen, differ) = content_seen(source, checked_through_export(args, target));
             crate::say!(
                 "  [x] content: {}, every row equal to the backup's{seen}, by content digest\
                  {differ}",
