@@ -664,3 +664,53 @@ fn a_prune_that_cannot_delete_a_deleted_backups_manifest_leaves_it_to_the_next_r
     );
     assert_eq!(present(&sb), vec![names[1].clone()]);
 }
+
+/// rvAD: a manifest whose delete fails for a lasting reason (EIO, injected
+/// at the syscall) fails the prune, and fails again for the next run that
+/// takes the lock: that run warns, and carries the record into its own
+/// lock, so that the run after it, whose delete succeeds, still removes
+/// that manifest. The record was lost: the second run wrote its own over
+/// it, and the manifest stayed, told by no run.
+#[test]
+fn a_manifest_the_next_run_cannot_delete_either_is_left_to_the_run_after() {
+    let Some(Pruned {
+        sb,
+        names,
+        manifest,
+        prune,
+        run: failed,
+    }) = pruned_under_strace("inject=unlink:error=EIO:when=2")
+    else {
+        return;
+    };
+    assert!(
+        !failed.ok && manifest.exists(),
+        "the manifest's delete did not fail:\n{}",
+        failed.all()
+    );
+    let mut strace = std::process::Command::new("strace");
+    strace.args(["-f", "-qq", "-o", "/dev/null"]);
+    strace.args(["-e", "inject=unlink:error=EIO:when=1"]);
+    strace.arg(env!("CARGO_BIN_EXE_xtask"));
+    let next = Run::from_output(sb.sandboxed(strace, &prune).output().unwrap());
+    next.assert_ok();
+    assert!(
+        manifest.exists()
+            && next.stderr.contains("cannot remove")
+            && next.stderr.contains(&manifest.display().to_string()),
+        "the second run did not fail to remove the manifest, or did not warn of it:\n{}",
+        next.all()
+    );
+
+    let after = sb.xtask(&prune);
+    after.assert_ok();
+    assert!(
+        !manifest.exists()
+            && after
+                .stderr
+                .contains(&format!("removing {}", manifest.display())),
+        "the manifest two runs could not delete is still there, or not told:\n{}",
+        after.all()
+    );
+    assert_eq!(present(&sb), vec![names[1].clone()]);
+}
