@@ -495,8 +495,12 @@ fn delete(dir: &Path, doomed: &[&Entry], lock: Option<&BackupLock>) -> Result<(u
         deleted += 1;
         freed += bytes;
         signals::changed(said(deleted));
-        if let Err(e) = std::fs::remove_file(&manifest) {
-            return Err(manifest_left(&manifest, &file, lock, e));
+        // One already gone (someone else removed it) is deleted all the same.
+        match std::fs::remove_file(&manifest) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(manifest_left(&manifest, &file, lock, e));
+            }
+            _ => {}
         }
     }
     fsutil::sync_dir(dir);

@@ -346,7 +346,9 @@ fn read_kept<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Holder>, D::E
 impl Holder {
     /// This record as a lock keeps it for a later run: without the file
     /// it was placing (the run that found it removed that file, or left
-    /// it as not that run's), the records it kept (kept beside it), the
+    /// it as not that run's), nor, unless it is a prune's, the backup it
+    /// was pruning (a manifest no run could remove yet is carried until one
+    /// does: [`BackupLock::carry_pruning`]), the records it kept (kept beside it), the
     /// repository it ran from (no run is refused by it), nor the machine
     /// it ran on: it is of a run known gone, never read as one still
     /// running ([`crate::steps::lock::time_travel_running`]) when its pid
@@ -359,9 +361,10 @@ impl Holder {
             && self.started_at.len() <= LONGEST_KEPT_NAME
             && self.started().is_some()
             && self.doing.as_ref().is_none_or(Doing::is_short);
+        let pruning = self.pruning.filter(|_| self.command == "prune");
         ours.then(|| Holder {
             placing: None,
-            pruning: None,
+            pruning,
             machine: None,
             repository: None,
             kept: Vec::new(),
@@ -740,6 +743,28 @@ impl BackupLock {
         Ok((0..records.len())
             .map(|i| kept.iter().any(|(k, _)| *k == i))
             .collect())
+    }
+
+    /// Carries `record`, a prune's whose manifest this run could not remove
+    /// ([`Holder::pruning`]), into this lock, first among the records kept
+    /// ([`Holder::kept`]): a kill of this run leaves it to the next with its
+    /// own, and a clean release writes it back as the lock its prune left,
+    /// so that the next run that takes the lock tries again. Records kept
+    /// for another environment are dropped, the oldest first, if the lock
+    /// has no room for all.
+    pub fn carry_pruning(&mut self, record: &Holder) -> Result<()> {
+        let Some(carried) = record.clone().kept_as() else {
+            return Ok(());
+        };
+        self.holder.kept.retain(|k| k.pruning != carried.pruning);
+        self.holder.kept.insert(0, carried);
+        self.holder.kept.truncate(MOST_KEPT);
+        while self.holder.kept.len() > 1
+            && serde_json::to_string(&self.holder)?.len() > MOST_KEPT_BYTES
+        {
+            self.holder.kept.pop();
+        }
+        self.write(&self.holder)
     }
 
     /// Writes into the lock the command this run (a `with-backup`) started,

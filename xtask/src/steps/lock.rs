@@ -43,11 +43,35 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
         );
         remove(&orphan)?;
     }
-    if let Some((half, told)) = dead.and_then(|h| half_pruned(&project.backup_dir, h)) {
-        crate::warn!("removing {}: {told}", half.display());
-        remove(&half)?;
+    let pruned = dead.map(|h| std::iter::once(h).chain(&h.kept));
+    for record in pruned.into_iter().flatten() {
+        if let Some((half, told)) = half_pruned(&project.backup_dir, record) {
+            crate::warn!("removing {}: {told}", half.display());
+            finish_pruning(&half, record, &mut lock)?;
+        }
     }
     Ok(lock)
+}
+
+/// Removes `half`, the manifest a prune (`record`) left after deleting its
+/// backup ([`half_pruned`]): one already gone (someone else removed it)
+/// counts as removed. One that cannot be removed (an I/O error, a file
+/// system remounted read-only) fails no run: this one warns, and carries
+/// the record into its own lock ([`BackupLock::carry_pruning`]), so that a
+/// later run removes it once it can.
+fn finish_pruning(half: &Path, record: &Holder, lock: &mut BackupLock) -> Result<()> {
+    match std::fs::remove_file(half) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => {
+            crate::warn!(
+                "cannot remove {} ({e}): the lock keeps its record, and the next run that takes \
+                 the backup lock tries again",
+                half.display()
+            );
+            lock.carry_pruning(record)
+        }
+    }
 }
 
 /// Warns of the stale lock, and of each record of a run gone it holds: its
