@@ -953,3 +953,35 @@ fn pair_of_existing(sb: &Sandbox, manifest: &str) -> serde_json::Value {
         "manifest": file_record(sb, manifest),
     })
 }
+
+/// rvAD: a planted record of a run killed while its wrangler ran (a
+/// `migrate local`), copying this machine's, whose `running` names a live
+/// process that is no wrangler (here this test's own `sleep`) and says no
+/// start time, held every locking run off and advised `kill` of that
+/// process (sshd, say). A wrangler's record is believed only with the start
+/// time its process has and a wrangler's command line: this one holds
+/// nothing, the run proceeds, and no run is told to kill that process.
+#[test]
+fn a_planted_wrangler_record_naming_another_process_holds_nothing_and_advises_no_kill() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let mut other = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    plant_stale_lock(
+        &sb,
+        serde_json::json!({
+            "pid": 999_999,
+            "started_at": started_an_hour_ago(),
+            "command": "migrate local",
+            "machine": machine_here(None),
+            "running": {"pid": other.id()},
+        }),
+    );
+    let run = sb.xtask(&["backup", "local"]);
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(!run.all().contains("kill"), "{}", run.all());
+    run.assert_ok();
+}
