@@ -951,7 +951,14 @@ fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
     }
     let pid = running.pid;
     let Some(env) = with_backup_environment(&h.command) else {
-        return Some(wrangler_still_running(h, pid, path));
+        // A wrangler's record is believed only of the very process it
+        // names: its start time as recorded, and a wrangler's (node's)
+        // command line. A record planted (or copied) naming another
+        // process, with no start, holds nothing, and never advises a kill.
+        let wrangler = running.start.is_some()
+            && crate::edge::machine::start_of(pid) == running.start
+            && crate::edge::machine::is_wrangler(pid);
+        return wrangler.then(|| wrangler_still_running(h, pid, path));
     };
     let advice = match is_ancestor(pid) || h.nests_this_run() {
         true => nested(env),
@@ -976,6 +983,8 @@ fn still_running(h: &Holder, path: &Path) -> Option<HeldElsewhere> {
 /// [`still_running`] of a run killed while the wrangler it started (`pid`)
 /// for the step it recorded (a migration, a load) still runs: it may yet
 /// change the database (commit the migration), so the lock stays held.
+/// How to tell that `pid` is that wrangler comes before any advice to stop
+/// it.
 fn wrangler_still_running(h: &Holder, pid: u32, path: &Path) -> HeldElsewhere {
     HeldElsewhere {
         dir: String::new(),
@@ -983,8 +992,9 @@ fn wrangler_still_running(h: &Holder, pid: u32, path: &Path) -> HeldElsewhere {
         advice: format!(
             "that run was killed, but its wrangler still runs and may change the database (a \
              migration it applies may yet commit), so the backup lock stays held until it ends: \
-             wait for pid {pid} to finish, or stop it (`kill {pid}`), then run this again; if \
-             pid {pid} is not that wrangler (`ps -p {pid}` shows it), remove {}",
+             first check that pid {pid} is that wrangler (`ps -p {pid}` shows it): if it is not, \
+             remove {}; if it is, wait for it to finish, or stop it (`kill {pid}`), then run \
+             this again",
             path.display()
         ),
         lock: path.display().to_string(),

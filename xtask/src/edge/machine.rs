@@ -199,6 +199,25 @@ pub fn is_running(pid: u32, start: Option<u64>) -> bool {
     !zombie && (start.is_none() || now.is_none() || start == now)
 }
 
+/// Whether the process `pid` runs wrangler: on Linux, its command line
+/// (`/proc/PID/cmdline`, its program or the script it runs) names node or
+/// wrangler; one that cannot be read is not. Elsewhere, where no command
+/// line is read, any process is.
+pub fn is_wrangler(pid: u32) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    { cmdline.split(|b| *b == 0).take(2) }
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .any(|arg| {
+            let name = arg.rsplit('/').next().unwrap_or_default();
+            name == "node" || name == "nodejs" || name.starts_with("wrangler")
+        })
+}
+
 /// Whether the process `pid` of this pid namespace is an ancestor of this
 /// one (its parent, its parent's parent, …), by the parent each process's
 /// `/proc/PID/stat` names: `false` where that cannot be read.
