@@ -1237,6 +1237,11 @@ fn failed_saying(e: &anyhow::Error, needle: &str) -> bool {
     })
 }
 
+/// The migration wrangler's `migrations apply` said failed.
+pub fn failed_migration(_e: &anyhow::Error) -> Option<String> {
+    None
+}
+
 /// Whether `e` is wrangler exiting non-zero after printing an SQL error
 /// from D1: a line that ends, as D1's errors do, in SQLite's result code
 /// (`no such table: t: SQLITE_ERROR` locally; remotely the API's note,
@@ -2171,6 +2176,27 @@ mod tests {
     /// fault) was told as an SQL error, so a correct migration was blamed
     /// ("fix it and migrate again"). Those codes, in their extended forms
     /// too, are not the SQL's; the SQL's own are, extended too.
+    /// The migration wrangler's `migrations apply` says failed, from its
+    /// own line (cli.js: `Migration ${name} failed with the following
+    /// errors:`), and none when it said no such line (stopped, killed).
+    #[test]
+    fn the_migration_wrangler_says_failed_is_read_from_its_own_line() {
+        let said = [
+            "\u{1b}[31m✘ \u{1b}[41;31m[\u{1b}[41;97mERROR\u{1b}[41;31m]\u{1b}[0m Migration 0006_fill.sql failed with the following errors:",
+            "fetch failed",
+        ];
+        let e = failed(&said, None);
+        assert_eq!(failed_migration(&e).as_deref(), Some("0006_fill.sql"));
+        let e = e.context("applying migrations failed");
+        assert_eq!(failed_migration(&e).as_deref(), Some("0006_fill.sql"));
+        let e = failed(
+            &["✘ [ERROR] fetch failed"],
+            Some("Migration 0001_a.sql failed with the following errors:"),
+        );
+        assert_eq!(failed_migration(&e), None);
+        assert_eq!(failed_migration(&anyhow::anyhow!("killed")), None);
+    }
+
     #[test]
     fn a_locked_full_or_failing_database_is_not_an_sql_error() {
         let extended = [

@@ -794,8 +794,8 @@ fn failed_said(
 ) -> String {
     let db = &plan.env.database_name;
     let applied = applied_migrations(sh, project, plan.env);
-    let partly =
-        { applied.as_ref().ok() }.and_then(|now| partly_applied_said(plan, now, in_sql, advice));
+    let partly = { applied.as_ref().ok() }
+        .and_then(|now| partly_applied_said(plan, now, (in_sql, None), advice));
     if let Some(said) = partly {
         return said;
     }
@@ -835,7 +835,7 @@ fn failed_said(
 fn partly_applied_said(
     plan: &MigrationPlan<'_>,
     now: &[String],
-    in_sql: bool,
+    (in_sql, _named): (bool, Option<&str>),
     advice: &str,
 ) -> Option<String> {
     let stay: Vec<&String> = plan.pending.iter().filter(|p| now.contains(p)).collect();
@@ -1626,6 +1626,107 @@ mod tests {
                 !text.contains('\n') && !text.contains('\u{202e}'),
                 "{text:?}"
             );
+        }
+    }
+
+    /// A plan of `env` from wrangler.toml whose pending migrations are
+    /// 0002, 0003 and 0004, 0001 applied before.
+    fn plan_of(env: &Environment) -> MigrationPlan<'_> {
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        MigrationPlan {
+            env,
+            dir: PathBuf::from("migrations"),
+            files: names(&["0001_a.sql", "0002_b.sql", "0003_c.sql", "0004_d.sql"]),
+            applied: names(&["0001_a.sql"]),
+            pending: names(&["0002_b.sql", "0003_c.sql", "0004_d.sql"]),
+            pending_digests: BTreeMap::new(),
+            side_writes: Err("not read".to_owned()),
+        }
+    }
+
+    fn env(name: &str) -> Environment {
+        crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
+            .unwrap()
+            .resolve(name)
+            .unwrap()
+            .clone()
+    }
+
+    const BACK: &str = "to go back, run `cargo xtask restore backup-x.sql --to prod --replace`";
+
+    /// rvAD: remotely an error that is not D1's (a lost answer, the time
+    /// limit, Ctrl-C) leaves unknown whether D1 committed the file it was
+    /// sent: it is not said to be rolled back, and the failed file is the
+    /// one wrangler names, not the first d1_migrations lacks.
+    #[test]
+    fn a_remote_failure_that_is_not_ds_own_is_not_said_rolled_back() {
+        let prod = env("prod");
+        let plan = plan_of(&prod);
+        let now = ["0001_a.sql", "0002_b.sql"].map(String::from);
+        let said = partly_applied_said(&plan, &now, (false, Some("0003_c.sql")), BACK).unwrap();
+        for wanted in [
+            "0002_b.sql was applied by this run and stays applied",
+            "wrangler says 0003_c.sql failed",
+            "d1_migrations, as read now, does not list it",
+            "if wrangler lost D1's answer, D1 may have applied it, or may still",
+            "`cargo xtask migrate prod --dry-run`",
+            "restore backup-x.sql",
+        ] {
+            assert!(said.contains(wanted), "{wanted:?} not in {said}");
+        }
+        assert!(!said.contains("rolled back"), "{said}");
+        // D1 applied the file wrangler lost the answer of: the next one
+        // was never sent, and is not said to have failed.
+        let now = ["0001_a.sql", "0002_b.sql", "0003_c.sql"].map(String::from);
+        let said = partly_applied_said(&plan, &now, (false, Some("0003_c.sql")), BACK).unwrap();
+        for wanted in [
+            "0002_b.sql and 0003_c.sql were applied by this run and stay applied",
+            "wrangler says 0003_c.sql failed, but d1_migrations, read again, lists it",
+            "none after it was sent",
+        ] {
+            assert!(said.contains(wanted), "{wanted:?} not in {said}");
+        }
+        assert!(!said.contains("0004_d.sql failed"), "{said}");
+        assert!(!said.contains("rolled back"), "{said}");
+    }
+
+    /// An SQL error D1 reported rolls its file back, locally and remotely;
+    /// a local failure that is not one (the local D1 stopped, its disk
+    /// full) leaves the file not applied, as d1_migrations read once
+    /// wrangler has stopped says: nothing of it is still under way.
+    #[test]
+    fn an_sql_error_is_rolled_back_and_a_local_failure_not_applied() {
+        let prod = env("prod");
+        let plan = plan_of(&prod);
+        let now = ["0001_a.sql", "0002_b.sql"].map(String::from);
+        let said = partly_applied_said(&plan, &now, (true, Some("0003_c.sql")), BACK).unwrap();
+        for wanted in [
+            "0002_b.sql was applied by this run and stays applied",
+            "then 0003_c.sql failed and was rolled back",
+            "none after it was tried",
+            "is an SQL error from D1",
+            "migrate again: it applies 0003_c.sql and every migration after it",
+        ] {
+            assert!(said.contains(wanted), "{wanted:?} not in {said}");
+        }
+        let local = env("local");
+        let plan = plan_of(&local);
+        for named in [Some("0003_c.sql"), None] {
+            let said = partly_applied_said(&plan, &now, (false, named), BACK).unwrap();
+            let failed = match named {
+                Some(_) => "then 0003_c.sql failed and was not applied",
+                None => "then 0003_c.sql was not applied",
+            };
+            for wanted in [
+                failed,
+                "none after it was tried",
+                "not an SQL error from D1",
+                "migrate again: it applies 0003_c.sql and every migration after it",
+            ] {
+                assert!(said.contains(wanted), "{wanted:?} not in {said}");
+            }
+            assert!(!said.contains("rolled back"), "{said}");
+            assert!(!said.contains("may still"), "{said}");
         }
     }
 }
