@@ -1237,9 +1237,20 @@ fn failed_saying(e: &anyhow::Error, needle: &str) -> bool {
     })
 }
 
-/// The migration wrangler's `migrations apply` said failed.
-pub fn failed_migration(_e: &anyhow::Error) -> Option<String> {
-    None
+/// The migration that wrangler's `migrations apply`, failing with `e`,
+/// said failed, from its own line (`✘ [ERROR] Migration NAME failed with
+/// the following errors:`, printed once it stops at that file); `None`
+/// when it printed none (stopped at its time limit, interrupted, or
+/// failing before it sent any), or a name split across lines.
+pub fn failed_migration(e: &anyhow::Error) -> Option<String> {
+    let f = e.chain().find_map(|c| c.downcast_ref::<Failed>())?;
+    f.said.iter().rev().find_map(|line| {
+        let line = crate::out::strip_ansi(line);
+        let (_, message) = line.split_once("[ERROR]")?;
+        let name = { message.trim().strip_prefix("Migration ")? }
+            .strip_suffix(" failed with the following errors:")?;
+        (!name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// Whether `e` is wrangler exiting non-zero after printing an SQL error

@@ -699,7 +699,9 @@ pub fn apply(
     ));
     if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
-        return Err(e.context(failed_said(sh, project, (plan, in_sql), advice)));
+        let named = crate::edge::wrangler::failed_migration(&e);
+        let failure = (in_sql, named.as_deref());
+        return Err(e.context(failed_said(sh, project, (plan, failure), advice)));
     }
     let gained = gained(sh, project, plan);
     crate::say!(
@@ -785,17 +787,18 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<()> {
 /// thing to do. Then, unless wrangler's error was an SQL error from D1
 /// (`in_sql`), the migration is not what failed (a network failure, a
 /// token Cloudflare refused, D1 unavailable, wrangler itself): they are
-/// told to fix that, not the migration.
+/// told to fix that, not the migration. `named` is the file wrangler said
+/// failed ([`crate::edge::wrangler::failed_migration`]).
 fn failed_said(
     sh: &Shell,
     project: &Project,
-    (plan, in_sql): (&MigrationPlan<'_>, bool),
+    (plan, (in_sql, named)): (&MigrationPlan<'_>, (bool, Option<&str>)),
     advice: &str,
 ) -> String {
     let db = &plan.env.database_name;
     let applied = applied_migrations(sh, project, plan.env);
     let partly = { applied.as_ref().ok() }
-        .and_then(|now| partly_applied_said(plan, now, (in_sql, None), advice));
+        .and_then(|now| partly_applied_said(plan, now, (in_sql, named), advice));
     if let Some(said) = partly {
         return said;
     }
@@ -827,15 +830,15 @@ fn failed_said(
 
 /// What a failed `migrations apply` that applied some of the plan's
 /// pending migrations did, `now` being d1_migrations read again after it:
-/// which of this run stay applied, which one failed and was rolled back
-/// (wrangler applies one file at a time, each as one batch, and stops at
-/// the first that fails), the cause (the migration's SQL when `in_sql`;
+/// which of this run stay applied, what became of the one that failed
+/// ([`failed_file_said`]), the cause (the migration's SQL when `in_sql`;
 /// else the machine, D1, or the migration's own size) and the next step.
-/// `None` when this run applied none, or every one, of them.
+/// `named` is the file wrangler's own output says failed. `None` when this
+/// run applied none of them, or every one.
 fn partly_applied_said(
     plan: &MigrationPlan<'_>,
     now: &[String],
-    (in_sql, _named): (bool, Option<&str>),
+    (in_sql, named): (bool, Option<&str>),
     advice: &str,
 ) -> Option<String> {
     let stay: Vec<&String> = plan.pending.iter().filter(|p| now.contains(p)).collect();
@@ -854,30 +857,100 @@ fn partly_applied_said(
             _ => d1_core::wording::listed(&shown, "migration"),
         }
     };
-    let were = if stay.len() == 1 { "was" } else { "were" };
+    let (were, stays) = if stay.len() == 1 {
+        ("was", "stays")
+    } else {
+        ("were", "stay")
+    };
     let cause = if in_sql {
         "wrangler's error, below, is an SQL error from D1 in it: fix it".to_owned()
     } else {
         "wrangler's error, below, is not an SQL error from D1: the cause is the machine or D1 \
          (a network failure, a token Cloudflare refused, D1 unavailable, the database locked \
-         by another program, full or failing, or wrangler itself), or the migration itself, by its own \
-         size: D1 limits one query to 30 s and a database to its plan's size, which a long \
-         or large migration meets, and then it must be split into smaller ones or make room. \
-         Fix what it names"
+         by another program, full or failing, or wrangler itself), or the migration itself, by \
+         its own size: D1 limits one query to 30 s and a database to its plan's size, which a \
+         long or large migration meets, and then it must be split into smaller ones or make \
+         room. Fix what it names"
             .to_owned()
     };
+    let named = named.filter(|n| plan.pending.iter().any(|p| p == n));
+    let (what, next) = failed_file_said(plan, now, failed, (named, in_sql));
     Some(format!(
-        "applying migrations to {} failed part way: {} {were} applied by this run and stay applied \
-         (d1_migrations lists them); then {} failed and was rolled back (D1 applies each \
-         migration file as one batch), and none after it was tried. {cause}, then migrate \
-         again: it applies {} and every migration after it. Or, to go back to before this \
-         run, {}",
+        "applying migrations to {} failed part way: {} {were} applied by this run and {stays} \
+         applied (d1_migrations lists {}); then {what}. {cause}, then {next}. Or, to go back \
+         to before this run, {}",
         plan.env.database_name,
         shown(&stay),
-        d1_core::names::shown(failed),
-        d1_core::names::shown(failed),
+        if stay.len() == 1 { "it" } else { "them" },
         advice.strip_prefix("to go back, ").unwrap_or(advice),
     ))
+}
+
+/// What became of the file a partly applied `migrations apply` failed at,
+/// and the next step. `failed` is the first pending file d1_migrations,
+/// read again (`now`), does not list; `named` the one wrangler said failed, when
+/// it said so. Only an SQL error D1 reported (`in_sql`) tells the file was
+/// rolled back. Locally D1 runs inside wrangler, which has stopped, so
+/// d1_migrations read again is the whole truth: the file was not applied.
+/// Remotely wrangler sends each file as one request and stops at the
+/// first error; when that error is not D1's, D1's answer may have been
+/// lost, and D1 may have applied the file, or may still: checked first.
+fn failed_file_said(
+    plan: &MigrationPlan<'_>,
+    now: &[String],
+    failed: &str,
+    (named, in_sql): (Option<&str>, bool),
+) -> (String, String) {
+    let shown = d1_core::names::shown(failed);
+    let again = format!("migrate again: it applies {shown} and every migration after it");
+    let local = plan.env.location == crate::config::environment::Location::Local;
+    match named {
+        _ if in_sql => (
+            format!(
+                "{shown} failed and was rolled back (D1 applies each migration file as one \
+                 batch), and none after it was tried"
+            ),
+            again,
+        ),
+        _ if local => (
+            format!(
+                "{shown} {} not applied: d1_migrations, read again once wrangler and the local \
+                 D1 it ran had stopped, does not list it, and D1 applies each migration file as \
+                 one batch, so none of it was committed; none after it was tried",
+                if named.is_some() {
+                    "failed and was"
+                } else {
+                    "was"
+                }
+            ),
+            again,
+        ),
+        Some(named) if now.iter().any(|n| n == named) => (
+            format!(
+                "wrangler says {} failed, but d1_migrations, read again, lists it: D1 applied \
+                 it though its answer did not reach wrangler, and none after it was sent",
+                d1_core::names::shown(named)
+            ),
+            again,
+        ),
+        _ => (
+            format!(
+                "{}d1_migrations, as read now, does not list it: wrangler sends each file as one \
+                 request and stops at the first error, but this error is not D1 refusing it, so \
+                 if wrangler lost D1's answer, D1 may have applied it, or may still; none after \
+                 it was sent",
+                match named {
+                    Some(_) => format!("wrangler says {shown} failed, and "),
+                    None => format!("{shown} was being applied or next, and "),
+                }
+            ),
+            format!(
+                "see what is pending with `cargo xtask migrate {} --dry-run`, which reads \
+                 d1_migrations again, and migrate again, which applies what it lists",
+                plan.env.name
+            ),
+        ),
+    }
 }
 
 /// The digest of each of `names` in `dir`; a name whose file is not there

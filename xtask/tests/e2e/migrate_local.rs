@@ -1359,7 +1359,8 @@ fn a_non_sql_failure_after_migrations_applied_names_what_stays_applied() {
         .join("\n");
     for said in [
         "0004_audit_log.sql and 0005_notes.sql were applied by this run and stay applied",
-        "0006_fill.sql failed and was not applied",
+        "then 0006_fill.sql was not applied",
+        "none of it was committed",
         "not an SQL error from D1",
         "its own size",
         "migrate again",
