@@ -11,7 +11,9 @@
 //! - the loopback stand-in for Cloudflare is used by `rehearse` alone;
 //! - the README's "Layout" names every module of the core and of each
 //!   room of the xtask in that room's row;
-//! - no function runs past 80 lines.
+//! - no function runs past 80 lines;
+//! - no string literal runs onto a next line without a `\` ending its
+//!   line, which would print the next line's indentation mid-sentence.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -508,4 +510,156 @@ fn function_lengths_count_from_fn_to_its_closing_brace() {
         function_lengths(code),
         [("a".to_owned(), 4), ("b".to_owned(), 3)]
     );
+}
+
+/// The lines (1-based) of `source` that end inside a `"…"` string literal
+/// without a `\` continuing it: the literal then holds the line break and
+/// the next line's indentation. Raw strings (`r"…"`, `r#"…"#`), comments
+/// and char literals are skipped.
+fn unbroken_literal_lines(source: &str) -> Vec<usize> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = Vec::new();
+    let (mut i, mut line) = (0, 1);
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    while i < chars.len() {
+        let c = chars[i];
+        let prev = if i > 0 { chars[i - 1] } else { ' ' };
+        let at = |i: usize, s: &str| chars[i..].iter().take(s.len()).copied().eq(s.chars());
+        if c == '\n' {
+            line += 1;
+        } else if at(i, "//") {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        } else if at(i, "/*") {
+            let mut depth = 0;
+            while i < chars.len() {
+                match (chars[i], chars.get(i + 1)) {
+                    ('/', Some('*')) => (depth, i) = (depth + 1, i + 1),
+                    ('*', Some('/')) => (depth, i) = (depth - 1, i + 1),
+                    ('\n', _) => line += 1,
+                    _ => {}
+                }
+                i += 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            continue;
+        } else if c == 'r'
+            && (!ident(prev) || prev == 'b')
+            && matches!(chars.get(i + 1), Some('"' | '#'))
+        {
+            let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+            if chars.get(i + 1 + hashes) == Some(&'"') {
+                let end: String = std::iter::once('"')
+                    .chain(std::iter::repeat_n('#', hashes))
+                    .collect();
+                i += 2 + hashes;
+                while i < chars.len() && !at(i, &end) {
+                    line += usize::from(chars[i] == '\n');
+                    i += 1;
+                }
+                i += end.len();
+                continue;
+            }
+        } else if c == '\'' {
+            // A char literal ('x', '\n', '"'); else a lifetime.
+            let len = match chars.get(i + 1) {
+                Some('\\') => chars[i + 2..]
+                    .iter()
+                    .position(|&q| q == '\'')
+                    .map(|p| p + 3),
+                Some(_) if chars.get(i + 2) == Some(&'\'') => Some(3),
+                _ => None,
+            };
+            i += len.unwrap_or(1);
+            continue;
+        } else if c == '"' {
+            // The literal's text as Rust reads it: `\` and a line break
+            // drop the break and the next line's indentation.
+            let (start, mut text) = (line, String::new());
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && chars.get(i + 1) == Some(&'\n') {
+                    i += 1;
+                    while chars.get(i).is_some_and(|w| w.is_whitespace()) {
+                        line += usize::from(chars[i] == '\n');
+                        i += 1;
+                    }
+                    continue;
+                }
+                if chars[i] == '\\' {
+                    text.push(chars[i]);
+                    i += 1;
+                }
+                line += usize::from(chars.get(i) == Some(&'\n'));
+                text.extend(chars.get(i));
+                i += 1;
+            }
+            if unbroken(&text) {
+                out.push(start);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a literal's `text` holds a line break and the next line's
+/// indentation (SQL, whose whitespace is not printed, aside), or a gap of
+/// six spaces or more after more than 30 characters of its printed line
+/// (a column's alignment follows a short label): a line joined without
+/// its `\\`.
+fn unbroken(text: &str) -> bool {
+    const SQL: [&str; 5] = ["CREATE ", "PRAGMA ", "SELECT ", "INSERT ", "WITH "];
+    let sql = SQL.iter().any(|k| text.trim_start().starts_with(k));
+    let broken = text.contains('\n');
+    let gap = text.match_indices("      ").any(|(at, _)| {
+        let line = text[..at].rsplit(['\n', '\\']).next().unwrap_or_default();
+        line.trim().len() > 30
+    });
+    (broken || gap) && !sql
+}
+
+#[test]
+fn no_string_literal_runs_onto_a_next_line_unbroken() {
+    let mut found = Vec::new();
+    for root in ["xtask/src", "crates/d1-core/src"] {
+        for (module, source) in modules(&workspace().join(root)) {
+            let code = match source.find("#[cfg(test)]\nmod tests") {
+                Some(i) => &source[..i],
+                None => &source,
+            };
+            for line in unbroken_literal_lines(code) {
+                found.push(format!("{root} {module}: line {line}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "string literals that run onto the next line without a `\\` ending the line, or \
+         hold the gap of a line joined without it, so they print an indentation mid-sentence \
+         (end the line with `\\`, or write `\\n`):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn an_unbroken_literal_is_found_and_a_continued_raw_or_commented_one_is_not() {
+    let code = concat!(
+        "let a = \"one \\\n  two\";\n",
+        "let b = \"three\n  four\";\n",
+        "let c = r#\"raw\n\"#; // \"a\n",
+        "/* \"x\n */ let d = '\"'; let e: &'static str = \"f\n\";\n",
+    );
+    assert_eq!(unbroken_literal_lines(code), [3, 8]);
+    let joined = concat!(
+        "let g = \"its d1_migrations could not be read          again\";\n",
+        "let h = \"  to           r2://\"; let j = \"x\\n  newest verified backup    {b}\";\n",
+    );
+    assert_eq!(unbroken_literal_lines(joined), [1]);
+    let sql = "let i = \"CREATE TABLE t(\n  a\n)\";\n";
+    assert!(unbroken_literal_lines(sql).is_empty());
 }
