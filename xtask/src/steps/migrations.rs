@@ -728,7 +728,9 @@ fn gained(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>) -> Vec<String
             .collect(),
         Err(e) => {
             crate::warn!(
-                "wrangler applied the migrations, but {db}'s d1_migrations could not be read                  again to tell which ({e:#}); the plan's were {}. Run `cargo xtask migrate {}                  --check` to see what it lists.",
+                "wrangler applied the migrations, but {db}'s d1_migrations could not be read \
+                 again to tell which ({e:#}); the plan's were {}. Run `cargo xtask migrate {} \
+                 --check` to see what it lists.",
                 listed(&plan.pending),
                 plan.env.name
             );
@@ -737,7 +739,8 @@ fn gained(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>) -> Vec<String
     };
     if gained != plan.pending {
         crate::warn!(
-            "{db}'s d1_migrations gained {}, not the plan's {}: something else applied              migrations meanwhile. Run `cargo xtask migrate {} --check` and read what it lists.",
+            "{db}'s d1_migrations gained {}, not the plan's {}: something else applied \
+             migrations meanwhile. Run `cargo xtask migrate {} --check` and read what it lists.",
             listed(&gained),
             listed(&plan.pending),
             plan.env.name
@@ -772,7 +775,9 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<()> {
     }
     crate::stop!(
         Exit::Refused,
-        "refusing to apply migrations to {}: {} changed in {} after the plan was shown, so          wrangler would apply what was never shown, analysed nor confirmed. Nothing was          applied: migrate again to see the new plan, and confirm that one.",
+        "refusing to apply migrations to {}: {} changed in {} after the plan was shown, so \
+         wrangler would apply what was never shown, analysed nor confirmed. Nothing was \
+         applied: migrate again to see the new plan, and confirm that one.",
         plan.env.database_name,
         changed.join(", "),
         plan.dir.display()
