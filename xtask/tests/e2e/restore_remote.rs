@@ -426,7 +426,8 @@ fn migrate_failing_not_in_its_sql(status: u16, code: u32, message: &str) -> Run 
 /// said "fix it and migrate again", sending the operator to a migration
 /// that is fine. It says wrangler's error was not an SQL error from D1,
 /// names the refused token, and says to fix that and migrate again, the
-/// migration unchanged.
+/// migration unchanged. A refusal of the request ran nothing: no word
+/// that D1 may still apply it.
 #[test]
 fn a_remote_migrate_refused_for_its_token_is_not_told_to_fix_the_migration() {
     let run = migrate_failing_not_in_its_sql(403, 10000, "Authentication error");
@@ -435,16 +436,27 @@ fn a_remote_migrate_refused_for_its_token_is_not_told_to_fix_the_migration() {
         "{}",
         run.all()
     );
+    assert!(!run.stderr.contains("may still apply"), "{}", run.all());
 }
 
 /// D1 overloaded (a 503 with D1's code 7500 but no SQL error) while the
-/// migration's `/query` is sent: not the migration's fault either.
+/// migration's `/query` is sent: not the migration's fault either. An
+/// error that is no refusal of the request (an internal error, a lost
+/// answer) may come of a request D1 carried out or still will (rvAD):
+/// "nothing was applied" is what d1_migrations shows as read now, and the
+/// run says to look again before migrating again.
 #[test]
 fn a_remote_migrate_failing_for_an_overloaded_d1_is_not_told_to_fix_the_migration() {
-    migrate_failing_not_in_its_sql(
+    let run = migrate_failing_not_in_its_sql(
         503,
         7500,
         "D1 DB is overloaded. Requests queued for too long.",
+    );
+    let error = error_line(&run);
+    assert!(
+        error.contains("may still apply") && error.contains("migrate prod --dry-run"),
+        "{}",
+        run.all()
     );
 }
 
