@@ -701,7 +701,13 @@ pub fn apply(
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
         let named = crate::edge::wrangler::failed_migration(&e);
         let failure = (in_sql, named.as_deref());
-        return Err(e.context(failed_said(sh, project, (plan, failure), advice)));
+        // A remote request D1 did not refuse, whose answer was not an SQL
+        // error, may have been carried out, or may still be.
+        let may_land = env.location == crate::config::environment::Location::Remote
+            && !in_sql
+            && !crate::edge::wrangler::failed_refused_by_api(&e);
+        let said = failed_said(sh, project, (plan, failure), advice, may_land);
+        return Err(e.context(said));
     }
     let gained = gained(sh, project, plan);
     crate::say!(
@@ -799,6 +805,7 @@ fn failed_said(
     project: &Project,
     (plan, (in_sql, named)): (&MigrationPlan<'_>, (bool, Option<&str>)),
     advice: &str,
+    may_land: bool,
 ) -> String {
     let db = &plan.env.database_name;
     let applied = applied_migrations(sh, project, plan.env);
@@ -822,12 +829,21 @@ fn failed_said(
              error from D1: a network failure, a token Cloudflare refused, D1 unavailable, the \
              database locked by another program, full or failing, or wrangler itself. \
              d1_migrations lists {} and every migration after it as pending still, so nothing \
-             was applied by this run: fix what it names and migrate again. A timeout, a full \
+             was applied by this run{}: fix what it names and migrate again. A timeout, a full \
              database or one out of memory may be the migration's, by its own size: D1 limits \
              one query to 30 s and a database to its plan's size, which a long or large \
              migration meets, and then it must be split into smaller ones or make room. Should \
              you need the way back, {way_back}",
             d1_core::names::shown(first),
+            match may_land {
+                true => format!(
+                    " as D1 shows it now; but D1 may not have ended the request wrangler \
+                     sent (an internal error, a lost answer), and may still apply it: look \
+                     again with `cargo xtask migrate {} --dry-run` before you migrate again",
+                    plan.env.env_name
+                ),
+                false => String::new(),
+            },
         ),
         _ => format!("applying migrations to {db} failed; {advice}"),
     }
