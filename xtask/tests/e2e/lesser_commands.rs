@@ -174,15 +174,7 @@ fn the_pre_commit_hook_refuses_a_gzip_bomb_as_too_large_to_check() {
     let outside = tempfile::tempdir().unwrap();
     let decoy = outside.path().join("decoy.txt");
     std::fs::write(&decoy, "decoy\n").unwrap();
-    let mut block = vec![b' '; (1 << 20) - 1];
-    block.push(b'\n');
-    let member = {
-        use std::io::Write as _;
-        let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        packed.write_all(&block).unwrap();
-        packed.finish().unwrap()
-    };
-    let run = sb.try_commit("site/data.bin.gz", &member.repeat(1024));
+    let run = sb.try_commit("site/data.bin.gz", &gzip_of_blocks(1024));
     let told = ["site/data.bin.gz", "too large to check", "--no-verify"];
     assert!(
         !run.ok && told.iter().all(|t| run.stderr.contains(t)),
@@ -190,7 +182,150 @@ fn the_pre_commit_hook_refuses_a_gzip_bomb_as_too_large_to_check() {
         run.all()
     );
     assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy\n");
-    sb.try_commit("site/small.bin.gz", &member.repeat(8))
+    sb.try_commit("site/small.bin.gz", &gzip_of_blocks(8))
+        .assert_ok();
+}
+
+/// `bytes` gzip-compressed (as `gzip -9`).
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    packed.write_all(bytes).unwrap();
+    packed.finish().unwrap()
+}
+
+/// A gzip file of `blocks` members, each 1 MiB of blanks packed alone:
+/// 1024 of them (about 1 MiB) unpack to 1 GiB, a bomb.
+fn gzip_of_blocks(blocks: usize) -> Vec<u8> {
+    let mut block = vec![b' '; (1 << 20) - 1];
+    block.push(b'\n');
+    gzip(&block).repeat(blocks)
+}
+
+/// A PEM private key, built from halves so that none stands in this file.
+fn pem_key() -> String {
+    let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    format!(
+        "{}\n{body}\nAbCd==\n{}\n",
+        ["-----BEGIN OPENSSH PRIVATE ", "KEY-----"].concat(),
+        ["-----END OPENSSH PRIVATE ", "KEY-----"].concat()
+    )
+}
+
+/// Writes `content` to `path` in the sandbox and stages it, ignored or not.
+fn stage(sb: &Sandbox, path: &str, content: &[u8]) {
+    let full = sb.path().join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(&full, content).unwrap();
+    sb.git(&["add", "-f", "--", path]).assert_ok();
+}
+
+/// JM 1 (rvAE): a commit staging a gzip bomb beside a private key and a
+/// backup was refused for the bomb alone, "commit it with `git commit
+/// --no-verify`": which commits the key and the backup too, unchecked.
+/// Every refusal is named, and `--no-verify` offered only when the
+/// too-large file is the only one, saying that it skips every check and
+/// to commit that file alone; a bomb named as a backup is refused as one.
+#[test]
+fn the_pre_commit_hook_names_every_refusal_beside_a_gzip_bomb() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let bomb = gzip_of_blocks(1024);
+    stage(&sb, "logs.gz", &bomb);
+    stage(&sb, "deploy/id_ed25519", pem_key().as_bytes());
+    stage(&sb, "ops/backup-prod.sql", b"-- nothing\n");
+    let commit = || sb.git(&["commit", "-q", "-m", "try"]);
+    let refused = |told: &[&str], advised: bool| {
+        let run = commit();
+        assert!(
+            !run.ok && told.iter().all(|t| run.stderr.contains(t)),
+            "{told:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(
+            run.stderr.contains("--no-verify"),
+            advised,
+            "{told:?}:\n{}",
+            run.all()
+        );
+    };
+    let large = ["  logs.gz\n", "too large to check"];
+    let key = ["deploy/id_ed25519: ", "PEM private key"];
+    refused(
+        &[&large[..], &key, &["ops/backup-prod.sql: "]].concat(),
+        false,
+    );
+    sb.git(&["rm", "-q", "--cached", "--", "ops/backup-prod.sql"])
+        .assert_ok();
+    refused(&[large, key].concat(), false);
+    sb.git(&["rm", "-q", "--cached", "--", "deploy/id_ed25519"])
+        .assert_ok();
+    refused(&[&large[..], &["skips every check"]].concat(), true);
+    sb.git(&["rm", "-q", "--cached", "--", "logs.gz"])
+        .assert_ok();
+    stage(&sb, "ops/backup-prod.sql.gz", &bomb);
+    refused(&["ops/backup-prod.sql.gz: ", "name is a"], false);
+}
+
+/// JM 2 (rvAE): the hook read a staged file as `git cat-file -p
+/// ":<name>"`, and git reads `:0:prod.sql` as stage 0 of `prod.sql`: a
+/// file named `0:prod.sql` (a wrangler export), `1:id_rsa` (a key),
+/// `0:notes.gz` or `2:key.txt` was read as another, missing, file and
+/// committed unchecked. Each is read as itself, and refused.
+#[test]
+fn the_pre_commit_hook_reads_a_name_like_an_index_stage_as_itself() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let export =
+        std::fs::read(repo_root().join("crates/d1-loopback/tests/fixtures/dump_expected.sql"))
+            .unwrap();
+    let utf16 = |text: &str| {
+        let units = std::iter::once(0xfeff).chain(text.encode_utf16());
+        units.flat_map(u16::to_le_bytes).collect::<Vec<u8>>()
+    };
+    let mut wrong = Vec::new();
+    for (path, content, why) in [
+        ("0:prod.sql", export.clone(), "wrangler d1 export header"),
+        ("1:id_rsa", pem_key().into_bytes(), "PEM private key"),
+        ("0:notes.gz", gzip(&export), "gzip-compressed, and unpacked"),
+        ("2:key.txt", utf16(&pem_key()), "PEM private key"),
+    ] {
+        let run = sb.try_commit(path, &content);
+        if run.ok || !run.stderr.contains(&format!("{path}: ")) || !run.stderr.contains(why) {
+            wrong.push(format!("{path}: not refused with {why:?}:\n{}", run.all()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// JM 3 (rvAE): the hook's `awk` program that tells a PEM key cut its line
+/// after each `-----BEGIN ` it found, and its blanks one at a time, a copy
+/// of the rest each time: one long line of markers (or of blanks after
+/// one) took it hours. A 5 MB line of markers before a key, or of blanks
+/// between a marker and a key, is refused; of markers alone, committed.
+#[test]
+fn the_pre_commit_hook_reads_a_long_line_of_pem_markers_through() {
+    let sb = Sandbox::new();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    let begin = ["-----BEGIN PRIVATE ", "KEY-----"].concat();
+    let markers = "-----BEGIN ".repeat((5 << 20) / 11);
+    let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    let blanks = " ".repeat(5 << 20);
+    for (path, text) in [
+        ("notes/markers.txt", format!("{markers}{}", pem_key())),
+        ("notes/blanks.txt", format!("{begin}{blanks}{body}\n")),
+    ] {
+        let run = sb.try_commit(path, text.as_bytes());
+        assert!(
+            !run.ok
+                && run.stderr.contains(&format!("{path}: "))
+                && run.stderr.contains("PEM private key"),
+            "{path} was committed:\n{}",
+            &run.stderr[..run.stderr.len().min(2000)]
+        );
+    }
+    let labels = begin.repeat((5 << 20) / begin.len());
+    sb.try_commit("notes/labels.txt", format!("{labels}\n").as_bytes())
         .assert_ok();
 }
 
