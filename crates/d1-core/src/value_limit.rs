@@ -620,6 +620,30 @@ mod tests {
         }
     }
 
+    /// rvAE: D1 has SQLite's math functions (`sqrt`, `pow`, `ln`,
+    /// `floor`, …); a VIRTUAL generated column that calls one is measured
+    /// here as any other, not refused as an expression this SQLite cannot
+    /// compile (the bundled SQLite is built with them: `.cargo/config.toml`,
+    /// `LIBSQLITE3_FLAGS`).
+    #[test]
+    fn a_virtual_column_calling_a_math_function_d1_has_is_measured() {
+        let db = Connection::open_in_memory().unwrap();
+        let root: f64 = db.query_row("SELECT sqrt(4.0)", [], |r| r.get(0)).unwrap();
+        assert_eq!(root, 2.0);
+        db.execute_batch(
+            "CREATE TABLE m(id INTEGER PRIMARY KEY, x REAL, t TEXT,
+               g REAL AS (sqrt(x)) VIRTUAL,
+               h REAL AS (pow(x, 2) + ln(x) + log10(x) + floor(x) + ceil(x)
+                          + exp(0) + sin(pi()) + mod(x, 3) + trunc(x)) VIRTUAL);
+             INSERT INTO m(x, t) VALUES (4.0, 'a'), (9.5, hex(randomblob(1000001)));",
+        )
+        .unwrap();
+        let found = over_the_limit(&db, &["m".to_owned()]).unwrap();
+        let said: Vec<String> = found.oversized.iter().map(Oversized::said).collect();
+        assert_eq!(said, ["m.t holds a value of 2.0 MB"]);
+        assert!(found.uncomputed.is_empty());
+    }
+
     #[test]
     fn names_each_column_and_row_over_the_limit_and_nothing_within_it() {
         let tables = ["notes", "files", "pairs", "fine", "v", "gone"].map(String::from);
