@@ -1936,6 +1936,61 @@ mod tests {
 
     use super::*;
 
+    /// rvAE: a user's column named `column1` (or `i`, `v`, `name`, `k`,
+    /// `src`) clashed with the query's own names ("ambiguous column
+    /// name"), and every backup warned its table not counted. Each value
+    /// that is not UTF-8 is counted under its column, one over a piece's
+    /// size too (split across pieces in the middle of a character).
+    #[test]
+    fn text_that_is_not_utf8_is_counted_whatever_the_columns_are_named() {
+        let schema = [
+            "CREATE TABLE k (column1 TEXT, i TEXT, v TEXT, name TEXT, src TEXT, k TEXT)".to_owned(),
+            "CREATE TABLE src (id INTEGER PRIMARY KEY, column1 TEXT) WITHOUT ROWID".to_owned(),
+        ];
+        let tables = ["k", "src"].map(str::to_owned);
+        let columns = columns_exported(&schema, &tables).unwrap();
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &schema {
+            db.execute(sql, []).unwrap();
+        }
+        let long = format!("x'61{}'", "C3A9".repeat(NON_ASCII_PIECE / 2));
+        db.execute_batch(&format!(
+            "INSERT INTO k VALUES (CAST(x'ff41' AS TEXT), 'é', CAST(x'c3' AS TEXT), 'plain', \
+               CAST({long} || x'ff' AS TEXT), CAST({long} AS TEXT));
+             INSERT INTO k VALUES (CAST(x'fe' AS TEXT), NULL, 'a', x'ff', 1, 'é');
+             INSERT INTO src VALUES (1, CAST(x'80' AS TEXT)), (2, 'fine');"
+        ))
+        .unwrap();
+        let made = non_ascii_text_queries(&columns, 100_000);
+        assert!(made.left_out.is_empty(), "{made:?}");
+        let mut counts = BTreeMap::new();
+        for q in &made.queries {
+            let mut statement = db.prepare(q).unwrap();
+            let mut rows = statement.query([]).unwrap();
+            while let Some(r) = rows.next().unwrap() {
+                let (name, i): (String, i64) = (r.get(0).unwrap(), r.get(1).unwrap());
+                let hex: String = (0..NON_ASCII_PIECES)
+                    .map(|p| r.get::<_, String>(2 + p).unwrap())
+                    .collect();
+                not_utf8_counts(&columns, (&name, i as usize, &hex), &mut counts);
+            }
+        }
+        let counted = |pairs: &[(&str, u64)]| {
+            pairs
+                .iter()
+                .map(|(c, n)| (c.to_string(), *n))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let want = BTreeMap::from([
+            (
+                "k".to_owned(),
+                counted(&[("column1", 2), ("v", 1), ("src", 1)]),
+            ),
+            ("src".to_owned(), counted(&[("column1", 1)])),
+        ]);
+        assert_eq!(counts, want);
+    }
+
     #[test]
     fn whole_reals_are_counted_in_columns_that_keep_them_and_exactly() {
         let schema = [
