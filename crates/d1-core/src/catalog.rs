@@ -572,7 +572,10 @@ fn union_all<'a>(
 /// value with such a byte and no ASCII one. One row per value: `name` (the
 /// table), `i` (the column's place in `columns`) and `h0` to `h3`, its
 /// bytes in hex in pieces of [`NON_ASCII_PIECE`] bytes, each under D1's
-/// 2 MB string limit (a value may hold 2 MB, twice that in hex). Split as
+/// 2 MB string limit (a value may hold 2 MB, twice that in hex). The
+/// table is read as `src` and the places as `keys`, each column qualified:
+/// a column of the table's named `column1` (the name SQLite gives a
+/// `VALUES` column), `i` or `v` is not ambiguous. Split as
 /// [`whole_reals_queries`].
 pub fn non_ascii_text_queries(
     columns: &[(String, Vec<String>)],
@@ -581,9 +584,9 @@ pub fn non_ascii_text_queries(
     use crate::statement::{quote_ident, quote_literal};
     let selects = columns.iter().map(|(table, cols)| {
         let value = format!(
-            "CASE k.column1 {} END",
+            "CASE keys.column1 {} END",
             { cols.iter().enumerate() }
-                .map(|(i, c)| format!("WHEN {i} THEN {}", quote_ident(c)))
+                .map(|(i, c)| format!("WHEN {i} THEN src.{}", quote_ident(c)))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -595,8 +598,8 @@ pub fn non_ascii_text_queries(
             })
             .collect();
         format!(
-            "SELECT name, i, {} FROM (SELECT {} AS name, k.column1 AS i, {value} AS v \
-             FROM {} CROSS JOIN (VALUES {}) AS k) WHERE {}",
+            "SELECT name, i, {} FROM (SELECT {} AS name, keys.column1 AS i, {value} AS v \
+             FROM {} AS src CROSS JOIN (VALUES {}) AS keys) WHERE {}",
             pieces.join(", "),
             quote_literal(table),
             quote_ident(table),
