@@ -999,6 +999,17 @@ const WRANGLERS_OWN_HEADLINES: &[&str] = &[
 /// errors (`fetch failed`, a refusal it prints as it is) lack.
 const API_ERROR_NOTE: &str = "If you think this is a bug, please open an issue";
 
+/// A wrangler failure having printed `said`, for tests of what is read
+/// from it elsewhere.
+#[cfg(test)]
+pub(crate) fn failed_having_printed(said: &[&str]) -> anyhow::Error {
+    anyhow::Error::new(Failed {
+        message: "wrangler failed".to_owned(),
+        said: said.iter().map(|l| (*l).to_owned()).collect(),
+        stdout: None,
+    })
+}
+
 /// The lines the wrangler run that failed with `e` printed, in order,
 /// without their colours; none when `e` is no wrangler failure.
 pub fn said_by_failed(e: &anyhow::Error) -> Vec<String> {

@@ -675,6 +675,82 @@ impl repair::Sink for FileSink {
 mod tests {
     use super::*;
 
+    /// rvAE: a message of D1's polled after "File already uploaded."
+    /// (wrangler prints each as `🌀 <message>`) holding "Uploading " was
+    /// taken for wrangler's own upload that never completed, and the
+    /// target told as it was while D1 ran the import. Only wrangler's own
+    /// lines count, in the shapes the pinned wrangler prints them when its
+    /// output is captured (its spinner's `├ 🌀 Uploading <file>` and
+    /// `│ 🌀 Uploading complete.`, its `✘ [ERROR]` upload failures).
+    #[test]
+    fn only_wranglers_own_upload_lines_say_the_import_was_not_handed_to_d1() {
+        let start = [
+            "🌀 Executing on remote database qbtime_db_prod (9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d):",
+            "🌀 To execute on your local development database, remove the --remote flag from your wrangler command.",
+            "Note: if the execution fails to complete, your DB will return to its original state and you can safely retry.",
+            "├ Checking if file needs uploading",
+        ];
+        let upload = "├ 🌀 Uploading 9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d-70a1827c6ffe95d01b961986e8b7ffd7.sql";
+        let complete = "│ 🌀 Uploading complete.";
+        let lost = "✘ [ERROR] fetch failed";
+        let started = |after: &[&str]| {
+            let said: Vec<&str> = start.iter().chain(after).copied().collect();
+            import_may_have_started(&crate::edge::wrangler::failed_having_printed(&said))
+        };
+        for after in [
+            &[
+                "🌀 File already uploaded. Processing.",
+                "🌀 Uploading rows of notes",
+                lost,
+            ][..],
+            &[
+                "🌀 File already uploaded. Processing.",
+                "🌀 File could not be uploaded",
+                lost,
+            ],
+            &[
+                upload,
+                complete,
+                "🌀 Starting import of x.sql (12629 bytes).",
+                lost,
+            ],
+            &[
+                upload,
+                complete,
+                "🌀 Uploading into x",
+                "🌀 File could not be uploaded",
+                lost,
+            ],
+            &[lost],
+            &[],
+        ] {
+            assert!(started(after), "{after:?}");
+        }
+        for after in [
+            &[upload, lost][..],
+            &[upload, "🌀 Uploading complete.", lost],
+            &[
+                upload,
+                complete,
+                "✘ [ERROR] File could not be uploaded. Please retry.",
+            ],
+            &[
+                upload,
+                complete,
+                "✘ [ERROR] File did not upload successfully. Please retry.",
+            ],
+            &[
+                upload,
+                complete,
+                "✘ [ERROR] File contents did not upload successfully. Please retry.",
+            ],
+        ] {
+            assert!(!started(after), "{after:?}");
+        }
+        let before = crate::edge::wrangler::failed_having_printed(&start[..3]);
+        assert!(!import_may_have_started(&before));
+    }
+
     #[test]
     fn replace_drops_triggers_and_views_then_referencing_tables_first() {
         let existing: Vec<(String, String)> = [
