@@ -880,7 +880,7 @@ fn open_files_limit() -> String {
 
 /// The error of a wrangler run that `signal` stopped: [`Interrupted`],
 /// and for a remote import what wrangler had said by then ([`Failed`],
-/// which [`failed_having_said`] reads): whether D1 may have been handed
+/// which [`said_by_failed`] reads): whether D1 may have been handed
 /// the import, which goes on without wrangler.
 ///
 /// [`Interrupted`]: crate::edge::signals::Interrupted
@@ -1019,16 +1019,6 @@ pub fn said_by_failed(e: &anyhow::Error) -> Vec<String> {
     { f.said.iter() }
         .map(|l| crate::out::strip_ansi(l).into_owned())
         .collect()
-}
-
-/// Whether the wrangler run that failed with `e` printed a line holding
-/// one of `needles` (its own progress lines: `Uploading complete.`).
-pub fn failed_having_said(e: &anyhow::Error, needles: &[&str]) -> bool {
-    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
-        return false;
-    };
-    { f.said.iter().map(|l| crate::out::strip_ansi(l)) }
-        .any(|line| needles.iter().any(|n| line.contains(n)))
 }
 
 /// The credentials wrangler takes from the environment, by the names of

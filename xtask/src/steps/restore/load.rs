@@ -385,32 +385,46 @@ impl Loading<'_> {
 /// starts it when D1 already has a file of the same MD5 (a retry), and its
 /// answer may be lost (a 5xx, a 524, a reset, a signal) before wrangler
 /// says "File already uploaded."; so from that line on D1 may have been
-/// handed the import, unless wrangler began an upload ("Uploading <file>",
-/// which `init` asks for only when D1 lacks the file) that never completed
-/// ("Uploading complete." is printed before `ingest` is sent), or one of its
-/// upload failures followed. A failure before `init` (a refused token)
-/// leaves the target as it was.
+/// handed the import, unless wrangler began an upload (its spinner's
+/// `├ 🌀 Uploading <file>`, which `init` asks for only when D1 lacks the
+/// file) that never completed (`│ 🌀 Uploading complete.` is printed before
+/// `ingest` is sent), or one of its upload failures (`✘ [ERROR] File could
+/// not be uploaded…`) followed. Only wrangler's own lines count: D1's
+/// messages, polled once the import is handed, are printed `🌀 <message>`,
+/// with neither the spinner's prefix nor the error's. A failure before
+/// `init` (a refused token) leaves the target as it was.
 fn import_may_have_started(e: &anyhow::Error) -> bool {
-    use crate::edge::wrangler::{failed_having_said, said_by_failed};
-    let said = said_by_failed(e);
+    let said = crate::edge::wrangler::said_by_failed(e);
     let Some(checking) = said
         .iter()
         .position(|l| l.contains("Checking if file needs uploading"))
     else {
         return false;
     };
-    let after = &said[checking..];
-    let upload_begun =
-        { after.iter() }.any(|l| l.contains("Uploading ") && !l.contains("Uploading complete"));
-    let upload_completed = after.iter().any(|l| l.contains("Uploading complete"));
-    let not_uploaded = failed_having_said(
-        e,
-        &[
-            "File could not be uploaded",
-            "File did not upload successfully",
-            "File contents did not upload successfully",
-        ],
-    );
+    let mut upload_begun = false;
+    let mut upload_completed = false;
+    for line in said[checking..].iter().map(|l| l.trim_start()) {
+        if line.starts_with("🌀 File already uploaded.") {
+            return true;
+        }
+        if line.starts_with("│ 🌀 Uploading complete.") {
+            upload_completed = true;
+            break;
+        }
+        upload_begun |= line.starts_with("├ 🌀 Uploading ");
+    }
+    // wrangler's error is on its standard error, read before its output.
+    let not_uploaded = said.iter().any(|l| {
+        l.trim_start().strip_prefix("✘ [ERROR] ").is_some_and(|l| {
+            [
+                "File could not be uploaded",
+                "File did not upload successfully",
+                "File contents did not upload successfully",
+            ]
+            .iter()
+            .any(|m| l.starts_with(m))
+        })
+    });
     (!upload_begun || upload_completed) && !not_uploaded
 }
 
@@ -747,6 +761,15 @@ mod tests {
         ] {
             assert!(!started(after), "{after:?}");
         }
+        // As captured: wrangler's error (standard error) before its output.
+        let error_first: Vec<&str> = ["✘ [ERROR] File could not be uploaded. Please retry."]
+            .iter()
+            .chain(&start)
+            .chain(&[upload, complete])
+            .copied()
+            .collect();
+        let failed = crate::edge::wrangler::failed_having_printed(&error_first);
+        assert!(!import_may_have_started(&failed));
         let before = crate::edge::wrangler::failed_having_printed(&start[..3]);
         assert!(!import_may_have_started(&before));
     }
