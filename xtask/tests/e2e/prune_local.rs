@@ -575,6 +575,29 @@ fn pruned_under_strace(inject: &str) -> Option<Pruned> {
     })
 }
 
+/// The next prune that keeps one (`prune`) removes `manifest`, left by
+/// an earlier one (`left`: whose it is, for the failure), saying so, and
+/// leaves only the newer backup `kept`.
+fn finished_by_the_next_prune(
+    sb: &Sandbox,
+    prune: &[&str],
+    manifest: &std::path::Path,
+    kept: &str,
+    left: &str,
+) {
+    let next = sb.xtask(prune);
+    next.assert_ok();
+    assert!(
+        !manifest.exists()
+            && next
+                .stderr
+                .contains(&format!("removing {}", manifest.display())),
+        "{left} is still there, or not told:\n{}",
+        next.all()
+    );
+    assert_eq!(present(sb), vec![kept.to_owned()]);
+}
+
 /// What [`pruned_under_strace`] left: the sandbox, its backups' names
 /// (oldest first), the old one's manifest, the prune's arguments and its
 /// run.
@@ -610,17 +633,13 @@ fn a_prune_killed_between_a_backups_file_and_its_manifest_is_finished_by_the_nex
         killed.all()
     );
 
-    let next = sb.xtask(&prune);
-    next.assert_ok();
-    assert!(
-        !manifest.exists()
-            && next
-                .stderr
-                .contains(&format!("removing {}", manifest.display())),
-        "the manifest the killed prune left is still there, or not told:\n{}",
-        next.all()
+    finished_by_the_next_prune(
+        &sb,
+        &prune,
+        &manifest,
+        &names[1],
+        "the manifest the killed prune left",
     );
-    assert_eq!(present(&sb), vec![names[1].clone()]);
 }
 
 /// A manifest whose delete fails (EIO, injected at the syscall: nothing in
@@ -652,17 +671,13 @@ fn a_prune_that_cannot_delete_a_deleted_backups_manifest_leaves_it_to_the_next_r
         failed.all()
     );
 
-    let next = sb.xtask(&prune);
-    next.assert_ok();
-    assert!(
-        !manifest.exists()
-            && next
-                .stderr
-                .contains(&format!("removing {}", manifest.display())),
-        "the manifest the failed prune left is still there, or not told:\n{}",
-        next.all()
+    finished_by_the_next_prune(
+        &sb,
+        &prune,
+        &manifest,
+        &names[1],
+        "the manifest the failed prune left",
     );
-    assert_eq!(present(&sb), vec![names[1].clone()]);
 }
 
 /// rvAD: a manifest whose delete fails for a lasting reason (EIO, injected
@@ -702,15 +717,11 @@ fn a_manifest_the_next_run_cannot_delete_either_is_left_to_the_run_after() {
         next.all()
     );
 
-    let after = sb.xtask(&prune);
-    after.assert_ok();
-    assert!(
-        !manifest.exists()
-            && after
-                .stderr
-                .contains(&format!("removing {}", manifest.display())),
-        "the manifest two runs could not delete is still there, or not told:\n{}",
-        after.all()
+    finished_by_the_next_prune(
+        &sb,
+        &prune,
+        &manifest,
+        &names[1],
+        "the manifest two runs could not delete",
     );
-    assert_eq!(present(&sb), vec![names[1].clone()]);
 }
