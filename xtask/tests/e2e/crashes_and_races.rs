@@ -1645,9 +1645,11 @@ fn group_lives(group: u32) -> bool {
 /// migration later: they are stopped with the xtask, and while one still
 /// lives the next run refuses (the lock held by it, or the database open),
 /// and never tells that "nothing was applied by this run", which the
-/// orphan would then belie. The migration takes about half a minute: an
-/// orphan left to it would commit it; one stopped leaves it unapplied.
-/// Once they are gone a run applies it, once.
+/// orphan would then belie. wrangler is sent SIGTERM as the xtask dies,
+/// and ends; a migration its workerd already runs may commit first, which
+/// the refusal says ("may yet commit"). Its end is not timed (on a loaded
+/// machine it took over 5 s): they are gone within 2 minutes, and then a
+/// run applies the migration, once, or finds it applied.
 #[test]
 fn a_local_migrate_killed_alone_leaves_no_wrangler_applying_behind() {
     let sb = Sandbox::new();
@@ -1679,17 +1681,6 @@ fn a_local_migrate_killed_alone_leaves_no_wrangler_applying_behind() {
     // Whatever the test found, nothing of it is left to run on.
     // SAFETY: kill(2) of a group of our own; none left is no error here.
     unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-    // The killed run's wrangler was stopped, not left to commit the
-    // migration behind the next run's back (its end is not timed: on a
-    // loaded machine it takes seconds to stop).
-    // (A next run that found them gone applied it itself, exit 0.)
-    let landed = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_slow.sql'");
-    assert!(
-        next.code == Some(0) || landed[0].is_empty(),
-        "the killed migrate's wrangler committed the migration after the kill:\n{}",
-        next.all()
-    );
-
     assert!(
         !next.all().contains("nothing was applied"),
         "the next run said nothing was applied while the killed run's wrangler still \
@@ -1705,6 +1696,9 @@ fn a_local_migrate_killed_alone_leaves_no_wrangler_applying_behind() {
         !orphaned,
         "the killed migrate's wrangler or workerd still ran 2 minutes later"
     );
+    if next.code == Some(4) {
+        assert!(next.stderr.contains("may yet commit"), "{}", next.all());
+    }
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
     let applied = sb.query("SELECT name FROM d1_migrations WHERE name = '0005_slow.sql'");
     assert_eq!(applied[0].len(), 1, "{applied:?}");
