@@ -883,7 +883,7 @@ fn a_remote_backup_that_did_not_look_for_text_not_utf8_says_so_in_the_restore_pl
     let plan = whole_reals_plan(&remote, home.path(), &counted);
     assert_eq!(plan["replaced_text_counted"], true, "{plan:#}");
     remote.server.set_faults(d1_loopback::Faults {
-        query_fail_with: Some("'names' AS name, k.".to_owned()),
+        query_fail_with: Some("'names' AS name, keys.".to_owned()),
         ..Default::default()
     });
     let backup = remote.xtask(home.path(), &["backup", "prod"]);
@@ -927,7 +927,7 @@ fn a_remote_backup_whose_read_of_one_tables_text_fails_still_counts_the_others()
          INSERT INTO names VALUES (1, CAST(x'ff' AS TEXT));",
     );
     remote.server.set_faults(d1_loopback::Faults {
-        query_fail_with: Some("'names' AS name, k.".to_owned()),
+        query_fail_with: Some("'names' AS name, keys.".to_owned()),
         ..Default::default()
     });
     let home = tempfile::tempdir().unwrap();
