@@ -29,6 +29,15 @@ impl DatabaseReader<'_> {
         }
     }
 
+    /// The rows of read-only `sql`'s first statement; an answer without
+    /// them is an error saying `none`.
+    pub fn rows(&self, purpose: &str, sql: &str, none: &str) -> Result<Vec<serde_json::Value>> {
+        let json = self.query(purpose, sql)?;
+        { json.pointer("/0/results").and_then(|r| r.as_array()) }
+            .cloned()
+            .context(none.to_owned())
+    }
+
     /// Each of `tables`' row count, in order, with one read-only query.
     pub fn row_counts(&self, purpose: &str, tables: &[&str]) -> Result<Vec<u64>> {
         let sql = tables

@@ -1102,17 +1102,14 @@ impl Schema<'_> {
             .iter()
             .map(|t| d1_core::statement::quote_literal(t))
             .collect();
-        let json = self.reader().query(
+        let rows = self.reader().rows(
             "read the chosen tables' AUTOINCREMENT counters (read-only)",
             &format!(
                 "SELECT name, seq FROM sqlite_sequence WHERE name IN ({})",
                 names.join(", ")
             ),
+            "reading sqlite_sequence gave no rows",
         )?;
-        let rows = json
-            .pointer("/0/results")
-            .and_then(|r| r.as_array())
-            .context("reading sqlite_sequence gave no rows")?;
         Ok(Some(
             rows.iter()
                 .filter_map(|r| {
@@ -1155,14 +1152,11 @@ impl Schema<'_> {
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let json = self.reader().query(
+        let rows = self.reader().rows(
             "read whether rows were deleted from tables whose rowids triggers keep (read-only)",
             &sql,
+            "reading the rowids gave no rows",
         )?;
-        let rows = json
-            .pointer("/0/results")
-            .and_then(|r| r.as_array())
-            .context("reading the rowids gave no rows")?;
         let sparse: Vec<&str> = rows
             .iter()
             .filter(|r| r.get("dense").and_then(|d| d.as_i64()) == Some(0))
@@ -1239,14 +1233,11 @@ impl Schema<'_> {
         let complete = made.left_out.is_empty();
         let mut whole = BTreeMap::new();
         for sql in made.queries {
-            let json = self.reader().query(
+            let rows = self.reader().rows(
                 "count whole REALs the export writes as integers (read-only)",
                 &sql,
+                "counting whole REALs gave no rows",
             )?;
-            let rows = json
-                .pointer("/0/results")
-                .and_then(|r| r.as_array())
-                .context("counting whole REALs gave no rows")?;
             whole.extend(rows.iter().filter_map(|r| {
                 let n = r.get("n")?.as_u64().filter(|n| *n > 0)?;
                 Some((r.get("name")?.as_str()?.to_owned(), n))
@@ -1359,12 +1350,11 @@ impl Schema<'_> {
         sql: &str,
         replaced: &mut BTreeMap<String, BTreeMap<String, u64>>,
     ) -> Result<()> {
-        let json = self.reader().query(
+        let rows = self.reader().rows(
             "look for text that is not UTF-8, which the export replaces (read-only)",
             sql,
+            "looking for text that is not UTF-8 gave no rows",
         )?;
-        let rows = { json.pointer("/0/results").and_then(|r| r.as_array()) }
-            .context("looking for text that is not UTF-8 gave no rows")?;
         for r in rows {
             let hex: String = (0..d1_core::catalog::NON_ASCII_PIECES)
                 .filter_map(|p| r.get(format!("h{p}"))?.as_str())
