@@ -40,3 +40,13 @@ shell_load() {
     end=$(date +%s.%N)
     seconds=$(echo "$end - $start" | bc)
 }
+
+#   bench_tools           exits unless the sqlite3 shell and GNU time are
+#                         there; installs the pinned wrangler if missing,
+#                         and sets $wrangler to it. Needs $root.
+bench_tools() {
+    command -v sqlite3 >/dev/null || { echo "this benchmark needs the sqlite3 shell" >&2; exit 2; }
+    [ -x /usr/bin/time ] || { echo "this benchmark needs GNU time (/usr/bin/time)" >&2; exit 2; }
+    [ -x "$root/node_modules/.bin/wrangler" ] || (cd "$root" && npm ci --no-audit --no-fund)
+    wrangler="$root/node_modules/.bin/wrangler"
+}
