@@ -1723,3 +1723,28 @@ fn a_remote_migrate_refuses_a_migration_added_after_its_plan_was_shown() {
     assert_eq!(applied[0].len(), 3, "{applied:?}\n{out}");
     assert!(!remote.live_counts().contains_key("surprise"), "{out}");
 }
+
+/// JT: remotely too, a migration written into migrations/ as wrangler
+/// starts (after the tool's last look, before wrangler's own read) is not
+/// applied: wrangler applies the plan's files from a private copy, to the
+/// same remote database.
+#[test]
+fn a_remote_migrate_applies_only_its_plan_when_a_migration_is_added_as_wrangler_starts() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    let args = ["migrate", "prod", "--confirm", "qbtime_db_prod"];
+    let mut cmd = remote.xtask_command(home.path(), &args);
+    let file = remote.sb.path().join("migrations/0005_surprise.sql");
+    let _hook = writing_as_migrations_apply_starts(&mut cmd, &file, "CREATE TABLE surprise (x);\n");
+    let run = Run::from_output(cmd.output().unwrap());
+    run.assert_ok();
+    assert!(file.exists(), "the preload did not run:\n{}", run.all());
+    let applied = query_file(&remote.db, "SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(applied[0].len(), 4, "{applied:?}\n{}", run.all());
+    assert_eq!(applied[0][3]["name"], "0004_audit_log.sql", "{applied:?}");
+    assert!(
+        !remote.live_counts().contains_key("surprise"),
+        "{}",
+        run.all()
+    );
+}

@@ -1319,6 +1319,73 @@ fn a_pending_migration_edited_after_the_plan_was_shown_is_refused_and_nothing_ap
     );
 }
 
+/// JT: the re-reading of migrations/ just before wrangler runs and
+/// wrangler's own reading of it are two reads: a file written between
+/// them (here by a preload in the real wrangler's Node, as it starts) was
+/// applied, never shown, analysed nor confirmed, and so was an edit of a
+/// pending one. wrangler must apply the plan's files alone, as the plan
+/// read them, to the project's own local D1: its rows from before are
+/// there after, and wrangler run without the tool sees the migration.
+fn changed_as_wrangler_starts_is_not_applied(name: &str, text: &str) -> Sandbox {
+    let sb = one_pending();
+    let file = sb.path().join("migrations").join(name);
+    let mut cmd = sb.xtask_command(&["migrate", "local", "--yes"]);
+    let _hook = writing_as_migrations_apply_starts(&mut cmd, &file, text);
+    let run = Run::from_output(cmd.output().unwrap());
+    run.assert_ok();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        text,
+        "the preload did not run:\n{}",
+        run.all()
+    );
+    let applied = sb.query_with_wrangler("SELECT name FROM d1_migrations ORDER BY id");
+    let names: Vec<&str> = { applied[0].iter() }
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}\n{}", run.all());
+    assert_eq!(names[3], "0004_audit_log.sql", "{names:?}");
+    let surprise = sb.query_with_wrangler("SELECT name FROM sqlite_master WHERE name = 'surprise'");
+    assert!(surprise[0].is_empty(), "{surprise:?}\n{}", run.all());
+    let audit = sb.query_with_wrangler("SELECT name FROM sqlite_master WHERE name = 'audit_log'");
+    assert_eq!(audit[0].len(), 1, "{audit:?}\n{}", run.all());
+    let kept = sb.query_with_wrangler("SELECT name FROM companies");
+    assert_eq!(kept[0].len(), 1, "the rows from before: {kept:?}");
+    assert!(
+        run.stdout.contains("Applied 1 migration to"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("gained"), "{}", run.all());
+    sb
+}
+
+#[test]
+fn a_migration_added_as_wrangler_starts_is_not_applied() {
+    let sb = changed_as_wrangler_starts_is_not_applied(
+        "0005_surprise.sql",
+        "CREATE TABLE surprise (x);\n",
+    );
+    // Still there, and pending: the next plan shows it.
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("pending      0005_surprise.sql"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_pending_migration_edited_as_wrangler_starts_is_applied_as_planned() {
+    let planned =
+        std::fs::read_to_string(repo_root().join("migrations/0004_audit_log.sql")).unwrap();
+    changed_as_wrangler_starts_is_not_applied(
+        "0004_audit_log.sql",
+        &format!("{planned}\nCREATE TABLE surprise (x);\n"),
+    );
+}
+
 /// JL: a run that applied migrations and then failed on one with an error
 /// that is not its SQL's (here the disk full for it: under a file-size
 /// limit, as `ulimit -f`, the third migration's write fails and the local

@@ -1211,3 +1211,26 @@ pub fn machine_here(boot: Option<&str>) -> String {
         .collect();
     format!("host {host}\nmachine {id}\nboot {boot}\npid-namespace {ns}")
 }
+
+/// `cmd` with a preload in every Node it starts (`NODE_OPTIONS`) that, in
+/// the real wrangler's `d1 migrations apply` alone, writes `text` to
+/// `file` as wrangler starts: another process writing into migrations/
+/// after the tool last read it and before wrangler reads it. The
+/// directory returned holds the preload; keep it until `cmd` has run.
+pub fn writing_as_migrations_apply_starts(
+    cmd: &mut Command,
+    file: &Path,
+    text: &str,
+) -> tempfile::TempDir {
+    let hook = tempfile::tempdir().unwrap();
+    let js = hook.path().join("hook.js");
+    let preload = "const a = process.argv;\n\
+        if (a.includes('migrations') && a.includes('apply')) {\n\
+        \x20 require('fs').writeFileSync(process.env.JT_HOOK_FILE, process.env.JT_HOOK_TEXT);\n\
+        }\n";
+    std::fs::write(&js, preload).unwrap();
+    cmd.env("NODE_OPTIONS", format!("--require={}", js.display()))
+        .env("JT_HOOK_FILE", file)
+        .env("JT_HOOK_TEXT", text);
+    hook
+}
