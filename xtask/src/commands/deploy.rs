@@ -857,11 +857,15 @@ impl Deploy<'_> {
                     .map(|file| *backup_file = file)
             }
             Step::Migrate => {
-                crate::steps::migrations::record_applying(held(), plan, backup_file.as_deref())?;
+                let (_, staged) = crate::steps::migrations::record_applying(
+                    held(),
+                    plan,
+                    backup_file.as_deref(),
+                )?;
                 *applied = crate::steps::migrations::apply(
                     self.sh,
                     self.project,
-                    plan,
+                    (plan, &staged),
                     "see below for the way back",
                 )?;
                 // Applied: a kill during the Pages deploy leaves no record

@@ -26,7 +26,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, TakenFor};
 use crate::steps::migrations::{
     MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
-    plan, record_for, told_if_from_bucket,
+    plan, record_applying, record_for, told_if_from_bucket,
 };
 use d1_core::wording::count;
 
@@ -149,8 +149,8 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     confirm::require(env, &args.confirm, "apply migrations to")?;
     let lock = lock.expect("a migrate that is not a dry run holds the backup lock");
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
-    let advice = crate::steps::migrations::record_applying(&lock, &plan, backup_file.as_deref())?;
-    let applied = apply(sh, project, &plan, &advice)?;
+    let (advice, staged) = record_applying(&lock, &plan, backup_file.as_deref())?;
+    let applied = apply(sh, project, (&plan, &staged), &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {
         crate::say!("The pre-migration backup is {}", file.display());

@@ -24,11 +24,16 @@ use sha2::{Digest, Sha256};
 
 const NAMESPACE: &str = "miniflare-D1DatabaseObject";
 
+/// Where wrangler keeps local state, under the configuration's directory
+/// (`--persist-to` names another).
+pub const STATE_DIR: &str = ".wrangler/state";
+
 /// The SQLite file of a local D1 database, given the directory that holds
 /// the wrangler configuration (local state lives in `.wrangler/state` there).
 pub fn database_file(config_dir: &Path, database_id: &str) -> PathBuf {
     config_dir
-        .join(".wrangler/state/v3/d1")
+        .join(STATE_DIR)
+        .join("v3/d1")
         .join(NAMESPACE)
         .join(format!("{}.sqlite", object_id(database_id)))
 }

@@ -486,6 +486,19 @@ impl Commands {
             args: self.d1(&["migrations", "apply"], env, true),
         }
     }
+
+    /// [`Commands::migrations_apply`] against a private configuration
+    /// whose `migrations_dir` is elsewhere than the project's (a copy of
+    /// the migrations to apply). wrangler keeps local D1 state beside the
+    /// configuration it is given, so for a local database `--persist-to`
+    /// names `state`, the project's (`.wrangler/state`): the same D1 file.
+    pub fn migrations_apply_persisting(&self, env: &Environment, state: &Path) -> Invocation {
+        let mut apply = self.migrations_apply(env);
+        if env.location == crate::config::environment::Location::Local {
+            apply.args.extend(["--persist-to".into(), state.into()]);
+        }
+        apply
+    }
 }
 
 /// Runs invocations with the pinned wrangler.

@@ -681,14 +681,14 @@ impl MigrationPlan<'_> {
     }
 }
 
-/// Applies the plan's pending migrations, the pre-migration backup already
-/// taken and [`record_applying`] passed; a failure carries `advice`, the
-/// way back. Returns what d1_migrations gained, read again afterwards, as
-/// the migrations this run applied.
+/// Applies the plan's pending migrations from their copy, `staged`, the
+/// pre-migration backup already taken and [`record_applying`] passed; a
+/// failure carries `advice`, the way back. Returns what d1_migrations
+/// gained, read again afterwards, as the migrations this run applied.
 pub fn apply(
     sh: &Shell,
     project: &Project,
-    plan: &MigrationPlan<'_>,
+    (plan, staged): (&MigrationPlan<'_>, &Staged),
     advice: &str,
 ) -> Result<Vec<String>> {
     let env = plan.env;
@@ -697,7 +697,7 @@ pub fn apply(
         "migrations may be partly applied to {}; {advice}",
         env.database_name
     ));
-    if let Err(e) = wrangler.run(&project.commands().migrations_apply(env)) {
+    if let Err(e) = wrangler.run(&staged.apply(project, env)) {
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
         let named = crate::edge::wrangler::failed_migration(&e);
         let failure = (in_sql, named.as_deref());
@@ -756,28 +756,40 @@ fn gained(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>) -> Vec<String
 }
 
 /// Refuses (exit 3), before anything is applied, when the migrations
-/// directory no longer holds what the plan showed: `wrangler d1 migrations
-/// apply` applies whatever is pending there when it runs, so a migration
-/// added, or a pending one edited or removed, after the plan was shown
-/// would be applied (or not) though never shown, analysed nor confirmed.
-pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<()> {
+/// directory no longer holds what the plan showed: a migration added, or a
+/// pending one edited or removed, after the plan was shown was never
+/// shown, analysed nor confirmed. Returns each pending migration's bytes
+/// as read here, whose sha256 is the one the plan read: what [`stage`]
+/// copies for wrangler.
+pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<Vec<(String, Vec<u8>)>> {
     let files = migration_files(&plan.dir)?;
     let now = pending(&files, &plan.applied);
-    let current = digests(&plan.dir, &plan.pending);
+    let mut read = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     for name in &plan.pending {
         let shown = d1_core::names::shown(name);
-        match (current.get(name), plan.pending_digests.get(name)) {
-            _ if !now.contains(name) => changed.push(format!("{shown} (removed)")),
-            (Some(now), Some(then)) if now.sha256 == then.sha256 => {}
-            _ => changed.push(format!("{shown} (edited)")),
+        if !now.contains(name) {
+            changed.push(format!("{shown} (removed)"));
+            continue;
+        }
+        let bytes = d1_core::names::is_plain_file_name(name)
+            .then(|| crate::edge::fsutil::read_regular(&plan.dir.join(name), "migration").ok())
+            .flatten();
+        match (bytes, plan.pending_digests.get(name)) {
+            (Some(bytes), Some(then)) if FileDigest::of(&bytes).sha256 == then.sha256 => {
+                read.push((name.clone(), bytes))
+            }
+            (Some(_), _) => changed.push(format!("{shown} (edited)")),
+            // Gone between the listing and the read, turned into something
+            // else, or past what is read whole (64 MiB).
+            (None, _) => changed.push(format!("{shown} (could not be read again)")),
         }
     }
     for name in now.iter().filter(|n| !plan.pending.contains(n)) {
         changed.push(format!("{} (new)", d1_core::names::shown(name)));
     }
     if changed.is_empty() {
-        return Ok(());
+        return Ok(read);
     }
     crate::stop!(
         Exit::Refused,
@@ -788,6 +800,106 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<()> {
         changed.join(", "),
         plan.dir.display()
     )
+}
+
+/// The plan's pending migrations as wrangler applies them: copied, from
+/// the bytes [`unchanged_since_planned`] read and found to be the plan's,
+/// into a private directory (0700, removed when this is dropped), with a
+/// private configuration naming that copy as the database's
+/// `migrations_dir`. wrangler reads migrations/ itself, each file again
+/// just before it applies it, so a file written there after the tool's
+/// last look (while wrangler starts, or applies an earlier migration) was
+/// applied though never shown; it reads this copy instead, which nothing
+/// else writes.
+pub struct Staged {
+    /// Commands against the private configuration.
+    cmds: crate::edge::wrangler::Commands,
+    _dir: crate::edge::wrangler::PrivateDir,
+}
+
+/// [`Staged`]: refuses (exit 3) as [`unchanged_since_planned`] does, and
+/// (exit 2) when the copy cannot be made; nothing is applied then.
+pub fn stage(plan: &MigrationPlan<'_>) -> Result<Staged> {
+    let files = unchanged_since_planned(plan)?;
+    let dir = crate::edge::wrangler::PrivateDir::create("migrations")?;
+    let copy = dir.path().join("migrations");
+    let staged = (|| -> Result<Staged> {
+        crate::edge::fsutil::create_new_private_dir(&copy)?;
+        for (name, bytes) in &files {
+            let path = copy.join(name);
+            let mut file = crate::edge::fsutil::create_private_file(&path)?;
+            std::io::Write::write_all(&mut file, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let config = dir.path().join("wrangler.json");
+        std::fs::write(&config, staged_config(plan.env, &copy)?)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        Ok(Staged {
+            cmds: crate::edge::wrangler::Commands::new(&config),
+            _dir: dir,
+        })
+    })();
+    staged.map_err(|e| {
+        Exit::CouldNotRun.error(e.context(format!(
+            "cannot copy the pending migrations into a private directory for wrangler to apply \
+             to {}; nothing was applied",
+            plan.env.database_name
+        )))
+    })
+}
+
+impl Staged {
+    /// `wrangler d1 migrations apply` of the copy, to `env`'s database:
+    /// the one the project's configuration names, and for a local one the
+    /// project's local D1.
+    fn apply(&self, project: &Project, env: &Environment) -> crate::edge::wrangler::Invocation {
+        let state = project.config_dir.join(local_d1::STATE_DIR);
+        self.cmds.migrations_apply_persisting(env, &state)
+    }
+}
+
+/// The private configuration [`Staged`] gives wrangler: `env`'s database
+/// alone, as wrangler finds it in the project's configuration (its
+/// binding, name and id, in its wrangler environment, with its account),
+/// its `migrations_dir` the private copy `dir`, by its absolute path.
+/// Written as JSON (a `wrangler.json`). A local D1 file is keyed by
+/// `preview_database_id ?? database_id ?? binding`, which is `local_id`.
+fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
+    let dir = dir.to_str().with_context(|| {
+        format!(
+            "the private directory {} is not UTF-8, which wrangler's configuration cannot name; \
+             set TMPDIR to a directory whose path is",
+            dir.display()
+        )
+    })?;
+    let mut database = serde_json::json!({
+        "binding": env.binding,
+        "database_name": env.database_name,
+        "migrations_dir": dir,
+    });
+    if !env.database_id.is_empty() {
+        database["database_id"] = env.database_id.clone().into();
+    }
+    let keyed_by = match env.database_id.is_empty() {
+        true => &env.binding,
+        false => &env.database_id,
+    };
+    if env.location == crate::config::environment::Location::Local && &env.local_id != keyed_by {
+        database["preview_database_id"] = env.local_id.clone().into();
+    }
+    let mut config = serde_json::Map::new();
+    if let Some(account) = &env.account_id {
+        config.insert("account_id".into(), account.clone().into());
+    }
+    let databases = serde_json::json!([database]);
+    match &env.wrangler_env {
+        None => config.insert("d1_databases".into(), databases),
+        Some(name) => config.insert(
+            "env".into(),
+            serde_json::json!({ name: { "d1_databases": databases } }),
+        ),
+    };
+    Ok(serde_json::Value::Object(config).to_string())
 }
 
 /// What a failed `migrations apply` did, and `advice`. D1 applies each
@@ -1314,17 +1426,18 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
 /// Writes into the backup lock that `plan`'s migrations are being applied
 /// to its database, with the way back from `backup` (the pre-migration
 /// backup, if one was taken), so that if this run is killed the next run
-/// that takes the lock tells it. Returns that way back. Refuses first
-/// (exit 3), recording nothing, when the migrations directory is no longer
-/// what the plan showed ([`unchanged_since_planned`]).
+/// that takes the lock tells it. Returns that way back, and the plan's
+/// migrations copied for wrangler ([`stage`]). Refuses first (exit 3),
+/// recording nothing, when the migrations directory is no longer what the
+/// plan showed ([`unchanged_since_planned`]).
 pub fn record_applying(
     lock: &crate::edge::lock::BackupLock,
     plan: &MigrationPlan<'_>,
     backup: Option<&Path>,
-) -> Result<String> {
+) -> Result<(String, Staged)> {
     // Last, before anything is recorded as underway: what is applied is
-    // what was shown.
-    unchanged_since_planned(plan)?;
+    // what was shown, from a copy nothing else writes.
+    let staged = stage(plan)?;
     let env = plan.env;
     let advice = match backup {
         Some(file) => restore_advice(file, env, "the pre-migration backup", None),
@@ -1335,7 +1448,7 @@ pub fn record_applying(
         backup: backup.map(|f| d1_core::names::file_name(f).to_string()),
         backup_sha256: backup.and_then(crate::edge::lock::sha256_of),
     })?;
-    Ok(advice)
+    Ok((advice, staged))
 }
 
 /// The way back to what `env`'s database held when `which` backup (`the
@@ -1822,5 +1935,44 @@ mod tests {
             assert!(!said.contains("rolled back"), "{said}");
             assert!(!said.contains("may still"), "{said}");
         }
+    }
+
+    /// The private configuration names the database as wrangler finds it
+    /// in the project's: the local one keyed as its local D1 file is
+    /// (`preview_database_id`, else `database_id`), a remote one in its
+    /// wrangler environment with its account; its migrations, the copy.
+    #[test]
+    fn the_staged_configuration_names_the_database_as_the_projects_does() {
+        let envs = crate::config::environment::Environments::parse(
+            r#"
+            account_id = "0123456789abcdef0123456789abcdef"
+            d1_databases = [{ binding = "DB", database_name = "db_local", database_id = "local-id", preview_database_id = "preview-id" }]
+            [env.production]
+            vars = { APP_ENV = "prod" }
+            d1_databases = [{ binding = "DB", database_name = "db_prod", database_id = "prod-id" }]
+            "#,
+        )
+        .unwrap();
+        let read = |env: &str| -> serde_json::Value {
+            let env = envs.resolve(env).unwrap();
+            serde_json::from_str(&staged_config(env, Path::new("/private/m")).unwrap()).unwrap()
+        };
+        assert_eq!(
+            read("local"),
+            serde_json::json!({"d1_databases": [{
+                "binding": "DB", "database_name": "db_local", "database_id": "local-id",
+                "preview_database_id": "preview-id", "migrations_dir": "/private/m",
+            }]})
+        );
+        assert_eq!(
+            read("prod"),
+            serde_json::json!({
+                "account_id": "0123456789abcdef0123456789abcdef",
+                "env": {"production": {"d1_databases": [{
+                    "binding": "DB", "database_name": "db_prod", "database_id": "prod-id",
+                    "migrations_dir": "/private/m",
+                }]}},
+            })
+        );
     }
 }
