@@ -2366,6 +2366,41 @@ mod tests {
         assert!(!text.contains("'y'"), "{text}");
     }
 
+    /// A row whose VIRTUAL generated column SQLite cannot compute (a
+    /// `json_extract` of text that is not JSON) fails its INSERT: the
+    /// failure names the column, SQLite's reason and the row by its rowid,
+    /// or a WITHOUT ROWID table's by its key's columns, never a value. It
+    /// said only `malformed JSON`, naming neither.
+    #[test]
+    fn a_virtual_column_that_cannot_be_computed_is_named_with_its_row() {
+        let dump = "CREATE TABLE vj(id INTEGER PRIMARY KEY, x TEXT, \
+                    g TEXT AS (json_extract(x,'$.a')) VIRTUAL, h AS (length(x)) VIRTUAL);\n\
+                    CREATE INDEX vj_g ON vj(g);\n\
+                    INSERT INTO \"vj\" VALUES(1,'{\"a\":1}');\n\
+                    INSERT INTO \"vj\" VALUES(7,'not json secret');\n";
+        let report = verify_text(dump, None);
+        let text = report.render();
+        assert_eq!(status(&report, "statements"), Status::Fail);
+        assert!(
+            text.contains("(an INSERT into vj): vj.g (malformed JSON)") && text.contains("rowid 7"),
+            "{text}"
+        );
+        assert!(!text.contains("vj.h") && !text.contains("secret"), "{text}");
+        let dump = "CREATE TABLE \"w\nk\"(k TEXT PRIMARY KEY, x TEXT, \
+                    g AS (json_extract(x,'$.a')) VIRTUAL) WITHOUT ROWID;\n\
+                    INSERT INTO \"w\nk\" VALUES('secret-key','nope');\n";
+        let report = verify_text(dump, None);
+        let text = report.render();
+        assert_eq!(status(&report, "statements"), Status::Fail);
+        assert!(
+            text.contains("w\\u{a}k.g (malformed JSON)") && text.contains("key (k)"),
+            "{text}"
+        );
+        for value in ["secret", "nope"] {
+            assert!(!text.contains(value), "{value}\n{text}");
+        }
+    }
+
     #[test]
     fn a_sqlite_file_is_not_a_backup() {
         let report = verify_text("SQLite format 3\0rest of a database file", None);

@@ -427,8 +427,13 @@ fn a_virtual_column_that_cannot_be_computed_warns_and_the_backup_is_written() {
         "{files:?}\n{all}"
     );
     // Verify's verdict, as before the size check: D1 fails the INSERT
-    // that computes the column, so the load lacks that row.
+    // that computes the column, so the load lacks that row, named by the
+    // column and the row's rowid.
     assert!(all.contains("Result: BAD"), "{all}");
+    assert!(
+        all.contains("(an INSERT into vj): vj.g (malformed JSON)") && all.contains("rowid 2"),
+        "{all}"
+    );
     assert_eq!(run.code, Some(1), "{all}");
 }
 
