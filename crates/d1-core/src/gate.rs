@@ -866,6 +866,14 @@ impl<'g> Runner<'g> {
         checked(self.run(sql))
     }
 
+    /// The gate, for the tool's tries that change the schema and roll it
+    /// back ([`crate::uncomputed::in_row`]): the kept statement is dropped
+    /// first, and the next row is judged afresh.
+    pub fn gate_for_a_try(&mut self) -> &'g Gate {
+        self.last = None;
+        self.gate
+    }
+
     /// [`Gate::run`].
     pub fn run(&mut self, sql: &str) -> Outcome {
         if let Err(e) = self.gate.read(sql.len()) {

@@ -9,6 +9,7 @@
 //! | reading and splitting a dump; what it may hold | [`dump`] |
 //! | the trust boundary: the authorizer every statement passes | [`gate`] |
 //! | values over D1's 2 MB that local D1 holds | [`value_limit`] |
+//! | the VIRTUAL generated column a row's INSERT could not compute | [`uncomputed`] |
 //! | the survey of a dump and the repair of what D1 cannot take | [`repair`] |
 //! | a dump loaded as it arrives, when its order allows | [`one_pass`] |
 //! | the app's own rules (the audit chain, the key records) | [`app`] |
@@ -43,5 +44,6 @@ pub mod room;
 pub mod sealed;
 pub mod span;
 pub mod statement;
+pub mod uncomputed;
 pub mod value_limit;
 pub mod wording;

@@ -200,7 +200,7 @@ pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Fo
 /// limit), not the machine failing to read the database: each computed
 /// column is then tried alone ([`leave_out_uncomputed`]), which tells one
 /// that fails to compile from one that fails on a row.
-fn computing_failed(e: &rusqlite::Error) -> bool {
+pub(crate) fn computing_failed(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode;
     matches!(
         e.sqlite_error_code(),

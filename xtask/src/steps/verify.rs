@@ -1692,6 +1692,12 @@ impl repair::Sink for Loading<'_> {
                     &format!("loading statement {}", self.statements),
                 ));
             }
+            // A VIRTUAL generated column it could not compute is named,
+            // with the row, for the failures told.
+            Outcome::Failed(e) if self.failures.len() < 5 => {
+                d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, &e)
+                    .map_or_else(|| gate::without_values(&e), |found| found.said())
+            }
             Outcome::Failed(e) => gate::without_values(&e),
         };
         if self.failures.len() < 5 {
