@@ -1939,6 +1939,68 @@ mod tests {
 
     use super::*;
 
+    /// Every row of the values' pieces, read as D1 would hand it over:
+    /// the table, then its text and numbers as text.
+    fn non_ascii_rows(db: &rusqlite::Connection, queries: &[String]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for q in queries {
+            let mut statement = db.prepare(q).unwrap();
+            let n = statement.column_count();
+            let mut rows = statement.query([]).unwrap();
+            while let Some(r) = rows.next().unwrap() {
+                out.push(
+                    (0..n)
+                        .map(|c| match r.get_ref(c).unwrap() {
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                            other => format!("{other:?}"),
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    /// A value of 2 MB that is not all ASCII was read in one row of 4 MB
+    /// of hex (four pieces of 1 MB, side by side): each row now carries
+    /// one piece, 1 MB of hex at most, the value's four in order, in a
+    /// WITHOUT ROWID table too.
+    #[test]
+    fn a_row_of_text_not_utf8_never_carries_more_than_one_piece() {
+        let schema = [
+            "CREATE TABLE w (k INTEGER PRIMARY KEY, body TEXT) WITHOUT ROWID".to_owned(),
+            "CREATE TABLE r (body TEXT, other TEXT)".to_owned(),
+        ];
+        let tables = ["r", "w"].map(str::to_owned);
+        let columns = columns_exported(&schema, &tables).unwrap();
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &schema {
+            db.execute(sql, []).unwrap();
+        }
+        db.execute_batch(
+            "INSERT INTO w VALUES (1, CAST(zeroblob(1999999) || x'ff' AS TEXT)), (2, 'é');
+             INSERT INTO r VALUES (CAST(zeroblob(1000000) || x'c3a9' AS TEXT), 'plain');",
+        )
+        .unwrap();
+        let made = non_ascii_text_queries(&columns, 100_000);
+        let rows = non_ascii_rows(&db, &made.queries);
+        let most = rows
+            .iter()
+            .map(|r| r.iter().map(String::len).sum::<usize>())
+            .max()
+            .unwrap();
+        assert!(most <= 2 * NON_ASCII_PIECE + 100, "a row of {most} bytes");
+        // Three values: 4 pieces, 1, and 3.
+        assert_eq!(
+            rows.len(),
+            8,
+            "{:?}",
+            rows.iter().map(|r| &r[..2]).collect::<Vec<_>>()
+        );
+    }
+
     /// rvAE: a user's column named `column1` (or `i`, `v`, `name`, `k`,
     /// `src`) clashed with the query's own names ("ambiguous column
     /// name"), and every backup warned its table not counted. Each value
