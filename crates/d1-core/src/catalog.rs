@@ -564,19 +564,22 @@ fn union_all<'a>(
 
 /// Read-only queries reading, in one pass over each table, the bytes (in
 /// hex) of its text values that are not all ASCII, in `columns`
-/// ([`columns_exported`]), for [`not_utf8_counts`] to count those that
-/// are not UTF-8: D1 hands text to JavaScript, which decodes such bytes as
+/// ([`columns_exported`]), for [`NotUtf8`] to count those that are not
+/// UTF-8: D1 hands text to JavaScript, which decodes such bytes as
 /// U+FFFD, so its export (and its query API) write another value. No SQL
 /// function of D1's tells UTF-8 from not, and `GLOB` decodes every byte
 /// over 0x7f as a character outside 1 to 0x7f, so the filter passes every
-/// value with such a byte and no ASCII one. One row per value: `name` (the
-/// table), `i` (the column's place in `columns`) and `h0` to `h3`, its
-/// bytes in hex in pieces of [`NON_ASCII_PIECE`] bytes, each under D1's
-/// 2 MB string limit (a value may hold 2 MB, twice that in hex). The
-/// table is read as `src` and the places as `keys`, each column qualified:
-/// a column of the table's named `column1` (the name SQLite gives a
-/// `VALUES` column), `i` or `v` is not ambiguous. Split as
-/// [`whole_reals_queries`].
+/// value with such a byte and no ASCII one. One row per piece of a value
+/// of [`NON_ASCII_PIECE`] bytes, under D1's 2 MB string limit in hex (a
+/// value may hold 2 MB, twice that in hex): `name` (the table), `i` (the
+/// column's place in `columns`), `p` (the piece's place, from 0) and `h`,
+/// its bytes in hex; a value's pieces come one after another, in order,
+/// as `CROSS JOIN` makes its left side the outer loop (a table has no key
+/// every table shares: a WITHOUT ROWID one has no rowid). The table is
+/// read as `src` and the places as `keys`, each column qualified: a
+/// column of the table's named `column1` (the name SQLite gives a
+/// `VALUES` column), `i` or `v` is not ambiguous; the filter runs once a
+/// value, before its pieces are joined. Split as [`whole_reals_queries`].
 pub fn non_ascii_text_queries(
     columns: &[(String, Vec<String>)],
     most_bytes: usize,
@@ -591,20 +594,21 @@ pub fn non_ascii_text_queries(
                 .join(" ")
         );
         let keys: Vec<String> = (0..cols.len()).map(|i| format!("({i})")).collect();
-        let pieces: Vec<String> = (0..NON_ASCII_PIECES)
-            .map(|p| {
-                let from = p * NON_ASCII_PIECE + 1;
-                format!("hex(substr(CAST(v AS BLOB), {from}, {NON_ASCII_PIECE})) AS h{p}")
-            })
-            .collect();
+        let pieces: Vec<String> = (0..NON_ASCII_PIECES).map(|p| format!("({p})")).collect();
+        let bytes = "length(CAST(found.v AS BLOB))";
         format!(
-            "SELECT name, i, {} FROM (SELECT {} AS name, keys.column1 AS i, {value} AS v \
-             FROM {} AS src CROSS JOIN (VALUES {}) AS keys) WHERE {}",
-            pieces.join(", "),
+            "SELECT found.name AS name, found.i AS i, pieces.column1 AS p, \
+             {bytes} <= (pieces.column1 + 1) * {NON_ASCII_PIECE} AS last, \
+             hex(substr(CAST(found.v AS BLOB), pieces.column1 * {NON_ASCII_PIECE} + 1, \
+             {NON_ASCII_PIECE})) AS h FROM (SELECT name, i, v FROM (SELECT {} AS name, \
+             keys.column1 AS i, {value} AS v FROM {} AS src CROSS JOIN (VALUES {}) AS keys) \
+             WHERE {}) AS found CROSS JOIN (VALUES {}) AS pieces \
+             WHERE pieces.column1 = 0 OR {bytes} > pieces.column1 * {NON_ASCII_PIECE}",
             quote_literal(table),
             quote_ident(table),
             keys.join(", "),
-            non_ascii_text("v")
+            non_ascii_text("v"),
+            pieces.join(", "),
         )
     });
     union_all(
@@ -632,27 +636,59 @@ fn non_ascii_text(c: &str) -> String {
     )
 }
 
-/// Adds to `counts` (per table, per column) the value of one row of
-/// [`non_ascii_text_queries`] if its bytes are not UTF-8: the table, the
-/// column's place, and its pieces of hex in order. `columns` as given to
-/// it. A value it cannot read is none.
-pub fn not_utf8_counts(
-    columns: &[(String, Vec<String>)],
-    (table, i, hex): (&str, usize, &str),
-    counts: &mut BTreeMap<String, BTreeMap<String, u64>>,
-) {
-    let Some((_, cols)) = columns.iter().find(|(t, _)| t == table) else {
-        return;
-    };
-    let (Some(column), Some(bytes)) = (cols.get(i), unhex(hex)) else {
-        return;
-    };
-    if std::str::from_utf8(&bytes).is_err() {
-        *counts
-            .entry(table.to_owned())
-            .or_default()
-            .entry(column.clone())
-            .or_default() += 1;
+/// Counts, per table and per column, the values [`non_ascii_text_queries`]
+/// read that are not UTF-8, from its rows in order, one piece a row: a
+/// value is whole at its last piece. A value it cannot read (bad hex, a
+/// piece missing or out of order) is none.
+#[derive(Debug, Default)]
+pub struct NotUtf8 {
+    /// The value being read: its table, its column's place, the next
+    /// piece's place, and its bytes so far (`None` once unreadable).
+    value: Option<(String, usize, usize, Option<Vec<u8>>)>,
+}
+
+/// One row of [`non_ascii_text_queries`]: the table, the column's place,
+/// the piece's place, whether it is the value's last, and its hex.
+pub type Piece<'a> = (&'a str, usize, usize, bool, &'a str);
+
+impl NotUtf8 {
+    /// Adds one row to the value it is a piece of, and the value it ends
+    /// to `counts` if its bytes are not UTF-8. `columns` as given to
+    /// [`non_ascii_text_queries`].
+    pub fn row(
+        &mut self,
+        columns: &[(String, Vec<String>)],
+        (table, i, p, last, hex): Piece<'_>,
+        counts: &mut BTreeMap<String, BTreeMap<String, u64>>,
+    ) {
+        let value = match (p, self.value.take()) {
+            (0, _) => Some((table.to_owned(), i, 1, unhex(hex))),
+            (_, Some((t, place, next, Some(mut bytes))))
+                if t == table && place == i && next == p =>
+            {
+                let more = unhex(hex).map(|more| bytes.extend(more));
+                Some((t, place, next + 1, more.map(|()| bytes)))
+            }
+            _ => None,
+        };
+        match value {
+            Some((table, i, _, Some(bytes))) if last => {
+                let column = { columns.iter() }
+                    .find(|(t, _)| *t == table)
+                    .and_then(|(_, cols)| cols.get(i));
+                if let Some(column) = column
+                    && std::str::from_utf8(&bytes).is_err()
+                {
+                    *counts
+                        .entry(table)
+                        .or_default()
+                        .entry(column.clone())
+                        .or_default() += 1;
+                }
+            }
+            value if !last => self.value = value,
+            _ => {}
+        }
     }
 }
 
@@ -1999,6 +2035,45 @@ mod tests {
             "{:?}",
             rows.iter().map(|r| &r[..2]).collect::<Vec<_>>()
         );
+        assert_eq!(
+            counted(&columns, &rows),
+            BTreeMap::from([("w".to_owned(), BTreeMap::from([("body".to_owned(), 1)]))])
+        );
+        // A piece missing, or out of order, leaves its value uncounted.
+        for drop in [1, 3] {
+            let mut cut = rows.clone();
+            let at = cut
+                .iter()
+                .position(|r| r[0] == "w" && r[2] == format!("Integer({drop})"));
+            cut.remove(at.unwrap());
+            assert_eq!(counted(&columns, &cut), BTreeMap::new(), "{drop}");
+        }
+    }
+
+    /// [`NotUtf8`]'s counts of `rows` ([`non_ascii_rows`]).
+    fn counted(
+        columns: &[(String, Vec<String>)],
+        rows: &[Vec<String>],
+    ) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let number = |s: &str| {
+            s.trim_start_matches("Integer(")
+                .trim_end_matches(')')
+                .parse()
+                .unwrap()
+        };
+        let mut counts = BTreeMap::new();
+        let mut reading = NotUtf8::default();
+        for r in rows {
+            let piece = (
+                r[0].as_str(),
+                number(&r[1]),
+                number(&r[2]),
+                number(&r[3]) == 1,
+                r[4].as_str(),
+            );
+            reading.row(columns, piece, &mut counts);
+        }
+        counts
     }
 
     /// rvAE: a user's column named `column1` (or `i`, `v`, `name`, `k`,
@@ -2028,18 +2103,7 @@ mod tests {
         .unwrap();
         let made = non_ascii_text_queries(&columns, 100_000);
         assert!(made.left_out.is_empty(), "{made:?}");
-        let mut counts = BTreeMap::new();
-        for q in &made.queries {
-            let mut statement = db.prepare(q).unwrap();
-            let mut rows = statement.query([]).unwrap();
-            while let Some(r) = rows.next().unwrap() {
-                let (name, i): (String, i64) = (r.get(0).unwrap(), r.get(1).unwrap());
-                let hex: String = (0..NON_ASCII_PIECES)
-                    .map(|p| r.get::<_, String>(2 + p).unwrap())
-                    .collect();
-                not_utf8_counts(&columns, (&name, i as usize, &hex), &mut counts);
-            }
-        }
+        let counts = counted(&columns, &non_ascii_rows(&db, &made.queries));
         let counted = |pairs: &[(&str, u64)]| {
             pairs
                 .iter()

@@ -1355,15 +1355,19 @@ impl Schema<'_> {
             sql,
             "looking for text that is not UTF-8 gave no rows",
         )?;
+        // One row a piece of a value, in order.
+        let mut reading = d1_core::catalog::NotUtf8::default();
         for r in rows {
-            let hex: String = (0..d1_core::catalog::NON_ASCII_PIECES)
-                .filter_map(|p| r.get(format!("h{p}"))?.as_str())
-                .collect();
-            if let (Some(name), Some(i)) = (
+            let number = |key: &str| r.get(key).and_then(|n| n.as_u64());
+            if let (Some(name), Some(i), Some(p), Some(last), Some(hex)) = (
                 r.get("name").and_then(|n| n.as_str()),
-                r.get("i").and_then(|i| i.as_u64()),
+                number("i"),
+                number("p"),
+                number("last"),
+                r.get("h").and_then(|h| h.as_str()),
             ) {
-                d1_core::catalog::not_utf8_counts(columns, (name, i as usize, &hex), replaced);
+                let piece = (name, i as usize, p as usize, last == 1, hex);
+                reading.row(columns, piece, replaced);
             }
         }
         Ok(())
