@@ -95,6 +95,23 @@ fn ten_minutes_ago() -> (String, chrono::DateTime<chrono::Utc>) {
     (at.format("%Y%m%d-%H%M").to_string(), at)
 }
 
+/// A CI runner: prod's bucket with the entry [`plant_entry`] plants, ten
+/// minutes old, its manifest made by `edit` from one of a real backup,
+/// and the checkout without backups/. Returns the manifest's key.
+fn planted_on_a_fresh_machine(
+    remote: &Remote,
+    home: &std::path::Path,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let name = remote.backup_prod(home);
+    let real = manifest_for(&remote.sb, &name);
+    let (stamp, at) = ten_minutes_ago();
+    let planted = format!("backup-prod-{stamp}.sql");
+    let manifest_key = plant_entry(remote, &real, &planted, at, edit);
+    std::fs::remove_dir_all(remote.sb.backups()).unwrap();
+    manifest_key
+}
+
 /// On a fresh machine (backups/ empty, a CI runner) the migration record
 /// came from the newest verified offsite copy's manifest, picked by the
 /// index's own `verified: good` claim. A planted index entry and a
@@ -107,17 +124,12 @@ fn ten_minutes_ago() -> (String, chrono::DateTime<chrono::Utc>) {
 fn a_planted_offsite_record_neither_blocks_migrate_nor_enters_a_new_backup() {
     let (remote, home) = remote();
     let sb = &remote.sb;
-    let name = remote.backup_prod(home.path());
-    let real = manifest_for(sb, &name);
-    let (stamp, at) = ten_minutes_ago();
-    let planted = format!("backup-prod-{stamp}.sql");
-    let manifest_key = plant_entry(&remote, &real, &planted, at, |m| {
+    let manifest_key = planted_on_a_fresh_machine(&remote, home.path(), |m| {
         for sha in m["migration_sha256"].as_object_mut().unwrap().values_mut() {
             *sha = Value::from("ab".repeat(32));
         }
     });
-    // A CI runner: the checkout without backups/, and a new migration.
-    std::fs::remove_dir_all(sb.backups()).unwrap();
+    // And a new migration.
     std::fs::write(
         sb.path().join("migrations/0005_after_the_plant.sql"),
         "CREATE TABLE after_the_plant(id INTEGER PRIMARY KEY);\n",
@@ -585,11 +597,16 @@ fn a_bucket_manifest_that_cannot_be_trusted_is_named_in_the_bucket() {
 /// A manifest in the bucket read for another purpose than a fetch (here
 /// the newest copy under `--from-env NAME`, read to tell whose copies are
 /// there) that fails validation was refused naming the temporary file it
-/// was downloaded to, already deleted, and "move it aside". The refusal
-/// names the object in the bucket and the other copies, as a fetch's
-/// does; exit 2, the decoys as they were.
+/// was downloaded to, already deleted, and "move it aside"; then (rvJR)
+/// `offsite list` failed outright (exit 2) saying "nothing was fetched.
+/// `cargo xtask offsite list --env prod` names the other copies": the
+/// command that had just failed, and nothing was being fetched. One
+/// untrustworthy manifest under the old name is warned about, naming it in
+/// the bucket, and the copies that can be listed are: prod's own, not the
+/// old name's (whose they are cannot be told). The decoys and backups/ as
+/// they were.
 #[test]
-fn a_bucket_manifest_read_for_from_env_that_cannot_be_trusted_is_named_in_the_bucket() {
+fn a_bucket_manifest_read_for_from_env_that_cannot_be_trusted_is_named_and_the_rest_listed() {
     let (remote, home) = remote();
     let sb = &remote.sb;
     let name = remote.backup_and_upload_prod(home.path());
@@ -624,24 +641,71 @@ fn a_bucket_manifest_read_for_from_env_that_cannot_be_trusted_is_named_in_the_bu
     }
     .unwrap();
     let decoys = Decoys::plant(sb.path());
-    let before = decoys.hashes();
+    let before = (decoys.hashes(), sb.backup_files());
     let object = format!("r2://{BUCKET}/{manifest_key}");
-    let run = remote.xtask(
-        home.path(),
-        &["offsite", "list", "--env", "prod", "--from-env", "old"],
-    );
-    assert_eq!(run.code, Some(2), "{}", run.all());
+    let list = ["offsite", "list", "--env", "prod", "--from-env", "old"];
+    let run = remote.xtask(home.path(), &list);
+    assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(
         run.stderr
             .contains(&format!("the manifest {object} cannot be trusted"))
-            && run.stderr.contains("offsite list --env prod"),
-        "the refusal names {object} and where the other copies are:\n{}",
+            && run.stdout.contains(&name),
+        "the warning names {object}, and prod's copy is listed:\n{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("othing was fetched") && !run.all().contains("offsite list --env"),
+        "the warning sends the user to `offsite list`, or speaks of a fetch:\n{}",
         run.all()
     );
     assert!(
         !run.all().contains("offsite-read") && !run.all().contains("move it aside"),
-        "the refusal names a temporary file to move aside:\n{}",
+        "the warning names a temporary file to move aside:\n{}",
         run.all()
     );
-    assert_eq!(decoys.hashes(), before);
+    let json = remote.xtask(home.path(), &[&list[..], &["--json"]].concat());
+    assert_eq!(json.code, Some(0), "{}", json.all());
+    let listed: Value = serde_json::from_str(&json.stdout).unwrap();
+    let keys: Vec<&str> = { listed["backups"].as_array().unwrap().iter() }
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [index["backups"][0]["key"].as_str().unwrap()]);
+    assert_eq!((decoys.hashes(), sb.backup_files()), before);
+}
+
+/// rvJR: the newest verified copy's manifest in the bucket, read on a
+/// fresh machine for the migration record by `migrate` and `backup`, that
+/// cannot be trusted was warned about as "…; nothing was fetched. `cargo
+/// xtask offsite list --env prod` names the other copies to fetch": no
+/// fetch was under way. The warning says what was being read, names the
+/// object, and that this machine's backups are compared only; both run on,
+/// the decoys as they were and nothing written but in backups/.
+#[test]
+fn an_untrusted_bucket_manifest_read_for_the_migration_record_is_told_as_such() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    let manifest_key = planted_on_a_fresh_machine(&remote, home.path(), |m| {
+        m["migration_sha256"]["9999_not_among_its_migrations.sql"] = Value::from("ab".repeat(32));
+    });
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let object = format!("r2://{BUCKET}/{manifest_key}");
+    for args in [&["migrate", "prod", "--check"][..], &["backup", "prod"]] {
+        let run = remote.xtask(home.path(), args);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains(&format!(
+                "could not read prod's newest offsite manifest for the migration record: the \
+                 manifest {object} cannot be trusted"
+            )) && run.stderr.contains("backups on this machine only"),
+            "{args:?}: the warning names what was read and {object}:\n{}",
+            run.all()
+        );
+        assert!(
+            !run.all().contains("othing was fetched") && !run.all().contains("offsite list --env"),
+            "{args:?}: the warning speaks of a fetch:\n{}",
+            run.all()
+        );
+        assert_eq!(decoys.hashes(), before, "{args:?}");
+    }
 }
