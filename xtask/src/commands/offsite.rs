@@ -27,9 +27,9 @@ use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
     Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, OBJECT_LIMIT, Retention, Target, TooLarge,
-    check_expiry_against_locks, checked_manifest, expire_days, index_key, is_our_lock,
-    kept_but_expiring, lock_days, lock_rule_name, old_prefixes, print_upload_plan, rule_name,
-    rule_names, target, target_in, upload_with,
+    UntrustedManifest, check_expiry_against_locks, checked_manifest, expire_days, index_key,
+    is_our_lock, kept_but_expiring, lock_days, lock_rule_name, old_prefixes, print_upload_plan,
+    rule_name, rule_names, target, target_in, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -436,7 +436,8 @@ fn indexed_entry(project: &Project, target: &Target<'_>, which: &str) -> Result<
     // A copy listed under the database's other name is fetched only when
     // its manifest says it is of this database.
     if !target.is_own_key(&entry.key)
-        && target.database_of(&entry)?.as_deref() != Some(&env.database_name)
+        && UntrustedManifest::then(target.database_of(&entry), || nothing_fetched(env))?.as_deref()
+            != Some(&env.database_name)
     {
         crate::stop!(
             crate::exit::Exit::Refused,
@@ -583,6 +584,16 @@ fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<Download
         })
 }
 
+/// What a fetch that met a manifest it cannot trust says after it: not
+/// to fetch it again, which would meet it again, but another copy.
+fn nothing_fetched(env: &crate::config::environment::Environment) -> String {
+    format!(
+        "nothing was fetched. `cargo xtask offsite list --env {}` names the other copies to \
+         fetch",
+        env.name
+    )
+}
+
 /// The downloaded manifest, validated ([`Target::manifest_from`]),
 /// describing the entry.
 fn fetched_manifest(
@@ -592,10 +603,13 @@ fn fetched_manifest(
     dest_manifest: &Path,
 ) -> Result<Manifest> {
     let env = target.env;
-    let manifest = target.manifest_from(
-        &entry.manifest_key,
-        manifest_file,
-        &file_name(dest_manifest),
+    let manifest = UntrustedManifest::then(
+        target.manifest_from(
+            &entry.manifest_key,
+            manifest_file,
+            &file_name(dest_manifest),
+        ),
+        || nothing_fetched(env),
     )?;
     if manifest.file.name != entry.file || !env.records(&manifest) {
         bail!(

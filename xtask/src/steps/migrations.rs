@@ -1352,8 +1352,8 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Result<Op
             Ok(None) => None,
             Err(e) => {
                 crate::warn!(
-                    "could not read {}'s newest offsite manifest for the migration record \
-                 ({e:#}); comparing with the backups on this machine only",
+                    "could not read {}'s newest offsite manifest for the migration record: \
+                     {e:#}; comparing with the backups on this machine only",
                     env.name
                 );
                 None

@@ -1202,18 +1202,16 @@ impl Target<'_> {
 
     /// The manifest `key` of this bucket, downloaded to `file`, parsed and
     /// validated as stored as `stored_as`. One that is no manifest, or
-    /// cannot be trusted, is refused (exit 2) naming the object in the
-    /// bucket and the other copies, not the temporary file it was
-    /// downloaded to (deleted as the command ends), and not a fetch again,
-    /// which would meet it again.
+    /// cannot be trusted, is an [`UntrustedManifest`] (exit 2), naming the
+    /// object in the bucket, not the temporary file it was downloaded to
+    /// (deleted as the command ends): its caller says what was not done
+    /// and the way on ([`UntrustedManifest::then`]).
     pub fn manifest_from(&self, key: &str, file: &Path, stored_as: &str) -> Result<Manifest> {
         let untrusted = |why: String| {
-            crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-                "the manifest r2://{}/{key} cannot be trusted: {why}; nothing was fetched. \
-                 `cargo xtask offsite list --env {}` names the other copies to fetch",
-                self.bucket(),
-                self.env.name
-            ))
+            crate::exit::Exit::CouldNotRun.error(UntrustedManifest {
+                object: format!("r2://{}/{key}", self.bucket()),
+                why,
+            })
         };
         let manifest = Manifest::parse(file).map_err(|e| {
             untrusted(format!(
@@ -1327,13 +1325,32 @@ impl Target<'_> {
         let Some(newest) = index.backups.first() else {
             return Ok(None);
         };
-        if self.database_of(newest)?.as_deref() == Some(&self.env.database_name) {
+        let database = match self.database_of(newest) {
+            Ok(database) => database,
+            Err(e) => {
+                // One manifest no one can trust does not stop the other
+                // copies being read: these are judged as another
+                // database's.
+                crate::warn!(
+                    "{}. It is the newest copy's listed under {name}/ (r2://{}/{}), which tells \
+                     whose copies those are: none of them is taken as {}'s but those the \
+                     backups on this machine record as its own",
+                    UntrustedManifest::within(e)?,
+                    self.bucket(),
+                    index_key(name),
+                    self.env.name
+                );
+                None
+            }
+        };
+        if database.as_deref() == Some(&self.env.database_name) {
             return Ok(Some(index));
         }
         // The newest is another database's (the old short name is another
-        // environment's now, or someone wrote it there): the copies the
-        // backups here of this database record under it are still ours
-        // (a fetch checks each one's manifest all the same).
+        // environment's now, or someone wrote it there), or cannot be
+        // trusted: the copies the backups here of this database record
+        // under it are still ours (a fetch checks each one's manifest all
+        // the same).
         let recorded = recorded_keys(self.env, self.bucket(), &self.backup_dir);
         let mut index = index;
         index.backups.retain(|e| recorded.contains(&e.key));
@@ -1372,8 +1389,16 @@ impl Target<'_> {
         let Some(newest) = index.backups.first() else {
             return Ok(None);
         };
-        let Some(manifest) = self.entry_manifest(newest)? else {
-            return Ok(Some((name.to_owned(), None)));
+        let manifest = match self.entry_manifest(newest) {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return Ok(Some((name.to_owned(), None))),
+            // Whose they are cannot be told from it: the index under NAME,
+            // read too ([`Target::other_index`]), says so and is judged as
+            // another database's.
+            Err(e) => {
+                UntrustedManifest::within(e)?;
+                return Ok(None);
+            }
         };
         let database = manifest.database.name;
         if database == self.env.database_name {
@@ -1533,6 +1558,49 @@ pub fn recorded_copies(env: &Environment, backup_dir: &Path) -> Vec<manifest::Of
         .filter(|e| env.records(&e.manifest))
         .filter_map(|e| e.manifest.offsite)
         .collect()
+}
+
+/// A manifest in the bucket that is no manifest, or cannot be trusted
+/// ([`Target::manifest_from`]), named by its object there. Read by a
+/// fetch, by `offsite list`, or for the migration record: what was not
+/// done and the way on are its caller's to say.
+#[derive(Debug, Clone)]
+pub struct UntrustedManifest {
+    object: String,
+    why: String,
+}
+
+impl std::fmt::Display for UntrustedManifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the manifest {} cannot be trusted: {}",
+            self.object, self.why
+        )
+    }
+}
+
+impl std::error::Error for UntrustedManifest {}
+
+impl UntrustedManifest {
+    /// The untrusted manifest `error` is; any other error is returned.
+    pub fn within(error: anyhow::Error) -> Result<UntrustedManifest> {
+        match crate::exit::find::<UntrustedManifest>(&error) {
+            Some(untrusted) => Ok(untrusted.clone()),
+            None => Err(error),
+        }
+    }
+
+    /// `read`, with `then` (what was not done, and the way on) told after
+    /// an untrusted manifest; any other error as it is.
+    pub fn then<T>(read: Result<T>, then: impl FnOnce() -> String) -> Result<T> {
+        read.map_err(|e| match UntrustedManifest::within(e) {
+            Ok(untrusted) => {
+                crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!("{untrusted}; {}", then()))
+            }
+            Err(e) => e,
+        })
+    }
 }
 
 pub fn target<'a>(sh: &Shell, project: &Project, env: &'a Environment) -> Result<Target<'a>> {
