@@ -18,6 +18,13 @@ pub struct Faults {
     /// `init` action hands out) is answered with this HTTP status and an
     /// S3-style error body, and the upload is thrown away.
     pub upload_status: Option<u16>,
+    /// Every import upload is held, its body read but not answered, while
+    /// this fault is in force: wrangler is uploading (it printed
+    /// `Uploading <file>`, not `Uploading complete.`), and D1 was handed
+    /// nothing to import. The server answers nothing else meanwhile, so a
+    /// test replaces the faults ([`crate::Server::set_faults`]) before it
+    /// asks anything more; the upload is then answered as without it.
+    pub upload_held: bool,
     /// Every import started from now on fails with an injected error once
     /// this many statements of the file have run (or at the end of the file,
     /// if it has fewer), which ends, as D1's errors of a statement do, in

@@ -550,6 +550,9 @@ pub(crate) fn upload(ctx: &Ctx<'_>) -> Reply {
             Err(refusal) => return refusal,
         }
     };
+    while ctx.shared.faults().upload_held {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     if let Some(status) = ctx.shared.faults().upload_status {
         return export::internal_s3_error(status);
     }

@@ -556,18 +556,7 @@ fn a_failed_safety_backup_stops_the_restore_before_anything_is_loaded() {
         export_api_error: Some("export unavailable".into()),
         ..Default::default()
     });
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "restore",
-            file.to_str().unwrap(),
-            "--to",
-            "prod",
-            "--replace",
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    );
+    let run = restore_into_prod(&remote, home.path(), &file);
     run.assert_refused("the safety backup of qbtime_db_prod failed, so the restore did not start");
     assert_eq!(
         import_requests(&remote),
@@ -1486,18 +1475,20 @@ fn restore_into_prod_under(
 
 /// `restore BACKUP --to prod --replace`, confirmed.
 fn restore_into_prod(remote: &Remote, home: &std::path::Path, file: &std::path::Path) -> Run {
-    remote.xtask(
-        home,
-        &[
-            "restore",
-            file.to_str().unwrap(),
-            "--to",
-            "prod",
-            "--replace",
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    )
+    remote.xtask(home, &restore_into_prod_args(file))
+}
+
+/// The arguments of [`restore_into_prod`].
+fn restore_into_prod_args(file: &std::path::Path) -> [&str; 7] {
+    [
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "prod",
+        "--replace",
+        "--confirm",
+        "qbtime_db_prod",
+    ]
 }
 
 /// rvX: wrangler's poll of a running import failed (a 5xx; wrangler never
@@ -1796,9 +1787,28 @@ fn an_import_d1_failed_without_an_sqlite_code_is_told_unchanged() {
     );
 }
 
-/// `cmd` run, and sent one SIGINT once the loopback has been asked to
-/// poll an import (D1 was handed it; wrangler is following it).
-fn interrupt_once_polling(remote: &Remote, mut cmd: std::process::Command) -> Run {
+/// [`restore_into_prod`] of `file` under `faults` (lifted after it), sent
+/// one SIGINT once the loopback has been sent `times` requests whose line
+/// (`METHOD /path`) holds `asked`.
+fn restore_into_prod_interrupted(
+    (remote, home, file): (&Remote, &std::path::Path, &std::path::Path),
+    faults: d1_loopback::Faults,
+    (asked, times): (&str, usize),
+) -> Run {
+    remote.server.set_faults(faults);
+    let cmd = remote.xtask_command(home, &restore_into_prod_args(file));
+    let run = interrupt_once_asked(remote, cmd, (asked, times));
+    remote.server.set_faults(d1_loopback::Faults::default());
+    run
+}
+
+/// `cmd` run, and sent one SIGINT once the loopback has been sent `times`
+/// requests whose line (`METHOD /path`) holds `asked`.
+fn interrupt_once_asked(
+    remote: &Remote,
+    mut cmd: std::process::Command,
+    (asked, times): (&str, usize),
+) -> Run {
     use std::io::Read;
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
@@ -1819,13 +1829,13 @@ fn interrupt_once_polling(remote: &Remote, mut cmd: std::process::Command) -> Ru
     });
     let polled = || {
         { remote.server.requests().into_iter() }
-            .filter(|r| r.contains("/import"))
+            .filter(|r| r.contains(asked))
             .count()
-            >= 2
+            >= times
     };
     let started = std::time::Instant::now();
     while !polled() {
-        assert!(started.elapsed().as_secs() < 300, "no import was polled");
+        assert!(started.elapsed().as_secs() < 300, "never asked {asked:?}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // SAFETY: kill(2) on our own child, which has not been waited for.
@@ -1849,24 +1859,12 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
     let (remote, home, file) = prod_and_its_backup();
     let backed_up = counts(&remote.db);
     prod_moves_on(&remote);
-    remote.server.set_faults(d1_loopback::Faults {
+    let faults = d1_loopback::Faults {
         import_held: true,
         ..Default::default()
-    });
-    let cmd = remote.xtask_command(
-        home.path(),
-        &[
-            "restore",
-            file.to_str().unwrap(),
-            "--to",
-            "prod",
-            "--replace",
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    );
-    let run = interrupt_once_polling(&remote, cmd);
-    remote.server.set_faults(d1_loopback::Faults::default());
+    };
+    // Once D1 was handed it: wrangler is polling it.
+    let run = restore_into_prod_interrupted((&remote, home.path(), &file), faults, ("/import", 2));
     let all = run.all();
     assert_eq!(run.code, Some(130), "{all}");
     assert!(run.stderr.contains("interrupted by SIGINT"), "{all}");
@@ -1894,6 +1892,53 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
         "status does not tell the unsettled restore:\n{}",
         status.all()
     );
+}
+
+/// Ctrl-C while wrangler uploads the import (the loopback holds the
+/// upload: `Uploading <file>` printed, not `Uploading complete.`) stops it
+/// before D1 was handed anything. It was told as the load of a handed
+/// import, "D1 ends an import it was given on its own … holds either all
+/// of the backup or what it held before": nothing was handed, and prod is
+/// as it was, which is what is told; never that D1 may have been handed
+/// it. Prod unchanged, and the lock released: `status` tells no unsettled
+/// restore, and the restore run again restores.
+#[test]
+fn an_interrupt_during_a_remote_restores_upload_says_the_target_is_as_it_was() {
+    let (remote, home, file) = prod_and_its_backup();
+    let backed_up = counts(&remote.db);
+    prod_moves_on(&remote);
+    let moved_on = counts(&remote.db);
+    let faults = d1_loopback::Faults {
+        upload_held: true,
+        ..Default::default()
+    };
+    // While wrangler uploads the file: the loopback holds the upload.
+    let at = ("PUT /__signed/", 1);
+    let run = restore_into_prod_interrupted((&remote, home.path(), &file), faults, at);
+    let all = run.all();
+    assert_eq!(run.code, Some(130), "{all}");
+    assert!(run.stderr.contains("interrupted by SIGINT"), "{all}");
+    for wrong in [
+        "may have been handed",
+        "outcome is unknown",
+        "either all of the backup",
+    ] {
+        assert!(!all.contains(wrong), "{wrong:?} said:\n{all}");
+    }
+    assert!(
+        run.stderr.contains("nothing was handed to D1")
+            && run.stderr.contains("qbtime_db_prod is as it was"),
+        "{all}"
+    );
+    assert_eq!(counts(&remote.db), moved_on, "{all}");
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(
+        !status.all().contains("outcome is unknown"),
+        "status tells a restore stopped before the hand-over as unsettled:\n{}",
+        status.all()
+    );
+    restore_into_prod(&remote, home.path(), &file).assert_ok();
+    assert_eq!(counts(&remote.db), backed_up);
 }
 
 /// `restore --json` said `content_checked: true` and no more, where the
