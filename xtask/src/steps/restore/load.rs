@@ -161,6 +161,9 @@ impl Loading<'_> {
             if self.local_file.is_none() && import_may_have_started(&e) {
                 return Err(self.after_failure(project, e, (lock, left.as_deref())));
             }
+            if self.local_file.is_none() {
+                self.told_not_handed(left.as_deref());
+            }
             let state = if mode == Mode::Clean {
                 "the migrations were applied but no rows were loaded: the target has the schema only"
             } else {
@@ -172,6 +175,33 @@ impl Loading<'_> {
             )));
         }
         Ok(())
+    }
+
+    /// Stopped by a signal before wrangler handed D1 the import (its
+    /// upload had not completed): an interrupt tells that nothing was
+    /// handed and the target is as it was (for `--clean`, with the
+    /// migrations applied), not what a handed import may leave, with what
+    /// a restore into a database it created leaves in place (`left`).
+    fn told_not_handed(&self, left: Option<&str>) {
+        if crate::edge::signals::received().is_none() {
+            return;
+        }
+        let db = &self.target.database_name;
+        let state = match self.mode {
+            Mode::Clean => format!(
+                "no row was loaded: the migrations were applied, so {db} has the schema only"
+            ),
+            _ => format!("{db} is as it was"),
+        };
+        let told = format!(
+            "nothing was handed to D1: wrangler was stopped before it had uploaded the backup \
+             for its import, so {state}{}",
+            self.named_safety()
+        );
+        crate::edge::signals::changed(match left {
+            Some(left) => format!("{told}; {left}"),
+            None => told,
+        });
     }
 
     /// The error of an import wrangler failed to follow once D1 may have
