@@ -3573,3 +3573,102 @@ mod unistr_tests {
         assert_eq!(back, text);
     }
 }
+
+#[cfg(test)]
+mod d1_statement_limit {
+    use super::*;
+
+    /// A `CREATE VIEW` of exactly `bytes` bytes, its `;` counted: D1 (the
+    /// pinned wrangler, locally) refuses a statement of 100,000 bytes or
+    /// more as sent, `;` included, and runs one of 99,999.
+    fn view_of(bytes: usize) -> String {
+        let mut sql = String::from("CREATE VIEW big AS SELECT id FROM t WHERE id IN (0");
+        while sql.len() + 8 + 2 < bytes {
+            sql.push_str(",100000");
+        }
+        let pad = bytes - sql.len() - 2;
+        if pad > 0 {
+            sql.push(',');
+            sql.push_str(&"1".repeat(pad - 1));
+        }
+        sql.push_str(");");
+        assert_eq!(sql.len(), bytes);
+        sql
+    }
+
+    fn unrepaired(bytes: usize) -> Vec<String> {
+        let dump = format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);\n{}\n",
+            view_of(bytes)
+        );
+        let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+        { survey.findings.iter() }
+            .filter(|f| !f.repaired)
+            .map(|f| f.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_statement_that_is_not_an_insert_passes_up_to_d1s_own_limit() {
+        for bytes in [90_001, 94_553, 99_990, 99_999] {
+            assert_eq!(unrepaired(bytes), Vec::<String>::new(), "{bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn one_at_d1s_limit_or_over_is_refused_naming_the_statement() {
+        for bytes in [100_000, 100_001, 100_010] {
+            let found = unrepaired(bytes);
+            assert_eq!(found.len(), 1, "{bytes} bytes: {found:#?}");
+            let said = &found[0];
+            assert!(said.contains("statement 2"), "{said}");
+            assert!(
+                said.contains(&format!("a {bytes}-byte statement")),
+                "{said}"
+            );
+            assert!(said.contains("(CREATE)"), "{said}");
+            assert!(said.contains("D1's limit of 99,999 bytes"), "{said}");
+        }
+    }
+
+    /// An INSERT over the restore's own budget but under D1's limit is
+    /// split, and what is said of it does not claim D1's limit.
+    #[test]
+    fn an_insert_split_under_d1s_limit_does_not_claim_it() {
+        let insert = |bytes: usize| {
+            let head = "INSERT INTO \"t\" VALUES(1,'";
+            format!("{head}{}');", "x".repeat(bytes - head.len() - 3))
+        };
+        let said = |bytes: usize| {
+            let dump = format!(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n{}\n",
+                insert(bytes)
+            );
+            let (survey, _, splits) = {
+                let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+                let mut out = Vec::new();
+                let splits =
+                    write(dump.as_bytes(), &survey, &Options::default(), &mut out).unwrap();
+                (survey, out, splits)
+            };
+            assert!(
+                survey.findings.iter().all(|f| f.repaired),
+                "{:#?}",
+                survey.findings
+            );
+            let found: Vec<String> = survey.findings.iter().map(|f| f.message.clone()).collect();
+            let split: Vec<String> = splits.iter().map(|s| s.to_string()).collect();
+            (found.join("\n"), split.join("\n"))
+        };
+        let (found, split) = said(95_000);
+        for text in [&found, &split] {
+            assert!(!text.contains("D1's"), "{text}");
+            assert!(text.contains("95000-byte INSERT"), "{text}");
+            assert!(text.contains("90,000"), "{text}");
+        }
+        let (found, split) = said(100_000);
+        for text in [&found, &split] {
+            assert!(text.contains("over D1's"), "{text}");
+        }
+    }
+}

@@ -1852,16 +1852,39 @@ mod tests {
         refuse_past_room(&file, None, true, dir.path()).unwrap();
     }
 
+    /// A one-table dump ending in `last`, verified without a manifest.
+    fn verified_without_a_manifest(last: &str) -> Report {
+        let dump = format!(
+            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(id INTEGER PRIMARY KEY);\n{last}\n"
+        );
+        verify_text(&dump, None)
+    }
+
     #[test]
     fn a_dump_checked_without_a_manifest_is_never_said_to_differ_from_one() {
-        let report = verify_text(
-            "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(id INTEGER PRIMARY KEY);\n\
-             INSERT INTO \"t\" VALUES(1,X'abc');\n",
-            None,
-        );
+        let report = verified_without_a_manifest("INSERT INTO \"t\" VALUES(1,X'abc');");
         let verdict = report.verdict();
         assert!(verdict.starts_with("BAD: corrupt"), "{verdict}");
         assert!(!verdict.contains("match its manifest"), "{verdict}");
+    }
+
+    /// A dump that loads whole but holds a statement D1 refuses and restore
+    /// cannot repair fails the d1-restorable check: that is no damage to
+    /// the file, and the verdict says what it is instead of "corrupt".
+    #[test]
+    fn a_statement_restore_cannot_repair_is_not_called_corruption() {
+        let report =
+            verified_without_a_manifest("INSERT INTO \"t\" VALUES(1);\nUPDATE t SET id = 2;");
+        let failed: Vec<&str> = { report.checks.iter() }
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(failed, ["d1-restorable"], "{}", report.render());
+        let verdict = report.verdict();
+        assert_eq!(
+            verdict,
+            "BAD: it holds what D1 refuses and restore cannot repair (the d1-restorable check)"
+        );
     }
 
     /// A survey made as a backup arrived stands in for verify's own only

@@ -612,3 +612,42 @@ fn backup_json_lists_sqlites_own_tables_apart_from_the_users() {
     restore_replacing(&sb, &backup).assert_ok();
     assert_eq!(sb.query(seq), before);
 }
+
+/// A view of about 95 KB (over the 90,000 bytes the restore splits INSERTs
+/// to, under D1's 100,000-byte statement limit) is one D1 runs: the backup
+/// of a database holding it is GOOD, and it restores with the view.
+#[test]
+fn a_95_kb_view_is_backed_up_good_and_restored_with_the_view() {
+    let sb = seeded();
+    let ids: Vec<String> = (100_000..113_500).map(|i| i.to_string()).collect();
+    let view = format!(
+        "CREATE VIEW big AS SELECT id FROM users WHERE id IN ({});",
+        ids.join(",")
+    );
+    assert!((94_000..96_000).contains(&view.len()), "{}", view.len());
+    sb.execute_sql(&view);
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(!run.stdout.contains("BAD"), "{}", run.stdout);
+    let file = sb.backups().join(only_backup(&sb));
+    let verified = sb.xtask(&["verify", file.to_str().unwrap(), "--no-record"]);
+    verified.assert_ok();
+    assert!(
+        verified.stdout.contains("Result: GOOD"),
+        "{}",
+        verified.stdout
+    );
+
+    let target = Sandbox::new();
+    let run = target.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"]);
+    run.assert_ok();
+    let views =
+        target.query("SELECT name, length(sql) AS n FROM sqlite_schema WHERE type = 'view'");
+    assert_eq!(views[0].len(), 1, "{views:?}");
+    assert_eq!(views[0][0]["name"], "big");
+    assert_eq!(
+        views[0][0]["n"],
+        view.len() as u64 - 1,
+        "the view whole, without its ';'"
+    );
+}
