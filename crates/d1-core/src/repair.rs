@@ -36,9 +36,25 @@ use crate::catalog::{VirtualContent, VirtualTable};
 use crate::statement;
 use crate::statement::{Statement, Statements, quote_ident, split_insert, strip_keyword};
 
-/// D1 refuses statements longer than 100,000 bytes; repaired statements stay
-/// under this, with room to spare.
+/// D1 refuses statements of 100,000 bytes or more
+/// ([`crate::gate::D1_LONGEST_STATEMENT`]); an INSERT is split into
+/// statements under this, with room to spare. It bounds INSERTs only: any
+/// other statement is held to D1's own limit.
 pub const STATEMENT_BUDGET: usize = 90_000;
+
+/// Why an INSERT of `bytes` is split: over D1's own limit, or only over the
+/// restore's [`STATEMENT_BUDGET`], which D1 would not refuse.
+pub fn over_which_limit(bytes: usize) -> String {
+    match bytes > crate::gate::D1_LONGEST_STATEMENT {
+        true => d1s_limit_said(),
+        false => "over the 90,000 bytes the restore splits an INSERT at".to_owned(),
+    }
+}
+
+/// D1's statement limit ([`crate::gate::D1_LONGEST_STATEMENT`]), as said.
+fn d1s_limit_said() -> String {
+    "over D1's limit of 99,999 bytes a statement".to_owned()
+}
 
 /// Where an oversized value is assembled before its row is inserted.
 fn side_table() -> String {
@@ -240,8 +256,8 @@ impl Repair {
                 pieces,
             } => write!(
                 f,
-                "split the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB \
-                 statement limit) into {}",
+                "split the {bytes}-byte INSERT into {table} on line {line} ({}) into {}",
+                over_which_limit(*bytes),
                 crate::wording::count(*pieces, "statement")
             ),
             Repair::RecreatedVirtualTable { name, how } => {
@@ -682,14 +698,16 @@ impl<'a> Surveyor<'a> {
         if crlf && sql.contains('\r') {
             self.note_quoted_crlf(&kind, &sql);
         }
-        if sql.len() > STATEMENT_BUDGET && !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
+        let too_long = sql.len() > crate::gate::D1_LONGEST_STATEMENT;
+        if too_long && !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
             self.finding(
                 line,
                 format!(
-                    "statement {number}: a {}-byte statement that is not an INSERT ({}), over \
-                     D1's 100 KB limit; it cannot be split",
+                    "statement {number}: a {}-byte statement that is not an INSERT ({}), {}; it \
+                     cannot be split",
                     sql.len(),
-                    statement::first_keyword(&sql)
+                    statement::first_keyword(&sql),
+                    d1s_limit_said()
                 ),
                 false,
             );
@@ -1876,8 +1894,10 @@ impl Splitter {
         let (table, listed, values_sql) = read_insert(sql, line)?;
         let known = self.columns(&table).with_context(|| {
             format!(
-                "line {line}: an INSERT into {table} is over D1's 100 KB limit, and the dump has no \
-                 CREATE TABLE {table} to learn its columns from"
+                "line {line}: a {}-byte INSERT into {table}, {}, and the dump has no CREATE \
+                 TABLE {table} to learn its columns from",
+                sql.len(),
+                over_which_limit(sql.len())
             )
         })?;
         let columns = listed.unwrap_or(known);
@@ -2033,7 +2053,7 @@ enum Cell {
     TextBytes(Vec<u8>),
 }
 
-/// What is said of an INSERT into `target` over D1's 100 KB, and whether
+/// What is said of an INSERT into `target` over [`STATEMENT_BUDGET`], and whether
 /// the restore repairs it: a split, unless a value, or its row's values
 /// together (measured short, so never more than its record holds), are
 /// over D1's 2 MB, which no split makes fit.
@@ -2058,9 +2078,9 @@ fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
         (said, false)
     } else {
         let said = format!(
-            "a {}-byte INSERT into {target}, over D1's 100 KB statement limit; split into \
-             pieces under it",
-            sql.len()
+            "a {}-byte INSERT into {target}, {}; split into pieces under it",
+            sql.len(),
+            over_which_limit(sql.len())
         );
         (said, true)
     }

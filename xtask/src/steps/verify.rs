@@ -185,9 +185,21 @@ impl Report {
     /// check (a backup of chosen tables without a table they reference, a
     /// broken audit chain), is told by the checks it failed, never called
     /// corrupt.
+    /// A failing d1-restorable check (a statement D1 refuses that restore
+    /// cannot repair, in a file that loads) is no damage either: it is said
+    /// as such, never called corrupt.
     pub fn verdict(&self) -> String {
         if self.good {
             return "GOOD".to_owned();
+        }
+        let failing =
+            |name: &str| { self.checks.iter() }.any(|c| c.name == name && c.status == Status::Fail);
+        let unrepairable = failing("d1-restorable");
+        let others_faithful = { self.checks.iter() }
+            .filter(|c| c.status == Status::Fail && c.name != "d1-restorable")
+            .all(|c| matches!(c.name, "foreign keys" | "audit chain"));
+        if unrepairable && others_faithful {
+            return d1_refuses_said(self);
         }
         if !self.is_faithful() {
             // Checked without a manifest, it has none to fail to match.
@@ -216,6 +228,28 @@ impl Report {
             failed.join(" and ")
         )
     }
+}
+
+/// The verdict of a file that loads but holds what D1 refuses and restore
+/// cannot repair, and perhaps fails a data check too.
+fn d1_refuses_said(report: &Report) -> String {
+    let matched = { report.checks.iter() }.any(|c| c.name == "file" && c.status == Status::Pass);
+    let data: Vec<&str> = { report.checks.iter() }
+        .filter(|c| c.status == Status::Fail && c.name != "d1-restorable")
+        .map(|c| c.name)
+        .collect();
+    let data = match data.is_empty() {
+        true => String::new(),
+        false => format!("; its data fails the {} check", data.join(" and ")),
+    };
+    format!(
+        "BAD: {}it holds what D1 refuses and restore cannot repair (the d1-restorable check){data}",
+        if matched {
+            "the file is whole, but "
+        } else {
+            ""
+        }
+    )
 }
 
 /// Where verification runs and what it may read.

@@ -782,7 +782,8 @@ fn repairs(survey: &repair::Survey) -> Vec<(serde_json::Value, String)> {
         .collect();
     for (line, table, bytes) in &survey.oversized {
         let said = format!(
-            "splits the {bytes}-byte INSERT into {table} on line {line} (over D1's 100 KB limit)"
+            "splits the {bytes}-byte INSERT into {table} on line {line} ({})",
+            repair::over_which_limit(*bytes)
         );
         let listed = serde_json::json!({
             "repair": "split_insert",
