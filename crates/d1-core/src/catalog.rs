@@ -239,9 +239,18 @@ pub fn created_in(db: &rusqlite::Connection, kind: &str) -> BTreeMap<String, Str
 /// that the database's own SQL wrote, so the tool's checks read neither.
 pub fn object_kind(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<String>> {
     use rusqlite::OptionalExtension as _;
+    // `pragma_table_list(?1)` lists only the object named so (as SQLite
+    // matches names, in every schema); a bare `pragma_table_list` gives a
+    // row for every table to filter, once per lookup, so a check of each
+    // table was quadratic in the table count. The schema table is found by
+    // its old name and listed by its new one, as the bare pragma lists it.
+    let sought = match name.eq_ignore_ascii_case("sqlite_schema") {
+        true => "sqlite_master",
+        false => name,
+    };
     db.query_row(
-        "SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
-        [name],
+        "SELECT type FROM pragma_table_list(?1) WHERE schema = 'main' AND name = ?2 COLLATE NOCASE",
+        [sought, name],
         |r| r.get(0),
     )
     .optional()
