@@ -1198,3 +1198,80 @@ fn a_restore_answered_524_after_d1_made_it_is_told_unknown_with_its_undo() {
         assert!(line.contains(&before), "status gives no way back: {line}");
     }
 }
+
+/// rvAF: two Time Travel restores of prod stopped unfinished, an app write
+/// between them: the first killed before it was sent (the database was at
+/// bookmark A), the second once it landed (at bookmark B, which holds that
+/// write). The next restore warned that bookmark A "brings back the
+/// database as it was before both" and printed it alone as the way back,
+/// which drops the write; `status` named B. Now both are named, each with
+/// the time of the attempt it is from, in the warning, after the restore
+/// and in `status` alike, and the writes between them are said to be only
+/// in the later one.
+#[test]
+fn two_unfinished_restores_are_told_with_both_bookmarks_and_times() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let a = "00000002-00000000-00000000-ffadacd0df6fcafbe4e5cdfdc899d44d";
+    let b = "00000003-00000000-00000000-0123456789abcdef0123456789abcdef";
+    let t1 = chrono::Utc::now() - chrono::Duration::hours(2);
+    let t2 = chrono::Utc::now() - chrono::Duration::hours(1);
+    let line = |started: chrono::DateTime<chrono::Utc>, before: &str| {
+        serde_json::json!({
+            "at": started,
+            "started_at": started,
+            "environment": "prod",
+            "database": PROD,
+            "database_id": PROD_UUID,
+            "status": "started",
+            "restore_to": "00000001-00000000-00000000-49755e4b9618ee7937b2ba62733a1175",
+            "bookmark_before": before,
+        })
+    };
+    let backups = remote.sb.backups();
+    std::fs::create_dir_all(&backups).unwrap();
+    let journal = backups.join("time-travel.jsonl");
+    std::fs::write(&journal, format!("{}\n{}\n", line(t1, a), line(t2, b))).unwrap();
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let secs =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (t1, t2) = (secs(t1), secs(t2));
+    let names_both = |text: &str| [a, b, &t1, &t2].iter().all(|s| text.contains(s));
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert!(names_both(&status.stdout), "{}", status.all());
+
+    let now = bookmark_now(&remote, home.path());
+    let dry = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &now,
+            "--dry-run",
+        ],
+    );
+    dry.assert_ok();
+    assert!(
+        names_both(&dry.stderr) && !dry.stderr.contains("before both"),
+        "the warning offers bookmark {a} alone as the way back to before the unfinished \
+         restores, which drops the writes only {b} holds:\n{}",
+        dry.all()
+    );
+    assert!(dry.stderr.contains("exist only in"), "{}", dry.all());
+
+    let run = restore_prod_at_bookmark(&remote, home.path(), "prod", &now);
+    run.assert_ok();
+    for bookmark in [a, b] {
+        let back = format!("cargo xtask time-travel restore prod --bookmark {bookmark}");
+        assert!(
+            run.stdout.lines().any(|l| l.trim() == back),
+            "no way back to bookmark {bookmark}:\n{}",
+            run.all()
+        );
+    }
+    assert!(names_both(&run.stdout), "{}", run.all());
+}
