@@ -23,6 +23,7 @@ use crate::edge::journals::TIME_TRAVEL_JOURNAL;
 use crate::edge::wrangler::{Commands, Invocation, Wrangler};
 use crate::steps::backup;
 use crate::steps::migrations::{applied_migrations, migration_files, pending};
+use crate::steps::unsettled::Unsettled;
 use d1_core::wording::count;
 
 /// How far back D1 keeps history on paid plans (7 days on free ones).
@@ -225,7 +226,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     // Told before the plan is confirmed, and in a dry run.
     let told = earlier_restore(project, env, &plan.current);
     match &told {
-        Ok(earlier) => warn_unsettled(env, earlier.as_ref()),
+        Ok(earlier) => warn_unsettled(env, earlier),
         Err(why) => crate::warn!("{why}"),
     }
     plan.earlier = told.unwrap_or_default();
@@ -267,83 +268,56 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// What the Time Travel journal says of an earlier restore of a database
-/// whose outcome is unknown: when it started and the bookmark before it
-/// (none when there is no such restore), or, when the journal cannot be
-/// read, the warning that says so, naming it and the fix.
-type Earlier = std::result::Result<Option<(String, String)>, String>;
+/// What the Time Travel journal says of earlier restores of a database
+/// whose outcome is unknown ([`Unsettled`], oldest first; none when there
+/// is no such restore), or, when the journal cannot be read, the warning
+/// that says so, naming it and the fix.
+type Earlier = std::result::Result<Vec<Unsettled>, String>;
 
-/// [`unsettled_restore`], unless a restore of `env` is running now (its
-/// `started` line is no unknown outcome) or its bookmark is the database's
-/// `current` one (no way back at all).
+/// [`unsettled_restores`](crate::steps::unsettled::unsettled_restores) of
+/// `env`, unless a restore of it is running now (its `started` line is no
+/// unknown outcome); one whose bookmark is the database's `current` one
+/// is no way back at all.
 fn earlier_restore(project: &Project, env: &Environment, current: &str) -> Earlier {
     let running = crate::steps::lock::time_travel_running(&project.backup_dir);
     if running.as_deref() == Some(env.name.as_str()) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    Ok(unsettled_restore(project, env)?.filter(|(_, b)| !b.eq_ignore_ascii_case(current)))
-}
-
-/// Warns of an earlier restore of `env`'s database whose outcome is
-/// unknown ([`unsettled_restore`]): when it started, and the bookmark
-/// from before it.
-fn warn_unsettled(env: &Environment, earlier: Option<&(String, String)>) {
-    if let Some((at, bookmark)) = earlier {
-        crate::warn!(
-            "the Time Travel restore of {} started at {at} stopped before D1 answered, and D1 \
-             may have made it: {} was at bookmark {bookmark} before it. This restore's undo \
-             goes back to where that one left it; bookmark {bookmark} brings back the database \
-             as it was before both, and discards every write made since {at}",
-            env.name,
-            env.database_name
-        );
-    }
-}
-
-/// The earliest Time Travel restore of `env`'s database, in the journal,
-/// whose outcome is unknown (its last line `started`: killed; or
-/// `interrupted`) with none done since: when it started, and the bookmark
-/// the database was at before it (in D1's shape, as it is printed in a
-/// command to paste). A restore run again after it goes back to where it
-/// left the database, and that bookmark alone brings back the writes from
-/// before both.
-fn unsettled_restore(project: &Project, env: &Environment) -> Earlier {
     let path = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
     let journal = read_journal(&path, env)?;
-    // When it started, as the journal writes it, and the bookmark before it.
-    let mut earliest: Option<(String, String)> = None;
-    let entries =
-        { journal.iter() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
-    for entry in entries {
-        let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
-        let ours = crate::steps::lock::journal_line_is_of(&entry, env);
-        let (status, started) = (field("status"), field("started_at"));
-        match status.as_str() {
-            _ if !ours => {}
-            "started" | "interrupted" if earliest.is_none() => {
-                let before = field("bookmark_before");
-                // Older than Time Travel's 30 days, D1 could not restore
-                // to it; dated ahead, no run of this clock wrote it.
-                let within = DateTime::parse_from_rfc3339(&started).is_ok_and(|t| {
-                    let age = Utc::now().signed_duration_since(t);
-                    age >= -Duration::minutes(5) && age <= Duration::days(30)
-                });
-                if d1_core::names::is_bookmark(&before) && within {
-                    earliest = Some((started, before));
-                }
-            }
-            // Made: what came before is settled.
-            "done" => earliest = None,
-            // Not made: that run is no longer unknown.
-            "failed" if earliest.as_ref().is_some_and(|(at, _)| *at == started) => earliest = None,
-            _ => {}
-        }
+    let mut earlier =
+        crate::steps::unsettled::unsettled_restores(journal.iter().map(String::as_str), env);
+    earlier.retain(|u| !u.bookmark_before.eq_ignore_ascii_case(current));
+    Ok(earlier)
+}
+
+/// Warns of earlier restores of `env`'s database whose outcome is unknown
+/// ([`earlier_restore`]): when each started, and the bookmark from before
+/// it.
+fn warn_unsettled(env: &Environment, earlier: &[Unsettled]) {
+    match earlier {
+        [] => {}
+        [one] => crate::warn!(
+            "the Time Travel restore of {} started at {} stopped before D1 answered, and D1 \
+             may have made it: {} was at bookmark {} before it. This restore's undo goes back \
+             to where that one left it; bookmark {} brings back the database as it was before \
+             both, and discards every write made since {}",
+            env.name,
+            one.started_at,
+            env.database_name,
+            one.bookmark_before,
+            one.bookmark_before,
+            one.started_at
+        ),
+        many => crate::warn!(
+            "{} Time Travel restores of {} stopped before D1 answered, and D1 may have made any \
+             of them. This restore's undo goes back to where they left {}; {}",
+            many.len(),
+            env.name,
+            env.database_name,
+            crate::steps::unsettled::ways_back(many)
+        ),
     }
-    Ok(earliest.and_then(|(started, before)| {
-        let at = DateTime::parse_from_rfc3339(&started).ok()?;
-        let at = at.with_timezone(&Utc);
-        Some((at.to_rfc3339_opts(SecondsFormat::Secs, true), before))
-    }))
 }
 
 /// The Time Travel journal's lines (none when it is absent), for telling
@@ -477,10 +451,9 @@ struct RestorePlan<'a> {
     /// restore takes back (their schema and their `d1_migrations` rows),
     /// or why they could not be read.
     undone: Option<std::result::Result<Vec<String>, String>>,
-    /// An earlier restore of this database whose outcome is unknown
-    /// (interrupted, or killed) with nothing settled since: when it
-    /// started, and the bookmark the database was at before it.
-    earlier: Option<(String, String)>,
+    /// The earlier restores of this database whose outcome is unknown
+    /// (interrupted, or killed) with nothing done since, oldest first.
+    earlier: Vec<Unsettled>,
 }
 
 impl<'a> RestorePlan<'a> {
@@ -515,7 +488,7 @@ impl<'a> RestorePlan<'a> {
             current,
             restore,
             undone,
-            earlier: None,
+            earlier: Vec::new(),
         })
     }
 
@@ -616,13 +589,14 @@ impl<'a> RestorePlan<'a> {
         // The undo first: it must reach the operator even if the journal
         // cannot, and with -q too (it is this command's result).
         self.say_undo(&previous);
-        let earlier = self.earlier.as_ref().map(|(_, b)| b.as_str());
+        let earlier = self.earlier.first().map(|u| u.bookmark_before.as_str());
         record(
             "done",
             serde_json::json!({
                 "previous_bookmark": previous,
                 "response": result,
                 "bookmark_before_unfinished": earlier,
+                "unfinished_before": self.earlier,
             }),
         )
         .with_context(|| {
@@ -657,15 +631,30 @@ impl<'a> RestorePlan<'a> {
         // Its bookmark is read from the journal, which is only a file in
         // the backup directory: the command shows its plan, to be
         // confirmed, rather than run at once.
-        if let Some((at, before)) = &self.earlier {
-            crate::data!(
-                "To go back to before the restore started at {at}, which stopped unfinished \
+        let cmd = |before: &str| {
+            crate::out::to_paste(format!(
+                "cargo xtask time-travel restore {} --bookmark {before}",
+                env.name
+            ))
+        };
+        match self.earlier.as_slice() {
+            [] => {}
+            [one] => crate::data!(
+                "To go back to before the restore started at {}, which stopped unfinished \
                  (every write since then is discarded; its plan asks to be confirmed):\n  {}",
-                crate::out::to_paste(format!(
-                    "cargo xtask time-travel restore {} --bookmark {before}",
-                    env.name
-                ))
-            );
+                one.started_at,
+                cmd(&one.bookmark_before)
+            ),
+            many => crate::data!(
+                "{} restores stopped unfinished before this one: {}. Their plans ask to be \
+                 confirmed:\n{}",
+                many.len(),
+                crate::steps::unsettled::ways_back(many),
+                { many.iter().rev() }
+                    .map(|u| format!("  {}", cmd(&u.bookmark_before)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
         }
     }
 

@@ -11,4 +11,5 @@ pub mod offsite;
 pub mod rehearsals;
 pub mod restore;
 pub mod status;
+pub mod unsettled;
 pub mod verify;

@@ -283,6 +283,12 @@ pub struct TimeTravelRestore {
     /// the same database under another short name is still this one.
     #[serde(skip)]
     pub database_id: Option<String>,
+    /// For one `stopped` or `interrupted`: every restore of the database
+    /// since the last one done whose outcome is unknown, oldest first,
+    /// told when there are several (the last line's bookmark undoes only
+    /// the latest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsettled: Vec<crate::steps::unsettled::Unsettled>,
 }
 
 impl TimeTravelRestore {
@@ -304,6 +310,12 @@ impl TimeTravelRestore {
             _ => return self.status.clone(),
         };
         let undo = match &self.bookmark_before {
+            _ if self.unsettled.len() > 1 => format!(
+                "; {} restores stopped unfinished: {} (`cargo xtask time-travel restore {env} \
+                 --bookmark BOOKMARK`)",
+                self.unsettled.len(),
+                crate::steps::unsettled::ways_back(&self.unsettled)
+            ),
             Some(b) => {
                 format!("; `cargo xtask time-travel restore {env} --bookmark {b}` undoes it")
             }
@@ -381,6 +393,7 @@ pub fn last_time_travel(journal: &str) -> Journal {
                     status,
                     bookmark_before,
                     database_id,
+                    unsettled: Vec::new(),
                 },
             );
         }
@@ -715,6 +728,9 @@ fn lock_line(bucket: &str, env: &str, lock: Option<&(String, i64, String)>) -> S
 struct Logs {
     drills: BTreeMap<String, Drill>,
     journal: Journal,
+    /// The Time Travel journal's text, for the restores of a database
+    /// whose outcome is unknown.
+    journal_text: String,
     locks: BTreeMap<(String, String), (String, i64, String)>,
 }
 
@@ -726,23 +742,25 @@ impl Logs {
             &project.config_dir.join(crate::edge::journals::DRILL_LOG),
         ));
         let running = crate::steps::lock::time_travel_running(&project.backup_dir);
-        let journal: Journal = last_time_travel(&read_journal(
+        let journal_text = read_journal(
             &project
                 .backup_dir
                 .join(crate::edge::journals::TIME_TRAVEL_JOURNAL),
-        ))
-        .into_iter()
-        .map(|((env, db, id), t)| {
-            let t = t.judged(&env, running.as_deref());
-            ((env, db, id), t)
-        })
-        .collect();
+        );
+        let journal: Journal = last_time_travel(&journal_text)
+            .into_iter()
+            .map(|((env, db, id), t)| {
+                let t = t.judged(&env, running.as_deref());
+                ((env, db, id), t)
+            })
+            .collect();
         let locks = crate::steps::offsite::last_locks(&read_journal(
             &project.backup_dir.join(crate::steps::offsite::LOCK_JOURNAL),
         ));
         Logs {
             drills,
             journal,
+            journal_text,
             locks,
         }
     }
@@ -843,7 +861,7 @@ fn status_of(
         .filter(|e| env.records(&e.manifest))
         .cloned()
         .collect();
-    let status = environment_status(
+    let mut status = environment_status(
         &env.name,
         (&env.database_name, &env.database_id),
         &mine,
@@ -852,6 +870,11 @@ fn status_of(
         &logs.journal,
         now,
     );
+    if let Some(t) = status.last_time_travel_restore.as_mut()
+        && ["stopped", "interrupted"].contains(&t.status.as_str())
+    {
+        t.unsettled = crate::steps::unsettled::unsettled_restores(logs.journal_text.lines(), env);
+    }
     let applied = status
         .newest_verified
         .as_ref()
@@ -1394,6 +1417,7 @@ not json
             status: "done".to_owned(),
             bookmark_before: None,
             database_id: None,
+            unsettled: Vec::new(),
         };
         let before = restore("2026-10-31T09:00:00Z");
         assert_eq!(

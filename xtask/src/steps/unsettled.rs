@@ -1,0 +1,96 @@
+//! The Time Travel restores the journal leaves with an unknown outcome, as
+//! `status` and `time-travel restore` both tell them: every one since the
+//! last that was done, each with the bookmark from before it.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::environment::Environment;
+
+/// A Time Travel restore whose outcome is unknown (its last line
+/// `started`: killed; or `interrupted`): when it started, to the second,
+/// and the bookmark the database was at before it, in D1's shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unsettled {
+    pub started_at: String,
+    pub bookmark_before: String,
+}
+
+/// Every restore of `env`'s database in the journal's lines whose outcome
+/// is unknown, with none done since, oldest first: within Time Travel's 30
+/// days (older, D1 could not restore to its bookmark) and not dated ahead
+/// (no run of this clock wrote it). A later one's bookmark holds the
+/// writes made after the earlier ones started; only the first's is the
+/// database as it was before them all.
+pub fn unsettled_restores<'a>(
+    journal: impl IntoIterator<Item = &'a str>,
+    env: &Environment,
+) -> Vec<Unsettled> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let entries =
+        { journal.into_iter() }.filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    for entry in entries {
+        let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+        let ours = crate::steps::lock::journal_line_is_of(&entry, env);
+        let (status, started) = (field("status"), field("started_at"));
+        match status.as_str() {
+            _ if !ours => {}
+            "started" | "interrupted" if !found.iter().any(|(at, _)| *at == started) => {
+                let before = field("bookmark_before");
+                let within = DateTime::parse_from_rfc3339(&started).is_ok_and(|t| {
+                    let age = Utc::now().signed_duration_since(t);
+                    age >= -Duration::minutes(5) && age <= Duration::days(30)
+                });
+                if d1_core::names::is_bookmark(&before) && within {
+                    found.push((started, before));
+                }
+            }
+            // Made: what came before is settled.
+            "done" => found.clear(),
+            // Not made: that run is no longer unknown.
+            "failed" => found.retain(|(at, _)| *at != started),
+            _ => {}
+        }
+    }
+    { found.into_iter() }
+        .filter_map(|(started, before)| {
+            let at = DateTime::parse_from_rfc3339(&started).ok()?;
+            Some(Unsettled {
+                started_at: { at.with_timezone(&Utc) }.to_rfc3339_opts(SecondsFormat::Secs, true),
+                bookmark_before: before,
+            })
+        })
+        .collect()
+}
+
+/// The ways back from several unfinished restores (`attempts`, oldest
+/// first), each bookmark named with the time of the attempt it is from:
+/// the latest's undoes the latest, the first's goes back to before them
+/// all and discards the writes made between them, which only the later
+/// bookmarks hold. Empty for fewer than two (one is told on its own).
+pub fn ways_back(attempts: &[Unsettled]) -> String {
+    let [first, middle @ .., last] = attempts else {
+        return String::new();
+    };
+    let mut told = format!(
+        "bookmark {} (from before the latest, started at {}) undoes the latest",
+        last.bookmark_before, last.started_at
+    );
+    for m in middle.iter().rev() {
+        told.push_str(&format!(
+            "; bookmark {} is from before the one started at {}",
+            m.bookmark_before, m.started_at
+        ));
+    }
+    told.push_str(&format!(
+        "; bookmark {} (from before all {}, the first started at {}) goes back to before them \
+         all, and discards the writes made between {} and {}, which exist only in the later \
+         bookmarks",
+        first.bookmark_before,
+        attempts.len(),
+        first.started_at,
+        first.started_at,
+        last.started_at
+    ));
+    told
+}
