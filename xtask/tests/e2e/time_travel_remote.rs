@@ -1275,3 +1275,80 @@ fn two_unfinished_restores_are_told_with_both_bookmarks_and_times() {
     }
     assert!(names_both(&run.stdout), "{}", run.all());
 }
+
+/// rvAF: a `--bookmark` restore's plan never said how far back it goes,
+/// though the journal knew when the bookmark was recorded; its printed
+/// undo carries `--confirm`, so an old one pasted from scrollback runs
+/// without a question. Now the plan says when it was recorded and how long
+/// ago, and warns when that is over a day.
+#[test]
+fn a_bookmark_restore_says_when_its_bookmark_was_recorded() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    add_company(&remote.db, "Newer Co");
+    let then = chrono::Utc::now() - chrono::Duration::days(3);
+    let line = serde_json::json!({
+        "at": then,
+        "started_at": then,
+        "environment": "prod",
+        "database": PROD,
+        "database_id": PROD_UUID,
+        "status": "done",
+        "restore_to": "00000001-00000000-00000000-49755e4b9618ee7937b2ba62733a1175",
+        "bookmark_before": "00000003-00000000-00000000-0123456789abcdef0123456789abcdef",
+        "previous_bookmark": old,
+    });
+    let backups = remote.sb.backups();
+    std::fs::create_dir_all(&backups).unwrap();
+    let journal = backups.join("time-travel.jsonl");
+    std::fs::write(&journal, format!("{line}\n")).unwrap();
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let at = then.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    let dry = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &old,
+            "--dry-run",
+        ],
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .contains(&format!("recorded at {at} (3 days ago")),
+        "the plan does not say when bookmark {old} was recorded:\n{}",
+        dry.all()
+    );
+    assert!(
+        dry.stderr.contains("warning: bookmark") && dry.stderr.contains("3 days ago"),
+        "no warning that the bookmark is days old:\n{}",
+        dry.all()
+    );
+    // One the tool knows nothing of says so.
+    let now = bookmark_now(&remote, home.path());
+    let fresh = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &now,
+            "--dry-run",
+        ],
+    );
+    fresh.assert_ok();
+    assert!(
+        fresh
+            .stdout
+            .contains("recorded     not in the journal nor any backup's manifest"),
+        "{}",
+        fresh.all()
+    );
+}
